@@ -1,0 +1,183 @@
+package ckpt
+
+// This file is the only place that knows bucket names and key bytes. Every
+// other file asks it for keys and bucket paths, so the on-disk layout can be
+// read, reviewed and changed in one place.
+//
+// Layout (format version 1):
+//
+//	meta/                      "format" -> uint32 big-endian format version
+//	index/                     id(16) | len16(thread) | thread | ns -> ""
+//	                           global time order of every checkpoint: serves
+//	                           listing across threads and age-based retention
+//	                           without opening every thread.
+//	threads/<thread id>/       one bucket per thread, so a thread is deleted
+//	                           by dropping one bucket.
+//	    cp/                    nsKey | id(16) -> checkpoint record
+//	    md/                    nsKey | id(16) -> metadata record
+//	    wr/                    nsKey | id(16) | len16(task) | task | idx(4)
+//	                           -> pending write record
+//	    bl/                    nsKey | len16(channel) | channel | version
+//	                           -> blob record (one channel value)
+//	    ids/                   id(16) | ns -> ""  the thread's history across
+//	                           namespaces in id order
+//
+// nsKey is len16(ns) | ns. Length prefixes keep composite keys unambiguous
+// and keep every key of one namespace (or one checkpoint) contiguous, so a
+// prefix seek finds them. Checkpoint ids are ULIDs stored as their 16 raw
+// bytes, which sort in creation order. Pending write indexes are stored with
+// the sign bit flipped so that the special negative indexes sort first.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// formatVersion is the version of the layout above. Opening a file written
+// with a different version is ErrFormatVersion.
+const formatVersion uint32 = 1
+
+// Limits on the names that become parts of keys. bbolt keys are at most
+// 32 KiB; these limits keep every composite key well inside that.
+const (
+	// MaxThreadIDLen is the longest thread id accepted, in bytes.
+	MaxThreadIDLen = 1024
+	// MaxNamespaceLen is the longest checkpoint namespace accepted, in bytes.
+	MaxNamespaceLen = 1024
+	// MaxNameLen is the longest channel name, task id or version accepted, in bytes.
+	MaxNameLen = 1024
+)
+
+var (
+	bucketMeta    = []byte("meta")
+	bucketIndex   = []byte("index")
+	bucketThreads = []byte("threads")
+
+	bucketCheckpoints = []byte("cp")
+	bucketMetadata    = []byte("md")
+	bucketWrites      = []byte("wr")
+	bucketBlobs       = []byte("bl")
+	bucketOrder       = []byte("ids")
+
+	keyFormat = []byte("format")
+)
+
+// idLen is the size of a checkpoint id (a ULID) in keys.
+const idLen = 16
+
+// bucketPath names a (possibly nested) bucket from the root.
+type bucketPath [][]byte
+
+func threadPath(thread string, sub []byte) bucketPath {
+	return bucketPath{bucketThreads, []byte(thread), sub}
+}
+
+func appendLen16(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
+
+// nsKey is the prefix of every key of one namespace inside a thread bucket.
+func nsKey(ns string) []byte {
+	return appendLen16(make([]byte, 0, 2+len(ns)+idLen), ns)
+}
+
+// checkpointKey keys a checkpoint's record and metadata; it is also the
+// prefix of that checkpoint's pending writes.
+func checkpointKey(ns string, id [idLen]byte) []byte {
+	return append(nsKey(ns), id[:]...)
+}
+
+// writeKey keys one pending write.
+func writeKey(ns string, id [idLen]byte, taskID string, idx int) []byte {
+	k := appendLen16(checkpointKey(ns, id), taskID)
+	return binary.BigEndian.AppendUint32(k, uint32(int32(idx))^0x80000000)
+}
+
+// parseWriteKey returns the task id and index of a write key that starts
+// with prefix (a checkpointKey).
+func parseWriteKey(prefix, k []byte) (taskID string, idx int, err error) {
+	rest := k[len(prefix):]
+	if len(rest) < 2 {
+		return "", 0, fmt.Errorf("%w: short write key", ErrCorrupt)
+	}
+	n := int(binary.BigEndian.Uint16(rest))
+	if len(rest) != 2+n+4 {
+		return "", 0, fmt.Errorf("%w: malformed write key", ErrCorrupt)
+	}
+	taskID = string(rest[2 : 2+n])
+	idx = int(int32(binary.BigEndian.Uint32(rest[2+n:]) ^ 0x80000000))
+	return taskID, idx, nil
+}
+
+// blobKey keys one channel value at one version.
+func blobKey(ns, channel, version string) []byte {
+	k := appendLen16(nsKey(ns), channel)
+	return append(k, version...)
+}
+
+// orderKey keys a checkpoint in its thread's history across namespaces.
+func orderKey(id [idLen]byte, ns string) []byte {
+	return append(append(make([]byte, 0, idLen+len(ns)), id[:]...), ns...)
+}
+
+func parseOrderKey(k []byte) (id [idLen]byte, ns string, err error) {
+	if len(k) < idLen {
+		return id, "", fmt.Errorf("%w: short order key", ErrCorrupt)
+	}
+	copy(id[:], k)
+	return id, string(k[idLen:]), nil
+}
+
+// indexKey keys a checkpoint in the global time-ordered index.
+func indexKey(id [idLen]byte, thread, ns string) []byte {
+	k := append(make([]byte, 0, idLen+2+len(thread)+len(ns)), id[:]...)
+	k = appendLen16(k, thread)
+	return append(k, ns...)
+}
+
+func parseIndexKey(k []byte) (id [idLen]byte, thread, ns string, err error) {
+	if len(k) < idLen+2 {
+		return id, "", "", fmt.Errorf("%w: short index key", ErrCorrupt)
+	}
+	copy(id[:], k)
+	n := int(binary.BigEndian.Uint16(k[idLen:]))
+	if len(k) < idLen+2+n {
+		return id, "", "", fmt.Errorf("%w: malformed index key", ErrCorrupt)
+	}
+	return id, string(k[idLen+2 : idLen+2+n]), string(k[idLen+2+n:]), nil
+}
+
+// seekPastPrefix returns a key greater than every key that starts with
+// prefix and whose remainder is at most idLen+1 bytes: the place to start a
+// reverse scan of one namespace.
+func seekPastPrefix(prefix []byte) []byte {
+	k := append([]byte(nil), prefix...)
+	for range idLen + 1 {
+		k = append(k, 0xff)
+	}
+	return k
+}
+
+func encodeFormat() []byte { return binary.BigEndian.AppendUint32(nil, formatVersion) }
+
+func checkFormat(v []byte) error {
+	if len(v) != 4 {
+		return fmt.Errorf("%w: format marker has %d bytes", ErrCorrupt, len(v))
+	}
+	if got := binary.BigEndian.Uint32(v); got != formatVersion {
+		return fmt.Errorf("%w: file has format %d, this build reads format %d", ErrFormatVersion, got, formatVersion)
+	}
+	return nil
+}
+
+// validName checks a name that becomes part of a key.
+func validName(what, s string, max int) error {
+	if len(s) > max {
+		return fmt.Errorf("%w: %s is %d bytes, the limit is %d", ErrInvalidConfig, what, len(s), max)
+	}
+	return nil
+}
+
+var errStop = errors.New("stop iteration")

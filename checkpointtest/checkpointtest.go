@@ -1,0 +1,560 @@
+// Package checkpointtest is the conformance kit for ckpt.Saver
+// implementations: Run checks every behaviour of the contract (LangGraph's
+// checkpointer semantics) against a fresh saver per test.
+//
+//	func TestConformance(t *testing.T) {
+//		checkpointtest.Run(t, func(t *testing.T) ckpt.Saver { return newMySaver(t) })
+//	}
+package checkpointtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ckpt-go/ckpt"
+)
+
+// NewSaver returns a fresh, empty saver for one test. It registers its own
+// cleanup with t.Cleanup.
+type NewSaver func(t *testing.T) ckpt.Saver
+
+// Run runs every conformance test as a subtest of t.
+func Run(t *testing.T, newSaver NewSaver) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s ckpt.Saver)
+	}{
+		{"Put", testPut},
+		{"PutOnlyChangedChannels", testOnlyChangedChannels},
+		{"PutWrites", testPutWrites},
+		{"GetTuple", testGetTuple},
+		{"List", testList},
+		{"ListFilterNumbersAndNested", testListFilterValues},
+		{"DeleteThread", testDeleteThread},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newSaver(t)) })
+	}
+}
+
+var ctx = context.Background()
+
+// req fails the test on an unexpected error and returns the value.
+type req struct{ t *testing.T }
+
+func (r req) ok(err error) {
+	r.t.Helper()
+	if err != nil {
+		r.t.Fatalf("unexpected error: %v", err)
+	}
+}
+
+func (r req) cfg(c ckpt.Config, err error) ckpt.Config {
+	r.t.Helper()
+	r.ok(err)
+	return c
+}
+
+func (r req) tuple(tp *ckpt.Tuple, err error) *ckpt.Tuple {
+	r.t.Helper()
+	r.ok(err)
+	return tp
+}
+
+func (r req) val(v any, err error) any {
+	r.t.Helper()
+	r.ok(err)
+	return v
+}
+
+// decode decodes a stored value generically.
+func decode(t *testing.T, v any) any {
+	t.Helper()
+	raw, ok := v.(ckpt.Raw)
+	if !ok {
+		t.Fatalf("stored value is %T, want ckpt.Raw", v)
+	}
+	return must(t).val(raw.Value())
+}
+
+func values(t *testing.T, tp *ckpt.Tuple) map[string]any {
+	t.Helper()
+	out := map[string]any{}
+	for ch, v := range tp.Checkpoint.ChannelValues {
+		out[ch] = decode(t, v)
+	}
+	return out
+}
+
+func emptyCheckpoint() ckpt.Checkpoint {
+	return ckpt.Checkpoint{V: 4, ChannelValues: map[string]any{}, ChannelVersions: map[string]string{}, VersionsSeen: map[string]map[string]string{}}
+}
+
+func testPut(t *testing.T, s ckpt.Saver) {
+	cp := ckpt.Checkpoint{
+		V:               4,
+		TS:              time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC),
+		ChannelValues:   map[string]any{"messages": []any{"hi", "there"}, "count": int64(3)},
+		ChannelVersions: map[string]string{"messages": "1", "count": "1"},
+		VersionsSeen:    map[string]map[string]string{"agent": {"messages": "1"}},
+	}
+	meta := ckpt.Metadata{"source": "input", "step": int64(-1), "parents": map[string]any{}, "node": "start"}
+	cfg := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "t1"}, cp, meta, map[string]string{"messages": "1", "count": "1"}))
+
+	t.Run("returns the new config with default namespace", func(t *testing.T) {
+		if cfg.ThreadID != "t1" || cfg.CheckpointNS != "" || cfg.CheckpointID == "" {
+			t.Fatalf("config = %+v", cfg)
+		}
+	})
+	t.Run("stored checkpoint and metadata equal what was put", func(t *testing.T) {
+		got := must(t).tuple(s.GetTuple(ctx, cfg))
+		if got.Config != cfg {
+			t.Fatalf("config %+v, want %+v", got.Config, cfg)
+		}
+		if got.Checkpoint.ID != cfg.CheckpointID || got.Checkpoint.V != 4 || !got.Checkpoint.TS.Equal(cp.TS) {
+			t.Fatalf("checkpoint header %+v", got.Checkpoint)
+		}
+		want := map[string]any{"messages": []any{"hi", "there"}, "count": int64(3)}
+		if v := values(t, got); !reflect.DeepEqual(v, want) {
+			t.Fatalf("values %#v, want %#v", v, want)
+		}
+		if !reflect.DeepEqual(got.Checkpoint.ChannelVersions, cp.ChannelVersions) || !reflect.DeepEqual(got.Checkpoint.VersionsSeen, cp.VersionsSeen) {
+			t.Fatalf("versions %v / %v", got.Checkpoint.ChannelVersions, got.Checkpoint.VersionsSeen)
+		}
+		if !reflect.DeepEqual(got.Metadata, meta) {
+			t.Fatalf("metadata %#v, want %#v", got.Metadata, meta)
+		}
+		if got.ParentConfig != nil {
+			t.Fatalf("first checkpoint has parent %+v", got.ParentConfig)
+		}
+	})
+	t.Run("given id is kept", func(t *testing.T) {
+		cp2 := emptyCheckpoint()
+		cp2.ID = "01JABCDEFGHJKMNPQRSTVWXYZ0"
+		c := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "t-given"}, cp2, nil, nil))
+		if c.CheckpointID != cp2.ID {
+			t.Fatalf("id %q, want %q", c.CheckpointID, cp2.ID)
+		}
+	})
+	t.Run("generated ids increase", func(t *testing.T) {
+		prev := cfg
+		for range 50 {
+			c := must(t).cfg(s.Put(ctx, prev, emptyCheckpoint(), nil, nil))
+			if c.CheckpointID <= prev.CheckpointID {
+				t.Fatalf("id %s not after %s", c.CheckpointID, prev.CheckpointID)
+			}
+			prev = c
+		}
+	})
+	t.Run("bad config is rejected and writes nothing", func(t *testing.T) {
+		bad := []struct {
+			name string
+			cfg  ckpt.Config
+			id   string
+		}{
+			{"missing thread", ckpt.Config{}, ""},
+			{"malformed parent", ckpt.Config{ThreadID: "t-bad", CheckpointID: "nope"}, ""},
+			{"malformed id", ckpt.Config{ThreadID: "t-bad"}, "not-a-ulid"},
+			{"thread too long", ckpt.Config{ThreadID: string(make([]byte, ckpt.MaxThreadIDLen+1))}, ""},
+			{"namespace too long", ckpt.Config{ThreadID: "t-bad", CheckpointNS: string(make([]byte, ckpt.MaxNamespaceLen+1))}, ""},
+		}
+		for _, b := range bad {
+			cp := emptyCheckpoint()
+			cp.ID = b.id
+			if _, err := s.Put(ctx, b.cfg, cp, nil, nil); !errors.Is(err, ckpt.ErrInvalidConfig) {
+				t.Errorf("%s: err = %v, want ErrInvalidConfig", b.name, err)
+			}
+		}
+		if _, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "t-bad"}); !errors.Is(err, ckpt.ErrNotFound) {
+			t.Fatalf("rejected put left data behind: %v", err)
+		}
+	})
+	t.Run("unencodable value names the channel", func(t *testing.T) {
+		cp := emptyCheckpoint()
+		cp.ChannelValues["bad"] = map[string]any{"fn": func() {}}
+		_, err := s.Put(ctx, ckpt.Config{ThreadID: "t-enc"}, cp, nil, map[string]string{"bad": "1"})
+		if !errors.Is(err, ckpt.ErrEncode) {
+			t.Fatalf("err = %v, want ErrEncode", err)
+		}
+		if _, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "t-enc"}); !errors.Is(err, ckpt.ErrNotFound) {
+			t.Fatalf("failed put left data behind: %v", err)
+		}
+	})
+}
+
+func testOnlyChangedChannels(t *testing.T, s ckpt.Saver) {
+	cp := ckpt.Checkpoint{
+		V:               4,
+		ChannelValues:   map[string]any{"foo": "foo-v", "baz": "baz-v"},
+		ChannelVersions: map[string]string{"foo": "1", "baz": "1"},
+	}
+	cases := []struct {
+		newVersions map[string]string
+		want        map[string]any
+	}{
+		{map[string]string{}, map[string]any{}},
+		{map[string]string{"foo": "1"}, map[string]any{"foo": "foo-v"}},
+		{map[string]string{"foo": "1", "baz": "1"}, map[string]any{"foo": "foo-v", "baz": "baz-v"}},
+	}
+	for i, c := range cases {
+		thread := fmt.Sprintf("changed-%d", i)
+		cfg := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: thread}, cp, nil, c.newVersions))
+		if got := values(t, must(t).tuple(s.GetTuple(ctx, cfg))); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("newVersions %v: values %v, want %v", c.newVersions, got, c.want)
+		}
+	}
+
+	t.Run("unchanged channel carries over", func(t *testing.T) {
+		first := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "carry"}, ckpt.Checkpoint{
+			ChannelValues:   map[string]any{"a": "a1", "b": "b1"},
+			ChannelVersions: map[string]string{"a": "1", "b": "1"},
+		}, nil, map[string]string{"a": "1", "b": "1"}))
+		second := must(t).cfg(s.Put(ctx, first, ckpt.Checkpoint{
+			ChannelValues:   map[string]any{"b": "b2"},
+			ChannelVersions: map[string]string{"a": "1", "b": "2"},
+		}, nil, map[string]string{"b": "2"}))
+		want := map[string]any{"a": "a1", "b": "b2"}
+		if got := values(t, must(t).tuple(s.GetTuple(ctx, second))); !reflect.DeepEqual(got, want) {
+			t.Fatalf("values %v, want %v", got, want)
+		}
+		if got := values(t, must(t).tuple(s.GetTuple(ctx, first))); !reflect.DeepEqual(got, map[string]any{"a": "a1", "b": "b1"}) {
+			t.Fatalf("first checkpoint changed: %v", got)
+		}
+	})
+	t.Run("a channel named without a value reads as absent", func(t *testing.T) {
+		c := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "empty-chan"}, ckpt.Checkpoint{
+			ChannelValues:   map[string]any{},
+			ChannelVersions: map[string]string{"gone": "1"},
+		}, nil, map[string]string{"gone": "1"}))
+		if got := values(t, must(t).tuple(s.GetTuple(ctx, c))); len(got) != 0 {
+			t.Fatalf("values %v, want none", got)
+		}
+	})
+}
+
+func testPutWrites(t *testing.T, s ckpt.Saver) {
+	cfg := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "w"}, emptyCheckpoint(), nil, nil))
+
+	must(t).ok(s.PutWrites(ctx, cfg, []ckpt.Write{{Channel: "a", Value: "a1"}, {Channel: "b", Value: int64(1)}}, "task-2", "path-b"))
+	must(t).ok(s.PutWrites(ctx, cfg, []ckpt.Write{{Channel: "c", Value: "c1"}}, "task-1", "path-b"))
+	must(t).ok(s.PutWrites(ctx, cfg, []ckpt.Write{{Channel: "z", Value: "z1"}}, "task-9", "path-a"))
+	// A regular write already stored is kept (first wins).
+	must(t).ok(s.PutWrites(ctx, cfg, []ckpt.Write{{Channel: "a", Value: "a2"}}, "task-2", "path-b"))
+	// Special channels replace.
+	must(t).ok(s.PutWrites(ctx, cfg, []ckpt.Write{{Channel: ckpt.ChannelError, Value: "boom-1"}}, "task-1", "path-b"))
+	must(t).ok(s.PutWrites(ctx, cfg, []ckpt.Write{{Channel: ckpt.ChannelError, Value: "boom-2"}, {Channel: ckpt.ChannelInterrupt, Value: "ask"}}, "task-1", "path-b"))
+
+	type w struct {
+		task, path string
+		idx        int
+		ch         string
+		v          any
+	}
+	want := []w{
+		{"task-9", "path-a", 0, "z", "z1"},
+		{"task-1", "path-b", -3, ckpt.ChannelInterrupt, "ask"},
+		{"task-1", "path-b", -1, ckpt.ChannelError, "boom-2"},
+		{"task-1", "path-b", 0, "c", "c1"},
+		{"task-2", "path-b", 0, "a", "a1"},
+		{"task-2", "path-b", 1, "b", int64(1)},
+	}
+	got := must(t).tuple(s.GetTuple(ctx, cfg)).PendingWrites
+	var gotW []w
+	for _, p := range got {
+		gotW = append(gotW, w{p.TaskID, p.TaskPath, p.Idx, p.Channel, must(t).val(p.Value.Value())})
+	}
+	if !reflect.DeepEqual(gotW, want) {
+		t.Fatalf("pending writes\n got %v\nwant %v", gotW, want)
+	}
+
+	t.Run("special indexes", func(t *testing.T) {
+		c := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "w-special"}, emptyCheckpoint(), nil, nil))
+		must(t).ok(s.PutWrites(ctx, c, []ckpt.Write{
+			{Channel: ckpt.ChannelResume, Value: 1}, {Channel: ckpt.ChannelInterrupt, Value: 2},
+			{Channel: ckpt.ChannelScheduled, Value: 3}, {Channel: ckpt.ChannelError, Value: 4},
+		}, "t", ""))
+		var idx []int
+		for _, p := range must(t).tuple(s.GetTuple(ctx, c)).PendingWrites {
+			idx = append(idx, p.Idx)
+		}
+		if !slices.Equal(idx, []int{-4, -3, -2, -1}) {
+			t.Fatalf("indexes %v", idx)
+		}
+	})
+	t.Run("missing ids are rejected", func(t *testing.T) {
+		for _, c := range []ckpt.Config{{}, {ThreadID: "w"}, {CheckpointID: cfg.CheckpointID}, {ThreadID: "w", CheckpointID: "bad"}} {
+			if err := s.PutWrites(ctx, c, []ckpt.Write{{Channel: "a", Value: 1}}, "t", ""); !errors.Is(err, ckpt.ErrInvalidConfig) {
+				t.Errorf("config %+v: err = %v, want ErrInvalidConfig", c, err)
+			}
+		}
+	})
+	t.Run("writes belong to their checkpoint", func(t *testing.T) {
+		next := must(t).cfg(s.Put(ctx, cfg, emptyCheckpoint(), nil, nil))
+		if pw := must(t).tuple(s.GetTuple(ctx, next)).PendingWrites; len(pw) != 0 {
+			t.Fatalf("new checkpoint has writes %v", pw)
+		}
+	})
+}
+
+func testGetTuple(t *testing.T, s ckpt.Saver) {
+	parent := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "g"}, ckpt.Checkpoint{
+		ChannelValues: map[string]any{"x": "x1", "y": "y1"}, ChannelVersions: map[string]string{"x": "1", "y": "1"},
+	}, ckpt.Metadata{"step": 0}, map[string]string{"x": "1", "y": "1"}))
+	child := must(t).cfg(s.Put(ctx, parent, ckpt.Checkpoint{
+		ChannelValues: map[string]any{"x": "x2"}, ChannelVersions: map[string]string{"x": "2", "y": "1"},
+	}, ckpt.Metadata{"step": 1}, map[string]string{"x": "2"}))
+
+	byParent := must(t).tuple(s.GetTuple(ctx, parent))
+	if byParent.Config != parent || byParent.ParentConfig != nil {
+		t.Fatalf("by parent id: %+v parent %+v", byParent.Config, byParent.ParentConfig)
+	}
+	byChild := must(t).tuple(s.GetTuple(ctx, child))
+	if byChild.ParentConfig == nil || *byChild.ParentConfig != parent {
+		t.Fatalf("child's parent config %+v, want %+v", byChild.ParentConfig, parent)
+	}
+	if got := values(t, byChild); !reflect.DeepEqual(got, map[string]any{"x": "x2", "y": "y1"}) {
+		t.Fatalf("child values %v", got)
+	}
+	latest := must(t).tuple(s.GetTuple(ctx, ckpt.Config{ThreadID: "g"}))
+	if latest.Config != child {
+		t.Fatalf("latest %+v, want %+v", latest.Config, child)
+	}
+	var x string
+	if err := latest.Decode("x", &x); err != nil || x != "x2" {
+		t.Fatalf("Decode x = %q, %v", x, err)
+	}
+	if err := latest.Decode("missing", &x); !errors.Is(err, ckpt.ErrNotFound) {
+		t.Fatalf("Decode missing channel: %v", err)
+	}
+
+	for _, c := range []ckpt.Config{
+		{ThreadID: "unknown"},
+		{ThreadID: "g", CheckpointNS: "other"},
+		{ThreadID: "g", CheckpointID: "01ARZ3NDEKTSV4RRFFQ69G5FAV"},
+		{ThreadID: "unknown", CheckpointID: parent.CheckpointID},
+	} {
+		if _, err := s.GetTuple(ctx, c); !errors.Is(err, ckpt.ErrNotFound) {
+			t.Errorf("GetTuple(%+v): err = %v, want ErrNotFound", c, err)
+		}
+	}
+	for _, c := range []ckpt.Config{{}, {ThreadID: "g", CheckpointID: "malformed"}} {
+		if _, err := s.GetTuple(ctx, c); !errors.Is(err, ckpt.ErrInvalidConfig) {
+			t.Errorf("GetTuple(%+v): err = %v, want ErrInvalidConfig", c, err)
+		}
+	}
+}
+
+// listFixture is 2 threads x namespaces {"", "child"} x {parent, child}.
+type listFixture struct {
+	all []ckpt.Config // every stored config
+	// ids by thread, namespace and role
+	id map[string]string // "thread|ns|role" -> id
+	md map[string]ckpt.Metadata
+}
+
+func buildListFixture(t *testing.T, s ckpt.Saver) *listFixture {
+	f := &listFixture{id: map[string]string{}, md: map[string]ckpt.Metadata{}}
+	for _, thread := range []string{"thread-1", "thread-2"} {
+		for _, ns := range []string{"", "child"} {
+			var parent ckpt.Config
+			for _, role := range []string{"parent", "child"} {
+				source := "input"
+				if role == "child" {
+					source = "loop"
+				}
+				md := ckpt.Metadata{"source": source, "step": map[string]int{"parent": -1, "child": 0}[role], "thread": thread, "ns": ns}
+				cfg := ckpt.Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: parent.CheckpointID}
+				got := must(t).cfg(s.Put(ctx, cfg, emptyCheckpoint(), md, nil))
+				f.all = append(f.all, got)
+				f.id[thread+"|"+ns+"|"+role] = got.CheckpointID
+				f.md[got.CheckpointID] = md
+				parent = got
+			}
+		}
+	}
+	return f
+}
+
+func testList(t *testing.T, s ckpt.Saver) {
+	f := buildListFixture(t, s)
+	threads := []string{"", "thread-1", "unknown"}
+	namespaces := []*string{nil, ckpt.NS(""), ckpt.NS("child")}
+	limits := []int{0, 1, 2}
+	befores := []string{"", "parent", "child"}
+	filters := []map[string]any{nil, {}, {"source": "input"}, {"source": "loop"}}
+
+	for _, thread := range threads {
+		for _, ns := range namespaces {
+			for _, limit := range limits {
+				for _, before := range befores {
+					for fi, filter := range filters {
+						nsName := "unset"
+						if ns != nil {
+							nsName = fmt.Sprintf("%q", *ns)
+						}
+						name := fmt.Sprintf("thread=%q/ns=%s/limit=%d/before=%s/filter=%d", thread, nsName, limit, before, fi)
+						// "before" names the parent or child checkpoint of thread-1's root namespace.
+						var beforeID string
+						if before != "" {
+							beforeID = f.id["thread-1||"+before]
+						}
+						// Expected: every stored config that matches, newest first.
+						var want []string
+						for i := len(f.all) - 1; i >= 0; i-- {
+							c := f.all[i]
+							if thread != "" && c.ThreadID != thread {
+								continue
+							}
+							if ns != nil && c.CheckpointNS != *ns {
+								continue
+							}
+							if beforeID != "" && c.CheckpointID >= beforeID {
+								continue
+							}
+							if src, ok := filter["source"]; ok && f.md[c.CheckpointID]["source"] != src {
+								continue
+							}
+							want = append(want, c.CheckpointID)
+						}
+						if limit > 0 && len(want) > limit {
+							want = want[:limit]
+						}
+						var got []string
+						for tp, err := range s.List(ctx, ckpt.ListOptions{ThreadID: thread, Namespace: ns, Limit: limit, Before: beforeID, Filter: filter}) {
+							if err != nil {
+								t.Fatalf("%s: %v", name, err)
+							}
+							got = append(got, tp.Config.CheckpointID)
+							if !reflect.DeepEqual(tp.Metadata, normalize(f.md[tp.Config.CheckpointID])) {
+								t.Fatalf("%s: metadata %v", name, tp.Metadata)
+							}
+						}
+						if !slices.Equal(got, want) {
+							t.Errorf("%s:\n got %v\nwant %v", name, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+
+	t.Run("bad options are errors", func(t *testing.T) {
+		for _, o := range []ckpt.ListOptions{{Before: "nope"}, {Limit: -1}} {
+			n := 0
+			for _, err := range s.List(ctx, o) {
+				n++
+				if !errors.Is(err, ckpt.ErrInvalidConfig) {
+					t.Errorf("%+v: err = %v, want ErrInvalidConfig", o, err)
+				}
+			}
+			if n != 1 {
+				t.Errorf("%+v: %d results, want one error", o, n)
+			}
+		}
+	})
+	t.Run("stopping early is allowed", func(t *testing.T) {
+		for range s.List(ctx, ckpt.ListOptions{}) {
+			break
+		}
+	})
+}
+
+// normalize gives the metadata's decoded shape (ints as int64).
+func normalize(md ckpt.Metadata) ckpt.Metadata {
+	out := ckpt.Metadata{}
+	for k, v := range md {
+		if i, ok := v.(int); ok {
+			v = int64(i)
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func testListFilterValues(t *testing.T, s ckpt.Saver) {
+	md := ckpt.Metadata{
+		"step":    int64(3),
+		"score":   0.5,
+		"parents": map[string]any{"": "abc", "sub": "def"},
+		"tags":    []any{"a", "b"},
+		"writes":  map[string]any{"agent": map[string]any{"n": int64(1)}},
+	}
+	c := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "f"}, emptyCheckpoint(), md, nil))
+	cases := []struct {
+		filter map[string]any
+		match  bool
+	}{
+		{map[string]any{"step": 3}, true},
+		{map[string]any{"step": uint8(3)}, true},
+		{map[string]any{"step": 3.0}, true},
+		{map[string]any{"step": 4}, false},
+		{map[string]any{"score": float32(0.5)}, true},
+		{map[string]any{"parents": map[string]any{"": "abc"}}, true},
+		{map[string]any{"parents": map[string]string{"sub": "def"}}, true},
+		{map[string]any{"parents": map[string]any{"": "xyz"}}, false},
+		{map[string]any{"writes": map[string]any{"agent": map[string]any{"n": 1}}}, true},
+		{map[string]any{"tags": []string{"a", "b"}}, true},
+		{map[string]any{"tags": []string{"a"}}, false},
+		{map[string]any{"missing": nil}, false},
+		{map[string]any{"step": "3"}, false},
+	}
+	for _, tc := range cases {
+		var got []string
+		for tp, err := range s.List(ctx, ckpt.ListOptions{ThreadID: "f", Filter: tc.filter}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, tp.Config.CheckpointID)
+		}
+		if match := slices.Equal(got, []string{c.CheckpointID}); match != tc.match {
+			t.Errorf("filter %v: matched=%v, want %v", tc.filter, match, tc.match)
+		}
+	}
+}
+
+func testDeleteThread(t *testing.T, s ckpt.Saver) {
+	f := buildListFixture(t, s)
+	for _, c := range f.all {
+		must(t).ok(s.PutWrites(ctx, c, []ckpt.Write{{Channel: "x", Value: 1}}, "task", ""))
+	}
+	must(t).ok(s.DeleteThread(ctx, "thread-1"))
+	for _, c := range f.all {
+		_, err := s.GetTuple(ctx, c)
+		if c.ThreadID == "thread-1" && !errors.Is(err, ckpt.ErrNotFound) {
+			t.Errorf("deleted %+v still readable: %v", c, err)
+		}
+		if c.ThreadID == "thread-2" {
+			tp, err := s.GetTuple(ctx, c)
+			if err != nil || len(tp.PendingWrites) != 1 {
+				t.Errorf("other thread damaged: %+v: %v", c, err)
+			}
+		}
+	}
+	for tp, err := range s.List(ctx, ckpt.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tp.Config.ThreadID == "thread-1" {
+			t.Errorf("deleted thread still listed: %+v", tp.Config)
+		}
+	}
+	if err := s.DeleteThread(ctx, "never-existed"); err != nil {
+		t.Errorf("deleting an unknown thread: %v", err)
+	}
+	if err := s.DeleteThread(ctx, ""); !errors.Is(err, ckpt.ErrInvalidConfig) {
+		t.Errorf("deleting empty thread id: %v", err)
+	}
+	// The thread can start again from scratch.
+	c := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "thread-1"}, emptyCheckpoint(), nil, nil))
+	tp := must(t).tuple(s.GetTuple(ctx, ckpt.Config{ThreadID: "thread-1"}))
+	if tp.Config != c || tp.ParentConfig != nil || len(tp.PendingWrites) != 0 {
+		t.Fatalf("restarted thread: %+v", tp)
+	}
+}
+
+func must(t *testing.T) req { return req{t} }

@@ -1,0 +1,281 @@
+package ckpt
+
+// Records are msgpack. Each record stored by the store starts with one
+// record-version byte, so a record's shape can change without a new file
+// format: a reader that meets an unknown record version says so
+// (ErrFormatVersion) instead of guessing.
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Record versions, one per record kind.
+const (
+	checkpointRecordV1 byte = 1
+	metadataRecordV1   byte = 1
+	writeRecordV1      byte = 1
+	blobRecordV1       byte = 1
+)
+
+// Blob kinds: a channel named in newVersions without a value is stored as
+// "empty", so reading that version yields no value for the channel.
+const (
+	blobValue byte = 0
+	blobEmpty byte = 1
+)
+
+// checkpointRecord is the stored header of a checkpoint. Channel values are
+// not in it: they live in blobs keyed by (channel, version).
+type checkpointRecord struct {
+	_msgpack struct{} `msgpack:",as_array"`
+
+	V            int
+	TS           int64 // unix nanoseconds
+	Parent       []byte
+	Versions     map[string]string
+	VersionsSeen map[string]map[string]string
+}
+
+type writeRecord struct {
+	_msgpack struct{} `msgpack:",as_array"`
+
+	Channel  string
+	TaskPath string
+	Value    msgpack.RawMessage
+}
+
+var encPool = sync.Pool{New: func() any {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.SetSortMapKeys(true) // equal values give equal bytes
+	enc.UseCompactInts(true)
+	enc.UseCompactFloats(true)
+	enc.SetCustomStructTag("json") // honour json tags when no msgpack tag
+	return &pooledEncoder{buf: &buf, enc: enc}
+}}
+
+type pooledEncoder struct {
+	buf *bytes.Buffer
+	enc *msgpack.Encoder
+}
+
+// marshal encodes v deterministically, with prefix bytes in front.
+func marshal(prefix []byte, v any) ([]byte, error) {
+	pe := encPool.Get().(*pooledEncoder)
+	defer encPool.Put(pe)
+	pe.buf.Reset()
+	pe.buf.Write(prefix)
+	if err := pe.enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(pe.buf.Bytes()), nil
+}
+
+func newDecoder(b []byte) *msgpack.Decoder {
+	dec := msgpack.NewDecoder(bytes.NewReader(b))
+	dec.UseLooseInterfaceDecoding(true) // numbers in `any` become int64/uint64/float64
+	dec.SetCustomStructTag("json")
+	return dec
+}
+
+func unmarshal(b []byte, v any) error { return newDecoder(b).Decode(v) }
+
+// encodeValue encodes one user value (a channel value, a pending write's
+// value). An error names the path inside the value that failed.
+func encodeValue(what string, v any) (Raw, error) {
+	if r, ok := v.(Raw); ok {
+		return r, nil
+	}
+	b, err := marshal(nil, v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s%s: %v", ErrEncode, what, badPath(reflect.ValueOf(v)), err)
+	}
+	return b, nil
+}
+
+// badPath finds the innermost part of v that does not encode, for error
+// messages such as `channel "messages"[2].content`. It runs only after an
+// encode failed.
+func badPath(v reflect.Value) string {
+	for v.IsValid() && (v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer) && !v.IsNil() {
+		v = v.Elem()
+	}
+	if !v.IsValid() {
+		return ""
+	}
+	fails := func(x reflect.Value) bool {
+		if !x.IsValid() || !x.CanInterface() {
+			return false
+		}
+		_, err := marshal(nil, x.Interface())
+		return err != nil
+	}
+	switch v.Kind() {
+	case reflect.Map:
+		keys := v.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
+		for _, k := range keys {
+			if e := v.MapIndex(k); fails(e) {
+				return "." + fmt.Sprint(k.Interface()) + badPath(e)
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if e := v.Index(i); fails(e) {
+				return "[" + strconv.Itoa(i) + "]" + badPath(e)
+			}
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range v.NumField() {
+			if !t.Field(i).IsExported() {
+				continue
+			}
+			if e := v.Field(i); fails(e) {
+				return "." + t.Field(i).Name + badPath(e)
+			}
+		}
+	}
+	return ""
+}
+
+// Raw is one value as stored: deterministic msgpack. Values read from the
+// store come back as Raw and are decoded only when asked, so reading one
+// channel does not decode the others. A Raw handed back to Put is stored as
+// is, without re-encoding.
+type Raw []byte
+
+// Decode decodes the value into v (a pointer). Numbers decoded into an `any`
+// become int64, uint64 or float64; maps become map[string]any.
+func (r Raw) Decode(v any) error {
+	if err := unmarshal(r, v); err != nil {
+		return fmt.Errorf("%w: decode value: %v", ErrCorrupt, err)
+	}
+	return nil
+}
+
+// Value decodes the value into a generic Go value (map[string]any, []any,
+// string, int64, float64, bool, []byte or nil).
+func (r Raw) Value() (any, error) {
+	var v any
+	err := r.Decode(&v)
+	return v, err
+}
+
+// EncodeMsgpack writes the stored bytes unchanged.
+func (r Raw) EncodeMsgpack(enc *msgpack.Encoder) error {
+	return enc.Encode(msgpack.RawMessage(r))
+}
+
+// DecodeMsgpack keeps the encoded bytes.
+func (r *Raw) DecodeMsgpack(dec *msgpack.Decoder) error {
+	var m msgpack.RawMessage
+	if err := dec.Decode(&m); err != nil {
+		return err
+	}
+	*r = Raw(m)
+	return nil
+}
+
+func encodeCheckpointRecord(rec *checkpointRecord) ([]byte, error) {
+	return marshal([]byte{checkpointRecordV1}, rec)
+}
+
+func decodeCheckpointRecord(b []byte) (*checkpointRecord, error) {
+	body, err := recordBody("checkpoint", b, checkpointRecordV1)
+	if err != nil {
+		return nil, err
+	}
+	rec := new(checkpointRecord)
+	if err := unmarshal(body, rec); err != nil {
+		return nil, fmt.Errorf("%w: checkpoint record: %v", ErrCorrupt, err)
+	}
+	return rec, nil
+}
+
+func encodeMetadata(m Metadata) ([]byte, error) {
+	if m == nil {
+		m = Metadata{}
+	}
+	b, err := marshal([]byte{metadataRecordV1}, map[string]any(m))
+	if err != nil {
+		return nil, fmt.Errorf("%w: metadata%s: %v", ErrEncode, badPath(reflect.ValueOf(map[string]any(m))), err)
+	}
+	return b, nil
+}
+
+func decodeMetadata(b []byte) (Metadata, error) {
+	body, err := recordBody("metadata", b, metadataRecordV1)
+	if err != nil {
+		return nil, err
+	}
+	m := Metadata{}
+	if err := unmarshal(body, (*map[string]any)(&m)); err != nil {
+		return nil, fmt.Errorf("%w: metadata record: %v", ErrCorrupt, err)
+	}
+	return m, nil
+}
+
+func encodeWriteRecord(rec *writeRecord) ([]byte, error) {
+	return marshal([]byte{writeRecordV1}, rec)
+}
+
+func decodeWriteRecord(b []byte) (*writeRecord, error) {
+	body, err := recordBody("write", b, writeRecordV1)
+	if err != nil {
+		return nil, err
+	}
+	rec := new(writeRecord)
+	if err := unmarshal(body, rec); err != nil {
+		return nil, fmt.Errorf("%w: write record: %v", ErrCorrupt, err)
+	}
+	return rec, nil
+}
+
+// encodeBlob stores an encoded value; a nil value with empty=true marks the
+// channel empty at that version.
+func encodeBlob(v Raw, empty bool) []byte {
+	if empty {
+		return []byte{blobRecordV1, blobEmpty}
+	}
+	b := make([]byte, 0, 2+len(v))
+	b = append(b, blobRecordV1, blobValue)
+	return append(b, v...)
+}
+
+// decodeBlob returns a copy of the value in a blob record, or ok=false for
+// an empty marker.
+func decodeBlob(b []byte) (v Raw, ok bool, err error) {
+	body, err := recordBody("blob", b, blobRecordV1)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(body) == 0 {
+		return nil, false, fmt.Errorf("%w: blob record without kind", ErrCorrupt)
+	}
+	switch body[0] {
+	case blobEmpty:
+		return nil, false, nil
+	case blobValue:
+		return Raw(bytes.Clone(body[1:])), true, nil
+	default:
+		return nil, false, fmt.Errorf("%w: blob kind %d", ErrCorrupt, body[0])
+	}
+}
+
+func recordBody(kind string, b []byte, want byte) ([]byte, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: empty %s record", ErrCorrupt, kind)
+	}
+	if b[0] != want {
+		return nil, fmt.Errorf("%w: %s record version %d, this build reads %d", ErrFormatVersion, kind, b[0], want)
+	}
+	return b[1:], nil
+}

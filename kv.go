@@ -1,0 +1,172 @@
+package ckpt
+
+// The store reads and writes bbolt only through the two small interfaces in
+// this file. Reason: a write-ahead log with a read overlay (acknowledged
+// writes not yet applied to bbolt) may later sit in front of bbolt, and it
+// must fit here alone, without touching the code that knows checkpoints.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// reader reads within one consistent snapshot. Slices it returns are valid
+// only until the snapshot ends: copy what outlives it.
+type reader interface {
+	// get returns the value of key in the bucket at p, or nil.
+	get(p bucketPath, key []byte) []byte
+	// scan calls fn for each key with prefix, in key order (descending when
+	// reverse), until fn returns false. A non-nil start bounds the first
+	// key: forward scans begin at the first key >= start, reverse scans at
+	// the last key < start.
+	scan(p bucketPath, prefix, start []byte, reverse bool, fn func(k, v []byte) bool)
+	// exists reports whether the bucket at p exists.
+	exists(p bucketPath) bool
+}
+
+// writer changes data inside one write transaction.
+type writer interface {
+	reader
+	// put stores key=value, creating the buckets on p as needed.
+	put(p bucketPath, key, value []byte) error
+	// del removes key; a missing key or bucket is not an error.
+	del(p bucketPath, key []byte) error
+	// dropBucket removes the bucket at p and all it holds; missing is fine.
+	dropBucket(p bucketPath) error
+}
+
+// boltView implements reader and writer on a bbolt transaction.
+type boltView struct {
+	tx *bolt.Tx
+	// wrote is set by the first change, so the commit loop can tell a
+	// failure before any change (the op alone fails) from one after (the
+	// transaction must be rolled back).
+	wrote bool
+}
+
+func (v *boltView) bucket(p bucketPath) *bolt.Bucket {
+	if len(p) == 0 {
+		return nil
+	}
+	b := v.tx.Bucket(p[0])
+	for _, name := range p[1:] {
+		if b == nil {
+			return nil
+		}
+		b = b.Bucket(name)
+	}
+	return b
+}
+
+func (v *boltView) get(p bucketPath, key []byte) []byte {
+	if b := v.bucket(p); b != nil {
+		return b.Get(key)
+	}
+	return nil
+}
+
+func (v *boltView) exists(p bucketPath) bool { return v.bucket(p) != nil }
+
+func (v *boltView) scan(p bucketPath, prefix, start []byte, reverse bool, fn func(k, v []byte) bool) {
+	b := v.bucket(p)
+	if b == nil {
+		return
+	}
+	c := b.Cursor()
+	var k, val []byte
+	switch {
+	case !reverse && start != nil && bytes.Compare(start, prefix) > 0:
+		k, val = c.Seek(start)
+	case !reverse:
+		k, val = c.Seek(prefix)
+	default:
+		bound := start
+		if bound == nil || !bytes.HasPrefix(bound, prefix) && bytes.Compare(bound, prefix) > 0 {
+			bound = prefixEnd(prefix)
+		}
+		if bound == nil {
+			k, val = c.Last()
+		} else if k, val = c.Seek(bound); k == nil {
+			k, val = c.Last()
+		} else {
+			k, val = c.Prev()
+		}
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, val = step(c, reverse) {
+		if val == nil && b.Bucket(k) != nil {
+			continue // nested bucket, not a value
+		}
+		if !fn(k, val) {
+			return
+		}
+	}
+}
+
+func step(c *bolt.Cursor, reverse bool) ([]byte, []byte) {
+	if reverse {
+		return c.Prev()
+	}
+	return c.Next()
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix, or
+// nil when there is none (empty or all-0xff prefix).
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+func (v *boltView) mustBucket(p bucketPath) (*bolt.Bucket, error) {
+	b, err := v.tx.CreateBucketIfNotExists(p[0])
+	for _, name := range p[1:] {
+		if err != nil {
+			break
+		}
+		b, err = b.CreateBucketIfNotExists(name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ckpt: open bucket: %w", err)
+	}
+	return b, nil
+}
+
+func (v *boltView) put(p bucketPath, key, value []byte) error {
+	v.wrote = true
+	b, err := v.mustBucket(p)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, value)
+}
+
+func (v *boltView) del(p bucketPath, key []byte) error {
+	b := v.bucket(p)
+	if b == nil {
+		return nil
+	}
+	v.wrote = true
+	return b.Delete(key)
+}
+
+func (v *boltView) dropBucket(p bucketPath) error {
+	parent := v.bucket(p[:len(p)-1])
+	if parent == nil {
+		return nil
+	}
+	v.wrote = true
+	err := parent.DeleteBucket(p[len(p)-1])
+	if errors.Is(err, berrors.ErrBucketNotFound) {
+		return nil
+	}
+	return err
+}

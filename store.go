@@ -1,0 +1,676 @@
+// Package ckpt is a durable, embedded, single-file checkpoint store for
+// agent and graph workflows: LangGraph's checkpointer model (threads,
+// checkpoints, metadata, pending writes) on one bbolt file.
+//
+// A Store is safe for concurrent use by many goroutines. One process holds
+// the file; a second Open of the same file waits at most
+// Options.LockTimeout and then fails with ErrLocked.
+package ckpt
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Options configure Open. The zero value is ready to use.
+type Options struct {
+	// LockTimeout is how long Open waits for a file held by another handle
+	// or process before it fails with ErrLocked. Zero means 1 second.
+	LockTimeout time.Duration
+	// ReadOnly opens the file for reading only (shared lock): every write
+	// fails with ErrReadOnly. The file must exist.
+	ReadOnly bool
+	// Durability is the default for every write: Sync (the zero value),
+	// Async or NoSync. A call can override it with WithWriteOptions.
+	Durability Durability
+	// MaxPending bounds the queue of writes waiting for the commit loop
+	// (and so the memory Async writes can hold). Zero means 1024.
+	MaxPending int
+	// OnAsyncError, if set, is called (from the commit loop; keep it short)
+	// with every failed Async write. The same errors are also returned by
+	// the next Flush or Close.
+	OnAsyncError func(error)
+	// Bolt passes bbolt's own options through (page size, mmap flags, ...).
+	// Timeout and ReadOnly are taken from the fields above.
+	Bolt *bolt.Options
+}
+
+// Store is the bbolt-backed Saver.
+type Store struct {
+	db         *bolt.DB
+	path       string
+	readOnly   bool
+	durability Durability
+	ids        *idSource
+
+	// mu guards closed: calls hold it shared while they use the database,
+	// Close holds it exclusively.
+	mu     sync.RWMutex
+	closed bool
+
+	queue    chan *writeOp
+	loopDone chan struct{}
+	asyncState
+}
+
+var _ Saver = (*Store)(nil)
+
+// Open opens or creates the store file at path.
+func Open(path string, opts Options) (*Store, error) {
+	bo := &bolt.Options{}
+	if opts.Bolt != nil {
+		*bo = *opts.Bolt
+	}
+	bo.Timeout = opts.LockTimeout
+	if bo.Timeout <= 0 {
+		bo.Timeout = time.Second
+	}
+	bo.ReadOnly = opts.ReadOnly
+	if bo.FreelistType == "" {
+		bo.FreelistType = bolt.FreelistMapType // O(1) allocation on large files
+	}
+	if opts.ReadOnly {
+		// bbolt would create a missing file even in read-only mode.
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
+		}
+	}
+	db, err := bolt.Open(path, 0o600, bo)
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	s := &Store{
+		db:         db,
+		path:       path,
+		readOnly:   opts.ReadOnly,
+		durability: opts.Durability,
+		ids:        newIDSource(),
+		queue:      make(chan *writeOp, cmp.Or(max(opts.MaxPending, 0), 1024)),
+		loopDone:   make(chan struct{}),
+	}
+	if s.durability == DurabilityDefault {
+		s.durability = Sync
+	}
+	s.onAsyncError = opts.OnAsyncError
+	if err := s.init(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
+	}
+	go s.run()
+	return s, nil
+}
+
+func openError(path string, err error) error {
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("%w: %s: another process (or another Store in this one) has it open; close it or wait for it to finish", ErrLocked, path)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
+		return fmt.Errorf("%w: %s is not a readable ckpt/bbolt file: %v", ErrCorrupt, path, err)
+	}
+	return fmt.Errorf("ckpt: open %s: %w", path, err)
+}
+
+// init checks the format marker, writing it into a new file, and seeds the
+// id source with the newest stored id.
+func (s *Store) init() error {
+	check := func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			return checkFormat(meta.Get(keyFormat))
+		}
+		empty := true
+		_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return errStop })
+		if !empty || !tx.Writable() {
+			return fmt.Errorf("%w: not a ckpt store (no format marker)", ErrCorrupt)
+		}
+		v := &boltView{tx: tx}
+		if err := v.put(bucketPath{bucketMeta}, keyFormat, encodeFormat()); err != nil {
+			return err
+		}
+		for _, b := range [][]byte{bucketIndex, bucketThreads} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var err error
+	if s.readOnly {
+		err = s.db.View(check)
+	} else {
+		err = s.db.Update(check)
+	}
+	if err != nil {
+		return err
+	}
+	return s.db.View(func(tx *bolt.Tx) error {
+		(&boltView{tx: tx}).scan(bucketPath{bucketIndex}, nil, nil, true, func(k, _ []byte) bool {
+			if len(k) >= idLen {
+				s.ids.observe([idLen]byte(k[:idLen]))
+			}
+			return false
+		})
+		return nil
+	})
+}
+
+// Path returns the file the store was opened on.
+func (s *Store) Path() string { return s.path }
+
+// Close flushes queued writes, stops the commit loop and closes the file.
+// It returns the errors of async writes not yet reported by Flush. Calls
+// after Close fail with ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.closed = true
+	close(s.queue)
+	s.mu.Unlock()
+	<-s.loopDone
+	var syncErr error
+	if s.unsynced {
+		syncErr = s.db.Sync()
+	}
+	return errors.Join(s.takeAsyncErr(), syncErr, s.db.Close())
+}
+
+// view runs fn in a read transaction.
+func (s *Store) view(ctx context.Context, fn func(r reader) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&boltView{tx: tx}) })
+}
+
+func validThread(thread string) error {
+	if thread == "" {
+		return fmt.Errorf("%w: thread id is empty", ErrInvalidConfig)
+	}
+	return validName("thread id", thread, MaxThreadIDLen)
+}
+
+func validConfig(cfg Config) error {
+	if err := validThread(cfg.ThreadID); err != nil {
+		return err
+	}
+	return validName("checkpoint namespace", cfg.CheckpointNS, MaxNamespaceLen)
+}
+
+// blobWrite is one channel value to store at one version.
+type blobWrite struct {
+	channel, version string
+	value            Raw
+	empty            bool
+}
+
+// Put stores a checkpoint atomically: its header, metadata, the values of
+// the channels named in newVersions (the others are not written again: a
+// reader finds them through the versions of earlier checkpoints) and index
+// entries, in one transaction. cfg.CheckpointID names the parent. An empty
+// cp.ID gets a new ULID; a given one must be a valid ULID.
+func (s *Store) Put(ctx context.Context, cfg Config, cp Checkpoint, meta Metadata, newVersions map[string]string) (Config, error) {
+	if err := validConfig(cfg); err != nil {
+		return Config{}, err
+	}
+	var parent []byte
+	if cfg.CheckpointID != "" {
+		p, err := parseID("parent checkpoint id", cfg.CheckpointID)
+		if err != nil {
+			return Config{}, err
+		}
+		parent = p[:]
+	}
+	now := time.Now()
+	var id [idLen]byte
+	if cp.ID == "" {
+		id = s.ids.next(now)
+	} else {
+		var err error
+		if id, err = parseID("checkpoint id", cp.ID); err != nil {
+			return Config{}, err
+		}
+		s.ids.observe(id)
+	}
+	ts := cp.TS
+	if ts.IsZero() {
+		ts = now
+	}
+	blobs := make([]blobWrite, 0, len(newVersions))
+	for ch, ver := range newVersions {
+		if err := validChannel(ch, ver); err != nil {
+			return Config{}, err
+		}
+		v, ok := cp.ChannelValues[ch]
+		if !ok {
+			blobs = append(blobs, blobWrite{channel: ch, version: ver, empty: true})
+			continue
+		}
+		raw, err := encodeValue(fmt.Sprintf("channel %q", ch), v)
+		if err != nil {
+			return Config{}, err
+		}
+		blobs = append(blobs, blobWrite{channel: ch, version: ver, value: raw})
+	}
+	rec, err := encodeCheckpointRecord(&checkpointRecord{
+		V: cp.V, TS: ts.UnixNano(), Parent: parent,
+		Versions: cp.ChannelVersions, VersionsSeen: cp.VersionsSeen,
+	})
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: checkpoint versions: %v", ErrEncode, err)
+	}
+	md, err := encodeMetadata(meta)
+	if err != nil {
+		return Config{}, err
+	}
+	ifHead := writeOptionsFrom(ctx).IfHead
+	err = s.write(ctx, func(w writer) error {
+		if ifHead {
+			if err := checkHead(w, cfg.ThreadID, cfg.CheckpointNS, parent); err != nil {
+				return err
+			}
+		}
+		return putCheckpoint(w, cfg.ThreadID, cfg.CheckpointNS, id, rec, md, blobs)
+	})
+	if err != nil {
+		return Config{}, err
+	}
+	return Config{ThreadID: cfg.ThreadID, CheckpointNS: cfg.CheckpointNS, CheckpointID: idString(id)}, nil
+}
+
+func validChannel(ch, ver string) error {
+	if err := validName("channel name", ch, MaxNameLen); err != nil {
+		return err
+	}
+	return validName(fmt.Sprintf("version of channel %q", ch), ver, MaxNameLen)
+}
+
+// headID returns the id of the newest checkpoint of (thread, ns), or nil.
+func headID(r reader, thread, ns string) []byte {
+	var head []byte
+	prefix := nsKey(ns)
+	r.scan(threadPath(thread, bucketCheckpoints), prefix, nil, true, func(k, _ []byte) bool {
+		head = bytes.Clone(k[len(prefix):])
+		return false
+	})
+	return head
+}
+
+// checkHead fails with ErrConflict unless parent is the newest checkpoint
+// of (thread, ns) (or both are absent).
+func checkHead(r reader, thread, ns string, parent []byte) error {
+	head := headID(r, thread, ns)
+	if bytes.Equal(head, parent) {
+		return nil
+	}
+	name := func(b []byte) string {
+		if b == nil {
+			return "none"
+		}
+		return idString([idLen]byte(b))
+	}
+	return fmt.Errorf("%w: thread %q namespace %q: expected head %s, head is %s", ErrConflict, thread, ns, name(parent), name(head))
+}
+
+// putCheckpoint writes one checkpoint. Blobs already stored at the same
+// (channel, version) are kept: a version names one value for ever.
+func putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, md []byte, blobs []blobWrite) error {
+	key := checkpointKey(ns, id)
+	blPath := threadPath(thread, bucketBlobs)
+	for _, b := range blobs {
+		k := blobKey(ns, b.channel, b.version)
+		if w.get(blPath, k) != nil {
+			continue
+		}
+		if err := w.put(blPath, k, encodeBlob(b.value, b.empty)); err != nil {
+			return err
+		}
+	}
+	puts := []struct {
+		p    bucketPath
+		k, v []byte
+	}{
+		{threadPath(thread, bucketCheckpoints), key, rec},
+		{threadPath(thread, bucketMetadata), key, md},
+		{threadPath(thread, bucketOrder), orderKey(id, ns), nil},
+		{bucketPath{bucketIndex}, indexKey(id, thread, ns), nil},
+	}
+	for _, p := range puts {
+		if err := w.put(p.p, p.k, p.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutWrites attaches pending writes of task taskID to the checkpoint in cfg
+// (thread and checkpoint id required). Each write is keyed (taskID, idx):
+// idx is its position in writes, or a fixed negative index for the special
+// channels (ChannelError -1, ChannelScheduled -2, ChannelInterrupt -3,
+// ChannelResume -4). A special write replaces a stored one; a regular write
+// whose key is already stored is ignored (first wins), so a retried task
+// does not change what it wrote.
+func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskID, taskPath string) error {
+	if err := validConfig(cfg); err != nil {
+		return err
+	}
+	if cfg.CheckpointID == "" {
+		return fmt.Errorf("%w: PutWrites needs a checkpoint id", ErrInvalidConfig)
+	}
+	id, err := parseID("checkpoint id", cfg.CheckpointID)
+	if err != nil {
+		return err
+	}
+	if err := validName("task id", taskID, MaxNameLen); err != nil {
+		return err
+	}
+	type kv struct {
+		k, v    []byte
+		replace bool
+	}
+	recs := make([]kv, 0, len(writes))
+	for i, wr := range writes {
+		if err := validName("channel name", wr.Channel, MaxNameLen); err != nil {
+			return err
+		}
+		raw, err := encodeValue(fmt.Sprintf("write %d (channel %q)", i, wr.Channel), wr.Value)
+		if err != nil {
+			return err
+		}
+		rec, err := encodeWriteRecord(&writeRecord{Channel: wr.Channel, TaskPath: taskPath, Value: []byte(raw)})
+		if err != nil {
+			return fmt.Errorf("%w: write %d: %v", ErrEncode, i, err)
+		}
+		idx, special := specialWriteIdx[wr.Channel]
+		if !special {
+			idx = i
+		}
+		recs = append(recs, kv{writeKey(cfg.CheckpointNS, id, taskID, idx), rec, special})
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	path := threadPath(cfg.ThreadID, bucketWrites)
+	return s.write(ctx, func(w writer) error {
+		for _, r := range recs {
+			if !r.replace && w.get(path, r.k) != nil {
+				continue
+			}
+			if err := w.put(path, r.k, r.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// GetTuple returns the checkpoint cfg names, or the newest of the thread
+// and namespace when cfg.CheckpointID is empty. The newest is found by one
+// seek, whatever the history length. Unknown thread or id: ErrNotFound.
+func (s *Store) GetTuple(ctx context.Context, cfg Config) (*Tuple, error) {
+	if err := validConfig(cfg); err != nil {
+		return nil, err
+	}
+	var want *[idLen]byte
+	if cfg.CheckpointID != "" {
+		id, err := parseID("checkpoint id", cfg.CheckpointID)
+		if err != nil {
+			return nil, err
+		}
+		want = &id
+	}
+	var t *Tuple
+	err := s.view(ctx, func(r reader) (err error) {
+		t, err = loadTuple(r, cfg.ThreadID, cfg.CheckpointNS, want)
+		return err
+	})
+	return t, err
+}
+
+// loadTuple reads one checkpoint with its values and pending writes; a nil
+// id means the newest of (thread, ns).
+func loadTuple(r reader, thread, ns string, id *[idLen]byte) (*Tuple, error) {
+	cpPath := threadPath(thread, bucketCheckpoints)
+	var key, val []byte
+	if id == nil {
+		r.scan(cpPath, nsKey(ns), nil, true, func(k, v []byte) bool {
+			key, val = k, v
+			return false
+		})
+	} else {
+		key = checkpointKey(ns, *id)
+		val = r.get(cpPath, key)
+	}
+	if val == nil {
+		if id == nil {
+			return nil, fmt.Errorf("%w: no checkpoint in thread %q namespace %q", ErrNotFound, thread, ns)
+		}
+		return nil, fmt.Errorf("%w: checkpoint %s in thread %q namespace %q", ErrNotFound, idString(*id), thread, ns)
+	}
+	cid := [idLen]byte(key[len(key)-idLen:])
+	rec, err := decodeCheckpointRecord(val)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", idString(cid), err)
+	}
+	mdRaw := r.get(threadPath(thread, bucketMetadata), key)
+	if mdRaw == nil {
+		return nil, fmt.Errorf("%w: checkpoint %s has no metadata", ErrCorrupt, idString(cid))
+	}
+	md, err := decodeMetadata(mdRaw)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", idString(cid), err)
+	}
+	values := make(map[string]any, len(rec.Versions))
+	blPath := threadPath(thread, bucketBlobs)
+	for ch, ver := range rec.Versions {
+		b := r.get(blPath, blobKey(ns, ch, ver))
+		if b == nil {
+			continue // never written (LangGraph semantics): no value
+		}
+		v, ok, err := decodeBlob(b)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint %s channel %q: %w", idString(cid), ch, err)
+		}
+		if ok {
+			values[ch] = v
+		}
+	}
+	writes, err := loadWrites(r, thread, key)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", idString(cid), err)
+	}
+	t := &Tuple{
+		Config: Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: idString(cid)},
+		Checkpoint: Checkpoint{
+			V: rec.V, ID: idString(cid), TS: time.Unix(0, rec.TS).UTC(),
+			ChannelValues: values, ChannelVersions: rec.Versions, VersionsSeen: rec.VersionsSeen,
+		},
+		Metadata:      md,
+		PendingWrites: writes,
+	}
+	if t.Checkpoint.ChannelVersions == nil {
+		t.Checkpoint.ChannelVersions = map[string]string{}
+	}
+	if len(rec.Parent) == idLen {
+		t.ParentConfig = &Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: idString([idLen]byte(rec.Parent))}
+	}
+	return t, nil
+}
+
+// loadWrites reads the pending writes of the checkpoint keyed cpKey, ordered
+// by (task path, task id, idx).
+func loadWrites(r reader, thread string, cpKey []byte) ([]PendingWrite, error) {
+	var out []PendingWrite
+	var ferr error
+	r.scan(threadPath(thread, bucketWrites), cpKey, nil, false, func(k, v []byte) bool {
+		task, idx, err := parseWriteKey(cpKey, k)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		rec, err := decodeWriteRecord(v)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		out = append(out, PendingWrite{TaskID: task, TaskPath: rec.TaskPath, Idx: idx, Channel: rec.Channel, Value: Raw(rec.Value)})
+		return true
+	})
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.TaskPath != b.TaskPath {
+			return a.TaskPath < b.TaskPath
+		}
+		if a.TaskID != b.TaskID {
+			return a.TaskID < b.TaskID
+		}
+		return a.Idx < b.Idx
+	})
+	return out, ferr
+}
+
+// listPage is how many tuples List reads per read transaction. Between
+// pages no transaction is open, so a caller may write while iterating and
+// memory stays bounded by one page whatever the history length.
+const listPage = 64
+
+// List yields checkpoints newest first by id, filtered by opts. It reads
+// page by page; an error ends the sequence after being yielded once.
+func (s *Store) List(ctx context.Context, opts ListOptions) iter.Seq2[*Tuple, error] {
+	return func(yield func(*Tuple, error) bool) {
+		sel, err := newSelector(opts)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		start := sel.before
+		left := opts.Limit
+		for {
+			want := listPage
+			if opts.Limit > 0 {
+				want = min(want, left)
+			}
+			page, next, err := s.listPage(ctx, sel, start, want)
+			for _, t := range page {
+				if !yield(t, nil) {
+					return
+				}
+			}
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			left -= len(page)
+			if next == nil || opts.Limit > 0 && left <= 0 {
+				return
+			}
+			start = next
+		}
+	}
+}
+
+// listPage reads up to want matching tuples below start; next is where the
+// following page starts, nil at the end.
+func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want int) (page []*Tuple, next []byte, err error) {
+	err = s.view(ctx, func(r reader) error {
+		var ferr error
+		path := bucketPath{bucketIndex}
+		if sel.thread != "" {
+			path = threadPath(sel.thread, bucketOrder)
+		}
+		r.scan(path, nil, start, true, func(k, _ []byte) bool {
+			var id [idLen]byte
+			thread, ns := sel.thread, ""
+			if sel.thread != "" {
+				id, ns, ferr = parseOrderKey(k)
+			} else {
+				id, thread, ns, ferr = parseIndexKey(k)
+			}
+			if ferr != nil {
+				return false
+			}
+			if sel.ns != nil && *sel.ns != ns {
+				return true
+			}
+			if len(sel.filter) > 0 {
+				raw := r.get(threadPath(thread, bucketMetadata), checkpointKey(ns, id))
+				md, err := decodeMetadata(raw)
+				if err != nil {
+					ferr = fmt.Errorf("checkpoint %s: %w", idString(id), err)
+					return false
+				}
+				if !matchMetadata(md, sel.filter) {
+					return true
+				}
+			}
+			t, err := loadTuple(r, thread, ns, &id)
+			if err != nil {
+				ferr = err
+				return false
+			}
+			page = append(page, t)
+			if len(page) == want {
+				next = bytes.Clone(k)
+				return false
+			}
+			return ctx.Err() == nil
+		})
+		if ferr == nil {
+			ferr = ctx.Err()
+		}
+		return ferr
+	})
+	return page, next, err
+}
+
+// DeleteThread removes every checkpoint, pending write, channel value and
+// index entry of the thread, in all namespaces, in one transaction. Other
+// threads are untouched; deleting an unknown thread is not an error.
+func (s *Store) DeleteThread(ctx context.Context, threadID string) error {
+	if err := validThread(threadID); err != nil {
+		return err
+	}
+	return s.write(ctx, func(w writer) error {
+		return deleteThread(w, threadID)
+	})
+}
+
+func deleteThread(w writer, thread string) error {
+	var idx [][]byte
+	var ferr error
+	w.scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) bool {
+		id, ns, err := parseOrderKey(k)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		idx = append(idx, indexKey(id, thread, ns))
+		return true
+	})
+	if ferr != nil {
+		return ferr
+	}
+	for _, k := range idx {
+		if err := w.del(bucketPath{bucketIndex}, k); err != nil {
+			return err
+		}
+	}
+	return w.dropBucket(bucketPath{bucketThreads, []byte(thread)})
+}

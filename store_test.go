@@ -1,0 +1,394 @@
+package ckpt_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/checkpointtest"
+	bolt "go.etcd.io/bbolt"
+)
+
+var ctx = context.Background()
+
+func openTemp(t testing.TB, opts ckpt.Options) (*ckpt.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "store.db")
+	s, err := ckpt.Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, path
+}
+
+func TestConformance(t *testing.T) {
+	checkpointtest.Run(t, func(t *testing.T) ckpt.Saver {
+		s, _ := openTemp(t, ckpt.Options{})
+		return s
+	})
+}
+
+func TestSaveLoadRoundTripAcrossReopen(t *testing.T) {
+	s, path := openTemp(t, ckpt.Options{})
+	type msg struct {
+		Role    string `json:"role"`
+		Content string `json:"content"`
+	}
+	state := map[string]any{"messages": []msg{{"user", "summarise this"}}, "turn_count": 1}
+	id1, err := s.Save(ctx, "t", state, ckpt.Metadata{"node": "answer", "route": "generate", "reason": "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state["messages"] = []msg{{"user", "summarise this"}, {"assistant", "done"}}
+	state["turn_count"] = 2
+	id2, err := s.Save(ctx, "t", state, ckpt.Metadata{"node": "answer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = ckpt.Open(path, ckpt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	latest, err := s.Latest(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if latest.CheckpointID != id2 || latest.ParentID != id1 {
+		t.Fatalf("latest %s parent %s, want %s parent %s", latest.CheckpointID, latest.ParentID, id2, id1)
+	}
+	var msgs []msg
+	if err := latest.Decode("messages", &msgs); err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2 || msgs[1].Content != "done" {
+		t.Fatalf("messages %+v", msgs)
+	}
+	first, err := s.Load(ctx, "t", id1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := first.StateMap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"messages": []any{map[string]any{"role": "user", "content": "summarise this"}}, "turn_count": int64(1)}
+	if !reflect.DeepEqual(st, want) {
+		t.Fatalf("first state %#v", st)
+	}
+	if first.Metadata["node"] != "answer" {
+		t.Fatalf("metadata %v", first.Metadata)
+	}
+	var ids []string
+	for snap, err := range s.History(ctx, "t", ckpt.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, snap.CheckpointID)
+	}
+	if !reflect.DeepEqual(ids, []string{id2, id1}) {
+		t.Fatalf("history %v", ids)
+	}
+}
+
+func TestSaveStoresOnlyChangedChannels(t *testing.T) {
+	s, _ := openTemp(t, ckpt.Options{})
+	big := strings.Repeat("context ", 1000)
+	if _, err := s.Save(ctx, "t", map[string]any{"context": big, "n": 1, "gone": true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Save(ctx, "t", map[string]any{"context": big, "n": 2}, nil); err != nil {
+		t.Fatal(err)
+	}
+	tp, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"context": "1", "n": "2"}
+	if !reflect.DeepEqual(tp.Checkpoint.ChannelVersions, want) {
+		t.Fatalf("versions %v, want %v (context unchanged keeps version 1, gone is dropped)", tp.Checkpoint.ChannelVersions, want)
+	}
+	var n int
+	if err := tp.Decode("n", &n); err != nil || n != 2 {
+		t.Fatalf("n = %d, %v", n, err)
+	}
+}
+
+func TestConcurrentSavesDoNotMixThreads(t *testing.T) {
+	s, _ := openTemp(t, ckpt.Options{})
+	const threads, steps = 8, 20
+	var wg sync.WaitGroup
+	for th := range threads {
+		wg.Go(func() {
+			for step := range steps {
+				if _, err := s.Save(ctx, fmt.Sprintf("t%d", th), map[string]any{"owner": th, "step": step}, nil); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for th := range threads {
+		n := 0
+		for snap, err := range s.History(ctx, fmt.Sprintf("t%d", th), ckpt.ListOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			var owner, step int
+			if err := snap.Decode("owner", &owner); err != nil || owner != th {
+				t.Fatalf("thread %d holds owner %d (%v)", th, owner, err)
+			}
+			if err := snap.Decode("step", &step); err != nil || step != steps-1-n {
+				t.Fatalf("thread %d history item %d has step %d", th, n, step)
+			}
+			n++
+		}
+		if n != steps {
+			t.Fatalf("thread %d has %d checkpoints", th, n)
+		}
+	}
+}
+
+func TestErrEncodeNamesChannelAndPath(t *testing.T) {
+	s, _ := openTemp(t, ckpt.Options{})
+	state := map[string]any{"messages": []any{"ok", map[string]any{"content": make(chan int)}}}
+	_, err := s.Save(ctx, "t", state, nil)
+	if !errors.Is(err, ckpt.ErrEncode) {
+		t.Fatalf("err = %v, want ErrEncode", err)
+	}
+	if !strings.Contains(err.Error(), `channel "messages"[1].content`) {
+		t.Fatalf("error does not name the path: %v", err)
+	}
+	_, err = s.Save(ctx, "t", map[string]any{"ok": 1}, ckpt.Metadata{"bad": func() {}})
+	if !errors.Is(err, ckpt.ErrEncode) || !strings.Contains(err.Error(), "metadata.bad") {
+		t.Fatalf("metadata err = %v", err)
+	}
+	if _, err := s.Latest(ctx, "t"); !errors.Is(err, ckpt.ErrNotFound) {
+		t.Fatalf("failed saves left data: %v", err)
+	}
+}
+
+func TestErrClosed(t *testing.T) {
+	s, _ := openTemp(t, ckpt.Options{})
+	cfg, err := s.Put(ctx, ckpt.Config{ThreadID: "t"}, ckpt.Checkpoint{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string]error{
+		"Put":          func() error { _, err := s.Put(ctx, cfg, ckpt.Checkpoint{}, nil, nil); return err }(),
+		"PutWrites":    s.PutWrites(ctx, cfg, []ckpt.Write{{Channel: "a", Value: 1}}, "t", ""),
+		"GetTuple":     func() error { _, err := s.GetTuple(ctx, cfg); return err }(),
+		"DeleteThread": s.DeleteThread(ctx, "t"),
+		"Save":         func() error { _, err := s.Save(ctx, "t", nil, nil); return err }(),
+		"Flush":        s.Flush(ctx),
+		"Close":        s.Close(),
+	}
+	for _, err := range s.List(ctx, ckpt.ListOptions{}) {
+		checks["List"] = err
+	}
+	for name, err := range checks {
+		if !errors.Is(err, ckpt.ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		}
+	}
+}
+
+func TestErrLockedWithinTimeout(t *testing.T) {
+	_, path := openTemp(t, ckpt.Options{})
+	start := time.Now()
+	_, err := ckpt.Open(path, ckpt.Options{LockTimeout: 100 * time.Millisecond})
+	if !errors.Is(err, ckpt.ErrLocked) {
+		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Fatalf("error does not name the file: %v", err)
+	}
+	if waited := time.Since(start); waited > 30*time.Second {
+		t.Fatalf("waited %v", waited) // a hang, not a timing threshold
+	}
+}
+
+func TestOpenRejectsForeignAndDamagedFiles(t *testing.T) {
+	dir := t.TempDir()
+
+	garbage := filepath.Join(dir, "garbage.db")
+	if err := os.WriteFile(garbage, []byte(strings.Repeat("not a database ", 1000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ckpt.Open(garbage, ckpt.Options{}); !errors.Is(err, ckpt.ErrCorrupt) {
+		t.Errorf("garbage file: %v, want ErrCorrupt", err)
+	}
+
+	foreign := filepath.Join(dir, "foreign.db")
+	db, err := bolt.Open(foreign, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("users")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := ckpt.Open(foreign, ckpt.Options{}); !errors.Is(err, ckpt.ErrCorrupt) {
+		t.Errorf("foreign bbolt file: %v, want ErrCorrupt", err)
+	}
+
+	future := filepath.Join(dir, "future.db")
+	s, err := ckpt.Open(future, ckpt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err = bolt.Open(future, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte{0, 0, 0, 99})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := ckpt.Open(future, ckpt.Options{}); !errors.Is(err, ckpt.ErrFormatVersion) {
+		t.Errorf("future format: %v, want ErrFormatVersion", err)
+	}
+
+	if _, err := ckpt.Open(filepath.Join(dir, "missing.db"), ckpt.Options{ReadOnly: true}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file read-only: %v, want os.ErrNotExist", err)
+	}
+}
+
+func TestCorruptRecordIsErrCorrupt(t *testing.T) {
+	s, path := openTemp(t, ckpt.Options{})
+	cfg, err := s.Put(ctx, ckpt.Config{ThreadID: "t"}, ckpt.Checkpoint{}, ckpt.Metadata{"a": 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Damage the metadata record in place (keep the record version byte).
+	if err := db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("threads")).Bucket([]byte("t")).Bucket([]byte("md"))
+		k, _ := b.Cursor().First()
+		return b.Put(k, []byte{1, 0xc1})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err = ckpt.Open(path, ckpt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.GetTuple(ctx, cfg); !errors.Is(err, ckpt.ErrCorrupt) {
+		t.Fatalf("damaged metadata: %v, want ErrCorrupt", err)
+	}
+}
+
+func TestReadOnlyRejectsWrites(t *testing.T) {
+	s, path := openTemp(t, ckpt.Options{})
+	if _, err := s.Save(ctx, "t", map[string]any{"a": 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	ro, err := ckpt.Open(path, ckpt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if _, err := ro.Latest(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ro.Save(ctx, "t", map[string]any{"a": 2}, nil); !errors.Is(err, ckpt.ErrReadOnly) {
+		t.Fatalf("write on read-only store: %v", err)
+	}
+}
+
+func TestContextCancellationIsHonoured(t *testing.T) {
+	s, _ := openTemp(t, ckpt.Options{})
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Put(cctx, ckpt.Config{ThreadID: "t"}, ckpt.Checkpoint{}, nil, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("Put: %v", err)
+	}
+	if _, err := s.GetTuple(cctx, ckpt.Config{ThreadID: "t"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("GetTuple: %v", err)
+	}
+	for _, err := range s.List(cctx, ckpt.ListOptions{}) {
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("List: %v", err)
+		}
+	}
+	if _, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "t"}); !errors.Is(err, ckpt.ErrNotFound) {
+		t.Errorf("cancelled put was written: %v", err)
+	}
+}
+
+// TestListStreamsWithBoundedMemory writes 100k checkpoints and lists them
+// all: the heap in use while listing stays far below what holding every
+// tuple would take.
+func TestListStreamsWithBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 100k checkpoints")
+	}
+	s, _ := openTemp(t, ckpt.Options{Durability: ckpt.NoSync})
+	const n = 100_000
+	payload := strings.Repeat("x", 200)
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			var cfg ckpt.Config
+			cfg.ThreadID = "t"
+			for i := w; i < n; i += 16 {
+				cp := ckpt.Checkpoint{ChannelValues: map[string]any{"m": payload}, ChannelVersions: map[string]string{"m": "1"}}
+				if _, err := s.Put(ctx, ckpt.Config{ThreadID: fmt.Sprintf("t%d", i%10)}, cp, ckpt.Metadata{"i": i}, map[string]string{"m": "1"}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	runtime.GC()
+	var base, ms runtime.MemStats
+	runtime.ReadMemStats(&base)
+	peak, count := uint64(0), 0
+	for _, err := range s.List(ctx, ckpt.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		count++
+		if count%5000 == 0 {
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapAlloc)
+		}
+	}
+	if count != n {
+		t.Fatalf("listed %d, want %d", count, n)
+	}
+	// Holding 100k tuples would take well over 50 MB; one page is a few KB.
+	if grown := int64(peak) - int64(base.HeapAlloc); grown > 8<<20 {
+		t.Fatalf("heap grew by %d bytes while listing", grown)
+	}
+}

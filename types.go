@@ -1,0 +1,170 @@
+package ckpt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+)
+
+// Errors returned by the store. Test for them with errors.Is; the returned
+// error wraps one of these and says what was wrong.
+var (
+	// ErrNotFound: no such thread, checkpoint or channel.
+	ErrNotFound = errors.New("ckpt: not found")
+	// ErrInvalidConfig: a config or argument is malformed (empty or too long
+	// thread id, malformed checkpoint id, ...). Nothing was written.
+	ErrInvalidConfig = errors.New("ckpt: invalid config")
+	// ErrConflict: a compare-and-set on the thread head failed because
+	// another checkpoint became the head first. Nothing was written.
+	ErrConflict = errors.New("ckpt: conflict")
+	// ErrExists: the destination of a copy already exists.
+	ErrExists = errors.New("ckpt: already exists")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("ckpt: store closed")
+	// ErrLocked: another handle or process holds the file; returned after
+	// Options.LockTimeout instead of waiting for ever.
+	ErrLocked = errors.New("ckpt: file is locked by another process or handle")
+	// ErrCorrupt: the file or a record in it is damaged or is not a ckpt file.
+	ErrCorrupt = errors.New("ckpt: corrupt data")
+	// ErrFormatVersion: the file or a record was written by a format version
+	// this build does not read.
+	ErrFormatVersion = errors.New("ckpt: unknown format version")
+	// ErrEncode: a value cannot be encoded; the message names the channel
+	// (or metadata key) and the path inside the value.
+	ErrEncode = errors.New("ckpt: cannot encode value")
+	// ErrReadOnly: a write was attempted on a store opened read-only.
+	ErrReadOnly = errors.New("ckpt: store is read-only")
+)
+
+// Config addresses a thread, a namespace in it and optionally one
+// checkpoint, as LangGraph's configurable {thread_id, checkpoint_ns,
+// checkpoint_id} does.
+type Config struct {
+	// ThreadID names the conversation or session. Required, at most
+	// MaxThreadIDLen bytes.
+	ThreadID string
+	// CheckpointNS is the subgraph namespace; "" is the root graph.
+	CheckpointNS string
+	// CheckpointID is a ULID string. Empty means "the newest" when reading;
+	// in Put and PutWrites it names the parent / target checkpoint.
+	CheckpointID string
+}
+
+// Checkpoint is one version of a thread's state.
+type Checkpoint struct {
+	// V is the caller's checkpoint format version (LangGraph uses 4); stored
+	// and returned as given.
+	V int
+	// ID is the checkpoint's ULID. Empty in Put: the store assigns one from
+	// a monotonic source.
+	ID string
+	// TS is the creation time. Zero in Put: the store uses the current time.
+	TS time.Time
+	// ChannelValues holds the state, one value per channel. In Put, only
+	// channels named in newVersions are read (and must encode with
+	// msgpack). Read back, each value is a Raw holding the stored bytes.
+	ChannelValues map[string]any
+	// ChannelVersions gives the version of every channel in this state;
+	// reading resolves each channel through it.
+	ChannelVersions map[string]string
+	// VersionsSeen records, per node, the channel versions it has seen.
+	VersionsSeen map[string]map[string]string
+}
+
+// Metadata describes a checkpoint (source, step, node, route, reason,
+// run_id, ... and anything else). It is stored apart from the state and
+// decoded generically: numbers come back as int64, uint64 or float64.
+type Metadata map[string]any
+
+// Write is one pending write of a task: a value for a channel.
+type Write struct {
+	Channel string
+	Value   any
+}
+
+// PendingWrite is a stored pending write.
+type PendingWrite struct {
+	TaskID   string
+	TaskPath string
+	Idx      int
+	Channel  string
+	Value    Raw
+}
+
+// Special channels of pending writes. Each uses a fixed index and a new
+// write replaces the stored one; regular writes keep the first stored value.
+const (
+	ChannelError     = "__error__"
+	ChannelScheduled = "__scheduled__"
+	ChannelInterrupt = "__interrupt__"
+	ChannelResume    = "__resume__"
+)
+
+// specialWriteIdx maps the special channels to their fixed indexes.
+var specialWriteIdx = map[string]int{
+	ChannelError:     -1,
+	ChannelScheduled: -2,
+	ChannelInterrupt: -3,
+	ChannelResume:    -4,
+}
+
+// Tuple is one checkpoint as read back: where it is, its state, metadata,
+// parent and pending writes.
+type Tuple struct {
+	Config        Config
+	Checkpoint    Checkpoint
+	Metadata      Metadata
+	ParentConfig  *Config // nil for a thread's first checkpoint
+	PendingWrites []PendingWrite
+}
+
+// Decode decodes one channel's value into v (a pointer). A channel that is
+// not in the checkpoint is ErrNotFound.
+func (t *Tuple) Decode(channel string, v any) error {
+	raw, ok := t.Checkpoint.ChannelValues[channel].(Raw)
+	if !ok {
+		return fmt.Errorf("%w: channel %q in checkpoint %s", ErrNotFound, channel, t.Config.CheckpointID)
+	}
+	return raw.Decode(v)
+}
+
+// ListOptions selects and pages checkpoints for List.
+type ListOptions struct {
+	// ThreadID restricts the listing to one thread; empty lists all threads.
+	ThreadID string
+	// Namespace restricts the listing to one namespace; nil lists every
+	// namespace. Use NS("") for the root namespace only.
+	Namespace *string
+	// Before lists only checkpoints whose id is strictly less than this id.
+	Before string
+	// Limit is the most tuples returned; 0 means no limit.
+	Limit int
+	// Filter keeps checkpoints whose metadata contains it: every key must be
+	// present with a matching value; nested maps match as subsets; numbers
+	// compare by value whatever their Go type. Nil or empty keeps all.
+	Filter map[string]any
+}
+
+// NS returns a pointer to ns, for ListOptions.Namespace.
+func NS(ns string) *string { return &ns }
+
+// Saver is the checkpoint saver contract, LangGraph's BaseCheckpointSaver in
+// Go. *Store implements it; checkpointtest.Run checks any implementation.
+type Saver interface {
+	// Put stores a checkpoint, its metadata and the values of the channels
+	// named in newVersions, atomically. cfg.CheckpointID is the parent (empty
+	// for a thread's first checkpoint). Returns the config of the new
+	// checkpoint.
+	Put(ctx context.Context, cfg Config, cp Checkpoint, meta Metadata, newVersions map[string]string) (Config, error)
+	// PutWrites attaches pending writes of one task to the checkpoint in cfg.
+	PutWrites(ctx context.Context, cfg Config, writes []Write, taskID, taskPath string) error
+	// GetTuple returns the checkpoint in cfg, or the newest of the thread
+	// and namespace when cfg.CheckpointID is empty.
+	GetTuple(ctx context.Context, cfg Config) (*Tuple, error)
+	// List yields checkpoints newest first (by id).
+	List(ctx context.Context, opts ListOptions) iter.Seq2[*Tuple, error]
+	// DeleteThread removes every checkpoint, write and value of a thread.
+	DeleteThread(ctx context.Context, threadID string) error
+}
