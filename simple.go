@@ -100,7 +100,7 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 	if err != nil {
 		return "", err
 	}
-	wo := writeOptionsFrom(ctx)
+	wo := WriteOptionsFrom(ctx)
 	var expected []byte
 	if wo.IfHead && wo.Parent != "" {
 		p, err := parseID("WriteOptions.Parent", wo.Parent)

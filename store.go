@@ -224,75 +224,137 @@ type blobWrite struct {
 // Put stores a checkpoint atomically: its header, metadata, the values of
 // the channels named in newVersions (the others are not written again: a
 // reader finds them through the versions of earlier checkpoints) and index
-// entries, in one transaction. cfg.CheckpointID names the parent. An empty
-// cp.ID gets a new ULID; a given one must be a valid ULID.
+// entries, in one transaction. cfg.CheckpointID names the parent, which
+// must exist in the thread and namespace (ErrNotFound otherwise: a late
+// write cannot bring back a deleted thread); empty starts a new history.
+// An empty cp.ID gets a new ULID; a given one must be a valid ULID.
 func (s *Store) Put(ctx context.Context, cfg Config, cp Checkpoint, meta Metadata, newVersions map[string]string) (Config, error) {
-	if err := validConfig(cfg); err != nil {
+	return s.PutFull(ctx, cfg, cp, meta, newVersions, nil)
+}
+
+// TaskWrites are the pending writes of one task, for PutFull.
+type TaskWrites struct {
+	TaskID   string
+	TaskPath string
+	Writes   []Write
+}
+
+// PutFull stores a checkpoint together with pending writes attached to it,
+// in one transaction (one commit), for graph runners that persist a whole
+// step at its end. The result is exactly what Put followed by one PutWrites
+// per task would store.
+func (s *Store) PutFull(ctx context.Context, cfg Config, cp Checkpoint, meta Metadata, newVersions map[string]string, writes []TaskWrites) (Config, error) {
+	p, err := s.preparePut(cfg, cp, meta, newVersions)
+	if err != nil {
 		return Config{}, err
 	}
-	var parent []byte
-	if cfg.CheckpointID != "" {
-		p, err := parseID("parent checkpoint id", cfg.CheckpointID)
+	var ws []preparedWrites
+	for _, tw := range writes {
+		pw, err := prepareWrites(cfg.CheckpointNS, p.id, tw.Writes, tw.TaskID, tw.TaskPath)
 		if err != nil {
 			return Config{}, err
 		}
-		parent = p[:]
+		ws = append(ws, pw)
+	}
+	ifHead := WriteOptionsFrom(ctx).IfHead
+	err = s.write(ctx, func(w writer) error {
+		if err := p.check(w, ifHead); err != nil {
+			return err
+		}
+		if err := putCheckpoint(w, cfg.ThreadID, cfg.CheckpointNS, p.id, p.rec, p.md, p.blobs); err != nil {
+			return err
+		}
+		for _, pw := range ws {
+			if err := pw.apply(w, cfg.ThreadID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Config{}, err
+	}
+	return Config{ThreadID: cfg.ThreadID, CheckpointNS: cfg.CheckpointNS, CheckpointID: idString(p.id)}, nil
+}
+
+// preparedPut is a Put validated and encoded outside the commit loop, so
+// the loop only moves bytes.
+type preparedPut struct {
+	thread, ns string
+	id         [idLen]byte
+	parent     []byte
+	rec, md    []byte
+	blobs      []blobWrite
+}
+
+func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions map[string]string) (*preparedPut, error) {
+	if err := validConfig(cfg); err != nil {
+		return nil, err
+	}
+	p := &preparedPut{thread: cfg.ThreadID, ns: cfg.CheckpointNS}
+	if cfg.CheckpointID != "" {
+		id, err := parseID("parent checkpoint id", cfg.CheckpointID)
+		if err != nil {
+			return nil, err
+		}
+		p.parent = id[:]
 	}
 	now := time.Now()
-	var id [idLen]byte
 	if cp.ID == "" {
-		id = s.ids.next(now)
+		p.id = s.ids.next(now)
 	} else {
 		var err error
-		if id, err = parseID("checkpoint id", cp.ID); err != nil {
-			return Config{}, err
+		if p.id, err = parseID("checkpoint id", cp.ID); err != nil {
+			return nil, err
 		}
-		s.ids.observe(id)
+		s.ids.observe(p.id)
 	}
 	ts := cp.TS
 	if ts.IsZero() {
 		ts = now
 	}
-	blobs := make([]blobWrite, 0, len(newVersions))
+	p.blobs = make([]blobWrite, 0, len(newVersions))
 	for ch, ver := range newVersions {
 		if err := validChannel(ch, ver); err != nil {
-			return Config{}, err
+			return nil, err
 		}
 		v, ok := cp.ChannelValues[ch]
 		if !ok {
-			blobs = append(blobs, blobWrite{channel: ch, version: ver, empty: true})
+			p.blobs = append(p.blobs, blobWrite{channel: ch, version: ver, empty: true})
 			continue
 		}
 		raw, err := encodeValue(fmt.Sprintf("channel %q", ch), v)
 		if err != nil {
-			return Config{}, err
+			return nil, err
 		}
-		blobs = append(blobs, blobWrite{channel: ch, version: ver, value: raw})
+		p.blobs = append(p.blobs, blobWrite{channel: ch, version: ver, value: raw})
 	}
-	rec, err := encodeCheckpointRecord(&checkpointRecord{
-		V: cp.V, TS: ts.UnixNano(), Parent: parent,
+	var err error
+	p.rec, err = encodeCheckpointRecord(&checkpointRecord{
+		V: cp.V, TS: ts.UnixNano(), Parent: p.parent,
 		Versions: cp.ChannelVersions, VersionsSeen: cp.VersionsSeen,
 	})
 	if err != nil {
-		return Config{}, fmt.Errorf("%w: checkpoint versions: %v", ErrEncode, err)
+		return nil, fmt.Errorf("%w: checkpoint versions: %v", ErrEncode, err)
 	}
-	md, err := encodeMetadata(meta)
-	if err != nil {
-		return Config{}, err
+	if p.md, err = encodeMetadata(meta); err != nil {
+		return nil, err
 	}
-	ifHead := writeOptionsFrom(ctx).IfHead
-	err = s.write(ctx, func(w writer) error {
-		if ifHead {
-			if err := checkHead(w, cfg.ThreadID, cfg.CheckpointNS, parent); err != nil {
-				return err
-			}
+	return p, nil
+}
+
+// check runs, inside the write transaction, the checks that depend on
+// stored data: the parent exists, and (ifHead) it is still the head.
+func (p *preparedPut) check(r reader, ifHead bool) error {
+	if ifHead {
+		if err := checkHead(r, p.thread, p.ns, p.parent); err != nil {
+			return err
 		}
-		return putCheckpoint(w, cfg.ThreadID, cfg.CheckpointNS, id, rec, md, blobs)
-	})
-	if err != nil {
-		return Config{}, err
 	}
-	return Config{ThreadID: cfg.ThreadID, CheckpointNS: cfg.CheckpointNS, CheckpointID: idString(id)}, nil
+	if p.parent != nil && r.get(threadPath(p.thread, bucketCheckpoints), checkpointKey(p.ns, [idLen]byte(p.parent))) == nil {
+		return fmt.Errorf("%w: parent checkpoint %s in thread %q namespace %q (deleted or never written)", ErrNotFound, idString([idLen]byte(p.parent)), p.thread, p.ns)
+	}
+	return nil
 }
 
 func validChannel(ch, ver string) error {
@@ -361,12 +423,12 @@ func putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, md []byte, 
 }
 
 // PutWrites attaches pending writes of task taskID to the checkpoint in cfg
-// (thread and checkpoint id required). Each write is keyed (taskID, idx):
-// idx is its position in writes, or a fixed negative index for the special
-// channels (ChannelError -1, ChannelScheduled -2, ChannelInterrupt -3,
-// ChannelResume -4). A special write replaces a stored one; a regular write
-// whose key is already stored is ignored (first wins), so a retried task
-// does not change what it wrote.
+// (thread and checkpoint id required; the checkpoint must exist, else
+// ErrNotFound). Each write is keyed (taskID, idx): idx is its position in
+// writes, or a fixed negative index for the special channels (ChannelError
+// -1, ChannelScheduled -2, ChannelInterrupt -3, ChannelResume -4). A special
+// write replaces a stored one; a regular write whose key is already stored
+// is ignored (first wins), so a retried task does not change what it wrote.
 func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskID, taskPath string) error {
 	if err := validConfig(cfg); err != nil {
 		return err
@@ -378,47 +440,66 @@ func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskI
 	if err != nil {
 		return err
 	}
-	if err := validName("task id", taskID, MaxNameLen); err != nil {
+	pw, err := prepareWrites(cfg.CheckpointNS, id, writes, taskID, taskPath)
+	if err != nil || len(pw.recs) == 0 {
 		return err
 	}
-	type kv struct {
-		k, v    []byte
-		replace bool
+	return s.write(ctx, func(w writer) error {
+		if w.get(threadPath(cfg.ThreadID, bucketCheckpoints), checkpointKey(cfg.CheckpointNS, id)) == nil {
+			return fmt.Errorf("%w: checkpoint %s in thread %q namespace %q (deleted or never written)", ErrNotFound, cfg.CheckpointID, cfg.ThreadID, cfg.CheckpointNS)
+		}
+		return pw.apply(w, cfg.ThreadID)
+	})
+}
+
+// preparedWrites are one task's pending writes, encoded.
+type preparedWrites struct {
+	recs []preparedWrite
+}
+
+type preparedWrite struct {
+	k, v    []byte
+	replace bool
+}
+
+func prepareWrites(ns string, id [idLen]byte, writes []Write, taskID, taskPath string) (preparedWrites, error) {
+	var pw preparedWrites
+	if err := validName("task id", taskID, MaxNameLen); err != nil {
+		return pw, err
 	}
-	recs := make([]kv, 0, len(writes))
+	pw.recs = make([]preparedWrite, 0, len(writes))
 	for i, wr := range writes {
 		if err := validName("channel name", wr.Channel, MaxNameLen); err != nil {
-			return err
+			return pw, err
 		}
 		raw, err := encodeValue(fmt.Sprintf("write %d (channel %q)", i, wr.Channel), wr.Value)
 		if err != nil {
-			return err
+			return pw, err
 		}
 		rec, err := encodeWriteRecord(&writeRecord{Channel: wr.Channel, TaskPath: taskPath, Value: []byte(raw)})
 		if err != nil {
-			return fmt.Errorf("%w: write %d: %v", ErrEncode, i, err)
+			return pw, fmt.Errorf("%w: write %d: %v", ErrEncode, i, err)
 		}
 		idx, special := specialWriteIdx[wr.Channel]
 		if !special {
 			idx = i
 		}
-		recs = append(recs, kv{writeKey(cfg.CheckpointNS, id, taskID, idx), rec, special})
+		pw.recs = append(pw.recs, preparedWrite{writeKey(ns, id, taskID, idx), rec, special})
 	}
-	if len(recs) == 0 {
-		return nil
-	}
-	path := threadPath(cfg.ThreadID, bucketWrites)
-	return s.write(ctx, func(w writer) error {
-		for _, r := range recs {
-			if !r.replace && w.get(path, r.k) != nil {
-				continue
-			}
-			if err := w.put(path, r.k, r.v); err != nil {
-				return err
-			}
+	return pw, nil
+}
+
+func (pw preparedWrites) apply(w writer, thread string) error {
+	path := threadPath(thread, bucketWrites)
+	for _, r := range pw.recs {
+		if !r.replace && w.get(path, r.k) != nil {
+			continue
 		}
-		return nil
-	})
+		if err := w.put(path, r.k, r.v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // GetTuple returns the checkpoint cfg names, or the newest of the thread

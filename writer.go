@@ -71,7 +71,9 @@ func WithWriteOptions(ctx context.Context, opts WriteOptions) context.Context {
 	return context.WithValue(ctx, writeOptionsKey{}, opts)
 }
 
-func writeOptionsFrom(ctx context.Context) WriteOptions {
+// WriteOptionsFrom returns the WriteOptions attached to ctx (the zero value
+// if none), for Saver implementations.
+func WriteOptionsFrom(ctx context.Context) WriteOptions {
 	o, _ := ctx.Value(writeOptionsKey{}).(WriteOptions)
 	return o
 }
@@ -118,7 +120,7 @@ func (s *Store) enqueue(ctx context.Context, op *writeOp) error {
 
 // write queues apply with the durability the context asks for.
 func (s *Store) write(ctx context.Context, apply func(w writer) error) error {
-	dur := writeOptionsFrom(ctx).Durability
+	dur := WriteOptionsFrom(ctx).Durability
 	if dur == DurabilityDefault {
 		dur = s.durability
 	}

@@ -293,6 +293,15 @@ func testPutWrites(t *testing.T, s ckpt.Saver) {
 			}
 		}
 	})
+	t.Run("unknown checkpoint is not found", func(t *testing.T) {
+		c := ckpt.Config{ThreadID: "w", CheckpointID: "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
+		if err := s.PutWrites(ctx, c, []ckpt.Write{{Channel: "a", Value: 1}}, "t", ""); !errors.Is(err, ckpt.ErrNotFound) {
+			t.Errorf("err = %v, want ErrNotFound", err)
+		}
+		if _, err := s.Put(ctx, c, emptyCheckpoint(), nil, nil); !errors.Is(err, ckpt.ErrNotFound) {
+			t.Errorf("put with unknown parent: %v, want ErrNotFound", err)
+		}
+	})
 	t.Run("writes belong to their checkpoint", func(t *testing.T) {
 		next := must(t).cfg(s.Put(ctx, cfg, emptyCheckpoint(), nil, nil))
 		if pw := must(t).tuple(s.GetTuple(ctx, next)).PendingWrites; len(pw) != 0 {
@@ -543,6 +552,18 @@ func testDeleteThread(t *testing.T, s ckpt.Saver) {
 			t.Errorf("deleted thread still listed: %+v", tp.Config)
 		}
 	}
+	t.Run("no resurrection", func(t *testing.T) {
+		old := f.all[1] // thread-1's root-namespace child
+		if _, err := s.Put(ctx, old, emptyCheckpoint(), nil, nil); !errors.Is(err, ckpt.ErrNotFound) {
+			t.Errorf("put on deleted history: %v, want ErrNotFound", err)
+		}
+		if err := s.PutWrites(ctx, old, []ckpt.Write{{Channel: "x", Value: 2}}, "late", ""); !errors.Is(err, ckpt.ErrNotFound) {
+			t.Errorf("putWrites on deleted history: %v, want ErrNotFound", err)
+		}
+		if _, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "thread-1"}); !errors.Is(err, ckpt.ErrNotFound) {
+			t.Errorf("late writes brought the thread back: %v", err)
+		}
+	})
 	if err := s.DeleteThread(ctx, "never-existed"); err != nil {
 		t.Errorf("deleting an unknown thread: %v", err)
 	}
