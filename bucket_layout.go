@@ -21,6 +21,13 @@ package ckpt
 //	                           -> blob record (one channel value)
 //	    ids/                   id(16) | ns -> ""  the thread's history across
 //	                           namespaces in id order
+//	    ls/                    nsKey | len16(channel) | lineage(8) | start(4)
+//	                           -> list segment record: items [start, start+n)
+//	                           of one list lineage (append-deltas, delta.go);
+//	                           the bucket's sequence numbers lineages
+//
+// Format version 2 added ls/ and list-reference blobs; a format 1 file is
+// read as is and marked 2 when first opened for writing.
 //
 // nsKey is len16(ns) | ns. Length prefixes keep composite keys unambiguous
 // and keep every key of one namespace (or one checkpoint) contiguous, so a
@@ -35,8 +42,12 @@ import (
 )
 
 // formatVersion is the version of the layout above. Opening a file written
-// with a different version is ErrFormatVersion.
-const formatVersion uint32 = 1
+// with a newer version is ErrFormatVersion; older ones (down to
+// minFormatVersion) are read and upgraded in place.
+const (
+	formatVersion    uint32 = 2
+	minFormatVersion uint32 = 1
+)
 
 // Limits on the names that become parts of keys. bbolt keys are at most
 // 32 KiB; these limits keep every composite key well inside that.
@@ -59,6 +70,7 @@ var (
 	bucketWrites      = []byte("wr")
 	bucketBlobs       = []byte("bl")
 	bucketOrder       = []byte("ids")
+	bucketSegments    = []byte("ls")
 
 	keyFormat = []byte("format")
 )
@@ -117,6 +129,19 @@ func blobKey(ns, channel, version string) []byte {
 	return append(k, version...)
 }
 
+// segmentPrefix is the prefix of every segment of one list lineage.
+func segmentPrefix(ns, channel string, lineage uint64) []byte {
+	k := appendLen16(nsKey(ns), channel)
+	return binary.BigEndian.AppendUint64(k, lineage)
+}
+
+// segmentKey keys the segment of a lineage that starts at item start.
+func segmentKey(ns, channel string, lineage uint64, start int) []byte {
+	return binary.BigEndian.AppendUint32(segmentPrefix(ns, channel, lineage), uint32(start))
+}
+
+func segmentStart(k []byte) int { return int(binary.BigEndian.Uint32(k[len(k)-4:])) }
+
 // orderKey keys a checkpoint in its thread's history across namespaces.
 func orderKey(id [idLen]byte, ns string) []byte {
 	return append(append(make([]byte, 0, idLen+len(ns)), id[:]...), ns...)
@@ -166,11 +191,14 @@ func checkFormat(v []byte) error {
 	if len(v) != 4 {
 		return fmt.Errorf("%w: format marker has %d bytes", ErrCorrupt, len(v))
 	}
-	if got := binary.BigEndian.Uint32(v); got != formatVersion {
-		return fmt.Errorf("%w: file has format %d, this build reads format %d", ErrFormatVersion, got, formatVersion)
+	if got := binary.BigEndian.Uint32(v); got < minFormatVersion || got > formatVersion {
+		return fmt.Errorf("%w: file has format %d, this build reads formats %d to %d", ErrFormatVersion, got, minFormatVersion, formatVersion)
 	}
 	return nil
 }
+
+// needsUpgrade reports whether a format marker is older than formatVersion.
+func needsUpgrade(v []byte) bool { return binary.BigEndian.Uint32(v) < formatVersion }
 
 // validName checks a name that becomes part of a key.
 func validName(what, s string, max int) error {

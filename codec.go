@@ -57,7 +57,8 @@ var encPool = sync.Pool{New: func() any {
 	enc := msgpack.NewEncoder(&buf)
 	enc.SetSortMapKeys(true) // equal values give equal bytes
 	enc.UseCompactInts(true)
-	enc.UseCompactFloats(true)
+	// Not UseCompactFloats: it writes 3.0 as the integer 3, so a float
+	// would come back as an int64.
 	enc.SetCustomStructTag("json") // honour json tags when no msgpack tag
 	return &pooledEncoder{buf: &buf, enc: enc}
 }}
@@ -67,12 +68,31 @@ type pooledEncoder struct {
 	enc *msgpack.Encoder
 }
 
-// marshal encodes v deterministically, with prefix bytes in front.
+// marshal encodes v deterministically, with prefix bytes in front. The
+// generic shapes take the fast path (fastenc.go); the bytes are the same.
 func marshal(prefix []byte, v any) ([]byte, error) {
 	pe := encPool.Get().(*pooledEncoder)
 	defer encPool.Put(pe)
 	pe.buf.Reset()
 	pe.buf.Write(prefix)
+	if b, ok := appendFast(pe.buf.Bytes(), v); ok {
+		out := bytes.Clone(b)
+		pe.buf = bytes.NewBuffer(b[:0]) // keep the grown scratch space
+		pe.enc.ResetWriter(pe.buf)
+		return out, nil
+	}
+	pe.buf.Truncate(len(prefix))
+	if err := pe.enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(pe.buf.Bytes()), nil
+}
+
+// marshalSlow encodes with msgpack only (for testing the fast path).
+func marshalSlow(v any) ([]byte, error) {
+	pe := encPool.Get().(*pooledEncoder)
+	defer encPool.Put(pe)
+	pe.buf.Reset()
 	if err := pe.enc.Encode(v); err != nil {
 		return nil, err
 	}
@@ -314,26 +334,6 @@ func encodeBlob(v Raw, empty bool) []byte {
 	b := make([]byte, 0, 2+len(v))
 	b = append(b, blobRecordV1, blobValue)
 	return append(b, v...)
-}
-
-// decodeBlob returns a copy of the value in a blob record, or ok=false for
-// an empty marker.
-func decodeBlob(b []byte) (v Raw, ok bool, err error) {
-	body, err := recordBody("blob", b, blobRecordV1)
-	if err != nil {
-		return nil, false, err
-	}
-	if len(body) == 0 {
-		return nil, false, fmt.Errorf("%w: blob record without kind", ErrCorrupt)
-	}
-	switch body[0] {
-	case blobEmpty:
-		return nil, false, nil
-	case blobValue:
-		return Raw(bytes.Clone(body[1:])), true, nil
-	default:
-		return nil, false, fmt.Errorf("%w: blob kind %d", ErrCorrupt, body[0])
-	}
 }
 
 func recordBody(kind string, b []byte, want byte) ([]byte, error) {

@@ -37,6 +37,8 @@ type writer interface {
 	del(p bucketPath, key []byte) error
 	// dropBucket removes the bucket at p and all it holds; missing is fine.
 	dropBucket(p bucketPath) error
+	// nextSeq returns the next number of the bucket at p's sequence.
+	nextSeq(p bucketPath) (uint64, error)
 }
 
 // boltView implements reader and writer on a bbolt transaction.
@@ -169,4 +171,13 @@ func (v *boltView) dropBucket(p bucketPath) error {
 		return nil
 	}
 	return err
+}
+
+func (v *boltView) nextSeq(p bucketPath) (uint64, error) {
+	v.wrote = true
+	b, err := v.mustBucket(p)
+	if err != nil {
+		return 0, err
+	}
+	return b.NextSequence()
 }

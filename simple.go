@@ -130,9 +130,15 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 		blPath := threadPath(threadID, bucketBlobs)
 		for _, e := range encoded {
 			if ver, ok := prev[e.ch]; ok {
-				if stored, ok, _ := decodeBlob(w.get(blPath, blobKey("", e.ch, ver))); ok && bytes.Equal(stored, e.raw) {
-					versions[e.ch] = ver
-					continue
+				if stored := w.get(blPath, blobKey("", e.ch, ver)); stored != nil {
+					rel, _, _, err := relate(w, threadID, "", e.ch, stored, e.raw)
+					if err != nil {
+						return fmt.Errorf("channel %q: %w", e.ch, err)
+					}
+					if rel == relEqual {
+						versions[e.ch] = ver
+						continue
+					}
 				}
 			}
 			ver := nextVersion(prev[e.ch])
@@ -143,7 +149,7 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 		if err != nil {
 			return err
 		}
-		return putCheckpoint(w, threadID, "", id, rec, md, blobs)
+		return s.putCheckpoint(w, threadID, "", id, rec, md, blobs, head)
 	})
 	if err != nil {
 		return "", err

@@ -41,6 +41,12 @@ type Options struct {
 	// with every failed Async write. The same errors are also returned by
 	// the next Flush or Close.
 	OnAsyncError func(error)
+	// DeltaFold is K for list channels stored as append-deltas: every K
+	// deltas are folded into one segment, so reading a list touches at most
+	// K deltas after its folded segments. Zero means 32 (measured with W2,
+	// see bench/RESULTS.md). Negative turns append-deltas off: every value
+	// is stored whole (for comparison; files stay readable either way).
+	DeltaFold int
 	// Bolt passes bbolt's own options through (page size, mmap flags, ...).
 	// Timeout and ReadOnly are taken from the fields above.
 	Bolt *bolt.Options
@@ -52,6 +58,7 @@ type Store struct {
 	path       string
 	readOnly   bool
 	durability Durability
+	deltaFold  int
 	ids        *idSource
 
 	// mu guards closed: calls hold it shared while they use the database,
@@ -95,6 +102,7 @@ func Open(path string, opts Options) (*Store, error) {
 		path:       path,
 		readOnly:   opts.ReadOnly,
 		durability: opts.Durability,
+		deltaFold:  cmp.Or(opts.DeltaFold, defaultDeltaFold),
 		ids:        newIDSource(),
 		queue:      make(chan *writeOp, cmp.Or(max(opts.MaxPending, 0), 1024)),
 		loopDone:   make(chan struct{}),
@@ -126,7 +134,16 @@ func openError(path string, err error) error {
 func (s *Store) init() error {
 	check := func(tx *bolt.Tx) error {
 		if meta := tx.Bucket(bucketMeta); meta != nil {
-			return checkFormat(meta.Get(keyFormat))
+			v := meta.Get(keyFormat)
+			if err := checkFormat(v); err != nil {
+				return err
+			}
+			if tx.Writable() && needsUpgrade(v) {
+				// Older formats are subsets of this one: mark the file, so
+				// an older build refuses it instead of misreading it.
+				return meta.Put(keyFormat, encodeFormat())
+			}
+			return nil
 		}
 		empty := true
 		_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return errStop })
@@ -261,7 +278,7 @@ func (s *Store) PutFull(ctx context.Context, cfg Config, cp Checkpoint, meta Met
 		if err := p.check(w, ifHead); err != nil {
 			return err
 		}
-		if err := putCheckpoint(w, cfg.ThreadID, cfg.CheckpointNS, p.id, p.rec, p.md, p.blobs); err != nil {
+		if err := s.putCheckpoint(w, cfg.ThreadID, cfg.CheckpointNS, p.id, p.rec, p.md, p.blobs, p.parent); err != nil {
 			return err
 		}
 		for _, pw := range ws {
@@ -391,17 +408,29 @@ func checkHead(r reader, thread, ns string, parent []byte) error {
 	return fmt.Errorf("%w: thread %q namespace %q: expected head %s, head is %s", ErrConflict, thread, ns, name(parent), name(head))
 }
 
-// putCheckpoint writes one checkpoint. Blobs already stored at the same
-// (channel, version) are kept: a version names one value for ever.
-func putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, md []byte, blobs []blobWrite) error {
+// putCheckpoint writes one checkpoint. Each channel value is stored
+// against the same channel's version in base (the parent), so a list that
+// only grew is stored as an append-delta (delta.go).
+func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, md []byte, blobs []blobWrite, base []byte) error {
 	key := checkpointKey(ns, id)
+	var baseVersions map[string]string
+	if base != nil && len(blobs) > 0 {
+		raw := w.get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, [idLen]byte(base)))
+		if raw != nil {
+			r, err := decodeCheckpointRecord(raw)
+			if err != nil {
+				return fmt.Errorf("parent %s: %w", idString([idLen]byte(base)), err)
+			}
+			baseVersions = r.Versions
+		}
+	}
 	blPath := threadPath(thread, bucketBlobs)
 	for _, b := range blobs {
-		k := blobKey(ns, b.channel, b.version)
-		if w.get(blPath, k) != nil {
-			continue
+		var baseBlob []byte
+		if v, ok := baseVersions[b.channel]; ok && v != b.version {
+			baseBlob = w.get(blPath, blobKey(ns, b.channel, v))
 		}
-		if err := w.put(blPath, k, encodeBlob(b.value, b.empty)); err != nil {
+		if err := storeChannel(w, thread, ns, b, baseBlob, s.deltaFold); err != nil {
 			return err
 		}
 	}
@@ -565,7 +594,7 @@ func loadTuple(r reader, thread, ns string, id *[idLen]byte) (*Tuple, error) {
 		if b == nil {
 			continue // never written (LangGraph semantics): no value
 		}
-		v, ok, err := decodeBlob(b)
+		v, ok, err := resolveBlob(r, thread, ns, ch, b)
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint %s channel %q: %w", idString(cid), ch, err)
 		}

@@ -34,7 +34,7 @@ func putOp(t *testing.T, s *Store, thread string) (*writeOp, Config) {
 		if err := p.check(w, false); err != nil {
 			return err
 		}
-		return putCheckpoint(w, p.thread, p.ns, p.id, p.rec, p.md, p.blobs)
+		return s.putCheckpoint(w, p.thread, p.ns, p.id, p.rec, p.md, p.blobs, p.parent)
 	}}
 	return op, Config{ThreadID: thread, CheckpointID: idString(p.id)}
 }

@@ -1,0 +1,407 @@
+package ckpt
+
+// Append-deltas for list channels: linear storage for growing histories.
+//
+// An agent's `messages` channel grows by one item per step. Stored whole at
+// every version, history costs the square of its length. Instead, every
+// list value is stored as a reference (lineage, n): "the first n items of
+// lineage L". A lineage is a run of segments in the ls/ bucket, keyed by
+// (lineage, first item index), each holding the raw msgpack bytes of
+// consecutive items. When a new version of a channel is a list whose leading
+// items are byte-for-byte the items of the version it derives from, and that
+// version ends its lineage, only the appended items are written, as one
+// segment (a delta). Anything else (an edit in the middle, a shorter list, a
+// fork from an older version) starts a new lineage holding the whole list
+// (a keyframe). Non-list values are stored whole as before.
+//
+// Read cost is bounded: every K deltas (Options.DeltaFold) the trailing
+// deltas are folded into one segment, so reading n items touches at most
+// n/K folded segments plus K deltas, all adjacent in key order (one seek,
+// then sequential steps), and a version's bytes are rebuilt exactly as they
+// were encoded: the canonical array header followed by the items.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+const (
+	// blobRecordV2 adds the list-reference kind.
+	blobRecordV2 byte = 2
+	blobListRef  byte = 2
+
+	segmentRecordV1 byte = 1
+	segmentFolded   byte = 1 // flag: a keyframe or folded run, not a delta
+
+	// defaultDeltaFold is K: deltas folded into one segment. Measured with
+	// W2 in bench/ (see bench/RESULTS.md): 32 keeps bytes per step flat and
+	// the latest read within reach of a whole-value read.
+	defaultDeltaFold = 32
+	// foldBytes folds trailing deltas early once they hold this much, so a
+	// few huge appends do not leave many large segments to read.
+	foldBytes = 256 << 10
+)
+
+// listRef is a stored list version: the first count items of lineage.
+type listRef struct {
+	lineage uint64
+	count   int
+}
+
+func encodeListRef(ref listRef) []byte {
+	b := []byte{blobRecordV2, blobListRef}
+	b = binary.AppendUvarint(b, ref.lineage)
+	return binary.AppendUvarint(b, uint64(ref.count))
+}
+
+func decodeListRef(body []byte) (listRef, error) {
+	l, n := binary.Uvarint(body)
+	if n <= 0 {
+		return listRef{}, fmt.Errorf("%w: list reference lineage", ErrCorrupt)
+	}
+	c, m := binary.Uvarint(body[n:])
+	if m <= 0 || n+m != len(body) {
+		return listRef{}, fmt.Errorf("%w: list reference count", ErrCorrupt)
+	}
+	return listRef{lineage: l, count: int(c)}, nil
+}
+
+// listHeader parses the header of a msgpack array.
+func listHeader(b []byte) (n, hdrLen int, ok bool) {
+	if len(b) == 0 {
+		return 0, 0, false
+	}
+	switch c := b[0]; {
+	case c >= 0x90 && c <= 0x9f:
+		return int(c & 0x0f), 1, true
+	case c == 0xdc && len(b) >= 3:
+		return int(binary.BigEndian.Uint16(b[1:])), 3, true
+	case c == 0xdd && len(b) >= 5:
+		return int(binary.BigEndian.Uint32(b[1:])), 5, true
+	}
+	return 0, 0, false
+}
+
+// appendListHeader appends the canonical (shortest) array header, the one
+// msgpack's encoder writes.
+func appendListHeader(dst []byte, n int) []byte {
+	switch {
+	case n < 16:
+		return append(dst, 0x90|byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(dst, 0xdc), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint32(append(dst, 0xdd), uint32(n))
+	}
+}
+
+// itemsLen returns how many bytes the first k msgpack items of b take.
+func itemsLen(b []byte, k int) (int, error) {
+	r := bytes.NewReader(b)
+	dec := msgpack.NewDecoder(r)
+	for range k {
+		if err := dec.Skip(); err != nil {
+			return 0, fmt.Errorf("%w: list segment: %v", ErrCorrupt, err)
+		}
+	}
+	return len(b) - r.Len(), nil
+}
+
+type segment struct {
+	key    []byte // valid only inside the transaction
+	start  int
+	count  int
+	folded bool
+	items  []byte // valid only inside the transaction
+}
+
+func encodeSegment(count int, folded bool, items []byte) []byte {
+	flags := byte(0)
+	if folded {
+		flags = segmentFolded
+	}
+	b := binary.AppendUvarint([]byte{segmentRecordV1, flags}, uint64(count))
+	return append(b, items...)
+}
+
+func decodeSegment(k, v []byte) (segment, error) {
+	body, err := recordBody("list segment", v, segmentRecordV1)
+	if err != nil {
+		return segment{}, err
+	}
+	if len(body) < 1 {
+		return segment{}, fmt.Errorf("%w: list segment without flags", ErrCorrupt)
+	}
+	c, n := binary.Uvarint(body[1:])
+	if n <= 0 {
+		return segment{}, fmt.Errorf("%w: list segment count", ErrCorrupt)
+	}
+	return segment{key: k, start: segmentStart(k), count: int(c), folded: body[0]&segmentFolded != 0, items: body[1+n:]}, nil
+}
+
+// lineage reads and writes the segments of one list lineage.
+type lineage struct {
+	thread, ns, channel string
+	id                  uint64
+}
+
+func (l lineage) path() bucketPath { return threadPath(l.thread, bucketSegments) }
+
+func (l lineage) prefix() []byte { return segmentPrefix(l.ns, l.channel, l.id) }
+
+// pieces calls fn with the raw bytes of items [0, n), segment by segment,
+// until fn returns false.
+func (l lineage) pieces(r reader, n int, fn func(p []byte) bool) error {
+	covered := 0
+	stopped := false
+	var ferr error
+	r.scan(l.path(), l.prefix(), nil, false, func(k, v []byte) bool {
+		if covered >= n {
+			return false
+		}
+		seg, err := decodeSegment(k, v)
+		if err == nil && seg.start != covered {
+			err = fmt.Errorf("%w: list lineage %d of channel %q: segment at item %d, expected %d", ErrCorrupt, l.id, l.channel, seg.start, covered)
+		}
+		if err != nil {
+			ferr = err
+			return false
+		}
+		p := seg.items
+		if take := n - covered; take < seg.count {
+			cut, err := itemsLen(p, take)
+			if err != nil {
+				ferr = err
+				return false
+			}
+			p, seg.count = p[:cut], take
+		}
+		covered += seg.count
+		stopped = !fn(p)
+		return !stopped
+	})
+	if ferr == nil && !stopped && covered < n {
+		ferr = fmt.Errorf("%w: list lineage %d of channel %q holds %d items, a version needs %d", ErrCorrupt, l.id, l.channel, covered, n)
+	}
+	return ferr
+}
+
+// read rebuilds the first n items as one msgpack array, byte for byte what
+// was encoded: two passes over the mapped pages, one allocation.
+func (l lineage) read(r reader, n int) (Raw, error) {
+	var parts [][]byte
+	size := 5
+	if err := l.pieces(r, n, func(p []byte) bool {
+		parts = append(parts, p)
+		size += len(p)
+		return true
+	}); err != nil {
+		return nil, err
+	}
+	out := appendListHeader(make([]byte, 0, size), n)
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out, nil
+}
+
+// end returns the number of items the lineage holds.
+func (l lineage) end(r reader) (int, error) {
+	end := 0
+	var ferr error
+	r.scan(l.path(), l.prefix(), nil, true, func(k, v []byte) bool {
+		seg, err := decodeSegment(k, v)
+		end, ferr = seg.start+seg.count, err
+		return false
+	})
+	return end, ferr
+}
+
+// appendItems writes items [start, start+count) as a delta, then folds the
+// trailing deltas when there are K of them or they grew large.
+func (l lineage) appendItems(w writer, start, count int, items []byte, foldK int) error {
+	if err := w.put(l.path(), segmentKey(l.ns, l.channel, l.id, start), encodeSegment(count, false, items)); err != nil {
+		return err
+	}
+	var run []segment // trailing deltas, newest first
+	size := 0
+	var ferr error
+	w.scan(l.path(), l.prefix(), nil, true, func(k, v []byte) bool {
+		seg, err := decodeSegment(k, v)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		if seg.folded {
+			return false
+		}
+		seg.key = bytes.Clone(k)
+		run = append(run, seg)
+		size += len(seg.items)
+		return true
+	})
+	if ferr != nil || len(run) < 2 || len(run) < foldK && size < foldBytes {
+		return ferr
+	}
+	// Copy the items out before changing the bucket: bbolt's slices die
+	// with the page they point into.
+	merged := make([]byte, 0, size)
+	total := 0
+	for i := len(run) - 1; i >= 0; i-- {
+		merged = append(merged, run[i].items...)
+		total += run[i].count
+	}
+	first := run[len(run)-1]
+	for _, seg := range run[:len(run)-1] {
+		if err := w.del(l.path(), seg.key); err != nil {
+			return err
+		}
+	}
+	return w.put(l.path(), first.key, encodeSegment(total, true, merged))
+}
+
+// relation says how a new value relates to a stored version.
+type relation int
+
+const (
+	relOther  relation = iota // neither equal nor an append
+	relEqual                  // the same bytes
+	relAppend                 // a list extending the stored list
+)
+
+// relate compares a new encoded value with a stored blob record, in place
+// (no copy of the stored value). For relAppend, prefix is how many bytes of
+// the new list's items the stored version already holds, and ref is the
+// stored version (a zero lineage when it was stored whole).
+func relate(r reader, thread, ns, channel string, stored []byte, value Raw) (rel relation, ref listRef, prefix int, err error) {
+	kind, body, err := blobKind(stored)
+	if err != nil {
+		return relOther, ref, 0, err
+	}
+	n, hdr, isList := listHeader(value)
+	switch kind {
+	case blobEmpty:
+		return relOther, ref, 0, nil
+	case blobValue:
+		if bytes.Equal(body, value) {
+			return relEqual, ref, 0, nil
+		}
+		m, shdr, ok := listHeader(body)
+		if !isList || !ok || m > n || !bytes.HasPrefix(value[hdr:], body[shdr:]) {
+			return relOther, ref, 0, nil
+		}
+		return relAppend, listRef{count: m}, len(body) - shdr, nil
+	}
+	if ref, err = decodeListRef(body); err != nil {
+		return relOther, ref, 0, err
+	}
+	if !isList || ref.count > n {
+		return relOther, ref, 0, nil
+	}
+	items := value[hdr:]
+	pos, match := 0, true
+	l := lineage{thread: thread, ns: ns, channel: channel, id: ref.lineage}
+	if err := l.pieces(r, ref.count, func(p []byte) bool {
+		match = len(items)-pos >= len(p) && bytes.Equal(items[pos:pos+len(p)], p)
+		pos += len(p)
+		return match
+	}); err != nil || !match {
+		return relOther, ref, 0, err
+	}
+	if n == ref.count && pos == len(items) {
+		return relEqual, ref, pos, nil
+	}
+	return relAppend, ref, pos, nil
+}
+
+// blobKind splits a blob record of either version into kind and body.
+func blobKind(b []byte) (kind byte, body []byte, err error) {
+	if len(b) < 2 {
+		return 0, nil, fmt.Errorf("%w: short blob record", ErrCorrupt)
+	}
+	switch b[0] {
+	case blobRecordV1:
+		if b[1] == blobValue || b[1] == blobEmpty {
+			return b[1], b[2:], nil
+		}
+	case blobRecordV2:
+		if b[1] == blobValue || b[1] == blobEmpty || b[1] == blobListRef {
+			return b[1], b[2:], nil
+		}
+	default:
+		return 0, nil, fmt.Errorf("%w: blob record version %d, this build reads 1 to %d", ErrFormatVersion, b[0], blobRecordV2)
+	}
+	return 0, nil, fmt.Errorf("%w: blob kind %d", ErrCorrupt, b[1])
+}
+
+// resolveBlob returns the value a blob record stands for (a copy), or
+// ok=false for an empty channel.
+func resolveBlob(r reader, thread, ns, channel string, b []byte) (Raw, bool, error) {
+	kind, body, err := blobKind(b)
+	if err != nil {
+		return nil, false, err
+	}
+	switch kind {
+	case blobEmpty:
+		return nil, false, nil
+	case blobValue:
+		return Raw(bytes.Clone(body)), true, nil
+	}
+	ref, err := decodeListRef(body)
+	if err != nil {
+		return nil, false, err
+	}
+	v, err := lineage{thread: thread, ns: ns, channel: channel, id: ref.lineage}.read(r, ref.count)
+	return v, err == nil, err
+}
+
+// storeChannel writes channel's value at version, given the blob record of
+// the version it derives from (base, nil if none). A version already stored
+// is kept: a version names one value for ever.
+func storeChannel(w writer, thread, ns string, b blobWrite, base []byte, foldK int) error {
+	blPath := threadPath(thread, bucketBlobs)
+	key := blobKey(ns, b.channel, b.version)
+	if w.get(blPath, key) != nil {
+		return nil
+	}
+	n, hdr, isList := listHeader(b.value)
+	if b.empty || !isList || foldK < 0 {
+		return w.put(blPath, key, encodeBlob(b.value, b.empty))
+	}
+	if base != nil {
+		rel, ref, prefix, err := relate(w, thread, ns, b.channel, base, b.value)
+		if err != nil {
+			return fmt.Errorf("channel %q: base version: %w", b.channel, err)
+		}
+		if ref.lineage != 0 && (rel == relEqual || rel == relAppend) {
+			l := lineage{thread: thread, ns: ns, channel: b.channel, id: ref.lineage}
+			end, err := l.end(w)
+			if err != nil {
+				return err
+			}
+			switch {
+			case rel == relEqual:
+				return w.put(blPath, key, encodeListRef(listRef{lineage: ref.lineage, count: n}))
+			case end == ref.count: // the base ends its lineage: append
+				if err := l.appendItems(w, ref.count, n-ref.count, b.value[hdr+prefix:], foldK); err != nil {
+					return err
+				}
+				return w.put(blPath, key, encodeListRef(listRef{lineage: ref.lineage, count: n}))
+			}
+			// A fork from an older version: fall through to a keyframe.
+		}
+	}
+	id, err := w.nextSeq(threadPath(thread, bucketSegments))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		if err := w.put(threadPath(thread, bucketSegments), segmentKey(ns, b.channel, id, 0), encodeSegment(n, true, b.value[hdr:])); err != nil {
+			return err
+		}
+	}
+	return w.put(blPath, key, encodeListRef(listRef{lineage: id, count: n}))
+}

@@ -1,0 +1,370 @@
+package ckpt
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+	"pgregory.net/rapid"
+)
+
+// deltaModel drives a store with random list edits and checks every stored
+// checkpoint against a plain map of what was put.
+type deltaModel struct {
+	t        *rapid.T
+	path     string
+	s        *Store
+	foldK    int
+	channels []string
+	cur      map[string][]any // current value of each list channel
+	scalar   any              // a non-list channel that sometimes becomes a list
+	versions map[string]int    // highest version used per channel
+	headVer  map[string]string // versions of the head checkpoint
+	head     Config
+	history  []Config               // every checkpoint, oldest first
+	want     map[string]map[string]any // checkpoint id -> decoded values
+	step     int
+}
+
+func (m *deltaModel) item() any {
+	switch rapid.IntRange(0, 2).Draw(m.t, "kind") {
+	case 0:
+		return rapid.StringN(0, 40, -1).Draw(m.t, "text")
+	case 1:
+		return map[string]any{"role": rapid.SampledFrom([]string{"user", "assistant"}).Draw(m.t, "role"), "content": rapid.StringN(0, 60, -1).Draw(m.t, "content")}
+	default:
+		return int64(rapid.IntRange(-1000, 1000).Draw(m.t, "n"))
+	}
+}
+
+// put stores the current state, changing the channels in changed, with
+// parent as parent (a fork when it is not the head).
+func (m *deltaModel) put(parent Config, changed []string, values map[string]any, versions map[string]string) {
+	m.step++
+	newVersions := map[string]string{}
+	for _, ch := range changed {
+		m.versions[ch]++
+		versions[ch] = strconv.Itoa(m.versions[ch])
+		newVersions[ch] = versions[ch]
+	}
+	cfg, err := m.s.Put(context.Background(), parent, Checkpoint{ChannelValues: values, ChannelVersions: versions}, Metadata{"step": m.step}, newVersions)
+	if err != nil {
+		m.t.Fatalf("put: %v", err)
+	}
+	want := map[string]any{}
+	for ch := range versions {
+		want[ch] = normalize(roundTrip(m.t, values[ch]))
+	}
+	m.want[cfg.CheckpointID] = want
+	m.history = append(m.history, cfg)
+	m.head = cfg
+	m.headVer = versions
+}
+
+func roundTrip(t *rapid.T, v any) any {
+	raw, err := encodeValue("v", v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := raw.Value()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// state returns the values and versions of the head, for the next put.
+func (m *deltaModel) state() (map[string]any, map[string]string) {
+	values := map[string]any{"scalar": m.scalar}
+	versions := map[string]string{}
+	for c, v := range m.headVer {
+		versions[c] = v
+	}
+	for _, ch := range m.channels {
+		values[ch] = append([]any(nil), m.cur[ch]...)
+	}
+	return values, versions
+}
+
+func (m *deltaModel) change(ch string, next []any) {
+	m.cur[ch] = next
+	values, versions := m.state()
+	m.put(m.head, []string{ch}, values, versions)
+}
+
+func (m *deltaModel) check() {
+	ctx := context.Background()
+	for _, cfg := range m.history {
+		tp, err := m.s.GetTuple(ctx, cfg)
+		if err != nil {
+			m.t.Fatalf("get %s: %v", cfg.CheckpointID, err)
+		}
+		got := map[string]any{}
+		for ch, v := range tp.Checkpoint.ChannelValues {
+			val, err := v.(Raw).Value()
+			if err != nil {
+				m.t.Fatalf("decode %s: %v", ch, err)
+			}
+			got[ch] = val
+			// Byte for byte what a whole encoding gives.
+			whole, _ := encodeValue(ch, val)
+			if !bytes.Equal(whole, v.(Raw)) {
+				m.t.Fatalf("checkpoint %s channel %s: rebuilt bytes differ from a whole encoding", cfg.CheckpointID, ch)
+			}
+		}
+		if !reflect.DeepEqual(got, m.want[cfg.CheckpointID]) {
+			m.t.Fatalf("checkpoint %s (step %v):\n got %v\nwant %v", cfg.CheckpointID, tp.Metadata["step"], got, m.want[cfg.CheckpointID])
+		}
+	}
+	m.checkChains()
+}
+
+// checkChains verifies the K bound: no lineage has K or more trailing
+// unfolded deltas.
+func (m *deltaModel) checkChains() {
+	err := m.s.view(context.Background(), func(r reader) error {
+		r.scan(bucketPath{bucketThreads, []byte("t"), bucketSegments}, nil, nil, false, func(k, v []byte) bool {
+			return true
+		})
+		trailing := map[string]int{}
+		r.scan(bucketPath{bucketThreads, []byte("t"), bucketSegments}, nil, nil, false, func(k, v []byte) bool {
+			seg, err := decodeSegment(k, v)
+			if err != nil {
+				m.t.Fatalf("segment: %v", err)
+			}
+			lin := string(k[:len(k)-4])
+			if seg.folded {
+				trailing[lin] = 0
+			} else {
+				trailing[lin]++
+			}
+			if trailing[lin] >= m.foldK {
+				m.t.Fatalf("a lineage has %d unfolded deltas, K = %d", trailing[lin], m.foldK)
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+}
+
+func (m *deltaModel) reopen() {
+	if err := m.s.Close(); err != nil {
+		m.t.Fatal(err)
+	}
+	s, err := Open(m.path, Options{DeltaFold: m.foldK})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	m.s = s
+}
+
+func TestDeltaProperties(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		dir, err := os.MkdirTemp("", "ckpt-delta-")
+		if err != nil {
+			rt.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		m := &deltaModel{
+			t: rt, path: filepath.Join(dir, "d.db"), foldK: rapid.IntRange(2, 6).Draw(rt, "K"),
+			channels: []string{"messages", "events"},
+			cur:      map[string][]any{}, versions: map[string]int{}, want: map[string]map[string]any{},
+			scalar: "s",
+		}
+		m.s, err = Open(m.path, Options{DeltaFold: m.foldK})
+		if err != nil {
+			rt.Fatal(err)
+		}
+		defer func() { m.s.Close() }()
+		values, versions := m.state()
+		m.put(Config{ThreadID: "t"}, append([]string{"scalar"}, m.channels...), values, versions)
+
+		steps := rapid.IntRange(1, 40).Draw(rt, "steps")
+		for range steps {
+			ch := rapid.SampledFrom(m.channels).Draw(rt, "channel")
+			cur := m.cur[ch]
+			switch op := rapid.IntRange(0, 9).Draw(rt, "op"); {
+			case op <= 4: // append 0..3 items
+				next := append([]any(nil), cur...)
+				for range rapid.IntRange(0, 3).Draw(rt, "n") {
+					next = append(next, m.item())
+				}
+				m.change(ch, next)
+			case op == 5 && len(cur) > 0: // edit in the middle
+				next := append([]any(nil), cur...)
+				next[rapid.IntRange(0, len(cur)-1).Draw(rt, "at")] = m.item()
+				m.change(ch, next)
+			case op == 6 && len(cur) > 0: // truncate
+				m.change(ch, append([]any(nil), cur[:rapid.IntRange(0, len(cur)-1).Draw(rt, "len")]...))
+			case op == 7: // the scalar channel becomes a list or a scalar
+				if rapid.Bool().Draw(rt, "list") {
+					m.scalar = []any{m.item()}
+				} else {
+					m.scalar = m.item()
+				}
+				values, versions := m.state()
+				m.put(m.head, []string{"scalar"}, values, versions)
+			case op == 8 && len(m.history) > 1: // fork from an older checkpoint and append
+				old := m.history[rapid.IntRange(0, len(m.history)-2).Draw(rt, "fork")]
+				tp, err := m.s.GetTuple(context.Background(), old)
+				if err != nil {
+					rt.Fatal(err)
+				}
+				var list []any
+				if err := tp.Decode(ch, &list); err != nil {
+					rt.Fatal(err)
+				}
+				values := map[string]any{}
+				for c, v := range tp.Checkpoint.ChannelValues {
+					values[c] = v
+				}
+				values[ch] = append(list, m.item())
+				versions := map[string]string{}
+				for c, v := range tp.Checkpoint.ChannelVersions {
+					versions[c] = v
+				}
+				m.put(old, []string{ch}, values, versions)
+				// The fork is the new head: rebuild the model's current state from it.
+				for _, c := range m.channels {
+					var l []any
+					if raw, ok := values[c].(Raw); ok {
+						_ = raw.Decode(&l)
+					} else {
+						l = values[c].([]any)
+					}
+					m.cur[c] = l
+				}
+				if raw, ok := values["scalar"].(Raw); ok {
+					m.scalar, _ = raw.Value()
+				}
+			case op == 9:
+				m.reopen()
+			}
+			m.check()
+		}
+		m.reopen()
+		m.check()
+	})
+}
+
+func TestDeltaStorageIsLinear(t *testing.T) {
+	s := openTestStore(t, Options{})
+	ctx := context.Background()
+	msg := strings.Repeat("m", 200)
+	var msgs []string
+	parent := Config{ThreadID: "long"}
+	sizeAt := map[int]int{}
+	for step := range 400 {
+		msgs = append(msgs, msg+strconv.Itoa(step))
+		v := strconv.Itoa(step + 1)
+		c, err := s.Put(ctx, parent, Checkpoint{ChannelValues: map[string]any{"messages": msgs}, ChannelVersions: map[string]string{"messages": v}}, nil, map[string]string{"messages": v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parent = c
+		if step == 99 || step == 399 {
+			sizeAt[step] = storedValueBytes(t, s, "long")
+		}
+	}
+	// Whole copies would store 1+2+...+400 messages (~16 MB); deltas store
+	// each message about twice at most (once as a delta, once folded).
+	per100 := float64(sizeAt[99]) / 100
+	per400 := float64(sizeAt[399]) / 400
+	if per400 > 3*per100 || sizeAt[399] > 400*len(msg)*3 {
+		t.Fatalf("stored bytes: %d after 100 steps, %d after 400", sizeAt[99], sizeAt[399])
+	}
+	var got []string
+	tp, err := s.GetTuple(ctx, parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.Decode("messages", &got); err != nil || !reflect.DeepEqual(got, msgs) {
+		t.Fatalf("latest messages differ (%v)", err)
+	}
+}
+
+// storedValueBytes sums the bytes of blobs and list segments of a thread.
+func storedValueBytes(t *testing.T, s *Store, thread string) int {
+	n := 0
+	err := s.view(context.Background(), func(r reader) error {
+		for _, b := range [][]byte{bucketBlobs, bucketSegments} {
+			r.scan(threadPath(thread, b), nil, nil, false, func(k, v []byte) bool {
+				n += len(k) + len(v)
+				return true
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestFormatOneFileIsReadAndUpgraded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := s.Put(context.Background(), Config{ThreadID: "t"}, Checkpoint{ChannelValues: map[string]any{"a": "x"}, ChannelVersions: map[string]string{"a": "1"}}, nil, map[string]string{"a": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Rewrite as format 1 wrote it: marker 1, a whole value blob.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := encodeValue("l", []string{"a", "b"})
+	if err := db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(keyFormat, []byte{0, 0, 0, 1}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketThreads).Bucket([]byte("t")).Bucket(bucketBlobs).Put(blobKey("", "a", "1"), encodeBlob(list, false))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tp, err := s.GetTuple(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := tp.Decode("a", &got); err != nil || !reflect.DeepEqual(got, []string{"a", "b"}) {
+		t.Fatalf("format 1 value: %v %v", got, err)
+	}
+	// Appending to a whole-stored list works (it starts a lineage).
+	c2, err := s.Put(context.Background(), cfg, Checkpoint{ChannelValues: map[string]any{"a": []string{"a", "b", "c"}}, ChannelVersions: map[string]string{"a": "2"}}, nil, map[string]string{"a": "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, _ = s.GetTuple(context.Background(), c2)
+	if err := tp.Decode("a", &got); err != nil || len(got) != 3 {
+		t.Fatalf("after append: %v %v", got, err)
+	}
+	if err := s.view(context.Background(), func(r reader) error {
+		if v := r.get(bucketPath{bucketMeta}, keyFormat); !bytes.Equal(v, encodeFormat()) {
+			return fmt.Errorf("marker %v not upgraded", v)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
