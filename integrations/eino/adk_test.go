@@ -139,6 +139,17 @@ func TestADKAgentInterruptedAndResumedAcrossRestart(t *testing.T) {
 	if _, ok, err := cs.Get(ctx, "session-1"); err != nil || ok {
 		t.Fatalf("after the completed run Get = ok %v, err %v; want the thread deleted", ok, err)
 	}
+
+	// The id is free again: a new query starts a new run with a new history.
+	interrupt, _ = drain(t, cs.WatchAgent(ctx, "session-1",
+		runner.Query(ctx, "pay the next invoice", adk.WithCheckPointID("session-1"))))
+	if interrupt == nil {
+		t.Fatal("new run on the reused id finished, want an interrupt")
+	}
+	h := history(t, f.store, cs, "session-1")
+	if len(h) != 1 || !isInt(h[0].Metadata[einockpt.MetaStep], 0) {
+		t.Fatalf("reused id history: %d checkpoints, newest step %v; want 1 at step 0", len(h), h[0].Metadata[einockpt.MetaStep])
+	}
 }
 
 func TestADKResumeWithoutTargetInterruptsAgainAndKeepsHistory(t *testing.T) {
