@@ -147,8 +147,11 @@ func TestADKAgentInterruptedAndResumedAcrossRestart(t *testing.T) {
 		t.Fatal("new run on the reused id finished, want an interrupt")
 	}
 	h := history(t, f.store, cs, "session-1")
-	if len(h) != 1 || !isInt(h[0].Metadata[einockpt.MetaStep], 0) {
-		t.Fatalf("reused id history: %d checkpoints, newest step %v; want 1 at step 0", len(h), h[0].Metadata[einockpt.MetaStep])
+	if len(h) != 1 {
+		t.Fatalf("reused id history has %d checkpoints, want 1", len(h))
+	}
+	if !isInt(h[0].Metadata[einockpt.MetaStep], 0) {
+		t.Fatalf("reused id starts at step %v, want 0", h[0].Metadata[einockpt.MetaStep])
 	}
 }
 
