@@ -21,6 +21,9 @@ import (
 // run returns without error it calls Complete; an interrupt or a failure
 // keeps the checkpoint, so the run can be resumed or retried. If Complete
 // fails, Invoke returns the run's output together with that error.
+// Complete applies to checkPointID, the id the run read: do not combine
+// DeleteOnComplete with compose.WithWriteToCheckPointID (a fork), or the
+// source of the fork is deleted.
 func Invoke[I, O any](ctx context.Context, s *CheckPointStore, r compose.Runnable[I, O], checkPointID string, input I, opts ...compose.Option) (O, error) {
 	opts = append(opts[:len(opts):len(opts)], compose.WithCheckPointID(checkPointID))
 	out, err := r.Invoke(ctx, input, opts...)
