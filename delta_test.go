@@ -23,12 +23,12 @@ type deltaModel struct {
 	s        *Store
 	foldK    int
 	channels []string
-	cur      map[string][]any // current value of each list channel
-	scalar   any              // a non-list channel that sometimes becomes a list
+	cur      map[string][]any  // current value of each list channel
+	scalar   any               // a non-list channel that sometimes becomes a list
 	versions map[string]int    // highest version used per channel
 	headVer  map[string]string // versions of the head checkpoint
 	head     Config
-	history  []Config               // every checkpoint, oldest first
+	history  []Config                  // every checkpoint, oldest first
 	want     map[string]map[string]any // checkpoint id -> decoded values
 	step     int
 }
