@@ -142,6 +142,42 @@ func segmentKey(ns, channel string, lineage uint64, start int) []byte {
 
 func segmentStart(k []byte) int { return int(binary.BigEndian.Uint32(k[len(k)-4:])) }
 
+// parseLen16 splits a len16-prefixed string off the front of b.
+func parseLen16(b []byte) (s string, rest []byte, ok bool) {
+	if len(b) < 2 {
+		return "", nil, false
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	if len(b) < 2+n {
+		return "", nil, false
+	}
+	return string(b[2 : 2+n]), b[2+n:], true
+}
+
+// parseBlobKey splits a blob key into namespace, channel and version.
+func parseBlobKey(k []byte) (ns, channel, version string, err error) {
+	ns, rest, ok := parseLen16(k)
+	if ok {
+		channel, rest, ok = parseLen16(rest)
+	}
+	if !ok {
+		return "", "", "", fmt.Errorf("%w: malformed blob key", ErrCorrupt)
+	}
+	return ns, channel, string(rest), nil
+}
+
+// parseSegmentKey splits a list segment key.
+func parseSegmentKey(k []byte) (ns, channel string, lineage uint64, start int, err error) {
+	ns, rest, ok := parseLen16(k)
+	if ok {
+		channel, rest, ok = parseLen16(rest)
+	}
+	if !ok || len(rest) != 12 {
+		return "", "", 0, 0, fmt.Errorf("%w: malformed list segment key", ErrCorrupt)
+	}
+	return ns, channel, binary.BigEndian.Uint64(rest), int(binary.BigEndian.Uint32(rest[8:])), nil
+}
+
 // orderKey keys a checkpoint in its thread's history across namespaces.
 func orderKey(id [idLen]byte, ns string) []byte {
 	return append(append(make([]byte, 0, idLen+len(ns)), id[:]...), ns...)

@@ -405,3 +405,63 @@ func storeChannel(w writer, thread, ns string, b blobWrite, base []byte, foldK i
 	}
 	return w.put(blPath, key, encodeListRef(listRef{lineage: id, count: n}))
 }
+
+// sweepLineages deletes the segments of every list lineage of thread that
+// no stored blob refers to any more (after retention deleted the versions
+// that used them), and returns how many segments and bytes it deleted. A
+// lineage still referenced is kept whole: its items are a shared prefix.
+func sweepLineages(w writer, thread string) (segments int, bytes int64, err error) {
+	type lin struct {
+		ns, channel string
+		id          uint64
+	}
+	live := map[lin]bool{}
+	var ferr error
+	w.scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) bool {
+		kind, body, err := blobKind(v)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		if kind != blobListRef {
+			return true
+		}
+		ref, err := decodeListRef(body)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		ns, channel, _, err := parseBlobKey(k)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		live[lin{ns, channel, ref.lineage}] = true
+		return true
+	})
+	if ferr != nil {
+		return 0, 0, ferr
+	}
+	var dead [][]byte
+	w.scan(threadPath(thread, bucketSegments), nil, nil, false, func(k, v []byte) bool {
+		ns, channel, id, _, err := parseSegmentKey(k)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		if !live[lin{ns, channel, id}] {
+			dead = append(dead, append([]byte(nil), k...))
+			bytes += int64(len(k) + len(v))
+		}
+		return true
+	})
+	if ferr != nil {
+		return 0, 0, ferr
+	}
+	for _, k := range dead {
+		if err := w.del(threadPath(thread, bucketSegments), k); err != nil {
+			return 0, 0, err
+		}
+	}
+	return len(dead), bytes, nil
+}

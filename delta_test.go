@@ -368,3 +368,65 @@ func TestFormatOneFileIsReadAndUpgraded(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSweepLineagesKeepsOnlyReferencedOnes(t *testing.T) {
+	s := openTestStore(t, Options{DeltaFold: 4})
+	ctx := context.Background()
+	parent := Config{ThreadID: "t"}
+	var list []string
+	var cfgs []Config
+	for i := range 10 {
+		list = append(list, strings.Repeat("x", 10)+strconv.Itoa(i))
+		if i == 5 {
+			list[0] = "edited" // a new lineage from here on
+		}
+		v := strconv.Itoa(i + 1)
+		c, err := s.Put(ctx, parent, Checkpoint{ChannelValues: map[string]any{"l": list}, ChannelVersions: map[string]string{"l": v}}, nil, map[string]string{"l": v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parent, cfgs = c, append(cfgs, c)
+	}
+	before := storedValueBytes(t, s, "t")
+	// Drop the blobs of versions 1..5 (the first lineage), as retention would.
+	if err := s.write(ctx, func(w writer) error {
+		for v := 1; v <= 5; v++ {
+			if err := w.del(threadPath("t", bucketBlobs), blobKey("", "l", strconv.Itoa(v))); err != nil {
+				return err
+			}
+		}
+		n, freed, err := sweepLineages(w, "t")
+		if err != nil {
+			return err
+		}
+		if n == 0 || freed == 0 {
+			return fmt.Errorf("swept %d segments, %d bytes", n, freed)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if after := storedValueBytes(t, s, "t"); after >= before {
+		t.Fatalf("nothing freed: %d -> %d", before, after)
+	}
+	for _, c := range cfgs[5:] {
+		tp, err := s.GetTuple(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		if err := tp.Decode("l", &got); err != nil || got[0] != "edited" {
+			t.Fatalf("kept version lost its items: %v %v", got, err)
+		}
+	}
+	// A second sweep finds nothing more.
+	if err := s.write(ctx, func(w writer) error {
+		n, _, err := sweepLineages(w, "t")
+		if n != 0 {
+			return fmt.Errorf("second sweep deleted %d", n)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
