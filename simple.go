@@ -109,9 +109,13 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 		}
 		expected = p[:]
 	}
-	now := time.Now()
-	id := s.ids.next(now)
-	err = s.write(ctx, func(w writer) error {
+	var id [idLen]byte
+	var now time.Time
+	// The id is taken as the op is queued, in commit order, so the newest
+	// checkpoint of a thread is the last one saved even when Saves race
+	// (and an Async Save still returns its id at once).
+	assign := func() { now = time.Now(); id = s.ids.next(now) }
+	err = s.writeOrdered(ctx, func(w writer) error {
 		head := headID(w, threadID, "")
 		if wo.IfHead && !bytes.Equal(head, expected) {
 			return checkHead(w, threadID, "", expected)
@@ -150,7 +154,7 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 			return err
 		}
 		return s.putCheckpoint(w, threadID, "", id, rec, md, blobs, head)
-	})
+	}, assign)
 	if err != nil {
 		return "", err
 	}

@@ -392,3 +392,40 @@ func TestListStreamsWithBoundedMemory(t *testing.T) {
 		t.Fatalf("heap grew by %d bytes while listing", grown)
 	}
 }
+
+func TestConcurrentSavesOnOneThreadFormOneChain(t *testing.T) {
+	for _, dur := range []ckpt.Durability{ckpt.Sync, ckpt.Async} {
+		t.Run(dur.String(), func(t *testing.T) {
+			s, _ := openTemp(t, ckpt.Options{Durability: dur})
+			var wg sync.WaitGroup
+			for w := range 8 {
+				wg.Go(func() {
+					for i := range 10 {
+						if _, err := s.Save(ctx, "shared", map[string]any{"w": w, "i": i}, nil); err != nil {
+							t.Error(err)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if err := s.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var hist []*ckpt.Snapshot
+			for snap, err := range s.History(ctx, "shared", ckpt.ListOptions{}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				hist = append(hist, snap)
+			}
+			if len(hist) != 80 {
+				t.Fatalf("%d checkpoints, want 80", len(hist))
+			}
+			for i := 0; i+1 < len(hist); i++ {
+				if hist[i].ParentID != hist[i+1].CheckpointID {
+					t.Fatalf("checkpoint %d's parent is %s, the next older is %s: the thread forked", i, hist[i].ParentID, hist[i+1].CheckpointID)
+				}
+			}
+		})
+	}
+}

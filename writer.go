@@ -91,6 +91,9 @@ type writeOp struct {
 	apply func(w writer) error // nil: a flush barrier
 	dur   Durability
 	done  chan error // nil for Async: acknowledged when queued
+	// onQueue, if set, runs just before the op is queued, in queue order
+	// (under Store.queueMu): what it does is ordered like the commits.
+	onQueue func()
 }
 
 // enqueue hands op to the commit loop and, unless it is Async, waits for its
@@ -108,10 +111,8 @@ func (s *Store) enqueue(ctx context.Context, op *writeOp) error {
 	if s.readOnly {
 		return ErrReadOnly
 	}
-	select {
-	case s.queue <- op:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := s.send(ctx, op); err != nil {
+		return err
 	}
 	if op.done == nil {
 		return nil
@@ -119,13 +120,36 @@ func (s *Store) enqueue(ctx context.Context, op *writeOp) error {
 	return <-op.done
 }
 
+func (s *Store) send(ctx context.Context, op *writeOp) error {
+	if op.onQueue != nil {
+		s.queueMu.Lock()
+		defer s.queueMu.Unlock()
+		// Check again under the lock: the caller may have waited for it.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		op.onQueue()
+	}
+	select {
+	case s.queue <- op:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // write queues apply with the durability the context asks for.
 func (s *Store) write(ctx context.Context, apply func(w writer) error) error {
+	return s.writeOrdered(ctx, apply, nil)
+}
+
+// writeOrdered is write with an onQueue hook (see writeOp).
+func (s *Store) writeOrdered(ctx context.Context, apply func(w writer) error, onQueue func()) error {
 	dur := WriteOptionsFrom(ctx).Durability
 	if dur == DurabilityDefault {
 		dur = s.durability
 	}
-	op := &writeOp{ctx: ctx, apply: apply, dur: dur}
+	op := &writeOp{ctx: ctx, apply: apply, dur: dur, onQueue: onQueue}
 	if dur == Async {
 		// An acknowledged async write must not be dropped because its
 		// caller's context ends later.
@@ -293,6 +317,7 @@ func safeApply(apply func(w writer) error, w writer) (err error) {
 
 // asyncState is embedded in Store.
 type asyncState struct {
+	queueMu      sync.Mutex // orders onQueue hooks with queue sends
 	asyncMu      sync.Mutex
 	asyncErrs    []error
 	onAsyncError func(error)
