@@ -130,6 +130,9 @@ func (s *Store) send(ctx context.Context, op *writeOp) error {
 		}
 		op.onQueue()
 	}
+	if testHookBeforeSend != nil {
+		testHookBeforeSend()
+	}
 	select {
 	case s.queue <- op:
 		return nil
@@ -137,6 +140,10 @@ func (s *Store) send(ctx context.Context, op *writeOp) error {
 		return ctx.Err()
 	}
 }
+
+// testHookBeforeSend lets tests widen the window between an op's onQueue
+// hook and its send.
+var testHookBeforeSend func()
 
 // write queues apply with the durability the context asks for.
 func (s *Store) write(ctx context.Context, apply func(w writer) error) error {
