@@ -26,6 +26,21 @@ type reader interface {
 	scan(p bucketPath, prefix, start []byte, reverse bool, fn func(k, v []byte) bool)
 	// exists reports whether the bucket at p exists.
 	exists(p bucketPath) bool
+	// buckets calls fn with the name of each bucket nested in the bucket at
+	// p, in key order, starting after the name after (nil: from the
+	// first), until fn returns false.
+	buckets(p bucketPath, after []byte, fn func(name []byte) bool)
+}
+
+// fileChecker is implemented by readers over a real bbolt file, for Verify
+// and Stats: what only the file itself can tell.
+type fileChecker interface {
+	// checkPages runs bbolt's own consistency check (every page reachable
+	// or free exactly once, keys in order) and calls fn with each problem
+	// until fn returns false.
+	checkPages(fn func(error) bool)
+	// fileSize returns the size of the data file and its page size.
+	fileSize() (size int64, pageSize int)
 }
 
 // writer changes data inside one write transaction.
@@ -70,6 +85,41 @@ func (v *boltView) get(p bucketPath, key []byte) []byte {
 }
 
 func (v *boltView) exists(p bucketPath) bool { return v.bucket(p) != nil }
+
+func (v *boltView) buckets(p bucketPath, after []byte, fn func(name []byte) bool) {
+	b := v.bucket(p)
+	if b == nil {
+		return
+	}
+	c := b.Cursor()
+	k, val := c.First()
+	if after != nil {
+		if k, val = c.Seek(after); k != nil && bytes.Equal(k, after) {
+			k, val = c.Next()
+		}
+	}
+	for ; k != nil; k, val = c.Next() {
+		if val != nil || b.Bucket(k) == nil {
+			continue // a value, not a bucket
+		}
+		if !fn(k) {
+			return
+		}
+	}
+}
+
+func (v *boltView) checkPages(fn func(error) bool) {
+	errs := v.tx.Check()
+	for err := range errs {
+		if !fn(err) {
+			for range errs { // let the checker finish
+			}
+			return
+		}
+	}
+}
+
+func (v *boltView) fileSize() (int64, int) { return v.tx.Size(), v.tx.DB().Info().PageSize }
 
 func (v *boltView) scan(p bucketPath, prefix, start []byte, reverse bool, fn func(k, v []byte) bool) {
 	b := v.bucket(p)
