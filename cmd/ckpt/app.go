@@ -131,8 +131,10 @@ func (a *app) printJSON(v any) error {
 }
 
 // table returns a writer that aligns tab-separated columns; Flush it.
-func (a *app) table() *tabwriter.Writer {
-	return tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
+func (a *app) table() *tabwriter.Writer { return a.tableOn(a.out) }
+
+func (a *app) tableOn(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 }
 
 // stderrIsTerminal reports whether progress bars may be drawn.

@@ -134,7 +134,7 @@ func (d *demoRun) run(ctx context.Context) error {
 func (d *demoRun) putInput(ctx context.Context) (*ckpt.Tuple, error) {
 	st := inputState()
 	ver := version(1)
-	newVersions := map[string]string{chQuestion: ver, chMessages: ver}
+	newVersions := map[string]string{chQuestion: ver, chMessages: ver, chFindings: ver}
 	meta := ckpt.Metadata{"source": "input", "step": 1, "node": "__input__", "route": firstNode,
 		"reason": "new question from the user", "run_id": d.runID}
 	cfg, err := d.s.Put(ctx, ckpt.Config{ThreadID: d.thread},

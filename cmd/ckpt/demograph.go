@@ -150,7 +150,7 @@ const demoQuestion = "Should our agent keep its checkpoints in bbolt or in SQLit
 
 // inputState is the state of the first checkpoint: the user's question.
 func inputState() demoState {
-	return demoState{Question: demoQuestion, Messages: []Message{{Role: "user", Content: demoQuestion}}}
+	return demoState{Question: demoQuestion, Messages: []Message{{Role: "user", Content: demoQuestion}}, Findings: []Finding{}}
 }
 
 // firstNode is where the graph starts after the input checkpoint.
@@ -169,7 +169,9 @@ func demoGraph() map[string]node {
 			tasks: []task{{name: "planner", latency: 10 * time.Millisecond, run: func(demoState) []ckpt.Write {
 				return []ckpt.Write{write(chPlan, []string{"look up bbolt", "look up SQLite", "compare"})}
 			}}},
-			route: func(demoState) (string, string) { return "research", "the question compares two stores: look both up at once" },
+			route: func(demoState) (string, string) {
+				return "research", "the question compares two stores: look both up at once"
+			},
 		},
 		"research": {name: "research",
 			tasks: []task{
