@@ -46,7 +46,7 @@ Start with:  ckpt demo   (then: ckpt log demo.db demo)`,
 	root.PersistentFlags().DurationVar(&a.lockTimeout, "lock-timeout", time.Second,
 		"how long to wait for a file another process holds before giving up")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Sprintf("%s: %v", c.CommandPath(), err)}
+		return usageError{fmt.Sprintf("%s: %v", c.Name(), err)}
 	})
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(a))

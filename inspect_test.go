@@ -1,0 +1,212 @@
+package ckpt
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+func newInspectStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "inspect.db"), Options{Durability: NoSync}) // tests need no fsync
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// putChain stores n checkpoints on thread/ns; channel "a" changes every
+// time, channel "b" only at the first, so later checkpoints share b.
+func putChain(t *testing.T, s *Store, thread, ns string, n int) []string {
+	t.Helper()
+	ctx := context.Background()
+	var ids []string
+	parent := ""
+	for i := range n {
+		vers := map[string]string{"a": version(i), "b": "1"}
+		newVers := map[string]string{"a": version(i)}
+		if i == 0 {
+			newVers["b"] = "1"
+		}
+		cfg, err := s.Put(ctx, Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: parent},
+			Checkpoint{ChannelValues: map[string]any{"a": i, "b": "shared value"}, ChannelVersions: vers},
+			Metadata{"step": i}, newVers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutWrites(ctx, cfg, []Write{{Channel: "a", Value: i + 1}, {Channel: ChannelError, Value: "boom"}}, "task", "path"); err != nil {
+			t.Fatal(err)
+		}
+		parent = cfg.CheckpointID
+		ids = append(ids, parent)
+	}
+	return ids
+}
+
+func version(i int) string { return string(rune('a'+i)) + "-v" }
+
+func TestThreadsSummarisesEveryThread(t *testing.T) {
+	s := newInspectStore(t)
+	putChain(t, s, "t1", "", 3)
+	ids := putChain(t, s, "t1", "sub", 2)
+	putChain(t, s, "t2", "", 1)
+	var got []ThreadInfo
+	for info, err := range s.Threads(context.Background()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, info)
+	}
+	if len(got) != 2 || got[0].ThreadID != "t1" || got[1].ThreadID != "t2" {
+		t.Fatalf("threads = %+v", got)
+	}
+	t1 := got[0]
+	if t1.Checkpoints != 5 || t1.PendingWrites != 10 || !reflect.DeepEqual(t1.Namespaces, []string{"", "sub"}) || t1.NewestID != ids[1] || t1.Bytes <= 0 {
+		t.Fatalf("t1 = %+v", t1)
+	}
+	one, err := s.Thread(context.Background(), "t2")
+	if err != nil || one.Checkpoints != 1 {
+		t.Fatalf("Thread(t2) = %+v, %v", one, err)
+	}
+	if _, err := s.Thread(context.Background(), "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Thread(nope) = %v, want ErrNotFound", err)
+	}
+}
+
+func TestStatsCountsSharedChannels(t *testing.T) {
+	s := newInspectStore(t)
+	putChain(t, s, "t", "", 4)
+	st, err := s.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 4 checkpoints x 2 channels; b is shared by checkpoints 2..4.
+	if st.Threads != 1 || st.Checkpoints != 4 || st.PendingWrites != 8 || st.ChannelValues != 5 ||
+		st.ChannelRefs != 8 || st.SharedRefs != 3 {
+		t.Fatalf("stats = %+v", st)
+	}
+	want := int64(3 * (len(blobKey("", "b", "1")) + len(encodeBlob(mustEncode(t, "shared value"), false))))
+	if st.SharedBytes != want {
+		t.Fatalf("SharedBytes = %d, want %d", st.SharedBytes, want)
+	}
+	if st.FileBytes <= 0 || st.PageSize <= 0 || len(st.Buckets) != 7 {
+		t.Fatalf("file stats = %+v", st)
+	}
+}
+
+func mustEncode(t *testing.T, v any) Raw {
+	t.Helper()
+	r, err := encodeValue("test", v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestVerifyPassesOnAHealthyStore(t *testing.T) {
+	s := newInspectStore(t)
+	putChain(t, s, "t", "", 3)
+	putChain(t, s, "t", "sub", 2)
+	rep, err := s.Verify(context.Background(), VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Threads != 1 || rep.Checkpoints != 5 || rep.IndexEntries != 5 || rep.PendingWrites != 10 {
+		t.Fatalf("report = %+v", rep)
+	}
+}
+
+// TestVerifyReportsEachBrokenInvariant breaks one invariant at a time
+// behind the store's back and checks Verify names exactly that.
+func TestVerifyReportsEachBrokenInvariant(t *testing.T) {
+	cases := []struct {
+		name  string
+		break_ func(w writer, id [idLen]byte) error
+		want  Problem
+	}{
+		{"metadata missing", func(w writer, id [idLen]byte) error {
+			return w.del(threadPath("t", bucketMetadata), checkpointKey("", id))
+		}, Problem{Check: "metadata", Thread: "t", Detail: "checkpoint has no metadata record"}},
+		{"metadata undecodable", func(w writer, id [idLen]byte) error {
+			return w.put(threadPath("t", bucketMetadata), checkpointKey("", id), []byte{metadataRecordV1, 0xc1})
+		}, Problem{Check: "metadata", Thread: "t", Detail: "metadata does not decode: ckpt: corrupt data: metadata record: msgpack: unexpected code=c1 decoding map length"}},
+		{"checkpoint record of unknown version", func(w writer, id [idLen]byte) error {
+			return w.put(threadPath("t", bucketCheckpoints), checkpointKey("", id), []byte{9})
+		}, Problem{Check: "checkpoint", Thread: "t", Detail: "record does not decode: ckpt: unknown format version: checkpoint record version 9, this build reads 1"}},
+		{"referenced value missing", func(w writer, id [idLen]byte) error {
+			return w.del(threadPath("t", bucketBlobs), blobKey("", "a", version(1)))
+		}, Problem{Check: "value", Thread: "t", Detail: `channel "a" version "b-v": no value stored`}},
+		{"index entry missing", func(w writer, id [idLen]byte) error {
+			return w.del(bucketPath{bucketIndex}, indexKey(id, "t", ""))
+		}, Problem{Check: "index", Thread: "t", Detail: "checkpoint missing from the global index"}},
+		{"order entry missing", func(w writer, id [idLen]byte) error {
+			return w.del(threadPath("t", bucketOrder), orderKey(id, ""))
+		}, Problem{Check: "order", Thread: "t", Detail: "checkpoint missing from the thread's history order"}},
+		{"checkpoint missing, indexes remain", func(w writer, id [idLen]byte) error {
+			if err := w.del(threadPath("t", bucketCheckpoints), checkpointKey("", id)); err != nil {
+				return err
+			}
+			if err := w.del(threadPath("t", bucketMetadata), checkpointKey("", id)); err != nil {
+				return err
+			}
+			return w.del(threadPath("t", bucketWrites), writeKey("", id, "task", 0))
+		}, Problem{Check: "write", Thread: "t", Detail: `pending write (task "task", idx -1) of a checkpoint that is not stored`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newInspectStore(t)
+			ids := putChain(t, s, "t", "", 3)
+			id, err := parseID("id", ids[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.write(context.Background(), func(w writer) error { return c.break_(w, id) }); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := s.Verify(context.Background(), VerifyOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.OK() {
+				t.Fatal("Verify found nothing")
+			}
+			want := c.want
+			want.CheckpointID = ids[1]
+			for _, p := range rep.Problems {
+				if p == want {
+					return
+				}
+			}
+			t.Fatalf("Verify problems = %v, want one %v", rep.Problems, want)
+		})
+	}
+}
+
+func TestVerifyReportsOrphanIndexEntries(t *testing.T) {
+	s := newInspectStore(t)
+	putChain(t, s, "t", "", 1)
+	ghost := [idLen]byte{1, 2, 3}
+	err := s.write(context.Background(), func(w writer) error {
+		if err := w.put(bucketPath{bucketIndex}, indexKey(ghost, "t", ""), nil); err != nil {
+			return err
+		}
+		return w.put(threadPath("t", bucketOrder), orderKey(ghost, ""), nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Verify(context.Background(), VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Problem{
+		{Check: "order", Thread: "t", CheckpointID: idString(ghost), Detail: "history order entry for a checkpoint that is not stored"},
+		{Check: "index", Thread: "t", CheckpointID: idString(ghost), Detail: "global index entry for a checkpoint that is not stored"},
+	}
+	if !reflect.DeepEqual(rep.Problems, want) {
+		t.Fatalf("problems = %v, want %v", rep.Problems, want)
+	}
+}
