@@ -254,7 +254,8 @@ type ImportOptions struct {
 }
 
 // Import batches: a commit holds at most this many records or bytes.
-const (
+// Variables so tests can make batches small.
+var (
 	importBatchRecords = 512
 	importBatchBytes   = 4 << 20
 )

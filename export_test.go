@@ -130,6 +130,10 @@ func TestImportFailureLeavesStoreAsItWas(t *testing.T) {
 		{"wrong counts", strings.Join(lines[:len(lines)-1], "") + `{"kind":"end","checkpoints":1,"values":0,"writes":0}` + "\n", ErrDump, "end record"},
 		{"thread exists", dump, ErrExists, `"keep"`},
 	}
+	// Small batches, so a failure comes after earlier batches committed and
+	// the import must undo them.
+	defer func(n int) { importBatchRecords = n }(importBatchRecords)
+	importBatchRecords = 3
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dst := newInspectStore(t)
@@ -156,7 +160,7 @@ func TestImportFailureLeavesStoreAsItWas(t *testing.T) {
 
 func TestImportStreamsInBatches(t *testing.T) {
 	src := newInspectStore(t)
-	putChain(t, src, "long", "", importBatchRecords) // more records than one batch
+	putChain(t, src, "long", "", importBatchRecords/2) // more records than one batch
 	dump := export(t, src)
 	dst := newInspectStore(t)
 	batches := 0
