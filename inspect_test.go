@@ -123,9 +123,9 @@ func TestVerifyPassesOnAHealthyStore(t *testing.T) {
 // behind the store's back and checks Verify names exactly that.
 func TestVerifyReportsEachBrokenInvariant(t *testing.T) {
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(w writer, id [idLen]byte) error
-		want  Problem
+		want   Problem
 	}{
 		{"metadata missing", func(w writer, id [idLen]byte) error {
 			return w.del(threadPath("t", bucketMetadata), checkpointKey("", id))
