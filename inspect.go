@@ -365,7 +365,7 @@ func verifyAll(ctx context.Context, r reader, rep *VerifyReport, opts VerifyOpti
 	}()
 	if fc, ok := r.(fileChecker); ok {
 		fc.checkPages(func(e error) bool {
-			rep.add(Problem{Check: "file", Detail: e.Error()})
+			rep.add(Problem{Check: "file", Detail: "page check: " + e.Error()})
 			return len(rep.Problems) < MaxProblems
 		})
 		if !rep.OK() {

@@ -83,6 +83,17 @@ func (a *app) openRead(path string) (*ckpt.Store, error) {
 func (a *app) openWrite(path string) (*ckpt.Store, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return nil, fmt.Errorf("%s is a directory, not a store file", path)
+	} else if err == nil && st.Size() > 0 {
+		// Look at an existing file read-only first: a damaged or truncated
+		// file is then reported precisely, where opening it for writing
+		// would only fail somewhere inside bbolt.
+		s, err := a.openRead(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Close(); err != nil {
+			return nil, err
+		}
 	}
 	s, err := ckpt.Open(path, ckpt.Options{LockTimeout: a.lockTimeout})
 	return s, a.openError(path, err)
