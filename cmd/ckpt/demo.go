@@ -271,13 +271,20 @@ func (d *demoRun) hints(ctx context.Context) {
 	if strings.ContainsAny(db, " '\"") {
 		db = fmt.Sprintf("%q", db)
 	}
-	d.printf("next:\n")
-	d.printf("  %s log %s %s                 history, newest first\n", self, db, d.thread)
-	d.printf("  %s show %s %s                the final state, metadata and pending writes\n", self, db, d.thread)
-	if ids[2] != "" && ids[3] != "" {
-		d.printf("  %s diff %s %s %s %s   what the parallel step added\n", self, db, d.thread, ids[2], ids[3])
+	demoArgs := ""
+	if d.db != "demo.db" {
+		demoArgs += " --db " + db
 	}
-	d.printf("  %s demo --db %s --fresh --crash-after 2, then %s demo --db %s   crash and resume\n", self, db, self, db)
+	if d.thread != "demo" {
+		demoArgs += " --thread " + d.thread
+	}
+	d.printf("next:\n")
+	d.printf("  %s log %s %s\n      the history, newest first\n", self, db, d.thread)
+	d.printf("  %s show %s %s\n      the final state, metadata and pending writes as JSON\n", self, db, d.thread)
+	if ids[2] != "" && ids[3] != "" {
+		d.printf("  %s diff %s %s %s %s\n      what the parallel step added\n", self, db, d.thread, ids[2], ids[3])
+	}
+	d.printf("  %s demo%s --fresh --crash-after 2   and then   %s demo%s\n      crash in the parallel step, then resume\n", self, demoArgs, self, demoArgs)
 }
 
 // selfName is how the user called this program: "go run ./cmd/ckpt" when

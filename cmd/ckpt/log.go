@@ -71,6 +71,7 @@ type logEntry struct {
 	Node    any       `json:"node"`
 	Route   any       `json:"route"`
 	Reason  any       `json:"reason,omitempty"`
+	RunID   any       `json:"run_id,omitempty"`
 	Changed []string  `json:"changed"`
 	Writes  int       `json:"pending_writes"`
 }
@@ -82,7 +83,7 @@ func (a *app) printLog(ctx context.Context, s *ckpt.Store, opts ckpt.ListOptions
 	emit := func(t *ckpt.Tuple, parentVersions map[string]string) error {
 		e := logEntry{ID: t.Config.CheckpointID, NS: t.Config.CheckpointNS, Time: t.Checkpoint.TS,
 			Step: t.Metadata["step"], Source: t.Metadata["source"], Node: t.Metadata["node"],
-			Route: t.Metadata["route"], Reason: t.Metadata["reason"],
+			Route: t.Metadata["route"], Reason: t.Metadata["reason"], RunID: t.Metadata["run_id"],
 			Changed: changedChannels(t.Checkpoint.ChannelVersions, parentVersions), Writes: len(t.PendingWrites)}
 		if t.ParentConfig != nil {
 			e.Parent = t.ParentConfig.CheckpointID
@@ -140,9 +141,9 @@ func (a *app) printLog(ctx context.Context, s *ckpt.Store, opts ckpt.ListOptions
 	}
 	showNS := slices.ContainsFunc(rows, func(e logEntry) bool { return e.NS != "" })
 	tw := a.tableOn(out)
-	header := "ID\tTIME\tSTEP\tSOURCE\tNODE\tROUTE\tCHANGED\tWRITES"
+	header := "ID\tTIME\tSTEP\tSOURCE\tNODE\tROUTE\tCHANGED\tWRITES\tRUN"
 	if showNS {
-		header = "ID\tNS\tTIME\tSTEP\tSOURCE\tNODE\tROUTE\tCHANGED\tWRITES"
+		header = "ID\tNS\tTIME\tSTEP\tSOURCE\tNODE\tROUTE\tCHANGED\tWRITES\tRUN"
 	}
 	fmt.Fprintln(tw, header)
 	for _, e := range rows {
@@ -154,8 +155,8 @@ func (a *app) printLog(ctx context.Context, s *ckpt.Store, opts ckpt.ListOptions
 		if len(e.Changed) > 0 {
 			changed = joinComma(e.Changed)
 		}
-		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\t%s\t%d\n", e.ID, ns, e.Time.Local().Format("2006-01-02 15:04:05.000"),
-			show(e.Step), show(e.Source), show(e.Node), show(e.Route), changed, e.Writes)
+		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.ID, ns, e.Time.Local().Format("2006-01-02 15:04:05.000"),
+			show(e.Step), show(e.Source), show(e.Node), show(e.Route), changed, e.Writes, show(e.RunID))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
