@@ -94,10 +94,10 @@ type dumpHeader struct {
 
 // DumpSummary counts the records an export wrote or an import read.
 type DumpSummary struct {
-	Threads     int64
-	Checkpoints int64
-	Values      int64
-	Writes      int64
+	Threads     int64 `json:"threads"`
+	Checkpoints int64 `json:"checkpoints"`
+	Values      int64 `json:"values"`
+	Writes      int64 `json:"pending_writes"`
 }
 
 func (d DumpSummary) records() int64 { return d.Checkpoints + d.Values + d.Writes }

@@ -138,34 +138,34 @@ type BucketStats struct {
 	// Name is "meta", "index", or "threads/*/" followed by the per-thread
 	// bucket (cp: checkpoint headers, md: metadata, wr: pending writes, bl:
 	// channel values, ids: the thread's history order).
-	Name  string
-	Keys  int
-	Bytes int64
+	Name  string `json:"name"`
+	Keys  int    `json:"keys"`
+	Bytes int64  `json:"bytes"`
 }
 
 // Stats describes what a store holds and how much space it takes.
 type Stats struct {
 	// FileBytes is the size of the data file; PageSize its page size.
-	FileBytes int64
-	PageSize  int
+	FileBytes int64 `json:"file_bytes"`
+	PageSize  int   `json:"page_size"`
 
-	Threads       int
-	Checkpoints   int
-	PendingWrites int
+	Threads       int `json:"threads"`
+	Checkpoints   int `json:"checkpoints"`
+	PendingWrites int `json:"pending_writes"`
 	// ChannelValues counts stored channel values (blobs).
-	ChannelValues int
+	ChannelValues int `json:"channel_values"`
 
-	Buckets []BucketStats
+	Buckets []BucketStats `json:"buckets"`
 
 	// ChannelRefs counts the channel values the checkpoints refer to, one
 	// per channel per checkpoint; SharedRefs counts those that refer to the
 	// same value as their parent checkpoint, so were not stored again.
-	ChannelRefs int
-	SharedRefs  int
+	ChannelRefs int `json:"channel_refs"`
+	SharedRefs  int `json:"shared_refs"`
 	// SharedBytes is what storing the shared references again would have
 	// taken (keys and values): the space saved by storing only changed
 	// channels.
-	SharedBytes int64
+	SharedBytes int64 `json:"shared_bytes"`
 }
 
 // Stats walks the whole store in one read transaction.
@@ -276,12 +276,12 @@ func sharingStats(r reader, thread string, st *Stats) error {
 type Problem struct {
 	// Check names what was checked: "file" (bbolt's page check), "format",
 	// "checkpoint", "metadata", "value", "write", "order" or "index".
-	Check        string
-	Thread       string
-	Namespace    string
-	CheckpointID string
+	Check        string `json:"check"`
+	Thread       string `json:"thread,omitempty"`
+	Namespace    string `json:"ns,omitempty"`
+	CheckpointID string `json:"checkpoint_id,omitempty"`
 	// Detail says what is wrong, precisely enough to find it.
-	Detail string
+	Detail string `json:"detail"`
 }
 
 func (p Problem) String() string {
@@ -304,15 +304,15 @@ func (p Problem) String() string {
 // VerifyReport is the outcome of Verify: what was checked and what is
 // wrong.
 type VerifyReport struct {
-	Threads       int
-	Checkpoints   int
-	PendingWrites int
-	ChannelValues int
-	IndexEntries  int
+	Threads       int `json:"threads"`
+	Checkpoints   int `json:"checkpoints"`
+	PendingWrites int `json:"pending_writes"`
+	ChannelValues int `json:"channel_values"`
+	IndexEntries  int `json:"index_entries"`
 	// Problems lists the first MaxProblems problems found; Truncated
 	// counts the ones found beyond that.
-	Problems  []Problem
-	Truncated int
+	Problems  []Problem `json:"problems"`
+	Truncated int       `json:"truncated"`
 }
 
 // OK reports whether Verify found nothing wrong.
@@ -346,7 +346,7 @@ type VerifyOptions struct {
 // returned: the error is for a check that could not run (closed store,
 // cancelled context). A panic from a damaged page is reported as a problem.
 func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
-	rep := &VerifyReport{}
+	rep := &VerifyReport{Problems: []Problem{}}
 	err := s.view(ctx, func(r reader) error {
 		return verifyAll(ctx, r, rep, opts)
 	})

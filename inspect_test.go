@@ -3,6 +3,7 @@ package ckpt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -208,5 +209,28 @@ func TestVerifyReportsOrphanIndexEntries(t *testing.T) {
 	}
 	if !reflect.DeepEqual(rep.Problems, want) {
 		t.Fatalf("problems = %v, want %v", rep.Problems, want)
+	}
+}
+
+func TestThreadsPagesThroughManyThreads(t *testing.T) {
+	s := newInspectStore(t)
+	const n = 2*threadsPage + 5
+	for i := range n {
+		if _, err := s.Save(context.Background(), fmt.Sprintf("t%03d", i), map[string]any{"i": i}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	i := 0
+	for info, err := range s.Threads(context.Background()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("t%03d", i); info.ThreadID != want || info.Checkpoints != 1 {
+			t.Fatalf("thread %d = %+v, want %s", i, info, want)
+		}
+		i++
+	}
+	if i != n {
+		t.Fatalf("Threads yielded %d threads, want %d", i, n)
 	}
 }

@@ -229,6 +229,11 @@ func TestVerifyCorruptedCopy(t *testing.T) {
 			t.Fatalf("verify report lacks %q:\n%s", want, r)
 		}
 	}
+	rj := runIn(t, dir, "", "verify", bad, "--json")
+	rep := decodeJSON[map[string]any](t, rj)
+	if rj.code != 1 || rep["ok"] != false || len(rep["problems"].([]any)) != 3 {
+		t.Fatalf("verify --json of the damaged copy:\n%s", rj)
+	}
 	// The reading commands that meet the damage fail with one line too.
 	failsWith(t, runIn(t, dir, "", "show", bad, "demo", ids[4]), 1, "has no metadata")
 }

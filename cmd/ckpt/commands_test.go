@@ -159,8 +159,8 @@ func TestStats(t *testing.T) {
 	t.Parallel()
 	dir, db := demoFixture(t)
 	st := decodeJSON[map[string]any](t, ok(t, dir, "stats", db, "--json"))
-	if st["Threads"] != float64(1) || st["Checkpoints"] != float64(8) || st["PendingWrites"] != float64(9) ||
-		st["SharedRefs"].(float64) < 20 || st["SharedBytes"].(float64) <= 0 || len(st["Buckets"].([]any)) != 7 {
+	if st["threads"] != float64(1) || st["checkpoints"] != float64(8) || st["pending_writes"] != float64(9) ||
+		st["shared_refs"].(float64) < 20 || st["shared_bytes"].(float64) <= 0 || len(st["buckets"].([]any)) != 7 {
 		t.Fatalf("stats = %v", st)
 	}
 	text := ok(t, dir, "stats", db).stdout
@@ -179,7 +179,7 @@ func TestVerifyHealthyFile(t *testing.T) {
 		t.Fatalf("verify:\n%s", r)
 	}
 	rep := decodeJSON[map[string]any](t, ok(t, dir, "verify", db, "--json"))
-	if rep["ok"] != true || rep["Checkpoints"] != float64(8) {
+	if rep["ok"] != true || rep["checkpoints"] != float64(8) || len(rep["problems"].([]any)) != 0 {
 		t.Fatalf("verify --json = %v", rep)
 	}
 }
