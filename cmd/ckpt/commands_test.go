@@ -236,7 +236,12 @@ func TestExportImportRoundTrip(t *testing.T) {
 	// A truncated dump is refused and leaves no thread behind.
 	cut := dump[:strings.LastIndex(strings.TrimSuffix(dump, "\n"), "\n")+1]
 	failsWith(t, runIn(t, dir, cut, "import", "cut.db"), 1, "ends without its end record (truncated?)")
-	if rows := decodeJSON[[]map[string]any](t, ok(t, dir, "threads", "cut.db", "--json")); len(rows) != 0 {
-		t.Fatalf("truncated import left threads: %v", rows)
+	if _, err := os.Stat(filepath.Join(dir, "cut.db")); !os.IsNotExist(err) {
+		t.Fatalf("a failed import into a new file left the file behind (%v)", err)
+	}
+	// Into an existing store: it is left holding what it held.
+	failsWith(t, runIn(t, dir, cut, "import", "only.db"), 1, "truncated?")
+	if rows := decodeJSON[[]map[string]any](t, ok(t, dir, "threads", "only.db", "--json")); len(rows) != 1 {
+		t.Fatalf("threads of only.db after a failed import: %v", rows)
 	}
 }

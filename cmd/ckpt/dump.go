@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/ckpt-go/ckpt"
@@ -78,11 +80,19 @@ this import created are removed again.`,
 				defer f.Close()
 				in = f
 			}
+			_, statErr := os.Stat(args[0])
+			created := errors.Is(statErr, fs.ErrNotExist)
 			s, err := a.openWrite(args[0])
 			if err != nil {
 				return err
 			}
-			defer closeStore(s, &err)
+			defer func() {
+				closeStore(s, &err)
+				if err != nil && created {
+					// A failed import into a new file leaves no file behind.
+					_ = os.Remove(args[0])
+				}
+			}()
 			bar := a.progress(-1, "importing records")
 			sum, err := s.Import(c.Context(), in, ckpt.ImportOptions{Progress: bar.set})
 			bar.done()
