@@ -345,11 +345,18 @@ type VerifyOptions struct {
 // agree with the checkpoints both ways. Problems are reported, not
 // returned: the error is for a check that could not run (closed store,
 // cancelled context). A panic from a damaged page is reported as a problem.
+//
+// On a store opened for writing, Verify runs inside the commit loop, so
+// writes wait until it is done: bbolt's page check is not safe beside a
+// concurrent writer unless it runs in the write transaction.
 func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
 	rep := &VerifyReport{Problems: []Problem{}}
-	err := s.view(ctx, func(r reader) error {
-		return verifyAll(ctx, r, rep, opts)
-	})
+	check := func(r reader) error { return verifyAll(ctx, r, rep, opts) }
+	if s.readOnly {
+		return rep, s.view(ctx, check)
+	}
+	// Sync: wait for the op to run, whatever the store's default.
+	err := s.write(WithWriteOptions(ctx, WriteOptions{Durability: Sync}), func(w writer) error { return check(w) })
 	return rep, err
 }
 
@@ -437,10 +444,10 @@ func verifyThread(r reader, thread string, rep *VerifyReport) {
 		} else if _, err := decodeMetadata(md); err != nil {
 			problem("metadata", ns, &id, "metadata does not decode: %v", err)
 		}
-		if r.get(threadPath(thread, bucketOrder), orderKey(id, ns)) == nil {
+		if !r.has(threadPath(thread, bucketOrder), orderKey(id, ns)) {
 			problem("order", ns, &id, "checkpoint missing from the thread's history order")
 		}
-		if r.get(bucketPath{bucketIndex}, indexKey(id, thread, ns)) == nil {
+		if !r.has(bucketPath{bucketIndex}, indexKey(id, thread, ns)) {
 			problem("index", ns, &id, "checkpoint missing from the global index")
 		}
 		if rec == nil {

@@ -234,3 +234,40 @@ func TestThreadsPagesThroughManyThreads(t *testing.T) {
 		t.Fatalf("Threads yielded %d threads, want %d", i, n)
 	}
 }
+
+// TestVerifyWhileWriting runs Verify on a store that other goroutines keep
+// writing to: it must see a consistent store (and -race must stay quiet).
+func TestVerifyWhileWriting(t *testing.T) {
+	s := newInspectStore(t)
+	ctx := context.Background()
+	stop := make(chan struct{})
+	done := make(chan error, 2)
+	for w := range 2 {
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				default:
+				}
+				if _, err := s.Save(ctx, fmt.Sprintf("w%d", w), map[string]any{"i": i, "same": "x"}, nil); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+	}
+	for range 5 {
+		rep, err := s.Verify(ctx, VerifyOptions{})
+		if err != nil || !rep.OK() {
+			t.Fatalf("Verify during writes: %+v, %v", rep, err)
+		}
+	}
+	close(stop)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

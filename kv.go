@@ -24,6 +24,10 @@ type reader interface {
 	// key: forward scans begin at the first key >= start, reverse scans at
 	// the last key < start.
 	scan(p bucketPath, prefix, start []byte, reverse bool, fn func(k, v []byte) bool)
+	// has reports whether key is stored in the bucket at p. Unlike get, it
+	// is also true for an empty value, which bbolt returns as nil while the
+	// write transaction that stored it is open.
+	has(p bucketPath, key []byte) bool
 	// exists reports whether the bucket at p exists.
 	exists(p bucketPath) bool
 	// buckets calls fn with the name of each bucket nested in the bucket at
@@ -85,6 +89,15 @@ func (v *boltView) get(p bucketPath, key []byte) []byte {
 }
 
 func (v *boltView) exists(p bucketPath) bool { return v.bucket(p) != nil }
+
+func (v *boltView) has(p bucketPath, key []byte) bool {
+	b := v.bucket(p)
+	if b == nil {
+		return false
+	}
+	k, _ := b.Cursor().Seek(key)
+	return k != nil && bytes.Equal(k, key)
+}
 
 func (v *boltView) buckets(p bucketPath, after []byte, fn func(name []byte) bool) {
 	b := v.bucket(p)
