@@ -11,6 +11,7 @@ import (
 	"iter"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -522,3 +523,54 @@ func verifyThread(r reader, thread string, rep *VerifyReport) {
 		return true
 	})
 }
+
+// ResolveID returns the id of the one checkpoint of (thread, ns) whose id
+// starts with prefix (case-insensitive), for tools where people type ids.
+// A whole id is returned as it is. No match is ErrNotFound; more than one
+// is ErrInvalidConfig, naming the first few.
+func (s *Store) ResolveID(ctx context.Context, thread, ns, prefix string) (string, error) {
+	if err := validConfig(Config{ThreadID: thread, CheckpointNS: ns}); err != nil {
+		return "", err
+	}
+	if _, err := parseID("checkpoint id", prefix); err == nil {
+		return prefix, nil
+	}
+	want := strings.ToUpper(prefix)
+	if want == "" || len(want) >= ulidLen || strings.Trim(want, crockford) != "" {
+		return "", fmt.Errorf("%w: %q is neither a checkpoint id nor the start of one", ErrInvalidConfig, prefix)
+	}
+	var matches []string
+	n := 0
+	err := s.view(ctx, func(r reader) error {
+		nk := nsKey(ns)
+		r.scan(threadPath(thread, bucketCheckpoints), nk, nil, false, func(k, _ []byte) bool {
+			if len(k) != len(nk)+idLen {
+				return true
+			}
+			if id := idString([idLen]byte(k[len(nk):])); strings.HasPrefix(id, want) {
+				n++
+				if len(matches) < 3 {
+					matches = append(matches, id)
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	switch {
+	case err != nil:
+		return "", err
+	case n == 0:
+		return "", fmt.Errorf("%w: no checkpoint id starting with %q in thread %q namespace %q", ErrNotFound, prefix, thread, ns)
+	case n > 1:
+		return "", fmt.Errorf("%w: %q is the start of %d checkpoint ids (%s...): give more of it", ErrInvalidConfig, prefix, n, strings.Join(matches, ", "))
+	}
+	return matches[0], nil
+}
+
+// ulidLen is the length of a checkpoint id as text; crockford holds the
+// characters it is written with.
+const (
+	ulidLen   = 26
+	crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+)

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 )
 
 func newInspectStore(t *testing.T) *Store {
@@ -269,5 +271,34 @@ func TestVerifyWhileWriting(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestResolveIDByPrefix(t *testing.T) {
+	s := newInspectStore(t)
+	ctx := context.Background()
+	var ids []string
+	for range 3 {
+		time.Sleep(2 * time.Millisecond) // ids of different milliseconds differ in their first 10 characters
+		ids = append(ids, putChain(t, s, "t", "", 1)[0])
+	}
+	// putChain starts a new history each time; all three are in thread t.
+	for _, id := range ids {
+		got, err := s.ResolveID(ctx, "t", "", strings.ToLower(id[:12]))
+		if err != nil || got != id {
+			t.Fatalf("ResolveID(%s) = %s, %v; want %s", id[:12], got, err, id)
+		}
+	}
+	if got, err := s.ResolveID(ctx, "t", "", ids[0]); err != nil || got != ids[0] {
+		t.Fatalf("whole id: %s, %v", got, err)
+	}
+	if _, err := s.ResolveID(ctx, "t", "", ids[0][:1]); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "is the start of 3 checkpoint ids") {
+		t.Fatalf("ambiguous prefix: %v", err)
+	}
+	if _, err := s.ResolveID(ctx, "t", "", "ZZZZ"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("no match: %v", err)
+	}
+	if _, err := s.ResolveID(ctx, "t", "", "not-an-id"); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("bad characters: %v", err)
 	}
 }

@@ -114,6 +114,12 @@ func TestShow(t *testing.T) {
 		two.PendingWrites[0].Channel != "findings" || two.PendingWrites[0].Value.(map[string]any)["source"] != "bbolt" {
 		t.Fatalf("show step 2 pending writes = %+v", two.PendingWrites)
 	}
+	// Enough of the start of an id names it; too little is refused.
+	byPrefix := decodeJSON[checkpointDoc](t, ok(t, dir, "show", db, "demo", strings.ToLower(ids[2][:len(ids[2])-1]), "--json"))
+	if byPrefix.ID != ids[2] {
+		t.Fatalf("show by prefix gave %s, want %s", byPrefix.ID, ids[2])
+	}
+	failsWith(t, runIn(t, dir, "", "show", db, "demo", "0"), 1, `"0" is the start of 8 checkpoint ids`)
 	findings := decodeJSON[[]map[string]any](t, ok(t, dir, "show", db, "demo", "--channel", "findings"))
 	if len(findings) != 2 || findings[1]["source"] != "SQLite" {
 		t.Fatalf("show --channel findings = %v", findings)

@@ -18,6 +18,10 @@ func newDiffCmd(a *app) *cobra.Command {
 	var ns, colorMode string
 	c := &cobra.Command{
 		Use:   "diff FILE THREAD ID_A ID_B",
+		Long: `diff compares two checkpoints of a thread (ids, or enough of their start
+to name them): channels added, removed and changed; for a list channel
+that grew, the items appended; and metadata differences. Colour on a
+terminal (--color), plain otherwise; --json for scripts.`,
 		Short: "Compare two checkpoints: channels added, removed, changed (list items appended) and metadata",
 		Args:  argsBetween(4, 4),
 		RunE: func(c *cobra.Command, args []string) (err error) {
@@ -32,7 +36,11 @@ func newDiffCmd(a *app) *cobra.Command {
 			defer closeStore(s, &err)
 			var ts [2]*ckpt.Tuple
 			for i, id := range args[2:] {
-				if ts[i], err = getTuple(c.Context(), s, args[0], ckpt.Config{ThreadID: args[1], CheckpointNS: ns, CheckpointID: id}); err != nil {
+				cfg := ckpt.Config{ThreadID: args[1], CheckpointNS: ns}
+				if cfg.CheckpointID, err = resolveID(c.Context(), s, args[0], cfg, id); err != nil {
+					return err
+				}
+				if ts[i], err = getTuple(c.Context(), s, args[0], cfg); err != nil {
 					return err
 				}
 			}

@@ -19,6 +19,9 @@ func newShowCmd(a *app) *cobra.Command {
 	var ns, channel string
 	c := &cobra.Command{
 		Use:   "show FILE THREAD [ID]",
+		Long: `show prints one checkpoint (the newest, or ID: a checkpoint id or enough
+of its start to name one) as JSON: its state, metadata, parent and pending
+writes. --channel prints one channel's value only.`,
 		Short: "One checkpoint (default: the newest) as JSON: state, metadata, parent and pending writes",
 		Args:  argsBetween(2, 3),
 		RunE: func(c *cobra.Command, args []string) (err error) {
@@ -29,7 +32,9 @@ func newShowCmd(a *app) *cobra.Command {
 			defer closeStore(s, &err)
 			cfg := ckpt.Config{ThreadID: args[1], CheckpointNS: ns}
 			if len(args) == 3 {
-				cfg.CheckpointID = args[2]
+				if cfg.CheckpointID, err = resolveID(c.Context(), s, args[0], cfg, args[2]); err != nil {
+					return err
+				}
 			}
 			t, err := getTuple(c.Context(), s, args[0], cfg)
 			if err != nil {
@@ -67,6 +72,15 @@ func getTuple(ctx context.Context, s *ckpt.Store, file string, cfg ckpt.Config) 
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	return t, err
+}
+
+// resolveID turns a checkpoint id, or the start of one, into the id.
+func resolveID(ctx context.Context, s *ckpt.Store, file string, cfg ckpt.Config, id string) (string, error) {
+	full, err := s.ResolveID(ctx, cfg.ThreadID, cfg.CheckpointNS, id)
+	if errors.Is(err, ckpt.ErrNotFound) {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	return full, err
 }
 
 // emitJSON prints indented JSON for people, one compact line with --json.
