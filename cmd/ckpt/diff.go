@@ -17,7 +17,7 @@ func init() { register(newDiffCmd) }
 func newDiffCmd(a *app) *cobra.Command {
 	var ns, colorMode string
 	c := &cobra.Command{
-		Use:   "diff FILE THREAD ID_A ID_B",
+		Use: "diff FILE THREAD ID_A ID_B",
 		Long: `diff compares two checkpoints of a thread (ids, or enough of their start
 to name them): channels added, removed and changed; for a list channel
 that grew, the items appended; and metadata differences. Colour on a

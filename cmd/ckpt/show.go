@@ -18,7 +18,7 @@ func init() { register(newShowCmd) }
 func newShowCmd(a *app) *cobra.Command {
 	var ns, channel string
 	c := &cobra.Command{
-		Use:   "show FILE THREAD [ID]",
+		Use: "show FILE THREAD [ID]",
 		Long: `show prints one checkpoint (the newest, or ID: a checkpoint id or enough
 of its start to name one) as JSON: its state, metadata, parent and pending
 writes. --channel prints one channel's value only.`,
