@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -300,5 +301,38 @@ func TestResolveIDByPrefix(t *testing.T) {
 	}
 	if _, err := s.ResolveID(ctx, "t", "", "not-an-id"); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("bad characters: %v", err)
+	}
+}
+
+// TestOpenTruncatedFileIsErrCorrupt: a file cut short (a copy interrupted,
+// a full disk) is refused at Open with ErrCorrupt, read-only or not,
+// instead of faulting on the missing pages later.
+func TestOpenTruncatedFileIsErrCorrupt(t *testing.T) {
+	s := newInspectStore(t)
+	for i := range 200 {
+		if _, err := s.Save(context.Background(), fmt.Sprintf("t%d", i%7), map[string]any{"v": strings.Repeat("x", 500), "i": i}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := s.Path()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, readOnly := range []bool{true, false} {
+		cut := filepath.Join(t.TempDir(), "cut.db")
+		if err := os.WriteFile(cut, whole[:len(whole)/3], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(cut, Options{ReadOnly: readOnly})
+		if err == nil {
+			_ = s.Close()
+		}
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Open(truncated, ReadOnly=%v) = %v, want ErrCorrupt", readOnly, err)
+		}
 	}
 }
