@@ -154,18 +154,6 @@ func parseLen16(b []byte) (s string, rest []byte, ok bool) {
 	return string(b[2 : 2+n]), b[2+n:], true
 }
 
-// parseBlobKey splits a blob key into namespace, channel and version.
-func parseBlobKey(k []byte) (ns, channel, version string, err error) {
-	ns, rest, ok := parseLen16(k)
-	if ok {
-		channel, rest, ok = parseLen16(rest)
-	}
-	if !ok {
-		return "", "", "", fmt.Errorf("%w: malformed blob key", ErrCorrupt)
-	}
-	return ns, channel, string(rest), nil
-}
-
 // parseSegmentKey splits a list segment key.
 func parseSegmentKey(k []byte) (ns, channel string, lineage uint64, start int, err error) {
 	ns, rest, ok := parseLen16(k)
@@ -245,3 +233,62 @@ func validName(what, s string, max int) error {
 }
 
 var errStop = errors.New("stop iteration")
+
+// readNS reads the nsKey at the start of k and returns the namespace and
+// the rest of the key.
+func readNS(k []byte) (ns string, rest []byte, err error) {
+	if len(k) < 2 {
+		return "", nil, fmt.Errorf("%w: short key", ErrCorrupt)
+	}
+	n := int(binary.BigEndian.Uint16(k))
+	if len(k) < 2+n {
+		return "", nil, fmt.Errorf("%w: key shorter than its namespace length", ErrCorrupt)
+	}
+	return string(k[2 : 2+n]), k[2+n:], nil
+}
+
+// parseCheckpointKey splits a key of the cp or md bucket.
+func parseCheckpointKey(k []byte) (ns string, id [idLen]byte, err error) {
+	ns, rest, err := readNS(k)
+	if err != nil {
+		return "", id, err
+	}
+	if len(rest) != idLen {
+		return "", id, fmt.Errorf("%w: checkpoint key has %d id bytes", ErrCorrupt, len(rest))
+	}
+	return ns, [idLen]byte(rest), nil
+}
+
+// parseFullWriteKey splits a key of the wr bucket.
+func parseFullWriteKey(k []byte) (ns string, id [idLen]byte, taskID string, idx int, err error) {
+	ns, rest, err := readNS(k)
+	if err != nil {
+		return "", id, "", 0, err
+	}
+	if len(rest) < idLen {
+		return "", id, "", 0, fmt.Errorf("%w: short write key", ErrCorrupt)
+	}
+	id = [idLen]byte(rest[:idLen])
+	taskID, idx, err = parseWriteKey(k[:len(k)-len(rest)+idLen], k)
+	return ns, id, taskID, idx, err
+}
+
+// parseBlobKey splits a key of the bl bucket.
+func parseBlobKey(k []byte) (ns, channel, version string, err error) {
+	ns, rest, err := readNS(k)
+	if err != nil {
+		return "", "", "", err
+	}
+	if len(rest) < 2 {
+		return "", "", "", fmt.Errorf("%w: short blob key", ErrCorrupt)
+	}
+	n := int(binary.BigEndian.Uint16(rest))
+	if len(rest) < 2+n {
+		return "", "", "", fmt.Errorf("%w: blob key shorter than its channel length", ErrCorrupt)
+	}
+	return ns, string(rest[2 : 2+n]), string(rest[2+n:]), nil
+}
+
+// threadSubBuckets are the buckets inside a thread bucket, in the order
+// export and statistics walk them.
+var threadSubBuckets = [][]byte{bucketBlobs, bucketCheckpoints, bucketMetadata, bucketWrites, bucketOrder, bucketSegments}

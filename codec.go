@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // Record versions, one per record kind.
@@ -321,6 +322,11 @@ func decodeWriteRecord(b []byte) (*writeRecord, error) {
 	rec := new(writeRecord)
 	if err := unmarshal(body, rec); err != nil {
 		return nil, fmt.Errorf("%w: write record: %v", ErrCorrupt, err)
+	}
+	if len(rec.Value) == 0 {
+		// msgpack decodes a nil value into a RawMessage field as empty,
+		// not as the nil code: give back the encoded nil.
+		rec.Value = msgpack.RawMessage{msgpcode.Nil}
 	}
 	return rec, nil
 }

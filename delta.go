@@ -337,6 +337,18 @@ func blobKind(b []byte) (kind byte, body []byte, err error) {
 	return 0, nil, fmt.Errorf("%w: blob kind %d", ErrCorrupt, b[1])
 }
 
+// checkBlobRecord checks that b is a blob record this build reads.
+func checkBlobRecord(b []byte) error {
+	kind, body, err := blobKind(b)
+	if err != nil {
+		return err
+	}
+	if kind == blobListRef {
+		_, err = decodeListRef(body)
+	}
+	return err
+}
+
 // resolveBlob returns the value a blob record stands for (a copy), or
 // ok=false for an empty channel.
 func resolveBlob(r reader, thread, ns, channel string, b []byte) (Raw, bool, error) {

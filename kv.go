@@ -24,8 +24,27 @@ type reader interface {
 	// key: forward scans begin at the first key >= start, reverse scans at
 	// the last key < start.
 	scan(p bucketPath, prefix, start []byte, reverse bool, fn func(k, v []byte) bool)
+	// has reports whether key is stored in the bucket at p. Unlike get, it
+	// is also true for an empty value, which bbolt returns as nil while the
+	// write transaction that stored it is open.
+	has(p bucketPath, key []byte) bool
 	// exists reports whether the bucket at p exists.
 	exists(p bucketPath) bool
+	// buckets calls fn with the name of each bucket nested in the bucket at
+	// p, in key order, starting after the name after (nil: from the
+	// first), until fn returns false.
+	buckets(p bucketPath, after []byte, fn func(name []byte) bool)
+}
+
+// fileChecker is implemented by readers over a real bbolt file, for Verify
+// and Stats: what only the file itself can tell.
+type fileChecker interface {
+	// checkPages runs bbolt's own consistency check (every page reachable
+	// or free exactly once, keys in order) and calls fn with each problem
+	// until fn returns false.
+	checkPages(fn func(error) bool)
+	// fileSize returns the size of the data file and its page size.
+	fileSize() (size int64, pageSize int)
 }
 
 // writer changes data inside one write transaction.
@@ -39,6 +58,8 @@ type writer interface {
 	dropBucket(p bucketPath) error
 	// nextSeq returns the next number of the bucket at p's sequence.
 	nextSeq(p bucketPath) (uint64, error)
+	// raiseSeq makes the bucket at p's sequence at least n.
+	raiseSeq(p bucketPath, n uint64) error
 }
 
 // boltView implements reader and writer on a bbolt transaction.
@@ -72,6 +93,50 @@ func (v *boltView) get(p bucketPath, key []byte) []byte {
 }
 
 func (v *boltView) exists(p bucketPath) bool { return v.bucket(p) != nil }
+
+func (v *boltView) has(p bucketPath, key []byte) bool {
+	b := v.bucket(p)
+	if b == nil {
+		return false
+	}
+	k, _ := b.Cursor().Seek(key)
+	return k != nil && bytes.Equal(k, key)
+}
+
+func (v *boltView) buckets(p bucketPath, after []byte, fn func(name []byte) bool) {
+	b := v.bucket(p)
+	if b == nil {
+		return
+	}
+	c := b.Cursor()
+	k, val := c.First()
+	if after != nil {
+		if k, val = c.Seek(after); k != nil && bytes.Equal(k, after) {
+			k, val = c.Next()
+		}
+	}
+	for ; k != nil; k, val = c.Next() {
+		if val != nil || b.Bucket(k) == nil {
+			continue // a value, not a bucket
+		}
+		if !fn(k) {
+			return
+		}
+	}
+}
+
+func (v *boltView) checkPages(fn func(error) bool) {
+	errs := v.tx.Check()
+	for err := range errs {
+		if !fn(err) {
+			for range errs { // let the checker finish
+			}
+			return
+		}
+	}
+}
+
+func (v *boltView) fileSize() (int64, int) { return v.tx.Size(), v.tx.DB().Info().PageSize }
 
 func (v *boltView) scan(p bucketPath, prefix, start []byte, reverse bool, fn func(k, v []byte) bool) {
 	b := v.bucket(p)
@@ -180,4 +245,16 @@ func (v *boltView) nextSeq(p bucketPath) (uint64, error) {
 		return 0, err
 	}
 	return b.NextSequence()
+}
+
+func (v *boltView) raiseSeq(p bucketPath, n uint64) error {
+	v.wrote = true
+	b, err := v.mustBucket(p)
+	if err != nil {
+		return err
+	}
+	if b.Sequence() >= n {
+		return nil
+	}
+	return b.SetSequence(n)
 }

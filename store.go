@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"iter"
 	"os"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
@@ -93,7 +94,7 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
 		}
 	}
-	db, err := bolt.Open(path, 0o600, bo)
+	db, err := openBolt(path, bo)
 	if err != nil {
 		return nil, openError(path, err)
 	}
@@ -119,7 +120,24 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// openBolt opens the bbolt file. bbolt panics (or faults) on some damaged
+// files, such as a truncated one opened for writing; that becomes
+// ErrCorrupt instead of a crash. (The file handle bbolt had opened then
+// stays open until the process ends: bbolt gives no way to close it.)
+func openBolt(path string, bo *bolt.Options) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			db, err = nil, fmt.Errorf("%w: %s: reading the file failed: %v", ErrCorrupt, path, p)
+		}
+	}()
+	return bolt.Open(path, 0o600, bo)
+}
+
 func openError(path string, err error) error {
+	if errors.Is(err, ErrCorrupt) {
+		return err
+	}
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("%w: %s: another process (or another Store in this one) has it open; close it or wait for it to finish", ErrLocked, path)
@@ -133,6 +151,11 @@ func openError(path string, err error) error {
 // id source with the newest stored id.
 func (s *Store) init() error {
 	check := func(tx *bolt.Tx) error {
+		// A truncated file still opens, and reading its missing pages would
+		// fault: refuse it here with a clear error.
+		if fi, err := os.Stat(s.path); err == nil && fi.Size() < tx.Size() {
+			return fmt.Errorf("%w: the file is %d bytes but its pages reach %d bytes (truncated?)", ErrCorrupt, fi.Size(), tx.Size())
+		}
 		if meta := tx.Bucket(bucketMeta); meta != nil {
 			v := meta.Get(keyFormat)
 			if err := checkFormat(v); err != nil {

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ckpt-go/ckpt"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// app holds what every command shares: its streams and global flags.
+type app struct {
+	in          io.Reader
+	out, errw   io.Writer
+	lockTimeout time.Duration
+	asJSON      bool
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
+	return &app{in: stdin, out: stdout, errw: stderr}
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ckpt",
+		Short: "Crash-and-resume demo and inspection tools for ckpt store files",
+		Long: `ckpt runs a crash-and-resume demo of the ckpt checkpoint store and looks
+into store files: threads, history, checkpoints, differences, consistency,
+space, export and import.
+
+Start with:  ckpt demo   (then: ckpt log demo.db demo)`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.PersistentFlags().DurationVar(&a.lockTimeout, "lock-timeout", time.Second,
+		"how long to wait for a file another process holds before giving up")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Sprintf("%s: %v", c.Name(), err)}
+	})
+	for _, newCmd := range commands {
+		root.AddCommand(newCmd(a))
+	}
+	return root
+}
+
+// addJSON gives a read command its --json flag.
+func (a *app) addJSON(c *cobra.Command) {
+	c.Flags().BoolVar(&a.asJSON, "json", false, "print machine-readable JSON")
+}
+
+// argsBetween checks the number of positional arguments and says how to
+// call the command when it is wrong.
+func argsBetween(min, max int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) < min || max >= 0 && len(args) > max {
+			return usageError{"usage: " + c.UseLine()}
+		}
+		return nil
+	}
+}
+
+// openRead opens a store file read-only, or says plainly why it cannot.
+func (a *app) openRead(path string) (*ckpt.Store, error) {
+	if err := checkFile(path); err != nil {
+		return nil, err
+	}
+	s, err := ckpt.Open(path, ckpt.Options{ReadOnly: true, LockTimeout: a.lockTimeout})
+	return s, a.openError(path, err)
+}
+
+// openWrite opens (or creates) a store file for writing.
+func (a *app) openWrite(path string) (*ckpt.Store, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory, not a store file", path)
+	} else if err == nil && st.Size() > 0 {
+		// Look at an existing file read-only first: a damaged or truncated
+		// file is then reported precisely, where opening it for writing
+		// would only fail somewhere inside bbolt.
+		s, err := a.openRead(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Close(); err != nil {
+			return nil, err
+		}
+	}
+	s, err := ckpt.Open(path, ckpt.Options{LockTimeout: a.lockTimeout})
+	return s, a.openError(path, err)
+}
+
+func checkFile(path string) error {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: no such file", path)
+	case err != nil:
+		return err
+	case st.IsDir():
+		return fmt.Errorf("%s is a directory, not a store file", path)
+	case st.Size() == 0:
+		return fmt.Errorf("%s is empty, not a ckpt store", path)
+	}
+	return nil
+}
+
+func (a *app) openError(path string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ckpt.ErrLocked):
+		return fmt.Errorf("%s is held by another process (a program has the store open); stop that program or wait for it to close the store, then retry (gave up after %v; --lock-timeout waits longer)", path, a.lockTimeout)
+	case errors.Is(err, ckpt.ErrCorrupt):
+		return fmt.Errorf("%s is not a ckpt store, or it is damaged (%v)", path, err)
+	}
+	return err
+}
+
+// closeStore closes s, keeping the first error.
+func closeStore(s *ckpt.Store, err *error) {
+	if cerr := s.Close(); cerr != nil && *err == nil {
+		*err = cerr
+	}
+}
+
+// printJSON writes v as indented JSON.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.out)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// table returns a writer that aligns tab-separated columns; Flush it.
+func (a *app) table() *tabwriter.Writer { return a.tableOn(a.out) }
+
+func (a *app) tableOn(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+}
+
+// stderrIsTerminal reports whether progress bars may be drawn.
+func (a *app) stderrIsTerminal() bool {
+	f, ok := a.errw.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func (a *app) stdoutIsTerminal() bool {
+	f, ok := a.out.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progress returns a counter shown on stderr while work runs, only when
+// stderr is a terminal; otherwise a no-op. total < 0 means unknown.
+func (a *app) progress(total int64, what string) *progress {
+	if !a.stderrIsTerminal() {
+		return &progress{}
+	}
+	return &progress{bar: progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(a.errw),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionSpinnerType(14),
+	)}
+}
+
+type progress struct{ bar *progressbar.ProgressBar }
+
+func (p *progress) set(n int64) {
+	if p.bar != nil {
+		_ = p.bar.Set64(n)
+	}
+}
+
+func (p *progress) done() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
+}
+
+// humanBytes formats a size for people.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// nsLabel names a namespace for people.
+func nsLabel(ns string) string {
+	if ns == "" {
+		return "(root)"
+	}
+	return ns
+}
+
+func joinNS(nss []string) string {
+	labels := make([]string, len(nss))
+	for i, ns := range nss {
+		labels[i] = nsLabel(ns)
+	}
+	return strings.Join(labels, ",")
+}
+
+// bufferedOut wraps stdout in a buffer for commands that print a lot.
+func (a *app) bufferedOut() (*bufio.Writer, func() error) {
+	w := bufio.NewWriterSize(a.out, 64<<10)
+	return w, w.Flush
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/ckpt-go/ckpt"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newLogCmd) }
+
+func newLogCmd(a *app) *cobra.Command {
+	var ns string
+	var limit int
+	var filters []string
+	c := &cobra.Command{
+		Use:   "log FILE THREAD",
+		Short: "History of a thread, newest first: id, time, step, source, node, route, changed channels",
+		Args:  argsBetween(2, 2),
+		RunE: func(c *cobra.Command, args []string) (err error) {
+			if limit < 0 {
+				return usageError{fmt.Sprintf("--limit %d: must be 0 (no limit) or more", limit)}
+			}
+			filter, err := parseFilter(filters)
+			if err != nil {
+				return err
+			}
+			s, err := a.openRead(args[0])
+			if err != nil {
+				return err
+			}
+			defer closeStore(s, &err)
+			opts := ckpt.ListOptions{ThreadID: args[1], Limit: limit, Filter: filter}
+			if c.Flags().Changed("ns") {
+				opts.Namespace = ckpt.NS(ns)
+			}
+			if err := requireThread(c.Context(), s, args[0], args[1]); err != nil {
+				return err
+			}
+			return a.printLog(c.Context(), s, opts)
+		},
+	}
+	c.Flags().StringVar(&ns, "ns", "", "only this checkpoint namespace (default: all)")
+	c.Flags().IntVar(&limit, "limit", 0, "at most N checkpoints (0: all)")
+	c.Flags().StringArrayVar(&filters, "filter", nil, "only checkpoints whose metadata has key=value (repeatable)")
+	a.addJSON(c)
+	return c
+}
+
+// requireThread fails with ErrNotFound when the file has no such thread.
+func requireThread(ctx context.Context, s *ckpt.Store, file, thread string) error {
+	for _, err := range s.List(ctx, ckpt.ListOptions{ThreadID: thread, Limit: 1}) {
+		return err
+	}
+	return fmt.Errorf("%s has no thread %q: %w", file, thread, ckpt.ErrNotFound)
+}
+
+// logEntry is one line of the log.
+type logEntry struct {
+	ID      string    `json:"id"`
+	NS      string    `json:"ns"`
+	Time    time.Time `json:"time"`
+	Parent  string    `json:"parent,omitempty"`
+	Step    any       `json:"step"`
+	Source  any       `json:"source"`
+	Node    any       `json:"node"`
+	Route   any       `json:"route"`
+	Reason  any       `json:"reason,omitempty"`
+	RunID   any       `json:"run_id,omitempty"`
+	Changed []string  `json:"changed"`
+	Writes  int       `json:"pending_writes"`
+}
+
+func (a *app) printLog(ctx context.Context, s *ckpt.Store, opts ckpt.ListOptions) error {
+	out, flush := a.bufferedOut()
+	var rows []logEntry
+	first := true
+	emit := func(t *ckpt.Tuple, parentVersions map[string]string) error {
+		e := logEntry{ID: t.Config.CheckpointID, NS: t.Config.CheckpointNS, Time: t.Checkpoint.TS,
+			Step: t.Metadata["step"], Source: t.Metadata["source"], Node: t.Metadata["node"],
+			Route: t.Metadata["route"], Reason: t.Metadata["reason"], RunID: t.Metadata["run_id"],
+			Changed: changedChannels(t.Checkpoint.ChannelVersions, parentVersions), Writes: len(t.PendingWrites)}
+		if t.ParentConfig != nil {
+			e.Parent = t.ParentConfig.CheckpointID
+		}
+		if !a.asJSON {
+			rows = append(rows, e)
+			return nil
+		}
+		sep := ",\n  "
+		if first {
+			sep, first = "[\n  ", false
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(out, "%s%s", sep, b)
+		return err
+	}
+	// List yields newest first, so a checkpoint's parent is usually the
+	// next one yielded: hold one back until its parent is known.
+	var held *ckpt.Tuple
+	release := func(next *ckpt.Tuple) error {
+		if held == nil {
+			return nil
+		}
+		var pv map[string]string
+		if p := held.ParentConfig; p != nil {
+			if next != nil && next.Config.CheckpointID == p.CheckpointID && next.Config.CheckpointNS == p.CheckpointNS {
+				pv = next.Checkpoint.ChannelVersions
+			} else if pt, err := s.GetTuple(ctx, *p); err == nil {
+				pv = pt.Checkpoint.ChannelVersions
+			}
+		}
+		return emit(held, pv)
+	}
+	for t, err := range s.List(ctx, opts) {
+		if err != nil {
+			return err
+		}
+		if err := release(t); err != nil {
+			return err
+		}
+		held = t
+	}
+	if err := release(nil); err != nil {
+		return err
+	}
+	if a.asJSON {
+		if first {
+			fmt.Fprint(out, "[")
+		}
+		fmt.Fprint(out, "\n]\n")
+		return flush()
+	}
+	showNS := slices.ContainsFunc(rows, func(e logEntry) bool { return e.NS != "" })
+	tw := a.tableOn(out)
+	header := "ID\tTIME\tSTEP\tSOURCE\tNODE\tROUTE\tCHANGED\tWRITES\tRUN"
+	if showNS {
+		header = "ID\tNS\tTIME\tSTEP\tSOURCE\tNODE\tROUTE\tCHANGED\tWRITES\tRUN"
+	}
+	fmt.Fprintln(tw, header)
+	for _, e := range rows {
+		ns := ""
+		if showNS {
+			ns = nsLabel(e.NS) + "\t"
+		}
+		changed := "-"
+		if len(e.Changed) > 0 {
+			changed = joinComma(e.Changed)
+		}
+		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.ID, ns, e.Time.Local().Format("2006-01-02 15:04:05.000"),
+			show(e.Step), show(e.Source), show(e.Node), show(e.Route), changed, e.Writes, show(e.RunID))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return flush()
+}
+
+// changedChannels lists the channels whose version differs from the
+// parent's (all of them for a first checkpoint); a channel the parent had
+// and this checkpoint has not is listed as "-name".
+func changedChannels(cur, parent map[string]string) []string {
+	out := []string{}
+	for ch, v := range cur {
+		if pv, ok := parent[ch]; !ok || pv != v {
+			out = append(out, ch)
+		}
+	}
+	for ch := range parent {
+		if _, ok := cur[ch]; !ok {
+			out = append(out, "-"+ch)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func show(v any) string {
+	if v == nil {
+		return "-"
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return compactJSON(jsonable(v))
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += ","
+		}
+		out += x
+	}
+	return out
+}

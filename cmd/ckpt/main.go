@@ -1,0 +1,94 @@
+// Command ckpt runs a crash-and-resume demo of the ckpt store and lets an
+// operator look into a store file without writing Go: list threads, show a
+// thread's history and one checkpoint, compare two checkpoints, verify the
+// file, measure it, and export or import threads.
+//
+// Every command prints one line on stderr and exits non-zero when it
+// fails: 1 for an error (or problems found by verify), 2 for bad usage.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// commands holds the constructors of the subcommands; each command's file
+// registers its own in init, so adding one is adding one file.
+var commands []func(a *app) *cobra.Command
+
+func register(newCmd func(a *app) *cobra.Command) { commands = append(commands, newCmd) }
+
+// usageError is a malformed command line: wrong arguments or flags.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// silentError ends the command with exitError after the command itself
+// has reported what went wrong (verify's report).
+var errSilent = errors.New("reported")
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	// A damaged file can make bbolt read a bad address; with this the fault
+	// is a panic we can turn into one line, not a crash with a stack trace.
+	debug.SetPanicOnFault(true)
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(stderr, "ckpt: failed while reading the file (damaged or truncated?): %v\n", p)
+			code = exitError
+		}
+	}()
+	a := newApp(stdin, stdout, stderr)
+	root := a.rootCommand()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, errSilent) {
+		return exitError
+	}
+	var ue usageError
+	if errors.As(err, &ue) || isCobraUsageError(err) {
+		fmt.Fprintln(stderr, oneLine(err)+" (see 'ckpt --help')")
+		return exitUsage
+	}
+	fmt.Fprintln(stderr, oneLine(err))
+	return exitError
+}
+
+// isCobraUsageError recognises the errors cobra returns for an unknown
+// command before any of ours runs.
+func isCobraUsageError(err error) bool {
+	return strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") ||
+		strings.HasPrefix(err.Error(), "unknown shorthand flag")
+}
+
+// oneLine turns an error into the one line the command prints: "ckpt: "
+// once in front, the inner "ckpt: " prefixes of wrapped errors removed,
+// and joined errors on one line.
+func oneLine(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "\n\nDid you mean"); i >= 0 { // cobra's suggestions
+		msg = msg[:i]
+	}
+	msg = strings.ReplaceAll(msg, "ckpt: ", "")
+	msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", "; ")), " ")
+	return "ckpt: " + msg
+}

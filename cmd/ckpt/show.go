@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ckpt-go/ckpt"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newShowCmd) }
+
+func newShowCmd(a *app) *cobra.Command {
+	var ns, channel string
+	c := &cobra.Command{
+		Use: "show FILE THREAD [ID]",
+		Long: `show prints one checkpoint (the newest, or ID: a checkpoint id or enough
+of its start to name one) as JSON: its state, metadata, parent and pending
+writes. --channel prints one channel's value only.`,
+		Short: "One checkpoint (default: the newest) as JSON: state, metadata, parent and pending writes",
+		Args:  argsBetween(2, 3),
+		RunE: func(c *cobra.Command, args []string) (err error) {
+			s, err := a.openRead(args[0])
+			if err != nil {
+				return err
+			}
+			defer closeStore(s, &err)
+			cfg := ckpt.Config{ThreadID: args[1], CheckpointNS: ns}
+			if len(args) == 3 {
+				if cfg.CheckpointID, err = resolveID(c.Context(), s, args[0], cfg, args[2]); err != nil {
+					return err
+				}
+			}
+			t, err := getTuple(c.Context(), s, args[0], cfg)
+			if err != nil {
+				return err
+			}
+			if c.Flags().Changed("channel") {
+				raw, ok := t.Checkpoint.ChannelValues[channel].(ckpt.Raw)
+				if !ok {
+					return fmt.Errorf("checkpoint %s has no channel %q (it has: %s): %w", t.Config.CheckpointID, channel,
+						strings.Join(sortedKeys(t.Checkpoint.ChannelValues), ", "), ckpt.ErrNotFound)
+				}
+				v, err := jsonValue(raw)
+				if err != nil {
+					return fmt.Errorf("channel %q: %w", channel, err)
+				}
+				return a.emitJSON(v)
+			}
+			doc, err := showDoc(t)
+			if err != nil {
+				return err
+			}
+			return a.emitJSON(doc)
+		},
+	}
+	c.Flags().StringVar(&ns, "ns", "", "checkpoint namespace")
+	c.Flags().StringVar(&channel, "channel", "", "print only this channel's value")
+	a.addJSON(c)
+	return c
+}
+
+// getTuple reads one checkpoint and names the file in a not-found error.
+func getTuple(ctx context.Context, s *ckpt.Store, file string, cfg ckpt.Config) (*ckpt.Tuple, error) {
+	t, err := s.GetTuple(ctx, cfg)
+	if errors.Is(err, ckpt.ErrNotFound) {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return t, err
+}
+
+// resolveID turns a checkpoint id, or the start of one, into the id.
+func resolveID(ctx context.Context, s *ckpt.Store, file string, cfg ckpt.Config, id string) (string, error) {
+	full, err := s.ResolveID(ctx, cfg.ThreadID, cfg.CheckpointNS, id)
+	if errors.Is(err, ckpt.ErrNotFound) {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	return full, err
+}
+
+// emitJSON prints indented JSON for people, one compact line with --json.
+func (a *app) emitJSON(v any) error {
+	if a.asJSON {
+		enc := json.NewEncoder(a.out)
+		enc.SetEscapeHTML(false)
+		return enc.Encode(v)
+	}
+	return a.printJSON(v)
+}
+
+type writeDoc struct {
+	TaskID   string `json:"task_id"`
+	TaskPath string `json:"task_path"`
+	Idx      int    `json:"idx"`
+	Channel  string `json:"channel"`
+	Value    any    `json:"value"`
+}
+
+type checkpointDoc struct {
+	Thread        string            `json:"thread"`
+	NS            string            `json:"ns"`
+	ID            string            `json:"id"`
+	Time          time.Time         `json:"time"`
+	Parent        *string           `json:"parent"`
+	Metadata      map[string]any    `json:"metadata"`
+	State         map[string]any    `json:"state"`
+	Versions      map[string]string `json:"versions"`
+	PendingWrites []writeDoc        `json:"pending_writes"`
+}
+
+func showDoc(t *ckpt.Tuple) (*checkpointDoc, error) {
+	d := &checkpointDoc{Thread: t.Config.ThreadID, NS: t.Config.CheckpointNS, ID: t.Config.CheckpointID,
+		Time: t.Checkpoint.TS, Metadata: jsonable(map[string]any(t.Metadata)).(map[string]any),
+		State: map[string]any{}, Versions: t.Checkpoint.ChannelVersions, PendingWrites: []writeDoc{}}
+	if t.ParentConfig != nil {
+		d.Parent = &t.ParentConfig.CheckpointID
+	}
+	for ch, v := range t.Checkpoint.ChannelValues {
+		raw, _ := v.(ckpt.Raw)
+		val, err := jsonValue(raw)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint %s channel %q: %w", t.Config.CheckpointID, ch, err)
+		}
+		d.State[ch] = val
+	}
+	for _, w := range t.PendingWrites {
+		val, err := jsonValue(w.Value)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint %s pending write of task %q: %w", t.Config.CheckpointID, w.TaskID, err)
+		}
+		d.PendingWrites = append(d.PendingWrites, writeDoc{w.TaskID, w.TaskPath, w.Idx, w.Channel, val})
+	}
+	return d, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newStatsCmd) }
+
+func newStatsCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "stats FILE",
+		Short: "Counts, bytes per bucket, and the space saved by storing only changed channels and list appends",
+		Args:  argsBetween(1, 1),
+		RunE: func(c *cobra.Command, args []string) (err error) {
+			s, err := a.openRead(args[0])
+			if err != nil {
+				return err
+			}
+			defer closeStore(s, &err)
+			st, err := s.Stats(c.Context())
+			if err != nil {
+				return err
+			}
+			if a.asJSON {
+				return a.printJSON(st)
+			}
+			tw := a.table()
+			fmt.Fprintf(tw, "file\t%s\t%s (page size %d)\n", args[0], humanBytes(st.FileBytes), st.PageSize)
+			fmt.Fprintf(tw, "threads\t%d\n", st.Threads)
+			fmt.Fprintf(tw, "checkpoints\t%d\n", st.Checkpoints)
+			fmt.Fprintf(tw, "pending writes\t%d\n", st.PendingWrites)
+			fmt.Fprintf(tw, "channel values\t%d stored\n", st.ChannelValues)
+			fmt.Fprintf(tw, "channel references\t%d\t%d of them share the parent's value (not stored again)\n", st.ChannelRefs, st.SharedRefs)
+			fmt.Fprintf(tw, "saved by sharing\t%s\twhat storing every unchanged channel again would have taken\n", humanBytes(st.SharedBytes))
+			fmt.Fprintf(tw, "list versions\t%d\tstored as append-deltas: %s, whole they would take %s\n", st.ListVersions, humanBytes(st.ListSegmentBytes), humanBytes(st.ListWholeBytes))
+			fmt.Fprintf(tw, "saved by append-deltas\t%s\n", humanBytes(st.DeltaSavedBytes))
+			fmt.Fprintln(tw)
+			fmt.Fprintln(tw, "BUCKET\tKEYS\tBYTES (keys + values)")
+			var total int64
+			for _, b := range st.Buckets {
+				fmt.Fprintf(tw, "%s\t%d\t%s\n", b.Name, b.Keys, humanBytes(b.Bytes))
+				total += b.Bytes
+			}
+			fmt.Fprintf(tw, "total\t\t%s\t(the file adds page overhead and free pages)\n", humanBytes(total))
+			return tw.Flush()
+		},
+	}
+	a.addJSON(c)
+	return c
+}

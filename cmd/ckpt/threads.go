@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newThreadsCmd) }
+
+func newThreadsCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "threads FILE",
+		Short: "List threads: id, namespaces, checkpoints, newest checkpoint and time, bytes",
+		Args:  argsBetween(1, 1),
+		RunE: func(c *cobra.Command, args []string) (err error) {
+			s, err := a.openRead(args[0])
+			if err != nil {
+				return err
+			}
+			defer closeStore(s, &err)
+			type row struct {
+				Thread        string    `json:"thread"`
+				Namespaces    []string  `json:"namespaces"`
+				Checkpoints   int       `json:"checkpoints"`
+				PendingWrites int       `json:"pending_writes"`
+				NewestID      string    `json:"newest_id"`
+				NewestTime    time.Time `json:"newest_time"`
+				Bytes         int64     `json:"bytes"`
+			}
+			rows := []row{}
+			tw := a.table()
+			if !a.asJSON {
+				fmt.Fprintln(tw, "THREAD\tNAMESPACES\tCHECKPOINTS\tWRITES\tNEWEST\tTIME\tBYTES")
+			}
+			for info, err := range s.Threads(c.Context()) {
+				if err != nil {
+					return err
+				}
+				if a.asJSON {
+					rows = append(rows, row{info.ThreadID, info.Namespaces, info.Checkpoints, info.PendingWrites, info.NewestID, info.NewestTime, info.Bytes})
+					continue
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", info.ThreadID, joinNS(info.Namespaces), info.Checkpoints,
+					info.PendingWrites, info.NewestID, info.NewestTime.Format(time.RFC3339), humanBytes(info.Bytes))
+			}
+			if a.asJSON {
+				return a.printJSON(rows)
+			}
+			return tw.Flush()
+		},
+	}
+	a.addJSON(c)
+	return c
+}
