@@ -351,7 +351,9 @@ func TestListStreamsWithBoundedMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 100k checkpoints")
 	}
-	s, _ := openTemp(t, ckpt.Options{Durability: ckpt.NoSync})
+	// Async: puts are grouped up to a thousand per commit, which keeps
+	// writing 100k checkpoints quick enough for CI under -race.
+	s, _ := openTemp(t, ckpt.Options{Durability: ckpt.Async})
 	const n = 100_000
 	payload := strings.Repeat("x", 200)
 	var wg sync.WaitGroup
@@ -369,6 +371,9 @@ func TestListStreamsWithBoundedMemory(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	runtime.GC()
 	var base, ms runtime.MemStats
 	runtime.ReadMemStats(&base)
