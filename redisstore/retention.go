@@ -237,4 +237,3 @@ func (s *Store) DeleteForRuns(ctx context.Context, runIDs []string) error {
 	}
 	return nil
 }
-

@@ -155,7 +155,14 @@ func newTestStore(t testing.TB, srv *server, opts Options) *Store {
 	return s
 }
 
+// quietLogger drops go-redis's log lines (dial failures the tests cause
+// on purpose).
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
 func TestMain(m *testing.M) {
+	redis.SetLogger(quietLogger{})
 	code := m.Run()
 	if shared.srv != nil {
 		shared.srv.kill()
