@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
 	"runtime"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/redisstore/redistest"
 	"github.com/oklog/ulid/v2"
 	"github.com/redis/go-redis/v9"
 )
@@ -147,12 +149,12 @@ func TestPutFullEqualsPutThenPutWrites(t *testing.T) {
 }
 
 func TestRestartWithAOFAlwaysLosesNoAcknowledgedPut(t *testing.T) {
-	bin := redisBinary(t)
-	srv, err := startServer(bin, t.TempDir(), "--appendonly", "yes", "--appendfsync", "always")
+	redistest.Need(t)
+	srv, err := redistest.Start(t.TempDir(), "--appendonly", "yes", "--appendfsync", "always")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.kill()
+	defer srv.Kill()
 	s := newTestStore(t, srv, Options{Prefix: "aof"})
 	type acked struct {
 		cfg ckpt.Config
@@ -171,8 +173,8 @@ func TestRestartWithAOFAlwaysLosesNoAcknowledgedPut(t *testing.T) {
 		parents[thread] = c
 		done = append(done, acked{c, n})
 	}
-	srv.kill() // SIGKILL: no shutdown save, only what the AOF holds
-	if err := srv.start(); err != nil {
+	srv.Kill() // SIGKILL: no shutdown save, only what the AOF holds
+	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	s2 := newTestStore(t, srv, Options{Prefix: "aof"})
@@ -196,22 +198,25 @@ func TestRestartWithAOFAlwaysLosesNoAcknowledgedPut(t *testing.T) {
 }
 
 func TestUnreachableRedisIsErrUnavailable(t *testing.T) {
-	port, err := freePort()
+	redistest.Need(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = New(bg, Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Redis: &redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1, DialerRetries: 1}})
+	closed := l.Addr().String()
+	l.Close()
+	_, err = New(bg, Options{Redis: &redis.Options{Addr: closed, MaxRetries: -1, DialerRetries: 1}})
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("New on a closed port: %v, want ErrUnavailable", err)
 	}
 
-	srv, err := startServer(redisBinary(t), t.TempDir())
+	srv, err := redistest.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newTestStore(t, srv, Options{Redis: &redis.Options{Addr: srv.addr(), MaxRetries: -1, DialerRetries: 1}})
+	s := newTestStore(t, srv, Options{Redis: &redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialerRetries: 1}})
 	c := step(t, s, ckpt.Config{ThreadID: "u"}, 1)
-	srv.kill()
+	srv.Kill()
 	if _, err := s.Put(bg, c, ckpt.Checkpoint{}, nil, nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("put with redis down: %v, want ErrUnavailable", err)
 	}
@@ -230,7 +235,7 @@ func TestContextDeadlineIsHonoured(t *testing.T) {
 	s := newTestStore(t, srv, Options{})
 	c := step(t, s, ckpt.Config{ThreadID: "d"}, 1)
 	// Another client pauses the server: our calls cannot get a reply.
-	admin := redis.NewClient(&redis.Options{Addr: srv.addr()})
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer admin.Close()
 	if err := admin.Do(bg, "CLIENT", "PAUSE", 600, "ALL").Err(); err != nil {
 		t.Fatal(err)
@@ -297,7 +302,7 @@ func TestCorruptValuesNameTheKey(t *testing.T) {
 	t.Run("another layout version", func(t *testing.T) {
 		p := uniquePrefix()
 		rdb.Set(bg, p+":format", "99", 0)
-		_, err := New(bg, Options{Addr: sharedServer(t).addr(), Prefix: p})
+		_, err := New(bg, Options{Addr: sharedServer(t).Addr(), Prefix: p})
 		if !errors.Is(err, ckpt.ErrFormatVersion) {
 			t.Fatalf("err = %v, want ErrFormatVersion", err)
 		}
@@ -308,7 +313,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	srv := sharedServer(t)
 	runtime.GC()
 	before := runtime.NumGoroutine()
-	s, err := New(bg, Options{Addr: srv.addr(), Prefix: uniquePrefix()})
+	s, err := New(bg, Options{Addr: srv.Addr(), Prefix: uniquePrefix()})
 	if err != nil {
 		t.Fatal(err)
 	}
