@@ -5,7 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"iter"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -188,7 +188,7 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 		ts = now
 	}
 	blobArgs := make([]any, 0, 2*len(newVersions))
-	for _, ch := range slices.Sorted(mapsKeys(newVersions)) {
+	for _, ch := range slices.Sorted(maps.Keys(newVersions)) {
 		ver := newVersions[ch]
 		if err := validChannel(ch, ver); err != nil {
 			return ckpt.Config{}, err
@@ -280,16 +280,6 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 			return ckpt.Config{}, corrupt(keys[kCP], detail, "checkpoint value does not parse")
 		default:
 			return ckpt.Config{}, corrupt(keys[kCP], "", "put script replied %q", status)
-		}
-	}
-}
-
-func mapsKeys(m map[string]string) iter.Seq[string] {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
 		}
 	}
 }
