@@ -237,3 +237,49 @@ func (s *Store) DeleteForRuns(ctx context.Context, runIDs []string) error {
 	}
 	return nil
 }
+
+// SweepIndex removes the global index entries of checkpoints that no
+// longer exist (their thread expired by ThreadTTL), walking the index in
+// pages of 512 with one pipelined round trip each, and returns how many it
+// removed. List does the same for the entries it meets; call SweepIndex
+// now and then when threads expire and nobody lists across threads.
+func (s *Store) SweepIndex(ctx context.Context) (int, error) {
+	idx := s.keys.index()
+	removed := 0
+	max := "+"
+	for {
+		if err := s.live(ctx); err != nil {
+			return removed, err
+		}
+		members, err := s.rdb.ZRevRangeByLex(ctx, idx, &redis.ZRangeBy{Min: "-", Max: max, Count: 512}).Result()
+		if err != nil {
+			return removed, wrapErr(ctx, "sweep index", err, idx)
+		}
+		entries := make([]listEntry, 0, len(members))
+		for _, m := range members {
+			thread, ns, id, err := parseIndexMember(idx, m)
+			if err != nil {
+				return removed, err
+			}
+			entries = append(entries, listEntry{thread, ns, id, m})
+		}
+		if len(entries) > 0 {
+			cmds, err := s.pipeScripts(ctx, unindexScript, len(entries), func(i int) ([]string, []any) {
+				e := entries[i]
+				return []string{s.keys.thread(e.thread)[kCP], idx}, []any{cpField(e.ns, e.id), e.member}
+			})
+			if err != nil {
+				return removed, err
+			}
+			for _, c := range cmds {
+				if n, _ := c.Int(); n == 1 {
+					removed++
+				}
+			}
+		}
+		if len(members) < 512 {
+			return removed, nil
+		}
+		max = "(" + members[len(members)-1]
+	}
+}

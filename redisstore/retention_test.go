@@ -287,11 +287,29 @@ func TestThreadTTLExpiresWholeThreadAndIsRefreshedByWrites(t *testing.T) {
 	if _, err := s.Put(bg, c[1], ckpt.Checkpoint{}, nil, nil); !errors.Is(err, ckpt.ErrNotFound) {
 		t.Fatalf("put on an expired history: %v, want ErrNotFound", err)
 	}
+	// SweepIndex removes the expired thread's two index entries.
+	if n, err := s.SweepIndex(bg); err != nil || n != 2 {
+		t.Fatalf("SweepIndex = %d, %v; want 2", n, err)
+	}
+	if n, err := s.SweepIndex(bg); err != nil || n != 0 {
+		t.Fatalf("second SweepIndex = %d, %v; want 0", n, err)
+	}
 	if got := ids(t, s, ckpt.ListOptions{}); !slices.Equal(got, []string{keep[0].CheckpointID}) {
 		t.Fatalf("listed %v, want only the busy thread", got)
 	}
-	// List removed the expired thread's index entries.
 	if n, _ := s.Client().ZCard(bg, s.keys.index()).Result(); n != 1 {
 		t.Fatalf("index holds %d entries, want 1", n)
+	}
+}
+
+func TestListRemovesIndexEntriesOfExpiredThreads(t *testing.T) {
+	s := newTestStore(t, sharedServer(t), Options{ThreadTTL: 100 * time.Millisecond})
+	history(t, s, "gone", "", 3, nil)
+	time.Sleep(250 * time.Millisecond)
+	if got := ids(t, s, ckpt.ListOptions{}); len(got) != 0 {
+		t.Fatalf("listed %v", got)
+	}
+	if n, _ := s.Client().ZCard(bg, s.keys.index()).Result(); n != 0 {
+		t.Fatalf("index holds %d entries after List met them, want 0", n)
 	}
 }

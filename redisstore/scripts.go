@@ -219,12 +219,12 @@ return {f, cp, redis.call('HGET', KEYS[2], f), bf, bv, wf, wv}
 
 // unindexScript removes a global index entry whose checkpoint no longer
 // exists (its thread expired). KEYS: cp of the thread, index. ARGV: F,
-// index member.
+// index member. Returns how many entries it removed (0 or 1).
 var unindexScript = redis.NewScript(`
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
-  redis.call('ZREM', KEYS[2], ARGV[2])
+  return redis.call('ZREM', KEYS[2], ARGV[2])
 end
-return 1
+return 0
 `)
 
 // deleteScript removes a whole thread. ARGV: 1 len16(thread)|thread.

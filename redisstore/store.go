@@ -29,8 +29,9 @@ type Options struct {
 	Prefix string
 	// ThreadTTL, when positive, makes a thread expire (all its keys, by
 	// Redis expiry) after this long without a write; every put and
-	// pending-writes call starts the time again. Index entries of expired
-	// threads are removed when List meets them.
+	// pending-writes call starts the time again. The global index entries
+	// of expired threads are removed when List meets them, or by
+	// SweepIndex.
 	ThreadTTL time.Duration
 	// KeepLast, when positive, keeps only the newest KeepLast checkpoints
 	// of each thread and namespace: every put removes the older ones, with
