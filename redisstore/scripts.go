@@ -22,6 +22,16 @@ local function delmany(cmd, key, list)
   end
 end
 
+-- HMGET in chunks: unpack of a very long list overflows Lua's stack
+local function hmget(key, list)
+  local out = {}
+  for i = 1, #list, 1000 do
+    local part = redis.call('HMGET', key, unpack(list, i, math.min(i + 999, #list)))
+    for j = 1, #part do out[#out + 1] = part[j] end
+  end
+  return out
+end
+
 -- the blob fields a cp value lists, or nil when the value is malformed
 local function blobfields(v)
   if #v < 5 or string.byte(v, 1) ~= 1 then return nil end
@@ -209,11 +219,9 @@ local cp = redis.call('HGET', KEYS[1], f)
 if not cp then return {} end
 local bf = blobfields(cp)
 if not bf then return {'corrupt', f} end
-local bv = {}
-if #bf > 0 then bv = redis.call('HMGET', KEYS[5], unpack(bf)) end
+local bv = hmget(KEYS[5], bf)
 local wf = writesof(f)
-local wv = {}
-if #wf > 0 then wv = redis.call('HMGET', KEYS[6], unpack(wf)) end
+local wv = hmget(KEYS[6], wf)
 return {f, cp, redis.call('HGET', KEYS[2], f), bf, bv, wf, wv}
 `)
 

@@ -344,3 +344,34 @@ func TestCloseStopsEverything(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+func TestManyChannelsAndWritesInOneCheckpoint(t *testing.T) {
+	s := newTestStore(t, sharedServer(t), Options{})
+	const n = 9000 // past Lua's 8000-value unpack limit: the scripts read in chunks
+	cp := ckpt.Checkpoint{ChannelValues: map[string]any{}, ChannelVersions: map[string]string{}}
+	nv := map[string]string{}
+	var writes []ckpt.Write
+	for i := range n {
+		ch := fmt.Sprint("ch", i)
+		cp.ChannelValues[ch], cp.ChannelVersions[ch], nv[ch] = i, "1", "1"
+		writes = append(writes, ckpt.Write{Channel: ch, Value: i})
+	}
+	c, err := s.Put(bg, ckpt.Config{ThreadID: "wide"}, cp, nil, nv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutWrites(bg, c, writes, "task", ""); err != nil {
+		t.Fatal(err)
+	}
+	tp, err := s.GetTuple(bg, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if len(tp.Checkpoint.ChannelValues) != n || len(tp.PendingWrites) != n || tp.Decode("ch1234", &v) != nil || v != 1234 {
+		t.Fatalf("%d values, %d writes, ch1234=%d", len(tp.Checkpoint.ChannelValues), len(tp.PendingWrites), v)
+	}
+	if tp.PendingWrites[n-1].Idx != n-1 {
+		t.Fatalf("writes not in idx order: last is %d", tp.PendingWrites[n-1].Idx)
+	}
+}
