@@ -160,6 +160,15 @@ end
 // {"corrupt", field}.
 var putScript = redis.NewScript(luaPrelude + `
 local f, parent, nskey, nsend = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('HGET', KEYS[1], f) == ARGV[5] and redis.call('HGET', KEYS[2], f) == ARGV[6] then
+  -- Already stored: the client resent this put after losing the reply
+  -- (go-redis retries on a broken connection), or the same put came
+  -- again. Report success instead of a false conflict or a second
+  -- checkpoint; pending writes and expiry are idempotent, apply them.
+  putwrites(15 + 2 * tonumber(ARGV[14]))
+  expire(tonumber(ARGV[11]))
+  return {'ok'}
+end
 if parent ~= '' and redis.call('HEXISTS', KEYS[1], parent) == 0 then return {'notfound'} end
 local head = redis.call('ZREVRANGEBYLEX', KEYS[3], '(' .. nsend, '[' .. nskey, 'LIMIT', 0, 1)[1] or ''
 if ARGV[9] == '1' and head ~= parent then return {'conflict', head} end

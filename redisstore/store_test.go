@@ -7,6 +7,7 @@ import (
 	"net"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -373,5 +374,45 @@ func TestManyChannelsAndWritesInOneCheckpoint(t *testing.T) {
 	}
 	if tp.PendingWrites[n-1].Idx != n-1 {
 		t.Fatalf("writes not in idx order: last is %d", tp.PendingWrites[n-1].Idx)
+	}
+}
+
+// resendHook runs every EVALSHA twice, as go-redis does when a connection
+// breaks after a command was sent and before its reply arrived.
+type resendHook struct{}
+
+func (resendHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (resendHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (resendHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "evalsha" {
+			if err := next(ctx, cmd); err != nil {
+				return err
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func TestAResentPutIsAppliedOnce(t *testing.T) {
+	s := newTestStore(t, sharedServer(t), Options{})
+	s.Client().AddHook(resendHook{})
+	first, err := s.Put(bg, ckpt.Config{ThreadID: "resent"}, ckpt.Checkpoint{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cas := ckpt.WithWriteOptions(bg, ckpt.WriteOptions{IfHead: true})
+	second, err := s.PutFull(cas, first, ckpt.Checkpoint{}, nil, nil, []ckpt.TaskWrites{{TaskID: "t", Writes: []ckpt.Write{{Channel: "a", Value: 1}}}})
+	if err != nil {
+		t.Fatalf("resent compare-and-set put: %v, want success", err)
+	}
+	if got := ids(t, s, ckpt.ListOptions{ThreadID: "resent"}); !slices.Equal(got, []string{second.CheckpointID, first.CheckpointID}) {
+		t.Fatalf("history %v, want exactly the two puts", got)
+	}
+	tp, err := s.GetTuple(bg, second)
+	if err != nil || len(tp.PendingWrites) != 1 {
+		t.Fatalf("writes of the resent PutFull: %+v, %v", tp, err)
 	}
 }
