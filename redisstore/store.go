@@ -230,7 +230,7 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 		ifHead = "1"
 	}
 	keys := s.threadKeys(cfg.ThreadID)
-	for {
+	for attempt := 1; ; attempt++ {
 		cpVal, err := encodeCheckpoint(ns, rec)
 		if err != nil {
 			return ckpt.Config{}, err
@@ -259,7 +259,10 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 			return ckpt.Config{}, fmt.Errorf("%w: thread %q namespace %q: expected head %s, head is %s", ckpt.ErrConflict, cfg.ThreadID, ns, idName(cfg.CheckpointID), headName(detail))
 		case "stale":
 			// Another machine wrote a newer id (its clock is ahead): move
-			// past it and try again.
+			// past it and try again, a bounded number of times.
+			if attempt == maxStaleRetries {
+				return ckpt.Config{}, fmt.Errorf("%w: thread %q namespace %q: the head moved past every new id %d times in a row", ckpt.ErrConflict, cfg.ThreadID, ns, attempt)
+			}
 			_, headID, err := parseCPField(keys[kOrd], detail)
 			if err != nil {
 				return ckpt.Config{}, err
@@ -273,6 +276,7 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 			if len(writes) > 0 {
 				writeArgs = writeArgs[:0]
 				for _, tw := range writes {
+					// Cannot fail: the same writes encoded above.
 					w, _ := prepareWrites(ns, id, tw.Writes, tw.TaskID, tw.TaskPath)
 					writeArgs = append(writeArgs, w...)
 				}
@@ -284,6 +288,10 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 		}
 	}
 }
+
+// maxStaleRetries bounds how often Put draws a new id because the head
+// moved past it (writers whose clocks are ahead, all writing at once).
+const maxStaleRetries = 64
 
 func boolArg(b bool) string {
 	if b {
