@@ -44,4 +44,11 @@
 // *CorruptError naming the key (errors.Is ckpt.ErrCorrupt). Context
 // deadlines and cancellation end a call with the context's error; like a
 // network failure, that leaves a write's outcome unknown (read it back).
+//
+// go-redis resends a command when the connection breaks before its reply
+// (Options.Redis.MaxRetries, default 3). Every script tolerates that: a
+// resent put finds itself stored and reports success (not ErrConflict, and
+// no second checkpoint); writes, deletes and prunes are idempotent. The one
+// exception is CopyThread without Replace, whose resend reports
+// ckpt.ErrExists after the copy was made.
 package redisstore
