@@ -18,7 +18,8 @@ import (
 
 // Options configure New.
 type Options struct {
-	// Addr is the Redis address (host:port), used when Redis is nil.
+	// Addr is the Redis address (host:port), used when Redis is nil;
+	// empty means go-redis's default, localhost:6379.
 	Addr string
 	// Redis passes go-redis's own client options through (address,
 	// password, TLS, pool size, timeouts). ContextTimeoutEnabled is always
