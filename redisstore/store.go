@@ -22,8 +22,9 @@ type Options struct {
 	// empty means go-redis's default, localhost:6379.
 	Addr string
 	// Redis passes go-redis's own client options through (address,
-	// password, TLS, pool size, timeouts). ContextTimeoutEnabled is always
-	// set, so context deadlines bound every call.
+	// password, TLS, pool size, timeouts); its Addr, when empty, is taken
+	// from Addr. ContextTimeoutEnabled is always set, so context deadlines
+	// bound every call.
 	Redis *redis.Options
 	// Prefix starts every key of the store; several stores can share one
 	// Redis under different prefixes. Empty means "ckpt".
@@ -62,6 +63,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Redis != nil {
 		copied := *opts.Redis
 		ro = &copied
+		ro.Addr = cmp.Or(ro.Addr, opts.Addr)
 	}
 	ro.ContextTimeoutEnabled = true
 	if opts.KeepLast < 0 || opts.ThreadTTL < 0 {
