@@ -1,0 +1,54 @@
+// Package redisstore is a ckpt.Saver on Redis, for several worker
+// processes (on several machines) sharing threads. It has the semantics of
+// the embedded bbolt store (checked by the same checkpointtest kit): only
+// changed channels are stored (blobs keyed by thread, namespace, channel
+// and version), values are the same msgpack bytes, pending writes keep the
+// first regular write and let special channels replace, a put's parent
+// must exist (a deleted thread is not resurrected by a late write), and
+// ckpt.WriteOptions.IfHead is a compare-and-set on the thread head that
+// holds across processes, because the check and the write run in one Lua
+// script.
+//
+// # Durability
+//
+// A put is acknowledged when Redis has executed its script; what survives
+// a crash after that is decided by the server's persistence settings (the
+// store cannot change them per call, so ckpt.WriteOptions.Durability is
+// ignored):
+//
+//   - appendonly no (RDB snapshots or nothing): an acknowledged put lives in
+//     memory only until the next snapshot; a restart or crash of
+//     redis-server loses every put since then.
+//   - appendonly yes, appendfsync everysec (Redis's default for AOF): the
+//     put is written to the AOF (not fsync'd) before the reply, and fsync'd
+//     within about a second. A crash of redis-server alone loses nothing;
+//     a crash of the machine (power, kernel) loses up to about one second
+//     of acknowledged puts. When the disk stalls an fsync, Redis postpones
+//     AOF writes for up to two seconds while still replying, and then even
+//     a redis-server crash can lose that much.
+//   - appendonly yes, appendfsync always: the AOF is written and fsync'd
+//     before the reply leaves the server (Redis holds replies behind a
+//     write barrier), so an acknowledged put survives a redis-server crash
+//     and a power cut (as far as the disk honours fsync).
+//
+// Replication is asynchronous: a failover to a replica can lose puts the
+// old primary acknowledged, whatever the AOF setting.
+//
+// Redis must not evict the store's keys: run it with maxmemory-policy
+// noeviction (the default) or give the store a Redis of its own.
+//
+// # Errors
+//
+// Unreachable Redis: ErrUnavailable (a write that fails so may or may not
+// have been applied). A value or key not as the store wrote it: a
+// *CorruptError naming the key (errors.Is ckpt.ErrCorrupt). Context
+// deadlines and cancellation end a call with the context's error; like a
+// network failure, that leaves a write's outcome unknown (read it back).
+//
+// go-redis resends a command when the connection breaks before its reply
+// (Options.Redis.MaxRetries, default 3). Every script tolerates that: a
+// resent put finds itself stored and reports success (not ErrConflict, and
+// no second checkpoint); writes, deletes and prunes are idempotent. The one
+// exception is CopyThread without Replace, whose resend reports
+// ckpt.ErrExists after the copy was made.
+package redisstore

@@ -1,0 +1,65 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/ckpt-go/ckpt"
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrUnavailable: Redis could not be reached or the connection broke. The
+// returned error wraps it and the network error. A write that fails this
+// way may or may not have been applied: read the thread back to know.
+var ErrUnavailable = errors.New("redisstore: redis unavailable")
+
+// CorruptError reports a Redis key whose content is not what the store
+// wrote: a value that does not decode, a member of the wrong shape, or a
+// key of the wrong Redis type. errors.Is(err, ckpt.ErrCorrupt) holds.
+type CorruptError struct {
+	Key    string // the Redis key
+	Field  string // the hash field or set member, "" for the whole key
+	Reason string
+}
+
+func (e *CorruptError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("%v: redis key %q: %s", ckpt.ErrCorrupt, e.Key, e.Reason)
+	}
+	return fmt.Sprintf("%v: redis key %q field %q: %s", ckpt.ErrCorrupt, e.Key, e.Field, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ckpt.ErrCorrupt) true.
+func (e *CorruptError) Unwrap() error { return ckpt.ErrCorrupt }
+
+// wrapErr turns an error of a Redis call into the store's errors: the
+// context's own error when it ended, ErrUnavailable for network failures,
+// ckpt.ErrClosed after Close, a CorruptError naming the keys for a key of
+// the wrong type. op says what was being done; keys are the keys involved.
+func wrapErr(ctx context.Context, op string, err error, keys ...string) error {
+	if err == nil {
+		return nil
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("redisstore: %s: %w (%v)", op, cerr, err)
+	}
+	if errors.Is(err, redis.ErrClosed) {
+		return fmt.Errorf("redisstore: %s: %w", op, ckpt.ErrClosed)
+	}
+	var rerr redis.Error
+	if errors.As(err, &rerr) && strings.Contains(rerr.Error(), "WRONGTYPE") {
+		return &CorruptError{Key: strings.Join(keys, " "), Reason: fmt.Sprintf("%s: a key holds the wrong Redis type: %v", op, err)}
+	}
+	var nerr net.Error
+	if errors.As(err, &nerr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, redis.ErrPoolTimeout) {
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+	}
+	return fmt.Errorf("redisstore: %s: %w", op, err)
+}

@@ -1,0 +1,263 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"iter"
+
+	"github.com/ckpt-go/ckpt"
+	"github.com/redis/go-redis/v9"
+)
+
+// listPage is how many index members List reads per round trip. Between
+// pages nothing is held, so memory stays bounded by one page whatever the
+// history length.
+const listPage = 64
+
+// selector is a validated ckpt.ListOptions.
+type selector struct {
+	thread string
+	ns     *string
+	before string
+	filter map[string]any
+}
+
+func newSelector(opts ckpt.ListOptions) (*selector, error) {
+	sel := &selector{thread: opts.ThreadID, ns: opts.Namespace}
+	if err := validName("thread id", opts.ThreadID, ckpt.MaxThreadIDLen); err != nil {
+		return nil, err
+	}
+	if opts.Namespace != nil {
+		if err := validName("checkpoint namespace", *opts.Namespace, ckpt.MaxNamespaceLen); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Limit < 0 {
+		return nil, fmt.Errorf("%w: negative limit %d", ckpt.ErrInvalidConfig, opts.Limit)
+	}
+	if opts.Before != "" {
+		id, err := parseID("before", opts.Before)
+		if err != nil {
+			return nil, err
+		}
+		sel.before = id.String()
+	}
+	if len(opts.Filter) > 0 {
+		f, err := ckpt.NormalizeFilter(opts.Filter)
+		if err != nil {
+			return nil, err
+		}
+		sel.filter = f
+	}
+	return sel, nil
+}
+
+// source is the sorted set List walks and how to read its members: a
+// thread's namespace (ord), a thread (ids) or every thread (the index).
+type source struct {
+	key      string
+	min, max string // ZREVRANGEBYLEX bounds
+	parse    func(m string) (thread, ns, id string, err error)
+}
+
+func (s *Store) source(sel *selector) source {
+	switch {
+	case sel.thread != "" && sel.ns != nil:
+		key := s.keys.thread(sel.thread)[kOrd]
+		nk := nsKey(*sel.ns)
+		max := "(" + prefixEnd(nk)
+		if sel.before != "" {
+			max = "(" + nk + sel.before
+		}
+		return source{key, "[" + nk, max, func(m string) (string, string, string, error) {
+			ns, id, err := parseCPField(key, m)
+			return sel.thread, ns, id, err
+		}}
+	case sel.thread != "":
+		key := s.keys.thread(sel.thread)[kIDs]
+		return source{key, "-", beforeBound(sel.before), func(m string) (string, string, string, error) {
+			ns, id, err := parseIDsMember(key, m)
+			return sel.thread, ns, id, err
+		}}
+	default:
+		key := s.keys.index()
+		return source{key, "-", beforeBound(sel.before), func(m string) (string, string, string, error) {
+			return parseIndexMember(key, m)
+		}}
+	}
+}
+
+// beforeBound: members start with the id, so every member below "(id" has
+// a smaller id.
+func beforeBound(before string) string {
+	if before == "" {
+		return "+"
+	}
+	return "(" + before
+}
+
+type listEntry struct{ thread, ns, id, member string }
+
+// List yields checkpoints newest first by id, filtered by opts: one thread
+// or all, one namespace or all, strictly before an id, metadata containing
+// a filter, at most Limit. It reads a page of ids per round trip, then
+// (with a filter) their metadata, then the matching tuples, each in one
+// pipelined round trip. A checkpoint deleted between those steps is
+// skipped. An error ends the sequence after being yielded once.
+func (s *Store) List(ctx context.Context, opts ckpt.ListOptions) iter.Seq2[*ckpt.Tuple, error] {
+	return func(yield func(*ckpt.Tuple, error) bool) {
+		sel, err := newSelector(opts)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		src := s.source(sel)
+		left := opts.Limit
+		max := src.max
+		for {
+			if err := s.live(ctx); err != nil {
+				yield(nil, err)
+				return
+			}
+			members, err := s.rdb.ZRevRangeByLex(ctx, src.key, &redis.ZRangeBy{Min: src.min, Max: max, Count: listPage}).Result()
+			if err != nil {
+				yield(nil, wrapErr(ctx, "list", err, src.key))
+				return
+			}
+			entries := make([]listEntry, 0, len(members))
+			for _, m := range members {
+				thread, ns, id, err := src.parse(m)
+				if err != nil {
+					yield(nil, err)
+					return
+				}
+				if sel.ns != nil && *sel.ns != ns {
+					continue
+				}
+				entries = append(entries, listEntry{thread, ns, id, m})
+			}
+			if sel.filter != nil {
+				if entries, err = s.filter(ctx, entries, sel.filter); err != nil {
+					yield(nil, err)
+					return
+				}
+			}
+			if opts.Limit > 0 && len(entries) > left {
+				entries = entries[:left]
+			}
+			tuples, err := s.loadMany(ctx, entries, src.key == s.keys.index())
+			for _, t := range tuples {
+				if !yield(t, nil) {
+					return
+				}
+			}
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			left -= len(tuples)
+			if len(members) < listPage || opts.Limit > 0 && left <= 0 {
+				return
+			}
+			max = "(" + members[len(members)-1]
+		}
+	}
+}
+
+// filter keeps the entries whose metadata contains filter.
+func (s *Store) filter(ctx context.Context, entries []listEntry, filter map[string]any) ([]listEntry, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(entries))
+	for i, e := range entries {
+		cmds[i] = pipe.HGet(ctx, s.keys.thread(e.thread)[kMD], cpField(e.ns, e.id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, wrapErr(ctx, "list metadata", err)
+	}
+	kept := entries[:0]
+	for i, e := range entries {
+		raw, err := cmds[i].Result()
+		if err == redis.Nil {
+			continue // deleted since the page was read
+		}
+		key := s.keys.thread(e.thread)[kMD]
+		if err != nil {
+			return nil, wrapErr(ctx, "list metadata", err, key)
+		}
+		md, err := decodeMetadata(key, cpField(e.ns, e.id), []byte(raw))
+		if err != nil {
+			return nil, err
+		}
+		if ckpt.MatchMetadata(md, filter) {
+			kept = append(kept, e)
+		}
+	}
+	return kept, nil
+}
+
+// loadMany reads the entries' tuples in one pipelined round trip. Entries
+// whose checkpoint is gone are skipped; when they came from the global
+// index (unindex), their index entry is removed (their thread expired).
+func (s *Store) loadMany(ctx context.Context, entries []listEntry, unindex bool) ([]*ckpt.Tuple, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	cmds, err := s.pipeScripts(ctx, getScript, len(entries), func(i int) ([]string, []any) {
+		e := entries[i]
+		return s.keys.thread(e.thread), []any{cpField(e.ns, e.id), nsKey(e.ns), prefixEnd(nsKey(e.ns))}
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*ckpt.Tuple, 0, len(entries))
+	var gone []listEntry
+	for i, e := range entries {
+		keys := s.keys.thread(e.thread)
+		res, err := cmds[i].Result()
+		if err != nil {
+			return out, wrapErr(ctx, "list", err, keys...)
+		}
+		reply, _ := res.([]any)
+		t, err := decodeTuple(keys, e.thread, e.ns, reply)
+		if err != nil {
+			return out, err
+		}
+		if t == nil {
+			gone = append(gone, e)
+			continue
+		}
+		out = append(out, t)
+	}
+	if unindex && len(gone) > 0 {
+		_, err = s.pipeScripts(ctx, unindexScript, len(gone), func(i int) ([]string, []any) {
+			e := gone[i]
+			return []string{s.keys.thread(e.thread)[kCP], s.keys.index()}, []any{cpField(e.ns, e.id), e.member}
+		})
+	}
+	return out, err
+}
+
+// pipeScripts runs n calls of one script in one pipelined round trip (by
+// hash). If Redis lost its script cache (a restart), it loads the script
+// and tries once more.
+func (s *Store) pipeScripts(ctx context.Context, sc *redis.Script, n int, call func(i int) ([]string, []any)) ([]*redis.Cmd, error) {
+	for attempt := 0; ; attempt++ {
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, n)
+		for i := range n {
+			keys, args := call(i)
+			cmds[i] = sc.EvalSha(ctx, pipe, keys, args...)
+		}
+		_, err := pipe.Exec(ctx)
+		if err != nil && attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+				return nil, wrapErr(ctx, "load script", err)
+			}
+			continue
+		}
+		if err != nil && err != redis.Nil {
+			return nil, wrapErr(ctx, "pipelined scripts", err)
+		}
+		return cmds, nil
+	}
+}

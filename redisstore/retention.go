@@ -1,0 +1,285 @@
+package redisstore
+
+// Retention: copy, prune and delete-for-runs, each thread's part in one
+// script (so atomic per thread). Thread TTL and keep-last-N are Options
+// (Redis expiry and trimming inside the put script).
+//
+// MERGE NOTE: CopyOptions and PruneStrategy stand in for ckpt.CopyOptions
+// and ckpt.PruneStrategy, which land in the root package on another
+// branch; at merge, replace them with the root types and delete these.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ckpt-go/ckpt"
+	"github.com/redis/go-redis/v9"
+)
+
+// CopyOptions configure CopyThread.
+type CopyOptions struct {
+	// Replace lets the copy overwrite an existing destination thread.
+	Replace bool
+}
+
+// PruneStrategy says what Prune keeps.
+type PruneStrategy int
+
+const (
+	// PruneKeepLatest keeps only the newest checkpoint of each namespace,
+	// with its pending writes and every blob it reads.
+	PruneKeepLatest PruneStrategy = iota
+	// PruneDelete deletes the threads entirely.
+	PruneDelete
+)
+
+// CopyThread copies every checkpoint of srcThreadID, with metadata,
+// namespaces, pending writes, values and order, to dstThreadID, in one
+// script; the source is unchanged. Missing source: ckpt.ErrNotFound. An
+// existing destination is ckpt.ErrExists unless opts.Replace.
+func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string, opts CopyOptions) error {
+	if err := validThread(srcThreadID); err != nil {
+		return err
+	}
+	if err := validThread(dstThreadID); err != nil {
+		return err
+	}
+	if srcThreadID == dstThreadID {
+		return fmt.Errorf("%w: copy of thread %q onto itself", ckpt.ErrInvalidConfig, srcThreadID)
+	}
+	keys := append(s.keys.thread(srcThreadID), s.keys.thread(dstThreadID)...)
+	keys = append(keys, s.keys.index())
+	reply, err := s.run(ctx, copyScript, "copy thread", keys, len16(srcThreadID), len16(dstThreadID), boolArg(opts.Replace), s.ttlMillis())
+	if err != nil {
+		return err
+	}
+	status, _, err := statusOf(keys[0], reply)
+	switch {
+	case err != nil:
+		return err
+	case status == "notfound":
+		return fmt.Errorf("%w: thread %q", ckpt.ErrNotFound, srcThreadID)
+	case status == "exists":
+		return fmt.Errorf("%w: thread %q (copy with Replace to overwrite it)", ckpt.ErrExists, dstThreadID)
+	case status != "ok":
+		return corrupt(keys[0], "", "copy script replied %q", status)
+	}
+	return nil
+}
+
+// PruneStats counts what a retention call deleted.
+type PruneStats struct {
+	Checkpoints, Writes, Blobs int
+}
+
+// Prune applies strategy to each thread (each in one script). Unknown
+// threads and an empty list are no-ops. With PruneKeepLatest a kept
+// checkpoint whose parent was pruned still loads and still reports its
+// parent config; loading that parent is ckpt.ErrNotFound.
+func (s *Store) Prune(ctx context.Context, threadIDs []string, strategy PruneStrategy) error {
+	_, err := s.PruneStats(ctx, threadIDs, strategy)
+	return err
+}
+
+// PruneStats is Prune that also reports what it deleted (for
+// PruneDelete, only Checkpoints is counted).
+func (s *Store) PruneStats(ctx context.Context, threadIDs []string, strategy PruneStrategy) (PruneStats, error) {
+	var st PruneStats
+	for _, t := range threadIDs {
+		if err := validThread(t); err != nil {
+			return st, err
+		}
+	}
+	if strategy != PruneKeepLatest && strategy != PruneDelete {
+		return st, fmt.Errorf("%w: unknown prune strategy %d", ckpt.ErrInvalidConfig, strategy)
+	}
+	for _, t := range threadIDs {
+		if strategy == PruneDelete {
+			keys := s.threadKeys(t)
+			if err := s.live(ctx); err != nil {
+				return st, err
+			}
+			n, err := deleteScript.Run(ctx, s.rdb, keys, len16(t)).Int()
+			if err != nil {
+				return st, wrapErr(ctx, "prune (delete)", err, keys...)
+			}
+			st.Checkpoints += n
+			continue
+		}
+		got, err := s.prune(ctx, t, []any{len16(t), 1})
+		if err != nil {
+			return st, err
+		}
+		st.add(got)
+	}
+	return st, nil
+}
+
+func (st *PruneStats) add(o PruneStats) {
+	st.Checkpoints += o.Checkpoints
+	st.Writes += o.Writes
+	st.Blobs += o.Blobs
+}
+
+// prune runs the prune script on one thread.
+func (s *Store) prune(ctx context.Context, thread string, args []any) (PruneStats, error) {
+	keys := s.threadKeys(thread)
+	reply, err := s.run(ctx, pruneScript, "prune", keys, args...)
+	if err != nil {
+		return PruneStats{}, err
+	}
+	if len(reply) == 2 && reply[0] == "corrupt" {
+		f, _ := reply[1].(string)
+		return PruneStats{}, corrupt(keys[kCP], f, "checkpoint value does not parse")
+	}
+	if len(reply) != 3 {
+		return PruneStats{}, corrupt(keys[kCP], "", "prune script replied %v", reply)
+	}
+	var n [3]int
+	for i, v := range reply {
+		x, ok := v.(int64)
+		if !ok {
+			return PruneStats{}, corrupt(keys[kCP], "", "prune script replied %v", reply)
+		}
+		n[i] = int(x)
+	}
+	return PruneStats{Checkpoints: n[0], Writes: n[1], Blobs: n[2]}, nil
+}
+
+// KeepLast keeps the newest n checkpoints of each namespace of each thread
+// and deletes the rest with their writes and unread blobs (each thread in
+// one script).
+func (s *Store) KeepLast(ctx context.Context, threadIDs []string, n int) (PruneStats, error) {
+	var st PruneStats
+	if n < 1 {
+		return st, fmt.Errorf("%w: KeepLast needs n >= 1, got %d", ckpt.ErrInvalidConfig, n)
+	}
+	for _, t := range threadIDs {
+		if err := validThread(t); err != nil {
+			return st, err
+		}
+	}
+	for _, t := range threadIDs {
+		got, err := s.prune(ctx, t, []any{len16(t), n})
+		if err != nil {
+			return st, err
+		}
+		st.add(got)
+	}
+	return st, nil
+}
+
+// DeleteForRuns deletes every checkpoint (with its pending writes, and the
+// blobs no remaining checkpoint reads) whose metadata run_id is one of
+// runIDs, in every thread and namespace; other runs are untouched. It
+// walks the global index and reads metadata page by page, so its cost
+// grows with the number of stored checkpoints. An empty list is a no-op.
+func (s *Store) DeleteForRuns(ctx context.Context, runIDs []string) error {
+	if len(runIDs) == 0 {
+		return nil
+	}
+	want := make(map[string]bool, len(runIDs))
+	for _, r := range runIDs {
+		want[r] = true
+	}
+	byThread := map[string][]any{}
+	max := "+"
+	for {
+		if err := s.live(ctx); err != nil {
+			return err
+		}
+		members, err := s.rdb.ZRevRangeByLex(ctx, s.keys.index(), &redis.ZRangeBy{Min: "-", Max: max, Count: 512}).Result()
+		if err != nil {
+			return wrapErr(ctx, "delete for runs", err, s.keys.index())
+		}
+		entries := make([]listEntry, 0, len(members))
+		for _, m := range members {
+			thread, ns, id, err := parseIndexMember(s.keys.index(), m)
+			if err != nil {
+				return err
+			}
+			entries = append(entries, listEntry{thread, ns, id, m})
+		}
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.StringCmd, len(entries))
+		for i, e := range entries {
+			cmds[i] = pipe.HGet(ctx, s.keys.thread(e.thread)[kMD], cpField(e.ns, e.id))
+		}
+		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+			return wrapErr(ctx, "delete for runs", err)
+		}
+		for i, e := range entries {
+			raw, err := cmds[i].Result()
+			if err == redis.Nil {
+				continue
+			}
+			key := s.keys.thread(e.thread)[kMD]
+			if err != nil {
+				return wrapErr(ctx, "delete for runs", err, key)
+			}
+			md, err := decodeMetadata(key, cpField(e.ns, e.id), []byte(raw))
+			if err != nil {
+				return err
+			}
+			if run, ok := md["run_id"].(string); ok && want[run] {
+				byThread[e.thread] = append(byThread[e.thread], cpField(e.ns, e.id))
+			}
+		}
+		if len(members) < 512 {
+			break
+		}
+		max = "(" + members[len(members)-1]
+	}
+	for thread, fields := range byThread {
+		if _, err := s.prune(ctx, thread, append([]any{len16(thread), 0}, fields...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SweepIndex removes the global index entries of checkpoints that no
+// longer exist (their thread expired by ThreadTTL), walking the index in
+// pages of 512 with one pipelined round trip each, and returns how many it
+// removed. List does the same for the entries it meets; call SweepIndex
+// now and then when threads expire and nobody lists across threads.
+func (s *Store) SweepIndex(ctx context.Context) (int, error) {
+	idx := s.keys.index()
+	removed := 0
+	max := "+"
+	for {
+		if err := s.live(ctx); err != nil {
+			return removed, err
+		}
+		members, err := s.rdb.ZRevRangeByLex(ctx, idx, &redis.ZRangeBy{Min: "-", Max: max, Count: 512}).Result()
+		if err != nil {
+			return removed, wrapErr(ctx, "sweep index", err, idx)
+		}
+		entries := make([]listEntry, 0, len(members))
+		for _, m := range members {
+			thread, ns, id, err := parseIndexMember(idx, m)
+			if err != nil {
+				return removed, err
+			}
+			entries = append(entries, listEntry{thread, ns, id, m})
+		}
+		if len(entries) > 0 {
+			cmds, err := s.pipeScripts(ctx, unindexScript, len(entries), func(i int) ([]string, []any) {
+				e := entries[i]
+				return []string{s.keys.thread(e.thread)[kCP], idx}, []any{cpField(e.ns, e.id), e.member}
+			})
+			if err != nil {
+				return removed, err
+			}
+			for _, c := range cmds {
+				if n, _ := c.Int(); n == 1 {
+					removed++
+				}
+			}
+		}
+		if len(members) < 512 {
+			return removed, nil
+		}
+		max = "(" + members[len(members)-1]
+	}
+}

@@ -1,0 +1,318 @@
+package redisstore
+
+// Every change to a thread is one Lua script, so it is atomic: Redis runs a
+// script to its end before any other command, no reader sees half of a
+// put, and a check (parent exists, parent is the head) and the write that
+// depends on it cannot be separated by another client's write. A script
+// checks everything that can fail before its first write, because Redis
+// does not roll back a script that stops half-way.
+//
+// KEYS of the thread scripts are the thread's keys in threadKind order
+// (1 cp, 2 md, 3 ord, 4 ids, 5 bl, 6 wr, 7 wx) followed by the global index
+// (8). Members and fields are built by keys.go; the scripts only take them
+// apart where they must (the id is the last 26 bytes of F, the namespace
+// key what comes before it).
+
+import "github.com/redis/go-redis/v9"
+
+const luaPrelude = `
+local function delmany(cmd, key, list)
+  for i = 1, #list, 1000 do
+    redis.call(cmd, key, unpack(list, i, math.min(i + 999, #list)))
+  end
+end
+
+-- HMGET in chunks: unpack of a very long list overflows Lua's stack
+local function hmget(key, list)
+  local out = {}
+  for i = 1, #list, 1000 do
+    local part = redis.call('HMGET', key, unpack(list, i, math.min(i + 999, #list)))
+    for j = 1, #part do out[#out + 1] = part[j] end
+  end
+  return out
+end
+
+-- the blob fields a cp value lists, or nil when the value is malformed
+local function blobfields(v)
+  if #v < 5 or string.byte(v, 1) ~= 1 then return nil end
+  local n = ((string.byte(v, 2) * 256 + string.byte(v, 3)) * 256 + string.byte(v, 4)) * 256 + string.byte(v, 5)
+  local out, i, stop = {}, 6, 5 + n
+  if stop > #v then return nil end
+  while i <= stop do
+    if i + 1 > stop then return nil end
+    local m = string.byte(v, i) * 256 + string.byte(v, i + 1)
+    if i + 1 + m > stop then return nil end
+    out[#out + 1] = string.sub(v, i + 2, i + 1 + m)
+    i = i + 2 + m
+  end
+  return out
+end
+
+-- the range bound just past every member that starts with f (f ends with
+-- a ULID character, never 0xff)
+local function pastf(f)
+  return '(' .. string.sub(f, 1, #f - 1) .. string.char(string.byte(f, #f) + 1)
+end
+
+local function writesof(f)
+  return redis.call('ZRANGEBYLEX', KEYS[7], '[' .. f, pastf(f))
+end
+
+-- drop removes one checkpoint, its metadata, index entries and writes
+-- (not its blobs: see sweep); returns the number of writes removed.
+local function drop(tl, f)
+  local ns, id = string.sub(f, 3, #f - 26), string.sub(f, #f - 25)
+  redis.call('HDEL', KEYS[1], f)
+  redis.call('HDEL', KEYS[2], f)
+  redis.call('ZREM', KEYS[3], f)
+  redis.call('ZREM', KEYS[4], id .. ns)
+  redis.call('ZREM', KEYS[8], id .. tl .. ns)
+  local ws = writesof(f)
+  if #ws > 0 then
+    delmany('HDEL', KEYS[6], ws)
+    delmany('ZREM', KEYS[7], ws)
+  end
+  return #ws
+end
+
+-- referenced returns the set of blob fields read by the checkpoints not
+-- in dead, or nil and the field of a malformed cp value.
+local function referenced(dead)
+  local keep = {}
+  local all = redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    if not dead[all[i]] then
+      local bf = blobfields(all[i + 1])
+      if not bf then return nil, all[i] end
+      for _, b in ipairs(bf) do keep[b] = true end
+    end
+  end
+  return keep
+end
+
+-- sweep deletes the blobs no checkpoint in keep reads; returns how many.
+local function sweep(keep)
+  local gone = {}
+  for _, b in ipairs(redis.call('HKEYS', KEYS[5])) do
+    if not keep[b] then gone[#gone + 1] = b end
+  end
+  delmany('HDEL', KEYS[5], gone)
+  return #gone
+end
+
+-- trimplan returns the set of checkpoints beyond the newest n of each
+-- namespace (only namespace nskey when given) and how many there are.
+local function trimplan(n, nskey, nsend)
+  local dead, count = {}, 0
+  local members
+  if nskey then
+    members = redis.call('ZRANGEBYLEX', KEYS[3], '[' .. nskey, '(' .. nsend)
+  else
+    members = redis.call('ZRANGE', KEYS[3], 0, -1)
+  end
+  local cur, kept = nil, 0
+  for i = #members, 1, -1 do
+    local f = members[i]
+    local k = string.sub(f, 1, #f - 26)
+    if k ~= cur then cur, kept = k, 0 end
+    kept = kept + 1
+    if kept > n then dead[f] = true; count = count + 1 end
+  end
+  return dead, count
+end
+
+local function expire(ms)
+  if ms > 0 then
+    for i = 1, 7 do redis.call('PEXPIRE', KEYS[i], ms) end
+  end
+end
+
+local function putwrites(at)
+  local n = tonumber(ARGV[at])
+  for i = at + 1, at + 3 * n, 3 do
+    local f, v = ARGV[i], ARGV[i + 1]
+    if ARGV[i + 2] == '1' then
+      redis.call('HSET', KEYS[6], f, v)
+    else
+      redis.call('HSETNX', KEYS[6], f, v)
+    end
+    redis.call('ZADD', KEYS[7], 0, f)
+  end
+end
+
+local function before(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+`
+
+// putScript stores one checkpoint (and optionally pending writes).
+// ARGV: 1 F, 2 parent F or "", 3 nsKey, 4 nsEnd, 5 cp value, 6 metadata,
+// 7 ids member, 8 index member, 9 "1" for compare-and-set on the head,
+// 10 "1" when the id was generated (it must sort after the head), 11 TTL
+// in ms (0: none), 12 keep-last n (0: keep all), 13 len16(thread)|thread,
+// 14 number of blobs, then (field, value) pairs, then the number of
+// writes and (field, value, replace) triples.
+// Returns {"ok"}, {"notfound"}, {"conflict", head}, {"stale", head} or
+// {"corrupt", field}.
+var putScript = redis.NewScript(luaPrelude + `
+local f, parent, nskey, nsend = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('HGET', KEYS[1], f) == ARGV[5] and redis.call('HGET', KEYS[2], f) == ARGV[6] then
+  -- Already stored: the client resent this put after losing the reply
+  -- (go-redis retries on a broken connection), or the same put came
+  -- again. Report success instead of a false conflict or a second
+  -- checkpoint; pending writes and expiry are idempotent, apply them.
+  putwrites(15 + 2 * tonumber(ARGV[14]))
+  expire(tonumber(ARGV[11]))
+  return {'ok'}
+end
+if parent ~= '' and redis.call('HEXISTS', KEYS[1], parent) == 0 then return {'notfound'} end
+local head = redis.call('ZREVRANGEBYLEX', KEYS[3], '(' .. nsend, '[' .. nskey, 'LIMIT', 0, 1)[1] or ''
+if ARGV[9] == '1' and head ~= parent then return {'conflict', head} end
+if ARGV[10] == '1' and head ~= '' and not before(head, f) then return {'stale', head} end
+local keepn = tonumber(ARGV[12])
+-- Trimming sweeps blobs, which needs every cp value to parse: check that
+-- before the first write.
+local trim = keepn > 0 and redis.call('ZLEXCOUNT', KEYS[3], '[' .. nskey, '(' .. nsend) >= keepn
+if trim then
+  local ok, bad = referenced({})
+  if not ok then return {'corrupt', bad} end
+end
+local nb = tonumber(ARGV[14])
+for i = 15, 14 + 2 * nb, 2 do
+  redis.call('HSETNX', KEYS[5], ARGV[i], ARGV[i + 1])
+end
+redis.call('HSET', KEYS[1], f, ARGV[5])
+redis.call('HSET', KEYS[2], f, ARGV[6])
+redis.call('ZADD', KEYS[3], 0, f)
+redis.call('ZADD', KEYS[4], 0, ARGV[7])
+redis.call('ZADD', KEYS[8], 0, ARGV[8])
+putwrites(15 + 2 * nb)
+if trim then
+  local dead, n = trimplan(keepn, nskey, nsend)
+  if n > 0 then
+    local keep = referenced(dead)
+    for d in pairs(dead) do drop(ARGV[13], d) end
+    sweep(keep)
+  end
+end
+expire(tonumber(ARGV[11]))
+return {'ok'}
+`)
+
+// writesScript attaches pending writes to a checkpoint.
+// ARGV: 1 F, 2 TTL in ms, 3 number of writes, then (field, value,
+// replace) triples. Returns {"ok"} or {"notfound"}.
+var writesScript = redis.NewScript(luaPrelude + `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'notfound'} end
+putwrites(3)
+expire(tonumber(ARGV[2]))
+return {'ok'}
+`)
+
+// getScript reads one checkpoint with everything it needs, in one atomic
+// step. ARGV: 1 F ("" for the head of the namespace), 2 nsKey, 3 nsEnd.
+// Returns {} when there is none, {"corrupt", F} for a malformed cp value,
+// else {F, cp value, metadata, blob fields, blob values, write fields,
+// write values}.
+var getScript = redis.NewScript(luaPrelude + `
+local f = ARGV[1]
+if f == '' then
+  f = redis.call('ZREVRANGEBYLEX', KEYS[3], '(' .. ARGV[3], '[' .. ARGV[2], 'LIMIT', 0, 1)[1]
+  if not f then return {} end
+end
+local cp = redis.call('HGET', KEYS[1], f)
+if not cp then return {} end
+local bf = blobfields(cp)
+if not bf then return {'corrupt', f} end
+local bv = hmget(KEYS[5], bf)
+local wf = writesof(f)
+local wv = hmget(KEYS[6], wf)
+return {f, cp, redis.call('HGET', KEYS[2], f), bf, bv, wf, wv}
+`)
+
+// unindexScript removes a global index entry whose checkpoint no longer
+// exists (its thread expired). KEYS: cp of the thread, index. ARGV: F,
+// index member. Returns how many entries it removed (0 or 1).
+var unindexScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
+  return redis.call('ZREM', KEYS[2], ARGV[2])
+end
+return 0
+`)
+
+// deleteScript removes a whole thread. ARGV: 1 len16(thread)|thread.
+var deleteScript = redis.NewScript(luaPrelude + `
+local ids = redis.call('ZRANGE', KEYS[4], 0, -1)
+local idx = {}
+for i, m in ipairs(ids) do
+  idx[i] = string.sub(m, 1, 26) .. ARGV[1] .. string.sub(m, 27)
+end
+delmany('ZREM', KEYS[8], idx)
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+return #ids
+`)
+
+// pruneScript removes checkpoints of one thread with their writes, then
+// the blobs no remaining checkpoint reads. ARGV: 1 len16(thread)|thread,
+// 2 keep-last n per namespace (0: drop the checkpoints listed from ARGV 3
+// on, by F). Returns {checkpoints, writes, blobs} removed, or
+// {"corrupt", field}.
+var pruneScript = redis.NewScript(luaPrelude + `
+local n = tonumber(ARGV[2])
+local dead, count = {}, 0
+if n > 0 then
+  dead, count = trimplan(n, nil, nil)
+else
+  for i = 3, #ARGV do
+    if not dead[ARGV[i]] and redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+      dead[ARGV[i]] = true
+      count = count + 1
+    end
+  end
+end
+if count == 0 then return {0, 0, 0} end
+local keep, bad = referenced(dead)
+if not keep then return {'corrupt', bad} end
+local writes = 0
+for f in pairs(dead) do writes = writes + drop(ARGV[1], f) end
+return {count, writes, sweep(keep)}
+`)
+
+// copyScript copies a thread. KEYS: the source's 7 thread keys, the
+// destination's 7, the index. ARGV: 1 len16(source)|source,
+// 2 len16(destination)|destination, 3 "1" to replace an existing
+// destination, 4 TTL in ms. Returns {"ok", checkpoints}, {"notfound"} or
+// {"exists"}.
+var copyScript = redis.NewScript(luaPrelude + `
+if redis.call('EXISTS', KEYS[3]) == 0 then return {'notfound'} end
+if redis.call('EXISTS', KEYS[10]) == 1 then
+  if ARGV[3] ~= '1' then return {'exists'} end
+  local idx = {}
+  for i, m in ipairs(redis.call('ZRANGE', KEYS[11], 0, -1)) do
+    idx[i] = string.sub(m, 1, 26) .. ARGV[2] .. string.sub(m, 27)
+  end
+  delmany('ZREM', KEYS[15], idx)
+end
+for i = 1, 7 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('COPY', KEYS[i], KEYS[7 + i], 'REPLACE')
+  else
+    redis.call('DEL', KEYS[7 + i])
+  end
+end
+local ids = redis.call('ZRANGE', KEYS[4], 0, -1)
+for _, m in ipairs(ids) do
+  redis.call('ZADD', KEYS[15], 0, string.sub(m, 1, 26) .. ARGV[2] .. string.sub(m, 27))
+end
+local ms = tonumber(ARGV[4])
+if ms > 0 then
+  for i = 8, 14 do redis.call('PEXPIRE', KEYS[i], ms) end
+end
+return {'ok', #ids}
+`)
+
+var allScripts = []*redis.Script{putScript, writesScript, getScript, unindexScript, deleteScript, pruneScript, copyScript}

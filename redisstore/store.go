@@ -1,0 +1,622 @@
+package redisstore
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ckpt-go/ckpt"
+	"github.com/oklog/ulid/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// Options configure New.
+type Options struct {
+	// Addr is the Redis address (host:port), used when Redis is nil;
+	// empty means go-redis's default, localhost:6379.
+	Addr string
+	// Redis passes go-redis's own client options through (address,
+	// password, TLS, pool size, timeouts); its Addr, when empty, is taken
+	// from Addr. ContextTimeoutEnabled is always set, so context deadlines
+	// bound every call.
+	Redis *redis.Options
+	// Prefix starts every key of the store; several stores can share one
+	// Redis under different prefixes. Empty means "ckpt".
+	Prefix string
+	// ThreadTTL, when positive, makes a thread expire (all its keys, by
+	// Redis expiry) after this long without a write; every put and
+	// pending-writes call starts the time again. The global index entries
+	// of expired threads are removed when List meets them, or by
+	// SweepIndex.
+	ThreadTTL time.Duration
+	// KeepLast, when positive, keeps only the newest KeepLast checkpoints
+	// of each thread and namespace: every put removes the older ones, with
+	// their pending writes and the blobs nothing else reads, in the same
+	// script.
+	KeepLast int
+}
+
+// Store is a ckpt.Saver on Redis. It is safe for concurrent use, and any
+// number of Stores in any number of processes can share one Redis.
+type Store struct {
+	rdb      *redis.Client
+	keys     keys
+	ttl      time.Duration
+	keepLast int
+	ids      *idSource
+	closed   atomic.Bool
+}
+
+var _ ckpt.Saver = (*Store)(nil)
+
+// New connects to Redis, checks (or writes) the layout version under the
+// prefix and loads the scripts. Unreachable Redis is ErrUnavailable; a
+// prefix holding another layout version is ckpt.ErrFormatVersion.
+func New(ctx context.Context, opts Options) (*Store, error) {
+	ro := &redis.Options{Addr: opts.Addr}
+	if opts.Redis != nil {
+		copied := *opts.Redis
+		ro = &copied
+		ro.Addr = cmp.Or(ro.Addr, opts.Addr)
+	}
+	ro.ContextTimeoutEnabled = true
+	if opts.KeepLast < 0 || opts.ThreadTTL < 0 {
+		return nil, fmt.Errorf("%w: negative KeepLast or ThreadTTL", ckpt.ErrInvalidConfig)
+	}
+	s := &Store{
+		rdb:      redis.NewClient(ro),
+		keys:     keys{prefix: cmp.Or(opts.Prefix, "ckpt")},
+		ttl:      opts.ThreadTTL,
+		keepLast: opts.KeepLast,
+		ids:      newIDSource(),
+	}
+	if err := s.init(ctx); err != nil {
+		_ = s.rdb.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context) error {
+	key := s.keys.format()
+	if err := s.rdb.SetNX(ctx, key, formatVersion, 0).Err(); err != nil {
+		return wrapErr(ctx, "connect to "+s.rdb.Options().Addr, err, key)
+	}
+	v, err := s.rdb.Get(ctx, key).Result()
+	if err != nil {
+		return wrapErr(ctx, "read format", err, key)
+	}
+	if v != formatVersion {
+		return fmt.Errorf("%w: redis key %q holds layout version %q, this build reads %q", ckpt.ErrFormatVersion, key, v, formatVersion)
+	}
+	for _, sc := range allScripts {
+		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+			return wrapErr(ctx, "load scripts", err)
+		}
+	}
+	return nil
+}
+
+// Close closes the connections. Calls after Close fail with ckpt.ErrClosed.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return ckpt.ErrClosed
+	}
+	return s.rdb.Close()
+}
+
+// Client returns the underlying go-redis client (for health checks and
+// tests); do not change the store's keys through it.
+func (s *Store) Client() *redis.Client { return s.rdb }
+
+func (s *Store) live(ctx context.Context) error {
+	if s.closed.Load() {
+		return ckpt.ErrClosed
+	}
+	return ctx.Err()
+}
+
+// run runs a script and returns its reply as a list.
+func (s *Store) run(ctx context.Context, sc *redis.Script, op string, keys []string, args ...any) ([]any, error) {
+	if err := s.live(ctx); err != nil {
+		return nil, err
+	}
+	res, err := sc.Run(ctx, s.rdb, keys, args...).Result()
+	if err != nil {
+		return nil, wrapErr(ctx, op, err, keys...)
+	}
+	list, ok := res.([]any)
+	if !ok {
+		return nil, corrupt(keys[0], "", "%s: script replied %T", op, res)
+	}
+	return list, nil
+}
+
+func (s *Store) ttlMillis() int64 { return s.ttl.Milliseconds() }
+
+func (s *Store) threadKeys(thread string) []string {
+	return append(s.keys.thread(thread), s.keys.index())
+}
+
+// Put stores a checkpoint atomically: header, metadata, the values of the
+// channels named in newVersions (others are found through the versions of
+// earlier checkpoints) and index entries, in one script. cfg.CheckpointID
+// names the parent, which must exist in the thread and namespace
+// (ckpt.ErrNotFound otherwise); empty starts a new history. An empty cp.ID
+// gets a new ULID that sorts after the namespace's head even when another
+// machine's clock is ahead; a given one must be a valid ULID. With
+// ckpt.WriteOptions.IfHead in ctx the put fails with ckpt.ErrConflict
+// unless the parent is still the newest checkpoint of the namespace.
+func (s *Store) Put(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint, meta ckpt.Metadata, newVersions map[string]string) (ckpt.Config, error) {
+	return s.PutFull(ctx, cfg, cp, meta, newVersions, nil)
+}
+
+// PutFull stores a checkpoint together with pending writes attached to it
+// in one script (one round trip): what Put followed by one PutWrites per
+// task would store.
+func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint, meta ckpt.Metadata, newVersions map[string]string, writes []ckpt.TaskWrites) (ckpt.Config, error) {
+	if err := validConfig(cfg); err != nil {
+		return ckpt.Config{}, err
+	}
+	ns := cfg.CheckpointNS
+	var parentF string
+	if cfg.CheckpointID != "" {
+		p, err := parseID("parent checkpoint id", cfg.CheckpointID)
+		if err != nil {
+			return ckpt.Config{}, err
+		}
+		cfg.CheckpointID = p.String() // canonical spelling, as stored
+		parentF = cpField(ns, cfg.CheckpointID)
+	}
+	now := time.Now()
+	generated := cp.ID == ""
+	id := cp.ID
+	if generated {
+		id = s.ids.next(now)
+	} else {
+		u, err := parseID("checkpoint id", cp.ID)
+		if err != nil {
+			return ckpt.Config{}, err
+		}
+		s.ids.observe(u)
+		id = u.String()
+	}
+	ts := cp.TS
+	if ts.IsZero() {
+		ts = now
+	}
+	blobArgs := make([]any, 0, 2*len(newVersions))
+	for _, ch := range slices.Sorted(maps.Keys(newVersions)) {
+		ver := newVersions[ch]
+		if err := validChannel(ch, ver); err != nil {
+			return ckpt.Config{}, err
+		}
+		v, ok := cp.ChannelValues[ch]
+		var blob []byte
+		if !ok {
+			blob = encodeBlob(nil, true)
+		} else {
+			raw, err := ckpt.EncodeValue(fmt.Sprintf("channel %q", ch), v)
+			if err != nil {
+				return ckpt.Config{}, err
+			}
+			blob = encodeBlob(raw, false)
+		}
+		blobArgs = append(blobArgs, blobField(ns, ch, ver), blob)
+	}
+	rec := &checkpointRecord{V: cp.V, TS: ts.UnixNano(), Parent: cfg.CheckpointID, Versions: cp.ChannelVersions, VersionsSeen: cp.VersionsSeen}
+	for ch, ver := range rec.Versions {
+		if err := validChannel(ch, ver); err != nil {
+			return ckpt.Config{}, err
+		}
+	}
+	md, err := encodeMetadata(meta)
+	if err != nil {
+		return ckpt.Config{}, err
+	}
+	var writeArgs []any
+	for _, tw := range writes {
+		w, err := prepareWrites(ns, id, tw.Writes, tw.TaskID, tw.TaskPath)
+		if err != nil {
+			return ckpt.Config{}, err
+		}
+		writeArgs = append(writeArgs, w...)
+	}
+	ifHead := "0"
+	if ckpt.WriteOptionsFrom(ctx).IfHead {
+		ifHead = "1"
+	}
+	keys := s.threadKeys(cfg.ThreadID)
+	for attempt := 1; ; attempt++ {
+		cpVal, err := encodeCheckpoint(ns, rec)
+		if err != nil {
+			return ckpt.Config{}, err
+		}
+		f := cpField(ns, id)
+		args := []any{f, parentF, nsKey(ns), prefixEnd(nsKey(ns)), cpVal, md,
+			idsMember(ns, id), indexMember(cfg.ThreadID, ns, id), ifHead, boolArg(generated),
+			s.ttlMillis(), s.keepLast, len16(cfg.ThreadID), len(blobArgs) / 2}
+		args = append(args, blobArgs...)
+		args = append(args, len(writeArgs)/3)
+		args = append(args, writeArgs...)
+		reply, err := s.run(ctx, putScript, "put", keys, args...)
+		if err != nil {
+			return ckpt.Config{}, err
+		}
+		status, detail, err := statusOf(keys[kCP], reply)
+		if err != nil {
+			return ckpt.Config{}, err
+		}
+		switch status {
+		case "ok":
+			return ckpt.Config{ThreadID: cfg.ThreadID, CheckpointNS: ns, CheckpointID: id}, nil
+		case "notfound":
+			return ckpt.Config{}, fmt.Errorf("%w: parent checkpoint %s in thread %q namespace %q (deleted or never written)", ckpt.ErrNotFound, cfg.CheckpointID, cfg.ThreadID, ns)
+		case "conflict":
+			return ckpt.Config{}, fmt.Errorf("%w: thread %q namespace %q: expected head %s, head is %s", ckpt.ErrConflict, cfg.ThreadID, ns, idName(cfg.CheckpointID), headName(detail))
+		case "stale":
+			// Another machine wrote a newer id (its clock is ahead): move
+			// past it and try again, a bounded number of times.
+			if attempt == maxStaleRetries {
+				return ckpt.Config{}, fmt.Errorf("%w: thread %q namespace %q: the head moved past every new id %d times in a row", ckpt.ErrConflict, cfg.ThreadID, ns, attempt)
+			}
+			_, headID, err := parseCPField(keys[kOrd], detail)
+			if err != nil {
+				return ckpt.Config{}, err
+			}
+			u, err := parseID("head id", headID)
+			if err != nil {
+				return ckpt.Config{}, corrupt(keys[kOrd], detail, "head id is not a ULID")
+			}
+			s.ids.observe(u)
+			id = s.ids.next(time.Now())
+			if len(writes) > 0 {
+				writeArgs = writeArgs[:0]
+				for _, tw := range writes {
+					// Cannot fail: the same writes encoded above.
+					w, _ := prepareWrites(ns, id, tw.Writes, tw.TaskID, tw.TaskPath)
+					writeArgs = append(writeArgs, w...)
+				}
+			}
+		case "corrupt":
+			return ckpt.Config{}, corrupt(keys[kCP], detail, "checkpoint value does not parse")
+		default:
+			return ckpt.Config{}, corrupt(keys[kCP], "", "put script replied %q", status)
+		}
+	}
+}
+
+// maxStaleRetries bounds how often Put draws a new id because the head
+// moved past it (writers whose clocks are ahead, all writing at once).
+const maxStaleRetries = 64
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+func idName(id string) string { return cmp.Or(id, "none") }
+
+func headName(f string) string {
+	if len(f) < idLen {
+		return "none"
+	}
+	return f[len(f)-idLen:]
+}
+
+// statusOf reads the {status, detail} reply of a script.
+func statusOf(key string, reply []any) (status, detail string, err error) {
+	if len(reply) == 0 {
+		return "", "", corrupt(key, "", "empty script reply")
+	}
+	status, ok := reply[0].(string)
+	if !ok {
+		return "", "", corrupt(key, "", "script reply starts with %T", reply[0])
+	}
+	if len(reply) > 1 {
+		detail, _ = reply[1].(string)
+	}
+	return status, detail, nil
+}
+
+func validChannel(ch, ver string) error {
+	if err := validName("channel name", ch, ckpt.MaxNameLen); err != nil {
+		return err
+	}
+	return validName(fmt.Sprintf("version of channel %q", ch), ver, ckpt.MaxNameLen)
+}
+
+// specialWriteIdx maps the special channels to their fixed indexes.
+var specialWriteIdx = map[string]int{
+	ckpt.ChannelError:     -1,
+	ckpt.ChannelScheduled: -2,
+	ckpt.ChannelInterrupt: -3,
+	ckpt.ChannelResume:    -4,
+}
+
+// prepareWrites encodes one task's writes as (field, value, replace)
+// script arguments.
+func prepareWrites(ns, id string, writes []ckpt.Write, taskID, taskPath string) ([]any, error) {
+	if err := validName("task id", taskID, ckpt.MaxNameLen); err != nil {
+		return nil, err
+	}
+	out := make([]any, 0, 3*len(writes))
+	for i, wr := range writes {
+		if err := validName("channel name", wr.Channel, ckpt.MaxNameLen); err != nil {
+			return nil, err
+		}
+		raw, err := ckpt.EncodeValue(fmt.Sprintf("write %d (channel %q)", i, wr.Channel), wr.Value)
+		if err != nil {
+			return nil, err
+		}
+		rec, err := encodeWrite(&writeRecord{Channel: wr.Channel, TaskPath: taskPath, Value: []byte(raw)})
+		if err != nil {
+			return nil, err
+		}
+		idx, special := specialWriteIdx[wr.Channel]
+		if !special {
+			idx = i
+		}
+		out = append(out, writeField(ns, id, taskID, idx), rec, boolArg(special))
+	}
+	return out, nil
+}
+
+// PutWrites attaches pending writes of task taskID to the checkpoint in cfg
+// (thread and checkpoint id required; the checkpoint must exist, else
+// ckpt.ErrNotFound). Each write is keyed (taskID, idx): idx is its position
+// in writes, or the fixed negative index of a special channel. A special
+// write replaces a stored one; a regular write already stored is kept
+// (first wins), so a retried task does not change what it wrote.
+func (s *Store) PutWrites(ctx context.Context, cfg ckpt.Config, writes []ckpt.Write, taskID, taskPath string) error {
+	if err := validConfig(cfg); err != nil {
+		return err
+	}
+	if cfg.CheckpointID == "" {
+		return fmt.Errorf("%w: PutWrites needs a checkpoint id", ckpt.ErrInvalidConfig)
+	}
+	u, err := parseID("checkpoint id", cfg.CheckpointID)
+	if err != nil {
+		return err
+	}
+	cfg.CheckpointID = u.String()
+	args, err := prepareWrites(cfg.CheckpointNS, cfg.CheckpointID, writes, taskID, taskPath)
+	if err != nil || len(args) == 0 {
+		return err
+	}
+	keys := s.threadKeys(cfg.ThreadID)
+	reply, err := s.run(ctx, writesScript, "put writes", keys[:nThreadKinds],
+		append([]any{cpField(cfg.CheckpointNS, cfg.CheckpointID), s.ttlMillis(), len(args) / 3}, args...)...)
+	if err != nil {
+		return err
+	}
+	status, _, err := statusOf(keys[kCP], reply)
+	switch {
+	case err != nil:
+		return err
+	case status == "notfound":
+		return fmt.Errorf("%w: checkpoint %s in thread %q namespace %q (deleted or never written)", ckpt.ErrNotFound, cfg.CheckpointID, cfg.ThreadID, cfg.CheckpointNS)
+	case status != "ok":
+		return corrupt(keys[kCP], "", "put writes script replied %q", status)
+	}
+	return nil
+}
+
+// GetTuple returns the checkpoint cfg names, or the newest of the thread
+// and namespace when cfg.CheckpointID is empty, read in one atomic script
+// (one round trip). Unknown thread or id: ckpt.ErrNotFound.
+func (s *Store) GetTuple(ctx context.Context, cfg ckpt.Config) (*ckpt.Tuple, error) {
+	if err := validConfig(cfg); err != nil {
+		return nil, err
+	}
+	var f string
+	if cfg.CheckpointID != "" {
+		u, err := parseID("checkpoint id", cfg.CheckpointID)
+		if err != nil {
+			return nil, err
+		}
+		cfg.CheckpointID = u.String()
+		f = cpField(cfg.CheckpointNS, cfg.CheckpointID)
+	}
+	t, err := s.load(ctx, cfg.ThreadID, cfg.CheckpointNS, f)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		if f == "" {
+			return nil, fmt.Errorf("%w: no checkpoint in thread %q namespace %q", ckpt.ErrNotFound, cfg.ThreadID, cfg.CheckpointNS)
+		}
+		return nil, fmt.Errorf("%w: checkpoint %s in thread %q namespace %q", ckpt.ErrNotFound, cfg.CheckpointID, cfg.ThreadID, cfg.CheckpointNS)
+	}
+	return t, nil
+}
+
+// load reads one checkpoint (f "" for the namespace head); nil, nil when
+// there is none.
+func (s *Store) load(ctx context.Context, thread, ns, f string) (*ckpt.Tuple, error) {
+	keys := s.keys.thread(thread)
+	reply, err := s.run(ctx, getScript, "get", keys, f, nsKey(ns), prefixEnd(nsKey(ns)))
+	if err != nil {
+		return nil, err
+	}
+	return decodeTuple(keys, thread, ns, reply)
+}
+
+func decodeTuple(keys []string, thread, ns string, reply []any) (*ckpt.Tuple, error) {
+	if len(reply) == 0 {
+		return nil, nil
+	}
+	if len(reply) == 2 && reply[0] == "corrupt" {
+		f, _ := reply[1].(string)
+		return nil, corrupt(keys[kCP], f, "checkpoint value does not parse")
+	}
+	if len(reply) != 7 {
+		return nil, corrupt(keys[kCP], "", "get script replied %d items", len(reply))
+	}
+	f, _ := reply[0].(string)
+	cpVal, _ := reply[1].(string)
+	_, id, err := parseCPField(keys[kCP], f)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := decodeCheckpoint(keys[kCP], f, []byte(cpVal))
+	if err != nil {
+		return nil, err
+	}
+	mdVal, ok := reply[2].(string)
+	if !ok {
+		return nil, corrupt(keys[kMD], f, "checkpoint has no metadata")
+	}
+	md, err := decodeMetadata(keys[kMD], f, []byte(mdVal))
+	if err != nil {
+		return nil, err
+	}
+	values := make(map[string]any, len(rec.Versions))
+	blobFields, _ := reply[3].([]any)
+	blobVals, _ := reply[4].([]any)
+	if len(blobFields) != len(blobVals) {
+		return nil, corrupt(keys[kBlobs], "", "blob reply of %d fields and %d values", len(blobFields), len(blobVals))
+	}
+	byField := make(map[string]string, len(blobFields))
+	for i, bf := range blobFields {
+		if v, ok := blobVals[i].(string); ok {
+			byField[bf.(string)] = v
+		}
+	}
+	for ch, ver := range rec.Versions {
+		bf := blobField(ns, ch, ver)
+		b, ok := byField[bf]
+		if !ok {
+			continue // never written (LangGraph semantics): no value
+		}
+		v, ok, err := decodeBlob(keys[kBlobs], bf, []byte(b))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			values[ch] = v
+		}
+	}
+	writes, err := decodeWrites(keys[kWrites], f, reply[5], reply[6])
+	if err != nil {
+		return nil, err
+	}
+	t := &ckpt.Tuple{
+		Config: ckpt.Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: id},
+		Checkpoint: ckpt.Checkpoint{
+			V: rec.V, ID: id, TS: time.Unix(0, rec.TS).UTC(),
+			ChannelValues: values, ChannelVersions: rec.Versions, VersionsSeen: rec.VersionsSeen,
+		},
+		Metadata:      md,
+		PendingWrites: writes,
+	}
+	if t.Checkpoint.ChannelVersions == nil {
+		t.Checkpoint.ChannelVersions = map[string]string{}
+	}
+	if rec.Parent != "" {
+		t.ParentConfig = &ckpt.Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: rec.Parent}
+	}
+	return t, nil
+}
+
+// decodeWrites decodes the writes of checkpoint field f, ordered by
+// (task path, task id, idx).
+func decodeWrites(key, f string, fieldsReply, valuesReply any) ([]ckpt.PendingWrite, error) {
+	fields, _ := fieldsReply.([]any)
+	vals, _ := valuesReply.([]any)
+	if len(fields) != len(vals) {
+		return nil, corrupt(key, "", "write reply of %d fields and %d values", len(fields), len(vals))
+	}
+	var out []ckpt.PendingWrite
+	for i, fv := range fields {
+		wf, _ := fv.(string)
+		v, ok := vals[i].(string)
+		if !ok {
+			return nil, corrupt(key, wf, "indexed write has no value")
+		}
+		task, idx, err := parseWriteField(key, f, wf)
+		if err != nil {
+			return nil, err
+		}
+		rec, err := decodeWrite(key, wf, []byte(v))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ckpt.PendingWrite{TaskID: task, TaskPath: rec.TaskPath, Idx: idx, Channel: rec.Channel, Value: ckpt.Raw(rec.Value)})
+	}
+	slices.SortStableFunc(out, func(a, b ckpt.PendingWrite) int {
+		return cmp.Or(cmp.Compare(a.TaskPath, b.TaskPath), cmp.Compare(a.TaskID, b.TaskID), cmp.Compare(a.Idx, b.Idx))
+	})
+	return out, nil
+}
+
+// DeleteThread removes every checkpoint, pending write, channel value and
+// index entry of the thread, in all namespaces, in one script. Deleting an
+// unknown thread is not an error.
+func (s *Store) DeleteThread(ctx context.Context, threadID string) error {
+	if err := validThread(threadID); err != nil {
+		return err
+	}
+	keys := s.threadKeys(threadID)
+	if err := s.live(ctx); err != nil {
+		return err
+	}
+	if err := deleteScript.Run(ctx, s.rdb, keys, len16(threadID)).Err(); err != nil {
+		return wrapErr(ctx, "delete thread", err, keys...)
+	}
+	return nil
+}
+
+// idSource hands out ULIDs that increase within the process, as the bbolt
+// store's does; across processes the put script rejects an id that does
+// not sort after the namespace head and Put retries past it.
+type idSource struct {
+	mu      sync.Mutex
+	entropy *ulid.MonotonicEntropy
+	last    ulid.ULID
+}
+
+func newIDSource() *idSource {
+	return &idSource{entropy: ulid.Monotonic(rand.Reader, 0)}
+}
+
+func (s *idSource) observe(id ulid.ULID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id.Compare(s.last) > 0 {
+		s.last = id
+	}
+}
+
+func (s *idSource) next(now time.Time) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, err := ulid.New(ulid.Timestamp(now), s.entropy)
+	if err != nil || id.Compare(s.last) <= 0 {
+		id = s.last
+		for i := len(id) - 1; i >= 0; i-- {
+			id[i]++
+			if id[i] != 0 {
+				break
+			}
+		}
+	}
+	s.last = id
+	return id.String()
+}
+
+func parseID(what, s string) (ulid.ULID, error) {
+	id, err := ulid.ParseStrict(s)
+	if err != nil {
+		return id, fmt.Errorf("%w: %s %q is not a ULID: %v", ckpt.ErrInvalidConfig, what, s, err)
+	}
+	return id, nil
+}
