@@ -73,6 +73,19 @@ func threadPath(thread string, sub []byte) bucketPath {
 	return bucketPath{bucketThreads, []byte(thread), sub}
 }
 
+// threadBucket is the bucket holding everything of one thread.
+func threadBucket(thread string) bucketPath {
+	return bucketPath{bucketThreads, []byte(thread)}
+}
+
+// threadsRoot is the bucket whose nested buckets are the threads.
+var threadsRoot = bucketPath{bucketThreads}
+
+// threadSubBuckets lists every bucket inside a thread bucket. Their keys do
+// not contain the thread id, so CopyThread copies them key for key; a new
+// per-thread bucket must be added here to be copied.
+var threadSubBuckets = [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketOrder}
+
 func appendLen16(b []byte, s string) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
 	return append(b, s...)
@@ -87,6 +100,19 @@ func nsKey(ns string) []byte {
 // prefix of that checkpoint's pending writes.
 func checkpointKey(ns string, id [idLen]byte) []byte {
 	return append(nsKey(ns), id[:]...)
+}
+
+// parseCheckpointKey splits a checkpoint (or metadata) key.
+func parseCheckpointKey(k []byte) (ns string, id [idLen]byte, err error) {
+	if len(k) < 2 {
+		return "", id, fmt.Errorf("%w: short checkpoint key", ErrCorrupt)
+	}
+	n := int(binary.BigEndian.Uint16(k))
+	if len(k) != 2+n+idLen {
+		return "", id, fmt.Errorf("%w: malformed checkpoint key", ErrCorrupt)
+	}
+	copy(id[:], k[2+n:])
+	return string(k[2 : 2+n]), id, nil
 }
 
 // writeKey keys one pending write.

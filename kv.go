@@ -26,6 +26,10 @@ type reader interface {
 	scan(p bucketPath, prefix, start []byte, reverse bool, fn func(k, v []byte) bool)
 	// exists reports whether the bucket at p exists.
 	exists(p bucketPath) bool
+	// children calls fn with the name of each bucket nested in the bucket
+	// at p, in key order from the first name >= start, until fn returns
+	// false.
+	children(p bucketPath, start []byte, fn func(name []byte) bool)
 }
 
 // writer changes data inside one write transaction.
@@ -101,6 +105,26 @@ func (v *boltView) scan(p bucketPath, prefix, start []byte, reverse bool, fn fun
 			continue // nested bucket, not a value
 		}
 		if !fn(k, val) {
+			return
+		}
+	}
+}
+
+func (v *boltView) children(p bucketPath, start []byte, fn func(name []byte) bool) {
+	b := v.bucket(p)
+	if b == nil {
+		return
+	}
+	c := b.Cursor()
+	k, val := c.First()
+	if start != nil {
+		k, val = c.Seek(start)
+	}
+	for ; k != nil; k, val = c.Next() {
+		if val != nil || b.Bucket(k) == nil {
+			continue // a value, not a bucket
+		}
+		if !fn(k) {
 			return
 		}
 	}

@@ -1,0 +1,791 @@
+package ckpt
+
+// Retention: policies (keep-last-N, max age, thread TTL), the GC that
+// applies them on demand or from a background sweeper, and the engine
+// shared with Prune and DeleteForRuns (retention.go).
+//
+// The engine works thread by thread. A read transaction plans the work (which
+// checkpoints go); bounded write transactions, queued through the commit
+// loop like any other write, carry it out. Each write transaction changes at
+// most GCTxKeys keys and re-checks what the plan assumed (the checkpoint is
+// still there, a namespace head is still not deleted, an expired thread is
+// still expired), so writers running between two of them are never blocked
+// for long and never lose data.
+//
+// What a kept checkpoint needs is never lost: its channel blobs (even when
+// written by a deleted older checkpoint; blobs are shared by every checkpoint
+// whose versions name them), its metadata and its pending writes. After the
+// checkpoints of a namespace are deleted, its blobs that no remaining
+// checkpoint references (blobRefs) are deleted too.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// GCTxKeys is the most keys one retention transaction deletes (GC, the
+// background sweeper, Prune, DeleteForRuns). A deleted checkpoint costs 4
+// keys (header, metadata, thread order, global index) plus one per pending
+// write; a blob costs one. Other writers run between two such transactions.
+const GCTxKeys = 10_000
+
+// planLimit bounds the checkpoints planned for deletion at once, so a plan
+// over a huge thread holds bounded memory; the thread is planned again until
+// nothing is left to delete.
+const planLimit = 50_000
+
+// Policy says which checkpoints GC removes. Its rules combine: a checkpoint
+// is removed when any rule selects it, except that the newest checkpoint of
+// each (thread, namespace) is removed only with its whole thread (ThreadTTL),
+// because the next step of a run starts from it. The zero Policy removes
+// nothing.
+//
+// Age is measured from the time in a checkpoint's id (its ULID, the creation
+// time), which the global index is sorted by: finding old checkpoints is a
+// range scan, not a scan of every thread.
+type Policy struct {
+	// KeepLast, if positive, keeps the newest KeepLast checkpoints of each
+	// thread and namespace and removes the older ones.
+	KeepLast int
+	// MaxAge, if positive, removes checkpoints older than MaxAge (never
+	// the newest of a thread and namespace).
+	MaxAge time.Duration
+	// ThreadTTL, if positive, removes whole threads (every namespace) whose
+	// newest checkpoint is older than ThreadTTL.
+	ThreadTTL time.Duration
+	// DryRun computes what GC would remove without removing anything.
+	DryRun bool
+}
+
+func (p Policy) validate() error {
+	if p.KeepLast < 0 || p.MaxAge < 0 || p.ThreadTTL < 0 {
+		return fmt.Errorf("%w: retention policy with a negative value: %+v", ErrInvalidConfig, p)
+	}
+	return nil
+}
+
+func (p Policy) isZero() bool { return p.KeepLast == 0 && p.MaxAge == 0 && p.ThreadTTL == 0 }
+
+// GCStats says what a retention run removed (or, in a dry run, would
+// remove).
+type GCStats struct {
+	// Threads is the number of whole threads removed.
+	Threads int
+	// Checkpoints is the number of checkpoints removed, with their metadata
+	// and index entries.
+	Checkpoints int
+	// Writes is the number of pending writes removed.
+	Writes int
+	// Blobs is the number of stored channel values removed.
+	Blobs int
+	// BytesFreed is the size of the keys and values removed. bbolt reuses
+	// the freed pages for new data; the file itself shrinks only with
+	// Compact.
+	BytesFreed int64
+}
+
+func (a *GCStats) add(b GCStats) {
+	a.Threads += b.Threads
+	a.Checkpoints += b.Checkpoints
+	a.Writes += b.Writes
+	a.Blobs += b.Blobs
+	a.BytesFreed += b.BytesFreed
+}
+
+// GC removes what p selects, thread by thread, in transactions of at most
+// GCTxKeys keys. It can run while the store is in use. If it fails or ctx
+// ends, what it removed so far stays removed (with consistent indexes and
+// blobs) and the returned stats count it; running it again finishes the job.
+func (s *Store) GC(ctx context.Context, p Policy) (GCStats, error) {
+	var total GCStats
+	if err := p.validate(); err != nil {
+		return total, err
+	}
+	if s.readOnly && !p.DryRun {
+		return total, ErrReadOnly
+	}
+	if p.isZero() {
+		return total, ctx.Err()
+	}
+	now := time.Now()
+	err := s.eachPolicyThread(ctx, p, now, func(thread string) error {
+		st, err := s.applyPolicy(ctx, thread, p, now)
+		total.add(st)
+		return err
+	})
+	return total, err
+}
+
+// applyPolicy plans and carries out p on one thread, planning again while
+// a plan was cut at planLimit.
+func (s *Store) applyPolicy(ctx context.Context, thread string, p Policy, now time.Time) (GCStats, error) {
+	var total GCStats
+	for {
+		var job *threadJob
+		var more bool
+		var dry GCStats
+		err := s.view(ctx, func(r reader) error {
+			var err error
+			limit := planLimit
+			if p.DryRun {
+				limit = 0 // a dry run changes nothing, so it must see everything at once
+			}
+			job, more, err = planPolicy(r, thread, p, now, limit)
+			if err != nil || job == nil || !p.DryRun {
+				return err
+			}
+			dry, err = job.estimate(r)
+			return err
+		})
+		if err != nil || job == nil {
+			return total, err
+		}
+		if p.DryRun {
+			total.add(dry)
+			return total, nil
+		}
+		st, err := s.runJob(ctx, job)
+		total.add(st)
+		if err != nil || !more {
+			return total, err
+		}
+	}
+}
+
+// eachPolicyThread calls fn with every thread p may touch. A policy with
+// only age rules finds its threads through the global index (only threads
+// holding a checkpoint older than the youngest age limit); KeepLast needs
+// every thread. Names are read a page at a time, with no transaction open
+// while fn runs.
+func (s *Store) eachPolicyThread(ctx context.Context, p Policy, now time.Time, fn func(thread string) error) error {
+	const page = 1000
+	if p.KeepLast > 0 {
+		return s.eachThread(ctx, fn)
+	}
+	age := p.MaxAge
+	if age == 0 || p.ThreadTTL > 0 && p.ThreadTTL < age {
+		age = p.ThreadTTL
+	}
+	cutoff := now.Add(-age)
+	seen := map[string]bool{}
+	var start []byte
+	for {
+		var names []string
+		var next []byte
+		err := s.view(ctx, func(r reader) error {
+			var ferr error
+			r.scan(bucketPath{bucketIndex}, nil, start, false, func(k, _ []byte) bool {
+				id, thread, _, err := parseIndexKey(k)
+				if err != nil {
+					ferr = err
+					return false
+				}
+				if !idTime(id).Before(cutoff) {
+					return false
+				}
+				if !seen[thread] {
+					seen[thread] = true
+					names = append(names, thread)
+					if len(names) == page {
+						next = append(bytes.Clone(k), 0)
+						return false
+					}
+				}
+				return true
+			})
+			return ferr
+		})
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			if err := fn(name); err != nil {
+				return err
+			}
+		}
+		if next == nil {
+			return ctx.Err()
+		}
+		start = next
+	}
+}
+
+// eachThread calls fn with the name of every thread, reading names a page
+// at a time with no transaction open while fn runs.
+func (s *Store) eachThread(ctx context.Context, fn func(thread string) error) error {
+	const page = 1000
+	var start []byte
+	for {
+		var names []string
+		err := s.view(ctx, func(r reader) error {
+			r.children(threadsRoot, start, func(name []byte) bool {
+				names = append(names, string(name))
+				return len(names) < page
+			})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			if err := fn(name); err != nil {
+				return err
+			}
+		}
+		if len(names) < page {
+			return ctx.Err()
+		}
+		start = append([]byte(names[len(names)-1]), 0)
+	}
+}
+
+// idTime is the creation time carried in a checkpoint id.
+func idTime(id [idLen]byte) time.Time { return ulid.Time(ulid.ULID(id).Time()) }
+
+// cpRef names one checkpoint inside a thread.
+type cpRef struct {
+	ns string
+	id [idLen]byte
+}
+
+// threadJob is the retention work planned for one thread. Its phases run
+// in order: drop the planned checkpoints, sweep the blobs of the namespaces
+// they were in, and, if the thread is then empty (or whole is set from the
+// start), remove the thread itself.
+type threadJob struct {
+	thread string
+	// drop lists checkpoints to delete, oldest first per namespace.
+	drop []cpRef
+	// keepHeads refuses to delete the newest checkpoint of a namespace
+	// (re-checked when deleting, as writers may have run since planning).
+	keepHeads bool
+	// whole removes the entire thread.
+	whole bool
+	// stillWhole, if set, is re-checked before each transaction of a whole
+	// removal; when it no longer holds (a writer brought the thread back
+	// to life), the removal stops and what is left stays consistent.
+	stillWhole func(r reader) bool
+}
+
+// jobState is how far a job got. A transaction works on a copy and the
+// copy replaces the state only once it committed, so a transaction the
+// commit loop retries starts from the same place.
+type jobState struct {
+	phase int
+	next  int // index into drop
+	nss   []string
+	nsIdx int // index into nss
+	// requireEmpty: the whole phase runs only while the thread holds no
+	// checkpoint (it was emptied by the drop phase).
+	requireEmpty bool
+}
+
+const (
+	phaseDrop = iota
+	phaseSweep
+	phaseWhole
+	phaseDone
+)
+
+// runJob carries out a job in write transactions of at most GCTxKeys keys.
+func (s *Store) runJob(ctx context.Context, job *threadJob) (GCStats, error) {
+	var total GCStats
+	st := jobState{phase: phaseDrop}
+	if job.whole {
+		st.phase = phaseWhole
+	}
+	for _, ref := range job.drop {
+		if !slices.Contains(st.nss, ref.ns) {
+			st.nss = append(st.nss, ref.ns)
+		}
+	}
+	for st.phase != phaseDone {
+		var next jobState
+		var stats GCStats
+		err := s.maintain(ctx, func(w writer) error {
+			var err error
+			next, stats, err = job.step(w, st, GCTxKeys)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("ckpt: retention on thread %q: %w", job.thread, err)
+		}
+		total.add(stats)
+		st = next
+	}
+	return total, nil
+}
+
+// maintain queues a retention transaction. It is never acknowledged before
+// it commits (an Async context or store default becomes Sync): the caller
+// needs its outcome to go on.
+func (s *Store) maintain(ctx context.Context, apply func(w writer) error) error {
+	wo := WriteOptionsFrom(ctx)
+	if wo.Durability == DurabilityDefault {
+		wo.Durability = s.durability
+	}
+	if wo.Durability == Async {
+		wo.Durability = Sync
+	}
+	wo.IfHead = false
+	return s.write(WithWriteOptions(ctx, wo), apply)
+}
+
+// step does as much of the job as budget keys allow, from st. It returns
+// when the job is done or a phase could not finish within the budget.
+func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, error) {
+	var stats GCStats
+	for budget > 0 && st.phase != phaseDone {
+		switch st.phase {
+		case phaseDrop:
+			for st.next < len(j.drop) {
+				ref := j.drop[st.next]
+				if j.keepHeads && bytes.Equal(headID(w, j.thread, ref.ns), ref.id[:]) {
+					st.next++
+					continue
+				}
+				used, done, err := dropCheckpoint(w, j.thread, ref, budget, &stats)
+				if err != nil {
+					return st, stats, err
+				}
+				budget -= used
+				if !done {
+					return st, stats, nil // the budget ran out; go on next time
+				}
+				st.next++
+			}
+			st.phase = phaseSweep
+		case phaseSweep:
+			for st.nsIdx < len(st.nss) {
+				used, done, err := sweepBlobs(w, j.thread, st.nss[st.nsIdx], budget, &stats)
+				if err != nil {
+					return st, stats, err
+				}
+				budget -= used
+				if !done {
+					return st, stats, nil
+				}
+				st.nsIdx++
+			}
+			st.phase = phaseDone
+			if len(j.drop) > 0 && w.exists(threadBucket(j.thread)) && !hasCheckpoints(w, j.thread) {
+				// Every checkpoint went: remove the thread's leftovers too,
+				// unless a writer starts it again meanwhile.
+				st.phase, st.requireEmpty = phaseWhole, true
+			}
+		case phaseWhole:
+			if st.requireEmpty && hasCheckpoints(w, j.thread) || j.stillWhole != nil && !j.stillWhole(w) {
+				st.phase = phaseDone
+				continue
+			}
+			used, done, err := dropThreadChunk(w, j.thread, budget, &stats)
+			if err != nil {
+				return st, stats, err
+			}
+			budget -= used
+			if !done {
+				return st, stats, nil
+			}
+			st.phase = phaseDone
+		}
+	}
+	return st, stats, nil
+}
+
+// dropCheckpoint deletes one checkpoint: its pending writes first, then its
+// header, metadata, order and index entries, spending at most budget keys.
+// done is false when its writes did not all fit; the rest go next time (the
+// checkpoint itself stays until its last write is gone, so it is never
+// half-indexed).
+func dropCheckpoint(w writer, thread string, ref cpRef, budget int, stats *GCStats) (used int, done bool, err error) {
+	key := checkpointKey(ref.ns, ref.id)
+	cpPath := threadPath(thread, bucketCheckpoints)
+	rec := w.get(cpPath, key)
+	if rec == nil {
+		return 0, true, nil // already gone
+	}
+	wrPath := threadPath(thread, bucketWrites)
+	var wkeys [][]byte
+	w.scan(wrPath, key, nil, false, func(k, v []byte) bool {
+		if len(wkeys) == budget {
+			return false
+		}
+		wkeys = append(wkeys, bytes.Clone(k))
+		stats.BytesFreed += int64(len(k) + len(v))
+		return true
+	})
+	for _, k := range wkeys {
+		if err := w.del(wrPath, k); err != nil {
+			return used, false, err
+		}
+		used++
+		stats.Writes++
+	}
+	if budget-used < 4 {
+		return used, false, nil // (this also covers writes cut short by the budget)
+	}
+	md := w.get(threadPath(thread, bucketMetadata), key)
+	ok, ik := orderKey(ref.id, ref.ns), indexKey(ref.id, thread, ref.ns)
+	stats.BytesFreed += int64(2*len(key) + len(rec) + len(md) + len(ok) + len(ik))
+	dels := []struct {
+		p bucketPath
+		k []byte
+	}{
+		{cpPath, key},
+		{threadPath(thread, bucketMetadata), key},
+		{threadPath(thread, bucketOrder), ok},
+		{bucketPath{bucketIndex}, ik},
+	}
+	for _, d := range dels {
+		if err := w.del(d.p, d.k); err != nil {
+			return used, false, err
+		}
+	}
+	stats.Checkpoints++
+	return used + len(dels), true, nil
+}
+
+// blobRefs returns the keys of the blobs checkpoint rec of namespace ns
+// needs to load. It is the one place that knows how checkpoints reference
+// blobs: the sweep keeps exactly the blobs some remaining checkpoint's
+// blobRefs names, so a new kind of reference (a blob that builds on
+// another) must be added here.
+func blobRefs(rec *checkpointRecord, ns string) [][]byte {
+	refs := make([][]byte, 0, len(rec.Versions))
+	for ch, ver := range rec.Versions {
+		refs = append(refs, blobKey(ns, ch, ver))
+	}
+	return refs
+}
+
+// liveBlobs returns the blob keys the checkpoints of (thread, ns) reference,
+// skipping those for which skip is true.
+func liveBlobs(r reader, thread, ns string, skip func(id [idLen]byte) bool) (map[string]struct{}, error) {
+	live := map[string]struct{}{}
+	prefix := nsKey(ns)
+	var ferr error
+	r.scan(threadPath(thread, bucketCheckpoints), prefix, nil, false, func(k, v []byte) bool {
+		if skip != nil && skip([idLen]byte(k[len(prefix):])) {
+			return true
+		}
+		rec, err := decodeCheckpointRecord(v)
+		if err != nil {
+			ferr = fmt.Errorf("checkpoint %s: %w", idString([idLen]byte(k[len(prefix):])), err)
+			return false
+		}
+		for _, ref := range blobRefs(rec, ns) {
+			live[string(ref)] = struct{}{}
+		}
+		return true
+	})
+	return live, ferr
+}
+
+// sweepBlobs deletes the blobs of (thread, ns) that no checkpoint of that
+// namespace references, at most budget of them; done says all are gone.
+// The references are read in the same transaction as the deletion, so a
+// checkpoint written a moment ago that reuses an old version keeps it.
+func sweepBlobs(w writer, thread, ns string, budget int, stats *GCStats) (used int, done bool, err error) {
+	live, err := liveBlobs(w, thread, ns, nil)
+	if err != nil {
+		return 0, false, err
+	}
+	blPath := threadPath(thread, bucketBlobs)
+	var dead [][]byte
+	done = true
+	w.scan(blPath, nsKey(ns), nil, false, func(k, v []byte) bool {
+		if _, ok := live[string(k)]; ok {
+			return true
+		}
+		if len(dead) == budget {
+			done = false
+			return false
+		}
+		dead = append(dead, bytes.Clone(k))
+		stats.BytesFreed += int64(len(k) + len(v))
+		return true
+	})
+	for _, k := range dead {
+		if err := w.del(blPath, k); err != nil {
+			return used, false, err
+		}
+		used++
+		stats.Blobs++
+	}
+	return used, done, nil
+}
+
+// hasCheckpoints reports whether the thread holds any checkpoint.
+func hasCheckpoints(r reader, thread string) bool {
+	found := false
+	r.scan(threadPath(thread, bucketOrder), nil, nil, false, func(_, _ []byte) bool { found = true; return false })
+	return found
+}
+
+// newestBefore reports whether the thread's newest checkpoint (in any
+// namespace) is older than cutoff; a thread without checkpoints is.
+func newestBefore(r reader, thread string, cutoff time.Time) bool {
+	newest := true
+	r.scan(threadPath(thread, bucketOrder), nil, nil, true, func(k, _ []byte) bool {
+		newest = len(k) >= idLen && idTime([idLen]byte(k[:idLen])).Before(cutoff)
+		return false
+	})
+	return newest
+}
+
+// dropThreadChunk removes a thread's content oldest checkpoint first (so
+// its newest state stays loadable until the end), then its blobs, then
+// the thread bucket, at most budget keys per call; done says the thread is
+// gone.
+func dropThreadChunk(w writer, thread string, budget int, stats *GCStats) (used int, done bool, err error) {
+	if !w.exists(threadBucket(thread)) {
+		return 0, true, nil
+	}
+	var refs []cpRef
+	var ferr error
+	w.scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) bool {
+		id, ns, err := parseOrderKey(k)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		refs = append(refs, cpRef{ns, id})
+		return len(refs) < budget/4+1
+	})
+	if ferr != nil {
+		return 0, false, ferr
+	}
+	for _, ref := range refs {
+		if budget-used < 4 {
+			return used, false, nil
+		}
+		n, ok, err := dropCheckpoint(w, thread, ref, budget-used, stats)
+		used += n
+		if err != nil || !ok {
+			return used, false, err
+		}
+	}
+	if len(refs) > 0 && hasCheckpoints(w, thread) {
+		return used, false, nil
+	}
+	// No checkpoint left: the blobs and any stray record go.
+	blPath := threadPath(thread, bucketBlobs)
+	var dead [][]byte
+	w.scan(blPath, nil, nil, false, func(k, v []byte) bool {
+		if used+len(dead) == budget {
+			return false
+		}
+		dead = append(dead, bytes.Clone(k))
+		stats.BytesFreed += int64(len(k) + len(v))
+		return true
+	})
+	for _, k := range dead {
+		if err := w.del(blPath, k); err != nil {
+			return used, false, err
+		}
+		used++
+		stats.Blobs++
+	}
+	if used == budget {
+		return used, false, nil
+	}
+	if err := w.dropBucket(threadBucket(thread)); err != nil {
+		return used, false, err
+	}
+	stats.Threads++
+	return used + 1, true, nil
+}
+
+// planPolicy plans p on one thread: nil when there is nothing to do. more
+// says the plan was cut at limit (0: no limit) and the thread must be
+// planned again once it is carried out.
+func planPolicy(r reader, thread string, p Policy, now time.Time, limit int) (job *threadJob, more bool, err error) {
+	if !r.exists(threadBucket(thread)) {
+		return nil, false, nil
+	}
+	if !hasCheckpoints(r, thread) {
+		// Left over by an interrupted removal: finish it.
+		return &threadJob{thread: thread, whole: true, stillWhole: func(r reader) bool { return !hasCheckpoints(r, thread) }}, false, nil
+	}
+	if p.ThreadTTL > 0 {
+		cutoff := now.Add(-p.ThreadTTL)
+		if newestBefore(r, thread, cutoff) {
+			return &threadJob{thread: thread, whole: true, stillWhole: func(r reader) bool { return newestBefore(r, thread, cutoff) }}, false, nil
+		}
+	}
+	if p.KeepLast == 0 && p.MaxAge == 0 {
+		return nil, false, nil
+	}
+	ageCutoff := now.Add(-p.MaxAge)
+	job = &threadJob{thread: thread, keepHeads: true}
+	seen := map[string]int{}
+	r.scan(threadPath(thread, bucketOrder), nil, nil, true, func(k, _ []byte) bool {
+		id, ns, perr := parseOrderKey(k)
+		if perr != nil {
+			err = perr
+			return false
+		}
+		seen[ns]++
+		n := seen[ns]
+		if n == 1 {
+			return true // the namespace head stays
+		}
+		if p.KeepLast > 0 && n > p.KeepLast || p.MaxAge > 0 && idTime(id).Before(ageCutoff) {
+			if limit > 0 && len(job.drop) == limit {
+				more = true
+				return false
+			}
+			job.drop = append(job.drop, cpRef{ns, id})
+		}
+		return true
+	})
+	if err != nil || len(job.drop) == 0 {
+		return nil, false, err
+	}
+	slices.Reverse(job.drop) // oldest first
+	return job, more, nil
+}
+
+// estimate computes, in one read transaction, what running the job would
+// remove: the dry run of GC.
+func (j *threadJob) estimate(r reader) (GCStats, error) {
+	var stats GCStats
+	if j.whole {
+		return stats, estimateThread(r, j.thread, &stats)
+	}
+	dropped := map[string]map[[idLen]byte]bool{}
+	for _, ref := range j.drop {
+		if dropped[ref.ns] == nil {
+			dropped[ref.ns] = map[[idLen]byte]bool{}
+		}
+		dropped[ref.ns][ref.id] = true
+		key := checkpointKey(ref.ns, ref.id)
+		rec := r.get(threadPath(j.thread, bucketCheckpoints), key)
+		if rec == nil {
+			continue
+		}
+		md := r.get(threadPath(j.thread, bucketMetadata), key)
+		stats.Checkpoints++
+		stats.BytesFreed += int64(2*len(key) + len(rec) + len(md) + len(orderKey(ref.id, ref.ns)) + len(indexKey(ref.id, j.thread, ref.ns)))
+		r.scan(threadPath(j.thread, bucketWrites), key, nil, false, func(k, v []byte) bool {
+			stats.Writes++
+			stats.BytesFreed += int64(len(k) + len(v))
+			return true
+		})
+	}
+	remaining := false
+	r.scan(threadPath(j.thread, bucketOrder), nil, nil, false, func(k, _ []byte) bool {
+		id, ns, err := parseOrderKey(k)
+		remaining = err != nil || !dropped[ns][id]
+		return !remaining
+	})
+	if !remaining {
+		var rest GCStats
+		if err := estimateThread(r, j.thread, &rest); err != nil {
+			return stats, err
+		}
+		stats.Threads = 1
+		stats.Blobs = rest.Blobs
+		stats.BytesFreed = rest.BytesFreed
+		stats.Writes = rest.Writes
+		return stats, nil
+	}
+	for ns, ids := range dropped {
+		live, err := liveBlobs(r, j.thread, ns, func(id [idLen]byte) bool { return ids[id] })
+		if err != nil {
+			return stats, err
+		}
+		r.scan(threadPath(j.thread, bucketBlobs), nsKey(ns), nil, false, func(k, v []byte) bool {
+			if _, ok := live[string(k)]; !ok {
+				stats.Blobs++
+				stats.BytesFreed += int64(len(k) + len(v))
+			}
+			return true
+		})
+	}
+	return stats, nil
+}
+
+// estimateThread adds to stats everything removing the thread removes.
+func estimateThread(r reader, thread string, stats *GCStats) error {
+	if !r.exists(threadBucket(thread)) {
+		return nil
+	}
+	stats.Threads++
+	var ferr error
+	r.scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) bool {
+		id, ns, err := parseOrderKey(k)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		stats.Checkpoints++
+		stats.BytesFreed += int64(len(k) + len(indexKey(id, thread, ns)))
+		return true
+	})
+	for _, sub := range [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs} {
+		r.scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) bool {
+			stats.BytesFreed += int64(len(k) + len(v))
+			switch {
+			case bytes.Equal(sub, bucketWrites):
+				stats.Writes++
+			case bytes.Equal(sub, bucketBlobs):
+				stats.Blobs++
+			}
+			return true
+		})
+	}
+	return ferr
+}
+
+// sweeper runs GC in the background until stopped.
+type sweeper struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// startSweeper runs GC with p every interval until stopSweeper.
+func (s *Store) startSweeper(interval time.Duration, p Policy, onSweep func(GCStats, error)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sw := &sweeper{cancel: cancel, done: make(chan struct{})}
+	s.sweep = sw
+	go func() {
+		defer close(sw.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			st, err := s.GC(ctx, p)
+			if ctx.Err() != nil {
+				// Stopped by Close: report what was done, without the
+				// cancellation as an error.
+				err = nil
+			}
+			if onSweep != nil {
+				onSweep(st, err)
+			}
+		}
+	}()
+}
+
+// stopSweeper stops the background sweeper (if any) and waits for it: a
+// sweep in progress ends after its current transaction.
+func (s *Store) stopSweeper() {
+	if sw := s.sweep; sw != nil {
+		sw.once.Do(func() {
+			sw.cancel()
+			<-sw.done
+		})
+	}
+}
