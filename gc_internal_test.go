@@ -1,0 +1,137 @@
+package ckpt
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// countingWriter counts the keys a transaction changes.
+type countingWriter struct {
+	writer
+	n int
+}
+
+func (c *countingWriter) put(p bucketPath, k, v []byte) error { c.n++; return c.writer.put(p, k, v) }
+func (c *countingWriter) del(p bucketPath, k []byte) error    { c.n++; return c.writer.del(p, k) }
+func (c *countingWriter) dropBucket(p bucketPath) error        { c.n++; return c.writer.dropBucket(p) }
+
+// runBounded carries out job in transactions of at most budget changed
+// keys, failing the test if one changes more; it returns the number of
+// transactions.
+func runBounded(t *testing.T, s *Store, job *threadJob, budget int) (int, GCStats) {
+	t.Helper()
+	st := jobState{phase: phaseDrop}
+	if job.whole {
+		st.phase = phaseWhole
+	}
+	for _, ref := range job.drop {
+		if len(st.nss) == 0 || st.nss[len(st.nss)-1] != ref.ns {
+			st.nss = append(st.nss, ref.ns)
+		}
+	}
+	var total GCStats
+	txs := 0
+	for st.phase != phaseDone {
+		txs++
+		if txs > 10_000 {
+			t.Fatal("no progress")
+		}
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			w := &countingWriter{writer: &boltView{tx: tx}}
+			next, stats, err := job.step(w, st, budget)
+			if err != nil {
+				return err
+			}
+			if w.n > budget {
+				t.Fatalf("transaction %d changed %d keys, budget %d", txs, w.n, budget)
+			}
+			st = next
+			total.add(stats)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return txs, total
+}
+
+func fillThread(t *testing.T, s *Store, thread string, n, writesPer int) {
+	t.Helper()
+	ctx := context.Background()
+	var parent Config
+	parent.ThreadID = thread
+	for i := range n {
+		cp := Checkpoint{ChannelValues: map[string]any{"i": i, "c": "same"}, ChannelVersions: map[string]string{"i": fmt.Sprint(i), "c": "1"}}
+		nv := map[string]string{"i": fmt.Sprint(i)}
+		if i == 0 {
+			nv["c"] = "1"
+		}
+		var ws []Write
+		for j := range writesPer {
+			ws = append(ws, Write{Channel: "x", Value: j})
+		}
+		c, err := s.PutFull(ctx, parent, cp, nil, nv, []TaskWrites{{TaskID: "t", Writes: ws}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parent = c
+	}
+}
+
+func TestRetentionTransactionsAreBounded(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{Durability: NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	// 200 checkpoints with 7 writes each: one checkpoint needs 11 keys,
+	// more than the budget of 10, so its writes span transactions.
+	fillThread(t, s, "keep", 200, 7)
+	fillThread(t, s, "whole", 50, 3)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const budget = 10
+	var job *threadJob
+	if err := s.view(ctx, func(r reader) (err error) {
+		job, _, err = planPolicy(r, "keep", Policy{KeepLast: 3}, time.Now(), 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	txs, st := runBounded(t, s, job, budget)
+	// 197 checkpoints x 11 keys + 197 blobs.
+	if st.Checkpoints != 197 || st.Writes != 197*7 || st.Blobs != 197 {
+		t.Fatalf("stats %+v", st)
+	}
+	if min := (197*11 + 197) / budget; txs < min {
+		t.Fatalf("%d transactions, want at least %d", txs, min)
+	}
+	txs, st = runBounded(t, s, &threadJob{thread: "whole", whole: true}, budget)
+	if st.Threads != 1 || st.Checkpoints != 50 || st.Writes != 150 || st.Blobs != 51 || txs < (50*7+51)/budget {
+		t.Fatalf("whole thread: %d transactions, stats %+v", txs, st)
+	}
+	if err := CheckInvariants(s); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for tp, err := range s.List(ctx, ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tp.Config.ThreadID != "keep" || len(tp.PendingWrites) != 7 || len(tp.Checkpoint.ChannelValues) != 2 {
+			t.Fatalf("left %+v with %d writes, %d values", tp.Config, len(tp.PendingWrites), len(tp.Checkpoint.ChannelValues))
+		}
+		n++
+	}
+	if n != 3 {
+		t.Fatalf("%d checkpoints left, want 3", n)
+	}
+}
