@@ -18,7 +18,7 @@ type countingWriter struct {
 
 func (c *countingWriter) put(p bucketPath, k, v []byte) error { c.n++; return c.writer.put(p, k, v) }
 func (c *countingWriter) del(p bucketPath, k []byte) error    { c.n++; return c.writer.del(p, k) }
-func (c *countingWriter) dropBucket(p bucketPath) error        { c.n++; return c.writer.dropBucket(p) }
+func (c *countingWriter) dropBucket(p bucketPath) error       { c.n++; return c.writer.dropBucket(p) }
 
 // runBounded carries out job in transactions of at most budget changed
 // keys, failing the test if one changes more; it returns the number of
