@@ -37,7 +37,7 @@ type CompactStats struct {
 const compactTxBytes = 32 << 20
 
 // compactProgressEvery is how many keys are copied between two progress
-// reports.
+// reports (and checks of the context).
 const compactProgressEvery = 4096
 
 // compactHook, if set (by tests), is called at each stage of a compaction:
@@ -229,15 +229,17 @@ func (c *copier) count(sz int64) error {
 		c.half = true
 		compactStage("copying")
 	}
-	if c.progress != nil && c.done%compactProgressEvery == 0 {
-		c.progress(c.done, c.total)
+	if c.done%compactProgressEvery == 0 {
+		if err := c.ctx.Err(); err != nil {
+			return err
+		}
+		if c.progress != nil {
+			c.progress(c.done, c.total)
+		}
 	}
 	c.size += sz
 	if c.size < compactTxBytes {
 		return nil
-	}
-	if err := c.ctx.Err(); err != nil {
-		return err
 	}
 	if err := c.tx.Commit(); err != nil {
 		c.tx = nil
