@@ -114,48 +114,88 @@ func (s *Store) GC(ctx context.Context, p Policy) (GCStats, error) {
 		return total, ctx.Err()
 	}
 	now := time.Now()
-	err := s.eachPolicyThread(ctx, p, now, func(thread string) error {
-		st, err := s.applyPolicy(ctx, thread, p, now)
-		total.add(st)
-		return err
+	each := func(fn func(thread string) error) error { return s.eachPolicyThread(ctx, p, now, fn) }
+	if p.DryRun {
+		err := each(func(thread string) error {
+			return s.view(ctx, func(r reader) error {
+				// No limit: a dry run changes nothing, so it must see
+				// everything at once.
+				job, _, err := planPolicy(r, thread, p, now, 0)
+				if err != nil || job == nil {
+					return err
+				}
+				st, err := job.estimate(r)
+				total.add(st)
+				return err
+			})
+		})
+		return total, err
+	}
+	return s.retain(ctx, each, func(r reader, thread string) (*threadJob, bool, error) {
+		return planPolicy(r, thread, p, now, planLimit)
 	})
-	return total, err
 }
 
-// applyPolicy plans and carries out p on one thread, planning again while
-// a plan was cut at planLimit.
-func (s *Store) applyPolicy(ctx context.Context, thread string, p Policy, now time.Time) (GCStats, error) {
-	var total GCStats
-	for {
-		var job *threadJob
-		var more bool
-		var dry GCStats
-		err := s.view(ctx, func(r reader) error {
-			var err error
-			limit := planLimit
-			if p.DryRun {
-				limit = 0 // a dry run changes nothing, so it must see everything at once
-			}
-			job, more, err = planPolicy(r, thread, p, now, limit)
-			if err != nil || job == nil || !p.DryRun {
+// retain plans each thread (in a read transaction) and carries the jobs
+// out, several threads per transaction. A plan cut at planLimit is carried
+// out before the thread is planned again.
+func (s *Store) retain(ctx context.Context, each func(fn func(thread string) error) error, plan func(r reader, thread string) (*threadJob, bool, error)) (GCStats, error) {
+	b := jobBatch{s: s}
+	err := each(func(thread string) error {
+		for {
+			var job *threadJob
+			var more bool
+			err := s.view(ctx, func(r reader) (err error) {
+				job, more, err = plan(r, thread)
+				return err
+			})
+			if err != nil || job == nil {
 				return err
 			}
-			dry, err = job.estimate(r)
-			return err
-		})
-		if err != nil || job == nil {
-			return total, err
+			if err := b.add(ctx, job); err != nil || !more {
+				return err
+			}
+			if err := b.flush(ctx); err != nil {
+				return err
+			}
 		}
-		if p.DryRun {
-			total.add(dry)
-			return total, nil
-		}
-		st, err := s.runJob(ctx, job)
-		total.add(st)
-		if err != nil || !more {
-			return total, err
-		}
+	})
+	if err == nil {
+		err = b.flush(ctx)
 	}
+	return b.stats, err
+}
+
+// jobBatch gathers planned jobs so that small threads share transactions
+// (each transaction still changes at most GCTxKeys keys): pruning 1,000
+// small threads takes a few dozen commits, not 1,000.
+type jobBatch struct {
+	s       *Store
+	jobs    []*threadJob
+	planned int
+	stats   GCStats
+}
+
+// maxBatchJobs bounds the threads gathered in one batch.
+const maxBatchJobs = 1000
+
+func (b *jobBatch) add(ctx context.Context, job *threadJob) error {
+	b.jobs = append(b.jobs, job)
+	b.planned += 1 + len(job.drop)
+	if b.planned >= planLimit || len(b.jobs) >= maxBatchJobs {
+		return b.flush(ctx)
+	}
+	return nil
+}
+
+func (b *jobBatch) flush(ctx context.Context) error {
+	if len(b.jobs) == 0 {
+		return nil
+	}
+	st, err := b.s.runJobs(ctx, b.jobs)
+	b.stats.add(st)
+	b.jobs, b.planned = b.jobs[:0], 0
+	return err
 }
 
 // eachPolicyThread calls fn with every thread p may touch. A policy with
@@ -293,9 +333,8 @@ const (
 	phaseDone
 )
 
-// runJob carries out a job in write transactions of at most GCTxKeys keys.
-func (s *Store) runJob(ctx context.Context, job *threadJob) (GCStats, error) {
-	var total GCStats
+// newJobState is where a job starts.
+func newJobState(job *threadJob) jobState {
 	st := jobState{phase: phaseDrop}
 	if job.whole {
 		st.phase = phaseWhole
@@ -305,19 +344,45 @@ func (s *Store) runJob(ctx context.Context, job *threadJob) (GCStats, error) {
 			st.nss = append(st.nss, ref.ns)
 		}
 	}
-	for st.phase != phaseDone {
-		var next jobState
+	return st
+}
+
+// runJobs carries out jobs in order, in write transactions that each change
+// at most GCTxKeys keys and work through as many jobs as fit.
+func (s *Store) runJobs(ctx context.Context, jobs []*threadJob) (GCStats, error) {
+	var total GCStats
+	states := make([]jobState, len(jobs))
+	for i, job := range jobs {
+		states[i] = newJobState(job)
+	}
+	for i := 0; i < len(jobs); {
+		var next []jobState
+		var ni int
 		var stats GCStats
 		err := s.maintain(ctx, func(w writer) error {
-			var err error
-			next, stats, err = job.step(w, st, GCTxKeys)
-			return err
+			// Work on copies: the commit loop may run this again.
+			next, ni, stats = slices.Clone(states), i, GCStats{}
+			budget := GCTxKeys
+			for ni < len(jobs) && budget > 0 {
+				st, jst, used, err := jobs[ni].step(w, next[ni], budget)
+				if err != nil {
+					return fmt.Errorf("thread %q: %w", jobs[ni].thread, err)
+				}
+				next[ni] = st
+				stats.add(jst)
+				budget -= used
+				if st.phase != phaseDone {
+					break
+				}
+				ni++
+			}
+			return nil
 		})
 		if err != nil {
-			return total, fmt.Errorf("ckpt: retention on thread %q: %w", job.thread, err)
+			return total, fmt.Errorf("ckpt: retention: %w", err)
 		}
 		total.add(stats)
-		st = next
+		states, i = next, ni
 	}
 	return total, nil
 }
@@ -339,8 +404,10 @@ func (s *Store) maintain(ctx context.Context, apply func(w writer) error) error 
 
 // step does as much of the job as budget keys allow, from st. It returns
 // when the job is done or a phase could not finish within the budget.
-func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, error) {
+func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, int, error) {
 	var stats GCStats
+	start := budget
+	ret := func(err error) (jobState, GCStats, int, error) { return st, stats, start - budget, err }
 	for budget > 0 && st.phase != phaseDone {
 		switch st.phase {
 		case phaseDrop:
@@ -352,11 +419,11 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 				}
 				used, done, err := dropCheckpoint(w, j.thread, ref, budget, &stats)
 				if err != nil {
-					return st, stats, err
+					return ret(err)
 				}
 				budget -= used
 				if !done {
-					return st, stats, nil // the budget ran out; go on next time
+					return ret(nil) // the budget ran out; go on next time
 				}
 				st.next++
 			}
@@ -365,11 +432,11 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 			for st.nsIdx < len(st.nss) {
 				used, done, err := sweepBlobs(w, j.thread, st.nss[st.nsIdx], budget, &stats)
 				if err != nil {
-					return st, stats, err
+					return ret(err)
 				}
 				budget -= used
 				if !done {
-					return st, stats, nil
+					return ret(nil)
 				}
 				st.nsIdx++
 			}
@@ -386,16 +453,16 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 			}
 			used, done, err := dropThreadChunk(w, j.thread, budget, &stats)
 			if err != nil {
-				return st, stats, err
+				return ret(err)
 			}
 			budget -= used
 			if !done {
-				return st, stats, nil
+				return ret(nil)
 			}
 			st.phase = phaseDone
 		}
 	}
-	return st, stats, nil
+	return ret(nil)
 }
 
 // dropCheckpoint deletes one checkpoint: its pending writes first, then its

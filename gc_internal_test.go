@@ -25,15 +25,7 @@ func (c *countingWriter) dropBucket(p bucketPath) error       { c.n++; return c.
 // transactions.
 func runBounded(t *testing.T, s *Store, job *threadJob, budget int) (int, GCStats) {
 	t.Helper()
-	st := jobState{phase: phaseDrop}
-	if job.whole {
-		st.phase = phaseWhole
-	}
-	for _, ref := range job.drop {
-		if len(st.nss) == 0 || st.nss[len(st.nss)-1] != ref.ns {
-			st.nss = append(st.nss, ref.ns)
-		}
-	}
+	st := newJobState(job)
 	var total GCStats
 	txs := 0
 	for st.phase != phaseDone {
@@ -43,12 +35,12 @@ func runBounded(t *testing.T, s *Store, job *threadJob, budget int) (int, GCStat
 		}
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			w := &countingWriter{writer: &boltView{tx: tx}}
-			next, stats, err := job.step(w, st, budget)
+			next, stats, used, err := job.step(w, st, budget)
 			if err != nil {
 				return err
 			}
-			if w.n > budget {
-				t.Fatalf("transaction %d changed %d keys, budget %d", txs, w.n, budget)
+			if w.n > budget || used != w.n {
+				t.Fatalf("transaction %d changed %d keys (reported %d), budget %d", txs, w.n, used, budget)
 			}
 			st = next
 			total.add(stats)

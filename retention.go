@@ -28,18 +28,24 @@ func (s *Store) Prune(ctx context.Context, threadIDs []string, strategy PruneStr
 			return err
 		}
 	}
-	for _, thread := range threadIDs {
-		var err error
-		if strategy == PruneDelete {
-			_, err = s.runJob(ctx, &threadJob{thread: thread, whole: true})
-		} else {
-			_, err = s.applyPolicy(ctx, thread, Policy{KeepLast: 1}, time.Now())
+	each := func(fn func(thread string) error) error {
+		for _, thread := range threadIDs {
+			if err := fn(thread); err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return err
-		}
+		return nil
 	}
-	return nil
+	_, err := s.retain(ctx, each, func(r reader, thread string) (*threadJob, bool, error) {
+		if strategy == PruneDelete {
+			if !r.exists(threadBucket(thread)) {
+				return nil, false, nil
+			}
+			return &threadJob{thread: thread, whole: true}, false, nil
+		}
+		return planPolicy(r, thread, Policy{KeepLast: 1}, time.Time{}, planLimit)
+	})
+	return err
 }
 
 // DeleteForRuns deletes, in every thread and namespace, the checkpoints
@@ -62,22 +68,11 @@ func (s *Store) DeleteForRuns(ctx context.Context, runIDs []string) error {
 			needles = append(needles, []byte(id))
 		}
 	}
-	return s.eachThread(ctx, func(thread string) error {
-		for {
-			var job *threadJob
-			var more bool
-			err := s.view(ctx, func(r reader) (err error) {
-				job, more, err = planRuns(r, thread, runs, needles)
-				return err
-			})
-			if err != nil || job == nil {
-				return err
-			}
-			if _, err := s.runJob(ctx, job); err != nil || !more {
-				return err
-			}
-		}
+	each := func(fn func(thread string) error) error { return s.eachThread(ctx, fn) }
+	_, err := s.retain(ctx, each, func(r reader, thread string) (*threadJob, bool, error) {
+		return planRuns(r, thread, runs, needles)
 	})
+	return err
 }
 
 // planRuns plans the deletion of the thread's checkpoints whose run_id is

@@ -1,0 +1,253 @@
+// Command w3 measures workload W3 "retention" of bench/WORKLOAD.md: W1 with
+// 1,000 threads x 100 steps (100,000 checkpoints), then GC keeping the
+// latest 5 checkpoints per thread, then Compact. It prints the prune time
+// and the file size before, after the prune and after compaction, and
+// compares the compacted file with a fresh store holding only the kept
+// data.
+//
+//	go run ./bench/w3                     # the full W3
+//	go run ./bench/w3 -threads 100 -steps 20   # a quick look
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/ckpt-go/ckpt"
+)
+
+var ctx = context.Background()
+
+func main() {
+	threads := flag.Int("threads", 1000, "W1 threads (T)")
+	steps := flag.Int("steps", 100, "W1 steps per thread (S)")
+	payload := flag.Int("payload", 200, "message payload bytes (P)")
+	contextBytes := flag.Int("context", 1024, "context bytes (C)")
+	keep := flag.Int("keep", 5, "checkpoints kept per thread")
+	dir := flag.String("dir", "", "directory for the store files (default: a new temporary directory, removed at the end)")
+	flag.Parse()
+
+	work := *dir
+	if work == "" {
+		d, err := os.MkdirTemp("", "ckpt-w3-")
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(d)
+		work = d
+	}
+	path := filepath.Join(work, "w3.db")
+	freshPath := filepath.Join(work, "fresh.db")
+	for _, p := range []string{path, freshPath} {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			log.Fatal(err)
+		}
+	}
+
+	// Fill: one writer, NoSync (the file's content and layout do not depend
+	// on fsync; W3 measures retention, not write speed).
+	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		log.Fatal(err)
+	}
+	start := time.Now()
+	fillW1(s, *threads, *steps, *payload, *contextBytes)
+	if err := s.Flush(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fillTime := time.Since(start)
+	sizeBefore := size(path)
+
+	// Prune with the store's default durability (every transaction fsync'd).
+	if err := s.Close(); err != nil {
+		log.Fatal(err)
+	}
+	if s, err = ckpt.Open(path, ckpt.Options{}); err != nil {
+		log.Fatal(err)
+	}
+	start = time.Now()
+	st, err := s.GC(ctx, ckpt.Policy{KeepLast: *keep})
+	if err != nil {
+		log.Fatal(err)
+	}
+	pruneTime := time.Since(start)
+	sizePruned := size(path)
+
+	start = time.Now()
+	cst, err := s.Compact(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	compactTime := time.Since(start)
+	sizeCompacted := size(path)
+
+	kept, err := copyKept(s, freshPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		log.Fatal(err)
+	}
+	sizeFresh := size(freshPath)
+	fresh, err := ckpt.Open(freshPath, ckpt.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := fresh.Compact(ctx, nil); err != nil {
+		log.Fatal(err)
+	}
+	if err := fresh.Close(); err != nil {
+		log.Fatal(err)
+	}
+	sizeFreshCompacted := size(freshPath)
+
+	mb := func(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
+	fmt.Printf("W3: W1 with T=%d S=%d P=%d C=%d (%d checkpoints), keep the latest %d per thread\n", *threads, *steps, *payload, *contextBytes, *threads**steps, *keep)
+	fmt.Printf("go %s, %s/%s, %d CPUs\n\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	fmt.Printf("| figure | value |\n|---|---|\n")
+	fmt.Printf("| fill (W1, one writer, NoSync) | %.1f s |\n", fillTime.Seconds())
+	fmt.Printf("| file size after W1 | %s |\n", mb(sizeBefore))
+	fmt.Printf("| prune time (GC KeepLast=%d, fsync'd transactions) | %.2f s |\n", *keep, pruneTime.Seconds())
+	fmt.Printf("| removed | %d checkpoints, %d writes, %d blobs, %s of keys+values |\n", st.Checkpoints, st.Writes, st.Blobs, mb(st.BytesFreed))
+	fmt.Printf("| file size after prune | %s |\n", mb(sizePruned))
+	fmt.Printf("| compaction time | %.2f s |\n", compactTime.Seconds())
+	fmt.Printf("| file size after compaction | %s (Compact reported %s -> %s) |\n", mb(sizeCompacted), mb(cst.BytesBefore), mb(cst.BytesAfter))
+	fmt.Printf("| fresh store with only the kept data (%d checkpoints, written by Put/PutWrites) | %s |\n", kept, mb(sizeFresh))
+	fmt.Printf("| that fresh store, compacted | %s |\n", mb(sizeFreshCompacted))
+	fmt.Printf("| compacted / fresh | %.2f |\n", float64(sizeCompacted)/float64(sizeFresh))
+	fmt.Printf("| compacted / fresh compacted | %.2f |\n", float64(sizeCompacted)/float64(sizeFreshCompacted))
+}
+
+func size(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// text returns n bytes of lowercase words from a xorshift64 generator
+// seeded with seed (WORKLOAD.md's text(seed, n)).
+func text(seed uint64, n int) string {
+	x := seed*0x9E3779B97F4A7C15 + 1
+	next := func() uint64 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		return x
+	}
+	b := make([]byte, 0, n)
+	word := 0
+	for len(b) < n {
+		r := next()
+		if word >= 2 && (word >= 10 || r%7 == 0) {
+			b = append(b, ' ')
+			word = 0
+			continue
+		}
+		b = append(b, byte('a'+r%26))
+		word++
+	}
+	return string(b)
+}
+
+type message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// fillW1 runs W1: steps round-robin over threads, a Put and a PutWrites
+// per step.
+func fillW1(s *ckpt.Store, threads, steps, payload, contextBytes int) {
+	msgs := make([][]message, threads)
+	parents := make([]ckpt.Config, threads)
+	for step := range steps {
+		for th := range threads {
+			role := "assistant"
+			node := "tools"
+			if step%2 == 0 {
+				role, node = "user", "answer"
+			}
+			m := message{Role: role, Content: text(uint64(th)*1_000_003+uint64(step), payload)}
+			msgs[th] = append(msgs[th], m)
+			ver := fmt.Sprint(step + 1)
+			cp := ckpt.Checkpoint{
+				V:               4,
+				ChannelValues:   map[string]any{"messages": msgs[th], "turn_count": step + 1},
+				ChannelVersions: map[string]string{"messages": ver, "turn_count": ver, "context": "1"},
+			}
+			newVersions := map[string]string{"messages": ver, "turn_count": ver}
+			if step == 0 {
+				cp.ChannelValues["context"] = text(uint64(th), contextBytes)
+				newVersions["context"] = "1"
+				parents[th] = ckpt.Config{ThreadID: fmt.Sprint("thread-", th)}
+			}
+			md := ckpt.Metadata{"source": "loop", "step": step, "node": node, "route": "generate", "reason": "normal", "run_id": fmt.Sprint("run-", th)}
+			c, err := s.Put(ctx, parents[th], cp, md, newVersions)
+			if err != nil {
+				log.Fatal(err)
+			}
+			if err := s.PutWrites(ctx, c, []ckpt.Write{{Channel: "messages", Value: m}, {Channel: "turn_count", Value: step + 1}}, fmt.Sprint("task-", step), ""); err != nil {
+				log.Fatal(err)
+			}
+			parents[th] = c
+		}
+	}
+}
+
+// copyKept writes what s holds into a new store at path, through the
+// public API (the same ids, metadata, values and pending writes; a thread's
+// oldest kept checkpoint has no parent there, since Put needs the parent to
+// exist). It returns the number of checkpoints copied.
+func copyKept(s *ckpt.Store, path string) (int, error) {
+	dst, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		return 0, err
+	}
+	byThread := map[string][]*ckpt.Tuple{}
+	for tp, err := range s.List(ctx, ckpt.ListOptions{}) {
+		if err != nil {
+			return 0, err
+		}
+		byThread[tp.Config.ThreadID] = append(byThread[tp.Config.ThreadID], tp)
+	}
+	n := 0
+	for _, thread := range slices.Sorted(maps.Keys(byThread)) {
+		tuples := byThread[thread]
+		slices.Reverse(tuples) // oldest first
+		parent := ckpt.Config{ThreadID: thread}
+		var prev map[string]string
+		for _, tp := range tuples {
+			newVersions := map[string]string{}
+			for ch, v := range tp.Checkpoint.ChannelVersions {
+				if prev[ch] != v {
+					newVersions[ch] = v
+				}
+			}
+			c, err := dst.Put(ctx, parent, tp.Checkpoint, tp.Metadata, newVersions)
+			if err != nil {
+				return n, err
+			}
+			tasks := map[string][]ckpt.Write{}
+			for _, w := range tp.PendingWrites {
+				tasks[w.TaskID] = append(tasks[w.TaskID], ckpt.Write{Channel: w.Channel, Value: w.Value})
+			}
+			for task, ws := range tasks {
+				if err := dst.PutWrites(ctx, c, ws, task, ""); err != nil {
+					return n, err
+				}
+			}
+			parent, prev = c, tp.Checkpoint.ChannelVersions
+			n++
+		}
+	}
+	return n, dst.Close()
+}
