@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ckpt-go/ckpt"
+	bolt "go.etcd.io/bbolt"
 )
 
 var ctx = context.Background()
@@ -64,22 +65,37 @@ func main() {
 		log.Fatal(err)
 	}
 	fillTime := time.Since(start)
-	sizeBefore := size(path)
-
-	// Prune with the store's default durability (every transaction fsync'd).
+	// Closing between stages lets bbolt itself report what the file holds.
+	reopen := func() {
+		if err := s.Close(); err != nil {
+			log.Fatal(err)
+		}
+		if s, err = ckpt.Open(path, ckpt.Options{}); err != nil {
+			log.Fatal(err)
+		}
+	}
 	if err := s.Close(); err != nil {
 		log.Fatal(err)
 	}
+	before := measure(path)
 	if s, err = ckpt.Open(path, ckpt.Options{}); err != nil {
 		log.Fatal(err)
 	}
+
+	// Prune with the store's default durability (every transaction fsync'd).
 	start = time.Now()
 	st, err := s.GC(ctx, ckpt.Policy{KeepLast: *keep})
 	if err != nil {
 		log.Fatal(err)
 	}
 	pruneTime := time.Since(start)
-	sizePruned := size(path)
+	if err := s.Close(); err != nil {
+		log.Fatal(err)
+	}
+	pruned := measure(path)
+	if s, err = ckpt.Open(path, ckpt.Options{}); err != nil {
+		log.Fatal(err)
+	}
 
 	start = time.Now()
 	cst, err := s.Compact(ctx, nil)
@@ -87,7 +103,7 @@ func main() {
 		log.Fatal(err)
 	}
 	compactTime := time.Since(start)
-	sizeCompacted := size(path)
+	reopen()
 
 	kept, err := copyKept(s, freshPath)
 	if err != nil {
@@ -96,34 +112,68 @@ func main() {
 	if err := s.Close(); err != nil {
 		log.Fatal(err)
 	}
-	sizeFresh := size(freshPath)
-	fresh, err := ckpt.Open(freshPath, ckpt.Options{})
+	compacted := measure(path)
+	fresh := measure(freshPath)
+	fs, err := ckpt.Open(freshPath, ckpt.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	if _, err := fresh.Compact(ctx, nil); err != nil {
+	if _, err := fs.Compact(ctx, nil); err != nil {
 		log.Fatal(err)
 	}
-	if err := fresh.Close(); err != nil {
+	if err := fs.Close(); err != nil {
 		log.Fatal(err)
 	}
-	sizeFreshCompacted := size(freshPath)
+	freshCompacted := measure(freshPath)
 
 	mb := func(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
 	fmt.Printf("W3: W1 with T=%d S=%d P=%d C=%d (%d checkpoints), keep the latest %d per thread\n", *threads, *steps, *payload, *contextBytes, *threads**steps, *keep)
 	fmt.Printf("go %s, %s/%s, %d CPUs\n\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	fmt.Printf("| figure | value |\n|---|---|\n")
 	fmt.Printf("| fill (W1, one writer, NoSync) | %.1f s |\n", fillTime.Seconds())
-	fmt.Printf("| file size after W1 | %s |\n", mb(sizeBefore))
+	row := func(name string, m sizes) {
+		fmt.Printf("| %s | %s (pages in use: %s, free: %s) |\n", name, mb(m.file), mb(m.used), mb(m.free))
+	}
+	row("file size after W1", before)
 	fmt.Printf("| prune time (GC KeepLast=%d, fsync'd transactions) | %.2f s |\n", *keep, pruneTime.Seconds())
 	fmt.Printf("| removed | %d checkpoints, %d writes, %d blobs, %s of keys+values |\n", st.Checkpoints, st.Writes, st.Blobs, mb(st.BytesFreed))
-	fmt.Printf("| file size after prune | %s |\n", mb(sizePruned))
+	row("file size after prune", pruned)
 	fmt.Printf("| compaction time | %.2f s |\n", compactTime.Seconds())
-	fmt.Printf("| file size after compaction | %s (Compact reported %s -> %s) |\n", mb(sizeCompacted), mb(cst.BytesBefore), mb(cst.BytesAfter))
-	fmt.Printf("| fresh store with only the kept data (%d checkpoints, written by Put/PutWrites) | %s |\n", kept, mb(sizeFresh))
-	fmt.Printf("| that fresh store, compacted | %s |\n", mb(sizeFreshCompacted))
-	fmt.Printf("| compacted / fresh | %.2f |\n", float64(sizeCompacted)/float64(sizeFresh))
-	fmt.Printf("| compacted / fresh compacted | %.2f |\n", float64(sizeCompacted)/float64(sizeFreshCompacted))
+	row("file size after compaction", compacted)
+	fmt.Printf("| Compact's own report | %s -> %s |\n", mb(cst.BytesBefore), mb(cst.BytesAfter))
+	row(fmt.Sprintf("fresh store holding only the kept data (%d checkpoints, written by Put/PutWrites)", kept), fresh)
+	row("that fresh store, compacted", freshCompacted)
+	fmt.Printf("| compacted / fresh: file size | %.2f |\n", float64(compacted.file)/float64(fresh.file))
+	fmt.Printf("| compacted / fresh: pages in use | %.2f |\n", float64(compacted.used)/float64(fresh.used))
+	fmt.Printf("| compacted / fresh compacted: pages in use | %.2f |\n", float64(compacted.used)/float64(freshCompacted.used))
+}
+
+// sizes of a closed store file: on disk, and as bbolt sees it. bbolt grows
+// a file in steps (doubling up to 1 GB, then 16 MB at a time), so the file
+// size of a small store is coarse; the pages in use are not.
+type sizes struct {
+	file, used, free int64
+}
+
+func measure(path string) sizes {
+	// Read-write, so bbolt loads the freelist (it does not read-only).
+	db, err := bolt.Open(path, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	var m sizes
+	m.file = size(path)
+	err = db.View(func(tx *bolt.Tx) error {
+		st := db.Stats()
+		m.free = int64(st.FreePageN+st.PendingPageN) * int64(db.Info().PageSize)
+		m.used = tx.Size() - m.free // pages up to the high-water mark, minus the free ones
+		return nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return m
 }
 
 func size(path string) int64 {
