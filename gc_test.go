@@ -501,3 +501,24 @@ func TestSweeperRunsAndStopsOnClose(t *testing.T) {
 		t.Fatalf("the sweeper reported %d times after Close", n)
 	}
 }
+
+func TestRetentionAfterCloseIsErrClosed(t *testing.T) {
+	s, _ := openTemp(t, ckpt.Options{})
+	chain(t, s, "t", "", times(time.Now(), 3))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, gcErr := s.GC(ctx, ckpt.Policy{KeepLast: 1})
+	_, compactErr := s.Compact(ctx, nil)
+	for name, err := range map[string]error{
+		"GC":            gcErr,
+		"Compact":       compactErr,
+		"Prune":         s.Prune(ctx, []string{"t"}, ckpt.PruneKeepLatest),
+		"DeleteForRuns": s.DeleteForRuns(ctx, []string{"r"}),
+		"CopyThread":    s.CopyThread(ctx, "t", "u", ckpt.CopyOptions{}),
+	} {
+		if !errors.Is(err, ckpt.ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		}
+	}
+}
