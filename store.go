@@ -51,8 +51,9 @@ type Options struct {
 	SweepInterval time.Duration
 	// SweepPolicy is the retention policy of the background sweeper.
 	SweepPolicy Policy
-	// OnSweep, if set, is called after each background sweep with what it
-	// removed and the error that ended it, if any.
+	// OnSweep, if set, is called (from the sweeper's goroutine) after each
+	// background sweep with what it removed and the error that ended it,
+	// if any. It must not call Close, which waits for the sweeper.
 	OnSweep func(GCStats, error)
 }
 

@@ -7,17 +7,20 @@
 //
 //	go run ./bench/w3                     # the full W3
 //	go run ./bench/w3 -threads 100 -steps 20   # a quick look
+//	go run ./bench/w3 -filled /tmp/w3-filled.db  # keep the filled file, reuse it next time
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -33,6 +36,8 @@ func main() {
 	payload := flag.Int("payload", 200, "message payload bytes (P)")
 	contextBytes := flag.Int("context", 1024, "context bytes (C)")
 	keep := flag.Int("keep", 5, "checkpoints kept per thread")
+	filled := flag.String("filled", "", "a copy of the store after the fill: used instead of filling if it exists, written after the fill if not (the fill is the slow part)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the prune to this file")
 	dir := flag.String("dir", "", "directory for the store files (default: a new temporary directory, removed at the end)")
 	flag.Parse()
 
@@ -55,12 +60,21 @@ func main() {
 
 	// Fill: one writer, NoSync (the file's content and layout do not depend
 	// on fsync; W3 measures retention, not write speed).
+	reused := false
+	if *filled != "" {
+		if _, err := os.Stat(*filled); err == nil {
+			copyFile(*filled, path)
+			reused = true
+		}
+	}
 	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
 	if err != nil {
 		log.Fatal(err)
 	}
 	start := time.Now()
-	fillW1(s, *threads, *steps, *payload, *contextBytes)
+	if !reused {
+		fillW1(s, *threads, *steps, *payload, *contextBytes)
+	}
 	if err := s.Flush(ctx); err != nil {
 		log.Fatal(err)
 	}
@@ -78,17 +92,30 @@ func main() {
 		log.Fatal(err)
 	}
 	before := measure(path)
+	if *filled != "" && !reused {
+		copyFile(path, *filled)
+	}
 	if s, err = ckpt.Open(path, ckpt.Options{}); err != nil {
 		log.Fatal(err)
 	}
 
 	// Prune with the store's default durability (every transaction fsync'd).
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+	}
 	start = time.Now()
 	st, err := s.GC(ctx, ckpt.Policy{KeepLast: *keep})
 	if err != nil {
 		log.Fatal(err)
 	}
 	pruneTime := time.Since(start)
+	pprof.StopCPUProfile()
 	if err := s.Close(); err != nil {
 		log.Fatal(err)
 	}
@@ -130,7 +157,11 @@ func main() {
 	fmt.Printf("W3: W1 with T=%d S=%d P=%d C=%d (%d checkpoints), keep the latest %d per thread\n", *threads, *steps, *payload, *contextBytes, *threads**steps, *keep)
 	fmt.Printf("go %s, %s/%s, %d CPUs\n\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	fmt.Printf("| figure | value |\n|---|---|\n")
-	fmt.Printf("| fill (W1, one writer, NoSync) | %.1f s |\n", fillTime.Seconds())
+	if reused {
+		fmt.Printf("| fill | reused %s |\n", *filled)
+	} else {
+		fmt.Printf("| fill (W1, one writer, NoSync) | %.1f s |\n", fillTime.Seconds())
+	}
 	row := func(name string, m sizes) {
 		fmt.Printf("| %s | %s (pages in use: %s, free: %s) |\n", name, mb(m.file), mb(m.used), mb(m.free))
 	}
@@ -174,6 +205,24 @@ func measure(path string) sizes {
 		log.Fatal(err)
 	}
 	return m
+}
+
+func copyFile(from, to string) {
+	src, err := os.Open(from)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.Create(to)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		log.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		log.Fatal(err)
+	}
 }
 
 func size(path string) int64 {
