@@ -21,6 +21,14 @@ package ckpt
 //	                           -> blob record (one channel value)
 //	    ids/                   id(16) | ns -> ""  the thread's history across
 //	                           namespaces in id order
+//	sweep/                     len16(thread) | thread | ns -> 0x01
+//	                           namespaces where retention deleted checkpoints
+//	                           and has not yet deleted the blobs they alone
+//	                           used; written in the deleting transaction,
+//	                           removed with the sweep's last deletions, so a
+//	                           run that dies in between is finished by the
+//	                           next. (Added without a new format version:
+//	                           builds that do not know it ignore it.)
 //
 // nsKey is len16(ns) | ns. Length prefixes keep composite keys unambiguous
 // and keep every key of one namespace (or one checkpoint) contiguous, so a
@@ -53,6 +61,7 @@ var (
 	bucketMeta    = []byte("meta")
 	bucketIndex   = []byte("index")
 	bucketThreads = []byte("threads")
+	bucketSweep   = []byte("sweep")
 
 	bucketCheckpoints = []byte("cp")
 	bucketMetadata    = []byte("md")
@@ -141,6 +150,38 @@ func parseWriteKey(prefix, k []byte) (taskID string, idx int, err error) {
 func blobKey(ns, channel, version string) []byte {
 	k := appendLen16(nsKey(ns), channel)
 	return append(k, version...)
+}
+
+// sweepPath is the bucket of pending blob sweeps.
+var sweepPath = bucketPath{bucketSweep}
+
+// sweepKey marks the blobs of (thread, ns) for a sweep.
+func sweepKey(thread, ns string) []byte {
+	return append(sweepThreadPrefix(thread), ns...)
+}
+
+// sweepThreadPrefix is the prefix of every sweep key of a thread.
+func sweepThreadPrefix(thread string) []byte {
+	return appendLen16(make([]byte, 0, 2+len(thread)), thread)
+}
+
+func parseSweepKey(k []byte) (thread, ns string, err error) {
+	if len(k) < 2 {
+		return "", "", fmt.Errorf("%w: short sweep key", ErrCorrupt)
+	}
+	n := int(binary.BigEndian.Uint16(k))
+	if len(k) < 2+n {
+		return "", "", fmt.Errorf("%w: malformed sweep key", ErrCorrupt)
+	}
+	return string(k[2 : 2+n]), string(k[2+n:]), nil
+}
+
+// blobNamespace returns the namespace of a blob key.
+func blobNamespace(k []byte) (string, error) {
+	if len(k) < 2 || len(k) < 2+int(binary.BigEndian.Uint16(k)) {
+		return "", fmt.Errorf("%w: malformed blob key", ErrCorrupt)
+	}
+	return string(k[2 : 2+int(binary.BigEndian.Uint16(k))]), nil
 }
 
 // orderKey keys a checkpoint in its thread's history across namespaces.

@@ -141,6 +141,9 @@ func (s *Store) GC(ctx context.Context, p Policy) (GCStats, error) {
 // out before the thread is planned again.
 func (s *Store) retain(ctx context.Context, each func(fn func(thread string) error) error, plan func(r reader, thread string) (*threadJob, bool, error)) (GCStats, error) {
 	b := jobBatch{s: s}
+	if err := s.finishSweeps(ctx, &b); err != nil {
+		return b.stats, err
+	}
 	err := each(func(thread string) error {
 		for {
 			var job *threadJob
@@ -164,6 +167,51 @@ func (s *Store) retain(ctx context.Context, each func(fn func(thread string) err
 		err = b.flush(ctx)
 	}
 	return b.stats, err
+}
+
+// finishSweeps carries out the blob sweeps an earlier run left pending
+// (it was interrupted between deleting checkpoints and sweeping).
+func (s *Store) finishSweeps(ctx context.Context, b *jobBatch) error {
+	const page = 1000
+	var start []byte
+	for {
+		var jobs []*threadJob
+		var next []byte
+		err := s.view(ctx, func(r reader) error {
+			var ferr error
+			n := 0
+			r.scan(sweepPath, nil, start, false, func(k, _ []byte) bool {
+				thread, ns, err := parseSweepKey(k)
+				if err != nil {
+					ferr = err
+					return false
+				}
+				if len(jobs) == 0 || jobs[len(jobs)-1].thread != thread {
+					jobs = append(jobs, &threadJob{thread: thread})
+				}
+				job := jobs[len(jobs)-1]
+				job.sweep = append(job.sweep, ns)
+				if n++; n == page {
+					next = append(bytes.Clone(k), 0)
+					return false
+				}
+				return true
+			})
+			return ferr
+		})
+		if err != nil {
+			return err
+		}
+		for _, job := range jobs {
+			if err := b.add(ctx, job); err != nil {
+				return err
+			}
+		}
+		if next == nil {
+			return b.flush(ctx)
+		}
+		start = next
+	}
 }
 
 // jobBatch gathers planned jobs so that small threads share transactions
@@ -302,6 +350,9 @@ type threadJob struct {
 	thread string
 	// drop lists checkpoints to delete, oldest first per namespace.
 	drop []cpRef
+	// sweep lists namespaces to sweep even if nothing is dropped there
+	// (sweeps left pending by an interrupted run).
+	sweep []string
 	// keepHeads refuses to delete the newest checkpoint of a namespace
 	// (re-checked when deleting, as writers may have run since planning).
 	keepHeads bool
@@ -342,6 +393,11 @@ func newJobState(job *threadJob) jobState {
 	for _, ref := range job.drop {
 		if !slices.Contains(st.nss, ref.ns) {
 			st.nss = append(st.nss, ref.ns)
+		}
+	}
+	for _, ns := range job.sweep {
+		if !slices.Contains(st.nss, ns) {
+			st.nss = append(st.nss, ns)
 		}
 	}
 	return st
@@ -441,7 +497,7 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 				st.nsIdx++
 			}
 			st.phase = phaseDone
-			if len(j.drop) > 0 && w.exists(threadBucket(j.thread)) && !hasCheckpoints(w, j.thread) {
+			if len(st.nss) > 0 && w.exists(threadBucket(j.thread)) && !hasCheckpoints(w, j.thread) {
 				// Every checkpoint went: remove the thread's leftovers too,
 				// unless a writer starts it again meanwhile.
 				st.phase, st.requireEmpty = phaseWhole, true
@@ -469,7 +525,8 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 // header, metadata, order and index entries, spending at most budget keys.
 // done is false when its writes did not all fit; the rest go next time (the
 // checkpoint itself stays until its last write is gone, so it is never
-// half-indexed).
+// half-indexed). In the same transaction it marks its namespace for a blob
+// sweep (sweepKey), unless already marked.
 func dropCheckpoint(w writer, thread string, ref cpRef, budget int, stats *GCStats) (used int, done bool, err error) {
 	key := checkpointKey(ref.ns, ref.id)
 	cpPath := threadPath(thread, bucketCheckpoints)
@@ -494,8 +551,21 @@ func dropCheckpoint(w writer, thread string, ref cpRef, budget int, stats *GCSta
 		used++
 		stats.Writes++
 	}
-	if budget-used < 4 {
+	mark := sweepKey(thread, ref.ns)
+	need := 4
+	if w.get(sweepPath, mark) == nil {
+		need++
+	}
+	if budget-used < need {
 		return used, false, nil // (this also covers writes cut short by the budget)
+	}
+	if need == 5 {
+		// Not empty: bbolt reads an empty value back as nil (absent) in the
+		// transaction that wrote it.
+		if err := w.put(sweepPath, mark, []byte{1}); err != nil {
+			return used, false, err
+		}
+		used++
 	}
 	md := w.get(threadPath(thread, bucketMetadata), key)
 	ok, ik := orderKey(ref.id, ref.ns), indexKey(ref.id, thread, ref.ns)
@@ -555,9 +625,10 @@ func liveBlobs(r reader, thread, ns string, skip func(id [idLen]byte) bool) (map
 }
 
 // sweepBlobs deletes the blobs of (thread, ns) that no checkpoint of that
-// namespace references, at most budget of them; done says all are gone.
-// The references are read in the same transaction as the deletion, so a
-// checkpoint written a moment ago that reuses an old version keeps it.
+// namespace references, at most budget keys; done says all are gone (and
+// the namespace's sweep mark with them). The references are read in the
+// same transaction as the deletion, so a checkpoint written a moment ago
+// that reuses an old version keeps it.
 func sweepBlobs(w writer, thread, ns string, budget int, stats *GCStats) (used int, done bool, err error) {
 	live, err := liveBlobs(w, thread, ns, nil)
 	if err != nil {
@@ -584,6 +655,15 @@ func sweepBlobs(w writer, thread, ns string, budget int, stats *GCStats) (used i
 		}
 		used++
 		stats.Blobs++
+	}
+	if mark := sweepKey(thread, ns); done && w.get(sweepPath, mark) != nil {
+		if used == budget {
+			return used, false, nil // the mark goes next time
+		}
+		if err := w.del(sweepPath, mark); err != nil {
+			return used, false, err
+		}
+		used++
 	}
 	return used, done, nil
 }
@@ -629,7 +709,7 @@ func dropThreadChunk(w writer, thread string, budget int, stats *GCStats) (used 
 		return 0, false, ferr
 	}
 	for _, ref := range refs {
-		if budget-used < 4 {
+		if budget-used < 5 {
 			return used, false, nil
 		}
 		n, ok, err := dropCheckpoint(w, thread, ref, budget-used, stats)
@@ -659,14 +739,24 @@ func dropThreadChunk(w writer, thread string, budget int, stats *GCStats) (used 
 		used++
 		stats.Blobs++
 	}
-	if used == budget {
+	var marks [][]byte
+	w.scan(sweepPath, sweepThreadPrefix(thread), nil, false, func(k, _ []byte) bool {
+		marks = append(marks, bytes.Clone(k))
+		return true
+	})
+	if used+len(marks)+1 > budget {
 		return used, false, nil
+	}
+	for _, k := range marks {
+		if err := w.del(sweepPath, k); err != nil {
+			return used, false, err
+		}
 	}
 	if err := w.dropBucket(threadBucket(thread)); err != nil {
 		return used, false, err
 	}
 	stats.Threads++
-	return used + 1, true, nil
+	return used + len(marks) + 1, true, nil
 }
 
 // planPolicy plans p on one thread: nil when there is nothing to do. more

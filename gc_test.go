@@ -1,6 +1,7 @@
 package ckpt_test
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -83,7 +84,19 @@ func idsOf(cfgs []ckpt.Config) []string {
 	return out
 }
 
+// checkInvariants checks the store is consistent and no blob sweep is
+// pending.
 func checkInvariants(t *testing.T, s *ckpt.Store) {
+	t.Helper()
+	checkConsistent(t, s)
+	if n := ckpt.PendingSweeps(s); n != 0 {
+		t.Fatalf("%d blob sweeps left pending", n)
+	}
+}
+
+// checkConsistent checks the store is consistent; unused blobs may wait
+// for a pending sweep.
+func checkConsistent(t *testing.T, s *ckpt.Store) {
 	t.Helper()
 	if err := ckpt.CheckInvariants(s); err != nil {
 		t.Fatalf("store inconsistent:\n%v", err)
@@ -520,5 +533,65 @@ func TestRetentionAfterCloseIsErrClosed(t *testing.T) {
 		if !errors.Is(err, ckpt.ErrClosed) {
 			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
 		}
+	}
+}
+
+// cancelAfter is a context whose Err turns to Canceled after n calls: it
+// interrupts a GC at a deterministic point.
+type cancelAfter struct {
+	context.Context
+	n atomic.Int64
+}
+
+func (c *cancelAfter) Err() error {
+	if c.n.Add(-1) < 0 {
+		return context.Canceled
+	}
+	return nil
+}
+
+func TestGCInterruptedLeavesConsistentStoreAndResumes(t *testing.T) {
+	const threads, steps, keep = 30, 60, 2 // about 11,000 keys: two transactions
+	fill := func(t *testing.T) *ckpt.Store {
+		s, _ := openTemp(t, ckpt.Options{Durability: ckpt.NoSync})
+		now := time.Now()
+		for i := range threads {
+			chain(t, s, fmt.Sprint("t", i), "", times(now, steps))
+		}
+		return s
+	}
+	// Count the context checks of a whole run, then interrupt runs at
+	// points spread over it (planning, between transactions, the end).
+	c := &cancelAfter{Context: ctx}
+	c.n.Store(1 << 40)
+	if _, err := fill(t).GC(c, ckpt.Policy{KeepLast: keep}); err != nil {
+		t.Fatal(err)
+	}
+	total := 1<<40 - c.n.Load()
+	for _, at := range []int64{1, total / 3, total - 4, total - 2, total - 1} {
+		t.Run(fmt.Sprint(at, "/", total), func(t *testing.T) {
+			s := fill(t)
+			c := &cancelAfter{Context: ctx}
+			c.n.Store(at)
+			first, err := s.GC(c, ckpt.Policy{KeepLast: keep})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("interrupted GC: %+v, %v", first, err)
+			}
+			checkConsistent(t, s)
+			rest, err := s.GC(ctx, ckpt.Policy{KeepLast: keep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := first.Checkpoints + rest.Checkpoints; got != threads*(steps-keep) {
+				t.Fatalf("removed %d + %d checkpoints, want %d in all", first.Checkpoints, rest.Checkpoints, threads*(steps-keep))
+			}
+			for i := range threads {
+				if n := len(ids(t, s, fmt.Sprint("t", i), "")); n != keep {
+					t.Fatalf("thread %d holds %d", i, n)
+				}
+			}
+			checkInvariants(t, s)
+			t.Logf("interrupted after removing %d checkpoints", first.Checkpoints)
+		})
 	}
 }
