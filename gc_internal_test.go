@@ -127,3 +127,54 @@ func TestRetentionTransactionsAreBounded(t *testing.T) {
 		t.Fatalf("%d checkpoints left, want 3", n)
 	}
 }
+
+// TestSweepPendingAfterDropIsFinishedByNextRun stops a job right after its
+// checkpoints are deleted, before their blobs are swept (as a crash or a
+// cancelled context would), and checks that the next run sweeps them.
+func TestSweepPendingAfterDropIsFinishedByNextRun(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	fillThread(t, s, "t", 20, 0)
+	var job *threadJob
+	if err := s.view(ctx, func(r reader) (err error) {
+		job, _, err = planPolicy(r, "t", Policy{KeepLast: 2}, time.Now(), 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// 18 checkpoints x 4 keys + the sweep mark: exactly the drop phase.
+	budget := 18*4 + 1
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		st, stats, used, err := job.step(&boltView{tx: tx}, newJobState(job), budget)
+		if err == nil && (st.phase != phaseSweep || used != budget || stats.Checkpoints != 18 || stats.Blobs != 0) {
+			t.Fatalf("after the drop phase: phase %d, used %d, stats %+v", st.phase, used, stats)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if PendingSweeps(s) != 1 || CountBlobs(s, "t") != 21 {
+		t.Fatalf("%d sweeps pending, %d blobs", PendingSweeps(s), CountBlobs(s, "t"))
+	}
+	if err := CheckInvariants(s); err != nil {
+		t.Fatal(err) // unused blobs are allowed while their sweep is pending
+	}
+	st, err := s.GC(ctx, Policy{KeepLast: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Checkpoints != 0 || st.Blobs != 18 {
+		t.Fatalf("next run: %+v, want the 18 blobs swept", st)
+	}
+	if n := PendingSweeps(s); n != 0 {
+		t.Fatalf("%d sweeps still pending", n)
+	}
+	if err := CheckInvariants(s); err != nil {
+		t.Fatal(err)
+	}
+}
