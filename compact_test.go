@@ -273,19 +273,23 @@ func TestCompactSurvivesKill(t *testing.T) {
 	// renamed; "renamed": renamed, directory not yet fsync'd; "swapped":
 	// new handle in use, old one not yet closed; "any": killed after a few
 	// full compactions, wherever the child is.
+	base, basePath := openTemp(t, ckpt.Options{Durability: ckpt.NoSync})
+	fillW1(t, base, 20, 20)
+	if _, err := base.GC(ctx, ckpt.Policy{KeepLast: 5}); err != nil {
+		t.Fatal(err)
+	}
+	want := dumpAll(t, base)
+	if err := base.Close(); err != nil {
+		t.Fatal(err)
+	}
 	for _, stage := range []string{"copying", "synced", "renamed", "swapped", "any"} {
 		t.Run(stage, func(t *testing.T) {
 			path := t.TempDir() + "/store.db"
-			s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
+			data, err := os.ReadFile(basePath)
 			if err != nil {
 				t.Fatal(err)
 			}
-			fillW1(t, s, 20, 20)
-			if _, err := s.GC(ctx, ckpt.Policy{KeepLast: 5}); err != nil {
-				t.Fatal(err)
-			}
-			want := dumpAll(t, s)
-			if err := s.Close(); err != nil {
+			if err := os.WriteFile(path, data, 0o600); err != nil {
 				t.Fatal(err)
 			}
 
@@ -326,7 +330,7 @@ func TestCompactSurvivesKill(t *testing.T) {
 			}
 
 			boltCheck(t, path)
-			s, err = ckpt.Open(path, ckpt.Options{})
+			s, err := ckpt.Open(path, ckpt.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sync"
@@ -536,6 +538,25 @@ func TestRetentionAfterCloseIsErrClosed(t *testing.T) {
 	}
 }
 
+// openCopy opens a copy of the (closed) store file at path.
+func openCopy(t *testing.T, path string) *ckpt.Store {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(t.TempDir(), "copy.db")
+	if err := os.WriteFile(cp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ckpt.Open(cp, ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 // cancelAfter is a context whose Err turns to Canceled after n calls: it
 // interrupts a GC at a deterministic point.
 type cancelAfter struct {
@@ -552,14 +573,15 @@ func (c *cancelAfter) Err() error {
 
 func TestGCInterruptedLeavesConsistentStoreAndResumes(t *testing.T) {
 	const threads, steps, keep = 30, 60, 2 // about 11,000 keys: two transactions
-	fill := func(t *testing.T) *ckpt.Store {
-		s, _ := openTemp(t, ckpt.Options{Durability: ckpt.NoSync})
-		now := time.Now()
-		for i := range threads {
-			chain(t, s, fmt.Sprint("t", i), "", times(now, steps))
-		}
-		return s
+	base, basePath := openTemp(t, ckpt.Options{Durability: ckpt.NoSync})
+	now := time.Now()
+	for i := range threads {
+		chain(t, base, fmt.Sprint("t", i), "", times(now, steps))
 	}
+	if err := base.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fill := func(t *testing.T) *ckpt.Store { return openCopy(t, basePath) }
 	// Count the context checks of a whole run, then interrupt runs at
 	// points spread over it (planning, between transactions, the end).
 	c := &cancelAfter{Context: ctx}

@@ -28,7 +28,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-var ctx = context.Background()
+var (
+	ctx      = context.Background()
+	boltOpts *bolt.Options
+)
 
 func main() {
 	threads := flag.Int("threads", 1000, "W1 threads (T)")
@@ -37,10 +40,13 @@ func main() {
 	contextBytes := flag.Int("context", 1024, "context bytes (C)")
 	keep := flag.Int("keep", 5, "checkpoints kept per thread")
 	filled := flag.String("filled", "", "a copy of the store after the fill: used instead of filling if it exists, written after the fill if not (the fill is the slow part)")
+	noFreelistSync := flag.Bool("nofreelistsync", false, "open the stores with bbolt's NoFreelistSync (the freelist is not written at each commit, and is rebuilt at open)")
+	probe := flag.Bool("probe", false, "run a writer (durable Save in a loop) during the prune and the compaction and report its latencies")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the prune to this file")
 	dir := flag.String("dir", "", "directory for the store files (default: a new temporary directory, removed at the end)")
 	flag.Parse()
 
+	boltOpts = &bolt.Options{NoFreelistSync: *noFreelistSync}
 	work := *dir
 	if work == "" {
 		d, err := os.MkdirTemp("", "ckpt-w3-")
@@ -67,7 +73,7 @@ func main() {
 			reused = true
 		}
 	}
-	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
+	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync, Bolt: boltOpts})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -84,7 +90,7 @@ func main() {
 		if err := s.Close(); err != nil {
 			log.Fatal(err)
 		}
-		if s, err = ckpt.Open(path, ckpt.Options{}); err != nil {
+		if s, err = ckpt.Open(path, ckpt.Options{Bolt: boltOpts}); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -95,7 +101,7 @@ func main() {
 	if *filled != "" && !reused {
 		copyFile(path, *filled)
 	}
-	if s, err = ckpt.Open(path, ckpt.Options{}); err != nil {
+	if s, err = ckpt.Open(path, ckpt.Options{Bolt: boltOpts}); err != nil {
 		log.Fatal(err)
 	}
 
@@ -109,6 +115,10 @@ func main() {
 			log.Fatal(err)
 		}
 	}
+	var stopProbe func() latencies
+	if *probe {
+		stopProbe = startProbe(s, "probe-prune")
+	}
 	start = time.Now()
 	st, err := s.GC(ctx, ckpt.Policy{KeepLast: *keep})
 	if err != nil {
@@ -116,20 +126,30 @@ func main() {
 	}
 	pruneTime := time.Since(start)
 	pprof.StopCPUProfile()
+	var pruneProbe, compactProbe latencies
+	if *probe {
+		pruneProbe = stopProbe()
+	}
 	if err := s.Close(); err != nil {
 		log.Fatal(err)
 	}
 	pruned := measure(path)
-	if s, err = ckpt.Open(path, ckpt.Options{}); err != nil {
+	if s, err = ckpt.Open(path, ckpt.Options{Bolt: boltOpts}); err != nil {
 		log.Fatal(err)
 	}
 
+	if *probe {
+		stopProbe = startProbe(s, "probe-compact")
+	}
 	start = time.Now()
 	cst, err := s.Compact(ctx, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	compactTime := time.Since(start)
+	if *probe {
+		compactProbe = stopProbe()
+	}
 	reopen()
 
 	kept, err := copyKept(s, freshPath)
@@ -141,7 +161,7 @@ func main() {
 	}
 	compacted := measure(path)
 	fresh := measure(freshPath)
-	fs, err := ckpt.Open(freshPath, ckpt.Options{})
+	fs, err := ckpt.Open(freshPath, ckpt.Options{Bolt: boltOpts})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -169,9 +189,15 @@ func main() {
 	fmt.Printf("| prune time (GC KeepLast=%d, fsync'd transactions) | %.2f s |\n", *keep, pruneTime.Seconds())
 	fmt.Printf("| removed | %d checkpoints, %d writes, %d blobs, %s of keys+values |\n", st.Checkpoints, st.Writes, st.Blobs, mb(st.BytesFreed))
 	row("file size after prune", pruned)
+	if *probe {
+		fmt.Printf("| Save latency of a concurrent writer during the prune | %s |\n", pruneProbe)
+	}
 	fmt.Printf("| compaction time | %.2f s |\n", compactTime.Seconds())
 	row("file size after compaction", compacted)
 	fmt.Printf("| Compact's own report | %s -> %s |\n", mb(cst.BytesBefore), mb(cst.BytesAfter))
+	if *probe {
+		fmt.Printf("| Save latency of a concurrent writer during the compaction | %s |\n", compactProbe)
+	}
 	row(fmt.Sprintf("fresh store holding only the kept data (%d checkpoints, written by Put/PutWrites)", kept), fresh)
 	row("that fresh store, compacted", freshCompacted)
 	fmt.Printf("| compacted / fresh: file size | %.2f |\n", float64(compacted.file)/float64(fresh.file))
@@ -205,6 +231,46 @@ func measure(path string) sizes {
 		log.Fatal(err)
 	}
 	return m
+}
+
+// latencies of the probe writer's saves, sorted.
+type latencies []time.Duration
+
+func (l latencies) String() string {
+	if len(l) == 0 {
+		return "no save completed"
+	}
+	q := func(p float64) time.Duration { return l[min(len(l)-1, int(p*float64(len(l))))] }
+	r := func(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
+	return fmt.Sprintf("%d saves: p50 %s, p99 %s, max %s", len(l), r(q(0.5)), r(q(0.99)), r(l[len(l)-1]))
+}
+
+// startProbe saves to thread in a loop (durably, one at a time) until the
+// returned function is called, which returns the latencies.
+func startProbe(s *ckpt.Store, thread string) func() latencies {
+	stop := make(chan struct{})
+	done := make(chan latencies)
+	go func() {
+		var l latencies
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				slices.Sort(l)
+				done <- l
+				return
+			default:
+			}
+			t := time.Now()
+			if _, err := s.Save(ctx, thread, map[string]any{"i": i}, nil); err != nil {
+				log.Fatal(err)
+			}
+			l = append(l, time.Since(t))
+		}
+	}()
+	return func() latencies {
+		close(stop)
+		return <-done
+	}
 }
 
 func copyFile(from, to string) {
@@ -307,7 +373,7 @@ func fillW1(s *ckpt.Store, threads, steps, payload, contextBytes int) {
 // oldest kept checkpoint has no parent there, since Put needs the parent to
 // exist). It returns the number of checkpoints copied.
 func copyKept(s *ckpt.Store, path string) (int, error) {
-	dst, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
+	dst, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync, Bolt: boltOpts})
 	if err != nil {
 		return 0, err
 	}
