@@ -47,7 +47,8 @@ type Options struct {
 	// SweepInterval, if positive, runs GC with SweepPolicy in the
 	// background every SweepInterval (the first run one interval after
 	// Open) until Close. Like GC it works in transactions of at most
-	// GCTxKeys keys, so writers are never held up for long.
+	// GCTxKeys keys, so writers are never held up for long. Ignored when
+	// ReadOnly.
 	SweepInterval time.Duration
 	// SweepPolicy is the retention policy of the background sweeper.
 	SweepPolicy Policy
@@ -195,7 +196,8 @@ func (s *Store) init() error {
 // Path returns the file the store was opened on.
 func (s *Store) Path() string { return s.path }
 
-// Close flushes queued writes, stops the commit loop and closes the file.
+// Close stops the background sweeper (after its current transaction),
+// flushes queued writes, stops the commit loop and closes the file.
 // It returns the errors of async writes not yet reported by Flush. Calls
 // after Close fail with ErrClosed.
 func (s *Store) Close() error {
