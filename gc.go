@@ -45,10 +45,19 @@ import (
 // such transactions (on this machine one took about 0.1 s in W3).
 const GCTxKeys = 10_000
 
-// planLimit bounds the checkpoints planned for deletion at once, so a plan
-// over a huge thread holds bounded memory; the thread is planned again until
-// nothing is left to delete.
-const planLimit = 50_000
+// Limits of the retention engine. Variables only so that tests can make
+// them small and exercise every paging path.
+var (
+	// planLimit bounds the checkpoints planned for deletion at once, so a
+	// plan over a huge thread holds bounded memory; the thread is planned
+	// again until nothing is left to delete.
+	planLimit = 50_000
+	// maxBatchJobs bounds the threads gathered in one batch.
+	maxBatchJobs = 1000
+	// namePage is how many thread names (or sweep marks) one read
+	// transaction collects.
+	namePage = 1000
+)
 
 // Policy says which checkpoints GC removes. Its rules combine: a checkpoint
 // is removed when any rule selects it, except that the newest checkpoint of
@@ -182,7 +191,7 @@ func (s *Store) retain(ctx context.Context, each func(fn func(thread string) err
 // finishSweeps carries out the blob sweeps an earlier run left pending
 // (it was interrupted between deleting checkpoints and sweeping).
 func (s *Store) finishSweeps(ctx context.Context, b *jobBatch) error {
-	const page = 1000
+	page := namePage
 	var start []byte
 	for {
 		var jobs []*threadJob
@@ -234,9 +243,6 @@ type jobBatch struct {
 	stats   GCStats
 }
 
-// maxBatchJobs bounds the threads gathered in one batch.
-const maxBatchJobs = 1000
-
 func (b *jobBatch) add(ctx context.Context, job *threadJob) error {
 	b.jobs = append(b.jobs, job)
 	b.planned += 1 + len(job.drop)
@@ -262,7 +268,7 @@ func (b *jobBatch) flush(ctx context.Context) error {
 // every thread. Names are read a page at a time, with no transaction open
 // while fn runs.
 func (s *Store) eachPolicyThread(ctx context.Context, p Policy, now time.Time, fn func(thread string) error) error {
-	const page = 1000
+	page := namePage
 	if p.KeepLast > 0 {
 		return s.eachThread(ctx, fn)
 	}
@@ -317,7 +323,7 @@ func (s *Store) eachPolicyThread(ctx context.Context, p Policy, now time.Time, f
 // eachThread calls fn with the name of every thread, reading names a page
 // at a time with no transaction open while fn runs.
 func (s *Store) eachThread(ctx context.Context, fn func(thread string) error) error {
-	const page = 1000
+	page := namePage
 	var start []byte
 	for {
 		var names []string

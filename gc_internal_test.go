@@ -2,11 +2,13 @@ package ckpt
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -173,6 +175,99 @@ func TestSweepPendingAfterDropIsFinishedByNextRun(t *testing.T) {
 	}
 	if n := PendingSweeps(s); n != 0 {
 		t.Fatalf("%d sweeps still pending", n)
+	}
+	if err := CheckInvariants(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRetentionPaging runs every retention entry point with tiny pages,
+// plan limits and batches, so that every paging path runs.
+func TestRetentionPaging(t *testing.T) {
+	defer func(a, b, c int) { planLimit, maxBatchJobs, namePage = a, b, c }(planLimit, maxBatchJobs, namePage)
+	planLimit, maxBatchJobs, namePage = 3, 2, 2
+
+	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{Durability: NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	const threads, steps = 7, 8
+	old := time.Now().Add(-time.Hour)
+	for th := range threads {
+		for n, ns := range []string{"", "sub"} {
+			parent := Config{ThreadID: fmt.Sprint("t", th), CheckpointNS: ns}
+			for i := range steps {
+				// Half the steps an hour old (ids carry the time; the
+				// store's own ids never go back); runs "r0".."r3" of 2
+				// steps each.
+				var id string
+				if i < steps/2 {
+					ts := old.Add(time.Duration(th*100+n*10+i) * time.Millisecond)
+					id = ulid.MustNew(ulid.Timestamp(ts), rand.Reader).String()
+				}
+				cp := Checkpoint{ID: id, ChannelValues: map[string]any{"i": i}, ChannelVersions: map[string]string{"i": fmt.Sprint(i)}}
+				c, err := s.Put(ctx, parent, cp, Metadata{"run_id": fmt.Sprint("r", i/2)}, map[string]string{"i": fmt.Sprint(i)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				parent = c
+			}
+		}
+	}
+	count := func() map[string]int {
+		n := map[string]int{}
+		for tp, err := range s.List(ctx, ListOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n[tp.Config.ThreadID+"/"+tp.Config.CheckpointNS]++
+		}
+		return n
+	}
+	expect := func(what string, per int) {
+		t.Helper()
+		got := count()
+		for th := range threads {
+			for _, ns := range []string{"", "sub"} {
+				if k := fmt.Sprint("t", th, "/", ns); got[k] != per {
+					t.Fatalf("%s: %s holds %d, want %d", what, k, got[k], per)
+				}
+			}
+		}
+		if err := CheckInvariants(s); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if n := PendingSweeps(s); n != 0 {
+			t.Fatalf("%s: %d sweeps pending", what, n)
+		}
+	}
+	// The age-only policy finds its threads through the index, in pages.
+	st, err := s.GC(ctx, Policy{MaxAge: 30 * time.Minute})
+	if err != nil || st.Checkpoints != threads*2*steps/2 {
+		t.Fatalf("MaxAge: %+v, %v", st, err)
+	}
+	expect("MaxAge", steps/2)
+	// Runs r2 (the first two recent steps) go, across threads, in pages.
+	if err := s.DeleteForRuns(ctx, []string{"r2"}); err != nil {
+		t.Fatal(err)
+	}
+	expect("DeleteForRuns", steps/2-2)
+	// KeepLast visits every thread, in pages; plans are cut at 3.
+	if st, err = s.GC(ctx, Policy{KeepLast: 1}); err != nil || st.Checkpoints != threads*2 {
+		t.Fatalf("KeepLast: %+v, %v", st, err)
+	}
+	expect("KeepLast", 1)
+	names := make([]string, threads)
+	for th := range threads {
+		names[th] = fmt.Sprint("t", th)
+	}
+	if err := s.Prune(ctx, names[:5], PruneDelete); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(); len(got) != 4 || got["t5/"] != 1 || got["t6/sub"] != 1 {
+		t.Fatalf("after Prune(Delete) of 5 threads: %v", got)
 	}
 	if err := CheckInvariants(s); err != nil {
 		t.Fatal(err)
