@@ -49,7 +49,8 @@ func history(t *testing.T, s ckpt.Saver, thread string) []historyItem {
 // retentionFixture writes, in thread, namespaces "" and "sub", steps
 // checkpoints each. Channel "ctx" is written once at step 0 and carried
 // over by every later checkpoint (its value lives with the first one);
-// "n" changes every step. Each checkpoint has metadata run_id
+// "n" changes every step; "log" is a list that grows by one item per step
+// (savers may store it as deltas on earlier versions). Each checkpoint has metadata run_id
 // "<thread>-run-<step/2>" and one pending write. It returns the configs
 // per namespace, oldest first.
 func retentionFixture(t *testing.T, s ckpt.Saver, thread string, steps int) map[string][]ckpt.Config {
@@ -60,10 +61,10 @@ func retentionFixture(t *testing.T, s ckpt.Saver, thread string, steps int) map[
 		for step := range steps {
 			cp := ckpt.Checkpoint{
 				V:               4,
-				ChannelValues:   map[string]any{"n": int64(step), "ctx": "context of " + thread + "/" + ns},
-				ChannelVersions: map[string]string{"n": fmt.Sprint(step + 1), "ctx": "1"},
+				ChannelValues:   map[string]any{"n": int64(step), "ctx": "context of " + thread + "/" + ns, "log": logItems(step)},
+				ChannelVersions: map[string]string{"n": fmt.Sprint(step + 1), "ctx": "1", "log": fmt.Sprint(step + 1)},
 			}
-			newVersions := map[string]string{"n": fmt.Sprint(step + 1)}
+			newVersions := map[string]string{"n": fmt.Sprint(step + 1), "log": fmt.Sprint(step + 1)}
 			if step == 0 {
 				newVersions["ctx"] = "1"
 			}
@@ -73,6 +74,15 @@ func retentionFixture(t *testing.T, s ckpt.Saver, thread string, steps int) map[
 			out[ns] = append(out[ns], c)
 			parent = c
 		}
+	}
+	return out
+}
+
+// logItems is the "log" channel at a step: one item per step so far.
+func logItems(step int) []any {
+	out := make([]any, step+1)
+	for i := range out {
+		out[i] = fmt.Sprintf("entry %d", i)
 	}
 	return out
 }
@@ -106,9 +116,9 @@ func testCopyThread(t *testing.T, s ckpt.Saver) {
 	})
 	t.Run("copy is independent of the source", func(t *testing.T) {
 		head := must(t).tuple(s.GetTuple(ctx, ckpt.Config{ThreadID: "dst"}))
-		next := must(t).cfg(s.Put(ctx, head.Config, ckpt.Checkpoint{ChannelValues: map[string]any{"n": int64(99)}, ChannelVersions: map[string]string{"n": "99", "ctx": "1"}}, nil, map[string]string{"n": "99"}))
+		next := must(t).cfg(s.Put(ctx, head.Config, ckpt.Checkpoint{ChannelValues: map[string]any{"n": int64(99)}, ChannelVersions: map[string]string{"n": "99", "ctx": "1", "log": "4"}}, nil, map[string]string{"n": "99"}))
 		got := values(t, must(t).tuple(s.GetTuple(ctx, next)))
-		if want := map[string]any{"n": int64(99), "ctx": "context of src/"}; !reflect.DeepEqual(got, want) {
+		if want := map[string]any{"n": int64(99), "ctx": "context of src/", "log": logItems(3)}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("continued copy: %v, want %v", got, want)
 		}
 		must(t).ok(s.DeleteThread(ctx, "dst"))
@@ -173,7 +183,7 @@ func testPruneKeepLatest(t *testing.T, s ckpt.Saver) {
 				t.Fatalf("head %+v, want %+v", tp.Config, head)
 			}
 			// "ctx" was written by the first (now deleted) checkpoint.
-			want := map[string]any{"n": int64(4), "ctx": "context of a/" + ns}
+			want := map[string]any{"n": int64(4), "ctx": "context of a/" + ns, "log": logItems(4)}
 			if v := values(t, tp); !reflect.DeepEqual(v, want) {
 				t.Fatalf("values %v, want %v", v, want)
 			}
@@ -288,7 +298,7 @@ func testDeleteForRuns(t *testing.T, s ckpt.Saver) {
 		for _, ns := range []string{"", "sub"} {
 			for step := 2; step <= 3; step++ {
 				tp := must(t).tuple(s.GetTuple(ctx, x[ns][step]))
-				want := map[string]any{"n": int64(step), "ctx": "context of x/" + ns}
+				want := map[string]any{"n": int64(step), "ctx": "context of x/" + ns, "log": logItems(step)}
 				if v := values(t, tp); !reflect.DeepEqual(v, want) {
 					t.Fatalf("ns %q step %d: values %v, want %v", ns, step, v, want)
 				}
