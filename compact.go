@@ -36,6 +36,9 @@ type CompactStats struct {
 // file, as bbolt.Compact's txMaxSize does, so memory stays bounded.
 const compactTxBytes = 32 << 20
 
+// compactAllocSize is the step in which the new file grows.
+const compactAllocSize = 1 << 20
+
 // compactProgressEvery is how many keys are copied between two progress
 // reports (and checks of the context).
 const compactProgressEvery = 4096
@@ -96,6 +99,12 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 		return st, fmt.Errorf("ckpt: compact: create %s: %w", tmp, err)
 	}
 	dst.NoSync = true // one fsync at the end instead of one per transaction
+	// bbolt grows a file to what it needs plus AllocSize (16 MB by
+	// default): grown in small steps, the new file ends with its data, not
+	// with up to 16 MB of empty pages. The default comes back for later
+	// writes.
+	allocSize := dst.AllocSize
+	dst.AllocSize = compactAllocSize
 	fail := func(err error) (CompactStats, error) {
 		_ = dst.Close()
 		_ = os.Remove(tmp)
@@ -107,6 +116,7 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 	if err := dst.Sync(); err != nil {
 		return fail(err)
 	}
+	dst.AllocSize = allocSize
 	compactStage("synced")
 
 	s.dbMu.Lock() // no reader may use the old handle past this point

@@ -164,6 +164,50 @@ func TestCompactShrinksFileAndKeepsData(t *testing.T) {
 	}
 }
 
+// TestCompactedFileEndsWithItsData: bbolt grows a file beyond 16 MB to
+// what it needs plus 16 MB; the compacted file must not keep that empty
+// tail (W3's target compares it with a fresh store of the same data).
+func TestCompactedFileEndsWithItsData(t *testing.T) {
+	s, path := openTemp(t, ckpt.Options{Durability: ckpt.NoSync})
+	big := strings.Repeat("x", 50_000)
+	for th := range 40 {
+		var parent ckpt.Config
+		parent.ThreadID = fmt.Sprint("t", th)
+		for i := range 12 {
+			cp := ckpt.Checkpoint{ChannelValues: map[string]any{"v": fmt.Sprint(i, big)}, ChannelVersions: map[string]string{"v": fmt.Sprint(i)}}
+			c, err := s.Put(ctx, parent, cp, nil, map[string]string{"v": fmt.Sprint(i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			parent = c
+		}
+	}
+	if _, err := s.GC(ctx, ckpt.Policy{KeepLast: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Compact(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var used int64
+	if err := db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if used < 16<<20 {
+		t.Fatalf("only %d bytes of data: the test needs more than 16 MB", used)
+	}
+	if size := fileSize(t, path); size > used+1<<20+1<<16 { // one growth step of 1 MiB, and rounding
+		t.Fatalf("compacted file is %d bytes for %d bytes of pages", size, used)
+	}
+}
+
 // TestCompactWithConcurrentWritersAndReaders compacts repeatedly while
 // writers save and readers read: every acknowledged write is there after.
 func TestCompactWithConcurrentWritersAndReaders(t *testing.T) {
