@@ -25,6 +25,14 @@ package ckpt
 //	                           -> list segment record: items [start, start+n)
 //	                           of one list lineage (append-deltas, delta.go);
 //	                           the bucket's sequence numbers lineages
+//	sweep/                     len16(thread) | thread | ns -> 0x01
+//	                           namespaces where retention deleted checkpoints
+//	                           and has not yet deleted the blobs they alone
+//	                           used; written in the deleting transaction,
+//	                           removed with the sweep's last deletions, so a
+//	                           run that dies in between is finished by the
+//	                           next. (Added without a new format version:
+//	                           builds that do not know it ignore it.)
 //
 // Format version 2 added ls/ and list-reference blobs; a format 1 file is
 // read as is and marked 2 when first opened for writing.
@@ -64,6 +72,7 @@ var (
 	bucketMeta    = []byte("meta")
 	bucketIndex   = []byte("index")
 	bucketThreads = []byte("threads")
+	bucketSweep   = []byte("sweep")
 
 	bucketCheckpoints = []byte("cp")
 	bucketMetadata    = []byte("md")
@@ -84,6 +93,20 @@ type bucketPath [][]byte
 func threadPath(thread string, sub []byte) bucketPath {
 	return bucketPath{bucketThreads, []byte(thread), sub}
 }
+
+// threadBucket is the bucket holding everything of one thread.
+func threadBucket(thread string) bucketPath {
+	return bucketPath{bucketThreads, []byte(thread)}
+}
+
+// threadsRoot is the bucket whose nested buckets are the threads.
+var threadsRoot = bucketPath{bucketThreads}
+
+// threadSubBuckets lists every bucket inside a thread bucket. Their keys do
+// not contain the thread id, so CopyThread copies them key for key (and
+// their sequences: ls/ numbers lineages with it); a new per-thread bucket
+// must be added here to be copied, counted and checked.
+var threadSubBuckets = [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketOrder, bucketSegments}
 
 func appendLen16(b []byte, s string) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
@@ -164,6 +187,38 @@ func parseSegmentKey(k []byte) (ns, channel string, lineage uint64, start int, e
 		return "", "", 0, 0, fmt.Errorf("%w: malformed list segment key", ErrCorrupt)
 	}
 	return ns, channel, binary.BigEndian.Uint64(rest), int(binary.BigEndian.Uint32(rest[8:])), nil
+}
+
+// sweepPath is the bucket of pending blob sweeps.
+var sweepPath = bucketPath{bucketSweep}
+
+// sweepKey marks the blobs of (thread, ns) for a sweep.
+func sweepKey(thread, ns string) []byte {
+	return append(sweepThreadPrefix(thread), ns...)
+}
+
+// sweepThreadPrefix is the prefix of every sweep key of a thread.
+func sweepThreadPrefix(thread string) []byte {
+	return appendLen16(make([]byte, 0, 2+len(thread)), thread)
+}
+
+func parseSweepKey(k []byte) (thread, ns string, err error) {
+	if len(k) < 2 {
+		return "", "", fmt.Errorf("%w: short sweep key", ErrCorrupt)
+	}
+	n := int(binary.BigEndian.Uint16(k))
+	if len(k) < 2+n {
+		return "", "", fmt.Errorf("%w: malformed sweep key", ErrCorrupt)
+	}
+	return string(k[2 : 2+n]), string(k[2+n:]), nil
+}
+
+// blobNamespace returns the namespace of a blob key.
+func blobNamespace(k []byte) (string, error) {
+	if len(k) < 2 || len(k) < 2+int(binary.BigEndian.Uint16(k)) {
+		return "", fmt.Errorf("%w: malformed blob key", ErrCorrupt)
+	}
+	return string(k[2 : 2+int(binary.BigEndian.Uint16(k))]), nil
 }
 
 // orderKey keys a checkpoint in its thread's history across namespaces.
@@ -288,7 +343,3 @@ func parseBlobKey(k []byte) (ns, channel, version string, err error) {
 	}
 	return ns, string(rest[2 : 2+n]), string(rest[2+n:]), nil
 }
-
-// threadSubBuckets are the buckets inside a thread bucket, in the order
-// export and statistics walk them.
-var threadSubBuckets = [][]byte{bucketBlobs, bucketCheckpoints, bucketMetadata, bucketWrites, bucketOrder, bucketSegments}

@@ -30,6 +30,8 @@ type reader interface {
 	has(p bucketPath, key []byte) bool
 	// exists reports whether the bucket at p exists.
 	exists(p bucketPath) bool
+	// sequence returns the sequence number of the bucket at p (0 if none).
+	sequence(p bucketPath) uint64
 	// buckets calls fn with the name of each bucket nested in the bucket at
 	// p, in key order, starting after the name after (nil: from the
 	// first), until fn returns false.
@@ -93,6 +95,13 @@ func (v *boltView) get(p bucketPath, key []byte) []byte {
 }
 
 func (v *boltView) exists(p bucketPath) bool { return v.bucket(p) != nil }
+
+func (v *boltView) sequence(p bucketPath) uint64 {
+	if b := v.bucket(p); b != nil {
+		return b.Sequence()
+	}
+	return 0
+}
 
 func (v *boltView) has(p bucketPath, key []byte) bool {
 	b := v.bucket(p)

@@ -51,6 +51,18 @@ type Options struct {
 	// Bolt passes bbolt's own options through (page size, mmap flags, ...).
 	// Timeout and ReadOnly are taken from the fields above.
 	Bolt *bolt.Options
+	// SweepInterval, if positive, runs GC with SweepPolicy in the
+	// background every SweepInterval (the first run one interval after
+	// Open) until Close. Like GC it works in transactions of at most
+	// GCTxKeys keys, so writers are never held up for long. Ignored when
+	// ReadOnly.
+	SweepInterval time.Duration
+	// SweepPolicy is the retention policy of the background sweeper.
+	SweepPolicy Policy
+	// OnSweep, if set, is called (from the sweeper's goroutine) after each
+	// background sweep with what it removed and the error that ended it,
+	// if any. It must not call Close, which waits for the sweeper.
+	OnSweep func(GCStats, error)
 }
 
 // Store is the bbolt-backed Saver.
@@ -66,6 +78,13 @@ type Store struct {
 	// Close holds it exclusively.
 	mu     sync.RWMutex
 	closed bool
+
+	// dbMu guards the db handle against Compact swapping it: readers hold
+	// it shared for the length of a read transaction; the commit loop, the
+	// only writer of db, holds it exclusively for the swap.
+	dbMu     sync.RWMutex
+	boltOpts bolt.Options // to open the compacted file alike
+	sweep    *sweeper
 
 	queue    chan *writeOp
 	loopDone chan struct{}
@@ -88,6 +107,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if bo.FreelistType == "" {
 		bo.FreelistType = bolt.FreelistMapType // O(1) allocation on large files
 	}
+	if err := opts.SweepPolicy.validate(); opts.SweepInterval > 0 && err != nil {
+		return nil, fmt.Errorf("ckpt: open %s: sweep policy: %w", path, err)
+	}
 	if opts.ReadOnly {
 		// bbolt would create a missing file even in read-only mode.
 		if _, err := os.Stat(path); err != nil {
@@ -104,6 +126,7 @@ func Open(path string, opts Options) (*Store, error) {
 		readOnly:   opts.ReadOnly,
 		durability: opts.Durability,
 		deltaFold:  cmp.Or(opts.DeltaFold, defaultDeltaFold),
+		boltOpts:   *bo,
 		ids:        newIDSource(),
 		queue:      make(chan *writeOp, cmp.Or(max(opts.MaxPending, 0), 1024)),
 		loopDone:   make(chan struct{}),
@@ -116,7 +139,13 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
 	}
+	if !s.readOnly {
+		removeCompactLeftover(path)
+	}
 	go s.run()
+	if opts.SweepInterval > 0 && !s.readOnly {
+		s.startSweeper(opts.SweepInterval, opts.SweepPolicy, opts.OnSweep)
+	}
 	return s, nil
 }
 
@@ -207,10 +236,12 @@ func (s *Store) init() error {
 // Path returns the file the store was opened on.
 func (s *Store) Path() string { return s.path }
 
-// Close flushes queued writes, stops the commit loop and closes the file.
+// Close stops the background sweeper (after its current transaction),
+// flushes queued writes, stops the commit loop and closes the file.
 // It returns the errors of async writes not yet reported by Flush. Calls
 // after Close fail with ErrClosed.
 func (s *Store) Close() error {
+	s.stopSweeper()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -237,6 +268,8 @@ func (s *Store) view(ctx context.Context, fn func(r reader) error) error {
 	if s.closed {
 		return ErrClosed
 	}
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
 	return s.db.View(func(tx *bolt.Tx) error { return fn(&boltView{tx: tx}) })
 }
 

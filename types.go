@@ -168,4 +168,47 @@ type Saver interface {
 	List(ctx context.Context, opts ListOptions) iter.Seq2[*Tuple, error]
 	// DeleteThread removes every checkpoint, write and value of a thread.
 	DeleteThread(ctx context.Context, threadID string) error
+	// CopyThread copies every checkpoint of srcThreadID (all namespaces,
+	// with metadata, pending writes and values, keeping ids and order) to
+	// dstThreadID; the source is unchanged. A missing source is
+	// ErrNotFound; a destination holding checkpoints is ErrExists unless
+	// opts.Replace, which deletes it first.
+	CopyThread(ctx context.Context, srcThreadID, dstThreadID string, opts CopyOptions) error
+	// Prune applies strategy to each listed thread: PruneKeepLatest keeps
+	// only the newest checkpoint of each namespace (with its pending
+	// writes), PruneDelete removes the threads. Unknown threads and an
+	// empty list are no-ops.
+	Prune(ctx context.Context, threadIDs []string, strategy PruneStrategy) error
+	// DeleteForRuns deletes, in every thread and namespace, the checkpoints
+	// (with their pending writes) whose metadata "run_id" is one of runIDs.
+	// Other runs are untouched; an empty list is a no-op.
+	DeleteForRuns(ctx context.Context, runIDs []string) error
+}
+
+// CopyOptions change CopyThread.
+type CopyOptions struct {
+	// Replace lets CopyThread overwrite a destination thread that already
+	// holds checkpoints (its old content is deleted first).
+	Replace bool
+}
+
+// PruneStrategy says what Prune does to each thread.
+type PruneStrategy int
+
+const (
+	// PruneKeepLatest keeps only the newest checkpoint of each namespace of
+	// the thread, with its metadata, values and pending writes.
+	PruneKeepLatest PruneStrategy = iota
+	// PruneDelete removes the whole thread.
+	PruneDelete
+)
+
+func (p PruneStrategy) String() string {
+	switch p {
+	case PruneKeepLatest:
+		return "keep-latest"
+	case PruneDelete:
+		return "delete"
+	}
+	return fmt.Sprintf("PruneStrategy(%d)", int(p))
 }

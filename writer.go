@@ -88,9 +88,13 @@ const maxGroup = 1024
 // alone, its group commits without it.
 type writeOp struct {
 	ctx   context.Context
-	apply func(w writer) error // nil: a flush barrier
-	dur   Durability
-	done  chan error // nil for Async: acknowledged when queued
+	apply func(w writer) error // nil: a flush barrier (or solo)
+	// solo, if set, runs alone in the commit loop, outside any transaction,
+	// after every op queued before it is committed and before any op queued
+	// after it (Compact: writers wait in the queue meanwhile).
+	solo func() error
+	dur  Durability
+	done chan error // nil for Async: acknowledged when queued
 	// onQueue, if set, runs just before the op is queued, in queue order
 	// (under Store.queueMu): what it does is ordered like the commits.
 	onQueue func()
@@ -178,21 +182,41 @@ func (s *Store) run() {
 	defer close(s.loopDone)
 	group := make([]*writeOp, 0, maxGroup)
 	for op := range s.queue {
-		group = append(group[:0], op)
-	gather:
-		for len(group) < maxGroup {
-			select {
-			case op, ok := <-s.queue:
-				if !ok {
+		for op != nil {
+			if op.solo != nil {
+				s.runSolo(op)
+				break
+			}
+			group = append(group[:0], op)
+			op = nil
+		gather:
+			for len(group) < maxGroup {
+				select {
+				case next, ok := <-s.queue:
+					if !ok {
+						break gather
+					}
+					if next.solo != nil {
+						op = next // after this group
+						break gather
+					}
+					group = append(group, next)
+				default:
 					break gather
 				}
-				group = append(group, op)
-			default:
-				break gather
 			}
+			s.commitGroup(group)
 		}
-		s.commitGroup(group)
 	}
+}
+
+// runSolo runs a solo op; every op queued before it is committed.
+func (s *Store) runSolo(op *writeOp) {
+	err := op.ctx.Err()
+	if err == nil {
+		err = op.solo()
+	}
+	op.done <- err
 }
 
 // commitGroup applies ops in one transaction and acknowledges them.

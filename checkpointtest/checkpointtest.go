@@ -36,6 +36,10 @@ func Run(t *testing.T, newSaver NewSaver) {
 		{"List", testList},
 		{"ListFilterNumbersAndNested", testListFilterValues},
 		{"DeleteThread", testDeleteThread},
+		{"CopyThread", testCopyThread},
+		{"PruneKeepLatest", testPruneKeepLatest},
+		{"PruneDelete", testPruneDelete},
+		{"DeleteForRuns", testDeleteForRuns},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newSaver(t)) })

@@ -3,10 +3,6 @@ package redisstore
 // Retention: copy, prune and delete-for-runs, each thread's part in one
 // script (so atomic per thread). Thread TTL and keep-last-N are Options
 // (Redis expiry and trimming inside the put script).
-//
-// MERGE NOTE: CopyOptions and PruneStrategy stand in for ckpt.CopyOptions
-// and ckpt.PruneStrategy, which land in the root package on another
-// branch; at merge, replace them with the root types and delete these.
 
 import (
 	"context"
@@ -16,28 +12,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// CopyOptions configure CopyThread.
-type CopyOptions struct {
-	// Replace lets the copy overwrite an existing destination thread.
-	Replace bool
-}
-
-// PruneStrategy says what Prune keeps.
-type PruneStrategy int
-
-const (
-	// PruneKeepLatest keeps only the newest checkpoint of each namespace,
-	// with its pending writes and every blob it reads.
-	PruneKeepLatest PruneStrategy = iota
-	// PruneDelete deletes the threads entirely.
-	PruneDelete
-)
-
 // CopyThread copies every checkpoint of srcThreadID, with metadata,
 // namespaces, pending writes, values and order, to dstThreadID, in one
 // script; the source is unchanged. Missing source: ckpt.ErrNotFound. An
 // existing destination is ckpt.ErrExists unless opts.Replace.
-func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string, opts CopyOptions) error {
+func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string, opts ckpt.CopyOptions) error {
 	if err := validThread(srcThreadID); err != nil {
 		return err
 	}
@@ -73,28 +52,28 @@ type PruneStats struct {
 }
 
 // Prune applies strategy to each thread (each in one script). Unknown
-// threads and an empty list are no-ops. With PruneKeepLatest a kept
+// threads and an empty list are no-ops. With ckpt.PruneKeepLatest a kept
 // checkpoint whose parent was pruned still loads and still reports its
 // parent config; loading that parent is ckpt.ErrNotFound.
-func (s *Store) Prune(ctx context.Context, threadIDs []string, strategy PruneStrategy) error {
+func (s *Store) Prune(ctx context.Context, threadIDs []string, strategy ckpt.PruneStrategy) error {
 	_, err := s.PruneStats(ctx, threadIDs, strategy)
 	return err
 }
 
 // PruneStats is Prune that also reports what it deleted (for
-// PruneDelete, only Checkpoints is counted).
-func (s *Store) PruneStats(ctx context.Context, threadIDs []string, strategy PruneStrategy) (PruneStats, error) {
+// ckpt.PruneDelete, only Checkpoints is counted).
+func (s *Store) PruneStats(ctx context.Context, threadIDs []string, strategy ckpt.PruneStrategy) (PruneStats, error) {
 	var st PruneStats
 	for _, t := range threadIDs {
 		if err := validThread(t); err != nil {
 			return st, err
 		}
 	}
-	if strategy != PruneKeepLatest && strategy != PruneDelete {
+	if strategy != ckpt.PruneKeepLatest && strategy != ckpt.PruneDelete {
 		return st, fmt.Errorf("%w: unknown prune strategy %d", ckpt.ErrInvalidConfig, strategy)
 	}
 	for _, t := range threadIDs {
-		if strategy == PruneDelete {
+		if strategy == ckpt.PruneDelete {
 			keys := s.threadKeys(t)
 			if err := s.live(ctx); err != nil {
 				return st, err

@@ -86,7 +86,7 @@ func TestPruneKeepLatestKeepsNewestPerNamespaceWithWritesAndBlobs(t *testing.T) 
 	sub := history(t, s, "p", "sub", 3, nil)
 	other := history(t, s, "other", "", 4, nil)
 
-	st, err := s.PruneStats(bg, []string{"p"}, PruneKeepLatest)
+	st, err := s.PruneStats(bg, []string{"p"}, ckpt.PruneKeepLatest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,13 +113,13 @@ func TestPruneKeepLatestKeepsNewestPerNamespaceWithWritesAndBlobs(t *testing.T) 
 	if got := ids(t, s, ckpt.ListOptions{ThreadID: "other"}); len(got) != len(other) {
 		t.Fatalf("other thread touched: %v", got)
 	}
-	if err := s.Prune(bg, nil, PruneKeepLatest); err != nil {
+	if err := s.Prune(bg, nil, ckpt.PruneKeepLatest); err != nil {
 		t.Fatalf("empty list: %v", err)
 	}
-	if err := s.Prune(bg, []string{"unknown"}, PruneKeepLatest); err != nil {
+	if err := s.Prune(bg, []string{"unknown"}, ckpt.PruneKeepLatest); err != nil {
 		t.Fatalf("unknown thread: %v", err)
 	}
-	if err := s.Prune(bg, []string{""}, PruneKeepLatest); !errors.Is(err, ckpt.ErrInvalidConfig) {
+	if err := s.Prune(bg, []string{""}, ckpt.PruneKeepLatest); !errors.Is(err, ckpt.ErrInvalidConfig) {
 		t.Fatalf("empty thread id: %v", err)
 	}
 }
@@ -129,7 +129,7 @@ func TestPruneDeleteRemovesTheThreads(t *testing.T) {
 	history(t, s, "a", "", 3, nil)
 	history(t, s, "b", "x", 2, nil)
 	keep := history(t, s, "c", "", 2, nil)
-	if err := s.Prune(bg, []string{"a", "b"}, PruneDelete); err != nil {
+	if err := s.Prune(bg, []string{"a", "b"}, ckpt.PruneDelete); err != nil {
 		t.Fatal(err)
 	}
 	if got := ids(t, s, ckpt.ListOptions{}); !slices.Equal(got, []string{keep[1].CheckpointID, keep[0].CheckpointID}) {
@@ -186,7 +186,7 @@ func TestCopyThread(t *testing.T) {
 	s := newTestStore(t, sharedServer(t), Options{})
 	root := history(t, s, "src", "", 3, nil)
 	sub := history(t, s, "src", "sub", 2, nil)
-	if err := s.CopyThread(bg, "src", "dst", CopyOptions{}); err != nil {
+	if err := s.CopyThread(bg, "src", "dst", ckpt.CopyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	srcIDs := ids(t, s, ckpt.ListOptions{ThreadID: "src"})
@@ -215,10 +215,10 @@ func TestCopyThread(t *testing.T) {
 		t.Fatalf("source changed: %v", got)
 	}
 
-	if err := s.CopyThread(bg, "src", "dst", CopyOptions{}); !errors.Is(err, ckpt.ErrExists) {
+	if err := s.CopyThread(bg, "src", "dst", ckpt.CopyOptions{}); !errors.Is(err, ckpt.ErrExists) {
 		t.Fatalf("existing destination: %v, want ErrExists", err)
 	}
-	if err := s.CopyThread(bg, "src", "dst", CopyOptions{Replace: true}); err != nil {
+	if err := s.CopyThread(bg, "src", "dst", ckpt.CopyOptions{Replace: true}); err != nil {
 		t.Fatal(err)
 	}
 	if got := ids(t, s, ckpt.ListOptions{ThreadID: "dst"}); !slices.Equal(got, srcIDs) {
@@ -227,10 +227,10 @@ func TestCopyThread(t *testing.T) {
 	if got := ids(t, s, ckpt.ListOptions{}); len(got) != 10 {
 		t.Fatalf("global index lists %d after replace, want 10", len(got))
 	}
-	if err := s.CopyThread(bg, "missing", "x", CopyOptions{}); !errors.Is(err, ckpt.ErrNotFound) {
+	if err := s.CopyThread(bg, "missing", "x", ckpt.CopyOptions{}); !errors.Is(err, ckpt.ErrNotFound) {
 		t.Fatalf("missing source: %v", err)
 	}
-	if err := s.CopyThread(bg, "src", "src", CopyOptions{Replace: true}); !errors.Is(err, ckpt.ErrInvalidConfig) {
+	if err := s.CopyThread(bg, "src", "src", ckpt.CopyOptions{Replace: true}); !errors.Is(err, ckpt.ErrInvalidConfig) {
 		t.Fatalf("copy onto itself: %v", err)
 	}
 }

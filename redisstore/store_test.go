@@ -284,7 +284,7 @@ func TestCorruptValuesNameTheKey(t *testing.T) {
 		}
 		// Prune must read the kept (damaged) checkpoint to know which blobs
 		// it needs: it fails before deleting anything.
-		if err := s.Prune(bg, []string{"bad"}, PruneKeepLatest); !errors.Is(err, ckpt.ErrCorrupt) {
+		if err := s.Prune(bg, []string{"bad"}, ckpt.PruneKeepLatest); !errors.Is(err, ckpt.ErrCorrupt) {
 			t.Fatalf("prune over a damaged value: %v, want ErrCorrupt", err)
 		}
 		if _, err := s.GetTuple(bg, c); err != nil {

@@ -1,0 +1,156 @@
+package ckpt
+
+// Test-only access to internals, for the external tests of package ckpt_test.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+)
+
+// SetCompactHook sets the function called at each stage of a compaction.
+func SetCompactHook(f func(stage string)) { compactHook = f }
+
+// CheckInvariants checks that the store's buckets agree with each other:
+// every checkpoint has its metadata, thread-order and global-index entries
+// and nothing else does; every pending write belongs to a stored
+// checkpoint; every blob is referenced by a checkpoint of its namespace
+// unless its namespace is marked for a pending sweep; no thread bucket is
+// empty.
+func CheckInvariants(s *Store) error {
+	return s.view(context.Background(), func(r reader) error {
+		var errs []error
+		bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+		indexed := map[string]bool{}
+		r.scan(bucketPath{bucketIndex}, nil, nil, false, func(k, _ []byte) bool {
+			id, thread, ns, err := parseIndexKey(k)
+			if err != nil {
+				bad("index: %v", err)
+				return true
+			}
+			indexed[string(k)] = true
+			if r.get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, id)) == nil {
+				bad("index entry %s/%q/%q without checkpoint", idString(id), thread, ns)
+			}
+			return true
+		})
+		var threads []string
+		r.buckets(threadsRoot, nil, func(name []byte) bool { threads = append(threads, string(name)); return true })
+		for _, thread := range threads {
+			n := 0
+			live := map[string]bool{}
+			r.scan(threadPath(thread, bucketCheckpoints), nil, nil, false, func(k, v []byte) bool {
+				n++
+				ns, id, err := parseCheckpointKey(k)
+				if err != nil {
+					bad("thread %q: %v", thread, err)
+					return true
+				}
+				if r.get(threadPath(thread, bucketMetadata), k) == nil {
+					bad("checkpoint %s of %q has no metadata", idString(id), thread)
+				}
+				if r.get(threadPath(thread, bucketOrder), orderKey(id, ns)) == nil {
+					bad("checkpoint %s of %q has no order entry", idString(id), thread)
+				}
+				if !indexed[string(indexKey(id, thread, ns))] {
+					bad("checkpoint %s of %q is not indexed", idString(id), thread)
+				}
+				rec, err := decodeCheckpointRecord(v)
+				if err != nil {
+					bad("checkpoint %s of %q: %v", idString(id), thread, err)
+					return true
+				}
+				for _, ref := range blobRefs(rec, ns) {
+					live[string(ref)] = true
+				}
+				return true
+			})
+			if n == 0 {
+				bad("thread %q has no checkpoint but its bucket exists", thread)
+			}
+			for _, sub := range [][]byte{bucketMetadata, bucketOrder} {
+				r.scan(threadPath(thread, sub), nil, nil, false, func(k, _ []byte) bool {
+					key := k
+					if bytes.Equal(sub, bucketOrder) {
+						id, ns, _ := parseOrderKey(k)
+						key = checkpointKey(ns, id)
+					}
+					if r.get(threadPath(thread, bucketCheckpoints), key) == nil {
+						bad("thread %q: %s entry without checkpoint", thread, sub)
+					}
+					return true
+				})
+			}
+			r.scan(threadPath(thread, bucketWrites), nil, nil, false, func(k, _ []byte) bool {
+				if len(k) < 2 {
+					bad("thread %q: short write key", thread)
+					return true
+				}
+				n := 2 + int(k[0])<<8 + int(k[1]) + idLen
+				if len(k) < n || r.get(threadPath(thread, bucketCheckpoints), k[:n]) == nil {
+					bad("thread %q: pending write without checkpoint", thread)
+				}
+				return true
+			})
+			r.scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, _ []byte) bool {
+				ns, err := blobNamespace(k)
+				if err != nil {
+					bad("thread %q: %v", thread, err)
+					return true
+				}
+				if !live[string(k)] && r.get(sweepPath, sweepKey(thread, ns)) == nil {
+					bad("thread %q: blob %q referenced by no checkpoint", thread, k)
+				}
+				return true
+			})
+		}
+		for _, thread := range threads {
+			live := map[string]bool{}
+			r.scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) bool {
+				kind, body, err := blobKind(v)
+				if err != nil || kind != blobListRef {
+					return true
+				}
+				ref, err := decodeListRef(body)
+				ns, ch, _, err2 := parseBlobKey(k)
+				if err != nil || err2 != nil {
+					bad("thread %q: bad list reference", thread)
+					return true
+				}
+				live[string(segmentPrefix(ns, ch, ref.lineage))] = true
+				return true
+			})
+			r.scan(threadPath(thread, bucketSegments), nil, nil, false, func(k, _ []byte) bool {
+				ns, ch, lin, _, err := parseSegmentKey(k)
+				if err != nil {
+					bad("thread %q: %v", thread, err)
+					return true
+				}
+				if !live[string(segmentPrefix(ns, ch, lin))] && r.get(sweepPath, sweepKey(thread, ns)) == nil {
+					bad("thread %q: list segment of lineage %d (%q) referenced by no blob", thread, lin, ch)
+				}
+				return true
+			})
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// PendingSweeps returns the number of namespaces marked for a blob sweep.
+func PendingSweeps(s *Store) (n int) {
+	_ = s.view(context.Background(), func(r reader) error {
+		r.scan(sweepPath, nil, nil, false, func(_, _ []byte) bool { n++; return true })
+		return nil
+	})
+	return n
+}
+
+// CountBlobs returns the number of stored channel values of a thread.
+func CountBlobs(s *Store, thread string) (n int) {
+	_ = s.view(context.Background(), func(r reader) error {
+		r.scan(threadPath(thread, bucketBlobs), nil, nil, false, func(_, _ []byte) bool { n++; return true })
+		return nil
+	})
+	return n
+}

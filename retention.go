@@ -1,0 +1,222 @@
+package ckpt
+
+// The retention methods of the Saver interface: Prune, DeleteForRuns and
+// CopyThread. Prune and DeleteForRuns run on the engine in gc.go (bounded
+// transactions, blob sweep); CopyThread is one transaction.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+)
+
+// Prune applies strategy to each thread in threadIDs: PruneKeepLatest keeps
+// the newest checkpoint of every namespace (with its metadata, values and
+// pending writes) and removes the others with the values only they used;
+// PruneDelete removes the threads. Unknown threads and an empty list are
+// no-ops; an invalid thread id or strategy fails before anything is
+// removed. The work runs in transactions of at most GCTxKeys keys: if Prune
+// fails midway, what it removed stays removed and calling it again
+// finishes the job.
+func (s *Store) Prune(ctx context.Context, threadIDs []string, strategy PruneStrategy) error {
+	if strategy != PruneKeepLatest && strategy != PruneDelete {
+		return fmt.Errorf("%w: unknown prune strategy %v", ErrInvalidConfig, strategy)
+	}
+	for _, id := range threadIDs {
+		if err := validThread(id); err != nil {
+			return err
+		}
+	}
+	each := func(fn func(thread string) error) error {
+		for _, thread := range threadIDs {
+			if err := fn(thread); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	_, err := s.retain(ctx, each, func(r reader, thread string) (*threadJob, bool, error) {
+		if strategy == PruneDelete {
+			if !r.exists(threadBucket(thread)) {
+				return nil, false, nil
+			}
+			return &threadJob{thread: thread, whole: true}, false, nil
+		}
+		return planPolicy(r, thread, Policy{KeepLast: 1}, time.Time{}, planLimit)
+	})
+	return err
+}
+
+// DeleteForRuns deletes, in every thread and namespace, the checkpoints
+// whose metadata "run_id" is one of runIDs (a string), with their pending
+// writes and the values no remaining checkpoint uses. Checkpoints of other
+// runs are untouched (a checkpoint whose parent was deleted still loads;
+// loading that parent is ErrNotFound). A thread left without checkpoints
+// is removed. An empty list is a no-op. It reads the metadata of every
+// checkpoint, thread by thread, and deletes in transactions of at most
+// GCTxKeys keys.
+func (s *Store) DeleteForRuns(ctx context.Context, runIDs []string) error {
+	if len(runIDs) == 0 {
+		return nil
+	}
+	runs := make(map[string]bool, len(runIDs))
+	needles := make([][]byte, 0, len(runIDs))
+	for _, id := range runIDs {
+		if !runs[id] {
+			runs[id] = true
+			needles = append(needles, []byte(id))
+		}
+	}
+	each := func(fn func(thread string) error) error { return s.eachThread(ctx, fn) }
+	_, err := s.retain(ctx, each, func(r reader, thread string) (*threadJob, bool, error) {
+		return planRuns(r, thread, runs, needles)
+	})
+	return err
+}
+
+// planRuns plans the deletion of the thread's checkpoints whose run_id is
+// in runs (at most planLimit at once; more says there may be others).
+func planRuns(r reader, thread string, runs map[string]bool, needles [][]byte) (*threadJob, bool, error) {
+	job := &threadJob{thread: thread}
+	more := false
+	var ferr error
+	r.scan(threadPath(thread, bucketMetadata), nil, nil, false, func(k, v []byte) bool {
+		// Cheap pre-filter: the run id's bytes must appear in the record.
+		hit := false
+		for _, n := range needles {
+			if bytes.Contains(v, n) {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			return true
+		}
+		md, err := decodeMetadata(v)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		run, ok := md["run_id"].(string)
+		if !ok || !runs[run] {
+			return true
+		}
+		ns, id, err := parseCheckpointKey(k)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		if len(job.drop) == planLimit {
+			more = true
+			return false
+		}
+		job.drop = append(job.drop, cpRef{ns, id})
+		return true
+	})
+	if ferr != nil || len(job.drop) == 0 {
+		return nil, false, ferr
+	}
+	return job, more, nil
+}
+
+// copyChunk is how many records CopyThread reads per scan: each chunk is
+// copied out of the read cursor before it is written.
+const copyChunk = 512
+
+// CopyThread copies every checkpoint of srcThreadID, in all namespaces, to
+// dstThreadID: headers, metadata, pending writes, channel values, keeping
+// checkpoint ids (so order and parent links are the same), in one
+// transaction. The source is unchanged. A missing source (no checkpoint) is
+// ErrNotFound; a destination that holds checkpoints is ErrExists unless
+// opts.Replace is set, which deletes the destination's old content in the
+// same transaction. Source and destination must differ.
+func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string, opts CopyOptions) error {
+	if err := validThread(srcThreadID); err != nil {
+		return err
+	}
+	if err := validThread(dstThreadID); err != nil {
+		return err
+	}
+	if srcThreadID == dstThreadID {
+		return fmt.Errorf("%w: copy of thread %q onto itself", ErrInvalidConfig, srcThreadID)
+	}
+	return s.write(ctx, func(w writer) error {
+		if !hasCheckpoints(w, srcThreadID) {
+			return fmt.Errorf("%w: thread %q has no checkpoint to copy", ErrNotFound, srcThreadID)
+		}
+		if hasCheckpoints(w, dstThreadID) && !opts.Replace {
+			return fmt.Errorf("%w: thread %q (copy with Replace to overwrite it)", ErrExists, dstThreadID)
+		}
+		// All checks are done: from here on, changes.
+		if err := deleteThread(w, dstThreadID); err != nil {
+			return err
+		}
+		for _, sub := range threadSubBuckets {
+			if err := copyBucket(w, threadPath(srcThreadID, sub), threadPath(dstThreadID, sub)); err != nil {
+				return err
+			}
+			// Sequences number things inside the thread (list lineages):
+			// the copy goes on from the same place.
+			if n := w.sequence(threadPath(srcThreadID, sub)); n != 0 {
+				if err := w.raiseSeq(threadPath(dstThreadID, sub), n); err != nil {
+					return err
+				}
+			}
+		}
+		return indexThread(w, dstThreadID)
+	})
+}
+
+// copyBucket copies every key of the bucket at src into dst, a chunk at a
+// time (values are copied out of the cursor before writing).
+func copyBucket(w writer, src, dst bucketPath) error {
+	var start []byte
+	for {
+		var keys, vals [][]byte
+		w.scan(src, nil, start, false, func(k, v []byte) bool {
+			keys = append(keys, bytes.Clone(k))
+			vals = append(vals, bytes.Clone(v))
+			return len(keys) < copyChunk
+		})
+		for i := range keys {
+			if err := w.put(dst, keys[i], vals[i]); err != nil {
+				return err
+			}
+		}
+		if len(keys) < copyChunk {
+			return nil
+		}
+		start = append(keys[len(keys)-1], 0)
+	}
+}
+
+// indexThread adds a global index entry for every checkpoint of thread.
+func indexThread(w writer, thread string) error {
+	var start []byte
+	for {
+		var idx [][]byte
+		var ferr error
+		w.scan(threadPath(thread, bucketOrder), nil, start, false, func(k, _ []byte) bool {
+			id, ns, err := parseOrderKey(k)
+			if err != nil {
+				ferr = err
+				return false
+			}
+			idx = append(idx, indexKey(id, thread, ns))
+			start = append(bytes.Clone(k), 0)
+			return len(idx) < copyChunk
+		})
+		if ferr != nil {
+			return ferr
+		}
+		for _, k := range idx {
+			if err := w.put(bucketPath{bucketIndex}, k, nil); err != nil {
+				return err
+			}
+		}
+		if len(idx) < copyChunk {
+			return nil
+		}
+	}
+}
