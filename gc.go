@@ -80,6 +80,9 @@ type Policy struct {
 	ThreadTTL time.Duration
 	// DryRun computes what GC would remove without removing anything.
 	DryRun bool
+	// Progress, if set, is called after each committed transaction with
+	// what the run has removed so far (for progress bars).
+	Progress func(sofar GCStats)
 }
 
 func (p Policy) validate() error {
@@ -95,20 +98,20 @@ func (p Policy) isZero() bool { return p.KeepLast == 0 && p.MaxAge == 0 && p.Thr
 // remove).
 type GCStats struct {
 	// Threads is the number of whole threads removed.
-	Threads int
+	Threads int `json:"threads"`
 	// Checkpoints is the number of checkpoints removed, with their metadata
 	// and index entries.
-	Checkpoints int
+	Checkpoints int `json:"checkpoints"`
 	// Writes is the number of pending writes removed.
-	Writes int
+	Writes int `json:"pending_writes"`
 	// Blobs is the number of stored channel values removed.
-	Blobs int
+	Blobs int `json:"channel_values"`
 	// Segments is the number of list segments (append-deltas) removed.
-	Segments int
+	Segments int `json:"list_segments"`
 	// BytesFreed is the size of the keys and values removed. bbolt reuses
 	// the freed pages for new data; the file itself shrinks only with
 	// Compact.
-	BytesFreed int64
+	BytesFreed int64 `json:"bytes_freed"`
 }
 
 func (a *GCStats) add(b GCStats) {
@@ -155,14 +158,14 @@ func (s *Store) GC(ctx context.Context, p Policy) (GCStats, error) {
 	}
 	return s.retain(ctx, each, func(r reader, thread string) (*threadJob, bool, error) {
 		return planPolicy(r, thread, p, now, planLimit)
-	})
+	}, p.Progress)
 }
 
 // retain plans each thread (in a read transaction) and carries the jobs
 // out, several threads per transaction. A plan cut at planLimit is carried
 // out before the thread is planned again.
-func (s *Store) retain(ctx context.Context, each func(fn func(thread string) error) error, plan func(r reader, thread string) (*threadJob, bool, error)) (GCStats, error) {
-	b := jobBatch{s: s}
+func (s *Store) retain(ctx context.Context, each func(fn func(thread string) error) error, plan func(r reader, thread string) (*threadJob, bool, error), progress func(GCStats)) (GCStats, error) {
+	b := jobBatch{s: s, progress: progress}
 	if err := s.finishSweeps(ctx, &b); err != nil {
 		return b.stats, err
 	}
@@ -240,10 +243,11 @@ func (s *Store) finishSweeps(ctx context.Context, b *jobBatch) error {
 // (each transaction still changes at most GCTxKeys keys): pruning 1,000
 // small threads takes a few dozen commits, not 1,000.
 type jobBatch struct {
-	s       *Store
-	jobs    []*threadJob
-	planned int
-	stats   GCStats
+	s        *Store
+	jobs     []*threadJob
+	planned  int
+	stats    GCStats
+	progress func(GCStats) // called after each flush, may be nil
 }
 
 func (b *jobBatch) add(ctx context.Context, job *threadJob) error {
@@ -262,6 +266,9 @@ func (b *jobBatch) flush(ctx context.Context) error {
 	st, err := b.s.runJobs(ctx, b.jobs)
 	b.stats.add(st)
 	b.jobs, b.planned = b.jobs[:0], 0
+	if b.progress != nil {
+		b.progress(b.stats)
+	}
 	return err
 }
 

@@ -44,7 +44,7 @@ func (s *Store) Prune(ctx context.Context, threadIDs []string, strategy PruneStr
 			return &threadJob{thread: thread, whole: true}, false, nil
 		}
 		return planPolicy(r, thread, Policy{KeepLast: 1}, time.Time{}, planLimit)
-	})
+	}, nil)
 	return err
 }
 
@@ -71,7 +71,7 @@ func (s *Store) DeleteForRuns(ctx context.Context, runIDs []string) error {
 	each := func(fn func(thread string) error) error { return s.eachThread(ctx, fn) }
 	_, err := s.retain(ctx, each, func(r reader, thread string) (*threadJob, bool, error) {
 		return planRuns(r, thread, runs, needles)
-	})
+	}, nil)
 	return err
 }
 

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newCompactCmd) }
+
+func newCompactCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "compact FILE",
+		Short: "Rewrite the live data into a new file and swap it in: gives the space freed by gc back to the disk",
+		Long: `compact copies the live data into FILE.compact, fsyncs it, renames it over
+FILE and fsyncs the directory. If it is interrupted at any point, FILE is
+either the old file or the new one, whole. It needs free disk space for a
+second copy of the live data, and the file must not be open elsewhere.`,
+		Args: argsBetween(1, 1),
+		RunE: func(c *cobra.Command, args []string) (err error) {
+			if err := checkFile(args[0]); err != nil {
+				return err
+			}
+			s, err := a.openWrite(args[0])
+			if err != nil {
+				return err
+			}
+			defer closeStore(s, &err)
+			bar := a.progress(-1, "copying keys")
+			st, err := s.Compact(c.Context(), func(done, total int64) {
+				bar.set(done)
+			})
+			bar.done()
+			if err != nil {
+				return err
+			}
+			if a.asJSON {
+				return a.printJSON(struct {
+					File        string `json:"file"`
+					BytesBefore int64  `json:"file_bytes_before"`
+					BytesAfter  int64  `json:"file_bytes_after"`
+				}{args[0], st.BytesBefore, st.BytesAfter})
+			}
+			saved := st.BytesBefore - st.BytesAfter
+			_, err = fmt.Fprintf(a.out, "compacted %s: %s -> %s (%s given back)\n", args[0], humanBytes(st.BytesBefore), humanBytes(st.BytesAfter), humanBytes(saved))
+			return err
+		},
+	}
+	a.addJSON(c)
+	return c
+}

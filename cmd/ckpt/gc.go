@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/ckpt-go/ckpt"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newGCCmd) }
+
+func newGCCmd(a *app) *cobra.Command {
+	var keepLast int
+	var maxAge, threadTTL time.Duration
+	var dryRun bool
+	c := &cobra.Command{
+		Use:   "gc FILE [--keep-last N] [--max-age D] [--thread-ttl D] [--dry-run]",
+		Short: "Delete old history by policy (keep-last-N, max age, idle-thread TTL); --dry-run only counts",
+		Long: `gc removes the checkpoints the policy selects, with their metadata,
+pending writes and index entries, and the channel values no kept checkpoint
+needs. The rules combine: --keep-last N keeps the newest N checkpoints of
+every thread and namespace; --max-age D removes checkpoints older than D
+(never the newest of a thread); --thread-ttl D removes whole threads whose
+newest checkpoint is older than D. Durations are Go durations (90m, 72h).
+The freed pages are reused by new data; run 'ckpt compact' to shrink the
+file itself.`,
+		Args: argsBetween(1, 1),
+		RunE: func(c *cobra.Command, args []string) (err error) {
+			p := ckpt.Policy{KeepLast: keepLast, MaxAge: maxAge, ThreadTTL: threadTTL, DryRun: dryRun}
+			if keepLast < 0 || maxAge < 0 || threadTTL < 0 {
+				return usageError{"gc: --keep-last, --max-age and --thread-ttl must not be negative"}
+			}
+			if keepLast == 0 && maxAge == 0 && threadTTL == 0 {
+				return usageError{"gc: give at least one of --keep-last, --max-age, --thread-ttl"}
+			}
+			open := a.openWrite
+			if dryRun {
+				open = a.openRead
+			}
+			if !dryRun {
+				if err := checkFile(args[0]); err != nil {
+					return err
+				}
+			}
+			s, err := open(args[0])
+			if err != nil {
+				return err
+			}
+			defer closeStore(s, &err)
+			before := fileSize(args[0])
+			bar := a.progress(-1, "deleting checkpoints")
+			p.Progress = func(sofar ckpt.GCStats) { bar.set(int64(sofar.Checkpoints)) }
+			st, err := s.GC(c.Context(), p)
+			bar.done()
+			if err != nil {
+				return err
+			}
+			if a.asJSON {
+				return a.printJSON(struct {
+					File        string `json:"file"`
+					DryRun      bool   `json:"dry_run"`
+					BytesBefore int64  `json:"file_bytes_before"`
+					BytesAfter  int64  `json:"file_bytes_after"`
+					ckpt.GCStats
+				}{args[0], dryRun, before, fileSize(args[0]), st})
+			}
+			verb := "deleted"
+			if dryRun {
+				verb = "would delete"
+			}
+			tw := a.table()
+			fmt.Fprintf(tw, "%s\t%d thread(s), %d checkpoint(s), %d pending write(s), %d channel value(s), %d list segment(s)\n",
+				verb, st.Threads, st.Checkpoints, st.Writes, st.Blobs, st.Segments)
+			fmt.Fprintf(tw, "data freed\t%s\n", humanBytes(st.BytesFreed))
+			fmt.Fprintf(tw, "file\t%s before, %s after\t(freed pages are reused; 'ckpt compact' shrinks the file)\n", humanBytes(before), humanBytes(fileSize(args[0])))
+			return tw.Flush()
+		},
+	}
+	c.Flags().IntVar(&keepLast, "keep-last", 0, "keep the newest N checkpoints of each thread and namespace")
+	c.Flags().DurationVar(&maxAge, "max-age", 0, "delete checkpoints older than this (never a thread's newest)")
+	c.Flags().DurationVar(&threadTTL, "thread-ttl", 0, "delete whole threads idle longer than this")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "count what would be deleted, change nothing")
+	a.addJSON(c)
+	return c
+}
+
+func fileSize(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
