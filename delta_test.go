@@ -193,7 +193,7 @@ func TestDeltaProperties(t *testing.T) {
 		for range steps {
 			ch := rapid.SampledFrom(m.channels).Draw(rt, "channel")
 			cur := m.cur[ch]
-			switch op := rapid.IntRange(0, 9).Draw(rt, "op"); {
+			switch op := rapid.IntRange(0, 11).Draw(rt, "op"); {
 			case op <= 4: // append 0..3 items
 				next := append([]any(nil), cur...)
 				for range rapid.IntRange(0, 3).Draw(rt, "n") {
@@ -249,6 +249,24 @@ func TestDeltaProperties(t *testing.T) {
 				}
 			case op == 9:
 				m.reopen()
+			case op == 10: // retention: keep the newest n checkpoints
+				n := rapid.IntRange(1, 5).Draw(rt, "keep")
+				if _, err := m.s.GC(context.Background(), Policy{KeepLast: n}); err != nil {
+					rt.Fatal(err)
+				}
+				if len(m.history) > n {
+					for _, gone := range m.history[:len(m.history)-n] {
+						delete(m.want, gone.CheckpointID)
+					}
+					m.history = append([]Config(nil), m.history[len(m.history)-n:]...)
+				}
+				if err := CheckInvariants(m.s); err != nil {
+					rt.Fatalf("after GC: %v", err)
+				}
+			case op == 11:
+				if _, err := m.s.Compact(context.Background(), nil); err != nil {
+					rt.Fatal(err)
+				}
 			}
 			m.check()
 		}
