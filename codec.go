@@ -8,6 +8,7 @@ package ckpt
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -80,12 +81,76 @@ func marshal(prefix []byte, v any) ([]byte, error) {
 
 func newDecoder(b []byte) *msgpack.Decoder {
 	dec := msgpack.NewDecoder(bytes.NewReader(b))
-	dec.UseLooseInterfaceDecoding(true) // numbers in `any` become int64/uint64/float64
 	dec.SetCustomStructTag("json")
 	return dec
 }
 
-func unmarshal(b []byte, v any) error { return newDecoder(b).Decode(v) }
+// unmarshal decodes b into v. Generic targets (*any, *map[string]any,
+// *[]any) are normalized, so callers see one shape whatever encoding the
+// writer picked: integers as int64 (uint64 only above MaxInt64), floats as
+// float64, byte strings as []byte.
+func unmarshal(b []byte, v any) error {
+	if err := newDecoder(b).Decode(v); err != nil {
+		return err
+	}
+	switch p := v.(type) {
+	case *any:
+		*p = normalize(*p)
+	case *map[string]any:
+		for k, x := range *p {
+			(*p)[k] = normalize(x)
+		}
+	case *[]any:
+		for i, x := range *p {
+			(*p)[i] = normalize(x)
+		}
+	}
+	return nil
+}
+
+func normalize(v any) any {
+	switch x := v.(type) {
+	case int8:
+		return int64(x)
+	case int16:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case int:
+		return int64(x)
+	case uint8:
+		return int64(x)
+	case uint16:
+		return int64(x)
+	case uint32:
+		return int64(x)
+	case uint:
+		return normalize(uint64(x))
+	case uint64:
+		if x <= math.MaxInt64 {
+			return int64(x)
+		}
+		return x
+	case float32:
+		return float64(x)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalize(e)
+		}
+		return x
+	case map[any]any:
+		for k, e := range x {
+			x[k] = normalize(e)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = normalize(e)
+		}
+		return x
+	}
+	return v
+}
 
 // encodeValue encodes one user value (a channel value, a pending write's
 // value). An error names the path inside the value that failed.
@@ -152,8 +217,9 @@ func badPath(v reflect.Value) string {
 // is, without re-encoding.
 type Raw []byte
 
-// Decode decodes the value into v (a pointer). Numbers decoded into an `any`
-// become int64, uint64 or float64; maps become map[string]any.
+// Decode decodes the value into v (a pointer). Decoded into an `any` (or a
+// map[string]any or []any), integers become int64 (uint64 only above
+// MaxInt64), floats float64, maps map[string]any.
 func (r Raw) Decode(v any) error {
 	if err := unmarshal(r, v); err != nil {
 		return fmt.Errorf("%w: decode value: %v", ErrCorrupt, err)

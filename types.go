@@ -75,7 +75,8 @@ type Checkpoint struct {
 
 // Metadata describes a checkpoint (source, step, node, route, reason,
 // run_id, ... and anything else). It is stored apart from the state and
-// decoded generically: numbers come back as int64, uint64 or float64.
+// decoded generically: integers come back as int64 (uint64 only above
+// MaxInt64), floats as float64, maps as map[string]any.
 type Metadata map[string]any
 
 // Write is one pending write of a task: a value for a channel.

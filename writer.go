@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Durability says when a write is acknowledged.
@@ -217,6 +218,7 @@ func (s *Store) commitGroup(ops []*writeOp) {
 				if err := tx.Commit(); err != nil {
 					txErr = fmt.Errorf("ckpt: commit: %w", err)
 				} else {
+					s.commits.Add(1)
 					// An fsync'd commit also makes earlier NoSync commits
 					// durable: fdatasync covers the whole file.
 					s.unsynced = !needSync
@@ -295,4 +297,5 @@ type asyncState struct {
 	asyncErrs    []error
 	onAsyncError func(error)
 	unsynced     bool // a NoSync commit is not yet fsync'd; only the loop touches it
+	commits      atomic.Int64
 }

@@ -1,0 +1,297 @@
+package ckpt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func openTestStore(t *testing.T, opts Options) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "w.db"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// putOp builds a queued Put the way Put does, for driving commitGroup
+// directly.
+func putOp(t *testing.T, s *Store, thread string) (*writeOp, Config) {
+	t.Helper()
+	p, err := s.preparePut(Config{ThreadID: thread}, Checkpoint{ChannelValues: map[string]any{"a": thread}, ChannelVersions: map[string]string{"a": "1"}}, Metadata{"t": thread}, map[string]string{"a": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
+		if err := p.check(w, false); err != nil {
+			return err
+		}
+		return putCheckpoint(w, p.thread, p.ns, p.id, p.rec, p.md, p.blobs)
+	}}
+	return op, Config{ThreadID: thread, CheckpointID: idString(p.id)}
+}
+
+func TestOneFailingOpDoesNotFailItsGroup(t *testing.T) {
+	s := openTestStore(t, Options{})
+	good1, cfg1 := putOp(t, s, "good-1")
+	good2, cfg2 := putOp(t, s, "good-2")
+	errLate := errors.New("late failure before any change")
+	early := &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
+		return errLate
+	}}
+	errHalf := errors.New("failure after a change")
+	halfway := &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
+		if err := w.put(threadPath("half", bucketCheckpoints), []byte("k"), []byte("v")); err != nil {
+			return err
+		}
+		return errHalf
+	}}
+	panicky := &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
+		panic("bug in an op")
+	}}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	good3, cfg3 := putOp(t, s, "good-3")
+	good3.ctx = cancelled
+
+	s.commitGroup([]*writeOp{good1, early, halfway, panicky, good2, good3})
+
+	for name, c := range map[string]struct {
+		op   *writeOp
+		want error
+	}{
+		"good1": {good1, nil}, "good2": {good2, nil}, "early": {early, errLate},
+		"halfway": {halfway, errHalf}, "cancelled": {good3, context.Canceled},
+	} {
+		if err := <-c.op.done; !errors.Is(err, c.want) {
+			t.Errorf("%s: err = %v, want %v", name, err, c.want)
+		}
+	}
+	if err := <-panicky.done; err == nil {
+		t.Error("panicking op reported success")
+	}
+	for _, cfg := range []Config{cfg1, cfg2} {
+		if _, err := s.GetTuple(context.Background(), cfg); err != nil {
+			t.Errorf("%s not committed: %v", cfg.ThreadID, err)
+		}
+	}
+	if _, err := s.GetTuple(context.Background(), cfg3); !errors.Is(err, ErrNotFound) {
+		t.Errorf("cancelled op was written: %v", err)
+	}
+	if err := s.view(context.Background(), func(r reader) error {
+		if r.exists(bucketPath{bucketThreads, []byte("half")}) {
+			return errors.New("half-applied op left data")
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestConcurrentWritersShareCommits(t *testing.T) {
+	s := openTestStore(t, Options{})
+	const writers, each = 16, 20
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			parent := Config{ThreadID: fmt.Sprintf("w%d", w)}
+			for range each {
+				c, err := s.Put(context.Background(), parent, Checkpoint{}, nil, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				parent = c
+			}
+		})
+	}
+	wg.Wait()
+	if got := s.commits.Load(); got >= writers*each {
+		t.Fatalf("%d commits for %d puts: no grouping", got, writers*each)
+	} else {
+		t.Logf("%d puts in %d commits", writers*each, got)
+	}
+}
+
+func TestAsyncFailureIsReportedByFlushCallbackAndClose(t *testing.T) {
+	var seen atomic.Int32
+	s := openTestStore(t, Options{Durability: Async, OnAsyncError: func(err error) {
+		if errors.Is(err, ErrNotFound) {
+			seen.Add(1)
+		}
+	}})
+	ctx := context.Background()
+	good, err := s.Put(ctx, Config{ThreadID: "a"}, Checkpoint{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Acknowledged at once, fails in the loop: its parent does not exist.
+	missing := Config{ThreadID: "a", CheckpointID: "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
+	if _, err := s.Put(ctx, missing, Checkpoint{}, nil, nil); err != nil {
+		t.Fatalf("async put returned %v before it was applied", err)
+	}
+	if err := s.Flush(ctx); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Flush = %v, want the async ErrNotFound", err)
+	}
+	if seen.Load() != 1 {
+		t.Fatalf("callback saw %d failures", seen.Load())
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatalf("second Flush reports again: %v", err)
+	}
+	if _, err := s.GetTuple(ctx, good); err != nil {
+		t.Fatalf("good async write lost: %v", err)
+	}
+	if err := s.PutWrites(ctx, missing, []Write{{Channel: "x", Value: 1}}, "t", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Close = %v, want the unreported async failure", err)
+	}
+}
+
+func TestAsyncQueueIsBounded(t *testing.T) {
+	s := openTestStore(t, Options{Durability: Async, MaxPending: 4})
+	ctx := context.Background()
+	// Hold bbolt's writer lock so the commit loop stalls on its next group.
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := 0
+	for i := range 20 {
+		tctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		_, err := s.Put(tctx, Config{ThreadID: fmt.Sprint("q", i)}, Checkpoint{}, nil, nil)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		accepted++
+	}
+	// The loop holds at most one group in hand, the queue MaxPending more.
+	if accepted < 4 || accepted > 4+maxGroup {
+		t.Fatalf("accepted %d async puts while the loop was stalled", accepted)
+	}
+	if accepted == 20 {
+		t.Fatal("the queue never filled: async writes are unbounded")
+	}
+	_ = tx.Rollback()
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, err := range s.List(ctx, ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != accepted {
+		t.Fatalf("%d stored, %d acknowledged", n, accepted)
+	}
+}
+
+func TestNoSyncWritesAreSyncedByFlushAndClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "n.db")
+	s, err := Open(path, Options{Durability: NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.Save(ctx, "t", map[string]any{"a": 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !s.unsynced {
+		t.Fatal("a NoSync commit is not marked unsynced")
+	}
+	if err := s.Flush(ctx); err != nil || s.unsynced {
+		t.Fatalf("Flush: %v, unsynced %v", err, s.unsynced)
+	}
+	if _, err := s.Save(ctx, "t", map[string]any{"a": 2}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	snap, err := s.Latest(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a int
+	if err := snap.Decode("a", &a); err != nil || a != 2 {
+		t.Fatalf("a = %d, %v", a, err)
+	}
+}
+
+func TestPerCallDurabilityOverride(t *testing.T) {
+	s := openTestStore(t, Options{Durability: Async})
+	ctx := WithWriteOptions(context.Background(), WriteOptions{Durability: Sync})
+	missing := Config{ThreadID: "a", CheckpointID: "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
+	// Sync for this call: the failure comes back to the caller, not to Flush.
+	if _, err := s.Put(ctx, missing, Checkpoint{}, nil, nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("sync override: %v", err)
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+}
+
+func TestPutFullEqualsPutThenPutWrites(t *testing.T) {
+	ctx := context.Background()
+	a := openTestStore(t, Options{})
+	b := openTestStore(t, Options{})
+	cp := Checkpoint{ID: "01JABCDEFGHJKMNPQRSTVWXYZ0", TS: time.Unix(100, 0), ChannelValues: map[string]any{"m": []any{"x"}}, ChannelVersions: map[string]string{"m": "1"}}
+	meta := Metadata{"step": 1}
+	tasks := []TaskWrites{
+		{TaskID: "t2", TaskPath: "p", Writes: []Write{{Channel: "m", Value: "y"}, {Channel: ChannelError, Value: "e"}}},
+		{TaskID: "t1", TaskPath: "p", Writes: []Write{{Channel: "n", Value: 2}}},
+	}
+	cfgA, err := a.PutFull(ctx, Config{ThreadID: "t"}, cp, meta, map[string]string{"m": "1"}, tasks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgB, err := b.Put(ctx, Config{ThreadID: "t"}, cp, meta, map[string]string{"m": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tw := range tasks {
+		if err := b.PutWrites(ctx, cfgB, tw.Writes, tw.TaskID, tw.TaskPath); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ta, err := a.GetTuple(ctx, cfgA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := b.GetTuple(ctx, cfgB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ta, tb) {
+		t.Fatalf("PutFull stored\n%+v\nPut+PutWrites stored\n%+v", ta, tb)
+	}
+	// A bad write in PutFull rejects the whole step.
+	bad := []TaskWrites{{TaskID: "t", Writes: []Write{{Channel: "x", Value: func() {}}}}}
+	if _, err := a.PutFull(ctx, cfgA, Checkpoint{}, nil, nil, bad); !errors.Is(err, ErrEncode) {
+		t.Fatalf("bad write: %v", err)
+	}
+	if latest, _ := a.GetTuple(ctx, Config{ThreadID: "t"}); latest.Config != cfgA {
+		t.Fatalf("rejected PutFull wrote a checkpoint")
+	}
+}
