@@ -47,7 +47,20 @@ func plotW2(path string, r *w2Result, peers map[string]*peerW2) error {
 		ckGet = append(ckGet, plotter.XY{X: x, Y: p.getP50})
 		ckGetDec = append(ckGetDec, plotter.XY{X: x, Y: p.getDecP50})
 	}
-	if err := addSeries(bytesPlot, "ckpt (disk growth over the last 100 steps)", ckBytes, colCkpt, false); err != nil {
+	// ckpt's growth between the peer's points, the peer's own definition,
+	// so the two are compared like for like; the 100-step windows beside.
+	var ckSincePoint plotter.XYs
+	prevN, prevDisk := 0, int64(0)
+	for _, n := range w2PeerPoints(r.steps) {
+		if p := r.at(n); p != nil {
+			ckSincePoint = append(ckSincePoint, plotter.XY{X: float64(n), Y: float64(p.diskBytes-prevDisk) / float64(n-prevN) / 1e3})
+			prevN, prevDisk = n, p.diskBytes
+		}
+	}
+	if err := addSeries(bytesPlot, "ckpt, growth since the previous point", ckSincePoint, colCkpt, false); err != nil {
+		return err
+	}
+	if err := addSeries(bytesPlot, "ckpt, growth over the last 100 steps", ckBytes, colCkptDec, false); err != nil {
 		return err
 	}
 	if err := addSeries(latPlot, "ckpt getTuple (values encoded)", ckGet, colCkpt, false); err != nil {
@@ -76,7 +89,7 @@ func plotW2(path string, r *w2Result, peers map[string]*peerW2) error {
 			pb = append(pb, plotter.XY{X: float64(n), Y: pt.PerStepPrev / 1e3})
 			pg = append(pg, plotter.XY{X: float64(n), Y: pt.GetP50})
 		}
-		if err := addSeries(bytesPlot, name+" (file growth since its previous point)", pb, col, true); err != nil {
+		if err := addSeries(bytesPlot, name+", growth since the previous point", pb, col, true); err != nil {
 			return err
 		}
 		if err := addSeries(latPlot, name+" getTuple", pg, col, true); err != nil {

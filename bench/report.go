@@ -70,10 +70,14 @@ func ratioStr(v float64) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return "–"
 	}
-	if v >= 10 {
+	switch {
+	case v >= 10:
 		return fmt.Sprintf("%.1fx", v)
+	case v >= 0.1:
+		return fmt.Sprintf("%.2fx", v)
+	default:
+		return fmt.Sprintf("%.3fx", v)
 	}
-	return fmt.Sprintf("%.2fx", v)
 }
 
 // mdTable writes a Markdown table with aligned columns.

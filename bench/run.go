@@ -407,18 +407,24 @@ func w2Targets(r *w2Result) []target {
 	}
 }
 
-// writeW2 prints ckpt's W2 figures at the peer's points, the peer's beside.
-func writeW2(w io.Writer, r *w2Result, peers map[string]*peerW2) {
-	points := []int{100, 500, 1000, 2000, 5000, 10000}
+// w2PeerPoints are the steps at which the peer measures W2: 100, 500,
+// 1000, 2000, 5000, 10000 up to S, and S itself.
+func w2PeerPoints(S int) []int {
 	var use []int
-	for _, p := range points {
-		if p <= r.steps && r.at(p) != nil {
+	for _, p := range []int{100, 500, 1000, 2000, 5000, 10000} {
+		if p <= S {
 			use = append(use, p)
 		}
 	}
-	if len(use) == 0 || use[len(use)-1] != r.steps {
-		use = append(use, r.steps)
+	if len(use) == 0 || use[len(use)-1] != S {
+		use = append(use, S)
 	}
+	return use
+}
+
+// writeW2 prints ckpt's W2 figures at the peer's points, the peer's beside.
+func writeW2(w io.Writer, r *w2Result, peers map[string]*peerW2) {
+	use := w2PeerPoints(r.steps)
 	modes := []string{}
 	for _, m := range []string{"full", "shipped"} {
 		if peers[m] != nil {
