@@ -124,7 +124,7 @@ func TestChecksumMatchesPeer(t *testing.T) {
 	must(t, os.Symlink(nm, filepath.Join(dir, "node_modules")))
 	p := &peer{dir: dir, stderr: io.Discard}
 	for _, in := range []*w1Input{buildW1Input(3, 4, 50, 100, 20), buildW1Input(100, 50, 200, 1024, 10000)} {
-		got, err := p.checksum(in)
+		got, err := p.checksum(context.Background(), in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +158,7 @@ func TestSetupPeerRefusesOtherText(t *testing.T) {
 		must(t, os.WriteFile(filepath.Join(src, f), []byte("{}\n"), 0o644))
 	}
 	must(t, os.WriteFile(filepath.Join(src, "run.sh"), []byte("#!/usr/bin/env bash\necho 'not the same text'\n"), 0o755))
-	_, err := setupPeer(src, filepath.Join(t.TempDir(), "cache"), io.Discard)
+	_, err := setupPeer(context.Background(), src, filepath.Join(t.TempDir(), "cache"), io.Discard)
 	if !errors.Is(err, errPeerInput) {
 		t.Fatalf("setupPeer: %v, want errPeerInput", err)
 	}
@@ -168,7 +168,7 @@ func TestSetupPeerMissingHarness(t *testing.T) {
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Skip("node is not installed")
 	}
-	_, err := setupPeer(filepath.Join(t.TempDir(), "nowhere"), t.TempDir(), io.Discard)
+	_, err := setupPeer(context.Background(), filepath.Join(t.TempDir(), "nowhere"), t.TempDir(), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "--peer-src") {
 		t.Fatalf("setupPeer on a missing folder: %v", err)
 	}

@@ -8,6 +8,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -39,7 +40,7 @@ type peer struct {
 // changed lockfile drops node_modules so run.sh installs again) and
 // installs its packages by printing one text through it, which must equal
 // ours.
-func setupPeer(src, cache string, stderr io.Writer) (*peer, error) {
+func setupPeer(ctx context.Context, src, cache string, stderr io.Writer) (*peer, error) {
 	for _, tool := range []string{"node", "npm", "bash"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return nil, fmt.Errorf("peer langgraphjs needs %s (Node 20 + npm): %w", tool, err)
@@ -72,7 +73,7 @@ func setupPeer(src, cache string, stderr io.Writer) (*peer, error) {
 	}
 	p := &peer{dir: cache, stderr: stderr}
 	const seed, n = 1_000_003, 200
-	got, err := p.text(seed, n)
+	got, err := p.text(ctx, seed, n)
 	if err != nil {
 		return nil, err
 	}
@@ -83,8 +84,8 @@ func setupPeer(src, cache string, stderr io.Writer) (*peer, error) {
 }
 
 // text returns the peer's text(seed, n) (run.sh --text).
-func (p *peer) text(seed uint64, n int) (string, error) {
-	out, err := p.cmd("bash", "run.sh", "--text", strconv.FormatUint(seed, 10), strconv.Itoa(n))
+func (p *peer) text(ctx context.Context, seed uint64, n int) (string, error) {
+	out, err := p.cmd(ctx, "bash", "run.sh", "--text", strconv.FormatUint(seed, 10), strconv.Itoa(n))
 	if err != nil {
 		return "", err
 	}
@@ -92,14 +93,15 @@ func (p *peer) text(seed uint64, n int) (string, error) {
 }
 
 // checksum returns the peer's checksum of the W1 input.
-func (p *peer) checksum(in *w1Input) (string, error) {
-	out, err := p.cmd("node", "peer_checksum.mjs", strconv.Itoa(in.T), strconv.Itoa(in.S),
+func (p *peer) checksum(ctx context.Context, in *w1Input) (string, error) {
+	out, err := p.cmd(ctx, "node", "peer_checksum.mjs", strconv.Itoa(in.T), strconv.Itoa(in.S),
 		strconv.Itoa(in.P), strconv.Itoa(in.C), strconv.Itoa(len(in.picks)))
 	return strings.TrimSpace(string(out)), err
 }
 
-func (p *peer) cmd(name string, args ...string) ([]byte, error) {
-	c := exec.Command(name, args...)
+// cmd runs a command in the harness folder; ending ctx kills it.
+func (p *peer) cmd(ctx context.Context, name string, args ...string) ([]byte, error) {
+	c := exec.CommandContext(ctx, name, args...)
 	c.Dir = p.dir
 	c.Stderr = p.stderr
 	out, err := c.Output()
@@ -135,9 +137,9 @@ func (r *peerReport) fig(key string) float64 {
 
 // run runs the harness with args plus --json and parses the last line of
 // its output.
-func (p *peer) run(args ...string) (*peerReport, error) {
+func (p *peer) run(ctx context.Context, args ...string) (*peerReport, error) {
 	args = append([]string{"run.sh"}, append(args, "--json")...)
-	out, err := p.cmd("bash", args...)
+	out, err := p.cmd(ctx, "bash", args...)
 	if err != nil {
 		return nil, err
 	}
