@@ -194,7 +194,7 @@ func BenchmarkEncodeMessages(b *testing.B) {
 		b.Run("messages="+strconv.Itoa(n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := ckpt.EncodeValue(msgs); err != nil {
+				if _, err := ckpt.EncodeValueForBench(msgs); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -204,7 +204,7 @@ func BenchmarkEncodeMessages(b *testing.B) {
 
 func BenchmarkDecodeMessages(b *testing.B) {
 	for _, n := range []int{10, 100} {
-		raw, err := ckpt.EncodeValue(benchMessages(n))
+		raw, err := ckpt.EncodeValueForBench(benchMessages(n))
 		if err != nil {
 			b.Fatal(err)
 		}
