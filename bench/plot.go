@@ -29,15 +29,20 @@ func plotW2(path string, r *w2Result, peers map[string]*peerW2) error {
 	bytesPlot := plot.New()
 	bytesPlot.Title.Text = "W2: storage growth per step"
 	bytesPlot.X.Label.Text = "history length (steps)"
-	bytesPlot.Y.Label.Text = "bytes per step (kB)"
+	bytesPlot.Y.Label.Text = "bytes per step (kB, log scale)"
 	latPlot := plot.New()
 	latPlot.Title.Text = "W2: getTuple(latest) latency, p50 of 10"
 	latPlot.X.Label.Text = "history length (steps)"
-	latPlot.Y.Label.Text = "µs"
+	latPlot.Y.Label.Text = "µs (log scale)"
+	// Log scales: the two stores can differ by orders of magnitude (a
+	// store that rewrites the whole state at every step against one that
+	// stores only the appended message), and both must stay readable.
 	for _, p := range []*plot.Plot{bytesPlot, latPlot} {
 		p.Legend.Top, p.Legend.Left = true, true
 		p.Add(plotter.NewGrid())
-		p.X.Min, p.Y.Min = 0, 0
+		p.X.Min = 0
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
 
 	var ckBytes, ckGet, ckGetDec plotter.XYs
@@ -116,8 +121,11 @@ func plotW2(path string, r *w2Result, peers map[string]*peerW2) error {
 	return f.Close()
 }
 
-// addSeries adds a line with point markers (dashed for the peer).
+// addSeries adds a line with point markers (dashed for the peer). Points
+// at or below zero (a window in which the file did not grow) cannot sit on
+// a log axis and are left out.
 func addSeries(p *plot.Plot, name string, xys plotter.XYs, col color.Color, dashed bool) error {
+	xys = slices.DeleteFunc(slices.Clone(xys), func(xy plotter.XY) bool { return xy.Y <= 0 })
 	if len(xys) == 0 {
 		return nil
 	}
