@@ -301,3 +301,16 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A W2 result whose windows did not grow the file (all zeros) still plots.
+func TestPlotW2WithoutGrowth(t *testing.T) {
+	r := &w2Result{steps: 200, points: []w2Point{{N: 100, getP50: 10, getDecP50: 20}, {N: 200, diskBytes: 0, getP50: 0}}}
+	path := filepath.Join(t.TempDir(), "w2.png")
+	if err := plotW2(path, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		t.Fatalf("no PNG written: %v", err)
+	}
+}

@@ -102,6 +102,13 @@ func plotW2(path string, r *w2Result, peers map[string]*peerW2) error {
 		}
 	}
 
+	for _, p := range []*plot.Plot{bytesPlot, latPlot} {
+		// an empty panel still needs a positive range on a log axis
+		if p.Y.Min <= 0 || p.Y.Max <= p.Y.Min {
+			p.Y.Min, p.Y.Max = 1, 10
+		}
+	}
+
 	const width, height = 30 * vg.Centimeter, 12 * vg.Centimeter
 	img := vgimg.New(width, height)
 	dc := draw.New(img)
