@@ -107,6 +107,8 @@ func plotW2(path string, r *w2Result, peers map[string]*peerW2) error {
 		if p.Y.Min <= 0 || p.Y.Max <= p.Y.Min {
 			p.Y.Min, p.Y.Max = 1, 10
 		}
+		// a decade of headroom, where the legend sits above the lines
+		p.Y.Max *= 10
 	}
 
 	const width, height = 30 * vg.Centimeter, 12 * vg.Centimeter
