@@ -1,0 +1,160 @@
+// Command bench measures ckpt on the shared workload (W1 chat, reads R1-R5,
+// W2 long thread; W3 retention once wired) and, with --peer langgraphjs,
+// runs LangGraph.js's SqliteSaver on the same work in the same invocation
+// and prints one side-by-side table with ratios and the issues' targets.
+//
+//	go run ./bench                      # ckpt only
+//	go run ./bench --peer langgraphjs   # side by side (needs Node 20 + npm)
+//	go run ./bench --quick              # a small run, seconds
+//
+// The work is defined in shared/bench/WORKLOAD.md; the input text is the
+// peer's xorshift64 text, and both sides print a checksum of it (the run
+// stops when they differ).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+)
+
+// config is everything a run is parameterised by.
+type config struct {
+	T, S, P, C int    // W1 threads, steps, payload and context bytes
+	writers    int    // concurrent writers
+	reads      int    // R1 and R2 calls
+	w2Steps    int    // W2 steps (0: skip W2)
+	repeat     int    // W1 repetitions (medians are reported)
+	peer       string // "" or "langgraphjs"
+	peerSrc    string // the harness folder
+	peerCache  string // where it is copied and installed
+	peerW2     string // peer W2 durability: full, shipped or both
+	dir        string // where the databases go ("" : a temp dir)
+	plot       string // W2 plot PNG ("" : none)
+	w3         bool   // run W3 (retention)
+	keep       bool   // keep the databases
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	quick := fs.Bool("quick", false, "a small run (T=8 S=6, 200 reads, W2 of 200 steps) to prove the program works; no peer")
+	fs.IntVar(&c.T, "threads", 100, "W1 threads (T)")
+	fs.IntVar(&c.S, "steps", 50, "W1 steps per thread (S)")
+	fs.IntVar(&c.P, "payload", 200, "message payload bytes (P)")
+	fs.IntVar(&c.C, "context", 1024, "context bytes (C)")
+	fs.IntVar(&c.writers, "writers", 16, "concurrent writers for the concurrent W1 figures")
+	fs.IntVar(&c.reads, "reads", 10000, "calls of R1 and of R2 (the peer always makes 10,000)")
+	fs.IntVar(&c.w2Steps, "w2-steps", 2000, "W2 steps (0 skips W2)")
+	fs.IntVar(&c.repeat, "repeat", 1, "repeat W1 and the reads N times (each on a fresh file); medians are reported")
+	fs.StringVar(&c.peer, "peer", "", `run a peer on the same work: "langgraphjs"`)
+	fs.StringVar(&c.peerSrc, "peer-src", "", "the peer harness folder (default: ../shared/peers/langgraphjs beside the module, or $CKPT_PEER_SRC)")
+	fs.StringVar(&c.peerCache, "peer-cache", "", "where the harness is copied and its npm packages installed (default: bench/.peer in the module)")
+	fs.StringVar(&c.peerW2, "peer-w2", "both", "peer W2 durability: full, shipped or both")
+	fs.StringVar(&c.dir, "dir", "", "directory for the database files (default: a fresh temp dir, removed at the end)")
+	fs.StringVar(&c.plot, "plot", "", `W2 plot PNG (default: bench/w2.png in the module; "-" for none)`)
+	fs.BoolVar(&c.w3, "w3", false, "also run W3 (retention: prune, compact) -- see bench/w3.go")
+	fs.BoolVar(&c.keep, "keep", false, "keep the database files")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		def := func(name string, p *int, v int) {
+			if !set[name] {
+				*p = v
+			}
+		}
+		def("threads", &c.T, 8)
+		def("steps", &c.S, 6)
+		def("writers", &c.writers, 4)
+		def("reads", &c.reads, 200)
+		def("w2-steps", &c.w2Steps, 200)
+		if !set["plot"] {
+			c.plot = "-"
+		}
+	}
+	if c.T < 1 || c.S < 1 || c.P < 0 || c.C < 0 || c.writers < 1 || c.reads < 1 || c.w2Steps < 0 || c.repeat < 1 {
+		return c, fmt.Errorf("threads, steps, writers, reads and repeat must be >= 1; payload, context and w2-steps >= 0")
+	}
+	switch c.peer {
+	case "", "langgraphjs":
+	default:
+		return c, fmt.Errorf("unknown peer %q (known: langgraphjs)", c.peer)
+	}
+	if c.peer != "" && c.reads != 10000 {
+		return c, fmt.Errorf("the peer makes 10,000 R1/R2 calls: --reads must stay 10000 with --peer")
+	}
+	switch c.peerW2 {
+	case "full", "shipped", "both":
+	default:
+		return c, fmt.Errorf("--peer-w2 must be full, shipped or both")
+	}
+	root := moduleRoot()
+	if c.peerSrc == "" {
+		c.peerSrc = os.Getenv("CKPT_PEER_SRC")
+	}
+	if c.peerSrc == "" && root != "" {
+		c.peerSrc = filepath.Join(root, "..", "shared", "peers", "langgraphjs")
+	}
+	if c.peerCache == "" && root != "" {
+		c.peerCache = filepath.Join(root, "bench", ".peer")
+	}
+	if c.plot == "" && root != "" {
+		c.plot = filepath.Join(root, "bench", "w2.png")
+	}
+	if c.plot == "-" {
+		c.plot = ""
+	}
+	if c.peer != "" && (c.peerSrc == "" || c.peerCache == "") {
+		return c, fmt.Errorf("run from inside the module, or give --peer-src and --peer-cache")
+	}
+	return c, nil
+}
+
+// moduleRoot finds the ckpt module above the working directory, or "".
+func moduleRoot() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.HasPrefix(string(b), "module github.com/ckpt-go/ckpt\n") {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}

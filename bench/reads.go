@@ -1,0 +1,162 @@
+package main
+
+// Reads R1..R5 on the W1 data (WORKLOAD.md), as the peer harness runs them.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ckpt-go/ckpt"
+)
+
+// readResult holds R1..R5.
+type readResult struct {
+	r1, r1Decode, r2, r3, r4 float64 // ops/s
+	r5ms                     float64 // median of 5 full-history reads
+}
+
+// verifyW1 checks the latest checkpoint of thread-0 against what W1 wrote
+// (untimed, as the peer does before its reads).
+func verifyW1(ctx context.Context, st *ckpt.Store, in *w1Input, th []thread) error {
+	tup, err := st.GetTuple(ctx, ckpt.Config{ThreadID: "thread-0"})
+	if err != nil {
+		return fmt.Errorf("verify W1: %w", err)
+	}
+	var msgs []message
+	var turns int
+	if err := tup.Decode("messages", &msgs); err != nil {
+		return fmt.Errorf("verify W1: %w", err)
+	}
+	if err := tup.Decode("turn_count", &turns); err != nil {
+		return fmt.Errorf("verify W1: %w", err)
+	}
+	var ctxText string
+	if err := tup.Decode("context", &ctxText); err != nil {
+		return fmt.Errorf("verify W1: %w", err)
+	}
+	S := in.S
+	ok := tup.Config.CheckpointID == th[0].parent && len(msgs) == S && msgs[S-1] == in.msgs[0][S-1] &&
+		turns == S && ctxText == in.ctx[0] && asInt(tup.Metadata["step"]) == S-1 && len(tup.PendingWrites) == 2
+	if S == 1 {
+		ok = ok && tup.ParentConfig == nil
+	} else {
+		ok = ok && tup.ParentConfig != nil && tup.ParentConfig.CheckpointID == th[0].ids[S-2]
+	}
+	if !ok {
+		return fmt.Errorf("verify W1: latest checkpoint of thread-0 is not what was written")
+	}
+	return nil
+}
+
+func asInt(v any) int {
+	switch n := v.(type) {
+	case int64:
+		return int(n)
+	case uint64:
+		return int(n)
+	case int:
+		return n
+	}
+	return -1
+}
+
+// runReads runs R1..R5 with nReads calls for R1 and R2.
+func runReads(ctx context.Context, st *ckpt.Store, in *w1Input, th []thread, nReads int) (*readResult, error) {
+	if err := verifyW1(ctx, st, in, th); err != nil {
+		return nil, err
+	}
+	T, S := in.T, in.S
+	out := &readResult{}
+	latest := func(i int) ckpt.Config { return ckpt.Config{ThreadID: th[i%T].id} }
+
+	// R1: getTuple(latest), round-robin over the threads. The tuple's values
+	// stay encoded until asked for; R1-decode also decodes the messages, as
+	// the peer's getTuple does while it parses the whole checkpoint.
+	t0 := time.Now()
+	for i := range nReads {
+		if _, err := st.GetTuple(ctx, latest(i)); err != nil {
+			return nil, fmt.Errorf("R1: %w", err)
+		}
+	}
+	out.r1 = float64(nReads) / time.Since(t0).Seconds()
+	t0 = time.Now()
+	for i := range nReads {
+		tup, err := st.GetTuple(ctx, latest(i))
+		if err != nil {
+			return nil, fmt.Errorf("R1 decode: %w", err)
+		}
+		var msgs []message
+		if err := tup.Decode("messages", &msgs); err != nil {
+			return nil, fmt.Errorf("R1 decode: %w", err)
+		}
+	}
+	out.r1Decode = float64(nReads) / time.Since(t0).Seconds()
+
+	// R2: getTuple by id for the fixed random picks.
+	cfgs := make([]ckpt.Config, len(in.picks))
+	for i, p := range in.picks {
+		cfgs[i] = ckpt.Config{ThreadID: th[p[0]].id, CheckpointID: th[p[0]].ids[p[1]]}
+	}
+	t0 = time.Now()
+	for _, c := range cfgs {
+		if _, err := st.GetTuple(ctx, c); err != nil {
+			return nil, fmt.Errorf("R2: %w", err)
+		}
+	}
+	out.r2 = float64(len(cfgs)) / time.Since(t0).Seconds()
+
+	// R3: list(thread, limit 10) per thread, drained.
+	items := 0
+	t0 = time.Now()
+	for t := range T {
+		for _, err := range st.List(ctx, ckpt.ListOptions{ThreadID: th[t].id, Namespace: ckpt.NS(""), Limit: 10}) {
+			if err != nil {
+				return nil, fmt.Errorf("R3: %w", err)
+			}
+			items++
+		}
+	}
+	out.r3 = float64(T) / time.Since(t0).Seconds()
+	if items != T*min(10, S) {
+		return nil, fmt.Errorf("R3 returned %d items, want %d", items, T*min(10, S))
+	}
+
+	// R4: list(thread, filter {node: "tools"}) per thread, drained.
+	items = 0
+	t0 = time.Now()
+	for t := range T {
+		for _, err := range st.List(ctx, ckpt.ListOptions{ThreadID: th[t].id, Namespace: ckpt.NS(""), Filter: map[string]any{"node": "tools"}}) {
+			if err != nil {
+				return nil, fmt.Errorf("R4: %w", err)
+			}
+			items++
+		}
+	}
+	out.r4 = float64(T) / time.Since(t0).Seconds()
+	if items != T*(S/2) {
+		return nil, fmt.Errorf("R4 returned %d items, want %d", items, T*(S/2))
+	}
+
+	// R5: the full history of thread-0, newest first; median of 5.
+	var r5 []float64
+	for range 5 {
+		n, prev, ordered := 0, S, true
+		t0 = time.Now()
+		for tup, err := range st.List(ctx, ckpt.ListOptions{ThreadID: th[0].id, Namespace: ckpt.NS("")}) {
+			if err != nil {
+				return nil, fmt.Errorf("R5: %w", err)
+			}
+			n++
+			step := asInt(tup.Metadata["step"])
+			ordered = ordered && step < prev
+			prev = step
+		}
+		r5 = append(r5, float64(time.Since(t0).Nanoseconds())/1e6)
+		if n != S || !ordered {
+			return nil, fmt.Errorf("R5 returned %d items, ordered=%v", n, ordered)
+		}
+	}
+	out.r5ms = median(r5)
+	return out, nil
+}

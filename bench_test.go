@@ -1,0 +1,225 @@
+package ckpt_test
+
+// Benchmarks of the hot paths, for `go test -bench . -run '^$'` and
+// benchstat. The workload figures (W1, W2, side by side with the peer) are
+// in bench/ (`go run ./bench`); these are the calls underneath them, on a
+// W1-shaped step: a message list, a turn count, W1's metadata and two
+// pending writes. Sync benchmarks measure the disk as much as the code:
+// compare them only on a quiet machine; the NoSync ones show code changes.
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ckpt-go/ckpt"
+)
+
+type benchMsg struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// benchMessages returns n messages of about 200 bytes.
+func benchMessages(n int) []benchMsg {
+	out := make([]benchMsg, n)
+	for i := range out {
+		role := "user"
+		if i%2 == 1 {
+			role = "assistant"
+		}
+		out[i] = benchMsg{Role: role, Content: strings.Repeat(fmt.Sprintf("word%d ", i%97), 200/7)}
+	}
+	return out
+}
+
+// benchStep builds step s of a W1-shaped thread whose message list holds
+// msgs messages.
+func benchStep(s int, msgs []benchMsg) (ckpt.Checkpoint, ckpt.Metadata, map[string]string, []ckpt.Write) {
+	ver := strconv.Itoa(s + 1)
+	cp := ckpt.Checkpoint{
+		V:               4,
+		ChannelValues:   map[string]any{"messages": msgs, "turn_count": s + 1},
+		ChannelVersions: map[string]string{"messages": ver, "turn_count": ver},
+	}
+	node := "answer"
+	if s%2 == 1 {
+		node = "tools"
+	}
+	meta := ckpt.Metadata{"source": "loop", "step": s, "node": node, "route": "generate", "reason": "normal", "run_id": "run-0"}
+	writes := []ckpt.Write{{Channel: "messages", Value: msgs[len(msgs)-1]}, {Channel: "turn_count", Value: s + 1}}
+	return cp, meta, map[string]string{"messages": ver, "turn_count": ver}, writes
+}
+
+var durabilities = []ckpt.Durability{ckpt.Sync, ckpt.NoSync}
+
+func BenchmarkPut(b *testing.B) {
+	msgs := benchMessages(10)
+	for _, d := range durabilities {
+		b.Run(d.String(), func(b *testing.B) {
+			s, _ := openTemp(b, ckpt.Options{Durability: d})
+			parent := ""
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				cp, meta, nv, _ := benchStep(i, msgs)
+				cfg, err := s.Put(ctx, ckpt.Config{ThreadID: "t", CheckpointID: parent}, cp, meta, nv)
+				if err != nil {
+					b.Fatal(err)
+				}
+				parent = cfg.CheckpointID
+			}
+		})
+	}
+}
+
+func BenchmarkPutWrites(b *testing.B) {
+	msgs := benchMessages(10)
+	for _, d := range durabilities {
+		b.Run(d.String(), func(b *testing.B) {
+			s, _ := openTemp(b, ckpt.Options{Durability: d})
+			cp, meta, nv, writes := benchStep(0, msgs)
+			cfg, err := s.Put(ctx, ckpt.Config{ThreadID: "t"}, cp, meta, nv)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				// a new task each time, so no write is skipped as a duplicate
+				if err := s.PutWrites(ctx, cfg, writes, "task-"+strconv.Itoa(i), ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkPutFull(b *testing.B) {
+	msgs := benchMessages(10)
+	for _, d := range durabilities {
+		b.Run(d.String(), func(b *testing.B) {
+			s, _ := openTemp(b, ckpt.Options{Durability: d})
+			parent := ""
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				cp, meta, nv, writes := benchStep(i, msgs)
+				cfg, err := s.PutFull(ctx, ckpt.Config{ThreadID: "t", CheckpointID: parent}, cp, meta, nv,
+					[]ckpt.TaskWrites{{TaskID: "task-" + strconv.Itoa(i), Writes: writes}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				parent = cfg.CheckpointID
+			}
+		})
+	}
+}
+
+// filledStore returns a store with one thread of n W1-shaped steps (each
+// with its pending writes) and their ids, oldest first.
+func filledStore(b *testing.B, n int) (*ckpt.Store, []string) {
+	b.Helper()
+	s, _ := openTemp(b, ckpt.Options{Durability: ckpt.NoSync})
+	msgs := benchMessages(10)
+	ids := make([]string, 0, n)
+	parent := ""
+	for i := range n {
+		cp, meta, nv, writes := benchStep(i, msgs)
+		cfg, err := s.PutFull(ctx, ckpt.Config{ThreadID: "t", CheckpointID: parent}, cp, meta, nv,
+			[]ckpt.TaskWrites{{TaskID: "task-" + strconv.Itoa(i), Writes: writes}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		parent = cfg.CheckpointID
+		ids = append(ids, parent)
+	}
+	if err := s.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return s, ids
+}
+
+// The newest checkpoint is one seek: the time should not grow with the
+// history behind it.
+func BenchmarkGetTupleLatest(b *testing.B) {
+	for _, n := range []int{10, 1000} {
+		b.Run("history="+strconv.Itoa(n), func(b *testing.B) {
+			s, _ := filledStore(b, n)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "t"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkGetTupleByID(b *testing.B) {
+	s, ids := filledStore(b, 1000)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "t", CheckpointID: ids[(i*7919)%len(ids)]}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkListPage(b *testing.B) {
+	s, _ := filledStore(b, 1000)
+	for _, c := range []struct {
+		name   string
+		filter map[string]any
+	}{{"limit=10", nil}, {"limit=10,filter=node", map[string]any{"node": "tools"}}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				n := 0
+				for _, err := range s.List(ctx, ckpt.ListOptions{ThreadID: "t", Namespace: ckpt.NS(""), Limit: 10, Filter: c.filter}) {
+					if err != nil {
+						b.Fatal(err)
+					}
+					n++
+				}
+				if n != 10 {
+					b.Fatalf("listed %d, want 10", n)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkEncodeMessages(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		msgs := benchMessages(n)
+		b.Run("messages="+strconv.Itoa(n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ckpt.EncodeValueForBench(msgs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDecodeMessages(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		raw, err := ckpt.EncodeValueForBench(benchMessages(n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("messages="+strconv.Itoa(n), func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var out []benchMsg
+				if err := raw.Decode(&out); err != nil {
+					b.Fatal(err)
+				}
+				if len(out) != n {
+					b.Fatalf("decoded %d messages", len(out))
+				}
+			}
+		})
+	}
+}
