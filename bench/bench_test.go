@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/ckpt-go/ckpt/redisstore/redistest"
 	"io"
 	"math"
 	"os"
@@ -275,23 +276,49 @@ func TestQuickRun(t *testing.T) {
 	}
 }
 
-// Until bench/w3 is wired into runW3, --w3 must say so rather than print
-// nothing; replace this test with a small W3 run when it is wired.
-func TestW3SaysWhenNotWired(t *testing.T) {
+// --w3 runs the retention workload: the prune keeps 5 per thread and
+// compaction does not grow the file.
+func TestW3Runs(t *testing.T) {
 	cfg, err := parseFlags([]string{"--quick", "--threads", "2", "--steps", "2", "--writers", "1", "--reads", "10", "--w2-steps", "0", "--w3"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runW3(context.Background(), cfg, t.TempDir(), func(string, ...any) {}); !isNotWired(err) {
-		t.Fatalf("runW3: %v, want errW3NotWired", err)
+	r, err := runW3(context.Background(), cfg, t.TempDir(), func(string, ...any) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.checkpointsAfter != cfg.w3T*w3Keep || r.checkpointsExpected != cfg.w3T*w3Keep {
+		t.Fatalf("%d checkpoints left, want %d", r.checkpointsAfter, cfg.w3T*w3Keep)
+	}
+	if r.bytesAfterCompact > r.bytesAfterPrune || r.pruneSeconds <= 0 {
+		t.Fatalf("W3 result %+v", r)
 	}
 	cfg.dir = t.TempDir()
 	var out bytes.Buffer
 	if err := run(context.Background(), cfg, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "## W3: retention\n\nW3 (retention) is not wired") {
-		t.Fatalf("--w3 output lacks the not-wired note:\n%s", out.String())
+	if !strings.Contains(out.String(), "## W3: retention") || !strings.Contains(out.String(), "prune to the latest 5 per thread") {
+		t.Fatalf("--w3 output lacks the W3 table:\n%s", out.String())
+	}
+}
+
+// --redis runs W1 on the Redis backend beside ckpt's figures.
+func TestRedisRuns(t *testing.T) {
+	redistest.Need(t)
+	cfg, err := parseFlags([]string{"--quick", "--threads", "3", "--steps", "3", "--writers", "2", "--reads", "10", "--w2-steps", "0", "--redis"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.dir = t.TempDir()
+	var out bytes.Buffer
+	if err := run(context.Background(), cfg, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## W1 on the Redis backend", "| everysec | Put+PutWrites | 1 |", "| always | PutFull | 1 |", "| always | Put+PutWrites | 2 |"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("--redis output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
 

@@ -38,6 +38,8 @@ type config struct {
 	dir        string // where the databases go ("" : a temp dir)
 	plot       string // W2 plot PNG ("" : none)
 	w3         bool   // run W3 (retention)
+	w3T, w3S   int    // W3 threads and steps (1,000 x 100)
+	redis      bool   // also run W1 on the Redis backend
 	keep       bool   // keep the databases
 }
 
@@ -77,7 +79,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.peerW2, "peer-w2", "both", "peer W2 durability: full, shipped or both")
 	fs.StringVar(&c.dir, "dir", "", "directory for the database files (default: a fresh temp dir, removed at the end)")
 	fs.StringVar(&c.plot, "plot", "", `W2 plot PNG (default: bench/w2.png in the module; "-" for none)`)
-	fs.BoolVar(&c.w3, "w3", false, "also run W3 (retention: prune, compact) -- see bench/w3.go")
+	fs.BoolVar(&c.w3, "w3", false, "also run W3 (retention: W1 at --w3-threads x --w3-steps, prune to the latest 5 per thread, compact)")
+	fs.BoolVar(&c.redis, "redis", false, "also run W1 on the Redis backend (needs redis-server), AOF everysec and always")
+	fs.IntVar(&c.w3T, "w3-threads", 1000, "W3 threads")
+	fs.IntVar(&c.w3S, "w3-steps", 100, "W3 steps per thread")
 	fs.BoolVar(&c.keep, "keep", false, "keep the database files")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -98,9 +103,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		def("writers", &c.writers, 4)
 		def("reads", &c.reads, 200)
 		def("w2-steps", &c.w2Steps, 200)
+		def("w3-threads", &c.w3T, 20)
+		def("w3-steps", &c.w3S, 10)
 		if !set["plot"] {
 			c.plot = "-"
 		}
+	}
+	if c.w3T < 1 || c.w3S < 1 {
+		return c, fmt.Errorf("w3-threads and w3-steps must be >= 1")
 	}
 	if c.T < 1 || c.S < 1 || c.P < 0 || c.C < 0 || c.writers < 1 || c.reads < 1 || c.w2Steps < 0 || c.repeat < 1 {
 		return c, fmt.Errorf("threads, steps, writers, reads and repeat must be >= 1; payload, context and w2-steps >= 0")

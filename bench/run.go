@@ -131,13 +131,21 @@ func run(ctx context.Context, cfg config, out, log io.Writer) error {
 		}
 	}
 
-	// W3 (retention), when wired.
+	// W1 on Redis.
+	var redisFigs []redisFigure
+	if cfg.redis {
+		var err error
+		if redisFigs, err = runRedis(ctx, cfg, filepath.Join(ckptDir, "redis"), in, logf); err != nil {
+			return err
+		}
+	}
+
+	// W3 (retention).
 	var w3 *w3Result
-	var w3Err error
 	if cfg.w3 {
-		w3, w3Err = runW3(ctx, cfg, filepath.Join(ckptDir, "w3"), logf)
-		if w3Err != nil && !isNotWired(w3Err) {
-			return w3Err
+		var err error
+		if w3, err = runW3(ctx, cfg, filepath.Join(ckptDir, "w3"), logf); err != nil {
+			return err
 		}
 	}
 
@@ -182,13 +190,12 @@ func run(ctx context.Context, cfg config, out, log io.Writer) error {
 			logf("W2 plot written to %s", cfg.plot)
 		}
 	}
+	if cfg.redis {
+		writeRedis(out, redisFigs, fig)
+	}
 	if cfg.w3 {
-		fmt.Fprintf(out, "## W3: retention\n\n")
-		if w3Err != nil {
-			fmt.Fprintf(out, "%v\n", w3Err)
-		} else {
-			writeFigures(out, w3Rows(w3), false)
-		}
+		fmt.Fprintf(out, "## W3: retention (%d threads x %d steps, prune to the latest %d per thread, compact)\n\n", cfg.w3T, cfg.w3S, w3Keep)
+		writeFigures(out, w3Rows(w3), false)
 		fmt.Fprintln(out)
 	}
 	return nil

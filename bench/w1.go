@@ -75,7 +75,7 @@ func stepData(in *w1Input, th *thread, t, s int) (ckpt.Checkpoint, ckpt.Metadata
 
 // doStep stores step s of thread t and returns how long the Put alone took
 // (for putFull, the whole call).
-func doStep(ctx context.Context, st *ckpt.Store, in *w1Input, th *thread, t, s int, kind stepKind) (time.Duration, error) {
+func doStep(ctx context.Context, st stepSaver, in *w1Input, th *thread, t, s int, kind stepKind) (time.Duration, error) {
 	cp, meta, nv, writes := stepData(in, th, t, s)
 	cfg := ckpt.Config{ThreadID: th.id, CheckpointID: th.parent}
 	task := "task-" + strconv.Itoa(s)
@@ -102,6 +102,13 @@ func doStep(ctx context.Context, st *ckpt.Store, in *w1Input, th *thread, t, s i
 	th.parent = ret.CheckpointID
 	th.ids[s] = ret.CheckpointID
 	return putDur, nil
+}
+
+// stepSaver is what a W1 step needs: *ckpt.Store and *redisstore.Store.
+type stepSaver interface {
+	Put(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint, meta ckpt.Metadata, newVersions map[string]string) (ckpt.Config, error)
+	PutWrites(ctx context.Context, cfg ckpt.Config, writes []ckpt.Write, taskID, taskPath string) error
+	PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint, meta ckpt.Metadata, newVersions map[string]string, writes []ckpt.TaskWrites) (ckpt.Config, error)
 }
 
 // w1Result is one W1 load.
@@ -173,7 +180,7 @@ func w1Load(ctx context.Context, path string, in *w1Input, dur ckpt.Durability, 
 // concurrentLoad runs W1 with the given writers: writer w owns the threads
 // t with t%writers == w and, for each step, walks them in order (the
 // peer's split).
-func concurrentLoad(ctx context.Context, st *ckpt.Store, in *w1Input, threads []thread, writers int, kind stepKind) error {
+func concurrentLoad(ctx context.Context, st stepSaver, in *w1Input, threads []thread, writers int, kind stepKind) error {
 	writers = min(writers, in.T)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
