@@ -223,3 +223,43 @@ func BenchmarkDecodeMessages(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLatestOfLongThread reads the newest checkpoint of a 2,000-step
+// W2-shaped thread (2,000 messages) and decodes its messages, with the list
+// stored as append-deltas (the default) and stored whole at every step
+// (DeltaFold < 0): issue 6 asks the first to be within 1.5x of the second.
+func BenchmarkLatestOfLongThread(b *testing.B) {
+	const steps = 2000
+	all := benchMessages(steps)
+	for _, mode := range []struct {
+		name string
+		fold int
+	}{{"deltas", 0}, {"whole", -1}} {
+		b.Run(mode.name, func(b *testing.B) {
+			s, err := ckpt.Open(b.TempDir()+"/long.db", ckpt.Options{Durability: ckpt.NoSync, DeltaFold: mode.fold})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			parent := ckpt.Config{ThreadID: "t"}
+			for step := range steps {
+				cp, meta, nv, _ := benchStep(step, all[:step+1])
+				if parent, err = s.Put(ctx, parent, cp, meta, nv); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				tp, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "t"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var msgs []benchMsg
+				if err := tp.Decode("messages", &msgs); err != nil || len(msgs) != steps {
+					b.Fatalf("%d messages, %v", len(msgs), err)
+				}
+			}
+		})
+	}
+}
