@@ -470,10 +470,8 @@ func sweepLineages(w writer, thread string) (segments int, bytes int64, err erro
 	if ferr != nil {
 		return 0, 0, ferr
 	}
-	for _, k := range dead {
-		if err := w.del(threadPath(thread, bucketSegments), k); err != nil {
-			return 0, 0, err
-		}
+	if _, err := delAll(w, threadPath(thread, bucketSegments), dead); err != nil {
+		return 0, 0, err
 	}
 	return len(dead), bytes, nil
 }

@@ -581,12 +581,11 @@ func dropCheckpoint(w writer, thread string, ref cpRef, budget int, stats *GCSta
 		stats.BytesFreed += int64(len(k) + len(v))
 		return true
 	})
-	for _, k := range wkeys {
-		if err := w.del(wrPath, k); err != nil {
-			return used, false, err
-		}
-		used++
-		stats.Writes++
+	n, err := delAll(w, wrPath, wkeys)
+	used += n
+	stats.Writes += n
+	if err != nil {
+		return used, false, err
 	}
 	mark := sweepKey(thread, ref.ns)
 	need := 4
@@ -686,12 +685,11 @@ func sweepBlobs(w writer, thread, ns string, budget int, stats *GCStats) (used i
 		stats.BytesFreed += int64(len(k) + len(v))
 		return true
 	})
-	for _, k := range dead {
-		if err := w.del(blPath, k); err != nil {
-			return used, false, err
-		}
-		used++
-		stats.Blobs++
+	n, err := delAll(w, blPath, dead)
+	used += n
+	stats.Blobs += n
+	if err != nil {
+		return used, false, err
 	}
 	if mark := sweepKey(thread, ns); done && w.get(sweepPath, mark) != nil {
 		if used == budget {
@@ -769,12 +767,11 @@ func dropThreadChunk(w writer, thread string, budget int, stats *GCStats) (used 
 		stats.BytesFreed += int64(len(k) + len(v))
 		return true
 	})
-	for _, k := range dead {
-		if err := w.del(blPath, k); err != nil {
-			return used, false, err
-		}
-		used++
-		stats.Blobs++
+	n, err := delAll(w, blPath, dead)
+	used += n
+	stats.Blobs += n
+	if err != nil {
+		return used, false, err
 	}
 	var marks [][]byte
 	w.scan(sweepPath, sweepThreadPrefix(thread), nil, false, func(k, _ []byte) bool {
@@ -784,10 +781,8 @@ func dropThreadChunk(w writer, thread string, budget int, stats *GCStats) (used 
 	if used+len(marks)+1 > budget {
 		return used, false, nil
 	}
-	for _, k := range marks {
-		if err := w.del(sweepPath, k); err != nil {
-			return used, false, err
-		}
+	if _, err := delAll(w, sweepPath, marks); err != nil {
+		return used, false, err
 	}
 	if err := w.dropBucket(threadBucket(thread)); err != nil {
 		return used, false, err

@@ -267,3 +267,15 @@ func (v *boltView) raiseSeq(p bucketPath, n uint64) error {
 	}
 	return b.SetSequence(n)
 }
+
+// delAll deletes keys from the bucket at p and returns how many it
+// deleted before any error. Callers collect keys first and delete after
+// their scan: a bbolt cursor must not walk a bucket that is changing.
+func delAll(w writer, p bucketPath, keys [][]byte) (int, error) {
+	for i, k := range keys {
+		if err := w.del(p, k); err != nil {
+			return i, err
+		}
+	}
+	return len(keys), nil
+}

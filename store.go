@@ -833,10 +833,8 @@ func deleteThread(w writer, thread string) error {
 	if ferr != nil {
 		return ferr
 	}
-	for _, k := range idx {
-		if err := w.del(bucketPath{bucketIndex}, k); err != nil {
-			return err
-		}
+	if _, err := delAll(w, bucketPath{bucketIndex}, idx); err != nil {
+		return err
 	}
 	return w.dropBucket(bucketPath{bucketThreads, []byte(thread)})
 }
