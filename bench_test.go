@@ -263,3 +263,41 @@ func BenchmarkLatestOfLongThread(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDeltaFold measures K (Options.DeltaFold) on a 2,000-step
+// W2-shaped thread: the time of the latest read (GetTuple, values left
+// encoded: the store's part, ns/op) and the list's live stored bytes per
+// step (segments and references, B/step). Folding more often (small K) rewrites more bytes; folding rarely
+// (large K) leaves more deltas to read. The default, 32, was chosen from
+// this benchmark (bench/RESULTS.md).
+func BenchmarkDeltaFold(b *testing.B) {
+	const steps = 2000
+	all := benchMessages(steps)
+	for _, k := range []int{4, 8, 16, 32, 64, 128} {
+		b.Run("K="+strconv.Itoa(k), func(b *testing.B) {
+			s, err := ckpt.Open(b.TempDir()+"/fold.db", ckpt.Options{Durability: ckpt.NoSync, DeltaFold: k})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			parent := ckpt.Config{ThreadID: "t"}
+			for step := range steps {
+				cp, meta, nv, _ := benchStep(step, all[:step+1])
+				if parent, err = s.Put(ctx, parent, cp, meta, nv); err != nil {
+					b.Fatal(err)
+				}
+			}
+			st, err := s.Stats(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "t"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(st.ListSegmentBytes)/steps, "B/step")
+		})
+	}
+}
