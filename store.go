@@ -44,7 +44,7 @@ type Options struct {
 	OnAsyncError func(error)
 	// DeltaFold is K for list channels stored as append-deltas: every K
 	// deltas are folded into one segment, so reading a list touches at most
-	// K deltas after its folded segments. Zero means 32 (measured with W2,
+	// K deltas after its folded segments. Zero means 32 (BenchmarkDeltaFold,
 	// see bench/RESULTS.md). Negative turns append-deltas off: every value
 	// is stored whole (for comparison; files stay readable either way).
 	DeltaFold int
