@@ -572,16 +572,7 @@ func dropCheckpoint(w writer, thread string, ref cpRef, budget int, stats *GCSta
 		return 0, true, nil // already gone
 	}
 	wrPath := threadPath(thread, bucketWrites)
-	var wkeys [][]byte
-	w.scan(wrPath, key, nil, false, func(k, v []byte) bool {
-		if len(wkeys) == budget {
-			return false
-		}
-		wkeys = append(wkeys, bytes.Clone(k))
-		stats.BytesFreed += int64(len(k) + len(v))
-		return true
-	})
-	n, err := delAll(w, wrPath, wkeys)
+	n, _, err := deleteRange(w, wrPath, key, budget, nil, &stats.BytesFreed)
 	used += n
 	stats.Writes += n
 	if err != nil {
@@ -671,21 +662,8 @@ func sweepBlobs(w writer, thread, ns string, budget int, stats *GCStats) (used i
 		return 0, false, err
 	}
 	blPath := threadPath(thread, bucketBlobs)
-	var dead [][]byte
-	done = true
-	w.scan(blPath, nsKey(ns), nil, false, func(k, v []byte) bool {
-		if _, ok := live[string(k)]; ok {
-			return true
-		}
-		if len(dead) == budget {
-			done = false
-			return false
-		}
-		dead = append(dead, bytes.Clone(k))
-		stats.BytesFreed += int64(len(k) + len(v))
-		return true
-	})
-	n, err := delAll(w, blPath, dead)
+	isLive := func(k []byte) bool { _, ok := live[string(k)]; return ok }
+	n, done, err := deleteRange(w, blPath, nsKey(ns), budget, isLive, &stats.BytesFreed)
 	used += n
 	stats.Blobs += n
 	if err != nil {
@@ -758,16 +736,7 @@ func dropThreadChunk(w writer, thread string, budget int, stats *GCStats) (used 
 	}
 	// No checkpoint left: the blobs and any stray record go.
 	blPath := threadPath(thread, bucketBlobs)
-	var dead [][]byte
-	w.scan(blPath, nil, nil, false, func(k, v []byte) bool {
-		if used+len(dead) == budget {
-			return false
-		}
-		dead = append(dead, bytes.Clone(k))
-		stats.BytesFreed += int64(len(k) + len(v))
-		return true
-	})
-	n, err := delAll(w, blPath, dead)
+	n, _, err := deleteRange(w, blPath, nil, budget-used, nil, &stats.BytesFreed)
 	used += n
 	stats.Blobs += n
 	if err != nil {

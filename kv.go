@@ -279,3 +279,25 @@ func delAll(w writer, p bucketPath, keys [][]byte) (int, error) {
 	}
 	return len(keys), nil
 }
+
+// deleteRange deletes up to limit keys with prefix from the bucket at p,
+// skipping those keep reports (nil keeps none), and adds their sizes to
+// *freed. complete is false when deletable keys remain past the limit.
+func deleteRange(w writer, p bucketPath, prefix []byte, limit int, keep func(k []byte) bool, freed *int64) (deleted int, complete bool, err error) {
+	var dead [][]byte
+	complete = true
+	w.scan(p, prefix, nil, false, func(k, v []byte) bool {
+		if keep != nil && keep(k) {
+			return true
+		}
+		if len(dead) >= limit {
+			complete = false
+			return false
+		}
+		dead = append(dead, bytes.Clone(k))
+		*freed += int64(len(k) + len(v))
+		return true
+	})
+	deleted, err = delAll(w, p, dead)
+	return deleted, complete, err
+}
