@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ckpt-go/ckpt"
@@ -298,6 +299,34 @@ func BenchmarkDeltaFold(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(st.ListSegmentBytes)/steps, "B/step")
+		})
+	}
+}
+
+// BenchmarkPutFullParallel runs 16 writers on threads of their own, as W1's
+// concurrent figures do: what group commit shares.
+func BenchmarkPutFullParallel(b *testing.B) {
+	msgs := benchMessages(10)
+	for _, d := range durabilities {
+		b.Run(d.String(), func(b *testing.B) {
+			s, _ := openTemp(b, ckpt.Options{Durability: d})
+			var next atomic.Int64
+			b.SetParallelism(8) // 16 goroutines on 2 cores
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				thread := "t" + strconv.FormatInt(next.Add(1), 10)
+				parent := ""
+				for i := 0; pb.Next(); i++ {
+					cp, meta, nv, writes := benchStep(i, msgs)
+					cfg, err := s.PutFull(ctx, ckpt.Config{ThreadID: thread, CheckpointID: parent}, cp, meta, nv,
+						[]ckpt.TaskWrites{{TaskID: "task-" + strconv.Itoa(i), Writes: writes}})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					parent = cfg.CheckpointID
+				}
+			})
 		})
 	}
 }

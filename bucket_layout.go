@@ -7,6 +7,8 @@ package ckpt
 // Layout (format version 1):
 //
 //	meta/                      "format" -> uint32 big-endian format version
+//	                           "wal-applied" -> uint64 big-endian: the last
+//	                           group of the write-ahead log bbolt holds
 //	index/                     id(16) | len16(thread) | thread | ns -> ""
 //	                           global time order of every checkpoint: serves
 //	                           listing across threads and age-based retention
@@ -37,6 +39,12 @@ package ckpt
 // Format version 2 added ls/ and list-reference blobs; a format 1 file is
 // read as is and marked 2 when first opened for writing.
 //
+// Beside the file, while a store is open, is its write-ahead log: the path
+// plus "-wal" (walSuffix), records described in wal.go. A clean Close
+// applies it and removes it; Open replays what a crash left in it. Builds
+// before the log ignore that file, so open a file that crashed with this
+// build once with this build.
+//
 // nsKey is len16(ns) | ns. Length prefixes keep composite keys unambiguous
 // and keep every key of one namespace (or one checkpoint) contiguous, so a
 // prefix seek finds them. Checkpoint ids are ULIDs stored as their 16 raw
@@ -48,6 +56,9 @@ import (
 	"errors"
 	"fmt"
 )
+
+// walSuffix names the write-ahead log beside the store file.
+const walSuffix = "-wal"
 
 // formatVersion is the version of the layout above. Opening a file written
 // with a newer version is ErrFormatVersion; older ones (down to
@@ -82,6 +93,9 @@ var (
 	bucketSegments    = []byte("ls")
 
 	keyFormat = []byte("format")
+	// keyWALApplied holds, as a uint64 big-endian, the last group of the
+	// write-ahead log (wal.go) that bbolt holds.
+	keyWALApplied = []byte("wal-applied")
 )
 
 // idLen is the size of a checkpoint id (a ULID) in keys.

@@ -28,7 +28,7 @@ import (
 
 // CompactStats are the file sizes around a compaction.
 type CompactStats struct {
-	BytesBefore int64
+	BytesBefore int64 // after the write-ahead log is applied, which compaction does first
 	BytesAfter  int64
 }
 

@@ -113,7 +113,9 @@ func TestCompactShrinksFileAndKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.BytesBefore != before || st.BytesAfter != fileSize(t, path) {
+	// Compaction first applies the write-ahead log, which can only grow
+	// the file.
+	if st.BytesBefore < before || st.BytesAfter != fileSize(t, path) {
 		t.Fatalf("stats %+v, file was %d, is %d", st, before, fileSize(t, path))
 	}
 	if st.BytesAfter*2 > st.BytesBefore {

@@ -12,6 +12,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// The tests here run GC's steps in bbolt transactions of their own, so
+// their stores write to bbolt directly (NoWAL).
+
 // countingWriter counts the keys a transaction changes.
 type countingWriter struct {
 	writer
@@ -79,7 +82,7 @@ func fillThread(t *testing.T, s *Store, thread string, n, writesPer int) {
 }
 
 func TestRetentionTransactionsAreBounded(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{Durability: NoSync})
+	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{Durability: NoSync, NoWAL: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +137,7 @@ func TestRetentionTransactionsAreBounded(t *testing.T) {
 // checkpoints are deleted, before their blobs are swept (as a crash or a
 // cancelled context would), and checks that the next run sweeps them.
 func TestSweepPendingAfterDropIsFinishedByNextRun(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{})
+	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{NoWAL: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +190,7 @@ func TestRetentionPaging(t *testing.T) {
 	defer func(a, b, c int) { planLimit, maxBatchJobs, namePage = a, b, c }(planLimit, maxBatchJobs, namePage)
 	planLimit, maxBatchJobs, namePage = 3, 2, 2
 
-	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{Durability: NoSync})
+	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{Durability: NoSync, NoWAL: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,6 +67,10 @@ type writer interface {
 // boltView implements reader and writer on a bbolt transaction.
 type boltView struct {
 	tx *bolt.Tx
+	// open caches the buckets a read-only transaction opened (bbolt
+	// caches them itself only in write transactions).
+	open map[string]*bolt.Bucket
+	key  []byte
 	// wrote is set by the first change, so the commit loop can tell a
 	// failure before any change (the op alone fails) from one after (the
 	// transaction must be rolled back).
@@ -77,6 +81,22 @@ func (v *boltView) bucket(p bucketPath) *bolt.Bucket {
 	if len(p) == 0 {
 		return nil
 	}
+	if v.tx.Writable() {
+		return v.walk(p)
+	}
+	v.key = appendOvPath(v.key[:0], p)
+	if b, ok := v.open[string(v.key)]; ok {
+		return b
+	}
+	b := v.walk(p)
+	if v.open == nil {
+		v.open = make(map[string]*bolt.Bucket)
+	}
+	v.open[string(v.key)] = b
+	return b
+}
+
+func (v *boltView) walk(p bucketPath) *bolt.Bucket {
 	b := v.tx.Bucket(p[0])
 	for _, name := range p[1:] {
 		if b == nil {
@@ -235,12 +255,14 @@ func (v *boltView) del(p bucketPath, key []byte) error {
 }
 
 func (v *boltView) dropBucket(p bucketPath) error {
-	parent := v.bucket(p[:len(p)-1])
-	if parent == nil {
-		return nil
+	var err error
+	if len(p) == 1 {
+		v.wrote = true
+		err = v.tx.DeleteBucket(p[0])
+	} else if parent := v.bucket(p[:len(p)-1]); parent != nil {
+		v.wrote = true
+		err = parent.DeleteBucket(p[len(p)-1])
 	}
-	v.wrote = true
-	err := parent.DeleteBucket(p[len(p)-1])
 	if errors.Is(err, berrors.ErrBucketNotFound) {
 		return nil
 	}

@@ -181,7 +181,22 @@ func (s *Store) Flush(ctx context.Context) error {
 func (s *Store) run() {
 	defer close(s.loopDone)
 	group := make([]*writeOp, 0, maxGroup)
-	for op := range s.queue {
+	var pruned chan struct{} // the applier says bbolt holds more
+	if s.wal != nil && s.wal.ap != nil {
+		pruned = s.wal.ap.pruned
+	}
+	for {
+		var op *writeOp
+		select {
+		case next, ok := <-s.queue:
+			if !ok {
+				return
+			}
+			op = next
+		case <-pruned:
+			s.pruneApplied()
+			continue
+		}
 		for op != nil {
 			if op.solo != nil {
 				s.runSolo(op)
@@ -210,9 +225,13 @@ func (s *Store) run() {
 	}
 }
 
-// runSolo runs a solo op; every op queued before it is committed.
+// runSolo runs a solo op; every op queued before it is committed, and
+// applied to bbolt.
 func (s *Store) runSolo(op *writeOp) {
 	err := op.ctx.Err()
+	if err == nil && s.wal != nil {
+		err = s.applyAll()
+	}
 	if err == nil {
 		err = op.solo()
 	}
@@ -221,6 +240,10 @@ func (s *Store) runSolo(op *writeOp) {
 
 // commitGroup applies ops in one transaction and acknowledges them.
 func (s *Store) commitGroup(ops []*writeOp) {
+	if s.wal != nil {
+		s.commitGroupWAL(ops)
+		return
+	}
 	errs := make([]error, len(ops))
 	wrote, needSync := false, false
 	hasWork := false
@@ -298,7 +321,11 @@ func (s *Store) ack(ops []*writeOp, errs []error) {
 		switch {
 		case op.apply == nil:
 			err := errs[i]
-			if err == nil && s.unsynced {
+			switch {
+			case err != nil:
+			case s.wal != nil:
+				err = s.wal.log.sync()
+			case s.unsynced:
 				if err = s.db.Sync(); err == nil {
 					s.unsynced = false
 				}
@@ -338,8 +365,11 @@ func safeApply(apply func(w writer) error, w writer) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("ckpt: write panicked: %v", r)
-			if v, ok := w.(*boltView); ok {
-				v.wrote = true // its changes are unknown: roll back
+			switch v := w.(type) { // its changes are unknown: roll back
+			case *boltView:
+				v.wrote = true
+			case *ovWriter:
+				v.wrote = true
 			}
 		}
 	}()

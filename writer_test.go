@@ -159,12 +159,25 @@ func TestAsyncFailureIsReportedByFlushCallbackAndClose(t *testing.T) {
 }
 
 func TestAsyncQueueIsBounded(t *testing.T) {
-	s := openTestStore(t, Options{Durability: Async, MaxPending: 4})
+	for _, noWAL := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noWAL=%v", noWAL), func(t *testing.T) { testAsyncQueueIsBounded(t, noWAL) })
+	}
+}
+
+func testAsyncQueueIsBounded(t *testing.T, noWAL bool) {
+	s := openTestStore(t, Options{Durability: Async, MaxPending: 4, NoWAL: noWAL})
 	ctx := context.Background()
-	// Hold bbolt's writer lock so the commit loop stalls on its next group.
-	tx, err := s.db.Begin(true)
-	if err != nil {
-		t.Fatal(err)
+	// Stall the commit loop on its next group: without the log it waits
+	// for bbolt's writer lock, with it for the db handle.
+	release := s.dbMu.Unlock
+	if noWAL {
+		tx, err := s.db.Begin(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		release = func() { _ = tx.Rollback() }
+	} else {
+		s.dbMu.Lock()
 	}
 	accepted := 0
 	for i := range 20 {
@@ -186,7 +199,7 @@ func TestAsyncQueueIsBounded(t *testing.T) {
 	if accepted == 20 {
 		t.Fatal("the queue never filled: async writes are unbounded")
 	}
-	_ = tx.Rollback()
+	release()
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -212,11 +225,11 @@ func TestNoSyncWritesAreSyncedByFlushAndClose(t *testing.T) {
 	if _, err := s.Save(ctx, "t", map[string]any{"a": 1}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if !s.unsynced {
-		t.Fatal("a NoSync commit is not marked unsynced")
+	if !s.wal.log.unsynced {
+		t.Fatal("a NoSync group is not marked unsynced")
 	}
-	if err := s.Flush(ctx); err != nil || s.unsynced {
-		t.Fatalf("Flush: %v, unsynced %v", err, s.unsynced)
+	if err := s.Flush(ctx); err != nil || s.wal.log.unsynced {
+		t.Fatalf("Flush: %v, unsynced %v", err, s.wal.log.unsynced)
 	}
 	if _, err := s.Save(ctx, "t", map[string]any{"a": 2}, nil); err != nil {
 		t.Fatal(err)

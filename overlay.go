@@ -1,0 +1,559 @@
+package ckpt
+
+// The read overlay: changes that are durable in the write-ahead log but not
+// yet applied to bbolt, held in memory in one ordered tree and read on top
+// of a bbolt snapshot. It implements reader and writer (kv.go), so the code
+// that knows checkpoints neither knows nor cares whether a change is in
+// bbolt yet.
+//
+// Every overlay entry lives under one composite key built from its bucket
+// path: each path component is 0x01 | len16(name) | name, then 0x00 and the
+// key. So a bucket's own keys are contiguous and in key order, its nested
+// buckets sort after them (0x01), and everything at or below a bucket shares
+// one prefix, which is what dropping a bucket removes. A bucket's sequence
+// sits at its path and 0x02.
+//
+// Entries say one of: the key holds a value; the key was deleted; the key
+// is a bucket created in the overlay (bbolt holds nothing below it that
+// counts); the key was a bucket and is dropped. Each records the group (gen)
+// that wrote it: once bbolt holds groups up to A, entries with gen <= A are
+// in bbolt too and are pruned. Entries are never changed in place: a
+// published snapshot shares them.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/tidwall/btree"
+)
+
+type ovKind uint8
+
+const (
+	ovValue   ovKind = iota // the key holds val
+	ovDeleted               // the key is deleted (hides bbolt's)
+	ovBucket                // a bucket created in the overlay: bbolt's content below it does not count
+	ovDropped               // a dropped bucket: it and all below it are gone
+	ovSeq                   // a bucket's sequence number
+)
+
+type ovItem struct {
+	key  []byte
+	val  []byte
+	sub  []byte // ovBucket, ovDropped: the prefix of everything below the bucket
+	seq  uint64
+	gen  uint64
+	kind ovKind
+}
+
+// ovTree is an ordered tree of entries that counts its bucket entries:
+// while it holds none (the usual case: buckets are created once per thread
+// and dropped rarely), a bucket's state is the base's, without a lookup
+// per bucket on the path.
+type ovTree struct {
+	*btree.BTreeG[*ovItem]
+	markers int
+}
+
+func newOvTree() *ovTree {
+	return &ovTree{BTreeG: btree.NewBTreeGOptions(func(a, b *ovItem) bool { return bytes.Compare(a.key, b.key) < 0 },
+		btree.Options{NoLocks: true})}
+}
+
+func (it *ovItem) marker() bool { return it.kind == ovBucket || it.kind == ovDropped }
+
+// put sets it and returns the entry it replaced.
+func (t *ovTree) put(it *ovItem) *ovItem {
+	prev, _ := t.Set(it)
+	if it.marker() {
+		t.markers++
+	}
+	if prev != nil && prev.marker() {
+		t.markers--
+	}
+	return prev
+}
+
+// remove deletes the entry with key.
+func (t *ovTree) remove(key []byte) {
+	if prev, ok := t.Delete(&ovItem{key: key}); ok && prev.marker() {
+		t.markers--
+	}
+}
+
+const (
+	ovKeysTag  = 0x00 // after a bucket's path: its own keys
+	ovChildTag = 0x01 // before each path component
+	ovSeqTag   = 0x02 // after a bucket's path: its sequence
+)
+
+// appendOvPath appends the encoding of p: everything at or below p has it
+// as a prefix.
+func appendOvPath(b []byte, p bucketPath) []byte {
+	for _, name := range p {
+		b = append(b, ovChildTag)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(name)))
+		b = append(b, name...)
+	}
+	return b
+}
+
+// ovKeyOf is the composite key of key k in the bucket at p.
+func ovKeyOf(b []byte, p bucketPath, k []byte) []byte {
+	b = append(appendOvPath(b, p), ovKeysTag)
+	return append(b, k...)
+}
+
+// ovMarkerKey is the composite key of bucket p as a key of its parent.
+func ovMarkerKey(b []byte, p bucketPath) []byte {
+	return ovKeyOf(b, p[:len(p)-1], p[len(p)-1])
+}
+
+func ovSeqKey(b []byte, p bucketPath) []byte {
+	return append(appendOvPath(b, p), ovSeqTag)
+}
+
+// ovView reads an overlay tree on top of a base reader (a bbolt snapshot
+// that holds at most the groups the tree holds).
+type ovView struct {
+	tree  *ovTree
+	base  reader
+	pivot ovItem
+	buf   []byte
+	// states caches state by encoded path: a group or a read asks about
+	// the same few buckets again and again. An ovWriter clears it when it
+	// creates or drops a bucket.
+	states map[string]ovState
+}
+
+type ovState struct{ exists, base bool }
+
+var _ reader = (*ovView)(nil)
+
+// checkPages and fileSize pass through to the file (Verify, Stats): the
+// overlay's entries are checked once applied.
+func (v *ovView) checkPages(fn func(error) bool) {
+	if fc, ok := v.base.(fileChecker); ok {
+		fc.checkPages(fn)
+	}
+}
+
+func (v *ovView) fileSize() (int64, int) {
+	if fc, ok := v.base.(fileChecker); ok {
+		return fc.fileSize()
+	}
+	return 0, 0
+}
+
+func (v *ovView) lookup(key []byte) *ovItem {
+	v.pivot.key = key
+	it, _ := v.tree.Get(&v.pivot)
+	return it
+}
+
+// state tells whether the bucket at p exists and whether the base's content
+// at p still counts (no bucket on p was dropped or created in the overlay).
+func (v *ovView) state(p bucketPath) (exists, baseCounts bool) {
+	if len(p) == 0 {
+		return true, true
+	}
+	v.buf = appendOvPath(v.buf[:0], p)
+	if st, ok := v.states[string(v.buf)]; ok {
+		return st.exists, st.base
+	}
+	key := string(v.buf)
+	exists, baseCounts = v.walk(p)
+	if v.states == nil {
+		v.states = make(map[string]ovState)
+	}
+	v.states[key] = ovState{exists, baseCounts}
+	return exists, baseCounts
+}
+
+// walk finds state by looking at the marker of each bucket on p.
+func (v *ovView) walk(p bucketPath) (exists, baseCounts bool) {
+	if v.tree.markers == 0 {
+		return v.base.exists(p), true
+	}
+	baseCounts = true
+	var last *ovItem
+	for i := 1; i <= len(p); i++ {
+		v.buf = ovMarkerKey(v.buf[:0], p[:i])
+		it := v.lookup(v.buf)
+		if it != nil {
+			if it.kind != ovBucket {
+				return false, false // dropped, or a value rather than a bucket
+			}
+			baseCounts = false
+		}
+		last = it
+	}
+	if last != nil {
+		return true, baseCounts
+	}
+	return baseCounts && v.base.exists(p), baseCounts
+}
+
+func (v *ovView) get(p bucketPath, key []byte) []byte {
+	v.buf = ovKeyOf(v.buf[:0], p, key)
+	if it := v.lookup(v.buf); it != nil {
+		if it.kind == ovValue {
+			return it.val
+		}
+		return nil
+	}
+	if ok, base := v.state(p); ok && base {
+		return v.base.get(p, key)
+	}
+	return nil
+}
+
+func (v *ovView) has(p bucketPath, key []byte) bool {
+	v.buf = ovKeyOf(v.buf[:0], p, key)
+	if it := v.lookup(v.buf); it != nil {
+		return it.kind == ovValue || it.kind == ovBucket
+	}
+	if ok, base := v.state(p); ok && base {
+		return v.base.has(p, key)
+	}
+	return false
+}
+
+func (v *ovView) exists(p bucketPath) bool {
+	ok, _ := v.state(p)
+	return ok
+}
+
+func (v *ovView) sequence(p bucketPath) uint64 {
+	ok, base := v.state(p)
+	if !ok {
+		return 0
+	}
+	v.buf = ovSeqKey(v.buf[:0], p)
+	if it := v.lookup(v.buf); it != nil {
+		return it.seq
+	}
+	if base {
+		return v.base.sequence(p)
+	}
+	return 0
+}
+
+// ovCursor walks the overlay entries of one bucket with a prefix, in the
+// order of a scan.
+type ovCursor struct {
+	it      btree.IterG[*ovItem]
+	ok      bool
+	from    int // len of the bucket's key prefix: keys are it.Item().key[from:]
+	prefix  []byte
+	reverse bool
+}
+
+func (c *ovCursor) item() *ovItem {
+	if !c.ok {
+		return nil
+	}
+	it := c.it.Item()
+	if !bytes.HasPrefix(it.key, c.prefix) {
+		c.ok = false
+		return nil
+	}
+	return it
+}
+
+func (c *ovCursor) next() {
+	if c.reverse {
+		c.ok = c.it.Prev()
+	} else {
+		c.ok = c.it.Next()
+	}
+}
+
+// cursor positions an overlay cursor as reader.scan positions its first key.
+func (v *ovView) cursor(p bucketPath, prefix, start []byte, reverse bool) *ovCursor {
+	bp := ovKeyOf(nil, p, nil)
+	c := &ovCursor{from: len(bp), prefix: append(bytes.Clone(bp), prefix...), reverse: reverse}
+	c.it = v.tree.Iter()
+	switch {
+	case !reverse && start != nil && bytes.Compare(start, prefix) > 0:
+		c.ok = c.it.Seek(&ovItem{key: append(bytes.Clone(bp), start...)})
+	case !reverse:
+		c.ok = c.it.Seek(&ovItem{key: c.prefix})
+	default:
+		var bound []byte
+		if start != nil && (bytes.HasPrefix(start, prefix) || bytes.Compare(start, prefix) <= 0) {
+			bound = append(bytes.Clone(bp), start...)
+		} else {
+			bound = prefixEnd(c.prefix) // never nil: bp holds a 0x00
+		}
+		if c.ok = c.it.Seek(&ovItem{key: bound}); c.ok {
+			c.ok = c.it.Prev()
+		} else {
+			c.ok = c.it.Last()
+		}
+	}
+	return c
+}
+
+func (v *ovView) scan(p bucketPath, prefix, start []byte, reverse bool, fn func(k, v []byte) bool) {
+	ok, base := v.state(p)
+	if !ok {
+		return
+	}
+	c := v.cursor(p, prefix, start, reverse)
+	defer c.it.Release()
+	stopped := false
+	// emit hands an overlay entry to fn; deletions and buckets only hide.
+	emit := func(it *ovItem) bool {
+		if it.kind == ovValue && !fn(it.key[c.from:], it.val) {
+			stopped = true
+		}
+		return !stopped
+	}
+	before := func(a, b []byte) bool {
+		if reverse {
+			return bytes.Compare(a, b) > 0
+		}
+		return bytes.Compare(a, b) < 0
+	}
+	if base {
+		v.base.scan(p, prefix, start, reverse, func(k, val []byte) bool {
+			for it := c.item(); it != nil; it = c.item() {
+				ik := it.key[c.from:]
+				if before(ik, k) {
+					if !emit(it) {
+						return false
+					}
+					c.next()
+					continue
+				}
+				if bytes.Equal(ik, k) {
+					c.next()
+					return emit(it) // the overlay's entry replaces the base's
+				}
+				break
+			}
+			if !fn(k, val) {
+				stopped = true
+			}
+			return !stopped
+		})
+	}
+	for it := c.item(); it != nil && !stopped; it = c.item() {
+		emit(it)
+		c.next()
+	}
+}
+
+func (v *ovView) buckets(p bucketPath, after []byte, fn func(name []byte) bool) {
+	ok, base := v.state(p)
+	if !ok {
+		return
+	}
+	c := v.cursor(p, nil, after, false)
+	defer c.it.Release()
+	if it := c.item(); it != nil && after != nil && bytes.Equal(it.key[c.from:], after) {
+		c.next() // buckets lists the names after it
+	}
+	stopped := false
+	// emit hands a bucket the overlay created to fn; other entries only hide.
+	emit := func(it *ovItem) bool {
+		if it.kind == ovBucket && !fn(it.key[c.from:]) {
+			stopped = true
+		}
+		return !stopped
+	}
+	if base {
+		v.base.buckets(p, after, func(name []byte) bool {
+			for it := c.item(); it != nil; it = c.item() {
+				order := bytes.Compare(it.key[c.from:], name)
+				if order > 0 {
+					break
+				}
+				c.next()
+				if !emit(it) {
+					return false
+				}
+				if order == 0 {
+					return true // the overlay's entry replaces the base's
+				}
+			}
+			if !fn(name) {
+				stopped = true
+			}
+			return !stopped
+		})
+	}
+	for it := c.item(); it != nil && !stopped; it = c.item() {
+		emit(it)
+		c.next()
+	}
+}
+
+// ovWriter applies changes of one group to the commit loop's working tree.
+// It logs each change for the write-ahead log and keeps an undo log, so an
+// op that fails half-way can be taken back alone.
+type ovWriter struct {
+	ovView
+	gen   uint64
+	wrote bool
+	muts  []mutation
+	undo  []ovUndo
+}
+
+type ovUndo struct {
+	key  []byte
+	prev *ovItem // nil: the key was absent
+}
+
+var _ writer = (*ovWriter)(nil)
+
+func (w *ovWriter) set(it *ovItem) {
+	prev := w.tree.put(it)
+	w.undo = append(w.undo, ovUndo{it.key, prev})
+}
+
+// mark returns the positions to roll back to with rollback.
+func (w *ovWriter) mark() (undo, muts int) { return len(w.undo), len(w.muts) }
+
+// rollback undoes every change made since mark.
+func (w *ovWriter) rollback(undo, muts int) {
+	clear(w.states)
+	for i := len(w.undo) - 1; i >= undo; i-- {
+		u := w.undo[i]
+		if u.prev == nil {
+			w.tree.remove(u.key)
+		} else {
+			w.tree.put(u.prev)
+		}
+	}
+	w.undo, w.muts = w.undo[:undo], w.muts[:muts]
+}
+
+// ensureBucket creates the buckets on p that do not exist yet.
+func (w *ovWriter) ensureBucket(p bucketPath) error {
+	if len(p) == 0 {
+		return errors.New("ckpt: no bucket named")
+	}
+	if ok, _ := w.state(p); ok {
+		return nil
+	}
+	base := true
+	for i := 1; i <= len(p); i++ {
+		key := ovMarkerKey(nil, p[:i])
+		it := w.lookup(key)
+		switch {
+		case it != nil && it.kind == ovBucket:
+			base = false
+			continue
+		case it != nil && it.kind != ovDropped:
+			return fmt.Errorf("ckpt: open bucket %q: a value has its name", p[i-1])
+		case it == nil && base && w.base.exists(p[:i]):
+			continue
+		}
+		w.set(&ovItem{key: key, sub: appendOvPath(nil, p[:i]), kind: ovBucket, gen: w.gen})
+		clear(w.states)
+		base = false
+	}
+	return nil
+}
+
+func (w *ovWriter) put(p bucketPath, key, value []byte) error {
+	w.wrote = true
+	if err := w.ensureBucket(p); err != nil {
+		return err
+	}
+	if value == nil {
+		value = []byte{}
+	}
+	w.set(&ovItem{key: ovKeyOf(nil, p, key), val: value, kind: ovValue, gen: w.gen})
+	w.muts = append(w.muts, mutation{op: mutPut, path: p, key: key, val: value})
+	return nil
+}
+
+func (w *ovWriter) del(p bucketPath, key []byte) error {
+	if !w.exists(p) {
+		return nil
+	}
+	w.wrote = true
+	w.set(&ovItem{key: ovKeyOf(nil, p, key), kind: ovDeleted, gen: w.gen})
+	w.muts = append(w.muts, mutation{op: mutDel, path: p, key: key})
+	return nil
+}
+
+func (w *ovWriter) dropBucket(p bucketPath) error {
+	if len(p) == 0 || !w.exists(p) {
+		return nil
+	}
+	w.wrote = true
+	sub := appendOvPath(nil, p)
+	for _, it := range deleteSubtree(w.tree, sub) {
+		w.undo = append(w.undo, ovUndo{it.key, it})
+	}
+	w.set(&ovItem{key: ovMarkerKey(nil, p), sub: sub, kind: ovDropped, gen: w.gen})
+	clear(w.states)
+	w.muts = append(w.muts, mutation{op: mutDrop, path: p})
+	return nil
+}
+
+func (w *ovWriter) setSeq(p bucketPath, n uint64) {
+	w.set(&ovItem{key: ovSeqKey(nil, p), kind: ovSeq, seq: n, gen: w.gen})
+	w.muts = append(w.muts, mutation{op: mutSeq, path: p, seq: n})
+}
+
+func (w *ovWriter) nextSeq(p bucketPath) (uint64, error) {
+	w.wrote = true
+	if err := w.ensureBucket(p); err != nil {
+		return 0, err
+	}
+	n := w.sequence(p) + 1
+	w.setSeq(p, n)
+	return n, nil
+}
+
+func (w *ovWriter) raiseSeq(p bucketPath, n uint64) error {
+	w.wrote = true
+	if err := w.ensureBucket(p); err != nil {
+		return err
+	}
+	// Logged even when the sequence is already higher: the change may
+	// have created the bucket, and replaying it must do so too.
+	w.setSeq(p, max(n, w.sequence(p)))
+	return nil
+}
+
+// deleteSubtree removes every entry of tree with prefix sub (a bucket and
+// all below it) and returns them.
+func deleteSubtree(tree *ovTree, sub []byte) []*ovItem {
+	var dead []*ovItem
+	tree.Ascend(&ovItem{key: sub}, func(it *ovItem) bool {
+		if !bytes.HasPrefix(it.key, sub) {
+			return false
+		}
+		dead = append(dead, it)
+		return true
+	})
+	for _, it := range dead {
+		tree.remove(it.key)
+	}
+	return dead
+}
+
+// mergeOverlay moves a group's scratch tree into the shared tree and
+// returns the keys it set there. A bucket the group created or dropped
+// replaces whatever the shared tree held below it (a marker sorts before
+// everything below its bucket, so those come after it).
+func mergeOverlay(shared, scratch *ovTree) [][]byte {
+	keys := make([][]byte, 0, scratch.Len())
+	scratch.Scan(func(it *ovItem) bool {
+		if it.kind == ovBucket || it.kind == ovDropped {
+			deleteSubtree(shared, it.sub)
+		}
+		shared.put(it)
+		keys = append(keys, it.key)
+		return true
+	})
+	return keys
+}

@@ -1,0 +1,250 @@
+package ckpt
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+	"pgregory.net/rapid"
+)
+
+// TestOverlayMatchesBolt is a property test of the read overlay: random
+// groups of changes go through a scratch tree on top of the shared tree
+// and bbolt (as the commit loop sends them), some ops are taken back half
+// way (as a failing op is), groups are applied to bbolt and pruned at
+// random points (as the applier and the commit loop do), and every read is
+// compared with a plain bbolt file that took the same changes directly.
+func TestOverlayMatchesBolt(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		dir := t.TempDir()
+		open := func(name string) *bolt.DB {
+			db, err := bolt.Open(filepath.Join(dir, name), 0o600, &bolt.Options{NoSync: true})
+			if err != nil {
+				rt.Fatal(err)
+			}
+			return db
+		}
+		sut, ref := open(fmt.Sprintf("sut-%p.db", rt)), open(fmt.Sprintf("ref-%p.db", rt))
+		defer sut.Close()
+		defer ref.Close()
+		shared := newOvTree()
+		var pending, unpruned []*walGroup
+		var gen, applied uint64
+
+		paths := []bucketPath{
+			{[]byte("a")}, {[]byte("a"), []byte("x")}, {[]byte("a"), []byte("y")},
+			{[]byte("a"), []byte("x"), []byte("z")}, {[]byte("b")}, {[]byte("b"), []byte("x")},
+		}
+		keys := [][]byte{[]byte("k"), []byte("k1"), []byte("k10"), []byte("k2"), []byte("m"), {0xff}}
+		genPath := rapid.SampledFrom(paths)
+		genKey := rapid.SampledFrom(keys)
+
+		// change makes one random change through w.
+		change := func(w writer, label string) {
+			p := genPath.Draw(rt, label+"path")
+			var err error
+			switch rapid.IntRange(0, 9).Draw(rt, label+"op") {
+			case 0, 1, 2, 3:
+				val := []byte(rapid.StringN(0, 3, -1).Draw(rt, label+"val"))
+				err = w.put(p, genKey.Draw(rt, label+"key"), val)
+			case 4, 5:
+				err = w.del(p, genKey.Draw(rt, label+"key"))
+			case 6:
+				err = w.dropBucket(p)
+			case 7, 8:
+				_, err = w.nextSeq(p)
+			default:
+				err = w.raiseSeq(p, uint64(rapid.IntRange(0, 5).Draw(rt, label+"seq")))
+			}
+			if err != nil {
+				rt.Fatalf("%s: %v", label, err)
+			}
+		}
+
+		// groupStep logs one group of ops; some ops are taken back.
+		groupStep := func() {
+			tx, err := sut.Begin(false)
+			if err != nil {
+				rt.Fatal(err)
+			}
+			defer tx.Rollback() // also when rapid ends the run early
+			ow := &ovWriter{ovView: ovView{tree: newOvTree(), base: &ovView{tree: shared, base: &boltView{tx: tx}}}, gen: gen + 1}
+			for op := range rapid.IntRange(1, 3).Draw(rt, "ops") {
+				u, m := ow.mark()
+				n := rapid.IntRange(1, 3).Draw(rt, "changes")
+				// The op's changes, drawn once and made on both sides.
+				var rec recordingWriter
+				for i := range n {
+					change(&rec, fmt.Sprintf("op%d.%d.", op, i))
+				}
+				for _, c := range rec.changes {
+					if err := c(ow); err != nil {
+						rt.Fatal(err)
+					}
+				}
+				if rapid.IntRange(0, 4).Draw(rt, "fail") == 0 {
+					ow.rollback(u, m)
+					continue
+				}
+				if err := ref.Update(func(tx *bolt.Tx) error {
+					bv := &boltView{tx: tx}
+					for _, c := range rec.changes {
+						if err := c(bv); err != nil {
+							return err
+						}
+					}
+					return nil
+				}); err != nil {
+					rt.Fatal(err)
+				}
+			}
+			if len(ow.muts) == 0 {
+				return
+			}
+			gen++
+			g := &walGroup{gen: gen, muts: ow.muts}
+			g.keys = mergeOverlay(shared, ow.tree)
+			pending = append(pending, g)
+			unpruned = append(unpruned, g)
+		}
+
+		applyStep := func() {
+			if len(pending) == 0 {
+				return
+			}
+			n := rapid.IntRange(1, len(pending)).Draw(rt, "apply")
+			if err := sut.Update(func(tx *bolt.Tx) error { return replayGroups(&boltView{tx: tx}, pending[:n]) }); err != nil {
+				rt.Fatal(err)
+			}
+			applied = pending[n-1].gen
+			pending = pending[n:]
+			// The commit loop prunes later than the applier applies: reads
+			// in between see both.
+			if rapid.Bool().Draw(rt, "prune") {
+				k := 0
+				for k < len(unpruned) && unpruned[k].gen <= applied {
+					k++
+				}
+				pruneOverlay(shared, unpruned[:k], applied)
+				unpruned = unpruned[k:]
+			}
+		}
+
+		checkStep := func() {
+			stx, err := sut.Begin(false)
+			if err != nil {
+				rt.Fatal(err)
+			}
+			defer stx.Rollback()
+			rtx, err := ref.Begin(false)
+			if err != nil {
+				rt.Fatal(err)
+			}
+			defer rtx.Rollback()
+			got := &ovView{tree: shared, base: &boltView{tx: stx}}
+			want := &boltView{tx: rtx}
+			if walApplied(&boltView{tx: stx}) > gen {
+				rt.Fatal("bbolt holds a group the overlay lacks")
+			}
+			for range 8 {
+				p := genPath.Draw(rt, "rpath")
+				k := genKey.Draw(rt, "rkey")
+				if g, w := got.get(p, k), want.get(p, k); !bytes.Equal(g, w) || (g == nil) != (w == nil) {
+					rt.Fatalf("get(%q, %q) = %q (nil %v), want %q (nil %v)", p, k, g, g == nil, w, w == nil)
+				}
+				if g, w := got.has(p, k), want.has(p, k); g != w {
+					rt.Fatalf("has(%q, %q) = %v, want %v", p, k, g, w)
+				}
+				if g, w := got.exists(p), want.exists(p); g != w {
+					rt.Fatalf("exists(%q) = %v, want %v", p, g, w)
+				}
+				if g, w := got.sequence(p), want.sequence(p); g != w {
+					rt.Fatalf("sequence(%q) = %d, want %d", p, g, w)
+				}
+				prefix := []byte(rapid.SampledFrom([]string{"", "k", "k1", "m", "z"}).Draw(rt, "prefix"))
+				var start []byte
+				if rapid.Bool().Draw(rt, "hasStart") {
+					start = genKey.Draw(rt, "start")
+				}
+				reverse := rapid.Bool().Draw(rt, "reverse")
+				limit := rapid.IntRange(1, 8).Draw(rt, "limit")
+				if g, w := scanAll(got, p, prefix, start, reverse, limit), scanAll(want, p, prefix, start, reverse, limit); !slices.Equal(g, w) {
+					rt.Fatalf("scan(%q, prefix %q, start %q, reverse %v, limit %d) = %q, want %q", p, prefix, start, reverse, limit, g, w)
+				}
+				var after []byte
+				if rapid.Bool().Draw(rt, "hasAfter") {
+					after = []byte(rapid.SampledFrom([]string{"a", "x", "y", "w"}).Draw(rt, "after"))
+				}
+				parent := p // nested buckets of p (the root's are not listed by the store)
+				if g, w := bucketNames(got, parent, after), bucketNames(want, parent, after); !slices.Equal(g, w) {
+					rt.Fatalf("buckets(%q, after %q) = %q, want %q", parent, after, g, w)
+				}
+			}
+		}
+
+		for range rapid.IntRange(1, 40).Draw(rt, "steps") {
+			switch rapid.IntRange(0, 3).Draw(rt, "step") {
+			case 0, 1:
+				groupStep()
+			case 2:
+				applyStep()
+			default:
+				checkStep()
+			}
+		}
+		checkStep()
+	})
+}
+
+// recordingWriter records changes to make them on two writers alike; its
+// reads see nothing, which is all change needs.
+type recordingWriter struct {
+	reader
+	changes []func(w writer) error
+}
+
+func (r *recordingWriter) put(p bucketPath, k, v []byte) error {
+	r.changes = append(r.changes, func(w writer) error { return w.put(p, k, v) })
+	return nil
+}
+
+func (r *recordingWriter) del(p bucketPath, k []byte) error {
+	r.changes = append(r.changes, func(w writer) error { return w.del(p, k) })
+	return nil
+}
+
+func (r *recordingWriter) dropBucket(p bucketPath) error {
+	r.changes = append(r.changes, func(w writer) error { return w.dropBucket(p) })
+	return nil
+}
+
+func (r *recordingWriter) nextSeq(p bucketPath) (uint64, error) {
+	r.changes = append(r.changes, func(w writer) error { _, err := w.nextSeq(p); return err })
+	return 0, nil
+}
+
+func (r *recordingWriter) raiseSeq(p bucketPath, n uint64) error {
+	r.changes = append(r.changes, func(w writer) error { return w.raiseSeq(p, n) })
+	return nil
+}
+
+func scanAll(r reader, p bucketPath, prefix, start []byte, reverse bool, limit int) []string {
+	var out []string
+	r.scan(p, prefix, start, reverse, func(k, v []byte) bool {
+		out = append(out, string(k)+"="+string(v))
+		return len(out) < limit
+	})
+	return out
+}
+
+func bucketNames(r reader, p bucketPath, after []byte) []string {
+	var out []string
+	r.buckets(p, after, func(name []byte) bool {
+		out = append(out, string(name))
+		return true
+	})
+	return out
+}
