@@ -96,6 +96,8 @@ func crashChild(mode, path string) {
 		opts.Durability = ckpt.Async
 	case "nosync":
 		opts.Durability = ckpt.NoSync
+	case "nowal":
+		opts.NoWAL = true // Sync, committed to bbolt directly
 	}
 	s, err := ckpt.Open(path, opts)
 	if err != nil {
@@ -369,8 +371,8 @@ func TestCrashKillNeverLosesAcknowledgedWrites(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills child processes")
 	}
-	rounds := map[string]int{"sync": 12, "async": 8, "concurrent": 8, "nosync": 4}
-	for _, mode := range []string{"sync", "async", "concurrent", "nosync"} {
+	rounds := map[string]int{"sync": 12, "async": 8, "concurrent": 8, "nosync": 4, "nowal": 4}
+	for _, mode := range []string{"sync", "async", "concurrent", "nosync", "nowal"} {
 		t.Run(mode, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "crash.db")
 			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))

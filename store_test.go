@@ -38,6 +38,15 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// The direct path (every group committed to bbolt itself) passes the same
+// kit.
+func TestConformanceNoWAL(t *testing.T) {
+	checkpointtest.Run(t, func(t *testing.T) ckpt.Saver {
+		s, _ := openTemp(t, ckpt.Options{NoWAL: true})
+		return s
+	})
+}
+
 func TestSaveLoadRoundTripAcrossReopen(t *testing.T) {
 	s, path := openTemp(t, ckpt.Options{})
 	type msg struct {

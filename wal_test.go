@@ -1,0 +1,248 @@
+package ckpt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// openUnapplied opens a store whose applier is stopped, so every group
+// stays in the log and the overlay only: what a crash before the applier
+// ran leaves behind.
+func openUnapplied(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(s.wal.ap.stop)
+	<-s.wal.ap.done
+	s.wal.ap.stop = make(chan struct{}) // for Close
+	s.wal.ap.done = make(chan struct{})
+	close(s.wal.ap.done)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// crashCopy copies the store file and its log as a crash would leave them
+// (bbolt's file is consistent: nothing writes it while the applier is
+// stopped).
+func crashCopy(t *testing.T, s *Store) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "copy.db")
+	for _, suffix := range []string{"", walSuffix} {
+		data, err := os.ReadFile(s.path + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst+suffix, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// applyNow applies every logged group from within the commit loop (a solo
+// op applies before it runs), as Compact does.
+func applyNow(t *testing.T, s *Store) {
+	t.Helper()
+	op := &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), solo: func() error { return nil }}
+	if err := s.enqueue(context.Background(), op); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func saveN(t *testing.T, s *Store, thread string, from, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := from; i < from+n; i++ {
+		id, err := s.Save(context.Background(), thread, map[string]any{"i": i, "msgs": make([]int, i%7)}, Metadata{"i": i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func checkLoads(t *testing.T, s *Store, thread string, ids []string) {
+	t.Helper()
+	for i, id := range ids {
+		snap, err := s.Load(context.Background(), thread, id)
+		if err != nil {
+			t.Fatalf("checkpoint %d (%s): %v", i, id, err)
+		}
+		if snap.Metadata["i"] == nil {
+			t.Fatalf("checkpoint %d: metadata %v", i, snap.Metadata)
+		}
+	}
+}
+
+func TestLogReplayedAfterCrash(t *testing.T) {
+	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
+	ids := saveN(t, s, "t", 0, 20)
+	checkLoads(t, s, "t", ids) // read through the overlay
+	if s.wal.ap.applied.Load() != 0 {
+		t.Fatal("the stopped applier applied")
+	}
+	cp := crashCopy(t, s)
+	r, err := Open(cp, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLoads(t, r, "t", ids)
+	more := saveN(t, r, "t", 20, 5)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cp + walSuffix); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a clean Close left the log: %v", err)
+	}
+	r, err = Open(cp, Options{NoWAL: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	checkLoads(t, r, "t", append(ids, more...))
+}
+
+func TestLogTornTailLosesOnlyTheTornGroup(t *testing.T) {
+	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
+	ids := saveN(t, s, "t", 0, 10)
+	cp := crashCopy(t, s)
+	fi, err := os.Stat(cp + walSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cut the last record short, as a crash during its write would.
+	if err := os.Truncate(cp+walSuffix, fi.Size()-3); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(cp, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	checkLoads(t, r, "t", ids[:9])
+	if _, err := r.Load(context.Background(), "t", ids[9]); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("torn group: %v, want ErrNotFound", err)
+	}
+	// The thread goes on from the last whole group.
+	snap, err := r.Latest(context.Background(), "t")
+	if err != nil || snap.CheckpointID != ids[8] {
+		t.Fatalf("latest %v %v, want %s", snap, err, ids[8])
+	}
+}
+
+func TestLogRewoundLeavesStaleRecordsBehind(t *testing.T) {
+	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
+	first := saveN(t, s, "t", 0, 12)
+	// Apply and prune everything: the log starts again at its beginning,
+	// over the first pass's records.
+	applyNow(t, s)
+	if s.wal.log.off != 0 {
+		t.Fatalf("log not rewound: offset %d", s.wal.log.off)
+	}
+	second := saveN(t, s, "t", 12, 3)
+	cp := crashCopy(t, s)
+	groups, err := readLog(cp+walSuffix, 12)
+	if err != nil || len(groups) != 3 || groups[0].gen != 13 {
+		t.Fatalf("readLog: %d groups (first %v), %v; want gens 13-15", len(groups), groups, err)
+	}
+	r, err := Open(cp, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	checkLoads(t, r, "t", append(first, second...))
+}
+
+func TestReadOnlyOpenReadsTheLog(t *testing.T) {
+	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
+	ids := saveN(t, s, "t", 0, 5)
+	cp := crashCopy(t, s)
+	before, err := os.ReadFile(cp + walSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(cp, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLoads(t, r, "t", ids)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.ReadFile(cp + walSuffix)
+	if err != nil || string(after) != string(before) {
+		t.Fatalf("a read-only open changed the log (%v)", err)
+	}
+}
+
+func TestLogThatSkipsGroupsIsCorrupt(t *testing.T) {
+	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
+	saveN(t, s, "t", 0, 4)
+	applyNow(t, s)
+	saveN(t, s, "t", 4, 2) // gens 5 and 6, at the log's start
+	cp := crashCopy(t, s)
+	// A fresh store holds no group: a log starting at group 5 lost 1-4.
+	fresh := filepath.Join(t.TempDir(), "fresh.db")
+	f, err := Open(fresh, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(cp + walSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fresh+walSuffix, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(fresh, Options{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open = %v, want ErrCorrupt", err)
+	}
+}
+
+// A failed op is taken back alone: the group's other ops are logged,
+// merged and applied.
+func TestLogFailedOpTakenBackAlone(t *testing.T) {
+	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
+	good := func(i int) *writeOp {
+		return &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
+			return w.put(bucketPath{[]byte("x")}, fmt.Appendf(nil, "k%d", i), []byte("v"))
+		}}
+	}
+	bad := &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
+		if err := w.put(bucketPath{[]byte("x")}, []byte("bad"), []byte("v")); err != nil {
+			return err
+		}
+		return errors.New("late failure")
+	}}
+	ops := []*writeOp{good(1), bad, good(2)}
+	s.commitGroup(ops)
+	for i, op := range ops {
+		err := <-op.done
+		if (i == 1) != (err != nil) {
+			t.Fatalf("op %d: %v", i, err)
+		}
+	}
+	applyNow(t, s)
+	err := s.view(context.Background(), func(r reader) error {
+		if r.get(bucketPath{[]byte("x")}, []byte("k1")) == nil || r.get(bucketPath{[]byte("x")}, []byte("k2")) == nil {
+			return errors.New("a good op is missing")
+		}
+		if r.has(bucketPath{[]byte("x")}, []byte("bad")) {
+			return errors.New("the failed op's change was kept")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
