@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,13 @@ type walState struct {
 	groups    []*walGroup // logged and not yet pruned from shared
 	unapplied int         // log bytes of groups not yet applied
 	ap        *applier
+
+	flights []*flight // logged, waiting to be merged, in order
+	written uint64    // last group written to the log (>= gen)
+	durable uint64    // the log is fsync'd up to this group
+	syncing bool      // the syncer is at work
+	syncReq chan uint64
+	syncRes chan syncResult
 }
 
 // applier replays logged groups into bbolt.
@@ -237,10 +245,12 @@ func (s *Store) openWAL(noWAL bool) error {
 	if err != nil {
 		return err
 	}
-	w := &walState{log: log, shared: newOvTree(), gen: applied}
+	w := &walState{log: log, shared: newOvTree(), gen: applied, written: applied, durable: applied,
+		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1)}
 	w.ap = newApplier(s, applied)
 	s.wal = w
 	go w.ap.run()
+	go w.syncer()
 	return nil
 }
 
@@ -260,49 +270,106 @@ func (s *Store) walView(fn func(r reader) error) error {
 	return fn(&ovView{tree: w.shared, base: &boltView{tx: tx}})
 }
 
-// commitGroupWAL applies ops to the working overlay, logs their changes as
-// one record (fsync'd unless every op is NoSync), publishes them to
-// readers, hands them to the applier and acknowledges each caller.
+// flight is a group whose record is in the log but not merged yet: it
+// waits for the fsync that makes the log durable up to want, and for the
+// groups before it.
+type flight struct {
+	ops   []*writeOp
+	errs  []error
+	group *walGroup // nil: nothing to merge (no change, or its record failed)
+	tree  *ovTree
+	off   int64  // where its record starts in the log
+	want  uint64 // the log must be durable up to this group first (0: no wait)
+}
+
+// syncResult is what the syncer reports: the log is durable up to gen.
+type syncResult struct {
+	gen uint64
+	err error
+}
+
+// syncer fsyncs the log on request, so the commit loop goes on applying
+// and logging the next groups while the disk works: many writers then
+// share each fsync without waiting for one another.
+func (w *walState) syncer() {
+	for gen := range w.syncReq {
+		w.syncRes <- syncResult{gen, fdatasync(w.log.f)}
+	}
+}
+
+// requestSync asks the syncer to make every written record durable, unless
+// it is already at work or nothing waits for it.
+func (w *walState) requestSync() {
+	if w.syncing || len(w.flights) == 0 || w.flights[len(w.flights)-1].want <= w.durable {
+		return
+	}
+	w.syncing = true
+	w.syncReq <- w.written
+}
+
+// commitGroupWAL applies ops to a scratch overlay on top of the groups in
+// flight, the shared overlay and bbolt, and writes their changes to the
+// log as one record. The group is merged (readers see it) and its callers
+// acknowledged once the log is durable up to it (finishFlights); a group
+// of NoSync ops only waits for the groups before it.
 func (s *Store) commitGroupWAL(ops []*writeOp) {
 	w := s.wal
-	errs := make([]error, len(ops))
+	// ops is the commit loop's reused slice: the flight outlives it.
+	ops = slices.Clone(ops)
+	f := &flight{ops: ops, errs: make([]error, len(ops)), off: w.log.off}
+	fail := func(err error) {
+		for i := range f.errs {
+			if f.errs[i] == nil {
+				f.errs[i] = err
+			}
+		}
+	}
 	s.pruneApplied()
 	if w.unapplied > maxUnapplied || w.log.off > maxLog {
-		if err := s.applyAll(); err != nil {
-			for i := range errs {
-				errs[i] = err
-			}
-			s.ack(ops, errs)
+		if err := s.drainFlights(); err != nil {
+			fail(err)
+			s.ack(ops, f.errs)
 			return
 		}
+		if err := s.applyAll(); err != nil {
+			fail(err)
+			s.ack(ops, f.errs)
+			return
+		}
+		f.off = w.log.off
 	}
 	s.dbMu.RLock()
 	tx, err := s.db.Begin(false)
 	if err != nil {
 		s.dbMu.RUnlock()
-		for i := range errs {
-			errs[i] = fmt.Errorf("ckpt: begin read: %w", err)
-		}
-		s.ack(ops, errs)
+		fail(fmt.Errorf("ckpt: begin read: %w", err))
+		s.ack(ops, f.errs)
 		return
 	}
-	// The commit loop is the only writer of shared: it reads it unlocked.
-	shared := &ovView{tree: w.shared, base: &boltView{tx: tx}}
-	ow := &ovWriter{ovView: ovView{tree: newOvTree(), base: shared}, gen: w.gen + 1}
-	needSync := false
+	// The commit loop is the only writer of shared and of the flights'
+	// trees: it reads them unlocked.
+	var base reader = &ovView{tree: w.shared, base: &boltView{tx: tx}}
+	for _, prev := range w.flights {
+		if prev.tree != nil {
+			base = &ovView{tree: prev.tree, base: base}
+		}
+	}
+	ow := &ovWriter{ovView: ovView{tree: newOvTree(), base: base}, gen: w.written + 1}
+	needSync, barrier := false, false
 	for i, op := range ops {
 		if op.apply == nil {
+			barrier = true
 			continue
 		}
 		if err := op.ctx.Err(); err != nil {
-			errs[i] = err
+			f.errs[i] = err
 			continue
 		}
 		ow.wrote = false
 		u, m := ow.mark()
 		if err := safeApply(op.apply, ow); err != nil {
 			ow.rollback(u, m) // this op alone fails
-			errs[i] = err
+			f.errs[i] = err
 			continue
 		}
 		if len(ow.muts) > m {
@@ -312,27 +379,92 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 	_ = tx.Rollback()
 	s.dbMu.RUnlock()
 	if len(ow.muts) > 0 {
-		n, err := w.log.append(ow.gen, ow.muts, needSync)
+		n, err := w.log.append(ow.gen, ow.muts)
 		if err != nil {
-			// Nothing of the group counts: its scratch tree is dropped.
-			for i := range errs {
-				if errs[i] == nil {
-					errs[i] = err
-				}
-			}
+			fail(err) // nothing of the group counts: its scratch tree is dropped
 		} else {
-			g := &walGroup{gen: ow.gen, muts: ow.muts, size: n}
+			w.written = ow.gen
+			f.group = &walGroup{gen: ow.gen, muts: ow.muts, size: n}
+			f.tree = ow.tree
+			if needSync {
+				f.want = ow.gen
+			}
+		}
+	}
+	if barrier {
+		f.want = w.written // a Flush: everything logged before it
+	}
+	w.flights = append(w.flights, f)
+	s.finishFlights()
+	w.requestSync()
+}
+
+// finishFlights merges and acknowledges, in order, the groups in flight
+// whose wait is over.
+func (s *Store) finishFlights() {
+	w := s.wal
+	n := 0
+	for _, f := range w.flights {
+		if f.want > w.durable {
+			break
+		}
+		if g := f.group; g != nil {
 			w.ovMu.Lock()
-			g.keys = mergeOverlay(w.shared, ow.tree)
+			g.keys = mergeOverlay(w.shared, f.tree)
 			w.gen = g.gen
 			w.ovMu.Unlock()
 			w.groups = append(w.groups, g)
-			w.unapplied += n
+			w.unapplied += g.size
 			w.ap.add(g)
 			s.commits.Add(1)
 		}
+		s.ack(f.ops, f.errs)
+		n++
 	}
-	s.ack(ops, errs)
+	clear(w.flights[:n])
+	w.flights = w.flights[n:]
+}
+
+// synced takes the syncer's report. A failed fsync fails every group in
+// flight (later ones were built on earlier ones), and their records are
+// overwritten by the next.
+func (s *Store) synced(res syncResult) {
+	w := s.wal
+	w.syncing = false
+	if res.err != nil {
+		err := fmt.Errorf("ckpt: write-ahead log: fsync: %w", res.err)
+		if len(w.flights) > 0 {
+			w.log.off = w.flights[0].off
+		}
+		w.written = w.gen
+		for _, f := range w.flights {
+			for i := range f.errs {
+				if f.errs[i] == nil {
+					f.errs[i] = err
+				}
+			}
+			s.ack(f.ops, f.errs)
+		}
+		clear(w.flights)
+		w.flights = w.flights[:0]
+		return
+	}
+	w.durable = max(w.durable, res.gen)
+	s.finishFlights()
+	w.requestSync()
+}
+
+// drainFlights waits until no group is in flight.
+func (s *Store) drainFlights() error {
+	w := s.wal
+	for len(w.flights) > 0 {
+		w.requestSync()
+		if !w.syncing {
+			return errors.New("ckpt: write-ahead log: groups in flight wait for nothing") // cannot happen
+		}
+		s.synced(<-w.syncRes)
+	}
+	return nil
 }
 
 // pruneApplied removes from the shared tree what bbolt now holds, and
@@ -358,8 +490,9 @@ func (s *Store) pruneApplied() {
 	}
 	clear(w.groups[:n])
 	w.groups = w.groups[n:]
-	if applied == w.gen {
+	if applied == w.gen && len(w.flights) == 0 {
 		w.log.rewind() // bbolt holds (and has fsync'd) every record
+		w.durable = w.written
 	}
 }
 
@@ -391,10 +524,11 @@ func (s *Store) closeWAL() error {
 	if w == nil || w.log == nil {
 		return nil
 	}
+	close(w.syncReq)
 	close(w.ap.stop)
 	<-w.ap.done
 	if err := s.applyAll(); err != nil {
-		return errors.Join(err, w.log.sync(), w.log.close())
+		return errors.Join(err, fdatasync(w.log.f), w.log.close())
 	}
 	return w.log.remove()
 }

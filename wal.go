@@ -223,11 +223,10 @@ func readLog(path string, applied uint64) ([]walGroup, error) {
 
 // walFile is the open log, written only by the commit loop.
 type walFile struct {
-	f        *os.File
-	path     string
-	off      int64 // where the next record goes
-	buf      []byte
-	unsynced bool // a record is written but not fsync'd
+	f    *os.File
+	path string
+	off  int64 // where the next record goes
+	buf  []byte
 }
 
 // createLog creates (or empties) the log file and makes its existence
@@ -244,44 +243,26 @@ func createLog(path string) (*walFile, error) {
 	return &walFile{f: f, path: path}, nil
 }
 
-// append writes one group's record after the last, fsync'd when sync.
-// On failure nothing counts as written: the next record goes to the same
-// place.
-func (l *walFile) append(gen uint64, muts []mutation, sync bool) (int, error) {
+// append writes one group's record after the last. It is not durable
+// until the syncer's next fdatasync (applier.go). On failure nothing counts
+// as written: the next record goes to the same place.
+func (l *walFile) append(gen uint64, muts []mutation) (int, error) {
 	l.buf = appendRecord(l.buf[:0], gen, muts)
 	if _, err := l.f.WriteAt(l.buf, l.off); err != nil {
 		return 0, fmt.Errorf("ckpt: write-ahead log: %w", err)
 	}
-	if sync {
-		if err := fdatasync(l.f); err != nil {
-			return 0, fmt.Errorf("ckpt: write-ahead log: fsync: %w", err)
-		}
-	}
 	n := len(l.buf)
 	l.off += int64(n)
-	l.unsynced = l.unsynced || !sync
 	if cap(l.buf) > 1<<20 {
 		l.buf = nil // do not keep a huge group's buffer
 	}
 	return n, nil
 }
 
-// sync fsyncs records written without.
-func (l *walFile) sync() error {
-	if !l.unsynced {
-		return nil
-	}
-	if err := fdatasync(l.f); err != nil {
-		return fmt.Errorf("ckpt: write-ahead log: fsync: %w", err)
-	}
-	l.unsynced = false
-	return nil
-}
-
 // rewind makes the next record go to the start of the file. Call it only
 // when bbolt durably holds every record: recovery then stops at the first
 // old record, whose gen is not the next.
-func (l *walFile) rewind() { l.off, l.unsynced = 0, false }
+func (l *walFile) rewind() { l.off = 0 }
 
 // remove closes and deletes the log (a clean Close: bbolt holds it all).
 func (l *walFile) remove() error {

@@ -181,20 +181,27 @@ func (s *Store) Flush(ctx context.Context) error {
 func (s *Store) run() {
 	defer close(s.loopDone)
 	group := make([]*writeOp, 0, maxGroup)
-	var pruned chan struct{} // the applier says bbolt holds more
+	var pruned chan struct{}   // the applier says bbolt holds more
+	var synced chan syncResult // the syncer made the log durable
 	if s.wal != nil && s.wal.ap != nil {
-		pruned = s.wal.ap.pruned
+		pruned, synced = s.wal.ap.pruned, s.wal.syncRes
 	}
 	for {
 		var op *writeOp
 		select {
 		case next, ok := <-s.queue:
 			if !ok {
+				if s.wal != nil && s.wal.ap != nil {
+					_ = s.drainFlights() // a failure went to the flights' callers
+				}
 				return
 			}
 			op = next
 		case <-pruned:
 			s.pruneApplied()
+			continue
+		case res := <-synced:
+			s.synced(res)
 			continue
 		}
 		for op != nil {
@@ -230,7 +237,9 @@ func (s *Store) run() {
 func (s *Store) runSolo(op *writeOp) {
 	err := op.ctx.Err()
 	if err == nil && s.wal != nil {
-		err = s.applyAll()
+		if err = s.drainFlights(); err == nil {
+			err = s.applyAll()
+		}
 	}
 	if err == nil {
 		err = op.solo()
@@ -324,7 +333,7 @@ func (s *Store) ack(ops []*writeOp, errs []error) {
 			switch {
 			case err != nil:
 			case s.wal != nil:
-				err = s.wal.log.sync()
+				// Its group waited for the log to be durable.
 			case s.unsynced:
 				if err = s.db.Sync(); err == nil {
 					s.unsynced = false
