@@ -17,6 +17,7 @@ package ckpt
 // is durable (in Sync mode), since it is merged only then.
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -35,7 +36,7 @@ const (
 	// one bbolt commit (two fsyncs, every touched page written) then
 	// carries many groups, and its fsyncs rarely stand in the way of the
 	// log's.
-	applyBytes    = 4 << 20
+	applyBytes    = 1 << 20
 	applyIdle     = 20 * time.Millisecond
 	applyMaxDelay = time.Second
 	// maxUnapplied bounds the bytes logged but not applied: past it, the
@@ -506,6 +507,18 @@ func pruneOverlay(tree *ovTree, groups []*walGroup, applied uint64) {
 			}
 		}
 	}
+}
+
+// ApplyLog moves every write acknowledged before it from the write-ahead
+// log into the store file, fsync'd there, as Compact and Close do first.
+// Tools that read or copy the file itself (its size, a file-level backup)
+// call it first. With NoWAL, or read-only, there is nothing to apply.
+func (s *Store) ApplyLog(ctx context.Context) error {
+	if s.wal == nil || s.wal.ap == nil {
+		return s.Flush(ctx)
+	}
+	// A solo op drains the groups in flight and applies everything first.
+	return s.enqueue(ctx, &writeOp{ctx: ctx, dur: Sync, done: make(chan error, 1), solo: func() error { return nil }})
 }
 
 // applyAll applies every logged group now (Compact, Close, a full log).

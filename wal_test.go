@@ -246,3 +246,16 @@ func TestLogFailedOpTakenBackAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestApplyLogEmptiesTheOverlay(t *testing.T) {
+	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
+	ids := saveN(t, s, "t", 0, 8)
+	if err := s.ApplyLog(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Read after ApplyLog returned: the commit loop is idle.
+	if n := s.wal.shared.Len(); n != 0 || s.wal.ap.applied.Load() != s.wal.gen || s.wal.log.off != 0 {
+		t.Fatalf("after ApplyLog: %d overlay entries, applied %d of %d, log at %d", n, s.wal.ap.applied.Load(), s.wal.gen, s.wal.log.off)
+	}
+	checkLoads(t, s, "t", ids) // now from bbolt alone
+}

@@ -76,6 +76,7 @@ func w1Rows(cfg config, f w1Figures, p *peerReport, disk map[string]float64) []r
 		{"W1 steps/s, 1 writer, ckpt NoSync: Put+PutWrites", "steps/s", true, f.get("nosync1.pw"), w1, w1s},
 		{"reference: raw bbolt, 1 put per durable tx (tx/s = steps/s)", "steps/s", true, f.get("raw"), w1, w1s},
 		{"reference: fsync'd log append, 1 per step", "steps/s", true, f.get("append"), w1, w1s},
+		{"reference: fsync'd log append, " + W + " writers, group commit", "steps/s", true, f.get("appendN"), wN, wNs},
 		{"file size after W1 (1 writer)", "bytes", false, f.get("file"), by, bys},
 		{"disk used after W1 (allocated blocks)", "bytes", false, f.get("disk"), dFull, dShipped},
 		{"bytes per stored step (file size / steps)", "bytes", false, f.get("file") / n, by / n, bys / n},
@@ -119,6 +120,7 @@ func w1Targets(f w1Figures, p *peerReport) []target {
 		target{"3", "Sync 1 writer vs raw limit (Put+PutWrites, per commit)", 2 * f.get("sync1.pw") / f.get("raw"), 0.8, false, "ckpt commits/s (2 per step) / raw bbolt tx/s", false},
 		target{"3", "concurrent Sync writers vs 1 Sync writer (Put+PutWrites)", f.get("syncN.pw") / f.get("sync1.pw"), 8, false, "ckpt N writers / 1 writer", false},
 		target{"3", "concurrent Sync writers vs 1 Sync writer (PutFull)", f.get("syncN.full") / f.get("sync1.full"), 8, false, "ckpt N writers / 1 writer", false},
+		target{"3", "physical ceiling of N writers vs 1: group-committed log append", f.get("appendN") / f.get("append"), 0, false, "log append N writers / 1 writer (no store work)", true},
 		target{"3", "Async vs Sync, 1 writer (Put+PutWrites)", f.get("async1.pw") / f.get("sync1.pw"), 10, false, "ckpt Async / ckpt Sync", false},
 	)
 	return ts

@@ -280,5 +280,10 @@ func ckptW1(ctx context.Context, cfg config, in *w1Input, dir string, fig w1Figu
 		return err
 	}
 	fig.add("append", app)
+	grp, err := logAppendGroup(filepath.Join(dir, "append-group.log"), recs, cfg.writers)
+	if err != nil {
+		return err
+	}
+	fig.add("appendN", grp)
 	return nil
 }

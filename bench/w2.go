@@ -127,6 +127,11 @@ func w2Measure(ctx context.Context, st *ckpt.Store, in *w1Input, thread string, 
 		}
 	}
 	p.getP50, p.getDecP50 = median(get), median(getDec)
+	// The file holds what the applier has moved out of the write-ahead
+	// log: move everything first, or the size lags the steps.
+	if err := st.ApplyLog(ctx); err != nil {
+		return p, err
+	}
 	var err error
 	p.fileBytes, p.diskBytes, err = fileSizes(st.Path())
 	return p, err

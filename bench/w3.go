@@ -56,6 +56,9 @@ func runW3(ctx context.Context, cfg config, dir string, logf func(string, ...any
 		return nil, fmt.Errorf("W3 prune: %w", err)
 	}
 	r.pruneSeconds = time.Since(t0).Seconds()
+	if err := st.ApplyLog(ctx); err != nil {
+		return nil, err
+	}
 	if fi, err := os.Stat(path); err == nil {
 		r.bytesAfterPrune = float64(fi.Size())
 	}
