@@ -349,13 +349,14 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 	}
 	// The commit loop is the only writer of shared and of the flights'
 	// trees: it reads them unlocked.
-	var base reader = &ovView{tree: w.shared, base: &boltView{tx: tx}}
+	var base reader = &ovView{tree: w.shared, base: &boltView{tx: tx}, states: w.shared.states}
 	for _, prev := range w.flights {
 		if prev.tree != nil {
-			base = &ovView{tree: prev.tree, base: base}
+			base = &ovView{tree: prev.tree, base: base, states: prev.tree.states}
 		}
 	}
-	ow := &ovWriter{ovView: ovView{tree: newOvTree(), base: base}, gen: w.written + 1}
+	scratch := newOvTree()
+	ow := &ovWriter{ovView: ovView{tree: scratch, base: base, states: scratch.states}, gen: w.written + 1}
 	needSync, barrier := false, false
 	for i, op := range ops {
 		if op.apply == nil {

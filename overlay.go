@@ -55,11 +55,17 @@ type ovItem struct {
 type ovTree struct {
 	*btree.BTreeG[*ovItem]
 	markers int
+	// states caches bucket states for the commit loop's views over this
+	// tree (readers keep their own: they must not write shared memory).
+	// What lies below a tree changes only in ways that keep every state
+	// (a group merged into it from above, bbolt taking what it prunes), so
+	// the cache lasts until the tree's own bucket entries change.
+	states map[string]ovState
 }
 
 func newOvTree() *ovTree {
 	return &ovTree{BTreeG: btree.NewBTreeGOptions(func(a, b *ovItem) bool { return bytes.Compare(a.key, b.key) < 0 },
-		btree.Options{NoLocks: true})}
+		btree.Options{NoLocks: true}), states: make(map[string]ovState)}
 }
 
 func (it *ovItem) marker() bool { return it.kind == ovBucket || it.kind == ovDropped }
@@ -69,9 +75,11 @@ func (t *ovTree) put(it *ovItem) *ovItem {
 	prev, _ := t.Set(it)
 	if it.marker() {
 		t.markers++
+		clear(t.states)
 	}
 	if prev != nil && prev.marker() {
 		t.markers--
+		clear(t.states)
 	}
 	return prev
 }
@@ -80,6 +88,7 @@ func (t *ovTree) put(it *ovItem) *ovItem {
 func (t *ovTree) remove(key []byte) {
 	if prev, ok := t.Delete(&ovItem{key: key}); ok && prev.marker() {
 		t.markers--
+		clear(t.states)
 	}
 }
 
@@ -123,8 +132,8 @@ type ovView struct {
 	pivot ovItem
 	buf   []byte
 	// states caches state by encoded path: a group or a read asks about
-	// the same few buckets again and again. An ovWriter clears it when it
-	// creates or drops a bucket.
+	// the same few buckets again and again. The commit loop's views use
+	// their tree's cache (ovTree.states); a reader's starts empty.
 	states map[string]ovState
 }
 

@@ -226,6 +226,7 @@ type walFile struct {
 	f    *os.File
 	path string
 	off  int64 // where the next record goes
+	size int64 // the file's length (zeros after the records)
 	buf  []byte
 }
 
@@ -248,6 +249,9 @@ func createLog(path string) (*walFile, error) {
 // as written: the next record goes to the same place.
 func (l *walFile) append(gen uint64, muts []mutation) (int, error) {
 	l.buf = appendRecord(l.buf[:0], gen, muts)
+	if err := l.reserve(l.off + int64(len(l.buf))); err != nil {
+		return 0, err
+	}
 	if _, err := l.f.WriteAt(l.buf, l.off); err != nil {
 		return 0, fmt.Errorf("ckpt: write-ahead log: %w", err)
 	}
@@ -257,6 +261,32 @@ func (l *walFile) append(gen uint64, muts []mutation) (int, error) {
 		l.buf = nil // do not keep a huge group's buffer
 	}
 	return n, nil
+}
+
+// walGrow is how much the log file grows at a time, with zeros written
+// ahead of the records: an fdatasync after a write that extends a file
+// also commits the new size to the file system's journal, which on this
+// kind of disk costs as much again as the data (measured: 0.73 ms per
+// group-commit fsync while appending). Records then overwrite zeros, and
+// recovery stops at the zeros (a zero length holds no group).
+const walGrow = 4 << 20
+
+var walZeros = make([]byte, 256<<10)
+
+// reserve makes the file at least end bytes long, growing it by walGrow.
+func (l *walFile) reserve(end int64) error {
+	if end <= l.size {
+		return nil
+	}
+	target := max(end, l.size+walGrow)
+	for l.size < target {
+		n := min(int64(len(walZeros)), target-l.size)
+		if _, err := l.f.WriteAt(walZeros[:n], l.size); err != nil {
+			return fmt.Errorf("ckpt: write-ahead log: grow: %w", err)
+		}
+		l.size += n
+	}
+	return nil
 }
 
 // rewind makes the next record go to the start of the file. Call it only
