@@ -147,11 +147,20 @@ func (ap *applier) apply() error {
 	}
 	last := groups[len(groups)-1].gen
 	s := ap.s
-	s.dbMu.RLock()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		return replayGroups(&boltView{tx: tx}, groups)
-	})
-	s.dbMu.RUnlock()
+	// Begin while no read transaction is open (every reader and the
+	// commit loop hold dbMu shared): bbolt then reuses every page freed
+	// so far, instead of growing the file past pages an old reader could
+	// still see. (applyMu keeps Compact from swapping db meanwhile.)
+	s.dbMu.Lock()
+	tx, err := s.db.Begin(true)
+	s.dbMu.Unlock()
+	if err == nil {
+		if err = replayGroups(&boltView{tx: tx}, groups); err != nil {
+			_ = tx.Rollback()
+		} else {
+			err = tx.Commit()
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("ckpt: apply write-ahead log to the store: %w", err)
 	}
