@@ -222,7 +222,7 @@ func (s *Store) openWAL(noWAL bool) error {
 		}
 		w := &walState{shared: newOvTree(), gen: groups[len(groups)-1].gen}
 		err := s.db.View(func(tx *bolt.Tx) error {
-			ow := &ovWriter{ovView: ovView{tree: w.shared, base: &boltView{tx: tx}}}
+			ow := newOvWriter(w.shared, &boltView{tx: tx}, 0)
 			for _, g := range groups {
 				ow.gen = g.gen
 				for i := range g.muts {
@@ -364,8 +364,7 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 			base = &ovView{tree: prev.tree, base: base, states: prev.tree.states}
 		}
 	}
-	scratch := newOvTree()
-	ow := &ovWriter{ovView: ovView{tree: scratch, base: base, states: scratch.states}, gen: w.written + 1}
+	ow := newOvWriter(newOvTree(), base, w.written+1)
 	needSync, barrier := false, false
 	for i, op := range ops {
 		if op.apply == nil {

@@ -419,6 +419,13 @@ type ovUndo struct {
 
 var _ writer = (*ovWriter)(nil)
 
+// newOvWriter returns a writer of group gen into tree, on top of base. Its
+// bucket states are the tree's cache, which the tree clears whenever one
+// of its bucket entries changes.
+func newOvWriter(tree *ovTree, base reader, gen uint64) *ovWriter {
+	return &ovWriter{ovView: ovView{tree: tree, base: base, states: tree.states}, gen: gen}
+}
+
 func (w *ovWriter) set(it *ovItem) {
 	prev := w.tree.put(it)
 	w.undo = append(w.undo, ovUndo{it.key, prev})
@@ -429,7 +436,6 @@ func (w *ovWriter) mark() (undo, muts int) { return len(w.undo), len(w.muts) }
 
 // rollback undoes every change made since mark.
 func (w *ovWriter) rollback(undo, muts int) {
-	clear(w.states)
 	for i := len(w.undo) - 1; i >= undo; i-- {
 		u := w.undo[i]
 		if u.prev == nil {
@@ -463,7 +469,6 @@ func (w *ovWriter) ensureBucket(p bucketPath) error {
 			continue
 		}
 		w.set(&ovItem{key: key, sub: appendOvPath(nil, p[:i]), kind: ovBucket, gen: w.gen})
-		clear(w.states)
 		base = false
 	}
 	return nil
@@ -502,7 +507,6 @@ func (w *ovWriter) dropBucket(p bucketPath) error {
 		w.undo = append(w.undo, ovUndo{it.key, it})
 	}
 	w.set(&ovItem{key: ovMarkerKey(nil, p), sub: sub, kind: ovDropped, gen: w.gen})
-	clear(w.states)
 	w.muts = append(w.muts, mutation{op: mutDrop, path: p})
 	return nil
 }

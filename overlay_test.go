@@ -71,7 +71,8 @@ func TestOverlayMatchesBolt(t *testing.T) {
 				rt.Fatal(err)
 			}
 			defer tx.Rollback() // also when rapid ends the run early
-			ow := &ovWriter{ovView: ovView{tree: newOvTree(), base: &ovView{tree: shared, base: &boltView{tx: tx}}}, gen: gen + 1}
+			sharedView := &ovView{tree: shared, base: &boltView{tx: tx}, states: shared.states}
+			ow := newOvWriter(newOvTree(), sharedView, gen+1)
 			for op := range rapid.IntRange(1, 3).Draw(rt, "ops") {
 				u, m := ow.mark()
 				n := rapid.IntRange(1, 3).Draw(rt, "changes")
