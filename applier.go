@@ -63,6 +63,9 @@ type walState struct {
 	ap        *applier
 
 	flights []*flight // logged, waiting to be merged, in order
+	// unsynced holds the changes of every group in flight, merged in
+	// order: the next group reads through one tree, not one per flight.
+	unsynced *ovTree
 	written uint64    // last group written to the log (>= gen)
 	durable uint64    // the log is fsync'd up to this group
 	syncing bool      // the syncer is at work
@@ -255,7 +258,7 @@ func (s *Store) openWAL(noWAL bool) error {
 	if err != nil {
 		return err
 	}
-	w := &walState{log: log, shared: newOvTree(), gen: applied, written: applied, durable: applied,
+	w := &walState{log: log, shared: newOvTree(), unsynced: newOvTree(), gen: applied, written: applied, durable: applied,
 		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1)}
 	w.ap = newApplier(s, applied)
 	s.wal = w
@@ -282,7 +285,7 @@ func (s *Store) walView(fn func(r reader) error) error {
 
 // flight is a group whose record is in the log but not merged yet: it
 // waits for the fsync that makes the log durable up to want, and for the
-// groups before it.
+// groups before it. Later groups read its changes in walState.unsynced.
 type flight struct {
 	ops   []*writeOp
 	errs  []error
@@ -359,10 +362,8 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 	// The commit loop is the only writer of shared and of the flights'
 	// trees: it reads them unlocked.
 	var base reader = &ovView{tree: w.shared, base: &boltView{tx: tx}, states: w.shared.states}
-	for _, prev := range w.flights {
-		if prev.tree != nil {
-			base = &ovView{tree: prev.tree, base: base, states: prev.tree.states}
-		}
+	if w.unsynced.Len() > 0 {
+		base = &ovView{tree: w.unsynced, base: base, states: w.unsynced.states}
 	}
 	ow := newOvWriter(newOvTree(), base, w.written+1)
 	needSync, barrier := false, false
@@ -396,6 +397,7 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 			w.written = ow.gen
 			f.group = &walGroup{gen: ow.gen, muts: ow.muts, size: n}
 			f.tree = ow.tree
+			mergeOverlay(w.unsynced, ow.tree)
 			if needSync {
 				f.want = ow.gen
 			}
@@ -433,6 +435,9 @@ func (s *Store) finishFlights() {
 	}
 	clear(w.flights[:n])
 	w.flights = w.flights[n:]
+	if len(w.flights) == 0 && w.unsynced.Len() > 0 {
+		w.unsynced = newOvTree() // all of it is in shared now
+	}
 }
 
 // synced takes the syncer's report. A failed fsync fails every group in
@@ -457,6 +462,7 @@ func (s *Store) synced(res syncResult) {
 		}
 		clear(w.flights)
 		w.flights = w.flights[:0]
+		w.unsynced = newOvTree()
 		return
 	}
 	w.durable = max(w.durable, res.gen)

@@ -330,3 +330,28 @@ func BenchmarkPutFullParallel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAsyncW1 writes W1-shaped steps (Put then PutWrites) round-robin
+// over 100 threads in Async mode, with a final Flush: what one commit loop
+// gets through when nobody waits for fsync.
+func BenchmarkAsyncW1(b *testing.B) {
+	msgs := benchMessages(10)
+	s, _ := openTemp(b, ckpt.Options{Durability: ckpt.Async})
+	parents := make([]string, 100)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		th := i % len(parents)
+		cp, meta, nv, writes := benchStep(i/len(parents), msgs)
+		cfg, err := s.Put(ctx, ckpt.Config{ThreadID: "t" + strconv.Itoa(th), CheckpointID: parents[th]}, cp, meta, nv)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.PutWrites(ctx, cfg, writes, "task", ""); err != nil {
+			b.Fatal(err)
+		}
+		parents[th] = cfg.CheckpointID
+	}
+	if err := s.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+}

@@ -183,7 +183,7 @@ func (v *ovView) state(p bucketPath) (exists, baseCounts bool) {
 
 // walk finds state by looking at the marker of each bucket on p.
 func (v *ovView) walk(p bucketPath) (exists, baseCounts bool) {
-	if v.tree.markers == 0 {
+	if v.tree.markers == 0 { // also an empty tree
 		return v.base.exists(p), true
 	}
 	baseCounts = true
@@ -206,6 +206,9 @@ func (v *ovView) walk(p bucketPath) (exists, baseCounts bool) {
 }
 
 func (v *ovView) get(p bucketPath, key []byte) []byte {
+	if v.tree.Len() == 0 {
+		return v.base.get(p, key) // an empty overlay hides nothing
+	}
 	v.buf = ovKeyOf(v.buf[:0], p, key)
 	if it := v.lookup(v.buf); it != nil {
 		if it.kind == ovValue {
@@ -220,6 +223,9 @@ func (v *ovView) get(p bucketPath, key []byte) []byte {
 }
 
 func (v *ovView) has(p bucketPath, key []byte) bool {
+	if v.tree.Len() == 0 {
+		return v.base.has(p, key)
+	}
 	v.buf = ovKeyOf(v.buf[:0], p, key)
 	if it := v.lookup(v.buf); it != nil {
 		return it.kind == ovValue || it.kind == ovBucket
@@ -236,6 +242,9 @@ func (v *ovView) exists(p bucketPath) bool {
 }
 
 func (v *ovView) sequence(p bucketPath) uint64 {
+	if v.tree.Len() == 0 {
+		return v.base.sequence(p)
+	}
 	ok, base := v.state(p)
 	if !ok {
 		return 0
@@ -307,6 +316,10 @@ func (v *ovView) cursor(p bucketPath, prefix, start []byte, reverse bool) *ovCur
 }
 
 func (v *ovView) scan(p bucketPath, prefix, start []byte, reverse bool, fn func(k, v []byte) bool) {
+	if v.tree.Len() == 0 {
+		v.base.scan(p, prefix, start, reverse, fn)
+		return
+	}
 	ok, base := v.state(p)
 	if !ok {
 		return
@@ -357,6 +370,10 @@ func (v *ovView) scan(p bucketPath, prefix, start []byte, reverse bool, fn func(
 }
 
 func (v *ovView) buckets(p bucketPath, after []byte, fn func(name []byte) bool) {
+	if v.tree.Len() == 0 {
+		v.base.buckets(p, after, fn)
+		return
+	}
 	ok, base := v.state(p)
 	if !ok {
 		return
