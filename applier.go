@@ -66,11 +66,11 @@ type walState struct {
 	// unsynced holds the changes of every group in flight, merged in
 	// order: the next group reads through one tree, not one per flight.
 	unsynced *ovTree
-	written uint64    // last group written to the log (>= gen)
-	durable uint64    // the log is fsync'd up to this group
-	syncing bool      // the syncer is at work
-	syncReq chan uint64
-	syncRes chan syncResult
+	written  uint64 // last group written to the log (>= gen)
+	durable  uint64 // the log is fsync'd up to this group
+	syncing  bool   // the syncer is at work
+	syncReq  chan uint64
+	syncRes  chan syncResult
 }
 
 // applier replays logged groups into bbolt.
