@@ -267,6 +267,10 @@ func (s *Store) openWAL(noWAL bool) error {
 	return nil
 }
 
+// logging tells whether writes go through the write-ahead log (not NoWAL,
+// not read-only).
+func (s *Store) logging() bool { return s.wal != nil && s.wal.ap != nil }
+
 // walView runs fn on the shared overlay over a bbolt read transaction.
 func (s *Store) walView(fn func(r reader) error) error {
 	w := s.wal
@@ -376,7 +380,6 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 			f.errs[i] = err
 			continue
 		}
-		ow.wrote = false
 		u, m := ow.mark()
 		if err := safeApply(op.apply, ow); err != nil {
 			ow.rollback(u, m) // this op alone fails
@@ -529,7 +532,7 @@ func pruneOverlay(tree *ovTree, groups []*walGroup, applied uint64) {
 // Tools that read or copy the file itself (its size, a file-level backup)
 // call it first. With NoWAL, or read-only, there is nothing to apply.
 func (s *Store) ApplyLog(ctx context.Context) error {
-	if s.wal == nil || s.wal.ap == nil {
+	if !s.logging() {
 		return s.Flush(ctx)
 	}
 	// A solo op drains the groups in flight and applies everything first.

@@ -423,10 +423,9 @@ func (v *ovView) buckets(p bucketPath, after []byte, fn func(name []byte) bool) 
 // op that fails half-way can be taken back alone.
 type ovWriter struct {
 	ovView
-	gen   uint64
-	wrote bool
-	muts  []mutation
-	undo  []ovUndo
+	gen  uint64
+	muts []mutation
+	undo []ovUndo
 }
 
 type ovUndo struct {
@@ -492,7 +491,6 @@ func (w *ovWriter) ensureBucket(p bucketPath) error {
 }
 
 func (w *ovWriter) put(p bucketPath, key, value []byte) error {
-	w.wrote = true
 	if err := w.ensureBucket(p); err != nil {
 		return err
 	}
@@ -508,7 +506,6 @@ func (w *ovWriter) del(p bucketPath, key []byte) error {
 	if !w.exists(p) {
 		return nil
 	}
-	w.wrote = true
 	w.set(&ovItem{key: ovKeyOf(nil, p, key), kind: ovDeleted, gen: w.gen})
 	w.muts = append(w.muts, mutation{op: mutDel, path: p, key: key})
 	return nil
@@ -518,7 +515,6 @@ func (w *ovWriter) dropBucket(p bucketPath) error {
 	if len(p) == 0 || !w.exists(p) {
 		return nil
 	}
-	w.wrote = true
 	sub := appendOvPath(nil, p)
 	for _, it := range deleteSubtree(w.tree, sub) {
 		w.undo = append(w.undo, ovUndo{it.key, it})
@@ -534,7 +530,6 @@ func (w *ovWriter) setSeq(p bucketPath, n uint64) {
 }
 
 func (w *ovWriter) nextSeq(p bucketPath) (uint64, error) {
-	w.wrote = true
 	if err := w.ensureBucket(p); err != nil {
 		return 0, err
 	}
@@ -544,7 +539,6 @@ func (w *ovWriter) nextSeq(p bucketPath) (uint64, error) {
 }
 
 func (w *ovWriter) raiseSeq(p bucketPath, n uint64) error {
-	w.wrote = true
 	if err := w.ensureBucket(p); err != nil {
 		return err
 	}

@@ -183,7 +183,7 @@ func (s *Store) run() {
 	group := make([]*writeOp, 0, maxGroup)
 	var pruned chan struct{}   // the applier says bbolt holds more
 	var synced chan syncResult // the syncer made the log durable
-	if s.wal != nil && s.wal.ap != nil {
+	if s.logging() {
 		pruned, synced = s.wal.ap.pruned, s.wal.syncRes
 	}
 	for {
@@ -191,7 +191,7 @@ func (s *Store) run() {
 		select {
 		case next, ok := <-s.queue:
 			if !ok {
-				if s.wal != nil && s.wal.ap != nil {
+				if s.logging() {
 					_ = s.drainFlights() // a failure went to the flights' callers
 				}
 				return
@@ -236,7 +236,7 @@ func (s *Store) run() {
 // applied to bbolt.
 func (s *Store) runSolo(op *writeOp) {
 	err := op.ctx.Err()
-	if err == nil && s.wal != nil {
+	if err == nil && s.logging() {
 		if err = s.drainFlights(); err == nil {
 			err = s.applyAll()
 		}
@@ -249,7 +249,7 @@ func (s *Store) runSolo(op *writeOp) {
 
 // commitGroup applies ops in one transaction and acknowledges them.
 func (s *Store) commitGroup(ops []*writeOp) {
-	if s.wal != nil {
+	if s.logging() {
 		s.commitGroupWAL(ops)
 		return
 	}
@@ -374,11 +374,8 @@ func safeApply(apply func(w writer) error, w writer) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("ckpt: write panicked: %v", r)
-			switch v := w.(type) { // its changes are unknown: roll back
-			case *boltView:
-				v.wrote = true
-			case *ovWriter:
-				v.wrote = true
+			if v, ok := w.(*boltView); ok {
+				v.wrote = true // its changes are unknown: roll back
 			}
 		}
 	}()
