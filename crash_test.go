@@ -220,13 +220,23 @@ func crashRound(t *testing.T, mode, path string, delay time.Duration) []ackedChe
 	}
 	var lines []string
 	readDone := make(chan struct{})
+	writing := make(chan struct{}) // closed at the first acknowledgement
 	go func() {
 		defer close(readDone)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			lines = append(lines, sc.Text())
+			if lines = append(lines, sc.Text()); len(lines) == 1 {
+				close(writing)
+			}
 		}
 	}()
+	// The delay runs from the first acknowledgement, so a slow start (a
+	// loaded machine, -race) cannot use it all up before any write.
+	select {
+	case <-writing:
+	case <-readDone:
+	case <-time.After(30 * time.Second):
+	}
 	time.Sleep(delay)
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	<-readDone
