@@ -310,9 +310,13 @@ type syncResult struct {
 // share each fsync without waiting for one another.
 func (w *walState) syncer() {
 	for gen := range w.syncReq {
-		w.syncRes <- syncResult{gen, fdatasync(w.log.f)}
+		w.syncRes <- syncResult{gen, syncLog(w.log.f)}
 	}
 }
+
+// syncLog is the syncer's fsync; tests replace it (before Open) to make
+// it fail.
+var syncLog = fdatasync
 
 // requestSync asks the syncer to make every written record durable, unless
 // it is already at work or nothing waits for it.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -255,4 +257,55 @@ func TestApplyLogEmptiesTheOverlay(t *testing.T) {
 		t.Fatalf("after ApplyLog: %d overlay entries, applied %d of %d, log at %d", n, s.wal.ap.applied.Load(), s.wal.gen, s.wal.log.off)
 	}
 	checkLoads(t, s, "t", ids) // now from bbolt alone
+}
+
+// A failed fsync of the log fails the groups waiting for it, shows readers
+// none of their changes, and loses nothing acknowledged: the next write
+// goes on from the last good head, and a reopen finds exactly that.
+func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
+	var fail atomic.Bool
+	syncLog = func(f *os.File) error {
+		if fail.Swap(false) {
+			return errors.New("disk on fire")
+		}
+		return fdatasync(f)
+	}
+	defer func() { syncLog = fdatasync }()
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	good := saveN(t, s, "t", 0, 3)
+	fail.Store(true)
+	if _, err := s.Save(ctx, "t", map[string]any{"i": 99}, Metadata{"i": 99}); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("Save with a failing fsync = %v", err)
+	}
+	if snap, err := s.Latest(ctx, "t"); err != nil || snap.CheckpointID != good[2] {
+		t.Fatalf("after the failure the head is %v (%v), want %s", snap, err, good[2])
+	}
+	next := saveN(t, s, "t", 3, 1)
+	if snap, err := s.Load(ctx, "t", next[0]); err != nil || snap.ParentID != good[2] {
+		t.Fatalf("the next write: %v (%v), want parent %s", snap, err, good[2])
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkLoads(t, s, "t", append(good, next...))
+	n := 0
+	for _, err := range s.History(ctx, "t", ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 4 {
+		t.Fatalf("%d checkpoints after reopen, want 4", n)
+	}
 }
