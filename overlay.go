@@ -494,11 +494,14 @@ func (w *ovWriter) put(p bucketPath, key, value []byte) error {
 	if err := w.ensureBucket(p); err != nil {
 		return err
 	}
-	if value == nil {
-		value = []byte{}
-	}
-	w.set(&ovItem{key: ovKeyOf(nil, p, key), val: value, kind: ovValue, gen: w.gen})
-	w.muts = append(w.muts, mutation{op: mutPut, path: p, key: key, val: value})
+	// Own the bytes: the overlay and the log keep them after the op, while
+	// a caller's key buffer may be reused and a value read from bbolt
+	// points into a mapping that a later remap takes away.
+	value = append(make([]byte, 0, len(value)), value...)
+	ck := ovKeyOf(make([]byte, 0, len(key)+32), p, key)
+	key = ck[len(ck)-len(key):]
+	w.set(&ovItem{key: ck, val: value, kind: ovValue, gen: w.gen})
+	w.muts = append(w.muts, mutation{op: mutPut, path: ownPath(p), key: key, val: value})
 	return nil
 }
 
@@ -506,8 +509,9 @@ func (w *ovWriter) del(p bucketPath, key []byte) error {
 	if !w.exists(p) {
 		return nil
 	}
-	w.set(&ovItem{key: ovKeyOf(nil, p, key), kind: ovDeleted, gen: w.gen})
-	w.muts = append(w.muts, mutation{op: mutDel, path: p, key: key})
+	ck := ovKeyOf(nil, p, key)
+	w.set(&ovItem{key: ck, kind: ovDeleted, gen: w.gen})
+	w.muts = append(w.muts, mutation{op: mutDel, path: ownPath(p), key: ck[len(ck)-len(key):]})
 	return nil
 }
 
@@ -520,13 +524,13 @@ func (w *ovWriter) dropBucket(p bucketPath) error {
 		w.undo = append(w.undo, ovUndo{it.key, it})
 	}
 	w.set(&ovItem{key: ovMarkerKey(nil, p), sub: sub, kind: ovDropped, gen: w.gen})
-	w.muts = append(w.muts, mutation{op: mutDrop, path: p})
+	w.muts = append(w.muts, mutation{op: mutDrop, path: ownPath(p)})
 	return nil
 }
 
 func (w *ovWriter) setSeq(p bucketPath, n uint64) {
 	w.set(&ovItem{key: ovSeqKey(nil, p), kind: ovSeq, seq: n, gen: w.gen})
-	w.muts = append(w.muts, mutation{op: mutSeq, path: p, seq: n})
+	w.muts = append(w.muts, mutation{op: mutSeq, path: ownPath(p), seq: n})
 }
 
 func (w *ovWriter) nextSeq(p bucketPath) (uint64, error) {
@@ -580,4 +584,21 @@ func mergeOverlay(shared, scratch *ovTree) [][]byte {
 		return true
 	})
 	return keys
+}
+
+// ownPath copies p for the log, which keeps it after the op: a bucket name
+// may come from a bbolt read (a mapping a remap takes away) or a reused
+// buffer.
+func ownPath(p bucketPath) bucketPath {
+	n := 0
+	for _, name := range p {
+		n += len(name)
+	}
+	buf := make([]byte, 0, n)
+	out := make(bucketPath, len(p))
+	for i, name := range p {
+		buf = append(buf, name...)
+		out[i] = buf[len(buf)-len(name) : len(buf) : len(buf)]
+	}
+	return out
 }

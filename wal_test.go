@@ -1,6 +1,7 @@
 package ckpt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // openUnapplied opens a store whose applier is stopped, so every group
@@ -307,5 +310,68 @@ func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
 	}
 	if n != 4 {
 		t.Fatalf("%d checkpoints after reopen, want 4", n)
+	}
+}
+
+// A write may put bytes it just read (a writer's reads point into bbolt's
+// memory map, as they do in a bbolt transaction). The overlay keeps them
+// after bbolt frees and reuses the pages they came from: it holds its own
+// copy.
+func TestOverlayOutlivesThePagesItCopied(t *testing.T) {
+	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
+	ctx := context.Background()
+	src, dst := bucketPath{[]byte("src")}, bucketPath{[]byte("dst")}
+	want := make([][]byte, 16)
+	for i := range want {
+		want[i] = bytes.Repeat([]byte{byte(i + 1)}, 8<<10)
+	}
+	err := s.write(ctx, func(w writer) error {
+		for i, v := range want {
+			if err := w.put(src, fmt.Appendf(nil, "k%02d", i), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyNow(t, s) // src is in bbolt now, the overlay is empty
+	err = s.write(ctx, func(w writer) error {
+		for i := range want {
+			k := fmt.Appendf(nil, "k%02d", i)
+			if err := w.put(dst, k, w.get(src, k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Behind the store's back, free src's pages and fill them with other
+	// bytes (bbolt reuses pages freed by an earlier transaction).
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("src")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("filler"))
+		for i := 0; err == nil && i < 64; i++ {
+			err = b.Put(fmt.Appendf(nil, "%d", i), bytes.Repeat([]byte{0xee}, 8<<10))
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err = s.view(ctx, func(r reader) error {
+		for i, v := range want {
+			if got := r.get(dst, fmt.Appendf(nil, "k%02d", i)); !bytes.Equal(got, v) {
+				return fmt.Errorf("value %d changed under the overlay", i)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
