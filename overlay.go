@@ -315,6 +315,42 @@ func (v *ovView) cursor(p bucketPath, prefix, start []byte, reverse bool) *ovCur
 	return c
 }
 
+// merge walks the overlay cursor together with a walk of the base in the
+// same order. walkBase calls visit with each base key and a yield that
+// hands that key on; overlay entries that come first go to emit, and one
+// with the same key replaces the base's. emit only hands on what it must
+// (a deletion or a marker only hides) and returns false to stop.
+func (c *ovCursor) merge(walkBase func(visit func(k []byte, yield func() bool) bool), emit func(*ovItem) bool) {
+	stopped := false
+	if walkBase != nil {
+		walkBase(func(k []byte, yield func() bool) bool {
+			for it := c.item(); it != nil; it = c.item() {
+				order := bytes.Compare(it.key[c.from:], k)
+				if c.reverse {
+					order = -order
+				}
+				if order > 0 {
+					break
+				}
+				c.next()
+				if !emit(it) {
+					stopped = true
+					return false
+				}
+				if order == 0 {
+					return true // the overlay's entry replaces the base's
+				}
+			}
+			stopped = !yield()
+			return !stopped
+		})
+	}
+	for it := c.item(); it != nil && !stopped; it = c.item() {
+		c.next()
+		stopped = !emit(it)
+	}
+}
+
 func (v *ovView) scan(p bucketPath, prefix, start []byte, reverse bool, fn func(k, v []byte) bool) {
 	if v.tree.Len() == 0 {
 		v.base.scan(p, prefix, start, reverse, fn)
@@ -326,47 +362,16 @@ func (v *ovView) scan(p bucketPath, prefix, start []byte, reverse bool, fn func(
 	}
 	c := v.cursor(p, prefix, start, reverse)
 	defer c.it.Release()
-	stopped := false
-	// emit hands an overlay entry to fn; deletions and buckets only hide.
-	emit := func(it *ovItem) bool {
-		if it.kind == ovValue && !fn(it.key[c.from:], it.val) {
-			stopped = true
-		}
-		return !stopped
-	}
-	before := func(a, b []byte) bool {
-		if reverse {
-			return bytes.Compare(a, b) > 0
-		}
-		return bytes.Compare(a, b) < 0
-	}
+	var walkBase func(func([]byte, func() bool) bool)
 	if base {
-		v.base.scan(p, prefix, start, reverse, func(k, val []byte) bool {
-			for it := c.item(); it != nil; it = c.item() {
-				ik := it.key[c.from:]
-				if before(ik, k) {
-					if !emit(it) {
-						return false
-					}
-					c.next()
-					continue
-				}
-				if bytes.Equal(ik, k) {
-					c.next()
-					return emit(it) // the overlay's entry replaces the base's
-				}
-				break
-			}
-			if !fn(k, val) {
-				stopped = true
-			}
-			return !stopped
-		})
+		walkBase = func(visit func([]byte, func() bool) bool) {
+			v.base.scan(p, prefix, start, reverse, func(k, val []byte) bool {
+				return visit(k, func() bool { return fn(k, val) })
+			})
+		}
 	}
-	for it := c.item(); it != nil && !stopped; it = c.item() {
-		emit(it)
-		c.next()
-	}
+	// Deletions and buckets only hide.
+	c.merge(walkBase, func(it *ovItem) bool { return it.kind != ovValue || fn(it.key[c.from:], it.val) })
 }
 
 func (v *ovView) buckets(p bucketPath, after []byte, fn func(name []byte) bool) {
@@ -383,39 +388,16 @@ func (v *ovView) buckets(p bucketPath, after []byte, fn func(name []byte) bool) 
 	if it := c.item(); it != nil && after != nil && bytes.Equal(it.key[c.from:], after) {
 		c.next() // buckets lists the names after it
 	}
-	stopped := false
-	// emit hands a bucket the overlay created to fn; other entries only hide.
-	emit := func(it *ovItem) bool {
-		if it.kind == ovBucket && !fn(it.key[c.from:]) {
-			stopped = true
-		}
-		return !stopped
-	}
+	var walkBase func(func([]byte, func() bool) bool)
 	if base {
-		v.base.buckets(p, after, func(name []byte) bool {
-			for it := c.item(); it != nil; it = c.item() {
-				order := bytes.Compare(it.key[c.from:], name)
-				if order > 0 {
-					break
-				}
-				c.next()
-				if !emit(it) {
-					return false
-				}
-				if order == 0 {
-					return true // the overlay's entry replaces the base's
-				}
-			}
-			if !fn(name) {
-				stopped = true
-			}
-			return !stopped
-		})
+		walkBase = func(visit func([]byte, func() bool) bool) {
+			v.base.buckets(p, after, func(name []byte) bool {
+				return visit(name, func() bool { return fn(name) })
+			})
+		}
 	}
-	for it := c.item(); it != nil && !stopped; it = c.item() {
-		emit(it)
-		c.next()
-	}
+	// Only a bucket the overlay created is listed; other entries hide.
+	c.merge(walkBase, func(it *ovItem) bool { return it.kind != ovBucket || fn(it.key[c.from:]) })
 }
 
 // ovWriter applies changes of one group to the commit loop's working tree.
