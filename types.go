@@ -36,6 +36,11 @@ var (
 	ErrEncode = errors.New("ckpt: cannot encode value")
 	// ErrReadOnly: a write was attempted on a store opened read-only.
 	ErrReadOnly = errors.New("ckpt: store is read-only")
+	// ErrFailed: an earlier write or fsync of the log or the file failed, so
+	// the store stopped taking writes (fail-stop): what is durable can still
+	// be read, every later write returns an error wrapping ErrFailed and the
+	// first cause. Close and reopen to recover exactly the durable state.
+	ErrFailed = errors.New("ckpt: store failed after an I/O error; reopen it")
 )
 
 // Config addresses a thread, a namespace in it and optionally one
