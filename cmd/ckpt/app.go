@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,10 +25,11 @@ type app struct {
 	out, errw   io.Writer
 	lockTimeout time.Duration
 	asJSON      bool
+	ctx         context.Context // cancelled by SIGINT or SIGTERM
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
-	return &app{in: stdin, out: stdout, errw: stderr}
+	return &app{in: stdin, out: stdout, errw: stderr, ctx: context.Background()}
 }
 
 func (a *app) rootCommand() *cobra.Command {
@@ -163,9 +165,9 @@ func (a *app) stdoutIsTerminal() bool {
 // stderr is a terminal; otherwise a no-op. total < 0 means unknown.
 func (a *app) progress(total int64, what string) *progress {
 	if !a.stderrIsTerminal() {
-		return &progress{}
+		return &progress{pause: a.pauseAtProgress()}
 	}
-	return &progress{bar: progressbar.NewOptions64(total,
+	return &progress{pause: a.pauseAtProgress(), bar: progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(a.errw),
 		progressbar.OptionSetDescription(what),
 		progressbar.OptionShowCount(),
@@ -175,9 +177,17 @@ func (a *app) progress(total int64, what string) *progress {
 	)}
 }
 
-type progress struct{ bar *progressbar.ProgressBar }
+type progress struct {
+	bar   *progressbar.ProgressBar
+	pause func() // run once, at the first report (see pauseEnv)
+}
 
 func (p *progress) set(n int64) {
+	if p.pause != nil {
+		pause := p.pause
+		p.pause = nil
+		pause()
+	}
 	if p.bar != nil {
 		_ = p.bar.Set64(n)
 	}

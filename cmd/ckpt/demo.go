@@ -51,7 +51,9 @@ stored, and finishes with the same state as a run that never crashed.`, demoStep
 					return err
 				}
 			}
-			return d.run(c.Context())
+			// Every step is stored whole or not at all: a stopped demo
+			// resumes where it stopped, as after a crash.
+			return stopped(c.Context(), d.run(c.Context()), "the demo stopped after its last stored step; run it again to resume")
 		},
 	}
 	c.Flags().StringVar(&d.db, "db", "demo.db", "store file (created if missing)")

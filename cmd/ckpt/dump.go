@@ -33,23 +33,29 @@ new file and export again gives identical output.`,
 			}
 			defer closeStore(s, &err)
 			w := a.out
+			left := args[0] + " unchanged; the dump on stdout is incomplete (no end line: import refuses it)"
 			if outPath != "" && outPath != "-" {
-				f, err := os.Create(outPath)
-				if err != nil {
-					return err
+				f, cerr := os.Create(outPath)
+				if cerr != nil {
+					return cerr
 				}
 				defer func() {
 					if cerr := f.Close(); cerr != nil && err == nil {
 						err = cerr
 					}
+					if err != nil {
+						// A partial dump is no dump: leave nothing that looks like one.
+						_ = os.Remove(outPath)
+					}
 				}()
 				w = f
+				left = args[0] + " unchanged, partial " + outPath + " removed"
 			}
 			bar := a.progress(-1, "exporting records")
 			sum, err := s.Export(c.Context(), w, ckpt.ExportOptions{Threads: args[1:], Progress: bar.set})
 			bar.done()
 			if err != nil {
-				return err
+				return stopped(c.Context(), err, left)
 			}
 			if a.stderrIsTerminal() {
 				fmt.Fprintf(a.errw, "exported %s\n", describeDump(sum))
@@ -91,13 +97,18 @@ this import created are removed again.`,
 				if err != nil && created {
 					// A failed import into a new file leaves no file behind.
 					_ = os.Remove(args[0])
+					_ = os.Remove(args[0] + "-wal")
 				}
 			}()
 			bar := a.progress(-1, "importing records")
 			sum, err := s.Import(c.Context(), in, ckpt.ImportOptions{Progress: bar.set})
 			bar.done()
 			if err != nil {
-				return err
+				left := "the threads imported so far were removed, " + args[0] + " left as it was"
+				if created {
+					left = args[0] + " (created by this import) removed"
+				}
+				return stopped(c.Context(), err, left)
 			}
 			if a.asJSON {
 				return a.printJSON(sum)

@@ -55,7 +55,13 @@ file itself.`,
 			st, err := s.GC(c.Context(), p)
 			bar.done()
 			if err != nil {
-				return err
+				left := args[0] + " unchanged"
+				if !dryRun {
+					// GC commits in bounded transactions: what went before
+					// the signal stays gone, and each kept checkpoint is whole.
+					left = "what was deleted before stays deleted, " + args[0] + " is consistent (run gc again to finish)"
+				}
+				return stopped(c.Context(), err, left)
 			}
 			if a.asJSON {
 				return a.printJSON(struct {

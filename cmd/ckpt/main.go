@@ -8,12 +8,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -27,6 +30,9 @@ const (
 	exitOK    = 0
 	exitError = 1
 	exitUsage = 2
+	// exitInterrupted is what a shell reports for a process killed by
+	// SIGINT (128+2): a command that stopped on Ctrl-C says so the same way.
+	exitInterrupted = 130
 )
 
 // commands holds the constructors of the subcommands; each command's file
@@ -39,6 +45,12 @@ func register(newCmd func(a *app) *cobra.Command) { commands = append(commands, 
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
+
+// interruptedError ends a command that stopped because SIGINT or SIGTERM
+// arrived; msg says what state it left the file in.
+type interruptedError struct{ msg string }
+
+func (e interruptedError) Error() string { return e.msg }
 
 // silentError ends the command with exitError after the command itself
 // has reported what went wrong (verify's report).
@@ -54,12 +66,26 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 			code = exitError
 		}
 	}()
+	// Ctrl-C and SIGTERM cancel the context every command runs with: the
+	// library stops at its next check and undoes or finishes cleanly what
+	// it started, instead of the process dying in the middle of a write.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	a := newApp(stdin, stdout, stderr)
+	a.ctx = ctx
 	root := a.rootCommand()
 	root.SetArgs(args)
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
+	}
+	var ie interruptedError
+	if errors.As(err, &ie) || ctx.Err() != nil {
+		if ie.msg == "" {
+			ie.msg = "interrupted"
+		}
+		fmt.Fprintln(stderr, "ckpt: "+ie.msg)
+		return exitInterrupted
 	}
 	if errors.Is(err, errSilent) {
 		return exitError

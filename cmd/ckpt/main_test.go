@@ -48,6 +48,9 @@ func TestMain(m *testing.M) {
 	if fixtureDir != "" {
 		_ = os.RemoveAll(fixtureDir)
 	}
+	if bigDir != "" {
+		_ = os.RemoveAll(bigDir)
+	}
 	os.Exit(code)
 }
 

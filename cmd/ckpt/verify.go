@@ -31,7 +31,7 @@ exits with status 1 if there is any.`,
 			rep, err := s.Verify(c.Context(), ckpt.VerifyOptions{Progress: func(n int) { bar.set(int64(n)) }})
 			bar.done()
 			if err != nil {
-				return err
+				return stopped(c.Context(), err, "verify did not finish; "+args[0]+" unchanged")
 			}
 			if a.asJSON {
 				type jsonReport struct {
