@@ -44,8 +44,8 @@ Start with:  ckpt demo   (then: ckpt log demo.db demo)`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	root.CompletionOptions.DisableDefaultCmd = true
-	root.PersistentFlags().DurationVar(&a.lockTimeout, "lock-timeout", time.Second,
+	a.lockTimeout = time.Second
+	root.PersistentFlags().Var(durationFlag{&a.lockTimeout}, "lock-timeout",
 		"how long to wait for a file another process holds before giving up")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Sprintf("%s: %v", c.Name(), err)}

@@ -23,14 +23,15 @@ pending writes and index entries, and the channel values no kept checkpoint
 needs. The rules combine: --keep-last N keeps the newest N checkpoints of
 every thread and namespace; --max-age D removes checkpoints older than D
 (never the newest of a thread); --thread-ttl D removes whole threads whose
-newest checkpoint is older than D. Durations are Go durations (90m, 72h).
+newest checkpoint is older than D. Durations are Go durations (90m, 72h)
+that may also use days and weeks (30d, 2w, 1d12h).
 The freed pages are reused by new data; run 'ckpt compact' to shrink the
 file itself.`,
 		Args: argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			p := ckpt.Policy{KeepLast: keepLast, MaxAge: maxAge, ThreadTTL: threadTTL, DryRun: dryRun}
-			if keepLast < 0 || maxAge < 0 || threadTTL < 0 {
-				return usageError{"gc: --keep-last, --max-age and --thread-ttl must not be negative"}
+			if keepLast < 0 || c.Flags().Changed("keep-last") && keepLast == 0 {
+				return usageError{"gc: --keep-last must be 1 or more"}
 			}
 			if keepLast == 0 && maxAge == 0 && threadTTL == 0 {
 				return usageError{"gc: give at least one of --keep-last, --max-age, --thread-ttl"}
@@ -85,8 +86,8 @@ file itself.`,
 		},
 	}
 	c.Flags().IntVar(&keepLast, "keep-last", 0, "keep the newest N checkpoints of each thread and namespace")
-	c.Flags().DurationVar(&maxAge, "max-age", 0, "delete checkpoints older than this (never a thread's newest)")
-	c.Flags().DurationVar(&threadTTL, "thread-ttl", 0, "delete whole threads idle longer than this")
+	c.Flags().Var(durationFlag{&maxAge}, "max-age", "delete checkpoints older than this, e.g. 30d (never a thread's newest)")
+	c.Flags().Var(durationFlag{&threadTTL}, "thread-ttl", "delete whole threads idle longer than this, e.g. 12w")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "count what would be deleted, change nothing")
 	a.addJSON(c)
 	return c

@@ -69,7 +69,7 @@ func TestGCAndCompactBadInput(t *testing.T) {
 	dir, db := demoFixture(t)
 	failsWith(t, runIn(t, dir, "", "gc", db), 2, "give at least one of")
 	failsWith(t, runIn(t, dir, "", "gc", db, "--max-age", "soon"), 2, "invalid argument")
-	failsWith(t, runIn(t, dir, "", "gc", db, "--keep-last", "-1"), 2, "must not be negative")
+	failsWith(t, runIn(t, dir, "", "gc", db, "--keep-last", "-1"), 2, "must be 1 or more")
 	failsWith(t, runIn(t, dir, "", "gc", "missing.db", "--keep-last", "1"), 1, "no such file")
 	failsWith(t, runIn(t, dir, "", "compact", "missing.db"), 1, "no such file")
 	failsWith(t, runIn(t, dir, "", "compact"), 2, "usage")

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ckpt-go/ckpt"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newCpCmd) }
+
+func newCpCmd(a *app) *cobra.Command {
+	var replace bool
+	c := &cobra.Command{
+		Use:   "cp FILE SRC DST",
+		Short: "Copy thread SRC with its whole history to a new thread DST in the same file",
+		Long: `cp copies every checkpoint, metadata, pending write and channel value of
+thread SRC to thread DST, in one transaction (LangGraph's copy_thread): DST
+can then be resumed or changed without touching SRC. A DST that already
+exists is an error unless --replace is given (its old content is deleted).`,
+		Args: argsBetween(3, 3),
+		RunE: func(c *cobra.Command, args []string) (err error) {
+			file, src, dst := args[0], args[1], args[2]
+			if err := checkFile(file); err != nil {
+				return err
+			}
+			s, err := a.openWrite(file)
+			if err != nil {
+				return err
+			}
+			defer closeStore(s, &err)
+			if err := requireThread(c.Context(), s, file, src); err != nil {
+				return err
+			}
+			err = s.CopyThread(c.Context(), src, dst, ckpt.CopyOptions{Replace: replace})
+			if errors.Is(err, ckpt.ErrExists) {
+				return fmt.Errorf("%s already has a thread %q (--replace overwrites it)", file, dst)
+			}
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(a.out, "copied thread %s to %s\n", src, dst)
+			return err
+		},
+	}
+	c.Flags().BoolVar(&replace, "replace", false, "overwrite DST if it exists")
+	return c
+}

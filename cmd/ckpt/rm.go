@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+func init() { register(newRmCmd) }
+
+func newRmCmd(a *app) *cobra.Command {
+	var yes bool
+	c := &cobra.Command{
+		Use:   "rm FILE THREAD...",
+		Short: "Delete threads with their whole history (asks first unless --yes)",
+		Long: `rm deletes each THREAD with all its checkpoints, metadata, pending
+writes and channel values. On a terminal it asks before deleting; when
+stdin is not a terminal (a script) it refuses unless --yes is given. A
+THREAD that is not in FILE is an error, and then nothing is deleted.`,
+		Args: argsBetween(2, -1),
+		RunE: func(c *cobra.Command, args []string) (err error) {
+			file, threads := args[0], args[1:]
+			if !yes && !a.stdinIsTerminal() {
+				return usageError{"rm: stdin is not a terminal, so rm cannot ask: pass --yes to delete without asking"}
+			}
+			if err := checkFile(file); err != nil {
+				return err
+			}
+			s, err := a.openWrite(file)
+			if err != nil {
+				return err
+			}
+			defer closeStore(s, &err)
+			for _, t := range threads {
+				if err := requireThread(c.Context(), s, file, t); err != nil {
+					return err
+				}
+			}
+			if !yes && !confirm(a.in, a.errw, fmt.Sprintf("delete %d thread(s) from %s (%s) with their whole history?", len(threads), file, strings.Join(threads, ", "))) {
+				fmt.Fprintln(a.errw, "nothing deleted")
+				return nil
+			}
+			for i, t := range threads {
+				if err := s.DeleteThread(c.Context(), t); err != nil {
+					if i > 0 {
+						return fmt.Errorf("deleted %s, then %s: %w", strings.Join(threads[:i], ", "), t, err)
+					}
+					return err
+				}
+				fmt.Fprintf(a.out, "deleted thread %s\n", t)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
+	return c
+}
+
+// confirm asks q on w and reads the answer from r: only y or yes (in any
+// case) is a yes; anything else, an empty line or no input is a no.
+func confirm(r io.Reader, w io.Writer, q string) bool {
+	fmt.Fprintf(w, "%s [y/N] ", q)
+	line, _ := bufio.NewReader(r).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true
+	}
+	return false
+}
+
+func (a *app) stdinIsTerminal() bool {
+	f, ok := a.in.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
