@@ -26,6 +26,7 @@ type app struct {
 	lockTimeout time.Duration
 	asJSON      bool
 	ctx         context.Context // cancelled by SIGINT or SIGTERM
+	utc         bool            // times in UTC instead of local time
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
@@ -47,6 +48,7 @@ Start with:  ckpt demo   (then: ckpt log demo.db demo)`,
 	a.lockTimeout = time.Second
 	root.PersistentFlags().Var(durationFlag{&a.lockTimeout}, "lock-timeout",
 		"how long to wait for a file another process holds before giving up")
+	root.PersistentFlags().BoolVar(&a.utc, "utc", false, "print times in UTC instead of local time")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Sprintf("%s: %v", c.Name(), err)}
 	})
@@ -123,7 +125,14 @@ func (a *app) openError(path string, err error) error {
 	case errors.Is(err, ckpt.ErrLocked):
 		return fmt.Errorf("%s is held by another process (a program has the store open); stop that program or wait for it to close the store, then retry (gave up after %v; --lock-timeout waits longer)", path, a.lockTimeout)
 	case errors.Is(err, ckpt.ErrCorrupt):
-		return fmt.Errorf("%s is not a ckpt store, or it is damaged (%v)", path, err)
+		return fmt.Errorf("%s is not a ckpt store, or it is damaged (%s)", path, openDetail(path, err))
+	case strings.Contains(err.Error(), "file size too small"): // bbolt's, with no sentinel
+		return fmt.Errorf("%s is not a ckpt store (%d bytes: too small to be one)", path, fileSize(path))
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		// Open wraps the OS error, which names the path again.
+		return fmt.Errorf("%s: %v", path, pe.Err)
 	}
 	return err
 }

@@ -50,7 +50,7 @@ func TestBadFiles(t *testing.T) {
 		{"garbage", write("garbage.db", fill(64<<10, 0x5a)), "is not a ckpt store, or it is damaged"},
 		{"other bbolt file", otherBolt(t, dir), "not a ckpt store (no format marker)"},
 		{"truncated", write("truncated.db", whole[:len(whole)/3]), "(truncated?)"},
-		{"cut to one page", write("onepage.db", whole[:4096]), "file size too small"},
+		{"cut to one page", write("onepage.db", whole[:4096]), "onepage.db is not a ckpt store (4096 bytes: too small to be one)"},
 	}
 	for _, f := range files {
 		t.Run(f.name, func(t *testing.T) {
@@ -112,7 +112,7 @@ func TestBadArguments(t *testing.T) {
 		{[]string{"log", db, "nope"}, 1, `has no thread "nope"`},
 		{[]string{"show", db, "nope"}, 1, `no checkpoint in thread "nope"`},
 		{[]string{"show", db, "demo", absent}, 1, "not found: checkpoint " + absent},
-		{[]string{"show", db, "demo", "not-an-id"}, 1, `"not-an-id" is neither a checkpoint id nor the start of one`},
+		{[]string{"show", db, "demo", "not-an-id"}, 2, `"not-an-id" is neither a checkpoint id nor the start of one`},
 		{[]string{"show", db, "demo", "ZZZZ"}, 1, `no checkpoint id starting with "ZZZZ" in thread "demo"`},
 		{[]string{"diff", db, "demo", ids[1], absent}, 1, "not found: checkpoint " + absent},
 		{[]string{"diff", db, "nope", ids[1], ids[2]}, 1, `checkpoint ` + ids[1] + ` in thread "nope"`},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -120,7 +121,7 @@ func TestShow(t *testing.T) {
 	if byPrefix.ID != ids[2] {
 		t.Fatalf("show by prefix gave %s, want %s", byPrefix.ID, ids[2])
 	}
-	failsWith(t, runIn(t, dir, "", "show", db, "demo", "0"), 1, `"0" is the start of 8 checkpoint ids`)
+	failsWith(t, runIn(t, dir, "", "show", db, "demo", "0"), exitUsage, `"0" is the start of 8 checkpoint ids`)
 	findings := decodeJSON[[]map[string]any](t, ok(t, dir, "show", db, "demo", "--channel", "findings"))
 	if len(findings) != 2 || findings[1]["source"] != "SQLite" {
 		t.Fatalf("show --channel findings = %v", findings)
@@ -171,7 +172,14 @@ func TestStats(t *testing.T) {
 		st["list_versions"].(float64) < 1 || st["list_whole_bytes"].(float64) <= 0 {
 		t.Fatalf("stats = %v", st)
 	}
+	// The size on disk (what ls shows) and what bbolt's pages reach, apart.
+	if disk := fileSize(db); st["file_size_on_disk"] != float64(disk) || st["file_bytes"].(float64) > float64(disk) {
+		t.Fatalf("stats: file_size_on_disk %v, file_bytes %v; the file has %d bytes", st["file_size_on_disk"], st["file_bytes"], disk)
+	}
 	text := ok(t, dir, "stats", db).stdout
+	if want := fmt.Sprintf("%s on disk (%d bytes)", humanBytes(fileSize(db)), fileSize(db)); !strings.Contains(text, want) || !strings.Contains(text, "used by bbolt") {
+		t.Fatalf("stats output lacks %q or the bbolt size:\n%s", want, text)
+	}
 	if !regexp.MustCompile(`(?m)^checkpoints +8$`).MatchString(text) {
 		t.Fatalf("stats output lacks the checkpoint count:\n%s", text)
 	}

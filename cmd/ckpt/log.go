@@ -81,7 +81,7 @@ func (a *app) printLog(ctx context.Context, s *ckpt.Store, opts ckpt.ListOptions
 	var rows []logEntry
 	first := true
 	emit := func(t *ckpt.Tuple, parentVersions map[string]string) error {
-		e := logEntry{ID: t.Config.CheckpointID, NS: t.Config.CheckpointNS, Time: t.Checkpoint.TS,
+		e := logEntry{ID: t.Config.CheckpointID, NS: t.Config.CheckpointNS, Time: a.when(t.Checkpoint.TS),
 			Step: t.Metadata["step"], Source: t.Metadata["source"], Node: t.Metadata["node"],
 			Route: t.Metadata["route"], Reason: t.Metadata["reason"], RunID: t.Metadata["run_id"],
 			Changed: changedChannels(t.Checkpoint.ChannelVersions, parentVersions), Writes: len(t.PendingWrites)}
@@ -155,7 +155,7 @@ func (a *app) printLog(ctx context.Context, s *ckpt.Store, opts ckpt.ListOptions
 		if len(e.Changed) > 0 {
 			changed = joinComma(e.Changed)
 		}
-		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.ID, ns, e.Time.Local().Format("2006-01-02 15:04:05.000"),
+		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.ID, ns, a.fmtTime(e.Time),
 			show(e.Step), show(e.Source), show(e.Node), show(e.Route), changed, e.Writes, show(e.RunID))
 	}
 	if err := tw.Flush(); err != nil {

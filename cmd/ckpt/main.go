@@ -75,7 +75,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	a.ctx = ctx
 	root := a.rootCommand()
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
@@ -92,7 +92,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	}
 	var ue usageError
 	if errors.As(err, &ue) || isCobraUsageError(err) {
-		fmt.Fprintln(stderr, oneLine(err)+" (see 'ckpt --help')")
+		// Point to the help of the command that was mistyped (the root's
+		// for an unknown command).
+		help := "ckpt"
+		if cmd != nil {
+			help = cmd.CommandPath()
+		}
+		fmt.Fprintf(stderr, "%s (see '%s --help')\n", oneLine(err), help)
 		return exitUsage
 	}
 	fmt.Fprintln(stderr, oneLine(err))
@@ -108,11 +114,12 @@ func isCobraUsageError(err error) bool {
 
 // oneLine turns an error into the one line the command prints: "ckpt: "
 // once in front, the inner "ckpt: " prefixes of wrapped errors removed,
-// and joined errors on one line.
+// cobra's suggestions kept as "; did you mean log?", and joined errors on
+// one line.
 func oneLine(err error) string {
 	msg := err.Error()
-	if i := strings.Index(msg, "\n\nDid you mean"); i >= 0 { // cobra's suggestions
-		msg = msg[:i]
+	if i := strings.Index(msg, "\n\nDid you mean this?"); i >= 0 {
+		msg = msg[:i] + "; did you mean " + strings.Join(strings.Fields(msg[i+len("\n\nDid you mean this?"):]), " or ") + "?"
 	}
 	msg = strings.ReplaceAll(msg, "ckpt: ", "")
 	msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", "; ")), " ")

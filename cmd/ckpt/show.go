@@ -53,6 +53,9 @@ writes. --channel prints one channel's value only.`,
 				return a.emitJSON(v)
 			}
 			doc, err := showDoc(t)
+			if doc != nil {
+				doc.Time = a.when(doc.Time)
+			}
 			if err != nil {
 				return err
 			}
@@ -80,7 +83,7 @@ func resolveID(ctx context.Context, s *ckpt.Store, file string, cfg ckpt.Config,
 	if errors.Is(err, ckpt.ErrNotFound) {
 		return "", fmt.Errorf("%s: %w", file, err)
 	}
-	return full, err
+	return full, resolveUsage(err)
 }
 
 // emitJSON prints indented JSON for people, one compact line with --json.

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/ckpt-go/ckpt"
 	"github.com/spf13/cobra"
 )
 
@@ -23,11 +24,26 @@ func newStatsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The file on disk is larger than what bbolt's pages reach: bbolt
+			// grows it ahead of need. People compare with ls, so say both.
+			onDisk := fileSize(args[0])
 			if a.asJSON {
-				return a.printJSON(st)
+				return a.printJSON(struct {
+					File        string `json:"file"`
+					DiskBytes   int64  `json:"file_size_on_disk"`
+					*ckpt.Stats        // its file_bytes: what bbolt's pages reach
+				}{args[0], onDisk, st})
 			}
 			tw := a.table()
-			fmt.Fprintf(tw, "file\t%s\t%s (page size %d)\n", args[0], humanBytes(st.FileBytes), st.PageSize)
+			fmt.Fprintf(tw, "file\t%s\t%s on disk (%d bytes)\n", args[0], humanBytes(onDisk), onDisk)
+			pages := int64(0)
+			if st.PageSize > 0 {
+				pages = st.FileBytes / int64(st.PageSize)
+			}
+			fmt.Fprintf(tw, "used by bbolt\t%s\t%d pages of %d bytes, free pages included; the rest is room bbolt grew into ahead of need\n", humanBytes(st.FileBytes), pages, st.PageSize)
+			if wal := fileSize(args[0] + "-wal"); wal > 0 {
+				fmt.Fprintf(tw, "write-ahead log\t%s\t%s-wal: writes not yet applied to the file (a program has it open, or it crashed)\n", humanBytes(wal), args[0])
+			}
 			fmt.Fprintf(tw, "threads\t%d\n", st.Threads)
 			fmt.Fprintf(tw, "checkpoints\t%d\n", st.Checkpoints)
 			fmt.Fprintf(tw, "pending writes\t%d\n", st.PendingWrites)

@@ -39,11 +39,11 @@ func newThreadsCmd(a *app) *cobra.Command {
 					return err
 				}
 				if a.asJSON {
-					rows = append(rows, row{info.ThreadID, info.Namespaces, info.Checkpoints, info.PendingWrites, info.NewestID, info.NewestTime, info.Bytes})
+					rows = append(rows, row{info.ThreadID, info.Namespaces, info.Checkpoints, info.PendingWrites, info.NewestID, a.when(info.NewestTime), info.Bytes})
 					continue
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", info.ThreadID, joinNS(info.Namespaces), info.Checkpoints,
-					info.PendingWrites, info.NewestID, info.NewestTime.Format(time.RFC3339), humanBytes(info.Bytes))
+					info.PendingWrites, info.NewestID, a.fmtTime(info.NewestTime), humanBytes(info.Bytes))
 			}
 			if a.asJSON {
 				return a.printJSON(rows)

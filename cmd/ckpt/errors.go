@@ -1,0 +1,30 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/ckpt-go/ckpt"
+)
+
+// openDetail is what an error from opening path says beyond "not a ckpt
+// store": the library's prefixes and the path it repeats are cut, so the
+// path appears once in the line.
+func openDetail(path string, err error) string {
+	return strings.NewReplacer(
+		"ckpt: ", "",
+		"open "+path+": ", "",
+		ckpt.ErrCorrupt.Error()[len("ckpt: "):]+": ", "",
+		path+" is not a readable ckpt/bbolt file: ", "",
+	).Replace(err.Error())
+}
+
+// resolveUsage makes a malformed or ambiguous id (ErrInvalidConfig from
+// ResolveID) a usage mistake: the person typing it must give more of it.
+func resolveUsage(err error) error {
+	if errors.Is(err, ckpt.ErrInvalidConfig) && !errors.Is(err, context.Canceled) {
+		return usageError{err.Error()}
+	}
+	return err
+}
