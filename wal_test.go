@@ -145,7 +145,7 @@ func TestLogRewoundLeavesStaleRecordsBehind(t *testing.T) {
 	// Apply and prune everything: the log starts again at its beginning,
 	// over the first pass's records.
 	applyNow(t, s)
-	if s.wal.log.off != 0 {
+	if s.wal.log.off != logHeader {
 		t.Fatalf("log not rewound: offset %d", s.wal.log.off)
 	}
 	second := saveN(t, s, "t", 12, 3)
@@ -256,15 +256,16 @@ func TestApplyLogEmptiesTheOverlay(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Read after ApplyLog returned: the commit loop is idle.
-	if n := s.wal.shared.Len(); n != 0 || s.wal.ap.applied.Load() != s.wal.gen || s.wal.log.off != 0 {
+	if n := s.wal.shared.Len(); n != 0 || s.wal.ap.applied.Load() != s.wal.gen || s.wal.log.off != logHeader {
 		t.Fatalf("after ApplyLog: %d overlay entries, applied %d of %d, log at %d", n, s.wal.ap.applied.Load(), s.wal.gen, s.wal.log.off)
 	}
 	checkLoads(t, s, "t", ids) // now from bbolt alone
 }
 
 // A failed fsync of the log fails the groups waiting for it, shows readers
-// none of their changes, and loses nothing acknowledged: the next write
-// goes on from the last good head, and a reopen finds exactly that.
+// none of their changes, and loses nothing acknowledged; the store then
+// refuses every write (fail-stop) until reopened, and a reopen finds
+// exactly the last good head and writes on from it.
 func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
 	var fail atomic.Bool
 	syncLog = func(f *os.File) error {
@@ -288,9 +289,9 @@ func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
 	if snap, err := s.Latest(ctx, "t"); err != nil || snap.CheckpointID != good[2] {
 		t.Fatalf("after the failure the head is %v (%v), want %s", snap, err, good[2])
 	}
-	next := saveN(t, s, "t", 3, 1)
-	if snap, err := s.Load(ctx, "t", next[0]); err != nil || snap.ParentID != good[2] {
-		t.Fatalf("the next write: %v (%v), want parent %s", snap, err, good[2])
+	_, err = s.Save(ctx, "t", map[string]any{"i": 3}, Metadata{"i": 3})
+	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("the next write after a failed fsync = %v, want ErrFailed wrapping the cause", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -300,7 +301,11 @@ func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	checkLoads(t, s, "t", append(good, next...))
+	checkLoads(t, s, "t", good)
+	next := saveN(t, s, "t", 3, 1)
+	if snap, err := s.Load(ctx, "t", next[0]); err != nil || snap.ParentID != good[2] {
+		t.Fatalf("the next write after reopen: %v (%v), want parent %s", snap, err, good[2])
+	}
 	n := 0
 	for _, err := range s.History(ctx, "t", ListOptions{}) {
 		if err != nil {
