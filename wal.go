@@ -184,6 +184,7 @@ func decodeMuts(body []byte) (muts []mutation, err error) {
 	}
 	return muts, d.err
 }
+
 type recDecoder struct {
 	b   []byte
 	err error
