@@ -167,7 +167,7 @@ func (ap *applier) apply() error {
 		if err = replayGroups(&boltView{tx: tx}, groups); err != nil {
 			_ = tx.Rollback()
 		} else {
-			err = tx.Commit()
+			err = commitBolt(tx)
 		}
 	}
 	if err != nil {

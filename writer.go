@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // Durability says when a write is acknowledged.
@@ -317,7 +319,7 @@ func (s *Store) commitGroup(ops []*writeOp) {
 				// Only this goroutine commits, so toggling NoSync per
 				// transaction is safe.
 				s.db.NoSync = !needSync
-				if err := tx.Commit(); err != nil {
+				if err := commitBolt(tx); err != nil {
 					// What bbolt wrote before the failure is unknown:
 					// stop writing (failstop.go).
 					txErr = s.fail(failBolt, fmt.Errorf("ckpt: commit: %w", err))
@@ -386,6 +388,10 @@ func (s *Store) takeAsyncErr() error {
 	s.asyncErrs = nil
 	return err
 }
+
+// commitBolt commits a bbolt write transaction of the commit loop or the
+// applier; tests replace it to make a commit fail.
+var commitBolt = (*bolt.Tx).Commit
 
 // safeApply turns a panic in an op into its error, so one bad op cannot
 // take the commit loop (and every other writer) down.
