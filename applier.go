@@ -150,6 +150,12 @@ func (ap *applier) apply() error {
 	}
 	last := groups[len(groups)-1].gen
 	s := ap.s
+	if s.boltFailed() {
+		// bbolt failed a commit: its state on disk past the last good
+		// commit is unknown, so nothing more goes into it; the groups stay
+		// in the log for the next Open.
+		return s.failed()
+	}
 	// Begin while no read transaction is open (every reader and the
 	// commit loop hold dbMu shared): bbolt then reuses every page freed
 	// so far, instead of growing the file past pages an old reader could
@@ -161,11 +167,11 @@ func (ap *applier) apply() error {
 		if err = replayGroups(&boltView{tx: tx}, groups); err != nil {
 			_ = tx.Rollback()
 		} else {
-			err = tx.Commit()
+			err = commitBolt(tx)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("ckpt: apply write-ahead log to the store: %w", err)
+		return s.fail(failBolt, fmt.Errorf("ckpt: apply write-ahead log to the store: %w", err))
 	}
 	ap.mu.Lock()
 	ap.pending = ap.pending[len(groups):]
@@ -201,18 +207,24 @@ func walApplied(r reader) uint64 {
 	return 0
 }
 
-// openWAL replays what a previous run logged and did not apply, then
-// starts the log (and the applier) unless read-only or noWAL. Read-only,
-// the logged groups are kept in the overlay instead, since bbolt cannot be
-// written.
-func (s *Store) openWAL(noWAL bool) error {
+// readWAL reads what a previous run logged and did not apply. Open calls it
+// before it writes anything: a damaged log (ErrCorrupt) leaves both files
+// as they were.
+func (s *Store) readWAL() ([]walGroup, error) {
+	var applied uint64
+	if err := s.db.View(func(tx *bolt.Tx) error { applied = walApplied(&boltView{tx: tx}); return nil }); err != nil {
+		return nil, err
+	}
+	return readLog(s.path+walSuffix, applied)
+}
+
+// openWAL replays logged (readWAL), then starts a new log (and the
+// applier) unless read-only or noWAL. Read-only, the logged groups are kept
+// in the overlay instead, since bbolt cannot be written.
+func (s *Store) openWAL(noWAL bool, logged []walGroup) error {
 	path := s.path + walSuffix
 	var applied uint64
 	if err := s.db.View(func(tx *bolt.Tx) error { applied = walApplied(&boltView{tx: tx}); return nil }); err != nil {
-		return err
-	}
-	logged, err := readLog(path, applied)
-	if err != nil {
 		return err
 	}
 	groups := make([]*walGroup, len(logged))
@@ -321,11 +333,18 @@ var syncLog = fdatasync
 // requestSync asks the syncer to make every written record durable, unless
 // it is already at work or nothing waits for it.
 func (w *walState) requestSync() {
-	if w.syncing || len(w.flights) == 0 || w.flights[len(w.flights)-1].want <= w.durable {
+	if w.syncing {
 		return
 	}
-	w.syncing = true
-	w.syncReq <- w.written
+	// Any flight may be the one that waits: a NoSync group (want 0) can
+	// follow a Sync group whose fsync is still to come.
+	for _, f := range w.flights {
+		if f.want > w.durable {
+			w.syncing = true
+			w.syncReq <- w.written
+			return
+		}
+	}
 }
 
 // commitGroupWAL applies ops to a scratch overlay on top of the groups in
@@ -399,7 +418,10 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 	if len(ow.muts) > 0 {
 		n, err := w.log.append(ow.gen, ow.muts)
 		if err != nil {
-			fail(err) // nothing of the group counts: its scratch tree is dropped
+			// Nothing of the group counts: its scratch tree is dropped, its
+			// bytes are erased, and the store stops writing. The groups
+			// before it finish as their fsync says.
+			fail(s.fail(failLog, errors.Join(err, w.log.erase(f.off))))
 		} else {
 			w.written = ow.gen
 			f.group = &walGroup{gen: ow.gen, muts: ow.muts, size: n}
@@ -447,18 +469,19 @@ func (s *Store) finishFlights() {
 	}
 }
 
-// synced takes the syncer's report. A failed fsync fails every group in
-// flight (later ones were built on earlier ones), and their records are
-// overwritten by the next.
+// synced takes the syncer's report. A failed fsync fails the store
+// (failstop.go) and every group in flight (later ones were built on earlier
+// ones); their records are erased, and neither their log space nor their
+// group numbers are used again: nothing is logged after a failure.
 func (s *Store) synced(res syncResult) {
 	w := s.wal
 	w.syncing = false
 	if res.err != nil {
-		err := fmt.Errorf("ckpt: write-ahead log: fsync: %w", res.err)
+		cause := fmt.Errorf("ckpt: write-ahead log: fsync: %w", res.err)
 		if len(w.flights) > 0 {
-			w.log.off = w.flights[0].off
+			cause = errors.Join(cause, w.log.erase(w.flights[0].off))
 		}
-		w.written = w.gen
+		err := s.fail(failLog, cause)
 		for _, f := range w.flights {
 			for i := range f.errs {
 				if f.errs[i] == nil {
@@ -513,7 +536,7 @@ func (s *Store) pruneApplied() {
 	}
 	clear(w.groups[:n])
 	w.groups = w.groups[n:]
-	if applied == w.gen && len(w.flights) == 0 {
+	if applied == w.gen && len(w.flights) == 0 && s.failed() == nil {
 		w.log.rewind() // bbolt holds (and has fsync'd) every record
 		w.durable = w.written
 	}
@@ -562,6 +585,14 @@ func (s *Store) closeWAL() error {
 	close(w.syncReq)
 	close(w.ap.stop)
 	<-w.ap.done
+	if s.boltFailed() {
+		// bbolt takes nothing more: the log keeps the durable groups
+		// bbolt lacks, for the next Open.
+		if w.ap.applied.Load() < w.gen {
+			return w.log.close()
+		}
+		return w.log.remove()
+	}
 	if err := s.applyAll(); err != nil {
 		return errors.Join(err, fdatasync(w.log.f), w.log.close())
 	}

@@ -135,6 +135,9 @@ func (s *Store) GC(ctx context.Context, p Policy) (GCStats, error) {
 	if s.readOnly && !p.DryRun {
 		return total, ErrReadOnly
 	}
+	if err := s.failed(); err != nil && !p.DryRun {
+		return total, err // fail-stop (failstop.go), even with nothing to remove
+	}
 	if p.isZero() {
 		return total, ctx.Err()
 	}

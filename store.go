@@ -145,11 +145,16 @@ func Open(path string, opts Options) (*Store, error) {
 		s.durability = Sync
 	}
 	s.onAsyncError = opts.OnAsyncError
+	logged, err := s.readWAL() // before anything is written: a damaged log changes nothing
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
+	}
 	if err := s.init(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
 	}
-	if err := s.openWAL(opts.NoWAL); err != nil {
+	if err := s.openWAL(opts.NoWAL, logged); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
 	}

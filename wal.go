@@ -8,26 +8,41 @@ package ckpt
 // batches, and the read overlay (overlay.go) shows readers what is logged
 // but not applied yet.
 //
-// Record format (see also bucket_layout.go):
+// File format, version 1 (modelled on etcd's server/storage/wal):
 //
-//	len u32 | crc32c(body) u32 | body
-//	body = gen u64 | count uvarint | count x mutation
-//	mutation = op u8 | parts uvarint | parts x (len uvarint | name)
-//	           | len uvarint | key | len uvarint | value | seq uvarint
+//	header (24 bytes) = magic "ckpt-wal" | version u32 | crc u32 | identity u64
+//	record            = len u32 | hcrc u32 | gen u64 | seed u32 | crc u32
+//	                    | body (len bytes) | zeros up to a multiple of 8
+//	body              = count uvarint | count x mutation
+//	mutation          = op u8 | parts uvarint | parts x (len uvarint | name)
+//	                    | len uvarint | key | len uvarint | value | seq uvarint
 //
-// gen numbers the groups 1, 2, 3, ... across the life of the file; bbolt's
-// meta bucket records the last gen applied, in the transaction that
-// applies it. Recovery replays the records that follow it with consecutive
-// gens and a good checksum, and stops at the first that does not: a torn
-// append, or an older record left behind after the log was rewritten from
-// its start. The log is rewritten from its start whenever everything in it
-// is applied, and removed by a clean Close.
+// identity is random and new for every created log; the header's crc covers
+// magic, version and identity. Each record's seed is the crc of the record
+// before it (the header's crc for the first), and its crc is CRC-32C over
+// body and padding, continued from seed: the crcs chain, so a record left
+// from an earlier pass over the file cannot pass as the next one. hcrc
+// covers the identity and the record's other header fields: a record can be
+// checked on its own, without the chain, which is how recovery tells a torn
+// tail from corruption (readLog). Records start at multiples of 8, so a
+// length field never straddles a sector. The file grows by preallocated
+// zeros (reserve): a zero length marks the end.
+//
+// gen numbers the groups 1, 2, 3, ... across the life of the store file;
+// bbolt's meta bucket records the last gen applied, in the transaction that
+// applies it. The log starts again from its first record whenever bbolt
+// holds everything in it, and is removed by a clean Close.
+//
+// A log written before this format (no header: len u32 | crc32c(body) u32 |
+// gen u64 | muts, unaligned) is still read and replayed, so an upgrade after
+// a crash loses nothing (readLegacyLog).
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 )
@@ -65,13 +80,61 @@ func (m *mutation) replay(w writer) error {
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-const walHeader = 8 // len u32 | crc u32
+const (
+	logMagic   = "ckpt-wal"
+	logVersion = 1
+	logHeader  = 24 // magic | version u32 | crc u32 | identity u64
+	recHeader  = 24 // len u32 | hcrc u32 | gen u64 | seed u32 | crc u32
+)
 
-// appendRecord encodes one group's mutations as a log record.
-func appendRecord(b []byte, gen uint64, muts []mutation) []byte {
+// appendLogHeader encodes a log's header; it returns the header's crc, the
+// seed of the first record.
+func appendLogHeader(b []byte, id uint64) ([]byte, uint32) {
 	start := len(b)
-	b = append(b, make([]byte, walHeader)...)
-	b = binary.BigEndian.AppendUint64(b, gen)
+	b = append(b, logMagic...)
+	b = binary.BigEndian.AppendUint32(b, logVersion)
+	b = binary.BigEndian.AppendUint32(b, 0)
+	b = binary.BigEndian.AppendUint64(b, id)
+	crc := headerCRC(b[start:])
+	binary.BigEndian.PutUint32(b[start+12:], crc)
+	return b, crc
+}
+
+func headerCRC(h []byte) uint32 {
+	c := crc32.Update(0, crcTable, h[:12])
+	return crc32.Update(c, crcTable, h[16:24])
+}
+
+// recordHCRC is the crc of a record's header fields and the log's identity.
+func recordHCRC(id uint64, h []byte) uint32 {
+	var idb [8]byte
+	binary.BigEndian.PutUint64(idb[:], id)
+	c := crc32.Update(0, crcTable, idb[:])
+	c = crc32.Update(c, crcTable, h[:4])
+	return crc32.Update(c, crcTable, h[8:recHeader])
+}
+
+func align8(n int) int { return (n + 7) &^ 7 }
+
+// appendRecord encodes one group's mutations as a log record chained to
+// seed; it returns the record's crc, the next record's seed.
+func appendRecord(b []byte, id uint64, seed uint32, gen uint64, muts []mutation) ([]byte, uint32) {
+	start := len(b)
+	b = append(b, make([]byte, recHeader)...)
+	b = appendMuts(b, muts)
+	n := len(b) - start - recHeader
+	b = append(b, make([]byte, align8(n)-n)...)
+	h := b[start : start+recHeader]
+	crc := crc32.Update(seed, crcTable, b[start+recHeader:])
+	binary.BigEndian.PutUint32(h, uint32(n))
+	binary.BigEndian.PutUint64(h[8:], gen)
+	binary.BigEndian.PutUint32(h[16:], seed)
+	binary.BigEndian.PutUint32(h[20:], crc)
+	binary.BigEndian.PutUint32(h[4:], recordHCRC(id, h))
+	return b, crc
+}
+
+func appendMuts(b []byte, muts []mutation) []byte {
 	b = binary.AppendUvarint(b, uint64(len(muts)))
 	for i := range muts {
 		m := &muts[i]
@@ -84,9 +147,6 @@ func appendRecord(b []byte, gen uint64, muts []mutation) []byte {
 		b = appendBytes(b, m.val)
 		b = binary.AppendUvarint(b, m.seq)
 	}
-	body := b[start+walHeader:]
-	binary.BigEndian.PutUint32(b[start:], uint32(len(body)))
-	binary.BigEndian.PutUint32(b[start+4:], crc32.Checksum(body, crcTable))
 	return b
 }
 
@@ -95,13 +155,12 @@ func appendBytes(b, v []byte) []byte {
 	return append(b, v...)
 }
 
-// errBadRecord ends recovery at a record that is torn or not the next.
+// errBadRecord marks a record that does not decode.
 var errBadRecord = errors.New("bad record")
 
-// decodeBody decodes a record body whose checksum matched.
-func decodeBody(body []byte) (gen uint64, muts []mutation, err error) {
+// decodeMuts decodes a record body whose checksum matched.
+func decodeMuts(body []byte) (muts []mutation, err error) {
 	d := recDecoder{b: body}
-	gen = d.u64()
 	n := d.uvarint()
 	if d.err == nil && n > uint64(len(body)) {
 		d.err = errBadRecord
@@ -123,7 +182,7 @@ func decodeBody(body []byte) (gen uint64, muts []mutation, err error) {
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errBadRecord
 	}
-	return gen, muts, d.err
+	return muts, d.err
 }
 
 type recDecoder struct {
@@ -179,88 +238,279 @@ type walGroup struct {
 	size int // bytes in the log
 }
 
-// readLog returns the groups logged after gen applied, in order. It reads
-// records from the start of the file while each has a good checksum and
-// the gen after the one before: a torn append ends that run, and so does an
-// older record left behind after the log was rewound to its start (its gen
-// is lower). Records bbolt already holds are skipped; a run that does not
-// reach applied+1 means logged groups are missing (ErrCorrupt). A missing
-// file holds none.
+// logRecord is a record that checks on its own (header and body crcs).
+type logRecord struct {
+	off       int
+	size      int // header, body and padding
+	gen       uint64
+	seed, crc uint32
+	body      []byte
+}
+
+// parseRecord reads the record at off if it checks on its own: its header
+// crc (which covers the log's identity, so a record of another log never
+// passes) and its body crc from its own seed. Whether it follows the record
+// before it (seed and gen) is the caller's question.
+func parseRecord(data []byte, off int, id uint64) (logRecord, bool) {
+	if off < 0 || len(data)-off < recHeader {
+		return logRecord{}, false
+	}
+	h := data[off : off+recHeader]
+	n := int(binary.BigEndian.Uint32(h))
+	if n == 0 || binary.BigEndian.Uint32(h[4:]) != recordHCRC(id, h) {
+		return logRecord{}, false
+	}
+	size := recHeader + align8(n)
+	if size > len(data)-off {
+		return logRecord{}, false
+	}
+	r := logRecord{off: off, size: size, gen: binary.BigEndian.Uint64(h[8:]),
+		seed: binary.BigEndian.Uint32(h[16:]), crc: binary.BigEndian.Uint32(h[20:])}
+	if crc32.Update(r.seed, crcTable, data[off+recHeader:off+size]) != r.crc {
+		return logRecord{}, false
+	}
+	r.body = data[off+recHeader : off+recHeader+n]
+	return r, true
+}
+
+// logDamage describes a log whose valid records stop before its end.
+type logDamage struct {
+	Offset int64  // where the first bad record (or header) starts
+	Group  uint64 // the group that should have been there (0: unknown)
+	// Later records that check on their own after the damage (groups
+	// LaterFirst..LaterLast), and the bytes from Offset to the last
+	// non-zero byte: what recovery drops.
+	LaterFirst, LaterLast uint64
+	Bytes                 int64
+	Reason                string
+}
+
+func (d *logDamage) err(path string) error {
+	return fmt.Errorf("%w: write-ahead log %s: %s at offset %d (group %d), with valid records of groups %d-%d after it; "+
+		"nothing was changed; run `ckpt recover` (ckpt.RecoverLog) to keep the records before it and move the log aside",
+		ErrCorrupt, path, d.Reason, d.Offset, d.Group, d.LaterFirst, d.LaterLast)
+}
+
+// logScan is what scanLog found in a log file.
+type logScan struct {
+	groups []walGroup // the valid prefix, groups after applied only
+	damage *logDamage // nil: the log is whole, or ends in a torn record
+	legacy bool
+}
+
+// readLog returns the groups logged after gen applied, in order. A missing
+// file holds none. A torn tail (a bad record after which no valid record
+// follows) is dropped: it was never acknowledged. Damage with valid records
+// after it is ErrCorrupt, and so is a log that skips groups.
 func readLog(path string, applied uint64) ([]walGroup, error) {
+	sc, err := scanLog(path, applied)
+	if err != nil {
+		return nil, err
+	}
+	if sc.damage != nil {
+		return nil, sc.damage.err(path)
+	}
+	return sc.groups, nil
+}
+
+// scanLog reads the log at path. It returns an error only when the file
+// cannot be read or holds groups out of order; damage is in the result, for
+// recovery to act on.
+func scanLog(path string, applied uint64) (*logScan, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return &logScan{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ckpt: read write-ahead log: %w", err)
 	}
-	var groups []walGroup
+	if len(data) >= logHeader && string(data[:len(logMagic)]) == logMagic {
+		if v := binary.BigEndian.Uint32(data[8:]); v != logVersion {
+			return nil, fmt.Errorf("%w: write-ahead log %s has version %d; this build reads version %d", ErrFormatVersion, path, v, logVersion)
+		}
+	}
+	if len(data) < logHeader || string(data[:len(logMagic)]) != logMagic || headerCRC(data) != binary.BigEndian.Uint32(data[12:]) {
+		if string(data[:min(len(data), len(logMagic))]) != logMagic[:min(len(data), len(logMagic))] {
+			if groups, ok, err := readLegacyLog(path, data, applied); ok || err != nil {
+				return &logScan{groups: groups, legacy: true}, err
+			}
+		}
+		// The header is written and fsync'd before any record: a damaged
+		// header with nothing after it is a creation cut short.
+		if lastNonZero(data, logHeader) < 0 {
+			return &logScan{}, nil
+		}
+		return &logScan{damage: &logDamage{Offset: 0, Bytes: int64(lastNonZero(data, 0) + 1),
+			Reason: "the log header (its identity) is damaged while records follow"}}, nil
+	}
+	id := binary.BigEndian.Uint64(data[16:])
+	seed := binary.BigEndian.Uint32(data[12:])
+	sc := &logScan{}
+	var prev uint64 // gen of the last valid record, 0 before the first
+	off := logHeader
+	for {
+		r, ok := parseRecord(data, off, id)
+		reason := "bad record"
+		if ok && r.seed == seed {
+			if prev != 0 && r.gen != prev+1 {
+				return nil, fmt.Errorf("%w: write-ahead log %s: group %d at offset %d follows group %d", ErrCorrupt, path, r.gen, off, prev)
+			}
+			muts, err := decodeMuts(r.body)
+			if err == nil {
+				if r.gen > applied {
+					if len(sc.groups) == 0 && r.gen != applied+1 {
+						return nil, fmt.Errorf("%w: write-ahead log %s starts at group %d, but the store holds groups up to %d only", ErrCorrupt, path, r.gen, applied)
+					}
+					sc.groups = append(sc.groups, walGroup{gen: r.gen, muts: muts, size: r.size})
+				}
+				prev, seed = r.gen, r.crc
+				off += r.size
+				continue
+			}
+			reason = "undecodable record"
+		}
+		// The valid records end at off. If a later record checks on its
+		// own and is newer than any this log held before (a record of an
+		// earlier pass over the file has a lower gen), what lies at off is
+		// damage, not a write cut short: a torn append is the last thing
+		// written, nothing valid comes after it. Only a record's own crcs
+		// decide (not the chain), since the chain through the damaged
+		// record is lost.
+		want := max(prev, applied) + 1
+		d := &logDamage{Offset: int64(off), Group: want, Reason: reason}
+		for p := off + 8; p+recHeader <= len(data); p += 8 {
+			if r, ok := parseRecord(data, p, id); ok && r.gen >= want {
+				if d.LaterFirst == 0 {
+					d.LaterFirst = r.gen
+				}
+				d.LaterLast = max(d.LaterLast, r.gen)
+			}
+		}
+		if d.LaterFirst != 0 {
+			d.Bytes = int64(lastNonZero(data, off) + 1 - off)
+			sc.damage = d
+		}
+		return sc, nil
+	}
+}
+
+// lastNonZero returns the index of the last non-zero byte of data at or
+// after from, or -1.
+func lastNonZero(data []byte, from int) int {
+	for i := len(data) - 1; i >= from; i-- {
+		if data[i] != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// readLegacyLog reads a log written before the header existed: records of
+// len u32 | crc32c(body) u32 | body, body = gen u64 | muts, while each has a
+// good checksum and the gen after the one before (a torn append, or an
+// older record left after the log was rewound, ends the run). ok tells
+// whether the file starts with such a record.
+func readLegacyLog(path string, data []byte, applied uint64) (groups []walGroup, ok bool, err error) {
 	var prev uint64
-	for first := true; len(data) >= walHeader; first = false {
+	for first := true; len(data) >= 8; first = false {
 		n := uint64(binary.BigEndian.Uint32(data))
-		if n > uint64(len(data)-walHeader) {
-			break // torn
+		if n < 8 || n > uint64(len(data)-8) {
+			break
 		}
-		body := data[walHeader : walHeader+n]
+		body := data[8 : 8+n]
 		if crc32.Checksum(body, crcTable) != binary.BigEndian.Uint32(data[4:]) {
-			break // torn, or stale bytes after the last record
+			break
 		}
-		gen, muts, err := decodeBody(body)
+		gen := binary.BigEndian.Uint64(body)
+		muts, err := decodeMuts(body[8:])
 		if err != nil || !first && gen != prev+1 {
-			break // a record of an earlier pass over the file
+			break
 		}
+		ok = true
 		if gen > applied {
 			if len(groups) == 0 && gen != applied+1 {
-				return nil, fmt.Errorf("%w: write-ahead log %s starts at group %d, but the store holds groups up to %d only", ErrCorrupt, path, gen, applied)
+				return nil, true, fmt.Errorf("%w: write-ahead log %s starts at group %d, but the store holds groups up to %d only", ErrCorrupt, path, gen, applied)
 			}
-			groups = append(groups, walGroup{gen: gen, muts: muts, size: walHeader + int(n)})
+			groups = append(groups, walGroup{gen: gen, muts: muts, size: 8 + int(n)})
 		}
 		prev = gen
-		data = data[walHeader+n:]
+		data = data[8+n:]
 	}
-	return groups, nil
+	return groups, ok, nil
 }
 
 // walFile is the open log, written only by the commit loop.
 type walFile struct {
 	f    *os.File
 	path string
-	off  int64 // where the next record goes
-	size int64 // the file's length (zeros after the records)
+	id   uint64 // the log's identity
+	seed uint32 // the crc of the last record (the header's before the first)
+	hdr  uint32 // the header's crc: the seed after a rewind
+	off  int64  // where the next record goes
+	hi   int64  // the end of the furthest record ever written, good or not
+	size int64  // the file's length (zeros after the records)
 	buf  []byte
 }
 
-// createLog creates (or empties) the log file and makes its existence
-// durable, so records fsync'd into it later survive a power cut.
+// createLog creates (or empties) the log file with a new identity and
+// makes it durable, so records fsync'd into it later survive a power cut.
+// Call it only when bbolt durably holds every group the old log held.
 func createLog(path string) (*walFile, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
+		return nil, fmt.Errorf("ckpt: create write-ahead log: %w", err)
+	}
+	id := rand.Uint64() // seeded from the OS: a new identity per log
+	hdr, crc := appendLogHeader(nil, id)
+	if _, err := f.WriteAt(hdr, 0); err != nil {
+		_ = f.Close()
 		return nil, fmt.Errorf("ckpt: create write-ahead log: %w", err)
 	}
 	if err := errors.Join(f.Sync(), syncDir(filepath.Dir(path))); err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("ckpt: create write-ahead log: %w", err)
 	}
-	return &walFile{f: f, path: path}, nil
+	return &walFile{f: f, path: path, id: id, seed: crc, hdr: crc, off: logHeader, hi: logHeader, size: logHeader}, nil
 }
 
 // append writes one group's record after the last. It is not durable
-// until the syncer's next fdatasync (applier.go). On failure nothing counts
-// as written: the next record goes to the same place.
+// until the syncer's next fdatasync (applier.go). A failure fails the store
+// (the caller's business): nothing is written to the log after it.
 func (l *walFile) append(gen uint64, muts []mutation) (int, error) {
-	l.buf = appendRecord(l.buf[:0], gen, muts)
-	if err := l.reserve(l.off + int64(len(l.buf))); err != nil {
+	var crc uint32
+	l.buf, crc = appendRecord(l.buf[:0], l.id, l.seed, gen, muts)
+	end := l.off + int64(len(l.buf))
+	if err := l.reserve(end); err != nil {
 		return 0, err
 	}
+	l.hi = max(l.hi, end)
 	if _, err := l.f.WriteAt(l.buf, l.off); err != nil {
 		return 0, fmt.Errorf("ckpt: write-ahead log: %w", err)
 	}
 	n := len(l.buf)
-	l.off += int64(n)
+	l.off, l.seed = end, crc
 	if cap(l.buf) > 1<<20 {
 		l.buf = nil // do not keep a huge group's buffer
 	}
 	return n, nil
+}
+
+// erase overwrites with zeros every record from off on and fsyncs: the
+// records of groups that failed must not come back at the next Open (their
+// write or fsync failed, yet their bytes may sit in the page cache and
+// reach the disk later). Best effort: if this fails too, the error says so.
+func (l *walFile) erase(off int64) error {
+	for p := off; p < l.hi; {
+		n := min(int64(len(walZeros)), l.hi-p)
+		if _, err := l.f.WriteAt(walZeros[:n], p); err != nil {
+			return fmt.Errorf("ckpt: write-ahead log: erase the records of failed groups: %w", err)
+		}
+		p += n
+	}
+	if err := syncLog(l.f); err != nil {
+		return fmt.Errorf("ckpt: write-ahead log: erase the records of failed groups: fsync: %w", err)
+	}
+	return nil
 }
 
 // walGrow is how much the log file grows at a time, with zeros written
@@ -290,9 +540,10 @@ func (l *walFile) reserve(end int64) error {
 }
 
 // rewind makes the next record go to the start of the file. Call it only
-// when bbolt durably holds every record: recovery then stops at the first
-// old record, whose gen is not the next.
-func (l *walFile) rewind() { l.off = 0 }
+// when bbolt durably holds every record: the records left behind have
+// lower gens than any written later and are not in the new chain, so
+// recovery neither replays them nor takes them for damage.
+func (l *walFile) rewind() { l.off, l.seed = logHeader, l.hdr }
 
 // remove closes and deletes the log (a clean Close: bbolt holds it all).
 func (l *walFile) remove() error {

@@ -3,8 +3,10 @@ package ckpt
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,7 +147,7 @@ func TestLogRewoundLeavesStaleRecordsBehind(t *testing.T) {
 	// Apply and prune everything: the log starts again at its beginning,
 	// over the first pass's records.
 	applyNow(t, s)
-	if s.wal.log.off != 0 {
+	if s.wal.log.off != logHeader {
 		t.Fatalf("log not rewound: offset %d", s.wal.log.off)
 	}
 	second := saveN(t, s, "t", 12, 3)
@@ -256,15 +258,16 @@ func TestApplyLogEmptiesTheOverlay(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Read after ApplyLog returned: the commit loop is idle.
-	if n := s.wal.shared.Len(); n != 0 || s.wal.ap.applied.Load() != s.wal.gen || s.wal.log.off != 0 {
+	if n := s.wal.shared.Len(); n != 0 || s.wal.ap.applied.Load() != s.wal.gen || s.wal.log.off != logHeader {
 		t.Fatalf("after ApplyLog: %d overlay entries, applied %d of %d, log at %d", n, s.wal.ap.applied.Load(), s.wal.gen, s.wal.log.off)
 	}
 	checkLoads(t, s, "t", ids) // now from bbolt alone
 }
 
 // A failed fsync of the log fails the groups waiting for it, shows readers
-// none of their changes, and loses nothing acknowledged: the next write
-// goes on from the last good head, and a reopen finds exactly that.
+// none of their changes, and loses nothing acknowledged; the store then
+// refuses every write (fail-stop) until reopened, and a reopen finds
+// exactly the last good head and writes on from it.
 func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
 	var fail atomic.Bool
 	syncLog = func(f *os.File) error {
@@ -288,9 +291,9 @@ func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
 	if snap, err := s.Latest(ctx, "t"); err != nil || snap.CheckpointID != good[2] {
 		t.Fatalf("after the failure the head is %v (%v), want %s", snap, err, good[2])
 	}
-	next := saveN(t, s, "t", 3, 1)
-	if snap, err := s.Load(ctx, "t", next[0]); err != nil || snap.ParentID != good[2] {
-		t.Fatalf("the next write: %v (%v), want parent %s", snap, err, good[2])
+	_, err = s.Save(ctx, "t", map[string]any{"i": 3}, Metadata{"i": 3})
+	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("the next write after a failed fsync = %v, want ErrFailed wrapping the cause", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -300,7 +303,11 @@ func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	checkLoads(t, s, "t", append(good, next...))
+	checkLoads(t, s, "t", good)
+	next := saveN(t, s, "t", 3, 1)
+	if snap, err := s.Load(ctx, "t", next[0]); err != nil || snap.ParentID != good[2] {
+		t.Fatalf("the next write after reopen: %v (%v), want parent %s", snap, err, good[2])
+	}
 	n := 0
 	for _, err := range s.History(ctx, "t", ListOptions{}) {
 		if err != nil {
@@ -374,4 +381,191 @@ func TestOverlayOutlivesThePagesItCopied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// loggedRecords saves n checkpoints, one group each, into a store whose
+// applier is stopped, and returns their ids and where each group's record
+// starts and ends in the log.
+func loggedRecords(t *testing.T, n int) (s *Store, ids []string, starts, ends []int64) {
+	t.Helper()
+	s = openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
+	for i := range n {
+		starts = append(starts, s.wal.log.off)
+		ids = append(ids, saveN(t, s, "t", i, 1)...)
+		ends = append(ends, s.wal.log.off)
+	}
+	return s, ids, starts, ends
+}
+
+// withLog copies the store beside a crash copy, puts log in place of the
+// copy's log, and returns the copy's path.
+func withLog(t *testing.T, s *Store, log []byte) string {
+	t.Helper()
+	cp := crashCopy(t, s)
+	if err := os.WriteFile(cp+walSuffix, log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
+func readBoth(t *testing.T, path string) (db, log []byte) {
+	t.Helper()
+	db, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err = os.ReadFile(path + walSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, log
+}
+
+// One flipped byte inside a record with valid records after it is
+// corruption, not a torn tail: Open fails with ErrCorrupt naming the
+// record's offset and group, and changes neither file.
+func TestLogFlippedByteWithRecordsAfterIsCorrupt(t *testing.T) {
+	s, _, starts, ends := loggedRecords(t, 30)
+	_, log := readBoth(t, crashCopy(t, s))
+	for k := range 20 {
+		rec := k // records 0-19: at least 10 valid records follow each
+		size := ends[rec] - starts[rec]
+		// Spread over the record: its first byte, its last, and between.
+		pos := starts[rec] + int64(k*7919)%size
+		switch k {
+		case 0:
+			pos = starts[rec]
+		case 1:
+			pos = ends[rec] - 1
+		}
+		t.Run(fmt.Sprintf("record%d_byte%d", rec, pos-starts[rec]), func(t *testing.T) {
+			bad := bytes.Clone(log)
+			bad[pos] ^= 0x5a
+			cp := withLog(t, s, bad)
+			db0, log0 := readBoth(t, cp)
+			r, err := Open(cp, Options{})
+			if err == nil {
+				_ = r.Close()
+				t.Fatal("Open of a log damaged in the middle succeeded")
+			}
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Open = %v, want ErrCorrupt", err)
+			}
+			for _, want := range []string{fmt.Sprintf("offset %d", starts[rec]), fmt.Sprintf("group %d", rec+1)} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("the error does not name %q: %v", want, err)
+				}
+			}
+			db1, log1 := readBoth(t, cp)
+			if !bytes.Equal(log0, log1) {
+				t.Error("Open changed the damaged log")
+			}
+			if !bytes.Equal(db0, db1) {
+				t.Error("Open changed the store file")
+			}
+		})
+	}
+}
+
+// A record cut short by a crash is the last thing in the log, with the
+// preallocated zeros (or the end of the file, or the unwritten middle of
+// the record) after it: it was never acknowledged, and Open drops it.
+func TestLogTornTailAtAnyLengthOpens(t *testing.T) {
+	s, ids, starts, ends := loggedRecords(t, 6)
+	_, log := readBoth(t, crashCopy(t, s))
+	last := len(ids) - 1
+	size := ends[last] - starts[last]
+	for k := range 20 {
+		cut := starts[last] + int64(k)*size/20 // 0 .. size-1 bytes of the record written
+		t.Run(fmt.Sprintf("cut%d", cut-starts[last]), func(t *testing.T) {
+			var torn []byte
+			switch k % 3 {
+			case 0: // the file ends there
+				torn = bytes.Clone(log[:cut])
+			case 1: // zeros after it, as preallocated
+				torn = bytes.Clone(log)
+				clear(torn[cut:])
+			case 2: // the record's end was written, its middle was not
+				torn = bytes.Clone(log)
+				clear(torn[cut : cut+max(1, (ends[last]-cut)/2)])
+			}
+			r, err := Open(withLog(t, s, torn), Options{})
+			if err != nil {
+				t.Fatalf("Open of a log with a torn tail: %v", err)
+			}
+			defer r.Close()
+			checkLoads(t, r, "t", ids[:last])
+			if _, err := r.Load(context.Background(), "t", ids[last]); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("the torn group: %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+// A log whose header (its identity) is damaged while records follow is
+// corrupt; a group number that skips is corrupt.
+func TestLogDamagedHeaderOrSkippedGroupIsCorrupt(t *testing.T) {
+	s, _, starts, _ := loggedRecords(t, 4)
+	_, log := readBoth(t, crashCopy(t, s))
+	hdr := bytes.Clone(log)
+	hdr[17] ^= 1 // the identity
+	if _, err := Open(withLog(t, s, hdr), Options{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open with a damaged header = %v, want ErrCorrupt", err)
+	}
+	// Re-encode record 3 (group 3) as group 4, with valid checksums.
+	groups, err := readLog(crashCopy(t, s)+walSuffix, 0)
+	if err != nil || len(groups) != 4 {
+		t.Fatalf("readLog: %d groups, %v", len(groups), err)
+	}
+	id := binary.BigEndian.Uint64(log[16:])
+	seed := binary.BigEndian.Uint32(log[starts[2]+16:])
+	skip := bytes.Clone(log[:starts[2]])
+	skip, _ = appendRecord(skip, id, seed, 4, groups[2].muts)
+	if _, err := Open(withLog(t, s, skip), Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "follows group 2") {
+		t.Fatalf("Open of a log that skips group 3 = %v, want ErrCorrupt", err)
+	}
+}
+
+// legacyRecord is the record format before the log had a header (kept
+// here to write old logs): len u32 | crc32c(body) u32 | gen u64 | muts.
+func legacyRecord(b []byte, gen uint64, muts []mutation) []byte {
+	body := binary.BigEndian.AppendUint64(nil, gen)
+	body = appendMuts(body, muts)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(body)))
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(body, crcTable))
+	return append(b, body...)
+}
+
+// A store that crashed under the previous build leaves a log without a
+// header: this build replays it, so the upgrade loses nothing.
+func TestLegacyLogIsReplayed(t *testing.T) {
+	s, ids, _, _ := loggedRecords(t, 8)
+	cp := crashCopy(t, s)
+	groups, err := readLog(cp+walSuffix, 0)
+	if err != nil || len(groups) != 8 {
+		t.Fatalf("readLog: %d groups, %v", len(groups), err)
+	}
+	var old []byte
+	for _, g := range groups {
+		old = legacyRecord(old, g.gen, g.muts)
+	}
+	// A torn legacy record and the preallocated zeros end it.
+	old = append(old, legacyRecord(nil, 9, groups[0].muts)[:11]...)
+	old = append(old, make([]byte, 4096)...)
+	up := withLog(t, s, old)
+	r, err := Open(up, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLoads(t, r, "t", ids)
+	more := saveN(t, r, "t", 8, 2)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err = Open(up, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	checkLoads(t, r, "t", append(ids, more...))
 }

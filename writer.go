@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // Durability says when a write is acknowledged.
@@ -114,6 +116,9 @@ func (s *Store) enqueue(ctx context.Context, op *writeOp) error {
 	}
 	if s.readOnly {
 		return ErrReadOnly
+	}
+	if err := s.failed(); err != nil {
+		return err
 	}
 	if err := s.send(ctx, op); err != nil {
 		return err
@@ -236,6 +241,9 @@ func (s *Store) run() {
 // applied to bbolt.
 func (s *Store) runSolo(op *writeOp) {
 	err := op.ctx.Err()
+	if err == nil {
+		err = s.failed()
+	}
 	if err == nil && s.logging() {
 		if err = s.drainFlights(); err == nil {
 			err = s.applyAll()
@@ -247,13 +255,22 @@ func (s *Store) runSolo(op *writeOp) {
 	op.done <- err
 }
 
-// commitGroup applies ops in one transaction and acknowledges them.
+// commitGroup applies ops in one transaction and acknowledges them. Once
+// the store has failed (failstop.go), it fails them all: both commit paths
+// follow the same rule.
 func (s *Store) commitGroup(ops []*writeOp) {
+	errs := make([]error, len(ops))
+	if err := s.failed(); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		s.ack(ops, errs)
+		return
+	}
 	if s.logging() {
 		s.commitGroupWAL(ops)
 		return
 	}
-	errs := make([]error, len(ops))
 	wrote, needSync := false, false
 	hasWork := false
 	for _, op := range ops {
@@ -302,8 +319,10 @@ func (s *Store) commitGroup(ops []*writeOp) {
 				// Only this goroutine commits, so toggling NoSync per
 				// transaction is safe.
 				s.db.NoSync = !needSync
-				if err := tx.Commit(); err != nil {
-					txErr = fmt.Errorf("ckpt: commit: %w", err)
+				if err := commitBolt(tx); err != nil {
+					// What bbolt wrote before the failure is unknown:
+					// stop writing (failstop.go).
+					txErr = s.fail(failBolt, fmt.Errorf("ckpt: commit: %w", err))
 				} else {
 					s.commits.Add(1)
 					// An fsync'd commit also makes earlier NoSync commits
@@ -337,6 +356,8 @@ func (s *Store) ack(ops []*writeOp, errs []error) {
 			case s.unsynced:
 				if err = s.db.Sync(); err == nil {
 					s.unsynced = false
+				} else {
+					err = s.fail(failBolt, fmt.Errorf("ckpt: fsync: %w", err))
 				}
 			}
 			op.done <- errors.Join(err, s.takeAsyncErr())
@@ -368,6 +389,10 @@ func (s *Store) takeAsyncErr() error {
 	return err
 }
 
+// commitBolt commits a bbolt write transaction of the commit loop or the
+// applier; tests replace it to make a commit fail.
+var commitBolt = (*bolt.Tx).Commit
+
 // safeApply turns a panic in an op into its error, so one bad op cannot
 // take the commit loop (and every other writer) down.
 func safeApply(apply func(w writer) error, w writer) (err error) {
@@ -390,4 +415,5 @@ type asyncState struct {
 	onAsyncError func(error)
 	unsynced     bool // a NoSync commit is not yet fsync'd; only the loop touches it
 	commits      atomic.Int64
+	failState
 }
