@@ -162,6 +162,12 @@ func Open(path string, opts Options) (*Store, error) {
 		removeCompactLeftover(path)
 	}
 	go s.run()
+	if !s.readOnly {
+		if err := s.upgradeFormat(context.Background()); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
+		}
+	}
 	if opts.SweepInterval > 0 && !s.readOnly {
 		s.startSweeper(opts.SweepInterval, opts.SweepPolicy, opts.OnSweep)
 	}
@@ -209,11 +215,8 @@ func (s *Store) init() error {
 			if err := checkFormat(v); err != nil {
 				return err
 			}
-			if tx.Writable() && needsUpgrade(v) {
-				// Older formats are subsets of this one: mark the file, so
-				// an older build refuses it instead of misreading it.
-				return meta.Put(keyFormat, encodeFormat())
-			}
+			// An older format is upgraded by Open once the log is
+			// replayed (upgradeFormat, upgrade.go).
 			return nil
 		}
 		empty := true
