@@ -293,7 +293,6 @@ func checkFormat(v []byte) error {
 	return nil
 }
 
-
 // validName checks a name that becomes part of a key.
 func validName(what, s string, max int) error {
 	if len(s) > max {
