@@ -661,7 +661,7 @@ func loadTuple(r reader, thread, ns string, id *[idLen]byte) (*Tuple, error) {
 	cid := [idLen]byte(key[len(key)-idLen:])
 	rec, err := decodeCheckpointRecord(val)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", idString(cid), err)
+		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 	}
 	mdRaw := r.get(threadPath(thread, bucketMetadata), key)
 	if mdRaw == nil {
@@ -669,7 +669,7 @@ func loadTuple(r reader, thread, ns string, id *[idLen]byte) (*Tuple, error) {
 	}
 	md, err := decodeMetadata(mdRaw)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", idString(cid), err)
+		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 	}
 	values := make(map[string]any, len(rec.Versions))
 	blPath := threadPath(thread, bucketBlobs)
@@ -680,7 +680,7 @@ func loadTuple(r reader, thread, ns string, id *[idLen]byte) (*Tuple, error) {
 		}
 		v, ok, err := resolveBlob(r, thread, ns, ch, b)
 		if err != nil {
-			return nil, fmt.Errorf("checkpoint %s channel %q: %w", idString(cid), ch, err)
+			return nil, fmt.Errorf("thread %q checkpoint %s channel %q version %q: %w", thread, idString(cid), ch, ver, err)
 		}
 		if ok {
 			values[ch] = v
@@ -688,7 +688,7 @@ func loadTuple(r reader, thread, ns string, id *[idLen]byte) (*Tuple, error) {
 	}
 	writes, err := loadWrites(r, thread, key)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", idString(cid), err)
+		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 	}
 	t := &Tuple{
 		Config: Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: idString(cid)},
@@ -721,7 +721,7 @@ func loadWrites(r reader, thread string, cpKey []byte) ([]PendingWrite, error) {
 		}
 		rec, err := decodeWriteRecord(v)
 		if err != nil {
-			ferr = err
+			ferr = fmt.Errorf("pending write (task %q, idx %d): %w", task, idx, err)
 			return false
 		}
 		out = append(out, PendingWrite{TaskID: task, TaskPath: rec.TaskPath, Idx: idx, Channel: rec.Channel, Value: Raw(rec.Value)})
