@@ -160,3 +160,46 @@ func TestFlippedByteInStoredValueIsErrCorrupt(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyListsRecordsWithoutChecksum: in a format-3 file a record of an
+// old, unchecked version (a damaged version byte, or an older build's
+// write) is listed, as is a damaged list segment no version refers to.
+func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
+	s := newInspectStore(t)
+	ids := putChain(t, s, "t", "", 2)
+	id, err := parseID("id", ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.write(context.Background(), func(w writer) error {
+		key := checkpointKey("", id)
+		md := w.get(threadPath("t", bucketMetadata), key)
+		old := append([]byte{metadataRecordV1}, md[1:len(md)-sumLen]...)
+		if err := w.put(threadPath("t", bucketMetadata), key, old); err != nil {
+			return err
+		}
+		seg := encodeSegment(1, true, []byte{0x01})
+		seg[len(seg)-1] ^= 0x40
+		return w.put(threadPath("t", bucketSegments), segmentKey("", "orphan", 9, 0), seg)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Verify(context.Background(), VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Problem{
+		{Check: "metadata", Thread: "t", CheckpointID: ids[1], Detail: "metadata record: record has no checksum (record version 1 in a format 3 file)"},
+		{Check: "value", Thread: "t", Detail: `channel "orphan" list segment (lineage 9, from item 0): ckpt: corrupt data: list segment record checksum mismatch`},
+	}
+	for _, w := range want {
+		found := false
+		for _, p := range rep.Problems {
+			found = found || p.Check == w.Check && p.Thread == w.Thread && p.CheckpointID == w.CheckpointID && strings.HasPrefix(p.Detail, w.Detail)
+		}
+		if !found {
+			t.Fatalf("Verify problems %v, want one like %v", rep.Problems, w)
+		}
+	}
+}
