@@ -4,7 +4,7 @@ package ckpt
 // other file asks it for keys and bucket paths, so the on-disk layout can be
 // read, reviewed and changed in one place.
 //
-// Layout (format version 1):
+// Layout (format version 3):
 //
 //	meta/                      "format" -> uint32 big-endian format version
 //	                           "wal-applied" -> uint64 big-endian: the last
@@ -36,8 +36,11 @@ package ckpt
 //	                           next. (Added without a new format version:
 //	                           builds that do not know it ignore it.)
 //
-// Format version 2 added ls/ and list-reference blobs; a format 1 file is
-// read as is and marked 2 when first opened for writing.
+// Format version 2 added ls/ and list-reference blobs. Format version 3
+// ends every record in cp/, md/, wr/, bl/ and ls/ with a CRC-32C checksum
+// (codec.go). A file of format 1 or 2 is read as is when opened read-only
+// (its records have no checksums to check); a read-write Open upgrades it
+// in place to 3 (upgrade.go) before it returns.
 //
 // Beside the file, while a store is open, is its write-ahead log: the path
 // plus "-wal" (walSuffix), records described in wal.go. A clean Close
@@ -64,7 +67,7 @@ const walSuffix = "-wal"
 // with a newer version is ErrFormatVersion; older ones (down to
 // minFormatVersion) are read and upgraded in place.
 const (
-	formatVersion    uint32 = 2
+	formatVersion    uint32 = 3
 	minFormatVersion uint32 = 1
 )
 
@@ -289,9 +292,6 @@ func checkFormat(v []byte) error {
 	}
 	return nil
 }
-
-// needsUpgrade reports whether a format marker is older than formatVersion.
-func needsUpgrade(v []byte) bool { return binary.BigEndian.Uint32(v) < formatVersion }
 
 // validName checks a name that becomes part of a key.
 func validName(what, s string, max int) error {

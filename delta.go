@@ -33,7 +33,14 @@ const (
 	blobRecordV2 byte = 2
 	blobListRef  byte = 2
 
+	// blobRecordV3 is every blob kind with a checksum (format 3, codec.go).
+	// It is 4, not 3: 3 is one flipped bit away from both 1 and 2, and a
+	// flip there would turn a checked record into an unchecked one.
+	blobRecordV3 byte = 4
+
 	segmentRecordV1 byte = 1
+	// segmentRecordV2 adds the checksum (format 3).
+	segmentRecordV2 byte = 2
 	segmentFolded   byte = 1 // flag: a keyframe or folded run, not a delta
 
 	// defaultDeltaFold is K: deltas folded into one segment. Measured by
@@ -53,9 +60,9 @@ type listRef struct {
 }
 
 func encodeListRef(ref listRef) []byte {
-	b := []byte{blobRecordV2, blobListRef}
+	b := append(make([]byte, 0, 2+2*binary.MaxVarintLen64+sumLen), blobRecordV3, blobListRef)
 	b = binary.AppendUvarint(b, ref.lineage)
-	return binary.AppendUvarint(b, uint64(ref.count))
+	return appendSum(binary.AppendUvarint(b, uint64(ref.count)))
 }
 
 func decodeListRef(body []byte) (listRef, error) {
@@ -124,12 +131,13 @@ func encodeSegment(count int, folded bool, items []byte) []byte {
 	if folded {
 		flags = segmentFolded
 	}
-	b := binary.AppendUvarint([]byte{segmentRecordV1, flags}, uint64(count))
-	return append(b, items...)
+	b := append(make([]byte, 0, 2+binary.MaxVarintLen64+len(items)+sumLen), segmentRecordV2, flags)
+	b = binary.AppendUvarint(b, uint64(count))
+	return appendSum(append(b, items...))
 }
 
 func decodeSegment(k, v []byte) (segment, error) {
-	body, err := recordBody("list segment", v, segmentRecordV1)
+	body, err := recordBody("list segment", v, segmentRecordV1, segmentRecordV2)
 	if err != nil {
 		return segment{}, err
 	}
@@ -318,12 +326,22 @@ func relate(r reader, thread, ns, channel string, stored []byte, value Raw) (rel
 	return relAppend, ref, pos, nil
 }
 
-// blobKind splits a blob record of either version into kind and body.
+// blobKind splits a blob record of any version into kind and body,
+// checking the checksum of a format-3 record.
 func blobKind(b []byte) (kind byte, body []byte, err error) {
+	if len(b) > 0 && b[0] == blobRecordV3 {
+		if b, err = checkSum("value", b); err != nil {
+			return 0, nil, err
+		}
+		if len(b) >= 2 && (b[1] == blobValue || b[1] == blobEmpty || b[1] == blobListRef) {
+			return b[1], b[2:], nil
+		}
+	}
 	if len(b) < 2 {
 		return 0, nil, fmt.Errorf("%w: short blob record", ErrCorrupt)
 	}
 	switch b[0] {
+	case blobRecordV3:
 	case blobRecordV1:
 		if b[1] == blobValue || b[1] == blobEmpty {
 			return b[1], b[2:], nil
@@ -333,7 +351,7 @@ func blobKind(b []byte) (kind byte, body []byte, err error) {
 			return b[1], b[2:], nil
 		}
 	default:
-		return 0, nil, fmt.Errorf("%w: blob record version %d, this build reads 1 to %d", ErrFormatVersion, b[0], blobRecordV2)
+		return 0, nil, fmt.Errorf("%w: blob record version %d, this build reads 1, 2 and %d", ErrFormatVersion, b[0], blobRecordV3)
 	}
 	return 0, nil, fmt.Errorf("%w: blob kind %d", ErrCorrupt, b[1])
 }

@@ -408,7 +408,9 @@ type VerifyOptions struct {
 // every checkpoint record, its metadata and every channel value it refers
 // to exist and decode; every pending write and stored value decodes and
 // belongs to a stored checkpoint; the thread order and the global index
-// agree with the checkpoints both ways. Problems are reported, not
+// agree with the checkpoints both ways; every record's checksum matches
+// (each bad one listed with thread, checkpoint, channel and version) and,
+// in a format-3 file, no record lacks one. Problems are reported, not
 // returned: the error is for a check that could not run (closed store,
 // cancelled context). A panic from a damaged page is reported as a problem.
 //
@@ -458,6 +460,7 @@ func verifyAll(ctx context.Context, r reader, rep *VerifyReport, opts VerifyOpti
 		}
 		rep.Threads++
 		verifyThread(r, string(name), rep)
+		verifyRecordSums(r, string(name), rep)
 		if opts.Progress != nil {
 			opts.Progress(rep.Threads)
 		}

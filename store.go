@@ -167,6 +167,12 @@ func Open(path string, opts Options) (*Store, error) {
 		removeCompactLeftover(path)
 	}
 	go s.run()
+	if !s.readOnly {
+		if err := s.upgradeFormat(context.Background()); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
+		}
+	}
 	if opts.SweepInterval > 0 && !s.readOnly {
 		s.startSweeper(opts.SweepInterval, opts.SweepPolicy, opts.OnSweep)
 	}
@@ -214,11 +220,8 @@ func (s *Store) init() error {
 			if err := checkFormat(v); err != nil {
 				return err
 			}
-			if tx.Writable() && needsUpgrade(v) {
-				// Older formats are subsets of this one: mark the file, so
-				// an older build refuses it instead of misreading it.
-				return meta.Put(keyFormat, encodeFormat())
-			}
+			// An older format is upgraded by Open once the log is
+			// replayed (upgradeFormat, upgrade.go).
 			return nil
 		}
 		empty := true
@@ -663,7 +666,7 @@ func loadTuple(r reader, thread, ns string, id *[idLen]byte) (*Tuple, error) {
 	cid := [idLen]byte(key[len(key)-idLen:])
 	rec, err := decodeCheckpointRecord(val)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", idString(cid), err)
+		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 	}
 	mdRaw := r.get(threadPath(thread, bucketMetadata), key)
 	if mdRaw == nil {
@@ -671,7 +674,7 @@ func loadTuple(r reader, thread, ns string, id *[idLen]byte) (*Tuple, error) {
 	}
 	md, err := decodeMetadata(mdRaw)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", idString(cid), err)
+		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 	}
 	values := make(map[string]any, len(rec.Versions))
 	blPath := threadPath(thread, bucketBlobs)
@@ -682,7 +685,7 @@ func loadTuple(r reader, thread, ns string, id *[idLen]byte) (*Tuple, error) {
 		}
 		v, ok, err := resolveBlob(r, thread, ns, ch, b)
 		if err != nil {
-			return nil, fmt.Errorf("checkpoint %s channel %q: %w", idString(cid), ch, err)
+			return nil, fmt.Errorf("thread %q checkpoint %s channel %q version %q: %w", thread, idString(cid), ch, ver, err)
 		}
 		if ok {
 			values[ch] = v
@@ -690,7 +693,7 @@ func loadTuple(r reader, thread, ns string, id *[idLen]byte) (*Tuple, error) {
 	}
 	writes, err := loadWrites(r, thread, key)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", idString(cid), err)
+		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 	}
 	t := &Tuple{
 		Config: Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: idString(cid)},
@@ -723,7 +726,7 @@ func loadWrites(r reader, thread string, cpKey []byte) ([]PendingWrite, error) {
 		}
 		rec, err := decodeWriteRecord(v)
 		if err != nil {
-			ferr = err
+			ferr = fmt.Errorf("pending write (task %q, idx %d): %w", task, idx, err)
 			return false
 		}
 		out = append(out, PendingWrite{TaskID: task, TaskPath: rec.TaskPath, Idx: idx, Channel: rec.Channel, Value: Raw(rec.Value)})

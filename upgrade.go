@@ -1,0 +1,185 @@
+package ckpt
+
+// The in-place upgrade of a file written before format 3 (records without
+// checksums, codec.go). A read-write Open rewrites every record of every
+// thread with its checksum, then moves the format marker to 3.
+//
+// Crash safety: the rewrite runs through the ordinary write path (the
+// write-ahead log in front of bbolt), in bounded steps, and sealing a record
+// is idempotent (a record that already has its checksum is left alone). A
+// process killed mid-upgrade leaves a file whose records are each either old
+// or sealed, both readable; the next read-write Open scans again and
+// finishes. Only the last step, once a full pass found nothing left to seal,
+// writes the marker, so a file marked 3 holds no unchecked record. A file
+// caught half-way is refused record by record by a build before format 3
+// (ErrFormatVersion on the sealed ones): never a wrong value.
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+)
+
+// Upgrade steps: records rewritten, and records looked at, per transaction.
+// Variables so tests can make steps small.
+var (
+	upgradeStepRecords = 1024
+	upgradeStepScan    = 16 * 1024
+	// upgradeStepHook, if set (tests), runs after each committed step.
+	upgradeStepHook func(step int)
+)
+
+// sealRecord returns record b of the thread sub-bucket sub with its
+// checksum: an old (unchecked) record is re-encoded in the checksummed
+// version of its kind, with the same body. changed is false when b needs
+// nothing (already sealed, or of a version this build does not know: reads
+// report those).
+func sealRecord(sub []byte, b []byte) (_ []byte, changed bool) {
+	if len(b) == 0 {
+		return b, false
+	}
+	var sealed byte
+	switch {
+	case bytes.Equal(sub, bucketCheckpoints) && b[0] == checkpointRecordV1:
+		sealed = checkpointRecordV2
+	case bytes.Equal(sub, bucketMetadata) && b[0] == metadataRecordV1:
+		sealed = metadataRecordV2
+	case bytes.Equal(sub, bucketWrites) && b[0] == writeRecordV1:
+		sealed = writeRecordV2
+	case bytes.Equal(sub, bucketBlobs) && (b[0] == blobRecordV1 || b[0] == blobRecordV2):
+		// The blob kinds and bodies are the same in every version.
+		sealed = blobRecordV3
+	case bytes.Equal(sub, bucketSegments) && b[0] == segmentRecordV1:
+		sealed = segmentRecordV2
+	default:
+		return b, false
+	}
+	out := make([]byte, 0, len(b)+sumLen)
+	out = append(append(out, sealed), b[1:]...)
+	return appendSum(out), true
+}
+
+// isSealed reports whether record b of sub-bucket sub carries a checksum.
+func isSealed(sub []byte, b []byte) bool {
+	_, changed := sealRecord(sub, b)
+	return !changed
+}
+
+// sealedSubBuckets are the thread sub-buckets whose values are records.
+// (ids/ holds keys only.)
+var sealedSubBuckets = [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments}
+
+// upgradePos is where the next upgrade step starts.
+type upgradePos struct {
+	thread []byte // nil: before the first thread
+	sub    int    // index into sealedSubBuckets
+	key    []byte // first key of the bucket still to look at
+}
+
+// formatOf reads the file's format marker.
+func formatOf(r reader) (uint32, error) {
+	v := r.get(bucketPath{bucketMeta}, keyFormat)
+	if err := checkFormat(v); err != nil {
+		return 0, err
+	}
+	return binary.BigEndian.Uint32(v), nil
+}
+
+// upgradeFormat brings a file of an older format to formatVersion (see the
+// top of this file). It runs in Open, on a writable store, before Open
+// returns.
+func (s *Store) upgradeFormat(ctx context.Context) error {
+	var format uint32
+	if err := s.view(ctx, func(r reader) (err error) { format, err = formatOf(r); return err }); err != nil {
+		return err
+	}
+	if format >= formatVersion {
+		return nil
+	}
+	// Every step is synced: the marker must not reach the disk before the
+	// records it vouches for, whatever the store's default durability.
+	ctx = WithWriteOptions(ctx, WriteOptions{Durability: Sync})
+	var pos upgradePos
+	for step, done := 0, false; !done; step++ {
+		err := s.write(ctx, func(w writer) (err error) {
+			done, err = upgradeStep(w, &pos, upgradeStepRecords, upgradeStepScan)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("upgrade from format %d to %d: %w", format, formatVersion, err)
+		}
+		if upgradeStepHook != nil {
+			upgradeStepHook(step)
+		}
+	}
+	err := s.write(ctx, func(w writer) error { return w.put(bucketPath{bucketMeta}, keyFormat, encodeFormat()) })
+	if err != nil {
+		return fmt.Errorf("upgrade from format %d to %d: marking the file: %w", format, formatVersion, err)
+	}
+	return nil
+}
+
+// upgradeStep seals at most budget records, looking at no more than scan
+// records, from pos on, and advances pos. done is true when it reached the
+// end of the last thread.
+func upgradeStep(w writer, pos *upgradePos, budget, scan int) (done bool, err error) {
+	type put struct {
+		p    bucketPath
+		k, v []byte
+	}
+	var puts []put
+	looked := 0
+	for {
+		if pos.thread == nil {
+			// Find the first thread.
+			w.buckets(threadsRoot, nil, func(name []byte) bool {
+				pos.thread = bytes.Clone(name)
+				return false
+			})
+			if pos.thread == nil {
+				return true, nil
+			}
+		}
+		for ; pos.sub < len(sealedSubBuckets); pos.sub, pos.key = pos.sub+1, nil {
+			sub := sealedSubBuckets[pos.sub]
+			p := threadPath(string(pos.thread), sub)
+			full := false
+			w.scan(p, nil, pos.key, false, func(k, v []byte) bool {
+				if len(puts) >= budget || looked >= scan {
+					pos.key, full = bytes.Clone(k), true
+					return false
+				}
+				looked++
+				if nv, changed := sealRecord(sub, v); changed {
+					puts = append(puts, put{p, bytes.Clone(k), nv})
+				}
+				return true
+			})
+			if full {
+				break
+			}
+		}
+		if pos.sub >= len(sealedSubBuckets) {
+			// Next thread.
+			var next []byte
+			w.buckets(threadsRoot, pos.thread, func(name []byte) bool {
+				next = bytes.Clone(name)
+				return false
+			})
+			*pos = upgradePos{thread: next}
+			if next == nil {
+				done = true
+			}
+		}
+		if done || len(puts) >= budget || looked >= scan {
+			break
+		}
+	}
+	for _, p := range puts {
+		if err := w.put(p.p, p.k, p.v); err != nil {
+			return false, err
+		}
+	}
+	return done, nil
+}

@@ -1,0 +1,220 @@
+package ckpt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// fillForUpgrade stores everything a file can hold: what a dump carries
+// (fillForExport), a list channel long enough to be stored as folded
+// append-deltas, and a large value.
+func fillForUpgrade(t *testing.T, s *Store) {
+	t.Helper()
+	fillForExport(t, s)
+	ctx := context.Background()
+	cfg := Config{ThreadID: "lists"}
+	var msgs []any
+	for i := range 40 {
+		msgs = append(msgs, map[string]any{"role": "user", "n": i, "text": strings.Repeat("m", i)})
+		v := strconv.Itoa(i + 1)
+		newVers := map[string]string{"messages": v}
+		vals := map[string]any{"messages": msgs}
+		if i == 0 {
+			newVers["big"] = "1"
+			vals["big"] = strings.Repeat("0123456789abcdef", 128)
+		}
+		var err error
+		cfg, err = s.Put(ctx, cfg, Checkpoint{ChannelValues: vals, ChannelVersions: map[string]string{"messages": v, "big": "1"}},
+			Metadata{"step": i}, newVers)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// storeState describes every checkpoint of the store, one line each, in
+// List order: ids, parent, decoded values, versions, metadata and pending
+// writes. Two stores with equal states read back alike.
+func storeState(t *testing.T, s *Store) []string {
+	t.Helper()
+	var out []string
+	for tp, err := range s.List(context.Background(), ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals := map[string]any{}
+		for ch, raw := range tp.Checkpoint.ChannelValues {
+			v, err := raw.(Raw).Value()
+			if err != nil {
+				t.Fatalf("thread %q checkpoint %s channel %q: %v", tp.Config.ThreadID, tp.Config.CheckpointID, ch, err)
+			}
+			vals[ch] = v
+		}
+		var writes []any
+		for _, w := range tp.PendingWrites {
+			v, err := w.Value.Value()
+			if err != nil {
+				t.Fatal(err)
+			}
+			writes = append(writes, []any{w.TaskID, w.TaskPath, w.Idx, w.Channel, v})
+		}
+		parent := ""
+		if tp.ParentConfig != nil {
+			parent = tp.ParentConfig.CheckpointID
+		}
+		b, err := json.Marshal([]any{tp.Config, parent, vals, tp.Checkpoint.ChannelVersions, tp.Checkpoint.VersionsSeen, tp.Metadata, writes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(b))
+	}
+	if len(out) == 0 {
+		t.Fatal("empty store state")
+	}
+	return out
+}
+
+// copyFormat2 copies the format-2 file in testdata (written by the build
+// before checksums) to a temporary path.
+func copyFormat2(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "format2", "store.ckpt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "old.ckpt")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func format2State(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "format2", "state.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+}
+
+// checkUpgraded checks that the file at path is format 3, holds only
+// checksummed records, reads back the state of the format-2 file, and
+// passes Verify (bbolt's page check included).
+func checkUpgraded(t *testing.T, path string) {
+	t.Helper()
+	s, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, want := storeState(t, s), format2State(t); !slices.Equal(got, want) {
+		t.Fatalf("upgraded file reads back %d checkpoints differently from the format-2 file (%d)", len(got), len(want))
+	}
+	rep, err := s.Verify(context.Background(), VerifyOptions{})
+	if err != nil || !rep.OK() {
+		t.Fatalf("Verify after upgrade: %v %v", rep.Problems, err)
+	}
+	unsealed := 0
+	err = s.view(context.Background(), func(r reader) error {
+		if f, err := formatOf(r); err != nil || f != formatVersion {
+			t.Fatalf("format after upgrade = %d, %v", f, err)
+		}
+		r.buckets(threadsRoot, nil, func(name []byte) bool {
+			for _, sub := range sealedSubBuckets {
+				r.scan(threadPath(string(name), sub), nil, nil, false, func(_, v []byte) bool {
+					if !isSealed(sub, v) {
+						unsealed++
+					}
+					return true
+				})
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil || unsealed != 0 {
+		t.Fatalf("after upgrade %d records have no checksum (%v)", unsealed, err)
+	}
+}
+
+func TestFormat2FileIsUpgradedInPlace(t *testing.T) {
+	path := copyFormat2(t)
+	// Read-only: read as is, without checksums, and left format 2.
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := storeState(t, ro), format2State(t); !slices.Equal(got, want) {
+		t.Fatal("read-only open of a format-2 file reads other values")
+	}
+	if err := ro.view(context.Background(), func(r reader) error {
+		if f, _ := formatOf(r); f != 2 {
+			t.Fatalf("read-only open changed the format to %d", f)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Small steps, so the upgrade takes many transactions.
+	defer func(n int) { upgradeStepRecords = n }(upgradeStepRecords)
+	upgradeStepRecords = 7
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkUpgraded(t, path)
+}
+
+// TestUpgradeKilledMidwayFinishesOnReopen kills a child process (this test
+// binary) after a random number of upgrade steps, then reopens the file.
+func TestUpgradeKilledMidwayFinishesOnReopen(t *testing.T) {
+	if path := os.Getenv("CKPT_UPGRADE_CHILD"); path != "" {
+		upgradeStepRecords = 5
+		kill, _ := strconv.Atoi(os.Getenv("CKPT_UPGRADE_KILL_AT"))
+		upgradeStepHook = func(step int) {
+			if step == kill {
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {}
+			}
+		}
+		_, err := Open(path, Options{})
+		fmt.Println("open returned", err)
+		os.Exit(3)
+	}
+	for round := range 5 {
+		path := copyFormat2(t)
+		kill := round * 6 // steps 0, 6, ... 24 of about 30
+		cmd := exec.Command(os.Args[0], "-test.run=^TestUpgradeKilledMidwayFinishesOnReopen$")
+		cmd.Env = append(os.Environ(), "CKPT_UPGRADE_CHILD="+path, "CKPT_UPGRADE_KILL_AT="+strconv.Itoa(kill))
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("round %d: child was not killed mid-upgrade: %v\n%s", round, err, out)
+		}
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatalf("round %d: reopen after a killed upgrade: %v", round, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		checkUpgraded(t, path)
+	}
+}
