@@ -305,11 +305,64 @@ type Raw []byte
 // Decode decodes the value into v (a pointer). Decoded into an `any` (or a
 // map[string]any or []any), integers become int64 (uint64 only above
 // MaxInt64), floats float64, maps map[string]any.
+//
+// Sound bytes that do not fit v (a string into an int, a list into a
+// struct, v not a pointer) are ErrDecode naming the stored kind and the
+// target type: the caller asked for the wrong type, the file is fine. Only
+// bytes that are not one whole msgpack value are ErrCorrupt.
 func (r Raw) Decode(v any) error {
 	if err := unmarshal(r, v); err != nil {
+		if kind, ok := storedKind(r); ok {
+			return fmt.Errorf("%w: stored %s into %s: %v", ErrDecode, kind, targetName(v), err)
+		}
 		return fmt.Errorf("%w: decode value: %v", ErrCorrupt, err)
 	}
 	return nil
+}
+
+// storedKind names the kind of the msgpack value b holds, or ok=false when
+// b is not exactly one well-formed msgpack value (then it is damaged).
+func storedKind(b []byte) (kind string, ok bool) {
+	if len(b) == 0 {
+		return "", false
+	}
+	r := bytes.NewReader(b)
+	if err := msgpack.NewDecoder(r).Skip(); err != nil || r.Len() != 0 {
+		return "", false
+	}
+	switch c := b[0]; {
+	case c <= 0x7f || c >= 0xe0 || c >= 0xcc && c <= 0xd3:
+		return "integer", true
+	case c >= 0x80 && c <= 0x8f || c == 0xde || c == 0xdf:
+		return "map", true
+	case c >= 0x90 && c <= 0x9f || c == 0xdc || c == 0xdd:
+		return "list", true
+	case c >= 0xa0 && c <= 0xbf || c >= 0xd9 && c <= 0xdb:
+		return "string", true
+	case c == 0xc0:
+		return "nil", true
+	case c == 0xc2 || c == 0xc3:
+		return "bool", true
+	case c >= 0xc4 && c <= 0xc6:
+		return "bytes", true
+	case c == 0xca || c == 0xcb:
+		return "float", true
+	case c >= 0xc7 && c <= 0xc9 || c >= 0xd4 && c <= 0xd8:
+		return "extension (e.g. time)", true
+	}
+	return "", false
+}
+
+// targetName names the Go type a value was decoded into.
+func targetName(v any) string {
+	t := reflect.TypeOf(v)
+	switch {
+	case t == nil:
+		return "nil (want a pointer)"
+	case t.Kind() != reflect.Pointer:
+		return t.String() + " (not a pointer)"
+	}
+	return t.Elem().String()
 }
 
 // Value decodes the value into a generic Go value (map[string]any, []any,

@@ -390,12 +390,23 @@ func resolveBlob(r reader, thread, ns, channel string, b []byte) (Raw, bool, err
 }
 
 // storeChannel writes channel's value at version, given the blob record of
-// the version it derives from (base, nil if none). A version already stored
-// is kept: a version names one value for ever.
+// the version it derives from (base, nil if none). A version names one value
+// for ever: when it is already stored, the same logical value is shared (not
+// written again) and a different one is a *VersionConflictError, returned
+// before this call changes anything. Keeping the stored value silently, as
+// this once did, made a fork or a re-added channel read another
+// checkpoint's value with no error.
 func storeChannel(w writer, thread, ns string, b blobWrite, base []byte, foldK int) error {
 	blPath := threadPath(thread, bucketBlobs)
 	key := blobKey(ns, b.channel, b.version)
-	if w.get(blPath, key) != nil {
+	if stored := w.get(blPath, key); stored != nil {
+		same, err := sameContent(w, thread, ns, b, stored)
+		if err != nil {
+			return fmt.Errorf("channel %q version %q: %w", b.channel, b.version, err)
+		}
+		if !same {
+			return &VersionConflictError{Thread: thread, NS: ns, Channel: b.channel, Version: b.version}
+		}
 		return nil
 	}
 	n, hdr, isList := listHeader(b.value)
@@ -435,6 +446,21 @@ func storeChannel(w writer, thread, ns string, b blobWrite, base []byte, foldK i
 		}
 	}
 	return w.put(blPath, key, encodeListRef(listRef{lineage: id, count: n}))
+}
+
+// sameContent reports whether the stored blob record holds the logical value
+// b would store: the same bytes, or the same list however it is stored
+// (whole, or as a reference into a lineage of segments), or both empty.
+func sameContent(r reader, thread, ns string, b blobWrite, stored []byte) (bool, error) {
+	kind, _, err := blobKind(stored)
+	if err != nil {
+		return false, err
+	}
+	if b.empty || kind == blobEmpty {
+		return b.empty && kind == blobEmpty, nil
+	}
+	rel, _, _, err := relate(r, thread, ns, b.channel, stored, b.value)
+	return rel == relEqual, err
 }
 
 // sweepLineages deletes the segments of every list lineage of thread that

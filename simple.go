@@ -7,10 +7,10 @@ package ckpt
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"sort"
-	"strconv"
 	"time"
 )
 
@@ -33,7 +33,10 @@ func (s *Snapshot) Decode(channel string, v any) error {
 	if !ok {
 		return fmt.Errorf("%w: channel %q in checkpoint %s", ErrNotFound, channel, s.CheckpointID)
 	}
-	return raw.Decode(v)
+	if err := raw.Decode(v); err != nil {
+		return fmt.Errorf("channel %q: %w", channel, err)
+	}
+	return nil
 }
 
 // StateMap decodes the whole state generically.
@@ -68,14 +71,20 @@ func snapshotOf(t *Tuple) *Snapshot {
 	return s
 }
 
-// Save stores state as the thread's next checkpoint (root namespace) and
-// returns its id. Only channels whose encoded bytes differ from the newest
-// checkpoint are written, with a new version; the others carry over.
-// Channels absent from state are absent from the new checkpoint. The
-// comparison and the write happen in one transaction, so concurrent Saves
-// on one thread each see the other's result. With WriteOptions.IfHead the
-// save fails with ErrConflict unless WriteOptions.Parent is still the
-// thread's newest checkpoint ("" : the thread must have none).
+// Save stores state as a new checkpoint of the thread (root namespace) and
+// returns its id. Its parent is the thread's newest checkpoint, or, when
+// WriteOptions.Parent is set (WithWriteOptions), that checkpoint: a fork,
+// for time travel (a new branch from an older state; the old branch stays
+// as it was, and the new checkpoint becomes the thread's newest). A Parent
+// that is not in the thread is ErrNotFound.
+//
+// Only channels whose encoded bytes differ from the parent's are written,
+// with a new version; the others carry over. Channels absent from state
+// are absent from the new checkpoint. The comparison and the write happen
+// in one transaction, so concurrent Saves on one thread each see the
+// other's result. With WriteOptions.IfHead the save fails with ErrConflict
+// unless WriteOptions.Parent is still the thread's newest checkpoint (""
+// : the thread must have none).
 func (s *Store) Save(ctx context.Context, threadID string, state map[string]any, meta Metadata) (string, error) {
 	if err := validThread(threadID); err != nil {
 		return "", err
@@ -101,13 +110,13 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 		return "", err
 	}
 	wo := WriteOptionsFrom(ctx)
-	var expected []byte
-	if wo.IfHead && wo.Parent != "" {
+	var named []byte // the parent the caller named, if any
+	if wo.Parent != "" {
 		p, err := parseID("WriteOptions.Parent", wo.Parent)
 		if err != nil {
 			return "", err
 		}
-		expected = p[:]
+		named = p[:]
 	}
 	var id [idLen]byte
 	var now time.Time
@@ -117,12 +126,19 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 	assign := func() { now = time.Now(); id = s.ids.next(now) }
 	err = s.writeOrdered(ctx, func(w writer) error {
 		head := headID(w, threadID, "")
-		if wo.IfHead && !bytes.Equal(head, expected) {
-			return checkHead(w, threadID, "", expected)
+		if wo.IfHead && !bytes.Equal(head, named) {
+			return checkHead(w, threadID, "", named)
+		}
+		parent := head
+		if named != nil {
+			parent = named
 		}
 		var prev map[string]string
-		if head != nil {
-			raw := w.get(threadPath(threadID, bucketCheckpoints), checkpointKey("", [idLen]byte(head)))
+		if parent != nil {
+			raw := w.get(threadPath(threadID, bucketCheckpoints), checkpointKey("", [idLen]byte(parent)))
+			if raw == nil {
+				return fmt.Errorf("%w: parent checkpoint %s in thread %q (deleted or never written)", ErrNotFound, idString([idLen]byte(parent)), threadID)
+			}
 			rec, err := decodeCheckpointRecord(raw)
 			if err != nil {
 				return err
@@ -145,15 +161,15 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 					}
 				}
 			}
-			ver := nextVersion(prev[e.ch])
+			ver := idString(id)
 			versions[e.ch] = ver
 			blobs = append(blobs, blobWrite{channel: e.ch, version: ver, value: e.raw})
 		}
-		rec, err := encodeCheckpointRecord(&checkpointRecord{TS: now.UnixNano(), Parent: head, Versions: versions})
+		rec, err := encodeCheckpointRecord(&checkpointRecord{TS: now.UnixNano(), Parent: parent, Versions: versions})
 		if err != nil {
 			return err
 		}
-		return s.putCheckpoint(w, threadID, "", id, rec, md, blobs, head)
+		return s.putCheckpoint(w, threadID, "", id, rec, md, blobs, parent)
 	}, assign)
 	if err != nil {
 		return "", err
@@ -161,15 +177,18 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 	return idString(id), nil
 }
 
-// nextVersion returns the version after prev: versions written by Save are
-// decimal counters per channel.
-func nextVersion(prev string) string {
-	n, err := strconv.ParseUint(prev, 10, 64)
-	if err != nil {
-		n = 0
-	}
-	return strconv.FormatUint(n+1, 10)
-}
+// Versions written by Save: a changed channel's new version is the id of
+// the checkpoint that writes it. A version must name one value for ever
+// (the store refuses a different value under a stored version), and a
+// per-channel counter cannot promise that: it restarts when a channel is
+// dropped and added back, and two branches forked from one checkpoint both
+// count to the same next number. A checkpoint id is unique in the store,
+// and ids come from one monotonic source, so along every chain of
+// checkpoints a channel's versions increase (as strings: ULIDs sort by
+// time), which is the order LangGraph-style readers compare versions in.
+// It also says which checkpoint last changed the channel. Files written
+// before kept decimal counters ("1", "2", ...): nothing parses versions as
+// numbers, so such a channel simply continues with an id.
 
 // Load returns the snapshot with the given id from the thread's root
 // namespace. Unknown thread or id: ErrNotFound.
@@ -193,24 +212,153 @@ func (s *Store) Latest(ctx context.Context, threadID string) (*Snapshot, error) 
 	return snapshotOf(t), nil
 }
 
-// History yields the thread's snapshots (root namespace) newest first.
-// opts.Before, Limit and Filter apply; its ThreadID and Namespace are set
-// by History.
+// History yields the thread's current branch, newest first: the newest
+// checkpoint of the root namespace, then its parent, its parent's parent,
+// and so on. After a fork (Save with WriteOptions.Parent) it is the new
+// branch, and the checkpoints of other branches do not appear; HistoryFrom
+// walks any branch, Branches lists them, and List with ThreadID and
+// Namespace NS("") gives every checkpoint of every branch by id.
+// opts.Before, Limit and Filter apply to the walk: checkpoints whose id is
+// not below Before or whose metadata does not match Filter are skipped,
+// not followed less. Its ThreadID and Namespace are set by History. An
+// unknown thread yields nothing. The walk ends at the first checkpoint or
+// at a parent that retention (GC, Prune) removed.
 func (s *Store) History(ctx context.Context, threadID string, opts ListOptions) iter.Seq2[*Snapshot, error] {
+	return s.walk(ctx, threadID, nil, opts)
+}
+
+// HistoryFrom is History starting at checkpointID (yielded first) instead
+// of the thread's newest checkpoint: the branch that leads to it. An
+// unknown id is ErrNotFound.
+func (s *Store) HistoryFrom(ctx context.Context, threadID, checkpointID string, opts ListOptions) iter.Seq2[*Snapshot, error] {
+	id, err := parseID("checkpoint id", checkpointID)
+	if err != nil {
+		return func(yield func(*Snapshot, error) bool) { yield(nil, err) }
+	}
+	return s.walk(ctx, threadID, &id, opts)
+}
+
+// walk follows parent links from start (nil: the newest checkpoint), a page
+// per read transaction like List, so the caller may write while iterating.
+func (s *Store) walk(ctx context.Context, threadID string, start *[idLen]byte, opts ListOptions) iter.Seq2[*Snapshot, error] {
 	return func(yield func(*Snapshot, error) bool) {
 		if err := validThread(threadID); err != nil {
 			yield(nil, err)
 			return
 		}
 		opts.ThreadID, opts.Namespace = threadID, NS("")
-		for t, err := range s.List(ctx, opts) {
+		sel, err := newSelector(opts)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		next, first := start, true
+		seen := map[[idLen]byte]bool{} // a Put may name any parent: refuse to loop
+		left := opts.Limit
+		for {
+			var page []*Tuple
+			done := false
+			err := s.view(ctx, func(r reader) error {
+				for len(page) < listPage {
+					t, err := loadTuple(r, threadID, "", next)
+					if errors.Is(err, ErrNotFound) && (!first || start == nil) {
+						done = true // no checkpoint yet, or the parent was removed
+						return nil
+					}
+					if err != nil {
+						return err
+					}
+					first = false
+					id, _ := parseID("checkpoint id", t.Config.CheckpointID)
+					if seen[id] {
+						return fmt.Errorf("%w: thread %q: checkpoint %s is its own ancestor", ErrCorrupt, threadID, t.Config.CheckpointID)
+					}
+					seen[id] = true
+					if (sel.before == nil || bytes.Compare(id[:], sel.before) < 0) &&
+						(len(sel.filter) == 0 || matchMetadata(t.Metadata, sel.filter)) {
+						page = append(page, t)
+					}
+					if t.ParentConfig == nil {
+						done = true
+						return nil
+					}
+					p, err := parseID("parent checkpoint id", t.ParentConfig.CheckpointID)
+					if err != nil {
+						return err
+					}
+					next = &p
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			for _, t := range page {
+				if !yield(snapshotOf(t), nil) {
+					return
+				}
+				if left--; opts.Limit > 0 && left == 0 {
+					return
+				}
+			}
 			if err != nil {
 				yield(nil, err)
 				return
 			}
-			if !yield(snapshotOf(t), nil) {
+			if done {
 				return
 			}
 		}
 	}
+}
+
+// Branches returns the tips of the thread's branches (root namespace): the
+// checkpoints that are no other checkpoint's parent, newest first. A thread
+// that never forked has one; an unknown thread has none. Walk a branch with
+// HistoryFrom, continue it with Save and WriteOptions.Parent set to its tip.
+func (s *Store) Branches(ctx context.Context, threadID string) ([]*Snapshot, error) {
+	if err := validThread(threadID); err != nil {
+		return nil, err
+	}
+	var out []*Snapshot
+	err := s.view(ctx, func(r reader) error {
+		var ids [][idLen]byte
+		parents := map[[idLen]byte]bool{}
+		prefix := nsKey("")
+		var ferr error
+		r.scan(threadPath(threadID, bucketCheckpoints), prefix, nil, true, func(k, v []byte) bool {
+			id := [idLen]byte(k[len(k)-idLen:])
+			rec, err := decodeCheckpointRecord(v)
+			if err != nil {
+				ferr = fmt.Errorf("checkpoint %s: %w", idString(id), err)
+				return false
+			}
+			ids = append(ids, id)
+			if len(rec.Parent) == idLen {
+				parents[[idLen]byte(rec.Parent)] = true
+			}
+			return ctx.Err() == nil
+		})
+		if ferr != nil {
+			return ferr
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if parents[id] {
+				continue
+			}
+			t, err := loadTuple(r, threadID, "", &id)
+			if err != nil {
+				return err
+			}
+			out = append(out, snapshotOf(t))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -41,7 +41,35 @@ var (
 	// be read, every later write returns an error wrapping ErrFailed and the
 	// first cause. Close and reopen to recover exactly the durable state.
 	ErrFailed = errors.New("ckpt: store failed after an I/O error; reopen it")
+	// ErrVersionReused: a write stored a channel value under a (channel,
+	// version) that already names different content in the thread and
+	// namespace. A version is a promise about content, so the write is
+	// refused and nothing of it is stored. The error is a
+	// *VersionConflictError naming the place. It is not ErrConflict: that
+	// one means "the head moved, read and retry"; this one is a bug in the
+	// caller's versioning that a retry repeats.
+	ErrVersionReused = errors.New("ckpt: channel version already holds a different value")
+	// ErrDecode: a stored value is sound but cannot be decoded into the Go
+	// type asked for (a string into an int, a list into a struct, a
+	// non-pointer target). The message names the channel, the stored kind
+	// and the target type. The file is fine: this is not ErrCorrupt.
+	ErrDecode = errors.New("ckpt: cannot decode value into the target type")
 )
+
+// VersionConflictError is returned (wrapped) by a write that would store a
+// value under a (channel, version) holding different content. errors.Is
+// matches it with ErrVersionReused; errors.As gives the place.
+type VersionConflictError struct {
+	Thread, NS, Channel, Version string
+}
+
+func (e *VersionConflictError) Error() string {
+	return fmt.Sprintf("%v: thread %q namespace %q channel %q version %q (a version names one value for ever: give a changed value a new version)",
+		ErrVersionReused, e.Thread, e.NS, e.Channel, e.Version)
+}
+
+// Is makes errors.Is(err, ErrVersionReused) true.
+func (e *VersionConflictError) Is(target error) bool { return target == ErrVersionReused }
 
 // Config addresses a thread, a namespace in it and optionally one
 // checkpoint, as LangGraph's configurable {thread_id, checkpoint_ns,
@@ -133,7 +161,10 @@ func (t *Tuple) Decode(channel string, v any) error {
 	if !ok {
 		return fmt.Errorf("%w: channel %q in checkpoint %s", ErrNotFound, channel, t.Config.CheckpointID)
 	}
-	return raw.Decode(v)
+	if err := raw.Decode(v); err != nil {
+		return fmt.Errorf("channel %q: %w", channel, err)
+	}
+	return nil
 }
 
 // ListOptions selects and pages checkpoints for List.

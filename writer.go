@@ -61,8 +61,10 @@ type WriteOptions struct {
 	// fails with ErrConflict and writes nothing. An empty parent requires
 	// the namespace to hold no checkpoint yet.
 	IfHead bool
-	// Parent is the checkpoint a Save's state was derived from, checked
-	// when IfHead is set.
+	// Parent is the checkpoint a Save's state was derived from: the new
+	// checkpoint's parent ("" : the thread's newest). Naming an older
+	// checkpoint forks the thread there. With IfHead it must still be the
+	// newest.
 	Parent string
 }
 

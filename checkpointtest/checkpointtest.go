@@ -31,6 +31,7 @@ func Run(t *testing.T, newSaver NewSaver) {
 	}{
 		{"Put", testPut},
 		{"PutOnlyChangedChannels", testOnlyChangedChannels},
+		{"PutVersionNamesOneValue", testVersionNamesOneValue},
 		{"PutWrites", testPutWrites},
 		{"GetTuple", testGetTuple},
 		{"List", testList},
@@ -237,6 +238,75 @@ func testOnlyChangedChannels(t *testing.T, s ckpt.Saver) {
 		}, nil, map[string]string{"gone": "1"}))
 		if got := values(t, must(t).tuple(s.GetTuple(ctx, c))); len(got) != 0 {
 			t.Fatalf("values %v, want none", got)
+		}
+	})
+}
+
+// testVersionNamesOneValue: a (channel, version) names one value for ever.
+// Storing a different value under a stored version (a fork that reuses the
+// "natural" next version) is a *ckpt.VersionConflictError matching
+// ckpt.ErrVersionReused and writes nothing; the same value again is fine.
+func testVersionNamesOneValue(t *testing.T, s ckpt.Saver) {
+	put := func(parent ckpt.Config, vals map[string]any, versions map[string]string) (ckpt.Config, error) {
+		return s.Put(ctx, parent, ckpt.Checkpoint{ChannelValues: vals, ChannelVersions: versions}, nil, versions)
+	}
+	root := ckpt.Config{ThreadID: "ver"}
+	first := must(t).cfg(put(root, map[string]any{"x": "first", "l": []any{"a"}}, map[string]string{"x": "1", "l": "1"}))
+	second := must(t).cfg(put(first, map[string]any{"x": "second", "l": []any{"a", "b"}}, map[string]string{"x": "2", "l": "2"}))
+	count := func() int {
+		n := 0
+		for _, err := range s.List(ctx, ckpt.ListOptions{ThreadID: "ver"}) {
+			must(t).ok(err)
+			n++
+		}
+		return n
+	}
+
+	t.Run("a different value under a stored version is refused", func(t *testing.T) {
+		for _, c := range []struct {
+			vals     map[string]any
+			versions map[string]string
+		}{
+			{map[string]any{"x": "fork", "y": "new"}, map[string]string{"x": "2", "y": "1"}},
+			{map[string]any{"l": []any{"a", "c"}, "y": "new"}, map[string]string{"l": "2", "y": "1"}},
+			// x named without a value: an empty channel is different too.
+			{map[string]any{"y": "new"}, map[string]string{"x": "2", "y": "1"}},
+		} {
+			vals, versions := c.vals, c.versions
+			_, err := put(first, vals, versions)
+			var vc *ckpt.VersionConflictError
+			if !errors.Is(err, ckpt.ErrVersionReused) || !errors.As(err, &vc) {
+				t.Fatalf("put %v under version 2: %v, want ErrVersionReused", vals, err)
+			}
+			if vc.Thread != "ver" || vc.NS != "" || vc.Version != "2" || (vc.Channel != "x" && vc.Channel != "l") {
+				t.Fatalf("the error names %+v", *vc)
+			}
+			if n := count(); n != 2 {
+				t.Fatalf("%d checkpoints after a refused put, want 2", n)
+			}
+		}
+		want := map[string]any{"x": "second", "l": []any{"a", "b"}}
+		if got := values(t, must(t).tuple(s.GetTuple(ctx, second))); !reflect.DeepEqual(got, want) {
+			t.Fatalf("second checkpoint reads %v, want %v", got, want)
+		}
+		// Nothing of the refused puts was stored: y version 1 is still free.
+		c := must(t).cfg(put(first, map[string]any{"x": "first", "y": "other"}, map[string]string{"x": "1", "y": "1"}))
+		if got := values(t, must(t).tuple(s.GetTuple(ctx, c))); !reflect.DeepEqual(got, map[string]any{"x": "first", "y": "other"}) {
+			t.Fatalf("after the refused puts: %v", got)
+		}
+	})
+	t.Run("the same value under a stored version is shared", func(t *testing.T) {
+		c := must(t).cfg(put(first, map[string]any{"x": "second", "l": []any{"a", "b"}}, map[string]string{"x": "2", "l": "2"}))
+		want := map[string]any{"x": "second", "l": []any{"a", "b"}}
+		if got := values(t, must(t).tuple(s.GetTuple(ctx, c))); !reflect.DeepEqual(got, want) {
+			t.Fatalf("values %v, want %v", got, want)
+		}
+	})
+	t.Run("a fork under new versions reads its own values", func(t *testing.T) {
+		c := must(t).cfg(put(first, map[string]any{"x": "fork", "l": []any{"a"}}, map[string]string{"x": "3", "l": "1"}))
+		want := map[string]any{"x": "fork", "l": []any{"a"}}
+		if got := values(t, must(t).tuple(s.GetTuple(ctx, c))); !reflect.DeepEqual(got, want) {
+			t.Fatalf("values %v, want %v", got, want)
 		}
 	})
 }

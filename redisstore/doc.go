@@ -2,7 +2,10 @@
 // processes (on several machines) sharing threads. It has the semantics of
 // the embedded bbolt store (checked by the same checkpointtest kit): only
 // changed channels are stored (blobs keyed by thread, namespace, channel
-// and version), values are the same msgpack bytes, pending writes keep the
+// and version; a version names one value for ever, so a put storing other
+// bytes under a stored (channel, version) fails with a
+// *ckpt.VersionConflictError matching ckpt.ErrVersionReused and writes
+// nothing), values are the same msgpack bytes, pending writes keep the
 // first regular write and let special channels replace, a put's parent
 // must exist (a deleted thread is not resurrected by a late write), and
 // ckpt.WriteOptions.IfHead is a compare-and-set on the thread head that

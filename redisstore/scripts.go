@@ -156,8 +156,8 @@ end
 // in ms (0: none), 12 keep-last n (0: keep all), 13 len16(thread)|thread,
 // 14 number of blobs, then (field, value) pairs, then the number of
 // writes and (field, value, replace) triples.
-// Returns {"ok"}, {"notfound"}, {"conflict", head}, {"stale", head} or
-// {"corrupt", field}.
+// Returns {"ok"}, {"notfound"}, {"conflict", head}, {"stale", head},
+// {"reused", blob field} or {"corrupt", field}.
 var putScript = redis.NewScript(luaPrelude + `
 local f, parent, nskey, nsend = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('HGET', KEYS[1], f) == ARGV[5] and redis.call('HGET', KEYS[2], f) == ARGV[6] then
@@ -173,6 +173,13 @@ if parent ~= '' and redis.call('HEXISTS', KEYS[1], parent) == 0 then return {'no
 local head = redis.call('ZREVRANGEBYLEX', KEYS[3], '(' .. nsend, '[' .. nskey, 'LIMIT', 0, 1)[1] or ''
 if ARGV[9] == '1' and head ~= parent then return {'conflict', head} end
 if ARGV[10] == '1' and head ~= '' and not before(head, f) then return {'stale', head} end
+-- A (channel, version) names one value for ever: a stored field holding
+-- other bytes refuses the put before anything is written.
+local nb = tonumber(ARGV[14])
+for i = 15, 14 + 2 * nb, 2 do
+  local cur = redis.call('HGET', KEYS[5], ARGV[i])
+  if cur and cur ~= ARGV[i + 1] then return {'reused', ARGV[i]} end
+end
 local keepn = tonumber(ARGV[12])
 -- Trimming sweeps blobs, which needs every cp value to parse: check that
 -- before the first write.
@@ -181,7 +188,6 @@ if trim then
   local ok, bad = referenced({})
   if not ok then return {'corrupt', bad} end
 end
-local nb = tonumber(ARGV[14])
 for i = 15, 14 + 2 * nb, 2 do
   redis.call('HSETNX', KEYS[5], ARGV[i], ARGV[i + 1])
 end

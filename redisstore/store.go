@@ -192,6 +192,7 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 		ts = now
 	}
 	blobArgs := make([]any, 0, 2*len(newVersions))
+	blobOf := make(map[string]string, len(newVersions)) // blob field -> channel
 	for _, ch := range slices.Sorted(maps.Keys(newVersions)) {
 		ver := newVersions[ch]
 		if err := validChannel(ch, ver); err != nil {
@@ -208,6 +209,7 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 			}
 			blob = encodeBlob(raw, false)
 		}
+		blobOf[blobField(ns, ch, ver)] = ch
 		blobArgs = append(blobArgs, blobField(ns, ch, ver), blob)
 	}
 	rec := &checkpointRecord{V: cp.V, TS: ts.UnixNano(), Parent: cfg.CheckpointID, Versions: cp.ChannelVersions, VersionsSeen: cp.VersionsSeen}
@@ -260,6 +262,9 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 			return ckpt.Config{}, fmt.Errorf("%w: parent checkpoint %s in thread %q namespace %q (deleted or never written)", ckpt.ErrNotFound, cfg.CheckpointID, cfg.ThreadID, ns)
 		case "conflict":
 			return ckpt.Config{}, fmt.Errorf("%w: thread %q namespace %q: expected head %s, head is %s", ckpt.ErrConflict, cfg.ThreadID, ns, idName(cfg.CheckpointID), headName(detail))
+		case "reused":
+			ch := blobOf[detail]
+			return ckpt.Config{}, &ckpt.VersionConflictError{Thread: cfg.ThreadID, NS: ns, Channel: ch, Version: newVersions[ch]}
 		case "stale":
 			// Another machine wrote a newer id (its clock is ahead): move
 			// past it and try again, a bounded number of times.

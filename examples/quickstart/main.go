@@ -1,7 +1,9 @@
 // Command quickstart shows the seed's save/restore flow: a node runs,
 // its state and metadata are saved as a checkpoint, the process "restarts"
 // (the store is closed and reopened from the same file) and the state is
-// restored from the thread's newest checkpoint.
+// restored from the thread's newest checkpoint. Then it travels back in
+// time: a Save with WriteOptions.Parent forks the thread at the first
+// checkpoint, History follows the new branch and Branches lists both.
 package main
 
 import (
@@ -43,6 +45,7 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Printf("saved checkpoint %s on thread-1\n", id)
+	first := id
 
 	state["messages"] = append(state["messages"].([]Message), Message{Role: "assistant", Content: "Here is the summary."})
 	state["turn_count"] = 2
@@ -78,5 +81,35 @@ func main() {
 			log.Fatal(err)
 		}
 		fmt.Printf("history: %s node=%v reason=%v\n", s.CheckpointID, s.Metadata["node"], s.Metadata["reason"])
+	}
+
+	// Time travel: go back to the first checkpoint and answer differently.
+	// The old branch stays as it was; the fork becomes the newest checkpoint.
+	forkState := map[string]any{
+		"messages":   []Message{{Role: "user", Content: "Summarise this"}, {Role: "assistant", Content: "In one line: ..."}},
+		"turn_count": 2,
+	}
+	forkCtx := ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{Parent: first})
+	fork, err := store.Save(forkCtx, "thread-1", forkState, ckpt.Metadata{"node": "answer", "route": "end", "reason": "retry"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("forked %s from %s\n", fork, first)
+	for s, err := range store.History(ctx, "thread-1", ckpt.ListOptions{}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("new branch: %s reason=%v\n", s.CheckpointID, s.Metadata["reason"])
+	}
+	branches, err := store.Branches(ctx, "thread-1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, b := range branches {
+		var msgs []Message
+		if err := b.Decode("messages", &msgs); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("branch tip %s: %q\n", b.CheckpointID, msgs[len(msgs)-1].Content)
 	}
 }
