@@ -109,7 +109,7 @@ func checkBackupCopy(t *testing.T, path string, acked []backupAck) {
 	}
 }
 
-// backupWriters runs n Sync writers, one thread each, until stop is
+// backupWriters runs n writers (with durability dur), one thread each, until stop is
 // closed, and records every acknowledged Save.
 type backupWriters struct {
 	mu    sync.Mutex
@@ -120,7 +120,7 @@ type backupWriters struct {
 	n     atomic.Int64
 }
 
-func startBackupWriters(s *Store, n int) *backupWriters {
+func startBackupWriters(s *Store, n int, dur Durability) *backupWriters {
 	bw := &backupWriters{stop: make(chan struct{})}
 	for th := range n {
 		bw.wg.Add(1)
@@ -132,7 +132,7 @@ func startBackupWriters(s *Store, n int) *backupWriters {
 					return
 				default:
 				}
-				ctx := WithWriteOptions(context.Background(), WriteOptions{Durability: Sync})
+				ctx := WithWriteOptions(context.Background(), WriteOptions{Durability: dur})
 				id, err := s.Save(ctx, backupThread(th), backupState(th, step), Metadata{"step": step})
 				bw.mu.Lock()
 				if err != nil {
@@ -194,13 +194,28 @@ func backupTemps(t *testing.T, path string) []string {
 }
 
 func TestBackupUnder16SyncWritersHoldsEveryAcknowledgedCheckpoint(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "live.db"), Options{})
+	for _, tc := range []struct {
+		name string
+		opts Options
+		dur  Durability
+	}{
+		{"log", Options{}, Sync},
+		{"nowal", Options{NoWAL: true}, Sync},
+		// Async: acknowledged once queued; the backup queues behind them.
+		{"async", Options{}, Async},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testBackupUnderWriters(t, tc.opts, tc.dur) })
+	}
+}
+
+func testBackupUnderWriters(t *testing.T, opts Options, dur Durability) {
+	s, err := Open(filepath.Join(t.TempDir(), "live.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	dst := filepath.Join(t.TempDir(), "copy.db")
-	bw := startBackupWriters(s, 16)
+	bw := startBackupWriters(s, 16, dur)
 	bw.waitFor(t, 16*20)
 	before := bw.snapshot() // acknowledged before Backup is called
 	var written, total int64
@@ -223,6 +238,9 @@ func TestBackupUnder16SyncWritersHoldsEveryAcknowledgedCheckpoint(t *testing.T) 
 		t.Fatalf("temporary files left: %v", tmp)
 	}
 	// The source still holds everything, the copy did not disturb it.
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	for _, a := range all {
 		if _, err := s.Load(context.Background(), backupThread(a.thread), a.id); err != nil {
 			t.Fatalf("source lost %s: %v", a.id, err)
