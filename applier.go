@@ -235,7 +235,8 @@ func (s *Store) openWAL(noWAL bool, logged []walGroup) error {
 		if len(groups) == 0 {
 			return nil
 		}
-		w := &walState{shared: newOvTree(), gen: groups[len(groups)-1].gen}
+		// groups stays for Backup, which replays it into its copy.
+		w := &walState{shared: newOvTree(), gen: groups[len(groups)-1].gen, groups: groups}
 		err := s.db.View(func(tx *bolt.Tx) error {
 			ow := newOvWriter(w.shared, &boltView{tx: tx}, 0)
 			for _, g := range groups {

@@ -1,0 +1,343 @@
+package ckpt
+
+// Hot backup: a complete, self-contained copy of a live store (no -wal
+// needed), holding every write acknowledged before the call, taken while
+// writers go on.
+//
+// How: a solo op in the commit loop (runSolo) first drains the groups in
+// flight and applies the whole log to bbolt, so the file holds every write
+// queued before the backup; still inside the loop, the backup takes the
+// applier's lock and opens a bbolt read transaction. The loop then goes on
+// with other writes while bbolt's Tx.WriteTo copies that transaction's
+// pages (a consistent image, since bbolt never overwrites a page a live
+// read transaction can see). Writes meanwhile are logged and served from
+// the overlay as usual; only their move into bbolt waits for the backup.
+//
+// Why the applier waits: a bbolt write transaction that must grow the
+// file's mapping waits for every read transaction to end, and while it
+// waits, every new read transaction (the commit loop opens one per group)
+// waits behind it: an applier running beside a long copy could stop all
+// writers for the rest of the backup at an unpredictable moment. Paused,
+// it cannot; writers then wait only if they log more than maxUnapplied
+// (32 MiB) while one backup runs, when the commit loop must apply the log
+// itself. (Compact and ApplyLog, which apply the log first, wait for a
+// running backup too.) The backup also holds dbMu shared, as every reader
+// of s.db does, so Compact cannot swap the file under it.
+//
+// A read-only store cannot apply its log to the file: its snapshot is the
+// file plus the logged groups (kept from Open), and the copy gets those
+// groups replayed into it before it is complete.
+//
+// The file form writes a temporary sibling named <dest>.ckpt-backup-*.tmp,
+// fsyncs it, renames it over the destination and fsyncs the directory: the
+// destination is always either absent, the earlier file, or a whole copy.
+// A backup killed half-way leaves its temporary file; the next backup to
+// the same destination removes it. (Two backups to one destination at
+// once: the later removes the earlier's file, whose rename then fails; one
+// of them fails, neither leaves a partial copy.)
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// BackupOption changes how Backup and BackupFile run.
+type BackupOption func(*backupConfig)
+
+type backupConfig struct {
+	progress func(written, total int64)
+}
+
+// BackupProgress has fn called (from the backup's goroutine) after each
+// chunk the backup writes, with the bytes written so far and the size of
+// the whole copy. A read-only store whose log is not yet in its file
+// counts the last pass over the copy (file form: the snapshot it starts
+// from). fn should be quick: the snapshot is held while it runs.
+func BackupProgress(fn func(written, total int64)) BackupOption {
+	return func(c *backupConfig) { c.progress = fn }
+}
+
+// Backup writes a complete copy of the store to w: a store file that opens
+// on its own (it needs no -wal beside it) and holds every write
+// acknowledged before Backup was called (the state of one moment: whole
+// groups of writes, never part of one). Writers go on meanwhile; see the
+// README's "Backup" for the bound on how long they can wait. If ctx ends,
+// Backup stops with ctx's error and w holds a partial copy: use BackupFile
+// for a file that is either whole or absent. Read-only stores back up too
+// (if the log a crashed writer left is not yet in the file, the copy is
+// built in a temporary file first, in os.TempDir).
+func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) error {
+	cfg := backupOptions(opts)
+	err := s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*walGroup) error {
+		if len(groups) == 0 {
+			return writeSnapshot(ctx, tx, w, cfg.progress)
+		}
+		return s.streamThroughTemp(ctx, tx, groups, w, cfg.progress)
+	})
+	if err != nil {
+		return fmt.Errorf("ckpt: backup: %w", err)
+	}
+	return nil
+}
+
+// BackupFile writes a backup (see Backup) to path: into a temporary file
+// beside it, fsync'd, then renamed over path, and the directory fsync'd.
+// path is then either unchanged (an earlier file stays as it was) or a
+// whole copy, whatever happens, a crash included; an error or a cancelled
+// ctx leaves no file behind. path may not be the store's own file or log,
+// nor a file with a -wal beside it (a store someone opened there: the copy
+// would be read together with that log); these fail with
+// ErrInvalidConfig.
+func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOption) error {
+	cfg := backupOptions(opts)
+	if err := s.checkBackupDest(path); err != nil {
+		return err
+	}
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	removeBackupLeftovers(dir, base)
+	f, err := os.CreateTemp(dir, base+backupTempInfix+"*"+backupTempSuffix)
+	if err != nil {
+		return fmt.Errorf("ckpt: backup to %s: %w", path, err)
+	}
+	tmp := f.Name()
+	err = s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*walGroup) error {
+		if err := writeSnapshot(ctx, tx, f, cfg.progress); err != nil {
+			return err
+		}
+		if len(groups) > 0 {
+			return s.replayInto(tmp, groups)
+		}
+		return nil
+	})
+	if err == nil {
+		err = f.Sync()
+	}
+	err = errors.Join(err, f.Close())
+	if err == nil {
+		err = ctx.Err() // cancelled before the copy is in place: no file
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("ckpt: backup to %s: %w", path, err)
+	}
+	// The copy is whole at path; a failed directory fsync only means the
+	// rename may not survive a power cut.
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("ckpt: backup to %s: fsync directory: %w", path, err)
+	}
+	return nil
+}
+
+func backupOptions(opts []BackupOption) backupConfig {
+	var cfg backupConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg
+}
+
+// withBackupSnapshot runs fn on a read transaction that holds every write
+// acknowledged before the call; groups are logged groups the transaction
+// lacks (read-only stores only), to be replayed into the copy.
+func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, groups []*walGroup) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Held shared for the whole copy: Close waits for the backup instead
+	// of closing the file under it. (Not through enqueue, which would take
+	// it a second time: a Close waiting in between would deadlock.)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.readOnly {
+		s.dbMu.RLock()
+		defer s.dbMu.RUnlock()
+		tx, err := s.db.Begin(false)
+		if err != nil {
+			return fmt.Errorf("begin read: %w", err)
+		}
+		defer func() { _ = tx.Rollback() }()
+		var groups []*walGroup
+		if s.wal != nil {
+			groups = s.wal.groups
+		}
+		return fn(tx, groups)
+	}
+	var tx *bolt.Tx
+	var release func()
+	op := &writeOp{ctx: ctx, dur: Sync, done: make(chan error, 1)}
+	op.solo = func() error {
+		// In the commit loop, after every op queued before this one is
+		// committed and (runSolo) the log is applied to bbolt.
+		var ap *applier
+		if s.logging() {
+			ap = s.wal.ap
+			ap.applyMu.Lock()
+		}
+		s.dbMu.RLock()
+		release = func() {
+			s.dbMu.RUnlock()
+			if ap != nil {
+				ap.applyMu.Unlock()
+			}
+		}
+		var err error
+		if tx, err = s.db.Begin(false); err != nil {
+			release()
+			return fmt.Errorf("begin read: %w", err)
+		}
+		return nil
+	}
+	if err := s.send(ctx, op); err != nil {
+		return err
+	}
+	if err := <-op.done; err != nil {
+		return err
+	}
+	defer release()
+	defer func() { _ = tx.Rollback() }()
+	return fn(tx, nil)
+}
+
+// writeSnapshot writes tx's pages to w.
+func writeSnapshot(ctx context.Context, tx *bolt.Tx, w io.Writer, progress func(written, total int64)) error {
+	_, err := tx.WriteTo(&backupWriter{ctx: ctx, w: w, total: tx.Size(), progress: progress})
+	if err != nil && ctx.Err() != nil {
+		// bbolt wraps some write errors with %s: give back ctx's own.
+		return ctx.Err()
+	}
+	return err
+}
+
+// replayInto applies groups to the store file at path (a fresh copy).
+func (s *Store) replayInto(path string, groups []*walGroup) error {
+	bo := s.boltOpts
+	bo.ReadOnly = false
+	db, err := bolt.Open(path, 0o600, &bo)
+	if err != nil {
+		return fmt.Errorf("open the copy: %w", err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error { return replayGroups(&boltView{tx: tx}, groups) })
+	if err != nil {
+		err = fmt.Errorf("write the log into the copy: %w", err)
+	}
+	return errors.Join(err, db.Close())
+}
+
+// streamThroughTemp builds the copy of a read-only store with a log in a
+// temporary file, then writes that file to w.
+func (s *Store) streamThroughTemp(ctx context.Context, tx *bolt.Tx, groups []*walGroup, w io.Writer, progress func(written, total int64)) error {
+	f, err := os.CreateTemp("", "ckpt-backup-*"+backupTempSuffix)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+	}()
+	if err := writeSnapshot(ctx, tx, f, nil); err != nil {
+		return err
+	}
+	if err := s.replayInto(f.Name(), groups); err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	_, err = io.Copy(&backupWriter{ctx: ctx, w: w, total: fi.Size(), progress: progress}, f)
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// checkBackupDest refuses destinations whose replacement would harm a
+// store: this one's file or log, or a file with a log beside it.
+func (s *Store) checkBackupDest(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("ckpt: backup to %s: %w", path, err)
+	}
+	dst, dstErr := os.Stat(path)
+	for _, own := range []string{s.path, s.path + walSuffix} {
+		ownAbs, err := filepath.Abs(own)
+		same := err == nil && ownAbs == abs
+		if fi, err := os.Stat(own); err == nil && dstErr == nil && os.SameFile(fi, dst) {
+			same = true
+		}
+		if same {
+			return fmt.Errorf("%w: backup to %s: that is the store's own file or log", ErrInvalidConfig, path)
+		}
+	}
+	if _, err := os.Lstat(path + walSuffix); err == nil {
+		return fmt.Errorf("%w: backup to %s: a write-ahead log (%s) lies beside it, so a store is open there or crashed there; the copy would be read with that log", ErrInvalidConfig, path, filepath.Base(path+walSuffix))
+	}
+	return nil
+}
+
+const (
+	backupTempInfix  = ".ckpt-backup-"
+	backupTempSuffix = ".tmp"
+)
+
+// isBackupTemp tells whether name is the temporary file of a backup to a
+// destination named base.
+func isBackupTemp(base, name string) bool {
+	rest, ok := strings.CutPrefix(name, base+backupTempInfix)
+	return ok && strings.HasSuffix(rest, backupTempSuffix)
+}
+
+// removeBackupLeftovers removes the temporary files that killed backups to
+// base left in dir.
+func removeBackupLeftovers(dir, base string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return // CreateTemp reports what is wrong with dir
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() && isBackupTemp(base, e.Name()) {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// backupWriter counts what the copy writes, reports it, and stops the
+// copy once ctx ends.
+type backupWriter struct {
+	ctx      context.Context
+	w        io.Writer
+	written  int64
+	total    int64
+	progress func(written, total int64)
+}
+
+func (b *backupWriter) Write(p []byte) (int, error) {
+	if err := b.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := b.w.Write(p)
+	b.written += int64(n)
+	if b.progress != nil && n > 0 {
+		b.progress(b.written, b.total)
+	}
+	return n, err
+}
