@@ -286,6 +286,7 @@ func (d *demoRun) hints(ctx context.Context) {
 	if ids[2] != "" && ids[3] != "" {
 		d.printf("  %s diff %s %s %s %s\n      what the parallel step added\n", self, db, d.thread, ids[2], ids[3])
 	}
+	d.printf("  %s ui %s\n      the same in a web browser: open the address it prints, then thread %s (its history tree, checkpoints, diffs)\n", self, db, d.thread)
 	d.printf("  %s demo%s --fresh --crash-after 2   and then   %s demo%s\n      crash in the parallel step, then resume\n", self, demoArgs, self, demoArgs)
 }
 

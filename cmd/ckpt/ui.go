@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ckpt-go/ckpt/web"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newUICmd) }
+
+func newUICmd(a *app) *cobra.Command {
+	var addr string
+	c := &cobra.Command{
+		Use:   "ui FILE",
+		Short: "Browse a store file in the web browser: threads, history tree, checkpoints, diffs, stats",
+		Long: `ui opens FILE read-only and serves the history browser (the pages a
+program gets by mounting ckpt's web.Handler) on --addr, by default a free
+port on 127.0.0.1, and prints the address to open. It serves until it is
+interrupted. A program that holds the file (a running agent) can mount
+web.Handler itself instead: see the README.`,
+		Args: argsBetween(1, 1),
+		RunE: func(c *cobra.Command, args []string) (err error) {
+			s, err := a.openRead(args[0])
+			if err != nil {
+				return err
+			}
+			defer closeStore(s, &err)
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("--addr %s: %w", addr, err)
+			}
+			srv := &http.Server{Handler: web.Handler(s, web.Options{}), ReadHeaderTimeout: 10 * time.Second}
+			fmt.Fprintf(a.out, "ckpt ui: %s (read-only) at http://%s/\n", args[0], ln.Addr())
+			ctx := c.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			done := make(chan error, 1)
+			go func() { done <- srv.Serve(ln) }()
+			select {
+			case err := <-done:
+				return err
+			case <-ctx.Done():
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				return err
+			}
+			if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "address to listen on (host:port; port 0 picks a free one)")
+	return c
+}

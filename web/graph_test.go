@@ -1,0 +1,50 @@
+package web
+
+import "testing"
+
+func col(x int) int { return (x - graphColW/2) / graphColW }
+
+func TestGraphDrawsAForkAsTwoBranchesThatMeet(t *testing.T) {
+	// Newest first: F forks from B; D-C-B-A is the main line; S2-S1 is a
+	// subgraph namespace.
+	rows := layoutGraph([]histNode{
+		{ID: "S2", Parent: "S1", NS: "sub"},
+		{ID: "F", Parent: "B"},
+		{ID: "D", Parent: "C"},
+		{ID: "S1", NS: "sub"},
+		{ID: "C", Parent: "B"},
+		{ID: "B", Parent: "A"},
+		{ID: "A"},
+	})
+	wantCol := []int{2, 0, 1, 2, 1, 0, 0}
+	for i, r := range rows {
+		if got := col(r.DotX); got != wantCol[i] {
+			t.Errorf("row %d: column %d, want %d", i, got, wantCol[i])
+		}
+	}
+	if rows[0].Lane == rows[1].Lane {
+		t.Error("the subgraph namespace shares the root's lane colour")
+	}
+	// At B the branch of C (column 1) joins B's column 0: a diagonal.
+	joined := false
+	for _, l := range rows[5].Lines {
+		if col(l.X1) == 1 && col(l.X2) == 0 {
+			joined = true
+		}
+	}
+	if !joined {
+		t.Errorf("no line joins the fork's branches at B: %+v", rows[5].Lines)
+	}
+	// A has no parent: nothing runs below its dot.
+	for _, l := range rows[6].Lines {
+		if l.Y2 > rows[6].DotY {
+			t.Errorf("a line runs below the first checkpoint: %+v", l)
+		}
+	}
+	// Every row is as wide as the widest: columns line up.
+	for i, r := range rows {
+		if r.Width != rows[0].Width {
+			t.Errorf("row %d width %d, row 0 %d", i, r.Width, rows[0].Width)
+		}
+	}
+}

@@ -1,0 +1,100 @@
+package web
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// jnode is one node of a value drawn as a collapsible tree. The tree is
+// built in Go and drawn by the "jtree" template with <details> elements,
+// so it folds without any script and every key and string is escaped by
+// html/template.
+type jnode struct {
+	Key    string // object key or "[i]"; "" for the root
+	Kind   string // object, array, string, number, bool, null, bytes
+	Text   string // a scalar, as JSON text
+	Items  []jnode
+	Count  int  // items in the container (Items may hold fewer)
+	More   int  // items not drawn (Count - len(Items))
+	New    bool // an item this checkpoint appended to a list
+	Open   bool // drawn unfolded
+	IsLeaf bool
+}
+
+// maxItems bounds the items drawn per container: a long list shows its
+// start and how many more there are (the value page has them all).
+const maxItems = 200
+
+// buildTree turns a decoded value (as Raw.Value returns) into a jnode.
+// newFrom >= 0 marks the items of a top-level list from that index on as
+// appended. limit bounds the items drawn per container (0: maxItems).
+func buildTree(key string, v any, depth, newFrom, limit int) jnode {
+	if limit <= 0 {
+		limit = maxItems
+	}
+	n := jnode{Key: key, Open: depth < 2}
+	switch x := v.(type) {
+	case map[string]any:
+		n.Kind, n.Count = "object", len(x)
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for i, k := range keys {
+			if i == limit {
+				break
+			}
+			n.Items = append(n.Items, buildTree(k, x[k], depth+1, -1, limit))
+		}
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = e
+		}
+		return buildTree(key, m, depth, newFrom, limit)
+	case []any:
+		n.Kind, n.Count = "array", len(x)
+		start := 0
+		if newFrom > 0 && len(x)-newFrom > 0 && len(x) > limit {
+			// Show the end of a long list that grew: the new items are
+			// what this checkpoint is about.
+			start = max(0, len(x)-limit)
+		}
+		for i := start; i < len(x) && i-start < limit; i++ {
+			c := buildTree("["+strconv.Itoa(i)+"]", x[i], depth+1, -1, limit)
+			c.New = newFrom >= 0 && i >= newFrom
+			n.Items = append(n.Items, c)
+		}
+	case []byte:
+		n.Kind, n.IsLeaf = "bytes", true
+		s := base64.StdEncoding.EncodeToString(x)
+		if len(s) > 200 {
+			s = s[:200] + "…"
+		}
+		n.Text = fmt.Sprintf("bytes(%d) %s", len(x), s)
+	case string:
+		n.Kind, n.IsLeaf = "string", true
+		b, _ := json.Marshal(x)
+		n.Text = string(b)
+	case nil:
+		n.Kind, n.IsLeaf, n.Text = "null", true, "null"
+	case bool:
+		n.Kind, n.IsLeaf, n.Text = "bool", true, strconv.FormatBool(x)
+	case time.Time:
+		n.Kind, n.IsLeaf, n.Text = "string", true, strconv.Quote(x.UTC().Format(time.RFC3339Nano))
+	default:
+		n.Kind, n.IsLeaf = "number", true
+		b, err := json.Marshal(Jsonable(x))
+		if err != nil {
+			b = []byte(fmt.Sprint(x))
+		}
+		n.Text = string(b)
+	}
+	n.More = n.Count - len(n.Items)
+	return n
+}

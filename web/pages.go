@@ -1,0 +1,657 @@
+package web
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ckpt-go/ckpt"
+)
+
+// metaColumns are the metadata keys the thread page shows as columns.
+var metaColumns = []string{"step", "source", "node", "route", "reason", "run_id"}
+
+// threadRow is one line of the threads page.
+type threadRow struct {
+	ckpt.ThreadInfo
+	LastNode string
+}
+
+type threadsData struct {
+	Query   string
+	Threads []threadRow
+	Total   int
+	Offset  int
+	Next    string
+	Prev    string
+}
+
+// threads lists the threads, newest first, optionally those whose id
+// starts with q.
+func (s *server) threads(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	prefix := q.Get("q")
+	offset, err := intParam(q.Get("offset"), 0, 0, 1<<30)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, "offset: "+err.Error())
+		return
+	}
+	var all []ckpt.ThreadInfo
+	for info, err := range s.store.Threads(ctx) {
+		if err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		if strings.HasPrefix(info.ThreadID, prefix) {
+			all = append(all, info)
+		}
+	}
+	slices.SortStableFunc(all, func(a, b ckpt.ThreadInfo) int {
+		return cmp.Or(b.NewestTime.Compare(a.NewestTime), strings.Compare(a.ThreadID, b.ThreadID))
+	})
+	d := threadsData{Query: prefix, Total: len(all), Offset: offset}
+	end := min(len(all), offset+threadsPageSize)
+	for _, info := range all[min(offset, len(all)):end] {
+		row := threadRow{ThreadInfo: info}
+		for t, err := range s.store.List(ctx, ckpt.ListOptions{ThreadID: info.ThreadID, Limit: 1}) {
+			if err == nil {
+				row.LastNode = metaText(t.Metadata, "node")
+			}
+		}
+		d.Threads = append(d.Threads, row)
+	}
+	if end < len(all) {
+		d.Next = s.link("/", "q", prefix, "offset", strconv.Itoa(end))
+	}
+	if offset > 0 {
+		d.Prev = s.link("/", "q", prefix, "offset", strconv.Itoa(max(0, offset-threadsPageSize)))
+	}
+	s.render(w, http.StatusOK, "threads", "threads", d)
+}
+
+// histRow is one checkpoint on the thread page.
+type histRow struct {
+	ID      string
+	NS      string
+	Parent  string
+	Time    time.Time
+	Meta    []string // the metaColumns values
+	Changed string
+	Writes  int
+	Graph   graphRow
+}
+
+type threadData struct {
+	Info       ckpt.ThreadInfo
+	NS         string // the namespace shown; "*" for all
+	Filter     string
+	Limit      int
+	Before     string
+	Columns    []string
+	Rows       []histRow
+	Next       string
+	First      string
+	Newest     string
+	Live       bool
+	Namespaces []string
+	HeadURL    string
+}
+
+// thread shows one page of a thread's history, newest first.
+func (s *server) thread(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	thread := q.Get("t")
+	info, err := s.store.Thread(ctx, thread)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	opts := ckpt.ListOptions{ThreadID: thread, Before: q.Get("before")}
+	nsSel := "*"
+	if v, ok := q["ns"]; ok && v[0] != "*" {
+		nsSel = v[0]
+		opts.Namespace = ckpt.NS(nsSel)
+	}
+	if opts.Limit, err = intParam(q.Get("limit"), s.opts.PageSize, 1, maxPageSize); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "limit: "+err.Error())
+		return
+	}
+	if opts.Before != "" {
+		// A whole id passes as it is; a prefix must name one checkpoint.
+		ns := ""
+		if opts.Namespace != nil {
+			ns = *opts.Namespace
+		}
+		if opts.Before, err = s.store.ResolveID(ctx, thread, ns, opts.Before); err != nil {
+			s.fail(w, r, http.StatusBadRequest, "before: "+err.Error())
+			return
+		}
+	}
+	filterText := q.Get("filter")
+	if opts.Filter, err = parseFilter(filterText); err != nil {
+		s.fail(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	d := threadData{Info: info, NS: nsSel, Filter: filterText, Limit: opts.Limit, Before: opts.Before,
+		Columns: metaColumns, Namespaces: info.Namespaces, Live: opts.Before == ""}
+	var tuples []*ckpt.Tuple
+	for t, err := range s.store.List(ctx, opts) {
+		if err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		tuples = append(tuples, t)
+	}
+	versions := map[string]map[string]string{}
+	nodes := make([]histNode, len(tuples))
+	for i, t := range tuples {
+		versions[t.Config.CheckpointID] = t.Checkpoint.ChannelVersions
+		nodes[i] = histNode{ID: t.Config.CheckpointID, NS: t.Config.CheckpointNS}
+		if t.ParentConfig != nil {
+			nodes[i].Parent = t.ParentConfig.CheckpointID
+		}
+	}
+	graph := layoutGraph(nodes)
+	for i, t := range tuples {
+		row := histRow{ID: t.Config.CheckpointID, NS: t.Config.CheckpointNS, Parent: nodes[i].Parent,
+			Time: t.Checkpoint.TS, Writes: len(t.PendingWrites), Graph: graph[i]}
+		for _, k := range metaColumns {
+			row.Meta = append(row.Meta, metaText(t.Metadata, k))
+		}
+		pv, ok := versions[row.Parent]
+		if !ok && row.Parent != "" {
+			if pt, err := s.store.GetTuple(ctx, ckpt.Config{ThreadID: thread, CheckpointNS: row.NS, CheckpointID: row.Parent}); err == nil {
+				pv, ok = pt.Checkpoint.ChannelVersions, true
+			}
+		}
+		if ok || row.Parent == "" {
+			row.Changed = strings.Join(changedChannels(pv, t.Checkpoint.ChannelVersions), ", ")
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	nsParam := ""
+	if opts.Namespace != nil {
+		nsParam = *opts.Namespace
+	}
+	page := func(before string) string {
+		u := s.link("/thread", "t", thread, "filter", filterText, "before", before, "limit", limitParam(opts.Limit, s.opts.PageSize))
+		if opts.Namespace != nil {
+			u += "&ns=" + url.QueryEscape(nsParam)
+		}
+		return u
+	}
+	if len(tuples) == opts.Limit {
+		d.Next = page(tuples[len(tuples)-1].Config.CheckpointID)
+	}
+	if opts.Before != "" {
+		d.First = page("")
+	}
+	d.HeadURL = s.link("/head", "t", thread, "filter", filterText)
+	if opts.Namespace != nil {
+		d.HeadURL += "&ns=" + url.QueryEscape(nsParam)
+	}
+	if len(tuples) > 0 {
+		d.Newest = tuples[0].Config.CheckpointID
+	}
+	s.render(w, http.StatusOK, "thread", "thread "+thread, d)
+}
+
+// head answers the thread page's live poll: the id of the thread's newest
+// checkpoint (in the namespace asked for, or in any), as JSON.
+func (s *server) head(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	opts := ckpt.ListOptions{ThreadID: q.Get("t"), Limit: 1}
+	if v, ok := q["ns"]; ok && v[0] != "*" {
+		opts.Namespace = ckpt.NS(v[0])
+	}
+	var f map[string]any
+	var err error
+	if f, err = parseFilter(q.Get("filter")); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	opts.Filter = f
+	if _, err := s.store.Thread(r.Context(), opts.ThreadID); err != nil {
+		http.Error(w, err.Error(), errStatus(err))
+		return
+	}
+	newest := ""
+	for t, err := range s.store.List(r.Context(), opts) {
+		if err != nil {
+			http.Error(w, err.Error(), errStatus(err))
+			return
+		}
+		newest = t.Config.CheckpointID
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"newest": newest})
+}
+
+// channelView is one channel on the checkpoint page.
+type channelView struct {
+	Name    string
+	Version string
+	Size    int
+	Changed bool // a new version in this checkpoint
+	// Appended is how many items this checkpoint appended to a list.
+	Appended int
+	Tree     *jnode
+	Lazy     string // the URL that loads a large value
+}
+
+type writeView struct {
+	ckpt.PendingWrite
+	Tree jnode
+}
+
+type metaView struct {
+	Key  string
+	Tree jnode
+}
+
+type checkpointData struct {
+	Thread    string
+	NS        string
+	ID        string
+	Time      time.Time
+	Parent    string
+	ParentURL string
+	DiffURL   string
+	Channels  []channelView
+	Meta      []metaView
+	Writes    []writeView
+	Tasks     int
+	StateJSON string
+}
+
+// getTuple resolves the (thread, ns, id) of a request and reads the tuple.
+// A malformed id is ErrInvalidConfig (400), a missing one ErrNotFound.
+func (s *server) getTuple(ctx context.Context, thread, ns, id string) (*ckpt.Tuple, error) {
+	if id == "" {
+		return nil, fmt.Errorf("%w: no checkpoint id given", ckpt.ErrInvalidConfig)
+	}
+	full, err := s.store.ResolveID(ctx, thread, ns, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.GetTuple(ctx, ckpt.Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: full})
+}
+
+func (s *server) parentOf(ctx context.Context, t *ckpt.Tuple) *ckpt.Tuple {
+	if t.ParentConfig == nil {
+		return nil
+	}
+	p, err := s.store.GetTuple(ctx, *t.ParentConfig)
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// checkpoint shows one checkpoint: state, metadata, parent, pending writes.
+func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	t, err := s.getTuple(ctx, q.Get("t"), q.Get("ns"), q.Get("id"))
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	parent := s.parentOf(ctx, t)
+	cfg := t.Config
+	d := checkpointData{Thread: cfg.ThreadID, NS: cfg.CheckpointNS, ID: cfg.CheckpointID, Time: t.Checkpoint.TS}
+	if t.ParentConfig != nil {
+		d.Parent = t.ParentConfig.CheckpointID
+		d.ParentURL = s.link("/checkpoint", "t", cfg.ThreadID, "ns", cfg.CheckpointNS, "id", d.Parent)
+		d.DiffURL = s.link("/diff", "t", cfg.ThreadID, "ns", cfg.CheckpointNS, "a", d.Parent, "b", cfg.CheckpointID)
+	}
+	state := map[string]any{}
+	for _, ch := range sortedKeys(t.Checkpoint.ChannelValues) {
+		raw, _ := t.Checkpoint.ChannelValues[ch].(ckpt.Raw)
+		cv := channelView{Name: ch, Version: t.Checkpoint.ChannelVersions[ch], Size: len(raw)}
+		cv.Changed = parent == nil || parent.Checkpoint.ChannelVersions[ch] != cv.Version
+		if len(raw) > s.opts.InlineLimit {
+			cv.Lazy = s.link("/value", "t", cfg.ThreadID, "ns", cfg.CheckpointNS, "id", cfg.CheckpointID, "ch", ch)
+		} else {
+			tree, appended, err := channelTree(t, parent, ch, 0)
+			if err != nil {
+				s.failErr(w, r, err)
+				return
+			}
+			cv.Tree, cv.Appended = &tree, appended
+		}
+		if s.opts.AllowWrites {
+			if v, err := JSONValue(raw); err == nil {
+				state[ch] = v
+			}
+		}
+		d.Channels = append(d.Channels, cv)
+	}
+	for _, k := range sortedKeys(t.Metadata) {
+		d.Meta = append(d.Meta, metaView{Key: k, Tree: buildTree("", Jsonable(t.Metadata[k]), 1, -1, 0)})
+	}
+	tasks := map[string]bool{}
+	for _, pw := range t.PendingWrites {
+		v, err := pw.Value.Value()
+		if err != nil {
+			s.failErr(w, r, fmt.Errorf("pending write %s/%d: %w", pw.TaskID, pw.Idx, err))
+			return
+		}
+		tasks[pw.TaskID] = true
+		d.Writes = append(d.Writes, writeView{PendingWrite: pw, Tree: buildTree("", v, 1, -1, 0)})
+	}
+	d.Tasks = len(tasks)
+	if s.opts.AllowWrites {
+		b, _ := json.MarshalIndent(state, "", "  ")
+		d.StateJSON = string(b)
+	}
+	s.render(w, http.StatusOK, "checkpoint", "checkpoint "+cfg.CheckpointID, d)
+}
+
+// channelTree draws one channel of t; when it is a list that extends the
+// parent's list, the items past the parent's length are marked new.
+func channelTree(t, parent *ckpt.Tuple, ch string, limit int) (jnode, int, error) {
+	raw, _ := t.Checkpoint.ChannelValues[ch].(ckpt.Raw)
+	v, err := raw.Value()
+	if err != nil {
+		return jnode{}, 0, fmt.Errorf("channel %q: %w", ch, err)
+	}
+	newFrom, appended := -1, 0
+	if list, ok := v.([]any); ok && parent != nil {
+		praw, _ := parent.Checkpoint.ChannelValues[ch].(ckpt.Raw)
+		if praw != nil && !bytes.Equal(praw, raw) {
+			if pv, err := praw.Value(); err == nil {
+				if pl, ok := pv.([]any); ok && len(pl) < len(list) && isPrefix(pl, list) {
+					newFrom, appended = len(pl), len(list)-len(pl)
+				}
+			}
+		}
+	}
+	return buildTree("", v, 0, newFrom, limit), appended, nil
+}
+
+type valueData struct {
+	Thread, NS, ID, Channel string
+	Back                    string
+	Tree                    jnode
+	Appended                int
+}
+
+// value draws one channel's whole value: the target of a large value's
+// "load" link. With fragment=1 it answers only the tree, for the
+// checkpoint page's script to insert in place.
+func (s *server) value(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	t, err := s.getTuple(ctx, q.Get("t"), q.Get("ns"), q.Get("id"))
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	ch := q.Get("ch")
+	if _, ok := t.Checkpoint.ChannelValues[ch]; !ok {
+		s.fail(w, r, http.StatusNotFound, fmt.Sprintf("checkpoint %s has no channel %q", t.Config.CheckpointID, ch))
+		return
+	}
+	tree, appended, err := channelTree(t, s.parentOf(ctx, t), ch, 100000)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	cfg := t.Config
+	d := valueData{Thread: cfg.ThreadID, NS: cfg.CheckpointNS, ID: cfg.CheckpointID, Channel: ch, Tree: tree, Appended: appended,
+		Back: s.link("/checkpoint", "t", cfg.ThreadID, "ns", cfg.CheckpointNS, "id", cfg.CheckpointID)}
+	if q.Get("fragment") == "1" {
+		s.render(w, http.StatusOK, "fragment", "", d)
+		return
+	}
+	s.render(w, http.StatusOK, "value", "channel "+ch, d)
+}
+
+type diffData struct {
+	D        *Diff
+	NS       string
+	FromURL  string
+	ToURL    string
+	SwapURL  string
+	Metadata []diffMeta
+}
+
+type diffMeta struct {
+	Op, Key  string
+	From, To any
+}
+
+// diff compares two checkpoints of a thread (ids or unique prefixes).
+func (s *server) diff(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	thread, ns := q.Get("t"), q.Get("ns")
+	var ts [2]*ckpt.Tuple
+	for i, p := range []string{"a", "b"} {
+		t, err := s.getTuple(ctx, thread, ns, q.Get(p))
+		if err != nil {
+			s.fail(w, r, errStatus(err), p+": "+err.Error())
+			return
+		}
+		ts[i] = t
+	}
+	d, err := DiffTuples(ts[0], ts[1])
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	dd := diffData{D: d, NS: ns,
+		FromURL: s.link("/checkpoint", "t", thread, "ns", ns, "id", d.From.ID),
+		ToURL:   s.link("/checkpoint", "t", thread, "ns", ns, "id", d.To.ID),
+		SwapURL: s.link("/diff", "t", thread, "ns", ns, "a", d.To.ID, "b", d.From.ID)}
+	for _, k := range sortedKeys(d.MetadataAdded) {
+		dd.Metadata = append(dd.Metadata, diffMeta{Op: "add", Key: k, To: d.MetadataAdded[k]})
+	}
+	for _, k := range sortedKeys(d.MetadataRemoved) {
+		dd.Metadata = append(dd.Metadata, diffMeta{Op: "del", Key: k, From: d.MetadataRemoved[k]})
+	}
+	for _, k := range sortedKeys(d.MetadataChanged) {
+		c := d.MetadataChanged[k]
+		dd.Metadata = append(dd.Metadata, diffMeta{Op: "chg", Key: k, From: c.From, To: c.To})
+	}
+	s.render(w, http.StatusOK, "diff", "diff", dd)
+}
+
+// bar is one bar of a stats chart.
+type bar struct {
+	Label string
+	Value int64
+	Y, W  int
+	TextY int
+	Class string
+}
+
+type statsData struct {
+	S       *ckpt.Stats
+	Buckets []bar
+	Saved   []bar
+	ChartH  int
+	SavedH  int
+}
+
+const chartW = 420
+
+// stats shows the store's statistics with two bar charts drawn as inline
+// SVG on the server.
+func (s *server) stats(w http.ResponseWriter, r *http.Request) {
+	st, err := s.store.Stats(r.Context())
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	d := statsData{S: st}
+	var bs []bar
+	for _, b := range st.Buckets {
+		bs = append(bs, bar{Label: b.Name, Value: b.Bytes, Class: "b"})
+	}
+	d.Buckets, d.ChartH = layoutBars(bs)
+	d.Saved, d.SavedH = layoutBars([]bar{
+		{Label: "stored (all parts)", Value: sumBytes(st.Buckets), Class: "b"},
+		{Label: "saved: unchanged channels", Value: st.SharedBytes, Class: "s"},
+		{Label: "saved: list deltas", Value: st.DeltaSavedBytes, Class: "s"},
+	})
+	s.render(w, http.StatusOK, "stats", "stats", d)
+}
+
+func sumBytes(bs []ckpt.BucketStats) int64 {
+	var n int64
+	for _, b := range bs {
+		n += b.Bytes
+	}
+	return n
+}
+
+func layoutBars(bs []bar) ([]bar, int) {
+	var maxV int64 = 1
+	for _, b := range bs {
+		maxV = max(maxV, b.Value)
+	}
+	for i := range bs {
+		bs[i].Y = i * 22
+		bs[i].TextY = i*22 + 14
+		bs[i].W = max(1, int(int64(chartW)*bs[i].Value/maxV))
+	}
+	return bs, len(bs)*22 + 4
+}
+
+// parseFilter reads the thread page's metadata filter: key=value pairs
+// separated by commas. A value that is JSON (3, true, "x", {"a":1}) is
+// taken as JSON; anything else is a string, so node=writer works without
+// quotes (as `ckpt log --filter` reads it).
+func parseFilter(text string) (map[string]any, error) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return nil, nil
+	}
+	f := map[string]any{}
+	for _, p := range splitFilter(text) {
+		p = strings.TrimSpace(p)
+		k, v, ok := strings.Cut(p, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("filter %q: want key=value[, key=value ...]", p)
+		}
+		f[k] = filterValue(strings.TrimSpace(v))
+	}
+	nf, err := ckpt.NormalizeFilter(f)
+	if err != nil {
+		return nil, fmt.Errorf("filter: %w", err)
+	}
+	return nf, nil
+}
+
+// splitFilter splits on commas outside JSON brackets and quotes.
+func splitFilter(s string) []string {
+	var parts []string
+	depth, quoted, start := 0, false, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+		case c == ',' && depth == 0:
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, s[start:])
+}
+
+func filterValue(s string) any {
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return i
+	}
+	var v any
+	if json.Unmarshal([]byte(s), &v) == nil {
+		return v
+	}
+	return s
+}
+
+// intParam parses an optional integer query parameter within [lo, hi].
+func intParam(s string, def, lo, hi int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%q is not a number from %d to %d", s, lo, hi)
+	}
+	return n, nil
+}
+
+func limitParam(limit, def int) string {
+	if limit == def {
+		return ""
+	}
+	return strconv.Itoa(limit)
+}
+
+// metaText shows one metadata value in a table cell.
+func metaText(m ckpt.Metadata, k string) string {
+	v, ok := m[k]
+	if !ok {
+		return ""
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := json.Marshal(Jsonable(v))
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+func changedChannels(parent, cur map[string]string) []string {
+	var out []string
+	for _, ch := range sortedKeys(cur) {
+		if parent[ch] != cur[ch] {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+func isPrefix(a, b []any) bool {
+	if len(a) > len(b) {
+		return false
+	}
+	for i := range a {
+		if !equalValue(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// equalValue compares two decoded values by their JSON form; decoded
+// values are plain data, so this is exact enough for "was this item
+// already there".
+func equalValue(a, b any) bool {
+	ja, err1 := json.Marshal(Jsonable(a))
+	jb, err2 := json.Marshal(Jsonable(b))
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}

@@ -1,0 +1,130 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+)
+
+// page is what every template gets: the page's own data in Data, and what
+// the layout needs.
+type page struct {
+	Title       string
+	Prefix      string
+	CSRF        string
+	AllowWrites bool
+	Data        any
+}
+
+// errorPage is the data of the error template.
+type errorPage struct {
+	Status  int
+	Text    string
+	Message string
+}
+
+// parseTemplates parses the layout once per page template, so each page
+// fills the layout's "content" block with its own.
+func parseTemplates(funcs template.FuncMap) map[string]*template.Template {
+	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/parts.html"))
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		panic(err) // the pattern is a constant
+	}
+	pages := map[string]*template.Template{}
+	for _, n := range names {
+		name := path.Base(n)
+		if name == "layout.html" || name == "parts.html" {
+			continue
+		}
+		t := template.Must(template.Must(base.Clone()).ParseFS(templateFS, n))
+		pages[strings.TrimSuffix(name, ".html")] = t
+	}
+	return pages
+}
+
+func (s *server) funcs() template.FuncMap {
+	return template.FuncMap{
+		"link":  s.link,
+		"bytes": humanBytes,
+		"time": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.UTC().Format("2006-01-02 15:04:05.000")
+		},
+		"ns":    nsLabel,
+		"int64": func(n int) int64 { return int64(n) },
+		"add":   func(a, b int) int { return a + b },
+		"json": func(v any) string {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return fmt.Sprint(v)
+			}
+			return string(b)
+		},
+	}
+}
+
+// render executes a page template into a buffer first, so a template error
+// becomes a clean 500 instead of half a page.
+func (s *server) render(w http.ResponseWriter, status int, name, title string, data any) {
+	t, ok := s.pages[name]
+	if !ok {
+		http.Error(w, "ckpt web: no template "+name, http.StatusInternalServerError)
+		return
+	}
+	var buf bytes.Buffer
+	p := page{Title: title, Prefix: s.prefix, CSRF: s.token, AllowWrites: s.opts.AllowWrites, Data: data}
+	top := "layout.html"
+	if name == "fragment" {
+		top = "content"
+	}
+	if err := t.ExecuteTemplate(&buf, top, p); err != nil {
+		log.Printf("ckpt web: template %s: %v", name, err)
+		http.Error(w, "ckpt web: cannot render the page", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// fail answers with an error page.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	s.render(w, status, "error", http.StatusText(status), errorPage{Status: status, Text: http.StatusText(status), Message: msg})
+}
+
+// failErr answers with the error page for a store error.
+func (s *server) failErr(w http.ResponseWriter, r *http.Request, err error) {
+	s.fail(w, r, errStatus(err), err.Error())
+}
+
+// humanBytes formats a size for people.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// nsLabel names a namespace for people.
+func nsLabel(ns string) string {
+	if ns == "" {
+		return "(root)"
+	}
+	return ns
+}

@@ -1,0 +1,259 @@
+// Package web serves a history browser for a ckpt store: its threads, each
+// thread's checkpoints as a tree with forks and namespaces, a checkpoint's
+// state, metadata and pending writes, the difference of two checkpoints and
+// the store's space statistics.
+//
+// Mount it in the program that holds the store, the way net/http/pprof is
+// mounted, so the live store can be looked at while the program runs (bbolt
+// lets only one process open the file):
+//
+//	mux.Handle("/debug/ckpt/", web.Handler(store, web.Options{Prefix: "/debug/ckpt"}))
+//
+// or run `ckpt ui FILE` for a file at rest. Pages are server-rendered with
+// html/template, so every thread id, metadata value and channel value is
+// escaped; the few lines of JavaScript and CSS are embedded files served
+// under a strict Content-Security-Policy (no inline script or style). The
+// handler only reads unless Options.AllowWrites is set.
+package web
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ckpt-go/ckpt"
+)
+
+// Options configure Handler. The zero value serves read-only pages at the
+// root of the server.
+type Options struct {
+	// Prefix is the path the handler is mounted under, without the trailing
+	// slash ("/debug/ckpt"). The handler strips it from requests and puts it
+	// in front of every link it writes. Empty mounts it at "/".
+	Prefix string
+	// AllowWrites turns on the writing actions: delete a thread, copy a
+	// thread, fork a new checkpoint from an old one with edited state. They
+	// are POSTs that need the page's CSRF token. Off, they answer 403.
+	AllowWrites bool
+	// AllowedHosts lists Host header names accepted besides localhost and
+	// loopback addresses when the handler is reached on a loopback address
+	// (the DNS-rebinding check). Reached on another address, the Host header
+	// is not checked: the program that exposes the handler owns its access
+	// control.
+	AllowedHosts []string
+	// PageSize is how many checkpoints a thread page shows; zero means 50.
+	PageSize int
+	// InlineLimit is the encoded size in bytes above which a channel value is
+	// not drawn with its checkpoint but loaded when asked for; zero means
+	// 16 KiB.
+	InlineLimit int
+}
+
+const (
+	defaultPageSize    = 50
+	maxPageSize        = 500
+	defaultInlineLimit = 16 << 10
+	// threadsPageSize is how many threads the threads page lists at once.
+	threadsPageSize = 100
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// csp allows scripts, styles and fetches from this server only: no inline
+// script or style, so a value that slipped through escaping still could not
+// run. Inline SVG is markup, not script, so the charts are allowed.
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+type server struct {
+	store  *ckpt.Store
+	opts   Options
+	prefix string
+	token  string
+	pages  map[string]*template.Template
+	mux    *http.ServeMux
+}
+
+// Handler returns the history browser for store. It reads through the
+// store's public API, so it works on a store the program is writing to.
+func Handler(store *ckpt.Store, opts Options) http.Handler {
+	if opts.PageSize <= 0 {
+		opts.PageSize = defaultPageSize
+	}
+	if opts.PageSize > maxPageSize {
+		opts.PageSize = maxPageSize
+	}
+	if opts.InlineLimit <= 0 {
+		opts.InlineLimit = defaultInlineLimit
+	}
+	var tok [32]byte
+	_, _ = rand.Read(tok[:]) // crypto/rand.Read never fails (Go 1.24+)
+	s := &server{
+		store:  store,
+		opts:   opts,
+		prefix: strings.TrimRight(opts.Prefix, "/"),
+		token:  hex.EncodeToString(tok[:]),
+		mux:    http.NewServeMux(),
+	}
+	s.pages = parseTemplates(s.funcs())
+	static, _ := fs.Sub(staticFS, "static")
+	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	s.mux.HandleFunc("GET /{$}", s.threads)
+	s.mux.HandleFunc("GET /thread", s.thread)
+	s.mux.HandleFunc("GET /head", s.head)
+	s.mux.HandleFunc("GET /checkpoint", s.checkpoint)
+	s.mux.HandleFunc("GET /value", s.value)
+	s.mux.HandleFunc("GET /diff", s.diff)
+	s.mux.HandleFunc("GET /stats", s.stats)
+	s.mux.HandleFunc("POST /delete", s.writeAction(s.deleteThread))
+	s.mux.HandleFunc("POST /copy", s.writeAction(s.copyThread))
+	s.mux.HandleFunc("POST /fork", s.writeAction(s.fork))
+	for _, p := range []string{"/delete", "/copy", "/fork"} {
+		// Without this, the catch-all below would answer other methods 404.
+		s.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", http.MethodPost)
+			s.fail(w, r, http.StatusMethodNotAllowed, r.Method+" "+p+": only POST")
+		})
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, http.StatusNotFound, "no such page: "+r.URL.Path)
+	})
+	return s
+}
+
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	if !s.hostAllowed(r) {
+		// Plain text: the page is refused before anything of the store is read.
+		http.Error(w, "ckpt web: Host "+r.Host+" is not allowed on a loopback address (DNS rebinding check); see Options.AllowedHosts", http.StatusForbidden)
+		return
+	}
+	path := r.URL.Path
+	if s.prefix != "" {
+		rest, ok := strings.CutPrefix(path, s.prefix)
+		if !ok || rest != "" && rest[0] != '/' {
+			http.NotFound(w, r)
+			return
+		}
+		if rest == "" {
+			http.Redirect(w, r, s.prefix+"/", http.StatusMovedPermanently)
+			return
+		}
+		r2 := new(http.Request)
+		*r2 = *r
+		r2.URL = new(url.URL)
+		*r2.URL = *r.URL
+		r2.URL.Path = rest
+		r2.URL.RawPath = ""
+		r = r2
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// hostAllowed is the DNS-rebinding check: a page of a hostile site whose
+// name was re-pointed at 127.0.0.1 reaches this server with that site's
+// name in the Host header, so on a loopback address only loopback names
+// (and Options.AllowedHosts) are served. A request whose local address is
+// unknown is treated as loopback: refusing is the safe side.
+func (s *server) hostAllowed(r *http.Request) bool {
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ta, ok := la.(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
+			return true
+		}
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	for _, h := range s.opts.AllowedHosts {
+		if strings.EqualFold(host, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeAction guards a writing handler: writes must be turned on and the
+// form must carry this handler's CSRF token. Another site can make a
+// browser POST here but cannot read a page to learn the token (the Host
+// check keeps a rebound name from reading it too).
+func (s *server) writeAction(h func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.opts.AllowWrites {
+			s.fail(w, r, http.StatusForbidden, "write actions are off (web.Options.AllowWrites)")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 16<<20)
+		if err := r.ParseForm(); err != nil {
+			s.fail(w, r, http.StatusBadRequest, "bad form: "+err.Error())
+			return
+		}
+		tok := r.PostForm.Get("csrf")
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(s.token)) != 1 {
+			s.fail(w, r, http.StatusForbidden, "missing or wrong CSRF token: reload the page and try again")
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" {
+			if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+				s.fail(w, r, http.StatusForbidden, "cross-origin POST refused")
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
+// errStatus maps the store's errors to HTTP status codes.
+func errStatus(err error) int {
+	switch {
+	case errors.Is(err, ckpt.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ckpt.ErrInvalidConfig):
+		return http.StatusBadRequest
+	case errors.Is(err, ckpt.ErrExists), errors.Is(err, ckpt.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, ckpt.ErrReadOnly):
+		return http.StatusForbidden
+	}
+	return http.StatusInternalServerError
+}
+
+// link returns the URL of a page of this handler with query parameters
+// given as name, value pairs; an empty value is left out.
+func (s *server) link(path string, kv ...string) string {
+	q := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			q.Set(kv[i], kv[i+1])
+		}
+	}
+	u := s.prefix + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}

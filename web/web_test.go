@@ -1,0 +1,490 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/web"
+)
+
+const (
+	hostileThread = `<script>window.pwned=1</script>"><img src=x onerror=window.pwned=2>`
+	hostileValue  = `"><img src=x onerror=window.pwned=3><script>window.pwned=4</script>`
+)
+
+// fixture is a store with a demo-like thread (a list channel that grows,
+// pending writes of two parallel tasks, a fork and a subgraph namespace)
+// and a thread whose id and values are hostile markup.
+type fixture struct {
+	store *ckpt.Store
+	ids   []string // the "demo" thread's root checkpoints, oldest first
+	fork  string   // a checkpoint forked from ids[1]
+	sub   []string // the checkpoints of namespace "research:1"
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	s, err := ckpt.Open(filepath.Join(t.TempDir(), "web.db"), ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	f := &fixture{store: s}
+	msgs := []any{map[string]any{"role": "user", "content": "Compare bbolt and SQLite"}}
+	nodes := []string{"__input__", "planner", "research", "writer", "responder"}
+	for i, node := range nodes {
+		if i > 0 {
+			msgs = append(msgs, map[string]any{"role": "assistant", "content": "step " + node})
+		}
+		state := map[string]any{"messages": msgs, "question": "Compare bbolt and SQLite", "turn": i + 1}
+		meta := ckpt.Metadata{"step": i + 1, "node": node, "source": "loop", "route": "next", "reason": "because", "run_id": "run-1"}
+		id, err := s.Save(ctx, "demo", state, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.ids = append(f.ids, id)
+	}
+	cfg := ckpt.Config{ThreadID: "demo", CheckpointID: f.ids[2]}
+	for _, task := range []string{"research:bbolt", "research:sqlite"} {
+		if err := s.PutWrites(ctx, cfg, []ckpt.Write{{Channel: "findings", Value: map[string]any{"source": task}}}, task, "~"+task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A fork: a second child of ids[1].
+	parent, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "demo", CheckpointID: f.ids[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := parent.Checkpoint
+	cp.ID, cp.TS = "", parent.Checkpoint.TS
+	cp.ChannelVersions = map[string]string{"messages": cp.ChannelVersions["messages"], "question": cp.ChannelVersions["question"], "turn": "fork-1"}
+	cp.ChannelValues = map[string]any{"turn": 99}
+	out, err := s.Put(ctx, parent.Config, ckpt.Checkpoint{V: 1, ChannelValues: cp.ChannelValues, ChannelVersions: cp.ChannelVersions},
+		ckpt.Metadata{"step": 2, "node": "human", "source": "update"}, map[string]string{"turn": "fork-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.fork = out.CheckpointID
+	// A subgraph namespace.
+	prev := ""
+	for i := range 3 {
+		out, err := s.Put(ctx, ckpt.Config{ThreadID: "demo", CheckpointNS: "research:1", CheckpointID: prev},
+			ckpt.Checkpoint{V: 1, ChannelValues: map[string]any{"n": i}, ChannelVersions: map[string]string{"n": string(rune('1' + i))}},
+			ckpt.Metadata{"step": i, "node": "sub", "source": "loop"}, map[string]string{"n": string(rune('1' + i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = out.CheckpointID
+		f.sub = append(f.sub, prev)
+	}
+	if _, err := s.Save(ctx, hostileThread, map[string]any{hostileValue: hostileValue, "list": []any{hostileValue}},
+		ckpt.Metadata{"node": hostileValue, hostileValue: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+type client struct {
+	t   testing.TB
+	srv *httptest.Server
+}
+
+func newClient(t testing.TB, h http.Handler) *client {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &client{t: t, srv: srv}
+}
+
+func (c *client) do(req *http.Request) (int, string, http.Header) {
+	c.t.Helper()
+	cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := cl.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func (c *client) get(path string) (int, string) {
+	c.t.Helper()
+	req, err := http.NewRequest("GET", c.srv.URL+path, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	code, body, _ := c.do(req)
+	return code, body
+}
+
+func (c *client) post(path string, form url.Values, hdr map[string]string) (int, string, http.Header) {
+	c.t.Helper()
+	req, err := http.NewRequest("POST", c.srv.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	return c.do(req)
+}
+
+func q(kv ...string) string {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Set(kv[i], kv[i+1])
+	}
+	return "?" + v.Encode()
+}
+
+func TestPagesShowTheStore(t *testing.T) {
+	f := newFixture(t)
+	c := newClient(t, web.Handler(f.store, web.Options{}))
+	cases := []struct {
+		name, path string
+		want       []string
+	}{
+		{"threads", "/", []string{`href="/thread?t=demo"`, "<td>sub</td>", "research:1"}},
+		{"threads by prefix", "/?q=de", []string{`href="/thread?t=demo"`}},
+		{"thread", "/thread" + q("t", "demo"), []string{f.ids[4] + "<", f.fork + "<", f.sub[0] + "<", "<svg", "research:1", "responder", "run-1"}},
+		{"thread filtered", "/thread" + q("t", "demo", "filter", "node=writer"), []string{f.ids[3] + "<"}},
+		{"thread one namespace", "/thread" + q("t", "demo", "ns", "research:1"), []string{f.sub[2] + "<"}},
+		{"checkpoint", "/checkpoint" + q("t", "demo", "id", f.ids[2]), []string{"research:bbolt", "research:sqlite", f.ids[1], "+1 appended", "diff with parent"}},
+		{"checkpoint by prefix", "/checkpoint" + q("t", "demo", "id", strings.ToLower(f.ids[2][:24])), []string{f.ids[2]}},
+		{"value", "/value" + q("t", "demo", "id", f.ids[4], "ch", "messages"), []string{"step responder"}},
+		{"diff", "/diff" + q("t", "demo", "a", f.ids[1], "b", f.ids[2]), []string{"1 item(s) appended", "step research", `class="add`}},
+		{"stats", "/stats", []string{"<svg", "threads/*/bl", "saved: unchanged channels"}},
+		{"static js", "/static/app.js", []string{"DOMContentLoaded"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := c.get(tc.path)
+			if code != http.StatusOK {
+				t.Fatalf("GET %s: %d\n%s", tc.path, code, body)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("GET %s: no %q in the page", tc.path, w)
+				}
+			}
+		})
+	}
+	// A filter leaves out what does not match.
+	if _, body := c.get("/thread" + q("t", "demo", "filter", "node=writer")); strings.Contains(body, f.ids[4]+"<") {
+		t.Error("filter node=writer still shows the responder checkpoint")
+	}
+}
+
+func TestBadRequestsGetTheirStatus(t *testing.T) {
+	f := newFixture(t)
+	c := newClient(t, web.Handler(f.store, web.Options{}))
+	unknownID := "01JZZZZZZZZZZZZZZZZZZZZZZZ"
+	cases := []struct {
+		name, path string
+		want       int
+	}{
+		{"unknown thread", "/thread" + q("t", "nope"), 404},
+		{"no thread", "/thread", 400},
+		{"thread id too long", "/thread" + q("t", strings.Repeat("x", 2000)), 400},
+		{"bad filter", "/thread" + q("t", "demo", "filter", "node"), 400},
+		{"bad filter key", "/thread" + q("t", "demo", "filter", "=x"), 400},
+		{"bad limit", "/thread" + q("t", "demo", "limit", "0"), 400},
+		{"limit not a number", "/thread" + q("t", "demo", "limit", "ten"), 400},
+		{"bad before", "/thread" + q("t", "demo", "before", "not-an-id!"), 400},
+		{"bad offset", "/" + q("offset", "-1"), 400},
+		{"bad checkpoint id", "/checkpoint" + q("t", "demo", "id", "<x>"), 400},
+		{"no checkpoint id", "/checkpoint" + q("t", "demo"), 400},
+		{"unknown checkpoint", "/checkpoint" + q("t", "demo", "id", unknownID), 404},
+		{"checkpoint of unknown thread", "/checkpoint" + q("t", "nope", "id", unknownID), 404},
+		{"unknown channel", "/value" + q("t", "demo", "id", f.ids[0], "ch", "nope"), 404},
+		{"diff bad id", "/diff" + q("t", "demo", "a", "??", "b", f.ids[0]), 400},
+		{"diff unknown id", "/diff" + q("t", "demo", "a", unknownID, "b", f.ids[0]), 404},
+		{"head unknown thread", "/head" + q("t", "nope"), 404},
+		{"head bad filter", "/head" + q("t", "demo", "filter", "x"), 400},
+		{"unknown page", "/nope", 404},
+		{"unknown static file", "/static/nope.js", 404},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := c.get(tc.path)
+			if code != tc.want {
+				t.Fatalf("GET %s: %d, want %d\n%s", tc.path, code, tc.want, body)
+			}
+			if !strings.HasPrefix(tc.path, "/static/") && !strings.HasPrefix(tc.path, "/head") {
+				if !strings.Contains(body, "<h1>") {
+					t.Errorf("GET %s: %d without an error page", tc.path, code)
+				}
+			}
+		})
+	}
+}
+
+func TestEveryResponseCarriesTheSecurityHeaders(t *testing.T) {
+	f := newFixture(t)
+	c := newClient(t, web.Handler(f.store, web.Options{}))
+	for _, path := range []string{"/", "/thread?t=nope", "/static/app.css"} {
+		req, _ := http.NewRequest("GET", c.srv.URL+path, nil)
+		_, _, h := c.do(req)
+		csp := h.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") || !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("%s: Content-Security-Policy %q", path, csp)
+		}
+		if h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: no nosniff", path)
+		}
+	}
+}
+
+// Markup of the payloads could only appear as real tags if it were not
+// escaped: the pages hold exactly one <script> (the layout's, with src)
+// and no <img> at all.
+func checkNoMarkup(t *testing.T, path, body string) {
+	t.Helper()
+	if n := strings.Count(strings.ToLower(body), "<script"); n != 1 {
+		t.Errorf("GET %s: %d <script> tags, want only the layout's", path, n)
+	}
+	if strings.Contains(strings.ToLower(body), "<img") {
+		t.Errorf("GET %s: an <img> tag from the data reached the page", path)
+	}
+}
+
+func TestHostileDataIsEscaped(t *testing.T) {
+	f := newFixture(t)
+	c := newClient(t, web.Handler(f.store, web.Options{AllowWrites: true}))
+	id := ""
+	for tup, err := range f.store.List(context.Background(), ckpt.ListOptions{ThreadID: hostileThread}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		id = tup.Config.CheckpointID
+	}
+	for _, path := range []string{"/", "/thread" + q("t", hostileThread), "/checkpoint" + q("t", hostileThread, "id", id),
+		"/value" + q("t", hostileThread, "id", id, "ch", hostileValue), "/diff" + q("t", hostileThread, "a", id, "b", id),
+		"/thread" + q("t", hostileThread, "filter", "node="+hostileValue), "/nope" + q("x", hostileValue)} {
+		code, body := c.get(path)
+		if code != 200 && code != 404 {
+			t.Fatalf("GET %s: %d\n%s", path, code, body)
+		}
+		checkNoMarkup(t, path, body)
+		if code == 200 && !strings.Contains(body, "&lt;script&gt;window.pwned=") && !strings.Contains(body, "&lt;img src=x") {
+			t.Errorf("GET %s: the hostile text is not shown escaped", path)
+		}
+	}
+}
+
+func TestHostHeaderIsCheckedOnLoopback(t *testing.T) {
+	f := newFixture(t)
+	c := newClient(t, web.Handler(f.store, web.Options{AllowedHosts: []string{"ckpt.internal"}}))
+	for host, want := range map[string]int{
+		"evil.example":            403,
+		"evil.example:80":         403,
+		"127.0.0.1.evil.example":  403,
+		"localhost":               200,
+		"localhost:8080":          200,
+		"127.0.0.1:1234":          200,
+		"[::1]:1234":              200,
+		"ckpt.internal:9":         200,
+		"localhost.evil.example.": 403,
+	} {
+		req, _ := http.NewRequest("GET", c.srv.URL+"/", nil)
+		req.Host = host
+		if code, body, _ := c.do(req); code != want {
+			t.Errorf("Host %q: %d, want %d\n%s", host, code, want, body)
+		}
+	}
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+
+func TestWritesNeedTheSwitchAndTheToken(t *testing.T) {
+	f := newFixture(t)
+	off := newClient(t, web.Handler(f.store, web.Options{}))
+	if code, _, _ := off.post("/delete", url.Values{"t": {"demo"}}, nil); code != 403 {
+		t.Errorf("POST /delete with writes off: %d, want 403", code)
+	}
+	if code, _ := off.get("/delete"); code != 405 {
+		t.Errorf("GET /delete: %d, want 405", code)
+	}
+	if _, body := off.get("/thread" + q("t", "demo")); strings.Contains(body, `name="csrf"`) {
+		t.Error("write forms shown with writes off")
+	}
+
+	on := newClient(t, web.Handler(f.store, web.Options{AllowWrites: true}))
+	_, page := on.get("/thread" + q("t", "demo"))
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no CSRF token on the thread page with writes on")
+	}
+	token := m[1]
+	for name, tc := range map[string]struct {
+		form url.Values
+		hdr  map[string]string
+	}{
+		"no token":     {url.Values{"t": {"demo"}}, nil},
+		"wrong token":  {url.Values{"t": {"demo"}, "csrf": {strings.Repeat("0", len(token))}}, nil},
+		"cross origin": {url.Values{"t": {"demo"}, "csrf": {token}}, map[string]string{"Origin": "http://evil.example"}},
+	} {
+		if code, _, _ := on.post("/delete", tc.form, tc.hdr); code != 403 {
+			t.Errorf("%s: POST /delete %d, want 403", name, code)
+		}
+	}
+	if _, err := f.store.Thread(context.Background(), "demo"); err != nil {
+		t.Fatalf("a refused delete deleted the thread: %v", err)
+	}
+	code, _, h := on.post("/copy", url.Values{"t": {"demo"}, "dst": {"demo-copy"}, "csrf": {token}}, nil)
+	if code != 303 || h.Get("Location") != "/thread?t=demo-copy" {
+		t.Fatalf("copy: %d to %q", code, h.Get("Location"))
+	}
+	if code, _, _ := on.post("/copy", url.Values{"t": {"demo"}, "dst": {"demo-copy"}, "csrf": {token}}, nil); code != 409 {
+		t.Errorf("copy onto an existing thread: %d, want 409", code)
+	}
+	if code, _, _ := on.post("/delete", url.Values{"t": {"demo-copy"}, "csrf": {token}, "x": {"1"}}, map[string]string{"Origin": on.srv.URL}); code != 303 {
+		t.Fatalf("delete with token: %d", code)
+	}
+	if _, err := f.store.Thread(context.Background(), "demo-copy"); err == nil {
+		t.Fatal("deleted thread still there")
+	}
+	if code, _, _ := on.post("/delete", url.Values{"t": {"nope"}, "csrf": {token}}, nil); code != 404 {
+		t.Errorf("delete unknown thread: %d, want 404", code)
+	}
+}
+
+func TestForkStoresABranchWithTheEditedState(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	on := newClient(t, web.Handler(f.store, web.Options{AllowWrites: true}))
+	_, page := on.get("/checkpoint" + q("t", "demo", "id", f.ids[2]))
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil || !strings.Contains(page, "<textarea") {
+		t.Fatal("no fork form on the checkpoint page")
+	}
+	parent, err := f.store.GetTuple(ctx, ckpt.Config{ThreadID: "demo", CheckpointID: f.ids[2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"t": {"demo"}, "id": {f.ids[2]}, "csrf": {m[1]},
+		"state": {`{"messages": [], "question": "Compare bbolt and SQLite", "turn": 3}`}}
+	for _, bad := range []string{`[1]`, `{`, `{"a":1} {"b":2}`} {
+		form.Set("state", bad)
+		if code, _, _ := on.post("/fork", form, nil); code != 400 {
+			t.Errorf("fork with state %s: %d, want 400", bad, code)
+		}
+	}
+	form.Set("state", `{"messages": [], "question": "Compare bbolt and SQLite", "turn": 3}`)
+	code, body, h := on.post("/fork", form, nil)
+	if code != 303 {
+		t.Fatalf("fork: %d\n%s", code, body)
+	}
+	loc, _ := url.Parse(h.Get("Location"))
+	child, err := f.store.GetTuple(ctx, ckpt.Config{ThreadID: "demo", CheckpointID: loc.Query().Get("id")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if child.ParentConfig == nil || child.ParentConfig.CheckpointID != f.ids[2] {
+		t.Fatalf("fork's parent: %+v, want %s", child.ParentConfig, f.ids[2])
+	}
+	var msgs []any
+	if err := child.Decode("messages", &msgs); err != nil || len(msgs) != 0 {
+		t.Errorf("edited channel: %v %v", msgs, err)
+	}
+	for _, ch := range []string{"question", "turn"} {
+		if child.Checkpoint.ChannelVersions[ch] != parent.Checkpoint.ChannelVersions[ch] {
+			t.Errorf("unedited channel %s got a new version %q (was %q)", ch, child.Checkpoint.ChannelVersions[ch], parent.Checkpoint.ChannelVersions[ch])
+		}
+	}
+	if child.Checkpoint.ChannelVersions["messages"] == parent.Checkpoint.ChannelVersions["messages"] {
+		t.Error("edited channel kept its version")
+	}
+}
+
+func TestLargeValuesLoadOnDemand(t *testing.T) {
+	f := newFixture(t)
+	c := newClient(t, web.Handler(f.store, web.Options{InlineLimit: 64}))
+	_, page := c.get("/checkpoint" + q("t", "demo", "id", f.ids[4]))
+	if !strings.Contains(page, "large value: load it") || strings.Contains(page, "step responder") {
+		t.Fatal("a value above InlineLimit is drawn inline")
+	}
+	code, frag := c.get("/value" + q("t", "demo", "id", f.ids[4], "ch", "messages", "fragment", "1"))
+	if code != 200 || !strings.Contains(frag, "step responder") || strings.Contains(frag, "<html") {
+		t.Fatalf("fragment: %d\n%s", code, frag)
+	}
+}
+
+func TestHeadFollowsNewCheckpoints(t *testing.T) {
+	f := newFixture(t)
+	c := newClient(t, web.Handler(f.store, web.Options{}))
+	_, before := c.get("/head" + q("t", "demo", "ns", ""))
+	id, err := f.store.Save(context.Background(), "demo", map[string]any{"turn": 100}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after := c.get("/head" + q("t", "demo", "ns", ""))
+	if strings.Contains(before, id) || !strings.Contains(after, `"newest":"`+id+`"`) {
+		t.Fatalf("head before %s, after %s; new id %s", before, after, id)
+	}
+	_, page := c.get("/thread" + q("t", "demo"))
+	if !strings.Contains(page, `data-newest="`+id+`"`) {
+		t.Error("the thread page does not name its newest checkpoint for the live poll")
+	}
+}
+
+func TestPrefixMountsUnderAPath(t *testing.T) {
+	f := newFixture(t)
+	mux := http.NewServeMux()
+	mux.Handle("/debug/ckpt/", web.Handler(f.store, web.Options{Prefix: "/debug/ckpt"}))
+	c := newClient(t, mux)
+	code, body := c.get("/debug/ckpt/")
+	if code != 200 || !strings.Contains(body, `href="/debug/ckpt/thread?t=demo"`) || !strings.Contains(body, `src="/debug/ckpt/static/app.js"`) {
+		t.Fatalf("%d\n%s", code, body)
+	}
+	if code, _ := c.get("/debug/ckpt/static/app.css"); code != 200 {
+		t.Errorf("static under prefix: %d", code)
+	}
+	if code, _ := c.get("/debug/ckptx"); code != 404 {
+		t.Errorf("a path that only starts like the prefix: %d", code)
+	}
+}
+
+func TestPagingWalksTheWholeHistory(t *testing.T) {
+	f := newFixture(t)
+	c := newClient(t, web.Handler(f.store, web.Options{PageSize: 3}))
+	next := "/thread" + q("t", "demo")
+	seen := map[string]bool{}
+	older := regexp.MustCompile(`href="(/thread\?[^"]+)" id="older"`)
+	cp := regexp.MustCompile(`title="([0-9A-Z]{26})"`)
+	for pages := 0; next != ""; pages++ {
+		if pages > 10 {
+			t.Fatal("paging does not end")
+		}
+		code, body := c.get(strings.ReplaceAll(next, "&amp;", "&"))
+		if code != 200 {
+			t.Fatalf("%s: %d\n%s", next, code, body)
+		}
+		for _, m := range cp.FindAllStringSubmatch(body, -1) {
+			if seen[m[1]] {
+				t.Fatalf("%s shown twice", m[1])
+			}
+			seen[m[1]] = true
+		}
+		next = ""
+		if m := older.FindStringSubmatch(body); m != nil {
+			next = m[1]
+		}
+	}
+	if want := len(f.ids) + 1 + len(f.sub); len(seen) != want {
+		t.Fatalf("paging showed %d checkpoints, want %d", len(seen), want)
+	}
+}
