@@ -328,15 +328,27 @@ func scanLog(path string, applied uint64) (*logScan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ckpt: read write-ahead log: %w", err)
 	}
-	if len(data) >= logHeader && string(data[:len(logMagic)]) == logMagic {
+	ours := len(data) >= len(logMagic) && string(data[:len(logMagic)]) == logMagic
+	whole := ours && len(data) >= logHeader && headerCRC(data) == binary.BigEndian.Uint32(data[12:])
+	if whole {
 		if v := binary.BigEndian.Uint32(data[8:]); v != logVersion {
 			return nil, fmt.Errorf("%w: write-ahead log %s has version %d; this build reads version %d", ErrFormatVersion, path, v, logVersion)
 		}
 	}
-	if len(data) < logHeader || string(data[:len(logMagic)]) != logMagic || headerCRC(data) != binary.BigEndian.Uint32(data[12:]) {
-		if string(data[:min(len(data), len(logMagic))]) != logMagic[:min(len(data), len(logMagic))] {
+	if !whole {
+		if !ours {
 			if groups, ok, err := readLegacyLog(path, data, applied); ok || err != nil {
 				return &logScan{groups: groups, legacy: true}, err
+			}
+			// Not the magic and no record of the old format: an old log
+			// whose first append was cut short holds nothing, unless a
+			// record of this format follows (its header crc covers the
+			// identity in the damaged header): then the magic is damaged.
+			if len(data) < logHeader {
+				return &logScan{}, nil
+			}
+			if _, ok := parseRecord(data, logHeader, binary.BigEndian.Uint64(data[16:])); !ok {
+				return &logScan{legacy: true}, nil
 			}
 		}
 		// The header is written and fsync'd before any record: a damaged
@@ -394,13 +406,18 @@ func scanLog(path string, applied uint64) (*logScan, error) {
 		d := &logDamage{Offset: int64(off), Group: want, Reason: reason}
 		end := lastNonZero(data, off) + 1
 		for p := off + 8; p+recHeader <= len(data); p += 8 {
-			if r, ok := parseRecord(data, p, id); ok && r.gen >= want {
+			r, ok := parseRecord(data, p, id)
+			if !ok {
+				continue
+			}
+			if r.gen >= want {
 				if d.LaterFirst == 0 {
 					d.LaterFirst = r.gen
 				}
 				d.LaterLast = max(d.LaterLast, r.gen)
 				end = max(end, p+r.size)
 			}
+			p += r.size - 8 // a whole record (maybe of an earlier pass): skip it
 		}
 		if d.LaterFirst != 0 {
 			d.Bytes = int64(end - off)

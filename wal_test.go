@@ -507,10 +507,22 @@ func TestLogTornTailAtAnyLengthOpens(t *testing.T) {
 func TestLogDamagedHeaderOrSkippedGroupIsCorrupt(t *testing.T) {
 	s, _, starts, _ := loggedRecords(t, 4)
 	_, log := readBoth(t, crashCopy(t, s))
-	hdr := bytes.Clone(log)
-	hdr[17] ^= 1 // the identity
-	if _, err := Open(withLog(t, s, hdr), Options{}); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("Open with a damaged header = %v, want ErrCorrupt", err)
+	for _, pos := range []int{0, 5, 9, 13, 17, 23} { // magic, version, crc, identity
+		hdr := bytes.Clone(log)
+		hdr[pos] ^= 1
+		if _, err := Open(withLog(t, s, hdr), Options{}); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Open with header byte %d damaged = %v, want ErrCorrupt", pos, err)
+		}
+	}
+	// A header alone (a log created, nothing logged) or cut short holds
+	// nothing, and neither does an old-format log whose first append was
+	// cut short.
+	for name, l := range map[string][]byte{"header": log[:logHeader], "cut": log[:10], "old torn": {0, 0, 0, 40, 1, 2, 3}} {
+		r, err := Open(withLog(t, s, l), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		_ = r.Close()
 	}
 	// Re-encode record 3 (group 3) as group 4, with valid checksums.
 	groups, err := readLog(crashCopy(t, s)+walSuffix, 0)
