@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -210,9 +211,24 @@ func walApplied(r reader) uint64 {
 // readWAL reads what a previous run logged and did not apply. Open calls it
 // before it writes anything: a damaged log (ErrCorrupt) leaves both files
 // as they were.
-func (s *Store) readWAL() ([]walGroup, error) {
+func (s *Store) readWAL() (groups []walGroup, err error) {
+	// This runs before init checks the file: guard the read the same way
+	// (a truncated file's missing pages would fault or panic in bbolt).
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			groups, err = nil, fmt.Errorf("%w: reading the file failed: %v", ErrCorrupt, p)
+		}
+	}()
 	var applied uint64
-	if err := s.db.View(func(tx *bolt.Tx) error { applied = walApplied(&boltView{tx: tx}); return nil }); err != nil {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if fi, err := os.Stat(s.path); err == nil && fi.Size() < tx.Size() {
+			return fmt.Errorf("%w: the file is %d bytes but its pages reach %d bytes (truncated?)", ErrCorrupt, fi.Size(), tx.Size())
+		}
+		applied = walApplied(&boltView{tx: tx})
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return readLog(s.path+walSuffix, applied)

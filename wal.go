@@ -286,6 +286,10 @@ type logDamage struct {
 }
 
 func (d *logDamage) err(path string) error {
+	if d.LaterFirst == 0 {
+		return fmt.Errorf("%w: write-ahead log %s: %s at offset %d; nothing was changed; "+
+			"run `ckpt recover` (ckpt.RecoverLog) to move the log aside", ErrCorrupt, path, d.Reason, d.Offset)
+	}
 	return fmt.Errorf("%w: write-ahead log %s: %s at offset %d (group %d), with valid records of groups %d-%d after it; "+
 		"nothing was changed; run `ckpt recover` (ckpt.RecoverLog) to keep the records before it and move the log aside",
 		ErrCorrupt, path, d.Reason, d.Offset, d.Group, d.LaterFirst, d.LaterLast)
@@ -324,15 +328,27 @@ func scanLog(path string, applied uint64) (*logScan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ckpt: read write-ahead log: %w", err)
 	}
-	if len(data) >= logHeader && string(data[:len(logMagic)]) == logMagic {
+	ours := len(data) >= len(logMagic) && string(data[:len(logMagic)]) == logMagic
+	whole := ours && len(data) >= logHeader && headerCRC(data) == binary.BigEndian.Uint32(data[12:])
+	if whole {
 		if v := binary.BigEndian.Uint32(data[8:]); v != logVersion {
 			return nil, fmt.Errorf("%w: write-ahead log %s has version %d; this build reads version %d", ErrFormatVersion, path, v, logVersion)
 		}
 	}
-	if len(data) < logHeader || string(data[:len(logMagic)]) != logMagic || headerCRC(data) != binary.BigEndian.Uint32(data[12:]) {
-		if string(data[:min(len(data), len(logMagic))]) != logMagic[:min(len(data), len(logMagic))] {
+	if !whole {
+		if !ours {
 			if groups, ok, err := readLegacyLog(path, data, applied); ok || err != nil {
 				return &logScan{groups: groups, legacy: true}, err
+			}
+			// Not the magic and no record of the old format: an old log
+			// whose first append was cut short holds nothing, unless a
+			// record of this format follows (its header crc covers the
+			// identity in the damaged header): then the magic is damaged.
+			if len(data) < logHeader {
+				return &logScan{}, nil
+			}
+			if _, ok := parseRecord(data, logHeader, binary.BigEndian.Uint64(data[16:])); !ok {
+				return &logScan{legacy: true}, nil
 			}
 		}
 		// The header is written and fsync'd before any record: a damaged
@@ -351,10 +367,20 @@ func scanLog(path string, applied uint64) (*logScan, error) {
 	for {
 		r, ok := parseRecord(data, off, id)
 		reason := "bad record"
-		if ok && r.seed == seed {
-			if prev != 0 && r.gen != prev+1 {
-				return nil, fmt.Errorf("%w: write-ahead log %s: group %d at offset %d follows group %d", ErrCorrupt, path, r.gen, off, prev)
+		if ok && r.seed == seed && prev != 0 && r.gen != prev+1 {
+			// Whole and chained, but not the next group: a bug or a
+			// forgery, never a torn write.
+			sc.damage = &logDamage{Offset: int64(off), Group: prev + 1, LaterFirst: r.gen, LaterLast: r.gen,
+				Bytes:  int64(lastNonZero(data, off) + 1 - off),
+				Reason: fmt.Sprintf("group %d follows group %d", r.gen, prev)}
+			for p := off + 8; p+recHeader <= len(data); p += 8 {
+				if r, ok := parseRecord(data, p, id); ok {
+					sc.damage.LaterLast = max(sc.damage.LaterLast, r.gen)
+				}
 			}
+			return sc, nil
+		}
+		if ok && r.seed == seed {
 			muts, err := decodeMuts(r.body)
 			if err == nil {
 				if r.gen > applied {
@@ -378,16 +404,23 @@ func scanLog(path string, applied uint64) (*logScan, error) {
 		// record is lost.
 		want := max(prev, applied) + 1
 		d := &logDamage{Offset: int64(off), Group: want, Reason: reason}
+		end := lastNonZero(data, off) + 1
 		for p := off + 8; p+recHeader <= len(data); p += 8 {
-			if r, ok := parseRecord(data, p, id); ok && r.gen >= want {
+			r, ok := parseRecord(data, p, id)
+			if !ok {
+				continue
+			}
+			if r.gen >= want {
 				if d.LaterFirst == 0 {
 					d.LaterFirst = r.gen
 				}
 				d.LaterLast = max(d.LaterLast, r.gen)
+				end = max(end, p+r.size)
 			}
+			p += r.size - 8 // a whole record (maybe of an earlier pass): skip it
 		}
 		if d.LaterFirst != 0 {
-			d.Bytes = int64(lastNonZero(data, off) + 1 - off)
+			d.Bytes = int64(end - off)
 			sc.damage = d
 		}
 		return sc, nil

@@ -291,9 +291,21 @@ func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
 	if snap, err := s.Latest(ctx, "t"); err != nil || snap.CheckpointID != good[2] {
 		t.Fatalf("after the failure the head is %v (%v), want %s", snap, err, good[2])
 	}
+	applyNow := func() error { // as Compact does: drains the commit loop first
+		return s.enqueue(ctx, &writeOp{ctx: ctx, dur: Sync, done: make(chan error, 1), solo: func() error { return nil }})
+	}
+	if err := applyNow(); !errors.Is(err, ErrFailed) {
+		t.Fatalf("a solo op after the failure = %v, want ErrFailed", err)
+	}
+	// The commit loop is idle now. Nothing is logged after a failure:
+	// neither the failed group's log space nor its number is used again.
+	off, written := s.wal.log.off, s.wal.written
 	_, err = s.Save(ctx, "t", map[string]any{"i": 3}, Metadata{"i": 3})
 	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("the next write after a failed fsync = %v, want ErrFailed wrapping the cause", err)
+	}
+	if s.wal.log.off != off || s.wal.written != written || written != s.wal.gen+1 {
+		t.Fatalf("after the failure the log went from offset %d, group %d to %d, %d (last good group %d)", off, written, s.wal.log.off, s.wal.written, s.wal.gen)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -507,10 +519,22 @@ func TestLogTornTailAtAnyLengthOpens(t *testing.T) {
 func TestLogDamagedHeaderOrSkippedGroupIsCorrupt(t *testing.T) {
 	s, _, starts, _ := loggedRecords(t, 4)
 	_, log := readBoth(t, crashCopy(t, s))
-	hdr := bytes.Clone(log)
-	hdr[17] ^= 1 // the identity
-	if _, err := Open(withLog(t, s, hdr), Options{}); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("Open with a damaged header = %v, want ErrCorrupt", err)
+	for _, pos := range []int{0, 5, 9, 13, 17, 23} { // magic, version, crc, identity
+		hdr := bytes.Clone(log)
+		hdr[pos] ^= 1
+		if _, err := Open(withLog(t, s, hdr), Options{}); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Open with header byte %d damaged = %v, want ErrCorrupt", pos, err)
+		}
+	}
+	// A header alone (a log created, nothing logged) or cut short holds
+	// nothing, and neither does an old-format log whose first append was
+	// cut short.
+	for name, l := range map[string][]byte{"header": log[:logHeader], "cut": log[:10], "old torn": {0, 0, 0, 40, 1, 2, 3}} {
+		r, err := Open(withLog(t, s, l), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		_ = r.Close()
 	}
 	// Re-encode record 3 (group 3) as group 4, with valid checksums.
 	groups, err := readLog(crashCopy(t, s)+walSuffix, 0)

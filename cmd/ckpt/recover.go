@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/ckpt-go/ckpt"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newRecoverCmd) }
+
+func newRecoverCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "recover FILE",
+		Short: "Repair a damaged write-ahead log: keep the records before the damage, move the log aside",
+		Long: `recover is the way out when opening FILE fails because its write-ahead log
+(FILE-wal) is damaged in the middle: a bad record with valid records after
+it, which may hide acknowledged writes, so the store refuses to drop it on
+its own. recover replays the valid records before the damage into FILE,
+renames the log to FILE-wal.damaged-TIMESTAMP (it is never deleted) and
+reports how many groups of writes and bytes were dropped. A log that is
+whole (or only ends in a torn record) is left alone. The file must not be
+open elsewhere.`,
+		Args: argsBetween(1, 1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := checkFile(args[0]); err != nil {
+				return err
+			}
+			st, err := ckpt.RecoverLog(args[0], ckpt.Options{LockTimeout: a.lockTimeout})
+			if err != nil {
+				return a.openError(args[0], err)
+			}
+			if a.asJSON {
+				return a.printJSON(struct {
+					File          string `json:"file"`
+					Damaged       bool   `json:"damaged"`
+					Reason        string `json:"reason,omitempty"`
+					Offset        int64  `json:"offset"`
+					KeptGroups    int    `json:"kept_groups"`
+					DroppedGroups uint64 `json:"dropped_groups"`
+					DroppedFirst  uint64 `json:"dropped_first_group,omitempty"`
+					DroppedLast   uint64 `json:"dropped_last_group,omitempty"`
+					DroppedBytes  int64  `json:"dropped_bytes"`
+					MovedTo       string `json:"moved_to,omitempty"`
+				}{args[0], st.Damaged, st.Reason, st.Offset, st.KeptGroups, st.DroppedGroups(),
+					st.DroppedFirst, st.DroppedLast, st.DroppedBytes, st.MovedTo})
+			}
+			if !st.Damaged {
+				_, err := fmt.Fprintf(a.out, "%s: the write-ahead log is not damaged; nothing to recover\n", args[0])
+				return err
+			}
+			dropped := fmt.Sprintf("%d group(s) of writes (%d-%d)", st.DroppedGroups(), st.DroppedFirst, st.DroppedLast)
+			if st.DroppedLast == 0 {
+				dropped = "an unknown number of groups of writes (the log's header was damaged)"
+			}
+			_, err = fmt.Fprintf(a.out, "%s: %s at offset %d of the write-ahead log\nkept %d group(s) before it; dropped %s, %d byte(s)\nthe damaged log is now %s\n",
+				args[0], st.Reason, st.Offset, st.KeptGroups, dropped, st.DroppedBytes, st.MovedTo)
+			return err
+		},
+	}
+	a.addJSON(c)
+	return c
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// recover moves a damaged log aside and says so; the store then opens.
+func TestRecover(t *testing.T) {
+	t.Parallel()
+	dir, db := demoFixture(t)
+	out := ok(t, dir, "recover", db).stdout
+	if !strings.Contains(out, "not damaged") {
+		t.Fatalf("recover of a sound store =\n%s", out)
+	}
+	// A log whose header (its identity) is damaged, with records after it.
+	log := append([]byte("ckpt-wal\x00\x00\x00\x01"), bytes.Repeat([]byte{0xab}, 12+64)...)
+	if err := os.WriteFile(db+"-wal", log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	failsWith(t, runIn(t, dir, "", "threads", db), 1, "ckpt recover")
+	out = ok(t, dir, "recover", db).stdout
+	if !strings.Contains(out, "header") || !strings.Contains(out, "88 byte(s)") || !strings.Contains(out, "demo.db-wal.damaged-") {
+		t.Fatalf("recover =\n%s", out)
+	}
+	moved, err := filepath.Glob(db + "-wal.damaged-*")
+	if err != nil || len(moved) != 1 {
+		t.Fatalf("the damaged log: %v %v", moved, err)
+	}
+	if b, err := os.ReadFile(moved[0]); err != nil || !bytes.Equal(b, log) {
+		t.Fatalf("the damaged log was changed (%v)", err)
+	}
+	if !strings.Contains(ok(t, dir, "threads", db).stdout, "demo") {
+		t.Fatal("threads after recover")
+	}
+}

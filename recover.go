@@ -1,0 +1,134 @@
+package ckpt
+
+// Recovery of a damaged write-ahead log. Open never drops a logged group
+// on its own except a torn tail (wal.go): a bad record with valid records
+// after it may hide acknowledged writes, so Open reports it (ErrCorrupt)
+// and changes nothing. RecoverLog is the explicit way out: it keeps what
+// can be trusted (the records before the damage), moves the damaged log
+// aside for whoever wants to look at it, and says what was dropped.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// RecoverStats says what RecoverLog did.
+type RecoverStats struct {
+	// Damaged is false when the log was whole, missing, or ended in a torn
+	// record (which Open drops by itself): then nothing was changed.
+	Damaged bool
+	// Reason and Offset say what was wrong and where in the log.
+	Reason string
+	Offset int64
+	// KeptGroups is how many groups of the valid prefix were replayed into
+	// the store file (those it already held are not counted).
+	KeptGroups int
+	// DroppedFirst..DroppedLast are the groups dropped: from the damaged
+	// one to the last valid record after it (0, 0 when the log's header
+	// was damaged and its records cannot be told apart).
+	DroppedFirst, DroppedLast uint64
+	// DroppedBytes is the length of the log from the damage to its last
+	// non-zero byte.
+	DroppedBytes int64
+	// MovedTo is where the damaged log is now (never deleted).
+	MovedTo string
+}
+
+// DroppedGroups is how many groups recovery dropped.
+func (st RecoverStats) DroppedGroups() uint64 {
+	if st.DroppedLast == 0 {
+		return 0
+	}
+	return st.DroppedLast - st.DroppedFirst + 1
+}
+
+// RecoverLog repairs the store at path whose write-ahead log is damaged
+// (Open returned ErrCorrupt naming an offset in the log): it replays the
+// log's valid records before the damage into the store file, fsync'd,
+// then renames the log to path+"-wal.damaged-"+a UTC timestamp, so the
+// next Open starts a new log. Writes acknowledged after the damage point
+// are lost; RecoverStats says how many groups. The store must not be open
+// (RecoverLog takes its lock; opts.LockTimeout and opts.Bolt apply). A log
+// that is not damaged is left alone.
+func RecoverLog(path string, opts Options) (RecoverStats, error) {
+	var st RecoverStats
+	if _, err := os.Stat(path); err != nil {
+		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
+	}
+	bo := &bolt.Options{}
+	if opts.Bolt != nil {
+		*bo = *opts.Bolt
+	}
+	bo.Timeout = opts.LockTimeout
+	if bo.Timeout <= 0 {
+		bo.Timeout = time.Second
+	}
+	bo.ReadOnly = false
+	db, err := openBolt(path, bo)
+	if err != nil {
+		return st, openError(path, err)
+	}
+	st, err = recoverLog(db, path)
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("ckpt: recover %s: %w", path, cerr)
+	}
+	return st, err
+}
+
+func recoverLog(db *bolt.DB, path string) (RecoverStats, error) {
+	var st RecoverStats
+	var applied uint64
+	err := db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return fmt.Errorf("%w: not a ckpt store (no format marker)", ErrCorrupt)
+		}
+		if err := checkFormat(meta.Get(keyFormat)); err != nil {
+			return err
+		}
+		applied = walApplied(&boltView{tx: tx})
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
+	}
+	logPath := path + walSuffix
+	sc, err := scanLog(logPath, applied)
+	if err != nil {
+		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
+	}
+	d := sc.damage
+	if d == nil {
+		return st, nil
+	}
+	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, KeptGroups: len(sc.groups),
+		DroppedFirst: d.Group, DroppedLast: d.LaterLast, DroppedBytes: d.Bytes}
+	if d.LaterLast == 0 {
+		st.DroppedFirst = 0
+	}
+	// First make the valid prefix durable in the store file: a crash after
+	// this and before the rename leaves a log whose prefix bbolt holds, and
+	// running recovery again finishes the job.
+	if len(sc.groups) > 0 {
+		groups := make([]*walGroup, len(sc.groups))
+		for i := range sc.groups {
+			groups[i] = &sc.groups[i]
+		}
+		if err := db.Update(func(tx *bolt.Tx) error { return replayGroups(&boltView{tx: tx}, groups) }); err != nil {
+			return st, fmt.Errorf("ckpt: recover %s: replay the valid records: %w", path, err)
+		}
+	}
+	st.MovedTo = logPath + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	if err := os.Rename(logPath, st.MovedTo); err != nil {
+		st.MovedTo = ""
+		return st, fmt.Errorf("ckpt: recover %s: move the damaged log aside: %w", path, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
+	}
+	return st, nil
+}
