@@ -259,7 +259,7 @@ func (s *Store) walk(ctx context.Context, threadID string, start *[idLen]byte, o
 			var page []*Tuple
 			done := false
 			err := s.view(ctx, func(r reader) error {
-				for len(page) < listPage {
+				for len(page) < listPage && (opts.Limit == 0 || len(page) < left) {
 					t, err := loadTuple(r, threadID, "", next)
 					if errors.Is(err, ErrNotFound) && (!first || start == nil) {
 						done = true // no checkpoint yet, or the parent was removed
