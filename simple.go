@@ -219,8 +219,8 @@ func (s *Store) Latest(ctx context.Context, threadID string) (*Snapshot, error) 
 // walks any branch, Branches lists them, and List with ThreadID and
 // Namespace NS("") gives every checkpoint of every branch by id.
 // opts.Before, Limit and Filter apply to the walk: checkpoints whose id is
-// not below Before or whose metadata does not match Filter are skipped,
-// not followed less. Its ThreadID and Namespace are set by History. An
+// not below Before or whose metadata does not match Filter are not
+// yielded, but the walk goes on through them to their parents. Its ThreadID and Namespace are set by History. An
 // unknown thread yields nothing. The walk ends at the first checkpoint or
 // at a parent that retention (GC, Prune) removed.
 func (s *Store) History(ctx context.Context, threadID string, opts ListOptions) iter.Seq2[*Snapshot, error] {
@@ -259,7 +259,7 @@ func (s *Store) walk(ctx context.Context, threadID string, start *[idLen]byte, o
 			var page []*Tuple
 			done := false
 			err := s.view(ctx, func(r reader) error {
-				for len(page) < listPage {
+				for len(page) < listPage && (opts.Limit == 0 || len(page) < left) {
 					t, err := loadTuple(r, threadID, "", next)
 					if errors.Is(err, ErrNotFound) && (!first || start == nil) {
 						done = true // no checkpoint yet, or the parent was removed

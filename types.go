@@ -193,7 +193,10 @@ type Saver interface {
 	// Put stores a checkpoint, its metadata and the values of the channels
 	// named in newVersions, atomically. cfg.CheckpointID is the parent (empty
 	// for a thread's first checkpoint). Returns the config of the new
-	// checkpoint.
+	// checkpoint. A (channel, version) names one value for ever: storing
+	// different content under a version the thread and namespace already
+	// hold fails with a *VersionConflictError (ErrVersionReused) and
+	// writes nothing; the same content is shared.
 	Put(ctx context.Context, cfg Config, cp Checkpoint, meta Metadata, newVersions map[string]string) (Config, error)
 	// PutWrites attaches pending writes of one task to the checkpoint in cfg.
 	PutWrites(ctx context.Context, cfg Config, writes []Write, taskID, taskPath string) error
