@@ -99,9 +99,6 @@ type walState struct {
 	syncing  bool   // the syncer is at work
 	syncReq  chan uint64
 	syncRes  chan syncResult
-	// beforeLoad, if set, runs between a reader's bbolt begin and its load
-	// of snap: tests pause readers there.
-	beforeLoad func()
 }
 
 // ovSnap is a published state of the overlay: tree holds every group up
@@ -343,7 +340,11 @@ func mmapSize(path string) int {
 // overlay snapshot that goes with it (see the top of this file). It holds
 // dbMu only while it begins, so Compact does not swap the handle meanwhile
 // (and its Close of the old handle waits for the transaction to end).
-func (s *Store) snapshot() (*bolt.Tx, *ovSnap, error) {
+func (s *Store) snapshot() (*bolt.Tx, *ovSnap, error) { return s.beginSnapshot(nil) }
+
+// beginSnapshot is snapshot; between, if set, runs after each bbolt begin
+// and before the overlay is loaded (tests pause readers there).
+func (s *Store) beginSnapshot(between func()) (*bolt.Tx, *ovSnap, error) {
 	for {
 		s.dbMu.RLock()
 		tx, err := s.db.Begin(false)
@@ -355,8 +356,8 @@ func (s *Store) snapshot() (*bolt.Tx, *ovSnap, error) {
 		if w == nil {
 			return tx, nil, nil
 		}
-		if w.beforeLoad != nil {
-			w.beforeLoad()
+		if between != nil {
+			between()
 		}
 		snap := w.snap.Load()
 		if a := walApplied(&boltView{tx: tx}); snap.pruned <= a && a <= snap.gen {
