@@ -202,6 +202,9 @@ func (ap *applier) apply() error {
 	tx, err := s.db.Begin(true)
 	s.dbMu.Unlock()
 	if err == nil {
+		// Read by this transaction's commit (bbolt's grow); the applier is
+		// the only writer of the file while the log is on.
+		tx.DB().AllocSize = growStep(tx.Size())
 		if err = replayGroups(&boltView{tx: tx}, groups); err != nil {
 			_ = tx.Rollback()
 		} else {
@@ -334,6 +337,19 @@ func mmapSize(path string) int {
 		size = max(size, 2*int(fi.Size()))
 	}
 	return size
+}
+
+// growStep is how much bbolt grows the file by past what a commit needs
+// (bbolt's AllocSize): an eighth of its data, 1-16 MiB. Open sets it, and
+// the applier before each commit. bbolt grows a
+// file whose map exceeds AllocSize in AllocSize steps, and the map is
+// large from the start (mmapSize): with bbolt's fixed 16 MiB, a small
+// store's file would end up to 16 MiB larger than its data (bbolt's own
+// sizing grew a small file to its map, a power of two). On Linux the
+// extension is sparse: a larger step saves only the truncate and fsync
+// of each growth.
+func growStep(size int64) int {
+	return int(min(max(size/8, 1<<20), 16<<20))
 }
 
 // snapshot begins a read: a bbolt read transaction and, with the log, the

@@ -134,6 +134,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, openError(path, err)
 	}
+	if fi, err := os.Stat(path); err == nil {
+		db.AllocSize = growStep(fi.Size()) // with the large map (applier.go)
+	}
 	s := &Store{
 		db:         db,
 		path:       path,
