@@ -340,16 +340,17 @@ func mmapSize(path string) int {
 }
 
 // growStep is how much bbolt grows the file by past what a commit needs
-// (bbolt's AllocSize): an eighth of its data, 1-16 MiB. Open sets it, and
-// the applier before each commit. bbolt grows a
-// file whose map exceeds AllocSize in AllocSize steps, and the map is
-// large from the start (mmapSize): with bbolt's fixed 16 MiB, a small
-// store's file would end up to 16 MiB larger than its data (bbolt's own
-// sizing grew a small file to its map, a power of two). On Linux the
-// extension is sparse: a larger step saves only the truncate and fsync
-// of each growth.
+// (bbolt's AllocSize): an eighth of its data, 64 KiB-16 MiB. Open sets
+// it, and the applier (or, without the log, the commit loop) before each
+// commit. bbolt grows a file whose map exceeds
+// AllocSize in AllocSize steps, and the map is large from the start
+// (mmapSize): with bbolt's fixed 16 MiB, a small store's file would end
+// up to 16 MiB larger than its data (bbolt's own sizing grew a small file
+// to its map, a power of two: an eighth keeps it as close). On Linux the
+// extension is sparse: a larger step saves only the truncate and fsync of
+// each growth.
 func growStep(size int64) int {
-	return int(min(max(size/8, 1<<20), 16<<20))
+	return int(min(max(size/8, 64<<10), 16<<20))
 }
 
 // snapshot begins a read: a bbolt read transaction and, with the log, the
@@ -361,7 +362,7 @@ func (s *Store) snapshot() (*bolt.Tx, *ovSnap, error) { return s.beginSnapshot(n
 // beginSnapshot is snapshot; between, if set, runs after each bbolt begin
 // and before the overlay is loaded (tests pause readers there).
 func (s *Store) beginSnapshot(between func()) (*bolt.Tx, *ovSnap, error) {
-	for {
+	for try := 0; ; try++ {
 		s.dbMu.RLock()
 		tx, err := s.db.Begin(false)
 		s.dbMu.RUnlock()
@@ -376,12 +377,19 @@ func (s *Store) beginSnapshot(between func()) (*bolt.Tx, *ovSnap, error) {
 			between()
 		}
 		snap := w.snap.Load()
-		if a := walApplied(&boltView{tx: tx}); snap.pruned <= a && a <= snap.gen {
+		a := walApplied(&boltView{tx: tx})
+		if snap.pruned <= a && a <= snap.gen {
 			return tx, snap, nil
 		}
 		// An apply committed and the tree was pruned between the two
-		// steps: this pair would miss the applied groups. Again.
+		// steps: this pair would miss the applied groups. Again. (A retry
+		// needs a whole apply between two steps of a few microseconds;
+		// failing a thousand times in a row means the file is not the one
+		// the overlay goes with.)
 		_ = tx.Rollback()
+		if try == 1000 {
+			return nil, nil, fmt.Errorf("%w: the file holds the write-ahead log up to group %d, the overlay groups %d-%d", ErrCorrupt, a, snap.pruned+1, snap.gen)
+		}
 	}
 }
 
