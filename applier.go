@@ -8,13 +8,38 @@ package ckpt
 // replays logged groups into bbolt in large batches; the commit loop then
 // prunes from the shared tree what bbolt holds.
 //
-// Why readers see a consistent state: a reader holds ovMu shared while it
-// reads, so no merge and no prune happens meanwhile; the shared tree then
-// holds every group up to gen that bbolt lacks, and bbolt holds no group
-// after gen (a group is merged before the applier gets it). Every key the
-// tree holds is thus at least as new as bbolt's, and the two together are
-// the state after group gen. Readers never see a group before its record
-// is durable (in Sync mode), since it is merged only then.
+// Why readers see a consistent state, while they hold nothing the commit
+// loop or the applier wait for (etcd 3.4's "fully concurrent reads"): the
+// commit loop publishes, behind an atomic pointer, a frozen copy of the
+// shared tree (ovSnap: tidwall/btree's Copy is O(1) and copies on write)
+// after every merge and every prune, with gen (the last group merged into
+// it) and pruned (every group it let go is <= pruned, and bbolt held those
+// before they were let go). A reader begins a bbolt read transaction, then
+// loads the published snapshot, then reads the last group that
+// transaction holds (applied, written by the applier in the same commit as
+// the groups). The pair is consistent when pruned <= applied <= gen:
+//   - applied <= gen: bbolt holds no group the tree has not seen, so no
+//     tree entry is older than bbolt's value of its key. (A group is
+//     merged before the applier gets it, so a snapshot loaded after the
+//     transaction began always passes this.)
+//   - pruned <= applied: everything let go of the tree is in bbolt, so the
+//     tree holds every group after applied up to gen, and its entries
+//     (each the latest write of its key up to gen) are at least as new as
+//     bbolt's.
+// Tree over bbolt is then the state after group gen. A reader that began
+// its transaction before an apply committed and loads a tree pruned after
+// it fails the check (pruned > applied): it drops both and starts again.
+// Loading the tree before beginning the transaction would fail the other
+// way (a group merged and applied in between: applied > gen). Readers never
+// see a group before its record is durable (in Sync mode), since it is
+// merged only then. overlay_test.go drives readers through every
+// interleaving of these steps with applies and prunes.
+//
+// bbolt's own locks: a read transaction holds bbolt's mmap lock shared
+// until it ends, and a commit that must grow the map waits for every open
+// one. Open maps a generous size from the start (mmapSize) so that this is
+// rare. A read transaction also keeps the pages it can see from reuse: a
+// page freed after it began is reused once it ends.
 
 import (
 	"context"
@@ -22,8 +47,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,11 +81,12 @@ const (
 // belong to the commit loop.
 type walState struct {
 	log *walFile // nil when read-only
-	// ovMu guards shared and gen against readers: the commit loop holds it
-	// exclusively to merge and prune, readers shared while they read.
-	ovMu      sync.RWMutex
+	// snap is what readers see: a frozen copy of shared, published by the
+	// commit loop (the only writer of shared) after each merge and prune.
+	snap      atomic.Pointer[ovSnap]
 	shared    *ovTree
 	gen       uint64      // last group logged and merged
+	pruned    uint64      // every group let go of shared is <= pruned
 	groups    []*walGroup // logged and not yet pruned from shared
 	unapplied int         // log bytes of groups not yet applied
 	ap        *applier
@@ -72,6 +100,20 @@ type walState struct {
 	syncing  bool   // the syncer is at work
 	syncReq  chan uint64
 	syncRes  chan syncResult
+}
+
+// ovSnap is a published state of the overlay: tree holds every group up
+// to gen that bbolt lacked when it was published; the groups it let go
+// are <= pruned and in bbolt. Nothing changes it once published.
+type ovSnap struct {
+	tree   *ovTree
+	gen    uint64
+	pruned uint64
+}
+
+// publish makes the shared tree as it is now what new readers see.
+func (w *walState) publish() {
+	w.snap.Store(&ovSnap{tree: w.shared.frozen(), gen: w.gen, pruned: w.pruned})
 }
 
 // applier replays logged groups into bbolt.
@@ -157,14 +199,19 @@ func (ap *applier) apply() error {
 		// in the log for the next Open.
 		return s.failed()
 	}
-	// Begin while no read transaction is open (every reader and the
-	// commit loop hold dbMu shared): bbolt then reuses every page freed
-	// so far, instead of growing the file past pages an old reader could
-	// still see. (applyMu keeps Compact from swapping db meanwhile.)
+	// Begin while the commit loop holds no read transaction (it holds dbMu
+	// shared while it builds a group): bbolt then reuses every page freed
+	// so far that no reader can still see, instead of growing the file.
+	// Readers hold dbMu only to begin, so this waits for none of them;
+	// bbolt keeps from reuse only what a reader open now can still see.
+	// (applyMu keeps Compact from swapping db meanwhile.)
 	s.dbMu.Lock()
 	tx, err := s.db.Begin(true)
 	s.dbMu.Unlock()
 	if err == nil {
+		// Read by this transaction's commit (bbolt's grow); the applier is
+		// the only writer of the file while the log is on.
+		tx.DB().AllocSize = growStep(tx.Size())
 		if err = replayGroups(&boltView{tx: tx}, groups); err != nil {
 			_ = tx.Rollback()
 		} else {
@@ -268,6 +315,7 @@ func (s *Store) openWAL(noWAL bool, logged []walGroup) error {
 		if err != nil {
 			return fmt.Errorf("%w: write-ahead log: %v", ErrCorrupt, err)
 		}
+		w.publish()
 		s.wal = w
 		return nil
 	}
@@ -290,6 +338,7 @@ func (s *Store) openWAL(noWAL bool, logged []walGroup) error {
 	w := &walState{log: log, shared: newOvTree(), unsynced: newOvTree(), gen: applied, written: applied, durable: applied,
 		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1)}
 	w.ap = newApplier(s, applied)
+	w.publish()
 	s.wal = w
 	go w.ap.run()
 	go w.syncer()
@@ -300,20 +349,85 @@ func (s *Store) openWAL(noWAL bool, logged []walGroup) error {
 // not read-only).
 func (s *Store) logging() bool { return s.wal != nil && s.wal.ap != nil }
 
-// walView runs fn on the shared overlay over a bbolt read transaction.
-func (s *Store) walView(fn func(r reader) error) error {
-	w := s.wal
-	w.ovMu.RLock()
-	defer w.ovMu.RUnlock()
-	tx, err := s.db.Begin(false)
-	if err != nil {
-		return fmt.Errorf("ckpt: begin read: %w", err)
+// mmapSize is the map size Open asks bbolt for: twice the file, at least
+// 1 GiB. bbolt must remap to grow the file past its map, and a remap waits
+// for every open read transaction (and new ones wait behind it): mapped
+// generously, the file grows for a long time before that happens. bbolt
+// grows the map in 1 GiB steps past 1 GiB, so a file growing past twice
+// its size at Open remaps once per GiB. Mapping more costs address space
+// only, except on Windows, where bbolt grows the file to its map (there,
+// and with 32-bit addresses, bbolt's own sizing stays).
+func mmapSize(path string) int {
+	if runtime.GOOS == "windows" || strconv.IntSize < 64 {
+		return 0
 	}
-	defer func() { _ = tx.Rollback() }()
-	if w.shared.Len() == 0 {
-		return fn(&boltView{tx: tx})
+	size := 1 << 30
+	if fi, err := os.Stat(path); err == nil && fi.Size() < 1<<40 {
+		size = max(size, 2*int(fi.Size()))
 	}
-	return fn(&ovView{tree: w.shared, base: &boltView{tx: tx}})
+	return size
+}
+
+// growStep is how much bbolt grows the file by past what a commit needs
+// (bbolt's AllocSize): an eighth of its data, 64 KiB-16 MiB. Open sets
+// it, and the applier (or, without the log, the commit loop) before each
+// commit. bbolt grows a file whose map exceeds
+// AllocSize in AllocSize steps, and the map is large from the start
+// (mmapSize): with bbolt's fixed 16 MiB, a small store's file would end
+// up to 16 MiB larger than its data (bbolt's own sizing grew a small file
+// to its map, a power of two: an eighth keeps it as close). On Linux the
+// extension is sparse: a larger step saves only the truncate and fsync of
+// each growth.
+func growStep(size int64) int {
+	return int(min(max(size/8, 64<<10), 16<<20))
+}
+
+// snapshot begins a read: a bbolt read transaction and, with the log, the
+// overlay snapshot that goes with it (see the top of this file). It holds
+// dbMu only while it begins, so Compact does not swap the handle meanwhile
+// (and its Close of the old handle waits for the transaction to end).
+func (s *Store) snapshot() (*bolt.Tx, *ovSnap, error) { return s.beginSnapshot(nil) }
+
+// beginSnapshot is snapshot; between, if set, runs after each bbolt begin
+// and before the overlay is loaded (tests pause readers there).
+func (s *Store) beginSnapshot(between func()) (*bolt.Tx, *ovSnap, error) {
+	for try := 0; ; try++ {
+		s.dbMu.RLock()
+		tx, err := s.db.Begin(false)
+		s.dbMu.RUnlock()
+		if err != nil {
+			return nil, nil, fmt.Errorf("ckpt: begin read: %w", err)
+		}
+		w := s.wal
+		if w == nil {
+			return tx, nil, nil
+		}
+		if between != nil {
+			between()
+		}
+		snap := w.snap.Load()
+		a := walApplied(&boltView{tx: tx})
+		if snap.pruned <= a && a <= snap.gen {
+			return tx, snap, nil
+		}
+		// An apply committed and the tree was pruned between the two
+		// steps: this pair would miss the applied groups. Again. (A retry
+		// needs a whole apply between two steps of a few microseconds;
+		// failing a thousand times in a row means the file is not the one
+		// the overlay goes with.)
+		_ = tx.Rollback()
+		if try == 1000 {
+			return nil, nil, fmt.Errorf("%w: the file holds the write-ahead log up to group %d, the overlay groups %d-%d", ErrCorrupt, a, snap.pruned+1, snap.gen)
+		}
+	}
+}
+
+// snapView is the reader of a snapshot.
+func snapView(tx *bolt.Tx, snap *ovSnap) reader {
+	if snap == nil || snap.tree.Len() == 0 {
+		return &boltView{tx: tx}
+	}
+	return &ovView{tree: snap.tree, base: &boltView{tx: tx}}
 }
 
 // flight is a group whose record is in the log but not merged yet: it
@@ -461,23 +575,32 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 // whose wait is over.
 func (s *Store) finishFlights() {
 	w := s.wal
-	n := 0
+	n, merged := 0, false
 	for _, f := range w.flights {
 		if f.want > w.durable {
 			break
 		}
 		if g := f.group; g != nil {
-			w.ovMu.Lock()
 			g.keys = mergeOverlay(w.shared, f.tree)
 			w.gen = g.gen
-			w.ovMu.Unlock()
+			merged = true
+		}
+		n++
+	}
+	if merged {
+		// Published before anyone is acknowledged, so a caller reads its
+		// own write; and before the applier gets the groups, so bbolt never
+		// holds a group no snapshot has.
+		w.publish()
+	}
+	for _, f := range w.flights[:n] {
+		if g := f.group; g != nil {
 			w.groups = append(w.groups, g)
 			w.unapplied += g.size
 			w.ap.add(g)
 			s.commits.Add(1)
 		}
 		s.ack(f.ops, f.errs)
-		n++
 	}
 	clear(w.flights[:n])
 	w.flights = w.flights[n:]
@@ -545,9 +668,9 @@ func (s *Store) pruneApplied() {
 	if n == 0 {
 		return
 	}
-	w.ovMu.Lock()
 	pruneOverlay(w.shared, w.groups[:n], applied)
-	w.ovMu.Unlock()
+	w.pruned = applied
+	w.publish()
 	for _, g := range w.groups[:n] {
 		w.unapplied -= g.size
 	}

@@ -94,6 +94,11 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 	}
 	bo := s.boltOpts
 	bo.ReadOnly = false
+	// bbolt's own map sizing, not Open's large map: the new file then grows
+	// to its map's size (a power of two) or in compactAllocSize steps, not
+	// in Open's growth steps. (Until the next Open, the store then remaps
+	// as bbolt does, each time its map doubles.)
+	bo.InitialMmapSize = 0
 	dst, err := bolt.Open(tmp, fi.Mode().Perm(), &bo)
 	if err != nil {
 		return st, fmt.Errorf("ckpt: compact: create %s: %w", tmp, err)

@@ -70,6 +70,15 @@ func newOvTree() *ovTree {
 
 func (it *ovItem) marker() bool { return it.kind == ovBucket || it.kind == ovDropped }
 
+// frozen returns a copy of t that shares its nodes until either changes
+// (tidwall/btree copies a node on its first write after Copy), so it costs
+// O(1) now and a node per changed node later. Nobody changes the copy:
+// readers read it from many goroutines while the commit loop goes on
+// changing t. Its states start empty, as readers keep their own.
+func (t *ovTree) frozen() *ovTree {
+	return &ovTree{BTreeG: t.Copy(), markers: t.markers}
+}
+
 // put sets it and returns the entry it replaced.
 func (t *ovTree) put(it *ovItem) *ovItem {
 	prev, _ := t.Set(it)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -17,11 +19,20 @@ import (
 // way (as a failing op is), groups are applied to bbolt and pruned at
 // random points (as the applier and the commit loop do), and every read is
 // compared with a plain bbolt file that took the same changes directly.
+//
+// Readers run beside all of it through the store's own snapshot (its
+// bbolt begin, then the published overlay): one reader is paused between
+// the two steps and in the middle of its read at points rapid chooses
+// (every interleaving with applies and prunes), another loops freely. Each
+// compares the whole state it sees with the model's state after the
+// snapshot's group: no torn or mixed view.
 func TestOverlayMatchesBolt(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		dir := t.TempDir()
 		open := func(name string) *bolt.DB {
-			db, err := bolt.Open(filepath.Join(dir, name), 0o600, &bolt.Options{NoSync: true})
+			// Mapped large, as Open does: a paused reader must not hold up
+			// a commit that grows the file.
+			db, err := bolt.Open(filepath.Join(dir, name), 0o600, &bolt.Options{NoSync: true, InitialMmapSize: 16 << 20})
 			if err != nil {
 				rt.Fatal(err)
 			}
@@ -30,7 +41,10 @@ func TestOverlayMatchesBolt(t *testing.T) {
 		sut, ref := open(fmt.Sprintf("sut-%p.db", rt)), open(fmt.Sprintf("ref-%p.db", rt))
 		defer sut.Close()
 		defer ref.Close()
-		shared := newOvTree()
+		w := &walState{shared: newOvTree()}
+		w.publish()
+		st := &Store{db: sut, wal: w}
+		shared := w.shared
 		var pending, unpruned []*walGroup
 		var gen, applied uint64
 
@@ -41,6 +55,131 @@ func TestOverlayMatchesBolt(t *testing.T) {
 		keys := [][]byte{[]byte("k"), []byte("k1"), []byte("k10"), []byte("k2"), []byte("m"), {0xff}}
 		genPath := rapid.SampledFrom(paths)
 		genKey := rapid.SampledFrom(keys)
+
+		// history[g] is the model's whole state after group g.
+		var histMu sync.Mutex
+		history := map[uint64]string{}
+		record := func() {
+			tx, err := ref.Begin(false)
+			if err != nil {
+				rt.Fatal(err)
+			}
+			defer tx.Rollback()
+			d := dumpState(&boltView{tx: tx}, paths)
+			histMu.Lock()
+			history[gen] = d
+			histMu.Unlock()
+		}
+		record()
+		// verify compares a snapshot's whole state with the model's.
+		verify := func(r reader, snap *ovSnap) error {
+			got := dumpState(r, paths)
+			histMu.Lock()
+			want, ok := history[snap.gen]
+			histMu.Unlock()
+			if !ok {
+				return fmt.Errorf("snapshot of group %d, which the model never reached", snap.gen)
+			}
+			if got != want {
+				return fmt.Errorf("snapshot of group %d (pruned to %d) reads\n%s\nwant\n%s", snap.gen, snap.pruned, got, want)
+			}
+			return nil
+		}
+
+		// The free reader loops until the run ends.
+		var readErr error
+		var readErrOnce sync.Once
+		stop, freeDone := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(freeDone)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				tx, snap, err := st.snapshot()
+				if err == nil {
+					err = verify(snapView(tx, snap), snap)
+					_ = tx.Rollback()
+				}
+				if err != nil {
+					readErrOnce.Do(func() { readErr = fmt.Errorf("free reader: %w", err) })
+					return
+				}
+			}
+		}()
+
+		// The paused reader: phase 1 it waits between its bbolt begin and
+		// its load of the overlay, phase 2 in the middle of its read (its
+		// snapshot must stay the same while groups are applied and
+		// pruned); each check step moves it on and waits until it pauses
+		// again or ends.
+		type pausedReader struct {
+			phase  int
+			resume chan struct{}
+			paused chan error // nil: paused again; else how it ended
+		}
+		var pr *pausedReader
+		startReader := func() {
+			p := &pausedReader{phase: 1, resume: make(chan struct{}), paused: make(chan error, 1)}
+			first := true
+			go func() {
+				tx, snap, err := st.beginSnapshot(func() {
+					if first { // a retry goes on at once
+						first = false
+						p.paused <- nil
+						<-p.resume
+					}
+				})
+				if err != nil {
+					p.paused <- err
+					return
+				}
+				defer tx.Rollback()
+				r := snapView(tx, snap)
+				if err := verify(r, snap); err != nil {
+					p.paused <- err
+					return
+				}
+				p.paused <- nil
+				<-p.resume
+				p.paused <- verify(r, snap)
+			}()
+			if err := <-p.paused; err != nil {
+				rt.Fatal(err)
+			}
+			pr = p
+		}
+		// stepReader moves the paused reader on.
+		stepReader := func() error {
+			p := pr
+			p.resume <- struct{}{}
+			err := <-p.paused
+			if err != nil || p.phase == 2 {
+				pr = nil // it ended
+			} else {
+				p.phase++
+			}
+			if err != nil {
+				return fmt.Errorf("paused reader, phase %d: %w", p.phase, err)
+			}
+			return nil
+		}
+		var halted bool
+		halt := func() {
+			if !halted {
+				halted = true
+				close(stop)
+				<-freeDone
+			}
+		}
+		defer func() { // also when a check fails half way
+			for pr != nil {
+				_ = stepReader()
+			}
+			halt()
+		}()
 
 		// change makes one random change through w.
 		change := func(w writer, label string) {
@@ -108,6 +247,9 @@ func TestOverlayMatchesBolt(t *testing.T) {
 			gen++
 			g := &walGroup{gen: gen, muts: ow.muts}
 			g.keys = mergeOverlay(shared, ow.tree)
+			record()
+			w.gen = gen
+			w.publish()
 			pending = append(pending, g)
 			unpruned = append(unpruned, g)
 		}
@@ -130,6 +272,8 @@ func TestOverlayMatchesBolt(t *testing.T) {
 					k++
 				}
 				pruneOverlay(shared, unpruned[:k], applied)
+				w.pruned = applied
+				w.publish()
 				unpruned = unpruned[k:]
 			}
 		}
@@ -193,11 +337,40 @@ func TestOverlayMatchesBolt(t *testing.T) {
 			case 2:
 				applyStep()
 			default:
+				// The paused reader moves at check steps: no draw of its
+				// own, so the saved failure files still replay.
+				if pr == nil {
+					startReader()
+				} else if err := stepReader(); err != nil {
+					rt.Fatal(err)
+				}
 				checkStep()
 			}
 		}
 		checkStep()
+		for pr != nil {
+			if err := stepReader(); err != nil {
+				rt.Fatal(err)
+			}
+		}
+		halt()
+		if readErr != nil {
+			rt.Fatal(readErr)
+		}
 	})
+}
+
+// dumpState is everything r holds under paths, as text.
+func dumpState(r reader, paths []bucketPath) string {
+	var b strings.Builder
+	for _, p := range paths {
+		if !r.exists(p) {
+			fmt.Fprintf(&b, "%q: none\n", p)
+			continue
+		}
+		fmt.Fprintf(&b, "%q: seq %d, %q, buckets %q\n", p, r.sequence(p), scanAll(r, p, nil, nil, false, 1<<30), bucketNames(r, p, nil))
+	}
+	return b.String()
 }
 
 // recordingWriter records changes to make them on two writers alike; its

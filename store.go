@@ -87,8 +87,9 @@ type Store struct {
 	closed bool
 
 	// dbMu guards the db handle against Compact swapping it: readers hold
-	// it shared for the length of a read transaction; the commit loop, the
-	// only writer of db, holds it exclusively for the swap.
+	// it shared only while they begin a read transaction (the old handle's
+	// Close waits for those to end); the commit loop, the only writer of
+	// db, holds it exclusively for the swap.
 	dbMu     sync.RWMutex
 	boltOpts bolt.Options // to open the compacted file alike
 	sweep    *sweeper
@@ -117,6 +118,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if bo.FreelistType == "" {
 		bo.FreelistType = bolt.FreelistMapType // O(1) allocation on large files
 	}
+	if bo.InitialMmapSize == 0 {
+		bo.InitialMmapSize = mmapSize(path) // so that a long read rarely stalls a commit (applier.go)
+	}
 	if err := opts.SweepPolicy.validate(); opts.SweepInterval > 0 && err != nil {
 		return nil, fmt.Errorf("ckpt: open %s: sweep policy: %w", path, err)
 	}
@@ -129,6 +133,9 @@ func Open(path string, opts Options) (*Store, error) {
 	db, err := openBolt(path, bo)
 	if err != nil {
 		return nil, openError(path, err)
+	}
+	if fi, err := os.Stat(path); err == nil {
+		db.AllocSize = growStep(fi.Size()) // with the large map (applier.go)
 	}
 	s := &Store{
 		db:         db,
@@ -288,7 +295,7 @@ func (s *Store) Close() error {
 	return errors.Join(s.takeAsyncErr(), syncErr, walErr, s.db.Close())
 }
 
-// view runs fn in a read transaction.
+// view runs fn on a snapshot of the store.
 func (s *Store) view(ctx context.Context, fn func(r reader) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -298,12 +305,14 @@ func (s *Store) view(ctx context.Context, fn func(r reader) error) error {
 	if s.closed {
 		return ErrClosed
 	}
-	s.dbMu.RLock()
-	defer s.dbMu.RUnlock()
-	if s.wal != nil {
-		return s.walView(fn)
+	// A snapshot: the read holds no lock the commit loop or the applier
+	// wait for (applier.go).
+	tx, snap, err := s.snapshot()
+	if err != nil {
+		return err
 	}
-	return s.db.View(func(tx *bolt.Tx) error { return fn(&boltView{tx: tx}) })
+	defer func() { _ = tx.Rollback() }()
+	return fn(snapView(tx, snap))
 }
 
 func validThread(thread string) error {

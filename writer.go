@@ -284,6 +284,7 @@ func (s *Store) commitGroup(ops []*writeOp) {
 		if err != nil {
 			txErr = fmt.Errorf("ckpt: begin transaction: %w", err)
 		} else {
+			tx.DB().AllocSize = growStep(tx.Size()) // as the applier does
 			view := &boltView{tx: tx}
 			for i, op := range ops {
 				if op.apply == nil {

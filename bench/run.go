@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -227,6 +228,18 @@ func ckptW1(ctx context.Context, cfg config, in *w1Input, dir string, fig w1Figu
 	if err := r.closeAndSize(st); err != nil {
 		return err
 	}
+	// After the file's size is taken: the figure writes to the store.
+	logf("ckpt: Sync writes alone and beside long reads (%d each)", longReadSaves)
+	if st, err = ckpt.Open(db("sync-1w"), ckpt.Options{}); err != nil {
+		return err
+	}
+	alone, beside, reads, err := syncDuringLongRead(ctx, st, in)
+	if err = errors.Join(err, st.Close()); err != nil {
+		return err
+	}
+	logf("ckpt: %d thread exports (long reads) ran beside the timed writes", reads)
+	fig.add("longread.alone", alone)
+	fig.add("longread.beside", beside)
 	fig.add("sync1.pw", r.stepsPerS)
 	fig.add("sync1.pw.p50", r.p50)
 	fig.add("sync1.pw.p99", r.p99)
