@@ -352,8 +352,7 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Tasks = len(tasks)
 	if s.opts.AllowWrites {
-		b, _ := json.MarshalIndent(state, "", "  ")
-		d.StateJSON = string(b)
+		d.StateJSON = marshalText(state, "  ")
 	}
 	s.render(w, http.StatusOK, "checkpoint", "checkpoint "+cfg.CheckpointID, d)
 }
@@ -367,13 +366,20 @@ func channelTree(t, parent *ckpt.Tuple, ch string, limit int) (jnode, int, error
 		return jnode{}, 0, fmt.Errorf("channel %q: %w", ch, err)
 	}
 	newFrom, appended := -1, 0
-	if list, ok := v.([]any); ok && parent != nil {
-		praw, _ := parent.Checkpoint.ChannelValues[ch].(ckpt.Raw)
-		if praw != nil && !bytes.Equal(praw, raw) {
-			if pv, err := praw.Value(); err == nil {
-				if pl, ok := pv.([]any); ok && len(pl) < len(list) && isPrefix(pl, list) {
-					newFrom, appended = len(pl), len(list)-len(pl)
+	if list, isList := v.([]any); isList && parent != nil {
+		// A list the parent did not have, or held as nil, is all new.
+		praw, had := parent.Checkpoint.ChannelValues[ch].(ckpt.Raw)
+		if !had || !bytes.Equal(praw, raw) {
+			var pl []any
+			prefixOK := !had
+			if had {
+				if pv, err := praw.Value(); err == nil {
+					pl, prefixOK = pv.([]any)
+					prefixOK = prefixOK || pv == nil
 				}
+			}
+			if prefixOK && len(pl) < len(list) && isPrefix(pl, list) {
+				newFrom, appended = len(pl), len(list)-len(pl)
 			}
 		}
 	}
@@ -618,11 +624,7 @@ func metaText(m ckpt.Metadata, k string) string {
 	if s, ok := v.(string); ok {
 		return s
 	}
-	b, err := json.Marshal(Jsonable(v))
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
+	return jsonText(Jsonable(v))
 }
 
 func changedChannels(parent, cur map[string]string) []string {
