@@ -488,3 +488,38 @@ func TestPagingWalksTheWholeHistory(t *testing.T) {
 		t.Fatalf("paging showed %d checkpoints, want %d", len(seen), want)
 	}
 }
+
+func TestDiffTuplesReportsAppendsChangesAndMetadata(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	get := func(id string) *ckpt.Tuple {
+		tup, err := f.store.GetTuple(ctx, ckpt.Config{ThreadID: "demo", CheckpointID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tup
+	}
+	d, err := web.DiffTuples(get(f.ids[1]), get(f.ids[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Changed) != 2 || d.Changed[0].Channel != "messages" || len(d.Changed[0].Appended) != 1 ||
+		d.Changed[1].Channel != "turn" || d.Changed[1].From != int64(2) || d.Changed[1].To != int64(3) {
+		t.Errorf("changed: %+v", d.Changed)
+	}
+	if strings.Join(d.Unchanged, ",") != "question" {
+		t.Errorf("unchanged: %v", d.Unchanged)
+	}
+	if c := d.MetadataChanged["node"]; c.From != "planner" || c.To != "research" {
+		t.Errorf("metadata node: %+v", c)
+	}
+	// From the fork (its own "turn", the rest carried over by version) to
+	// the end of the main line.
+	d, err = web.DiffTuples(get(f.fork), get(f.ids[4]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Added)+len(d.Removed) != 0 || len(d.Changed) != 2 || d.Changed[1].Channel != "turn" || d.Changed[1].From != int64(99) {
+		t.Errorf("fork to main line: added %v removed %v changed %+v", d.Added, d.Removed, d.Changed)
+	}
+}
