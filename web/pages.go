@@ -221,10 +221,6 @@ func (s *server) head(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opts.Filter = f
-	if _, err := s.store.Thread(r.Context(), opts.ThreadID); err != nil {
-		http.Error(w, err.Error(), errStatus(err))
-		return
-	}
 	newest := ""
 	for t, err := range s.store.List(r.Context(), opts) {
 		if err != nil {
@@ -232,6 +228,14 @@ func (s *server) head(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		newest = t.Config.CheckpointID
+	}
+	if newest == "" {
+		// Only now tell an unknown thread from an empty selection: the
+		// summary reads the whole thread, too much for every poll.
+		if _, err := s.store.Thread(r.Context(), opts.ThreadID); err != nil {
+			http.Error(w, err.Error(), errStatus(err))
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]string{"newest": newest})
