@@ -495,7 +495,7 @@ type statsData struct {
 	SavedH  int
 }
 
-const chartW = 420
+const chartW = 400
 
 // stats shows the store's statistics with two bar charts drawn as inline
 // SVG on the server.
@@ -535,7 +535,7 @@ func layoutBars(bs []bar) ([]bar, int) {
 	for i := range bs {
 		bs[i].Y = i * 22
 		bs[i].TextY = i*22 + 14
-		bs[i].W = max(1, int(int64(chartW)*bs[i].Value/maxV))
+		bs[i].W = max(1, int(int64(chartW)*max(0, bs[i].Value)/maxV))
 	}
 	return bs, len(bs)*22 + 4
 }
