@@ -282,3 +282,35 @@ func urlEscape(s string) string {
 	r := strings.NewReplacer("%", "%25", "&", "%26", "#", "%23", "+", "%2B", " ", "%20", "\"", "%22", "<", "%3C", ">", "%3E", "=", "%3D", ";", "%3B")
 	return r.Replace(s)
 }
+
+func TestForkFromACheckpointWithEditedState(t *testing.T) {
+	f := newFixture(t)
+	srv := httptest.NewServer(web.Handler(f.store, web.Options{AllowWrites: true}))
+	defer srv.Close()
+	ctx, ev := browser(t)
+	do(t, ctx, "checkpoint page", chromedp.Navigate(srv.URL+"/checkpoint?t=demo&id="+f.ids[1]), chromedp.WaitVisible("textarea[name=state]"))
+	// Edit the plan in the JSON and submit the form (it carries the token).
+	run(t, ctx, "edit the state", chromedp.Evaluate[bool](`(() => {
+		const ta = document.querySelector("textarea[name=state]");
+		const st = JSON.parse(ta.value);
+		st.plan = "look up bbolt only, then answer";
+		ta.value = JSON.stringify(st);
+		document.body.dataset.old = "1"; // gone once the next page loads
+		return true;
+	})()`))
+	do(t, ctx, "fork", chromedp.Click(`form[action="/fork"] button`), chromedp.WaitVisible("body:not([data-old]) h1"))
+	if loc := run(t, ctx, "location", chromedp.Location()); !strings.Contains(loc, "/checkpoint?") {
+		t.Fatalf("the fork answered %s: %s", loc, run(t, ctx, "page", chromedp.Text("main")))
+	}
+	parent := run(t, ctx, "parent", chromedp.Text("#parent"))
+	if parent != f.ids[1] {
+		t.Fatalf("the fork's parent is %q, want %s", parent, f.ids[1])
+	}
+	if txt := run(t, ctx, "state", chromedp.Text("table.state")); !strings.Contains(txt, "look up bbolt only, then answer") {
+		t.Errorf("the fork does not hold the edited plan:\n%s", txt)
+	}
+	if meta := run(t, ctx, "metadata", chromedp.Text("table.meta")); !strings.Contains(meta, f.ids[1]) || !strings.Contains(meta, `"fork"`) {
+		t.Errorf("the fork's metadata does not say where it came from:\n%s", meta)
+	}
+	ev.check(t)
+}
