@@ -33,11 +33,12 @@ const (
 	graphRowH = 28
 )
 
+// segment is a line of a row in namespace-local columns, before the
+// lanes' offsets are known.
 type segment struct {
-	ns         string
-	c1, c2     int
-	y1, y2     int
-	lane, dotC int
+	ns     string
+	c1, c2 int
+	y1, y2 int
 }
 
 // layoutGraph draws the rows of one page. A parent that is not on the page

@@ -2,7 +2,6 @@ package web
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -79,8 +78,7 @@ func buildTree(key string, v any, depth, newFrom, limit int) jnode {
 		n.Text = fmt.Sprintf("bytes(%d) %s", len(x), s)
 	case string:
 		n.Kind, n.IsLeaf = "string", true
-		b, _ := json.Marshal(x)
-		n.Text = string(b)
+		n.Text = jsonText(x)
 	case nil:
 		n.Kind, n.IsLeaf, n.Text = "null", true, "null"
 	case bool:
@@ -89,11 +87,7 @@ func buildTree(key string, v any, depth, newFrom, limit int) jnode {
 		n.Kind, n.IsLeaf, n.Text = "string", true, strconv.Quote(x.UTC().Format(time.RFC3339Nano))
 	default:
 		n.Kind, n.IsLeaf = "number", true
-		b, err := json.Marshal(Jsonable(x))
-		if err != nil {
-			b = []byte(fmt.Sprint(x))
-		}
-		n.Text = string(b)
+		n.Text = jsonText(Jsonable(x))
 	}
 	n.More = n.Count - len(n.Items)
 	return n

@@ -221,10 +221,6 @@ func (s *server) head(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opts.Filter = f
-	if _, err := s.store.Thread(r.Context(), opts.ThreadID); err != nil {
-		http.Error(w, err.Error(), errStatus(err))
-		return
-	}
 	newest := ""
 	for t, err := range s.store.List(r.Context(), opts) {
 		if err != nil {
@@ -232,6 +228,14 @@ func (s *server) head(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		newest = t.Config.CheckpointID
+	}
+	if newest == "" {
+		// Only now tell an unknown thread from an empty selection: the
+		// summary reads the whole thread, too much for every poll.
+		if _, err := s.store.Thread(r.Context(), opts.ThreadID); err != nil {
+			http.Error(w, err.Error(), errStatus(err))
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]string{"newest": newest})
@@ -352,8 +356,7 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Tasks = len(tasks)
 	if s.opts.AllowWrites {
-		b, _ := json.MarshalIndent(state, "", "  ")
-		d.StateJSON = string(b)
+		d.StateJSON = marshalText(state, "  ")
 	}
 	s.render(w, http.StatusOK, "checkpoint", "checkpoint "+cfg.CheckpointID, d)
 }
@@ -367,13 +370,20 @@ func channelTree(t, parent *ckpt.Tuple, ch string, limit int) (jnode, int, error
 		return jnode{}, 0, fmt.Errorf("channel %q: %w", ch, err)
 	}
 	newFrom, appended := -1, 0
-	if list, ok := v.([]any); ok && parent != nil {
-		praw, _ := parent.Checkpoint.ChannelValues[ch].(ckpt.Raw)
-		if praw != nil && !bytes.Equal(praw, raw) {
-			if pv, err := praw.Value(); err == nil {
-				if pl, ok := pv.([]any); ok && len(pl) < len(list) && isPrefix(pl, list) {
-					newFrom, appended = len(pl), len(list)-len(pl)
+	if list, isList := v.([]any); isList && parent != nil {
+		// A list the parent did not have, or held as nil, is all new.
+		praw, had := parent.Checkpoint.ChannelValues[ch].(ckpt.Raw)
+		if !had || !bytes.Equal(praw, raw) {
+			var pl []any
+			prefixOK := !had
+			if had {
+				if pv, err := praw.Value(); err == nil {
+					pl, prefixOK = pv.([]any)
+					prefixOK = prefixOK || pv == nil
 				}
+			}
+			if prefixOK && len(pl) < len(list) && isPrefix(pl, list) {
+				newFrom, appended = len(pl), len(list)-len(pl)
 			}
 		}
 	}
@@ -485,7 +495,7 @@ type statsData struct {
 	SavedH  int
 }
 
-const chartW = 420
+const chartW = 400
 
 // stats shows the store's statistics with two bar charts drawn as inline
 // SVG on the server.
@@ -525,7 +535,7 @@ func layoutBars(bs []bar) ([]bar, int) {
 	for i := range bs {
 		bs[i].Y = i * 22
 		bs[i].TextY = i*22 + 14
-		bs[i].W = max(1, int(int64(chartW)*bs[i].Value/maxV))
+		bs[i].W = max(1, int(int64(chartW)*max(0, bs[i].Value)/maxV))
 	}
 	return bs, len(bs)*22 + 4
 }
@@ -618,11 +628,7 @@ func metaText(m ckpt.Metadata, k string) string {
 	if s, ok := v.(string); ok {
 		return s
 	}
-	b, err := json.Marshal(Jsonable(v))
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
+	return jsonText(Jsonable(v))
 }
 
 func changedChannels(parent, cur map[string]string) []string {

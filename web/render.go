@@ -63,13 +63,7 @@ func (s *server) funcs() template.FuncMap {
 		"ns":    nsLabel,
 		"int64": func(n int) int64 { return int64(n) },
 		"add":   func(a, b int) int { return a + b },
-		"json": func(v any) string {
-			b, err := json.Marshal(v)
-			if err != nil {
-				return fmt.Sprint(v)
-			}
-			return string(b)
-		},
+		"json":  jsonText,
 	}
 }
 
@@ -127,4 +121,22 @@ func nsLabel(ns string) string {
 		return "(root)"
 	}
 	return ns
+}
+
+// jsonText writes v as one line of JSON for people: <, > and & stay as they
+// are (html/template escapes the page; JSON's \u003c would only obscure
+// what the value holds).
+func jsonText(v any) string {
+	return marshalText(v, "")
+}
+
+func marshalText(v any, indent string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", indent)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }

@@ -28,6 +28,7 @@ type fixture struct {
 	ids   []string // the "demo" thread's root checkpoints, oldest first
 	fork  string   // a checkpoint forked from ids[1]
 	sub   []string // the checkpoints of namespace "research:1"
+	lone  string   // the only checkpoint of the hostile thread
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -86,7 +87,7 @@ func newFixture(t testing.TB) *fixture {
 		prev = out.CheckpointID
 		f.sub = append(f.sub, prev)
 	}
-	if _, err := s.Save(ctx, hostileThread, map[string]any{hostileValue: hostileValue, "list": []any{hostileValue}},
+	if f.lone, err = s.Save(ctx, hostileThread, map[string]any{hostileValue: hostileValue, "list": []any{hostileValue}},
 		ckpt.Metadata{"node": hostileValue, hostileValue: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,9 @@ func TestPagesShowTheStore(t *testing.T) {
 		{"thread filtered", "/thread" + q("t", "demo", "filter", "node=writer"), []string{f.ids[3] + "<"}},
 		{"thread one namespace", "/thread" + q("t", "demo", "ns", "research:1"), []string{f.sub[2] + "<"}},
 		{"checkpoint", "/checkpoint" + q("t", "demo", "id", f.ids[2]), []string{"research:bbolt", "research:sqlite", f.ids[1], "+1 appended", "diff with parent"}},
-		{"checkpoint by prefix", "/checkpoint" + q("t", "demo", "id", strings.ToLower(f.ids[2][:24])), []string{f.ids[2]}},
+		// Ids saved in one millisecond differ only at the end: a prefix is
+		// tried where it names one checkpoint.
+		{"checkpoint by prefix", "/checkpoint" + q("t", hostileThread, "id", strings.ToLower(f.lone[:12])), []string{f.lone}},
 		{"value", "/value" + q("t", "demo", "id", f.ids[4], "ch", "messages"), []string{"step responder"}},
 		{"diff", "/diff" + q("t", "demo", "a", f.ids[1], "b", f.ids[2]), []string{"1 item(s) appended", "step research", `class="add`}},
 		{"stats", "/stats", []string{"<svg", "threads/*/bl", "saved: unchanged channels"}},
@@ -486,5 +489,40 @@ func TestPagingWalksTheWholeHistory(t *testing.T) {
 	}
 	if want := len(f.ids) + 1 + len(f.sub); len(seen) != want {
 		t.Fatalf("paging showed %d checkpoints, want %d", len(seen), want)
+	}
+}
+
+func TestDiffTuplesReportsAppendsChangesAndMetadata(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	get := func(id string) *ckpt.Tuple {
+		tup, err := f.store.GetTuple(ctx, ckpt.Config{ThreadID: "demo", CheckpointID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tup
+	}
+	d, err := web.DiffTuples(get(f.ids[1]), get(f.ids[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Changed) != 2 || d.Changed[0].Channel != "messages" || len(d.Changed[0].Appended) != 1 ||
+		d.Changed[1].Channel != "turn" || d.Changed[1].From != int64(2) || d.Changed[1].To != int64(3) {
+		t.Errorf("changed: %+v", d.Changed)
+	}
+	if strings.Join(d.Unchanged, ",") != "question" {
+		t.Errorf("unchanged: %v", d.Unchanged)
+	}
+	if c := d.MetadataChanged["node"]; c.From != "planner" || c.To != "research" {
+		t.Errorf("metadata node: %+v", c)
+	}
+	// From the fork (its own "turn", the rest carried over by version) to
+	// the end of the main line.
+	d, err = web.DiffTuples(get(f.fork), get(f.ids[4]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Added)+len(d.Removed) != 0 || len(d.Changed) != 2 || d.Changed[1].Channel != "turn" || d.Changed[1].From != int64(99) {
+		t.Errorf("fork to main line: added %v removed %v changed %+v", d.Added, d.Removed, d.Changed)
 	}
 }

@@ -1,13 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
-	"reflect"
 	"strings"
 
 	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/web"
 	"github.com/fatih/color"
 	"github.com/spf13/cobra"
 )
@@ -44,14 +43,14 @@ terminal (--color), plain otherwise; --json for scripts.`,
 					return err
 				}
 			}
-			d, err := diffTuples(ts[0], ts[1])
+			d, err := web.DiffTuples(ts[0], ts[1])
 			if err != nil {
 				return err
 			}
 			if a.asJSON {
 				return a.emitJSON(d)
 			}
-			d.print(a.out, useColor)
+			printDiff(a.out, d, useColor)
 			return nil
 		},
 	}
@@ -73,120 +72,14 @@ func (a *app) colorWanted(mode string) (bool, error) {
 	return false, usageError{fmt.Sprintf("--color %q: want auto, always or never", mode)}
 }
 
-type checkpointRef struct {
-	ID   string `json:"id"`
-	Step any    `json:"step"`
-	Node any    `json:"node"`
-}
+// The diff itself is computed by web.DiffTuples, so this command and the
+// history browser's diff page show the same thing.
+type (
+	checkpointDiff = web.Diff
+	checkpointRef  = web.CheckpointRef
+)
 
-type channelChange struct {
-	Channel     string `json:"channel"`
-	FromVersion string `json:"from_version"`
-	ToVersion   string `json:"to_version"`
-	// Appended holds the items added at the end of a list channel; From
-	// and To are set when the change is not an append.
-	Appended []any `json:"appended,omitempty"`
-	From     any   `json:"from,omitempty"`
-	To       any   `json:"to,omitempty"`
-}
-
-type valueChange struct {
-	From any `json:"from"`
-	To   any `json:"to"`
-}
-
-type checkpointDiff struct {
-	Thread string        `json:"thread"`
-	NS     string        `json:"ns"`
-	From   checkpointRef `json:"from"`
-	To     checkpointRef `json:"to"`
-
-	Added     map[string]any  `json:"added"`
-	Removed   map[string]any  `json:"removed"`
-	Changed   []channelChange `json:"changed"`
-	Unchanged []string        `json:"unchanged"`
-
-	MetadataAdded   map[string]any         `json:"metadata_added"`
-	MetadataRemoved map[string]any         `json:"metadata_removed"`
-	MetadataChanged map[string]valueChange `json:"metadata_changed"`
-}
-
-func diffTuples(a, b *ckpt.Tuple) (*checkpointDiff, error) {
-	d := &checkpointDiff{Thread: a.Config.ThreadID, NS: a.Config.CheckpointNS,
-		From:  checkpointRef{a.Config.CheckpointID, a.Metadata["step"], a.Metadata["node"]},
-		To:    checkpointRef{b.Config.CheckpointID, b.Metadata["step"], b.Metadata["node"]},
-		Added: map[string]any{}, Removed: map[string]any{}, Changed: []channelChange{}, Unchanged: []string{},
-		MetadataAdded: map[string]any{}, MetadataRemoved: map[string]any{}, MetadataChanged: map[string]valueChange{}}
-	av, bv := a.Checkpoint.ChannelValues, b.Checkpoint.ChannelValues
-	decode := func(t *ckpt.Tuple, ch string) (any, error) {
-		raw, _ := t.Checkpoint.ChannelValues[ch].(ckpt.Raw)
-		v, err := jsonValue(raw)
-		if err != nil {
-			return nil, fmt.Errorf("checkpoint %s channel %q: %w", t.Config.CheckpointID, ch, err)
-		}
-		return v, nil
-	}
-	for _, ch := range sortedKeys(av) {
-		if _, ok := bv[ch]; !ok {
-			v, err := decode(a, ch)
-			if err != nil {
-				return nil, err
-			}
-			d.Removed[ch] = v
-		}
-	}
-	for _, ch := range sortedKeys(bv) {
-		bRaw, _ := bv[ch].(ckpt.Raw)
-		aVal, inA := av[ch]
-		if !inA {
-			v, err := decode(b, ch)
-			if err != nil {
-				return nil, err
-			}
-			d.Added[ch] = v
-			continue
-		}
-		if aRaw, _ := aVal.(ckpt.Raw); bytes.Equal(aRaw, bRaw) {
-			d.Unchanged = append(d.Unchanged, ch)
-			continue
-		}
-		from, err := decode(a, ch)
-		if err != nil {
-			return nil, err
-		}
-		to, err := decode(b, ch)
-		if err != nil {
-			return nil, err
-		}
-		c := channelChange{Channel: ch, FromVersion: a.Checkpoint.ChannelVersions[ch], ToVersion: b.Checkpoint.ChannelVersions[ch]}
-		fl, fok := from.([]any)
-		tl, tok := to.([]any)
-		if fok && tok && len(tl) > len(fl) && reflect.DeepEqual(fl, tl[:len(fl)]) {
-			c.Appended = tl[len(fl):]
-		} else {
-			c.From, c.To = from, to
-		}
-		d.Changed = append(d.Changed, c)
-	}
-	am, bm := jsonable(map[string]any(a.Metadata)).(map[string]any), jsonable(map[string]any(b.Metadata)).(map[string]any)
-	for _, k := range sortedKeys(am) {
-		if _, ok := bm[k]; !ok {
-			d.MetadataRemoved[k] = am[k]
-		}
-	}
-	for _, k := range sortedKeys(bm) {
-		v, ok := am[k]
-		switch {
-		case !ok:
-			d.MetadataAdded[k] = bm[k]
-		case !reflect.DeepEqual(v, bm[k]):
-			d.MetadataChanged[k] = valueChange{v, bm[k]}
-		}
-	}
-	return d, nil
-}
-
-func (d *checkpointDiff) print(w io.Writer, useColor bool) {
+func printDiff(w io.Writer, d *checkpointDiff, useColor bool) {
 	paint := func(attr color.Attribute) *color.Color {
 		c := color.New(attr)
 		if useColor {
