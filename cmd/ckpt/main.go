@@ -4,7 +4,8 @@
 // file, measure it, and export or import threads.
 //
 // Every command prints one line on stderr and exits non-zero when it
-// fails: 1 for an error (or problems found by verify), 2 for bad usage.
+// fails: 1 for an error (or problems found by verify), 2 for bad usage,
+// 130 when Ctrl-C or SIGTERM stopped it.
 package main
 
 import (
