@@ -638,3 +638,125 @@ func TestBackupKillLeavesNoPartialCopy(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBackupWriterStall measures what a backup costs writers: a store
+// of about 150 MB (CKPT_BACKUP_MB changes it), 16 Sync writers saving
+// without pause, and Sync Save latency while no backup runs against while
+// BackupFile copies the whole store to the same disk. Reported per backup:
+// its time, the copy's size, and the writers' max and p99 latency in both
+// windows. Run: go test -run '^$' -bench BackupWriterStall -benchtime 3x .
+func BenchmarkBackupWriterStall(b *testing.B) {
+	targetMB := int64(150)
+	if v, err := strconv.Atoi(os.Getenv("CKPT_BACKUP_MB")); err == nil && v > 0 {
+		targetMB = int64(v)
+	}
+	path := filepath.Join(b.TempDir(), "live.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	fillBackupStore(b, s, targetMB<<20)
+	fi, _ := os.Stat(path)
+	b.Logf("store: %.1f MB", float64(fi.Size())/(1<<20))
+
+	var mu sync.Mutex
+	var lat []time.Duration // latencies of the current window
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for th := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for step := 0; ; step++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				t0 := time.Now()
+				if _, err := s.Save(context.Background(), fmt.Sprintf("w-%02d", th), backupState(th, step), Metadata{"step": step}); err != nil {
+					b.Error(err)
+					return
+				}
+				d := time.Since(t0)
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+			}
+		}()
+	}
+	window := func() []time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		out := lat
+		lat = nil
+		slices.Sort(out)
+		return out
+	}
+	pct := func(d []time.Duration, p float64) float64 {
+		if len(d) == 0 {
+			return 0
+		}
+		return float64(d[min(len(d)-1, int(float64(len(d))*p))].Microseconds()) / 1000
+	}
+	dst := filepath.Join(b.TempDir(), "copy.db")
+	b.ResetTimer()
+	for i := range b.N {
+		window()
+		time.Sleep(2 * time.Second) // the baseline window
+		base := window()
+		t0 := time.Now()
+		if err := s.BackupFile(context.Background(), dst); err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(t0)
+		during := window()
+		cfi, _ := os.Stat(dst)
+		b.Logf("backup %d: %.2f s, %.1f MB; Sync Save without backup: %d saves, p99 %.1f ms, max %.1f ms; during backup: %d saves, p99 %.1f ms, max %.1f ms",
+			i, took.Seconds(), float64(cfi.Size())/(1<<20), len(base), pct(base, 0.99), pct(base, 1), len(during), pct(during, 0.99), pct(during, 1))
+		b.ReportMetric(took.Seconds(), "backup-s")
+		b.ReportMetric(pct(base, 1), "max-ms-without")
+		b.ReportMetric(pct(during, 1), "max-ms-during")
+		b.ReportMetric(pct(during, 0.99), "p99-ms-during")
+	}
+	b.StopTimer()
+	close(stop)
+	wg.Wait()
+}
+
+// fillBackupStore saves W1-like steps (a message list that grows by one
+// message a step, stored as append-deltas, and a scratch channel rewritten
+// each step) with NoSync until the file holds size bytes.
+func fillBackupStore(b *testing.B, s *Store, size int64) {
+	ctx := WithWriteOptions(context.Background(), WriteOptions{Durability: NoSync})
+	text := strings.Repeat("lorem ipsum dolor sit amet consectetur ", 64)
+	for round := 0; ; round++ {
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for th := g * 250; th < (g+1)*250; th++ {
+					thread := fmt.Sprintf("fill-%04d", th)
+					var msgs []string
+					for step := range 10 {
+						msgs = append(msgs, fmt.Sprintf("%d %d %s", round, step, text[:1000]))
+						state := map[string]any{"messages": msgs, "scratch": text[step : step+2000], "step": round*10 + step}
+						if _, err := s.Save(ctx, thread, state, Metadata{"step": step}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if err := s.ApplyLog(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		if fi, err := os.Stat(s.Path()); err != nil || fi.Size() >= size {
+			return
+		}
+	}
+}
