@@ -319,6 +319,89 @@ func TestBackupDoesNotStopWriters(t *testing.T) {
 	}
 }
 
+// TestBackupHeldPastTheLogBoundWritersResume holds a backup half-way while
+// writers log more than maxUnapplied: past that bound the commit loop must
+// apply the log, which waits for the copy; once the backup ends, every
+// write completes and nothing is lost (no deadlock between the copy, the
+// applier and the commit loop).
+func TestBackupHeldPastTheLogBoundWritersResume(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "live.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var before []backupAck
+	for step := range 20 {
+		id, err := s.Save(context.Background(), backupThread(0), backupState(0, step), Metadata{"step": step})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, backupAck{0, step, id})
+	}
+	dst := filepath.Join(t.TempDir(), "copy.db")
+	reached, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		done <- s.BackupFile(context.Background(), dst, BackupProgress(func(w, total int64) {
+			once.Do(func() { close(reached); <-release })
+		}))
+	}()
+	<-reached
+	const mb = 1 << 20
+	n := maxUnapplied/mb + 8
+	big := strings.Repeat("z", mb)
+	var count atomic.Int64
+	ids := make([]string, n)
+	wrote := make(chan error, 1)
+	go func() {
+		for i := range n {
+			id, err := s.Save(context.Background(), "big", map[string]any{"v": big + strconv.Itoa(i)}, Metadata{"i": i})
+			if err != nil {
+				wrote <- err
+				return
+			}
+			ids[i] = id
+			count.Add(1)
+		}
+		wrote <- nil
+	}()
+	deadline := time.After(60 * time.Second) // failure detector only
+	for count.Load() < 8 {
+		select {
+		case err := <-wrote:
+			t.Fatalf("writer ended early: %v", err)
+		case <-deadline:
+			close(release)
+			t.Fatal("writes below the bound waited for the backup")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(120 * time.Second):
+		t.Fatal("writes did not resume after the backup ended")
+	}
+	for i, id := range ids {
+		snap, err := s.Load(context.Background(), "big", id)
+		var v string
+		if err == nil {
+			err = snap.Decode("v", &v)
+		}
+		if err != nil || v != big+strconv.Itoa(i) {
+			t.Fatalf("save %d after the backup: %v", i, err)
+		}
+	}
+	checkBackupCopy(t, dst, before)
+}
+
 // TestBackupCancelledLeavesNoFile cancels a backup half-way: no file
 // appears at the destination, no temporary file is left, and an earlier
 // copy at the destination stays as it was.
