@@ -21,8 +21,10 @@ package ckpt
 // it cannot; writers then wait only if they log more than maxUnapplied
 // (32 MiB) while one backup runs, when the commit loop must apply the log
 // itself. (Compact and ApplyLog, which apply the log first, wait for a
-// running backup too.) The backup also holds dbMu shared, as every reader
-// of s.db does, so Compact cannot swap the file under it.
+// running backup too; a second backup waits for the first outside the
+// commit loop, on backupMu.) The backup also holds dbMu shared, as every
+// reader of s.db does, so Compact cannot swap the file under it (with
+// NoWAL, a Compact waiting for dbMu holds new reads until the backup ends).
 //
 // A read-only store cannot apply its log to the file: its snapshot is the
 // file plus the logged groups (kept from Open), and the copy gets those
@@ -44,6 +46,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -59,7 +62,8 @@ type backupConfig struct {
 // chunk the backup writes, with the bytes written so far and the size of
 // the whole copy. A read-only store whose log is not yet in its file
 // counts the last pass over the copy (file form: the snapshot it starts
-// from). fn should be quick: the snapshot is held while it runs.
+// from). fn should be quick: the snapshot is held while it runs. It must
+// not call Compact, ApplyLog, Backup or Close, which wait for the backup.
 func BackupProgress(fn func(written, total int64)) BackupOption {
 	return func(c *backupConfig) { c.progress = fn }
 }
@@ -153,9 +157,13 @@ func backupOptions(opts []BackupOption) backupConfig {
 // acknowledged before the call; groups are logged groups the transaction
 // lacks (read-only stores only), to be replayed into the copy.
 func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, groups []*walGroup) error) error {
-	if err := ctx.Err(); err != nil {
+	// One backup at a time: a second one's solo op would otherwise wait
+	// in the commit loop for the first one's copy (for the applier's lock),
+	// and every writer with it. It waits here instead.
+	if err := lockCtx(ctx, &s.backupMu); err != nil {
 		return err
 	}
+	defer s.backupMu.Unlock()
 	// Held shared for the whole copy: Close waits for the backup instead
 	// of closing the file under it. (Not through enqueue, which would take
 	// it a second time: a Close waiting in between would deadlock.)
@@ -212,6 +220,31 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 	defer release()
 	defer func() { _ = tx.Rollback() }()
 	return fn(tx, nil)
+}
+
+// lockCtx locks mu, or gives up when ctx ends first.
+func lockCtx(ctx context.Context, mu *sync.Mutex) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if mu.TryLock() {
+		return nil
+	}
+	locked := make(chan struct{})
+	go func() {
+		mu.Lock()
+		close(locked)
+	}()
+	select {
+	case <-locked:
+		return nil
+	case <-ctx.Done():
+		go func() { // the lock comes later: hand it straight back
+			<-locked
+			mu.Unlock()
+		}()
+		return ctx.Err()
+	}
 }
 
 // writeSnapshot writes tx's pages to w.

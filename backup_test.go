@@ -319,6 +319,69 @@ func TestBackupDoesNotStopWriters(t *testing.T) {
 	}
 }
 
+// TestTwoBackupsAtOnceDoNotStopWriters holds one backup half-way while a
+// second one starts: the second waits for the first, and Sync writes go on
+// meanwhile (the second must not wait inside the commit loop).
+func TestTwoBackupsAtOnceDoNotStopWriters(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "live.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var before []backupAck
+	for step := range 50 {
+		id, err := s.Save(context.Background(), backupThread(0), backupState(0, step), Metadata{"step": step})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, backupAck{0, step, id})
+	}
+	dir := t.TempDir()
+	reached, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	first, second := make(chan error, 1), make(chan error, 1)
+	go func() {
+		first <- s.BackupFile(context.Background(), filepath.Join(dir, "first.db"), BackupProgress(func(w, total int64) {
+			once.Do(func() { close(reached); <-release })
+		}))
+	}()
+	<-reached
+	secondStarted := make(chan struct{})
+	go func() {
+		close(secondStarted)
+		second <- s.BackupFile(context.Background(), filepath.Join(dir, "second.db"))
+	}()
+	<-secondStarted
+	wrote := make(chan error, 1)
+	go func() {
+		for step := range 50 {
+			ctx := WithWriteOptions(context.Background(), WriteOptions{Durability: Sync})
+			if _, err := s.Save(ctx, backupThread(1), backupState(1, step), Metadata{"step": step}); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		wrote <- nil
+	}()
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second): // failure detector only
+		close(release)
+		t.Fatal("Sync writes waited while two backups ran")
+	}
+	close(release)
+	for _, ch := range []chan error{first, second} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkBackupCopy(t, filepath.Join(dir, "first.db"), before)
+	checkBackupCopy(t, filepath.Join(dir, "second.db"), before)
+}
+
 // TestBackupHeldPastTheLogBoundWritersResume holds a backup half-way while
 // writers log more than maxUnapplied: past that bound the commit loop must
 // apply the log, which waits for the copy; once the backup ends, every
