@@ -78,6 +78,9 @@ func BackupProgress(fn func(written, total int64)) BackupOption {
 // (if the log a crashed writer left is not yet in the file, the copy is
 // built in a temporary file first, in os.TempDir).
 func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) error {
+	if w == nil {
+		return fmt.Errorf("%w: backup: the writer is nil", ErrInvalidConfig)
+	}
 	cfg := backupOptions(opts)
 	err := s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*walGroup) error {
 		if len(groups) == 0 {
@@ -306,6 +309,12 @@ func (s *Store) streamThroughTemp(ctx context.Context, tx *bolt.Tx, groups []*wa
 // checkBackupDest refuses destinations whose replacement would harm a
 // store: this one's file or log, or a file with a log beside it.
 func (s *Store) checkBackupDest(path string) error {
+	if path == "" {
+		return fmt.Errorf("%w: backup: the destination path is empty", ErrInvalidConfig)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%w: backup to %s: that is a directory", ErrInvalidConfig, path)
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return fmt.Errorf("ckpt: backup to %s: %w", path, err)

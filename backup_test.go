@@ -580,7 +580,8 @@ func TestBackupOfReadOnlyStoreIncludesTheLog(t *testing.T) {
 
 // TestBackupRefusesToReplaceTheStoreOrALiveLog: the destination may not
 // be the store's own file or log, nor a file with a log beside it (a store
-// someone opened there: the copy would be read with that log).
+// someone opened there: the copy would be read with that log), nor empty
+// or a directory; the writer may not be nil.
 func TestBackupRefusesToReplaceTheStoreOrALiveLog(t *testing.T) {
 	s, err := Open(filepath.Join(t.TempDir(), "live.db"), Options{})
 	if err != nil {
@@ -595,7 +596,10 @@ func TestBackupRefusesToReplaceTheStoreOrALiveLog(t *testing.T) {
 	if err := os.WriteFile(other+walSuffix, []byte("a log"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, dst := range []string{s.Path(), s.Path() + walSuffix, other} {
+	if err := s.Backup(context.Background(), nil); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("Backup to a nil writer returned %v, want ErrInvalidConfig", err)
+	}
+	for _, dst := range []string{s.Path(), s.Path() + walSuffix, other, "", t.TempDir()} {
 		if err := s.BackupFile(context.Background(), dst); !errors.Is(err, ErrInvalidConfig) {
 			t.Fatalf("backup to %s returned %v, want ErrInvalidConfig", filepath.Base(dst), err)
 		}
