@@ -45,6 +45,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -260,14 +261,22 @@ func writeSnapshot(ctx context.Context, tx *bolt.Tx, w io.Writer, progress func(
 	return err
 }
 
-// replayInto applies groups to the store file at path (a fresh copy).
-func (s *Store) replayInto(path string, groups []*walGroup) error {
+// replayInto applies groups to the store file at path (a fresh copy). The
+// copy is only as sound as the source's pages: bbolt's panic (or fault) on
+// a damaged one becomes ErrCorrupt, as in openBolt.
+func (s *Store) replayInto(path string, groups []*walGroup) (err error) {
 	bo := s.boltOpts
 	bo.ReadOnly = false
-	db, err := bolt.Open(path, 0o600, &bo)
+	db, err := openBolt(path, &bo)
 	if err != nil {
 		return fmt.Errorf("open the copy: %w", err)
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: writing the log into the copy failed: %v", ErrCorrupt, p)
+		}
+	}()
 	err = db.Update(func(tx *bolt.Tx) error { return replayGroups(&boltView{tx: tx}, groups) })
 	if err != nil {
 		err = fmt.Errorf("write the log into the copy: %w", err)
