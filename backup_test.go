@@ -372,6 +372,24 @@ func TestTwoBackupsAtOnceDoNotStopWriters(t *testing.T) {
 		close(release)
 		t.Fatal("Sync writes waited while two backups ran")
 	}
+	// A third one, cancelled while it waits its turn, gives up at once and
+	// leaves no file.
+	ctx, cancel := context.WithCancel(context.Background())
+	third := make(chan error, 1)
+	go func() { third <- s.BackupFile(ctx, filepath.Join(dir, "third.db")) }()
+	cancel()
+	select {
+	case err := <-third:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled waiting backup returned %v", err)
+		}
+	case <-time.After(60 * time.Second): // failure detector only
+		close(release)
+		t.Fatal("a cancelled backup went on waiting for the running one")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "third.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a cancelled backup left a file (%v)", err)
+	}
 	close(release)
 	for _, ch := range []chan error{first, second} {
 		if err := <-ch; err != nil {
@@ -380,6 +398,13 @@ func TestTwoBackupsAtOnceDoNotStopWriters(t *testing.T) {
 	}
 	checkBackupCopy(t, filepath.Join(dir, "first.db"), before)
 	checkBackupCopy(t, filepath.Join(dir, "second.db"), before)
+	// The cancelled one gave its turn back.
+	if err := s.BackupFile(context.Background(), filepath.Join(dir, "third.db")); err != nil {
+		t.Fatal(err)
+	}
+	if tmp := backupTemps(t, filepath.Join(dir, "third.db")); len(tmp) != 0 {
+		t.Fatalf("temporary files left: %v", tmp)
+	}
 }
 
 // TestBackupHeldPastTheLogBoundWritersResume holds a backup half-way while
