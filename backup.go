@@ -4,9 +4,10 @@ package ckpt
 // needed), holding every write acknowledged before the call, taken while
 // writers go on.
 //
-// How: a solo op in the commit loop (runSolo) first drains the groups in
-// flight and applies the whole log to bbolt, so the file holds every write
-// queued before the backup; still inside the loop, the backup takes the
+// How: the backup first applies the log to bbolt from its own goroutine
+// (as the applier does); then a solo op in the commit loop (runSolo)
+// drains the groups in flight and applies the little logged since, so the
+// file holds every write queued before the backup; still inside the loop, the backup takes the
 // applier's lock and opens a bbolt read transaction. The loop then goes on
 // with other writes while bbolt's Tx.WriteTo copies that transaction's
 // pages (a consistent image, since bbolt never overwrites a page a live
@@ -189,6 +190,12 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 			groups = s.wal.groups
 		}
 		return fn(tx, groups)
+	}
+	if s.logging() {
+		// Apply what is logged so far here, as the applier would, so that
+		// the solo op below, which writers wait behind, finds little left
+		// to apply. (A failure here is met again, and returned, there.)
+		_ = s.wal.ap.apply()
 	}
 	var tx *bolt.Tx
 	var release func()
