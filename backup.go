@@ -120,7 +120,7 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 	}
 	tmp := f.Name()
 	err = s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*walGroup) error {
-		if err := writeSnapshot(ctx, tx, f, cfg.progress); err != nil {
+		if err := writeSnapshot(ctx, tx, &syncingWriter{f: f}, cfg.progress); err != nil {
 			return err
 		}
 		if len(groups) > 0 {
@@ -396,6 +396,28 @@ func (b *backupWriter) Write(p []byte) (int, error) {
 	b.written += int64(n)
 	if b.progress != nil && n > 0 {
 		b.progress(b.written, b.total)
+	}
+	return n, err
+}
+
+// backupSyncEvery is how many bytes the file form writes between two
+// fsyncs of the copy: a single fsync at the end would push the whole copy
+// to the disk at once, and the log's fsyncs (every Sync write) wait
+// behind it.
+const backupSyncEvery = 16 << 20
+
+// syncingWriter writes to f and fsyncs it every backupSyncEvery bytes.
+type syncingWriter struct {
+	f       *os.File
+	unsyncd int64
+}
+
+func (w *syncingWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.unsyncd += int64(n)
+	if err == nil && w.unsyncd >= backupSyncEvery {
+		w.unsyncd = 0
+		err = w.f.Sync()
 	}
 	return n, err
 }
