@@ -7,8 +7,8 @@ package ckpt
 // How: the backup first applies the log to bbolt from its own goroutine
 // (as the applier does); then a solo op in the commit loop (runSolo)
 // drains the groups in flight and applies the little logged since, so the
-// file holds every write queued before the backup; still inside the loop, the backup takes the
-// applier's lock and opens a bbolt read transaction. The loop then goes on
+// file holds every write queued before the backup; still inside the loop,
+// the backup takes the applier's lock and opens a bbolt read transaction. The loop then goes on
 // with other writes while bbolt's Tx.WriteTo copies that transaction's
 // pages (a consistent image, since bbolt never overwrites a page a live
 // read transaction can see). Writes meanwhile are logged and served from
@@ -25,14 +25,17 @@ package ckpt
 // running backup too; a second backup waits for the first outside the
 // commit loop, on backupMu.) The backup also holds dbMu shared, as every
 // reader of s.db does, so Compact cannot swap the file under it (with
-// NoWAL, a Compact waiting for dbMu holds new reads until the backup ends).
+// NoWAL, a Compact waiting for dbMu holds new reads until the backup ends,
+// and a commit that must grow the mapping waits for the copy: with NoWAL
+// the commit loop writes bbolt itself).
 //
 // A read-only store cannot apply its log to the file: its snapshot is the
 // file plus the logged groups (kept from Open), and the copy gets those
 // groups replayed into it before it is complete.
 //
 // The file form writes a temporary sibling named <dest>.ckpt-backup-*.tmp,
-// fsyncs it, renames it over the destination and fsyncs the directory: the
+// fsyncs it (every backupSyncEvery bytes, and at the end), renames it over
+// the destination and fsyncs the directory: the
 // destination is always either absent, the earlier file, or a whole copy.
 // A backup killed half-way leaves its temporary file; the next backup to
 // the same destination removes it. (Two backups to one destination at
