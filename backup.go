@@ -4,10 +4,11 @@ package ckpt
 // needed), holding every write acknowledged before the call, taken while
 // writers go on.
 //
-// How: a solo op in the commit loop (runSolo) first drains the groups in
-// flight and applies the whole log to bbolt, so the file holds every write
-// queued before the backup; still inside the loop, the backup takes the
-// applier's lock and opens a bbolt read transaction. The loop then goes on
+// How: the backup first applies the log to bbolt from its own goroutine
+// (as the applier does); then a solo op in the commit loop (runSolo)
+// drains the groups in flight and applies the little logged since, so the
+// file holds every write queued before the backup; still inside the loop,
+// the backup takes the applier's lock and opens a bbolt read transaction. The loop then goes on
 // with other writes while bbolt's Tx.WriteTo copies that transaction's
 // pages (a consistent image, since bbolt never overwrites a page a live
 // read transaction can see). Writes meanwhile are logged and served from
@@ -21,15 +22,20 @@ package ckpt
 // it cannot; writers then wait only if they log more than maxUnapplied
 // (32 MiB) while one backup runs, when the commit loop must apply the log
 // itself. (Compact and ApplyLog, which apply the log first, wait for a
-// running backup too.) The backup also holds dbMu shared, as every reader
-// of s.db does, so Compact cannot swap the file under it.
+// running backup too; a second backup waits for the first outside the
+// commit loop, on backupMu.) The backup also holds dbMu shared, as every
+// reader of s.db does, so Compact cannot swap the file under it (with
+// NoWAL, a Compact waiting for dbMu holds new reads until the backup ends,
+// and a commit that must grow the mapping waits for the copy: with NoWAL
+// the commit loop writes bbolt itself).
 //
 // A read-only store cannot apply its log to the file: its snapshot is the
 // file plus the logged groups (kept from Open), and the copy gets those
 // groups replayed into it before it is complete.
 //
 // The file form writes a temporary sibling named <dest>.ckpt-backup-*.tmp,
-// fsyncs it, renames it over the destination and fsyncs the directory: the
+// fsyncs it (every backupSyncEvery bytes, and at the end), renames it over
+// the destination and fsyncs the directory: the
 // destination is always either absent, the earlier file, or a whole copy.
 // A backup killed half-way leaves its temporary file; the next backup to
 // the same destination removes it. (Two backups to one destination at
@@ -43,7 +49,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -59,7 +67,8 @@ type backupConfig struct {
 // chunk the backup writes, with the bytes written so far and the size of
 // the whole copy. A read-only store whose log is not yet in its file
 // counts the last pass over the copy (file form: the snapshot it starts
-// from). fn should be quick: the snapshot is held while it runs.
+// from). fn should be quick: the snapshot is held while it runs. It must
+// not call Compact, ApplyLog, Backup or Close, which wait for the backup.
 func BackupProgress(fn func(written, total int64)) BackupOption {
 	return func(c *backupConfig) { c.progress = fn }
 }
@@ -74,6 +83,9 @@ func BackupProgress(fn func(written, total int64)) BackupOption {
 // (if the log a crashed writer left is not yet in the file, the copy is
 // built in a temporary file first, in os.TempDir).
 func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) error {
+	if w == nil {
+		return fmt.Errorf("%w: backup: the writer is nil", ErrInvalidConfig)
+	}
 	cfg := backupOptions(opts)
 	err := s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*walGroup) error {
 		if len(groups) == 0 {
@@ -111,7 +123,7 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 	}
 	tmp := f.Name()
 	err = s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*walGroup) error {
-		if err := writeSnapshot(ctx, tx, f, cfg.progress); err != nil {
+		if err := writeSnapshot(ctx, tx, &syncingWriter{f: f}, cfg.progress); err != nil {
 			return err
 		}
 		if len(groups) > 0 {
@@ -153,9 +165,13 @@ func backupOptions(opts []BackupOption) backupConfig {
 // acknowledged before the call; groups are logged groups the transaction
 // lacks (read-only stores only), to be replayed into the copy.
 func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, groups []*walGroup) error) error {
-	if err := ctx.Err(); err != nil {
+	// One backup at a time: a second one's solo op would otherwise wait
+	// in the commit loop for the first one's copy (for the applier's lock),
+	// and every writer with it. It waits here instead.
+	if err := lockCtx(ctx, &s.backupMu); err != nil {
 		return err
 	}
+	defer s.backupMu.Unlock()
 	// Held shared for the whole copy: Close waits for the backup instead
 	// of closing the file under it. (Not through enqueue, which would take
 	// it a second time: a Close waiting in between would deadlock.)
@@ -177,6 +193,12 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 			groups = s.wal.groups
 		}
 		return fn(tx, groups)
+	}
+	if s.logging() {
+		// Apply what is logged so far here, as the applier would, so that
+		// the solo op below, which writers wait behind, finds little left
+		// to apply. (A failure here is met again, and returned, there.)
+		_ = s.wal.ap.apply()
 	}
 	var tx *bolt.Tx
 	var release func()
@@ -214,6 +236,31 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 	return fn(tx, nil)
 }
 
+// lockCtx locks mu, or gives up when ctx ends first.
+func lockCtx(ctx context.Context, mu *sync.Mutex) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if mu.TryLock() {
+		return nil
+	}
+	locked := make(chan struct{})
+	go func() {
+		mu.Lock()
+		close(locked)
+	}()
+	select {
+	case <-locked:
+		return nil
+	case <-ctx.Done():
+		go func() { // the lock comes later: hand it straight back
+			<-locked
+			mu.Unlock()
+		}()
+		return ctx.Err()
+	}
+}
+
 // writeSnapshot writes tx's pages to w.
 func writeSnapshot(ctx context.Context, tx *bolt.Tx, w io.Writer, progress func(written, total int64)) error {
 	_, err := tx.WriteTo(&backupWriter{ctx: ctx, w: w, total: tx.Size(), progress: progress})
@@ -224,14 +271,22 @@ func writeSnapshot(ctx context.Context, tx *bolt.Tx, w io.Writer, progress func(
 	return err
 }
 
-// replayInto applies groups to the store file at path (a fresh copy).
-func (s *Store) replayInto(path string, groups []*walGroup) error {
+// replayInto applies groups to the store file at path (a fresh copy). The
+// copy is only as sound as the source's pages: bbolt's panic (or fault) on
+// a damaged one becomes ErrCorrupt, as in openBolt.
+func (s *Store) replayInto(path string, groups []*walGroup) (err error) {
 	bo := s.boltOpts
 	bo.ReadOnly = false
-	db, err := bolt.Open(path, 0o600, &bo)
+	db, err := openBolt(path, &bo)
 	if err != nil {
 		return fmt.Errorf("open the copy: %w", err)
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: writing the log into the copy failed: %v", ErrCorrupt, p)
+		}
+	}()
 	err = db.Update(func(tx *bolt.Tx) error { return replayGroups(&boltView{tx: tx}, groups) })
 	if err != nil {
 		err = fmt.Errorf("write the log into the copy: %w", err)
@@ -273,6 +328,12 @@ func (s *Store) streamThroughTemp(ctx context.Context, tx *bolt.Tx, groups []*wa
 // checkBackupDest refuses destinations whose replacement would harm a
 // store: this one's file or log, or a file with a log beside it.
 func (s *Store) checkBackupDest(path string) error {
+	if path == "" {
+		return fmt.Errorf("%w: backup: the destination path is empty", ErrInvalidConfig)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%w: backup to %s: that is a directory", ErrInvalidConfig, path)
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return fmt.Errorf("ckpt: backup to %s: %w", path, err)
@@ -338,6 +399,28 @@ func (b *backupWriter) Write(p []byte) (int, error) {
 	b.written += int64(n)
 	if b.progress != nil && n > 0 {
 		b.progress(b.written, b.total)
+	}
+	return n, err
+}
+
+// backupSyncEvery is how many bytes the file form writes between two
+// fsyncs of the copy: a single fsync at the end would push the whole copy
+// to the disk at once, and the log's fsyncs (every Sync write) wait
+// behind it.
+const backupSyncEvery = 16 << 20
+
+// syncingWriter writes to f and fsyncs it every backupSyncEvery bytes.
+type syncingWriter struct {
+	f       *os.File
+	unsyncd int64
+}
+
+func (w *syncingWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.unsyncd += int64(n)
+	if err == nil && w.unsyncd >= backupSyncEvery {
+		w.unsyncd = 0
+		err = w.f.Sync()
 	}
 	return n, err
 }

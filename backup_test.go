@@ -319,6 +319,177 @@ func TestBackupDoesNotStopWriters(t *testing.T) {
 	}
 }
 
+// TestTwoBackupsAtOnceDoNotStopWriters holds one backup half-way while a
+// second one starts: the second waits for the first, and Sync writes go on
+// meanwhile (the second must not wait inside the commit loop).
+func TestTwoBackupsAtOnceDoNotStopWriters(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "live.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var before []backupAck
+	for step := range 50 {
+		id, err := s.Save(context.Background(), backupThread(0), backupState(0, step), Metadata{"step": step})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, backupAck{0, step, id})
+	}
+	dir := t.TempDir()
+	reached, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	first, second := make(chan error, 1), make(chan error, 1)
+	go func() {
+		first <- s.BackupFile(context.Background(), filepath.Join(dir, "first.db"), BackupProgress(func(w, total int64) {
+			once.Do(func() { close(reached); <-release })
+		}))
+	}()
+	<-reached
+	secondStarted := make(chan struct{})
+	go func() {
+		close(secondStarted)
+		second <- s.BackupFile(context.Background(), filepath.Join(dir, "second.db"))
+	}()
+	<-secondStarted
+	wrote := make(chan error, 1)
+	go func() {
+		for step := range 50 {
+			ctx := WithWriteOptions(context.Background(), WriteOptions{Durability: Sync})
+			if _, err := s.Save(ctx, backupThread(1), backupState(1, step), Metadata{"step": step}); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		wrote <- nil
+	}()
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second): // failure detector only
+		close(release)
+		t.Fatal("Sync writes waited while two backups ran")
+	}
+	// A third one, cancelled while it waits its turn, gives up at once and
+	// leaves no file.
+	ctx, cancel := context.WithCancel(context.Background())
+	third := make(chan error, 1)
+	go func() { third <- s.BackupFile(ctx, filepath.Join(dir, "third.db")) }()
+	cancel()
+	select {
+	case err := <-third:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled waiting backup returned %v", err)
+		}
+	case <-time.After(60 * time.Second): // failure detector only
+		close(release)
+		t.Fatal("a cancelled backup went on waiting for the running one")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "third.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a cancelled backup left a file (%v)", err)
+	}
+	close(release)
+	for _, ch := range []chan error{first, second} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkBackupCopy(t, filepath.Join(dir, "first.db"), before)
+	checkBackupCopy(t, filepath.Join(dir, "second.db"), before)
+	// The cancelled one gave its turn back.
+	if err := s.BackupFile(context.Background(), filepath.Join(dir, "third.db")); err != nil {
+		t.Fatal(err)
+	}
+	if tmp := backupTemps(t, filepath.Join(dir, "third.db")); len(tmp) != 0 {
+		t.Fatalf("temporary files left: %v", tmp)
+	}
+}
+
+// TestBackupHeldPastTheLogBoundWritersResume holds a backup half-way while
+// writers log more than maxUnapplied: past that bound the commit loop must
+// apply the log, which waits for the copy; once the backup ends, every
+// write completes and nothing is lost (no deadlock between the copy, the
+// applier and the commit loop).
+func TestBackupHeldPastTheLogBoundWritersResume(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "live.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var before []backupAck
+	for step := range 20 {
+		id, err := s.Save(context.Background(), backupThread(0), backupState(0, step), Metadata{"step": step})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, backupAck{0, step, id})
+	}
+	dst := filepath.Join(t.TempDir(), "copy.db")
+	reached, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		done <- s.BackupFile(context.Background(), dst, BackupProgress(func(w, total int64) {
+			once.Do(func() { close(reached); <-release })
+		}))
+	}()
+	<-reached
+	const mb = 1 << 20
+	n := maxUnapplied/mb + 8
+	big := strings.Repeat("z", mb)
+	var count atomic.Int64
+	ids := make([]string, n)
+	wrote := make(chan error, 1)
+	go func() {
+		for i := range n {
+			id, err := s.Save(context.Background(), "big", map[string]any{"v": big + strconv.Itoa(i)}, Metadata{"i": i})
+			if err != nil {
+				wrote <- err
+				return
+			}
+			ids[i] = id
+			count.Add(1)
+		}
+		wrote <- nil
+	}()
+	deadline := time.After(60 * time.Second) // failure detector only
+	for count.Load() < 8 {
+		select {
+		case err := <-wrote:
+			t.Fatalf("writer ended early: %v", err)
+		case <-deadline:
+			close(release)
+			t.Fatal("writes below the bound waited for the backup")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(120 * time.Second):
+		t.Fatal("writes did not resume after the backup ended")
+	}
+	for i, id := range ids {
+		snap, err := s.Load(context.Background(), "big", id)
+		var v string
+		if err == nil {
+			err = snap.Decode("v", &v)
+		}
+		if err != nil || v != big+strconv.Itoa(i) {
+			t.Fatalf("save %d after the backup: %v", i, err)
+		}
+	}
+	checkBackupCopy(t, dst, before)
+}
+
 // TestBackupCancelledLeavesNoFile cancels a backup half-way: no file
 // appears at the destination, no temporary file is left, and an earlier
 // copy at the destination stays as it was.
@@ -434,7 +605,8 @@ func TestBackupOfReadOnlyStoreIncludesTheLog(t *testing.T) {
 
 // TestBackupRefusesToReplaceTheStoreOrALiveLog: the destination may not
 // be the store's own file or log, nor a file with a log beside it (a store
-// someone opened there: the copy would be read with that log).
+// someone opened there: the copy would be read with that log), nor empty
+// or a directory; the writer may not be nil.
 func TestBackupRefusesToReplaceTheStoreOrALiveLog(t *testing.T) {
 	s, err := Open(filepath.Join(t.TempDir(), "live.db"), Options{})
 	if err != nil {
@@ -449,7 +621,10 @@ func TestBackupRefusesToReplaceTheStoreOrALiveLog(t *testing.T) {
 	if err := os.WriteFile(other+walSuffix, []byte("a log"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, dst := range []string{s.Path(), s.Path() + walSuffix, other} {
+	if err := s.Backup(context.Background(), nil); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("Backup to a nil writer returned %v, want ErrInvalidConfig", err)
+	}
+	for _, dst := range []string{s.Path(), s.Path() + walSuffix, other, "", t.TempDir()} {
 		if err := s.BackupFile(context.Background(), dst); !errors.Is(err, ErrInvalidConfig) {
 			t.Fatalf("backup to %s returned %v, want ErrInvalidConfig", filepath.Base(dst), err)
 		}
@@ -635,6 +810,137 @@ func TestBackupKillLeavesNoPartialCopy(t *testing.T) {
 		var err2 error
 		if prev, err2 = os.ReadFile(dst); err2 != nil {
 			t.Fatal(err2)
+		}
+	}
+}
+
+// BenchmarkBackupWriterStall measures what a backup costs writers: a store
+// of about 150 MB (CKPT_BACKUP_MB changes it), 16 Sync writers saving
+// without pause, and Sync Save latency while no backup runs against while
+// BackupFile copies the whole store to the same disk. Reported per backup:
+// its time, the copy's size, and the writers' max and p99 latency in both
+// windows. Run: go test -run '^$' -bench BackupWriterStall -benchtime 3x .
+func BenchmarkBackupWriterStall(b *testing.B) {
+	targetMB := int64(150)
+	if v, err := strconv.Atoi(os.Getenv("CKPT_BACKUP_MB")); err == nil && v > 0 {
+		targetMB = int64(v)
+	}
+	path := filepath.Join(b.TempDir(), "live.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	fillBackupStore(b, s, targetMB<<20)
+	fi, _ := os.Stat(path)
+	b.Logf("store: %.1f MB", float64(fi.Size())/(1<<20))
+
+	var mu sync.Mutex
+	var lat []time.Duration // latencies of the current window
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for th := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for step := 0; ; step++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				t0 := time.Now()
+				if _, err := s.Save(context.Background(), fmt.Sprintf("w-%02d", th), backupState(th, step), Metadata{"step": step}); err != nil {
+					b.Error(err)
+					return
+				}
+				d := time.Since(t0)
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+			}
+		}()
+	}
+	window := func() []time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		out := lat
+		lat = nil
+		slices.Sort(out)
+		return out
+	}
+	pct := func(d []time.Duration, p float64) float64 {
+		if len(d) == 0 {
+			return 0
+		}
+		return float64(d[min(len(d)-1, int(float64(len(d))*p))].Microseconds()) / 1000
+	}
+	dst := filepath.Join(b.TempDir(), "copy.db")
+	b.ResetTimer()
+	for i := range b.N {
+		window()
+		time.Sleep(2 * time.Second) // the baseline window
+		base := window()
+		t0 := time.Now()
+		var first, last time.Time // the first and last chunk written
+		if err := s.BackupFile(context.Background(), dst, BackupProgress(func(w, total int64) {
+			if first.IsZero() {
+				first = time.Now()
+			}
+			last = time.Now()
+		})); err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(t0)
+		during := window()
+		cfi, _ := os.Stat(dst)
+		b.Logf("backup %d: %.2f s (snapshot taken after %.0f ms, copy %.0f ms, fsync+rename %.0f ms), %.1f MB; Sync Save without backup: %d saves, p99 %.1f ms, max %.1f ms; during backup: %d saves, p99 %.1f ms, max %.1f ms",
+			i, took.Seconds(), ms(first.Sub(t0)), ms(last.Sub(first)), ms(time.Since(last)-(time.Since(t0)-took)), float64(cfi.Size())/(1<<20),
+			len(base), pct(base, 0.99), pct(base, 1), len(during), pct(during, 0.99), pct(during, 1))
+		b.ReportMetric(took.Seconds(), "backup-s")
+		b.ReportMetric(pct(base, 1), "max-ms-without")
+		b.ReportMetric(pct(during, 1), "max-ms-during")
+		b.ReportMetric(pct(during, 0.99), "p99-ms-during")
+	}
+	b.StopTimer()
+	close(stop)
+	wg.Wait()
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// fillBackupStore saves W1-like steps (a message list that grows by one
+// message a step, stored as append-deltas, and a scratch channel rewritten
+// each step) with NoSync until the file holds size bytes.
+func fillBackupStore(b *testing.B, s *Store, size int64) {
+	ctx := WithWriteOptions(context.Background(), WriteOptions{Durability: NoSync})
+	text := strings.Repeat("lorem ipsum dolor sit amet consectetur ", 64)
+	for round := 0; ; round++ {
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for th := g * 250; th < (g+1)*250; th++ {
+					thread := fmt.Sprintf("fill-%04d", th)
+					var msgs []string
+					for step := range 10 {
+						msgs = append(msgs, fmt.Sprintf("%d %d %s", round, step, text[:1000]))
+						state := map[string]any{"messages": msgs, "scratch": text[step : step+2000], "step": round*10 + step}
+						if _, err := s.Save(ctx, thread, state, Metadata{"step": step}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if err := s.ApplyLog(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		if fi, err := os.Stat(s.Path()); err != nil || fi.Size() >= size {
+			return
 		}
 	}
 }

@@ -93,6 +93,7 @@ type Store struct {
 	dbMu     sync.RWMutex
 	boltOpts bolt.Options // to open the compacted file alike
 	sweep    *sweeper
+	backupMu sync.Mutex // one backup at a time (backup.go)
 
 	queue    chan *writeOp
 	loopDone chan struct{}

@@ -21,6 +21,7 @@ func readCommands(file string, ids map[int]string) [][]string {
 	return [][]string{
 		{"threads", file}, {"log", file, "demo"}, {"show", file, "demo"}, {"diff", file, "demo", a, b},
 		{"verify", file}, {"stats", file}, {"export", file},
+		{"backup", file, filepath.Join(filepath.Dir(file), "backup-copy.db")},
 	}
 }
 
