@@ -150,19 +150,24 @@ func (ap *applier) apply() error {
 	}
 	last := groups[len(groups)-1].gen
 	s := ap.s
+	if err := s.failure(); err != nil {
+		return err // bbolt may be half-updated after a panic: no more writes
+	}
 	// Begin while no read transaction is open (every reader and the
 	// commit loop hold dbMu shared): bbolt then reuses every page freed
 	// so far, instead of growing the file past pages an old reader could
 	// still see. (applyMu keeps Compact from swapping db meanwhile.)
 	s.dbMu.Lock()
-	tx, err := s.db.Begin(true)
+	tx, err := s.beginGuarded()
 	s.dbMu.Unlock()
 	if err == nil {
-		if err = replayGroups(&boltView{tx: tx}, groups); err != nil {
-			_ = tx.Rollback()
-		} else {
-			err = tx.Commit()
-		}
+		err = s.guardWrite("apply the write-ahead log", tx, func() error {
+			if err := replayGroups(&boltView{tx: tx}, groups); err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+			return tx.Commit()
+		})
 	}
 	if err != nil {
 		return fmt.Errorf("ckpt: apply write-ahead log to the store: %w", err)

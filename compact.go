@@ -94,7 +94,14 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 	}
 	bo := s.boltOpts
 	bo.ReadOnly = false
-	dst, err := bolt.Open(tmp, fi.Mode().Perm(), &bo)
+	bo.OpenFile = func(name string, flag int, _ os.FileMode) (*os.File, error) {
+		open := os.OpenFile
+		if s.boltOpts.OpenFile != nil {
+			open = s.boltOpts.OpenFile
+		}
+		return open(name, flag, fi.Mode().Perm())
+	}
+	dst, dstFile, err := openBolt(tmp, &bo)
 	if err != nil {
 		return st, fmt.Errorf("ckpt: compact: create %s: %w", tmp, err)
 	}
@@ -110,7 +117,9 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 		_ = os.Remove(tmp)
 		return st, fmt.Errorf("ckpt: compact: %w", err)
 	}
-	if err := copyLive(ctx, dst, s.db, progress); err != nil {
+	// A damaged page of the old file panics in bbolt: ErrCorrupt, and the
+	// store keeps its old file.
+	if err := guard("compact: copy", func() error { return copyLive(ctx, dst, s.db, progress) }); err != nil {
 		return fail(err)
 	}
 	if err := dst.Sync(); err != nil {
@@ -129,7 +138,7 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 	// a failed directory fsync is reported but does not undo the swap.
 	dirErr := syncDir(filepath.Dir(s.path))
 	old := s.db
-	s.db = dst
+	s.db, s.file = dst, dstFile
 	s.unsynced = false
 	s.dbMu.Unlock()
 	compactStage("swapped")

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 )
@@ -115,6 +116,9 @@ func (s *Store) enqueue(ctx context.Context, op *writeOp) error {
 	if s.readOnly {
 		return ErrReadOnly
 	}
+	if err := s.failure(); err != nil {
+		return err
+	}
 	if err := s.send(ctx, op); err != nil {
 		return err
 	}
@@ -180,6 +184,9 @@ func (s *Store) Flush(ctx context.Context) error {
 // run is the commit loop. It ends when the queue is closed and drained.
 func (s *Store) run() {
 	defer close(s.loopDone)
+	// A fault on a damaged page of the mapped file panics (caught by
+	// safeApply) instead of killing the process.
+	debug.SetPanicOnFault(true)
 	group := make([]*writeOp, 0, maxGroup)
 	var pruned chan struct{}   // the applier says bbolt holds more
 	var synced chan syncResult // the syncer made the log durable
