@@ -369,6 +369,9 @@ func TestDamagedFileNeverPanics(t *testing.T) {
 	const pageSize = 4096
 	pages := len(orig) / pageSize
 	for seed := range 50 {
+		if only := os.Getenv("DBG_SEED"); only != "" && only != strconv.Itoa(seed) {
+			continue
+		}
 		rng := rand.New(rand.NewPCG(uint64(seed), 3))
 		data := bytes.Clone(orig)
 		kind := "header"
@@ -399,6 +402,10 @@ func TestDamagedFileNeverPanics(t *testing.T) {
 		err := cmd.Run()
 		cancel()
 		se := stderr.String()
+		if os.Getenv("DBG_SEED") != "" {
+			os.WriteFile("/tmp/h13run/stderr.txt", stderr.Bytes(), 0o600)
+			os.WriteFile("/tmp/h13run/stdout.txt", stdout.Bytes(), 0o600)
+		}
 		if strings.Contains(se, "panic:") || strings.Contains(se, "fatal error:") || cmd.ProcessState.ExitCode() == 2 {
 			t.Errorf("seed %d (%s: %s): child died: %v\n%s", seed, kind, strings.Join(flipped, ", "), err, firstLines(se, 12))
 			continue
@@ -409,6 +416,9 @@ func TestDamagedFileNeverPanics(t *testing.T) {
 		}
 		if out := stdout.String(); strings.Contains(out, "BAD") {
 			t.Errorf("seed %d (%s: %s): %s", seed, kind, strings.Join(flipped, ", "), out)
+		}
+		if os.Getenv("DBG_SEED") != "" {
+			os.WriteFile("/tmp/h13run/seed.db", data, 0o600)
 		}
 		_ = os.Remove(path)
 		_ = os.Remove(path + "-wal")

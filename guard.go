@@ -15,6 +15,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -104,7 +105,7 @@ func (s *Store) isPoisoned() bool {
 // the file lock (so other processes, and a read-only Open in this one, get
 // in); DB.Close then runs in the background to unmap the file if bbolt's
 // locks allow it (else the mapping stays until the process ends).
-func abandonBolt(db boltCloser, f *os.File) error {
+func abandonBolt(db *bolt.DB, f *os.File) error {
 	var err error
 	if f != nil {
 		if err = f.Close(); errors.Is(err, os.ErrClosed) {
@@ -116,8 +117,6 @@ func abandonBolt(db boltCloser, f *os.File) error {
 	}
 	return err
 }
-
-type boltCloser interface{ Close() error }
 
 // beginGuarded begins a bbolt write transaction (loading the freelist the
 // first time, which panics on a damaged freelist page). A panic there
@@ -153,4 +152,70 @@ func (s *Store) guardWrite(what string, tx *bolt.Tx, fn func() error) error {
 	}
 	s.fail(err)
 	return err
+}
+
+// touchAll reads every key and value of every bucket in tx (a byte in
+// each page's worth of it), under guard. bbolt's page check (Tx.Check)
+// runs in a goroutine of its own, where a fault on a damaged element whose
+// key reaches past the mapped file cannot be recovered (it recovers panics,
+// not faults): Verify walks the data here first, where the fault becomes
+// ErrCorrupt. Keys inside branch pages are not walked (bbolt gives no way
+// to reach them); a damaged one can still fault in Check.
+func touchAll(tx *bolt.Tx) error {
+	return guard("verify: walk the file", func() error {
+		var sum byte
+		err := tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			sum ^= touch(name)
+			return touchBucket(b, &sum, 1)
+		})
+		touched.Store(uint32(sum)) // keeps the reads from being optimised away
+		return err
+	})
+}
+
+// maxBucketDepth is deeper than any bucket the layout makes
+// (bucket_layout.go): a damaged bucket that leads deeper (or round in a
+// circle) is reported instead of recursing until the stack is exhausted.
+const maxBucketDepth = 8
+
+func touchBucket(b *bolt.Bucket, sum *byte, depth int) error {
+	if depth > maxBucketDepth {
+		return fmt.Errorf("%w: buckets nested deeper than %d", ErrCorrupt, maxBucketDepth)
+	}
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		*sum ^= touch(k) ^ touch(v)
+		if v == nil {
+			if sub := b.Bucket(k); sub != nil {
+				if err := touchBucket(sub, sum, depth+1); err != nil {
+					return fmt.Errorf("bucket %q: %w", k, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+var touched atomic.Uint32
+
+func touch(b []byte) byte {
+	var s byte
+	for i := 0; i < len(b); i += 4096 {
+		s ^= b[i]
+	}
+	if len(b) > 0 {
+		s ^= b[len(b)-1]
+	}
+	return s
+}
+
+// boltTx returns the bbolt transaction under a reader, if any.
+func boltTx(r reader) *bolt.Tx {
+	switch v := r.(type) {
+	case *boltView:
+		return v.tx
+	case *ovView:
+		return boltTx(v.base)
+	}
+	return nil
 }

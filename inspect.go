@@ -464,6 +464,9 @@ func (s *Store) checkPagesPaused(ctx context.Context, rep *VerifyReport) error {
 	defer s.dbMu.RUnlock()
 	err := guard("verify: page check", func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
+			if err := touchAll(tx); err != nil {
+				return err
+			}
 			(&boltView{tx: tx}).checkPages(func(e error) bool {
 				rep.add(Problem{Check: "file", Detail: "page check: " + e.Error()})
 				return len(rep.Problems) < MaxProblems
@@ -488,6 +491,12 @@ func verifyAll(ctx context.Context, r reader, rep *VerifyReport, opts VerifyOpti
 		}
 	}()
 	if fc, ok := r.(fileChecker); ok && pages {
+		if tx := boltTx(r); tx != nil {
+			if err := touchAll(tx); err != nil {
+				rep.add(Problem{Check: "file", Detail: err.Error()})
+				return nil
+			}
+		}
 		fc.checkPages(func(e error) bool {
 			rep.add(Problem{Check: "file", Detail: "page check: " + e.Error()})
 			return len(rep.Problems) < MaxProblems
