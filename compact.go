@@ -11,7 +11,11 @@ package ckpt
 // crash after it leaves the new one, which already holds everything. Writers
 // wait in the commit loop's queue for the whole compaction, so no write is
 // acknowledged that only the old file holds. The new file is opened (and so
-// locked) before the rename, so no other process can slip in between.
+// locked) before the rename, so no other process can slip in between. A
+// process waiting in Open on the old file's lock gets it once the old
+// handle is closed; Open then sees that the path names another file and
+// waits on that one (openBolt), so it never writes into the replaced file
+// nor touches the log, which belongs to whoever holds the file at the path.
 //
 // The copy follows bbolt.Compact (same walk, pages filled to 100%), written
 // out here to report progress and honour the context.

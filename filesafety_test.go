@@ -278,7 +278,7 @@ func TestOpenWaiterNeverActsOnACompactedFile(t *testing.T) {
 // with exit code 2.
 func damagedChild(path string) int {
 	exercise := func(s *ckpt.Store, write bool) {
-		c, cancel := context.WithTimeout(ctx, 20*time.Second)
+		c, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		for _, err := range s.List(c, ckpt.ListOptions{}) {
 			if err != nil {
@@ -369,9 +369,6 @@ func TestDamagedFileNeverPanics(t *testing.T) {
 	const pageSize = 4096
 	pages := len(orig) / pageSize
 	for seed := range 50 {
-		if only := os.Getenv("DBG_SEED"); only != "" && only != strconv.Itoa(seed) {
-			continue
-		}
 		rng := rand.New(rand.NewPCG(uint64(seed), 3))
 		data := bytes.Clone(orig)
 		kind := "header"
@@ -402,10 +399,6 @@ func TestDamagedFileNeverPanics(t *testing.T) {
 		err := cmd.Run()
 		cancel()
 		se := stderr.String()
-		if os.Getenv("DBG_SEED") != "" {
-			os.WriteFile("/tmp/h13run/stderr.txt", stderr.Bytes(), 0o600)
-			os.WriteFile("/tmp/h13run/stdout.txt", stdout.Bytes(), 0o600)
-		}
 		if strings.Contains(se, "panic:") || strings.Contains(se, "fatal error:") || cmd.ProcessState.ExitCode() == 2 {
 			t.Errorf("seed %d (%s: %s): child died: %v\n%s", seed, kind, strings.Join(flipped, ", "), err, firstLines(se, 12))
 			continue
@@ -416,9 +409,6 @@ func TestDamagedFileNeverPanics(t *testing.T) {
 		}
 		if out := stdout.String(); strings.Contains(out, "BAD") {
 			t.Errorf("seed %d (%s: %s): %s", seed, kind, strings.Join(flipped, ", "), out)
-		}
-		if os.Getenv("DBG_SEED") != "" {
-			os.WriteFile("/tmp/h13run/seed.db", data, 0o600)
 		}
 		_ = os.Remove(path)
 		_ = os.Remove(path + "-wal")
