@@ -101,15 +101,16 @@ func (s *Store) isPoisoned() bool {
 }
 
 // abandonBolt gives up a bbolt handle after a panic: its write lock may be
-// held forever, so DB.Close could wait forever. Closing the file releases
-// the file lock (so other processes, and a read-only Open in this one, get
-// in); DB.Close then runs in the background to unmap the file if bbolt's
+// held forever, so DB.Close could wait forever. Releasing the file lock
+// and closing the file lets other processes, and a new Open in this one,
+// in; DB.Close then runs in the background to unmap the file if bbolt's
 // locks allow it (else the mapping stays until the process ends).
 func abandonBolt(db *bolt.DB, f *os.File) error {
 	var err error
 	if f != nil {
-		if err = f.Close(); errors.Is(err, os.ErrClosed) {
-			err = nil
+		err = unlockFile(f)
+		if cerr := f.Close(); !errors.Is(cerr, os.ErrClosed) {
+			err = errors.Join(err, cerr)
 		}
 	}
 	if db != nil {
