@@ -268,7 +268,7 @@ func (s *Store) commitGroup(ops []*writeOp) {
 	}
 	var txErr error
 	if hasWork {
-		tx, err := s.db.Begin(true)
+		tx, err := s.beginGuarded()
 		if err != nil {
 			txErr = fmt.Errorf("ckpt: begin transaction: %w", err)
 		} else {
@@ -309,7 +309,7 @@ func (s *Store) commitGroup(ops []*writeOp) {
 				// Only this goroutine commits, so toggling NoSync per
 				// transaction is safe.
 				s.db.NoSync = !needSync
-				if err := tx.Commit(); err != nil {
+				if err := s.guardWrite("commit", tx, tx.Commit); err != nil {
 					txErr = fmt.Errorf("ckpt: commit: %w", err)
 				} else {
 					s.commits.Add(1)
