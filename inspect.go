@@ -420,8 +420,9 @@ type VerifyOptions struct {
 // freelist's map. So the page check never runs beside a bbolt write. With
 // the write-ahead log (the default) it runs in a read transaction begun
 // while the applier is paused (writes go on into the log meanwhile, only
-// the move into bbolt waits), and the store's own checks then run on a
-// snapshot like any read. With NoWAL, Verify runs inside the commit loop,
+// the move into bbolt waits; should 32 MB of log pile up unapplied before
+// the page check ends, writes wait for it too), and the store's own checks
+// then run on a snapshot like any read. With NoWAL, Verify runs inside the commit loop,
 // in its write transaction, so writes wait until it is done. Read-only,
 // nothing in this process writes and no other process may.
 func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
