@@ -121,8 +121,13 @@ func abandonBolt(db *bolt.DB, f *os.File) error {
 
 // beginGuarded begins a bbolt write transaction (loading the freelist the
 // first time, which panics on a damaged freelist page). A panic there
-// leaves bbolt's write lock held: the store fails and is poisoned.
+// leaves bbolt's write lock held: the store fails and is poisoned. A
+// failed store begins none (after a panic, Begin could wait forever for
+// the lock the panicking transaction still holds).
 func (s *Store) beginGuarded() (tx *bolt.Tx, err error) {
+	if err := s.failure(); err != nil {
+		return nil, err
+	}
 	err = guard("begin a write transaction", func() error {
 		var err error
 		tx, err = s.db.Begin(true)
