@@ -206,17 +206,19 @@ func (ap *applier) apply() error {
 	// bbolt keeps from reuse only what a reader open now can still see.
 	// (applyMu keeps Compact from swapping db meanwhile.)
 	s.dbMu.Lock()
-	tx, err := s.db.Begin(true)
+	tx, err := s.beginGuarded()
 	s.dbMu.Unlock()
 	if err == nil {
 		// Read by this transaction's commit (bbolt's grow); the applier is
 		// the only writer of the file while the log is on.
 		tx.DB().AllocSize = growStep(tx.Size())
-		if err = replayGroups(&boltView{tx: tx}, groups); err != nil {
-			_ = tx.Rollback()
-		} else {
-			err = commitBolt(tx)
-		}
+		err = s.guardWrite("apply the write-ahead log", tx, func() error {
+			if err := replayGroups(&boltView{tx: tx}, groups); err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+			return commitBolt(tx)
+		})
 	}
 	if err != nil {
 		return s.fail(failBolt, fmt.Errorf("ckpt: apply write-ahead log to the store: %w", err))
@@ -262,11 +264,7 @@ func (s *Store) readWAL() (groups []walGroup, err error) {
 	// This runs before init checks the file: guard the read the same way
 	// (a truncated file's missing pages would fault or panic in bbolt).
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if p := recover(); p != nil {
-			groups, err = nil, fmt.Errorf("%w: reading the file failed: %v", ErrCorrupt, p)
-		}
-	}()
+	defer recoverCorrupt(&err, "open: read the write-ahead log's position")
 	var applied uint64
 	err = s.db.View(func(tx *bolt.Tx) error {
 		if fi, err := os.Stat(s.path); err == nil && fi.Size() < tx.Size() {

@@ -277,7 +277,7 @@ func writeSnapshot(ctx context.Context, tx *bolt.Tx, w io.Writer, progress func(
 func (s *Store) replayInto(path string, groups []*walGroup) (err error) {
 	bo := s.boltOpts
 	bo.ReadOnly = false
-	db, err := openBolt(path, &bo)
+	db, _, err := openBolt(path, &bo)
 	if err != nil {
 		return fmt.Errorf("open the copy: %w", err)
 	}

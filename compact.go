@@ -11,7 +11,11 @@ package ckpt
 // crash after it leaves the new one, which already holds everything. Writers
 // wait in the commit loop's queue for the whole compaction, so no write is
 // acknowledged that only the old file holds. The new file is opened (and so
-// locked) before the rename, so no other process can slip in between.
+// locked) before the rename, so no other process can slip in between. A
+// process waiting in Open on the old file's lock gets it once the old
+// handle is closed; Open then sees that the path names another file and
+// waits on that one (openBolt), so it never writes into the replaced file
+// nor touches the log, which belongs to whoever holds the file at the path.
 //
 // The copy follows bbolt.Compact (same walk, pages filled to 100%), written
 // out here to report progress and honour the context.
@@ -99,7 +103,14 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 	// in Open's growth steps. (Until the next Open, the store then remaps
 	// as bbolt does, each time its map doubles.)
 	bo.InitialMmapSize = 0
-	dst, err := bolt.Open(tmp, fi.Mode().Perm(), &bo)
+	bo.OpenFile = func(name string, flag int, _ os.FileMode) (*os.File, error) {
+		open := os.OpenFile
+		if s.boltOpts.OpenFile != nil {
+			open = s.boltOpts.OpenFile
+		}
+		return open(name, flag, fi.Mode().Perm())
+	}
+	dst, dstFile, err := openBolt(tmp, &bo)
 	if err != nil {
 		return st, fmt.Errorf("ckpt: compact: create %s: %w", tmp, err)
 	}
@@ -115,7 +126,9 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 		_ = os.Remove(tmp)
 		return st, fmt.Errorf("ckpt: compact: %w", err)
 	}
-	if err := copyLive(ctx, dst, s.db, progress); err != nil {
+	// A damaged page of the old file panics in bbolt: ErrCorrupt, and the
+	// store keeps its old file.
+	if err := guard("compact: copy", func() error { return copyLive(ctx, dst, s.db, progress) }); err != nil {
 		return fail(err)
 	}
 	if err := dst.Sync(); err != nil {
@@ -134,7 +147,7 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 	// a failed directory fsync is reported but does not undo the swap.
 	dirErr := syncDir(filepath.Dir(s.path))
 	old := s.db
-	s.db = dst
+	s.db, s.file = dst, dstFile
 	s.unsynced = false
 	s.dbMu.Unlock()
 	compactStage("swapped")

@@ -76,6 +76,9 @@ func crashMeta(thread, step int) ckpt.Metadata {
 
 // TestMain lets the test binary act as the crash child.
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(fileChildEnv); mode != "" {
+		os.Exit(fileChild(mode, os.Getenv(crashFileEnv)))
+	}
 	if mode := os.Getenv(crashChildEnv); mode != "" {
 		crashChild(mode, os.Getenv(crashFileEnv))
 		return

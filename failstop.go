@@ -33,6 +33,9 @@ type failure struct {
 // failState is embedded in Store (through asyncState).
 type failState struct {
 	failure atomic.Pointer[failure]
+	// poisoned: bbolt panicked while a write transaction was open, so its
+	// locks may be held: Close must not wait for them (guard.go).
+	poisoned atomic.Bool
 }
 
 // fail puts the store in the failed state, unless it already is, and

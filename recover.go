@@ -68,7 +68,7 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 		bo.Timeout = time.Second
 	}
 	bo.ReadOnly = false
-	db, err := openBolt(path, bo)
+	db, _, err := openBolt(path, bo)
 	if err != nil {
 		return st, openError(path, err)
 	}

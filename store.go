@@ -17,7 +17,9 @@ import (
 	"os"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -75,6 +77,7 @@ type Options struct {
 // Store is the bbolt-backed Saver.
 type Store struct {
 	db         *bolt.DB
+	file       *os.File // db's file (bbolt holds its lock), for abandonBolt
 	path       string
 	readOnly   bool
 	durability Durability
@@ -101,11 +104,23 @@ type Store struct {
 	// wal is the write-ahead log's state (applier.go); nil with NoWAL, or
 	// read-only with nothing logged.
 	wal *walState
+	failState
 }
 
 var _ Saver = (*Store)(nil)
 
 // Open opens or creates the store file at path.
+//
+// Open takes the file's lock (waiting at most Options.LockTimeout), then
+// checks that the file it locked is still the file at path: Compact in
+// another process replaces the file by renaming a new one over it, and a
+// process that waited on the old one's lock retries on the new one. Only
+// then does it touch anything beside the file (the write-ahead log, a
+// compaction's leftover), so no process changes those of a store it has
+// not locked. An empty file opened read-write becomes a new store (as a
+// missing one does); opened read-only, an empty or too short file is
+// refused with ErrCorrupt ("not a ckpt file"). A damaged file gives
+// ErrCorrupt, never a panic.
 func Open(path string, opts Options) (*Store, error) {
 	bo := &bolt.Options{}
 	if opts.Bolt != nil {
@@ -125,13 +140,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := opts.SweepPolicy.validate(); opts.SweepInterval > 0 && err != nil {
 		return nil, fmt.Errorf("ckpt: open %s: sweep policy: %w", path, err)
 	}
-	if opts.ReadOnly {
-		// bbolt would create a missing file even in read-only mode.
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
-		}
-	}
-	db, err := openBolt(path, bo)
+	db, file, err := openBolt(path, bo)
 	if err != nil {
 		return nil, openError(path, err)
 	}
@@ -140,6 +149,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		db:         db,
+		file:       file,
 		path:       path,
 		readOnly:   opts.ReadOnly,
 		durability: opts.Durability,
@@ -153,23 +163,30 @@ func Open(path string, opts Options) (*Store, error) {
 		s.durability = Sync
 	}
 	s.onAsyncError = opts.OnAsyncError
-	logged, err := s.readWAL() // before anything is written: a damaged log changes nothing
+	failed := func(err error, walOpen bool) (*Store, error) {
+		if walOpen {
+			s.fail(failBolt, err) // the applier must not begin a bbolt write now
+			_ = s.closeWAL()
+		}
+		if fromPanic(err) {
+			_ = abandonBolt(s.db, s.file)
+		} else {
+			_ = s.db.Close()
+		}
+		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
+	}
+	logged, err := s.readWAL() // guarded itself; before anything is written: a damaged log changes nothing
 	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
+		return failed(err, false)
 	}
-	if err := s.init(); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
+	if err := guard("open: check the format", s.init); err != nil {
+		return failed(err, false)
 	}
-	if err := s.openWAL(opts.NoWAL, logged); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
+	if err := guard("open: replay the write-ahead log", func() error { return s.openWAL(opts.NoWAL, logged) }); err != nil {
+		return failed(err, false)
 	}
 	if err := s.seedIDs(); err != nil {
-		_ = s.closeWAL()
-		_ = db.Close()
-		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
+		return failed(err, true)
 	}
 	if !s.readOnly {
 		removeCompactLeftover(path)
@@ -187,18 +204,105 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// openBolt opens the bbolt file. bbolt panics (or faults) on some damaged
-// files, such as a truncated one opened for writing; that becomes
-// ErrCorrupt instead of a crash. (The file handle bbolt had opened then
-// stays open until the process ends: bbolt gives no way to close it.)
-func openBolt(path string, bo *bolt.Options) (db *bolt.DB, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if p := recover(); p != nil {
-			db, err = nil, fmt.Errorf("%w: %s: reading the file failed: %v", ErrCorrupt, path, p)
+// openBolt opens the bbolt file and returns it with the file handle bbolt
+// locked. After taking the lock it checks that the locked file is still
+// the one at path (device and inode): a process that waited for the lock
+// while Compact renamed a new file over the path holds the old, deleted
+// file, and opens again (within bo.Timeout) on the new one. bbolt panics
+// (or faults) on some damaged files; that becomes ErrCorrupt, and the file
+// handle is closed so its lock does not outlive the failed Open.
+func openBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
+	deadline := time.Now().Add(bo.Timeout)
+	open := bo.OpenFile
+	if open == nil {
+		open = os.OpenFile
+	}
+	for {
+		o := *bo
+		// bbolt reads a zero Timeout as "wait forever".
+		o.Timeout = max(time.Until(deadline), time.Millisecond)
+		var f *os.File
+		o.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			if o.ReadOnly {
+				flag &^= os.O_CREATE // bbolt would create a missing file
+			}
+			file, err := open(name, flag, perm)
+			f = file
+			return file, err
 		}
-	}()
-	return bolt.Open(path, 0o600, bo)
+		db, err := openBoltOnce(path, &o)
+		if err != nil {
+			if fromPanic(err) {
+				_ = abandonBolt(db, f)
+			}
+			if retry, err := emptyReadOnly(path, o.ReadOnly, err); !retry || time.Now().After(deadline) {
+				return nil, nil, err
+			}
+			continue
+		}
+		same, err := lockedIsAtPath(f, path)
+		if err != nil || same {
+			if err != nil {
+				_ = db.Close()
+				return nil, nil, err
+			}
+			return db, f, nil
+		}
+		if err := db.Close(); err != nil {
+			return nil, nil, err
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, berrors.ErrTimeout
+		}
+	}
+}
+
+// openBoltOnce is bolt.Open under guard. On a panic db is nil.
+func openBoltOnce(path string, bo *bolt.Options) (db *bolt.DB, err error) {
+	err = guard("open", func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, bo)
+		return err
+	})
+	return db, err
+}
+
+// lockedIsAtPath tells whether f, the file bbolt locked, is the file now
+// at path.
+func lockedIsAtPath(f *os.File, path string) (bool, error) {
+	if f == nil {
+		return false, errors.New("bbolt opened no file") // cannot happen
+	}
+	held, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	now, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil // renamed or removed meanwhile: open what is there now
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(held, now), nil
+}
+
+// emptyReadOnly explains bbolt's failure to open an empty file read-only:
+// it tries to initialise the file, and the write fails with EBADF. If the
+// file is still empty it is not a ckpt file; if it is not empty any more,
+// a read-write Open initialised it meanwhile: retry.
+func emptyReadOnly(path string, readOnly bool, err error) (retry bool, _ error) {
+	if !readOnly || !errors.Is(err, syscall.EBADF) {
+		return false, err
+	}
+	fi, serr := os.Stat(path)
+	if serr != nil {
+		return false, err
+	}
+	if fi.Size() == 0 {
+		return false, fmt.Errorf("%w: %s: not a ckpt file: empty", ErrCorrupt, path)
+	}
+	return true, err
 }
 
 func openError(path string, err error) error {
@@ -206,10 +310,14 @@ func openError(path string, err error) error {
 		return err
 	}
 	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("ckpt: open %s: %w", path, err)
 	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("%w: %s: another process (or another Store in this one) has it open; close it or wait for it to finish", ErrLocked, path)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
-		return fmt.Errorf("%w: %s is not a readable ckpt/bbolt file: %v", ErrCorrupt, path, err)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch),
+		// bbolt has no sentinel for a file shorter than its two meta pages.
+		strings.Contains(err.Error(), "file size too small"):
+		return fmt.Errorf("%w: %s: not a ckpt file (bbolt: %v)", ErrCorrupt, path, err)
 	}
 	return fmt.Errorf("ckpt: open %s: %w", path, err)
 }
@@ -220,7 +328,7 @@ func (s *Store) init() error {
 	check := func(tx *bolt.Tx) error {
 		// A truncated file still opens, and reading its missing pages would
 		// fault: refuse it here with a clear error.
-		if fi, err := os.Stat(s.path); err == nil && fi.Size() < tx.Size() {
+		if fi, err := s.file.Stat(); err == nil && fi.Size() < tx.Size() {
 			return fmt.Errorf("%w: the file is %d bytes but its pages reach %d bytes (truncated?)", ErrCorrupt, fi.Size(), tx.Size())
 		}
 		if meta := tx.Bucket(bucketMeta); meta != nil {
@@ -293,11 +401,20 @@ func (s *Store) Close() error {
 		syncErr = s.db.Sync()
 	}
 	walErr := s.closeWAL()
-	return errors.Join(s.takeAsyncErr(), syncErr, walErr, s.db.Close())
+	var closeErr error
+	if s.isPoisoned() {
+		closeErr = abandonBolt(s.db, s.file)
+	} else {
+		closeErr = s.db.Close()
+	}
+	return errors.Join(s.takeAsyncErr(), syncErr, walErr, closeErr)
 }
 
-// view runs fn on a snapshot of the store.
-func (s *Store) view(ctx context.Context, fn func(r reader) error) error {
+// view runs fn on a snapshot of the store. A bbolt panic on a damaged page
+// becomes ErrCorrupt (guard.go).
+func (s *Store) view(ctx context.Context, fn func(r reader) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverCorrupt(&err, "read")
 	if err := ctx.Err(); err != nil {
 		return err
 	}

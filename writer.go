@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -187,6 +188,9 @@ func (s *Store) Flush(ctx context.Context) error {
 // run is the commit loop. It ends when the queue is closed and drained.
 func (s *Store) run() {
 	defer close(s.loopDone)
+	// A fault on a damaged page of the mapped file panics (caught by
+	// safeApply) instead of killing the process.
+	debug.SetPanicOnFault(true)
 	group := make([]*writeOp, 0, maxGroup)
 	var pruned chan struct{}   // the applier says bbolt holds more
 	var synced chan syncResult // the syncer made the log durable
@@ -280,7 +284,7 @@ func (s *Store) commitGroup(ops []*writeOp) {
 	}
 	var txErr error
 	if hasWork {
-		tx, err := s.db.Begin(true)
+		tx, err := s.beginGuarded()
 		if err != nil {
 			txErr = fmt.Errorf("ckpt: begin transaction: %w", err)
 		} else {
@@ -322,7 +326,7 @@ func (s *Store) commitGroup(ops []*writeOp) {
 				// Only this goroutine commits, so toggling NoSync per
 				// transaction is safe.
 				s.db.NoSync = !needSync
-				if err := commitBolt(tx); err != nil {
+				if err := s.guardWrite("commit", tx, func() error { return commitBolt(tx) }); err != nil {
 					// What bbolt wrote before the failure is unknown:
 					// stop writing (failstop.go).
 					txErr = s.fail(failBolt, fmt.Errorf("ckpt: commit: %w", err))
