@@ -454,11 +454,16 @@ func verifyAll(ctx context.Context, r reader, rep *VerifyReport, opts VerifyOpti
 		return nil
 	}
 	var ferr error
+	importing := unfinishedImports(r)
 	r.buckets(bucketPath{bucketThreads}, nil, func(name []byte) bool {
 		if ferr = ctx.Err(); ferr != nil {
 			return false
 		}
 		rep.Threads++
+		if importing[string(name)] {
+			rep.add(Problem{Check: "import", Thread: string(name), Detail: "left by an import that did not finish: the next read-write open deletes it"})
+			return true
+		}
 		verifyThread(r, string(name), rep)
 		verifyRecordSums(r, string(name), rep)
 		if opts.Progress != nil {
