@@ -1,16 +1,21 @@
 package ckpt
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -48,23 +53,50 @@ func existingStore(t *testing.T) (string, []string) {
 // checkFileUnchanged reopens the file at path and checks that it holds
 // exactly the state want, that Verify is clean, and that bbolt's own page
 // check finds every page reachable or free exactly once (no leaked pages).
-func checkFileUnchanged(t *testing.T, path string, want []string) {
+func checkFileUnchanged(t *testing.T, path string, want []string, sorted bool) {
 	t.Helper()
 	s, err := Open(path, Options{Durability: NoSync})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := storeState(t, s); !slices.Equal(got, want) {
-		t.Fatalf("the file changed: %d checkpoints, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	got := storeState(t, s)
+	if sorted {
+		slices.Sort(got)
 	}
-	rep, err := s.Verify(context.Background(), VerifyOptions{})
-	if err != nil || !rep.OK() {
-		t.Fatalf("Verify: %v %v", rep.Problems, err)
+	if !slices.Equal(got, want) {
+		t.Fatalf("the file changed: %d checkpoints, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// Verify on a read-only open: no applier commits beside its page check.
+	s, err = Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Verify(context.Background(), VerifyOptions{})
+	_ = s.Close()
+	if err != nil || !rep.OK() {
+		t.Fatalf("Verify: %v %v", rep.Problems, err)
+	}
 	checkPagesClean(t, path)
+}
+
+// importWasPublished tells whether the file at path holds an import that
+// published (its threads stay): it exists and, opened read-write (which
+// undoes an unpublished import), holds thread "t1" of the dump.
+func importWasPublished(t *testing.T, path string) bool {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		return false
+	}
+	s, err := Open(path, Options{Durability: NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Thread(context.Background(), "t1")
+	return err == nil
 }
 
 // checkPagesClean runs bbolt's consistency check on a closed file.
@@ -110,9 +142,142 @@ func TestImportOfMalformedDumpLeavesFileAsItWas(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		checkFileUnchanged(t, path, want)
+		checkFileUnchanged(t, path, want, false)
 	}
 }
 
-var _ = bytes.Equal
-var _ = os.Remove
+// TestImportChildProcess is the child process of
+// TestImportKilledOrInterruptedIsAllOrNothing (this test binary, run with
+// CKPT_IMPORT_CHILD set); on its own it does nothing.
+func TestImportChildProcess(t *testing.T) {
+	if os.Getenv("CKPT_IMPORT_CHILD") == "" {
+		t.Skip("the child of TestImportKilledOrInterruptedIsAllOrNothing")
+	}
+	os.Exit(runImportChild())
+}
+
+// runImportChild imports the dump at $CKPT_IMPORT_DUMP into the file at
+// $CKPT_IMPORT_PATH with ImportFile, cancelled by SIGINT as a CLI would
+// (signal.NotifyContext). It says "go" on stdout once it starts.
+func runImportChild() int {
+	importBatchRecords = 4 // many commits: a signal lands mid-import
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	f, err := os.Open(os.Getenv("CKPT_IMPORT_DUMP"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer f.Close()
+	fmt.Println("go")
+	if _, err := ImportFile(ctx, os.Getenv("CKPT_IMPORT_PATH"), f, Options{}, ImportOptions{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// TestImportKilledOrInterruptedIsAllOrNothing runs an import in a child
+// process and kills it (SIGKILL) or interrupts it (SIGINT) at a random
+// moment, 20 rounds each, into an existing file and into a new path: the
+// file then holds either exactly what it held before or that plus the
+// whole dump (the signal came after the end), Verify and bbolt's page
+// check are clean; a new path holds no file unless the import finished.
+func TestImportKilledOrInterruptedIsAllOrNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 80 child processes")
+	}
+	dump := importSource(t, 40)
+	dir := t.TempDir()
+	dumpPath := filepath.Join(dir, "dump.jsonl")
+	if err := os.WriteFile(dumpPath, dump, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The state the dump alone reads back as.
+	alone := filepath.Join(dir, "alone.ckpt")
+	if _, err := ImportFile(context.Background(), alone, bytes.NewReader(dump), Options{Durability: NoSync}, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(alone, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imported := storeState(t, s)
+	_ = s.Close()
+	union := func(a, b []string) []string {
+		u := slices.Concat(a, b)
+		slices.Sort(u)
+		return u
+	}
+	rng := rand.New(rand.NewPCG(14, 5))
+	counts := map[string]int{}
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT} {
+		for _, existing := range []bool{true, false} {
+			for round := range 20 {
+				path := filepath.Join(t.TempDir(), "new.ckpt")
+				var before []string
+				if existing {
+					path, before = existingStore(t)
+				}
+				cmd := exec.Command(os.Args[0], "-test.run=^TestImportChildProcess$")
+				cmd.Env = append(os.Environ(), "CKPT_IMPORT_CHILD=1", "CKPT_IMPORT_PATH="+path, "CKPT_IMPORT_DUMP="+dumpPath)
+				out, err := cmd.StdoutPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+				_ = cmd.Process.Signal(sig)
+				werr := cmd.Wait()
+				finished := werr == nil
+				name := fmt.Sprintf("%v existing=%v round %d", sig, existing, round)
+				if !finished {
+					var ee *exec.ExitError
+					if !errors.As(werr, &ee) {
+						t.Fatalf("%s: %v", name, werr)
+					}
+					if sig == syscall.SIGINT && ee.ExitCode() != 1 {
+						t.Fatalf("%s: interrupted import exited with %v: %s", name, werr, stderr.String())
+					}
+				}
+				counts[fmt.Sprintf("%v finished=%v", sig, finished)]++
+				// A signal after the publishing transaction (the child was
+				// closing the store) leaves the whole import: also fine.
+				whole := finished || importWasPublished(t, path)
+				switch {
+				case existing && whole:
+					checkFileUnchanged(t, path, union(before, imported), true)
+				case existing:
+					checkFileUnchanged(t, path, before, false)
+				case whole:
+					checkFileUnchanged(t, path, union(nil, imported), true)
+				default:
+					if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+						t.Fatalf("%s: a failed import into a new path left a file there (%v)", name, err)
+					}
+					// A leftover of the killed run does not stand in the way.
+					if _, err := ImportFile(context.Background(), path, bytes.NewReader(dump), Options{Durability: NoSync}, ImportOptions{}); err != nil {
+						t.Fatalf("%s: import after the failed one: %v", name, err)
+					}
+					checkFileUnchanged(t, path, union(nil, imported), true)
+					if _, err := os.Stat(importTempPath(path)); !errors.Is(err, os.ErrNotExist) {
+						t.Fatalf("%s: the temporary file stayed behind", name)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("outcomes: %v", counts)
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT} {
+		if counts[fmt.Sprintf("%v finished=false", sig)] < 10 {
+			t.Fatalf("too few rounds stopped mid-import (%v): the test does not test", counts)
+		}
+	}
+}
