@@ -235,7 +235,7 @@ func TestVerifyCorruptedCopy(t *testing.T) {
 	}
 	rj := runIn(t, dir, "", "verify", bad, "--json")
 	rep := decodeJSON[map[string]any](t, rj)
-	if rj.code != 1 || rep["ok"] != false || len(rep["problems"].([]any)) != 3 {
+	if rj.code != 1 || rep["ok"] != false || len(rep["problems"].([]any)) != 4 {
 		t.Fatalf("verify --json of the damaged copy:\n%s", rj)
 	}
 	// The reading commands that meet the damage fail with one line too.
