@@ -20,6 +20,8 @@ package ckpt
 // (append-deltas, delta.go), each in key order. Names that
 // are not valid UTF-8 are written as {"b64": ...} so they survive JSON.
 // The trailer lets import tell a complete dump from a truncated one.
+// Records carry their checksums (format 3, codec.go); import checks them,
+// and gives the records of a dump made before format 3 theirs.
 
 import (
 	"bufio"
