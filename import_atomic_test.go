@@ -153,28 +153,29 @@ func TestImportChildProcess(t *testing.T) {
 	if os.Getenv("CKPT_IMPORT_CHILD") == "" {
 		t.Skip("the child of TestImportKilledOrInterruptedIsAllOrNothing")
 	}
-	os.Exit(runImportChild())
+	runImportChild()
 }
 
 // runImportChild imports the dump at $CKPT_IMPORT_DUMP into the file at
 // $CKPT_IMPORT_PATH with ImportFile, cancelled by SIGINT as a CLI would
-// (signal.NotifyContext). It says "go" on stdout once it starts.
-func runImportChild() int {
+// (signal.NotifyContext). It says "go" on stdout once it starts, and exits
+// with the handler still installed: a SIGINT after the import is ignored,
+// as a CLI that is about to exit would.
+func runImportChild() {
 	importBatchRecords = 4 // many commits: a signal lands mid-import
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	f, err := os.Open(os.Getenv("CKPT_IMPORT_DUMP"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 2
+		os.Exit(2)
 	}
-	defer f.Close()
 	fmt.Println("go")
 	if _, err := ImportFile(ctx, os.Getenv("CKPT_IMPORT_PATH"), f, Options{}, ImportOptions{}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
+		os.Exit(1)
 	}
-	return 0
+	os.Exit(0)
 }
 
 // TestImportKilledOrInterruptedIsAllOrNothing runs an import in a child
