@@ -341,7 +341,8 @@ func deltaStats(r reader, thread string, st *Stats) error {
 // Problem is one inconsistency found by Verify.
 type Problem struct {
 	// Check names what was checked: "file" (bbolt's page check), "format",
-	// "checkpoint", "metadata", "value", "write", "order" or "index".
+	// "checkpoint", "metadata", "value", "write", "order", "index" or
+	// "import" (a thread left by an import that did not finish).
 	Check        string `json:"check"`
 	Thread       string `json:"thread,omitempty"`
 	Namespace    string `json:"ns,omitempty"`
