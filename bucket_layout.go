@@ -36,6 +36,13 @@ package ckpt
 //	                           next. (Added without a new format version:
 //	                           builds that do not know it ignore it.)
 //
+//	imports/<import id(16)>/   thread -> ""  threads an import created and
+//	                           has not yet published: written in the same
+//	                           transaction as the thread's first records,
+//	                           dropped in one transaction when the import
+//	                           ends well. A read-write Open deletes the
+//	                           threads of any import left here (export.go).
+//
 // Format version 2 added ls/ and list-reference blobs. Format version 3
 // ends every record in cp/, md/, wr/, bl/ and ls/ with a CRC-32C checksum
 // (codec.go). A file of format 1 or 2 is read as is when opened read-only
@@ -87,6 +94,7 @@ var (
 	bucketIndex   = []byte("index")
 	bucketThreads = []byte("threads")
 	bucketSweep   = []byte("sweep")
+	bucketImports = []byte("imports")
 
 	bucketCheckpoints = []byte("cp")
 	bucketMetadata    = []byte("md")
@@ -205,6 +213,12 @@ func parseSegmentKey(k []byte) (ns, channel string, lineage uint64, start int, e
 	}
 	return ns, channel, binary.BigEndian.Uint64(rest), int(binary.BigEndian.Uint32(rest[8:])), nil
 }
+
+// importsRoot holds one bucket per unfinished import.
+var importsRoot = bucketPath{bucketImports}
+
+// importPath is the bucket of the threads one import created.
+func importPath(id [idLen]byte) bucketPath { return bucketPath{bucketImports, id[:]} }
 
 // sweepPath is the bucket of pending blob sweeps.
 var sweepPath = bucketPath{bucketSweep}

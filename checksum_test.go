@@ -203,3 +203,22 @@ func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRecordChecksum measures what sealing and checking one record
+// costs (bench/RESULTS.md, "Checksums"): a W1 step writes a few records of
+// a few KB.
+func BenchmarkRecordChecksum(b *testing.B) {
+	for _, size := range []int{256, 4 << 10, 64 << 10} {
+		rec := bytes.Repeat([]byte{0xa5}, size)
+		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			buf := make([]byte, 0, size+sumLen)
+			for b.Loop() {
+				sealed := appendSum(append(buf[:0], rec...))
+				if _, err := checkSum("value", sealed); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -21,7 +21,7 @@ package ckpt
 // of the version byte turns a new record into an old, unchecked one (blob
 // records skip version 3, one bit from both 1 and 2). Old versions are
 // still read, for files written before format 3 (read-only opens, and the
-// upgrade, which rewrites them: see upgradeRecords).
+// upgrade, which rewrites them: upgrade.go).
 
 import (
 	"bytes"

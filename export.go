@@ -20,15 +20,20 @@ package ckpt
 // (append-deltas, delta.go), each in key order. Names that
 // are not valid UTF-8 are written as {"b64": ...} so they survive JSON.
 // The trailer lets import tell a complete dump from a truncated one.
+// Records carry their checksums (format 3, codec.go); import checks them,
+// and gives the records of a dump made before format 3 theirs.
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"unicode/utf8"
 )
 
@@ -294,26 +299,96 @@ type kvPut struct {
 
 // Import reads a dump (see Export) from r and writes its threads into the
 // store in bounded batches. A thread that already exists in the store is
-// ErrExists. Every record is checked (it must decode) before it is written.
-// On any error — a malformed or truncated dump (ErrDump, naming the line),
-// an existing thread, a failed write — the threads this import created are
-// deleted again, so the store is left as it was.
+// ErrExists. Every record is checked (it must decode) before it is written;
+// records of a dump made before format 3 get their checksums.
+//
+// All or nothing: on any error — a malformed or truncated dump (ErrDump,
+// naming the line), an existing thread, a failed write, ctx ending — the
+// threads this import created are deleted again, so the store is left as
+// it was. If the process dies mid-import, the next read-write Open deletes
+// them: every batch records the threads it starts in the imports/ bucket
+// in its own transaction (through the write-ahead log), and one last
+// transaction drops that record when the whole dump is in. Until then other
+// readers can see the threads being imported; a write into one of them
+// meanwhile is deleted with it if the import fails.
 func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (DumpSummary, error) {
 	var sum DumpSummary
+	var id [idLen]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return sum, fmt.Errorf("ckpt: import: %w", err)
+	}
 	started := map[string]bool{}
-	err := s.importDump(ctx, r, opts, started, &sum)
+	err := s.importDump(ctx, r, opts, id, started, &sum)
+	if err == nil {
+		// Publish: the threads stay from now on.
+		err = s.write(ctx, func(w writer) error { return w.dropBucket(importPath(id)) })
+	}
 	if err != nil {
-		undo := context.WithoutCancel(ctx)
-		for t := range started {
-			if derr := s.DeleteThread(undo, t); derr != nil {
-				err = errors.Join(err, fmt.Errorf("ckpt: import: undoing thread %q: %w", t, derr))
-			}
+		if uerr := s.rollbackImport(context.WithoutCancel(ctx), id); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("ckpt: import: undo (the next read-write Open finishes it): %w", uerr))
 		}
 	}
 	return sum, err
 }
 
-func (s *Store) importDump(ctx context.Context, r io.Reader, opts ImportOptions, started map[string]bool, sum *DumpSummary) error {
+// rollbackImport deletes the threads import id created, one transaction
+// per thread (with its mark, so a rollback that dies is resumed), then the
+// import's bucket.
+func (s *Store) rollbackImport(ctx context.Context, id [idLen]byte) error {
+	for {
+		var threads []string
+		err := s.view(ctx, func(r reader) error {
+			r.scan(importPath(id), nil, nil, false, func(k, _ []byte) bool {
+				threads = append(threads, string(k))
+				return len(threads) < 256
+			})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(threads) == 0 {
+			return s.write(ctx, func(w writer) error { return w.dropBucket(importPath(id)) })
+		}
+		for _, t := range threads {
+			err := s.write(ctx, func(w writer) error {
+				if err := deleteThread(w, t); err != nil {
+					return err
+				}
+				return w.del(importPath(id), []byte(t))
+			})
+			if err != nil {
+				return fmt.Errorf("thread %q: %w", t, err)
+			}
+		}
+	}
+}
+
+// rollbackImports deletes the threads of every import a previous run left
+// unfinished (the process died mid-import). It runs in a read-write Open.
+func (s *Store) rollbackImports(ctx context.Context) error {
+	var ids [][idLen]byte
+	err := s.view(ctx, func(r reader) error {
+		r.buckets(importsRoot, nil, func(name []byte) bool {
+			if len(name) == idLen {
+				ids = append(ids, [idLen]byte(name))
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := s.rollbackImport(ctx, id); err != nil {
+			return fmt.Errorf("undo an unfinished import: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) importDump(ctx context.Context, r io.Reader, opts ImportOptions, id [idLen]byte, started map[string]bool, sum *DumpSummary) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	line := 0
 	next := func() ([]byte, error) {
@@ -347,7 +422,7 @@ func (s *Store) importDump(ctx context.Context, r io.Reader, opts ImportOptions,
 		if len(batch) == 0 {
 			return nil
 		}
-		err := s.write(ctx, func(w writer) error { return applyImport(w, batch, started) })
+		err := s.write(ctx, func(w writer) error { return applyImport(w, id, batch, started) })
 		if err != nil {
 			return fmt.Errorf("ckpt: import (before line %d): %w", line+1, err)
 		}
@@ -430,9 +505,11 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 		}
 		s.ids.observe(id)
 		key := checkpointKey(ns, id)
+		data, _ := sealRecord(bucketCheckpoints, rec.Data)
+		md, _ := sealRecord(bucketMetadata, rec.Metadata)
 		ir.puts = []kvPut{
-			{threadPath(thread, bucketCheckpoints), key, rec.Data},
-			{threadPath(thread, bucketMetadata), key, rec.Metadata},
+			{threadPath(thread, bucketCheckpoints), key, data},
+			{threadPath(thread, bucketMetadata), key, md},
 			{threadPath(thread, bucketOrder), orderKey(id, ns), nil},
 			{bucketPath{bucketIndex}, indexKey(id, thread, ns), nil},
 		}
@@ -445,7 +522,8 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 		if err := checkBlobRecord(rec.Data); err != nil {
 			return ir, fmt.Errorf("channel %q version %q: %w", ch, ver, err)
 		}
-		ir.puts = []kvPut{{threadPath(thread, bucketBlobs), blobKey(ns, ch, ver), rec.Data}}
+		data, _ := sealRecord(bucketBlobs, rec.Data)
+		ir.puts = []kvPut{{threadPath(thread, bucketBlobs), blobKey(ns, ch, ver), data}}
 		sum.Values++
 	case "write":
 		id, err := parseID("checkpoint id", rec.ID)
@@ -462,7 +540,8 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 		if _, err := decodeWriteRecord(rec.Data); err != nil {
 			return ir, fmt.Errorf("write of task %q: %w", task, err)
 		}
-		ir.puts = []kvPut{{threadPath(thread, bucketWrites), writeKey(ns, id, task, *rec.Idx), rec.Data}}
+		data, _ := sealRecord(bucketWrites, rec.Data)
+		ir.puts = []kvPut{{threadPath(thread, bucketWrites), writeKey(ns, id, task, *rec.Idx), data}}
 		sum.Writes++
 	case "segment":
 		ch := string(rec.Channel)
@@ -476,7 +555,8 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 		if _, err := decodeSegment(k, rec.Data); err != nil {
 			return ir, fmt.Errorf("list segment of channel %q: %w", ch, err)
 		}
-		ir.puts = []kvPut{{threadPath(thread, bucketSegments), k, rec.Data}}
+		data, _ := sealRecord(bucketSegments, rec.Data)
+		ir.puts = []kvPut{{threadPath(thread, bucketSegments), k, data}}
 		ir.lineage = *rec.Lineage
 		sum.Segments++
 	default:
@@ -486,8 +566,9 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 }
 
 // applyImport writes one batch; it checks first that no thread it starts
-// already exists in the store.
-func applyImport(w writer, batch []importRec, started map[string]bool) error {
+// already exists in the store, and marks the threads it starts as import
+// id's, in the same transaction as their first records.
+func applyImport(w writer, id [idLen]byte, batch []importRec, started map[string]bool) error {
 	seen := map[string]bool{}
 	for _, rec := range batch {
 		if started[rec.thread] || seen[rec.thread] {
@@ -496,6 +577,9 @@ func applyImport(w writer, batch []importRec, started map[string]bool) error {
 		seen[rec.thread] = true
 		if w.exists(bucketPath{bucketThreads, []byte(rec.thread)}) {
 			return fmt.Errorf("%w: thread %q is already in the store (delete it first or import into another file)", ErrExists, rec.thread)
+		}
+		if err := w.put(importPath(id), []byte(rec.thread), nil); err != nil {
+			return err
 		}
 	}
 	for _, rec := range batch {
@@ -511,4 +595,72 @@ func applyImport(w writer, batch []importRec, started map[string]bool) error {
 		}
 	}
 	return nil
+}
+
+// importTempPath is where ImportFile builds a new file before it moves it
+// into place.
+func importTempPath(path string) string { return path + ".import" }
+
+// ImportFile imports a dump (see Import) into the store file at path,
+// opened with opts. An existing file gets the all-or-nothing Import. A
+// missing one is built beside it, at path+".import", closed (the log
+// applied), synced, and only then linked into place; so a failed,
+// cancelled or killed import leaves no file at path. A leftover
+// path+".import" of a killed run is removed by the next ImportFile. If a
+// file appears at path meanwhile, the result is ErrExists and that file is
+// left alone.
+func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iopts ImportOptions) (sum DumpSummary, err error) {
+	if _, serr := os.Stat(path); serr == nil || !errors.Is(serr, os.ErrNotExist) {
+		s, err := Open(path, opts)
+		if err != nil {
+			return sum, err
+		}
+		sum, err = s.Import(ctx, r, iopts)
+		return sum, errors.Join(err, s.Close())
+	}
+	tmp := importTempPath(path)
+	for _, p := range []string{tmp, tmp + walSuffix} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return sum, fmt.Errorf("ckpt: import: remove leftover %s: %w", p, err)
+		}
+	}
+	opts.ReadOnly = false
+	s, err := Open(tmp, opts)
+	if err != nil {
+		return sum, err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+			_ = os.Remove(tmp + walSuffix)
+		}
+	}()
+	sum, err = s.Import(ctx, r, iopts)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncFile(tmp)
+	}
+	if err != nil {
+		return sum, err
+	}
+	// Link, not rename: it fails instead of replacing a file that appeared
+	// at path meanwhile.
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			err = fmt.Errorf("%w: %s appeared during the import", ErrExists, path)
+		}
+		return sum, fmt.Errorf("ckpt: import: %w", err)
+	}
+	_ = os.Remove(tmp)
+	return sum, syncDir(filepath.Dir(path))
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	return errors.Join(f.Sync(), f.Close())
 }

@@ -343,7 +343,8 @@ func deltaStats(r reader, thread string, st *Stats) error {
 // Problem is one inconsistency found by Verify.
 type Problem struct {
 	// Check names what was checked: "file" (bbolt's page check), "format",
-	// "checkpoint", "metadata", "value", "write", "order" or "index".
+	// "checkpoint", "metadata", "value", "write", "order", "index" or
+	// "import" (a thread left by an import that did not finish).
 	Check        string `json:"check"`
 	Thread       string `json:"thread,omitempty"`
 	Namespace    string `json:"ns,omitempty"`
@@ -515,11 +516,16 @@ func verifyAll(ctx context.Context, r reader, rep *VerifyReport, opts VerifyOpti
 		return nil
 	}
 	var ferr error
+	importing := unfinishedImports(r)
 	r.buckets(bucketPath{bucketThreads}, nil, func(name []byte) bool {
 		if ferr = ctx.Err(); ferr != nil {
 			return false
 		}
 		rep.Threads++
+		if importing[string(name)] {
+			rep.add(Problem{Check: "import", Thread: string(name), Detail: "left by an import that did not finish: the next read-write open deletes it"})
+			return true
+		}
 		verifyThread(r, string(name), rep)
 		verifyRecordSums(r, string(name), rep)
 		if opts.Progress != nil {

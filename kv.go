@@ -255,6 +255,12 @@ func (v *boltView) del(p bucketPath, key []byte) error {
 }
 
 func (v *boltView) dropBucket(p bucketPath) error {
+	if b := v.bucket(p); b != nil {
+		v.wrote = true
+		if err := dropNested(b); err != nil {
+			return err
+		}
+	}
 	var err error
 	if len(p) == 1 {
 		v.wrote = true
@@ -267,6 +273,31 @@ func (v *boltView) dropBucket(p bucketPath) error {
 		return nil
 	}
 	return err
+}
+
+// dropNested deletes the buckets nested in b, deepest first, naming them
+// all before deleting any. bbolt's DeleteBucket deletes a bucket's nested
+// buckets while its cursor walks them; once the bucket was changed in the
+// same transaction (its leaf is a node in memory), each deletion shifts the
+// node under the cursor, which then skips the next nested bucket: that
+// bucket's pages were neither reachable nor freed for good (the page leak
+// of a failed import: the applier replays the import and its undo in one
+// transaction). With no nested buckets left, DeleteBucket has none to skip.
+func dropNested(b *bolt.Bucket) error {
+	var names [][]byte
+	_ = b.ForEachBucket(func(k []byte) error {
+		names = append(names, bytes.Clone(k))
+		return nil
+	})
+	for _, name := range names {
+		if err := dropNested(b.Bucket(name)); err != nil {
+			return err
+		}
+		if err := b.DeleteBucket(name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (v *boltView) nextSeq(p bucketPath) (uint64, error) {

@@ -193,7 +193,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	go s.run()
 	if !s.readOnly {
-		if err := s.upgradeFormat(context.Background()); err != nil {
+		if err := s.recoverOnOpen(context.Background()); err != nil {
 			_ = s.Close()
 			return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
 		}

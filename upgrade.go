@@ -86,6 +86,16 @@ func formatOf(r reader) (uint32, error) {
 	return binary.BigEndian.Uint32(v), nil
 }
 
+// recoverOnOpen runs in a read-write Open once the log is replayed and the
+// commit loop runs: it upgrades an older file and undoes the imports a
+// previous run left unfinished.
+func (s *Store) recoverOnOpen(ctx context.Context) error {
+	if err := s.upgradeFormat(ctx); err != nil {
+		return err
+	}
+	return s.rollbackImports(ctx)
+}
+
 // upgradeFormat brings a file of an older format to formatVersion (see the
 // top of this file). It runs in Open, on a writable store, before Open
 // returns.

@@ -68,3 +68,17 @@ func recordName(sub, k []byte, p *Problem) string {
 	}
 	return fmt.Sprintf("key %x", k)
 }
+
+// unfinishedImports returns the threads of imports a run left unfinished
+// (the next read-write Open deletes them).
+func unfinishedImports(r reader) map[string]bool {
+	threads := map[string]bool{}
+	r.buckets(importsRoot, nil, func(id []byte) bool {
+		r.scan(bucketPath{bucketImports, id}, nil, nil, false, func(k, _ []byte) bool {
+			threads[string(k)] = true
+			return true
+		})
+		return true
+	})
+	return threads
+}

@@ -221,10 +221,13 @@ func TestVerifyCorruptedCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := runIn(t, dir, "", "verify", bad)
-	failsWith(t, r, 1, "verify: "+bad+" has 3 problem(s)")
+	// The value written above is an old record version, without the
+	// checksum every record of a format-3 file has: a fourth problem.
+	failsWith(t, r, 1, "verify: "+bad+" has 4 problem(s)")
 	for _, want := range []string{
 		fmt.Sprintf(`  metadata thread="demo" checkpoint=%s: checkpoint has no metadata record`, ids[4]),
 		`  value thread="demo": channel "plan" version "0002" does not decode: ckpt: corrupt data: decode value: msgpack: unknown code c1 decoding interface{}`,
+		`  value thread="demo": channel "plan" version "0002": record has no checksum (record version 1 in a format 3 file)`,
 		fmt.Sprintf(`  index thread="demo" checkpoint=%s: checkpoint missing from the global index`, ids[6]),
 	} {
 		if !strings.Contains(r.stdout, want+"\n") {
@@ -233,7 +236,7 @@ func TestVerifyCorruptedCopy(t *testing.T) {
 	}
 	rj := runIn(t, dir, "", "verify", bad, "--json")
 	rep := decodeJSON[map[string]any](t, rj)
-	if rj.code != 1 || rep["ok"] != false || len(rep["problems"].([]any)) != 3 {
+	if rj.code != 1 || rep["ok"] != false || len(rep["problems"].([]any)) != 4 {
 		t.Fatalf("verify --json of the damaged copy:\n%s", rj)
 	}
 	// The reading commands that meet the damage fail with one line too.

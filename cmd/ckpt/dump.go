@@ -88,20 +88,21 @@ this import created are removed again.`,
 			}
 			_, statErr := os.Stat(args[0])
 			created := errors.Is(statErr, fs.ErrNotExist)
-			s, err := a.openWrite(args[0])
-			if err != nil {
-				return err
-			}
-			defer func() {
-				closeStore(s, &err)
-				if err != nil && created {
-					// A failed import into a new file leaves no file behind.
-					_ = os.Remove(args[0])
-					_ = os.Remove(args[0] + "-wal")
-				}
-			}()
+			var sum ckpt.DumpSummary
 			bar := a.progress(-1, "importing records")
-			sum, err := s.Import(c.Context(), in, ckpt.ImportOptions{Progress: bar.set})
+			if created {
+				// A new file is built beside the path and linked into
+				// place only when complete: a failed or killed import
+				// leaves no file behind.
+				sum, err = ckpt.ImportFile(c.Context(), args[0], in, ckpt.Options{LockTimeout: a.lockTimeout}, ckpt.ImportOptions{Progress: bar.set})
+			} else {
+				s, oerr := a.openWrite(args[0])
+				if oerr != nil {
+					return oerr
+				}
+				defer closeStore(s, &err)
+				sum, err = s.Import(c.Context(), in, ckpt.ImportOptions{Progress: bar.set})
+			}
 			bar.done()
 			if err != nil {
 				left := "the threads imported so far were removed, " + args[0] + " left as it was"

@@ -1,0 +1,306 @@
+package ckpt
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// importSource returns a dump of n threads with list channels, forks and
+// pending writes.
+func importSource(t *testing.T, n int) []byte {
+	t.Helper()
+	src := newInspectStore(t)
+	fillForExport(t, src)
+	for i := range n {
+		thread := fmt.Sprintf("imported-%03d", i)
+		putChain(t, src, thread, "", 12) // enough for cp/ and wr/ to get pages of their own
+		// A list channel: its segments come last in the thread's part of
+		// the dump, often in a later batch than the thread's first.
+		cfg := Config{ThreadID: thread, CheckpointNS: "lists"}
+		for j := range 2 {
+			var err error
+			v := strconv.Itoa(j + 1)
+			cfg, err = src.Put(context.Background(), cfg, Checkpoint{ChannelValues: map[string]any{"m": []any{"a", j}}, ChannelVersions: map[string]string{"m": v}}, nil, map[string]string{"m": v})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return export(t, src)
+}
+
+// existingStore creates a store file with threads of its own and returns
+// its path and state.
+func existingStore(t *testing.T) (string, []string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "existing.ckpt")
+	s, err := Open(path, Options{Durability: NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putChain(t, s, "keep", "", 4)
+	putChain(t, s, "keep-too", "ns", 2)
+	st := storeState(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, st
+}
+
+// checkFileUnchanged reopens the file at path and checks that it holds
+// exactly the state want, that Verify is clean, and that bbolt's own page
+// check finds every page reachable or free exactly once (no leaked pages).
+func checkFileUnchanged(t *testing.T, path string, want []string, sorted bool) {
+	t.Helper()
+	s, err := Open(path, Options{Durability: NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := storeState(t, s)
+	if sorted {
+		slices.Sort(got)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("the file changed: %d checkpoints, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Verify on a read-only open: no applier commits beside its page check.
+	s, err = Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Verify(context.Background(), VerifyOptions{})
+	_ = s.Close()
+	if err != nil || !rep.OK() {
+		t.Fatalf("Verify: %v %v", rep.Problems, err)
+	}
+	checkPagesClean(t, path)
+}
+
+// importWasPublished tells whether the file at path holds an import that
+// published (its threads stay): it exists and, opened read-write (which
+// undoes an unpublished import), holds thread "t1" of the dump.
+func importWasPublished(t *testing.T, path string) bool {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		return false
+	}
+	s, err := Open(path, Options{Durability: NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Thread(context.Background(), "t1")
+	return err == nil
+}
+
+// checkPagesClean runs bbolt's consistency check on a closed file.
+func checkPagesClean(t *testing.T, path string) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for e := range tx.Check() {
+			errs = append(errs, e)
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		t.Fatalf("bbolt page check: %v", err)
+	}
+}
+
+// TestImportOfMalformedDumpLeavesFileAsItWas puts a malformed line at a
+// random place of a dump, 20 times: the import fails and the existing file
+// is exactly as it was, Verify clean, no page leaked.
+func TestImportOfMalformedDumpLeavesFileAsItWas(t *testing.T) {
+	defer func(n int) { importBatchRecords = n }(importBatchRecords)
+	importBatchRecords = 16 // many batches committed before the bad line
+	dump := importSource(t, 30)
+	lines := strings.SplitAfter(string(dump), "\n")
+	rng := rand.New(rand.NewPCG(14, 4))
+	for run := range 20 {
+		path, want := existingStore(t)
+		at := 1 + rng.IntN(len(lines)-2)
+		bad := strings.Join(lines[:at], "") + "{\"kind\":\"value\",oops\n" + strings.Join(lines[at:], "")
+		s, err := Open(path, Options{Durability: NoSync})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Apply every other batch to bbolt at once, so that batches and the
+		// undo's deletions of the same threads meet both in one bbolt
+		// transaction and in separate ones.
+		batches := 0
+		progress := func(int64) {
+			if batches++; batches%2 == 1 {
+				applyNow(t, s)
+			}
+		}
+		if _, err := s.Import(context.Background(), strings.NewReader(bad), ImportOptions{Progress: progress}); !errors.Is(err, ErrDump) {
+			t.Fatalf("run %d: import of a malformed dump = %v", run, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		checkFileUnchanged(t, path, want, false)
+	}
+}
+
+// TestImportChildProcess is the child process of
+// TestImportKilledOrInterruptedIsAllOrNothing (this test binary, run with
+// CKPT_IMPORT_CHILD set); on its own it does nothing.
+func TestImportChildProcess(t *testing.T) {
+	if os.Getenv("CKPT_IMPORT_CHILD") == "" {
+		t.Skip("the child of TestImportKilledOrInterruptedIsAllOrNothing")
+	}
+	runImportChild()
+}
+
+// runImportChild imports the dump at $CKPT_IMPORT_DUMP into the file at
+// $CKPT_IMPORT_PATH with ImportFile, cancelled by SIGINT as a CLI would
+// (signal.NotifyContext). It says "go" on stdout once it starts, and exits
+// with the handler still installed: a SIGINT after the import is ignored,
+// as a CLI that is about to exit would.
+func runImportChild() {
+	importBatchRecords = 4 // many commits: a signal lands mid-import
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	f, err := os.Open(os.Getenv("CKPT_IMPORT_DUMP"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	fmt.Println("go")
+	if _, err := ImportFile(ctx, os.Getenv("CKPT_IMPORT_PATH"), f, Options{}, ImportOptions{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// TestImportKilledOrInterruptedIsAllOrNothing runs an import in a child
+// process and kills it (SIGKILL) or interrupts it (SIGINT) at a random
+// moment, 20 rounds each, into an existing file and into a new path: the
+// file then holds either exactly what it held before or that plus the
+// whole dump (the signal came after the end), Verify and bbolt's page
+// check are clean; a new path holds no file unless the import finished.
+func TestImportKilledOrInterruptedIsAllOrNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 80 child processes")
+	}
+	dump := importSource(t, 40)
+	dir := t.TempDir()
+	dumpPath := filepath.Join(dir, "dump.jsonl")
+	if err := os.WriteFile(dumpPath, dump, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The state the dump alone reads back as.
+	alone := filepath.Join(dir, "alone.ckpt")
+	if _, err := ImportFile(context.Background(), alone, bytes.NewReader(dump), Options{Durability: NoSync}, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(alone, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imported := storeState(t, s)
+	_ = s.Close()
+	union := func(a, b []string) []string {
+		u := slices.Concat(a, b)
+		slices.Sort(u)
+		return u
+	}
+	rng := rand.New(rand.NewPCG(14, 5))
+	counts := map[string]int{}
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT} {
+		for _, existing := range []bool{true, false} {
+			for round := range 20 {
+				path := filepath.Join(t.TempDir(), "new.ckpt")
+				var before []string
+				if existing {
+					path, before = existingStore(t)
+				}
+				cmd := exec.Command(os.Args[0], "-test.run=^TestImportChildProcess$")
+				cmd.Env = append(os.Environ(), "CKPT_IMPORT_CHILD=1", "CKPT_IMPORT_PATH="+path, "CKPT_IMPORT_DUMP="+dumpPath)
+				out, err := cmd.StdoutPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+				_ = cmd.Process.Signal(sig)
+				werr := cmd.Wait()
+				finished := werr == nil
+				name := fmt.Sprintf("%v existing=%v round %d", sig, existing, round)
+				if !finished {
+					var ee *exec.ExitError
+					if !errors.As(werr, &ee) {
+						t.Fatalf("%s: %v", name, werr)
+					}
+					if sig == syscall.SIGINT && ee.ExitCode() != 1 {
+						t.Fatalf("%s: interrupted import exited with %v: %s", name, werr, stderr.String())
+					}
+				}
+				counts[fmt.Sprintf("%v finished=%v", sig, finished)]++
+				// A signal after the publishing transaction (the child was
+				// closing the store) leaves the whole import: also fine.
+				whole := finished || importWasPublished(t, path)
+				switch {
+				case existing && whole:
+					checkFileUnchanged(t, path, union(before, imported), true)
+				case existing:
+					checkFileUnchanged(t, path, before, false)
+				case whole:
+					checkFileUnchanged(t, path, union(nil, imported), true)
+				default:
+					if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+						t.Fatalf("%s: a failed import into a new path left a file there (%v)", name, err)
+					}
+					// A leftover of the killed run does not stand in the way.
+					if _, err := ImportFile(context.Background(), path, bytes.NewReader(dump), Options{Durability: NoSync}, ImportOptions{}); err != nil {
+						t.Fatalf("%s: import after the failed one: %v", name, err)
+					}
+					checkFileUnchanged(t, path, union(nil, imported), true)
+					if _, err := os.Stat(importTempPath(path)); !errors.Is(err, os.ErrNotExist) {
+						t.Fatalf("%s: the temporary file stayed behind", name)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("outcomes: %v", counts)
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT} {
+		if counts[fmt.Sprintf("%v finished=false", sig)] < 10 {
+			t.Fatalf("too few rounds stopped mid-import (%v): the test does not test", counts)
+		}
+	}
+}
