@@ -198,7 +198,7 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 		// Apply what is logged so far here, as the applier would, so that
 		// the solo op below, which writers wait behind, finds little left
 		// to apply. (A failure here is met again, and returned, there.)
-		_ = s.wal.ap.apply()
+		_ = s.wal.ap.apply(false)
 	}
 	var tx *bolt.Tx
 	var release func()

@@ -429,7 +429,7 @@ func (s *Store) view(ctx context.Context, fn func(r reader) error) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tx.Rollback() }()
+	defer s.endRead(tx)
 	return fn(snapView(tx, snap))
 }
 
