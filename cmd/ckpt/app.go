@@ -124,10 +124,10 @@ func (a *app) openError(path string, err error) error {
 		return nil
 	case errors.Is(err, ckpt.ErrLocked):
 		return fmt.Errorf("%s is held by another process (a program has the store open); stop that program or wait for it to close the store, then retry (gave up after %v; --lock-timeout waits longer)", path, a.lockTimeout)
-	case errors.Is(err, ckpt.ErrCorrupt):
-		return fmt.Errorf("%s is not a ckpt store, or it is damaged (%s)", path, openDetail(path, err))
 	case strings.Contains(err.Error(), "file size too small"): // bbolt's, with no sentinel
 		return fmt.Errorf("%s is not a ckpt store (%d bytes: too small to be one)", path, fileSize(path))
+	case errors.Is(err, ckpt.ErrCorrupt):
+		return fmt.Errorf("%s is not a ckpt store, or it is damaged (%s)", path, openDetail(path, err))
 	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {

@@ -95,6 +95,9 @@ this import created are removed again.`,
 				// place only when complete: a failed or killed import
 				// leaves no file behind.
 				sum, err = ckpt.ImportFile(c.Context(), args[0], in, ckpt.Options{LockTimeout: a.lockTimeout}, ckpt.ImportOptions{Progress: bar.set})
+				if _, ok := errors.AsType[*fs.PathError](err); ok {
+					err = a.openError(args[0], err) // names the file once, not its .import sibling twice
+				}
 			} else {
 				s, oerr := a.openWrite(args[0])
 				if oerr != nil {
