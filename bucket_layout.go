@@ -77,11 +77,12 @@ const (
 // 32 KiB; these limits keep every composite key well inside that.
 // They are saverkit's, so every Saver accepts the same names.
 const (
-	// MaxThreadIDLen is the longest thread id accepted, in bytes.
+	// MaxThreadIDLen is the longest thread id accepted: 1,024 bytes.
 	MaxThreadIDLen = saverkit.MaxThreadIDLen
-	// MaxNamespaceLen is the longest checkpoint namespace accepted, in bytes.
+	// MaxNamespaceLen is the longest checkpoint namespace accepted: 1,024 bytes.
 	MaxNamespaceLen = saverkit.MaxNamespaceLen
-	// MaxNameLen is the longest channel name, task id or version accepted, in bytes.
+	// MaxNameLen is the longest channel name, task id or version accepted:
+	// 1,024 bytes.
 	MaxNameLen = saverkit.MaxNameLen
 )
 

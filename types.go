@@ -130,8 +130,10 @@ type PendingWrite struct {
 	Value    Raw
 }
 
-// Special channels of pending writes. Each uses a fixed index and a new
-// write replaces the stored one; regular writes keep the first stored value.
+// Special channels of pending writes ("__error__", "__scheduled__",
+// "__interrupt__", "__resume__", as in LangGraph). Each uses a fixed index
+// and a new write replaces the stored one; regular writes keep the first
+// stored value.
 const (
 	ChannelError     = saverkit.ChannelError
 	ChannelScheduled = saverkit.ChannelScheduled
