@@ -65,6 +65,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/ckpt-go/ckpt/saverkit"
 )
 
 // walSuffix names the write-ahead log beside the store file.
@@ -80,13 +82,15 @@ const (
 
 // Limits on the names that become parts of keys. bbolt keys are at most
 // 32 KiB; these limits keep every composite key well inside that.
+// They are saverkit's, so every Saver accepts the same names.
 const (
-	// MaxThreadIDLen is the longest thread id accepted, in bytes.
-	MaxThreadIDLen = 1024
-	// MaxNamespaceLen is the longest checkpoint namespace accepted, in bytes.
-	MaxNamespaceLen = 1024
-	// MaxNameLen is the longest channel name, task id or version accepted, in bytes.
-	MaxNameLen = 1024
+	// MaxThreadIDLen is the longest thread id accepted: 1,024 bytes.
+	MaxThreadIDLen = saverkit.MaxThreadIDLen
+	// MaxNamespaceLen is the longest checkpoint namespace accepted: 1,024 bytes.
+	MaxNamespaceLen = saverkit.MaxNamespaceLen
+	// MaxNameLen is the longest channel name, task id or version accepted:
+	// 1,024 bytes.
+	MaxNameLen = saverkit.MaxNameLen
 )
 
 var (
@@ -308,12 +312,7 @@ func checkFormat(v []byte) error {
 }
 
 // validName checks a name that becomes part of a key.
-func validName(what, s string, max int) error {
-	if len(s) > max {
-		return fmt.Errorf("%w: %s is %d bytes, the limit is %d", ErrInvalidConfig, what, len(s), max)
-	}
-	return nil
-}
+func validName(what, s string, max int) error { return saverkit.CheckName(what, s, max) }
 
 var errStop = errors.New("stop iteration")
 

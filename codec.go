@@ -373,7 +373,10 @@ func (r Raw) Value() (any, error) {
 	return v, err
 }
 
-// EncodeMsgpack writes the stored bytes unchanged.
+// EncodeMsgpack writes the stored bytes unchanged. It implements
+// msgpack.CustomEncoder (and DecodeMsgpack msgpack.CustomDecoder), so a Raw
+// read back and nested in a new value (a map, a struct field, metadata) is
+// stored as the value it holds, not as a byte string; apps do not call it.
 func (r Raw) EncodeMsgpack(enc *msgpack.Encoder) error {
 	return enc.Encode(msgpack.RawMessage(r))
 }

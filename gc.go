@@ -8,7 +8,7 @@ package ckpt
 // checkpoints of a thread go (a threadJob). Bounded write transactions,
 // queued through the commit loop like any other write, carry the jobs out,
 // several small threads per transaction. Each write transaction changes at
-// most GCTxKeys keys and re-checks what the plan assumed (the checkpoint is
+// most gcTxKeys keys and re-checks what the plan assumed (the checkpoint is
 // still there, a namespace head is still not deleted, an expired thread is
 // still expired), so writers running between two of them are never blocked
 // for long and never lose data.
@@ -24,7 +24,7 @@ package ckpt
 // of GC, Prune or DeleteForRuns finishes the sweep first.
 //
 // A sweep reads the headers of the namespace's remaining checkpoints inside
-// its transaction (GCTxKeys bounds changes, not reads): cheap after
+// its transaction (gcTxKeys bounds changes, not reads): cheap after
 // KeepLast, proportional to what is kept otherwise.
 
 import (
@@ -38,12 +38,13 @@ import (
 	"github.com/oklog/ulid/v2"
 )
 
-// GCTxKeys is the most keys one retention transaction changes (GC, the
+// gcTxKeys is the most keys one retention transaction changes (GC, the
 // background sweeper, Prune, DeleteForRuns). A deleted checkpoint costs 4
 // keys (header, metadata, thread order, global index) plus one per pending
 // write; a blob costs one; a sweep mark one. Other writers run between two
-// such transactions (on this machine one took about 0.1 s in W3).
-const GCTxKeys = 10_000
+// such transactions, so this bounds how long retention holds them up.
+// The exported docs say "10,000 keys": change them with it.
+const gcTxKeys = 10_000
 
 // Limits of the retention engine. Variables only so that tests can make
 // them small and exercise every paging path.
@@ -124,7 +125,7 @@ func (a *GCStats) add(b GCStats) {
 }
 
 // GC removes what p selects, thread by thread, in transactions of at most
-// GCTxKeys keys. It can run while the store is in use. If it fails or ctx
+// 10,000 keys. It can run while the store is in use. If it fails or ctx
 // ends, what it removed so far stays removed (with consistent indexes and
 // blobs) and the returned stats count it; running it again finishes the job.
 func (s *Store) GC(ctx context.Context, p Policy) (GCStats, error) {
@@ -243,7 +244,7 @@ func (s *Store) finishSweeps(ctx context.Context, b *jobBatch) error {
 }
 
 // jobBatch gathers planned jobs so that small threads share transactions
-// (each transaction still changes at most GCTxKeys keys): pruning 1,000
+// (each transaction still changes at most gcTxKeys keys): pruning 1,000
 // small threads takes a few dozen commits, not 1,000.
 type jobBatch struct {
 	s        *Store
@@ -433,7 +434,7 @@ func newJobState(job *threadJob) jobState {
 }
 
 // runJobs carries out jobs in order, in write transactions that each change
-// at most GCTxKeys keys and work through as many jobs as fit.
+// at most gcTxKeys keys and work through as many jobs as fit.
 func (s *Store) runJobs(ctx context.Context, jobs []*threadJob) (GCStats, error) {
 	var total GCStats
 	states := make([]jobState, len(jobs))
@@ -447,7 +448,7 @@ func (s *Store) runJobs(ctx context.Context, jobs []*threadJob) (GCStats, error)
 		err := s.maintain(ctx, func(w writer) error {
 			// Work on copies: the commit loop may run this again.
 			next, ni, stats = slices.Clone(states), i, GCStats{}
-			budget := GCTxKeys
+			budget := gcTxKeys
 			for ni < len(jobs) && budget > 0 {
 				st, jst, used, err := jobs[ni].step(w, next[ni], budget)
 				if err != nil {
@@ -476,7 +477,7 @@ func (s *Store) runJobs(ctx context.Context, jobs []*threadJob) (GCStats, error)
 // it commits (an Async context or store default becomes Sync): the caller
 // needs its outcome to go on.
 func (s *Store) maintain(ctx context.Context, apply func(w writer) error) error {
-	wo := WriteOptionsFrom(ctx)
+	wo := writeOptionsFrom(ctx)
 	if wo.Durability == DurabilityDefault {
 		wo.Durability = s.durability
 	}

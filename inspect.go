@@ -378,8 +378,9 @@ type VerifyReport struct {
 	PendingWrites int `json:"pending_writes"`
 	ChannelValues int `json:"channel_values"`
 	IndexEntries  int `json:"index_entries"`
-	// Problems lists the first MaxProblems problems found; Truncated
-	// counts the ones found beyond that.
+	// Problems lists the first 1,000 problems found (so verifying a badly
+	// damaged file takes bounded memory); Truncated counts the ones found
+	// beyond that.
 	Problems  []Problem `json:"problems"`
 	Truncated int       `json:"truncated"`
 }
@@ -387,12 +388,12 @@ type VerifyReport struct {
 // OK reports whether Verify found nothing wrong.
 func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 && r.Truncated == 0 }
 
-// MaxProblems bounds the problems a VerifyReport lists, so verifying a badly
-// damaged file takes bounded memory.
-const MaxProblems = 1000
+// maxProblems bounds the problems a VerifyReport lists, so verifying a badly
+// damaged file takes bounded memory. VerifyReport.Problems's doc says 1,000.
+const maxProblems = 1000
 
 func (r *VerifyReport) add(p Problem) {
-	if len(r.Problems) < MaxProblems {
+	if len(r.Problems) < maxProblems {
 		r.Problems = append(r.Problems, p)
 	} else {
 		r.Truncated++
@@ -473,7 +474,7 @@ func (s *Store) checkPagesPaused(ctx context.Context, rep *VerifyReport) error {
 			}
 			(&boltView{tx: tx}).checkPages(func(e error) bool {
 				rep.add(Problem{Check: "file", Detail: "page check: " + e.Error()})
-				return len(rep.Problems) < MaxProblems
+				return len(rep.Problems) < maxProblems
 			})
 			return nil
 		})
@@ -503,7 +504,7 @@ func verifyAll(ctx context.Context, r reader, rep *VerifyReport, opts VerifyOpti
 		}
 		fc.checkPages(func(e error) bool {
 			rep.add(Problem{Check: "file", Detail: "page check: " + e.Error()})
-			return len(rep.Problems) < MaxProblems
+			return len(rep.Problems) < maxProblems
 		})
 		if !rep.OK() {
 			// Walking damaged pages may return garbage or fault: stop at

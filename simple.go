@@ -109,7 +109,7 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 	if err != nil {
 		return "", err
 	}
-	wo := WriteOptionsFrom(ctx)
+	wo := writeOptionsFrom(ctx)
 	var named []byte // the parent the caller named, if any
 	if wo.Parent != "" {
 		p, err := parseID("WriteOptions.Parent", wo.Parent)

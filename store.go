@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ckpt-go/ckpt/saverkit"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -57,13 +58,18 @@ type Options struct {
 	// background applier moves it into bbolt in larger batches; a clean
 	// Close leaves the one file. See wal.go.
 	NoWAL bool
-	// Bolt passes bbolt's own options through (page size, mmap flags, ...).
-	// Timeout and ReadOnly are taken from the fields above.
+	// Bolt passes bbolt's own options through, for tuning a large file
+	// (PageSize of a new file, NoFreelistSync, MmapFlags, Mlock, ...); nil
+	// is right for most apps. Timeout and ReadOnly are taken from
+	// LockTimeout and ReadOnly; an empty FreelistType or zero
+	// InitialMmapSize gets the store's default. A field that skips an fsync
+	// (NoSync, NoGrowSync) does what bbolt documents: acknowledged writes
+	// can then be lost in a power cut.
 	Bolt *bolt.Options
 	// SweepInterval, if positive, runs GC with SweepPolicy in the
 	// background every SweepInterval (the first run one interval after
 	// Open) until Close. Like GC it works in transactions of at most
-	// GCTxKeys keys, so writers are never held up for long. Ignored when
+	// 10,000 keys, so writers are never held up for long. Ignored when
 	// ReadOnly.
 	SweepInterval time.Duration
 	// SweepPolicy is the retention policy of the background sweeper.
@@ -433,19 +439,9 @@ func (s *Store) view(ctx context.Context, fn func(r reader) error) (err error) {
 	return fn(snapView(tx, snap))
 }
 
-func validThread(thread string) error {
-	if thread == "" {
-		return fmt.Errorf("%w: thread id is empty", ErrInvalidConfig)
-	}
-	return validName("thread id", thread, MaxThreadIDLen)
-}
+func validThread(thread string) error { return saverkit.CheckThread(thread) }
 
-func validConfig(cfg Config) error {
-	if err := validThread(cfg.ThreadID); err != nil {
-		return err
-	}
-	return validName("checkpoint namespace", cfg.CheckpointNS, MaxNamespaceLen)
-}
+func validConfig(cfg Config) error { return saverkit.CheckConfig(cfg.ThreadID, cfg.CheckpointNS) }
 
 // blobWrite is one channel value to store at one version.
 type blobWrite struct {
@@ -489,7 +485,7 @@ func (s *Store) PutFull(ctx context.Context, cfg Config, cp Checkpoint, meta Met
 		}
 		ws = append(ws, pw)
 	}
-	ifHead := WriteOptionsFrom(ctx).IfHead
+	ifHead := writeOptionsFrom(ctx).IfHead
 	err = s.write(ctx, func(w writer) error {
 		if err := p.check(w, ifHead); err != nil {
 			return err
@@ -590,12 +586,7 @@ func (p *preparedPut) check(r reader, ifHead bool) error {
 	return nil
 }
 
-func validChannel(ch, ver string) error {
-	if err := validName("channel name", ch, MaxNameLen); err != nil {
-		return err
-	}
-	return validName(fmt.Sprintf("version of channel %q", ch), ver, MaxNameLen)
-}
+func validChannel(ch, ver string) error { return saverkit.CheckChannel(ch, ver) }
 
 // headID returns the id of the newest checkpoint of (thread, ns), or nil.
 func headID(r reader, thread, ns string) []byte {
@@ -725,10 +716,7 @@ func prepareWrites(ns string, id [idLen]byte, writes []Write, taskID, taskPath s
 		if err != nil {
 			return pw, fmt.Errorf("%w: write %d: %v", ErrEncode, i, err)
 		}
-		idx, special := specialWriteIdx[wr.Channel]
-		if !special {
-			idx = i
-		}
+		idx, special := saverkit.WriteIndex(wr.Channel, i)
 		pw.recs = append(pw.recs, preparedWrite{writeKey(ns, id, taskID, idx), rec, special})
 	}
 	return pw, nil

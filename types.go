@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"iter"
 	"time"
+
+	"github.com/ckpt-go/ckpt/saverkit"
 )
 
 // Errors returned by the store. Test for them with errors.Is; the returned
@@ -14,8 +16,9 @@ var (
 	// ErrNotFound: no such thread, checkpoint or channel.
 	ErrNotFound = errors.New("ckpt: not found")
 	// ErrInvalidConfig: a config or argument is malformed (empty or too long
-	// thread id, malformed checkpoint id, ...). Nothing was written.
-	ErrInvalidConfig = errors.New("ckpt: invalid config")
+	// thread id, malformed checkpoint id, ...). Nothing was written. It is
+	// saverkit.ErrInvalidConfig, so the shared checks return it.
+	ErrInvalidConfig = saverkit.ErrInvalidConfig
 	// ErrConflict: a compare-and-set on the thread head failed because
 	// another checkpoint became the head first. Nothing was written.
 	ErrConflict = errors.New("ckpt: conflict")
@@ -127,22 +130,16 @@ type PendingWrite struct {
 	Value    Raw
 }
 
-// Special channels of pending writes. Each uses a fixed index and a new
-// write replaces the stored one; regular writes keep the first stored value.
+// Special channels of pending writes ("__error__", "__scheduled__",
+// "__interrupt__", "__resume__", as in LangGraph). Each uses a fixed index
+// and a new write replaces the stored one; regular writes keep the first
+// stored value.
 const (
-	ChannelError     = "__error__"
-	ChannelScheduled = "__scheduled__"
-	ChannelInterrupt = "__interrupt__"
-	ChannelResume    = "__resume__"
+	ChannelError     = saverkit.ChannelError
+	ChannelScheduled = saverkit.ChannelScheduled
+	ChannelInterrupt = saverkit.ChannelInterrupt
+	ChannelResume    = saverkit.ChannelResume
 )
-
-// specialWriteIdx maps the special channels to their fixed indexes.
-var specialWriteIdx = map[string]int{
-	ChannelError:     -1,
-	ChannelScheduled: -2,
-	ChannelInterrupt: -3,
-	ChannelResume:    -4,
-}
 
 // Tuple is one checkpoint as read back: where it is, its state, metadata,
 // parent and pending writes.

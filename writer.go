@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/ckpt-go/ckpt/saverkit"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -69,19 +70,16 @@ type WriteOptions struct {
 	Parent string
 }
 
-type writeOptionsKey struct{}
-
 // WithWriteOptions returns a context that carries opts to the write calls
-// made with it.
+// made with it. Saver implementations read them with
+// saverkit.WriteOptionsFrom[WriteOptions].
 func WithWriteOptions(ctx context.Context, opts WriteOptions) context.Context {
-	return context.WithValue(ctx, writeOptionsKey{}, opts)
+	return saverkit.WithWriteOptions(ctx, opts)
 }
 
-// WriteOptionsFrom returns the WriteOptions attached to ctx (the zero value
-// if none), for Saver implementations.
-func WriteOptionsFrom(ctx context.Context) WriteOptions {
-	o, _ := ctx.Value(writeOptionsKey{}).(WriteOptions)
-	return o
+// writeOptionsFrom returns the WriteOptions attached to ctx (zero if none).
+func writeOptionsFrom(ctx context.Context) WriteOptions {
+	return saverkit.WriteOptionsFrom[WriteOptions](ctx)
 }
 
 // maxGroup bounds the ops applied in one transaction, so one commit stays
@@ -164,7 +162,7 @@ func (s *Store) write(ctx context.Context, apply func(w writer) error) error {
 
 // writeOrdered is write with an onQueue hook (see writeOp).
 func (s *Store) writeOrdered(ctx context.Context, apply func(w writer) error, onQueue func()) error {
-	dur := WriteOptionsFrom(ctx).Durability
+	dur := writeOptionsFrom(ctx).Durability
 	if dur == DurabilityDefault {
 		dur = s.durability
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/saverkit"
 )
 
 // NewSaver returns a fresh, empty saver for one test. It registers its own
@@ -513,7 +514,7 @@ func testList(t *testing.T, s ckpt.Saver) {
 								t.Fatalf("%s: %v", name, err)
 							}
 							got = append(got, tp.Config.CheckpointID)
-							if !reflect.DeepEqual(tp.Metadata, normalize(f.md[tp.Config.CheckpointID])) {
+							if !reflect.DeepEqual(tp.Metadata, normalize(t, f.md[tp.Config.CheckpointID])) {
 								t.Fatalf("%s: metadata %v", name, tp.Metadata)
 							}
 						}
@@ -547,16 +548,15 @@ func testList(t *testing.T, s ckpt.Saver) {
 	})
 }
 
-// normalize gives the metadata's decoded shape (ints as int64).
-func normalize(md ckpt.Metadata) ckpt.Metadata {
-	out := ckpt.Metadata{}
-	for k, v := range md {
-		if i, ok := v.(int); ok {
-			v = int64(i)
-		}
-		out[k] = v
+// normalize gives md the shapes stored metadata decodes to (ints as int64,
+// ...), as saverkit defines them for every Saver.
+func normalize(t *testing.T, md ckpt.Metadata) ckpt.Metadata {
+	t.Helper()
+	m, err := saverkit.NormalizeFilter(md)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return m
 }
 
 func testListFilterValues(t *testing.T, s ckpt.Saver) {

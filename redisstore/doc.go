@@ -10,7 +10,8 @@
 // must exist (a deleted thread is not resurrected by a late write), and
 // ckpt.WriteOptions.IfHead is a compare-and-set on the thread head that
 // holds across processes, because the check and the write run in one Lua
-// script.
+// script. Argument checks, ids, list selectors, metadata filters and the
+// special-write indexes are package saverkit's, shared with the bbolt store.
 //
 // # Durability
 //

@@ -36,8 +36,6 @@ package redisstore
 import (
 	"encoding/binary"
 	"fmt"
-
-	"github.com/ckpt-go/ckpt"
 )
 
 // formatVersion is the version of the layout above.
@@ -170,26 +168,4 @@ func parseWriteField(key, f, wf string) (taskID string, idx int, err error) {
 		return "", 0, corrupt(key, wf, "malformed write field")
 	}
 	return string(rest[2 : 2+n]), int(int32(binary.BigEndian.Uint32(rest[2+n:]) ^ 0x80000000)), nil
-}
-
-// validName checks a name that becomes part of a key or member.
-func validName(what, s string, max int) error {
-	if len(s) > max {
-		return fmt.Errorf("%w: %s is %d bytes, the limit is %d", ckpt.ErrInvalidConfig, what, len(s), max)
-	}
-	return nil
-}
-
-func validThread(thread string) error {
-	if thread == "" {
-		return fmt.Errorf("%w: thread id is empty", ckpt.ErrInvalidConfig)
-	}
-	return validName("thread id", thread, ckpt.MaxThreadIDLen)
-}
-
-func validConfig(cfg ckpt.Config) error {
-	if err := validThread(cfg.ThreadID); err != nil {
-		return err
-	}
-	return validName("checkpoint namespace", cfg.CheckpointNS, ckpt.MaxNamespaceLen)
 }

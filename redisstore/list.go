@@ -2,10 +2,10 @@ package redisstore
 
 import (
 	"context"
-	"fmt"
 	"iter"
 
 	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/saverkit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -13,44 +13,6 @@ import (
 // pages nothing is held, so memory stays bounded by one page whatever the
 // history length.
 const listPage = 64
-
-// selector is a validated ckpt.ListOptions.
-type selector struct {
-	thread string
-	ns     *string
-	before string
-	filter map[string]any
-}
-
-func newSelector(opts ckpt.ListOptions) (*selector, error) {
-	sel := &selector{thread: opts.ThreadID, ns: opts.Namespace}
-	if err := validName("thread id", opts.ThreadID, ckpt.MaxThreadIDLen); err != nil {
-		return nil, err
-	}
-	if opts.Namespace != nil {
-		if err := validName("checkpoint namespace", *opts.Namespace, ckpt.MaxNamespaceLen); err != nil {
-			return nil, err
-		}
-	}
-	if opts.Limit < 0 {
-		return nil, fmt.Errorf("%w: negative limit %d", ckpt.ErrInvalidConfig, opts.Limit)
-	}
-	if opts.Before != "" {
-		id, err := parseID("before", opts.Before)
-		if err != nil {
-			return nil, err
-		}
-		sel.before = id.String()
-	}
-	if len(opts.Filter) > 0 {
-		f, err := ckpt.NormalizeFilter(opts.Filter)
-		if err != nil {
-			return nil, err
-		}
-		sel.filter = f
-	}
-	return sel, nil
-}
 
 // source is the sorted set List walks and how to read its members: a
 // thread's namespace (ord), a thread (ids) or every thread (the index).
@@ -60,28 +22,32 @@ type source struct {
 	parse    func(m string) (thread, ns, id string, err error)
 }
 
-func (s *Store) source(sel *selector) source {
+func (s *Store) source(sel *saverkit.Selector) source {
+	var before string // the canonical id text, as stored in members
+	if sel.Before != nil {
+		before = sel.Before.String()
+	}
 	switch {
-	case sel.thread != "" && sel.ns != nil:
-		key := s.keys.thread(sel.thread)[kOrd]
-		nk := nsKey(*sel.ns)
+	case sel.ThreadID != "" && sel.Namespace != nil:
+		key := s.keys.thread(sel.ThreadID)[kOrd]
+		nk := nsKey(*sel.Namespace)
 		max := "(" + prefixEnd(nk)
-		if sel.before != "" {
-			max = "(" + nk + sel.before
+		if before != "" {
+			max = "(" + nk + before
 		}
 		return source{key, "[" + nk, max, func(m string) (string, string, string, error) {
 			ns, id, err := parseCPField(key, m)
-			return sel.thread, ns, id, err
+			return sel.ThreadID, ns, id, err
 		}}
-	case sel.thread != "":
-		key := s.keys.thread(sel.thread)[kIDs]
-		return source{key, "-", beforeBound(sel.before), func(m string) (string, string, string, error) {
+	case sel.ThreadID != "":
+		key := s.keys.thread(sel.ThreadID)[kIDs]
+		return source{key, "-", beforeBound(before), func(m string) (string, string, string, error) {
 			ns, id, err := parseIDsMember(key, m)
-			return sel.thread, ns, id, err
+			return sel.ThreadID, ns, id, err
 		}}
 	default:
 		key := s.keys.index()
-		return source{key, "-", beforeBound(sel.before), func(m string) (string, string, string, error) {
+		return source{key, "-", beforeBound(before), func(m string) (string, string, string, error) {
 			return parseIndexMember(key, m)
 		}}
 	}
@@ -106,7 +72,7 @@ type listEntry struct{ thread, ns, id, member string }
 // skipped. An error ends the sequence after being yielded once.
 func (s *Store) List(ctx context.Context, opts ckpt.ListOptions) iter.Seq2[*ckpt.Tuple, error] {
 	return func(yield func(*ckpt.Tuple, error) bool) {
-		sel, err := newSelector(opts)
+		sel, err := saverkit.NewSelector(opts.ThreadID, opts.Namespace, opts.Before, opts.Limit, opts.Filter)
 		if err != nil {
 			yield(nil, err)
 			return
@@ -131,13 +97,13 @@ func (s *Store) List(ctx context.Context, opts ckpt.ListOptions) iter.Seq2[*ckpt
 					yield(nil, err)
 					return
 				}
-				if sel.ns != nil && *sel.ns != ns {
+				if sel.Namespace != nil && *sel.Namespace != ns {
 					continue
 				}
 				entries = append(entries, listEntry{thread, ns, id, m})
 			}
-			if sel.filter != nil {
-				if entries, err = s.filter(ctx, entries, sel.filter); err != nil {
+			if sel.Filter != nil {
+				if entries, err = s.filter(ctx, entries, sel.Filter); err != nil {
 					yield(nil, err)
 					return
 				}
@@ -188,7 +154,7 @@ func (s *Store) filter(ctx context.Context, entries []listEntry, filter map[stri
 		if err != nil {
 			return nil, err
 		}
-		if ckpt.MatchMetadata(md, filter) {
+		if saverkit.MatchMetadata(md, filter) {
 			kept = append(kept, e)
 		}
 	}

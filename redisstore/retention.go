@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/saverkit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -17,10 +18,10 @@ import (
 // script; the source is unchanged. Missing source: ckpt.ErrNotFound. An
 // existing destination is ckpt.ErrExists unless opts.Replace.
 func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string, opts ckpt.CopyOptions) error {
-	if err := validThread(srcThreadID); err != nil {
+	if err := saverkit.CheckThread(srcThreadID); err != nil {
 		return err
 	}
-	if err := validThread(dstThreadID); err != nil {
+	if err := saverkit.CheckThread(dstThreadID); err != nil {
 		return err
 	}
 	if srcThreadID == dstThreadID {
@@ -65,7 +66,7 @@ func (s *Store) Prune(ctx context.Context, threadIDs []string, strategy ckpt.Pru
 func (s *Store) PruneStats(ctx context.Context, threadIDs []string, strategy ckpt.PruneStrategy) (PruneStats, error) {
 	var st PruneStats
 	for _, t := range threadIDs {
-		if err := validThread(t); err != nil {
+		if err := saverkit.CheckThread(t); err != nil {
 			return st, err
 		}
 	}
@@ -134,7 +135,7 @@ func (s *Store) KeepLast(ctx context.Context, threadIDs []string, n int) (PruneS
 		return st, fmt.Errorf("%w: KeepLast needs n >= 1, got %d", ckpt.ErrInvalidConfig, n)
 	}
 	for _, t := range threadIDs {
-		if err := validThread(t); err != nil {
+		if err := saverkit.CheckThread(t); err != nil {
 			return st, err
 		}
 	}

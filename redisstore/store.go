@@ -3,16 +3,14 @@ package redisstore
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"maps"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ckpt-go/ckpt"
-	"github.com/oklog/ulid/v2"
+	"github.com/ckpt-go/ckpt/saverkit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -49,7 +47,7 @@ type Store struct {
 	keys     keys
 	ttl      time.Duration
 	keepLast int
-	ids      *idSource
+	ids      *saverkit.IDSource
 	closed   atomic.Bool
 }
 
@@ -74,7 +72,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		keys:     keys{prefix: cmp.Or(opts.Prefix, "ckpt")},
 		ttl:      opts.ThreadTTL,
 		keepLast: opts.KeepLast,
-		ids:      newIDSource(),
+		ids:      saverkit.NewIDSource(),
 	}
 	if err := s.init(ctx); err != nil {
 		_ = s.rdb.Close()
@@ -161,13 +159,13 @@ func (s *Store) Put(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint, me
 // in one script (one round trip): what Put followed by one PutWrites per
 // task would store.
 func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint, meta ckpt.Metadata, newVersions map[string]string, writes []ckpt.TaskWrites) (ckpt.Config, error) {
-	if err := validConfig(cfg); err != nil {
+	if err := saverkit.CheckConfig(cfg.ThreadID, cfg.CheckpointNS); err != nil {
 		return ckpt.Config{}, err
 	}
 	ns := cfg.CheckpointNS
 	var parentF string
 	if cfg.CheckpointID != "" {
-		p, err := parseID("parent checkpoint id", cfg.CheckpointID)
+		p, err := saverkit.ParseID("parent checkpoint id", cfg.CheckpointID)
 		if err != nil {
 			return ckpt.Config{}, err
 		}
@@ -178,13 +176,13 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 	generated := cp.ID == ""
 	id := cp.ID
 	if generated {
-		id = s.ids.next(now)
+		id = s.ids.Next(now).String()
 	} else {
-		u, err := parseID("checkpoint id", cp.ID)
+		u, err := saverkit.ParseID("checkpoint id", cp.ID)
 		if err != nil {
 			return ckpt.Config{}, err
 		}
-		s.ids.observe(u)
+		s.ids.Observe(u)
 		id = u.String()
 	}
 	ts := cp.TS
@@ -195,7 +193,7 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 	blobOf := make(map[string]string, len(newVersions)) // blob field -> channel
 	for _, ch := range slices.Sorted(maps.Keys(newVersions)) {
 		ver := newVersions[ch]
-		if err := validChannel(ch, ver); err != nil {
+		if err := saverkit.CheckChannel(ch, ver); err != nil {
 			return ckpt.Config{}, err
 		}
 		v, ok := cp.ChannelValues[ch]
@@ -214,7 +212,7 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 	}
 	rec := &checkpointRecord{V: cp.V, TS: ts.UnixNano(), Parent: cfg.CheckpointID, Versions: cp.ChannelVersions, VersionsSeen: cp.VersionsSeen}
 	for ch, ver := range rec.Versions {
-		if err := validChannel(ch, ver); err != nil {
+		if err := saverkit.CheckChannel(ch, ver); err != nil {
 			return ckpt.Config{}, err
 		}
 	}
@@ -231,7 +229,7 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 		writeArgs = append(writeArgs, w...)
 	}
 	ifHead := "0"
-	if ckpt.WriteOptionsFrom(ctx).IfHead {
+	if saverkit.WriteOptionsFrom[ckpt.WriteOptions](ctx).IfHead {
 		ifHead = "1"
 	}
 	keys := s.threadKeys(cfg.ThreadID)
@@ -275,12 +273,12 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 			if err != nil {
 				return ckpt.Config{}, err
 			}
-			u, err := parseID("head id", headID)
+			u, err := saverkit.ParseID("head id", headID)
 			if err != nil {
 				return ckpt.Config{}, corrupt(keys[kOrd], detail, "head id is not a ULID")
 			}
-			s.ids.observe(u)
-			id = s.ids.next(time.Now())
+			s.ids.Observe(u)
+			id = s.ids.Next(time.Now()).String()
 			if len(writes) > 0 {
 				writeArgs = writeArgs[:0]
 				for _, tw := range writes {
@@ -332,30 +330,15 @@ func statusOf(key string, reply []any) (status, detail string, err error) {
 	return status, detail, nil
 }
 
-func validChannel(ch, ver string) error {
-	if err := validName("channel name", ch, ckpt.MaxNameLen); err != nil {
-		return err
-	}
-	return validName(fmt.Sprintf("version of channel %q", ch), ver, ckpt.MaxNameLen)
-}
-
-// specialWriteIdx maps the special channels to their fixed indexes.
-var specialWriteIdx = map[string]int{
-	ckpt.ChannelError:     -1,
-	ckpt.ChannelScheduled: -2,
-	ckpt.ChannelInterrupt: -3,
-	ckpt.ChannelResume:    -4,
-}
-
 // prepareWrites encodes one task's writes as (field, value, replace)
 // script arguments.
 func prepareWrites(ns, id string, writes []ckpt.Write, taskID, taskPath string) ([]any, error) {
-	if err := validName("task id", taskID, ckpt.MaxNameLen); err != nil {
+	if err := saverkit.CheckName("task id", taskID, saverkit.MaxNameLen); err != nil {
 		return nil, err
 	}
 	out := make([]any, 0, 3*len(writes))
 	for i, wr := range writes {
-		if err := validName("channel name", wr.Channel, ckpt.MaxNameLen); err != nil {
+		if err := saverkit.CheckName("channel name", wr.Channel, saverkit.MaxNameLen); err != nil {
 			return nil, err
 		}
 		raw, err := ckpt.EncodeValue(fmt.Sprintf("write %d (channel %q)", i, wr.Channel), wr.Value)
@@ -366,10 +349,7 @@ func prepareWrites(ns, id string, writes []ckpt.Write, taskID, taskPath string) 
 		if err != nil {
 			return nil, err
 		}
-		idx, special := specialWriteIdx[wr.Channel]
-		if !special {
-			idx = i
-		}
+		idx, special := saverkit.WriteIndex(wr.Channel, i)
 		out = append(out, writeField(ns, id, taskID, idx), rec, boolArg(special))
 	}
 	return out, nil
@@ -382,13 +362,13 @@ func prepareWrites(ns, id string, writes []ckpt.Write, taskID, taskPath string) 
 // write replaces a stored one; a regular write already stored is kept
 // (first wins), so a retried task does not change what it wrote.
 func (s *Store) PutWrites(ctx context.Context, cfg ckpt.Config, writes []ckpt.Write, taskID, taskPath string) error {
-	if err := validConfig(cfg); err != nil {
+	if err := saverkit.CheckConfig(cfg.ThreadID, cfg.CheckpointNS); err != nil {
 		return err
 	}
 	if cfg.CheckpointID == "" {
 		return fmt.Errorf("%w: PutWrites needs a checkpoint id", ckpt.ErrInvalidConfig)
 	}
-	u, err := parseID("checkpoint id", cfg.CheckpointID)
+	u, err := saverkit.ParseID("checkpoint id", cfg.CheckpointID)
 	if err != nil {
 		return err
 	}
@@ -419,12 +399,12 @@ func (s *Store) PutWrites(ctx context.Context, cfg ckpt.Config, writes []ckpt.Wr
 // and namespace when cfg.CheckpointID is empty, read in one atomic script
 // (one round trip). Unknown thread or id: ckpt.ErrNotFound.
 func (s *Store) GetTuple(ctx context.Context, cfg ckpt.Config) (*ckpt.Tuple, error) {
-	if err := validConfig(cfg); err != nil {
+	if err := saverkit.CheckConfig(cfg.ThreadID, cfg.CheckpointNS); err != nil {
 		return nil, err
 	}
 	var f string
 	if cfg.CheckpointID != "" {
-		u, err := parseID("checkpoint id", cfg.CheckpointID)
+		u, err := saverkit.ParseID("checkpoint id", cfg.CheckpointID)
 		if err != nil {
 			return nil, err
 		}
@@ -567,7 +547,7 @@ func decodeWrites(key, f string, fieldsReply, valuesReply any) ([]ckpt.PendingWr
 // index entry of the thread, in all namespaces, in one script. Deleting an
 // unknown thread is not an error.
 func (s *Store) DeleteThread(ctx context.Context, threadID string) error {
-	if err := validThread(threadID); err != nil {
+	if err := saverkit.CheckThread(threadID); err != nil {
 		return err
 	}
 	keys := s.threadKeys(threadID)
@@ -578,50 +558,4 @@ func (s *Store) DeleteThread(ctx context.Context, threadID string) error {
 		return wrapErr(ctx, "delete thread", err, keys...)
 	}
 	return nil
-}
-
-// idSource hands out ULIDs that increase within the process, as the bbolt
-// store's does; across processes the put script rejects an id that does
-// not sort after the namespace head and Put retries past it.
-type idSource struct {
-	mu      sync.Mutex
-	entropy *ulid.MonotonicEntropy
-	last    ulid.ULID
-}
-
-func newIDSource() *idSource {
-	return &idSource{entropy: ulid.Monotonic(rand.Reader, 0)}
-}
-
-func (s *idSource) observe(id ulid.ULID) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if id.Compare(s.last) > 0 {
-		s.last = id
-	}
-}
-
-func (s *idSource) next(now time.Time) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id, err := ulid.New(ulid.Timestamp(now), s.entropy)
-	if err != nil || id.Compare(s.last) <= 0 {
-		id = s.last
-		for i := len(id) - 1; i >= 0; i-- {
-			id[i]++
-			if id[i] != 0 {
-				break
-			}
-		}
-	}
-	s.last = id
-	return id.String()
-}
-
-func parseID(what, s string) (ulid.ULID, error) {
-	id, err := ulid.ParseStrict(s)
-	if err != nil {
-		return id, fmt.Errorf("%w: %s %q is not a ULID: %v", ckpt.ErrInvalidConfig, what, s, err)
-	}
-	return id, nil
 }

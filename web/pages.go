@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/saverkit"
 )
 
 // metaColumns are the metadata keys the thread page shows as columns.
@@ -559,7 +560,7 @@ func parseFilter(text string) (map[string]any, error) {
 		}
 		f[k] = filterValue(strings.TrimSpace(v))
 	}
-	nf, err := ckpt.NormalizeFilter(f)
+	nf, err := saverkit.NormalizeFilter(f)
 	if err != nil {
 		return nil, fmt.Errorf("filter: %w", err)
 	}

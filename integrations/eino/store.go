@@ -23,6 +23,7 @@ import (
 	"fmt"
 
 	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/saverkit"
 )
 
 // Channel is the ckpt channel that holds eino's serialized checkpoint in
@@ -164,7 +165,7 @@ func (s *CheckPointStore) Set(ctx context.Context, checkPointID string, data []b
 		meta[MetaCheckPointID] = checkPointID
 		// Compare-and-set on the head, so concurrent Sets on one id number
 		// their steps without gaps or duplicates.
-		wo := ckpt.WriteOptionsFrom(ctx)
+		wo := saverkit.WriteOptionsFrom[ckpt.WriteOptions](ctx)
 		wo.IfHead, wo.Parent = true, parent
 		_, err = s.store.Save(ckpt.WithWriteOptions(ctx, wo), thread, state, meta)
 		if !errors.Is(err, ckpt.ErrConflict) {

@@ -1,0 +1,57 @@
+package saverkit
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrInvalidConfig is ckpt.ErrInvalidConfig: a config or argument is
+// malformed. It is defined here so the checks below return it without
+// importing package ckpt; test for it with errors.Is against either name.
+var ErrInvalidConfig = errors.New("ckpt: invalid config")
+
+// Limits on names, in bytes. They keep every key built from a name well
+// inside what bbolt and Redis accept (and inside a 16-bit length prefix).
+const (
+	// MaxThreadIDLen is the longest thread id accepted.
+	MaxThreadIDLen = 1024
+	// MaxNamespaceLen is the longest checkpoint namespace accepted.
+	MaxNamespaceLen = 1024
+	// MaxNameLen is the longest channel name, task id or version accepted.
+	MaxNameLen = 1024
+)
+
+// CheckName returns ErrInvalidConfig if s is longer than max bytes; what
+// names the argument in the message (e.g. "channel name").
+func CheckName(what, s string, max int) error {
+	if len(s) > max {
+		return fmt.Errorf("%w: %s is %d bytes, the limit is %d", ErrInvalidConfig, what, len(s), max)
+	}
+	return nil
+}
+
+// CheckThread returns ErrInvalidConfig for an empty or too long thread id.
+func CheckThread(threadID string) error {
+	if threadID == "" {
+		return fmt.Errorf("%w: thread id is empty", ErrInvalidConfig)
+	}
+	return CheckName("thread id", threadID, MaxThreadIDLen)
+}
+
+// CheckConfig checks the thread and namespace of a ckpt.Config, as every
+// Saver method taking a Config does before anything else.
+func CheckConfig(threadID, ns string) error {
+	if err := CheckThread(threadID); err != nil {
+		return err
+	}
+	return CheckName("checkpoint namespace", ns, MaxNamespaceLen)
+}
+
+// CheckChannel checks a channel name and its version, as Put does for
+// every entry of newVersions and of the checkpoint's ChannelVersions.
+func CheckChannel(channel, version string) error {
+	if err := CheckName("channel name", channel, MaxNameLen); err != nil {
+		return err
+	}
+	return CheckName(fmt.Sprintf("version of channel %q", channel), version, MaxNameLen)
+}
