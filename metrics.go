@@ -87,6 +87,10 @@ func ErrorKinds() []ErrorKind {
 	return ks
 }
 
+// ErrorKindOf classifies a non-nil error as Metrics counts it (for
+// integrations that label errors the same way).
+func ErrorKindOf(err error) ErrorKind { return errorKind(err) }
+
 // errorKind classifies err. ErrFailed comes first: a fail-stop error wraps
 // its cause too, and the operator wants to see that the store stopped.
 func errorKind(err error) ErrorKind {
