@@ -330,7 +330,9 @@ func (o *observer) group(writes int, logBytes int, gen uint64) {
 	o.logBytes.Add(int64(logBytes))
 	o.pendingBytes.Add(int64(logBytes))
 	o.loggedGen.Store(gen)
-	o.pendingSince.CompareAndSwap(0, time.Now().UnixNano())
+	if o.pendingSince.Load() == 0 { // the clock only for the first unapplied group
+		o.pendingSince.CompareAndSwap(0, time.Now().UnixNano())
+	}
 }
 
 // applied records that the applier moved groups into the file.

@@ -378,3 +378,35 @@ func TestLoggerSilentByDefault(t *testing.T) {
 		t.Errorf("logged without a Logger:\n%s", logs.buf.String())
 	}
 }
+
+// The metrics' cost on the hot paths, hook by hook, as a bound that a
+// loaded machine's noise cannot hide (bench/RESULTS.md): what one GetTuple
+// adds (its count and the open-snapshot gauge), and what one Sync write
+// adds (its count, its group, its fsync's latency, its share of an apply).
+func BenchmarkMetricsHooks(b *testing.B) {
+	var o observer
+	b.Run("read", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			func() (err error) {
+				defer o.done(OpGet, &err)
+				defer o.snapshotOpened()()
+				return nil
+			}()
+		}
+	})
+	b.Run("write", func(b *testing.B) {
+		g := []*walGroup{{gen: 1, size: 4000}}
+		b.ReportAllocs()
+		for i := uint64(1); b.Loop(); i++ {
+			func() (err error) {
+				defer o.done(OpPut, &err)
+				o.group(1, 4000, i)
+				o.fsync.record(300 * time.Microsecond)
+				g[0].gen = i
+				o.applied(g)
+				return nil
+			}()
+		}
+	})
+}
