@@ -267,7 +267,7 @@ func (ap *applier) apply(waitReaders bool) error {
 				_ = tx.Rollback()
 				return err
 			}
-			return commitBolt(tx)
+			return s.commitBoltTimed(tx)
 		})
 	}
 	if err != nil {
@@ -280,6 +280,7 @@ func (ap *applier) apply(waitReaders bool) error {
 	}
 	ap.mu.Unlock()
 	ap.applied.Store(last)
+	s.obs.applied(groups)
 	select {
 	case ap.pruned <- struct{}{}:
 	default:
@@ -508,7 +509,7 @@ type syncResult struct {
 // share each fsync without waiting for one another.
 func (w *walState) syncer() {
 	for gen := range w.syncReq {
-		w.syncRes <- syncResult{gen, syncLog(w.log.f)}
+		w.syncRes <- syncResult{gen, w.ap.s.syncLogTimed(w.log.f)}
 	}
 }
 
@@ -652,6 +653,7 @@ func (s *Store) finishFlights() {
 		if g := f.group; g != nil {
 			w.groups = append(w.groups, g)
 			w.unapplied += g.size
+			s.obs.group(len(f.ops), g.size, g.gen)
 			w.ap.add(g)
 			s.commits.Add(1)
 		}

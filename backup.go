@@ -82,12 +82,13 @@ func BackupProgress(fn func(written, total int64)) BackupOption {
 // for a file that is either whole or absent. Read-only stores back up too
 // (if the log a crashed writer left is not yet in the file, the copy is
 // built in a temporary file first, in os.TempDir).
-func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) error {
+func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) (err error) {
+	defer s.backupDone(&err)()
 	if w == nil {
 		return fmt.Errorf("%w: backup: the writer is nil", ErrInvalidConfig)
 	}
 	cfg := backupOptions(opts)
-	err := s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*walGroup) error {
+	err = s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*walGroup) error {
 		if len(groups) == 0 {
 			return writeSnapshot(ctx, tx, w, cfg.progress)
 		}
@@ -107,7 +108,8 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) e
 // nor a file with a -wal beside it (a store someone opened there: the copy
 // would be read together with that log); these fail with
 // ErrInvalidConfig.
-func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOption) error {
+func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOption) (err error) {
+	defer s.backupDone(&err)()
 	cfg := backupOptions(opts)
 	if err := s.checkBackupDest(path); err != nil {
 		return err

@@ -72,15 +72,16 @@ func removeCompactLeftover(path string) {
 // called from time to time with the keys copied so far and the total.
 // If ctx ends or the copy fails, the store keeps its old file unchanged.
 // The store's directory needs room for a second copy of the live data.
-func (s *Store) Compact(ctx context.Context, progress func(done, total int64)) (CompactStats, error) {
+func (s *Store) Compact(ctx context.Context, progress func(done, total int64)) (_ CompactStats, err error) {
 	var st CompactStats
+	defer s.compactDone(&st, &err)()
 	op := &writeOp{ctx: ctx, dur: Sync, done: make(chan error, 1)}
 	op.solo = func() error {
 		var err error
 		st, err = s.compact(op.ctx, progress)
 		return err
 	}
-	err := s.enqueue(ctx, op)
+	err = s.enqueue(ctx, op)
 	return st, err
 }
 

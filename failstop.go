@@ -43,6 +43,7 @@ type failState struct {
 func (s *Store) fail(src failSource, cause error) error {
 	f := &failure{err: fmt.Errorf("%w: %w", ErrFailed, cause), source: src}
 	if s.failure.CompareAndSwap(nil, f) {
+		s.logFailStop(src, cause)
 		return f.err
 	}
 	return s.failure.Load().err

@@ -128,8 +128,9 @@ func (a *GCStats) add(b GCStats) {
 // 10,000 keys. It can run while the store is in use. If it fails or ctx
 // ends, what it removed so far stays removed (with consistent indexes and
 // blobs) and the returned stats count it; running it again finishes the job.
-func (s *Store) GC(ctx context.Context, p Policy) (GCStats, error) {
+func (s *Store) GC(ctx context.Context, p Policy) (st GCStats, err error) {
 	var total GCStats
+	defer s.gcDone(&p, &st, &err)()
 	if err := p.validate(); err != nil {
 		return total, err
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"os"
 	"runtime/debug"
 	"sort"
@@ -78,6 +79,16 @@ type Options struct {
 	// background sweep with what it removed and the error that ended it,
 	// if any. It must not call Close, which waits for the sweeper.
 	OnSweep func(GCStats, error)
+	// Logger, if set, gets one record per notable event: an open (with the
+	// groups replayed from a crashed run's log), a fail-stop with its
+	// cause, each GC run and compaction with what it freed, each backup,
+	// and an fsync slower than SlowFsync. Nil: silent. See README "Metrics
+	// and logs".
+	Logger *slog.Logger
+	// SlowFsync is the duration above which an fsync of the log (or a bbolt
+	// commit, whose fsyncs it waits for) is logged as slow. Zero means 100
+	// ms; negative never logs.
+	SlowFsync time.Duration
 }
 
 // Store is the bbolt-backed Saver.
@@ -111,6 +122,7 @@ type Store struct {
 	// read-only with nothing logged.
 	wal *walState
 	failState
+	obs observer // metrics and logger (metrics.go, logging.go)
 }
 
 var _ Saver = (*Store)(nil)
@@ -169,6 +181,7 @@ func Open(path string, opts Options) (*Store, error) {
 		s.durability = Sync
 	}
 	s.onAsyncError = opts.OnAsyncError
+	newObserver(&s.obs, opts)
 	failed := func(err error, walOpen bool) (*Store, error) {
 		if walOpen {
 			s.fail(failBolt, err) // the applier must not begin a bbolt write now
@@ -207,6 +220,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.SweepInterval > 0 && !s.readOnly {
 		s.startSweeper(opts.SweepInterval, opts.SweepPolicy, opts.OnSweep)
 	}
+	s.opened(len(logged))
 	return s, nil
 }
 
@@ -436,6 +450,7 @@ func (s *Store) view(ctx context.Context, fn func(r reader) error) (err error) {
 		return err
 	}
 	defer s.endRead(tx)
+	defer s.obs.snapshotOpened()()
 	return fn(snapView(tx, snap))
 }
 
@@ -472,7 +487,8 @@ type TaskWrites struct {
 // in one transaction (one commit), for graph runners that persist a whole
 // step at its end. The result is exactly what Put followed by one PutWrites
 // per task would store.
-func (s *Store) PutFull(ctx context.Context, cfg Config, cp Checkpoint, meta Metadata, newVersions map[string]string, writes []TaskWrites) (Config, error) {
+func (s *Store) PutFull(ctx context.Context, cfg Config, cp Checkpoint, meta Metadata, newVersions map[string]string, writes []TaskWrites) (_ Config, err error) {
+	defer s.obs.done(OpPut, &err)
 	p, err := s.preparePut(cfg, cp, meta, newVersions)
 	if err != nil {
 		return Config{}, err
@@ -665,7 +681,8 @@ func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, 
 // -1, ChannelScheduled -2, ChannelInterrupt -3, ChannelResume -4). A special
 // write replaces a stored one; a regular write whose key is already stored
 // is ignored (first wins), so a retried task does not change what it wrote.
-func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskID, taskPath string) error {
+func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskID, taskPath string) (err error) {
+	defer s.obs.done(OpPutWrites, &err)
 	if err := validConfig(cfg); err != nil {
 		return err
 	}
@@ -738,7 +755,8 @@ func (pw preparedWrites) apply(w writer, thread string) error {
 // GetTuple returns the checkpoint cfg names, or the newest of the thread
 // and namespace when cfg.CheckpointID is empty. The newest is found by one
 // seek, whatever the history length. Unknown thread or id: ErrNotFound.
-func (s *Store) GetTuple(ctx context.Context, cfg Config) (*Tuple, error) {
+func (s *Store) GetTuple(ctx context.Context, cfg Config) (_ *Tuple, err error) {
+	defer s.obs.done(OpGet, &err)
 	if err := validConfig(cfg); err != nil {
 		return nil, err
 	}
@@ -751,7 +769,7 @@ func (s *Store) GetTuple(ctx context.Context, cfg Config) (*Tuple, error) {
 		want = &id
 	}
 	var t *Tuple
-	err := s.view(ctx, func(r reader) (err error) {
+	err = s.view(ctx, func(r reader) (err error) {
 		t, err = loadTuple(r, cfg.ThreadID, cfg.CheckpointNS, want)
 		return err
 	})
@@ -869,6 +887,7 @@ const listPage = 64
 // page by page; an error ends the sequence after being yielded once.
 func (s *Store) List(ctx context.Context, opts ListOptions) iter.Seq2[*Tuple, error] {
 	return func(yield func(*Tuple, error) bool) {
+		yield = s.obs.countList(yield)
 		sel, err := newSelector(opts)
 		if err != nil {
 			yield(nil, err)
@@ -957,7 +976,8 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 // DeleteThread removes every checkpoint, pending write, channel value and
 // index entry of the thread, in all namespaces, in one transaction. Other
 // threads are untouched; deleting an unknown thread is not an error.
-func (s *Store) DeleteThread(ctx context.Context, threadID string) error {
+func (s *Store) DeleteThread(ctx context.Context, threadID string) (err error) {
+	defer s.obs.done(OpDelete, &err)
 	if err := validThread(threadID); err != nil {
 		return err
 	}

@@ -324,12 +324,13 @@ func (s *Store) commitGroup(ops []*writeOp) {
 				// Only this goroutine commits, so toggling NoSync per
 				// transaction is safe.
 				s.db.NoSync = !needSync
-				if err := s.guardWrite("commit", tx, func() error { return commitBolt(tx) }); err != nil {
+				if err := s.guardWrite("commit", tx, func() error { return s.commitBoltTimed(tx) }); err != nil {
 					// What bbolt wrote before the failure is unknown:
 					// stop writing (failstop.go).
 					txErr = s.fail(failBolt, fmt.Errorf("ckpt: commit: %w", err))
 				} else {
 					s.commits.Add(1)
+					s.obs.group(len(ops), 0, 0)
 					// An fsync'd commit also makes earlier NoSync commits
 					// durable: fdatasync covers the whole file.
 					s.unsynced = !needSync
