@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"io"
+	"iter"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -411,6 +412,38 @@ func TestForkStoresABranchWithTheEditedState(t *testing.T) {
 	if child.Checkpoint.ChannelVersions["messages"] == parent.Checkpoint.ChannelVersions["messages"] {
 		t.Error("edited channel kept its version")
 	}
+	// The fork is the store's own (Save with WriteOptions.Parent): an edited
+	// channel's version is the id of the checkpoint that wrote it, the one
+	// scheme every Save follows, not a suffix made up by the browser.
+	if got := child.Checkpoint.ChannelVersions["messages"]; got != child.Config.CheckpointID {
+		t.Errorf("edited channel's version %q, want the fork's id %s", got, child.Config.CheckpointID)
+	}
+	if hist := first(t, f.store.History(ctx, "demo", ckpt.ListOptions{})); hist != child.Config.CheckpointID {
+		t.Errorf("thread's current branch starts at %s, want the fork %s", hist, child.Config.CheckpointID)
+	}
+	// Save forks the root namespace only: a subgraph's checkpoint has no
+	// fork form, and a forged POST is refused without writing.
+	_, sub := on.get("/checkpoint" + q("t", "demo", "ns", "research:1", "id", f.sub[1]))
+	if strings.Contains(sub, "<textarea") {
+		t.Error("fork form on a subgraph checkpoint")
+	}
+	form.Set("ns", "research:1")
+	form.Set("id", f.sub[1])
+	if code, _, _ := on.post("/fork", form, nil); code != 400 {
+		t.Errorf("fork in a subgraph namespace: %d, want 400", code)
+	}
+}
+
+// first returns the id of the first snapshot a History yields.
+func first(t *testing.T, seq iter.Seq2[*ckpt.Snapshot, error]) string {
+	t.Helper()
+	for s, err := range seq {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CheckpointID
+	}
+	return ""
 }
 
 func TestLargeValuesLoadOnDemand(t *testing.T) {
