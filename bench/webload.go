@@ -4,7 +4,11 @@ package main
 // W1-shaped Sync writers (--writers of them, Put+PutWrites), once alone and
 // once while a script loads the history browser's pages in a loop over
 // HTTP (httptest): the threads page, a thread page, a checkpoint page and
-// the stats page, which reads the whole file.
+// the stats page, which reads the whole file. A third half is the control:
+// the same writers beside a goroutine that only burns CPU and never touches
+// the store. On a machine with 2 cores the page loop takes CPU from the
+// writers whatever the store does; the control says how much of the
+// difference is that.
 
 import (
 	"context"
@@ -27,16 +31,16 @@ import (
 
 // webLoadResult is one run of the figure.
 type webLoadResult struct {
-	alone, beside float64 // p99 step latency, µs
-	pages         int64   // pages loaded while the second half ran
+	alone, beside, cpu float64 // p99 step latency, µs
+	pages              int64   // pages loaded while the writers ran
 }
 
 // syncBesideBrowsing runs W1 (in's T threads x S steps, writers Sync
-// writers) twice on one fresh store at path: alone, then on a second set of
-// threads while pages of the first set are loaded in a loop. Both halves
-// write the same amount into a file that already holds the first half's
-// threads at the start of the second, so the second half is, if anything,
-// the slower one for reasons that are not the reads.
+// writers) three times on one fresh store at path, each time on new
+// threads: alone, beside the CPU burner, then while pages of the first
+// threads are loaded in a loop. Each run writes the same amount into a
+// file that already holds the runs before it, so the browsing run is, if
+// anything, the slower one for reasons that are not the reads.
 func syncBesideBrowsing(ctx context.Context, path string, in *w1Input, writers int) (*webLoadResult, error) {
 	_ = os.Remove(path)
 	st, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.Sync})
@@ -48,13 +52,17 @@ func syncBesideBrowsing(ctx context.Context, path string, in *w1Input, writers i
 }
 
 func webLoad(ctx context.Context, st *ckpt.Store, in *w1Input, writers int) (*webLoadResult, error) {
-	first, second := newThreads(in), newThreads(in)
+	first, control, second := newThreads(in), newThreads(in), newThreads(in)
 	for i := range second {
+		control[i].id = "cpu-beside-" + control[i].id
 		second[i].id = "browsed-beside-" + second[i].id
 	}
 	res := &webLoadResult{}
 	var err error
 	if res.alone, err = timedConcurrentLoad(ctx, st, in, first, writers); err != nil {
+		return nil, err
+	}
+	if res.cpu, err = besideCPUBurner(ctx, st, in, control, writers); err != nil {
 		return nil, err
 	}
 
@@ -100,6 +108,29 @@ func webLoad(ctx context.Context, st *ckpt.Store, in *w1Input, writers int) (*we
 		return nil, fmt.Errorf("browsing: %w", browseErr)
 	}
 	return res, nil
+}
+
+// besideCPUBurner times the writers beside one goroutine that computes and
+// nothing else (the control).
+func besideCPUBurner(ctx context.Context, st *ckpt.Store, in *w1Input, threads []thread, writers int) (float64, error) {
+	bctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var sink atomic.Uint64
+	wg.Go(func() {
+		x := uint64(1)
+		for bctx.Err() == nil {
+			for range 100000 {
+				x ^= x << 13
+				x ^= x >> 7
+				x ^= x << 17
+			}
+		}
+		sink.Store(x)
+	})
+	p99, err := timedConcurrentLoad(ctx, st, in, threads, writers)
+	stop()
+	wg.Wait()
+	return p99, err
 }
 
 // loadPage gets a page and reads it to the end, as a browser would.
@@ -168,6 +199,7 @@ func webFigure(ctx context.Context, cfg config, in *w1Input, path string, fig w1
 	logf("ckpt: %d pages loaded beside the timed writes", r.pages)
 	fig.add("web.alone", r.alone)
 	fig.add("web.beside", r.beside)
+	fig.add("web.cpu", r.cpu)
 	return nil
 }
 
@@ -178,7 +210,7 @@ func webOnly(ctx context.Context, cfg config, in *w1Input, dir string, out io.Wr
 	fmt.Fprintf(out, "# ckpt: Sync writers beside browsing (issue 15)\n\n")
 	fmt.Fprintf(out, "- date: %s\n- machine: %s\n", started.Format("2006-01-02 15:04 UTC"), machine())
 	fmt.Fprintf(out, "- W1: T=%d S=%d P=%d C=%d, %d Sync writers (Put+PutWrites), pages: threads, a thread, a checkpoint, stats\n\n", cfg.T, cfg.S, cfg.P, cfg.C, cfg.writers)
-	fmt.Fprintf(out, "| run | step p99 alone (µs) | beside browsing (µs) | ratio (want ≤ 1.5x) | pages loaded |\n|---|---:|---:|---:|---:|\n")
+	fmt.Fprintf(out, "| run | step p99 alone (µs) | beside browsing (µs) | browsing / alone (want ≤ 1.5x) | control: beside a CPU burner (µs) | control / alone | browsing / control | pages loaded |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	fig := w1Figures{}
 	for rep := 1; rep <= cfg.repeat; rep++ {
 		logf("ckpt: web figure, run %d of %d", rep, cfg.repeat)
@@ -191,9 +223,10 @@ func webOnly(ctx context.Context, cfg config, in *w1Input, dir string, out io.Wr
 		}
 		fig.add("web.alone", r.alone)
 		fig.add("web.beside", r.beside)
-		fmt.Fprintf(out, "| %d | %.0f | %.0f | %.2fx | %d |\n", rep, r.alone, r.beside, r.beside/r.alone, r.pages)
+		fig.add("web.cpu", r.cpu)
+		fmt.Fprintf(out, "| %d | %.0f | %.0f | %.2fx | %.0f | %.2fx | %.2fx | %d |\n", rep, r.alone, r.beside, r.beside/r.alone, r.cpu, r.cpu/r.alone, r.beside/r.cpu, r.pages)
 	}
-	fmt.Fprintf(out, "\nmedian beside / median alone: %.2fx; load average (1/5/15 min) at start: %s; at end: %s; took %s\n",
-		fig.get("web.beside")/fig.get("web.alone"), load0, loadAvg(), time.Since(started).Round(time.Second))
+	fmt.Fprintf(out, "\nmedians: browsing / alone %.2fx, control / alone %.2fx; load average (1/5/15 min) at start: %s; at end: %s; took %s\n",
+		fig.get("web.beside")/fig.get("web.alone"), fig.get("web.cpu")/fig.get("web.alone"), load0, loadAvg(), time.Since(started).Round(time.Second))
 	return nil
 }
