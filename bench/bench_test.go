@@ -250,6 +250,7 @@ func TestQuickRun(t *testing.T) {
 		"W1 steps/s, 1 writer, durable: Put+PutWrites", "W1 steps/s, 2 writers, durable: PutFull",
 		"ckpt Async (Flush timed)", "reference: raw bbolt", "R5 full history", "## Targets",
 		"## W2: one thread, 120 steps", "getTuple(latest) p50 of 10",
+		"2 Sync writers, beside a script loading web pages", "2 Sync writers, beside a CPU burner (control)",
 		"W1 input sha256 (texts + R2 picks): ckpt " + buildW1Input(4, 4, 200, 1024, 50).checksum(),
 	} {
 		if !strings.Contains(s, want) {
@@ -270,6 +271,32 @@ func TestQuickRun(t *testing.T) {
 	}
 	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
 		t.Fatalf("plot is not a PNG")
+	}
+	if entries, _ := os.ReadDir(filepath.Join(cfg.dir, "ckpt")); len(entries) != 0 {
+		t.Errorf("databases left behind: %v", entries)
+	}
+}
+
+// --web-only runs just issue 15's figure, each repetition in a row of its
+// own; every page the loop loads answered 200 first (webLoad checks).
+func TestWebOnlyRun(t *testing.T) {
+	cfg, err := parseFlags([]string{"--web-only", "--quick", "--threads", "4", "--steps", "3", "--writers", "2", "--repeat", "2"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.dir = t.TempDir()
+	var out, log bytes.Buffer
+	if err := run(context.Background(), cfg, &out, &log); err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	s := out.String()
+	for _, want := range []string{"| 1 | ", "| 2 | ", "browsing / alone", "medians: browsing / alone"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "## W1 and reads") {
+		t.Error("--web-only ran the other figures too")
 	}
 	if entries, _ := os.ReadDir(filepath.Join(cfg.dir, "ckpt")); len(entries) != 0 {
 		t.Errorf("databases left behind: %v", entries)

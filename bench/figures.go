@@ -88,6 +88,9 @@ func w1Rows(cfg config, f w1Figures, p *peerReport, disk map[string]float64) []r
 		{"R5 full history of one thread", "ms", false, f.get("r5"), nan, readFig("r5.ms")},
 		{"Sync Save p99 on the W1 store, alone", "µs", false, f.get("longread.alone"), nan, nan},
 		{"Sync Save p99, beside long reads (Export to a slow consumer)", "µs", false, f.get("longread.beside"), nan, nan},
+		{"W1 step p99, " + W + " Sync writers, alone", "µs", false, f.get("web.alone"), nan, nan},
+		{"W1 step p99, " + W + " Sync writers, beside a script loading web pages", "µs", false, f.get("web.beside"), nan, nan},
+		{"W1 step p99, " + W + " Sync writers, beside a CPU burner (control)", "µs", false, f.get("web.cpu"), nan, nan},
 	}
 }
 
@@ -125,6 +128,8 @@ func w1Targets(f w1Figures, p *peerReport) []target {
 		target{"3", "physical ceiling of N writers vs 1: group-committed log append", f.get("appendN") / f.get("append"), 0, false, "log append N writers / 1 writer (no store work)", true},
 		target{"3", "Async vs Sync, 1 writer (Put+PutWrites)", f.get("async1.pw") / f.get("sync1.pw"), 10, false, "ckpt Async / ckpt Sync", false},
 		target{"13", "Sync write p99 during a long read / without", f.get("longread.beside") / f.get("longread.alone"), 1.5, true, "Sync Save p99 beside long reads / alone", false},
+		target{"15", "Sync writers' p99 while pages load in a loop / without", f.get("web.beside") / f.get("web.alone"), 1.5, true, "W1 step p99 beside browsing / alone", false},
+		target{"15", "the same beside a CPU burner instead (control: CPU sharing alone)", f.get("web.cpu") / f.get("web.alone"), 0, true, "W1 step p99 beside a CPU burner / alone", true},
 	)
 	return ts
 }

@@ -41,6 +41,7 @@ type config struct {
 	w3T, w3S   int    // W3 threads and steps (1,000 x 100)
 	redis      bool   // also run W1 on the Redis backend
 	keep       bool   // keep the databases
+	webOnly    bool   // run only issue 15's figure (writers beside browsing)
 }
 
 func main() {
@@ -84,6 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.w3T, "w3-threads", 1000, "W3 threads")
 	fs.IntVar(&c.w3S, "w3-steps", 100, "W3 steps per thread")
 	fs.BoolVar(&c.keep, "keep", false, "keep the database files")
+	fs.BoolVar(&c.webOnly, "web-only", false, "run only the figure of Sync writers alone and beside a script loading web pages (--repeat times)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -77,6 +77,10 @@ func run(ctx context.Context, cfg config, out, log io.Writer) error {
 		return err
 	}
 
+	if cfg.webOnly {
+		return webOnly(ctx, cfg, in, ckptDir, out, logf)
+	}
+
 	// W1 and reads on ckpt.
 	fig := w1Figures{}
 	for rep := 1; rep <= cfg.repeat; rep++ {
@@ -240,6 +244,9 @@ func ckptW1(ctx context.Context, cfg config, in *w1Input, dir string, fig w1Figu
 	logf("ckpt: %d thread exports (long reads) ran beside the timed writes", reads)
 	fig.add("longread.alone", alone)
 	fig.add("longread.beside", beside)
+	if err := webFigure(ctx, cfg, in, db("web"), fig, logf); err != nil {
+		return err
+	}
 	fig.add("sync1.pw", r.stepsPerS)
 	fig.add("sync1.pw.p50", r.p50)
 	fig.add("sync1.pw.p99", r.p99)

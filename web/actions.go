@@ -1,9 +1,6 @@
 package web
 
 import (
-	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -40,14 +37,19 @@ func (s *server) copyThread(w http.ResponseWriter, r *http.Request) {
 
 // fork stores a new checkpoint whose parent is the given one and whose
 // state is the edited JSON: a branch of the thread's history, the way
-// LangGraph's update_state forks from an old checkpoint. Channels whose
-// encoded bytes are unchanged keep their version; a changed channel gets a
-// version no other branch can hold (a random suffix), because a version
-// names one content forever.
+// LangGraph's update_state forks from an old checkpoint. It is the store's
+// own fork (Save with WriteOptions.Parent), so the store decides which
+// channels changed (by their encoded bytes) and gives them versions by its
+// one scheme; the browser makes none up. Save works in the root namespace
+// only, so a subgraph's checkpoint cannot be forked here.
 func (s *server) fork(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	f := r.PostForm
-	parent, err := s.getTuple(ctx, f.Get("t"), f.Get("ns"), f.Get("id"))
+	if f.Get("ns") != "" {
+		s.fail(w, r, http.StatusBadRequest, "fork works in the root namespace only")
+		return
+	}
+	parent, err := s.getTuple(ctx, f.Get("t"), "", f.Get("id"))
 	if err != nil {
 		s.failErr(w, r, err)
 		return
@@ -57,25 +59,6 @@ func (s *server) fork(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "state: "+err.Error())
 		return
 	}
-	var suffix [6]byte
-	_, _ = rand.Read(suffix[:])
-	cp := ckpt.Checkpoint{V: parent.Checkpoint.V, ChannelValues: map[string]any{},
-		ChannelVersions: map[string]string{}, VersionsSeen: parent.Checkpoint.VersionsSeen}
-	newVersions := map[string]string{}
-	for ch, v := range state {
-		raw, err := ckpt.EncodeValue(fmt.Sprintf("channel %q", ch), v)
-		if err != nil {
-			s.fail(w, r, http.StatusBadRequest, err.Error())
-			return
-		}
-		old, _ := parent.Checkpoint.ChannelValues[ch].(ckpt.Raw)
-		if old != nil && bytes.Equal(old, raw) {
-			cp.ChannelVersions[ch] = parent.Checkpoint.ChannelVersions[ch]
-			continue
-		}
-		ver := parent.Checkpoint.ChannelVersions[ch] + "+fork." + hex.EncodeToString(suffix[:])
-		cp.ChannelVersions[ch], cp.ChannelValues[ch], newVersions[ch] = ver, raw, ver
-	}
 	meta := ckpt.Metadata{"source": "fork", "forked_from": parent.Config.CheckpointID, "node": "ckpt web"}
 	if step, ok := parent.Metadata["step"]; ok {
 		meta["step"] = step
@@ -83,12 +66,13 @@ func (s *server) fork(w http.ResponseWriter, r *http.Request) {
 	if run, ok := parent.Metadata["run_id"]; ok {
 		meta["run_id"] = run
 	}
-	cfg, err := s.store.Put(ctx, parent.Config, cp, meta, newVersions)
+	thread := parent.Config.ThreadID
+	id, err := s.store.Save(ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{Parent: parent.Config.CheckpointID}), thread, state, meta)
 	if err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	http.Redirect(w, r, s.link("/checkpoint", "t", cfg.ThreadID, "ns", cfg.CheckpointNS, "id", cfg.CheckpointID), http.StatusSeeOther)
+	http.Redirect(w, r, s.link("/checkpoint", "t", thread, "id", id), http.StatusSeeOther)
 }
 
 // decodeState reads the edited state: a JSON object of channels. Numbers

@@ -105,6 +105,7 @@ type threadData struct {
 	Live       bool
 	Namespaces []string
 	HeadURL    string
+	EventsURL  string // the live event stream of this selection
 }
 
 // thread shows one page of a thread's history, newest first.
@@ -198,8 +199,10 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 		d.First = page("")
 	}
 	d.HeadURL = s.link("/head", "t", thread, "filter", filterText)
+	d.EventsURL = s.link("/events", "t", thread, "filter", filterText)
 	if opts.Namespace != nil {
 		d.HeadURL += "&ns=" + url.QueryEscape(nsParam)
+		d.EventsURL += "&ns=" + url.QueryEscape(nsParam)
 	}
 	if len(tuples) > 0 {
 		d.Newest = tuples[0].Config.CheckpointID
@@ -207,39 +210,110 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "thread", "thread "+thread, d)
 }
 
-// head answers the thread page's live poll: the id of the thread's newest
-// checkpoint (in the namespace asked for, or in any), as JSON.
+// head answers a poll for a thread's newest checkpoint (in the namespace
+// asked for, or in any, matching the filter), as JSON.
 func (s *server) head(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	opts, err := headOptions(r.URL.Query())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	newest, err := s.newest(r.Context(), opts)
+	if err != nil {
+		http.Error(w, err.Error(), errStatus(err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"newest": newest})
+}
+
+// events keeps the first page of a thread live: a server-sent event stream
+// that names the thread's newest checkpoint (as head does) at once and
+// again whenever it changes. It asks the store every LiveInterval with one
+// short read (a List of one), so no read stays open while it waits, and it
+// ends when the client goes away or the request's context ends (the
+// server shutting down). An error ends the stream; the browser's
+// EventSource connects again by itself.
+func (s *server) events(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	opts, err := headOptions(r.URL.Query())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	newest, err := s.newest(ctx, opts)
+	if err != nil {
+		http.Error(w, err.Error(), errStatus(err))
+		return
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	send := func(id string) bool {
+		b, _ := json.Marshal(map[string]string{"newest": id})
+		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !send(newest) {
+		return
+	}
+	every := s.opts.LiveInterval
+	if every <= 0 {
+		every = defaultLiveInterval
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		id, err := s.newest(ctx, opts)
+		if err != nil {
+			return
+		}
+		if id != newest {
+			newest = id
+			if !send(id) {
+				return
+			}
+		}
+	}
+}
+
+// headOptions reads the thread, namespace and filter a head or events
+// request asks about.
+func headOptions(q url.Values) (ckpt.ListOptions, error) {
 	opts := ckpt.ListOptions{ThreadID: q.Get("t"), Limit: 1}
 	if v, ok := q["ns"]; ok && v[0] != "*" {
 		opts.Namespace = ckpt.NS(v[0])
 	}
-	var f map[string]any
-	var err error
-	if f, err = parseFilter(q.Get("filter")); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
+	f, err := parseFilter(q.Get("filter"))
 	opts.Filter = f
+	return opts, err
+}
+
+// newest returns the id of the newest checkpoint opts selects ("" when
+// none does); an unknown thread is ErrNotFound.
+func (s *server) newest(ctx context.Context, opts ckpt.ListOptions) (string, error) {
 	newest := ""
-	for t, err := range s.store.List(r.Context(), opts) {
+	for t, err := range s.store.List(ctx, opts) {
 		if err != nil {
-			http.Error(w, err.Error(), errStatus(err))
-			return
+			return "", err
 		}
 		newest = t.Config.CheckpointID
 	}
 	if newest == "" {
 		// Only now tell an unknown thread from an empty selection: the
 		// summary reads the whole thread, too much for every poll.
-		if _, err := s.store.Thread(r.Context(), opts.ThreadID); err != nil {
-			http.Error(w, err.Error(), errStatus(err))
-			return
+		if _, err := s.store.Thread(ctx, opts.ThreadID); err != nil {
+			return "", err
 		}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]string{"newest": newest})
+	return newest, nil
 }
 
 // channelView is one channel on the checkpoint page.
@@ -448,6 +522,10 @@ func (s *server) diff(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	thread, ns := q.Get("t"), q.Get("ns")
+	if picks, ok := q["pick"]; ok && q.Get("a") == "" && q.Get("b") == "" {
+		s.diffPicked(w, r, thread, picks)
+		return
+	}
 	var ts [2]*ckpt.Tuple
 	for i, p := range []string{"a", "b"} {
 		t, err := s.getTuple(ctx, thread, ns, q.Get(p))
@@ -477,6 +555,28 @@ func (s *server) diff(w http.ResponseWriter, r *http.Request) {
 		dd.Metadata = append(dd.Metadata, diffMeta{Op: "chg", Key: k, From: c.From, To: c.To})
 	}
 	s.render(w, http.StatusOK, "diff", "diff", dd)
+}
+
+// diffPicked answers the thread page's form of ticked rows: two values
+// "id" or "id@namespace" (an id never holds '@'), sent on to the diff of
+// the older to the newer (ids sort by time).
+func (s *server) diffPicked(w http.ResponseWriter, r *http.Request, thread string, picks []string) {
+	if len(picks) != 2 {
+		s.fail(w, r, http.StatusBadRequest, fmt.Sprintf("tick two checkpoints to diff, not %d", len(picks)))
+		return
+	}
+	var ids, nss [2]string
+	for i, p := range picks {
+		ids[i], nss[i], _ = strings.Cut(p, "@")
+	}
+	if nss[0] != nss[1] {
+		s.fail(w, r, http.StatusBadRequest, "the two ticked checkpoints are in different namespaces; a diff compares two of one namespace")
+		return
+	}
+	if ids[0] > ids[1] {
+		ids[0], ids[1] = ids[1], ids[0]
+	}
+	http.Redirect(w, r, s.link("/diff", "t", thread, "ns", nss[0], "a", ids[0], "b", ids[1]), http.StatusSeeOther)
 }
 
 // bar is one bar of a stats chart.

@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/ckpt-go/ckpt"
 )
@@ -55,12 +56,20 @@ type Options struct {
 	// not drawn with its checkpoint but loaded when asked for; zero means
 	// 16 KiB.
 	InlineLimit int
+	// LiveInterval is how often a thread page's event stream (/events) asks
+	// the store for the thread's newest checkpoint; zero means 1 s. Each ask
+	// is one short read: nothing stays open between them. A stream lasts
+	// until its page is left or its request's context ends, so a server
+	// that calls http.Server.Shutdown should set a BaseContext it cancels
+	// then; Shutdown does not end running requests itself.
+	LiveInterval time.Duration
 }
 
 const (
-	defaultPageSize    = 50
-	maxPageSize        = 500
-	defaultInlineLimit = 16 << 10
+	defaultPageSize     = 50
+	maxPageSize         = 500
+	defaultInlineLimit  = 16 << 10
+	defaultLiveInterval = time.Second
 	// threadsPageSize is how many threads the threads page lists at once.
 	threadsPageSize = 100
 )
@@ -113,6 +122,7 @@ func Handler(store *ckpt.Store, opts Options) http.Handler {
 	s.mux.HandleFunc("GET /{$}", s.threads)
 	s.mux.HandleFunc("GET /thread", s.thread)
 	s.mux.HandleFunc("GET /head", s.head)
+	s.mux.HandleFunc("GET /events", s.events)
 	s.mux.HandleFunc("GET /checkpoint", s.checkpoint)
 	s.mux.HandleFunc("GET /value", s.value)
 	s.mux.HandleFunc("GET /diff", s.diff)

@@ -1,8 +1,10 @@
 package web_test
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"iter"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/ckpt-go/ckpt/web"
@@ -411,6 +414,38 @@ func TestForkStoresABranchWithTheEditedState(t *testing.T) {
 	if child.Checkpoint.ChannelVersions["messages"] == parent.Checkpoint.ChannelVersions["messages"] {
 		t.Error("edited channel kept its version")
 	}
+	// The fork is the store's own (Save with WriteOptions.Parent): an edited
+	// channel's version is the id of the checkpoint that wrote it, the one
+	// scheme every Save follows, not a suffix made up by the browser.
+	if got := child.Checkpoint.ChannelVersions["messages"]; got != child.Config.CheckpointID {
+		t.Errorf("edited channel's version %q, want the fork's id %s", got, child.Config.CheckpointID)
+	}
+	if hist := first(t, f.store.History(ctx, "demo", ckpt.ListOptions{})); hist != child.Config.CheckpointID {
+		t.Errorf("thread's current branch starts at %s, want the fork %s", hist, child.Config.CheckpointID)
+	}
+	// Save forks the root namespace only: a subgraph's checkpoint has no
+	// fork form, and a forged POST is refused without writing.
+	_, sub := on.get("/checkpoint" + q("t", "demo", "ns", "research:1", "id", f.sub[1]))
+	if strings.Contains(sub, "<textarea") {
+		t.Error("fork form on a subgraph checkpoint")
+	}
+	form.Set("ns", "research:1")
+	form.Set("id", f.sub[1])
+	if code, _, _ := on.post("/fork", form, nil); code != 400 {
+		t.Errorf("fork in a subgraph namespace: %d, want 400", code)
+	}
+}
+
+// first returns the id of the first snapshot a History yields.
+func first(t *testing.T, seq iter.Seq2[*ckpt.Snapshot, error]) string {
+	t.Helper()
+	for s, err := range seq {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CheckpointID
+	}
+	return ""
 }
 
 func TestLargeValuesLoadOnDemand(t *testing.T) {
@@ -524,5 +559,121 @@ func TestDiffTuplesReportsAppendsChangesAndMetadata(t *testing.T) {
 	}
 	if len(d.Added)+len(d.Removed) != 0 || len(d.Changed) != 2 || d.Changed[1].Channel != "turn" || d.Changed[1].From != int64(99) {
 		t.Errorf("fork to main line: added %v removed %v changed %+v", d.Added, d.Removed, d.Changed)
+	}
+}
+
+// TestEventsStreamNewCheckpoints reads the thread page's event stream: it
+// names the newest checkpoint at once, names a checkpoint saved later when
+// it arrives, and ends when the client goes away.
+func TestEventsStreamNewCheckpoints(t *testing.T) {
+	f := newFixture(t)
+	h := web.Handler(f.store, web.Options{LiveInterval: 10 * time.Millisecond})
+	ended := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		if r.URL.Path == "/events" {
+			ended <- struct{}{}
+		}
+	}))
+	defer srv.Close()
+
+	for _, bad := range []struct {
+		query string
+		code  int
+	}{{q("t", "nope"), 404}, {q("t", "demo", "filter", "x"), 400}} {
+		resp, err := http.Get(srv.URL + "/events" + bad.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		<-ended
+		if resp.StatusCode != bad.code {
+			t.Errorf("events%s: %d, want %d", bad.query, resp.StatusCode, bad.code)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events"+q("t", "demo", "ns", ""), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" || resp.StatusCode != 200 {
+		t.Fatalf("events: %d %q", resp.StatusCode, ct)
+	}
+	events := make(chan string)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				events <- data
+			}
+		}
+	}()
+	next := func(what string) string {
+		t.Helper()
+		select {
+		case e, ok := <-events:
+			if !ok {
+				t.Fatalf("the stream ended before %s", what)
+			}
+			return e
+		case <-time.After(10 * time.Second): // only the failure detector
+			t.Fatalf("no event for %s", what)
+		}
+		return ""
+	}
+	if e := next("the newest checkpoint"); e != `{"newest":"`+f.fork+`"}` {
+		t.Fatalf("first event %s, want the newest root checkpoint %s", e, f.fork)
+	}
+	id, err := f.store.Save(context.Background(), "demo", map[string]any{"turn": 100}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := next("the new checkpoint"); e != `{"newest":"`+id+`"}` {
+		t.Fatalf("after a save: %s, want %s", e, id)
+	}
+	cancel()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event stream goes on after the client went away")
+	}
+}
+
+// TestPickTwoRowsForADiff: the thread page's rows carry checkboxes of a
+// form that asks /diff for the two picked checkpoints (no script needed);
+// /diff sends the pair on as from (older) and to (newer).
+func TestPickTwoRowsForADiff(t *testing.T) {
+	f := newFixture(t)
+	c := newClient(t, web.Handler(f.store, web.Options{}))
+	_, page := c.get("/thread" + q("t", "demo"))
+	for _, want := range []string{`<form method="get" action="/diff" id="pick"`, `name="pick" value="` + f.ids[1] + `"`, `name="pick" value="` + f.sub[0] + `@research:1"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("thread page lacks %s", want)
+		}
+	}
+	req, _ := http.NewRequest("GET", c.srv.URL+"/diff"+q("t", "demo")+"&pick="+f.ids[3]+"&pick="+f.ids[1], nil)
+	code, _, h := c.do(req)
+	if want := "/diff" + q("a", f.ids[1], "b", f.ids[3], "t", "demo"); code != http.StatusSeeOther || h.Get("Location") != want {
+		t.Errorf("two picks: %d to %q, want 303 to %q", code, h.Get("Location"), want)
+	}
+	req, _ = http.NewRequest("GET", c.srv.URL+"/diff"+q("t", "demo")+"&pick="+url.QueryEscape(f.sub[2]+"@research:1")+"&pick="+url.QueryEscape(f.sub[0]+"@research:1"), nil)
+	code, _, h = c.do(req)
+	if want := "/diff" + q("a", f.sub[0], "b", f.sub[2], "ns", "research:1", "t", "demo"); code != http.StatusSeeOther || h.Get("Location") != want {
+		t.Errorf("two picks in a namespace: %d to %q, want 303 to %q", code, h.Get("Location"), want)
+	}
+	for name, picks := range map[string][]string{
+		"one pick":             {f.ids[1]},
+		"three picks":          {f.ids[1], f.ids[2], f.ids[3]},
+		"different namespaces": {f.ids[1], f.sub[0] + "@research:1"},
+	} {
+		v := url.Values{"t": {"demo"}, "pick": picks}
+		if code, _ := c.get("/diff?" + v.Encode()); code != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", name, code)
+		}
 	}
 }

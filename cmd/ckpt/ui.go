@@ -41,6 +41,7 @@ web.Handler itself instead: see the README.`,
 			if ctx == nil {
 				ctx = context.Background()
 			}
+			srv.BaseContext = func(net.Listener) context.Context { return ctx } // ends open event streams on Ctrl-C, so Shutdown need not wait for them
 			done := make(chan error, 1)
 			go func() { done <- srv.Serve(ln) }()
 			select {

@@ -2,12 +2,14 @@ package browsertest
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -192,6 +194,32 @@ func TestBrowseThreadCheckpointAndDiff(t *testing.T) {
 		t.Errorf("added lines are not coloured (%q)", colour)
 	}
 
+	// A diff of two rows ticked on the thread page. A third tick replaces
+	// the oldest, and the button waits for two.
+	tick := func(id string) chromedp.Action[chromedp.Void] {
+		return chromedp.Click(`#history input[name="pick"][value="` + id + `"]`)
+	}
+	disabled := func() bool {
+		return run(t, ctx, "diff button", chromedp.Evaluate[bool](`document.getElementById("diff-picked").disabled`))
+	}
+	do(t, ctx, "thread page again", chromedp.Navigate(srv.URL+"/thread?t=demo"), chromedp.WaitVisible("#history"))
+	if !disabled() {
+		t.Error("the diff button is enabled with no row ticked")
+	}
+	do(t, ctx, "tick three rows", tick(f.ids[0]), tick(f.ids[3]))
+	if disabled() {
+		t.Error("the diff button is disabled with two rows ticked")
+	}
+	do(t, ctx, "tick a third row", tick(f.ids[1]))
+	if n := run(t, ctx, "ticked", chromedp.Evaluate[int](`document.querySelectorAll('#history input[name="pick"]:checked').length`)); n != 2 {
+		t.Errorf("%d rows ticked after a third tick, want 2", n)
+	}
+	do(t, ctx, "diff the ticked rows", chromedp.Click("#diff-picked"), chromedp.WaitVisible("#diff-channels"))
+	loc := run(t, ctx, "diff location", chromedp.Location())
+	if !strings.Contains(loc, "a="+f.ids[1]) || !strings.Contains(loc, "b="+f.ids[3]) {
+		t.Errorf("the ticked rows %s and %s opened %s", f.ids[1], f.ids[3], loc)
+	}
+
 	do(t, ctx, "stats page", chromedp.Navigate(srv.URL+"/stats"), chromedp.WaitVisible("svg.chart rect"))
 	ev.check(t)
 }
@@ -253,7 +281,20 @@ func TestHostileIDsAndValuesRenderAsText(t *testing.T) {
 
 func TestLargeValueLoadsInPlaceAndNewCheckpointsAppear(t *testing.T) {
 	f := newFixture(t)
-	srv := httptest.NewServer(web.Handler(f.store, web.Options{InlineLimit: 100}))
+	h := web.Handler(f.store, web.Options{InlineLimit: 100, LiveInterval: 100 * time.Millisecond})
+	// New checkpoints must come through the event stream: the poll
+	// endpoint, the fallback for browsers without EventSource, is gone.
+	var streams atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/head":
+			http.Error(w, "no polling in this test", http.StatusGone)
+			return
+		case "/events":
+			streams.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	}))
 	defer srv.Close()
 	ctx, ev := browser(t)
 	msgLink := `a.load[href*="ch=messages"]`
@@ -272,10 +313,16 @@ func TestLargeValueLoadsInPlaceAndNewCheckpointsAppear(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The page polls; the new row must appear without a reload. The wait
-	// ends at the browser's timeout if it never does.
+	// The event stream names it; the new row must appear without a reload.
+	// The wait ends at the browser's timeout if it never does.
 	do(t, ctx, "the new checkpoint appears", chromedp.WaitVisible(`#history a[title="`+id+`"]`))
+	if streams.Load() == 0 {
+		t.Error("the thread page never opened the event stream")
+	}
 	ev.check(t)
+	// Leaving the page ends its stream; otherwise srv.Close would wait for
+	// it until the browser's context ends.
+	do(t, ctx, "leave the page", chromedp.Navigate("about:blank"))
 }
 
 func urlEscape(s string) string {

@@ -28,35 +28,75 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 
-  // Live thread page: poll the newest id; when it changes, fetch this page
-  // again and swap in its history table.
+  // Diff of two ticked rows: the form works without this; the script
+  // keeps at most two ticked (the newest tick replaces the oldest), enables
+  // the button only for two, and keeps the ticks when the live table is
+  // swapped for a fresh one (wireDiff).
+  var ticked = [];
+  var wireDiff = function () {
+    var boxes = document.querySelectorAll('#pick input[name="pick"]');
+    var button = document.getElementById("diff-picked");
+    if (!button) { return; }
+    ticked = ticked.filter(function (v) {
+      return Array.prototype.some.call(boxes, function (b) { return b.value === v; });
+    });
+    boxes.forEach(function (b) { b.checked = ticked.indexOf(b.value) >= 0; });
+    button.disabled = ticked.length !== 2;
+  };
+  document.addEventListener("change", function (ev) {
+    var b = ev.target;
+    if (!b.matches || !b.matches('#pick input[name="pick"]')) { return; }
+    ticked = ticked.filter(function (v) { return v !== b.value; });
+    if (b.checked) { ticked.push(b.value); }
+    if (ticked.length > 2) { ticked.shift(); }
+    wireDiff();
+  });
+  wireDiff();
+
+  // Live thread page: the server's event stream (/events) names the
+  // newest checkpoint whenever it changes; then fetch this page again and
+  // swap in its history table. Without EventSource, poll /head every 2 s.
   var hist = document.getElementById("history");
   if (hist && hist.dataset.live === "true" && hist.dataset.head) {
     var newest = hist.dataset.newest || "";
-    var busy = false;
-    setInterval(function () {
-      if (busy || document.hidden) { return; }
+    var busy = false, again = false;
+    var refresh = function () {
+      if (busy) { again = true; return; }
       busy = true;
-      fetch(hist.dataset.head, { credentials: "same-origin" })
-        .then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (h) {
-          if (!h || h.newest === newest) { return null; }
-          return fetch(window.location.href, { credentials: "same-origin" })
-            .then(function (r) { return r.text(); })
-            .then(function (html) {
-              var doc = new DOMParser().parseFromString(html, "text/html");
-              var fresh = doc.getElementById("history");
-              if (fresh) {
-                newest = fresh.dataset.newest || "";
-                hist.replaceWith(document.importNode(fresh, true));
-                hist = document.getElementById("history");
-                var live = document.getElementById("live");
-                if (live) { live.textContent = "live · updated " + new Date().toLocaleTimeString(); }
-              }
-            });
+      fetch(window.location.href, { credentials: "same-origin" })
+        .then(function (r) { return r.text(); })
+        .then(function (html) {
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var fresh = doc.getElementById("history");
+          if (fresh) {
+            newest = fresh.dataset.newest || "";
+            hist.replaceWith(document.importNode(fresh, true));
+            hist = document.getElementById("history");
+            wireDiff();
+            var live = document.getElementById("live");
+            if (live) { live.textContent = "live · updated " + new Date().toLocaleTimeString(); }
+          }
         })
         .catch(function () {})
-        .finally(function () { busy = false; });
-    }, 2000);
+        .finally(function () {
+          busy = false;
+          if (again) { again = false; refresh(); }
+        });
+    };
+    var seen = function (id) { if (id !== newest) { refresh(); } };
+    if (window.EventSource && hist.dataset.events) {
+      var es = new EventSource(hist.dataset.events);
+      es.onmessage = function (ev) {
+        try { seen(JSON.parse(ev.data).newest || ""); } catch (e) { /* not ours */ }
+      };
+    } else {
+      setInterval(function () {
+        if (busy || document.hidden) { return; }
+        fetch(hist.dataset.head, { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : null; })
+          .then(function (h) { if (h) { seen(h.newest); } })
+          .catch(function () {});
+      }, 2000);
+    }
   }
 });
