@@ -430,7 +430,7 @@ type VerifyOptions struct {
 // nothing in this process writes and no other process may.
 func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
 	rep := &VerifyReport{Problems: []Problem{}}
-	check := func(r reader) error { return verifyAll(ctx, r, rep, opts, true) }
+	check := func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, true) }
 	if s.readOnly {
 		return rep, s.view(ctx, check)
 	}
@@ -440,7 +440,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 			// what bbolt itself reports.
 			return rep, err
 		}
-		return rep, s.view(ctx, func(r reader) error { return verifyAll(ctx, r, rep, opts, false) })
+		return rep, s.view(ctx, func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, false) })
 	}
 	// Sync: wait for the op to run, whatever the store's default.
 	err := s.write(WithWriteOptions(ctx, WriteOptions{Durability: Sync}), func(w writer) error { return check(w) })
@@ -484,7 +484,7 @@ func (s *Store) checkPagesPaused(ctx context.Context, rep *VerifyReport) error {
 	return nil
 }
 
-func verifyAll(ctx context.Context, r reader, rep *VerifyReport, opts VerifyOptions, pages bool) (err error) {
+func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, opts VerifyOptions, pages bool) (err error) {
 	// A damaged page can make bbolt panic or fault on a bad address; both
 	// become a reported problem instead of a crash.
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -526,7 +526,7 @@ func verifyAll(ctx context.Context, r reader, rep *VerifyReport, opts VerifyOpti
 			rep.add(Problem{Check: "import", Thread: string(name), Detail: "left by an import that did not finish: the next read-write open deletes it"})
 			return true
 		}
-		verifyThread(r, string(name), rep)
+		verifyThread(r, kr, string(name), rep)
 		verifyRecordSums(r, string(name), rep)
 		if opts.Progress != nil {
 			opts.Progress(rep.Threads)
@@ -553,7 +553,7 @@ func verifyAll(ctx context.Context, r reader, rep *VerifyReport, opts VerifyOpti
 }
 
 // verifyThread checks one thread's buckets against each other.
-func verifyThread(r reader, thread string, rep *VerifyReport) {
+func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 	cpPath := threadPath(thread, bucketCheckpoints)
 	mdPath := threadPath(thread, bucketMetadata)
 	blPath := threadPath(thread, bucketBlobs)
@@ -620,7 +620,7 @@ func verifyThread(r reader, thread string, rep *VerifyReport) {
 			problem("value", "", nil, "key %x: %v", k, err)
 			return true
 		}
-		val, ok, err := resolveBlob(r, thread, ns, ch, v)
+		val, ok, err := resolveBlob(r, kr, thread, ns, ch, ver, v)
 		if err == nil && ok {
 			_, err = val.Value()
 		}
@@ -639,7 +639,7 @@ func verifyThread(r reader, thread string, rep *VerifyReport) {
 		if r.get(cpPath, checkpointKey(ns, id)) == nil {
 			problem("write", ns, &id, "pending write (task %q, idx %d) of a checkpoint that is not stored", task, idx)
 		}
-		rec, err := decodeWriteRecord(v)
+		rec, err := openWriteRecord(kr, thread, k, v)
 		if err == nil {
 			_, err = Raw(rec.Value).Value()
 		}
