@@ -216,8 +216,8 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 					return true
 				})
 			}
-			if ferr = sharingStats(r, thread, st); ferr == nil {
-				ferr = deltaStats(r, thread, st)
+			if ferr = sharingStats(r, s.keys, thread, st); ferr == nil {
+				ferr = deltaStats(r, s.keys, thread, st)
 			}
 			return ferr == nil
 		})
@@ -246,7 +246,7 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 // the parent checkpoint's value. Checkpoints are walked in key order, in
 // which a parent usually comes right before its child, so the parent's
 // record is kept from the previous step instead of read again.
-func sharingStats(r reader, thread string, st *Stats) error {
+func sharingStats(r reader, kr *keyring, thread string, st *Stats) error {
 	var prevKey []byte
 	var prev *checkpointRecord
 	var ferr error
@@ -278,7 +278,7 @@ func sharingStats(r reader, thread string, st *Stats) error {
 			}
 			st.SharedRefs++
 			bk := blobKey(ns, ch, ver)
-			size, err := wholeSize(r, thread, ns, ch, r.get(blPath, bk))
+			size, err := wholeSize(r, kr, thread, ns, ch, r.get(blPath, bk))
 			if err != nil {
 				ferr = fmt.Errorf("thread %q checkpoint %s channel %q: %w", thread, idString(id), ch, err)
 				return false
@@ -292,7 +292,7 @@ func sharingStats(r reader, thread string, st *Stats) error {
 }
 
 // wholeSize is the size of a blob record as if its value were stored whole.
-func wholeSize(r reader, thread, ns, channel string, blob []byte) (int64, error) {
+func wholeSize(r reader, kr *keyring, thread, ns, channel string, blob []byte) (int64, error) {
 	kind, body, err := blobKind(blob)
 	if err != nil || kind != blobListRef {
 		return int64(len(blob)), err
@@ -302,7 +302,7 @@ func wholeSize(r reader, thread, ns, channel string, blob []byte) (int64, error)
 		return 0, err
 	}
 	size := int64(len(appendListHeader(nil, ref.count)) + 2)
-	err = lineage{thread: thread, ns: ns, channel: channel, id: ref.lineage}.pieces(r, ref.count, func(p []byte) bool {
+	err = lineage{thread: thread, ns: ns, channel: channel, id: ref.lineage, kr: kr}.pieces(r, ref.count, func(p []byte) bool {
 		size += int64(len(p))
 		return true
 	})
@@ -310,7 +310,7 @@ func wholeSize(r reader, thread, ns, channel string, blob []byte) (int64, error)
 }
 
 // deltaStats adds one thread's append-delta figures to st.
-func deltaStats(r reader, thread string, st *Stats) error {
+func deltaStats(r reader, kr *keyring, thread string, st *Stats) error {
 	var ferr error
 	r.scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) bool {
 		if kind, _, err := blobKind(v); err != nil || kind != blobListRef {
@@ -322,7 +322,7 @@ func deltaStats(r reader, thread string, st *Stats) error {
 			ferr = err
 			return false
 		}
-		size, err := wholeSize(r, thread, ns, ch, v)
+		size, err := wholeSize(r, kr, thread, ns, ch, v)
 		if err != nil {
 			ferr = fmt.Errorf("thread %q channel %q: %w", thread, ch, err)
 			return false
