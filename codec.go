@@ -257,6 +257,9 @@ func normalize(v any) any {
 // value). An error names the path inside the value that failed.
 func encodeValue(what string, v any) (Raw, error) {
 	if r, ok := v.(Raw); ok {
+		if err := lockedKey(r); err != nil {
+			return nil, fmt.Errorf("%s: a sealed value read without its key: %w", what, err)
+		}
 		return r, nil
 	}
 	b, err := marshal(nil, v)
@@ -327,6 +330,9 @@ type Raw []byte
 // target type: the caller asked for the wrong type, the file is fine. Only
 // bytes that are not one whole msgpack value are ErrCorrupt.
 func (r Raw) Decode(v any) error {
+	if err := lockedKey(r); err != nil {
+		return err // sealed, read without keys (crypt.go)
+	}
 	if err := unmarshal(r, v); err != nil {
 		if kind, ok := storedKind(r); ok {
 			return fmt.Errorf("%w: stored %s into %s: %v", ErrDecode, kind, targetName(v), err)
@@ -391,6 +397,9 @@ func (r Raw) Value() (any, error) {
 
 // EncodeMsgpack writes the stored bytes unchanged.
 func (r Raw) EncodeMsgpack(enc *msgpack.Encoder) error {
+	if err := lockedKey(r); err != nil {
+		return err
+	}
 	return enc.Encode(msgpack.RawMessage(r))
 }
 

@@ -182,6 +182,39 @@ func uvarintLen(b []byte) int {
 	return n
 }
 
+// lockedMark starts a locked Raw: msgpack never uses the byte 0xc1, so no
+// stored value starts with it.
+const lockedMark = 0xc1
+
+// lockedRaw stands for a sealed value read from a store opened without
+// Options.Encryption: List and GetTuple still give ids, metadata and
+// versions, and decoding the value gives the *KeyError naming the key.
+func lockedRaw(id uint32) Raw {
+	return binary.AppendUvarint([]byte{lockedMark}, uint64(id))
+}
+
+// lockedKey returns the *KeyError of a locked Raw, or nil.
+func lockedKey(r Raw) error {
+	if len(r) == 0 || r[0] != lockedMark {
+		return nil
+	}
+	id, n := binary.Uvarint(r[1:])
+	if n <= 0 || id > 1<<32-1 {
+		return fmt.Errorf("%w: value starts with the never-used msgpack byte 0xc1", ErrCorrupt)
+	}
+	return &KeyError{ID: uint32(id), Missing: true}
+}
+
+// lockIfNoKeys turns a missing-key error into a locked value when the
+// store has no keys at all (kr nil), so listings still work.
+func lockIfNoKeys(kr *keyring, v Raw, err error) (Raw, error) {
+	var ke *KeyError
+	if kr == nil && errors.As(err, &ke) && ke.Missing {
+		return lockedRaw(ke.ID), nil
+	}
+	return v, err
+}
+
 // current reports whether env is sealed under the newest key.
 func (kr *keyring) current(env []byte) bool {
 	id, err := envelopeKey(env)

@@ -252,12 +252,38 @@ func TestEncryptionKeyErrors(t *testing.T) {
 		}
 	}
 
-	// Without keys: values do not read, the threads still list.
+	// Without keys: ids, metadata and versions still list; a sealed
+	// value or pending write decodes to the *KeyError; nothing is
+	// written back from such a value.
 	s = openKeys(t, path)
-	wantKeyErr("no keys", get(s, 2), true)
+	n := 0
+	for tup, err := range s.List(ctx, ListOptions{ThreadID: "th", Filter: map[string]any{"step": 1}}) {
+		if err != nil {
+			t.Fatalf("List without keys: %v", err)
+		}
+		n++
+		if tup.Checkpoint.ID != ids[1] || tup.Metadata["step"] != int64(1) {
+			t.Fatalf("List without keys: %s %v", tup.Checkpoint.ID, tup.Metadata)
+		}
+		for ch, v := range tup.Checkpoint.ChannelValues {
+			_, err := v.(Raw).Value()
+			wantKeyErr("value of "+ch+" without keys", err, true)
+		}
+		_, err = tup.PendingWrites[0].Value.Value()
+		wantKeyErr("pending write without keys", err, true)
+		cp := tup.Checkpoint
+		_, err = s.Put(ctx, Config{ThreadID: "other"}, cp, Metadata{}, cp.ChannelVersions)
+		wantKeyErr("Put of a locked value", err, true)
+	}
+	if n != 1 {
+		t.Fatalf("List without keys found %d checkpoints, want 1", n)
+	}
 	info, err := s.Thread(ctx, "th")
 	if err != nil || info.Checkpoints != 3 {
 		t.Fatalf("Thread without keys: %+v, %v", info, err)
+	}
+	if rep, err := s.Verify(ctx, VerifyOptions{}); err != nil || len(rep.Problems) != 0 {
+		t.Fatalf("Verify without keys: %+v, %v", rep, err)
 	}
 	s.Close()
 

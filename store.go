@@ -822,6 +822,9 @@ func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tupl
 			continue // never written (LangGraph semantics): no value
 		}
 		v, ok, err := resolveBlob(r, kr, thread, ns, ch, ver, b)
+		if v, err = lockIfNoKeys(kr, v, err); err == nil && v != nil {
+			ok = true
+		}
 		if err != nil {
 			return nil, fmt.Errorf("thread %q checkpoint %s channel %q version %q: %w", thread, idString(cid), ch, ver, err)
 		}
@@ -863,6 +866,13 @@ func loadWrites(r reader, kr *keyring, thread string, cpKey []byte) ([]PendingWr
 			return false
 		}
 		rec, err := openWriteRecord(kr, thread, k, v)
+		if errors.Is(err, ErrKey) && kr == nil {
+			rec, err = decodeWriteRecord(v) // listed, its value locked (crypt.go)
+			if err == nil {
+				id, _ := envelopeKey(rec.sealed)
+				rec.Value = []byte(lockedRaw(id))
+			}
+		}
 		if err != nil {
 			ferr = fmt.Errorf("pending write (task %q, idx %d): %w", task, idx, err)
 			return false

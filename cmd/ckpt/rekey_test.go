@@ -51,6 +51,13 @@ func TestKeyFileAndRekey(t *testing.T) {
 	bad := write("bad.key", "2 abcd\n")
 
 	failsWith(t, runIn(t, dir, "", "show", db, "t"), exitError, "key 1 is not among the keys given")
+	// Without keys the ids and metadata still list.
+	if r := ok(t, dir, "threads", db); !strings.Contains(r.stdout, "t") {
+		t.Fatalf("threads without keys:\n%s", r)
+	}
+	if r := ok(t, dir, "log", db, "t"); strings.Count(r.stdout, "\n") < 3 {
+		t.Fatalf("log without keys:\n%s", r)
+	}
 	if r := ok(t, dir, "show", db, "t", "--key-file", oldFile); !strings.Contains(r.stdout, "CLI-SENTINEL") {
 		t.Fatalf("show with the key does not print the value:\n%s", r)
 	}
