@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -390,5 +391,35 @@ func TestEncryptionRotateRekey(t *testing.T) {
 	var ke *KeyError
 	if _, err := s.GetTuple(ctx, Config{ThreadID: "th", CheckpointID: ids[0]}); !errors.As(err, &ke) || ke.ID != 2 {
 		t.Fatalf("only the old key after Rekey: %v, want a *KeyError for key 2", err)
+	}
+}
+
+// TestRekeyWithWriters: writers go on while Rekey runs, and afterwards the
+// new key alone opens what was written before and during it.
+func TestRekeyWithWriters(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "w.db")
+	s := openKeys(t, path, testKey(1, 1))
+	threads := []string{"a", "b", "c"}
+	ids := map[string][]string{}
+	for _, th := range threads {
+		ids[th] = writeCryptThread(t, s, th, 0, 20)
+	}
+	s.Close()
+	s = openKeys(t, path, testKey(2, 2), testKey(1, 1))
+	var wg sync.WaitGroup
+	more := make([][]string, len(threads))
+	for i, th := range threads {
+		wg.Go(func() { more[i] = writeCryptThread(t, s, th, 20, 20) })
+	}
+	if _, err := s.Rekey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	s.Close()
+	s = openKeys(t, path, testKey(2, 2))
+	defer s.Close()
+	for i, th := range threads {
+		checkCryptThread(t, s, th, append(ids[th], more[i]...))
 	}
 }
