@@ -37,6 +37,7 @@ package ckpt
 // content, since the sealed bytes of equal values differ.
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -182,25 +183,26 @@ func uvarintLen(b []byte) int {
 	return n
 }
 
-// lockedMark starts a locked Raw: msgpack never uses the byte 0xc1, so no
-// stored value starts with it.
-const lockedMark = 0xc1
+// lockedPrefix starts a locked Raw: 0xc1, a byte msgpack never uses, so no
+// stored value starts with it, then a magic string, so a damaged value
+// that happens to start with 0xc1 is still reported as damage.
+var lockedPrefix = []byte("\xc1ckpt-sealed:")
 
 // lockedRaw stands for a sealed value read from a store opened without
 // Options.Encryption: List and GetTuple still give ids, metadata and
 // versions, and decoding the value gives the *KeyError naming the key.
 func lockedRaw(id uint32) Raw {
-	return binary.AppendUvarint([]byte{lockedMark}, uint64(id))
+	return binary.AppendUvarint(bytes.Clone(lockedPrefix), uint64(id))
 }
 
-// lockedKey returns the *KeyError of a locked Raw, or nil.
+// lockedKey returns the *KeyError of a locked Raw, or nil for any other.
 func lockedKey(r Raw) error {
-	if len(r) == 0 || r[0] != lockedMark {
+	if !bytes.HasPrefix(r, lockedPrefix) {
 		return nil
 	}
-	id, n := binary.Uvarint(r[1:])
-	if n <= 0 || id > 1<<32-1 {
-		return fmt.Errorf("%w: value starts with the never-used msgpack byte 0xc1", ErrCorrupt)
+	id, n := binary.Uvarint(r[len(lockedPrefix):])
+	if n <= 0 || id > 1<<32-1 || len(lockedPrefix)+n != len(r) {
+		return nil
 	}
 	return &KeyError{ID: uint32(id), Missing: true}
 }
