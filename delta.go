@@ -45,7 +45,11 @@ const (
 	// segmentRecordV2 adds the checksum (format 3).
 	segmentRecordV2 byte = 2
 	segmentFolded   byte = 1 // flag: a keyframe or folded run, not a delta
-	segmentSealed   byte = 2 // flag: the items are sealed (crypt.go)
+	// segmentRecordV4 is a checksummed segment whose items are sealed
+	// (crypt.go): a record version, not a flag, so that a build without
+	// encryption refuses it (ErrFormatVersion) instead of reading the
+	// sealed bytes as items. 4, not 3: see blobRecordV3.
+	segmentRecordV4 byte = 4
 
 	// defaultDeltaFold is K: deltas folded into one segment. Measured by
 	// BenchmarkDeltaFold (bench/RESULTS.md): K from 16 to 64 read a
@@ -138,10 +142,11 @@ func encodeSegment(kr *keyring, thread string, key []byte, count int, folded boo
 	if folded {
 		flags = segmentFolded
 	}
+	version := segmentRecordV2
 	if kr != nil {
-		flags |= segmentSealed
+		version = segmentRecordV4
 	}
-	b := append(make([]byte, 0, 2+binary.MaxVarintLen64+len(items)+sealOverhead+sumLen), segmentRecordV2, flags)
+	b := append(make([]byte, 0, 2+binary.MaxVarintLen64+len(items)+sealOverhead+sumLen), version, flags)
 	b = binary.AppendUvarint(b, uint64(count))
 	if kr != nil {
 		return appendSum(kr.appendSealed(b, items, placeAAD(aadSegment, thread, key)))
@@ -150,7 +155,16 @@ func encodeSegment(kr *keyring, thread string, key []byte, count int, folded boo
 }
 
 func decodeSegment(k, v []byte) (segment, error) {
-	body, err := recordBody("list segment", v, segmentRecordV1, segmentRecordV2)
+	sealed := len(v) > 0 && v[0] == segmentRecordV4
+	var body []byte
+	var err error
+	if sealed {
+		if body, err = checkSum("list segment", v); err == nil {
+			body = body[1:]
+		}
+	} else {
+		body, err = recordBody("list segment", v, segmentRecordV1, segmentRecordV2)
+	}
 	if err != nil {
 		return segment{}, err
 	}
@@ -161,7 +175,7 @@ func decodeSegment(k, v []byte) (segment, error) {
 	if n <= 0 {
 		return segment{}, fmt.Errorf("%w: list segment count", ErrCorrupt)
 	}
-	return segment{key: k, start: segmentStart(k), count: int(c), folded: body[0]&segmentFolded != 0, sealed: body[0]&segmentSealed != 0, items: body[1+n:]}, nil
+	return segment{key: k, start: segmentStart(k), count: int(c), folded: body[0]&segmentFolded != 0, sealed: sealed, items: body[1+n:]}, nil
 }
 
 // openItems returns seg's items, opened when sealed.

@@ -199,7 +199,7 @@ func isSealedRecord(sub, v []byte) bool {
 	case bytes.Equal(sub, bucketBlobs):
 		return len(v) >= 2 && v[0] == blobRecordV3 && v[1] == blobSealed
 	case bytes.Equal(sub, bucketSegments):
-		return len(v) >= 2 && v[0] == segmentRecordV2 && v[1]&segmentSealed != 0
+		return len(v) >= 1 && v[0] == segmentRecordV4
 	case bytes.Equal(sub, bucketWrites):
 		return len(v) >= 1 && v[0] == writeRecordV4
 	}
