@@ -125,7 +125,7 @@ func TestFlippedByteInStoredValueIsErrCorrupt(t *testing.T) {
 				continue
 			}
 			b := r.get(threadPath(v.thread, bucketBlobs), blobKey("", v.channel, v.version))
-			raw, ok, err := resolveBlob(r, v.thread, "", v.channel, b)
+			raw, ok, err := resolveBlob(r, nil, v.thread, "", v.channel, v.version, b)
 			if err != nil || !ok {
 				t.Fatalf("thread %s channel %s: untouched value: %v", v.thread, v.channel, err)
 			}
@@ -178,7 +178,7 @@ func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
 		if err := w.put(threadPath("t", bucketMetadata), key, old); err != nil {
 			return err
 		}
-		seg := encodeSegment(1, true, []byte{0x01})
+		seg := encodeSegment(nil, "", nil, 1, true, []byte{0x01})
 		seg[len(seg)-1] ^= 0x40
 		return w.put(threadPath("t", bucketSegments), segmentKey("", "orphan", 9, 0), seg)
 	})

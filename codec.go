@@ -50,6 +50,10 @@ const (
 	checkpointRecordV2 byte = 2
 	metadataRecordV2   byte = 2
 	writeRecordV2      byte = 2
+
+	// writeRecordV4 is a checksummed write record whose value is sealed
+	// (Options.Encryption, crypt.go). 4, not 3: see blobRecordV3.
+	writeRecordV4 byte = 4
 )
 
 // sumLen is the size of the CRC-32C that ends every checksummed record.
@@ -100,6 +104,18 @@ type writeRecord struct {
 	Channel  string
 	TaskPath string
 	Value    msgpack.RawMessage
+
+	sealed []byte // the envelope of Value, for a writeRecordV4 (not encoded)
+}
+
+// sealedWriteRecord is the body of a writeRecordV4: the value sealed, the
+// channel and task path readable.
+type sealedWriteRecord struct {
+	_msgpack struct{} `msgpack:",as_array"`
+
+	Channel  string
+	TaskPath string
+	Sealed   []byte
 }
 
 var encPool = sync.Pool{New: func() any {
@@ -241,6 +257,9 @@ func normalize(v any) any {
 // value). An error names the path inside the value that failed.
 func encodeValue(what string, v any) (Raw, error) {
 	if r, ok := v.(Raw); ok {
+		if err := lockedKey(r); err != nil {
+			return nil, fmt.Errorf("%s: a sealed value read without its key: %w", what, err)
+		}
 		return r, nil
 	}
 	b, err := marshal(nil, v)
@@ -311,6 +330,9 @@ type Raw []byte
 // target type: the caller asked for the wrong type, the file is fine. Only
 // bytes that are not one whole msgpack value are ErrCorrupt.
 func (r Raw) Decode(v any) error {
+	if err := lockedKey(r); err != nil {
+		return err // sealed, read without keys (crypt.go)
+	}
 	if err := unmarshal(r, v); err != nil {
 		if kind, ok := storedKind(r); ok {
 			return fmt.Errorf("%w: stored %s into %s: %v", ErrDecode, kind, targetName(v), err)
@@ -378,6 +400,9 @@ func (r Raw) Value() (any, error) {
 // read back and nested in a new value (a map, a struct field, metadata) is
 // stored as the value it holds, not as a byte string; apps do not call it.
 func (r Raw) EncodeMsgpack(enc *msgpack.Encoder) error {
+	if err := lockedKey(r); err != nil {
+		return err
+	}
 	return enc.Encode(msgpack.RawMessage(r))
 }
 
@@ -430,11 +455,48 @@ func decodeMetadata(b []byte) (Metadata, error) {
 	return m, nil
 }
 
-func encodeWriteRecord(rec *writeRecord) ([]byte, error) {
-	return marshalRecord(writeRecordV2, rec)
+// encodeWriteRecord encodes a pending write stored at key of thread's
+// writes; with a keyring its value is sealed for that place.
+func encodeWriteRecord(kr *keyring, thread string, key []byte, rec *writeRecord) ([]byte, error) {
+	if kr == nil {
+		return marshalRecord(writeRecordV2, rec)
+	}
+	return marshalRecord(writeRecordV4, &sealedWriteRecord{
+		Channel: rec.Channel, TaskPath: rec.TaskPath,
+		Sealed: kr.appendSealed(nil, rec.Value, placeAAD(aadWrite, thread, key)),
+	})
 }
 
+// openWriteRecord decodes the pending write stored at key of thread's
+// writes, opening a sealed value.
+func openWriteRecord(kr *keyring, thread string, key, b []byte) (*writeRecord, error) {
+	rec, err := decodeWriteRecord(b)
+	if err != nil || rec.sealed == nil {
+		return rec, err
+	}
+	if rec.Value, err = kr.open(rec.sealed, placeAAD(aadWrite, thread, key)); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// decodeWriteRecord decodes a write record; of a sealed one it gives the
+// envelope (rec.sealed) and no value: openWriteRecord opens it.
 func decodeWriteRecord(b []byte) (*writeRecord, error) {
+	if len(b) > 0 && b[0] == writeRecordV4 {
+		body, err := checkSum("write", b)
+		if err != nil {
+			return nil, err
+		}
+		var sr sealedWriteRecord
+		if err := unmarshal(body[1:], &sr); err != nil {
+			return nil, fmt.Errorf("%w: write record: %v", ErrCorrupt, err)
+		}
+		if _, err := envelopeKey(sr.Sealed); err != nil {
+			return nil, err
+		}
+		return &writeRecord{Channel: sr.Channel, TaskPath: sr.TaskPath, sealed: sr.Sealed}, nil
+	}
 	body, err := recordBody("write", b, writeRecordV1, writeRecordV2)
 	if err != nil {
 		return nil, err

@@ -32,6 +32,9 @@ const (
 	// blobRecordV2 adds the list-reference kind.
 	blobRecordV2 byte = 2
 	blobListRef  byte = 2
+	// blobSealed is a value sealed with Options.Encryption (crypt.go), in
+	// blob records of version blobRecordV3 only.
+	blobSealed byte = 3
 
 	// blobRecordV3 is every blob kind with a checksum (format 3, codec.go).
 	// It is 4, not 3: 3 is one flipped bit away from both 1 and 2, and a
@@ -42,6 +45,11 @@ const (
 	// segmentRecordV2 adds the checksum (format 3).
 	segmentRecordV2 byte = 2
 	segmentFolded   byte = 1 // flag: a keyframe or folded run, not a delta
+	// segmentRecordV4 is a checksummed segment whose items are sealed
+	// (crypt.go): a record version, not a flag, so that a build without
+	// encryption refuses it (ErrFormatVersion) instead of reading the
+	// sealed bytes as items. 4, not 3: see blobRecordV3.
+	segmentRecordV4 byte = 4
 
 	// defaultDeltaFold is K: deltas folded into one segment. Measured by
 	// BenchmarkDeltaFold (bench/RESULTS.md): K from 16 to 64 read a
@@ -123,21 +131,40 @@ type segment struct {
 	start  int
 	count  int
 	folded bool
+	sealed bool   // items is an envelope (crypt.go)
 	items  []byte // valid only inside the transaction
 }
 
-func encodeSegment(count int, folded bool, items []byte) []byte {
+// encodeSegment encodes a segment stored at key of thread's segments; with
+// a keyring the items are sealed for that place.
+func encodeSegment(kr *keyring, thread string, key []byte, count int, folded bool, items []byte) []byte {
 	flags := byte(0)
 	if folded {
 		flags = segmentFolded
 	}
-	b := append(make([]byte, 0, 2+binary.MaxVarintLen64+len(items)+sumLen), segmentRecordV2, flags)
+	version := segmentRecordV2
+	if kr != nil {
+		version = segmentRecordV4
+	}
+	b := append(make([]byte, 0, 2+binary.MaxVarintLen64+len(items)+sealOverhead+sumLen), version, flags)
 	b = binary.AppendUvarint(b, uint64(count))
+	if kr != nil {
+		return appendSum(kr.appendSealed(b, items, placeAAD(aadSegment, thread, key)))
+	}
 	return appendSum(append(b, items...))
 }
 
 func decodeSegment(k, v []byte) (segment, error) {
-	body, err := recordBody("list segment", v, segmentRecordV1, segmentRecordV2)
+	sealed := len(v) > 0 && v[0] == segmentRecordV4
+	var body []byte
+	var err error
+	if sealed {
+		if body, err = checkSum("list segment", v); err == nil {
+			body = body[1:]
+		}
+	} else {
+		body, err = recordBody("list segment", v, segmentRecordV1, segmentRecordV2)
+	}
 	if err != nil {
 		return segment{}, err
 	}
@@ -148,13 +175,26 @@ func decodeSegment(k, v []byte) (segment, error) {
 	if n <= 0 {
 		return segment{}, fmt.Errorf("%w: list segment count", ErrCorrupt)
 	}
-	return segment{key: k, start: segmentStart(k), count: int(c), folded: body[0]&segmentFolded != 0, items: body[1+n:]}, nil
+	return segment{key: k, start: segmentStart(k), count: int(c), folded: body[0]&segmentFolded != 0, sealed: sealed, items: body[1+n:]}, nil
+}
+
+// openItems returns seg's items, opened when sealed.
+func (l lineage) openItems(seg segment) ([]byte, error) {
+	if !seg.sealed {
+		return seg.items, nil
+	}
+	p, err := l.kr.open(seg.items, placeAAD(aadSegment, l.thread, seg.key))
+	if err != nil {
+		return nil, fmt.Errorf("list lineage %d of channel %q, item %d: %w", l.id, l.channel, seg.start, err)
+	}
+	return p, nil
 }
 
 // lineage reads and writes the segments of one list lineage.
 type lineage struct {
 	thread, ns, channel string
 	id                  uint64
+	kr                  *keyring
 }
 
 func (l lineage) path() bucketPath { return threadPath(l.thread, bucketSegments) }
@@ -179,7 +219,11 @@ func (l lineage) pieces(r reader, n int, fn func(p []byte) bool) error {
 			ferr = err
 			return false
 		}
-		p := seg.items
+		p, err := l.openItems(seg)
+		if err != nil {
+			ferr = err
+			return false
+		}
 		if take := n - covered; take < seg.count {
 			cut, err := itemsLen(p, take)
 			if err != nil {
@@ -232,7 +276,8 @@ func (l lineage) end(r reader) (int, error) {
 // appendItems writes items [start, start+count) as a delta, then folds the
 // trailing deltas when there are K of them or they grew large.
 func (l lineage) appendItems(w writer, start, count int, items []byte, foldK int) error {
-	if err := w.put(l.path(), segmentKey(l.ns, l.channel, l.id, start), encodeSegment(count, false, items)); err != nil {
+	k := segmentKey(l.ns, l.channel, l.id, start)
+	if err := w.put(l.path(), k, encodeSegment(l.kr, l.thread, k, count, false, items)); err != nil {
 		return err
 	}
 	var run []segment // trailing deltas, newest first
@@ -245,6 +290,10 @@ func (l lineage) appendItems(w writer, start, count int, items []byte, foldK int
 			return false
 		}
 		if seg.folded {
+			return false
+		}
+		if seg.items, err = l.openItems(seg); err != nil {
+			ferr = err
 			return false
 		}
 		seg.key = bytes.Clone(k)
@@ -269,7 +318,7 @@ func (l lineage) appendItems(w writer, start, count int, items []byte, foldK int
 			return err
 		}
 	}
-	return w.put(l.path(), first.key, encodeSegment(total, true, merged))
+	return w.put(l.path(), first.key, encodeSegment(l.kr, l.thread, first.key, total, true, merged))
 }
 
 // relation says how a new value relates to a stored version.
@@ -285,8 +334,8 @@ const (
 // (no copy of the stored value). For relAppend, prefix is how many bytes of
 // the new list's items the stored version already holds, and ref is the
 // stored version (a zero lineage when it was stored whole).
-func relate(r reader, thread, ns, channel string, stored []byte, value Raw) (rel relation, ref listRef, prefix int, err error) {
-	kind, body, err := blobKind(stored)
+func relate(r reader, kr *keyring, thread, ns, channel, version string, stored []byte, value Raw) (rel relation, ref listRef, prefix int, err error) {
+	kind, body, err := openBlob(kr, thread, ns, channel, version, stored)
 	if err != nil {
 		return relOther, ref, 0, err
 	}
@@ -312,7 +361,7 @@ func relate(r reader, thread, ns, channel string, stored []byte, value Raw) (rel
 	}
 	items := value[hdr:]
 	pos, match := 0, true
-	l := lineage{thread: thread, ns: ns, channel: channel, id: ref.lineage}
+	l := lineage{thread: thread, ns: ns, channel: channel, id: ref.lineage, kr: kr}
 	if err := l.pieces(r, ref.count, func(p []byte) bool {
 		match = len(items)-pos >= len(p) && bytes.Equal(items[pos:pos+len(p)], p)
 		pos += len(p)
@@ -333,7 +382,7 @@ func blobKind(b []byte) (kind byte, body []byte, err error) {
 		if b, err = checkSum("value", b); err != nil {
 			return 0, nil, err
 		}
-		if len(b) >= 2 && (b[1] == blobValue || b[1] == blobEmpty || b[1] == blobListRef) {
+		if len(b) >= 2 && (b[1] == blobValue || b[1] == blobEmpty || b[1] == blobListRef || b[1] == blobSealed) {
 			return b[1], b[2:], nil
 		}
 	}
@@ -356,6 +405,26 @@ func blobKind(b []byte) (kind byte, body []byte, err error) {
 	return 0, nil, fmt.Errorf("%w: blob kind %d", ErrCorrupt, b[1])
 }
 
+// openBlob is blobKind that opens a sealed value: the kind it gives is never
+// blobSealed. version is the blob's, for the place the seal is bound to.
+func openBlob(kr *keyring, thread, ns, channel, version string, b []byte) (kind byte, body []byte, err error) {
+	if kind, body, err = blobKind(b); err != nil || kind != blobSealed {
+		return kind, body, err
+	}
+	body, err = kr.open(body, placeAAD(aadBlob, thread, blobKey(ns, channel, version)))
+	return blobValue, body, err
+}
+
+// encodeValueBlob is encodeBlob for a value, sealed when kr is set.
+func encodeValueBlob(kr *keyring, thread, ns, channel, version string, v Raw) []byte {
+	if kr == nil {
+		return encodeBlob(v, false)
+	}
+	b := make([]byte, 0, 2+len(v)+sealOverhead+sumLen)
+	b = append(b, blobRecordV3, blobSealed)
+	return appendSum(kr.appendSealed(b, v, placeAAD(aadBlob, thread, blobKey(ns, channel, version))))
+}
+
 // checkBlobRecord checks that b is a blob record this build reads.
 func checkBlobRecord(b []byte) error {
 	kind, body, err := blobKind(b)
@@ -370,7 +439,7 @@ func checkBlobRecord(b []byte) error {
 
 // resolveBlob returns the value a blob record stands for (a copy), or
 // ok=false for an empty channel.
-func resolveBlob(r reader, thread, ns, channel string, b []byte) (Raw, bool, error) {
+func resolveBlob(r reader, kr *keyring, thread, ns, channel, version string, b []byte) (Raw, bool, error) {
 	kind, body, err := blobKind(b)
 	if err != nil {
 		return nil, false, err
@@ -380,12 +449,15 @@ func resolveBlob(r reader, thread, ns, channel string, b []byte) (Raw, bool, err
 		return nil, false, nil
 	case blobValue:
 		return Raw(bytes.Clone(body)), true, nil
+	case blobSealed:
+		_, v, err := openBlob(kr, thread, ns, channel, version, b)
+		return v, err == nil, err
 	}
 	ref, err := decodeListRef(body)
 	if err != nil {
 		return nil, false, err
 	}
-	v, err := lineage{thread: thread, ns: ns, channel: channel, id: ref.lineage}.read(r, ref.count)
+	v, err := lineage{thread: thread, ns: ns, channel: channel, id: ref.lineage, kr: kr}.read(r, ref.count)
 	return v, err == nil, err
 }
 
@@ -396,11 +468,11 @@ func resolveBlob(r reader, thread, ns, channel string, b []byte) (Raw, bool, err
 // before this call changes anything. Keeping the stored value silently, as
 // this once did, made a fork or a re-added channel read another
 // checkpoint's value with no error.
-func storeChannel(w writer, thread, ns string, b blobWrite, base []byte, foldK int) error {
+func storeChannel(w writer, kr *keyring, thread, ns string, b blobWrite, baseVersion string, base []byte, foldK int) error {
 	blPath := threadPath(thread, bucketBlobs)
 	key := blobKey(ns, b.channel, b.version)
 	if stored := w.get(blPath, key); stored != nil {
-		same, err := sameContent(w, thread, ns, b, stored)
+		same, err := sameContent(w, kr, thread, ns, b, stored)
 		if err != nil {
 			return fmt.Errorf("channel %q version %q: %w", b.channel, b.version, err)
 		}
@@ -410,16 +482,19 @@ func storeChannel(w writer, thread, ns string, b blobWrite, base []byte, foldK i
 		return nil
 	}
 	n, hdr, isList := listHeader(b.value)
-	if b.empty || !isList || foldK < 0 {
-		return w.put(blPath, key, encodeBlob(b.value, b.empty))
+	if b.empty {
+		return w.put(blPath, key, encodeBlob(nil, true))
+	}
+	if !isList || foldK < 0 {
+		return w.put(blPath, key, encodeValueBlob(kr, thread, ns, b.channel, b.version, b.value))
 	}
 	if base != nil {
-		rel, ref, prefix, err := relate(w, thread, ns, b.channel, base, b.value)
+		rel, ref, prefix, err := relate(w, kr, thread, ns, b.channel, baseVersion, base, b.value)
 		if err != nil {
 			return fmt.Errorf("channel %q: base version: %w", b.channel, err)
 		}
 		if ref.lineage != 0 && (rel == relEqual || rel == relAppend) {
-			l := lineage{thread: thread, ns: ns, channel: b.channel, id: ref.lineage}
+			l := lineage{thread: thread, ns: ns, channel: b.channel, id: ref.lineage, kr: kr}
 			end, err := l.end(w)
 			if err != nil {
 				return err
@@ -441,7 +516,8 @@ func storeChannel(w writer, thread, ns string, b blobWrite, base []byte, foldK i
 		return err
 	}
 	if n > 0 {
-		if err := w.put(threadPath(thread, bucketSegments), segmentKey(ns, b.channel, id, 0), encodeSegment(n, true, b.value[hdr:])); err != nil {
+		k := segmentKey(ns, b.channel, id, 0)
+		if err := w.put(threadPath(thread, bucketSegments), k, encodeSegment(kr, thread, k, n, true, b.value[hdr:])); err != nil {
 			return err
 		}
 	}
@@ -451,7 +527,7 @@ func storeChannel(w writer, thread, ns string, b blobWrite, base []byte, foldK i
 // sameContent reports whether the stored blob record holds the logical value
 // b would store: the same bytes, or the same list however it is stored
 // (whole, or as a reference into a lineage of segments), or both empty.
-func sameContent(r reader, thread, ns string, b blobWrite, stored []byte) (bool, error) {
+func sameContent(r reader, kr *keyring, thread, ns string, b blobWrite, stored []byte) (bool, error) {
 	kind, _, err := blobKind(stored)
 	if err != nil {
 		return false, err
@@ -459,7 +535,7 @@ func sameContent(r reader, thread, ns string, b blobWrite, stored []byte) (bool,
 	if b.empty || kind == blobEmpty {
 		return b.empty && kind == blobEmpty, nil
 	}
-	rel, _, _, err := relate(r, thread, ns, b.channel, stored, b.value)
+	rel, _, _, err := relate(r, kr, thread, ns, b.channel, b.version, stored, b.value)
 	return rel == relEqual, err
 }
 

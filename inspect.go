@@ -7,6 +7,7 @@ package ckpt
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"runtime/debug"
@@ -216,8 +217,8 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 					return true
 				})
 			}
-			if ferr = sharingStats(r, thread, st); ferr == nil {
-				ferr = deltaStats(r, thread, st)
+			if ferr = sharingStats(r, s.keys, thread, st); ferr == nil {
+				ferr = deltaStats(r, s.keys, thread, st)
 			}
 			return ferr == nil
 		})
@@ -246,7 +247,7 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 // the parent checkpoint's value. Checkpoints are walked in key order, in
 // which a parent usually comes right before its child, so the parent's
 // record is kept from the previous step instead of read again.
-func sharingStats(r reader, thread string, st *Stats) error {
+func sharingStats(r reader, kr *keyring, thread string, st *Stats) error {
 	var prevKey []byte
 	var prev *checkpointRecord
 	var ferr error
@@ -278,7 +279,7 @@ func sharingStats(r reader, thread string, st *Stats) error {
 			}
 			st.SharedRefs++
 			bk := blobKey(ns, ch, ver)
-			size, err := wholeSize(r, thread, ns, ch, r.get(blPath, bk))
+			size, err := wholeSize(r, kr, thread, ns, ch, r.get(blPath, bk))
 			if err != nil {
 				ferr = fmt.Errorf("thread %q checkpoint %s channel %q: %w", thread, idString(id), ch, err)
 				return false
@@ -292,7 +293,7 @@ func sharingStats(r reader, thread string, st *Stats) error {
 }
 
 // wholeSize is the size of a blob record as if its value were stored whole.
-func wholeSize(r reader, thread, ns, channel string, blob []byte) (int64, error) {
+func wholeSize(r reader, kr *keyring, thread, ns, channel string, blob []byte) (int64, error) {
 	kind, body, err := blobKind(blob)
 	if err != nil || kind != blobListRef {
 		return int64(len(blob)), err
@@ -302,7 +303,7 @@ func wholeSize(r reader, thread, ns, channel string, blob []byte) (int64, error)
 		return 0, err
 	}
 	size := int64(len(appendListHeader(nil, ref.count)) + 2)
-	err = lineage{thread: thread, ns: ns, channel: channel, id: ref.lineage}.pieces(r, ref.count, func(p []byte) bool {
+	err = lineage{thread: thread, ns: ns, channel: channel, id: ref.lineage, kr: kr}.pieces(r, ref.count, func(p []byte) bool {
 		size += int64(len(p))
 		return true
 	})
@@ -310,7 +311,7 @@ func wholeSize(r reader, thread, ns, channel string, blob []byte) (int64, error)
 }
 
 // deltaStats adds one thread's append-delta figures to st.
-func deltaStats(r reader, thread string, st *Stats) error {
+func deltaStats(r reader, kr *keyring, thread string, st *Stats) error {
 	var ferr error
 	r.scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) bool {
 		if kind, _, err := blobKind(v); err != nil || kind != blobListRef {
@@ -322,7 +323,7 @@ func deltaStats(r reader, thread string, st *Stats) error {
 			ferr = err
 			return false
 		}
-		size, err := wholeSize(r, thread, ns, ch, v)
+		size, err := wholeSize(r, kr, thread, ns, ch, v)
 		if err != nil {
 			ferr = fmt.Errorf("thread %q channel %q: %w", thread, ch, err)
 			return false
@@ -431,7 +432,7 @@ type VerifyOptions struct {
 // nothing in this process writes and no other process may.
 func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
 	rep := &VerifyReport{Problems: []Problem{}}
-	check := func(r reader) error { return verifyAll(ctx, r, rep, opts, true) }
+	check := func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, true) }
 	if s.readOnly {
 		return rep, s.view(ctx, check)
 	}
@@ -441,7 +442,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 			// what bbolt itself reports.
 			return rep, err
 		}
-		return rep, s.view(ctx, func(r reader) error { return verifyAll(ctx, r, rep, opts, false) })
+		return rep, s.view(ctx, func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, false) })
 	}
 	// Sync: wait for the op to run, whatever the store's default.
 	err := s.write(WithWriteOptions(ctx, WriteOptions{Durability: Sync}), func(w writer) error { return check(w) })
@@ -485,7 +486,7 @@ func (s *Store) checkPagesPaused(ctx context.Context, rep *VerifyReport) error {
 	return nil
 }
 
-func verifyAll(ctx context.Context, r reader, rep *VerifyReport, opts VerifyOptions, pages bool) (err error) {
+func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, opts VerifyOptions, pages bool) (err error) {
 	// A damaged page can make bbolt panic or fault on a bad address; both
 	// become a reported problem instead of a crash.
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -527,7 +528,7 @@ func verifyAll(ctx context.Context, r reader, rep *VerifyReport, opts VerifyOpti
 			rep.add(Problem{Check: "import", Thread: string(name), Detail: "left by an import that did not finish: the next read-write open deletes it"})
 			return true
 		}
-		verifyThread(r, string(name), rep)
+		verifyThread(r, kr, string(name), rep)
 		verifyRecordSums(r, string(name), rep)
 		if opts.Progress != nil {
 			opts.Progress(rep.Threads)
@@ -554,7 +555,7 @@ func verifyAll(ctx context.Context, r reader, rep *VerifyReport, opts VerifyOpti
 }
 
 // verifyThread checks one thread's buckets against each other.
-func verifyThread(r reader, thread string, rep *VerifyReport) {
+func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 	cpPath := threadPath(thread, bucketCheckpoints)
 	mdPath := threadPath(thread, bucketMetadata)
 	blPath := threadPath(thread, bucketBlobs)
@@ -621,9 +622,12 @@ func verifyThread(r reader, thread string, rep *VerifyReport) {
 			problem("value", "", nil, "key %x: %v", k, err)
 			return true
 		}
-		val, ok, err := resolveBlob(r, thread, ns, ch, v)
+		val, ok, err := resolveBlob(r, kr, thread, ns, ch, ver, v)
 		if err == nil && ok {
 			_, err = val.Value()
+		}
+		if errors.Is(err, ErrKey) && kr == nil {
+			err = nil // sealed, checksum checked; opened only with keys
 		}
 		if err != nil {
 			problem("value", ns, nil, "channel %q version %q does not decode: %v", ch, ver, err)
@@ -640,8 +644,10 @@ func verifyThread(r reader, thread string, rep *VerifyReport) {
 		if r.get(cpPath, checkpointKey(ns, id)) == nil {
 			problem("write", ns, &id, "pending write (task %q, idx %d) of a checkpoint that is not stored", task, idx)
 		}
-		rec, err := decodeWriteRecord(v)
-		if err == nil {
+		rec, err := openWriteRecord(kr, thread, k, v)
+		if errors.Is(err, ErrKey) && kr == nil {
+			rec, err = decodeWriteRecord(v) // sealed: checked without opening
+		} else if err == nil {
 			_, err = Raw(rec.Value).Value()
 		}
 		if err != nil {

@@ -164,6 +164,9 @@ func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string,
 				}
 			}
 		}
+		if err := resealCopy(w, s.keys, srcThreadID, dstThreadID); err != nil {
+			return err
+		}
 		return indexThread(w, dstThreadID)
 	})
 }

@@ -151,7 +151,7 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 		for _, e := range encoded {
 			if ver, ok := prev[e.ch]; ok {
 				if stored := w.get(blPath, blobKey("", e.ch, ver)); stored != nil {
-					rel, _, _, err := relate(w, threadID, "", e.ch, stored, e.raw)
+					rel, _, _, err := relate(w, s.keys, threadID, "", e.ch, ver, stored, e.raw)
 					if err != nil {
 						return fmt.Errorf("channel %q: %w", e.ch, err)
 					}
@@ -260,7 +260,7 @@ func (s *Store) walk(ctx context.Context, threadID string, start *[idLen]byte, o
 			done := false
 			err := s.view(ctx, func(r reader) error {
 				for len(page) < listPage && (opts.Limit == 0 || len(page) < left) {
-					t, err := loadTuple(r, threadID, "", next)
+					t, err := loadTuple(r, s.keys, threadID, "", next)
 					if errors.Is(err, ErrNotFound) && (!first || start == nil) {
 						done = true // no checkpoint yet, or the parent was removed
 						return nil
@@ -349,7 +349,7 @@ func (s *Store) Branches(ctx context.Context, threadID string) ([]*Snapshot, err
 			if parents[id] {
 				continue
 			}
-			t, err := loadTuple(r, threadID, "", &id)
+			t, err := loadTuple(r, s.keys, threadID, "", &id)
 			if err != nil {
 				return err
 			}

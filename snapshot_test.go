@@ -182,13 +182,13 @@ func TestLongReadKeepsItsSnapshot(t *testing.T) {
 	readErr := make(chan error, 1)
 	go func() {
 		readErr <- s.view(ctx, func(r reader) error {
-			before, err := loadTuple(r, "t", "", nil)
+			before, err := loadTuple(r, nil, "t", "", nil)
 			if err != nil {
 				return err
 			}
 			close(inside)
 			<-release
-			after, err := loadTuple(r, "t", "", nil)
+			after, err := loadTuple(r, nil, "t", "", nil)
 			if err != nil {
 				return err
 			}

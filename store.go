@@ -89,6 +89,9 @@ type Options struct {
 	// commit, whose fsyncs it waits for) is logged as slow. Zero means 100
 	// ms; negative never logs.
 	SlowFsync time.Duration
+	// Encryption, if set, seals values, list segments and pending writes
+	// with AES-256-GCM under the app's keys (crypt.go, README "Encryption").
+	Encryption *Encryption
 }
 
 // Store is the bbolt-backed Saver.
@@ -99,6 +102,7 @@ type Store struct {
 	readOnly   bool
 	durability Durability
 	deltaFold  int
+	keys       *keyring // Options.Encryption; nil: nothing sealed
 	ids        *idSource
 
 	// mu guards closed: calls hold it shared while they use the database,
@@ -158,6 +162,10 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := opts.SweepPolicy.validate(); opts.SweepInterval > 0 && err != nil {
 		return nil, fmt.Errorf("ckpt: open %s: sweep policy: %w", path, err)
 	}
+	keys, err := newKeyring(opts.Encryption)
+	if err != nil {
+		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
+	}
 	db, file, err := openBolt(path, bo)
 	if err != nil {
 		return nil, openError(path, err)
@@ -172,6 +180,7 @@ func Open(path string, opts Options) (*Store, error) {
 		readOnly:   opts.ReadOnly,
 		durability: opts.Durability,
 		deltaFold:  cmp.Or(opts.DeltaFold, defaultDeltaFold),
+		keys:       keys,
 		boltOpts:   *bo,
 		ids:        newIDSource(),
 		queue:      make(chan *writeOp, cmp.Or(max(opts.MaxPending, 0), 1024)),
@@ -495,7 +504,7 @@ func (s *Store) PutFull(ctx context.Context, cfg Config, cp Checkpoint, meta Met
 	}
 	var ws []preparedWrites
 	for _, tw := range writes {
-		pw, err := prepareWrites(cfg.CheckpointNS, p.id, tw.Writes, tw.TaskID, tw.TaskPath)
+		pw, err := prepareWrites(s.keys, cfg.ThreadID, cfg.CheckpointNS, p.id, tw.Writes, tw.TaskID, tw.TaskPath)
 		if err != nil {
 			return Config{}, err
 		}
@@ -650,10 +659,11 @@ func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, 
 	blPath := threadPath(thread, bucketBlobs)
 	for _, b := range blobs {
 		var baseBlob []byte
-		if v, ok := baseVersions[b.channel]; ok && v != b.version {
+		v, ok := baseVersions[b.channel]
+		if ok && v != b.version {
 			baseBlob = w.get(blPath, blobKey(ns, b.channel, v))
 		}
-		if err := storeChannel(w, thread, ns, b, baseBlob, s.deltaFold); err != nil {
+		if err := storeChannel(w, s.keys, thread, ns, b, v, baseBlob, s.deltaFold); err != nil {
 			return err
 		}
 	}
@@ -693,7 +703,7 @@ func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskI
 	if err != nil {
 		return err
 	}
-	pw, err := prepareWrites(cfg.CheckpointNS, id, writes, taskID, taskPath)
+	pw, err := prepareWrites(s.keys, cfg.ThreadID, cfg.CheckpointNS, id, writes, taskID, taskPath)
 	if err != nil || len(pw.recs) == 0 {
 		return err
 	}
@@ -715,7 +725,7 @@ type preparedWrite struct {
 	replace bool
 }
 
-func prepareWrites(ns string, id [idLen]byte, writes []Write, taskID, taskPath string) (preparedWrites, error) {
+func prepareWrites(kr *keyring, thread, ns string, id [idLen]byte, writes []Write, taskID, taskPath string) (preparedWrites, error) {
 	var pw preparedWrites
 	if err := validName("task id", taskID, MaxNameLen); err != nil {
 		return pw, err
@@ -729,12 +739,13 @@ func prepareWrites(ns string, id [idLen]byte, writes []Write, taskID, taskPath s
 		if err != nil {
 			return pw, err
 		}
-		rec, err := encodeWriteRecord(&writeRecord{Channel: wr.Channel, TaskPath: taskPath, Value: []byte(raw)})
+		idx, special := saverkit.WriteIndex(wr.Channel, i)
+		key := writeKey(ns, id, taskID, idx)
+		rec, err := encodeWriteRecord(kr, thread, key, &writeRecord{Channel: wr.Channel, TaskPath: taskPath, Value: []byte(raw)})
 		if err != nil {
 			return pw, fmt.Errorf("%w: write %d: %v", ErrEncode, i, err)
 		}
-		idx, special := saverkit.WriteIndex(wr.Channel, i)
-		pw.recs = append(pw.recs, preparedWrite{writeKey(ns, id, taskID, idx), rec, special})
+		pw.recs = append(pw.recs, preparedWrite{key, rec, special})
 	}
 	return pw, nil
 }
@@ -770,7 +781,7 @@ func (s *Store) GetTuple(ctx context.Context, cfg Config) (_ *Tuple, err error) 
 	}
 	var t *Tuple
 	err = s.view(ctx, func(r reader) (err error) {
-		t, err = loadTuple(r, cfg.ThreadID, cfg.CheckpointNS, want)
+		t, err = loadTuple(r, s.keys, cfg.ThreadID, cfg.CheckpointNS, want)
 		return err
 	})
 	return t, err
@@ -778,7 +789,7 @@ func (s *Store) GetTuple(ctx context.Context, cfg Config) (_ *Tuple, err error) 
 
 // loadTuple reads one checkpoint with its values and pending writes; a nil
 // id means the newest of (thread, ns).
-func loadTuple(r reader, thread, ns string, id *[idLen]byte) (*Tuple, error) {
+func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tuple, error) {
 	cpPath := threadPath(thread, bucketCheckpoints)
 	var key, val []byte
 	if id == nil {
@@ -816,7 +827,10 @@ func loadTuple(r reader, thread, ns string, id *[idLen]byte) (*Tuple, error) {
 		if b == nil {
 			continue // never written (LangGraph semantics): no value
 		}
-		v, ok, err := resolveBlob(r, thread, ns, ch, b)
+		v, ok, err := resolveBlob(r, kr, thread, ns, ch, ver, b)
+		if v, err = lockIfNoKeys(kr, v, err); err == nil && v != nil {
+			ok = true
+		}
 		if err != nil {
 			return nil, fmt.Errorf("thread %q checkpoint %s channel %q version %q: %w", thread, idString(cid), ch, ver, err)
 		}
@@ -824,7 +838,7 @@ func loadTuple(r reader, thread, ns string, id *[idLen]byte) (*Tuple, error) {
 			values[ch] = v
 		}
 	}
-	writes, err := loadWrites(r, thread, key)
+	writes, err := loadWrites(r, kr, thread, key)
 	if err != nil {
 		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 	}
@@ -848,7 +862,7 @@ func loadTuple(r reader, thread, ns string, id *[idLen]byte) (*Tuple, error) {
 
 // loadWrites reads the pending writes of the checkpoint keyed cpKey, ordered
 // by (task path, task id, idx).
-func loadWrites(r reader, thread string, cpKey []byte) ([]PendingWrite, error) {
+func loadWrites(r reader, kr *keyring, thread string, cpKey []byte) ([]PendingWrite, error) {
 	var out []PendingWrite
 	var ferr error
 	r.scan(threadPath(thread, bucketWrites), cpKey, nil, false, func(k, v []byte) bool {
@@ -857,7 +871,14 @@ func loadWrites(r reader, thread string, cpKey []byte) ([]PendingWrite, error) {
 			ferr = err
 			return false
 		}
-		rec, err := decodeWriteRecord(v)
+		rec, err := openWriteRecord(kr, thread, k, v)
+		if errors.Is(err, ErrKey) && kr == nil {
+			rec, err = decodeWriteRecord(v) // listed, its value locked (crypt.go)
+			if err == nil {
+				id, _ := envelopeKey(rec.sealed)
+				rec.Value = []byte(lockedRaw(id))
+			}
+		}
 		if err != nil {
 			ferr = fmt.Errorf("pending write (task %q, idx %d): %w", task, idx, err)
 			return false
@@ -953,7 +974,7 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 					return true
 				}
 			}
-			t, err := loadTuple(r, thread, ns, &id)
+			t, err := loadTuple(r, s.keys, thread, ns, &id)
 			if err != nil {
 				ferr = err
 				return false

@@ -31,6 +31,9 @@ var (
 	ErrLocked = errors.New("ckpt: file is locked by another process or handle")
 	// ErrCorrupt: the file or a record in it is damaged or is not a ckpt file.
 	ErrCorrupt = errors.New("ckpt: corrupt data")
+	// ErrKey: a sealed record's key is missing or does not open it
+	// (*KeyError names the key id; Options.Encryption).
+	ErrKey = errors.New("ckpt: encryption key missing or wrong")
 	// ErrFormatVersion: the file or a record was written by a format version
 	// this build does not read.
 	ErrFormatVersion = errors.New("ckpt: unknown format version")

@@ -27,6 +27,7 @@ type app struct {
 	asJSON      bool
 	ctx         context.Context // cancelled by SIGINT or SIGTERM
 	utc         bool            // times in UTC instead of local time
+	keyFiles    []string        // --key-file, newest first (rekey.go)
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
@@ -49,6 +50,7 @@ Start with:  ckpt demo   (then: ckpt log demo.db demo)`,
 	root.PersistentFlags().Var(durationFlag{&a.lockTimeout}, "lock-timeout",
 		"how long to wait for a file another process holds before giving up")
 	root.PersistentFlags().BoolVar(&a.utc, "utc", false, "print times in UTC instead of local time")
+	root.PersistentFlags().StringArrayVar(&a.keyFiles, "key-file", nil, keyFileHelp)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Sprintf("%s: %v", c.Name(), err)}
 	})
@@ -79,7 +81,11 @@ func (a *app) openRead(path string) (*ckpt.Store, error) {
 	if err := checkFile(path); err != nil {
 		return nil, err
 	}
-	s, err := ckpt.Open(path, ckpt.Options{ReadOnly: true, LockTimeout: a.lockTimeout})
+	enc, err := a.encryption()
+	if err != nil {
+		return nil, err
+	}
+	s, err := ckpt.Open(path, ckpt.Options{ReadOnly: true, LockTimeout: a.lockTimeout, Encryption: enc})
 	return s, a.openError(path, err)
 }
 
@@ -99,7 +105,11 @@ func (a *app) openWrite(path string) (*ckpt.Store, error) {
 			return nil, err
 		}
 	}
-	s, err := ckpt.Open(path, ckpt.Options{LockTimeout: a.lockTimeout})
+	enc, err := a.encryption()
+	if err != nil {
+		return nil, err
+	}
+	s, err := ckpt.Open(path, ckpt.Options{LockTimeout: a.lockTimeout, Encryption: enc})
 	return s, a.openError(path, err)
 }
 

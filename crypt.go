@@ -1,0 +1,224 @@
+package ckpt
+
+// Encryption at rest (Options.Encryption).
+//
+// What is sealed: the user's data, i.e. channel values (blob records of
+// kind value), list segments (the items of append-deltas) and the values
+// of pending writes. Each is sealed with AES-256-GCM into an envelope
+// [key id uvarint][nonce 12][ciphertext+tag 16] inside the usual record
+// framing, so the CRC-32C stays on the outer record: a flipped bit is
+// ErrCorrupt, while a record whose checksum is right but that does not open
+// is a *KeyError (wrong or missing key), two different problems.
+//
+// What stays readable, and why: thread ids, namespaces, checkpoint ids,
+// channel names and versions (they are the bucket keys every lookup, List
+// order and retention run on), checkpoint headers (parent, versions) and
+// metadata (List's metadata filter runs inside the read transaction over
+// every checkpoint; sealing it would make each List decrypt every record it
+// skips), pending writes' channel and task path, and list references
+// (lineage, count). Apps must not put secrets in metadata or names.
+//
+// Binding: the additional data of every seal is the record's place (kind,
+// thread, and its bucket key: namespace, channel and version for a value;
+// namespace, channel, lineage and first item for a segment; namespace,
+// checkpoint, task and index for a pending write), so a sealed record
+// copied to another place fails to open instead of reading as another
+// value.
+//
+// Nonces are 96 random bits from crypto/rand per seal. With random nonces
+// GCM stays within its bounds (collision chance below 2^-32) for up to
+// 2^32 seals under one key; a store sealing 100 records a second for a
+// year seals ~2^31.6. Rotate (add a new first key and run Rekey) long
+// before that. Deriving nonces from a counter would need the counter to
+// survive crashes and copies of the file, which random nonces do not.
+//
+// Sharing: a version is stored once and shared by later checkpoints, and
+// lists grow by appended segments; both compare the logical (opened)
+// content, since the sealed bytes of equal values differ.
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Key is one AES-256 key. ID names it in the file (the key itself is never
+// stored): pick a new id for every new key.
+type Key struct {
+	ID     uint32
+	Secret [32]byte
+}
+
+// Encryption lists the keys of an encrypted store. Keys[0] is the newest:
+// it seals everything written; every listed key opens what it sealed.
+// Rotate by putting a new key first and keeping the old ones until
+// Store.Rekey has re-sealed the file under the new key.
+type Encryption struct {
+	Keys []Key
+}
+
+// KeyError is a sealed record that could not be opened: its key is not
+// among Options.Encryption's keys (Missing), or the key with its id does
+// not open it (a wrong key under that id, or a record moved elsewhere).
+// errors.Is(err, ErrKey) holds.
+type KeyError struct {
+	ID      uint32
+	Missing bool
+}
+
+func (e *KeyError) Error() string {
+	if e.Missing {
+		return fmt.Sprintf("%v: key %d is not among the keys given", ErrKey, e.ID)
+	}
+	return fmt.Sprintf("%v: key %d does not open the record (wrong key, or the record was moved)", ErrKey, e.ID)
+}
+
+// Is makes errors.Is(err, ErrKey) true.
+func (e *KeyError) Is(target error) bool { return target == ErrKey }
+
+// sealOverhead is what sealing adds to a record at most.
+const sealOverhead = binary.MaxVarintLen32 + nonceLen + 16
+
+const nonceLen = 12
+
+// keyring holds the AEADs of Options.Encryption. A nil *keyring is a store
+// without encryption: it seals nothing and opens nothing.
+type keyring struct {
+	sealID uint32
+	seal   cipher.AEAD
+	byID   map[uint32]cipher.AEAD
+}
+
+func newKeyring(e *Encryption) (*keyring, error) {
+	if e == nil {
+		return nil, nil
+	}
+	if len(e.Keys) == 0 {
+		return nil, errors.New("ckpt: Options.Encryption has no keys")
+	}
+	kr := &keyring{byID: make(map[uint32]cipher.AEAD, len(e.Keys))}
+	for i, k := range e.Keys {
+		if _, dup := kr.byID[k.ID]; dup {
+			return nil, fmt.Errorf("ckpt: Options.Encryption lists key id %d twice", k.ID)
+		}
+		block, err := aes.NewCipher(k.Secret[:])
+		if err != nil {
+			return nil, err
+		}
+		g, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, err
+		}
+		kr.byID[k.ID] = g
+		if i == 0 {
+			kr.sealID, kr.seal = k.ID, g
+		}
+	}
+	return kr, nil
+}
+
+// Kinds of sealed record, first byte of the additional data.
+const (
+	aadBlob    byte = 'b'
+	aadSegment byte = 's'
+	aadWrite   byte = 'w'
+)
+
+// placeAAD is the additional data binding a sealed record to its place.
+func placeAAD(kind byte, thread string, key []byte) []byte {
+	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(thread)+len(key))
+	b = append(b, kind)
+	b = binary.AppendUvarint(b, uint64(len(thread)))
+	b = append(b, thread...)
+	return append(b, key...)
+}
+
+// appendSealed appends the envelope of plain under the newest key to dst.
+func (kr *keyring) appendSealed(dst, plain, aad []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(kr.sealID))
+	n := len(dst)
+	dst = append(dst, make([]byte, nonceLen)...)
+	// crypto/rand.Read never fails (Go 1.24+: it crashes the program
+	// rather than return predictable bytes).
+	_, _ = rand.Read(dst[n:])
+	return kr.seal.Seal(dst, dst[n:n+nonceLen], plain, aad)
+}
+
+// envelopeKey returns the key id of an envelope.
+func envelopeKey(env []byte) (uint32, error) {
+	id, n := binary.Uvarint(env)
+	if n <= 0 || id > 1<<32-1 || len(env)-n < nonceLen+16 {
+		return 0, fmt.Errorf("%w: sealed record envelope", ErrCorrupt)
+	}
+	return uint32(id), nil
+}
+
+// open opens an envelope sealed for aad. A nil keyring has no keys.
+func (kr *keyring) open(env, aad []byte) ([]byte, error) {
+	id, err := envelopeKey(env)
+	if err != nil {
+		return nil, err
+	}
+	var g cipher.AEAD
+	if kr != nil {
+		g = kr.byID[id]
+	}
+	if g == nil {
+		return nil, &KeyError{ID: id, Missing: true}
+	}
+	n := uvarintLen(env)
+	plain, err := g.Open(nil, env[n:n+nonceLen], env[n+nonceLen:], aad)
+	if err != nil {
+		return nil, &KeyError{ID: id}
+	}
+	return plain, nil
+}
+
+func uvarintLen(b []byte) int {
+	_, n := binary.Uvarint(b)
+	return n
+}
+
+// lockedPrefix starts a locked Raw: 0xc1, a byte msgpack never uses, so no
+// stored value starts with it, then a magic string, so a damaged value
+// that happens to start with 0xc1 is still reported as damage.
+var lockedPrefix = []byte("\xc1ckpt-sealed:")
+
+// lockedRaw stands for a sealed value read from a store opened without
+// Options.Encryption: List and GetTuple still give ids, metadata and
+// versions, and decoding the value gives the *KeyError naming the key.
+func lockedRaw(id uint32) Raw {
+	return binary.AppendUvarint(bytes.Clone(lockedPrefix), uint64(id))
+}
+
+// lockedKey returns the *KeyError of a locked Raw, or nil for any other.
+func lockedKey(r Raw) error {
+	if !bytes.HasPrefix(r, lockedPrefix) {
+		return nil
+	}
+	id, n := binary.Uvarint(r[len(lockedPrefix):])
+	if n <= 0 || id > 1<<32-1 || len(lockedPrefix)+n != len(r) {
+		return nil
+	}
+	return &KeyError{ID: uint32(id), Missing: true}
+}
+
+// lockIfNoKeys turns a missing-key error into a locked value when the
+// store has no keys at all (kr nil), so listings still work.
+func lockIfNoKeys(kr *keyring, v Raw, err error) (Raw, error) {
+	var ke *KeyError
+	if kr == nil && errors.As(err, &ke) && ke.Missing {
+		return lockedRaw(ke.ID), nil
+	}
+	return v, err
+}
+
+// current reports whether env is sealed under the newest key.
+func (kr *keyring) current(env []byte) bool {
+	id, err := envelopeKey(env)
+	return err == nil && id == kr.sealID
+}

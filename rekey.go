@@ -1,0 +1,207 @@
+package ckpt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+)
+
+// rekeyBatch bounds one Rekey transaction: at most this many records
+// re-sealed, so writers queued behind it wait for one small commit.
+const rekeyBatch = 256
+
+// rekeyScan bounds the records one Rekey transaction looks at, so a long
+// run of records already under the newest key is also walked in steps.
+const rekeyScan = 4096
+
+// RekeyStats says what Store.Rekey did.
+type RekeyStats struct {
+	Resealed     int64 // records re-sealed under the newest key (or sealed, if they were plain)
+	Transactions int64
+}
+
+// Rekey re-seals every value, list segment and pending write that is not
+// sealed under the newest key (Options.Encryption.Keys[0]), plain records
+// of a file written before encryption was turned on included. It works
+// through the normal write path in transactions of at most a few hundred
+// records, so writers go on meanwhile, and a crash anywhere leaves every
+// record whole under one of the keys (each transaction is atomic): run it
+// again with the same keys to finish. Once it returns nil, the old keys
+// can be dropped from Options.Encryption.
+func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
+	var st RekeyStats
+	if s.keys == nil {
+		return st, fmt.Errorf("%w: Rekey needs Options.Encryption", ErrInvalidConfig)
+	}
+	var threads []string
+	if err := s.view(ctx, func(r reader) error {
+		threads = threads[:0]
+		r.buckets(threadsRoot, nil, func(name []byte) bool {
+			threads = append(threads, string(name))
+			return true
+		})
+		return nil
+	}); err != nil {
+		return st, err
+	}
+	for _, thread := range threads {
+		for _, sub := range [][]byte{bucketBlobs, bucketSegments, bucketWrites} {
+			var start []byte
+			for done := false; !done; {
+				if err := ctx.Err(); err != nil {
+					return st, err
+				}
+				var n int64
+				var next []byte
+				err := s.write(ctx, func(w writer) error {
+					n, next, done = 0, nil, false
+					var ks, vs [][]byte
+					var ferr error
+					scanned := 0
+					p := threadPath(thread, sub)
+					done = true
+					w.scan(p, nil, start, false, func(k, v []byte) bool {
+						if scanned == rekeyScan || len(ks) == rekeyBatch {
+							next, done = bytes.Clone(k), false
+							return false
+						}
+						scanned++
+						nv, changed, err := reseal(s.keys, sub, thread, thread, k, v, false)
+						if err != nil {
+							ferr = fmt.Errorf("thread %q: %w", thread, err)
+							return false
+						}
+						if changed {
+							ks, vs = append(ks, bytes.Clone(k)), append(vs, nv)
+						}
+						return true
+					})
+					if ferr != nil {
+						return ferr
+					}
+					for i := range ks {
+						if err := w.put(p, ks[i], vs[i]); err != nil {
+							return err
+						}
+					}
+					n = int64(len(ks))
+					return nil
+				})
+				if err != nil {
+					return st, err
+				}
+				start = next // only once committed: the write may run again
+				st.Resealed += n
+				st.Transactions++
+			}
+		}
+	}
+	return st, nil
+}
+
+// reseal returns record v at key k of thread from's sub-bucket sub sealed
+// under the newest key for thread to, and whether it changed. Unless
+// force, a record already sealed under the newest key for the same thread
+// is left as is. Records that hold no user data (empty values, list
+// references) never change.
+func reseal(kr *keyring, sub []byte, from, to string, k, v []byte, force bool) ([]byte, bool, error) {
+	switch {
+	case bytes.Equal(sub, bucketBlobs):
+		kind, body, err := blobKind(v)
+		if err != nil || kind == blobEmpty || kind == blobListRef {
+			return nil, false, err
+		}
+		if kind == blobSealed && !force && kr.current(body) {
+			return nil, false, nil
+		}
+		ns, ch, ver, err := parseBlobKey(k)
+		if err != nil {
+			return nil, false, err
+		}
+		if _, body, err = openBlob(kr, from, ns, ch, ver, v); err != nil {
+			return nil, false, fmt.Errorf("channel %q version %q: %w", ch, ver, err)
+		}
+		return encodeValueBlob(kr, to, ns, ch, ver, body), true, nil
+	case bytes.Equal(sub, bucketSegments):
+		seg, err := decodeSegment(k, v)
+		if err != nil {
+			return nil, false, err
+		}
+		if seg.sealed && !force && kr.current(seg.items) {
+			return nil, false, nil
+		}
+		ns, ch, id, _, err := parseSegmentKey(k)
+		if err != nil {
+			return nil, false, err
+		}
+		items, err := lineage{thread: from, ns: ns, channel: ch, id: id, kr: kr}.openItems(seg)
+		if err != nil {
+			return nil, false, err
+		}
+		return encodeSegment(kr, to, k, seg.count, seg.folded, items), true, nil
+	case bytes.Equal(sub, bucketWrites):
+		rec, err := decodeWriteRecord(v)
+		if err != nil {
+			return nil, false, err
+		}
+		if rec.sealed != nil && !force && kr.current(rec.sealed) {
+			return nil, false, nil
+		}
+		if rec, err = openWriteRecord(kr, from, k, v); err != nil {
+			return nil, false, fmt.Errorf("pending write: %w", err)
+		}
+		nv, err := encodeWriteRecord(kr, to, k, rec)
+		return nv, err == nil, err
+	}
+	return nil, false, errors.New("ckpt: reseal: not a sealed bucket")
+}
+
+// resealCopy re-seals the sealed records of thread to, just copied from
+// thread from (CopyThread): each seal is bound to its thread, so a copied
+// record would not open in its new place. Without keys, sealed records are
+// copied as they are (and do not open in the copy: ErrKey).
+func resealCopy(w writer, kr *keyring, from, to string) error {
+	if kr == nil {
+		return nil
+	}
+	for _, sub := range [][]byte{bucketBlobs, bucketSegments, bucketWrites} {
+		p := threadPath(to, sub)
+		var ks, vs [][]byte
+		var ferr error
+		w.scan(p, nil, nil, false, func(k, v []byte) bool {
+			if !isSealedRecord(sub, v) {
+				return true
+			}
+			nv, _, err := reseal(kr, sub, from, to, k, v, true)
+			if err != nil {
+				ferr = fmt.Errorf("copy of thread %q: %w", from, err)
+				return false
+			}
+			ks, vs = append(ks, bytes.Clone(k)), append(vs, nv)
+			return true
+		})
+		if ferr != nil {
+			return ferr
+		}
+		for i := range ks {
+			if err := w.put(p, ks[i], vs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// isSealedRecord reports whether v (of sub-bucket sub) is encrypted.
+func isSealedRecord(sub, v []byte) bool {
+	switch {
+	case bytes.Equal(sub, bucketBlobs):
+		return len(v) >= 2 && v[0] == blobRecordV3 && v[1] == blobSealed
+	case bytes.Equal(sub, bucketSegments):
+		return len(v) >= 1 && v[0] == segmentRecordV4
+	case bytes.Equal(sub, bucketWrites):
+		return len(v) >= 1 && v[0] == writeRecordV4
+	}
+	return false
+}
