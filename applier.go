@@ -267,7 +267,7 @@ func (ap *applier) apply(waitReaders bool) error {
 				_ = tx.Rollback()
 				return err
 			}
-			return commitBolt(tx)
+			return s.tune.commitBolt(tx)
 		})
 	}
 	if err != nil {
@@ -383,6 +383,7 @@ func (s *Store) openWAL(noWAL bool, logged []walGroup) error {
 	if err != nil {
 		return err
 	}
+	log.sync = s.tune.syncLog
 	w := &walState{log: log, shared: newOvTree(), unsynced: newOvTree(), gen: applied, written: applied, durable: applied,
 		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1), idle: make(chan struct{}, 1)}
 	w.ap = newApplier(s, applied)
@@ -508,13 +509,9 @@ type syncResult struct {
 // share each fsync without waiting for one another.
 func (w *walState) syncer() {
 	for gen := range w.syncReq {
-		w.syncRes <- syncResult{gen, syncLog(w.log.f)}
+		w.syncRes <- syncResult{gen, w.log.sync(w.log.f)}
 	}
 }
-
-// syncLog is the syncer's fsync; tests replace it (before Open) to make
-// it fail.
-var syncLog = fdatasync
 
 // requestSync asks the syncer to make every written record durable, unless
 // it is already at work or nothing waits for it.

@@ -279,16 +279,15 @@ func TestCompactWithConcurrentWritersAndReaders(t *testing.T) {
 }
 
 func TestCompactCancelledKeepsOldFile(t *testing.T) {
-	s, path := openTemp(t, ckpt.Options{Durability: ckpt.NoSync})
-	fillW1(t, s, 20, 30) // well over the keys between two context checks
-	want := dumpAll(t, s)
 	cctx, cancel := context.WithCancel(ctx)
-	ckpt.SetCompactHook(func(stage string) {
+	defer cancel()
+	s, path := openTemp(t, ckpt.WithCompactHook(ckpt.Options{Durability: ckpt.NoSync}, func(stage string) {
 		if stage == "copying" {
 			cancel()
 		}
-	})
-	defer ckpt.SetCompactHook(nil)
+	}))
+	fillW1(t, s, 20, 30) // well over the keys between two context checks
+	want := dumpAll(t, s)
 	if _, err := s.Compact(cctx, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled compaction: %v", err)
 	}
@@ -414,16 +413,15 @@ func TestCompactKillChild(t *testing.T) {
 		t.Skip("runs only as the child process of TestCompactSurvivesKill")
 	}
 	stage := os.Getenv(envChildStage)
-	s, err := ckpt.Open(path, ckpt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ckpt.SetCompactHook(func(st string) {
+	s, err := ckpt.Open(path, ckpt.WithCompactHook(ckpt.Options{}, func(st string) {
 		fmt.Printf("stage %s\n", st)
 		if st == stage {
 			time.Sleep(time.Hour) // wait here for the parent's SIGKILL
 		}
-	})
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	saved := make(chan struct{}, 1)
 	go func() {
 		for i := 0; ; i++ {

@@ -132,11 +132,10 @@ func TestImportFailureLeavesStoreAsItWas(t *testing.T) {
 	}
 	// Small batches, so a failure comes after earlier batches committed and
 	// the import must undo them.
-	defer func(n int) { importBatchRecords = n }(importBatchRecords)
-	importBatchRecords = 3
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dst := newInspectStore(t)
+			dst.tune.importBatchRecords = 3 // before any import reads it
 			putChain(t, dst, "keep", "", 2)
 			if c.name == "thread exists" {
 				// The dump's last thread clashes; the ones before it were
@@ -160,7 +159,7 @@ func TestImportFailureLeavesStoreAsItWas(t *testing.T) {
 
 func TestImportStreamsInBatches(t *testing.T) {
 	src := newInspectStore(t)
-	putChain(t, src, "long", "", importBatchRecords/2) // more records than one batch
+	putChain(t, src, "long", "", defaultTuning().importBatchRecords/2) // more records than one batch
 	dump := export(t, src)
 	dst := newInspectStore(t)
 	batches := 0

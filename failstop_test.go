@@ -61,21 +61,20 @@ func (o *saveOutcomes) check(t *testing.T, s *Store, threads int, when string) {
 // after a reopen), everything acknowledged is, and every write after the
 // failure fails with ErrFailed.
 func TestFailedFsyncAtRandomGroupsShowsNoFailedWrite(t *testing.T) {
-	defer func() { syncLog = fdatasync }()
 	const writers, saves = 4, 12
 	for seed := range uint64(8) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 13))
 			failAt := int64(1 + rng.IntN(12))
 			var calls atomic.Int64
-			syncLog = func(f *os.File) error {
+			syncLog := func(f *os.File) error {
 				if calls.Add(1) == failAt {
 					return errors.New("disk on fire")
 				}
 				return fdatasync(f)
 			}
 			path := filepath.Join(t.TempDir(), "s.db")
-			s := openUnapplied(t, path)
+			s := openUnappliedWith(t, path, Options{tuning: &tuning{syncLog: syncLog}})
 			ctx := context.Background()
 			o := &saveOutcomes{ok: map[string]bool{}, failed: map[string]bool{}}
 			var wg sync.WaitGroup
@@ -140,16 +139,15 @@ func TestFailedFsyncAtRandomGroupsShowsNoFailedWrite(t *testing.T) {
 // them), and a reopen replays them.
 func TestFailedApplyFailsStopAndKeepsTheLog(t *testing.T) {
 	var fail atomic.Bool
-	commitBolt = func(tx *bolt.Tx) error {
+	commitBolt := func(tx *bolt.Tx) error {
 		if fail.Load() {
 			_ = tx.Rollback()
 			return errors.New("disk full")
 		}
 		return tx.Commit()
 	}
-	defer func() { commitBolt = (*bolt.Tx).Commit }()
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, Options{})
+	s, err := Open(path, Options{tuning: &tuning{commitBolt: commitBolt}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,16 +177,15 @@ func TestFailedApplyFailsStopAndKeepsTheLog(t *testing.T) {
 // Without the log, a failed bbolt commit fails the store the same way.
 func TestNoWALFailedCommitFailsStop(t *testing.T) {
 	var fail atomic.Bool
-	commitBolt = func(tx *bolt.Tx) error {
+	commitBolt := func(tx *bolt.Tx) error {
 		if fail.Swap(false) {
 			_ = tx.Rollback()
 			return errors.New("disk full")
 		}
 		return tx.Commit()
 	}
-	defer func() { commitBolt = (*bolt.Tx).Commit }()
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, Options{NoWAL: true})
+	s, err := Open(path, Options{NoWAL: true, tuning: &tuning{commitBolt: commitBolt}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -187,10 +187,8 @@ func TestSweepPendingAfterDropIsFinishedByNextRun(t *testing.T) {
 // TestRetentionPaging runs every retention entry point with tiny pages,
 // plan limits and batches, so that every paging path runs.
 func TestRetentionPaging(t *testing.T) {
-	defer func(a, b, c int) { planLimit, maxBatchJobs, namePage = a, b, c }(planLimit, maxBatchJobs, namePage)
-	planLimit, maxBatchJobs, namePage = 3, 2, 2
-
-	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{Durability: NoSync, NoWAL: true})
+	tiny := &tuning{planLimit: 3, maxBatchJobs: 2, namePage: 2}
+	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{Durability: NoSync, NoWAL: true, tuning: tiny})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,8 +136,6 @@ func checkPagesClean(t *testing.T, path string) {
 // random place of a dump, 20 times: the import fails and the existing file
 // is exactly as it was, Verify clean, no page leaked.
 func TestImportOfMalformedDumpLeavesFileAsItWas(t *testing.T) {
-	defer func(n int) { importBatchRecords = n }(importBatchRecords)
-	importBatchRecords = 16 // many batches committed before the bad line
 	dump := importSource(t, 30)
 	lines := strings.SplitAfter(string(dump), "\n")
 	rng := rand.New(rand.NewPCG(14, 4))
@@ -145,7 +143,8 @@ func TestImportOfMalformedDumpLeavesFileAsItWas(t *testing.T) {
 		path, want := existingStore(t)
 		at := 1 + rng.IntN(len(lines)-2)
 		bad := strings.Join(lines[:at], "") + "{\"kind\":\"value\",oops\n" + strings.Join(lines[at:], "")
-		s, err := Open(path, Options{Durability: NoSync})
+		// Many batches committed before the bad line.
+		s, err := Open(path, Options{Durability: NoSync, tuning: &tuning{importBatchRecords: 16}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +183,6 @@ func TestImportChildProcess(t *testing.T) {
 // with the handler still installed: a SIGINT after the import is ignored,
 // as a CLI that is about to exit would.
 func runImportChild() {
-	importBatchRecords = 4 // many commits: a signal lands mid-import
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	f, err := os.Open(os.Getenv("CKPT_IMPORT_DUMP"))
@@ -193,7 +191,7 @@ func runImportChild() {
 		os.Exit(2)
 	}
 	fmt.Println("go")
-	if _, err := ImportFile(ctx, os.Getenv("CKPT_IMPORT_PATH"), f, Options{}, ImportOptions{}); err != nil {
+	if _, err := ImportFile(ctx, os.Getenv("CKPT_IMPORT_PATH"), f, Options{tuning: &tuning{importBatchRecords: 4}}, ImportOptions{}); err != nil { // many commits: a signal lands mid-import
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

@@ -72,6 +72,10 @@ type Options struct {
 	// background sweep with what it removed and the error that ended it,
 	// if any. It must not call Close, which waits for the sweeper.
 	OnSweep func(GCStats, error)
+
+	// tuning, if set (by tests), replaces the store's limits and fault
+	// seams (tuning.go); its zero fields keep the defaults.
+	tuning *tuning
 }
 
 // Store is the bbolt-backed Saver.
@@ -105,6 +109,7 @@ type Store struct {
 	// read-only with nothing logged.
 	wal *walState
 	failState
+	tune tuning // limits and test seams (tuning.go)
 }
 
 var _ Saver = (*Store)(nil)
@@ -158,6 +163,7 @@ func Open(path string, opts Options) (*Store, error) {
 		ids:        newIDSource(),
 		queue:      make(chan *writeOp, cmp.Or(max(opts.MaxPending, 0), 1024)),
 		loopDone:   make(chan struct{}),
+		tune:       opts.tuning.withDefaults(),
 	}
 	if s.durability == DurabilityDefault {
 		s.durability = Sync

@@ -21,7 +21,13 @@ import (
 // ran leaves behind.
 func openUnapplied(t *testing.T, path string) *Store {
 	t.Helper()
-	s, err := Open(path, Options{})
+	return openUnappliedWith(t, path, Options{})
+}
+
+// openUnappliedWith is openUnapplied with opts.
+func openUnappliedWith(t *testing.T, path string, opts Options) *Store {
+	t.Helper()
+	s, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,15 +276,14 @@ func TestApplyLogEmptiesTheOverlay(t *testing.T) {
 // exactly the last good head and writes on from it.
 func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
 	var fail atomic.Bool
-	syncLog = func(f *os.File) error {
+	syncLog := func(f *os.File) error {
 		if fail.Swap(false) {
 			return errors.New("disk on fire")
 		}
 		return fdatasync(f)
 	}
-	defer func() { syncLog = fdatasync }()
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, Options{})
+	s, err := Open(path, Options{tuning: &tuning{syncLog: syncLog}})
 	if err != nil {
 		t.Fatal(err)
 	}

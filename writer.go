@@ -14,8 +14,6 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Durability says when a write is acknowledged.
@@ -142,8 +140,8 @@ func (s *Store) send(ctx context.Context, op *writeOp) error {
 		}
 		op.onQueue()
 	}
-	if testHookBeforeSend != nil {
-		testHookBeforeSend()
+	if s.tune.beforeSend != nil {
+		s.tune.beforeSend()
 	}
 	select {
 	case s.queue <- op:
@@ -152,10 +150,6 @@ func (s *Store) send(ctx context.Context, op *writeOp) error {
 		return ctx.Err()
 	}
 }
-
-// testHookBeforeSend lets tests widen the window between an op's onQueue
-// hook and its send.
-var testHookBeforeSend func()
 
 // write queues apply with the durability the context asks for.
 func (s *Store) write(ctx context.Context, apply func(w writer) error) error {
@@ -326,7 +320,7 @@ func (s *Store) commitGroup(ops []*writeOp) {
 				// Only this goroutine commits, so toggling NoSync per
 				// transaction is safe.
 				s.db.NoSync = !needSync
-				if err := s.guardWrite("commit", tx, func() error { return commitBolt(tx) }); err != nil {
+				if err := s.guardWrite("commit", tx, func() error { return s.tune.commitBolt(tx) }); err != nil {
 					// What bbolt wrote before the failure is unknown:
 					// stop writing (failstop.go).
 					txErr = s.fail(failBolt, fmt.Errorf("ckpt: commit: %w", err))
@@ -395,10 +389,6 @@ func (s *Store) takeAsyncErr() error {
 	s.asyncErrs = nil
 	return err
 }
-
-// commitBolt commits a bbolt write transaction of the commit loop or the
-// applier; tests replace it to make a commit fail.
-var commitBolt = (*bolt.Tx).Commit
 
 // safeApply turns a panic in an op into its error, so one bad op cannot
 // take the commit loop (and every other writer) down.
