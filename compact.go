@@ -21,6 +21,8 @@ package ckpt
 // out here to report progress and honour the context.
 
 import (
+	"github.com/ckpt-go/ckpt/internal/engine"
+
 	"context"
 	"errors"
 	"fmt"
@@ -159,14 +161,7 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 	return st, nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	return errors.Join(err, d.Close())
-}
+func syncDir(dir string) error { return engine.SyncDir(dir) }
 
 // copyLive copies every bucket, key and value of src into the empty dst,
 // in key order with full pages. stage reports when half is copied.

@@ -97,6 +97,7 @@ func boltCheck(t *testing.T, path string) {
 }
 
 func TestCompactShrinksFileAndKeepsData(t *testing.T) {
+	t.Parallel()
 	s, path := openTemp(t, ckpt.Options{Durability: ckpt.NoSync})
 	fillW1(t, s, 20, 30)
 	if _, err := s.GC(ctx, ckpt.Policy{KeepLast: 3}); err != nil {
@@ -170,6 +171,7 @@ func TestCompactShrinksFileAndKeepsData(t *testing.T) {
 // what it needs plus 16 MB; the compacted file must not keep that empty
 // tail (W3's target compares it with a fresh store of the same data).
 func TestCompactedFileEndsWithItsData(t *testing.T) {
+	t.Parallel()
 	s, path := openTemp(t, ckpt.Options{Durability: ckpt.NoSync})
 	big := strings.Repeat("x", 50_000)
 	for th := range 40 {
@@ -213,6 +215,7 @@ func TestCompactedFileEndsWithItsData(t *testing.T) {
 // TestCompactWithConcurrentWritersAndReaders compacts repeatedly while
 // writers save and readers read: every acknowledged write is there after.
 func TestCompactWithConcurrentWritersAndReaders(t *testing.T) {
+	t.Parallel()
 	s, path := openTemp(t, ckpt.Options{})
 	fillW1(t, s, 5, 10)
 	var mu sync.Mutex
@@ -279,6 +282,7 @@ func TestCompactWithConcurrentWritersAndReaders(t *testing.T) {
 }
 
 func TestCompactCancelledKeepsOldFile(t *testing.T) {
+	t.Parallel()
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s, path := openTemp(t, ckpt.WithCompactHook(ckpt.Options{Durability: ckpt.NoSync}, func(stage string) {
@@ -314,6 +318,7 @@ const (
 )
 
 func TestCompactSurvivesKill(t *testing.T) {
+	t.Parallel()
 	// "copying": half the keys copied; "synced": new file fsync'd, not yet
 	// renamed; "renamed": renamed, directory not yet fsync'd; "swapped":
 	// new handle in use, old one not yet closed; "any": killed after a few
@@ -408,6 +413,7 @@ func TestCompactSurvivesKill(t *testing.T) {
 // TestCompactKillChild is the child of TestCompactSurvivesKill; it does
 // nothing in a normal test run.
 func TestCompactKillChild(t *testing.T) {
+	t.Parallel()
 	path := os.Getenv(envChildPath)
 	if path == "" {
 		t.Skip("runs only as the child process of TestCompactSurvivesKill")

@@ -45,6 +45,7 @@ func export(t *testing.T, s *Store, threads ...string) []byte {
 }
 
 func TestExportImportExportIsByteIdentical(t *testing.T) {
+	t.Parallel()
 	src := newInspectStore(t)
 	fillForExport(t, src)
 	dump := export(t, src)
@@ -95,6 +96,7 @@ func listAll(t *testing.T, s *Store, thread string) []*Tuple {
 }
 
 func TestExportSelectedThreadsAndUnknownThread(t *testing.T) {
+	t.Parallel()
 	s := newInspectStore(t)
 	fillForExport(t, s)
 	dump := string(export(t, s, "t2"))
@@ -111,6 +113,7 @@ func TestExportSelectedThreadsAndUnknownThread(t *testing.T) {
 // already holds a thread: each fails with a clear error, and afterwards the
 // store holds exactly what it held before.
 func TestImportFailureLeavesStoreAsItWas(t *testing.T) {
+	t.Parallel()
 	src := newInspectStore(t)
 	fillForExport(t, src)
 	dump := string(export(t, src))
@@ -158,6 +161,7 @@ func TestImportFailureLeavesStoreAsItWas(t *testing.T) {
 }
 
 func TestImportStreamsInBatches(t *testing.T) {
+	t.Parallel()
 	src := newInspectStore(t)
 	putChain(t, src, "long", "", defaultTuning().importBatchRecords/2) // more records than one batch
 	dump := export(t, src)
@@ -175,6 +179,7 @@ func TestImportStreamsInBatches(t *testing.T) {
 }
 
 func TestPendingWriteOfNilReadsBackAsNil(t *testing.T) {
+	t.Parallel()
 	s := newInspectStore(t)
 	ctx := context.Background()
 	cfg, err := s.Put(ctx, Config{ThreadID: "t"}, Checkpoint{}, nil, nil)
@@ -195,6 +200,7 @@ func TestPendingWriteOfNilReadsBackAsNil(t *testing.T) {
 }
 
 func TestImportedListLineagesKeepGrowing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	src := newInspectStore(t)
 	var msgs []string

@@ -1,6 +1,8 @@
 package ckpt
 
 import (
+	"github.com/ckpt-go/ckpt/internal/engine"
+
 	"context"
 	"errors"
 	"fmt"
@@ -61,6 +63,7 @@ func (o *saveOutcomes) check(t *testing.T, s *Store, threads int, when string) {
 // after a reopen), everything acknowledged is, and every write after the
 // failure fails with ErrFailed.
 func TestFailedFsyncAtRandomGroupsShowsNoFailedWrite(t *testing.T) {
+	t.Parallel()
 	const writers, saves = 4, 12
 	for seed := range uint64(8) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
@@ -71,7 +74,7 @@ func TestFailedFsyncAtRandomGroupsShowsNoFailedWrite(t *testing.T) {
 				if calls.Add(1) == failAt {
 					return errors.New("disk on fire")
 				}
-				return fdatasync(f)
+				return engine.Fdatasync(f)
 			}
 			path := filepath.Join(t.TempDir(), "s.db")
 			s := openUnappliedWith(t, path, Options{tuning: &tuning{syncLog: syncLog}})
@@ -138,6 +141,7 @@ func TestFailedFsyncAtRandomGroupsShowsNoFailedWrite(t *testing.T) {
 // groups stay readable, Close keeps the log that holds them (bbolt lacks
 // them), and a reopen replays them.
 func TestFailedApplyFailsStopAndKeepsTheLog(t *testing.T) {
+	t.Parallel()
 	var fail atomic.Bool
 	commitBolt := func(tx *bolt.Tx) error {
 		if fail.Load() {
@@ -176,6 +180,7 @@ func TestFailedApplyFailsStopAndKeepsTheLog(t *testing.T) {
 
 // Without the log, a failed bbolt commit fails the store the same way.
 func TestNoWALFailedCommitFailsStop(t *testing.T) {
+	t.Parallel()
 	var fail atomic.Bool
 	commitBolt := func(tx *bolt.Tx) error {
 		if fail.Swap(false) {
@@ -215,6 +220,7 @@ func TestNoWALFailedCommitFailsStop(t *testing.T) {
 // A failed write of a log record fails its group and the store; the
 // groups before it stay.
 func TestFailedLogWriteFailsStop(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "s.db")
 	s, err := Open(path, Options{})
 	if err != nil {
@@ -228,8 +234,7 @@ func TestFailedLogWriteFailsStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	applyNow(t, s) // the commit loop is idle and stays so until the next write
-	rw := s.wal.log.f
-	s.wal.log.f = ro
+	rw := s.wal.log.SwapFile(ro)
 	if _, err := s.Save(ctx, "t", map[string]any{"i": 3}, Metadata{"i": 3}); !errors.Is(err, ErrFailed) {
 		t.Fatalf("Save with a failing log write = %v, want ErrFailed", err)
 	}

@@ -13,6 +13,7 @@ import (
 // fails the store: later writes return an error wrapping ErrFailed and the
 // cause, reads go on, Close works.
 func TestPanicInBoltWriteFailsTheStore(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := Open(filepath.Join(t.TempDir(), "p.db"), Options{})
 	if err != nil {
@@ -54,6 +55,7 @@ func TestPanicInBoltWriteFailsTheStore(t *testing.T) {
 // held after a panic (the rollback panicked too), Close does not wait for
 // it, and the file's lock is released: a new Open gets in.
 func TestPoisonedStoreClosesAndReleasesTheFile(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "p.db")
 	s, err := Open(path, Options{})

@@ -136,6 +136,7 @@ func checkPagesClean(t *testing.T, path string) {
 // random place of a dump, 20 times: the import fails and the existing file
 // is exactly as it was, Verify clean, no page leaked.
 func TestImportOfMalformedDumpLeavesFileAsItWas(t *testing.T) {
+	t.Parallel()
 	dump := importSource(t, 30)
 	lines := strings.SplitAfter(string(dump), "\n")
 	rng := rand.New(rand.NewPCG(14, 4))
@@ -171,6 +172,7 @@ func TestImportOfMalformedDumpLeavesFileAsItWas(t *testing.T) {
 // TestImportKilledOrInterruptedIsAllOrNothing (this test binary, run with
 // CKPT_IMPORT_CHILD set); on its own it does nothing.
 func TestImportChildProcess(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("CKPT_IMPORT_CHILD") == "" {
 		t.Skip("the child of TestImportKilledOrInterruptedIsAllOrNothing")
 	}
@@ -205,6 +207,7 @@ func runImportChild() {
 // whole dump (the signal came after the end), Verify and bbolt's page
 // check are clean; a new path holds no file unless the import finished.
 func TestImportKilledOrInterruptedIsAllOrNothing(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs 80 child processes")
 	}

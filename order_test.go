@@ -13,6 +13,7 @@ import (
 // queueing the write: ids must still follow commit order, or a thread's
 // newest checkpoint would not be its last one.
 func TestRacingSavesStayOrdered(t *testing.T) {
+	t.Parallel()
 	widen := func() { time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond) }
 	s, err := Open(filepath.Join(t.TempDir(), "o.db"), Options{tuning: &tuning{beforeSend: widen}})
 	if err != nil {

@@ -55,7 +55,7 @@ type Options struct {
 	// before it is acknowledged. With the log (the default), a group is
 	// acknowledged once appended to path+"-wal" and fsync'd, and a
 	// background applier moves it into bbolt in larger batches; a clean
-	// Close leaves the one file. See wal.go.
+	// Close leaves the one file. See internal/engine/wal.go.
 	NoWAL bool
 	// Bolt passes bbolt's own options through (page size, mmap flags, ...).
 	// Timeout and ReadOnly are taken from the fields above.

@@ -1,6 +1,8 @@
 package ckpt
 
 import (
+	"github.com/ckpt-go/ckpt/internal/engine"
+
 	"os"
 
 	bolt "go.etcd.io/bbolt"
@@ -45,7 +47,7 @@ func defaultTuning() tuning {
 		namePage:           1000,
 		importBatchRecords: 512,
 		importBatchBytes:   4 << 20,
-		syncLog:            fdatasync,
+		syncLog:            engine.Fdatasync,
 		commitBolt:         (*bolt.Tx).Commit,
 	}
 }

@@ -1,6 +1,8 @@
 package ckpt
 
 import (
+	"github.com/ckpt-go/ckpt/internal/engine"
+
 	"context"
 	"errors"
 	"fmt"
@@ -27,10 +29,10 @@ var (
 	// Options.LockTimeout instead of waiting for ever.
 	ErrLocked = errors.New("ckpt: file is locked by another process or handle")
 	// ErrCorrupt: the file or a record in it is damaged or is not a ckpt file.
-	ErrCorrupt = errors.New("ckpt: corrupt data")
+	ErrCorrupt = engine.ErrCorrupt
 	// ErrFormatVersion: the file or a record was written by a format version
 	// this build does not read.
-	ErrFormatVersion = errors.New("ckpt: unknown format version")
+	ErrFormatVersion = engine.ErrFormatVersion
 	// ErrEncode: a value cannot be encoded; the message names the channel
 	// (or metadata key) and the path inside the value.
 	ErrEncode = errors.New("ckpt: cannot encode value")

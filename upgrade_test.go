@@ -149,6 +149,7 @@ func checkUpgraded(t *testing.T, path string) {
 }
 
 func TestFormat2FileIsUpgradedInPlace(t *testing.T) {
+	t.Parallel()
 	path := copyFormat2(t)
 	// Read-only: read as is, without checksums, and left format 2.
 	ro, err := Open(path, Options{ReadOnly: true})
@@ -185,6 +186,7 @@ func TestFormat2FileIsUpgradedInPlace(t *testing.T) {
 // TestUpgradeKilledMidwayFinishesOnReopen kills a child process (this test
 // binary) after a random number of upgrade steps, then reopens the file.
 func TestUpgradeKilledMidwayFinishesOnReopen(t *testing.T) {
+	t.Parallel()
 	if path := os.Getenv("CKPT_UPGRADE_CHILD"); path != "" {
 		upgradeStepRecords = 5
 		kill, _ := strconv.Atoi(os.Getenv("CKPT_UPGRADE_KILL_AT"))
@@ -222,6 +224,7 @@ func TestUpgradeKilledMidwayFinishesOnReopen(t *testing.T) {
 // TestImportOfFormat2DumpSealsRecords: a dump of a format-2 file carries
 // records without checksums; imported, they get them.
 func TestImportOfFormat2DumpSealsRecords(t *testing.T) {
+	t.Parallel()
 	ro, err := Open(copyFormat2(t), Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
