@@ -42,8 +42,6 @@ package ckpt
 // page freed after it began is reused once it ends.
 
 import (
-	"github.com/ckpt-go/ckpt/internal/engine"
-
 	"context"
 	"encoding/binary"
 	"errors"
@@ -57,6 +55,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -331,7 +330,7 @@ func (s *Store) readWAL() (groups []engine.Group, err error) {
 	// This runs before init checks the file: guard the read the same way
 	// (a truncated file's missing pages would fault or panic in bbolt).
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer recoverCorrupt(&err, "open: read the write-ahead log's position")
+	defer engine.RecoverCorrupt(&err, "open: read the write-ahead log's position")
 	var applied uint64
 	err = s.db.View(func(tx *bolt.Tx) error {
 		if fi, err := os.Stat(s.path); err == nil && fi.Size() < tx.Size() {

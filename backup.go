@@ -43,8 +43,6 @@ package ckpt
 // of them fails, neither leaves a partial copy.)
 
 import (
-	"github.com/ckpt-go/ckpt/internal/engine"
-
 	"context"
 	"errors"
 	"fmt"
@@ -55,6 +53,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -279,7 +278,7 @@ func writeSnapshot(ctx context.Context, tx *bolt.Tx, w io.Writer, progress func(
 func (s *Store) replayInto(path string, groups []*engine.Group) (err error) {
 	bo := s.boltOpts
 	bo.ReadOnly = false
-	db, _, err := openBolt(path, &bo)
+	db, _, err := engine.OpenBolt(path, &bo)
 	if err != nil {
 		return fmt.Errorf("open the copy: %w", err)
 	}

@@ -21,14 +21,13 @@ package ckpt
 // out here to report progress and honour the context.
 
 import (
-	"github.com/ckpt-go/ckpt/internal/engine"
-
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -110,7 +109,7 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 		}
 		return open(name, flag, fi.Mode().Perm())
 	}
-	dst, dstFile, err := openBolt(tmp, &bo)
+	dst, dstFile, err := engine.OpenBolt(tmp, &bo)
 	if err != nil {
 		return st, fmt.Errorf("ckpt: compact: create %s: %w", tmp, err)
 	}
@@ -128,7 +127,7 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 	}
 	// A damaged page of the old file panics in bbolt: ErrCorrupt, and the
 	// store keeps its old file.
-	if err := guard("compact: copy", func() error { return copyLive(ctx, dst, s.db, progress, s.compactStage) }); err != nil {
+	if err := engine.Guard("compact: copy", func() error { return copyLive(ctx, dst, s.db, progress, s.compactStage) }); err != nil {
 		return fail(err)
 	}
 	if err := dst.Sync(); err != nil {

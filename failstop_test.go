@@ -1,8 +1,6 @@
 package ckpt
 
 import (
-	"github.com/ckpt-go/ckpt/internal/engine"
-
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 

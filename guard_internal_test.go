@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // TestPanicInBoltWriteFailsTheStore: a panic inside a bbolt write
@@ -77,7 +79,7 @@ func TestPoisonedStoreClosesAndReleasesTheFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.poison()
-	s.fail(failBolt, panicError("test", "rollback panicked"))
+	s.fail(failBolt, engine.PanicErrorForTest("test", "rollback panicked"))
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
 	select {

@@ -21,13 +21,12 @@ package ckpt
 // published snapshot shares them.
 
 import (
-	"github.com/ckpt-go/ckpt/internal/engine"
-
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/tidwall/btree"
 )
 

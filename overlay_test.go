@@ -1,8 +1,6 @@
 package ckpt
 
 import (
-	"github.com/ckpt-go/ckpt/internal/engine"
-
 	"bytes"
 	"fmt"
 	"path/filepath"
@@ -11,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 	"pgregory.net/rapid"
 )

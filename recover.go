@@ -8,13 +8,12 @@ package ckpt
 // aside for whoever wants to look at it, and says what was dropped.
 
 import (
-	"github.com/ckpt-go/ckpt/internal/engine"
-
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -70,7 +69,7 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 		bo.Timeout = time.Second
 	}
 	bo.ReadOnly = false
-	db, _, err := openBolt(path, bo)
+	db, _, err := engine.OpenBolt(path, bo)
 	if err != nil {
 		return st, openError(path, err)
 	}

@@ -1,10 +1,9 @@
 package ckpt
 
 import (
-	"github.com/ckpt-go/ckpt/internal/engine"
-
 	"os"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 

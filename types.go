@@ -1,13 +1,13 @@
 package ckpt
 
 import (
-	"github.com/ckpt-go/ckpt/internal/engine"
-
 	"context"
 	"errors"
 	"fmt"
 	"iter"
 	"time"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // Errors returned by the store. Test for them with errors.Is; the returned

@@ -1,8 +1,6 @@
 package ckpt
 
 import (
-	"github.com/ckpt-go/ckpt/internal/engine"
-
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -14,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 

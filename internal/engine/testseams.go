@@ -26,3 +26,6 @@ func LegacyRecordForTest(b []byte, gen uint64, muts []Mutation) []byte {
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(body, crcTable))
 	return append(b, body...)
 }
+
+// PanicErrorForTest is the error Guard makes of a recovered panic p.
+func PanicErrorForTest(what string, p any) error { return panicError(what, p) }
