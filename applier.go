@@ -37,7 +37,7 @@ package ckpt
 //
 // bbolt's own locks: a read transaction holds bbolt's mmap lock shared
 // until it ends, and a commit that must grow the map waits for every open
-// one. Open maps a generous size from the start (mmapSize) so that this is
+// one. Open maps a generous size from the start (engine.MmapSize) so that this is
 // rare. A read transaction also keeps the pages it can see from reuse: a
 // page freed after it began is reused once it ends.
 
@@ -47,10 +47,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -262,7 +260,7 @@ func (ap *applier) apply(waitReaders bool) error {
 	if err == nil {
 		// Read by this transaction's commit (bbolt's grow); the applier is
 		// the only writer of the file while the log is on.
-		tx.DB().AllocSize = growStep(tx.Size())
+		tx.DB().AllocSize = engine.GrowStep(tx.Size())
 		err = s.guardWrite("apply the write-ahead log", tx, func() error {
 			if err := replayGroups(&boltView{tx: tx}, groups); err != nil {
 				_ = tx.Rollback()
@@ -412,39 +410,6 @@ func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 // logging tells whether writes go through the write-ahead log (not NoWAL,
 // not read-only).
 func (s *Store) logging() bool { return s.wal != nil && s.wal.ap != nil }
-
-// mmapSize is the map size Open asks bbolt for: twice the file, at least
-// 1 GiB. bbolt must remap to grow the file past its map, and a remap waits
-// for every open read transaction (and new ones wait behind it): mapped
-// generously, the file grows for a long time before that happens. bbolt
-// grows the map in 1 GiB steps past 1 GiB, so a file growing past twice
-// its size at Open remaps once per GiB. Mapping more costs address space
-// only, except on Windows, where bbolt grows the file to its map (there,
-// and with 32-bit addresses, bbolt's own sizing stays).
-func mmapSize(path string) int {
-	if runtime.GOOS == "windows" || strconv.IntSize < 64 {
-		return 0
-	}
-	size := 1 << 30
-	if fi, err := os.Stat(path); err == nil && fi.Size() < 1<<40 {
-		size = max(size, 2*int(fi.Size()))
-	}
-	return size
-}
-
-// growStep is how much bbolt grows the file by past what a commit needs
-// (bbolt's AllocSize): an eighth of its data, 64 KiB-16 MiB. Open sets
-// it, and the applier (or, without the log, the commit loop) before each
-// commit. bbolt grows a file whose map exceeds
-// AllocSize in AllocSize steps, and the map is large from the start
-// (mmapSize): with bbolt's fixed 16 MiB, a small store's file would end
-// up to 16 MiB larger than its data (bbolt's own sizing grew a small file
-// to its map, a power of two: an eighth keeps it as close). On Linux the
-// extension is sparse: a larger step saves only the truncate and fsync of
-// each growth.
-func growStep(size int64) int {
-	return int(min(max(size/8, 64<<10), 16<<20))
-}
 
 // snapshot begins a read: a bbolt read transaction and, with the log, the
 // overlay snapshot that goes with it (see the top of this file); endRead

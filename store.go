@@ -140,7 +140,7 @@ func Open(path string, opts Options) (*Store, error) {
 		bo.FreelistType = bolt.FreelistMapType // O(1) allocation on large files
 	}
 	if bo.InitialMmapSize == 0 {
-		bo.InitialMmapSize = mmapSize(path) // so that a long read rarely stalls a commit (applier.go)
+		bo.InitialMmapSize = engine.MmapSize(path) // so that a long read rarely stalls a commit (applier.go)
 	}
 	if err := opts.SweepPolicy.validate(); opts.SweepInterval > 0 && err != nil {
 		return nil, fmt.Errorf("ckpt: open %s: sweep policy: %w", path, err)
@@ -150,7 +150,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, openError(path, err)
 	}
 	if fi, err := os.Stat(path); err == nil {
-		db.AllocSize = growStep(fi.Size()) // with the large map (applier.go)
+		db.AllocSize = engine.GrowStep(fi.Size()) // with the large map (applier.go)
 	}
 	s := &Store{
 		db:         db,

@@ -14,6 +14,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // Durability says when a write is acknowledged.
@@ -282,7 +284,7 @@ func (s *Store) commitGroup(ops []*writeOp) {
 		if err != nil {
 			txErr = fmt.Errorf("ckpt: begin transaction: %w", err)
 		} else {
-			tx.DB().AllocSize = growStep(tx.Size()) // as the applier does
+			tx.DB().AllocSize = engine.GrowStep(tx.Size()) // as the applier does
 			view := &boltView{tx: tx}
 			for i, op := range ops {
 				if op.apply == nil {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -113,4 +115,37 @@ func emptyReadOnly(path string, readOnly bool, err error) (retry bool, _ error) 
 		return false, fmt.Errorf("%w: %s: not a ckpt file: empty", ErrCorrupt, path)
 	}
 	return true, err
+}
+
+// MmapSize is the map size Open asks bbolt for: twice the file, at least
+// 1 GiB. bbolt must remap to grow the file past its map, and a remap waits
+// for every open read transaction (and new ones wait behind it): mapped
+// generously, the file grows for a long time before that happens. bbolt
+// grows the map in 1 GiB steps past 1 GiB, so a file growing past twice
+// its size at Open remaps once per GiB. Mapping more costs address space
+// only, except on Windows, where bbolt grows the file to its map (there,
+// and with 32-bit addresses, bbolt's own sizing stays).
+func MmapSize(path string) int {
+	if runtime.GOOS == "windows" || strconv.IntSize < 64 {
+		return 0
+	}
+	size := 1 << 30
+	if fi, err := os.Stat(path); err == nil && fi.Size() < 1<<40 {
+		size = max(size, 2*int(fi.Size()))
+	}
+	return size
+}
+
+// GrowStep is how much bbolt grows the file by past what a commit needs
+// (bbolt's AllocSize): an eighth of its data, 64 KiB-16 MiB. Open sets
+// it, and the applier (or, without the log, the commit loop) before each
+// commit. bbolt grows a file whose map exceeds
+// AllocSize in AllocSize steps, and the map is large from the start
+// (MmapSize): with bbolt's fixed 16 MiB, a small store's file would end
+// up to 16 MiB larger than its data (bbolt's own sizing grew a small file
+// to its map, a power of two: an eighth keeps it as close). On Linux the
+// extension is sparse: a larger step saves only the truncate and fsync of
+// each growth.
+func GrowStep(size int64) int {
+	return int(min(max(size/8, 64<<10), 16<<20))
 }
