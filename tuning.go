@@ -24,6 +24,10 @@ type tuning struct {
 	// Import batches: a commit holds at most this many records or bytes.
 	importBatchRecords int
 	importBatchBytes   int
+	// Upgrade steps: records rewritten, and records looked at, per
+	// transaction.
+	upgradeStepRecords int
+	upgradeStepScan    int
 
 	// syncLog is the write-ahead log's fsync.
 	syncLog func(*os.File) error
@@ -36,6 +40,8 @@ type tuning struct {
 	// compactStage, if set, is called at each stage of a compaction:
 	// "copying" (half the keys copied), "synced", "renamed", "swapped".
 	compactStage func(stage string)
+	// upgradeStepHook, if set, runs after each committed upgrade step.
+	upgradeStepHook func(step int)
 }
 
 // defaultTuning is what a store runs with unless a test says otherwise.
@@ -46,6 +52,8 @@ func defaultTuning() tuning {
 		namePage:           1000,
 		importBatchRecords: 512,
 		importBatchBytes:   4 << 20,
+		upgradeStepRecords: 1024,
+		upgradeStepScan:    16 * 1024,
 		syncLog:            engine.Fdatasync,
 		commitBolt:         (*bolt.Tx).Commit,
 	}
@@ -72,6 +80,12 @@ func (t *tuning) withDefaults() tuning {
 	}
 	if r.importBatchBytes <= 0 {
 		r.importBatchBytes = d.importBatchBytes
+	}
+	if r.upgradeStepRecords <= 0 {
+		r.upgradeStepRecords = d.upgradeStepRecords
+	}
+	if r.upgradeStepScan <= 0 {
+		r.upgradeStepScan = d.upgradeStepScan
 	}
 	if r.syncLog == nil {
 		r.syncLog = d.syncLog

@@ -171,9 +171,7 @@ func TestFormat2FileIsUpgradedInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Small steps, so the upgrade takes many transactions.
-	defer func(n int) { upgradeStepRecords = n }(upgradeStepRecords)
-	upgradeStepRecords = 7
-	s, err := Open(path, Options{})
+	s, err := Open(path, Options{tuning: &tuning{upgradeStepRecords: 7}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,15 +186,14 @@ func TestFormat2FileIsUpgradedInPlace(t *testing.T) {
 func TestUpgradeKilledMidwayFinishesOnReopen(t *testing.T) {
 	t.Parallel()
 	if path := os.Getenv("CKPT_UPGRADE_CHILD"); path != "" {
-		upgradeStepRecords = 5
 		kill, _ := strconv.Atoi(os.Getenv("CKPT_UPGRADE_KILL_AT"))
-		upgradeStepHook = func(step int) {
+		hook := func(step int) {
 			if step == kill {
 				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 				select {}
 			}
 		}
-		_, err := Open(path, Options{})
+		_, err := Open(path, Options{tuning: &tuning{upgradeStepRecords: 5, upgradeStepHook: hook}})
 		fmt.Println("open returned", err)
 		os.Exit(3)
 	}
