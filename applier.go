@@ -2,7 +2,7 @@ package ckpt
 
 // The write-ahead log's side of the store. The commit loop applies each
 // group of writes to a scratch overlay tree of its own (overlay.go), on top
-// of the shared overlay and bbolt, logs the group's changes (wal.go), and
+// of the shared overlay and bbolt, logs the group's changes (internal/engine/wal.go), and
 // once the record is durable merges the scratch tree into the shared one,
 // which readers see on top of bbolt. The applier, a goroutine of its own,
 // replays logged groups into bbolt in large batches; the commit loop then
@@ -37,7 +37,7 @@ package ckpt
 //
 // bbolt's own locks: a read transaction holds bbolt's mmap lock shared
 // until it ends, and a commit that must grow the map waits for every open
-// one. Open maps a generous size from the start (mmapSize) so that this is
+// one. Open maps a generous size from the start (engine.MmapSize) so that this is
 // rare. A read transaction also keeps the pages it can see from reuse: a
 // page freed after it began is reused once it ends.
 
@@ -47,14 +47,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -80,15 +79,15 @@ const (
 // walState is the store's write-ahead-log state. Fields without a comment
 // belong to the commit loop.
 type walState struct {
-	log *walFile // nil when read-only
+	log *engine.Log // nil when read-only
 	// snap is what readers see: a frozen copy of shared, published by the
 	// commit loop (the only writer of shared) after each merge and prune.
 	snap      atomic.Pointer[ovSnap]
 	shared    *ovTree
-	gen       uint64      // last group logged and merged
-	pruned    uint64      // every group let go of shared is <= pruned
-	groups    []*walGroup // logged and not yet pruned from shared
-	unapplied int         // log bytes of groups not yet applied
+	gen       uint64          // last group logged and merged
+	pruned    uint64          // every group let go of shared is <= pruned
+	groups    []*engine.Group // logged and not yet pruned from shared
+	unapplied int             // log bytes of groups not yet applied
 	ap        *applier
 
 	flights []*flight // logged, waiting to be merged, in order
@@ -163,7 +162,7 @@ type applier struct {
 	s       *Store
 	applyMu sync.Mutex // one apply at a time
 	mu      sync.Mutex // guards pending
-	pending []*walGroup
+	pending []*engine.Group
 	bytes   int           // log bytes of pending
 	last    time.Time     // when a group was last added
 	applied atomic.Uint64 // the last group bbolt holds
@@ -180,10 +179,10 @@ func newApplier(s *Store, applied uint64) *applier {
 	return ap
 }
 
-func (ap *applier) add(g *walGroup) {
+func (ap *applier) add(g *engine.Group) {
 	ap.mu.Lock()
 	ap.pending = append(ap.pending, g)
-	ap.bytes += g.size
+	ap.bytes += g.Size
 	ap.last = time.Now()
 	ap.mu.Unlock()
 	select {
@@ -235,7 +234,7 @@ func (ap *applier) apply(waitReaders bool) error {
 	if len(groups) == 0 {
 		return nil
 	}
-	last := groups[len(groups)-1].gen
+	last := groups[len(groups)-1].Gen
 	s := ap.s
 	if s.boltFailed() {
 		// bbolt failed a commit: its state on disk past the last good
@@ -261,7 +260,7 @@ func (ap *applier) apply(waitReaders bool) error {
 	if err == nil {
 		// Read by this transaction's commit (bbolt's grow); the applier is
 		// the only writer of the file while the log is on.
-		tx.DB().AllocSize = growStep(tx.Size())
+		tx.DB().AllocSize = engine.GrowStep(tx.Size())
 		err = s.guardWrite("apply the write-ahead log", tx, func() error {
 			if err := replayGroups(&boltView{tx: tx}, groups); err != nil {
 				_ = tx.Rollback()
@@ -276,7 +275,7 @@ func (ap *applier) apply(waitReaders bool) error {
 	ap.mu.Lock()
 	ap.pending = ap.pending[len(groups):]
 	for _, g := range groups {
-		ap.bytes -= g.size
+		ap.bytes -= g.Size
 	}
 	ap.mu.Unlock()
 	ap.applied.Store(last)
@@ -288,16 +287,31 @@ func (ap *applier) apply(waitReaders bool) error {
 	return nil
 }
 
+// replayMut applies one logged change through w.
+func replayMut(m *engine.Mutation, w writer) error {
+	switch m.Op {
+	case engine.MutPut:
+		return w.put(m.Path, m.Key, m.Val)
+	case engine.MutDel:
+		return w.del(m.Path, m.Key)
+	case engine.MutDrop:
+		return w.dropBucket(m.Path)
+	case engine.MutSeq:
+		return w.raiseSeq(m.Path, m.Seq)
+	}
+	return fmt.Errorf("%w: write-ahead log: unknown change %d", ErrCorrupt, m.Op)
+}
+
 // replayGroups applies groups in order and records the last as applied.
-func replayGroups(w writer, groups []*walGroup) error {
+func replayGroups(w writer, groups []*engine.Group) error {
 	for _, g := range groups {
-		for i := range g.muts {
-			if err := g.muts[i].replay(w); err != nil {
-				return fmt.Errorf("group %d: %w", g.gen, err)
+		for i := range g.Muts {
+			if err := replayMut(&g.Muts[i], w); err != nil {
+				return fmt.Errorf("group %d: %w", g.Gen, err)
 			}
 		}
 	}
-	return w.put(bucketPath{bucketMeta}, keyWALApplied, binary.BigEndian.AppendUint64(nil, groups[len(groups)-1].gen))
+	return w.put(bucketPath{bucketMeta}, keyWALApplied, binary.BigEndian.AppendUint64(nil, groups[len(groups)-1].Gen))
 }
 
 // walApplied reads the last applied group from bbolt.
@@ -311,11 +325,11 @@ func walApplied(r reader) uint64 {
 // readWAL reads what a previous run logged and did not apply. Open calls it
 // before it writes anything: a damaged log (ErrCorrupt) leaves both files
 // as they were.
-func (s *Store) readWAL() (groups []walGroup, err error) {
+func (s *Store) readWAL() (groups []engine.Group, err error) {
 	// This runs before init checks the file: guard the read the same way
 	// (a truncated file's missing pages would fault or panic in bbolt).
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer recoverCorrupt(&err, "open: read the write-ahead log's position")
+	defer engine.RecoverCorrupt(&err, "open: read the write-ahead log's position")
 	var applied uint64
 	err = s.db.View(func(tx *bolt.Tx) error {
 		if fi, err := os.Stat(s.path); err == nil && fi.Size() < tx.Size() {
@@ -327,19 +341,19 @@ func (s *Store) readWAL() (groups []walGroup, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return readLog(s.path+walSuffix, applied)
+	return engine.ReadLog(s.path+walSuffix, applied)
 }
 
 // openWAL replays logged (readWAL), then starts a new log (and the
 // applier) unless read-only or noWAL. Read-only, the logged groups are kept
 // in the overlay instead, since bbolt cannot be written.
-func (s *Store) openWAL(noWAL bool, logged []walGroup) error {
+func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 	path := s.path + walSuffix
 	var applied uint64
 	if err := s.db.View(func(tx *bolt.Tx) error { applied = walApplied(&boltView{tx: tx}); return nil }); err != nil {
 		return err
 	}
-	groups := make([]*walGroup, len(logged))
+	groups := make([]*engine.Group, len(logged))
 	for i := range logged {
 		groups[i] = &logged[i]
 	}
@@ -348,13 +362,13 @@ func (s *Store) openWAL(noWAL bool, logged []walGroup) error {
 			return nil
 		}
 		// groups stays for Backup, which replays it into its copy.
-		w := &walState{shared: newOvTree(), gen: groups[len(groups)-1].gen, groups: groups, idle: make(chan struct{}, 1)}
+		w := &walState{shared: newOvTree(), gen: groups[len(groups)-1].Gen, groups: groups, idle: make(chan struct{}, 1)}
 		err := s.db.View(func(tx *bolt.Tx) error {
 			ow := newOvWriter(w.shared, &boltView{tx: tx}, 0)
 			for _, g := range groups {
-				ow.gen = g.gen
-				for i := range g.muts {
-					if err := g.muts[i].replay(ow); err != nil {
+				ow.gen = g.Gen
+				for i := range g.Muts {
+					if err := replayMut(&g.Muts[i], ow); err != nil {
 						return err
 					}
 				}
@@ -372,7 +386,7 @@ func (s *Store) openWAL(noWAL bool, logged []walGroup) error {
 		if err := s.db.Update(func(tx *bolt.Tx) error { return replayGroups(&boltView{tx: tx}, groups) }); err != nil {
 			return fmt.Errorf("ckpt: replay write-ahead log: %w", err)
 		}
-		applied = groups[len(groups)-1].gen
+		applied = groups[len(groups)-1].Gen
 	}
 	if noWAL {
 		if err := removeIfExists(path); err != nil {
@@ -380,7 +394,7 @@ func (s *Store) openWAL(noWAL bool, logged []walGroup) error {
 		}
 		return nil
 	}
-	log, err := createLog(path)
+	log, err := engine.CreateLog(path, s.syncLogTimed)
 	if err != nil {
 		return err
 	}
@@ -397,39 +411,6 @@ func (s *Store) openWAL(noWAL bool, logged []walGroup) error {
 // logging tells whether writes go through the write-ahead log (not NoWAL,
 // not read-only).
 func (s *Store) logging() bool { return s.wal != nil && s.wal.ap != nil }
-
-// mmapSize is the map size Open asks bbolt for: twice the file, at least
-// 1 GiB. bbolt must remap to grow the file past its map, and a remap waits
-// for every open read transaction (and new ones wait behind it): mapped
-// generously, the file grows for a long time before that happens. bbolt
-// grows the map in 1 GiB steps past 1 GiB, so a file growing past twice
-// its size at Open remaps once per GiB. Mapping more costs address space
-// only, except on Windows, where bbolt grows the file to its map (there,
-// and with 32-bit addresses, bbolt's own sizing stays).
-func mmapSize(path string) int {
-	if runtime.GOOS == "windows" || strconv.IntSize < 64 {
-		return 0
-	}
-	size := 1 << 30
-	if fi, err := os.Stat(path); err == nil && fi.Size() < 1<<40 {
-		size = max(size, 2*int(fi.Size()))
-	}
-	return size
-}
-
-// growStep is how much bbolt grows the file by past what a commit needs
-// (bbolt's AllocSize): an eighth of its data, 64 KiB-16 MiB. Open sets
-// it, and the applier (or, without the log, the commit loop) before each
-// commit. bbolt grows a file whose map exceeds
-// AllocSize in AllocSize steps, and the map is large from the start
-// (mmapSize): with bbolt's fixed 16 MiB, a small store's file would end
-// up to 16 MiB larger than its data (bbolt's own sizing grew a small file
-// to its map, a power of two: an eighth keeps it as close). On Linux the
-// extension is sparse: a larger step saves only the truncate and fsync of
-// each growth.
-func growStep(size int64) int {
-	return int(min(max(size/8, 64<<10), 16<<20))
-}
 
 // snapshot begins a read: a bbolt read transaction and, with the log, the
 // overlay snapshot that goes with it (see the top of this file); endRead
@@ -492,7 +473,7 @@ func snapView(tx *bolt.Tx, snap *ovSnap) reader {
 type flight struct {
 	ops   []*writeOp
 	errs  []error
-	group *walGroup // nil: nothing to merge (no change, or its record failed)
+	group *engine.Group // nil: nothing to merge (no change, or its record failed)
 	tree  *ovTree
 	off   int64  // where its record starts in the log
 	want  uint64 // the log must be durable up to this group first (0: no wait)
@@ -509,13 +490,9 @@ type syncResult struct {
 // share each fsync without waiting for one another.
 func (w *walState) syncer() {
 	for gen := range w.syncReq {
-		w.syncRes <- syncResult{gen, w.ap.s.syncLogTimed(w.log.f)}
+		w.syncRes <- syncResult{gen, w.log.Sync()}
 	}
 }
-
-// syncLog is the syncer's fsync; tests replace it (before Open) to make
-// it fail.
-var syncLog = fdatasync
 
 // requestSync asks the syncer to make every written record durable, unless
 // it is already at work or nothing waits for it.
@@ -543,7 +520,7 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 	w := s.wal
 	// ops is the commit loop's reused slice: the flight outlives it.
 	ops = slices.Clone(ops)
-	f := &flight{ops: ops, errs: make([]error, len(ops)), off: w.log.off}
+	f := &flight{ops: ops, errs: make([]error, len(ops)), off: w.log.Offset()}
 	fail := func(err error) {
 		for i := range f.errs {
 			if f.errs[i] == nil {
@@ -552,7 +529,7 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 		}
 	}
 	s.pruneApplied()
-	if w.unapplied > maxUnapplied || w.log.off > maxLog {
+	if w.unapplied > maxUnapplied || w.log.Offset() > maxLog {
 		if err := s.drainFlights(); err != nil {
 			fail(err)
 			s.ack(ops, f.errs)
@@ -563,7 +540,7 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 			s.ack(ops, f.errs)
 			return
 		}
-		f.off = w.log.off
+		f.off = w.log.Offset()
 	}
 	s.dbMu.RLock()
 	tx, err := s.db.Begin(false)
@@ -603,15 +580,15 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 	_ = tx.Rollback()
 	s.dbMu.RUnlock()
 	if len(ow.muts) > 0 {
-		n, err := w.log.append(ow.gen, ow.muts)
+		n, err := w.log.Append(ow.gen, ow.muts)
 		if err != nil {
 			// Nothing of the group counts: its scratch tree is dropped, its
 			// bytes are erased, and the store stops writing. The groups
 			// before it finish as their fsync says.
-			fail(s.fail(failLog, errors.Join(err, w.log.erase(f.off))))
+			fail(s.fail(failLog, errors.Join(err, w.log.Erase(f.off))))
 		} else {
 			w.written = ow.gen
-			f.group = &walGroup{gen: ow.gen, muts: ow.muts, size: n}
+			f.group = &engine.Group{Gen: ow.gen, Muts: ow.muts, Size: n}
 			f.tree = ow.tree
 			mergeOverlay(w.unsynced, ow.tree)
 			if needSync {
@@ -637,8 +614,8 @@ func (s *Store) finishFlights() {
 			break
 		}
 		if g := f.group; g != nil {
-			g.keys = mergeOverlay(w.shared, f.tree)
-			w.gen = g.gen
+			g.Keys = mergeOverlay(w.shared, f.tree)
+			w.gen = g.Gen
 			merged = true
 		}
 		n++
@@ -652,8 +629,8 @@ func (s *Store) finishFlights() {
 	for _, f := range w.flights[:n] {
 		if g := f.group; g != nil {
 			w.groups = append(w.groups, g)
-			w.unapplied += g.size
-			s.obs.group(len(f.ops), g.size, g.gen)
+			w.unapplied += g.Size
+			s.obs.group(len(f.ops), g.Size, g.Gen)
 			w.ap.add(g)
 			s.commits.Add(1)
 		}
@@ -676,7 +653,7 @@ func (s *Store) synced(res syncResult) {
 	if res.err != nil {
 		cause := fmt.Errorf("ckpt: write-ahead log: fsync: %w", res.err)
 		if len(w.flights) > 0 {
-			cause = errors.Join(cause, w.log.erase(w.flights[0].off))
+			cause = errors.Join(cause, w.log.Erase(w.flights[0].off))
 		}
 		err := s.fail(failLog, cause)
 		for _, f := range w.flights {
@@ -717,7 +694,7 @@ func (s *Store) pruneApplied() {
 	applied := w.ap.applied.Load()
 	n := 0
 	for _, g := range w.groups {
-		if g.gen > applied {
+		if g.Gen > applied {
 			break
 		}
 		n++
@@ -729,21 +706,21 @@ func (s *Store) pruneApplied() {
 	w.pruned = applied
 	w.publish()
 	for _, g := range w.groups[:n] {
-		w.unapplied -= g.size
+		w.unapplied -= g.Size
 	}
 	clear(w.groups[:n])
 	w.groups = w.groups[n:]
 	if applied == w.gen && len(w.flights) == 0 && s.failed() == nil {
-		w.log.rewind() // bbolt holds (and has fsync'd) every record
+		w.log.Rewind() // bbolt holds (and has fsync'd) every record
 		w.durable = w.written
 	}
 }
 
 // pruneOverlay removes from tree the entries groups set that bbolt now
 // holds: those not set again by a later group.
-func pruneOverlay(tree *ovTree, groups []*walGroup, applied uint64) {
+func pruneOverlay(tree *ovTree, groups []*engine.Group, applied uint64) {
 	for _, g := range groups {
-		for _, k := range g.keys {
+		for _, k := range g.Keys {
 			if it, ok := tree.Get(&ovItem{key: k}); ok && it.gen <= applied {
 				tree.remove(k)
 			}
@@ -786,14 +763,14 @@ func (s *Store) closeWAL() error {
 		// bbolt takes nothing more: the log keeps the durable groups
 		// bbolt lacks, for the next Open.
 		if w.ap.applied.Load() < w.gen {
-			return w.log.close()
+			return w.log.Close()
 		}
-		return w.log.remove()
+		return w.log.Remove()
 	}
 	if err := s.applyAll(); err != nil {
-		return errors.Join(err, fdatasync(w.log.f), w.log.close())
+		return errors.Join(err, w.log.SyncAndClose())
 	}
-	return w.log.remove()
+	return w.log.Remove()
 }
 
 func removeIfExists(path string) error {

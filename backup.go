@@ -53,6 +53,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -88,7 +89,7 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) (
 		return fmt.Errorf("%w: backup: the writer is nil", ErrInvalidConfig)
 	}
 	cfg := backupOptions(opts)
-	err = s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*walGroup) error {
+	err = s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*engine.Group) error {
 		if len(groups) == 0 {
 			return writeSnapshot(ctx, tx, w, cfg.progress)
 		}
@@ -124,7 +125,7 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 		return fmt.Errorf("ckpt: backup to %s: %w", path, err)
 	}
 	tmp := f.Name()
-	err = s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*walGroup) error {
+	err = s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*engine.Group) error {
 		if err := writeSnapshot(ctx, tx, &syncingWriter{f: f}, cfg.progress); err != nil {
 			return err
 		}
@@ -166,7 +167,7 @@ func backupOptions(opts []BackupOption) backupConfig {
 // withBackupSnapshot runs fn on a read transaction that holds every write
 // acknowledged before the call; groups are logged groups the transaction
 // lacks (read-only stores only), to be replayed into the copy.
-func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, groups []*walGroup) error) error {
+func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, groups []*engine.Group) error) error {
 	// One backup at a time: a second one's solo op would otherwise wait
 	// in the commit loop for the first one's copy (for the applier's lock),
 	// and every writer with it. It waits here instead.
@@ -190,7 +191,7 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 			return fmt.Errorf("begin read: %w", err)
 		}
 		defer func() { _ = tx.Rollback() }()
-		var groups []*walGroup
+		var groups []*engine.Group
 		if s.wal != nil {
 			groups = s.wal.groups
 		}
@@ -276,10 +277,10 @@ func writeSnapshot(ctx context.Context, tx *bolt.Tx, w io.Writer, progress func(
 // replayInto applies groups to the store file at path (a fresh copy). The
 // copy is only as sound as the source's pages: bbolt's panic (or fault) on
 // a damaged one becomes ErrCorrupt, as in openBolt.
-func (s *Store) replayInto(path string, groups []*walGroup) (err error) {
+func (s *Store) replayInto(path string, groups []*engine.Group) (err error) {
 	bo := s.boltOpts
 	bo.ReadOnly = false
-	db, _, err := openBolt(path, &bo)
+	db, _, err := engine.OpenBolt(path, &bo)
 	if err != nil {
 		return fmt.Errorf("open the copy: %w", err)
 	}
@@ -298,7 +299,7 @@ func (s *Store) replayInto(path string, groups []*walGroup) (err error) {
 
 // streamThroughTemp builds the copy of a read-only store with a log in a
 // temporary file, then writes that file to w.
-func (s *Store) streamThroughTemp(ctx context.Context, tx *bolt.Tx, groups []*walGroup, w io.Writer, progress func(written, total int64)) error {
+func (s *Store) streamThroughTemp(ctx context.Context, tx *bolt.Tx, groups []*engine.Group, w io.Writer, progress func(written, total int64)) error {
 	f, err := os.CreateTemp("", "ckpt-backup-*"+backupTempSuffix)
 	if err != nil {
 		return err

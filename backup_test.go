@@ -194,6 +194,7 @@ func backupTemps(t *testing.T, path string) []string {
 }
 
 func TestBackupUnder16SyncWritersHoldsEveryAcknowledgedCheckpoint(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		opts Options
@@ -254,6 +255,7 @@ func testBackupUnderWriters(t *testing.T, opts Options, dur Durability) {
 // of a backup. The copy holds the state when Backup was called, not the
 // writes made while it ran.
 func TestBackupDoesNotStopWriters(t *testing.T) {
+	t.Parallel()
 	s, err := Open(filepath.Join(t.TempDir(), "live.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -323,6 +325,7 @@ func TestBackupDoesNotStopWriters(t *testing.T) {
 // second one starts: the second waits for the first, and Sync writes go on
 // meanwhile (the second must not wait inside the commit loop).
 func TestTwoBackupsAtOnceDoNotStopWriters(t *testing.T) {
+	t.Parallel()
 	s, err := Open(filepath.Join(t.TempDir(), "live.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -413,6 +416,7 @@ func TestTwoBackupsAtOnceDoNotStopWriters(t *testing.T) {
 // write completes and nothing is lost (no deadlock between the copy, the
 // applier and the commit loop).
 func TestBackupHeldPastTheLogBoundWritersResume(t *testing.T) {
+	t.Parallel()
 	s, err := Open(filepath.Join(t.TempDir(), "live.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -494,6 +498,7 @@ func TestBackupHeldPastTheLogBoundWritersResume(t *testing.T) {
 // appears at the destination, no temporary file is left, and an earlier
 // copy at the destination stays as it was.
 func TestBackupCancelledLeavesNoFile(t *testing.T) {
+	t.Parallel()
 	s, err := Open(filepath.Join(t.TempDir(), "live.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -559,6 +564,7 @@ func TestBackupCancelledLeavesNoFile(t *testing.T) {
 // crashed writer left with groups only in its log: the copy holds them
 // and needs no log; the source's files are not changed.
 func TestBackupOfReadOnlyStoreIncludesTheLog(t *testing.T) {
+	t.Parallel()
 	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	var acked []backupAck
 	for step := range 30 {
@@ -608,6 +614,7 @@ func TestBackupOfReadOnlyStoreIncludesTheLog(t *testing.T) {
 // someone opened there: the copy would be read with that log), nor empty
 // or a directory; the writer may not be nil.
 func TestBackupRefusesToReplaceTheStoreOrALiveLog(t *testing.T) {
+	t.Parallel()
 	s, err := Open(filepath.Join(t.TempDir(), "live.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -644,6 +651,7 @@ const (
 // they have written for a while, a backup starts and, half-way, prints
 // "MID" and waits there to be killed.
 func TestBackupKillChild(t *testing.T) {
+	t.Parallel()
 	src := os.Getenv(backupChildEnv)
 	if src == "" {
 		t.Skip("the child process of TestBackupKillLeavesNoPartialCopy")
@@ -761,6 +769,7 @@ func runBackupKillChild(t *testing.T, src, dst string) []backupAck {
 // backup's temporary file is named as one and the next backup to the same
 // destination removes it.
 func TestBackupKillLeavesNoPartialCopy(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("kills child processes")
 	}

@@ -50,7 +50,7 @@ package ckpt
 // in place to 3 (upgrade.go) before it returns.
 //
 // Beside the file, while a store is open, is its write-ahead log: the path
-// plus "-wal" (walSuffix), records described in wal.go. A clean Close
+// plus "-wal" (walSuffix), records described in internal/engine/wal.go. A clean Close
 // applies it and removes it; Open replays what a crash left in it. Builds
 // before the log ignore that file, so open a file that crashed with this
 // build once with this build.
@@ -109,7 +109,7 @@ var (
 
 	keyFormat = []byte("format")
 	// keyWALApplied holds, as a uint64 big-endian, the last group of the
-	// write-ahead log (wal.go) that bbolt holds.
+	// write-ahead log (internal/engine/wal.go) that bbolt holds.
 	keyWALApplied = []byte("wal-applied")
 )
 

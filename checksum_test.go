@@ -18,6 +18,7 @@ import (
 // ErrCorrupt naming thread, channel and version, never a wrong value; the
 // others read back exactly; Verify lists every affected value.
 func TestFlippedByteInStoredValueIsErrCorrupt(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(14, 3))
 	path := filepath.Join(t.TempDir(), "flip.ckpt")
@@ -165,6 +166,7 @@ func TestFlippedByteInStoredValueIsErrCorrupt(t *testing.T) {
 // old, unchecked version (a damaged version byte, or an older build's
 // write) is listed, as is a damaged list segment no version refers to.
 func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
+	t.Parallel()
 	s := newInspectStore(t)
 	ids := putChain(t, s, "t", "", 2)
 	id, err := parseID("id", ids[1])

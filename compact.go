@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -47,13 +48,11 @@ const compactAllocSize = 1 << 20
 // reports (and checks of the context).
 const compactProgressEvery = 4096
 
-// compactHook, if set (by tests), is called at each stage of a compaction:
-// "copying" (half the keys copied), "synced", "renamed", "swapped".
-var compactHook func(stage string)
-
-func compactStage(stage string) {
-	if compactHook != nil {
-		compactHook(stage)
+// compactStage reports a stage of a compaction to a test's hook, if any
+// (tuning.compactStage).
+func (s *Store) compactStage(stage string) {
+	if s.tune.compactStage != nil {
+		s.tune.compactStage(stage)
 	}
 }
 
@@ -111,7 +110,7 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 		}
 		return open(name, flag, fi.Mode().Perm())
 	}
-	dst, dstFile, err := openBolt(tmp, &bo)
+	dst, dstFile, err := engine.OpenBolt(tmp, &bo)
 	if err != nil {
 		return st, fmt.Errorf("ckpt: compact: create %s: %w", tmp, err)
 	}
@@ -129,21 +128,21 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 	}
 	// A damaged page of the old file panics in bbolt: ErrCorrupt, and the
 	// store keeps its old file.
-	if err := guard("compact: copy", func() error { return copyLive(ctx, dst, s.db, progress) }); err != nil {
+	if err := engine.Guard("compact: copy", func() error { return copyLive(ctx, dst, s.db, progress, s.compactStage) }); err != nil {
 		return fail(err)
 	}
 	if err := dst.Sync(); err != nil {
 		return fail(err)
 	}
 	dst.AllocSize = allocSize
-	compactStage("synced")
+	s.compactStage("synced")
 
 	s.dbMu.Lock() // no reader may use the old handle past this point
 	if err := os.Rename(tmp, s.path); err != nil {
 		s.dbMu.Unlock()
 		return fail(err)
 	}
-	compactStage("renamed")
+	s.compactStage("renamed")
 	// From here the new file is the store: both files hold all data, so
 	// a failed directory fsync is reported but does not undo the swap.
 	dirErr := syncDir(filepath.Dir(s.path))
@@ -151,7 +150,7 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 	s.db, s.file = dst, dstFile
 	s.unsynced = false
 	s.dbMu.Unlock()
-	compactStage("swapped")
+	s.compactStage("swapped")
 	closeErr := old.Close()
 	if fi, err := os.Stat(s.path); err == nil {
 		st.BytesAfter = fi.Size()
@@ -162,20 +161,13 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 	return st, nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	return errors.Join(err, d.Close())
-}
+func syncDir(dir string) error { return engine.SyncDir(dir) }
 
 // copyLive copies every bucket, key and value of src into the empty dst,
-// in key order with full pages.
-func copyLive(ctx context.Context, dst, src *bolt.DB, progress func(done, total int64)) error {
+// in key order with full pages. stage reports when half is copied.
+func copyLive(ctx context.Context, dst, src *bolt.DB, progress func(done, total int64), stage func(string)) error {
 	return src.View(func(stx *bolt.Tx) error {
-		c := &copier{ctx: ctx, dst: dst, progress: progress}
+		c := &copier{ctx: ctx, dst: dst, progress: progress, stage: stage}
 		// Count first, so progress has a total (a keys-only walk, far
 		// cheaper than the copy).
 		if err := stx.ForEach(func(_ []byte, b *bolt.Bucket) error {
@@ -231,6 +223,7 @@ type copier struct {
 	total    int64
 	half     bool
 	progress func(done, total int64)
+	stage    func(string)
 }
 
 // bucket returns (creating on first use) the bucket at path in the
@@ -256,7 +249,7 @@ func (c *copier) count(sz int64) error {
 	c.done++
 	if !c.half && c.done*2 >= c.total {
 		c.half = true
-		compactStage("copying")
+		c.stage("copying")
 	}
 	if c.done%compactProgressEvery == 0 {
 		if err := c.ctx.Err(); err != nil {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestIfHeadPutFailsWithErrConflictAndWritesNothing(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	cas := ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{IfHead: true})
 	root, err := s.Put(cas, ckpt.Config{ThreadID: "t"}, ckpt.Checkpoint{}, nil, nil)
@@ -53,6 +54,7 @@ func TestIfHeadPutFailsWithErrConflictAndWritesNothing(t *testing.T) {
 }
 
 func TestIfHeadRaceHasExactlyOneWinnerPerRound(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	cas := ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{IfHead: true})
 	head, err := s.Put(cas, ckpt.Config{ThreadID: "race"}, ckpt.Checkpoint{}, nil, nil)
@@ -89,6 +91,7 @@ func TestIfHeadRaceHasExactlyOneWinnerPerRound(t *testing.T) {
 }
 
 func TestIfHeadSave(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	first, err := s.Save(ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{IfHead: true}), "t", map[string]any{"n": 1}, nil)
 	if err != nil {

@@ -381,6 +381,7 @@ func verifyAfterCrash(t *testing.T, path string, acked []ackedCheckpoint) {
 }
 
 func TestCrashKillNeverLosesAcknowledgedWrites(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("kills child processes")
 	}

@@ -169,6 +169,7 @@ func (m *deltaModel) reopen() {
 }
 
 func TestDeltaProperties(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(rt *rapid.T) {
 		dir, err := os.MkdirTemp("", "ckpt-delta-")
 		if err != nil {
@@ -276,6 +277,7 @@ func TestDeltaProperties(t *testing.T) {
 }
 
 func TestDeltaStorageIsLinear(t *testing.T) {
+	t.Parallel()
 	s := openTestStore(t, Options{})
 	ctx := context.Background()
 	msg := strings.Repeat("m", 200)
@@ -330,6 +332,7 @@ func storedValueBytes(t *testing.T, s *Store, thread string) int {
 }
 
 func TestFormatOneFileIsReadAndUpgraded(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "v1.db")
 	s, err := Open(path, Options{})
 	if err != nil {
@@ -388,6 +391,7 @@ func TestFormatOneFileIsReadAndUpgraded(t *testing.T) {
 }
 
 func TestSweepLineagesKeepsOnlyReferencedOnes(t *testing.T) {
+	t.Parallel()
 	s := openTestStore(t, Options{DeltaFold: 4})
 	ctx := context.Background()
 	parent := Config{ThreadID: "t"}

@@ -278,13 +278,6 @@ type ImportOptions struct {
 	Progress func(records int64)
 }
 
-// Import batches: a commit holds at most this many records or bytes.
-// Variables so tests can make batches small.
-var (
-	importBatchRecords = 512
-	importBatchBytes   = 4 << 20
-)
-
 // importRec is one validated dump record, ready to write.
 type importRec struct {
 	thread  string
@@ -472,7 +465,7 @@ func (s *Store) importDump(ctx context.Context, r io.Reader, opts ImportOptions,
 		}
 		batch = append(batch, ir)
 		batchBytes += len(b)
-		if len(batch) >= importBatchRecords || batchBytes >= importBatchBytes {
+		if len(batch) >= s.tune.importBatchRecords || batchBytes >= s.tune.importBatchBytes {
 			if err := flush(); err != nil {
 				return err
 			}

@@ -9,8 +9,12 @@ import (
 	"fmt"
 )
 
-// SetCompactHook sets the function called at each stage of a compaction.
-func SetCompactHook(f func(stage string)) { compactHook = f }
+// WithCompactHook returns opts with f called at each stage of the store's
+// compactions.
+func WithCompactHook(opts Options, f func(stage string)) Options {
+	opts.tuning = &tuning{compactStage: f}
+	return opts
+}
 
 // CheckInvariants checks that the store's buckets agree with each other:
 // every checkpoint has its metadata, thread-order and global-index entries

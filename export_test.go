@@ -45,6 +45,7 @@ func export(t *testing.T, s *Store, threads ...string) []byte {
 }
 
 func TestExportImportExportIsByteIdentical(t *testing.T) {
+	t.Parallel()
 	src := newInspectStore(t)
 	fillForExport(t, src)
 	dump := export(t, src)
@@ -95,6 +96,7 @@ func listAll(t *testing.T, s *Store, thread string) []*Tuple {
 }
 
 func TestExportSelectedThreadsAndUnknownThread(t *testing.T) {
+	t.Parallel()
 	s := newInspectStore(t)
 	fillForExport(t, s)
 	dump := string(export(t, s, "t2"))
@@ -111,6 +113,7 @@ func TestExportSelectedThreadsAndUnknownThread(t *testing.T) {
 // already holds a thread: each fails with a clear error, and afterwards the
 // store holds exactly what it held before.
 func TestImportFailureLeavesStoreAsItWas(t *testing.T) {
+	t.Parallel()
 	src := newInspectStore(t)
 	fillForExport(t, src)
 	dump := string(export(t, src))
@@ -132,11 +135,10 @@ func TestImportFailureLeavesStoreAsItWas(t *testing.T) {
 	}
 	// Small batches, so a failure comes after earlier batches committed and
 	// the import must undo them.
-	defer func(n int) { importBatchRecords = n }(importBatchRecords)
-	importBatchRecords = 3
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dst := newInspectStore(t)
+			dst.tune.importBatchRecords = 3 // before any import reads it
 			putChain(t, dst, "keep", "", 2)
 			if c.name == "thread exists" {
 				// The dump's last thread clashes; the ones before it were
@@ -159,8 +161,9 @@ func TestImportFailureLeavesStoreAsItWas(t *testing.T) {
 }
 
 func TestImportStreamsInBatches(t *testing.T) {
+	t.Parallel()
 	src := newInspectStore(t)
-	putChain(t, src, "long", "", importBatchRecords/2) // more records than one batch
+	putChain(t, src, "long", "", defaultTuning().importBatchRecords/2) // more records than one batch
 	dump := export(t, src)
 	dst := newInspectStore(t)
 	batches := 0
@@ -176,6 +179,7 @@ func TestImportStreamsInBatches(t *testing.T) {
 }
 
 func TestPendingWriteOfNilReadsBackAsNil(t *testing.T) {
+	t.Parallel()
 	s := newInspectStore(t)
 	ctx := context.Background()
 	cfg, err := s.Put(ctx, Config{ThreadID: "t"}, Checkpoint{}, nil, nil)
@@ -196,6 +200,7 @@ func TestPendingWriteOfNilReadsBackAsNil(t *testing.T) {
 }
 
 func TestImportedListLineagesKeepGrowing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	src := newInspectStore(t)
 	var msgs []string

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -61,21 +62,21 @@ func (o *saveOutcomes) check(t *testing.T, s *Store, threads int, when string) {
 // after a reopen), everything acknowledged is, and every write after the
 // failure fails with ErrFailed.
 func TestFailedFsyncAtRandomGroupsShowsNoFailedWrite(t *testing.T) {
-	defer func() { syncLog = fdatasync }()
+	t.Parallel()
 	const writers, saves = 4, 12
 	for seed := range uint64(8) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 13))
 			failAt := int64(1 + rng.IntN(12))
 			var calls atomic.Int64
-			syncLog = func(f *os.File) error {
+			syncLog := func(f *os.File) error {
 				if calls.Add(1) == failAt {
 					return errors.New("disk on fire")
 				}
-				return fdatasync(f)
+				return engine.Fdatasync(f)
 			}
 			path := filepath.Join(t.TempDir(), "s.db")
-			s := openUnapplied(t, path)
+			s := openUnappliedWith(t, path, Options{tuning: &tuning{syncLog: syncLog}})
 			ctx := context.Background()
 			o := &saveOutcomes{ok: map[string]bool{}, failed: map[string]bool{}}
 			var wg sync.WaitGroup
@@ -139,17 +140,17 @@ func TestFailedFsyncAtRandomGroupsShowsNoFailedWrite(t *testing.T) {
 // groups stay readable, Close keeps the log that holds them (bbolt lacks
 // them), and a reopen replays them.
 func TestFailedApplyFailsStopAndKeepsTheLog(t *testing.T) {
+	t.Parallel()
 	var fail atomic.Bool
-	commitBolt = func(tx *bolt.Tx) error {
+	commitBolt := func(tx *bolt.Tx) error {
 		if fail.Load() {
 			_ = tx.Rollback()
 			return errors.New("disk full")
 		}
 		return tx.Commit()
 	}
-	defer func() { commitBolt = (*bolt.Tx).Commit }()
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, Options{})
+	s, err := Open(path, Options{tuning: &tuning{commitBolt: commitBolt}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,17 +179,17 @@ func TestFailedApplyFailsStopAndKeepsTheLog(t *testing.T) {
 
 // Without the log, a failed bbolt commit fails the store the same way.
 func TestNoWALFailedCommitFailsStop(t *testing.T) {
+	t.Parallel()
 	var fail atomic.Bool
-	commitBolt = func(tx *bolt.Tx) error {
+	commitBolt := func(tx *bolt.Tx) error {
 		if fail.Swap(false) {
 			_ = tx.Rollback()
 			return errors.New("disk full")
 		}
 		return tx.Commit()
 	}
-	defer func() { commitBolt = (*bolt.Tx).Commit }()
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, Options{NoWAL: true})
+	s, err := Open(path, Options{NoWAL: true, tuning: &tuning{commitBolt: commitBolt}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +219,7 @@ func TestNoWALFailedCommitFailsStop(t *testing.T) {
 // A failed write of a log record fails its group and the store; the
 // groups before it stay.
 func TestFailedLogWriteFailsStop(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "s.db")
 	s, err := Open(path, Options{})
 	if err != nil {
@@ -231,8 +233,7 @@ func TestFailedLogWriteFailsStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	applyNow(t, s) // the commit loop is idle and stays so until the next write
-	rw := s.wal.log.f
-	s.wal.log.f = ro
+	rw := s.wal.log.SwapFile(ro)
 	if _, err := s.Save(ctx, "t", map[string]any{"i": 3}, Metadata{"i": 3}); !errors.Is(err, ErrFailed) {
 		t.Fatalf("Save with a failing log write = %v, want ErrFailed", err)
 	}

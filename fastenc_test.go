@@ -131,6 +131,7 @@ func genStruct(t *rapid.T) any {
 }
 
 func TestFastEncoderWritesMsgpackBytes(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(t *rapid.T) {
 		v := genValue(3).Draw(t, "value")
 		want, err := marshalSlow(v)
@@ -148,6 +149,7 @@ func TestFastEncoderWritesMsgpackBytes(t *testing.T) {
 }
 
 func TestFloatsStayFloats(t *testing.T) {
+	t.Parallel()
 	raw, err := encodeValue("f", map[string]any{"x": 3.0})
 	if err != nil {
 		t.Fatal(err)
@@ -162,6 +164,7 @@ func TestFloatsStayFloats(t *testing.T) {
 }
 
 func TestFastEncoderStructShapes(t *testing.T) {
+	t.Parallel()
 	pm := plainMsg{Role: "user", Content: "Hello", Tokens: -7, Score: 0.25, Ratio: 1.5, OK: true, Small: -3, Big: 1 << 40}
 	for _, v := range []any{
 		pm, []plainMsg{pm, {}}, []plainMsg(nil), taggedMsg{Role: "r", Content: "c"}, withHidden{Role: "x", hidden: 3},

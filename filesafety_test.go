@@ -224,6 +224,7 @@ func parseAcks(t *testing.T, lines []string) []ackedCheckpoint {
 // Compact replaced: nothing the holder acknowledged is lost, the read-only
 // waiter sees all of it, and neither gets an error.
 func TestOpenWaiterNeverActsOnACompactedFile(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs child processes")
 	}
@@ -358,6 +359,7 @@ func buildDamageBase(t *testing.T, path string) {
 // a child process (every third with NoWAL): no child dies of a Go panic
 // or a fatal error, and Open fails only with ErrCorrupt.
 func TestDamagedFileNeverPanics(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs child processes")
 	}
@@ -436,6 +438,7 @@ const liveVerifyFor = 10 * time.Second
 // values (so the applier commits to bbolt all along) reports no problem
 // and does not race (run it with -race).
 func TestVerifyBesideWriters(t *testing.T) {
+	t.Parallel()
 	d := liveVerifyFor
 	if testing.Short() {
 		d = time.Second
@@ -507,6 +510,7 @@ func TestVerifyBesideWriters(t *testing.T) {
 // not a ckpt file (ErrCorrupt), and leaves the file untouched; opened
 // read-write, an empty file becomes a new store.
 func TestOpenEmptyFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, size := range []int{0, 1, 100, 4095} {
 		path := filepath.Join(dir, fmt.Sprintf("f%d.db", size))

@@ -46,19 +46,8 @@ import (
 // The exported docs say "10,000 keys": change them with it.
 const gcTxKeys = 10_000
 
-// Limits of the retention engine. Variables only so that tests can make
-// them small and exercise every paging path.
-var (
-	// planLimit bounds the checkpoints planned for deletion at once, so a
-	// plan over a huge thread holds bounded memory; the thread is planned
-	// again until nothing is left to delete.
-	planLimit = 50_000
-	// maxBatchJobs bounds the threads gathered in one batch.
-	maxBatchJobs = 1000
-	// namePage is how many thread names (or sweep marks) one read
-	// transaction collects.
-	namePage = 1000
-)
+// The retention engine's limits (planLimit, maxBatchJobs, namePage) are
+// the store's tuning (tuning.go), so tests make them small per store.
 
 // Policy says which checkpoints GC removes. Its rules combine: a checkpoint
 // is removed when any rule selects it, except that the newest checkpoint of
@@ -162,7 +151,7 @@ func (s *Store) GC(ctx context.Context, p Policy) (st GCStats, err error) {
 		return total, err
 	}
 	return s.retain(ctx, each, func(r reader, thread string) (*threadJob, bool, error) {
-		return planPolicy(r, thread, p, now, planLimit)
+		return planPolicy(r, thread, p, now, s.tune.planLimit)
 	}, p.Progress)
 }
 
@@ -202,7 +191,7 @@ func (s *Store) retain(ctx context.Context, each func(fn func(thread string) err
 // finishSweeps carries out the blob sweeps an earlier run left pending
 // (it was interrupted between deleting checkpoints and sweeping).
 func (s *Store) finishSweeps(ctx context.Context, b *jobBatch) error {
-	page := namePage
+	page := s.tune.namePage
 	var start []byte
 	for {
 		var jobs []*threadJob
@@ -258,7 +247,7 @@ type jobBatch struct {
 func (b *jobBatch) add(ctx context.Context, job *threadJob) error {
 	b.jobs = append(b.jobs, job)
 	b.planned += 1 + len(job.drop)
-	if b.planned >= planLimit || len(b.jobs) >= maxBatchJobs {
+	if b.planned >= b.s.tune.planLimit || len(b.jobs) >= b.s.tune.maxBatchJobs {
 		return b.flush(ctx)
 	}
 	return nil
@@ -283,7 +272,7 @@ func (b *jobBatch) flush(ctx context.Context) error {
 // every thread. Names are read a page at a time, with no transaction open
 // while fn runs.
 func (s *Store) eachPolicyThread(ctx context.Context, p Policy, now time.Time, fn func(thread string) error) error {
-	page := namePage
+	page := s.tune.namePage
 	if p.KeepLast > 0 {
 		return s.eachThread(ctx, fn)
 	}
@@ -338,7 +327,7 @@ func (s *Store) eachPolicyThread(ctx context.Context, p Policy, now time.Time, f
 // eachThread calls fn with the name of every thread, reading names a page
 // at a time with no transaction open while fn runs.
 func (s *Store) eachThread(ctx context.Context, fn func(thread string) error) error {
-	page := namePage
+	page := s.tune.namePage
 	var after []byte
 	for {
 		var names []string

@@ -82,6 +82,7 @@ func fillThread(t *testing.T, s *Store, thread string, n, writesPer int) {
 }
 
 func TestRetentionTransactionsAreBounded(t *testing.T) {
+	t.Parallel()
 	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{Durability: NoSync, NoWAL: true})
 	if err != nil {
 		t.Fatal(err)
@@ -137,6 +138,7 @@ func TestRetentionTransactionsAreBounded(t *testing.T) {
 // checkpoints are deleted, before their blobs are swept (as a crash or a
 // cancelled context would), and checks that the next run sweeps them.
 func TestSweepPendingAfterDropIsFinishedByNextRun(t *testing.T) {
+	t.Parallel()
 	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{NoWAL: true})
 	if err != nil {
 		t.Fatal(err)
@@ -187,10 +189,9 @@ func TestSweepPendingAfterDropIsFinishedByNextRun(t *testing.T) {
 // TestRetentionPaging runs every retention entry point with tiny pages,
 // plan limits and batches, so that every paging path runs.
 func TestRetentionPaging(t *testing.T) {
-	defer func(a, b, c int) { planLimit, maxBatchJobs, namePage = a, b, c }(planLimit, maxBatchJobs, namePage)
-	planLimit, maxBatchJobs, namePage = 3, 2, 2
-
-	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{Durability: NoSync, NoWAL: true})
+	t.Parallel()
+	tiny := &tuning{planLimit: 3, maxBatchJobs: 2, namePage: 2}
+	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{Durability: NoSync, NoWAL: true, tuning: tiny})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,6 +128,7 @@ func loadsWhole(t *testing.T, s *ckpt.Store, cfgs []ckpt.Config) {
 }
 
 func TestGCKeepLast(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	now := time.Now()
 	a := chain(t, s, "a", "", times(now, 10))
@@ -166,6 +167,7 @@ func TestGCKeepLast(t *testing.T) {
 }
 
 func TestGCMaxAgeNeverTakesTheHead(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	now := time.Now()
 	old := now.Add(-48 * time.Hour)
@@ -204,6 +206,7 @@ func TestGCMaxAgeNeverTakesTheHead(t *testing.T) {
 }
 
 func TestGCThreadTTL(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	now := time.Now()
 	old := now.Add(-10 * 24 * time.Hour)
@@ -241,6 +244,7 @@ func TestGCThreadTTL(t *testing.T) {
 }
 
 func TestGCPoliciesCombine(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	now := time.Now()
 	old := now.Add(-48 * time.Hour)
@@ -286,6 +290,7 @@ func TestGCPoliciesCombine(t *testing.T) {
 }
 
 func TestGCDryRunMatchesRunAndChangesNothing(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	now := time.Now()
 	for i := range 5 {
@@ -324,6 +329,7 @@ func TestGCDryRunMatchesRunAndChangesNothing(t *testing.T) {
 }
 
 func TestGCSweepsBlobs(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	// c1 writes a@1, b@1 and an orphan o@1 (named in newVersions, absent
 	// from its versions); c2 writes b@2 and keeps a@1; c3 writes a@2.
@@ -374,6 +380,7 @@ func TestGCSweepsBlobs(t *testing.T) {
 }
 
 func TestGCRejectsBadPolicyAndReadOnly(t *testing.T) {
+	t.Parallel()
 	s, path := openTemp(t, ckpt.Options{})
 	for _, p := range []ckpt.Policy{{KeepLast: -1}, {MaxAge: -time.Second}, {ThreadTTL: -1}} {
 		if _, err := s.GC(ctx, p); !errors.Is(err, ckpt.ErrInvalidConfig) {
@@ -405,6 +412,7 @@ func TestGCRejectsBadPolicyAndReadOnly(t *testing.T) {
 }
 
 func TestCopyThreadOntoItselfIsInvalid(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	chain(t, s, "t", "", times(time.Now(), 2))
 	if err := s.CopyThread(ctx, "t", "t", ckpt.CopyOptions{Replace: true}); !errors.Is(err, ckpt.ErrInvalidConfig) {
@@ -420,6 +428,7 @@ func TestCopyThreadOntoItselfIsInvalid(t *testing.T) {
 // threads: no writer fails (GC never removes the head a writer continues
 // from), and the store ends consistent holding the last steps.
 func TestGCWhileWriting(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	const writers, steps = 4, 60
 	var wg sync.WaitGroup
@@ -473,6 +482,7 @@ func TestGCWhileWriting(t *testing.T) {
 }
 
 func TestSweeperRunsAndStopsOnClose(t *testing.T) {
+	t.Parallel()
 	type report struct {
 		st  ckpt.GCStats
 		err error
@@ -518,6 +528,7 @@ func TestSweeperRunsAndStopsOnClose(t *testing.T) {
 }
 
 func TestRetentionAfterCloseIsErrClosed(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	chain(t, s, "t", "", times(time.Now(), 3))
 	if err := s.Close(); err != nil {
@@ -572,6 +583,7 @@ func (c *cancelAfter) Err() error {
 }
 
 func TestGCInterruptedLeavesConsistentStoreAndResumes(t *testing.T) {
+	t.Parallel()
 	const threads, steps, keep = 30, 60, 2 // about 11,000 keys: two transactions
 	base, basePath := openTemp(t, ckpt.Options{Durability: ckpt.NoSync})
 	now := time.Now()

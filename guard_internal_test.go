@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // TestPanicInBoltWriteFailsTheStore: a panic inside a bbolt write
@@ -13,6 +15,7 @@ import (
 // fails the store: later writes return an error wrapping ErrFailed and the
 // cause, reads go on, Close works.
 func TestPanicInBoltWriteFailsTheStore(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := Open(filepath.Join(t.TempDir(), "p.db"), Options{})
 	if err != nil {
@@ -54,6 +57,7 @@ func TestPanicInBoltWriteFailsTheStore(t *testing.T) {
 // held after a panic (the rollback panicked too), Close does not wait for
 // it, and the file's lock is released: a new Open gets in.
 func TestPoisonedStoreClosesAndReleasesTheFile(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "p.db")
 	s, err := Open(path, Options{})
@@ -75,7 +79,7 @@ func TestPoisonedStoreClosesAndReleasesTheFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.poison()
-	s.fail(failBolt, panicError("test", "rollback panicked"))
+	s.fail(failBolt, engine.PanicErrorForTest("test", "rollback panicked"))
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
 	select {

@@ -136,8 +136,7 @@ func checkPagesClean(t *testing.T, path string) {
 // random place of a dump, 20 times: the import fails and the existing file
 // is exactly as it was, Verify clean, no page leaked.
 func TestImportOfMalformedDumpLeavesFileAsItWas(t *testing.T) {
-	defer func(n int) { importBatchRecords = n }(importBatchRecords)
-	importBatchRecords = 16 // many batches committed before the bad line
+	t.Parallel()
 	dump := importSource(t, 30)
 	lines := strings.SplitAfter(string(dump), "\n")
 	rng := rand.New(rand.NewPCG(14, 4))
@@ -145,7 +144,8 @@ func TestImportOfMalformedDumpLeavesFileAsItWas(t *testing.T) {
 		path, want := existingStore(t)
 		at := 1 + rng.IntN(len(lines)-2)
 		bad := strings.Join(lines[:at], "") + "{\"kind\":\"value\",oops\n" + strings.Join(lines[at:], "")
-		s, err := Open(path, Options{Durability: NoSync})
+		// Many batches committed before the bad line.
+		s, err := Open(path, Options{Durability: NoSync, tuning: &tuning{importBatchRecords: 16}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,6 +172,7 @@ func TestImportOfMalformedDumpLeavesFileAsItWas(t *testing.T) {
 // TestImportKilledOrInterruptedIsAllOrNothing (this test binary, run with
 // CKPT_IMPORT_CHILD set); on its own it does nothing.
 func TestImportChildProcess(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("CKPT_IMPORT_CHILD") == "" {
 		t.Skip("the child of TestImportKilledOrInterruptedIsAllOrNothing")
 	}
@@ -184,7 +185,6 @@ func TestImportChildProcess(t *testing.T) {
 // with the handler still installed: a SIGINT after the import is ignored,
 // as a CLI that is about to exit would.
 func runImportChild() {
-	importBatchRecords = 4 // many commits: a signal lands mid-import
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	f, err := os.Open(os.Getenv("CKPT_IMPORT_DUMP"))
@@ -193,7 +193,7 @@ func runImportChild() {
 		os.Exit(2)
 	}
 	fmt.Println("go")
-	if _, err := ImportFile(ctx, os.Getenv("CKPT_IMPORT_PATH"), f, Options{}, ImportOptions{}); err != nil {
+	if _, err := ImportFile(ctx, os.Getenv("CKPT_IMPORT_PATH"), f, Options{tuning: &tuning{importBatchRecords: 4}}, ImportOptions{}); err != nil { // many commits: a signal lands mid-import
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -207,6 +207,7 @@ func runImportChild() {
 // whole dump (the signal came after the end), Verify and bbolt's page
 // check are clean; a new path holds no file unless the import finished.
 func TestImportKilledOrInterruptedIsAllOrNothing(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs 80 child processes")
 	}

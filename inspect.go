@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -468,9 +469,9 @@ func (s *Store) checkPagesPaused(ctx context.Context, rep *VerifyReport) error {
 	defer ap.applyMu.Unlock()
 	s.dbMu.RLock() // Compact swaps db under dbMu
 	defer s.dbMu.RUnlock()
-	err := guard("verify: page check", func() error {
+	err := engine.Guard("verify: page check", func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
-			if err := touchAll(tx); err != nil {
+			if err := engine.TouchAll(tx); err != nil {
 				return err
 			}
 			(&boltView{tx: tx}).checkPages(func(e error) bool {
@@ -498,7 +499,7 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 	}()
 	if fc, ok := r.(fileChecker); ok && pages {
 		if tx := boltTx(r); tx != nil {
-			if err := touchAll(tx); err != nil {
+			if err := engine.TouchAll(tx); err != nil {
 				rep.add(Problem{Check: "file", Detail: err.Error()})
 				return nil
 			}

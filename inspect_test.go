@@ -53,6 +53,7 @@ func putChain(t *testing.T, s *Store, thread, ns string, n int) []string {
 func version(i int) string { return string(rune('a'+i)) + "-v" }
 
 func TestThreadsSummarisesEveryThread(t *testing.T) {
+	t.Parallel()
 	s := newInspectStore(t)
 	putChain(t, s, "t1", "", 3)
 	ids := putChain(t, s, "t1", "sub", 2)
@@ -81,6 +82,7 @@ func TestThreadsSummarisesEveryThread(t *testing.T) {
 }
 
 func TestStatsCountsSharedChannels(t *testing.T) {
+	t.Parallel()
 	s := newInspectStore(t)
 	putChain(t, s, "t", "", 4)
 	st, err := s.Stats(context.Background())
@@ -111,6 +113,7 @@ func mustEncode(t *testing.T, v any) Raw {
 }
 
 func TestVerifyPassesOnAHealthyStore(t *testing.T) {
+	t.Parallel()
 	s := newInspectStore(t)
 	putChain(t, s, "t", "", 3)
 	putChain(t, s, "t", "sub", 2)
@@ -126,6 +129,7 @@ func TestVerifyPassesOnAHealthyStore(t *testing.T) {
 // TestVerifyReportsEachBrokenInvariant breaks one invariant at a time
 // behind the store's back and checks Verify names exactly that.
 func TestVerifyReportsEachBrokenInvariant(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		break_ func(w writer, id [idLen]byte) error
@@ -190,6 +194,7 @@ func TestVerifyReportsEachBrokenInvariant(t *testing.T) {
 }
 
 func TestVerifyReportsOrphanIndexEntries(t *testing.T) {
+	t.Parallel()
 	s := newInspectStore(t)
 	putChain(t, s, "t", "", 1)
 	ghost := [idLen]byte{1, 2, 3}
@@ -216,6 +221,7 @@ func TestVerifyReportsOrphanIndexEntries(t *testing.T) {
 }
 
 func TestThreadsPagesThroughManyThreads(t *testing.T) {
+	t.Parallel()
 	s := newInspectStore(t)
 	const n = 2*threadsPage + 5
 	for i := range n {
@@ -241,6 +247,7 @@ func TestThreadsPagesThroughManyThreads(t *testing.T) {
 // TestVerifyWhileWriting runs Verify on a store that other goroutines keep
 // writing to: it must see a consistent store (and -race must stay quiet).
 func TestVerifyWhileWriting(t *testing.T) {
+	t.Parallel()
 	s := newInspectStore(t)
 	ctx := context.Background()
 	stop := make(chan struct{})
@@ -276,6 +283,7 @@ func TestVerifyWhileWriting(t *testing.T) {
 }
 
 func TestResolveIDByPrefix(t *testing.T) {
+	t.Parallel()
 	s := newInspectStore(t)
 	ctx := context.Background()
 	var ids []string
@@ -308,6 +316,7 @@ func TestResolveIDByPrefix(t *testing.T) {
 // a full disk) is refused at Open with ErrCorrupt, read-only or not,
 // instead of faulting on the missing pages later.
 func TestOpenTruncatedFileIsErrCorrupt(t *testing.T) {
+	t.Parallel()
 	s := newInspectStore(t)
 	for i := range 200 {
 		if _, err := s.Save(context.Background(), fmt.Sprintf("t%d", i%7), map[string]any{"v": strings.Repeat("x", 500), "i": i}, nil); err != nil {
@@ -338,6 +347,7 @@ func TestOpenTruncatedFileIsErrCorrupt(t *testing.T) {
 }
 
 func TestStatsReportsBytesSavedByAppendDeltas(t *testing.T) {
+	t.Parallel()
 	s := openTestStore(t, Options{Durability: NoSync})
 	ctx := context.Background()
 	var msgs []string

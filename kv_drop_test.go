@@ -15,6 +15,7 @@ import (
 // replays an import batch and its undo together). bbolt's DeleteBucket then
 // skipped a nested bucket and leaked its pages ("unreachable unfreed").
 func TestDropBucketChangedInSameTransactionFreesEveryPage(t *testing.T) {
+	t.Parallel()
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "drop.db"), 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestGCSweepsDeadListLineages(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	for _, msgs := range [][]string{{"a"}, {"a", "b"}, {"a", "b", "c"}, {"x"}, {"x", "y"}} {
 		if _, err := s.Save(ctx, "t", map[string]any{"messages": msgs}, nil); err != nil {

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -336,13 +337,13 @@ func (o *observer) group(writes int, logBytes int, gen uint64) {
 }
 
 // applied records that the applier moved groups into the file.
-func (o *observer) applied(groups []*walGroup) {
+func (o *observer) applied(groups []*engine.Group) {
 	var n int64
 	for _, g := range groups {
-		n += int64(g.size)
+		n += int64(g.Size)
 	}
 	o.pendingBytes.Add(-n)
-	last := groups[len(groups)-1].gen
+	last := groups[len(groups)-1].Gen
 	o.appliedGen.Store(last)
 	// Cleared first, then set again if groups were acknowledged meanwhile
 	// (their hook's CAS may have lost against the old value): the lag is
@@ -371,7 +372,7 @@ func (s *Store) opened(replayed int) {
 // FsyncLatency and logs an fsync slower than Options.SlowFsync.
 func (s *Store) syncLogTimed(f *os.File) error {
 	start := time.Now()
-	err := syncLog(f)
+	err := s.tune.syncLog(f)
 	d := time.Since(start)
 	s.obs.fsync.record(d)
 	if s.obs.slowFsync > 0 && d > s.obs.slowFsync {
@@ -386,7 +387,7 @@ func (s *Store) syncLogTimed(f *os.File) error {
 func (s *Store) commitBoltTimed(tx *bolt.Tx) error {
 	pageSize := int64(tx.DB().Info().PageSize)
 	start := time.Now()
-	err := commitBolt(tx)
+	err := s.tune.commitBolt(tx)
 	d := time.Since(start)
 	if err != nil {
 		return err

@@ -11,8 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // logBuffer is a slog JSON handler's output, safe for the store's
@@ -259,14 +262,19 @@ func TestMetricsOpenSnapshots(t *testing.T) {
 // A failed log fsync (through the syncer's test hook) fails the write with
 // ErrFailed, counts it, and logs one fail-stop record with its cause.
 func TestMetricsAndLogOfFailStop(t *testing.T) {
-	defer func() { syncLog = fdatasync }()
+	var failing atomic.Bool
 	var logs logBuffer
-	s := openTestStore(t, Options{Logger: logs.logger()})
+	s := openTestStore(t, Options{Logger: logs.logger(), tuning: &tuning{syncLog: func(f *os.File) error {
+		if failing.Load() {
+			return errors.New("disk on fire")
+		}
+		return engine.Fdatasync(f)
+	}}})
 	ctx := context.Background()
 	if _, err := putValue(ctx, s, Config{ThreadID: "t"}, "a", "1", 1); err != nil {
 		t.Fatal(err)
 	}
-	syncLog = func(*os.File) error { return errors.New("disk on fire") }
+	failing.Store(true)
 	if _, err := putValue(ctx, s, Config{ThreadID: "u"}, "a", "1", 1); !errors.Is(err, ErrFailed) {
 		t.Fatalf("put with a failing fsync: %v, want ErrFailed", err)
 	}
@@ -300,13 +308,12 @@ func TestLoggerRecordsEvents(t *testing.T) {
 	}
 	crashed := crashCopy(t, s) // a log of three groups not in the file
 
-	defer func() { syncLog = fdatasync }()
-	syncLog = func(f *os.File) error {
+	slowSync := func(f *os.File) error {
 		time.Sleep(2 * time.Millisecond) // slower than SlowFsync below, whatever the disk
-		return fdatasync(f)
+		return engine.Fdatasync(f)
 	}
 	var logs logBuffer
-	r, err := Open(crashed, Options{Logger: logs.logger(), SlowFsync: time.Millisecond})
+	r, err := Open(crashed, Options{Logger: logs.logger(), SlowFsync: time.Millisecond, tuning: &tuning{syncLog: slowSync}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,14 +403,14 @@ func BenchmarkMetricsHooks(b *testing.B) {
 		}
 	})
 	b.Run("write", func(b *testing.B) {
-		g := []*walGroup{{gen: 1, size: 4000}}
+		g := []*engine.Group{{Gen: 1, Size: 4000}}
 		b.ReportAllocs()
 		for i := uint64(1); b.Loop(); i++ {
 			func() (err error) {
 				defer o.done(OpPut, &err)
 				o.group(1, 4000, i)
 				o.fsync.record(300 * time.Microsecond)
-				g[0].gen = i
+				g[0].Gen = i
 				o.applied(g)
 				return nil
 			}()

@@ -13,9 +13,9 @@ import (
 // queueing the write: ids must still follow commit order, or a thread's
 // newest checkpoint would not be its last one.
 func TestRacingSavesStayOrdered(t *testing.T) {
-	testHookBeforeSend = func() { time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond) }
-	defer func() { testHookBeforeSend = nil }()
-	s, err := Open(filepath.Join(t.TempDir(), "o.db"), Options{})
+	t.Parallel()
+	widen := func() { time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond) }
+	s, err := Open(filepath.Join(t.TempDir(), "o.db"), Options{tuning: &tuning{beforeSend: widen}})
 	if err != nil {
 		t.Fatal(err)
 	}

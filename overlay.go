@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/tidwall/btree"
 )
 
@@ -415,7 +416,7 @@ func (v *ovView) buckets(p bucketPath, after []byte, fn func(name []byte) bool) 
 type ovWriter struct {
 	ovView
 	gen  uint64
-	muts []mutation
+	muts []engine.Mutation
 	undo []ovUndo
 }
 
@@ -492,7 +493,7 @@ func (w *ovWriter) put(p bucketPath, key, value []byte) error {
 	ck := ovKeyOf(make([]byte, 0, len(key)+32), p, key)
 	key = ck[len(ck)-len(key):]
 	w.set(&ovItem{key: ck, val: value, kind: ovValue, gen: w.gen})
-	w.muts = append(w.muts, mutation{op: mutPut, path: ownPath(p), key: key, val: value})
+	w.muts = append(w.muts, engine.Mutation{Op: engine.MutPut, Path: ownPath(p), Key: key, Val: value})
 	return nil
 }
 
@@ -502,7 +503,7 @@ func (w *ovWriter) del(p bucketPath, key []byte) error {
 	}
 	ck := ovKeyOf(nil, p, key)
 	w.set(&ovItem{key: ck, kind: ovDeleted, gen: w.gen})
-	w.muts = append(w.muts, mutation{op: mutDel, path: ownPath(p), key: ck[len(ck)-len(key):]})
+	w.muts = append(w.muts, engine.Mutation{Op: engine.MutDel, Path: ownPath(p), Key: ck[len(ck)-len(key):]})
 	return nil
 }
 
@@ -515,13 +516,13 @@ func (w *ovWriter) dropBucket(p bucketPath) error {
 		w.undo = append(w.undo, ovUndo{it.key, it})
 	}
 	w.set(&ovItem{key: ovMarkerKey(nil, p), sub: sub, kind: ovDropped, gen: w.gen})
-	w.muts = append(w.muts, mutation{op: mutDrop, path: ownPath(p)})
+	w.muts = append(w.muts, engine.Mutation{Op: engine.MutDrop, Path: ownPath(p)})
 	return nil
 }
 
 func (w *ovWriter) setSeq(p bucketPath, n uint64) {
 	w.set(&ovItem{key: ovSeqKey(nil, p), kind: ovSeq, seq: n, gen: w.gen})
-	w.muts = append(w.muts, mutation{op: mutSeq, path: ownPath(p), seq: n})
+	w.muts = append(w.muts, engine.Mutation{Op: engine.MutSeq, Path: ownPath(p), Seq: n})
 }
 
 func (w *ovWriter) nextSeq(p bucketPath) (uint64, error) {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 	"pgregory.net/rapid"
 )
@@ -27,6 +28,7 @@ import (
 // compares the whole state it sees with the model's state after the
 // snapshot's group: no torn or mixed view.
 func TestOverlayMatchesBolt(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(rt *rapid.T) {
 		dir := t.TempDir()
 		open := func(name string) *bolt.DB {
@@ -45,7 +47,7 @@ func TestOverlayMatchesBolt(t *testing.T) {
 		w.publish()
 		st := &Store{db: sut, wal: w}
 		shared := w.shared
-		var pending, unpruned []*walGroup
+		var pending, unpruned []*engine.Group
 		var gen, applied uint64
 
 		paths := []bucketPath{
@@ -245,8 +247,8 @@ func TestOverlayMatchesBolt(t *testing.T) {
 				return
 			}
 			gen++
-			g := &walGroup{gen: gen, muts: ow.muts}
-			g.keys = mergeOverlay(shared, ow.tree)
+			g := &engine.Group{Gen: gen, Muts: ow.muts}
+			g.Keys = mergeOverlay(shared, ow.tree)
 			record()
 			w.gen = gen
 			w.publish()
@@ -262,13 +264,13 @@ func TestOverlayMatchesBolt(t *testing.T) {
 			if err := sut.Update(func(tx *bolt.Tx) error { return replayGroups(&boltView{tx: tx}, pending[:n]) }); err != nil {
 				rt.Fatal(err)
 			}
-			applied = pending[n-1].gen
+			applied = pending[n-1].Gen
 			pending = pending[n:]
 			// The commit loop prunes later than the applier applies: reads
 			// in between see both.
 			if rapid.Bool().Draw(rt, "prune") {
 				k := 0
-				for k < len(unpruned) && unpruned[k].gen <= applied {
+				for k < len(unpruned) && unpruned[k].Gen <= applied {
 					k++
 				}
 				pruneOverlay(shared, unpruned[:k], applied)

@@ -1,7 +1,7 @@
 package ckpt
 
 // Recovery of a damaged write-ahead log. Open never drops a logged group
-// on its own except a torn tail (wal.go): a bad record with valid records
+// on its own except a torn tail (internal/engine/wal.go): a bad record with valid records
 // after it may hide acknowledged writes, so Open reports it (ErrCorrupt)
 // and changes nothing. RecoverLog is the explicit way out: it keeps what
 // can be trusted (the records before the damage), moves the damaged log
@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -68,7 +69,7 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 		bo.Timeout = time.Second
 	}
 	bo.ReadOnly = false
-	db, _, err := openBolt(path, bo)
+	db, _, err := engine.OpenBolt(path, bo)
 	if err != nil {
 		return st, openError(path, err)
 	}
@@ -97,15 +98,15 @@ func recoverLog(db *bolt.DB, path string) (RecoverStats, error) {
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
 	logPath := path + walSuffix
-	sc, err := scanLog(logPath, applied)
+	sc, err := engine.ScanLog(logPath, applied)
 	if err != nil {
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
-	d := sc.damage
+	d := sc.Damage
 	if d == nil {
 		return st, nil
 	}
-	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, KeptGroups: len(sc.groups),
+	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, KeptGroups: len(sc.Groups),
 		DroppedFirst: d.Group, DroppedLast: d.LaterLast, DroppedBytes: d.Bytes}
 	if d.LaterLast == 0 {
 		st.DroppedFirst = 0
@@ -113,10 +114,10 @@ func recoverLog(db *bolt.DB, path string) (RecoverStats, error) {
 	// First make the valid prefix durable in the store file: a crash after
 	// this and before the rename leaves a log whose prefix bbolt holds, and
 	// running recovery again finishes the job.
-	if len(sc.groups) > 0 {
-		groups := make([]*walGroup, len(sc.groups))
-		for i := range sc.groups {
-			groups[i] = &sc.groups[i]
+	if len(sc.Groups) > 0 {
+		groups := make([]*engine.Group, len(sc.Groups))
+		for i := range sc.Groups {
+			groups[i] = &sc.Groups[i]
 		}
 		if err := db.Update(func(tx *bolt.Tx) error { return replayGroups(&boltView{tx: tx}, groups) }); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: replay the valid records: %w", path, err)

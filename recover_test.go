@@ -13,6 +13,7 @@ import (
 // aside unchanged, reports what it dropped, and the store opens and writes
 // on from the last kept group.
 func TestRecoverLogKeepsThePrefix(t *testing.T) {
+	t.Parallel()
 	s, ids, starts, ends := loggedRecords(t, 30)
 	_, log := readBoth(t, crashCopy(t, s))
 	bad := bytes.Clone(log)
@@ -56,6 +57,7 @@ func TestRecoverLogKeepsThePrefix(t *testing.T) {
 // RecoverLog leaves a sound log (or a torn tail, which Open drops by
 // itself) alone.
 func TestRecoverLogLeavesASoundLogAlone(t *testing.T) {
+	t.Parallel()
 	s, ids, starts, _ := loggedRecords(t, 5)
 	_, log := readBoth(t, crashCopy(t, s))
 	torn := bytes.Clone(log)

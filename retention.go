@@ -43,7 +43,7 @@ func (s *Store) Prune(ctx context.Context, threadIDs []string, strategy PruneStr
 			}
 			return &threadJob{thread: thread, whole: true}, false, nil
 		}
-		return planPolicy(r, thread, Policy{KeepLast: 1}, time.Time{}, planLimit)
+		return planPolicy(r, thread, Policy{KeepLast: 1}, time.Time{}, s.tune.planLimit)
 	}, nil)
 	return err
 }
@@ -70,14 +70,14 @@ func (s *Store) DeleteForRuns(ctx context.Context, runIDs []string) error {
 	}
 	each := func(fn func(thread string) error) error { return s.eachThread(ctx, fn) }
 	_, err := s.retain(ctx, each, func(r reader, thread string) (*threadJob, bool, error) {
-		return planRuns(r, thread, runs, needles)
+		return planRuns(r, thread, runs, needles, s.tune.planLimit)
 	}, nil)
 	return err
 }
 
 // planRuns plans the deletion of the thread's checkpoints whose run_id is
 // in runs (at most planLimit at once; more says there may be others).
-func planRuns(r reader, thread string, runs map[string]bool, needles [][]byte) (*threadJob, bool, error) {
+func planRuns(r reader, thread string, runs map[string]bool, needles [][]byte, limit int) (*threadJob, bool, error) {
 	job := &threadJob{thread: thread}
 	more := false
 	var ferr error
@@ -107,7 +107,7 @@ func planRuns(r reader, thread string, runs map[string]bool, needles [][]byte) (
 			ferr = err
 			return false
 		}
-		if len(job.drop) == planLimit {
+		if len(job.drop) == limit {
 			more = true
 			return false
 		}

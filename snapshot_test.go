@@ -84,6 +84,7 @@ func within(t *testing.T, what string, fn func() error) {
 // the file (the applier's commit, which also grows the file), complete
 // while another goroutine is paused inside an Export's read.
 func TestSyncSaveCompletesDuringLongRead(t *testing.T) {
+	t.Parallel()
 	s := openTestStore(t, Options{})
 	ctx := context.Background()
 	release, exportDone := pauseExport(t, s, "long")
@@ -118,6 +119,7 @@ func TestSyncSaveCompletesDuringLongRead(t *testing.T) {
 // writer preference would queue them behind the waiting writer), and once
 // the Save returns they see it.
 func TestPointReadCompletesDuringLongRead(t *testing.T) {
+	t.Parallel()
 	s := openTestStore(t, Options{})
 	ctx := context.Background()
 	if _, err := s.Save(ctx, "point", map[string]any{"n": 0}, nil); err != nil {
@@ -165,6 +167,7 @@ func TestPointReadCompletesDuringLongRead(t *testing.T) {
 // end, while later writes are acknowledged, applied to the file and pruned
 // from the overlay meanwhile.
 func TestLongReadKeepsItsSnapshot(t *testing.T) {
+	t.Parallel()
 	s := openTestStore(t, Options{})
 	ctx := context.Background()
 	first, err := s.Save(ctx, "t", map[string]any{"n": 1}, nil)

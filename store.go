@@ -20,9 +20,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/ckpt-go/ckpt/saverkit"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -57,7 +57,7 @@ type Options struct {
 	// before it is acknowledged. With the log (the default), a group is
 	// acknowledged once appended to path+"-wal" and fsync'd, and a
 	// background applier moves it into bbolt in larger batches; a clean
-	// Close leaves the one file. See wal.go.
+	// Close leaves the one file. See internal/engine/wal.go.
 	NoWAL bool
 	// Bolt passes bbolt's own options through, for tuning a large file
 	// (PageSize of a new file, NoFreelistSync, MmapFlags, Mlock, ...); nil
@@ -92,6 +92,10 @@ type Options struct {
 	// Encryption, if set, seals values, list segments and pending writes
 	// with AES-256-GCM under the app's keys (crypt.go, README "Encryption").
 	Encryption *Encryption
+
+	// tuning, if set (by tests), replaces the store's limits and fault
+	// seams (tuning.go); its zero fields keep the defaults.
+	tuning *tuning
 }
 
 // Store is the bbolt-backed Saver.
@@ -126,7 +130,8 @@ type Store struct {
 	// read-only with nothing logged.
 	wal *walState
 	failState
-	obs observer // metrics and logger (metrics.go, logging.go)
+	obs  observer // metrics and logger (metrics.go, logging.go)
+	tune tuning   // limits and test seams (tuning.go)
 }
 
 var _ Saver = (*Store)(nil)
@@ -157,7 +162,7 @@ func Open(path string, opts Options) (*Store, error) {
 		bo.FreelistType = bolt.FreelistMapType // O(1) allocation on large files
 	}
 	if bo.InitialMmapSize == 0 {
-		bo.InitialMmapSize = mmapSize(path) // so that a long read rarely stalls a commit (applier.go)
+		bo.InitialMmapSize = engine.MmapSize(path) // so that a long read rarely stalls a commit (applier.go)
 	}
 	if err := opts.SweepPolicy.validate(); opts.SweepInterval > 0 && err != nil {
 		return nil, fmt.Errorf("ckpt: open %s: sweep policy: %w", path, err)
@@ -166,12 +171,12 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
 	}
-	db, file, err := openBolt(path, bo)
+	db, file, err := engine.OpenBolt(path, bo)
 	if err != nil {
 		return nil, openError(path, err)
 	}
 	if fi, err := os.Stat(path); err == nil {
-		db.AllocSize = growStep(fi.Size()) // with the large map (applier.go)
+		db.AllocSize = engine.GrowStep(fi.Size()) // with the large map (applier.go)
 	}
 	s := &Store{
 		db:         db,
@@ -185,6 +190,7 @@ func Open(path string, opts Options) (*Store, error) {
 		ids:        newIDSource(),
 		queue:      make(chan *writeOp, cmp.Or(max(opts.MaxPending, 0), 1024)),
 		loopDone:   make(chan struct{}),
+		tune:       opts.tuning.withDefaults(),
 	}
 	if s.durability == DurabilityDefault {
 		s.durability = Sync
@@ -196,8 +202,8 @@ func Open(path string, opts Options) (*Store, error) {
 			s.fail(failBolt, err) // the applier must not begin a bbolt write now
 			_ = s.closeWAL()
 		}
-		if fromPanic(err) {
-			_ = abandonBolt(s.db, s.file)
+		if engine.FromPanic(err) {
+			_ = engine.AbandonBolt(s.db, s.file)
 		} else {
 			_ = s.db.Close()
 		}
@@ -207,10 +213,10 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return failed(err, false)
 	}
-	if err := guard("open: check the format", s.init); err != nil {
+	if err := engine.Guard("open: check the format", s.init); err != nil {
 		return failed(err, false)
 	}
-	if err := guard("open: replay the write-ahead log", func() error { return s.openWAL(opts.NoWAL, logged) }); err != nil {
+	if err := engine.Guard("open: replay the write-ahead log", func() error { return s.openWAL(opts.NoWAL, logged) }); err != nil {
 		return failed(err, false)
 	}
 	if err := s.seedIDs(); err != nil {
@@ -231,107 +237,6 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s.opened(len(logged))
 	return s, nil
-}
-
-// openBolt opens the bbolt file and returns it with the file handle bbolt
-// locked. After taking the lock it checks that the locked file is still
-// the one at path (device and inode): a process that waited for the lock
-// while Compact renamed a new file over the path holds the old, deleted
-// file, and opens again (within bo.Timeout) on the new one. bbolt panics
-// (or faults) on some damaged files; that becomes ErrCorrupt, and the file
-// handle is closed so its lock does not outlive the failed Open.
-func openBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
-	deadline := time.Now().Add(bo.Timeout)
-	open := bo.OpenFile
-	if open == nil {
-		open = os.OpenFile
-	}
-	for {
-		o := *bo
-		// bbolt reads a zero Timeout as "wait forever".
-		o.Timeout = max(time.Until(deadline), time.Millisecond)
-		var f *os.File
-		o.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
-			if o.ReadOnly {
-				flag &^= os.O_CREATE // bbolt would create a missing file
-			}
-			file, err := open(name, flag, perm)
-			f = file
-			return file, err
-		}
-		db, err := openBoltOnce(path, &o)
-		if err != nil {
-			if fromPanic(err) {
-				_ = abandonBolt(db, f)
-			}
-			if retry, err := emptyReadOnly(path, o.ReadOnly, err); !retry || time.Now().After(deadline) {
-				return nil, nil, err
-			}
-			continue
-		}
-		same, err := lockedIsAtPath(f, path)
-		if err != nil || same {
-			if err != nil {
-				_ = db.Close()
-				return nil, nil, err
-			}
-			return db, f, nil
-		}
-		if err := db.Close(); err != nil {
-			return nil, nil, err
-		}
-		if time.Now().After(deadline) {
-			return nil, nil, berrors.ErrTimeout
-		}
-	}
-}
-
-// openBoltOnce is bolt.Open under guard. On a panic db is nil.
-func openBoltOnce(path string, bo *bolt.Options) (db *bolt.DB, err error) {
-	err = guard("open", func() error {
-		var err error
-		db, err = bolt.Open(path, 0o600, bo)
-		return err
-	})
-	return db, err
-}
-
-// lockedIsAtPath tells whether f, the file bbolt locked, is the file now
-// at path.
-func lockedIsAtPath(f *os.File, path string) (bool, error) {
-	if f == nil {
-		return false, errors.New("bbolt opened no file") // cannot happen
-	}
-	held, err := f.Stat()
-	if err != nil {
-		return false, err
-	}
-	now, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil // renamed or removed meanwhile: open what is there now
-	}
-	if err != nil {
-		return false, err
-	}
-	return os.SameFile(held, now), nil
-}
-
-// emptyReadOnly explains bbolt's failure to open an empty file read-only:
-// it tries to initialise the file, and the write fails with EBADF. If the
-// file is still empty it is not a ckpt file; if it is not empty any more,
-// a read-write Open initialised it meanwhile: retry.
-func emptyReadOnly(path string, readOnly bool, err error) (retry bool, _ error) {
-	if !readOnly || !errors.Is(err, syscall.EBADF) {
-		return false, err
-	}
-	fi, serr := os.Stat(path)
-	if serr != nil {
-		return false, err
-	}
-	if fi.Size() == 0 {
-		return false, fmt.Errorf("%w: %s: not a ckpt file: empty", ErrCorrupt, path)
-	}
-	return true, err
 }
 
 func openError(path string, err error) error {
@@ -432,7 +337,7 @@ func (s *Store) Close() error {
 	walErr := s.closeWAL()
 	var closeErr error
 	if s.isPoisoned() {
-		closeErr = abandonBolt(s.db, s.file)
+		closeErr = engine.AbandonBolt(s.db, s.file)
 	} else {
 		closeErr = s.db.Close()
 	}
@@ -443,7 +348,7 @@ func (s *Store) Close() error {
 // becomes ErrCorrupt (guard.go).
 func (s *Store) view(ctx context.Context, fn func(r reader) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer recoverCorrupt(&err, "read")
+	defer engine.RecoverCorrupt(&err, "read")
 	if err := ctx.Err(); err != nil {
 		return err
 	}

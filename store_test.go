@@ -32,6 +32,7 @@ func openTemp(t testing.TB, opts ckpt.Options) (*ckpt.Store, string) {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	checkpointtest.Run(t, func(t *testing.T) ckpt.Saver {
 		s, _ := openTemp(t, ckpt.Options{})
 		return s
@@ -41,6 +42,7 @@ func TestConformance(t *testing.T) {
 // The direct path (every group committed to bbolt itself) passes the same
 // kit.
 func TestConformanceNoWAL(t *testing.T) {
+	t.Parallel()
 	checkpointtest.Run(t, func(t *testing.T) ckpt.Saver {
 		s, _ := openTemp(t, ckpt.Options{NoWAL: true})
 		return s
@@ -48,6 +50,7 @@ func TestConformanceNoWAL(t *testing.T) {
 }
 
 func TestSaveLoadRoundTripAcrossReopen(t *testing.T) {
+	t.Parallel()
 	s, path := openTemp(t, ckpt.Options{})
 	type msg struct {
 		Role    string `json:"role"`
@@ -115,6 +118,7 @@ func TestSaveLoadRoundTripAcrossReopen(t *testing.T) {
 }
 
 func TestSaveStoresOnlyChangedChannels(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	big := strings.Repeat("context ", 1000)
 	id1, err := s.Save(ctx, "t", map[string]any{"context": big, "n": 1, "gone": true}, nil)
@@ -141,6 +145,7 @@ func TestSaveStoresOnlyChangedChannels(t *testing.T) {
 }
 
 func TestConcurrentSavesDoNotMixThreads(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	const threads, steps = 8, 20
 	var wg sync.WaitGroup
@@ -177,6 +182,7 @@ func TestConcurrentSavesDoNotMixThreads(t *testing.T) {
 }
 
 func TestErrEncodeNamesChannelAndPath(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	state := map[string]any{"messages": []any{"ok", map[string]any{"content": make(chan int)}}}
 	_, err := s.Save(ctx, "t", state, nil)
@@ -196,6 +202,7 @@ func TestErrEncodeNamesChannelAndPath(t *testing.T) {
 }
 
 func TestErrClosed(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	cfg, err := s.Put(ctx, ckpt.Config{ThreadID: "t"}, ckpt.Checkpoint{}, nil, nil)
 	if err != nil {
@@ -224,6 +231,7 @@ func TestErrClosed(t *testing.T) {
 }
 
 func TestErrLockedWithinTimeout(t *testing.T) {
+	t.Parallel()
 	_, path := openTemp(t, ckpt.Options{})
 	start := time.Now()
 	_, err := ckpt.Open(path, ckpt.Options{LockTimeout: 100 * time.Millisecond})
@@ -239,6 +247,7 @@ func TestErrLockedWithinTimeout(t *testing.T) {
 }
 
 func TestOpenRejectsForeignAndDamagedFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 
 	garbage := filepath.Join(dir, "garbage.db")
@@ -288,6 +297,7 @@ func TestOpenRejectsForeignAndDamagedFiles(t *testing.T) {
 }
 
 func TestCorruptRecordIsErrCorrupt(t *testing.T) {
+	t.Parallel()
 	s, path := openTemp(t, ckpt.Options{})
 	cfg, err := s.Put(ctx, ckpt.Config{ThreadID: "t"}, ckpt.Checkpoint{}, ckpt.Metadata{"a": 1}, nil)
 	if err != nil {
@@ -318,6 +328,7 @@ func TestCorruptRecordIsErrCorrupt(t *testing.T) {
 }
 
 func TestReadOnlyRejectsWrites(t *testing.T) {
+	t.Parallel()
 	s, path := openTemp(t, ckpt.Options{})
 	if _, err := s.Save(ctx, "t", map[string]any{"a": 1}, nil); err != nil {
 		t.Fatal(err)
@@ -337,6 +348,7 @@ func TestReadOnlyRejectsWrites(t *testing.T) {
 }
 
 func TestContextCancellationIsHonoured(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
@@ -360,6 +372,8 @@ func TestContextCancellationIsHonoured(t *testing.T) {
 // all: the heap in use while listing stays far below what holding every
 // tuple would take.
 func TestListStreamsWithBoundedMemory(t *testing.T) {
+	// Not t.Parallel: it measures HeapAlloc, which the tests beside it would
+	// grow.
 	if testing.Short() {
 		t.Skip("writes 100k checkpoints")
 	}
@@ -411,6 +425,7 @@ func TestListStreamsWithBoundedMemory(t *testing.T) {
 }
 
 func TestConcurrentSavesOnOneThreadFormOneChain(t *testing.T) {
+	t.Parallel()
 	for _, dur := range []ckpt.Durability{ckpt.Sync, ckpt.Async} {
 		t.Run(dur.String(), func(t *testing.T) {
 			s, _ := openTemp(t, ckpt.Options{Durability: dur})

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"time"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/ckpt-go/ckpt/saverkit"
 )
 
@@ -30,13 +31,13 @@ var (
 	// Options.LockTimeout instead of waiting for ever.
 	ErrLocked = errors.New("ckpt: file is locked by another process or handle")
 	// ErrCorrupt: the file or a record in it is damaged or is not a ckpt file.
-	ErrCorrupt = errors.New("ckpt: corrupt data")
+	ErrCorrupt = engine.ErrCorrupt
 	// ErrKey: a sealed record's key is missing or does not open it
 	// (*KeyError names the key id; Options.Encryption).
 	ErrKey = errors.New("ckpt: encryption key missing or wrong")
 	// ErrFormatVersion: the file or a record was written by a format version
 	// this build does not read.
-	ErrFormatVersion = errors.New("ckpt: unknown format version")
+	ErrFormatVersion = engine.ErrFormatVersion
 	// ErrEncode: a value cannot be encoded; the message names the channel
 	// (or metadata key) and the path inside the value.
 	ErrEncode = errors.New("ckpt: cannot encode value")

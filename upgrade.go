@@ -21,15 +21,6 @@ import (
 	"fmt"
 )
 
-// Upgrade steps: records rewritten, and records looked at, per transaction.
-// Variables so tests can make steps small.
-var (
-	upgradeStepRecords = 1024
-	upgradeStepScan    = 16 * 1024
-	// upgradeStepHook, if set (tests), runs after each committed step.
-	upgradeStepHook func(step int)
-)
-
 // sealRecord returns record b of the thread sub-bucket sub with its
 // checksum: an old (unchecked) record is re-encoded in the checksummed
 // version of its kind, with the same body. changed is false when b needs
@@ -113,14 +104,14 @@ func (s *Store) upgradeFormat(ctx context.Context) error {
 	var pos upgradePos
 	for step, done := 0, false; !done; step++ {
 		err := s.write(ctx, func(w writer) (err error) {
-			done, err = upgradeStep(w, &pos, upgradeStepRecords, upgradeStepScan)
+			done, err = upgradeStep(w, &pos, s.tune.upgradeStepRecords, s.tune.upgradeStepScan)
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("upgrade from format %d to %d: %w", format, formatVersion, err)
 		}
-		if upgradeStepHook != nil {
-			upgradeStepHook(step)
+		if s.tune.upgradeStepHook != nil {
+			s.tune.upgradeStepHook(step)
 		}
 	}
 	err := s.write(ctx, func(w writer) error { return w.put(bucketPath{bucketMeta}, keyFormat, encodeFormat()) })

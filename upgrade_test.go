@@ -149,6 +149,7 @@ func checkUpgraded(t *testing.T, path string) {
 }
 
 func TestFormat2FileIsUpgradedInPlace(t *testing.T) {
+	t.Parallel()
 	path := copyFormat2(t)
 	// Read-only: read as is, without checksums, and left format 2.
 	ro, err := Open(path, Options{ReadOnly: true})
@@ -170,9 +171,7 @@ func TestFormat2FileIsUpgradedInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Small steps, so the upgrade takes many transactions.
-	defer func(n int) { upgradeStepRecords = n }(upgradeStepRecords)
-	upgradeStepRecords = 7
-	s, err := Open(path, Options{})
+	s, err := Open(path, Options{tuning: &tuning{upgradeStepRecords: 7}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,16 +184,16 @@ func TestFormat2FileIsUpgradedInPlace(t *testing.T) {
 // TestUpgradeKilledMidwayFinishesOnReopen kills a child process (this test
 // binary) after a random number of upgrade steps, then reopens the file.
 func TestUpgradeKilledMidwayFinishesOnReopen(t *testing.T) {
+	t.Parallel()
 	if path := os.Getenv("CKPT_UPGRADE_CHILD"); path != "" {
-		upgradeStepRecords = 5
 		kill, _ := strconv.Atoi(os.Getenv("CKPT_UPGRADE_KILL_AT"))
-		upgradeStepHook = func(step int) {
+		hook := func(step int) {
 			if step == kill {
 				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 				select {}
 			}
 		}
-		_, err := Open(path, Options{})
+		_, err := Open(path, Options{tuning: &tuning{upgradeStepRecords: 5, upgradeStepHook: hook}})
 		fmt.Println("open returned", err)
 		os.Exit(3)
 	}
@@ -222,6 +221,7 @@ func TestUpgradeKilledMidwayFinishesOnReopen(t *testing.T) {
 // TestImportOfFormat2DumpSealsRecords: a dump of a format-2 file carries
 // records without checksums; imported, they get them.
 func TestImportOfFormat2DumpSealsRecords(t *testing.T) {
+	t.Parallel()
 	ro, err := Open(copyFormat2(t), Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)

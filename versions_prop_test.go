@@ -254,6 +254,7 @@ func (m *versionModel) checkAll() {
 // an older checkpoint under colliding versions), drops, re-adds and GC:
 // every checkpoint reads back exactly the state saved into it.
 func TestVersionsProperty(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(rt *rapid.T) {
 		dir, err := os.MkdirTemp("", "ckpt-versions-")
 		if err != nil {

@@ -48,6 +48,7 @@ func wantState(t *testing.T, s *ckpt.Store, thread, id string, want map[string]a
 
 // Issue 14 item 1: Save drops a channel, then adds it back.
 func TestSaveDropAndReAddChannel(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	states := []map[string]any{
 		{"x": "A", "keep": int64(1)},
@@ -69,6 +70,7 @@ func TestSaveDropAndReAddChannel(t *testing.T) {
 // A list channel (stored as append-deltas) dropped and re-added, then
 // grown: each checkpoint reads its own list.
 func TestSaveDropAndReAddListChannel(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	l := func(xs ...string) []any {
 		out := make([]any, len(xs))
@@ -96,6 +98,7 @@ func TestSaveDropAndReAddListChannel(t *testing.T) {
 // Issue 14 item 2: a fork with Put under the natural next version must not
 // read the other branch: it is refused, and nothing of it is written.
 func TestPutForkReusingVersionIsRefused(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	put := func(parent, x, ver string) (ckpt.Config, error) {
 		return s.Put(ctx, ckpt.Config{ThreadID: "t", CheckpointID: parent},
@@ -153,6 +156,7 @@ func TestPutForkReusingVersionIsRefused(t *testing.T) {
 // into a lineage of segments equals the same list given again, and differs
 // from another list or an empty marker.
 func TestVersionReuseComparesLogicalValue(t *testing.T) {
+	t.Parallel()
 	for _, opts := range []ckpt.Options{{}, {NoWAL: true}} {
 		s, _ := openTemp(t, opts)
 		put := func(parent string, vals map[string]any, nv map[string]string) (ckpt.Config, error) {
@@ -203,6 +207,7 @@ func TestVersionReuseComparesLogicalValue(t *testing.T) {
 
 // Forks in the simple API: Save with WriteOptions.Parent.
 func TestSaveForkWithParent(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	c1 := save(t, s, "t", map[string]any{"x": "first"}, "")
 	c2 := save(t, s, "t", map[string]any{"x": "second"}, "")
@@ -278,6 +283,7 @@ func TestSaveForkWithParent(t *testing.T) {
 // A fork in the simple API re-adding a changed channel: the parent's
 // counter would give the same version as the other branch's change.
 func TestSaveForkDoesNotReadOtherBranch(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	c1 := save(t, s, "t", map[string]any{"x": "A"}, "")
 	c2 := save(t, s, "t", map[string]any{"x": "B"}, "")
@@ -289,6 +295,7 @@ func TestSaveForkDoesNotReadOtherBranch(t *testing.T) {
 // Re-add after GC: the version a removed checkpoint used survives while a
 // kept one reads it, and a re-added channel must not pick it up.
 func TestSaveReAddAfterGC(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	save(t, s, "t", map[string]any{"x": "A", "k": 1}, "")
 	save(t, s, "t", map[string]any{"x": "A", "k": 2}, "")
@@ -309,6 +316,7 @@ func TestSaveReAddAfterGC(t *testing.T) {
 // Issue 14 item 5: a decode into the wrong Go type is ErrDecode naming the
 // channel, the stored kind and the target type, not ErrCorrupt.
 func TestDecodeWrongTypeIsErrDecode(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	id := save(t, s, "t", map[string]any{"name": "ada", "tags": []string{"a"}}, "")
 	snap, err := s.Load(ctx, "t", id)

@@ -6,13 +6,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -21,7 +21,13 @@ import (
 // ran leaves behind.
 func openUnapplied(t *testing.T, path string) *Store {
 	t.Helper()
-	s, err := Open(path, Options{})
+	return openUnappliedWith(t, path, Options{})
+}
+
+// openUnappliedWith is openUnapplied with opts.
+func openUnappliedWith(t *testing.T, path string, opts Options) *Store {
+	t.Helper()
+	s, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +95,7 @@ func checkLoads(t *testing.T, s *Store, thread string, ids []string) {
 }
 
 func TestLogReplayedAfterCrash(t *testing.T) {
+	t.Parallel()
 	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	ids := saveN(t, s, "t", 0, 20)
 	checkLoads(t, s, "t", ids) // read through the overlay
@@ -117,12 +124,13 @@ func TestLogReplayedAfterCrash(t *testing.T) {
 }
 
 func TestLogTornTailLosesOnlyTheTornGroup(t *testing.T) {
+	t.Parallel()
 	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	ids := saveN(t, s, "t", 0, 10)
 	cp := crashCopy(t, s)
 	// Cut the last record short, as a crash during its write would (the
 	// zeros the log grows by come after it).
-	if err := os.Truncate(cp+walSuffix, s.wal.log.off-3); err != nil {
+	if err := os.Truncate(cp+walSuffix, s.wal.log.Offset()-3); err != nil {
 		t.Fatal(err)
 	}
 	r, err := Open(cp, Options{})
@@ -142,19 +150,20 @@ func TestLogTornTailLosesOnlyTheTornGroup(t *testing.T) {
 }
 
 func TestLogRewoundLeavesStaleRecordsBehind(t *testing.T) {
+	t.Parallel()
 	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	first := saveN(t, s, "t", 0, 12)
 	// Apply and prune everything: the log starts again at its beginning,
 	// over the first pass's records.
 	applyNow(t, s)
-	if s.wal.log.off != logHeader {
-		t.Fatalf("log not rewound: offset %d", s.wal.log.off)
+	if s.wal.log.Offset() != engine.HeaderSize {
+		t.Fatalf("log not rewound: offset %d", s.wal.log.Offset())
 	}
 	second := saveN(t, s, "t", 12, 3)
 	cp := crashCopy(t, s)
-	groups, err := readLog(cp+walSuffix, 12)
-	if err != nil || len(groups) != 3 || groups[0].gen != 13 {
-		t.Fatalf("readLog: %d groups (first %v), %v; want gens 13-15", len(groups), groups, err)
+	groups, err := engine.ReadLog(cp+walSuffix, 12)
+	if err != nil || len(groups) != 3 || groups[0].Gen != 13 {
+		t.Fatalf("ReadLog: %d groups (first %v), %v; want gens 13-15", len(groups), groups, err)
 	}
 	r, err := Open(cp, Options{})
 	if err != nil {
@@ -165,6 +174,7 @@ func TestLogRewoundLeavesStaleRecordsBehind(t *testing.T) {
 }
 
 func TestReadOnlyOpenReadsTheLog(t *testing.T) {
+	t.Parallel()
 	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	ids := saveN(t, s, "t", 0, 5)
 	cp := crashCopy(t, s)
@@ -187,6 +197,7 @@ func TestReadOnlyOpenReadsTheLog(t *testing.T) {
 }
 
 func TestLogThatSkipsGroupsIsCorrupt(t *testing.T) {
+	t.Parallel()
 	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	saveN(t, s, "t", 0, 4)
 	applyNow(t, s)
@@ -216,6 +227,7 @@ func TestLogThatSkipsGroupsIsCorrupt(t *testing.T) {
 // A failed op is taken back alone: the group's other ops are logged,
 // merged and applied.
 func TestLogFailedOpTakenBackAlone(t *testing.T) {
+	t.Parallel()
 	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	good := func(i int) *writeOp {
 		return &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
@@ -252,14 +264,15 @@ func TestLogFailedOpTakenBackAlone(t *testing.T) {
 }
 
 func TestApplyLogEmptiesTheOverlay(t *testing.T) {
+	t.Parallel()
 	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	ids := saveN(t, s, "t", 0, 8)
 	if err := s.ApplyLog(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	// Read after ApplyLog returned: the commit loop is idle.
-	if n := s.wal.shared.Len(); n != 0 || s.wal.ap.applied.Load() != s.wal.gen || s.wal.log.off != logHeader {
-		t.Fatalf("after ApplyLog: %d overlay entries, applied %d of %d, log at %d", n, s.wal.ap.applied.Load(), s.wal.gen, s.wal.log.off)
+	if n := s.wal.shared.Len(); n != 0 || s.wal.ap.applied.Load() != s.wal.gen || s.wal.log.Offset() != engine.HeaderSize {
+		t.Fatalf("after ApplyLog: %d overlay entries, applied %d of %d, log at %d", n, s.wal.ap.applied.Load(), s.wal.gen, s.wal.log.Offset())
 	}
 	checkLoads(t, s, "t", ids) // now from bbolt alone
 }
@@ -269,16 +282,16 @@ func TestApplyLogEmptiesTheOverlay(t *testing.T) {
 // refuses every write (fail-stop) until reopened, and a reopen finds
 // exactly the last good head and writes on from it.
 func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
+	t.Parallel()
 	var fail atomic.Bool
-	syncLog = func(f *os.File) error {
+	syncLog := func(f *os.File) error {
 		if fail.Swap(false) {
 			return errors.New("disk on fire")
 		}
-		return fdatasync(f)
+		return engine.Fdatasync(f)
 	}
-	defer func() { syncLog = fdatasync }()
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, Options{})
+	s, err := Open(path, Options{tuning: &tuning{syncLog: syncLog}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,13 +312,13 @@ func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
 	}
 	// The commit loop is idle now. Nothing is logged after a failure:
 	// neither the failed group's log space nor its number is used again.
-	off, written := s.wal.log.off, s.wal.written
+	off, written := s.wal.log.Offset(), s.wal.written
 	_, err = s.Save(ctx, "t", map[string]any{"i": 3}, Metadata{"i": 3})
 	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("the next write after a failed fsync = %v, want ErrFailed wrapping the cause", err)
 	}
-	if s.wal.log.off != off || s.wal.written != written || written != s.wal.gen+1 {
-		t.Fatalf("after the failure the log went from offset %d, group %d to %d, %d (last good group %d)", off, written, s.wal.log.off, s.wal.written, s.wal.gen)
+	if s.wal.log.Offset() != off || s.wal.written != written || written != s.wal.gen+1 {
+		t.Fatalf("after the failure the log went from offset %d, group %d to %d, %d (last good group %d)", off, written, s.wal.log.Offset(), s.wal.written, s.wal.gen)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -337,6 +350,7 @@ func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
 // after bbolt frees and reuses the pages they came from: it holds its own
 // copy.
 func TestOverlayOutlivesThePagesItCopied(t *testing.T) {
+	t.Parallel()
 	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	ctx := context.Background()
 	src, dst := bucketPath{[]byte("src")}, bucketPath{[]byte("dst")}
@@ -402,9 +416,9 @@ func loggedRecords(t *testing.T, n int) (s *Store, ids []string, starts, ends []
 	t.Helper()
 	s = openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	for i := range n {
-		starts = append(starts, s.wal.log.off)
+		starts = append(starts, s.wal.log.Offset())
 		ids = append(ids, saveN(t, s, "t", i, 1)...)
-		ends = append(ends, s.wal.log.off)
+		ends = append(ends, s.wal.log.Offset())
 	}
 	return s, ids, starts, ends
 }
@@ -437,6 +451,7 @@ func readBoth(t *testing.T, path string) (db, log []byte) {
 // corruption, not a torn tail: Open fails with ErrCorrupt naming the
 // record's offset and group, and changes neither file.
 func TestLogFlippedByteWithRecordsAfterIsCorrupt(t *testing.T) {
+	t.Parallel()
 	s, _, starts, ends := loggedRecords(t, 30)
 	_, log := readBoth(t, crashCopy(t, s))
 	for k := range 20 {
@@ -483,6 +498,7 @@ func TestLogFlippedByteWithRecordsAfterIsCorrupt(t *testing.T) {
 // preallocated zeros (or the end of the file, or the unwritten middle of
 // the record) after it: it was never acknowledged, and Open drops it.
 func TestLogTornTailAtAnyLengthOpens(t *testing.T) {
+	t.Parallel()
 	s, ids, starts, ends := loggedRecords(t, 6)
 	_, log := readBoth(t, crashCopy(t, s))
 	last := len(ids) - 1
@@ -517,6 +533,7 @@ func TestLogTornTailAtAnyLengthOpens(t *testing.T) {
 // A log whose header (its identity) is damaged while records follow is
 // corrupt; a group number that skips is corrupt.
 func TestLogDamagedHeaderOrSkippedGroupIsCorrupt(t *testing.T) {
+	t.Parallel()
 	s, _, starts, _ := loggedRecords(t, 4)
 	_, log := readBoth(t, crashCopy(t, s))
 	for _, pos := range []int{0, 5, 9, 13, 17, 23} { // magic, version, crc, identity
@@ -529,7 +546,7 @@ func TestLogDamagedHeaderOrSkippedGroupIsCorrupt(t *testing.T) {
 	// A header alone (a log created, nothing logged) or cut short holds
 	// nothing, and neither does an old-format log whose first append was
 	// cut short.
-	for name, l := range map[string][]byte{"header": log[:logHeader], "cut": log[:10], "old torn": {0, 0, 0, 40, 1, 2, 3}} {
+	for name, l := range map[string][]byte{"header": log[:engine.HeaderSize], "cut": log[:10], "old torn": {0, 0, 0, 40, 1, 2, 3}} {
 		r, err := Open(withLog(t, s, l), Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -537,44 +554,35 @@ func TestLogDamagedHeaderOrSkippedGroupIsCorrupt(t *testing.T) {
 		_ = r.Close()
 	}
 	// Re-encode record 3 (group 3) as group 4, with valid checksums.
-	groups, err := readLog(crashCopy(t, s)+walSuffix, 0)
+	groups, err := engine.ReadLog(crashCopy(t, s)+walSuffix, 0)
 	if err != nil || len(groups) != 4 {
-		t.Fatalf("readLog: %d groups, %v", len(groups), err)
+		t.Fatalf("ReadLog: %d groups, %v", len(groups), err)
 	}
 	id := binary.BigEndian.Uint64(log[16:])
 	seed := binary.BigEndian.Uint32(log[starts[2]+16:])
 	skip := bytes.Clone(log[:starts[2]])
-	skip, _ = appendRecord(skip, id, seed, 4, groups[2].muts)
+	skip, _ = engine.AppendRecordForTest(skip, id, seed, 4, groups[2].Muts)
 	if _, err := Open(withLog(t, s, skip), Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "follows group 2") {
 		t.Fatalf("Open of a log that skips group 3 = %v, want ErrCorrupt", err)
 	}
 }
 
-// legacyRecord is the record format before the log had a header (kept
-// here to write old logs): len u32 | crc32c(body) u32 | gen u64 | muts.
-func legacyRecord(b []byte, gen uint64, muts []mutation) []byte {
-	body := binary.BigEndian.AppendUint64(nil, gen)
-	body = appendMuts(body, muts)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(body)))
-	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(body, crcTable))
-	return append(b, body...)
-}
-
 // A store that crashed under the previous build leaves a log without a
 // header: this build replays it, so the upgrade loses nothing.
 func TestLegacyLogIsReplayed(t *testing.T) {
+	t.Parallel()
 	s, ids, _, _ := loggedRecords(t, 8)
 	cp := crashCopy(t, s)
-	groups, err := readLog(cp+walSuffix, 0)
+	groups, err := engine.ReadLog(cp+walSuffix, 0)
 	if err != nil || len(groups) != 8 {
-		t.Fatalf("readLog: %d groups, %v", len(groups), err)
+		t.Fatalf("ReadLog: %d groups, %v", len(groups), err)
 	}
 	var old []byte
 	for _, g := range groups {
-		old = legacyRecord(old, g.gen, g.muts)
+		old = engine.LegacyRecordForTest(old, g.Gen, g.Muts)
 	}
 	// A torn legacy record and the preallocated zeros end it.
-	old = append(old, legacyRecord(nil, 9, groups[0].muts)[:11]...)
+	old = append(old, engine.LegacyRecordForTest(nil, 9, groups[0].Muts)[:11]...)
 	old = append(old, make([]byte, 4096)...)
 	up := withLog(t, s, old)
 	r, err := Open(up, Options{})

@@ -15,8 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/ckpt-go/ckpt/saverkit"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Durability says when a write is acknowledged.
@@ -140,8 +140,8 @@ func (s *Store) send(ctx context.Context, op *writeOp) error {
 		}
 		op.onQueue()
 	}
-	if testHookBeforeSend != nil {
-		testHookBeforeSend()
+	if s.tune.beforeSend != nil {
+		s.tune.beforeSend()
 	}
 	select {
 	case s.queue <- op:
@@ -150,10 +150,6 @@ func (s *Store) send(ctx context.Context, op *writeOp) error {
 		return ctx.Err()
 	}
 }
-
-// testHookBeforeSend lets tests widen the window between an op's onQueue
-// hook and its send.
-var testHookBeforeSend func()
 
 // write queues apply with the durability the context asks for.
 func (s *Store) write(ctx context.Context, apply func(w writer) error) error {
@@ -286,7 +282,7 @@ func (s *Store) commitGroup(ops []*writeOp) {
 		if err != nil {
 			txErr = fmt.Errorf("ckpt: begin transaction: %w", err)
 		} else {
-			tx.DB().AllocSize = growStep(tx.Size()) // as the applier does
+			tx.DB().AllocSize = engine.GrowStep(tx.Size()) // as the applier does
 			view := &boltView{tx: tx}
 			for i, op := range ops {
 				if op.apply == nil {
@@ -394,10 +390,6 @@ func (s *Store) takeAsyncErr() error {
 	s.asyncErrs = nil
 	return err
 }
-
-// commitBolt commits a bbolt write transaction of the commit loop or the
-// applier; tests replace it to make a commit fail.
-var commitBolt = (*bolt.Tx).Commit
 
 // safeApply turns a panic in an op into its error, so one bad op cannot
 // take the commit loop (and every other writer) down.

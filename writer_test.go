@@ -40,6 +40,7 @@ func putOp(t *testing.T, s *Store, thread string) (*writeOp, Config) {
 }
 
 func TestOneFailingOpDoesNotFailItsGroup(t *testing.T) {
+	t.Parallel()
 	s := openTestStore(t, Options{})
 	good1, cfg1 := putOp(t, s, "good-1")
 	good2, cfg2 := putOp(t, s, "good-2")
@@ -97,6 +98,7 @@ func TestOneFailingOpDoesNotFailItsGroup(t *testing.T) {
 }
 
 func TestConcurrentWritersShareCommits(t *testing.T) {
+	t.Parallel()
 	s := openTestStore(t, Options{})
 	const writers, each = 16, 20
 	var wg sync.WaitGroup
@@ -122,6 +124,7 @@ func TestConcurrentWritersShareCommits(t *testing.T) {
 }
 
 func TestAsyncFailureIsReportedByFlushCallbackAndClose(t *testing.T) {
+	t.Parallel()
 	var seen atomic.Int32
 	s := openTestStore(t, Options{Durability: Async, OnAsyncError: func(err error) {
 		if errors.Is(err, ErrNotFound) {
@@ -159,6 +162,7 @@ func TestAsyncFailureIsReportedByFlushCallbackAndClose(t *testing.T) {
 }
 
 func TestAsyncQueueIsBounded(t *testing.T) {
+	t.Parallel()
 	for _, noWAL := range []bool{false, true} {
 		t.Run(fmt.Sprintf("noWAL=%v", noWAL), func(t *testing.T) { testAsyncQueueIsBounded(t, noWAL) })
 	}
@@ -216,6 +220,7 @@ func testAsyncQueueIsBounded(t *testing.T, noWAL bool) {
 }
 
 func TestNoSyncWritesAreSyncedByFlushAndClose(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "n.db")
 	s, err := Open(path, Options{Durability: NoSync})
 	if err != nil {
@@ -254,6 +259,7 @@ func TestNoSyncWritesAreSyncedByFlushAndClose(t *testing.T) {
 }
 
 func TestPerCallDurabilityOverride(t *testing.T) {
+	t.Parallel()
 	s := openTestStore(t, Options{Durability: Async})
 	ctx := WithWriteOptions(context.Background(), WriteOptions{Durability: Sync})
 	missing := Config{ThreadID: "a", CheckpointID: "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
@@ -267,6 +273,7 @@ func TestPerCallDurabilityOverride(t *testing.T) {
 }
 
 func TestPutFullEqualsPutThenPutWrites(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a := openTestStore(t, Options{})
 	b := openTestStore(t, Options{})

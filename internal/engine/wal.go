@@ -1,20 +1,21 @@
-package ckpt
+package engine
 
 // The write-ahead log: each group of writes is one record appended to the
 // file beside the store (path + "-wal") and fsync'd once, which is all a
 // Sync write waits for. bbolt pays two fsyncs and writes every page a group
 // touches; the log pays one fsync and writes the changed bytes. A
-// background applier (applier.go) replays the records into bbolt in large
-// batches, and the read overlay (overlay.go) shows readers what is logged
-// but not applied yet.
+// background applier (the root package's applier.go, moving here) replays
+// the records into bbolt in large batches, and the read overlay (overlay.go
+// there) shows readers what is logged but not applied yet. This file knows
+// the log's format and file only: bucket paths are opaque [][]byte.
 //
 // File format, version 1 (modelled on etcd's server/storage/wal):
 //
 //	header (24 bytes) = magic "ckpt-wal" | version u32 | crc u32 | identity u64
 //	record            = len u32 | hcrc u32 | gen u64 | seed u32 | crc u32
 //	                    | body (len bytes) | zeros up to a multiple of 8
-//	body              = count uvarint | count x mutation
-//	mutation          = op u8 | parts uvarint | parts x (len uvarint | name)
+//	body              = count uvarint | count x Mutation
+//	Mutation          = op u8 | parts uvarint | parts x (len uvarint | name)
 //	                    | len uvarint | key | len uvarint | value | seq uvarint
 //
 // identity is random and new for every created log; the header's crc covers
@@ -24,7 +25,7 @@ package ckpt
 // from an earlier pass over the file cannot pass as the next one. hcrc
 // covers the identity and the record's other header fields: a record can be
 // checked on its own, without the chain, which is how recovery tells a torn
-// tail from corruption (readLog). Records start at multiples of 8, so a
+// tail from corruption (ReadLog). Records start at multiples of 8, so a
 // length field never straddles a sector. The file grows by preallocated
 // zeros (reserve): a zero length marks the end.
 //
@@ -47,35 +48,21 @@ import (
 	"path/filepath"
 )
 
-type mutOp uint8
+type MutOp uint8
 
 const (
-	mutPut  mutOp = 1 + iota // put key=val in path (creating buckets)
-	mutDel                   // delete key from path
-	mutDrop                  // drop the bucket at path
-	mutSeq                   // raise path's sequence to seq (creating buckets)
+	MutPut  MutOp = 1 + iota // put key=val in path (creating buckets)
+	MutDel                   // delete key from path
+	MutDrop                  // drop the bucket at path
+	MutSeq                   // raise path's sequence to seq (creating buckets)
 )
 
-// mutation is one logged change, replayed through a writer.
-type mutation struct {
-	op       mutOp
-	path     bucketPath
-	key, val []byte
-	seq      uint64
-}
-
-func (m *mutation) replay(w writer) error {
-	switch m.op {
-	case mutPut:
-		return w.put(m.path, m.key, m.val)
-	case mutDel:
-		return w.del(m.path, m.key)
-	case mutDrop:
-		return w.dropBucket(m.path)
-	case mutSeq:
-		return w.raiseSeq(m.path, m.seq)
-	}
-	return fmt.Errorf("%w: write-ahead log: unknown change %d", ErrCorrupt, m.op)
+// Mutation is one logged change; the store replays it through its writer.
+type Mutation struct {
+	Op       MutOp
+	Path     [][]byte // bucket names from the root; opaque to the log
+	Key, Val []byte
+	Seq      uint64
 }
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -118,7 +105,7 @@ func align8(n int) int { return (n + 7) &^ 7 }
 
 // appendRecord encodes one group's mutations as a log record chained to
 // seed; it returns the record's crc, the next record's seed.
-func appendRecord(b []byte, id uint64, seed uint32, gen uint64, muts []mutation) ([]byte, uint32) {
+func appendRecord(b []byte, id uint64, seed uint32, gen uint64, muts []Mutation) ([]byte, uint32) {
 	start := len(b)
 	b = append(b, make([]byte, recHeader)...)
 	b = appendMuts(b, muts)
@@ -134,18 +121,18 @@ func appendRecord(b []byte, id uint64, seed uint32, gen uint64, muts []mutation)
 	return b, crc
 }
 
-func appendMuts(b []byte, muts []mutation) []byte {
+func appendMuts(b []byte, muts []Mutation) []byte {
 	b = binary.AppendUvarint(b, uint64(len(muts)))
 	for i := range muts {
 		m := &muts[i]
-		b = append(b, byte(m.op))
-		b = binary.AppendUvarint(b, uint64(len(m.path)))
-		for _, name := range m.path {
+		b = append(b, byte(m.Op))
+		b = binary.AppendUvarint(b, uint64(len(m.Path)))
+		for _, name := range m.Path {
 			b = appendBytes(b, name)
 		}
-		b = appendBytes(b, m.key)
-		b = appendBytes(b, m.val)
-		b = binary.AppendUvarint(b, m.seq)
+		b = appendBytes(b, m.Key)
+		b = appendBytes(b, m.Val)
+		b = binary.AppendUvarint(b, m.Seq)
 	}
 	return b
 }
@@ -159,24 +146,24 @@ func appendBytes(b, v []byte) []byte {
 var errBadRecord = errors.New("bad record")
 
 // decodeMuts decodes a record body whose checksum matched.
-func decodeMuts(body []byte) (muts []mutation, err error) {
+func decodeMuts(body []byte) (muts []Mutation, err error) {
 	d := recDecoder{b: body}
 	n := d.uvarint()
 	if d.err == nil && n > uint64(len(body)) {
 		d.err = errBadRecord
 	}
 	for i := uint64(0); i < n && d.err == nil; i++ {
-		var m mutation
-		m.op = mutOp(d.byte())
+		var m Mutation
+		m.Op = MutOp(d.byte())
 		parts := d.uvarint()
 		if parts > 16 {
 			d.err = errBadRecord
 			break
 		}
 		for range parts {
-			m.path = append(m.path, d.bytes())
+			m.Path = append(m.Path, d.bytes())
 		}
-		m.key, m.val, m.seq = d.bytes(), d.bytes(), d.uvarint()
+		m.Key, m.Val, m.Seq = d.bytes(), d.bytes(), d.uvarint()
 		muts = append(muts, m)
 	}
 	if d.err == nil && len(d.b) != 0 {
@@ -229,13 +216,13 @@ func (d *recDecoder) uvarint() uint64 {
 
 func (d *recDecoder) bytes() []byte { return d.take(d.uvarint()) }
 
-// walGroup is one logged group: its changes, and (for pruning the overlay)
+// Group is one logged group: its changes, and (for pruning the overlay)
 // the overlay keys it set.
-type walGroup struct {
-	gen  uint64
-	muts []mutation
-	keys [][]byte
-	size int // bytes in the log
+type Group struct {
+	Gen  uint64
+	Muts []Mutation
+	Keys [][]byte
+	Size int // bytes in the log
 }
 
 // logRecord is a record that checks on its own (header and body crcs).
@@ -273,8 +260,8 @@ func parseRecord(data []byte, off int, id uint64) (logRecord, bool) {
 	return r, true
 }
 
-// logDamage describes a log whose valid records stop before its end.
-type logDamage struct {
+// LogDamage describes a log whose valid records stop before its end.
+type LogDamage struct {
 	Offset int64  // where the first bad record (or header) starts
 	Group  uint64 // the group that should have been there (0: unknown)
 	// Later records that check on their own after the damage (groups
@@ -285,7 +272,7 @@ type logDamage struct {
 	Reason                string
 }
 
-func (d *logDamage) err(path string) error {
+func (d *LogDamage) Err(path string) error {
 	if d.LaterFirst == 0 {
 		return fmt.Errorf("%w: write-ahead log %s: %s at offset %d; nothing was changed; "+
 			"run `ckpt recover` (ckpt.RecoverLog) to move the log aside", ErrCorrupt, path, d.Reason, d.Offset)
@@ -295,35 +282,35 @@ func (d *logDamage) err(path string) error {
 		ErrCorrupt, path, d.Reason, d.Offset, d.Group, d.LaterFirst, d.LaterLast)
 }
 
-// logScan is what scanLog found in a log file.
-type logScan struct {
-	groups []walGroup // the valid prefix, groups after applied only
-	damage *logDamage // nil: the log is whole, or ends in a torn record
-	legacy bool
+// LogScan is what ScanLog found in a log file.
+type LogScan struct {
+	Groups []Group    // the valid prefix, groups after applied only
+	Damage *LogDamage // nil: the log is whole, or ends in a torn record
+	Legacy bool       // the log is of the format before the header
 }
 
-// readLog returns the groups logged after gen applied, in order. A missing
+// ReadLog returns the groups logged after gen applied, in order. A missing
 // file holds none. A torn tail (a bad record after which no valid record
 // follows) is dropped: it was never acknowledged. Damage with valid records
 // after it is ErrCorrupt, and so is a log that skips groups.
-func readLog(path string, applied uint64) ([]walGroup, error) {
-	sc, err := scanLog(path, applied)
+func ReadLog(path string, applied uint64) ([]Group, error) {
+	sc, err := ScanLog(path, applied)
 	if err != nil {
 		return nil, err
 	}
-	if sc.damage != nil {
-		return nil, sc.damage.err(path)
+	if sc.Damage != nil {
+		return nil, sc.Damage.Err(path)
 	}
-	return sc.groups, nil
+	return sc.Groups, nil
 }
 
-// scanLog reads the log at path. It returns an error only when the file
+// ScanLog reads the log at path. It returns an error only when the file
 // cannot be read or holds groups out of order; damage is in the result, for
 // recovery to act on.
-func scanLog(path string, applied uint64) (*logScan, error) {
+func ScanLog(path string, applied uint64) (*LogScan, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return &logScan{}, nil
+		return &LogScan{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ckpt: read write-ahead log: %w", err)
@@ -338,30 +325,30 @@ func scanLog(path string, applied uint64) (*logScan, error) {
 	if !whole {
 		if !ours {
 			if groups, ok, err := readLegacyLog(path, data, applied); ok || err != nil {
-				return &logScan{groups: groups, legacy: true}, err
+				return &LogScan{Groups: groups, Legacy: true}, err
 			}
 			// Not the magic and no record of the old format: an old log
 			// whose first append was cut short holds nothing, unless a
 			// record of this format follows (its header crc covers the
 			// identity in the damaged header): then the magic is damaged.
 			if len(data) < logHeader {
-				return &logScan{}, nil
+				return &LogScan{}, nil
 			}
 			if _, ok := parseRecord(data, logHeader, binary.BigEndian.Uint64(data[16:])); !ok {
-				return &logScan{legacy: true}, nil
+				return &LogScan{Legacy: true}, nil
 			}
 		}
 		// The header is written and fsync'd before any record: a damaged
 		// header with nothing after it is a creation cut short.
 		if lastNonZero(data, logHeader) < 0 {
-			return &logScan{}, nil
+			return &LogScan{}, nil
 		}
-		return &logScan{damage: &logDamage{Offset: 0, Bytes: int64(lastNonZero(data, 0) + 1),
+		return &LogScan{Damage: &LogDamage{Offset: 0, Bytes: int64(lastNonZero(data, 0) + 1),
 			Reason: "the log header (its identity) is damaged while records follow"}}, nil
 	}
 	id := binary.BigEndian.Uint64(data[16:])
 	seed := binary.BigEndian.Uint32(data[12:])
-	sc := &logScan{}
+	sc := &LogScan{}
 	var prev uint64 // gen of the last valid record, 0 before the first
 	off := logHeader
 	for {
@@ -370,12 +357,12 @@ func scanLog(path string, applied uint64) (*logScan, error) {
 		if ok && r.seed == seed && prev != 0 && r.gen != prev+1 {
 			// Whole and chained, but not the next group: a bug or a
 			// forgery, never a torn write.
-			sc.damage = &logDamage{Offset: int64(off), Group: prev + 1, LaterFirst: r.gen, LaterLast: r.gen,
+			sc.Damage = &LogDamage{Offset: int64(off), Group: prev + 1, LaterFirst: r.gen, LaterLast: r.gen,
 				Bytes:  int64(lastNonZero(data, off) + 1 - off),
 				Reason: fmt.Sprintf("group %d follows group %d", r.gen, prev)}
 			for p := off + 8; p+recHeader <= len(data); p += 8 {
 				if r, ok := parseRecord(data, p, id); ok {
-					sc.damage.LaterLast = max(sc.damage.LaterLast, r.gen)
+					sc.Damage.LaterLast = max(sc.Damage.LaterLast, r.gen)
 				}
 			}
 			return sc, nil
@@ -384,10 +371,10 @@ func scanLog(path string, applied uint64) (*logScan, error) {
 			muts, err := decodeMuts(r.body)
 			if err == nil {
 				if r.gen > applied {
-					if len(sc.groups) == 0 && r.gen != applied+1 {
+					if len(sc.Groups) == 0 && r.gen != applied+1 {
 						return nil, fmt.Errorf("%w: write-ahead log %s starts at group %d, but the store holds groups up to %d only", ErrCorrupt, path, r.gen, applied)
 					}
-					sc.groups = append(sc.groups, walGroup{gen: r.gen, muts: muts, size: r.size})
+					sc.Groups = append(sc.Groups, Group{Gen: r.gen, Muts: muts, Size: r.size})
 				}
 				prev, seed = r.gen, r.crc
 				off += r.size
@@ -403,7 +390,7 @@ func scanLog(path string, applied uint64) (*logScan, error) {
 		// decide (not the chain), since the chain through the damaged
 		// record is lost.
 		want := max(prev, applied) + 1
-		d := &logDamage{Offset: int64(off), Group: want, Reason: reason}
+		d := &LogDamage{Offset: int64(off), Group: want, Reason: reason}
 		end := lastNonZero(data, off) + 1
 		for p := off + 8; p+recHeader <= len(data); p += 8 {
 			r, ok := parseRecord(data, p, id)
@@ -421,7 +408,7 @@ func scanLog(path string, applied uint64) (*logScan, error) {
 		}
 		if d.LaterFirst != 0 {
 			d.Bytes = int64(end - off)
-			sc.damage = d
+			sc.Damage = d
 		}
 		return sc, nil
 	}
@@ -443,7 +430,7 @@ func lastNonZero(data []byte, from int) int {
 // good checksum and the gen after the one before (a torn append, or an
 // older record left after the log was rewound, ends the run). ok tells
 // whether the file starts with such a record.
-func readLegacyLog(path string, data []byte, applied uint64) (groups []walGroup, ok bool, err error) {
+func readLegacyLog(path string, data []byte, applied uint64) (groups []Group, ok bool, err error) {
 	var prev uint64
 	for first := true; len(data) >= 8; first = false {
 		n := uint64(binary.BigEndian.Uint32(data))
@@ -464,7 +451,7 @@ func readLegacyLog(path string, data []byte, applied uint64) (groups []walGroup,
 			if len(groups) == 0 && gen != applied+1 {
 				return nil, true, fmt.Errorf("%w: write-ahead log %s starts at group %d, but the store holds groups up to %d only", ErrCorrupt, path, gen, applied)
 			}
-			groups = append(groups, walGroup{gen: gen, muts: muts, size: 8 + int(n)})
+			groups = append(groups, Group{Gen: gen, Muts: muts, Size: 8 + int(n)})
 		}
 		prev = gen
 		data = data[8+n:]
@@ -472,8 +459,8 @@ func readLegacyLog(path string, data []byte, applied uint64) (groups []walGroup,
 	return groups, ok, nil
 }
 
-// walFile is the open log, written only by the commit loop.
-type walFile struct {
+// Log is the open log, written only by the commit loop.
+type Log struct {
 	f    *os.File
 	path string
 	id   uint64 // the log's identity
@@ -483,12 +470,18 @@ type walFile struct {
 	hi   int64  // the end of the furthest record ever written, good or not
 	size int64  // the file's length (zeros after the records)
 	buf  []byte
+	// sync is the log's fsync (fdatasync; tests make it fail).
+	sync func(*os.File) error
 }
 
-// createLog creates (or empties) the log file with a new identity and
+// CreateLog creates (or empties) the log file with a new identity and
 // makes it durable, so records fsync'd into it later survive a power cut.
 // Call it only when bbolt durably holds every group the old log held.
-func createLog(path string) (*walFile, error) {
+// sync is the log's fsync (nil: Fdatasync; tests pass one that fails).
+func CreateLog(path string, sync func(*os.File) error) (*Log, error) {
+	if sync == nil {
+		sync = Fdatasync
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("ckpt: create write-ahead log: %w", err)
@@ -499,17 +492,17 @@ func createLog(path string) (*walFile, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("ckpt: create write-ahead log: %w", err)
 	}
-	if err := errors.Join(f.Sync(), syncDir(filepath.Dir(path))); err != nil {
+	if err := errors.Join(f.Sync(), SyncDir(filepath.Dir(path))); err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("ckpt: create write-ahead log: %w", err)
 	}
-	return &walFile{f: f, path: path, id: id, seed: crc, hdr: crc, off: logHeader, hi: logHeader, size: logHeader}, nil
+	return &Log{f: f, path: path, id: id, seed: crc, hdr: crc, off: logHeader, hi: logHeader, size: logHeader, sync: sync}, nil
 }
 
-// append writes one group's record after the last. It is not durable
+// Append writes one group's record after the last. It is not durable
 // until the syncer's next fdatasync (applier.go). A failure fails the store
 // (the caller's business): nothing is written to the log after it.
-func (l *walFile) append(gen uint64, muts []mutation) (int, error) {
+func (l *Log) Append(gen uint64, muts []Mutation) (int, error) {
 	var crc uint32
 	l.buf, crc = appendRecord(l.buf[:0], l.id, l.seed, gen, muts)
 	end := l.off + int64(len(l.buf))
@@ -528,11 +521,11 @@ func (l *walFile) append(gen uint64, muts []mutation) (int, error) {
 	return n, nil
 }
 
-// erase overwrites with zeros every record from off on and fsyncs: the
+// Erase overwrites with zeros every record from off on and fsyncs: the
 // records of groups that failed must not come back at the next Open (their
 // write or fsync failed, yet their bytes may sit in the page cache and
 // reach the disk later). Best effort: if this fails too, the error says so.
-func (l *walFile) erase(off int64) error {
+func (l *Log) Erase(off int64) error {
 	for p := off; p < l.hi; {
 		n := min(int64(len(walZeros)), l.hi-p)
 		if _, err := l.f.WriteAt(walZeros[:n], p); err != nil {
@@ -540,7 +533,7 @@ func (l *walFile) erase(off int64) error {
 		}
 		p += n
 	}
-	if err := syncLog(l.f); err != nil {
+	if err := l.sync(l.f); err != nil {
 		return fmt.Errorf("ckpt: write-ahead log: erase the records of failed groups: fsync: %w", err)
 	}
 	return nil
@@ -557,7 +550,7 @@ const walGrow = 4 << 20
 var walZeros = make([]byte, 256<<10)
 
 // reserve makes the file at least end bytes long, growing it by walGrow.
-func (l *walFile) reserve(end int64) error {
+func (l *Log) reserve(end int64) error {
 	if end <= l.size {
 		return nil
 	}
@@ -572,14 +565,14 @@ func (l *walFile) reserve(end int64) error {
 	return nil
 }
 
-// rewind makes the next record go to the start of the file. Call it only
+// Rewind makes the next record go to the start of the file. Call it only
 // when bbolt durably holds every record: the records left behind have
 // lower gens than any written later and are not in the new chain, so
 // recovery neither replays them nor takes them for damage.
-func (l *walFile) rewind() { l.off, l.seed = logHeader, l.hdr }
+func (l *Log) Rewind() { l.off, l.seed = logHeader, l.hdr }
 
-// remove closes and deletes the log (a clean Close: bbolt holds it all).
-func (l *walFile) remove() error {
+// Remove closes and deletes the log (a clean Close: bbolt holds it all).
+func (l *Log) Remove() error {
 	err := l.f.Close()
 	if rmErr := os.Remove(l.path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
 		err = errors.Join(err, rmErr)
@@ -587,4 +580,22 @@ func (l *walFile) remove() error {
 	return err
 }
 
-func (l *walFile) close() error { return l.f.Close() }
+// Close closes the log's file, leaving it in place.
+func (l *Log) Close() error { return l.f.Close() }
+
+// Sync makes every record written so far durable (the syncer's fsync).
+func (l *Log) Sync() error { return l.sync(l.f) }
+
+// SyncAndClose fsyncs and closes the log: a Close that keeps it (bbolt
+// does not hold it all).
+func (l *Log) SyncAndClose() error { return errors.Join(Fdatasync(l.f), l.f.Close()) }
+
+// Offset is where the next record goes.
+func (l *Log) Offset() int64 { return l.off }
+
+// SwapFile replaces the log's file handle and returns the old one. Only
+// tests use it: a read-only handle makes the next record's write fail.
+func (l *Log) SwapFile(f *os.File) (old *os.File) {
+	old, l.f = l.f, f
+	return old
+}

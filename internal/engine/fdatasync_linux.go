@@ -1,13 +1,13 @@
-package ckpt
+package engine
 
 import (
 	"os"
 	"syscall"
 )
 
-// fdatasync flushes a file's data and the metadata needed to read it back
+// Fdatasync flushes a file's data and the metadata needed to read it back
 // (its size), not its timestamps: what bbolt uses on Linux too.
-func fdatasync(f *os.File) error {
+func Fdatasync(f *os.File) error {
 	for {
 		err := syscall.Fdatasync(int(f.Fd()))
 		if err != syscall.EINTR {

@@ -1,0 +1,151 @@
+package engine
+
+// File identity: open bbolt's file, and make sure the file locked is the
+// file at the path.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// OpenBolt opens the bbolt file and returns it with the file handle bbolt
+// locked. After taking the lock it checks that the locked file is still
+// the one at path (device and inode): a process that waited for the lock
+// while Compact renamed a new file over the path holds the old, deleted
+// file, and opens again (within bo.Timeout) on the new one. bbolt panics
+// (or faults) on some damaged files; that becomes ErrCorrupt, and the file
+// handle is closed so its lock does not outlive the failed Open.
+func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
+	deadline := time.Now().Add(bo.Timeout)
+	open := bo.OpenFile
+	if open == nil {
+		open = os.OpenFile
+	}
+	for {
+		o := *bo
+		// bbolt reads a zero Timeout as "wait forever".
+		o.Timeout = max(time.Until(deadline), time.Millisecond)
+		var f *os.File
+		o.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			if o.ReadOnly {
+				flag &^= os.O_CREATE // bbolt would create a missing file
+			}
+			file, err := open(name, flag, perm)
+			f = file
+			return file, err
+		}
+		db, err := openBoltOnce(path, &o)
+		if err != nil {
+			if FromPanic(err) {
+				_ = AbandonBolt(db, f)
+			}
+			if retry, err := emptyReadOnly(path, o.ReadOnly, err); !retry || time.Now().After(deadline) {
+				return nil, nil, err
+			}
+			continue
+		}
+		same, err := lockedIsAtPath(f, path)
+		if err != nil || same {
+			if err != nil {
+				_ = db.Close()
+				return nil, nil, err
+			}
+			return db, f, nil
+		}
+		if err := db.Close(); err != nil {
+			return nil, nil, err
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, berrors.ErrTimeout
+		}
+	}
+}
+
+// openBoltOnce is bolt.Open under Guard. On a panic db is nil.
+func openBoltOnce(path string, bo *bolt.Options) (db *bolt.DB, err error) {
+	err = Guard("open", func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, bo)
+		return err
+	})
+	return db, err
+}
+
+// lockedIsAtPath tells whether f, the file bbolt locked, is the file now
+// at path.
+func lockedIsAtPath(f *os.File, path string) (bool, error) {
+	if f == nil {
+		return false, errors.New("bbolt opened no file") // cannot happen
+	}
+	held, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	now, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil // renamed or removed meanwhile: open what is there now
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(held, now), nil
+}
+
+// emptyReadOnly explains bbolt's failure to open an empty file read-only:
+// it tries to initialise the file, and the write fails with EBADF. If the
+// file is still empty it is not a ckpt file; if it is not empty any more,
+// a read-write Open initialised it meanwhile: retry.
+func emptyReadOnly(path string, readOnly bool, err error) (retry bool, _ error) {
+	if !readOnly || !errors.Is(err, syscall.EBADF) {
+		return false, err
+	}
+	fi, serr := os.Stat(path)
+	if serr != nil {
+		return false, err
+	}
+	if fi.Size() == 0 {
+		return false, fmt.Errorf("%w: %s: not a ckpt file: empty", ErrCorrupt, path)
+	}
+	return true, err
+}
+
+// MmapSize is the map size Open asks bbolt for: twice the file, at least
+// 1 GiB. bbolt must remap to grow the file past its map, and a remap waits
+// for every open read transaction (and new ones wait behind it): mapped
+// generously, the file grows for a long time before that happens. bbolt
+// grows the map in 1 GiB steps past 1 GiB, so a file growing past twice
+// its size at Open remaps once per GiB. Mapping more costs address space
+// only, except on Windows, where bbolt grows the file to its map (there,
+// and with 32-bit addresses, bbolt's own sizing stays).
+func MmapSize(path string) int {
+	if runtime.GOOS == "windows" || strconv.IntSize < 64 {
+		return 0
+	}
+	size := 1 << 30
+	if fi, err := os.Stat(path); err == nil && fi.Size() < 1<<40 {
+		size = max(size, 2*int(fi.Size()))
+	}
+	return size
+}
+
+// GrowStep is how much bbolt grows the file by past what a commit needs
+// (bbolt's AllocSize): an eighth of its data, 64 KiB-16 MiB. Open sets
+// it, and the applier (or, without the log, the commit loop) before each
+// commit. bbolt grows a file whose map exceeds
+// AllocSize in AllocSize steps, and the map is large from the start
+// (MmapSize): with bbolt's fixed 16 MiB, a small store's file would end
+// up to 16 MiB larger than its data (bbolt's own sizing grew a small file
+// to its map, a power of two: an eighth keeps it as close). On Linux the
+// extension is sparse: a larger step saves only the truncate and fsync of
+// each growth.
+func GrowStep(size int64) int {
+	return int(min(max(size/8, 64<<10), 16<<20))
+}

@@ -1,0 +1,129 @@
+package engine
+
+// Panic guards. bbolt trusts its file: a damaged page makes it panic ("page
+// 94: has unexpected type/flags", a slice bound out of range from a damaged
+// element count, "page N already freed") or fault on an address past its
+// mapping. Every entry into bbolt runs under Guard, so the damage becomes an
+// error wrapping ErrCorrupt instead of killing the process.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Guard runs fn; a panic or a memory fault inside it becomes an error
+// wrapping ErrCorrupt that says what was being done and bbolt's message
+// (which names the page where bbolt knows it).
+func Guard(what string, fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = panicError(what, p)
+		}
+	}()
+	return fn()
+}
+
+func panicError(what string, p any) error {
+	return &panicErr{fmt.Sprintf("%s: bbolt failed on a damaged page: %v", what, p)}
+}
+
+// panicErr is a recovered panic: it wraps ErrCorrupt, and tells Open that
+// bbolt's handle may be unusable (AbandonBolt, not DB.Close).
+type panicErr struct{ msg string }
+
+func (e *panicErr) Error() string { return ErrCorrupt.Error() + ": " + e.msg }
+func (e *panicErr) Unwrap() error { return ErrCorrupt }
+
+// FromPanic tells whether err is a panic that Guard recovered.
+func FromPanic(err error) bool {
+	var p *panicErr
+	return errors.As(err, &p)
+}
+
+// RecoverCorrupt is Guard for a function with a named error result:
+// defer RecoverCorrupt(&err, what) right after setting the fault mode.
+func RecoverCorrupt(err *error, what string) {
+	if p := recover(); p != nil {
+		*err = panicError(what, p)
+	}
+}
+
+// AbandonBolt gives up a bbolt handle after a panic: its write lock may be
+// held forever, so DB.Close could wait forever. Releasing the file lock
+// and closing the file lets other processes, and a new Open in this one,
+// in; DB.Close then runs in the background to unmap the file if bbolt's
+// locks allow it (else the mapping stays until the process ends).
+func AbandonBolt(db *bolt.DB, f *os.File) error {
+	var err error
+	if f != nil {
+		err = unlockFile(f)
+		if cerr := f.Close(); !errors.Is(cerr, os.ErrClosed) {
+			err = errors.Join(err, cerr)
+		}
+	}
+	if db != nil {
+		go func() { _ = db.Close() }()
+	}
+	return err
+}
+
+// TouchAll reads every key and value of every bucket in tx (a byte in
+// each page's worth of it), under Guard. bbolt's page check (Tx.Check)
+// runs in a goroutine of its own, where a fault on a damaged element whose
+// key reaches past the mapped file cannot be recovered (it recovers panics,
+// not faults): Verify walks the data here first, where the fault becomes
+// ErrCorrupt. Keys inside branch pages are not walked (bbolt gives no way
+// to reach them); a damaged one can still fault in Check.
+func TouchAll(tx *bolt.Tx) error {
+	return Guard("verify: walk the file", func() error {
+		var sum byte
+		err := tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			sum ^= touch(name)
+			return touchBucket(b, &sum, 1)
+		})
+		touched.Store(uint32(sum)) // keeps the reads from being optimised away
+		return err
+	})
+}
+
+// maxBucketDepth is deeper than any bucket the layout makes
+// (the root package's bucket_layout.go): a damaged bucket that leads deeper (or round in a
+// circle) is reported instead of recursing until the stack is exhausted.
+const maxBucketDepth = 8
+
+func touchBucket(b *bolt.Bucket, sum *byte, depth int) error {
+	if depth > maxBucketDepth {
+		return fmt.Errorf("%w: buckets nested deeper than %d", ErrCorrupt, maxBucketDepth)
+	}
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		*sum ^= touch(k) ^ touch(v)
+		if v == nil {
+			if sub := b.Bucket(k); sub != nil {
+				if err := touchBucket(sub, sum, depth+1); err != nil {
+					return fmt.Errorf("bucket %q: %w", k, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+var touched atomic.Uint32
+
+func touch(b []byte) byte {
+	var s byte
+	for i := 0; i < len(b); i += 4096 {
+		s ^= b[i]
+	}
+	if len(b) > 0 {
+		s ^= b[len(b)-1]
+	}
+	return s
+}
