@@ -28,12 +28,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"math"
 	"reflect"
 	"sort"
 	"strconv"
 	"sync"
 
+	"github.com/ckpt-go/ckpt/saverkit"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
@@ -209,49 +209,9 @@ func unmarshal(b []byte, v any) error {
 	return nil
 }
 
-func normalize(v any) any {
-	switch x := v.(type) {
-	case int8:
-		return int64(x)
-	case int16:
-		return int64(x)
-	case int32:
-		return int64(x)
-	case int:
-		return int64(x)
-	case uint8:
-		return int64(x)
-	case uint16:
-		return int64(x)
-	case uint32:
-		return int64(x)
-	case uint:
-		return normalize(uint64(x))
-	case uint64:
-		if x <= math.MaxInt64 {
-			return int64(x)
-		}
-		return x
-	case float32:
-		return float64(x)
-	case map[string]any:
-		for k, e := range x {
-			x[k] = normalize(e)
-		}
-		return x
-	case map[any]any:
-		for k, e := range x {
-			x[k] = normalize(e)
-		}
-		return x
-	case []any:
-		for i, e := range x {
-			x[i] = normalize(e)
-		}
-		return x
-	}
-	return v
-}
+// normalize is saverkit.Normalize: the kit's filters and this decoder
+// agree on value shapes by sharing it.
+func normalize(v any) any { return saverkit.Normalize(v) }
 
 // encodeValue encodes one user value (a channel value, a pending write's
 // value). An error names the path inside the value that failed.

@@ -81,15 +81,16 @@ func NormalizeFilter(filter map[string]any) (map[string]any, error) {
 		return nil, fmt.Errorf("%w: filter: %v", ErrInvalidConfig, err)
 	}
 	for k, v := range m {
-		m[k] = normalize(v)
+		m[k] = Normalize(v)
 	}
 	return m, nil
 }
 
-// normalize gives a generically decoded value the shapes the store's
-// decoder returns: integers as int64 (uint64 only above MaxInt64), floats
-// as float64.
-func normalize(v any) any {
+// Normalize gives a generically decoded value, in place, the shapes the
+// store's decoder returns: integers as int64 (uint64 only above
+// MaxInt64), floats as float64, inside maps and lists too. A Saver that
+// decodes metadata itself calls it so that filters compare like values.
+func Normalize(v any) any {
 	switch x := v.(type) {
 	case int8:
 		return int64(x)
@@ -106,7 +107,7 @@ func normalize(v any) any {
 	case uint32:
 		return int64(x)
 	case uint:
-		return normalize(uint64(x))
+		return Normalize(uint64(x))
 	case uint64:
 		if x <= math.MaxInt64 {
 			return int64(x)
@@ -116,17 +117,17 @@ func normalize(v any) any {
 		return float64(x)
 	case map[string]any:
 		for k, e := range x {
-			x[k] = normalize(e)
+			x[k] = Normalize(e)
 		}
 		return x
 	case map[any]any:
 		for k, e := range x {
-			x[k] = normalize(e)
+			x[k] = Normalize(e)
 		}
 		return x
 	case []any:
 		for i, e := range x {
-			x[i] = normalize(e)
+			x[i] = Normalize(e)
 		}
 		return x
 	}

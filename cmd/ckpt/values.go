@@ -3,52 +3,18 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
 	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/web"
 )
 
-// jsonValue decodes a stored value into something encoding/json prints.
-func jsonValue(raw ckpt.Raw) (any, error) {
-	v, err := raw.Value()
-	return jsonable(v), err
-}
+// jsonValue and jsonable are the history browser's: the command and the
+// pages print values the same way.
+func jsonValue(raw ckpt.Raw) (any, error) { return web.JSONValue(raw) }
 
-// jsonable rewrites what msgpack decodes but JSON cannot hold: maps with
-// non-string keys, NaN and infinities.
-func jsonable(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			x[k] = jsonable(e)
-		}
-		return x
-	case ckpt.Metadata:
-		return jsonable(map[string]any(x))
-	case map[any]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[fmt.Sprint(k)] = jsonable(e)
-		}
-		return m
-	case []any:
-		for i := range x {
-			x[i] = jsonable(x[i])
-		}
-		return x
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return strconv.FormatFloat(x, 'g', -1, 64)
-		}
-	case float32:
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return strconv.FormatFloat(float64(x), 'g', -1, 32)
-		}
-	}
-	return v
-}
+func jsonable(v any) any { return web.Jsonable(v) }
 
 // compactJSON prints v on one line.
 func compactJSON(v any) string {
