@@ -210,8 +210,10 @@ func lockedKey(r Raw) error {
 // lockIfNoKeys turns a missing-key error into a locked value when the
 // store has no keys at all (kr nil), so listings still work.
 func lockIfNoKeys(kr *keyring, v Raw, err error) (Raw, error) {
-	var ke *KeyError
-	if kr == nil && errors.As(err, &ke) && ke.Missing {
+	if err == nil || kr != nil { // the common case, without errors.As's allocation
+		return v, err
+	}
+	if ke, ok := errors.AsType[*KeyError](err); ok && ke.Missing {
 		return lockedRaw(ke.ID), nil
 	}
 	return v, err

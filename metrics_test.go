@@ -397,7 +397,8 @@ func BenchmarkMetricsHooks(b *testing.B) {
 		for b.Loop() {
 			func() (err error) {
 				defer o.done(OpGet, &err)
-				defer o.snapshotOpened()()
+				o.snapshotOpened()
+				defer o.snapshotClosed()
 				return nil
 			}()
 		}

@@ -364,7 +364,8 @@ func (s *Store) view(ctx context.Context, fn func(r reader) error) (err error) {
 		return err
 	}
 	defer s.endRead(tx)
-	defer s.obs.snapshotOpened()()
+	s.obs.snapshotOpened()
+	defer s.obs.snapshotClosed()
 	return fn(snapView(tx, snap))
 }
 
