@@ -385,6 +385,9 @@ func decodeCheckpointRecord(b []byte) (*checkpointRecord, error) {
 	if err != nil {
 		return nil, err
 	}
+	if rec, ok := fastCheckpointRecord(body); ok {
+		return rec, nil
+	}
 	rec := new(checkpointRecord)
 	if err := unmarshal(body, rec); err != nil {
 		return nil, fmt.Errorf("%w: checkpoint record: %v", ErrCorrupt, err)
@@ -407,6 +410,9 @@ func decodeMetadata(b []byte) (Metadata, error) {
 	body, err := recordBody("metadata", b, metadataRecordV1, metadataRecordV2)
 	if err != nil {
 		return nil, err
+	}
+	if m, ok := fastMetadata(body); ok {
+		return m, nil
 	}
 	m := Metadata{}
 	if err := unmarshal(body, (*map[string]any)(&m)); err != nil {
@@ -448,9 +454,12 @@ func decodeWriteRecord(b []byte) (*writeRecord, error) {
 		if err != nil {
 			return nil, err
 		}
-		var sr sealedWriteRecord
-		if err := unmarshal(body[1:], &sr); err != nil {
-			return nil, fmt.Errorf("%w: write record: %v", ErrCorrupt, err)
+		sr, ok := fastSealedWriteRecord(body[1:])
+		if !ok {
+			sr = new(sealedWriteRecord)
+			if err := unmarshal(body[1:], sr); err != nil {
+				return nil, fmt.Errorf("%w: write record: %v", ErrCorrupt, err)
+			}
 		}
 		if _, err := envelopeKey(sr.Sealed); err != nil {
 			return nil, err
@@ -460,6 +469,9 @@ func decodeWriteRecord(b []byte) (*writeRecord, error) {
 	body, err := recordBody("write", b, writeRecordV1, writeRecordV2)
 	if err != nil {
 		return nil, err
+	}
+	if rec, ok := fastWriteRecord(body); ok {
+		return rec, nil
 	}
 	rec := new(writeRecord)
 	if err := unmarshal(body, rec); err != nil {
