@@ -67,14 +67,26 @@ type writer interface {
 // boltView implements reader and writer on a bbolt transaction.
 type boltView struct {
 	tx *bolt.Tx
-	// open caches the buckets a read-only transaction opened (bbolt
-	// caches them itself only in write transactions).
-	open map[string]*bolt.Bucket
-	key  []byte
+	// open caches, in a read-only transaction, the buckets it opened (and
+	// every bucket above them: a thread's sub-buckets share one walk to the
+	// thread) with a cursor for point reads: bbolt caches buckets itself
+	// only in write transactions, and Bucket.Get allocates a cursor each
+	// call. A read makes a handful of paths, so a list beats a map.
+	open    []openBucket
+	keys    []byte // the paths of open, encoded (appendOvPath) end to end
+	scratch []byte // the path being looked up, encoded
 	// wrote is set by the first change, so the commit loop can tell a
 	// failure before any change (the op alone fails) from one after (the
 	// transaction must be rolled back).
 	wrote bool
+}
+
+// openBucket is a bucket a read-only view opened: its path is
+// keys[start:end].
+type openBucket struct {
+	start, end int
+	b          *bolt.Bucket
+	c          *bolt.Cursor // for get, made on first use; scans make their own
 }
 
 func (v *boltView) bucket(p bucketPath) *bolt.Bucket {
@@ -84,16 +96,28 @@ func (v *boltView) bucket(p bucketPath) *bolt.Bucket {
 	if v.tx.Writable() {
 		return v.walk(p)
 	}
-	v.key = appendOvPath(v.key[:0], p)
-	if b, ok := v.open[string(v.key)]; ok {
-		return b
+	return v.cached(p).b
+}
+
+// cached returns the cache entry of the bucket at p (b nil if missing),
+// opening it from its parent's entry.
+func (v *boltView) cached(p bucketPath) *openBucket {
+	v.scratch = appendOvPath(v.scratch[:0], p)
+	for i := range v.open {
+		if e := &v.open[i]; bytes.Equal(v.keys[e.start:e.end], v.scratch) {
+			return e
+		}
 	}
-	b := v.walk(p)
-	if v.open == nil {
-		v.open = make(map[string]*bolt.Bucket)
+	var b *bolt.Bucket
+	if len(p) == 1 {
+		b = v.tx.Bucket(p[0])
+	} else if parent := v.cached(p[:len(p)-1]).b; parent != nil {
+		b = parent.Bucket(p[len(p)-1])
 	}
-	v.open[string(v.key)] = b
-	return b
+	start := len(v.keys)
+	v.keys = appendOvPath(v.keys, p)
+	v.open = append(v.open, openBucket{start: start, end: len(v.keys), b: b})
+	return &v.open[len(v.open)-1]
 }
 
 func (v *boltView) walk(p bucketPath) *bolt.Bucket {
@@ -108,8 +132,26 @@ func (v *boltView) walk(p bucketPath) *bolt.Bucket {
 }
 
 func (v *boltView) get(p bucketPath, key []byte) []byte {
-	if b := v.bucket(p); b != nil {
-		return b.Get(key)
+	if len(p) == 0 {
+		return nil
+	}
+	if v.tx.Writable() {
+		if b := v.walk(p); b != nil {
+			return b.Get(key)
+		}
+		return nil
+	}
+	e := v.cached(p)
+	if e.b == nil {
+		return nil
+	}
+	if e.c == nil {
+		e.c = e.b.Cursor()
+	}
+	// What Bucket.Get does, on a reused cursor: Seek gives a nested
+	// bucket's key with a nil value.
+	if k, val := e.c.Seek(key); bytes.Equal(k, key) {
+		return val
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -748,10 +748,11 @@ func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tupl
 	if err != nil {
 		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 	}
+	idStr := idString(cid)
 	t := &Tuple{
-		Config: Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: idString(cid)},
+		Config: Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: idStr},
 		Checkpoint: Checkpoint{
-			V: rec.V, ID: idString(cid), TS: time.Unix(0, rec.TS).UTC(),
+			V: rec.V, ID: idStr, TS: time.Unix(0, rec.TS).UTC(),
 			ChannelValues: values, ChannelVersions: rec.Versions, VersionsSeen: rec.VersionsSeen,
 		},
 		Metadata:      md,
@@ -792,15 +793,8 @@ func loadWrites(r reader, kr *keyring, thread string, cpKey []byte) ([]PendingWr
 		out = append(out, PendingWrite{TaskID: task, TaskPath: rec.TaskPath, Idx: idx, Channel: rec.Channel, Value: Raw(rec.Value)})
 		return true
 	})
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.TaskPath != b.TaskPath {
-			return a.TaskPath < b.TaskPath
-		}
-		if a.TaskID != b.TaskID {
-			return a.TaskID < b.TaskID
-		}
-		return a.Idx < b.Idx
+	slices.SortStableFunc(out, func(a, b PendingWrite) int {
+		return cmp.Or(cmp.Compare(a.TaskPath, b.TaskPath), cmp.Compare(a.TaskID, b.TaskID), cmp.Compare(a.Idx, b.Idx))
 	})
 	return out, ferr
 }
