@@ -75,6 +75,10 @@ type boltView struct {
 	open    []openBucket
 	keys    []byte // the paths of open, encoded (appendOvPath) end to end
 	scratch []byte // the path being looked up, encoded
+	// Room for a point read's paths inside the view's own allocation.
+	openBuf    [8]openBucket
+	keysBuf    [512]byte
+	scratchBuf [128]byte
 	// wrote is set by the first change, so the commit loop can tell a
 	// failure before any change (the op alone fails) from one after (the
 	// transaction must be rolled back).
@@ -102,6 +106,9 @@ func (v *boltView) bucket(p bucketPath) *bolt.Bucket {
 // cached returns the cache entry of the bucket at p (b nil if missing),
 // opening it from its parent's entry.
 func (v *boltView) cached(p bucketPath) *openBucket {
+	if v.open == nil {
+		v.open, v.keys, v.scratch = v.openBuf[:0], v.keysBuf[:0], v.scratchBuf[:0]
+	}
 	v.scratch = appendOvPath(v.scratch[:0], p)
 	for i := range v.open {
 		if e := &v.open[i]; bytes.Equal(v.keys[e.start:e.end], v.scratch) {
