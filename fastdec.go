@@ -74,22 +74,6 @@ func (r *mpReader) arrayLen() (int, bool) {
 	return r.arrayLenOf(c)
 }
 
-func (r *mpReader) arrayLenOf(c byte) (int, bool) {
-	switch {
-	case c == msgpcode.Nil:
-		return -1, true
-	case msgpcode.IsFixedArray(c):
-		return int(c & msgpcode.FixedArrayMask), true
-	case c == msgpcode.Array16:
-		n, ok := r.n(2)
-		return int(n), ok
-	case c == msgpcode.Array32:
-		n, ok := r.n(4)
-		return int(n), ok
-	}
-	return 0, false
-}
-
 // mapLen reads a map header; -1 for nil.
 func (r *mpReader) mapLen() (int, bool) {
 	c, ok := r.code()
@@ -99,16 +83,26 @@ func (r *mpReader) mapLen() (int, bool) {
 	return r.mapLenOf(c)
 }
 
+func (r *mpReader) arrayLenOf(c byte) (int, bool) {
+	return r.lenOf(c, msgpcode.FixedArrayLow, msgpcode.FixedArrayHigh, msgpcode.Array16, msgpcode.Array32)
+}
+
 func (r *mpReader) mapLenOf(c byte) (int, bool) {
+	return r.lenOf(c, msgpcode.FixedMapLow, msgpcode.FixedMapHigh, msgpcode.Map16, msgpcode.Map32)
+}
+
+// lenOf reads the length of a container whose code is c, given the codes
+// of its kind: fixed ones (the length in the low bits), 16 and 32 bits.
+func (r *mpReader) lenOf(c, fixLow, fixHigh, c16, c32 byte) (int, bool) {
 	switch {
 	case c == msgpcode.Nil:
 		return -1, true
-	case msgpcode.IsFixedMap(c):
-		return int(c & msgpcode.FixedMapMask), true
-	case c == msgpcode.Map16:
+	case c >= fixLow && c <= fixHigh:
+		return int(c - fixLow), true
+	case c == c16:
 		n, ok := r.n(2)
 		return int(n), ok
-	case c == msgpcode.Map32:
+	case c == c32:
 		n, ok := r.n(4)
 		return int(n), ok
 	}
@@ -451,45 +445,44 @@ func fastMetadata(b []byte) (Metadata, bool) {
 	return m, ok && r.done()
 }
 
-// fastWriteRecord decodes a plain pending write (a 3-array: channel, task
-// path, value kept encoded).
+// writeHead reads what both kinds of pending write begin with: a 3-array,
+// the channel and the task path.
+func (r *mpReader) writeHead() (channel, taskPath string, ok bool) {
+	if n, ok := r.arrayLen(); !ok || n != 3 {
+		return "", "", false
+	}
+	if channel, ok = r.str(); !ok {
+		return "", "", false
+	}
+	taskPath, ok = r.str()
+	return channel, taskPath, ok
+}
+
+// fastWriteRecord decodes a plain pending write (channel, task path, the
+// value kept encoded).
 func fastWriteRecord(b []byte) (*writeRecord, bool) {
 	r := mpReader{b: b}
-	if n, ok := r.arrayLen(); !ok || n != 3 {
-		return nil, false
-	}
-	rec := new(writeRecord)
-	var ok bool
-	if rec.Channel, ok = r.str(); !ok {
-		return nil, false
-	}
-	if rec.TaskPath, ok = r.str(); !ok {
+	ch, tp, ok := r.writeHead()
+	if !ok {
 		return nil, false
 	}
 	raw, ok := r.skip()
 	if !ok {
 		return nil, false
 	}
-	rec.Value = append(make([]byte, 0, len(raw)), raw...)
-	return rec, r.done()
+	return &writeRecord{Channel: ch, TaskPath: tp, Value: append(make([]byte, 0, len(raw)), raw...)}, r.done()
 }
 
 // fastSealedWriteRecord decodes the body of a sealed pending write.
 func fastSealedWriteRecord(b []byte) (*sealedWriteRecord, bool) {
 	r := mpReader{b: b}
-	if n, ok := r.arrayLen(); !ok || n != 3 {
+	ch, tp, ok := r.writeHead()
+	if !ok {
 		return nil, false
 	}
-	sr := new(sealedWriteRecord)
-	var ok bool
-	if sr.Channel, ok = r.str(); !ok {
+	sealed, ok := r.bytes()
+	if !ok {
 		return nil, false
 	}
-	if sr.TaskPath, ok = r.str(); !ok {
-		return nil, false
-	}
-	if sr.Sealed, ok = r.bytes(); !ok {
-		return nil, false
-	}
-	return sr, r.done()
+	return &sealedWriteRecord{Channel: ch, TaskPath: tp, Sealed: sealed}, r.done()
 }

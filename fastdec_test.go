@@ -131,6 +131,18 @@ func sameEncoding(t *testing.T, a, b any) bool {
 	return bytes.Equal(enc(a), enc(b))
 }
 
+// deref adapts a fast decoder of *T to agree's func of T.
+func deref[T any](fast func([]byte) (*T, bool)) func([]byte) (T, bool) {
+	return func(b []byte) (T, bool) {
+		p, ok := fast(b)
+		if !ok {
+			var zero T
+			return zero, false
+		}
+		return *p, true
+	}
+}
+
 func TestFastDecodeAgreesWithMsgpack(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -141,29 +153,11 @@ func TestFastDecodeAgreesWithMsgpack(t *testing.T) {
 		case "metadata":
 			ok = agree(t, what, b, fastMetadata)
 		case "checkpoint":
-			ok = agree(t, what, b, func(b []byte) (checkpointRecord, bool) {
-				r, ok := fastCheckpointRecord(b)
-				if !ok {
-					return checkpointRecord{}, false
-				}
-				return *r, true
-			})
+			ok = agree(t, what, b, deref(fastCheckpointRecord))
 		case "write":
-			ok = agree(t, what, b, func(b []byte) (writeRecord, bool) {
-				r, ok := fastWriteRecord(b)
-				if !ok {
-					return writeRecord{}, false
-				}
-				return *r, true
-			})
+			ok = agree(t, what, b, deref(fastWriteRecord))
 		case "sealed":
-			ok = agree(t, what, b, func(b []byte) (sealedWriteRecord, bool) {
-				r, ok := fastSealedWriteRecord(b)
-				if !ok {
-					return sealedWriteRecord{}, false
-				}
-				return *r, true
-			})
+			ok = agree(t, what, b, deref(fastSealedWriteRecord))
 		}
 		if ok {
 			accepted[what]++
