@@ -80,6 +80,9 @@ func run(ctx context.Context, cfg config, out, log io.Writer) error {
 	if cfg.webOnly {
 		return webOnly(ctx, cfg, in, ckptDir, out, logf)
 	}
+	if cfg.metricsOnly {
+		return metricsOnly(ctx, cfg, in, ckptDir, out, logf)
+	}
 
 	// W1 and reads on ckpt.
 	fig := w1Figures{}
@@ -145,6 +148,15 @@ func run(ctx context.Context, cfg config, out, log io.Writer) error {
 		}
 	}
 
+	// Metrics on and off.
+	var mrounds []metricsRound
+	if cfg.metrics {
+		var err error
+		if mrounds, err = metricsCost(ctx, cfg, in, filepath.Join(ckptDir, "metrics"), logf); err != nil {
+			return err
+		}
+	}
+
 	// W3 (retention).
 	var w3 *w3Result
 	if cfg.w3 {
@@ -197,6 +209,11 @@ func run(ctx context.Context, cfg config, out, log io.Writer) error {
 	}
 	if cfg.redis {
 		writeRedis(out, redisFigs, fig)
+	}
+	if mrounds != nil {
+		fmt.Fprintf(out, "## Metrics on and off (W1 1 writer PutFull, R1; %d rounds)\n\n", len(mrounds))
+		writeMetricsCost(out, mrounds)
+		fmt.Fprintln(out)
 	}
 	if cfg.w3 {
 		fmt.Fprintf(out, "## W3: retention (%d threads x %d steps, prune to the latest %d per thread, compact)\n\n", cfg.w3T, cfg.w3S, w3Keep)
