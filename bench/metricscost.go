@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -33,71 +34,125 @@ type metricsRound struct {
 	onFirst bool
 }
 
-// metricsHalf runs W1 (1 writer, PutFull) Sync and NoSync, and R1 on the
-// Sync store, each on a fresh file in dir, with the metrics on or off.
-func metricsHalf(ctx context.Context, in *w1Input, dir string, reads int, disable bool) (metricsFigures, error) {
-	var f metricsFigures
-	path := filepath.Join(dir, "sync.db")
-	r, st, err := w1LoadWith(ctx, path, in, ckpt.Options{Durability: ckpt.Sync, DisableMetrics: disable}, putFull, 1, true)
-	if err != nil {
-		return f, err
-	}
-	f.w1Sync = r.stepsPerS
-	if f.r1, err = r1Only(ctx, st, r.threads, reads); err != nil {
-		_ = st.Close()
-		return f, err
-	}
-	if m := st.Metrics(); disable != (m.Ops[ckpt.OpPut] == 0) {
-		_ = st.Close()
-		return f, fmt.Errorf("metrics cost: DisableMetrics=%v but %d puts counted", disable, m.Ops[ckpt.OpPut])
-	}
-	if err := st.Close(); err != nil {
-		return f, err
-	}
-	_ = os.Remove(path)
-	path = filepath.Join(dir, "nosync.db")
-	if r, _, err = w1LoadWith(ctx, path, in, ckpt.Options{Durability: ckpt.NoSync, DisableMetrics: disable}, putFull, 1, false); err != nil {
-		return f, err
-	}
-	f.w1NoSync = r.stepsPerS
-	_ = os.Remove(path)
-	return f, nil
-}
+// metricsBlocks is how many blocks each figure of a round is cut into:
+// the on and off stores take turns block by block (the first alternating),
+// so a change in the machine's load during the round falls on both.
+const metricsBlocks = 20
 
-// r1Only is R1: getTuple(latest) round-robin over the threads, ops/s.
-func r1Only(ctx context.Context, st *ckpt.Store, th []thread, n int) (float64, error) {
-	t0 := time.Now()
-	for i := range n {
-		if _, err := st.GetTuple(ctx, ckpt.Config{ThreadID: th[i%len(th)].id}); err != nil {
-			return 0, fmt.Errorf("R1: %w", err)
+// metricsPair runs one round: W1 (1 writer, PutFull) Sync on two fresh
+// stores, one with the metrics on and one off, interleaved block by block;
+// then R1 on them alike; then W1 NoSync the same way.
+func metricsPair(ctx context.Context, in *w1Input, dir string, reads int, onFirst bool) (metricsRound, error) {
+	rd := metricsRound{onFirst: onFirst}
+	type side struct {
+		st      *ckpt.Store
+		threads []thread
+		took    time.Duration
+		disable bool
+	}
+	open := func(name string, dur ckpt.Durability) ([2]*side, error) {
+		var sides [2]*side
+		for i, disable := range []bool{false, true} {
+			path := filepath.Join(dir, fmt.Sprintf("%s-%v.db", name, disable))
+			_ = os.Remove(path)
+			st, err := ckpt.Open(path, ckpt.Options{Durability: dur, DisableMetrics: disable})
+			if err != nil {
+				return sides, err
+			}
+			sides[i] = &side{st: st, threads: newThreads(in), disable: disable}
+		}
+		return sides, nil
+	}
+	closeAll := func(sides [2]*side) error {
+		var errs []error
+		for _, sd := range sides {
+			if sd == nil {
+				continue
+			}
+			if m := sd.st.Metrics(); sd.disable != (m.Ops[ckpt.OpPut] == 0) {
+				errs = append(errs, fmt.Errorf("metrics cost: DisableMetrics=%v but %d puts counted", sd.disable, m.Ops[ckpt.OpPut]))
+			}
+			errs = append(errs, sd.st.Close(), os.Remove(sd.st.Path()))
+		}
+		return errors.Join(errs...)
+	}
+	// order is the sides in the order block b runs them.
+	order := func(sides [2]*side, b int) [2]*side {
+		if (b%2 == 0) == onFirst {
+			return sides
+		}
+		return [2]*side{sides[1], sides[0]}
+	}
+	n := in.T * in.S
+	w1 := func(sides [2]*side) error {
+		for b := range metricsBlocks {
+			for _, sd := range order(sides, b) {
+				t0 := time.Now()
+				for i := b * n / metricsBlocks; i < (b+1)*n/metricsBlocks; i++ {
+					s, t := i/in.T, i%in.T // W1's order: step by step, round-robin over the threads
+					if _, err := doStep(ctx, sd.st, in, &sd.threads[t], t, s, putFull); err != nil {
+						return err
+					}
+				}
+				sd.took += time.Since(t0)
+			}
+		}
+		return nil
+	}
+	rate := func(sides [2]*side, count int) (on, off float64) {
+		return float64(count) / sides[0].took.Seconds(), float64(count) / sides[1].took.Seconds()
+	}
+
+	sides, err := open("sync", ckpt.Sync)
+	if err == nil {
+		err = w1(sides)
+	}
+	if err != nil {
+		return rd, errors.Join(err, closeAll(sides))
+	}
+	rd.on.w1Sync, rd.off.w1Sync = rate(sides, n)
+	for _, sd := range sides {
+		sd.took = 0
+	}
+	for b := range metricsBlocks {
+		for _, sd := range order(sides, b) {
+			t0 := time.Now()
+			for i := b * reads / metricsBlocks; i < (b+1)*reads/metricsBlocks; i++ {
+				if _, err := sd.st.GetTuple(ctx, ckpt.Config{ThreadID: sd.threads[i%in.T].id}); err != nil {
+					return rd, errors.Join(fmt.Errorf("R1: %w", err), closeAll(sides))
+				}
+			}
+			sd.took += time.Since(t0)
 		}
 	}
-	return float64(n) / time.Since(t0).Seconds(), nil
+	rd.on.r1, rd.off.r1 = rate(sides, reads)
+	if err := closeAll(sides); err != nil {
+		return rd, err
+	}
+
+	sides, err = open("nosync", ckpt.NoSync)
+	if err == nil {
+		err = w1(sides)
+	}
+	if err = errors.Join(err, closeAll(sides)); err != nil {
+		return rd, err
+	}
+	rd.on.w1NoSync, rd.off.w1NoSync = rate(sides, n)
+	return rd, nil
 }
 
-// metricsCost runs rounds rounds.
+// metricsCost runs cfg.metricsRounds rounds.
 func metricsCost(ctx context.Context, cfg config, in *w1Input, dir string, logf func(string, ...any)) ([]metricsRound, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	var rounds []metricsRound
 	for i := range cfg.metricsRounds {
-		rd := metricsRound{onFirst: i%2 == 0}
-		for _, disable := range []bool{!rd.onFirst, rd.onFirst} {
-			state := "on"
-			if disable {
-				state = "off"
-			}
-			logf("ckpt: metrics cost, round %d of %d, metrics %s: W1 Sync and NoSync PutFull (%d steps), R1 (%d calls)", i+1, cfg.metricsRounds, state, in.T*in.S, cfg.reads)
-			f, err := metricsHalf(ctx, in, dir, cfg.reads, disable)
-			if err != nil {
-				return nil, err
-			}
-			if disable {
-				rd.off = f
-			} else {
-				rd.on = f
-			}
+		logf("ckpt: metrics cost, round %d of %d: W1 Sync PutFull (%d steps), R1 (%d calls), W1 NoSync PutFull, on and off interleaved in %d blocks each",
+			i+1, cfg.metricsRounds, in.T*in.S, cfg.reads, metricsBlocks)
+		rd, err := metricsPair(ctx, in, dir, cfg.reads, i%2 == 0)
+		if err != nil {
+			return nil, err
 		}
 		rounds = append(rounds, rd)
 	}
@@ -156,7 +211,7 @@ func metricsOnly(ctx context.Context, cfg config, in *w1Input, dir string, out i
 	fmt.Fprintf(out, "# ckpt: metrics on and off (issue 16)\n\n")
 	fmt.Fprintf(out, "- date: %s (took %s)\n- machine: %s\n", started.Format("2006-01-02 15:04 UTC"), time.Since(started).Round(time.Second), machine())
 	fmt.Fprintf(out, "- load average (1/5/15 min) at start: %s; at end: %s\n", load0, loadAvg())
-	fmt.Fprintf(out, "- W1: T=%d S=%d P=%d C=%d, 1 writer, PutFull; R1: %d calls on the Sync store; %d rounds, fresh files each half\n\n", cfg.T, cfg.S, cfg.P, cfg.C, cfg.reads, cfg.metricsRounds)
+	fmt.Fprintf(out, "- W1: T=%d S=%d P=%d C=%d, 1 writer, PutFull; R1: %d calls on the Sync stores; %d rounds, each on two fresh stores (on, off) taking turns in %d blocks per figure; \"first\": the side of the first block\n\n", cfg.T, cfg.S, cfg.P, cfg.C, cfg.reads, cfg.metricsRounds, metricsBlocks)
 	writeMetricsCost(out, rounds)
 	return nil
 }
