@@ -26,25 +26,28 @@ import (
 
 // config is everything a run is parameterised by.
 type config struct {
-	T, S, P, C    int    // W1 threads, steps, payload and context bytes
-	writers       int    // concurrent writers
-	reads         int    // R1 and R2 calls
-	w2Steps       int    // W2 steps (0: skip W2)
-	repeat        int    // W1 repetitions (medians are reported)
-	peer          string // "" or "langgraphjs"
-	peerSrc       string // the harness folder
-	peerCache     string // where it is copied and installed
-	peerW2        string // peer W2 durability: full, shipped or both
-	dir           string // where the databases go ("" : a temp dir)
-	plot          string // W2 plot PNG ("" : none)
-	w3            bool   // run W3 (retention)
-	w3T, w3S      int    // W3 threads and steps (1,000 x 100)
-	redis         bool   // also run W1 on the Redis backend
-	keep          bool   // keep the databases
-	webOnly       bool   // run only issue 15's figure (writers beside browsing)
-	metrics       bool   // also run the metrics on/off figure (issue 16)
-	metricsOnly   bool   // run only that figure
-	metricsRounds int    // its rounds
+	T, S, P, C int    // W1 threads, steps, payload and context bytes
+	writers    int    // concurrent writers
+	reads      int    // R1 and R2 calls
+	w2Steps    int    // W2 steps (0: skip W2)
+	repeat     int    // W1 repetitions (medians are reported)
+	peer       string // "" or "langgraphjs"
+	peerSrc    string // the harness folder
+	peerCache  string // where it is copied and installed
+	peerW2     string // peer W2 durability: full, shipped or both
+	dir        string // where the databases go ("" : a temp dir)
+	plot       string // W2 plot PNG ("" : none)
+	w3         bool   // run W3 (retention)
+	w3T, w3S   int    // W3 threads and steps (1,000 x 100)
+	redis      bool   // also run W1 on the Redis backend
+	keep       bool   // keep the databases
+	webOnly    bool   // run only issue 15's figure (writers beside browsing)
+
+	// Issue 16's figures (metricscost.go, w3backup.go).
+	metrics       bool // also run the metrics on/off figure
+	metricsOnly   bool // run only that figure
+	metricsRounds int  // its rounds
+	w3Only        bool // run only W3 (with its backup figure)
 }
 
 func main() {
@@ -88,9 +91,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.w3T, "w3-threads", 1000, "W3 threads")
 	fs.IntVar(&c.w3S, "w3-steps", 100, "W3 steps per thread")
 	fs.BoolVar(&c.keep, "keep", false, "keep the database files")
-	fs.BoolVar(&c.metrics, "metrics", false, "also run W1 (1 writer PutFull, Sync and NoSync) and R1 with the metrics on and off, alternating (--metrics-rounds rounds)")
+	fs.BoolVar(&c.metrics, "metrics", false, "also run W1 (1 writer PutFull, Sync and NoSync) and R1 with the metrics on and off, interleaved (--metrics-rounds rounds)")
 	fs.BoolVar(&c.metricsOnly, "metrics-only", false, "run only the metrics on/off figure")
-	fs.IntVar(&c.metricsRounds, "metrics-rounds", 5, "rounds of the metrics on/off figure (each: on and off, the first alternating)")
+	fs.IntVar(&c.metricsRounds, "metrics-rounds", 5, "rounds of the metrics on/off figure (each: two fresh stores, on and off, taking turns block by block)")
+	fs.BoolVar(&c.w3Only, "w3-only", false, "run only W3 (with its hot backup beside --writers Sync writers)")
 	fs.BoolVar(&c.webOnly, "web-only", false, "run only the figure of Sync writers alone and beside a script loading web pages (--repeat times)")
 	if err := fs.Parse(args); err != nil {
 		return c, err

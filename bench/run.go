@@ -83,6 +83,17 @@ func run(ctx context.Context, cfg config, out, log io.Writer) error {
 	if cfg.metricsOnly {
 		return metricsOnly(ctx, cfg, in, ckptDir, out, logf)
 	}
+	if cfg.w3Only {
+		w3, err := runW3(ctx, cfg, filepath.Join(ckptDir, "w3"), logf)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "# ckpt: W3 retention and hot backup\n\n- date: %s (took %s)\n- machine: %s\n- load average (1/5/15 min) at start: %s; at end: %s\n\n",
+			started.Format("2006-01-02 15:04 UTC"), time.Since(started).Round(time.Second), machine(), load0, loadAvg())
+		fmt.Fprintf(out, "## W3: retention (%d threads x %d steps, prune to the latest %d per thread, compact)\n\n", cfg.w3T, cfg.w3S, w3Keep)
+		writeFigures(out, w3Rows(w3), false)
+		return nil
+	}
 
 	// W1 and reads on ckpt.
 	fig := w1Figures{}
