@@ -113,6 +113,11 @@ func w3Rows(r *w3Result) []row {
 			row{W + " Sync writers' Save p99 during backup", "ms", false, b.p99Dur, nan, nan},
 			row{W + " Sync writers' Save max without backup", "ms", false, b.maxWithout, nan, nan},
 			row{W + " Sync writers' Save max during backup", "ms", false, b.maxDur, nan, nan},
+			row{"Saves during backup slower than the slowest without", "count", false, float64(b.nSlower), nan, nan},
+			row{"backup: first chunk written (snapshot taken), after the call", "ms", false, b.firstChunkMs, nan, nan},
+			row{"backup: last chunk written (then fsync, rename), after the call", "ms", false, b.lastChunkMs, nan, nan},
+			row{"slowest Save during backup: started, after the call", "ms", false, b.slowStartMs, nan, nan},
+			row{"slowest Save during backup: ended, after the call", "ms", false, b.slowEndMs, nan, nan},
 		)
 	}
 	return rows

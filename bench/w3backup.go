@@ -35,6 +35,14 @@ type w3BackupResult struct {
 	p99Without, p99Dur float64 // Save latency, ms
 	maxWithout, maxDur float64
 	checkpoints        int // checkpoints in the copy (at least the W3 load's)
+	// Where the time goes, ms from the call: the first chunk written (the
+	// snapshot taken), the last chunk written (then the fsync and rename).
+	firstChunkMs, lastChunkMs float64
+	// The slowest Save that started during the backup: when it started and
+	// ended, ms from the backup's call; and how many Saves during the
+	// backup took longer than the slowest without it.
+	slowStartMs, slowEndMs float64
+	nSlower                int
 }
 
 // timedSave is one writer's Save.
@@ -95,8 +103,16 @@ func w3BackupFigure(ctx context.Context, st *ckpt.Store, in *w1Input, dir string
 	}
 	dst := filepath.Join(dir, "w3-backup.db")
 	_ = os.Remove(dst)
+	var firstChunk, lastChunk time.Time
+	progress := ckpt.BackupProgress(func(written, total int64) {
+		now := time.Now()
+		if firstChunk.IsZero() {
+			firstChunk = now
+		}
+		lastChunk = now
+	})
 	b0 := time.Now()
-	if err := st.BackupFile(ctx, dst); err != nil {
+	if err := st.BackupFile(ctx, dst, progress); err != nil {
 		return fail(fmt.Errorf("W3 backup: %w", err))
 	}
 	b1 := time.Now()
@@ -107,13 +123,19 @@ func w3BackupFigure(ctx context.Context, st *ckpt.Store, in *w1Input, dir string
 	}
 	r := &w3BackupResult{seconds: b1.Sub(b0).Seconds()}
 	w0 := b0.Add(-b1.Sub(b0))
+	r.firstChunkMs = float64(firstChunk.Sub(b0).Microseconds()) / 1e3
+	r.lastChunkMs = float64(lastChunk.Sub(b0).Microseconds()) / 1e3
 	var without, during []float64
+	var slowest timedSave
 	for _, ws := range saves {
 		for _, s := range ws {
 			ms := float64(s.dur.Microseconds()) / 1e3
 			switch {
 			case !s.start.Before(b0) && s.start.Before(b1):
 				during = append(during, ms)
+				if s.dur > slowest.dur {
+					slowest = s
+				}
 			case !s.start.Before(w0) && s.start.Before(b0):
 				without = append(without, ms)
 			}
@@ -138,6 +160,13 @@ func w3BackupFigure(ctx context.Context, st *ckpt.Store, in *w1Input, dir string
 	}
 	if len(during) > 0 {
 		r.maxDur = during[len(during)-1]
+		r.slowStartMs = float64(slowest.start.Sub(b0).Microseconds()) / 1e3
+		r.slowEndMs = float64(slowest.start.Add(slowest.dur).Sub(b0).Microseconds()) / 1e3
+	}
+	for _, ms := range during {
+		if ms > r.maxWithout {
+			r.nSlower++
+		}
 	}
 	bfi, err := os.Stat(dst)
 	if err != nil {
