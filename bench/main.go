@@ -48,6 +48,7 @@ type config struct {
 	metricsOnly   bool // run only that figure
 	metricsRounds int  // its rounds
 	w3Only        bool // run only W3 (with its backup figure)
+	metricsAA     bool // control: both sides with the metrics on
 }
 
 func main() {
@@ -94,6 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.metrics, "metrics", false, "also run W1 (1 writer PutFull, Sync and NoSync) and R1 with the metrics on and off, interleaved (--metrics-rounds rounds)")
 	fs.BoolVar(&c.metricsOnly, "metrics-only", false, "run only the metrics on/off figure")
 	fs.IntVar(&c.metricsRounds, "metrics-rounds", 5, "rounds of the metrics on/off figure (each: two fresh stores, on and off, taking turns block by block)")
+	fs.BoolVar(&c.metricsAA, "metrics-control", false, "the metrics on/off figure's control: both sides with the metrics on (an A/A run: the spread the design sees with no difference)")
 	fs.BoolVar(&c.w3Only, "w3-only", false, "run only W3 (with its hot backup beside --writers Sync writers)")
 	fs.BoolVar(&c.webOnly, "web-only", false, "run only the figure of Sync writers alone and beside a script loading web pages (--repeat times)")
 	if err := fs.Parse(args); err != nil {

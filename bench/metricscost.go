@@ -42,7 +42,9 @@ const metricsBlocks = 20
 // metricsPair runs one round: W1 (1 writer, PutFull) Sync on two fresh
 // stores, one with the metrics on and one off, interleaved block by block;
 // then R1 on them alike; then W1 NoSync the same way.
-func metricsPair(ctx context.Context, in *w1Input, dir string, reads int, onFirst bool) (metricsRound, error) {
+//
+// With control, the "off" store has the metrics on too (an A/A run).
+func metricsPair(ctx context.Context, in *w1Input, dir string, reads int, onFirst, control bool) (metricsRound, error) {
 	rd := metricsRound{onFirst: onFirst}
 	type side struct {
 		st      *ckpt.Store
@@ -53,8 +55,9 @@ func metricsPair(ctx context.Context, in *w1Input, dir string, reads int, onFirs
 	open := func(name string, dur ckpt.Durability) ([2]*side, error) {
 		var sides [2]*side
 		for i, disable := range []bool{false, true} {
-			path := filepath.Join(dir, fmt.Sprintf("%s-%v.db", name, disable))
+			path := filepath.Join(dir, fmt.Sprintf("%s-%d.db", name, i))
 			_ = os.Remove(path)
+			disable = disable && !control
 			st, err := ckpt.Open(path, ckpt.Options{Durability: dur, DisableMetrics: disable})
 			if err != nil {
 				return sides, err
@@ -150,7 +153,7 @@ func metricsCost(ctx context.Context, cfg config, in *w1Input, dir string, logf 
 	for i := range cfg.metricsRounds {
 		logf("ckpt: metrics cost, round %d of %d: W1 Sync PutFull (%d steps), R1 (%d calls), W1 NoSync PutFull, on and off interleaved in %d blocks each",
 			i+1, cfg.metricsRounds, in.T*in.S, cfg.reads, metricsBlocks)
-		rd, err := metricsPair(ctx, in, dir, cfg.reads, i%2 == 0)
+		rd, err := metricsPair(ctx, in, dir, cfg.reads, i%2 == 0, cfg.metricsAA)
 		if err != nil {
 			return nil, err
 		}
@@ -208,7 +211,11 @@ func metricsOnly(ctx context.Context, cfg config, in *w1Input, dir string, out i
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "# ckpt: metrics on and off (issue 16)\n\n")
+	if cfg.metricsAA {
+		fmt.Fprintf(out, "# ckpt: metrics on and off (issue 16): CONTROL, both sides with the metrics on\n\n")
+	} else {
+		fmt.Fprintf(out, "# ckpt: metrics on and off (issue 16)\n\n")
+	}
 	fmt.Fprintf(out, "- date: %s (took %s)\n- machine: %s\n", started.Format("2006-01-02 15:04 UTC"), time.Since(started).Round(time.Second), machine())
 	fmt.Fprintf(out, "- load average (1/5/15 min) at start: %s; at end: %s\n", load0, loadAvg())
 	fmt.Fprintf(out, "- W1: T=%d S=%d P=%d C=%d, 1 writer, PutFull; R1: %d calls on the Sync stores; %d rounds, each on two fresh stores (on, off) taking turns in %d blocks per figure; \"first\": the side of the first block\n\n", cfg.T, cfg.S, cfg.P, cfg.C, cfg.reads, cfg.metricsRounds, metricsBlocks)
