@@ -327,7 +327,9 @@ func sealedKeyOf(sub, k, v []byte) (uint32, bool, error) {
 	return id, err == nil, err
 }
 
-// scanSealedKeys finds the key ids of every sealed record in the file.
+// scanSealedKeys finds the key ids of every sealed record in the file. A
+// damaged record is skipped, not an error: it must not keep the store from
+// opening (Verify reports it), and the other sealed records name the keys.
 func scanSealedKeys(ctx context.Context, r reader) ([]uint32, error) {
 	var ids []uint32
 	var ferr error
@@ -337,19 +339,11 @@ func scanSealedKeys(ctx context.Context, r reader) ([]uint32, error) {
 		}
 		for _, sub := range [][]byte{bucketBlobs, bucketSegments, bucketWrites} {
 			r.scan(threadPath(string(name), sub), nil, nil, false, func(k, v []byte) bool {
-				id, sealed, err := sealedKeyOf(sub, k, v)
-				if err != nil {
-					ferr = fmt.Errorf("thread %q: %w", name, err)
-					return false
-				}
-				if sealed {
+				if id, sealed, err := sealedKeyOf(sub, k, v); err == nil && sealed {
 					ids, _ = withID(ids, id)
 				}
 				return true
 			})
-			if ferr != nil {
-				return false
-			}
 		}
 		return true
 	})

@@ -135,7 +135,8 @@ func TestEncryptionKeylessHandleWritesNothing(t *testing.T) {
 }
 
 // TestEncryptionKeylessLegacyFile: a file encrypted before the store
-// recorded that it is (no marker) is recognised from its sealed records.
+// recorded that it is (no marker) is recognised from its sealed records,
+// and a damaged one among them does not keep the file from opening.
 func TestEncryptionKeylessLegacyFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "legacy.db")
 	s := openKeys(t, path, testKey(4, 1))
@@ -148,7 +149,16 @@ func TestEncryptionKeylessLegacyFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keySealedKeys) }); err != nil {
+	if err := db.Update(func(tx *bolt.Tx) error {
+		bl := tx.Bucket(bucketThreads).Bucket([]byte("gone")).Bucket(bucketBlobs) // a thread the test only deletes
+		k, v := bl.Cursor().First()
+		v = bytes.Clone(v)
+		v[len(v)/2] ^= 1
+		if err := bl.Put(bytes.Clone(k), v); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Delete(keySealedKeys)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
