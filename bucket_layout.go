@@ -9,6 +9,9 @@ package ckpt
 //	meta/                      "format" -> uint32 big-endian format version
 //	                           "wal-applied" -> uint64 big-endian: the last
 //	                           group of the write-ahead log bbolt holds
+//	                           "sealed-keys" -> the ids of the keys sealed
+//	                           records are under (crypt.go); added without
+//	                           a new format version
 //	index/                     id(16) | len16(thread) | thread | ns -> ""
 //	                           global time order of every checkpoint: serves
 //	                           listing across threads and age-based retention
@@ -111,6 +114,10 @@ var (
 	// keyWALApplied holds, as a uint64 big-endian, the last group of the
 	// write-ahead log (internal/engine/wal.go) that bbolt holds.
 	keyWALApplied = []byte("wal-applied")
+	// keySealedKeys records that the store is encrypted (crypt.go): the
+	// ids of the keys its sealed records are under, each a uint32
+	// big-endian, ascending; empty: checked, nothing sealed.
+	keySealedKeys = []byte("sealed-keys")
 )
 
 // idLen is the size of a checkpoint id (a ULID) in keys.

@@ -38,12 +38,16 @@ package ckpt
 
 import (
 	"bytes"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 )
 
 // Key is one AES-256 key. ID names it in the file (the key itself is never
@@ -223,4 +227,232 @@ func lockIfNoKeys(kr *keyring, v Raw, err error) (Raw, error) {
 func (kr *keyring) current(env []byte) bool {
 	id, err := envelopeKey(env)
 	return err == nil && id == kr.sealID
+}
+
+// The store's encryption marker (meta "sealed-keys", keySealedKeys).
+//
+// Why: a handle opened without Options.Encryption reads an encrypted file
+// (ids, metadata, versions), and if it could also write, it would store new
+// values plain beside the sealed ones, so a copy of the file would give
+// away everything written through it. So the file records that it is
+// encrypted, and a keyless handle refuses every write that would store a
+// value or a pending write (refusePlain), while deletes, GC and Compact,
+// which store no plaintext, go on.
+//
+// What: the ids of the keys the file's sealed records are under (never the
+// keys), as a version byte then uint32 big-endian ids, ascending. A marker
+// with no ids says "checked: nothing sealed".
+//
+// When it is written, so that it is in the file before any sealed record
+// it vouches for:
+//   - a keyed read-write Open adds its sealing key's id before Open
+//     returns (a synced write), so every record that handle seals is
+//     written after the marker;
+//   - an import adds the ids of the sealed records it copies in, in the
+//     same transaction (a dump of an encrypted store holds sealed records);
+//   - Rekey, once it has re-sealed everything, drops the ids it re-sealed
+//     away from.
+//
+// A file encrypted before the marker existed has none: the first
+// read-write Open of this build (with or without keys) looks at every
+// value, segment and pending write once (a first-byte check each; sealed
+// ones give their key id) and writes the marker it finds, "nothing sealed"
+// included, so that scan runs once per file, not once per Open. Builds
+// before the marker ignore it: a file written by such a build after this
+// one marked it "nothing sealed" is not rescanned (use one build on a file
+// that holds user data, as with the log).
+
+const sealedKeysV1 byte = 1
+
+func encodeSealedKeys(ids []uint32) []byte {
+	b := make([]byte, 1, 1+4*len(ids))
+	b[0] = sealedKeysV1
+	for _, id := range ids {
+		b = binary.BigEndian.AppendUint32(b, id)
+	}
+	return b
+}
+
+// decodeSealedKeys reads a marker; ok is false when there is none.
+func decodeSealedKeys(v []byte) (ids []uint32, ok bool, err error) {
+	if v == nil {
+		return nil, false, nil
+	}
+	if len(v) < 1 || v[0] != sealedKeysV1 || (len(v)-1)%4 != 0 {
+		return nil, false, fmt.Errorf("%w: the encryption marker (meta %q)", ErrCorrupt, keySealedKeys)
+	}
+	for b := v[1:]; len(b) > 0; b = b[4:] {
+		ids = append(ids, binary.BigEndian.Uint32(b))
+	}
+	return ids, true, nil
+}
+
+// withID returns ids (ascending) with id added, and whether it was new.
+func withID(ids []uint32, id uint32) ([]uint32, bool) {
+	i, found := slices.BinarySearch(ids, id)
+	if found {
+		return ids, false
+	}
+	return slices.Insert(slices.Clone(ids), i, id), true
+}
+
+// sealedKeyOf returns the key id of record v at key k of thread
+// sub-bucket sub, and whether it is sealed.
+func sealedKeyOf(sub, k, v []byte) (uint32, bool, error) {
+	if !isSealedRecord(sub, v) {
+		return 0, false, nil
+	}
+	var env []byte
+	switch {
+	case bytes.Equal(sub, bucketBlobs):
+		_, body, err := blobKind(v)
+		if err != nil {
+			return 0, false, err
+		}
+		env = body
+	case bytes.Equal(sub, bucketSegments):
+		seg, err := decodeSegment(k, v)
+		if err != nil {
+			return 0, false, err
+		}
+		env = seg.items
+	default:
+		rec, err := decodeWriteRecord(v)
+		if err != nil {
+			return 0, false, err
+		}
+		env = rec.sealed
+	}
+	id, err := envelopeKey(env)
+	return id, err == nil, err
+}
+
+// scanSealedKeys finds the key ids of every sealed record in the file. A
+// damaged record is skipped, not an error: it must not keep the store from
+// opening (Verify reports it), and the other sealed records name the keys.
+func scanSealedKeys(ctx context.Context, r reader) ([]uint32, error) {
+	var ids []uint32
+	var ferr error
+	r.buckets(threadsRoot, nil, func(name []byte) bool {
+		if ferr = ctx.Err(); ferr != nil {
+			return false
+		}
+		for _, sub := range [][]byte{bucketBlobs, bucketSegments, bucketWrites} {
+			r.scan(threadPath(string(name), sub), nil, nil, false, func(k, v []byte) bool {
+				if id, sealed, err := sealedKeyOf(sub, k, v); err == nil && sealed {
+					ids, _ = withID(ids, id)
+				}
+				return true
+			})
+		}
+		return true
+	})
+	return ids, ferr
+}
+
+// markEncryption runs in a read-write Open (recoverOnOpen): it reads the
+// marker (scanning the file once if there is none), adds a keyed handle's
+// sealing key, writes it back if it changed, and keeps it for refusePlain.
+func (s *Store) markEncryption(ctx context.Context) error {
+	var ids []uint32
+	var have bool
+	if err := s.view(ctx, func(r reader) (err error) {
+		if ids, have, err = decodeSealedKeys(r.get(bucketPath{bucketMeta}, keySealedKeys)); err != nil || have {
+			return err
+		}
+		ids, err = scanSealedKeys(ctx, r)
+		return err
+	}); err != nil {
+		return fmt.Errorf("encryption marker: %w", err)
+	}
+	changed := !have
+	if s.keys != nil {
+		var added bool
+		ids, added = withID(ids, s.keys.sealID)
+		changed = changed || added
+	}
+	if changed {
+		// Synced: the marker is on disk before anything it vouches for.
+		err := s.write(WithWriteOptions(ctx, WriteOptions{Durability: Sync}), func(w writer) error {
+			return w.put(bucketPath{bucketMeta}, keySealedKeys, encodeSealedKeys(ids))
+		})
+		if err != nil {
+			return fmt.Errorf("encryption marker: %w", err)
+		}
+	}
+	s.noteSealed(ids)
+	return nil
+}
+
+// noteSealed keeps the key ids the file's sealed records are under.
+func (s *Store) noteSealed(ids []uint32) {
+	if len(ids) > 0 {
+		s.sealedKeys.Store(&ids)
+	}
+}
+
+// refusePlain is the error of a write that would store a value or a pending
+// write through a handle without keys on an encrypted store: it would be
+// stored plain.
+func (s *Store) refusePlain() error {
+	if s.keys != nil {
+		return nil
+	}
+	p := s.sealedKeys.Load()
+	if p == nil {
+		return nil
+	}
+	ids := make([]string, len(*p))
+	for i, id := range *p {
+		ids[i] = strconv.FormatUint(uint64(id), 10)
+	}
+	return fmt.Errorf("%w: the store is encrypted (key ids %s): open it with its keys to write", ErrKey, strings.Join(ids, ", "))
+}
+
+// markImported adds the key ids of the sealed records among puts to the
+// marker in w, in the import's transaction, and returns the marker's ids
+// if it changed (nil otherwise), for noteSealed once committed.
+func markImported(w writer, recs []importRec) ([]uint32, error) {
+	var found []uint32
+	for _, rec := range recs {
+		for _, p := range rec.puts {
+			if len(p.p) != 3 || !bytes.Equal(p.p[0], bucketThreads) {
+				continue
+			}
+			id, sealed, err := sealedKeyOf(p.p[2], p.k, p.v)
+			if err != nil {
+				return nil, err
+			}
+			if sealed {
+				found, _ = withID(found, id)
+			}
+		}
+	}
+	if len(found) == 0 {
+		return nil, nil
+	}
+	ids, _, err := decodeSealedKeys(w.get(bucketPath{bucketMeta}, keySealedKeys))
+	if err != nil {
+		return nil, err
+	}
+	changed := false
+	for _, id := range found {
+		var added bool
+		ids, added = withID(ids, id)
+		changed = changed || added
+	}
+	if !changed {
+		return nil, nil
+	}
+	return ids, w.put(bucketPath{bucketMeta}, keySealedKeys, encodeSealedKeys(ids))
+}
+
+// newFileSealedKeys is the marker of a new file: its keys' sealing id, or
+// nothing sealed. Written with the format marker, so a new store needs no
+// scan and no extra commit in Open.
+func newFileSealedKeys(kr *keyring) []byte {
+	if kr == nil {
+		return encodeSealedKeys(nil)
+	}
+	return encodeSealedKeys([]uint32{kr.sealID})
 }

@@ -306,6 +306,9 @@ type kvPut struct {
 // meanwhile is deleted with it if the import fails.
 func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (DumpSummary, error) {
 	var sum DumpSummary
+	if err := s.refusePlain(); err != nil {
+		return sum, err
+	}
 	var id [idLen]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return sum, fmt.Errorf("ckpt: import: %w", err)
@@ -415,10 +418,17 @@ func (s *Store) importDump(ctx context.Context, r io.Reader, opts ImportOptions,
 		if len(batch) == 0 {
 			return nil
 		}
-		err := s.write(ctx, func(w writer) error { return applyImport(w, id, batch, started) })
+		var sealed []uint32 // sealed records make this an encrypted store (crypt.go)
+		err := s.write(ctx, func(w writer) (err error) {
+			if err = applyImport(w, id, batch, started); err == nil {
+				sealed, err = markImported(w, batch)
+			}
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("ckpt: import (before line %d): %w", line+1, err)
 		}
+		s.noteSealed(sealed)
 		for _, rec := range batch {
 			started[rec.thread] = true
 		}

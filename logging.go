@@ -20,6 +20,7 @@ const defaultSlowFsync = 100 * time.Millisecond
 // newObserver configures the store's metrics and logger from opts.
 func newObserver(o *observer, opts Options) {
 	o.logger = opts.Logger
+	o.off = opts.DisableMetrics
 	o.slowFsync = opts.SlowFsync
 	if o.slowFsync == 0 {
 		o.slowFsync = defaultSlowFsync

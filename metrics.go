@@ -197,9 +197,16 @@ type Metrics struct {
 
 // Metrics returns the store's counters and gauges. It is cheap (atomic
 // loads) and works on a closed or failed store too.
+//
+// With Options.DisableMetrics nothing is counted: every field is zero but
+// Failed.
 func (s *Store) Metrics() Metrics {
 	o := &s.obs
 	var m Metrics
+	if o.off {
+		m.Failed = s.failure.Load() != nil
+		return m
+	}
 	for i := range m.Ops {
 		m.Ops[i] = o.ops[i].Load()
 	}
@@ -281,6 +288,9 @@ type observer struct {
 	backups                   atomic.Int64
 	snapshots                 atomic.Int64
 
+	// off: Options.DisableMetrics; every recording method returns first.
+	off bool
+
 	logger    *slog.Logger // nil: silent (logging.go)
 	slowFsync time.Duration
 }
@@ -288,6 +298,9 @@ type observer struct {
 // done counts one call of kind op and, if it failed, its error kind. It
 // takes a pointer so that `defer s.obs.done(OpGet, &err)` sees the result.
 func (o *observer) done(op Op, err *error) {
+	if o.off {
+		return
+	}
 	o.ops[op].Add(1)
 	if *err != nil {
 		o.errs[errorKind(*err)].Add(1)
@@ -297,6 +310,9 @@ func (o *observer) done(op Op, err *error) {
 // countList counts one List call and wraps its yield so the error it ends
 // with is counted too.
 func (o *observer) countList(yield func(*Tuple, error) bool) func(*Tuple, error) bool {
+	if o.off {
+		return yield
+	}
 	o.ops[OpList].Add(1)
 	return func(t *Tuple, err error) bool {
 		if err != nil {
@@ -309,13 +325,24 @@ func (o *observer) countList(yield func(*Tuple, error) bool) func(*Tuple, error)
 // snapshotOpened counts an open read snapshot; snapshotClosed ends it.
 // (Two calls, not a returned func: a method value escapes, an allocation
 // on every read.)
-func (o *observer) snapshotOpened() { o.snapshots.Add(1) }
+func (o *observer) snapshotOpened() {
+	if !o.off {
+		o.snapshots.Add(1)
+	}
+}
 
-func (o *observer) snapshotClosed() { o.snapshots.Add(-1) }
+func (o *observer) snapshotClosed() {
+	if !o.off {
+		o.snapshots.Add(-1)
+	}
+}
 
 // group records a commit group made durable: writes calls, logBytes of log
 // record (0 with NoWAL), and gen its group number (0 with NoWAL).
 func (o *observer) group(writes int, logBytes int, gen uint64) {
+	if o.off {
+		return
+	}
 	o.groups.Add(1)
 	o.groupWrites.Add(int64(writes))
 	i := 0
@@ -336,6 +363,9 @@ func (o *observer) group(writes int, logBytes int, gen uint64) {
 
 // applied records that the applier moved groups into the file.
 func (o *observer) applied(groups []*engine.Group) {
+	if o.off {
+		return
+	}
 	var n int64
 	for _, g := range groups {
 		n += int64(g.Size)
@@ -355,8 +385,10 @@ func (o *observer) applied(groups []*engine.Group) {
 // opened records what Open found: groups replayed from the log (and logs
 // the open).
 func (s *Store) opened(replayed int) {
-	s.obs.replayed.Add(int64(replayed))
-	if s.logging() {
+	if !s.obs.off {
+		s.obs.replayed.Add(int64(replayed))
+	}
+	if s.logging() && !s.obs.off {
 		// Group numbers go on from the file's; a group logged or applied
 		// since (by upgradeFormat) already set its own.
 		a := s.wal.ap.applied.Load()
@@ -369,10 +401,15 @@ func (s *Store) opened(replayed int) {
 // syncLogTimed is the syncer's fsync of the log, timed: it feeds
 // FsyncLatency and logs an fsync slower than Options.SlowFsync.
 func (s *Store) syncLogTimed(f *os.File) error {
+	if s.obs.off && !s.logsSlow() {
+		return s.tune.syncLog(f)
+	}
 	start := time.Now()
 	err := s.tune.syncLog(f)
 	d := time.Since(start)
-	s.obs.fsync.record(d)
+	if !s.obs.off {
+		s.obs.fsync.record(d)
+	}
 	if s.obs.slowFsync > 0 && d > s.obs.slowFsync {
 		s.logSlowFsync("write-ahead log", d, err)
 	}
@@ -383,12 +420,21 @@ func (s *Store) syncLogTimed(f *os.File) error {
 // BoltCommitLatency, BoltBytes, and a slow commit (its fsyncs) is logged
 // like a slow fsync.
 func (s *Store) commitBoltTimed(tx *bolt.Tx) error {
+	if s.obs.off && !s.logsSlow() {
+		return s.tune.commitBolt(tx)
+	}
 	pageSize := int64(tx.DB().Info().PageSize)
 	start := time.Now()
 	err := s.tune.commitBolt(tx)
 	d := time.Since(start)
 	if err != nil {
 		return err
+	}
+	if s.obs.off {
+		if d > s.obs.slowFsync {
+			s.logSlowFsync("file (bbolt commit)", d, nil)
+		}
+		return nil
 	}
 	s.obs.boltCommit.record(d)
 	// After Commit the transaction's stats hold what it allocated: the
@@ -401,6 +447,10 @@ func (s *Store) commitBoltTimed(tx *bolt.Tx) error {
 	return nil
 }
 
+// logsSlow reports whether slow fsyncs are logged (so they must be timed
+// even with the metrics off).
+func (s *Store) logsSlow() bool { return s.obs.logger != nil && s.obs.slowFsync > 0 }
+
 // gcDone counts a GC call; a real run (not a dry run) that removed counts
 // as a run, with its bytes freed, and is logged.
 // Use it as `defer s.gcDone(&p, &st, &err)()`: the call starts the clock.
@@ -411,8 +461,10 @@ func (s *Store) gcDone(p *Policy, st *GCStats, err *error) func() {
 		if p.DryRun {
 			return
 		}
-		s.obs.gcRuns.Add(1)
-		s.obs.gcFreed.Add(st.BytesFreed)
+		if !s.obs.off {
+			s.obs.gcRuns.Add(1)
+			s.obs.gcFreed.Add(st.BytesFreed)
+		}
 		s.logGC(*st, time.Since(start), *err)
 	}
 }
@@ -422,7 +474,7 @@ func (s *Store) compactDone(st *CompactStats, err *error) func() {
 	start := time.Now()
 	return func() {
 		s.obs.done(OpCompact, err)
-		if *err == nil {
+		if *err == nil && !s.obs.off {
 			s.obs.compactRuns.Add(1)
 			s.obs.compactFreed.Add(st.BytesBefore - st.BytesAfter)
 		}
@@ -435,7 +487,7 @@ func (s *Store) backupDone(err *error) func() {
 	start := time.Now()
 	return func() {
 		s.obs.done(OpBackup, err)
-		if *err == nil {
+		if *err == nil && !s.obs.off {
 			s.obs.backups.Add(1)
 		}
 		s.logBackup(time.Since(start), *err)

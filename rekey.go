@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // rekeyBatch bounds one Rekey transaction: at most this many records
@@ -35,7 +36,12 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 		return st, fmt.Errorf("%w: Rekey needs Options.Encryption", ErrInvalidConfig)
 	}
 	var threads []string
-	if err := s.view(ctx, func(r reader) error {
+	var before []uint32 // the marker's key ids before (crypt.go)
+	if err := s.view(ctx, func(r reader) (err error) {
+		before, _, err = decodeSealedKeys(r.get(bucketPath{bucketMeta}, keySealedKeys))
+		if err != nil {
+			return err
+		}
 		threads = threads[:0]
 		r.buckets(threadsRoot, nil, func(name []byte) bool {
 			threads = append(threads, string(name))
@@ -97,6 +103,25 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 			}
 		}
 	}
+	// Every record that was there is under the newest key now: the marker
+	// drops the ids it had before, but keeps any an import added meanwhile.
+	var ids []uint32
+	err := s.write(ctx, func(w writer) error {
+		cur, _, err := decodeSealedKeys(w.get(bucketPath{bucketMeta}, keySealedKeys))
+		if err != nil {
+			return err
+		}
+		ids = slices.DeleteFunc(slices.Clone(cur), func(id uint32) bool { return slices.Contains(before, id) })
+		ids, _ = withID(ids, s.keys.sealID)
+		if slices.Equal(ids, cur) {
+			return nil
+		}
+		return w.put(bucketPath{bucketMeta}, keySealedKeys, encodeSealedKeys(ids))
+	})
+	if err != nil {
+		return st, fmt.Errorf("encryption marker: %w", err)
+	}
+	s.noteSealed(ids)
 	return st, nil
 }
 

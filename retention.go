@@ -132,6 +132,9 @@ const copyChunk = 512
 // opts.Replace is set, which deletes the destination's old content in the
 // same transaction. Source and destination must differ.
 func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string, opts CopyOptions) error {
+	if err := s.refusePlain(); err != nil {
+		return err
+	}
 	if err := validThread(srcThreadID); err != nil {
 		return err
 	}

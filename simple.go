@@ -86,6 +86,9 @@ func snapshotOf(t *Tuple) *Snapshot {
 // unless WriteOptions.Parent is still the thread's newest checkpoint (""
 // : the thread must have none).
 func (s *Store) Save(ctx context.Context, threadID string, state map[string]any, meta Metadata) (string, error) {
+	if err := s.refusePlain(); err != nil {
+		return "", err
+	}
 	if err := validThread(threadID); err != nil {
 		return "", err
 	}

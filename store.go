@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
@@ -89,6 +90,11 @@ type Options struct {
 	// commit, whose fsyncs it waits for) is logged as slow. Zero means 100
 	// ms; negative never logs.
 	SlowFsync time.Duration
+	// DisableMetrics turns Store.Metrics' counters off: the hooks record
+	// nothing and Metrics returns zeros (Failed still tells a fail-stop).
+	// Logger works either way. For measuring what the metrics cost
+	// (bench/RESULTS.md, "Metrics cost"); they are cheap enough to leave on.
+	DisableMetrics bool
 	// Encryption, if set, seals values, list segments and pending writes
 	// with AES-256-GCM under the app's keys (crypt.go, README "Encryption").
 	Encryption *Encryption
@@ -107,6 +113,8 @@ type Store struct {
 	durability Durability
 	deltaFold  int
 	keys       *keyring // Options.Encryption; nil: nothing sealed
+	// sealedKeys: the key ids of the file's sealed records (crypt.go); nil: plain
+	sealedKeys atomic.Pointer[[]uint32]
 	ids        *idSource
 
 	// mu guards closed: calls hold it shared while they use the database,
@@ -283,6 +291,9 @@ func (s *Store) init() error {
 		if err := v.put(bucketPath{bucketMeta}, keyFormat, encodeFormat()); err != nil {
 			return err
 		}
+		if err := v.put(bucketPath{bucketMeta}, keySealedKeys, newFileSealedKeys(s.keys)); err != nil {
+			return err
+		}
 		for _, b := range [][]byte{bucketIndex, bucketThreads} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -404,6 +415,9 @@ type TaskWrites struct {
 // per task would store.
 func (s *Store) PutFull(ctx context.Context, cfg Config, cp Checkpoint, meta Metadata, newVersions map[string]string, writes []TaskWrites) (_ Config, err error) {
 	defer s.obs.done(OpPut, &err)
+	if err := s.refusePlain(); err != nil {
+		return Config{}, err
+	}
 	p, err := s.preparePut(cfg, cp, meta, newVersions)
 	if err != nil {
 		return Config{}, err
@@ -599,6 +613,9 @@ func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, 
 // is ignored (first wins), so a retried task does not change what it wrote.
 func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskID, taskPath string) (err error) {
 	defer s.obs.done(OpPutWrites, &err)
+	if err := s.refusePlain(); err != nil {
+		return err
+	}
 	if err := validConfig(cfg); err != nil {
 		return err
 	}

@@ -78,10 +78,14 @@ func formatOf(r reader) (uint32, error) {
 }
 
 // recoverOnOpen runs in a read-write Open once the log is replayed and the
-// commit loop runs: it upgrades an older file and undoes the imports a
-// previous run left unfinished.
+// commit loop runs: it upgrades an older file, brings the encryption
+// marker up to date (crypt.go) and undoes the imports a previous run left
+// unfinished.
 func (s *Store) recoverOnOpen(ctx context.Context) error {
 	if err := s.upgradeFormat(ctx); err != nil {
+		return err
+	}
+	if err := s.markEncryption(ctx); err != nil {
 		return err
 	}
 	return s.rollbackImports(ctx)

@@ -42,6 +42,13 @@ type config struct {
 	redis      bool   // also run W1 on the Redis backend
 	keep       bool   // keep the databases
 	webOnly    bool   // run only issue 15's figure (writers beside browsing)
+
+	// Issue 16's figures (metricscost.go, w3backup.go).
+	metrics       bool // also run the metrics on/off figure
+	metricsOnly   bool // run only that figure
+	metricsRounds int  // its rounds
+	w3Only        bool // run only W3 (with its backup figure)
+	metricsAA     bool // control: both sides with the metrics on
 }
 
 func main() {
@@ -85,6 +92,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.w3T, "w3-threads", 1000, "W3 threads")
 	fs.IntVar(&c.w3S, "w3-steps", 100, "W3 steps per thread")
 	fs.BoolVar(&c.keep, "keep", false, "keep the database files")
+	fs.BoolVar(&c.metrics, "metrics", false, "also run W1 (1 writer PutFull, Sync and NoSync) and R1 with the metrics on and off, interleaved (--metrics-rounds rounds)")
+	fs.BoolVar(&c.metricsOnly, "metrics-only", false, "run only the metrics on/off figure")
+	fs.IntVar(&c.metricsRounds, "metrics-rounds", 5, "rounds of the metrics on/off figure (each: two fresh stores, on and off, taking turns block by block)")
+	fs.BoolVar(&c.metricsAA, "metrics-control", false, "the metrics on/off figure's control: both sides with the metrics on (an A/A run: the spread the design sees with no difference)")
+	fs.BoolVar(&c.w3Only, "w3-only", false, "run only W3 (with its hot backup beside --writers Sync writers)")
 	fs.BoolVar(&c.webOnly, "web-only", false, "run only the figure of Sync writers alone and beside a script loading web pages (--repeat times)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -114,8 +126,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.w3T < 1 || c.w3S < 1 {
 		return c, fmt.Errorf("w3-threads and w3-steps must be >= 1")
 	}
-	if c.T < 1 || c.S < 1 || c.P < 0 || c.C < 0 || c.writers < 1 || c.reads < 1 || c.w2Steps < 0 || c.repeat < 1 {
-		return c, fmt.Errorf("threads, steps, writers, reads and repeat must be >= 1; payload, context and w2-steps >= 0")
+	if c.T < 1 || c.S < 1 || c.P < 0 || c.C < 0 || c.writers < 1 || c.reads < 1 || c.w2Steps < 0 || c.repeat < 1 || c.metricsRounds < 1 {
+		return c, fmt.Errorf("threads, steps, writers, reads, repeat and metrics-rounds must be >= 1; payload, context and w2-steps >= 0")
 	}
 	switch c.peer {
 	case "", "langgraphjs":

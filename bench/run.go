@@ -80,6 +80,20 @@ func run(ctx context.Context, cfg config, out, log io.Writer) error {
 	if cfg.webOnly {
 		return webOnly(ctx, cfg, in, ckptDir, out, logf)
 	}
+	if cfg.metricsOnly {
+		return metricsOnly(ctx, cfg, in, ckptDir, out, logf)
+	}
+	if cfg.w3Only {
+		w3, err := runW3(ctx, cfg, filepath.Join(ckptDir, "w3"), logf)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "# ckpt: W3 retention and hot backup\n\n- date: %s (took %s)\n- machine: %s\n- load average (1/5/15 min) at start: %s; at end: %s\n\n",
+			started.Format("2006-01-02 15:04 UTC"), time.Since(started).Round(time.Second), machine(), load0, loadAvg())
+		fmt.Fprintf(out, "## W3: retention (%d threads x %d steps, prune to the latest %d per thread, compact)\n\n", cfg.w3T, cfg.w3S, w3Keep)
+		writeFigures(out, w3Rows(w3), false)
+		return nil
+	}
 
 	// W1 and reads on ckpt.
 	fig := w1Figures{}
@@ -145,6 +159,15 @@ func run(ctx context.Context, cfg config, out, log io.Writer) error {
 		}
 	}
 
+	// Metrics on and off.
+	var mrounds []metricsRound
+	if cfg.metrics {
+		var err error
+		if mrounds, err = metricsCost(ctx, cfg, in, filepath.Join(ckptDir, "metrics"), logf); err != nil {
+			return err
+		}
+	}
+
 	// W3 (retention).
 	var w3 *w3Result
 	if cfg.w3 {
@@ -197,6 +220,11 @@ func run(ctx context.Context, cfg config, out, log io.Writer) error {
 	}
 	if cfg.redis {
 		writeRedis(out, redisFigs, fig)
+	}
+	if mrounds != nil {
+		fmt.Fprintf(out, "## Metrics on and off (W1 1 writer PutFull, R1; %d rounds)\n\n", len(mrounds))
+		writeMetricsCost(out, mrounds)
+		fmt.Fprintln(out)
 	}
 	if cfg.w3 {
 		fmt.Fprintf(out, "## W3: retention (%d threads x %d steps, prune to the latest %d per thread, compact)\n\n", cfg.w3T, cfg.w3S, w3Keep)

@@ -127,8 +127,14 @@ type w1Result struct {
 // single round-robin loop). With keepOpen the store is returned open (for
 // the reads), otherwise closed. Async loads end with a timed Flush.
 func w1Load(ctx context.Context, path string, in *w1Input, dur ckpt.Durability, kind stepKind, writers int, keepOpen bool) (*w1Result, *ckpt.Store, error) {
+	return w1LoadWith(ctx, path, in, ckpt.Options{Durability: dur}, kind, writers, keepOpen)
+}
+
+// w1LoadWith is w1Load with the store's options given whole.
+func w1LoadWith(ctx context.Context, path string, in *w1Input, opts ckpt.Options, kind stepKind, writers int, keepOpen bool) (*w1Result, *ckpt.Store, error) {
+	dur := opts.Durability
 	_ = os.Remove(path)
-	st, err := ckpt.Open(path, ckpt.Options{Durability: dur})
+	st, err := ckpt.Open(path, opts)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/ckpt-go/ckpt"
@@ -30,6 +31,9 @@ type w3Result struct {
 	bytesAfterCompact   float64
 	checkpointsAfter    int // must be T*5
 	checkpointsExpected int
+	backup              *w3BackupResult // a hot backup before the prune (w3backup.go)
+	backupWriters       int
+	loadCheckpoints     int // checkpoints the load wrote (the backup holds at least these)
 }
 
 // runW3 runs W3 on ckpt in dir.
@@ -50,6 +54,13 @@ func runW3(ctx context.Context, cfg config, dir string, logf func(string, ...any
 		return nil, err
 	}
 	defer st.Close()
+	r.loadCheckpoints, r.backupWriters = cfg.w3T*cfg.w3S, cfg.writers
+	if r.backup, err = w3BackupFigure(ctx, st, in, dir, cfg.writers, logf); err != nil {
+		return nil, err
+	}
+	if r.backup.checkpoints < r.loadCheckpoints {
+		return nil, fmt.Errorf("W3 backup: the copy holds %d checkpoints, the load wrote %d", r.backup.checkpoints, r.loadCheckpoints)
+	}
 	logf("W3: pruning to the latest %d per thread", w3Keep)
 	t0 := time.Now()
 	if _, err := st.GC(ctx, ckpt.Policy{KeepLast: w3Keep}); err != nil {
@@ -81,7 +92,7 @@ func runW3(ctx context.Context, cfg config, dir string, logf func(string, ...any
 
 // w3Rows lays out the W3 figures.
 func w3Rows(r *w3Result) []row {
-	return []row{
+	rows := []row{
 		{"W3 load steps/s, 1 writer, NoSync", "steps/s", true, r.loadStepsPerS, nan, nan},
 		{"prune to the latest 5 per thread", "s", false, r.pruneSeconds, nan, nan},
 		{"compaction", "s", false, r.compactSeconds, nan, nan},
@@ -90,4 +101,24 @@ func w3Rows(r *w3Result) []row {
 		{"file size after compaction", "bytes", false, r.bytesAfterCompact, nan, nan},
 		{fmt.Sprintf("checkpoints left (want %d)", r.checkpointsExpected), "count", false, float64(r.checkpointsAfter), nan, nan},
 	}
+	if b := r.backup; b != nil {
+		W := strconv.Itoa(r.backupWriters)
+		rows = append(rows,
+			row{"hot backup (BackupFile) before prune, " + W + " Sync writers beside", "s", false, b.seconds, nan, nan},
+			row{"backup copy size", "bytes", false, float64(b.bytes), nan, nan},
+			row{fmt.Sprintf("checkpoints in the copy (want >= %d)", r.loadCheckpoints), "count", false, float64(b.checkpoints), nan, nan},
+			row{fmt.Sprintf("Saves started without backup (%.2f s window before it)", b.windowSeconds), "count", false, float64(b.nWithout), nan, nan},
+			row{"Saves started during backup", "count", false, float64(b.nDuring), nan, nan},
+			row{W + " Sync writers' Save p99 without backup", "ms", false, b.p99Without, nan, nan},
+			row{W + " Sync writers' Save p99 during backup", "ms", false, b.p99Dur, nan, nan},
+			row{W + " Sync writers' Save max without backup", "ms", false, b.maxWithout, nan, nan},
+			row{W + " Sync writers' Save max during backup", "ms", false, b.maxDur, nan, nan},
+			row{"Saves during backup slower than the slowest without", "count", false, float64(b.nSlower), nan, nan},
+			row{"backup: first chunk written (snapshot taken), after the call", "ms", false, b.firstChunkMs, nan, nan},
+			row{"backup: last chunk written (then fsync, rename), after the call", "ms", false, b.lastChunkMs, nan, nan},
+			row{"slowest Save during backup: started, after the call", "ms", false, b.slowStartMs, nan, nan},
+			row{"slowest Save during backup: ended, after the call", "ms", false, b.slowEndMs, nan, nan},
+		)
+	}
+	return rows
 }
