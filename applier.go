@@ -262,7 +262,7 @@ func (ap *applier) apply(waitReaders bool) error {
 		// the only writer of the file while the log is on.
 		tx.DB().AllocSize = engine.GrowStep(tx.Size())
 		err = s.guardWrite("apply the write-ahead log", tx, func() error {
-			if err := replayGroups(&boltView{tx: tx}, groups); err != nil {
+			if err := replayGroups(engine.NewBoltView(tx), groups); err != nil {
 				_ = tx.Rollback()
 				return err
 			}
@@ -291,13 +291,13 @@ func (ap *applier) apply(waitReaders bool) error {
 func replayMut(m *engine.Mutation, w writer) error {
 	switch m.Op {
 	case engine.MutPut:
-		return w.put(m.Path, m.Key, m.Val)
+		return w.Put(m.Path, m.Key, m.Val)
 	case engine.MutDel:
-		return w.del(m.Path, m.Key)
+		return w.Del(m.Path, m.Key)
 	case engine.MutDrop:
-		return w.dropBucket(m.Path)
+		return w.DropBucket(m.Path)
 	case engine.MutSeq:
-		return w.raiseSeq(m.Path, m.Seq)
+		return w.RaiseSeq(m.Path, m.Seq)
 	}
 	return fmt.Errorf("%w: write-ahead log: unknown change %d", ErrCorrupt, m.Op)
 }
@@ -311,12 +311,12 @@ func replayGroups(w writer, groups []*engine.Group) error {
 			}
 		}
 	}
-	return w.put(bucketPath{bucketMeta}, keyWALApplied, binary.BigEndian.AppendUint64(nil, groups[len(groups)-1].Gen))
+	return w.Put(bucketPath{bucketMeta}, keyWALApplied, binary.BigEndian.AppendUint64(nil, groups[len(groups)-1].Gen))
 }
 
 // walApplied reads the last applied group from bbolt.
 func walApplied(r reader) uint64 {
-	if v := r.get(bucketPath{bucketMeta}, keyWALApplied); len(v) == 8 {
+	if v := r.Get(bucketPath{bucketMeta}, keyWALApplied); len(v) == 8 {
 		return binary.BigEndian.Uint64(v)
 	}
 	return 0
@@ -335,7 +335,7 @@ func (s *Store) readWAL() (groups []engine.Group, err error) {
 		if fi, err := os.Stat(s.path); err == nil && fi.Size() < tx.Size() {
 			return fmt.Errorf("%w: the file is %d bytes but its pages reach %d bytes (truncated?)", ErrCorrupt, fi.Size(), tx.Size())
 		}
-		applied = walApplied(&boltView{tx: tx})
+		applied = walApplied(engine.NewBoltView(tx))
 		return nil
 	})
 	if err != nil {
@@ -350,7 +350,7 @@ func (s *Store) readWAL() (groups []engine.Group, err error) {
 func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 	path := s.path + walSuffix
 	var applied uint64
-	if err := s.db.View(func(tx *bolt.Tx) error { applied = walApplied(&boltView{tx: tx}); return nil }); err != nil {
+	if err := s.db.View(func(tx *bolt.Tx) error { applied = walApplied(engine.NewBoltView(tx)); return nil }); err != nil {
 		return err
 	}
 	groups := make([]*engine.Group, len(logged))
@@ -364,7 +364,7 @@ func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 		// groups stays for Backup, which replays it into its copy.
 		w := &walState{shared: newOvTree(), gen: groups[len(groups)-1].Gen, groups: groups, idle: make(chan struct{}, 1)}
 		err := s.db.View(func(tx *bolt.Tx) error {
-			ow := newOvWriter(w.shared, &boltView{tx: tx}, 0)
+			ow := newOvWriter(w.shared, engine.NewBoltView(tx), 0)
 			for _, g := range groups {
 				ow.gen = g.Gen
 				for i := range g.Muts {
@@ -383,7 +383,7 @@ func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 		return nil
 	}
 	if len(groups) > 0 {
-		if err := s.db.Update(func(tx *bolt.Tx) error { return replayGroups(&boltView{tx: tx}, groups) }); err != nil {
+		if err := s.db.Update(func(tx *bolt.Tx) error { return replayGroups(engine.NewBoltView(tx), groups) }); err != nil {
 			return fmt.Errorf("ckpt: replay write-ahead log: %w", err)
 		}
 		applied = groups[len(groups)-1].Gen
@@ -443,7 +443,7 @@ func (s *Store) beginSnapshot(between func()) (*bolt.Tx, *ovSnap, error) {
 			between()
 		}
 		snap := w.snap.Load()
-		a := walApplied(&boltView{tx: tx})
+		a := walApplied(engine.NewBoltView(tx))
 		if snap.pruned <= a && a <= snap.gen {
 			return tx, snap, nil
 		}
@@ -462,9 +462,9 @@ func (s *Store) beginSnapshot(between func()) (*bolt.Tx, *ovSnap, error) {
 // snapView is the reader of a snapshot.
 func snapView(tx *bolt.Tx, snap *ovSnap) reader {
 	if snap == nil || snap.tree.Len() == 0 {
-		return &boltView{tx: tx}
+		return engine.NewBoltView(tx)
 	}
-	return &ovView{tree: snap.tree, base: &boltView{tx: tx}}
+	return &ovView{tree: snap.tree, base: engine.NewBoltView(tx)}
 }
 
 // flight is a group whose record is in the log but not merged yet: it
@@ -552,7 +552,7 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 	}
 	// The commit loop is the only writer of shared and of the flights'
 	// trees: it reads them unlocked.
-	var base reader = &ovView{tree: w.shared, base: &boltView{tx: tx}, states: w.shared.states}
+	var base reader = &ovView{tree: w.shared, base: engine.NewBoltView(tx), states: w.shared.states}
 	if w.unsynced.Len() > 0 {
 		base = &ovView{tree: w.unsynced, base: base, states: w.unsynced.states}
 	}

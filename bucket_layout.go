@@ -63,7 +63,6 @@ package ckpt
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/ckpt-go/ckpt/saverkit"
@@ -115,9 +114,6 @@ var (
 
 // idLen is the size of a checkpoint id (a ULID) in keys.
 const idLen = 16
-
-// bucketPath names a (possibly nested) bucket from the root.
-type bucketPath [][]byte
 
 func threadPath(thread string, sub []byte) bucketPath {
 	return bucketPath{bucketThreads, []byte(thread), sub}
@@ -313,8 +309,6 @@ func checkFormat(v []byte) error {
 
 // validName checks a name that becomes part of a key.
 func validName(what, s string, max int) error { return saverkit.CheckName(what, s, max) }
-
-var errStop = errors.New("stop iteration")
 
 // readNS reads the nsKey at the start of k and returns the namespace and
 // the rest of the key.

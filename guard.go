@@ -66,8 +66,8 @@ func (s *Store) guardWrite(what string, tx *bolt.Tx, fn func() error) error {
 // boltTx returns the bbolt transaction under a reader, if any.
 func boltTx(r reader) *bolt.Tx {
 	switch v := r.(type) {
-	case *boltView:
-		return v.tx
+	case *engine.BoltView:
+		return v.Tx()
 	case *ovView:
 		return boltTx(v.base)
 	}

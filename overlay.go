@@ -153,15 +153,15 @@ var _ reader = (*ovView)(nil)
 
 // checkPages and fileSize pass through to the file (Verify, Stats): the
 // overlay's entries are checked once applied.
-func (v *ovView) checkPages(fn func(error) bool) {
-	if fc, ok := v.base.(fileChecker); ok {
-		fc.checkPages(fn)
+func (v *ovView) CheckPages(fn func(error) bool) {
+	if fc, ok := v.base.(engine.FileChecker); ok {
+		fc.CheckPages(fn)
 	}
 }
 
-func (v *ovView) fileSize() (int64, int) {
-	if fc, ok := v.base.(fileChecker); ok {
-		return fc.fileSize()
+func (v *ovView) FileSize() (int64, int) {
+	if fc, ok := v.base.(engine.FileChecker); ok {
+		return fc.FileSize()
 	}
 	return 0, 0
 }
@@ -194,7 +194,7 @@ func (v *ovView) state(p bucketPath) (exists, baseCounts bool) {
 // walk finds state by looking at the marker of each bucket on p.
 func (v *ovView) walk(p bucketPath) (exists, baseCounts bool) {
 	if v.tree.markers == 0 { // also an empty tree
-		return v.base.exists(p), true
+		return v.base.Exists(p), true
 	}
 	baseCounts = true
 	var last *ovItem
@@ -212,12 +212,12 @@ func (v *ovView) walk(p bucketPath) (exists, baseCounts bool) {
 	if last != nil {
 		return true, baseCounts
 	}
-	return baseCounts && v.base.exists(p), baseCounts
+	return baseCounts && v.base.Exists(p), baseCounts
 }
 
-func (v *ovView) get(p bucketPath, key []byte) []byte {
+func (v *ovView) Get(p bucketPath, key []byte) []byte {
 	if v.tree.Len() == 0 {
-		return v.base.get(p, key) // an empty overlay hides nothing
+		return v.base.Get(p, key) // an empty overlay hides nothing
 	}
 	v.buf = ovKeyOf(v.buf[:0], p, key)
 	if it := v.lookup(v.buf); it != nil {
@@ -227,33 +227,33 @@ func (v *ovView) get(p bucketPath, key []byte) []byte {
 		return nil
 	}
 	if ok, base := v.state(p); ok && base {
-		return v.base.get(p, key)
+		return v.base.Get(p, key)
 	}
 	return nil
 }
 
-func (v *ovView) has(p bucketPath, key []byte) bool {
+func (v *ovView) Has(p bucketPath, key []byte) bool {
 	if v.tree.Len() == 0 {
-		return v.base.has(p, key)
+		return v.base.Has(p, key)
 	}
 	v.buf = ovKeyOf(v.buf[:0], p, key)
 	if it := v.lookup(v.buf); it != nil {
 		return it.kind == ovValue || it.kind == ovBucket
 	}
 	if ok, base := v.state(p); ok && base {
-		return v.base.has(p, key)
+		return v.base.Has(p, key)
 	}
 	return false
 }
 
-func (v *ovView) exists(p bucketPath) bool {
+func (v *ovView) Exists(p bucketPath) bool {
 	ok, _ := v.state(p)
 	return ok
 }
 
-func (v *ovView) sequence(p bucketPath) uint64 {
+func (v *ovView) Sequence(p bucketPath) uint64 {
 	if v.tree.Len() == 0 {
-		return v.base.sequence(p)
+		return v.base.Sequence(p)
 	}
 	ok, base := v.state(p)
 	if !ok {
@@ -264,7 +264,7 @@ func (v *ovView) sequence(p bucketPath) uint64 {
 		return it.seq
 	}
 	if base {
-		return v.base.sequence(p)
+		return v.base.Sequence(p)
 	}
 	return 0
 }
@@ -329,11 +329,13 @@ func (v *ovView) cursor(p bucketPath, prefix, start []byte, reverse bool) *ovCur
 // same order. walkBase calls visit with each base key and a yield that
 // hands that key on; overlay entries that come first go to emit, and one
 // with the same key replaces the base's. emit only hands on what it must
-// (a deletion or a marker only hides) and returns false to stop.
-func (c *ovCursor) merge(walkBase func(visit func(k []byte, yield func() bool) bool), emit func(*ovItem) bool) {
-	stopped := false
+// (a deletion or a marker only hides). The first error of emit or yield
+// (errStop included) ends the walk and is returned.
+func (c *ovCursor) merge(walkBase func(visit func(k []byte, yield func() error) error) error, emit func(*ovItem) error) error {
 	if walkBase != nil {
-		walkBase(func(k []byte, yield func() bool) bool {
+		// The base's walk swallows errStop: remember what ended it.
+		var stop error
+		err := walkBase(func(k []byte, yield func() error) error {
 			for it := c.item(); it != nil; it = c.item() {
 				order := bytes.Compare(it.key[c.from:], k)
 				if c.reverse {
@@ -343,71 +345,95 @@ func (c *ovCursor) merge(walkBase func(visit func(k []byte, yield func() bool) b
 					break
 				}
 				c.next()
-				if !emit(it) {
-					stopped = true
-					return false
+				if stop = emit(it); stop != nil {
+					return stop
 				}
 				if order == 0 {
-					return true // the overlay's entry replaces the base's
+					return nil // the overlay's entry replaces the base's
 				}
 			}
-			stopped = !yield()
-			return !stopped
+			stop = yield()
+			return stop
 		})
+		if err == nil {
+			err = stop
+		}
+		if err != nil {
+			return err
+		}
 	}
-	for it := c.item(); it != nil && !stopped; it = c.item() {
+	for it := c.item(); it != nil; it = c.item() {
 		c.next()
-		stopped = !emit(it)
+		if err := emit(it); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
-func (v *ovView) scan(p bucketPath, prefix, start []byte, reverse bool, fn func(k, v []byte) bool) {
+// stopped turns a walk's error into Scan's: nil for errStop.
+func stopped(err error) error {
+	if err != nil && errors.Is(err, errStop) {
+		return nil
+	}
+	return err
+}
+
+func (v *ovView) Scan(p bucketPath, prefix, start []byte, reverse bool, fn func(k, v []byte) error) error {
 	if v.tree.Len() == 0 {
-		v.base.scan(p, prefix, start, reverse, fn)
-		return
+		return v.base.Scan(p, prefix, start, reverse, fn)
 	}
 	ok, base := v.state(p)
 	if !ok {
-		return
+		return nil
 	}
 	c := v.cursor(p, prefix, start, reverse)
 	defer c.it.Release()
-	var walkBase func(func([]byte, func() bool) bool)
+	var walkBase func(func([]byte, func() error) error) error
 	if base {
-		walkBase = func(visit func([]byte, func() bool) bool) {
-			v.base.scan(p, prefix, start, reverse, func(k, val []byte) bool {
-				return visit(k, func() bool { return fn(k, val) })
+		walkBase = func(visit func([]byte, func() error) error) error {
+			return v.base.Scan(p, prefix, start, reverse, func(k, val []byte) error {
+				return visit(k, func() error { return fn(k, val) })
 			})
 		}
 	}
 	// Deletions and buckets only hide.
-	c.merge(walkBase, func(it *ovItem) bool { return it.kind != ovValue || fn(it.key[c.from:], it.val) })
+	return stopped(c.merge(walkBase, func(it *ovItem) error {
+		if it.kind != ovValue {
+			return nil
+		}
+		return fn(it.key[c.from:], it.val)
+	}))
 }
 
-func (v *ovView) buckets(p bucketPath, after []byte, fn func(name []byte) bool) {
+func (v *ovView) Buckets(p bucketPath, after []byte, fn func(name []byte) error) error {
 	if v.tree.Len() == 0 {
-		v.base.buckets(p, after, fn)
-		return
+		return v.base.Buckets(p, after, fn)
 	}
 	ok, base := v.state(p)
 	if !ok {
-		return
+		return nil
 	}
 	c := v.cursor(p, nil, after, false)
 	defer c.it.Release()
 	if it := c.item(); it != nil && after != nil && bytes.Equal(it.key[c.from:], after) {
-		c.next() // buckets lists the names after it
+		c.next() // Buckets lists the names after it
 	}
-	var walkBase func(func([]byte, func() bool) bool)
+	var walkBase func(func([]byte, func() error) error) error
 	if base {
-		walkBase = func(visit func([]byte, func() bool) bool) {
-			v.base.buckets(p, after, func(name []byte) bool {
-				return visit(name, func() bool { return fn(name) })
+		walkBase = func(visit func([]byte, func() error) error) error {
+			return v.base.Buckets(p, after, func(name []byte) error {
+				return visit(name, func() error { return fn(name) })
 			})
 		}
 	}
 	// Only a bucket the overlay created is listed; other entries hide.
-	c.merge(walkBase, func(it *ovItem) bool { return it.kind != ovBucket || fn(it.key[c.from:]) })
+	return stopped(c.merge(walkBase, func(it *ovItem) error {
+		if it.kind != ovBucket {
+			return nil
+		}
+		return fn(it.key[c.from:])
+	}))
 }
 
 // ovWriter applies changes of one group to the commit loop's working tree.
@@ -473,7 +499,7 @@ func (w *ovWriter) ensureBucket(p bucketPath) error {
 			continue
 		case it != nil && it.kind != ovDropped:
 			return fmt.Errorf("ckpt: open bucket %q: a value has its name", p[i-1])
-		case it == nil && base && w.base.exists(p[:i]):
+		case it == nil && base && w.base.Exists(p[:i]):
 			continue
 		}
 		w.set(&ovItem{key: key, sub: appendOvPath(nil, p[:i]), kind: ovBucket, gen: w.gen})
@@ -482,7 +508,7 @@ func (w *ovWriter) ensureBucket(p bucketPath) error {
 	return nil
 }
 
-func (w *ovWriter) put(p bucketPath, key, value []byte) error {
+func (w *ovWriter) Put(p bucketPath, key, value []byte) error {
 	if err := w.ensureBucket(p); err != nil {
 		return err
 	}
@@ -497,8 +523,8 @@ func (w *ovWriter) put(p bucketPath, key, value []byte) error {
 	return nil
 }
 
-func (w *ovWriter) del(p bucketPath, key []byte) error {
-	if !w.exists(p) {
+func (w *ovWriter) Del(p bucketPath, key []byte) error {
+	if !w.Exists(p) {
 		return nil
 	}
 	ck := ovKeyOf(nil, p, key)
@@ -507,8 +533,8 @@ func (w *ovWriter) del(p bucketPath, key []byte) error {
 	return nil
 }
 
-func (w *ovWriter) dropBucket(p bucketPath) error {
-	if len(p) == 0 || !w.exists(p) {
+func (w *ovWriter) DropBucket(p bucketPath) error {
+	if len(p) == 0 || !w.Exists(p) {
 		return nil
 	}
 	sub := appendOvPath(nil, p)
@@ -525,22 +551,22 @@ func (w *ovWriter) setSeq(p bucketPath, n uint64) {
 	w.muts = append(w.muts, engine.Mutation{Op: engine.MutSeq, Path: ownPath(p), Seq: n})
 }
 
-func (w *ovWriter) nextSeq(p bucketPath) (uint64, error) {
+func (w *ovWriter) NextSeq(p bucketPath) (uint64, error) {
 	if err := w.ensureBucket(p); err != nil {
 		return 0, err
 	}
-	n := w.sequence(p) + 1
+	n := w.Sequence(p) + 1
 	w.setSeq(p, n)
 	return n, nil
 }
 
-func (w *ovWriter) raiseSeq(p bucketPath, n uint64) error {
+func (w *ovWriter) RaiseSeq(p bucketPath, n uint64) error {
 	if err := w.ensureBucket(p); err != nil {
 		return err
 	}
 	// Logged even when the sequence is already higher: the change may
 	// have created the bucket, and replaying it must do so too.
-	w.setSeq(p, max(n, w.sequence(p)))
+	w.setSeq(p, max(n, w.Sequence(p)))
 	return nil
 }
 
@@ -593,4 +619,17 @@ func ownPath(p bucketPath) bucketPath {
 		out[i] = buf[len(buf)-len(name) : len(buf) : len(buf)]
 	}
 	return out
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix, or
+// nil when there is none (empty or all-0xff prefix).
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
 }

@@ -67,7 +67,7 @@ func TestOverlayMatchesBolt(t *testing.T) {
 				rt.Fatal(err)
 			}
 			defer tx.Rollback()
-			d := dumpState(&boltView{tx: tx}, paths)
+			d := dumpState(engine.NewBoltView(tx), paths)
 			histMu.Lock()
 			history[gen] = d
 			histMu.Unlock()
@@ -190,15 +190,15 @@ func TestOverlayMatchesBolt(t *testing.T) {
 			switch rapid.IntRange(0, 9).Draw(rt, label+"op") {
 			case 0, 1, 2, 3:
 				val := []byte(rapid.StringN(0, 3, -1).Draw(rt, label+"val"))
-				err = w.put(p, genKey.Draw(rt, label+"key"), val)
+				err = w.Put(p, genKey.Draw(rt, label+"key"), val)
 			case 4, 5:
-				err = w.del(p, genKey.Draw(rt, label+"key"))
+				err = w.Del(p, genKey.Draw(rt, label+"key"))
 			case 6:
-				err = w.dropBucket(p)
+				err = w.DropBucket(p)
 			case 7, 8:
-				_, err = w.nextSeq(p)
+				_, err = w.NextSeq(p)
 			default:
-				err = w.raiseSeq(p, uint64(rapid.IntRange(0, 5).Draw(rt, label+"seq")))
+				err = w.RaiseSeq(p, uint64(rapid.IntRange(0, 5).Draw(rt, label+"seq")))
 			}
 			if err != nil {
 				rt.Fatalf("%s: %v", label, err)
@@ -212,7 +212,7 @@ func TestOverlayMatchesBolt(t *testing.T) {
 				rt.Fatal(err)
 			}
 			defer tx.Rollback() // also when rapid ends the run early
-			sharedView := &ovView{tree: shared, base: &boltView{tx: tx}, states: shared.states}
+			sharedView := &ovView{tree: shared, base: engine.NewBoltView(tx), states: shared.states}
 			ow := newOvWriter(newOvTree(), sharedView, gen+1)
 			for op := range rapid.IntRange(1, 3).Draw(rt, "ops") {
 				u, m := ow.mark()
@@ -232,7 +232,7 @@ func TestOverlayMatchesBolt(t *testing.T) {
 					continue
 				}
 				if err := ref.Update(func(tx *bolt.Tx) error {
-					bv := &boltView{tx: tx}
+					bv := engine.NewBoltView(tx)
 					for _, c := range rec.changes {
 						if err := c(bv); err != nil {
 							return err
@@ -261,7 +261,7 @@ func TestOverlayMatchesBolt(t *testing.T) {
 				return
 			}
 			n := rapid.IntRange(1, len(pending)).Draw(rt, "apply")
-			if err := sut.Update(func(tx *bolt.Tx) error { return replayGroups(&boltView{tx: tx}, pending[:n]) }); err != nil {
+			if err := sut.Update(func(tx *bolt.Tx) error { return replayGroups(engine.NewBoltView(tx), pending[:n]) }); err != nil {
 				rt.Fatal(err)
 			}
 			applied = pending[n-1].Gen
@@ -291,24 +291,24 @@ func TestOverlayMatchesBolt(t *testing.T) {
 				rt.Fatal(err)
 			}
 			defer rtx.Rollback()
-			got := &ovView{tree: shared, base: &boltView{tx: stx}}
-			want := &boltView{tx: rtx}
-			if walApplied(&boltView{tx: stx}) > gen {
+			got := &ovView{tree: shared, base: engine.NewBoltView(stx)}
+			want := engine.NewBoltView(rtx)
+			if walApplied(engine.NewBoltView(stx)) > gen {
 				rt.Fatal("bbolt holds a group the overlay lacks")
 			}
 			for range 8 {
 				p := genPath.Draw(rt, "rpath")
 				k := genKey.Draw(rt, "rkey")
-				if g, w := got.get(p, k), want.get(p, k); !bytes.Equal(g, w) || (g == nil) != (w == nil) {
+				if g, w := got.Get(p, k), want.Get(p, k); !bytes.Equal(g, w) || (g == nil) != (w == nil) {
 					rt.Fatalf("get(%q, %q) = %q (nil %v), want %q (nil %v)", p, k, g, g == nil, w, w == nil)
 				}
-				if g, w := got.has(p, k), want.has(p, k); g != w {
+				if g, w := got.Has(p, k), want.Has(p, k); g != w {
 					rt.Fatalf("has(%q, %q) = %v, want %v", p, k, g, w)
 				}
-				if g, w := got.exists(p), want.exists(p); g != w {
+				if g, w := got.Exists(p), want.Exists(p); g != w {
 					rt.Fatalf("exists(%q) = %v, want %v", p, g, w)
 				}
-				if g, w := got.sequence(p), want.sequence(p); g != w {
+				if g, w := got.Sequence(p), want.Sequence(p); g != w {
 					rt.Fatalf("sequence(%q) = %d, want %d", p, g, w)
 				}
 				prefix := []byte(rapid.SampledFrom([]string{"", "k", "k1", "m", "z"}).Draw(rt, "prefix"))
@@ -366,11 +366,11 @@ func TestOverlayMatchesBolt(t *testing.T) {
 func dumpState(r reader, paths []bucketPath) string {
 	var b strings.Builder
 	for _, p := range paths {
-		if !r.exists(p) {
+		if !r.Exists(p) {
 			fmt.Fprintf(&b, "%q: none\n", p)
 			continue
 		}
-		fmt.Fprintf(&b, "%q: seq %d, %q, buckets %q\n", p, r.sequence(p), scanAll(r, p, nil, nil, false, 1<<30), bucketNames(r, p, nil))
+		fmt.Fprintf(&b, "%q: seq %d, %q, buckets %q\n", p, r.Sequence(p), scanAll(r, p, nil, nil, false, 1<<30), bucketNames(r, p, nil))
 	}
 	return b.String()
 }
@@ -382,45 +382,45 @@ type recordingWriter struct {
 	changes []func(w writer) error
 }
 
-func (r *recordingWriter) put(p bucketPath, k, v []byte) error {
-	r.changes = append(r.changes, func(w writer) error { return w.put(p, k, v) })
+func (r *recordingWriter) Put(p bucketPath, k, v []byte) error {
+	r.changes = append(r.changes, func(w writer) error { return w.Put(p, k, v) })
 	return nil
 }
 
-func (r *recordingWriter) del(p bucketPath, k []byte) error {
-	r.changes = append(r.changes, func(w writer) error { return w.del(p, k) })
+func (r *recordingWriter) Del(p bucketPath, k []byte) error {
+	r.changes = append(r.changes, func(w writer) error { return w.Del(p, k) })
 	return nil
 }
 
-func (r *recordingWriter) dropBucket(p bucketPath) error {
-	r.changes = append(r.changes, func(w writer) error { return w.dropBucket(p) })
+func (r *recordingWriter) DropBucket(p bucketPath) error {
+	r.changes = append(r.changes, func(w writer) error { return w.DropBucket(p) })
 	return nil
 }
 
-func (r *recordingWriter) nextSeq(p bucketPath) (uint64, error) {
-	r.changes = append(r.changes, func(w writer) error { _, err := w.nextSeq(p); return err })
+func (r *recordingWriter) NextSeq(p bucketPath) (uint64, error) {
+	r.changes = append(r.changes, func(w writer) error { _, err := w.NextSeq(p); return err })
 	return 0, nil
 }
 
-func (r *recordingWriter) raiseSeq(p bucketPath, n uint64) error {
-	r.changes = append(r.changes, func(w writer) error { return w.raiseSeq(p, n) })
+func (r *recordingWriter) RaiseSeq(p bucketPath, n uint64) error {
+	r.changes = append(r.changes, func(w writer) error { return w.RaiseSeq(p, n) })
 	return nil
 }
 
 func scanAll(r reader, p bucketPath, prefix, start []byte, reverse bool, limit int) []string {
 	var out []string
-	r.scan(p, prefix, start, reverse, func(k, v []byte) bool {
+	r.Scan(p, prefix, start, reverse, func(k, v []byte) error {
 		out = append(out, string(k)+"="+string(v))
-		return len(out) < limit
+		return keepScanning(len(out) < limit)
 	})
 	return out
 }
 
 func bucketNames(r reader, p bucketPath, after []byte) []string {
 	var out []string
-	r.buckets(p, after, func(name []byte) bool {
+	r.Buckets(p, after, func(name []byte) error {
 		out = append(out, string(name))
-		return true
+		return nil
 	})
 	return out
 }

@@ -37,11 +37,10 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 	var threads []string
 	if err := s.view(ctx, func(r reader) error {
 		threads = threads[:0]
-		r.buckets(threadsRoot, nil, func(name []byte) bool {
+		return r.Buckets(threadsRoot, nil, func(name []byte) error {
 			threads = append(threads, string(name))
-			return true
+			return nil
 		})
-		return nil
 	}); err != nil {
 		return st, err
 	}
@@ -57,31 +56,28 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 				err := s.write(ctx, func(w writer) error {
 					n, next, done = 0, nil, false
 					var ks, vs [][]byte
-					var ferr error
 					scanned := 0
 					p := threadPath(thread, sub)
 					done = true
-					w.scan(p, nil, start, false, func(k, v []byte) bool {
+					if err := w.Scan(p, nil, start, false, func(k, v []byte) error {
 						if scanned == rekeyScan || len(ks) == rekeyBatch {
 							next, done = bytes.Clone(k), false
-							return false
+							return errStop
 						}
 						scanned++
 						nv, changed, err := reseal(s.keys, sub, thread, thread, k, v, false)
 						if err != nil {
-							ferr = fmt.Errorf("thread %q: %w", thread, err)
-							return false
+							return fmt.Errorf("thread %q: %w", thread, err)
 						}
 						if changed {
 							ks, vs = append(ks, bytes.Clone(k)), append(vs, nv)
 						}
-						return true
-					})
-					if ferr != nil {
-						return ferr
+						return nil
+					}); err != nil {
+						return err
 					}
 					for i := range ks {
-						if err := w.put(p, ks[i], vs[i]); err != nil {
+						if err := w.Put(p, ks[i], vs[i]); err != nil {
 							return err
 						}
 					}
@@ -168,24 +164,21 @@ func resealCopy(w writer, kr *keyring, from, to string) error {
 	for _, sub := range [][]byte{bucketBlobs, bucketSegments, bucketWrites} {
 		p := threadPath(to, sub)
 		var ks, vs [][]byte
-		var ferr error
-		w.scan(p, nil, nil, false, func(k, v []byte) bool {
+		if err := w.Scan(p, nil, nil, false, func(k, v []byte) error {
 			if !isSealedRecord(sub, v) {
-				return true
+				return nil
 			}
 			nv, _, err := reseal(kr, sub, from, to, k, v, true)
 			if err != nil {
-				ferr = fmt.Errorf("copy of thread %q: %w", from, err)
-				return false
+				return fmt.Errorf("copy of thread %q: %w", from, err)
 			}
 			ks, vs = append(ks, bytes.Clone(k)), append(vs, nv)
-			return true
-		})
-		if ferr != nil {
-			return ferr
+			return nil
+		}); err != nil {
+			return err
 		}
 		for i := range ks {
-			if err := w.put(p, ks[i], vs[i]); err != nil {
+			if err := w.Put(p, ks[i], vs[i]); err != nil {
 				return err
 			}
 		}

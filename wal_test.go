@@ -231,11 +231,11 @@ func TestLogFailedOpTakenBackAlone(t *testing.T) {
 	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	good := func(i int) *writeOp {
 		return &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
-			return w.put(bucketPath{[]byte("x")}, fmt.Appendf(nil, "k%d", i), []byte("v"))
+			return w.Put(bucketPath{[]byte("x")}, fmt.Appendf(nil, "k%d", i), []byte("v"))
 		}}
 	}
 	bad := &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
-		if err := w.put(bucketPath{[]byte("x")}, []byte("bad"), []byte("v")); err != nil {
+		if err := w.Put(bucketPath{[]byte("x")}, []byte("bad"), []byte("v")); err != nil {
 			return err
 		}
 		return errors.New("late failure")
@@ -250,10 +250,10 @@ func TestLogFailedOpTakenBackAlone(t *testing.T) {
 	}
 	applyNow(t, s)
 	err := s.view(context.Background(), func(r reader) error {
-		if r.get(bucketPath{[]byte("x")}, []byte("k1")) == nil || r.get(bucketPath{[]byte("x")}, []byte("k2")) == nil {
+		if r.Get(bucketPath{[]byte("x")}, []byte("k1")) == nil || r.Get(bucketPath{[]byte("x")}, []byte("k2")) == nil {
 			return errors.New("a good op is missing")
 		}
-		if r.has(bucketPath{[]byte("x")}, []byte("bad")) {
+		if r.Has(bucketPath{[]byte("x")}, []byte("bad")) {
 			return errors.New("the failed op's change was kept")
 		}
 		return nil
@@ -360,7 +360,7 @@ func TestOverlayOutlivesThePagesItCopied(t *testing.T) {
 	}
 	err := s.write(ctx, func(w writer) error {
 		for i, v := range want {
-			if err := w.put(src, fmt.Appendf(nil, "k%02d", i), v); err != nil {
+			if err := w.Put(src, fmt.Appendf(nil, "k%02d", i), v); err != nil {
 				return err
 			}
 		}
@@ -373,7 +373,7 @@ func TestOverlayOutlivesThePagesItCopied(t *testing.T) {
 	err = s.write(ctx, func(w writer) error {
 		for i := range want {
 			k := fmt.Appendf(nil, "k%02d", i)
-			if err := w.put(dst, k, w.get(src, k)); err != nil {
+			if err := w.Put(dst, k, w.Get(src, k)); err != nil {
 				return err
 			}
 		}
@@ -398,7 +398,7 @@ func TestOverlayOutlivesThePagesItCopied(t *testing.T) {
 	}
 	err = s.view(ctx, func(r reader) error {
 		for i, v := range want {
-			if got := r.get(dst, fmt.Appendf(nil, "k%02d", i)); !bytes.Equal(got, v) {
+			if got := r.Get(dst, fmt.Appendf(nil, "k%02d", i)); !bytes.Equal(got, v) {
 				return fmt.Errorf("value %d changed under the overlay", i)
 			}
 		}

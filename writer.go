@@ -283,7 +283,7 @@ func (s *Store) commitGroup(ops []*writeOp) {
 			txErr = fmt.Errorf("ckpt: begin transaction: %w", err)
 		} else {
 			tx.DB().AllocSize = engine.GrowStep(tx.Size()) // as the applier does
-			view := &boltView{tx: tx}
+			view := engine.NewBoltView(tx)
 			for i, op := range ops {
 				if op.apply == nil {
 					continue
@@ -292,9 +292,9 @@ func (s *Store) commitGroup(ops []*writeOp) {
 					errs[i] = err
 					continue
 				}
-				view.wrote = false
+				view.SetWrote(false)
 				err := safeApply(op.apply, view)
-				if err != nil && view.wrote {
+				if err != nil && view.Wrote() {
 					// The op failed half-way: the transaction holds part of
 					// it. Roll back and apply each op on its own, so only
 					// the failing one fails.
@@ -309,7 +309,7 @@ func (s *Store) commitGroup(ops []*writeOp) {
 					return
 				}
 				errs[i] = err
-				if err == nil && view.wrote {
+				if err == nil && view.Wrote() {
 					wrote = true
 					needSync = needSync || op.dur != NoSync
 				}
@@ -397,8 +397,8 @@ func safeApply(apply func(w writer) error, w writer) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("ckpt: write panicked: %v", r)
-			if v, ok := w.(*boltView); ok {
-				v.wrote = true // its changes are unknown: roll back
+			if v, ok := w.(*engine.BoltView); ok {
+				v.SetWrote(true) // its changes are unknown: roll back
 			}
 		}
 	}()
