@@ -1,9 +1,10 @@
 package ckpt
 
 // The write-ahead log's side of the store. The commit loop applies each
-// group of writes to a scratch overlay tree of its own (overlay.go), on top
-// of the shared overlay and bbolt, logs the group's changes (internal/engine/wal.go), and
-// once the record is durable merges the scratch tree into the shared one,
+// group of writes to a scratch overlay tree of its own
+// (internal/engine/overlay.go), on top of the shared overlay and bbolt,
+// logs the group's changes (internal/engine/wal.go), and once the record
+// is durable merges the scratch tree into the shared one,
 // which readers see on top of bbolt. The applier, a goroutine of its own,
 // replays logged groups into bbolt in large batches; the commit loop then
 // prunes from the shared tree what bbolt holds.
@@ -83,7 +84,7 @@ type walState struct {
 	// snap is what readers see: a frozen copy of shared, published by the
 	// commit loop (the only writer of shared) after each merge and prune.
 	snap      atomic.Pointer[ovSnap]
-	shared    *ovTree
+	shared    *engine.Tree
 	gen       uint64          // last group logged and merged
 	pruned    uint64          // every group let go of shared is <= pruned
 	groups    []*engine.Group // logged and not yet pruned from shared
@@ -93,7 +94,7 @@ type walState struct {
 	flights []*flight // logged, waiting to be merged, in order
 	// unsynced holds the changes of every group in flight, merged in
 	// order: the next group reads through one tree, not one per flight.
-	unsynced *ovTree
+	unsynced *engine.Tree
 	written  uint64 // last group written to the log (>= gen)
 	durable  uint64 // the log is fsync'd up to this group
 	syncing  bool   // the syncer is at work
@@ -147,14 +148,14 @@ func (s *Store) endRead(tx *bolt.Tx) {
 // to gen that bbolt lacked when it was published; the groups it let go
 // are <= pruned and in bbolt. Nothing changes it once published.
 type ovSnap struct {
-	tree   *ovTree
+	tree   *engine.Tree
 	gen    uint64
 	pruned uint64
 }
 
 // publish makes the shared tree as it is now what new readers see.
 func (w *walState) publish() {
-	w.snap.Store(&ovSnap{tree: w.shared.frozen(), gen: w.gen, pruned: w.pruned})
+	w.snap.Store(&ovSnap{tree: w.shared.Frozen(), gen: w.gen, pruned: w.pruned})
 }
 
 // applier replays logged groups into bbolt.
@@ -362,11 +363,11 @@ func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 			return nil
 		}
 		// groups stays for Backup, which replays it into its copy.
-		w := &walState{shared: newOvTree(), gen: groups[len(groups)-1].Gen, groups: groups, idle: make(chan struct{}, 1)}
+		w := &walState{shared: engine.NewTree(), gen: groups[len(groups)-1].Gen, groups: groups, idle: make(chan struct{}, 1)}
 		err := s.db.View(func(tx *bolt.Tx) error {
-			ow := newOvWriter(w.shared, engine.NewBoltView(tx), 0)
+			ow := engine.NewTreeWriter(w.shared, engine.NewBoltView(tx), 0)
 			for _, g := range groups {
-				ow.gen = g.Gen
+				ow.SetGen(g.Gen)
 				for i := range g.Muts {
 					if err := replayMut(&g.Muts[i], ow); err != nil {
 						return err
@@ -398,7 +399,7 @@ func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 	if err != nil {
 		return err
 	}
-	w := &walState{log: log, shared: newOvTree(), unsynced: newOvTree(), gen: applied, written: applied, durable: applied,
+	w := &walState{log: log, shared: engine.NewTree(), unsynced: engine.NewTree(), gen: applied, written: applied, durable: applied,
 		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1), idle: make(chan struct{}, 1)}
 	w.ap = newApplier(s, applied)
 	w.publish()
@@ -464,7 +465,7 @@ func snapView(tx *bolt.Tx, snap *ovSnap) reader {
 	if snap == nil || snap.tree.Len() == 0 {
 		return engine.NewBoltView(tx)
 	}
-	return &ovView{tree: snap.tree, base: engine.NewBoltView(tx)}
+	return engine.NewView(snap.tree, engine.NewBoltView(tx))
 }
 
 // flight is a group whose record is in the log but not merged yet: it
@@ -474,7 +475,7 @@ type flight struct {
 	ops   []*writeOp
 	errs  []error
 	group *engine.Group // nil: nothing to merge (no change, or its record failed)
-	tree  *ovTree
+	tree  *engine.Tree
 	off   int64  // where its record starts in the log
 	want  uint64 // the log must be durable up to this group first (0: no wait)
 }
@@ -552,11 +553,11 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 	}
 	// The commit loop is the only writer of shared and of the flights'
 	// trees: it reads them unlocked.
-	var base reader = &ovView{tree: w.shared, base: engine.NewBoltView(tx), states: w.shared.states}
+	var base reader = w.shared.LoopView(engine.NewBoltView(tx))
 	if w.unsynced.Len() > 0 {
-		base = &ovView{tree: w.unsynced, base: base, states: w.unsynced.states}
+		base = w.unsynced.LoopView(base)
 	}
-	ow := newOvWriter(newOvTree(), base, w.written+1)
+	ow := engine.NewTreeWriter(engine.NewTree(), base, w.written+1)
 	needSync, barrier := false, false
 	for i, op := range ops {
 		if op.apply == nil {
@@ -567,32 +568,32 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 			f.errs[i] = err
 			continue
 		}
-		u, m := ow.mark()
+		u, m := ow.Mark()
 		if err := safeApply(op.apply, ow); err != nil {
-			ow.rollback(u, m) // this op alone fails
+			ow.Rollback(u, m) // this op alone fails
 			f.errs[i] = err
 			continue
 		}
-		if len(ow.muts) > m {
+		if len(ow.Muts()) > m {
 			needSync = needSync || op.dur != NoSync
 		}
 	}
 	_ = tx.Rollback()
 	s.dbMu.RUnlock()
-	if len(ow.muts) > 0 {
-		n, err := w.log.Append(ow.gen, ow.muts)
+	if len(ow.Muts()) > 0 {
+		n, err := w.log.Append(ow.Gen(), ow.Muts())
 		if err != nil {
 			// Nothing of the group counts: its scratch tree is dropped, its
 			// bytes are erased, and the store stops writing. The groups
 			// before it finish as their fsync says.
 			fail(s.fail(failLog, errors.Join(err, w.log.Erase(f.off))))
 		} else {
-			w.written = ow.gen
-			f.group = &engine.Group{Gen: ow.gen, Muts: ow.muts, Size: n}
-			f.tree = ow.tree
-			mergeOverlay(w.unsynced, ow.tree)
+			w.written = ow.Gen()
+			f.group = &engine.Group{Gen: ow.Gen(), Muts: ow.Muts(), Size: n}
+			f.tree = ow.Scratch()
+			engine.MergeOverlay(w.unsynced, ow.Scratch())
 			if needSync {
-				f.want = ow.gen
+				f.want = ow.Gen()
 			}
 		}
 	}
@@ -614,7 +615,7 @@ func (s *Store) finishFlights() {
 			break
 		}
 		if g := f.group; g != nil {
-			g.Keys = mergeOverlay(w.shared, f.tree)
+			g.Keys = engine.MergeOverlay(w.shared, f.tree)
 			w.gen = g.Gen
 			merged = true
 		}
@@ -639,7 +640,7 @@ func (s *Store) finishFlights() {
 	clear(w.flights[:n])
 	w.flights = w.flights[n:]
 	if len(w.flights) == 0 && w.unsynced.Len() > 0 {
-		w.unsynced = newOvTree() // all of it is in shared now
+		w.unsynced = engine.NewTree() // all of it is in shared now
 	}
 }
 
@@ -666,7 +667,7 @@ func (s *Store) synced(res syncResult) {
 		}
 		clear(w.flights)
 		w.flights = w.flights[:0]
-		w.unsynced = newOvTree()
+		w.unsynced = engine.NewTree()
 		return
 	}
 	w.durable = max(w.durable, res.gen)
@@ -702,7 +703,7 @@ func (s *Store) pruneApplied() {
 	if n == 0 {
 		return
 	}
-	pruneOverlay(w.shared, w.groups[:n], applied)
+	engine.PruneOverlay(w.shared, w.groups[:n], applied)
 	w.pruned = applied
 	w.publish()
 	for _, g := range w.groups[:n] {
@@ -713,18 +714,6 @@ func (s *Store) pruneApplied() {
 	if applied == w.gen && len(w.flights) == 0 && s.failed() == nil {
 		w.log.Rewind() // bbolt holds (and has fsync'd) every record
 		w.durable = w.written
-	}
-}
-
-// pruneOverlay removes from tree the entries groups set that bbolt now
-// holds: those not set again by a later group.
-func pruneOverlay(tree *ovTree, groups []*engine.Group, applied uint64) {
-	for _, g := range groups {
-		for _, k := range g.Keys {
-			if it, ok := tree.Get(&ovItem{key: k}); ok && it.gen <= applied {
-				tree.remove(k)
-			}
-		}
 	}
 }
 

@@ -62,14 +62,3 @@ func (s *Store) guardWrite(what string, tx *bolt.Tx, fn func() error) error {
 	s.fail(failBolt, err)
 	return err
 }
-
-// boltTx returns the bbolt transaction under a reader, if any.
-func boltTx(r reader) *bolt.Tx {
-	switch v := r.(type) {
-	case *engine.BoltView:
-		return v.Tx()
-	case *ovView:
-		return boltTx(v.base)
-	}
-	return nil
-}

@@ -484,7 +484,7 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 		}
 	}()
 	if fc, ok := r.(engine.FileChecker); ok && pages {
-		if tx := boltTx(r); tx != nil {
+		if tx := engine.TxOf(r); tx != nil {
 			if err := engine.TouchAll(tx); err != nil {
 				rep.add(Problem{Check: "file", Detail: err.Error()})
 				return nil

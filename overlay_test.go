@@ -43,7 +43,7 @@ func TestOverlayMatchesBolt(t *testing.T) {
 		sut, ref := open(fmt.Sprintf("sut-%p.db", rt)), open(fmt.Sprintf("ref-%p.db", rt))
 		defer sut.Close()
 		defer ref.Close()
-		w := &walState{shared: newOvTree()}
+		w := &walState{shared: engine.NewTree()}
 		w.publish()
 		st := &Store{db: sut, wal: w}
 		shared := w.shared
@@ -212,10 +212,10 @@ func TestOverlayMatchesBolt(t *testing.T) {
 				rt.Fatal(err)
 			}
 			defer tx.Rollback() // also when rapid ends the run early
-			sharedView := &ovView{tree: shared, base: engine.NewBoltView(tx), states: shared.states}
-			ow := newOvWriter(newOvTree(), sharedView, gen+1)
+			sharedView := shared.LoopView(engine.NewBoltView(tx))
+			ow := engine.NewTreeWriter(engine.NewTree(), sharedView, gen+1)
 			for op := range rapid.IntRange(1, 3).Draw(rt, "ops") {
-				u, m := ow.mark()
+				u, m := ow.Mark()
 				n := rapid.IntRange(1, 3).Draw(rt, "changes")
 				// The op's changes, drawn once and made on both sides.
 				var rec recordingWriter
@@ -228,7 +228,7 @@ func TestOverlayMatchesBolt(t *testing.T) {
 					}
 				}
 				if rapid.IntRange(0, 4).Draw(rt, "fail") == 0 {
-					ow.rollback(u, m)
+					ow.Rollback(u, m)
 					continue
 				}
 				if err := ref.Update(func(tx *bolt.Tx) error {
@@ -243,12 +243,12 @@ func TestOverlayMatchesBolt(t *testing.T) {
 					rt.Fatal(err)
 				}
 			}
-			if len(ow.muts) == 0 {
+			if len(ow.Muts()) == 0 {
 				return
 			}
 			gen++
-			g := &engine.Group{Gen: gen, Muts: ow.muts}
-			g.Keys = mergeOverlay(shared, ow.tree)
+			g := &engine.Group{Gen: gen, Muts: ow.Muts()}
+			g.Keys = engine.MergeOverlay(shared, ow.Scratch())
 			record()
 			w.gen = gen
 			w.publish()
@@ -273,7 +273,7 @@ func TestOverlayMatchesBolt(t *testing.T) {
 				for k < len(unpruned) && unpruned[k].Gen <= applied {
 					k++
 				}
-				pruneOverlay(shared, unpruned[:k], applied)
+				engine.PruneOverlay(shared, unpruned[:k], applied)
 				w.pruned = applied
 				w.publish()
 				unpruned = unpruned[k:]
@@ -291,7 +291,7 @@ func TestOverlayMatchesBolt(t *testing.T) {
 				rt.Fatal(err)
 			}
 			defer rtx.Rollback()
-			got := &ovView{tree: shared, base: engine.NewBoltView(stx)}
+			got := engine.NewView(shared, engine.NewBoltView(stx))
 			want := engine.NewBoltView(rtx)
 			if walApplied(engine.NewBoltView(stx)) > gen {
 				rt.Fatal("bbolt holds a group the overlay lacks")

@@ -7,7 +7,6 @@ package engine
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -356,15 +355,3 @@ func (v *BoltView) Wrote() bool { return v.wrote }
 // SetWrote sets what Wrote reports: false before each op of a group, true
 // when an op panicked (its changes are unknown: roll back).
 func (v *BoltView) SetWrote(wrote bool) { v.wrote = wrote }
-
-// appendPath appends the encoding of p: each name as 0x01 | len16 | name,
-// so everything at or below p has it as a prefix (the overlay's key
-// order, and the key of a read view's bucket cache).
-func appendPath(b []byte, p Path) []byte {
-	for _, name := range p {
-		b = append(b, 0x01)
-		b = binary.BigEndian.AppendUint16(b, uint16(len(name)))
-		b = append(b, name...)
-	}
-	return b
-}
