@@ -237,11 +237,11 @@ func (ap *applier) apply(waitReaders bool) error {
 	}
 	last := groups[len(groups)-1].Gen
 	s := ap.s
-	if s.boltFailed() {
+	if s.fs.BoltFailed() {
 		// bbolt failed a commit: its state on disk past the last good
 		// commit is unknown, so nothing more goes into it; the groups stay
 		// in the log for the next Open.
-		return s.failed()
+		return s.fs.Failed()
 	}
 	// Begin while no read transaction is open, if one comes soon: bbolt
 	// then reuses every page freed so far, instead of growing the file.
@@ -256,13 +256,13 @@ func (ap *applier) apply(waitReaders bool) error {
 	if waitReaders {
 		s.wal.awaitNoReader(&s.dbMu)
 	}
-	tx, err := s.beginGuarded()
+	tx, err := s.fs.BeginWrite(s.db)
 	s.dbMu.Unlock()
 	if err == nil {
 		// Read by this transaction's commit (bbolt's grow); the applier is
 		// the only writer of the file while the log is on.
 		tx.DB().AllocSize = engine.GrowStep(tx.Size())
-		err = s.guardWrite("apply the write-ahead log", tx, func() error {
+		err = s.fs.GuardWrite("apply the write-ahead log", tx, func() error {
 			if err := replayGroups(engine.NewBoltView(tx), groups); err != nil {
 				_ = tx.Rollback()
 				return err
@@ -271,7 +271,7 @@ func (ap *applier) apply(waitReaders bool) error {
 		})
 	}
 	if err != nil {
-		return s.fail(failBolt, fmt.Errorf("ckpt: apply write-ahead log to the store: %w", err))
+		return s.fs.Fail(engine.FailBolt, fmt.Errorf("ckpt: apply write-ahead log to the store: %w", err))
 	}
 	ap.mu.Lock()
 	ap.pending = ap.pending[len(groups):]
@@ -586,7 +586,7 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 			// Nothing of the group counts: its scratch tree is dropped, its
 			// bytes are erased, and the store stops writing. The groups
 			// before it finish as their fsync says.
-			fail(s.fail(failLog, errors.Join(err, w.log.Erase(f.off))))
+			fail(s.fs.Fail(engine.FailLog, errors.Join(err, w.log.Erase(f.off))))
 		} else {
 			w.written = ow.Gen()
 			f.group = &engine.Group{Gen: ow.Gen(), Muts: ow.Muts(), Size: n}
@@ -645,7 +645,7 @@ func (s *Store) finishFlights() {
 }
 
 // synced takes the syncer's report. A failed fsync fails the store
-// (failstop.go) and every group in flight (later ones were built on earlier
+// (internal/engine/failstop.go) and every group in flight (later ones were built on earlier
 // ones); their records are erased, and neither their log space nor their
 // group numbers are used again: nothing is logged after a failure.
 func (s *Store) synced(res syncResult) {
@@ -656,7 +656,7 @@ func (s *Store) synced(res syncResult) {
 		if len(w.flights) > 0 {
 			cause = errors.Join(cause, w.log.Erase(w.flights[0].off))
 		}
-		err := s.fail(failLog, cause)
+		err := s.fs.Fail(engine.FailLog, cause)
 		for _, f := range w.flights {
 			for i := range f.errs {
 				if f.errs[i] == nil {
@@ -711,7 +711,7 @@ func (s *Store) pruneApplied() {
 	}
 	clear(w.groups[:n])
 	w.groups = w.groups[n:]
-	if applied == w.gen && len(w.flights) == 0 && s.failed() == nil {
+	if applied == w.gen && len(w.flights) == 0 && s.fs.Failed() == nil {
 		w.log.Rewind() // bbolt holds (and has fsync'd) every record
 		w.durable = w.written
 	}
@@ -748,7 +748,7 @@ func (s *Store) closeWAL() error {
 	close(w.syncReq)
 	close(w.ap.stop)
 	<-w.ap.done
-	if s.boltFailed() {
+	if s.fs.BoltFailed() {
 		// bbolt takes nothing more: the log keeps the durable groups
 		// bbolt lacks, for the next Open.
 		if w.ap.applied.Load() < w.gen {

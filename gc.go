@@ -126,8 +126,8 @@ func (s *Store) GC(ctx context.Context, p Policy) (st GCStats, err error) {
 	if s.readOnly && !p.DryRun {
 		return total, ErrReadOnly
 	}
-	if err := s.failed(); err != nil && !p.DryRun {
-		return total, err // fail-stop (failstop.go), even with nothing to remove
+	if err := s.fs.Failed(); err != nil && !p.DryRun {
+		return total, err // fail-stop (internal/engine/failstop.go), even with nothing to remove
 	}
 	if p.isZero() {
 		return total, ctx.Err()

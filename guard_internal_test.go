@@ -33,7 +33,7 @@ func TestPanicInBoltWriteFailsTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.guardWrite("test", tx, func() error { panic("page 7 already freed") })
+	err = s.fs.GuardWrite("test", tx, func() error { panic("page 7 already freed") })
 	s.wal.ap.applyMu.Unlock()
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("panic became %v, want ErrCorrupt", err)
@@ -45,7 +45,7 @@ func TestPanicInBoltWriteFailsTheStore(t *testing.T) {
 	if _, err := s.Load(ctx, "t", id); err != nil {
 		t.Fatalf("read after the panic: %v", err)
 	}
-	if s.isPoisoned() {
+	if s.fs.Poisoned() {
 		t.Fatal("the rollback worked: the store must not be poisoned")
 	}
 	if err := s.Close(); err != nil {
@@ -78,8 +78,8 @@ func TestPoisonedStoreClosesAndReleasesTheFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.poison()
-	s.fail(failBolt, engine.PanicErrorForTest("test", "rollback panicked"))
+	s.fs.Poison()
+	s.fs.Fail(engine.FailBolt, engine.PanicErrorForTest("test", "rollback panicked"))
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
 	select {

@@ -231,7 +231,7 @@ func (s *Store) Metrics() Metrics {
 	m.CompactBytesFreed = o.compactFreed.Load()
 	m.Backups = o.backups.Load()
 	m.OpenSnapshots = o.snapshots.Load()
-	m.Failed = s.failure.Load() != nil
+	m.Failed = s.fs.Failed() != nil
 	return m
 }
 

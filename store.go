@@ -129,7 +129,8 @@ type Store struct {
 	// wal is the write-ahead log's state (applier.go); nil with NoWAL, or
 	// read-only with nothing logged.
 	wal *walState
-	failState
+	// fs is the fail-stop state (internal/engine/failstop.go).
+	fs   engine.FailState
 	obs  observer // metrics and logger (metrics.go, logging.go)
 	tune tuning   // limits and test seams (tuning.go)
 }
@@ -197,9 +198,10 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s.onAsyncError = opts.OnAsyncError
 	newObserver(&s.obs, opts)
+	s.fs.OnFail = s.logFailStop
 	failed := func(err error, walOpen bool) (*Store, error) {
 		if walOpen {
-			s.fail(failBolt, err) // the applier must not begin a bbolt write now
+			s.fs.Fail(engine.FailBolt, err) // the applier must not begin a bbolt write now
 			_ = s.closeWAL()
 		}
 		if engine.FromPanic(err) {
@@ -335,7 +337,7 @@ func (s *Store) Close() error {
 	}
 	walErr := s.closeWAL()
 	var closeErr error
-	if s.isPoisoned() {
+	if s.fs.Poisoned() {
 		closeErr = engine.AbandonBolt(s.db, s.file)
 	} else {
 		closeErr = s.db.Close()
@@ -344,7 +346,7 @@ func (s *Store) Close() error {
 }
 
 // view runs fn on a snapshot of the store. A bbolt panic on a damaged page
-// becomes ErrCorrupt (guard.go).
+// becomes ErrCorrupt (internal/engine/guard.go).
 func (s *Store) view(ctx context.Context, fn func(r reader) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer engine.RecoverCorrupt(&err, "read")

@@ -118,7 +118,7 @@ func (s *Store) enqueue(ctx context.Context, op *writeOp) error {
 	if s.readOnly {
 		return ErrReadOnly
 	}
-	if err := s.failed(); err != nil {
+	if err := s.fs.Failed(); err != nil {
 		return err
 	}
 	if err := s.send(ctx, op); err != nil {
@@ -242,7 +242,7 @@ func (s *Store) run() {
 func (s *Store) runSolo(op *writeOp) {
 	err := op.ctx.Err()
 	if err == nil {
-		err = s.failed()
+		err = s.fs.Failed()
 	}
 	if err == nil && s.logging() {
 		if err = s.drainFlights(); err == nil {
@@ -256,11 +256,11 @@ func (s *Store) runSolo(op *writeOp) {
 }
 
 // commitGroup applies ops in one transaction and acknowledges them. Once
-// the store has failed (failstop.go), it fails them all: both commit paths
+// the store has failed (internal/engine/failstop.go), it fails them all: both commit paths
 // follow the same rule.
 func (s *Store) commitGroup(ops []*writeOp) {
 	errs := make([]error, len(ops))
-	if err := s.failed(); err != nil {
+	if err := s.fs.Failed(); err != nil {
 		for i := range errs {
 			errs[i] = err
 		}
@@ -278,7 +278,7 @@ func (s *Store) commitGroup(ops []*writeOp) {
 	}
 	var txErr error
 	if hasWork {
-		tx, err := s.beginGuarded()
+		tx, err := s.fs.BeginWrite(s.db)
 		if err != nil {
 			txErr = fmt.Errorf("ckpt: begin transaction: %w", err)
 		} else {
@@ -320,10 +320,10 @@ func (s *Store) commitGroup(ops []*writeOp) {
 				// Only this goroutine commits, so toggling NoSync per
 				// transaction is safe.
 				s.db.NoSync = !needSync
-				if err := s.guardWrite("commit", tx, func() error { return s.commitBoltTimed(tx) }); err != nil {
+				if err := s.fs.GuardWrite("commit", tx, func() error { return s.commitBoltTimed(tx) }); err != nil {
 					// What bbolt wrote before the failure is unknown:
-					// stop writing (failstop.go).
-					txErr = s.fail(failBolt, fmt.Errorf("ckpt: commit: %w", err))
+					// stop writing (internal/engine/failstop.go).
+					txErr = s.fs.Fail(engine.FailBolt, fmt.Errorf("ckpt: commit: %w", err))
 				} else {
 					s.commits.Add(1)
 					s.obs.group(len(ops), 0, 0)
@@ -359,7 +359,7 @@ func (s *Store) ack(ops []*writeOp, errs []error) {
 				if err = s.db.Sync(); err == nil {
 					s.unsynced = false
 				} else {
-					err = s.fail(failBolt, fmt.Errorf("ckpt: fsync: %w", err))
+					err = s.fs.Fail(engine.FailBolt, fmt.Errorf("ckpt: fsync: %w", err))
 				}
 			}
 			op.done <- errors.Join(err, s.takeAsyncErr())
@@ -413,5 +413,4 @@ type asyncState struct {
 	onAsyncError func(error)
 	unsynced     bool // a NoSync commit is not yet fsync'd; only the loop touches it
 	commits      atomic.Int64
-	failState
 }
