@@ -44,7 +44,6 @@ package ckpt
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -263,7 +262,7 @@ func (ap *applier) apply(waitReaders bool) error {
 		// the only writer of the file while the log is on.
 		tx.DB().AllocSize = engine.GrowStep(tx.Size())
 		err = s.fs.GuardWrite("apply the write-ahead log", tx, func() error {
-			if err := replayGroups(engine.NewBoltView(tx), groups); err != nil {
+			if err := appliedMark.Replay(engine.NewBoltView(tx), groups); err != nil {
 				_ = tx.Rollback()
 				return err
 			}
@@ -288,41 +287,6 @@ func (ap *applier) apply(waitReaders bool) error {
 	return nil
 }
 
-// replayMut applies one logged change through w.
-func replayMut(m *engine.Mutation, w writer) error {
-	switch m.Op {
-	case engine.MutPut:
-		return w.Put(m.Path, m.Key, m.Val)
-	case engine.MutDel:
-		return w.Del(m.Path, m.Key)
-	case engine.MutDrop:
-		return w.DropBucket(m.Path)
-	case engine.MutSeq:
-		return w.RaiseSeq(m.Path, m.Seq)
-	}
-	return fmt.Errorf("%w: write-ahead log: unknown change %d", ErrCorrupt, m.Op)
-}
-
-// replayGroups applies groups in order and records the last as applied.
-func replayGroups(w writer, groups []*engine.Group) error {
-	for _, g := range groups {
-		for i := range g.Muts {
-			if err := replayMut(&g.Muts[i], w); err != nil {
-				return fmt.Errorf("group %d: %w", g.Gen, err)
-			}
-		}
-	}
-	return w.Put(bucketPath{bucketMeta}, keyWALApplied, binary.BigEndian.AppendUint64(nil, groups[len(groups)-1].Gen))
-}
-
-// walApplied reads the last applied group from bbolt.
-func walApplied(r reader) uint64 {
-	if v := r.Get(bucketPath{bucketMeta}, keyWALApplied); len(v) == 8 {
-		return binary.BigEndian.Uint64(v)
-	}
-	return 0
-}
-
 // readWAL reads what a previous run logged and did not apply. Open calls it
 // before it writes anything: a damaged log (ErrCorrupt) leaves both files
 // as they were.
@@ -336,7 +300,7 @@ func (s *Store) readWAL() (groups []engine.Group, err error) {
 		if fi, err := os.Stat(s.path); err == nil && fi.Size() < tx.Size() {
 			return fmt.Errorf("%w: the file is %d bytes but its pages reach %d bytes (truncated?)", ErrCorrupt, fi.Size(), tx.Size())
 		}
-		applied = walApplied(engine.NewBoltView(tx))
+		applied = appliedMark.Applied(engine.NewBoltView(tx))
 		return nil
 	})
 	if err != nil {
@@ -351,7 +315,7 @@ func (s *Store) readWAL() (groups []engine.Group, err error) {
 func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 	path := s.path + walSuffix
 	var applied uint64
-	if err := s.db.View(func(tx *bolt.Tx) error { applied = walApplied(engine.NewBoltView(tx)); return nil }); err != nil {
+	if err := s.db.View(func(tx *bolt.Tx) error { applied = appliedMark.Applied(engine.NewBoltView(tx)); return nil }); err != nil {
 		return err
 	}
 	groups := make([]*engine.Group, len(logged))
@@ -369,7 +333,7 @@ func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 			for _, g := range groups {
 				ow.SetGen(g.Gen)
 				for i := range g.Muts {
-					if err := replayMut(&g.Muts[i], ow); err != nil {
+					if err := engine.ReplayMut(&g.Muts[i], ow); err != nil {
 						return err
 					}
 				}
@@ -384,7 +348,7 @@ func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 		return nil
 	}
 	if len(groups) > 0 {
-		if err := s.db.Update(func(tx *bolt.Tx) error { return replayGroups(engine.NewBoltView(tx), groups) }); err != nil {
+		if err := s.db.Update(func(tx *bolt.Tx) error { return appliedMark.Replay(engine.NewBoltView(tx), groups) }); err != nil {
 			return fmt.Errorf("ckpt: replay write-ahead log: %w", err)
 		}
 		applied = groups[len(groups)-1].Gen
@@ -444,7 +408,7 @@ func (s *Store) beginSnapshot(between func()) (*bolt.Tx, *ovSnap, error) {
 			between()
 		}
 		snap := w.snap.Load()
-		a := walApplied(engine.NewBoltView(tx))
+		a := appliedMark.Applied(engine.NewBoltView(tx))
 		if snap.pruned <= a && a <= snap.gen {
 			return tx, snap, nil
 		}

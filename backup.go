@@ -290,7 +290,7 @@ func (s *Store) replayInto(path string, groups []*engine.Group) (err error) {
 			err = fmt.Errorf("%w: writing the log into the copy failed: %v", ErrCorrupt, p)
 		}
 	}()
-	err = db.Update(func(tx *bolt.Tx) error { return replayGroups(engine.NewBoltView(tx), groups) })
+	err = db.Update(func(tx *bolt.Tx) error { return appliedMark.Replay(engine.NewBoltView(tx), groups) })
 	if err != nil {
 		err = fmt.Errorf("write the log into the copy: %w", err)
 	}

@@ -65,6 +65,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/ckpt-go/ckpt/saverkit"
 )
 
@@ -114,6 +115,10 @@ var (
 
 // idLen is the size of a checkpoint id (a ULID) in keys.
 const idLen = 16
+
+// appliedMark is where bbolt records the last group of the write-ahead log
+// it holds (keyWALApplied in the meta bucket).
+var appliedMark = engine.Mark{Path: bucketPath{bucketMeta}, Key: keyWALApplied}
 
 func threadPath(thread string, sub []byte) bucketPath {
 	return bucketPath{bucketThreads, []byte(thread), sub}

@@ -261,7 +261,7 @@ func TestOverlayMatchesBolt(t *testing.T) {
 				return
 			}
 			n := rapid.IntRange(1, len(pending)).Draw(rt, "apply")
-			if err := sut.Update(func(tx *bolt.Tx) error { return replayGroups(engine.NewBoltView(tx), pending[:n]) }); err != nil {
+			if err := sut.Update(func(tx *bolt.Tx) error { return appliedMark.Replay(engine.NewBoltView(tx), pending[:n]) }); err != nil {
 				rt.Fatal(err)
 			}
 			applied = pending[n-1].Gen
@@ -293,7 +293,7 @@ func TestOverlayMatchesBolt(t *testing.T) {
 			defer rtx.Rollback()
 			got := engine.NewView(shared, engine.NewBoltView(stx))
 			want := engine.NewBoltView(rtx)
-			if walApplied(engine.NewBoltView(stx)) > gen {
+			if appliedMark.Applied(engine.NewBoltView(stx)) > gen {
 				rt.Fatal("bbolt holds a group the overlay lacks")
 			}
 			for range 8 {
