@@ -9,38 +9,9 @@ package ckpt
 // replays logged groups into bbolt in large batches; the commit loop then
 // prunes from the shared tree what bbolt holds.
 //
-// Why readers see a consistent state, while they hold nothing the commit
-// loop or the applier wait for (etcd 3.4's "fully concurrent reads"): the
-// commit loop publishes, behind an atomic pointer, a frozen copy of the
-// shared tree (ovSnap: tidwall/btree's Copy is O(1) and copies on write)
-// after every merge and every prune, with gen (the last group merged into
-// it) and pruned (every group it let go is <= pruned, and bbolt held those
-// before they were let go). A reader begins a bbolt read transaction, then
-// loads the published snapshot, then reads the last group that
-// transaction holds (applied, written by the applier in the same commit as
-// the groups). The pair is consistent when pruned <= applied <= gen:
-//   - applied <= gen: bbolt holds no group the tree has not seen, so no
-//     tree entry is older than bbolt's value of its key. (A group is
-//     merged before the applier gets it, so a snapshot loaded after the
-//     transaction began always passes this.)
-//   - pruned <= applied: everything let go of the tree is in bbolt, so the
-//     tree holds every group after applied up to gen, and its entries
-//     (each the latest write of its key up to gen) are at least as new as
-//     bbolt's.
-// Tree over bbolt is then the state after group gen. A reader that began
-// its transaction before an apply committed and loads a tree pruned after
-// it fails the check (pruned > applied): it drops both and starts again.
-// Loading the tree before beginning the transaction would fail the other
-// way (a group merged and applied in between: applied > gen). Readers never
-// see a group before its record is durable (in Sync mode), since it is
-// merged only then. overlay_test.go drives readers through every
-// interleaving of these steps with applies and prunes.
-//
-// bbolt's own locks: a read transaction holds bbolt's mmap lock shared
-// until it ends, and a commit that must grow the map waits for every open
-// one. Open maps a generous size from the start (engine.MmapSize) so that this is
-// rare. A read transaction also keeps the pages it can see from reuse: a
-// page freed after it began is reused once it ends.
+// Reads are snapshots (internal/engine/snapshot.go): the commit loop
+// publishes the shared tree after every merge and every prune, and a
+// reader pairs the published tree with a bbolt read transaction.
 
 import (
 	"context"
@@ -80,9 +51,10 @@ const (
 // belong to the commit loop.
 type walState struct {
 	log *engine.Log // nil when read-only
-	// snap is what readers see: a frozen copy of shared, published by the
-	// commit loop (the only writer of shared) after each merge and prune.
-	snap      atomic.Pointer[ovSnap]
+	// snaps holds what readers see: a frozen copy of shared, published by
+	// the commit loop (the only writer of shared) after each merge and
+	// prune, and counts the readers.
+	snaps     *engine.Snapshots
 	shared    *engine.Tree
 	gen       uint64          // last group logged and merged
 	pruned    uint64          // every group let go of shared is <= pruned
@@ -99,63 +71,22 @@ type walState struct {
 	syncing  bool   // the syncer is at work
 	syncReq  chan uint64
 	syncRes  chan syncResult
-
-	// readers counts the open read transactions of snapshots (each counted
-	// under dbMu shared, before its begin); idle tells the applier that
-	// the count fell to zero.
-	readers atomic.Int64
-	idle    chan struct{}
-}
-
-// readerWait bounds how long the background applier waits for a moment
-// with no read transaction open before it applies anyway.
-const readerWait = 100 * time.Millisecond
-
-// awaitNoReader waits, holding mu (dbMu) exclusively on entry and on
-// return, until no snapshot's read transaction is open or readerWait has
-// passed. Readers count themselves while they hold mu shared, so a zero
-// seen here holds until mu is released; mu is released while waiting, so
-// readers never wait for this.
-func (w *walState) awaitNoReader(mu *sync.RWMutex) {
-	deadline := time.Now().Add(readerWait)
-	for w.readers.Load() > 0 {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return
-		}
-		mu.Unlock()
-		select {
-		case <-w.idle:
-		case <-time.After(left):
-		}
-		mu.Lock()
-	}
 }
 
 // endRead ends a snapshot's read transaction.
-func (s *Store) endRead(tx *bolt.Tx) {
-	_ = tx.Rollback()
-	if w := s.wal; w != nil && w.readers.Add(-1) == 0 {
-		select {
-		case w.idle <- struct{}{}:
-		default:
-		}
-	}
-}
+func (s *Store) endRead(tx *bolt.Tx) { s.snapshots().End(tx) }
 
-// ovSnap is a published state of the overlay: tree holds every group up
-// to gen that bbolt lacked when it was published; the groups it let go
-// are <= pruned and in bbolt. Nothing changes it once published.
-type ovSnap struct {
-	tree   *engine.Tree
-	gen    uint64
-	pruned uint64
+// snapshots returns the snapshots of the log's overlay; nil (reads of
+// bbolt alone) without a log.
+func (s *Store) snapshots() *engine.Snapshots {
+	if s.wal == nil {
+		return nil
+	}
+	return s.wal.snaps
 }
 
 // publish makes the shared tree as it is now what new readers see.
-func (w *walState) publish() {
-	w.snap.Store(&ovSnap{tree: w.shared.Frozen(), gen: w.gen, pruned: w.pruned})
-}
+func (w *walState) publish() { w.snaps.Publish(w.shared, w.gen, w.pruned) }
 
 // applier replays logged groups into bbolt.
 type applier struct {
@@ -253,7 +184,7 @@ func (ap *applier) apply(waitReaders bool) error {
 	// meanwhile.)
 	s.dbMu.Lock()
 	if waitReaders {
-		s.wal.awaitNoReader(&s.dbMu)
+		s.wal.snaps.AwaitNoReader(&s.dbMu)
 	}
 	tx, err := s.fs.BeginWrite(s.db)
 	s.dbMu.Unlock()
@@ -327,7 +258,7 @@ func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 			return nil
 		}
 		// groups stays for Backup, which replays it into its copy.
-		w := &walState{shared: engine.NewTree(), gen: groups[len(groups)-1].Gen, groups: groups, idle: make(chan struct{}, 1)}
+		w := &walState{shared: engine.NewTree(), gen: groups[len(groups)-1].Gen, groups: groups, snaps: engine.NewSnapshots(appliedMark)}
 		err := s.db.View(func(tx *bolt.Tx) error {
 			ow := engine.NewTreeWriter(w.shared, engine.NewBoltView(tx), 0)
 			for _, g := range groups {
@@ -364,7 +295,7 @@ func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 		return err
 	}
 	w := &walState{log: log, shared: engine.NewTree(), unsynced: engine.NewTree(), gen: applied, written: applied, durable: applied,
-		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1), idle: make(chan struct{}, 1)}
+		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1), snaps: engine.NewSnapshots(appliedMark)}
 	w.ap = newApplier(s, applied)
 	w.publish()
 	s.wal = w
@@ -378,58 +309,16 @@ func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 func (s *Store) logging() bool { return s.wal != nil && s.wal.ap != nil }
 
 // snapshot begins a read: a bbolt read transaction and, with the log, the
-// overlay snapshot that goes with it (see the top of this file); endRead
-// ends it. It holds dbMu only while it begins, so Compact does not swap
-// the handle meanwhile (and its Close of the old handle waits for the
+// overlay snapshot that goes with it (internal/engine/snapshot.go);
+// endRead ends it. It holds dbMu only while it begins, so Compact does not
+// swap the handle meanwhile (and its Close of the old handle waits for the
 // transaction to end).
-func (s *Store) snapshot() (*bolt.Tx, *ovSnap, error) { return s.beginSnapshot(nil) }
+func (s *Store) snapshot() (*bolt.Tx, *engine.Snap, error) { return s.beginSnapshot(nil) }
 
 // beginSnapshot is snapshot; between, if set, runs after each bbolt begin
 // and before the overlay is loaded (tests pause readers there).
-func (s *Store) beginSnapshot(between func()) (*bolt.Tx, *ovSnap, error) {
-	w := s.wal
-	for try := 0; ; try++ {
-		s.dbMu.RLock()
-		if w != nil {
-			w.readers.Add(1)
-		}
-		tx, err := s.db.Begin(false)
-		s.dbMu.RUnlock()
-		if err != nil {
-			if w != nil {
-				w.readers.Add(-1)
-			}
-			return nil, nil, fmt.Errorf("ckpt: begin read: %w", err)
-		}
-		if w == nil {
-			return tx, nil, nil
-		}
-		if between != nil {
-			between()
-		}
-		snap := w.snap.Load()
-		a := appliedMark.Applied(engine.NewBoltView(tx))
-		if snap.pruned <= a && a <= snap.gen {
-			return tx, snap, nil
-		}
-		// An apply committed and the tree was pruned between the two
-		// steps: this pair would miss the applied groups. Again. (A retry
-		// needs a whole apply between two steps of a few microseconds;
-		// failing a thousand times in a row means the file is not the one
-		// the overlay goes with.)
-		s.endRead(tx)
-		if try == 1000 {
-			return nil, nil, fmt.Errorf("%w: the file holds the write-ahead log up to group %d, the overlay groups %d-%d", ErrCorrupt, a, snap.pruned+1, snap.gen)
-		}
-	}
-}
-
-// snapView is the reader of a snapshot.
-func snapView(tx *bolt.Tx, snap *ovSnap) reader {
-	if snap == nil || snap.tree.Len() == 0 {
-		return engine.NewBoltView(tx)
-	}
-	return engine.NewView(snap.tree, engine.NewBoltView(tx))
+func (s *Store) beginSnapshot(between func()) (*bolt.Tx, *engine.Snap, error) {
+	return s.snapshots().Begin(&s.dbMu, &s.db, between)
 }
 
 // flight is a group whose record is in the log but not merged yet: it

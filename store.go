@@ -367,7 +367,7 @@ func (s *Store) view(ctx context.Context, fn func(r reader) error) (err error) {
 	defer s.endRead(tx)
 	s.obs.snapshotOpened()
 	defer s.obs.snapshotClosed()
-	return fn(snapView(tx, snap))
+	return fn(snap.View(tx))
 }
 
 func validThread(thread string) error { return saverkit.CheckThread(thread) }
