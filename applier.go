@@ -5,9 +5,10 @@ package ckpt
 // (internal/engine/overlay.go), on top of the shared overlay and bbolt,
 // logs the group's changes (internal/engine/wal.go), and once the record
 // is durable merges the scratch tree into the shared one,
-// which readers see on top of bbolt. The applier, a goroutine of its own,
-// replays logged groups into bbolt in large batches; the commit loop then
-// prunes from the shared tree what bbolt holds.
+// which readers see on top of bbolt. The applier, a goroutine of its own
+// (internal/engine/applier.go), replays logged groups into bbolt in large
+// batches; the commit loop then prunes from the shared tree what bbolt
+// holds.
 //
 // Reads are snapshots (internal/engine/snapshot.go): the commit loop
 // publishes the shared tree after every merge and every prune, and a
@@ -20,23 +21,12 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 
 const (
-	// The applier waits for applyBytes of logged groups, or for writes to
-	// pause for applyIdle, or at most applyMaxDelay, before it applies:
-	// one bbolt commit (two fsyncs, every touched page written) then
-	// carries many groups, and its fsyncs rarely stand in the way of the
-	// log's.
-	applyBytes    = 1 << 20
-	applyIdle     = 20 * time.Millisecond
-	applyMaxDelay = time.Second
 	// maxUnapplied bounds the bytes logged but not applied: past it, the
 	// commit loop applies everything itself before logging more, so the
 	// overlay's memory stays bounded.
@@ -60,7 +50,7 @@ type walState struct {
 	pruned    uint64          // every group let go of shared is <= pruned
 	groups    []*engine.Group // logged and not yet pruned from shared
 	unapplied int             // log bytes of groups not yet applied
-	ap        *applier
+	ap        *engine.Applier
 
 	flights []*flight // logged, waiting to be merged, in order
 	// unsynced holds the changes of every group in flight, merged in
@@ -87,136 +77,6 @@ func (s *Store) snapshots() *engine.Snapshots {
 
 // publish makes the shared tree as it is now what new readers see.
 func (w *walState) publish() { w.snaps.Publish(w.shared, w.gen, w.pruned) }
-
-// applier replays logged groups into bbolt.
-type applier struct {
-	s       *Store
-	applyMu sync.Mutex // one apply at a time
-	mu      sync.Mutex // guards pending
-	pending []*engine.Group
-	bytes   int           // log bytes of pending
-	last    time.Time     // when a group was last added
-	applied atomic.Uint64 // the last group bbolt holds
-	wake    chan struct{}
-	pruned  chan struct{} // tells the commit loop bbolt holds more
-	stop    chan struct{}
-	done    chan struct{}
-}
-
-func newApplier(s *Store, applied uint64) *applier {
-	ap := &applier{s: s, wake: make(chan struct{}, 1), pruned: make(chan struct{}, 1),
-		stop: make(chan struct{}), done: make(chan struct{})}
-	ap.applied.Store(applied)
-	return ap
-}
-
-func (ap *applier) add(g *engine.Group) {
-	ap.mu.Lock()
-	ap.pending = append(ap.pending, g)
-	ap.bytes += g.Size
-	ap.last = time.Now()
-	ap.mu.Unlock()
-	select {
-	case ap.wake <- struct{}{}:
-	default:
-	}
-}
-
-// run applies in the background until stop.
-func (ap *applier) run() {
-	defer close(ap.done)
-	for {
-		select {
-		case <-ap.wake:
-		case <-ap.stop:
-			return
-		}
-		first := time.Now()
-		for !ap.due(first) {
-			select {
-			case <-time.After(applyIdle / 4):
-			case <-ap.stop:
-				return
-			}
-		}
-		// A failure leaves the groups pending; the commit loop meets the
-		// error when it must apply itself (maxUnapplied, Compact, Close).
-		_ = ap.apply(true)
-	}
-}
-
-// due tells whether the pending groups should be applied now.
-func (ap *applier) due(first time.Time) bool {
-	ap.mu.Lock()
-	defer ap.mu.Unlock()
-	now := time.Now()
-	return ap.bytes >= applyBytes || now.Sub(ap.last) >= applyIdle || now.Sub(first) >= applyMaxDelay
-}
-
-// apply replays every pending group into bbolt in one transaction. With
-// waitReaders (the background applier, which nobody waits for), it first
-// waits up to readerWait for a moment when no read transaction is open.
-func (ap *applier) apply(waitReaders bool) error {
-	ap.applyMu.Lock()
-	defer ap.applyMu.Unlock()
-	ap.mu.Lock()
-	groups := ap.pending[:len(ap.pending):len(ap.pending)]
-	ap.mu.Unlock()
-	if len(groups) == 0 {
-		return nil
-	}
-	last := groups[len(groups)-1].Gen
-	s := ap.s
-	if s.fs.BoltFailed() {
-		// bbolt failed a commit: its state on disk past the last good
-		// commit is unknown, so nothing more goes into it; the groups stay
-		// in the log for the next Open.
-		return s.fs.Failed()
-	}
-	// Begin while no read transaction is open, if one comes soon: bbolt
-	// then reuses every page freed so far, instead of growing the file.
-	// (bbolt keeps the pages the last commit freed while a reader that
-	// began after it is open: under steady reads, without this wait, the
-	// W1 file grew by a batch, 16.8 to 21.6 MB.) The commit loop holds
-	// dbMu shared while it builds a group, so this waits for that; readers
-	// hold it only to begin, so they never wait for the applier, nor it
-	// for them past readerWait. (applyMu keeps Compact from swapping db
-	// meanwhile.)
-	s.dbMu.Lock()
-	if waitReaders {
-		s.wal.snaps.AwaitNoReader(&s.dbMu)
-	}
-	tx, err := s.fs.BeginWrite(s.db)
-	s.dbMu.Unlock()
-	if err == nil {
-		// Read by this transaction's commit (bbolt's grow); the applier is
-		// the only writer of the file while the log is on.
-		tx.DB().AllocSize = engine.GrowStep(tx.Size())
-		err = s.fs.GuardWrite("apply the write-ahead log", tx, func() error {
-			if err := appliedMark.Replay(engine.NewBoltView(tx), groups); err != nil {
-				_ = tx.Rollback()
-				return err
-			}
-			return s.commitBoltTimed(tx)
-		})
-	}
-	if err != nil {
-		return s.fs.Fail(engine.FailBolt, fmt.Errorf("ckpt: apply write-ahead log to the store: %w", err))
-	}
-	ap.mu.Lock()
-	ap.pending = ap.pending[len(groups):]
-	for _, g := range groups {
-		ap.bytes -= g.Size
-	}
-	ap.mu.Unlock()
-	ap.applied.Store(last)
-	s.obs.applied(groups)
-	select {
-	case ap.pruned <- struct{}{}:
-	default:
-	}
-	return nil
-}
 
 // readWAL reads what a previous run logged and did not apply. Open calls it
 // before it writes anything: a damaged log (ErrCorrupt) leaves both files
@@ -296,10 +156,11 @@ func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 	}
 	w := &walState{log: log, shared: engine.NewTree(), unsynced: engine.NewTree(), gen: applied, written: applied, durable: applied,
 		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1), snaps: engine.NewSnapshots(appliedMark)}
-	w.ap = newApplier(s, applied)
+	w.ap = engine.NewApplier(engine.ApplierConfig{FS: &s.fs, DBMu: &s.dbMu, DB: &s.db, Snaps: w.snaps,
+		Mark: appliedMark, Commit: s.commitBoltTimed, OnApplied: s.obs.applied}, applied)
 	w.publish()
 	s.wal = w
-	go w.ap.run()
+	go w.ap.Run()
 	go w.syncer()
 	return nil
 }
@@ -485,7 +346,7 @@ func (s *Store) finishFlights() {
 			w.groups = append(w.groups, g)
 			w.unapplied += g.Size
 			s.obs.group(len(f.ops), g.Size, g.Gen)
-			w.ap.add(g)
+			w.ap.Add(g)
 			s.commits.Add(1)
 		}
 		s.ack(f.ops, f.errs)
@@ -545,7 +406,7 @@ func (s *Store) drainFlights() error {
 // rewinds the log when bbolt holds all of it.
 func (s *Store) pruneApplied() {
 	w := s.wal
-	applied := w.ap.applied.Load()
+	applied := w.ap.Applied()
 	n := 0
 	for _, g := range w.groups {
 		if g.Gen > applied {
@@ -584,7 +445,7 @@ func (s *Store) ApplyLog(ctx context.Context) error {
 
 // applyAll applies every logged group now (Compact, Close, a full log).
 func (s *Store) applyAll() error {
-	if err := s.wal.ap.apply(false); err != nil {
+	if err := s.wal.ap.Apply(false); err != nil {
 		return err
 	}
 	s.pruneApplied()
@@ -599,12 +460,11 @@ func (s *Store) closeWAL() error {
 		return nil
 	}
 	close(w.syncReq)
-	close(w.ap.stop)
-	<-w.ap.done
+	w.ap.Stop()
 	if s.fs.BoltFailed() {
 		// bbolt takes nothing more: the log keeps the durable groups
 		// bbolt lacks, for the next Open.
-		if w.ap.applied.Load() < w.gen {
+		if w.ap.Applied() < w.gen {
 			return w.log.Close()
 		}
 		return w.log.Remove()

@@ -28,13 +28,13 @@ func TestPanicInBoltWriteFailsTheStore(t *testing.T) {
 	if err := s.ApplyLog(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s.wal.ap.applyMu.Lock() // as the applier does around its transaction
+	s.wal.ap.Lock() // as the applier does around its transaction
 	tx, err := s.db.Begin(true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = s.fs.GuardWrite("test", tx, func() error { panic("page 7 already freed") })
-	s.wal.ap.applyMu.Unlock()
+	s.wal.ap.Unlock()
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("panic became %v, want ErrCorrupt", err)
 	}
@@ -72,9 +72,9 @@ func TestPoisonedStoreClosesAndReleasesTheFile(t *testing.T) {
 	}
 	// A write transaction that is never closed holds bbolt's write lock,
 	// as a panic half-way through a rollback leaves it.
-	s.wal.ap.applyMu.Lock()
+	s.wal.ap.Lock()
 	tx, err := s.db.Begin(true)
-	s.wal.ap.applyMu.Unlock()
+	s.wal.ap.Unlock()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -451,8 +451,8 @@ func (s *Store) checkPagesPaused(ctx context.Context, rep *VerifyReport) error {
 		return ErrClosed
 	}
 	ap := s.wal.ap
-	ap.applyMu.Lock()
-	defer ap.applyMu.Unlock()
+	ap.Lock()
+	defer ap.Unlock()
 	s.dbMu.RLock() // Compact swaps db under dbMu
 	defer s.dbMu.RUnlock()
 	err := engine.Guard("verify: page check", func() error {

@@ -359,7 +359,7 @@ func (s *Store) opened(replayed int) {
 	if s.logging() {
 		// Group numbers go on from the file's; a group logged or applied
 		// since (by upgradeFormat) already set its own.
-		a := s.wal.ap.applied.Load()
+		a := s.wal.ap.Applied()
 		s.obs.appliedGen.CompareAndSwap(0, a)
 		s.obs.loggedGen.CompareAndSwap(0, a)
 	}

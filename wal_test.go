@@ -31,11 +31,7 @@ func openUnappliedWith(t *testing.T, path string, opts Options) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	close(s.wal.ap.stop)
-	<-s.wal.ap.done
-	s.wal.ap.stop = make(chan struct{}) // for Close
-	s.wal.ap.done = make(chan struct{})
-	close(s.wal.ap.done)
+	s.wal.ap.Stop() // Close's Stop then returns at once
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
@@ -99,7 +95,7 @@ func TestLogReplayedAfterCrash(t *testing.T) {
 	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	ids := saveN(t, s, "t", 0, 20)
 	checkLoads(t, s, "t", ids) // read through the overlay
-	if s.wal.ap.applied.Load() != 0 {
+	if s.wal.ap.Applied() != 0 {
 		t.Fatal("the stopped applier applied")
 	}
 	cp := crashCopy(t, s)
@@ -271,8 +267,8 @@ func TestApplyLogEmptiesTheOverlay(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Read after ApplyLog returned: the commit loop is idle.
-	if n := s.wal.shared.Len(); n != 0 || s.wal.ap.applied.Load() != s.wal.gen || s.wal.log.Offset() != engine.HeaderSize {
-		t.Fatalf("after ApplyLog: %d overlay entries, applied %d of %d, log at %d", n, s.wal.ap.applied.Load(), s.wal.gen, s.wal.log.Offset())
+	if n := s.wal.shared.Len(); n != 0 || s.wal.ap.Applied() != s.wal.gen || s.wal.log.Offset() != engine.HeaderSize {
+		t.Fatalf("after ApplyLog: %d overlay entries, applied %d of %d, log at %d", n, s.wal.ap.Applied(), s.wal.gen, s.wal.log.Offset())
 	}
 	checkLoads(t, s, "t", ids) // now from bbolt alone
 }

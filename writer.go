@@ -186,10 +186,10 @@ func (s *Store) run() {
 	// safeApply) instead of killing the process.
 	debug.SetPanicOnFault(true)
 	group := make([]*writeOp, 0, maxGroup)
-	var pruned chan struct{}   // the applier says bbolt holds more
+	var pruned <-chan struct{} // the applier says bbolt holds more
 	var synced chan syncResult // the syncer made the log durable
 	if s.logging() {
-		pruned, synced = s.wal.ap.pruned, s.wal.syncRes
+		pruned, synced = s.wal.ap.Pruned(), s.wal.syncRes
 	}
 	for {
 		var op *writeOp
