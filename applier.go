@@ -1,71 +1,32 @@
 package ckpt
 
 // The write-ahead log's side of the store. The commit loop applies each
-// group of writes to a scratch overlay tree of its own (overlay.go), on top
-// of the shared overlay and bbolt, logs the group's changes (internal/engine/wal.go), and
-// once the record is durable merges the scratch tree into the shared one,
-// which readers see on top of bbolt. The applier, a goroutine of its own,
-// replays logged groups into bbolt in large batches; the commit loop then
-// prunes from the shared tree what bbolt holds.
+// group of writes to a scratch overlay tree of its own
+// (internal/engine/overlay.go), on top of the shared overlay and bbolt,
+// logs the group's changes (internal/engine/wal.go), and once the record
+// is durable merges the scratch tree into the shared one,
+// which readers see on top of bbolt. The applier, a goroutine of its own
+// (internal/engine/applier.go), replays logged groups into bbolt in large
+// batches; the commit loop then prunes from the shared tree what bbolt
+// holds.
 //
-// Why readers see a consistent state, while they hold nothing the commit
-// loop or the applier wait for (etcd 3.4's "fully concurrent reads"): the
-// commit loop publishes, behind an atomic pointer, a frozen copy of the
-// shared tree (ovSnap: tidwall/btree's Copy is O(1) and copies on write)
-// after every merge and every prune, with gen (the last group merged into
-// it) and pruned (every group it let go is <= pruned, and bbolt held those
-// before they were let go). A reader begins a bbolt read transaction, then
-// loads the published snapshot, then reads the last group that
-// transaction holds (applied, written by the applier in the same commit as
-// the groups). The pair is consistent when pruned <= applied <= gen:
-//   - applied <= gen: bbolt holds no group the tree has not seen, so no
-//     tree entry is older than bbolt's value of its key. (A group is
-//     merged before the applier gets it, so a snapshot loaded after the
-//     transaction began always passes this.)
-//   - pruned <= applied: everything let go of the tree is in bbolt, so the
-//     tree holds every group after applied up to gen, and its entries
-//     (each the latest write of its key up to gen) are at least as new as
-//     bbolt's.
-// Tree over bbolt is then the state after group gen. A reader that began
-// its transaction before an apply committed and loads a tree pruned after
-// it fails the check (pruned > applied): it drops both and starts again.
-// Loading the tree before beginning the transaction would fail the other
-// way (a group merged and applied in between: applied > gen). Readers never
-// see a group before its record is durable (in Sync mode), since it is
-// merged only then. overlay_test.go drives readers through every
-// interleaving of these steps with applies and prunes.
-//
-// bbolt's own locks: a read transaction holds bbolt's mmap lock shared
-// until it ends, and a commit that must grow the map waits for every open
-// one. Open maps a generous size from the start (engine.MmapSize) so that this is
-// rare. A read transaction also keeps the pages it can see from reuse: a
-// page freed after it began is reused once it ends.
+// Reads are snapshots (internal/engine/snapshot.go): the commit loop
+// publishes the shared tree after every merge and every prune, and a
+// reader pairs the published tree with a bbolt read transaction.
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"runtime/debug"
 	"slices"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 
 const (
-	// The applier waits for applyBytes of logged groups, or for writes to
-	// pause for applyIdle, or at most applyMaxDelay, before it applies:
-	// one bbolt commit (two fsyncs, every touched page written) then
-	// carries many groups, and its fsyncs rarely stand in the way of the
-	// log's.
-	applyBytes    = 1 << 20
-	applyIdle     = 20 * time.Millisecond
-	applyMaxDelay = time.Second
 	// maxUnapplied bounds the bytes logged but not applied: past it, the
 	// commit loop applies everything itself before logging more, so the
 	// overlay's memory stays bounded.
@@ -80,247 +41,42 @@ const (
 // belong to the commit loop.
 type walState struct {
 	log *engine.Log // nil when read-only
-	// snap is what readers see: a frozen copy of shared, published by the
-	// commit loop (the only writer of shared) after each merge and prune.
-	snap      atomic.Pointer[ovSnap]
-	shared    *ovTree
+	// snaps holds what readers see: a frozen copy of shared, published by
+	// the commit loop (the only writer of shared) after each merge and
+	// prune, and counts the readers.
+	snaps     *engine.Snapshots
+	shared    *engine.Tree
 	gen       uint64          // last group logged and merged
 	pruned    uint64          // every group let go of shared is <= pruned
 	groups    []*engine.Group // logged and not yet pruned from shared
 	unapplied int             // log bytes of groups not yet applied
-	ap        *applier
+	ap        *engine.Applier
 
 	flights []*flight // logged, waiting to be merged, in order
 	// unsynced holds the changes of every group in flight, merged in
 	// order: the next group reads through one tree, not one per flight.
-	unsynced *ovTree
+	unsynced *engine.Tree
 	written  uint64 // last group written to the log (>= gen)
 	durable  uint64 // the log is fsync'd up to this group
 	syncing  bool   // the syncer is at work
 	syncReq  chan uint64
 	syncRes  chan syncResult
-
-	// readers counts the open read transactions of snapshots (each counted
-	// under dbMu shared, before its begin); idle tells the applier that
-	// the count fell to zero.
-	readers atomic.Int64
-	idle    chan struct{}
-}
-
-// readerWait bounds how long the background applier waits for a moment
-// with no read transaction open before it applies anyway.
-const readerWait = 100 * time.Millisecond
-
-// awaitNoReader waits, holding mu (dbMu) exclusively on entry and on
-// return, until no snapshot's read transaction is open or readerWait has
-// passed. Readers count themselves while they hold mu shared, so a zero
-// seen here holds until mu is released; mu is released while waiting, so
-// readers never wait for this.
-func (w *walState) awaitNoReader(mu *sync.RWMutex) {
-	deadline := time.Now().Add(readerWait)
-	for w.readers.Load() > 0 {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return
-		}
-		mu.Unlock()
-		select {
-		case <-w.idle:
-		case <-time.After(left):
-		}
-		mu.Lock()
-	}
 }
 
 // endRead ends a snapshot's read transaction.
-func (s *Store) endRead(tx *bolt.Tx) {
-	_ = tx.Rollback()
-	if w := s.wal; w != nil && w.readers.Add(-1) == 0 {
-		select {
-		case w.idle <- struct{}{}:
-		default:
-		}
-	}
-}
+func (s *Store) endRead(tx *bolt.Tx) { s.snapshots().End(tx) }
 
-// ovSnap is a published state of the overlay: tree holds every group up
-// to gen that bbolt lacked when it was published; the groups it let go
-// are <= pruned and in bbolt. Nothing changes it once published.
-type ovSnap struct {
-	tree   *ovTree
-	gen    uint64
-	pruned uint64
+// snapshots returns the snapshots of the log's overlay; nil (reads of
+// bbolt alone) without a log.
+func (s *Store) snapshots() *engine.Snapshots {
+	if s.wal == nil {
+		return nil
+	}
+	return s.wal.snaps
 }
 
 // publish makes the shared tree as it is now what new readers see.
-func (w *walState) publish() {
-	w.snap.Store(&ovSnap{tree: w.shared.frozen(), gen: w.gen, pruned: w.pruned})
-}
-
-// applier replays logged groups into bbolt.
-type applier struct {
-	s       *Store
-	applyMu sync.Mutex // one apply at a time
-	mu      sync.Mutex // guards pending
-	pending []*engine.Group
-	bytes   int           // log bytes of pending
-	last    time.Time     // when a group was last added
-	applied atomic.Uint64 // the last group bbolt holds
-	wake    chan struct{}
-	pruned  chan struct{} // tells the commit loop bbolt holds more
-	stop    chan struct{}
-	done    chan struct{}
-}
-
-func newApplier(s *Store, applied uint64) *applier {
-	ap := &applier{s: s, wake: make(chan struct{}, 1), pruned: make(chan struct{}, 1),
-		stop: make(chan struct{}), done: make(chan struct{})}
-	ap.applied.Store(applied)
-	return ap
-}
-
-func (ap *applier) add(g *engine.Group) {
-	ap.mu.Lock()
-	ap.pending = append(ap.pending, g)
-	ap.bytes += g.Size
-	ap.last = time.Now()
-	ap.mu.Unlock()
-	select {
-	case ap.wake <- struct{}{}:
-	default:
-	}
-}
-
-// run applies in the background until stop.
-func (ap *applier) run() {
-	defer close(ap.done)
-	for {
-		select {
-		case <-ap.wake:
-		case <-ap.stop:
-			return
-		}
-		first := time.Now()
-		for !ap.due(first) {
-			select {
-			case <-time.After(applyIdle / 4):
-			case <-ap.stop:
-				return
-			}
-		}
-		// A failure leaves the groups pending; the commit loop meets the
-		// error when it must apply itself (maxUnapplied, Compact, Close).
-		_ = ap.apply(true)
-	}
-}
-
-// due tells whether the pending groups should be applied now.
-func (ap *applier) due(first time.Time) bool {
-	ap.mu.Lock()
-	defer ap.mu.Unlock()
-	now := time.Now()
-	return ap.bytes >= applyBytes || now.Sub(ap.last) >= applyIdle || now.Sub(first) >= applyMaxDelay
-}
-
-// apply replays every pending group into bbolt in one transaction. With
-// waitReaders (the background applier, which nobody waits for), it first
-// waits up to readerWait for a moment when no read transaction is open.
-func (ap *applier) apply(waitReaders bool) error {
-	ap.applyMu.Lock()
-	defer ap.applyMu.Unlock()
-	ap.mu.Lock()
-	groups := ap.pending[:len(ap.pending):len(ap.pending)]
-	ap.mu.Unlock()
-	if len(groups) == 0 {
-		return nil
-	}
-	last := groups[len(groups)-1].Gen
-	s := ap.s
-	if s.boltFailed() {
-		// bbolt failed a commit: its state on disk past the last good
-		// commit is unknown, so nothing more goes into it; the groups stay
-		// in the log for the next Open.
-		return s.failed()
-	}
-	// Begin while no read transaction is open, if one comes soon: bbolt
-	// then reuses every page freed so far, instead of growing the file.
-	// (bbolt keeps the pages the last commit freed while a reader that
-	// began after it is open: under steady reads, without this wait, the
-	// W1 file grew by a batch, 16.8 to 21.6 MB.) The commit loop holds
-	// dbMu shared while it builds a group, so this waits for that; readers
-	// hold it only to begin, so they never wait for the applier, nor it
-	// for them past readerWait. (applyMu keeps Compact from swapping db
-	// meanwhile.)
-	s.dbMu.Lock()
-	if waitReaders {
-		s.wal.awaitNoReader(&s.dbMu)
-	}
-	tx, err := s.beginGuarded()
-	s.dbMu.Unlock()
-	if err == nil {
-		// Read by this transaction's commit (bbolt's grow); the applier is
-		// the only writer of the file while the log is on.
-		tx.DB().AllocSize = engine.GrowStep(tx.Size())
-		err = s.guardWrite("apply the write-ahead log", tx, func() error {
-			if err := replayGroups(&boltView{tx: tx}, groups); err != nil {
-				_ = tx.Rollback()
-				return err
-			}
-			return s.commitBoltTimed(tx)
-		})
-	}
-	if err != nil {
-		return s.fail(failBolt, fmt.Errorf("ckpt: apply write-ahead log to the store: %w", err))
-	}
-	ap.mu.Lock()
-	ap.pending = ap.pending[len(groups):]
-	for _, g := range groups {
-		ap.bytes -= g.Size
-	}
-	ap.mu.Unlock()
-	ap.applied.Store(last)
-	s.obs.applied(groups)
-	select {
-	case ap.pruned <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-// replayMut applies one logged change through w.
-func replayMut(m *engine.Mutation, w writer) error {
-	switch m.Op {
-	case engine.MutPut:
-		return w.put(m.Path, m.Key, m.Val)
-	case engine.MutDel:
-		return w.del(m.Path, m.Key)
-	case engine.MutDrop:
-		return w.dropBucket(m.Path)
-	case engine.MutSeq:
-		return w.raiseSeq(m.Path, m.Seq)
-	}
-	return fmt.Errorf("%w: write-ahead log: unknown change %d", ErrCorrupt, m.Op)
-}
-
-// replayGroups applies groups in order and records the last as applied.
-func replayGroups(w writer, groups []*engine.Group) error {
-	for _, g := range groups {
-		for i := range g.Muts {
-			if err := replayMut(&g.Muts[i], w); err != nil {
-				return fmt.Errorf("group %d: %w", g.Gen, err)
-			}
-		}
-	}
-	return w.put(bucketPath{bucketMeta}, keyWALApplied, binary.BigEndian.AppendUint64(nil, groups[len(groups)-1].Gen))
-}
-
-// walApplied reads the last applied group from bbolt.
-func walApplied(r reader) uint64 {
-	if v := r.get(bucketPath{bucketMeta}, keyWALApplied); len(v) == 8 {
-		return binary.BigEndian.Uint64(v)
-	}
-	return 0
-}
+func (w *walState) publish() { w.snaps.Publish(w.shared, w.gen, w.pruned) }
 
 // readWAL reads what a previous run logged and did not apply. Open calls it
 // before it writes anything: a damaged log (ErrCorrupt) leaves both files
@@ -335,7 +91,7 @@ func (s *Store) readWAL() (groups []engine.Group, err error) {
 		if fi, err := os.Stat(s.path); err == nil && fi.Size() < tx.Size() {
 			return fmt.Errorf("%w: the file is %d bytes but its pages reach %d bytes (truncated?)", ErrCorrupt, fi.Size(), tx.Size())
 		}
-		applied = walApplied(&boltView{tx: tx})
+		applied = appliedMark.Applied(engine.NewBoltView(tx))
 		return nil
 	})
 	if err != nil {
@@ -350,7 +106,7 @@ func (s *Store) readWAL() (groups []engine.Group, err error) {
 func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 	path := s.path + walSuffix
 	var applied uint64
-	if err := s.db.View(func(tx *bolt.Tx) error { applied = walApplied(&boltView{tx: tx}); return nil }); err != nil {
+	if err := s.db.View(func(tx *bolt.Tx) error { applied = appliedMark.Applied(engine.NewBoltView(tx)); return nil }); err != nil {
 		return err
 	}
 	groups := make([]*engine.Group, len(logged))
@@ -362,13 +118,13 @@ func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 			return nil
 		}
 		// groups stays for Backup, which replays it into its copy.
-		w := &walState{shared: newOvTree(), gen: groups[len(groups)-1].Gen, groups: groups, idle: make(chan struct{}, 1)}
+		w := &walState{shared: engine.NewTree(), gen: groups[len(groups)-1].Gen, groups: groups, snaps: engine.NewSnapshots(appliedMark)}
 		err := s.db.View(func(tx *bolt.Tx) error {
-			ow := newOvWriter(w.shared, &boltView{tx: tx}, 0)
+			ow := engine.NewTreeWriter(w.shared, engine.NewBoltView(tx), 0)
 			for _, g := range groups {
-				ow.gen = g.Gen
+				ow.SetGen(g.Gen)
 				for i := range g.Muts {
-					if err := replayMut(&g.Muts[i], ow); err != nil {
+					if err := engine.ReplayMut(&g.Muts[i], ow); err != nil {
 						return err
 					}
 				}
@@ -383,7 +139,7 @@ func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 		return nil
 	}
 	if len(groups) > 0 {
-		if err := s.db.Update(func(tx *bolt.Tx) error { return replayGroups(&boltView{tx: tx}, groups) }); err != nil {
+		if err := s.db.Update(func(tx *bolt.Tx) error { return appliedMark.Replay(engine.NewBoltView(tx), groups) }); err != nil {
 			return fmt.Errorf("ckpt: replay write-ahead log: %w", err)
 		}
 		applied = groups[len(groups)-1].Gen
@@ -398,12 +154,13 @@ func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 	if err != nil {
 		return err
 	}
-	w := &walState{log: log, shared: newOvTree(), unsynced: newOvTree(), gen: applied, written: applied, durable: applied,
-		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1), idle: make(chan struct{}, 1)}
-	w.ap = newApplier(s, applied)
+	w := &walState{log: log, shared: engine.NewTree(), unsynced: engine.NewTree(), gen: applied, written: applied, durable: applied,
+		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1), snaps: engine.NewSnapshots(appliedMark)}
+	w.ap = engine.NewApplier(engine.ApplierConfig{FS: &s.fs, DBMu: &s.dbMu, DB: &s.db, Snaps: w.snaps,
+		Mark: appliedMark, Commit: s.commitBoltTimed, OnApplied: s.obs.applied}, applied)
 	w.publish()
 	s.wal = w
-	go w.ap.run()
+	go w.ap.Run()
 	go w.syncer()
 	return nil
 }
@@ -413,58 +170,16 @@ func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 func (s *Store) logging() bool { return s.wal != nil && s.wal.ap != nil }
 
 // snapshot begins a read: a bbolt read transaction and, with the log, the
-// overlay snapshot that goes with it (see the top of this file); endRead
-// ends it. It holds dbMu only while it begins, so Compact does not swap
-// the handle meanwhile (and its Close of the old handle waits for the
+// overlay snapshot that goes with it (internal/engine/snapshot.go);
+// endRead ends it. It holds dbMu only while it begins, so Compact does not
+// swap the handle meanwhile (and its Close of the old handle waits for the
 // transaction to end).
-func (s *Store) snapshot() (*bolt.Tx, *ovSnap, error) { return s.beginSnapshot(nil) }
+func (s *Store) snapshot() (*bolt.Tx, *engine.Snap, error) { return s.beginSnapshot(nil) }
 
 // beginSnapshot is snapshot; between, if set, runs after each bbolt begin
 // and before the overlay is loaded (tests pause readers there).
-func (s *Store) beginSnapshot(between func()) (*bolt.Tx, *ovSnap, error) {
-	w := s.wal
-	for try := 0; ; try++ {
-		s.dbMu.RLock()
-		if w != nil {
-			w.readers.Add(1)
-		}
-		tx, err := s.db.Begin(false)
-		s.dbMu.RUnlock()
-		if err != nil {
-			if w != nil {
-				w.readers.Add(-1)
-			}
-			return nil, nil, fmt.Errorf("ckpt: begin read: %w", err)
-		}
-		if w == nil {
-			return tx, nil, nil
-		}
-		if between != nil {
-			between()
-		}
-		snap := w.snap.Load()
-		a := walApplied(&boltView{tx: tx})
-		if snap.pruned <= a && a <= snap.gen {
-			return tx, snap, nil
-		}
-		// An apply committed and the tree was pruned between the two
-		// steps: this pair would miss the applied groups. Again. (A retry
-		// needs a whole apply between two steps of a few microseconds;
-		// failing a thousand times in a row means the file is not the one
-		// the overlay goes with.)
-		s.endRead(tx)
-		if try == 1000 {
-			return nil, nil, fmt.Errorf("%w: the file holds the write-ahead log up to group %d, the overlay groups %d-%d", ErrCorrupt, a, snap.pruned+1, snap.gen)
-		}
-	}
-}
-
-// snapView is the reader of a snapshot.
-func snapView(tx *bolt.Tx, snap *ovSnap) reader {
-	if snap == nil || snap.tree.Len() == 0 {
-		return &boltView{tx: tx}
-	}
-	return &ovView{tree: snap.tree, base: &boltView{tx: tx}}
+func (s *Store) beginSnapshot(between func()) (*bolt.Tx, *engine.Snap, error) {
+	return s.snapshots().Begin(&s.dbMu, &s.db, between)
 }
 
 // flight is a group whose record is in the log but not merged yet: it
@@ -474,7 +189,7 @@ type flight struct {
 	ops   []*writeOp
 	errs  []error
 	group *engine.Group // nil: nothing to merge (no change, or its record failed)
-	tree  *ovTree
+	tree  *engine.Tree
 	off   int64  // where its record starts in the log
 	want  uint64 // the log must be durable up to this group first (0: no wait)
 }
@@ -552,11 +267,11 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 	}
 	// The commit loop is the only writer of shared and of the flights'
 	// trees: it reads them unlocked.
-	var base reader = &ovView{tree: w.shared, base: &boltView{tx: tx}, states: w.shared.states}
+	var base reader = w.shared.LoopView(engine.NewBoltView(tx))
 	if w.unsynced.Len() > 0 {
-		base = &ovView{tree: w.unsynced, base: base, states: w.unsynced.states}
+		base = w.unsynced.LoopView(base)
 	}
-	ow := newOvWriter(newOvTree(), base, w.written+1)
+	ow := engine.NewTreeWriter(engine.NewTree(), base, w.written+1)
 	needSync, barrier := false, false
 	for i, op := range ops {
 		if op.apply == nil {
@@ -567,32 +282,32 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 			f.errs[i] = err
 			continue
 		}
-		u, m := ow.mark()
+		u, m := ow.Mark()
 		if err := safeApply(op.apply, ow); err != nil {
-			ow.rollback(u, m) // this op alone fails
+			ow.Rollback(u, m) // this op alone fails
 			f.errs[i] = err
 			continue
 		}
-		if len(ow.muts) > m {
+		if len(ow.Muts()) > m {
 			needSync = needSync || op.dur != NoSync
 		}
 	}
 	_ = tx.Rollback()
 	s.dbMu.RUnlock()
-	if len(ow.muts) > 0 {
-		n, err := w.log.Append(ow.gen, ow.muts)
+	if len(ow.Muts()) > 0 {
+		n, err := w.log.Append(ow.Gen(), ow.Muts())
 		if err != nil {
 			// Nothing of the group counts: its scratch tree is dropped, its
 			// bytes are erased, and the store stops writing. The groups
 			// before it finish as their fsync says.
-			fail(s.fail(failLog, errors.Join(err, w.log.Erase(f.off))))
+			fail(s.fs.Fail(engine.FailLog, errors.Join(err, w.log.Erase(f.off))))
 		} else {
-			w.written = ow.gen
-			f.group = &engine.Group{Gen: ow.gen, Muts: ow.muts, Size: n}
-			f.tree = ow.tree
-			mergeOverlay(w.unsynced, ow.tree)
+			w.written = ow.Gen()
+			f.group = &engine.Group{Gen: ow.Gen(), Muts: ow.Muts(), Size: n}
+			f.tree = ow.Scratch()
+			engine.MergeOverlay(w.unsynced, ow.Scratch())
 			if needSync {
-				f.want = ow.gen
+				f.want = ow.Gen()
 			}
 		}
 	}
@@ -614,7 +329,7 @@ func (s *Store) finishFlights() {
 			break
 		}
 		if g := f.group; g != nil {
-			g.Keys = mergeOverlay(w.shared, f.tree)
+			g.Keys = engine.MergeOverlay(w.shared, f.tree)
 			w.gen = g.Gen
 			merged = true
 		}
@@ -631,7 +346,7 @@ func (s *Store) finishFlights() {
 			w.groups = append(w.groups, g)
 			w.unapplied += g.Size
 			s.obs.group(len(f.ops), g.Size, g.Gen)
-			w.ap.add(g)
+			w.ap.Add(g)
 			s.commits.Add(1)
 		}
 		s.ack(f.ops, f.errs)
@@ -639,12 +354,12 @@ func (s *Store) finishFlights() {
 	clear(w.flights[:n])
 	w.flights = w.flights[n:]
 	if len(w.flights) == 0 && w.unsynced.Len() > 0 {
-		w.unsynced = newOvTree() // all of it is in shared now
+		w.unsynced = engine.NewTree() // all of it is in shared now
 	}
 }
 
 // synced takes the syncer's report. A failed fsync fails the store
-// (failstop.go) and every group in flight (later ones were built on earlier
+// (internal/engine/failstop.go) and every group in flight (later ones were built on earlier
 // ones); their records are erased, and neither their log space nor their
 // group numbers are used again: nothing is logged after a failure.
 func (s *Store) synced(res syncResult) {
@@ -655,7 +370,7 @@ func (s *Store) synced(res syncResult) {
 		if len(w.flights) > 0 {
 			cause = errors.Join(cause, w.log.Erase(w.flights[0].off))
 		}
-		err := s.fail(failLog, cause)
+		err := s.fs.Fail(engine.FailLog, cause)
 		for _, f := range w.flights {
 			for i := range f.errs {
 				if f.errs[i] == nil {
@@ -666,7 +381,7 @@ func (s *Store) synced(res syncResult) {
 		}
 		clear(w.flights)
 		w.flights = w.flights[:0]
-		w.unsynced = newOvTree()
+		w.unsynced = engine.NewTree()
 		return
 	}
 	w.durable = max(w.durable, res.gen)
@@ -691,7 +406,7 @@ func (s *Store) drainFlights() error {
 // rewinds the log when bbolt holds all of it.
 func (s *Store) pruneApplied() {
 	w := s.wal
-	applied := w.ap.applied.Load()
+	applied := w.ap.Applied()
 	n := 0
 	for _, g := range w.groups {
 		if g.Gen > applied {
@@ -702,7 +417,7 @@ func (s *Store) pruneApplied() {
 	if n == 0 {
 		return
 	}
-	pruneOverlay(w.shared, w.groups[:n], applied)
+	engine.PruneOverlay(w.shared, w.groups[:n], applied)
 	w.pruned = applied
 	w.publish()
 	for _, g := range w.groups[:n] {
@@ -710,21 +425,9 @@ func (s *Store) pruneApplied() {
 	}
 	clear(w.groups[:n])
 	w.groups = w.groups[n:]
-	if applied == w.gen && len(w.flights) == 0 && s.failed() == nil {
+	if applied == w.gen && len(w.flights) == 0 && s.fs.Failed() == nil {
 		w.log.Rewind() // bbolt holds (and has fsync'd) every record
 		w.durable = w.written
-	}
-}
-
-// pruneOverlay removes from tree the entries groups set that bbolt now
-// holds: those not set again by a later group.
-func pruneOverlay(tree *ovTree, groups []*engine.Group, applied uint64) {
-	for _, g := range groups {
-		for _, k := range g.Keys {
-			if it, ok := tree.Get(&ovItem{key: k}); ok && it.gen <= applied {
-				tree.remove(k)
-			}
-		}
 	}
 }
 
@@ -742,7 +445,7 @@ func (s *Store) ApplyLog(ctx context.Context) error {
 
 // applyAll applies every logged group now (Compact, Close, a full log).
 func (s *Store) applyAll() error {
-	if err := s.wal.ap.apply(false); err != nil {
+	if err := s.wal.ap.Apply(false); err != nil {
 		return err
 	}
 	s.pruneApplied()
@@ -757,12 +460,11 @@ func (s *Store) closeWAL() error {
 		return nil
 	}
 	close(w.syncReq)
-	close(w.ap.stop)
-	<-w.ap.done
-	if s.boltFailed() {
+	w.ap.Stop()
+	if s.fs.BoltFailed() {
 		// bbolt takes nothing more: the log keeps the durable groups
 		// bbolt lacks, for the next Open.
-		if w.ap.applied.Load() < w.gen {
+		if w.ap.Applied() < w.gen {
 			return w.log.Close()
 		}
 		return w.log.Remove()

@@ -201,7 +201,7 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 		// Apply what is logged so far here, as the applier would, so that
 		// the solo op below, which writers wait behind, finds little left
 		// to apply. (A failure here is met again, and returned, there.)
-		_ = s.wal.ap.apply(false)
+		_ = s.wal.ap.Apply(false)
 	}
 	var tx *bolt.Tx
 	var release func()
@@ -209,16 +209,16 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 	op.solo = func() error {
 		// In the commit loop, after every op queued before this one is
 		// committed and (runSolo) the log is applied to bbolt.
-		var ap *applier
+		var ap *engine.Applier
 		if s.logging() {
 			ap = s.wal.ap
-			ap.applyMu.Lock()
+			ap.Lock()
 		}
 		s.dbMu.RLock()
 		release = func() {
 			s.dbMu.RUnlock()
 			if ap != nil {
-				ap.applyMu.Unlock()
+				ap.Unlock()
 			}
 		}
 		var err error
@@ -290,7 +290,7 @@ func (s *Store) replayInto(path string, groups []*engine.Group) (err error) {
 			err = fmt.Errorf("%w: writing the log into the copy failed: %v", ErrCorrupt, p)
 		}
 	}()
-	err = db.Update(func(tx *bolt.Tx) error { return replayGroups(&boltView{tx: tx}, groups) })
+	err = db.Update(func(tx *bolt.Tx) error { return appliedMark.Replay(engine.NewBoltView(tx), groups) })
 	if err != nil {
 		err = fmt.Errorf("write the log into the copy: %w", err)
 	}

@@ -66,9 +66,9 @@ package ckpt
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/ckpt-go/ckpt/saverkit"
 )
 
@@ -123,8 +123,9 @@ var (
 // idLen is the size of a checkpoint id (a ULID) in keys.
 const idLen = 16
 
-// bucketPath names a (possibly nested) bucket from the root.
-type bucketPath [][]byte
+// appliedMark is where bbolt records the last group of the write-ahead log
+// it holds (keyWALApplied in the meta bucket).
+var appliedMark = engine.Mark{Path: bucketPath{bucketMeta}, Key: keyWALApplied}
 
 func threadPath(thread string, sub []byte) bucketPath {
 	return bucketPath{bucketThreads, []byte(thread), sub}
@@ -320,8 +321,6 @@ func checkFormat(v []byte) error {
 
 // validName checks a name that becomes part of a key.
 func validName(what, s string, max int) error { return saverkit.CheckName(what, s, max) }
-
-var errStop = errors.New("stop iteration")
 
 // readNS reads the nsKey at the start of k and returns the namespace and
 // the rest of the key.

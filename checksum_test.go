@@ -125,7 +125,7 @@ func TestFlippedByteInStoredValueIsErrCorrupt(t *testing.T) {
 			if flipped[v.thread+"/"+v.channel] {
 				continue
 			}
-			b := r.get(threadPath(v.thread, bucketBlobs), blobKey("", v.channel, v.version))
+			b := r.Get(threadPath(v.thread, bucketBlobs), blobKey("", v.channel, v.version))
 			raw, ok, err := resolveBlob(r, nil, v.thread, "", v.channel, v.version, b)
 			if err != nil || !ok {
 				t.Fatalf("thread %s channel %s: untouched value: %v", v.thread, v.channel, err)
@@ -175,14 +175,14 @@ func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
 	}
 	err = s.write(context.Background(), func(w writer) error {
 		key := checkpointKey("", id)
-		md := w.get(threadPath("t", bucketMetadata), key)
+		md := w.Get(threadPath("t", bucketMetadata), key)
 		old := append([]byte{metadataRecordV1}, md[1:len(md)-sumLen]...)
-		if err := w.put(threadPath("t", bucketMetadata), key, old); err != nil {
+		if err := w.Put(threadPath("t", bucketMetadata), key, old); err != nil {
 			return err
 		}
 		seg := encodeSegment(nil, "", nil, 1, true, []byte{0x01})
 		seg[len(seg)-1] ^= 0x40
-		return w.put(threadPath("t", bucketSegments), segmentKey("", "orphan", 9, 0), seg)
+		return w.Put(threadPath("t", bucketSegments), segmentKey("", "orphan", 9, 0), seg)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -332,22 +332,24 @@ func sealedKeyOf(sub, k, v []byte) (uint32, bool, error) {
 // opening (Verify reports it), and the other sealed records name the keys.
 func scanSealedKeys(ctx context.Context, r reader) ([]uint32, error) {
 	var ids []uint32
-	var ferr error
-	r.buckets(threadsRoot, nil, func(name []byte) bool {
-		if ferr = ctx.Err(); ferr != nil {
-			return false
+	err := r.Buckets(threadsRoot, nil, func(name []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		for _, sub := range [][]byte{bucketBlobs, bucketSegments, bucketWrites} {
-			r.scan(threadPath(string(name), sub), nil, nil, false, func(k, v []byte) bool {
+			err := r.Scan(threadPath(string(name), sub), nil, nil, false, func(k, v []byte) error {
 				if id, sealed, err := sealedKeyOf(sub, k, v); err == nil && sealed {
 					ids, _ = withID(ids, id)
 				}
-				return true
+				return nil
 			})
+			if err != nil {
+				return err
+			}
 		}
-		return true
+		return nil
 	})
-	return ids, ferr
+	return ids, err
 }
 
 // markEncryption runs in a read-write Open (recoverOnOpen): it reads the
@@ -357,7 +359,7 @@ func (s *Store) markEncryption(ctx context.Context) error {
 	var ids []uint32
 	var have bool
 	if err := s.view(ctx, func(r reader) (err error) {
-		if ids, have, err = decodeSealedKeys(r.get(bucketPath{bucketMeta}, keySealedKeys)); err != nil || have {
+		if ids, have, err = decodeSealedKeys(r.Get(bucketPath{bucketMeta}, keySealedKeys)); err != nil || have {
 			return err
 		}
 		ids, err = scanSealedKeys(ctx, r)
@@ -374,7 +376,7 @@ func (s *Store) markEncryption(ctx context.Context) error {
 	if changed {
 		// Synced: the marker is on disk before anything it vouches for.
 		err := s.write(WithWriteOptions(ctx, WriteOptions{Durability: Sync}), func(w writer) error {
-			return w.put(bucketPath{bucketMeta}, keySealedKeys, encodeSealedKeys(ids))
+			return w.Put(bucketPath{bucketMeta}, keySealedKeys, encodeSealedKeys(ids))
 		})
 		if err != nil {
 			return fmt.Errorf("encryption marker: %w", err)
@@ -431,7 +433,7 @@ func markImported(w writer, recs []importRec) ([]uint32, error) {
 	if len(found) == 0 {
 		return nil, nil
 	}
-	ids, _, err := decodeSealedKeys(w.get(bucketPath{bucketMeta}, keySealedKeys))
+	ids, _, err := decodeSealedKeys(w.Get(bucketPath{bucketMeta}, keySealedKeys))
 	if err != nil {
 		return nil, err
 	}
@@ -444,7 +446,7 @@ func markImported(w writer, recs []importRec) ([]uint32, error) {
 	if !changed {
 		return nil, nil
 	}
-	return ids, w.put(bucketPath{bucketMeta}, keySealedKeys, encodeSealedKeys(ids))
+	return ids, w.Put(bucketPath{bucketMeta}, keySealedKeys, encodeSealedKeys(ids))
 }
 
 // newFileSealedKeys is the marker of a new file: its keys' sealing id, or

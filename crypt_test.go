@@ -132,12 +132,12 @@ func TestEncryptionNoPlaintext(t *testing.T) {
 	// by a keyframe a step, and the unchanged channel is stored once.
 	if err := s.view(ctx, func(r reader) error {
 		segs, fixed := 0, 0
-		r.scan(threadPath("th", bucketSegments), nil, nil, false, func(k, v []byte) bool { segs++; return true })
-		r.scan(threadPath("th", bucketBlobs), nil, nil, false, func(k, v []byte) bool {
+		r.Scan(threadPath("th", bucketSegments), nil, nil, false, func(k, v []byte) error { segs++; return nil })
+		r.Scan(threadPath("th", bucketBlobs), nil, nil, false, func(k, v []byte) error {
 			if _, ch, _, _ := parseBlobKey(k); ch == "fixed" {
 				fixed++
 			}
-			return true
+			return nil
 		})
 		if segs == 0 || segs > 40/defaultDeltaFold+defaultDeltaFold+1 {
 			t.Errorf("%d list segments for 40 appends: not stored as deltas", segs)
@@ -310,15 +310,15 @@ func TestEncryptionKeyErrors(t *testing.T) {
 		}
 		p := threadPath("th", bucketBlobs)
 		ver0 := ""
-		w.scan(p, nil, nil, false, func(k, v []byte) bool {
+		w.Scan(p, nil, nil, false, func(k, v []byte) error {
 			if _, ch, ver, _ := parseBlobKey(k); ch == "note" && ver != tup.Checkpoint.ChannelVersions["note"] {
 				ver0 = ver
-				return false
+				return errStop
 			}
-			return true
+			return nil
 		})
-		other := bytes.Clone(w.get(p, blobKey("", "note", ver0)))
-		return w.put(p, blobKey("", "note", tup.Checkpoint.ChannelVersions["note"]), other)
+		other := bytes.Clone(w.Get(p, blobKey("", "note", ver0)))
+		return w.Put(p, blobKey("", "note", tup.Checkpoint.ChannelVersions["note"]), other)
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -332,16 +332,16 @@ func TestEncryptionKeyErrors(t *testing.T) {
 		}
 		p := threadPath("th", bucketBlobs)
 		k := blobKey("", "fixed", "")
-		w.scan(p, nil, nil, false, func(bk, _ []byte) bool {
+		w.Scan(p, nil, nil, false, func(bk, _ []byte) error {
 			if _, ch, _, _ := parseBlobKey(bk); ch == "fixed" {
 				k = bytes.Clone(bk)
-				return false
+				return errStop
 			}
-			return true
+			return nil
 		})
-		v := bytes.Clone(w.get(p, k))
+		v := bytes.Clone(w.Get(p, k))
 		v[len(v)/2] ^= 1
-		return w.put(p, k, v)
+		return w.Put(p, k, v)
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -206,40 +206,39 @@ func (l lineage) prefix() []byte { return segmentPrefix(l.ns, l.channel, l.id) }
 func (l lineage) pieces(r reader, n int, fn func(p []byte) bool) error {
 	covered := 0
 	stopped := false
-	var ferr error
-	r.scan(l.path(), l.prefix(), nil, false, func(k, v []byte) bool {
+	err := r.Scan(l.path(), l.prefix(), nil, false, func(k, v []byte) error {
 		if covered >= n {
-			return false
+			return errStop
 		}
 		seg, err := decodeSegment(k, v)
 		if err == nil && seg.start != covered {
 			err = fmt.Errorf("%w: list lineage %d of channel %q: segment at item %d, expected %d", ErrCorrupt, l.id, l.channel, seg.start, covered)
 		}
 		if err != nil {
-			ferr = err
-			return false
+			return err
 		}
 		p, err := l.openItems(seg)
 		if err != nil {
-			ferr = err
-			return false
+			return err
 		}
 		if take := n - covered; take < seg.count {
 			cut, err := itemsLen(p, take)
 			if err != nil {
-				ferr = err
-				return false
+				return err
 			}
 			p, seg.count = p[:cut], take
 		}
 		covered += seg.count
-		stopped = !fn(p)
-		return !stopped
+		if fn(p) {
+			return nil
+		}
+		stopped = true
+		return errStop
 	})
-	if ferr == nil && !stopped && covered < n {
-		ferr = fmt.Errorf("%w: list lineage %d of channel %q holds %d items, a version needs %d", ErrCorrupt, l.id, l.channel, covered, n)
+	if err == nil && !stopped && covered < n {
+		err = fmt.Errorf("%w: list lineage %d of channel %q holds %d items, a version needs %d", ErrCorrupt, l.id, l.channel, covered, n)
 	}
-	return ferr
+	return err
 }
 
 // read rebuilds the first n items as one msgpack array, byte for byte what
@@ -264,45 +263,44 @@ func (l lineage) read(r reader, n int) (Raw, error) {
 // end returns the number of items the lineage holds.
 func (l lineage) end(r reader) (int, error) {
 	end := 0
-	var ferr error
-	r.scan(l.path(), l.prefix(), nil, true, func(k, v []byte) bool {
+	err := r.Scan(l.path(), l.prefix(), nil, true, func(k, v []byte) error {
 		seg, err := decodeSegment(k, v)
-		end, ferr = seg.start+seg.count, err
-		return false
+		if err != nil {
+			return err
+		}
+		end = seg.start + seg.count
+		return errStop
 	})
-	return end, ferr
+	return end, err
 }
 
 // appendItems writes items [start, start+count) as a delta, then folds the
 // trailing deltas when there are K of them or they grew large.
 func (l lineage) appendItems(w writer, start, count int, items []byte, foldK int) error {
 	k := segmentKey(l.ns, l.channel, l.id, start)
-	if err := w.put(l.path(), k, encodeSegment(l.kr, l.thread, k, count, false, items)); err != nil {
+	if err := w.Put(l.path(), k, encodeSegment(l.kr, l.thread, k, count, false, items)); err != nil {
 		return err
 	}
 	var run []segment // trailing deltas, newest first
 	size := 0
-	var ferr error
-	w.scan(l.path(), l.prefix(), nil, true, func(k, v []byte) bool {
+	err := w.Scan(l.path(), l.prefix(), nil, true, func(k, v []byte) error {
 		seg, err := decodeSegment(k, v)
 		if err != nil {
-			ferr = err
-			return false
+			return err
 		}
 		if seg.folded {
-			return false
+			return errStop
 		}
 		if seg.items, err = l.openItems(seg); err != nil {
-			ferr = err
-			return false
+			return err
 		}
 		seg.key = bytes.Clone(k)
 		run = append(run, seg)
 		size += len(seg.items)
-		return true
+		return nil
 	})
-	if ferr != nil || len(run) < 2 || len(run) < foldK && size < foldBytes {
-		return ferr
+	if err != nil || len(run) < 2 || len(run) < foldK && size < foldBytes {
+		return err
 	}
 	// Copy the items out before changing the bucket: bbolt's slices die
 	// with the page they point into.
@@ -314,11 +312,11 @@ func (l lineage) appendItems(w writer, start, count int, items []byte, foldK int
 	}
 	first := run[len(run)-1]
 	for _, seg := range run[:len(run)-1] {
-		if err := w.del(l.path(), seg.key); err != nil {
+		if err := w.Del(l.path(), seg.key); err != nil {
 			return err
 		}
 	}
-	return w.put(l.path(), first.key, encodeSegment(l.kr, l.thread, first.key, total, true, merged))
+	return w.Put(l.path(), first.key, encodeSegment(l.kr, l.thread, first.key, total, true, merged))
 }
 
 // relation says how a new value relates to a stored version.
@@ -471,7 +469,7 @@ func resolveBlob(r reader, kr *keyring, thread, ns, channel, version string, b [
 func storeChannel(w writer, kr *keyring, thread, ns string, b blobWrite, baseVersion string, base []byte, foldK int) error {
 	blPath := threadPath(thread, bucketBlobs)
 	key := blobKey(ns, b.channel, b.version)
-	if stored := w.get(blPath, key); stored != nil {
+	if stored := w.Get(blPath, key); stored != nil {
 		same, err := sameContent(w, kr, thread, ns, b, stored)
 		if err != nil {
 			return fmt.Errorf("channel %q version %q: %w", b.channel, b.version, err)
@@ -483,10 +481,10 @@ func storeChannel(w writer, kr *keyring, thread, ns string, b blobWrite, baseVer
 	}
 	n, hdr, isList := listHeader(b.value)
 	if b.empty {
-		return w.put(blPath, key, encodeBlob(nil, true))
+		return w.Put(blPath, key, encodeBlob(nil, true))
 	}
 	if !isList || foldK < 0 {
-		return w.put(blPath, key, encodeValueBlob(kr, thread, ns, b.channel, b.version, b.value))
+		return w.Put(blPath, key, encodeValueBlob(kr, thread, ns, b.channel, b.version, b.value))
 	}
 	if base != nil {
 		rel, ref, prefix, err := relate(w, kr, thread, ns, b.channel, baseVersion, base, b.value)
@@ -501,27 +499,27 @@ func storeChannel(w writer, kr *keyring, thread, ns string, b blobWrite, baseVer
 			}
 			switch {
 			case rel == relEqual:
-				return w.put(blPath, key, encodeListRef(listRef{lineage: ref.lineage, count: n}))
+				return w.Put(blPath, key, encodeListRef(listRef{lineage: ref.lineage, count: n}))
 			case end == ref.count: // the base ends its lineage: append
 				if err := l.appendItems(w, ref.count, n-ref.count, b.value[hdr+prefix:], foldK); err != nil {
 					return err
 				}
-				return w.put(blPath, key, encodeListRef(listRef{lineage: ref.lineage, count: n}))
+				return w.Put(blPath, key, encodeListRef(listRef{lineage: ref.lineage, count: n}))
 			}
 			// A fork from an older version: fall through to a keyframe.
 		}
 	}
-	id, err := w.nextSeq(threadPath(thread, bucketSegments))
+	id, err := w.NextSeq(threadPath(thread, bucketSegments))
 	if err != nil {
 		return err
 	}
 	if n > 0 {
 		k := segmentKey(ns, b.channel, id, 0)
-		if err := w.put(threadPath(thread, bucketSegments), k, encodeSegment(kr, thread, k, n, true, b.value[hdr:])); err != nil {
+		if err := w.Put(threadPath(thread, bucketSegments), k, encodeSegment(kr, thread, k, n, true, b.value[hdr:])); err != nil {
 			return err
 		}
 	}
-	return w.put(blPath, key, encodeListRef(listRef{lineage: id, count: n}))
+	return w.Put(blPath, key, encodeListRef(listRef{lineage: id, count: n}))
 }
 
 // sameContent reports whether the stored blob record holds the logical value
@@ -549,47 +547,40 @@ func sweepLineages(w writer, thread string) (segments int, bytes int64, err erro
 		id          uint64
 	}
 	live := map[lin]bool{}
-	var ferr error
-	w.scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) bool {
+	if err := w.Scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) error {
 		kind, body, err := blobKind(v)
 		if err != nil {
-			ferr = err
-			return false
+			return err
 		}
 		if kind != blobListRef {
-			return true
+			return nil
 		}
 		ref, err := decodeListRef(body)
 		if err != nil {
-			ferr = err
-			return false
+			return err
 		}
 		ns, channel, _, err := parseBlobKey(k)
 		if err != nil {
-			ferr = err
-			return false
+			return err
 		}
 		live[lin{ns, channel, ref.lineage}] = true
-		return true
-	})
-	if ferr != nil {
-		return 0, 0, ferr
+		return nil
+	}); err != nil {
+		return 0, 0, err
 	}
 	var dead [][]byte
-	w.scan(threadPath(thread, bucketSegments), nil, nil, false, func(k, v []byte) bool {
+	if err := w.Scan(threadPath(thread, bucketSegments), nil, nil, false, func(k, v []byte) error {
 		ns, channel, id, _, err := parseSegmentKey(k)
 		if err != nil {
-			ferr = err
-			return false
+			return err
 		}
 		if !live[lin{ns, channel, id}] {
 			dead = append(dead, append([]byte(nil), k...))
 			bytes += int64(len(k) + len(v))
 		}
-		return true
-	})
-	if ferr != nil {
-		return 0, 0, ferr
+		return nil
+	}); err != nil {
+		return 0, 0, err
 	}
 	if _, err := delAll(w, threadPath(thread, bucketSegments), dead); err != nil {
 		return 0, 0, err

@@ -46,7 +46,7 @@ func (m *deltaModel) item() any {
 
 // put stores the current state, changing the channels in changed, with
 // parent as parent (a fork when it is not the head).
-func (m *deltaModel) put(parent Config, changed []string, values map[string]any, versions map[string]string) {
+func (m *deltaModel) Put(parent Config, changed []string, values map[string]any, versions map[string]string) {
 	m.step++
 	newVersions := map[string]string{}
 	for _, ch := range changed {
@@ -96,7 +96,7 @@ func (m *deltaModel) state() (map[string]any, map[string]string) {
 func (m *deltaModel) change(ch string, next []any) {
 	m.cur[ch] = next
 	values, versions := m.state()
-	m.put(m.head, []string{ch}, values, versions)
+	m.Put(m.head, []string{ch}, values, versions)
 }
 
 func (m *deltaModel) check() {
@@ -130,11 +130,11 @@ func (m *deltaModel) check() {
 // unfolded deltas.
 func (m *deltaModel) checkChains() {
 	err := m.s.view(context.Background(), func(r reader) error {
-		r.scan(bucketPath{bucketThreads, []byte("t"), bucketSegments}, nil, nil, false, func(k, v []byte) bool {
-			return true
+		r.Scan(bucketPath{bucketThreads, []byte("t"), bucketSegments}, nil, nil, false, func(k, v []byte) error {
+			return nil
 		})
 		trailing := map[string]int{}
-		r.scan(bucketPath{bucketThreads, []byte("t"), bucketSegments}, nil, nil, false, func(k, v []byte) bool {
+		r.Scan(bucketPath{bucketThreads, []byte("t"), bucketSegments}, nil, nil, false, func(k, v []byte) error {
 			seg, err := decodeSegment(k, v)
 			if err != nil {
 				m.t.Fatalf("segment: %v", err)
@@ -148,7 +148,7 @@ func (m *deltaModel) checkChains() {
 			if trailing[lin] >= m.foldK {
 				m.t.Fatalf("a lineage has %d unfolded deltas, K = %d", trailing[lin], m.foldK)
 			}
-			return true
+			return nil
 		})
 		return nil
 	})
@@ -188,7 +188,7 @@ func TestDeltaProperties(t *testing.T) {
 		}
 		defer func() { m.s.Close() }()
 		values, versions := m.state()
-		m.put(Config{ThreadID: "t"}, append([]string{"scalar"}, m.channels...), values, versions)
+		m.Put(Config{ThreadID: "t"}, append([]string{"scalar"}, m.channels...), values, versions)
 
 		steps := rapid.IntRange(1, 40).Draw(rt, "steps")
 		for range steps {
@@ -214,7 +214,7 @@ func TestDeltaProperties(t *testing.T) {
 					m.scalar = m.item()
 				}
 				values, versions := m.state()
-				m.put(m.head, []string{"scalar"}, values, versions)
+				m.Put(m.head, []string{"scalar"}, values, versions)
 			case op == 8 && len(m.history) > 1: // fork from an older checkpoint and append
 				old := m.history[rapid.IntRange(0, len(m.history)-2).Draw(rt, "fork")]
 				tp, err := m.s.GetTuple(context.Background(), old)
@@ -234,7 +234,7 @@ func TestDeltaProperties(t *testing.T) {
 				for c, v := range tp.Checkpoint.ChannelVersions {
 					versions[c] = v
 				}
-				m.put(old, []string{ch}, values, versions)
+				m.Put(old, []string{ch}, values, versions)
 				// The fork is the new head: rebuild the model's current state from it.
 				for _, c := range m.channels {
 					var l []any
@@ -318,9 +318,9 @@ func storedValueBytes(t *testing.T, s *Store, thread string) int {
 	n := 0
 	err := s.view(context.Background(), func(r reader) error {
 		for _, b := range [][]byte{bucketBlobs, bucketSegments} {
-			r.scan(threadPath(thread, b), nil, nil, false, func(k, v []byte) bool {
+			r.Scan(threadPath(thread, b), nil, nil, false, func(k, v []byte) error {
 				n += len(k) + len(v)
-				return true
+				return nil
 			})
 		}
 		return nil
@@ -381,7 +381,7 @@ func TestFormatOneFileIsReadAndUpgraded(t *testing.T) {
 		t.Fatalf("after append: %v %v", got, err)
 	}
 	if err := s.view(context.Background(), func(r reader) error {
-		if v := r.get(bucketPath{bucketMeta}, keyFormat); !bytes.Equal(v, encodeFormat()) {
+		if v := r.Get(bucketPath{bucketMeta}, keyFormat); !bytes.Equal(v, encodeFormat()) {
 			return fmt.Errorf("marker %v not upgraded", v)
 		}
 		return nil
@@ -413,7 +413,7 @@ func TestSweepLineagesKeepsOnlyReferencedOnes(t *testing.T) {
 	// Drop the blobs of versions 1..5 (the first lineage), as retention would.
 	if err := s.write(ctx, func(w writer) error {
 		for v := 1; v <= 5; v++ {
-			if err := w.del(threadPath("t", bucketBlobs), blobKey("", "l", strconv.Itoa(v))); err != nil {
+			if err := w.Del(threadPath("t", bucketBlobs), blobKey("", "l", strconv.Itoa(v))); err != nil {
 				return err
 			}
 		}

@@ -134,7 +134,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 	}
 	err := s.view(ctx, func(r reader) error {
 		for _, t := range threads {
-			if !r.exists(bucketPath{bucketThreads, []byte(t)}) {
+			if !r.Exists(bucketPath{bucketThreads, []byte(t)}) {
 				return fmt.Errorf("%w: thread %q", ErrNotFound, t)
 			}
 		}
@@ -173,11 +173,10 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 		for {
 			var name []byte
 			err := s.view(ctx, func(r reader) error {
-				r.buckets(bucketPath{bucketThreads}, after, func(n []byte) bool {
+				return r.Buckets(bucketPath{bucketThreads}, after, func(n []byte) error {
 					name = bytes.Clone(n)
-					return false
+					return errStop
 				})
-				return nil
 			})
 			if err != nil {
 				return sum, err
@@ -205,70 +204,64 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 }
 
 func exportThread(ctx context.Context, r reader, thread string, emit func(*dumpRecord) error, sum *DumpSummary) error {
-	var ferr error
-	fail := func(err error) bool {
-		ferr = err
-		return false
-	}
 	mdPath := threadPath(thread, bucketMetadata)
-	r.scan(threadPath(thread, bucketCheckpoints), nil, nil, false, func(k, v []byte) bool {
+	if err := r.Scan(threadPath(thread, bucketCheckpoints), nil, nil, false, func(k, v []byte) error {
 		ns, id, err := parseCheckpointKey(k)
 		if err != nil {
-			return fail(fmt.Errorf("thread %q: %w", thread, err))
+			return fmt.Errorf("thread %q: %w", thread, err)
 		}
-		md := r.get(mdPath, k)
+		md := r.Get(mdPath, k)
 		if md == nil {
-			return fail(fmt.Errorf("%w: thread %q checkpoint %s has no metadata", ErrCorrupt, thread, idString(id)))
+			return fmt.Errorf("%w: thread %q checkpoint %s has no metadata", ErrCorrupt, thread, idString(id))
 		}
 		sum.Checkpoints++
 		if err := emit(&dumpRecord{Kind: "checkpoint", Thread: dumpName(thread), NS: dumpName(ns), ID: idString(id), Data: v, Metadata: md}); err != nil {
-			return fail(err)
+			return err
 		}
-		return ctx.Err() == nil || fail(ctx.Err())
-	})
-	if ferr != nil {
-		return ferr
+		return ctx.Err()
+	}); err != nil {
+		return err
 	}
-	r.scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) bool {
+	if err := r.Scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) error {
 		ns, ch, ver, err := parseBlobKey(k)
 		if err != nil {
-			return fail(fmt.Errorf("thread %q: %w", thread, err))
+			return fmt.Errorf("thread %q: %w", thread, err)
 		}
 		sum.Values++
 		if err := emit(&dumpRecord{Kind: "value", Thread: dumpName(thread), NS: dumpName(ns), Channel: dumpName(ch), Version: dumpName(ver), Data: v}); err != nil {
-			return fail(err)
+			return err
 		}
-		return ctx.Err() == nil || fail(ctx.Err())
-	})
-	if ferr != nil {
-		return ferr
+		return ctx.Err()
+	}); err != nil {
+		return err
 	}
-	r.scan(threadPath(thread, bucketWrites), nil, nil, false, func(k, v []byte) bool {
+	if err := r.Scan(threadPath(thread, bucketWrites), nil, nil, false, func(k, v []byte) error {
 		ns, id, task, idx, err := parseFullWriteKey(k)
 		if err != nil {
-			return fail(fmt.Errorf("thread %q: %w", thread, err))
+			return fmt.Errorf("thread %q: %w", thread, err)
 		}
 		sum.Writes++
 		if err := emit(&dumpRecord{Kind: "write", Thread: dumpName(thread), NS: dumpName(ns), ID: idString(id), Task: dumpName(task), Idx: &idx, Data: v}); err != nil {
-			return fail(err)
+			return err
 		}
-		return ctx.Err() == nil || fail(ctx.Err())
-	})
-	if ferr != nil {
-		return ferr
+		return ctx.Err()
+	}); err != nil {
+		return err
 	}
-	r.scan(threadPath(thread, bucketSegments), nil, nil, false, func(k, v []byte) bool {
+	if err := r.Scan(threadPath(thread, bucketSegments), nil, nil, false, func(k, v []byte) error {
 		ns, ch, lineage, start, err := parseSegmentKey(k)
 		if err != nil {
-			return fail(fmt.Errorf("thread %q: %w", thread, err))
+			return fmt.Errorf("thread %q: %w", thread, err)
 		}
 		sum.Segments++
 		if err := emit(&dumpRecord{Kind: "segment", Thread: dumpName(thread), NS: dumpName(ns), Channel: dumpName(ch), Lineage: &lineage, Start: &start, Data: v}); err != nil {
-			return fail(err)
+			return err
 		}
-		return ctx.Err() == nil || fail(ctx.Err())
-	})
-	return ferr
+		return ctx.Err()
+	}); err != nil {
+		return err
+	}
+	return nil
 }
 
 // ImportOptions tune Import.
@@ -317,7 +310,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Du
 	err := s.importDump(ctx, r, opts, id, started, &sum)
 	if err == nil {
 		// Publish: the threads stay from now on.
-		err = s.write(ctx, func(w writer) error { return w.dropBucket(importPath(id)) })
+		err = s.write(ctx, func(w writer) error { return w.DropBucket(importPath(id)) })
 	}
 	if err != nil {
 		if uerr := s.rollbackImport(context.WithoutCancel(ctx), id); uerr != nil {
@@ -334,24 +327,23 @@ func (s *Store) rollbackImport(ctx context.Context, id [idLen]byte) error {
 	for {
 		var threads []string
 		err := s.view(ctx, func(r reader) error {
-			r.scan(importPath(id), nil, nil, false, func(k, _ []byte) bool {
+			return r.Scan(importPath(id), nil, nil, false, func(k, _ []byte) error {
 				threads = append(threads, string(k))
-				return len(threads) < 256
+				return keepScanning(len(threads) < 256)
 			})
-			return nil
 		})
 		if err != nil {
 			return err
 		}
 		if len(threads) == 0 {
-			return s.write(ctx, func(w writer) error { return w.dropBucket(importPath(id)) })
+			return s.write(ctx, func(w writer) error { return w.DropBucket(importPath(id)) })
 		}
 		for _, t := range threads {
 			err := s.write(ctx, func(w writer) error {
 				if err := deleteThread(w, t); err != nil {
 					return err
 				}
-				return w.del(importPath(id), []byte(t))
+				return w.Del(importPath(id), []byte(t))
 			})
 			if err != nil {
 				return fmt.Errorf("thread %q: %w", t, err)
@@ -365,13 +357,12 @@ func (s *Store) rollbackImport(ctx context.Context, id [idLen]byte) error {
 func (s *Store) rollbackImports(ctx context.Context) error {
 	var ids [][idLen]byte
 	err := s.view(ctx, func(r reader) error {
-		r.buckets(importsRoot, nil, func(name []byte) bool {
+		return r.Buckets(importsRoot, nil, func(name []byte) error {
 			if len(name) == idLen {
 				ids = append(ids, [idLen]byte(name))
 			}
-			return true
+			return nil
 		})
-		return nil
 	})
 	if err != nil {
 		return err
@@ -578,21 +569,21 @@ func applyImport(w writer, id [idLen]byte, batch []importRec, started map[string
 			continue
 		}
 		seen[rec.thread] = true
-		if w.exists(bucketPath{bucketThreads, []byte(rec.thread)}) {
+		if w.Exists(bucketPath{bucketThreads, []byte(rec.thread)}) {
 			return fmt.Errorf("%w: thread %q is already in the store (delete it first or import into another file)", ErrExists, rec.thread)
 		}
-		if err := w.put(importPath(id), []byte(rec.thread), nil); err != nil {
+		if err := w.Put(importPath(id), []byte(rec.thread), nil); err != nil {
 			return err
 		}
 	}
 	for _, rec := range batch {
 		for _, p := range rec.puts {
-			if err := w.put(p.p, p.k, p.v); err != nil {
+			if err := w.Put(p.p, p.k, p.v); err != nil {
 				return err
 			}
 		}
 		if rec.lineage > 0 {
-			if err := w.raiseSeq(threadPath(rec.thread, bucketSegments), rec.lineage); err != nil {
+			if err := w.RaiseSeq(threadPath(rec.thread, bucketSegments), rec.lineage); err != nil {
 				return err
 			}
 		}

@@ -27,34 +27,34 @@ func CheckInvariants(s *Store) error {
 		var errs []error
 		bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 		indexed := map[string]bool{}
-		r.scan(bucketPath{bucketIndex}, nil, nil, false, func(k, _ []byte) bool {
+		r.Scan(bucketPath{bucketIndex}, nil, nil, false, func(k, _ []byte) error {
 			id, thread, ns, err := parseIndexKey(k)
 			if err != nil {
 				bad("index: %v", err)
-				return true
+				return nil
 			}
 			indexed[string(k)] = true
-			if r.get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, id)) == nil {
+			if r.Get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, id)) == nil {
 				bad("index entry %s/%q/%q without checkpoint", idString(id), thread, ns)
 			}
-			return true
+			return nil
 		})
 		var threads []string
-		r.buckets(threadsRoot, nil, func(name []byte) bool { threads = append(threads, string(name)); return true })
+		r.Buckets(threadsRoot, nil, func(name []byte) error { threads = append(threads, string(name)); return nil })
 		for _, thread := range threads {
 			n := 0
 			live := map[string]bool{}
-			r.scan(threadPath(thread, bucketCheckpoints), nil, nil, false, func(k, v []byte) bool {
+			r.Scan(threadPath(thread, bucketCheckpoints), nil, nil, false, func(k, v []byte) error {
 				n++
 				ns, id, err := parseCheckpointKey(k)
 				if err != nil {
 					bad("thread %q: %v", thread, err)
-					return true
+					return nil
 				}
-				if r.get(threadPath(thread, bucketMetadata), k) == nil {
+				if r.Get(threadPath(thread, bucketMetadata), k) == nil {
 					bad("checkpoint %s of %q has no metadata", idString(id), thread)
 				}
-				if r.get(threadPath(thread, bucketOrder), orderKey(id, ns)) == nil {
+				if r.Get(threadPath(thread, bucketOrder), orderKey(id, ns)) == nil {
 					bad("checkpoint %s of %q has no order entry", idString(id), thread)
 				}
 				if !indexed[string(indexKey(id, thread, ns))] {
@@ -63,78 +63,78 @@ func CheckInvariants(s *Store) error {
 				rec, err := decodeCheckpointRecord(v)
 				if err != nil {
 					bad("checkpoint %s of %q: %v", idString(id), thread, err)
-					return true
+					return nil
 				}
 				for _, ref := range blobRefs(rec, ns) {
 					live[string(ref)] = true
 				}
-				return true
+				return nil
 			})
 			if n == 0 {
 				bad("thread %q has no checkpoint but its bucket exists", thread)
 			}
 			for _, sub := range [][]byte{bucketMetadata, bucketOrder} {
-				r.scan(threadPath(thread, sub), nil, nil, false, func(k, _ []byte) bool {
+				r.Scan(threadPath(thread, sub), nil, nil, false, func(k, _ []byte) error {
 					key := k
 					if bytes.Equal(sub, bucketOrder) {
 						id, ns, _ := parseOrderKey(k)
 						key = checkpointKey(ns, id)
 					}
-					if r.get(threadPath(thread, bucketCheckpoints), key) == nil {
+					if r.Get(threadPath(thread, bucketCheckpoints), key) == nil {
 						bad("thread %q: %s entry without checkpoint", thread, sub)
 					}
-					return true
+					return nil
 				})
 			}
-			r.scan(threadPath(thread, bucketWrites), nil, nil, false, func(k, _ []byte) bool {
+			r.Scan(threadPath(thread, bucketWrites), nil, nil, false, func(k, _ []byte) error {
 				if len(k) < 2 {
 					bad("thread %q: short write key", thread)
-					return true
+					return nil
 				}
 				n := 2 + int(k[0])<<8 + int(k[1]) + idLen
-				if len(k) < n || r.get(threadPath(thread, bucketCheckpoints), k[:n]) == nil {
+				if len(k) < n || r.Get(threadPath(thread, bucketCheckpoints), k[:n]) == nil {
 					bad("thread %q: pending write without checkpoint", thread)
 				}
-				return true
+				return nil
 			})
-			r.scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, _ []byte) bool {
+			r.Scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, _ []byte) error {
 				ns, err := blobNamespace(k)
 				if err != nil {
 					bad("thread %q: %v", thread, err)
-					return true
+					return nil
 				}
-				if !live[string(k)] && r.get(sweepPath, sweepKey(thread, ns)) == nil {
+				if !live[string(k)] && r.Get(sweepPath, sweepKey(thread, ns)) == nil {
 					bad("thread %q: blob %q referenced by no checkpoint", thread, k)
 				}
-				return true
+				return nil
 			})
 		}
 		for _, thread := range threads {
 			live := map[string]bool{}
-			r.scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) bool {
+			r.Scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) error {
 				kind, body, err := blobKind(v)
 				if err != nil || kind != blobListRef {
-					return true
+					return nil
 				}
 				ref, err := decodeListRef(body)
 				ns, ch, _, err2 := parseBlobKey(k)
 				if err != nil || err2 != nil {
 					bad("thread %q: bad list reference", thread)
-					return true
+					return nil
 				}
 				live[string(segmentPrefix(ns, ch, ref.lineage))] = true
-				return true
+				return nil
 			})
-			r.scan(threadPath(thread, bucketSegments), nil, nil, false, func(k, _ []byte) bool {
+			r.Scan(threadPath(thread, bucketSegments), nil, nil, false, func(k, _ []byte) error {
 				ns, ch, lin, _, err := parseSegmentKey(k)
 				if err != nil {
 					bad("thread %q: %v", thread, err)
-					return true
+					return nil
 				}
-				if !live[string(segmentPrefix(ns, ch, lin))] && r.get(sweepPath, sweepKey(thread, ns)) == nil {
+				if !live[string(segmentPrefix(ns, ch, lin))] && r.Get(sweepPath, sweepKey(thread, ns)) == nil {
 					bad("thread %q: list segment of lineage %d (%q) referenced by no blob", thread, lin, ch)
 				}
-				return true
+				return nil
 			})
 		}
 		return errors.Join(errs...)
@@ -144,7 +144,7 @@ func CheckInvariants(s *Store) error {
 // PendingSweeps returns the number of namespaces marked for a blob sweep.
 func PendingSweeps(s *Store) (n int) {
 	_ = s.view(context.Background(), func(r reader) error {
-		r.scan(sweepPath, nil, nil, false, func(_, _ []byte) bool { n++; return true })
+		r.Scan(sweepPath, nil, nil, false, func(_, _ []byte) error { n++; return nil })
 		return nil
 	})
 	return n
@@ -153,7 +153,7 @@ func PendingSweeps(s *Store) (n int) {
 // CountBlobs returns the number of stored channel values of a thread.
 func CountBlobs(s *Store, thread string) (n int) {
 	_ = s.view(context.Background(), func(r reader) error {
-		r.scan(threadPath(thread, bucketBlobs), nil, nil, false, func(_, _ []byte) bool { n++; return true })
+		r.Scan(threadPath(thread, bucketBlobs), nil, nil, false, func(_, _ []byte) error { n++; return nil })
 		return nil
 	})
 	return n

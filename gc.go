@@ -126,8 +126,8 @@ func (s *Store) GC(ctx context.Context, p Policy) (st GCStats, err error) {
 	if s.readOnly && !p.DryRun {
 		return total, ErrReadOnly
 	}
-	if err := s.failed(); err != nil && !p.DryRun {
-		return total, err // fail-stop (failstop.go), even with nothing to remove
+	if err := s.fs.Failed(); err != nil && !p.DryRun {
+		return total, err // fail-stop (internal/engine/failstop.go), even with nothing to remove
 	}
 	if p.isZero() {
 		return total, ctx.Err()
@@ -197,13 +197,11 @@ func (s *Store) finishSweeps(ctx context.Context, b *jobBatch) error {
 		var jobs []*threadJob
 		var next []byte
 		err := s.view(ctx, func(r reader) error {
-			var ferr error
 			n := 0
-			r.scan(sweepPath, nil, start, false, func(k, _ []byte) bool {
+			return r.Scan(sweepPath, nil, start, false, func(k, _ []byte) error {
 				thread, ns, err := parseSweepKey(k)
 				if err != nil {
-					ferr = err
-					return false
+					return err
 				}
 				if len(jobs) == 0 || jobs[len(jobs)-1].thread != thread {
 					jobs = append(jobs, &threadJob{thread: thread})
@@ -212,11 +210,10 @@ func (s *Store) finishSweeps(ctx context.Context, b *jobBatch) error {
 				job.sweep = append(job.sweep, ns)
 				if n++; n == page {
 					next = append(bytes.Clone(k), 0)
-					return false
+					return errStop
 				}
-				return true
+				return nil
 			})
-			return ferr
 		})
 		if err != nil {
 			return err
@@ -287,27 +284,24 @@ func (s *Store) eachPolicyThread(ctx context.Context, p Policy, now time.Time, f
 		var names []string
 		var next []byte
 		err := s.view(ctx, func(r reader) error {
-			var ferr error
-			r.scan(bucketPath{bucketIndex}, nil, start, false, func(k, _ []byte) bool {
+			return r.Scan(bucketPath{bucketIndex}, nil, start, false, func(k, _ []byte) error {
 				id, thread, _, err := parseIndexKey(k)
 				if err != nil {
-					ferr = err
-					return false
+					return err
 				}
 				if !idTime(id).Before(cutoff) {
-					return false
+					return errStop
 				}
 				if !seen[thread] {
 					seen[thread] = true
 					names = append(names, thread)
 					if len(names) == page {
 						next = append(bytes.Clone(k), 0)
-						return false
+						return errStop
 					}
 				}
-				return true
+				return nil
 			})
-			return ferr
 		})
 		if err != nil {
 			return err
@@ -332,11 +326,10 @@ func (s *Store) eachThread(ctx context.Context, fn func(thread string) error) er
 	for {
 		var names []string
 		err := s.view(ctx, func(r reader) error {
-			r.buckets(threadsRoot, after, func(name []byte) bool {
+			return r.Buckets(threadsRoot, after, func(name []byte) error {
 				names = append(names, string(name))
-				return len(names) < page
+				return keepScanning(len(names) < page)
 			})
-			return nil
 		})
 		if err != nil {
 			return err
@@ -528,7 +521,7 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 				stats.BytesFreed += b
 			}
 			st.phase = phaseDone
-			if len(st.nss) > 0 && w.exists(threadBucket(j.thread)) && !hasCheckpoints(w, j.thread) {
+			if len(st.nss) > 0 && w.Exists(threadBucket(j.thread)) && !hasCheckpoints(w, j.thread) {
 				// Every checkpoint went: remove the thread's leftovers too,
 				// unless a writer starts it again meanwhile.
 				st.phase, st.requireEmpty = phaseWhole, true
@@ -561,7 +554,7 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 func dropCheckpoint(w writer, thread string, ref cpRef, budget int, stats *GCStats) (used int, done bool, err error) {
 	key := checkpointKey(ref.ns, ref.id)
 	cpPath := threadPath(thread, bucketCheckpoints)
-	rec := w.get(cpPath, key)
+	rec := w.Get(cpPath, key)
 	if rec == nil {
 		return 0, true, nil // already gone
 	}
@@ -574,7 +567,7 @@ func dropCheckpoint(w writer, thread string, ref cpRef, budget int, stats *GCSta
 	}
 	mark := sweepKey(thread, ref.ns)
 	need := 4
-	if w.get(sweepPath, mark) == nil {
+	if w.Get(sweepPath, mark) == nil {
 		need++
 	}
 	if budget-used < need {
@@ -583,12 +576,12 @@ func dropCheckpoint(w writer, thread string, ref cpRef, budget int, stats *GCSta
 	if need == 5 {
 		// Not empty: bbolt reads an empty value back as nil (absent) in the
 		// transaction that wrote it.
-		if err := w.put(sweepPath, mark, []byte{1}); err != nil {
+		if err := w.Put(sweepPath, mark, []byte{1}); err != nil {
 			return used, false, err
 		}
 		used++
 	}
-	md := w.get(threadPath(thread, bucketMetadata), key)
+	md := w.Get(threadPath(thread, bucketMetadata), key)
 	ok, ik := orderKey(ref.id, ref.ns), indexKey(ref.id, thread, ref.ns)
 	stats.BytesFreed += int64(2*len(key) + len(rec) + len(md) + len(ok) + len(ik))
 	dels := []struct {
@@ -601,7 +594,7 @@ func dropCheckpoint(w writer, thread string, ref cpRef, budget int, stats *GCSta
 		{bucketPath{bucketIndex}, ik},
 	}
 	for _, d := range dels {
-		if err := w.del(d.p, d.k); err != nil {
+		if err := w.Del(d.p, d.k); err != nil {
 			return used, false, err
 		}
 	}
@@ -627,22 +620,20 @@ func blobRefs(rec *checkpointRecord, ns string) [][]byte {
 func liveBlobs(r reader, thread, ns string, skip func(id [idLen]byte) bool) (map[string]struct{}, error) {
 	live := map[string]struct{}{}
 	prefix := nsKey(ns)
-	var ferr error
-	r.scan(threadPath(thread, bucketCheckpoints), prefix, nil, false, func(k, v []byte) bool {
+	err := r.Scan(threadPath(thread, bucketCheckpoints), prefix, nil, false, func(k, v []byte) error {
 		if skip != nil && skip([idLen]byte(k[len(prefix):])) {
-			return true
+			return nil
 		}
 		rec, err := decodeCheckpointRecord(v)
 		if err != nil {
-			ferr = fmt.Errorf("checkpoint %s: %w", idString([idLen]byte(k[len(prefix):])), err)
-			return false
+			return fmt.Errorf("checkpoint %s: %w", idString([idLen]byte(k[len(prefix):])), err)
 		}
 		for _, ref := range blobRefs(rec, ns) {
 			live[string(ref)] = struct{}{}
 		}
-		return true
+		return nil
 	})
-	return live, ferr
+	return live, err
 }
 
 // sweepBlobs deletes the blobs of (thread, ns) that no checkpoint of that
@@ -663,11 +654,11 @@ func sweepBlobs(w writer, thread, ns string, budget int, stats *GCStats) (used i
 	if err != nil {
 		return used, false, err
 	}
-	if mark := sweepKey(thread, ns); done && w.get(sweepPath, mark) != nil {
+	if mark := sweepKey(thread, ns); done && w.Get(sweepPath, mark) != nil {
 		if used == budget {
 			return used, false, nil // the mark goes next time
 		}
-		if err := w.del(sweepPath, mark); err != nil {
+		if err := w.Del(sweepPath, mark); err != nil {
 			return used, false, err
 		}
 		used++
@@ -678,7 +669,7 @@ func sweepBlobs(w writer, thread, ns string, budget int, stats *GCStats) (used i
 // hasCheckpoints reports whether the thread holds any checkpoint.
 func hasCheckpoints(r reader, thread string) bool {
 	found := false
-	r.scan(threadPath(thread, bucketOrder), nil, nil, false, func(_, _ []byte) bool { found = true; return false })
+	r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(_, _ []byte) error { found = true; return errStop })
 	return found
 }
 
@@ -686,9 +677,9 @@ func hasCheckpoints(r reader, thread string) bool {
 // namespace) is older than cutoff; a thread without checkpoints is.
 func newestBefore(r reader, thread string, cutoff time.Time) bool {
 	newest := true
-	r.scan(threadPath(thread, bucketOrder), nil, nil, true, func(k, _ []byte) bool {
+	r.Scan(threadPath(thread, bucketOrder), nil, nil, true, func(k, _ []byte) error {
 		newest = len(k) >= idLen && idTime([idLen]byte(k[:idLen])).Before(cutoff)
-		return false
+		return errStop
 	})
 	return newest
 }
@@ -698,22 +689,19 @@ func newestBefore(r reader, thread string, cutoff time.Time) bool {
 // the thread bucket, at most budget keys per call; done says the thread is
 // gone.
 func dropThreadChunk(w writer, thread string, budget int, stats *GCStats) (used int, done bool, err error) {
-	if !w.exists(threadBucket(thread)) {
+	if !w.Exists(threadBucket(thread)) {
 		return 0, true, nil
 	}
 	var refs []cpRef
-	var ferr error
-	w.scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) bool {
+	if err := w.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
 		id, ns, err := parseOrderKey(k)
 		if err != nil {
-			ferr = err
-			return false
+			return err
 		}
 		refs = append(refs, cpRef{ns, id})
-		return len(refs) < budget/4+1
-	})
-	if ferr != nil {
-		return 0, false, ferr
+		return keepScanning(len(refs) < budget/4+1)
+	}); err != nil {
+		return 0, false, err
 	}
 	for _, ref := range refs {
 		if budget-used < 5 {
@@ -737,17 +725,19 @@ func dropThreadChunk(w writer, thread string, budget int, stats *GCStats) (used 
 		return used, false, err
 	}
 	var marks [][]byte
-	w.scan(sweepPath, sweepThreadPrefix(thread), nil, false, func(k, _ []byte) bool {
+	if err := w.Scan(sweepPath, sweepThreadPrefix(thread), nil, false, func(k, _ []byte) error {
 		marks = append(marks, bytes.Clone(k))
-		return true
-	})
+		return nil
+	}); err != nil {
+		return used, false, err
+	}
 	if used+len(marks)+1 > budget {
 		return used, false, nil
 	}
 	if _, err := delAll(w, sweepPath, marks); err != nil {
 		return used, false, err
 	}
-	if err := w.dropBucket(threadBucket(thread)); err != nil {
+	if err := w.DropBucket(threadBucket(thread)); err != nil {
 		return used, false, err
 	}
 	stats.Threads++
@@ -758,7 +748,7 @@ func dropThreadChunk(w writer, thread string, budget int, stats *GCStats) (used 
 // says the plan was cut at limit (0: no limit) and the thread must be
 // planned again once it is carried out.
 func planPolicy(r reader, thread string, p Policy, now time.Time, limit int) (job *threadJob, more bool, err error) {
-	if !r.exists(threadBucket(thread)) {
+	if !r.Exists(threadBucket(thread)) {
 		return nil, false, nil
 	}
 	if !hasCheckpoints(r, thread) {
@@ -777,25 +767,24 @@ func planPolicy(r reader, thread string, p Policy, now time.Time, limit int) (jo
 	ageCutoff := now.Add(-p.MaxAge)
 	job = &threadJob{thread: thread, keepHeads: true}
 	seen := map[string]int{}
-	r.scan(threadPath(thread, bucketOrder), nil, nil, true, func(k, _ []byte) bool {
-		id, ns, perr := parseOrderKey(k)
-		if perr != nil {
-			err = perr
-			return false
+	err = r.Scan(threadPath(thread, bucketOrder), nil, nil, true, func(k, _ []byte) error {
+		id, ns, err := parseOrderKey(k)
+		if err != nil {
+			return err
 		}
 		seen[ns]++
 		n := seen[ns]
 		if n == 1 {
-			return true // the namespace head stays
+			return nil // the namespace head stays
 		}
 		if p.KeepLast > 0 && n > p.KeepLast || p.MaxAge > 0 && idTime(id).Before(ageCutoff) {
 			if limit > 0 && len(job.drop) == limit {
 				more = true
-				return false
+				return errStop
 			}
 			job.drop = append(job.drop, cpRef{ns, id})
 		}
-		return true
+		return nil
 	})
 	if err != nil || len(job.drop) == 0 {
 		return nil, false, err
@@ -818,24 +807,24 @@ func (j *threadJob) estimate(r reader) (GCStats, error) {
 		}
 		dropped[ref.ns][ref.id] = true
 		key := checkpointKey(ref.ns, ref.id)
-		rec := r.get(threadPath(j.thread, bucketCheckpoints), key)
+		rec := r.Get(threadPath(j.thread, bucketCheckpoints), key)
 		if rec == nil {
 			continue
 		}
-		md := r.get(threadPath(j.thread, bucketMetadata), key)
+		md := r.Get(threadPath(j.thread, bucketMetadata), key)
 		stats.Checkpoints++
 		stats.BytesFreed += int64(2*len(key) + len(rec) + len(md) + len(orderKey(ref.id, ref.ns)) + len(indexKey(ref.id, j.thread, ref.ns)))
-		r.scan(threadPath(j.thread, bucketWrites), key, nil, false, func(k, v []byte) bool {
+		r.Scan(threadPath(j.thread, bucketWrites), key, nil, false, func(k, v []byte) error {
 			stats.Writes++
 			stats.BytesFreed += int64(len(k) + len(v))
-			return true
+			return nil
 		})
 	}
 	remaining := false
-	r.scan(threadPath(j.thread, bucketOrder), nil, nil, false, func(k, _ []byte) bool {
+	r.Scan(threadPath(j.thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
 		id, ns, err := parseOrderKey(k)
 		remaining = err != nil || !dropped[ns][id]
-		return !remaining
+		return keepScanning(!remaining)
 	})
 	if !remaining {
 		var rest GCStats
@@ -853,12 +842,12 @@ func (j *threadJob) estimate(r reader) (GCStats, error) {
 		if err != nil {
 			return stats, err
 		}
-		r.scan(threadPath(j.thread, bucketBlobs), nsKey(ns), nil, false, func(k, v []byte) bool {
+		r.Scan(threadPath(j.thread, bucketBlobs), nsKey(ns), nil, false, func(k, v []byte) error {
 			if _, ok := live[string(k)]; !ok {
 				stats.Blobs++
 				stats.BytesFreed += int64(len(k) + len(v))
 			}
-			return true
+			return nil
 		})
 	}
 	return stats, nil
@@ -866,23 +855,23 @@ func (j *threadJob) estimate(r reader) (GCStats, error) {
 
 // estimateThread adds to stats everything removing the thread removes.
 func estimateThread(r reader, thread string, stats *GCStats) error {
-	if !r.exists(threadBucket(thread)) {
+	if !r.Exists(threadBucket(thread)) {
 		return nil
 	}
 	stats.Threads++
-	var ferr error
-	r.scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) bool {
+	// An unreadable key ends the count, but the sizes below are still
+	// added (the caller reports them with the error).
+	err := r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
 		id, ns, err := parseOrderKey(k)
 		if err != nil {
-			ferr = err
-			return false
+			return err
 		}
 		stats.Checkpoints++
 		stats.BytesFreed += int64(len(k) + len(indexKey(id, thread, ns)))
-		return true
+		return nil
 	})
 	for _, sub := range [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs} {
-		r.scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) bool {
+		r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
 			stats.BytesFreed += int64(len(k) + len(v))
 			switch {
 			case bytes.Equal(sub, bucketWrites):
@@ -890,10 +879,10 @@ func estimateThread(r reader, thread string, stats *GCStats) error {
 			case bytes.Equal(sub, bucketBlobs):
 				stats.Blobs++
 			}
-			return true
+			return nil
 		})
 	}
-	return ferr
+	return err
 }
 
 // sweeper runs GC in the background until stopped.

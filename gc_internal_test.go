@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
 )
@@ -21,9 +22,9 @@ type countingWriter struct {
 	n int
 }
 
-func (c *countingWriter) put(p bucketPath, k, v []byte) error { c.n++; return c.writer.put(p, k, v) }
-func (c *countingWriter) del(p bucketPath, k []byte) error    { c.n++; return c.writer.del(p, k) }
-func (c *countingWriter) dropBucket(p bucketPath) error       { c.n++; return c.writer.dropBucket(p) }
+func (c *countingWriter) Put(p bucketPath, k, v []byte) error { c.n++; return c.writer.Put(p, k, v) }
+func (c *countingWriter) Del(p bucketPath, k []byte) error    { c.n++; return c.writer.Del(p, k) }
+func (c *countingWriter) DropBucket(p bucketPath) error       { c.n++; return c.writer.DropBucket(p) }
 
 // runBounded carries out job in transactions of at most budget changed
 // keys, failing the test if one changes more; it returns the number of
@@ -39,7 +40,7 @@ func runBounded(t *testing.T, s *Store, job *threadJob, budget int) (int, GCStat
 			t.Fatal("no progress")
 		}
 		err := s.db.Update(func(tx *bolt.Tx) error {
-			w := &countingWriter{writer: &boltView{tx: tx}}
+			w := &countingWriter{writer: engine.NewBoltView(tx)}
 			next, stats, used, err := job.step(w, st, budget)
 			if err != nil {
 				return err
@@ -156,7 +157,7 @@ func TestSweepPendingAfterDropIsFinishedByNextRun(t *testing.T) {
 	// 18 checkpoints x 4 keys + the sweep mark: exactly the drop phase.
 	budget := 18*4 + 1
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		st, stats, used, err := job.step(&boltView{tx: tx}, newJobState(job), budget)
+		st, stats, used, err := job.step(engine.NewBoltView(tx), newJobState(job), budget)
 		if err == nil && (st.phase != phaseSweep || used != budget || stats.Checkpoints != 18 || stats.Blobs != 0) {
 			t.Fatalf("after the drop phase: phase %d, used %d, stats %+v", st.phase, used, stats)
 		}

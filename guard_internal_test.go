@@ -28,13 +28,13 @@ func TestPanicInBoltWriteFailsTheStore(t *testing.T) {
 	if err := s.ApplyLog(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s.wal.ap.applyMu.Lock() // as the applier does around its transaction
+	s.wal.ap.Lock() // as the applier does around its transaction
 	tx, err := s.db.Begin(true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.guardWrite("test", tx, func() error { panic("page 7 already freed") })
-	s.wal.ap.applyMu.Unlock()
+	err = s.fs.GuardWrite("test", tx, func() error { panic("page 7 already freed") })
+	s.wal.ap.Unlock()
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("panic became %v, want ErrCorrupt", err)
 	}
@@ -45,7 +45,7 @@ func TestPanicInBoltWriteFailsTheStore(t *testing.T) {
 	if _, err := s.Load(ctx, "t", id); err != nil {
 		t.Fatalf("read after the panic: %v", err)
 	}
-	if s.isPoisoned() {
+	if s.fs.Poisoned() {
 		t.Fatal("the rollback worked: the store must not be poisoned")
 	}
 	if err := s.Close(); err != nil {
@@ -72,14 +72,14 @@ func TestPoisonedStoreClosesAndReleasesTheFile(t *testing.T) {
 	}
 	// A write transaction that is never closed holds bbolt's write lock,
 	// as a panic half-way through a rollback leaves it.
-	s.wal.ap.applyMu.Lock()
+	s.wal.ap.Lock()
 	tx, err := s.db.Begin(true)
-	s.wal.ap.applyMu.Unlock()
+	s.wal.ap.Unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.poison()
-	s.fail(failBolt, engine.PanicErrorForTest("test", "rollback panicked"))
+	s.fs.Poison()
+	s.fs.Fail(engine.FailBolt, engine.PanicErrorForTest("test", "rollback panicked"))
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
 	select {

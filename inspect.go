@@ -47,18 +47,15 @@ func (s *Store) Threads(ctx context.Context) iter.Seq2[ThreadInfo, error] {
 		for {
 			var page []ThreadInfo
 			err := s.view(ctx, func(r reader) error {
-				var ferr error
-				r.buckets(bucketPath{bucketThreads}, after, func(name []byte) bool {
+				return r.Buckets(bucketPath{bucketThreads}, after, func(name []byte) error {
 					info, err := summariseThread(r, string(name))
 					if err != nil {
-						ferr = err
-						return false
+						return err
 					}
 					page = append(page, info)
 					after = bytes.Clone(name)
-					return len(page) < threadsPage
+					return keepScanning(len(page) < threadsPage)
 				})
-				return ferr
 			})
 			for _, info := range page {
 				if !yield(info, nil) {
@@ -84,7 +81,7 @@ func (s *Store) Thread(ctx context.Context, threadID string) (ThreadInfo, error)
 	}
 	var info ThreadInfo
 	err := s.view(ctx, func(r reader) (err error) {
-		if !r.exists(bucketPath{bucketThreads, []byte(threadID)}) {
+		if !r.Exists(bucketPath{bucketThreads, []byte(threadID)}) {
 			return fmt.Errorf("%w: thread %q", ErrNotFound, threadID)
 		}
 		info, err = summariseThread(r, threadID)
@@ -97,20 +94,17 @@ func summariseThread(r reader, thread string) (ThreadInfo, error) {
 	info := ThreadInfo{ThreadID: thread}
 	nss := map[string]bool{}
 	var newest []byte
-	var ferr error
-	r.scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) bool {
+	if err := r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
 		_, ns, err := parseOrderKey(k)
 		if err != nil {
-			ferr = fmt.Errorf("thread %q: %w", thread, err)
-			return false
+			return fmt.Errorf("thread %q: %w", thread, err)
 		}
 		nss[ns] = true
 		info.Checkpoints++
 		newest = k
-		return true
-	})
-	if ferr != nil {
-		return info, ferr
+		return nil
+	}); err != nil {
+		return info, err
 	}
 	for ns := range nss {
 		info.Namespaces = append(info.Namespaces, ns)
@@ -119,19 +113,19 @@ func summariseThread(r reader, thread string) (ThreadInfo, error) {
 	if newest != nil {
 		id, ns, _ := parseOrderKey(newest)
 		info.NewestID = idString(id)
-		rec, err := decodeCheckpointRecord(r.get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, id)))
+		rec, err := decodeCheckpointRecord(r.Get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, id)))
 		if err != nil {
 			return info, fmt.Errorf("thread %q checkpoint %s: %w", thread, info.NewestID, err)
 		}
 		info.NewestTime = time.Unix(0, rec.TS).UTC()
 	}
 	for _, sub := range threadSubBuckets {
-		r.scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) bool {
+		r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
 			info.Bytes += int64(len(k) + len(v))
 			if bytes.Equal(sub, bucketWrites) {
 				info.PendingWrites++
 			}
-			return true
+			return nil
 		})
 	}
 	return info, nil
@@ -186,8 +180,8 @@ type Stats struct {
 func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 	st := &Stats{}
 	err := s.view(ctx, func(r reader) error {
-		if fc, ok := r.(fileChecker); ok {
-			st.FileBytes, st.PageSize = fc.fileSize()
+		if fc, ok := r.(engine.FileChecker); ok {
+			st.FileBytes, st.PageSize = fc.FileSize()
 		}
 		sizes := map[string]*BucketStats{}
 		add := func(name string, k, v []byte) {
@@ -200,28 +194,28 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 			b.Bytes += int64(len(k) + len(v))
 		}
 		for _, top := range [][]byte{bucketMeta, bucketIndex} {
-			r.scan(bucketPath{top}, nil, nil, false, func(k, v []byte) bool {
+			r.Scan(bucketPath{top}, nil, nil, false, func(k, v []byte) error {
 				add(string(top), k, v)
-				return true
+				return nil
 			})
 		}
-		var ferr error
-		r.buckets(bucketPath{bucketThreads}, nil, func(name []byte) bool {
-			if ferr = ctx.Err(); ferr != nil {
-				return false
+		// A failure ends the walk; the sizes so far are still summed up.
+		err := r.Buckets(bucketPath{bucketThreads}, nil, func(name []byte) error {
+			if err := ctx.Err(); err != nil {
+				return err
 			}
 			thread := string(name)
 			st.Threads++
 			for _, sub := range threadSubBuckets {
-				r.scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) bool {
+				r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
 					add("threads/*/"+string(sub), k, v)
-					return true
+					return nil
 				})
 			}
-			if ferr = sharingStats(r, s.keys, thread, st); ferr == nil {
-				ferr = deltaStats(r, s.keys, thread, st)
+			if err := sharingStats(r, s.keys, thread, st); err != nil {
+				return err
 			}
-			return ferr == nil
+			return deltaStats(r, s.keys, thread, st)
 		})
 		for _, b := range sizes {
 			st.Buckets = append(st.Buckets, *b)
@@ -236,7 +230,7 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 		if b := sizes["threads/*/"+string(bucketBlobs)]; b != nil {
 			st.ChannelValues = b.Keys
 		}
-		return ferr
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -251,25 +245,22 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 func sharingStats(r reader, kr *keyring, thread string, st *Stats) error {
 	var prevKey []byte
 	var prev *checkpointRecord
-	var ferr error
 	cpPath, blPath := threadPath(thread, bucketCheckpoints), threadPath(thread, bucketBlobs)
-	r.scan(cpPath, nil, nil, false, func(k, v []byte) bool {
+	return r.Scan(cpPath, nil, nil, false, func(k, v []byte) error {
 		ns, id, err := parseCheckpointKey(k)
 		if err != nil {
-			ferr = fmt.Errorf("thread %q: %w", thread, err)
-			return false
+			return fmt.Errorf("thread %q: %w", thread, err)
 		}
 		rec, err := decodeCheckpointRecord(v)
 		if err != nil {
-			ferr = fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(id), err)
-			return false
+			return fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(id), err)
 		}
 		var parent *checkpointRecord
 		if len(rec.Parent) == idLen {
 			pk := checkpointKey(ns, [idLen]byte(rec.Parent))
 			if bytes.Equal(pk, prevKey) {
 				parent = prev
-			} else if raw := r.get(cpPath, pk); raw != nil {
+			} else if raw := r.Get(cpPath, pk); raw != nil {
 				parent, _ = decodeCheckpointRecord(raw)
 			}
 		}
@@ -280,17 +271,15 @@ func sharingStats(r reader, kr *keyring, thread string, st *Stats) error {
 			}
 			st.SharedRefs++
 			bk := blobKey(ns, ch, ver)
-			size, err := wholeSize(r, kr, thread, ns, ch, r.get(blPath, bk))
+			size, err := wholeSize(r, kr, thread, ns, ch, r.Get(blPath, bk))
 			if err != nil {
-				ferr = fmt.Errorf("thread %q checkpoint %s channel %q: %w", thread, idString(id), ch, err)
-				return false
+				return fmt.Errorf("thread %q checkpoint %s channel %q: %w", thread, idString(id), ch, err)
 			}
 			st.SharedBytes += int64(len(bk)) + size
 		}
 		prevKey, prev = bytes.Clone(k), rec
-		return true
+		return nil
 	})
-	return ferr
 }
 
 // wholeSize is the size of a blob record as if its value were stored whole.
@@ -313,33 +302,30 @@ func wholeSize(r reader, kr *keyring, thread, ns, channel string, blob []byte) (
 
 // deltaStats adds one thread's append-delta figures to st.
 func deltaStats(r reader, kr *keyring, thread string, st *Stats) error {
-	var ferr error
-	r.scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) bool {
+	// A failure ends the first walk; the segments are still counted.
+	err := r.Scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) error {
 		if kind, _, err := blobKind(v); err != nil || kind != blobListRef {
-			ferr = err
-			return err == nil
+			return err
 		}
 		ns, ch, _, err := parseBlobKey(k)
 		if err != nil {
-			ferr = err
-			return false
+			return err
 		}
 		size, err := wholeSize(r, kr, thread, ns, ch, v)
 		if err != nil {
-			ferr = fmt.Errorf("thread %q channel %q: %w", thread, ch, err)
-			return false
+			return fmt.Errorf("thread %q channel %q: %w", thread, ch, err)
 		}
 		st.ListVersions++
 		st.ListWholeBytes += int64(len(k)) + size
 		st.ListSegmentBytes += int64(len(k) + len(v))
-		return true
+		return nil
 	})
-	r.scan(threadPath(thread, bucketSegments), nil, nil, false, func(k, v []byte) bool {
+	r.Scan(threadPath(thread, bucketSegments), nil, nil, false, func(k, v []byte) error {
 		st.ListSegmentBytes += int64(len(k) + len(v))
-		return true
+		return nil
 	})
 	st.DeltaSavedBytes = st.ListWholeBytes - st.ListSegmentBytes
-	return ferr
+	return err
 }
 
 // Problem is one inconsistency found by Verify.
@@ -465,8 +451,8 @@ func (s *Store) checkPagesPaused(ctx context.Context, rep *VerifyReport) error {
 		return ErrClosed
 	}
 	ap := s.wal.ap
-	ap.applyMu.Lock()
-	defer ap.applyMu.Unlock()
+	ap.Lock()
+	defer ap.Unlock()
 	s.dbMu.RLock() // Compact swaps db under dbMu
 	defer s.dbMu.RUnlock()
 	err := engine.Guard("verify: page check", func() error {
@@ -474,7 +460,7 @@ func (s *Store) checkPagesPaused(ctx context.Context, rep *VerifyReport) error {
 			if err := engine.TouchAll(tx); err != nil {
 				return err
 			}
-			(&boltView{tx: tx}).checkPages(func(e error) bool {
+			(engine.NewBoltView(tx)).CheckPages(func(e error) bool {
 				rep.add(Problem{Check: "file", Detail: "page check: " + e.Error()})
 				return len(rep.Problems) < maxProblems
 			})
@@ -497,14 +483,14 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 			err = nil
 		}
 	}()
-	if fc, ok := r.(fileChecker); ok && pages {
-		if tx := boltTx(r); tx != nil {
+	if fc, ok := r.(engine.FileChecker); ok && pages {
+		if tx := engine.TxOf(r); tx != nil {
 			if err := engine.TouchAll(tx); err != nil {
 				rep.add(Problem{Check: "file", Detail: err.Error()})
 				return nil
 			}
 		}
-		fc.checkPages(func(e error) bool {
+		fc.CheckPages(func(e error) bool {
 			rep.add(Problem{Check: "file", Detail: "page check: " + e.Error()})
 			return len(rep.Problems) < maxProblems
 		})
@@ -514,43 +500,41 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 			return nil
 		}
 	}
-	if err := checkFormat(r.get(bucketPath{bucketMeta}, keyFormat)); err != nil {
+	if err := checkFormat(r.Get(bucketPath{bucketMeta}, keyFormat)); err != nil {
 		rep.add(Problem{Check: "format", Detail: err.Error()})
 		return nil
 	}
-	var ferr error
 	importing := unfinishedImports(r)
-	r.buckets(bucketPath{bucketThreads}, nil, func(name []byte) bool {
-		if ferr = ctx.Err(); ferr != nil {
-			return false
+	if err := r.Buckets(bucketPath{bucketThreads}, nil, func(name []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		rep.Threads++
 		if importing[string(name)] {
 			rep.add(Problem{Check: "import", Thread: string(name), Detail: "left by an import that did not finish: the next read-write open deletes it"})
-			return true
+			return nil
 		}
 		verifyThread(r, kr, string(name), rep)
 		verifyRecordSums(r, string(name), rep)
 		if opts.Progress != nil {
 			opts.Progress(rep.Threads)
 		}
-		return true
-	})
-	if ferr != nil {
-		return ferr
+		return nil
+	}); err != nil {
+		return err
 	}
-	r.scan(bucketPath{bucketIndex}, nil, nil, false, func(k, _ []byte) bool {
+	r.Scan(bucketPath{bucketIndex}, nil, nil, false, func(k, _ []byte) error {
 		rep.IndexEntries++
 		id, thread, ns, err := parseIndexKey(k)
 		if err != nil {
 			rep.add(Problem{Check: "index", Detail: fmt.Sprintf("key %x: %v", k, err)})
-			return true
+			return nil
 		}
-		if r.get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, id)) == nil {
+		if r.Get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, id)) == nil {
 			rep.add(Problem{Check: "index", Thread: thread, Namespace: ns, CheckpointID: idString(id),
 				Detail: "global index entry for a checkpoint that is not stored"})
 		}
-		return true
+		return nil
 	})
 	return ctx.Err()
 }
@@ -567,30 +551,30 @@ func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 		}
 		rep.add(p)
 	}
-	r.scan(cpPath, nil, nil, false, func(k, v []byte) bool {
+	r.Scan(cpPath, nil, nil, false, func(k, v []byte) error {
 		rep.Checkpoints++
 		ns, id, err := parseCheckpointKey(k)
 		if err != nil {
 			problem("checkpoint", "", nil, "key %x: %v", k, err)
-			return true
+			return nil
 		}
 		rec, err := decodeCheckpointRecord(v)
 		if err != nil {
 			problem("checkpoint", ns, &id, "record does not decode: %v", err)
 		}
-		if md := r.get(mdPath, k); md == nil {
+		if md := r.Get(mdPath, k); md == nil {
 			problem("metadata", ns, &id, "checkpoint has no metadata record")
 		} else if _, err := decodeMetadata(md); err != nil {
 			problem("metadata", ns, &id, "metadata does not decode: %v", err)
 		}
-		if !r.has(threadPath(thread, bucketOrder), orderKey(id, ns)) {
+		if !r.Has(threadPath(thread, bucketOrder), orderKey(id, ns)) {
 			problem("order", ns, &id, "checkpoint missing from the thread's history order")
 		}
-		if !r.has(bucketPath{bucketIndex}, indexKey(id, thread, ns)) {
+		if !r.Has(bucketPath{bucketIndex}, indexKey(id, thread, ns)) {
 			problem("index", ns, &id, "checkpoint missing from the global index")
 		}
 		if rec == nil {
-			return true
+			return nil
 		}
 		if len(rec.Parent) != 0 && len(rec.Parent) != idLen {
 			problem("checkpoint", ns, &id, "parent id has %d bytes", len(rec.Parent))
@@ -601,27 +585,27 @@ func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 		}
 		sort.Strings(chans)
 		for _, ch := range chans {
-			if r.get(blPath, blobKey(ns, ch, rec.Versions[ch])) == nil {
+			if r.Get(blPath, blobKey(ns, ch, rec.Versions[ch])) == nil {
 				problem("value", ns, &id, "channel %q version %q: no value stored", ch, rec.Versions[ch])
 			}
 		}
-		return true
+		return nil
 	})
-	r.scan(mdPath, nil, nil, false, func(k, _ []byte) bool {
+	r.Scan(mdPath, nil, nil, false, func(k, _ []byte) error {
 		ns, id, err := parseCheckpointKey(k)
 		if err != nil {
 			problem("metadata", "", nil, "key %x: %v", k, err)
-		} else if r.get(cpPath, k) == nil {
+		} else if r.Get(cpPath, k) == nil {
 			problem("metadata", ns, &id, "metadata of a checkpoint that is not stored")
 		}
-		return true
+		return nil
 	})
-	r.scan(blPath, nil, nil, false, func(k, v []byte) bool {
+	r.Scan(blPath, nil, nil, false, func(k, v []byte) error {
 		rep.ChannelValues++
 		ns, ch, ver, err := parseBlobKey(k)
 		if err != nil {
 			problem("value", "", nil, "key %x: %v", k, err)
-			return true
+			return nil
 		}
 		val, ok, err := resolveBlob(r, kr, thread, ns, ch, ver, v)
 		if err == nil && ok {
@@ -633,16 +617,16 @@ func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 		if err != nil {
 			problem("value", ns, nil, "channel %q version %q does not decode: %v", ch, ver, err)
 		}
-		return true
+		return nil
 	})
-	r.scan(threadPath(thread, bucketWrites), nil, nil, false, func(k, v []byte) bool {
+	r.Scan(threadPath(thread, bucketWrites), nil, nil, false, func(k, v []byte) error {
 		rep.PendingWrites++
 		ns, id, task, idx, err := parseFullWriteKey(k)
 		if err != nil {
 			problem("write", "", nil, "key %x: %v", k, err)
-			return true
+			return nil
 		}
-		if r.get(cpPath, checkpointKey(ns, id)) == nil {
+		if r.Get(cpPath, checkpointKey(ns, id)) == nil {
 			problem("write", ns, &id, "pending write (task %q, idx %d) of a checkpoint that is not stored", task, idx)
 		}
 		rec, err := openWriteRecord(kr, thread, k, v)
@@ -654,16 +638,16 @@ func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 		if err != nil {
 			problem("write", ns, &id, "pending write (task %q, idx %d) does not decode: %v", task, idx, err)
 		}
-		return true
+		return nil
 	})
-	r.scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) bool {
+	r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
 		id, ns, err := parseOrderKey(k)
 		if err != nil {
 			problem("order", "", nil, "key %x: %v", k, err)
-		} else if r.get(cpPath, checkpointKey(ns, id)) == nil {
+		} else if r.Get(cpPath, checkpointKey(ns, id)) == nil {
 			problem("order", ns, &id, "history order entry for a checkpoint that is not stored")
 		}
-		return true
+		return nil
 	})
 }
 
@@ -686,9 +670,9 @@ func (s *Store) ResolveID(ctx context.Context, thread, ns, prefix string) (strin
 	n := 0
 	err := s.view(ctx, func(r reader) error {
 		nk := nsKey(ns)
-		r.scan(threadPath(thread, bucketCheckpoints), nk, nil, false, func(k, _ []byte) bool {
+		r.Scan(threadPath(thread, bucketCheckpoints), nk, nil, false, func(k, _ []byte) error {
 			if len(k) != len(nk)+idLen {
-				return true
+				return nil
 			}
 			if id := idString([idLen]byte(k[len(nk):])); strings.HasPrefix(id, want) {
 				n++
@@ -696,7 +680,7 @@ func (s *Store) ResolveID(ctx context.Context, thread, ns, prefix string) (strin
 					matches = append(matches, id)
 				}
 			}
-			return true
+			return nil
 		})
 		return nil
 	})

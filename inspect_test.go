@@ -136,31 +136,31 @@ func TestVerifyReportsEachBrokenInvariant(t *testing.T) {
 		want   Problem
 	}{
 		{"metadata missing", func(w writer, id [idLen]byte) error {
-			return w.del(threadPath("t", bucketMetadata), checkpointKey("", id))
+			return w.Del(threadPath("t", bucketMetadata), checkpointKey("", id))
 		}, Problem{Check: "metadata", Thread: "t", Detail: "checkpoint has no metadata record"}},
 		{"metadata undecodable", func(w writer, id [idLen]byte) error {
-			return w.put(threadPath("t", bucketMetadata), checkpointKey("", id), []byte{metadataRecordV1, 0xc1})
+			return w.Put(threadPath("t", bucketMetadata), checkpointKey("", id), []byte{metadataRecordV1, 0xc1})
 		}, Problem{Check: "metadata", Thread: "t", Detail: "metadata does not decode: ckpt: corrupt data: metadata record: msgpack: unexpected code=c1 decoding map length"}},
 		{"checkpoint record of unknown version", func(w writer, id [idLen]byte) error {
-			return w.put(threadPath("t", bucketCheckpoints), checkpointKey("", id), []byte{9})
+			return w.Put(threadPath("t", bucketCheckpoints), checkpointKey("", id), []byte{9})
 		}, Problem{Check: "checkpoint", Thread: "t", Detail: "record does not decode: ckpt: unknown format version: checkpoint record version 9, this build reads 1 and 2"}},
 		{"referenced value missing", func(w writer, id [idLen]byte) error {
-			return w.del(threadPath("t", bucketBlobs), blobKey("", "a", version(1)))
+			return w.Del(threadPath("t", bucketBlobs), blobKey("", "a", version(1)))
 		}, Problem{Check: "value", Thread: "t", Detail: `channel "a" version "b-v": no value stored`}},
 		{"index entry missing", func(w writer, id [idLen]byte) error {
-			return w.del(bucketPath{bucketIndex}, indexKey(id, "t", ""))
+			return w.Del(bucketPath{bucketIndex}, indexKey(id, "t", ""))
 		}, Problem{Check: "index", Thread: "t", Detail: "checkpoint missing from the global index"}},
 		{"order entry missing", func(w writer, id [idLen]byte) error {
-			return w.del(threadPath("t", bucketOrder), orderKey(id, ""))
+			return w.Del(threadPath("t", bucketOrder), orderKey(id, ""))
 		}, Problem{Check: "order", Thread: "t", Detail: "checkpoint missing from the thread's history order"}},
 		{"checkpoint missing, indexes remain", func(w writer, id [idLen]byte) error {
-			if err := w.del(threadPath("t", bucketCheckpoints), checkpointKey("", id)); err != nil {
+			if err := w.Del(threadPath("t", bucketCheckpoints), checkpointKey("", id)); err != nil {
 				return err
 			}
-			if err := w.del(threadPath("t", bucketMetadata), checkpointKey("", id)); err != nil {
+			if err := w.Del(threadPath("t", bucketMetadata), checkpointKey("", id)); err != nil {
 				return err
 			}
-			return w.del(threadPath("t", bucketWrites), writeKey("", id, "task", 0))
+			return w.Del(threadPath("t", bucketWrites), writeKey("", id, "task", 0))
 		}, Problem{Check: "write", Thread: "t", Detail: `pending write (task "task", idx -1) of a checkpoint that is not stored`}},
 	}
 	for _, c := range cases {
@@ -199,10 +199,10 @@ func TestVerifyReportsOrphanIndexEntries(t *testing.T) {
 	putChain(t, s, "t", "", 1)
 	ghost := [idLen]byte{1, 2, 3}
 	err := s.write(context.Background(), func(w writer) error {
-		if err := w.put(bucketPath{bucketIndex}, indexKey(ghost, "t", ""), nil); err != nil {
+		if err := w.Put(bucketPath{bucketIndex}, indexKey(ghost, "t", ""), nil); err != nil {
 			return err
 		}
-		return w.put(threadPath("t", bucketOrder), orderKey(ghost, ""), nil)
+		return w.Put(threadPath("t", bucketOrder), orderKey(ghost, ""), nil)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -23,12 +24,12 @@ func TestDropBucketChangedInSameTransactionFreesEveryPage(t *testing.T) {
 	defer db.Close()
 	thread := threadBucket("t")
 	err = db.Update(func(tx *bolt.Tx) error {
-		v := &boltView{tx: tx}
+		v := engine.NewBoltView(tx)
 		for i := range 20 {
 			k := []byte(fmt.Sprintf("k%03d", i))
 			// bl and cp get pages of their own; ids and md stay inline.
 			for sub, size := range map[string]int{"bl": 3000, "cp": 80, "ids": 1, "md": 10} {
-				if err := v.put(append(bucketPath{}, append(thread, []byte(sub))...), k, bytes.Repeat([]byte("v"), size)); err != nil {
+				if err := v.Put(append(bucketPath{}, append(thread, []byte(sub))...), k, bytes.Repeat([]byte("v"), size)); err != nil {
 					return err
 				}
 			}
@@ -39,11 +40,11 @@ func TestDropBucketChangedInSameTransactionFreesEveryPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		v := &boltView{tx: tx}
-		if err := v.put(threadPath("t", bucketSegments), []byte("k"), []byte("v")); err != nil {
+		v := engine.NewBoltView(tx)
+		if err := v.Put(threadPath("t", bucketSegments), []byte("k"), []byte("v")); err != nil {
 			return err
 		}
-		return v.dropBucket(thread)
+		return v.DropBucket(thread)
 	})
 	if err != nil {
 		t.Fatal(err)

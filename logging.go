@@ -11,6 +11,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // defaultSlowFsync is Options.SlowFsync's zero value: a healthy disk
@@ -41,9 +43,9 @@ func (s *Store) logOpen(replayed int) {
 }
 
 // logFailStop logs the store's fail-stop, once, with its cause.
-func (s *Store) logFailStop(src failSource, cause error) {
+func (s *Store) logFailStop(src engine.FailSource, cause error) {
 	file := "log"
-	if src == failBolt {
+	if src == engine.FailBolt {
 		file = "file"
 	}
 	s.log(slog.LevelError, "ckpt: fail-stop: the store takes no more writes; reopen it", slog.String("failed", file), slog.String("cause", cause.Error()))

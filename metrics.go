@@ -204,7 +204,7 @@ func (s *Store) Metrics() Metrics {
 	o := &s.obs
 	var m Metrics
 	if o.off {
-		m.Failed = s.failure.Load() != nil
+		m.Failed = s.fs.Failed() != nil
 		return m
 	}
 	for i := range m.Ops {
@@ -238,7 +238,7 @@ func (s *Store) Metrics() Metrics {
 	m.CompactBytesFreed = o.compactFreed.Load()
 	m.Backups = o.backups.Load()
 	m.OpenSnapshots = o.snapshots.Load()
-	m.Failed = s.failure.Load() != nil
+	m.Failed = s.fs.Failed() != nil
 	return m
 }
 
@@ -391,7 +391,7 @@ func (s *Store) opened(replayed int) {
 	if s.logging() && !s.obs.off {
 		// Group numbers go on from the file's; a group logged or applied
 		// since (by upgradeFormat) already set its own.
-		a := s.wal.ap.applied.Load()
+		a := s.wal.ap.Applied()
 		s.obs.appliedGen.CompareAndSwap(0, a)
 		s.obs.loggedGen.CompareAndSwap(0, a)
 	}

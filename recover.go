@@ -91,7 +91,7 @@ func recoverLog(db *bolt.DB, path string) (RecoverStats, error) {
 		if err := checkFormat(meta.Get(keyFormat)); err != nil {
 			return err
 		}
-		applied = walApplied(&boltView{tx: tx})
+		applied = appliedMark.Applied(engine.NewBoltView(tx))
 		return nil
 	})
 	if err != nil {
@@ -119,7 +119,7 @@ func recoverLog(db *bolt.DB, path string) (RecoverStats, error) {
 		for i := range sc.Groups {
 			groups[i] = &sc.Groups[i]
 		}
-		if err := db.Update(func(tx *bolt.Tx) error { return replayGroups(&boltView{tx: tx}, groups) }); err != nil {
+		if err := db.Update(func(tx *bolt.Tx) error { return appliedMark.Replay(engine.NewBoltView(tx), groups) }); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: replay the valid records: %w", path, err)
 		}
 	}

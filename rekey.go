@@ -38,16 +38,15 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 	var threads []string
 	var before []uint32 // the marker's key ids before (crypt.go)
 	if err := s.view(ctx, func(r reader) (err error) {
-		before, _, err = decodeSealedKeys(r.get(bucketPath{bucketMeta}, keySealedKeys))
+		before, _, err = decodeSealedKeys(r.Get(bucketPath{bucketMeta}, keySealedKeys))
 		if err != nil {
 			return err
 		}
 		threads = threads[:0]
-		r.buckets(threadsRoot, nil, func(name []byte) bool {
+		return r.Buckets(threadsRoot, nil, func(name []byte) error {
 			threads = append(threads, string(name))
-			return true
+			return nil
 		})
-		return nil
 	}); err != nil {
 		return st, err
 	}
@@ -63,31 +62,28 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 				err := s.write(ctx, func(w writer) error {
 					n, next, done = 0, nil, false
 					var ks, vs [][]byte
-					var ferr error
 					scanned := 0
 					p := threadPath(thread, sub)
 					done = true
-					w.scan(p, nil, start, false, func(k, v []byte) bool {
+					if err := w.Scan(p, nil, start, false, func(k, v []byte) error {
 						if scanned == rekeyScan || len(ks) == rekeyBatch {
 							next, done = bytes.Clone(k), false
-							return false
+							return errStop
 						}
 						scanned++
 						nv, changed, err := reseal(s.keys, sub, thread, thread, k, v, false)
 						if err != nil {
-							ferr = fmt.Errorf("thread %q: %w", thread, err)
-							return false
+							return fmt.Errorf("thread %q: %w", thread, err)
 						}
 						if changed {
 							ks, vs = append(ks, bytes.Clone(k)), append(vs, nv)
 						}
-						return true
-					})
-					if ferr != nil {
-						return ferr
+						return nil
+					}); err != nil {
+						return err
 					}
 					for i := range ks {
-						if err := w.put(p, ks[i], vs[i]); err != nil {
+						if err := w.Put(p, ks[i], vs[i]); err != nil {
 							return err
 						}
 					}
@@ -107,7 +103,7 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 	// drops the ids it had before, but keeps any an import added meanwhile.
 	var ids []uint32
 	err := s.write(ctx, func(w writer) error {
-		cur, _, err := decodeSealedKeys(w.get(bucketPath{bucketMeta}, keySealedKeys))
+		cur, _, err := decodeSealedKeys(w.Get(bucketPath{bucketMeta}, keySealedKeys))
 		if err != nil {
 			return err
 		}
@@ -116,7 +112,7 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 		if slices.Equal(ids, cur) {
 			return nil
 		}
-		return w.put(bucketPath{bucketMeta}, keySealedKeys, encodeSealedKeys(ids))
+		return w.Put(bucketPath{bucketMeta}, keySealedKeys, encodeSealedKeys(ids))
 	})
 	if err != nil {
 		return st, fmt.Errorf("encryption marker: %w", err)
@@ -193,24 +189,21 @@ func resealCopy(w writer, kr *keyring, from, to string) error {
 	for _, sub := range [][]byte{bucketBlobs, bucketSegments, bucketWrites} {
 		p := threadPath(to, sub)
 		var ks, vs [][]byte
-		var ferr error
-		w.scan(p, nil, nil, false, func(k, v []byte) bool {
+		if err := w.Scan(p, nil, nil, false, func(k, v []byte) error {
 			if !isSealedRecord(sub, v) {
-				return true
+				return nil
 			}
 			nv, _, err := reseal(kr, sub, from, to, k, v, true)
 			if err != nil {
-				ferr = fmt.Errorf("copy of thread %q: %w", from, err)
-				return false
+				return fmt.Errorf("copy of thread %q: %w", from, err)
 			}
 			ks, vs = append(ks, bytes.Clone(k)), append(vs, nv)
-			return true
-		})
-		if ferr != nil {
-			return ferr
+			return nil
+		}); err != nil {
+			return err
 		}
 		for i := range ks {
-			if err := w.put(p, ks[i], vs[i]); err != nil {
+			if err := w.Put(p, ks[i], vs[i]); err != nil {
 				return err
 			}
 		}

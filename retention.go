@@ -38,7 +38,7 @@ func (s *Store) Prune(ctx context.Context, threadIDs []string, strategy PruneStr
 	}
 	_, err := s.retain(ctx, each, func(r reader, thread string) (*threadJob, bool, error) {
 		if strategy == PruneDelete {
-			if !r.exists(threadBucket(thread)) {
+			if !r.Exists(threadBucket(thread)) {
 				return nil, false, nil
 			}
 			return &threadJob{thread: thread, whole: true}, false, nil
@@ -80,8 +80,7 @@ func (s *Store) DeleteForRuns(ctx context.Context, runIDs []string) error {
 func planRuns(r reader, thread string, runs map[string]bool, needles [][]byte, limit int) (*threadJob, bool, error) {
 	job := &threadJob{thread: thread}
 	more := false
-	var ferr error
-	r.scan(threadPath(thread, bucketMetadata), nil, nil, false, func(k, v []byte) bool {
+	err := r.Scan(threadPath(thread, bucketMetadata), nil, nil, false, func(k, v []byte) error {
 		// Cheap pre-filter: the run id's bytes must appear in the record.
 		hit := false
 		for _, n := range needles {
@@ -91,31 +90,29 @@ func planRuns(r reader, thread string, runs map[string]bool, needles [][]byte, l
 			}
 		}
 		if !hit {
-			return true
+			return nil
 		}
 		md, err := decodeMetadata(v)
 		if err != nil {
-			ferr = err
-			return false
+			return err
 		}
 		run, ok := md["run_id"].(string)
 		if !ok || !runs[run] {
-			return true
+			return nil
 		}
 		ns, id, err := parseCheckpointKey(k)
 		if err != nil {
-			ferr = err
-			return false
+			return err
 		}
 		if len(job.drop) == limit {
 			more = true
-			return false
+			return errStop
 		}
 		job.drop = append(job.drop, cpRef{ns, id})
-		return true
+		return nil
 	})
-	if ferr != nil || len(job.drop) == 0 {
-		return nil, false, ferr
+	if err != nil || len(job.drop) == 0 {
+		return nil, false, err
 	}
 	return job, more, nil
 }
@@ -161,8 +158,8 @@ func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string,
 			}
 			// Sequences number things inside the thread (list lineages):
 			// the copy goes on from the same place.
-			if n := w.sequence(threadPath(srcThreadID, sub)); n != 0 {
-				if err := w.raiseSeq(threadPath(dstThreadID, sub), n); err != nil {
+			if n := w.Sequence(threadPath(srcThreadID, sub)); n != 0 {
+				if err := w.RaiseSeq(threadPath(dstThreadID, sub), n); err != nil {
 					return err
 				}
 			}
@@ -180,13 +177,15 @@ func copyBucket(w writer, src, dst bucketPath) error {
 	var start []byte
 	for {
 		var keys, vals [][]byte
-		w.scan(src, nil, start, false, func(k, v []byte) bool {
+		if err := w.Scan(src, nil, start, false, func(k, v []byte) error {
 			keys = append(keys, bytes.Clone(k))
 			vals = append(vals, bytes.Clone(v))
-			return len(keys) < copyChunk
-		})
+			return keepScanning(len(keys) < copyChunk)
+		}); err != nil {
+			return err
+		}
 		for i := range keys {
-			if err := w.put(dst, keys[i], vals[i]); err != nil {
+			if err := w.Put(dst, keys[i], vals[i]); err != nil {
 				return err
 			}
 		}
@@ -202,22 +201,19 @@ func indexThread(w writer, thread string) error {
 	var start []byte
 	for {
 		var idx [][]byte
-		var ferr error
-		w.scan(threadPath(thread, bucketOrder), nil, start, false, func(k, _ []byte) bool {
+		if err := w.Scan(threadPath(thread, bucketOrder), nil, start, false, func(k, _ []byte) error {
 			id, ns, err := parseOrderKey(k)
 			if err != nil {
-				ferr = err
-				return false
+				return err
 			}
 			idx = append(idx, indexKey(id, thread, ns))
 			start = append(bytes.Clone(k), 0)
-			return len(idx) < copyChunk
-		})
-		if ferr != nil {
-			return ferr
+			return keepScanning(len(idx) < copyChunk)
+		}); err != nil {
+			return err
 		}
 		for _, k := range idx {
-			if err := w.put(bucketPath{bucketIndex}, k, nil); err != nil {
+			if err := w.Put(bucketPath{bucketIndex}, k, nil); err != nil {
 				return err
 			}
 		}

@@ -138,7 +138,7 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 		}
 		var prev map[string]string
 		if parent != nil {
-			raw := w.get(threadPath(threadID, bucketCheckpoints), checkpointKey("", [idLen]byte(parent)))
+			raw := w.Get(threadPath(threadID, bucketCheckpoints), checkpointKey("", [idLen]byte(parent)))
 			if raw == nil {
 				return fmt.Errorf("%w: parent checkpoint %s in thread %q (deleted or never written)", ErrNotFound, idString([idLen]byte(parent)), threadID)
 			}
@@ -153,7 +153,7 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 		blPath := threadPath(threadID, bucketBlobs)
 		for _, e := range encoded {
 			if ver, ok := prev[e.ch]; ok {
-				if stored := w.get(blPath, blobKey("", e.ch, ver)); stored != nil {
+				if stored := w.Get(blPath, blobKey("", e.ch, ver)); stored != nil {
 					rel, _, _, err := relate(w, s.keys, threadID, "", e.ch, ver, stored, e.raw)
 					if err != nil {
 						return fmt.Errorf("channel %q: %w", e.ch, err)
@@ -328,22 +328,19 @@ func (s *Store) Branches(ctx context.Context, threadID string) ([]*Snapshot, err
 		var ids [][idLen]byte
 		parents := map[[idLen]byte]bool{}
 		prefix := nsKey("")
-		var ferr error
-		r.scan(threadPath(threadID, bucketCheckpoints), prefix, nil, true, func(k, v []byte) bool {
+		if err := r.Scan(threadPath(threadID, bucketCheckpoints), prefix, nil, true, func(k, v []byte) error {
 			id := [idLen]byte(k[len(k)-idLen:])
 			rec, err := decodeCheckpointRecord(v)
 			if err != nil {
-				ferr = fmt.Errorf("checkpoint %s: %w", idString(id), err)
-				return false
+				return fmt.Errorf("checkpoint %s: %w", idString(id), err)
 			}
 			ids = append(ids, id)
 			if len(rec.Parent) == idLen {
 				parents[[idLen]byte(rec.Parent)] = true
 			}
-			return ctx.Err() == nil
-		})
-		if ferr != nil {
-			return ferr
+			return ctx.Err()
+		}); err != nil {
+			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err

@@ -198,7 +198,7 @@ func TestLongReadKeepsItsSnapshot(t *testing.T) {
 			if before.Checkpoint.ID != first || after.Checkpoint.ID != first {
 				return fmt.Errorf("the read saw %s, then %s; want %s throughout", before.Checkpoint.ID, after.Checkpoint.ID, first)
 			}
-			if r.exists(threadPath("t2", bucketCheckpoints)) {
+			if r.Exists(threadPath("t2", bucketCheckpoints)) {
 				return errors.New("the read sees a thread created after it began")
 			}
 			return nil

@@ -137,7 +137,8 @@ type Store struct {
 	// wal is the write-ahead log's state (applier.go); nil with NoWAL, or
 	// read-only with nothing logged.
 	wal *walState
-	failState
+	// fs is the fail-stop state (internal/engine/failstop.go).
+	fs   engine.FailState
 	obs  observer // metrics and logger (metrics.go, logging.go)
 	tune tuning   // limits and test seams (tuning.go)
 }
@@ -205,9 +206,10 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s.onAsyncError = opts.OnAsyncError
 	newObserver(&s.obs, opts)
+	s.fs.OnFail = s.logFailStop
 	failed := func(err error, walOpen bool) (*Store, error) {
 		if walOpen {
-			s.fail(failBolt, err) // the applier must not begin a bbolt write now
+			s.fs.Fail(engine.FailBolt, err) // the applier must not begin a bbolt write now
 			_ = s.closeWAL()
 		}
 		if engine.FromPanic(err) {
@@ -287,11 +289,11 @@ func (s *Store) init() error {
 		if !empty || !tx.Writable() {
 			return fmt.Errorf("%w: not a ckpt store (no format marker)", ErrCorrupt)
 		}
-		v := &boltView{tx: tx}
-		if err := v.put(bucketPath{bucketMeta}, keyFormat, encodeFormat()); err != nil {
+		v := engine.NewBoltView(tx)
+		if err := v.Put(bucketPath{bucketMeta}, keyFormat, encodeFormat()); err != nil {
 			return err
 		}
-		if err := v.put(bucketPath{bucketMeta}, keySealedKeys, newFileSealedKeys(s.keys)); err != nil {
+		if err := v.Put(bucketPath{bucketMeta}, keySealedKeys, newFileSealedKeys(s.keys)); err != nil {
 			return err
 		}
 		for _, b := range [][]byte{bucketIndex, bucketThreads} {
@@ -313,13 +315,12 @@ func (s *Store) init() error {
 // seedIDs makes new ids sort after the newest stored one.
 func (s *Store) seedIDs() error {
 	return s.view(context.Background(), func(r reader) error {
-		r.scan(bucketPath{bucketIndex}, nil, nil, true, func(k, _ []byte) bool {
+		return r.Scan(bucketPath{bucketIndex}, nil, nil, true, func(k, _ []byte) error {
 			if len(k) >= idLen {
 				s.ids.observe([idLen]byte(k[:idLen]))
 			}
-			return false
+			return errStop
 		})
-		return nil
 	})
 }
 
@@ -347,7 +348,7 @@ func (s *Store) Close() error {
 	}
 	walErr := s.closeWAL()
 	var closeErr error
-	if s.isPoisoned() {
+	if s.fs.Poisoned() {
 		closeErr = engine.AbandonBolt(s.db, s.file)
 	} else {
 		closeErr = s.db.Close()
@@ -356,7 +357,7 @@ func (s *Store) Close() error {
 }
 
 // view runs fn on a snapshot of the store. A bbolt panic on a damaged page
-// becomes ErrCorrupt (guard.go).
+// becomes ErrCorrupt (internal/engine/guard.go).
 func (s *Store) view(ctx context.Context, fn func(r reader) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer engine.RecoverCorrupt(&err, "read")
@@ -377,7 +378,7 @@ func (s *Store) view(ctx context.Context, fn func(r reader) error) (err error) {
 	defer s.endRead(tx)
 	s.obs.snapshotOpened()
 	defer s.obs.snapshotClosed()
-	return fn(snapView(tx, snap))
+	return fn(snap.View(tx))
 }
 
 func validThread(thread string) error { return saverkit.CheckThread(thread) }
@@ -525,7 +526,7 @@ func (p *preparedPut) check(r reader, ifHead bool) error {
 			return err
 		}
 	}
-	if p.parent != nil && r.get(threadPath(p.thread, bucketCheckpoints), checkpointKey(p.ns, [idLen]byte(p.parent))) == nil {
+	if p.parent != nil && r.Get(threadPath(p.thread, bucketCheckpoints), checkpointKey(p.ns, [idLen]byte(p.parent))) == nil {
 		return fmt.Errorf("%w: parent checkpoint %s in thread %q namespace %q (deleted or never written)", ErrNotFound, idString([idLen]byte(p.parent)), p.thread, p.ns)
 	}
 	return nil
@@ -537,9 +538,9 @@ func validChannel(ch, ver string) error { return saverkit.CheckChannel(ch, ver) 
 func headID(r reader, thread, ns string) []byte {
 	var head []byte
 	prefix := nsKey(ns)
-	r.scan(threadPath(thread, bucketCheckpoints), prefix, nil, true, func(k, _ []byte) bool {
+	r.Scan(threadPath(thread, bucketCheckpoints), prefix, nil, true, func(k, _ []byte) error {
 		head = bytes.Clone(k[len(prefix):])
-		return false
+		return errStop
 	})
 	return head
 }
@@ -567,7 +568,7 @@ func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, 
 	key := checkpointKey(ns, id)
 	var baseVersions map[string]string
 	if base != nil && len(blobs) > 0 {
-		raw := w.get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, [idLen]byte(base)))
+		raw := w.Get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, [idLen]byte(base)))
 		if raw != nil {
 			r, err := decodeCheckpointRecord(raw)
 			if err != nil {
@@ -581,7 +582,7 @@ func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, 
 		var baseBlob []byte
 		v, ok := baseVersions[b.channel]
 		if ok && v != b.version {
-			baseBlob = w.get(blPath, blobKey(ns, b.channel, v))
+			baseBlob = w.Get(blPath, blobKey(ns, b.channel, v))
 		}
 		if err := storeChannel(w, s.keys, thread, ns, b, v, baseBlob, s.deltaFold); err != nil {
 			return err
@@ -597,7 +598,7 @@ func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, 
 		{bucketPath{bucketIndex}, indexKey(id, thread, ns), nil},
 	}
 	for _, p := range puts {
-		if err := w.put(p.p, p.k, p.v); err != nil {
+		if err := w.Put(p.p, p.k, p.v); err != nil {
 			return err
 		}
 	}
@@ -631,7 +632,7 @@ func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskI
 		return err
 	}
 	return s.write(ctx, func(w writer) error {
-		if w.get(threadPath(cfg.ThreadID, bucketCheckpoints), checkpointKey(cfg.CheckpointNS, id)) == nil {
+		if w.Get(threadPath(cfg.ThreadID, bucketCheckpoints), checkpointKey(cfg.CheckpointNS, id)) == nil {
 			return fmt.Errorf("%w: checkpoint %s in thread %q namespace %q (deleted or never written)", ErrNotFound, cfg.CheckpointID, cfg.ThreadID, cfg.CheckpointNS)
 		}
 		return pw.apply(w, cfg.ThreadID)
@@ -676,10 +677,10 @@ func prepareWrites(kr *keyring, thread, ns string, id [idLen]byte, writes []Writ
 func (pw preparedWrites) apply(w writer, thread string) error {
 	path := threadPath(thread, bucketWrites)
 	for _, r := range pw.recs {
-		if !r.replace && w.get(path, r.k) != nil {
+		if !r.replace && w.Get(path, r.k) != nil {
 			continue
 		}
-		if err := w.put(path, r.k, r.v); err != nil {
+		if err := w.Put(path, r.k, r.v); err != nil {
 			return err
 		}
 	}
@@ -716,13 +717,13 @@ func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tupl
 	cpPath := threadPath(thread, bucketCheckpoints)
 	var key, val []byte
 	if id == nil {
-		r.scan(cpPath, nsKey(ns), nil, true, func(k, v []byte) bool {
+		r.Scan(cpPath, nsKey(ns), nil, true, func(k, v []byte) error {
 			key, val = k, v
-			return false
+			return errStop
 		})
 	} else {
 		key = checkpointKey(ns, *id)
-		val = r.get(cpPath, key)
+		val = r.Get(cpPath, key)
 	}
 	if val == nil {
 		if id == nil {
@@ -735,7 +736,7 @@ func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tupl
 	if err != nil {
 		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 	}
-	mdRaw := r.get(threadPath(thread, bucketMetadata), key)
+	mdRaw := r.Get(threadPath(thread, bucketMetadata), key)
 	if mdRaw == nil {
 		return nil, fmt.Errorf("%w: checkpoint %s has no metadata", ErrCorrupt, idString(cid))
 	}
@@ -746,7 +747,7 @@ func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tupl
 	values := make(map[string]any, len(rec.Versions))
 	blPath := threadPath(thread, bucketBlobs)
 	for ch, ver := range rec.Versions {
-		b := r.get(blPath, blobKey(ns, ch, ver))
+		b := r.Get(blPath, blobKey(ns, ch, ver))
 		if b == nil {
 			continue // never written (LangGraph semantics): no value
 		}
@@ -788,12 +789,10 @@ func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tupl
 // by (task path, task id, idx).
 func loadWrites(r reader, kr *keyring, thread string, cpKey []byte) ([]PendingWrite, error) {
 	var out []PendingWrite
-	var ferr error
-	r.scan(threadPath(thread, bucketWrites), cpKey, nil, false, func(k, v []byte) bool {
+	err := r.Scan(threadPath(thread, bucketWrites), cpKey, nil, false, func(k, v []byte) error {
 		task, idx, err := parseWriteKey(cpKey, k)
 		if err != nil {
-			ferr = err
-			return false
+			return err
 		}
 		rec, err := openWriteRecord(kr, thread, k, v)
 		if errors.Is(err, ErrKey) && kr == nil {
@@ -804,16 +803,15 @@ func loadWrites(r reader, kr *keyring, thread string, cpKey []byte) ([]PendingWr
 			}
 		}
 		if err != nil {
-			ferr = fmt.Errorf("pending write (task %q, idx %d): %w", task, idx, err)
-			return false
+			return fmt.Errorf("pending write (task %q, idx %d): %w", task, idx, err)
 		}
 		out = append(out, PendingWrite{TaskID: task, TaskPath: rec.TaskPath, Idx: idx, Channel: rec.Channel, Value: Raw(rec.Value)})
-		return true
+		return nil
 	})
 	slices.SortStableFunc(out, func(a, b PendingWrite) int {
 		return cmp.Or(cmp.Compare(a.TaskPath, b.TaskPath), cmp.Compare(a.TaskID, b.TaskID), cmp.Compare(a.Idx, b.Idx))
 	})
-	return out, ferr
+	return out, err
 }
 
 // listPage is how many tuples List reads per read transaction. Between
@@ -861,52 +859,50 @@ func (s *Store) List(ctx context.Context, opts ListOptions) iter.Seq2[*Tuple, er
 // following page starts, nil at the end.
 func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want int) (page []*Tuple, next []byte, err error) {
 	err = s.view(ctx, func(r reader) error {
-		var ferr error
 		path := bucketPath{bucketIndex}
 		if sel.thread != "" {
 			path = threadPath(sel.thread, bucketOrder)
 		}
-		r.scan(path, nil, start, true, func(k, _ []byte) bool {
+		serr := r.Scan(path, nil, start, true, func(k, _ []byte) error {
 			var id [idLen]byte
+			var err error
 			thread, ns := sel.thread, ""
 			if sel.thread != "" {
-				id, ns, ferr = parseOrderKey(k)
+				id, ns, err = parseOrderKey(k)
 			} else {
-				id, thread, ns, ferr = parseIndexKey(k)
+				id, thread, ns, err = parseIndexKey(k)
 			}
-			if ferr != nil {
-				return false
+			if err != nil {
+				return err
 			}
 			if sel.ns != nil && *sel.ns != ns {
-				return true
+				return nil
 			}
 			if len(sel.filter) > 0 {
-				raw := r.get(threadPath(thread, bucketMetadata), checkpointKey(ns, id))
+				raw := r.Get(threadPath(thread, bucketMetadata), checkpointKey(ns, id))
 				md, err := decodeMetadata(raw)
 				if err != nil {
-					ferr = fmt.Errorf("checkpoint %s: %w", idString(id), err)
-					return false
+					return fmt.Errorf("checkpoint %s: %w", idString(id), err)
 				}
 				if !matchMetadata(md, sel.filter) {
-					return true
+					return nil
 				}
 			}
 			t, err := loadTuple(r, s.keys, thread, ns, &id)
 			if err != nil {
-				ferr = err
-				return false
+				return err
 			}
 			page = append(page, t)
 			if len(page) == want {
 				next = bytes.Clone(k)
-				return false
+				return errStop
 			}
-			return ctx.Err() == nil
+			return ctx.Err()
 		})
-		if ferr == nil {
-			ferr = ctx.Err()
+		if serr == nil {
+			serr = ctx.Err()
 		}
-		return ferr
+		return serr
 	})
 	return page, next, err
 }
@@ -926,21 +922,18 @@ func (s *Store) DeleteThread(ctx context.Context, threadID string) (err error) {
 
 func deleteThread(w writer, thread string) error {
 	var idx [][]byte
-	var ferr error
-	w.scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) bool {
+	if err := w.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
 		id, ns, err := parseOrderKey(k)
 		if err != nil {
-			ferr = err
-			return false
+			return err
 		}
 		idx = append(idx, indexKey(id, thread, ns))
-		return true
-	})
-	if ferr != nil {
-		return ferr
+		return nil
+	}); err != nil {
+		return err
 	}
 	if _, err := delAll(w, bucketPath{bucketIndex}, idx); err != nil {
 		return err
 	}
-	return w.dropBucket(bucketPath{bucketThreads, []byte(thread)})
+	return w.DropBucket(bucketPath{bucketThreads, []byte(thread)})
 }

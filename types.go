@@ -47,7 +47,7 @@ var (
 	// the store stopped taking writes (fail-stop): what is durable can still
 	// be read, every later write returns an error wrapping ErrFailed and the
 	// first cause. Close and reopen to recover exactly the durable state.
-	ErrFailed = errors.New("ckpt: store failed after an I/O error; reopen it")
+	ErrFailed = engine.ErrFailed
 	// ErrVersionReused: a write stored a channel value under a (channel,
 	// version) that already names different content in the thread and
 	// namespace. A version is a promise about content, so the write is

@@ -70,7 +70,7 @@ type upgradePos struct {
 
 // formatOf reads the file's format marker.
 func formatOf(r reader) (uint32, error) {
-	v := r.get(bucketPath{bucketMeta}, keyFormat)
+	v := r.Get(bucketPath{bucketMeta}, keyFormat)
 	if err := checkFormat(v); err != nil {
 		return 0, err
 	}
@@ -118,7 +118,7 @@ func (s *Store) upgradeFormat(ctx context.Context) error {
 			s.tune.upgradeStepHook(step)
 		}
 	}
-	err := s.write(ctx, func(w writer) error { return w.put(bucketPath{bucketMeta}, keyFormat, encodeFormat()) })
+	err := s.write(ctx, func(w writer) error { return w.Put(bucketPath{bucketMeta}, keyFormat, encodeFormat()) })
 	if err != nil {
 		return fmt.Errorf("upgrade from format %d to %d: marking the file: %w", format, formatVersion, err)
 	}
@@ -138,10 +138,12 @@ func upgradeStep(w writer, pos *upgradePos, budget, scan int) (done bool, err er
 	for {
 		if pos.thread == nil {
 			// Find the first thread.
-			w.buckets(threadsRoot, nil, func(name []byte) bool {
+			if err := w.Buckets(threadsRoot, nil, func(name []byte) error {
 				pos.thread = bytes.Clone(name)
-				return false
-			})
+				return errStop
+			}); err != nil {
+				return false, err
+			}
 			if pos.thread == nil {
 				return true, nil
 			}
@@ -150,17 +152,19 @@ func upgradeStep(w writer, pos *upgradePos, budget, scan int) (done bool, err er
 			sub := sealedSubBuckets[pos.sub]
 			p := threadPath(string(pos.thread), sub)
 			full := false
-			w.scan(p, nil, pos.key, false, func(k, v []byte) bool {
+			if err := w.Scan(p, nil, pos.key, false, func(k, v []byte) error {
 				if len(puts) >= budget || looked >= scan {
 					pos.key, full = bytes.Clone(k), true
-					return false
+					return errStop
 				}
 				looked++
 				if nv, changed := sealRecord(sub, v); changed {
 					puts = append(puts, put{p, bytes.Clone(k), nv})
 				}
-				return true
-			})
+				return nil
+			}); err != nil {
+				return false, err
+			}
 			if full {
 				break
 			}
@@ -168,10 +172,12 @@ func upgradeStep(w writer, pos *upgradePos, budget, scan int) (done bool, err er
 		if pos.sub >= len(sealedSubBuckets) {
 			// Next thread.
 			var next []byte
-			w.buckets(threadsRoot, pos.thread, func(name []byte) bool {
+			if err := w.Buckets(threadsRoot, pos.thread, func(name []byte) error {
 				next = bytes.Clone(name)
-				return false
-			})
+				return errStop
+			}); err != nil {
+				return false, err
+			}
 			*pos = upgradePos{thread: next}
 			if next == nil {
 				done = true
@@ -182,7 +188,7 @@ func upgradeStep(w writer, pos *upgradePos, budget, scan int) (done bool, err er
 		}
 	}
 	for _, p := range puts {
-		if err := w.put(p.p, p.k, p.v); err != nil {
+		if err := w.Put(p.p, p.k, p.v); err != nil {
 			return false, err
 		}
 	}

@@ -130,16 +130,16 @@ func checkUpgraded(t *testing.T, path string) {
 		if f, err := formatOf(r); err != nil || f != formatVersion {
 			t.Fatalf("format after upgrade = %d, %v", f, err)
 		}
-		r.buckets(threadsRoot, nil, func(name []byte) bool {
+		r.Buckets(threadsRoot, nil, func(name []byte) error {
 			for _, sub := range sealedSubBuckets {
-				r.scan(threadPath(string(name), sub), nil, nil, false, func(_, v []byte) bool {
+				r.Scan(threadPath(string(name), sub), nil, nil, false, func(_, v []byte) error {
 					if !isSealed(sub, v) {
 						unsealed++
 					}
-					return true
+					return nil
 				})
 			}
-			return true
+			return nil
 		})
 		return nil
 	})

@@ -19,7 +19,7 @@ func verifyRecordSums(r reader, thread string, rep *VerifyReport) {
 		string(bucketWrites): "write", string(bucketBlobs): "value", string(bucketSegments): "value",
 	}
 	for _, sub := range sealedSubBuckets {
-		r.scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) bool {
+		r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
 			p := Problem{Check: checks[string(sub)], Thread: thread}
 			what := recordName(sub, k, &p)
 			switch {
@@ -33,7 +33,7 @@ func verifyRecordSums(r reader, thread string, rep *VerifyReport) {
 			if p.Detail != "" {
 				rep.add(p)
 			}
-			return true
+			return nil
 		})
 	}
 }
@@ -73,12 +73,12 @@ func recordName(sub, k []byte, p *Problem) string {
 // (the next read-write Open deletes them).
 func unfinishedImports(r reader) map[string]bool {
 	threads := map[string]bool{}
-	r.buckets(importsRoot, nil, func(id []byte) bool {
-		r.scan(bucketPath{bucketImports, id}, nil, nil, false, func(k, _ []byte) bool {
+	r.Buckets(importsRoot, nil, func(id []byte) error {
+		r.Scan(bucketPath{bucketImports, id}, nil, nil, false, func(k, _ []byte) error {
 			threads[string(k)] = true
-			return true
+			return nil
 		})
-		return true
+		return nil
 	})
 	return threads
 }

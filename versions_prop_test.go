@@ -111,7 +111,7 @@ func (m *versionModel) save() {
 // versions collide across forks: either it succeeds and reads back what
 // was put, or it is ErrVersionReused for a version the model saw stored
 // with other content, and writes nothing.
-func (m *versionModel) put() {
+func (m *versionModel) Put() {
 	parent := m.pickParent()
 	if parent == "" {
 		parent = m.head()
@@ -274,7 +274,7 @@ func TestVersionsProperty(t *testing.T) {
 			case op <= 5:
 				m.save()
 			case op <= 7:
-				m.put()
+				m.Put()
 			case op == 8:
 				m.gc()
 			default:

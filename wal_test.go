@@ -31,11 +31,7 @@ func openUnappliedWith(t *testing.T, path string, opts Options) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	close(s.wal.ap.stop)
-	<-s.wal.ap.done
-	s.wal.ap.stop = make(chan struct{}) // for Close
-	s.wal.ap.done = make(chan struct{})
-	close(s.wal.ap.done)
+	s.wal.ap.Stop() // Close's Stop then returns at once
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
@@ -99,7 +95,7 @@ func TestLogReplayedAfterCrash(t *testing.T) {
 	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	ids := saveN(t, s, "t", 0, 20)
 	checkLoads(t, s, "t", ids) // read through the overlay
-	if s.wal.ap.applied.Load() != 0 {
+	if s.wal.ap.Applied() != 0 {
 		t.Fatal("the stopped applier applied")
 	}
 	cp := crashCopy(t, s)
@@ -231,11 +227,11 @@ func TestLogFailedOpTakenBackAlone(t *testing.T) {
 	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	good := func(i int) *writeOp {
 		return &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
-			return w.put(bucketPath{[]byte("x")}, fmt.Appendf(nil, "k%d", i), []byte("v"))
+			return w.Put(bucketPath{[]byte("x")}, fmt.Appendf(nil, "k%d", i), []byte("v"))
 		}}
 	}
 	bad := &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
-		if err := w.put(bucketPath{[]byte("x")}, []byte("bad"), []byte("v")); err != nil {
+		if err := w.Put(bucketPath{[]byte("x")}, []byte("bad"), []byte("v")); err != nil {
 			return err
 		}
 		return errors.New("late failure")
@@ -250,10 +246,10 @@ func TestLogFailedOpTakenBackAlone(t *testing.T) {
 	}
 	applyNow(t, s)
 	err := s.view(context.Background(), func(r reader) error {
-		if r.get(bucketPath{[]byte("x")}, []byte("k1")) == nil || r.get(bucketPath{[]byte("x")}, []byte("k2")) == nil {
+		if r.Get(bucketPath{[]byte("x")}, []byte("k1")) == nil || r.Get(bucketPath{[]byte("x")}, []byte("k2")) == nil {
 			return errors.New("a good op is missing")
 		}
-		if r.has(bucketPath{[]byte("x")}, []byte("bad")) {
+		if r.Has(bucketPath{[]byte("x")}, []byte("bad")) {
 			return errors.New("the failed op's change was kept")
 		}
 		return nil
@@ -271,8 +267,8 @@ func TestApplyLogEmptiesTheOverlay(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Read after ApplyLog returned: the commit loop is idle.
-	if n := s.wal.shared.Len(); n != 0 || s.wal.ap.applied.Load() != s.wal.gen || s.wal.log.Offset() != engine.HeaderSize {
-		t.Fatalf("after ApplyLog: %d overlay entries, applied %d of %d, log at %d", n, s.wal.ap.applied.Load(), s.wal.gen, s.wal.log.Offset())
+	if n := s.wal.shared.Len(); n != 0 || s.wal.ap.Applied() != s.wal.gen || s.wal.log.Offset() != engine.HeaderSize {
+		t.Fatalf("after ApplyLog: %d overlay entries, applied %d of %d, log at %d", n, s.wal.ap.Applied(), s.wal.gen, s.wal.log.Offset())
 	}
 	checkLoads(t, s, "t", ids) // now from bbolt alone
 }
@@ -360,7 +356,7 @@ func TestOverlayOutlivesThePagesItCopied(t *testing.T) {
 	}
 	err := s.write(ctx, func(w writer) error {
 		for i, v := range want {
-			if err := w.put(src, fmt.Appendf(nil, "k%02d", i), v); err != nil {
+			if err := w.Put(src, fmt.Appendf(nil, "k%02d", i), v); err != nil {
 				return err
 			}
 		}
@@ -373,7 +369,7 @@ func TestOverlayOutlivesThePagesItCopied(t *testing.T) {
 	err = s.write(ctx, func(w writer) error {
 		for i := range want {
 			k := fmt.Appendf(nil, "k%02d", i)
-			if err := w.put(dst, k, w.get(src, k)); err != nil {
+			if err := w.Put(dst, k, w.Get(src, k)); err != nil {
 				return err
 			}
 		}
@@ -398,7 +394,7 @@ func TestOverlayOutlivesThePagesItCopied(t *testing.T) {
 	}
 	err = s.view(ctx, func(r reader) error {
 		for i, v := range want {
-			if got := r.get(dst, fmt.Appendf(nil, "k%02d", i)); !bytes.Equal(got, v) {
+			if got := r.Get(dst, fmt.Appendf(nil, "k%02d", i)); !bytes.Equal(got, v) {
 				return fmt.Errorf("value %d changed under the overlay", i)
 			}
 		}

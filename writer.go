@@ -118,7 +118,7 @@ func (s *Store) enqueue(ctx context.Context, op *writeOp) error {
 	if s.readOnly {
 		return ErrReadOnly
 	}
-	if err := s.failed(); err != nil {
+	if err := s.fs.Failed(); err != nil {
 		return err
 	}
 	if err := s.send(ctx, op); err != nil {
@@ -186,10 +186,10 @@ func (s *Store) run() {
 	// safeApply) instead of killing the process.
 	debug.SetPanicOnFault(true)
 	group := make([]*writeOp, 0, maxGroup)
-	var pruned chan struct{}   // the applier says bbolt holds more
+	var pruned <-chan struct{} // the applier says bbolt holds more
 	var synced chan syncResult // the syncer made the log durable
 	if s.logging() {
-		pruned, synced = s.wal.ap.pruned, s.wal.syncRes
+		pruned, synced = s.wal.ap.Pruned(), s.wal.syncRes
 	}
 	for {
 		var op *writeOp
@@ -242,7 +242,7 @@ func (s *Store) run() {
 func (s *Store) runSolo(op *writeOp) {
 	err := op.ctx.Err()
 	if err == nil {
-		err = s.failed()
+		err = s.fs.Failed()
 	}
 	if err == nil && s.logging() {
 		if err = s.drainFlights(); err == nil {
@@ -256,11 +256,11 @@ func (s *Store) runSolo(op *writeOp) {
 }
 
 // commitGroup applies ops in one transaction and acknowledges them. Once
-// the store has failed (failstop.go), it fails them all: both commit paths
+// the store has failed (internal/engine/failstop.go), it fails them all: both commit paths
 // follow the same rule.
 func (s *Store) commitGroup(ops []*writeOp) {
 	errs := make([]error, len(ops))
-	if err := s.failed(); err != nil {
+	if err := s.fs.Failed(); err != nil {
 		for i := range errs {
 			errs[i] = err
 		}
@@ -278,12 +278,12 @@ func (s *Store) commitGroup(ops []*writeOp) {
 	}
 	var txErr error
 	if hasWork {
-		tx, err := s.beginGuarded()
+		tx, err := s.fs.BeginWrite(s.db)
 		if err != nil {
 			txErr = fmt.Errorf("ckpt: begin transaction: %w", err)
 		} else {
 			tx.DB().AllocSize = engine.GrowStep(tx.Size()) // as the applier does
-			view := &boltView{tx: tx}
+			view := engine.NewBoltView(tx)
 			for i, op := range ops {
 				if op.apply == nil {
 					continue
@@ -292,9 +292,9 @@ func (s *Store) commitGroup(ops []*writeOp) {
 					errs[i] = err
 					continue
 				}
-				view.wrote = false
+				view.SetWrote(false)
 				err := safeApply(op.apply, view)
-				if err != nil && view.wrote {
+				if err != nil && view.Wrote() {
 					// The op failed half-way: the transaction holds part of
 					// it. Roll back and apply each op on its own, so only
 					// the failing one fails.
@@ -309,7 +309,7 @@ func (s *Store) commitGroup(ops []*writeOp) {
 					return
 				}
 				errs[i] = err
-				if err == nil && view.wrote {
+				if err == nil && view.Wrote() {
 					wrote = true
 					needSync = needSync || op.dur != NoSync
 				}
@@ -320,10 +320,10 @@ func (s *Store) commitGroup(ops []*writeOp) {
 				// Only this goroutine commits, so toggling NoSync per
 				// transaction is safe.
 				s.db.NoSync = !needSync
-				if err := s.guardWrite("commit", tx, func() error { return s.commitBoltTimed(tx) }); err != nil {
+				if err := s.fs.GuardWrite("commit", tx, func() error { return s.commitBoltTimed(tx) }); err != nil {
 					// What bbolt wrote before the failure is unknown:
-					// stop writing (failstop.go).
-					txErr = s.fail(failBolt, fmt.Errorf("ckpt: commit: %w", err))
+					// stop writing (internal/engine/failstop.go).
+					txErr = s.fs.Fail(engine.FailBolt, fmt.Errorf("ckpt: commit: %w", err))
 				} else {
 					s.commits.Add(1)
 					s.obs.group(len(ops), 0, 0)
@@ -359,7 +359,7 @@ func (s *Store) ack(ops []*writeOp, errs []error) {
 				if err = s.db.Sync(); err == nil {
 					s.unsynced = false
 				} else {
-					err = s.fail(failBolt, fmt.Errorf("ckpt: fsync: %w", err))
+					err = s.fs.Fail(engine.FailBolt, fmt.Errorf("ckpt: fsync: %w", err))
 				}
 			}
 			op.done <- errors.Join(err, s.takeAsyncErr())
@@ -397,8 +397,8 @@ func safeApply(apply func(w writer) error, w writer) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("ckpt: write panicked: %v", r)
-			if v, ok := w.(*boltView); ok {
-				v.wrote = true // its changes are unknown: roll back
+			if v, ok := w.(*engine.BoltView); ok {
+				v.SetWrote(true) // its changes are unknown: roll back
 			}
 		}
 	}()
@@ -413,5 +413,4 @@ type asyncState struct {
 	onAsyncError func(error)
 	unsynced     bool // a NoSync commit is not yet fsync'd; only the loop touches it
 	commits      atomic.Int64
-	failState
 }

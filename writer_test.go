@@ -50,7 +50,7 @@ func TestOneFailingOpDoesNotFailItsGroup(t *testing.T) {
 	}}
 	errHalf := errors.New("failure after a change")
 	halfway := &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
-		if err := w.put(threadPath("half", bucketCheckpoints), []byte("k"), []byte("v")); err != nil {
+		if err := w.Put(threadPath("half", bucketCheckpoints), []byte("k"), []byte("v")); err != nil {
 			return err
 		}
 		return errHalf
@@ -88,7 +88,7 @@ func TestOneFailingOpDoesNotFailItsGroup(t *testing.T) {
 		t.Errorf("cancelled op was written: %v", err)
 	}
 	if err := s.view(context.Background(), func(r reader) error {
-		if r.exists(bucketPath{bucketThreads, []byte("half")}) {
+		if r.Exists(bucketPath{bucketThreads, []byte("half")}) {
 			return errors.New("half-applied op left data")
 		}
 		return nil

@@ -4,9 +4,9 @@ package engine
 // file beside the store (path + "-wal") and fsync'd once, which is all a
 // Sync write waits for. bbolt pays two fsyncs and writes every page a group
 // touches; the log pays one fsync and writes the changed bytes. A
-// background applier (the root package's applier.go, moving here) replays
-// the records into bbolt in large batches, and the read overlay (overlay.go
-// there) shows readers what is logged but not applied yet. This file knows
+// background applier (applier.go) replays the records into bbolt in large
+// batches, and the read overlay (overlay.go) shows readers what is logged
+// but not applied yet. This file knows
 // the log's format and file only: bucket paths are opaque [][]byte.
 //
 // File format, version 1 (modelled on etcd's server/storage/wal):
@@ -500,7 +500,7 @@ func CreateLog(path string, sync func(*os.File) error) (*Log, error) {
 }
 
 // Append writes one group's record after the last. It is not durable
-// until the syncer's next fdatasync (applier.go). A failure fails the store
+// until the syncer's next fdatasync (the root package's applier.go). A failure fails the store
 // (the caller's business): nothing is written to the log after it.
 func (l *Log) Append(gen uint64, muts []Mutation) (int, error) {
 	var crc uint32

@@ -1,4 +1,4 @@
-package ckpt
+package engine
 
 import (
 	"bytes"
@@ -9,7 +9,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 	"pgregory.net/rapid"
 )
@@ -21,8 +20,8 @@ import (
 // random points (as the applier and the commit loop do), and every read is
 // compared with a plain bbolt file that took the same changes directly.
 //
-// Readers run beside all of it through the store's own snapshot (its
-// bbolt begin, then the published overlay): one reader is paused between
+// Readers run beside all of it through Snapshots.Begin (its bbolt begin,
+// then the published overlay): one reader is paused between
 // the two steps and in the middle of its read at points rapid chooses
 // (every interleaving with applies and prunes), another loops freely. Each
 // compares the whole state it sees with the model's state after the
@@ -43,14 +42,16 @@ func TestOverlayMatchesBolt(t *testing.T) {
 		sut, ref := open(fmt.Sprintf("sut-%p.db", rt)), open(fmt.Sprintf("ref-%p.db", rt))
 		defer sut.Close()
 		defer ref.Close()
-		w := &walState{shared: newOvTree()}
-		w.publish()
-		st := &Store{db: sut, wal: w}
-		shared := w.shared
-		var pending, unpruned []*engine.Group
-		var gen, applied uint64
+		// The store's handle lock and bbolt's last-applied mark, as the
+		// root package has them.
+		var dbMu sync.RWMutex
+		mark := Mark{Path: Path{[]byte("meta")}, Key: []byte("applied")}
+		snaps, shared := NewSnapshots(mark), NewTree()
+		var pending, unpruned []*Group
+		var gen, applied, pruned uint64
+		snaps.Publish(shared, gen, pruned)
 
-		paths := []bucketPath{
+		paths := []Path{
 			{[]byte("a")}, {[]byte("a"), []byte("x")}, {[]byte("a"), []byte("y")},
 			{[]byte("a"), []byte("x"), []byte("z")}, {[]byte("b")}, {[]byte("b"), []byte("x")},
 		}
@@ -67,23 +68,23 @@ func TestOverlayMatchesBolt(t *testing.T) {
 				rt.Fatal(err)
 			}
 			defer tx.Rollback()
-			d := dumpState(&boltView{tx: tx}, paths)
+			d := dumpState(NewBoltView(tx), paths)
 			histMu.Lock()
 			history[gen] = d
 			histMu.Unlock()
 		}
 		record()
 		// verify compares a snapshot's whole state with the model's.
-		verify := func(r reader, snap *ovSnap) error {
+		verify := func(r Reader, snap *Snap) error {
 			got := dumpState(r, paths)
 			histMu.Lock()
-			want, ok := history[snap.gen]
+			want, ok := history[snap.Gen()]
 			histMu.Unlock()
 			if !ok {
-				return fmt.Errorf("snapshot of group %d, which the model never reached", snap.gen)
+				return fmt.Errorf("snapshot of group %d, which the model never reached", snap.Gen())
 			}
 			if got != want {
-				return fmt.Errorf("snapshot of group %d (pruned to %d) reads\n%s\nwant\n%s", snap.gen, snap.pruned, got, want)
+				return fmt.Errorf("snapshot of group %d (pruned to %d) reads\n%s\nwant\n%s", snap.Gen(), snap.Pruned(), got, want)
 			}
 			return nil
 		}
@@ -100,10 +101,10 @@ func TestOverlayMatchesBolt(t *testing.T) {
 					return
 				default:
 				}
-				tx, snap, err := st.snapshot()
+				tx, snap, err := snaps.Begin(&dbMu, &sut, nil)
 				if err == nil {
-					err = verify(snapView(tx, snap), snap)
-					_ = tx.Rollback()
+					err = verify(snap.View(tx), snap)
+					snaps.End(tx)
 				}
 				if err != nil {
 					readErrOnce.Do(func() { readErr = fmt.Errorf("free reader: %w", err) })
@@ -127,7 +128,7 @@ func TestOverlayMatchesBolt(t *testing.T) {
 			p := &pausedReader{phase: 1, resume: make(chan struct{}), paused: make(chan error, 1)}
 			first := true
 			go func() {
-				tx, snap, err := st.beginSnapshot(func() {
+				tx, snap, err := snaps.Begin(&dbMu, &sut, func() {
 					if first { // a retry goes on at once
 						first = false
 						p.paused <- nil
@@ -138,8 +139,8 @@ func TestOverlayMatchesBolt(t *testing.T) {
 					p.paused <- err
 					return
 				}
-				defer tx.Rollback()
-				r := snapView(tx, snap)
+				defer snaps.End(tx)
+				r := snap.View(tx)
 				if err := verify(r, snap); err != nil {
 					p.paused <- err
 					return
@@ -184,21 +185,21 @@ func TestOverlayMatchesBolt(t *testing.T) {
 		}()
 
 		// change makes one random change through w.
-		change := func(w writer, label string) {
+		change := func(w Writer, label string) {
 			p := genPath.Draw(rt, label+"path")
 			var err error
 			switch rapid.IntRange(0, 9).Draw(rt, label+"op") {
 			case 0, 1, 2, 3:
 				val := []byte(rapid.StringN(0, 3, -1).Draw(rt, label+"val"))
-				err = w.put(p, genKey.Draw(rt, label+"key"), val)
+				err = w.Put(p, genKey.Draw(rt, label+"key"), val)
 			case 4, 5:
-				err = w.del(p, genKey.Draw(rt, label+"key"))
+				err = w.Del(p, genKey.Draw(rt, label+"key"))
 			case 6:
-				err = w.dropBucket(p)
+				err = w.DropBucket(p)
 			case 7, 8:
-				_, err = w.nextSeq(p)
+				_, err = w.NextSeq(p)
 			default:
-				err = w.raiseSeq(p, uint64(rapid.IntRange(0, 5).Draw(rt, label+"seq")))
+				err = w.RaiseSeq(p, uint64(rapid.IntRange(0, 5).Draw(rt, label+"seq")))
 			}
 			if err != nil {
 				rt.Fatalf("%s: %v", label, err)
@@ -212,10 +213,10 @@ func TestOverlayMatchesBolt(t *testing.T) {
 				rt.Fatal(err)
 			}
 			defer tx.Rollback() // also when rapid ends the run early
-			sharedView := &ovView{tree: shared, base: &boltView{tx: tx}, states: shared.states}
-			ow := newOvWriter(newOvTree(), sharedView, gen+1)
+			sharedView := shared.LoopView(NewBoltView(tx))
+			ow := NewTreeWriter(NewTree(), sharedView, gen+1)
 			for op := range rapid.IntRange(1, 3).Draw(rt, "ops") {
-				u, m := ow.mark()
+				u, m := ow.Mark()
 				n := rapid.IntRange(1, 3).Draw(rt, "changes")
 				// The op's changes, drawn once and made on both sides.
 				var rec recordingWriter
@@ -228,11 +229,11 @@ func TestOverlayMatchesBolt(t *testing.T) {
 					}
 				}
 				if rapid.IntRange(0, 4).Draw(rt, "fail") == 0 {
-					ow.rollback(u, m)
+					ow.Rollback(u, m)
 					continue
 				}
 				if err := ref.Update(func(tx *bolt.Tx) error {
-					bv := &boltView{tx: tx}
+					bv := NewBoltView(tx)
 					for _, c := range rec.changes {
 						if err := c(bv); err != nil {
 							return err
@@ -243,15 +244,14 @@ func TestOverlayMatchesBolt(t *testing.T) {
 					rt.Fatal(err)
 				}
 			}
-			if len(ow.muts) == 0 {
+			if len(ow.Muts()) == 0 {
 				return
 			}
 			gen++
-			g := &engine.Group{Gen: gen, Muts: ow.muts}
-			g.Keys = mergeOverlay(shared, ow.tree)
+			g := &Group{Gen: gen, Muts: ow.Muts()}
+			g.Keys = MergeOverlay(shared, ow.Scratch())
 			record()
-			w.gen = gen
-			w.publish()
+			snaps.Publish(shared, gen, pruned)
 			pending = append(pending, g)
 			unpruned = append(unpruned, g)
 		}
@@ -261,7 +261,7 @@ func TestOverlayMatchesBolt(t *testing.T) {
 				return
 			}
 			n := rapid.IntRange(1, len(pending)).Draw(rt, "apply")
-			if err := sut.Update(func(tx *bolt.Tx) error { return replayGroups(&boltView{tx: tx}, pending[:n]) }); err != nil {
+			if err := sut.Update(func(tx *bolt.Tx) error { return mark.Replay(NewBoltView(tx), pending[:n]) }); err != nil {
 				rt.Fatal(err)
 			}
 			applied = pending[n-1].Gen
@@ -273,9 +273,9 @@ func TestOverlayMatchesBolt(t *testing.T) {
 				for k < len(unpruned) && unpruned[k].Gen <= applied {
 					k++
 				}
-				pruneOverlay(shared, unpruned[:k], applied)
-				w.pruned = applied
-				w.publish()
+				PruneOverlay(shared, unpruned[:k], applied)
+				pruned = applied
+				snaps.Publish(shared, gen, pruned)
 				unpruned = unpruned[k:]
 			}
 		}
@@ -291,24 +291,24 @@ func TestOverlayMatchesBolt(t *testing.T) {
 				rt.Fatal(err)
 			}
 			defer rtx.Rollback()
-			got := &ovView{tree: shared, base: &boltView{tx: stx}}
-			want := &boltView{tx: rtx}
-			if walApplied(&boltView{tx: stx}) > gen {
+			got := NewView(shared, NewBoltView(stx))
+			want := NewBoltView(rtx)
+			if mark.Applied(NewBoltView(stx)) > gen {
 				rt.Fatal("bbolt holds a group the overlay lacks")
 			}
 			for range 8 {
 				p := genPath.Draw(rt, "rpath")
 				k := genKey.Draw(rt, "rkey")
-				if g, w := got.get(p, k), want.get(p, k); !bytes.Equal(g, w) || (g == nil) != (w == nil) {
+				if g, w := got.Get(p, k), want.Get(p, k); !bytes.Equal(g, w) || (g == nil) != (w == nil) {
 					rt.Fatalf("get(%q, %q) = %q (nil %v), want %q (nil %v)", p, k, g, g == nil, w, w == nil)
 				}
-				if g, w := got.has(p, k), want.has(p, k); g != w {
+				if g, w := got.Has(p, k), want.Has(p, k); g != w {
 					rt.Fatalf("has(%q, %q) = %v, want %v", p, k, g, w)
 				}
-				if g, w := got.exists(p), want.exists(p); g != w {
+				if g, w := got.Exists(p), want.Exists(p); g != w {
 					rt.Fatalf("exists(%q) = %v, want %v", p, g, w)
 				}
-				if g, w := got.sequence(p), want.sequence(p); g != w {
+				if g, w := got.Sequence(p), want.Sequence(p); g != w {
 					rt.Fatalf("sequence(%q) = %d, want %d", p, g, w)
 				}
 				prefix := []byte(rapid.SampledFrom([]string{"", "k", "k1", "m", "z"}).Draw(rt, "prefix"))
@@ -363,14 +363,14 @@ func TestOverlayMatchesBolt(t *testing.T) {
 }
 
 // dumpState is everything r holds under paths, as text.
-func dumpState(r reader, paths []bucketPath) string {
+func dumpState(r Reader, paths []Path) string {
 	var b strings.Builder
 	for _, p := range paths {
-		if !r.exists(p) {
+		if !r.Exists(p) {
 			fmt.Fprintf(&b, "%q: none\n", p)
 			continue
 		}
-		fmt.Fprintf(&b, "%q: seq %d, %q, buckets %q\n", p, r.sequence(p), scanAll(r, p, nil, nil, false, 1<<30), bucketNames(r, p, nil))
+		fmt.Fprintf(&b, "%q: seq %d, %q, buckets %q\n", p, r.Sequence(p), scanAll(r, p, nil, nil, false, 1<<30), bucketNames(r, p, nil))
 	}
 	return b.String()
 }
@@ -378,49 +378,52 @@ func dumpState(r reader, paths []bucketPath) string {
 // recordingWriter records changes to make them on two writers alike; its
 // reads see nothing, which is all change needs.
 type recordingWriter struct {
-	reader
-	changes []func(w writer) error
+	Reader
+	changes []func(w Writer) error
 }
 
-func (r *recordingWriter) put(p bucketPath, k, v []byte) error {
-	r.changes = append(r.changes, func(w writer) error { return w.put(p, k, v) })
+func (r *recordingWriter) Put(p Path, k, v []byte) error {
+	r.changes = append(r.changes, func(w Writer) error { return w.Put(p, k, v) })
 	return nil
 }
 
-func (r *recordingWriter) del(p bucketPath, k []byte) error {
-	r.changes = append(r.changes, func(w writer) error { return w.del(p, k) })
+func (r *recordingWriter) Del(p Path, k []byte) error {
+	r.changes = append(r.changes, func(w Writer) error { return w.Del(p, k) })
 	return nil
 }
 
-func (r *recordingWriter) dropBucket(p bucketPath) error {
-	r.changes = append(r.changes, func(w writer) error { return w.dropBucket(p) })
+func (r *recordingWriter) DropBucket(p Path) error {
+	r.changes = append(r.changes, func(w Writer) error { return w.DropBucket(p) })
 	return nil
 }
 
-func (r *recordingWriter) nextSeq(p bucketPath) (uint64, error) {
-	r.changes = append(r.changes, func(w writer) error { _, err := w.nextSeq(p); return err })
+func (r *recordingWriter) NextSeq(p Path) (uint64, error) {
+	r.changes = append(r.changes, func(w Writer) error { _, err := w.NextSeq(p); return err })
 	return 0, nil
 }
 
-func (r *recordingWriter) raiseSeq(p bucketPath, n uint64) error {
-	r.changes = append(r.changes, func(w writer) error { return w.raiseSeq(p, n) })
+func (r *recordingWriter) RaiseSeq(p Path, n uint64) error {
+	r.changes = append(r.changes, func(w Writer) error { return w.RaiseSeq(p, n) })
 	return nil
 }
 
-func scanAll(r reader, p bucketPath, prefix, start []byte, reverse bool, limit int) []string {
+func scanAll(r Reader, p Path, prefix, start []byte, reverse bool, limit int) []string {
 	var out []string
-	r.scan(p, prefix, start, reverse, func(k, v []byte) bool {
+	r.Scan(p, prefix, start, reverse, func(k, v []byte) error {
 		out = append(out, string(k)+"="+string(v))
-		return len(out) < limit
+		if len(out) == limit {
+			return ErrStop
+		}
+		return nil
 	})
 	return out
 }
 
-func bucketNames(r reader, p bucketPath, after []byte) []string {
+func bucketNames(r Reader, p Path, after []byte) []string {
 	var out []string
-	r.buckets(p, after, func(name []byte) bool {
+	r.Buckets(p, after, func(name []byte) error {
 		out = append(out, string(name))
-		return true
+		return nil
 	})
 	return out
 }

@@ -1,0 +1,77 @@
+package engine
+
+import (
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestApplierAppliesAndStopsOnFailure: Apply puts every pending group into
+// bbolt in one commit, says so (Applied, Pruned, OnApplied); a failed
+// commit fails the store as a bbolt failure and keeps the groups pending,
+// and after that nothing more goes into bbolt. Stop may be called twice.
+func TestApplierAppliesAndStopsOnFailure(t *testing.T) {
+	t.Parallel()
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "a.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var fs FailState
+	var mu sync.RWMutex
+	mark := Mark{Path: Path{[]byte("meta")}, Key: []byte("applied")}
+	commitErr := error(nil)
+	var heard []uint64
+	ap := NewApplier(ApplierConfig{FS: &fs, DBMu: &mu, DB: &db, Snaps: NewSnapshots(mark), Mark: mark,
+		Commit: func(tx *bolt.Tx) error {
+			if commitErr != nil {
+				_ = tx.Rollback()
+				return commitErr
+			}
+			return tx.Commit()
+		},
+		OnApplied: func(groups []*Group) { heard = append(heard, groups[len(groups)-1].Gen) },
+	}, 0)
+	go ap.Run()
+	ap.Stop()
+	ap.Stop()
+	p := Path{[]byte("b")}
+	put := func(gen uint64, k string) *Group {
+		return &Group{Gen: gen, Size: 10, Muts: []Mutation{{Op: MutPut, Path: p, Key: []byte(k), Val: []byte("v")}}}
+	}
+	ap.Add(put(1, "k1"))
+	ap.Add(put(2, "k2"))
+	if err := ap.Apply(false); err != nil {
+		t.Fatal(err)
+	}
+	if ap.Applied() != 2 || len(heard) != 1 || heard[0] != 2 {
+		t.Fatalf("after Apply: applied %d, heard %v; want 2, [2]", ap.Applied(), heard)
+	}
+	select {
+	case <-ap.Pruned():
+	default:
+		t.Fatal("Apply did not tell the commit loop")
+	}
+	boom := errors.New("disk full")
+	commitErr = boom
+	ap.Add(put(3, "k3"))
+	if err := ap.Apply(false); !errors.Is(err, ErrFailed) || !errors.Is(err, boom) || !fs.BoltFailed() {
+		t.Fatalf("Apply with a failed commit = %v (bolt failed %v), want ErrFailed wrapping the cause", err, fs.BoltFailed())
+	}
+	commitErr = nil
+	if err := ap.Apply(false); !errors.Is(err, ErrFailed) || ap.Applied() != 2 {
+		t.Fatalf("Apply after the failure = %v, applied %d; want ErrFailed and 2", err, ap.Applied())
+	}
+	if err := db.View(func(tx *bolt.Tx) error {
+		r := NewBoltView(tx)
+		if mark.Applied(r) != 2 || r.Get(p, []byte("k2")) == nil || r.Get(p, []byte("k3")) != nil {
+			t.Errorf("bbolt: applied %d, k2 %q, k3 %q; want 2, v, none", mark.Applied(r), r.Get(p, []byte("k2")), r.Get(p, []byte("k3")))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

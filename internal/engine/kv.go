@@ -1,0 +1,406 @@
+package engine
+
+// The root package reads and writes bbolt only through the two small
+// interfaces in this file, so the read overlay (acknowledged writes not yet
+// applied to bbolt, overlay.go) fits in front of bbolt here alone, without
+// touching the code that knows checkpoints.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Path names a bucket: the names of the buckets from the top down. What
+// they mean is the root package's business.
+type Path [][]byte
+
+// ErrStop, returned by a Scan or Buckets callback, ends the walk early
+// without being an error: Scan and Buckets then return nil.
+var ErrStop = errors.New("ckpt: stop iteration")
+
+// stopped turns a callback's error into the walk's: nil for ErrStop.
+func stopped(err error) error {
+	if err != nil && errors.Is(err, ErrStop) {
+		return nil
+	}
+	return err
+}
+
+// Reader reads within one consistent snapshot. Slices it returns are valid
+// only until the snapshot ends: copy what outlives it.
+type Reader interface {
+	// Get returns the value of key in the bucket at p, or nil.
+	Get(p Path, key []byte) []byte
+	// Scan calls fn for each key with prefix, in key order (descending when
+	// reverse), until fn returns an error, which Scan returns (ErrStop ends
+	// the scan with nil). Scan fails only with fn's error: a callback that
+	// cannot fail needs no check. A non-nil start bounds the first
+	// key: forward scans begin at the first key >= start, reverse scans at
+	// the last key < start.
+	Scan(p Path, prefix, start []byte, reverse bool, fn func(k, v []byte) error) error
+	// Has reports whether key is stored in the bucket at p. Unlike Get, it
+	// is also true for an empty value, which bbolt returns as nil while the
+	// write transaction that stored it is open.
+	Has(p Path, key []byte) bool
+	// Exists reports whether the bucket at p exists.
+	Exists(p Path) bool
+	// Sequence returns the sequence number of the bucket at p (0 if none).
+	Sequence(p Path) uint64
+	// Buckets calls fn with the name of each bucket nested in the bucket at
+	// p, in key order, starting after the name after (nil: from the
+	// first), until fn returns an error, as Scan.
+	Buckets(p Path, after []byte, fn func(name []byte) error) error
+}
+
+// FileChecker is implemented by readers over a real bbolt file, for Verify
+// and Stats: what only the file itself can tell.
+type FileChecker interface {
+	// CheckPages runs bbolt's own consistency check (every page reachable
+	// or free exactly once, keys in order) and calls fn with each problem
+	// until fn returns false.
+	CheckPages(fn func(error) bool)
+	// FileSize returns the size of the data file and its page size.
+	FileSize() (size int64, pageSize int)
+}
+
+// Writer changes data inside one write transaction.
+type Writer interface {
+	Reader
+	// Put stores key=value, creating the buckets on p as needed.
+	Put(p Path, key, value []byte) error
+	// Del removes key; a missing key or bucket is not an error.
+	Del(p Path, key []byte) error
+	// DropBucket removes the bucket at p and all it holds; missing is fine.
+	DropBucket(p Path) error
+	// NextSeq returns the next number of the bucket at p's sequence.
+	NextSeq(p Path) (uint64, error)
+	// RaiseSeq makes the bucket at p's sequence at least n.
+	RaiseSeq(p Path, n uint64) error
+}
+
+// BoltView implements Reader and Writer on a bbolt transaction.
+type BoltView struct {
+	tx *bolt.Tx
+	// open caches, in a read-only transaction, the buckets it opened (and
+	// every bucket above them: a thread's sub-buckets share one walk to the
+	// thread) with a cursor for point reads: bbolt caches buckets itself
+	// only in write transactions, and Bucket.Get allocates a cursor each
+	// call. A read makes a handful of paths, so a list beats a map.
+	open    []openBucket
+	keys    []byte // the paths of open, encoded (appendPath) end to end
+	scratch []byte // the path being looked up, encoded
+	// Room for a point read's paths inside the view's own allocation.
+	openBuf    [8]openBucket
+	keysBuf    [512]byte
+	scratchBuf [128]byte
+	// wrote is set by the first change, so the commit loop can tell a
+	// failure before any change (the op alone fails) from one after (the
+	// transaction must be rolled back).
+	wrote bool
+}
+
+// openBucket is a bucket a read-only view opened: its path is
+// keys[start:end].
+type openBucket struct {
+	start, end int
+	b          *bolt.Bucket
+	c          *bolt.Cursor // for Get, made on first use; scans make their own
+}
+
+func (v *BoltView) bucket(p Path) *bolt.Bucket {
+	if len(p) == 0 {
+		return nil
+	}
+	if v.tx.Writable() {
+		return v.walk(p)
+	}
+	return v.cached(p).b
+}
+
+// cached returns the cache entry of the bucket at p (b nil if missing),
+// opening it from its parent's entry.
+func (v *BoltView) cached(p Path) *openBucket {
+	if v.open == nil {
+		v.open, v.keys, v.scratch = v.openBuf[:0], v.keysBuf[:0], v.scratchBuf[:0]
+	}
+	v.scratch = appendPath(v.scratch[:0], p)
+	for i := range v.open {
+		if e := &v.open[i]; bytes.Equal(v.keys[e.start:e.end], v.scratch) {
+			return e
+		}
+	}
+	var b *bolt.Bucket
+	if len(p) == 1 {
+		b = v.tx.Bucket(p[0])
+	} else if parent := v.cached(p[:len(p)-1]).b; parent != nil {
+		b = parent.Bucket(p[len(p)-1])
+	}
+	start := len(v.keys)
+	v.keys = appendPath(v.keys, p)
+	v.open = append(v.open, openBucket{start: start, end: len(v.keys), b: b})
+	return &v.open[len(v.open)-1]
+}
+
+func (v *BoltView) walk(p Path) *bolt.Bucket {
+	b := v.tx.Bucket(p[0])
+	for _, name := range p[1:] {
+		if b == nil {
+			return nil
+		}
+		b = b.Bucket(name)
+	}
+	return b
+}
+
+func (v *BoltView) Get(p Path, key []byte) []byte {
+	if len(p) == 0 {
+		return nil
+	}
+	if v.tx.Writable() {
+		if b := v.walk(p); b != nil {
+			return b.Get(key)
+		}
+		return nil
+	}
+	e := v.cached(p)
+	if e.b == nil {
+		return nil
+	}
+	if e.c == nil {
+		e.c = e.b.Cursor()
+	}
+	// What Bucket.Get does, on a reused cursor: Seek gives a nested
+	// bucket's key with a nil value.
+	if k, val := e.c.Seek(key); bytes.Equal(k, key) {
+		return val
+	}
+	return nil
+}
+
+func (v *BoltView) Exists(p Path) bool { return v.bucket(p) != nil }
+
+func (v *BoltView) Sequence(p Path) uint64 {
+	if b := v.bucket(p); b != nil {
+		return b.Sequence()
+	}
+	return 0
+}
+
+func (v *BoltView) Has(p Path, key []byte) bool {
+	b := v.bucket(p)
+	if b == nil {
+		return false
+	}
+	k, _ := b.Cursor().Seek(key)
+	return k != nil && bytes.Equal(k, key)
+}
+
+func (v *BoltView) Buckets(p Path, after []byte, fn func(name []byte) error) error {
+	b := v.bucket(p)
+	if b == nil {
+		return nil
+	}
+	c := b.Cursor()
+	k, val := c.First()
+	if after != nil {
+		if k, val = c.Seek(after); k != nil && bytes.Equal(k, after) {
+			k, val = c.Next()
+		}
+	}
+	for ; k != nil; k, val = c.Next() {
+		if val != nil || b.Bucket(k) == nil {
+			continue // a value, not a bucket
+		}
+		if err := fn(k); err != nil {
+			return stopped(err)
+		}
+	}
+	return nil
+}
+
+func (v *BoltView) CheckPages(fn func(error) bool) {
+	errs := v.tx.Check()
+	for err := range errs {
+		if !fn(err) {
+			for range errs { // let the checker finish
+			}
+			return
+		}
+	}
+}
+
+func (v *BoltView) FileSize() (int64, int) { return v.tx.Size(), v.tx.DB().Info().PageSize }
+
+func (v *BoltView) Scan(p Path, prefix, start []byte, reverse bool, fn func(k, v []byte) error) error {
+	b := v.bucket(p)
+	if b == nil {
+		return nil
+	}
+	c := b.Cursor()
+	var k, val []byte
+	switch {
+	case !reverse && start != nil && bytes.Compare(start, prefix) > 0:
+		k, val = c.Seek(start)
+	case !reverse:
+		k, val = c.Seek(prefix)
+	default:
+		bound := start
+		if bound == nil || !bytes.HasPrefix(bound, prefix) && bytes.Compare(bound, prefix) > 0 {
+			bound = prefixEnd(prefix)
+		}
+		if bound == nil {
+			k, val = c.Last()
+		} else if k, val = c.Seek(bound); k == nil {
+			k, val = c.Last()
+		} else {
+			k, val = c.Prev()
+		}
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, val = step(c, reverse) {
+		if val == nil && b.Bucket(k) != nil {
+			continue // nested bucket, not a value
+		}
+		if err := fn(k, val); err != nil {
+			return stopped(err)
+		}
+	}
+	return nil
+}
+
+func step(c *bolt.Cursor, reverse bool) ([]byte, []byte) {
+	if reverse {
+		return c.Prev()
+	}
+	return c.Next()
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix, or
+// nil when there is none (empty or all-0xff prefix).
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+func (v *BoltView) mustBucket(p Path) (*bolt.Bucket, error) {
+	b, err := v.tx.CreateBucketIfNotExists(p[0])
+	for _, name := range p[1:] {
+		if err != nil {
+			break
+		}
+		b, err = b.CreateBucketIfNotExists(name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ckpt: open bucket: %w", err)
+	}
+	return b, nil
+}
+
+func (v *BoltView) Put(p Path, key, value []byte) error {
+	v.wrote = true
+	b, err := v.mustBucket(p)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, value)
+}
+
+func (v *BoltView) Del(p Path, key []byte) error {
+	b := v.bucket(p)
+	if b == nil {
+		return nil
+	}
+	v.wrote = true
+	return b.Delete(key)
+}
+
+func (v *BoltView) DropBucket(p Path) error {
+	if b := v.bucket(p); b != nil {
+		v.wrote = true
+		if err := dropNested(b); err != nil {
+			return err
+		}
+	}
+	var err error
+	if len(p) == 1 {
+		v.wrote = true
+		err = v.tx.DeleteBucket(p[0])
+	} else if parent := v.bucket(p[:len(p)-1]); parent != nil {
+		v.wrote = true
+		err = parent.DeleteBucket(p[len(p)-1])
+	}
+	if errors.Is(err, berrors.ErrBucketNotFound) {
+		return nil
+	}
+	return err
+}
+
+// dropNested deletes the buckets nested in b, deepest first, naming them
+// all before deleting any. bbolt's DeleteBucket deletes a bucket's nested
+// buckets while its cursor walks them; once the bucket was changed in the
+// same transaction (its leaf is a node in memory), each deletion shifts the
+// node under the cursor, which then skips the next nested bucket: that
+// bucket's pages were neither reachable nor freed for good (the page leak
+// of a failed import: the applier replays the import and its undo in one
+// transaction). With no nested buckets left, DeleteBucket has none to skip.
+func dropNested(b *bolt.Bucket) error {
+	var names [][]byte
+	_ = b.ForEachBucket(func(k []byte) error {
+		names = append(names, bytes.Clone(k))
+		return nil
+	})
+	for _, name := range names {
+		if err := dropNested(b.Bucket(name)); err != nil {
+			return err
+		}
+		if err := b.DeleteBucket(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (v *BoltView) NextSeq(p Path) (uint64, error) {
+	v.wrote = true
+	b, err := v.mustBucket(p)
+	if err != nil {
+		return 0, err
+	}
+	return b.NextSequence()
+}
+
+func (v *BoltView) RaiseSeq(p Path, n uint64) error {
+	v.wrote = true
+	b, err := v.mustBucket(p)
+	if err != nil {
+		return err
+	}
+	if b.Sequence() >= n {
+		return nil
+	}
+	return b.SetSequence(n)
+}
+
+// NewBoltView returns a view of tx.
+func NewBoltView(tx *bolt.Tx) *BoltView { return &BoltView{tx: tx} }
+
+// Tx returns the transaction under v.
+func (v *BoltView) Tx() *bolt.Tx { return v.tx }
+
+// Wrote reports whether a change was made through v: the commit loop
+// tells a failure before any change (the op alone fails) from one after
+// (the transaction must be rolled back).
+func (v *BoltView) Wrote() bool { return v.wrote }
+
+// SetWrote sets what Wrote reports: false before each op of a group, true
+// when an op panicked (its changes are unknown: roll back).
+func (v *BoltView) SetWrote(wrote bool) { v.wrote = wrote }

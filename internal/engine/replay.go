@@ -1,0 +1,55 @@
+package engine
+
+// Replay: logged groups into bbolt (the applier, Open's recovery of a
+// read-write store, Backup's copy, recover) and into an overlay (a
+// read-only Open, which must not write the file).
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Mark names the key where bbolt records the last group of the log it
+// holds, written in the same commit as the groups: what is past it in the
+// log is replayed on Open. Where it lives is the root package's bucket
+// layout's business.
+type Mark struct {
+	Path Path
+	Key  []byte
+}
+
+// Applied reads the last applied group from r (0: none).
+func (m Mark) Applied(r Reader) uint64 {
+	if v := r.Get(m.Path, m.Key); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+// Replay applies groups in order through w and records the last as
+// applied.
+func (m Mark) Replay(w Writer, groups []*Group) error {
+	for _, g := range groups {
+		for i := range g.Muts {
+			if err := ReplayMut(&g.Muts[i], w); err != nil {
+				return fmt.Errorf("group %d: %w", g.Gen, err)
+			}
+		}
+	}
+	return w.Put(m.Path, m.Key, binary.BigEndian.AppendUint64(nil, groups[len(groups)-1].Gen))
+}
+
+// ReplayMut applies one logged change through w.
+func ReplayMut(m *Mutation, w Writer) error {
+	switch m.Op {
+	case MutPut:
+		return w.Put(m.Path, m.Key, m.Val)
+	case MutDel:
+		return w.Del(m.Path, m.Key)
+	case MutDrop:
+		return w.DropBucket(m.Path)
+	case MutSeq:
+		return w.RaiseSeq(m.Path, m.Seq)
+	}
+	return fmt.Errorf("%w: write-ahead log: unknown change %d", ErrCorrupt, m.Op)
+}

@@ -1,0 +1,173 @@
+package engine
+
+// Snapshot reads: readers never block writers, writers never block readers.
+//
+// Why readers see a consistent state, while they hold nothing the commit
+// loop or the applier wait for (etcd 3.4's "fully concurrent reads"): the
+// commit loop publishes, behind an atomic pointer, a frozen copy of the
+// shared tree (Snap: tidwall/btree's Copy is O(1) and copies on write)
+// after every merge and every prune, with gen (the last group merged into
+// it) and pruned (every group it let go is <= pruned, and bbolt held those
+// before they were let go). A reader begins a bbolt read transaction, then
+// loads the published snapshot, then reads the last group that
+// transaction holds (applied, written by the applier in the same commit as
+// the groups). The pair is consistent when pruned <= applied <= gen:
+//   - applied <= gen: bbolt holds no group the tree has not seen, so no
+//     tree entry is older than bbolt's value of its key. (A group is
+//     merged before the applier gets it, so a snapshot loaded after the
+//     transaction began always passes this.)
+//   - pruned <= applied: everything let go of the tree is in bbolt, so the
+//     tree holds every group after applied up to gen, and its entries
+//     (each the latest write of its key up to gen) are at least as new as
+//     bbolt's.
+// Tree over bbolt is then the state after group gen. A reader that began
+// its transaction before an apply committed and loads a tree pruned after
+// it fails the check (pruned > applied): it drops both and starts again.
+// Loading the tree before beginning the transaction would fail the other
+// way (a group merged and applied in between: applied > gen). Readers never
+// see a group before its record is durable (in Sync mode), since it is
+// merged only then. The root package's overlay_test.go drives readers
+// through every interleaving of these steps with applies and prunes.
+//
+// bbolt's own locks: a read transaction holds bbolt's mmap lock shared
+// until it ends, and a commit that must grow the map waits for every open
+// one. Open maps a generous size from the start (MmapSize) so that this is
+// rare. A read transaction also keeps the pages it can see from reuse: a
+// page freed after it began is reused once it ends.
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Snap is a published state of the overlay: its tree holds every group up
+// to gen that bbolt lacked when it was published; the groups it let go
+// are <= pruned and in bbolt. Nothing changes it once published.
+type Snap struct {
+	tree   *Tree
+	gen    uint64
+	pruned uint64
+}
+
+// Gen is the last group merged into the snapshot's tree.
+func (sn *Snap) Gen() uint64 { return sn.gen }
+
+// Pruned bounds the groups the snapshot's tree let go (all in bbolt).
+func (sn *Snap) Pruned() uint64 { return sn.pruned }
+
+// View returns the reader of the snapshot sn paired with tx; a nil sn (no
+// log) or an empty tree reads bbolt alone.
+func (sn *Snap) View(tx *bolt.Tx) Reader {
+	if sn == nil || sn.tree.Len() == 0 {
+		return NewBoltView(tx)
+	}
+	return NewView(sn.tree, NewBoltView(tx))
+}
+
+// Snapshots publishes the overlay to readers, pairs it with their bbolt
+// read transactions and counts them. A nil *Snapshots (no log) begins and
+// ends plain bbolt reads.
+type Snapshots struct {
+	snap atomic.Pointer[Snap]
+	// readers counts the open read transactions of snapshots (each
+	// counted under the handle's lock shared, before its begin); idle
+	// tells the applier that the count fell to zero.
+	readers atomic.Int64
+	idle    chan struct{}
+	mark    Mark // where bbolt records the last group it holds
+}
+
+// NewSnapshots returns the snapshots of a store whose bbolt records the
+// last group it holds at mark. Publish before the first Begin.
+func NewSnapshots(mark Mark) *Snapshots {
+	return &Snapshots{idle: make(chan struct{}, 1), mark: mark}
+}
+
+// Publish makes tree (a frozen copy of it) as it is now, holding the
+// groups up to gen and none <= pruned that bbolt lacks, what new readers
+// see. Only the goroutine that changes tree calls it.
+func (ss *Snapshots) Publish(tree *Tree, gen, pruned uint64) {
+	ss.snap.Store(&Snap{tree: tree.Frozen(), gen: gen, pruned: pruned})
+}
+
+// Begin begins a read: a bbolt read transaction on *db and the published
+// snapshot that goes with it. It holds mu (which guards *db against a
+// swap) shared only while bbolt's transaction begins; End ends the read.
+// between, if set, runs after each bbolt begin and before the snapshot is
+// loaded (tests pause readers there).
+func (ss *Snapshots) Begin(mu *sync.RWMutex, db **bolt.DB, between func()) (*bolt.Tx, *Snap, error) {
+	for try := 0; ; try++ {
+		mu.RLock()
+		if ss != nil {
+			ss.readers.Add(1)
+		}
+		tx, err := (*db).Begin(false)
+		mu.RUnlock()
+		if err != nil {
+			if ss != nil {
+				ss.readers.Add(-1)
+			}
+			return nil, nil, fmt.Errorf("ckpt: begin read: %w", err)
+		}
+		if ss == nil {
+			return tx, nil, nil
+		}
+		if between != nil {
+			between()
+		}
+		snap := ss.snap.Load()
+		a := ss.mark.Applied(NewBoltView(tx))
+		if snap.pruned <= a && a <= snap.gen {
+			return tx, snap, nil
+		}
+		// An apply committed and the tree was pruned between the two
+		// steps: this pair would miss the applied groups. Again. (A retry
+		// needs a whole apply between two steps of a few microseconds;
+		// failing a thousand times in a row means the file is not the one
+		// the overlay goes with.)
+		ss.End(tx)
+		if try == 1000 {
+			return nil, nil, fmt.Errorf("%w: the file holds the write-ahead log up to group %d, the overlay groups %d-%d", ErrCorrupt, a, snap.pruned+1, snap.gen)
+		}
+	}
+}
+
+// End ends a read that Begin began.
+func (ss *Snapshots) End(tx *bolt.Tx) {
+	_ = tx.Rollback()
+	if ss != nil && ss.readers.Add(-1) == 0 {
+		select {
+		case ss.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// readerWait bounds how long the background applier waits for a moment
+// with no read transaction open before it applies anyway.
+const readerWait = 100 * time.Millisecond
+
+// AwaitNoReader waits, holding mu (the handle's lock) exclusively on entry
+// and on return, until no snapshot's read transaction is open or
+// readerWait has passed. Readers count themselves while they hold mu
+// shared, so a zero seen here holds until mu is released; mu is released
+// while waiting, so readers never wait for this.
+func (ss *Snapshots) AwaitNoReader(mu *sync.RWMutex) {
+	deadline := time.Now().Add(readerWait)
+	for ss.readers.Load() > 0 {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return
+		}
+		mu.Unlock()
+		select {
+		case <-ss.idle:
+		case <-time.After(left):
+		}
+		mu.Lock()
+	}
+}
