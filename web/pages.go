@@ -241,7 +241,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	newest, err := s.newest(ctx, opts)
+	newest, err := s.newestGated(ctx, opts)
 	if err != nil {
 		http.Error(w, err.Error(), errStatus(err))
 		return
@@ -271,7 +271,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-tick.C:
 		}
-		id, err := s.newest(ctx, opts)
+		id, err := s.newestGated(ctx, opts)
 		if err != nil {
 			return
 		}
@@ -590,6 +590,9 @@ type bar struct {
 
 type statsData struct {
 	S       *ckpt.Stats
+	AsOf    time.Time     // when S was computed
+	Took    time.Duration // how long that took
+	Every   time.Duration // how long S is shown before it is computed again
 	Buckets []bar
 	Saved   []bar
 	ChartH  int
@@ -599,14 +602,16 @@ type statsData struct {
 const chartW = 400
 
 // stats shows the store's statistics with two bar charts drawn as inline
-// SVG on the server.
+// SVG on the server. Store.Stats reads the whole file, so the figures are
+// computed again only when they are older than statsMaxAge (the page says
+// as of when): a script reloading the page costs one template run.
 func (s *server) stats(w http.ResponseWriter, r *http.Request) {
-	st, err := s.store.Stats(r.Context())
+	st, at, took, err := s.cachedStats.get(r.Context(), s.gate.now, s.store.Stats)
 	if err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	d := statsData{S: st}
+	d := statsData{S: st, AsOf: at, Took: took.Round(time.Millisecond), Every: statsMaxAge(took).Round(time.Second)}
 	var bs []bar
 	for _, b := range st.Buckets {
 		bs = append(bs, bar{Label: b.Name, Value: b.Bytes, Class: "b"})
