@@ -105,6 +105,7 @@ type server struct {
 	mux         *http.ServeMux
 	gate        *gate
 	cachedStats statsCache
+	lastNodes   nodeCache
 }
 
 // Handler returns the history browser for store. It reads through the
