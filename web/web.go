@@ -14,6 +14,11 @@
 // escaped; the few lines of JavaScript and CSS are embedded files served
 // under a strict Content-Security-Policy (no inline script or style). The
 // handler only reads unless Options.AllowWrites is set.
+//
+// The pages are built in the program that holds the store, beside its
+// writers, so their builds pass one admission gate that holds them to
+// Options.MaxCPUShare of one core (a quarter by default): a person clicking
+// sees no difference, a script loading pages in a loop gets them slower.
 package web
 
 import (
