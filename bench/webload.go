@@ -6,7 +6,7 @@ package main
 // HTTP (httptest): the threads page, a thread page, a checkpoint page and
 // the stats page (whose figures read the whole file; the handler computes
 // them at most every few seconds). The handler is the default one, so its
-// admission gate (web.Options.MaxCPUShare, a quarter of a core) holds the
+// admission gate (web.Options.MaxCPUShare, a tenth of a core) holds the
 // script to its share: the figure is what a program mounting the browser
 // gets. The pace of the script is printed (pages/s). A third half is the
 // control: the same writers beside a goroutine that only burns CPU and

@@ -53,10 +53,11 @@ func TestGateSpacesBuildsByTheirCost(t *testing.T) {
 		want  time.Duration // the wait before the second of two back-to-back builds of 10 ms
 	}{
 		{0.25, 30 * time.Millisecond},
+		{0.1, 90 * time.Millisecond},
 		{0.5, 10 * time.Millisecond},
 		{0.1, 90 * time.Millisecond},
-		{0, 30 * time.Millisecond},  // the default, 0.25
-		{-1, 30 * time.Millisecond}, // the default, 0.25
+		{0, 90 * time.Millisecond},  // the default, 0.1
+		{-1, 90 * time.Millisecond}, // the default, 0.1
 		{1, 0},                      // one at a time, no pause
 		{4, 0},
 	} {

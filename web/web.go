@@ -17,7 +17,7 @@
 //
 // The pages are built in the program that holds the store, beside its
 // writers, so their builds pass one admission gate that holds them to
-// Options.MaxCPUShare of one core (a quarter by default): a person clicking
+// Options.MaxCPUShare of one core (a tenth by default): a person clicking
 // sees no difference, a script loading pages in a loop gets them slower.
 package web
 
@@ -75,7 +75,7 @@ type Options struct {
 	// A page asked for after a pause is built at once; requests that arrive
 	// faster wait their turn (and stop waiting when their client goes).
 	// Static files and the event stream's wait between reads are not
-	// counted. Zero or negative means 0.25; 1 or more only keeps builds one
+	// counted. Zero or negative means 0.1; 1 or more only keeps builds one
 	// at a time.
 	MaxCPUShare float64
 }
