@@ -13,9 +13,10 @@ import (
 // defaultCPUShare is Options.MaxCPUShare's default: a script that loads
 // pages in a loop gets a tenth of one core. On the 2-core machine of
 // bench/RESULTS.md a goroutine that burns a whole core beside 16 Sync
-// writers made their p99 2-4x; with the script held to a quarter of a
-// core it was 0.9x-1.9x of alone (the same run with no page loaded:
-// 0.74x-0.98x), to a tenth 0.84x-1.46x ("Issue 15 again"). The pause after
+// writers made their p99 2-4x; with a script loading pages held to a
+// quarter of a core it was 1.39x of alone in the median of 18 runs, held to
+// a tenth 1.01x of 12 (runs that loaded no page: 0.74x-0.98x; "Issue 15
+// again", on a machine whose load made single runs swing). The pause after
 // a build is 9 times the build (90 ms after a 10 ms page): a person
 // clicking does not wait, a script gets a page every few builds' time.
 const defaultCPUShare = 0.1
