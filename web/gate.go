@@ -18,7 +18,7 @@ import (
 // a tenth 1.01x of 12 (runs that loaded no page: 0.74x-0.98x; "Issue 15
 // again", on a machine whose load made single runs swing). The pause after
 // a build is 9 times the build (90 ms after a 10 ms page): a person
-// clicking does not wait, a script gets a page every few builds' time.
+// clicking does not wait; a script gets one page per ten builds' time.
 const defaultCPUShare = 0.1
 
 // gate admits page builds: one at a time, and after a build that took d
