@@ -1,6 +1,10 @@
 package web
 
-import "sort"
+import (
+	"html/template"
+	"sort"
+	"strconv"
+)
 
 // The history graph of a thread page: one small SVG per row, drawn on the
 // server, the way `git log --graph` draws a history. Each checkpoint gets
@@ -26,6 +30,34 @@ type graphRow struct {
 	Lines         []gline
 	DotX, DotY    int
 	Lane          int
+}
+
+// SVG is the row's drawing as markup. It holds only numbers this package
+// computed, no user data, so it is written directly: through the template
+// it was a dozen escaped actions a row, each a reflective call, and a fifth
+// of the thread page's allocations (BenchmarkPages/thread: 19.6k to 15.4k).
+func (g graphRow) SVG() template.HTML {
+	b := make([]byte, 0, 160+100*len(g.Lines))
+	num := func(prefix string, n int) {
+		b = append(b, prefix...)
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	num(`<svg width="`, g.Width)
+	num(`" height="`, g.Height)
+	b = append(b, `" aria-hidden="true">`...)
+	for _, l := range g.Lines {
+		num(`<line x1="`, l.X1)
+		num(`" y1="`, l.Y1)
+		num(`" x2="`, l.X2)
+		num(`" y2="`, l.Y2)
+		num(`" class="edge lane`, l.Lane)
+		b = append(b, `"/>`...)
+	}
+	num(`<circle cx="`, g.DotX)
+	num(`" cy="`, g.DotY)
+	num(`" r="5" class="dot lane`, g.Lane)
+	b = append(b, `"/></svg>`...)
+	return template.HTML(b)
 }
 
 const (

@@ -1,6 +1,10 @@
 package web
 
-import "testing"
+import (
+	"html/template"
+	"strings"
+	"testing"
+)
 
 func col(x int) int { return (x - graphColW/2) / graphColW }
 
@@ -45,6 +49,25 @@ func TestGraphDrawsAForkAsTwoBranchesThatMeet(t *testing.T) {
 	for i, r := range rows {
 		if r.Width != rows[0].Width {
 			t.Errorf("row %d width %d, row 0 %d", i, r.Width, rows[0].Width)
+		}
+	}
+}
+
+// The row's SVG, written directly, is the markup html/template made of it.
+func TestGraphSVGIsWhatTheTemplateWrote(t *testing.T) {
+	tmpl := template.Must(template.New("svg").Parse(`<svg width="{{.Width}}" height="{{.Height}}" aria-hidden="true">{{range .Lines}}<line x1="{{.X1}}" y1="{{.Y1}}" x2="{{.X2}}" y2="{{.Y2}}" class="edge lane{{.Lane}}"/>{{end}}<circle cx="{{.DotX}}" cy="{{.DotY}}" r="5" class="dot lane{{.Lane}}"/></svg>`))
+	rows := layoutGraph([]histNode{
+		{ID: "d", Parent: "b"}, {ID: "c", Parent: "b"}, {ID: "s2", Parent: "s1", NS: "sub"},
+		{ID: "b", Parent: "a"}, {ID: "s1", NS: "sub"}, {ID: "a"},
+	})
+	rows = append(rows, graphRow{})
+	for i, r := range rows {
+		var want strings.Builder
+		if err := tmpl.Execute(&want, r); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(r.SVG()); got != want.String() {
+			t.Errorf("row %d:\n got %s\nwant %s", i, got, want.String())
 		}
 	}
 }

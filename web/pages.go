@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ckpt-go/ckpt"
@@ -61,15 +62,11 @@ func (s *server) threads(w http.ResponseWriter, r *http.Request) {
 	})
 	d := threadsData{Query: prefix, Total: len(all), Offset: offset}
 	end := min(len(all), offset+threadsPageSize)
-	for _, info := range all[min(offset, len(all)):end] {
-		row := threadRow{ThreadInfo: info}
-		for t, err := range s.store.List(ctx, ckpt.ListOptions{ThreadID: info.ThreadID, Limit: 1}) {
-			if err == nil {
-				row.LastNode = metaText(t.Metadata, "node")
-			}
-		}
-		d.Threads = append(d.Threads, row)
+	shown := all[min(offset, len(all)):end]
+	for _, info := range shown {
+		d.Threads = append(d.Threads, threadRow{ThreadInfo: info, LastNode: s.lastNode(ctx, info)})
 	}
+	s.lastNodes.keep(shown)
 	if end < len(all) {
 		d.Next = s.link("/", "q", prefix, "offset", strconv.Itoa(end))
 	}
@@ -77,6 +74,67 @@ func (s *server) threads(w http.ResponseWriter, r *http.Request) {
 		d.Prev = s.link("/", "q", prefix, "offset", strconv.Itoa(max(0, offset-threadsPageSize)))
 	}
 	s.render(w, http.StatusOK, "threads", "threads", d)
+}
+
+// lastNode returns the "node" metadata of the thread's newest checkpoint.
+// Reading it loads the whole checkpoint, values included (a list channel
+// put together from all its deltas: two thirds of the threads page's cost
+// in BenchmarkPages), so it is remembered per thread for as long as that
+// checkpoint stays the newest: a checkpoint's metadata never changes.
+func (s *server) lastNode(ctx context.Context, info ckpt.ThreadInfo) string {
+	if node, ok := s.lastNodes.get(info.ThreadID, info.NewestID); ok {
+		return node
+	}
+	for t, err := range s.store.List(ctx, ckpt.ListOptions{ThreadID: info.ThreadID, Limit: 1}) {
+		if err != nil {
+			return ""
+		}
+		node := metaText(t.Metadata, "node")
+		s.lastNodes.put(info.ThreadID, t.Config.CheckpointID, node)
+		return node
+	}
+	return ""
+}
+
+// nodeCache remembers the last node of the threads the threads page showed
+// last (at most threadsPageSize of them).
+type nodeCache struct {
+	mu sync.Mutex
+	m  map[string]nodeEntry // by thread id
+}
+
+type nodeEntry struct{ newest, node string }
+
+func (c *nodeCache) get(thread, newest string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[thread]
+	return e.node, ok && e.newest == newest && newest != ""
+}
+
+func (c *nodeCache) put(thread, newest, node string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]nodeEntry{}
+	}
+	c.m[thread] = nodeEntry{newest, node}
+}
+
+// keep forgets every thread but those shown, so the cache stays as small as
+// one page of threads.
+func (c *nodeCache) keep(shown []ckpt.ThreadInfo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	want := make(map[string]bool, len(shown))
+	for _, info := range shown {
+		want[info.ThreadID] = true
+	}
+	for k := range c.m {
+		if !want[k] {
+			delete(c.m, k)
+		}
+	}
 }
 
 // histRow is one checkpoint on the thread page.
@@ -241,7 +299,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	newest, err := s.newest(ctx, opts)
+	newest, err := s.newestGated(ctx, opts)
 	if err != nil {
 		http.Error(w, err.Error(), errStatus(err))
 		return
@@ -271,7 +329,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-tick.C:
 		}
-		id, err := s.newest(ctx, opts)
+		id, err := s.newestGated(ctx, opts)
 		if err != nil {
 			return
 		}
@@ -590,6 +648,9 @@ type bar struct {
 
 type statsData struct {
 	S       *ckpt.Stats
+	AsOf    time.Time     // when S was computed
+	Took    time.Duration // how long that took
+	Every   time.Duration // how long S is shown before it is computed again
 	Buckets []bar
 	Saved   []bar
 	ChartH  int
@@ -599,14 +660,16 @@ type statsData struct {
 const chartW = 400
 
 // stats shows the store's statistics with two bar charts drawn as inline
-// SVG on the server.
+// SVG on the server. Store.Stats reads the whole file, so the figures are
+// computed again only when they are older than statsMaxAge (the page says
+// as of when): a script reloading the page costs one template run.
 func (s *server) stats(w http.ResponseWriter, r *http.Request) {
-	st, err := s.store.Stats(r.Context())
+	st, at, took, err := s.cachedStats.get(r.Context(), s.gate.now, s.store.Stats)
 	if err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	d := statsData{S: st}
+	d := statsData{S: st, AsOf: at, Took: took.Round(time.Millisecond), Every: statsMaxAge(took).Round(time.Second)}
 	var bs []bar
 	for _, b := range st.Buckets {
 		bs = append(bs, bar{Label: b.Name, Value: b.Bytes, Class: "b"})

@@ -14,6 +14,11 @@
 // escaped; the few lines of JavaScript and CSS are embedded files served
 // under a strict Content-Security-Policy (no inline script or style). The
 // handler only reads unless Options.AllowWrites is set.
+//
+// The pages are built in the program that holds the store, beside its
+// writers, so their builds pass one admission gate that holds them to
+// Options.MaxCPUShare of one core (a tenth by default): a person clicking
+// sees no difference, a script loading pages in a loop gets them slower.
 package web
 
 import (
@@ -63,6 +68,16 @@ type Options struct {
 	// that calls http.Server.Shutdown should set a BaseContext it cancels
 	// then; Shutdown does not end running requests itself.
 	LiveInterval time.Duration
+	// MaxCPUShare bounds the share of one CPU core that building pages may
+	// take, so a script that loads pages in a loop cannot starve the
+	// program's writers: pages are built one at a time, and after a build
+	// that took d the next starts no sooner than d*(1/MaxCPUShare-1) later.
+	// A page asked for after a pause is built at once; requests that arrive
+	// faster wait their turn (and stop waiting when their client goes).
+	// Static files and the event stream's wait between reads are not
+	// counted. Zero or negative means 0.1; 1 or more only keeps builds one
+	// at a time.
+	MaxCPUShare float64
 }
 
 const (
@@ -87,12 +102,15 @@ const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 type server struct {
-	store  *ckpt.Store
-	opts   Options
-	prefix string
-	token  string
-	pages  map[string]*template.Template
-	mux    *http.ServeMux
+	store       *ckpt.Store
+	opts        Options
+	prefix      string
+	token       string
+	pages       map[string]*template.Template
+	mux         *http.ServeMux
+	gate        *gate
+	cachedStats statsCache
+	lastNodes   nodeCache
 }
 
 // Handler returns the history browser for store. It reads through the
@@ -115,18 +133,19 @@ func Handler(store *ckpt.Store, opts Options) http.Handler {
 		prefix: strings.TrimRight(opts.Prefix, "/"),
 		token:  hex.EncodeToString(tok[:]),
 		mux:    http.NewServeMux(),
+		gate:   newGate(opts.MaxCPUShare),
 	}
 	s.pages = parseTemplates(s.funcs())
 	static, _ := fs.Sub(staticFS, "static")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	s.mux.HandleFunc("GET /{$}", s.threads)
-	s.mux.HandleFunc("GET /thread", s.thread)
-	s.mux.HandleFunc("GET /head", s.head)
+	s.mux.HandleFunc("GET /{$}", s.gated(s.threads))
+	s.mux.HandleFunc("GET /thread", s.gated(s.thread))
+	s.mux.HandleFunc("GET /head", s.gated(s.head))
 	s.mux.HandleFunc("GET /events", s.events)
-	s.mux.HandleFunc("GET /checkpoint", s.checkpoint)
-	s.mux.HandleFunc("GET /value", s.value)
-	s.mux.HandleFunc("GET /diff", s.diff)
-	s.mux.HandleFunc("GET /stats", s.stats)
+	s.mux.HandleFunc("GET /checkpoint", s.gated(s.checkpoint))
+	s.mux.HandleFunc("GET /value", s.gated(s.value))
+	s.mux.HandleFunc("GET /diff", s.gated(s.diff))
+	s.mux.HandleFunc("GET /stats", s.gated(s.stats))
 	s.mux.HandleFunc("POST /delete", s.writeAction(s.deleteThread))
 	s.mux.HandleFunc("POST /copy", s.writeAction(s.copyThread))
 	s.mux.HandleFunc("POST /fork", s.writeAction(s.fork))
@@ -237,6 +256,7 @@ func (s *server) writeAction(h func(w http.ResponseWriter, r *http.Request)) htt
 			}
 		}
 		h(w, r)
+		s.cachedStats.forget()
 	}
 }
 

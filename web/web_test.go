@@ -172,7 +172,7 @@ func TestPagesShowTheStore(t *testing.T) {
 		{"checkpoint by prefix", "/checkpoint" + q("t", hostileThread, "id", strings.ToLower(f.lone[:12])), []string{f.lone}},
 		{"value", "/value" + q("t", "demo", "id", f.ids[4], "ch", "messages"), []string{"step responder"}},
 		{"diff", "/diff" + q("t", "demo", "a", f.ids[1], "b", f.ids[2]), []string{"1 item(s) appended", "step research", `class="add`}},
-		{"stats", "/stats", []string{"<svg", "threads/*/bl", "saved: unchanged channels"}},
+		{"stats", "/stats", []string{"<svg", "threads/*/bl", "saved: unchanged channels", "As of "}},
 		{"static js", "/static/app.js", []string{"DOMContentLoaded"}},
 	}
 	for _, tc := range cases {
@@ -675,5 +675,35 @@ func TestPickTwoRowsForADiff(t *testing.T) {
 		if code, _ := c.get("/diff?" + v.Encode()); code != http.StatusBadRequest {
 			t.Errorf("%s: %d, want 400", name, code)
 		}
+	}
+}
+
+// The threads page shows each thread's last node, which costs a read of the
+// whole newest checkpoint: it is read again only when the thread has a new
+// newest checkpoint.
+func TestThreadsPageReadsALastNodeOnlyWhenTheThreadChanged(t *testing.T) {
+	f := newFixture(t)
+	c := newClient(t, web.Handler(f.store, web.Options{}))
+	lists := func() int64 { return f.store.Metrics().Ops[ckpt.OpList] }
+	if code, body := c.get("/"); code != 200 || !strings.Contains(body, "<td>sub</td>") {
+		t.Fatalf("GET /: %d\n%s", code, body)
+	}
+	before := lists()
+	if code, body := c.get("/"); code != 200 || !strings.Contains(body, "<td>sub</td>") {
+		t.Fatalf("GET / again: %d\n%s", code, body)
+	}
+	if n := lists() - before; n != 0 {
+		t.Errorf("the same threads page again listed the store %d times, want 0", n)
+	}
+	if _, err := f.store.Save(context.Background(), "demo", map[string]any{"turn": 7}, ckpt.Metadata{"node": "again"}); err != nil {
+		t.Fatal(err)
+	}
+	before = lists()
+	code, body := c.get("/")
+	if code != 200 || !strings.Contains(body, "<td>again</td>") || strings.Contains(body, "<td>sub</td>") {
+		t.Fatalf("GET / after a new checkpoint: %d, want the new last node\n%s", code, body)
+	}
+	if n := lists() - before; n != 1 {
+		t.Errorf("after one thread changed, the threads page listed the store %d times, want 1", n)
 	}
 }
