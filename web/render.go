@@ -11,6 +11,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/ckpt-go/ckpt/internal/human"
 )
 
 // page is what every template gets: the page's own data in Data, and what
@@ -101,27 +103,11 @@ func (s *server) failErr(w http.ResponseWriter, r *http.Request, err error) {
 	s.fail(w, r, errStatus(err), err.Error())
 }
 
-// humanBytes formats a size for people.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-// nsLabel names a namespace for people.
-func nsLabel(ns string) string {
-	if ns == "" {
-		return "(root)"
-	}
-	return ns
-}
+// humanBytes and nsLabel are internal/human's, shared with the ckpt command.
+var (
+	humanBytes = human.Bytes
+	nsLabel    = human.NS
+)
 
 // jsonText writes v as one line of JSON for people: <, > and & stay as they
 // are (html/template escapes the page; JSON's \u003c would only obscure

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/internal/human"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -218,27 +219,11 @@ func (p *progress) done() {
 	}
 }
 
-// humanBytes formats a size for people.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-// nsLabel names a namespace for people.
-func nsLabel(ns string) string {
-	if ns == "" {
-		return "(root)"
-	}
-	return ns
-}
+// humanBytes and nsLabel are internal/human's, shared with the history browser.
+var (
+	humanBytes = human.Bytes
+	nsLabel    = human.NS
+)
 
 func joinNS(nss []string) string {
 	labels := make([]string, len(nss))

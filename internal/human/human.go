@@ -1,0 +1,27 @@
+// Package human formats store figures for people, the same way in the
+// ckpt command and in the history browser.
+package human
+
+import "fmt"
+
+// Bytes formats a size in binary units: "512 B", "1.5 KiB", "16.8 MiB".
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// NS names a checkpoint namespace: the root namespace is "(root)".
+func NS(ns string) string {
+	if ns == "" {
+		return "(root)"
+	}
+	return ns
+}

@@ -1,0 +1,17 @@
+package human
+
+import "testing"
+
+func TestBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 16_780_000: "16.0 MiB", 3 << 40: "3.0 TiB"} {
+		if got := Bytes(n); got != want {
+			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestNS(t *testing.T) {
+	if NS("") != "(root)" || NS("sub") != "sub" {
+		t.Errorf("NS: %q %q", NS(""), NS("sub"))
+	}
+}
