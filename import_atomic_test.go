@@ -141,32 +141,59 @@ func TestImportOfMalformedDumpLeavesFileAsItWas(t *testing.T) {
 	dump := importSource(t, 30)
 	lines := strings.SplitAfter(string(dump), "\n")
 	rng := rand.New(rand.NewPCG(14, 4))
-	for run := range 20 {
-		path, want := existingStore(t)
-		at := 1 + rng.IntN(len(lines)-2)
-		bad := strings.Join(lines[:at], "") + "{\"kind\":\"value\",oops\n" + strings.Join(lines[at:], "")
-		// Many batches committed before the bad line.
-		s, err := Open(path, Options{Durability: NoSync, tuning: &tuning{importBatchRecords: 16}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Apply every other batch to bbolt at once, so that batches and the
-		// undo's deletions of the same threads meet both in one bbolt
-		// transaction and in separate ones.
-		batches := 0
-		progress := func(int64) {
-			if batches++; batches%2 == 1 {
-				applyNow(t, s)
-			}
-		}
-		if _, err := s.Import(context.Background(), strings.NewReader(bad), ImportOptions{Progress: progress}); !errors.Is(err, ErrDump) {
-			t.Fatalf("run %d: import of a malformed dump = %v", run, err)
-		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		checkFileUnchanged(t, path, want, false)
+	ats := make([]int, 20)
+	for run := range ats {
+		ats[run] = 1 + rng.IntN(len(lines)-2)
 	}
+	// The runs share nothing but the dump and the existing store they
+	// copy (built once), so they run importWorkers at a time, as subtests
+	// started from goroutines (see TestImportKilledOrInterruptedIsAllOrNothing).
+	base, want := existingStore(t)
+	runs := make(chan int)
+	var wg sync.WaitGroup
+	for range importWorkers {
+		wg.Go(func() {
+			for run := range runs {
+				t.Run(fmt.Sprintf("run=%d", run), func(t *testing.T) {
+					importMalformedRun(t, copyStore(t, base), want, lines, ats[run])
+				})
+			}
+		})
+	}
+	for run := range ats {
+		runs <- run
+	}
+	close(runs)
+	wg.Wait()
+}
+
+// importMalformedRun imports the dump lines with a malformed line put in
+// at line at into the store at path, which holds want: the import fails
+// with ErrDump and leaves the file as it was.
+func importMalformedRun(t *testing.T, path string, want, lines []string, at int) {
+	t.Helper()
+	bad := strings.Join(lines[:at], "") + "{\"kind\":\"value\",oops\n" + strings.Join(lines[at:], "")
+	// Many batches committed before the bad line.
+	s, err := Open(path, Options{Durability: NoSync, tuning: &tuning{importBatchRecords: 16}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Apply every other batch to bbolt at once, so that batches and the
+	// undo's deletions of the same threads meet both in one bbolt
+	// transaction and in separate ones.
+	batches := 0
+	progress := func(int64) {
+		if batches++; batches%2 == 1 {
+			applyNow(t, s)
+		}
+	}
+	if _, err := s.Import(context.Background(), strings.NewReader(bad), ImportOptions{Progress: progress}); !errors.Is(err, ErrDump) {
+		t.Fatalf("import of a malformed dump (bad line at %d) = %v", at, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkFileUnchanged(t, path, want, false)
 }
 
 // TestImportChildProcess is the child process of
