@@ -50,12 +50,23 @@ func crashText(seed uint64, n int) string {
 	return string(b)
 }
 
+// crashMessages caches crashMessage: crashState builds every message of a
+// thread up to its step, for each checkpoint written and each one
+// verified, and generating the text again each time (slow under -race)
+// was most of what the kill tests' verification cost.
+var crashMessages sync.Map // [2]int{thread, step} -> crashMsg
+
 func crashMessage(thread, step int) crashMsg {
+	if m, ok := crashMessages.Load([2]int{thread, step}); ok {
+		return m.(crashMsg)
+	}
 	role := "user"
 	if step%2 == 1 {
 		role = "assistant"
 	}
-	return crashMsg{Role: role, Content: crashText(uint64(thread)*1_000_003+uint64(step), 48)}
+	m := crashMsg{Role: role, Content: crashText(uint64(thread)*1_000_003+uint64(step), 48)}
+	crashMessages.Store([2]int{thread, step}, m)
+	return m
 }
 
 func crashState(thread, step int) map[string]any {
@@ -74,10 +85,25 @@ func crashMeta(thread, step int) ckpt.Metadata {
 	return ckpt.Metadata{"source": "loop", "step": step, "node": node, "route": "generate", "reason": "normal", "run_id": fmt.Sprintf("run-%d", thread)}
 }
 
+// childEnv is the environment of a child process: this one's plus extra,
+// with the race detector's exit sleep turned off. A race binary that exits
+// with status 0 sleeps a second first (GORACE atexit_sleep_ms, default
+// 1000) so that goroutines still running can report a race; our children
+// have reported theirs by then (a race report is printed when the race
+// happens, and still makes the child fail), and the second per child was
+// most of the time the multi-process tests took.
+func childEnv(extra ...string) []string {
+	env := append(os.Environ(), extra...)
+	return append(env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+}
+
 // TestMain lets the test binary act as the crash child.
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(fileChildEnv); mode != "" {
 		os.Exit(fileChild(mode, os.Getenv(crashFileEnv)))
+	}
+	if path := os.Getenv(listChildEnv); path != "" {
+		os.Exit(listChild(path))
 	}
 	if mode := os.Getenv(crashChildEnv); mode != "" {
 		crashChild(mode, os.Getenv(crashFileEnv))
@@ -211,7 +237,7 @@ type ackedCheckpoint struct {
 func crashRound(t *testing.T, mode, path string, delay time.Duration) []ackedCheckpoint {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+mode, crashFileEnv+"="+path)
+	cmd.Env = childEnv(crashChildEnv+"="+mode, crashFileEnv+"="+path)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -386,22 +412,29 @@ func TestCrashKillNeverLosesAcknowledgedWrites(t *testing.T) {
 		t.Skip("kills child processes")
 	}
 	rounds := map[string]int{"sync": 12, "async": 8, "concurrent": 8, "nosync": 4, "nowal": 4}
+	// The modes share nothing (a file each), so they run at once: from
+	// goroutines rather than as parallel subtests, which would wait for
+	// -test.parallel slots behind the package's other tests.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for _, mode := range []string{"sync", "async", "concurrent", "nosync", "nowal"} {
-		t.Run(mode, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "crash.db")
-			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-			total := 0
-			for round := range rounds[mode] {
-				delay := time.Duration(50+rng.IntN(250)) * time.Millisecond
-				acked := crashRound(t, mode, path, delay)
-				total += len(acked)
-				verifyAfterCrash(t, path, acked)
-				_ = round
-			}
-			if total == 0 {
-				t.Fatalf("the child acknowledged nothing in %d rounds", rounds[mode])
-			}
-			t.Logf("%s: %d acknowledged checkpoints over %d kills", mode, total, rounds[mode])
+		wg.Go(func() {
+			t.Run(mode, func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "crash.db")
+				rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+				total := 0
+				for round := range rounds[mode] {
+					delay := time.Duration(50+rng.IntN(250)) * time.Millisecond
+					acked := crashRound(t, mode, path, delay)
+					total += len(acked)
+					verifyAfterCrash(t, path, acked)
+					_ = round
+				}
+				if total == 0 {
+					t.Fatalf("the child acknowledged nothing in %d rounds", rounds[mode])
+				}
+				t.Logf("%s: %d acknowledged checkpoints over %d kills", mode, total, rounds[mode])
+			})
 		})
 	}
 }

@@ -161,11 +161,20 @@ func (m *deltaModel) reopen() {
 	if err := m.s.Close(); err != nil {
 		m.t.Fatal(err)
 	}
-	s, err := Open(m.path, Options{DeltaFold: m.foldK})
+	s, err := Open(m.path, deltaModelOptions(m.foldK))
 	if err != nil {
 		m.t.Fatal(err)
 	}
 	m.s = s
+}
+
+// deltaModelOptions are the model's store options: no fsync, neither the
+// log's (NoSync) nor bbolt's, because the properties are about values and
+// versions, the model reopens only after a clean Close, and the fsyncs
+// (about 3,500 in a run, 28 s of waiting on this VM under load) were
+// much of the test's time; the kill tests (crash_test.go) own durability.
+func deltaModelOptions(foldK int) Options {
+	return Options{DeltaFold: foldK, Durability: NoSync, Bolt: &bolt.Options{NoSync: true, NoGrowSync: true}}
 }
 
 func TestDeltaProperties(t *testing.T) {
@@ -182,7 +191,7 @@ func TestDeltaProperties(t *testing.T) {
 			cur:      map[string][]any{}, versions: map[string]int{}, want: map[string]map[string]any{},
 			scalar: "s",
 		}
-		m.s, err = Open(m.path, Options{DeltaFold: m.foldK})
+		m.s, err = Open(m.path, deltaModelOptions(m.foldK))
 		if err != nil {
 			rt.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -29,6 +30,7 @@ import (
 const (
 	fileChildEnv = "CKPT_FILE_CHILD" // compact-holder | waiter-rw | waiter-ro | damaged
 	fileRounds   = 20
+	fileChains   = 2 // TestOpenWaiterNeverActsOnACompactedFile's rounds run as this many chains at once
 )
 
 // fileChild runs one child role on the file named by crashFileEnv and
@@ -80,11 +82,17 @@ func compactHolder(path string) int {
 	}
 }
 
-// waiter prints "waiting", opens the file (waiting for the holder), and
-// once admitted: read-write, writes one step per thread (printing the
-// acknowledgements) and closes; read-only, prints every checkpoint it
-// sees as "S <id>" and closes.
+// waiter waits for a line on stdin (the parent starts it early, so that
+// its start-up overlaps the holder's work, and releases it once the holder
+// has compacted), prints "waiting", opens the file (waiting for the
+// holder), and once admitted: read-write, writes one step per thread
+// (printing the acknowledgements) and closes; read-only, prints every
+// checkpoint it sees as "S <id>" and closes.
 func waiter(path string, readOnly bool) int {
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		fmt.Fprintln(os.Stderr, "waiter: no go-ahead:", err)
+		return 3
+	}
 	fmt.Println("waiting")
 	s, err := ckpt.Open(path, ckpt.Options{ReadOnly: readOnly, LockTimeout: time.Minute})
 	if err != nil {
@@ -122,7 +130,9 @@ func waiter(path string, readOnly bool) int {
 
 // child is a started child process with its output lines.
 type child struct {
+	mode   string
 	cmd    *exec.Cmd
+	stdin  io.WriteCloser // a line on it releases a waiter
 	stderr strings.Builder
 	mu     sync.Mutex
 	lines  []string
@@ -132,12 +142,15 @@ type child struct {
 
 func startChild(t *testing.T, mode, path string) *child {
 	t.Helper()
-	c := &child{notify: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &child{mode: mode, notify: make(chan struct{}, 1), done: make(chan struct{})}
 	c.cmd = exec.Command(os.Args[0], "-test.run=^$")
-	c.cmd.Env = append(os.Environ(), fileChildEnv+"="+mode, crashFileEnv+"="+path)
+	c.cmd.Env = childEnv(fileChildEnv+"="+mode, crashFileEnv+"="+path)
 	c.cmd.Stderr = &c.stderr
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
+		t.Fatal(err)
+	}
+	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.cmd.Start(); err != nil {
@@ -181,10 +194,10 @@ func (c *child) waitFor(t *testing.T, from int, ok func(string) bool) int {
 			more := len(c.lines) > n
 			c.mu.Unlock()
 			if !more {
-				t.Fatalf("child %v ended before the expected line: %s", c.cmd.Env[len(c.cmd.Env)-2], c.stderr.String())
+				t.Fatalf("child %v ended before the expected line: %s", c.mode, c.stderr.String())
 			}
 		case <-timeout:
-			t.Fatalf("child %v: no expected line within a minute", c.cmd.Env[len(c.cmd.Env)-2])
+			t.Fatalf("child %v: no expected line within a minute", c.mode)
 		}
 	}
 }
@@ -228,14 +241,40 @@ func TestOpenWaiterNeverActsOnACompactedFile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs child processes")
 	}
-	path := filepath.Join(t.TempDir(), "swap.db")
+	// The rounds run as fileChains chains at once, each on a file of its
+	// own that keeps growing over its rounds: a round waits mostly on
+	// child processes starting and handing the lock on, so two chains take
+	// little more than one.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for chain := range fileChains {
+		wg.Go(func() {
+			t.Run(fmt.Sprintf("chain-%d", chain), func(t *testing.T) {
+				waiterRounds(t, filepath.Join(t.TempDir(), "swap.db"), fileRounds/fileChains)
+			})
+		})
+	}
+}
+
+// waiterRounds runs rounds rounds of TestOpenWaiterNeverActsOnACompactedFile
+// on the file at path.
+func waiterRounds(t *testing.T, path string, rounds int) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	var all []ackedCheckpoint
-	for round := range fileRounds {
+	for round := range rounds {
 		holder := startChild(t, "compact-holder", path)
-		next := holder.waitFor(t, 0, func(l string) bool { return l == "C" })
+		// The waiters start now but wait for a go-ahead on stdin before
+		// they print "waiting" and open: their start-up (slow under -race)
+		// overlaps the holder's, and they still open only once the holder
+		// holds the file and has compacted it.
 		rw := startChild(t, "waiter-rw", path)
 		ro := startChild(t, "waiter-ro", path)
+		next := holder.waitFor(t, 0, func(l string) bool { return l == "C" })
+		for _, w := range []*child{rw, ro} {
+			if _, err := io.WriteString(w.stdin, "go\n"); err != nil {
+				t.Fatal(err)
+			}
+		}
 		rw.waitFor(t, 0, func(l string) bool { return l == "waiting" })
 		ro.waitFor(t, 0, func(l string) bool { return l == "waiting" })
 		// Two more compactions while both wait in Open (a swap closes the
@@ -252,7 +291,7 @@ func TestOpenWaiterNeverActsOnACompactedFile(t *testing.T) {
 		rwLines, roLines := rw.wait(t), ro.wait(t)
 		for _, w := range []*child{rw, ro} {
 			if code := w.cmd.ProcessState.ExitCode(); code != 0 {
-				t.Fatalf("round %d: waiter %s exited %d: %s", round, w.cmd.Env[len(w.cmd.Env)-2], code, w.stderr.String())
+				t.Fatalf("round %d: waiter %s exited %d: %s", round, w.mode, code, w.stderr.String())
 			}
 		}
 		seen := map[string]bool{}
@@ -270,7 +309,7 @@ func TestOpenWaiterNeverActsOnACompactedFile(t *testing.T) {
 		all = append(all, parseAcks(t, rwLines)...)
 		verifyAfterCrash(t, path, all)
 	}
-	t.Logf("%d acknowledged checkpoints over %d rounds", len(all), fileRounds)
+	t.Logf("%d acknowledged checkpoints over %d rounds", len(all), rounds)
 }
 
 // damagedChild opens a damaged file read-write (with NoWAL if
@@ -372,55 +411,82 @@ func TestDamagedFileNeverPanics(t *testing.T) {
 	}
 	const pageSize = 4096
 	pages := len(orig) / pageSize
-	for seed := range 50 {
-		rng := rand.New(rand.NewPCG(uint64(seed), 3))
-		data := bytes.Clone(orig)
-		kind := "header"
-		if seed%2 == 1 {
-			kind = "data"
-		}
-		var flipped []string
-		for range 1 + rng.IntN(3) {
-			pg := 2 + rng.IntN(pages-2) // meta pages have a checksum of their own
-			off := pg * pageSize
-			if kind == "header" {
-				off += rng.IntN(16)
-			} else {
-				off += 16 + rng.IntN(pageSize-16)
+	// The seeds share nothing (each child has a file of its own), so they
+	// run damagedWorkers at a time: a child spends much of its life
+	// starting up and waiting on fsync, not on a CPU.
+	seeds := make(chan int)
+	var wg sync.WaitGroup
+	for range damagedWorkers {
+		wg.Go(func() {
+			for seed := range seeds {
+				damagedSeed(t, dir, orig, pages, seed)
 			}
-			data[off] ^= byte(1 + rng.IntN(255))
-			flipped = append(flipped, fmt.Sprintf("page %d byte %d", pg, off%pageSize))
-		}
-		path := filepath.Join(dir, fmt.Sprintf("damaged-%d.db", seed))
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		c, cancel := context.WithTimeout(ctx, 2*time.Minute) // failure detector for a hang
-		cmd := exec.CommandContext(c, os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), fileChildEnv+"=damaged", crashFileEnv+"="+path)
-		if seed%3 == 2 {
-			kind += ", NoWAL" // the commit loop writes to bbolt itself
-			cmd.Env = append(cmd.Env, "CKPT_NOWAL=1")
-		}
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		cancel()
-		se := stderr.String()
-		if strings.Contains(se, "panic:") || strings.Contains(se, "fatal error:") || cmd.ProcessState.ExitCode() == 2 {
-			t.Errorf("seed %d (%s: %s): child died: %v\n%s", seed, kind, strings.Join(flipped, ", "), err, firstLines(se, 12))
-			continue
-		}
-		if err != nil {
-			t.Errorf("seed %d (%s: %s): child: %v\n%s", seed, kind, strings.Join(flipped, ", "), err, firstLines(se, 12))
-			continue
-		}
-		if out := stdout.String(); strings.Contains(out, "BAD") {
-			t.Errorf("seed %d (%s: %s): %s", seed, kind, strings.Join(flipped, ", "), out)
-		}
-		_ = os.Remove(path)
-		_ = os.Remove(path + "-wal")
+		})
 	}
+	for seed := range 50 {
+		seeds <- seed
+	}
+	close(seeds)
+	wg.Wait()
+}
+
+// damagedWorkers is how many damaged-file children run at once.
+const damagedWorkers = 4
+
+// damagedSeed flips bytes of orig as seed says, runs the damaged child on
+// the result and reports (with t.Errorf: it runs on a worker goroutine)
+// a child that died or an Open error other than ErrCorrupt.
+func damagedSeed(t *testing.T, dir string, orig []byte, pages, seed int) {
+	const pageSize = 4096
+	rng := rand.New(rand.NewPCG(uint64(seed), 3))
+	data := bytes.Clone(orig)
+	kind := "header"
+	if seed%2 == 1 {
+		kind = "data"
+	}
+	var flipped []string
+	for range 1 + rng.IntN(3) {
+		pg := 2 + rng.IntN(pages-2) // meta pages have a checksum of their own
+		off := pg * pageSize
+		if kind == "header" {
+			off += rng.IntN(16)
+		} else {
+			off += 16 + rng.IntN(pageSize-16)
+		}
+		data[off] ^= byte(1 + rng.IntN(255))
+		flipped = append(flipped, fmt.Sprintf("page %d byte %d", pg, off%pageSize))
+	}
+	path := filepath.Join(dir, fmt.Sprintf("damaged-%d.db", seed))
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Error(err)
+		return
+	}
+	c, cancel := context.WithTimeout(ctx, 2*time.Minute) // failure detector for a hang
+	defer cancel()
+	cmd := exec.CommandContext(c, os.Args[0], "-test.run=^$")
+	env := []string{fileChildEnv + "=damaged", crashFileEnv + "=" + path}
+	if seed%3 == 2 {
+		kind += ", NoWAL" // the commit loop writes to bbolt itself
+		env = append(env, "CKPT_NOWAL=1")
+	}
+	cmd.Env = childEnv(env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	se := stderr.String()
+	if strings.Contains(se, "panic:") || strings.Contains(se, "fatal error:") || cmd.ProcessState.ExitCode() == 2 {
+		t.Errorf("seed %d (%s: %s): child died: %v\n%s", seed, kind, strings.Join(flipped, ", "), err, firstLines(se, 12))
+		return
+	}
+	if err != nil {
+		t.Errorf("seed %d (%s: %s): child: %v\n%s", seed, kind, strings.Join(flipped, ", "), err, firstLines(se, 12))
+		return
+	}
+	if out := stdout.String(); strings.Contains(out, "BAD") {
+		t.Errorf("seed %d (%s: %s): %s", seed, kind, strings.Join(flipped, ", "), out)
+	}
+	_ = os.Remove(path)
+	_ = os.Remove(path + "-wal")
 }
 
 func firstLines(s string, n int) string {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -140,32 +141,59 @@ func TestImportOfMalformedDumpLeavesFileAsItWas(t *testing.T) {
 	dump := importSource(t, 30)
 	lines := strings.SplitAfter(string(dump), "\n")
 	rng := rand.New(rand.NewPCG(14, 4))
-	for run := range 20 {
-		path, want := existingStore(t)
-		at := 1 + rng.IntN(len(lines)-2)
-		bad := strings.Join(lines[:at], "") + "{\"kind\":\"value\",oops\n" + strings.Join(lines[at:], "")
-		// Many batches committed before the bad line.
-		s, err := Open(path, Options{Durability: NoSync, tuning: &tuning{importBatchRecords: 16}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Apply every other batch to bbolt at once, so that batches and the
-		// undo's deletions of the same threads meet both in one bbolt
-		// transaction and in separate ones.
-		batches := 0
-		progress := func(int64) {
-			if batches++; batches%2 == 1 {
-				applyNow(t, s)
-			}
-		}
-		if _, err := s.Import(context.Background(), strings.NewReader(bad), ImportOptions{Progress: progress}); !errors.Is(err, ErrDump) {
-			t.Fatalf("run %d: import of a malformed dump = %v", run, err)
-		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		checkFileUnchanged(t, path, want, false)
+	ats := make([]int, 20)
+	for run := range ats {
+		ats[run] = 1 + rng.IntN(len(lines)-2)
 	}
+	// The runs share nothing but the dump and the existing store they
+	// copy (built once), so they run importWorkers at a time, as subtests
+	// started from goroutines (see TestImportKilledOrInterruptedIsAllOrNothing).
+	base, want := existingStore(t)
+	runs := make(chan int)
+	var wg sync.WaitGroup
+	for range importWorkers {
+		wg.Go(func() {
+			for run := range runs {
+				t.Run(fmt.Sprintf("run=%d", run), func(t *testing.T) {
+					importMalformedRun(t, copyStore(t, base), want, lines, ats[run])
+				})
+			}
+		})
+	}
+	for run := range ats {
+		runs <- run
+	}
+	close(runs)
+	wg.Wait()
+}
+
+// importMalformedRun imports the dump lines with a malformed line put in
+// at line at into the store at path, which holds want: the import fails
+// with ErrDump and leaves the file as it was.
+func importMalformedRun(t *testing.T, path string, want, lines []string, at int) {
+	t.Helper()
+	bad := strings.Join(lines[:at], "") + "{\"kind\":\"value\",oops\n" + strings.Join(lines[at:], "")
+	// Many batches committed before the bad line.
+	s, err := Open(path, Options{Durability: NoSync, tuning: &tuning{importBatchRecords: 16}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Apply every other batch to bbolt at once, so that batches and the
+	// undo's deletions of the same threads meet both in one bbolt
+	// transaction and in separate ones.
+	batches := 0
+	progress := func(int64) {
+		if batches++; batches%2 == 1 {
+			applyNow(t, s)
+		}
+	}
+	if _, err := s.Import(context.Background(), strings.NewReader(bad), ImportOptions{Progress: progress}); !errors.Is(err, ErrDump) {
+		t.Fatalf("import of a malformed dump (bad line at %d) = %v", at, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkFileUnchanged(t, path, want, false)
 }
 
 // TestImportChildProcess is the child process of
@@ -233,75 +261,146 @@ func TestImportKilledOrInterruptedIsAllOrNothing(t *testing.T) {
 		slices.Sort(u)
 		return u
 	}
-	rng := rand.New(rand.NewPCG(14, 5))
-	counts := map[string]int{}
+	// The existing store every "existing" round starts from, built once
+	// and copied: building it under -race each round cost more than the
+	// copy.
+	base, before0 := existingStore(t)
+	// The rounds share nothing (a file each), so they run importWorkers at
+	// a time, each as a subtest started from a goroutine (parallel
+	// subtests would wait for -test.parallel slots behind the package's
+	// other tests). A round's random delay comes from its own generator.
+	type round struct {
+		sig      syscall.Signal
+		existing bool
+		n, seq   int
+	}
+	var (
+		mu     sync.Mutex
+		counts = map[string]int{}
+		rounds = make(chan round)
+		wg     sync.WaitGroup
+	)
+	for range importWorkers {
+		wg.Go(func() {
+			for r := range rounds {
+				name := fmt.Sprintf("%v,existing=%v,round=%d", r.sig, r.existing, r.n)
+				t.Run(name, func(t *testing.T) {
+					rng := rand.New(rand.NewPCG(14, uint64(r.seq)))
+					path := filepath.Join(t.TempDir(), "new.ckpt")
+					var before []string
+					if r.existing {
+						path, before = copyStore(t, base), before0
+					}
+					finished := importKilledRound(t, rng, r.sig, r.existing, path, before, dumpPath, dump, imported, union)
+					mu.Lock()
+					counts[fmt.Sprintf("%v finished=%v", r.sig, finished)]++
+					mu.Unlock()
+				})
+			}
+		})
+	}
+	seq := 0
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT} {
 		for _, existing := range []bool{true, false} {
-			for round := range 20 {
-				path := filepath.Join(t.TempDir(), "new.ckpt")
-				var before []string
-				if existing {
-					path, before = existingStore(t)
-				}
-				cmd := exec.Command(os.Args[0], "-test.run=^TestImportChildProcess$")
-				cmd.Env = append(os.Environ(), "CKPT_IMPORT_CHILD=1", "CKPT_IMPORT_PATH="+path, "CKPT_IMPORT_DUMP="+dumpPath)
-				out, err := cmd.StdoutPipe()
-				if err != nil {
-					t.Fatal(err)
-				}
-				var stderr bytes.Buffer
-				cmd.Stderr = &stderr
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
-					t.Fatal(err)
-				}
-				time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
-				_ = cmd.Process.Signal(sig)
-				werr := cmd.Wait()
-				finished := werr == nil
-				name := fmt.Sprintf("%v existing=%v round %d", sig, existing, round)
-				if !finished {
-					var ee *exec.ExitError
-					if !errors.As(werr, &ee) {
-						t.Fatalf("%s: %v", name, werr)
-					}
-					if sig == syscall.SIGINT && ee.ExitCode() != 1 {
-						t.Fatalf("%s: interrupted import exited with %v: %s", name, werr, stderr.String())
-					}
-				}
-				counts[fmt.Sprintf("%v finished=%v", sig, finished)]++
-				// A signal after the publishing transaction (the child was
-				// closing the store) leaves the whole import: also fine.
-				whole := finished || importWasPublished(t, path)
-				switch {
-				case existing && whole:
-					checkFileUnchanged(t, path, union(before, imported), true)
-				case existing:
-					checkFileUnchanged(t, path, before, false)
-				case whole:
-					checkFileUnchanged(t, path, union(nil, imported), true)
-				default:
-					if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-						t.Fatalf("%s: a failed import into a new path left a file there (%v)", name, err)
-					}
-					// A leftover of the killed run does not stand in the way.
-					if _, err := ImportFile(context.Background(), path, bytes.NewReader(dump), Options{Durability: NoSync}, ImportOptions{}); err != nil {
-						t.Fatalf("%s: import after the failed one: %v", name, err)
-					}
-					checkFileUnchanged(t, path, union(nil, imported), true)
-					if _, err := os.Stat(importTempPath(path)); !errors.Is(err, os.ErrNotExist) {
-						t.Fatalf("%s: the temporary file stayed behind", name)
-					}
-				}
+			for n := range 20 {
+				rounds <- round{sig, existing, n, seq}
+				seq++
 			}
 		}
 	}
+	close(rounds)
+	wg.Wait()
 	t.Logf("outcomes: %v", counts)
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT} {
 		if counts[fmt.Sprintf("%v finished=false", sig)] < 10 {
 			t.Fatalf("too few rounds stopped mid-import (%v): the test does not test", counts)
 		}
 	}
+}
+
+// importWorkers is how many import children run at once.
+const importWorkers = 4
+
+// copyStore copies the closed store at path (its file and whatever lies
+// beside it under the same name) into a new directory and returns the
+// copy's path.
+func copyStore(t *testing.T, path string) string {
+	t.Helper()
+	dir := t.TempDir()
+	matches, err := filepath.Glob(path + "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range matches {
+		b, err := os.ReadFile(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(m)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, filepath.Base(path))
+}
+
+// importKilledRound runs one import child into path (an existing store
+// holding before, or a new path), sends it sig after a random delay, and
+// checks that the file holds all of the import or none of it. It returns
+// whether the child finished the import.
+func importKilledRound(t *testing.T, rng *rand.Rand, sig syscall.Signal, existing bool, path string, before []string, dumpPath string, dump []byte, imported []string, union func(a, b []string) []string) bool {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestImportChildProcess$")
+	cmd.Env = append(os.Environ(), "CKPT_IMPORT_CHILD=1", "CKPT_IMPORT_PATH="+path, "CKPT_IMPORT_DUMP="+dumpPath,
+		// The race detector's one-second sleep before a clean exit
+		// (crash_test.go's childEnv says why it can go).
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+	_ = cmd.Process.Signal(sig)
+	werr := cmd.Wait()
+	finished := werr == nil
+	if !finished {
+		var ee *exec.ExitError
+		if !errors.As(werr, &ee) {
+			t.Fatal(werr)
+		}
+		if sig == syscall.SIGINT && ee.ExitCode() != 1 {
+			t.Fatalf("interrupted import exited with %v: %s", werr, stderr.String())
+		}
+	}
+	// A signal after the publishing transaction (the child was
+	// closing the store) leaves the whole import: also fine.
+	whole := finished || importWasPublished(t, path)
+	switch {
+	case existing && whole:
+		checkFileUnchanged(t, path, union(before, imported), true)
+	case existing:
+		checkFileUnchanged(t, path, before, false)
+	case whole:
+		checkFileUnchanged(t, path, union(nil, imported), true)
+	default:
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("a failed import into a new path left a file there (%v)", err)
+		}
+		// A leftover of the killed run does not stand in the way.
+		if _, err := ImportFile(context.Background(), path, bytes.NewReader(dump), Options{Durability: NoSync}, ImportOptions{}); err != nil {
+			t.Fatalf("import after the failed one: %v", err)
+		}
+		checkFileUnchanged(t, path, union(nil, imported), true)
+		if _, err := os.Stat(importTempPath(path)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the temporary file stayed behind")
+		}
+	}
+	return finished
 }
