@@ -60,6 +60,7 @@ func exportedNames(t *testing.T) map[string]bool {
 // The root package shows what an app uses; what only a Saver implementer
 // needs lives in saverkit, and tuning constants are unexported.
 func TestRootPackageExportsNoImplementerHelpers(t *testing.T) {
+	t.Parallel()
 	names := exportedNames(t)
 	for _, name := range []string{
 		"NormalizeFilter", "MatchMetadata", "WriteOptionsFrom", // saverkit

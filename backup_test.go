@@ -709,7 +709,7 @@ func TestBackupKillChild(t *testing.T) {
 func runBackupKillChild(t *testing.T, src, dst string) []backupAck {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBackupKillChild$")
-	cmd.Env = append(os.Environ(), backupChildEnv+"="+src, backupDstEnv+"="+dst)
+	cmd.Env = childEnv(backupChildEnv+"="+src, backupDstEnv+"="+dst)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()

@@ -361,7 +361,7 @@ func TestCompactSurvivesKill(t *testing.T) {
 			}
 
 			cmd := exec.Command(os.Args[0], "-test.run=^TestCompactKillChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), envChildPath+"="+path, envChildStage+"="+stage)
+			cmd.Env = childEnv(envChildPath+"="+path, envChildStage+"="+stage)
 			cmd.Stderr = os.Stderr
 			out, err := cmd.StdoutPipe()
 			if err != nil {

@@ -85,17 +85,9 @@ func crashMeta(thread, step int) ckpt.Metadata {
 	return ckpt.Metadata{"source": "loop", "step": step, "node": node, "route": "generate", "reason": "normal", "run_id": fmt.Sprintf("run-%d", thread)}
 }
 
-// childEnv is the environment of a child process: this one's plus extra,
-// with the race detector's exit sleep turned off. A race binary that exits
-// with status 0 sleeps a second first (GORACE atexit_sleep_ms, default
-// 1000) so that goroutines still running can report a race; our children
-// have reported theirs by then (a race report is printed when the race
-// happens, and still makes the child fail), and the second per child was
-// most of the time the multi-process tests took.
-func childEnv(extra ...string) []string {
-	env := append(os.Environ(), extra...)
-	return append(env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-}
+// childEnv is the environment of a child process, with the race
+// detector's exit sleep off (ckpt.ChildEnvForTest says why).
+func childEnv(extra ...string) []string { return ckpt.ChildEnvForTest(extra...) }
 
 // TestMain lets the test binary act as the crash child.
 func TestMain(m *testing.M) {

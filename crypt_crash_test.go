@@ -82,6 +82,7 @@ func rekeyHistory(thread, step int) []any {
 // value and pending write opens with keys 2 and 1 and is exactly what was
 // written, and running Rekey again finishes so that key 2 alone opens all.
 func TestRekeyKill9(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("kill -9 rounds")
 	}
@@ -180,7 +181,7 @@ func TestRekeyKill9(t *testing.T) {
 func rekeyKillRound(t *testing.T, path string, delay time.Duration) (finished bool) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), rekeyChildEnv+"="+path)
+	cmd.Env = childEnv(rekeyChildEnv + "=" + path)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()

@@ -101,6 +101,7 @@ func keylessWritesRefused(t *testing.T, path, thread string, before int, dump []
 // store a value or a pending write fails with ErrKey and stores nothing,
 // so no plaintext reaches the file.
 func TestEncryptionKeylessHandleWritesNothing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "enc.db")
@@ -138,6 +139,7 @@ func TestEncryptionKeylessHandleWritesNothing(t *testing.T) {
 // recorded that it is (no marker) is recognised from its sealed records,
 // and a damaged one among them does not keep the file from opening.
 func TestEncryptionKeylessLegacyFile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "legacy.db")
 	s := openKeys(t, path, testKey(4, 1))
 	writeCryptThread(t, s, "th", 0, 2)
@@ -169,6 +171,7 @@ func TestEncryptionKeylessLegacyFile(t *testing.T) {
 // what it writes and still reads the plain records; from then on the store
 // is encrypted, and Rekey leaves the newest key as the one in use.
 func TestEncryptionKeyedOnPlainStore(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "p.db")
 	s := openKeys(t, path)
@@ -200,6 +203,7 @@ func TestEncryptionKeyedOnPlainStore(t *testing.T) {
 // encrypted store, so a keyless handle does not then write plain beside
 // the sealed records.
 func TestEncryptionImportSealedMarksStore(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	src := openKeys(t, filepath.Join(dir, "src.db"), testKey(9, 1))

@@ -122,6 +122,7 @@ func readIf(t *testing.T, path string) []byte {
 // (copied before Close, as a crash would leave it), a backup nor an
 // export; and everything reads back.
 func TestEncryptionNoPlaintext(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "enc.db")
@@ -206,6 +207,7 @@ func TestEncryptionNoPlaintext(t *testing.T) {
 // bytes; re-adding a stored version with the same value is still shared,
 // not a version conflict, and a different value still is one.
 func TestEncryptionSharing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openKeys(t, filepath.Join(t.TempDir(), "s.db"), testKey(1, 1))
 	defer s.Close()
@@ -231,6 +233,7 @@ func TestEncryptionSharing(t *testing.T) {
 // TestEncryptionKeyErrors: a missing key, a wrong key, a sealed record
 // moved to another place and a damaged one each give their own error.
 func TestEncryptionKeyErrors(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "k.db")
 	s := openKeys(t, path, testKey(7, 1))
@@ -354,6 +357,7 @@ func TestEncryptionKeyErrors(t *testing.T) {
 // under keys 2 and 1; Rekey; then only key 2 opens everything, and key 1
 // alone opens nothing.
 func TestEncryptionRotateRekey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "r.db")
 	s := openKeys(t, path)
@@ -401,6 +405,7 @@ func TestEncryptionRotateRekey(t *testing.T) {
 // TestRekeyWithWriters: writers go on while Rekey runs, and afterwards the
 // new key alone opens what was written before and during it.
 func TestRekeyWithWriters(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "w.db")
 	s := openKeys(t, path, testKey(1, 1))

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 )
 
 // WithCompactHook returns opts with f called at each stage of the store's
@@ -158,3 +160,18 @@ func CountBlobs(s *Store, thread string) (n int) {
 	})
 	return n
 }
+
+// ChildEnvForTest is the environment of a test's child process: this
+// one's plus extra, with the race detector's exit sleep off. A -race binary
+// that exits with status 0 sleeps a second first (GORACE atexit_sleep_ms,
+// default 1000) so that goroutines still running can report a race; a
+// child has reported its races by then (a report is printed when the race
+// happens, and still makes the child fail), and that second per child was
+// most of the time the multi-process tests took.
+func ChildEnvForTest(extra ...string) []string {
+	env := append(os.Environ(), extra...)
+	return append(env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+}
+
+// childEnv is ChildEnvForTest for this package's own tests.
+func childEnv(extra ...string) []string { return ChildEnvForTest(extra...) }

@@ -13,6 +13,7 @@ import (
 // give exactly the shapes the store's metadata decoder gives, or a filter
 // would stop matching the metadata it was written from.
 func TestKitFilterShapesAreStoredMetadataShapes(t *testing.T) {
+	t.Parallel()
 	type tagged struct {
 		Name string `json:"name"`
 		Age  int    `json:"age,omitempty"`

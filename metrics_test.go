@@ -76,6 +76,7 @@ func putValue(ctx context.Context, s *Store, parent Config, channel, version str
 // Every API call is counted by kind, and every failure by the sentinel it
 // wraps; the log and bbolt counters follow the writes.
 func TestMetricsCountOperationsAndErrors(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "m.db")
 	s := openUnapplied(t, path) // the applier waits: lag and pending bytes stay visible
 	ctx := context.Background()
@@ -231,6 +232,7 @@ func sum(xs []int64) int64 {
 // With NoWAL every group is a bbolt commit: groups and bbolt bytes are
 // counted, the log's counters stay at zero.
 func TestMetricsNoWAL(t *testing.T) {
+	t.Parallel()
 	s := openTestStore(t, Options{NoWAL: true})
 	ctx := context.Background()
 	if _, err := putValue(ctx, s, Config{ThreadID: "t"}, "a", "1", 1); err != nil {
@@ -245,6 +247,7 @@ func TestMetricsNoWAL(t *testing.T) {
 
 // A read holds a snapshot open: the gauge shows it while it runs.
 func TestMetricsOpenSnapshots(t *testing.T) {
+	t.Parallel()
 	s := openTestStore(t, Options{})
 	var during int64
 	err := s.view(context.Background(), func(reader) error {
@@ -262,6 +265,7 @@ func TestMetricsOpenSnapshots(t *testing.T) {
 // A failed log fsync (through the syncer's test hook) fails the write with
 // ErrFailed, counts it, and logs one fail-stop record with its cause.
 func TestMetricsAndLogOfFailStop(t *testing.T) {
+	t.Parallel()
 	var failing atomic.Bool
 	var logs logBuffer
 	s := openTestStore(t, Options{Logger: logs.logger(), tuning: &tuning{syncLog: func(f *os.File) error {
@@ -293,6 +297,7 @@ func TestMetricsAndLogOfFailStop(t *testing.T) {
 
 // The Logger gets one record per event, with its numbers as attributes.
 func TestLoggerRecordsEvents(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "l.db")
 	s := openUnapplied(t, path)

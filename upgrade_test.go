@@ -201,7 +201,7 @@ func TestUpgradeKilledMidwayFinishesOnReopen(t *testing.T) {
 		path := copyFormat2(t)
 		kill := round * 6 // steps 0, 6, ... 24 of about 30
 		cmd := exec.Command(os.Args[0], "-test.run=^TestUpgradeKilledMidwayFinishesOnReopen$")
-		cmd.Env = append(os.Environ(), "CKPT_UPGRADE_CHILD="+path, "CKPT_UPGRADE_KILL_AT="+strconv.Itoa(kill))
+		cmd.Env = childEnv("CKPT_UPGRADE_CHILD="+path, "CKPT_UPGRADE_KILL_AT="+strconv.Itoa(kill))
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
