@@ -244,7 +244,10 @@ func (l lineage) pieces(r reader, n int, fn func(p []byte) bool) error {
 // read rebuilds the first n items as one msgpack array, byte for byte what
 // was encoded: two passes over the mapped pages, one allocation.
 func (l lineage) read(r reader, n int) (Raw, error) {
-	var parts [][]byte
+	// A list is read in at most about K deltas after its folded segments
+	// (Options.DeltaFold, 32 by default): room for them at once instead
+	// of growing the slice six times.
+	parts := make([][]byte, 0, 40)
 	size := 5
 	if err := l.pieces(r, n, func(p []byte) bool {
 		parts = append(parts, p)
