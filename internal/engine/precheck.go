@@ -20,6 +20,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // bbolt's on-disk format (go.etcd.io/bbolt/internal/common), version 2.
@@ -55,15 +57,26 @@ type boltMeta struct {
 // reads each page's first page-size bytes (more only where its elements
 // need it): not the overflow pages of large values.
 func CheckPages(f *os.File) error {
+	_, err := checkPagesAt(f, nil)
+	return err
+}
+
+// checkPagesAt is CheckPages; if txid is not nil, it checks only if the
+// meta page bbolt uses is that transaction's (checked says whether).
+func checkPagesAt(f *os.File, txid *uint64) (checked bool, err error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return false, err
 	}
 	c := &pageCheck{f: f, size: uint64(fi.Size())}
 	m, ok, err := c.meta()
-	if err != nil || !ok {
-		return err
+	if err != nil || !ok || (txid != nil && m.txid != *txid) {
+		return false, err
 	}
+	return true, c.check(m)
+}
+
+func (c *pageCheck) check(m boltMeta) error {
 	if m.hwm*c.ps > c.size {
 		return fmt.Errorf("%w: the file ends at page %d, its pages reach page %d (truncated?)", ErrCorrupt, c.size/c.ps, m.hwm)
 	}
@@ -331,3 +344,26 @@ func checkBeforeOpen(f *os.File, deadline time.Time) (checked bool, err error) {
 // checkOpened runs CheckPages on f, which bbolt opened read-write, before
 // any write can free a page whose header it trusts.
 func checkOpened(f *os.File) error { return CheckPages(f) }
+
+// checkTx runs CheckPages on the file of tx's database, if the file on
+// disk is tx's view of it: its current meta page is tx's (for a write
+// transaction, the one it began from). That holds when no other
+// transaction commits meanwhile: for a read-only DB (its shared lock keeps
+// writers out) and for Verify's page check, which pauses the applier. bbolt's
+// page check (Tx.Check) trusts page headers as a write does: it adds a
+// page's id+overflow ids to a map (a damaged overflow: billions), and
+// a cursor follows a branch page that names its own ancestor for ever.
+// Where the file is not tx's view, nothing is checked.
+func checkTx(tx *bolt.Tx) error {
+	f, err := os.Open(tx.DB().Path())
+	if err != nil {
+		return nil // moved or gone (Compact swapped it): not tx's view
+	}
+	defer f.Close()
+	txid := uint64(tx.ID())
+	if tx.Writable() {
+		txid-- // a write transaction's id is one past the meta it began from
+	}
+	_, err = checkPagesAt(f, &txid)
+	return err
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -152,6 +153,9 @@ func TestOpenRefusesDamagedPageHeaders(t *testing.T) {
 			if !strings.Contains(out, "ro: read ") {
 				t.Fatalf("read-only open of the damaged file read nothing:\n%s", out)
 			}
+			if !strings.Contains(out, "ro: verify: verify: "+ErrCorrupt.Error()) {
+				t.Fatalf("read-only verify: want ErrCorrupt from the walk, got:\n%s", out)
+			}
 			if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
 				t.Fatal("the refused open changed the file")
 			}
@@ -217,6 +221,14 @@ func damagedPageChild(path string) int {
 		})
 	})
 	fmt.Printf("ro: read %d keys: %v\n", n, err)
+	// Verify's order: walk the data, then bbolt's page check if that passed.
+	err = db.View(func(tx *bolt.Tx) error {
+		if err := TouchAll(tx); err != nil {
+			return err
+		}
+		return Guard("check", func() error { return errors.Join(slices.Collect(chanSeq(tx.Check()))...) })
+	})
+	fmt.Println("ro: verify:", err)
 	return 0
 }
 
@@ -249,6 +261,18 @@ func runWatched(t *testing.T, path string) (string, error) {
 				_ = cmd.Process.Kill()
 				<-done
 				return out.String(), fmt.Errorf("killed at %d MB resident", rss>>20)
+			}
+		}
+	}
+}
+
+func chanSeq(ch <-chan error) func(func(error) bool) {
+	return func(yield func(error) bool) {
+		for e := range ch {
+			if !yield(e) {
+				for range ch {
+				}
+				return
 			}
 		}
 	}
