@@ -65,6 +65,9 @@ func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
 			if err == nil && !o.ReadOnly && !checked {
 				err = checkOpened(f) // before any write can trust a damaged page (precheck.go)
 			}
+			if err == nil && o.ReadOnly {
+				err = refuseCycles(f) // reads what it can, but not round a cycle (precheck.go)
+			}
 			if err != nil {
 				_ = db.Close()
 				return nil, nil, err

@@ -14,7 +14,9 @@ package engine
 // check, so it still reads what it can.
 
 import (
+	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -82,13 +84,11 @@ func (c *pageCheck) check(m boltMeta) error {
 	}
 	c.hwm = m.hwm
 	c.seen = make([]uint64, (m.hwm+63)/64)
-	if err := c.walk(m.root); err != nil {
-		return err
+	err := c.walk(m.root)
+	if err == nil && m.freelist != noFreelist {
+		err = c.freelist(m.freelist)
 	}
-	if m.freelist != noFreelist {
-		return c.freelist(m.freelist)
-	}
-	return nil
+	return err
 }
 
 type pageCheck struct {
@@ -188,39 +188,77 @@ func (c *pageCheck) extend(buf []byte, id, n, limit uint64, what string) ([]byte
 	return more, nil
 }
 
-// walk checks the tree of pages from root and every bucket under it.
+// errPageCycle marks a page that names a page above it (or itself): a
+// cursor descending there never reaches a leaf and grows its stack
+// without end, so even a read-only Open refuses it.
+var errPageCycle = errors.New("a cycle of pages")
+
+// walk checks the tree of pages from root and every bucket under it, in
+// depth-first order, keeping the pages on the current path to tell a
+// cycle. A cycle ends the walk at once; another damaged page is not
+// descended into, and the walk goes on past it (a cycle behind it must
+// still be found): the first such error is returned at the end.
 func (c *pageCheck) walk(root uint64) error {
-	type ref struct{ id, from uint64 } // from: the page naming id (0: the meta)
-	stack := []ref{{root, 0}}
+	type ref struct {
+		id, from uint64 // from: the page naming id (0: the meta)
+		exit     bool   // leaving id: it is off the path now
+	}
+	onPath := make([]uint64, len(c.seen))
+	bit := func(set []uint64, p uint64) bool { return p < c.hwm && set[p/64]&(1<<(p%64)) != 0 }
+	var first error
+	stack := []ref{{id: root}}
 	for len(stack) > 0 {
 		r := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		id := r.id
-		flags, count, overflow, buf, err := c.read(id, branchPageFlag|leafPageFlag, "branch or leaf")
-		if err != nil {
-			if r.from != 0 {
-				return fmt.Errorf("%w (named by page %d)", err, r.from)
+		if r.exit {
+			onPath[id/64] &^= 1 << (id % 64)
+			continue
+		}
+		if bit(onPath, id) {
+			return fmt.Errorf("%w: page %d names page %d above it: %w", ErrCorrupt, r.from, id, errPageCycle)
+		}
+		if bit(c.seen, id) {
+			first = cmp.Or(first, fmt.Errorf("%w: page %d is reached twice (named by page %d)", ErrCorrupt, id, r.from))
+			continue
+		}
+		err := c.page(id, func(children []uint64) {
+			onPath[id/64] |= 1 << (id % 64)
+			stack = append(stack, ref{id: id, exit: true})
+			for _, ch := range children {
+				stack = append(stack, ref{id: ch, from: id})
 			}
-			return err
+		})
+		if err != nil && r.from != 0 {
+			err = fmt.Errorf("%w (named by page %d)", err, r.from)
 		}
-		for p := id; p <= id+overflow; p++ {
-			if c.seen[p/64]&(1<<(p%64)) != 0 {
-				return fmt.Errorf("%w: page %d is reached twice", ErrCorrupt, p)
-			}
-			c.seen[p/64] |= 1 << (p % 64)
-		}
-		limit := (overflow + 1) * c.ps
-		if buf, err = c.extend(buf, id, pageHeaderSize+uint64(count)*elemSize, limit, "branch or leaf"); err != nil {
-			return err
-		}
-		children, err := c.elements(buf, id, flags, count, limit)
-		if err != nil {
-			return err
-		}
-		for _, ch := range children {
-			stack = append(stack, ref{ch, id})
-		}
+		first = cmp.Or(first, err)
 	}
+	return first
+}
+
+// page checks branch or leaf page id, marks it and its overflow seen, and
+// passes the pages its elements name to descend.
+func (c *pageCheck) page(id uint64, descend func(children []uint64)) error {
+	flags, count, overflow, buf, err := c.read(id, branchPageFlag|leafPageFlag, "branch or leaf")
+	if err != nil {
+		return err
+	}
+	for p := id; p <= id+overflow; p++ {
+		if c.seen[p/64]&(1<<(p%64)) != 0 {
+			return fmt.Errorf("%w: page %d is reached twice (in page %d's overflow)", ErrCorrupt, p, id)
+		}
+		c.seen[p/64] |= 1 << (p % 64)
+	}
+	limit := (overflow + 1) * c.ps
+	if buf, err = c.extend(buf, id, pageHeaderSize+uint64(count)*elemSize, limit, "branch or leaf"); err != nil {
+		return err
+	}
+	children, err := c.elements(buf, id, flags, count, limit)
+	if err != nil {
+		return err
+	}
+	descend(children)
 	return nil
 }
 
@@ -366,4 +404,15 @@ func checkTx(tx *bolt.Tx) error {
 	}
 	_, err = checkPagesAt(f, &txid)
 	return err
+}
+
+// refuseCycles runs CheckPages on f, which bbolt opened read-only, and
+// returns only a cycle: other damage leaves a read-only store open to read
+// what it can (Guard turns bbolt's panics on the damaged pages into
+// ErrCorrupt), but a cursor that descends into a cycle never returns.
+func refuseCycles(f *os.File) error {
+	if err := CheckPages(f); errors.Is(err, errPageCycle) {
+		return err
+	}
+	return nil
 }

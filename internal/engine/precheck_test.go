@@ -163,6 +163,55 @@ func TestOpenRefusesDamagedPageHeaders(t *testing.T) {
 	}
 }
 
+// cycleChildEnv names the file a child of
+// TestReadOnlyOpenRefusesAPageCycle opens read-only and reads.
+const cycleChildEnv = "CKPT_ENGINE_PAGE_CYCLE"
+
+// TestReadOnlyOpenRefusesAPageCycle: a branch page that names itself
+// (one damaged child id) made a read-only read descend for ever, the
+// cursor's stack growing without end (killed at 512 MB on the old code).
+// A read-only open refuses such a file with ErrCorrupt naming the page;
+// so does a read-write one.
+func TestReadOnlyOpenRefusesAPageCycle(t *testing.T) {
+	if path := os.Getenv(cycleChildEnv); path != "" {
+		for _, ro := range []bool{true, false} {
+			db, _, err := OpenBolt(path, &bolt.Options{ReadOnly: ro, Timeout: time.Second})
+			if err != nil {
+				fmt.Printf("open (read-only %v): %v\n", ro, err)
+				continue
+			}
+			n := 0
+			err = Guard("read", func() error {
+				return db.View(func(tx *bolt.Tx) error {
+					return tx.Bucket([]byte("b")).ForEach(func(k, v []byte) error { n++; return nil })
+				})
+			})
+			fmt.Printf("read (read-only %v) %d keys: %v\n", ro, n, err)
+			_ = db.Close()
+		}
+		os.Exit(0)
+	}
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "cycle.db")
+	data, m := buildPageFile(t, path)
+	ps := uint64(os.Getpagesize())
+	p := bucketRoot(t, data, m, "b")
+	binary.LittleEndian.PutUint64(data[p*ps+pageHeaderSize+8:], p) // its first child is itself
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runWatchedEnv(t, "^TestReadOnlyOpenRefusesAPageCycle$", cycleChildEnv+"="+path)
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	for _, ro := range []string{"true", "false"} {
+		want := fmt.Sprintf("open (read-only %s): %s: page %d names page %d above it", ro, ErrCorrupt, p, p)
+		if !strings.Contains(out, want) {
+			t.Fatalf("want %q, got:\n%s", want, out)
+		}
+	}
+}
+
 // TestCheckPagesAcceptsSoundFiles: the check passes files bbolt wrote,
 // fresh and after deletes (freed pages), and with NoFreelistSync.
 func TestCheckPagesAcceptsSoundFiles(t *testing.T) {
@@ -236,10 +285,16 @@ func damagedPageChild(path string) int {
 // if it runs over 30 s or (where /proc tells) its resident memory passes
 // 512 MB, and returns its output.
 func runWatched(t *testing.T, path string) (string, error) {
+	return runWatchedEnv(t, "^TestOpenRefusesDamagedPageHeaders$", damagedPageChildEnv+"="+path)
+}
+
+// runWatchedEnv runs the test binary's test run with env added, watched
+// as runWatched says.
+func runWatchedEnv(t *testing.T, run string, env ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestOpenRefusesDamagedPageHeaders$")
-	cmd.Env = append(os.Environ(), damagedPageChildEnv+"="+path)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run="+run, "-test.v")
+	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
