@@ -96,6 +96,7 @@ type pageCheck struct {
 	ps, size uint64
 	hwm      uint64
 	seen     []uint64 // bit per page: reached from the meta
+	buf      []byte   // read's page buffer
 }
 
 // meta returns the meta page bbolt uses (as bbolt's Open and DB.meta
@@ -153,7 +154,10 @@ func (c *pageCheck) read(id uint64, want uint16, what string) (flags, count uint
 	if id < 2 || id >= c.hwm {
 		return 0, 0, 0, nil, bad("outside the file's pages 2-%d", c.hwm-1)
 	}
-	buf = make([]byte, c.ps)
+	if uint64(len(c.buf)) != c.ps {
+		c.buf = make([]byte, c.ps)
+	}
+	buf = c.buf // reused: a page's bytes are done with when the next is read
 	if _, err := c.f.ReadAt(buf, int64(id*c.ps)); err != nil && err != io.EOF {
 		return 0, 0, 0, nil, err
 	}
