@@ -34,11 +34,19 @@ func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
 		// bbolt reads a zero Timeout as "wait forever".
 		o.Timeout = max(time.Until(deadline), time.Millisecond)
 		var f *os.File
+		checked := false
 		o.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
 			if o.ReadOnly {
 				flag &^= os.O_CREATE // bbolt would create a missing file
 			}
 			file, err := open(name, flag, perm)
+			if err == nil && !o.ReadOnly {
+				// Before bbolt reads a page (precheck.go).
+				if checked, err = checkBeforeOpen(file, deadline); err != nil {
+					_ = file.Close()
+					return nil, err
+				}
+			}
 			f = file
 			return file, err
 		}
@@ -54,6 +62,12 @@ func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
 		}
 		same, err := lockedIsAtPath(f, path)
 		if err != nil || same {
+			if err == nil && !o.ReadOnly && !checked {
+				err = checkOpened(f) // before any write can trust a damaged page (precheck.go)
+			}
+			if err == nil && o.ReadOnly {
+				err = refuseCycles(f) // reads what it can, but not round a cycle (precheck.go)
+			}
 			if err != nil {
 				_ = db.Close()
 				return nil, nil, err

@@ -81,6 +81,9 @@ func AbandonBolt(db *bolt.DB, f *os.File) error {
 // ErrCorrupt. Keys inside branch pages are not walked (bbolt gives no way
 // to reach them); a damaged one can still fault in Check.
 func TouchAll(tx *bolt.Tx) error {
+	if err := checkTx(tx); err != nil { // a cycle or a damaged overflow would run away (precheck.go)
+		return fmt.Errorf("verify: %w", err)
+	}
 	return Guard("verify: walk the file", func() error {
 		var sum byte
 		err := tx.ForEach(func(name []byte, b *bolt.Bucket) error {

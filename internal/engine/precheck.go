@@ -1,0 +1,422 @@
+package engine
+
+// The page check a read-write Open runs before anything writes. bbolt
+// trusts every page header it reads, and some damage does not make it
+// panic but run away: a write transaction frees each page it rewrites (and
+// the old freelist page at every commit) by looping from the page's id to
+// id+overflow, adding every id to a map; a flipped high byte of the
+// 4-byte overflow field makes that loop millions to billions of rounds and
+// gigabytes (a damaged-file test child once ran 90 s and grew to 3 GB).
+// Guard cannot help, since nothing panics. So before a read-write Open
+// hands the file to the store, the pages a write can free are checked
+// against the file: every page reachable from the current meta page and
+// the freelist page. A read-only Open never frees a page and skips the
+// check, so it still reads what it can.
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// bbolt's on-disk format (go.etcd.io/bbolt/internal/common), version 2.
+const (
+	pageHeaderSize   = 16 // id u64, flags u16, count u16, overflow u32
+	elemSize         = 16 // branch: pos, ksize u32, pgid u64; leaf: flags, pos, ksize, vsize u32
+	bucketHeaderSize = 16 // root pgid u64, sequence u64
+	branchPageFlag   = 0x01
+	leafPageFlag     = 0x02
+	freelistPageFlag = 0x10
+	bucketLeafFlag   = 0x01
+	boltMagic        = 0xED0CDAED
+	boltVersion      = 2
+	metaChecksumAt   = 56 // the checksum covers the meta's bytes before it
+	noFreelist       = ^uint64(0)
+)
+
+// boltMeta is what the check needs of a meta page.
+type boltMeta struct {
+	root, freelist, hwm, txid uint64
+}
+
+// CheckPages checks, reading f (a bbolt file, under its exclusive lock),
+// the pages bbolt would trust in a write: from the meta page bbolt uses,
+// every branch and leaf page reachable through the buckets, and the
+// freelist page. A page must lie inside the file and below the high-water
+// mark with its overflow, carry its own id and a branch or leaf type, hold
+// its elements, keys and values inside itself, and be reached once; the
+// freelist must fit its page and name only pages below the high-water mark
+// that nothing reaches. The first page that fails gives an error wrapping
+// ErrCorrupt naming it. A file too short for two meta pages, or whose meta
+// pages are both invalid, is left to bbolt, which refuses it. The check
+// reads each page's first page-size bytes (more only where its elements
+// need it): not the overflow pages of large values.
+func CheckPages(f *os.File) error {
+	_, err := checkPagesAt(f, nil)
+	return err
+}
+
+// checkPagesAt is CheckPages; if txid is not nil, it checks only if the
+// meta page bbolt uses is that transaction's (checked says whether).
+func checkPagesAt(f *os.File, txid *uint64) (checked bool, err error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	c := &pageCheck{f: f, size: uint64(fi.Size())}
+	m, ok, err := c.meta()
+	if err != nil || !ok || (txid != nil && m.txid != *txid) {
+		return false, err
+	}
+	return true, c.check(m)
+}
+
+func (c *pageCheck) check(m boltMeta) error {
+	if m.hwm*c.ps > c.size {
+		return fmt.Errorf("%w: the file ends at page %d, its pages reach page %d (truncated?)", ErrCorrupt, c.size/c.ps, m.hwm)
+	}
+	c.hwm = m.hwm
+	c.seen = make([]uint64, (m.hwm+63)/64)
+	err := c.walk(m.root)
+	if err == nil && m.freelist != noFreelist {
+		err = c.freelist(m.freelist)
+	}
+	return err
+}
+
+type pageCheck struct {
+	f        *os.File
+	ps, size uint64
+	hwm      uint64
+	seen     []uint64 // bit per page: reached from the meta
+	buf      []byte   // read's page buffer
+}
+
+// meta returns the meta page bbolt uses (as bbolt's Open and DB.meta
+// choose it): the page size from meta page 0 if it is valid (else the
+// system's), then the valid meta page with the higher transaction id. ok
+// is false if the file is too short or neither meta page is valid.
+func (c *pageCheck) meta() (m boltMeta, ok bool, err error) {
+	var ms [2]boltMeta
+	var valid [2]bool
+	c.ps = uint64(os.Getpagesize())
+	buf := make([]byte, pageHeaderSize+metaChecksumAt+8)
+	for i := range 2 {
+		if uint64(i)*c.ps+uint64(len(buf)) > c.size {
+			return boltMeta{}, false, nil
+		}
+		if _, err := c.f.ReadAt(buf, int64(uint64(i)*c.ps)); err != nil {
+			return boltMeta{}, false, err
+		}
+		b := buf[pageHeaderSize:]
+		h := fnv.New64a()
+		h.Write(b[:metaChecksumAt])
+		valid[i] = binary.LittleEndian.Uint32(b[0:]) == boltMagic &&
+			binary.LittleEndian.Uint32(b[4:]) == boltVersion &&
+			binary.LittleEndian.Uint64(b[metaChecksumAt:]) == h.Sum64()
+		ms[i] = boltMeta{
+			root:     binary.LittleEndian.Uint64(b[16:]),
+			freelist: binary.LittleEndian.Uint64(b[32:]),
+			hwm:      binary.LittleEndian.Uint64(b[40:]),
+			txid:     binary.LittleEndian.Uint64(b[48:]),
+		}
+		if i == 0 && valid[0] {
+			c.ps = uint64(binary.LittleEndian.Uint32(b[8:]))
+		}
+	}
+	a, b := 0, 1
+	if ms[1].txid > ms[0].txid {
+		a, b = 1, 0
+	}
+	switch {
+	case valid[a]:
+		return ms[a], true, nil
+	case valid[b]:
+		return ms[b], true, nil
+	}
+	return boltMeta{}, false, nil
+}
+
+// read returns page id's header fields and its first n bytes (at least
+// the page size, at most the page with its overflow), after checking that
+// the page lies below the high-water mark and inside the file.
+func (c *pageCheck) read(id uint64, want uint16, what string) (flags, count uint16, overflow uint64, buf []byte, err error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s page %d: %s", ErrCorrupt, what, id, fmt.Sprintf(format, a...))
+	}
+	if id < 2 || id >= c.hwm {
+		return 0, 0, 0, nil, bad("outside the file's pages 2-%d", c.hwm-1)
+	}
+	if uint64(len(c.buf)) != c.ps {
+		c.buf = make([]byte, c.ps)
+	}
+	buf = c.buf // reused: a page's bytes are done with when the next is read
+	if _, err := c.f.ReadAt(buf, int64(id*c.ps)); err != nil && err != io.EOF {
+		return 0, 0, 0, nil, err
+	}
+	if got := binary.LittleEndian.Uint64(buf[0:]); got != id {
+		return 0, 0, 0, nil, bad("its header says page %d", got)
+	}
+	flags = binary.LittleEndian.Uint16(buf[8:])
+	count = binary.LittleEndian.Uint16(buf[10:])
+	overflow = uint64(binary.LittleEndian.Uint32(buf[12:]))
+	if flags&want == 0 || flags&^want != 0 {
+		return 0, 0, 0, nil, bad("unexpected type %#x", flags)
+	}
+	if id+overflow >= c.hwm {
+		return 0, 0, 0, nil, bad("overflow %d reaches past the file's last page %d", overflow, c.hwm-1)
+	}
+	return flags, count, overflow, buf, nil
+}
+
+// extend makes buf hold the first n bytes of page id, whose extent (with
+// its overflow) is limit bytes.
+func (c *pageCheck) extend(buf []byte, id, n, limit uint64, what string) ([]byte, error) {
+	if n > limit {
+		return nil, fmt.Errorf("%w: %s page %d: its elements reach byte %d of %d", ErrCorrupt, what, id, n, limit)
+	}
+	if n <= uint64(len(buf)) {
+		return buf, nil
+	}
+	more := make([]byte, n)
+	if _, err := c.f.ReadAt(more, int64(id*c.ps)); err != nil && err != io.EOF {
+		return nil, err
+	}
+	return more, nil
+}
+
+// errPageCycle marks a page that names a page above it (or itself): a
+// cursor descending there never reaches a leaf and grows its stack
+// without end, so even a read-only Open refuses it.
+var errPageCycle = errors.New("a cycle of pages")
+
+// walk checks the tree of pages from root and every bucket under it, in
+// depth-first order, keeping the pages on the current path to tell a
+// cycle. A cycle ends the walk at once; another damaged page is not
+// descended into, and the walk goes on past it (a cycle behind it must
+// still be found): the first such error is returned at the end.
+func (c *pageCheck) walk(root uint64) error {
+	type ref struct {
+		id, from uint64 // from: the page naming id (0: the meta)
+		exit     bool   // leaving id: it is off the path now
+	}
+	onPath := make([]uint64, len(c.seen))
+	bit := func(set []uint64, p uint64) bool { return p < c.hwm && set[p/64]&(1<<(p%64)) != 0 }
+	var first error
+	stack := []ref{{id: root}}
+	for len(stack) > 0 {
+		r := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		id := r.id
+		if r.exit {
+			onPath[id/64] &^= 1 << (id % 64)
+			continue
+		}
+		if bit(onPath, id) {
+			return fmt.Errorf("%w: page %d names page %d above it: %w", ErrCorrupt, r.from, id, errPageCycle)
+		}
+		if bit(c.seen, id) {
+			first = cmp.Or(first, fmt.Errorf("%w: page %d is reached twice (named by page %d)", ErrCorrupt, id, r.from))
+			continue
+		}
+		err := c.page(id, func(children []uint64) {
+			onPath[id/64] |= 1 << (id % 64)
+			stack = append(stack, ref{id: id, exit: true})
+			for _, ch := range children {
+				stack = append(stack, ref{id: ch, from: id})
+			}
+		})
+		if err != nil && r.from != 0 {
+			err = fmt.Errorf("%w (named by page %d)", err, r.from)
+		}
+		first = cmp.Or(first, err)
+	}
+	return first
+}
+
+// page checks branch or leaf page id, marks it and its overflow seen, and
+// passes the pages its elements name to descend.
+func (c *pageCheck) page(id uint64, descend func(children []uint64)) error {
+	flags, count, overflow, buf, err := c.read(id, branchPageFlag|leafPageFlag, "branch or leaf")
+	if err != nil {
+		return err
+	}
+	for p := id; p <= id+overflow; p++ {
+		if c.seen[p/64]&(1<<(p%64)) != 0 {
+			return fmt.Errorf("%w: page %d is reached twice (in page %d's overflow)", ErrCorrupt, p, id)
+		}
+		c.seen[p/64] |= 1 << (p % 64)
+	}
+	limit := (overflow + 1) * c.ps
+	if buf, err = c.extend(buf, id, pageHeaderSize+uint64(count)*elemSize, limit, "branch or leaf"); err != nil {
+		return err
+	}
+	children, err := c.elements(buf, id, flags, count, limit)
+	if err != nil {
+		return err
+	}
+	descend(children)
+	return nil
+}
+
+// elements checks the elements of page id (buf holds at least its element
+// array; limit is the page's extent) and returns the pages they lead to:
+// a branch's children, a leaf's bucket roots (inline buckets checked in
+// place).
+func (c *pageCheck) elements(buf []byte, id uint64, flags, count uint16, limit uint64) ([]uint64, error) {
+	var next []uint64
+	for i := range uint64(count) {
+		at := pageHeaderSize + i*elemSize
+		e := buf[at : at+elemSize]
+		if flags == branchPageFlag {
+			pos, ksize := uint64(binary.LittleEndian.Uint32(e[0:])), uint64(binary.LittleEndian.Uint32(e[4:]))
+			if at+pos+ksize > limit {
+				return nil, fmt.Errorf("%w: branch page %d: element %d's key reaches past the page", ErrCorrupt, id, i)
+			}
+			next = append(next, binary.LittleEndian.Uint64(e[8:]))
+			continue
+		}
+		eflags := binary.LittleEndian.Uint32(e[0:])
+		pos, ksize, vsize := uint64(binary.LittleEndian.Uint32(e[4:])), uint64(binary.LittleEndian.Uint32(e[8:])), uint64(binary.LittleEndian.Uint32(e[12:]))
+		end := at + pos + ksize + vsize
+		if end > limit {
+			return nil, fmt.Errorf("%w: leaf page %d: element %d's key and value reach past the page", ErrCorrupt, id, i)
+		}
+		if eflags&bucketLeafFlag == 0 {
+			continue
+		}
+		if vsize < bucketHeaderSize {
+			return nil, fmt.Errorf("%w: leaf page %d: element %d: a bucket of %d bytes", ErrCorrupt, id, i, vsize)
+		}
+		var err error
+		if buf, err = c.extend(buf, id, end, limit, "leaf"); err != nil {
+			return nil, err
+		}
+		v := buf[at+pos+ksize : end]
+		if root := binary.LittleEndian.Uint64(v); root != 0 {
+			next = append(next, root)
+			continue
+		}
+		// An inline bucket: a leaf page inside the value.
+		in := v[bucketHeaderSize:]
+		if len(in) < pageHeaderSize {
+			return nil, fmt.Errorf("%w: leaf page %d: element %d: an inline bucket of %d bytes", ErrCorrupt, id, i, len(in))
+		}
+		icount := binary.LittleEndian.Uint16(in[10:])
+		if iflags := binary.LittleEndian.Uint16(in[8:]); iflags != leafPageFlag {
+			return nil, fmt.Errorf("%w: leaf page %d: element %d: an inline bucket of type %#x", ErrCorrupt, id, i, iflags)
+		}
+		if pageHeaderSize+uint64(icount)*elemSize > uint64(len(in)) {
+			return nil, fmt.Errorf("%w: leaf page %d: element %d: an inline bucket's elements reach past it", ErrCorrupt, id, i)
+		}
+		sub, err := c.elements(in, id, leafPageFlag, icount, uint64(len(in)))
+		if err != nil {
+			return nil, err
+		}
+		next = append(next, sub...)
+	}
+	return next, nil
+}
+
+// freelist checks the freelist page: its count (0xFFFF: the count is its
+// first element) fits the page, and every free page is below the
+// high-water mark, named once, and not reachable.
+func (c *pageCheck) freelist(id uint64) error {
+	_, count, overflow, buf, err := c.read(id, freelistPageFlag, "freelist")
+	if err != nil {
+		return err
+	}
+	for p := id; p <= id+overflow; p++ {
+		if c.seen[p/64]&(1<<(p%64)) != 0 {
+			return fmt.Errorf("%w: freelist page %d: page %d is also in the tree", ErrCorrupt, id, p)
+		}
+	}
+	limit := (overflow + 1) * c.ps
+	start, n := uint64(pageHeaderSize), uint64(count)
+	if count == 0xFFFF {
+		n = binary.LittleEndian.Uint64(buf[pageHeaderSize:])
+		start += 8
+	}
+	if n > limit/8 { // before n*8 can overflow
+		return fmt.Errorf("%w: freelist page %d: %d free pages do not fit in it", ErrCorrupt, id, n)
+	}
+	if buf, err = c.extend(buf, id, start+n*8, limit, "freelist"); err != nil {
+		return err
+	}
+	free := make(map[uint64]struct{}, n)
+	for i := range n {
+		p := binary.LittleEndian.Uint64(buf[start+i*8:])
+		switch _, dup := free[p]; {
+		case p < 2 || p >= c.hwm:
+			return fmt.Errorf("%w: freelist page %d: free page %d is outside the file's pages 2-%d", ErrCorrupt, id, p, c.hwm-1)
+		case dup:
+			return fmt.Errorf("%w: freelist page %d: page %d is free twice", ErrCorrupt, id, p)
+		case c.seen[p/64]&(1<<(p%64)) != 0:
+			return fmt.Errorf("%w: freelist page %d: page %d is free but in use", ErrCorrupt, id, p)
+		case p >= id && p <= id+overflow:
+			return fmt.Errorf("%w: freelist page %d: names itself free", ErrCorrupt, id)
+		}
+		free[p] = struct{}{}
+	}
+	return nil
+}
+
+// checkBeforeOpen runs CheckPages on f, which bbolt's read-write Open has
+// just opened, before bbolt reads a page of it: bbolt loads the freelist
+// inside Open, and a damaged count there asks for terabytes, a fatal
+// error no recover catches. It takes the exclusive lock bbolt is about to
+// take (waiting until deadline; bbolt then finds it held by the same open
+// file and goes on), so no other process writes the file meanwhile. Where
+// it cannot lock (outside unix), it reports checked false, and OpenBolt
+// checks after Open instead (as checkOpened).
+func checkBeforeOpen(f *os.File, deadline time.Time) (checked bool, err error) {
+	if locked, err := lockExclusive(f, deadline); err != nil || !locked {
+		return false, err
+	}
+	return true, CheckPages(f)
+}
+
+// checkOpened runs CheckPages on f, which bbolt opened read-write, before
+// any write can free a page whose header it trusts.
+func checkOpened(f *os.File) error { return CheckPages(f) }
+
+// checkTx runs CheckPages on the file of tx's database, if the file on
+// disk is tx's view of it: its current meta page is tx's (for a write
+// transaction, the one it began from). That holds when no other
+// transaction commits meanwhile: for a read-only DB (its shared lock keeps
+// writers out) and for Verify's page check, which pauses the applier. bbolt's
+// page check (Tx.Check) trusts page headers as a write does: it adds a
+// page's id+overflow ids to a map (a damaged overflow: billions), and
+// a cursor follows a branch page that names its own ancestor for ever.
+// Where the file is not tx's view, nothing is checked.
+func checkTx(tx *bolt.Tx) error {
+	f, err := os.Open(tx.DB().Path())
+	if err != nil {
+		return nil // moved or gone (Compact swapped it): not tx's view
+	}
+	defer f.Close()
+	txid := uint64(tx.ID())
+	if tx.Writable() {
+		txid-- // a write transaction's id is one past the meta it began from
+	}
+	_, err = checkPagesAt(f, &txid)
+	return err
+}
+
+// refuseCycles runs CheckPages on f, which bbolt opened read-only, and
+// returns only a cycle: other damage leaves a read-only store open to read
+// what it can (Guard turns bbolt's panics on the damaged pages into
+// ErrCorrupt), but a cursor that descends into a cycle never returns.
+func refuseCycles(f *os.File) error {
+	if err := CheckPages(f); errors.Is(err, errPageCycle) {
+		return err
+	}
+	return nil
+}

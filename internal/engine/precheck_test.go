@@ -1,0 +1,349 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// damagedPageChildEnv names the damaged file a child of
+// TestOpenRefusesDamagedPageHeaders opens.
+const damagedPageChildEnv = "CKPT_ENGINE_DAMAGED_PAGE"
+
+// buildPageFile writes a small bbolt file with a branch page (bucket "b"
+// of 300 keys), a leaf page with overflow (bucket "big", one 20 KiB
+// value), an inline bucket ("small") and freed pages, and returns its
+// bytes and current meta.
+func buildPageFile(t *testing.T, path string) ([]byte, boltMeta) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, _ := tx.CreateBucket([]byte("b"))
+		for i := range 300 {
+			_ = b.Put(fmt.Appendf(nil, "key-%04d", i), bytes.Repeat([]byte{'v'}, 100))
+		}
+		big, _ := tx.CreateBucket([]byte("big"))
+		_ = big.Put([]byte("k"), bytes.Repeat([]byte{'x'}, 20<<10))
+		small, _ := tx.CreateBucket([]byte("small"))
+		return small.Put([]byte("k"), []byte("v"))
+	})
+	if err == nil {
+		err = db.Update(func(tx *bolt.Tx) error { // frees pages
+			for i := range 100 {
+				_ = tx.Bucket([]byte("b")).Delete(fmt.Appendf(nil, "key-%04d", i))
+			}
+			return nil
+		})
+	}
+	if err := errors.Join(err, db.Close()); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c := &pageCheck{f: f, size: uint64(len(data))}
+	m, ok, err := c.meta()
+	if err != nil || !ok {
+		t.Fatalf("meta: %v %v", ok, err)
+	}
+	return data, m
+}
+
+// bucketRoot returns the root page of top-level bucket name.
+func bucketRoot(t *testing.T, data []byte, m boltMeta, name string) uint64 {
+	t.Helper()
+	ps := uint64(os.Getpagesize())
+	pg := data[m.root*ps:]
+	for i := range uint64(binary.LittleEndian.Uint16(pg[10:])) {
+		e := pg[pageHeaderSize+i*elemSize:]
+		pos, ksize := binary.LittleEndian.Uint32(e[4:]), binary.LittleEndian.Uint32(e[8:])
+		k := e[pos : pos+ksize]
+		if string(k) == name {
+			return binary.LittleEndian.Uint64(e[pos+ksize:])
+		}
+	}
+	t.Fatalf("no bucket %q", name)
+	return 0
+}
+
+// TestOpenRefusesDamagedPageHeaders: a read-write open of a file whose
+// page headers are damaged in ways bbolt does not panic on returns
+// ErrCorrupt naming the page, before any write; a read-only open of the
+// same file still reads it. The worst of these (an overflow count's high
+// byte flipped) made bbolt loop and allocate without end at the first
+// commit that freed the page: each case runs in a child process, killed
+// if it runs long or grows past 512 MB, which is how the old code fails.
+func TestOpenRefusesDamagedPageHeaders(t *testing.T) {
+	if path := os.Getenv(damagedPageChildEnv); path != "" {
+		os.Exit(damagedPageChild(path))
+	}
+	t.Parallel()
+	ps := uint64(os.Getpagesize())
+	cases := []struct {
+		name   string
+		damage func(data []byte, m boltMeta, root func(string) uint64) uint64 // returns the page
+	}{
+		{"freelist page overflow", func(data []byte, m boltMeta, _ func(string) uint64) uint64 {
+			binary.LittleEndian.PutUint32(data[m.freelist*ps+12:], 0x00ffffff) // freed at every commit
+			return m.freelist
+		}},
+		{"leaf page overflow", func(data []byte, m boltMeta, root func(string) uint64) uint64 {
+			p := root("big")
+			data[p*ps+15] ^= 0x01 // 1<<24 more pages: freed when the leaf is rewritten
+			return p
+		}},
+		{"branch page overflow", func(data []byte, m boltMeta, root func(string) uint64) uint64 {
+			p := root("b")
+			binary.LittleEndian.PutUint32(data[p*ps+12:], 0x00ffff00)
+			return p
+		}},
+		{"branch child past the file", func(data []byte, m boltMeta, root func(string) uint64) uint64 {
+			p := root("b")
+			binary.LittleEndian.PutUint64(data[p*ps+pageHeaderSize+8:], m.hwm+1000)
+			return p
+		}},
+		{"freelist count", func(data []byte, m boltMeta, _ func(string) uint64) uint64 {
+			binary.LittleEndian.PutUint16(data[m.freelist*ps+10:], 0xffff)
+			binary.LittleEndian.PutUint64(data[m.freelist*ps+pageHeaderSize:], 1<<40)
+			return m.freelist
+		}},
+		{"freelist names a page in use", func(data []byte, m boltMeta, root func(string) uint64) uint64 {
+			binary.LittleEndian.PutUint64(data[m.freelist*ps+pageHeaderSize:], root("big"))
+			return m.freelist
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "d.db")
+			data, m := buildPageFile(t, path)
+			page := tc.damage(data, m, func(name string) uint64 { return bucketRoot(t, data, m, name) })
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := runWatched(t, path)
+			if err != nil {
+				t.Fatalf("child: %v\n%s", err, out)
+			}
+			want := fmt.Sprintf("page %d", page)
+			if !strings.Contains(out, "rw: corrupt:") || !strings.Contains(out, want) {
+				t.Fatalf("read-write open: want ErrCorrupt naming %s, got:\n%s", want, out)
+			}
+			if !strings.Contains(out, "ro: read ") {
+				t.Fatalf("read-only open of the damaged file read nothing:\n%s", out)
+			}
+			if !strings.Contains(out, "ro: verify: verify: "+ErrCorrupt.Error()) {
+				t.Fatalf("read-only verify: want ErrCorrupt from the walk, got:\n%s", out)
+			}
+			if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
+				t.Fatal("the refused open changed the file")
+			}
+		})
+	}
+}
+
+// cycleChildEnv names the file a child of
+// TestReadOnlyOpenRefusesAPageCycle opens read-only and reads.
+const cycleChildEnv = "CKPT_ENGINE_PAGE_CYCLE"
+
+// TestReadOnlyOpenRefusesAPageCycle: a branch page that names itself
+// (one damaged child id) made a read-only read descend for ever, the
+// cursor's stack growing without end (killed at 512 MB on the old code).
+// A read-only open refuses such a file with ErrCorrupt naming the page;
+// so does a read-write one.
+func TestReadOnlyOpenRefusesAPageCycle(t *testing.T) {
+	if path := os.Getenv(cycleChildEnv); path != "" {
+		for _, ro := range []bool{true, false} {
+			db, _, err := OpenBolt(path, &bolt.Options{ReadOnly: ro, Timeout: time.Second})
+			if err != nil {
+				fmt.Printf("open (read-only %v): %v\n", ro, err)
+				continue
+			}
+			n := 0
+			err = Guard("read", func() error {
+				return db.View(func(tx *bolt.Tx) error {
+					return tx.Bucket([]byte("b")).ForEach(func(k, v []byte) error { n++; return nil })
+				})
+			})
+			fmt.Printf("read (read-only %v) %d keys: %v\n", ro, n, err)
+			_ = db.Close()
+		}
+		os.Exit(0)
+	}
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "cycle.db")
+	data, m := buildPageFile(t, path)
+	ps := uint64(os.Getpagesize())
+	p := bucketRoot(t, data, m, "b")
+	binary.LittleEndian.PutUint64(data[p*ps+pageHeaderSize+8:], p) // its first child is itself
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runWatchedEnv(t, "^TestReadOnlyOpenRefusesAPageCycle$", cycleChildEnv+"="+path)
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	for _, ro := range []string{"true", "false"} {
+		want := fmt.Sprintf("open (read-only %s): %s: page %d names page %d above it", ro, ErrCorrupt, p, p)
+		if !strings.Contains(out, want) {
+			t.Fatalf("want %q, got:\n%s", want, out)
+		}
+	}
+}
+
+// TestCheckPagesAcceptsSoundFiles: the check passes files bbolt wrote,
+// fresh and after deletes (freed pages), and with NoFreelistSync.
+func TestCheckPagesAcceptsSoundFiles(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "ok.db")
+	buildPageFile(t, path)
+	for _, bo := range []*bolt.Options{{Timeout: time.Second}, {Timeout: time.Second, NoFreelistSync: true}} {
+		db, f, err := OpenBolt(path, bo)
+		if err != nil {
+			t.Fatalf("open a sound file (NoFreelistSync %v): %v", bo.NoFreelistSync, err)
+		}
+		err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("b")).Put([]byte("new"), []byte("v")) })
+		if err == nil {
+			err = checkOpened(f)
+		}
+		if err := errors.Join(err, db.Close()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// damagedPageChild opens path read-write and, if that succeeds, writes
+// to every bucket (each commit frees the pages it rewrites); then opens it
+// read-only and reads every key. It prints what happened.
+func damagedPageChild(path string) int {
+	db, f, err := OpenBolt(path, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
+	switch {
+	case errors.Is(err, ErrCorrupt):
+		fmt.Println("rw: corrupt:", err)
+	case err != nil:
+		fmt.Println("rw: error:", err)
+	default:
+		werr := Guard("write", func() error {
+			return db.Update(func(tx *bolt.Tx) error {
+				return tx.ForEach(func(name []byte, b *bolt.Bucket) error { return b.Put([]byte("key-0150"), []byte("w")) })
+			})
+		})
+		fmt.Println("rw: opened; write:", werr)
+		if FromPanic(werr) {
+			_ = AbandonBolt(db, f)
+		} else {
+			_ = db.Close()
+		}
+	}
+	db, _, err = OpenBolt(path, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		fmt.Println("ro: open:", err)
+		return 0
+	}
+	n := 0
+	err = Guard("read", func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+				return b.ForEach(func(k, v []byte) error { n++; return nil })
+			})
+		})
+	})
+	fmt.Printf("ro: read %d keys: %v\n", n, err)
+	// Verify's order: walk the data, then bbolt's page check if that passed.
+	err = db.View(func(tx *bolt.Tx) error {
+		if err := TouchAll(tx); err != nil {
+			return err
+		}
+		return Guard("check", func() error { return errors.Join(slices.Collect(chanSeq(tx.Check()))...) })
+	})
+	fmt.Println("ro: verify:", err)
+	return 0
+}
+
+// runWatched runs damagedPageChild on path in a child process, killing it
+// if it runs over 30 s or (where /proc tells) its resident memory passes
+// 512 MB, and returns its output.
+func runWatched(t *testing.T, path string) (string, error) {
+	return runWatchedEnv(t, "^TestOpenRefusesDamagedPageHeaders$", damagedPageChildEnv+"="+path)
+}
+
+// runWatchedEnv runs the test binary's test run with env added, watched
+// as runWatched says.
+func runWatchedEnv(t *testing.T, run string, env ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run="+run, "-test.v")
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if ctx.Err() != nil {
+				return out.String(), fmt.Errorf("ran over 30 s: %w", err)
+			}
+			return out.String(), err
+		case <-tick.C:
+			if rss := residentBytes(cmd.Process.Pid); rss > 512<<20 {
+				_ = cmd.Process.Kill()
+				<-done
+				return out.String(), fmt.Errorf("killed at %d MB resident", rss>>20)
+			}
+		}
+	}
+}
+
+func chanSeq(ch <-chan error) func(func(error) bool) {
+	return func(yield func(error) bool) {
+		for e := range ch {
+			if !yield(e) {
+				for range ch {
+				}
+				return
+			}
+		}
+	}
+}
+
+// residentBytes is process pid's resident memory from /proc (0 where
+// there is no /proc).
+func residentBytes(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}
