@@ -74,13 +74,11 @@ func removeCompactLeftover(path string) {
 func (s *Store) Compact(ctx context.Context, progress func(done, total int64)) (_ CompactStats, err error) {
 	var st CompactStats
 	defer s.compactDone(&st, &err)()
-	op := &writeOp{ctx: ctx, dur: Sync, done: make(chan error, 1)}
-	op.solo = func() error {
+	err = s.enqueue(ctx, syncOp(ctx, func() error {
 		var err error
-		st, err = s.compact(op.ctx, progress)
+		st, err = s.compact(ctx, progress)
 		return err
-	}
-	err = s.enqueue(ctx, op)
+	}))
 	return st, err
 }
 
@@ -128,7 +126,7 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 	}
 	// A damaged page of the old file panics in bbolt: ErrCorrupt, and the
 	// store keeps its old file.
-	if err := engine.Guard("compact: copy", func() error { return copyLive(ctx, dst, s.db, progress, s.compactStage) }); err != nil {
+	if err := engine.Guard("compact: copy", func() error { return copyLive(ctx, dst, s.eng.DB(), progress, s.compactStage) }); err != nil {
 		return fail(err)
 	}
 	if err := dst.Sync(); err != nil {
@@ -137,19 +135,21 @@ func (s *Store) compact(ctx context.Context, progress func(done, total int64)) (
 	dst.AllocSize = allocSize
 	s.compactStage("synced")
 
-	s.dbMu.Lock() // no reader may use the old handle past this point
-	if err := os.Rename(tmp, s.path); err != nil {
-		s.dbMu.Unlock()
+	var dirErr error
+	old, err := s.eng.ReplaceFile(dst, dstFile, func() error {
+		if err := os.Rename(tmp, s.path); err != nil {
+			return err
+		}
+		s.compactStage("renamed")
+		// From here the new file is the store: both files hold all data,
+		// so a failed directory fsync is reported but does not undo the
+		// swap.
+		dirErr = syncDir(filepath.Dir(s.path))
+		return nil
+	})
+	if err != nil {
 		return fail(err)
 	}
-	s.compactStage("renamed")
-	// From here the new file is the store: both files hold all data, so
-	// a failed directory fsync is reported but does not undo the swap.
-	dirErr := syncDir(filepath.Dir(s.path))
-	old := s.db
-	s.db, s.file = dst, dstFile
-	s.unsynced = false
-	s.dbMu.Unlock()
 	s.compactStage("swapped")
 	closeErr := old.Close()
 	if fi, err := os.Stat(s.path); err == nil {

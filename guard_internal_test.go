@@ -28,13 +28,13 @@ func TestPanicInBoltWriteFailsTheStore(t *testing.T) {
 	if err := s.ApplyLog(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s.wal.ap.Lock() // as the applier does around its transaction
-	tx, err := s.db.Begin(true)
+	resume := s.eng.PauseApplierForTest() // as the applier does around its transaction
+	tx, err := s.eng.DB().Begin(true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.fs.GuardWrite("test", tx, func() error { panic("page 7 already freed") })
-	s.wal.ap.Unlock()
+	err = s.eng.FailStateForTest().GuardWrite("test", tx, func() error { panic("page 7 already freed") })
+	resume()
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("panic became %v, want ErrCorrupt", err)
 	}
@@ -45,7 +45,7 @@ func TestPanicInBoltWriteFailsTheStore(t *testing.T) {
 	if _, err := s.Load(ctx, "t", id); err != nil {
 		t.Fatalf("read after the panic: %v", err)
 	}
-	if s.fs.Poisoned() {
+	if s.eng.FailStateForTest().Poisoned() {
 		t.Fatal("the rollback worked: the store must not be poisoned")
 	}
 	if err := s.Close(); err != nil {
@@ -72,14 +72,14 @@ func TestPoisonedStoreClosesAndReleasesTheFile(t *testing.T) {
 	}
 	// A write transaction that is never closed holds bbolt's write lock,
 	// as a panic half-way through a rollback leaves it.
-	s.wal.ap.Lock()
-	tx, err := s.db.Begin(true)
-	s.wal.ap.Unlock()
+	resume := s.eng.PauseApplierForTest()
+	tx, err := s.eng.DB().Begin(true)
+	resume()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.fs.Poison()
-	s.fs.Fail(engine.FailBolt, engine.PanicErrorForTest("test", "rollback panicked"))
+	s.eng.FailStateForTest().Poison()
+	s.eng.FailStateForTest().Fail(engine.FailBolt, engine.PanicErrorForTest("test", "rollback panicked"))
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
 	select {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 func openTestStore(t *testing.T, opts Options) *Store {
@@ -24,13 +26,13 @@ func openTestStore(t *testing.T, opts Options) *Store {
 
 // putOp builds a queued Put the way Put does, for driving commitGroup
 // directly.
-func putOp(t *testing.T, s *Store, thread string) (*writeOp, Config) {
+func putOp(t *testing.T, s *Store, thread string) (*engine.Op, Config) {
 	t.Helper()
 	p, err := s.preparePut(Config{ThreadID: thread}, Checkpoint{ChannelValues: map[string]any{"a": thread}, ChannelVersions: map[string]string{"a": "1"}}, Metadata{"t": thread}, map[string]string{"a": "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	op := &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
+	op := &engine.Op{Ctx: context.Background(), Done: make(chan error, 1), Apply: func(w writer) error {
 		if err := p.check(w, false); err != nil {
 			return err
 		}
@@ -45,38 +47,38 @@ func TestOneFailingOpDoesNotFailItsGroup(t *testing.T) {
 	good1, cfg1 := putOp(t, s, "good-1")
 	good2, cfg2 := putOp(t, s, "good-2")
 	errLate := errors.New("late failure before any change")
-	early := &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
+	early := &engine.Op{Ctx: context.Background(), Done: make(chan error, 1), Apply: func(w writer) error {
 		return errLate
 	}}
 	errHalf := errors.New("failure after a change")
-	halfway := &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
+	halfway := &engine.Op{Ctx: context.Background(), Done: make(chan error, 1), Apply: func(w writer) error {
 		if err := w.Put(threadPath("half", bucketCheckpoints), []byte("k"), []byte("v")); err != nil {
 			return err
 		}
 		return errHalf
 	}}
-	panicky := &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
+	panicky := &engine.Op{Ctx: context.Background(), Done: make(chan error, 1), Apply: func(w writer) error {
 		panic("bug in an op")
 	}}
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	good3, cfg3 := putOp(t, s, "good-3")
-	good3.ctx = cancelled
+	good3.Ctx = cancelled
 
-	s.commitGroup([]*writeOp{good1, early, halfway, panicky, good2, good3})
+	s.eng.CommitGroupForTest([]*engine.Op{good1, early, halfway, panicky, good2, good3})
 
 	for name, c := range map[string]struct {
-		op   *writeOp
+		op   *engine.Op
 		want error
 	}{
 		"good1": {good1, nil}, "good2": {good2, nil}, "early": {early, errLate},
 		"halfway": {halfway, errHalf}, "cancelled": {good3, context.Canceled},
 	} {
-		if err := <-c.op.done; !errors.Is(err, c.want) {
+		if err := <-c.op.Done; !errors.Is(err, c.want) {
 			t.Errorf("%s: err = %v, want %v", name, err, c.want)
 		}
 	}
-	if err := <-panicky.done; err == nil {
+	if err := <-panicky.Done; err == nil {
 		t.Error("panicking op reported success")
 	}
 	for _, cfg := range []Config{cfg1, cfg2} {
@@ -116,7 +118,7 @@ func TestConcurrentWritersShareCommits(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if got := s.commits.Load(); got >= writers*each {
+	if got := s.eng.Commits(); got >= writers*each {
 		t.Fatalf("%d commits for %d puts: no grouping", got, writers*each)
 	} else {
 		t.Logf("%d puts in %d commits", writers*each, got)
@@ -173,15 +175,15 @@ func testAsyncQueueIsBounded(t *testing.T, noWAL bool) {
 	ctx := context.Background()
 	// Stall the commit loop on its next group: without the log it waits
 	// for bbolt's writer lock, with it for the db handle.
-	release := s.dbMu.Unlock
+	var release func()
 	if noWAL {
-		tx, err := s.db.Begin(true)
+		tx, err := s.eng.DB().Begin(true)
 		if err != nil {
 			t.Fatal(err)
 		}
 		release = func() { _ = tx.Rollback() }
 	} else {
-		s.dbMu.Lock()
+		release = s.eng.LockHandleForTest()
 	}
 	accepted := 0
 	for i := range 20 {
@@ -231,11 +233,11 @@ func TestNoSyncWritesAreSyncedByFlushAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The commit loop's state, read after a write's acknowledgement.
-	if s.wal.durable >= s.wal.written {
+	if s.eng.LogStateForTest().Durable >= s.eng.LogStateForTest().Written {
 		t.Fatal("a NoSync group's record was fsync'd")
 	}
-	if err := s.Flush(ctx); err != nil || s.wal.durable < s.wal.written {
-		t.Fatalf("Flush: %v, durable up to group %d of %d", err, s.wal.durable, s.wal.written)
+	if err := s.Flush(ctx); err != nil || s.eng.LogStateForTest().Durable < s.eng.LogStateForTest().Written {
+		t.Fatalf("Flush: %v, durable up to group %d of %d", err, s.eng.LogStateForTest().Durable, s.eng.LogStateForTest().Written)
 	}
 	if _, err := s.Save(ctx, "t", map[string]any{"a": 2}, nil); err != nil {
 		t.Fatal(err)

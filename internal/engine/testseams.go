@@ -29,3 +29,52 @@ func LegacyRecordForTest(b []byte, gen uint64, muts []Mutation) []byte {
 
 // PanicErrorForTest is the error Guard makes of a recovered panic p.
 func PanicErrorForTest(what string, p any) error { return panicError(what, p) }
+
+// What the root package's tests need to reach into a running engine: they
+// drive the checkpoint model through it and check the engine's state.
+// Nothing else uses these.
+
+// MaxUnapplied is the bound on logged bytes not yet applied (commit.go).
+const MaxUnapplied = maxUnapplied
+
+// CommitGroupForTest commits ops as one group on the caller's goroutine, as
+// the commit loop does. The loop must be idle (nothing queued).
+func (e *Engine) CommitGroupForTest(ops []*Op) { e.commitGroup(ops) }
+
+// FailStateForTest returns the engine's fail-stop state.
+func (e *Engine) FailStateForTest() *FailState { return &e.fs }
+
+// PauseApplierForTest holds the applier off (as Hold does) until the
+// returned func is called.
+func (e *Engine) PauseApplierForTest() (resume func()) {
+	e.wal.ap.Lock()
+	return e.wal.ap.Unlock
+}
+
+// StopApplierForTest stops the background applier for good: logged groups
+// then stay in the log until the commit loop applies them itself.
+func (e *Engine) StopApplierForTest() { e.wal.ap.Stop() }
+
+// LockHandleForTest takes the handle's lock exclusively (a logging commit
+// loop then stalls on its next group) until the returned func is called.
+func (e *Engine) LockHandleForTest() (unlock func()) {
+	e.dbMu.Lock()
+	return e.dbMu.Unlock
+}
+
+// LogForTest returns the write-ahead log (nil without one).
+func (e *Engine) LogForTest() *Log { return e.wal.log }
+
+// LogState is the commit loop's log state, for tests.
+type LogState struct {
+	Written   uint64 // last group written to the log
+	Durable   uint64 // the log is fsync'd up to this group
+	Gen       uint64 // last group logged and merged
+	SharedLen int    // entries in the shared overlay
+}
+
+// LogStateForTest reads the commit loop's state; the loop must be idle.
+func (e *Engine) LogStateForTest() LogState {
+	w := e.wal
+	return LogState{Written: w.written, Durable: w.durable, Gen: w.gen, SharedLen: w.shared.Len()}
+}
