@@ -200,23 +200,17 @@ func (w *walState) requestSync() {
 	}
 }
 
-// commitGroupWAL applies ops to a scratch overlay on top of the groups in
+// logGroup applies ops to a scratch overlay on top of the groups in
 // flight, the shared overlay and bbolt, and writes their changes to the
 // log as one record. The group is merged (readers see it) and its callers
 // acknowledged once the log is durable up to it (finishFlights); a group
 // of NoSync ops only waits for the groups before it.
-func (e *Engine) commitGroupWAL(ops []*Op) {
+func (e *Engine) logGroup(ops []*Op) {
 	w := e.wal
 	// ops is the commit loop's reused slice: the flight outlives it.
 	ops = slices.Clone(ops)
 	f := &flight{ops: ops, errs: make([]error, len(ops)), off: w.log.Offset()}
-	fail := func(err error) {
-		for i := range f.errs {
-			if f.errs[i] == nil {
-				f.errs[i] = err
-			}
-		}
-	}
+	fail := func(err error) { failRest(f.errs, err) }
 	e.pruneApplied()
 	if w.unapplied > maxUnapplied || w.log.Offset() > maxLog {
 		if err := e.drainFlights(); err != nil {
@@ -246,26 +240,8 @@ func (e *Engine) commitGroupWAL(ops []*Op) {
 		base = w.unsynced.LoopView(base)
 	}
 	ow := NewTreeWriter(NewTree(), base, w.written+1)
-	needSync, barrier := false, false
-	for i, op := range ops {
-		if op.Apply == nil {
-			barrier = true
-			continue
-		}
-		if err := op.Ctx.Err(); err != nil {
-			f.errs[i] = err
-			continue
-		}
-		u, m := ow.Mark()
-		if err := safeApply(op.Apply, ow); err != nil {
-			ow.Rollback(u, m) // this op alone fails
-			f.errs[i] = err
-			continue
-		}
-		if len(ow.Muts()) > m {
-			needSync = needSync || !op.NoSync
-		}
-	}
+	// The tree takes any op back: no op fails the group half-way.
+	_, needSync, barrier, _ := applyOps(ops, f.errs, ow, &treeScope{w: ow})
 	_ = tx.Rollback()
 	e.dbMu.RUnlock()
 	if len(ow.Muts()) > 0 {
@@ -274,7 +250,7 @@ func (e *Engine) commitGroupWAL(ops []*Op) {
 			// Nothing of the group counts: its scratch tree is dropped, its
 			// bytes are erased, and the store stops writing. The groups
 			// before it finish as their fsync says.
-			fail(e.fs.Fail(FailLog, errors.Join(err, w.log.Erase(f.off))))
+			fail(e.persistFailed(FailLog, errors.Join(err, w.log.Erase(f.off))))
 		} else {
 			w.written = ow.Gen()
 			f.group = &Group{Gen: ow.Gen(), Muts: ow.Muts(), Size: n}
@@ -344,13 +320,9 @@ func (e *Engine) synced(res syncResult) {
 		if len(w.flights) > 0 {
 			cause = errors.Join(cause, w.log.Erase(w.flights[0].off))
 		}
-		err := e.fs.Fail(FailLog, cause)
+		err := e.persistFailed(FailLog, cause)
 		for _, f := range w.flights {
-			for i := range f.errs {
-				if f.errs[i] == nil {
-					f.errs[i] = err
-				}
-			}
+			failRest(f.errs, err)
 			e.ack(f.ops, f.errs)
 		}
 		clear(w.flights)
@@ -442,93 +414,4 @@ func removeIfExists(path string) error {
 		return err
 	}
 	return nil
-}
-
-// commitGroup applies ops in one transaction and acknowledges them. Once
-// the store has failed (internal/engine/failstop.go), it fails them all: both commit paths
-// follow the same rule.
-func (e *Engine) commitGroup(ops []*Op) {
-	errs := make([]error, len(ops))
-	if err := e.fs.Failed(); err != nil {
-		for i := range errs {
-			errs[i] = err
-		}
-		e.ack(ops, errs)
-		return
-	}
-	if e.Logging() {
-		e.commitGroupWAL(ops)
-		return
-	}
-	wrote, needSync := false, false
-	hasWork := false
-	for _, op := range ops {
-		hasWork = hasWork || op.Apply != nil
-	}
-	var txErr error
-	if hasWork {
-		tx, err := e.fs.BeginWrite(e.db)
-		if err != nil {
-			txErr = fmt.Errorf("ckpt: begin transaction: %w", err)
-		} else {
-			tx.DB().AllocSize = GrowStep(tx.Size()) // as the applier does
-			view := NewBoltView(tx)
-			for i, op := range ops {
-				if op.Apply == nil {
-					continue
-				}
-				if err := op.Ctx.Err(); err != nil {
-					errs[i] = err
-					continue
-				}
-				view.SetWrote(false)
-				err := safeApply(op.Apply, view)
-				if err != nil && view.Wrote() {
-					// The op failed half-way: the transaction holds part of
-					// it. Roll back and apply each op on its own, so only
-					// the failing one fails.
-					_ = tx.Rollback()
-					if len(ops) == 1 {
-						e.ack(ops, []error{err})
-						return
-					}
-					for _, op := range ops {
-						e.commitGroup([]*Op{op})
-					}
-					return
-				}
-				errs[i] = err
-				if err == nil && view.Wrote() {
-					wrote = true
-					needSync = needSync || !op.NoSync
-				}
-			}
-			if !wrote {
-				_ = tx.Rollback()
-			} else {
-				// Only this goroutine commits, so toggling NoSync per
-				// transaction is safe.
-				e.db.NoSync = !needSync
-				if err := e.fs.GuardWrite("commit", tx, func() error { return e.commitBolt(tx) }); err != nil {
-					// What bbolt wrote before the failure is unknown:
-					// stop writing (internal/engine/failstop.go).
-					txErr = e.fs.Fail(FailBolt, fmt.Errorf("ckpt: commit: %w", err))
-				} else {
-					e.commits.Add(1)
-					e.obs.Group(len(ops), 0, 0)
-					// An fsync'd commit also makes earlier NoSync commits
-					// durable: fdatasync covers the whole file.
-					e.unsynced = !needSync
-				}
-			}
-		}
-	}
-	if txErr != nil {
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = txErr
-			}
-		}
-	}
-	e.ack(ops, errs)
 }

@@ -156,7 +156,7 @@ func (e *Engine) ack(ops []*Op, errs []error) {
 				if err = e.db.Sync(); err == nil {
 					e.unsynced = false
 				} else {
-					err = e.fs.Fail(FailBolt, fmt.Errorf("ckpt: fsync: %w", err))
+					err = e.persistFailed(FailBolt, fmt.Errorf("ckpt: fsync: %w", err))
 				}
 			}
 			op.Done <- errors.Join(err, e.TakeAsyncErr())
