@@ -220,45 +220,6 @@ func TestLogThatSkipsGroupsIsCorrupt(t *testing.T) {
 	}
 }
 
-// A failed op is taken back alone: the group's other ops are logged,
-// merged and applied.
-func TestLogFailedOpTakenBackAlone(t *testing.T) {
-	t.Parallel()
-	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
-	good := func(i int) *engine.Op {
-		return &engine.Op{Ctx: context.Background(), Done: make(chan error, 1), Apply: func(w writer) error {
-			return w.Put(bucketPath{[]byte("x")}, fmt.Appendf(nil, "k%d", i), []byte("v"))
-		}}
-	}
-	bad := &engine.Op{Ctx: context.Background(), Done: make(chan error, 1), Apply: func(w writer) error {
-		if err := w.Put(bucketPath{[]byte("x")}, []byte("bad"), []byte("v")); err != nil {
-			return err
-		}
-		return errors.New("late failure")
-	}}
-	ops := []*engine.Op{good(1), bad, good(2)}
-	s.eng.CommitGroupForTest(ops)
-	for i, op := range ops {
-		err := <-op.Done
-		if (i == 1) != (err != nil) {
-			t.Fatalf("op %d: %v", i, err)
-		}
-	}
-	applyNow(t, s)
-	err := s.view(context.Background(), func(r reader) error {
-		if r.Get(bucketPath{[]byte("x")}, []byte("k1")) == nil || r.Get(bucketPath{[]byte("x")}, []byte("k2")) == nil {
-			return errors.New("a good op is missing")
-		}
-		if r.Has(bucketPath{[]byte("x")}, []byte("bad")) {
-			return errors.New("the failed op's change was kept")
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestApplyLogEmptiesTheOverlay(t *testing.T) {
 	t.Parallel()
 	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 func openTestStore(t *testing.T, opts Options) *Store {
@@ -22,81 +20,6 @@ func openTestStore(t *testing.T, opts Options) *Store {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
-}
-
-// putOp builds a queued Put the way Put does, for driving commitGroup
-// directly.
-func putOp(t *testing.T, s *Store, thread string) (*engine.Op, Config) {
-	t.Helper()
-	p, err := s.preparePut(Config{ThreadID: thread}, Checkpoint{ChannelValues: map[string]any{"a": thread}, ChannelVersions: map[string]string{"a": "1"}}, Metadata{"t": thread}, map[string]string{"a": "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	op := &engine.Op{Ctx: context.Background(), Done: make(chan error, 1), Apply: func(w writer) error {
-		if err := p.check(w, false); err != nil {
-			return err
-		}
-		return s.putCheckpoint(w, p.thread, p.ns, p.id, p.rec, p.md, p.blobs, p.parent)
-	}}
-	return op, Config{ThreadID: thread, CheckpointID: idString(p.id)}
-}
-
-func TestOneFailingOpDoesNotFailItsGroup(t *testing.T) {
-	t.Parallel()
-	s := openTestStore(t, Options{})
-	good1, cfg1 := putOp(t, s, "good-1")
-	good2, cfg2 := putOp(t, s, "good-2")
-	errLate := errors.New("late failure before any change")
-	early := &engine.Op{Ctx: context.Background(), Done: make(chan error, 1), Apply: func(w writer) error {
-		return errLate
-	}}
-	errHalf := errors.New("failure after a change")
-	halfway := &engine.Op{Ctx: context.Background(), Done: make(chan error, 1), Apply: func(w writer) error {
-		if err := w.Put(threadPath("half", bucketCheckpoints), []byte("k"), []byte("v")); err != nil {
-			return err
-		}
-		return errHalf
-	}}
-	panicky := &engine.Op{Ctx: context.Background(), Done: make(chan error, 1), Apply: func(w writer) error {
-		panic("bug in an op")
-	}}
-	cancelled, cancel := context.WithCancel(context.Background())
-	cancel()
-	good3, cfg3 := putOp(t, s, "good-3")
-	good3.Ctx = cancelled
-
-	s.eng.CommitGroupForTest([]*engine.Op{good1, early, halfway, panicky, good2, good3})
-
-	for name, c := range map[string]struct {
-		op   *engine.Op
-		want error
-	}{
-		"good1": {good1, nil}, "good2": {good2, nil}, "early": {early, errLate},
-		"halfway": {halfway, errHalf}, "cancelled": {good3, context.Canceled},
-	} {
-		if err := <-c.op.Done; !errors.Is(err, c.want) {
-			t.Errorf("%s: err = %v, want %v", name, err, c.want)
-		}
-	}
-	if err := <-panicky.Done; err == nil {
-		t.Error("panicking op reported success")
-	}
-	for _, cfg := range []Config{cfg1, cfg2} {
-		if _, err := s.GetTuple(context.Background(), cfg); err != nil {
-			t.Errorf("%s not committed: %v", cfg.ThreadID, err)
-		}
-	}
-	if _, err := s.GetTuple(context.Background(), cfg3); !errors.Is(err, ErrNotFound) {
-		t.Errorf("cancelled op was written: %v", err)
-	}
-	if err := s.view(context.Background(), func(r reader) error {
-		if r.Exists(bucketPath{bucketThreads, []byte("half")}) {
-			return errors.New("half-applied op left data")
-		}
-		return nil
-	}); err != nil {
-		t.Error(err)
-	}
 }
 
 func TestConcurrentWritersShareCommits(t *testing.T) {

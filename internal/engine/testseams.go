@@ -27,29 +27,12 @@ func LegacyRecordForTest(b []byte, gen uint64, muts []Mutation) []byte {
 	return append(b, body...)
 }
 
-// PanicErrorForTest is the error Guard makes of a recovered panic p.
-func PanicErrorForTest(what string, p any) error { return panicError(what, p) }
-
 // What the root package's tests need to reach into a running engine: they
 // drive the checkpoint model through it and check the engine's state.
 // Nothing else uses these.
 
 // MaxUnapplied is the bound on logged bytes not yet applied (commit.go).
 const MaxUnapplied = maxUnapplied
-
-// CommitGroupForTest commits ops as one group on the caller's goroutine, as
-// the commit loop does. The loop must be idle (nothing queued).
-func (e *Engine) CommitGroupForTest(ops []*Op) { e.commitGroup(ops) }
-
-// FailStateForTest returns the engine's fail-stop state.
-func (e *Engine) FailStateForTest() *FailState { return &e.fs }
-
-// PauseApplierForTest holds the applier off (as Hold does) until the
-// returned func is called.
-func (e *Engine) PauseApplierForTest() (resume func()) {
-	e.wal.ap.Lock()
-	return e.wal.ap.Unlock
-}
 
 // StopApplierForTest stops the background applier for good: logged groups
 // then stay in the log until the commit loop applies them itself.
