@@ -220,20 +220,6 @@ func TestLogThatSkipsGroupsIsCorrupt(t *testing.T) {
 	}
 }
 
-func TestApplyLogEmptiesTheOverlay(t *testing.T) {
-	t.Parallel()
-	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
-	ids := saveN(t, s, "t", 0, 8)
-	if err := s.ApplyLog(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	// Read after ApplyLog returned: the commit loop is idle.
-	if n := s.eng.LogStateForTest().SharedLen; n != 0 || s.eng.Applied() != s.eng.LogStateForTest().Gen || s.eng.LogForTest().Offset() != engine.HeaderSize {
-		t.Fatalf("after ApplyLog: %d overlay entries, applied %d of %d, log at %d", n, s.eng.Applied(), s.eng.LogStateForTest().Gen, s.eng.LogForTest().Offset())
-	}
-	checkLoads(t, s, "t", ids) // now from bbolt alone
-}
-
 // A failed fsync of the log fails the groups waiting for it, shows readers
 // none of their changes, and loses nothing acknowledged; the store then
 // refuses every write (fail-stop) until reopened, and a reopen finds

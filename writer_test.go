@@ -155,12 +155,10 @@ func TestNoSyncWritesAreSyncedByFlushAndClose(t *testing.T) {
 	if _, err := s.Save(ctx, "t", map[string]any{"a": 1}, nil); err != nil {
 		t.Fatal(err)
 	}
-	// The commit loop's state, read after a write's acknowledgement.
-	if s.eng.LogStateForTest().Durable >= s.eng.LogStateForTest().Written {
-		t.Fatal("a NoSync group's record was fsync'd")
-	}
-	if err := s.Flush(ctx); err != nil || s.eng.LogStateForTest().Durable < s.eng.LogStateForTest().Written {
-		t.Fatalf("Flush: %v, durable up to group %d of %d", err, s.eng.LogStateForTest().Durable, s.eng.LogStateForTest().Written)
+	// The engine's own test (TestNoSyncGroupIsSyncedByFlush) checks that
+	// the record waits for Flush's fsync; here, what a reopen finds.
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := s.Save(ctx, "t", map[string]any{"a": 2}, nil); err != nil {
 		t.Fatal(err)

@@ -217,3 +217,59 @@ func TestPoisonedStoreClosesAndReleasesTheFile(t *testing.T) {
 	}
 	_ = tx.Rollback() // lets the abandoned DB.Close finish
 }
+
+// TestApplyEmptiesTheOverlay: once a solo op has applied the log (as
+// ApplyLog, Compact and Close do), the overlay is empty, bbolt holds every
+// group and the log starts again from its beginning; reads then come from
+// bbolt alone and find every write.
+func TestApplyEmptiesTheOverlay(t *testing.T) {
+	t.Parallel()
+	e := openTestEngine(t, filepath.Join(t.TempDir(), "a.db"), false)
+	defer e.Close()
+	e.wal.ap.Stop() // only the commit loop applies now
+	for i := range 8 {
+		if err := do(e, put(fmt.Sprint("k", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e.wal.shared.Len() == 0 {
+		t.Fatal("nothing in the overlay before the apply")
+	}
+	applyLog(t, e)
+	// Read after the solo op returned: the commit loop is idle.
+	w := e.wal
+	if n := w.shared.Len(); n != 0 || w.ap.Applied() != w.gen || w.log.Offset() != logHeader {
+		t.Fatalf("after the apply: %d overlay entries, applied %d of %d, log at %d", n, w.ap.Applied(), w.gen, w.log.Offset())
+	}
+	err := e.View(context.Background(), func(r Reader) error {
+		for i := range 8 {
+			if r.Get(testBucket, fmt.Append(nil, "k", i)) == nil {
+				return fmt.Errorf("k%d missing", i)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNoSyncGroupIsSyncedByFlush: a NoSync op is acknowledged before its
+// record is fsync'd; a Flush (a barrier) waits for the fsync.
+func TestNoSyncGroupIsSyncedByFlush(t *testing.T) {
+	t.Parallel()
+	e := openTestEngine(t, filepath.Join(t.TempDir(), "n.db"), false)
+	defer e.Close()
+	op := put("a")
+	op.NoSync = true
+	if err := do(e, op); err != nil {
+		t.Fatal(err)
+	}
+	// The commit loop's state, read after the op's acknowledgement.
+	if e.wal.durable >= e.wal.written {
+		t.Fatal("a NoSync group's record was fsync'd")
+	}
+	if err := do(e, &Op{}); err != nil || e.wal.durable < e.wal.written {
+		t.Fatalf("Flush: %v, durable up to group %d of %d", err, e.wal.durable, e.wal.written)
+	}
+}
