@@ -204,7 +204,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
 	}
 	if !s.readOnly {
-		removeCompactLeftover(path)
+		engine.RemoveCompactLeftover(path)
 	}
 	if !s.readOnly {
 		if err := s.recoverOnOpen(context.Background()); err != nil {

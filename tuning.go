@@ -25,12 +25,9 @@ type tuning struct {
 	upgradeStepScan    int
 
 	// hooks are the engine's fault seams (engine.Hooks: the log's fsync,
-	// bbolt's commit, the window before a send); zero fields keep the
+	// bbolt's commit, the window before a send, compaction's stages); zero fields keep the
 	// engine's defaults.
 	hooks engine.Hooks
-	// compactStage, if set, is called at each stage of a compaction:
-	// "copying" (half the keys copied), "synced", "renamed", "swapped".
-	compactStage func(stage string)
 	// upgradeStepHook, if set, runs after each committed upgrade step.
 	upgradeStepHook func(step int)
 }

@@ -2,12 +2,13 @@ package engine
 
 // The engine: one bbolt file, its write-ahead log, the overlay readers see
 // on top of bbolt, the commit loop that builds and persists groups of
-// writes (loop.go, commit.go), the applier that moves logged groups into
-// bbolt (applier.go), and their goroutines and lifecycle. The root package
-// keeps the checkpoint model and talks to the engine only through this
-// API: View for snapshot reads, Send for group writes, flushes and solo
-// operations (Op), Hold for a paused file, ReplaceFile for Compact's swap,
-// Failed and Close.
+// writes (loop.go, group.go, commit.go), the applier that moves logged
+// groups into bbolt (applier.go), compaction (compact.go), and their
+// goroutines and lifecycle. The root package keeps the checkpoint model
+// and talks to the engine only through this API: View for snapshot reads,
+// Send for group writes, flushes and solo operations (Op), Hold for a
+// paused file (Backup, Verify), Compact (from a solo op), Failed and
+// Close.
 
 import (
 	"cmp"
@@ -52,6 +53,9 @@ type Hooks struct {
 	// BeforeSend, if set, runs between an op's OnQueue hook and its send
 	// (tests widen that window).
 	BeforeSend func()
+	// CompactStage, if set, is called at each stage of a compaction:
+	// "copying" (half the keys copied), "synced", "renamed", "swapped".
+	CompactStage func(stage string)
 }
 
 // Options configure Open.
@@ -80,12 +84,13 @@ type Options struct {
 // Engine is an open store file with its log and commit loop.
 type Engine struct {
 	path     string
-	logPath  string // the write-ahead log's file
+	logPath  string       // the write-ahead log's file
+	boltOpts bolt.Options // to open a compacted file alike
 	readOnly bool
 	obs      Observer
 	hooks    Hooks
 
-	// dbMu guards the db handle against ReplaceFile swapping it: readers
+	// dbMu guards the db handle against replaceFile swapping it: readers
 	// hold it shared only while they begin a read transaction (the old
 	// handle's Close waits for those to end); the commit loop, the only
 	// writer of db, holds it exclusively for the swap.
@@ -134,6 +139,7 @@ func Open(path string, opts Options) (*Engine, error) {
 	e := &Engine{
 		path:         path,
 		logPath:      opts.LogPath,
+		boltOpts:     bo,
 		readOnly:     bo.ReadOnly,
 		obs:          opts.Observer,
 		hooks:        opts.Hooks,
@@ -329,10 +335,10 @@ func (e *Engine) Hold() (tx *bolt.Tx, groups []*Group, release func(), err error
 	return tx, groups, release, nil
 }
 
-// ReplaceFile swaps the store's file for dst (Compact): replace (the
+// replaceFile swaps the store's file for dst (Compact): replace (the
 // rename) runs with every reader kept from the old handle; if it fails
 // nothing changes. The caller closes old. Only a solo op calls it.
-func (e *Engine) ReplaceFile(dst *bolt.DB, dstFile *os.File, replace func() error) (old *bolt.DB, err error) {
+func (e *Engine) replaceFile(dst *bolt.DB, dstFile *os.File, replace func() error) (old *bolt.DB, err error) {
 	e.dbMu.Lock() // no reader may use the old handle past this point
 	defer e.dbMu.Unlock()
 	if err := replace(); err != nil {
