@@ -435,7 +435,7 @@ func (s *Store) syncLogTimed(f *os.File, sync func(*os.File) error) error {
 	return err
 }
 
-// commitBoltTimed is commitBolt, timed and counted: BoltCommits,
+// commitBoltTimed is the engine's bbolt commit, timed and counted: BoltCommits,
 // BoltCommitLatency, BoltBytes, and a slow commit (its fsyncs) is logged
 // like a slow fsync.
 func (s *Store) commitBoltTimed(tx *bolt.Tx, commit func(*bolt.Tx) error) error {

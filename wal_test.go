@@ -327,10 +327,10 @@ func TestOverlayOutlivesThePagesItCopied(t *testing.T) {
 	}
 	// Behind the store's back, free src's pages and fill them with other
 	// bytes (bbolt reuses pages freed by an earlier transaction).
-	if err := s.eng.DB().Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("src")) }); err != nil {
+	if err := s.eng.DBForTest().Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("src")) }); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.eng.DB().Update(func(tx *bolt.Tx) error {
+	if err := s.eng.DBForTest().Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte("filler"))
 		for i := 0; err == nil && i < 64; i++ {
 			err = b.Put(fmt.Appendf(nil, "%d", i), bytes.Repeat([]byte{0xee}, 8<<10))

@@ -100,7 +100,7 @@ func testAsyncQueueIsBounded(t *testing.T, noWAL bool) {
 	// for bbolt's writer lock, with it for the db handle.
 	var release func()
 	if noWAL {
-		tx, err := s.eng.DB().Begin(true)
+		tx, err := s.eng.DBForTest().Begin(true)
 		if err != nil {
 			t.Fatal(err)
 		}

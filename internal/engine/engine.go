@@ -295,11 +295,6 @@ func (e *Engine) Applied() uint64 {
 // Commits counts the groups made durable.
 func (e *Engine) Commits() int64 { return e.commits.Load() }
 
-// DB returns the bbolt handle. Only a solo op (which runs in the commit
-// loop, the only goroutine that swaps it) or a test with nothing running
-// may use it.
-func (e *Engine) DB() *bolt.DB { return e.db }
-
 // ApplyNow applies what is logged so far, as the applier would (Backup
 // does it before its solo op, so that the op finds little left). A
 // failure is met again by the next apply.

@@ -3,6 +3,8 @@ package engine
 import (
 	"encoding/binary"
 	"hash/crc32"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // What the root package's tests need to write logs by hand (damaged,
@@ -44,6 +46,10 @@ func (e *Engine) LockHandleForTest() (unlock func()) {
 	e.dbMu.Lock()
 	return e.dbMu.Unlock
 }
+
+// DBForTest returns the bbolt handle (tests write bbolt behind the
+// engine's back); nothing may be running that swaps it.
+func (e *Engine) DBForTest() *bolt.DB { return e.db }
 
 // LogForTest returns the write-ahead log (nil without one).
 func (e *Engine) LogForTest() *Log { return e.wal.log }
