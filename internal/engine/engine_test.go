@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -271,5 +272,92 @@ func TestNoSyncGroupIsSyncedByFlush(t *testing.T) {
 	}
 	if err := do(e, &Op{}); err != nil || e.wal.durable < e.wal.written {
 		t.Fatalf("Flush: %v, durable up to group %d of %d", err, e.wal.durable, e.wal.written)
+	}
+}
+
+// TestFailedPersistFailsTheGroupInBothModes: one rule for both commit
+// paths. When the group's persist fails (the log's fsync; without the log,
+// bbolt's commit), every op of the group fails with ErrFailed wrapping the
+// cause, none of its changes is readable, later writes fail too, and a
+// reopen finds exactly the writes acknowledged before.
+func TestFailedPersistFailsTheGroupInBothModes(t *testing.T) {
+	t.Parallel()
+	for _, noWAL := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noWAL=%v", noWAL), func(t *testing.T) {
+			t.Parallel()
+			cause := errors.New("disk on fire")
+			var armed atomic.Bool
+			hooks := Hooks{
+				// The log's fsync fails with the log; bbolt's commit (the
+				// applier's, too) only without.
+				SyncLog: func(f *os.File) error {
+					if armed.Load() && !noWAL {
+						return cause
+					}
+					return Fdatasync(f)
+				},
+				CommitBolt: func(tx *bolt.Tx) error {
+					if armed.Load() && noWAL {
+						_ = tx.Rollback()
+						return cause
+					}
+					return tx.Commit()
+				},
+			}
+			path := filepath.Join(t.TempDir(), "f.db")
+			e, err := Open(path, Options{Bolt: bolt.Options{Timeout: time.Minute}, LogPath: path + "-wal", NoWAL: noWAL,
+				Mark: Mark{Path: Path{[]byte("meta")}, Key: []byte("applied")}, Observer: nopObserver{}, Hooks: hooks})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := do(e, put("before")); err != nil {
+				t.Fatal(err)
+			}
+			armed.Store(true)
+			// One group of two ops, built inside the commit loop.
+			a, b := put("a"), put("b")
+			a.Ctx, a.Done = context.Background(), make(chan error, 1)
+			b.Ctx, b.Done, b.NoSync = context.Background(), make(chan error, 1), true
+			if noWAL {
+				b.NoSync = false // a NoSync op alone skips bbolt's fsync, not its commit
+			}
+			if err := do(e, &Op{Solo: func() error { e.commitGroup([]*Op{a, b}); return nil }}); err != nil {
+				t.Fatal(err)
+			}
+			for name, op := range map[string]*Op{"a": a, "b": b} {
+				if err := <-op.Done; !errors.Is(err, ErrFailed) || !errors.Is(err, cause) {
+					t.Errorf("op %s of the failed group: %v, want ErrFailed wrapping the cause", name, err)
+				}
+			}
+			if err := do(e, put("after")); !errors.Is(err, ErrFailed) {
+				t.Errorf("a write after the failure: %v, want ErrFailed", err)
+			}
+			check := func(e *Engine) {
+				t.Helper()
+				err := e.View(context.Background(), func(r Reader) error {
+					if r.Get(testBucket, []byte("before")) == nil {
+						return errors.New("the acknowledged write is gone")
+					}
+					for _, k := range []string{"a", "b", "after"} {
+						if r.Has(testBucket, []byte(k)) {
+							return fmt.Errorf("failed write %s is readable", k)
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			check(e)
+			armed.Store(false)
+			_ = e.Close()
+			e = openTestEngine(t, path, noWAL)
+			defer e.Close()
+			check(e)
+			if err := do(e, put("again")); err != nil {
+				t.Fatalf("a write after reopen: %v", err)
+			}
+		})
 	}
 }
