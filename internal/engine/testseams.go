@@ -53,14 +53,3 @@ func (e *Engine) DBForTest() *bolt.DB { return e.db }
 
 // LogForTest returns the write-ahead log (nil without one).
 func (e *Engine) LogForTest() *Log { return e.wal.log }
-
-// LogState is the commit loop's log state, for tests.
-type LogState struct {
-	Written uint64 // last group written to the log
-	Gen     uint64 // last group logged and merged
-}
-
-// LogStateForTest reads the commit loop's state; the loop must be idle.
-func (e *Engine) LogStateForTest() LogState {
-	return LogState{Written: e.wal.written, Gen: e.wal.gen}
-}
