@@ -304,6 +304,9 @@ func (s *Store) Close() error {
 // view runs fn on a snapshot of the store. A bbolt panic on a damaged page
 // becomes ErrCorrupt (internal/engine/guard.go).
 func (s *Store) view(ctx context.Context, fn func(r reader) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
