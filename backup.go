@@ -5,7 +5,7 @@ package ckpt
 // writers go on.
 //
 // How: the backup first applies the log to bbolt from its own goroutine
-// (as the applier does); then a solo op in the commit loop (runSolo)
+// (as the applier does); then a solo op in the commit loop
 // drains the groups in flight and applies the little logged since, so the
 // file holds every write queued before the backup; still inside the loop,
 // the backup takes the applier's lock and opens a bbolt read transaction. The loop then goes on
@@ -23,9 +23,9 @@ package ckpt
 // (32 MiB) while one backup runs, when the commit loop must apply the log
 // itself. (Compact and ApplyLog, which apply the log first, wait for a
 // running backup too; a second backup waits for the first outside the
-// commit loop, on backupMu.) The backup also holds dbMu shared, as every
-// reader of s.db does, so Compact cannot swap the file under it (with
-// NoWAL, a Compact waiting for dbMu holds new reads until the backup ends,
+// commit loop, on backupMu.) The backup also holds the handle (the engine's
+// Hold), as every reader does, so Compact cannot swap the file under it (with
+// NoWAL, a Compact waiting for the handle holds new reads until the backup ends,
 // and a commit that must grow the mapping waits for the copy: with NoWAL
 // the commit loop writes bbolt itself).
 //
@@ -184,54 +184,31 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 		return ErrClosed
 	}
 	if s.readOnly {
-		s.dbMu.RLock()
-		defer s.dbMu.RUnlock()
-		tx, err := s.db.Begin(false)
+		tx, groups, release, err := s.eng.Hold()
 		if err != nil {
-			return fmt.Errorf("begin read: %w", err)
+			return err
 		}
+		defer release()
 		defer func() { _ = tx.Rollback() }()
-		var groups []*engine.Group
-		if s.wal != nil {
-			groups = s.wal.groups
-		}
 		return fn(tx, groups)
 	}
-	if s.logging() {
-		// Apply what is logged so far here, as the applier would, so that
-		// the solo op below, which writers wait behind, finds little left
-		// to apply. (A failure here is met again, and returned, there.)
-		_ = s.wal.ap.Apply(false)
-	}
+	// Apply what is logged so far here, as the applier would, so that
+	// the solo op below, which writers wait behind, finds little left to
+	// apply. (A failure here is met again, and returned, there.)
+	s.eng.ApplyNow()
 	var tx *bolt.Tx
 	var release func()
-	op := &writeOp{ctx: ctx, dur: Sync, done: make(chan error, 1)}
-	op.solo = func() error {
+	op := syncOp(ctx, func() error {
 		// In the commit loop, after every op queued before this one is
-		// committed and (runSolo) the log is applied to bbolt.
-		var ap *engine.Applier
-		if s.logging() {
-			ap = s.wal.ap
-			ap.Lock()
-		}
-		s.dbMu.RLock()
-		release = func() {
-			s.dbMu.RUnlock()
-			if ap != nil {
-				ap.Unlock()
-			}
-		}
+		// committed and the log is applied to bbolt.
 		var err error
-		if tx, err = s.db.Begin(false); err != nil {
-			release()
-			return fmt.Errorf("begin read: %w", err)
-		}
-		return nil
-	}
-	if err := s.send(ctx, op); err != nil {
+		tx, _, release, err = s.eng.Hold()
+		return err
+	})
+	if err := s.eng.Send(ctx, op); err != nil {
 		return err
 	}
-	if err := <-op.done; err != nil {
+	if err := <-op.Done; err != nil {
 		return err
 	}
 	defer release()

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // backupState is the deterministic state of step step of thread thread, so
@@ -411,7 +413,7 @@ func TestTwoBackupsAtOnceDoNotStopWriters(t *testing.T) {
 }
 
 // TestBackupHeldPastTheLogBoundWritersResume holds a backup half-way while
-// writers log more than maxUnapplied: past that bound the commit loop must
+// writers log more than engine.MaxUnapplied: past that bound the commit loop must
 // apply the log, which waits for the copy; once the backup ends, every
 // write completes and nothing is lost (no deadlock between the copy, the
 // applier and the commit loop).
@@ -441,7 +443,7 @@ func TestBackupHeldPastTheLogBoundWritersResume(t *testing.T) {
 	}()
 	<-reached
 	const mb = 1 << 20
-	n := maxUnapplied/mb + 8
+	n := engine.MaxUnapplied/mb + 8
 	big := strings.Repeat("z", mb)
 	var count atomic.Int64
 	ids := make([]string, n)

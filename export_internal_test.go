@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // WithCompactHook returns opts with f called at each stage of the store's
 // compactions.
 func WithCompactHook(opts Options, f func(stage string)) Options {
-	opts.tuning = &tuning{compactStage: f}
+	opts.tuning = &tuning{hooks: engine.Hooks{CompactStage: f}}
 	return opts
 }
 

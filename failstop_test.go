@@ -76,7 +76,7 @@ func TestFailedFsyncAtRandomGroupsShowsNoFailedWrite(t *testing.T) {
 				return engine.Fdatasync(f)
 			}
 			path := filepath.Join(t.TempDir(), "s.db")
-			s := openUnappliedWith(t, path, Options{tuning: &tuning{syncLog: syncLog}})
+			s := openUnappliedWith(t, path, Options{tuning: &tuning{hooks: engine.Hooks{SyncLog: syncLog}}})
 			ctx := context.Background()
 			o := &saveOutcomes{ok: map[string]bool{}, failed: map[string]bool{}}
 			var wg sync.WaitGroup
@@ -150,7 +150,7 @@ func TestFailedApplyFailsStopAndKeepsTheLog(t *testing.T) {
 		return tx.Commit()
 	}
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, Options{tuning: &tuning{commitBolt: commitBolt}})
+	s, err := Open(path, Options{tuning: &tuning{hooks: engine.Hooks{CommitBolt: commitBolt}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestNoWALFailedCommitFailsStop(t *testing.T) {
 		return tx.Commit()
 	}
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, Options{NoWAL: true, tuning: &tuning{commitBolt: commitBolt}})
+	s, err := Open(path, Options{NoWAL: true, tuning: &tuning{hooks: engine.Hooks{CommitBolt: commitBolt}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestFailedLogWriteFailsStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	applyNow(t, s) // the commit loop is idle and stays so until the next write
-	rw := s.wal.log.SwapFile(ro)
+	rw := s.eng.LogForTest().SwapFile(ro)
 	if _, err := s.Save(ctx, "t", map[string]any{"i": 3}, Metadata{"i": 3}); !errors.Is(err, ErrFailed) {
 		t.Fatalf("Save with a failing log write = %v, want ErrFailed", err)
 	}

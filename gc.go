@@ -126,7 +126,7 @@ func (s *Store) GC(ctx context.Context, p Policy) (st GCStats, err error) {
 	if s.readOnly && !p.DryRun {
 		return total, ErrReadOnly
 	}
-	if err := s.fs.Failed(); err != nil && !p.DryRun {
+	if err := s.eng.Failed(); err != nil && !p.DryRun {
 		return total, err // fail-stop (internal/engine/failstop.go), even with nothing to remove
 	}
 	if p.isZero() {

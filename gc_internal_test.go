@@ -39,7 +39,7 @@ func runBounded(t *testing.T, s *Store, job *threadJob, budget int) (int, GCStat
 		if txs > 10_000 {
 			t.Fatal("no progress")
 		}
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.eng.DBForTest().Update(func(tx *bolt.Tx) error {
 			w := &countingWriter{writer: engine.NewBoltView(tx)}
 			next, stats, used, err := job.step(w, st, budget)
 			if err != nil {
@@ -156,7 +156,7 @@ func TestSweepPendingAfterDropIsFinishedByNextRun(t *testing.T) {
 	}
 	// 18 checkpoints x 4 keys + the sweep mark: exactly the drop phase.
 	budget := 18*4 + 1
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.eng.DBForTest().Update(func(tx *bolt.Tx) error {
 		st, stats, used, err := job.step(engine.NewBoltView(tx), newJobState(job), budget)
 		if err == nil && (st.phase != phaseSweep || used != budget || stats.Checkpoints != 18 || stats.Blobs != 0) {
 			t.Fatalf("after the drop phase: phase %d, used %d, stats %+v", st.phase, used, stats)

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
-	bolt "go.etcd.io/bbolt"
 )
 
 // ThreadInfo summarises one thread.
@@ -423,7 +422,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 	if s.readOnly {
 		return rep, s.view(ctx, check)
 	}
-	if s.logging() {
+	if s.eng.Logging() {
 		if err := s.checkPagesPaused(ctx, rep); err != nil || !rep.OK() {
 			// Walking damaged pages may return garbage or fault: stop at
 			// what bbolt itself reports.
@@ -450,22 +449,21 @@ func (s *Store) checkPagesPaused(ctx context.Context, rep *VerifyReport) error {
 	if s.closed {
 		return ErrClosed
 	}
-	ap := s.wal.ap
-	ap.Lock()
-	defer ap.Unlock()
-	s.dbMu.RLock() // Compact swaps db under dbMu
-	defer s.dbMu.RUnlock()
 	err := engine.Guard("verify: page check", func() error {
-		return s.db.View(func(tx *bolt.Tx) error {
-			if err := engine.TouchAll(tx); err != nil {
-				return err
-			}
-			(engine.NewBoltView(tx)).CheckPages(func(e error) bool {
-				rep.add(Problem{Check: "file", Detail: "page check: " + e.Error()})
-				return len(rep.Problems) < maxProblems
-			})
-			return nil
+		tx, _, release, err := s.eng.Hold() // the applier paused, the handle kept from Compact's swap
+		if err != nil {
+			return err
+		}
+		defer release()
+		defer func() { _ = tx.Rollback() }()
+		if err := engine.TouchAll(tx); err != nil {
+			return err
+		}
+		(engine.NewBoltView(tx)).CheckPages(func(e error) bool {
+			rep.add(Problem{Check: "file", Detail: "page check: " + e.Error()})
+			return len(rep.Problems) < maxProblems
 		})
+		return nil
 	})
 	if err != nil {
 		rep.add(Problem{Check: "file", Detail: err.Error()})

@@ -39,7 +39,7 @@ func (s *Store) log(level slog.Level, msg string, attrs ...slog.Attr) {
 }
 
 func (s *Store) logOpen(replayed int) {
-	s.log(slog.LevelInfo, "ckpt: opened", slog.Int("groups_replayed", replayed), slog.Bool("read_only", s.readOnly), slog.Bool("wal", s.logging()))
+	s.log(slog.LevelInfo, "ckpt: opened", slog.Int("groups_replayed", replayed), slog.Bool("read_only", s.readOnly), slog.Bool("wal", s.eng.Logging()))
 }
 
 // logFailStop logs the store's fail-stop, once, with its cause.

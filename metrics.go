@@ -204,7 +204,7 @@ func (s *Store) Metrics() Metrics {
 	o := &s.obs
 	var m Metrics
 	if o.off {
-		m.Failed = s.fs.Failed() != nil
+		m.Failed = s.eng.Failed() != nil
 		return m
 	}
 	for i := range m.Ops {
@@ -238,7 +238,7 @@ func (s *Store) Metrics() Metrics {
 	m.CompactBytesFreed = o.compactFreed.Load()
 	m.Backups = o.backups.Load()
 	m.OpenSnapshots = o.snapshots.Load()
-	m.Failed = s.fs.Failed() != nil
+	m.Failed = s.eng.Failed() != nil
 	return m
 }
 
@@ -388,24 +388,43 @@ func (s *Store) opened(replayed int) {
 	if !s.obs.off {
 		s.obs.replayed.Add(int64(replayed))
 	}
-	if s.logging() && !s.obs.off {
+	if s.eng.Logging() && !s.obs.off {
 		// Group numbers go on from the file's; a group logged or applied
 		// since (by upgradeFormat) already set its own.
-		a := s.wal.ap.Applied()
+		a := s.eng.Applied()
 		s.obs.appliedGen.CompareAndSwap(0, a)
 		s.obs.loggedGen.CompareAndSwap(0, a)
 	}
 	s.logOpen(replayed)
 }
 
+// engineObserver is the store as the engine's Observer
+// (internal/engine/engine.go): its metrics and its logger. (A type of its
+// own, so that the Observer's exported methods are not the Store's.)
+type engineObserver Store
+
+func (e *engineObserver) Group(ops, logBytes int, gen uint64) { e.obs.group(ops, logBytes, gen) }
+func (e *engineObserver) Applied(groups []*engine.Group)      { e.obs.applied(groups) }
+func (e *engineObserver) SnapshotOpened()                     { e.obs.snapshotOpened() }
+func (e *engineObserver) SnapshotClosed()                     { e.obs.snapshotClosed() }
+func (e *engineObserver) Failed(src engine.FailSource, cause error) {
+	(*Store)(e).logFailStop(src, cause)
+}
+func (e *engineObserver) SyncLog(f *os.File, sync func(*os.File) error) error {
+	return (*Store)(e).syncLogTimed(f, sync)
+}
+func (e *engineObserver) CommitBolt(tx *bolt.Tx, commit func(*bolt.Tx) error) error {
+	return (*Store)(e).commitBoltTimed(tx, commit)
+}
+
 // syncLogTimed is the syncer's fsync of the log, timed: it feeds
 // FsyncLatency and logs an fsync slower than Options.SlowFsync.
-func (s *Store) syncLogTimed(f *os.File) error {
+func (s *Store) syncLogTimed(f *os.File, sync func(*os.File) error) error {
 	if s.obs.off && !s.logsSlow() {
-		return s.tune.syncLog(f)
+		return sync(f)
 	}
 	start := time.Now()
-	err := s.tune.syncLog(f)
+	err := sync(f)
 	d := time.Since(start)
 	if !s.obs.off {
 		s.obs.fsync.record(d)
@@ -416,16 +435,16 @@ func (s *Store) syncLogTimed(f *os.File) error {
 	return err
 }
 
-// commitBoltTimed is commitBolt, timed and counted: BoltCommits,
+// commitBoltTimed is the engine's bbolt commit, timed and counted: BoltCommits,
 // BoltCommitLatency, BoltBytes, and a slow commit (its fsyncs) is logged
 // like a slow fsync.
-func (s *Store) commitBoltTimed(tx *bolt.Tx) error {
+func (s *Store) commitBoltTimed(tx *bolt.Tx, commit func(*bolt.Tx) error) error {
 	if s.obs.off && !s.logsSlow() {
-		return s.tune.commitBolt(tx)
+		return commit(tx)
 	}
 	pageSize := int64(tx.DB().Info().PageSize)
 	start := time.Now()
-	err := s.tune.commitBolt(tx)
+	err := commit(tx)
 	d := time.Since(start)
 	if err != nil {
 		return err

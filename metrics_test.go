@@ -268,12 +268,12 @@ func TestMetricsAndLogOfFailStop(t *testing.T) {
 	t.Parallel()
 	var failing atomic.Bool
 	var logs logBuffer
-	s := openTestStore(t, Options{Logger: logs.logger(), tuning: &tuning{syncLog: func(f *os.File) error {
+	s := openTestStore(t, Options{Logger: logs.logger(), tuning: &tuning{hooks: engine.Hooks{SyncLog: func(f *os.File) error {
 		if failing.Load() {
 			return errors.New("disk on fire")
 		}
 		return engine.Fdatasync(f)
-	}}})
+	}}}})
 	ctx := context.Background()
 	if _, err := putValue(ctx, s, Config{ThreadID: "t"}, "a", "1", 1); err != nil {
 		t.Fatal(err)
@@ -318,7 +318,7 @@ func TestLoggerRecordsEvents(t *testing.T) {
 		return engine.Fdatasync(f)
 	}
 	var logs logBuffer
-	r, err := Open(crashed, Options{Logger: logs.logger(), SlowFsync: time.Millisecond, tuning: &tuning{syncLog: slowSync}})
+	r, err := Open(crashed, Options{Logger: logs.logger(), SlowFsync: time.Millisecond, tuning: &tuning{hooks: engine.Hooks{SyncLog: slowSync}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // TestRacingSavesStayOrdered widens the gap between taking an id and
@@ -15,7 +17,7 @@ import (
 func TestRacingSavesStayOrdered(t *testing.T) {
 	t.Parallel()
 	widen := func() { time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond) }
-	s, err := Open(filepath.Join(t.TempDir(), "o.db"), Options{tuning: &tuning{beforeSend: widen}})
+	s, err := Open(filepath.Join(t.TempDir(), "o.db"), Options{tuning: &tuning{hooks: engine.Hooks{BeforeSend: widen}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 	"iter"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -106,8 +105,6 @@ type Options struct {
 
 // Store is the bbolt-backed Saver.
 type Store struct {
-	db         *bolt.DB
-	file       *os.File // db's file (bbolt holds its lock), for abandonBolt
 	path       string
 	readOnly   bool
 	durability Durability
@@ -117,28 +114,18 @@ type Store struct {
 	sealedKeys atomic.Pointer[[]uint32]
 	ids        *idSource
 
-	// mu guards closed: calls hold it shared while they use the database,
+	// mu guards closed: calls hold it shared while they use the engine,
 	// Close holds it exclusively.
 	mu     sync.RWMutex
 	closed bool
 
-	// dbMu guards the db handle against Compact swapping it: readers hold
-	// it shared only while they begin a read transaction (the old handle's
-	// Close waits for those to end); the commit loop, the only writer of
-	// db, holds it exclusively for the swap.
-	dbMu     sync.RWMutex
+	// eng is the engine: bbolt, the write-ahead log, the overlay, the
+	// commit loop and the applier (internal/engine).
+	eng      *engine.Engine
 	boltOpts bolt.Options // to open the compacted file alike
 	sweep    *sweeper
 	backupMu sync.Mutex // one backup at a time (backup.go)
 
-	queue    chan *writeOp
-	loopDone chan struct{}
-	asyncState
-	// wal is the write-ahead log's state (applier.go); nil with NoWAL, or
-	// read-only with nothing logged.
-	wal *walState
-	// fs is the fail-stop state (internal/engine/failstop.go).
-	fs   engine.FailState
 	obs  observer // metrics and logger (metrics.go, logging.go)
 	tune tuning   // limits and test seams (tuning.go)
 }
@@ -171,7 +158,7 @@ func Open(path string, opts Options) (*Store, error) {
 		bo.FreelistType = bolt.FreelistMapType // O(1) allocation on large files
 	}
 	if bo.InitialMmapSize == 0 {
-		bo.InitialMmapSize = engine.MmapSize(path) // so that a long read rarely stalls a commit (applier.go)
+		bo.InitialMmapSize = engine.MmapSize(path) // so that a long read rarely stalls a commit (internal/engine/snapshot.go)
 	}
 	if err := opts.SweepPolicy.validate(); opts.SweepInterval > 0 && err != nil {
 		return nil, fmt.Errorf("ckpt: open %s: sweep policy: %w", path, err)
@@ -180,16 +167,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
 	}
-	db, file, err := engine.OpenBolt(path, bo)
-	if err != nil {
-		return nil, openError(path, err)
-	}
-	if fi, err := os.Stat(path); err == nil {
-		db.AllocSize = engine.GrowStep(fi.Size()) // with the large map (applier.go)
-	}
 	s := &Store{
-		db:         db,
-		file:       file,
 		path:       path,
 		readOnly:   opts.ReadOnly,
 		durability: opts.Durability,
@@ -197,45 +175,37 @@ func Open(path string, opts Options) (*Store, error) {
 		keys:       keys,
 		boltOpts:   *bo,
 		ids:        newIDSource(),
-		queue:      make(chan *writeOp, cmp.Or(max(opts.MaxPending, 0), 1024)),
-		loopDone:   make(chan struct{}),
 		tune:       opts.tuning.withDefaults(),
 	}
 	if s.durability == DurabilityDefault {
 		s.durability = Sync
 	}
-	s.onAsyncError = opts.OnAsyncError
 	newObserver(&s.obs, opts)
-	s.fs.OnFail = s.logFailStop
-	failed := func(err error, walOpen bool) (*Store, error) {
-		if walOpen {
-			s.fs.Fail(engine.FailBolt, err) // the applier must not begin a bbolt write now
-			_ = s.closeWAL()
-		}
-		if engine.FromPanic(err) {
-			_ = engine.AbandonBolt(s.db, s.file)
-		} else {
-			_ = s.db.Close()
+	s.eng, err = engine.Open(path, engine.Options{
+		Bolt:         *bo,
+		LogPath:      path + walSuffix,
+		NoWAL:        opts.NoWAL,
+		MaxPending:   opts.MaxPending,
+		Mark:         appliedMark,
+		Init:         s.init,
+		OnAsyncError: opts.OnAsyncError,
+		Observer:     (*engineObserver)(s),
+		Hooks:        s.tune.hooks,
+	})
+	if err != nil {
+		var be *engine.BoltOpenError
+		if errors.As(err, &be) {
+			return nil, openError(path, be.Err)
 		}
 		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
 	}
-	logged, err := s.readWAL() // guarded itself; before anything is written: a damaged log changes nothing
-	if err != nil {
-		return failed(err, false)
-	}
-	if err := engine.Guard("open: check the format", s.init); err != nil {
-		return failed(err, false)
-	}
-	if err := engine.Guard("open: replay the write-ahead log", func() error { return s.openWAL(opts.NoWAL, logged) }); err != nil {
-		return failed(err, false)
-	}
 	if err := s.seedIDs(); err != nil {
-		return failed(err, true)
+		s.eng.Abandon(err)
+		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
 	}
 	if !s.readOnly {
-		removeCompactLeftover(path)
+		engine.RemoveCompactLeftover(path)
 	}
-	go s.run()
 	if !s.readOnly {
 		if err := s.recoverOnOpen(context.Background()); err != nil {
 			_ = s.Close()
@@ -245,7 +215,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.SweepInterval > 0 && !s.readOnly {
 		s.startSweeper(opts.SweepInterval, opts.SweepPolicy, opts.OnSweep)
 	}
-	s.opened(len(logged))
+	s.opened(s.eng.Replayed())
 	return s, nil
 }
 
@@ -268,13 +238,8 @@ func openError(path string, err error) error {
 
 // init checks the format marker, writing it into a new file, and seeds the
 // id source with the newest stored id.
-func (s *Store) init() error {
-	check := func(tx *bolt.Tx) error {
-		// A truncated file still opens, and reading its missing pages would
-		// fault: refuse it here with a clear error.
-		if fi, err := s.file.Stat(); err == nil && fi.Size() < tx.Size() {
-			return fmt.Errorf("%w: the file is %d bytes but its pages reach %d bytes (truncated?)", ErrCorrupt, fi.Size(), tx.Size())
-		}
+func (s *Store) init(tx *bolt.Tx) error {
+	{
 		if meta := tx.Bucket(bucketMeta); meta != nil {
 			v := meta.Get(keyFormat)
 			if err := checkFormat(v); err != nil {
@@ -303,13 +268,6 @@ func (s *Store) init() error {
 		}
 		return nil
 	}
-	var err error
-	if s.readOnly {
-		err = s.db.View(check)
-	} else {
-		err = s.db.Update(check)
-	}
-	return err
 }
 
 // seedIDs makes new ids sort after the newest stored one.
@@ -339,28 +297,13 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
-	close(s.queue)
 	s.mu.Unlock()
-	<-s.loopDone
-	var syncErr error
-	if s.unsynced {
-		syncErr = s.db.Sync()
-	}
-	walErr := s.closeWAL()
-	var closeErr error
-	if s.fs.Poisoned() {
-		closeErr = engine.AbandonBolt(s.db, s.file)
-	} else {
-		closeErr = s.db.Close()
-	}
-	return errors.Join(s.takeAsyncErr(), syncErr, walErr, closeErr)
+	return s.eng.Close()
 }
 
 // view runs fn on a snapshot of the store. A bbolt panic on a damaged page
 // becomes ErrCorrupt (internal/engine/guard.go).
-func (s *Store) view(ctx context.Context, fn func(r reader) error) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer engine.RecoverCorrupt(&err, "read")
+func (s *Store) view(ctx context.Context, fn func(r reader) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -370,15 +313,8 @@ func (s *Store) view(ctx context.Context, fn func(r reader) error) (err error) {
 		return ErrClosed
 	}
 	// A snapshot: the read holds no lock the commit loop or the applier
-	// wait for (applier.go).
-	tx, snap, err := s.snapshot()
-	if err != nil {
-		return err
-	}
-	defer s.endRead(tx)
-	s.obs.snapshotOpened()
-	defer s.obs.snapshotClosed()
-	return fn(snap.View(tx))
+	// wait for (internal/engine/snapshot.go).
+	return s.eng.View(ctx, fn)
 }
 
 func validThread(thread string) error { return saverkit.CheckThread(thread) }

@@ -1,11 +1,6 @@
 package ckpt
 
-import (
-	"os"
-
-	"github.com/ckpt-go/ckpt/internal/engine"
-	bolt "go.etcd.io/bbolt"
-)
+import "github.com/ckpt-go/ckpt/internal/engine"
 
 // tuning holds the limits that tests turn down to reach every paging and
 // batching path, and the seams where they inject faults. Each store has
@@ -29,17 +24,10 @@ type tuning struct {
 	upgradeStepRecords int
 	upgradeStepScan    int
 
-	// syncLog is the write-ahead log's fsync.
-	syncLog func(*os.File) error
-	// commitBolt commits a bbolt write transaction of the commit loop or
-	// the applier.
-	commitBolt func(*bolt.Tx) error
-	// beforeSend, if set, runs between an op's onQueue hook and its send
-	// (tests widen that window).
-	beforeSend func()
-	// compactStage, if set, is called at each stage of a compaction:
-	// "copying" (half the keys copied), "synced", "renamed", "swapped".
-	compactStage func(stage string)
+	// hooks are the engine's fault seams (engine.Hooks: the log's fsync,
+	// bbolt's commit, the window before a send, compaction's stages); zero fields keep the
+	// engine's defaults.
+	hooks engine.Hooks
 	// upgradeStepHook, if set, runs after each committed upgrade step.
 	upgradeStepHook func(step int)
 }
@@ -54,8 +42,6 @@ func defaultTuning() tuning {
 		importBatchBytes:   4 << 20,
 		upgradeStepRecords: 1024,
 		upgradeStepScan:    16 * 1024,
-		syncLog:            engine.Fdatasync,
-		commitBolt:         (*bolt.Tx).Commit,
 	}
 }
 
@@ -86,12 +72,6 @@ func (t *tuning) withDefaults() tuning {
 	}
 	if r.upgradeStepScan <= 0 {
 		r.upgradeStepScan = d.upgradeStepScan
-	}
-	if r.syncLog == nil {
-		r.syncLog = d.syncLog
-	}
-	if r.commitBolt == nil {
-		r.commitBolt = d.commitBolt
 	}
 	return r
 }

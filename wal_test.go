@@ -31,7 +31,7 @@ func openUnappliedWith(t *testing.T, path string, opts Options) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.wal.ap.Stop() // Close's Stop then returns at once
+	s.eng.StopApplierForTest() // Close's Stop then returns at once
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
@@ -58,7 +58,7 @@ func crashCopy(t *testing.T, s *Store) string {
 // op applies before it runs), as Compact does.
 func applyNow(t *testing.T, s *Store) {
 	t.Helper()
-	op := &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), solo: func() error { return nil }}
+	op := syncOp(context.Background(), func() error { return nil })
 	if err := s.enqueue(context.Background(), op); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestLogReplayedAfterCrash(t *testing.T) {
 	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	ids := saveN(t, s, "t", 0, 20)
 	checkLoads(t, s, "t", ids) // read through the overlay
-	if s.wal.ap.Applied() != 0 {
+	if s.eng.Applied() != 0 {
 		t.Fatal("the stopped applier applied")
 	}
 	cp := crashCopy(t, s)
@@ -126,7 +126,7 @@ func TestLogTornTailLosesOnlyTheTornGroup(t *testing.T) {
 	cp := crashCopy(t, s)
 	// Cut the last record short, as a crash during its write would (the
 	// zeros the log grows by come after it).
-	if err := os.Truncate(cp+walSuffix, s.wal.log.Offset()-3); err != nil {
+	if err := os.Truncate(cp+walSuffix, s.eng.LogForTest().Offset()-3); err != nil {
 		t.Fatal(err)
 	}
 	r, err := Open(cp, Options{})
@@ -152,8 +152,8 @@ func TestLogRewoundLeavesStaleRecordsBehind(t *testing.T) {
 	// Apply and prune everything: the log starts again at its beginning,
 	// over the first pass's records.
 	applyNow(t, s)
-	if s.wal.log.Offset() != engine.HeaderSize {
-		t.Fatalf("log not rewound: offset %d", s.wal.log.Offset())
+	if s.eng.LogForTest().Offset() != engine.HeaderSize {
+		t.Fatalf("log not rewound: offset %d", s.eng.LogForTest().Offset())
 	}
 	second := saveN(t, s, "t", 12, 3)
 	cp := crashCopy(t, s)
@@ -220,59 +220,6 @@ func TestLogThatSkipsGroupsIsCorrupt(t *testing.T) {
 	}
 }
 
-// A failed op is taken back alone: the group's other ops are logged,
-// merged and applied.
-func TestLogFailedOpTakenBackAlone(t *testing.T) {
-	t.Parallel()
-	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
-	good := func(i int) *writeOp {
-		return &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
-			return w.Put(bucketPath{[]byte("x")}, fmt.Appendf(nil, "k%d", i), []byte("v"))
-		}}
-	}
-	bad := &writeOp{ctx: context.Background(), dur: Sync, done: make(chan error, 1), apply: func(w writer) error {
-		if err := w.Put(bucketPath{[]byte("x")}, []byte("bad"), []byte("v")); err != nil {
-			return err
-		}
-		return errors.New("late failure")
-	}}
-	ops := []*writeOp{good(1), bad, good(2)}
-	s.commitGroup(ops)
-	for i, op := range ops {
-		err := <-op.done
-		if (i == 1) != (err != nil) {
-			t.Fatalf("op %d: %v", i, err)
-		}
-	}
-	applyNow(t, s)
-	err := s.view(context.Background(), func(r reader) error {
-		if r.Get(bucketPath{[]byte("x")}, []byte("k1")) == nil || r.Get(bucketPath{[]byte("x")}, []byte("k2")) == nil {
-			return errors.New("a good op is missing")
-		}
-		if r.Has(bucketPath{[]byte("x")}, []byte("bad")) {
-			return errors.New("the failed op's change was kept")
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestApplyLogEmptiesTheOverlay(t *testing.T) {
-	t.Parallel()
-	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
-	ids := saveN(t, s, "t", 0, 8)
-	if err := s.ApplyLog(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	// Read after ApplyLog returned: the commit loop is idle.
-	if n := s.wal.shared.Len(); n != 0 || s.wal.ap.Applied() != s.wal.gen || s.wal.log.Offset() != engine.HeaderSize {
-		t.Fatalf("after ApplyLog: %d overlay entries, applied %d of %d, log at %d", n, s.wal.ap.Applied(), s.wal.gen, s.wal.log.Offset())
-	}
-	checkLoads(t, s, "t", ids) // now from bbolt alone
-}
-
 // A failed fsync of the log fails the groups waiting for it, shows readers
 // none of their changes, and loses nothing acknowledged; the store then
 // refuses every write (fail-stop) until reopened, and a reopen finds
@@ -287,7 +234,7 @@ func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
 		return engine.Fdatasync(f)
 	}
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, Options{tuning: &tuning{syncLog: syncLog}})
+	s, err := Open(path, Options{tuning: &tuning{hooks: engine.Hooks{SyncLog: syncLog}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,20 +248,17 @@ func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
 		t.Fatalf("after the failure the head is %v (%v), want %s", snap, err, good[2])
 	}
 	applyNow := func() error { // as Compact does: drains the commit loop first
-		return s.enqueue(ctx, &writeOp{ctx: ctx, dur: Sync, done: make(chan error, 1), solo: func() error { return nil }})
+		return s.enqueue(ctx, syncOp(ctx, func() error { return nil }))
 	}
 	if err := applyNow(); !errors.Is(err, ErrFailed) {
 		t.Fatalf("a solo op after the failure = %v, want ErrFailed", err)
 	}
-	// The commit loop is idle now. Nothing is logged after a failure:
-	// neither the failed group's log space nor its number is used again.
-	off, written := s.wal.log.Offset(), s.wal.written
+	// That nothing is logged after the failure (neither the failed
+	// group's log space nor its number is used again) is the engine's
+	// TestNothingIsLoggedAfterAFailedFsync.
 	_, err = s.Save(ctx, "t", map[string]any{"i": 3}, Metadata{"i": 3})
 	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("the next write after a failed fsync = %v, want ErrFailed wrapping the cause", err)
-	}
-	if s.wal.log.Offset() != off || s.wal.written != written || written != s.wal.gen+1 {
-		t.Fatalf("after the failure the log went from offset %d, group %d to %d, %d (last good group %d)", off, written, s.wal.log.Offset(), s.wal.written, s.wal.gen)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -380,10 +324,10 @@ func TestOverlayOutlivesThePagesItCopied(t *testing.T) {
 	}
 	// Behind the store's back, free src's pages and fill them with other
 	// bytes (bbolt reuses pages freed by an earlier transaction).
-	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("src")) }); err != nil {
+	if err := s.eng.DBForTest().Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("src")) }); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.Update(func(tx *bolt.Tx) error {
+	if err := s.eng.DBForTest().Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte("filler"))
 		for i := 0; err == nil && i < 64; i++ {
 			err = b.Put(fmt.Appendf(nil, "%d", i), bytes.Repeat([]byte{0xee}, 8<<10))
@@ -412,9 +356,9 @@ func loggedRecords(t *testing.T, n int) (s *Store, ids []string, starts, ends []
 	t.Helper()
 	s = openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	for i := range n {
-		starts = append(starts, s.wal.log.Offset())
+		starts = append(starts, s.eng.LogForTest().Offset())
 		ids = append(ids, saveN(t, s, "t", i, 1)...)
-		ends = append(ends, s.wal.log.Offset())
+		ends = append(ends, s.eng.LogForTest().Offset())
 	}
 	return s, ids, starts, ends
 }

@@ -3,6 +3,8 @@ package engine
 import (
 	"encoding/binary"
 	"hash/crc32"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // What the root package's tests need to write logs by hand (damaged,
@@ -27,5 +29,27 @@ func LegacyRecordForTest(b []byte, gen uint64, muts []Mutation) []byte {
 	return append(b, body...)
 }
 
-// PanicErrorForTest is the error Guard makes of a recovered panic p.
-func PanicErrorForTest(what string, p any) error { return panicError(what, p) }
+// What the root package's tests need to reach into a running engine: they
+// drive the checkpoint model through it and check the engine's state.
+// Nothing else uses these.
+
+// MaxUnapplied is the bound on logged bytes not yet applied (commit.go).
+const MaxUnapplied = maxUnapplied
+
+// StopApplierForTest stops the background applier for good: logged groups
+// then stay in the log until the commit loop applies them itself.
+func (e *Engine) StopApplierForTest() { e.wal.ap.Stop() }
+
+// LockHandleForTest takes the handle's lock exclusively (a logging commit
+// loop then stalls on its next group) until the returned func is called.
+func (e *Engine) LockHandleForTest() (unlock func()) {
+	e.dbMu.Lock()
+	return e.dbMu.Unlock
+}
+
+// DBForTest returns the bbolt handle (tests write bbolt behind the
+// engine's back); nothing may be running that swaps it.
+func (e *Engine) DBForTest() *bolt.DB { return e.db }
+
+// LogForTest returns the write-ahead log (nil without one).
+func (e *Engine) LogForTest() *Log { return e.wal.log }

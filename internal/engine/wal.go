@@ -500,7 +500,7 @@ func CreateLog(path string, sync func(*os.File) error) (*Log, error) {
 }
 
 // Append writes one group's record after the last. It is not durable
-// until the syncer's next fdatasync (the root package's applier.go). A failure fails the store
+// until the syncer's next fdatasync (commit.go). A failure fails the store
 // (the caller's business): nothing is written to the log after it.
 func (l *Log) Append(gen uint64, muts []Mutation) (int, error) {
 	var crc uint32

@@ -1,28 +1,25 @@
-package ckpt
+package engine
 
-// The write-ahead log's side of the store. The commit loop applies each
-// group of writes to a scratch overlay tree of its own
-// (internal/engine/overlay.go), on top of the shared overlay and bbolt,
-// logs the group's changes (internal/engine/wal.go), and once the record
-// is durable merges the scratch tree into the shared one,
-// which readers see on top of bbolt. The applier, a goroutine of its own
-// (internal/engine/applier.go), replays logged groups into bbolt in large
-// batches; the commit loop then prunes from the shared tree what bbolt
-// holds.
+// The commit paths. The commit loop applies each group of writes to a
+// scratch overlay tree of its own (overlay.go), on top of the shared
+// overlay and bbolt, logs the group's changes (wal.go), and once the
+// record is durable merges the scratch tree into the shared one, which
+// readers see on top of bbolt. The applier, a goroutine of its own
+// (applier.go), replays logged groups into bbolt in large batches; the
+// commit loop then prunes from the shared tree what bbolt holds. Without
+// the log (NoWAL), a group is committed to bbolt itself.
 //
-// Reads are snapshots (internal/engine/snapshot.go): the commit loop
-// publishes the shared tree after every merge and every prune, and a
-// reader pairs the published tree with a bbolt read transaction.
+// Reads are snapshots (snapshot.go): the commit loop publishes the shared
+// tree after every merge and every prune, and a reader pairs the published
+// tree with a bbolt read transaction.
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"runtime/debug"
 	"slices"
 
-	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -40,39 +37,27 @@ const (
 // walState is the store's write-ahead-log state. Fields without a comment
 // belong to the commit loop.
 type walState struct {
-	log *engine.Log // nil when read-only
+	log *Log // nil when read-only
 	// snaps holds what readers see: a frozen copy of shared, published by
 	// the commit loop (the only writer of shared) after each merge and
 	// prune, and counts the readers.
-	snaps     *engine.Snapshots
-	shared    *engine.Tree
-	gen       uint64          // last group logged and merged
-	pruned    uint64          // every group let go of shared is <= pruned
-	groups    []*engine.Group // logged and not yet pruned from shared
-	unapplied int             // log bytes of groups not yet applied
-	ap        *engine.Applier
+	snaps     *Snapshots
+	shared    *Tree
+	gen       uint64   // last group logged and merged
+	pruned    uint64   // every group let go of shared is <= pruned
+	groups    []*Group // logged and not yet pruned from shared
+	unapplied int      // log bytes of groups not yet applied
+	ap        *Applier
 
 	flights []*flight // logged, waiting to be merged, in order
 	// unsynced holds the changes of every group in flight, merged in
 	// order: the next group reads through one tree, not one per flight.
-	unsynced *engine.Tree
+	unsynced *Tree
 	written  uint64 // last group written to the log (>= gen)
 	durable  uint64 // the log is fsync'd up to this group
 	syncing  bool   // the syncer is at work
 	syncReq  chan uint64
 	syncRes  chan syncResult
-}
-
-// endRead ends a snapshot's read transaction.
-func (s *Store) endRead(tx *bolt.Tx) { s.snapshots().End(tx) }
-
-// snapshots returns the snapshots of the log's overlay; nil (reads of
-// bbolt alone) without a log.
-func (s *Store) snapshots() *engine.Snapshots {
-	if s.wal == nil {
-		return nil
-	}
-	return s.wal.snaps
 }
 
 // publish makes the shared tree as it is now what new readers see.
@@ -81,50 +66,50 @@ func (w *walState) publish() { w.snaps.Publish(w.shared, w.gen, w.pruned) }
 // readWAL reads what a previous run logged and did not apply. Open calls it
 // before it writes anything: a damaged log (ErrCorrupt) leaves both files
 // as they were.
-func (s *Store) readWAL() (groups []engine.Group, err error) {
+func (e *Engine) readWAL(mark Mark) (groups []Group, err error) {
 	// This runs before init checks the file: guard the read the same way
 	// (a truncated file's missing pages would fault or panic in bbolt).
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer engine.RecoverCorrupt(&err, "open: read the write-ahead log's position")
+	defer RecoverCorrupt(&err, "open: read the write-ahead log's position")
 	var applied uint64
-	err = s.db.View(func(tx *bolt.Tx) error {
-		if fi, err := os.Stat(s.path); err == nil && fi.Size() < tx.Size() {
+	err = e.db.View(func(tx *bolt.Tx) error {
+		if fi, err := os.Stat(e.path); err == nil && fi.Size() < tx.Size() {
 			return fmt.Errorf("%w: the file is %d bytes but its pages reach %d bytes (truncated?)", ErrCorrupt, fi.Size(), tx.Size())
 		}
-		applied = appliedMark.Applied(engine.NewBoltView(tx))
+		applied = mark.Applied(NewBoltView(tx))
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return engine.ReadLog(s.path+walSuffix, applied)
+	return ReadLog(e.logPath, applied)
 }
 
 // openWAL replays logged (readWAL), then starts a new log (and the
 // applier) unless read-only or noWAL. Read-only, the logged groups are kept
 // in the overlay instead, since bbolt cannot be written.
-func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
-	path := s.path + walSuffix
+func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
+	path := e.logPath
 	var applied uint64
-	if err := s.db.View(func(tx *bolt.Tx) error { applied = appliedMark.Applied(engine.NewBoltView(tx)); return nil }); err != nil {
+	if err := e.db.View(func(tx *bolt.Tx) error { applied = mark.Applied(NewBoltView(tx)); return nil }); err != nil {
 		return err
 	}
-	groups := make([]*engine.Group, len(logged))
+	groups := make([]*Group, len(logged))
 	for i := range logged {
 		groups[i] = &logged[i]
 	}
-	if s.readOnly {
+	if e.readOnly {
 		if len(groups) == 0 {
 			return nil
 		}
 		// groups stays for Backup, which replays it into its copy.
-		w := &walState{shared: engine.NewTree(), gen: groups[len(groups)-1].Gen, groups: groups, snaps: engine.NewSnapshots(appliedMark)}
-		err := s.db.View(func(tx *bolt.Tx) error {
-			ow := engine.NewTreeWriter(w.shared, engine.NewBoltView(tx), 0)
+		w := &walState{shared: NewTree(), gen: groups[len(groups)-1].Gen, groups: groups, snaps: NewSnapshots(mark)}
+		err := e.db.View(func(tx *bolt.Tx) error {
+			ow := NewTreeWriter(w.shared, NewBoltView(tx), 0)
 			for _, g := range groups {
 				ow.SetGen(g.Gen)
 				for i := range g.Muts {
-					if err := engine.ReplayMut(&g.Muts[i], ow); err != nil {
+					if err := ReplayMut(&g.Muts[i], ow); err != nil {
 						return err
 					}
 				}
@@ -135,11 +120,11 @@ func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 			return fmt.Errorf("%w: write-ahead log: %v", ErrCorrupt, err)
 		}
 		w.publish()
-		s.wal = w
+		e.wal = w
 		return nil
 	}
 	if len(groups) > 0 {
-		if err := s.db.Update(func(tx *bolt.Tx) error { return appliedMark.Replay(engine.NewBoltView(tx), groups) }); err != nil {
+		if err := e.db.Update(func(tx *bolt.Tx) error { return mark.Replay(NewBoltView(tx), groups) }); err != nil {
 			return fmt.Errorf("ckpt: replay write-ahead log: %w", err)
 		}
 		applied = groups[len(groups)-1].Gen
@@ -150,49 +135,38 @@ func (s *Store) openWAL(noWAL bool, logged []engine.Group) error {
 		}
 		return nil
 	}
-	log, err := engine.CreateLog(path, s.syncLogTimed)
+	log, err := CreateLog(path, e.syncLog)
 	if err != nil {
 		return err
 	}
-	w := &walState{log: log, shared: engine.NewTree(), unsynced: engine.NewTree(), gen: applied, written: applied, durable: applied,
-		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1), snaps: engine.NewSnapshots(appliedMark)}
-	w.ap = engine.NewApplier(engine.ApplierConfig{FS: &s.fs, DBMu: &s.dbMu, DB: &s.db, Snaps: w.snaps,
-		Mark: appliedMark, Commit: s.commitBoltTimed, OnApplied: s.obs.applied}, applied)
+	w := &walState{log: log, shared: NewTree(), unsynced: NewTree(), gen: applied, written: applied, durable: applied,
+		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1), snaps: NewSnapshots(mark)}
+	w.ap = NewApplier(ApplierConfig{FS: &e.fs, DBMu: &e.dbMu, DB: &e.db, Snaps: w.snaps,
+		Mark: mark, Commit: e.commitBolt, OnApplied: e.obs.Applied}, applied)
 	w.publish()
-	s.wal = w
+	e.wal = w
 	go w.ap.Run()
 	go w.syncer()
 	return nil
-}
-
-// logging tells whether writes go through the write-ahead log (not NoWAL,
-// not read-only).
-func (s *Store) logging() bool { return s.wal != nil && s.wal.ap != nil }
-
-// snapshot begins a read: a bbolt read transaction and, with the log, the
-// overlay snapshot that goes with it (internal/engine/snapshot.go);
-// endRead ends it. It holds dbMu only while it begins, so Compact does not
-// swap the handle meanwhile (and its Close of the old handle waits for the
-// transaction to end).
-func (s *Store) snapshot() (*bolt.Tx, *engine.Snap, error) { return s.beginSnapshot(nil) }
-
-// beginSnapshot is snapshot; between, if set, runs after each bbolt begin
-// and before the overlay is loaded (tests pause readers there).
-func (s *Store) beginSnapshot(between func()) (*bolt.Tx, *engine.Snap, error) {
-	return s.snapshots().Begin(&s.dbMu, &s.db, between)
 }
 
 // flight is a group whose record is in the log but not merged yet: it
 // waits for the fsync that makes the log durable up to want, and for the
 // groups before it. Later groups read its changes in walState.unsynced.
 type flight struct {
-	ops   []*writeOp
+	ops   []*Op
 	errs  []error
-	group *engine.Group // nil: nothing to merge (no change, or its record failed)
-	tree  *engine.Tree
+	group *Group // nil: nothing to merge (no change, or its record failed)
+	tree  *Tree
 	off   int64  // where its record starts in the log
 	want  uint64 // the log must be durable up to this group first (0: no wait)
 }
+
+// syncLog is the log's fsync, as the observer times it.
+func (e *Engine) syncLog(f *os.File) error { return e.obs.SyncLog(f, e.hooks.SyncLog) }
+
+// commitBolt commits a bbolt write transaction, as the observer times it.
+func (e *Engine) commitBolt(tx *bolt.Tx) error { return e.obs.CommitBolt(tx, e.hooks.CommitBolt) }
 
 // syncResult is what the syncer reports: the log is durable up to gen.
 type syncResult struct {
@@ -226,86 +200,62 @@ func (w *walState) requestSync() {
 	}
 }
 
-// commitGroupWAL applies ops to a scratch overlay on top of the groups in
+// logGroup applies ops to a scratch overlay on top of the groups in
 // flight, the shared overlay and bbolt, and writes their changes to the
 // log as one record. The group is merged (readers see it) and its callers
 // acknowledged once the log is durable up to it (finishFlights); a group
 // of NoSync ops only waits for the groups before it.
-func (s *Store) commitGroupWAL(ops []*writeOp) {
-	w := s.wal
+func (e *Engine) logGroup(ops []*Op) {
+	w := e.wal
 	// ops is the commit loop's reused slice: the flight outlives it.
 	ops = slices.Clone(ops)
 	f := &flight{ops: ops, errs: make([]error, len(ops)), off: w.log.Offset()}
-	fail := func(err error) {
-		for i := range f.errs {
-			if f.errs[i] == nil {
-				f.errs[i] = err
-			}
-		}
-	}
-	s.pruneApplied()
+	fail := func(err error) { failRest(f.errs, err) }
+	e.pruneApplied()
 	if w.unapplied > maxUnapplied || w.log.Offset() > maxLog {
-		if err := s.drainFlights(); err != nil {
+		if err := e.drainFlights(); err != nil {
 			fail(err)
-			s.ack(ops, f.errs)
+			e.ack(ops, f.errs)
 			return
 		}
-		if err := s.applyAll(); err != nil {
+		if err := e.applyAll(); err != nil {
 			fail(err)
-			s.ack(ops, f.errs)
+			e.ack(ops, f.errs)
 			return
 		}
 		f.off = w.log.Offset()
 	}
-	s.dbMu.RLock()
-	tx, err := s.db.Begin(false)
+	e.dbMu.RLock()
+	tx, err := e.db.Begin(false)
 	if err != nil {
-		s.dbMu.RUnlock()
+		e.dbMu.RUnlock()
 		fail(fmt.Errorf("ckpt: begin read: %w", err))
-		s.ack(ops, f.errs)
+		e.ack(ops, f.errs)
 		return
 	}
 	// The commit loop is the only writer of shared and of the flights'
 	// trees: it reads them unlocked.
-	var base reader = w.shared.LoopView(engine.NewBoltView(tx))
+	var base Reader = w.shared.LoopView(NewBoltView(tx))
 	if w.unsynced.Len() > 0 {
 		base = w.unsynced.LoopView(base)
 	}
-	ow := engine.NewTreeWriter(engine.NewTree(), base, w.written+1)
-	needSync, barrier := false, false
-	for i, op := range ops {
-		if op.apply == nil {
-			barrier = true
-			continue
-		}
-		if err := op.ctx.Err(); err != nil {
-			f.errs[i] = err
-			continue
-		}
-		u, m := ow.Mark()
-		if err := safeApply(op.apply, ow); err != nil {
-			ow.Rollback(u, m) // this op alone fails
-			f.errs[i] = err
-			continue
-		}
-		if len(ow.Muts()) > m {
-			needSync = needSync || op.dur != NoSync
-		}
-	}
+	ow := NewTreeWriter(NewTree(), base, w.written+1)
+	// The tree takes any op back: no op fails the group half-way.
+	_, needSync, barrier, _ := applyOps(ops, f.errs, ow, &treeScope{w: ow})
 	_ = tx.Rollback()
-	s.dbMu.RUnlock()
+	e.dbMu.RUnlock()
 	if len(ow.Muts()) > 0 {
 		n, err := w.log.Append(ow.Gen(), ow.Muts())
 		if err != nil {
 			// Nothing of the group counts: its scratch tree is dropped, its
 			// bytes are erased, and the store stops writing. The groups
 			// before it finish as their fsync says.
-			fail(s.fs.Fail(engine.FailLog, errors.Join(err, w.log.Erase(f.off))))
+			fail(e.persistFailed(FailLog, errors.Join(err, w.log.Erase(f.off))))
 		} else {
 			w.written = ow.Gen()
-			f.group = &engine.Group{Gen: ow.Gen(), Muts: ow.Muts(), Size: n}
+			f.group = &Group{Gen: ow.Gen(), Muts: ow.Muts(), Size: n}
 			f.tree = ow.Scratch()
-			engine.MergeOverlay(w.unsynced, ow.Scratch())
+			MergeOverlay(w.unsynced, ow.Scratch())
 			if needSync {
 				f.want = ow.Gen()
 			}
@@ -315,21 +265,21 @@ func (s *Store) commitGroupWAL(ops []*writeOp) {
 		f.want = w.written // a Flush: everything logged before it
 	}
 	w.flights = append(w.flights, f)
-	s.finishFlights()
+	e.finishFlights()
 	w.requestSync()
 }
 
 // finishFlights merges and acknowledges, in order, the groups in flight
 // whose wait is over.
-func (s *Store) finishFlights() {
-	w := s.wal
+func (e *Engine) finishFlights() {
+	w := e.wal
 	n, merged := 0, false
 	for _, f := range w.flights {
 		if f.want > w.durable {
 			break
 		}
 		if g := f.group; g != nil {
-			g.Keys = engine.MergeOverlay(w.shared, f.tree)
+			g.Keys = MergeOverlay(w.shared, f.tree)
 			w.gen = g.Gen
 			merged = true
 		}
@@ -345,16 +295,16 @@ func (s *Store) finishFlights() {
 		if g := f.group; g != nil {
 			w.groups = append(w.groups, g)
 			w.unapplied += g.Size
-			s.obs.group(len(f.ops), g.Size, g.Gen)
+			e.obs.Group(len(f.ops), g.Size, g.Gen)
 			w.ap.Add(g)
-			s.commits.Add(1)
+			e.commits.Add(1)
 		}
-		s.ack(f.ops, f.errs)
+		e.ack(f.ops, f.errs)
 	}
 	clear(w.flights[:n])
 	w.flights = w.flights[n:]
 	if len(w.flights) == 0 && w.unsynced.Len() > 0 {
-		w.unsynced = engine.NewTree() // all of it is in shared now
+		w.unsynced = NewTree() // all of it is in shared now
 	}
 }
 
@@ -362,50 +312,46 @@ func (s *Store) finishFlights() {
 // (internal/engine/failstop.go) and every group in flight (later ones were built on earlier
 // ones); their records are erased, and neither their log space nor their
 // group numbers are used again: nothing is logged after a failure.
-func (s *Store) synced(res syncResult) {
-	w := s.wal
+func (e *Engine) synced(res syncResult) {
+	w := e.wal
 	w.syncing = false
 	if res.err != nil {
 		cause := fmt.Errorf("ckpt: write-ahead log: fsync: %w", res.err)
 		if len(w.flights) > 0 {
 			cause = errors.Join(cause, w.log.Erase(w.flights[0].off))
 		}
-		err := s.fs.Fail(engine.FailLog, cause)
+		err := e.persistFailed(FailLog, cause)
 		for _, f := range w.flights {
-			for i := range f.errs {
-				if f.errs[i] == nil {
-					f.errs[i] = err
-				}
-			}
-			s.ack(f.ops, f.errs)
+			failRest(f.errs, err)
+			e.ack(f.ops, f.errs)
 		}
 		clear(w.flights)
 		w.flights = w.flights[:0]
-		w.unsynced = engine.NewTree()
+		w.unsynced = NewTree()
 		return
 	}
 	w.durable = max(w.durable, res.gen)
-	s.finishFlights()
+	e.finishFlights()
 	w.requestSync()
 }
 
 // drainFlights waits until no group is in flight.
-func (s *Store) drainFlights() error {
-	w := s.wal
+func (e *Engine) drainFlights() error {
+	w := e.wal
 	for len(w.flights) > 0 {
 		w.requestSync()
 		if !w.syncing {
 			return errors.New("ckpt: write-ahead log: groups in flight wait for nothing") // cannot happen
 		}
-		s.synced(<-w.syncRes)
+		e.synced(<-w.syncRes)
 	}
 	return nil
 }
 
 // pruneApplied removes from the shared tree what bbolt now holds, and
 // rewinds the log when bbolt holds all of it.
-func (s *Store) pruneApplied() {
-	w := s.wal
+func (e *Engine) pruneApplied() {
+	w := e.wal
 	applied := w.ap.Applied()
 	n := 0
 	for _, g := range w.groups {
@@ -417,7 +363,7 @@ func (s *Store) pruneApplied() {
 	if n == 0 {
 		return
 	}
-	engine.PruneOverlay(w.shared, w.groups[:n], applied)
+	PruneOverlay(w.shared, w.groups[:n], applied)
 	w.pruned = applied
 	w.publish()
 	for _, g := range w.groups[:n] {
@@ -425,43 +371,31 @@ func (s *Store) pruneApplied() {
 	}
 	clear(w.groups[:n])
 	w.groups = w.groups[n:]
-	if applied == w.gen && len(w.flights) == 0 && s.fs.Failed() == nil {
+	if applied == w.gen && len(w.flights) == 0 && e.fs.Failed() == nil {
 		w.log.Rewind() // bbolt holds (and has fsync'd) every record
 		w.durable = w.written
 	}
 }
 
-// ApplyLog moves every write acknowledged before it from the write-ahead
-// log into the store file, fsync'd there, as Compact and Close do first.
-// Tools that read or copy the file itself (its size, a file-level backup)
-// call it first. With NoWAL, or read-only, there is nothing to apply.
-func (s *Store) ApplyLog(ctx context.Context) error {
-	if !s.logging() {
-		return s.Flush(ctx)
-	}
-	// A solo op drains the groups in flight and applies everything first.
-	return s.enqueue(ctx, &writeOp{ctx: ctx, dur: Sync, done: make(chan error, 1), solo: func() error { return nil }})
-}
-
 // applyAll applies every logged group now (Compact, Close, a full log).
-func (s *Store) applyAll() error {
-	if err := s.wal.ap.Apply(false); err != nil {
+func (e *Engine) applyAll() error {
+	if err := e.wal.ap.Apply(false); err != nil {
 		return err
 	}
-	s.pruneApplied()
+	e.pruneApplied()
 	return nil
 }
 
 // closeWAL applies everything, stops the applier and removes the log. If
 // applying fails, the log stays: the next Open replays it.
-func (s *Store) closeWAL() error {
-	w := s.wal
+func (e *Engine) closeWAL() error {
+	w := e.wal
 	if w == nil || w.log == nil {
 		return nil
 	}
 	close(w.syncReq)
 	w.ap.Stop()
-	if s.fs.BoltFailed() {
+	if e.fs.BoltFailed() {
 		// bbolt takes nothing more: the log keeps the durable groups
 		// bbolt lacks, for the next Open.
 		if w.ap.Applied() < w.gen {
@@ -469,7 +403,7 @@ func (s *Store) closeWAL() error {
 		}
 		return w.log.Remove()
 	}
-	if err := s.applyAll(); err != nil {
+	if err := e.applyAll(); err != nil {
 		return errors.Join(err, w.log.SyncAndClose())
 	}
 	return w.log.Remove()

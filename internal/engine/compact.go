@@ -1,0 +1,302 @@
+package engine
+
+// Compaction. bbolt never shrinks its file: deleted data leaves free pages
+// that later writes reuse, but the file keeps its high-water size. Compact
+// copies the live data into a new file and puts it in place of the old one.
+//
+// Crash safety: the old file is never modified. The new file is written
+// next to it under a temporary name, fsync'd, then renamed over the old name
+// (an atomic replace) and the directory is fsync'd. A crash before the rename
+// leaves the old file (and a temporary file that the next Open removes); a
+// crash after it leaves the new one, which already holds everything. Writers
+// wait in the commit loop's queue for the whole compaction, so no write is
+// acknowledged that only the old file holds. The new file is opened (and so
+// locked) before the rename, so no other process can slip in between. A
+// process waiting in Open on the old file's lock gets it once the old
+// handle is closed; Open then sees that the path names another file and
+// waits on that one (openBolt), so it never writes into the replaced file
+// nor touches the log, which belongs to whoever holds the file at the path.
+//
+// The copy follows bbolt.Compact (same walk, pages filled to 100%), written
+// out here to report progress and honour the context.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// compactTxBytes bounds the data copied in one transaction of the new
+// file, as bbolt.Compact's txMaxSize does, so memory stays bounded.
+const compactTxBytes = 32 << 20
+
+// compactAllocSize is the step in which the new file grows.
+const compactAllocSize = 1 << 20
+
+// compactProgressEvery is how many keys are copied between two progress
+// reports (and checks of the context).
+const compactProgressEvery = 4096
+
+func compactTempPath(path string) string { return path + ".compact" }
+
+// RemoveCompactLeftover removes the temporary file of a compaction that
+// died before its rename. Called only while holding the lock on path: no
+// other process can be compacting it.
+func RemoveCompactLeftover(path string) {
+	_ = os.Remove(compactTempPath(path))
+}
+
+// CompactStats are the file sizes around a compaction.
+type CompactStats struct {
+	BytesBefore int64 // after the write-ahead log is applied, which compaction does first
+	BytesAfter  int64
+}
+
+// Compact rewrites the live data into a new file and puts it in place of
+// the store's (see above). Only a solo op calls it: it runs in the commit
+// loop, after every write queued before it is in bbolt, and no write runs
+// meanwhile. progress, if set, is called from time to time with the keys
+// copied so far and the total. If ctx ends or the copy fails, the store
+// keeps its old file unchanged.
+func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) (CompactStats, error) {
+	var st CompactStats
+	fi, err := os.Stat(e.path)
+	if err != nil {
+		return st, fmt.Errorf("ckpt: compact: %w", err)
+	}
+	st.BytesBefore = fi.Size()
+	tmp := compactTempPath(e.path)
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return st, fmt.Errorf("ckpt: compact: remove stale %s: %w", tmp, err)
+	}
+	bo := e.boltOpts
+	bo.ReadOnly = false
+	// bbolt's own map sizing, not Open's large map: the new file then grows
+	// to its map's size (a power of two) or in compactAllocSize steps, not
+	// in Open's growth steps. (Until the next Open, the store then remaps
+	// as bbolt does, each time its map doubles.)
+	bo.InitialMmapSize = 0
+	bo.OpenFile = func(name string, flag int, _ os.FileMode) (*os.File, error) {
+		open := os.OpenFile
+		if e.boltOpts.OpenFile != nil {
+			open = e.boltOpts.OpenFile
+		}
+		return open(name, flag, fi.Mode().Perm())
+	}
+	dst, dstFile, err := OpenBolt(tmp, &bo)
+	if err != nil {
+		return st, fmt.Errorf("ckpt: compact: create %s: %w", tmp, err)
+	}
+	dst.NoSync = true // one fsync at the end instead of one per transaction
+	// bbolt grows a file to what it needs plus AllocSize (16 MB by
+	// default): grown in small steps, the new file ends with its data, not
+	// with up to 16 MB of empty pages. The default comes back for later
+	// writes.
+	allocSize := dst.AllocSize
+	dst.AllocSize = compactAllocSize
+	fail := func(err error) (CompactStats, error) {
+		_ = dst.Close()
+		_ = os.Remove(tmp)
+		return st, fmt.Errorf("ckpt: compact: %w", err)
+	}
+	// A damaged page of the old file panics in bbolt: ErrCorrupt, and the
+	// store keeps its old file.
+	if err := Guard("compact: copy", func() error { return copyLive(ctx, dst, e.db, progress, e.compactStage) }); err != nil {
+		return fail(err)
+	}
+	if err := dst.Sync(); err != nil {
+		return fail(err)
+	}
+	dst.AllocSize = allocSize
+	e.compactStage("synced")
+
+	var dirErr error
+	old, err := e.replaceFile(dst, dstFile, func() error {
+		if err := os.Rename(tmp, e.path); err != nil {
+			return err
+		}
+		e.compactStage("renamed")
+		// From here the new file is the store: both files hold all data,
+		// so a failed directory fsync is reported but does not undo the
+		// swap.
+		dirErr = SyncDir(filepath.Dir(e.path))
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	e.compactStage("swapped")
+	closeErr := old.Close()
+	if fi, err := os.Stat(e.path); err == nil {
+		st.BytesAfter = fi.Size()
+	}
+	if err := errors.Join(dirErr, closeErr); err != nil {
+		return st, fmt.Errorf("ckpt: compact: file replaced, but: %w", err)
+	}
+	return st, nil
+}
+
+// copyLive copies every bucket, key and value of src into the empty dst,
+// in key order with full pages. stage reports when half is copied.
+func copyLive(ctx context.Context, dst, src *bolt.DB, progress func(done, total int64), stage func(string)) error {
+	return src.View(func(stx *bolt.Tx) error {
+		c := &copier{ctx: ctx, dst: dst, progress: progress, stage: stage}
+		// Count first, so progress has a total (a keys-only walk, far
+		// cheaper than the copy).
+		if err := stx.ForEach(func(_ []byte, b *bolt.Bucket) error {
+			c.total += 1 + countKeys(b)
+			return nil
+		}); err != nil {
+			return err
+		}
+		var err error
+		if c.tx, err = dst.Begin(true); err != nil {
+			return err
+		}
+		defer func() {
+			if c.tx != nil {
+				_ = c.tx.Rollback()
+			}
+		}()
+		if err := stx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			return c.copyBucket(b, [][]byte{name})
+		}); err != nil {
+			return err
+		}
+		err = c.tx.Commit()
+		c.tx = nil
+		if err == nil && progress != nil {
+			progress(c.done, c.total)
+		}
+		return err
+	})
+}
+
+func countKeys(b *bolt.Bucket) int64 {
+	var n int64
+	cur := b.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		n++
+		if v == nil {
+			if sub := b.Bucket(k); sub != nil {
+				n += countKeys(sub)
+			}
+		}
+	}
+	return n
+}
+
+type copier struct {
+	ctx      context.Context
+	dst      *bolt.DB
+	tx       *bolt.Tx
+	gen      int // transactions committed so far: bucket handles die with them
+	size     int64
+	done     int64
+	total    int64
+	half     bool
+	progress func(done, total int64)
+	stage    func(string)
+}
+
+// bucket returns (creating on first use) the bucket at path in the
+// current transaction.
+func (c *copier) bucket(path [][]byte) (*bolt.Bucket, error) {
+	b, err := c.tx.CreateBucketIfNotExists(path[0])
+	for _, name := range path[1:] {
+		if err != nil {
+			break
+		}
+		b, err = b.CreateBucketIfNotExists(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	b.FillPercent = 1.0 // keys arrive in order: full pages are the smallest file
+	return b, nil
+}
+
+// count notes one copied key of sz bytes, committing the transaction when
+// it holds compactTxBytes and reporting progress.
+func (c *copier) count(sz int64) error {
+	c.done++
+	if !c.half && c.done*2 >= c.total {
+		c.half = true
+		c.stage("copying")
+	}
+	if c.done%compactProgressEvery == 0 {
+		if err := c.ctx.Err(); err != nil {
+			return err
+		}
+		if c.progress != nil {
+			c.progress(c.done, c.total)
+		}
+	}
+	c.size += sz
+	if c.size < compactTxBytes {
+		return nil
+	}
+	if err := c.tx.Commit(); err != nil {
+		c.tx = nil
+		return err
+	}
+	var err error
+	c.tx, err = c.dst.Begin(true)
+	c.size = 0
+	c.gen++
+	return err
+}
+
+func (c *copier) copyBucket(src *bolt.Bucket, path [][]byte) error {
+	if err := c.count(int64(len(path[len(path)-1]))); err != nil {
+		return err
+	}
+	b, err := c.bucket(path)
+	if err != nil {
+		return err
+	}
+	if err := b.SetSequence(src.Sequence()); err != nil {
+		return err
+	}
+	gen := c.gen
+	cur := src.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		if v == nil {
+			if sub := src.Bucket(k); sub != nil {
+				if err := c.copyBucket(sub, append(path[:len(path):len(path)], k)); err != nil {
+					return err
+				}
+				if b, err = c.bucket(path); err != nil { // the child may have committed
+					return err
+				}
+				gen = c.gen
+				continue
+			}
+		}
+		if gen != c.gen {
+			if b, err = c.bucket(path); err != nil {
+				return err
+			}
+			gen = c.gen
+		}
+		if err := b.Put(k, v); err != nil {
+			return err
+		}
+		if err := c.count(int64(len(k) + len(v))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// compactStage reports a stage of a compaction to the test hook, if any
+// (Hooks.CompactStage).
+func (e *Engine) compactStage(stage string) {
+	if e.hooks.CompactStage != nil {
+		e.hooks.CompactStage(stage)
+	}
+}

@@ -1,0 +1,346 @@
+package engine
+
+// The engine: one bbolt file, its write-ahead log, the overlay readers see
+// on top of bbolt, the commit loop that builds and persists groups of
+// writes (loop.go, group.go, commit.go), the applier that moves logged
+// groups into bbolt (applier.go), compaction (compact.go), and their
+// goroutines and lifecycle. The root package keeps the checkpoint model
+// and talks to the engine only through this API: View for snapshot reads,
+// Send for group writes, flushes and solo operations (Op), Hold for a
+// paused file (Backup, Verify), Compact (from a solo op), Failed and
+// Close.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Observer hears what the engine does: the root package's metrics and
+// logger implement it. Its methods run on the engine's goroutines (the
+// commit loop, the applier, readers): they must be short.
+type Observer interface {
+	// Group: a group of ops was made durable (logBytes and gen are 0
+	// without the log).
+	Group(ops, logBytes int, gen uint64)
+	// Applied: the applier moved groups into bbolt.
+	Applied(groups []*Group)
+	// SnapshotOpened and SnapshotClosed bracket each View.
+	SnapshotOpened()
+	SnapshotClosed()
+	// Failed: the store entered the fail-stop state (once).
+	Failed(src FailSource, cause error)
+	// SyncLog runs sync (the log's fsync) and CommitBolt runs commit (a
+	// bbolt commit), so that the observer can time them.
+	SyncLog(f *os.File, sync func(*os.File) error) error
+	CommitBolt(tx *bolt.Tx, commit func(*bolt.Tx) error) error
+}
+
+// Hooks are the engine's test seams; zero fields keep the defaults.
+type Hooks struct {
+	// SyncLog is the write-ahead log's fsync (default Fdatasync).
+	SyncLog func(*os.File) error
+	// CommitBolt commits a bbolt write transaction of the commit loop or
+	// the applier (default (*bolt.Tx).Commit).
+	CommitBolt func(*bolt.Tx) error
+	// BeforeSend, if set, runs between an op's OnQueue hook and its send
+	// (tests widen that window).
+	BeforeSend func()
+	// CompactStage, if set, is called at each stage of a compaction:
+	// "copying" (half the keys copied), "synced", "renamed", "swapped".
+	CompactStage func(stage string)
+}
+
+// Options configure Open.
+type Options struct {
+	// Bolt are bbolt's options, complete (Timeout, ReadOnly, map size...).
+	Bolt bolt.Options
+	// LogPath is the write-ahead log's file.
+	LogPath string
+	// NoWAL commits every group to bbolt itself instead of the log.
+	NoWAL bool
+	// MaxPending bounds the queue of ops (zero: 1024).
+	MaxPending int
+	// Mark is where bbolt records the last logged group it holds.
+	Mark Mark
+	// Init runs once the log is read and before it is replayed, in a
+	// write transaction (a read one when read-only): the root package
+	// checks (or writes) its format marker there.
+	Init func(tx *bolt.Tx) error
+	// OnAsyncError, if set, hears of every failed op that had no Done
+	// channel (an Async write), from the commit loop.
+	OnAsyncError func(error)
+	Observer     Observer
+	Hooks        Hooks
+}
+
+// Engine is an open store file with its log and commit loop.
+type Engine struct {
+	path     string
+	logPath  string       // the write-ahead log's file
+	boltOpts bolt.Options // to open a compacted file alike
+	readOnly bool
+	obs      Observer
+	hooks    Hooks
+
+	// dbMu guards the db handle against replaceFile swapping it: readers
+	// hold it shared only while they begin a read transaction (the old
+	// handle's Close waits for those to end); the commit loop, the only
+	// writer of db, holds it exclusively for the swap.
+	dbMu sync.RWMutex
+	db   *bolt.DB
+	file *os.File // db's file (bbolt holds its lock), for AbandonBolt
+
+	queue    chan *Op
+	loopDone chan struct{}
+	queueMu  sync.Mutex // orders OnQueue hooks with queue sends
+	// wal is the write-ahead log's state (commit.go); nil with NoWAL, or
+	// read-only with nothing logged.
+	wal *walState
+	// fs is the fail-stop state (failstop.go).
+	fs FailState
+
+	asyncMu      sync.Mutex
+	asyncErrs    []error
+	onAsyncError func(error)
+	unsynced     bool // a NoSync commit is not yet fsync'd; only the loop touches it
+	commits      atomic.Int64
+	replayed     int
+}
+
+// BoltOpenError is Open's error when bbolt itself could not open the
+// file (the root package words these for the user: locked, not a ckpt
+// file...).
+type BoltOpenError struct{ Err error }
+
+func (e *BoltOpenError) Error() string { return e.Err.Error() }
+func (e *BoltOpenError) Unwrap() error { return e.Err }
+
+// Open opens the bbolt file at path (opts.Bolt), reads and replays what a
+// previous run logged, starts a new log and the applier (unless read-only
+// or NoWAL) and the commit loop. A damaged file or log gives ErrCorrupt,
+// never a panic; a damaged log leaves both files as they were.
+func Open(path string, opts Options) (*Engine, error) {
+	bo := opts.Bolt
+	db, file, err := OpenBolt(path, &bo)
+	if err != nil {
+		return nil, &BoltOpenError{err}
+	}
+	if fi, err := os.Stat(path); err == nil {
+		db.AllocSize = GrowStep(fi.Size()) // with the large map (applier.go)
+	}
+	e := &Engine{
+		path:         path,
+		logPath:      opts.LogPath,
+		boltOpts:     bo,
+		readOnly:     bo.ReadOnly,
+		obs:          opts.Observer,
+		hooks:        opts.Hooks,
+		db:           db,
+		file:         file,
+		queue:        make(chan *Op, cmp.Or(max(opts.MaxPending, 0), 1024)),
+		loopDone:     make(chan struct{}),
+		onAsyncError: opts.OnAsyncError,
+	}
+	if e.hooks.SyncLog == nil {
+		e.hooks.SyncLog = Fdatasync
+	}
+	if e.hooks.CommitBolt == nil {
+		e.hooks.CommitBolt = (*bolt.Tx).Commit
+	}
+	e.fs.OnFail = e.obs.Failed
+	fail := func(err error) (*Engine, error) {
+		if FromPanic(err) {
+			_ = AbandonBolt(e.db, e.file)
+		} else {
+			_ = e.db.Close()
+		}
+		return nil, err
+	}
+	logged, err := e.readWAL(opts.Mark) // guarded itself; before anything is written: a damaged log changes nothing
+	if err != nil {
+		return fail(err)
+	}
+	if err := Guard("open: check the format", func() error { return e.init(opts.Init) }); err != nil {
+		return fail(err)
+	}
+	if err := Guard("open: replay the write-ahead log", func() error { return e.openWAL(opts.Mark, opts.NoWAL, logged) }); err != nil {
+		return fail(err)
+	}
+	e.replayed = len(logged)
+	go e.run()
+	return e, nil
+}
+
+// init runs the caller's Init in a transaction, after checking that the
+// file holds every page bbolt's meta names.
+func (e *Engine) init(fn func(tx *bolt.Tx) error) error {
+	check := func(tx *bolt.Tx) error {
+		// A truncated file still opens, and reading its missing pages would
+		// fault: refuse it here with a clear error.
+		if fi, err := e.file.Stat(); err == nil && fi.Size() < tx.Size() {
+			return fmt.Errorf("%w: the file is %d bytes but its pages reach %d bytes (truncated?)", ErrCorrupt, fi.Size(), tx.Size())
+		}
+		if fn == nil {
+			return nil
+		}
+		return fn(tx)
+	}
+	if e.readOnly {
+		return e.db.View(check)
+	}
+	return e.db.Update(check)
+}
+
+// Replayed is the number of logged groups Open replayed.
+func (e *Engine) Replayed() int { return e.replayed }
+
+// Abandon undoes an Open whose caller failed afterwards (err): nothing
+// more is written to bbolt, the log stays for the next Open, the file is
+// closed (abandoned if err came from a bbolt panic).
+func (e *Engine) Abandon(err error) {
+	e.fs.Fail(FailBolt, err) // the applier must not begin a bbolt write now
+	close(e.queue)
+	<-e.loopDone
+	_ = e.closeWAL()
+	if FromPanic(err) {
+		_ = AbandonBolt(e.db, e.file)
+	} else {
+		_ = e.db.Close()
+	}
+}
+
+// Close stops the commit loop once every op queued is done (the caller
+// sends none after), applies the log and removes it, and closes the file.
+// It returns the failures of ops without a Done channel not yet taken
+// (TakeAsyncErr).
+func (e *Engine) Close() error {
+	close(e.queue)
+	<-e.loopDone
+	var syncErr error
+	if e.unsynced {
+		syncErr = e.db.Sync()
+	}
+	walErr := e.closeWAL()
+	var closeErr error
+	if e.fs.Poisoned() {
+		closeErr = AbandonBolt(e.db, e.file)
+	} else {
+		closeErr = e.db.Close()
+	}
+	return errors.Join(e.TakeAsyncErr(), syncErr, walErr, closeErr)
+}
+
+// View runs fn on a snapshot of the store (snapshot.go): it holds no lock
+// the commit loop or the applier wait for. A bbolt panic on a damaged page
+// becomes ErrCorrupt (guard.go).
+func (e *Engine) View(ctx context.Context, fn func(r Reader) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer RecoverCorrupt(&err, "read")
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ss := e.snapshots()
+	tx, snap, err := ss.Begin(&e.dbMu, &e.db, nil)
+	if err != nil {
+		return err
+	}
+	defer ss.End(tx)
+	e.obs.SnapshotOpened()
+	defer e.obs.SnapshotClosed()
+	return fn(snap.View(tx))
+}
+
+// BeginSnapshot begins a read as View does; between, if set, runs after
+// each bbolt begin and before the overlay is loaded (tests pause readers
+// there). EndSnapshot ends it.
+func (e *Engine) BeginSnapshot(between func()) (*bolt.Tx, *Snap, error) {
+	return e.snapshots().Begin(&e.dbMu, &e.db, between)
+}
+
+// EndSnapshot ends a read BeginSnapshot began.
+func (e *Engine) EndSnapshot(tx *bolt.Tx) { e.snapshots().End(tx) }
+
+// snapshots returns the snapshots of the log's overlay; nil (reads of
+// bbolt alone) without a log.
+func (e *Engine) snapshots() *Snapshots {
+	if e.wal == nil {
+		return nil
+	}
+	return e.wal.snaps
+}
+
+// Failed returns the fail-stop error, or nil while the store is sound.
+func (e *Engine) Failed() error { return e.fs.Failed() }
+
+// Logging tells whether writes go through the write-ahead log (not NoWAL,
+// not read-only).
+func (e *Engine) Logging() bool { return e.wal != nil && e.wal.ap != nil }
+
+// Applied returns the last logged group bbolt holds (0 without the log).
+func (e *Engine) Applied() uint64 {
+	if !e.Logging() {
+		return 0
+	}
+	return e.wal.ap.Applied()
+}
+
+// Commits counts the groups made durable.
+func (e *Engine) Commits() int64 { return e.commits.Load() }
+
+// ApplyNow applies what is logged so far, as the applier would (Backup
+// does it before its solo op, so that the op finds little left). A
+// failure is met again by the next apply.
+func (e *Engine) ApplyNow() {
+	if e.Logging() {
+		_ = e.wal.ap.Apply(false)
+	}
+}
+
+// Hold begins a read transaction on the file as it is, with the applier
+// paused (its commits wait) and the handle kept from a swap, until
+// release. Logging, call it from a solo op (every group is then in bbolt);
+// read-only, groups are the logged groups the file lacks.
+func (e *Engine) Hold() (tx *bolt.Tx, groups []*Group, release func(), err error) {
+	var ap *Applier
+	if e.Logging() {
+		ap = e.wal.ap
+		ap.Lock()
+	} else if e.wal != nil {
+		groups = e.wal.groups
+	}
+	e.dbMu.RLock()
+	release = func() {
+		e.dbMu.RUnlock()
+		if ap != nil {
+			ap.Unlock()
+		}
+	}
+	if tx, err = e.db.Begin(false); err != nil {
+		release()
+		return nil, nil, nil, fmt.Errorf("begin read: %w", err)
+	}
+	return tx, groups, release, nil
+}
+
+// replaceFile swaps the store's file for dst (Compact): replace (the
+// rename) runs with every reader kept from the old handle; if it fails
+// nothing changes. The caller closes old. Only a solo op calls it.
+func (e *Engine) replaceFile(dst *bolt.DB, dstFile *os.File, replace func() error) (old *bolt.DB, err error) {
+	e.dbMu.Lock() // no reader may use the old handle past this point
+	defer e.dbMu.Unlock()
+	if err := replace(); err != nil {
+		return nil, err
+	}
+	old = e.db
+	e.db, e.file = dst, dstFile
+	e.unsynced = false
+	return old, nil
+}

@@ -1,0 +1,183 @@
+package engine
+
+// One commit path for both modes. commitGroup builds every group the same
+// way (applyOps): the ops run in queue order on the group's writer, each
+// checked for its context first, a panic becomes its error, an op that
+// fails is taken back alone and its group goes on without it. The group is
+// then made durable, by the log (logGroup, commit.go: one record appended,
+// fsync'd by the syncer, merged and acknowledged once durable, applied to
+// bbolt later) or by a bbolt commit (boltGroup), and a failed persist goes
+// through persistFailed: the store fails (failstop.go) and so does every op
+// of the group not already failed. Once the store has failed, every group
+// fails whole, in both modes.
+//
+// What still differs, and why:
+//   - The writer. With the log, ops write a scratch overlay tree on top of
+//     a bbolt read transaction: the tree's changes are the log record, and
+//     readers see them only once the record is durable. Without it, ops
+//     write bbolt's write transaction itself: no second copy of the
+//     changes, as the commit is the persist.
+//   - Taking an op back. The tree undoes one op (Mark/Rollback); bbolt has
+//     no savepoints, so an op that fails after a change rolls the whole
+//     transaction back and each op of the group is committed on its own.
+//   - Waiting for the disk. A logged group waits for the syncer's fsync
+//     while the commit loop builds the next groups (pipelined); a bbolt
+//     commit fsyncs in place (db.NoSync toggled per transaction), and a
+//     Flush fsyncs what NoSync commits left (ack, loop.go).
+//   - What a failed persist leaves. A failed log write or fsync erases the
+//     group's record (its space and number are never used again) and is
+//     FailLog: bbolt is sound, and Close still applies the durable groups
+//     to it. A failed bbolt commit is FailBolt: what bbolt wrote is
+//     unknown, and nothing more is written to it.
+
+import "fmt"
+
+// opScope takes one op of a group back from the group's writer.
+type opScope interface {
+	// start marks where the next op begins.
+	start()
+	// wrote tells whether the op since start changed anything.
+	wrote() bool
+	// takeBack undoes the op since start; false if the writer cannot
+	// (then the op's changes are still in the group).
+	takeBack() bool
+}
+
+// treeScope takes an op back from a scratch overlay tree (logGroup).
+type treeScope struct {
+	w    *TreeWriter
+	u, m int
+}
+
+func (s *treeScope) start()      { s.u, s.m = s.w.Mark() }
+func (s *treeScope) wrote() bool { return len(s.w.Muts()) > s.m }
+func (s *treeScope) takeBack() bool {
+	s.w.Rollback(s.u, s.m)
+	return true
+}
+
+// boltScope tells whether an op wrote bbolt's write transaction
+// (boltGroup); it cannot take back what it wrote.
+type boltScope struct{ v *BoltView }
+
+func (s boltScope) start()         { s.v.SetWrote(false) }
+func (s boltScope) wrote() bool    { return s.v.Wrote() }
+func (s boltScope) takeBack() bool { return !s.v.Wrote() }
+
+// applyOps runs ops on w, in order, and sets errs[i] for each op that
+// fails alone. wrote: some op changed something; needSync: some op that
+// changed something waits for an fsync; barrier: the group holds a Flush.
+// halfway is the error of an op that failed after a change sc cannot take
+// back: the group is then unusable (the caller retries each op alone).
+func applyOps(ops []*Op, errs []error, w Writer, sc opScope) (wrote, needSync, barrier bool, halfway error) {
+	for i, op := range ops {
+		if op.Apply == nil {
+			barrier = true
+			continue
+		}
+		if err := op.Ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		sc.start()
+		if err := safeApply(op.Apply, w); err != nil {
+			if !sc.takeBack() {
+				return wrote, needSync, barrier, err
+			}
+			errs[i] = err // this op alone fails
+			continue
+		}
+		if sc.wrote() {
+			wrote = true
+			needSync = needSync || !op.NoSync
+		}
+	}
+	return wrote, needSync, barrier, nil
+}
+
+// persistFailed fails the store after a failed persist of a group (a log
+// write or fsync, src FailLog; a bbolt commit, FailBolt) and returns the
+// error the group's ops and every later write get.
+func (e *Engine) persistFailed(src FailSource, cause error) error {
+	return e.fs.Fail(src, cause)
+}
+
+// failRest sets err for every op that has no outcome yet.
+func failRest(errs []error, err error) {
+	for i := range errs {
+		if errs[i] == nil {
+			errs[i] = err
+		}
+	}
+}
+
+// commitGroup makes ops one group, durable by the log or by bbolt, and
+// acknowledges them (with the log, once the group is durable).
+func (e *Engine) commitGroup(ops []*Op) {
+	if err := e.fs.Failed(); err != nil {
+		errs := make([]error, len(ops))
+		failRest(errs, err)
+		e.ack(ops, errs)
+		return
+	}
+	if e.Logging() {
+		e.logGroup(ops)
+		return
+	}
+	e.boltGroup(ops)
+}
+
+// boltGroup applies ops in one bbolt write transaction, commits it and
+// acknowledges them (NoWAL).
+func (e *Engine) boltGroup(ops []*Op) {
+	errs := make([]error, len(ops))
+	hasWork := false
+	for _, op := range ops {
+		hasWork = hasWork || op.Apply != nil
+	}
+	if !hasWork {
+		e.ack(ops, errs)
+		return
+	}
+	tx, err := e.fs.BeginWrite(e.db)
+	if err != nil {
+		failRest(errs, fmt.Errorf("ckpt: begin transaction: %w", err))
+		e.ack(ops, errs)
+		return
+	}
+	tx.DB().AllocSize = GrowStep(tx.Size()) // as the applier does
+	view := NewBoltView(tx)
+	wrote, needSync, _, halfway := applyOps(ops, errs, view, boltScope{view})
+	if halfway != nil {
+		// An op failed half-way: the transaction holds part of it. Roll
+		// back and apply each op on its own, so only the failing one fails.
+		_ = tx.Rollback()
+		if len(ops) == 1 {
+			e.ack(ops, []error{halfway})
+			return
+		}
+		for _, op := range ops {
+			e.commitGroup([]*Op{op})
+		}
+		return
+	}
+	if !wrote {
+		_ = tx.Rollback()
+		e.ack(ops, errs)
+		return
+	}
+	// Only this goroutine commits, so toggling NoSync per transaction is
+	// safe.
+	e.db.NoSync = !needSync
+	if err := e.fs.GuardWrite("commit", tx, func() error { return e.commitBolt(tx) }); err != nil {
+		// What bbolt wrote before the failure is unknown: stop writing.
+		failRest(errs, e.persistFailed(FailBolt, fmt.Errorf("ckpt: commit: %w", err)))
+	} else {
+		e.commits.Add(1)
+		e.obs.Group(len(ops), 0, 0)
+		// An fsync'd commit also makes earlier NoSync commits durable:
+		// fdatasync covers the whole file.
+		e.unsynced = !needSync
+	}
+	e.ack(ops, errs)
+}
