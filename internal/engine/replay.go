@@ -7,6 +7,8 @@ package engine
 import (
 	"encoding/binary"
 	"fmt"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // Mark names the key where bbolt records the last group of the log it
@@ -19,8 +21,30 @@ type Mark struct {
 }
 
 // Applied reads the last applied group from r (0: none).
-func (m Mark) Applied(r Reader) uint64 {
-	if v := r.Get(m.Path, m.Key); len(v) == 8 {
+func (m Mark) Applied(r Reader) uint64 { return decodeMark(r.Get(m.Path, m.Key)) }
+
+// appliedTx reads the mark straight from tx: every read checks it when it
+// begins (Snapshots.Begin), and a BoltView for one key would cost the
+// read another allocation of the view's caches.
+func (m Mark) appliedTx(tx *bolt.Tx) uint64 {
+	if len(m.Path) == 0 {
+		return 0
+	}
+	b := tx.Bucket(m.Path[0])
+	for _, name := range m.Path[1:] {
+		if b == nil {
+			return 0
+		}
+		b = b.Bucket(name)
+	}
+	if b == nil {
+		return 0
+	}
+	return decodeMark(b.Get(m.Key))
+}
+
+func decodeMark(v []byte) uint64 {
+	if len(v) == 8 {
 		return binary.BigEndian.Uint64(v)
 	}
 	return 0

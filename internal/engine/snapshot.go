@@ -120,7 +120,7 @@ func (ss *Snapshots) Begin(mu *sync.RWMutex, db **bolt.DB, between func()) (*bol
 			between()
 		}
 		snap := ss.snap.Load()
-		a := ss.mark.Applied(NewBoltView(tx))
+		a := ss.mark.appliedTx(tx)
 		if snap.pruned <= a && a <= snap.gen {
 			return tx, snap, nil
 		}
