@@ -45,33 +45,28 @@ func defaultTuning() tuning {
 	}
 }
 
-// withDefaults fills what t leaves zero from defaultTuning.
+// withDefaults fills what t leaves zero (or negative) from defaultTuning.
 func (t *tuning) withDefaults() tuning {
 	d := defaultTuning()
 	if t == nil {
 		return d
 	}
 	r := *t
-	if r.planLimit <= 0 {
-		r.planLimit = d.planLimit
-	}
-	if r.maxBatchJobs <= 0 {
-		r.maxBatchJobs = d.maxBatchJobs
-	}
-	if r.namePage <= 0 {
-		r.namePage = d.namePage
-	}
-	if r.importBatchRecords <= 0 {
-		r.importBatchRecords = d.importBatchRecords
-	}
-	if r.importBatchBytes <= 0 {
-		r.importBatchBytes = d.importBatchBytes
-	}
-	if r.upgradeStepRecords <= 0 {
-		r.upgradeStepRecords = d.upgradeStepRecords
-	}
-	if r.upgradeStepScan <= 0 {
-		r.upgradeStepScan = d.upgradeStepScan
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{
+		{&r.planLimit, d.planLimit},
+		{&r.maxBatchJobs, d.maxBatchJobs},
+		{&r.namePage, d.namePage},
+		{&r.importBatchRecords, d.importBatchRecords},
+		{&r.importBatchBytes, d.importBatchBytes},
+		{&r.upgradeStepRecords, d.upgradeStepRecords},
+		{&r.upgradeStepScan, d.upgradeStepScan},
+	} {
+		if *f.v <= 0 {
+			*f.v = f.def
+		}
 	}
 	return r
 }

@@ -44,13 +44,7 @@ func BenchmarkThreadPage10k(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
-				req := httptest.NewRequest("GET", bc.path, nil)
-				req.Host = "localhost"
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
-					b.Fatalf("%d: %s", rec.Code, rec.Body)
-				}
+				benchGet(b, h, bc.path)
 			}
 		})
 	}
@@ -112,13 +106,7 @@ func BenchmarkPages(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
-				req := httptest.NewRequest("GET", bc.path, nil)
-				req.Host = "localhost"
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
-					b.Fatalf("%d: %s", rec.Code, rec.Body)
-				}
+				benchGet(b, h, bc.path)
 			}
 		})
 	}
@@ -130,4 +118,15 @@ func parentOfLast(b *testing.B, s *ckpt.Store, thread string) string {
 		b.Fatal(err)
 	}
 	return t.Config.CheckpointID
+}
+
+// benchGet loads one page through h and fails b unless it is served.
+func benchGet(b *testing.B, h http.Handler, path string) {
+	req := httptest.NewRequest("GET", path, nil)
+	req.Host = "localhost"
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		b.Fatalf("%d: %s", rec.Code, rec.Body)
+	}
 }
