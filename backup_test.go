@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
+
+	"github.com/ckpt-go/ckpt/internal/testchild"
 )
 
 // backupState is the deterministic state of step step of thread thread, so
@@ -710,7 +712,7 @@ func TestBackupKillChild(t *testing.T) {
 // half-way, kills it with SIGKILL and returns the saves it acknowledged.
 func runBackupKillChild(t *testing.T, src, dst string) []backupAck {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBackupKillChild$")
+	cmd := exec.Command(testchild.Binary(), "-test.run=^TestBackupKillChild$")
 	cmd.Env = childEnv(backupChildEnv+"="+src, backupDstEnv+"="+dst)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

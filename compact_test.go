@@ -16,6 +16,8 @@ import (
 
 	"github.com/ckpt-go/ckpt"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ckpt-go/ckpt/internal/testchild"
 )
 
 // dumpAll renders every checkpoint of the store (config, parent, values,
@@ -360,7 +362,7 @@ func TestCompactSurvivesKill(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			cmd := exec.Command(os.Args[0], "-test.run=^TestCompactKillChild$", "-test.count=1")
+			cmd := exec.Command(testchild.Binary(), "-test.run=^TestCompactKillChild$", "-test.count=1")
 			cmd.Env = childEnv(envChildPath+"="+path, envChildStage+"="+stage)
 			cmd.Stderr = os.Stderr
 			out, err := cmd.StdoutPipe()

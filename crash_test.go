@@ -24,6 +24,8 @@ import (
 
 	"github.com/ckpt-go/ckpt"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ckpt-go/ckpt/internal/testchild"
 )
 
 const (
@@ -101,7 +103,9 @@ func TestMain(m *testing.M) {
 		crashChild(mode, os.Getenv(crashFileEnv))
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testchild.Cleanup()
+	os.Exit(code)
 }
 
 // crashChild writes until it is killed. Output lines:
@@ -228,7 +232,7 @@ type ackedCheckpoint struct {
 // it acknowledged.
 func crashRound(t *testing.T, mode, path string, delay time.Duration) []ackedCheckpoint {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.Command(testchild.Binary(), "-test.run=^$")
 	cmd.Env = childEnv(crashChildEnv+"="+mode, crashFileEnv+"="+path)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

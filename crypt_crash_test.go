@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/ckpt-go/ckpt"
+
+	"github.com/ckpt-go/ckpt/internal/testchild"
 )
 
 // The Rekey crash child: the test binary re-executed with rekeyChildEnv
@@ -180,7 +182,7 @@ func TestRekeyKill9(t *testing.T) {
 // reports whether Rekey finished first.
 func rekeyKillRound(t *testing.T, path string, delay time.Duration) (finished bool) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.Command(testchild.Binary(), "-test.run=^$")
 	cmd.Env = childEnv(rekeyChildEnv + "=" + path)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

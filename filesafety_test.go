@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/ckpt-go/ckpt"
+
+	"github.com/ckpt-go/ckpt/internal/testchild"
 )
 
 const (
@@ -143,7 +145,7 @@ type child struct {
 func startChild(t *testing.T, mode, path string) *child {
 	t.Helper()
 	c := &child{mode: mode, notify: make(chan struct{}, 1), done: make(chan struct{})}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	c.cmd = exec.Command(testchild.Binary(), "-test.run=^$")
 	c.cmd.Env = childEnv(fileChildEnv+"="+mode, crashFileEnv+"="+path)
 	c.cmd.Stderr = &c.stderr
 	stdout, err := c.cmd.StdoutPipe()
@@ -463,7 +465,7 @@ func damagedSeed(t *testing.T, dir string, orig []byte, pages, seed int) {
 	}
 	c, cancel := context.WithTimeout(ctx, 2*time.Minute) // failure detector for a hang
 	defer cancel()
-	cmd := exec.CommandContext(c, os.Args[0], "-test.run=^$")
+	cmd := exec.CommandContext(c, testchild.Binary(), "-test.run=^$")
 	env := []string{fileChildEnv + "=damaged", crashFileEnv + "=" + path}
 	if seed%3 == 2 {
 		kind += ", NoWAL" // the commit loop writes to bbolt itself

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ckpt-go/ckpt/internal/testchild"
 )
 
 // importSource returns a dump of n threads with list channels, forks and
@@ -349,7 +351,7 @@ func copyStore(t *testing.T, path string) string {
 // whether the child finished the import.
 func importKilledRound(t *testing.T, rng *rand.Rand, sig syscall.Signal, existing bool, path string, before []string, dumpPath string, dump []byte, imported []string, union func(a, b []string) []string) bool {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestImportChildProcess$")
+	cmd := exec.Command(testchild.Binary(), "-test.run=^TestImportChildProcess$")
 	cmd.Env = append(os.Environ(), "CKPT_IMPORT_CHILD=1", "CKPT_IMPORT_PATH="+path, "CKPT_IMPORT_DUMP="+dumpPath,
 		// The race detector's one-second sleep before a clean exit
 		// (crash_test.go's childEnv says why it can go).

@@ -17,6 +17,8 @@ import (
 	"github.com/ckpt-go/ckpt"
 	"github.com/ckpt-go/ckpt/checkpointtest"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ckpt-go/ckpt/internal/testchild"
 )
 
 var ctx = context.Background()
@@ -381,32 +383,11 @@ func TestListStreamsWithBoundedMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 100k checkpoints")
 	}
-	// Async: puts are grouped up to a thousand per commit, which keeps
-	// writing 100k checkpoints quick enough for CI under -race; NoWAL
-	// writes each record once (to bbolt) instead of twice (log, then
-	// bbolt): the listing reads bbolt either way.
-	s, path := openTemp(t, ckpt.Options{Durability: ckpt.Async, NoWAL: true})
-	const n = 100_000
-	payload := strings.Repeat("x", 200)
-	var wg sync.WaitGroup
-	for w := range 16 {
-		wg.Go(func() {
-			var cfg ckpt.Config
-			cfg.ThreadID = "t"
-			for i := w; i < n; i += 16 {
-				cp := ckpt.Checkpoint{ChannelValues: map[string]any{"m": payload}, ChannelVersions: map[string]string{"m": "1"}}
-				if _, err := s.Put(ctx, ckpt.Config{ThreadID: fmt.Sprintf("t%d", i%10)}, cp, ckpt.Metadata{"i": i}, map[string]string{"m": "1"}); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	// The child writes the checkpoints too: they are the setup, not what
+	// is tested, and a child runs without the race detector (testchild),
+	// which made the 100k writes most of this test's CPU time.
+	path := filepath.Join(t.TempDir(), "list.db")
+	cmd := exec.Command(testchild.Binary(), "-test.run=^$")
 	cmd.Env = childEnv(listChildEnv + "=" + path)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -419,8 +400,8 @@ func TestListStreamsWithBoundedMemory(t *testing.T) {
 	if _, err := fmt.Sscan(string(out), &count, &base, &peak); err != nil {
 		t.Fatalf("list child printed %q: %v", out, err)
 	}
-	if count != n {
-		t.Fatalf("listed %d, want %d", count, n)
+	if count != listChildCheckpoints {
+		t.Fatalf("listed %d, want %d", count, listChildCheckpoints)
 	}
 	// Holding 100k tuples would take well over 50 MB; one page is a few KB.
 	if grown := int64(peak) - int64(base); grown > 8<<20 {
@@ -431,11 +412,19 @@ func TestListStreamsWithBoundedMemory(t *testing.T) {
 // listChildEnv names the store file listChild lists.
 const listChildEnv = "CKPT_LIST_CHILD"
 
-// listChild is the child of TestListStreamsWithBoundedMemory: it opens the
-// store at path read-only, lists every checkpoint and prints the count, the
+// listChildCheckpoints is how many checkpoints listChild writes and lists.
+const listChildCheckpoints = 100_000
+
+// listChild is the child of TestListStreamsWithBoundedMemory: it writes
+// listChildCheckpoints checkpoints into a new store at path (fillForList),
+// opens it read-only, lists every checkpoint and prints the count, the
 // heap in use before listing and the most it held while listing (sampled
 // every 5,000 tuples), and returns the exit code.
 func listChild(path string) int {
+	if err := fillForList(path); err != nil {
+		fmt.Fprintln(os.Stderr, "fill:", err)
+		return 3
+	}
 	s, err := ckpt.Open(path, ckpt.Options{ReadOnly: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
@@ -460,6 +449,38 @@ func listChild(path string) int {
 	}
 	fmt.Println(count, base.HeapAlloc, peak)
 	return 0
+}
+
+// fillForList writes listChildCheckpoints small checkpoints over ten
+// threads from 16 writers. Async: puts are grouped up to a thousand per
+// commit; NoWAL writes each record once (to bbolt) instead of twice (log,
+// then bbolt): the listing reads bbolt either way.
+func fillForList(path string) error {
+	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.Async, NoWAL: true})
+	if err != nil {
+		return err
+	}
+	payload := strings.Repeat("x", 200)
+	errs := make(chan error, 16)
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := w; i < listChildCheckpoints; i += 16 {
+				cp := ckpt.Checkpoint{ChannelValues: map[string]any{"m": payload}, ChannelVersions: map[string]string{"m": "1"}}
+				if _, err := s.Put(ctx, ckpt.Config{ThreadID: fmt.Sprintf("t%d", i%10)}, cp, ckpt.Metadata{"i": i}, map[string]string{"m": "1"}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		_ = s.Close()
+		return err
+	}
+	return s.Close()
 }
 
 func TestConcurrentSavesOnOneThreadFormOneChain(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/ckpt-go/ckpt/internal/testchild"
 )
 
 // fillForUpgrade stores everything a file can hold: what a dump carries
@@ -200,7 +202,7 @@ func TestUpgradeKilledMidwayFinishesOnReopen(t *testing.T) {
 	for round := range 5 {
 		path := copyFormat2(t)
 		kill := round * 6 // steps 0, 6, ... 24 of about 30
-		cmd := exec.Command(os.Args[0], "-test.run=^TestUpgradeKilledMidwayFinishesOnReopen$")
+		cmd := exec.Command(testchild.Binary(), "-test.run=^TestUpgradeKilledMidwayFinishesOnReopen$")
 		cmd.Env = childEnv("CKPT_UPGRADE_CHILD="+path, "CKPT_UPGRADE_KILL_AT="+strconv.Itoa(kill))
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ckpt-go/ckpt/internal/testchild"
 )
 
 // damagedPageChildEnv names the damaged file a child of
@@ -293,7 +295,7 @@ func runWatched(t *testing.T, path string) (string, error) {
 func runWatchedEnv(t *testing.T, run string, env ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run="+run, "-test.v")
+	cmd := exec.CommandContext(ctx, testchild.Binary(), "-test.run="+run, "-test.v")
 	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
