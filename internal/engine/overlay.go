@@ -80,8 +80,13 @@ func (t *Tree) Frozen() *Tree {
 }
 
 // put sets it and returns the entry it replaced.
-func (t *Tree) put(it *ovItem) *ovItem {
-	prev, _ := t.Set(it)
+func (t *Tree) put(it *ovItem) *ovItem { return t.putHint(it, nil) }
+
+// putHint is put with a path hint (tidwall/btree): a run of puts in key
+// order, as a merge makes, then finds each place in a compare or two per
+// level instead of a binary search of each node.
+func (t *Tree) putHint(it *ovItem, hint *btree.PathHint) *ovItem {
+	prev, _ := t.SetHint(it, hint)
 	if it.marker() {
 		t.markers++
 		clear(t.states)
@@ -94,8 +99,11 @@ func (t *Tree) put(it *ovItem) *ovItem {
 }
 
 // remove deletes the entry with key.
-func (t *Tree) remove(key []byte) {
-	if prev, ok := t.Delete(&ovItem{key: key}); ok && prev.marker() {
+func (t *Tree) remove(key []byte) { t.removeHint(&ovItem{key: key}, nil) }
+
+// removeHint deletes the entry with pivot's key, with a path hint (putHint).
+func (t *Tree) removeHint(pivot *ovItem, hint *btree.PathHint) {
+	if prev, ok := t.DeleteHint(pivot, hint); ok && prev.marker() {
 		t.markers--
 		clear(t.states)
 	}
@@ -302,11 +310,14 @@ func deleteSubtree(tree *Tree, sub []byte) []*ovItem {
 // everything below its bucket, so those come after it).
 func MergeOverlay(shared, scratch *Tree) [][]byte {
 	keys := make([][]byte, 0, scratch.Len())
+	// The scratch tree's entries come in key order: each lands near the
+	// last in shared, which the hint remembers.
+	var hint btree.PathHint
 	scratch.Scan(func(it *ovItem) bool {
 		if it.kind == ovBucket || it.kind == ovDropped {
 			deleteSubtree(shared, it.sub)
 		}
-		shared.put(it)
+		shared.putHint(it, &hint)
 		keys = append(keys, it.key)
 		return true
 	})
@@ -333,10 +344,15 @@ func ownPath(p Path) Path {
 // PruneOverlay removes from tree the entries groups set that bbolt now
 // holds: those not set again by a later group.
 func PruneOverlay(tree *Tree, groups []*Group, applied uint64) {
+	// Each group's keys are in key order (MergeOverlay): the hint finds
+	// each one near the last, and the remove finds it where the get did.
+	var hint btree.PathHint
+	var pivot ovItem
 	for _, g := range groups {
 		for _, k := range g.Keys {
-			if it, ok := tree.Get(&ovItem{key: k}); ok && it.gen <= applied {
-				tree.remove(k)
+			pivot.key = k
+			if it, ok := tree.GetHint(&pivot, &hint); ok && it.gen <= applied {
+				tree.removeHint(&pivot, &hint)
 			}
 		}
 	}
