@@ -231,13 +231,38 @@ func (w *TreeWriter) Put(p Path, key, value []byte) error {
 	}
 	// Own the bytes: the overlay and the log keep them after the op, while
 	// a caller's key buffer may be reused and a value read from bbolt
-	// points into a mapping that a later remap takes away.
-	value = append(make([]byte, 0, len(value)), value...)
-	ck := ovKeyOf(make([]byte, 0, len(key)+32), p, key)
-	key = ck[len(ck)-len(key):]
+	// points into a mapping that a later remap takes away. One buffer
+	// holds the composite key, then the value: the log's key and bucket
+	// names are slices of the composite key (pathOf), nothing is copied
+	// twice.
+	n := ovKeyLen(p, key)
+	buf := ovKeyOf(make([]byte, 0, n+len(value)), p, key)
+	ck := buf[:n:n]
+	value = append(buf, value...)[n:]
 	w.set(&ovItem{key: ck, val: value, kind: ovValue, gen: w.gen})
-	w.muts = append(w.muts, Mutation{Op: MutPut, Path: ownPath(p), Key: key, Val: value})
+	w.muts = append(w.muts, Mutation{Op: MutPut, Path: pathOf(ck, len(p)), Key: ck[n-len(key):], Val: value})
 	return nil
+}
+
+// ovKeyLen is the length of ovKeyOf(nil, p, k).
+func ovKeyLen(p Path, k []byte) int {
+	n := 1 + len(k)
+	for _, name := range p {
+		n += 3 + len(name)
+	}
+	return n
+}
+
+// pathOf returns the n bucket names that composite key ck starts with, as
+// slices of ck (which the caller owns and never changes).
+func pathOf(ck []byte, n int) Path {
+	out := make(Path, n)
+	for i := range out {
+		l := int(binary.BigEndian.Uint16(ck[1:3]))
+		out[i] = ck[3 : 3+l : 3+l]
+		ck = ck[3+l:]
+	}
+	return out
 }
 
 func (w *TreeWriter) Del(p Path, key []byte) error {
