@@ -367,8 +367,31 @@ func ownPath(p Path) Path {
 }
 
 // PruneOverlay removes from tree the entries groups set that bbolt now
-// holds: those not set again by a later group.
-func PruneOverlay(tree *Tree, groups []*Group, applied uint64) {
+// holds (those not set again by a later group) and returns the tree to
+// use from now on: tree itself, or a new tree of what stays. groups are
+// every group merged into tree with a gen <= applied and not pruned yet,
+// so what stays is exactly the entries with a later gen.
+func PruneOverlay(tree *Tree, groups []*Group, applied uint64) *Tree {
+	keys := 0
+	for _, g := range groups {
+		keys += len(g.Keys)
+	}
+	if 2*keys >= tree.Len() {
+		// Most of the tree goes: one pass in key order that keeps the rest
+		// (appended, no search) costs less than a search and a delete per
+		// key, and leaves no node shared with published snapshots.
+		kept := NewTree()
+		tree.Scan(func(it *ovItem) bool {
+			if it.gen > applied {
+				kept.Load(it)
+				if it.marker() {
+					kept.markers++
+				}
+			}
+			return true
+		})
+		return kept
+	}
 	// Each group's keys are in key order (MergeOverlay): the hint finds
 	// each one near the last, and the remove finds it where the get did.
 	var hint btree.PathHint
@@ -381,4 +404,5 @@ func PruneOverlay(tree *Tree, groups []*Group, applied uint64) {
 			}
 		}
 	}
+	return tree
 }
