@@ -390,6 +390,11 @@ func PruneOverlay(tree *Tree, groups []*Group, applied uint64) *Tree {
 			}
 			return true
 		})
+		if kept.markers == tree.markers {
+			// No bucket entry went (bbolt holds the rest as the tree
+			// did): every cached state holds, as after a prune in place.
+			kept.states = tree.states
+		}
 		return kept
 	}
 	// Each group's keys are in key order (MergeOverlay): the hint finds
