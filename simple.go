@@ -172,7 +172,7 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 		if err != nil {
 			return err
 		}
-		return s.putCheckpoint(w, threadID, "", id, rec, md, blobs, parent)
+		return s.putCheckpoint(w, threadID, "", id, rec, md, blobs, parent, nil)
 	}, assign)
 	if err != nil {
 		return "", err

@@ -369,10 +369,11 @@ func (s *Store) PutFull(ctx context.Context, cfg Config, cp Checkpoint, meta Met
 	}
 	ifHead := writeOptionsFrom(ctx).IfHead
 	err = s.write(ctx, func(w writer) error {
-		if err := p.check(w, ifHead); err != nil {
+		parentRec, err := p.check(w, ifHead)
+		if err != nil {
 			return err
 		}
-		if err := s.putCheckpoint(w, cfg.ThreadID, cfg.CheckpointNS, p.id, p.rec, p.md, p.blobs, p.parent); err != nil {
+		if err := s.putCheckpoint(w, cfg.ThreadID, cfg.CheckpointNS, p.id, p.rec, p.md, p.blobs, p.parent, parentRec); err != nil {
 			return err
 		}
 		for _, pw := range ws {
@@ -455,17 +456,23 @@ func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions
 }
 
 // check runs, inside the write transaction, the checks that depend on
-// stored data: the parent exists, and (ifHead) it is still the head.
-func (p *preparedPut) check(r reader, ifHead bool) error {
+// stored data: the parent exists, and (ifHead) it is still the head. It
+// returns the parent's stored record (nil without a parent), which
+// putCheckpoint reads next: one lookup through the overlay, not two.
+func (p *preparedPut) check(r reader, ifHead bool) ([]byte, error) {
 	if ifHead {
 		if err := checkHead(r, p.thread, p.ns, p.parent); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if p.parent != nil && r.Get(threadPath(p.thread, bucketCheckpoints), checkpointKey(p.ns, [idLen]byte(p.parent))) == nil {
-		return fmt.Errorf("%w: parent checkpoint %s in thread %q namespace %q (deleted or never written)", ErrNotFound, idString([idLen]byte(p.parent)), p.thread, p.ns)
+	if p.parent == nil {
+		return nil, nil
 	}
-	return nil
+	rec := r.Get(threadPath(p.thread, bucketCheckpoints), checkpointKey(p.ns, [idLen]byte(p.parent)))
+	if rec == nil {
+		return nil, fmt.Errorf("%w: parent checkpoint %s in thread %q namespace %q (deleted or never written)", ErrNotFound, idString([idLen]byte(p.parent)), p.thread, p.ns)
+	}
+	return rec, nil
 }
 
 func validChannel(ch, ver string) error { return saverkit.CheckChannel(ch, ver) }
@@ -499,12 +506,16 @@ func checkHead(r reader, thread, ns string, parent []byte) error {
 
 // putCheckpoint writes one checkpoint. Each channel value is stored
 // against the same channel's version in base (the parent), so a list that
-// only grew is stored as an append-delta (delta.go).
-func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, md []byte, blobs []blobWrite, base []byte) error {
+// only grew is stored as an append-delta (delta.go). baseRec is base's
+// stored record if the caller read it in this op (nil: read here).
+func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, md []byte, blobs []blobWrite, base, baseRec []byte) error {
 	key := checkpointKey(ns, id)
 	var baseVersions map[string]string
 	if base != nil && len(blobs) > 0 {
-		raw := w.Get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, [idLen]byte(base)))
+		raw := baseRec
+		if raw == nil {
+			raw = w.Get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, [idLen]byte(base)))
+		}
 		if raw != nil {
 			r, err := decodeCheckpointRecord(raw)
 			if err != nil {

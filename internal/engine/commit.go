@@ -363,7 +363,7 @@ func (e *Engine) pruneApplied() {
 	if n == 0 {
 		return
 	}
-	PruneOverlay(w.shared, w.groups[:n], applied)
+	w.shared = PruneOverlay(w.shared, w.groups[:n], applied)
 	w.pruned = applied
 	w.publish()
 	for _, g := range w.groups[:n] {

@@ -97,6 +97,12 @@ type BoltView struct {
 	openBuf    [8]openBucket
 	keysBuf    [512]byte
 	scratchBuf [128]byte
+	// made caches, in a write transaction, the buckets Put and the
+	// sequences opened or created, by encoded path: a replayed batch
+	// writes the same few buckets of a thread again and again, and each
+	// bbolt lookup on the way copies the name. DropBucket clears it (a
+	// handle of a deleted bucket must not be written).
+	made map[string]*bolt.Bucket
 	// wrote is set by the first change, so the commit loop can tell a
 	// failure before any change (the op alone fails) from one after (the
 	// transaction must be rolled back).
@@ -292,6 +298,13 @@ func prefixEnd(prefix []byte) []byte {
 }
 
 func (v *BoltView) mustBucket(p Path) (*bolt.Bucket, error) {
+	if v.scratch == nil {
+		v.scratch = v.scratchBuf[:0]
+	}
+	v.scratch = appendPath(v.scratch[:0], p)
+	if b := v.made[string(v.scratch)]; b != nil {
+		return b, nil
+	}
 	b, err := v.tx.CreateBucketIfNotExists(p[0])
 	for _, name := range p[1:] {
 		if err != nil {
@@ -302,6 +315,10 @@ func (v *BoltView) mustBucket(p Path) (*bolt.Bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ckpt: open bucket: %w", err)
 	}
+	if v.made == nil {
+		v.made = make(map[string]*bolt.Bucket)
+	}
+	v.made[string(v.scratch)] = b
 	return b, nil
 }
 
@@ -324,6 +341,7 @@ func (v *BoltView) Del(p Path, key []byte) error {
 }
 
 func (v *BoltView) DropBucket(p Path) error {
+	clear(v.made)
 	if b := v.bucket(p); b != nil {
 		v.wrote = true
 		if err := dropNested(b); err != nil {

@@ -80,8 +80,13 @@ func (t *Tree) Frozen() *Tree {
 }
 
 // put sets it and returns the entry it replaced.
-func (t *Tree) put(it *ovItem) *ovItem {
-	prev, _ := t.Set(it)
+func (t *Tree) put(it *ovItem) *ovItem { return t.putHint(it, nil) }
+
+// putHint is put with a path hint (tidwall/btree): a run of puts in key
+// order, as a merge makes, then finds each place in a compare or two per
+// level instead of a binary search of each node.
+func (t *Tree) putHint(it *ovItem, hint *btree.PathHint) *ovItem {
+	prev, _ := t.SetHint(it, hint)
 	if it.marker() {
 		t.markers++
 		clear(t.states)
@@ -94,8 +99,11 @@ func (t *Tree) put(it *ovItem) *ovItem {
 }
 
 // remove deletes the entry with key.
-func (t *Tree) remove(key []byte) {
-	if prev, ok := t.Delete(&ovItem{key: key}); ok && prev.marker() {
+func (t *Tree) remove(key []byte) { t.removeHint(&ovItem{key: key}, nil) }
+
+// removeHint deletes the entry with pivot's key, with a path hint (putHint).
+func (t *Tree) removeHint(pivot *ovItem, hint *btree.PathHint) {
+	if prev, ok := t.DeleteHint(pivot, hint); ok && prev.marker() {
 		t.markers--
 		clear(t.states)
 	}
@@ -223,13 +231,38 @@ func (w *TreeWriter) Put(p Path, key, value []byte) error {
 	}
 	// Own the bytes: the overlay and the log keep them after the op, while
 	// a caller's key buffer may be reused and a value read from bbolt
-	// points into a mapping that a later remap takes away.
-	value = append(make([]byte, 0, len(value)), value...)
-	ck := ovKeyOf(make([]byte, 0, len(key)+32), p, key)
-	key = ck[len(ck)-len(key):]
+	// points into a mapping that a later remap takes away. One buffer
+	// holds the composite key, then the value: the log's key and bucket
+	// names are slices of the composite key (pathOf), nothing is copied
+	// twice.
+	n := ovKeyLen(p, key)
+	buf := ovKeyOf(make([]byte, 0, n+len(value)), p, key)
+	ck := buf[:n:n]
+	value = append(buf, value...)[n:]
 	w.set(&ovItem{key: ck, val: value, kind: ovValue, gen: w.gen})
-	w.muts = append(w.muts, Mutation{Op: MutPut, Path: ownPath(p), Key: key, Val: value})
+	w.muts = append(w.muts, Mutation{Op: MutPut, Path: pathOf(ck, len(p)), Key: ck[n-len(key):], Val: value})
 	return nil
+}
+
+// ovKeyLen is the length of ovKeyOf(nil, p, k).
+func ovKeyLen(p Path, k []byte) int {
+	n := 1 + len(k)
+	for _, name := range p {
+		n += 3 + len(name)
+	}
+	return n
+}
+
+// pathOf returns the n bucket names that composite key ck starts with, as
+// slices of ck (which the caller owns and never changes).
+func pathOf(ck []byte, n int) Path {
+	out := make(Path, n)
+	for i := range out {
+		l := int(binary.BigEndian.Uint16(ck[1:3]))
+		out[i] = ck[3 : 3+l : 3+l]
+		ck = ck[3+l:]
+	}
+	return out
 }
 
 func (w *TreeWriter) Del(p Path, key []byte) error {
@@ -302,11 +335,14 @@ func deleteSubtree(tree *Tree, sub []byte) []*ovItem {
 // everything below its bucket, so those come after it).
 func MergeOverlay(shared, scratch *Tree) [][]byte {
 	keys := make([][]byte, 0, scratch.Len())
+	// The scratch tree's entries come in key order: each lands near the
+	// last in shared, which the hint remembers.
+	var hint btree.PathHint
 	scratch.Scan(func(it *ovItem) bool {
 		if it.kind == ovBucket || it.kind == ovDropped {
 			deleteSubtree(shared, it.sub)
 		}
-		shared.put(it)
+		shared.putHint(it, &hint)
 		keys = append(keys, it.key)
 		return true
 	})
@@ -331,13 +367,47 @@ func ownPath(p Path) Path {
 }
 
 // PruneOverlay removes from tree the entries groups set that bbolt now
-// holds: those not set again by a later group.
-func PruneOverlay(tree *Tree, groups []*Group, applied uint64) {
+// holds (those not set again by a later group) and returns the tree to
+// use from now on: tree itself, or a new tree of what stays. groups are
+// every group merged into tree with a gen <= applied and not pruned yet,
+// so what stays is exactly the entries with a later gen.
+func PruneOverlay(tree *Tree, groups []*Group, applied uint64) *Tree {
+	keys := 0
+	for _, g := range groups {
+		keys += len(g.Keys)
+	}
+	if 2*keys >= tree.Len() {
+		// Most of the tree goes: one pass in key order that keeps the rest
+		// (appended, no search) costs less than a search and a delete per
+		// key, and leaves no node shared with published snapshots.
+		kept := NewTree()
+		tree.Scan(func(it *ovItem) bool {
+			if it.gen > applied {
+				kept.Load(it)
+				if it.marker() {
+					kept.markers++
+				}
+			}
+			return true
+		})
+		if kept.markers == tree.markers {
+			// No bucket entry went (bbolt holds the rest as the tree
+			// did): every cached state holds, as after a prune in place.
+			kept.states = tree.states
+		}
+		return kept
+	}
+	// Each group's keys are in key order (MergeOverlay): the hint finds
+	// each one near the last, and the remove finds it where the get did.
+	var hint btree.PathHint
+	var pivot ovItem
 	for _, g := range groups {
 		for _, k := range g.Keys {
-			if it, ok := tree.Get(&ovItem{key: k}); ok && it.gen <= applied {
-				tree.remove(k)
+			pivot.key = k
+			if it, ok := tree.GetHint(&pivot, &hint); ok && it.gen <= applied {
+				tree.removeHint(&pivot, &hint)
 			}
 		}
 	}
+	return tree
 }

@@ -273,7 +273,7 @@ func TestOverlayMatchesBolt(t *testing.T) {
 				for k < len(unpruned) && unpruned[k].Gen <= applied {
 					k++
 				}
-				PruneOverlay(shared, unpruned[:k], applied)
+				shared = PruneOverlay(shared, unpruned[:k], applied)
 				pruned = applied
 				snaps.Publish(shared, gen, pruned)
 				unpruned = unpruned[k:]

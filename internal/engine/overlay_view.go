@@ -197,22 +197,26 @@ func (c *ovCursor) next() {
 
 // cursor positions an overlay cursor as Reader.Scan positions its first key.
 func (v *View) cursor(p Path, prefix, start []byte, reverse bool) *ovCursor {
-	bp := ovKeyOf(nil, p, nil)
-	c := &ovCursor{from: len(bp), prefix: append(bytes.Clone(bp), prefix...), reverse: reverse}
+	// The bucket's key prefix goes to v.buf, which (with v.pivot) serves
+	// only the seek below: one allocation for the cursor's own prefix.
+	v.buf = ovKeyOf(v.buf[:0], p, nil)
+	from := len(v.buf)
+	c := &ovCursor{from: from, prefix: append(append(make([]byte, 0, from+len(prefix)), v.buf...), prefix...), reverse: reverse}
 	c.it = v.tree.Iter()
 	switch {
 	case !reverse && start != nil && bytes.Compare(start, prefix) > 0:
-		c.ok = c.it.Seek(&ovItem{key: append(bytes.Clone(bp), start...)})
+		v.pivot.key = append(v.buf[:from], start...)
+		c.ok = c.it.Seek(&v.pivot)
 	case !reverse:
-		c.ok = c.it.Seek(&ovItem{key: c.prefix})
+		v.pivot.key = c.prefix
+		c.ok = c.it.Seek(&v.pivot)
 	default:
-		var bound []byte
 		if start != nil && (bytes.HasPrefix(start, prefix) || bytes.Compare(start, prefix) <= 0) {
-			bound = append(bytes.Clone(bp), start...)
+			v.pivot.key = append(v.buf[:from], start...)
 		} else {
-			bound = prefixEnd(c.prefix) // never nil: bp holds a 0x00
+			v.pivot.key = prefixEnd(c.prefix) // never nil: the prefix holds a 0x00
 		}
-		if c.ok = c.it.Seek(&ovItem{key: bound}); c.ok {
+		if c.ok = c.it.Seek(&v.pivot); c.ok {
 			c.ok = c.it.Prev()
 		} else {
 			c.ok = c.it.Last()
@@ -277,6 +281,15 @@ func (v *View) Scan(p Path, prefix, start []byte, reverse bool, fn func(k, v []b
 	}
 	c := v.cursor(p, prefix, start, reverse)
 	defer c.it.Release()
+	if c.item() == nil {
+		// The tree holds nothing in the scan's range (a group's scratch
+		// tree, a lineage the recent groups left alone): the base's scan
+		// is the answer, without a merge step per key.
+		if !base {
+			return nil
+		}
+		return v.base.Scan(p, prefix, start, reverse, fn)
+	}
 	var walkBase func(func([]byte, func() error) error) error
 	if base {
 		walkBase = func(visit func([]byte, func() error) error) error {
