@@ -266,9 +266,13 @@ func (r *mpReader) value() (any, bool) {
 		}
 		return s, true
 	case msgpcode.IsFixedString(c), c == msgpcode.Str8, c == msgpcode.Str16, c == msgpcode.Str32:
+		start := r.i - 1
 		p, _, ok := r.bytesOf(c)
 		if !ok {
 			return nil, false
+		}
+		if box, ok := internedString(r.b[start:r.i], r.i-start-len(p)); ok {
+			return box, true // a shared box (intern.go)
 		}
 		return r.text(p), true
 	case c == msgpcode.Bin8, c == msgpcode.Bin16, c == msgpcode.Bin32:
@@ -290,7 +294,9 @@ func (r *mpReader) value() (any, bool) {
 		return math.Float64frombits(n), ok
 	case msgpcode.Uint8, msgpcode.Uint16, msgpcode.Uint32:
 		r.i--
-		return r.int()
+		start := r.i
+		n, ok := r.int()
+		return r.boxInt(start, n, ok)
 	case msgpcode.Uint64:
 		n, ok := r.n(8)
 		if n > math.MaxInt64 {
@@ -299,9 +305,24 @@ func (r *mpReader) value() (any, bool) {
 		return int64(n), ok
 	case msgpcode.Int8, msgpcode.Int16, msgpcode.Int32, msgpcode.Int64:
 		r.i--
-		return r.int()
+		start := r.i
+		n, ok := r.int()
+		return r.boxInt(start, n, ok)
 	}
 	return nil, false // ext types (time.Time, ...) and unknown codes
+}
+
+// boxInt boxes n, an integer whose encoding starts at start: a box of its
+// own only for 0..255 (which the runtime boxes without allocating), a
+// shared one (intern.go) otherwise.
+func (r *mpReader) boxInt(start int, n int64, ok bool) (any, bool) {
+	if !ok {
+		return nil, false
+	}
+	if n >= 0 && n < 256 {
+		return n, true
+	}
+	return internedInt(r.b[start:r.i], n), true
 }
 
 // anyMap reads the n pairs of a map[string]any.

@@ -726,6 +726,7 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 	err = s.view(ctx, func(r reader) error {
 		page = make([]*Tuple, 0, want)
 		tr := newTupleReader(r, s.keys)
+		defer tr.release()
 		path := bucketPath{bucketIndex}
 		if sel.thread != "" {
 			path = threadPath(sel.thread, bucketOrder)

@@ -25,6 +25,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -52,13 +53,59 @@ type tupleReader struct {
 	writes []rawWrite
 	text   []byte // the strings of the pending writes, end to end
 
-	// State of the scan callbacks, bound once per read (a method value is
-	// an allocation each time it is made).
+	// State of the scan callbacks, bound once (a method value is an
+	// allocation each time it is made).
 	found, foundVal []byte
 	walk            segmentWalk
 	onLatest        func(k, v []byte) error
 	onSegment       func(k, v []byte) error
 	onWrite         func(k, v []byte) error
+
+	// Room for a W1-sized tuple's scratch in the reader's own allocation.
+	keyBuf    [64]byte
+	kbufBuf   [128]byte
+	textBuf   [128]byte
+	partsBuf  [4]valuePart
+	piecesBuf [8][]byte
+	writesBuf [4]rawWrite
+}
+
+// tupleReaders keeps readers, with their bound callbacks and grown
+// scratch space, from one read to the next.
+var tupleReaders = sync.Pool{New: func() any {
+	t := new(tupleReader)
+	t.onLatest = t.latest
+	t.onSegment = t.segment
+	t.onWrite = t.write
+	t.key, t.kbuf, t.text = t.keyBuf[:0], t.kbufBuf[:0], t.textBuf[:0]
+	t.parts, t.pieces, t.writes = t.partsBuf[:0], t.piecesBuf[:0], t.writesBuf[:0]
+	return t
+}}
+
+// newTupleReader returns a reader for one read; release it when the read
+// ends.
+func newTupleReader(r reader, kr *keyring) *tupleReader {
+	t := tupleReaders.Get().(*tupleReader)
+	t.r, t.kr = r, kr
+	return t
+}
+
+// release forgets everything of the read (nothing of its snapshot may stay
+// reachable: its pages are reused) and returns t to the pool.
+func (t *tupleReader) release() {
+	t.r, t.kr = nil, nil
+	t.thread, t.name = "", nil
+	t.paths = [5][3][]byte{}
+	t.cp, t.md, t.wr, t.bl, t.ls = nil, nil, nil, nil, nil
+	t.rec = checkpointRecord{}
+	clear(t.parts[:cap(t.parts)])
+	clear(t.pieces[:cap(t.pieces)])
+	clear(t.writes[:cap(t.writes)])
+	t.found, t.foundVal = nil, nil
+	t.walk = segmentWalk{}
+	t.key, t.kbuf, t.text = t.key[:0], t.kbuf[:0], t.text[:0]
+	t.parts, t.pieces, t.writes = t.parts[:0], t.pieces[:0], t.writes[:0]
+	tupleReaders.Put(t)
 }
 
 // valuePart is one channel's value: pieces[from:to] of the snapshot, after
@@ -87,14 +134,6 @@ type segmentWalk struct {
 	sealed  bool // met a sealed segment: the general path opens it
 }
 
-func newTupleReader(r reader, kr *keyring) *tupleReader {
-	t := &tupleReader{r: r, kr: kr}
-	t.onLatest = t.latest
-	t.onSegment = t.segment
-	t.onWrite = t.write
-	return t
-}
-
 // setThread points the reader at thread's buckets.
 func (t *tupleReader) setThread(thread string) {
 	if t.name != nil && t.thread == thread {
@@ -116,6 +155,7 @@ func (t *tupleReader) latest(k, v []byte) error {
 // id means the newest of (thread, ns).
 func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tuple, error) {
 	t := newTupleReader(r, kr)
+	defer t.release()
 	t.setThread(thread)
 	return t.load(ns, id, nil)
 }
