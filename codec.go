@@ -397,7 +397,13 @@ func decodeCheckpointRecordInto(rec *checkpointRecord, b []byte) error {
 	if err != nil {
 		return err
 	}
-	if fastCheckpointRecordInto(rec, body) {
+	return decodeCheckpointBody(rec, body, string(body))
+}
+
+// decodeCheckpointBody decodes the body of a checkpoint record (what
+// recordBody returned) into rec; s is body as a string.
+func decodeCheckpointBody(rec *checkpointRecord, body []byte, s string) error {
+	if fastCheckpointRecordInto(rec, body, s) {
 		return nil
 	}
 	*rec = checkpointRecord{}
@@ -423,7 +429,13 @@ func decodeMetadata(b []byte) (Metadata, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m, ok := fastMetadata(body); ok {
+	return decodeMetadataBody(body, string(body))
+}
+
+// decodeMetadataBody decodes the body of a metadata record; s is body as a
+// string.
+func decodeMetadataBody(body []byte, s string) (Metadata, error) {
+	if m, ok := fastMetadataOf(body, s); ok {
 		return m, nil
 	}
 	m := Metadata{}

@@ -435,7 +435,7 @@ func (r *mpReader) done() bool { return r.i == len(r.b) }
 // fastCheckpointRecord decodes a checkpoint header written as a 5-array.
 func fastCheckpointRecord(b []byte) (*checkpointRecord, bool) {
 	rec := new(checkpointRecord)
-	if !fastCheckpointRecordInto(rec, b) {
+	if !fastCheckpointRecordInto(rec, b, string(b)) {
 		return nil, false
 	}
 	return rec, true
@@ -443,10 +443,11 @@ func fastCheckpointRecord(b []byte) (*checkpointRecord, bool) {
 
 // fastCheckpointRecordInto decodes a checkpoint header into rec (which it
 // overwrites), so a reader of many headers can reuse one. A parent id is
-// kept in rec's own room for it.
-func fastCheckpointRecordInto(rec *checkpointRecord, b []byte) bool {
+// kept in rec's own room for it. s is b as a string: the strings decoded
+// are substrings of it.
+func fastCheckpointRecordInto(rec *checkpointRecord, b []byte, s string) bool {
 	*rec = checkpointRecord{}
-	r := mpReader{b: b, s: string(b)}
+	r := mpReader{b: b, s: s}
 	if n, ok := r.arrayLen(); !ok || n != 5 {
 		return false
 	}
@@ -498,8 +499,12 @@ func fastCheckpointRecordInto(rec *checkpointRecord, b []byte) bool {
 }
 
 // fastMetadata decodes a metadata map (nil declines: msgpack gives a nil map).
-func fastMetadata(b []byte) (Metadata, bool) {
-	r := mpReader{b: b, s: string(b)}
+func fastMetadata(b []byte) (Metadata, bool) { return fastMetadataOf(b, string(b)) }
+
+// fastMetadataOf is fastMetadata whose strings are substrings of s, b as a
+// string.
+func fastMetadataOf(b []byte, s string) (Metadata, bool) {
+	r := mpReader{b: b, s: s}
 	n, ok := r.mapLen()
 	if !ok || n < 0 {
 		return nil, false

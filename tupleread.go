@@ -52,6 +52,7 @@ type tupleReader struct {
 	pieces [][]byte
 	writes []rawWrite
 	text   []byte // the strings of the pending writes, end to end
+	sbuf   []byte // every string of a tuple, end to end
 
 	// State of the scan callbacks, bound once (a method value is an
 	// allocation each time it is made).
@@ -65,6 +66,7 @@ type tupleReader struct {
 	keyBuf    [64]byte
 	kbufBuf   [128]byte
 	textBuf   [128]byte
+	sbufBuf   [512]byte
 	partsBuf  [4]valuePart
 	piecesBuf [8][]byte
 	writesBuf [4]rawWrite
@@ -77,7 +79,7 @@ var tupleReaders = sync.Pool{New: func() any {
 	t.onLatest = t.latest
 	t.onSegment = t.segment
 	t.onWrite = t.write
-	t.key, t.kbuf, t.text = t.keyBuf[:0], t.kbufBuf[:0], t.textBuf[:0]
+	t.key, t.kbuf, t.text, t.sbuf = t.keyBuf[:0], t.kbufBuf[:0], t.textBuf[:0], t.sbufBuf[:0]
 	t.parts, t.pieces, t.writes = t.partsBuf[:0], t.piecesBuf[:0], t.writesBuf[:0]
 	return t
 }}
@@ -103,7 +105,7 @@ func (t *tupleReader) release() {
 	clear(t.writes[:cap(t.writes)])
 	t.found, t.foundVal = nil, nil
 	t.walk = segmentWalk{}
-	t.key, t.kbuf, t.text = t.key[:0], t.kbuf[:0], t.text[:0]
+	t.key, t.kbuf, t.text, t.sbuf = t.key[:0], t.kbuf[:0], t.text[:0], t.sbuf[:0]
 	t.parts, t.pieces, t.writes = t.parts[:0], t.pieces[:0], t.writes[:0]
 	tupleReaders.Put(t)
 }
@@ -194,23 +196,50 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, md Metadata) (*Tuple, err
 		return nil, fmt.Errorf("%w: checkpoint %s in thread %q namespace %q", ErrNotFound, idString(*id), thread, ns)
 	}
 	cid := [idLen]byte(t.key[len(t.key)-idLen:])
-	rec := &t.rec
-	if err := decodeCheckpointRecordInto(rec, val); err != nil {
+	cpBody, err := recordBody("checkpoint", val, checkpointRecordV1, checkpointRecordV2)
+	if err != nil {
 		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 	}
+	var mdBody []byte
 	if md == nil {
 		mdRaw := t.r.Get(t.md, t.key)
 		if mdRaw == nil {
 			return nil, fmt.Errorf("%w: checkpoint %s has no metadata", ErrCorrupt, idString(cid))
 		}
-		var err error
-		if md, err = decodeMetadata(mdRaw); err != nil {
+		if mdBody, err = recordBody("metadata", mdRaw, metadataRecordV1, metadataRecordV2); err != nil {
+			return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
+		}
+	}
+	t.parts, t.pieces = t.parts[:0], t.pieces[:0]
+	writes, writesErr := t.pendingWrites() // reported after the values, as ever
+
+	// Every string of the tuple is a substring of one: its id and its
+	// parent's, the keys and strings of its header and metadata, the
+	// strings of its pending writes.
+	var ids [2 * ulid.EncodedSize]byte
+	_ = ulid.ULID(cid).MarshalTextTo(ids[:ulid.EncodedSize])
+	nIDs := ulid.EncodedSize
+	parent, peeked := peekParent(cpBody)
+	if peeked {
+		_ = ulid.ULID(parent).MarshalTextTo(ids[nIDs:])
+		nIDs += ulid.EncodedSize
+	}
+	t.sbuf = append(append(append(append(t.sbuf[:0], ids[:nIDs]...), cpBody...), mdBody...), t.text...)
+	all := string(t.sbuf)
+	strs := all[nIDs:]
+	cpStr, mdStr, text := strs[:len(cpBody)], strs[len(cpBody):len(cpBody)+len(mdBody)], strs[len(cpBody)+len(mdBody):]
+
+	rec := &t.rec
+	if err := decodeCheckpointBody(rec, cpBody, cpStr); err != nil {
+		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
+	}
+	if md == nil {
+		if md, err = decodeMetadataBody(mdBody, mdStr); err != nil {
 			return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 		}
 	}
 
 	values := make(map[string]any, len(rec.Versions))
-	t.parts, t.pieces = t.parts[:0], t.pieces[:0]
 	for ch, ver := range rec.Versions {
 		t.kbuf = append(appendLen16(appendLen16(t.kbuf[:0], ns), ch), ver...) // blobKey
 		b := t.r.Get(t.bl, t.kbuf)
@@ -221,28 +250,19 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, md Metadata) (*Tuple, err
 			return nil, fmt.Errorf("thread %q checkpoint %s channel %q version %q: %w", thread, idString(cid), ch, ver, err)
 		}
 	}
-	writes, err := t.pendingWrites()
-	if err != nil {
-		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
+	if writesErr != nil {
+		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), writesErr)
 	}
-	if made := t.copyOut(values); made != nil {
+	if made := t.copyOut(values, text); made != nil {
 		writes = made
 	}
 
-	// The tuple, its parent's config and both ids in two allocations.
+	// The tuple and its parent's config in one allocation.
 	box := new(struct {
 		t      Tuple
 		parent Config
 	})
-	var ids [2 * ulid.EncodedSize]byte
-	_ = ulid.ULID(cid).MarshalTextTo(ids[:ulid.EncodedSize])
-	n := ulid.EncodedSize
-	if len(rec.Parent) == idLen {
-		_ = ulid.ULID(rec.Parent).MarshalTextTo(ids[n:])
-		n += ulid.EncodedSize
-	}
-	idStrs := string(ids[:n])
-	idStr := idStrs[:ulid.EncodedSize]
+	idStr := all[:ulid.EncodedSize]
 	tp := &box.t
 	*tp = Tuple{
 		Config: Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: idStr},
@@ -256,11 +276,39 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, md Metadata) (*Tuple, err
 	if tp.Checkpoint.ChannelVersions == nil {
 		tp.Checkpoint.ChannelVersions = map[string]string{}
 	}
-	if n > ulid.EncodedSize {
-		box.parent = Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: idStrs[ulid.EncodedSize:]}
+	if len(rec.Parent) == idLen {
+		parentID := all[ulid.EncodedSize:nIDs]
+		if !peeked || parent != [idLen]byte(rec.Parent) {
+			parentID = idString([idLen]byte(rec.Parent)) // peekParent declined
+		}
+		box.parent = Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: parentID}
 		tp.ParentConfig = &box.parent
 	}
 	return tp, nil
+}
+
+// peekParent reads the parent id of a checkpoint header's body (a 5-array
+// whose third item is the id) without decoding the rest.
+func peekParent(body []byte) (id [idLen]byte, ok bool) {
+	r := mpReader{b: body}
+	if n, ok := r.arrayLen(); !ok || n != 5 {
+		return id, false
+	}
+	if _, ok := r.int(); !ok {
+		return id, false
+	}
+	if _, ok := r.int(); !ok {
+		return id, false
+	}
+	c, ok := r.code()
+	if !ok {
+		return id, false
+	}
+	p, _, ok := r.bytesOf(c)
+	if !ok || len(p) != idLen {
+		return id, false
+	}
+	return [idLen]byte(p), true
 }
 
 // value gathers the pieces of one channel's value from its blob record b,
@@ -418,9 +466,10 @@ func (t *tupleReader) addText(p []byte) [2]int {
 }
 
 // copyOut copies the gathered values and pending writes out of the
-// snapshot, all in one []byte and one string: the values into values, the
-// writes into what it returns (nil when none were gathered).
-func (t *tupleReader) copyOut(values map[string]any) []PendingWrite {
+// snapshot, all in one []byte: the values into values, the writes into
+// what it returns (nil when none were gathered), their strings cut from
+// text (t.text as a string).
+func (t *tupleReader) copyOut(values map[string]any, text string) []PendingWrite {
 	size := 0
 	for _, p := range t.pieces {
 		size += len(p)
@@ -445,7 +494,6 @@ func (t *tupleReader) copyOut(values map[string]any) []PendingWrite {
 	if len(t.writes) == 0 {
 		return nil
 	}
-	text := string(t.text)
 	out := make([]PendingWrite, len(t.writes))
 	for i, w := range t.writes {
 		start := len(arena)

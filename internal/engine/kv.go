@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -446,6 +447,27 @@ func (v *BoltView) RaiseSeq(p Path, n uint64) error {
 
 // NewBoltView returns a view of tx.
 func NewBoltView(tx *bolt.Tx) *BoltView { return &BoltView{tx: tx} }
+
+// readViews keeps the views of read transactions (Engine.View) from one
+// read to the next: a view is a kilobyte of cache room, made and cleared
+// for every GetTuple otherwise.
+var readViews = sync.Pool{New: func() any { return new(BoltView) }}
+
+// readView returns a pooled view of the read transaction tx; recycle it
+// once the read has ended with it.
+func readView(tx *bolt.Tx) *BoltView {
+	v := readViews.Get().(*BoltView)
+	v.tx = tx
+	return v
+}
+
+// recycle forgets the transaction, its buckets and cursors (they point
+// into pages the file reuses) and returns v to the pool.
+func (v *BoltView) recycle() {
+	clear(v.openBuf[:])
+	v.tx, v.open, v.keys, v.scratch, v.wrote = nil, nil, nil, nil, false
+	readViews.Put(v)
+}
 
 // Tx returns the transaction under v.
 func (v *BoltView) Tx() *bolt.Tx { return v.tx }
