@@ -12,8 +12,9 @@ package ckpt
 // tuple hands out of the snapshot in a few blocks: every value and pending
 // write of a tuple in one []byte (each Raw a full slice expression of it,
 // so an append to one never reaches its neighbour), the strings of its
-// pending writes in one string. The figures are in bench/RESULTS.md
-// ("Issue 18: read path profile").
+// pending writes in one string. The price: a Raw (or a string) kept alone
+// keeps the rest of its tuple's block alive, as a whole Tuple kept would.
+// The figures are in bench/RESULTS.md ("Issue 18: read path profile").
 //
 // Every record is still checked (checksum, then decoding) as before: the
 // fast path only changes where the bytes are copied to. Whatever it does not
