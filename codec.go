@@ -96,6 +96,8 @@ type checkpointRecord struct {
 	Parent       []byte
 	Versions     map[string]string
 	VersionsSeen map[string]map[string]string
+
+	parent [idLen]byte // room for Parent, so decoding it costs nothing (not encoded)
 }
 
 type writeRecord struct {
@@ -381,18 +383,34 @@ func encodeCheckpointRecord(rec *checkpointRecord) ([]byte, error) {
 }
 
 func decodeCheckpointRecord(b []byte) (*checkpointRecord, error) {
-	body, err := recordBody("checkpoint", b, checkpointRecordV1, checkpointRecordV2)
-	if err != nil {
+	rec := new(checkpointRecord)
+	if err := decodeCheckpointRecordInto(rec, b); err != nil {
 		return nil, err
 	}
-	if rec, ok := fastCheckpointRecord(body); ok {
-		return rec, nil
-	}
-	rec := new(checkpointRecord)
-	if err := unmarshal(body, rec); err != nil {
-		return nil, fmt.Errorf("%w: checkpoint record: %v", ErrCorrupt, err)
-	}
 	return rec, nil
+}
+
+// decodeCheckpointRecordInto is decodeCheckpointRecord into rec, which it
+// overwrites (a reader of many records reuses one).
+func decodeCheckpointRecordInto(rec *checkpointRecord, b []byte) error {
+	body, err := recordBody("checkpoint", b, checkpointRecordV1, checkpointRecordV2)
+	if err != nil {
+		return err
+	}
+	return decodeCheckpointBody(rec, body, string(body))
+}
+
+// decodeCheckpointBody decodes the body of a checkpoint record (what
+// recordBody returned) into rec; s is body as a string.
+func decodeCheckpointBody(rec *checkpointRecord, body []byte, s string) error {
+	if fastCheckpointRecordInto(rec, body, s) {
+		return nil
+	}
+	*rec = checkpointRecord{}
+	if err := unmarshal(body, rec); err != nil {
+		return fmt.Errorf("%w: checkpoint record: %v", ErrCorrupt, err)
+	}
+	return nil
 }
 
 func encodeMetadata(m Metadata) ([]byte, error) {
@@ -411,7 +429,13 @@ func decodeMetadata(b []byte) (Metadata, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m, ok := fastMetadata(body); ok {
+	return decodeMetadataBody(body, string(body))
+}
+
+// decodeMetadataBody decodes the body of a metadata record; s is body as a
+// string.
+func decodeMetadataBody(body []byte, s string) (Metadata, error) {
+	if m, ok := fastMetadataOf(body, s); ok {
 		return m, nil
 	}
 	m := Metadata{}

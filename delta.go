@@ -115,7 +115,19 @@ func appendListHeader(dst []byte, n int) []byte {
 }
 
 // itemsLen returns how many bytes the first k msgpack items of b take.
+// The fast reader (fastdec.go) walks them in place; what it declines,
+// msgpack's decoder measures (or reports).
 func itemsLen(b []byte, k int) (int, error) {
+	fr := mpReader{b: b}
+	for range k {
+		if _, ok := fr.skip(); !ok {
+			return itemsLenSlow(b, k)
+		}
+	}
+	return fr.i, nil
+}
+
+func itemsLenSlow(b []byte, k int) (int, error) {
 	r := bytes.NewReader(b)
 	dec := msgpack.NewDecoder(r)
 	for range k {

@@ -12,7 +12,11 @@ package ckpt
 // agreement on generated and on mutated records.
 //
 // Everything returned is copied out of b: b may be a page of bbolt's map,
-// which is reused after the read transaction ends.
+// which is reused after the read transaction ends. A record's strings are
+// copied once together: the reader keeps the record's bytes as one string
+// and hands out substrings of it, so a metadata record of six keys and
+// five string values costs one string allocation, not eleven (a substring
+// keeps the record's few hundred bytes alive, no more).
 
 import (
 	"encoding/binary"
@@ -26,6 +30,16 @@ import (
 type mpReader struct {
 	b []byte
 	i int
+	s string // b as a string (or empty: each string is copied on its own)
+}
+
+// text returns p, the bytes just read (ending at r.i), as a string: a
+// substring of r.s when the reader has it.
+func (r *mpReader) text(p []byte) string {
+	if len(r.s) != len(r.b) || len(p) > r.i {
+		return string(p)
+	}
+	return r.s[r.i-len(p) : r.i]
 }
 
 func (r *mpReader) code() (byte, bool) {
@@ -140,7 +154,10 @@ func (r *mpReader) str() (string, bool) {
 		return "", false
 	}
 	p, _, ok := r.bytesOf(c)
-	return string(p), ok
+	if !ok {
+		return "", false
+	}
+	return r.text(p), true
 }
 
 // bytes reads a []byte field as msgpack does: nil stays nil, an empty
@@ -249,8 +266,15 @@ func (r *mpReader) value() (any, bool) {
 		}
 		return s, true
 	case msgpcode.IsFixedString(c), c == msgpcode.Str8, c == msgpcode.Str16, c == msgpcode.Str32:
+		start := r.i - 1
 		p, _, ok := r.bytesOf(c)
-		return string(p), ok
+		if !ok {
+			return nil, false
+		}
+		if box, ok := internedString(r.b[start:r.i], r.i-start-len(p)); ok {
+			return box, true // a shared box (intern.go)
+		}
+		return r.text(p), true
 	case c == msgpcode.Bin8, c == msgpcode.Bin16, c == msgpcode.Bin32:
 		p, _, ok := r.bytesOf(c)
 		return append(make([]byte, 0, len(p)), p...), ok
@@ -270,7 +294,9 @@ func (r *mpReader) value() (any, bool) {
 		return math.Float64frombits(n), ok
 	case msgpcode.Uint8, msgpcode.Uint16, msgpcode.Uint32:
 		r.i--
-		return r.int()
+		start := r.i
+		n, ok := r.int()
+		return r.boxInt(start, n, ok)
 	case msgpcode.Uint64:
 		n, ok := r.n(8)
 		if n > math.MaxInt64 {
@@ -279,9 +305,24 @@ func (r *mpReader) value() (any, bool) {
 		return int64(n), ok
 	case msgpcode.Int8, msgpcode.Int16, msgpcode.Int32, msgpcode.Int64:
 		r.i--
-		return r.int()
+		start := r.i
+		n, ok := r.int()
+		return r.boxInt(start, n, ok)
 	}
 	return nil, false // ext types (time.Time, ...) and unknown codes
+}
+
+// boxInt boxes n, an integer whose encoding starts at start: a box of its
+// own only for 0..255 (which the runtime boxes without allocating), a
+// shared one (intern.go) otherwise.
+func (r *mpReader) boxInt(start int, n int64, ok bool) (any, bool) {
+	if !ok {
+		return nil, false
+	}
+	if n >= 0 && n < 256 {
+		return n, true
+	}
+	return internedInt(r.b[start:r.i], n), true
 }
 
 // anyMap reads the n pairs of a map[string]any.
@@ -393,50 +434,77 @@ func (r *mpReader) done() bool { return r.i == len(r.b) }
 
 // fastCheckpointRecord decodes a checkpoint header written as a 5-array.
 func fastCheckpointRecord(b []byte) (*checkpointRecord, bool) {
-	r := mpReader{b: b}
-	if n, ok := r.arrayLen(); !ok || n != 5 {
+	rec := new(checkpointRecord)
+	if !fastCheckpointRecordInto(rec, b, string(b)) {
 		return nil, false
 	}
-	rec := new(checkpointRecord)
+	return rec, true
+}
+
+// fastCheckpointRecordInto decodes a checkpoint header into rec (which it
+// overwrites), so a reader of many headers can reuse one. A parent id is
+// kept in rec's own room for it. s is b as a string: the strings decoded
+// are substrings of it.
+func fastCheckpointRecordInto(rec *checkpointRecord, b []byte, s string) bool {
+	*rec = checkpointRecord{}
+	r := mpReader{b: b, s: s}
+	if n, ok := r.arrayLen(); !ok || n != 5 {
+		return false
+	}
 	v, ok := r.int()
 	if !ok || v < math.MinInt || v > math.MaxInt {
-		return nil, false
+		return false
 	}
 	rec.V = int(v)
 	if rec.TS, ok = r.int(); !ok {
-		return nil, false
+		return false
 	}
-	if rec.Parent, ok = r.bytes(); !ok {
-		return nil, false
+	c, ok := r.code()
+	if !ok {
+		return false
+	}
+	p, isNil, ok := r.bytesOf(c)
+	switch {
+	case !ok:
+		return false
+	case isNil: // nil stays nil
+	case len(p) == idLen:
+		rec.Parent = append(rec.parent[:0], p...)
+	default: // empty stays empty, not nil
+		rec.Parent = append(make([]byte, 0, len(p)), p...)
 	}
 	if rec.Versions, ok = r.stringMap(); !ok {
-		return nil, false
+		return false
 	}
 	n, ok := r.mapLen()
 	if !ok {
-		return nil, false
+		return false
 	}
 	if n > (len(r.b)-r.i)/2 {
-		return nil, false
+		return false
 	}
 	if n >= 0 {
 		rec.VersionsSeen = make(map[string]map[string]string, n)
 		for range n {
 			k, ok := r.str()
 			if !ok {
-				return nil, false
+				return false
 			}
 			if rec.VersionsSeen[k], ok = r.stringMap(); !ok {
-				return nil, false
+				return false
 			}
 		}
 	}
-	return rec, r.done()
+	return r.done()
 }
 
 // fastMetadata decodes a metadata map (nil declines: msgpack gives a nil map).
-func fastMetadata(b []byte) (Metadata, bool) {
-	r := mpReader{b: b}
+func fastMetadata(b []byte) (Metadata, bool) { return fastMetadataOf(b, string(b)) }
+
+// fastMetadataOf is fastMetadata whose strings are substrings of s, b as a
+// string.
+func fastMetadataOf(b []byte, s string) (Metadata, bool) {
+	r := mpReader{b: b, s: s}
 	n, ok := r.mapLen()
 	if !ok || n < 0 {
 		return nil, false

@@ -115,6 +115,8 @@ func agree[T any](t *testing.T, what string, b []byte, fast func([]byte) (T, boo
 		if len(w.Value) == 0 {
 			w.Value = msgpack.RawMessage{0xc0}
 		}
+	case *checkpointRecord: // parent is only the room Parent may use
+		any(&got).(*checkpointRecord).parent = [idLen]byte{}
 	}
 	if !reflect.DeepEqual(got, want) && !sameEncoding(t, got, want) {
 		t.Fatalf("%s: % x\nfast:    %#v\nmsgpack: %#v", what, b, got, want)

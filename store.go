@@ -658,80 +658,6 @@ func (s *Store) GetTuple(ctx context.Context, cfg Config) (_ *Tuple, err error) 
 	return t, err
 }
 
-// loadTuple reads one checkpoint with its values and pending writes; a nil
-// id means the newest of (thread, ns).
-func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tuple, error) {
-	cpPath := threadPath(thread, bucketCheckpoints)
-	var key, val []byte
-	if id == nil {
-		r.Scan(cpPath, nsKey(ns), nil, true, func(k, v []byte) error {
-			key, val = k, v
-			return errStop
-		})
-	} else {
-		key = checkpointKey(ns, *id)
-		val = r.Get(cpPath, key)
-	}
-	if val == nil {
-		if id == nil {
-			return nil, fmt.Errorf("%w: no checkpoint in thread %q namespace %q", ErrNotFound, thread, ns)
-		}
-		return nil, fmt.Errorf("%w: checkpoint %s in thread %q namespace %q", ErrNotFound, idString(*id), thread, ns)
-	}
-	cid := [idLen]byte(key[len(key)-idLen:])
-	rec, err := decodeCheckpointRecord(val)
-	if err != nil {
-		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
-	}
-	mdRaw := r.Get(threadPath(thread, bucketMetadata), key)
-	if mdRaw == nil {
-		return nil, fmt.Errorf("%w: checkpoint %s has no metadata", ErrCorrupt, idString(cid))
-	}
-	md, err := decodeMetadata(mdRaw)
-	if err != nil {
-		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
-	}
-	values := make(map[string]any, len(rec.Versions))
-	blPath := threadPath(thread, bucketBlobs)
-	for ch, ver := range rec.Versions {
-		b := r.Get(blPath, blobKey(ns, ch, ver))
-		if b == nil {
-			continue // never written (LangGraph semantics): no value
-		}
-		v, ok, err := resolveBlob(r, kr, thread, ns, ch, ver, b)
-		if v, err = lockIfNoKeys(kr, v, err); err == nil && v != nil {
-			ok = true
-		}
-		if err != nil {
-			return nil, fmt.Errorf("thread %q checkpoint %s channel %q version %q: %w", thread, idString(cid), ch, ver, err)
-		}
-		if ok {
-			values[ch] = v
-		}
-	}
-	writes, err := loadWrites(r, kr, thread, key)
-	if err != nil {
-		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
-	}
-	idStr := idString(cid)
-	t := &Tuple{
-		Config: Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: idStr},
-		Checkpoint: Checkpoint{
-			V: rec.V, ID: idStr, TS: time.Unix(0, rec.TS).UTC(),
-			ChannelValues: values, ChannelVersions: rec.Versions, VersionsSeen: rec.VersionsSeen,
-		},
-		Metadata:      md,
-		PendingWrites: writes,
-	}
-	if t.Checkpoint.ChannelVersions == nil {
-		t.Checkpoint.ChannelVersions = map[string]string{}
-	}
-	if len(rec.Parent) == idLen {
-		t.ParentConfig = &Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: idString([idLen]byte(rec.Parent))}
-	}
-	return t, nil
-}
-
 // loadWrites reads the pending writes of the checkpoint keyed cpKey, ordered
 // by (task path, task id, idx).
 func loadWrites(r reader, kr *keyring, thread string, cpKey []byte) ([]PendingWrite, error) {
@@ -755,10 +681,13 @@ func loadWrites(r reader, kr *keyring, thread string, cpKey []byte) ([]PendingWr
 		out = append(out, PendingWrite{TaskID: task, TaskPath: rec.TaskPath, Idx: idx, Channel: rec.Channel, Value: Raw(rec.Value)})
 		return nil
 	})
-	slices.SortStableFunc(out, func(a, b PendingWrite) int {
-		return cmp.Or(cmp.Compare(a.TaskPath, b.TaskPath), cmp.Compare(a.TaskID, b.TaskID), cmp.Compare(a.Idx, b.Idx))
-	})
+	slices.SortStableFunc(out, comparePendingWrites)
 	return out, err
+}
+
+// comparePendingWrites orders pending writes by (task path, task id, idx).
+func comparePendingWrites(a, b PendingWrite) int {
+	return cmp.Or(cmp.Compare(a.TaskPath, b.TaskPath), cmp.Compare(a.TaskID, b.TaskID), cmp.Compare(a.Idx, b.Idx))
 }
 
 // listPage is how many tuples List reads per read transaction. Between
@@ -806,6 +735,9 @@ func (s *Store) List(ctx context.Context, opts ListOptions) iter.Seq2[*Tuple, er
 // following page starts, nil at the end.
 func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want int) (page []*Tuple, next []byte, err error) {
 	err = s.view(ctx, func(r reader) error {
+		page = make([]*Tuple, 0, want)
+		tr := newTupleReader(r, s.keys)
+		defer tr.release()
 		path := bucketPath{bucketIndex}
 		if sel.thread != "" {
 			path = threadPath(sel.thread, bucketOrder)
@@ -825,9 +757,10 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 			if sel.ns != nil && *sel.ns != ns {
 				return nil
 			}
+			tr.setThread(thread)
+			var md Metadata
 			if len(sel.filter) > 0 {
-				raw := r.Get(threadPath(thread, bucketMetadata), checkpointKey(ns, id))
-				md, err := decodeMetadata(raw)
+				md, err = tr.metadata(ns, id)
 				if err != nil {
 					return fmt.Errorf("checkpoint %s: %w", idString(id), err)
 				}
@@ -835,7 +768,7 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 					return nil
 				}
 			}
-			t, err := loadTuple(r, s.keys, thread, ns, &id)
+			t, err := tr.load(ns, &id, md)
 			if err != nil {
 				return err
 			}

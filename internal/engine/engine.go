@@ -255,7 +255,12 @@ func (e *Engine) View(ctx context.Context, fn func(r Reader) error) (err error) 
 	defer ss.End(tx)
 	e.obs.SnapshotOpened()
 	defer e.obs.SnapshotClosed()
-	return fn(snap.View(tx))
+	bv := readView(tx)
+	defer bv.recycle()
+	if snap == nil || snap.tree.Len() == 0 {
+		return fn(bv)
+	}
+	return fn(NewView(snap.tree, bv))
 }
 
 // BeginSnapshot begins a read as View does; between, if set, runs after

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -114,7 +115,27 @@ type BoltView struct {
 type openBucket struct {
 	start, end int
 	b          *bolt.Bucket
-	c          *bolt.Cursor // for Get, made on first use; scans make their own
+	// c serves every Get, Has and Scan of the bucket, made on first use:
+	// a bbolt cursor is an allocation and its stack (one per tree level)
+	// a few more, and a read seeks the same bucket again and again (a
+	// List page reads each of a thread's buckets ten times). busy is set
+	// while a Scan walks with c: a Get or a scan nested in that walk (its
+	// callback reading the same bucket) takes a cursor of its own.
+	c     *bolt.Cursor
+	busy  bool
+	index int // in open
+}
+
+// cursor returns the shared cursor of e, or a fresh one while a scan holds
+// it.
+func (e *openBucket) cursor() (c *bolt.Cursor, shared bool) {
+	if e.busy {
+		return e.b.Cursor(), false
+	}
+	if e.c == nil {
+		e.c = e.b.Cursor()
+	}
+	return e.c, true
 }
 
 func (v *BoltView) bucket(p Path) *bolt.Bucket {
@@ -147,7 +168,7 @@ func (v *BoltView) cached(p Path) *openBucket {
 	}
 	start := len(v.keys)
 	v.keys = appendPath(v.keys, p)
-	v.open = append(v.open, openBucket{start: start, end: len(v.keys), b: b})
+	v.open = append(v.open, openBucket{start: start, end: len(v.keys), b: b, index: len(v.open)})
 	return &v.open[len(v.open)-1]
 }
 
@@ -176,15 +197,48 @@ func (v *BoltView) Get(p Path, key []byte) []byte {
 	if e.b == nil {
 		return nil
 	}
-	if e.c == nil {
-		e.c = e.b.Cursor()
-	}
+	c, _ := e.cursor()
 	// What Bucket.Get does, on a reused cursor: Seek gives a nested
 	// bucket's key with a nil value.
-	if k, val := e.c.Seek(key); bytes.Equal(k, key) {
+	if k, val := c.Seek(key); bytes.Equal(k, key) {
 		return val
 	}
 	return nil
+}
+
+// scanCursor returns the cursor for a walk of the bucket at p (nil if
+// missing) and the index in the cache of the entry whose shared cursor it
+// holds (-1: none): the walk marks it busy, and release frees it. An
+// index, not a pointer: the walk's callback may open buckets and so move
+// the cache.
+func (v *BoltView) scanCursor(p Path) (*bolt.Bucket, *bolt.Cursor, int) {
+	if len(p) == 0 {
+		return nil, nil, -1
+	}
+	if v.tx.Writable() {
+		b := v.walk(p)
+		if b == nil {
+			return nil, nil, -1
+		}
+		return b, b.Cursor(), -1
+	}
+	e := v.cached(p)
+	if e.b == nil {
+		return nil, nil, -1
+	}
+	c, shared := e.cursor()
+	if !shared {
+		return e.b, c, -1
+	}
+	e.busy = true
+	return e.b, c, e.index
+}
+
+// release ends a walk that scanCursor began on a shared cursor.
+func (v *BoltView) release(i int) {
+	if i >= 0 {
+		v.open[i].busy = false
+	}
 }
 
 func (v *BoltView) Exists(p Path) bool { return v.bucket(p) != nil }
@@ -197,11 +251,12 @@ func (v *BoltView) Sequence(p Path) uint64 {
 }
 
 func (v *BoltView) Has(p Path, key []byte) bool {
-	b := v.bucket(p)
+	b, c, e := v.scanCursor(p)
 	if b == nil {
 		return false
 	}
-	k, _ := b.Cursor().Seek(key)
+	k, _ := c.Seek(key)
+	v.release(e)
 	return k != nil && bytes.Equal(k, key)
 }
 
@@ -242,11 +297,11 @@ func (v *BoltView) CheckPages(fn func(error) bool) {
 func (v *BoltView) FileSize() (int64, int) { return v.tx.Size(), v.tx.DB().Info().PageSize }
 
 func (v *BoltView) Scan(p Path, prefix, start []byte, reverse bool, fn func(k, v []byte) error) error {
-	b := v.bucket(p)
+	b, c, e := v.scanCursor(p)
 	if b == nil {
 		return nil
 	}
-	c := b.Cursor()
+	defer v.release(e)
 	var k, val []byte
 	switch {
 	case !reverse && start != nil && bytes.Compare(start, prefix) > 0:
@@ -410,6 +465,27 @@ func (v *BoltView) RaiseSeq(p Path, n uint64) error {
 
 // NewBoltView returns a view of tx.
 func NewBoltView(tx *bolt.Tx) *BoltView { return &BoltView{tx: tx} }
+
+// readViews keeps the views of read transactions (Engine.View) from one
+// read to the next: a view is a kilobyte of cache room, made and cleared
+// for every GetTuple otherwise.
+var readViews = sync.Pool{New: func() any { return new(BoltView) }}
+
+// readView returns a pooled view of the read transaction tx; recycle it
+// once the read has ended with it.
+func readView(tx *bolt.Tx) *BoltView {
+	v := readViews.Get().(*BoltView)
+	v.tx = tx
+	return v
+}
+
+// recycle forgets the transaction, its buckets and cursors (they point
+// into pages the file reuses) and returns v to the pool.
+func (v *BoltView) recycle() {
+	clear(v.openBuf[:])
+	v.tx, v.open, v.keys, v.scratch, v.wrote = nil, nil, nil, nil, false
+	readViews.Put(v)
+}
 
 // Tx returns the transaction under v.
 func (v *BoltView) Tx() *bolt.Tx { return v.tx }

@@ -1,0 +1,509 @@
+package ckpt
+
+// Reading tuples: GetTuple and List pages.
+//
+// A tuple is a checkpoint header, its metadata, one blob per channel (a
+// list channel: a reference and the segments it covers) and a seek into its
+// pending writes. Issue 18 measured a W1 GetTuple at 108 allocations and a
+// List of 10 at about 850, most of them small and made again for every
+// tuple: bucket paths, keys, a cursor per scan, one string per key and
+// value, one copy per channel value and per pending write. A tupleReader
+// makes those once per read (a GetTuple, a List page) and copies what a
+// tuple hands out of the snapshot in a few blocks: every value and pending
+// write of a tuple in one []byte (each Raw a full slice expression of it,
+// so an append to one never reaches its neighbour), the strings of its
+// pending writes in one string. The price: a Raw (or a string) kept alone
+// keeps the rest of its tuple's block alive, as a whole Tuple kept would.
+// The figures are in bench/RESULTS.md ("Issue 18: read path profile").
+//
+// Every record is still checked (checksum, then decoding) as before: the
+// fast path only changes where the bytes are copied to. Whatever it does not
+// handle (a sealed value or write, an older record version, anything that
+// fails) goes the general way (resolveBlob, loadWrites), which makes the
+// same error or value it always did.
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// tupleReader reads checkpoints of one thread at a time inside one read.
+// The slices it keeps point into the read's snapshot: it must not outlive
+// the read.
+type tupleReader struct {
+	r  reader
+	kr *keyring
+
+	thread             string
+	name               []byte // thread, shared by the paths below
+	paths              [5][3][]byte
+	cp, md, wr, bl, ls bucketPath
+
+	key  []byte // the checkpoint's key (cp and md), the prefix of its writes
+	kbuf []byte // other keys: blob keys, segment prefixes, seek bounds
+	rec  checkpointRecord
+
+	// What a tuple copies out of the snapshot, gathered before one copy.
+	parts  []valuePart
+	pieces [][]byte
+	writes []rawWrite
+	text   []byte // the strings of the pending writes, end to end
+	sbuf   []byte // every string of a tuple, end to end
+
+	// State of the scan callbacks, bound once (a method value is an
+	// allocation each time it is made).
+	found, foundVal []byte
+	walk            segmentWalk
+	onLatest        func(k, v []byte) error
+	onSegment       func(k, v []byte) error
+	onWrite         func(k, v []byte) error
+
+	// Room for a W1-sized tuple's scratch in the reader's own allocation.
+	keyBuf    [64]byte
+	kbufBuf   [128]byte
+	textBuf   [128]byte
+	sbufBuf   [512]byte
+	partsBuf  [4]valuePart
+	piecesBuf [8][]byte
+	writesBuf [4]rawWrite
+}
+
+// tupleReaders keeps readers, with their bound callbacks and grown
+// scratch space, from one read to the next.
+var tupleReaders = sync.Pool{New: func() any {
+	t := new(tupleReader)
+	t.onLatest = t.latest
+	t.onSegment = t.segment
+	t.onWrite = t.write
+	t.key, t.kbuf, t.text, t.sbuf = t.keyBuf[:0], t.kbufBuf[:0], t.textBuf[:0], t.sbufBuf[:0]
+	t.parts, t.pieces, t.writes = t.partsBuf[:0], t.piecesBuf[:0], t.writesBuf[:0]
+	return t
+}}
+
+// newTupleReader returns a reader for one read; release it when the read
+// ends.
+func newTupleReader(r reader, kr *keyring) *tupleReader {
+	t := tupleReaders.Get().(*tupleReader)
+	t.r, t.kr = r, kr
+	return t
+}
+
+// release forgets everything of the read (nothing of its snapshot may stay
+// reachable: its pages are reused) and returns t to the pool.
+func (t *tupleReader) release() {
+	t.r, t.kr = nil, nil
+	t.thread, t.name = "", nil
+	t.paths = [5][3][]byte{}
+	t.cp, t.md, t.wr, t.bl, t.ls = nil, nil, nil, nil, nil
+	t.rec = checkpointRecord{}
+	clear(t.parts[:cap(t.parts)])
+	clear(t.pieces[:cap(t.pieces)])
+	clear(t.writes[:cap(t.writes)])
+	t.found, t.foundVal = nil, nil
+	t.walk = segmentWalk{}
+	t.key, t.kbuf, t.text, t.sbuf = t.key[:0], t.kbuf[:0], t.text[:0], t.sbuf[:0]
+	t.parts, t.pieces, t.writes = t.parts[:0], t.pieces[:0], t.writes[:0]
+	tupleReaders.Put(t)
+}
+
+// valuePart is one channel's value: pieces[from:to] of the snapshot, after
+// a list header for n items when n >= 0 (a list read from its segments).
+type valuePart struct {
+	channel  string
+	n        int
+	from, to int
+}
+
+// rawWrite is a pending write as found in the snapshot, then where its
+// strings and value went.
+type rawWrite struct {
+	k, v                []byte
+	task, channel, path [2]int // in text: start, end
+	value               int    // in pieces
+	idx                 int
+}
+
+// segmentWalk is the state of a walk over one lineage's segments.
+type segmentWalk struct {
+	lineage uint64
+	channel string
+	n       int // items wanted
+	covered int
+	sealed  bool // met a sealed segment: the general path opens it
+}
+
+// setThread points the reader at thread's buckets.
+func (t *tupleReader) setThread(thread string) {
+	if t.name != nil && t.thread == thread {
+		return
+	}
+	t.thread, t.name = thread, []byte(thread)
+	for i, sub := range [...][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments} {
+		t.paths[i] = [3][]byte{bucketThreads, t.name, sub}
+	}
+	t.cp, t.md, t.wr, t.bl, t.ls = t.paths[0][:], t.paths[1][:], t.paths[2][:], t.paths[3][:], t.paths[4][:]
+}
+
+func (t *tupleReader) latest(k, v []byte) error {
+	t.found, t.foundVal = k, v
+	return errStop
+}
+
+// loadTuple reads one checkpoint with its values and pending writes; a nil
+// id means the newest of (thread, ns).
+func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tuple, error) {
+	t := newTupleReader(r, kr)
+	defer t.release()
+	t.setThread(thread)
+	return t.load(ns, id, nil)
+}
+
+// metadata reads and decodes the metadata of checkpoint id (List's filter
+// looks at it before the tuple is read).
+func (t *tupleReader) metadata(ns string, id [idLen]byte) (Metadata, error) {
+	t.key = append(appendLen16(t.key[:0], ns), id[:]...)
+	return decodeMetadata(t.r.Get(t.md, t.key))
+}
+
+// load reads one checkpoint of the reader's thread; a nil id means the
+// newest of ns. md, if not nil, is its metadata, already read.
+func (t *tupleReader) load(ns string, id *[idLen]byte, md Metadata) (*Tuple, error) {
+	thread := t.thread
+	t.key = appendLen16(t.key[:0], ns)
+	var val []byte
+	if id == nil {
+		// The last key below ns's prefix followed by 0xff bytes: one seek.
+		t.kbuf = append(t.kbuf[:0], t.key...)
+		for range idLen + 1 {
+			t.kbuf = append(t.kbuf, 0xff)
+		}
+		t.found, t.foundVal = nil, nil
+		_ = t.r.Scan(t.cp, t.key, t.kbuf, true, t.onLatest)
+		val = t.foundVal
+		t.key = append(t.key[:0], t.found...)
+	} else {
+		t.key = append(t.key, id[:]...)
+		val = t.r.Get(t.cp, t.key)
+	}
+	if val == nil {
+		if id == nil {
+			return nil, fmt.Errorf("%w: no checkpoint in thread %q namespace %q", ErrNotFound, thread, ns)
+		}
+		return nil, fmt.Errorf("%w: checkpoint %s in thread %q namespace %q", ErrNotFound, idString(*id), thread, ns)
+	}
+	cid := [idLen]byte(t.key[len(t.key)-idLen:])
+	cpBody, err := recordBody("checkpoint", val, checkpointRecordV1, checkpointRecordV2)
+	if err != nil {
+		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
+	}
+	var mdBody []byte
+	if md == nil {
+		mdRaw := t.r.Get(t.md, t.key)
+		if mdRaw == nil {
+			return nil, fmt.Errorf("%w: checkpoint %s has no metadata", ErrCorrupt, idString(cid))
+		}
+		if mdBody, err = recordBody("metadata", mdRaw, metadataRecordV1, metadataRecordV2); err != nil {
+			return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
+		}
+	}
+	t.parts, t.pieces = t.parts[:0], t.pieces[:0]
+	writes, writesErr := t.pendingWrites() // reported after the values, as ever
+
+	// Every string of the tuple is a substring of one: its id and its
+	// parent's, the keys and strings of its header and metadata, the
+	// strings of its pending writes.
+	var ids [2 * ulid.EncodedSize]byte
+	_ = ulid.ULID(cid).MarshalTextTo(ids[:ulid.EncodedSize])
+	nIDs := ulid.EncodedSize
+	parent, peeked := peekParent(cpBody)
+	if peeked {
+		_ = ulid.ULID(parent).MarshalTextTo(ids[nIDs:])
+		nIDs += ulid.EncodedSize
+	}
+	t.sbuf = append(append(append(append(t.sbuf[:0], ids[:nIDs]...), cpBody...), mdBody...), t.text...)
+	all := string(t.sbuf)
+	strs := all[nIDs:]
+	cpStr, mdStr, text := strs[:len(cpBody)], strs[len(cpBody):len(cpBody)+len(mdBody)], strs[len(cpBody)+len(mdBody):]
+
+	rec := &t.rec
+	if err := decodeCheckpointBody(rec, cpBody, cpStr); err != nil {
+		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
+	}
+	if md == nil {
+		if md, err = decodeMetadataBody(mdBody, mdStr); err != nil {
+			return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
+		}
+	}
+
+	values := make(map[string]any, len(rec.Versions))
+	for ch, ver := range rec.Versions {
+		t.kbuf = append(appendLen16(appendLen16(t.kbuf[:0], ns), ch), ver...) // blobKey
+		b := t.r.Get(t.bl, t.kbuf)
+		if b == nil {
+			continue // never written (LangGraph semantics): no value
+		}
+		if err := t.value(ns, ch, ver, b, values); err != nil {
+			return nil, fmt.Errorf("thread %q checkpoint %s channel %q version %q: %w", thread, idString(cid), ch, ver, err)
+		}
+	}
+	if writesErr != nil {
+		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), writesErr)
+	}
+	if made := t.copyOut(values, text); made != nil {
+		writes = made
+	}
+
+	// The tuple and its parent's config in one allocation.
+	box := new(struct {
+		t      Tuple
+		parent Config
+	})
+	idStr := all[:ulid.EncodedSize]
+	tp := &box.t
+	*tp = Tuple{
+		Config: Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: idStr},
+		Checkpoint: Checkpoint{
+			V: rec.V, ID: idStr, TS: time.Unix(0, rec.TS).UTC(),
+			ChannelValues: values, ChannelVersions: rec.Versions, VersionsSeen: rec.VersionsSeen,
+		},
+		Metadata:      md,
+		PendingWrites: writes,
+	}
+	if tp.Checkpoint.ChannelVersions == nil {
+		tp.Checkpoint.ChannelVersions = map[string]string{}
+	}
+	if len(rec.Parent) == idLen {
+		parentID := all[ulid.EncodedSize:nIDs]
+		if !peeked || parent != [idLen]byte(rec.Parent) {
+			parentID = idString([idLen]byte(rec.Parent)) // peekParent declined
+		}
+		box.parent = Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: parentID}
+		tp.ParentConfig = &box.parent
+	}
+	return tp, nil
+}
+
+// peekParent reads the parent id of a checkpoint header's body (a 5-array
+// whose third item is the id) without decoding the rest.
+func peekParent(body []byte) (id [idLen]byte, ok bool) {
+	r := mpReader{b: body}
+	if n, ok := r.arrayLen(); !ok || n != 5 {
+		return id, false
+	}
+	if _, ok := r.int(); !ok {
+		return id, false
+	}
+	if _, ok := r.int(); !ok {
+		return id, false
+	}
+	c, ok := r.code()
+	if !ok {
+		return id, false
+	}
+	p, _, ok := r.bytesOf(c)
+	if !ok || len(p) != idLen {
+		return id, false
+	}
+	return [idLen]byte(p), true
+}
+
+// value gathers the pieces of one channel's value from its blob record b,
+// or resolves it the general way (a sealed value, anything that fails).
+func (t *tupleReader) value(ns, ch, ver string, b []byte, values map[string]any) error {
+	kind, body, err := blobKind(b)
+	if err == nil {
+		switch kind {
+		case blobEmpty:
+			return nil
+		case blobValue:
+			t.pieces = append(t.pieces, body)
+			t.parts = append(t.parts, valuePart{channel: ch, n: -1, from: len(t.pieces) - 1, to: len(t.pieces)})
+			return nil
+		case blobListRef:
+			if ref, err := decodeListRef(body); err == nil && t.listPieces(ns, ch, ref) {
+				return nil
+			}
+		}
+	}
+	v, ok, err := resolveBlob(t.r, t.kr, t.thread, ns, ch, ver, b)
+	if v, err = lockIfNoKeys(t.kr, v, err); err == nil && v != nil {
+		ok = true
+	}
+	if err != nil {
+		return err
+	}
+	if ok {
+		values[ch] = v
+	}
+	return nil
+}
+
+// listPieces gathers the first ref.count items of a list lineage, as
+// lineage.pieces reads them; false (nothing gathered) when a segment is
+// sealed or anything is wrong, for the general path to open or report.
+func (t *tupleReader) listPieces(ns, ch string, ref listRef) bool {
+	from := len(t.pieces)
+	t.walk = segmentWalk{lineage: ref.lineage, channel: ch, n: ref.count}
+	t.kbuf = binary.BigEndian.AppendUint64(appendLen16(appendLen16(t.kbuf[:0], ns), ch), ref.lineage) // segmentPrefix
+	err := t.r.Scan(t.ls, t.kbuf, nil, false, t.onSegment)
+	if err != nil || t.walk.sealed || t.walk.covered < t.walk.n {
+		t.pieces = t.pieces[:from]
+		return false
+	}
+	t.parts = append(t.parts, valuePart{channel: ch, n: ref.count, from: from, to: len(t.pieces)})
+	return true
+}
+
+func (t *tupleReader) segment(k, v []byte) error {
+	w := &t.walk
+	if w.covered >= w.n {
+		return errStop
+	}
+	seg, err := decodeSegment(k, v)
+	if err != nil {
+		return err
+	}
+	if seg.start != w.covered {
+		return ErrCorrupt // the general path says which
+	}
+	if seg.sealed {
+		w.sealed = true
+		return errStop
+	}
+	p := seg.items
+	if take := w.n - w.covered; take < seg.count {
+		cut, err := itemsLen(p, take)
+		if err != nil {
+			return err
+		}
+		p, seg.count = p[:cut], take
+	}
+	w.covered += seg.count
+	t.pieces = append(t.pieces, p)
+	return nil
+}
+
+func (t *tupleReader) write(k, v []byte) error {
+	t.writes = append(t.writes, rawWrite{k: k, v: v})
+	return nil
+}
+
+// pendingWrites gathers the pending writes of the checkpoint at t.key:
+// their strings into t.text, their values into t.pieces. It returns them
+// already made when the general path (loadWrites) had to read them.
+func (t *tupleReader) pendingWrites() ([]PendingWrite, error) {
+	t.writes, t.text = t.writes[:0], t.text[:0]
+	_ = t.r.Scan(t.wr, t.key, nil, false, t.onWrite)
+	from := len(t.pieces)
+	for i := range t.writes {
+		if !t.gatherWrite(&t.writes[i]) {
+			t.writes, t.pieces = t.writes[:0], t.pieces[:from]
+			return loadWrites(t.r, t.kr, t.thread, t.key)
+		}
+	}
+	return nil, nil
+}
+
+// gatherWrite parses a plain checksummed pending write (what
+// fastWriteRecord reads) into w; false for anything else.
+func (t *tupleReader) gatherWrite(w *rawWrite) bool {
+	rest := w.k[len(t.key):]
+	if len(rest) < 2 {
+		return false
+	}
+	n := int(binary.BigEndian.Uint16(rest))
+	if len(rest) != 2+n+4 || len(w.v) == 0 || w.v[0] != writeRecordV2 {
+		return false
+	}
+	body, err := checkSum("write", w.v)
+	if err != nil {
+		return false
+	}
+	w.idx = int(int32(binary.BigEndian.Uint32(rest[2+n:]) ^ 0x80000000))
+	w.task = t.addText(rest[2 : 2+n])
+	r := mpReader{b: body[1:]}
+	if n, ok := r.arrayLen(); !ok || n != 3 {
+		return false
+	}
+	var ok bool
+	if w.channel, ok = t.textOf(&r); !ok {
+		return false
+	}
+	if w.path, ok = t.textOf(&r); !ok {
+		return false
+	}
+	raw, ok := r.skip()
+	if !ok || !r.done() {
+		return false
+	}
+	w.value = len(t.pieces)
+	t.pieces = append(t.pieces, raw)
+	return true
+}
+
+// textOf reads a string (nil as empty, a bin as its bytes: what msgpack
+// decodes into a string) into t.text.
+func (t *tupleReader) textOf(r *mpReader) ([2]int, bool) {
+	c, ok := r.code()
+	if !ok {
+		return [2]int{}, false
+	}
+	p, _, ok := r.bytesOf(c)
+	if !ok {
+		return [2]int{}, false
+	}
+	return t.addText(p), true
+}
+
+func (t *tupleReader) addText(p []byte) [2]int {
+	start := len(t.text)
+	t.text = append(t.text, p...)
+	return [2]int{start, len(t.text)}
+}
+
+// copyOut copies the gathered values and pending writes out of the
+// snapshot, all in one []byte: the values into values, the writes into
+// what it returns (nil when none were gathered), their strings cut from
+// text (t.text as a string).
+func (t *tupleReader) copyOut(values map[string]any, text string) []PendingWrite {
+	size := 0
+	for _, p := range t.pieces {
+		size += len(p)
+	}
+	for _, p := range t.parts {
+		if p.n >= 0 {
+			size += 5 // room for the list header
+		}
+	}
+	arena := make([]byte, 0, size)
+	cut := func(start int) Raw { return Raw(arena[start:len(arena):len(arena)]) }
+	for _, p := range t.parts {
+		start := len(arena)
+		if p.n >= 0 {
+			arena = appendListHeader(arena, p.n)
+		}
+		for _, piece := range t.pieces[p.from:p.to] {
+			arena = append(arena, piece...)
+		}
+		values[p.channel] = cut(start)
+	}
+	if len(t.writes) == 0 {
+		return nil
+	}
+	out := make([]PendingWrite, len(t.writes))
+	for i, w := range t.writes {
+		start := len(arena)
+		arena = append(arena, t.pieces[w.value]...)
+		out[i] = PendingWrite{
+			TaskID: text[w.task[0]:w.task[1]], TaskPath: text[w.path[0]:w.path[1]], Idx: w.idx,
+			Channel: text[w.channel[0]:w.channel[1]], Value: cut(start),
+		}
+	}
+	slices.SortStableFunc(out, comparePendingWrites)
+	return out
+}
