@@ -108,12 +108,16 @@ func testAsyncQueueIsBounded(t *testing.T, noWAL bool) {
 		})
 	}()
 	<-stalled
+	var releaseOnce sync.Once
 	release := func() {
-		close(released)
-		if err := <-soloDone; err != nil {
-			t.Error(err)
-		}
+		releaseOnce.Do(func() {
+			close(released)
+			if err := <-soloDone; err != nil {
+				t.Error(err)
+			}
+		})
 	}
+	defer release() // a failed check must not leave Close waiting
 	accepted := 0
 	for i := range 20 {
 		tctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
