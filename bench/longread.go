@@ -58,6 +58,33 @@ func (w slowWriter) Write(p []byte) (int, error) {
 type longReadResult struct {
 	alone, beside []float64
 	reads         int
+	// What each half's Saves paid beside the store's own work, from its
+	// metrics: the log's mean fsync (µs), the Save p50 (µs), and the
+	// applier's bbolt commits and their mean (µs).
+	aloneIO, besideIO []halfIO
+}
+
+// halfIO is one half's view from the store's metrics.
+type halfIO struct {
+	p50, fsyncMean float64
+	commits        int64
+	commitMean     float64
+}
+
+// ioBetween is what the metrics counted between a and b.
+func ioBetween(a, b ckpt.Metrics, p50 float64) halfIO {
+	mean := func(n int64, d time.Duration) float64 {
+		if n == 0 {
+			return 0
+		}
+		return micros(d) / float64(n)
+	}
+	return halfIO{
+		p50:        p50,
+		fsyncMean:  mean(b.FsyncLatency.Count-a.FsyncLatency.Count, b.FsyncLatency.Sum-a.FsyncLatency.Sum),
+		commits:    b.BoltCommits - a.BoltCommits,
+		commitMean: mean(b.BoltCommitLatency.Count-a.BoltCommitLatency.Count, b.BoltCommitLatency.Sum-a.BoltCommitLatency.Sum),
+	}
 }
 
 // ratios are the pairs' own beside / alone ratios.
@@ -83,7 +110,9 @@ func (r longReadResult) summary() string {
 func syncDuringLongRead(ctx context.Context, st *ckpt.Store, in *w1Input, pairs int) (longReadResult, error) {
 	var res longReadResult
 	payload := strings.Repeat("x", in.P)
+	var io halfIO
 	saves := func(thread string) (float64, error) {
+		m0 := st.Metrics()
 		lat := make([]float64, 0, longReadSaves)
 		for i := range longReadSaves {
 			t0 := time.Now()
@@ -93,6 +122,7 @@ func syncDuringLongRead(ctx context.Context, st *ckpt.Store, in *w1Input, pairs 
 			lat = append(lat, micros(time.Since(t0)))
 		}
 		slices.Sort(lat)
+		io = ioBetween(m0, st.Metrics(), pct(lat, 50))
 		return pct(lat, 99), nil
 	}
 	for p := range pairs {
@@ -100,12 +130,14 @@ func syncDuringLongRead(ctx context.Context, st *ckpt.Store, in *w1Input, pairs 
 		if err != nil {
 			return res, err
 		}
+		res.aloneIO = append(res.aloneIO, io)
 		beside, reads, err := besideLongReads(ctx, st, func() (float64, error) {
 			return saves(fmt.Sprintf("longread-beside-%d", p))
 		})
 		if err != nil {
 			return res, err
 		}
+		res.besideIO = append(res.besideIO, io)
 		res.alone = append(res.alone, alone)
 		res.beside = append(res.beside, beside)
 		res.reads += reads
@@ -153,7 +185,7 @@ func longReadOnly(ctx context.Context, cfg config, in *w1Input, dir string, out 
 	fmt.Fprintf(out, "# ckpt: Sync Save p99 alone and beside long reads (issue 13)\n\n")
 	fmt.Fprintf(out, "- date: %s\n- machine: %s\n", started.Format("2006-01-02 15:04 UTC"), machine())
 	fmt.Fprintf(out, "- W1: T=%d S=%d P=%d C=%d, %d Sync Saves per half, %d pairs per run (alone, beside, alone, beside...)\n\n", cfg.T, cfg.S, cfg.P, cfg.C, longReadSaves, cfg.longReadPairs)
-	fmt.Fprintf(out, "| run | pair | Save p99 alone (µs) | beside long reads (µs) | beside / alone |\n|---|---:|---:|---:|---:|\n")
+	fmt.Fprintf(out, "| run | pair | Save p99 alone (µs) | beside long reads (µs) | beside / alone | p50 alone / beside (µs) | log fsync mean alone / beside (µs) | bbolt commits alone / beside (mean µs) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	var all longReadResult
 	for rep := 1; rep <= cfg.repeat; rep++ {
 		path := filepath.Join(dir, fmt.Sprintf("longread-r%d.db", rep))
@@ -175,7 +207,9 @@ func longReadOnly(ctx context.Context, cfg config, in *w1Input, dir string, out 
 			_ = os.Remove(path)
 		}
 		for i, ratio := range res.ratios() {
-			fmt.Fprintf(out, "| %d | %d | %.0f | %.0f | %.2fx |\n", rep, i+1, res.alone[i], res.beside[i], ratio)
+			a, b := res.aloneIO[i], res.besideIO[i]
+			fmt.Fprintf(out, "| %d | %d | %.0f | %.0f | %.2fx | %.0f / %.0f | %.0f / %.0f | %d (%.0f) / %d (%.0f) |\n", rep, i+1, res.alone[i], res.beside[i], ratio,
+				a.p50, b.p50, a.fsyncMean, b.fsyncMean, a.commits, a.commitMean, b.commits, b.commitMean)
 		}
 		all.alone = append(all.alone, res.alone...)
 		all.beside = append(all.beside, res.beside...)
