@@ -176,7 +176,7 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 	}
 	defer s.backupMu.Unlock()
 	// Held shared for the whole copy: Close waits for the backup instead
-	// of closing the file under it. (Not through enqueue, which would take
+	// of closing the file under it. (Not through writing, which would take
 	// it a second time: a Close waiting in between would deadlock.)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -198,17 +198,14 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 	s.eng.ApplyNow()
 	var tx *bolt.Tx
 	var release func()
-	op := syncOp(ctx, func() error {
+	err := s.eng.Solo(ctx, func() error {
 		// In the commit loop, after every op queued before this one is
 		// committed and the log is applied to bbolt.
 		var err error
 		tx, _, release, err = s.eng.Hold()
 		return err
 	})
-	if err := s.eng.Send(ctx, op); err != nil {
-		return err
-	}
-	if err := <-op.Done; err != nil {
+	if err != nil {
 		return err
 	}
 	defer release()

@@ -25,11 +25,13 @@ type CompactStats struct {
 func (s *Store) Compact(ctx context.Context, progress func(done, total int64)) (_ CompactStats, err error) {
 	var st CompactStats
 	defer s.compactDone(&st, &err)()
-	err = s.enqueue(ctx, syncOp(ctx, func() error {
-		es, err := s.eng.Compact(ctx, progress)
-		st = CompactStats(es)
-		return err
-	}))
+	err = s.writing(ctx, func() error {
+		return s.eng.Solo(ctx, func() error {
+			es, err := s.eng.Compact(ctx, progress)
+			st = CompactStats(es)
+			return err
+		})
+	})
 	return st, err
 }
 

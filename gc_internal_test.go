@@ -8,13 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/oklog/ulid/v2"
-	bolt "go.etcd.io/bbolt"
 )
 
-// The tests here run GC's steps in bbolt transactions of their own, so
-// their stores write to bbolt directly (NoWAL).
+// The tests here run GC's steps as write ops of their own (one op, one
+// group: one bbolt transaction with NoWAL), through the store's write path.
 
 // countingWriter counts the keys a transaction changes.
 type countingWriter struct {
@@ -39,14 +37,17 @@ func runBounded(t *testing.T, s *Store, job *threadJob, budget int) (int, GCStat
 		if txs > 10_000 {
 			t.Fatal("no progress")
 		}
-		err := s.eng.DBForTest().Update(func(tx *bolt.Tx) error {
-			w := &countingWriter{writer: engine.NewBoltView(tx)}
+		// One write op at a time: the commit loop makes each its own group
+		// (one transaction, or one log record).
+		err := s.write(context.Background(), func(wr writer) error {
+			w := &countingWriter{writer: wr}
 			next, stats, used, err := job.step(w, st, budget)
 			if err != nil {
 				return err
 			}
 			if w.n > budget || used != w.n {
-				t.Fatalf("transaction %d changed %d keys (reported %d), budget %d", txs, w.n, used, budget)
+				// Not t.Fatal: this runs in the commit loop.
+				return fmt.Errorf("transaction %d changed %d keys (reported %d), budget %d", txs, w.n, used, budget)
 			}
 			st = next
 			total.add(stats)
@@ -156,10 +157,10 @@ func TestSweepPendingAfterDropIsFinishedByNextRun(t *testing.T) {
 	}
 	// 18 checkpoints x 4 keys + the sweep mark: exactly the drop phase.
 	budget := 18*4 + 1
-	err = s.eng.DBForTest().Update(func(tx *bolt.Tx) error {
-		st, stats, used, err := job.step(engine.NewBoltView(tx), newJobState(job), budget)
+	err = s.write(ctx, func(w writer) error {
+		st, stats, used, err := job.step(w, newJobState(job), budget)
 		if err == nil && (st.phase != phaseSweep || used != budget || stats.Checkpoints != 18 || stats.Blobs != 0) {
-			t.Fatalf("after the drop phase: phase %d, used %d, stats %+v", st.phase, used, stats)
+			return fmt.Errorf("after the drop phase: phase %d, used %d, stats %+v", st.phase, used, stats)
 		}
 		return err
 	})

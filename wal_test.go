@@ -8,15 +8,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
-	bolt "go.etcd.io/bbolt"
 )
 
-// openUnapplied opens a store whose applier is stopped, so every group
+// openUnapplied opens a store whose applier is held (engine.Hooks), so every group
 // stays in the log and the overlay only: what a crash before the applier
 // ran leaves behind.
 func openUnapplied(t *testing.T, path string) *Store {
@@ -27,11 +27,16 @@ func openUnapplied(t *testing.T, path string) *Store {
 // openUnappliedWith is openUnapplied with opts.
 func openUnappliedWith(t *testing.T, path string, opts Options) *Store {
 	t.Helper()
+	tune := tuning{}
+	if opts.tuning != nil {
+		tune = *opts.tuning
+	}
+	tune.hooks.HoldApplier = true
+	opts.tuning = &tune
 	s, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.eng.StopApplierForTest() // Close's Stop then returns at once
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
@@ -54,14 +59,30 @@ func crashCopy(t *testing.T, s *Store) string {
 	return dst
 }
 
-// applyNow applies every logged group from within the commit loop (a solo
-// op applies before it runs), as Compact does.
+// applyNow applies every logged group from within the commit loop
+// (ApplyLog: a solo op applies before it runs), as Compact does.
 func applyNow(t *testing.T, s *Store) {
 	t.Helper()
-	op := syncOp(context.Background(), func() error { return nil })
-	if err := s.enqueue(context.Background(), op); err != nil {
+	if err := s.ApplyLog(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// logEnds returns where each record of the log at path ends (the log must
+// start with its first record: a store's first pass).
+func logEnds(t *testing.T, path string) []int64 {
+	t.Helper()
+	groups, err := engine.ReadLog(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends := make([]int64, len(groups))
+	off := int64(engine.HeaderSize)
+	for i, g := range groups {
+		off += int64(g.Size)
+		ends[i] = off
+	}
+	return ends
 }
 
 func saveN(t *testing.T, s *Store, thread string, from, n int) []string {
@@ -126,7 +147,11 @@ func TestLogTornTailLosesOnlyTheTornGroup(t *testing.T) {
 	cp := crashCopy(t, s)
 	// Cut the last record short, as a crash during its write would (the
 	// zeros the log grows by come after it).
-	if err := os.Truncate(cp+walSuffix, s.eng.LogForTest().Offset()-3); err != nil {
+	ends := logEnds(t, cp+walSuffix)
+	if len(ends) != 10 {
+		t.Fatalf("%d records logged, want 10", len(ends))
+	}
+	if err := os.Truncate(cp+walSuffix, ends[9]-3); err != nil {
 		t.Fatal(err)
 	}
 	r, err := Open(cp, Options{})
@@ -152,14 +177,30 @@ func TestLogRewoundLeavesStaleRecordsBehind(t *testing.T) {
 	// Apply and prune everything: the log starts again at its beginning,
 	// over the first pass's records.
 	applyNow(t, s)
-	if s.eng.LogForTest().Offset() != engine.HeaderSize {
-		t.Fatalf("log not rewound: offset %d", s.eng.LogForTest().Offset())
-	}
 	second := saveN(t, s, "t", 12, 3)
 	cp := crashCopy(t, s)
 	groups, err := engine.ReadLog(cp+walSuffix, 12)
 	if err != nil || len(groups) != 3 || groups[0].Gen != 13 {
 		t.Fatalf("ReadLog: %d groups (first %v), %v; want gens 13-15", len(groups), groups, err)
+	}
+	// The log was rewound: group 13's record is its first (chained to the
+	// header's checksum), and the first pass's records follow group 15's.
+	data, err := os.ReadFile(cp + walSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, seed := binary.BigEndian.Uint64(data[16:]), binary.BigEndian.Uint32(data[12:])
+	end := int64(engine.HeaderSize)
+	for _, g := range groups {
+		var rec []byte
+		rec, seed = engine.ForgeRecord(nil, id, seed, g.Gen, g.Muts)
+		if !bytes.Equal(data[end:end+int64(len(rec))], rec) {
+			t.Fatalf("group %d is not at offset %d: the log was not rewound", g.Gen, end)
+		}
+		end += int64(len(rec))
+	}
+	if !slices.ContainsFunc(data[end:], func(b byte) bool { return b != 0 }) {
+		t.Fatal("no stale record after the second pass: the test proves nothing")
 	}
 	r, err := Open(cp, Options{})
 	if err != nil {
@@ -248,7 +289,7 @@ func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
 		t.Fatalf("after the failure the head is %v (%v), want %s", snap, err, good[2])
 	}
 	applyNow := func() error { // as Compact does: drains the commit loop first
-		return s.enqueue(ctx, syncOp(ctx, func() error { return nil }))
+		return s.ApplyLog(ctx)
 	}
 	if err := applyNow(); !errors.Is(err, ErrFailed) {
 		t.Fatalf("a solo op after the failure = %v, want ErrFailed", err)
@@ -285,81 +326,18 @@ func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
 	}
 }
 
-// A write may put bytes it just read (a writer's reads point into bbolt's
-// memory map, as they do in a bbolt transaction). The overlay keeps them
-// after bbolt frees and reuses the pages they came from: it holds its own
-// copy.
-func TestOverlayOutlivesThePagesItCopied(t *testing.T) {
-	t.Parallel()
-	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
-	ctx := context.Background()
-	src, dst := bucketPath{[]byte("src")}, bucketPath{[]byte("dst")}
-	want := make([][]byte, 16)
-	for i := range want {
-		want[i] = bytes.Repeat([]byte{byte(i + 1)}, 8<<10)
-	}
-	err := s.write(ctx, func(w writer) error {
-		for i, v := range want {
-			if err := w.Put(src, fmt.Appendf(nil, "k%02d", i), v); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	applyNow(t, s) // src is in bbolt now, the overlay is empty
-	err = s.write(ctx, func(w writer) error {
-		for i := range want {
-			k := fmt.Appendf(nil, "k%02d", i)
-			if err := w.Put(dst, k, w.Get(src, k)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Behind the store's back, free src's pages and fill them with other
-	// bytes (bbolt reuses pages freed by an earlier transaction).
-	if err := s.eng.DBForTest().Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("src")) }); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.eng.DBForTest().Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte("filler"))
-		for i := 0; err == nil && i < 64; i++ {
-			err = b.Put(fmt.Appendf(nil, "%d", i), bytes.Repeat([]byte{0xee}, 8<<10))
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	err = s.view(ctx, func(r reader) error {
-		for i, v := range want {
-			if got := r.Get(dst, fmt.Appendf(nil, "k%02d", i)); !bytes.Equal(got, v) {
-				return fmt.Errorf("value %d changed under the overlay", i)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // loggedRecords saves n checkpoints, one group each, into a store whose
 // applier is stopped, and returns their ids and where each group's record
 // starts and ends in the log.
 func loggedRecords(t *testing.T, n int) (s *Store, ids []string, starts, ends []int64) {
 	t.Helper()
 	s = openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
-	for i := range n {
-		starts = append(starts, s.eng.LogForTest().Offset())
-		ids = append(ids, saveN(t, s, "t", i, 1)...)
-		ends = append(ends, s.eng.LogForTest().Offset())
+	ids = saveN(t, s, "t", 0, n)
+	ends = logEnds(t, crashCopy(t, s)+walSuffix)
+	if len(ends) != n {
+		t.Fatalf("%d records logged, want %d (one group per Save)", len(ends), n)
 	}
+	starts = append([]int64{engine.HeaderSize}, ends[:n-1]...)
 	return s, ids, starts, ends
 }
 
@@ -501,7 +479,7 @@ func TestLogDamagedHeaderOrSkippedGroupIsCorrupt(t *testing.T) {
 	id := binary.BigEndian.Uint64(log[16:])
 	seed := binary.BigEndian.Uint32(log[starts[2]+16:])
 	skip := bytes.Clone(log[:starts[2]])
-	skip, _ = engine.AppendRecordForTest(skip, id, seed, 4, groups[2].Muts)
+	skip, _ = engine.ForgeRecord(skip, id, seed, 4, groups[2].Muts)
 	if _, err := Open(withLog(t, s, skip), Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "follows group 2") {
 		t.Fatalf("Open of a log that skips group 3 = %v, want ErrCorrupt", err)
 	}
@@ -519,10 +497,10 @@ func TestLegacyLogIsReplayed(t *testing.T) {
 	}
 	var old []byte
 	for _, g := range groups {
-		old = engine.LegacyRecordForTest(old, g.Gen, g.Muts)
+		old = engine.ForgeLegacyRecord(old, g.Gen, g.Muts)
 	}
 	// A torn legacy record and the preallocated zeros end it.
-	old = append(old, engine.LegacyRecordForTest(nil, 9, groups[0].Muts)[:11]...)
+	old = append(old, engine.ForgeLegacyRecord(nil, 9, groups[0].Muts)[:11]...)
 	old = append(old, make([]byte, 4096)...)
 	up := withLog(t, s, old)
 	r, err := Open(up, Options{})

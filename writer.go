@@ -75,14 +75,25 @@ func writeOptionsFrom(ctx context.Context) WriteOptions {
 	return saverkit.WriteOptionsFrom[WriteOptions](ctx)
 }
 
-// maxGroup bounds the ops the commit loop applies in one group
-// (internal/engine/loop.go).
-const maxGroup = engine.MaxGroup
-
 // enqueue hands op to the commit loop and, unless it is Async (no Done),
 // waits for its outcome. Once queued, a call waits for the outcome even if
 // ctx is cancelled, so an error always means nothing was written.
 func (s *Store) enqueue(ctx context.Context, op *engine.Op) error {
+	return s.writing(ctx, func() error {
+		if err := s.eng.Send(ctx, op); err != nil {
+			return err
+		}
+		if op.Done == nil {
+			return nil
+		}
+		return <-op.Done
+	})
+}
+
+// writing runs call, which hands the commit loop something to do, unless
+// ctx ended or the store is closed, read-only or failed. The store stays
+// open until call returns.
+func (s *Store) writing(ctx context.Context, call func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -97,13 +108,7 @@ func (s *Store) enqueue(ctx context.Context, op *engine.Op) error {
 	if err := s.eng.Failed(); err != nil {
 		return err
 	}
-	if err := s.eng.Send(ctx, op); err != nil {
-		return err
-	}
-	if op.Done == nil {
-		return nil
-	}
-	return <-op.Done
+	return call()
 }
 
 // write queues apply with the durability the context asks for.
@@ -129,16 +134,10 @@ func (s *Store) writeOrdered(ctx context.Context, apply func(w writer) error, on
 	return s.enqueue(ctx, op)
 }
 
-// syncOp is a barrier (apply nil) or, with solo, a solo op: it runs once
-// everything queued before it is committed and fsync'd.
-func syncOp(ctx context.Context, solo func() error) *engine.Op {
-	return &engine.Op{Ctx: ctx, Solo: solo, Done: make(chan error, 1)}
-}
-
 // Flush waits until every write queued before it is committed and fsync'd,
 // and returns the errors of async writes that failed since the last Flush.
 func (s *Store) Flush(ctx context.Context) error {
-	return s.enqueue(ctx, syncOp(ctx, nil))
+	return s.writing(ctx, func() error { return s.eng.Flush(ctx) })
 }
 
 // ApplyLog moves every write acknowledged before it from the write-ahead
@@ -150,5 +149,5 @@ func (s *Store) ApplyLog(ctx context.Context) error {
 		return s.Flush(ctx)
 	}
 	// A solo op drains the groups in flight and applies everything first.
-	return s.enqueue(ctx, syncOp(ctx, func() error { return nil }))
+	return s.writing(ctx, func() error { return s.eng.Solo(ctx, nil) })
 }

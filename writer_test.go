@@ -96,18 +96,28 @@ func TestAsyncQueueIsBounded(t *testing.T) {
 func testAsyncQueueIsBounded(t *testing.T, noWAL bool) {
 	s := openTestStore(t, Options{Durability: Async, MaxPending: 4, NoWAL: noWAL})
 	ctx := context.Background()
-	// Stall the commit loop on its next group: without the log it waits
-	// for bbolt's writer lock, with it for the db handle.
-	var release func()
-	if noWAL {
-		tx, err := s.eng.DBForTest().Begin(true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		release = func() { _ = tx.Rollback() }
-	} else {
-		release = s.eng.LockHandleForTest()
+	// Stall the commit loop in a solo op (engine.Solo) until released:
+	// what is queued behind it waits, in both modes.
+	stalled, released := make(chan struct{}), make(chan struct{})
+	soloDone := make(chan error, 1)
+	go func() {
+		soloDone <- s.eng.Solo(ctx, func() error {
+			close(stalled)
+			<-released
+			return nil
+		})
+	}()
+	<-stalled
+	var releaseOnce sync.Once
+	release := func() {
+		releaseOnce.Do(func() {
+			close(released)
+			if err := <-soloDone; err != nil {
+				t.Error(err)
+			}
+		})
 	}
+	defer release() // a failed check must not leave Close waiting
 	accepted := 0
 	for i := range 20 {
 		tctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
@@ -121,12 +131,13 @@ func testAsyncQueueIsBounded(t *testing.T, noWAL bool) {
 		}
 		accepted++
 	}
-	// The loop holds at most one group in hand, the queue MaxPending more.
-	if accepted < 4 || accepted > 4+maxGroup {
-		t.Fatalf("accepted %d async puts while the loop was stalled", accepted)
-	}
+	// The loop, busy with the solo op, holds none: the queue takes
+	// MaxPending, no more.
 	if accepted == 20 {
 		t.Fatal("the queue never filled: async writes are unbounded")
+	}
+	if accepted != 4 {
+		t.Fatalf("accepted %d async puts while the loop was stalled, want MaxPending (4)", accepted)
 	}
 	release()
 	if err := s.Flush(ctx); err != nil {

@@ -26,22 +26,24 @@ import (
 
 // config is everything a run is parameterised by.
 type config struct {
-	T, S, P, C int    // W1 threads, steps, payload and context bytes
-	writers    int    // concurrent writers
-	reads      int    // R1 and R2 calls
-	w2Steps    int    // W2 steps (0: skip W2)
-	repeat     int    // W1 repetitions (medians are reported)
-	peer       string // "" or "langgraphjs"
-	peerSrc    string // the harness folder
-	peerCache  string // where it is copied and installed
-	peerW2     string // peer W2 durability: full, shipped or both
-	dir        string // where the databases go ("" : a temp dir)
-	plot       string // W2 plot PNG ("" : none)
-	w3         bool   // run W3 (retention)
-	w3T, w3S   int    // W3 threads and steps (1,000 x 100)
-	redis      bool   // also run W1 on the Redis backend
-	keep       bool   // keep the databases
-	webOnly    bool   // run only issue 15's figure (writers beside browsing)
+	T, S, P, C    int    // W1 threads, steps, payload and context bytes
+	writers       int    // concurrent writers
+	reads         int    // R1 and R2 calls
+	w2Steps       int    // W2 steps (0: skip W2)
+	repeat        int    // W1 repetitions (medians are reported)
+	peer          string // "" or "langgraphjs"
+	peerSrc       string // the harness folder
+	peerCache     string // where it is copied and installed
+	peerW2        string // peer W2 durability: full, shipped or both
+	dir           string // where the databases go ("" : a temp dir)
+	plot          string // W2 plot PNG ("" : none)
+	w3            bool   // run W3 (retention)
+	w3T, w3S      int    // W3 threads and steps (1,000 x 100)
+	redis         bool   // also run W1 on the Redis backend
+	keep          bool   // keep the databases
+	webOnly       bool   // run only issue 15's figure (writers beside browsing)
+	longReadOnly  bool   // run only issue 13's figure (Sync Saves beside long reads)
+	longReadPairs int    // interleaved (alone, beside) pairs of that figure
 
 	// Issue 16's figures (metricscost.go, w3backup.go).
 	metrics       bool // also run the metrics on/off figure
@@ -97,6 +99,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.metricsRounds, "metrics-rounds", 5, "rounds of the metrics on/off figure (each: two fresh stores, on and off, taking turns block by block)")
 	fs.BoolVar(&c.metricsAA, "metrics-control", false, "the metrics on/off figure's control: both sides with the metrics on (an A/A run: the spread the design sees with no difference)")
 	fs.BoolVar(&c.w3Only, "w3-only", false, "run only W3 (with its hot backup beside --writers Sync writers)")
+	fs.BoolVar(&c.longReadOnly, "longread-only", false, "run only the figure of Sync Saves alone and beside long reads (--longread-pairs interleaved pairs, --repeat times)")
+	fs.IntVar(&c.longReadPairs, "longread-pairs", longReadPairs, "interleaved (alone, beside) pairs of the long-read figure")
 	fs.BoolVar(&c.webOnly, "web-only", false, "run only the figure of Sync writers alone and beside a script loading web pages (--repeat times)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -126,8 +130,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.w3T < 1 || c.w3S < 1 {
 		return c, fmt.Errorf("w3-threads and w3-steps must be >= 1")
 	}
-	if c.T < 1 || c.S < 1 || c.P < 0 || c.C < 0 || c.writers < 1 || c.reads < 1 || c.w2Steps < 0 || c.repeat < 1 || c.metricsRounds < 1 {
-		return c, fmt.Errorf("threads, steps, writers, reads, repeat and metrics-rounds must be >= 1; payload, context and w2-steps >= 0")
+	if c.T < 1 || c.S < 1 || c.P < 0 || c.C < 0 || c.writers < 1 || c.reads < 1 || c.w2Steps < 0 || c.repeat < 1 || c.metricsRounds < 1 || c.longReadPairs < 1 {
+		return c, fmt.Errorf("threads, steps, writers, reads, repeat, metrics-rounds and longread-pairs must be >= 1; payload, context and w2-steps >= 0")
 	}
 	switch c.peer {
 	case "", "langgraphjs":

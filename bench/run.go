@@ -80,6 +80,9 @@ func run(ctx context.Context, cfg config, out, log io.Writer) error {
 	if cfg.webOnly {
 		return webOnly(ctx, cfg, in, ckptDir, out, logf)
 	}
+	if cfg.longReadOnly {
+		return longReadOnly(ctx, cfg, in, ckptDir, out, logf)
+	}
 	if cfg.metricsOnly {
 		return metricsOnly(ctx, cfg, in, ckptDir, out, logf)
 	}
@@ -265,13 +268,14 @@ func ckptW1(ctx context.Context, cfg config, in *w1Input, dir string, fig w1Figu
 	if st, err = ckpt.Open(db("sync-1w"), ckpt.Options{}); err != nil {
 		return err
 	}
-	alone, beside, reads, err := syncDuringLongRead(ctx, st, in)
+	lr, err := syncDuringLongRead(ctx, st, in, cfg.longReadPairs)
 	if err = errors.Join(err, st.Close()); err != nil {
 		return err
 	}
-	logf("ckpt: %d thread exports (long reads) ran beside the timed writes", reads)
-	fig.add("longread.alone", alone)
-	fig.add("longread.beside", beside)
+	logf("ckpt: long reads: %s; %d thread exports ran beside the timed writes", lr.summary(), lr.reads)
+	fig.add("longread.alone", median(lr.alone))
+	fig.add("longread.beside", median(lr.beside))
+	fig.add("longread.ratio", median(lr.ratios()))
 	if err := webFigure(ctx, cfg, in, db("web"), fig, logf); err != nil {
 		return err
 	}

@@ -6,9 +6,9 @@ package engine
 // groups into bbolt (applier.go), compaction (compact.go), and their
 // goroutines and lifecycle. The root package keeps the checkpoint model
 // and talks to the engine only through this API: View for snapshot reads,
-// Send for group writes, flushes and solo operations (Op), Hold for a
+// Send for group writes (Op), Flush, Solo for solo operations, Hold for a
 // paused file (Backup, Verify), Compact (from a solo op), Failed and
-// Close.
+// Close. Tests of the root package reach no further than Hooks.
 
 import (
 	"cmp"
@@ -56,7 +56,16 @@ type Hooks struct {
 	// CompactStage, if set, is called at each stage of a compaction:
 	// "copying" (half the keys copied), "synced", "renamed", "swapped".
 	CompactStage func(stage string)
+	// HoldApplier keeps the background applier from ever running: logged
+	// groups stay in the log (and the overlay) until the commit loop
+	// applies them itself (a solo op, MaxUnapplied, Close), so that bbolt's
+	// file is what a crash before the applier ran would leave behind.
+	HoldApplier bool
 }
+
+// MaxUnapplied bounds the logged bytes not yet applied: past it the commit
+// loop applies everything itself before logging more (commit.go).
+const MaxUnapplied = maxUnapplied
 
 // Options configure Open.
 type Options struct {
@@ -175,6 +184,9 @@ func Open(path string, opts Options) (*Engine, error) {
 		return fail(err)
 	}
 	e.replayed = len(logged)
+	if e.hooks.HoldApplier && e.Logging() {
+		e.wal.ap.Stop() // before any group: it never applies (Stop is final)
+	}
 	go e.run()
 	return e, nil
 }

@@ -593,9 +593,9 @@ func (l *Log) SyncAndClose() error { return errors.Join(Fdatasync(l.f), l.f.Clos
 // Offset is where the next record goes.
 func (l *Log) Offset() int64 { return l.off }
 
-// SwapFile replaces the log's file handle and returns the old one. Only
+// swapFile replaces the log's file handle and returns the old one. Only
 // tests use it: a read-only handle makes the next record's write fail.
-func (l *Log) SwapFile(f *os.File) (old *os.File) {
+func (l *Log) swapFile(f *os.File) (old *os.File) {
 	old, l.f = l.f, f
 	return old
 }

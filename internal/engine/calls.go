@@ -1,0 +1,34 @@
+package engine
+
+// The calls that wait for the commit loop: a flush barrier and a solo
+// operation. Writes go through Send with an Op of their own (its Apply,
+// durability and queue hook); these two need nothing but a context.
+
+import "context"
+
+// Flush waits until every op queued before it is committed and durable
+// (what NoSync commits left unsynced is fsync'd), and returns the
+// failures of async ops (no Done channel) not yet taken, with its own.
+// Once queued it waits for its outcome even if ctx ends.
+func (e *Engine) Flush(ctx context.Context) error {
+	return e.call(ctx, &Op{Ctx: ctx, Done: make(chan error, 1)})
+}
+
+// Solo runs fn alone in the commit loop (Op.Solo): after every op queued
+// before it is committed and applied to bbolt, before any op queued after
+// it. A store that failed (fail-stop) or a ctx that ended before its turn
+// does not run fn. Once queued it waits for its outcome even if ctx ends.
+func (e *Engine) Solo(ctx context.Context, fn func() error) error {
+	if fn == nil {
+		fn = func() error { return nil }
+	}
+	return e.call(ctx, &Op{Ctx: ctx, Solo: fn, Done: make(chan error, 1)})
+}
+
+// call queues op and waits for its outcome.
+func (e *Engine) call(ctx context.Context, op *Op) error {
+	if err := e.Send(ctx, op); err != nil {
+		return err
+	}
+	return <-op.Done
+}
