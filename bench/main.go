@@ -116,7 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.w4Only, "w4-only", false, "run only W4 (with the W1 store its reads are compared with)")
 	fs.IntVar(&c.w4T, "w4-threads", 2000, "W4 threads")
 	fs.IntVar(&c.w4S, "w4-steps", 500, "W4 steps per thread")
-	fs.IntVar(&c.w4LogMB, "w4-log-mb", 64, "W4: MB (10^6 bytes) of write-ahead log left for Open to replay")
+	fs.IntVar(&c.w4LogMB, "w4-log-mb", 32, "W4: MB (10^6 bytes) of write-ahead log a crash leaves for Open to replay (at most 32: the engine applies its log past 32 MiB unapplied)")
 	fs.BoolVar(&c.w4Cold, "w4-cold", true, "W4: drop the page cache before each Open figure (needs root; otherwise the figures are warm)")
 	fs.IntVar(&c.w4Peer, "w4-peer-steps", 50, "W4 with --peer: the peer loads --w4-threads x this many steps (the first 100,000 checkpoints of W4)")
 	if err := fs.Parse(args); err != nil {
@@ -148,8 +148,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			c.plot = "-"
 		}
 	}
-	if c.w4T < 1 || c.w4S < 1 || c.w4LogMB < 1 || c.w4Peer < 1 {
-		return c, fmt.Errorf("w4-threads, w4-steps, w4-log-mb and w4-peer-steps must be >= 1")
+	if c.w4T < 1 || c.w4S < 1 || c.w4LogMB < 1 || c.w4LogMB > 32 || c.w4Peer < 1 {
+		return c, fmt.Errorf("w4-threads, w4-steps and w4-peer-steps must be >= 1, w4-log-mb 1 to 32")
 	}
 	if c.w3T < 1 || c.w3S < 1 {
 		return c, fmt.Errorf("w3-threads and w3-steps must be >= 1")
