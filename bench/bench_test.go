@@ -199,11 +199,16 @@ func TestParseFlags(t *testing.T) {
 	if c.T != 100 || c.S != 50 || c.P != 200 || c.C != 1024 || c.writers != 16 || c.reads != 10000 || c.w2Steps != 2000 {
 		t.Errorf("defaults: %+v", c)
 	}
+	if c.w4T != 2000 || c.w4S != 500 || c.w4LogMB != 32 || !c.w4Cold || c.w4Peer != 50 {
+		t.Errorf("W4 defaults: %+v", c)
+	}
 	for _, bad := range [][]string{
 		{"--peer", "postgres"},
 		{"--peer", "langgraphjs", "--reads", "5"},
 		{"--threads", "0"},
 		{"--peer-w2", "fast"},
+		{"--w4-threads", "0"},
+		{"--w4-log-mb", "64"}, // a crash cannot leave more than 32 MiB to replay
 		{"extra"},
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
