@@ -144,6 +144,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		def("w4-steps", &c.w4S, 20)
 		def("w4-log-mb", &c.w4LogMB, 1)
 		def("w4-peer-steps", &c.w4Peer, 10)
+		if !set["w4-cold"] {
+			c.w4Cold = false // a quick run leaves the page cache alone
+		}
 		if !set["plot"] {
 			c.plot = "-"
 		}
