@@ -17,6 +17,15 @@ import (
 	"testing"
 )
 
+// TestMain lets the test binary be W4's Open child (w4open.go), as the
+// bench binary is.
+func TestMain(m *testing.M) {
+	if os.Getenv(w4ChildEnv) != "" {
+		os.Exit(w4Child(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
 // The vectors published with the peer harness (its README, "Text generator").
 func TestTextMatchesPublishedVectors(t *testing.T) {
 	for _, v := range []struct {
@@ -190,11 +199,16 @@ func TestParseFlags(t *testing.T) {
 	if c.T != 100 || c.S != 50 || c.P != 200 || c.C != 1024 || c.writers != 16 || c.reads != 10000 || c.w2Steps != 2000 {
 		t.Errorf("defaults: %+v", c)
 	}
+	if c.w4T != 2000 || c.w4S != 500 || c.w4LogMB != 32 || !c.w4Cold || c.w4Peer != 50 {
+		t.Errorf("W4 defaults: %+v", c)
+	}
 	for _, bad := range [][]string{
 		{"--peer", "postgres"},
 		{"--peer", "langgraphjs", "--reads", "5"},
 		{"--threads", "0"},
 		{"--peer-w2", "fast"},
+		{"--w4-threads", "0"},
+		{"--w4-log-mb", "64"}, // a crash cannot leave more than 32 MiB to replay
 		{"extra"},
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
@@ -331,6 +345,55 @@ func TestW3Runs(t *testing.T) {
 }
 
 // --redis runs W1 on the Redis backend beside ckpt's figures.
+// --w4-only runs W4 small: the load, the three Opens in child processes
+// (warm: no page cache is dropped in a test), RSS, the reads against W1,
+// GC beside writers and compaction, every figure measured and checked.
+func TestW4Runs(t *testing.T) {
+	cfg, err := parseFlags([]string{"--w4-only", "--w4-threads", "64", "--w4-steps", "50", "--w4-log-mb", "1", "--w4-cold=false",
+		"--threads", "8", "--steps", "10", "--writers", "4", "--reads", "200"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.dir = t.TempDir()
+	var out, log bytes.Buffer
+	if err := run(context.Background(), cfg, &out, &log); err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	s := out.String()
+	for _, want := range []string{
+		"## W4: scale (64 threads x 50 steps = 3200 checkpoints, 4 Sync writers)",
+		"load steps/s over the last 10% of the load", "Open after a crash with a log of", "groups), warm",
+		"RSS after 200 random getTuple(thread, id)", "R4 per checkpoint returned", "### W4: targets",
+		"R1 p50 on W4 within 1.5x of W1", "checkpoints of the W4 threads left (want 320)",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	for _, l := range strings.Split(s, "\n") {
+		cells := strings.Split(l, "|")
+		if len(cells) < 4 || strings.HasPrefix(l, "| figure") || strings.HasPrefix(l, "| -") || strings.HasPrefix(l, "| issue") {
+			continue
+		}
+		if strings.HasPrefix(l, "| 18 ") {
+			if strings.Contains(l, "not measured") {
+				t.Errorf("target not measured: %s", l)
+			}
+			continue
+		}
+		// The writers beside GC may not fit a step into a GC this small.
+		if strings.Contains(l, "beside GC") {
+			continue
+		}
+		if v := strings.TrimSpace(cells[3]); v == "–" || v == "NaN" {
+			t.Errorf("figure not measured: %s", l)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(cfg.dir, "ckpt")); len(entries) != 0 {
+		t.Errorf("databases left behind: %v", entries)
+	}
+}
+
 func TestRedisRuns(t *testing.T) {
 	redistest.Need(t)
 	cfg, err := parseFlags([]string{"--quick", "--threads", "3", "--steps", "3", "--writers", "2", "--reads", "10", "--w2-steps", "0", "--redis"}, io.Discard)

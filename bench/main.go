@@ -6,6 +6,7 @@
 //	go run ./bench                      # ckpt only
 //	go run ./bench --peer langgraphjs   # side by side (needs Node 20 + npm)
 //	go run ./bench --quick              # a small run, seconds
+//	go run ./bench --w4-only            # W4: one million checkpoints (issue 18)
 //
 // The work is defined in shared/bench/WORKLOAD.md; the input text is the
 // peer's xorshift64 text, and both sides print a checksum of it (the run
@@ -51,9 +52,22 @@ type config struct {
 	metricsRounds int  // its rounds
 	w3Only        bool // run only W3 (with its backup figure)
 	metricsAA     bool // control: both sides with the metrics on
+
+	// Issue 18's W4 (w4.go): one million checkpoints.
+	w4       bool // also run W4
+	w4Only   bool // run only W4 (and the W1 reads it compares with)
+	w4T, w4S int  // W4 threads and steps (2,000 x 500)
+	w4LogMB  int  // MB of log left to replay for the second Open figure
+	w4Cold   bool // drop the page cache before each Open figure (root only)
+	w4Peer   int  // steps of the peer's anchor load (T x this; 50: the first 100,000)
 }
 
 func main() {
+	// W4's Open and RSS figures run in a child process of this binary
+	// (w4open.go): a fresh heap, and a cold start of the store.
+	if os.Getenv(w4ChildEnv) != "" {
+		os.Exit(w4Child(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	cfg, err := parseFlags(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return
@@ -102,6 +116,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.longReadOnly, "longread-only", false, "run only the figure of Sync Saves alone and beside long reads (--longread-pairs interleaved pairs, --repeat times)")
 	fs.IntVar(&c.longReadPairs, "longread-pairs", longReadPairs, "interleaved (alone, beside) pairs of the long-read figure")
 	fs.BoolVar(&c.webOnly, "web-only", false, "run only the figure of Sync writers alone and beside a script loading web pages (--repeat times)")
+	fs.BoolVar(&c.w4, "w4", false, "also run W4 (scale: --w4-threads x --w4-steps by --writers Sync writers; Open, RSS, reads against W1, GC beside writers, compaction)")
+	fs.BoolVar(&c.w4Only, "w4-only", false, "run only W4 (with the W1 store its reads are compared with)")
+	fs.IntVar(&c.w4T, "w4-threads", 2000, "W4 threads")
+	fs.IntVar(&c.w4S, "w4-steps", 500, "W4 steps per thread")
+	fs.IntVar(&c.w4LogMB, "w4-log-mb", 32, "W4: MB (10^6 bytes) of write-ahead log a crash leaves for Open to replay (at most 32: the engine applies its log past 32 MiB unapplied)")
+	fs.BoolVar(&c.w4Cold, "w4-cold", true, "W4: drop the page cache before each Open figure (needs root; otherwise the figures are warm)")
+	fs.IntVar(&c.w4Peer, "w4-peer-steps", 50, "W4 with --peer: the peer loads --w4-threads x this many steps (the first 100,000 checkpoints of W4)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -123,9 +144,19 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		def("w2-steps", &c.w2Steps, 200)
 		def("w3-threads", &c.w3T, 20)
 		def("w3-steps", &c.w3S, 10)
+		def("w4-threads", &c.w4T, 32)
+		def("w4-steps", &c.w4S, 20)
+		def("w4-log-mb", &c.w4LogMB, 1)
+		def("w4-peer-steps", &c.w4Peer, 10)
+		if !set["w4-cold"] {
+			c.w4Cold = false // a quick run leaves the page cache alone
+		}
 		if !set["plot"] {
 			c.plot = "-"
 		}
+	}
+	if c.w4T < 1 || c.w4S < 1 || c.w4LogMB < 1 || c.w4LogMB > 32 || c.w4Peer < 1 {
+		return c, fmt.Errorf("w4-threads, w4-steps and w4-peer-steps must be >= 1, w4-log-mb 1 to 32")
 	}
 	if c.w3T < 1 || c.w3S < 1 {
 		return c, fmt.Errorf("w3-threads and w3-steps must be >= 1")

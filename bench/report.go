@@ -53,6 +53,8 @@ func num(v float64, unit string) string {
 	switch {
 	case math.IsNaN(v):
 		return "–"
+	case unit == "count":
+		return fmt.Sprintf("%.0f", v)
 	case unit == "bytes" && v >= 1e6:
 		return fmt.Sprintf("%.2f MB", v/1e6)
 	case unit == "bytes" && v >= 1e4:

@@ -86,6 +86,19 @@ func run(ctx context.Context, cfg config, out, log io.Writer) error {
 	if cfg.metricsOnly {
 		return metricsOnly(ctx, cfg, in, ckptDir, out, logf)
 	}
+	if cfg.w4Only {
+		w4, err := runW4(ctx, cfg, in, filepath.Join(ckptDir, "w4"), pr, peerDir, logf)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "# ckpt: W4 scale\n\n- date: %s (took %s)\n- machine: %s\n- load average (1/5/15 min) at start: %s; at end: %s\n",
+			started.Format("2006-01-02 15:04 UTC"), time.Since(started).Round(time.Second), machine(), load0, loadAvg())
+		fmt.Fprintf(out, "- fsync probe (4 KiB overwrite + fsync, ckpt dir): p50 %.0f µs, p99 %.0f µs\n", fsP50, fsP99)
+		writeW4Header(out, w4)
+		fmt.Fprintln(out)
+		writeW4(out, w4)
+		return nil
+	}
 	if cfg.w3Only {
 		w3, err := runW3(ctx, cfg, filepath.Join(ckptDir, "w3"), logf)
 		if err != nil {
@@ -180,6 +193,15 @@ func run(ctx context.Context, cfg config, out, log io.Writer) error {
 		}
 	}
 
+	// W4 (scale).
+	var w4 *w4Result
+	if cfg.w4 {
+		var err error
+		if w4, err = runW4(ctx, cfg, in, filepath.Join(ckptDir, "w4"), pr, peerDir, logf); err != nil {
+			return err
+		}
+	}
+
 	// Report.
 	fmt.Fprintf(out, "# ckpt benchmark\n\n")
 	fmt.Fprintf(out, "- date: %s (took %s)\n", started.Format("2006-01-02 15:04 UTC"), time.Since(started).Round(time.Second))
@@ -233,6 +255,11 @@ func run(ctx context.Context, cfg config, out, log io.Writer) error {
 		fmt.Fprintf(out, "## W3: retention (%d threads x %d steps, prune to the latest %d per thread, compact)\n\n", cfg.w3T, cfg.w3S, w3Keep)
 		writeFigures(out, w3Rows(w3), false)
 		fmt.Fprintln(out)
+	}
+	if w4 != nil {
+		writeW4Header(out, w4)
+		fmt.Fprintln(out)
+		writeW4(out, w4)
 	}
 	return nil
 }

@@ -1,0 +1,153 @@
+package main
+
+// R1-R4 as latencies, for W4's comparison with W1 (issue 18: a B+tree
+// lookup must not care how many other threads and checkpoints exist). The
+// calls are those of reads.go; each is timed on its own.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ckpt-go/ckpt"
+)
+
+// w4ListCalls is how many R3 and R4 calls are timed (round-robin over the
+// threads), so that a store of 100 threads gives a p99 too; w4ReadRounds
+// is how many turns W1 and W4 take.
+const (
+	w4ListCalls  = 1000
+	w4ReadRounds = 10
+)
+
+// latFig is one read's latencies.
+type latFig struct {
+	p50, p99 float64 // µs
+	opsPerS  float64 // calls / the sum of their times
+	calls    int
+	items    int // checkpoints returned (R3, R4)
+}
+
+// latReads holds R1..R4; r4Item is R4's latency divided by the
+// checkpoints each call returned.
+type latReads struct {
+	r1, r2, r3, r4, r4Item latFig
+}
+
+// latOf summarises per-call latencies in µs (sorted in place).
+func latOf(lat []float64, items int) latFig {
+	slices.Sort(lat)
+	var sum float64
+	for _, v := range lat {
+		sum += v
+	}
+	return latFig{p50: pct(lat, 50), p99: pct(lat, 99), opsPerS: float64(len(lat)) / (sum / 1e6), calls: len(lat), items: items}
+}
+
+// latRaw collects one store's per-call latencies (µs) over the rounds.
+type latRaw struct {
+	r1, r2, r3, r4, r4Item []float64
+	r3Items, r4Items       int
+}
+
+func (l *latRaw) result() *latReads {
+	return &latReads{r1: latOf(l.r1, 0), r2: latOf(l.r2, 0), r3: latOf(l.r3, l.r3Items), r4: latOf(l.r4, l.r4Items), r4Item: latOf(l.r4Item, l.r4Items)}
+}
+
+// readSide is one store with the input and threads its reads are made of.
+type readSide struct {
+	st  *ckpt.Store
+	in  *w1Input
+	th  []thread
+	raw latRaw
+}
+
+// interleavedReads times R1-R4 on each side, taking turns: each of rounds
+// rounds does a share of every read on every side in turn, so a change in
+// the machine's load meanwhile falls on all of them alike (the machine is
+// shared). Each side makes len(in.picks) R1 and R2 calls and w4ListCalls
+// R3 and R4 calls; every result's size is checked as reads.go does.
+func interleavedReads(ctx context.Context, sides []*readSide, rounds int) ([]*latReads, error) {
+	for _, sd := range sides {
+		if err := verifyW1(ctx, sd.st, sd.in, sd.th); err != nil {
+			return nil, err
+		}
+	}
+	for r := range rounds {
+		for _, sd := range sides {
+			if err := readRound(ctx, sd, r, rounds); err != nil {
+				return nil, err
+			}
+		}
+	}
+	out := make([]*latReads, len(sides))
+	for i, sd := range sides {
+		out[i] = sd.raw.result()
+	}
+	return out, nil
+}
+
+// part returns round r's share [from, to) of n calls in rounds rounds.
+func part(n, r, rounds int) (int, int) { return n * r / rounds, n * (r + 1) / rounds }
+
+// readRound makes round r's share of each read on one side.
+func readRound(ctx context.Context, sd *readSide, r, rounds int) error {
+	st, in, th, raw := sd.st, sd.in, sd.th, &sd.raw
+	T, S := in.T, in.S
+	from, to := part(len(in.picks), r, rounds)
+	for i := from; i < to; i++ {
+		t0 := time.Now()
+		if _, err := st.GetTuple(ctx, ckpt.Config{ThreadID: th[i%T].id}); err != nil {
+			return fmt.Errorf("R1: %w", err)
+		}
+		raw.r1 = append(raw.r1, micros(time.Since(t0)))
+	}
+	for _, p := range in.picks[from:to] {
+		c := ckpt.Config{ThreadID: th[p[0]].id, CheckpointID: th[p[0]].ids[p[1]]}
+		t0 := time.Now()
+		tup, err := st.GetTuple(ctx, c)
+		d := time.Since(t0)
+		if err != nil {
+			return fmt.Errorf("R2: %w", err)
+		}
+		if tup.Config.CheckpointID != c.CheckpointID {
+			return fmt.Errorf("R2: asked for %s, got %s", c.CheckpointID, tup.Config.CheckpointID)
+		}
+		raw.r2 = append(raw.r2, micros(d))
+	}
+	list := func(name string, opts ckpt.ListOptions, want int) (float64, error) {
+		items := 0
+		t0 := time.Now()
+		for _, err := range st.List(ctx, opts) {
+			if err != nil {
+				return 0, fmt.Errorf("%s: %w", name, err)
+			}
+			items++
+		}
+		d := micros(time.Since(t0))
+		if items != want {
+			return 0, fmt.Errorf("%s returned %d items, want %d", name, items, want)
+		}
+		return d, nil
+	}
+	from, to = part(w4ListCalls, r, rounds)
+	for i := from; i < to; i++ {
+		d, err := list("R3", ckpt.ListOptions{ThreadID: th[i%T].id, Namespace: ckpt.NS(""), Limit: 10}, min(10, S))
+		if err != nil {
+			return err
+		}
+		raw.r3 = append(raw.r3, d)
+		raw.r3Items += min(10, S)
+	}
+	for i := from; i < to; i++ {
+		d, err := list("R4", ckpt.ListOptions{ThreadID: th[i%T].id, Namespace: ckpt.NS(""), Filter: map[string]any{"node": "tools"}}, S/2)
+		if err != nil {
+			return err
+		}
+		raw.r4 = append(raw.r4, d)
+		raw.r4Item = append(raw.r4Item, d/float64(max(S/2, 1)))
+		raw.r4Items += S / 2
+	}
+	return nil
+}
