@@ -37,7 +37,7 @@ type config struct {
 	peerCache     string // where it is copied and installed
 	peerW2        string // peer W2 durability: full, shipped or both
 	dir           string // where the databases go ("" : a temp dir)
-	plot          string // W2 plot PNG ("" : none)
+	plot          string // W2 plot SVG ("" : none)
 	w3            bool   // run W3 (retention)
 	w3T, w3S      int    // W3 threads and steps (1,000 x 100)
 	redis         bool   // also run W1 on the Redis backend
@@ -102,7 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.peerCache, "peer-cache", "", "where the harness is copied and its npm packages installed (default: bench/.peer in the module)")
 	fs.StringVar(&c.peerW2, "peer-w2", "both", "peer W2 durability: full, shipped or both")
 	fs.StringVar(&c.dir, "dir", "", "directory for the database files (default: a fresh temp dir, removed at the end)")
-	fs.StringVar(&c.plot, "plot", "", `W2 plot PNG (default: bench/w2.png in the module; "-" for none)`)
+	fs.StringVar(&c.plot, "plot", "", `W2 plot SVG (default: bench/w2.svg in the module; "-" for none)`)
 	fs.BoolVar(&c.w3, "w3", false, "also run W3 (retention: W1 at --w3-threads x --w3-steps, prune to the latest 5 per thread, compact)")
 	fs.BoolVar(&c.redis, "redis", false, "also run W1 on the Redis backend (needs redis-server), AOF everysec and always")
 	fs.IntVar(&c.w3T, "w3-threads", 1000, "W3 threads")
@@ -188,7 +188,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		c.peerCache = filepath.Join(root, "bench", ".peer")
 	}
 	if c.plot == "" && root != "" {
-		c.plot = filepath.Join(root, "bench", "w2.png")
+		c.plot = filepath.Join(root, "bench", "w2.svg")
 	}
 	if c.plot == "-" {
 		c.plot = ""
