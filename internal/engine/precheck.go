@@ -84,7 +84,11 @@ func (c *pageCheck) check(m boltMeta) error {
 	}
 	c.hwm = m.hwm
 	c.seen = make([]uint64, (m.hwm+63)/64)
-	err := c.walk(m.root)
+	var err error
+	if c.noSweep || !c.sweep(m.root) { // precheck_sweep.go: the same verdict, read in file order
+		clear(c.seen)
+		err = c.walk(m.root)
+	}
 	if err == nil && m.freelist != noFreelist {
 		err = c.freelist(m.freelist)
 	}
@@ -97,6 +101,7 @@ type pageCheck struct {
 	hwm      uint64
 	seen     []uint64 // bit per page: reached from the meta
 	buf      []byte   // read's page buffer
+	noSweep  bool     // walk only, without the sweep (tests compare the two)
 }
 
 // meta returns the meta page bbolt uses (as bbolt's Open and DB.meta
