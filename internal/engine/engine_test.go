@@ -259,7 +259,12 @@ func TestApplyEmptiesTheOverlay(t *testing.T) {
 // record is fsync'd; a Flush (a barrier) waits for the fsync.
 func TestNoSyncGroupIsSyncedByFlush(t *testing.T) {
 	t.Parallel()
-	e := openTestEngine(t, filepath.Join(t.TempDir(), "n.db"), false)
+	// The applier is held: once it ran, the commit loop would rewind the
+	// log and move durable up to written on its own goroutine (pruneApplied)
+	// while this test reads them, a data race the race detector reported.
+	// Held, only this test's ops move them, and each op's outcome is sent
+	// after the loop wrote them.
+	e := openHeldEngine(t, filepath.Join(t.TempDir(), "n.db"))
 	defer e.Close()
 	op := put("a")
 	op.NoSync = true
