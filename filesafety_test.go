@@ -463,9 +463,10 @@ func damagedSeed(t *testing.T, dir string, orig []byte, pages, seed int) {
 		t.Error(err)
 		return
 	}
+	bin := testchild.Binary() // before the clock starts: it may build the binary
 	c, cancel := context.WithTimeout(ctx, 2*time.Minute) // failure detector for a hang
 	defer cancel()
-	cmd := exec.CommandContext(c, testchild.Binary(), "-test.run=^$")
+	cmd := exec.CommandContext(c, bin, "-test.run=^$")
 	env := []string{fileChildEnv + "=damaged", crashFileEnv + "=" + path}
 	if seed%3 == 2 {
 		kind += ", NoWAL" // the commit loop writes to bbolt itself

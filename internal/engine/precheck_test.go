@@ -293,9 +293,10 @@ func runWatched(t *testing.T, path string) (string, error) {
 // runWatchedEnv runs the test binary's test run with env added, watched
 // as runWatched says.
 func runWatchedEnv(t *testing.T, run string, env ...string) (string, error) {
+	bin := testchild.Binary() // before the clock starts: it may build the binary
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, testchild.Binary(), "-test.run="+run, "-test.v")
+	cmd := exec.CommandContext(ctx, bin, "-test.run="+run, "-test.v")
 	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
