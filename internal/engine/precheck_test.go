@@ -17,7 +17,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/ckpt-go/ckpt/internal/testchild"
 )
 
 // damagedPageChildEnv names the damaged file a child of
@@ -293,10 +292,12 @@ func runWatched(t *testing.T, path string) (string, error) {
 // runWatchedEnv runs the test binary's test run with env added, watched
 // as runWatched says.
 func runWatchedEnv(t *testing.T, run string, env ...string) (string, error) {
-	bin := testchild.Binary() // before the clock starts: it may build the binary
+	// The race binary itself (not testchild's): these few children cost
+	// little, and a second package building a binary without -race on a
+	// cold cache compiled the standard library again beside the root's.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-test.run="+run, "-test.v")
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run="+run, "-test.v")
 	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
