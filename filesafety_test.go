@@ -463,7 +463,9 @@ func damagedSeed(t *testing.T, dir string, orig []byte, pages, seed int) {
 		t.Error(err)
 		return
 	}
-	bin := testchild.Binary() // before the clock starts: it may build the binary
+	// The binary first: on a cold cache testchild builds it, which must
+	// not count against the hang detector's clock.
+	bin := testchild.Binary()
 	c, cancel := context.WithTimeout(ctx, 2*time.Minute) // failure detector for a hang
 	defer cancel()
 	cmd := exec.CommandContext(c, bin, "-test.run=^$")

@@ -288,16 +288,7 @@ func TestQuickRun(t *testing.T) {
 // --web-only runs just issue 15's figure, each repetition in a row of its
 // own; every page the loop loads answered 200 first (webLoad checks).
 func TestWebOnlyRun(t *testing.T) {
-	cfg, err := parseFlags([]string{"--web-only", "--quick", "--threads", "4", "--steps", "3", "--writers", "2", "--repeat", "2"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.dir = t.TempDir()
-	var out, log bytes.Buffer
-	if err := run(context.Background(), cfg, &out, &log); err != nil {
-		t.Fatalf("run: %v\n%s", err, log.String())
-	}
-	s := out.String()
+	s, dir := runWith(t, "--web-only", "--quick", "--threads", "4", "--steps", "3", "--writers", "2", "--repeat", "2")
 	for _, want := range []string{"| 1 | ", "| 2 | ", "browsing / alone", "medians: browsing / alone"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
@@ -306,7 +297,7 @@ func TestWebOnlyRun(t *testing.T) {
 	if strings.Contains(s, "## W1 and reads") {
 		t.Error("--web-only ran the other figures too")
 	}
-	if entries, _ := os.ReadDir(filepath.Join(cfg.dir, "ckpt")); len(entries) != 0 {
+	if entries, _ := os.ReadDir(filepath.Join(dir, "ckpt")); len(entries) != 0 {
 		t.Errorf("databases left behind: %v", entries)
 	}
 }
@@ -338,13 +329,12 @@ func TestW3Runs(t *testing.T) {
 	}
 }
 
-// --redis runs W1 on the Redis backend beside ckpt's figures.
-// --w4-only runs W4 small: the load, the three Opens in child processes
-// (warm: no page cache is dropped in a test), RSS, the reads against W1,
-// GC beside writers and compaction, every figure measured and checked.
-func TestW4Runs(t *testing.T) {
-	cfg, err := parseFlags([]string{"--w4-only", "--w4-threads", "64", "--w4-steps", "50", "--w4-log-mb", "1", "--w4-cold=false",
-		"--threads", "8", "--steps", "10", "--writers", "4", "--reads", "200"}, io.Discard)
+// runWith runs the bench with args in a temporary directory and returns
+// what it printed and the directory; a failed run fails the test with the
+// bench's log.
+func runWith(t *testing.T, args ...string) (string, string) {
+	t.Helper()
+	cfg, err := parseFlags(args, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +343,15 @@ func TestW4Runs(t *testing.T) {
 	if err := run(context.Background(), cfg, &out, &log); err != nil {
 		t.Fatalf("run: %v\n%s", err, log.String())
 	}
-	s := out.String()
+	return out.String(), cfg.dir
+}
+
+// --w4-only runs W4 small: the load, the three Opens in child processes
+// (warm: no page cache is dropped in a test), RSS, the reads against W1,
+// GC beside writers and compaction, every figure measured and checked.
+func TestW4Runs(t *testing.T) {
+	s, dir := runWith(t, "--w4-only", "--w4-threads", "64", "--w4-steps", "50", "--w4-log-mb", "1", "--w4-cold=false",
+		"--threads", "8", "--steps", "10", "--writers", "4", "--reads", "200")
 	for _, want := range []string{
 		"## W4: scale (64 threads x 50 steps = 3200 checkpoints, 4 Sync writers)",
 		"load steps/s over the last 10% of the load", "Open after a crash with a log of", "groups), warm",
@@ -383,11 +381,12 @@ func TestW4Runs(t *testing.T) {
 			t.Errorf("figure not measured: %s", l)
 		}
 	}
-	if entries, _ := os.ReadDir(filepath.Join(cfg.dir, "ckpt")); len(entries) != 0 {
+	if entries, _ := os.ReadDir(filepath.Join(dir, "ckpt")); len(entries) != 0 {
 		t.Errorf("databases left behind: %v", entries)
 	}
 }
 
+// --redis runs W1 on the Redis backend beside ckpt's figures.
 func TestRedisRuns(t *testing.T) {
 	redistest.Need(t)
 	cfg, err := parseFlags([]string{"--quick", "--threads", "3", "--steps", "3", "--writers", "2", "--reads", "10", "--w2-steps", "0", "--redis"}, io.Discard)
