@@ -149,6 +149,28 @@ type TreeWriter struct {
 	gen  uint64
 	muts []Mutation
 	undo []ovUndo
+	// items and names are slabs the group's entries and its log's bucket
+	// paths are cut from: one allocation per slab, not one per change.
+	// A slab lives as long as any entry or change cut from it, which is
+	// about as long as the group's (every entry of a group goes from the
+	// shared overlay at the same prune, the changes with the group).
+	items []ovItem
+	names [][]byte
+}
+
+const (
+	itemSlab = 32
+	nameSlab = 64
+)
+
+// newItem returns a zero entry cut from the slab.
+func (w *TreeWriter) newItem() *ovItem {
+	if len(w.items) == 0 {
+		w.items = make([]ovItem, itemSlab)
+	}
+	it := &w.items[0]
+	w.items = w.items[1:]
+	return it
 }
 
 type ovUndo struct {
@@ -162,7 +184,7 @@ var _ Writer = (*TreeWriter)(nil)
 // bucket states are the tree's cache, which the tree clears whenever one
 // of its bucket entries changes.
 func NewTreeWriter(tree *Tree, base Reader, gen uint64) *TreeWriter {
-	return &TreeWriter{View: View{tree: tree, base: base, states: tree.states}, gen: gen}
+	return &TreeWriter{View: View{tree: tree, base: base, states: tree.states, loop: true}, gen: gen}
 }
 
 func (w *TreeWriter) set(it *ovItem) {
@@ -239,9 +261,26 @@ func (w *TreeWriter) Put(p Path, key, value []byte) error {
 	buf := ovKeyOf(make([]byte, 0, n+len(value)), p, key)
 	ck := buf[:n:n]
 	value = append(buf, value...)[n:]
-	w.set(&ovItem{key: ck, val: value, kind: ovValue, gen: w.gen})
-	w.muts = append(w.muts, Mutation{Op: MutPut, Path: pathOf(ck, len(p)), Key: ck[n-len(key):], Val: value})
+	it := w.newItem()
+	*it = ovItem{key: ck, val: value, kind: ovValue, gen: w.gen}
+	w.set(it)
+	w.muts = append(w.muts, Mutation{Op: MutPut, Path: w.pathOf(ck, len(p)), Key: ck[n-len(key):], Val: value})
 	return nil
+}
+
+// pathOf is pathOf with the Path cut from w's slab (a path longer than
+// the slab gets its own).
+func (w *TreeWriter) pathOf(ck []byte, n int) Path {
+	if n > nameSlab {
+		return pathOf(ck, n)
+	}
+	if len(w.names) < n {
+		w.names = make([][]byte, nameSlab)
+	}
+	out := Path(w.names[:n:n])
+	w.names = w.names[n:]
+	fillPath(out, ck)
+	return out
 }
 
 // ovKeyLen is the length of ovKeyOf(nil, p, k).
@@ -257,12 +296,17 @@ func ovKeyLen(p Path, k []byte) int {
 // slices of ck (which the caller owns and never changes).
 func pathOf(ck []byte, n int) Path {
 	out := make(Path, n)
+	fillPath(out, ck)
+	return out
+}
+
+// fillPath sets out to the len(out) bucket names ck starts with.
+func fillPath(out Path, ck []byte) {
 	for i := range out {
 		l := int(binary.BigEndian.Uint16(ck[1:3]))
 		out[i] = ck[3 : 3+l : 3+l]
 		ck = ck[3+l:]
 	}
-	return out
 }
 
 func (w *TreeWriter) Del(p Path, key []byte) error {
