@@ -89,13 +89,26 @@ func (t *Tree) putHint(it *ovItem, hint *btree.PathHint) *ovItem {
 	prev, _ := t.SetHint(it, hint)
 	if it.marker() {
 		t.markers++
-		clear(t.states)
+		t.forget(it.sub)
 	}
 	if prev != nil && prev.marker() {
 		t.markers--
-		clear(t.states)
+		t.forget(prev.sub)
 	}
 	return prev
+}
+
+// forget drops the cached states a bucket entry for the bucket whose
+// prefix is sub decides: the states of that bucket and of those below it
+// (a state depends on the entries of the buckets on its path alone, walk).
+// Every other state holds: a thread created or dropped leaves the cached
+// states of the other threads' buckets alone.
+func (t *Tree) forget(sub []byte) {
+	for k := range t.states {
+		if len(k) >= len(sub) && k[:len(sub)] == string(sub) {
+			delete(t.states, k)
+		}
+	}
 }
 
 // remove deletes the entry with key.
@@ -105,7 +118,7 @@ func (t *Tree) remove(key []byte) { t.removeHint(&ovItem{key: key}, nil) }
 func (t *Tree) removeHint(pivot *ovItem, hint *btree.PathHint) {
 	if prev, ok := t.DeleteHint(pivot, hint); ok && prev.marker() {
 		t.markers--
-		clear(t.states)
+		t.forget(prev.sub)
 	}
 }
 
