@@ -59,7 +59,8 @@ type Tree struct {
 	// tree (readers keep their own: they must not write shared memory).
 	// What lies below a tree changes only in ways that keep every state
 	// (a group merged into it from above, bbolt taking what it prunes), so
-	// the cache lasts until the tree's own bucket entries change.
+	// a cached state lasts until a bucket entry of the tree on its path
+	// changes (forget).
 	states map[string]ovState
 }
 
@@ -194,8 +195,7 @@ type ovUndo struct {
 var _ Writer = (*TreeWriter)(nil)
 
 // NewTreeWriter returns a writer of group gen into tree, on top of base. Its
-// bucket states are the tree's cache, which the tree clears whenever one
-// of its bucket entries changes.
+// bucket states are the tree's cache (Tree.states).
 func NewTreeWriter(tree *Tree, base Reader, gen uint64) *TreeWriter {
 	return &TreeWriter{View: View{tree: tree, base: base, states: tree.states, loop: true}, gen: gen}
 }

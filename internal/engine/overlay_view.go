@@ -22,9 +22,11 @@ type View struct {
 	// the same few buckets again and again. The commit loop's views use
 	// their tree's cache (Tree.states); a reader's starts empty.
 	states map[string]ovState
-	// loop: the commit loop's view, whose tree's bucket entries are
-	// counted as they change (Tree.markers), so it asks its base directly
-	// while its tree holds none.
+	// loop: the commit loop's view. While its tree holds no bucket entry
+	// it asks its base for a bucket's state, whose own cache answers (the
+	// tree below's, or the bbolt view's open buckets), instead of caching
+	// the state again per tree (a group's scratch tree lives for one
+	// group). A reader's view caches as before.
 	loop bool
 }
 
