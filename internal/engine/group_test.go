@@ -172,3 +172,36 @@ func TestGroupsInARowReadEachOther(t *testing.T) {
 	defer e.Close()
 	check(e, "after reopen")
 }
+
+// TestForgetDropsTheStatesBelowABucket: a change of bucket a's entry drops
+// the cached states of a and of the buckets below it, and keeps those of
+// other buckets, "ab" included (its name starts with a's, its path does
+// not); a cache past forgetScan is cleared whole.
+func TestForgetDropsTheStatesBelowABucket(t *testing.T) {
+	t.Parallel()
+	tr := NewTree()
+	key := func(p ...string) string {
+		var path Path
+		for _, name := range p {
+			path = append(path, []byte(name))
+		}
+		return string(appendPath(nil, path))
+	}
+	for _, k := range []string{key("a"), key("a", "b"), key("a", "b", "c"), key("ab"), key("c", "a")} {
+		tr.states[k] = ovState{exists: true}
+	}
+	tr.forget([]byte(key("a")))
+	for k, want := range map[string]bool{key("a"): false, key("a", "b"): false, key("a", "b", "c"): false, key("ab"): true, key("c", "a"): true} {
+		if _, ok := tr.states[k]; ok != want {
+			t.Errorf("state of %q kept: %v, want %v", k, ok, want)
+		}
+	}
+	for i := range forgetScan + 1 {
+		tr.states[key(fmt.Sprint("t", i))] = ovState{exists: true}
+	}
+	n := len(tr.states)
+	tr.forget([]byte(key("zz")))
+	if len(tr.states) != 0 {
+		t.Errorf("a cache of %d states (past forgetScan) kept %d", n, len(tr.states))
+	}
+}

@@ -103,14 +103,25 @@ func (t *Tree) putHint(it *ovItem, hint *btree.PathHint) *ovItem {
 // prefix is sub decides: the states of that bucket and of those below it
 // (a state depends on the entries of the buckets on its path alone, walk).
 // Every other state holds: a thread created or dropped leaves the cached
-// states of the other threads' buckets alone.
+// states of the other threads' buckets alone. A cache grown past
+// forgetScan (threads that come and go leave theirs) is cleared instead:
+// a scan of every entry per bucket change would cost more than the walks
+// it saves, and the clear bounds the cache.
 func (t *Tree) forget(sub []byte) {
+	if len(t.states) > forgetScan {
+		clear(t.states)
+		return
+	}
 	for k := range t.states {
 		if len(k) >= len(sub) && k[:len(sub)] == string(sub) {
 			delete(t.states, k)
 		}
 	}
 }
+
+// forgetScan bounds the cached states forget looks through one by one:
+// 16 writers on threads of their own ask about some 100 buckets.
+const forgetScan = 256
 
 // remove deletes the entry with key.
 func (t *Tree) remove(key []byte) { t.removeHint(&ovItem{key: key}, nil) }
