@@ -336,6 +336,55 @@ func BenchmarkPutFullParallel(b *testing.B) {
 	}
 }
 
+// BenchmarkPutFullParallelGrowing is BenchmarkPutFullParallel with W1's
+// message list: it grows by one message a step (an append-delta to the
+// list's lineage, a fold every DeltaFold steps), and a writer starts a new
+// thread every 50 steps, as W1 does (bench/w1.go). The list work of the
+// commit loop (comparing the new list with the stored one, appending,
+// folding) is here, which a list that never changes skips.
+func BenchmarkPutFullParallelGrowing(b *testing.B) { benchParallelGrowing(b, true) }
+
+// BenchmarkPutParallelGrowing is BenchmarkPutFullParallelGrowing with a
+// Put and then a PutWrites per step (two commits), the shape of the bench's
+// headline figure for 16 writers (Put+PutWrites).
+func BenchmarkPutParallelGrowing(b *testing.B) { benchParallelGrowing(b, false) }
+
+func benchParallelGrowing(b *testing.B, full bool) {
+	const steps = 50
+	msgs := benchMessages(steps)
+	for _, d := range durabilities {
+		b.Run(d.String(), func(b *testing.B) {
+			s, _ := openTemp(b, ckpt.Options{Durability: d})
+			var next atomic.Int64
+			b.SetParallelism(8) // 16 goroutines on 2 cores
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				var thread, parent string
+				for i := 0; pb.Next(); i++ {
+					st := i % steps
+					if st == 0 {
+						thread, parent = "t"+strconv.FormatInt(next.Add(1), 10), ""
+					}
+					cp, meta, nv, writes := benchStep(st, msgs[:st+1])
+					cfg := ckpt.Config{ThreadID: thread, CheckpointID: parent}
+					task := "task-" + strconv.Itoa(st)
+					var err error
+					if full {
+						cfg, err = s.PutFull(ctx, cfg, cp, meta, nv, []ckpt.TaskWrites{{TaskID: task, Writes: writes}})
+					} else if cfg, err = s.Put(ctx, cfg, cp, meta, nv); err == nil {
+						err = s.PutWrites(ctx, cfg, writes, task, "")
+					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					parent = cfg.CheckpointID
+				}
+			})
+		})
+	}
+}
+
 // BenchmarkAsyncW1 writes W1-shaped steps (Put then PutWrites) round-robin
 // over 100 threads in Async mode, with a final Flush: what one commit loop
 // gets through when nobody waits for fsync.

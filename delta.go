@@ -216,10 +216,30 @@ func (l lineage) prefix() []byte { return segmentPrefix(l.ns, l.channel, l.id) }
 // pieces calls fn with the raw bytes of items [0, n), segment by segment,
 // until fn returns false.
 func (l lineage) pieces(r reader, n int, fn func(p []byte) bool) error {
+	return l.piecesTail(r, n, fn, nil)
+}
+
+// lineageTail is what a scan of a lineage's first n items learned about
+// its end, so that an append after it needs no second and third scan
+// (storeChannel: where the lineage ends, and the trailing deltas a fold
+// would merge). Known only when the scan read every segment and the last
+// ends at n exactly; otherwise the caller scans as before.
+type lineageTail struct {
+	known bool
+	run   int // unfolded segments after the last folded one
+	bytes int // their items' bytes, opened
+}
+
+// piecesTail is pieces that also fills tail (if not nil) when fn never
+// stopped the scan.
+func (l lineage) piecesTail(r reader, n int, fn func(p []byte) bool, tail *lineageTail) error {
 	covered := 0
 	stopped := false
+	beyond := false // a segment holds items past n
+	run, runBytes := 0, 0
 	err := r.Scan(l.path(), l.prefix(), nil, false, func(k, v []byte) error {
 		if covered >= n {
+			beyond = true
 			return errStop
 		}
 		seg, err := decodeSegment(k, v)
@@ -233,12 +253,18 @@ func (l lineage) pieces(r reader, n int, fn func(p []byte) bool) error {
 		if err != nil {
 			return err
 		}
+		if seg.folded {
+			run, runBytes = 0, 0
+		} else {
+			run, runBytes = run+1, runBytes+len(p)
+		}
 		if take := n - covered; take < seg.count {
 			cut, err := itemsLen(p, take)
 			if err != nil {
 				return err
 			}
 			p, seg.count = p[:cut], take
+			beyond = true
 		}
 		covered += seg.count
 		if fn(p) {
@@ -249,6 +275,9 @@ func (l lineage) pieces(r reader, n int, fn func(p []byte) bool) error {
 	})
 	if err == nil && !stopped && covered < n {
 		err = fmt.Errorf("%w: list lineage %d of channel %q holds %d items, a version needs %d", ErrCorrupt, l.id, l.channel, covered, n)
+	}
+	if tail != nil && err == nil && !stopped && !beyond {
+		*tail = lineageTail{known: true, run: run, bytes: runBytes}
 	}
 	return err
 }
@@ -290,11 +319,16 @@ func (l lineage) end(r reader) (int, error) {
 }
 
 // appendItems writes items [start, start+count) as a delta, then folds the
-// trailing deltas when there are K of them or they grew large.
-func (l lineage) appendItems(w writer, start, count int, items []byte, foldK int) error {
+// trailing deltas when there are K of them or they grew large. tail, if
+// known, is the lineage's end before the append (it ends at start): when
+// it says no fold is due, the trailing deltas are not scanned again.
+func (l lineage) appendItems(w writer, start, count int, items []byte, foldK int, tail lineageTail) error {
 	k := segmentKey(l.ns, l.channel, l.id, start)
 	if err := w.Put(l.path(), k, encodeSegment(l.kr, l.thread, k, count, false, items)); err != nil {
 		return err
+	}
+	if n, size := tail.run+1, tail.bytes+len(items); tail.known && (n < 2 || n < foldK && size < foldBytes) {
+		return nil // the scan below would find these and fold nothing
 	}
 	var run []segment // trailing deltas, newest first
 	size := 0
@@ -347,7 +381,10 @@ const (
 // (no copy of the stored value). For relAppend, prefix is how many bytes of
 // the new list's items the stored version already holds, and ref is the
 // stored version (a zero lineage when it was stored whole).
-func relate(r reader, kr *keyring, thread, ns, channel, version string, stored []byte, value Raw) (rel relation, ref listRef, prefix int, err error) {
+//
+// tail, if not nil, is filled as piecesTail fills it when the stored
+// version is a lineage's and the lineage was read.
+func relate(r reader, kr *keyring, thread, ns, channel, version string, stored []byte, value Raw, tail *lineageTail) (rel relation, ref listRef, prefix int, err error) {
 	kind, body, err := openBlob(kr, thread, ns, channel, version, stored)
 	if err != nil {
 		return relOther, ref, 0, err
@@ -375,11 +412,11 @@ func relate(r reader, kr *keyring, thread, ns, channel, version string, stored [
 	items := value[hdr:]
 	pos, match := 0, true
 	l := lineage{thread: thread, ns: ns, channel: channel, id: ref.lineage, kr: kr}
-	if err := l.pieces(r, ref.count, func(p []byte) bool {
+	if err := l.piecesTail(r, ref.count, func(p []byte) bool {
 		match = len(items)-pos >= len(p) && bytes.Equal(items[pos:pos+len(p)], p)
 		pos += len(p)
 		return match
-	}); err != nil || !match {
+	}, tail); err != nil || !match {
 		return relOther, ref, 0, err
 	}
 	if n == ref.count && pos == len(items) {
@@ -502,21 +539,26 @@ func storeChannel(w writer, kr *keyring, thread, ns string, b blobWrite, baseVer
 		return w.Put(blPath, key, encodeValueBlob(kr, thread, ns, b.channel, b.version, b.value))
 	}
 	if base != nil {
-		rel, ref, prefix, err := relate(w, kr, thread, ns, b.channel, baseVersion, base, b.value)
+		var tail lineageTail
+		rel, ref, prefix, err := relate(w, kr, thread, ns, b.channel, baseVersion, base, b.value, &tail)
 		if err != nil {
 			return fmt.Errorf("channel %q: base version: %w", b.channel, err)
 		}
 		if ref.lineage != 0 && (rel == relEqual || rel == relAppend) {
 			l := lineage{thread: thread, ns: ns, channel: b.channel, id: ref.lineage, kr: kr}
-			end, err := l.end(w)
-			if err != nil {
-				return err
-			}
-			switch {
-			case rel == relEqual:
+			if rel == relEqual {
 				return w.Put(blPath, key, encodeListRef(listRef{lineage: ref.lineage, count: n}))
-			case end == ref.count: // the base ends its lineage: append
-				if err := l.appendItems(w, ref.count, n-ref.count, b.value[hdr+prefix:], foldK); err != nil {
+			}
+			// relate's scan read the whole lineage when the base ends it
+			// (the usual append): its end is the base's count, no scan.
+			end := ref.count
+			if !tail.known {
+				if end, err = l.end(w); err != nil {
+					return err
+				}
+			}
+			if end == ref.count { // the base ends its lineage: append
+				if err := l.appendItems(w, ref.count, n-ref.count, b.value[hdr+prefix:], foldK, tail); err != nil {
 					return err
 				}
 				return w.Put(blPath, key, encodeListRef(listRef{lineage: ref.lineage, count: n}))
@@ -548,7 +590,7 @@ func sameContent(r reader, kr *keyring, thread, ns string, b blobWrite, stored [
 	if b.empty || kind == blobEmpty {
 		return b.empty && kind == blobEmpty, nil
 	}
-	rel, _, _, err := relate(r, kr, thread, ns, b.channel, b.version, stored, b.value)
+	rel, _, _, err := relate(r, kr, thread, ns, b.channel, b.version, stored, b.value, nil)
 	return rel == relEqual, err
 }
 

@@ -154,7 +154,7 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 		for _, e := range encoded {
 			if ver, ok := prev[e.ch]; ok {
 				if stored := w.Get(blPath, blobKey("", e.ch, ver)); stored != nil {
-					rel, _, _, err := relate(w, s.keys, threadID, "", e.ch, ver, stored, e.raw)
+					rel, _, _, err := relate(w, s.keys, threadID, "", e.ch, ver, stored, e.raw, nil)
 					if err != nil {
 						return fmt.Errorf("channel %q: %w", e.ch, err)
 					}

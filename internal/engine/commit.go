@@ -58,6 +58,9 @@ type walState struct {
 	syncing  bool   // the syncer is at work
 	syncReq  chan uint64
 	syncRes  chan syncResult
+
+	mutsHint int      // the last group's change count
+	undo     []ovUndo // the scratch trees' undo log, reused
 }
 
 // publish makes the shared tree as it is now what new readers see.
@@ -240,10 +243,19 @@ func (e *Engine) logGroup(ops []*Op) {
 		base = w.unsynced.LoopView(base)
 	}
 	ow := NewTreeWriter(NewTree(), base, w.written+1)
+	// The group's change log goes to the log and stays with the group
+	// until the applier has it: sized after the last group's, it need not
+	// grow (and copy) a dozen times per group.
+	ow.muts = make([]Mutation, 0, w.mutsHint+w.mutsHint/4+8)
+	// The undo log dies with the group: one buffer serves every group.
+	ow.undo = w.undo[:0]
 	// The tree takes any op back: no op fails the group half-way.
 	_, needSync, barrier, _ := applyOps(ops, f.errs, ow, &treeScope{w: ow})
 	_ = tx.Rollback()
 	e.dbMu.RUnlock()
+	clear(ow.undo) // let go of the items it points to
+	w.undo = ow.undo[:0]
+	w.mutsHint = len(ow.Muts())
 	if len(ow.Muts()) > 0 {
 		n, err := w.log.Append(ow.Gen(), ow.Muts())
 		if err != nil {
@@ -255,7 +267,6 @@ func (e *Engine) logGroup(ops []*Op) {
 			w.written = ow.Gen()
 			f.group = &Group{Gen: ow.Gen(), Muts: ow.Muts(), Size: n}
 			f.tree = ow.Scratch()
-			MergeOverlay(w.unsynced, ow.Scratch())
 			if needSync {
 				f.want = ow.Gen()
 			}
@@ -263,6 +274,13 @@ func (e *Engine) logGroup(ops []*Op) {
 	}
 	if barrier {
 		f.want = w.written // a Flush: everything logged before it
+	}
+	if f.group != nil && (len(w.flights) > 0 || f.want > w.durable) {
+		// It waits (for its fsync, or behind groups that wait): the next
+		// groups read its changes in unsynced meanwhile. A group that
+		// finishes below, at once (NoSync, nothing ahead of it), goes
+		// straight into shared, which the next group reads.
+		MergeOverlay(w.unsynced, f.tree)
 	}
 	w.flights = append(w.flights, f)
 	e.finishFlights()

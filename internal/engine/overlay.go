@@ -59,7 +59,8 @@ type Tree struct {
 	// tree (readers keep their own: they must not write shared memory).
 	// What lies below a tree changes only in ways that keep every state
 	// (a group merged into it from above, bbolt taking what it prunes), so
-	// the cache lasts until the tree's own bucket entries change.
+	// a cached state lasts until a bucket entry of the tree on its path
+	// changes (forget).
 	states map[string]ovState
 }
 
@@ -89,14 +90,38 @@ func (t *Tree) putHint(it *ovItem, hint *btree.PathHint) *ovItem {
 	prev, _ := t.SetHint(it, hint)
 	if it.marker() {
 		t.markers++
-		clear(t.states)
+		t.forget(it.sub)
 	}
 	if prev != nil && prev.marker() {
 		t.markers--
-		clear(t.states)
+		t.forget(prev.sub)
 	}
 	return prev
 }
+
+// forget drops the cached states a bucket entry for the bucket whose
+// prefix is sub decides: the states of that bucket and of those below it
+// (a state depends on the entries of the buckets on its path alone, walk).
+// Every other state holds: a thread created or dropped leaves the cached
+// states of the other threads' buckets alone. A cache grown past
+// forgetScan (threads that come and go leave theirs) is cleared instead:
+// a scan of every entry per bucket change would cost more than the walks
+// it saves, and the clear bounds the cache.
+func (t *Tree) forget(sub []byte) {
+	if len(t.states) > forgetScan {
+		clear(t.states)
+		return
+	}
+	for k := range t.states {
+		if len(k) >= len(sub) && k[:len(sub)] == string(sub) {
+			delete(t.states, k)
+		}
+	}
+}
+
+// forgetScan bounds the cached states forget looks through one by one:
+// 16 writers on threads of their own ask about some 100 buckets.
+const forgetScan = 256
 
 // remove deletes the entry with key.
 func (t *Tree) remove(key []byte) { t.removeHint(&ovItem{key: key}, nil) }
@@ -105,7 +130,7 @@ func (t *Tree) remove(key []byte) { t.removeHint(&ovItem{key: key}, nil) }
 func (t *Tree) removeHint(pivot *ovItem, hint *btree.PathHint) {
 	if prev, ok := t.DeleteHint(pivot, hint); ok && prev.marker() {
 		t.markers--
-		clear(t.states)
+		t.forget(prev.sub)
 	}
 }
 
@@ -149,6 +174,28 @@ type TreeWriter struct {
 	gen  uint64
 	muts []Mutation
 	undo []ovUndo
+	// items and names are slabs the group's entries and its log's bucket
+	// paths are cut from: one allocation per slab, not one per change.
+	// A slab lives as long as any entry or change cut from it, which is
+	// about as long as the group's (every entry of a group goes from the
+	// shared overlay at the same prune, the changes with the group).
+	items []ovItem
+	names [][]byte
+}
+
+const (
+	itemSlab = 32
+	nameSlab = 64
+)
+
+// newItem returns a zero entry cut from the slab.
+func (w *TreeWriter) newItem() *ovItem {
+	if len(w.items) == 0 {
+		w.items = make([]ovItem, itemSlab)
+	}
+	it := &w.items[0]
+	w.items = w.items[1:]
+	return it
 }
 
 type ovUndo struct {
@@ -159,10 +206,9 @@ type ovUndo struct {
 var _ Writer = (*TreeWriter)(nil)
 
 // NewTreeWriter returns a writer of group gen into tree, on top of base. Its
-// bucket states are the tree's cache, which the tree clears whenever one
-// of its bucket entries changes.
+// bucket states are the tree's cache (Tree.states).
 func NewTreeWriter(tree *Tree, base Reader, gen uint64) *TreeWriter {
-	return &TreeWriter{View: View{tree: tree, base: base, states: tree.states}, gen: gen}
+	return &TreeWriter{View: View{tree: tree, base: base, states: tree.states, loop: true}, gen: gen}
 }
 
 func (w *TreeWriter) set(it *ovItem) {
@@ -239,9 +285,26 @@ func (w *TreeWriter) Put(p Path, key, value []byte) error {
 	buf := ovKeyOf(make([]byte, 0, n+len(value)), p, key)
 	ck := buf[:n:n]
 	value = append(buf, value...)[n:]
-	w.set(&ovItem{key: ck, val: value, kind: ovValue, gen: w.gen})
-	w.muts = append(w.muts, Mutation{Op: MutPut, Path: pathOf(ck, len(p)), Key: ck[n-len(key):], Val: value})
+	it := w.newItem()
+	*it = ovItem{key: ck, val: value, kind: ovValue, gen: w.gen}
+	w.set(it)
+	w.muts = append(w.muts, Mutation{Op: MutPut, Path: w.pathOf(ck, len(p)), Key: ck[n-len(key):], Val: value})
 	return nil
+}
+
+// pathOf is pathOf with the Path cut from w's slab (a path longer than
+// the slab gets its own).
+func (w *TreeWriter) pathOf(ck []byte, n int) Path {
+	if n > nameSlab {
+		return pathOf(ck, n)
+	}
+	if len(w.names) < n {
+		w.names = make([][]byte, nameSlab)
+	}
+	out := Path(w.names[:n:n])
+	w.names = w.names[n:]
+	fillPath(out, ck)
+	return out
 }
 
 // ovKeyLen is the length of ovKeyOf(nil, p, k).
@@ -257,12 +320,17 @@ func ovKeyLen(p Path, k []byte) int {
 // slices of ck (which the caller owns and never changes).
 func pathOf(ck []byte, n int) Path {
 	out := make(Path, n)
+	fillPath(out, ck)
+	return out
+}
+
+// fillPath sets out to the len(out) bucket names ck starts with.
+func fillPath(out Path, ck []byte) {
 	for i := range out {
 		l := int(binary.BigEndian.Uint16(ck[1:3]))
 		out[i] = ck[3 : 3+l : 3+l]
 		ck = ck[3+l:]
 	}
-	return out
 }
 
 func (w *TreeWriter) Del(p Path, key []byte) error {

@@ -22,6 +22,12 @@ type View struct {
 	// the same few buckets again and again. The commit loop's views use
 	// their tree's cache (Tree.states); a reader's starts empty.
 	states map[string]ovState
+	// loop: the commit loop's view. While its tree holds no bucket entry
+	// it asks its base for a bucket's state, whose own cache answers (the
+	// tree below's, or the bbolt view's open buckets), instead of caching
+	// the state again per tree (a group's scratch tree lives for one
+	// group). A reader's view caches as before.
+	loop bool
 }
 
 type ovState struct{ exists, base bool }
@@ -32,7 +38,9 @@ func NewView(tree *Tree, base Reader) *View { return &View{tree: tree, base: bas
 
 // LoopView returns the commit loop's view of t on top of base: it shares
 // t's bucket-state cache, so only the goroutine that changes t may use it.
-func (t *Tree) LoopView(base Reader) *View { return &View{tree: t, base: base, states: t.states} }
+func (t *Tree) LoopView(base Reader) *View {
+	return &View{tree: t, base: base, states: t.states, loop: true}
+}
 
 // TxOf returns the bbolt transaction under a reader, if any.
 func TxOf(r Reader) *bolt.Tx {
@@ -73,6 +81,12 @@ func (v *View) lookup(key []byte) *ovItem {
 func (v *View) state(p Path) (exists, baseCounts bool) {
 	if len(p) == 0 {
 		return true, true
+	}
+	if v.loop && v.tree.markers == 0 {
+		// walk would ask the base, whose own cache answers: caching here
+		// too (a group's scratch tree starts a cache per group) would
+		// cost a key and a map entry per bucket per group.
+		return v.base.Exists(p), true
 	}
 	v.buf = appendPath(v.buf[:0], p)
 	if st, ok := v.states[string(v.buf)]; ok {
