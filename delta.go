@@ -128,6 +128,9 @@ func itemsLen(b []byte, k int) (int, error) {
 }
 
 func itemsLenSlow(b []byte, k int) (int, error) {
+	if tooDeepItems(b) { // before msgpack's Skip recurses into it (depth.go)
+		return 0, fmt.Errorf("%w: list segment: %v", ErrCorrupt, errTooDeep)
+	}
 	r := bytes.NewReader(b)
 	dec := msgpack.NewDecoder(r)
 	for range k {
@@ -444,8 +447,13 @@ func checkBlobRecord(b []byte) error {
 	if err != nil {
 		return err
 	}
-	if kind == blobListRef {
+	switch kind {
+	case blobListRef:
 		_, err = decodeListRef(body)
+	case blobValue:
+		if tooDeep(body) { // reads would refuse it (depth.go)
+			err = fmt.Errorf("%w: %v", ErrCorrupt, errTooDeep)
+		}
 	}
 	return err
 }
