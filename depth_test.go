@@ -111,7 +111,9 @@ func TestDeepNestingDecoders(t *testing.T) {
 	}
 	list, mp := deepList(forgedDepth), deepMap(forgedDepth)
 	meta := append([]byte{0x81}, append(mpStr("m"), list...)...)
-	// A checkpoint header of six fields: msgpack skips the sixth.
+	// A checkpoint header with a deep sixth field: msgpack refuses it
+	// without recursing (its fields are typed), the limit refuses it
+	// first.
 	cp := bytes.Join([][]byte{{0x96, 0x01, 0x01, 0xc0, 0x80, 0x80}, list}, nil)
 	write := bytes.Join([][]byte{{0x93}, mpStr("ch"), mpStr("task"), list}, nil)
 
