@@ -454,3 +454,87 @@ func TestDeepNestingWrites(t *testing.T) {
 		t.Fatalf("a value %d deep: %v", maxDepth, err)
 	}
 }
+
+// tooDeep counts every kind of map and list header and jumps over every
+// kind of scalar: a value maxDepth deep passes and one level more does
+// not, whatever headers it uses and whatever sits beside the nesting;
+// truncated bytes are left to the decoder.
+func TestTooDeepReadsEveryHeader(t *testing.T) {
+	t.Parallel()
+	// Scalars of every encoding the scan must jump over (those with 32-bit
+	// lengths only once, below: they are large).
+	scalars, err := marshal(nil, []any{
+		int64(-1), int64(200), int64(-200), int64(70000), int64(-70000), int64(1 << 40), int64(-1 << 40), uint64(1 << 63),
+		float32(1.5), 2.5, true, false, nil, "short", strings.Repeat("s", 40), strings.Repeat("s", 300),
+		[]byte("b"), bytes.Repeat([]byte("b"), 300), time.Unix(1, 2),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scalars = scalars[3:] // the items, without the array16 header
+	const nScalars = 19
+	large, err := marshal(nil, []any{strings.Repeat("s", 70000), bytes.Repeat([]byte("b"), 70000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	large = large[1:]
+	exts := [][]byte{{0xd4, 1, 0}, {0xd5, 1, 0, 0}, {0xd6, 1, 0, 0, 0, 0}, {0xd7, 1, 0, 0, 0, 0, 0, 0, 0, 0},
+		append([]byte{0xd8, 1}, make([]byte, 16)...), {0xc7, 2, 1, 0, 0}, {0xc8, 0, 2, 1, 0, 0}, {0xc9, 0, 0, 0, 2, 1, 0, 0}}
+	// level returns the header of a container holding the scalars, the
+	// exts and one more element (the next level), in encoding kind%6.
+	level := func(kind int) []byte {
+		items := nScalars + len(exts) + 1
+		var h []byte
+		switch kind % 6 {
+		case 0:
+			return append([]byte{0x91}, nil...) // fixarray: the nested element alone
+		case 1:
+			h = binary.BigEndian.AppendUint16([]byte{0xdc}, uint16(items))
+		case 2:
+			h = binary.BigEndian.AppendUint32([]byte{0xdd}, uint32(items))
+		case 3:
+			return []byte{0x81, 0xa1, 'k'} // fixmap
+		case 4:
+			return append(binary.BigEndian.AppendUint16([]byte{0xde}, 1), 0xa1, 'k')
+		case 5:
+			return append(binary.BigEndian.AppendUint32([]byte{0xdf}, 1), 0xa1, 'k')
+		}
+		h = append(h, scalars...)
+		for _, e := range exts {
+			h = append(h, e...)
+		}
+		return h
+	}
+	build := func(depth int) []byte {
+		var b []byte
+		for i := range depth - 1 {
+			b = append(b, level(i)...)
+		}
+		return append(b, 0x90, 0x80, 0xc0)[:len(b)+1] // the innermost: an empty list
+	}
+	for _, depth := range []int{maxDepth - 1, maxDepth} {
+		if tooDeep(build(depth)) {
+			t.Errorf("%d levels: too deep", depth)
+		}
+	}
+	b := build(maxDepth + 1)
+	if !tooDeep(b) {
+		t.Errorf("%d levels: not too deep", maxDepth+1)
+	}
+	if tooDeep(b[:len(b)/2]) {
+		t.Error("truncated: too deep (the decoder should say truncated)")
+	}
+	// A run of items: each is judged, not only the first.
+	if !tooDeepItems(append(append([]byte{0x01}, scalars...), deepList(maxDepth+1)...)) {
+		t.Error("a deep item after others: not too deep")
+	}
+	if tooDeepItems(append(bytes.Repeat([]byte{0x90}, maxDepth+1), deepList(maxDepth)...)) {
+		t.Error("many shallow items: too deep")
+	}
+	if tooDeepItems(append(bytes.Clone(large), deepList(maxDepth)...)) {
+		t.Error("str32 and bin32, then a list as deep as allowed: too deep")
+	}
+	if !tooDeepItems(append(bytes.Clone(large), deepList(maxDepth+1)...)) {
+		t.Error("str32 and bin32, then a list too deep: not too deep")
+	}
+}
