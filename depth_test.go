@@ -538,3 +538,35 @@ func TestTooDeepReadsEveryHeader(t *testing.T) {
 		t.Error("str32 and bin32, then a list too deep: not too deep")
 	}
 }
+
+// BenchmarkTooDeep: the scan's cost on a W1-shaped messages list (100 maps
+// of role and content), beside what decoding the same bytes costs.
+func BenchmarkTooDeep(b *testing.B) {
+	msgs := make([]any, 100)
+	for i := range msgs {
+		msgs[i] = map[string]any{"role": "user", "content": strings.Repeat("word ", 44), "id": int64(i)}
+	}
+	raw, err := encodeValue("value", msgs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("scan", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if tooDeep(raw) {
+				b.Fatal("too deep")
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var v any
+			if err := raw.Decode(&v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
