@@ -283,7 +283,8 @@ func TestRetentionPaging(t *testing.T) {
 
 // TestGCTransactionsAreBoundedInTheLog: a GC run's transactions, as the
 // commit loop logs them (the applier held, so every group stays in the
-// log), each change at most gcTxKeys keys. Beside GC nearly every group a
+// log), each change at most 1,000 keys (the literal, not gcTxKeys: the
+// figure is the behaviour pinned, and the docs say it). Beside GC nearly every group a
 // writer's op lands in carries one GC transaction, and the writer is
 // acknowledged with the whole group: this bound is what a writer waits for
 // (issue 18: at 10,000 keys, 16 Sync writers' step p50 went from 4 ms to
@@ -319,8 +320,8 @@ func TestGCTransactionsAreBoundedInTheLog(t *testing.T) {
 	}
 	keys := 0
 	for _, g := range groups[len(before):] {
-		if len(g.Muts) > gcTxKeys {
-			t.Errorf("a GC transaction changed %d keys, more than %d", len(g.Muts), gcTxKeys)
+		if len(g.Muts) > 1000 {
+			t.Errorf("a GC transaction changed %d keys, more than 1,000", len(g.Muts))
 		}
 		keys += len(g.Muts)
 	}
