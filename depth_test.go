@@ -428,15 +428,15 @@ func TestDeepNestingWrites(t *testing.T) {
 		return v
 	}
 	for name, v := range map[string]any{
-		"Go value": nested(maxDepth + 1),
-		"Raw":      Raw(deepList(maxDepth + 1)),
-		"in a map": map[string]any{"x": Raw(deepList(maxDepth))},
+		"a Go value":     nested(maxDepth + 1),
+		"a Raw":          Raw(deepList(maxDepth + 1)),
+		"a Raw in a map": map[string]any{"x": Raw(deepList(maxDepth))},
 	} {
 		if _, err := s.Save(ctx, "t", map[string]any{"v": v}, nil); !errors.Is(err, ErrEncode) {
-			t.Errorf("Save of a %s %d deep = %v, want ErrEncode", name, maxDepth+1, err)
+			t.Errorf("Save of %s %d deep = %v, want ErrEncode", name, maxDepth+1, err)
 		}
 		if _, err := s.Save(ctx, "t", map[string]any{"v": 1}, Metadata{"m": v}); !errors.Is(err, ErrEncode) {
-			t.Errorf("Save of metadata holding a %s %d deep = %v, want ErrEncode", name, maxDepth+1, err)
+			t.Errorf("Save of metadata holding %s %d deep = %v, want ErrEncode", name, maxDepth+1, err)
 		}
 	}
 	id, err := s.Save(ctx, "t", map[string]any{"v": nested(maxDepth)}, Metadata{"m": nested(maxDepth - 1)})
