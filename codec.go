@@ -26,6 +26,7 @@ package ckpt
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"reflect"
@@ -191,8 +192,12 @@ func newDecoder(b []byte) *msgpack.Decoder {
 // unmarshal decodes b into v. Generic targets (*any, *map[string]any,
 // *[]any) are normalized, so callers see one shape whatever encoding the
 // writer picked: integers as int64 (uint64 only above MaxInt64), floats as
-// float64, byte strings as []byte.
+// float64, byte strings as []byte. b nesting deeper than maxDepth is
+// errTooDeep, before msgpack's decoder recurses into it (depth.go).
 func unmarshal(b []byte, v any) error {
+	if tooDeep(b) {
+		return errTooDeep
+	}
 	if err := newDecoder(b).Decode(v); err != nil {
 		return err
 	}
@@ -222,11 +227,17 @@ func encodeValue(what string, v any) (Raw, error) {
 		if err := lockedKey(r); err != nil {
 			return nil, fmt.Errorf("%s: a sealed value read without its key: %w", what, err)
 		}
+		if tooDeep(r) {
+			return nil, fmt.Errorf("%w: %s: %v", ErrEncode, what, errTooDeep)
+		}
 		return r, nil
 	}
 	b, err := marshal(nil, v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s%s: %v", ErrEncode, what, badPath(reflect.ValueOf(v)), err)
+	}
+	if tooDeep(b) { // reads would refuse it (depth.go)
+		return nil, fmt.Errorf("%w: %s: %v", ErrEncode, what, errTooDeep)
 	}
 	return b, nil
 }
@@ -296,6 +307,9 @@ func (r Raw) Decode(v any) error {
 		return err // sealed, read without keys (crypt.go)
 	}
 	if err := unmarshal(r, v); err != nil {
+		if errors.Is(err, errTooDeep) {
+			return fmt.Errorf("%w: decode value: %v", ErrCorrupt, err)
+		}
 		if kind, ok := storedKind(r); ok {
 			return fmt.Errorf("%w: stored %s into %s: %v", ErrDecode, kind, targetName(v), err)
 		}
@@ -307,7 +321,7 @@ func (r Raw) Decode(v any) error {
 // storedKind names the kind of the msgpack value b holds, or ok=false when
 // b is not exactly one well-formed msgpack value (then it is damaged).
 func storedKind(b []byte) (kind string, ok bool) {
-	if len(b) == 0 {
+	if len(b) == 0 || tooDeep(b) {
 		return "", false
 	}
 	r := bytes.NewReader(b)
@@ -420,6 +434,9 @@ func encodeMetadata(m Metadata) ([]byte, error) {
 	b, err := marshalRecord(metadataRecordV2, map[string]any(m))
 	if err != nil {
 		return nil, fmt.Errorf("%w: metadata%s: %v", ErrEncode, badPath(reflect.ValueOf(map[string]any(m))), err)
+	}
+	if tooDeep(b[1 : len(b)-sumLen]) { // reads would refuse it (depth.go)
+		return nil, fmt.Errorf("%w: metadata: %v", ErrEncode, errTooDeep)
 	}
 	return b, nil
 }

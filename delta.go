@@ -128,6 +128,9 @@ func itemsLen(b []byte, k int) (int, error) {
 }
 
 func itemsLenSlow(b []byte, k int) (int, error) {
+	if tooDeepItems(b) { // before msgpack's Skip recurses into it (depth.go)
+		return 0, fmt.Errorf("%w: list segment: %v", ErrCorrupt, errTooDeep)
+	}
 	r := bytes.NewReader(b)
 	dec := msgpack.NewDecoder(r)
 	for range k {
@@ -481,8 +484,13 @@ func checkBlobRecord(b []byte) error {
 	if err != nil {
 		return err
 	}
-	if kind == blobListRef {
+	switch kind {
+	case blobListRef:
 		_, err = decodeListRef(body)
+	case blobValue:
+		if tooDeep(body) { // reads would refuse it (depth.go)
+			err = fmt.Errorf("%w: %v", ErrCorrupt, errTooDeep)
+		}
 	}
 	return err
 }
@@ -596,9 +604,10 @@ func sameContent(r reader, kr *keyring, thread, ns string, b blobWrite, stored [
 
 // sweepLineages deletes the segments of every list lineage of thread that
 // no stored blob refers to any more (after retention deleted the versions
-// that used them), and returns how many segments and bytes it deleted. A
-// lineage still referenced is kept whole: its items are a shared prefix.
-func sweepLineages(w writer, thread string) (segments int, bytes int64, err error) {
+// that used them), at most budget of them, and returns how many segments
+// and bytes it deleted; done says none is left. A lineage still referenced
+// is kept whole: its items are a shared prefix.
+func sweepLineages(w writer, thread string, budget int) (segments int, bytes int64, done bool, err error) {
 	type lin struct {
 		ns, channel string
 		id          uint64
@@ -623,24 +632,29 @@ func sweepLineages(w writer, thread string) (segments int, bytes int64, err erro
 		live[lin{ns, channel, ref.lineage}] = true
 		return nil
 	}); err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
 	var dead [][]byte
+	done = true
 	if err := w.Scan(threadPath(thread, bucketSegments), nil, nil, false, func(k, v []byte) error {
 		ns, channel, id, _, err := parseSegmentKey(k)
 		if err != nil {
 			return err
 		}
 		if !live[lin{ns, channel, id}] {
+			if len(dead) == budget {
+				done = false
+				return errStop
+			}
 			dead = append(dead, append([]byte(nil), k...))
 			bytes += int64(len(k) + len(v))
 		}
 		return nil
 	}); err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
 	if _, err := delAll(w, threadPath(thread, bucketSegments), dead); err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
-	return len(dead), bytes, nil
+	return len(dead), bytes, done, nil
 }

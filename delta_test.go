@@ -426,12 +426,12 @@ func TestSweepLineagesKeepsOnlyReferencedOnes(t *testing.T) {
 				return err
 			}
 		}
-		n, freed, err := sweepLineages(w, "t")
+		n, freed, done, err := sweepLineages(w, "t", gcTxKeys)
 		if err != nil {
 			return err
 		}
-		if n == 0 || freed == 0 {
-			return fmt.Errorf("swept %d segments, %d bytes", n, freed)
+		if n == 0 || freed == 0 || !done {
+			return fmt.Errorf("swept %d segments, %d bytes (done %v)", n, freed, done)
 		}
 		return nil
 	}); err != nil {
@@ -452,7 +452,7 @@ func TestSweepLineagesKeepsOnlyReferencedOnes(t *testing.T) {
 	}
 	// A second sweep finds nothing more.
 	if err := s.write(ctx, func(w writer) error {
-		n, _, err := sweepLineages(w, "t")
+		n, _, _, err := sweepLineages(w, "t", gcTxKeys)
 		if n != 0 {
 			return fmt.Errorf("second sweep deleted %d", n)
 		}

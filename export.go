@@ -546,7 +546,11 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 			return ir, errors.New("list segment without lineage or start")
 		}
 		k := segmentKey(ns, ch, *rec.Lineage, *rec.Start)
-		if _, err := decodeSegment(k, rec.Data); err != nil {
+		seg, err := decodeSegment(k, rec.Data)
+		if err == nil && !seg.sealed && tooDeepItems(seg.items) { // reads would refuse it (depth.go)
+			err = fmt.Errorf("%w: %v", ErrCorrupt, errTooDeep)
+		}
+		if err != nil {
 			return ir, fmt.Errorf("list segment of channel %q: %w", ch, err)
 		}
 		data, _ := sealRecord(bucketSegments, rec.Data)

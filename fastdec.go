@@ -31,6 +31,16 @@ type mpReader struct {
 	b []byte
 	i int
 	s string // b as a string (or empty: each string is copied on its own)
+
+	depth int // maps and lists open around the value being read
+}
+
+// enter opens a map or list: false past maxDepth (depth.go), where the
+// fast path declines and the caller's fallback refuses the bytes, instead
+// of recursing on (a forged record can nest millions deep).
+func (r *mpReader) enter() bool {
+	r.depth++
+	return r.depth <= maxDepth
 }
 
 // text returns p, the bytes just read (ending at r.i), as a string: a
@@ -249,13 +259,15 @@ func (r *mpReader) value() (any, bool) {
 		return int64(int8(c)), true
 	case msgpcode.IsFixedMap(c), c == msgpcode.Map16, c == msgpcode.Map32:
 		n, ok := r.mapLenOf(c)
-		if !ok {
+		if !ok || !r.enter() {
 			return nil, false
 		}
-		return r.anyMap(n)
+		m, ok := r.anyMap(n)
+		r.depth--
+		return m, ok
 	case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
 		n, ok := r.arrayLenOf(c)
-		if !ok || n > len(r.b)-r.i { // every element is at least a byte
+		if !ok || n > len(r.b)-r.i || !r.enter() { // every element is at least a byte
 			return nil, false
 		}
 		s := make([]any, n)
@@ -264,6 +276,7 @@ func (r *mpReader) value() (any, bool) {
 				return nil, false
 			}
 		}
+		r.depth--
 		return s, true
 	case msgpcode.IsFixedString(c), c == msgpcode.Str8, c == msgpcode.Str16, c == msgpcode.Str32:
 		start := r.i - 1
@@ -351,6 +364,7 @@ func (r *mpReader) skip() ([]byte, bool) {
 		return nil, false
 	}
 	pairs := 0 // elements to skip after the header: 1 per array item, 2 per map pair
+	nest := false
 	switch {
 	case msgpcode.IsFixedNum(c), c == msgpcode.Nil, c == msgpcode.False, c == msgpcode.True:
 	case msgpcode.IsFixedMap(c), c == msgpcode.Map16, c == msgpcode.Map32:
@@ -358,13 +372,13 @@ func (r *mpReader) skip() ([]byte, bool) {
 		if !ok {
 			return nil, false
 		}
-		pairs = 2 * n
+		pairs, nest = 2*n, true
 	case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
 		n, ok := r.arrayLenOf(c)
 		if !ok {
 			return nil, false
 		}
-		pairs = n
+		pairs, nest = n, true
 	case msgpcode.IsFixedString(c), c == msgpcode.Str8, c == msgpcode.Str16, c == msgpcode.Str32,
 		c == msgpcode.Bin8, c == msgpcode.Bin16, c == msgpcode.Bin32:
 		if _, _, ok := r.bytesOf(c); !ok {
@@ -378,10 +392,16 @@ func (r *mpReader) skip() ([]byte, bool) {
 	if pairs > len(r.b)-r.i {
 		return nil, false
 	}
-	for range pairs {
-		if _, ok := r.skip(); !ok {
+	if nest {
+		if !r.enter() {
 			return nil, false
 		}
+		for range pairs {
+			if _, ok := r.skip(); !ok {
+				return nil, false
+			}
+		}
+		r.depth--
 	}
 	return r.b[start:r.i], true
 }

@@ -43,8 +43,20 @@ import (
 // keys (header, metadata, thread order, global index) plus one per pending
 // write; a blob costs one; a sweep mark one. Other writers run between two
 // such transactions, so this bounds how long retention holds them up.
-// The exported docs say "10,000 keys": change them with it.
-const gcTxKeys = 10_000
+// The exported docs say "1,000 keys": change them with it.
+//
+// Why 1,000 (it was 10,000): a writer's op is acknowledged with the whole
+// group it was committed in, and GC queues its next transaction as soon as
+// the last one commits, so beside GC nearly every group carries one GC
+// transaction and every writer waits for all of it. Carrying out a key
+// costs the commit loop about 3 µs (a CPU profile of W4's GC at 100,000
+// checkpoints: 2.6 s in the GC's steps for 838,000 keys), so 10,000 keys
+// held each group ~30 ms of CPU, several times that on a loaded machine:
+// 16 Sync writers' step p50 went from 4 ms to 190 ms beside GC. 1,000
+// keys cost about 3 ms, less than a writer's step alone; GC pays one
+// group's round trip per 1,000 keys instead of per 10,000
+// (bench/RESULTS.md, "Issue 18: GC beside writers").
+const gcTxKeys = 1_000
 
 // The retention engine's limits (planLimit, maxBatchJobs, namePage) are
 // the store's tuning (tuning.go), so tests make them small per store.
@@ -114,7 +126,7 @@ func (a *GCStats) add(b GCStats) {
 }
 
 // GC removes what p selects, thread by thread, in transactions of at most
-// 10,000 keys. It can run while the store is in use. If it fails or ctx
+// 1,000 keys. It can run while the store is in use. If it fails or ctx
 // ends, what it removed so far stays removed (with consistent indexes and
 // blobs) and the returned stats count it; running it again finishes the job.
 func (s *Store) GC(ctx context.Context, p Policy) (st GCStats, err error) {
@@ -431,7 +443,7 @@ func (s *Store) runJobs(ctx context.Context, jobs []*threadJob) (GCStats, error)
 		err := s.maintain(ctx, func(w writer) error {
 			// Work on copies: the commit loop may run this again.
 			next, ni, stats = slices.Clone(states), i, GCStats{}
-			budget := gcTxKeys
+			budget := s.tune.gcTxKeys
 			for ni < len(jobs) && budget > 0 {
 				st, jst, used, err := jobs[ni].step(w, next[ni], budget)
 				if err != nil {
@@ -512,13 +524,16 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 			if len(st.nss) > 0 {
 				// Blobs that referred to list lineages may be gone:
 				// delete the segments no blob refers to any more.
-				n, b, err := sweepLineages(w, j.thread)
+				n, b, done, err := sweepLineages(w, j.thread, budget)
 				if err != nil {
 					return ret(err)
 				}
 				budget -= n
 				stats.Segments += n
 				stats.BytesFreed += b
+				if !done {
+					return ret(nil) // the rest go next time (the sweep is redone: nss are swept)
+				}
 			}
 			st.phase = phaseDone
 			if len(st.nss) > 0 && w.Exists(threadBucket(j.thread)) && !hasCheckpoints(w, j.thread) {

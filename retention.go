@@ -16,7 +16,7 @@ import (
 // pending writes) and removes the others with the values only they used;
 // PruneDelete removes the threads. Unknown threads and an empty list are
 // no-ops; an invalid thread id or strategy fails before anything is
-// removed. The work runs in transactions of at most 10,000 keys: if Prune
+// removed. The work runs in transactions of at most 1,000 keys: if Prune
 // fails midway, what it removed stays removed and calling it again
 // finishes the job.
 func (s *Store) Prune(ctx context.Context, threadIDs []string, strategy PruneStrategy) error {
@@ -55,7 +55,7 @@ func (s *Store) Prune(ctx context.Context, threadIDs []string, strategy PruneStr
 // loading that parent is ErrNotFound). A thread left without checkpoints
 // is removed. An empty list is a no-op. It reads the metadata of every
 // checkpoint, thread by thread, and deletes in transactions of at most
-// 10,000 keys.
+// 1,000 keys.
 func (s *Store) DeleteForRuns(ctx context.Context, runIDs []string) error {
 	if len(runIDs) == 0 {
 		return nil

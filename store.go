@@ -70,7 +70,7 @@ type Options struct {
 	// SweepInterval, if positive, runs GC with SweepPolicy in the
 	// background every SweepInterval (the first run one interval after
 	// Open) until Close. Like GC it works in transactions of at most
-	// 10,000 keys, so writers are never held up for long. Ignored when
+	// 1,000 keys, so writers are never held up for long. Ignored when
 	// ReadOnly.
 	SweepInterval time.Duration
 	// SweepPolicy is the retention policy of the background sweeper.

@@ -13,6 +13,8 @@ type tuning struct {
 	planLimit int
 	// maxBatchJobs bounds the threads gathered in one GC batch.
 	maxBatchJobs int
+	// gcTxKeys bounds the keys one retention transaction changes (gc.go).
+	gcTxKeys int
 	// namePage is how many thread names (or sweep marks) one read
 	// transaction collects.
 	namePage int
@@ -37,6 +39,7 @@ func defaultTuning() tuning {
 	return tuning{
 		planLimit:          50_000,
 		maxBatchJobs:       1000,
+		gcTxKeys:           gcTxKeys,
 		namePage:           1000,
 		importBatchRecords: 512,
 		importBatchBytes:   4 << 20,
@@ -58,6 +61,7 @@ func (t *tuning) withDefaults() tuning {
 	}{
 		{&r.planLimit, d.planLimit},
 		{&r.maxBatchJobs, d.maxBatchJobs},
+		{&r.gcTxKeys, d.gcTxKeys},
 		{&r.namePage, d.namePage},
 		{&r.importBatchRecords, d.importBatchRecords},
 		{&r.importBatchBytes, d.importBatchBytes},

@@ -74,6 +74,9 @@ func decodeCheckpoint(key, field string, b []byte) (*checkpointRecord, error) {
 	if len(b) < 5+n {
 		return nil, corrupt(key, field, "checkpoint value shorter than its blob list")
 	}
+	if err := ckpt.CheckNesting(b[5+n:]); err != nil { // before msgpack recurses into it
+		return nil, corrupt(key, field, "checkpoint record: %v", err)
+	}
 	rec := new(checkpointRecord)
 	if err := msgpack.Unmarshal(b[5+n:], rec); err != nil {
 		return nil, corrupt(key, field, "checkpoint record: %v", err)
@@ -138,6 +141,9 @@ func encodeWrite(rec *writeRecord) ([]byte, error) {
 func decodeWrite(key, field string, b []byte) (*writeRecord, error) {
 	if err := recordVersion(key, field, b); err != nil {
 		return nil, err
+	}
+	if err := ckpt.CheckNesting(b[1:]); err != nil { // before msgpack recurses into it
+		return nil, corrupt(key, field, "write record: %v", err)
 	}
 	rec := new(writeRecord)
 	if err := msgpack.Unmarshal(b[1:], rec); err != nil {

@@ -197,6 +197,11 @@ func (c *pageCheck) extend(buf []byte, id, n, limit uint64, what string) ([]byte
 	return more, nil
 }
 
+// maxInlineNesting bounds inline buckets inside inline buckets: bbolt
+// writes none (one level is all a sound file has); a few more are allowed
+// so that only a forgery is refused.
+const maxInlineNesting = 8
+
 // errPageCycle marks a page that names a page above it (or itself): a
 // cursor descending there never reaches a leaf and grows its stack
 // without end, so even a read-only Open refuses it.
@@ -263,7 +268,7 @@ func (c *pageCheck) page(id uint64, descend func(children []uint64)) error {
 	if buf, err = c.extend(buf, id, pageHeaderSize+uint64(count)*elemSize, limit, "branch or leaf"); err != nil {
 		return err
 	}
-	children, err := c.elements(buf, id, flags, count, limit)
+	children, err := c.elements(buf, id, flags, count, limit, 0)
 	if err != nil {
 		return err
 	}
@@ -274,8 +279,8 @@ func (c *pageCheck) page(id uint64, descend func(children []uint64)) error {
 // elements checks the elements of page id (buf holds at least its element
 // array; limit is the page's extent) and returns the pages they lead to:
 // a branch's children, a leaf's bucket roots (inline buckets checked in
-// place).
-func (c *pageCheck) elements(buf []byte, id uint64, flags, count uint16, limit uint64) ([]uint64, error) {
+// place). inline is how many inline buckets buf lies in.
+func (c *pageCheck) elements(buf []byte, id uint64, flags, count uint16, limit uint64, inline int) ([]uint64, error) {
 	var next []uint64
 	for i := range uint64(count) {
 		at := pageHeaderSize + i*elemSize
@@ -309,7 +314,14 @@ func (c *pageCheck) elements(buf []byte, id uint64, flags, count uint16, limit u
 			next = append(next, root)
 			continue
 		}
-		// An inline bucket: a leaf page inside the value.
+		// An inline bucket: a leaf page inside the value. bbolt never
+		// writes one inside another (a bucket holding a bucket is not
+		// inlineable), and checking one calls this again: a forged value
+		// nesting millions deep would overflow the goroutine stack, a
+		// fatal error, not a panic.
+		if inline >= maxInlineNesting {
+			return nil, fmt.Errorf("%w: leaf page %d: element %d: inline buckets nested more than %d deep", ErrCorrupt, id, i, maxInlineNesting)
+		}
 		in := v[bucketHeaderSize:]
 		if len(in) < pageHeaderSize {
 			return nil, fmt.Errorf("%w: leaf page %d: element %d: an inline bucket of %d bytes", ErrCorrupt, id, i, len(in))
@@ -321,7 +333,7 @@ func (c *pageCheck) elements(buf []byte, id uint64, flags, count uint16, limit u
 		if pageHeaderSize+uint64(icount)*elemSize > uint64(len(in)) {
 			return nil, fmt.Errorf("%w: leaf page %d: element %d: an inline bucket's elements reach past it", ErrCorrupt, id, i)
 		}
-		sub, err := c.elements(in, id, leafPageFlag, icount, uint64(len(in)))
+		sub, err := c.elements(in, id, leafPageFlag, icount, uint64(len(in)), inline+1)
 		if err != nil {
 			return nil, err
 		}

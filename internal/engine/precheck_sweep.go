@@ -118,7 +118,7 @@ func (c *pageCheck) sweepPage(id uint64, b []byte, add func(uint64) bool, claime
 	if err != nil {
 		return false
 	}
-	children, err := c.elements(b, id, flags, count, limit)
+	children, err := c.elements(b, id, flags, count, limit, 0)
 	if err != nil {
 		return false
 	}

@@ -350,3 +350,51 @@ func residentBytes(pid int) int64 {
 	pages, _ := strconv.ParseInt(f[1], 10, 64)
 	return pages * int64(os.Getpagesize())
 }
+
+// nestedInlinePage is a leaf page holding an inline bucket holding an
+// inline bucket ... levels deep, around an empty leaf: what bbolt never
+// writes, laid out as it lays out an inline bucket (element, key, bucket
+// header, leaf page).
+func nestedInlinePage(levels int) []byte {
+	const level = pageHeaderSize + elemSize + 1 + bucketHeaderSize
+	total := levels*level + pageHeaderSize
+	b := make([]byte, total)
+	for i := range levels {
+		o := i * level
+		binary.LittleEndian.PutUint16(b[o+8:], leafPageFlag)
+		binary.LittleEndian.PutUint16(b[o+10:], 1)
+		e := b[o+pageHeaderSize:]
+		binary.LittleEndian.PutUint32(e[0:], bucketLeafFlag)
+		binary.LittleEndian.PutUint32(e[4:], elemSize) // the key follows the element
+		binary.LittleEndian.PutUint32(e[8:], 1)
+		binary.LittleEndian.PutUint32(e[12:], uint32(total-(o+pageHeaderSize+elemSize+1)))
+		b[o+pageHeaderSize+elemSize] = 'k'
+	}
+	binary.LittleEndian.PutUint16(b[levels*level+8:], leafPageFlag)
+	return b
+}
+
+// The page check reads inline buckets in place, once by recursion per
+// level: inline buckets nested in inline buckets (which bbolt never
+// writes) are ErrCorrupt past a few levels, so a forged page nesting
+// millions deep cannot overflow the stack of the check every Open runs.
+func TestPageCheckRefusesNestedInlineBuckets(t *testing.T) {
+	t.Parallel()
+	c := &pageCheck{}
+	check := func(levels int) error {
+		b := nestedInlinePage(levels)
+		_, err := c.elements(b, 3, leafPageFlag, 1, uint64(len(b)), 0)
+		return err
+	}
+	if err := check(1); err != nil {
+		t.Fatalf("one inline bucket (as bbolt writes): %v", err)
+	}
+	if err := check(maxInlineNesting); err != nil {
+		t.Fatalf("%d levels: %v", maxInlineNesting, err)
+	}
+	for _, levels := range []int{maxInlineNesting + 1, 100_000} {
+		if err := check(levels); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "nested") {
+			t.Errorf("%d levels: %v, want ErrCorrupt", levels, err)
+		}
+	}
+}

@@ -1,0 +1,165 @@
+package ckpt
+
+// A bound on how deeply maps and lists nest in msgpack the store decodes.
+//
+// Every decoder of msgpack here recurses once per level of nesting: the
+// fast decoder (fastdec.go) and msgpack's own decoder, whose Decode and
+// Skip take no depth limit (msgpack/v5 has no option for one). A record
+// with a valid checksum can still hold maps and lists nested millions deep
+// (a forged file or log, a dump line): ~30 MiB of 0x91 bytes is 30 million
+// levels, and recursing that deep exceeds the goroutine stack's 1 GB limit.
+// A Go stack overflow is a fatal error, not a panic: no recover catches
+// it, and the process died because of the file. So the fast decoder counts
+// its depth and declines past maxDepth, and every call into msgpack's
+// decoder on stored or imported bytes is preceded by tooDeep, a scan that
+// keeps its own stack of counts instead of recursing. Too deep is
+// ErrCorrupt on a read (the caller names thread, checkpoint, channel), an
+// import error for a dump line, and ErrEncode on a write, so that the
+// store never acknowledges a value it would refuse to read back.
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// maxDepth is the deepest nesting of maps and lists a stored value may
+// have: 10,000, as encoding/json allows. Real agent state nests a few
+// levels (a list of messages, each a map, holding a list of tool calls,
+// each a map of arguments); even generated trees rarely pass a hundred,
+// and Python's own recursion limit (1,000) stops most producers earlier.
+// At 10,000 levels the recursive decoders need a few MiB of stack, far
+// from the 1 GB limit, and a 10,000-level value still costs only 10 kB.
+const maxDepth = 10000
+
+// errTooDeep is the cause of a value refused for its nesting. Callers wrap
+// it in ErrCorrupt (reads), ErrDump (imports) or ErrEncode (writes).
+var errTooDeep = fmt.Errorf("maps and lists nested deeper than %d", maxDepth)
+
+// tooDeep reports whether the msgpack value b nests maps and lists deeper
+// than maxDepth. It judges only the depth: bytes that are not msgpack
+// (truncated, an unknown code) are not too deep, and the decoder that
+// follows reports them as it always has.
+func tooDeep(b []byte) bool { return nestsTooDeep(b, false) }
+
+// tooDeepItems is tooDeep for a run of values one after another (the
+// items of a list segment, delta.go).
+func tooDeepItems(b []byte) bool { return nestsTooDeep(b, true) }
+
+// nestsTooDeep walks b without recursion: left counts the items still to
+// read in the innermost open map or list, stack those of the ones around
+// it, so the depth is len(stack). The walk reads every header once and
+// jumps over strings and numbers: linear in len(b), no allocation unless
+// the nesting passes 32 levels.
+func nestsTooDeep(b []byte, many bool) bool {
+	if len(b) <= maxDepth {
+		return false // every level takes at least one byte
+	}
+	var room [32]uint64
+	stack := room[:0]
+	left := uint64(1)
+	for i := 0; ; {
+		for left == 0 {
+			if len(stack) == 0 {
+				if !many || i >= len(b) {
+					return false
+				}
+				left = 1
+				break
+			}
+			left, stack = stack[len(stack)-1], stack[:len(stack)-1]
+		}
+		if i >= len(b) {
+			return false
+		}
+		c := b[i]
+		i++
+		left--
+		var (
+			skip  uint64 // payload bytes after the header
+			items uint64 // elements of a map or list
+			nest  bool
+		)
+		ok := true
+		switch {
+		case c <= 0x7f || c >= 0xe0: // fixint
+		case c <= 0x8f: // fixmap
+			items, nest = 2*uint64(c&0x0f), true
+		case c <= 0x9f: // fixarray
+			items, nest = uint64(c&0x0f), true
+		case c <= 0xbf: // fixstr
+			skip = uint64(c & 0x1f)
+		default:
+			switch c {
+			case 0xc0, 0xc2, 0xc3: // nil, false, true
+			case 0xc4, 0xd9: // bin8, str8
+				skip, ok = mpLength(b, &i, 1)
+			case 0xc5, 0xda: // bin16, str16
+				skip, ok = mpLength(b, &i, 2)
+			case 0xc6, 0xdb: // bin32, str32
+				skip, ok = mpLength(b, &i, 4)
+			case 0xc7: // ext8: length, type, data
+				skip, ok = mpLength(b, &i, 1)
+				skip++
+			case 0xc8:
+				skip, ok = mpLength(b, &i, 2)
+				skip++
+			case 0xc9:
+				skip, ok = mpLength(b, &i, 4)
+				skip++
+			case 0xcc, 0xd0: // uint8, int8
+				skip = 1
+			case 0xcd, 0xd1:
+				skip = 2
+			case 0xca, 0xce, 0xd2: // float32, uint32, int32
+				skip = 4
+			case 0xcb, 0xcf, 0xd3:
+				skip = 8
+			case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext 1, 2, 4, 8, 16: type and data
+				skip = 1 + 1<<(c-0xd4)
+			case 0xdc: // array16
+				items, ok = mpLength(b, &i, 2)
+				nest = true
+			case 0xdd:
+				items, ok = mpLength(b, &i, 4)
+				nest = true
+			case 0xde: // map16
+				items, ok = mpLength(b, &i, 2)
+				items, nest = 2*items, true
+			case 0xdf:
+				items, ok = mpLength(b, &i, 4)
+				items, nest = 2*items, true
+			default: // 0xc1, never used
+				return false
+			}
+		}
+		if !ok || skip > uint64(len(b)-i) {
+			return false // truncated: the decoder says so
+		}
+		i += int(skip)
+		if nest {
+			if len(stack) >= maxDepth {
+				return true // this map or list would be level maxDepth+1
+			}
+			if items > 0 {
+				stack = append(stack, left)
+				left = items
+			}
+		}
+	}
+}
+
+// mpLength reads a w-byte big-endian length at *i and moves past it.
+func mpLength(b []byte, i *int, w int) (uint64, bool) {
+	if len(b)-*i < w {
+		return 0, false
+	}
+	p := b[*i : *i+w]
+	*i += w
+	switch w {
+	case 1:
+		return uint64(p[0]), true
+	case 2:
+		return uint64(binary.BigEndian.Uint16(p)), true
+	}
+	return uint64(binary.BigEndian.Uint32(p)), true
+}
