@@ -94,6 +94,10 @@ type BoltView struct {
 	open    []openBucket
 	keys    []byte // the paths of open, encoded (appendPath) end to end
 	scratch []byte // the path being looked up, encoded
+	// index finds an entry of open by its encoded path once open is
+	// longer than a point read's few paths: a pooled read (pool.go)
+	// keeps its buckets from one read to the next, for many threads.
+	index map[string]int
 	// Room for a point read's paths inside the view's own allocation.
 	openBuf    [8]openBucket
 	keysBuf    [512]byte
@@ -155,9 +159,15 @@ func (v *BoltView) cached(p Path) *openBucket {
 		v.open, v.keys, v.scratch = v.openBuf[:0], v.keysBuf[:0], v.scratchBuf[:0]
 	}
 	v.scratch = appendPath(v.scratch[:0], p)
-	for i := range v.open {
-		if e := &v.open[i]; bytes.Equal(v.keys[e.start:e.end], v.scratch) {
-			return e
+	if v.index != nil {
+		if i, ok := v.index[string(v.scratch)]; ok {
+			return &v.open[i]
+		}
+	} else {
+		for i := range v.open {
+			if e := &v.open[i]; bytes.Equal(v.keys[e.start:e.end], v.scratch) {
+				return e
+			}
 		}
 	}
 	var b *bolt.Bucket
@@ -169,7 +179,28 @@ func (v *BoltView) cached(p Path) *openBucket {
 	start := len(v.keys)
 	v.keys = appendPath(v.keys, p)
 	v.open = append(v.open, openBucket{start: start, end: len(v.keys), b: b, index: len(v.open)})
+	switch {
+	case v.index != nil:
+		v.index[string(v.keys[start:])] = len(v.open) - 1
+	case len(v.open) > linearBuckets:
+		v.index = make(map[string]int, 2*len(v.open))
+		for i, e := range v.open {
+			v.index[string(v.keys[e.start:e.end])] = i
+		}
+	}
 	return &v.open[len(v.open)-1]
+}
+
+// linearBuckets is how many open buckets a linear search takes before
+// the view indexes them.
+const linearBuckets = 16
+
+// forget drops the buckets and cursors v opened (between reads: none is
+// in use), keeping its transaction.
+func (v *BoltView) forget() {
+	clear(v.open)
+	clear(v.openBuf[:])
+	v.open, v.keys, v.index = nil, nil, nil
 }
 
 func (v *BoltView) walk(p Path) *bolt.Bucket {
@@ -482,8 +513,8 @@ func readView(tx *bolt.Tx) *BoltView {
 // recycle forgets the transaction, its buckets and cursors (they point
 // into pages the file reuses) and returns v to the pool.
 func (v *BoltView) recycle() {
-	clear(v.openBuf[:])
-	v.tx, v.open, v.keys, v.scratch, v.wrote = nil, nil, nil, nil, false
+	v.forget()
+	v.tx, v.scratch, v.wrote = nil, nil, false
 	readViews.Put(v)
 }
 
