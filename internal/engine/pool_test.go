@@ -283,7 +283,11 @@ func TestCompactAndCloseEndPooledReads(t *testing.T) {
 	if err := do(e, put("a")); err != nil {
 		t.Fatal(err)
 	}
+	applyLog(t, e) // so that Compact's solo op finds nothing to apply
 	getKey(t, e, "a")
+	if e.snapshots().Pooled() != 1 {
+		t.Fatalf("%d reads pooled, want 1", e.snapshots().Pooled())
+	}
 	within(t, 20*time.Second, "compact", func() error {
 		return do(e, &Op{Solo: func() error {
 			_, err := e.Compact(context.Background(), nil)
