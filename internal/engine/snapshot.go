@@ -29,6 +29,10 @@ package engine
 // merged only then. The root package's overlay_test.go drives readers
 // through every interleaving of these steps with applies and prunes.
 //
+// A read's transaction may also be kept for later reads (pool.go): the
+// same rule decides whether it still goes with the snapshot published
+// then.
+//
 // bbolt's own locks: a read transaction holds bbolt's mmap lock shared
 // until it ends, and a commit that must grow the map waits for every open
 // one. Open maps a generous size from the start (MmapSize) so that this is
