@@ -16,9 +16,14 @@ import (
 // 200-byte messages, 1 KiB context), so that its profile is R1's, not a
 // one-thread benchmark's. The load is NoSync (the file's layout is the
 // same; only the load is faster).
-func BenchmarkR1(b *testing.B) {
+func BenchmarkR1(b *testing.B) { benchR1(b, buildW1Input(100, 50, 200, 1024, 100)) }
+
+// BenchmarkR1ManyThreads is R1 over 2,000 threads of 5 steps (W4's
+// thread count): more threads than a pooled read keeps buckets open for.
+func BenchmarkR1ManyThreads(b *testing.B) { benchR1(b, buildW1Input(2000, 5, 200, 1024, 100)) }
+
+func benchR1(b *testing.B, in *w1Input) {
 	ctx := context.Background()
-	in := buildW1Input(100, 50, 200, 1024, 100)
 	r, st, err := w1Load(ctx, filepath.Join(b.TempDir(), "w1.db"), in, ckpt.NoSync, putThenWrites, 1, true)
 	if err != nil {
 		b.Fatal(err)

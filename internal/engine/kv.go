@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -94,10 +95,13 @@ type BoltView struct {
 	open    []openBucket
 	keys    []byte // the paths of open, encoded (appendPath) end to end
 	scratch []byte // the path being looked up, encoded
-	// index finds an entry of open by its encoded path once open is
-	// longer than a point read's few paths: a pooled read (pool.go)
-	// keeps its buckets from one read to the next, for many threads.
-	index map[string]int
+	// index finds an entry of open by the hash of its encoded path once
+	// open is longer than a point read's few paths: a pooled read
+	// (pool.go) keeps its buckets from one read to the next, for many
+	// threads. A hash, not the path, so that indexing allocates nothing
+	// per bucket; lookups compare the paths (a collision is looked up
+	// linearly).
+	index map[uint64]int
 	// Room for a point read's paths inside the view's own allocation.
 	openBuf    [8]openBucket
 	keysBuf    [512]byte
@@ -160,15 +164,16 @@ func (v *BoltView) cached(p Path) *openBucket {
 	}
 	v.scratch = appendPath(v.scratch[:0], p)
 	if v.index != nil {
-		if i, ok := v.index[string(v.scratch)]; ok {
-			return &v.open[i]
-		}
-	} else {
-		for i := range v.open {
+		if i, ok := v.index[maphash.Bytes(pathSeed, v.scratch)]; ok {
 			if e := &v.open[i]; bytes.Equal(v.keys[e.start:e.end], v.scratch) {
 				return e
 			}
+			if e := v.find(); e != nil {
+				return e
+			}
 		}
+	} else if e := v.find(); e != nil {
+		return e
 	}
 	var b *bolt.Bucket
 	if len(p) == 1 {
@@ -181,15 +186,39 @@ func (v *BoltView) cached(p Path) *openBucket {
 	v.open = append(v.open, openBucket{start: start, end: len(v.keys), b: b, index: len(v.open)})
 	switch {
 	case v.index != nil:
-		v.index[string(v.keys[start:])] = len(v.open) - 1
+		// Hashed here, not above: opening the parent may have made the
+		// index. On a collision the first entry keeps the hash.
+		if h := maphash.Bytes(pathSeed, v.keys[start:]); !v.has(h) {
+			v.index[h] = len(v.open) - 1
+		}
 	case len(v.open) > linearBuckets:
-		v.index = make(map[string]int, 2*len(v.open))
-		for i, e := range v.open {
-			v.index[string(v.keys[e.start:e.end])] = i
+		v.index = make(map[uint64]int, 2*len(v.open))
+		for i := len(v.open) - 1; i >= 0; i-- {
+			e := &v.open[i]
+			v.index[maphash.Bytes(pathSeed, v.keys[e.start:e.end])] = i
 		}
 	}
 	return &v.open[len(v.open)-1]
 }
+
+// has tells whether index holds hash h.
+func (v *BoltView) has(h uint64) bool {
+	_, ok := v.index[h]
+	return ok
+}
+
+// find looks the path in v.scratch up linearly.
+func (v *BoltView) find() *openBucket {
+	for i := range v.open {
+		if e := &v.open[i]; bytes.Equal(v.keys[e.start:e.end], v.scratch) {
+			return e
+		}
+	}
+	return nil
+}
+
+// pathSeed seeds the hashes of BoltView.index.
+var pathSeed = maphash.MakeSeed()
 
 // linearBuckets is how many open buckets a linear search takes before
 // the view indexes them.

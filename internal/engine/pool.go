@@ -52,7 +52,7 @@ const (
 	maxReadAge = 250 * time.Millisecond
 	// maxCachedBuckets bounds the buckets a pooled read keeps open: past
 	// it (reads over very many threads) its cache starts over.
-	maxCachedBuckets = 4096
+	maxCachedBuckets = 1024
 )
 
 // PooledRead is a read transaction kept open between reads, with the

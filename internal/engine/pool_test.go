@@ -302,3 +302,44 @@ func TestCompactAndCloseEndPooledReads(t *testing.T) {
 	}
 	within(t, 20*time.Second, "close", e.Close)
 }
+
+// A pooled read over many buckets (many threads) indexes them, and
+// starts its cache over past maxCachedBuckets, between reads: every read
+// still finds every key.
+func TestPooledReadOverManyBuckets(t *testing.T) {
+	t.Parallel()
+	e := openTestEngine(t, filepath.Join(t.TempDir(), "e.db"), false)
+	defer e.Close()
+	const n = maxCachedBuckets/2 + 10 // two buckets each: past the bound
+	path := func(i int) Path {
+		return Path{[]byte("threads"), fmt.Appendf(nil, "t%04d", i), []byte("cp")}
+	}
+	err := do(e, &Op{Apply: func(w Writer) error {
+		for i := range n {
+			if err := w.Put(path(i), []byte("k"), fmt.Appendf(nil, "v%d", i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyLog(t, e) // bbolt's buckets, not the overlay's
+	for round := range 3 {
+		for i := range n {
+			err := e.View(context.Background(), func(r Reader) error {
+				if v, want := r.Get(path(i), []byte("k")), fmt.Sprintf("v%d", i); string(v) != want {
+					return fmt.Errorf("round %d: bucket %d reads %q, want %q", round, i, v, want)
+				}
+				if r.Get(Path{[]byte("threads"), fmt.Appendf(nil, "t%04d", i), []byte("none")}, []byte("k")) != nil {
+					return fmt.Errorf("round %d: a missing bucket has a key", round)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
