@@ -225,10 +225,17 @@ var pathSeed = maphash.MakeSeed()
 const linearBuckets = 16
 
 // forget drops the buckets and cursors v opened (between reads: none is
-// in use), keeping its transaction.
-func (v *BoltView) forget() {
+// in use), keeping its transaction. With keep, the room they took stays
+// for the next ones: a pooled read over more threads than it keeps
+// starts over again and again, and would otherwise grow it anew each time.
+func (v *BoltView) forget(keep bool) {
 	clear(v.open)
 	clear(v.openBuf[:])
+	if keep && v.open != nil {
+		v.open, v.keys = v.open[:0], v.keys[:0]
+		clear(v.index)
+		return
+	}
 	v.open, v.keys, v.index = nil, nil, nil
 }
 
@@ -542,7 +549,7 @@ func readView(tx *bolt.Tx) *BoltView {
 // recycle forgets the transaction, its buckets and cursors (they point
 // into pages the file reuses) and returns v to the pool.
 func (v *BoltView) recycle() {
-	v.forget()
+	v.forget(false)
 	v.tx, v.scratch, v.wrote = nil, nil, false
 	readViews.Put(v)
 }

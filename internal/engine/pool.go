@@ -115,7 +115,7 @@ func (ss *Snapshots) Acquire(mu *sync.RWMutex, db **bolt.DB) (*PooledRead, *Snap
 func (ss *Snapshots) Release(pr *PooledRead, reuse bool) {
 	if reuse {
 		if len(pr.bv.open) > maxCachedBuckets {
-			pr.bv.forget()
+			pr.bv.forget(true)
 		}
 		ss.poolMu.Lock()
 		if !ss.closed && ss.quiet == 0 && pr.epoch == ss.epoch.Load() && len(ss.pool) < maxPooledReads {
