@@ -159,6 +159,11 @@ func (ap *Applier) Apply(waitReaders bool) error {
 	// hold it only to begin, so they never wait for the applier, nor it
 	// for them past readerWait. (applyMu keeps Compact from swapping the
 	// handle meanwhile.)
+	// No pooled read stays idle across this transaction (pool.go): it would
+	// keep the pages the commit frees from reuse, and a commit that grows
+	// the map would wait for it forever.
+	c.Snaps.Quiesce()
+	defer c.Snaps.Resume()
 	c.DBMu.Lock()
 	if waitReaders {
 		c.Snaps.AwaitNoReader(c.DBMu)

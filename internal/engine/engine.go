@@ -221,6 +221,7 @@ func (e *Engine) Abandon(err error) {
 	e.fs.Fail(FailBolt, err) // the applier must not begin a bbolt write now
 	close(e.queue)
 	<-e.loopDone
+	e.snapshots().Close() // bbolt's Close waits for pooled reads
 	_ = e.closeWAL()
 	if FromPanic(err) {
 		_ = AbandonBolt(e.db, e.file)
@@ -236,6 +237,9 @@ func (e *Engine) Abandon(err error) {
 func (e *Engine) Close() error {
 	close(e.queue)
 	<-e.loopDone
+	// bbolt's Close waits for every read transaction: end the pooled
+	// ones (pool.go), and pool none again.
+	e.snapshots().Close()
 	var syncErr error
 	if e.unsynced {
 		syncErr = e.db.Sync()
@@ -260,19 +264,32 @@ func (e *Engine) View(ctx context.Context, fn func(r Reader) error) (err error) 
 		return err
 	}
 	ss := e.snapshots()
-	tx, snap, err := ss.Begin(&e.dbMu, &e.db, nil)
+	if ss == nil {
+		// No log: bbolt alone, a transaction per read (pool.go).
+		tx, _, err := ss.Begin(&e.dbMu, &e.db, nil)
+		if err != nil {
+			return err
+		}
+		defer ss.End(tx)
+		e.obs.SnapshotOpened()
+		defer e.obs.SnapshotClosed()
+		bv := readView(tx)
+		defer bv.recycle()
+		return fn(bv)
+	}
+	pr, snap, err := ss.Acquire(&e.dbMu, &e.db)
 	if err != nil {
 		return err
 	}
-	defer ss.End(tx)
+	// A read that panicked (a damaged page) may leave its view's cursors
+	// mid-walk: its transaction ends instead of going back to the pool.
+	clean := false
+	defer func() { ss.Release(pr, clean) }()
 	e.obs.SnapshotOpened()
 	defer e.obs.SnapshotClosed()
-	bv := readView(tx)
-	defer bv.recycle()
-	if snap == nil || snap.tree.Len() == 0 {
-		return fn(bv)
-	}
-	return fn(NewView(snap.tree, bv))
+	err = fn(pr.Reader(snap))
+	clean = true
+	return err
 }
 
 // BeginSnapshot begins a read as View does; between, if set, runs after
@@ -353,6 +370,12 @@ func (e *Engine) Hold() (tx *bolt.Tx, groups []*Group, release func(), err error
 func (e *Engine) replaceFile(dst *bolt.DB, dstFile *os.File, replace func() error) (old *bolt.DB, err error) {
 	e.dbMu.Lock() // no reader may use the old handle past this point
 	defer e.dbMu.Unlock()
+	// Pooled reads of the old handle end (idle ones now, those in use
+	// when released), or the caller's Close of old would wait for them
+	// forever.
+	ss := e.snapshots()
+	ss.Quiesce()
+	defer ss.Resume()
 	if err := replace(); err != nil {
 		return nil, err
 	}

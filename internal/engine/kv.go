@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -94,6 +95,13 @@ type BoltView struct {
 	open    []openBucket
 	keys    []byte // the paths of open, encoded (appendPath) end to end
 	scratch []byte // the path being looked up, encoded
+	// index finds an entry of open by the hash of its encoded path once
+	// open is longer than a point read's few paths: a pooled read
+	// (pool.go) keeps its buckets from one read to the next, for many
+	// threads. A hash, not the path, so that indexing allocates nothing
+	// per bucket; lookups compare the paths (a collision is looked up
+	// linearly).
+	index map[uint64]int
 	// Room for a point read's paths inside the view's own allocation.
 	openBuf    [8]openBucket
 	keysBuf    [512]byte
@@ -155,10 +163,17 @@ func (v *BoltView) cached(p Path) *openBucket {
 		v.open, v.keys, v.scratch = v.openBuf[:0], v.keysBuf[:0], v.scratchBuf[:0]
 	}
 	v.scratch = appendPath(v.scratch[:0], p)
-	for i := range v.open {
-		if e := &v.open[i]; bytes.Equal(v.keys[e.start:e.end], v.scratch) {
-			return e
+	if v.index != nil {
+		if i, ok := v.index[maphash.Bytes(pathSeed, v.scratch)]; ok {
+			if e := &v.open[i]; bytes.Equal(v.keys[e.start:e.end], v.scratch) {
+				return e
+			}
+			if e := v.find(); e != nil {
+				return e
+			}
 		}
+	} else if e := v.find(); e != nil {
+		return e
 	}
 	var b *bolt.Bucket
 	if len(p) == 1 {
@@ -169,7 +184,59 @@ func (v *BoltView) cached(p Path) *openBucket {
 	start := len(v.keys)
 	v.keys = appendPath(v.keys, p)
 	v.open = append(v.open, openBucket{start: start, end: len(v.keys), b: b, index: len(v.open)})
+	switch {
+	case v.index != nil:
+		// Hashed here, not above: opening the parent may have made the
+		// index. On a collision the first entry keeps the hash.
+		if h := maphash.Bytes(pathSeed, v.keys[start:]); !v.has(h) {
+			v.index[h] = len(v.open) - 1
+		}
+	case len(v.open) > linearBuckets:
+		v.index = make(map[uint64]int, 2*len(v.open))
+		for i := len(v.open) - 1; i >= 0; i-- {
+			e := &v.open[i]
+			v.index[maphash.Bytes(pathSeed, v.keys[e.start:e.end])] = i
+		}
+	}
 	return &v.open[len(v.open)-1]
+}
+
+// has tells whether index holds hash h.
+func (v *BoltView) has(h uint64) bool {
+	_, ok := v.index[h]
+	return ok
+}
+
+// find looks the path in v.scratch up linearly.
+func (v *BoltView) find() *openBucket {
+	for i := range v.open {
+		if e := &v.open[i]; bytes.Equal(v.keys[e.start:e.end], v.scratch) {
+			return e
+		}
+	}
+	return nil
+}
+
+// pathSeed seeds the hashes of BoltView.index.
+var pathSeed = maphash.MakeSeed()
+
+// linearBuckets is how many open buckets a linear search takes before
+// the view indexes them.
+const linearBuckets = 16
+
+// forget drops the buckets and cursors v opened (between reads: none is
+// in use), keeping its transaction. With keep, the room they took stays
+// for the next ones: a pooled read over more threads than it keeps
+// starts over again and again, and would otherwise grow it anew each time.
+func (v *BoltView) forget(keep bool) {
+	clear(v.open)
+	clear(v.openBuf[:])
+	if keep && v.open != nil {
+		v.open, v.keys = v.open[:0], v.keys[:0]
+		clear(v.index)
+		return
+	}
+	v.open, v.keys, v.index = nil, nil, nil
 }
 
 func (v *BoltView) walk(p Path) *bolt.Bucket {
@@ -482,8 +549,8 @@ func readView(tx *bolt.Tx) *BoltView {
 // recycle forgets the transaction, its buckets and cursors (they point
 // into pages the file reuses) and returns v to the pool.
 func (v *BoltView) recycle() {
-	clear(v.openBuf[:])
-	v.tx, v.open, v.keys, v.scratch, v.wrote = nil, nil, nil, nil, false
+	v.forget(false)
+	v.tx, v.scratch, v.wrote = nil, nil, false
 	readViews.Put(v)
 }
 

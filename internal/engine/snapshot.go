@@ -29,6 +29,10 @@ package engine
 // merged only then. The root package's overlay_test.go drives readers
 // through every interleaving of these steps with applies and prunes.
 //
+// A read's transaction may also be kept for later reads (pool.go): the
+// same rule decides whether it still goes with the snapshot published
+// then.
+//
 // bbolt's own locks: a read transaction holds bbolt's mmap lock shared
 // until it ends, and a commit that must grow the map waits for every open
 // one. Open maps a generous size from the start (MmapSize) so that this is
@@ -79,6 +83,16 @@ type Snapshots struct {
 	readers atomic.Int64
 	idle    chan struct{}
 	mark    Mark // where bbolt records the last group it holds
+
+	// The pool of reads kept open between reads (pool.go). poolMu
+	// guards pool, quiet and closed; epoch is bumped (under poolMu) by
+	// every Quiesce, and a read that began before the last bump is not
+	// pooled again.
+	poolMu sync.Mutex
+	pool   []*PooledRead
+	quiet  int  // Quiesce calls not yet resumed: nothing is pooled
+	closed bool // Close: nothing is pooled again
+	epoch  atomic.Uint64
 }
 
 // NewSnapshots returns the snapshots of a store whose bbolt records the
@@ -100,10 +114,20 @@ func (ss *Snapshots) Publish(tree *Tree, gen, pruned uint64) {
 // between, if set, runs after each bbolt begin and before the snapshot is
 // loaded (tests pause readers there).
 func (ss *Snapshots) Begin(mu *sync.RWMutex, db **bolt.DB, between func()) (*bolt.Tx, *Snap, error) {
+	tx, snap, _, _, err := ss.begin(mu, db, between)
+	return tx, snap, err
+}
+
+// begin is Begin, and also returns the last group the transaction holds
+// and the pool's epoch when it began (read before the transaction began:
+// a Quiesce after that makes the read too old to pool).
+func (ss *Snapshots) begin(mu *sync.RWMutex, db **bolt.DB, between func()) (*bolt.Tx, *Snap, uint64, uint64, error) {
 	for try := 0; ; try++ {
 		mu.RLock()
+		var epoch uint64
 		if ss != nil {
 			ss.readers.Add(1)
+			epoch = ss.epoch.Load()
 		}
 		tx, err := (*db).Begin(false)
 		mu.RUnlock()
@@ -111,10 +135,10 @@ func (ss *Snapshots) Begin(mu *sync.RWMutex, db **bolt.DB, between func()) (*bol
 			if ss != nil {
 				ss.readers.Add(-1)
 			}
-			return nil, nil, fmt.Errorf("ckpt: begin read: %w", err)
+			return nil, nil, 0, 0, fmt.Errorf("ckpt: begin read: %w", err)
 		}
 		if ss == nil {
-			return tx, nil, nil
+			return tx, nil, 0, 0, nil
 		}
 		if between != nil {
 			between()
@@ -122,7 +146,7 @@ func (ss *Snapshots) Begin(mu *sync.RWMutex, db **bolt.DB, between func()) (*bol
 		snap := ss.snap.Load()
 		a := ss.mark.appliedTx(tx)
 		if snap.pruned <= a && a <= snap.gen {
-			return tx, snap, nil
+			return tx, snap, a, epoch, nil
 		}
 		// An apply committed and the tree was pruned between the two
 		// steps: this pair would miss the applied groups. Again. (A retry
@@ -131,7 +155,7 @@ func (ss *Snapshots) Begin(mu *sync.RWMutex, db **bolt.DB, between func()) (*bol
 		// the overlay goes with.)
 		ss.End(tx)
 		if try == 1000 {
-			return nil, nil, fmt.Errorf("%w: the file holds the write-ahead log up to group %d, the overlay groups %d-%d", ErrCorrupt, a, snap.pruned+1, snap.gen)
+			return nil, nil, 0, 0, fmt.Errorf("%w: the file holds the write-ahead log up to group %d, the overlay groups %d-%d", ErrCorrupt, a, snap.pruned+1, snap.gen)
 		}
 	}
 }

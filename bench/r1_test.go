@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ckpt-go/ckpt"
+)
+
+// BenchmarkR1 is the bench's own R1 (reads.go): GetTuple(latest)
+// round-robin over the threads of a W1 store (100 threads x 50 steps,
+// 200-byte messages, 1 KiB context), so that its profile is R1's, not a
+// one-thread benchmark's. The load is NoSync (the file's layout is the
+// same; only the load is faster).
+func BenchmarkR1(b *testing.B) { benchR1(b, buildW1Input(100, 50, 200, 1024, 100)) }
+
+// BenchmarkR1ManyThreads is R1 over 2,000 threads of 5 steps (W4's
+// thread count): more threads than a pooled read keeps buckets open for.
+func BenchmarkR1ManyThreads(b *testing.B) { benchR1(b, buildW1Input(2000, 5, 200, 1024, 100)) }
+
+func benchR1(b *testing.B, in *w1Input) {
+	ctx := context.Background()
+	r, st, err := w1Load(ctx, filepath.Join(b.TempDir(), "w1.db"), in, ckpt.NoSync, putThenWrites, 1, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	// Let the applier move the load into bbolt first: the reads are R1's
+	// on a loaded store, not beside the load's last applies.
+	time.Sleep(200 * time.Millisecond)
+	th := r.threads
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	n := 0
+	for ; b.Loop(); n++ {
+		if _, err := st.GetTuple(ctx, ckpt.Config{ThreadID: th[n%len(th)].id}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// CPU time (all of the process's threads: the GC's workers too) per
+	// read: on a shared machine wall time per op swings 2x, CPU time much
+	// less.
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(n), "cpu-ns/op")
+}
+
+// processCPU returns the process's user and system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkW1FileBesideReads loads W1 (Sync, one writer, as the bench's
+// W1) while a reader runs R1's reads beside it the whole time, and
+// reports the file's size: pooled read transactions must not keep the
+// pages the applier frees from reuse (the file would grow).
+func BenchmarkW1FileBesideReads(b *testing.B) {
+	ctx := context.Background()
+	in := buildW1Input(100, 50, 200, 1024, 100)
+	for b.Loop() {
+		path := filepath.Join(b.TempDir(), "w1.db")
+		st, err := ckpt.Open(path, ckpt.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		threads := newThreads(in)
+		stop, done := make(chan struct{}), make(chan struct{})
+		reads := 0
+		go func() {
+			defer close(done)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := st.GetTuple(ctx, ckpt.Config{ThreadID: threads[i%len(threads)].id}); err != nil && !errors.Is(err, ckpt.ErrNotFound) {
+					b.Error(err)
+					return
+				}
+				reads++
+			}
+		}()
+		for s := range in.S {
+			for t := range in.T {
+				if _, err := doStep(ctx, st, in, &threads[t], t, s, putThenWrites); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		close(stop)
+		<-done
+		if err := st.Close(); err != nil {
+			b.Fatal(err)
+		}
+		size, _, err := fileSizes(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(size)/1e6, "file-MB")
+		b.ReportMetric(float64(reads), "reads")
+	}
+}
