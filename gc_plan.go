@@ -1,0 +1,151 @@
+package ckpt
+
+// Retention's read side: which checkpoints of a thread a Policy selects,
+// and what carrying out a plan would remove (DryRun's estimate).
+
+import (
+	"bytes"
+	"slices"
+	"time"
+)
+
+// planPolicy plans p on one thread: nil when there is nothing to do. more
+// says the plan was cut at limit (0: no limit) and the thread must be
+// planned again once it is carried out.
+func planPolicy(r reader, thread string, p Policy, now time.Time, limit int) (job *threadJob, more bool, err error) {
+	if !r.Exists(threadBucket(thread)) {
+		return nil, false, nil
+	}
+	if !hasCheckpoints(r, thread) {
+		// Left over by an interrupted removal: finish it.
+		return &threadJob{thread: thread, whole: true, stillWhole: func(r reader) bool { return !hasCheckpoints(r, thread) }}, false, nil
+	}
+	if p.ThreadTTL > 0 {
+		cutoff := now.Add(-p.ThreadTTL)
+		if newestBefore(r, thread, cutoff) {
+			return &threadJob{thread: thread, whole: true, stillWhole: func(r reader) bool { return newestBefore(r, thread, cutoff) }}, false, nil
+		}
+	}
+	if p.KeepLast == 0 && p.MaxAge == 0 {
+		return nil, false, nil
+	}
+	ageCutoff := now.Add(-p.MaxAge)
+	job = &threadJob{thread: thread, keepHeads: true}
+	seen := map[string]int{}
+	err = r.Scan(threadPath(thread, bucketOrder), nil, nil, true, func(k, _ []byte) error {
+		id, ns, err := parseOrderKey(k)
+		if err != nil {
+			return err
+		}
+		seen[ns]++
+		n := seen[ns]
+		if n == 1 {
+			return nil // the namespace head stays
+		}
+		if p.KeepLast > 0 && n > p.KeepLast || p.MaxAge > 0 && idTime(id).Before(ageCutoff) {
+			if limit > 0 && len(job.drop) == limit {
+				more = true
+				return errStop
+			}
+			job.drop = append(job.drop, cpRef{ns, id})
+		}
+		return nil
+	})
+	if err != nil || len(job.drop) == 0 {
+		return nil, false, err
+	}
+	slices.Reverse(job.drop) // oldest first
+	return job, more, nil
+}
+
+// estimate computes, in one read transaction, what running the job would
+// remove: the dry run of GC.
+func (j *threadJob) estimate(r reader) (GCStats, error) {
+	var stats GCStats
+	if j.whole {
+		return stats, estimateThread(r, j.thread, &stats)
+	}
+	dropped := map[string]map[[idLen]byte]bool{}
+	for _, ref := range j.drop {
+		if dropped[ref.ns] == nil {
+			dropped[ref.ns] = map[[idLen]byte]bool{}
+		}
+		dropped[ref.ns][ref.id] = true
+		key := checkpointKey(ref.ns, ref.id)
+		rec := r.Get(threadPath(j.thread, bucketCheckpoints), key)
+		if rec == nil {
+			continue
+		}
+		md := r.Get(threadPath(j.thread, bucketMetadata), key)
+		stats.Checkpoints++
+		stats.BytesFreed += int64(2*len(key) + len(rec) + len(md) + len(orderKey(ref.id, ref.ns)) + len(indexKey(ref.id, j.thread, ref.ns)))
+		r.Scan(threadPath(j.thread, bucketWrites), key, nil, false, func(k, v []byte) error {
+			stats.Writes++
+			stats.BytesFreed += int64(len(k) + len(v))
+			return nil
+		})
+	}
+	remaining := false
+	r.Scan(threadPath(j.thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
+		id, ns, err := parseOrderKey(k)
+		remaining = err != nil || !dropped[ns][id]
+		return keepScanning(!remaining)
+	})
+	if !remaining {
+		var rest GCStats
+		if err := estimateThread(r, j.thread, &rest); err != nil {
+			return stats, err
+		}
+		stats.Threads = 1
+		stats.Blobs = rest.Blobs
+		stats.BytesFreed = rest.BytesFreed
+		stats.Writes = rest.Writes
+		return stats, nil
+	}
+	for ns, ids := range dropped {
+		live, err := liveBlobs(r, j.thread, ns, func(id [idLen]byte) bool { return ids[id] })
+		if err != nil {
+			return stats, err
+		}
+		r.Scan(threadPath(j.thread, bucketBlobs), nsKey(ns), nil, false, func(k, v []byte) error {
+			if _, ok := live[string(k)]; !ok {
+				stats.Blobs++
+				stats.BytesFreed += int64(len(k) + len(v))
+			}
+			return nil
+		})
+	}
+	return stats, nil
+}
+
+// estimateThread adds to stats everything removing the thread removes.
+func estimateThread(r reader, thread string, stats *GCStats) error {
+	if !r.Exists(threadBucket(thread)) {
+		return nil
+	}
+	stats.Threads++
+	// An unreadable key ends the count, but the sizes below are still
+	// added (the caller reports them with the error).
+	err := r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
+		id, ns, err := parseOrderKey(k)
+		if err != nil {
+			return err
+		}
+		stats.Checkpoints++
+		stats.BytesFreed += int64(len(k) + len(indexKey(id, thread, ns)))
+		return nil
+	})
+	for _, sub := range [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs} {
+		r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
+			stats.BytesFreed += int64(len(k) + len(v))
+			switch {
+			case bytes.Equal(sub, bucketWrites):
+				stats.Writes++
+			case bytes.Equal(sub, bucketBlobs):
+				stats.Blobs++
+			}
+			return nil
+		})
+	}
+	return err
+}

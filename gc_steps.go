@@ -1,0 +1,287 @@
+package ckpt
+
+// Retention's write side: a threadJob carried out in budgeted steps (drop
+// checkpoints, sweep the blobs no kept checkpoint names, drop an expired
+// thread in chunks). gc.go says how the steps fit together.
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+)
+
+// step does as much of the job as budget keys allow, from st. It returns
+// when the job is done or a phase could not finish within the budget.
+func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, int, error) {
+	var stats GCStats
+	start := budget
+	ret := func(err error) (jobState, GCStats, int, error) { return st, stats, start - budget, err }
+	for budget > 0 && st.phase != phaseDone {
+		switch st.phase {
+		case phaseDrop:
+			for st.next < len(j.drop) {
+				ref := j.drop[st.next]
+				if j.keepHeads && bytes.Equal(headID(w, j.thread, ref.ns), ref.id[:]) {
+					st.next++
+					continue
+				}
+				used, done, err := dropCheckpoint(w, j.thread, ref, budget, &stats)
+				if err != nil {
+					return ret(err)
+				}
+				budget -= used
+				if !done {
+					return ret(nil) // the budget ran out; go on next time
+				}
+				st.next++
+			}
+			st.phase = phaseSweep
+		case phaseSweep:
+			for st.nsIdx < len(st.nss) {
+				used, done, err := sweepBlobs(w, j.thread, st.nss[st.nsIdx], budget, &stats)
+				if err != nil {
+					return ret(err)
+				}
+				budget -= used
+				if !done {
+					return ret(nil)
+				}
+				st.nsIdx++
+			}
+			if len(st.nss) > 0 {
+				// Blobs that referred to list lineages may be gone:
+				// delete the segments no blob refers to any more.
+				n, b, done, err := sweepLineages(w, j.thread, budget)
+				if err != nil {
+					return ret(err)
+				}
+				budget -= n
+				stats.Segments += n
+				stats.BytesFreed += b
+				if !done {
+					return ret(nil) // the rest go next time (the sweep is redone: nss are swept)
+				}
+			}
+			st.phase = phaseDone
+			if len(st.nss) > 0 && w.Exists(threadBucket(j.thread)) && !hasCheckpoints(w, j.thread) {
+				// Every checkpoint went: remove the thread's leftovers too,
+				// unless a writer starts it again meanwhile.
+				st.phase, st.requireEmpty = phaseWhole, true
+			}
+		case phaseWhole:
+			if st.requireEmpty && hasCheckpoints(w, j.thread) || j.stillWhole != nil && !j.stillWhole(w) {
+				st.phase = phaseDone
+				continue
+			}
+			used, done, err := dropThreadChunk(w, j.thread, budget, &stats)
+			if err != nil {
+				return ret(err)
+			}
+			budget -= used
+			if !done {
+				return ret(nil)
+			}
+			st.phase = phaseDone
+		}
+	}
+	return ret(nil)
+}
+
+// dropCheckpoint deletes one checkpoint: its pending writes first, then its
+// header, metadata, order and index entries, spending at most budget keys.
+// done is false when its writes did not all fit; the rest go next time (the
+// checkpoint itself stays until its last write is gone, so it is never
+// half-indexed). In the same transaction it marks its namespace for a blob
+// sweep (sweepKey), unless already marked.
+func dropCheckpoint(w writer, thread string, ref cpRef, budget int, stats *GCStats) (used int, done bool, err error) {
+	key := checkpointKey(ref.ns, ref.id)
+	cpPath := threadPath(thread, bucketCheckpoints)
+	rec := w.Get(cpPath, key)
+	if rec == nil {
+		return 0, true, nil // already gone
+	}
+	wrPath := threadPath(thread, bucketWrites)
+	n, _, err := deleteRange(w, wrPath, key, budget, nil, &stats.BytesFreed)
+	used += n
+	stats.Writes += n
+	if err != nil {
+		return used, false, err
+	}
+	mark := sweepKey(thread, ref.ns)
+	need := 4
+	if w.Get(sweepPath, mark) == nil {
+		need++
+	}
+	if budget-used < need {
+		return used, false, nil // (this also covers writes cut short by the budget)
+	}
+	if need == 5 {
+		// Not empty: bbolt reads an empty value back as nil (absent) in the
+		// transaction that wrote it.
+		if err := w.Put(sweepPath, mark, []byte{1}); err != nil {
+			return used, false, err
+		}
+		used++
+	}
+	md := w.Get(threadPath(thread, bucketMetadata), key)
+	ok, ik := orderKey(ref.id, ref.ns), indexKey(ref.id, thread, ref.ns)
+	stats.BytesFreed += int64(2*len(key) + len(rec) + len(md) + len(ok) + len(ik))
+	dels := []struct {
+		p bucketPath
+		k []byte
+	}{
+		{cpPath, key},
+		{threadPath(thread, bucketMetadata), key},
+		{threadPath(thread, bucketOrder), ok},
+		{bucketPath{bucketIndex}, ik},
+	}
+	for _, d := range dels {
+		if err := w.Del(d.p, d.k); err != nil {
+			return used, false, err
+		}
+	}
+	stats.Checkpoints++
+	return used + len(dels), true, nil
+}
+
+// blobRefs returns the keys of the blobs checkpoint rec of namespace ns
+// needs to load. It is the one place that knows how checkpoints reference
+// blobs: the sweep keeps exactly the blobs some remaining checkpoint's
+// blobRefs names, so a new kind of reference (a blob that builds on
+// another) must be added here.
+func blobRefs(rec *checkpointRecord, ns string) [][]byte {
+	refs := make([][]byte, 0, len(rec.Versions))
+	for ch, ver := range rec.Versions {
+		refs = append(refs, blobKey(ns, ch, ver))
+	}
+	return refs
+}
+
+// liveBlobs returns the blob keys the checkpoints of (thread, ns) reference,
+// skipping those for which skip is true.
+func liveBlobs(r reader, thread, ns string, skip func(id [idLen]byte) bool) (map[string]struct{}, error) {
+	live := map[string]struct{}{}
+	prefix := nsKey(ns)
+	err := r.Scan(threadPath(thread, bucketCheckpoints), prefix, nil, false, func(k, v []byte) error {
+		if skip != nil && skip([idLen]byte(k[len(prefix):])) {
+			return nil
+		}
+		rec, err := decodeCheckpointRecord(v)
+		if err != nil {
+			return fmt.Errorf("checkpoint %s: %w", idString([idLen]byte(k[len(prefix):])), err)
+		}
+		for _, ref := range blobRefs(rec, ns) {
+			live[string(ref)] = struct{}{}
+		}
+		return nil
+	})
+	return live, err
+}
+
+// sweepBlobs deletes the blobs of (thread, ns) that no checkpoint of that
+// namespace references, at most budget keys; done says all are gone (and
+// the namespace's sweep mark with them). The references are read in the
+// same transaction as the deletion, so a checkpoint written a moment ago
+// that reuses an old version keeps it.
+func sweepBlobs(w writer, thread, ns string, budget int, stats *GCStats) (used int, done bool, err error) {
+	live, err := liveBlobs(w, thread, ns, nil)
+	if err != nil {
+		return 0, false, err
+	}
+	blPath := threadPath(thread, bucketBlobs)
+	isLive := func(k []byte) bool { _, ok := live[string(k)]; return ok }
+	n, done, err := deleteRange(w, blPath, nsKey(ns), budget, isLive, &stats.BytesFreed)
+	used += n
+	stats.Blobs += n
+	if err != nil {
+		return used, false, err
+	}
+	if mark := sweepKey(thread, ns); done && w.Get(sweepPath, mark) != nil {
+		if used == budget {
+			return used, false, nil // the mark goes next time
+		}
+		if err := w.Del(sweepPath, mark); err != nil {
+			return used, false, err
+		}
+		used++
+	}
+	return used, done, nil
+}
+
+// hasCheckpoints reports whether the thread holds any checkpoint.
+func hasCheckpoints(r reader, thread string) bool {
+	found := false
+	r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(_, _ []byte) error { found = true; return errStop })
+	return found
+}
+
+// newestBefore reports whether the thread's newest checkpoint (in any
+// namespace) is older than cutoff; a thread without checkpoints is.
+func newestBefore(r reader, thread string, cutoff time.Time) bool {
+	newest := true
+	r.Scan(threadPath(thread, bucketOrder), nil, nil, true, func(k, _ []byte) error {
+		newest = len(k) >= idLen && idTime([idLen]byte(k[:idLen])).Before(cutoff)
+		return errStop
+	})
+	return newest
+}
+
+// dropThreadChunk removes a thread's content oldest checkpoint first (so
+// its newest state stays loadable until the end), then its blobs, then
+// the thread bucket, at most budget keys per call; done says the thread is
+// gone.
+func dropThreadChunk(w writer, thread string, budget int, stats *GCStats) (used int, done bool, err error) {
+	if !w.Exists(threadBucket(thread)) {
+		return 0, true, nil
+	}
+	var refs []cpRef
+	if err := w.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
+		id, ns, err := parseOrderKey(k)
+		if err != nil {
+			return err
+		}
+		refs = append(refs, cpRef{ns, id})
+		return keepScanning(len(refs) < budget/4+1)
+	}); err != nil {
+		return 0, false, err
+	}
+	for _, ref := range refs {
+		if budget-used < 5 {
+			return used, false, nil
+		}
+		n, ok, err := dropCheckpoint(w, thread, ref, budget-used, stats)
+		used += n
+		if err != nil || !ok {
+			return used, false, err
+		}
+	}
+	if len(refs) > 0 && hasCheckpoints(w, thread) {
+		return used, false, nil
+	}
+	// No checkpoint left: the blobs and any stray record go.
+	blPath := threadPath(thread, bucketBlobs)
+	n, _, err := deleteRange(w, blPath, nil, budget-used, nil, &stats.BytesFreed)
+	used += n
+	stats.Blobs += n
+	if err != nil {
+		return used, false, err
+	}
+	var marks [][]byte
+	if err := w.Scan(sweepPath, sweepThreadPrefix(thread), nil, false, func(k, _ []byte) error {
+		marks = append(marks, bytes.Clone(k))
+		return nil
+	}); err != nil {
+		return used, false, err
+	}
+	if used+len(marks)+1 > budget {
+		return used, false, nil
+	}
+	if _, err := delAll(w, sweepPath, marks); err != nil {
+		return used, false, err
+	}
+	if err := w.DropBucket(threadBucket(thread)); err != nil {
+		return used, false, err
+	}
+	stats.Threads++
+	return used + len(marks) + 1, true, nil
+}
