@@ -1,0 +1,168 @@
+package ckpt
+
+// The Saver's reads: GetTuple (one checkpoint with its values and pending
+// writes) and List (a thread's or the store's checkpoints, newest first, in
+// pages of one read transaction each).
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+)
+
+// GetTuple returns the checkpoint cfg names, or the newest of the thread
+// and namespace when cfg.CheckpointID is empty. The newest is found by one
+// seek, whatever the history length. Unknown thread or id: ErrNotFound.
+func (s *Store) GetTuple(ctx context.Context, cfg Config) (_ *Tuple, err error) {
+	defer s.obs.done(OpGet, &err)
+	if err := validConfig(cfg); err != nil {
+		return nil, err
+	}
+	var want *[idLen]byte
+	if cfg.CheckpointID != "" {
+		id, err := parseID("checkpoint id", cfg.CheckpointID)
+		if err != nil {
+			return nil, err
+		}
+		want = &id
+	}
+	var t *Tuple
+	err = s.view(ctx, func(r reader) (err error) {
+		t, err = loadTuple(r, s.keys, cfg.ThreadID, cfg.CheckpointNS, want)
+		return err
+	})
+	return t, err
+}
+
+// loadWrites reads the pending writes of the checkpoint keyed cpKey, ordered
+// by (task path, task id, idx).
+func loadWrites(r reader, kr *keyring, thread string, cpKey []byte) ([]PendingWrite, error) {
+	var out []PendingWrite
+	err := r.Scan(threadPath(thread, bucketWrites), cpKey, nil, false, func(k, v []byte) error {
+		task, idx, err := parseWriteKey(cpKey, k)
+		if err != nil {
+			return err
+		}
+		rec, err := openWriteRecord(kr, thread, k, v)
+		if errors.Is(err, ErrKey) && kr == nil {
+			rec, err = decodeWriteRecord(v) // listed, its value locked (crypt.go)
+			if err == nil {
+				id, _ := envelopeKey(rec.sealed)
+				rec.Value = []byte(lockedRaw(id))
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("pending write (task %q, idx %d): %w", task, idx, err)
+		}
+		out = append(out, PendingWrite{TaskID: task, TaskPath: rec.TaskPath, Idx: idx, Channel: rec.Channel, Value: Raw(rec.Value)})
+		return nil
+	})
+	slices.SortStableFunc(out, comparePendingWrites)
+	return out, err
+}
+
+// comparePendingWrites orders pending writes by (task path, task id, idx).
+func comparePendingWrites(a, b PendingWrite) int {
+	return cmp.Or(cmp.Compare(a.TaskPath, b.TaskPath), cmp.Compare(a.TaskID, b.TaskID), cmp.Compare(a.Idx, b.Idx))
+}
+
+// listPage is how many tuples List reads per read transaction. Between
+// pages no transaction is open, so a caller may write while iterating and
+// memory stays bounded by one page whatever the history length.
+const listPage = 64
+
+// List yields checkpoints newest first by id, filtered by opts. It reads
+// page by page; an error ends the sequence after being yielded once.
+func (s *Store) List(ctx context.Context, opts ListOptions) iter.Seq2[*Tuple, error] {
+	return func(yield func(*Tuple, error) bool) {
+		yield = s.obs.countList(yield)
+		sel, err := newSelector(opts)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		start := sel.before
+		left := opts.Limit
+		for {
+			want := listPage
+			if opts.Limit > 0 {
+				want = min(want, left)
+			}
+			page, next, err := s.listPage(ctx, sel, start, want)
+			for _, t := range page {
+				if !yield(t, nil) {
+					return
+				}
+			}
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			left -= len(page)
+			if next == nil || opts.Limit > 0 && left <= 0 {
+				return
+			}
+			start = next
+		}
+	}
+}
+
+// listPage reads up to want matching tuples below start; next is where the
+// following page starts, nil at the end.
+func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want int) (page []*Tuple, next []byte, err error) {
+	err = s.view(ctx, func(r reader) error {
+		page = make([]*Tuple, 0, want)
+		tr := newTupleReader(r, s.keys)
+		defer tr.release()
+		path := bucketPath{bucketIndex}
+		if sel.thread != "" {
+			path = threadPath(sel.thread, bucketOrder)
+		}
+		serr := r.Scan(path, nil, start, true, func(k, _ []byte) error {
+			var id [idLen]byte
+			var err error
+			thread, ns := sel.thread, ""
+			if sel.thread != "" {
+				id, ns, err = parseOrderKey(k)
+			} else {
+				id, thread, ns, err = parseIndexKey(k)
+			}
+			if err != nil {
+				return err
+			}
+			if sel.ns != nil && *sel.ns != ns {
+				return nil
+			}
+			tr.setThread(thread)
+			var md Metadata
+			if len(sel.filter) > 0 {
+				md, err = tr.metadata(ns, id)
+				if err != nil {
+					return fmt.Errorf("checkpoint %s: %w", idString(id), err)
+				}
+				if !matchMetadata(md, sel.filter) {
+					return nil
+				}
+			}
+			t, err := tr.load(ns, &id, md)
+			if err != nil {
+				return err
+			}
+			page = append(page, t)
+			if len(page) == want {
+				next = bytes.Clone(k)
+				return errStop
+			}
+			return ctx.Err()
+		})
+		if serr == nil {
+			serr = ctx.Err()
+		}
+		return serr
+	})
+	return page, next, err
+}

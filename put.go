@@ -1,0 +1,327 @@
+package ckpt
+
+// The Saver's writes: Put and PutFull (a checkpoint, its metadata and the
+// channel values it names, checked against the thread's head), and
+// PutWrites (a task's pending writes).
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ckpt-go/ckpt/saverkit"
+)
+
+// blobWrite is one channel value to store at one version.
+type blobWrite struct {
+	channel, version string
+	value            Raw
+	empty            bool
+}
+
+// Put stores a checkpoint atomically: its header, metadata, the values of
+// the channels named in newVersions (the others are not written again: a
+// reader finds them through the versions of earlier checkpoints) and index
+// entries, in one transaction. cfg.CheckpointID names the parent, which
+// must exist in the thread and namespace (ErrNotFound otherwise: a late
+// write cannot bring back a deleted thread); empty starts a new history.
+// An empty cp.ID gets a new ULID; a given one must be a valid ULID.
+func (s *Store) Put(ctx context.Context, cfg Config, cp Checkpoint, meta Metadata, newVersions map[string]string) (Config, error) {
+	return s.PutFull(ctx, cfg, cp, meta, newVersions, nil)
+}
+
+// TaskWrites are the pending writes of one task, for PutFull.
+type TaskWrites struct {
+	TaskID   string
+	TaskPath string
+	Writes   []Write
+}
+
+// PutFull stores a checkpoint together with pending writes attached to it,
+// in one transaction (one commit), for graph runners that persist a whole
+// step at its end. The result is exactly what Put followed by one PutWrites
+// per task would store.
+func (s *Store) PutFull(ctx context.Context, cfg Config, cp Checkpoint, meta Metadata, newVersions map[string]string, writes []TaskWrites) (_ Config, err error) {
+	defer s.obs.done(OpPut, &err)
+	if err := s.refusePlain(); err != nil {
+		return Config{}, err
+	}
+	p, err := s.preparePut(cfg, cp, meta, newVersions)
+	if err != nil {
+		return Config{}, err
+	}
+	var ws []preparedWrites
+	for _, tw := range writes {
+		pw, err := prepareWrites(s.keys, cfg.ThreadID, cfg.CheckpointNS, p.id, tw.Writes, tw.TaskID, tw.TaskPath)
+		if err != nil {
+			return Config{}, err
+		}
+		ws = append(ws, pw)
+	}
+	ifHead := writeOptionsFrom(ctx).IfHead
+	err = s.write(ctx, func(w writer) error {
+		parentRec, err := p.check(w, ifHead)
+		if err != nil {
+			return err
+		}
+		if err := s.putCheckpoint(w, cfg.ThreadID, cfg.CheckpointNS, p.id, p.rec, p.md, p.blobs, p.parent, parentRec); err != nil {
+			return err
+		}
+		for _, pw := range ws {
+			if err := pw.apply(w, cfg.ThreadID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Config{}, err
+	}
+	return Config{ThreadID: cfg.ThreadID, CheckpointNS: cfg.CheckpointNS, CheckpointID: idString(p.id)}, nil
+}
+
+// preparedPut is a Put validated and encoded outside the commit loop, so
+// the loop only moves bytes.
+type preparedPut struct {
+	thread, ns string
+	id         [idLen]byte
+	parent     []byte
+	rec, md    []byte
+	blobs      []blobWrite
+}
+
+func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions map[string]string) (*preparedPut, error) {
+	if err := validConfig(cfg); err != nil {
+		return nil, err
+	}
+	p := &preparedPut{thread: cfg.ThreadID, ns: cfg.CheckpointNS}
+	if cfg.CheckpointID != "" {
+		id, err := parseID("parent checkpoint id", cfg.CheckpointID)
+		if err != nil {
+			return nil, err
+		}
+		p.parent = id[:]
+	}
+	now := time.Now()
+	if cp.ID == "" {
+		p.id = s.ids.next(now)
+	} else {
+		var err error
+		if p.id, err = parseID("checkpoint id", cp.ID); err != nil {
+			return nil, err
+		}
+		s.ids.observe(p.id)
+	}
+	ts := cp.TS
+	if ts.IsZero() {
+		ts = now
+	}
+	p.blobs = make([]blobWrite, 0, len(newVersions))
+	for ch, ver := range newVersions {
+		if err := validChannel(ch, ver); err != nil {
+			return nil, err
+		}
+		v, ok := cp.ChannelValues[ch]
+		if !ok {
+			p.blobs = append(p.blobs, blobWrite{channel: ch, version: ver, empty: true})
+			continue
+		}
+		raw, err := encodeValue(fmt.Sprintf("channel %q", ch), v)
+		if err != nil {
+			return nil, err
+		}
+		p.blobs = append(p.blobs, blobWrite{channel: ch, version: ver, value: raw})
+	}
+	var err error
+	p.rec, err = encodeCheckpointRecord(&checkpointRecord{
+		V: cp.V, TS: ts.UnixNano(), Parent: p.parent,
+		Versions: cp.ChannelVersions, VersionsSeen: cp.VersionsSeen,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: checkpoint versions: %v", ErrEncode, err)
+	}
+	if p.md, err = encodeMetadata(meta); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// check runs, inside the write transaction, the checks that depend on
+// stored data: the parent exists, and (ifHead) it is still the head. It
+// returns the parent's stored record (nil without a parent), which
+// putCheckpoint reads next: one lookup through the overlay, not two.
+func (p *preparedPut) check(r reader, ifHead bool) ([]byte, error) {
+	if ifHead {
+		if err := checkHead(r, p.thread, p.ns, p.parent); err != nil {
+			return nil, err
+		}
+	}
+	if p.parent == nil {
+		return nil, nil
+	}
+	rec := r.Get(threadPath(p.thread, bucketCheckpoints), checkpointKey(p.ns, [idLen]byte(p.parent)))
+	if rec == nil {
+		return nil, fmt.Errorf("%w: parent checkpoint %s in thread %q namespace %q (deleted or never written)", ErrNotFound, idString([idLen]byte(p.parent)), p.thread, p.ns)
+	}
+	return rec, nil
+}
+
+func validChannel(ch, ver string) error { return saverkit.CheckChannel(ch, ver) }
+
+// headID returns the id of the newest checkpoint of (thread, ns), or nil.
+func headID(r reader, thread, ns string) []byte {
+	var head []byte
+	prefix := nsKey(ns)
+	r.Scan(threadPath(thread, bucketCheckpoints), prefix, nil, true, func(k, _ []byte) error {
+		head = bytes.Clone(k[len(prefix):])
+		return errStop
+	})
+	return head
+}
+
+// checkHead fails with ErrConflict unless parent is the newest checkpoint
+// of (thread, ns) (or both are absent).
+func checkHead(r reader, thread, ns string, parent []byte) error {
+	head := headID(r, thread, ns)
+	if bytes.Equal(head, parent) {
+		return nil
+	}
+	name := func(b []byte) string {
+		if b == nil {
+			return "none"
+		}
+		return idString([idLen]byte(b))
+	}
+	return fmt.Errorf("%w: thread %q namespace %q: expected head %s, head is %s", ErrConflict, thread, ns, name(parent), name(head))
+}
+
+// putCheckpoint writes one checkpoint. Each channel value is stored
+// against the same channel's version in base (the parent), so a list that
+// only grew is stored as an append-delta (delta.go). baseRec is base's
+// stored record if the caller read it in this op (nil: read here).
+func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, md []byte, blobs []blobWrite, base, baseRec []byte) error {
+	key := checkpointKey(ns, id)
+	var baseVersions map[string]string
+	if base != nil && len(blobs) > 0 {
+		raw := baseRec
+		if raw == nil {
+			raw = w.Get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, [idLen]byte(base)))
+		}
+		if raw != nil {
+			r, err := decodeCheckpointRecord(raw)
+			if err != nil {
+				return fmt.Errorf("parent %s: %w", idString([idLen]byte(base)), err)
+			}
+			baseVersions = r.Versions
+		}
+	}
+	blPath := threadPath(thread, bucketBlobs)
+	for _, b := range blobs {
+		var baseBlob []byte
+		v, ok := baseVersions[b.channel]
+		if ok && v != b.version {
+			baseBlob = w.Get(blPath, blobKey(ns, b.channel, v))
+		}
+		if err := storeChannel(w, s.keys, thread, ns, b, v, baseBlob, s.deltaFold); err != nil {
+			return err
+		}
+	}
+	puts := []struct {
+		p    bucketPath
+		k, v []byte
+	}{
+		{threadPath(thread, bucketCheckpoints), key, rec},
+		{threadPath(thread, bucketMetadata), key, md},
+		{threadPath(thread, bucketOrder), orderKey(id, ns), nil},
+		{bucketPath{bucketIndex}, indexKey(id, thread, ns), nil},
+	}
+	for _, p := range puts {
+		if err := w.Put(p.p, p.k, p.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutWrites attaches pending writes of task taskID to the checkpoint in cfg
+// (thread and checkpoint id required; the checkpoint must exist, else
+// ErrNotFound). Each write is keyed (taskID, idx): idx is its position in
+// writes, or a fixed negative index for the special channels (ChannelError
+// -1, ChannelScheduled -2, ChannelInterrupt -3, ChannelResume -4). A special
+// write replaces a stored one; a regular write whose key is already stored
+// is ignored (first wins), so a retried task does not change what it wrote.
+func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskID, taskPath string) (err error) {
+	defer s.obs.done(OpPutWrites, &err)
+	if err := s.refusePlain(); err != nil {
+		return err
+	}
+	if err := validConfig(cfg); err != nil {
+		return err
+	}
+	if cfg.CheckpointID == "" {
+		return fmt.Errorf("%w: PutWrites needs a checkpoint id", ErrInvalidConfig)
+	}
+	id, err := parseID("checkpoint id", cfg.CheckpointID)
+	if err != nil {
+		return err
+	}
+	pw, err := prepareWrites(s.keys, cfg.ThreadID, cfg.CheckpointNS, id, writes, taskID, taskPath)
+	if err != nil || len(pw.recs) == 0 {
+		return err
+	}
+	return s.write(ctx, func(w writer) error {
+		if w.Get(threadPath(cfg.ThreadID, bucketCheckpoints), checkpointKey(cfg.CheckpointNS, id)) == nil {
+			return fmt.Errorf("%w: checkpoint %s in thread %q namespace %q (deleted or never written)", ErrNotFound, cfg.CheckpointID, cfg.ThreadID, cfg.CheckpointNS)
+		}
+		return pw.apply(w, cfg.ThreadID)
+	})
+}
+
+// preparedWrites are one task's pending writes, encoded.
+type preparedWrites struct {
+	recs []preparedWrite
+}
+
+type preparedWrite struct {
+	k, v    []byte
+	replace bool
+}
+
+func prepareWrites(kr *keyring, thread, ns string, id [idLen]byte, writes []Write, taskID, taskPath string) (preparedWrites, error) {
+	var pw preparedWrites
+	if err := validName("task id", taskID, MaxNameLen); err != nil {
+		return pw, err
+	}
+	pw.recs = make([]preparedWrite, 0, len(writes))
+	for i, wr := range writes {
+		if err := validName("channel name", wr.Channel, MaxNameLen); err != nil {
+			return pw, err
+		}
+		raw, err := encodeValue(fmt.Sprintf("write %d (channel %q)", i, wr.Channel), wr.Value)
+		if err != nil {
+			return pw, err
+		}
+		idx, special := saverkit.WriteIndex(wr.Channel, i)
+		key := writeKey(ns, id, taskID, idx)
+		rec, err := encodeWriteRecord(kr, thread, key, &writeRecord{Channel: wr.Channel, TaskPath: taskPath, Value: []byte(raw)})
+		if err != nil {
+			return pw, fmt.Errorf("%w: write %d: %v", ErrEncode, i, err)
+		}
+		pw.recs = append(pw.recs, preparedWrite{key, rec, special})
+	}
+	return pw, nil
+}
+
+func (pw preparedWrites) apply(w writer, thread string) error {
+	path := threadPath(thread, bucketWrites)
+	for _, r := range pw.recs {
+		if !r.replace && w.Get(path, r.k) != nil {
+			continue
+		}
+		if err := w.Put(path, r.k, r.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
