@@ -1,0 +1,338 @@
+package ckpt
+
+// Verify: a read-only check of every record, reference and checksum of the
+// store (and, with the writers paused, bbolt's pages), reported as a list of
+// Problems; verify_sums.go checks the records' checksums.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sort"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
+)
+
+// Problem is one inconsistency found by Verify.
+type Problem struct {
+	// Check names what was checked: "file" (bbolt's page check), "format",
+	// "checkpoint", "metadata", "value", "write", "order", "index" or
+	// "import" (a thread left by an import that did not finish).
+	Check        string `json:"check"`
+	Thread       string `json:"thread,omitempty"`
+	Namespace    string `json:"ns,omitempty"`
+	CheckpointID string `json:"checkpoint_id,omitempty"`
+	// Detail says what is wrong, precisely enough to find it.
+	Detail string `json:"detail"`
+}
+
+func (p Problem) String() string {
+	var b bytes.Buffer
+	b.WriteString(p.Check)
+	if p.Thread != "" {
+		fmt.Fprintf(&b, " thread=%q", p.Thread)
+	}
+	if p.Namespace != "" {
+		fmt.Fprintf(&b, " ns=%q", p.Namespace)
+	}
+	if p.CheckpointID != "" {
+		fmt.Fprintf(&b, " checkpoint=%s", p.CheckpointID)
+	}
+	b.WriteString(": ")
+	b.WriteString(p.Detail)
+	return b.String()
+}
+
+// VerifyReport is the outcome of Verify: what was checked and what is
+// wrong.
+type VerifyReport struct {
+	Threads       int `json:"threads"`
+	Checkpoints   int `json:"checkpoints"`
+	PendingWrites int `json:"pending_writes"`
+	ChannelValues int `json:"channel_values"`
+	IndexEntries  int `json:"index_entries"`
+	// Problems lists the first 1,000 problems found (so verifying a badly
+	// damaged file takes bounded memory); Truncated counts the ones found
+	// beyond that.
+	Problems  []Problem `json:"problems"`
+	Truncated int       `json:"truncated"`
+}
+
+// OK reports whether Verify found nothing wrong.
+func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 && r.Truncated == 0 }
+
+// maxProblems bounds the problems a VerifyReport lists, so verifying a badly
+// damaged file takes bounded memory. VerifyReport.Problems's doc says 1,000.
+const maxProblems = 1000
+
+func (r *VerifyReport) add(p Problem) {
+	if len(r.Problems) < maxProblems {
+		r.Problems = append(r.Problems, p)
+	} else {
+		r.Truncated++
+	}
+}
+
+// VerifyOptions tune Verify.
+type VerifyOptions struct {
+	// Progress, if set, is called after each thread with the number of
+	// threads checked so far.
+	Progress func(threadsDone int)
+}
+
+// Verify checks the store in one read transaction: bbolt's page-level
+// consistency check, then the store's own invariants: the format marker;
+// every checkpoint record, its metadata and every channel value it refers
+// to exist and decode; every pending write and stored value decodes and
+// belongs to a stored checkpoint; the thread order and the global index
+// agree with the checkpoints both ways; every record's checksum matches
+// (each bad one listed with thread, checkpoint, channel and version) and,
+// in a format-3 file, no record lacks one. Problems are reported, not
+// returned: the error is for a check that could not run (closed store,
+// cancelled context). A panic from a damaged page is reported as a problem.
+//
+// Verify is safe on a live store. bbolt's page check reads the freelist,
+// which a bbolt write transaction changes: beside one it reports pages
+// falsely ("unreachable unfreed", "reachable freed") or races on the
+// freelist's map. So the page check never runs beside a bbolt write. With
+// the write-ahead log (the default) it runs in a read transaction begun
+// while the applier is paused (writes go on into the log meanwhile, only
+// the move into bbolt waits; should 32 MB of log pile up unapplied before
+// the page check ends, writes wait for it too), and the store's own checks
+// then run on a snapshot like any read. With NoWAL, Verify runs inside the commit loop,
+// in its write transaction, so writes wait until it is done. Read-only,
+// nothing in this process writes and no other process may.
+func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
+	rep := &VerifyReport{Problems: []Problem{}}
+	check := func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, true) }
+	if s.readOnly {
+		return rep, s.view(ctx, check)
+	}
+	if s.eng.Logging() {
+		if err := s.checkPagesPaused(ctx, rep); err != nil || !rep.OK() {
+			// Walking damaged pages may return garbage or fault: stop at
+			// what bbolt itself reports.
+			return rep, err
+		}
+		return rep, s.view(ctx, func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, false) })
+	}
+	// Sync: wait for the op to run, whatever the store's default.
+	err := s.write(WithWriteOptions(ctx, WriteOptions{Durability: Sync}), func(w writer) error { return check(w) })
+	return rep, err
+}
+
+// checkPagesPaused runs bbolt's page check with the applier paused: it
+// holds applyMu, which the applier holds around each of its bbolt write
+// transactions (the only ones a logging store runs), and begins its read
+// transaction after the last commit, so the freelist it reads matches
+// the pages its transaction reaches.
+func (s *Store) checkPagesPaused(ctx context.Context, rep *VerifyReport) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	err := engine.Guard("verify: page check", func() error {
+		tx, _, release, err := s.eng.Hold() // the applier paused, the handle kept from Compact's swap
+		if err != nil {
+			return err
+		}
+		defer release()
+		defer func() { _ = tx.Rollback() }()
+		if err := engine.TouchAll(tx); err != nil {
+			return err
+		}
+		(engine.NewBoltView(tx)).CheckPages(func(e error) bool {
+			rep.add(Problem{Check: "file", Detail: "page check: " + e.Error()})
+			return len(rep.Problems) < maxProblems
+		})
+		return nil
+	})
+	if err != nil {
+		rep.add(Problem{Check: "file", Detail: err.Error()})
+	}
+	return nil
+}
+
+func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, opts VerifyOptions, pages bool) (err error) {
+	// A damaged page can make bbolt panic or fault on a bad address; both
+	// become a reported problem instead of a crash.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			rep.add(Problem{Check: "file", Detail: fmt.Sprintf("reading the file failed: %v", p)})
+			err = nil
+		}
+	}()
+	if fc, ok := r.(engine.FileChecker); ok && pages {
+		if tx := engine.TxOf(r); tx != nil {
+			if err := engine.TouchAll(tx); err != nil {
+				rep.add(Problem{Check: "file", Detail: err.Error()})
+				return nil
+			}
+		}
+		fc.CheckPages(func(e error) bool {
+			rep.add(Problem{Check: "file", Detail: "page check: " + e.Error()})
+			return len(rep.Problems) < maxProblems
+		})
+		if !rep.OK() {
+			// Walking damaged pages may return garbage or fault: stop at
+			// what bbolt itself reports.
+			return nil
+		}
+	}
+	if err := checkFormat(r.Get(bucketPath{bucketMeta}, keyFormat)); err != nil {
+		rep.add(Problem{Check: "format", Detail: err.Error()})
+		return nil
+	}
+	importing := unfinishedImports(r)
+	if err := r.Buckets(bucketPath{bucketThreads}, nil, func(name []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rep.Threads++
+		if importing[string(name)] {
+			rep.add(Problem{Check: "import", Thread: string(name), Detail: "left by an import that did not finish: the next read-write open deletes it"})
+			return nil
+		}
+		verifyThread(r, kr, string(name), rep)
+		verifyRecordSums(r, string(name), rep)
+		if opts.Progress != nil {
+			opts.Progress(rep.Threads)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	r.Scan(bucketPath{bucketIndex}, nil, nil, false, func(k, _ []byte) error {
+		rep.IndexEntries++
+		id, thread, ns, err := parseIndexKey(k)
+		if err != nil {
+			rep.add(Problem{Check: "index", Detail: fmt.Sprintf("key %x: %v", k, err)})
+			return nil
+		}
+		if r.Get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, id)) == nil {
+			rep.add(Problem{Check: "index", Thread: thread, Namespace: ns, CheckpointID: idString(id),
+				Detail: "global index entry for a checkpoint that is not stored"})
+		}
+		return nil
+	})
+	return ctx.Err()
+}
+
+// verifyThread checks one thread's buckets against each other.
+func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
+	cpPath := threadPath(thread, bucketCheckpoints)
+	mdPath := threadPath(thread, bucketMetadata)
+	blPath := threadPath(thread, bucketBlobs)
+	problem := func(check, ns string, id *[idLen]byte, format string, args ...any) {
+		p := Problem{Check: check, Thread: thread, Namespace: ns, Detail: fmt.Sprintf(format, args...)}
+		if id != nil {
+			p.CheckpointID = idString(*id)
+		}
+		rep.add(p)
+	}
+	r.Scan(cpPath, nil, nil, false, func(k, v []byte) error {
+		rep.Checkpoints++
+		ns, id, err := parseCheckpointKey(k)
+		if err != nil {
+			problem("checkpoint", "", nil, "key %x: %v", k, err)
+			return nil
+		}
+		rec, err := decodeCheckpointRecord(v)
+		if err != nil {
+			problem("checkpoint", ns, &id, "record does not decode: %v", err)
+		}
+		if md := r.Get(mdPath, k); md == nil {
+			problem("metadata", ns, &id, "checkpoint has no metadata record")
+		} else if _, err := decodeMetadata(md); err != nil {
+			problem("metadata", ns, &id, "metadata does not decode: %v", err)
+		}
+		if !r.Has(threadPath(thread, bucketOrder), orderKey(id, ns)) {
+			problem("order", ns, &id, "checkpoint missing from the thread's history order")
+		}
+		if !r.Has(bucketPath{bucketIndex}, indexKey(id, thread, ns)) {
+			problem("index", ns, &id, "checkpoint missing from the global index")
+		}
+		if rec == nil {
+			return nil
+		}
+		if len(rec.Parent) != 0 && len(rec.Parent) != idLen {
+			problem("checkpoint", ns, &id, "parent id has %d bytes", len(rec.Parent))
+		}
+		chans := make([]string, 0, len(rec.Versions))
+		for ch := range rec.Versions {
+			chans = append(chans, ch)
+		}
+		sort.Strings(chans)
+		for _, ch := range chans {
+			if r.Get(blPath, blobKey(ns, ch, rec.Versions[ch])) == nil {
+				problem("value", ns, &id, "channel %q version %q: no value stored", ch, rec.Versions[ch])
+			}
+		}
+		return nil
+	})
+	r.Scan(mdPath, nil, nil, false, func(k, _ []byte) error {
+		ns, id, err := parseCheckpointKey(k)
+		if err != nil {
+			problem("metadata", "", nil, "key %x: %v", k, err)
+		} else if r.Get(cpPath, k) == nil {
+			problem("metadata", ns, &id, "metadata of a checkpoint that is not stored")
+		}
+		return nil
+	})
+	r.Scan(blPath, nil, nil, false, func(k, v []byte) error {
+		rep.ChannelValues++
+		ns, ch, ver, err := parseBlobKey(k)
+		if err != nil {
+			problem("value", "", nil, "key %x: %v", k, err)
+			return nil
+		}
+		val, ok, err := resolveBlob(r, kr, thread, ns, ch, ver, v)
+		if err == nil && ok {
+			_, err = val.Value()
+		}
+		if errors.Is(err, ErrKey) && kr == nil {
+			err = nil // sealed, checksum checked; opened only with keys
+		}
+		if err != nil {
+			problem("value", ns, nil, "channel %q version %q does not decode: %v", ch, ver, err)
+		}
+		return nil
+	})
+	r.Scan(threadPath(thread, bucketWrites), nil, nil, false, func(k, v []byte) error {
+		rep.PendingWrites++
+		ns, id, task, idx, err := parseFullWriteKey(k)
+		if err != nil {
+			problem("write", "", nil, "key %x: %v", k, err)
+			return nil
+		}
+		if r.Get(cpPath, checkpointKey(ns, id)) == nil {
+			problem("write", ns, &id, "pending write (task %q, idx %d) of a checkpoint that is not stored", task, idx)
+		}
+		rec, err := openWriteRecord(kr, thread, k, v)
+		if errors.Is(err, ErrKey) && kr == nil {
+			rec, err = decodeWriteRecord(v) // sealed: checked without opening
+		} else if err == nil {
+			_, err = Raw(rec.Value).Value()
+		}
+		if err != nil {
+			problem("write", ns, &id, "pending write (task %q, idx %d) does not decode: %v", task, idx, err)
+		}
+		return nil
+	})
+	r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
+		id, ns, err := parseOrderKey(k)
+		if err != nil {
+			problem("order", "", nil, "key %x: %v", k, err)
+		} else if r.Get(cpPath, checkpointKey(ns, id)) == nil {
+			problem("order", ns, &id, "history order entry for a checkpoint that is not stored")
+		}
+		return nil
+	})
+}
