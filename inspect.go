@@ -2,8 +2,8 @@ package ckpt
 
 // Looking into a store without knowing its threads in advance: thread
 // summaries, storage statistics, id prefixes (verify.go has the consistency
-// check). These serve the
-// ckpt command and operators; they read through the reader interface only.
+// check). These serve the ckpt command and operators; they read through the
+// reader interface only.
 
 import (
 	"bytes"
