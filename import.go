@@ -1,0 +1,419 @@
+package ckpt
+
+// Import of a dump (export.go has the format): all or nothing. The records
+// are written under an import mark in bounded batches; a failed, cancelled
+// or killed import is rolled back (now, or at the next Open), and ImportFile
+// builds a new file beside the path and renames it into place only once
+// complete.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// ImportOptions tune Import.
+type ImportOptions struct {
+	// Progress, if set, is called after each committed batch with the
+	// records imported so far.
+	Progress func(records int64)
+}
+
+// importRec is one validated dump record, ready to write.
+type importRec struct {
+	thread  string
+	puts    []kvPut
+	lineage uint64 // a list segment's lineage: new lineages must number above it
+}
+
+type kvPut struct {
+	p    bucketPath
+	k, v []byte
+}
+
+// Import reads a dump (see Export) from r and writes its threads into the
+// store in bounded batches. A thread that already exists in the store is
+// ErrExists. Every record is checked (it must decode) before it is written;
+// records of a dump made before format 3 get their checksums.
+//
+// All or nothing: on any error — a malformed or truncated dump (ErrDump,
+// naming the line), an existing thread, a failed write, ctx ending — the
+// threads this import created are deleted again, so the store is left as
+// it was. If the process dies mid-import, the next read-write Open deletes
+// them: every batch records the threads it starts in the imports/ bucket
+// in its own transaction (through the write-ahead log), and one last
+// transaction drops that record when the whole dump is in. Until then other
+// readers can see the threads being imported; a write into one of them
+// meanwhile is deleted with it if the import fails.
+func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (DumpSummary, error) {
+	var sum DumpSummary
+	if err := s.refusePlain(); err != nil {
+		return sum, err
+	}
+	var id [idLen]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return sum, fmt.Errorf("ckpt: import: %w", err)
+	}
+	started := map[string]bool{}
+	err := s.importDump(ctx, r, opts, id, started, &sum)
+	if err == nil {
+		// Publish: the threads stay from now on.
+		err = s.write(ctx, func(w writer) error { return w.DropBucket(importPath(id)) })
+	}
+	if err != nil {
+		if uerr := s.rollbackImport(context.WithoutCancel(ctx), id); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("ckpt: import: undo (the next read-write Open finishes it): %w", uerr))
+		}
+	}
+	return sum, err
+}
+
+// rollbackImport deletes the threads import id created, one transaction
+// per thread (with its mark, so a rollback that dies is resumed), then the
+// import's bucket.
+func (s *Store) rollbackImport(ctx context.Context, id [idLen]byte) error {
+	for {
+		var threads []string
+		err := s.view(ctx, func(r reader) error {
+			return r.Scan(importPath(id), nil, nil, false, func(k, _ []byte) error {
+				threads = append(threads, string(k))
+				return keepScanning(len(threads) < 256)
+			})
+		})
+		if err != nil {
+			return err
+		}
+		if len(threads) == 0 {
+			return s.write(ctx, func(w writer) error { return w.DropBucket(importPath(id)) })
+		}
+		for _, t := range threads {
+			err := s.write(ctx, func(w writer) error {
+				if err := deleteThread(w, t); err != nil {
+					return err
+				}
+				return w.Del(importPath(id), []byte(t))
+			})
+			if err != nil {
+				return fmt.Errorf("thread %q: %w", t, err)
+			}
+		}
+	}
+}
+
+// rollbackImports deletes the threads of every import a previous run left
+// unfinished (the process died mid-import). It runs in a read-write Open.
+func (s *Store) rollbackImports(ctx context.Context) error {
+	var ids [][idLen]byte
+	err := s.view(ctx, func(r reader) error {
+		return r.Buckets(importsRoot, nil, func(name []byte) error {
+			if len(name) == idLen {
+				ids = append(ids, [idLen]byte(name))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := s.rollbackImport(ctx, id); err != nil {
+			return fmt.Errorf("undo an unfinished import: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) importDump(ctx context.Context, r io.Reader, opts ImportOptions, id [idLen]byte, started map[string]bool, sum *DumpSummary) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	line := 0
+	next := func() ([]byte, error) {
+		b, err := br.ReadBytes('\n')
+		if len(b) > 0 || err == nil {
+			line++
+			return b, nil
+		}
+		return nil, err
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: line %d: %s", ErrDump, line, fmt.Sprintf(format, args...))
+	}
+	b, err := next()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: the input is empty", ErrDump)
+		}
+		return err
+	}
+	var hdr dumpHeader
+	if json.Unmarshal(b, &hdr) != nil || hdr.Version == 0 {
+		return bad("not a ckpt dump (no {\"ckpt_export\":N} header)")
+	}
+	if hdr.Version != exportVersion {
+		return fmt.Errorf("%w: dump format %d, this build reads %d", ErrFormatVersion, hdr.Version, exportVersion)
+	}
+	var batch []importRec
+	batchBytes := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		var sealed []uint32 // sealed records make this an encrypted store (crypt.go)
+		err := s.write(ctx, func(w writer) (err error) {
+			if err = applyImport(w, id, batch, started); err == nil {
+				sealed, err = markImported(w, batch)
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("ckpt: import (before line %d): %w", line+1, err)
+		}
+		s.noteSealed(sealed)
+		for _, rec := range batch {
+			started[rec.thread] = true
+		}
+		batch, batchBytes = batch[:0], 0
+		if opts.Progress != nil {
+			opts.Progress(sum.records())
+		}
+		return nil
+	}
+	threads := map[string]bool{}
+	for {
+		b, err := next()
+		if errors.Is(err, io.EOF) {
+			return bad("the dump ends without its end record (truncated?)")
+		}
+		if err != nil {
+			return err
+		}
+		b = bytes.TrimSpace(b)
+		if len(b) == 0 {
+			continue
+		}
+		var rec dumpRecord
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return bad("%v", err)
+		}
+		if rec.Kind == "end" {
+			if rec.Checkpoints == nil || rec.Values == nil || rec.Writes == nil || rec.Segments == nil ||
+				*rec.Checkpoints != sum.Checkpoints || *rec.Values != sum.Values || *rec.Writes != sum.Writes || *rec.Segments != sum.Segments {
+				return bad("end record does not match the records read (%d checkpoints, %d values, %d writes, %d list segments)", sum.Checkpoints, sum.Values, sum.Writes, sum.Segments)
+			}
+			if _, err := next(); err == nil {
+				return bad("data after the end record")
+			}
+			return flush()
+		}
+		ir, err := s.prepareImport(&rec, sum)
+		if err != nil {
+			return bad("%v", err)
+		}
+		if !threads[ir.thread] {
+			threads[ir.thread] = true
+			sum.Threads++
+		}
+		batch = append(batch, ir)
+		batchBytes += len(b)
+		if len(batch) >= s.tune.importBatchRecords || batchBytes >= s.tune.importBatchBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// prepareImport validates one record and turns it into the puts that store
+// it.
+func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, error) {
+	thread, ns := string(rec.Thread), string(rec.NS)
+	ir := importRec{thread: thread}
+	if err := validConfig(Config{ThreadID: thread, CheckpointNS: ns}); err != nil {
+		return ir, err
+	}
+	switch rec.Kind {
+	case "checkpoint":
+		id, err := parseID("checkpoint id", rec.ID)
+		if err != nil {
+			return ir, err
+		}
+		if _, err := decodeCheckpointRecord(rec.Data); err != nil {
+			return ir, fmt.Errorf("checkpoint %s: %w", rec.ID, err)
+		}
+		if _, err := decodeMetadata(rec.Metadata); err != nil {
+			return ir, fmt.Errorf("checkpoint %s: %w", rec.ID, err)
+		}
+		s.ids.observe(id)
+		key := checkpointKey(ns, id)
+		data, _ := sealRecord(bucketCheckpoints, rec.Data)
+		md, _ := sealRecord(bucketMetadata, rec.Metadata)
+		ir.puts = []kvPut{
+			{threadPath(thread, bucketCheckpoints), key, data},
+			{threadPath(thread, bucketMetadata), key, md},
+			{threadPath(thread, bucketOrder), orderKey(id, ns), nil},
+			{bucketPath{bucketIndex}, indexKey(id, thread, ns), nil},
+		}
+		sum.Checkpoints++
+	case "value":
+		ch, ver := string(rec.Channel), string(rec.Version)
+		if err := validChannel(ch, ver); err != nil {
+			return ir, err
+		}
+		if err := checkBlobRecord(rec.Data); err != nil {
+			return ir, fmt.Errorf("channel %q version %q: %w", ch, ver, err)
+		}
+		data, _ := sealRecord(bucketBlobs, rec.Data)
+		ir.puts = []kvPut{{threadPath(thread, bucketBlobs), blobKey(ns, ch, ver), data}}
+		sum.Values++
+	case "write":
+		id, err := parseID("checkpoint id", rec.ID)
+		if err != nil {
+			return ir, err
+		}
+		task := string(rec.Task)
+		if err := validName("task id", task, MaxNameLen); err != nil {
+			return ir, err
+		}
+		if rec.Idx == nil {
+			return ir, errors.New("write without idx")
+		}
+		if _, err := decodeWriteRecord(rec.Data); err != nil {
+			return ir, fmt.Errorf("write of task %q: %w", task, err)
+		}
+		data, _ := sealRecord(bucketWrites, rec.Data)
+		ir.puts = []kvPut{{threadPath(thread, bucketWrites), writeKey(ns, id, task, *rec.Idx), data}}
+		sum.Writes++
+	case "segment":
+		ch := string(rec.Channel)
+		if err := validName("channel name", ch, MaxNameLen); err != nil {
+			return ir, err
+		}
+		if rec.Lineage == nil || rec.Start == nil || *rec.Start < 0 {
+			return ir, errors.New("list segment without lineage or start")
+		}
+		k := segmentKey(ns, ch, *rec.Lineage, *rec.Start)
+		seg, err := decodeSegment(k, rec.Data)
+		if err == nil && !seg.sealed && tooDeepItems(seg.items) { // reads would refuse it (depth.go)
+			err = fmt.Errorf("%w: %v", ErrCorrupt, errTooDeep)
+		}
+		if err != nil {
+			return ir, fmt.Errorf("list segment of channel %q: %w", ch, err)
+		}
+		data, _ := sealRecord(bucketSegments, rec.Data)
+		ir.puts = []kvPut{{threadPath(thread, bucketSegments), k, data}}
+		ir.lineage = *rec.Lineage
+		sum.Segments++
+	default:
+		return ir, fmt.Errorf("unknown record kind %q", rec.Kind)
+	}
+	return ir, nil
+}
+
+// applyImport writes one batch; it checks first that no thread it starts
+// already exists in the store, and marks the threads it starts as import
+// id's, in the same transaction as their first records.
+func applyImport(w writer, id [idLen]byte, batch []importRec, started map[string]bool) error {
+	seen := map[string]bool{}
+	for _, rec := range batch {
+		if started[rec.thread] || seen[rec.thread] {
+			continue
+		}
+		seen[rec.thread] = true
+		if w.Exists(bucketPath{bucketThreads, []byte(rec.thread)}) {
+			return fmt.Errorf("%w: thread %q is already in the store (delete it first or import into another file)", ErrExists, rec.thread)
+		}
+		if err := w.Put(importPath(id), []byte(rec.thread), nil); err != nil {
+			return err
+		}
+	}
+	for _, rec := range batch {
+		for _, p := range rec.puts {
+			if err := w.Put(p.p, p.k, p.v); err != nil {
+				return err
+			}
+		}
+		if rec.lineage > 0 {
+			if err := w.RaiseSeq(threadPath(rec.thread, bucketSegments), rec.lineage); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// importTempPath is where ImportFile builds a new file before it moves it
+// into place.
+func importTempPath(path string) string { return path + ".import" }
+
+// ImportFile imports a dump (see Import) into the store file at path,
+// opened with opts. An existing file gets the all-or-nothing Import. A
+// missing one is built beside it, at path+".import", closed (the log
+// applied), synced, and only then linked into place; so a failed,
+// cancelled or killed import leaves no file at path. A leftover
+// path+".import" of a killed run is removed by the next ImportFile. If a
+// file appears at path meanwhile, the result is ErrExists and that file is
+// left alone.
+func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iopts ImportOptions) (sum DumpSummary, err error) {
+	if _, serr := os.Stat(path); serr == nil || !errors.Is(serr, os.ErrNotExist) {
+		s, err := Open(path, opts)
+		if err != nil {
+			return sum, err
+		}
+		sum, err = s.Import(ctx, r, iopts)
+		return sum, errors.Join(err, s.Close())
+	}
+	tmp := importTempPath(path)
+	for _, p := range []string{tmp, tmp + walSuffix} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return sum, fmt.Errorf("ckpt: import: remove leftover %s: %w", p, err)
+		}
+	}
+	opts.ReadOnly = false
+	s, err := Open(tmp, opts)
+	if err != nil {
+		return sum, err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+			_ = os.Remove(tmp + walSuffix)
+		}
+	}()
+	sum, err = s.Import(ctx, r, iopts)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncFile(tmp)
+	}
+	if err != nil {
+		return sum, err
+	}
+	// Link, not rename: it fails instead of replacing a file that appeared
+	// at path meanwhile.
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			err = fmt.Errorf("%w: %s appeared during the import", ErrExists, path)
+		}
+		return sum, fmt.Errorf("ckpt: import: %w", err)
+	}
+	_ = os.Remove(tmp)
+	return sum, syncDir(filepath.Dir(path))
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	return errors.Join(f.Sync(), f.Close())
+}
