@@ -9,7 +9,6 @@ package ckpt_test
 
 import (
 	"bufio"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -103,12 +102,6 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(crashChildEnv); mode != "" {
 		crashChild(mode, os.Getenv(crashFileEnv))
 		return
-	}
-	flag.Parse()
-	if flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.list").Value.String() == "" {
-		// The whole package runs, so its children will: their executable
-		// builds beside the sequential tests (testchild says why).
-		testchild.Start()
 	}
 	code := m.Run()
 	testchild.Cleanup()
