@@ -249,6 +249,7 @@ func TestTargetVerdicts(t *testing.T) {
 // figure is measured and checked (the reads verify what W1 wrote) and the
 // plot is a well-formed SVG.
 func TestQuickRun(t *testing.T) {
+	t.Parallel() // each run has its own directory; they wait on fsync more than they compute
 	cfg, err := parseFlags([]string{"--quick", "--threads", "4", "--steps", "4", "--writers", "2", "--reads", "50", "--w2-steps", "120"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -288,6 +289,7 @@ func TestQuickRun(t *testing.T) {
 // --web-only runs just issue 15's figure, each repetition in a row of its
 // own; every page the loop loads answered 200 first (webLoad checks).
 func TestWebOnlyRun(t *testing.T) {
+	t.Parallel()
 	s, dir := runWith(t, "--web-only", "--quick", "--threads", "4", "--steps", "3", "--writers", "2", "--repeat", "2")
 	for _, want := range []string{"| 1 | ", "| 2 | ", "browsing / alone", "medians: browsing / alone"} {
 		if !strings.Contains(s, want) {
@@ -305,6 +307,7 @@ func TestWebOnlyRun(t *testing.T) {
 // --w3 runs the retention workload: the prune keeps 5 per thread and
 // compaction does not grow the file.
 func TestW3Runs(t *testing.T) {
+	t.Parallel()
 	cfg, err := parseFlags([]string{"--quick", "--threads", "2", "--steps", "2", "--writers", "1", "--reads", "10", "--w2-steps", "0", "--w3"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -350,6 +353,7 @@ func runWith(t *testing.T, args ...string) (string, string) {
 // (warm: no page cache is dropped in a test), RSS, the reads against W1,
 // GC beside writers and compaction, every figure measured and checked.
 func TestW4Runs(t *testing.T) {
+	t.Parallel()
 	s, dir := runWith(t, "--w4-only", "--w4-threads", "64", "--w4-steps", "50", "--w4-log-mb", "1", "--w4-cold=false",
 		"--threads", "8", "--steps", "10", "--writers", "4", "--reads", "200")
 	for _, want := range []string{
@@ -388,6 +392,7 @@ func TestW4Runs(t *testing.T) {
 
 // --redis runs W1 on the Redis backend beside ckpt's figures.
 func TestRedisRuns(t *testing.T) {
+	t.Parallel()
 	redistest.Need(t)
 	cfg, err := parseFlags([]string{"--quick", "--threads", "3", "--steps", "3", "--writers", "2", "--reads", "10", "--w2-steps", "0", "--redis"}, io.Discard)
 	if err != nil {

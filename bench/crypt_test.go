@@ -15,6 +15,7 @@ import (
 // and on, and compares the bytes per step: issue 16 allows at most 1.2x.
 // Steps: CKPT_W2_CRYPT_STEPS (default 400). Figures in RESULTS.md.
 func TestW2EncryptionBytes(t *testing.T) {
+	t.Parallel()
 	steps := 400
 	if v, err := strconv.Atoi(os.Getenv("CKPT_W2_CRYPT_STEPS")); err == nil && v > 0 {
 		steps = v
