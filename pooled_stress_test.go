@@ -1,0 +1,213 @@
+package ckpt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A model of acknowledged state against pooled reads (internal/engine/pool.go)
+// while everything that ends, swaps or outdates them runs beside: Sync and
+// NoSync saves, deletes and re-creates of the same thread names, the
+// background applier, GC, Compact's swap and backups.
+//
+// Each thread has one writer. Its k-th step (k from 1) is a delete when
+// k%stressDeleteEvery == 0 and otherwise a checkpoint whose channel and
+// metadata both hold k, child of the previous one since the last delete.
+// A read is checked against the steps acknowledged before it began (acked)
+// and begun before it ended (started): it must show the state after some
+// step k with acked <= k <= started (never older than what was
+// acknowledged, never something not written), the checkpoint's channel
+// and metadata must agree (no mixed states), and a List of the thread must
+// show checkpoints of k's lineage only (none from before the last delete).
+const stressDeleteEvery = 7
+
+type stressThread struct {
+	name    string
+	acked   atomic.Int64 // the last step acknowledged
+	started atomic.Int64 // the last step begun
+}
+
+// shown returns the step a read shows: -1 for no checkpoint.
+func (th *stressThread) check(tup *Tuple, err error, acked, started int64) error {
+	if errors.Is(err, ErrNotFound) {
+		// Deleted at some step in [acked, started], or never written.
+		if acked == 0 {
+			return nil
+		}
+		for k := acked; k <= started; k++ {
+			if k%stressDeleteEvery == 0 {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s: not found, but steps %d..%d hold no delete", th.name, acked, started)
+	}
+	if err != nil {
+		return err
+	}
+	var n int64
+	if err := tup.Decode("n", &n); err != nil {
+		return fmt.Errorf("%s: %w", th.name, err)
+	}
+	if n < acked || n > started {
+		return fmt.Errorf("%s: read step %d, want one of %d..%d", th.name, n, acked, started)
+	}
+	if n%stressDeleteEvery == 0 {
+		return fmt.Errorf("%s: read step %d as a checkpoint, but it was a delete", th.name, n)
+	}
+	if step := fmt.Sprint(tup.Metadata["step"]); step != strconv.FormatInt(n, 10) {
+		return fmt.Errorf("%s: checkpoint of step %d with the metadata of step %s", th.name, n, step)
+	}
+	return nil
+}
+
+func TestPooledReadsAgainstModel(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("stress")
+	}
+	dur := 2 * time.Second
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	ctx := context.Background()
+	threads := make([]*stressThread, 6)
+	for i := range threads {
+		threads[i] = &stressThread{name: "t" + strconv.Itoa(i)}
+	}
+	stop := make(chan struct{})
+	stopped := func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return false
+		}
+	}
+	var writers, others sync.WaitGroup
+	fail := func(err error) {
+		t.Error(err)
+	}
+	for i, th := range threads {
+		writers.Go(func() {
+			wctx := ctx
+			if i%2 == 1 {
+				// Half the writers NoSync: their groups go straight into
+				// the shared overlay when nothing waits ahead of them.
+				wctx = WithWriteOptions(ctx, WriteOptions{Durability: NoSync})
+			}
+			parent := ""
+			for k := int64(1); !stopped(); k++ {
+				th.started.Store(k)
+				if k%stressDeleteEvery == 0 {
+					if err := s.DeleteThread(wctx, th.name); err != nil {
+						fail(err)
+						return
+					}
+					parent = ""
+				} else {
+					ver := strconv.FormatInt(k, 10)
+					cp := Checkpoint{V: 4, ChannelValues: map[string]any{"n": k}, ChannelVersions: map[string]string{"n": ver}}
+					cfg, err := s.PutFull(wctx, Config{ThreadID: th.name, CheckpointID: parent}, cp, Metadata{"step": k}, map[string]string{"n": ver}, nil)
+					if err != nil {
+						fail(err)
+						return
+					}
+					parent = cfg.CheckpointID
+				}
+				th.acked.Store(k)
+			}
+		})
+	}
+	var reads atomic.Int64
+	for r := range 4 {
+		others.Go(func() {
+			for i := r; !stopped(); i++ {
+				th := threads[i%len(threads)]
+				acked := th.acked.Load()
+				if i%5 == 0 {
+					// A list: newest first, all of one lineage.
+					last := int64(-1)
+					for tup, err := range s.List(ctx, ListOptions{ThreadID: th.name}) {
+						if err != nil {
+							fail(err)
+							return
+						}
+						var n int64
+						if err := tup.Decode("n", &n); err != nil {
+							fail(err)
+							return
+						}
+						if last == -1 {
+							if started := th.started.Load(); n < acked || n > started {
+								fail(fmt.Errorf("%s: list's newest is step %d, want one of %d..%d", th.name, n, acked, started))
+								return
+							}
+						} else if n >= last || n <= last-last%stressDeleteEvery {
+							fail(fmt.Errorf("%s: list shows step %d after step %d (the lineage since step %d)", th.name, n, last, last-last%stressDeleteEvery))
+							return
+						}
+						last = n
+					}
+				} else {
+					tup, err := s.GetTuple(ctx, Config{ThreadID: th.name})
+					if err := th.check(tup, err, acked, th.started.Load()); err != nil {
+						fail(err)
+						return
+					}
+				}
+				reads.Add(1)
+			}
+		})
+	}
+	// The rest that ends, swaps or outdates pooled reads.
+	others.Go(func() {
+		for !stopped() {
+			if _, err := s.GC(ctx, Policy{KeepLast: 3}); err != nil {
+				fail(fmt.Errorf("gc: %w", err))
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	others.Go(func() {
+		for !stopped() {
+			if _, err := s.Compact(ctx, nil); err != nil {
+				fail(fmt.Errorf("compact: %w", err))
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	others.Go(func() {
+		for !stopped() {
+			if err := s.Backup(ctx, io.Discard); err != nil {
+				fail(fmt.Errorf("backup: %w", err))
+				return
+			}
+			time.Sleep(150 * time.Millisecond)
+		}
+	})
+	time.Sleep(dur)
+	close(stop)
+	writers.Wait()
+	others.Wait()
+	if reads.Load() == 0 {
+		t.Fatal("no read ran")
+	}
+	t.Logf("%d reads", reads.Load())
+}
