@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // A model of acknowledged state against pooled reads (internal/engine/pool.go)
@@ -210,4 +214,92 @@ func TestPooledReadsAgainstModel(t *testing.T) {
 		t.Fatal("no read ran")
 	}
 	t.Logf("%d reads", reads.Load())
+}
+
+// A failed log fsync while NoSync groups wait behind the Sync group it was
+// for (commit.go: they sit in unsynced, and the ones with nothing ahead go
+// straight into the shared overlay): no reader, pooled or not, ever sees a
+// save whose call then fails, not even for a moment before the failure is
+// reported; every acknowledged save stays readable.
+func TestFailedFsyncWithNoSyncBehindShowsNothingOfIt(t *testing.T) {
+	t.Parallel()
+	const writers, saves = 6, 30
+	for seed := range uint64(6) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(seed, 29))
+			failAt := int64(10 + rng.IntN(20))
+			var calls atomic.Int64
+			syncLog := func(f *os.File) error {
+				if calls.Add(1) == failAt {
+					time.Sleep(20 * time.Millisecond) // NoSync groups pile up behind, readers look
+					return errors.New("disk on fire")
+				}
+				return engine.Fdatasync(f)
+			}
+			path := filepath.Join(t.TempDir(), "s.db")
+			s, err := Open(path, Options{tuning: &tuning{hooks: engine.Hooks{SyncLog: syncLog}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			o := &saveOutcomes{ok: map[string]bool{}, failed: map[string]bool{}}
+			var seenMu sync.Mutex
+			seen := map[string]bool{}
+			stop := make(chan struct{})
+			var readers, wg sync.WaitGroup
+			for r := range 3 {
+				readers.Go(func() {
+					for i := r; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						tup, err := s.GetTuple(ctx, Config{ThreadID: fmt.Sprintf("w%d", i%writers)})
+						if errors.Is(err, ErrNotFound) {
+							continue
+						}
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						seenMu.Lock()
+						seen[fmt.Sprint(tup.Metadata["tag"])] = true
+						seenMu.Unlock()
+					}
+				})
+			}
+			for w := range writers {
+				wg.Go(func() {
+					wctx := ctx
+					if w%3 != 0 {
+						wctx = WithWriteOptions(ctx, WriteOptions{Durability: NoSync})
+					}
+					for n := range saves {
+						tag := fmt.Sprintf("%d/%d", w, n)
+						_, err := s.Save(wctx, fmt.Sprintf("w%d", w), map[string]any{"n": n}, Metadata{"tag": tag})
+						if err != nil && !errors.Is(err, ErrFailed) {
+							t.Errorf("save %s: %v, want an error wrapping ErrFailed", tag, err)
+						}
+						o.note(tag, err)
+					}
+				})
+			}
+			wg.Wait()
+			close(stop)
+			readers.Wait()
+			if len(o.failed) == 0 {
+				t.Fatalf("no save failed (fsync %d of %d failed)", failAt, calls.Load())
+			}
+			t.Logf("failed %d ok %d seen %d", len(o.failed), len(o.ok), len(seen))
+			for tag := range seen {
+				if o.failed[tag] {
+					t.Errorf("a reader saw save %s, whose call then failed", tag)
+				}
+			}
+			o.check(t, s, writers, "before close")
+		})
+	}
 }
