@@ -22,10 +22,11 @@ import (
 // NoSync saves, deletes and re-creates of the same thread names, the
 // background applier, GC, Compact's swap and backups.
 //
-// Each thread has one writer. Its k-th step (k from 1) is a delete when
+// Each thread has one writer (Sync, NoSync or Async). Its k-th step (k from 1) is a delete when
 // k%stressDeleteEvery == 0 and otherwise a checkpoint whose channel and
 // metadata both hold k, child of the previous one since the last delete.
-// A read is checked against the steps acknowledged before it began (acked)
+// A read is checked against the steps acknowledged before it began (acked;
+// an Async step once a Flush after it returned)
 // and begun before it ended (started): it must show the state after some
 // step k with acked <= k <= started (never older than what was
 // acknowledged, never something not written), the checkpoint's channel
@@ -109,10 +110,16 @@ func TestPooledReadsAgainstModel(t *testing.T) {
 	for i, th := range threads {
 		writers.Go(func() {
 			wctx := ctx
-			if i%2 == 1 {
-				// Half the writers NoSync: their groups go straight into
-				// the shared overlay when nothing waits ahead of them.
+			async := false
+			switch i % 3 {
+			case 1:
+				// NoSync: a group goes straight into the shared overlay
+				// when nothing waits ahead of it.
 				wctx = WithWriteOptions(ctx, WriteOptions{Durability: NoSync})
+			case 2:
+				// Async: a delete and the re-create after it often share
+				// a group. Acknowledged once a Flush returns.
+				wctx, async = WithWriteOptions(ctx, WriteOptions{Durability: Async}), true
 			}
 			parent := ""
 			for k := int64(1); !stopped(); k++ {
@@ -132,6 +139,15 @@ func TestPooledReadsAgainstModel(t *testing.T) {
 						return
 					}
 					parent = cfg.CheckpointID
+				}
+				if async {
+					if k%3 != 0 {
+						continue
+					}
+					if err := s.Flush(ctx); err != nil {
+						fail(err)
+						return
+					}
 				}
 				th.acked.Store(k)
 			}
