@@ -319,3 +319,100 @@ func TestFailedFsyncWithNoSyncBehindShowsNothingOfIt(t *testing.T) {
 		})
 	}
 }
+
+// Close while readers hold and reuse pooled reads, writers save and a
+// Compact may be swapping the file: Close returns (bbolt's Close waits for
+// every read transaction, so a pooled one left open would hang it), every
+// call after it fails with ErrClosed, and a reopen holds every
+// acknowledged Sync save.
+func TestCloseRacesPooledReads(t *testing.T) {
+	t.Parallel()
+	for round := range 4 {
+		t.Run(fmt.Sprint("round", round), func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "s.db")
+			s, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			var acked [4]atomic.Int64
+			var wg sync.WaitGroup
+			for w := range acked {
+				wg.Go(func() {
+					for n := int64(1); ; n++ {
+						_, err := s.Save(ctx, fmt.Sprintf("w%d", w), map[string]any{"n": n}, Metadata{"n": n})
+						if errors.Is(err, ErrClosed) {
+							return
+						}
+						if err != nil {
+							t.Errorf("save: %v", err)
+							return
+						}
+						acked[w].Store(n)
+					}
+				})
+			}
+			for r := range 4 {
+				wg.Go(func() {
+					for i := r; ; i++ {
+						_, err := s.GetTuple(ctx, Config{ThreadID: fmt.Sprintf("w%d", i%len(acked))})
+						if errors.Is(err, ErrClosed) {
+							return
+						}
+						if err != nil && !errors.Is(err, ErrNotFound) {
+							t.Errorf("read: %v", err)
+							return
+						}
+					}
+				})
+			}
+			wg.Go(func() {
+				for {
+					if _, err := s.Compact(ctx, nil); errors.Is(err, ErrClosed) {
+						return
+					} else if err != nil {
+						t.Errorf("compact: %v", err)
+						return
+					}
+				}
+			})
+			time.Sleep(time.Duration(50+50*round) * time.Millisecond)
+			closeWithin(t, s)
+			wg.Wait()
+			r, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeWithin(t, r) // after reads, which leave a pooled one idle
+			for w := range acked {
+				want := acked[w].Load()
+				if want == 0 {
+					continue
+				}
+				tup, err := r.GetTuple(ctx, Config{ThreadID: fmt.Sprintf("w%d", w)})
+				if err != nil {
+					t.Fatalf("w%d after reopen: %v", w, err)
+				}
+				if n := fmt.Sprint(tup.Metadata["n"]); n != fmt.Sprint(want) && n != fmt.Sprint(want+1) {
+					t.Errorf("w%d after reopen: newest save %s, want %d (or the one in flight at Close)", w, n, want)
+				}
+			}
+		})
+	}
+}
+
+// closeWithin closes s, failing t if Close does not return soon.
+func closeWithin(t *testing.T, s *Store) {
+	t.Helper()
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hangs")
+	}
+}
