@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
 )
@@ -16,10 +17,23 @@ import (
 // Between two of them, a reader must see a checkpoint GC is dropping
 // either whole, with all of its pending writes, or not at all: never with
 // part of its writes gone (a resume from it would miss them). Here four
-// checkpoints of 400 writes each are dropped (1,620 keys: two
-// transactions at 1,000), and between them every one of them is read.
+// (KeepLast) or five (ThreadTTL, the whole thread) checkpoints of 400
+// writes each are dropped (over 1,600 keys: several transactions at
+// 1,000), and between two transactions every one of them is read.
 func TestGCNeverShowsACheckpointWithPartOfItsWrites(t *testing.T) {
 	t.Parallel()
+	for name, p := range map[string]Policy{
+		"KeepLast":  {KeepLast: 1},
+		"ThreadTTL": {ThreadTTL: time.Nanosecond}, // the whole thread, in chunks
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			gcShowsNoPartialCheckpoint(t, p)
+		})
+	}
+}
+
+func gcShowsNoPartialCheckpoint(t *testing.T, p Policy) {
 	const cps, writes = 5, 400
 	// Each retention transaction is an op of its own: before each is sent,
 	// the one before it is committed, and every checkpoint is read.
@@ -74,13 +88,17 @@ func TestGCNeverShowsACheckpointWithPartOfItsWrites(t *testing.T) {
 	}
 	check("before GC")
 	inGC.Store(true)
-	st, err := s.GC(ctx, Policy{KeepLast: 1})
+	st, err := s.GC(ctx, p)
 	inGC.Store(false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Checkpoints != cps-1 || st.Writes != (cps-1)*writes {
-		t.Fatalf("GC removed %d checkpoints and %d writes, want %d and %d", st.Checkpoints, st.Writes, cps-1, (cps-1)*writes)
+	want := cps - 1
+	if p.ThreadTTL > 0 {
+		want = cps
+	}
+	if st.Checkpoints != want || st.Writes != want*writes {
+		t.Fatalf("GC removed %d checkpoints and %d writes, want %d and %d", st.Checkpoints, st.Writes, want, want*writes)
 	}
 	if sends < 2 {
 		t.Fatalf("GC sent %d ops, want several (the test needs a boundary)", sends)

@@ -76,7 +76,7 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 				st.phase = phaseDone
 				continue
 			}
-			used, done, err := dropThreadChunk(w, j.thread, budget, &stats)
+			used, done, err := dropThreadChunk(w, j.thread, budget, budget < start || start < j.txKeys, &stats)
 			if err != nil {
 				return ret(err)
 			}
@@ -252,8 +252,9 @@ func newestBefore(r reader, thread string, cutoff time.Time) bool {
 // dropThreadChunk removes a thread's content oldest checkpoint first (so
 // its newest state stays loadable until the end), then its blobs, then
 // the thread bucket, at most budget keys per call; done says the thread is
-// gone.
-func dropThreadChunk(w writer, thread string, budget int, stats *GCStats) (used int, done bool, err error) {
+// gone. shared: the transaction changed keys before this call, so a
+// checkpoint's writes are not split (dropCheckpoint's whole).
+func dropThreadChunk(w writer, thread string, budget int, shared bool, stats *GCStats) (used int, done bool, err error) {
 	if !w.Exists(threadBucket(thread)) {
 		return 0, true, nil
 	}
@@ -272,7 +273,9 @@ func dropThreadChunk(w writer, thread string, budget int, stats *GCStats) (used 
 		if budget-used < 5 {
 			return used, false, nil
 		}
-		n, ok, err := dropCheckpoint(w, thread, ref, budget-used, false, stats)
+		// Whole unless the transaction changed nothing yet (shared: it
+		// did, before this call), as in step.
+		n, ok, err := dropCheckpoint(w, thread, ref, budget-used, shared || used > 0, stats)
 		used += n
 		if err != nil || !ok {
 			return used, false, err
