@@ -382,6 +382,11 @@ type threadJob struct {
 	keepHeads bool
 	// whole removes the entire thread.
 	whole bool
+	// txKeys is the budget of a whole retention transaction (runJobs):
+	// a step given less shares its transaction with jobs before it, and
+	// does not split a checkpoint's writes (dropCheckpoint). Zero: every
+	// step's budget is a whole transaction's.
+	txKeys int
 	// stillWhole, if set, is re-checked before each transaction of a whole
 	// removal; when it no longer holds (a writer brought the thread back
 	// to life), the removal stops and what is left stays consistent.
@@ -434,6 +439,7 @@ func (s *Store) runJobs(ctx context.Context, jobs []*threadJob) (GCStats, error)
 	states := make([]jobState, len(jobs))
 	for i, job := range jobs {
 		states[i] = newJobState(job)
+		job.txKeys = s.tune.gcTxKeys
 	}
 	for i := 0; i < len(jobs); {
 		var next []jobState

@@ -25,7 +25,10 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 					st.next++
 					continue
 				}
-				used, done, err := dropCheckpoint(w, j.thread, ref, budget, &stats)
+				// A transaction that already changed keys leaves a
+				// checkpoint whose writes do not all fit to the next one.
+				whole := budget < start || start < j.txKeys
+				used, done, err := dropCheckpoint(w, j.thread, ref, budget, whole, &stats)
 				if err != nil {
 					return ret(err)
 				}
@@ -73,7 +76,7 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 				st.phase = phaseDone
 				continue
 			}
-			used, done, err := dropThreadChunk(w, j.thread, budget, &stats)
+			used, done, err := dropThreadChunk(w, j.thread, budget, budget < start || start < j.txKeys, &stats)
 			if err != nil {
 				return ret(err)
 			}
@@ -93,7 +96,14 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 // checkpoint itself stays until its last write is gone, so it is never
 // half-indexed). In the same transaction it marks its namespace for a blob
 // sweep (sweepKey), unless already marked.
-func dropCheckpoint(w writer, thread string, ref cpRef, budget int, stats *GCStats) (used int, done bool, err error) {
+//
+// With whole, a checkpoint whose writes and keys do not all fit in budget
+// is left alone (used 0, done false) for a fresh transaction: between two
+// transactions readers would otherwise see it with part of its pending
+// writes (a resume from it would miss them). Without whole (a transaction
+// that changed nothing yet) it is split: a checkpoint with more writes
+// than a transaction holds cannot go in one.
+func dropCheckpoint(w writer, thread string, ref cpRef, budget int, whole bool, stats *GCStats) (used int, done bool, err error) {
 	key := checkpointKey(ref.ns, ref.id)
 	cpPath := threadPath(thread, bucketCheckpoints)
 	rec := w.Get(cpPath, key)
@@ -101,16 +111,29 @@ func dropCheckpoint(w writer, thread string, ref cpRef, budget int, stats *GCSta
 		return 0, true, nil // already gone
 	}
 	wrPath := threadPath(thread, bucketWrites)
+	mark := sweepKey(thread, ref.ns)
+	need := 4
+	if w.Get(sweepPath, mark) == nil {
+		need++
+	}
+	if whole {
+		room := budget - need
+		n := 0
+		if err := w.Scan(wrPath, key, nil, false, func(_, _ []byte) error {
+			n++
+			return keepScanning(n <= room)
+		}); err != nil {
+			return 0, false, err
+		}
+		if n > room {
+			return 0, false, nil
+		}
+	}
 	n, _, err := deleteRange(w, wrPath, key, budget, nil, &stats.BytesFreed)
 	used += n
 	stats.Writes += n
 	if err != nil {
 		return used, false, err
-	}
-	mark := sweepKey(thread, ref.ns)
-	need := 4
-	if w.Get(sweepPath, mark) == nil {
-		need++
 	}
 	if budget-used < need {
 		return used, false, nil // (this also covers writes cut short by the budget)
@@ -229,8 +252,9 @@ func newestBefore(r reader, thread string, cutoff time.Time) bool {
 // dropThreadChunk removes a thread's content oldest checkpoint first (so
 // its newest state stays loadable until the end), then its blobs, then
 // the thread bucket, at most budget keys per call; done says the thread is
-// gone.
-func dropThreadChunk(w writer, thread string, budget int, stats *GCStats) (used int, done bool, err error) {
+// gone. shared: the transaction changed keys before this call, so a
+// checkpoint's writes are not split (dropCheckpoint's whole).
+func dropThreadChunk(w writer, thread string, budget int, shared bool, stats *GCStats) (used int, done bool, err error) {
 	if !w.Exists(threadBucket(thread)) {
 		return 0, true, nil
 	}
@@ -249,7 +273,9 @@ func dropThreadChunk(w writer, thread string, budget int, stats *GCStats) (used 
 		if budget-used < 5 {
 			return used, false, nil
 		}
-		n, ok, err := dropCheckpoint(w, thread, ref, budget-used, stats)
+		// Whole unless the transaction changed nothing yet (shared: it
+		// did, before this call), as in step.
+		n, ok, err := dropCheckpoint(w, thread, ref, budget-used, shared || used > 0, stats)
 		used += n
 		if err != nil || !ok {
 			return used, false, err
