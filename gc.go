@@ -81,8 +81,9 @@ type Policy struct {
 	ThreadTTL time.Duration
 	// DryRun computes what GC would remove without removing anything.
 	DryRun bool
-	// Progress, if set, is called after each committed transaction with
-	// what the run has removed so far (for progress bars).
+	// Progress, if set, is called after each batch of planned threads is
+	// carried out (one or more committed transactions) with what the run
+	// has removed so far (for progress bars).
 	Progress func(sofar GCStats)
 }
 
