@@ -100,7 +100,7 @@ func runW4(ctx context.Context, cfg config, w1in *w1Input, dir string, pr *peer,
 		return nil, err
 	}
 	logf("W4: R1-R4 latencies on W1 and W4, taking turns (%d rounds)", w4ReadRounds)
-	lr, err := interleavedReads(ctx, []*readSide{{st: w1st, in: w1in, th: w1load.threads}, {st: st, in: in, th: threads}}, w4ReadRounds)
+	lr, err := interleavedReads(ctx, []*readSide{{st: w1st, in: w1in, th: w1load.threads, sameS: w1in.S}, {st: st, in: in, th: threads, sameS: w1in.S}}, w4ReadRounds)
 	if err != nil {
 		return nil, fmt.Errorf("W4: reads: %w", err)
 	}

@@ -33,6 +33,12 @@ type latFig struct {
 // checkpoints each call returned.
 type latReads struct {
 	r1, r2, r3, r4, r4Item latFig
+	// r2Same and r3Same read checkpoints of W1's sizes on both stores
+	// (steps below W1's S): W1's state grows by a message a step, so a
+	// W4 checkpoint at step 400 is ten times the bytes of any W1 one, and
+	// R1-R3 on W4 mix what the store holds with what each read returns.
+	// These two keep the size equal and leave only the store's size.
+	r2Same, r3Same latFig
 }
 
 // latOf summarises per-call latencies in µs (sorted in place).
@@ -48,11 +54,13 @@ func latOf(lat []float64, items int) latFig {
 // latRaw collects one store's per-call latencies (µs) over the rounds.
 type latRaw struct {
 	r1, r2, r3, r4, r4Item []float64
+	r2Same, r3Same         []float64
 	r3Items, r4Items       int
 }
 
 func (l *latRaw) result() *latReads {
-	return &latReads{r1: latOf(l.r1, 0), r2: latOf(l.r2, 0), r3: latOf(l.r3, l.r3Items), r4: latOf(l.r4, l.r4Items), r4Item: latOf(l.r4Item, l.r4Items)}
+	return &latReads{r1: latOf(l.r1, 0), r2: latOf(l.r2, 0), r3: latOf(l.r3, l.r3Items), r4: latOf(l.r4, l.r4Items), r4Item: latOf(l.r4Item, l.r4Items),
+		r2Same: latOf(l.r2Same, 0), r3Same: latOf(l.r3Same, 0)}
 }
 
 // readSide is one store with the input and threads its reads are made of.
@@ -61,6 +69,8 @@ type readSide struct {
 	in  *w1Input
 	th  []thread
 	raw latRaw
+	// sameS is W1's steps per thread: the same-size reads stay below it.
+	sameS int
 }
 
 // interleavedReads times R1-R4 on each side, taking turns: each of rounds
@@ -116,6 +126,20 @@ func readRound(ctx context.Context, sd *readSide, r, rounds int) error {
 		}
 		raw.r2 = append(raw.r2, micros(d))
 	}
+	// R2 at W1's sizes: the same picks, their step folded below sameS.
+	for _, p := range in.picks[from:to] {
+		c := ckpt.Config{ThreadID: th[p[0]].id, CheckpointID: th[p[0]].ids[p[1]%min(sd.sameS, S)]}
+		t0 := time.Now()
+		tup, err := st.GetTuple(ctx, c)
+		d := time.Since(t0)
+		if err != nil {
+			return fmt.Errorf("R2 at W1's sizes: %w", err)
+		}
+		if tup.Config.CheckpointID != c.CheckpointID {
+			return fmt.Errorf("R2 at W1's sizes: asked for %s, got %s", c.CheckpointID, tup.Config.CheckpointID)
+		}
+		raw.r2Same = append(raw.r2Same, micros(d))
+	}
 	list := func(name string, opts ckpt.ListOptions, want int) (float64, error) {
 		items := 0
 		t0 := time.Now()
@@ -139,6 +163,19 @@ func readRound(ctx context.Context, sd *readSide, r, rounds int) error {
 		}
 		raw.r3 = append(raw.r3, d)
 		raw.r3Items += min(10, S)
+	}
+	// R3 at W1's sizes: the 10 checkpoints before step sameS (W1's latest
+	// 10; on W4 the same steps of a longer thread).
+	for i := from; i < to; i++ {
+		opts := ckpt.ListOptions{ThreadID: th[i%T].id, Namespace: ckpt.NS(""), Limit: 10}
+		if sd.sameS < S {
+			opts.Before = th[i%T].ids[sd.sameS]
+		}
+		d, err := list("R3 at W1's sizes", opts, min(10, sd.sameS, S))
+		if err != nil {
+			return err
+		}
+		raw.r3Same = append(raw.r3Same, d)
 	}
 	for i := from; i < to; i++ {
 		d, err := list("R4", ckpt.ListOptions{ThreadID: th[i%T].id, Namespace: ckpt.NS(""), Filter: map[string]any{"node": "tools"}}, S/2)

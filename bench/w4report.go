@@ -82,6 +82,8 @@ func writeW4Reads(w io.Writer, r *w4Result) {
 		{"R3 list(thread, limit 10)", a.r3, b.r3},
 		{fmt.Sprintf("R4 list(filter node=tools), per call (W1: %d, W4: %d checkpoints)", r.w1S/2, r.S/2), a.r4, b.r4},
 		{"R4 per checkpoint returned", a.r4Item, b.r4Item},
+		{fmt.Sprintf("R2 by id, steps below %d (W1's sizes on both)", r.w1S), a.r2Same, b.r2Same},
+		{fmt.Sprintf("R3 list 10 before step %d (W1's sizes on both)", r.w1S), a.r3Same, b.r3Same},
 	} {
 		cells = append(cells, []string{f.label, strconv.Itoa(f.w1.calls), strconv.Itoa(f.w4.calls),
 			num(f.w1.p50, "µs"), num(f.w4.p50, "µs"), ratioStr(f.w4.p50 / f.w1.p50),
@@ -101,7 +103,8 @@ func w4Targets(r *w4Result) []target {
 	for _, f := range []struct {
 		name   string
 		w1, w4 latFig
-	}{{"R1", a.r1, b.r1}, {"R2", a.r2, b.r2}, {"R3", a.r3, b.r3}, {"R4 per checkpoint returned", a.r4Item, b.r4Item}} {
+	}{{"R1", a.r1, b.r1}, {"R2", a.r2, b.r2}, {"R3", a.r3, b.r3}, {"R4 per checkpoint returned", a.r4Item, b.r4Item},
+		{"R2 at W1's sizes", a.r2Same, b.r2Same}, {"R3 at W1's sizes", a.r3Same, b.r3Same}} {
 		ts = append(ts,
 			target{"18", f.name + " p50 on W4 within 1.5x of W1", f.w4.p50 / f.w1.p50, 1.5, true, "W4 p50 / W1 p50", false},
 			target{"18", f.name + " p99 on W4 within 1.5x of W1", f.w4.p99 / f.w1.p99, 1.5, true, "W4 p99 / W1 p99", false})
