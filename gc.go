@@ -42,7 +42,11 @@ import (
 // keys (header, metadata, thread order, global index) plus one per pending
 // write; a blob costs one; a sweep mark one. Other writers run between two
 // such transactions, so this bounds how long retention holds them up.
-// The exported docs say "1,000 keys": change them with it.
+// One exception: a checkpoint is never split across transactions (readers
+// between them would see it with part of its pending writes), so one with
+// more writes than this goes whole, in a larger transaction of its own
+// (gc_steps.go, dropCheckpoint). The exported docs say "1,000 keys":
+// change them with it.
 //
 // Why 1,000 (it was 10,000): a writer's op is acknowledged with the whole
 // group it was committed in, and GC queues its next transaction as soon as
@@ -126,7 +130,9 @@ func (a *GCStats) add(b GCStats) {
 }
 
 // GC removes what p selects, thread by thread, in transactions of at most
-// 1,000 keys. It can run while the store is in use. If it fails or ctx
+// 1,000 keys (a checkpoint with more pending writes than that goes whole,
+// in one larger transaction: no reader sees part of a checkpoint). It can
+// run while the store is in use. If it fails or ctx
 // ends, what it removed so far stays removed (with consistent indexes and
 // blobs) and the returned stats count it; running it again finishes the job.
 func (s *Store) GC(ctx context.Context, p Policy) (st GCStats, err error) {

@@ -19,22 +19,26 @@ import (
 // part of its writes gone (a resume from it would miss them). Here four
 // (KeepLast) or five (ThreadTTL, the whole thread) checkpoints of 400
 // writes each are dropped (over 1,600 keys: several transactions at
-// 1,000), and between two transactions every one of them is read.
+// 1,000), and between two transactions every one of them is read. With
+// 1,500 writes each, a checkpoint holds more than one transaction's
+// budget: it goes whole, in one larger transaction, not split.
 func TestGCNeverShowsACheckpointWithPartOfItsWrites(t *testing.T) {
 	t.Parallel()
 	for name, p := range map[string]Policy{
 		"KeepLast":  {KeepLast: 1},
 		"ThreadTTL": {ThreadTTL: time.Nanosecond}, // the whole thread, in chunks
 	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			gcShowsNoPartialCheckpoint(t, p)
-		})
+		for _, writes := range []int{400, 1500} {
+			t.Run(fmt.Sprintf("%s/%d writes", name, writes), func(t *testing.T) {
+				t.Parallel()
+				gcShowsNoPartialCheckpoint(t, p, writes)
+			})
+		}
 	}
 }
 
-func gcShowsNoPartialCheckpoint(t *testing.T, p Policy) {
-	const cps, writes = 5, 400
+func gcShowsNoPartialCheckpoint(t *testing.T, p Policy, writes int) {
+	const cps = 5
 	// Each retention transaction is an op of its own: before each is sent,
 	// the one before it is committed, and every checkpoint is read.
 	var check func(when string)

@@ -7,6 +7,7 @@ package ckpt
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -90,19 +91,19 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 	return ret(nil)
 }
 
-// dropCheckpoint deletes one checkpoint: its pending writes first, then its
-// header, metadata, order and index entries, spending at most budget keys.
-// done is false when its writes did not all fit; the rest go next time (the
-// checkpoint itself stays until its last write is gone, so it is never
-// half-indexed). In the same transaction it marks its namespace for a blob
-// sweep (sweepKey), unless already marked.
+// dropCheckpoint deletes one checkpoint in one transaction: its pending
+// writes, its header, metadata, order and index entries. In the same
+// transaction it marks its namespace for a blob sweep (sweepKey), unless
+// already marked.
 //
-// With whole, a checkpoint whose writes and keys do not all fit in budget
-// is left alone (used 0, done false) for a fresh transaction: between two
-// transactions readers would otherwise see it with part of its pending
-// writes (a resume from it would miss them). Without whole (a transaction
-// that changed nothing yet) it is split: a checkpoint with more writes
-// than a transaction holds cannot go in one.
+// A checkpoint is never split across transactions: between two of them
+// readers would see it with part of its pending writes (a resume from it
+// would miss them). With whole, one whose writes and keys do not all fit
+// in budget is left alone (used 0, done false) for a fresh transaction.
+// Without whole (the transaction changed nothing yet) it goes in this one
+// even past budget: a checkpoint with more pending writes than a
+// retention transaction holds (gcTxKeys) costs one larger transaction,
+// as the PutWrites calls that stored them did.
 func dropCheckpoint(w writer, thread string, ref cpRef, budget int, whole bool, stats *GCStats) (used int, done bool, err error) {
 	key := checkpointKey(ref.ns, ref.id)
 	cpPath := threadPath(thread, bucketCheckpoints)
@@ -129,14 +130,18 @@ func dropCheckpoint(w writer, thread string, ref cpRef, budget int, whole bool, 
 			return 0, false, nil
 		}
 	}
-	n, _, err := deleteRange(w, wrPath, key, budget, nil, &stats.BytesFreed)
+	limit := budget
+	if !whole {
+		limit = math.MaxInt // the whole checkpoint, past budget if need be
+	}
+	n, _, err := deleteRange(w, wrPath, key, limit, nil, &stats.BytesFreed)
 	used += n
 	stats.Writes += n
 	if err != nil {
 		return used, false, err
 	}
-	if budget-used < need {
-		return used, false, nil // (this also covers writes cut short by the budget)
+	if whole && budget-used < need {
+		return used, false, nil // (cannot happen: whole counted the writes first)
 	}
 	if need == 5 {
 		// Not empty: bbolt reads an empty value back as nil (absent) in the
