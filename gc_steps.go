@@ -103,7 +103,7 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 // Without whole (the transaction changed nothing yet) it goes in this one
 // even past budget: a checkpoint with more pending writes than a
 // retention transaction holds (gcTxKeys) costs one larger transaction,
-// as the PutWrites calls that stored them did.
+// which is rare and bounded by what the checkpoint holds.
 func dropCheckpoint(w writer, thread string, ref cpRef, budget int, whole bool, stats *GCStats) (used int, done bool, err error) {
 	key := checkpointKey(ref.ns, ref.id)
 	cpPath := threadPath(thread, bucketCheckpoints)
