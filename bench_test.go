@@ -312,26 +312,32 @@ func BenchmarkDeltaFold(b *testing.B) {
 // concurrent figures do: what group commit shares.
 func BenchmarkPutFullParallel(b *testing.B) {
 	msgs := benchMessages(10)
+	parallelWriters(b, func(s *ckpt.Store, newThread func() string, pb *testing.PB) {
+		thread, parent := newThread(), ""
+		for i := 0; pb.Next(); i++ {
+			cp, meta, nv, writes := benchStep(i, msgs)
+			cfg, err := s.PutFull(ctx, ckpt.Config{ThreadID: thread, CheckpointID: parent}, cp, meta, nv,
+				[]ckpt.TaskWrites{{TaskID: "task-" + strconv.Itoa(i), Writes: writes}})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			parent = cfg.CheckpointID
+		}
+	})
+}
+
+// parallelWriters runs body on 16 goroutines (2 cores x 8) against a fresh
+// store per durability; newThread names a thread no other writer uses.
+func parallelWriters(b *testing.B, body func(s *ckpt.Store, newThread func() string, pb *testing.PB)) {
 	for _, d := range durabilities {
 		b.Run(d.String(), func(b *testing.B) {
 			s, _ := openTemp(b, ckpt.Options{Durability: d})
 			var next atomic.Int64
+			newThread := func() string { return "t" + strconv.FormatInt(next.Add(1), 10) }
 			b.SetParallelism(8) // 16 goroutines on 2 cores
 			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				thread := "t" + strconv.FormatInt(next.Add(1), 10)
-				parent := ""
-				for i := 0; pb.Next(); i++ {
-					cp, meta, nv, writes := benchStep(i, msgs)
-					cfg, err := s.PutFull(ctx, ckpt.Config{ThreadID: thread, CheckpointID: parent}, cp, meta, nv,
-						[]ckpt.TaskWrites{{TaskID: "task-" + strconv.Itoa(i), Writes: writes}})
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					parent = cfg.CheckpointID
-				}
-			})
+			b.RunParallel(func(pb *testing.PB) { body(s, newThread, pb) })
 		})
 	}
 }
@@ -352,37 +358,29 @@ func BenchmarkPutParallelGrowing(b *testing.B) { benchParallelGrowing(b, false) 
 func benchParallelGrowing(b *testing.B, full bool) {
 	const steps = 50
 	msgs := benchMessages(steps)
-	for _, d := range durabilities {
-		b.Run(d.String(), func(b *testing.B) {
-			s, _ := openTemp(b, ckpt.Options{Durability: d})
-			var next atomic.Int64
-			b.SetParallelism(8) // 16 goroutines on 2 cores
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				var thread, parent string
-				for i := 0; pb.Next(); i++ {
-					st := i % steps
-					if st == 0 {
-						thread, parent = "t"+strconv.FormatInt(next.Add(1), 10), ""
-					}
-					cp, meta, nv, writes := benchStep(st, msgs[:st+1])
-					cfg := ckpt.Config{ThreadID: thread, CheckpointID: parent}
-					task := "task-" + strconv.Itoa(st)
-					var err error
-					if full {
-						cfg, err = s.PutFull(ctx, cfg, cp, meta, nv, []ckpt.TaskWrites{{TaskID: task, Writes: writes}})
-					} else if cfg, err = s.Put(ctx, cfg, cp, meta, nv); err == nil {
-						err = s.PutWrites(ctx, cfg, writes, task, "")
-					}
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					parent = cfg.CheckpointID
-				}
-			})
-		})
-	}
+	parallelWriters(b, func(s *ckpt.Store, newThread func() string, pb *testing.PB) {
+		var thread, parent string
+		for i := 0; pb.Next(); i++ {
+			st := i % steps
+			if st == 0 {
+				thread, parent = newThread(), ""
+			}
+			cp, meta, nv, writes := benchStep(st, msgs[:st+1])
+			cfg := ckpt.Config{ThreadID: thread, CheckpointID: parent}
+			task := "task-" + strconv.Itoa(st)
+			var err error
+			if full {
+				cfg, err = s.PutFull(ctx, cfg, cp, meta, nv, []ckpt.TaskWrites{{TaskID: task, Writes: writes}})
+			} else if cfg, err = s.Put(ctx, cfg, cp, meta, nv); err == nil {
+				err = s.PutWrites(ctx, cfg, writes, task, "")
+			}
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			parent = cfg.CheckpointID
+		}
+	})
 }
 
 // BenchmarkAsyncW1 writes W1-shaped steps (Put then PutWrites) round-robin
