@@ -157,7 +157,9 @@ func marshalSealed(prefix []byte, v any, seal bool) ([]byte, error) {
 			b = appendSum(b)
 		}
 		out := bytes.Clone(b)
-		pe.buf = bytes.NewBuffer(b[:0]) // keep the grown scratch space
+		// Keep the grown scratch space, in the same Buffer: a new one
+		// per call was an allocation per record.
+		*pe.buf = *bytes.NewBuffer(b[:0])
 		pe.enc.ResetWriter(pe.buf)
 		return out, nil
 	}
