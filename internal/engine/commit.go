@@ -66,8 +66,10 @@ type walState struct {
 	sharedView, unsyncedView View
 }
 
-// publish makes the shared tree as it is now what new readers see.
-func (w *walState) publish() { w.snaps.Publish(w.shared, w.gen, w.pruned) }
+// publish makes the shared tree as it is now what new readers see; locked:
+// the change before it left the snapshots' lock held (Snapshots.Change).
+// Every change of shared goes between a Change and a publish.
+func (w *walState) publish(locked bool) { w.snaps.Publish(w.shared, w.gen, w.pruned, locked) }
 
 // readWAL reads what a previous run logged and did not apply. Open calls it
 // before it writes anything: a damaged log (ErrCorrupt) leaves both files
@@ -125,7 +127,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 		if err != nil {
 			return fmt.Errorf("%w: write-ahead log: %v", ErrCorrupt, err)
 		}
-		w.publish()
+		w.publish(false)
 		e.wal = w
 		return nil
 	}
@@ -149,7 +151,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1), snaps: NewSnapshots(mark)}
 	w.ap = NewApplier(ApplierConfig{FS: &e.fs, DBMu: &e.dbMu, DB: &e.db, Snaps: w.snaps,
 		Mark: mark, Commit: e.commitBolt, OnApplied: e.obs.Applied}, applied)
-	w.publish()
+	w.publish(false)
 	e.wal = w
 	go w.ap.Run()
 	go w.syncer()
@@ -302,12 +304,15 @@ func (e *Engine) logGroup(ops []*Op) {
 // whose wait is over.
 func (e *Engine) finishFlights() {
 	w := e.wal
-	n, merged := 0, false
+	n, merged, locked := 0, false, false
 	for _, f := range w.flights {
 		if f.want > w.durable {
 			break
 		}
 		if g := f.group; g != nil {
+			if !merged {
+				locked = w.snaps.Change(false)
+			}
 			g.Keys = MergeOverlay(w.shared, f.tree)
 			w.gen = g.Gen
 			merged = true
@@ -318,7 +323,7 @@ func (e *Engine) finishFlights() {
 		// Published before anyone is acknowledged, so a caller reads its
 		// own write; and before the applier gets the groups, so bbolt never
 		// holds a group no snapshot has.
-		w.publish()
+		w.publish(locked)
 	}
 	for _, f := range w.flights[:n] {
 		if g := f.group; g != nil {
@@ -392,9 +397,11 @@ func (e *Engine) pruneApplied() {
 	if n == 0 {
 		return
 	}
+	// A prune of a whole batch takes too long for readers to wait on.
+	w.snaps.Change(true)
 	w.shared = PruneOverlay(w.shared, w.groups[:n], applied)
 	w.pruned = applied
-	w.publish()
+	w.publish(false)
 	for _, g := range w.groups[:n] {
 		w.unapplied -= g.Size
 	}
