@@ -157,7 +157,9 @@ func marshalSealed(prefix []byte, v any, seal bool) ([]byte, error) {
 			b = appendSum(b)
 		}
 		out := bytes.Clone(b)
-		pe.buf = bytes.NewBuffer(b[:0]) // keep the grown scratch space
+		// Keep the grown scratch space, in the same Buffer: a new one
+		// per call was an allocation per record.
+		*pe.buf = *bytes.NewBuffer(b[:0])
 		pe.enc.ResetWriter(pe.buf)
 		return out, nil
 	}
@@ -223,21 +225,28 @@ func normalize(v any) any { return saverkit.Normalize(v) }
 // encodeValue encodes one user value (a channel value, a pending write's
 // value). An error names the path inside the value that failed.
 func encodeValue(what string, v any) (Raw, error) {
+	return encodeDescribed(func() string { return what }, v)
+}
+
+// encodeDescribed is encodeValue with what built only for an error: Put
+// encodes every channel and write, and a description built for each was
+// an allocation each.
+func encodeDescribed(what func() string, v any) (Raw, error) {
 	if r, ok := v.(Raw); ok {
 		if err := lockedKey(r); err != nil {
-			return nil, fmt.Errorf("%s: a sealed value read without its key: %w", what, err)
+			return nil, fmt.Errorf("%s: a sealed value read without its key: %w", what(), err)
 		}
 		if tooDeep(r) {
-			return nil, fmt.Errorf("%w: %s: %v", ErrEncode, what, errTooDeep)
+			return nil, fmt.Errorf("%w: %s: %v", ErrEncode, what(), errTooDeep)
 		}
 		return r, nil
 	}
 	b, err := marshal(nil, v)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s%s: %v", ErrEncode, what, badPath(reflect.ValueOf(v)), err)
+		return nil, fmt.Errorf("%w: %s%s: %v", ErrEncode, what(), badPath(reflect.ValueOf(v)), err)
 	}
 	if tooDeep(b) { // reads would refuse it (depth.go)
-		return nil, fmt.Errorf("%w: %s: %v", ErrEncode, what, errTooDeep)
+		return nil, fmt.Errorf("%w: %s: %v", ErrEncode, what(), errTooDeep)
 	}
 	return b, nil
 }

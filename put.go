@@ -127,7 +127,7 @@ func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions
 			p.blobs = append(p.blobs, blobWrite{channel: ch, version: ver, empty: true})
 			continue
 		}
-		raw, err := encodeValue(fmt.Sprintf("channel %q", ch), v)
+		raw, err := encodeDescribed(func() string { return fmt.Sprintf("channel %q", ch) }, v)
 		if err != nil {
 			return nil, err
 		}
@@ -298,7 +298,7 @@ func prepareWrites(kr *keyring, thread, ns string, id [idLen]byte, writes []Writ
 		if err := validName("channel name", wr.Channel, MaxNameLen); err != nil {
 			return pw, err
 		}
-		raw, err := encodeValue(fmt.Sprintf("write %d (channel %q)", i, wr.Channel), wr.Value)
+		raw, err := encodeDescribed(func() string { return fmt.Sprintf("write %d (channel %q)", i, wr.Channel) }, wr.Value)
 		if err != nil {
 			return pw, err
 		}

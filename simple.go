@@ -101,7 +101,7 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 		if err := validName("channel name", ch, MaxNameLen); err != nil {
 			return "", err
 		}
-		raw, err := encodeValue(fmt.Sprintf("channel %q", ch), v)
+		raw, err := encodeDescribed(func() string { return fmt.Sprintf("channel %q", ch) }, v)
 		if err != nil {
 			return "", err
 		}

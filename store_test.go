@@ -184,6 +184,26 @@ func TestConcurrentSavesDoNotMixThreads(t *testing.T) {
 	}
 }
 
+// Put and PutWrites name the channel or write that does not encode (the
+// description is built only then).
+func TestErrEncodeNamesPutChannelAndWrite(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t, ckpt.Options{})
+	cp := ckpt.Checkpoint{V: 4, ChannelValues: map[string]any{"bad": make(chan int)}, ChannelVersions: map[string]string{"bad": "1"}}
+	_, err := s.Put(ctx, ckpt.Config{ThreadID: "t"}, cp, nil, map[string]string{"bad": "1"})
+	if !errors.Is(err, ckpt.ErrEncode) || !strings.Contains(err.Error(), `channel "bad"`) {
+		t.Fatalf("Put: err = %v, want ErrEncode naming the channel", err)
+	}
+	cfg, err := s.Put(ctx, ckpt.Config{ThreadID: "t"}, ckpt.Checkpoint{V: 4}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.PutWrites(ctx, cfg, []ckpt.Write{{Channel: "ok", Value: 1}, {Channel: "w", Value: func() {}}}, "task", "")
+	if !errors.Is(err, ckpt.ErrEncode) || !strings.Contains(err.Error(), `write 1 (channel "w")`) {
+		t.Fatalf("PutWrites: err = %v, want ErrEncode naming the write", err)
+	}
+}
+
 func TestErrEncodeNamesChannelAndPath(t *testing.T) {
 	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})

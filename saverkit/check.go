@@ -53,5 +53,8 @@ func CheckChannel(channel, version string) error {
 	if err := CheckName("channel name", channel, MaxNameLen); err != nil {
 		return err
 	}
+	if len(version) <= MaxNameLen {
+		return nil // no description to build: Put checks every channel
+	}
 	return CheckName(fmt.Sprintf("version of channel %q", channel), version, MaxNameLen)
 }

@@ -36,6 +36,18 @@ func TestChecksReturnErrInvalidConfig(t *testing.T) {
 	}
 }
 
+// A valid channel costs no allocation: Put checks every channel of every
+// step, and the version's description is built only for an error.
+func TestCheckChannelValidAllocatesNothing(t *testing.T) {
+	long := strings.Repeat("x", saverkit.MaxNameLen+1)
+	if err := saverkit.CheckChannel("c", long); err == nil || !strings.Contains(err.Error(), `version of channel "c"`) {
+		t.Fatalf("long version: %v, want it named", err)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = saverkit.CheckChannel("messages", "00000000000000000000000000000001.0.5") }); n != 0 {
+		t.Fatalf("a valid channel allocates %.0f times, want 0", n)
+	}
+}
+
 func TestIDSourceIncreasesPastObservedAndClockSteps(t *testing.T) {
 	src := saverkit.NewIDSource()
 	now := time.Now()

@@ -59,12 +59,17 @@ type walState struct {
 	syncReq  chan uint64
 	syncRes  chan syncResult
 
-	mutsHint int      // the last group's change count
-	undo     []ovUndo // the scratch trees' undo log, reused
+	mutsHint int // the last group's change count
+	// The group's writer and the views beneath it, re-aimed for every
+	// group: their buffers, undo log and slabs serve every group.
+	ow                       TreeWriter
+	sharedView, unsyncedView View
 }
 
-// publish makes the shared tree as it is now what new readers see.
-func (w *walState) publish() { w.snaps.Publish(w.shared, w.gen, w.pruned) }
+// publish makes the shared tree as it is now what new readers see; locked:
+// the change before it left the snapshots' lock held (Snapshots.Change).
+// Every change of shared goes between a Change and a publish.
+func (w *walState) publish(locked bool) { w.snaps.Publish(w.shared, w.gen, w.pruned, locked) }
 
 // readWAL reads what a previous run logged and did not apply. Open calls it
 // before it writes anything: a damaged log (ErrCorrupt) leaves both files
@@ -122,7 +127,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 		if err != nil {
 			return fmt.Errorf("%w: write-ahead log: %v", ErrCorrupt, err)
 		}
-		w.publish()
+		w.publish(false)
 		e.wal = w
 		return nil
 	}
@@ -146,7 +151,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1), snaps: NewSnapshots(mark)}
 	w.ap = NewApplier(ApplierConfig{FS: &e.fs, DBMu: &e.dbMu, DB: &e.db, Snaps: w.snaps,
 		Mark: mark, Commit: e.commitBolt, OnApplied: e.obs.Applied}, applied)
-	w.publish()
+	w.publish(false)
 	e.wal = w
 	go w.ap.Run()
 	go w.syncer()
@@ -237,38 +242,46 @@ func (e *Engine) logGroup(ops []*Op) {
 		return
 	}
 	// The commit loop is the only writer of shared and of the flights'
-	// trees: it reads them unlocked.
-	var base Reader = w.shared.LoopView(NewBoltView(tx))
+	// trees: it reads them unlocked. The bbolt view is a pooled one (a
+	// kilobyte of cache room otherwise made per group).
+	bv := readView(tx)
+	w.sharedView.aim(w.shared, bv)
+	var base Reader = &w.sharedView
 	if w.unsynced.Len() > 0 {
-		base = w.unsynced.LoopView(base)
+		w.unsyncedView.aim(w.unsynced, base)
+		base = &w.unsyncedView
 	}
-	ow := NewTreeWriter(NewTree(), base, w.written+1)
+	ow := &w.ow
+	ow.reuse(NewTree(), base, w.written+1)
 	// The group's change log goes to the log and stays with the group
 	// until the applier has it: sized after the last group's, it need not
 	// grow (and copy) a dozen times per group.
 	ow.muts = make([]Mutation, 0, w.mutsHint+w.mutsHint/4+8)
-	// The undo log dies with the group: one buffer serves every group.
-	ow.undo = w.undo[:0]
 	// The tree takes any op back: no op fails the group half-way.
 	_, needSync, barrier, _ := applyOps(ops, f.errs, ow, &treeScope{w: ow})
+	// Nothing read through the views outlives the transaction: the ops
+	// copy what they keep.
+	w.sharedView.drop()
+	w.unsyncedView.drop()
+	bv.recycle()
 	_ = tx.Rollback()
 	e.dbMu.RUnlock()
-	clear(ow.undo) // let go of the items it points to
-	w.undo = ow.undo[:0]
-	w.mutsHint = len(ow.Muts())
-	if len(ow.Muts()) > 0 {
-		n, err := w.log.Append(ow.Gen(), ow.Muts())
+	muts, scratch, gen := ow.Muts(), ow.Scratch(), ow.Gen()
+	ow.release()
+	w.mutsHint = len(muts)
+	if len(muts) > 0 {
+		n, err := w.log.Append(gen, muts)
 		if err != nil {
 			// Nothing of the group counts: its scratch tree is dropped, its
 			// bytes are erased, and the store stops writing. The groups
 			// before it finish as their fsync says.
 			fail(e.persistFailed(FailLog, errors.Join(err, w.log.Erase(f.off))))
 		} else {
-			w.written = ow.Gen()
-			f.group = &Group{Gen: ow.Gen(), Muts: ow.Muts(), Size: n}
-			f.tree = ow.Scratch()
+			w.written = gen
+			f.group = &Group{Gen: gen, Muts: muts, Size: n}
+			f.tree = scratch
 			if needSync {
-				f.want = ow.Gen()
+				f.want = gen
 			}
 		}
 	}
@@ -291,12 +304,15 @@ func (e *Engine) logGroup(ops []*Op) {
 // whose wait is over.
 func (e *Engine) finishFlights() {
 	w := e.wal
-	n, merged := 0, false
+	n, merged, locked := 0, false, false
 	for _, f := range w.flights {
 		if f.want > w.durable {
 			break
 		}
 		if g := f.group; g != nil {
+			if !merged {
+				locked = w.snaps.Change(false)
+			}
 			g.Keys = MergeOverlay(w.shared, f.tree)
 			w.gen = g.Gen
 			merged = true
@@ -307,7 +323,7 @@ func (e *Engine) finishFlights() {
 		// Published before anyone is acknowledged, so a caller reads its
 		// own write; and before the applier gets the groups, so bbolt never
 		// holds a group no snapshot has.
-		w.publish()
+		w.publish(locked)
 	}
 	for _, f := range w.flights[:n] {
 		if g := f.group; g != nil {
@@ -381,9 +397,11 @@ func (e *Engine) pruneApplied() {
 	if n == 0 {
 		return
 	}
+	// A prune of a whole batch takes too long for readers to wait on.
+	w.snaps.Change(true)
 	w.shared = PruneOverlay(w.shared, w.groups[:n], applied)
 	w.pruned = applied
-	w.publish()
+	w.publish(false)
 	for _, g := range w.groups[:n] {
 		w.unapplied -= g.Size
 	}

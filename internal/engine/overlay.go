@@ -211,6 +211,25 @@ func NewTreeWriter(tree *Tree, base Reader, gen uint64) *TreeWriter {
 	return &TreeWriter{View: View{tree: tree, base: base, states: tree.states, loop: true}, gen: gen}
 }
 
+// reuse makes w a writer of group gen into tree on top of base, as
+// NewTreeWriter, keeping its buffers, undo log and the rest of its slabs:
+// the commit loop writes every group with the same writer. A slab then
+// spans consecutive groups, which shared lets go of at about the same
+// prune; a fresh slab per group of a few ops wasted most of it.
+func (w *TreeWriter) reuse(tree *Tree, base Reader, gen uint64) {
+	w.View.aim(tree, base)
+	w.gen, w.muts, w.undo = gen, nil, w.undo[:0]
+}
+
+// release lets go of the group's tree, change log and readers (its bbolt
+// transaction ends), and of the entries the undo log points to.
+func (w *TreeWriter) release() {
+	clear(w.undo)
+	w.undo = w.undo[:0]
+	w.muts = nil
+	w.View.drop()
+}
+
 func (w *TreeWriter) set(it *ovItem) {
 	prev := w.tree.put(it)
 	w.undo = append(w.undo, ovUndo{it.key, prev})

@@ -60,16 +60,18 @@ func BenchmarkOverlayGroups(b *testing.B) {
 				}
 			}
 			g := &Group{Gen: gen, Muts: ow.Muts()}
+			locked := snaps.Change(false)
 			g.Keys = MergeOverlay(shared, ow.Scratch())
-			snaps.Publish(shared, gen, 0)
+			snaps.Publish(shared, gen, 0, locked)
 			pending = append(pending, g)
 			if len(pending) == applyEvery {
 				// The applier holds all but the last few groups: the
 				// loop went on merging while it applied.
 				n := applyEvery - applyEvery/4
 				applied := pending[n-1].Gen
+				snaps.Change(true)
 				shared = PruneOverlay(shared, pending[:n], applied)
-				snaps.Publish(shared, gen, applied)
+				snaps.Publish(shared, gen, applied, false)
 				pending = append(pending[:0], pending[n:]...)
 			}
 		}

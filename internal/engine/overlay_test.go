@@ -49,7 +49,7 @@ func TestOverlayMatchesBolt(t *testing.T) {
 		snaps, shared := NewSnapshots(mark), NewTree()
 		var pending, unpruned []*Group
 		var gen, applied, pruned uint64
-		snaps.Publish(shared, gen, pruned)
+		snaps.Publish(shared, gen, pruned, false)
 
 		paths := []Path{
 			{[]byte("a")}, {[]byte("a"), []byte("x")}, {[]byte("a"), []byte("y")},
@@ -249,9 +249,12 @@ func TestOverlayMatchesBolt(t *testing.T) {
 			}
 			gen++
 			g := &Group{Gen: gen, Muts: ow.Muts()}
+			// As the commit loop: every change of shared between a Change
+			// and a Publish.
+			locked := snaps.Change(false)
 			g.Keys = MergeOverlay(shared, ow.Scratch())
 			record()
-			snaps.Publish(shared, gen, pruned)
+			snaps.Publish(shared, gen, pruned, locked)
 			pending = append(pending, g)
 			unpruned = append(unpruned, g)
 		}
@@ -273,9 +276,10 @@ func TestOverlayMatchesBolt(t *testing.T) {
 				for k < len(unpruned) && unpruned[k].Gen <= applied {
 					k++
 				}
+				snaps.Change(true)
 				shared = PruneOverlay(shared, unpruned[:k], applied)
 				pruned = applied
-				snaps.Publish(shared, gen, pruned)
+				snaps.Publish(shared, gen, pruned, false)
 				unpruned = unpruned[k:]
 			}
 		}

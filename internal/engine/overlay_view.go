@@ -18,6 +18,9 @@ type View struct {
 	base  Reader
 	pivot ovItem
 	buf   []byte
+	// kbuf holds the composite key of a Get or Has, which the views below
+	// look up as it is (get): apart from buf, which state reuses.
+	kbuf []byte
 	// states caches state by encoded path: a group or a read asks about
 	// the same few buckets again and again. The commit loop's views use
 	// their tree's cache (Tree.states); a reader's starts empty.
@@ -41,6 +44,17 @@ func NewView(tree *Tree, base Reader) *View { return &View{tree: tree, base: bas
 func (t *Tree) LoopView(base Reader) *View {
 	return &View{tree: t, base: base, states: t.states, loop: true}
 }
+
+// aim makes v the commit loop's view of t on top of base (LoopView),
+// keeping its buffers: the commit loop re-aims the same views for every
+// group.
+func (v *View) aim(t *Tree, base Reader) {
+	*v = View{tree: t, base: base, states: t.states, loop: true, buf: v.buf[:0], kbuf: v.kbuf[:0]}
+}
+
+// drop lets go of v's tree and base (their transaction ends), keeping its
+// buffers for the next aim.
+func (v *View) drop() { *v = View{buf: v.buf[:0], kbuf: v.kbuf[:0]} }
 
 // TxOf returns the bbolt transaction under a reader, if any.
 func TxOf(r Reader) *bolt.Tx {
@@ -129,31 +143,54 @@ func (v *View) Get(p Path, key []byte) []byte {
 	if v.tree.Len() == 0 {
 		return v.base.Get(p, key) // an empty overlay hides nothing
 	}
-	v.buf = ovKeyOf(v.buf[:0], p, key)
-	if it := v.lookup(v.buf); it != nil {
-		if it.kind == ovValue {
-			return it.val
+	v.kbuf = ovKeyOf(v.kbuf[:0], p, key)
+	return v.get(p, key, v.kbuf)
+}
+
+// get is Get with ck, the composite key of key in the bucket at p: the
+// views of a chain (the commit loop reads through two or three) all look
+// up the same composite key, encoded once by the top one. ck is that
+// view's kbuf, which nothing below it writes.
+func (v *View) get(p Path, key, ck []byte) []byte {
+	if v.tree.Len() > 0 {
+		if it := v.lookup(ck); it != nil {
+			if it.kind == ovValue {
+				return it.val
+			}
+			return nil
 		}
-		return nil
+		if ok, base := v.state(p); !ok || !base {
+			return nil
+		}
 	}
-	if ok, base := v.state(p); ok && base {
-		return v.base.Get(p, key)
+	if b, ok := v.base.(*View); ok {
+		return b.get(p, key, ck)
 	}
-	return nil
+	return v.base.Get(p, key)
 }
 
 func (v *View) Has(p Path, key []byte) bool {
 	if v.tree.Len() == 0 {
 		return v.base.Has(p, key)
 	}
-	v.buf = ovKeyOf(v.buf[:0], p, key)
-	if it := v.lookup(v.buf); it != nil {
-		return it.kind == ovValue || it.kind == ovBucket
+	v.kbuf = ovKeyOf(v.kbuf[:0], p, key)
+	return v.has(p, key, v.kbuf)
+}
+
+// has is Has with the composite key encoded once, as get.
+func (v *View) has(p Path, key, ck []byte) bool {
+	if v.tree.Len() > 0 {
+		if it := v.lookup(ck); it != nil {
+			return it.kind == ovValue || it.kind == ovBucket
+		}
+		if ok, base := v.state(p); !ok || !base {
+			return false
+		}
 	}
-	if ok, base := v.state(p); ok && base {
-		return v.base.Has(p, key)
+	if b, ok := v.base.(*View); ok {
+		return b.has(p, key, ck)
 	}
-	return false
+	return v.base.Has(p, key)
 }
 
 func (v *View) Exists(p Path) bool {

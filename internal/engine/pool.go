@@ -92,7 +92,7 @@ func (pr *PooledRead) Tx() *bolt.Tx { return pr.tx }
 // snapshot, or a new one. The caller alone uses it until Release.
 func (ss *Snapshots) Acquire(mu *sync.RWMutex, db **bolt.DB) (*PooledRead, *Snap, error) {
 	if pr := ss.take(); pr != nil {
-		snap := ss.snap.Load()
+		snap := ss.load()
 		// applied <= gen: the snapshot was loaded after the transaction
 		// began. pruned <= applied: the overlay still holds every group
 		// the transaction lacks.

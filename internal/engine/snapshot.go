@@ -1,12 +1,15 @@
 package engine
 
-// Snapshot reads: readers never block writers, writers never block readers.
+// Snapshot reads: readers never block writers; a reader waits at most for
+// one merge of the commit loop's (Snapshots.Change), never for a group,
+// an fsync, a prune or an apply.
 //
 // Why readers see a consistent state, while they hold nothing the commit
 // loop or the applier wait for (etcd 3.4's "fully concurrent reads"): the
-// commit loop publishes, behind an atomic pointer, a frozen copy of the
-// shared tree (Snap: tidwall/btree's Copy is O(1) and copies on write)
-// after every merge and every prune, with gen (the last group merged into
+// commit loop publishes the shared tree after every merge and every prune,
+// and the first reader after that loads a frozen copy of it (Snap:
+// tidwall/btree's Copy is O(1) and copies on write; Publish says why the
+// copy waits for a reader), with gen (the last group merged into
 // it) and pruned (every group it let go is <= pruned, and bbolt held those
 // before they were let go). A reader begins a bbolt read transaction, then
 // loads the published snapshot, then reads the last group that
@@ -76,7 +79,16 @@ func (sn *Snap) View(tx *bolt.Tx) Reader {
 // read transactions and counts them. A nil *Snapshots (no log) begins and
 // ends plain bbolt reads.
 type Snapshots struct {
-	snap atomic.Pointer[Snap]
+	// snap is the last frozen snapshot. While stale, the state the commit
+	// loop published last (live, its own tree, not frozen) is newer, and
+	// the first reader to load freezes it (load). pubMu guards live and
+	// the freeze against the commit loop's changes of the tree (Change).
+	// stale is set only under pubMu; read without it, false means snap is
+	// the latest published state.
+	snap  atomic.Pointer[Snap]
+	stale atomic.Bool
+	pubMu sync.Mutex
+	live  Snap
 	// readers counts the open read transactions of snapshots (each
 	// counted under the handle's lock shared, before its begin); idle
 	// tells the applier that the count fell to zero.
@@ -101,11 +113,71 @@ func NewSnapshots(mark Mark) *Snapshots {
 	return &Snapshots{idle: make(chan struct{}, 1), mark: mark}
 }
 
-// Publish makes tree (a frozen copy of it) as it is now, holding the
-// groups up to gen and none <= pruned that bbolt lacks, what new readers
-// see. Only the goroutine that changes tree calls it.
-func (ss *Snapshots) Publish(tree *Tree, gen, pruned uint64) {
-	ss.snap.Store(&Snap{tree: tree.Frozen(), gen: gen, pruned: pruned})
+// Publish makes tree as it is now, holding the groups up to gen and none
+// <= pruned that bbolt lacks, what new readers see. Only the goroutine
+// that changes tree calls it, after each change (Change). locked: Change
+// left pubMu held.
+//
+// The frozen copy readers read is made when the first reader after a
+// Publish asks for it (load), not here: a Copy makes every node of the
+// tree shared, so that the next change copies each node it writes (a
+// kilobyte each, some 4 KB per step with 16 writers), which is wasted
+// when no reader comes between two changes (writes alone, or writes far
+// more frequent than reads).
+func (ss *Snapshots) Publish(tree *Tree, gen, pruned uint64, locked bool) {
+	if !locked {
+		ss.pubMu.Lock()
+	}
+	ss.live = Snap{tree: tree, gen: gen, pruned: pruned}
+	ss.stale.Store(true)
+	ss.pubMu.Unlock()
+}
+
+// Change tells ss that the goroutine that publishes is about to change the
+// tree it published last, and returns whether pubMu is then held: until
+// the next Publish, a reader that needs a new snapshot waits (for a merge
+// of the groups one fsync made durable: tens of microseconds). It is held
+// only when no reader has taken the last published state yet; when one
+// has, the change copies the nodes it writes and nobody waits. long: the
+// change may take long (a prune of a whole batch), so nobody may wait for
+// it: the published state is frozen now if no reader did so.
+func (ss *Snapshots) Change(long bool) (locked bool) {
+	if !ss.stale.Load() {
+		return false // snap is current: readers leave the tree alone
+	}
+	ss.pubMu.Lock()
+	if !ss.stale.Load() {
+		ss.pubMu.Unlock() // a reader froze it meanwhile
+		return false
+	}
+	if long {
+		ss.freezeLocked()
+		ss.pubMu.Unlock()
+		return false
+	}
+	return true
+}
+
+// freezeLocked publishes a frozen copy of the live state to readers.
+// Called with pubMu held: the tree is not being changed meanwhile.
+func (ss *Snapshots) freezeLocked() {
+	live := ss.live
+	live.tree = live.tree.Frozen()
+	ss.snap.Store(&live)
+	ss.stale.Store(false)
+}
+
+// load returns the published snapshot, freezing the live state first if
+// it is newer than the last frozen one.
+func (ss *Snapshots) load() *Snap {
+	if ss.stale.Load() {
+		ss.pubMu.Lock()
+		if ss.stale.Load() {
+			ss.freezeLocked()
+		}
+		ss.pubMu.Unlock()
+	}
+	return ss.snap.Load()
 }
 
 // Begin begins a read: a bbolt read transaction on *db and the published
@@ -143,7 +215,7 @@ func (ss *Snapshots) begin(mu *sync.RWMutex, db **bolt.DB, between func()) (*bol
 		if between != nil {
 			between()
 		}
-		snap := ss.snap.Load()
+		snap := ss.load()
 		a := ss.mark.appliedTx(tx)
 		if snap.pruned <= a && a <= snap.gen {
 			return tx, snap, a, epoch, nil
