@@ -374,6 +374,12 @@ func TestPooledReadOverManyBuckets(t *testing.T) {
 				t.Fatalf("round %d: a missing bucket has a key", round)
 			}
 			pr = reuse(t, ss, pr)
+			ss.poolMu.Lock()
+			counted := ss.poolBytes
+			ss.poolMu.Unlock()
+			if counted != 0 {
+				t.Fatalf("round %d, read %d: the pool counts %d bytes of buckets with no read in it", round, i, counted)
+			}
 			if b := pr.bv.cacheBytes(); b > maxCachedBytes {
 				t.Fatalf("round %d, read %d: an idle pooled read keeps %d bytes of buckets, bound %d", round, i, b, maxCachedBytes)
 			}
