@@ -106,6 +106,11 @@ type BoltView struct {
 	// reads counts the reads a pooled view served (PooledRead): the
 	// stamp of openBucket.used. 32 bits: a pooled read lives 250 ms.
 	reads uint32
+	// inline counts the open buckets that are inline (stored in their
+	// parent's page): bbolt copies such a bucket's value, its keys and
+	// values, when it is not 8-byte aligned, so each is counted at the
+	// inline bound inlineCost (a quarter page) in cacheBytes.
+	inline, inlineCost int
 	// Room for a point read's paths inside the view's own allocation.
 	openBuf    [8]openBucket
 	keysBuf    [512]byte
@@ -191,6 +196,12 @@ func (v *BoltView) cached(p Path) *openBucket {
 	} else if parent := v.cached(p[:len(p)-1]).b; parent != nil {
 		b = parent.Bucket(p[len(p)-1])
 	}
+	if b != nil && b.Root() == 0 {
+		if v.inlineCost == 0 {
+			v.inlineCost = v.tx.DB().Info().PageSize / 4
+		}
+		v.inline++
+	}
 	start := len(v.keys)
 	v.keys = appendPath(v.keys, p)
 	v.open = append(v.open, openBucket{start: start, end: len(v.keys), b: b, used: v.reads, index: len(v.open)})
@@ -248,22 +259,36 @@ const linearBuckets = 16
 func (v *BoltView) forget(keep bool) {
 	clear(v.open)
 	clear(v.openBuf[:])
+	v.inline = 0
 	if keep && v.open != nil {
 		v.open, v.keys = v.open[:0], v.keys[:0]
 		clear(v.index)
 		return
 	}
-	v.open, v.keys, v.index, v.reads = nil, nil, nil, 0
+	v.open, v.keys, v.index, v.reads, v.inlineCost = nil, nil, nil, 0, 0
 }
 
 // bucketCost is about what an open bucket of a pooled read holds in heap
-// besides its path: its entry here and in index, bbolt's Bucket, a cursor
-// and its stack (BenchmarkPooledReadBucketMemory measured 262-270 bytes
-// per bucket with its path of about 25 bytes, at 1k to 16k buckets).
+// besides its path and an inline bucket's copy: its entry here and in
+// index, bbolt's Bucket, a cursor and its stack
+// (BenchmarkPooledReadBucketMemory: 262-270 bytes a bucket of several
+// pages with its path of about 25 bytes, at 1k to 16k buckets; 700 for an
+// inline bucket of 640 bytes).
 const bucketCost = 256
 
 // cacheBytes estimates the heap v's open buckets hold.
-func (v *BoltView) cacheBytes() int { return len(v.open)*bucketCost + len(v.keys) }
+func (v *BoltView) cacheBytes() int {
+	return len(v.open)*bucketCost + len(v.keys) + v.inline*v.inlineCost
+}
+
+// entryBytes is e's share of cacheBytes.
+func (v *BoltView) entryBytes(e *openBucket) int {
+	n := bucketCost + e.end - e.start
+	if e.b != nil && e.b.Root() == 0 {
+		n += v.inlineCost
+	}
+	return n
+}
 
 // trim forgets the buckets used longest ago until at most limit bytes
 // (cacheBytes) are left, keeping the room they took; between reads only
@@ -289,7 +314,7 @@ func (v *BoltView) trim(limit int) {
 	left := limit
 	for _, o := range slices.Backward(order) {
 		i := int(uint32(o))
-		size := bucketCost + v.open[i].end - v.open[i].start
+		size := v.entryBytes(&v.open[i])
 		if size > left {
 			break
 		}
@@ -297,11 +322,15 @@ func (v *BoltView) trim(limit int) {
 		keep[i] = true
 	}
 	j, n := 0, 0
+	v.inline = 0
 	for i := range v.open {
 		if !keep[i] {
 			continue
 		}
 		e := v.open[i]
+		if e.b != nil && e.b.Root() == 0 {
+			v.inline++
+		}
 		// Paths move down in order: copy's overlap is safe.
 		l := e.end - e.start
 		copy(v.keys[n:], v.keys[e.start:e.end])

@@ -51,15 +51,16 @@ const (
 	// open unboundedly on a store that is only read.
 	maxReadAge = 250 * time.Millisecond
 	// maxCachedBytes bounds the heap of the buckets one pooled read keeps
-	// open (BoltView.cacheBytes: about 280 bytes a bucket, six a thread),
-	// and maxPooledBytes those of every idle pooled read together. One
-	// reader keeps about 2,500 threads' buckets (W4 reads 2,000 threads);
-	// past the bound a pooled read forgets the buckets it used longest ago
-	// down to half of it (trimming sorts the cache: halving spreads that
-	// over many reads). Idle pooled reads hold at most maxPooledBytes,
-	// where eight of them at a fixed cap of 1,024 buckets held about 2 MB.
-	maxCachedBytes = 4 << 20
-	maxPooledBytes = 8 << 20
+	// open (BoltView.cacheBytes: about 280 bytes a bucket of several
+	// pages, up to 1.3 KB an inline one; six buckets a thread), and
+	// maxPooledBytes those of every idle pooled read together. One reader
+	// keeps about 5,000 large threads' buckets, 1,800 short threads' (W4
+	// reads 2,000 threads); past the bound a pooled read forgets the
+	// buckets it used longest ago down to half of it (trimming sorts the
+	// cache: halving spreads that over many reads). Eight idle pooled reads
+	// at the former fixed cap of 1,024 buckets could hold about 11 MB.
+	maxCachedBytes = 8 << 20
+	maxPooledBytes = 16 << 20
 )
 
 // PooledRead is a read transaction kept open between reads, with the

@@ -323,6 +323,11 @@ func manyBuckets(t *testing.T, e *Engine, n int) {
 	applyLog(t, e)
 }
 
+// manyThreadBytes is what a pooled read counts (cacheBytes) for the two
+// buckets of one of manyBuckets' threads but their paths: threads/t (it
+// holds a bucket: never inline) and its cp, inline (4 KiB pages).
+const manyThreadBytes = 2*bucketCost + 4096/4
+
 func manyPath(i int) Path {
 	return Path{[]byte("threads"), fmt.Appendf(nil, "t%05d", i), []byte("cp")}
 }
@@ -355,8 +360,7 @@ func TestPooledReadOverManyBuckets(t *testing.T) {
 	t.Parallel()
 	e := openTestEngine(t, filepath.Join(t.TempDir(), "e.db"), false)
 	defer e.Close()
-	// Two buckets a thread (threads/t and its cp): past the bound.
-	n := maxCachedBytes/(2*bucketCost) + 100
+	n := maxCachedBytes/manyThreadBytes + 100 // past the bound
 	manyBuckets(t, e, n)
 	ss := e.snapshots()
 	pr, _, err := ss.Acquire(&e.dbMu, &e.db)
@@ -404,7 +408,7 @@ func TestPooledReadKeepsTheBucketsUsedLast(t *testing.T) {
 	t.Parallel()
 	e := openTestEngine(t, filepath.Join(t.TempDir(), "e.db"), false)
 	defer e.Close()
-	n := maxCachedBytes/(2*bucketCost) + 100
+	n := maxCachedBytes/manyThreadBytes + 100
 	manyBuckets(t, e, n+1)
 	hot := n // read by every read
 	ss := e.snapshots()
@@ -451,8 +455,8 @@ func TestPooledReadsBucketsBoundedTogether(t *testing.T) {
 	t.Parallel()
 	e := openTestEngine(t, filepath.Join(t.TempDir(), "e.db"), false)
 	defer e.Close()
-	per := maxCachedBytes * 9 / 10 / (2 * bucketCost) // threads per reader, just within one read's bound
-	const readers = 4                                 // more than maxPooledBytes/maxCachedBytes
+	per := maxCachedBytes * 9 / 10 / (manyThreadBytes + 40) // threads per reader, just within one read's bound
+	const readers = 4                                       // more than maxPooledBytes/maxCachedBytes
 	manyBuckets(t, e, readers*per)
 	ss := e.snapshots()
 	prs := make([]*PooledRead, 0, readers)
