@@ -140,6 +140,8 @@ type openBucket struct {
 	// callback reading the same bucket) takes a cursor of its own.
 	c    *bolt.Cursor
 	busy bool
+	// inline: b is stored in its parent's page (BoltView.inline).
+	inline bool
 	// used is the view's read (BoltView.reads) that last looked the
 	// bucket up: trim keeps the buckets used last.
 	used  uint32
@@ -196,7 +198,8 @@ func (v *BoltView) cached(p Path) *openBucket {
 	} else if parent := v.cached(p[:len(p)-1]).b; parent != nil {
 		b = parent.Bucket(p[len(p)-1])
 	}
-	if b != nil && b.Root() == 0 {
+	inline := b != nil && b.Root() == 0
+	if inline {
 		if v.inlineCost == 0 {
 			v.inlineCost = v.tx.DB().Info().PageSize / 4
 		}
@@ -204,7 +207,7 @@ func (v *BoltView) cached(p Path) *openBucket {
 	}
 	start := len(v.keys)
 	v.keys = appendPath(v.keys, p)
-	v.open = append(v.open, openBucket{start: start, end: len(v.keys), b: b, used: v.reads, index: len(v.open)})
+	v.open = append(v.open, openBucket{start: start, end: len(v.keys), b: b, used: v.reads, inline: inline, index: len(v.open)})
 	switch {
 	case v.index != nil:
 		// Hashed here, not above: opening the parent may have made the
@@ -284,7 +287,7 @@ func (v *BoltView) cacheBytes() int {
 // entryBytes is e's share of cacheBytes.
 func (v *BoltView) entryBytes(e *openBucket) int {
 	n := bucketCost + e.end - e.start
-	if e.b != nil && e.b.Root() == 0 {
+	if e.inline {
 		n += v.inlineCost
 	}
 	return n
@@ -328,7 +331,7 @@ func (v *BoltView) trim(limit int) {
 			continue
 		}
 		e := v.open[i]
-		if e.b != nil && e.b.Root() == 0 {
+		if e.inline {
 			v.inline++
 		}
 		// Paths move down in order: copy's overlap is safe.

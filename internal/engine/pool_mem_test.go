@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // BenchmarkPooledReadBucketMemory measures what a pooled read's open
@@ -52,7 +53,7 @@ func benchBucketMemory(b *testing.B, keys int) {
 	for _, n := range []int{170, 680, 2730} { // about 1k, 4k, 16k buckets
 		b.Run(fmt.Sprintf("threads=%d", n), func(b *testing.B) {
 			var buckets int
-			var perBucket, total, est float64
+			var perBucket, total, est, trimUs float64
 			for b.Loop() {
 				ss := e.snapshots()
 				pr, _, err := ss.Acquire(&e.dbMu, &e.db)
@@ -73,6 +74,10 @@ func benchBucketMemory(b *testing.B, keys int) {
 				runtime.ReadMemStats(&m1)
 				buckets = len(pr.bv.open)
 				est = float64(pr.bv.cacheBytes()) / float64(buckets)
+				// What a trim to half costs (Release, past the bound).
+				t0 := time.Now()
+				pr.bv.trim(pr.bv.cacheBytes() / 2)
+				trimUs = float64(time.Since(t0).Microseconds())
 				total = float64(int64(m1.HeapAlloc) - int64(m0.HeapAlloc))
 				perBucket = total / float64(buckets)
 				ss.Release(pr, false)
@@ -81,6 +86,7 @@ func benchBucketMemory(b *testing.B, keys int) {
 			b.ReportMetric(perBucket, "heap-B/bucket")
 			b.ReportMetric(est, "counted-B/bucket") // cacheBytes: at least the heap
 			b.ReportMetric(total/1e6, "heap-MB")
+			b.ReportMetric(trimUs, "trim-µs")
 		})
 	}
 }
