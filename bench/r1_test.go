@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -48,6 +49,18 @@ func benchR1(b *testing.B, in *w1Input) {
 	// read: on a shared machine wall time per op swings 2x, CPU time much
 	// less.
 	b.ReportMetric(float64(processCPU()-cpu0)/float64(n), "cpu-ns/op")
+	// The live heap with the reads' pooled transaction still idle in the
+	// pool: what its open buckets hold (pool.go bounds it), besides the
+	// store's overlay and the input.
+	b.ReportMetric(liveHeapMB(), "heap-MB")
+}
+
+// liveHeapMB returns the live heap after a GC, in MB.
+func liveHeapMB() float64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return float64(m.HeapAlloc) / 1e6
 }
 
 // processCPU returns the process's user and system CPU time so far.

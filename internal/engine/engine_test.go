@@ -31,7 +31,7 @@ func (nopObserver) CommitBolt(tx *bolt.Tx, commit func(*bolt.Tx) error) error {
 	return commit(tx)
 }
 
-func openTestEngine(t *testing.T, path string, noWAL bool) *Engine {
+func openTestEngine(t testing.TB, path string, noWAL bool) *Engine {
 	t.Helper()
 	e, err := Open(path, Options{
 		Bolt:     bolt.Options{Timeout: time.Minute},

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -102,6 +103,14 @@ type BoltView struct {
 	// per bucket; lookups compare the paths (a collision is looked up
 	// linearly).
 	index map[uint64]int
+	// reads counts the reads a pooled view served (PooledRead): the
+	// stamp of openBucket.used. 32 bits: a pooled read lives 250 ms.
+	reads uint32
+	// inline counts the open buckets that are inline (stored in their
+	// parent's page): bbolt copies such a bucket's value, its keys and
+	// values, when it is not 8-byte aligned, so each is counted at the
+	// inline bound inlineCost (a quarter page) in cacheBytes.
+	inline, inlineCost int
 	// Room for a point read's paths inside the view's own allocation.
 	openBuf    [8]openBucket
 	keysBuf    [512]byte
@@ -129,8 +138,13 @@ type openBucket struct {
 	// List page reads each of a thread's buckets ten times). busy is set
 	// while a Scan walks with c: a Get or a scan nested in that walk (its
 	// callback reading the same bucket) takes a cursor of its own.
-	c     *bolt.Cursor
-	busy  bool
+	c    *bolt.Cursor
+	busy bool
+	// inline: b is stored in its parent's page (BoltView.inline).
+	inline bool
+	// used is the view's read (BoltView.reads) that last looked the
+	// bucket up: trim keeps the buckets used last.
+	used  uint32
 	index int // in open
 }
 
@@ -166,13 +180,16 @@ func (v *BoltView) cached(p Path) *openBucket {
 	if v.index != nil {
 		if i, ok := v.index[maphash.Bytes(pathSeed, v.scratch)]; ok {
 			if e := &v.open[i]; bytes.Equal(v.keys[e.start:e.end], v.scratch) {
+				e.used = v.reads
 				return e
 			}
 			if e := v.find(); e != nil {
+				e.used = v.reads
 				return e
 			}
 		}
 	} else if e := v.find(); e != nil {
+		e.used = v.reads
 		return e
 	}
 	var b *bolt.Bucket
@@ -181,9 +198,16 @@ func (v *BoltView) cached(p Path) *openBucket {
 	} else if parent := v.cached(p[:len(p)-1]).b; parent != nil {
 		b = parent.Bucket(p[len(p)-1])
 	}
+	inline := b != nil && b.Root() == 0
+	if inline {
+		if v.inlineCost == 0 {
+			v.inlineCost = v.tx.DB().Info().PageSize / 4
+		}
+		v.inline++
+	}
 	start := len(v.keys)
 	v.keys = appendPath(v.keys, p)
-	v.open = append(v.open, openBucket{start: start, end: len(v.keys), b: b, index: len(v.open)})
+	v.open = append(v.open, openBucket{start: start, end: len(v.keys), b: b, used: v.reads, inline: inline, index: len(v.open)})
 	switch {
 	case v.index != nil:
 		// Hashed here, not above: opening the parent may have made the
@@ -193,12 +217,19 @@ func (v *BoltView) cached(p Path) *openBucket {
 		}
 	case len(v.open) > linearBuckets:
 		v.index = make(map[uint64]int, 2*len(v.open))
-		for i := len(v.open) - 1; i >= 0; i-- {
-			e := &v.open[i]
-			v.index[maphash.Bytes(pathSeed, v.keys[e.start:e.end])] = i
-		}
+		v.reindex()
 	}
 	return &v.open[len(v.open)-1]
+}
+
+// reindex fills v.index with every entry of v.open: lookups trust it to
+// hold them all once it exists. On a collision the first entry keeps the
+// hash (the others are found linearly), as cached does.
+func (v *BoltView) reindex() {
+	for i := len(v.open) - 1; i >= 0; i-- {
+		e := &v.open[i]
+		v.index[maphash.Bytes(pathSeed, v.keys[e.start:e.end])] = i
+	}
 }
 
 // has tells whether index holds hash h.
@@ -231,12 +262,92 @@ const linearBuckets = 16
 func (v *BoltView) forget(keep bool) {
 	clear(v.open)
 	clear(v.openBuf[:])
+	v.inline = 0
 	if keep && v.open != nil {
 		v.open, v.keys = v.open[:0], v.keys[:0]
 		clear(v.index)
 		return
 	}
-	v.open, v.keys, v.index = nil, nil, nil
+	v.open, v.keys, v.index, v.reads, v.inlineCost = nil, nil, nil, 0, 0
+}
+
+// bucketCost is about what an open bucket of a pooled read holds in heap
+// besides its path and an inline bucket's copy: its entry here and in
+// index, bbolt's Bucket, a cursor and its stack
+// (BenchmarkPooledReadBucketMemory: 262-270 bytes a bucket of several
+// pages with its path of about 25 bytes, at 1k to 16k buckets; 700 for an
+// inline bucket of 640 bytes).
+const bucketCost = 256
+
+// cacheBytes estimates the heap v's open buckets hold.
+func (v *BoltView) cacheBytes() int {
+	return len(v.open)*bucketCost + len(v.keys) + v.inline*v.inlineCost
+}
+
+// entryBytes is e's share of cacheBytes.
+func (v *BoltView) entryBytes(e *openBucket) int {
+	n := bucketCost + e.end - e.start
+	if e.inline {
+		n += v.inlineCost
+	}
+	return n
+}
+
+// trim forgets the buckets used longest ago until at most limit bytes
+// (cacheBytes) are left, keeping the room they took; between reads only
+// (no bucket is busy). Not starting over: a pooled read over more threads
+// than it keeps would open every bucket again, those of the threads it
+// reads most too.
+func (v *BoltView) trim(limit int) {
+	if v.cacheBytes() <= limit {
+		return
+	}
+	if limit < bucketCost {
+		v.forget(true)
+		return
+	}
+	// The buckets by last use, newest first (stamp and index in one
+	// word: a plain sort), kept while they fit in limit.
+	order := make([]uint64, len(v.open))
+	for i := range v.open {
+		order[i] = uint64(v.open[i].used)<<32 | uint64(i)
+	}
+	slices.Sort(order)
+	keep := make([]bool, len(v.open))
+	left := limit
+	for _, o := range slices.Backward(order) {
+		i := int(uint32(o))
+		size := v.entryBytes(&v.open[i])
+		if size > left {
+			break
+		}
+		left -= size
+		keep[i] = true
+	}
+	j, n := 0, 0
+	v.inline = 0
+	for i := range v.open {
+		if !keep[i] {
+			continue
+		}
+		e := v.open[i]
+		if e.inline {
+			v.inline++
+		}
+		// Paths move down in order: copy's overlap is safe.
+		l := e.end - e.start
+		copy(v.keys[n:], v.keys[e.start:e.end])
+		e.start, e.end, e.index = n, n+l, j
+		n += l
+		v.open[j] = e
+		j++
+	}
+	clear(v.open[j:])
+	v.open, v.keys = v.open[:j], v.keys[:n]
+	if v.index != nil {
+		clear(v.index)
+		v.reindex()
+	}
 }
 
 func (v *BoltView) walk(p Path) *bolt.Bucket {

@@ -26,7 +26,7 @@ package engine
 //     released: Quiesce bumps the epoch, and a read that began before the
 //     bump is not pooled again.
 //   - A pooled read lives at most maxReadAge, and at most maxPooledReads
-//     wait idle.
+//     wait idle, their bucket caches at most maxPooledBytes together.
 //   - Close ends them all before the file is closed (bbolt's Close waits
 //     for every read transaction).
 //   - Only with the log: without it (NoWAL) every group is committed to
@@ -50,9 +50,17 @@ const (
 	// serve thousands of reads, short enough that no transaction stays
 	// open unboundedly on a store that is only read.
 	maxReadAge = 250 * time.Millisecond
-	// maxCachedBuckets bounds the buckets a pooled read keeps open: past
-	// it (reads over very many threads) its cache starts over.
-	maxCachedBuckets = 1024
+	// maxCachedBytes bounds the heap of the buckets one pooled read keeps
+	// open (BoltView.cacheBytes: about 280 bytes a bucket of several
+	// pages, up to 1.3 KB an inline one; six buckets a thread), and
+	// maxPooledBytes those of every idle pooled read together. One reader
+	// keeps about 5,000 large threads' buckets, 1,800 short threads' (W4
+	// reads 2,000 threads); past the bound a pooled read forgets the
+	// buckets it used longest ago down to half of it (trimming sorts the
+	// cache: halving spreads that over many reads). Eight idle pooled reads
+	// at the former fixed cap of 1,024 buckets could hold about 11 MB.
+	maxCachedBytes = 8 << 20
+	maxPooledBytes = 16 << 20
 )
 
 // PooledRead is a read transaction kept open between reads, with the
@@ -66,6 +74,7 @@ type PooledRead struct {
 	applied uint64    // the last group tx holds
 	epoch   uint64    // the pool's epoch when tx began
 	born    time.Time // when tx began
+	bytes   int       // its cache's cacheBytes counted in poolBytes while pooled
 }
 
 // Reader returns the reader of the read paired with snap (the snapshot
@@ -114,14 +123,28 @@ func (ss *Snapshots) Acquire(mu *sync.RWMutex, db **bolt.DB) (*PooledRead, *Snap
 // unknown).
 func (ss *Snapshots) Release(pr *PooledRead, reuse bool) {
 	if reuse {
-		if len(pr.bv.open) > maxCachedBuckets {
-			pr.bv.forget(true)
-		}
+		bv := pr.bv
+		bv.reads++ // the next read's stamp: trim keeps the buckets used last
+		trimmed := false
 		ss.poolMu.Lock()
-		if !ss.closed && ss.quiet == 0 && pr.epoch == ss.epoch.Load() && len(ss.pool) < maxPooledReads {
-			ss.pool = append(ss.pool, pr)
+		for !ss.closed && ss.quiet == 0 && pr.epoch == ss.epoch.Load() && len(ss.pool) < maxPooledReads {
+			limit := min(maxCachedBytes, maxPooledBytes-ss.poolBytes)
+			if b := bv.cacheBytes(); b <= limit {
+				pr.bytes = b
+				ss.poolBytes += b
+				ss.pool = append(ss.pool, pr)
+				ss.poolMu.Unlock()
+				return
+			}
+			if trimmed {
+				break // the others took the room meanwhile
+			}
+			// Trimmed outside the lock (it sorts the cache), to half the
+			// room: the next reads add buckets without trimming again.
 			ss.poolMu.Unlock()
-			return
+			bv.trim(max(limit, 0) / 2)
+			trimmed = true
+			ss.poolMu.Lock()
 		}
 		ss.poolMu.Unlock()
 	}
@@ -139,6 +162,8 @@ func (ss *Snapshots) take() *PooledRead {
 	pr := ss.pool[n-1]
 	ss.pool[n-1] = nil
 	ss.pool = ss.pool[:n-1]
+	ss.poolBytes -= pr.bytes
+	pr.bytes = 0
 	return pr
 }
 
@@ -157,6 +182,7 @@ func (ss *Snapshots) drainLocked() {
 		ss.discard(pr)
 	}
 	ss.pool = ss.pool[:0]
+	ss.poolBytes = 0
 }
 
 // Quiesce ends every idle pooled read, makes every read in use end when

@@ -303,43 +303,197 @@ func TestCompactAndCloseEndPooledReads(t *testing.T) {
 	within(t, 20*time.Second, "close", e.Close)
 }
 
-// A pooled read over many buckets (many threads) indexes them, and
-// starts its cache over past maxCachedBuckets, between reads: every read
-// still finds every key.
+// manyBuckets writes key "k" = "v<i>" in n buckets threads/t<i>/cp and
+// applies them to bbolt (a pooled read's buckets are bbolt's).
+func manyBuckets(t *testing.T, e *Engine, n int) {
+	t.Helper()
+	for from := 0; from < n; from += 2000 {
+		err := do(e, &Op{Apply: func(w Writer) error {
+			for i := from; i < min(from+2000, n); i++ {
+				if err := w.Put(manyPath(i), []byte("k"), fmt.Appendf(nil, "v%d", i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	applyLog(t, e)
+}
+
+// manyThreadBytes is what a pooled read counts (cacheBytes) for the two
+// buckets of one of manyBuckets' threads but their paths: threads/t (it
+// holds a bucket: never inline) and its cp, inline (4 KiB pages).
+const manyThreadBytes = 2*bucketCost + 4096/4
+
+func manyPath(i int) Path {
+	return Path{[]byte("threads"), fmt.Appendf(nil, "t%05d", i), []byte("cp")}
+}
+
+// getMany reads bucket i's key through r and checks it.
+func getMany(r Reader, i int) error {
+	if v, want := r.Get(manyPath(i), []byte("k")), fmt.Sprintf("v%d", i); string(v) != want {
+		return fmt.Errorf("bucket %d reads %q, want %q", i, v, want)
+	}
+	return nil
+}
+
+// reuse releases pr to the pool and takes it back, as the next read
+// would but with no regard to its age: the tests below follow one
+// transaction's cache over more reads than 250 ms may allow.
+func reuse(t *testing.T, ss *Snapshots, pr *PooledRead) *PooledRead {
+	t.Helper()
+	ss.Release(pr, true)
+	if got := ss.take(); got != pr {
+		t.Fatalf("the read released is not the one pooled")
+	}
+	return pr
+}
+
+// A pooled read over many buckets (many threads) indexes them, and past
+// maxCachedBytes forgets some between reads: every read still finds every
+// key, what an idle pooled read keeps stays within the bound, and a trim
+// leaves at most half of it.
 func TestPooledReadOverManyBuckets(t *testing.T) {
 	t.Parallel()
 	e := openTestEngine(t, filepath.Join(t.TempDir(), "e.db"), false)
 	defer e.Close()
-	const n = maxCachedBuckets/2 + 10 // two buckets each: past the bound
-	path := func(i int) Path {
-		return Path{[]byte("threads"), fmt.Appendf(nil, "t%04d", i), []byte("cp")}
-	}
-	err := do(e, &Op{Apply: func(w Writer) error {
-		for i := range n {
-			if err := w.Put(path(i), []byte("k"), fmt.Appendf(nil, "v%d", i)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}})
+	n := maxCachedBytes/manyThreadBytes + 100 // past the bound
+	manyBuckets(t, e, n)
+	ss := e.snapshots()
+	pr, _, err := ss.Acquire(&e.dbMu, &e.db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	applyLog(t, e) // bbolt's buckets, not the overlay's
-	for round := range 3 {
+	defer func() { ss.Release(pr, true) }() // Close waits for it
+	trims, prev := 0, 0
+	for round := range 2 {
 		for i := range n {
-			err := e.View(context.Background(), func(r Reader) error {
-				if v, want := r.Get(path(i), []byte("k")), fmt.Sprintf("v%d", i); string(v) != want {
-					return fmt.Errorf("round %d: bucket %d reads %q, want %q", round, i, v, want)
+			if err := getMany(pr.bv, i); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			if pr.bv.Get(Path{[]byte("threads"), fmt.Appendf(nil, "t%05d", i), []byte("none")}, []byte("k")) != nil {
+				t.Fatalf("round %d: a missing bucket has a key", round)
+			}
+			pr = reuse(t, ss, pr)
+			ss.poolMu.Lock()
+			counted := ss.poolBytes
+			ss.poolMu.Unlock()
+			if counted != 0 {
+				t.Fatalf("round %d, read %d: the pool counts %d bytes of buckets with no read in it", round, i, counted)
+			}
+			if b := pr.bv.cacheBytes(); b > maxCachedBytes {
+				t.Fatalf("round %d, read %d: an idle pooled read keeps %d bytes of buckets, bound %d", round, i, b, maxCachedBytes)
+			}
+			if open := len(pr.bv.open); open < prev {
+				trims++
+				if b := pr.bv.cacheBytes(); b > maxCachedBytes/2 {
+					t.Fatalf("round %d, read %d: trimmed to %d bytes, want at most half the bound", round, i, b)
 				}
-				if r.Get(Path{[]byte("threads"), fmt.Appendf(nil, "t%04d", i), []byte("none")}, []byte("k")) != nil {
-					return fmt.Errorf("round %d: a missing bucket has a key", round)
-				}
-				return nil
-			})
-			if err != nil {
+			}
+			prev = len(pr.bv.open)
+		}
+	}
+	if trims == 0 {
+		t.Errorf("the cache never shrank: the test does not reach the bound")
+	}
+}
+
+// Past the bound a pooled read forgets the buckets it used longest ago,
+// not all of them: a bucket read by every read stays open while reads
+// over many others fill the cache again and again.
+func TestPooledReadKeepsTheBucketsUsedLast(t *testing.T) {
+	t.Parallel()
+	e := openTestEngine(t, filepath.Join(t.TempDir(), "e.db"), false)
+	defer e.Close()
+	n := maxCachedBytes/manyThreadBytes + 100
+	manyBuckets(t, e, n+1)
+	hot := n // read by every read
+	ss := e.snapshots()
+	pr, _, err := ss.Acquire(&e.dbMu, &e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { ss.Release(pr, true) }() // Close waits for it
+	var hotBucket *bolt.Bucket
+	trims, prev := 0, 0
+	for i := range 2 * n {
+		if err := getMany(pr.bv, hot); err != nil {
+			t.Fatal(err)
+		}
+		if err := getMany(pr.bv, i%n); err != nil {
+			t.Fatal(err)
+		}
+		pr = reuse(t, ss, pr)
+		bv := pr.bv
+		bv.scratch = appendPath(bv.scratch[:0], manyPath(hot))
+		e := bv.find()
+		if e == nil {
+			t.Fatalf("read %d: the bucket every read uses was forgotten (%d buckets open)", i, len(bv.open))
+		}
+		if hotBucket == nil {
+			hotBucket = e.b
+		} else if e.b != hotBucket {
+			t.Fatalf("read %d: the bucket every read uses was forgotten and opened again", i)
+		}
+		if len(bv.open) < prev {
+			trims++
+		}
+		prev = len(bv.open)
+	}
+	if trims < 2 {
+		t.Errorf("the cache shrank %d times: the test does not reach the bound twice", trims)
+	}
+}
+
+// Every idle pooled read's buckets together stay within maxPooledBytes:
+// readers that each read many threads at once do not each keep
+// maxCachedBytes.
+func TestPooledReadsBucketsBoundedTogether(t *testing.T) {
+	t.Parallel()
+	e := openTestEngine(t, filepath.Join(t.TempDir(), "e.db"), false)
+	defer e.Close()
+	per := maxCachedBytes * 9 / 10 / (manyThreadBytes + 40) // threads per reader, just within one read's bound
+	const readers = 4                                       // more than maxPooledBytes/maxCachedBytes
+	manyBuckets(t, e, readers*per)
+	ss := e.snapshots()
+	prs := make([]*PooledRead, 0, readers)
+	defer func() { // Close waits for them
+		for _, pr := range prs {
+			ss.Release(pr, false)
+		}
+	}()
+	for r := range readers {
+		pr, _, err := ss.Acquire(&e.dbMu, &e.db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prs = append(prs, pr)
+		for i := r * per; i < (r+1)*per; i++ {
+			if err := getMany(pr.bv, i); err != nil {
 				t.Fatal(err)
 			}
 		}
+	}
+	for _, pr := range prs {
+		ss.Release(pr, true)
+	}
+	prs = nil
+	ss.poolMu.Lock()
+	defer ss.poolMu.Unlock()
+	sum := 0
+	for _, pr := range ss.pool {
+		sum += pr.bv.cacheBytes()
+		if pr.bytes != pr.bv.cacheBytes() {
+			t.Errorf("a pooled read counts %d bytes, holds %d", pr.bytes, pr.bv.cacheBytes())
+		}
+	}
+	if sum > maxPooledBytes || ss.poolBytes != sum {
+		t.Errorf("%d idle pooled reads hold %d bytes of buckets (counted %d), bound %d", len(ss.pool), sum, ss.poolBytes, maxPooledBytes)
+	}
+	if len(ss.pool) < 2 {
+		t.Errorf("%d reads pooled, want the ones that fit", len(ss.pool))
 	}
 }

@@ -97,14 +97,15 @@ type Snapshots struct {
 	mark    Mark // where bbolt records the last group it holds
 
 	// The pool of reads kept open between reads (pool.go). poolMu
-	// guards pool, quiet and closed; epoch is bumped (under poolMu) by
-	// every Quiesce, and a read that began before the last bump is not
-	// pooled again.
-	poolMu sync.Mutex
-	pool   []*PooledRead
-	quiet  int  // Quiesce calls not yet resumed: nothing is pooled
-	closed bool // Close: nothing is pooled again
-	epoch  atomic.Uint64
+	// guards pool, poolBytes, quiet and closed; epoch is bumped (under
+	// poolMu) by every Quiesce, and a read that began before the last bump
+	// is not pooled again.
+	poolMu    sync.Mutex
+	pool      []*PooledRead
+	poolBytes int  // the pooled reads' bucket caches (cacheBytes)
+	quiet     int  // Quiesce calls not yet resumed: nothing is pooled
+	closed    bool // Close: nothing is pooled again
+	epoch     atomic.Uint64
 }
 
 // NewSnapshots returns the snapshots of a store whose bbolt records the
