@@ -46,10 +46,16 @@ const (
 	// maxPooledReads bounds the idle pooled reads (a few per core is
 	// what concurrent readers use).
 	maxPooledReads = 8
-	// maxReadAge bounds how long a pooled read lives: long enough to
-	// serve thousands of reads, short enough that no transaction stays
-	// open unboundedly on a store that is only read.
-	maxReadAge = 250 * time.Millisecond
+	// maxReadAge bounds how long a pooled read lives, so that no
+	// transaction stays open unboundedly on a store that is only read.
+	// While the store is written, the applier's Quiesce ends idle pooled
+	// reads at every apply anyway, so the age matters only between
+	// writes, where an old transaction pins no page that a commit freed.
+	// 2 s, not 250 ms: each new transaction opens its buckets again, and
+	// over 2,000 threads (W4) a read then found its buckets only ~80% of
+	// the time (R2 at W1's sizes 28 allocations a read, 16 at 2 s; CPU
+	// 1.38-1.70x of W1's, 1.06-1.37x at 2 s: bench/RESULTS.md, h19-w4reads).
+	maxReadAge = 2 * time.Second
 	// maxCachedBytes bounds the heap of the buckets one pooled read keeps
 	// open (BoltView.cacheBytes: about 280 bytes a bucket of several
 	// pages, up to 1.3 KB an inline one; six buckets a thread), and
