@@ -140,7 +140,8 @@ func (ss *Snapshots) Publish(tree *Tree, gen, pruned uint64, locked bool) {
 // of the groups one fsync made durable: tens of microseconds). It is held
 // only when no reader has taken the last published state yet; when one
 // has, the change copies the nodes it writes and nobody waits. long: the
-// change may take long (a prune of a whole batch), so nobody may wait for
+// change may take long (a prune of a whole batch, a merge of more than
+// bigMerge keys), so nobody may wait for
 // it: the published state is frozen now if no reader did so.
 func (ss *Snapshots) Change(long bool) (locked bool) {
 	if !ss.stale.Load() {
