@@ -141,8 +141,8 @@ func (ss *Snapshots) Publish(tree *Tree, gen, pruned uint64, locked bool) {
 // only when no reader has taken the last published state yet; when one
 // has, the change copies the nodes it writes and nobody waits. long: the
 // change may take long (a prune of a whole batch, a merge of more than
-// bigMerge keys), so nobody may wait for
-// it: the published state is frozen now if no reader did so.
+// bigMerge keys), so nobody may wait for it: the published state is
+// frozen now if no reader did so.
 func (ss *Snapshots) Change(long bool) (locked bool) {
 	if !ss.stale.Load() {
 		return false // snap is current: readers leave the tree alone
