@@ -176,6 +176,16 @@ func snapshotStressRound(t *testing.T, failAt int64, allNoSync bool, dur time.Du
 					if want != nil && !tw.Has(p, []byte("b")) {
 						return fmt.Errorf("%w: %s/b missing", errLoopRead, p[0])
 					}
+					// And a scan: an iterator over shared while readers
+					// freeze it.
+					var scanned []string
+					_ = tw.Scan(p, nil, nil, false, func(k, v []byte) error {
+						scanned = append(scanned, string(k)+"="+string(v))
+						return nil
+					})
+					if want != nil && (len(scanned) != 2 || scanned[0] != "a="+string(want) || scanned[1] != "b="+string(want)) {
+						return fmt.Errorf("%w: a scan of %s shows %q, want a and b = %q", errLoopRead, p[0], scanned, want)
+					}
 					switch shape {
 					case 0:
 						if err := tw.DropBucket(p); err != nil {
