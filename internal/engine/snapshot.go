@@ -1,8 +1,8 @@
 package engine
 
 // Snapshot reads: readers never block writers; a reader waits at most for
-// one merge of the commit loop's (Snapshots.Change), never for a group,
-// an fsync, a prune or an apply.
+// one merge of the commit loop's of at most bigMerge keys
+// (Snapshots.Change), never for a group, an fsync, a prune or an apply.
 //
 // Why readers see a consistent state, while they hold nothing the commit
 // loop or the applier wait for (etcd 3.4's "fully concurrent reads"): the
