@@ -1,8 +1,8 @@
 package engine
 
 // Snapshot reads: readers never block writers; a reader waits at most for
-// one merge of the commit loop's (Snapshots.Change), never for a group,
-// an fsync, a prune or an apply.
+// one merge of the commit loop's of at most bigMerge keys
+// (Snapshots.Change), never for a group, an fsync, a prune or an apply.
 //
 // Why readers see a consistent state, while they hold nothing the commit
 // loop or the applier wait for (etcd 3.4's "fully concurrent reads"): the
@@ -140,8 +140,9 @@ func (ss *Snapshots) Publish(tree *Tree, gen, pruned uint64, locked bool) {
 // of the groups one fsync made durable: tens of microseconds). It is held
 // only when no reader has taken the last published state yet; when one
 // has, the change copies the nodes it writes and nobody waits. long: the
-// change may take long (a prune of a whole batch), so nobody may wait for
-// it: the published state is frozen now if no reader did so.
+// change may take long (a prune of a whole batch, a merge of more than
+// bigMerge keys), so nobody may wait for it: the published state is
+// frozen now if no reader did so.
 func (ss *Snapshots) Change(long bool) (locked bool) {
 	if !ss.stale.Load() {
 		return false // snap is current: readers leave the tree alone

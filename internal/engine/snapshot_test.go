@@ -1,11 +1,16 @@
 package engine
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // noBase is a base that holds nothing (bbolt before any write).
@@ -121,5 +126,68 @@ func TestSnapshotsReaderWaitsForLockedChange(t *testing.T) {
 	}
 	if ss.stale.Load() {
 		t.Fatal("a long change left the published state unfrozen")
+	}
+}
+
+// A merge of many keys (a group of many ops, or of ops of many keys) does
+// not keep readers waiting under the lock for its whole length (some
+// 0.3 ms per thousand keys, 12 ms for 20,000): the commit loop freezes the
+// published state first, as for a prune, and merges with copy-on-write.
+// Seen through what it leaves: the state before the big group frozen, not
+// the one a reader froze earlier.
+func TestBigMergeFreezesFirst(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "m.db")
+	e, err := Open(path, Options{Bolt: bolt.Options{Timeout: time.Minute}, LogPath: path + "-wal",
+		Mark: Mark{Path: Path{[]byte("meta")}, Key: []byte("applied")}, Observer: nopObserver{},
+		Hooks: Hooks{HoldApplier: true}}) // no prune freezes meanwhile
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ss := e.wal.snaps
+	read := func() {
+		t.Helper()
+		if err := e.View(context.Background(), func(Reader) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := do(e, put("first")); err != nil {
+		t.Fatal(err)
+	}
+	read() // a reader freezes the state with "first"
+	frozen := ss.snap.Load().gen
+	if err := do(e, put("second")); err != nil { // published, not frozen
+		t.Fatal(err)
+	}
+	small := ss.snap.Load().gen
+	if small != frozen {
+		t.Fatalf("a small merge froze the state before it (gen %d, the reader froze %d): it should lock instead", small, frozen)
+	}
+	if err := do(e, put("third")); err != nil { // published, not frozen
+		t.Fatal(err)
+	}
+	big := &Op{Apply: func(w Writer) error {
+		for i := range bigMerge + 1 {
+			if err := w.Put(testBucket, fmt.Appendf(nil, "big%05d", i), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+	if err := do(e, big); err != nil {
+		t.Fatal(err)
+	}
+	if got := ss.snap.Load().gen; got != e.wal.gen-1 {
+		t.Fatalf("before a merge of %d keys the frozen state is gen %d, want the one before it (%d): the merge held the lock", bigMerge+1, got, e.wal.gen-1)
+	}
+	err = e.View(context.Background(), func(r Reader) error {
+		if r.Get(testBucket, []byte("third")) == nil || r.Get(testBucket, fmt.Appendf(nil, "big%05d", bigMerge)) == nil {
+			return errors.New("a write is missing after the big merge")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
