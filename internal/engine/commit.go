@@ -350,7 +350,11 @@ func (e *Engine) finishFlights() {
 const bigMerge = 1024
 
 // mergeKeys counts the keys finishFlights is about to merge: those of the
-// flights whose wait is over.
+// flights whose wait is over. A bucket entry (a bucket dropped or made
+// anew) counts as a big merge by itself: merging it deletes everything
+// shared still holds under that bucket (deleteSubtree), which is as much
+// as the bucket held unapplied (a thread written in bulk, then deleted),
+// not one key.
 func (w *walState) mergeKeys() int {
 	n := 0
 	for _, f := range w.flights {
@@ -358,6 +362,9 @@ func (w *walState) mergeKeys() int {
 			break
 		}
 		if f.tree != nil {
+			if f.tree.markers > 0 {
+				return bigMerge + 1
+			}
 			n += f.tree.Len()
 		}
 	}

@@ -191,3 +191,52 @@ func TestBigMergeFreezesFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A group that drops a bucket freezes the published state before its
+// merge too, however few keys it has: the merge deletes everything shared
+// holds under the bucket, which a reader must not wait for.
+func TestDropBucketMergeFreezesFirst(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "m.db")
+	e, err := Open(path, Options{Bolt: bolt.Options{Timeout: time.Minute}, LogPath: path + "-wal",
+		Mark: Mark{Path: Path{[]byte("meta")}, Key: []byte("applied")}, Observer: nopObserver{},
+		Hooks: Hooks{HoldApplier: true}}) // shared keeps every key: no prune
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ss := e.wal.snaps
+	bulk := &Op{Apply: func(w Writer) error {
+		for i := range 2000 {
+			if err := w.Put(testBucket, fmt.Appendf(nil, "k%05d", i), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+	if err := do(e, bulk); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.View(context.Background(), func(Reader) error { return nil }); err != nil {
+		t.Fatal(err) // a reader freezes the state with the bulk
+	}
+	if err := do(e, put("other")); err != nil { // published, not frozen
+		t.Fatal(err)
+	}
+	drop := &Op{Apply: func(w Writer) error { return w.DropBucket(testBucket) }}
+	if err := do(e, drop); err != nil {
+		t.Fatal(err)
+	}
+	if got := ss.snap.Load().gen; got != e.wal.gen-1 {
+		t.Fatalf("before merging a bucket's drop the frozen state is gen %d, want the one before it (%d): the merge held the lock", got, e.wal.gen-1)
+	}
+	err = e.View(context.Background(), func(r Reader) error {
+		if r.Get(testBucket, []byte("k00000")) != nil || r.Get(testBucket, []byte("other")) != nil {
+			return errors.New("a key of the dropped bucket is still seen")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
