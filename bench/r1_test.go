@@ -24,15 +24,46 @@ func BenchmarkR1(b *testing.B) { benchR1(b, buildW1Input(100, 50, 200, 1024, 100
 func BenchmarkR1ManyThreads(b *testing.B) { benchR1(b, buildW1Input(2000, 5, 200, 1024, 100)) }
 
 func benchR1(b *testing.B, in *w1Input) {
+	benchReads(b, in, func(ctx context.Context, st *ckpt.Store, th []thread, n int) error {
+		_, err := st.GetTuple(ctx, ckpt.Config{ThreadID: th[n%len(th)].id})
+		return err
+	})
+}
+
+// BenchmarkR2 is the bench's R2 on the same store: GetTuple by id of the
+// W1 input's fixed random picks (older checkpoints: a list version that
+// ends inside a folded segment).
+func BenchmarkR2(b *testing.B) {
+	in := buildW1Input(100, 50, 200, 1024, 100)
+	benchReads(b, in, func(ctx context.Context, st *ckpt.Store, th []thread, n int) error {
+		p := in.picks[n%len(in.picks)]
+		_, err := st.GetTuple(ctx, ckpt.Config{ThreadID: th[p[0]].id, CheckpointID: th[p[0]].ids[p[1]]})
+		return err
+	})
+}
+
+// BenchmarkR3 is the bench's R3 on the same store: List of a thread's 10
+// newest checkpoints, drained, round-robin over the threads.
+func BenchmarkR3(b *testing.B) {
+	benchReads(b, buildW1Input(100, 50, 200, 1024, 100), func(ctx context.Context, st *ckpt.Store, th []thread, n int) error {
+		for _, err := range st.List(ctx, ckpt.ListOptions{ThreadID: th[n%len(th)].id, Namespace: ckpt.NS(""), Limit: 10}) {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// benchReads loads in (NoSync: the file's layout is the same, only the
+// load is faster) and times read(n) for n = 0, 1, ...
+func benchReads(b *testing.B, in *w1Input, read func(ctx context.Context, st *ckpt.Store, th []thread, n int) error) {
 	ctx := context.Background()
 	r, st, err := w1Load(ctx, filepath.Join(b.TempDir(), "w1.db"), in, ckpt.NoSync, putThenWrites, 1, true)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.Flush(ctx); err != nil {
-		b.Fatal(err)
-	}
 	// Move the load into bbolt first (not a sleep: under a slow machine or
 	// valgrind the applier may still be busy after any fixed wait): the
 	// reads are R1's on a loaded store, not beside the load's last applies
@@ -45,7 +76,7 @@ func benchR1(b *testing.B, in *w1Input) {
 	cpu0 := processCPU()
 	n := 0
 	for ; b.Loop(); n++ {
-		if _, err := st.GetTuple(ctx, ckpt.Config{ThreadID: th[n%len(th)].id}); err != nil {
+		if err := read(ctx, st, th, n); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -125,5 +156,41 @@ func BenchmarkW1FileBesideReads(b *testing.B) {
 		}
 		b.ReportMetric(float64(size)/1e6, "file-MB")
 		b.ReportMetric(float64(reads), "reads")
+	}
+}
+
+// BenchmarkW1Load loads W1 (100 threads x 50 steps, Put then PutWrites,
+// one writer: the bench's W1) into a fresh store per iteration and reports
+// the load's process CPU per step and the file's size after Close: what the
+// write side pays for the layout the reads see (list folding, delta.go).
+// NoSync measures CPU without fsync waits; Sync is the bench's own W1 file
+// figure.
+func BenchmarkW1Load(b *testing.B) {
+	ctx := context.Background()
+	in := buildW1Input(100, 50, 200, 1024, 100)
+	for _, dur := range []ckpt.Durability{ckpt.NoSync, ckpt.Sync} {
+		b.Run(dur.String(), func(b *testing.B) {
+			var cpu time.Duration
+			var size int64
+			steps := 0
+			for b.Loop() {
+				path := filepath.Join(b.TempDir(), "w1.db")
+				cpu0 := processCPU()
+				r, st, err := w1Load(ctx, path, in, dur, putThenWrites, 1, true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := st.Close(); err != nil { // applies the log: part of the load's work
+					b.Fatal(err)
+				}
+				cpu += processCPU() - cpu0
+				steps += r.steps
+				if size, _, err = fileSizes(path); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(cpu)/float64(steps), "cpu-ns/step")
+			b.ReportMetric(float64(size), "file-bytes")
+		})
 	}
 }
