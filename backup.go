@@ -203,7 +203,7 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 			return err
 		}
 		defer release()
-		defer func() { _ = tx.Rollback() }()
+		defer engine.EndRead(tx)
 		return fn(tx, groups)
 	}
 	// Apply what is logged so far here, as the applier would, so that
@@ -223,7 +223,7 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 		return err
 	}
 	defer release()
-	defer func() { _ = tx.Rollback() }()
+	defer engine.EndRead(tx)
 	return fn(tx, nil)
 }
 
