@@ -1,0 +1,39 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestExportRefusesToOverwriteTheStore: `ckpt export FILE -o FILE` (or
+// -o FILE-wal, or another name of the same file) must not touch the
+// store. Without the check, os.Create truncated the open store under the
+// export, which then failed on the missing pages and removed its "partial
+// dump": the store file itself, gone (and the process hung in Close).
+func TestExportRefusesToOverwriteTheStore(t *testing.T) {
+	t.Parallel()
+	dir, db := demoFixture(t)
+	link := filepath.Join(dir, "alias.db")
+	if err := os.Link(db, link); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{db, "demo.db", link, db + "-wal"} {
+		t.Run(filepath.Base(out), func(t *testing.T) {
+			failsWith(t, runIn(t, dir, "", "export", db, "-o", out), exitUsage, "is the store file or its log")
+			now, err := os.ReadFile(db)
+			if err != nil || !bytes.Equal(now, before) {
+				t.Fatalf("the store file changed (%v)", err)
+			}
+			if _, err := os.Stat(db + "-wal"); err == nil {
+				t.Fatal("a -wal file was left beside the store")
+			}
+		})
+	}
+	ok(t, dir, "verify", db)
+}
