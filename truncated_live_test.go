@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -24,18 +25,28 @@ func TestFileTruncatedUnderAnOpenStore(t *testing.T) {
 		save
 		compact
 	)
-	for _, mode := range []struct {
+	type mode struct {
 		name  string
 		opts  Options
 		steps []step
-	}{
-		{"WAL/ReadFirst", Options{}, []step{load, load, save, compact}},
-		{"WAL/WriteFirst", Options{}, []step{save, load, save}},
-		{"WAL/CompactFirst", Options{}, []step{compact, load, save}},
-		{"NoWAL/ReadFirst", Options{NoWAL: true}, []step{load, save, load}},
-		{"NoWAL/WriteFirst", Options{NoWAL: true}, []step{save, load, save}},
-		{"ReadOnly", Options{ReadOnly: true}, []step{load, load}},
-	} {
+		cut   int64 // the bytes left
+	}
+	modes := []mode{
+		{"WAL/ReadFirst", Options{}, []step{load, load, save, compact}, 0},
+		{"WAL/WriteFirst", Options{}, []step{save, load, save}, 0},
+		{"WAL/CompactFirst", Options{}, []step{compact, load, save}, 0},
+		{"NoWAL/ReadFirst", Options{NoWAL: true}, []step{load, save, load}, 0},
+		{"NoWAL/WriteFirst", Options{NoWAL: true}, []step{save, load, save}, 0},
+		{"ReadOnly", Options{ReadOnly: true}, []step{load, load}, 0},
+	}
+	// Cut after the two meta pages: Begin works, the pages it leads to
+	// fault.
+	for _, m := range slices.Clone(modes) {
+		m.name += "/MetaLeft"
+		m.cut = 2 * int64(os.Getpagesize())
+		modes = append(modes, m)
+	}
+	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
 			ctx := context.Background()
 			path := filepath.Join(t.TempDir(), "cut.db")
@@ -53,7 +64,7 @@ func TestFileTruncatedUnderAnOpenStore(t *testing.T) {
 			if s, err = Open(path, mode.opts); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.Truncate(path, 0); err != nil {
+			if err := os.Truncate(path, mode.cut); err != nil {
 				t.Fatal(err)
 			}
 			done := make(chan struct{})
