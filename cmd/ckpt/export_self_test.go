@@ -37,3 +37,24 @@ func TestExportRefusesToOverwriteTheStore(t *testing.T) {
 	}
 	ok(t, dir, "verify", db)
 }
+
+// TestOpenErrorNamesTheFileAtFault: when the store's write-ahead log
+// cannot be read (here a directory at FILE-wal), the error names the log,
+// not the store file, which is fine and unchanged.
+func TestOpenErrorNamesTheFileAtFault(t *testing.T) {
+	t.Parallel()
+	dir, db := demoFixture(t)
+	if err := os.Mkdir(db+"-wal", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"threads", db}, {"gc", "--keep-last", "1", db}} {
+		failsWith(t, runIn(t, dir, "", args...), exitError, "demo.db-wal: is a directory")
+	}
+	if now, err := os.ReadFile(db); err != nil || !bytes.Equal(now, before) {
+		t.Fatalf("the store file changed (%v)", err)
+	}
+}
