@@ -3,18 +3,17 @@ package engine
 import (
 	"errors"
 	"os"
-	"time"
-
-	berrors "go.etcd.io/bbolt/errors"
 )
 
-// LockReplaced takes, without waiting, the lock a read-write Open takes on
-// the file at path, for a caller about to rename another file over it
-// (BackupFile). held reports that a store (read-write or read-only, in this
-// process or another) has the file open: replacing it would leave that
-// store writing to an unlinked file. Otherwise the caller keeps the lock
-// until its rename is done and then calls release: an Open that waited on
-// the lock meanwhile finds another file at the path and opens that one
+// LockReplaced takes, without waiting, a shared lock on the file at path,
+// for a caller about to rename another file over it (BackupFile). held
+// reports that a store has the file open for writing (bbolt's exclusive
+// lock, in this process or another): replacing it would leave that store
+// writing to an unlinked file, and lose every write it acknowledges from
+// then on. A store open read-only there (a shared lock) goes on reading the
+// file it opened, which is harmless. The caller keeps the lock until its
+// rename is done and then calls release: a read-write Open that waited on
+// it meanwhile finds another file at the path and opens that one
 // (OpenBolt). A missing or unreadable file, or a platform without flock,
 // gives a release that does nothing.
 func LockReplaced(path string) (release func(), held bool, err error) {
@@ -26,14 +25,11 @@ func LockReplaced(path string) (release func(), held bool, err error) {
 		}
 		return nil, false, err
 	}
-	locked, err := lockExclusive(f, time.Now()) // one try
+	locked, held, err := tryLockShared(f)
 	switch {
-	case errors.Is(err, berrors.ErrTimeout):
+	case err != nil || held:
 		_ = f.Close()
-		return nil, true, nil
-	case err != nil:
-		_ = f.Close()
-		return nil, false, err
+		return nil, held, err
 	case !locked:
 		_ = f.Close() // no flock here: an open file could keep the rename from working
 		return noop, false, nil
