@@ -128,7 +128,7 @@ type Engine struct {
 // before (FailState.Began).
 func (e *Engine) beginRead(db *bolt.DB) (*bolt.Tx, error) {
 	if e.fs.Stuck() {
-		return nil, e.fs.Failed()
+		return nil, e.fs.StuckErr()
 	}
 	tx, err := BeginRead(db)
 	return tx, e.fs.Began(err)
@@ -274,7 +274,7 @@ func (e *Engine) View(ctx context.Context, fn func(r Reader) error) (err error) 
 		return err
 	}
 	if e.fs.Stuck() {
-		return e.fs.Failed()
+		return e.fs.StuckErr()
 	}
 	ss := e.snapshots()
 	if ss == nil {
@@ -310,7 +310,7 @@ func (e *Engine) View(ctx context.Context, fn func(r Reader) error) (err error) 
 // there). EndSnapshot ends it.
 func (e *Engine) BeginSnapshot(between func()) (*bolt.Tx, *Snap, error) {
 	if e.fs.Stuck() {
-		return nil, nil, e.fs.Failed()
+		return nil, nil, e.fs.StuckErr()
 	}
 	tx, snap, err := e.snapshots().Begin(&e.dbMu, &e.db, between)
 	return tx, snap, e.fs.Began(err)

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -100,6 +101,9 @@ var errBeginFault = errors.New("bbolt's meta and map locks stay held")
 // FailState.Began turns into a failed, poisoned store (Close abandons the
 // handle).
 func BeginRead(db *bolt.DB) (tx *bolt.Tx, err error) {
+	mu := beginMu(db)
+	mu.Lock()
+	defer mu.Unlock()
 	if isStuck(db) {
 		return nil, errStuck
 	}
@@ -119,10 +123,30 @@ func BeginRead(db *bolt.DB) (tx *bolt.Tx, err error) {
 // EndRead ends a read transaction that BeginRead began, unless its handle
 // is stuck: its Rollback would then wait forever for bbolt's meta lock.
 func EndRead(tx *bolt.Tx) {
-	if db := tx.DB(); db != nil && isStuck(db) {
-		return
+	db := tx.DB()
+	if db == nil {
+		return // already ended
 	}
-	_ = tx.Rollback()
+	mu := beginMu(db)
+	mu.Lock()
+	defer mu.Unlock()
+	if !isStuck(db) {
+		_ = tx.Rollback()
+	}
+}
+
+// beginMus order the Begins and ends of read transactions of one handle
+// (striped by its address) with a Begin that faults: bbolt takes its meta
+// lock in both, so one waiting there when another faults would wait for
+// ever; waiting here instead, it then finds the handle stuck. (bbolt's
+// meta lock serialises these steps anyway: this costs one uncontended
+// lock more.) A write Begin or commit that meets such a fault can still
+// wait for ever: ordering those too would make every read wait for
+// commits.
+var beginMus [64]sync.Mutex
+
+func beginMu(db *bolt.DB) *sync.Mutex {
+	return &beginMus[(uintptr(unsafe.Pointer(db))>>6)%uintptr(len(beginMus))]
 }
 
 var (
@@ -154,9 +178,21 @@ func (f *FailState) Began(err error) error {
 	if !errors.Is(err, errBeginFault) {
 		return err
 	}
-	f.stuck.Store(true)
+	// Failed before stuck: a call that sees stuck finds the cause.
+	err = f.Fail(FailBolt, err)
 	f.Poison()
-	return f.Fail(FailBolt, err)
+	f.stuck.Store(true)
+	return err
+}
+
+// StuckErr is the error of a call refused because a Begin faulted: the
+// fail-stop error, or, while another goroutine is still failing the store,
+// errStuck (never nil).
+func (f *FailState) StuckErr() error {
+	if err := f.Failed(); err != nil {
+		return err
+	}
+	return errStuck
 }
 
 // Every entry into bbolt runs under Guard (guard.go). A panic while bbolt
@@ -171,7 +207,7 @@ func (f *FailState) Began(err error) error {
 // the lock the panicking transaction still holds.
 func (f *FailState) BeginWrite(db *bolt.DB) (tx *bolt.Tx, err error) {
 	if f.BoltFailed() || f.Stuck() || isStuck(db) {
-		return nil, f.Failed()
+		return nil, f.StuckErr()
 	}
 	err = Guard("begin a write transaction", func() error {
 		var err error
