@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -101,9 +100,6 @@ var errBeginFault = errors.New("bbolt's meta and map locks stay held")
 // FailState.Began turns into a failed, poisoned store (Close abandons the
 // handle).
 func BeginRead(db *bolt.DB) (tx *bolt.Tx, err error) {
-	mu := beginMu(db)
-	mu.Lock()
-	defer mu.Unlock()
 	if isStuck(db) {
 		return nil, errStuck
 	}
@@ -123,30 +119,14 @@ func BeginRead(db *bolt.DB) (tx *bolt.Tx, err error) {
 // EndRead ends a read transaction that BeginRead began, unless its handle
 // is stuck: its Rollback would then wait forever for bbolt's meta lock.
 func EndRead(tx *bolt.Tx) {
-	db := tx.DB()
-	if db == nil {
-		return // already ended
+	if db := tx.DB(); db != nil && isStuck(db) {
+		return
 	}
-	mu := beginMu(db)
-	mu.Lock()
-	defer mu.Unlock()
-	if !isStuck(db) {
-		_ = tx.Rollback()
-	}
-}
-
-// beginMus order the Begins and ends of read transactions of one handle
-// (striped by its address) with a Begin that faults: bbolt takes its meta
-// lock in both, so one waiting there when another faults would wait for
-// ever; waiting here instead, it then finds the handle stuck. (bbolt's
-// meta lock serialises these steps anyway: this costs one uncontended
-// lock more.) A write Begin or commit that meets such a fault can still
-// wait for ever: ordering those too would make every read wait for
-// commits.
-var beginMus [64]sync.Mutex
-
-func beginMu(db *bolt.DB) *sync.Mutex {
-	return &beginMus[(uintptr(unsafe.Pointer(db))>>6)%uintptr(len(beginMus))]
+	// Not ordered with a Begin that faults: a Rollback that reached
+	// bbolt's meta lock before the fault still waits for ever (ordering
+	// both with a mutex of ours deadlocks with a remap, which waits for
+	// this Rollback's map lock while a Begin holds the mutex).
+	_ = tx.Rollback()
 }
 
 var (
