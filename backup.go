@@ -107,14 +107,29 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) (
 // whole copy, whatever happens, a crash included; an error or a cancelled
 // ctx leaves no file behind. path may not be the store's own file or log,
 // nor a file with a -wal beside it (a store someone opened there: the copy
-// would be read together with that log); these fail with
-// ErrInvalidConfig.
+// would be read together with that log), nor a file a store has open for
+// writing (replacing it would lose that store's later writes); these fail
+// with ErrInvalidConfig (the last also with ErrLocked). A store open
+// read-only at path goes on reading the file it opened.
 func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOption) (err error) {
 	defer s.backupDone(&err)()
 	cfg := backupOptions(opts)
 	if err := s.checkBackupDest(path); err != nil {
 		return err
 	}
+	// A store open for writing at path (a NoWAL one has no -wal beside
+	// it) holds its lock: refuse, or the rename below would leave it
+	// writing to an unlinked file and lose every write it acknowledges
+	// from then on. Held (shared) until the rename, so that a store
+	// opening path for writing meanwhile waits and then opens the copy.
+	unlock, held, err := engine.LockReplaced(path)
+	if err != nil {
+		return fmt.Errorf("ckpt: backup to %s: %w", path, err)
+	}
+	if held {
+		return fmt.Errorf("%w: backup to %s: a store has that file open for writing (%w)", ErrInvalidConfig, path, ErrLocked)
+	}
+	defer unlock()
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -189,7 +204,7 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 			return err
 		}
 		defer release()
-		defer func() { _ = tx.Rollback() }()
+		defer engine.EndRead(tx)
 		return fn(tx, groups)
 	}
 	// Apply what is logged so far here, as the applier would, so that
@@ -209,7 +224,7 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 		return err
 	}
 	defer release()
-	defer func() { _ = tx.Rollback() }()
+	defer engine.EndRead(tx)
 	return fn(tx, nil)
 }
 

@@ -143,7 +143,7 @@ func (s *Store) checkPagesPaused(ctx context.Context, rep *VerifyReport) error {
 			return err
 		}
 		defer release()
-		defer func() { _ = tx.Rollback() }()
+		defer engine.EndRead(tx)
 		if err := engine.TouchAll(tx); err != nil {
 			return err
 		}

@@ -142,7 +142,11 @@ func (a *app) openError(path string, err error) error {
 	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
-		// Open wraps the OS error, which names the path again.
+		// Open wraps the OS error, which names the path again; or the
+		// log beside it, which is then the file to name.
+		if pe.Path == path+"-wal" {
+			return fmt.Errorf("%s: %v", pe.Path, pe.Err)
+		}
 		return fmt.Errorf("%s: %v", path, pe.Err)
 	}
 	return err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/spf13/cobra"
@@ -35,6 +36,9 @@ new file and export again gives identical output.`,
 			w := a.out
 			left := args[0] + " unchanged; the dump on stdout is incomplete (no end line: import refuses it)"
 			if outPath != "" && outPath != "-" {
+				if err := notTheStore(args[0], outPath); err != nil {
+					return err
+				}
 				f, cerr := os.Create(outPath)
 				if cerr != nil {
 					return cerr
@@ -128,4 +132,27 @@ this import created are removed again.`,
 func describeDump(d ckpt.DumpSummary) string {
 	return fmt.Sprintf("%d thread(s), %d checkpoint(s), %d channel value(s), %d pending write(s)",
 		d.Threads, d.Checkpoints, d.Values, d.Writes)
+}
+
+// notTheStore refuses an --output that is the store file (by any name) or
+// its write-ahead log: os.Create would truncate the store under the
+// export (and a failed export then removes its output), or leave a dump
+// where the next Open reads a log.
+func notTheStore(store, out string) error {
+	outAbs, err := filepath.Abs(out)
+	if err != nil {
+		return err
+	}
+	outInfo, outErr := os.Stat(out)
+	for _, own := range []string{store, store + "-wal"} {
+		ownAbs, err := filepath.Abs(own)
+		same := err == nil && ownAbs == outAbs
+		if fi, err := os.Stat(own); err == nil && outErr == nil && os.SameFile(fi, outInfo) {
+			same = true
+		}
+		if same {
+			return usageError{fmt.Sprintf("--output %s is the store file or its log; write the dump elsewhere", out)}
+		}
+	}
+	return nil
 }

@@ -234,7 +234,7 @@ func (e *Engine) logGroup(ops []*Op) {
 		f.off = w.log.Offset()
 	}
 	e.dbMu.RLock()
-	tx, err := e.db.Begin(false)
+	tx, err := e.beginRead(e.db)
 	if err != nil {
 		e.dbMu.RUnlock()
 		fail(fmt.Errorf("ckpt: begin read: %w", err))
@@ -264,7 +264,7 @@ func (e *Engine) logGroup(ops []*Op) {
 	w.sharedView.drop()
 	w.unsyncedView.drop()
 	bv.recycle()
-	_ = tx.Rollback()
+	EndRead(tx)
 	e.dbMu.RUnlock()
 	muts, scratch, gen := ow.Muts(), ow.Scratch(), ow.Gen()
 	ow.release()

@@ -106,7 +106,7 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 	// A damaged page of the old file panics in bbolt: ErrCorrupt, and the
 	// store keeps its old file.
 	if err := Guard("compact: copy", func() error { return copyLive(ctx, dst, e.db, progress, e.compactStage) }); err != nil {
-		return fail(err)
+		return fail(e.fs.Began(err))
 	}
 	if err := dst.Sync(); err != nil {
 		return fail(err)
@@ -143,37 +143,41 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 // copyLive copies every bucket, key and value of src into the empty dst,
 // in key order with full pages. stage reports when half is copied.
 func copyLive(ctx context.Context, dst, src *bolt.DB, progress func(done, total int64), stage func(string)) error {
-	return src.View(func(stx *bolt.Tx) error {
-		c := &copier{ctx: ctx, dst: dst, progress: progress, stage: stage}
-		// Count first, so progress has a total (a keys-only walk, far
-		// cheaper than the copy).
-		if err := stx.ForEach(func(_ []byte, b *bolt.Bucket) error {
-			c.total += 1 + countKeys(b)
-			return nil
-		}); err != nil {
-			return err
-		}
-		var err error
-		if c.tx, err = dst.Begin(true); err != nil {
-			return err
-		}
-		defer func() {
-			if c.tx != nil {
-				_ = c.tx.Rollback()
-			}
-		}()
-		if err := stx.ForEach(func(name []byte, b *bolt.Bucket) error {
-			return c.copyBucket(b, [][]byte{name})
-		}); err != nil {
-			return err
-		}
-		err = c.tx.Commit()
-		c.tx = nil
-		if err == nil && progress != nil {
-			progress(c.done, c.total)
-		}
+	// BeginRead, not src.View: a fault in bbolt's Begin must mark the
+	// store stuck (Compact passes the error to FailState.Began).
+	stx, err := BeginRead(src)
+	if err != nil {
 		return err
-	})
+	}
+	defer EndRead(stx)
+	c := &copier{ctx: ctx, dst: dst, progress: progress, stage: stage}
+	// Count first, so progress has a total (a keys-only walk, far
+	// cheaper than the copy).
+	if err := stx.ForEach(func(_ []byte, b *bolt.Bucket) error {
+		c.total += 1 + countKeys(b)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if c.tx, err = dst.Begin(true); err != nil {
+		return err
+	}
+	defer func() {
+		if c.tx != nil {
+			_ = c.tx.Rollback()
+		}
+	}()
+	if err := stx.ForEach(func(name []byte, b *bolt.Bucket) error {
+		return c.copyBucket(b, [][]byte{name})
+	}); err != nil {
+		return err
+	}
+	err = c.tx.Commit()
+	c.tx = nil
+	if err == nil && progress != nil {
+		progress(c.done, c.total)
+	}
+	return err
 }
 
 func countKeys(b *bolt.Bucket) int64 {

@@ -124,6 +124,16 @@ type Engine struct {
 	replayed     int
 }
 
+// beginRead begins a read transaction of db, unless a Begin faulted
+// before (FailState.Began).
+func (e *Engine) beginRead(db *bolt.DB) (*bolt.Tx, error) {
+	if e.fs.Stuck() {
+		return nil, e.fs.StuckErr()
+	}
+	tx, err := BeginRead(db)
+	return tx, e.fs.Began(err)
+}
+
 // BoltOpenError is Open's error when bbolt itself could not open the
 // file (the root package words these for the user: locked, not a ckpt
 // file...).
@@ -263,12 +273,15 @@ func (e *Engine) View(ctx context.Context, fn func(r Reader) error) (err error) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if e.fs.Stuck() {
+		return e.fs.StuckErr()
+	}
 	ss := e.snapshots()
 	if ss == nil {
 		// No log: bbolt alone, a transaction per read (pool.go).
 		tx, _, err := ss.Begin(&e.dbMu, &e.db, nil)
 		if err != nil {
-			return err
+			return e.fs.Began(err)
 		}
 		defer ss.End(tx)
 		e.obs.SnapshotOpened()
@@ -279,7 +292,7 @@ func (e *Engine) View(ctx context.Context, fn func(r Reader) error) (err error) 
 	}
 	pr, snap, err := ss.Acquire(&e.dbMu, &e.db)
 	if err != nil {
-		return err
+		return e.fs.Began(err)
 	}
 	// A read that panicked (a damaged page) may leave its view's cursors
 	// mid-walk: its transaction ends instead of going back to the pool.
@@ -296,7 +309,11 @@ func (e *Engine) View(ctx context.Context, fn func(r Reader) error) (err error) 
 // each bbolt begin and before the overlay is loaded (tests pause readers
 // there). EndSnapshot ends it.
 func (e *Engine) BeginSnapshot(between func()) (*bolt.Tx, *Snap, error) {
-	return e.snapshots().Begin(&e.dbMu, &e.db, between)
+	if e.fs.Stuck() {
+		return nil, nil, e.fs.StuckErr()
+	}
+	tx, snap, err := e.snapshots().Begin(&e.dbMu, &e.db, between)
+	return tx, snap, e.fs.Began(err)
 }
 
 // EndSnapshot ends a read BeginSnapshot began.
@@ -357,7 +374,7 @@ func (e *Engine) Hold() (tx *bolt.Tx, groups []*Group, release func(), err error
 			ap.Unlock()
 		}
 	}
-	if tx, err = e.db.Begin(false); err != nil {
+	if tx, err = e.beginRead(e.db); err != nil {
 		release()
 		return nil, nil, nil, fmt.Errorf("begin read: %w", err)
 	}

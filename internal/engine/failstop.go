@@ -13,6 +13,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
@@ -44,6 +45,9 @@ type FailState struct {
 	// poisoned: bbolt panicked while a write transaction was open, so its
 	// locks may be held: Close must not wait for them (guard.go).
 	poisoned atomic.Bool
+	// stuck: bbolt faulted beginning a read transaction, with its meta
+	// and map locks taken: no transaction can begin again (BeginRead).
+	stuck atomic.Bool
 	// OnFail, if set, is called once, by the call that fails the store
 	// (the root package logs the fail-stop with it).
 	OnFail func(src FailSource, cause error)
@@ -83,6 +87,94 @@ func (f *FailState) Poison() { f.poisoned.Store(true) }
 // Poisoned tells whether Poison was called.
 func (f *FailState) Poisoned() bool { return f.poisoned.Load() }
 
+// errBeginFault marks a fault inside bbolt's Begin of a read transaction.
+var errBeginFault = errors.New("bbolt's meta and map locks stay held")
+
+// BeginRead begins a bbolt read transaction under Guard. bbolt reads the
+// meta page while it holds its meta lock and its map lock: a fault there
+// (the file cut short under the store) leaves both held for good, and
+// every later Begin (read or write), the end of every read transaction
+// still open, and DB.Close would wait forever. The handle is then marked
+// stuck: BeginRead and BeginWrite refuse it and EndRead leaves its
+// transactions open. The error wraps ErrCorrupt and errBeginFault, which
+// FailState.Began turns into a failed, poisoned store (Close abandons the
+// handle).
+func BeginRead(db *bolt.DB) (tx *bolt.Tx, err error) {
+	if isStuck(db) {
+		return nil, errStuck
+	}
+	err = Guard("begin a read transaction", func() error {
+		var err error
+		tx, err = db.Begin(false)
+		return err
+	})
+	if FromPanic(err) {
+		stuckDBs.Store(db, struct{}{})
+		anyStuck.Store(true)
+		return nil, fmt.Errorf("%w (%w)", err, errBeginFault)
+	}
+	return tx, err
+}
+
+// EndRead ends a read transaction that BeginRead began, unless its handle
+// is stuck: its Rollback would then wait forever for bbolt's meta lock.
+func EndRead(tx *bolt.Tx) {
+	if db := tx.DB(); db != nil && isStuck(db) {
+		return
+	}
+	// Not ordered with a Begin that faults: a Rollback that reached
+	// bbolt's meta lock before the fault still waits for ever (ordering
+	// both with a mutex of ours deadlocks with a remap, which waits for
+	// this Rollback's map lock while a Begin holds the mutex).
+	_ = tx.Rollback()
+}
+
+var (
+	// stuckDBs holds the handles whose Begin faulted (BeginRead): a set
+	// that only grows, by one handle per such fault. Keyed by handle, not
+	// kept by the engine, so that every place that begins or ends a read
+	// sees it, the root package's included.
+	stuckDBs sync.Map
+	anyStuck atomic.Bool // a fast path for the usual case: none
+	errStuck = fmt.Errorf("%w: an earlier read faulted in bbolt on this file (%w)", ErrCorrupt, errBeginFault)
+)
+
+func isStuck(db *bolt.DB) bool {
+	if !anyStuck.Load() {
+		return false
+	}
+	_, ok := stuckDBs.Load(db)
+	return ok
+}
+
+// Stuck tells whether a Begin faulted in bbolt (BeginRead): nothing may
+// call Begin on the handle again, only AbandonBolt.
+func (f *FailState) Stuck() bool { return f.stuck.Load() }
+
+// Began checks the error of a BeginRead: a fault inside bbolt's Begin
+// fails and poisons the store, and marks it stuck. It returns err (the
+// fail-stop error after a fault).
+func (f *FailState) Began(err error) error {
+	if !errors.Is(err, errBeginFault) {
+		return err
+	}
+	// Failed before stuck: a call that sees stuck finds the cause.
+	err = f.Fail(FailBolt, err)
+	f.Poison()
+	f.stuck.Store(true)
+	return err
+}
+
+// StuckErr is the error of a call refused because a Begin faulted: the
+// fail-stop error, or, while another goroutine is still failing the store,
+// errStuck (never nil).
+func (f *FailState) StuckErr() error {
+	if err := f.Failed(); err != nil {
+		return err
+	}
+	return errStuck
+}
+
 // Every entry into bbolt runs under Guard (guard.go). A panic while bbolt
 // writes (the applier) also fails the store: bbolt's own state may then be
 // half-updated, so no write transaction is begun again.
@@ -94,8 +186,8 @@ func (f *FailState) Poisoned() bool { return f.poisoned.Load() }
 // its durable groups), since after a panic Begin could wait forever for
 // the lock the panicking transaction still holds.
 func (f *FailState) BeginWrite(db *bolt.DB) (tx *bolt.Tx, err error) {
-	if f.BoltFailed() {
-		return nil, f.Failed()
+	if f.BoltFailed() || f.Stuck() || isStuck(db) {
+		return nil, f.StuckErr()
 	}
 	err = Guard("begin a write transaction", func() error {
 		var err error

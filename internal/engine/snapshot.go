@@ -203,7 +203,7 @@ func (ss *Snapshots) begin(mu *sync.RWMutex, db **bolt.DB, between func()) (*bol
 			ss.readers.Add(1)
 			epoch = ss.epoch.Load()
 		}
-		tx, err := (*db).Begin(false)
+		tx, err := BeginRead(*db)
 		mu.RUnlock()
 		if err != nil {
 			if ss != nil {
@@ -218,7 +218,13 @@ func (ss *Snapshots) begin(mu *sync.RWMutex, db **bolt.DB, between func()) (*bol
 			between()
 		}
 		snap := ss.load()
-		a := ss.mark.appliedTx(tx)
+		var a uint64
+		// A fault here leaves only this transaction open: end it, or
+		// bbolt's Close would wait for it forever.
+		if err := Guard("begin read: the applied mark", func() error { a = ss.mark.appliedTx(tx); return nil }); err != nil {
+			ss.End(tx)
+			return nil, nil, 0, 0, err
+		}
 		if snap.pruned <= a && a <= snap.gen {
 			return tx, snap, a, epoch, nil
 		}
@@ -236,7 +242,7 @@ func (ss *Snapshots) begin(mu *sync.RWMutex, db **bolt.DB, between func()) (*bol
 
 // End ends a read that Begin began.
 func (ss *Snapshots) End(tx *bolt.Tx) {
-	_ = tx.Rollback()
+	EndRead(tx)
 	if ss != nil && ss.readers.Add(-1) == 0 {
 		select {
 		case ss.idle <- struct{}{}:

@@ -1,0 +1,39 @@
+package engine
+
+import (
+	"errors"
+	"os"
+)
+
+// LockReplaced takes, without waiting, a shared lock on the file at path,
+// for a caller about to rename another file over it (BackupFile). held
+// reports that a store has the file open for writing (bbolt's exclusive
+// lock, in this process or another): replacing it would leave that store
+// writing to an unlinked file, and lose every write it acknowledges from
+// then on. A store open read-only there (a shared lock) goes on reading the
+// file it opened, which is harmless. The caller keeps the lock until its
+// rename is done and then calls release: a read-write Open that waited on
+// it meanwhile finds another file at the path and opens that one
+// (OpenBolt). A missing or unreadable file, or a platform without flock,
+// gives a release that does nothing.
+func LockReplaced(path string) (release func(), held bool, err error) {
+	noop := func() {}
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
+			return noop, false, nil // nothing to lock, or not ours to tell
+		}
+		return nil, false, err
+	}
+	locked, held, err := tryLockShared(f)
+	switch {
+	case err != nil || held:
+		_ = f.Close()
+		return nil, held, err
+	case !locked:
+		_ = f.Close() // no flock here: an open file could keep the rename from working
+		return noop, false, nil
+	}
+	// Closing the only descriptor of f releases its flock.
+	return func() { _ = f.Close() }, false, nil
+}
