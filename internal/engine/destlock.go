@@ -14,10 +14,19 @@ import (
 // file it opened, which is harmless. The caller keeps the lock until its
 // rename is done and then calls release: a read-write Open that waited on
 // it meanwhile finds another file at the path and opens that one
-// (OpenBolt). A missing or unreadable file, or a platform without flock,
-// gives a release that does nothing.
+// (OpenBolt). A missing or unreadable file, anything but a regular file,
+// or a platform without flock, gives a release that does nothing.
 func LockReplaced(path string) (release func(), held bool, err error) {
 	noop := func() {}
+	// Only a regular file can be a store. Anything else is replaced, not
+	// opened: opening a FIFO for reading waits for a writer (for ever),
+	// and a symlink's target is not what the rename replaces.
+	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+		if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, os.ErrPermission) {
+			return nil, false, err
+		}
+		return noop, false, nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {

@@ -104,7 +104,7 @@ type BoltView struct {
 	// linearly).
 	index map[uint64]int
 	// reads counts the reads a pooled view served (PooledRead): the
-	// stamp of openBucket.used. 32 bits: a pooled read lives 250 ms.
+	// stamp of openBucket.used. 32 bits: a pooled read lives 2 s.
 	reads uint32
 	// inline counts the open buckets that are inline (stored in their
 	// parent's page): bbolt copies such a bucket's value, its keys and
@@ -304,6 +304,7 @@ func (v *BoltView) trim(limit int) {
 	}
 	if limit < bucketCost {
 		v.forget(true)
+		v.giveBackRoom()
 		return
 	}
 	// The buckets by last use, newest first (stamp and index in one
@@ -344,10 +345,35 @@ func (v *BoltView) trim(limit int) {
 	}
 	clear(v.open[j:])
 	v.open, v.keys = v.open[:j], v.keys[:n]
-	if v.index != nil {
+	if !v.giveBackRoom() && v.index != nil {
 		clear(v.index)
 		v.reindex()
 	}
+}
+
+// maxRoomBuckets bounds the room (capacity) a trimmed view keeps for
+// open buckets: twice the entries maxCachedBytes lets it count. Kept room
+// spares the next reads growing the arrays again, but one read may open
+// any number of buckets before its Release trims (a scan over every
+// thread): the room it grew, its entries (48 bytes each), paths and
+// index (a map never shrinks), is not in cacheBytes, and the pooled read
+// would hold it, uncounted, for as long as it is reused.
+const maxRoomBuckets = 2 * maxCachedBytes / bucketCost
+
+// giveBackRoom reallocates open, keys and index at their size when their
+// room is past maxRoomBuckets (trim), and tells whether it did (index is
+// then filled).
+func (v *BoltView) giveBackRoom() bool {
+	if cap(v.open) <= maxRoomBuckets && cap(v.keys) <= maxRoomBuckets*32 {
+		return false
+	}
+	v.open = slices.Clone(v.open)
+	v.keys = slices.Clone(v.keys)
+	if v.index != nil {
+		v.index = make(map[uint64]int, 2*len(v.open))
+		v.reindex()
+	}
+	return true
 }
 
 func (v *BoltView) walk(p Path) *bolt.Bucket {

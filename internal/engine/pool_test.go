@@ -497,3 +497,42 @@ func TestPooledReadsBucketsBoundedTogether(t *testing.T) {
 		t.Errorf("%d reads pooled, want the ones that fit", len(ss.pool))
 	}
 }
+
+// One read may open any number of buckets before its Release trims (a
+// scan over every thread): the trim gives back the room that read grew
+// (open's entries, the paths, the index), which cacheBytes does not
+// count, or the idle pooled read keeps it, uncounted, while it is reused.
+func TestPooledReadGivesBackTheRoomOfOneLargeRead(t *testing.T) {
+	t.Parallel()
+	e := openTestEngine(t, filepath.Join(t.TempDir(), "e.db"), false)
+	defer e.Close()
+	n := maxRoomBuckets/2 + 5000 // two buckets a thread: past the room kept
+	manyBuckets(t, e, n)
+	ss := e.snapshots()
+	pr, _, err := ss.Acquire(&e.dbMu, &e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { ss.Release(pr, true) }() // Close waits for it
+	for i := range n {
+		if err := getMany(pr.bv, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grown := cap(pr.bv.open)
+	pr = reuse(t, ss, pr)
+	bv := pr.bv
+	if bv.cacheBytes() > maxCachedBytes/2 {
+		t.Fatalf("trimmed to %d bytes, want at most %d", bv.cacheBytes(), maxCachedBytes/2)
+	}
+	if cap(bv.open) > maxRoomBuckets || cap(bv.keys) > maxRoomBuckets*32 {
+		t.Fatalf("an idle pooled read keeps room for %d buckets and %d bytes of paths (%d buckets open, %d grown), bound %d",
+			cap(bv.open), cap(bv.keys), len(bv.open), grown, maxRoomBuckets)
+	}
+	// Still a working cache: every key is found again.
+	for i := range n {
+		if err := getMany(pr.bv, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
