@@ -342,7 +342,7 @@ func getMany(r Reader, i int) error {
 
 // reuse releases pr to the pool and takes it back, as the next read
 // would but with no regard to its age: the tests below follow one
-// transaction's cache over more reads than 250 ms may allow.
+// transaction's cache over more reads than maxReadAge may allow.
 func reuse(t *testing.T, ss *Snapshots, pr *PooledRead) *PooledRead {
 	t.Helper()
 	ss.Release(pr, true)
