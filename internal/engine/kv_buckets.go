@@ -1,0 +1,264 @@
+package engine
+
+// The read view's cache of open buckets: a read-only BoltView keeps the
+// buckets (and a cursor each) it opened, so that the reads of one pooled
+// transaction (pool.go) do not walk threads/<thread>/... from the root
+// again, and bounds what it keeps in bytes, forgetting the buckets used
+// longest ago (trim).
+
+import (
+	"bytes"
+	"hash/maphash"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// openBucket is a bucket a read-only view opened: its path is
+// keys[start:end].
+type openBucket struct {
+	start, end int
+	b          *bolt.Bucket
+	// c serves every Get, Has and Scan of the bucket, made on first use:
+	// a bbolt cursor is an allocation and its stack (one per tree level)
+	// a few more, and a read seeks the same bucket again and again (a
+	// List page reads each of a thread's buckets ten times). busy is set
+	// while a Scan walks with c: a Get or a scan nested in that walk (its
+	// callback reading the same bucket) takes a cursor of its own.
+	c    *bolt.Cursor
+	busy bool
+	// inline: b is stored in its parent's page (BoltView.inline).
+	inline bool
+	// used is the view's read (BoltView.reads) that last looked the
+	// bucket up: trim keeps the buckets used last.
+	used  uint32
+	index int // in open
+}
+
+// cursor returns the shared cursor of e, or a fresh one while a scan holds
+// it.
+func (e *openBucket) cursor() (c *bolt.Cursor, shared bool) {
+	if e.busy {
+		return e.b.Cursor(), false
+	}
+	if e.c == nil {
+		e.c = e.b.Cursor()
+	}
+	return e.c, true
+}
+
+func (v *BoltView) bucket(p Path) *bolt.Bucket {
+	if len(p) == 0 {
+		return nil
+	}
+	if v.tx.Writable() {
+		return v.walk(p)
+	}
+	return v.cached(p).b
+}
+
+// cached returns the cache entry of the bucket at p (b nil if missing),
+// opening it from its parent's entry.
+func (v *BoltView) cached(p Path) *openBucket {
+	if v.open == nil {
+		v.open, v.keys, v.scratch = v.openBuf[:0], v.keysBuf[:0], v.scratchBuf[:0]
+	}
+	v.scratch = appendPath(v.scratch[:0], p)
+	if v.index != nil {
+		if i, ok := v.index[maphash.Bytes(pathSeed, v.scratch)]; ok {
+			if e := &v.open[i]; bytes.Equal(v.keys[e.start:e.end], v.scratch) {
+				e.used = v.reads
+				return e
+			}
+			if e := v.find(); e != nil {
+				e.used = v.reads
+				return e
+			}
+		}
+	} else if e := v.find(); e != nil {
+		e.used = v.reads
+		return e
+	}
+	var b *bolt.Bucket
+	if len(p) == 1 {
+		b = v.tx.Bucket(p[0])
+	} else if parent := v.cached(p[:len(p)-1]).b; parent != nil {
+		b = parent.Bucket(p[len(p)-1])
+	}
+	inline := b != nil && b.Root() == 0
+	if inline {
+		if v.inlineCost == 0 {
+			v.inlineCost = v.tx.DB().Info().PageSize / 4
+		}
+		v.inline++
+	}
+	start := len(v.keys)
+	v.keys = appendPath(v.keys, p)
+	v.open = append(v.open, openBucket{start: start, end: len(v.keys), b: b, used: v.reads, inline: inline, index: len(v.open)})
+	switch {
+	case v.index != nil:
+		// Hashed here, not above: opening the parent may have made the
+		// index. On a collision the first entry keeps the hash.
+		if h := maphash.Bytes(pathSeed, v.keys[start:]); !v.has(h) {
+			v.index[h] = len(v.open) - 1
+		}
+	case len(v.open) > linearBuckets:
+		v.index = make(map[uint64]int, 2*len(v.open))
+		v.reindex()
+	}
+	return &v.open[len(v.open)-1]
+}
+
+// reindex fills v.index with every entry of v.open: lookups trust it to
+// hold them all once it exists. On a collision the first entry keeps the
+// hash (the others are found linearly), as cached does.
+func (v *BoltView) reindex() {
+	for i := len(v.open) - 1; i >= 0; i-- {
+		e := &v.open[i]
+		v.index[maphash.Bytes(pathSeed, v.keys[e.start:e.end])] = i
+	}
+}
+
+// has tells whether index holds hash h.
+func (v *BoltView) has(h uint64) bool {
+	_, ok := v.index[h]
+	return ok
+}
+
+// find looks the path in v.scratch up linearly.
+func (v *BoltView) find() *openBucket {
+	for i := range v.open {
+		if e := &v.open[i]; bytes.Equal(v.keys[e.start:e.end], v.scratch) {
+			return e
+		}
+	}
+	return nil
+}
+
+// pathSeed seeds the hashes of BoltView.index.
+var pathSeed = maphash.MakeSeed()
+
+// linearBuckets is how many open buckets a linear search takes before
+// the view indexes them.
+const linearBuckets = 16
+
+// forget drops the buckets and cursors v opened (between reads: none is
+// in use), keeping its transaction. With keep, the room they took stays
+// for the next ones: a pooled read over more threads than it keeps
+// starts over again and again, and would otherwise grow it anew each time.
+func (v *BoltView) forget(keep bool) {
+	clear(v.open)
+	clear(v.openBuf[:])
+	v.inline = 0
+	if keep && v.open != nil {
+		v.open, v.keys = v.open[:0], v.keys[:0]
+		clear(v.index)
+		return
+	}
+	v.open, v.keys, v.index, v.reads, v.inlineCost = nil, nil, nil, 0, 0
+}
+
+// bucketCost is about what an open bucket of a pooled read holds in heap
+// besides its path and an inline bucket's copy: its entry here and in
+// index, bbolt's Bucket, a cursor and its stack
+// (BenchmarkPooledReadBucketMemory: 262-270 bytes a bucket of several
+// pages with its path of about 25 bytes, at 1k to 16k buckets; 700 for an
+// inline bucket of 640 bytes).
+const bucketCost = 256
+
+// cacheBytes estimates the heap v's open buckets hold.
+func (v *BoltView) cacheBytes() int {
+	return len(v.open)*bucketCost + len(v.keys) + v.inline*v.inlineCost
+}
+
+// entryBytes is e's share of cacheBytes.
+func (v *BoltView) entryBytes(e *openBucket) int {
+	n := bucketCost + e.end - e.start
+	if e.inline {
+		n += v.inlineCost
+	}
+	return n
+}
+
+// trim forgets the buckets used longest ago until at most limit bytes
+// (cacheBytes) are left, keeping the room they took; between reads only
+// (no bucket is busy). Not starting over: a pooled read over more threads
+// than it keeps would open every bucket again, those of the threads it
+// reads most too.
+func (v *BoltView) trim(limit int) {
+	if v.cacheBytes() <= limit {
+		return
+	}
+	if limit < bucketCost {
+		v.forget(true)
+		v.giveBackRoom()
+		return
+	}
+	// The buckets by last use, newest first (stamp and index in one
+	// word: a plain sort), kept while they fit in limit.
+	order := make([]uint64, len(v.open))
+	for i := range v.open {
+		order[i] = uint64(v.open[i].used)<<32 | uint64(i)
+	}
+	slices.Sort(order)
+	keep := make([]bool, len(v.open))
+	left := limit
+	for _, o := range slices.Backward(order) {
+		i := int(uint32(o))
+		size := v.entryBytes(&v.open[i])
+		if size > left {
+			break
+		}
+		left -= size
+		keep[i] = true
+	}
+	j, n := 0, 0
+	v.inline = 0
+	for i := range v.open {
+		if !keep[i] {
+			continue
+		}
+		e := v.open[i]
+		if e.inline {
+			v.inline++
+		}
+		// Paths move down in order: copy's overlap is safe.
+		l := e.end - e.start
+		copy(v.keys[n:], v.keys[e.start:e.end])
+		e.start, e.end, e.index = n, n+l, j
+		n += l
+		v.open[j] = e
+		j++
+	}
+	clear(v.open[j:])
+	v.open, v.keys = v.open[:j], v.keys[:n]
+	if !v.giveBackRoom() && v.index != nil {
+		clear(v.index)
+		v.reindex()
+	}
+}
+
+// maxRoomBuckets bounds the room (capacity) a trimmed view keeps for
+// open buckets: twice the entries maxCachedBytes lets it count. Kept room
+// spares the next reads growing the arrays again, but one read may open
+// any number of buckets before its Release trims (a scan over every
+// thread): the room it grew, its entries (48 bytes each), paths and
+// index (a map never shrinks), is not in cacheBytes, and the pooled read
+// would hold it, uncounted, for as long as it is reused.
+const maxRoomBuckets = 2 * maxCachedBytes / bucketCost
+
+// giveBackRoom reallocates open, keys and index at their size when their
+// room is past maxRoomBuckets (trim), and tells whether it did (index is
+// then filled).
+func (v *BoltView) giveBackRoom() bool {
+	if cap(v.open) <= maxRoomBuckets && cap(v.keys) <= maxRoomBuckets*32 {
+		return false
+	}
+	v.open = slices.Clone(v.open)
+	v.keys = slices.Clone(v.keys)
+	if v.index != nil {
+		v.index = make(map[uint64]int, 2*len(v.open))
+		v.reindex()
+	}
+	return true
+}
