@@ -22,12 +22,11 @@ package ckpt
 // crc32q (3 cycles of latency per 8 bytes) instead of its three-way loop;
 // XXH3 hashes 30-700 bytes in about half the time and 4 KB in about a third
 // (amd64 AVX2/SSE2 and arm64 NEON assembly for the long inputs, plain Go
-// multiplies below 240 bytes). On R1 that took the checks from about 4-7%
-// of a read's CPU to about 1-3% (bench/RESULTS.md). Truncated to 32 bits, a
-// random change goes unseen with probability 2^-32, as with a CRC; what XXH3
-// gives up is the CRC's guarantee for every burst up to 32 bits (any burst
-// is still caught with that 2^-32 odds), which is not worth the read cost:
-// damage in a data page comes as whole sectors or pages, not single bursts.
+// multiplies below 240 bytes). On R1 that took the checks from 4-7% of a
+// read's CPU to 1-2% (bench/RESULTS.md, "Checksums: XXH3"). Truncated to 32
+// bits, a random change goes unseen with probability 2^-32, as with a CRC;
+// what XXH3 gives up is the CRC's certainty for bursts of up to 32 bits
+// (caught with the same 2^-32 odds instead), not worth 3-5% of every read.
 // Records of format 3 keep their CRC-32C and are read as they are.
 //
 // The checksummed record versions are chosen so that no single flipped bit
