@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/zeebo/xxh3"
 )
 
 // TestFlippedByteInStoredValueIsErrCorrupt flips one byte inside 200 of 400
@@ -316,5 +318,44 @@ func BenchmarkRecordChecksum(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestNoVersionFlipReadsUnchecked: for every record kind, no single flipped
+// bit of a checksummed version byte gives a version read without a check
+// (the versions before format 3), and each checksummed version reads with
+// the sum its sumXXH3 bits say.
+func TestNoVersionFlipReadsUnchecked(t *testing.T) {
+	kinds := []struct {
+		name      string
+		unchecked []byte
+		checked   []byte
+	}{
+		{"checkpoint", []byte{checkpointRecordV1}, []byte{checkpointRecordV2, checkpointRecordX}},
+		{"metadata", []byte{metadataRecordV1}, []byte{metadataRecordV2, metadataRecordX}},
+		{"write", []byte{writeRecordV1}, []byte{writeRecordV2, writeRecordV4, writeRecordX, writeRecordX4}},
+		{"blob", []byte{blobRecordV1, blobRecordV2}, []byte{blobRecordV3, blobRecordX}},
+		{"segment", []byte{segmentRecordV1}, []byte{segmentRecordV2, segmentRecordV4, segmentRecordX, segmentRecordX4}},
+	}
+	for _, k := range kinds {
+		for _, c := range k.checked {
+			for bit := range 8 {
+				if f := c ^ 1<<bit; bytes.IndexByte(k.unchecked, f) >= 0 {
+					t.Errorf("%s record version %#x: one flipped bit gives %#x, read without a checksum", k.name, c, f)
+				}
+			}
+		}
+	}
+	for _, v := range []byte{checkpointRecordX, writeRecordX4, blobRecordX, segmentRecordX} {
+		rec := appendSum([]byte{v, 0x90})
+		if got, want := binary.LittleEndian.Uint32(rec[2:]), uint32(xxh3.Hash(rec[:2])); got != want {
+			t.Errorf("record version %#x: sum %08x, want XXH3's %08x", v, got, want)
+		}
+	}
+	for _, v := range []byte{checkpointRecordV2, writeRecordV4, blobRecordV3} {
+		rec := appendSum([]byte{v, 0x90})
+		if got, want := binary.LittleEndian.Uint32(rec[2:]), crc32.Checksum(rec[:2], castagnoli); got != want {
+			t.Errorf("record version %#x: sum %08x, want CRC-32C's %08x", v, got, want)
+		}
 	}
 }
