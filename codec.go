@@ -22,7 +22,7 @@ package ckpt
 // crc32q (3 cycles of latency per 8 bytes) instead of its three-way loop;
 // XXH3 hashes 30-700 bytes in about half the time and 4 KB in about a third
 // (amd64 AVX2/SSE2 and arm64 NEON assembly for the long inputs, plain Go
-// multiplies below 240 bytes). On R1 that took the checks from 4-7% of a
+// multiplies below 240 bytes). On R1 that took the checks from 4-8% of a
 // read's CPU to 1-2% (bench/RESULTS.md, "Checksums: XXH3"). Truncated to 32
 // bits, a random change goes unseen with probability 2^-32, as with a CRC;
 // what XXH3 gives up is the CRC's certainty for bursts of up to 32 bits
