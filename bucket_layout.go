@@ -48,9 +48,14 @@ package ckpt
 //
 // Format version 2 added ls/ and list-reference blobs. Format version 3
 // ends every record in cp/, md/, wr/, bl/ and ls/ with a CRC-32C checksum
-// (codec.go). A file of format 1 or 2 is read as is when opened read-only
-// (its records have no checksums to check); a read-write Open upgrades it
-// in place to 3 (upgrade.go) before it returns.
+// (codec.go). Format version 4 writes new records with an XXH3 sum instead,
+// said by their version byte (codec.go, sumXXH3); its records of format 3
+// are read as they are, so a format 3 file needs only its marker moved,
+// and a build of format 3 refuses a format 4 file (ErrFormatVersion)
+// instead of reading its new records as unknown. A file of format 1 or 2
+// is read as is when opened read-only (its records have no checksums to
+// check); a read-write Open upgrades it in place to 4 (upgrade.go) before
+// it returns.
 //
 // Beside the file, while a store is open, is its write-ahead log: the path
 // plus "-wal" (walSuffix), records described in internal/engine/wal.go. A clean Close
@@ -79,7 +84,7 @@ const walSuffix = "-wal"
 // with a newer version is ErrFormatVersion; older ones (down to
 // minFormatVersion) are read and upgraded in place.
 const (
-	formatVersion    uint32 = 3
+	formatVersion    uint32 = 4
 	minFormatVersion uint32 = 1
 )
 

@@ -3,22 +3,110 @@ package ckpt
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/zeebo/xxh3"
 )
 
 // TestFlippedByteInStoredValueIsErrCorrupt flips one byte inside 200 of 400
 // stored values of a closed store (found by searching the file for their
 // encoded bytes) and reopens it: each read of an affected value is
 // ErrCorrupt naming thread, channel and version, never a wrong value; the
-// others read back exactly; Verify lists every affected value.
+// others read back exactly; Verify lists every affected value. The records
+// are as this build writes them (format 4, XXH3 sums).
 func TestFlippedByteInStoredValueIsErrCorrupt(t *testing.T) {
 	t.Parallel()
+	testFlippedByte(t, false)
+}
+
+// TestFlippedByteInFormat3ValueIsErrCorrupt is the same on a file of
+// format 3 (records with CRC-32C sums, as the build before XXH3 wrote
+// them), opened read-only as it is.
+func TestFlippedByteInFormat3ValueIsErrCorrupt(t *testing.T) {
+	t.Parallel()
+	testFlippedByte(t, true)
+}
+
+// toFormat3 rewrites every record of every thread as format 3 wrote it (the
+// same version with the sumXXH3 bits clear, the same body, a CRC-32C) and
+// marks the file format 3.
+func toFormat3(t *testing.T, s *Store) {
+	t.Helper()
+	err := s.write(context.Background(), func(w writer) error {
+		var threads []string
+		if err := w.Buckets(threadsRoot, nil, func(name []byte) error {
+			threads = append(threads, string(name))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, th := range threads {
+			for _, sub := range sealedSubBuckets {
+				p := threadPath(th, sub)
+				var ks, vs [][]byte
+				if err := w.Scan(p, nil, nil, false, func(k, v []byte) error {
+					if len(v) <= sumLen || v[0]&sumXXH3 != sumXXH3 {
+						return fmt.Errorf("thread %q %s: record version %d is not format 4's", th, sub, v[0])
+					}
+					old := append([]byte{v[0] &^ sumXXH3}, v[1:len(v)-sumLen]...)
+					ks = append(ks, bytes.Clone(k))
+					vs = append(vs, binary.LittleEndian.AppendUint32(old, crc32.Checksum(old, castagnoli)))
+					return nil
+				}); err != nil {
+					return err
+				}
+				for i := range ks {
+					if err := w.Put(p, ks[i], vs[i]); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return w.Put(bucketPath{bucketMeta}, keyFormat, binary.BigEndian.AppendUint32(nil, 3))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recordSums counts the records of every thread by the sum they carry.
+func recordSums(t *testing.T, s *Store) (crc, xxh int) {
+	t.Helper()
+	err := s.view(context.Background(), func(r reader) error {
+		return r.Buckets(threadsRoot, nil, func(name []byte) error {
+			for _, sub := range sealedSubBuckets {
+				if err := r.Scan(threadPath(string(name), sub), nil, nil, false, func(_, v []byte) error {
+					switch {
+					case !isSealed(sub, v):
+						t.Fatalf("thread %q %s: a record without a checksum (version %d)", name, sub, v[0])
+					case v[0]&sumXXH3 == sumXXH3:
+						xxh++
+					default:
+						crc++
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return crc, xxh
+}
+
+func testFlippedByte(t *testing.T, format3 bool) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(14, 3))
 	path := filepath.Join(t.TempDir(), "flip.ckpt")
@@ -59,6 +147,9 @@ func TestFlippedByteInStoredValueIsErrCorrupt(t *testing.T) {
 			value{thread, "text", "7", str, mustEncode(t, str)},
 			value{thread, "items", "3", list, enc[hdr:]})
 	}
+	if format3 {
+		toFormat3(t, s)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +188,10 @@ func TestFlippedByteInStoredValueIsErrCorrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	// The records carry the sum the test is about.
+	if crc, xxh := recordSums(t, s); format3 && (xxh != 0 || crc == 0) || !format3 && (crc != 0 || xxh == 0) {
+		t.Fatalf("format3=%v: %d records with CRC-32C, %d with XXH3", format3, crc, xxh)
+	}
 	for i := 0; i < len(values); i += 2 {
 		thread := values[i].thread
 		tp, err := s.GetTuple(ctx, Config{ThreadID: thread})
@@ -162,7 +257,7 @@ func TestFlippedByteInStoredValueIsErrCorrupt(t *testing.T) {
 	}
 }
 
-// TestVerifyListsRecordsWithoutChecksum: in a format-3 file a record of an
+// TestVerifyListsRecordsWithoutChecksum: in a format-4 file a record of an
 // old, unchecked version (a damaged version byte, or an older build's
 // write) is listed, as is a damaged list segment no version refers to.
 func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
@@ -192,7 +287,7 @@ func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Problem{
-		{Check: "metadata", Thread: "t", CheckpointID: ids[1], Detail: "metadata record: record has no checksum (record version 1 in a format 3 file)"},
+		{Check: "metadata", Thread: "t", CheckpointID: ids[1], Detail: "metadata record: record has no checksum (record version 1 in a format 4 file)"},
 		{Check: "value", Thread: "t", Detail: `channel "orphan" list segment (lineage 9, from item 0): ckpt: corrupt data: list segment record checksum mismatch`},
 	}
 	for _, w := range want {
@@ -212,6 +307,7 @@ func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
 func BenchmarkRecordChecksum(b *testing.B) {
 	for _, size := range []int{256, 4 << 10, 64 << 10} {
 		rec := bytes.Repeat([]byte{0xa5}, size)
+		rec[0] = blobRecordX // the sum this build writes
 		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {
 			b.SetBytes(int64(size))
 			buf := make([]byte, 0, size+sumLen)
@@ -222,5 +318,44 @@ func BenchmarkRecordChecksum(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestNoVersionFlipReadsUnchecked: for every record kind, no single flipped
+// bit of a checksummed version byte gives a version read without a check
+// (the versions before format 3), and each checksummed version reads with
+// the sum its sumXXH3 bits say.
+func TestNoVersionFlipReadsUnchecked(t *testing.T) {
+	kinds := []struct {
+		name      string
+		unchecked []byte
+		checked   []byte
+	}{
+		{"checkpoint", []byte{checkpointRecordV1}, []byte{checkpointRecordV2, checkpointRecordX}},
+		{"metadata", []byte{metadataRecordV1}, []byte{metadataRecordV2, metadataRecordX}},
+		{"write", []byte{writeRecordV1}, []byte{writeRecordV2, writeRecordV4, writeRecordX, writeRecordX4}},
+		{"blob", []byte{blobRecordV1, blobRecordV2}, []byte{blobRecordV3, blobRecordX}},
+		{"segment", []byte{segmentRecordV1}, []byte{segmentRecordV2, segmentRecordV4, segmentRecordX, segmentRecordX4}},
+	}
+	for _, k := range kinds {
+		for _, c := range k.checked {
+			for bit := range 8 {
+				if f := c ^ 1<<bit; bytes.IndexByte(k.unchecked, f) >= 0 {
+					t.Errorf("%s record version %#x: one flipped bit gives %#x, read without a checksum", k.name, c, f)
+				}
+			}
+		}
+	}
+	for _, v := range []byte{checkpointRecordX, writeRecordX4, blobRecordX, segmentRecordX} {
+		rec := appendSum([]byte{v, 0x90})
+		if got, want := binary.LittleEndian.Uint32(rec[2:]), uint32(xxh3.Hash(rec[:2])); got != want {
+			t.Errorf("record version %#x: sum %08x, want XXH3's %08x", v, got, want)
+		}
+	}
+	for _, v := range []byte{checkpointRecordV2, writeRecordV4, blobRecordV3} {
+		rec := appendSum([]byte{v, 0x90})
+		if got, want := binary.LittleEndian.Uint32(rec[2:]), crc32.Checksum(rec[:2], castagnoli); got != want {
+			t.Errorf("record version %#x: sum %08x, want CRC-32C's %08x", v, got, want)
+		}
 	}
 }

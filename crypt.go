@@ -6,7 +6,7 @@ package ckpt
 // kind value), list segments (the items of append-deltas) and the values
 // of pending writes. Each is sealed with AES-256-GCM into an envelope
 // [key id uvarint][nonce 12][ciphertext+tag 16] inside the usual record
-// framing, so the CRC-32C stays on the outer record: a flipped bit is
+// framing, so the checksum stays on the outer record: a flipped bit is
 // ErrCorrupt, while a record whose checksum is right but that does not open
 // is a *KeyError (wrong or missing key), two different problems.
 //

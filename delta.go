@@ -51,6 +51,11 @@ const (
 	// sealed bytes as items. 4, not 3: see blobRecordV3.
 	segmentRecordV4 byte = 4
 
+	// Format 4: the same records with an XXH3 sum (codec.go, sumXXH3).
+	blobRecordX     = blobRecordV3 | sumXXH3
+	segmentRecordX  = segmentRecordV2 | sumXXH3
+	segmentRecordX4 = segmentRecordV4 | sumXXH3
+
 	// defaultDeltaFold is K: deltas folded into one segment. Measured by
 	// BenchmarkDeltaFold (bench/RESULTS.md): K from 16 to 64 read a
 	// 2,000-item list alike and store the same bytes; smaller K reads
@@ -68,7 +73,7 @@ type listRef struct {
 }
 
 func encodeListRef(ref listRef) []byte {
-	b := append(make([]byte, 0, 2+2*binary.MaxVarintLen64+sumLen), blobRecordV3, blobListRef)
+	b := append(make([]byte, 0, 2+2*binary.MaxVarintLen64+sumLen), blobRecordX, blobListRef)
 	b = binary.AppendUvarint(b, ref.lineage)
 	return appendSum(binary.AppendUvarint(b, uint64(ref.count)))
 }
@@ -157,9 +162,9 @@ func encodeSegment(kr *keyring, thread string, key []byte, count int, folded boo
 	if folded {
 		flags = segmentFolded
 	}
-	version := segmentRecordV2
+	version := segmentRecordX
 	if kr != nil {
-		version = segmentRecordV4
+		version = segmentRecordX4
 	}
 	b := append(make([]byte, 0, 2+binary.MaxVarintLen64+len(items)+sealOverhead+sumLen), version, flags)
 	b = binary.AppendUvarint(b, uint64(count))
@@ -170,7 +175,7 @@ func encodeSegment(kr *keyring, thread string, key []byte, count int, folded boo
 }
 
 func decodeSegment(k, v []byte) (segment, error) {
-	sealed := len(v) > 0 && v[0] == segmentRecordV4
+	sealed := len(v) > 0 && isVersion(v[0], segmentRecordV4)
 	var body []byte
 	var err error
 	if sealed {
@@ -431,7 +436,7 @@ func relate(r reader, kr *keyring, thread, ns, channel, version string, stored [
 // blobKind splits a blob record of any version into kind and body,
 // checking the checksum of a format-3 record.
 func blobKind(b []byte) (kind byte, body []byte, err error) {
-	if len(b) > 0 && b[0] == blobRecordV3 {
+	if len(b) > 0 && isVersion(b[0], blobRecordV3) {
 		if b, err = checkSum("value", b); err != nil {
 			return 0, nil, err
 		}
@@ -443,7 +448,7 @@ func blobKind(b []byte) (kind byte, body []byte, err error) {
 		return 0, nil, fmt.Errorf("%w: short blob record", ErrCorrupt)
 	}
 	switch b[0] {
-	case blobRecordV3:
+	case blobRecordV3, blobRecordX:
 	case blobRecordV1:
 		if b[1] == blobValue || b[1] == blobEmpty {
 			return b[1], b[2:], nil
@@ -453,7 +458,7 @@ func blobKind(b []byte) (kind byte, body []byte, err error) {
 			return b[1], b[2:], nil
 		}
 	default:
-		return 0, nil, fmt.Errorf("%w: blob record version %d, this build reads 1, 2 and %d", ErrFormatVersion, b[0], blobRecordV3)
+		return 0, nil, fmt.Errorf("%w: blob record version %d, this build reads 1, 2, %d and %d", ErrFormatVersion, b[0], blobRecordV3, blobRecordX)
 	}
 	return 0, nil, fmt.Errorf("%w: blob kind %d", ErrCorrupt, b[1])
 }
@@ -474,7 +479,7 @@ func encodeValueBlob(kr *keyring, thread, ns, channel, version string, v Raw) []
 		return encodeBlob(v, false)
 	}
 	b := make([]byte, 0, 2+len(v)+sealOverhead+sumLen)
-	b = append(b, blobRecordV3, blobSealed)
+	b = append(b, blobRecordX, blobSealed)
 	return appendSum(kr.appendSealed(b, v, placeAAD(aadBlob, thread, blobKey(ns, channel, version))))
 }
 

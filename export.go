@@ -20,8 +20,11 @@ package ckpt
 // (append-deltas, delta.go), each in key order. Names that
 // are not valid UTF-8 are written as {"b64": ...} so they survive JSON.
 // The trailer lets import tell a complete dump from a truncated one.
-// Records carry their checksums (format 3, codec.go); import checks them,
-// and gives the records of a dump made before format 3 theirs.
+// Records carry their checksums (CRC-32C from format 3, XXH3 from format
+// 4, codec.go) as stored; import checks them, keeps them, and gives the
+// records of a dump made before format 3 theirs (XXH3). A build of format 3
+// refuses a dump with XXH3 records at the first one (an unknown record
+// version), leaving its store as it was.
 
 import (
 	"bufio"

@@ -215,11 +215,11 @@ func resealCopy(w writer, kr *keyring, from, to string) error {
 func isSealedRecord(sub, v []byte) bool {
 	switch {
 	case bytes.Equal(sub, bucketBlobs):
-		return len(v) >= 2 && v[0] == blobRecordV3 && v[1] == blobSealed
+		return len(v) >= 2 && isVersion(v[0], blobRecordV3) && v[1] == blobSealed
 	case bytes.Equal(sub, bucketSegments):
-		return len(v) >= 1 && v[0] == segmentRecordV4
+		return len(v) >= 1 && isVersion(v[0], segmentRecordV4)
 	case bytes.Equal(sub, bucketWrites):
-		return len(v) >= 1 && v[0] == writeRecordV4
+		return len(v) >= 1 && isVersion(v[0], writeRecordV4)
 	}
 	return false
 }

@@ -417,7 +417,7 @@ func (t *tupleReader) gatherWrite(w *rawWrite) bool {
 		return false
 	}
 	n := int(binary.BigEndian.Uint16(rest))
-	if len(rest) != 2+n+4 || len(w.v) == 0 || w.v[0] != writeRecordV2 {
+	if len(rest) != 2+n+4 || len(w.v) == 0 || !isVersion(w.v[0], writeRecordV2) {
 		return false
 	}
 	body, err := checkSum("write", w.v)

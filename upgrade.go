@@ -2,7 +2,9 @@ package ckpt
 
 // The in-place upgrade of a file written before format 3 (records without
 // checksums, codec.go). A read-write Open rewrites every record of every
-// thread with its checksum, then moves the format marker to 3.
+// thread with its checksum, then moves the format marker to 4. A file of
+// format 3 has every record checksummed already (CRC-32C, still read): its
+// upgrade to 4 only moves the marker.
 //
 // Crash safety: the rewrite runs through the ordinary write path (the
 // write-ahead log in front of bbolt), in bounded steps, and sealing a record
@@ -10,9 +12,9 @@ package ckpt
 // process killed mid-upgrade leaves a file whose records are each either old
 // or sealed, both readable; the next read-write Open scans again and
 // finishes. Only the last step, once a full pass found nothing left to seal,
-// writes the marker, so a file marked 3 holds no unchecked record. A file
-// caught half-way is refused record by record by a build before format 3
-// (ErrFormatVersion on the sealed ones): never a wrong value.
+// writes the marker, so a file marked 3 or more holds no unchecked record.
+// A file caught half-way is refused record by record by a build before
+// format 4 (ErrFormatVersion on the sealed ones): never a wrong value.
 
 import (
 	"bytes"
@@ -33,16 +35,16 @@ func sealRecord(sub []byte, b []byte) (_ []byte, changed bool) {
 	var sealed byte
 	switch {
 	case bytes.Equal(sub, bucketCheckpoints) && b[0] == checkpointRecordV1:
-		sealed = checkpointRecordV2
+		sealed = checkpointRecordX
 	case bytes.Equal(sub, bucketMetadata) && b[0] == metadataRecordV1:
-		sealed = metadataRecordV2
+		sealed = metadataRecordX
 	case bytes.Equal(sub, bucketWrites) && b[0] == writeRecordV1:
-		sealed = writeRecordV2
+		sealed = writeRecordX
 	case bytes.Equal(sub, bucketBlobs) && (b[0] == blobRecordV1 || b[0] == blobRecordV2):
 		// The blob kinds and bodies are the same in every version.
-		sealed = blobRecordV3
+		sealed = blobRecordX
 	case bytes.Equal(sub, bucketSegments) && b[0] == segmentRecordV1:
-		sealed = segmentRecordV2
+		sealed = segmentRecordX
 	default:
 		return b, false
 	}
@@ -102,6 +104,10 @@ func (s *Store) upgradeFormat(ctx context.Context) error {
 	if format >= formatVersion {
 		return nil
 	}
+	if format >= 3 {
+		// Every record has its checksum already.
+		return s.markFormat(ctx, format)
+	}
 	// Every step is synced: the marker must not reach the disk before the
 	// records it vouches for, whatever the store's default durability.
 	ctx = WithWriteOptions(ctx, WriteOptions{Durability: Sync})
@@ -118,9 +124,16 @@ func (s *Store) upgradeFormat(ctx context.Context) error {
 			s.tune.upgradeStepHook(step)
 		}
 	}
+	return s.markFormat(ctx, format)
+}
+
+// markFormat writes the format marker of this build, synced: it must not
+// reach the disk before the records it vouches for.
+func (s *Store) markFormat(ctx context.Context, from uint32) error {
+	ctx = WithWriteOptions(ctx, WriteOptions{Durability: Sync})
 	err := s.write(ctx, func(w writer) error { return w.Put(bucketPath{bucketMeta}, keyFormat, encodeFormat()) })
 	if err != nil {
-		return fmt.Errorf("upgrade from format %d to %d: marking the file: %w", format, formatVersion, err)
+		return fmt.Errorf("upgrade from format %d to %d: marking the file: %w", from, formatVersion, err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,9 +111,10 @@ func format2State(t *testing.T) []string {
 	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 }
 
-// checkUpgraded checks that the file at path is format 3, holds only
-// checksummed records, reads back the state of the format-2 file, and
-// passes Verify (bbolt's page check included).
+// checkUpgraded checks that the file at path is of this build's format,
+// holds only checksummed records (XXH3, what this build writes), reads back
+// the state of the format-2 file, and passes Verify (bbolt's page check
+// included).
 func checkUpgraded(t *testing.T, path string) {
 	t.Helper()
 	s, err := Open(path, Options{ReadOnly: true})
@@ -147,6 +149,95 @@ func checkUpgraded(t *testing.T, path string) {
 	})
 	if err != nil || unsealed != 0 {
 		t.Fatalf("after upgrade %d records have no checksum (%v)", unsealed, err)
+	}
+	if crc, xxh := recordSums(t, s); crc != 0 || xxh == 0 {
+		t.Fatalf("after upgrade %d records with CRC-32C, %d with XXH3", crc, xxh)
+	}
+}
+
+// TestFormat3FileIsUpgradedByItsMarker: a file of format 3 (every record
+// with a CRC-32C) reads as it is, read-only and read-write; a read-write
+// Open only moves its marker to 4 (its records keep their bytes and their
+// CRC), and what is written after carries XXH3.
+func TestFormat3FileIsUpgradedByItsMarker(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "f3.ckpt")
+	s, err := Open(path, Options{Durability: NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillForUpgrade(t, s)
+	want := storeState(t, s)
+	toFormat3(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	records := func(s *Store) map[string]string {
+		m := map[string]string{}
+		err := s.view(ctx, func(r reader) error {
+			return r.Buckets(threadsRoot, nil, func(name []byte) error {
+				for _, sub := range sealedSubBuckets {
+					r.Scan(threadPath(string(name), sub), nil, nil, false, func(k, v []byte) error {
+						m[fmt.Sprintf("%s/%s/%x", name, sub, k)] = string(v)
+						return nil
+					})
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	check := func(s *Store, format uint32) map[string]string {
+		t.Helper()
+		if got := storeState(t, s); !slices.Equal(got, want) {
+			t.Fatalf("format %d: the file reads back other values", format)
+		}
+		if rep, err := s.Verify(ctx, VerifyOptions{}); err != nil || !rep.OK() {
+			t.Fatalf("format %d: Verify: %v %v", format, rep.Problems, err)
+		}
+		err := s.view(ctx, func(r reader) error {
+			if f, err := formatOf(r); err != nil || f != format {
+				t.Fatalf("format = %d, %v; want %d", f, err, format)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if crc, xxh := recordSums(t, s); crc == 0 || xxh != 0 {
+			t.Fatalf("format %d: %d records with CRC-32C, %d with XXH3", format, crc, xxh)
+		}
+		return records(s)
+	}
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := check(ro, 3)
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{Durability: NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if after := check(s, formatVersion); !maps.Equal(after, before) {
+		t.Fatal("the upgrade from format 3 rewrote records")
+	}
+	cfg, err := s.Put(ctx, Config{ThreadID: "new"}, Checkpoint{ChannelValues: map[string]any{"x": "y"}, ChannelVersions: map[string]string{"x": "1"}}, nil, map[string]string{"x": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tp, err := s.GetTuple(ctx, cfg); err != nil || tp.Checkpoint.ChannelValues["x"] == nil {
+		t.Fatalf("read after the upgrade: %v", err)
+	}
+	if _, xxh := recordSums(t, s); xxh == 0 {
+		t.Fatal("a record written after the upgrade carries no XXH3")
 	}
 }
 

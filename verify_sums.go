@@ -7,8 +7,8 @@ import "fmt"
 // pending-write record whose checksum does not match, as it fails to
 // decode). It adds what verifyThread cannot see: a list segment whose
 // checksum does not match, also when no version refers to it, and, in a
-// file of format 3, any record without a checksum (a version byte damaged
-// into an old version, or a record written by an older build).
+// file of format 3 or later, any record without a checksum (a version byte
+// damaged into an old version, or a record written by an older build).
 func verifyRecordSums(r reader, thread string, rep *VerifyReport) {
 	format, err := formatOf(r)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ckpt-go/ckpt"
 	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
 )
@@ -222,12 +223,13 @@ func TestVerifyCorruptedCopy(t *testing.T) {
 	}
 	r := runIn(t, dir, "", "verify", bad)
 	// The value written above is an old record version, without the
-	// checksum every record of a format-3 file has: a fourth problem.
+	// checksum every record of a file of format 3 or later has: a fourth
+	// problem.
 	failsWith(t, r, 1, "verify: "+bad+" has 4 problem(s)")
 	for _, want := range []string{
 		fmt.Sprintf(`  metadata thread="demo" checkpoint=%s: checkpoint has no metadata record`, ids[4]),
 		`  value thread="demo": channel "plan" version "0002" does not decode: ckpt: corrupt data: decode value: msgpack: unknown code c1 decoding interface{}`,
-		`  value thread="demo": channel "plan" version "0002": record has no checksum (record version 1 in a format 3 file)`,
+		fmt.Sprintf(`  value thread="demo": channel "plan" version "0002": record has no checksum (record version 1 in a format %d file)`, ckpt.FormatVersion),
 		fmt.Sprintf(`  index thread="demo" checkpoint=%s: checkpoint missing from the global index`, ids[6]),
 	} {
 		if !strings.Contains(r.stdout, want+"\n") {
