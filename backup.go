@@ -103,15 +103,17 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) (
 }
 
 // BackupFile writes a backup (see Backup) to path: into a temporary file
-// beside it, fsync'd, then renamed over path, and the directory fsync'd.
-// path is then either unchanged (an earlier file stays as it was) or a
-// whole copy, whatever happens, a crash included; an error or a cancelled
-// ctx leaves no file behind. path may not be the store's own file or log,
-// nor a file with a -wal beside it (a store someone opened there: the copy
-// would be read together with that log), nor a file a store has open for
-// writing (replacing it would lose that store's later writes); these fail
-// with ErrInvalidConfig (the last also with ErrLocked). A store open
-// read-only at path goes on reading the file it opened.
+// beside it, fsync'd, then renamed over path (linked to it, if path is
+// absent by then), and the directory fsync'd. path is then either
+// unchanged (an earlier file stays as it was) or a whole copy, whatever
+// happens, a crash included; an error or a cancelled ctx leaves no file
+// behind. path may not be the store's own file or log, nor a file with a
+// -wal beside it (a store someone opened there: the copy would be read
+// together with that log), nor a file a store has open for writing, at the
+// start or by the end of the copy (replacing it would lose that store's
+// later writes); these fail with ErrInvalidConfig (the last also with
+// ErrLocked). A store open read-only at path goes on reading the file it
+// opened.
 func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOption) (err error) {
 	defer s.backupDone(&err)()
 	cfg := backupOptions(opts)
