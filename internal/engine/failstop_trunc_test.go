@@ -24,8 +24,11 @@ func TestBoltBeginLocksAreReachable(t *testing.T) {
 // on the meta page makes the handle stuck; then each goroutine that got
 // past the stuck check before the fault was recorded must still return:
 // the open transaction's Rollback (bbolt's meta lock), another Begin
-// (meta lock, then map lock) and bbolt's own Close (all of them). Seen
-// failing without releaseBeginLocks: the Rollback waited forever.
+// (meta lock, then map lock) and bbolt's own Close (all of them), once
+// the transactions still open end through EndRead. Seen failing without
+// releaseBeginLocks (the Rollback waited forever) and with an EndRead
+// that leaves a stuck handle's transactions open (bbolt's Close waited
+// forever).
 func TestBeginFaultGivesBackBboltsLocks(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "cut.db")
@@ -40,6 +43,10 @@ func TestBeginFaultGivesBackBboltsLocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	open, err := BeginRead(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := BeginRead(db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,5 +82,9 @@ func TestBeginFaultGivesBackBboltsLocks(t *testing.T) {
 			t.Errorf("Begin past the stuck check = %v, %v; want a fault in Begin", tx, err)
 		}
 	})
+	// Ended after the handle is stuck: EndRead still rolls back, or
+	// bbolt's Close (the background one of AbandonBolt) waits for ever
+	// for its map lock.
+	within("EndRead on the stuck handle", func() { EndRead(later) })
 	within("bbolt's Close", func() { _ = db.Close() })
 }
