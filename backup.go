@@ -34,8 +34,9 @@ package ckpt
 // groups replayed into it before it is complete.
 //
 // The file form writes a temporary sibling named <dest>.ckpt-backup-*.tmp,
-// fsyncs it (every backupSyncEvery bytes, and at the end), renames it over
-// the destination and fsyncs the directory: the
+// fsyncs it (every backupSyncEvery bytes, and at the end), links it to an
+// absent destination or renames it over a present one (placeCopy), and
+// fsyncs the directory: the
 // destination is always either absent, the earlier file, or a whole copy.
 // A backup killed half-way leaves its temporary file; the next backup to
 // the same destination removes it. (Two backups to one destination at
@@ -102,15 +103,17 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) (
 }
 
 // BackupFile writes a backup (see Backup) to path: into a temporary file
-// beside it, fsync'd, then renamed over path, and the directory fsync'd.
-// path is then either unchanged (an earlier file stays as it was) or a
-// whole copy, whatever happens, a crash included; an error or a cancelled
-// ctx leaves no file behind. path may not be the store's own file or log,
-// nor a file with a -wal beside it (a store someone opened there: the copy
-// would be read together with that log), nor a file a store has open for
-// writing (replacing it would lose that store's later writes); these fail
-// with ErrInvalidConfig (the last also with ErrLocked). A store open
-// read-only at path goes on reading the file it opened.
+// beside it, fsync'd, then renamed over path (linked to it, if path is
+// absent by then), and the directory fsync'd. path is then either
+// unchanged (an earlier file stays as it was) or a whole copy, whatever
+// happens, a crash included; an error or a cancelled ctx leaves no file
+// behind. path may not be the store's own file or log, nor a file with a
+// -wal beside it (a store someone opened there: the copy would be read
+// together with that log), nor a file a store has open for writing, at the
+// start or by the end of the copy (replacing it would lose that store's
+// later writes); these fail with ErrInvalidConfig (the last also with
+// ErrLocked). A store open read-only at path goes on reading the file it
+// opened.
 func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOption) (err error) {
 	defer s.backupDone(&err)()
 	cfg := backupOptions(opts)
@@ -157,7 +160,7 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 		err = ctx.Err() // cancelled before the copy is in place: no file
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = placeCopy(tmp, path)
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
@@ -169,6 +172,37 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 		return fmt.Errorf("ckpt: backup to %s: fsync directory: %w", path, err)
 	}
 	return nil
+}
+
+// placeCopy puts the whole copy tmp at path. The lock BackupFile took at
+// the start covers only a file that was there then: a store that creates
+// path and opens it for writing during the copy holds a file no one
+// locked, and a rename would leave it writing to an unlinked file. So the
+// copy goes in by a hard link, which never replaces a file: if path is
+// free, the copy is there at once and the temporary name goes (a crash in
+// between leaves it for the next backup's cleanup; path is already
+// whole). If something is at path, it is checked as at the start (a store
+// open for writing there refuses the backup) and replaced under that
+// check's lock. A filesystem without hard links gets the same check, then
+// the rename: only a store that creates path between the two can still be
+// renamed over. (A placeholder file taken at the start would leave an
+// empty file at path after a crash, which a later Open takes for a new,
+// empty store.)
+func placeCopy(tmp, path string) error {
+	err := os.Link(tmp, path)
+	if err == nil {
+		_ = os.Remove(tmp)
+		return nil
+	}
+	unlock, held, err := engine.LockReplaced(path)
+	if err != nil {
+		return err
+	}
+	if held {
+		return fmt.Errorf("%w: a store opened that file for writing during the copy (%w)", ErrInvalidConfig, ErrLocked)
+	}
+	defer unlock()
+	return os.Rename(tmp, path)
 }
 
 func backupOptions(opts []BackupOption) backupConfig {

@@ -103,62 +103,76 @@ func TestFileTruncatedUnderAnOpenStore(t *testing.T) {
 // too. Seen failing without StuckErr (2 runs of 3): a reader that found
 // the store stuck before the fault was recorded got no error and no
 // tuple, and Load dereferenced it (a nil pointer panic that killed the
-// process). Still failing (skipped): a reader ending its transaction
-// waits for ever on the meta lock the faulting Begin held. With
-// NoWAL a bbolt commit racing the faulting Begin can still wait for ever
-// in bbolt (engine.BeginRead says why): not covered here.
+// process). Seen failing without engine.releaseBeginLocks (about 1 run
+// in 3): the faulting Begin kept bbolt's meta lock, and a Begin that had
+// passed the stuck check, or the applier ending a pooled read (holding
+// the pool's lock, so every reader waited behind it), waited for it
+// forever.
 func TestFileTruncatedUnderReadersAndWriters(t *testing.T) {
-	t.Skip("a reader's Rollback that reaches bbolt's meta lock while another reader's Begin faults waits for ever (about 1 run in 2); ordering them with a mutex deadlocks with a remap (TestOverlayMatchesBolt): needs another fix, see engine.EndRead")
 	t.Parallel()
 	rounds := 10
 	if testing.Short() {
 		rounds = 2
 	}
-	for round := range rounds {
-		ctx := context.Background()
-		path := filepath.Join(t.TempDir(), "cut.db")
-		s, err := Open(path, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, err := s.Save(ctx, "t", map[string]any{"v": 1}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for g := range 6 {
-			wg.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if g%2 == 0 {
-						_, _ = s.Load(ctx, "t", id)
-					} else {
-						_, _ = s.Save(ctx, "t", map[string]any{"v": g}, nil)
-					}
+	for _, mode := range []struct {
+		name string
+		opts Options
+	}{{"WAL", Options{}}, {"NoWAL", Options{NoWAL: true}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			for round := range rounds {
+				truncateUnderLoad(t, round, mode.opts)
+			}
+		})
+	}
+}
+
+func truncateUnderLoad(t *testing.T, round int, opts Options) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cut.db")
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.Save(ctx, "t", map[string]any{"v": 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
 				}
-			})
-		}
-		time.Sleep(20 * time.Millisecond)
-		if err := os.Truncate(path, 0); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
-		close(stop)
-		done := make(chan struct{})
-		go func() {
-			wg.Wait()
-			_ = s.Close()
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("round %d: calls or Close on a store whose file was truncated did not return in 20 s", round)
-		}
+				// A call that returns no error returns its result.
+				if g%2 == 0 {
+					if snap, err := s.Load(ctx, "t", id); err == nil && snap == nil {
+						t.Errorf("round %d: Load returned neither a snapshot nor an error", round)
+					}
+				} else if got, err := s.Save(ctx, "t", map[string]any{"v": g}, nil); err == nil && got == "" {
+					t.Errorf("round %d: Save returned neither an id nor an error", round)
+				}
+			}
+		})
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(stop)
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		_ = s.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("round %d: calls or Close on a store whose file was truncated did not return in 20 s", round)
 	}
 }

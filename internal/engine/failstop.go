@@ -13,6 +13,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 
@@ -88,44 +89,65 @@ func (f *FailState) Poison() { f.poisoned.Store(true) }
 func (f *FailState) Poisoned() bool { return f.poisoned.Load() }
 
 // errBeginFault marks a fault inside bbolt's Begin of a read transaction.
-var errBeginFault = errors.New("bbolt's meta and map locks stay held")
+var errBeginFault = errors.New("bbolt faulted reading its meta page")
 
 // BeginRead begins a bbolt read transaction under Guard. bbolt reads the
-// meta page while it holds its meta lock and its map lock: a fault there
-// (the file cut short under the store) leaves both held for good, and
-// every later Begin (read or write), the end of every read transaction
-// still open, and DB.Close would wait forever. The handle is then marked
-// stuck: BeginRead and BeginWrite refuse it and EndRead leaves its
-// transactions open. The error wraps ErrCorrupt and errBeginFault, which
-// FailState.Began turns into a failed, poisoned store (Close abandons the
-// handle).
+// meta page while it holds its meta lock and a read hold of its map lock
+// (DB.beginTx), with no defer to give them back: a fault there (the file
+// cut short under the store) would leave both held for good, and every
+// goroutine that reached them after the fault would wait forever: a Begin
+// that got past the stuck check before the fault was recorded (meta
+// lock), the end of a read transaction still open (removeTx: meta lock),
+// a NoWAL commit (writeMeta: meta lock; a remap: map lock) and DB.Close.
+// No check of ours can keep them out (the fault comes after they pass
+// it), and no lock of ours can order them with the Begin (a Begin waiting
+// for a remap's map lock would hold it while the remap waits for a read
+// transaction's end that needs it). So the fault path gives back what the
+// faulting Begin took (releaseBeginLocks), as a defer in bbolt would have:
+// each of those goroutines then goes on, and a Begin among them faults
+// (and gives back) in turn or finds the handle stuck.
+//
+// The handle is then marked stuck: BeginRead and BeginWrite refuse it.
+// The error wraps ErrCorrupt and errBeginFault, which FailState.Began
+// turns into a failed, poisoned store (Close abandons the handle, and
+// bbolt's Close, in the background, can finish once the transactions
+// still open end).
 func BeginRead(db *bolt.DB) (tx *bolt.Tx, err error) {
 	if isStuck(db) {
 		return nil, errStuck
 	}
+	return beginBolt(db)
+}
+
+// beginBolt is BeginRead past its stuck check, where a Begin that raced
+// the first fault still is (tests call it to be that Begin).
+func beginBolt(db *bolt.DB) (tx *bolt.Tx, err error) {
 	err = Guard("begin a read transaction", func() error {
 		var err error
 		tx, err = db.Begin(false)
 		return err
 	})
 	if FromPanic(err) {
+		// Stuck before the locks go back: a Begin that comes later is
+		// refused here rather than faulting again.
 		stuckDBs.Store(db, struct{}{})
 		anyStuck.Store(true)
+		releaseBeginLocks(db)
 		return nil, fmt.Errorf("%w (%w)", err, errBeginFault)
 	}
 	return tx, err
 }
 
-// EndRead ends a read transaction that BeginRead began, unless its handle
-// is stuck: its Rollback would then wait forever for bbolt's meta lock.
+// EndRead ends a read transaction that BeginRead began. On a stuck handle
+// it still rolls back (a faulted Begin gave bbolt's locks back), so the
+// handle's map lock is free for bbolt's Close, unless bbolt's locks could
+// not be reached: the Rollback would then wait forever for the meta lock.
 func EndRead(tx *bolt.Tx) {
-	if db := tx.DB(); db != nil && isStuck(db) {
-		return
+	if !canReleaseBeginLocks {
+		if db := tx.DB(); db != nil && isStuck(db) {
+			return
+		}
 	}
-	// Not ordered with a Begin that faults: a Rollback that reached
-	// bbolt's meta lock before the fault still waits for ever (ordering
-	// both with a mutex of ours deadlocks with a remap, which waits for
-	// this Rollback's map lock while a Begin holds the mutex).
 	_ = tx.Rollback()
 }
 
@@ -147,8 +169,53 @@ func isStuck(db *bolt.DB) bool {
 	return ok
 }
 
+// bbolt's DB.metalock and DB.mmaplock (go.etcd.io/bbolt v1.5.0, db.go),
+// found by name and type once: bbolt gives no way to release what a
+// Begin that panicked took. If a later bbolt renames or retypes them,
+// canReleaseBeginLocks is false (TestBoltBeginLocksAreReachable fails)
+// and a fault leaves them held, as before: EndRead then leaves the stuck
+// handle's transactions open rather than wait.
+var (
+	metaLockIndex, mmapLockIndex []int
+	canReleaseBeginLocks         = findBeginLocks()
+)
+
+func findBeginLocks() bool {
+	t := reflect.TypeFor[bolt.DB]()
+	meta, ok1 := t.FieldByName("metalock")
+	mmap, ok2 := t.FieldByName("mmaplock")
+	if !ok1 || !ok2 || meta.Type != reflect.TypeFor[sync.Mutex]() || mmap.Type != reflect.TypeFor[sync.RWMutex]() {
+		return false
+	}
+	metaLockIndex, mmapLockIndex = meta.Index, mmap.Index
+	return true
+}
+
+// releaseBeginLocks gives back the locks bbolt's DB.beginTx holds when it
+// panics: only the meta page is read between taking them and giving the
+// meta lock back (Tx.init; the freelist's bookkeeping after it reads no
+// page), so a panic out of Begin(false) always leaves exactly the meta
+// lock and one read hold of the map lock, both taken by this goroutine.
+// The transaction it was making was never returned: nothing else holds
+// them for it.
+func releaseBeginLocks(db *bolt.DB) {
+	if !canReleaseBeginLocks {
+		return
+	}
+	v := reflect.ValueOf(db).Elem()
+	// Unexported fields: reflect reaches their address but lets no method
+	// be called through it, hence the unsafe.Pointer (the types are
+	// checked by findBeginLocks).
+	mmap := (*sync.RWMutex)(v.FieldByIndex(mmapLockIndex).Addr().UnsafePointer())
+	meta := (*sync.Mutex)(v.FieldByIndex(metaLockIndex).Addr().UnsafePointer())
+	// The reverse of beginTx's order.
+	mmap.RUnlock()
+	meta.Unlock()
+}
+
 // Stuck tells whether a Begin faulted in bbolt (BeginRead): nothing may
-// call Begin on the handle again, only AbandonBolt.
+// call Begin on the handle again (the file is cut short under it), only
+// AbandonBolt.
 func (f *FailState) Stuck() bool { return f.stuck.Load() }
 
 // Began checks the error of a BeginRead: a fault inside bbolt's Begin
