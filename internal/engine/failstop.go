@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -177,10 +178,41 @@ func isStuck(db *bolt.DB) bool {
 // handle's transactions open rather than wait.
 var (
 	metaLockIndex, mmapLockIndex []int
-	canReleaseBeginLocks         = findBeginLocks()
+	canReleaseBeginLocks         = findBeginLocks(boltVersionLinked())
 )
 
-func findBeginLocks() bool {
+// reviewedBoltVersion is the bbolt whose DB.beginTx was read for
+// releaseBeginLocks: a panic in it leaves exactly the two locks held. A
+// bbolt that gave them back itself (a defer) would make the release a
+// second Unlock, which is a fatal error no recover catches, so with any
+// other version linked (a program may require a newer bbolt than ours)
+// nothing is released. TestBoltBeginLocksAreReachable checks that go.mod
+// requires this version, so an upgrade comes with a new review.
+const reviewedBoltVersion = "v1.5.0"
+
+// boltVersionLinked is the version of go.etcd.io/bbolt the program was
+// built with ("" when the build records none: test binaries list no
+// dependencies; their bbolt is go.mod's, which the test checks).
+func boltVersionLinked() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	for _, d := range bi.Deps {
+		if d.Path == "go.etcd.io/bbolt" {
+			if d.Replace != nil {
+				return d.Replace.Path + "@" + d.Replace.Version
+			}
+			return d.Version
+		}
+	}
+	return ""
+}
+
+func findBeginLocks(linked string) bool {
+	if linked != "" && linked != reviewedBoltVersion {
+		return false
+	}
 	t := reflect.TypeFor[bolt.DB]()
 	meta, ok1 := t.FieldByName("metalock")
 	mmap, ok2 := t.FieldByName("mmaplock")

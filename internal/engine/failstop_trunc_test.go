@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,27 @@ import (
 func TestBoltBeginLocksAreReachable(t *testing.T) {
 	if !canReleaseBeginLocks {
 		t.Fatal("bbolt's DB.metalock (sync.Mutex) or DB.mmaplock (sync.RWMutex) is gone: a fault in Begin leaves them held (failstop.go)")
+	}
+	// The module requires the bbolt whose beginTx was reviewed: an upgrade
+	// must read it again (a bbolt that releases the locks itself would
+	// make releaseBeginLocks a fatal second Unlock) and move
+	// reviewedBoltVersion.
+	mod, err := os.ReadFile(filepath.Join("..", "..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "go.etcd.io/bbolt " + reviewedBoltVersion + "\n"; !strings.Contains(string(mod), want) {
+		t.Fatalf("go.mod does not require %q: review DB.beginTx for releaseBeginLocks, then move reviewedBoltVersion", want)
+	}
+	// A program linked with another bbolt (or a replaced one) releases
+	// nothing; an unrecorded version (test binaries) is go.mod's.
+	for _, v := range []string{"v1.5.1", "v1.4.0", "example.com/fork@v1.5.0"} {
+		if findBeginLocks(v) {
+			t.Errorf("findBeginLocks(%q) = true, want false", v)
+		}
+	}
+	if !findBeginLocks("") || !findBeginLocks(reviewedBoltVersion) {
+		t.Error("findBeginLocks refuses the reviewed version")
 	}
 }
 
