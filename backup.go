@@ -160,7 +160,7 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 		err = ctx.Err() // cancelled before the copy is in place: no file
 	}
 	if err == nil {
-		err = placeCopy(tmp, path)
+		err = placeCopy(tmp, path, s.linkFile())
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
@@ -174,7 +174,8 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 	return nil
 }
 
-// placeCopy puts the whole copy tmp at path. The lock BackupFile took at
+// placeCopy puts the whole copy tmp at path, linking with link (os.Link
+// unless a test says otherwise). The lock BackupFile took at
 // the start covers only a file that was there then: a store that creates
 // path and opens it for writing during the copy holds a file no one
 // locked, and a rename would leave it writing to an unlinked file. So the
@@ -187,9 +188,13 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 // the rename: only a store that creates path between the two can still be
 // renamed over. (A placeholder file taken at the start would leave an
 // empty file at path after a crash, which a later Open takes for a new,
-// empty store.)
-func placeCopy(tmp, path string) error {
-	err := os.Link(tmp, path)
+// empty store.) A log beside path is looked for again before each way in
+// (refuseDestLog): a store opened at path during the copy may have left one.
+func placeCopy(tmp, path string, link func(oldname, newname string) error) error {
+	if err := refuseDestLog(path); err != nil {
+		return err
+	}
+	err := link(tmp, path)
 	if err == nil {
 		_ = os.Remove(tmp)
 		return nil
@@ -202,7 +207,21 @@ func placeCopy(tmp, path string) error {
 		return fmt.Errorf("%w: a store opened that file for writing during the copy (%w)", ErrInvalidConfig, ErrLocked)
 	}
 	defer unlock()
+	// Under the lock: a store that opens path for writing now waits for
+	// the rename, and one that crashed there meanwhile left its log.
+	if err := refuseDestLog(path); err != nil {
+		return err
+	}
 	return os.Rename(tmp, path)
+}
+
+// linkFile is how BackupFile links its copy into place: os.Link, or the
+// test's seam.
+func (s *Store) linkFile() func(oldname, newname string) error {
+	if s.tune.linkFile != nil {
+		return s.tune.linkFile
+	}
+	return os.Link
 }
 
 func backupOptions(opts []BackupOption) backupConfig {
@@ -375,8 +394,20 @@ func (s *Store) checkBackupDest(path string) error {
 			return fmt.Errorf("%w: backup to %s: that is the store's own file or log", ErrInvalidConfig, path)
 		}
 	}
+	if err := refuseDestLog(path); err != nil {
+		return fmt.Errorf("ckpt: backup to %s: %w", path, err)
+	}
+	return nil
+}
+
+// refuseDestLog refuses a destination with a write-ahead log beside it: a
+// store is open there or crashed there, and the copy put at path would be
+// read together with that foreign log at the next Open. BackupFile checks
+// at the start and again right before the copy goes in (placeCopy), since
+// a store can be opened at path, and crash, while the copy is written.
+func refuseDestLog(path string) error {
 	if _, err := os.Lstat(path + walSuffix); err == nil {
-		return fmt.Errorf("%w: backup to %s: a write-ahead log (%s) lies beside it, so a store is open there or crashed there; the copy would be read with that log", ErrInvalidConfig, path, filepath.Base(path+walSuffix))
+		return fmt.Errorf("%w: a write-ahead log (%s) lies beside it, so a store is open there or crashed there; the copy would be read with that log", ErrInvalidConfig, filepath.Base(path+walSuffix))
 	}
 	return nil
 }

@@ -32,6 +32,10 @@ type tuning struct {
 	hooks engine.Hooks
 	// upgradeStepHook, if set, runs after each committed upgrade step.
 	upgradeStepHook func(step int)
+	// linkFile, if set, replaces os.Link where BackupFile links its copy
+	// into an absent destination (placeCopy): a filesystem without hard
+	// links, or a crash right after the link.
+	linkFile func(oldname, newname string) error
 }
 
 // defaultTuning is what a store runs with unless a test says otherwise.
