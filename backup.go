@@ -40,10 +40,12 @@ package ckpt
 // destination is always either absent, the earlier file, or a whole copy.
 // A backup killed half-way leaves its temporary file; the next backup to
 // the same destination removes it. (Two backups to one destination at
-// once: the later removes the earlier's file, whose rename then fails; one
-// of them fails, neither leaves a partial copy.)
+// once: the later removes the earlier's file, which then fails, since it
+// places, and replays a log into, only the file it created; neither
+// leaves a partial copy.)
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -148,12 +150,17 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 			return err
 		}
 		if len(groups) > 0 {
-			return s.replayInto(tmp, groups)
+			return s.replayInto(f, groups)
 		}
 		return nil
 	})
 	if err == nil {
 		err = f.Sync()
+	}
+	if err == nil {
+		// Another backup to path cleans up what it takes for a killed
+		// backup's file (removeBackupLeftovers): place only our own.
+		err = stillAt(f, tmp)
 	}
 	err = errors.Join(err, f.Close())
 	if err == nil {
@@ -316,13 +323,39 @@ func writeSnapshot(ctx context.Context, tx *bolt.Tx, w io.Writer, progress func(
 	return err
 }
 
-// replayInto applies groups to the store file at path (a fresh copy). The
-// copy is only as sound as the source's pages: bbolt's panic (or fault) on
-// a damaged one becomes ErrCorrupt, as in openBolt.
-func (s *Store) replayInto(path string, groups []*engine.Group) (err error) {
+// replayInto applies groups to the store file f (a fresh copy, still
+// open), opened again by its name. The copy is only as sound as the
+// source's pages: bbolt's panic (or fault) on a damaged one becomes
+// ErrCorrupt, as in openBolt. The name must still be f's: another backup
+// to the same destination removes the temporary files it finds there, and
+// bbolt, opening a removed name, would create an empty file and write the
+// groups alone into it (a copy missing all the file held).
+func (s *Store) replayInto(f *os.File, groups []*engine.Group) (err error) {
+	want, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("open the copy: %w", err)
+	}
 	bo := s.boltOpts
 	bo.ReadOnly = false
-	db, _, err := engine.OpenBolt(path, &bo)
+	open := bo.OpenFile
+	if open == nil {
+		open = os.OpenFile
+	}
+	bo.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		file, err := open(name, flag&^os.O_CREATE, perm)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				err = fmt.Errorf("%w (%w)", errBackupTempGone, err)
+			}
+			return nil, err
+		}
+		if fi, err := file.Stat(); err != nil || !os.SameFile(fi, want) {
+			_ = file.Close()
+			return nil, cmp.Or(err, errBackupTempGone)
+		}
+		return file, nil
+	}
+	db, _, err := engine.OpenBolt(f.Name(), &bo)
 	if err != nil {
 		return fmt.Errorf("open the copy: %w", err)
 	}
@@ -339,6 +372,23 @@ func (s *Store) replayInto(path string, groups []*engine.Group) (err error) {
 	return errors.Join(err, db.Close())
 }
 
+// errBackupTempGone: a backup's temporary file was removed (or replaced)
+// under it, by another backup to the same destination that took it for a
+// killed backup's leftover. That backup fails; the other one goes on.
+var errBackupTempGone = errors.New("the copy's temporary file was removed meanwhile (by another backup to the same destination?)")
+
+// stillAt tells, as an error, whether the file at path is f.
+func stillAt(f *os.File, path string) error {
+	want, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Lstat(path); err != nil || !os.SameFile(fi, want) {
+		return errBackupTempGone
+	}
+	return nil
+}
+
 // streamThroughTemp builds the copy of a read-only store with a log in a
 // temporary file, then writes that file to w.
 func (s *Store) streamThroughTemp(ctx context.Context, tx *bolt.Tx, groups []*engine.Group, w io.Writer, progress func(written, total int64)) error {
@@ -353,7 +403,7 @@ func (s *Store) streamThroughTemp(ctx context.Context, tx *bolt.Tx, groups []*en
 	if err := writeSnapshot(ctx, tx, f, nil); err != nil {
 		return err
 	}
-	if err := s.replayInto(f.Name(), groups); err != nil {
+	if err := s.replayInto(f, groups); err != nil {
 		return err
 	}
 	fi, err := f.Stat()
