@@ -109,11 +109,11 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) (
 // absent by then), and the directory fsync'd. path is then either
 // unchanged (an earlier file stays as it was) or a whole copy, whatever
 // happens, a crash included; an error or a cancelled ctx leaves no file
-// behind. path may not be the store's own file or log, nor a file with a
-// -wal beside it (a store someone opened there: the copy would be read
-// together with that log), nor a file a store has open for writing, at the
-// start or by the end of the copy (replacing it would lose that store's
-// later writes); these fail with ErrInvalidConfig (the last also with
+// behind. path may not be the store's own file or log, nor, at the start
+// or by the end of the copy, a file with a -wal beside it (a store someone
+// opened there: the copy would be read together with that log) or a file a
+// store has open for writing (replacing it would lose that store's later
+// writes); these fail with ErrInvalidConfig (the last also with
 // ErrLocked). A store open read-only at path goes on reading the file it
 // opened.
 func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOption) (err error) {
