@@ -170,7 +170,9 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 		err = placeCopy(tmp, path, s.linkFile())
 	}
 	if err != nil {
-		_ = os.Remove(tmp)
+		if !errors.Is(err, errBackupTempGone) { // else the name is not ours to remove
+			_ = os.Remove(tmp)
+		}
 		return fmt.Errorf("ckpt: backup to %s: %w", path, err)
 	}
 	// The copy is whole at path; a failed directory fsync only means the
