@@ -61,6 +61,9 @@ type Hooks struct {
 	// applies them itself (a solo op, MaxUnapplied, Close), so that bbolt's
 	// file is what a crash before the applier ran would leave behind.
 	HoldApplier bool
+	// OpenedBolt, if set, runs in Open right after bbolt's file is opened,
+	// before Open reads it (tests cut the file short there).
+	OpenedBolt func(db *bolt.DB)
 }
 
 // MaxUnapplied bounds the logged bytes not yet applied: past it the commit
@@ -155,6 +158,9 @@ func Open(path string, opts Options) (*Engine, error) {
 	if fi, err := os.Stat(path); err == nil {
 		db.AllocSize = GrowStep(fi.Size()) // with the large map (applier.go)
 	}
+	if opts.Hooks.OpenedBolt != nil {
+		opts.Hooks.OpenedBolt(db)
+	}
 	e := &Engine{
 		path:         path,
 		logPath:      opts.LogPath,
@@ -216,7 +222,7 @@ func (e *Engine) init(fn func(tx *bolt.Tx) error) error {
 		return fn(tx)
 	}
 	if e.readOnly {
-		return e.db.View(check)
+		return viewRead(e.db, check)
 	}
 	return e.db.Update(check)
 }
