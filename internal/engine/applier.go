@@ -195,6 +195,12 @@ func (ap *Applier) Apply(waitReaders bool) error {
 	if c.OnApplied != nil {
 		c.OnApplied(groups)
 	}
+	// groups is the head of pending's backing array, which pending (now
+	// past it) keeps alive until an append outgrows it, and for good once
+	// writes stop: clear the slots, or every applied group (up to
+	// applyBytes of mutations) stays reachable. Nobody else touches them:
+	// Add appends past pending's start.
+	clear(groups)
 	select {
 	case ap.pruned <- struct{}{}:
 	default:
