@@ -156,8 +156,9 @@ func (ap *Applier) Apply(waitReaders bool) error {
 	// began after it is open: under steady reads, without this wait, the
 	// W1 file grew by a batch, 16.8 to 21.6 MB.) The commit loop holds
 	// DBMu shared while it builds a group, so this waits for that; readers
-	// hold it only to begin, so they never wait for the applier, nor it
-	// for them past readerWait. (applyMu keeps Compact from swapping the
+	// hold it only to begin, so they wait for the applier only while
+	// AwaitNoReader holds it (at most readerHold at a time), and it for
+	// them at most readerWait. (applyMu keeps Compact from swapping the
 	// handle meanwhile.)
 	// No pooled read stays idle across this transaction (pool.go): it would
 	// keep the pages the commit frees from reuse, and a commit that grows
