@@ -187,6 +187,13 @@ func (ap *Applier) Apply(waitReaders bool) error {
 		return c.FS.Fail(FailBolt, fmt.Errorf("ckpt: apply write-ahead log to the store: %w", err))
 	}
 	ap.mu.Lock()
+	// The applied groups are the head of pending's backing array (or of
+	// the one an Add moved pending to meanwhile: it copied them), which
+	// pending, past them, keeps alive until an append outgrows it, and for
+	// good once writes stop. Both heads are cleared below, or every
+	// applied group (up to applyBytes of mutations) stays reachable.
+	// Nobody else touches them: Add appends past pending's start.
+	head := ap.pending[:len(groups)]
 	ap.pending = ap.pending[len(groups):]
 	for _, g := range groups {
 		ap.bytes -= g.Size
@@ -196,11 +203,7 @@ func (ap *Applier) Apply(waitReaders bool) error {
 	if c.OnApplied != nil {
 		c.OnApplied(groups)
 	}
-	// groups is the head of pending's backing array, which pending (now
-	// past it) keeps alive until an append outgrows it, and for good once
-	// writes stop: clear the slots, or every applied group (up to
-	// applyBytes of mutations) stays reachable. Nobody else touches them:
-	// Add appends past pending's start.
+	clear(head)
 	clear(groups)
 	select {
 	case ap.pruned <- struct{}{}:

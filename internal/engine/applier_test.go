@@ -95,8 +95,15 @@ func TestApplierLetsGoOfAppliedGroups(t *testing.T) {
 	var fs FailState
 	var mu sync.RWMutex
 	mark := Mark{Path: Path{[]byte("meta")}, Key: []byte("applied")}
+	var during func() // runs in the next commit: an Add beside the apply
 	ap := NewApplier(ApplierConfig{FS: &fs, DBMu: &mu, DB: &db, Snaps: NewSnapshots(mark), Mark: mark,
-		Commit: func(tx *bolt.Tx) error { return tx.Commit() }}, 0)
+		Commit: func(tx *bolt.Tx) error {
+			if f := during; f != nil {
+				during = nil
+				f()
+			}
+			return tx.Commit()
+		}}, 0)
 	p := Path{[]byte("b")}
 	var applied []weak.Pointer[Group]
 	gen := uint64(0)
@@ -120,6 +127,19 @@ func TestApplierLetsGoOfAppliedGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	applied = append(applied, add(2)...)
+	if err := ap.Apply(false); err != nil {
+		t.Fatal(err)
+	}
+	// Groups added while an apply runs, more than the backing array holds:
+	// the append moves pending to a new array, whose head then holds the
+	// applied groups too.
+	applied = append(applied, add(3)...)
+	var beside []weak.Pointer[Group]
+	during = func() { beside = add(40) }
+	if err := ap.Apply(false); err != nil {
+		t.Fatal(err)
+	}
+	applied = append(applied, beside...)
 	if err := ap.Apply(false); err != nil {
 		t.Fatal(err)
 	}
