@@ -111,11 +111,15 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 		return rep, s.view(ctx, check)
 	}
 	if s.eng.Logging() {
-		if err := s.checkPagesPaused(ctx, rep); err != nil || !rep.OK() {
+		metaErr, err := s.checkPagesPaused(ctx, rep)
+		if err != nil || !rep.OK() {
 			// Walking damaged pages may return garbage or fault: stop at
 			// what bbolt itself reports.
 			return rep, err
 		}
+		// A damaged meta page spoils no page the transaction reads: the
+		// store's own checks still run.
+		addMetaProblem(rep, metaErr)
 		return rep, s.view(ctx, func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, false) })
 	}
 	// Sync: wait for the op to run, whatever the store's default.
@@ -128,16 +132,19 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 // transactions (the only ones a logging store runs), and begins its read
 // transaction after the last commit, so the freelist it reads matches
 // the pages its transaction reaches.
-func (s *Store) checkPagesPaused(ctx context.Context, rep *VerifyReport) error {
+//
+// It returns, apart, a damaged meta page (engine.CheckMeta), read while
+// no commit can write one.
+func (s *Store) checkPagesPaused(ctx context.Context, rep *VerifyReport) (metaErr, err error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return ErrClosed
+		return nil, ErrClosed
 	}
-	err := engine.Guard("verify: page check", func() error {
+	err = engine.Guard("verify: page check", func() error {
 		tx, _, release, err := s.eng.Hold() // the applier paused, the handle kept from Compact's swap
 		if err != nil {
 			return err
@@ -151,12 +158,20 @@ func (s *Store) checkPagesPaused(ctx context.Context, rep *VerifyReport) error {
 			rep.add(Problem{Check: "file", Detail: "page check: " + e.Error()})
 			return len(rep.Problems) < maxProblems
 		})
+		metaErr = engine.CheckMeta(tx)
 		return nil
 	})
 	if err != nil {
 		rep.add(Problem{Check: "file", Detail: err.Error()})
 	}
-	return nil
+	return metaErr, nil
+}
+
+// addMetaProblem reports a damaged meta page (engine.CheckMeta), if any.
+func addMetaProblem(rep *VerifyReport, err error) {
+	if err != nil {
+		rep.add(Problem{Check: "file", Detail: err.Error()})
+	}
 }
 
 func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, opts VerifyOptions, pages bool) (err error) {
@@ -184,6 +199,9 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 			// Walking damaged pages may return garbage or fault: stop at
 			// what bbolt itself reports.
 			return nil
+		}
+		if tx := engine.TxOf(r); tx != nil {
+			addMetaProblem(rep, engine.CheckMeta(tx))
 		}
 	}
 	if err := checkFormat(r.Get(bucketPath{bucketMeta}, keyFormat)); err != nil {

@@ -183,9 +183,23 @@ func Open(path string, opts Options) (*Engine, error) {
 		}
 		return nil, err
 	}
+	// A damaged meta page, read before anything is written: the first
+	// commit would overwrite it, and with it the only trace of a newer
+	// transaction bbolt fell back from (precheck.go, checkMetas).
+	var metaErr error
+	if !e.readOnly {
+		metaErr = checkMetas(file)
+	}
 	logged, err := e.readWAL(opts.Mark) // guarded itself; before anything is written: a damaged log changes nothing
 	if err != nil {
 		return fail(err)
+	}
+	if metaErr != nil && len(logged) == 0 {
+		// No logged group past the mark of the meta page bbolt uses: what
+		// a newer transaction held cannot be replayed (with groups, the log
+		// holds everything since that mark, as after a power cut during
+		// an apply commit, and the replay rewrites the damaged page).
+		return fail(fmt.Errorf("%w; nothing was changed: a read-only Open reads what the other meta page holds", metaErr))
 	}
 	if err := Guard("open: check the format", func() error { return e.init(opts.Init) }); err != nil {
 		return fail(err)
