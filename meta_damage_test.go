@@ -173,3 +173,62 @@ func TestDamagedMetaPageWithTheLogBehindItOpens(t *testing.T) {
 		t.Errorf("Verify after the replay: %+v, %v", rep, err)
 	}
 }
+
+// TestRecoverRewritesADamagedMetaPage: RecoverLog (`ckpt recover`) is the
+// way out of the refusal: it rewrites the damaged meta page from the
+// other one and says so; the store then opens read-write at the other
+// page's transaction (the newer page's checkpoint is lost when that one
+// was damaged, kept when the older one was), verifies clean, writes and
+// reopens. A store without damage is left alone.
+func TestRecoverRewritesADamagedMetaPage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, damageNewest := range []bool{true, false} {
+		path, first, last := twoSessions(t, Options{})
+		if st, err := RecoverLog(path, Options{}); err != nil || st.MetaRepaired || st.Damaged {
+			t.Fatalf("RecoverLog on a whole store = %+v, %v; want nothing done", st, err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, newest := metaPages(t, data)
+		which := newest
+		if !damageNewest {
+			which = 1 - newest
+		}
+		data[which*ps+metaBodyAt+40] ^= 0x04 // the high-water mark
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(path, Options{}); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Open with meta page %d damaged = %v, want ErrCorrupt", which, err)
+		}
+		st, err := RecoverLog(path, Options{})
+		if err != nil || !st.MetaRepaired || !strings.Contains(st.MetaDamage, "meta page") || st.Damaged {
+			t.Fatalf("RecoverLog = %+v, %v; want the meta page repaired (and no log damage)", st, err)
+		}
+		for round := range 2 {
+			s, err := Open(path, Options{})
+			if err != nil {
+				t.Fatalf("Open after the repair (round %d): %v", round, err)
+			}
+			if _, err := s.Load(ctx, "t", first); err != nil {
+				t.Errorf("the first session's checkpoint after the repair: %v", err)
+			}
+			_, err = s.Load(ctx, "t", last)
+			if damageNewest && !errors.Is(err, ErrNotFound) || !damageNewest && err != nil {
+				t.Errorf("damaged newest %v: the last session's checkpoint after the repair: %v", damageNewest, err)
+			}
+			if rep, err := s.Verify(ctx, VerifyOptions{}); err != nil || !rep.OK() {
+				t.Errorf("Verify after the repair: %+v, %v", rep, err)
+			}
+			if _, err := s.Save(ctx, "t", map[string]any{"step": 10 + round}, nil); err != nil {
+				t.Errorf("Save after the repair: %v", err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

@@ -199,7 +199,8 @@ func Open(path string, opts Options) (*Engine, error) {
 		// a newer transaction held cannot be replayed (with groups, the log
 		// holds everything since that mark, as after a power cut during
 		// an apply commit, and the replay rewrites the damaged page).
-		return fail(fmt.Errorf("%w; nothing was changed: a read-only Open reads what the other meta page holds", metaErr))
+		return fail(fmt.Errorf("%w; nothing was changed: a read-only Open reads what the other page holds, "+
+			"and `ckpt recover` (ckpt.RecoverLog) rewrites the damaged page from it, accepting the step back", metaErr))
 	}
 	if err := Guard("open: check the format", func() error { return e.init(opts.Init) }); err != nil {
 		return fail(err)
