@@ -123,7 +123,7 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 		// From here the new file is the store: both files hold all data,
 		// so a failed directory fsync is reported but does not undo the
 		// swap.
-		dirErr = SyncDir(filepath.Dir(e.path))
+		dirErr = e.hooks.SyncDir(filepath.Dir(e.path))
 		return nil
 	})
 	if err != nil {

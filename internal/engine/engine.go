@@ -56,6 +56,9 @@ type Hooks struct {
 	// CompactStage, if set, is called at each stage of a compaction:
 	// "copying" (half the keys copied), "synced", "renamed", "swapped".
 	CompactStage func(stage string)
+	// SyncDir fsyncs a directory: Compact's after its rename (default
+	// SyncDir; tests make it fail).
+	SyncDir func(dir string) error
 	// HoldApplier keeps the background applier from ever running: logged
 	// groups stay in the log (and the overlay) until the commit loop
 	// applies them itself (a solo op, MaxUnapplied, Close), so that bbolt's
@@ -173,6 +176,9 @@ func Open(path string, opts Options) (*Engine, error) {
 	}
 	if e.hooks.CommitBolt == nil {
 		e.hooks.CommitBolt = (*bolt.Tx).Commit
+	}
+	if e.hooks.SyncDir == nil {
+		e.hooks.SyncDir = SyncDir
 	}
 	e.fs.OnFail = e.obs.Failed
 	fail := func(err error) (*Engine, error) {
