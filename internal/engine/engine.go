@@ -194,7 +194,12 @@ func Open(path string, opts Options) (*Engine, error) {
 	// transaction bbolt fell back from (precheck.go, checkMetas).
 	var metaErr error
 	if !e.readOnly {
-		metaErr = checkMetas(file)
+		// bbolt writes a new file's meta pages as transactions 0 and 1: with
+		// one of those in use, no commit ever ran, and a damaged other page
+		// is a creation cut short (a power cut), with nothing to lose.
+		if txid, err := checkMetasTxid(file); txid > 1 {
+			metaErr = err
+		}
 	}
 	logged, err := e.readWAL(opts.Mark) // guarded itself; before anything is written: a damaged log changes nothing
 	if err != nil {

@@ -166,23 +166,30 @@ func (c *pageCheck) meta() (m boltMeta, ok bool, err error) {
 // damaged byte. Both pages invalid is left to bbolt, which refuses the
 // file.
 func checkMetas(f *os.File) error {
+	_, err := checkMetasTxid(f)
+	return err
+}
+
+// checkMetasTxid is checkMetas; it also returns the transaction of the
+// meta page bbolt uses.
+func checkMetasTxid(f *os.File) (txid uint64, err error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	c := &pageCheck{f: f, size: uint64(fi.Size())}
 	m, ok, err := c.meta()
 	if err != nil || !ok {
-		return err
+		return 0, err
 	}
 	for i := range 2 {
 		if !c.metaValid[i] {
-			return fmt.Errorf("%w: bbolt's meta page %d is damaged (it fails bbolt's checksum; it names transaction %d): "+
+			return m.txid, fmt.Errorf("%w: bbolt's meta page %d is damaged (it fails bbolt's checksum; it names transaction %d): "+
 				"bbolt would use meta page %d (transaction %d) instead, without whatever a newer transaction held",
 				ErrCorrupt, i, c.metas[i].txid, 1-i, m.txid)
 		}
 	}
-	return nil
+	return m.txid, nil
 }
 
 // CheckMeta runs checkMetas on the file of tx's database, if the file on
