@@ -106,7 +106,7 @@ type VerifyOptions struct {
 // nothing in this process writes and no other process may.
 func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
 	rep := &VerifyReport{Problems: []Problem{}}
-	check := func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, true) }
+	check := func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, s.path) }
 	if s.readOnly {
 		return rep, s.view(ctx, check)
 	}
@@ -120,7 +120,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 		// A damaged meta page spoils no page the transaction reads: the
 		// store's own checks still run.
 		addMetaProblem(rep, metaErr)
-		return rep, s.view(ctx, func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, false) })
+		return rep, s.view(ctx, func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, "") })
 	}
 	// Sync: wait for the op to run, whatever the store's default.
 	err := s.write(WithWriteOptions(ctx, WriteOptions{Durability: Sync}), func(w writer) error { return check(w) })
@@ -151,14 +151,14 @@ func (s *Store) checkPagesPaused(ctx context.Context, rep *VerifyReport) (metaEr
 		}
 		defer release()
 		defer engine.EndRead(tx)
-		if err := engine.TouchAll(tx); err != nil {
+		if err := engine.TouchAll(tx, s.path); err != nil {
 			return err
 		}
 		(engine.NewBoltView(tx)).CheckPages(func(e error) bool {
 			rep.add(Problem{Check: "file", Detail: "page check: " + e.Error()})
 			return len(rep.Problems) < maxProblems
 		})
-		metaErr = engine.CheckMeta(tx)
+		metaErr = engine.CheckMeta(tx, s.path)
 		return nil
 	})
 	if err != nil {
@@ -174,7 +174,9 @@ func addMetaProblem(rep *VerifyReport, err error) {
 	}
 }
 
-func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, opts VerifyOptions, pages bool) (err error) {
+// verifyAll runs the store's checks on r; with file (the store's path)
+// set, bbolt's page check and the checks that read the file itself first.
+func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, opts VerifyOptions, file string) (err error) {
 	// A damaged page can make bbolt panic or fault on a bad address; both
 	// become a reported problem instead of a crash.
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -184,9 +186,9 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 			err = nil
 		}
 	}()
-	if fc, ok := r.(engine.FileChecker); ok && pages {
+	if fc, ok := r.(engine.FileChecker); ok && file != "" {
 		if tx := engine.TxOf(r); tx != nil {
-			if err := engine.TouchAll(tx); err != nil {
+			if err := engine.TouchAll(tx, file); err != nil {
 				rep.add(Problem{Check: "file", Detail: err.Error()})
 				return nil
 			}
@@ -201,7 +203,7 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 			return nil
 		}
 		if tx := engine.TxOf(r); tx != nil {
-			addMetaProblem(rep, engine.CheckMeta(tx))
+			addMetaProblem(rep, engine.CheckMeta(tx, file))
 		}
 	}
 	if err := checkFormat(r.Get(bucketPath{bucketMeta}, keyFormat)); err != nil {

@@ -192,11 +192,11 @@ func checkMetasTxid(f *os.File) (txid uint64, err error) {
 	return m.txid, nil
 }
 
-// CheckMeta runs checkMetas on the file of tx's database, if the file on
-// disk is tx's view of it (as checkTx): Verify reports a damaged meta
-// page, which bbolt's page check never reads.
-func CheckMeta(tx *bolt.Tx) error {
-	f, err := os.Open(tx.DB().Path())
+// CheckMeta runs checkMetas on the store's file at path, if it is tx's
+// view of it (as checkTx): Verify reports a damaged meta page, which
+// bbolt's page check never reads.
+func CheckMeta(tx *bolt.Tx, path string) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil // moved or gone (Compact swapped it): not tx's view
 	}
@@ -472,8 +472,9 @@ func checkBeforeOpen(f *os.File, deadline time.Time) (checked bool, err error) {
 // any write can free a page whose header it trusts.
 func checkOpened(f *os.File) error { return CheckPages(f) }
 
-// checkTx runs CheckPages on the file of tx's database, if the file on
-// disk is tx's view of it: its current meta page is tx's (for a write
+// checkTx runs CheckPages on the store's file at path (not
+// tx.DB().Path(): after a Compact that names the temporary file renamed
+// away), if the file on disk is tx's view of it: its current meta page is tx's (for a write
 // transaction, the one it began from). That holds when no other
 // transaction commits meanwhile: for a read-only DB (its shared lock keeps
 // writers out) and for Verify's page check, which pauses the applier. bbolt's
@@ -481,8 +482,8 @@ func checkOpened(f *os.File) error { return CheckPages(f) }
 // page's id+overflow ids to a map (a damaged overflow: billions), and
 // a cursor follows a branch page that names its own ancestor for ever.
 // Where the file is not tx's view, nothing is checked.
-func checkTx(tx *bolt.Tx) error {
-	f, err := os.Open(tx.DB().Path())
+func checkTx(tx *bolt.Tx, path string) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil // moved or gone (Compact swapped it): not tx's view
 	}
