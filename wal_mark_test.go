@@ -18,8 +18,8 @@ import (
 // log's last valid record (bbolt takes a group only once it is logged,
 // and the log is emptied or rewound only when bbolt holds all of it), so
 // a log whose records end below the mark is corruption, as a log that
-// starts past it already is. Each byte of the mark flipped in turn, with
-// bits that raise it.
+// starts past it already is (and RecoverLog moves the log aside). Each
+// byte of the mark flipped in turn, with bits that raise it.
 func TestLogPastAHigherMarkIsCorrupt(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -81,6 +81,19 @@ func TestLogPastAHigherMarkIsCorrupt(t *testing.T) {
 		}
 		if !errors.Is(err, ErrCorrupt) {
 			t.Errorf("mark raised (byte %d): Open = %v, want ErrCorrupt", i, err)
+			continue
 		}
+		// The way out stays explicit: recover moves the log aside and
+		// says so; the store then opens.
+		if st, err := RecoverLog(c, Options{}); err != nil || !st.Damaged || st.MovedTo == "" {
+			t.Errorf("mark raised (byte %d): RecoverLog = %+v, %v; want the log moved aside", i, st, err)
+			continue
+		}
+		s2, err = Open(c, Options{})
+		if err != nil {
+			t.Errorf("mark raised (byte %d): Open after RecoverLog: %v", i, err)
+			continue
+		}
+		_ = s2.Close()
 	}
 }

@@ -409,6 +409,16 @@ func ScanLog(path string, applied uint64) (*LogScan, error) {
 		if d.LaterFirst != 0 {
 			d.Bytes = int64(end - off)
 			sc.Damage = d
+		} else if prev != 0 && prev < applied {
+			// The valid records end below bbolt's mark. bbolt takes a group
+			// only once it is durable here, and the log is emptied or
+			// rewound only when bbolt holds all of it, so its records
+			// always reach the mark: a record bbolt applied is damaged, or
+			// the mark is (it has no checksum; raised, it would make Open
+			// skip groups bbolt never took).
+			d.Bytes = int64(end - off)
+			d.Reason = fmt.Sprintf("the valid records end at group %d, but the store says it holds groups up to %d (a damaged record, or a damaged mark)", prev, applied)
+			sc.Damage = d
 		}
 		return sc, nil
 	}
