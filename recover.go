@@ -30,7 +30,9 @@ type RecoverStats struct {
 	KeptGroups int
 	// DroppedFirst..DroppedLast are the groups dropped: from the damaged
 	// one to the last valid record after it (0, 0 when the log's header
-	// was damaged and its records cannot be told apart).
+	// was damaged and its records cannot be told apart, or when its valid
+	// records end below the group the store says it holds: which of them
+	// the store lacks is then unknown).
 	DroppedFirst, DroppedLast uint64
 	// DroppedBytes is the length of the log from the damage to its last
 	// non-zero byte.

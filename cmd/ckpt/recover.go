@@ -63,7 +63,10 @@ open elsewhere.`,
 			}
 			dropped := fmt.Sprintf("%d group(s) of writes (%d-%d)", st.DroppedGroups(), st.DroppedFirst, st.DroppedLast)
 			if st.DroppedLast == 0 {
-				dropped = "an unknown number of groups of writes (the log's header was damaged)"
+				dropped = "an unknown number of groups of writes"
+				if st.Offset == 0 {
+					dropped += " (the log's header was damaged)"
+				}
 			}
 			_, err = fmt.Fprintf(a.out, "%s: %s at offset %d of the write-ahead log\nkept %d group(s) before it; dropped %s, %d byte(s)\nthe damaged log is now %s\n",
 				args[0], st.Reason, st.Offset, st.KeptGroups, dropped, st.DroppedBytes, st.MovedTo)
