@@ -56,6 +56,12 @@ const (
 	segmentRecordX  = segmentRecordV2 | sumXXH3
 	segmentRecordX4 = segmentRecordV4 | sumXXH3
 
+	// Format 5: the sum covers the record's key (sumKeyed); what this
+	// build writes.
+	blobRecordK     = blobRecordX | sumKeyed
+	segmentRecordK  = segmentRecordX | sumKeyed
+	segmentRecordK4 = segmentRecordX4 | sumKeyed
+
 	// defaultDeltaFold is K: deltas folded into one segment. Measured by
 	// BenchmarkDeltaFold (bench/RESULTS.md): K from 16 to 64 read a
 	// 2,000-item list alike and store the same bytes; smaller K reads
@@ -72,10 +78,11 @@ type listRef struct {
 	count   int
 }
 
-func encodeListRef(ref listRef) []byte {
-	b := append(make([]byte, 0, 2+2*binary.MaxVarintLen64+sumLen), blobRecordX, blobListRef)
+// encodeListRef encodes a list reference stored under key.
+func encodeListRef(key []byte, ref listRef) []byte {
+	b := append(make([]byte, 0, 2+2*binary.MaxVarintLen64+sumLen), blobRecordK, blobListRef)
 	b = binary.AppendUvarint(b, ref.lineage)
-	return appendSum(binary.AppendUvarint(b, uint64(ref.count)))
+	return appendSum(key, binary.AppendUvarint(b, uint64(ref.count)))
 }
 
 func decodeListRef(body []byte) (listRef, error) {
@@ -162,16 +169,16 @@ func encodeSegment(kr *keyring, thread string, key []byte, count int, folded boo
 	if folded {
 		flags = segmentFolded
 	}
-	version := segmentRecordX
+	version := segmentRecordK
 	if kr != nil {
-		version = segmentRecordX4
+		version = segmentRecordK4
 	}
 	b := append(make([]byte, 0, 2+binary.MaxVarintLen64+len(items)+sealOverhead+sumLen), version, flags)
 	b = binary.AppendUvarint(b, uint64(count))
 	if kr != nil {
-		return appendSum(kr.appendSealed(b, items, placeAAD(aadSegment, thread, key)))
+		return appendSum(key, kr.appendSealed(b, items, placeAAD(aadSegment, thread, key)))
 	}
-	return appendSum(append(b, items...))
+	return appendSum(key, append(b, items...))
 }
 
 func decodeSegment(k, v []byte) (segment, error) {
@@ -179,11 +186,11 @@ func decodeSegment(k, v []byte) (segment, error) {
 	var body []byte
 	var err error
 	if sealed {
-		if body, err = checkSum("list segment", v); err == nil {
+		if body, err = checkSum("list segment", k, v); err == nil {
 			body = body[1:]
 		}
 	} else {
-		body, err = recordBody("list segment", v, segmentRecordV1, segmentRecordV2)
+		body, err = recordBody("list segment", k, v, segmentRecordV1, segmentRecordV2)
 	}
 	if err != nil {
 		return segment{}, err
@@ -433,11 +440,11 @@ func relate(r reader, kr *keyring, thread, ns, channel, version string, stored [
 	return relAppend, ref, pos, nil
 }
 
-// blobKind splits a blob record of any version into kind and body,
-// checking the checksum of a format-3 record.
-func blobKind(b []byte) (kind byte, body []byte, err error) {
+// blobKind splits a blob record of any version, read under key, into kind
+// and body, checking the checksum of a record of format 3 or later.
+func blobKind(key, b []byte) (kind byte, body []byte, err error) {
 	if len(b) > 0 && isVersion(b[0], blobRecordV3) {
-		if b, err = checkSum("value", b); err != nil {
+		if b, err = checkSum("value", key, b); err != nil {
 			return 0, nil, err
 		}
 		if len(b) >= 2 && (b[1] == blobValue || b[1] == blobEmpty || b[1] == blobListRef || b[1] == blobSealed) {
@@ -448,7 +455,7 @@ func blobKind(b []byte) (kind byte, body []byte, err error) {
 		return 0, nil, fmt.Errorf("%w: short blob record", ErrCorrupt)
 	}
 	switch b[0] {
-	case blobRecordV3, blobRecordX:
+	case blobRecordV3, blobRecordX, blobRecordK:
 	case blobRecordV1:
 		if b[1] == blobValue || b[1] == blobEmpty {
 			return b[1], b[2:], nil
@@ -458,7 +465,7 @@ func blobKind(b []byte) (kind byte, body []byte, err error) {
 			return b[1], b[2:], nil
 		}
 	default:
-		return 0, nil, fmt.Errorf("%w: blob record version %d, this build reads 1, 2, %d and %d", ErrFormatVersion, b[0], blobRecordV3, blobRecordX)
+		return 0, nil, fmt.Errorf("%w: blob record version %d, this build reads 1, 2, %d, %d and %d", ErrFormatVersion, b[0], blobRecordV3, blobRecordX, blobRecordK)
 	}
 	return 0, nil, fmt.Errorf("%w: blob kind %d", ErrCorrupt, b[1])
 }
@@ -466,26 +473,29 @@ func blobKind(b []byte) (kind byte, body []byte, err error) {
 // openBlob is blobKind that opens a sealed value: the kind it gives is never
 // blobSealed. version is the blob's, for the place the seal is bound to.
 func openBlob(kr *keyring, thread, ns, channel, version string, b []byte) (kind byte, body []byte, err error) {
-	if kind, body, err = blobKind(b); err != nil || kind != blobSealed {
+	key := blobKey(ns, channel, version)
+	if kind, body, err = blobKind(key, b); err != nil || kind != blobSealed {
 		return kind, body, err
 	}
-	body, err = kr.open(body, placeAAD(aadBlob, thread, blobKey(ns, channel, version)))
+	body, err = kr.open(body, placeAAD(aadBlob, thread, key))
 	return blobValue, body, err
 }
 
 // encodeValueBlob is encodeBlob for a value, sealed when kr is set.
 func encodeValueBlob(kr *keyring, thread, ns, channel, version string, v Raw) []byte {
+	key := blobKey(ns, channel, version)
 	if kr == nil {
-		return encodeBlob(v, false)
+		return encodeBlob(key, v, false)
 	}
 	b := make([]byte, 0, 2+len(v)+sealOverhead+sumLen)
-	b = append(b, blobRecordX, blobSealed)
-	return appendSum(kr.appendSealed(b, v, placeAAD(aadBlob, thread, blobKey(ns, channel, version))))
+	b = append(b, blobRecordK, blobSealed)
+	return appendSum(key, kr.appendSealed(b, v, placeAAD(aadBlob, thread, key)))
 }
 
-// checkBlobRecord checks that b is a blob record this build reads.
-func checkBlobRecord(b []byte) error {
-	kind, body, err := blobKind(b)
+// checkBlobRecord checks that b, read under key, is a blob record this
+// build reads.
+func checkBlobRecord(key, b []byte) error {
+	kind, body, err := blobKind(key, b)
 	if err != nil {
 		return err
 	}
@@ -503,7 +513,8 @@ func checkBlobRecord(b []byte) error {
 // resolveBlob returns the value a blob record stands for (a copy), or
 // ok=false for an empty channel.
 func resolveBlob(r reader, kr *keyring, thread, ns, channel, version string, b []byte) (Raw, bool, error) {
-	kind, body, err := blobKind(b)
+	key := blobKey(ns, channel, version)
+	kind, body, err := blobKind(key, b)
 	if err != nil {
 		return nil, false, err
 	}
@@ -513,7 +524,7 @@ func resolveBlob(r reader, kr *keyring, thread, ns, channel, version string, b [
 	case blobValue:
 		return Raw(bytes.Clone(body)), true, nil
 	case blobSealed:
-		_, v, err := openBlob(kr, thread, ns, channel, version, b)
+		v, err := kr.open(body, placeAAD(aadBlob, thread, key))
 		return v, err == nil, err
 	}
 	ref, err := decodeListRef(body)
@@ -546,7 +557,7 @@ func storeChannel(w writer, kr *keyring, thread, ns string, b blobWrite, baseVer
 	}
 	n, hdr, isList := listHeader(b.value)
 	if b.empty {
-		return w.Put(blPath, key, encodeBlob(nil, true))
+		return w.Put(blPath, key, encodeBlob(key, nil, true))
 	}
 	if !isList || foldK < 0 {
 		return w.Put(blPath, key, encodeValueBlob(kr, thread, ns, b.channel, b.version, b.value))
@@ -560,7 +571,7 @@ func storeChannel(w writer, kr *keyring, thread, ns string, b blobWrite, baseVer
 		if ref.lineage != 0 && (rel == relEqual || rel == relAppend) {
 			l := lineage{thread: thread, ns: ns, channel: b.channel, id: ref.lineage, kr: kr}
 			if rel == relEqual {
-				return w.Put(blPath, key, encodeListRef(listRef{lineage: ref.lineage, count: n}))
+				return w.Put(blPath, key, encodeListRef(key, listRef{lineage: ref.lineage, count: n}))
 			}
 			// relate's scan read the whole lineage when the base ends it
 			// (the usual append): its end is the base's count, no scan.
@@ -574,7 +585,7 @@ func storeChannel(w writer, kr *keyring, thread, ns string, b blobWrite, baseVer
 				if err := l.appendItems(w, ref.count, n-ref.count, b.value[hdr+prefix:], foldK, tail); err != nil {
 					return err
 				}
-				return w.Put(blPath, key, encodeListRef(listRef{lineage: ref.lineage, count: n}))
+				return w.Put(blPath, key, encodeListRef(key, listRef{lineage: ref.lineage, count: n}))
 			}
 			// A fork from an older version: fall through to a keyframe.
 		}
@@ -589,14 +600,14 @@ func storeChannel(w writer, kr *keyring, thread, ns string, b blobWrite, baseVer
 			return err
 		}
 	}
-	return w.Put(blPath, key, encodeListRef(listRef{lineage: id, count: n}))
+	return w.Put(blPath, key, encodeListRef(key, listRef{lineage: id, count: n}))
 }
 
 // sameContent reports whether the stored blob record holds the logical value
 // b would store: the same bytes, or the same list however it is stored
 // (whole, or as a reference into a lineage of segments), or both empty.
 func sameContent(r reader, kr *keyring, thread, ns string, b blobWrite, stored []byte) (bool, error) {
-	kind, _, err := blobKind(stored)
+	kind, _, err := blobKind(blobKey(ns, b.channel, b.version), stored)
 	if err != nil {
 		return false, err
 	}
@@ -619,7 +630,7 @@ func sweepLineages(w writer, thread string, budget int) (segments int, bytes int
 	}
 	live := map[lin]bool{}
 	if err := w.Scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) error {
-		kind, body, err := blobKind(v)
+		kind, body, err := blobKind(k, v)
 		if err != nil {
 			return err
 		}
