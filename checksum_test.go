@@ -344,27 +344,39 @@ func BenchmarkRecordChecksum(b *testing.B) {
 
 // TestNoVersionFlipReadsUnchecked: for every record kind, no single flipped
 // bit of a checksummed version byte gives a version read without a check
-// (the versions before format 3), and each checksummed version reads with
-// the sum its sumXXH3 bits say.
+// (the versions before format 3), nor turns a record whose sum covers its
+// key (format 5) into one whose sum does not (format 3 or 4), and each
+// checksummed version reads with the sum its sumXXH3 and sumKeyed bits say.
 func TestNoVersionFlipReadsUnchecked(t *testing.T) {
 	kinds := []struct {
 		name      string
 		unchecked []byte
 		checked   []byte
 	}{
-		{"checkpoint", []byte{checkpointRecordV1}, []byte{checkpointRecordV2, checkpointRecordX}},
-		{"metadata", []byte{metadataRecordV1}, []byte{metadataRecordV2, metadataRecordX}},
-		{"write", []byte{writeRecordV1}, []byte{writeRecordV2, writeRecordV4, writeRecordX, writeRecordX4}},
-		{"blob", []byte{blobRecordV1, blobRecordV2}, []byte{blobRecordV3, blobRecordX}},
-		{"segment", []byte{segmentRecordV1}, []byte{segmentRecordV2, segmentRecordV4, segmentRecordX, segmentRecordX4}},
+		{"checkpoint", []byte{checkpointRecordV1}, []byte{checkpointRecordV2, checkpointRecordX, checkpointRecordK}},
+		{"metadata", []byte{metadataRecordV1}, []byte{metadataRecordV2, metadataRecordX, metadataRecordK}},
+		{"write", []byte{writeRecordV1}, []byte{writeRecordV2, writeRecordV4, writeRecordX, writeRecordX4, writeRecordK, writeRecordK4}},
+		{"blob", []byte{blobRecordV1, blobRecordV2}, []byte{blobRecordV3, blobRecordX, blobRecordK}},
+		{"segment", []byte{segmentRecordV1}, []byte{segmentRecordV2, segmentRecordV4, segmentRecordX, segmentRecordX4, segmentRecordK, segmentRecordK4}},
 	}
 	for _, k := range kinds {
 		for _, c := range k.checked {
 			for bit := range 8 {
-				if f := c ^ 1<<bit; bytes.IndexByte(k.unchecked, f) >= 0 {
+				f := c ^ 1<<bit
+				if bytes.IndexByte(k.unchecked, f) >= 0 {
 					t.Errorf("%s record version %#x: one flipped bit gives %#x, read without a checksum", k.name, c, f)
 				}
+				if c&sumKeyed == sumKeyed && bytes.IndexByte(k.checked, f) >= 0 {
+					t.Errorf("%s record version %#x: one flipped bit gives %#x, whose sum does not cover the key", k.name, c, f)
+				}
 			}
+		}
+	}
+	for _, v := range []byte{checkpointRecordK, writeRecordK4, blobRecordK, segmentRecordK} {
+		key := []byte("key")
+		rec := appendSum(key, []byte{v, 0x90})
+		if got, want := binary.LittleEndian.Uint32(rec[2:]), uint32(xxh3.HashSeed(key, xxh3.Hash(rec[:2]))); got != want {
+			t.Errorf("record version %#x: sum %08x, want XXH3 of the key seeded with XXH3 of the record, %08x", v, got, want)
 		}
 	}
 	for _, v := range []byte{checkpointRecordX, writeRecordX4, blobRecordX, segmentRecordX} {
