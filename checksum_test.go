@@ -45,7 +45,7 @@ func toFormat3(t *testing.T, s *Store) { toFormat(t, s, 3) }
 // format 3 or 4 wrote it (format 4: the sumXXH3 bits set, an XXH3 sum of
 // the record alone) and marks the file with that format. Each record must
 // be one this build wrote (format 5).
-func toFormat(t *testing.T, s *Store, format uint32, only ...string) {
+func toFormat(t testing.TB, s *Store, format uint32, only ...string) {
 	t.Helper()
 	err := s.write(context.Background(), func(w writer) error {
 		var threads []string
@@ -323,22 +323,29 @@ func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
 
 // BenchmarkRecordChecksum measures what sealing and checking one record
 // costs (bench/RESULTS.md, "Checksums"): a W1 step writes a few records of
-// a few KB.
+// a few KB. sum=xxh3 is format 4's sum (the record alone), sum=xxh3+key
+// format 5's (key and record; the key a W1-shaped 40-byte blob key), side
+// by side in one process.
 func BenchmarkRecordChecksum(b *testing.B) {
-	for _, size := range []int{256, 4 << 10, 64 << 10} {
-		rec := bytes.Repeat([]byte{0xa5}, size)
-		rec[0] = blobRecordK // the sum this build writes
-		key := blobKey("", "messages", "01JABCDEFGHJKMNPQRSTVWXYZ0")
-		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {
-			b.SetBytes(int64(size))
-			buf := make([]byte, 0, size+sumLen)
-			for b.Loop() {
-				sealed := appendSum(key, append(buf[:0], rec...))
-				if _, err := checkSum("value", key, sealed); err != nil {
-					b.Fatal(err)
+	key := blobKey("", "messages", "01JABCDEFGHJKMNPQRSTVWXYZ0")
+	for _, size := range []int{64, 256, 4 << 10, 64 << 10} {
+		for _, v := range []struct {
+			name    string
+			version byte
+		}{{"xxh3", blobRecordX}, {"xxh3+key", blobRecordK}} {
+			rec := bytes.Repeat([]byte{0xa5}, size)
+			rec[0] = v.version
+			b.Run(fmt.Sprintf("bytes=%d/sum=%s", size, v.name), func(b *testing.B) {
+				b.SetBytes(int64(size))
+				buf := make([]byte, 0, size+sumLen)
+				for b.Loop() {
+					sealed := appendSum(key, append(buf[:0], rec...))
+					if _, err := checkSum("value", key, sealed); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
