@@ -138,13 +138,17 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 				return nil
 			}
 			tr.setThread(thread)
-			var md Metadata
+			var md Metadata // decoded by the filter (else load decodes it)
 			if len(sel.filter) > 0 {
-				md, err = tr.metadata(ns, id)
+				var match bool
+				body, err := tr.metadataBody(ns, id)
+				if err == nil {
+					match, md, err = sel.matchesBody(body)
+				}
 				if err != nil {
 					return fmt.Errorf("checkpoint %s: %w", idString(id), err)
 				}
-				if !matchMetadata(md, sel.filter) {
+				if !match {
 					return nil
 				}
 			}

@@ -163,11 +163,11 @@ func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tupl
 	return t.load(ns, id, nil)
 }
 
-// metadata reads and decodes the metadata of checkpoint id (List's filter
-// looks at it before the tuple is read).
-func (t *tupleReader) metadata(ns string, id [idLen]byte) (Metadata, error) {
+// metadataBody reads the metadata record of checkpoint id, checked, and
+// returns its body (List's filter looks at it before the tuple is read).
+func (t *tupleReader) metadataBody(ns string, id [idLen]byte) ([]byte, error) {
 	t.key = append(appendLen16(t.key[:0], ns), id[:]...)
-	return decodeMetadata(t.r.Get(t.md, t.key))
+	return recordBody("metadata", t.r.Get(t.md, t.key), metadataRecordV1, metadataRecordV2)
 }
 
 // load reads one checkpoint of the reader's thread; a nil id means the
