@@ -59,6 +59,10 @@ type tupleReader struct {
 	// allocation each time it is made).
 	found, foundVal []byte
 	walk            segmentWalk
+
+	// Where the previous tuple's values were, and this one's as it reads
+	// them (tupleread_memo.go).
+	memo, nextMemo []blobMemo
 	onLatest        func(k, v []byte) error
 	onSegment       func(k, v []byte) error
 	onWrite         func(k, v []byte) error
@@ -106,6 +110,8 @@ func (t *tupleReader) release() {
 	clear(t.writes[:cap(t.writes)])
 	t.found, t.foundVal = nil, nil
 	t.walk = segmentWalk{}
+	t.forgetMemo(&t.memo)
+	t.forgetMemo(&t.nextMemo)
 	t.key, t.kbuf, t.text, t.sbuf = t.key[:0], t.kbuf[:0], t.text[:0], t.sbuf[:0]
 	t.parts, t.pieces, t.writes = t.parts[:0], t.pieces[:0], t.writes[:0]
 	tupleReaders.Put(t)
@@ -143,6 +149,7 @@ func (t *tupleReader) setThread(thread string) {
 		return
 	}
 	t.thread, t.name = thread, []byte(thread)
+	t.forgetMemo(&t.memo) // blob keys are the thread's
 	for i, sub := range [...][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments} {
 		t.paths[i] = [3][]byte{bucketThreads, t.name, sub}
 	}
@@ -242,15 +249,24 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, md Metadata) (*Tuple, err
 
 	values := make(map[string]any, len(rec.Versions))
 	for ch, ver := range rec.Versions {
+		if t.recalled(ns, ch, ver) {
+			continue
+		}
 		t.kbuf = append(appendLen16(appendLen16(t.kbuf[:0], ns), ch), ver...) // blobKey
 		b := t.r.Get(t.bl, t.kbuf)
 		if b == nil {
 			continue // never written (LangGraph semantics): no value
 		}
+		from, parts := len(t.pieces), len(t.parts)
 		if err := t.value(ns, ch, ver, b, values); err != nil {
+			t.forgetMemo(&t.nextMemo)
 			return nil, fmt.Errorf("thread %q checkpoint %s channel %q version %q: %w", thread, idString(cid), ch, ver, err)
 		}
+		if len(t.parts) > parts { // gathered, not resolved the general way
+			t.remember(ns, ch, ver, from)
+		}
 	}
+	t.turnMemo()
 	if writesErr != nil {
 		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), writesErr)
 	}

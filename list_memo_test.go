@@ -1,0 +1,99 @@
+package ckpt_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/ckpt-go/ckpt"
+)
+
+// A List page gathers a channel's value again, without reading its blob,
+// when the previous tuple had the same blob key (tupleread_memo.go). Two
+// namespaces of one thread whose channels have the same versions but other
+// values must never take each other's value, nor a later checkpoint that
+// changed a channel its predecessor's: every tuple, listed across both
+// namespaces (which alternate, newest first) and within one, holds what
+// its own Put stored. Plain values and list channels (a reference to
+// segments) alike.
+func TestListTakesNoOtherNamespacesValue(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t, ckpt.Options{})
+	type want struct {
+		ns, ctxValue string
+		msgs         []string
+		turn         int
+	}
+	byID := map[string]want{}
+	parents := map[string]string{}
+	msgs := map[string][]string{}
+	for step := range 6 {
+		for _, ns := range []string{"", "sub"} {
+			ver := fmt.Sprint(step + 1)
+			msgs[ns] = append(msgs[ns], fmt.Sprintf("%s message %d", ns, step))
+			values := map[string]any{"messages": msgs[ns], "turn": step}
+			newVersions := map[string]string{"messages": ver, "turn": ver}
+			ctxValue := "context of " + ns
+			if step >= 3 { // the context changes once, in both at the same step
+				ctxValue = "later context of " + ns
+			}
+			if step == 0 || step == 3 {
+				values["context"] = ctxValue
+				newVersions["context"] = fmt.Sprint(step + 1)
+			}
+			cp := ckpt.Checkpoint{
+				V: 4, ChannelValues: values,
+				ChannelVersions: map[string]string{"messages": ver, "turn": ver, "context": fmt.Sprint(1 + 3*(step/3))},
+			}
+			if step%2 == 1 { // an unchanged turn: the same version as before
+				delete(values, "turn")
+				delete(newVersions, "turn")
+				cp.ChannelVersions["turn"] = fmt.Sprint(step)
+			}
+			cfg, err := s.Put(ctx, ckpt.Config{ThreadID: "t", CheckpointNS: ns, CheckpointID: parents[ns]}, cp, ckpt.Metadata{"step": step}, newVersions)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parents[ns] = cfg.CheckpointID
+			turn := step
+			if step%2 == 1 {
+				turn = step - 1
+			}
+			byID[cfg.CheckpointID] = want{ns: ns, ctxValue: ctxValue, msgs: append([]string(nil), msgs[ns]...), turn: turn}
+		}
+	}
+	for _, opts := range []ckpt.ListOptions{
+		{ThreadID: "t"}, {ThreadID: "t", Namespace: ckpt.NS("")}, {ThreadID: "t", Namespace: ckpt.NS("sub")},
+		{ThreadID: "t", Limit: 5}, {ThreadID: "t", Filter: map[string]any{"step": 4}},
+	} {
+		n := 0
+		for tup, err := range s.List(ctx, opts) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+			w, ok := byID[tup.Config.CheckpointID]
+			if !ok || tup.Config.CheckpointNS != w.ns {
+				t.Fatalf("%+v: listed %s in namespace %q, not stored there", opts, tup.Config.CheckpointID, tup.Config.CheckpointNS)
+			}
+			var ctxValue string
+			var got []string
+			var turn int
+			if err := tup.Decode("context", &ctxValue); err != nil {
+				t.Fatal(err)
+			}
+			if err := tup.Decode("messages", &got); err != nil {
+				t.Fatal(err)
+			}
+			if err := tup.Decode("turn", &turn); err != nil {
+				t.Fatal(err)
+			}
+			if ctxValue != w.ctxValue || fmt.Sprint(got) != fmt.Sprint(w.msgs) || turn != w.turn {
+				t.Errorf("%+v: checkpoint %s (namespace %q) holds context %q, messages %q, turn %d; its Put stored %q, %q, %d",
+					opts, tup.Config.CheckpointID, w.ns, ctxValue, got, turn, w.ctxValue, w.msgs, w.turn)
+			}
+		}
+		if n == 0 {
+			t.Fatalf("%+v: listed nothing", opts)
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package ckpt
+
+// A List page's tuples share blobs: a channel that did not change between
+// two checkpoints has the same version in both, so the same blob record
+// (the bench's W1: a 1 KiB context written once, in every checkpoint). A
+// tupleReader remembers where the previous tuple's values were in the
+// snapshot, by blob key (namespace, channel, version; the thread is the
+// reader's), and gathers the same bytes again instead of reading and
+// checking the record again: they were checked (checksum, then decoding)
+// when read, in the same snapshot, which does not change under a read.
+// Each tuple still gets its own copy (copyOut).
+
+// blobMemo is where one channel's value was found: the pieces of the
+// snapshot it is made of, after a list header for n items when n >= 0.
+type blobMemo struct {
+	ns, ch, ver string
+	n           int
+	pieces      [][]byte
+}
+
+// recalled gathers the value of (ns, ch, ver) as the previous tuple found
+// it, and reports whether it did.
+func (t *tupleReader) recalled(ns, ch, ver string) bool {
+	for i := range t.memo {
+		if m := &t.memo[i]; m.ver == ver && m.ch == ch && m.ns == ns {
+			from := len(t.pieces)
+			t.pieces = append(t.pieces, m.pieces...)
+			t.parts = append(t.parts, valuePart{channel: ch, n: m.n, from: from, to: len(t.pieces)})
+			t.remember(ns, ch, ver, from)
+			return true
+		}
+	}
+	return false
+}
+
+// remember notes, for the next tuple, that the value of (ns, ch, ver) is
+// t.pieces[from:], the last part gathered.
+func (t *tupleReader) remember(ns, ch, ver string, from int) {
+	var m *blobMemo
+	if len(t.nextMemo) < cap(t.nextMemo) {
+		t.nextMemo = t.nextMemo[:len(t.nextMemo)+1]
+		m = &t.nextMemo[len(t.nextMemo)-1]
+	} else {
+		t.nextMemo = append(t.nextMemo, blobMemo{})
+		m = &t.nextMemo[len(t.nextMemo)-1]
+	}
+	m.ns, m.ch, m.ver, m.n = ns, ch, ver, t.parts[len(t.parts)-1].n
+	m.pieces = append(m.pieces[:0], t.pieces[from:]...)
+}
+
+// turnMemo makes what the tuple just read the memory of the next one.
+func (t *tupleReader) turnMemo() {
+	t.memo, t.nextMemo = t.nextMemo, t.memo
+	t.forgetMemo(&t.nextMemo)
+}
+
+// forgetMemo empties *m, dropping its references into the snapshot but
+// keeping its room.
+func (t *tupleReader) forgetMemo(m *[]blobMemo) {
+	for i := range *m {
+		e := &(*m)[i]
+		clear(e.pieces[:cap(e.pieces)])
+		e.ns, e.ch, e.ver, e.pieces = "", "", "", e.pieces[:0]
+	}
+	*m = (*m)[:0]
+}
