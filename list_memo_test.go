@@ -2,6 +2,7 @@ package ckpt_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/ckpt-go/ckpt"
@@ -9,17 +10,17 @@ import (
 
 // A List page gathers a channel's value again, without reading its blob,
 // when the previous tuple had the same blob key (tupleread_memo.go). Two
-// namespaces of one thread whose channels have the same versions but other
+// threads, two namespaces in each, whose channels have the same versions but other
 // values must never take each other's value, nor a later checkpoint that
-// changed a channel its predecessor's: every tuple, listed across both
-// namespaces (which alternate, newest first) and within one, holds what
+// changed a channel its predecessor's: every tuple, listed across threads
+// and namespaces (which alternate, newest first) and within one, holds what
 // its own Put stored. Plain values and list channels (a reference to
 // segments) alike.
 func TestListTakesNoOtherNamespacesValue(t *testing.T) {
 	t.Parallel()
 	s, _ := openTemp(t, ckpt.Options{})
 	type want struct {
-		ns, ctxValue string
+		thread, ns, ctxValue string
 		msgs         []string
 		turn         int
 	}
@@ -27,14 +28,15 @@ func TestListTakesNoOtherNamespacesValue(t *testing.T) {
 	parents := map[string]string{}
 	msgs := map[string][]string{}
 	for step := range 6 {
-		for _, ns := range []string{"", "sub"} {
+		for _, place := range []string{"t/", "t/sub", "u/", "u/sub"} {
+			thread, ns, _ := strings.Cut(place, "/")
 			ver := fmt.Sprint(step + 1)
-			msgs[ns] = append(msgs[ns], fmt.Sprintf("%s message %d", ns, step))
-			values := map[string]any{"messages": msgs[ns], "turn": step}
+			msgs[place] = append(msgs[place], fmt.Sprintf("%s message %d", place, step))
+			values := map[string]any{"messages": msgs[place], "turn": step}
 			newVersions := map[string]string{"messages": ver, "turn": ver}
-			ctxValue := "context of " + ns
-			if step >= 3 { // the context changes once, in both at the same step
-				ctxValue = "later context of " + ns
+			ctxValue := "context of " + place
+			if step >= 3 { // the context changes once, everywhere at the same step
+				ctxValue = "later context of " + place
 			}
 			if step == 0 || step == 3 {
 				values["context"] = ctxValue
@@ -49,21 +51,21 @@ func TestListTakesNoOtherNamespacesValue(t *testing.T) {
 				delete(newVersions, "turn")
 				cp.ChannelVersions["turn"] = fmt.Sprint(step)
 			}
-			cfg, err := s.Put(ctx, ckpt.Config{ThreadID: "t", CheckpointNS: ns, CheckpointID: parents[ns]}, cp, ckpt.Metadata{"step": step}, newVersions)
+			cfg, err := s.Put(ctx, ckpt.Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: parents[place]}, cp, ckpt.Metadata{"step": step}, newVersions)
 			if err != nil {
 				t.Fatal(err)
 			}
-			parents[ns] = cfg.CheckpointID
+			parents[place] = cfg.CheckpointID
 			turn := step
 			if step%2 == 1 {
 				turn = step - 1
 			}
-			byID[cfg.CheckpointID] = want{ns: ns, ctxValue: ctxValue, msgs: append([]string(nil), msgs[ns]...), turn: turn}
+			byID[cfg.CheckpointID] = want{thread: thread, ns: ns, ctxValue: ctxValue, msgs: append([]string(nil), msgs[place]...), turn: turn}
 		}
 	}
 	for _, opts := range []ckpt.ListOptions{
 		{ThreadID: "t"}, {ThreadID: "t", Namespace: ckpt.NS("")}, {ThreadID: "t", Namespace: ckpt.NS("sub")},
-		{ThreadID: "t", Limit: 5}, {ThreadID: "t", Filter: map[string]any{"step": 4}},
+		{ThreadID: "t", Limit: 5}, {ThreadID: "t", Filter: map[string]any{"step": 4}}, {}, {Namespace: ckpt.NS("sub")},
 	} {
 		n := 0
 		for tup, err := range s.List(ctx, opts) {
@@ -72,8 +74,8 @@ func TestListTakesNoOtherNamespacesValue(t *testing.T) {
 			}
 			n++
 			w, ok := byID[tup.Config.CheckpointID]
-			if !ok || tup.Config.CheckpointNS != w.ns {
-				t.Fatalf("%+v: listed %s in namespace %q, not stored there", opts, tup.Config.CheckpointID, tup.Config.CheckpointNS)
+			if !ok || tup.Config.ThreadID != w.thread || tup.Config.CheckpointNS != w.ns {
+				t.Fatalf("%+v: listed %s in thread %q namespace %q, not stored there", opts, tup.Config.CheckpointID, tup.Config.ThreadID, tup.Config.CheckpointNS)
 			}
 			var ctxValue string
 			var got []string
