@@ -21,8 +21,8 @@ func TestListTakesNoOtherNamespacesValue(t *testing.T) {
 	s, _ := openTemp(t, ckpt.Options{})
 	type want struct {
 		thread, ns, ctxValue string
-		msgs         []string
-		turn         int
+		msgs                 []string
+		turn                 int
 	}
 	byID := map[string]want{}
 	parents := map[string]string{}

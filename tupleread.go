@@ -63,9 +63,9 @@ type tupleReader struct {
 	// Where the previous tuple's values were, and this one's as it reads
 	// them (tupleread_memo.go).
 	memo, nextMemo []blobMemo
-	onLatest        func(k, v []byte) error
-	onSegment       func(k, v []byte) error
-	onWrite         func(k, v []byte) error
+	onLatest       func(k, v []byte) error
+	onSegment      func(k, v []byte) error
+	onWrite        func(k, v []byte) error
 
 	// Room for a W1-sized tuple's scratch in the reader's own allocation.
 	keyBuf    [64]byte
