@@ -59,13 +59,13 @@ type tupleReader struct {
 	// allocation each time it is made).
 	found, foundVal []byte
 	walk            segmentWalk
+	onLatest        func(k, v []byte) error
+	onSegment       func(k, v []byte) error
+	onWrite         func(k, v []byte) error
 
 	// Where the previous tuple's values were, and this one's as it reads
 	// them (tupleread_memo.go).
 	memo, nextMemo []blobMemo
-	onLatest       func(k, v []byte) error
-	onSegment      func(k, v []byte) error
-	onWrite        func(k, v []byte) error
 
 	// Room for a W1-sized tuple's scratch in the reader's own allocation.
 	keyBuf    [64]byte
