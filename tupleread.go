@@ -149,7 +149,7 @@ func (t *tupleReader) setThread(thread string) {
 		return
 	}
 	t.thread, t.name = thread, []byte(thread)
-	t.forgetMemo(&t.memo) // blob keys are the thread's
+	t.memo = t.memo[:0] // blob keys are the thread's
 	for i, sub := range [...][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments} {
 		t.paths[i] = [3][]byte{bucketThreads, t.name, sub}
 	}
@@ -259,7 +259,7 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, md Metadata) (*Tuple, err
 		}
 		from, parts := len(t.pieces), len(t.parts)
 		if err := t.value(ns, ch, ver, b, values); err != nil {
-			t.forgetMemo(&t.nextMemo)
+			t.nextMemo = t.nextMemo[:0]
 			return nil, fmt.Errorf("thread %q checkpoint %s channel %q version %q: %w", thread, idString(cid), ch, ver, err)
 		}
 		if len(t.parts) > parts { // gathered, not resolved the general way

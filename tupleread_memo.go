@@ -49,16 +49,18 @@ func (t *tupleReader) remember(ns, ch, ver string, from int) {
 }
 
 // turnMemo makes what the tuple just read the memory of the next one.
+// The old memory is emptied, not cleared: what it still points to is in
+// the read's snapshot, alive until the read ends (release clears it).
 func (t *tupleReader) turnMemo() {
-	t.memo, t.nextMemo = t.nextMemo, t.memo
-	t.forgetMemo(&t.nextMemo)
+	t.memo, t.nextMemo = t.nextMemo, t.memo[:0]
 }
 
-// forgetMemo empties *m, dropping its references into the snapshot but
-// keeping its room.
+// forgetMemo empties *m, dropping its references into the snapshot and
+// the strings of the tuples it came from, but keeping its room.
 func (t *tupleReader) forgetMemo(m *[]blobMemo) {
-	for i := range *m {
-		e := &(*m)[i]
+	all := (*m)[:cap(*m)]
+	for i := range all {
+		e := &all[i]
 		clear(e.pieces[:cap(e.pieces)])
 		e.ns, e.ch, e.ver, e.pieces = "", "", "", e.pieces[:0]
 	}
