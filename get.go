@@ -118,6 +118,7 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 		page = make([]*Tuple, 0, want)
 		tr := newTupleReader(r, s.keys)
 		defer tr.release()
+		tr.listing = true
 		path := bucketPath{bucketIndex}
 		if sel.thread != "" {
 			path = threadPath(sel.thread, bucketOrder)

@@ -64,8 +64,10 @@ type tupleReader struct {
 	onWrite         func(k, v []byte) error
 
 	// Where the previous tuple's values were, and this one's as it reads
-	// them (tupleread_memo.go).
+	// them (tupleread_memo.go), when the read is a List page (listing): a
+	// GetTuple reads one tuple.
 	memo, nextMemo []blobMemo
+	listing        bool
 
 	// Room for a W1-sized tuple's scratch in the reader's own allocation.
 	keyBuf    [64]byte
@@ -112,6 +114,7 @@ func (t *tupleReader) release() {
 	t.walk = segmentWalk{}
 	t.forgetMemo(&t.memo)
 	t.forgetMemo(&t.nextMemo)
+	t.listing = false
 	t.key, t.kbuf, t.text, t.sbuf = t.key[:0], t.kbuf[:0], t.text[:0], t.sbuf[:0]
 	t.parts, t.pieces, t.writes = t.parts[:0], t.pieces[:0], t.writes[:0]
 	tupleReaders.Put(t)
@@ -249,7 +252,7 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, md Metadata) (*Tuple, err
 
 	values := make(map[string]any, len(rec.Versions))
 	for ch, ver := range rec.Versions {
-		if t.recalled(ns, ch, ver) {
+		if t.listing && t.recalled(ns, ch, ver) {
 			continue
 		}
 		t.kbuf = append(appendLen16(appendLen16(t.kbuf[:0], ns), ch), ver...) // blobKey
@@ -262,11 +265,13 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, md Metadata) (*Tuple, err
 			t.nextMemo = t.nextMemo[:0]
 			return nil, fmt.Errorf("thread %q checkpoint %s channel %q version %q: %w", thread, idString(cid), ch, ver, err)
 		}
-		if len(t.parts) > parts { // gathered, not resolved the general way
+		if t.listing && len(t.parts) > parts { // gathered, not resolved the general way
 			t.remember(ns, ch, ver, from)
 		}
 	}
-	t.turnMemo()
+	if t.listing {
+		t.turnMemo()
+	}
 	if writesErr != nil {
 		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), writesErr)
 	}
