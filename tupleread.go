@@ -68,6 +68,7 @@ type tupleReader struct {
 	// GetTuple reads one tuple.
 	memo, nextMemo []blobMemo
 	listing        bool
+	cut            itemEnds
 
 	// Room for a W1-sized tuple's scratch in the reader's own allocation.
 	keyBuf    [64]byte
@@ -77,6 +78,7 @@ type tupleReader struct {
 	partsBuf  [4]valuePart
 	piecesBuf [8][]byte
 	writesBuf [4]rawWrite
+	endsBuf   [64]int
 }
 
 // tupleReaders keeps readers, with their bound callbacks and grown
@@ -88,6 +90,7 @@ var tupleReaders = sync.Pool{New: func() any {
 	t.onWrite = t.write
 	t.key, t.kbuf, t.text, t.sbuf = t.keyBuf[:0], t.kbufBuf[:0], t.textBuf[:0], t.sbufBuf[:0]
 	t.parts, t.pieces, t.writes = t.partsBuf[:0], t.piecesBuf[:0], t.writesBuf[:0]
+	t.cut.ends = t.endsBuf[:0]
 	return t
 }}
 
@@ -115,6 +118,7 @@ func (t *tupleReader) release() {
 	t.forgetMemo(&t.memo)
 	t.forgetMemo(&t.nextMemo)
 	t.listing = false
+	t.cut = itemEnds{ends: t.cut.ends[:0]}
 	t.key, t.kbuf, t.text, t.sbuf = t.key[:0], t.kbuf[:0], t.text[:0], t.sbuf[:0]
 	t.parts, t.pieces, t.writes = t.parts[:0], t.pieces[:0], t.writes[:0]
 	tupleReaders.Put(t)
@@ -398,7 +402,7 @@ func (t *tupleReader) segment(k, v []byte) error {
 	}
 	p := seg.items
 	if take := w.n - w.covered; take < seg.count {
-		cut, err := itemsLen(p, take)
+		cut, err := t.cutItems(p, take)
 		if err != nil {
 			return err
 		}

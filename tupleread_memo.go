@@ -66,3 +66,45 @@ func (t *tupleReader) forgetMemo(m *[]blobMemo) {
 	}
 	*m = (*m)[:0]
 }
+
+// A list channel's value at an older checkpoint is a prefix of the
+// lineage's items, often ending inside a folded segment: each tuple of a
+// List page cuts the same segment at its own count, and finding a cut
+// reads through every item before it (itemsLen: a tenth of R4's
+// instructions). The reader keeps the item ends it found in the last
+// segment it cut, so that the next tuple's cut, further back in the same
+// segment, is a lookup.
+
+// itemEnds is where the items of one segment's bytes end: ends[i] is the
+// length of its first i+1 items.
+type itemEnds struct {
+	items []byte // the segment's items, in the read's snapshot
+	ends  []int
+}
+
+// cutItems returns itemsLen(p, k), from the ends found in p before when
+// p is the segment cut last.
+func (t *tupleReader) cutItems(p []byte, k int) (int, error) {
+	if !t.listing || k <= 0 || len(p) == 0 {
+		return itemsLen(p, k)
+	}
+	c := &t.cut
+	if len(c.items) != len(p) || &c.items[0] != &p[0] {
+		c.items, c.ends = p, c.ends[:0]
+	}
+	if k <= len(c.ends) {
+		return c.ends[k-1], nil
+	}
+	fr := mpReader{b: p}
+	if n := len(c.ends); n > 0 {
+		fr.i = c.ends[n-1]
+	}
+	for len(c.ends) < k {
+		if _, ok := fr.skip(); !ok {
+			c.items, c.ends = nil, c.ends[:0]
+			return itemsLen(p, k) // its slow path says what is wrong
+		}
+		c.ends = append(c.ends, fr.i)
+	}
+	return fr.i, nil
+}
