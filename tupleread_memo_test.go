@@ -50,7 +50,7 @@ func TestCutItemsAgreesWithItemsLen(t *testing.T) {
 		got, gotErr := tr.cutItems(p, k)
 		want, wantErr := itemsLen(p, k)
 		if got != want || (gotErr == nil) != (wantErr == nil) || gotErr != nil && gotErr.Error() != wantErr.Error() {
-			t.Fatalf("cut %d: %d items of % x: cutItems %d, %v; itemsLen %d, %v", i, k, p, got, gotErr, want, wantErr)
+			t.Fatalf("cut %d: %d items of a %d-byte segment: cutItems %d, %v; itemsLen %d, %v", i, k, len(p), got, gotErr, want, wantErr)
 		}
 	}
 }
