@@ -36,6 +36,15 @@ func TestCutItemsAgreesWithItemsLen(t *testing.T) {
 	tr := newTupleReader(nil, nil)
 	tr.listing = true
 	defer tr.release()
+	// Two segments of the same length whose first items end apart.
+	a, b := encodeItems(t, "aaa", "bbbbb"), encodeItems(t, "bbbbb", "aaa")
+	for _, seg := range [][]byte{a, b, a} {
+		got, _ := tr.cutItems(seg, 1)
+		want, _ := itemsLen(seg, 1)
+		if got != want {
+			t.Fatalf("first item of % x: cutItems %d, itemsLen %d", seg, got, want)
+		}
+	}
 	var p []byte
 	for i := range 20000 {
 		if p == nil || rng.IntN(10) == 0 {
@@ -53,4 +62,16 @@ func TestCutItemsAgreesWithItemsLen(t *testing.T) {
 			t.Fatalf("cut %d: %d items of a %d-byte segment: cutItems %d, %v; itemsLen %d, %v", i, k, len(p), got, gotErr, want, wantErr)
 		}
 	}
+}
+
+func encodeItems(t *testing.T, items ...any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	for _, it := range items {
+		if err := enc.Encode(it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
 }
