@@ -54,8 +54,10 @@ func (e *openBucket) cursor() (c *bolt.Cursor, shared bool) {
 // seeks instead. A List page reads its checkpoints' keys in order, newest
 // first: the next checkpoint's header and metadata are one step back. One
 // step, not more: a step that misses is wasted, and the keys of a tuple's
-// blobs, one per channel, are far apart (instructions per List of 10 on
-// the bench's W1, callgrind: 4 steps cost 5% more than seeking always).
+// blobs, one per channel, are far apart. Instructions per read on the
+// bench's W1 (callgrind, GOGC=off): one step against none, R3 (a List of
+// 10) -1.9%, R4 (a filtered List) -3.2%, R1 (GetTuple) -0.2%; 4 steps
+// were worse than none in R3 and R1 (with the GC on, +4-8%).
 const getSteps = 1
 
 // get returns the value of key, as Bucket.Get (nil for a nested bucket's
