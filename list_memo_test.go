@@ -24,6 +24,7 @@ func TestListTakesNoOtherNamespacesValue(t *testing.T) {
 		msgs                 []string
 		turn                 int
 	}
+	extra := []string{"e1", "e2", "e3", "e4", "e5"}
 	byID := map[string]want{}
 	parents := map[string]string{}
 	msgs := map[string][]string{}
@@ -42,9 +43,18 @@ func TestListTakesNoOtherNamespacesValue(t *testing.T) {
 				values["context"] = ctxValue
 				newVersions["context"] = fmt.Sprint(step + 1)
 			}
+			if step == 0 { // more channels than a reader has room for
+				for _, ch := range extra {
+					values[ch] = ch + " of " + place
+					newVersions[ch] = "1"
+				}
+			}
 			cp := ckpt.Checkpoint{
 				V: 4, ChannelValues: values,
 				ChannelVersions: map[string]string{"messages": ver, "turn": ver, "context": fmt.Sprint(1 + 3*(step/3))},
+			}
+			for _, ch := range extra {
+				cp.ChannelVersions[ch] = "1"
 			}
 			if step%2 == 1 { // an unchanged turn: the same version as before
 				delete(values, "turn")
@@ -88,6 +98,15 @@ func TestListTakesNoOtherNamespacesValue(t *testing.T) {
 			}
 			if err := tup.Decode("turn", &turn); err != nil {
 				t.Fatal(err)
+			}
+			for _, ch := range extra {
+				var v string
+				if err := tup.Decode(ch, &v); err != nil {
+					t.Fatal(err)
+				}
+				if want := ch + " of " + w.thread + "/" + w.ns; v != want {
+					t.Errorf("%+v: checkpoint %s holds %s = %q, its Put stored %q", opts, tup.Config.CheckpointID, ch, v, want)
+				}
 			}
 			if ctxValue != w.ctxValue || fmt.Sprint(got) != fmt.Sprint(w.msgs) || turn != w.turn {
 				t.Errorf("%+v: checkpoint %s (namespace %q) holds context %q, messages %q, turn %d; its Put stored %q, %q, %d",

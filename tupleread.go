@@ -79,6 +79,7 @@ type tupleReader struct {
 	piecesBuf [8][]byte
 	writesBuf [4]rawWrite
 	endsBuf   [64]int
+	memoBuf   [2][4]blobMemo // memo and nextMemo
 }
 
 // tupleReaders keeps readers, with their bound callbacks and grown
@@ -91,6 +92,13 @@ var tupleReaders = sync.Pool{New: func() any {
 	t.key, t.kbuf, t.text, t.sbuf = t.keyBuf[:0], t.kbufBuf[:0], t.textBuf[:0], t.sbufBuf[:0]
 	t.parts, t.pieces, t.writes = t.partsBuf[:0], t.piecesBuf[:0], t.writesBuf[:0]
 	t.cut.ends = t.endsBuf[:0]
+	t.memo, t.nextMemo = t.memoBuf[0][:0], t.memoBuf[1][:0]
+	for i := range t.memoBuf {
+		for j := range t.memoBuf[i] {
+			m := &t.memoBuf[i][j]
+			m.pieces = m.room[:0]
+		}
+	}
 	return t
 }}
 

@@ -16,6 +16,7 @@ type blobMemo struct {
 	ns, ch, ver string
 	n           int
 	pieces      [][]byte
+	room        [2][]byte // pieces' first room: a reader made anew (its pool emptied by a GC) allocates none for a W1 tuple
 }
 
 // recalled gathers the value of (ns, ch, ver) as the previous tuple found
@@ -62,6 +63,7 @@ func (t *tupleReader) forgetMemo(m *[]blobMemo) {
 	for i := range all {
 		e := &all[i]
 		clear(e.pieces[:cap(e.pieces)])
+		clear(e.room[:])
 		e.ns, e.ch, e.ver, e.pieces = "", "", "", e.pieces[:0]
 	}
 	*m = (*m)[:0]
