@@ -40,10 +40,12 @@ package ckpt
 // destination is always either absent, the earlier file, or a whole copy.
 // A backup killed half-way leaves its temporary file; the next backup to
 // the same destination removes it. (Two backups to one destination at
-// once: the later removes the earlier's file, whose rename then fails; one
-// of them fails, neither leaves a partial copy.)
+// once: the later removes the earlier's file, which then fails, since it
+// places, and replays a log into, only the file it created; neither
+// leaves a partial copy.)
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -107,11 +109,11 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) (
 // absent by then), and the directory fsync'd. path is then either
 // unchanged (an earlier file stays as it was) or a whole copy, whatever
 // happens, a crash included; an error or a cancelled ctx leaves no file
-// behind. path may not be the store's own file or log, nor a file with a
-// -wal beside it (a store someone opened there: the copy would be read
-// together with that log), nor a file a store has open for writing, at the
-// start or by the end of the copy (replacing it would lose that store's
-// later writes); these fail with ErrInvalidConfig (the last also with
+// behind. path may not be the store's own file or log, nor, at the start
+// or by the end of the copy, a file with a -wal beside it (a store someone
+// opened there: the copy would be read together with that log) or a file a
+// store has open for writing (replacing it would lose that store's later
+// writes); these fail with ErrInvalidConfig (the last also with
 // ErrLocked). A store open read-only at path goes on reading the file it
 // opened.
 func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOption) (err error) {
@@ -148,22 +150,29 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 			return err
 		}
 		if len(groups) > 0 {
-			return s.replayInto(tmp, groups)
+			return s.replayInto(f, groups)
 		}
 		return nil
 	})
 	if err == nil {
 		err = f.Sync()
 	}
+	if err == nil {
+		// Another backup to path cleans up what it takes for a killed
+		// backup's file (removeBackupLeftovers): place only our own.
+		err = stillAt(f, tmp)
+	}
 	err = errors.Join(err, f.Close())
 	if err == nil {
 		err = ctx.Err() // cancelled before the copy is in place: no file
 	}
 	if err == nil {
-		err = placeCopy(tmp, path)
+		err = placeCopy(tmp, path, s.linkFile())
 	}
 	if err != nil {
-		_ = os.Remove(tmp)
+		if !errors.Is(err, errBackupTempGone) { // else the name is not ours to remove
+			_ = os.Remove(tmp)
+		}
 		return fmt.Errorf("ckpt: backup to %s: %w", path, err)
 	}
 	// The copy is whole at path; a failed directory fsync only means the
@@ -174,7 +183,8 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 	return nil
 }
 
-// placeCopy puts the whole copy tmp at path. The lock BackupFile took at
+// placeCopy puts the whole copy tmp at path, linking with link (os.Link
+// unless a test says otherwise). The lock BackupFile took at
 // the start covers only a file that was there then: a store that creates
 // path and opens it for writing during the copy holds a file no one
 // locked, and a rename would leave it writing to an unlinked file. So the
@@ -187,9 +197,13 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 // the rename: only a store that creates path between the two can still be
 // renamed over. (A placeholder file taken at the start would leave an
 // empty file at path after a crash, which a later Open takes for a new,
-// empty store.)
-func placeCopy(tmp, path string) error {
-	err := os.Link(tmp, path)
+// empty store.) A log beside path is looked for again before each way in
+// (refuseDestLog): a store opened at path during the copy may have left one.
+func placeCopy(tmp, path string, link func(oldname, newname string) error) error {
+	if err := refuseDestLog(path); err != nil {
+		return err
+	}
+	err := link(tmp, path)
 	if err == nil {
 		_ = os.Remove(tmp)
 		return nil
@@ -202,7 +216,21 @@ func placeCopy(tmp, path string) error {
 		return fmt.Errorf("%w: a store opened that file for writing during the copy (%w)", ErrInvalidConfig, ErrLocked)
 	}
 	defer unlock()
+	// Under the lock: a store that opens path for writing now waits for
+	// the rename, and one that crashed there meanwhile left its log.
+	if err := refuseDestLog(path); err != nil {
+		return err
+	}
 	return os.Rename(tmp, path)
+}
+
+// linkFile is how BackupFile links its copy into place: os.Link, or the
+// test's seam.
+func (s *Store) linkFile() func(oldname, newname string) error {
+	if s.tune.linkFile != nil {
+		return s.tune.linkFile
+	}
+	return os.Link
 }
 
 func backupOptions(opts []BackupOption) backupConfig {
@@ -297,13 +325,39 @@ func writeSnapshot(ctx context.Context, tx *bolt.Tx, w io.Writer, progress func(
 	return err
 }
 
-// replayInto applies groups to the store file at path (a fresh copy). The
-// copy is only as sound as the source's pages: bbolt's panic (or fault) on
-// a damaged one becomes ErrCorrupt, as in openBolt.
-func (s *Store) replayInto(path string, groups []*engine.Group) (err error) {
+// replayInto applies groups to the store file f (a fresh copy, still
+// open), opened again by its name. The copy is only as sound as the
+// source's pages: bbolt's panic (or fault) on a damaged one becomes
+// ErrCorrupt, as in openBolt. The name must still be f's: another backup
+// to the same destination removes the temporary files it finds there, and
+// bbolt, opening a removed name, would create an empty file and write the
+// groups alone into it (a copy missing all the file held).
+func (s *Store) replayInto(f *os.File, groups []*engine.Group) (err error) {
+	want, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("open the copy: %w", err)
+	}
 	bo := s.boltOpts
 	bo.ReadOnly = false
-	db, _, err := engine.OpenBolt(path, &bo)
+	open := bo.OpenFile
+	if open == nil {
+		open = os.OpenFile
+	}
+	bo.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		file, err := open(name, flag&^os.O_CREATE, perm)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				err = fmt.Errorf("%w (%w)", errBackupTempGone, err)
+			}
+			return nil, err
+		}
+		if fi, err := file.Stat(); err != nil || !os.SameFile(fi, want) {
+			_ = file.Close()
+			return nil, cmp.Or(err, errBackupTempGone)
+		}
+		return file, nil
+	}
+	db, _, err := engine.OpenBolt(f.Name(), &bo)
 	if err != nil {
 		return fmt.Errorf("open the copy: %w", err)
 	}
@@ -320,6 +374,23 @@ func (s *Store) replayInto(path string, groups []*engine.Group) (err error) {
 	return errors.Join(err, db.Close())
 }
 
+// errBackupTempGone: a backup's temporary file was removed (or replaced)
+// under it, by another backup to the same destination that took it for a
+// killed backup's leftover. That backup fails; the other one goes on.
+var errBackupTempGone = errors.New("the copy's temporary file was removed meanwhile (by another backup to the same destination?)")
+
+// stillAt tells, as an error, whether the file at path is f.
+func stillAt(f *os.File, path string) error {
+	want, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Lstat(path); err != nil || !os.SameFile(fi, want) {
+		return errBackupTempGone
+	}
+	return nil
+}
+
 // streamThroughTemp builds the copy of a read-only store with a log in a
 // temporary file, then writes that file to w.
 func (s *Store) streamThroughTemp(ctx context.Context, tx *bolt.Tx, groups []*engine.Group, w io.Writer, progress func(written, total int64)) error {
@@ -334,7 +405,7 @@ func (s *Store) streamThroughTemp(ctx context.Context, tx *bolt.Tx, groups []*en
 	if err := writeSnapshot(ctx, tx, f, nil); err != nil {
 		return err
 	}
-	if err := s.replayInto(f.Name(), groups); err != nil {
+	if err := s.replayInto(f, groups); err != nil {
 		return err
 	}
 	fi, err := f.Stat()
@@ -375,8 +446,20 @@ func (s *Store) checkBackupDest(path string) error {
 			return fmt.Errorf("%w: backup to %s: that is the store's own file or log", ErrInvalidConfig, path)
 		}
 	}
+	if err := refuseDestLog(path); err != nil {
+		return fmt.Errorf("ckpt: backup to %s: %w", path, err)
+	}
+	return nil
+}
+
+// refuseDestLog refuses a destination with a write-ahead log beside it: a
+// store is open there or crashed there, and the copy put at path would be
+// read together with that foreign log at the next Open. BackupFile checks
+// at the start and again right before the copy goes in (placeCopy), since
+// a store can be opened at path, and crash, while the copy is written.
+func refuseDestLog(path string) error {
 	if _, err := os.Lstat(path + walSuffix); err == nil {
-		return fmt.Errorf("%w: backup to %s: a write-ahead log (%s) lies beside it, so a store is open there or crashed there; the copy would be read with that log", ErrInvalidConfig, path, filepath.Base(path+walSuffix))
+		return fmt.Errorf("%w: a write-ahead log (%s) lies beside it, so a store is open there or crashed there; the copy would be read with that log", ErrInvalidConfig, filepath.Base(path+walSuffix))
 	}
 	return nil
 }

@@ -21,6 +21,9 @@ type CompactStats struct {
 // Writes wait (queued) until it ends; reads go on. progress, if set, is
 // called from time to time with the keys copied so far and the total.
 // If ctx ends or the copy fails, the store keeps its old file unchanged.
+// If the directory's fsync fails after the new file was renamed in place,
+// the store fails (ErrFailed, fail-stop): the rename may not be durable,
+// and writes acknowledged on top of it could vanish with it.
 // The store's directory needs room for a second copy of the live data.
 func (s *Store) Compact(ctx context.Context, progress func(done, total int64)) (_ CompactStats, err error) {
 	var st CompactStats

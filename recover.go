@@ -30,13 +30,23 @@ type RecoverStats struct {
 	KeptGroups int
 	// DroppedFirst..DroppedLast are the groups dropped: from the damaged
 	// one to the last valid record after it (0, 0 when the log's header
-	// was damaged and its records cannot be told apart).
+	// was damaged and its records cannot be told apart, or when its valid
+	// records end below the group the store says it holds: which of them
+	// the store lacks is then unknown).
 	DroppedFirst, DroppedLast uint64
 	// DroppedBytes is the length of the log from the damage to its last
 	// non-zero byte.
 	DroppedBytes int64
 	// MovedTo is where the damaged log is now (never deleted).
 	MovedTo string
+	// MetaRepaired says that one of bbolt's two meta pages was damaged (a
+	// read-write Open refused the file for it) and was rewritten from the
+	// other: the file now stands at the other page's transaction, and
+	// whatever a newer transaction held is lost. MetaDamage says what
+	// was wrong (the transaction the damaged page named, as its bytes
+	// read).
+	MetaRepaired bool
+	MetaDamage   string
 }
 
 // DroppedGroups is how many groups recovery dropped.
@@ -52,7 +62,10 @@ func (st RecoverStats) DroppedGroups() uint64 {
 // log's valid records before the damage into the store file, fsync'd,
 // then renames the log to path+"-wal.damaged-"+a UTC timestamp, so the
 // next Open starts a new log. Writes acknowledged after the damage point
-// are lost; RecoverStats says how many groups. The store must not be open
+// are lost; RecoverStats says how many groups. A damaged bbolt meta page
+// (a read-write Open refuses the file for it) is rewritten from the other
+// one first, accepting the step back to its transaction
+// (RecoverStats.MetaRepaired). The store must not be open
 // (RecoverLog takes its lock; opts.LockTimeout and opts.Bolt apply). A log
 // that is not damaged is left alone.
 func RecoverLog(path string, opts Options) (RecoverStats, error) {
@@ -69,11 +82,21 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 		bo.Timeout = time.Second
 	}
 	bo.ReadOnly = false
-	db, _, err := engine.OpenBolt(path, bo)
+	db, file, err := engine.OpenBolt(path, bo)
 	if err != nil {
 		return st, openError(path, err)
 	}
+	// Before anything commits: bbolt's first commit would overwrite the
+	// damaged page without a word.
+	damage, err := engine.RepairMeta(file)
+	if err != nil {
+		_ = db.Close()
+		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
+	}
 	st, err = recoverLog(db, path)
+	if damage != nil {
+		st.MetaRepaired, st.MetaDamage = true, damage.Error()
+	}
 	if cerr := db.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("ckpt: recover %s: %w", path, cerr)
 	}

@@ -30,8 +30,14 @@ type tuning struct {
 	// bbolt's commit, the window before a send, compaction's stages); zero fields keep the
 	// engine's defaults.
 	hooks engine.Hooks
-	// upgradeStepHook, if set, runs after each committed upgrade step.
-	upgradeStepHook func(step int)
+	// upgradeStepHook, if set, runs after each committed upgrade step;
+	// marked: the step was the format marker's write, the last one (the
+	// only one of an upgrade from format 3).
+	upgradeStepHook func(step int, marked bool)
+	// linkFile, if set, replaces os.Link where BackupFile links its copy
+	// into an absent destination (placeCopy): a filesystem without hard
+	// links, or a crash right after the link.
+	linkFile func(oldname, newname string) error
 }
 
 // defaultTuning is what a store runs with unless a test says otherwise.

@@ -40,7 +40,7 @@ type tupleReader struct {
 	kr *keyring
 
 	thread             string
-	name               []byte // thread, shared by the paths below
+	name               []byte // thread, shared by the paths below (in nameBuf's room when short)
 	paths              [5][3][]byte
 	cp, md, wr, bl, ls bucketPath
 
@@ -71,6 +71,7 @@ type tupleReader struct {
 	cut            itemEnds
 
 	// Room for a W1-sized tuple's scratch in the reader's own allocation.
+	nameBuf   [48]byte
 	keyBuf    [64]byte
 	kbufBuf   [128]byte
 	textBuf   [128]byte
@@ -91,6 +92,7 @@ var tupleReaders = sync.Pool{New: func() any {
 	t.onWrite = t.write
 	t.key, t.kbuf, t.text, t.sbuf = t.keyBuf[:0], t.kbufBuf[:0], t.textBuf[:0], t.sbufBuf[:0]
 	t.parts, t.pieces, t.writes = t.partsBuf[:0], t.piecesBuf[:0], t.writesBuf[:0]
+	t.name = t.nameBuf[:0]
 	t.cut.ends = t.endsBuf[:0]
 	t.memo, t.nextMemo = t.memoBuf[0][:0], t.memoBuf[1][:0]
 	for i := range t.memoBuf {
@@ -114,7 +116,7 @@ func newTupleReader(r reader, kr *keyring) *tupleReader {
 // reachable: its pages are reused) and returns t to the pool.
 func (t *tupleReader) release() {
 	t.r, t.kr = nil, nil
-	t.thread, t.name = "", nil
+	t.thread, t.name = "", t.name[:0]
 	t.paths = [5][3][]byte{}
 	t.cp, t.md, t.wr, t.bl, t.ls = nil, nil, nil, nil, nil
 	t.rec = checkpointRecord{}
@@ -160,10 +162,13 @@ type segmentWalk struct {
 
 // setThread points the reader at thread's buckets.
 func (t *tupleReader) setThread(thread string) {
-	if t.name != nil && t.thread == thread {
+	if t.cp != nil && t.thread == thread {
 		return
 	}
-	t.thread, t.name = thread, []byte(thread)
+	// Copied into the reader's own room (R1 reads a new thread every
+	// call): the paths are only looked up, never kept (the views copy
+	// what they cache), so the next thread may overwrite it.
+	t.thread, t.name = thread, append(t.name[:0], thread...)
 	t.memo = t.memo[:0] // blob keys are the thread's
 	for i, sub := range [...][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments} {
 		t.paths[i] = [3][]byte{bucketThreads, t.name, sub}

@@ -104,27 +104,33 @@ func (s *Store) upgradeFormat(ctx context.Context) error {
 	if format >= formatVersion {
 		return nil
 	}
-	if format >= 3 {
-		// Every record has its checksum already.
-		return s.markFormat(ctx, format)
-	}
-	// Every step is synced: the marker must not reach the disk before the
-	// records it vouches for, whatever the store's default durability.
-	ctx = WithWriteOptions(ctx, WriteOptions{Durability: Sync})
-	var pos upgradePos
-	for step, done := 0, false; !done; step++ {
-		err := s.write(ctx, func(w writer) (err error) {
-			done, err = upgradeStep(w, &pos, s.tune.upgradeStepRecords, s.tune.upgradeStepScan)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("upgrade from format %d to %d: %w", format, formatVersion, err)
+	step := 0
+	if format < 3 {
+		// Every step is synced: the marker must not reach the disk before the
+		// records it vouches for, whatever the store's default durability.
+		// (From format 3, every record has its checksum already.)
+		ctx = WithWriteOptions(ctx, WriteOptions{Durability: Sync})
+		var pos upgradePos
+		for done := false; !done; step++ {
+			err := s.write(ctx, func(w writer) (err error) {
+				done, err = upgradeStep(w, &pos, s.tune.upgradeStepRecords, s.tune.upgradeStepScan)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("upgrade from format %d to %d: %w", format, formatVersion, err)
+			}
+			if s.tune.upgradeStepHook != nil {
+				s.tune.upgradeStepHook(step, false)
+			}
 		}
-		if s.tune.upgradeStepHook != nil {
-			s.tune.upgradeStepHook(step)
-		}
 	}
-	return s.markFormat(ctx, format)
+	if err := s.markFormat(ctx, format); err != nil {
+		return err
+	}
+	if s.tune.upgradeStepHook != nil {
+		s.tune.upgradeStepHook(step, true)
+	}
+	return nil
 }
 
 // markFormat writes the format marker of this build, synced: it must not

@@ -162,17 +162,7 @@ func checkUpgraded(t *testing.T, path string) {
 func TestFormat3FileIsUpgradedByItsMarker(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "f3.ckpt")
-	s, err := Open(path, Options{Durability: NoSync})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fillForUpgrade(t, s)
-	want := storeState(t, s)
-	toFormat3(t, s)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	path, want := format3File(t)
 	records := func(s *Store) map[string]string {
 		m := map[string]string{}
 		err := s.view(ctx, func(r reader) error {
@@ -221,7 +211,7 @@ func TestFormat3FileIsUpgradedByItsMarker(t *testing.T) {
 	if err := ro.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(path, Options{Durability: NoSync})
+	s, err := Open(path, Options{Durability: NoSync})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,13 +265,18 @@ func TestFormat2FileIsUpgradedInPlace(t *testing.T) {
 }
 
 // TestUpgradeKilledMidwayFinishesOnReopen kills a child process (this test
-// binary) after a random number of upgrade steps, then reopens the file.
+// binary) after a number of upgrade steps, then reopens the file: a
+// format-2 file after steps 0, 6, ... 24 (of about 30) and after its
+// marker's write, and a format-3 file after its one step, the marker's
+// write (synced in the log, maybe not yet in bbolt). Reopened, each reads
+// back as before, in this build's format, and Verify finds nothing wrong.
 func TestUpgradeKilledMidwayFinishesOnReopen(t *testing.T) {
 	t.Parallel()
 	if path := os.Getenv("CKPT_UPGRADE_CHILD"); path != "" {
-		kill, _ := strconv.Atoi(os.Getenv("CKPT_UPGRADE_KILL_AT"))
-		hook := func(step int) {
-			if step == kill {
+		at := os.Getenv("CKPT_UPGRADE_KILL_AT")
+		kill, _ := strconv.Atoi(at)
+		hook := func(step int, marked bool) {
+			if marked && at == "marker" || !marked && at != "marker" && step == kill {
 				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 				select {}
 			}
@@ -290,25 +285,71 @@ func TestUpgradeKilledMidwayFinishesOnReopen(t *testing.T) {
 		fmt.Println("open returned", err)
 		os.Exit(3)
 	}
-	for round := range 5 {
-		path := copyFormat2(t)
-		kill := round * 6 // steps 0, 6, ... 24 of about 30
+	killChild := func(t *testing.T, path, at string) {
+		t.Helper()
 		cmd := exec.Command(testchild.Binary(), "-test.run=^TestUpgradeKilledMidwayFinishesOnReopen$")
-		cmd.Env = childEnv("CKPT_UPGRADE_CHILD="+path, "CKPT_UPGRADE_KILL_AT="+strconv.Itoa(kill))
+		cmd.Env = childEnv("CKPT_UPGRADE_CHILD="+path, "CKPT_UPGRADE_KILL_AT="+at)
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-			t.Fatalf("round %d: child was not killed mid-upgrade: %v\n%s", round, err, out)
+			t.Fatalf("kill at %s: child was not killed mid-upgrade: %v\n%s", at, err, out)
 		}
 		s, err := Open(path, Options{})
 		if err != nil {
-			t.Fatalf("round %d: reopen after a killed upgrade: %v", round, err)
+			t.Fatalf("kill at %s: reopen after a killed upgrade: %v", at, err)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for _, at := range []string{"0", "6", "12", "18", "24", "marker"} {
+		path := copyFormat2(t)
+		killChild(t, path, at)
 		checkUpgraded(t, path)
 	}
+	path, want := format3File(t)
+	killChild(t, path, "marker")
+	s, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := storeState(t, s); !slices.Equal(got, want) {
+		t.Fatal("the format-3 file reads back other values after its killed upgrade")
+	}
+	if rep, err := s.Verify(context.Background(), VerifyOptions{}); err != nil || !rep.OK() {
+		t.Fatalf("Verify: %v %v", rep.Problems, err)
+	}
+	err = s.view(context.Background(), func(r reader) error {
+		if f, err := formatOf(r); err != nil || f != formatVersion {
+			t.Fatalf("format after the killed upgrade = %d, %v", f, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if crc, xxh := recordSums(t, s); crc == 0 || xxh != 0 {
+		t.Fatalf("after the upgrade from format 3: %d records with CRC-32C, %d with XXH3", crc, xxh)
+	}
+}
+
+// format3File writes a closed file of format 3 (fillForUpgrade's records
+// with CRC-32C sums) and returns its path and what it reads back.
+func format3File(t *testing.T) (string, []string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "f3.ckpt")
+	s, err := Open(path, Options{Durability: NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillForUpgrade(t, s)
+	want := storeState(t, s)
+	toFormat3(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, want
 }
 
 // TestImportOfFormat2DumpSealsRecords: a dump of a format-2 file carries

@@ -106,17 +106,21 @@ type VerifyOptions struct {
 // nothing in this process writes and no other process may.
 func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
 	rep := &VerifyReport{Problems: []Problem{}}
-	check := func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, true) }
+	check := func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, s.path) }
 	if s.readOnly {
 		return rep, s.view(ctx, check)
 	}
 	if s.eng.Logging() {
-		if err := s.checkPagesPaused(ctx, rep); err != nil || !rep.OK() {
+		metaErr, err := s.checkPagesPaused(ctx, rep)
+		if err != nil || !rep.OK() {
 			// Walking damaged pages may return garbage or fault: stop at
 			// what bbolt itself reports.
 			return rep, err
 		}
-		return rep, s.view(ctx, func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, false) })
+		// A damaged meta page spoils no page the transaction reads: the
+		// store's own checks still run.
+		addMetaProblem(rep, metaErr)
+		return rep, s.view(ctx, func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, "") })
 	}
 	// Sync: wait for the op to run, whatever the store's default.
 	err := s.write(WithWriteOptions(ctx, WriteOptions{Durability: Sync}), func(w writer) error { return check(w) })
@@ -128,38 +132,51 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 // transactions (the only ones a logging store runs), and begins its read
 // transaction after the last commit, so the freelist it reads matches
 // the pages its transaction reaches.
-func (s *Store) checkPagesPaused(ctx context.Context, rep *VerifyReport) error {
+//
+// It returns, apart, a damaged meta page (engine.CheckMeta), read while
+// no commit can write one.
+func (s *Store) checkPagesPaused(ctx context.Context, rep *VerifyReport) (metaErr, err error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return ErrClosed
+		return nil, ErrClosed
 	}
-	err := engine.Guard("verify: page check", func() error {
+	err = engine.Guard("verify: page check", func() error {
 		tx, _, release, err := s.eng.Hold() // the applier paused, the handle kept from Compact's swap
 		if err != nil {
 			return err
 		}
 		defer release()
 		defer engine.EndRead(tx)
-		if err := engine.TouchAll(tx); err != nil {
+		if err := engine.TouchAll(tx, s.path); err != nil {
 			return err
 		}
 		(engine.NewBoltView(tx)).CheckPages(func(e error) bool {
 			rep.add(Problem{Check: "file", Detail: "page check: " + e.Error()})
 			return len(rep.Problems) < maxProblems
 		})
+		metaErr = engine.CheckMeta(tx, s.path)
 		return nil
 	})
 	if err != nil {
 		rep.add(Problem{Check: "file", Detail: err.Error()})
 	}
-	return nil
+	return metaErr, nil
 }
 
-func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, opts VerifyOptions, pages bool) (err error) {
+// addMetaProblem reports a damaged meta page (engine.CheckMeta), if any.
+func addMetaProblem(rep *VerifyReport, err error) {
+	if err != nil {
+		rep.add(Problem{Check: "file", Detail: err.Error()})
+	}
+}
+
+// verifyAll runs the store's checks on r; with file (the store's path)
+// set, bbolt's page check and the checks that read the file itself first.
+func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, opts VerifyOptions, file string) (err error) {
 	// A damaged page can make bbolt panic or fault on a bad address; both
 	// become a reported problem instead of a crash.
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -169,9 +186,9 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 			err = nil
 		}
 	}()
-	if fc, ok := r.(engine.FileChecker); ok && pages {
+	if fc, ok := r.(engine.FileChecker); ok && file != "" {
 		if tx := engine.TxOf(r); tx != nil {
-			if err := engine.TouchAll(tx); err != nil {
+			if err := engine.TouchAll(tx, file); err != nil {
 				rep.add(Problem{Check: "file", Detail: err.Error()})
 				return nil
 			}
@@ -184,6 +201,9 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 			// Walking damaged pages may return garbage or fault: stop at
 			// what bbolt itself reports.
 			return nil
+		}
+		if tx := engine.TxOf(r); tx != nil {
+			addMetaProblem(rep, engine.CheckMeta(tx, file))
 		}
 	}
 	if err := checkFormat(r.Get(bucketPath{bucketMeta}, keyFormat)); err != nil {

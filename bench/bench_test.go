@@ -416,3 +416,30 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// --reads-only runs W1's load and the reads alone, a row per repetition,
+// every figure measured, and leaves no database behind.
+func TestReadsOnlyRun(t *testing.T) {
+	t.Parallel()
+	cfg, err := parseFlags([]string{"--reads-only", "--threads", "4", "--steps", "4", "--reads", "50", "--repeat", "2"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.dir = t.TempDir()
+	var out, log bytes.Buffer
+	if err := run(context.Background(), cfg, &out, &log); err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	s := out.String()
+	for _, want := range []string{"| 1 | ", "| 2 | ", "median R1 "} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "NaN") || strings.Contains(s, "| 0.0 |") {
+		t.Errorf("a figure was not measured:\n%s", s)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(cfg.dir, "ckpt")); len(entries) != 0 {
+		t.Errorf("databases left behind: %v", entries)
+	}
+}

@@ -44,6 +44,7 @@ type config struct {
 	keep          bool   // keep the databases
 	webOnly       bool   // run only issue 15's figure (writers beside browsing)
 	longReadOnly  bool   // run only issue 13's figure (Sync Saves beside long reads)
+	readsOnly     bool   // run only W1's load and the reads R1..R5
 	longReadPairs int    // interleaved (alone, beside) pairs of that figure
 
 	// Issue 16's figures (metricscost.go, w3backup.go).
@@ -115,6 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.w3Only, "w3-only", false, "run only W3 (with its hot backup beside --writers Sync writers)")
 	fs.BoolVar(&c.longReadOnly, "longread-only", false, "run only the figure of Sync Saves alone and beside long reads (--longread-pairs interleaved pairs, --repeat times)")
 	fs.IntVar(&c.longReadPairs, "longread-pairs", longReadPairs, "interleaved (alone, beside) pairs of the long-read figure")
+	fs.BoolVar(&c.readsOnly, "reads-only", false, "run only W1's load (Sync, 1 writer) and the reads R1..R5 on it (--repeat times, each on a fresh file)")
 	fs.BoolVar(&c.webOnly, "web-only", false, "run only the figure of Sync writers alone and beside a script loading web pages (--repeat times)")
 	fs.BoolVar(&c.w4, "w4", false, "also run W4 (scale: --w4-threads x --w4-steps by --writers Sync writers; Open, RSS, reads against W1, GC beside writers, compaction)")
 	fs.BoolVar(&c.w4Only, "w4-only", false, "run only W4 (with the W1 store its reads are compared with)")

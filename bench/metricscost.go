@@ -116,6 +116,10 @@ func metricsPair(ctx context.Context, in *w1Input, dir string, reads int, onFirs
 	rd.on.w1Sync, rd.off.w1Sync = rate(sides, n)
 	for _, sd := range sides {
 		sd.took = 0
+		// R1 on a settled store, as runReads reads (reads.go).
+		if err := settleForReads(ctx, sd.st); err != nil {
+			return rd, errors.Join(err, closeAll(sides))
+		}
 	}
 	for b := range metricsBlocks {
 		for _, sd := range order(sides, b) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"syscall"
 	"testing"
 	"time"
@@ -95,7 +96,8 @@ func benchReads(b *testing.B, in *w1Input, read func(ctx context.Context, st *ck
 	}
 	th := r.threads
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	runtime.GC() // the load's garbage is not the reads' (reads.go does the same)
+	cpu0, gc0 := processCPU(), gcCPU()
 	n := 0
 	for ; b.Loop(); n++ {
 		if err := read(ctx, st, th, n); err != nil {
@@ -106,6 +108,9 @@ func benchReads(b *testing.B, in *w1Input, read func(ctx context.Context, st *ck
 	// read: on a shared machine wall time per op swings 2x, CPU time much
 	// less.
 	b.ReportMetric(float64(processCPU()-cpu0)/float64(n), "cpu-ns/op")
+	// The GC's share of it (its workers, assists and idle marking): what
+	// the reads' garbage and the live heap it scans cost.
+	b.ReportMetric((gcCPU()-gc0)*1e9/float64(n), "gc-cpu-ns/op")
 	// The live heap with the reads' pooled transaction still idle in the
 	// pool: what its open buckets hold (pool.go bounds it), besides the
 	// store's overlay and the input.
@@ -118,6 +123,17 @@ func liveHeapMB() float64 {
 	runtime.GC()
 	runtime.ReadMemStats(&m)
 	return float64(m.HeapAlloc) / 1e6
+}
+
+// gcCPU returns the CPU seconds the GC has spent so far (runtime/metrics'
+// estimate).
+func gcCPU() float64 {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64 {
+		return 0
+	}
+	return s[0].Value.Float64()
 }
 
 // processCPU returns the process's user and system CPU time so far.

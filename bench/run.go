@@ -80,6 +80,9 @@ func run(ctx context.Context, cfg config, out, log io.Writer) error {
 	if cfg.webOnly {
 		return webOnly(ctx, cfg, in, ckptDir, out, logf)
 	}
+	if cfg.readsOnly {
+		return readsOnly(ctx, cfg, in, ckptDir, out, logf)
+	}
 	if cfg.longReadOnly {
 		return longReadOnly(ctx, cfg, in, ckptDir, out, logf)
 	}

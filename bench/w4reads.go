@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"time"
 
@@ -79,7 +80,14 @@ type readSide struct {
 // shared). Each side makes len(in.picks) R1 and R2 calls and w4ListCalls
 // R3 and R4 calls; every result's size is checked as reads.go does.
 func interleavedReads(ctx context.Context, sides []*readSide, rounds int) ([]*latReads, error) {
+	// Every side is settled as runReads settles W1's store (the load's or
+	// the Open's log in bbolt, the load's garbage collected), and a GC runs
+	// before each timed read of each round (readRound): every figure, here
+	// and in reads.go, starts alike, as the peer's do.
 	for _, sd := range sides {
+		if err := settleForReads(ctx, sd.st); err != nil {
+			return nil, err
+		}
 		if err := verifyW1(ctx, sd.st, sd.in, sd.th); err != nil {
 			return nil, err
 		}
@@ -106,6 +114,7 @@ func readRound(ctx context.Context, sd *readSide, r, rounds int) error {
 	st, in, th, raw := sd.st, sd.in, sd.th, &sd.raw
 	T, S := in.T, in.S
 	from, to := part(len(in.picks), r, rounds)
+	runtime.GC()
 	for i := from; i < to; i++ {
 		t0 := time.Now()
 		if _, err := st.GetTuple(ctx, ckpt.Config{ThreadID: th[i%T].id}); err != nil {
@@ -113,6 +122,7 @@ func readRound(ctx context.Context, sd *readSide, r, rounds int) error {
 		}
 		raw.r1 = append(raw.r1, micros(time.Since(t0)))
 	}
+	runtime.GC()
 	for _, p := range in.picks[from:to] {
 		c := ckpt.Config{ThreadID: th[p[0]].id, CheckpointID: th[p[0]].ids[p[1]]}
 		t0 := time.Now()
@@ -127,6 +137,7 @@ func readRound(ctx context.Context, sd *readSide, r, rounds int) error {
 		raw.r2 = append(raw.r2, micros(d))
 	}
 	// R2 at W1's sizes: the same picks, their step folded below sameS.
+	runtime.GC()
 	for _, p := range in.picks[from:to] {
 		c := ckpt.Config{ThreadID: th[p[0]].id, CheckpointID: th[p[0]].ids[p[1]%min(sd.sameS, S)]}
 		t0 := time.Now()
@@ -156,6 +167,7 @@ func readRound(ctx context.Context, sd *readSide, r, rounds int) error {
 		return d, nil
 	}
 	from, to = part(w4ListCalls, r, rounds)
+	runtime.GC()
 	for i := from; i < to; i++ {
 		d, err := list("R3", ckpt.ListOptions{ThreadID: th[i%T].id, Namespace: ckpt.NS(""), Limit: 10}, min(10, S))
 		if err != nil {
@@ -166,6 +178,7 @@ func readRound(ctx context.Context, sd *readSide, r, rounds int) error {
 	}
 	// R3 at W1's sizes: the 10 checkpoints before step sameS (W1's latest
 	// 10; on W4 the same steps of a longer thread).
+	runtime.GC()
 	for i := from; i < to; i++ {
 		opts := ckpt.ListOptions{ThreadID: th[i%T].id, Namespace: ckpt.NS(""), Limit: 10}
 		if sd.sameS < S {
@@ -177,6 +190,7 @@ func readRound(ctx context.Context, sd *readSide, r, rounds int) error {
 		}
 		raw.r3Same = append(raw.r3Same, d)
 	}
+	runtime.GC()
 	for i := from; i < to; i++ {
 		d, err := list("R4", ckpt.ListOptions{ThreadID: th[i%T].id, Namespace: ckpt.NS(""), Filter: map[string]any{"node": "tools"}}, S/2)
 		if err != nil {

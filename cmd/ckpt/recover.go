@@ -16,7 +16,9 @@ func newRecoverCmd(a *app) *cobra.Command {
 		Long: `recover is the way out when opening FILE fails because its write-ahead log
 (FILE-wal) is damaged in the middle: a bad record with valid records after
 it, which may hide acknowledged writes, so the store refuses to drop it on
-its own. recover replays the valid records before the damage into FILE,
+its own; or when one of bbolt's two meta pages in FILE is damaged, which
+would make the file step back one transaction without a word: recover
+rewrites it from the other page, accepting that step. For the log, recover replays the valid records before the damage into FILE,
 renames the log to FILE-wal.damaged-TIMESTAMP (it is never deleted) and
 reports how many groups of writes and bytes were dropped. A log that is
 whole (or only ends in a torn record) is left alone. The file must not be
@@ -42,8 +44,18 @@ open elsewhere.`,
 					DroppedLast   uint64 `json:"dropped_last_group,omitempty"`
 					DroppedBytes  int64  `json:"dropped_bytes"`
 					MovedTo       string `json:"moved_to,omitempty"`
+					MetaRepaired  bool   `json:"meta_repaired"`
+					MetaDamage    string `json:"meta_damage,omitempty"`
 				}{args[0], st.Damaged, st.Reason, st.Offset, st.KeptGroups, st.DroppedGroups(),
-					st.DroppedFirst, st.DroppedLast, st.DroppedBytes, st.MovedTo})
+					st.DroppedFirst, st.DroppedLast, st.DroppedBytes, st.MovedTo, st.MetaRepaired, st.MetaDamage})
+			}
+			if st.MetaRepaired {
+				if _, err := fmt.Fprintf(a.out, "%s: %s\nrewrote the damaged meta page from the other one: the file now stands at that transaction\n", args[0], st.MetaDamage); err != nil {
+					return err
+				}
+			}
+			if !st.Damaged && st.MetaRepaired {
+				return nil
 			}
 			if !st.Damaged {
 				_, err := fmt.Fprintf(a.out, "%s: the write-ahead log is not damaged; nothing to recover\n", args[0])
@@ -51,7 +63,10 @@ open elsewhere.`,
 			}
 			dropped := fmt.Sprintf("%d group(s) of writes (%d-%d)", st.DroppedGroups(), st.DroppedFirst, st.DroppedLast)
 			if st.DroppedLast == 0 {
-				dropped = "an unknown number of groups of writes (the log's header was damaged)"
+				dropped = "an unknown number of groups of writes"
+				if st.Offset == 0 {
+					dropped += " (the log's header was damaged)"
+				}
 			}
 			_, err = fmt.Fprintf(a.out, "%s: %s at offset %d of the write-ahead log\nkept %d group(s) before it; dropped %s, %d byte(s)\nthe damaged log is now %s\n",
 				args[0], st.Reason, st.Offset, st.KeptGroups, dropped, st.DroppedBytes, st.MovedTo)

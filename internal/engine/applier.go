@@ -156,8 +156,9 @@ func (ap *Applier) Apply(waitReaders bool) error {
 	// began after it is open: under steady reads, without this wait, the
 	// W1 file grew by a batch, 16.8 to 21.6 MB.) The commit loop holds
 	// DBMu shared while it builds a group, so this waits for that; readers
-	// hold it only to begin, so they never wait for the applier, nor it
-	// for them past readerWait. (applyMu keeps Compact from swapping the
+	// hold it only to begin, so they wait for the applier only while
+	// AwaitNoReader holds it (at most readerHold at a time), and it for
+	// them at most readerWait. (applyMu keeps Compact from swapping the
 	// handle meanwhile.)
 	// No pooled read stays idle across this transaction (pool.go): it would
 	// keep the pages the commit frees from reuse, and a commit that grows
@@ -186,6 +187,13 @@ func (ap *Applier) Apply(waitReaders bool) error {
 		return c.FS.Fail(FailBolt, fmt.Errorf("ckpt: apply write-ahead log to the store: %w", err))
 	}
 	ap.mu.Lock()
+	// The applied groups are the head of pending's backing array (or of
+	// the one an Add moved pending to meanwhile: it copied them), which
+	// pending, past them, keeps alive until an append outgrows it, and for
+	// good once writes stop. Both heads are cleared below, or every
+	// applied group (up to applyBytes of mutations) stays reachable.
+	// Nobody else touches them: Add appends past pending's start.
+	head := ap.pending[:len(groups)]
 	ap.pending = ap.pending[len(groups):]
 	for _, g := range groups {
 		ap.bytes -= g.Size
@@ -195,6 +203,8 @@ func (ap *Applier) Apply(waitReaders bool) error {
 	if c.OnApplied != nil {
 		c.OnApplied(groups)
 	}
+	clear(head)
+	clear(groups)
 	select {
 	case ap.pruned <- struct{}{}:
 	default:

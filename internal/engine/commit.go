@@ -80,7 +80,7 @@ func (e *Engine) readWAL(mark Mark) (groups []Group, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer RecoverCorrupt(&err, "open: read the write-ahead log's position")
 	var applied uint64
-	err = e.db.View(func(tx *bolt.Tx) error {
+	err = viewRead(e.db, func(tx *bolt.Tx) error {
 		if fi, err := os.Stat(e.path); err == nil && fi.Size() < tx.Size() {
 			return fmt.Errorf("%w: the file is %d bytes but its pages reach %d bytes (truncated?)", ErrCorrupt, fi.Size(), tx.Size())
 		}
@@ -99,7 +99,7 @@ func (e *Engine) readWAL(mark Mark) (groups []Group, err error) {
 func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 	path := e.logPath
 	var applied uint64
-	if err := e.db.View(func(tx *bolt.Tx) error { applied = mark.Applied(NewBoltView(tx)); return nil }); err != nil {
+	if err := viewRead(e.db, func(tx *bolt.Tx) error { applied = mark.Applied(NewBoltView(tx)); return nil }); err != nil {
 		return err
 	}
 	groups := make([]*Group, len(logged))
@@ -112,7 +112,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 		}
 		// groups stays for Backup, which replays it into its copy.
 		w := &walState{shared: NewTree(), gen: groups[len(groups)-1].Gen, groups: groups, snaps: NewSnapshots(mark)}
-		err := e.db.View(func(tx *bolt.Tx) error {
+		err := viewRead(e.db, func(tx *bolt.Tx) error {
 			ow := NewTreeWriter(w.shared, NewBoltView(tx), 0)
 			for _, g := range groups {
 				ow.SetGen(g.Gen)

@@ -121,15 +121,21 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 		}
 		e.compactStage("renamed")
 		// From here the new file is the store: both files hold all data,
-		// so a failed directory fsync is reported but does not undo the
-		// swap.
-		dirErr = SyncDir(filepath.Dir(e.path))
+		// so a failed directory fsync does not undo the swap. But the
+		// rename may not be durable: after a power cut the path can name
+		// the old file again, which lacks every write applied after this
+		// (the log is rewound once bbolt holds them). So the store fails
+		// (below): nothing more is acknowledged on top of it.
+		dirErr = e.hooks.SyncDir(filepath.Dir(e.path))
 		return nil
 	})
 	if err != nil {
 		return fail(err)
 	}
 	e.compactStage("swapped")
+	if dirErr != nil {
+		dirErr = e.persistFailed(FailBolt, fmt.Errorf("ckpt: compact: fsync the directory after the rename: %w", dirErr))
+	}
 	closeErr := old.Close()
 	if fi, err := os.Stat(e.path); err == nil {
 		st.BytesAfter = fi.Size()

@@ -56,11 +56,17 @@ type Hooks struct {
 	// CompactStage, if set, is called at each stage of a compaction:
 	// "copying" (half the keys copied), "synced", "renamed", "swapped".
 	CompactStage func(stage string)
+	// SyncDir fsyncs a directory: Compact's after its rename (default
+	// SyncDir; tests make it fail).
+	SyncDir func(dir string) error
 	// HoldApplier keeps the background applier from ever running: logged
 	// groups stay in the log (and the overlay) until the commit loop
 	// applies them itself (a solo op, MaxUnapplied, Close), so that bbolt's
 	// file is what a crash before the applier ran would leave behind.
 	HoldApplier bool
+	// OpenedBolt, if set, runs in Open right after bbolt's file is opened,
+	// before Open reads it (tests cut the file short there).
+	OpenedBolt func(db *bolt.DB)
 }
 
 // MaxUnapplied bounds the logged bytes not yet applied: past it the commit
@@ -155,6 +161,9 @@ func Open(path string, opts Options) (*Engine, error) {
 	if fi, err := os.Stat(path); err == nil {
 		db.AllocSize = GrowStep(fi.Size()) // with the large map (applier.go)
 	}
+	if opts.Hooks.OpenedBolt != nil {
+		opts.Hooks.OpenedBolt(db)
+	}
 	e := &Engine{
 		path:         path,
 		logPath:      opts.LogPath,
@@ -174,6 +183,9 @@ func Open(path string, opts Options) (*Engine, error) {
 	if e.hooks.CommitBolt == nil {
 		e.hooks.CommitBolt = (*bolt.Tx).Commit
 	}
+	if e.hooks.SyncDir == nil {
+		e.hooks.SyncDir = SyncDir
+	}
 	e.fs.OnFail = e.obs.Failed
 	fail := func(err error) (*Engine, error) {
 		if FromPanic(err) {
@@ -183,9 +195,29 @@ func Open(path string, opts Options) (*Engine, error) {
 		}
 		return nil, err
 	}
+	// A damaged meta page, read before anything is written: the first
+	// commit would overwrite it, and with it the only trace of a newer
+	// transaction bbolt fell back from (precheck.go, checkMetas).
+	var metaErr error
+	if !e.readOnly {
+		// bbolt writes a new file's meta pages as transactions 0 and 1: with
+		// one of those in use, no commit ever ran, and a damaged other page
+		// is a creation cut short (a power cut), with nothing to lose.
+		if txid, err := checkMetasTxid(file); txid > 1 {
+			metaErr = err
+		}
+	}
 	logged, err := e.readWAL(opts.Mark) // guarded itself; before anything is written: a damaged log changes nothing
 	if err != nil {
 		return fail(err)
+	}
+	if metaErr != nil && len(logged) == 0 {
+		// No logged group past the mark of the meta page bbolt uses: what
+		// a newer transaction held cannot be replayed (with groups, the log
+		// holds everything since that mark, as after a power cut during
+		// an apply commit, and the replay rewrites the damaged page).
+		return fail(fmt.Errorf("%w; nothing was changed: a read-only Open reads what the other page holds, "+
+			"and `ckpt recover` (ckpt.RecoverLog) rewrites the damaged page from it, accepting the step back", metaErr))
 	}
 	if err := Guard("open: check the format", func() error { return e.init(opts.Init) }); err != nil {
 		return fail(err)
@@ -216,7 +248,7 @@ func (e *Engine) init(fn func(tx *bolt.Tx) error) error {
 		return fn(tx)
 	}
 	if e.readOnly {
-		return e.db.View(check)
+		return viewRead(e.db, check)
 	}
 	return e.db.Update(check)
 }

@@ -139,6 +139,19 @@ func beginBolt(db *bolt.DB) (tx *bolt.Tx, err error) {
 	return tx, err
 }
 
+// viewRead runs fn in a read transaction begun by BeginRead and ended by
+// EndRead: DB.View's plain Begin, faulting on a file cut short, would keep
+// bbolt's meta and map locks, and the handle's Close (AbandonBolt's, after
+// Open fails) would wait for them forever. Open's own reads use it.
+func viewRead(db *bolt.DB, fn func(tx *bolt.Tx) error) error {
+	tx, err := BeginRead(db)
+	if err != nil {
+		return err
+	}
+	defer EndRead(tx)
+	return fn(tx)
+}
+
 // EndRead ends a read transaction that BeginRead began. On a stuck handle
 // it still rolls back (a faulted Begin gave bbolt's locks back), so the
 // handle's map lock is free for bbolt's Close, unless bbolt's locks could

@@ -30,7 +30,10 @@ package engine
 //     to it. A failed bbolt commit is FailBolt: what bbolt wrote is
 //     unknown, and nothing more is written to it.
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // opScope takes one op of a group back from the group's writer.
 type opScope interface {
@@ -146,6 +149,7 @@ func (e *Engine) boltGroup(ops []*Op) {
 		return
 	}
 	tx.DB().AllocSize = GrowStep(tx.Size()) // as the applier does
+	keep := uint64(tx.ID()) - 1             // the transaction tx begins from
 	view := NewBoltView(tx)
 	wrote, needSync, _, halfway := applyOps(ops, errs, view, boltScope{view})
 	if halfway != nil {
@@ -171,6 +175,12 @@ func (e *Engine) boltGroup(ops []*Op) {
 	e.db.NoSync = !needSync
 	if err := e.fs.GuardWrite("commit", tx, func() error { return e.commitBolt(tx) }); err != nil {
 		// What bbolt wrote before the failure is unknown: stop writing.
+		// Its new meta page may be written (the last fsync failed): put
+		// keep's back, or the failed ops would be read, now and after a
+		// reopen (RevertMeta).
+		if rerr := RevertMeta(e.file, keep); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
 		failRest(errs, e.persistFailed(FailBolt, fmt.Errorf("ckpt: commit: %w", err)))
 	} else {
 		e.commits.Add(1)

@@ -80,8 +80,12 @@ func AbandonBolt(db *bolt.DB, f *os.File) error {
 // not faults): Verify walks the data here first, where the fault becomes
 // ErrCorrupt. Keys inside branch pages are not walked (bbolt gives no way
 // to reach them); a damaged one can still fault in Check.
-func TouchAll(tx *bolt.Tx) error {
-	if err := checkTx(tx); err != nil { // a cycle or a damaged overflow would run away (precheck.go)
+//
+// path is the store's file: bbolt keeps the name it opened a file under,
+// which for a compacted file is the compaction's temporary name, gone
+// after the rename (compact.go).
+func TouchAll(tx *bolt.Tx, path string) error {
+	if err := checkTx(tx, path); err != nil { // a cycle or a damaged overflow would run away (precheck.go)
 		return fmt.Errorf("verify: %w", err)
 	}
 	return Guard("verify: walk the file", func() error {

@@ -267,14 +267,21 @@ func (v *BoltView) Scan(p Path, prefix, start []byte, reverse bool, fn func(k, v
 		k, val = c.Seek(prefix)
 	default:
 		bound := start
+		var end [64]byte // the prefix's end, without an allocation when short
 		if bound == nil || !bytes.HasPrefix(bound, prefix) && bytes.Compare(bound, prefix) > 0 {
-			bound = prefixEnd(prefix)
+			bound = appendPrefixEnd(end[:0], prefix)
 		}
 		if bound == nil {
 			k, val = c.Last()
-		} else if k, val = c.Seek(bound); k == nil {
+		} else if k, _ = c.Seek(bound); k == nil && v.tx.Writable() {
+			// Past the last key. A write transaction's nodes may be
+			// empty (a Delete), which only Last steps over.
 			k, val = c.Last()
 		} else {
+			// The key before the bound. Past the last key, a Seek
+			// leaves the cursor after the last leaf's last element, so
+			// that Prev is the last key: no second descent from the
+			// root, as Last makes (TestReverseScanPastTheLastKey).
 			k, val = c.Prev()
 		}
 	}
@@ -298,8 +305,11 @@ func step(c *bolt.Cursor, reverse bool) ([]byte, []byte) {
 
 // prefixEnd returns the smallest key greater than every key with prefix, or
 // nil when there is none (empty or all-0xff prefix).
-func prefixEnd(prefix []byte) []byte {
-	end := bytes.Clone(prefix)
+func prefixEnd(prefix []byte) []byte { return appendPrefixEnd(nil, prefix) }
+
+// appendPrefixEnd is prefixEnd into dst's room (dst[:0] is overwritten).
+func appendPrefixEnd(dst, prefix []byte) []byte {
+	end := append(dst[:0], prefix...)
 	for i := len(end) - 1; i >= 0; i-- {
 		end[i]++
 		if end[i] != 0 {

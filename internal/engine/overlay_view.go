@@ -25,6 +25,11 @@ type View struct {
 	// the same few buckets again and again. The commit loop's views use
 	// their tree's cache (Tree.states); a reader's starts empty.
 	states map[string]ovState
+	// free holds the cursors of ended scans for the next ones (a pooled
+	// read's view scans three times a GetTuple): a cursor, its prefix and
+	// its bound callback are then made once per view, not per scan.
+	// Nested scans (a callback that scans) take one each.
+	free []*ovCursor
 	// loop: the commit loop's view. While its tree holds no bucket entry
 	// it asks its base for a bucket's state, whose own cache answers (the
 	// tree below's, or the bbolt view's open buckets), instead of caching
@@ -49,12 +54,18 @@ func (t *Tree) LoopView(base Reader) *View {
 // keeping its buffers: the commit loop re-aims the same views for every
 // group.
 func (v *View) aim(t *Tree, base Reader) {
-	*v = View{tree: t, base: base, states: t.states, loop: true, buf: v.buf[:0], kbuf: v.kbuf[:0]}
+	*v = View{tree: t, base: base, states: t.states, loop: true, buf: v.buf[:0], kbuf: v.kbuf[:0], free: v.free}
 }
 
 // drop lets go of v's tree and base (their transaction ends), keeping its
 // buffers for the next aim.
-func (v *View) drop() { *v = View{buf: v.buf[:0], kbuf: v.kbuf[:0]} }
+func (v *View) drop() { *v = View{buf: v.buf[:0], kbuf: v.kbuf[:0], free: v.free} }
+
+// reaim points a reader's view at tree over base, keeping its buffers and
+// free cursors (a pooled read's view, when the snapshot changes).
+func (v *View) reaim(tree *Tree, base Reader, states map[string]ovState) {
+	*v = View{tree: tree, base: base, buf: v.buf[:0], kbuf: v.kbuf[:0], states: states, free: v.free}
+}
 
 // TxOf returns the bbolt transaction under a reader, if any.
 func TxOf(r Reader) *bolt.Tx {
@@ -224,6 +235,14 @@ type ovCursor struct {
 	from    int // len of the bucket's key prefix: keys are it.Item().key[from:]
 	prefix  []byte
 	reverse bool
+
+	// A Scan's merge (scanBase): fn is the scan's callback, stop what
+	// ended the base's walk (which swallows ErrStop), onBase scanBase
+	// bound once per cursor (a method value is an allocation each time
+	// it is made; a closure per scan, and one per base key, were).
+	fn     func(k, v []byte) error
+	stop   error
+	onBase func(k, v []byte) error
 }
 
 func (c *ovCursor) item() *ovItem {
@@ -246,26 +265,37 @@ func (c *ovCursor) next() {
 	}
 }
 
-// cursor positions an overlay cursor as Reader.Scan positions its first key.
+// cursor positions an overlay cursor as Reader.Scan positions its first
+// key: one of v's free cursors, or a new one. putCursor gives it back.
 func (v *View) cursor(p Path, prefix, start []byte, reverse bool) *ovCursor {
+	var c *ovCursor
+	if n := len(v.free); n > 0 {
+		c, v.free = v.free[n-1], v.free[:n-1]
+	} else {
+		c = new(ovCursor)
+		c.onBase = c.scanBase
+	}
 	// The bucket's key prefix goes to v.buf, which (with v.pivot) serves
-	// only the seek below: one allocation for the cursor's own prefix.
+	// only the seek below.
 	v.buf = ovKeyOf(v.buf[:0], p, nil)
 	from := len(v.buf)
-	c := &ovCursor{from: from, prefix: append(append(make([]byte, 0, from+len(prefix)), v.buf...), prefix...), reverse: reverse}
+	c.from, c.prefix, c.reverse = from, append(append(c.prefix[:0], v.buf...), prefix...), reverse
 	c.it = v.tree.Iter()
 	switch {
 	case !reverse && start != nil && bytes.Compare(start, prefix) > 0:
-		v.pivot.key = append(v.buf[:from], start...)
+		v.buf = append(v.buf[:from], start...) // kept in v.buf: grown once
+		v.pivot.key = v.buf
 		c.ok = c.it.Seek(&v.pivot)
 	case !reverse:
 		v.pivot.key = c.prefix
 		c.ok = c.it.Seek(&v.pivot)
 	default:
 		if start != nil && (bytes.HasPrefix(start, prefix) || bytes.Compare(start, prefix) <= 0) {
-			v.pivot.key = append(v.buf[:from], start...)
+			v.buf = append(v.buf[:from], start...)
+			v.pivot.key = v.buf
 		} else {
-			v.pivot.key = prefixEnd(c.prefix) // never nil: the prefix holds a 0x00
+			v.buf = appendPrefixEnd(v.buf[:0], c.prefix) // never nil: the prefix holds a 0x00
+			v.pivot.key = v.buf
 		}
 		if c.ok = c.it.Seek(&v.pivot); c.ok {
 			c.ok = c.it.Prev()
@@ -274,6 +304,52 @@ func (v *View) cursor(p Path, prefix, start []byte, reverse bool) *ovCursor {
 		}
 	}
 	return c
+}
+
+// putCursor ends c's walk and keeps it for v's next scan. The iterator
+// is dropped whole: Release keeps its stack, whose room still points at
+// the tree's nodes, and a kept cursor would keep a tree the overlay let
+// go of (the commit loop's views live as long as the store).
+func (v *View) putCursor(c *ovCursor) {
+	c.it.Release()
+	c.it = btree.IterG[*ovItem]{}
+	c.ok, c.fn, c.stop = false, nil, nil
+	v.pivot.key = nil
+	v.free = append(v.free, c)
+}
+
+// scanBase is a Scan's step at each base key k (bound as onBase): the
+// overlay entries that come first go to fn, one with the same key
+// replaces the base's, and then k goes to fn. The first error (ErrStop
+// included) ends the base's walk and is kept in stop.
+func (c *ovCursor) scanBase(k, val []byte) error {
+	for it := c.item(); it != nil; it = c.item() {
+		order := bytes.Compare(it.key[c.from:], k)
+		if c.reverse {
+			order = -order
+		}
+		if order > 0 {
+			break
+		}
+		c.next()
+		if c.stop = c.emitValue(it); c.stop != nil {
+			return c.stop
+		}
+		if order == 0 {
+			return nil // the overlay's entry replaces the base's
+		}
+	}
+	c.stop = c.fn(k, val)
+	return c.stop
+}
+
+// emitValue hands an overlay entry to the scan's callback: a deletion or a
+// bucket only hides.
+func (c *ovCursor) emitValue(it *ovItem) error {
+	if it.kind != ovValue {
+		return nil
+	}
+	return c.fn(it.key[c.from:], it.val)
 }
 
 // merge walks the overlay cursor together with a walk of the base in the
@@ -331,7 +407,7 @@ func (v *View) Scan(p Path, prefix, start []byte, reverse bool, fn func(k, v []b
 		return nil
 	}
 	c := v.cursor(p, prefix, start, reverse)
-	defer c.it.Release()
+	defer v.putCursor(c)
 	if c.item() == nil {
 		// The tree holds nothing in the scan's range (a group's scratch
 		// tree, a lineage the recent groups left alone): the base's scan
@@ -341,21 +417,19 @@ func (v *View) Scan(p Path, prefix, start []byte, reverse bool, fn func(k, v []b
 		}
 		return v.base.Scan(p, prefix, start, reverse, fn)
 	}
-	var walkBase func(func([]byte, func() error) error) error
+	// The merge of Buckets (merge), with the callbacks bound in c once.
+	c.fn = fn
+	var err error
 	if base {
-		walkBase = func(visit func([]byte, func() error) error) error {
-			return v.base.Scan(p, prefix, start, reverse, func(k, val []byte) error {
-				return visit(k, func() error { return fn(k, val) })
-			})
+		if err = v.base.Scan(p, prefix, start, reverse, c.onBase); err == nil {
+			err = c.stop // the base's walk swallows ErrStop
 		}
 	}
-	// Deletions and buckets only hide.
-	return stopped(c.merge(walkBase, func(it *ovItem) error {
-		if it.kind != ovValue {
-			return nil
-		}
-		return fn(it.key[c.from:], it.val)
-	}))
+	for it := c.item(); err == nil && it != nil; it = c.item() {
+		c.next()
+		err = c.emitValue(it)
+	}
+	return stopped(err)
 }
 
 func (v *View) Buckets(p Path, after []byte, fn func(name []byte) error) error {
@@ -367,7 +441,7 @@ func (v *View) Buckets(p Path, after []byte, fn func(name []byte) error) error {
 		return nil
 	}
 	c := v.cursor(p, nil, after, false)
-	defer c.it.Release()
+	defer v.putCursor(c)
 	if it := c.item(); it != nil && after != nil && bytes.Equal(it.key[c.from:], after) {
 		c.next() // Buckets lists the names after it
 	}

@@ -93,7 +93,7 @@ func (pr *PooledRead) Reader(snap *Snap) Reader {
 		// The overlay view's bucket states hold for one tree over one
 		// transaction: a new snapshot starts them over.
 		clear(pr.ov.states)
-		pr.ov = View{tree: snap.tree, base: pr.bv, buf: pr.ov.buf[:0], states: pr.ov.states}
+		pr.ov.reaim(snap.tree, pr.bv, pr.ov.states)
 		pr.ovSnap = snap
 	}
 	return &pr.ov

@@ -100,8 +100,11 @@ type pageCheck struct {
 	ps, size uint64
 	hwm      uint64
 	seen     []uint64 // bit per page: reached from the meta
-	buf      []byte   // read's page buffer
-	noSweep  bool     // walk only, without the sweep (tests compare the two)
+	// metas and metaValid are the two meta pages as meta read them.
+	metas     [2]boltMeta
+	metaValid [2]bool
+	buf       []byte // read's page buffer
+	noSweep   bool   // walk only, without the sweep (tests compare the two)
 }
 
 // meta returns the meta page bbolt uses (as bbolt's Open and DB.meta
@@ -136,6 +139,7 @@ func (c *pageCheck) meta() (m boltMeta, ok bool, err error) {
 			c.ps = uint64(binary.LittleEndian.Uint32(b[8:]))
 		}
 	}
+	c.metas, c.metaValid = ms, valid
 	a, b := 0, 1
 	if ms[1].txid > ms[0].txid {
 		a, b = 1, 0
@@ -147,6 +151,70 @@ func (c *pageCheck) meta() (m boltMeta, ok bool, err error) {
 		return ms[b], true, nil
 	}
 	return boltMeta{}, false, nil
+}
+
+// checkMetas returns an error wrapping ErrCorrupt if one of f's two meta
+// pages fails bbolt's validation (magic, version, checksum) while the
+// other passes. bbolt then uses the valid one without a word, and if the
+// damaged one was the newer, the file opens one transaction back: what
+// that transaction held is gone. A power cut while a commit writes its
+// meta page can leave the same (the commit never returned), but a meta
+// page sits in one sector, which disks write whole; and a store with the
+// log keeps every group an apply commit held until bbolt holds it
+// durably, so the caller can tell that case by the log (Engine.Open).
+// The damaged page's transaction id is read as it stands: it may be the
+// damaged byte. Both pages invalid is left to bbolt, which refuses the
+// file.
+func checkMetas(f *os.File) error {
+	_, err := checkMetasTxid(f)
+	return err
+}
+
+// checkMetasTxid is checkMetas; it also returns the transaction of the
+// meta page bbolt uses.
+func checkMetasTxid(f *os.File) (txid uint64, err error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	c := &pageCheck{f: f, size: uint64(fi.Size())}
+	m, ok, err := c.meta()
+	if err != nil || !ok {
+		return 0, err
+	}
+	for i := range 2 {
+		if !c.metaValid[i] {
+			return m.txid, fmt.Errorf("%w: bbolt's meta page %d is damaged (it fails bbolt's checksum; it names transaction %d): "+
+				"bbolt would use meta page %d (transaction %d) instead, without whatever a newer transaction held",
+				ErrCorrupt, i, c.metas[i].txid, 1-i, m.txid)
+		}
+	}
+	return m.txid, nil
+}
+
+// CheckMeta runs checkMetas on the store's file at path, if it is tx's
+// view of it (as checkTx): Verify reports a damaged meta page, which
+// bbolt's page check never reads.
+func CheckMeta(tx *bolt.Tx, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // moved or gone (Compact swapped it): not tx's view
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	c := &pageCheck{f: f, size: uint64(fi.Size())}
+	m, ok, err := c.meta()
+	txid := uint64(tx.ID())
+	if tx.Writable() {
+		txid--
+	}
+	if err != nil || !ok || m.txid != txid {
+		return nil
+	}
+	return checkMetas(f)
 }
 
 // read returns page id's header fields and its first n bytes (at least
@@ -404,8 +472,9 @@ func checkBeforeOpen(f *os.File, deadline time.Time) (checked bool, err error) {
 // any write can free a page whose header it trusts.
 func checkOpened(f *os.File) error { return CheckPages(f) }
 
-// checkTx runs CheckPages on the file of tx's database, if the file on
-// disk is tx's view of it: its current meta page is tx's (for a write
+// checkTx runs CheckPages on the store's file at path (not
+// tx.DB().Path(): after a Compact that names the temporary file renamed
+// away), if the file on disk is tx's view of it: its current meta page is tx's (for a write
 // transaction, the one it began from). That holds when no other
 // transaction commits meanwhile: for a read-only DB (its shared lock keeps
 // writers out) and for Verify's page check, which pauses the applier. bbolt's
@@ -413,8 +482,8 @@ func checkOpened(f *os.File) error { return CheckPages(f) }
 // page's id+overflow ids to a map (a damaged overflow: billions), and
 // a cursor follows a branch page that names its own ancestor for ever.
 // Where the file is not tx's view, nothing is checked.
-func checkTx(tx *bolt.Tx) error {
-	f, err := os.Open(tx.DB().Path())
+func checkTx(tx *bolt.Tx, path string) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil // moved or gone (Compact swapped it): not tx's view
 	}

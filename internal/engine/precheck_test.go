@@ -272,7 +272,7 @@ func damagedPageChild(path string) int {
 	fmt.Printf("ro: read %d keys: %v\n", n, err)
 	// Verify's order: walk the data, then bbolt's page check if that passed.
 	err = db.View(func(tx *bolt.Tx) error {
-		if err := TouchAll(tx); err != nil {
+		if err := TouchAll(tx, path); err != nil {
 			return err
 		}
 		return Guard("check", func() error { return errors.Join(slices.Collect(chanSeq(tx.Check()))...) })

@@ -2,7 +2,8 @@ package engine
 
 // Snapshot reads: readers never block writers; a reader waits at most for
 // one merge of the commit loop's of at most bigMerge keys
-// (Snapshots.Change), never for a group, an fsync, a prune or an apply.
+// (Snapshots.Change), or readerHold before an apply (AwaitNoReader),
+// never for a group, an fsync, a prune or an apply's commit.
 //
 // Why readers see a consistent state, while they hold nothing the commit
 // loop or the applier wait for (etcd 3.4's "fully concurrent reads"): the
@@ -252,26 +253,68 @@ func (ss *Snapshots) End(tx *bolt.Tx) {
 }
 
 // readerWait bounds how long the background applier waits for a moment
-// with no read transaction open before it applies anyway.
-const readerWait = 100 * time.Millisecond
+// with no read transaction open before it applies anyway; readerHold how
+// long it keeps new reads from beginning at a time meanwhile, and
+// readerRetry how long it lets them in between two holds.
+const (
+	readerWait  = 100 * time.Millisecond
+	readerHold  = time.Millisecond
+	readerRetry = 10 * time.Millisecond
+)
 
 // AwaitNoReader waits, holding mu (the handle's lock) exclusively on entry
 // and on return, until no snapshot's read transaction is open or
 // readerWait has passed. Readers count themselves while they hold mu
-// shared, so a zero seen here holds until mu is released; mu is released
-// while waiting, so readers never wait for this.
+// shared, so a zero seen here holds until mu is released.
+//
+// It waits holding mu for at most readerHold: new reads wait at their
+// begin meanwhile, and the ones open end (a GetTuple takes microseconds).
+// Waiting with mu released instead let new reads take the place of the
+// ones that ended, so under steady reads from several goroutines the
+// count seldom fell to zero, and each apply waited the whole readerWait
+// and then began beside open reads anyway. When a hold is not enough (a
+// long read: an export, a List of a long history), it lets reads in
+// again for up to readerRetry, or until the count falls to zero, and
+// holds again, until readerWait: so a new read waits for the applier at
+// most readerHold at a time, and at most once in readerRetry.
 func (ss *Snapshots) AwaitNoReader(mu *sync.RWMutex) {
+	if ss.readers.Load() == 0 {
+		return
+	}
 	deadline := time.Now().Add(readerWait)
-	for ss.readers.Load() > 0 {
+	timer := time.NewTimer(readerHold)
+	defer timer.Stop()
+	for {
+		// Hold: new reads wait at mu, the open ones end.
+		holdEnd := time.Now().Add(readerHold)
+		for ss.readers.Load() > 0 {
+			left := min(time.Until(holdEnd), time.Until(deadline))
+			if left <= 0 {
+				break
+			}
+			timer.Reset(left)
+			select {
+			case <-ss.idle: // may be stale: the loop looks again
+			case <-timer.C:
+			}
+		}
+		if ss.readers.Load() == 0 {
+			return
+		}
 		left := time.Until(deadline)
 		if left <= 0 {
 			return
 		}
+		// Let reads in, until the count falls to zero or readerRetry.
 		mu.Unlock()
+		timer.Reset(min(left, readerRetry))
 		select {
 		case <-ss.idle:
-		case <-time.After(left):
+		case <-timer.C:
 		}
 		mu.Lock()
+		if ss.readers.Load() == 0 {
+			return
+		}
 	}
 }

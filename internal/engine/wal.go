@@ -409,6 +409,16 @@ func ScanLog(path string, applied uint64) (*LogScan, error) {
 		if d.LaterFirst != 0 {
 			d.Bytes = int64(end - off)
 			sc.Damage = d
+		} else if prev != 0 && prev < applied {
+			// The valid records end below bbolt's mark. bbolt takes a group
+			// only once it is durable here, and the log is emptied or
+			// rewound only when bbolt holds all of it, so its records
+			// always reach the mark: a record bbolt applied is damaged, or
+			// the mark is (it has no checksum; raised, it would make Open
+			// skip groups bbolt never took).
+			d.Bytes = int64(end - off)
+			d.Reason = fmt.Sprintf("the valid records end at group %d, but the store says it holds groups up to %d (a damaged record, or a damaged mark)", prev, applied)
+			sc.Damage = d
 		}
 		return sc, nil
 	}
@@ -423,40 +433,6 @@ func lastNonZero(data []byte, from int) int {
 		}
 	}
 	return -1
-}
-
-// readLegacyLog reads a log written before the header existed: records of
-// len u32 | crc32c(body) u32 | body, body = gen u64 | muts, while each has a
-// good checksum and the gen after the one before (a torn append, or an
-// older record left after the log was rewound, ends the run). ok tells
-// whether the file starts with such a record.
-func readLegacyLog(path string, data []byte, applied uint64) (groups []Group, ok bool, err error) {
-	var prev uint64
-	for first := true; len(data) >= 8; first = false {
-		n := uint64(binary.BigEndian.Uint32(data))
-		if n < 8 || n > uint64(len(data)-8) {
-			break
-		}
-		body := data[8 : 8+n]
-		if crc32.Checksum(body, crcTable) != binary.BigEndian.Uint32(data[4:]) {
-			break
-		}
-		gen := binary.BigEndian.Uint64(body)
-		muts, err := decodeMuts(body[8:])
-		if err != nil || !first && gen != prev+1 {
-			break
-		}
-		ok = true
-		if gen > applied {
-			if len(groups) == 0 && gen != applied+1 {
-				return nil, true, fmt.Errorf("%w: write-ahead log %s starts at group %d, but the store holds groups up to %d only", ErrCorrupt, path, gen, applied)
-			}
-			groups = append(groups, Group{Gen: gen, Muts: muts, Size: 8 + int(n)})
-		}
-		prev = gen
-		data = data[8+n:]
-	}
-	return groups, ok, nil
 }
 
 // Log is the open log, written only by the commit loop.

@@ -1,0 +1,87 @@
+package engine
+
+// Repairing a damaged bbolt meta page: the explicit way out of the
+// read-write Open's refusal (checkMetas), as RecoverLog is for a damaged
+// log. It accepts the step back to the other page's transaction.
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+)
+
+// RepairMeta rewrites f's damaged meta page from the valid one, so that
+// both name the same transaction and bbolt's next commit writes the
+// damaged slot as usual; f must be held under bbolt's exclusive lock with
+// nothing committed since it was opened. It returns what was damaged (the
+// error checkMetas gives, nil if nothing) once the repair is fsync'd.
+func RepairMeta(f *os.File) (damage, err error) {
+	damage = checkMetas(f)
+	if damage == nil {
+		return nil, nil
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	c := &pageCheck{f: f, size: uint64(fi.Size())}
+	if _, ok, err := c.meta(); err != nil || !ok {
+		return nil, fmt.Errorf("ckpt: repair the meta page: %v", err)
+	}
+	bad := 0
+	if c.metaValid[0] {
+		bad = 1
+	}
+	page := make([]byte, c.ps)
+	if _, err := f.ReadAt(page, int64(uint64(1-bad)*c.ps)); err != nil {
+		return nil, fmt.Errorf("ckpt: repair the meta page: %w", err)
+	}
+	binary.LittleEndian.PutUint64(page, uint64(bad)) // the page header's id
+	if _, err := f.WriteAt(page, int64(uint64(bad)*c.ps)); err != nil {
+		return nil, fmt.Errorf("ckpt: repair the meta page: %w", err)
+	}
+	if err := Fdatasync(f); err != nil {
+		return nil, fmt.Errorf("ckpt: repair the meta page: fsync: %w", err)
+	}
+	return damage, nil
+}
+
+// RevertMeta makes transaction keep the newest in f again after the
+// commit of the next one failed: bbolt writes a commit's meta page and
+// then fsyncs it, so a failed last fsync leaves the new meta page in the
+// page cache, where bbolt's next read transaction and the next Open take
+// it as committed, and a write that returned an error would show up. The
+// meta page of keep (valid, in slot keep%2) is copied over the other slot
+// and fsync'd. If the failed commit never wrote its meta page (the other
+// slot holds an older transaction), nothing is written. The pages the
+// failed commit wrote are free pages of keep's tree, so keep is whole.
+func RevertMeta(f *os.File, keep uint64) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
+	}
+	c := &pageCheck{f: f, size: uint64(fi.Size())}
+	if _, ok, err := c.meta(); err != nil || !ok {
+		return fmt.Errorf("ckpt: take back the failed commit's meta page: no valid meta page (%v)", err)
+	}
+	slot := keep % 2
+	if !c.metaValid[slot] || c.metas[slot].txid != keep {
+		return fmt.Errorf("%w: take back the failed commit's meta page: meta page %d does not hold transaction %d", ErrCorrupt, slot, keep)
+	}
+	other := 1 - slot
+	if c.metaValid[other] && c.metas[other].txid < keep {
+		return nil // the failed commit did not reach its meta page
+	}
+	page := make([]byte, c.ps)
+	if _, err := f.ReadAt(page, int64(slot*c.ps)); err != nil {
+		return fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
+	}
+	binary.LittleEndian.PutUint64(page, other) // the page header's id
+	if _, err := f.WriteAt(page, int64(other*c.ps)); err != nil {
+		return fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
+	}
+	if err := Fdatasync(f); err != nil {
+		return fmt.Errorf("ckpt: take back the failed commit's meta page: fsync: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,74 @@
+//go:build !race
+
+// Not under the race detector: it makes sync.Pool drop what is put back
+// at random, and the tuple readers are pooled.
+
+package ckpt
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestGetTupleAllocations bounds the allocations of a GetTuple(latest) of a
+// W1-shaped thread (a growing message list, a turn count, two pending
+// writes) at the figures after issue 18's cuts, read through the log's
+// overlay (nothing applied yet) and from bbolt alone (after ApplyLog), so
+// that a change that adds one fails here. Round-robin over three threads,
+// as R1 reads: a new thread each call. Before the cuts: 26 and 13 (a
+// cursor, its prefix and two closures per overlay scan, the prefix's end
+// of a reverse scan, the thread's name per call).
+func TestGetTupleAllocations(t *testing.T) {
+	ctx := context.Background()
+	s := openUnapplied(t, filepath.Join(t.TempDir(), "a.db"))
+	type msg struct{ Role, Content string }
+	const threads = 3
+	for th := range threads {
+		var msgs []msg
+		parent := ""
+		for step := range 20 {
+			msgs = append(msgs, msg{"user", strings.Repeat("x", 200)})
+			ver := fmt.Sprint(step + 1)
+			cp := Checkpoint{V: 4, ChannelValues: map[string]any{"messages": msgs, "turn_count": step + 1},
+				ChannelVersions: map[string]string{"messages": ver, "turn_count": ver}}
+			cfg, err := s.PutFull(ctx, Config{ThreadID: fmt.Sprint("thread-", th), CheckpointID: parent}, cp,
+				Metadata{"step": step, "node": "answer"}, map[string]string{"messages": ver, "turn_count": ver},
+				[]TaskWrites{{TaskID: "task", Writes: []Write{{Channel: "messages", Value: msgs[len(msgs)-1]}, {Channel: "turn_count", Value: step + 1}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			parent = cfg.CheckpointID
+		}
+	}
+	cfgs := make([]Config, threads)
+	for i := range cfgs {
+		cfgs[i] = Config{ThreadID: fmt.Sprint("thread-", i)}
+	}
+	n := 0
+	get := func() {
+		tup, err := s.GetTuple(ctx, cfgs[n%threads])
+		n++
+		if err != nil || len(tup.PendingWrites) != 2 || len(tup.Checkpoint.ChannelValues) != 2 {
+			t.Fatalf("GetTuple = %v, %v", tup, err)
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		apply bool
+		max   float64
+	}{{"through the overlay", false, 15}, {"from bbolt alone", true, 12}} {
+		if c.apply {
+			if err := s.ApplyLog(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := testing.AllocsPerRun(300, get); got > c.max {
+			t.Errorf("GetTuple(latest) %s: %.0f allocations, want at most %.0f", c.name, got, c.max)
+		} else {
+			t.Logf("GetTuple(latest) %s: %.0f allocations", c.name, got)
+		}
+	}
+}
