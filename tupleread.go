@@ -125,10 +125,12 @@ func (t *tupleReader) release() {
 	clear(t.writes[:cap(t.writes)])
 	t.found, t.foundVal = nil, nil
 	t.walk = segmentWalk{}
-	t.forgetMemo(&t.memo)
-	t.forgetMemo(&t.nextMemo)
+	if t.listing { // only a List page fills them: a GetTuple skips the clearing
+		t.forgetMemo(&t.memo)
+		t.forgetMemo(&t.nextMemo)
+		t.cut = itemEnds{ends: t.cut.ends[:0]}
+	}
 	t.listing = false
-	t.cut = itemEnds{ends: t.cut.ends[:0]}
 	t.key, t.kbuf, t.text, t.sbuf = t.key[:0], t.kbuf[:0], t.text[:0], t.sbuf[:0]
 	t.parts, t.pieces, t.writes = t.parts[:0], t.pieces[:0], t.writes[:0]
 	tupleReaders.Put(t)
