@@ -117,7 +117,7 @@ func BenchmarkPutFull(b *testing.B) {
 
 // filledStore returns a store with one thread of n W1-shaped steps (each
 // with its pending writes) and their ids, oldest first.
-func filledStore(b *testing.B, n int) (*ckpt.Store, []string) {
+func filledStore(b testing.TB, n int) (*ckpt.Store, []string) {
 	b.Helper()
 	s, _ := openTemp(b, ckpt.Options{Durability: ckpt.NoSync})
 	msgs := benchMessages(10)

@@ -118,6 +118,7 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 		page = make([]*Tuple, 0, want)
 		tr := newTupleReader(r, s.keys)
 		defer tr.release()
+		tr.listing = true
 		path := bucketPath{bucketIndex}
 		if sel.thread != "" {
 			path = threadPath(sel.thread, bucketOrder)
@@ -138,13 +139,17 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 				return nil
 			}
 			tr.setThread(thread)
-			var md Metadata
+			var md Metadata // decoded by the filter (else load decodes it)
 			if len(sel.filter) > 0 {
-				md, err = tr.metadata(ns, id)
+				var match bool
+				body, err := tr.metadataBody(ns, id)
+				if err == nil {
+					match, md, err = sel.matchesBody(body)
+				}
 				if err != nil {
 					return fmt.Errorf("checkpoint %s: %w", idString(id), err)
 				}
-				if !matchMetadata(md, sel.filter) {
+				if !match {
 					return nil
 				}
 			}

@@ -63,6 +63,13 @@ type tupleReader struct {
 	onSegment       func(k, v []byte) error
 	onWrite         func(k, v []byte) error
 
+	// Where the previous tuple's values were, and this one's as it reads
+	// them (tupleread_memo.go), when the read is a List page (listing): a
+	// GetTuple reads one tuple.
+	memo, nextMemo []blobMemo
+	listing        bool
+	cut            itemEnds
+
 	// Room for a W1-sized tuple's scratch in the reader's own allocation.
 	nameBuf   [48]byte
 	keyBuf    [64]byte
@@ -72,6 +79,8 @@ type tupleReader struct {
 	partsBuf  [4]valuePart
 	piecesBuf [8][]byte
 	writesBuf [4]rawWrite
+	endsBuf   [64]int
+	memoBuf   [2][4]blobMemo // memo and nextMemo
 }
 
 // tupleReaders keeps readers, with their bound callbacks and grown
@@ -84,6 +93,14 @@ var tupleReaders = sync.Pool{New: func() any {
 	t.key, t.kbuf, t.text, t.sbuf = t.keyBuf[:0], t.kbufBuf[:0], t.textBuf[:0], t.sbufBuf[:0]
 	t.parts, t.pieces, t.writes = t.partsBuf[:0], t.piecesBuf[:0], t.writesBuf[:0]
 	t.name = t.nameBuf[:0]
+	t.cut.ends = t.endsBuf[:0]
+	t.memo, t.nextMemo = t.memoBuf[0][:0], t.memoBuf[1][:0]
+	for i := range t.memoBuf {
+		for j := range t.memoBuf[i] {
+			m := &t.memoBuf[i][j]
+			m.pieces = m.room[:0]
+		}
+	}
 	return t
 }}
 
@@ -108,6 +125,12 @@ func (t *tupleReader) release() {
 	clear(t.writes[:cap(t.writes)])
 	t.found, t.foundVal = nil, nil
 	t.walk = segmentWalk{}
+	if t.listing { // only a List page fills them: a GetTuple skips the clearing
+		t.forgetMemo(&t.memo)
+		t.forgetMemo(&t.nextMemo)
+		t.cut = itemEnds{ends: t.cut.ends[:0]}
+	}
+	t.listing = false
 	t.key, t.kbuf, t.text, t.sbuf = t.key[:0], t.kbuf[:0], t.text[:0], t.sbuf[:0]
 	t.parts, t.pieces, t.writes = t.parts[:0], t.pieces[:0], t.writes[:0]
 	tupleReaders.Put(t)
@@ -148,6 +171,7 @@ func (t *tupleReader) setThread(thread string) {
 	// call): the paths are only looked up, never kept (the views copy
 	// what they cache), so the next thread may overwrite it.
 	t.thread, t.name = thread, append(t.name[:0], thread...)
+	t.memo = t.memo[:0] // blob keys are the thread's
 	for i, sub := range [...][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments} {
 		t.paths[i] = [3][]byte{bucketThreads, t.name, sub}
 	}
@@ -168,11 +192,11 @@ func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tupl
 	return t.load(ns, id, nil)
 }
 
-// metadata reads and decodes the metadata of checkpoint id (List's filter
-// looks at it before the tuple is read).
-func (t *tupleReader) metadata(ns string, id [idLen]byte) (Metadata, error) {
+// metadataBody reads the metadata record of checkpoint id, checked, and
+// returns its body (List's filter looks at it before the tuple is read).
+func (t *tupleReader) metadataBody(ns string, id [idLen]byte) ([]byte, error) {
 	t.key = append(appendLen16(t.key[:0], ns), id[:]...)
-	return decodeMetadata(t.key, t.r.Get(t.md, t.key))
+	return recordBody("metadata", t.key, t.r.Get(t.md, t.key), metadataRecordV1, metadataRecordV2)
 }
 
 // load reads one checkpoint of the reader's thread; a nil id means the
@@ -247,14 +271,25 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, md Metadata) (*Tuple, err
 
 	values := make(map[string]any, len(rec.Versions))
 	for ch, ver := range rec.Versions {
+		if t.listing && t.recalled(ns, ch, ver) {
+			continue
+		}
 		t.kbuf = append(appendLen16(appendLen16(t.kbuf[:0], ns), ch), ver...) // blobKey
 		b := t.r.Get(t.bl, t.kbuf)
 		if b == nil {
 			continue // never written (LangGraph semantics): no value
 		}
+		from, parts := len(t.pieces), len(t.parts)
 		if err := t.value(ns, ch, ver, b, values); err != nil {
+			t.nextMemo = t.nextMemo[:0]
 			return nil, fmt.Errorf("thread %q checkpoint %s channel %q version %q: %w", thread, idString(cid), ch, ver, err)
 		}
+		if t.listing && len(t.parts) > parts { // gathered, not resolved the general way
+			t.remember(ns, ch, ver, from)
+		}
+	}
+	if t.listing {
+		t.turnMemo()
 	}
 	if writesErr != nil {
 		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), writesErr)
@@ -382,7 +417,7 @@ func (t *tupleReader) segment(k, v []byte) error {
 	}
 	p := seg.items
 	if take := w.n - w.covered; take < seg.count {
-		cut, err := itemsLen(p, take)
+		cut, err := t.cutItems(p, take)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
@@ -51,6 +52,27 @@ func BenchmarkR3(b *testing.B) {
 			if err != nil {
 				return err
 			}
+		}
+		return nil
+	})
+}
+
+// BenchmarkR4 is the bench's R4 on the same store: List of a thread's
+// checkpoints with the metadata filter {node: "tools"} (half of them),
+// drained, round-robin over the threads.
+func BenchmarkR4(b *testing.B) {
+	in := buildW1Input(100, 50, 200, 1024, 100)
+	filter := map[string]any{"node": "tools"}
+	benchReads(b, in, func(ctx context.Context, st *ckpt.Store, th []thread, n int) error {
+		items := 0
+		for _, err := range st.List(ctx, ckpt.ListOptions{ThreadID: th[n%len(th)].id, Namespace: ckpt.NS(""), Filter: filter}) {
+			if err != nil {
+				return err
+			}
+			items++
+		}
+		if items != in.S/2 {
+			return fmt.Errorf("R4 returned %d items, want %d", items, in.S/2)
 		}
 		return nil
 	})

@@ -150,9 +150,12 @@ func (v *BoltView) Get(p Path, key []byte) []byte {
 	if e.b == nil {
 		return nil
 	}
-	c, _ := e.cursor()
-	// What Bucket.Get does, on a reused cursor: Seek gives a nested
-	// bucket's key with a nil value.
+	c, shared := e.cursor()
+	if shared {
+		return e.get(key)
+	}
+	// What Bucket.Get does, on a cursor of its own (a walk holds the
+	// shared one): Seek gives a nested bucket's key with a nil value.
 	if k, val := c.Seek(key); bytes.Equal(k, key) {
 		return val
 	}
@@ -184,6 +187,7 @@ func (v *BoltView) scanCursor(p Path) (*bolt.Bucket, *bolt.Cursor, int) {
 		return e.b, c, -1
 	}
 	e.busy = true
+	e.at, e.atVal = nil, nil // the walk moves c
 	return e.b, c, e.index
 }
 

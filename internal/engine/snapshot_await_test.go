@@ -82,7 +82,12 @@ func TestAwaitNoReaderUnderSteadyReads(t *testing.T) {
 		mu.Unlock()
 		waitReads(10) // the readers were let in again
 	}
-	if idle != attempts {
-		t.Fatalf("AwaitNoReader returned with no read open in %d of %d attempts under steady reads, want all", idle, attempts)
+	// All but two: on a loaded machine (the race detector, other tests) a
+	// reader can be descheduled across every hold of an attempt's 100 ms,
+	// which then applies beside it as designed (seen: 1 attempt of 30 in 3
+	// of 30 runs at load 8). Releasing the lock while waiting reached zero
+	// in 4-22 of 30.
+	if idle < attempts-2 {
+		t.Fatalf("AwaitNoReader returned with no read open in %d of %d attempts under steady reads, want at least %d", idle, attempts, attempts-2)
 	}
 }
