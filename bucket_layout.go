@@ -4,7 +4,7 @@ package ckpt
 // other file asks it for keys and bucket paths, so the on-disk layout can be
 // read, reviewed and changed in one place.
 //
-// Layout (format version 3):
+// Layout (format version 5; the bucket and key layout has not changed since 2):
 //
 //	meta/                      "format" -> uint32 big-endian format version
 //	                           "wal-applied" -> uint64 big-endian: the last
@@ -48,14 +48,16 @@ package ckpt
 //
 // Format version 2 added ls/ and list-reference blobs. Format version 3
 // ends every record in cp/, md/, wr/, bl/ and ls/ with a CRC-32C checksum
-// (codec.go). Format version 4 writes new records with an XXH3 sum instead,
-// said by their version byte (codec.go, sumXXH3); its records of format 3
-// are read as they are, so a format 3 file needs only its marker moved,
-// and a build of format 3 refuses a format 4 file (ErrFormatVersion)
-// instead of reading its new records as unknown. A file of format 1 or 2
-// is read as is when opened read-only (its records have no checksums to
-// check); a read-write Open upgrades it in place to 4 (upgrade.go) before
-// it returns.
+// (record_sum.go). Format version 4 writes new records with an XXH3 sum
+// instead, said by their version byte (sumXXH3). Format version 5 writes
+// new records with a sum that covers the record's key too (sumKeyed), so
+// a changed key byte is not read as another record. Each format reads the
+// records of the ones before as they are, so a file of format 3 or 4 needs
+// only its marker moved; a build of an older format refuses a newer file
+// (ErrFormatVersion) instead of reading its new records as unknown. A file
+// of format 1 or 2 is read as is when opened read-only (its records have
+// no checksums to check); a read-write Open upgrades it in place to 5
+// (upgrade.go) before it returns.
 //
 // Beside the file, while a store is open, is its write-ahead log: the path
 // plus "-wal" (walSuffix), records described in internal/engine/wal.go. A clean Close
@@ -84,7 +86,7 @@ const walSuffix = "-wal"
 // with a newer version is ErrFormatVersion; older ones (down to
 // minFormatVersion) are read and upgraded in place.
 const (
-	formatVersion    uint32 = 4
+	formatVersion    uint32 = 5
 	minFormatVersion uint32 = 1
 )
 

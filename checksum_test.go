@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,14 +37,22 @@ func TestFlippedByteInFormat3ValueIsErrCorrupt(t *testing.T) {
 }
 
 // toFormat3 rewrites every record of every thread as format 3 wrote it (the
-// same version with the sumXXH3 bits clear, the same body, a CRC-32C) and
-// marks the file format 3.
-func toFormat3(t *testing.T, s *Store) {
+// same version with the sumXXH3 and sumKeyed bits clear, the same body, a
+// CRC-32C) and marks the file format 3.
+func toFormat3(t *testing.T, s *Store) { toFormat(t, s, 3) }
+
+// toFormat rewrites every record of the given threads (all when none) as
+// format 3 or 4 wrote it (format 4: the sumXXH3 bits set, an XXH3 sum of
+// the record alone) and marks the file with that format. Each record must
+// be one this build wrote (format 5).
+func toFormat(t testing.TB, s *Store, format uint32, only ...string) {
 	t.Helper()
 	err := s.write(context.Background(), func(w writer) error {
 		var threads []string
 		if err := w.Buckets(threadsRoot, nil, func(name []byte) error {
-			threads = append(threads, string(name))
+			if len(only) == 0 || slices.Contains(only, string(name)) {
+				threads = append(threads, string(name))
+			}
 			return nil
 		}); err != nil {
 			return err
@@ -53,12 +62,18 @@ func toFormat3(t *testing.T, s *Store) {
 				p := threadPath(th, sub)
 				var ks, vs [][]byte
 				if err := w.Scan(p, nil, nil, false, func(k, v []byte) error {
-					if len(v) <= sumLen || v[0]&sumXXH3 != sumXXH3 {
-						return fmt.Errorf("thread %q %s: record version %d is not format 4's", th, sub, v[0])
+					if len(v) <= sumLen || v[0]&(sumXXH3|sumKeyed) != sumXXH3|sumKeyed {
+						return fmt.Errorf("thread %q %s: record version %d is not format 5's", th, sub, v[0])
 					}
-					old := append([]byte{v[0] &^ sumXXH3}, v[1:len(v)-sumLen]...)
+					old := append([]byte{v[0] &^ (sumXXH3 | sumKeyed)}, v[1:len(v)-sumLen]...)
+					if format == 4 {
+						old[0] |= sumXXH3
+						old = binary.LittleEndian.AppendUint32(old, uint32(xxh3.Hash(old)))
+					} else {
+						old = binary.LittleEndian.AppendUint32(old, crc32.Checksum(old, castagnoli))
+					}
 					ks = append(ks, bytes.Clone(k))
-					vs = append(vs, binary.LittleEndian.AppendUint32(old, crc32.Checksum(old, castagnoli)))
+					vs = append(vs, old)
 					return nil
 				}); err != nil {
 					return err
@@ -70,15 +85,17 @@ func toFormat3(t *testing.T, s *Store) {
 				}
 			}
 		}
-		return w.Put(bucketPath{bucketMeta}, keyFormat, binary.BigEndian.AppendUint32(nil, 3))
+		return w.Put(bucketPath{bucketMeta}, keyFormat, binary.BigEndian.AppendUint32(nil, format))
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-// recordSums counts the records of every thread by the sum they carry.
-func recordSums(t *testing.T, s *Store) (crc, xxh int) {
+// recordSums counts the records of every thread by the sum they carry:
+// CRC-32C (format 3), XXH3 of the record (format 4), XXH3 of key and
+// record (format 5).
+func recordSums(t *testing.T, s *Store) (crc, xxh, keyed int) {
 	t.Helper()
 	err := s.view(context.Background(), func(r reader) error {
 		return r.Buckets(threadsRoot, nil, func(name []byte) error {
@@ -87,6 +104,8 @@ func recordSums(t *testing.T, s *Store) (crc, xxh int) {
 					switch {
 					case !isSealed(sub, v):
 						t.Fatalf("thread %q %s: a record without a checksum (version %d)", name, sub, v[0])
+					case v[0]&(sumXXH3|sumKeyed) == sumXXH3|sumKeyed:
+						keyed++
 					case v[0]&sumXXH3 == sumXXH3:
 						xxh++
 					default:
@@ -103,7 +122,7 @@ func recordSums(t *testing.T, s *Store) (crc, xxh int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return crc, xxh
+	return crc, xxh, keyed
 }
 
 func testFlippedByte(t *testing.T, format3 bool) {
@@ -189,8 +208,8 @@ func testFlippedByte(t *testing.T, format3 bool) {
 	}
 	defer s.Close()
 	// The records carry the sum the test is about.
-	if crc, xxh := recordSums(t, s); format3 && (xxh != 0 || crc == 0) || !format3 && (crc != 0 || xxh == 0) {
-		t.Fatalf("format3=%v: %d records with CRC-32C, %d with XXH3", format3, crc, xxh)
+	if crc, xxh, keyed := recordSums(t, s); format3 && (xxh+keyed != 0 || crc == 0) || !format3 && (crc+xxh != 0 || keyed == 0) {
+		t.Fatalf("format3=%v: %d records with CRC-32C, %d with XXH3, %d with the key in the sum", format3, crc, xxh, keyed)
 	}
 	for i := 0; i < len(values); i += 2 {
 		thread := values[i].thread
@@ -257,7 +276,7 @@ func testFlippedByte(t *testing.T, format3 bool) {
 	}
 }
 
-// TestVerifyListsRecordsWithoutChecksum: in a format-4 file a record of an
+// TestVerifyListsRecordsWithoutChecksum: in a format-5 file a record of an
 // old, unchecked version (a damaged version byte, or an older build's
 // write) is listed, as is a damaged list segment no version refers to.
 func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
@@ -275,9 +294,10 @@ func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
 		if err := w.Put(threadPath("t", bucketMetadata), key, old); err != nil {
 			return err
 		}
-		seg := encodeSegment(nil, "", nil, 1, true, []byte{0x01})
+		sk := segmentKey("", "orphan", 9, 0)
+		seg := encodeSegment(nil, "", sk, 1, true, []byte{0x01})
 		seg[len(seg)-1] ^= 0x40
-		return w.Put(threadPath("t", bucketSegments), segmentKey("", "orphan", 9, 0), seg)
+		return w.Put(threadPath("t", bucketSegments), sk, seg)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -287,7 +307,7 @@ func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Problem{
-		{Check: "metadata", Thread: "t", CheckpointID: ids[1], Detail: "metadata record: record has no checksum (record version 1 in a format 4 file)"},
+		{Check: "metadata", Thread: "t", CheckpointID: ids[1], Detail: "metadata record: record has no checksum (record version 1 in a format 5 file)"},
 		{Check: "value", Thread: "t", Detail: `channel "orphan" list segment (lineage 9, from item 0): ckpt: corrupt data: list segment record checksum mismatch`},
 	}
 	for _, w := range want {
@@ -303,57 +323,77 @@ func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
 
 // BenchmarkRecordChecksum measures what sealing and checking one record
 // costs (bench/RESULTS.md, "Checksums"): a W1 step writes a few records of
-// a few KB.
+// a few KB. sum=xxh3 is format 4's sum (the record alone), sum=xxh3+key
+// format 5's (key and record; the key a W1-shaped 40-byte blob key), side
+// by side in one process.
 func BenchmarkRecordChecksum(b *testing.B) {
-	for _, size := range []int{256, 4 << 10, 64 << 10} {
-		rec := bytes.Repeat([]byte{0xa5}, size)
-		rec[0] = blobRecordX // the sum this build writes
-		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {
-			b.SetBytes(int64(size))
-			buf := make([]byte, 0, size+sumLen)
-			for b.Loop() {
-				sealed := appendSum(append(buf[:0], rec...))
-				if _, err := checkSum("value", sealed); err != nil {
-					b.Fatal(err)
+	key := blobKey("", "messages", "01JABCDEFGHJKMNPQRSTVWXYZ0")
+	for _, size := range []int{64, 256, 4 << 10, 64 << 10} {
+		for _, v := range []struct {
+			name    string
+			version byte
+		}{{"xxh3", blobRecordX}, {"xxh3+key", blobRecordK}} {
+			rec := bytes.Repeat([]byte{0xa5}, size)
+			rec[0] = v.version
+			b.Run(fmt.Sprintf("bytes=%d/sum=%s", size, v.name), func(b *testing.B) {
+				b.SetBytes(int64(size))
+				buf := make([]byte, 0, size+sumLen)
+				for b.Loop() {
+					sealed := appendSum(key, append(buf[:0], rec...))
+					if _, err := checkSum("value", key, sealed); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
 // TestNoVersionFlipReadsUnchecked: for every record kind, no single flipped
 // bit of a checksummed version byte gives a version read without a check
-// (the versions before format 3), and each checksummed version reads with
-// the sum its sumXXH3 bits say.
+// (the versions before format 3), nor turns a record whose sum covers its
+// key (format 5) into one whose sum does not (format 3 or 4), and each
+// checksummed version reads with the sum its sumXXH3 and sumKeyed bits say.
 func TestNoVersionFlipReadsUnchecked(t *testing.T) {
 	kinds := []struct {
 		name      string
 		unchecked []byte
 		checked   []byte
 	}{
-		{"checkpoint", []byte{checkpointRecordV1}, []byte{checkpointRecordV2, checkpointRecordX}},
-		{"metadata", []byte{metadataRecordV1}, []byte{metadataRecordV2, metadataRecordX}},
-		{"write", []byte{writeRecordV1}, []byte{writeRecordV2, writeRecordV4, writeRecordX, writeRecordX4}},
-		{"blob", []byte{blobRecordV1, blobRecordV2}, []byte{blobRecordV3, blobRecordX}},
-		{"segment", []byte{segmentRecordV1}, []byte{segmentRecordV2, segmentRecordV4, segmentRecordX, segmentRecordX4}},
+		{"checkpoint", []byte{checkpointRecordV1}, []byte{checkpointRecordV2, checkpointRecordX, checkpointRecordK}},
+		{"metadata", []byte{metadataRecordV1}, []byte{metadataRecordV2, metadataRecordX, metadataRecordK}},
+		{"write", []byte{writeRecordV1}, []byte{writeRecordV2, writeRecordV4, writeRecordX, writeRecordX4, writeRecordK, writeRecordK4}},
+		{"blob", []byte{blobRecordV1, blobRecordV2}, []byte{blobRecordV3, blobRecordX, blobRecordK}},
+		{"segment", []byte{segmentRecordV1}, []byte{segmentRecordV2, segmentRecordV4, segmentRecordX, segmentRecordX4, segmentRecordK, segmentRecordK4}},
 	}
 	for _, k := range kinds {
 		for _, c := range k.checked {
 			for bit := range 8 {
-				if f := c ^ 1<<bit; bytes.IndexByte(k.unchecked, f) >= 0 {
+				f := c ^ 1<<bit
+				if bytes.IndexByte(k.unchecked, f) >= 0 {
 					t.Errorf("%s record version %#x: one flipped bit gives %#x, read without a checksum", k.name, c, f)
+				}
+				if c&sumKeyed == sumKeyed && bytes.IndexByte(k.checked, f) >= 0 {
+					t.Errorf("%s record version %#x: one flipped bit gives %#x, whose sum does not cover the key", k.name, c, f)
 				}
 			}
 		}
 	}
+	for _, v := range []byte{checkpointRecordK, writeRecordK4, blobRecordK, segmentRecordK} {
+		key := []byte("key")
+		rec := appendSum(key, []byte{v, 0x90})
+		if got, want := binary.LittleEndian.Uint32(rec[2:]), uint32(xxh3.HashSeed(key, xxh3.Hash(rec[:2]))); got != want {
+			t.Errorf("record version %#x: sum %08x, want XXH3 of the key seeded with XXH3 of the record, %08x", v, got, want)
+		}
+	}
 	for _, v := range []byte{checkpointRecordX, writeRecordX4, blobRecordX, segmentRecordX} {
-		rec := appendSum([]byte{v, 0x90})
+		rec := appendSum([]byte("key"), []byte{v, 0x90})
 		if got, want := binary.LittleEndian.Uint32(rec[2:]), uint32(xxh3.Hash(rec[:2])); got != want {
 			t.Errorf("record version %#x: sum %08x, want XXH3's %08x", v, got, want)
 		}
 	}
 	for _, v := range []byte{checkpointRecordV2, writeRecordV4, blobRecordV3} {
-		rec := appendSum([]byte{v, 0x90})
+		rec := appendSum([]byte("key"), []byte{v, 0x90})
 		if got, want := binary.LittleEndian.Uint32(rec[2:]), crc32.Checksum(rec[:2], castagnoli); got != want {
 			t.Errorf("record version %#x: sum %08x, want CRC-32C's %08x", v, got, want)
 		}

@@ -5,43 +5,12 @@ package ckpt
 // format: a reader that meets an unknown record version says so
 // (ErrFormatVersion) instead of guessing.
 //
-// Checksums. bbolt keeps none, so a flipped bit in a data page used to read
-// back as a wrong value with no error. Since format version 3 every record
-// (checkpoint, metadata, pending write, channel value, list segment) ends
-// with a 32-bit sum of all its bytes before it, the version byte included:
-// [version][body][sum little-endian]. Every read checks it and a mismatch is
-// ErrCorrupt; the caller names thread, checkpoint, channel and version. It
-// guards against damage, not against an attacker. 4 bytes a record is small
-// beside the ~40-byte keys.
-//
-// Which sum a record carries is said by its version byte (sumOf): format 3
-// wrote CRC-32C (Castagnoli), format 4 writes the low 32 bits of XXH3-64
-// (github.com/zeebo/xxh3), in the versions of format 3 with the two top bits
-// set (sumXXH3). Why the change: a read of R1 checks about 26 records, most
-// of them under 504 bytes, where Go's CRC-32C runs one dependent stream of
-// crc32q (3 cycles of latency per 8 bytes) instead of its three-way loop;
-// XXH3 hashes 30-700 bytes in about half the time and 4 KB in about a third
-// (amd64 AVX2/SSE2 and arm64 NEON assembly for the long inputs, plain Go
-// multiplies below 240 bytes). On R1 that took the checks from 4-8% of a
-// read's CPU to 1-2% (bench/RESULTS.md, "Checksums: XXH3"). Truncated to 32
-// bits, a random change goes unseen with probability 2^-32, as with a CRC;
-// what XXH3 gives up is the CRC's certainty for bursts of up to 32 bits
-// (caught with the same 2^-32 odds instead), not worth 3-5% of every read.
-// Records of format 3 keep their CRC-32C and are read as they are.
-//
-// The checksummed record versions are chosen so that no single flipped bit
-// of the version byte turns a checked record into an old, unchecked one
-// (blob records skip version 3, one bit from both 1 and 2; the XXH3
-// versions 0xc2 and 0xc4 are at least two bits from 1 and 2). Old versions
-// are still read, for files written before format 3 (read-only opens, and
-// the upgrade, which rewrites them: upgrade.go).
+// Checksums: record_sum.go.
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"reflect"
 	"sort"
 	"strconv"
@@ -50,76 +19,7 @@ import (
 	"github.com/ckpt-go/ckpt/saverkit"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
-	"github.com/zeebo/xxh3"
 )
-
-// Record versions, one per record kind. The V1 records (and blob and
-// segment records below format 3) carry no checksum.
-const (
-	checkpointRecordV1 byte = 1
-	metadataRecordV1   byte = 1
-	writeRecordV1      byte = 1
-	blobRecordV1       byte = 1
-
-	// Checksummed versions (format 3).
-	checkpointRecordV2 byte = 2
-	metadataRecordV2   byte = 2
-	writeRecordV2      byte = 2
-
-	// writeRecordV4 is a checksummed write record whose value is sealed
-	// (Options.Encryption, crypt.go). 4, not 3: see blobRecordV3.
-	writeRecordV4 byte = 4
-
-	// Format 4: the same records with an XXH3 sum (sumXXH3).
-	checkpointRecordX = checkpointRecordV2 | sumXXH3
-	metadataRecordX   = metadataRecordV2 | sumXXH3
-	writeRecordX      = writeRecordV2 | sumXXH3
-	writeRecordX4     = writeRecordV4 | sumXXH3
-)
-
-// sumXXH3, set in a record's version byte, says that the record's sum is
-// XXH3 (format 4), not CRC-32C (format 3). Both bits: a single flipped bit
-// of the version byte then gives a version no build writes
-// (ErrFormatVersion, never a record read unchecked), and the sum covers the
-// version byte, so one that still names a checked kind fails its check.
-const sumXXH3 byte = 0xc0
-
-// sumLen is the size of the sum that ends every checksummed record.
-const sumLen = 4
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// sumOf computes the sum that record b (its version byte first, without
-// its sum) carries: XXH3-64's low 32 bits or CRC-32C, by the version byte.
-func sumOf(b []byte) uint32 {
-	if len(b) > 0 && b[0]&sumXXH3 == sumXXH3 {
-		return uint32(xxh3.Hash(b))
-	}
-	return crc32.Checksum(b, castagnoli)
-}
-
-// isVersion reports whether version is the format-3 checksummed version v
-// or its format-4 twin (v|sumXXH3).
-func isVersion(version, v byte) bool { return version == v || version == v|sumXXH3 }
-
-// appendSum appends the sum of b (the whole record so far, its version
-// byte first).
-func appendSum(b []byte) []byte {
-	return binary.LittleEndian.AppendUint32(b, sumOf(b))
-}
-
-// checkSum verifies the checksum at the end of a checksummed record and
-// returns the record without it.
-func checkSum(kind string, b []byte) ([]byte, error) {
-	if len(b) < 1+sumLen {
-		return nil, fmt.Errorf("%w: %s record of %d bytes is too short for its checksum", ErrCorrupt, kind, len(b))
-	}
-	n := len(b) - sumLen
-	if want, got := binary.LittleEndian.Uint32(b[n:]), sumOf(b[:n]); want != got {
-		return nil, fmt.Errorf("%w: %s record checksum mismatch (stored %08x, computed %08x)", ErrCorrupt, kind, want, got)
-	}
-	return b[:n], nil
-}
 
 // Blob kinds: a channel named in newVersions without a value is stored as
 // "empty", so reading that version yields no value for the channel.
@@ -180,22 +80,23 @@ type pooledEncoder struct {
 
 // marshal encodes v deterministically, with prefix bytes in front. The
 // generic shapes take the fast path (fastenc.go); the bytes are the same.
-func marshal(prefix []byte, v any) ([]byte, error) { return marshalSealed(prefix, v, false) }
+func marshal(prefix []byte, v any) ([]byte, error) { return marshalSealed(prefix, nil, v, false) }
 
-// marshalRecord encodes a record: its version byte, v, and the checksum,
-// computed in the scratch buffer so sealing costs no extra allocation.
-func marshalRecord(version byte, v any) ([]byte, error) {
-	return marshalSealed([]byte{version}, v, true)
+// marshalRecord encodes a record stored under key: its version byte, v,
+// and the checksum, computed in the scratch buffer so sealing costs no
+// extra allocation.
+func marshalRecord(version byte, key []byte, v any) ([]byte, error) {
+	return marshalSealed([]byte{version}, key, v, true)
 }
 
-func marshalSealed(prefix []byte, v any, seal bool) ([]byte, error) {
+func marshalSealed(prefix, key []byte, v any, seal bool) ([]byte, error) {
 	pe := encPool.Get().(*pooledEncoder)
 	defer encPool.Put(pe)
 	pe.buf.Reset()
 	pe.buf.Write(prefix)
 	if b, ok := appendFast(pe.buf.Bytes(), v); ok {
 		if seal {
-			b = appendSum(b)
+			b = appendSum(key, b)
 		}
 		out := bytes.Clone(b)
 		// Keep the grown scratch space, in the same Buffer: a new one
@@ -210,7 +111,7 @@ func marshalSealed(prefix []byte, v any, seal bool) ([]byte, error) {
 	}
 	b := pe.buf.Bytes()
 	if seal {
-		b = appendSum(b)
+		b = appendSum(key, b)
 	}
 	return bytes.Clone(b), nil
 }
@@ -442,13 +343,15 @@ func (r *Raw) DecodeMsgpack(dec *msgpack.Decoder) error {
 	return nil
 }
 
-func encodeCheckpointRecord(rec *checkpointRecord) ([]byte, error) {
-	return marshalRecord(checkpointRecordX, rec)
+// encodeCheckpointRecord encodes a checkpoint record stored under key.
+func encodeCheckpointRecord(key []byte, rec *checkpointRecord) ([]byte, error) {
+	return marshalRecord(checkpointRecordK, key, rec)
 }
 
-func decodeCheckpointRecord(b []byte) (*checkpointRecord, error) {
+// decodeCheckpointRecord decodes checkpoint record b read under key.
+func decodeCheckpointRecord(key, b []byte) (*checkpointRecord, error) {
 	rec := new(checkpointRecord)
-	if err := decodeCheckpointRecordInto(rec, b); err != nil {
+	if err := decodeCheckpointRecordInto(rec, key, b); err != nil {
 		return nil, err
 	}
 	return rec, nil
@@ -456,8 +359,8 @@ func decodeCheckpointRecord(b []byte) (*checkpointRecord, error) {
 
 // decodeCheckpointRecordInto is decodeCheckpointRecord into rec, which it
 // overwrites (a reader of many records reuses one).
-func decodeCheckpointRecordInto(rec *checkpointRecord, b []byte) error {
-	body, err := recordBody("checkpoint", b, checkpointRecordV1, checkpointRecordV2)
+func decodeCheckpointRecordInto(rec *checkpointRecord, key, b []byte) error {
+	body, err := recordBody("checkpoint", key, b, checkpointRecordV1, checkpointRecordV2)
 	if err != nil {
 		return err
 	}
@@ -477,11 +380,12 @@ func decodeCheckpointBody(rec *checkpointRecord, body []byte, s string) error {
 	return nil
 }
 
-func encodeMetadata(m Metadata) ([]byte, error) {
+// encodeMetadata encodes a metadata record stored under key.
+func encodeMetadata(key []byte, m Metadata) ([]byte, error) {
 	if m == nil {
 		m = Metadata{}
 	}
-	b, err := marshalRecord(metadataRecordX, map[string]any(m))
+	b, err := marshalRecord(metadataRecordK, key, map[string]any(m))
 	if err != nil {
 		return nil, fmt.Errorf("%w: metadata%s: %v", ErrEncode, badPath(reflect.ValueOf(map[string]any(m))), err)
 	}
@@ -491,8 +395,9 @@ func encodeMetadata(m Metadata) ([]byte, error) {
 	return b, nil
 }
 
-func decodeMetadata(b []byte) (Metadata, error) {
-	body, err := recordBody("metadata", b, metadataRecordV1, metadataRecordV2)
+// decodeMetadata decodes metadata record b read under key.
+func decodeMetadata(key, b []byte) (Metadata, error) {
+	body, err := recordBody("metadata", key, b, metadataRecordV1, metadataRecordV2)
 	if err != nil {
 		return nil, err
 	}
@@ -516,9 +421,9 @@ func decodeMetadataBody(body []byte, s string) (Metadata, error) {
 // writes; with a keyring its value is sealed for that place.
 func encodeWriteRecord(kr *keyring, thread string, key []byte, rec *writeRecord) ([]byte, error) {
 	if kr == nil {
-		return marshalRecord(writeRecordX, rec)
+		return marshalRecord(writeRecordK, key, rec)
 	}
-	return marshalRecord(writeRecordX4, &sealedWriteRecord{
+	return marshalRecord(writeRecordK4, key, &sealedWriteRecord{
 		Channel: rec.Channel, TaskPath: rec.TaskPath,
 		Sealed: kr.appendSealed(nil, rec.Value, placeAAD(aadWrite, thread, key)),
 	})
@@ -527,7 +432,7 @@ func encodeWriteRecord(kr *keyring, thread string, key []byte, rec *writeRecord)
 // openWriteRecord decodes the pending write stored at key of thread's
 // writes, opening a sealed value.
 func openWriteRecord(kr *keyring, thread string, key, b []byte) (*writeRecord, error) {
-	rec, err := decodeWriteRecord(b)
+	rec, err := decodeWriteRecord(key, b)
 	if err != nil || rec.sealed == nil {
 		return rec, err
 	}
@@ -537,11 +442,11 @@ func openWriteRecord(kr *keyring, thread string, key, b []byte) (*writeRecord, e
 	return rec, nil
 }
 
-// decodeWriteRecord decodes a write record; of a sealed one it gives the
-// envelope (rec.sealed) and no value: openWriteRecord opens it.
-func decodeWriteRecord(b []byte) (*writeRecord, error) {
+// decodeWriteRecord decodes a write record read under key; of a sealed one
+// it gives the envelope (rec.sealed) and no value: openWriteRecord opens it.
+func decodeWriteRecord(key, b []byte) (*writeRecord, error) {
 	if len(b) > 0 && isVersion(b[0], writeRecordV4) {
-		body, err := checkSum("write", b)
+		body, err := checkSum("write", key, b)
 		if err != nil {
 			return nil, err
 		}
@@ -557,7 +462,7 @@ func decodeWriteRecord(b []byte) (*writeRecord, error) {
 		}
 		return &writeRecord{Channel: sr.Channel, TaskPath: sr.TaskPath, sealed: sr.Sealed}, nil
 	}
-	body, err := recordBody("write", b, writeRecordV1, writeRecordV2)
+	body, err := recordBody("write", key, b, writeRecordV1, writeRecordV2)
 	if err != nil {
 		return nil, err
 	}
@@ -576,32 +481,13 @@ func decodeWriteRecord(b []byte) (*writeRecord, error) {
 	return rec, nil
 }
 
-// encodeBlob stores an encoded value; a nil value with empty=true marks the
-// channel empty at that version.
-func encodeBlob(v Raw, empty bool) []byte {
+// encodeBlob encodes a value stored under key; a nil value with empty=true
+// marks the channel empty at that version.
+func encodeBlob(key []byte, v Raw, empty bool) []byte {
 	if empty {
-		return appendSum(append(make([]byte, 0, 2+sumLen), blobRecordX, blobEmpty))
+		return appendSum(key, append(make([]byte, 0, 2+sumLen), blobRecordK, blobEmpty))
 	}
 	b := make([]byte, 0, 2+len(v)+sumLen)
-	b = append(b, blobRecordX, blobValue)
-	return appendSum(append(b, v...))
-}
-
-// recordBody returns the body of a record of version old (no checksum) or
-// sealed or sealed|sumXXH3 (checksum checked and cut off).
-func recordBody(kind string, b []byte, old, sealed byte) ([]byte, error) {
-	if len(b) == 0 {
-		return nil, fmt.Errorf("%w: empty %s record", ErrCorrupt, kind)
-	}
-	switch b[0] {
-	case sealed, sealed | sumXXH3:
-		body, err := checkSum(kind, b)
-		if err != nil {
-			return nil, err
-		}
-		return body[1:], nil
-	case old:
-		return b[1:], nil
-	}
-	return nil, fmt.Errorf("%w: %s record version %d, this build reads %d, %d and %d", ErrFormatVersion, kind, b[0], old, sealed, sealed|sumXXH3)
+	b = append(b, blobRecordK, blobValue)
+	return appendSum(key, append(b, v...))
 }

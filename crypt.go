@@ -305,7 +305,7 @@ func sealedKeyOf(sub, k, v []byte) (uint32, bool, error) {
 	var env []byte
 	switch {
 	case bytes.Equal(sub, bucketBlobs):
-		_, body, err := blobKind(v)
+		_, body, err := blobKind(k, v)
 		if err != nil {
 			return 0, false, err
 		}
@@ -317,7 +317,7 @@ func sealedKeyOf(sub, k, v []byte) (uint32, bool, error) {
 		}
 		env = seg.items
 	default:
-		rec, err := decodeWriteRecord(v)
+		rec, err := decodeWriteRecord(k, v)
 		if err != nil {
 			return 0, false, err
 		}

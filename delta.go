@@ -56,6 +56,12 @@ const (
 	segmentRecordX  = segmentRecordV2 | sumXXH3
 	segmentRecordX4 = segmentRecordV4 | sumXXH3
 
+	// Format 5: the sum covers the record's key (sumKeyed); what this
+	// build writes.
+	blobRecordK     = blobRecordX | sumKeyed
+	segmentRecordK  = segmentRecordX | sumKeyed
+	segmentRecordK4 = segmentRecordX4 | sumKeyed
+
 	// defaultDeltaFold is K: deltas folded into one segment. Measured by
 	// BenchmarkDeltaFold (bench/RESULTS.md): K from 16 to 64 read a
 	// 2,000-item list alike and store the same bytes; smaller K reads
@@ -72,10 +78,11 @@ type listRef struct {
 	count   int
 }
 
-func encodeListRef(ref listRef) []byte {
-	b := append(make([]byte, 0, 2+2*binary.MaxVarintLen64+sumLen), blobRecordX, blobListRef)
+// encodeListRef encodes a list reference stored under key.
+func encodeListRef(key []byte, ref listRef) []byte {
+	b := append(make([]byte, 0, 2+2*binary.MaxVarintLen64+sumLen), blobRecordK, blobListRef)
 	b = binary.AppendUvarint(b, ref.lineage)
-	return appendSum(binary.AppendUvarint(b, uint64(ref.count)))
+	return appendSum(key, binary.AppendUvarint(b, uint64(ref.count)))
 }
 
 func decodeListRef(body []byte) (listRef, error) {
@@ -162,16 +169,16 @@ func encodeSegment(kr *keyring, thread string, key []byte, count int, folded boo
 	if folded {
 		flags = segmentFolded
 	}
-	version := segmentRecordX
+	version := segmentRecordK
 	if kr != nil {
-		version = segmentRecordX4
+		version = segmentRecordK4
 	}
 	b := append(make([]byte, 0, 2+binary.MaxVarintLen64+len(items)+sealOverhead+sumLen), version, flags)
 	b = binary.AppendUvarint(b, uint64(count))
 	if kr != nil {
-		return appendSum(kr.appendSealed(b, items, placeAAD(aadSegment, thread, key)))
+		return appendSum(key, kr.appendSealed(b, items, placeAAD(aadSegment, thread, key)))
 	}
-	return appendSum(append(b, items...))
+	return appendSum(key, append(b, items...))
 }
 
 func decodeSegment(k, v []byte) (segment, error) {
@@ -179,11 +186,11 @@ func decodeSegment(k, v []byte) (segment, error) {
 	var body []byte
 	var err error
 	if sealed {
-		if body, err = checkSum("list segment", v); err == nil {
+		if body, err = checkSum("list segment", k, v); err == nil {
 			body = body[1:]
 		}
 	} else {
-		body, err = recordBody("list segment", v, segmentRecordV1, segmentRecordV2)
+		body, err = recordBody("list segment", k, v, segmentRecordV1, segmentRecordV2)
 	}
 	if err != nil {
 		return segment{}, err
@@ -433,97 +440,6 @@ func relate(r reader, kr *keyring, thread, ns, channel, version string, stored [
 	return relAppend, ref, pos, nil
 }
 
-// blobKind splits a blob record of any version into kind and body,
-// checking the checksum of a format-3 record.
-func blobKind(b []byte) (kind byte, body []byte, err error) {
-	if len(b) > 0 && isVersion(b[0], blobRecordV3) {
-		if b, err = checkSum("value", b); err != nil {
-			return 0, nil, err
-		}
-		if len(b) >= 2 && (b[1] == blobValue || b[1] == blobEmpty || b[1] == blobListRef || b[1] == blobSealed) {
-			return b[1], b[2:], nil
-		}
-	}
-	if len(b) < 2 {
-		return 0, nil, fmt.Errorf("%w: short blob record", ErrCorrupt)
-	}
-	switch b[0] {
-	case blobRecordV3, blobRecordX:
-	case blobRecordV1:
-		if b[1] == blobValue || b[1] == blobEmpty {
-			return b[1], b[2:], nil
-		}
-	case blobRecordV2:
-		if b[1] == blobValue || b[1] == blobEmpty || b[1] == blobListRef {
-			return b[1], b[2:], nil
-		}
-	default:
-		return 0, nil, fmt.Errorf("%w: blob record version %d, this build reads 1, 2, %d and %d", ErrFormatVersion, b[0], blobRecordV3, blobRecordX)
-	}
-	return 0, nil, fmt.Errorf("%w: blob kind %d", ErrCorrupt, b[1])
-}
-
-// openBlob is blobKind that opens a sealed value: the kind it gives is never
-// blobSealed. version is the blob's, for the place the seal is bound to.
-func openBlob(kr *keyring, thread, ns, channel, version string, b []byte) (kind byte, body []byte, err error) {
-	if kind, body, err = blobKind(b); err != nil || kind != blobSealed {
-		return kind, body, err
-	}
-	body, err = kr.open(body, placeAAD(aadBlob, thread, blobKey(ns, channel, version)))
-	return blobValue, body, err
-}
-
-// encodeValueBlob is encodeBlob for a value, sealed when kr is set.
-func encodeValueBlob(kr *keyring, thread, ns, channel, version string, v Raw) []byte {
-	if kr == nil {
-		return encodeBlob(v, false)
-	}
-	b := make([]byte, 0, 2+len(v)+sealOverhead+sumLen)
-	b = append(b, blobRecordX, blobSealed)
-	return appendSum(kr.appendSealed(b, v, placeAAD(aadBlob, thread, blobKey(ns, channel, version))))
-}
-
-// checkBlobRecord checks that b is a blob record this build reads.
-func checkBlobRecord(b []byte) error {
-	kind, body, err := blobKind(b)
-	if err != nil {
-		return err
-	}
-	switch kind {
-	case blobListRef:
-		_, err = decodeListRef(body)
-	case blobValue:
-		if tooDeep(body) { // reads would refuse it (depth.go)
-			err = fmt.Errorf("%w: %v", ErrCorrupt, errTooDeep)
-		}
-	}
-	return err
-}
-
-// resolveBlob returns the value a blob record stands for (a copy), or
-// ok=false for an empty channel.
-func resolveBlob(r reader, kr *keyring, thread, ns, channel, version string, b []byte) (Raw, bool, error) {
-	kind, body, err := blobKind(b)
-	if err != nil {
-		return nil, false, err
-	}
-	switch kind {
-	case blobEmpty:
-		return nil, false, nil
-	case blobValue:
-		return Raw(bytes.Clone(body)), true, nil
-	case blobSealed:
-		_, v, err := openBlob(kr, thread, ns, channel, version, b)
-		return v, err == nil, err
-	}
-	ref, err := decodeListRef(body)
-	if err != nil {
-		return nil, false, err
-	}
-	v, err := lineage{thread: thread, ns: ns, channel: channel, id: ref.lineage, kr: kr}.read(r, ref.count)
-	return v, err == nil, err
-}
-
 // storeChannel writes channel's value at version, given the blob record of
 // the version it derives from (base, nil if none). A version names one value
 // for ever: when it is already stored, the same logical value is shared (not
@@ -546,7 +462,7 @@ func storeChannel(w writer, kr *keyring, thread, ns string, b blobWrite, baseVer
 	}
 	n, hdr, isList := listHeader(b.value)
 	if b.empty {
-		return w.Put(blPath, key, encodeBlob(nil, true))
+		return w.Put(blPath, key, encodeBlob(key, nil, true))
 	}
 	if !isList || foldK < 0 {
 		return w.Put(blPath, key, encodeValueBlob(kr, thread, ns, b.channel, b.version, b.value))
@@ -560,7 +476,7 @@ func storeChannel(w writer, kr *keyring, thread, ns string, b blobWrite, baseVer
 		if ref.lineage != 0 && (rel == relEqual || rel == relAppend) {
 			l := lineage{thread: thread, ns: ns, channel: b.channel, id: ref.lineage, kr: kr}
 			if rel == relEqual {
-				return w.Put(blPath, key, encodeListRef(listRef{lineage: ref.lineage, count: n}))
+				return w.Put(blPath, key, encodeListRef(key, listRef{lineage: ref.lineage, count: n}))
 			}
 			// relate's scan read the whole lineage when the base ends it
 			// (the usual append): its end is the base's count, no scan.
@@ -574,7 +490,7 @@ func storeChannel(w writer, kr *keyring, thread, ns string, b blobWrite, baseVer
 				if err := l.appendItems(w, ref.count, n-ref.count, b.value[hdr+prefix:], foldK, tail); err != nil {
 					return err
 				}
-				return w.Put(blPath, key, encodeListRef(listRef{lineage: ref.lineage, count: n}))
+				return w.Put(blPath, key, encodeListRef(key, listRef{lineage: ref.lineage, count: n}))
 			}
 			// A fork from an older version: fall through to a keyframe.
 		}
@@ -589,14 +505,14 @@ func storeChannel(w writer, kr *keyring, thread, ns string, b blobWrite, baseVer
 			return err
 		}
 	}
-	return w.Put(blPath, key, encodeListRef(listRef{lineage: id, count: n}))
+	return w.Put(blPath, key, encodeListRef(key, listRef{lineage: id, count: n}))
 }
 
 // sameContent reports whether the stored blob record holds the logical value
 // b would store: the same bytes, or the same list however it is stored
 // (whole, or as a reference into a lineage of segments), or both empty.
 func sameContent(r reader, kr *keyring, thread, ns string, b blobWrite, stored []byte) (bool, error) {
-	kind, _, err := blobKind(stored)
+	kind, _, err := blobKind(blobKey(ns, b.channel, b.version), stored)
 	if err != nil {
 		return false, err
 	}
@@ -619,7 +535,7 @@ func sweepLineages(w writer, thread string, budget int) (segments int, bytes int
 	}
 	live := map[lin]bool{}
 	if err := w.Scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) error {
-		kind, body, err := blobKind(v)
+		kind, body, err := blobKind(k, v)
 		if err != nil {
 			return err
 		}

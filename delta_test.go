@@ -362,7 +362,7 @@ func TestFormatOneFileIsReadAndUpgraded(t *testing.T) {
 		if err := tx.Bucket(bucketMeta).Put(keyFormat, []byte{0, 0, 0, 1}); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketThreads).Bucket([]byte("t")).Bucket(bucketBlobs).Put(blobKey("", "a", "1"), encodeBlob(list, false))
+		return tx.Bucket(bucketThreads).Bucket([]byte("t")).Bucket(bucketBlobs).Put(blobKey("", "a", "1"), encodeBlob(blobKey("", "a", "1"), list, false))
 	}); err != nil {
 		t.Fatal(err)
 	}

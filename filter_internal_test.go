@@ -27,11 +27,11 @@ func TestKitFilterShapesAreStoredMetadataShapes(t *testing.T) {
 		"time":   time.Unix(1700000000, 5).UTC(),
 		"raw":    Raw{0x2a},
 	}
-	b, err := encodeMetadata(md)
+	b, err := encodeMetadata(nil, md)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, err := decodeMetadata(b)
+	stored, err := decodeMetadata(nil, b)
 	if err != nil {
 		t.Fatal(err)
 	}

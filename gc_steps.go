@@ -194,7 +194,7 @@ func liveBlobs(r reader, thread, ns string, skip func(id [idLen]byte) bool) (map
 		if skip != nil && skip([idLen]byte(k[len(prefix):])) {
 			return nil
 		}
-		rec, err := decodeCheckpointRecord(v)
+		rec, err := decodeCheckpointRecord(k, v)
 		if err != nil {
 			return fmt.Errorf("checkpoint %s: %w", idString([idLen]byte(k[len(prefix):])), err)
 		}

@@ -49,7 +49,7 @@ func loadWrites(r reader, kr *keyring, thread string, cpKey []byte) ([]PendingWr
 		}
 		rec, err := openWriteRecord(kr, thread, k, v)
 		if errors.Is(err, ErrKey) && kr == nil {
-			rec, err = decodeWriteRecord(v) // listed, its value locked (crypt.go)
+			rec, err = decodeWriteRecord(k, v) // listed, its value locked (crypt.go)
 			if err == nil {
 				id, _ := envelopeKey(rec.sealed)
 				rec.Value = []byte(lockedRaw(id))

@@ -246,16 +246,16 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 		if err != nil {
 			return ir, err
 		}
-		if _, err := decodeCheckpointRecord(rec.Data); err != nil {
+		key := checkpointKey(ns, id)
+		if _, err := decodeCheckpointRecord(key, rec.Data); err != nil {
 			return ir, fmt.Errorf("checkpoint %s: %w", rec.ID, err)
 		}
-		if _, err := decodeMetadata(rec.Metadata); err != nil {
+		if _, err := decodeMetadata(key, rec.Metadata); err != nil {
 			return ir, fmt.Errorf("checkpoint %s: %w", rec.ID, err)
 		}
 		s.ids.observe(id)
-		key := checkpointKey(ns, id)
-		data, _ := sealRecord(bucketCheckpoints, rec.Data)
-		md, _ := sealRecord(bucketMetadata, rec.Metadata)
+		data := importedRecord(bucketCheckpoints, key, rec.Data)
+		md := importedRecord(bucketMetadata, key, rec.Metadata)
 		ir.puts = []kvPut{
 			{threadPath(thread, bucketCheckpoints), key, data},
 			{threadPath(thread, bucketMetadata), key, md},
@@ -268,11 +268,11 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 		if err := validChannel(ch, ver); err != nil {
 			return ir, err
 		}
-		if err := checkBlobRecord(rec.Data); err != nil {
+		key := blobKey(ns, ch, ver)
+		if err := checkBlobRecord(key, rec.Data); err != nil {
 			return ir, fmt.Errorf("channel %q version %q: %w", ch, ver, err)
 		}
-		data, _ := sealRecord(bucketBlobs, rec.Data)
-		ir.puts = []kvPut{{threadPath(thread, bucketBlobs), blobKey(ns, ch, ver), data}}
+		ir.puts = []kvPut{{threadPath(thread, bucketBlobs), key, importedRecord(bucketBlobs, key, rec.Data)}}
 		sum.Values++
 	case "write":
 		id, err := parseID("checkpoint id", rec.ID)
@@ -286,11 +286,11 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 		if rec.Idx == nil {
 			return ir, errors.New("write without idx")
 		}
-		if _, err := decodeWriteRecord(rec.Data); err != nil {
+		key := writeKey(ns, id, task, *rec.Idx)
+		if _, err := decodeWriteRecord(key, rec.Data); err != nil {
 			return ir, fmt.Errorf("write of task %q: %w", task, err)
 		}
-		data, _ := sealRecord(bucketWrites, rec.Data)
-		ir.puts = []kvPut{{threadPath(thread, bucketWrites), writeKey(ns, id, task, *rec.Idx), data}}
+		ir.puts = []kvPut{{threadPath(thread, bucketWrites), key, importedRecord(bucketWrites, key, rec.Data)}}
 		sum.Writes++
 	case "segment":
 		ch := string(rec.Channel)
@@ -308,8 +308,7 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 		if err != nil {
 			return ir, fmt.Errorf("list segment of channel %q: %w", ch, err)
 		}
-		data, _ := sealRecord(bucketSegments, rec.Data)
-		ir.puts = []kvPut{{threadPath(thread, bucketSegments), k, data}}
+		ir.puts = []kvPut{{threadPath(thread, bucketSegments), k, importedRecord(bucketSegments, k, rec.Data)}}
 		ir.lineage = *rec.Lineage
 		sum.Segments++
 	default:

@@ -111,7 +111,8 @@ func summariseThread(r reader, thread string) (ThreadInfo, error) {
 	if newest != nil {
 		id, ns, _ := parseOrderKey(newest)
 		info.NewestID = idString(id)
-		rec, err := decodeCheckpointRecord(r.Get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, id)))
+		key := checkpointKey(ns, id)
+		rec, err := decodeCheckpointRecord(key, r.Get(threadPath(thread, bucketCheckpoints), key))
 		if err != nil {
 			return info, fmt.Errorf("thread %q checkpoint %s: %w", thread, info.NewestID, err)
 		}
@@ -249,7 +250,7 @@ func sharingStats(r reader, kr *keyring, thread string, st *Stats) error {
 		if err != nil {
 			return fmt.Errorf("thread %q: %w", thread, err)
 		}
-		rec, err := decodeCheckpointRecord(v)
+		rec, err := decodeCheckpointRecord(k, v)
 		if err != nil {
 			return fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(id), err)
 		}
@@ -259,7 +260,7 @@ func sharingStats(r reader, kr *keyring, thread string, st *Stats) error {
 			if bytes.Equal(pk, prevKey) {
 				parent = prev
 			} else if raw := r.Get(cpPath, pk); raw != nil {
-				parent, _ = decodeCheckpointRecord(raw)
+				parent, _ = decodeCheckpointRecord(pk, raw)
 			}
 		}
 		for ch, ver := range rec.Versions {
@@ -269,7 +270,7 @@ func sharingStats(r reader, kr *keyring, thread string, st *Stats) error {
 			}
 			st.SharedRefs++
 			bk := blobKey(ns, ch, ver)
-			size, err := wholeSize(r, kr, thread, ns, ch, r.Get(blPath, bk))
+			size, err := wholeSize(r, kr, thread, ns, ch, bk, r.Get(blPath, bk))
 			if err != nil {
 				return fmt.Errorf("thread %q checkpoint %s channel %q: %w", thread, idString(id), ch, err)
 			}
@@ -280,9 +281,10 @@ func sharingStats(r reader, kr *keyring, thread string, st *Stats) error {
 	})
 }
 
-// wholeSize is the size of a blob record as if its value were stored whole.
-func wholeSize(r reader, kr *keyring, thread, ns, channel string, blob []byte) (int64, error) {
-	kind, body, err := blobKind(blob)
+// wholeSize is the size of a blob record, read under key, as if its value
+// were stored whole.
+func wholeSize(r reader, kr *keyring, thread, ns, channel string, key, blob []byte) (int64, error) {
+	kind, body, err := blobKind(key, blob)
 	if err != nil || kind != blobListRef {
 		return int64(len(blob)), err
 	}
@@ -302,14 +304,14 @@ func wholeSize(r reader, kr *keyring, thread, ns, channel string, blob []byte) (
 func deltaStats(r reader, kr *keyring, thread string, st *Stats) error {
 	// A failure ends the first walk; the segments are still counted.
 	err := r.Scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) error {
-		if kind, _, err := blobKind(v); err != nil || kind != blobListRef {
+		if kind, _, err := blobKind(k, v); err != nil || kind != blobListRef {
 			return err
 		}
 		ns, ch, _, err := parseBlobKey(k)
 		if err != nil {
 			return err
 		}
-		size, err := wholeSize(r, kr, thread, ns, ch, v)
+		size, err := wholeSize(r, kr, thread, ns, ch, k, v)
 		if err != nil {
 			return fmt.Errorf("thread %q channel %q: %w", thread, ch, err)
 		}

@@ -133,15 +133,16 @@ func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions
 		}
 		p.blobs = append(p.blobs, blobWrite{channel: ch, version: ver, value: raw})
 	}
+	key := checkpointKey(p.ns, p.id)
 	var err error
-	p.rec, err = encodeCheckpointRecord(&checkpointRecord{
+	p.rec, err = encodeCheckpointRecord(key, &checkpointRecord{
 		V: cp.V, TS: ts.UnixNano(), Parent: p.parent,
 		Versions: cp.ChannelVersions, VersionsSeen: cp.VersionsSeen,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: checkpoint versions: %v", ErrEncode, err)
 	}
-	if p.md, err = encodeMetadata(meta); err != nil {
+	if p.md, err = encodeMetadata(key, meta); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -209,7 +210,7 @@ func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, 
 			raw = w.Get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, [idLen]byte(base)))
 		}
 		if raw != nil {
-			r, err := decodeCheckpointRecord(raw)
+			r, err := decodeCheckpointRecord(checkpointKey(ns, [idLen]byte(base)), raw)
 			if err != nil {
 				return fmt.Errorf("parent %s: %w", idString([idLen]byte(base)), err)
 			}

@@ -129,7 +129,7 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 func reseal(kr *keyring, sub []byte, from, to string, k, v []byte, force bool) ([]byte, bool, error) {
 	switch {
 	case bytes.Equal(sub, bucketBlobs):
-		kind, body, err := blobKind(v)
+		kind, body, err := blobKind(k, v)
 		if err != nil || kind == blobEmpty || kind == blobListRef {
 			return nil, false, err
 		}
@@ -162,7 +162,7 @@ func reseal(kr *keyring, sub []byte, from, to string, k, v []byte, force bool) (
 		}
 		return encodeSegment(kr, to, k, seg.count, seg.folded, items), true, nil
 	case bytes.Equal(sub, bucketWrites):
-		rec, err := decodeWriteRecord(v)
+		rec, err := decodeWriteRecord(k, v)
 		if err != nil {
 			return nil, false, err
 		}

@@ -92,7 +92,7 @@ func planRuns(r reader, thread string, runs map[string]bool, needles [][]byte, l
 		if !hit {
 			return nil
 		}
-		md, err := decodeMetadata(v)
+		md, err := decodeMetadata(k, v)
 		if err != nil {
 			return err
 		}

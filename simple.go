@@ -108,7 +108,7 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 		encoded = append(encoded, enc{ch, raw})
 	}
 	sort.Slice(encoded, func(i, j int) bool { return encoded[i].ch < encoded[j].ch })
-	md, err := encodeMetadata(meta)
+	md, err := encodeMetadata(nil, meta) // summed again under its key below
 	if err != nil {
 		return "", err
 	}
@@ -138,11 +138,12 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 		}
 		var prev map[string]string
 		if parent != nil {
-			raw := w.Get(threadPath(threadID, bucketCheckpoints), checkpointKey("", [idLen]byte(parent)))
+			pk := checkpointKey("", [idLen]byte(parent))
+			raw := w.Get(threadPath(threadID, bucketCheckpoints), pk)
 			if raw == nil {
 				return fmt.Errorf("%w: parent checkpoint %s in thread %q (deleted or never written)", ErrNotFound, idString([idLen]byte(parent)), threadID)
 			}
-			rec, err := decodeCheckpointRecord(raw)
+			rec, err := decodeCheckpointRecord(pk, raw)
 			if err != nil {
 				return err
 			}
@@ -168,11 +169,12 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 			versions[e.ch] = ver
 			blobs = append(blobs, blobWrite{channel: e.ch, version: ver, value: e.raw})
 		}
-		rec, err := encodeCheckpointRecord(&checkpointRecord{TS: now.UnixNano(), Parent: parent, Versions: versions})
+		key := checkpointKey("", id)
+		rec, err := encodeCheckpointRecord(key, &checkpointRecord{TS: now.UnixNano(), Parent: parent, Versions: versions})
 		if err != nil {
 			return err
 		}
-		return s.putCheckpoint(w, threadID, "", id, rec, md, blobs, parent, nil)
+		return s.putCheckpoint(w, threadID, "", id, rec, sumUnder(key, md), blobs, parent, nil)
 	}, assign)
 	if err != nil {
 		return "", err
@@ -330,7 +332,7 @@ func (s *Store) Branches(ctx context.Context, threadID string) ([]*Snapshot, err
 		prefix := nsKey("")
 		if err := r.Scan(threadPath(threadID, bucketCheckpoints), prefix, nil, true, func(k, v []byte) error {
 			id := [idLen]byte(k[len(k)-idLen:])
-			rec, err := decodeCheckpointRecord(v)
+			rec, err := decodeCheckpointRecord(k, v)
 			if err != nil {
 				return fmt.Errorf("checkpoint %s: %w", idString(id), err)
 			}

@@ -196,7 +196,7 @@ func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tupl
 // returns its body (List's filter looks at it before the tuple is read).
 func (t *tupleReader) metadataBody(ns string, id [idLen]byte) ([]byte, error) {
 	t.key = append(appendLen16(t.key[:0], ns), id[:]...)
-	return recordBody("metadata", t.r.Get(t.md, t.key), metadataRecordV1, metadataRecordV2)
+	return recordBody("metadata", t.key, t.r.Get(t.md, t.key), metadataRecordV1, metadataRecordV2)
 }
 
 // load reads one checkpoint of the reader's thread; a nil id means the
@@ -226,7 +226,7 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, md Metadata) (*Tuple, err
 		return nil, fmt.Errorf("%w: checkpoint %s in thread %q namespace %q", ErrNotFound, idString(*id), thread, ns)
 	}
 	cid := [idLen]byte(t.key[len(t.key)-idLen:])
-	cpBody, err := recordBody("checkpoint", val, checkpointRecordV1, checkpointRecordV2)
+	cpBody, err := recordBody("checkpoint", t.key, val, checkpointRecordV1, checkpointRecordV2)
 	if err != nil {
 		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 	}
@@ -236,7 +236,7 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, md Metadata) (*Tuple, err
 		if mdRaw == nil {
 			return nil, fmt.Errorf("%w: checkpoint %s has no metadata", ErrCorrupt, idString(cid))
 		}
-		if mdBody, err = recordBody("metadata", mdRaw, metadataRecordV1, metadataRecordV2); err != nil {
+		if mdBody, err = recordBody("metadata", t.key, mdRaw, metadataRecordV1, metadataRecordV2); err != nil {
 			return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 		}
 	}
@@ -355,7 +355,7 @@ func peekParent(body []byte) (id [idLen]byte, ok bool) {
 // value gathers the pieces of one channel's value from its blob record b,
 // or resolves it the general way (a sealed value, anything that fails).
 func (t *tupleReader) value(ns, ch, ver string, b []byte, values map[string]any) error {
-	kind, body, err := blobKind(b)
+	kind, body, err := blobKind(t.kbuf, b)
 	if err == nil {
 		switch kind {
 		case blobEmpty:
@@ -460,7 +460,7 @@ func (t *tupleReader) gatherWrite(w *rawWrite) bool {
 	if len(rest) != 2+n+4 || len(w.v) == 0 || !isVersion(w.v[0], writeRecordV2) {
 		return false
 	}
-	body, err := checkSum("write", w.v)
+	body, err := checkSum("write", w.k, w.v)
 	if err != nil {
 		return false
 	}

@@ -1,10 +1,13 @@
 package ckpt
 
 // The in-place upgrade of a file written before format 3 (records without
-// checksums, codec.go). A read-write Open rewrites every record of every
-// thread with its checksum, then moves the format marker to 4. A file of
-// format 3 has every record checksummed already (CRC-32C, still read): its
-// upgrade to 4 only moves the marker.
+// checksums, record_sum.go). A read-write Open rewrites every record of
+// every thread with its checksum (format 5's, over key and record), then
+// moves the format marker to formatVersion. A file of format 3 or 4 has
+// every record checksummed already (CRC-32C or XXH3 of the record alone,
+// still read): its upgrade only moves the marker; its records keep their
+// sums, which do not cover their keys (rewriting every record of a large
+// file in Open was not worth it: what it writes from then on is keyed).
 //
 // Crash safety: the rewrite runs through the ordinary write path (the
 // write-ahead log in front of bbolt), in bounded steps, and sealing a record
@@ -14,7 +17,7 @@ package ckpt
 // finishes. Only the last step, once a full pass found nothing left to seal,
 // writes the marker, so a file marked 3 or more holds no unchecked record.
 // A file caught half-way is refused record by record by a build before
-// format 4 (ErrFormatVersion on the sealed ones): never a wrong value.
+// format 5 (ErrFormatVersion on the sealed ones): never a wrong value.
 
 import (
 	"bytes"
@@ -23,40 +26,50 @@ import (
 	"fmt"
 )
 
-// sealRecord returns record b of the thread sub-bucket sub with its
-// checksum: an old (unchecked) record is re-encoded in the checksummed
-// version of its kind, with the same body. changed is false when b needs
-// nothing (already sealed, or of a version this build does not know: reads
-// report those).
-func sealRecord(sub []byte, b []byte) (_ []byte, changed bool) {
+// sealRecord returns record b, stored under key in the thread sub-bucket
+// sub, with its checksum: an old (unchecked) record is re-encoded in the
+// checksummed version of its kind this build writes (its sum covering key),
+// with the same body. changed is false when b needs nothing (already
+// sealed, or of a version this build does not know: reads report those).
+func sealRecord(sub, key, b []byte) (_ []byte, changed bool) {
 	if len(b) == 0 {
 		return b, false
 	}
 	var sealed byte
 	switch {
 	case bytes.Equal(sub, bucketCheckpoints) && b[0] == checkpointRecordV1:
-		sealed = checkpointRecordX
+		sealed = checkpointRecordK
 	case bytes.Equal(sub, bucketMetadata) && b[0] == metadataRecordV1:
-		sealed = metadataRecordX
+		sealed = metadataRecordK
 	case bytes.Equal(sub, bucketWrites) && b[0] == writeRecordV1:
-		sealed = writeRecordX
+		sealed = writeRecordK
 	case bytes.Equal(sub, bucketBlobs) && (b[0] == blobRecordV1 || b[0] == blobRecordV2):
 		// The blob kinds and bodies are the same in every version.
-		sealed = blobRecordX
+		sealed = blobRecordK
 	case bytes.Equal(sub, bucketSegments) && b[0] == segmentRecordV1:
-		sealed = segmentRecordX
+		sealed = segmentRecordK
 	default:
 		return b, false
 	}
 	out := make([]byte, 0, len(b)+sumLen)
 	out = append(append(out, sealed), b[1:]...)
-	return appendSum(out), true
+	return appendSum(key, out), true
 }
 
 // isSealed reports whether record b of sub-bucket sub carries a checksum.
 func isSealed(sub []byte, b []byte) bool {
-	_, changed := sealRecord(sub, b)
+	_, changed := sealRecord(sub, nil, b)
 	return !changed
+}
+
+// importedRecord is record b, checked already and to be stored under key
+// in sub-bucket sub, as Import writes it: sealed if it had no sum, its sum
+// made to cover key if it had one of format 3 or 4 (keyedSum).
+func importedRecord(sub, key, b []byte) []byte {
+	if nb, changed := sealRecord(sub, key, b); changed {
+		return nb
+	}
+	return keyedSum(key, b)
 }
 
 // sealedSubBuckets are the thread sub-buckets whose values are records.
@@ -177,7 +190,7 @@ func upgradeStep(w writer, pos *upgradePos, budget, scan int) (done bool, err er
 					return errStop
 				}
 				looked++
-				if nv, changed := sealRecord(sub, v); changed {
+				if nv, changed := sealRecord(sub, k, v); changed {
 					puts = append(puts, put{p, bytes.Clone(k), nv})
 				}
 				return nil

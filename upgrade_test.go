@@ -150,19 +150,31 @@ func checkUpgraded(t *testing.T, path string) {
 	if err != nil || unsealed != 0 {
 		t.Fatalf("after upgrade %d records have no checksum (%v)", unsealed, err)
 	}
-	if crc, xxh := recordSums(t, s); crc != 0 || xxh == 0 {
-		t.Fatalf("after upgrade %d records with CRC-32C, %d with XXH3", crc, xxh)
+	if crc, xxh, keyed := recordSums(t, s); crc+xxh != 0 || keyed == 0 {
+		t.Fatalf("after upgrade %d records with CRC-32C, %d with XXH3, %d with the key in the sum", crc, xxh, keyed)
 	}
 }
 
 // TestFormat3FileIsUpgradedByItsMarker: a file of format 3 (every record
 // with a CRC-32C) reads as it is, read-only and read-write; a read-write
-// Open only moves its marker to 4 (its records keep their bytes and their
-// CRC), and what is written after carries XXH3.
+// Open only moves its marker to 5 (its records keep their bytes and their
+// CRC), and what is written after carries XXH3 over key and record.
 func TestFormat3FileIsUpgradedByItsMarker(t *testing.T) {
 	t.Parallel()
+	testUpgradedByMarker(t, 3)
+}
+
+// TestFormat4FileIsUpgradedByItsMarker is the same for a file of format 4
+// (every record with an XXH3 sum of the record alone): its records keep
+// their sums, which do not cover their keys.
+func TestFormat4FileIsUpgradedByItsMarker(t *testing.T) {
+	t.Parallel()
+	testUpgradedByMarker(t, 4)
+}
+
+func testUpgradedByMarker(t *testing.T, from uint32) {
 	ctx := context.Background()
-	path, want := format3File(t)
+	path, want := formatFile(t, from)
 	records := func(s *Store) map[string]string {
 		m := map[string]string{}
 		err := s.view(ctx, func(r reader) error {
@@ -198,8 +210,8 @@ func TestFormat3FileIsUpgradedByItsMarker(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if crc, xxh := recordSums(t, s); crc == 0 || xxh != 0 {
-			t.Fatalf("format %d: %d records with CRC-32C, %d with XXH3", format, crc, xxh)
+		if crc, xxh, keyed := recordSums(t, s); from == 3 && (crc == 0 || xxh != 0) || from == 4 && (crc != 0 || xxh == 0) || keyed != 0 {
+			t.Fatalf("format %d: %d records with CRC-32C, %d with XXH3, %d with the key in the sum", format, crc, xxh, keyed)
 		}
 		return records(s)
 	}
@@ -207,7 +219,7 @@ func TestFormat3FileIsUpgradedByItsMarker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := check(ro, 3)
+	before := check(ro, from)
 	if err := ro.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +229,7 @@ func TestFormat3FileIsUpgradedByItsMarker(t *testing.T) {
 	}
 	defer s.Close()
 	if after := check(s, formatVersion); !maps.Equal(after, before) {
-		t.Fatal("the upgrade from format 3 rewrote records")
+		t.Fatalf("the upgrade from format %d rewrote records", from)
 	}
 	cfg, err := s.Put(ctx, Config{ThreadID: "new"}, Checkpoint{ChannelValues: map[string]any{"x": "y"}, ChannelVersions: map[string]string{"x": "1"}}, nil, map[string]string{"x": "1"})
 	if err != nil {
@@ -226,8 +238,8 @@ func TestFormat3FileIsUpgradedByItsMarker(t *testing.T) {
 	if tp, err := s.GetTuple(ctx, cfg); err != nil || tp.Checkpoint.ChannelValues["x"] == nil {
 		t.Fatalf("read after the upgrade: %v", err)
 	}
-	if _, xxh := recordSums(t, s); xxh == 0 {
-		t.Fatal("a record written after the upgrade carries no XXH3")
+	if _, _, keyed := recordSums(t, s); keyed == 0 {
+		t.Fatal("a record written after the upgrade carries no sum over its key")
 	}
 }
 
@@ -307,15 +319,25 @@ func TestUpgradeKilledMidwayFinishesOnReopen(t *testing.T) {
 		killChild(t, path, at)
 		checkUpgraded(t, path)
 	}
-	path, want := format3File(t)
-	killChild(t, path, "marker")
+	for _, from := range []uint32{3, 4} {
+		path, want := formatFile(t, from)
+		killChild(t, path, "marker")
+		checkUpgradedByMarker(t, path, from, want)
+	}
+}
+
+// checkUpgradedByMarker checks the file at path, of format from before its
+// upgrade by marker: it reads back want, passes Verify, is of this build's
+// format and still holds the records of format from, as they were.
+func checkUpgradedByMarker(t *testing.T, path string, from uint32, want []string) {
+	t.Helper()
 	s, err := Open(path, Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	if got := storeState(t, s); !slices.Equal(got, want) {
-		t.Fatal("the format-3 file reads back other values after its killed upgrade")
+		t.Fatalf("the format-%d file reads back other values after its killed upgrade", from)
 	}
 	if rep, err := s.Verify(context.Background(), VerifyOptions{}); err != nil || !rep.OK() {
 		t.Fatalf("Verify: %v %v", rep.Problems, err)
@@ -329,23 +351,24 @@ func TestUpgradeKilledMidwayFinishesOnReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if crc, xxh := recordSums(t, s); crc == 0 || xxh != 0 {
-		t.Fatalf("after the upgrade from format 3: %d records with CRC-32C, %d with XXH3", crc, xxh)
+	if crc, xxh, keyed := recordSums(t, s); from == 3 && (crc == 0 || xxh != 0) || from == 4 && (crc != 0 || xxh == 0) || keyed != 0 {
+		t.Fatalf("after the upgrade from format %d: %d records with CRC-32C, %d with XXH3, %d with the key in the sum", from, crc, xxh, keyed)
 	}
 }
 
-// format3File writes a closed file of format 3 (fillForUpgrade's records
-// with CRC-32C sums) and returns its path and what it reads back.
-func format3File(t *testing.T) (string, []string) {
+// formatFile writes a closed file of format 3 or 4 (fillForUpgrade's
+// records with CRC-32C or XXH3 sums of the record alone) and returns its
+// path and what it reads back.
+func formatFile(t *testing.T, format uint32) (string, []string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "f3.ckpt")
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("f%d.ckpt", format))
 	s, err := Open(path, Options{Durability: NoSync})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fillForUpgrade(t, s)
 	want := storeState(t, s)
-	toFormat3(t, s)
+	toFormat(t, s, format)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -264,13 +264,13 @@ func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 			problem("checkpoint", "", nil, "key %x: %v", k, err)
 			return nil
 		}
-		rec, err := decodeCheckpointRecord(v)
+		rec, err := decodeCheckpointRecord(k, v)
 		if err != nil {
 			problem("checkpoint", ns, &id, "record does not decode: %v", err)
 		}
 		if md := r.Get(mdPath, k); md == nil {
 			problem("metadata", ns, &id, "checkpoint has no metadata record")
-		} else if _, err := decodeMetadata(md); err != nil {
+		} else if _, err := decodeMetadata(k, md); err != nil {
 			problem("metadata", ns, &id, "metadata does not decode: %v", err)
 		}
 		if !r.Has(threadPath(thread, bucketOrder), orderKey(id, ns)) {
@@ -337,7 +337,7 @@ func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 		}
 		rec, err := openWriteRecord(kr, thread, k, v)
 		if errors.Is(err, ErrKey) && kr == nil {
-			rec, err = decodeWriteRecord(v) // sealed: checked without opening
+			rec, err = decodeWriteRecord(k, v) // sealed: checked without opening
 		} else if err == nil {
 			_, err = Raw(rec.Value).Value()
 		}
