@@ -86,6 +86,11 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 	if err != nil {
 		return st, openError(path, err)
 	}
+	step := func(string) {}
+	if opts.tuning != nil && opts.tuning.recoverStep != nil {
+		step = opts.tuning.recoverStep
+	}
+	step("opened")
 	// Before anything commits: bbolt's first commit would overwrite the
 	// damaged page without a word.
 	damage, err := engine.RepairMeta(file)
@@ -93,7 +98,7 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 		_ = db.Close()
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
-	st, err = recoverLog(db, path)
+	st, err = recoverLog(db, path, step)
 	if damage != nil {
 		st.MetaRepaired, st.MetaDamage = true, damage.Error()
 	}
@@ -103,7 +108,7 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 	return st, err
 }
 
-func recoverLog(db *bolt.DB, path string) (RecoverStats, error) {
+func recoverLog(db *bolt.DB, path string, step func(string)) (RecoverStats, error) {
 	var st RecoverStats
 	var applied uint64
 	err := db.View(func(tx *bolt.Tx) error {
@@ -120,6 +125,7 @@ func recoverLog(db *bolt.DB, path string) (RecoverStats, error) {
 	if err != nil {
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
+	step("read")
 	logPath := path + walSuffix
 	sc, err := engine.ScanLog(logPath, applied)
 	if err != nil {
@@ -142,7 +148,10 @@ func recoverLog(db *bolt.DB, path string) (RecoverStats, error) {
 		for i := range sc.Groups {
 			groups[i] = &sc.Groups[i]
 		}
-		if err := db.Update(func(tx *bolt.Tx) error { return appliedMark.Replay(engine.NewBoltView(tx), groups) }); err != nil {
+		if err := db.Update(func(tx *bolt.Tx) error {
+			step("replay")
+			return appliedMark.Replay(engine.NewBoltView(tx), groups)
+		}); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: replay the valid records: %w", path, err)
 		}
 	}
