@@ -102,6 +102,11 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 	if damage != nil {
 		st.MetaRepaired, st.MetaDamage = true, damage.Error()
 	}
+	if engine.FromPanic(err) {
+		// bbolt's locks may be held: its Close could wait for them forever.
+		_ = engine.AbandonBolt(db, file)
+		return st, err
+	}
 	if cerr := db.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("ckpt: recover %s: %w", path, cerr)
 	}
@@ -111,7 +116,14 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 func recoverLog(db *bolt.DB, path string, step func(string)) (RecoverStats, error) {
 	var st RecoverStats
 	var applied uint64
-	err := db.View(func(tx *bolt.Tx) error {
+	// Through the engine's guarded begin and Guard, as Open reads: a
+	// damaged page or a file cut short under us is ErrCorrupt, not a
+	// fault that kills the process or a Begin that keeps bbolt's locks.
+	err := engine.GuardedView(db, "recover: read the store's mark", func(tx *bolt.Tx) error {
+		// A file cut short still opens; its missing pages would fault.
+		if fi, err := os.Stat(path); err == nil && fi.Size() < tx.Size() {
+			return fmt.Errorf("%w: the file is %d bytes but its pages reach %d bytes (truncated?)", ErrCorrupt, fi.Size(), tx.Size())
+		}
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			return fmt.Errorf("%w: not a ckpt store (no format marker)", ErrCorrupt)
@@ -148,7 +160,7 @@ func recoverLog(db *bolt.DB, path string, step func(string)) (RecoverStats, erro
 		for i := range sc.Groups {
 			groups[i] = &sc.Groups[i]
 		}
-		if err := db.Update(func(tx *bolt.Tx) error {
+		if err := engine.GuardedUpdate(db, "recover: replay the valid records", func(tx *bolt.Tx) error {
 			step("replay")
 			return appliedMark.Replay(engine.NewBoltView(tx), groups)
 		}); err != nil {
