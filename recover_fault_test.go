@@ -2,9 +2,11 @@ package ckpt
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -44,17 +46,39 @@ func recoverFixture(t *testing.T) (db, log []byte, applied, kept []string) {
 	return db, log, applied, logged[:4]
 }
 
-// placeFixture writes db and log as a store in a directory of its own.
+// placeFixture writes db and log (unless nil) as a store in a directory
+// of its own.
 func placeFixture(t *testing.T, db, log []byte) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "r.db")
 	if err := os.WriteFile(path, db, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if log == nil {
+		return path
+	}
 	if err := os.WriteFile(path+walSuffix, log, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// loadable returns which of ids a read-only Open of path loads (none if
+// it does not open).
+func loadable(t *testing.T, path string, ids []string) []string {
+	t.Helper()
+	s, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		return nil
+	}
+	defer s.Close()
+	var ok []string
+	for _, id := range ids {
+		if snap, err := s.Load(context.Background(), "t", id); err == nil && snap != nil {
+			ok = append(ok, id)
+		}
+	}
+	return ok
 }
 
 // recoverWithin runs RecoverLog, failing the test if it does not return
@@ -155,7 +179,7 @@ func TestRecoverLogOnAFileCutShort(t *testing.T) {
 // fails, the store file and the log are as they were.
 func TestRecoverLogOnADamagedPage(t *testing.T) {
 	t.Parallel()
-	db, log, _, _ := recoverFixture(t)
+	db, log, applied, kept := recoverFixture(t)
 	ps := int(os.Getpagesize())
 	var pages []int
 	for id := 2; (id+1)*ps <= len(db); id++ {
@@ -192,6 +216,8 @@ func TestRecoverLogOnADamagedPage(t *testing.T) {
 			for _, bit := range []byte{0x01, 0x80} {
 				bad := bytes.Clone(db)
 				bad[id*ps+off] ^= bit
+				// What the damaged file alone serves before recovery.
+				before := loadable(t, placeFixture(t, bad, nil), applied)
 				path := placeFixture(t, bad, log)
 				st, err := recoverWithin(t, path, Options{})
 				switch {
@@ -199,6 +225,14 @@ func TestRecoverLogOnADamagedPage(t *testing.T) {
 					recovered++
 					if !st.Damaged || st.KeptGroups != 4 {
 						t.Errorf("page %d byte %d bit %#x: RecoverLog = %+v", id, off, bit, st)
+					}
+					// No worse: what the file served still loads, and so
+					// do the kept groups, or it says why not.
+					after := loadable(t, path, append(slices.Clone(applied), kept...))
+					for _, cp := range before {
+						if !slices.Contains(after, cp) {
+							t.Errorf("page %d byte %d bit %#x: checkpoint %s loaded before RecoverLog, not after", id, off, bit, cp)
+						}
 					}
 				case errors.Is(err, ErrCorrupt):
 					failed++
