@@ -65,7 +65,11 @@ func (st RecoverStats) DroppedGroups() uint64 {
 // are lost; RecoverStats says how many groups. A damaged bbolt meta page
 // (a read-write Open refuses the file for it) is rewritten from the other
 // one first, accepting the step back to its transaction
-// (RecoverStats.MetaRepaired). The store must not be open
+// (RecoverStats.MetaRepaired). Before it writes the kept groups it
+// checks every page of the file, as Verify does: a damaged page, or a file
+// cut short, gives an error wrapping ErrCorrupt with nothing written (the
+// log stays in place), since writing over a damaged page can put
+// checkpoints the file still serves out of reach. The store must not be open
 // (RecoverLog takes its lock; opts.LockTimeout and opts.Bolt apply). A log
 // that is not damaged is left alone.
 func RecoverLog(path string, opts Options) (RecoverStats, error) {
@@ -160,7 +164,11 @@ func recoverLog(db *bolt.DB, path string, step func(string)) (RecoverStats, erro
 		for i := range sc.Groups {
 			groups[i] = &sc.Groups[i]
 		}
-		if err := engine.GuardedUpdate(db, "recover: replay the valid records", func(tx *bolt.Tx) error {
+		if err := checkBeforeReplay(db, path); err != nil {
+			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file or the log: `ckpt verify` lists the damage, "+
+				"and a backup of the file is the way out", path, err)
+		}
+		if err := engine.GuardedUpdate(db, "recover: write", func(tx *bolt.Tx) error {
 			step("replay")
 			return appliedMark.Replay(engine.NewBoltView(tx), groups)
 		}); err != nil {
@@ -176,4 +184,29 @@ func recoverLog(db *bolt.DB, path string, step func(string)) (RecoverStats, erro
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
 	return st, nil
+}
+
+// checkBeforeReplay checks every page of the store file, as Verify does,
+// before recovery writes to it. bbolt trusts the pages a write reads: a
+// damaged key (in order for the page check before a write, precheck.go,
+// which reads no key) is rewritten into a node whose order it breaks, and
+// checkpoints that still loaded from the damaged file are then out of
+// reach. A read-write Open would do the same, but recovery is the explicit
+// step where damage is looked for, and its cost (a read of the whole file)
+// is paid once.
+func checkBeforeReplay(db *bolt.DB, path string) error {
+	return engine.GuardedView(db, "recover: check the file", func(tx *bolt.Tx) error {
+		if err := engine.TouchAll(tx, path); err != nil { // faults become errors here, not in Check's goroutine
+			return err
+		}
+		var first error
+		engine.NewBoltView(tx).CheckPages(func(err error) bool {
+			first = err
+			return false
+		})
+		if first != nil {
+			return fmt.Errorf("%w: the store file is damaged: page check: %v", ErrCorrupt, first)
+		}
+		return nil
+	})
 }
