@@ -65,7 +65,11 @@ func (st RecoverStats) DroppedGroups() uint64 {
 // are lost; RecoverStats says how many groups. A damaged bbolt meta page
 // (a read-write Open refuses the file for it) is rewritten from the other
 // one first, accepting the step back to its transaction
-// (RecoverStats.MetaRepaired). The store must not be open
+// (RecoverStats.MetaRepaired). Before it writes the kept groups it
+// checks every page of the file, as Verify does: a damaged page, or a file
+// cut short, gives an error wrapping ErrCorrupt with nothing written (the
+// log stays in place), since writing over a damaged page can put
+// checkpoints the file still serves out of reach. The store must not be open
 // (RecoverLog takes its lock; opts.LockTimeout and opts.Bolt apply). A log
 // that is not damaged is left alone.
 func RecoverLog(path string, opts Options) (RecoverStats, error) {
@@ -86,6 +90,11 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 	if err != nil {
 		return st, openError(path, err)
 	}
+	step := func(string) {}
+	if opts.tuning != nil && opts.tuning.recoverStep != nil {
+		step = opts.tuning.recoverStep
+	}
+	step("opened")
 	// Before anything commits: bbolt's first commit would overwrite the
 	// damaged page without a word.
 	damage, err := engine.RepairMeta(file)
@@ -93,9 +102,14 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 		_ = db.Close()
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
-	st, err = recoverLog(db, path)
+	st, err = recoverLog(db, path, step)
 	if damage != nil {
 		st.MetaRepaired, st.MetaDamage = true, damage.Error()
+	}
+	if engine.FromPanic(err) {
+		// bbolt's locks may be held: its Close could wait for them forever.
+		_ = engine.AbandonBolt(db, file)
+		return st, err
 	}
 	if cerr := db.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("ckpt: recover %s: %w", path, cerr)
@@ -103,10 +117,17 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 	return st, err
 }
 
-func recoverLog(db *bolt.DB, path string) (RecoverStats, error) {
+func recoverLog(db *bolt.DB, path string, step func(string)) (RecoverStats, error) {
 	var st RecoverStats
 	var applied uint64
-	err := db.View(func(tx *bolt.Tx) error {
+	// Through the engine's guarded begin and Guard, as Open reads: a
+	// damaged page or a file cut short under us is ErrCorrupt, not a
+	// fault that kills the process or a Begin that keeps bbolt's locks.
+	err := engine.GuardedView(db, "recover: read the store's mark", func(tx *bolt.Tx) error {
+		// A file cut short still opens; its missing pages would fault.
+		if fi, err := os.Stat(path); err == nil && fi.Size() < tx.Size() {
+			return fmt.Errorf("%w: the file is %d bytes but its pages reach %d bytes (truncated?)", ErrCorrupt, fi.Size(), tx.Size())
+		}
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			return fmt.Errorf("%w: not a ckpt store (no format marker)", ErrCorrupt)
@@ -120,6 +141,7 @@ func recoverLog(db *bolt.DB, path string) (RecoverStats, error) {
 	if err != nil {
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
+	step("read")
 	logPath := path + walSuffix
 	sc, err := engine.ScanLog(logPath, applied)
 	if err != nil {
@@ -142,7 +164,14 @@ func recoverLog(db *bolt.DB, path string) (RecoverStats, error) {
 		for i := range sc.Groups {
 			groups[i] = &sc.Groups[i]
 		}
-		if err := db.Update(func(tx *bolt.Tx) error { return appliedMark.Replay(engine.NewBoltView(tx), groups) }); err != nil {
+		if err := checkBeforeReplay(db, path); err != nil {
+			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file or the log: `ckpt verify` lists the damage, "+
+				"and a backup of the file is the way out", path, err)
+		}
+		if err := engine.GuardedUpdate(db, "recover: write", func(tx *bolt.Tx) error {
+			step("replay")
+			return appliedMark.Replay(engine.NewBoltView(tx), groups)
+		}); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: replay the valid records: %w", path, err)
 		}
 	}
@@ -155,4 +184,29 @@ func recoverLog(db *bolt.DB, path string) (RecoverStats, error) {
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
 	return st, nil
+}
+
+// checkBeforeReplay checks every page of the store file, as Verify does,
+// before recovery writes to it. bbolt trusts the pages a write reads: a
+// damaged key (in order for the page check before a write, precheck.go,
+// which reads no key) is rewritten into a node whose order it breaks, and
+// checkpoints that still loaded from the damaged file are then out of
+// reach. A read-write Open would do the same, but recovery is the explicit
+// step where damage is looked for, and its cost (a read of the whole file)
+// is paid once.
+func checkBeforeReplay(db *bolt.DB, path string) error {
+	return engine.GuardedView(db, "recover: check the file", func(tx *bolt.Tx) error {
+		if err := engine.TouchAll(tx, path); err != nil { // faults become errors here, not in Check's goroutine
+			return err
+		}
+		var first error
+		engine.NewBoltView(tx).CheckPages(func(err error) bool {
+			first = err
+			return false
+		})
+		if first != nil {
+			return fmt.Errorf("%w: the store file is damaged: page check: %v", ErrCorrupt, first)
+		}
+		return nil
+	})
 }

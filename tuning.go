@@ -38,6 +38,10 @@ type tuning struct {
 	// into an absent destination (placeCopy): a filesystem without hard
 	// links, or a crash right after the link.
 	linkFile func(oldname, newname string) error
+	// recoverStep, if set, runs at each step of RecoverLog (recover.go:
+	// "opened", "read", and "replay" inside the write transaction, before
+	// the groups), where a test cuts the file short.
+	recoverStep func(step string)
 }
 
 // defaultTuning is what a store runs with unless a test says otherwise.

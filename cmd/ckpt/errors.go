@@ -15,6 +15,7 @@ func openDetail(path string, err error) string {
 	return strings.NewReplacer(
 		"ckpt: ", "",
 		"open "+path+": ", "",
+		"recover "+path+": ", "",
 		ckpt.ErrCorrupt.Error()[len("ckpt: "):]+": ", "",
 		path+" is not a readable ckpt/bbolt file: ", "",
 	).Replace(err.Error())

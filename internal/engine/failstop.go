@@ -152,6 +152,23 @@ func viewRead(db *bolt.DB, fn func(tx *bolt.Tx) error) error {
 	return fn(tx)
 }
 
+// GuardedView and GuardedUpdate are for code outside the engine that opens bbolt itself
+// (the root package's RecoverLog): a read transaction as Open's own
+// (viewRead), or a write transaction as Open's replay, each under Guard,
+// so that a damaged page or a file cut short gives an error wrapping
+// ErrCorrupt instead of killing the process. An error FromPanic reports
+// means bbolt's locks may be held (a panic in Begin(true) keeps its write
+// lock): give the handle up with AbandonBolt, as Open does, not DB.Close,
+// which could wait for them forever.
+func GuardedView(db *bolt.DB, what string, fn func(tx *bolt.Tx) error) error {
+	return Guard(what, func() error { return viewRead(db, fn) })
+}
+
+// GuardedUpdate: see GuardedView.
+func GuardedUpdate(db *bolt.DB, what string, fn func(tx *bolt.Tx) error) error {
+	return Guard(what, func() error { return db.Update(fn) })
+}
+
 // EndRead ends a read transaction that BeginRead began. On a stuck handle
 // it still rolls back (a faulted Begin gave bbolt's locks back), so the
 // handle's map lock is free for bbolt's Close, unless bbolt's locks could

@@ -6,9 +6,11 @@ package engine
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Mark names the key where bbolt records the last group of the log it
@@ -56,6 +58,13 @@ func (m Mark) Replay(w Writer, groups []*Group) error {
 	for _, g := range groups {
 		for i := range g.Muts {
 			if err := ReplayMut(&g.Muts[i], w); err != nil {
+				if errors.Is(err, berrors.ErrIncompatibleValue) {
+					// The group was made against this file's layout, which
+					// never puts a value and a bucket under one key: a
+					// value where it finds its bucket (or the reverse) is
+					// a damaged page (a flipped element flag).
+					return fmt.Errorf("%w: group %d: %w", ErrCorrupt, g.Gen, err)
+				}
 				return fmt.Errorf("group %d: %w", g.Gen, err)
 			}
 		}
