@@ -189,7 +189,7 @@ func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tupl
 	t := newTupleReader(r, kr)
 	defer t.release()
 	t.setThread(thread)
-	return t.load(ns, id, nil)
+	return t.load(ns, id, nil, nil)
 }
 
 // metadataBody reads the metadata record of checkpoint id, checked, and
@@ -200,8 +200,10 @@ func (t *tupleReader) metadataBody(ns string, id [idLen]byte) ([]byte, error) {
 }
 
 // load reads one checkpoint of the reader's thread; a nil id means the
-// newest of ns. md, if not nil, is its metadata, already read.
-func (t *tupleReader) load(ns string, id *[idLen]byte, md Metadata) (*Tuple, error) {
+// newest of ns. mdBody, if not nil, is its metadata record's body, read
+// and checked (List's filter looked at it), and md, if not nil, that
+// metadata decoded.
+func (t *tupleReader) load(ns string, id *[idLen]byte, mdBody []byte, md Metadata) (*Tuple, error) {
 	thread := t.thread
 	t.key = appendLen16(t.key[:0], ns)
 	var val []byte
@@ -225,13 +227,28 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, md Metadata) (*Tuple, err
 		}
 		return nil, fmt.Errorf("%w: checkpoint %s in thread %q namespace %q", ErrNotFound, idString(*id), thread, ns)
 	}
+	return t.read(ns, val, mdBody, md)
+}
+
+// loadRecord reads the checkpoint keyed key (of the reader's thread and
+// namespace ns) whose header record val the caller found, as load.
+func (t *tupleReader) loadRecord(ns string, key, val, mdBody []byte, md Metadata) (*Tuple, error) {
+	t.key = append(t.key[:0], key...)
+	return t.read(ns, val, mdBody, md)
+}
+
+// read reads the checkpoint at t.key, val its header record, as load.
+func (t *tupleReader) read(ns string, val, mdBody []byte, md Metadata) (*Tuple, error) {
+	thread := t.thread
+	if md != nil {
+		mdBody = nil // decoded, its strings its own
+	}
 	cid := [idLen]byte(t.key[len(t.key)-idLen:])
 	cpBody, err := recordBody("checkpoint", t.key, val, checkpointRecordV1, checkpointRecordV2)
 	if err != nil {
 		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 	}
-	var mdBody []byte
-	if md == nil {
+	if mdBody == nil && md == nil {
 		mdRaw := t.r.Get(t.md, t.key)
 		if mdRaw == nil {
 			return nil, fmt.Errorf("%w: checkpoint %s has no metadata", ErrCorrupt, idString(cid))
