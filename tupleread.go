@@ -69,6 +69,7 @@ type tupleReader struct {
 	memo, nextMemo []blobMemo
 	listing        bool
 	cut            itemEnds
+	lineages       []lineageMemo // the list segments the page read, by lineage
 
 	// Room for a W1-sized tuple's scratch in the reader's own allocation.
 	nameBuf   [48]byte
@@ -129,6 +130,7 @@ func (t *tupleReader) release() {
 		t.forgetMemo(&t.memo)
 		t.forgetMemo(&t.nextMemo)
 		t.cut = itemEnds{ends: t.cut.ends[:0]}
+		t.forgetLineages()
 	}
 	t.listing = false
 	t.key, t.kbuf, t.text, t.sbuf = t.key[:0], t.kbuf[:0], t.text[:0], t.sbuf[:0]
@@ -159,7 +161,8 @@ type segmentWalk struct {
 	channel string
 	n       int // items wanted
 	covered int
-	sealed  bool // met a sealed segment: the general path opens it
+	sealed  bool         // met a sealed segment: the general path opens it
+	memo    *lineageMemo // notes the segments the walk checks (a List page), or nil
 }
 
 // setThread points the reader at thread's buckets.
@@ -172,6 +175,7 @@ func (t *tupleReader) setThread(thread string) {
 	// what they cache), so the next thread may overwrite it.
 	t.thread, t.name = thread, append(t.name[:0], thread...)
 	t.memo = t.memo[:0] // blob keys are the thread's
+	t.forgetLineages()  // and so are segment keys
 	for i, sub := range [...][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments} {
 		t.paths[i] = [3][]byte{bucketThreads, t.name, sub}
 	}
@@ -406,12 +410,25 @@ func (t *tupleReader) value(ns, ch, ver string, b []byte, values map[string]any)
 func (t *tupleReader) listPieces(ns, ch string, ref listRef) bool {
 	from := len(t.pieces)
 	t.walk = segmentWalk{lineage: ref.lineage, channel: ch, n: ref.count}
+	if t.listing {
+		m := t.lineageMemoOf(ns, ch, ref.lineage)
+		if m.covered >= ref.count {
+			return t.recallPieces(m, ch, from)
+		}
+		m.segs, m.covered = m.segs[:0], 0
+		t.walk.memo = m
+	}
 	t.kbuf = binary.BigEndian.AppendUint64(appendLen16(appendLen16(t.kbuf[:0], ns), ch), ref.lineage) // segmentPrefix
 	err := t.r.Scan(t.ls, t.kbuf, nil, false, t.onSegment)
 	if err != nil || t.walk.sealed || t.walk.covered < t.walk.n {
+		if m := t.walk.memo; m != nil {
+			m.segs, m.covered = m.segs[:0], 0
+		}
+		t.walk.memo = nil
 		t.pieces = t.pieces[:from]
 		return false
 	}
+	t.walk.memo = nil
 	t.parts = append(t.parts, valuePart{channel: ch, n: ref.count, from: from, to: len(t.pieces)})
 	return true
 }
@@ -432,15 +449,25 @@ func (t *tupleReader) segment(k, v []byte) error {
 		w.sealed = true
 		return errStop
 	}
-	p := seg.items
-	if take := w.n - w.covered; take < seg.count {
-		cut, err := t.cutItems(p, take)
+	if w.memo != nil {
+		w.memo.segs = append(w.memo.segs, segmentRef{count: seg.count, items: seg.items})
+		w.memo.covered += seg.count
+	}
+	return t.take(seg.count, seg.items)
+}
+
+// take gathers the items of a segment holding count items, checked, that
+// starts where the walk has covered: as many as the walk still wants.
+func (t *tupleReader) take(count int, p []byte) error {
+	w := &t.walk
+	if want := w.n - w.covered; want < count {
+		cut, err := t.cutItems(p, want)
 		if err != nil {
 			return err
 		}
-		p, seg.count = p[:cut], take
+		p, count = p[:cut], want
 	}
-	w.covered += seg.count
+	w.covered += count
 	t.pieces = append(t.pieces, p)
 	return nil
 }
