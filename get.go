@@ -111,6 +111,10 @@ func (s *Store) List(ctx context.Context, opts ListOptions) iter.Seq2[*Tuple, er
 	}
 }
 
+// indexPath is the path of the global index, made once: a path passed to
+// the reader escapes, a literal would be an allocation a page.
+var indexPath = bucketPath{bucketIndex}
+
 // listPage reads up to want matching tuples below start (a key of the
 // bucket sel.walks); next is where the following page starts, nil at the
 // end.
@@ -120,7 +124,7 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 		tr := newTupleReader(r, s.keys)
 		defer tr.release()
 		tr.listing = true
-		path, prefix := bucketPath{bucketIndex}, []byte(nil)
+		path, prefix := indexPath, []byte(nil)
 		switch {
 		case sel.inNS():
 			tr.setThread(sel.thread)
