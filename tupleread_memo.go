@@ -153,10 +153,16 @@ func (t *tupleReader) lineageMemoOf(ns, ch string, lineage uint64) *lineageMemo 
 		}
 	}
 	var m *lineageMemo
-	if len(t.lineages) < maxLineageMemos {
+	switch {
+	case len(t.lineages) < min(cap(t.lineages), maxLineageMemos):
+		// Its room kept: segs, grown by an earlier read of the pooled
+		// reader, is not made again (appending a lineageMemo{} would drop it).
+		t.lineages = t.lineages[:len(t.lineages)+1]
+		m = &t.lineages[len(t.lineages)-1]
+	case len(t.lineages) < maxLineageMemos:
 		t.lineages = append(t.lineages, lineageMemo{})
 		m = &t.lineages[len(t.lineages)-1]
-	} else {
+	default:
 		copy(t.lineages, t.lineages[1:])
 		m = &t.lineages[len(t.lineages)-1]
 		m.segs = nil // its room went to its neighbour
