@@ -86,7 +86,7 @@ const walSuffix = "-wal"
 // with a newer version is ErrFormatVersion; older ones (down to
 // minFormatVersion) are read and upgraded in place.
 const (
-	formatVersion    uint32 = 5
+	formatVersion    uint32 = 6
 	minFormatVersion uint32 = 1
 )
 
