@@ -74,8 +74,10 @@ func toFormat(t testing.TB, s *Store, format uint32, only ...string) {
 					case 4:
 						old[0] |= sumXXH3
 						old = binary.LittleEndian.AppendUint32(old, uint32(xxh3.Hash(old)))
-					default:
+					case 3:
 						old = binary.LittleEndian.AppendUint32(old, crc32.Checksum(old, castagnoli))
+					default:
+						return fmt.Errorf("toFormat: format %d", format)
 					}
 					ks = append(ks, bytes.Clone(k))
 					vs = append(vs, old)
