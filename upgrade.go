@@ -2,12 +2,13 @@ package ckpt
 
 // The in-place upgrade of a file written before format 3 (records without
 // checksums, record_sum.go). A read-write Open rewrites every record of
-// every thread with its checksum (format 5's, over key and record), then
-// moves the format marker to formatVersion. A file of format 3 or 4 has
-// every record checksummed already (CRC-32C or XXH3 of the record alone,
-// still read): its upgrade only moves the marker; its records keep their
-// sums, which do not cover their keys (rewriting every record of a large
-// file in Open was not worth it: what it writes from then on is keyed).
+// every thread with its checksum (format 6's, over thread, key and
+// record), then moves the format marker to formatVersion. A file of format
+// 3, 4 or 5 has every record checksummed already (CRC-32C or XXH3 of the
+// record alone, or XXH3 over key and record, still read): its upgrade only
+// moves the marker; its records keep their sums, which do not cover their
+// keys or threads (rewriting every record of a large file in Open was not
+// worth it: what it writes from then on covers both).
 //
 // Crash safety: the rewrite runs through the ordinary write path (the
 // write-ahead log in front of bbolt), in bounded steps, and sealing a record
@@ -17,7 +18,7 @@ package ckpt
 // finishes. Only the last step, once a full pass found nothing left to seal,
 // writes the marker, so a file marked 3 or more holds no unchecked record.
 // A file caught half-way is refused record by record by a build before
-// format 5 (ErrFormatVersion on the sealed ones): never a wrong value.
+// format 6 (ErrFormatVersion on the sealed ones): never a wrong value.
 
 import (
 	"bytes"
