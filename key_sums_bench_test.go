@@ -2,6 +2,7 @@ package ckpt
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,6 +59,23 @@ func BenchmarkGetTupleSums(b *testing.B) {
 				if _, err := s.GetTuple(ctx, Config{ThreadID: thread}); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkThreadSeed is what a read or write pays once for the sums over
+// the thread (seedOf): XXH3 of the thread id, a short one (W1's) and a
+// UUID.
+func BenchmarkThreadSeed(b *testing.B) {
+	for _, id := range []string{"w1-thread-0042", "3f2a9c4e-8b1d-4e7a-9c3f-2d5e6a7b8c9d"} {
+		b.Run(fmt.Sprintf("len=%d", len(id)), func(b *testing.B) {
+			var x threadSeed
+			for b.Loop() {
+				x ^= seedOf(id)
+			}
+			if x == 1 {
+				b.Log(x)
 			}
 		})
 	}
