@@ -382,8 +382,28 @@ func parallelWriters(b *testing.B, body func(s *ckpt.Store, newThread func() str
 			newThread := func() string { return "t" + strconv.FormatInt(next.Add(1), 10) }
 			b.SetParallelism(8) // 16 goroutines on 2 cores
 			b.ReportAllocs()
+			m0, cpu0 := s.Metrics(), processCPU()
 			b.RunParallel(func(pb *testing.PB) { body(s, newThread, pb) })
+			if cpu := processCPU() - cpu0; cpu > 0 {
+				b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
+			}
+			reportGroups(b, m0, s.Metrics())
 		})
+	}
+}
+
+// reportGroups reports how the writes of a concurrent benchmark were
+// grouped: writes per group and per log fsync, and the share of the run
+// the log's fsyncs took (fsync-busy; near 1, the disk is the bound).
+// These move with the commit pipeline, not with the machine's noise.
+func reportGroups(b *testing.B, m0, m1 ckpt.Metrics) {
+	writes := float64(m1.GroupWrites - m0.GroupWrites)
+	if g := m1.Groups - m0.Groups; g > 0 {
+		b.ReportMetric(writes/float64(g), "writes/group")
+	}
+	if n := m1.Fsyncs - m0.Fsyncs; n > 0 {
+		b.ReportMetric(writes/float64(n), "writes/fsync")
+		b.ReportMetric(float64(m1.FsyncLatency.Sum-m0.FsyncLatency.Sum)/float64(b.Elapsed()), "fsync-busy")
 	}
 }
 
