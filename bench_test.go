@@ -78,7 +78,7 @@ func BenchmarkPut(b *testing.B) {
 		b.Run(m.name, func(b *testing.B) {
 			s, _ := openTemp(b, m.opts)
 			parent := ""
-			var lat stepLatencies
+			lat := startLatencies()
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				cp, meta, nv, _ := benchStep(i, msgs)
@@ -105,7 +105,7 @@ func BenchmarkPutWrites(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var lat stepLatencies
+			lat := startLatencies()
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				// a new task each time, so no write is skipped as a duplicate
@@ -126,7 +126,7 @@ func BenchmarkPutFull(b *testing.B) {
 		b.Run(m.name, func(b *testing.B) {
 			s, _ := openTemp(b, m.opts)
 			parent := ""
-			var lat stepLatencies
+			lat := startLatencies()
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				cp, meta, nv, writes := benchStep(i, msgs)
@@ -148,16 +148,26 @@ func BenchmarkPutFull(b *testing.B) {
 // benchmark and reports its median (p50-µs): on a shared machine a few
 // calls stalled by other processes for milliseconds move ns/op by 20-50%
 // between runs, while the median call shows what the code costs.
-type stepLatencies []time.Duration
+// It reports the process's CPU per call too (cpu-µs/op: the commit
+// loop, the syncer, the applier, the GC and the hand-offs between them).
+type stepLatencies struct {
+	d    []time.Duration
+	cpu0 time.Duration
+}
 
-func (l *stepLatencies) add(t0 time.Time) { *l = append(*l, time.Since(t0)) }
+func startLatencies() *stepLatencies { return &stepLatencies{cpu0: processCPU()} }
 
-func (l stepLatencies) report(b *testing.B) {
-	if len(l) == 0 {
+func (l *stepLatencies) add(t0 time.Time) { l.d = append(l.d, time.Since(t0)) }
+
+func (l *stepLatencies) report(b *testing.B) {
+	if len(l.d) == 0 {
 		return
 	}
-	slices.Sort(l)
-	b.ReportMetric(float64(l[len(l)/2].Nanoseconds())/1e3, "p50-µs")
+	if cpu := processCPU() - l.cpu0; cpu > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/float64(len(l.d)), "cpu-µs/op")
+	}
+	slices.Sort(l.d)
+	b.ReportMetric(float64(l.d[len(l.d)/2].Nanoseconds())/1e3, "p50-µs")
 }
 
 // filledStore returns a store with one thread of n W1-shaped steps (each
