@@ -56,11 +56,8 @@ type walState struct {
 	written  uint64 // last group written to the log (>= gen)
 	durable  uint64 // the log is fsync'd up to this group
 	syncing  bool   // the syncer is at work
-	// lone: no op was queued during the last fsync, so the commit loop
-	// fsyncs the log itself (syncHere) instead of through the syncer.
-	lone    bool
-	syncReq chan uint64
-	syncRes chan syncResult
+	syncReq  chan uint64
+	syncRes  chan syncResult
 
 	mutsHint int // the last group's change count
 	// The group's writer and the views beneath it, re-aimed for every
@@ -150,7 +147,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 	if err != nil {
 		return err
 	}
-	w := &walState{log: log, shared: NewTree(), unsynced: NewTree(), gen: applied, written: applied, durable: applied, lone: true,
+	w := &walState{log: log, shared: NewTree(), unsynced: NewTree(), gen: applied, written: applied, durable: applied,
 		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1), snaps: NewSnapshots(mark)}
 	w.ap = NewApplier(ApplierConfig{FS: &e.fs, DBMu: &e.dbMu, DB: &e.db, Snaps: w.snaps,
 		Mark: mark, Commit: e.commitBolt, OnApplied: e.obs.Applied}, applied)
@@ -197,13 +194,18 @@ func (w *walState) syncer() {
 // requestSync asks the syncer to make every written record durable, unless
 // it is already at work or nothing waits for it.
 func (w *walState) requestSync() {
-	// Any flight may be the one that waits (waitsForSync): a NoSync group
-	// (want 0) can follow a Sync group whose fsync is still to come.
-	if w.syncing || !w.waitsForSync() {
+	if w.syncing {
 		return
 	}
-	w.syncing = true
-	w.syncReq <- w.written
+	// Any flight may be the one that waits: a NoSync group (want 0) can
+	// follow a Sync group whose fsync is still to come.
+	for _, f := range w.flights {
+		if f.want > w.durable {
+			w.syncing = true
+			w.syncReq <- w.written
+			return
+		}
+	}
 }
 
 // logGroup applies ops to a scratch overlay on top of the groups in
@@ -295,43 +297,7 @@ func (e *Engine) logGroup(ops []*Op) {
 	}
 	w.flights = append(w.flights, f)
 	e.finishFlights()
-	if !e.syncHere() {
-		w.requestSync()
-	}
-}
-
-// syncHere fsyncs the log in the commit loop itself, when the group just
-// logged waits for an fsync, the syncer is idle, nothing is queued, and
-// nothing was queued during the last fsync either: a lone writer, which
-// waits for this fsync and has nothing else to send meanwhile. The syncer
-// would cost it two goroutine hand-offs a commit (loop to syncer, and back
-// after the fsync: 12 µs of a 135 µs commit here), and the loop has no
-// next group to build during the fsync. An op queued during this fsync
-// (a second writer) hands the next fsyncs back to the syncer, so the loop
-// builds groups while the disk works; at worst that op waited for this
-// fsync before its group was built. It reports whether it synced; the
-// outcome goes through synced as the syncer's does.
-func (e *Engine) syncHere() bool {
-	w := e.wal
-	if !w.lone || w.syncing || len(e.queue) > 0 || !w.waitsForSync() {
-		return false
-	}
-	res := syncResult{w.written, w.log.Sync()}
-	// Looked at before the acknowledgements, which let the lone writer
-	// queue its next op.
-	w.lone = len(e.queue) == 0
-	e.synced(res)
-	return true
-}
-
-// waitsForSync tells whether a group in flight waits for an fsync.
-func (w *walState) waitsForSync() bool {
-	for _, f := range w.flights {
-		if f.want > w.durable {
-			return true
-		}
-	}
-	return false
+	w.requestSync()
 }
 
 // finishFlights merges and acknowledges, in order, the groups in flight
@@ -428,11 +394,8 @@ func (e *Engine) synced(res syncResult) {
 		return
 	}
 	w.durable = max(w.durable, res.gen)
-	// The next fsync starts before this one's groups are merged and
-	// acknowledged: the records logged while the disk worked wait for the
-	// disk, not for the merge and the wakeups of every caller.
-	w.requestSync()
 	e.finishFlights()
+	w.requestSync()
 }
 
 // drainFlights waits until no group is in flight.

@@ -107,9 +107,6 @@ func TestGroupsInARowReadEachOther(t *testing.T) {
 	// waits behind it, 4 (Sync) reads 3 and waits too.
 	gs := [][]*Op{group(1, true), group(2, false), group(3, true), group(4, false)}
 	if err := do(e, &Op{Solo: func() error {
-		// Through the syncer, as with many writers: the loop that fsyncs a
-		// lone writer's group itself (syncHere) leaves nothing in flight.
-		e.wal.lone = false
 		e.commitGroup(gs[0])
 		if len(e.wal.flights) != 0 || e.wal.unsynced.Len() != 0 {
 			return errors.New("group 1 did not finish at once")
@@ -133,7 +130,6 @@ func TestGroupsInARowReadEachOther(t *testing.T) {
 	armed.Store(true)
 	g5, g6 := group(5, false), group(6, true)
 	if err := do(e, &Op{Solo: func() error {
-		e.wal.lone = false
 		e.commitGroup(g5)
 		e.commitGroup(g6)
 		return nil

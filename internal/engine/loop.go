@@ -92,9 +92,6 @@ func (e *Engine) run() {
 			e.pruneApplied()
 			continue
 		case res := <-synced:
-			// A lone writer: nothing was logged or queued while the syncer
-			// worked (syncHere).
-			e.wal.lone = e.wal.written == res.gen && len(e.queue) == 0
 			e.synced(res)
 			continue
 		}
