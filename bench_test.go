@@ -403,8 +403,9 @@ func parallelWriters(b *testing.B, body func(s *ckpt.Store, newThread func() str
 }
 
 // reportGroups reports how the writes of a concurrent benchmark were
-// grouped: writes per group and per log fsync, and the share of the run
-// the log's fsyncs took (fsync-busy; near 1, the disk is the bound).
+// grouped: writes per group and per log fsync, the share of the run the
+// log's fsyncs took (fsync-busy; near 1, the disk is the bound) and their
+// mean latency, and the bytes written per write.
 // These move with the commit pipeline, not with the machine's noise.
 func reportGroups(b *testing.B, m0, m1 ckpt.Metrics) {
 	writes := float64(m1.GroupWrites - m0.GroupWrites)
@@ -414,6 +415,14 @@ func reportGroups(b *testing.B, m0, m1 ckpt.Metrics) {
 	if n := m1.Fsyncs - m0.Fsyncs; n > 0 {
 		b.ReportMetric(writes/float64(n), "writes/fsync")
 		b.ReportMetric(float64(m1.FsyncLatency.Sum-m0.FsyncLatency.Sum)/float64(b.Elapsed()), "fsync-busy")
+		b.ReportMetric(float64((m1.FsyncLatency.Sum-m0.FsyncLatency.Sum).Microseconds())/float64(n), "fsync-µs")
+	}
+	// What the disk is asked to write per call: the log's records and the
+	// applier's bbolt pages (the pages a batch touches, written again by
+	// each batch that touches them).
+	if writes > 0 {
+		b.ReportMetric(float64(m1.LogBytes-m0.LogBytes)/writes, "log-B/write")
+		b.ReportMetric(float64(m1.BoltBytes-m0.BoltBytes)/writes, "bolt-B/write")
 	}
 }
 
