@@ -240,13 +240,22 @@ func (c *pageCheck) read(id uint64, want uint16, what string) (flags, count uint
 	flags = binary.LittleEndian.Uint16(buf[8:])
 	count = binary.LittleEndian.Uint16(buf[10:])
 	overflow = uint64(binary.LittleEndian.Uint32(buf[12:]))
-	if flags&want == 0 || flags&^want != 0 {
+	if !oneTypeOf(flags, want) {
 		return 0, 0, 0, nil, bad("unexpected type %#x", flags)
 	}
 	if id+overflow >= c.hwm {
 		return 0, 0, 0, nil, bad("overflow %d reaches past the file's last page %d", overflow, c.hwm-1)
 	}
 	return flags, count, overflow, buf, nil
+}
+
+// oneTypeOf tells whether flags is exactly one of the page types in want.
+// bbolt tests a page's type by equality (Page.IsBranchPage: flags ==
+// branch): a page typed branch and leaf at once (one flipped bit) is
+// neither, and bbolt panics on it in a read or, in a write, reads it as a
+// branch (node.read), so its leaf elements name garbage children.
+func oneTypeOf(flags, want uint16) bool {
+	return flags != 0 && flags&^want == 0 && flags&(flags-1) == 0
 }
 
 // extend makes buf hold the first n bytes of page id, whose extent (with
