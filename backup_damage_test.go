@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // swapLeafKeys swaps the first and the last key of a leaf page of db (a
@@ -18,6 +20,28 @@ import (
 func swapLeafKeys(t *testing.T, db []byte) int {
 	t.Helper()
 	ps := int(binary.LittleEndian.Uint32(db[16+8:]))
+	// Only a page in the tree: a free page keeps its old contents, and
+	// nothing reads it.
+	path := filepath.Join(t.TempDir(), "pages.db")
+	if err := os.WriteFile(path, db, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{}) // read-write: a read-only handle loads no freelist
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := map[int]bool{}
+	err = bdb.View(func(tx *bolt.Tx) error {
+		for id := 2; (id+1)*ps <= len(db); id++ {
+			if info, err := tx.Page(id); err != nil || info == nil || info.Type != "leaf" {
+				free[id] = true
+			}
+		}
+		return nil
+	})
+	if err := errors.Join(err, bdb.Close()); err != nil {
+		t.Fatal(err)
+	}
 	key := func(pg []byte, i int) []byte {
 		e := pg[16+i*16:]
 		pos, ksize := int(binary.LittleEndian.Uint32(e[4:])), int(binary.LittleEndian.Uint32(e[8:]))
@@ -26,7 +50,7 @@ func swapLeafKeys(t *testing.T, db []byte) int {
 	for id := len(db)/ps - 1; id >= 2; id-- {
 		pg := db[id*ps : (id+1)*ps]
 		count := int(binary.LittleEndian.Uint16(pg[10:]))
-		if binary.LittleEndian.Uint16(pg[8:]) != 0x02 || count < 2 || binary.LittleEndian.Uint64(pg) != uint64(id) {
+		if free[id] || binary.LittleEndian.Uint16(pg[8:]) != 0x02 || count < 2 || binary.LittleEndian.Uint64(pg) != uint64(id) {
 			continue
 		}
 		a, b := key(pg, 0), key(pg, count-1)
