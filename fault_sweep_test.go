@@ -115,7 +115,7 @@ func sweepOne(t *testing.T, dir string, orig []byte, i, off int, x byte) {
 		t.Error(err)
 		return
 	}
-	what := fmt.Sprintf("page %d byte %d ^%#x", off/4096, off%4096, x)
+	what := fmt.Sprintf("file %d: page %d byte %d ^%#x", i, off/4096, off%4096, x)
 	if i%2 == 1 {
 		what += ", NoWAL"
 	}
