@@ -18,6 +18,28 @@ type selector struct {
 	// matchEncoded does not compare (every metadata record is then
 	// decoded, as matchMetadata needs).
 	enc *encFilter
+	// nsPrefix is the prefix of the namespace's keys in the thread's
+	// buckets (nsKey) when the selector names a thread and a namespace:
+	// List then walks the thread's checkpoint bucket (inNS).
+	nsPrefix []byte
+}
+
+// inNS reports whether sel names one thread and one namespace. Their
+// checkpoints are the keys of the thread's checkpoint bucket under the
+// namespace's prefix, in id order (newest last), the history order
+// restricted to the namespace: List walks them there, each key with its
+// header record, instead of walking the history order and seeking each
+// header (the history order interleaves the namespaces).
+func (sel *selector) inNS() bool { return sel.nsPrefix != nil }
+
+// start is where List's first page starts: the bound before, as a key of
+// the bucket List walks (inNS: the checkpoint bucket's keys are the
+// namespace's prefix, then the id), nil for none.
+func (sel *selector) start() []byte {
+	if sel.before == nil || !sel.inNS() {
+		return sel.before
+	}
+	return append(slices.Clip(sel.nsPrefix), sel.before...)
 }
 
 // newSelector validates opts with the rules every Saver shares (saverkit).
@@ -32,6 +54,9 @@ func newSelector(opts ListOptions) (*selector, error) {
 	}
 	if len(sel.filter) > 0 {
 		sel.enc, _ = compileFilter(sel.filter)
+	}
+	if sel.thread != "" && sel.ns != nil {
+		sel.nsPrefix = nsKey(*sel.ns)
 	}
 	return sel, nil
 }

@@ -86,7 +86,7 @@ func (s *Store) List(ctx context.Context, opts ListOptions) iter.Seq2[*Tuple, er
 			yield(nil, err)
 			return
 		}
-		start := sel.before
+		start := sel.start()
 		left := opts.Limit
 		for {
 			want := listPage
@@ -112,26 +112,44 @@ func (s *Store) List(ctx context.Context, opts ListOptions) iter.Seq2[*Tuple, er
 	}
 }
 
-// listPage reads up to want matching tuples below start; next is where the
-// following page starts, nil at the end.
+// indexPath is the path of the global index, made once: a path passed to
+// the reader escapes, a literal would be an allocation a page.
+var indexPath = bucketPath{bucketIndex}
+
+// listPage reads up to want matching tuples below start (a key of the
+// bucket sel.walks); next is where the following page starts, nil at the
+// end.
 func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want int) (page []*Tuple, next []byte, err error) {
 	err = s.view(ctx, func(r reader) error {
 		page = make([]*Tuple, 0, want)
 		tr := newTupleReader(r, s.keys)
 		defer tr.release()
 		tr.listing = true
-		path := bucketPath{bucketIndex}
-		if sel.thread != "" {
+		path, prefix := indexPath, []byte(nil)
+		switch {
+		case sel.inNS():
+			tr.setThread(sel.thread)
+			path, prefix = tr.cp, sel.nsPrefix
+		case sel.thread != "":
 			path = threadPath(sel.thread, bucketOrder)
 		}
-		serr := r.Scan(path, nil, start, true, func(k, _ []byte) error {
+		serr := r.Scan(path, prefix, start, true, func(k, v []byte) error {
 			var id [idLen]byte
 			var err error
 			thread, ns := sel.thread, ""
-			if sel.thread != "" {
+			switch {
+			case prefix != nil:
+				// A key of the thread's checkpoint bucket, v its header.
+				if len(k) != len(prefix)+idLen {
+					return fmt.Errorf("%w: checkpoint key has %d id bytes", ErrCorrupt, len(k)-len(prefix))
+				}
+				id, ns = [idLen]byte(k[len(prefix):]), *sel.ns
+			case sel.thread != "":
 				id, ns, err = parseOrderKey(k)
-			} else {
+				v = nil
+			default:
 				id, thread, ns, err = parseIndexKey(k)
+				v = nil
 			}
 			if err != nil {
 				return err
@@ -141,11 +159,12 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 			}
 			tr.setThread(thread)
 			var md Metadata // decoded by the filter (else load decodes it)
+			var mdBody []byte
 			if len(sel.filter) > 0 {
 				var match bool
-				body, err := tr.metadataBody(ns, id)
+				mdBody, err = tr.metadataBody(ns, id)
 				if err == nil {
-					match, md, err = sel.matchesBody(body)
+					match, md, err = sel.matchesBody(mdBody)
 				}
 				if err != nil {
 					return fmt.Errorf("checkpoint %s: %w", idString(id), err)
@@ -154,7 +173,12 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 					return nil
 				}
 			}
-			t, err := tr.load(ns, &id, md)
+			var t *Tuple
+			if v != nil {
+				t, err = tr.loadRecord(ns, k, v, mdBody, md)
+			} else {
+				t, err = tr.load(ns, &id, mdBody, md)
+			}
 			if err != nil {
 				return err
 			}

@@ -98,7 +98,7 @@ func TestFlippedKeyOfEveryRecordKind(t *testing.T) {
 			}
 		}
 		moveRecord(t, s, rec, rec.key, rec.val)
-		if got, errs := readAll(reads); !reflect.DeepEqual(got, want) || fmt.Sprint(errs) != fmt.Sprint(map[string]error{"GetTuple by id": nil, "GetTuple latest": nil, "List": nil, "Load": nil, "Latest": nil}) {
+		if got, errs := readAll(reads); !reflect.DeepEqual(got, want) || fmt.Sprint(errs) != fmt.Sprint(map[string]error{"GetTuple by id": nil, "GetTuple latest": nil, "List": nil, "List in a namespace": nil, "Load": nil, "Latest": nil}) {
 			t.Fatalf("%s record restored: reads %v, %v", rec.kind, got, errs)
 		}
 	}

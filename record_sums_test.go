@@ -112,6 +112,16 @@ func recordReads(s *Store, cfg Config) map[string]func() (any, error) {
 			}
 			return out, nil
 		},
+		"List in a namespace": func() (any, error) { // walks the checkpoint bucket (selector.inNS)
+			var out []*Tuple
+			for tp, err := range s.List(ctx, ListOptions{ThreadID: cfg.ThreadID, Namespace: NS(cfg.CheckpointNS)}) {
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, tp)
+			}
+			return out, nil
+		},
 		"Load":   func() (any, error) { return snapshot(s.Load(ctx, cfg.ThreadID, cfg.CheckpointID)) },
 		"Latest": func() (any, error) { return snapshot(s.Latest(ctx, cfg.ThreadID)) },
 	}

@@ -70,6 +70,7 @@ type tupleReader struct {
 	memo, nextMemo []blobMemo
 	listing        bool
 	cut            itemEnds
+	lineages       []lineageMemo // the list segments the page read, by lineage
 
 	// Room for a W1-sized tuple's scratch in the reader's own allocation.
 	nameBuf   [48]byte
@@ -130,6 +131,7 @@ func (t *tupleReader) release() {
 		t.forgetMemo(&t.memo)
 		t.forgetMemo(&t.nextMemo)
 		t.cut = itemEnds{ends: t.cut.ends[:0]}
+		t.forgetLineages()
 	}
 	t.listing = false
 	t.key, t.kbuf, t.text, t.sbuf = t.key[:0], t.kbuf[:0], t.text[:0], t.sbuf[:0]
@@ -160,7 +162,8 @@ type segmentWalk struct {
 	channel string
 	n       int // items wanted
 	covered int
-	sealed  bool // met a sealed segment: the general path opens it
+	sealed  bool         // met a sealed segment: the general path opens it
+	memo    *lineageMemo // notes the segments the walk checks (a List page), or nil
 }
 
 // setThread points the reader at thread's buckets.
@@ -174,6 +177,7 @@ func (t *tupleReader) setThread(thread string) {
 	t.thread, t.name = thread, append(t.name[:0], thread...)
 	t.seed = seedOf(thread)
 	t.memo = t.memo[:0] // blob keys are the thread's
+	t.forgetLineages()  // and so are segment keys
 	for i, sub := range [...][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments} {
 		t.paths[i] = [3][]byte{bucketThreads, t.name, sub}
 	}
@@ -191,7 +195,7 @@ func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tupl
 	t := newTupleReader(r, kr)
 	defer t.release()
 	t.setThread(thread)
-	return t.load(ns, id, nil)
+	return t.load(ns, id, nil, nil)
 }
 
 // metadataBody reads the metadata record of checkpoint id, checked, and
@@ -202,8 +206,10 @@ func (t *tupleReader) metadataBody(ns string, id [idLen]byte) ([]byte, error) {
 }
 
 // load reads one checkpoint of the reader's thread; a nil id means the
-// newest of ns. md, if not nil, is its metadata, already read.
-func (t *tupleReader) load(ns string, id *[idLen]byte, md Metadata) (*Tuple, error) {
+// newest of ns. mdBody, if not nil, is its metadata record's body, read
+// and checked (List's filter looked at it), and md, if not nil, that
+// metadata decoded.
+func (t *tupleReader) load(ns string, id *[idLen]byte, mdBody []byte, md Metadata) (*Tuple, error) {
 	thread := t.thread
 	t.key = appendLen16(t.key[:0], ns)
 	var val []byte
@@ -227,13 +233,28 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, md Metadata) (*Tuple, err
 		}
 		return nil, fmt.Errorf("%w: checkpoint %s in thread %q namespace %q", ErrNotFound, idString(*id), thread, ns)
 	}
+	return t.read(ns, val, mdBody, md)
+}
+
+// loadRecord reads the checkpoint keyed key (of the reader's thread and
+// namespace ns) whose header record val the caller found, as load.
+func (t *tupleReader) loadRecord(ns string, key, val, mdBody []byte, md Metadata) (*Tuple, error) {
+	t.key = append(t.key[:0], key...)
+	return t.read(ns, val, mdBody, md)
+}
+
+// read reads the checkpoint at t.key, val its header record, as load.
+func (t *tupleReader) read(ns string, val, mdBody []byte, md Metadata) (*Tuple, error) {
+	thread := t.thread
+	if md != nil {
+		mdBody = nil // decoded, its strings its own
+	}
 	cid := [idLen]byte(t.key[len(t.key)-idLen:])
 	cpBody, err := recordBody("checkpoint", t.seed, t.key, val, checkpointRecordV1, checkpointRecordV2)
 	if err != nil {
 		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 	}
-	var mdBody []byte
-	if md == nil {
+	if mdBody == nil && md == nil {
 		mdRaw := t.r.Get(t.md, t.key)
 		if mdRaw == nil {
 			return nil, fmt.Errorf("%w: checkpoint %s has no metadata", ErrCorrupt, idString(cid))
@@ -391,12 +412,25 @@ func (t *tupleReader) value(ns, ch, ver string, b []byte, values map[string]any)
 func (t *tupleReader) listPieces(ns, ch string, ref listRef) bool {
 	from := len(t.pieces)
 	t.walk = segmentWalk{lineage: ref.lineage, channel: ch, n: ref.count}
+	if t.listing {
+		m := t.lineageMemoOf(ns, ch, ref.lineage)
+		if m.covered >= ref.count {
+			return t.recallPieces(m, ch, from)
+		}
+		m.segs, m.covered = m.segs[:0], 0
+		t.walk.memo = m
+	}
 	t.kbuf = binary.BigEndian.AppendUint64(appendLen16(appendLen16(t.kbuf[:0], ns), ch), ref.lineage) // segmentPrefix
 	err := t.r.Scan(t.ls, t.kbuf, nil, false, t.onSegment)
 	if err != nil || t.walk.sealed || t.walk.covered < t.walk.n {
+		if m := t.walk.memo; m != nil {
+			m.segs, m.covered = m.segs[:0], 0
+		}
+		t.walk.memo = nil
 		t.pieces = t.pieces[:from]
 		return false
 	}
+	t.walk.memo = nil
 	t.parts = append(t.parts, valuePart{channel: ch, n: ref.count, from: from, to: len(t.pieces)})
 	return true
 }
@@ -417,15 +451,25 @@ func (t *tupleReader) segment(k, v []byte) error {
 		w.sealed = true
 		return errStop
 	}
-	p := seg.items
-	if take := w.n - w.covered; take < seg.count {
-		cut, err := t.cutItems(p, take)
+	if w.memo != nil {
+		w.memo.segs = append(w.memo.segs, segmentRef{count: seg.count, items: seg.items})
+		w.memo.covered += seg.count
+	}
+	return t.take(seg.count, seg.items)
+}
+
+// take gathers the items of a segment holding count items, checked, that
+// starts where the walk has covered: as many as the walk still wants.
+func (t *tupleReader) take(count int, p []byte) error {
+	w := &t.walk
+	if want := w.n - w.covered; want < count {
+		cut, err := t.cutItems(p, want)
 		if err != nil {
 			return err
 		}
-		p, seg.count = p[:cut], take
+		p, count = p[:cut], want
 	}
-	w.covered += seg.count
+	w.covered += count
 	t.pieces = append(t.pieces, p)
 	return nil
 }

@@ -110,3 +110,92 @@ func (t *tupleReader) cutItems(p []byte, k int) (int, error) {
 	}
 	return fr.i, nil
 }
+
+// The tuples of a List page read the same list segments: a list channel
+// changes at every step (a message appended), so its version, and its blob
+// key, differ from one tuple to the next, but every tuple's value is a
+// prefix of the same lineage's items, newest first the longest. A walk
+// over the segments (listPieces) read and checked each segment record
+// again for every tuple: the record sums were a fifth of a List of 10's
+// instructions (R3). The reader notes the segments a walk checked, by
+// lineage, and the next tuple of the page needing no more items than they
+// hold gathers its prefix from them: checked in the same read, whose
+// snapshot does not change under it. A tuple needing more (an older
+// checkpoint listed after a newer one only when a lineage forked) walks
+// the segments again.
+
+// lineageMemo is the first segments of one lineage (thread: the reader's),
+// from item 0 on, as a walk found them, checked and not sealed.
+type lineageMemo struct {
+	ns, ch  string
+	lineage uint64
+	covered int // items in segs
+	segs    []segmentRef
+}
+
+// segmentRef is one segment of a lineageMemo: count items, in the read's
+// snapshot.
+type segmentRef struct {
+	count int
+	items []byte
+}
+
+// maxLineageMemos bounds the lineages a reader remembers: a thread's list
+// channels, each one lineage until it forks.
+const maxLineageMemos = 8
+
+// lineageMemoOf returns the memory of (ns, ch, lineage), made empty
+// (covered 0) when there is none, in place of the oldest made when full.
+func (t *tupleReader) lineageMemoOf(ns, ch string, lineage uint64) *lineageMemo {
+	for i := range t.lineages {
+		if m := &t.lineages[i]; m.lineage == lineage && m.ch == ch && m.ns == ns {
+			return m
+		}
+	}
+	var m *lineageMemo
+	switch {
+	case len(t.lineages) < min(cap(t.lineages), maxLineageMemos):
+		// Its room kept: segs, grown by an earlier read of the pooled
+		// reader, is not made again (appending a lineageMemo{} would drop it).
+		t.lineages = t.lineages[:len(t.lineages)+1]
+		m = &t.lineages[len(t.lineages)-1]
+	case len(t.lineages) < maxLineageMemos:
+		t.lineages = append(t.lineages, lineageMemo{})
+		m = &t.lineages[len(t.lineages)-1]
+	default:
+		copy(t.lineages, t.lineages[1:])
+		m = &t.lineages[len(t.lineages)-1]
+		m.segs = nil // its room went to its neighbour
+	}
+	m.ns, m.ch, m.lineage, m.covered = ns, ch, lineage, 0
+	clear(m.segs[:cap(m.segs)])
+	m.segs = m.segs[:0]
+	return m
+}
+
+// recallPieces gathers the first t.walk.n items of m's lineage (m covers
+// them) as listPieces does, from the segments m holds.
+func (t *tupleReader) recallPieces(m *lineageMemo, ch string, from int) bool {
+	for _, s := range m.segs {
+		if t.walk.covered >= t.walk.n {
+			break
+		}
+		if err := t.take(s.count, s.items); err != nil {
+			t.pieces = t.pieces[:from]
+			return false // the general path says what is wrong
+		}
+	}
+	t.parts = append(t.parts, valuePart{channel: ch, n: t.walk.n, from: from, to: len(t.pieces)})
+	return true
+}
+
+// forgetLineages empties the lineage memory, dropping its references into
+// the snapshot but keeping its room.
+func (t *tupleReader) forgetLineages() {
+	for i := range t.lineages[:cap(t.lineages)] {
+		m := &t.lineages[:cap(t.lineages)][i]
+		clear(m.segs[:cap(m.segs)])
+		m.ns, m.ch, m.segs, m.covered = "", "", m.segs[:0], 0
+	}
+	t.lineages = t.lineages[:0]
+}
