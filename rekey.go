@@ -160,7 +160,7 @@ func reseal(kr *keyring, sub []byte, from, to string, k, v []byte, force bool) (
 		if err != nil {
 			return nil, false, err
 		}
-		return encodeSegment(kr, to, k, seg.count, seg.folded, items), true, nil
+		return encodeSegment(kr, to, k, seg.count, seg.flags, items), true, nil
 	case bytes.Equal(sub, bucketWrites):
 		rec, err := decodeWriteRecord(k, v)
 		if err != nil {
