@@ -365,7 +365,7 @@ func (l lineage) end(r reader) (int, error) {
 // appendItems writes items [start, start+count) as a delta, then folds
 // the trailing deltas when there are K of them or they grew large, and
 // with them the trailing segments of each next level that then holds K
-// (foldSuffix). tail, if known, is the lineage's end before the append (it
+// (foldPlan). tail, if known, is the lineage's end before the append (it
 // ends at start): when it says no fold is due, the trailing segments are
 // not scanned again.
 func (l lineage) appendItems(w writer, start, count int, items []byte, foldK int, tail lineageTail) error {
@@ -376,37 +376,32 @@ func (l lineage) appendItems(w writer, start, count int, items []byte, foldK int
 	if n, size := tail.run+1, tail.bytes+len(items); tail.known && (n < 2 || n < foldK && size < foldBytes) {
 		return nil // the scan below would find these and fold nothing
 	}
-	// The trailing segments, newest first, while their levels do not fall
-	// (a well-formed lineage: at most K-1 a level, K deltas): a fold only
-	// ever merges a suffix of them. Their items are opened once chosen.
-	var trail []segment
+	// The trailing segments, newest first, group by group (a level's),
+	// until a group that does not fold: a fold merges a suffix of them.
+	plan := foldPlan{k: foldK}
 	err := w.Scan(l.path(), l.prefix(), nil, true, func(k, v []byte) error {
 		seg, err := decodeSegment(k, v)
 		if err != nil {
 			return err
 		}
-		if lv := seg.level(); lv < 0 || len(trail) > 0 && lv < trail[len(trail)-1].level() {
-			return errStop
+		if seg.items, err = l.openItems(seg); err != nil {
+			return err
 		}
-		trail = append(trail, seg)
-		return nil
+		return keepScanning(plan.add(seg))
 	})
 	if err != nil {
 		return err
 	}
-	n, level, err := l.foldSuffix(trail, foldK)
-	if err != nil || n == 0 {
-		return err
+	plan.end()
+	if plan.n == 0 {
+		return nil
 	}
 	// Copy the items out before changing the bucket: bbolt's slices die
 	// with the page they point into.
-	run := trail[:n]
+	run := plan.trail[:plan.n]
 	size := 0
-	for i := range run {
-		if run[i].items, err = l.openItems(run[i]); err != nil {
-			return err
-		}
-		size += len(run[i].items)
+	for _, seg := range run {
+		size += len(seg.items)
 	}
 	merged := make([]byte, 0, size)
 	total := 0
@@ -414,46 +409,67 @@ func (l lineage) appendItems(w writer, start, count int, items []byte, foldK int
 		merged = append(merged, run[i].items...)
 		total += run[i].count
 	}
-	first := bytes.Clone(run[len(run)-1].key)
-	dels := make([][]byte, 0, len(run)-1)
-	for _, seg := range run[:len(run)-1] {
-		dels = append(dels, bytes.Clone(seg.key))
+	keys := make([][]byte, len(run))
+	for i, seg := range run {
+		keys[i] = bytes.Clone(seg.key)
 	}
-	for _, key := range dels {
-		if err := w.Del(l.path(), key); err != nil {
-			return err
-		}
+	first := keys[len(keys)-1]
+	if _, err := delAll(w, l.path(), keys[:len(keys)-1]); err != nil {
+		return err
 	}
-	return w.Put(l.path(), first, encodeSegment(l.kr, l.thread, first, total, foldedFlags(level), merged))
+	return w.Put(l.path(), first, encodeSegment(l.kr, l.thread, first, total, foldedFlags(plan.level), merged))
 }
 
-// foldSuffix returns how many of the trailing segments trail (newest
-// first, levels not falling) fold into one, and its level; 0 when no fold
-// is due. The deltas fold when there are K of them (or they hold
-// foldBytes); then the segments of level 1 with the new one when they are
-// K, and so on up.
-func (l lineage) foldSuffix(trail []segment, foldK int) (n, level int, err error) {
-	i, carry := 0, 0
-	for lv := 0; i < len(trail); lv++ {
-		j := i
-		size := 0
-		for j < len(trail) && trail[j].level() == lv {
-			if lv == 0 { // deltas: their bytes decide an early fold
-				p, err := l.openItems(trail[j])
-				if err != nil {
-					return 0, 0, err
-				}
-				size += len(p)
-			}
-			j++
-		}
-		segs := j - i + carry
-		if segs < 2 || segs < foldK && (lv > 0 || size < foldBytes) {
-			break
-		}
-		n, level, carry, i = j, lv+1, 1, j
+// maxFoldedBytes bounds what a fold above the deltas merges: past it the
+// segments of a level stay apart (a huge list is read in segments of about
+// this size), so that no step rewrites more than this of a list's history.
+const maxFoldedBytes = 4 * foldBytes
+
+// foldPlan decides, segment by segment from the newest, which trailing
+// segments fold into one: the deltas when there are K of them (or they
+// hold foldBytes), then with them the segments of level 1 when they and
+// the new one are K, and so on up, within maxFoldedBytes.
+type foldPlan struct {
+	k     int
+	trail []segment // the segments seen, newest first
+	n     int       // how many of trail fold (0: none)
+	level int       // the level of the segment they fold into
+	lv    int       // the level of the group being counted
+	from  int       // where in trail that group starts
+	bytes int       // the items' bytes of trail[:n] and of the group
+}
+
+// add takes the next older segment; false when the plan is complete.
+func (p *foldPlan) add(seg segment) bool {
+	if lv := seg.level(); lv == p.lv && lv >= 0 {
+		p.trail = append(p.trail, seg)
+		p.bytes += len(seg.items)
+		return true
 	}
-	return n, level, nil
+	if !p.end() {
+		return false
+	}
+	return p.add(seg) // the first of the next level's group, or the end
+}
+
+// end closes the group being counted: true when it folds (with the groups
+// below it) and the next level's group may fold too.
+func (p *foldPlan) end() bool {
+	if p.lv < 0 {
+		return false // closed already
+	}
+	segs := len(p.trail) - p.from
+	if p.lv > 0 {
+		segs++ // the one the groups below fold into
+	}
+	due := segs >= 2 && (segs >= p.k || p.lv == 0 && p.bytes >= foldBytes)
+	if !due || p.lv > 0 && p.bytes > maxFoldedBytes {
+		p.lv = -2 // no group more
+		return false
+	}
+	p.n, p.level = len(p.trail), p.lv+1
+	p.lv, p.from = p.level, len(p.trail)
+	return true
 }
 
 // relation says how a new value relates to a stored version.

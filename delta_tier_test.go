@@ -92,3 +92,55 @@ func segmentsOf(t *testing.T, s *Store, thread string) int {
 	}
 	return n
 }
+
+// TestFoldPlan: which trailing segments fold, newest first.
+func TestFoldPlan(t *testing.T) {
+	delta := func(n int) segment { return segment{count: 1, items: make([]byte, n)} }
+	folded := func(level, n int) segment {
+		return segment{count: 1, folded: true, flags: foldedFlags(level), items: make([]byte, n)}
+	}
+	keyframe := segment{count: 1, folded: true, flags: foldedFlags(0), items: []byte{1}}
+	rep := func(s segment, n int) []segment {
+		out := make([]segment, n)
+		for i := range out {
+			out[i] = s
+		}
+		return out
+	}
+	cat := func(parts ...[]segment) []segment {
+		var out []segment
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name         string
+		trail        []segment
+		wantN, level int
+	}{
+		{"too few deltas", cat(rep(delta(10), 3), []segment{keyframe}), 0, 0},
+		{"K deltas", cat(rep(delta(10), 4), []segment{keyframe}), 4, 1},
+		{"K deltas, no keyframe", rep(delta(10), 4), 4, 1},
+		{"more than K deltas (an older K)", cat(rep(delta(10), 9), rep(folded(1, 40), 2)), 9, 1},
+		{"deltas holding foldBytes", cat(rep(delta(foldBytes/2), 2), []segment{keyframe}), 2, 1},
+		{"K deltas and K-2 of level 1", cat(rep(delta(10), 4), rep(folded(1, 40), 2), []segment{keyframe}), 4, 1},
+		{"a cascade", cat(rep(delta(10), 4), rep(folded(1, 40), 3), rep(folded(2, 160), 3), rep(folded(3, 640), 1)), 10, 3},
+		{"a keyframe stops it", cat(rep(delta(10), 4), rep(folded(1, 40), 2), []segment{keyframe}, rep(folded(1, 40), 1)), 4, 1},
+		{"no fold past maxFoldedBytes", cat(rep(delta(10), 4), rep(folded(1, maxFoldedBytes/3), 3)), 4, 1},
+		{"K of level 1 past maxFoldedBytes", cat(rep(delta(10), 4), rep(folded(1, maxFoldedBytes/3), 4), rep(folded(2, 10), 2)), 4, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := foldPlan{k: 4}
+			for _, seg := range tc.trail {
+				if !p.add(seg) {
+					break
+				}
+			}
+			p.end()
+			if p.n != tc.wantN || tc.wantN > 0 && p.level != tc.level {
+				t.Fatalf("fold %d segments into level %d, want %d into %d", p.n, p.level, tc.wantN, tc.level)
+			}
+		})
+	}
+}
