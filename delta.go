@@ -329,9 +329,9 @@ func (l lineage) piecesTail(r reader, n int, fn func(p []byte) bool, tail *linea
 // read rebuilds the first n items as one msgpack array, byte for byte what
 // was encoded: two passes over the mapped pages, one allocation.
 func (l lineage) read(r reader, n int) (Raw, error) {
-	// A list is read in at most about K deltas after its folded segments
-	// (Options.DeltaFold, 32 by default): room for them at once instead
-	// of growing the slice six times.
+	// A list is read in at most about (K-1)·log_K(n) segments
+	// (Options.DeltaFold, 8 by default: 18 for 500 items): room for them
+	// at once instead of growing the slice six times.
 	parts := make([][]byte, 0, 40)
 	size := 5
 	if err := l.pieces(r, n, func(p []byte) bool {
