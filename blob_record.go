@@ -9,11 +9,12 @@ import (
 	"fmt"
 )
 
-// blobKind splits a blob record of any version, read under key, into kind
-// and body, checking the checksum of a record of format 3 or later.
-func blobKind(key, b []byte) (kind byte, body []byte, err error) {
+// blobKind splits a blob record of any version, read under key in the
+// thread of seed ts, into kind and body, checking the checksum of a record
+// of format 3 or later.
+func blobKind(ts threadSeed, key, b []byte) (kind byte, body []byte, err error) {
 	if len(b) > 0 && isVersion(b[0], blobRecordV3) {
-		if b, err = checkSum("value", key, b); err != nil {
+		if b, err = checkSum("value", ts, key, b); err != nil {
 			return 0, nil, err
 		}
 		if len(b) >= 2 && (b[1] == blobValue || b[1] == blobEmpty || b[1] == blobListRef || b[1] == blobSealed) {
@@ -24,7 +25,7 @@ func blobKind(key, b []byte) (kind byte, body []byte, err error) {
 		return 0, nil, fmt.Errorf("%w: short blob record", ErrCorrupt)
 	}
 	switch b[0] {
-	case blobRecordV3, blobRecordX, blobRecordK:
+	case blobRecordV3, blobRecordX, blobRecordK, blobRecordT:
 	case blobRecordV1:
 		if b[1] == blobValue || b[1] == blobEmpty {
 			return b[1], b[2:], nil
@@ -34,37 +35,39 @@ func blobKind(key, b []byte) (kind byte, body []byte, err error) {
 			return b[1], b[2:], nil
 		}
 	default:
-		return 0, nil, fmt.Errorf("%w: blob record version %d, this build reads 1, 2, %d, %d and %d", ErrFormatVersion, b[0], blobRecordV3, blobRecordX, blobRecordK)
+		return 0, nil, fmt.Errorf("%w: blob record version %d, this build reads 1, 2, %d, %d, %d and %d", ErrFormatVersion, b[0], blobRecordV3, blobRecordX, blobRecordK, blobRecordT)
 	}
 	return 0, nil, fmt.Errorf("%w: blob kind %d", ErrCorrupt, b[1])
 }
 
 // openBlob is blobKind that opens a sealed value: the kind it gives is never
-// blobSealed. version is the blob's, for the place the seal is bound to.
-func openBlob(kr *keyring, thread, ns, channel, version string, b []byte) (kind byte, body []byte, err error) {
+// blobSealed. version is the blob's, for the place the seal is bound to;
+// ts is thread's seed.
+func openBlob(kr *keyring, thread string, ts threadSeed, ns, channel, version string, b []byte) (kind byte, body []byte, err error) {
 	key := blobKey(ns, channel, version)
-	if kind, body, err = blobKind(key, b); err != nil || kind != blobSealed {
+	if kind, body, err = blobKind(ts, key, b); err != nil || kind != blobSealed {
 		return kind, body, err
 	}
 	body, err = kr.open(body, placeAAD(aadBlob, thread, key))
 	return blobValue, body, err
 }
 
-// encodeValueBlob is encodeBlob for a value, sealed when kr is set.
-func encodeValueBlob(kr *keyring, thread, ns, channel, version string, v Raw) []byte {
+// encodeValueBlob is encodeBlob for a value, sealed when kr is set; ts is
+// thread's seed.
+func encodeValueBlob(kr *keyring, thread string, ts threadSeed, ns, channel, version string, v Raw) []byte {
 	key := blobKey(ns, channel, version)
 	if kr == nil {
-		return encodeBlob(key, v, false)
+		return encodeBlob(ts, key, v, false)
 	}
 	b := make([]byte, 0, 2+len(v)+sealOverhead+sumLen)
-	b = append(b, blobRecordK, blobSealed)
-	return appendSum(key, kr.appendSealed(b, v, placeAAD(aadBlob, thread, key)))
+	b = append(b, blobRecordT, blobSealed)
+	return appendSum(ts, key, kr.appendSealed(b, v, placeAAD(aadBlob, thread, key)))
 }
 
-// checkBlobRecord checks that b, read under key, is a blob record this
-// build reads.
-func checkBlobRecord(key, b []byte) error {
-	kind, body, err := blobKind(key, b)
+// checkBlobRecord checks that b, read under key in the thread of seed ts,
+// is a blob record this build reads.
+func checkBlobRecord(ts threadSeed, key, b []byte) error {
+	kind, body, err := blobKind(ts, key, b)
 	if err != nil {
 		return err
 	}
@@ -80,10 +83,10 @@ func checkBlobRecord(key, b []byte) error {
 }
 
 // resolveBlob returns the value a blob record stands for (a copy), or
-// ok=false for an empty channel.
-func resolveBlob(r reader, kr *keyring, thread, ns, channel, version string, b []byte) (Raw, bool, error) {
+// ok=false for an empty channel. ts is thread's seed.
+func resolveBlob(r reader, kr *keyring, thread string, ts threadSeed, ns, channel, version string, b []byte) (Raw, bool, error) {
 	key := blobKey(ns, channel, version)
-	kind, body, err := blobKind(key, b)
+	kind, body, err := blobKind(ts, key, b)
 	if err != nil {
 		return nil, false, err
 	}
@@ -100,6 +103,6 @@ func resolveBlob(r reader, kr *keyring, thread, ns, channel, version string, b [
 	if err != nil {
 		return nil, false, err
 	}
-	v, err := lineage{thread: thread, ns: ns, channel: channel, id: ref.lineage, kr: kr}.read(r, ref.count)
+	v, err := lineage{thread: thread, seed: ts, ns: ns, channel: channel, id: ref.lineage, kr: kr}.read(r, ref.count)
 	return v, err == nil, err
 }

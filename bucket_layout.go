@@ -4,7 +4,7 @@ package ckpt
 // other file asks it for keys and bucket paths, so the on-disk layout can be
 // read, reviewed and changed in one place.
 //
-// Layout (format version 5; the bucket and key layout has not changed since 2):
+// Layout (format version 6; the bucket and key layout has not changed since 2):
 //
 //	meta/                      "format" -> uint32 big-endian format version
 //	                           "wal-applied" -> uint64 big-endian: the last
@@ -51,12 +51,17 @@ package ckpt
 // (record_sum.go). Format version 4 writes new records with an XXH3 sum
 // instead, said by their version byte (sumXXH3). Format version 5 writes
 // new records with a sum that covers the record's key too (sumKeyed), so
-// a changed key byte is not read as another record. Each format reads the
-// records of the ones before as they are, so a file of format 3 or 4 needs
-// only its marker moved; a build of an older format refuses a newer file
-// (ErrFormatVersion) instead of reading its new records as unknown. A file
-// of format 1 or 2 is read as is when opened read-only (its records have
-// no checksums to check); a read-write Open upgrades it in place to 5
+// a changed key byte is not read as another record. Format version 6
+// writes new records with a sum that covers their thread as well
+// (sumThreaded): the thread id is the name of the thread's bucket, a key
+// in the threads bucket's page, and nothing inside the thread names it, so
+// a changed byte of that name or a damaged page id pointing at another
+// thread's pages read back another thread's records. Each format reads the
+// records of the ones before as they are, so a file of format 3, 4 or 5
+// needs only its marker moved; a build of an older format refuses a newer
+// file (ErrFormatVersion) instead of reading its new records as unknown. A
+// file of format 1 or 2 is read as is when opened read-only (its records
+// have no checksums to check); a read-write Open upgrades it in place to 6
 // (upgrade.go) before it returns.
 //
 // Beside the file, while a store is open, is its write-ahead log: the path
@@ -86,7 +91,7 @@ const walSuffix = "-wal"
 // with a newer version is ErrFormatVersion; older ones (down to
 // minFormatVersion) are read and upgraded in place.
 const (
-	formatVersion    uint32 = 5
+	formatVersion    uint32 = 6
 	minFormatVersion uint32 = 1
 )
 

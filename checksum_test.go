@@ -42,9 +42,10 @@ func TestFlippedByteInFormat3ValueIsErrCorrupt(t *testing.T) {
 func toFormat3(t *testing.T, s *Store) { toFormat(t, s, 3) }
 
 // toFormat rewrites every record of the given threads (all when none) as
-// format 3 or 4 wrote it (format 4: the sumXXH3 bits set, an XXH3 sum of
-// the record alone) and marks the file with that format. Each record must
-// be one this build wrote (format 5).
+// format 3, 4 or 5 wrote it (format 4: the sumXXH3 bits set, an XXH3 sum
+// of the record alone; format 5: sumXXH3|sumKeyed, an XXH3 sum of key and
+// record) and marks the file with that format. Each record must be one
+// this build wrote (format 6).
 func toFormat(t testing.TB, s *Store, format uint32, only ...string) {
 	t.Helper()
 	err := s.write(context.Background(), func(w writer) error {
@@ -62,15 +63,21 @@ func toFormat(t testing.TB, s *Store, format uint32, only ...string) {
 				p := threadPath(th, sub)
 				var ks, vs [][]byte
 				if err := w.Scan(p, nil, nil, false, func(k, v []byte) error {
-					if len(v) <= sumLen || v[0]&(sumXXH3|sumKeyed) != sumXXH3|sumKeyed {
-						return fmt.Errorf("thread %q %s: record version %d is not format 5's", th, sub, v[0])
+					if len(v) <= sumLen || v[0]&sumMask != sumThreaded {
+						return fmt.Errorf("thread %q %s: record version %d is not format 6's", th, sub, v[0])
 					}
-					old := append([]byte{v[0] &^ (sumXXH3 | sumKeyed)}, v[1:len(v)-sumLen]...)
-					if format == 4 {
+					old := append([]byte{v[0] &^ sumMask}, v[1:len(v)-sumLen]...)
+					switch format {
+					case 5:
+						old[0] |= sumXXH3 | sumKeyed
+						old = binary.LittleEndian.AppendUint32(old, uint32(xxh3.HashSeed(k, xxh3.Hash(old))))
+					case 4:
 						old[0] |= sumXXH3
 						old = binary.LittleEndian.AppendUint32(old, uint32(xxh3.Hash(old)))
-					} else {
+					case 3:
 						old = binary.LittleEndian.AppendUint32(old, crc32.Checksum(old, castagnoli))
+					default:
+						return fmt.Errorf("toFormat: format %d", format)
 					}
 					ks = append(ks, bytes.Clone(k))
 					vs = append(vs, old)
@@ -94,8 +101,8 @@ func toFormat(t testing.TB, s *Store, format uint32, only ...string) {
 
 // recordSums counts the records of every thread by the sum they carry:
 // CRC-32C (format 3), XXH3 of the record (format 4), XXH3 of key and
-// record (format 5).
-func recordSums(t *testing.T, s *Store) (crc, xxh, keyed int) {
+// record (format 5), XXH3 of thread, key and record (format 6).
+func recordSums(t *testing.T, s *Store) (crc, xxh, keyed, threaded int) {
 	t.Helper()
 	err := s.view(context.Background(), func(r reader) error {
 		return r.Buckets(threadsRoot, nil, func(name []byte) error {
@@ -104,9 +111,11 @@ func recordSums(t *testing.T, s *Store) (crc, xxh, keyed int) {
 					switch {
 					case !isSealed(sub, v):
 						t.Fatalf("thread %q %s: a record without a checksum (version %d)", name, sub, v[0])
-					case v[0]&(sumXXH3|sumKeyed) == sumXXH3|sumKeyed:
+					case v[0]&sumMask == sumThreaded:
+						threaded++
+					case v[0]&sumMask == sumXXH3|sumKeyed:
 						keyed++
-					case v[0]&sumXXH3 == sumXXH3:
+					case v[0]&sumMask == sumXXH3:
 						xxh++
 					default:
 						crc++
@@ -122,7 +131,7 @@ func recordSums(t *testing.T, s *Store) (crc, xxh, keyed int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return crc, xxh, keyed
+	return crc, xxh, keyed, threaded
 }
 
 func testFlippedByte(t *testing.T, format3 bool) {
@@ -208,8 +217,8 @@ func testFlippedByte(t *testing.T, format3 bool) {
 	}
 	defer s.Close()
 	// The records carry the sum the test is about.
-	if crc, xxh, keyed := recordSums(t, s); format3 && (xxh+keyed != 0 || crc == 0) || !format3 && (crc+xxh != 0 || keyed == 0) {
-		t.Fatalf("format3=%v: %d records with CRC-32C, %d with XXH3, %d with the key in the sum", format3, crc, xxh, keyed)
+	if crc, xxh, keyed, threaded := recordSums(t, s); format3 && (xxh+keyed+threaded != 0 || crc == 0) || !format3 && (crc+xxh+keyed != 0 || threaded == 0) {
+		t.Fatalf("format3=%v: %d records with CRC-32C, %d with XXH3, %d with the key in the sum, %d with the thread", format3, crc, xxh, keyed, threaded)
 	}
 	for i := 0; i < len(values); i += 2 {
 		thread := values[i].thread
@@ -240,7 +249,7 @@ func testFlippedByte(t *testing.T, format3 bool) {
 				continue
 			}
 			b := r.Get(threadPath(v.thread, bucketBlobs), blobKey("", v.channel, v.version))
-			raw, ok, err := resolveBlob(r, nil, v.thread, "", v.channel, v.version, b)
+			raw, ok, err := resolveBlob(r, nil, v.thread, seedOf(v.thread), "", v.channel, v.version, b)
 			if err != nil || !ok {
 				t.Fatalf("thread %s channel %s: untouched value: %v", v.thread, v.channel, err)
 			}
@@ -295,7 +304,7 @@ func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
 			return err
 		}
 		sk := segmentKey("", "orphan", 9, 0)
-		seg := encodeSegment(nil, "", sk, 1, foldedFlags(0), []byte{0x01})
+		seg := encodeSegment(nil, "t", seedOf("t"), sk, 1, foldedFlags(0), []byte{0x01})
 		seg[len(seg)-1] ^= 0x40
 		return w.Put(threadPath("t", bucketSegments), sk, seg)
 	})
@@ -307,7 +316,7 @@ func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Problem{
-		{Check: "metadata", Thread: "t", CheckpointID: ids[1], Detail: "metadata record: record has no checksum (record version 1 in a format 5 file)"},
+		{Check: "metadata", Thread: "t", CheckpointID: ids[1], Detail: "metadata record: record has no checksum (record version 1 in a format 6 file)"},
 		{Check: "value", Thread: "t", Detail: `channel "orphan" list segment (lineage 9, from item 0): ckpt: corrupt data: list segment record checksum mismatch`},
 	}
 	for _, w := range want {
@@ -324,23 +333,24 @@ func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
 // BenchmarkRecordChecksum measures what sealing and checking one record
 // costs (bench/RESULTS.md, "Checksums"): a W1 step writes a few records of
 // a few KB. sum=xxh3 is format 4's sum (the record alone), sum=xxh3+key
-// format 5's (key and record; the key a W1-shaped 40-byte blob key), side
-// by side in one process.
+// format 5's (key and record; the key a W1-shaped 40-byte blob key),
+// sum=xxh3+key+thread format 6's (thread, key and record), side by side in
+// one process.
 func BenchmarkRecordChecksum(b *testing.B) {
 	key := blobKey("", "messages", "01JABCDEFGHJKMNPQRSTVWXYZ0")
 	for _, size := range []int{64, 256, 4 << 10, 64 << 10} {
 		for _, v := range []struct {
 			name    string
 			version byte
-		}{{"xxh3", blobRecordX}, {"xxh3+key", blobRecordK}} {
+		}{{"xxh3", blobRecordX}, {"xxh3+key", blobRecordK}, {"xxh3+key+thread", blobRecordT}} {
 			rec := bytes.Repeat([]byte{0xa5}, size)
 			rec[0] = v.version
 			b.Run(fmt.Sprintf("bytes=%d/sum=%s", size, v.name), func(b *testing.B) {
 				b.SetBytes(int64(size))
 				buf := make([]byte, 0, size+sumLen)
 				for b.Loop() {
-					sealed := appendSum(key, append(buf[:0], rec...))
-					if _, err := checkSum("value", key, sealed); err != nil {
+					sealed := appendSum(1, key, append(buf[:0], rec...))
+					if _, err := checkSum("value", 1, key, sealed); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -351,20 +361,21 @@ func BenchmarkRecordChecksum(b *testing.B) {
 
 // TestNoVersionFlipReadsUnchecked: for every record kind, no single flipped
 // bit of a checksummed version byte gives a version read without a check
-// (the versions before format 3), nor turns a record whose sum covers its
-// key (format 5) into one whose sum does not (format 3 or 4), and each
-// checksummed version reads with the sum its sumXXH3 and sumKeyed bits say.
+// (the versions before format 3), nor turns a record into one of another
+// format, whose sum covers less (format 6: thread, key and record; 5: key
+// and record; 3 and 4: the record), and each checksummed version reads
+// with the sum its sum bits (sumMask) say.
 func TestNoVersionFlipReadsUnchecked(t *testing.T) {
 	kinds := []struct {
 		name      string
 		unchecked []byte
 		checked   []byte
 	}{
-		{"checkpoint", []byte{checkpointRecordV1}, []byte{checkpointRecordV2, checkpointRecordX, checkpointRecordK}},
-		{"metadata", []byte{metadataRecordV1}, []byte{metadataRecordV2, metadataRecordX, metadataRecordK}},
-		{"write", []byte{writeRecordV1}, []byte{writeRecordV2, writeRecordV4, writeRecordX, writeRecordX4, writeRecordK, writeRecordK4}},
-		{"blob", []byte{blobRecordV1, blobRecordV2}, []byte{blobRecordV3, blobRecordX, blobRecordK}},
-		{"segment", []byte{segmentRecordV1}, []byte{segmentRecordV2, segmentRecordV4, segmentRecordX, segmentRecordX4, segmentRecordK, segmentRecordK4}},
+		{"checkpoint", []byte{checkpointRecordV1}, []byte{checkpointRecordV2, checkpointRecordX, checkpointRecordK, checkpointRecordT}},
+		{"metadata", []byte{metadataRecordV1}, []byte{metadataRecordV2, metadataRecordX, metadataRecordK, metadataRecordT}},
+		{"write", []byte{writeRecordV1}, []byte{writeRecordV2, writeRecordV4, writeRecordX, writeRecordX4, writeRecordK, writeRecordK4, writeRecordT, writeRecordT4}},
+		{"blob", []byte{blobRecordV1, blobRecordV2}, []byte{blobRecordV3, blobRecordX, blobRecordK, blobRecordT}},
+		{"segment", []byte{segmentRecordV1}, []byte{segmentRecordV2, segmentRecordV4, segmentRecordX, segmentRecordX4, segmentRecordK, segmentRecordK4, segmentRecordT, segmentRecordT4}},
 	}
 	for _, k := range kinds {
 		for _, c := range k.checked {
@@ -373,27 +384,35 @@ func TestNoVersionFlipReadsUnchecked(t *testing.T) {
 				if bytes.IndexByte(k.unchecked, f) >= 0 {
 					t.Errorf("%s record version %#x: one flipped bit gives %#x, read without a checksum", k.name, c, f)
 				}
-				if c&sumKeyed == sumKeyed && bytes.IndexByte(k.checked, f) >= 0 {
-					t.Errorf("%s record version %#x: one flipped bit gives %#x, whose sum does not cover the key", k.name, c, f)
+				if c&sumMask != f&sumMask && bytes.IndexByte(k.checked, f) >= 0 {
+					t.Errorf("%s record version %#x: one flipped bit gives %#x, checked with another sum", k.name, c, f)
 				}
 			}
 		}
 	}
+	const seed = threadSeed(0x0123456789abcdef)
+	for _, v := range []byte{checkpointRecordT, writeRecordT4, blobRecordT, segmentRecordT} {
+		key := []byte("key")
+		rec := appendSum(seed, key, []byte{v, 0x90})
+		if got, want := binary.LittleEndian.Uint32(rec[2:]), uint32(xxh3.HashSeed(key, xxh3.Hash(rec[:2])^uint64(seed))); got != want {
+			t.Errorf("record version %#x: sum %08x, want XXH3 of the key seeded with XXH3 of the record XOR the thread's seed, %08x", v, got, want)
+		}
+	}
 	for _, v := range []byte{checkpointRecordK, writeRecordK4, blobRecordK, segmentRecordK} {
 		key := []byte("key")
-		rec := appendSum(key, []byte{v, 0x90})
+		rec := appendSum(seed, key, []byte{v, 0x90})
 		if got, want := binary.LittleEndian.Uint32(rec[2:]), uint32(xxh3.HashSeed(key, xxh3.Hash(rec[:2]))); got != want {
 			t.Errorf("record version %#x: sum %08x, want XXH3 of the key seeded with XXH3 of the record, %08x", v, got, want)
 		}
 	}
 	for _, v := range []byte{checkpointRecordX, writeRecordX4, blobRecordX, segmentRecordX} {
-		rec := appendSum([]byte("key"), []byte{v, 0x90})
+		rec := appendSum(seed, []byte("key"), []byte{v, 0x90})
 		if got, want := binary.LittleEndian.Uint32(rec[2:]), uint32(xxh3.Hash(rec[:2])); got != want {
 			t.Errorf("record version %#x: sum %08x, want XXH3's %08x", v, got, want)
 		}
 	}
 	for _, v := range []byte{checkpointRecordV2, writeRecordV4, blobRecordV3} {
-		rec := appendSum([]byte("key"), []byte{v, 0x90})
+		rec := appendSum(seed, []byte("key"), []byte{v, 0x90})
 		if got, want := binary.LittleEndian.Uint32(rec[2:]), crc32.Checksum(rec[:2], castagnoli); got != want {
 			t.Errorf("record version %#x: sum %08x, want CRC-32C's %08x", v, got, want)
 		}

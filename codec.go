@@ -80,23 +80,23 @@ type pooledEncoder struct {
 
 // marshal encodes v deterministically, with prefix bytes in front. The
 // generic shapes take the fast path (fastenc.go); the bytes are the same.
-func marshal(prefix []byte, v any) ([]byte, error) { return marshalSealed(prefix, nil, v, false) }
+func marshal(prefix []byte, v any) ([]byte, error) { return marshalSealed(prefix, 0, nil, v, false) }
 
-// marshalRecord encodes a record stored under key: its version byte, v,
-// and the checksum, computed in the scratch buffer so sealing costs no
+// marshalRecord encodes a record stored under key in the thread of seed
+// ts: its version byte, v, and the checksum, computed in the scratch buffer so sealing costs no
 // extra allocation.
-func marshalRecord(version byte, key []byte, v any) ([]byte, error) {
-	return marshalSealed([]byte{version}, key, v, true)
+func marshalRecord(version byte, ts threadSeed, key []byte, v any) ([]byte, error) {
+	return marshalSealed([]byte{version}, ts, key, v, true)
 }
 
-func marshalSealed(prefix, key []byte, v any, seal bool) ([]byte, error) {
+func marshalSealed(prefix []byte, ts threadSeed, key []byte, v any, seal bool) ([]byte, error) {
 	pe := encPool.Get().(*pooledEncoder)
 	defer encPool.Put(pe)
 	pe.buf.Reset()
 	pe.buf.Write(prefix)
 	if b, ok := appendFast(pe.buf.Bytes(), v); ok {
 		if seal {
-			b = appendSum(key, b)
+			b = appendSum(ts, key, b)
 		}
 		out := bytes.Clone(b)
 		// Keep the grown scratch space, in the same Buffer: a new one
@@ -111,7 +111,7 @@ func marshalSealed(prefix, key []byte, v any, seal bool) ([]byte, error) {
 	}
 	b := pe.buf.Bytes()
 	if seal {
-		b = appendSum(key, b)
+		b = appendSum(ts, key, b)
 	}
 	return bytes.Clone(b), nil
 }
@@ -343,15 +343,17 @@ func (r *Raw) DecodeMsgpack(dec *msgpack.Decoder) error {
 	return nil
 }
 
-// encodeCheckpointRecord encodes a checkpoint record stored under key.
-func encodeCheckpointRecord(key []byte, rec *checkpointRecord) ([]byte, error) {
-	return marshalRecord(checkpointRecordK, key, rec)
+// encodeCheckpointRecord encodes a checkpoint record stored under key in
+// the thread of seed ts.
+func encodeCheckpointRecord(ts threadSeed, key []byte, rec *checkpointRecord) ([]byte, error) {
+	return marshalRecord(checkpointRecordT, ts, key, rec)
 }
 
-// decodeCheckpointRecord decodes checkpoint record b read under key.
-func decodeCheckpointRecord(key, b []byte) (*checkpointRecord, error) {
+// decodeCheckpointRecord decodes checkpoint record b read under key in the
+// thread of seed ts.
+func decodeCheckpointRecord(ts threadSeed, key, b []byte) (*checkpointRecord, error) {
 	rec := new(checkpointRecord)
-	if err := decodeCheckpointRecordInto(rec, key, b); err != nil {
+	if err := decodeCheckpointRecordInto(rec, ts, key, b); err != nil {
 		return nil, err
 	}
 	return rec, nil
@@ -359,8 +361,8 @@ func decodeCheckpointRecord(key, b []byte) (*checkpointRecord, error) {
 
 // decodeCheckpointRecordInto is decodeCheckpointRecord into rec, which it
 // overwrites (a reader of many records reuses one).
-func decodeCheckpointRecordInto(rec *checkpointRecord, key, b []byte) error {
-	body, err := recordBody("checkpoint", key, b, checkpointRecordV1, checkpointRecordV2)
+func decodeCheckpointRecordInto(rec *checkpointRecord, ts threadSeed, key, b []byte) error {
+	body, err := recordBody("checkpoint", ts, key, b, checkpointRecordV1, checkpointRecordV2)
 	if err != nil {
 		return err
 	}
@@ -380,12 +382,13 @@ func decodeCheckpointBody(rec *checkpointRecord, body []byte, s string) error {
 	return nil
 }
 
-// encodeMetadata encodes a metadata record stored under key.
-func encodeMetadata(key []byte, m Metadata) ([]byte, error) {
+// encodeMetadata encodes a metadata record stored under key in the thread
+// of seed ts.
+func encodeMetadata(ts threadSeed, key []byte, m Metadata) ([]byte, error) {
 	if m == nil {
 		m = Metadata{}
 	}
-	b, err := marshalRecord(metadataRecordK, key, map[string]any(m))
+	b, err := marshalRecord(metadataRecordT, ts, key, map[string]any(m))
 	if err != nil {
 		return nil, fmt.Errorf("%w: metadata%s: %v", ErrEncode, badPath(reflect.ValueOf(map[string]any(m))), err)
 	}
@@ -395,9 +398,10 @@ func encodeMetadata(key []byte, m Metadata) ([]byte, error) {
 	return b, nil
 }
 
-// decodeMetadata decodes metadata record b read under key.
-func decodeMetadata(key, b []byte) (Metadata, error) {
-	body, err := recordBody("metadata", key, b, metadataRecordV1, metadataRecordV2)
+// decodeMetadata decodes metadata record b read under key in the thread
+// of seed ts.
+func decodeMetadata(ts threadSeed, key, b []byte) (Metadata, error) {
+	body, err := recordBody("metadata", ts, key, b, metadataRecordV1, metadataRecordV2)
 	if err != nil {
 		return nil, err
 	}
@@ -418,21 +422,22 @@ func decodeMetadataBody(body []byte, s string) (Metadata, error) {
 }
 
 // encodeWriteRecord encodes a pending write stored at key of thread's
-// writes; with a keyring its value is sealed for that place.
-func encodeWriteRecord(kr *keyring, thread string, key []byte, rec *writeRecord) ([]byte, error) {
+// writes (ts is the thread's seed); with a keyring its value is sealed
+// for that place.
+func encodeWriteRecord(kr *keyring, thread string, ts threadSeed, key []byte, rec *writeRecord) ([]byte, error) {
 	if kr == nil {
-		return marshalRecord(writeRecordK, key, rec)
+		return marshalRecord(writeRecordT, ts, key, rec)
 	}
-	return marshalRecord(writeRecordK4, key, &sealedWriteRecord{
+	return marshalRecord(writeRecordT4, ts, key, &sealedWriteRecord{
 		Channel: rec.Channel, TaskPath: rec.TaskPath,
 		Sealed: kr.appendSealed(nil, rec.Value, placeAAD(aadWrite, thread, key)),
 	})
 }
 
 // openWriteRecord decodes the pending write stored at key of thread's
-// writes, opening a sealed value.
-func openWriteRecord(kr *keyring, thread string, key, b []byte) (*writeRecord, error) {
-	rec, err := decodeWriteRecord(key, b)
+// writes (ts is the thread's seed), opening a sealed value.
+func openWriteRecord(kr *keyring, thread string, ts threadSeed, key, b []byte) (*writeRecord, error) {
+	rec, err := decodeWriteRecord(ts, key, b)
 	if err != nil || rec.sealed == nil {
 		return rec, err
 	}
@@ -442,11 +447,12 @@ func openWriteRecord(kr *keyring, thread string, key, b []byte) (*writeRecord, e
 	return rec, nil
 }
 
-// decodeWriteRecord decodes a write record read under key; of a sealed one
-// it gives the envelope (rec.sealed) and no value: openWriteRecord opens it.
-func decodeWriteRecord(key, b []byte) (*writeRecord, error) {
+// decodeWriteRecord decodes a write record read under key in the thread of
+// seed ts; of a sealed one it gives the envelope (rec.sealed) and no
+// value: openWriteRecord opens it.
+func decodeWriteRecord(ts threadSeed, key, b []byte) (*writeRecord, error) {
 	if len(b) > 0 && isVersion(b[0], writeRecordV4) {
-		body, err := checkSum("write", key, b)
+		body, err := checkSum("write", ts, key, b)
 		if err != nil {
 			return nil, err
 		}
@@ -462,7 +468,7 @@ func decodeWriteRecord(key, b []byte) (*writeRecord, error) {
 		}
 		return &writeRecord{Channel: sr.Channel, TaskPath: sr.TaskPath, sealed: sr.Sealed}, nil
 	}
-	body, err := recordBody("write", key, b, writeRecordV1, writeRecordV2)
+	body, err := recordBody("write", ts, key, b, writeRecordV1, writeRecordV2)
 	if err != nil {
 		return nil, err
 	}
@@ -481,13 +487,13 @@ func decodeWriteRecord(key, b []byte) (*writeRecord, error) {
 	return rec, nil
 }
 
-// encodeBlob encodes a value stored under key; a nil value with empty=true
-// marks the channel empty at that version.
-func encodeBlob(key []byte, v Raw, empty bool) []byte {
+// encodeBlob encodes a value stored under key in the thread of seed ts; a
+// nil value with empty=true marks the channel empty at that version.
+func encodeBlob(ts threadSeed, key []byte, v Raw, empty bool) []byte {
 	if empty {
-		return appendSum(key, append(make([]byte, 0, 2+sumLen), blobRecordK, blobEmpty))
+		return appendSum(ts, key, append(make([]byte, 0, 2+sumLen), blobRecordT, blobEmpty))
 	}
 	b := make([]byte, 0, 2+len(v)+sumLen)
-	b = append(b, blobRecordK, blobValue)
-	return appendSum(key, append(b, v...))
+	b = append(b, blobRecordT, blobValue)
+	return appendSum(ts, key, append(b, v...))
 }

@@ -297,27 +297,27 @@ func withID(ids []uint32, id uint32) ([]uint32, bool) {
 }
 
 // sealedKeyOf returns the key id of record v at key k of thread
-// sub-bucket sub, and whether it is sealed.
-func sealedKeyOf(sub, k, v []byte) (uint32, bool, error) {
+// sub-bucket sub (ts is the thread's seed), and whether it is sealed.
+func sealedKeyOf(ts threadSeed, sub, k, v []byte) (uint32, bool, error) {
 	if !isSealedRecord(sub, v) {
 		return 0, false, nil
 	}
 	var env []byte
 	switch {
 	case bytes.Equal(sub, bucketBlobs):
-		_, body, err := blobKind(k, v)
+		_, body, err := blobKind(ts, k, v)
 		if err != nil {
 			return 0, false, err
 		}
 		env = body
 	case bytes.Equal(sub, bucketSegments):
-		seg, err := decodeSegment(k, v)
+		seg, err := decodeSegment(ts, k, v)
 		if err != nil {
 			return 0, false, err
 		}
 		env = seg.items
 	default:
-		rec, err := decodeWriteRecord(k, v)
+		rec, err := decodeWriteRecord(ts, k, v)
 		if err != nil {
 			return 0, false, err
 		}
@@ -336,9 +336,10 @@ func scanSealedKeys(ctx context.Context, r reader) ([]uint32, error) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		ts := seedOf(string(name))
 		for _, sub := range [][]byte{bucketBlobs, bucketSegments, bucketWrites} {
 			err := r.Scan(threadPath(string(name), sub), nil, nil, false, func(k, v []byte) error {
-				if id, sealed, err := sealedKeyOf(sub, k, v); err == nil && sealed {
+				if id, sealed, err := sealedKeyOf(ts, sub, k, v); err == nil && sealed {
 					ids, _ = withID(ids, id)
 				}
 				return nil
@@ -417,11 +418,12 @@ func (s *Store) refusePlain() error {
 func markImported(w writer, recs []importRec) ([]uint32, error) {
 	var found []uint32
 	for _, rec := range recs {
+		ts := seedOf(rec.thread)
 		for _, p := range rec.puts {
 			if len(p.p) != 3 || !bytes.Equal(p.p[0], bucketThreads) {
 				continue
 			}
-			id, sealed, err := sealedKeyOf(p.p[2], p.k, p.v)
+			id, sealed, err := sealedKeyOf(ts, p.p[2], p.k, p.v)
 			if err != nil {
 				return nil, err
 			}

@@ -323,7 +323,7 @@ func TestEncryptionKeyErrors(t *testing.T) {
 		// Summed again for its new key (sumUnder), or the sum over the key
 		// would catch the move first (ErrCorrupt): the seal must too.
 		to := blobKey("", "note", tup.Checkpoint.ChannelVersions["note"])
-		other := sumUnder(to, w.Get(p, blobKey("", "note", ver0)))
+		other := sumUnder(seedOf("th"), to, w.Get(p, blobKey("", "note", ver0)))
 		return w.Put(p, to, other)
 	}); err != nil {
 		t.Fatal(err)

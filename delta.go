@@ -68,11 +68,16 @@ const (
 	segmentRecordX  = segmentRecordV2 | sumXXH3
 	segmentRecordX4 = segmentRecordV4 | sumXXH3
 
-	// Format 5: the sum covers the record's key (sumKeyed); what this
-	// build writes.
+	// Format 5: the sum covers the record's key (sumKeyed).
 	blobRecordK     = blobRecordX | sumKeyed
 	segmentRecordK  = segmentRecordX | sumKeyed
 	segmentRecordK4 = segmentRecordX4 | sumKeyed
+
+	// Format 6: the sum covers the record's thread and key (sumThreaded);
+	// what this build writes.
+	blobRecordT     = blobRecordV3 | sumThreaded
+	segmentRecordT  = segmentRecordV2 | sumThreaded
+	segmentRecordT4 = segmentRecordV4 | sumThreaded
 
 	// defaultDeltaFold is K: deltas folded into one segment, and segments
 	// of one level into one of the next. 8: W1's 50-item list reads in at
@@ -91,11 +96,12 @@ type listRef struct {
 	count   int
 }
 
-// encodeListRef encodes a list reference stored under key.
-func encodeListRef(key []byte, ref listRef) []byte {
-	b := append(make([]byte, 0, 2+2*binary.MaxVarintLen64+sumLen), blobRecordK, blobListRef)
+// encodeListRef encodes a list reference stored under key in the thread of
+// seed ts.
+func encodeListRef(ts threadSeed, key []byte, ref listRef) []byte {
+	b := append(make([]byte, 0, 2+2*binary.MaxVarintLen64+sumLen), blobRecordT, blobListRef)
 	b = binary.AppendUvarint(b, ref.lineage)
-	return appendSum(key, binary.AppendUvarint(b, uint64(ref.count)))
+	return appendSum(ts, key, binary.AppendUvarint(b, uint64(ref.count)))
 }
 
 func decodeListRef(body []byte) (listRef, error) {
@@ -195,31 +201,33 @@ func foldedFlags(level int) byte {
 }
 
 // encodeSegment encodes a segment with flags (0: a delta; foldedFlags)
-// stored at key of thread's segments; with a keyring the items are sealed
-// for that place.
-func encodeSegment(kr *keyring, thread string, key []byte, count int, flags byte, items []byte) []byte {
-	version := segmentRecordK
+// stored at key of thread's segments (ts is the thread's seed); with a
+// keyring the items are sealed for that place.
+func encodeSegment(kr *keyring, thread string, ts threadSeed, key []byte, count int, flags byte, items []byte) []byte {
+	version := segmentRecordT
 	if kr != nil {
-		version = segmentRecordK4
+		version = segmentRecordT4
 	}
 	b := append(make([]byte, 0, 2+binary.MaxVarintLen64+len(items)+sealOverhead+sumLen), version, flags)
 	b = binary.AppendUvarint(b, uint64(count))
 	if kr != nil {
-		return appendSum(key, kr.appendSealed(b, items, placeAAD(aadSegment, thread, key)))
+		return appendSum(ts, key, kr.appendSealed(b, items, placeAAD(aadSegment, thread, key)))
 	}
-	return appendSum(key, append(b, items...))
+	return appendSum(ts, key, append(b, items...))
 }
 
-func decodeSegment(k, v []byte) (segment, error) {
+// decodeSegment decodes segment record v read under k in the thread of
+// seed ts.
+func decodeSegment(ts threadSeed, k, v []byte) (segment, error) {
 	sealed := len(v) > 0 && isVersion(v[0], segmentRecordV4)
 	var body []byte
 	var err error
 	if sealed {
-		if body, err = checkSum("list segment", k, v); err == nil {
+		if body, err = checkSum("list segment", ts, k, v); err == nil {
 			body = body[1:]
 		}
 	} else {
-		body, err = recordBody("list segment", k, v, segmentRecordV1, segmentRecordV2)
+		body, err = recordBody("list segment", ts, k, v, segmentRecordV1, segmentRecordV2)
 	}
 	if err != nil {
 		return segment{}, err
@@ -249,6 +257,7 @@ func (l lineage) openItems(seg segment) ([]byte, error) {
 // lineage reads and writes the segments of one list lineage.
 type lineage struct {
 	thread, ns, channel string
+	seed                threadSeed // the thread's (seedOf)
 	id                  uint64
 	kr                  *keyring
 }
@@ -286,7 +295,7 @@ func (l lineage) piecesTail(r reader, n int, fn func(p []byte) bool, tail *linea
 			beyond = true
 			return errStop
 		}
-		seg, err := decodeSegment(k, v)
+		seg, err := decodeSegment(l.seed, k, v)
 		if err == nil && seg.start != covered {
 			err = fmt.Errorf("%w: list lineage %d of channel %q: segment at item %d, expected %d", ErrCorrupt, l.id, l.channel, seg.start, covered)
 		}
@@ -352,7 +361,7 @@ func (l lineage) read(r reader, n int) (Raw, error) {
 func (l lineage) end(r reader) (int, error) {
 	end := 0
 	err := r.Scan(l.path(), l.prefix(), nil, true, func(k, v []byte) error {
-		seg, err := decodeSegment(k, v)
+		seg, err := decodeSegment(l.seed, k, v)
 		if err != nil {
 			return err
 		}
@@ -378,8 +387,9 @@ const (
 //
 // tail, if not nil, is filled as piecesTail fills it when the stored
 // version is a lineage's and the lineage was read.
-func relate(r reader, kr *keyring, thread, ns, channel, version string, stored []byte, value Raw, tail *lineageTail) (rel relation, ref listRef, prefix int, err error) {
-	kind, body, err := openBlob(kr, thread, ns, channel, version, stored)
+// ts is thread's seed.
+func relate(r reader, kr *keyring, thread string, ts threadSeed, ns, channel, version string, stored []byte, value Raw, tail *lineageTail) (rel relation, ref listRef, prefix int, err error) {
+	kind, body, err := openBlob(kr, thread, ts, ns, channel, version, stored)
 	if err != nil {
 		return relOther, ref, 0, err
 	}
@@ -405,7 +415,7 @@ func relate(r reader, kr *keyring, thread, ns, channel, version string, stored [
 	}
 	items := value[hdr:]
 	pos, match := 0, true
-	l := lineage{thread: thread, ns: ns, channel: channel, id: ref.lineage, kr: kr}
+	l := lineage{thread: thread, seed: ts, ns: ns, channel: channel, id: ref.lineage, kr: kr}
 	if err := l.piecesTail(r, ref.count, func(p []byte) bool {
 		match = len(items)-pos >= len(p) && bytes.Equal(items[pos:pos+len(p)], p)
 		pos += len(p)
@@ -425,12 +435,12 @@ func relate(r reader, kr *keyring, thread, ns, channel, version string, stored [
 // written again) and a different one is a *VersionConflictError, returned
 // before this call changes anything. Keeping the stored value silently, as
 // this once did, made a fork or a re-added channel read another
-// checkpoint's value with no error.
-func storeChannel(w writer, kr *keyring, thread, ns string, b blobWrite, baseVersion string, base []byte, foldK int) error {
+// checkpoint's value with no error. ts is thread's seed.
+func storeChannel(w writer, kr *keyring, thread string, ts threadSeed, ns string, b blobWrite, baseVersion string, base []byte, foldK int) error {
 	blPath := threadPath(thread, bucketBlobs)
 	key := blobKey(ns, b.channel, b.version)
 	if stored := w.Get(blPath, key); stored != nil {
-		same, err := sameContent(w, kr, thread, ns, b, stored)
+		same, err := sameContent(w, kr, thread, ts, ns, b, stored)
 		if err != nil {
 			return fmt.Errorf("channel %q version %q: %w", b.channel, b.version, err)
 		}
@@ -441,21 +451,21 @@ func storeChannel(w writer, kr *keyring, thread, ns string, b blobWrite, baseVer
 	}
 	n, hdr, isList := listHeader(b.value)
 	if b.empty {
-		return w.Put(blPath, key, encodeBlob(key, nil, true))
+		return w.Put(blPath, key, encodeBlob(ts, key, nil, true))
 	}
 	if !isList || foldK < 0 {
-		return w.Put(blPath, key, encodeValueBlob(kr, thread, ns, b.channel, b.version, b.value))
+		return w.Put(blPath, key, encodeValueBlob(kr, thread, ts, ns, b.channel, b.version, b.value))
 	}
 	if base != nil {
 		var tail lineageTail
-		rel, ref, prefix, err := relate(w, kr, thread, ns, b.channel, baseVersion, base, b.value, &tail)
+		rel, ref, prefix, err := relate(w, kr, thread, ts, ns, b.channel, baseVersion, base, b.value, &tail)
 		if err != nil {
 			return fmt.Errorf("channel %q: base version: %w", b.channel, err)
 		}
 		if ref.lineage != 0 && (rel == relEqual || rel == relAppend) {
-			l := lineage{thread: thread, ns: ns, channel: b.channel, id: ref.lineage, kr: kr}
+			l := lineage{thread: thread, seed: ts, ns: ns, channel: b.channel, id: ref.lineage, kr: kr}
 			if rel == relEqual {
-				return w.Put(blPath, key, encodeListRef(key, listRef{lineage: ref.lineage, count: n}))
+				return w.Put(blPath, key, encodeListRef(ts, key, listRef{lineage: ref.lineage, count: n}))
 			}
 			// relate's scan read the whole lineage when the base ends it
 			// (the usual append): its end is the base's count, no scan.
@@ -469,7 +479,7 @@ func storeChannel(w writer, kr *keyring, thread, ns string, b blobWrite, baseVer
 				if err := l.appendItems(w, ref.count, n-ref.count, b.value[hdr+prefix:], foldK, tail); err != nil {
 					return err
 				}
-				return w.Put(blPath, key, encodeListRef(key, listRef{lineage: ref.lineage, count: n}))
+				return w.Put(blPath, key, encodeListRef(ts, key, listRef{lineage: ref.lineage, count: n}))
 			}
 			// A fork from an older version: fall through to a keyframe.
 		}
@@ -480,25 +490,26 @@ func storeChannel(w writer, kr *keyring, thread, ns string, b blobWrite, baseVer
 	}
 	if n > 0 {
 		k := segmentKey(ns, b.channel, id, 0)
-		if err := w.Put(threadPath(thread, bucketSegments), k, encodeSegment(kr, thread, k, n, foldedFlags(0), b.value[hdr:])); err != nil {
+		if err := w.Put(threadPath(thread, bucketSegments), k, encodeSegment(kr, thread, ts, k, n, foldedFlags(0), b.value[hdr:])); err != nil {
 			return err
 		}
 	}
-	return w.Put(blPath, key, encodeListRef(key, listRef{lineage: id, count: n}))
+	return w.Put(blPath, key, encodeListRef(ts, key, listRef{lineage: id, count: n}))
 }
 
 // sameContent reports whether the stored blob record holds the logical value
 // b would store: the same bytes, or the same list however it is stored
 // (whole, or as a reference into a lineage of segments), or both empty.
-func sameContent(r reader, kr *keyring, thread, ns string, b blobWrite, stored []byte) (bool, error) {
-	kind, _, err := blobKind(blobKey(ns, b.channel, b.version), stored)
+// ts is thread's seed.
+func sameContent(r reader, kr *keyring, thread string, ts threadSeed, ns string, b blobWrite, stored []byte) (bool, error) {
+	kind, _, err := blobKind(ts, blobKey(ns, b.channel, b.version), stored)
 	if err != nil {
 		return false, err
 	}
 	if b.empty || kind == blobEmpty {
 		return b.empty && kind == blobEmpty, nil
 	}
-	rel, _, _, err := relate(r, kr, thread, ns, b.channel, b.version, stored, b.value, nil)
+	rel, _, _, err := relate(r, kr, thread, ts, ns, b.channel, b.version, stored, b.value, nil)
 	return rel == relEqual, err
 }
 
@@ -513,8 +524,9 @@ func sweepLineages(w writer, thread string, budget int) (segments int, bytes int
 		id          uint64
 	}
 	live := map[lin]bool{}
+	ts := seedOf(thread)
 	if err := w.Scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) error {
-		kind, body, err := blobKind(k, v)
+		kind, body, err := blobKind(ts, k, v)
 		if err != nil {
 			return err
 		}

@@ -13,7 +13,7 @@ import "bytes"
 // not scanned again.
 func (l lineage) appendItems(w writer, start, count int, items []byte, foldK int, tail lineageTail) error {
 	k := segmentKey(l.ns, l.channel, l.id, start)
-	if err := w.Put(l.path(), k, encodeSegment(l.kr, l.thread, k, count, 0, items)); err != nil {
+	if err := w.Put(l.path(), k, encodeSegment(l.kr, l.thread, l.seed, k, count, 0, items)); err != nil {
 		return err
 	}
 	if n, size := tail.run+1, tail.bytes+len(items); tail.known && (n < 2 || n < foldK && size < foldBytes) {
@@ -23,7 +23,7 @@ func (l lineage) appendItems(w writer, start, count int, items []byte, foldK int
 	// until a group that does not fold: a fold merges a suffix of them.
 	plan := foldPlan{k: foldK}
 	err := w.Scan(l.path(), l.prefix(), nil, true, func(k, v []byte) error {
-		seg, err := decodeSegment(k, v)
+		seg, err := decodeSegment(l.seed, k, v)
 		if err != nil {
 			return err
 		}
@@ -60,7 +60,7 @@ func (l lineage) appendItems(w writer, start, count int, items []byte, foldK int
 	if _, err := delAll(w, l.path(), keys[:len(keys)-1]); err != nil {
 		return err
 	}
-	return w.Put(l.path(), first, encodeSegment(l.kr, l.thread, first, total, foldedFlags(plan.level), merged))
+	return w.Put(l.path(), first, encodeSegment(l.kr, l.thread, l.seed, first, total, foldedFlags(plan.level), merged))
 }
 
 // maxFoldedBytes bounds what a fold above the deltas merges: past it the

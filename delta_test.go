@@ -135,7 +135,7 @@ func (m *deltaModel) checkChains() {
 		})
 		trailing := map[string]int{}
 		r.Scan(bucketPath{bucketThreads, []byte("t"), bucketSegments}, nil, nil, false, func(k, v []byte) error {
-			seg, err := decodeSegment(k, v)
+			seg, err := decodeSegment(seedOf("t"), k, v)
 			if err != nil {
 				m.t.Fatalf("segment: %v", err)
 			}
@@ -362,7 +362,7 @@ func TestFormatOneFileIsReadAndUpgraded(t *testing.T) {
 		if err := tx.Bucket(bucketMeta).Put(keyFormat, []byte{0, 0, 0, 1}); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketThreads).Bucket([]byte("t")).Bucket(bucketBlobs).Put(blobKey("", "a", "1"), encodeBlob(blobKey("", "a", "1"), list, false))
+		return tx.Bucket(bucketThreads).Bucket([]byte("t")).Bucket(bucketBlobs).Put(blobKey("", "a", "1"), encodeBlob(seedOf("t"), blobKey("", "a", "1"), list, false))
 	}); err != nil {
 		t.Fatal(err)
 	}

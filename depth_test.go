@@ -82,7 +82,7 @@ func deepMap(n int) []byte {
 
 // sealed is a checksummed record: version byte, body, CRC-32C.
 func sealed(version byte, body ...[]byte) []byte {
-	return appendSum(nil, append([]byte{version}, bytes.Join(body, nil)...))
+	return appendSum(0, nil, append([]byte{version}, bytes.Join(body, nil)...))
 }
 
 // mpStr encodes a short string.
@@ -117,13 +117,13 @@ func TestDeepNestingDecoders(t *testing.T) {
 	cp := bytes.Join([][]byte{{0x96, 0x01, 0x01, 0xc0, 0x80, 0x80}, list}, nil)
 	write := bytes.Join([][]byte{{0x93}, mpStr("ch"), mpStr("task"), list}, nil)
 
-	_, err := decodeMetadata(nil, sealed(metadataRecordV2, meta))
+	_, err := decodeMetadata(0, nil, sealed(metadataRecordV2, meta))
 	wantTooDeep(t, "metadata", err)
-	_, err = decodeMetadata(nil, sealed(metadataRecordV2, []byte{0x81}, mpStr("m"), mp))
+	_, err = decodeMetadata(0, nil, sealed(metadataRecordV2, []byte{0x81}, mpStr("m"), mp))
 	wantTooDeep(t, "metadata of maps", err)
-	_, err = decodeCheckpointRecord(nil, sealed(checkpointRecordV2, cp))
+	_, err = decodeCheckpointRecord(0, nil, sealed(checkpointRecordV2, cp))
 	wantTooDeep(t, "checkpoint record", err)
-	_, err = decodeWriteRecord(nil, sealed(writeRecordV2, write))
+	_, err = decodeWriteRecord(0, nil, sealed(writeRecordV2, write))
 	wantTooDeep(t, "pending write", err)
 	_, err = itemsLen(list, 1)
 	wantTooDeep(t, "list items", err)
@@ -144,7 +144,7 @@ func TestDeepNestingDecoders(t *testing.T) {
 		t.Errorf("%d levels: %v", maxDepth, err)
 	}
 	wantTooDeep(t, "one level more", Raw(deepList(maxDepth+1)).Decode(&v))
-	if _, err := decodeMetadata(nil, sealed(metadataRecordV2, []byte{0x81}, mpStr("m"), deepList(maxDepth-1))); err != nil {
+	if _, err := decodeMetadata(0, nil, sealed(metadataRecordV2, []byte{0x81}, mpStr("m"), deepList(maxDepth-1))); err != nil {
 		t.Errorf("metadata of %d levels: %v", maxDepth, err)
 	}
 }
@@ -188,7 +188,7 @@ func forgeDeep(t *testing.T, s *Store) (ids map[string]string, chanVersion strin
 			sealed(checkpointRecordV2, []byte{0x96, 0x01, 0x01, 0xc0, 0x80, 0x80}, list)); err != nil {
 			return err
 		}
-		if err := w.Put(threadPath("t", bucketBlobs), blobKey("", "v", chanVersion), encodeBlob(blobKey("", "v", chanVersion), list, false)); err != nil {
+		if err := w.Put(threadPath("t", bucketBlobs), blobKey("", "v", chanVersion), encodeBlob(seedOf("t"), blobKey("", "v", chanVersion), list, false)); err != nil {
 			return err
 		}
 		wid, _ := parseID("id", ids["write"])

@@ -21,10 +21,14 @@ package ckpt
 // are not valid UTF-8 are written as {"b64": ...} so they survive JSON.
 // The trailer lets import tell a complete dump from a truncated one.
 // Records carry their checksums (CRC-32C from format 3, XXH3 from format
-// 4, codec.go) as stored; import checks them, keeps them, and gives the
-// records of a dump made before format 3 theirs (XXH3). A build of format 3
-// refuses a dump with XXH3 records at the first one (an unknown record
-// version), leaving its store as it was.
+// 4, over the key from 5, over thread and key from 6: record_sum.go) as
+// stored; import checks each under the key and thread its line names and
+// writes it with format 6's sum over both (records of a dump made before
+// format 3 get theirs). A record of format 6 fails its check under any
+// other thread, so a dump whose thread field was changed is refused, as
+// its sealed records would not open. A build of an older format refuses a
+// dump with newer records at the first one (an unknown record version),
+// leaving its store as it was.
 
 import (
 	"bufio"

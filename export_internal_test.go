@@ -64,7 +64,7 @@ func CheckInvariants(s *Store) error {
 				if !indexed[string(indexKey(id, thread, ns))] {
 					bad("checkpoint %s of %q is not indexed", idString(id), thread)
 				}
-				rec, err := decodeCheckpointRecord(k, v)
+				rec, err := decodeCheckpointRecord(seedOf(thread), k, v)
 				if err != nil {
 					bad("checkpoint %s of %q: %v", idString(id), thread, err)
 					return nil
@@ -116,7 +116,7 @@ func CheckInvariants(s *Store) error {
 		for _, thread := range threads {
 			live := map[string]bool{}
 			r.Scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) error {
-				kind, body, err := blobKind(k, v)
+				kind, body, err := blobKind(seedOf(thread), k, v)
 				if err != nil || kind != blobListRef {
 					return nil
 				}

@@ -27,11 +27,11 @@ func TestKitFilterShapesAreStoredMetadataShapes(t *testing.T) {
 		"time":   time.Unix(1700000000, 5).UTC(),
 		"raw":    Raw{0x2a},
 	}
-	b, err := encodeMetadata(nil, md)
+	b, err := encodeMetadata(0, nil, md)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, err := decodeMetadata(nil, b)
+	stored, err := decodeMetadata(0, nil, b)
 	if err != nil {
 		t.Fatal(err)
 	}

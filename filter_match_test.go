@@ -197,11 +197,11 @@ func TestMatchEncodedAgreesWithDecoding(t *testing.T) {
 // record's version and sum.
 func mustEncodeMetadataBody(t fataler, md Metadata) []byte {
 	t.Helper()
-	rec, err := encodeMetadata(nil, md)
+	rec, err := encodeMetadata(0, nil, md)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := recordBody("metadata", nil, rec, metadataRecordV1, metadataRecordV2)
+	body, err := recordBody("metadata", 0, nil, rec, metadataRecordV1, metadataRecordV2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -190,11 +190,12 @@ func blobRefs(rec *checkpointRecord, ns string) [][]byte {
 func liveBlobs(r reader, thread, ns string, skip func(id [idLen]byte) bool) (map[string]struct{}, error) {
 	live := map[string]struct{}{}
 	prefix := nsKey(ns)
+	ts := seedOf(thread)
 	err := r.Scan(threadPath(thread, bucketCheckpoints), prefix, nil, false, func(k, v []byte) error {
 		if skip != nil && skip([idLen]byte(k[len(prefix):])) {
 			return nil
 		}
-		rec, err := decodeCheckpointRecord(k, v)
+		rec, err := decodeCheckpointRecord(ts, k, v)
 		if err != nil {
 			return fmt.Errorf("checkpoint %s: %w", idString([idLen]byte(k[len(prefix):])), err)
 		}

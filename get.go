@@ -42,14 +42,15 @@ func (s *Store) GetTuple(ctx context.Context, cfg Config) (_ *Tuple, err error) 
 // by (task path, task id, idx).
 func loadWrites(r reader, kr *keyring, thread string, cpKey []byte) ([]PendingWrite, error) {
 	var out []PendingWrite
+	ts := seedOf(thread)
 	err := r.Scan(threadPath(thread, bucketWrites), cpKey, nil, false, func(k, v []byte) error {
 		task, idx, err := parseWriteKey(cpKey, k)
 		if err != nil {
 			return err
 		}
-		rec, err := openWriteRecord(kr, thread, k, v)
+		rec, err := openWriteRecord(kr, thread, ts, k, v)
 		if errors.Is(err, ErrKey) && kr == nil {
-			rec, err = decodeWriteRecord(k, v) // listed, its value locked (crypt.go)
+			rec, err = decodeWriteRecord(ts, k, v) // listed, its value locked (crypt.go)
 			if err == nil {
 				id, _ := envelopeKey(rec.sealed)
 				rec.Value = []byte(lockedRaw(id))

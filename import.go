@@ -240,6 +240,9 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 	if err := validConfig(Config{ThreadID: thread, CheckpointNS: ns}); err != nil {
 		return ir, err
 	}
+	// A record of format 6 is checked under the dump's thread: a dump whose
+	// thread was changed fails here, as its sealed records would not open.
+	ts := seedOf(thread)
 	switch rec.Kind {
 	case "checkpoint":
 		id, err := parseID("checkpoint id", rec.ID)
@@ -247,15 +250,15 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 			return ir, err
 		}
 		key := checkpointKey(ns, id)
-		if _, err := decodeCheckpointRecord(key, rec.Data); err != nil {
+		if _, err := decodeCheckpointRecord(ts, key, rec.Data); err != nil {
 			return ir, fmt.Errorf("checkpoint %s: %w", rec.ID, err)
 		}
-		if _, err := decodeMetadata(key, rec.Metadata); err != nil {
+		if _, err := decodeMetadata(ts, key, rec.Metadata); err != nil {
 			return ir, fmt.Errorf("checkpoint %s: %w", rec.ID, err)
 		}
 		s.ids.observe(id)
-		data := importedRecord(bucketCheckpoints, key, rec.Data)
-		md := importedRecord(bucketMetadata, key, rec.Metadata)
+		data := importedRecord(bucketCheckpoints, ts, key, rec.Data)
+		md := importedRecord(bucketMetadata, ts, key, rec.Metadata)
 		ir.puts = []kvPut{
 			{threadPath(thread, bucketCheckpoints), key, data},
 			{threadPath(thread, bucketMetadata), key, md},
@@ -269,10 +272,10 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 			return ir, err
 		}
 		key := blobKey(ns, ch, ver)
-		if err := checkBlobRecord(key, rec.Data); err != nil {
+		if err := checkBlobRecord(ts, key, rec.Data); err != nil {
 			return ir, fmt.Errorf("channel %q version %q: %w", ch, ver, err)
 		}
-		ir.puts = []kvPut{{threadPath(thread, bucketBlobs), key, importedRecord(bucketBlobs, key, rec.Data)}}
+		ir.puts = []kvPut{{threadPath(thread, bucketBlobs), key, importedRecord(bucketBlobs, ts, key, rec.Data)}}
 		sum.Values++
 	case "write":
 		id, err := parseID("checkpoint id", rec.ID)
@@ -287,10 +290,10 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 			return ir, errors.New("write without idx")
 		}
 		key := writeKey(ns, id, task, *rec.Idx)
-		if _, err := decodeWriteRecord(key, rec.Data); err != nil {
+		if _, err := decodeWriteRecord(ts, key, rec.Data); err != nil {
 			return ir, fmt.Errorf("write of task %q: %w", task, err)
 		}
-		ir.puts = []kvPut{{threadPath(thread, bucketWrites), key, importedRecord(bucketWrites, key, rec.Data)}}
+		ir.puts = []kvPut{{threadPath(thread, bucketWrites), key, importedRecord(bucketWrites, ts, key, rec.Data)}}
 		sum.Writes++
 	case "segment":
 		ch := string(rec.Channel)
@@ -301,14 +304,14 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 			return ir, errors.New("list segment without lineage or start")
 		}
 		k := segmentKey(ns, ch, *rec.Lineage, *rec.Start)
-		seg, err := decodeSegment(k, rec.Data)
+		seg, err := decodeSegment(ts, k, rec.Data)
 		if err == nil && !seg.sealed && tooDeepItems(seg.items) { // reads would refuse it (depth.go)
 			err = fmt.Errorf("%w: %v", ErrCorrupt, errTooDeep)
 		}
 		if err != nil {
 			return ir, fmt.Errorf("list segment of channel %q: %w", ch, err)
 		}
-		ir.puts = []kvPut{{threadPath(thread, bucketSegments), k, importedRecord(bucketSegments, k, rec.Data)}}
+		ir.puts = []kvPut{{threadPath(thread, bucketSegments), k, importedRecord(bucketSegments, ts, k, rec.Data)}}
 		ir.lineage = *rec.Lineage
 		sum.Segments++
 	default:

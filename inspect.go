@@ -112,7 +112,7 @@ func summariseThread(r reader, thread string) (ThreadInfo, error) {
 		id, ns, _ := parseOrderKey(newest)
 		info.NewestID = idString(id)
 		key := checkpointKey(ns, id)
-		rec, err := decodeCheckpointRecord(key, r.Get(threadPath(thread, bucketCheckpoints), key))
+		rec, err := decodeCheckpointRecord(seedOf(thread), key, r.Get(threadPath(thread, bucketCheckpoints), key))
 		if err != nil {
 			return info, fmt.Errorf("thread %q checkpoint %s: %w", thread, info.NewestID, err)
 		}
@@ -245,12 +245,13 @@ func sharingStats(r reader, kr *keyring, thread string, st *Stats) error {
 	var prevKey []byte
 	var prev *checkpointRecord
 	cpPath, blPath := threadPath(thread, bucketCheckpoints), threadPath(thread, bucketBlobs)
+	ts := seedOf(thread)
 	return r.Scan(cpPath, nil, nil, false, func(k, v []byte) error {
 		ns, id, err := parseCheckpointKey(k)
 		if err != nil {
 			return fmt.Errorf("thread %q: %w", thread, err)
 		}
-		rec, err := decodeCheckpointRecord(k, v)
+		rec, err := decodeCheckpointRecord(ts, k, v)
 		if err != nil {
 			return fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(id), err)
 		}
@@ -260,7 +261,7 @@ func sharingStats(r reader, kr *keyring, thread string, st *Stats) error {
 			if bytes.Equal(pk, prevKey) {
 				parent = prev
 			} else if raw := r.Get(cpPath, pk); raw != nil {
-				parent, _ = decodeCheckpointRecord(pk, raw)
+				parent, _ = decodeCheckpointRecord(ts, pk, raw)
 			}
 		}
 		for ch, ver := range rec.Versions {
@@ -270,7 +271,7 @@ func sharingStats(r reader, kr *keyring, thread string, st *Stats) error {
 			}
 			st.SharedRefs++
 			bk := blobKey(ns, ch, ver)
-			size, err := wholeSize(r, kr, thread, ns, ch, bk, r.Get(blPath, bk))
+			size, err := wholeSize(r, kr, thread, ts, ns, ch, bk, r.Get(blPath, bk))
 			if err != nil {
 				return fmt.Errorf("thread %q checkpoint %s channel %q: %w", thread, idString(id), ch, err)
 			}
@@ -282,9 +283,9 @@ func sharingStats(r reader, kr *keyring, thread string, st *Stats) error {
 }
 
 // wholeSize is the size of a blob record, read under key, as if its value
-// were stored whole.
-func wholeSize(r reader, kr *keyring, thread, ns, channel string, key, blob []byte) (int64, error) {
-	kind, body, err := blobKind(key, blob)
+// were stored whole. ts is thread's seed.
+func wholeSize(r reader, kr *keyring, thread string, ts threadSeed, ns, channel string, key, blob []byte) (int64, error) {
+	kind, body, err := blobKind(ts, key, blob)
 	if err != nil || kind != blobListRef {
 		return int64(len(blob)), err
 	}
@@ -293,7 +294,7 @@ func wholeSize(r reader, kr *keyring, thread, ns, channel string, key, blob []by
 		return 0, err
 	}
 	size := int64(len(appendListHeader(nil, ref.count)) + 2)
-	err = lineage{thread: thread, ns: ns, channel: channel, id: ref.lineage, kr: kr}.pieces(r, ref.count, func(p []byte) bool {
+	err = lineage{thread: thread, seed: ts, ns: ns, channel: channel, id: ref.lineage, kr: kr}.pieces(r, ref.count, func(p []byte) bool {
 		size += int64(len(p))
 		return true
 	})
@@ -303,15 +304,16 @@ func wholeSize(r reader, kr *keyring, thread, ns, channel string, key, blob []by
 // deltaStats adds one thread's append-delta figures to st.
 func deltaStats(r reader, kr *keyring, thread string, st *Stats) error {
 	// A failure ends the first walk; the segments are still counted.
+	ts := seedOf(thread)
 	err := r.Scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) error {
-		if kind, _, err := blobKind(k, v); err != nil || kind != blobListRef {
+		if kind, _, err := blobKind(ts, k, v); err != nil || kind != blobListRef {
 			return err
 		}
 		ns, ch, _, err := parseBlobKey(k)
 		if err != nil {
 			return err
 		}
-		size, err := wholeSize(r, kr, thread, ns, ch, k, v)
+		size, err := wholeSize(r, kr, thread, ts, ns, ch, k, v)
 		if err != nil {
 			return fmt.Errorf("thread %q channel %q: %w", thread, ch, err)
 		}

@@ -94,7 +94,7 @@ func TestStatsCountsSharedChannels(t *testing.T) {
 		st.ChannelRefs != 8 || st.SharedRefs != 3 {
 		t.Fatalf("stats = %+v", st)
 	}
-	want := int64(3 * (len(blobKey("", "b", "1")) + len(encodeBlob(nil, mustEncode(t, "shared value"), false))))
+	want := int64(3 * (len(blobKey("", "b", "1")) + len(encodeBlob(0, nil, mustEncode(t, "shared value"), false))))
 	if st.SharedBytes != want {
 		t.Fatalf("SharedBytes = %d, want %d", st.SharedBytes, want)
 	}
@@ -143,7 +143,7 @@ func TestVerifyReportsEachBrokenInvariant(t *testing.T) {
 		}, Problem{Check: "metadata", Thread: "t", Detail: "metadata does not decode: ckpt: corrupt data: metadata record: msgpack: unexpected code=c1 decoding map length"}},
 		{"checkpoint record of unknown version", func(w writer, id [idLen]byte) error {
 			return w.Put(threadPath("t", bucketCheckpoints), checkpointKey("", id), []byte{9})
-		}, Problem{Check: "checkpoint", Thread: "t", Detail: "record does not decode: ckpt: unknown format version: checkpoint record version 9, this build reads 1, 2, 194 and 242"}},
+		}, Problem{Check: "checkpoint", Thread: "t", Detail: "record does not decode: ckpt: unknown format version: checkpoint record version 9, this build reads 1, 2, 194, 242 and 106"}},
 		{"referenced value missing", func(w writer, id [idLen]byte) error {
 			return w.Del(threadPath("t", bucketBlobs), blobKey("", "a", version(1)))
 		}, Problem{Check: "value", Thread: "t", Detail: `channel "a" version "b-v": no value stored`}},

@@ -107,42 +107,78 @@ func TestFlippedKeyOfEveryRecordKind(t *testing.T) {
 	}
 }
 
-// TestKeyedSumNeedsItsKey: a record of each kind, as this build writes it,
-// fails its check under any other key (one changed byte), and a record of
-// format 4 or 3, whose sum does not cover its key, still reads under any.
+// TestKeyedSumNeedsItsKey: a record of each kind, as this build writes it
+// and as format 5 did, fails its check under any other key (one changed
+// byte), and a record of format 4 or 3, whose sum does not cover its key,
+// still reads under any.
 func TestKeyedSumNeedsItsKey(t *testing.T) {
 	t.Parallel()
 	key := blobKey("", "messages", "01JABCDEFGHJKMNPQRSTVWXYZ0")
-	for _, v := range []byte{checkpointRecordK, metadataRecordK, writeRecordK, writeRecordK4, blobRecordK, segmentRecordK, segmentRecordK4} {
-		rec := appendSum(key, []byte{v, 0x90})
-		if _, err := checkSum("record", key, rec); err != nil {
+	ts := seedOf("t")
+	for _, v := range []byte{checkpointRecordT, metadataRecordT, writeRecordT, writeRecordT4, blobRecordT, segmentRecordT, segmentRecordT4,
+		checkpointRecordK, metadataRecordK, writeRecordK, writeRecordK4, blobRecordK, segmentRecordK, segmentRecordK4} {
+		rec := appendSum(ts, key, []byte{v, 0x90})
+		if _, err := checkSum("record", ts, key, rec); err != nil {
 			t.Fatalf("version %#x under its key: %v", v, err)
 		}
 		for i := range key {
 			other := bytes.Clone(key)
 			other[i] ^= 0x01
-			if _, err := checkSum("record", other, rec); !errors.Is(err, ErrCorrupt) {
+			if _, err := checkSum("record", ts, other, rec); !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("version %#x under its key with byte %d changed: %v, want ErrCorrupt", v, i, err)
 			}
 		}
-		if _, err := checkSum("record", nil, rec); !errors.Is(err, ErrCorrupt) {
+		if _, err := checkSum("record", ts, nil, rec); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("version %#x under no key: %v, want ErrCorrupt", v, err)
 		}
 	}
 	for _, v := range []byte{checkpointRecordX, blobRecordX, checkpointRecordV2, blobRecordV3} {
-		rec := appendSum(nil, []byte{v, 0x90})
-		if _, err := checkSum("record", key, rec); err != nil {
+		rec := appendSum(ts, nil, []byte{v, 0x90})
+		if _, err := checkSum("record", ts, key, rec); err != nil {
 			t.Fatalf("version %#x (its sum without the key) under a key: %v", v, err)
 		}
 	}
 }
 
-// TestImportSumsRecordsUnderTheirKeys: a dump of a file of format 3 or 4
-// (sums without the key) imported into a new store is written with sums
-// that cover the keys, and reads back the same.
+// TestThreadedSumNeedsItsThread: a record of each kind, as this build
+// writes it, fails its check in any other thread (one changed byte of the
+// id, another id, none), and a record of format 5, 4 or 3, whose sum does
+// not cover its thread, still reads in any.
+func TestThreadedSumNeedsItsThread(t *testing.T) {
+	t.Parallel()
+	key := blobKey("", "messages", "01JABCDEFGHJKMNPQRSTVWXYZ0")
+	thread := "thread-1"
+	for _, v := range []byte{checkpointRecordT, metadataRecordT, writeRecordT, writeRecordT4, blobRecordT, segmentRecordT, segmentRecordT4} {
+		rec := appendSum(seedOf(thread), key, []byte{v, 0x90})
+		if _, err := checkSum("record", seedOf(thread), key, rec); err != nil {
+			t.Fatalf("version %#x in its thread: %v", v, err)
+		}
+		others := []string{"", "thread-2", "thread-10", "Thread-1"}
+		for i := range thread {
+			b := []byte(thread)
+			b[i] ^= 0x01
+			others = append(others, string(b))
+		}
+		for _, other := range others {
+			if _, err := checkSum("record", seedOf(other), key, rec); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("version %#x in thread %q: %v, want ErrCorrupt", v, other, err)
+			}
+		}
+	}
+	for _, v := range []byte{checkpointRecordK, blobRecordK, checkpointRecordX, blobRecordX, checkpointRecordV2, blobRecordV3} {
+		rec := appendSum(seedOf(thread), key, []byte{v, 0x90})
+		if _, err := checkSum("record", seedOf("another"), key, rec); err != nil {
+			t.Fatalf("version %#x (its sum without the thread) in another thread: %v", v, err)
+		}
+	}
+}
+
+// TestImportSumsRecordsUnderTheirKeys: a dump of a file of format 3, 4 or
+// 5 (sums without the key or the thread) imported into a new store is
+// written with sums that cover keys and threads, and reads back the same.
 func TestImportSumsRecordsUnderTheirKeys(t *testing.T) {
 	t.Parallel()
-	for _, from := range []uint32{3, 4} {
+	for _, from := range []uint32{3, 4, 5} {
 		path, want := formatFile(t, from)
 		ro, err := Open(path, Options{ReadOnly: true})
 		if err != nil {
@@ -160,8 +196,8 @@ func TestImportSumsRecordsUnderTheirKeys(t *testing.T) {
 		if got := storeState(t, s); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("format %d imported: reads back otherwise", from)
 		}
-		if crc, xxh, keyed := recordSums(t, s); crc+xxh != 0 || keyed == 0 {
-			t.Fatalf("format %d imported: %d records with CRC-32C, %d with XXH3, %d with the key in the sum", from, crc, xxh, keyed)
+		if crc, xxh, keyed, threaded := recordSums(t, s); crc+xxh+keyed != 0 || threaded == 0 {
+			t.Fatalf("format %d imported: %d records with CRC-32C, %d with XXH3, %d with the key in the sum, %d with the thread", from, crc, xxh, keyed, threaded)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)

@@ -134,15 +134,16 @@ func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions
 		p.blobs = append(p.blobs, blobWrite{channel: ch, version: ver, value: raw})
 	}
 	key := checkpointKey(p.ns, p.id)
+	seed := seedOf(p.thread)
 	var err error
-	p.rec, err = encodeCheckpointRecord(key, &checkpointRecord{
+	p.rec, err = encodeCheckpointRecord(seed, key, &checkpointRecord{
 		V: cp.V, TS: ts.UnixNano(), Parent: p.parent,
 		Versions: cp.ChannelVersions, VersionsSeen: cp.VersionsSeen,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: checkpoint versions: %v", ErrEncode, err)
 	}
-	if p.md, err = encodeMetadata(key, meta); err != nil {
+	if p.md, err = encodeMetadata(seed, key, meta); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -203,6 +204,7 @@ func checkHead(r reader, thread, ns string, parent []byte) error {
 // stored record if the caller read it in this op (nil: read here).
 func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, md []byte, blobs []blobWrite, base, baseRec []byte) error {
 	key := checkpointKey(ns, id)
+	seed := seedOf(thread)
 	var baseVersions map[string]string
 	if base != nil && len(blobs) > 0 {
 		raw := baseRec
@@ -210,7 +212,7 @@ func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, 
 			raw = w.Get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, [idLen]byte(base)))
 		}
 		if raw != nil {
-			r, err := decodeCheckpointRecord(checkpointKey(ns, [idLen]byte(base)), raw)
+			r, err := decodeCheckpointRecord(seed, checkpointKey(ns, [idLen]byte(base)), raw)
 			if err != nil {
 				return fmt.Errorf("parent %s: %w", idString([idLen]byte(base)), err)
 			}
@@ -224,7 +226,7 @@ func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, 
 		if ok && v != b.version {
 			baseBlob = w.Get(blPath, blobKey(ns, b.channel, v))
 		}
-		if err := storeChannel(w, s.keys, thread, ns, b, v, baseBlob, s.deltaFold); err != nil {
+		if err := storeChannel(w, s.keys, thread, seed, ns, b, v, baseBlob, s.deltaFold); err != nil {
 			return err
 		}
 	}
@@ -295,6 +297,7 @@ func prepareWrites(kr *keyring, thread, ns string, id [idLen]byte, writes []Writ
 		return pw, err
 	}
 	pw.recs = make([]preparedWrite, 0, len(writes))
+	seed := seedOf(thread)
 	for i, wr := range writes {
 		if err := validName("channel name", wr.Channel, MaxNameLen); err != nil {
 			return pw, err
@@ -305,7 +308,7 @@ func prepareWrites(kr *keyring, thread, ns string, id [idLen]byte, writes []Writ
 		}
 		idx, special := saverkit.WriteIndex(wr.Channel, i)
 		key := writeKey(ns, id, taskID, idx)
-		rec, err := encodeWriteRecord(kr, thread, key, &writeRecord{Channel: wr.Channel, TaskPath: taskPath, Value: []byte(raw)})
+		rec, err := encodeWriteRecord(kr, thread, seed, key, &writeRecord{Channel: wr.Channel, TaskPath: taskPath, Value: []byte(raw)})
 		if err != nil {
 			return pw, fmt.Errorf("%w: write %d: %v", ErrEncode, i, err)
 		}

@@ -49,6 +49,26 @@ package ckpt
 // a flip of one gives a version no build writes, ErrFormatVersion). Old
 // versions are still read, for files written before format 3 (read-only
 // opens, and the upgrade, which rewrites them: upgrade.go).
+//
+// Format 6: the sum covers the record's thread too (sumThreaded). A
+// thread's id is the name of its bucket, a key in its parent's page that
+// no sum covered, and the keys inside a thread (namespaces, ids) do not
+// name it: a flipped byte in that name, or a damaged page id pointing at
+// another thread's same-shaped page, read back another thread's records
+// with every sum valid. The threaded sum seeds the key's hash with the
+// record's hash XORed with the thread's seed (XXH3-64 of the thread id,
+// threadSeed, computed once per call, not per record):
+// hash(key, seed=hash(record)^threadSeed(thread)). A different thread
+// changes the seed by a full 64-bit hash, so it goes unseen with
+// probability 2^-32, as a changed key or record does. This follows the
+// sealed records, whose AEAD binds thread and key (placeAAD, crypt.go).
+// Readers pass the thread's seed beside the key; records of formats 3 to 5
+// read as they are (their thread is then not checked), and every path that
+// moves records to another thread checks them under the old one and sums
+// them again under the new (rethreadRecord: CopyThread, Import).
+// sumThreaded is a whole pattern of the five top bits, not a flag added to
+// sumXXH3|sumKeyed: all three patterns are three bits apart, so one flipped
+// bit of the version byte gives a version no build writes.
 
 import (
 	"encoding/binary"
@@ -83,11 +103,18 @@ const (
 	writeRecordX4     = writeRecordV4 | sumXXH3
 
 	// Format 5: the same records with an XXH3 sum over key and record
-	// (sumKeyed). These are what this build writes.
+	// (sumKeyed).
 	checkpointRecordK = checkpointRecordX | sumKeyed
 	metadataRecordK   = metadataRecordX | sumKeyed
 	writeRecordK      = writeRecordX | sumKeyed
 	writeRecordK4     = writeRecordX4 | sumKeyed
+
+	// Format 6: the same records with an XXH3 sum over thread, key and
+	// record (sumThreaded). These are what this build writes.
+	checkpointRecordT = checkpointRecordV2 | sumThreaded
+	metadataRecordT   = metadataRecordV2 | sumThreaded
+	writeRecordT      = writeRecordV2 | sumThreaded
+	writeRecordT4     = writeRecordV4 | sumThreaded
 )
 
 // sumXXH3, set in a record's version byte, says that the record's sum is
@@ -101,61 +128,85 @@ const sumXXH3 byte = 0xc0
 // it is stored under (format 5). Two bits, for the same reason as sumXXH3.
 const sumKeyed byte = 0x30
 
+// sumThreaded, in place of sumXXH3|sumKeyed, says that the record's sum
+// covers its thread too (format 6). 0x68 is three bits from each of 0x00
+// (formats up to 3), sumXXH3 (0xc0) and sumXXH3|sumKeyed (0xf0).
+const sumThreaded byte = 0x68
+
+// sumMask covers the bits of a version byte that say which sum a record
+// carries; the others are the format-3 version of its kind.
+const sumMask byte = 0xf8
+
+// threadSeed is what a record's sum (format 6) mixes in of its thread:
+// XXH3-64 of the thread id (seedOf). A read or write computes it once for
+// all the records of its thread.
+type threadSeed uint64
+
+// seedOf returns thread's seed for the record sums.
+func seedOf(thread string) threadSeed { return threadSeed(xxh3.HashString(thread)) }
+
 // sumLen is the size of the sum that ends every checksummed record.
 const sumLen = 4
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // sumOf computes the sum that record b (its version byte first, without
-// its sum), stored under key, carries: by the version byte, XXH3 of key
-// seeded with XXH3 of b (format 5), XXH3 of b (format 4) or CRC-32C of b
-// (format 3); the last two ignore key. All truncated to 32 bits.
-func sumOf(key, b []byte) uint32 {
-	if len(b) == 0 || b[0]&sumXXH3 != sumXXH3 {
+// its sum), stored under key in the thread of seed ts, carries: by the
+// version byte, XXH3 of key seeded with XXH3 of b XOR ts (format 6), XXH3
+// of key seeded with XXH3 of b (format 5), XXH3 of b (format 4) or CRC-32C
+// of b (format 3); the older ones ignore ts, the last two key too. All
+// truncated to 32 bits.
+func sumOf(ts threadSeed, key, b []byte) uint32 {
+	if len(b) == 0 {
 		return crc32.Checksum(b, castagnoli)
 	}
-	h := xxh3.Hash(b)
-	if b[0]&sumKeyed == sumKeyed {
-		h = xxh3.HashSeed(key, h)
+	switch b[0] & sumMask {
+	case sumThreaded:
+		return uint32(xxh3.HashSeed(key, xxh3.Hash(b)^uint64(ts)))
+	case sumXXH3 | sumKeyed:
+		return uint32(xxh3.HashSeed(key, xxh3.Hash(b)))
+	case sumXXH3:
+		return uint32(xxh3.Hash(b))
 	}
-	return uint32(h)
+	return crc32.Checksum(b, castagnoli)
 }
 
 // isVersion reports whether version is the format-3 checksummed version v
-// or one of its twins of format 4 (v|sumXXH3) and 5 (v|sumXXH3|sumKeyed).
+// or one of its twins of format 4 (v|sumXXH3), 5 (v|sumXXH3|sumKeyed) and
+// 6 (v|sumThreaded).
 func isVersion(version, v byte) bool {
-	return version == v || version == v|sumXXH3 || version == v|sumXXH3|sumKeyed
+	return version == v || version == v|sumXXH3 || version == v|sumXXH3|sumKeyed || version == v|sumThreaded
 }
 
 // appendSum appends the sum of b (the whole record so far, its version
-// byte first) stored under key.
-func appendSum(key, b []byte) []byte {
-	return binary.LittleEndian.AppendUint32(b, sumOf(key, b))
+// byte first) stored under key in the thread of seed ts.
+func appendSum(ts threadSeed, key, b []byte) []byte {
+	return binary.LittleEndian.AppendUint32(b, sumOf(ts, key, b))
 }
 
 // checkSum verifies the checksum at the end of a checksummed record read
-// under key and returns the record without it.
-func checkSum(kind string, key, b []byte) ([]byte, error) {
+// under key in the thread of seed ts and returns the record without it.
+func checkSum(kind string, ts threadSeed, key, b []byte) ([]byte, error) {
 	if len(b) < 1+sumLen {
 		return nil, fmt.Errorf("%w: %s record of %d bytes is too short for its checksum", ErrCorrupt, kind, len(b))
 	}
 	n := len(b) - sumLen
-	if want, got := binary.LittleEndian.Uint32(b[n:]), sumOf(key, b[:n]); want != got {
+	if want, got := binary.LittleEndian.Uint32(b[n:]), sumOf(ts, key, b[:n]); want != got {
 		return nil, fmt.Errorf("%w: %s record checksum mismatch (stored %08x, computed %08x)", ErrCorrupt, kind, want, got)
 	}
 	return b[:n], nil
 }
 
-// recordBody returns the body of a record read under key, of version old
-// (no checksum) or sealed, sealed|sumXXH3 or sealed|sumXXH3|sumKeyed
-// (checksum checked and cut off).
-func recordBody(kind string, key, b []byte, old, sealed byte) ([]byte, error) {
+// recordBody returns the body of a record read under key in the thread of
+// seed ts, of version old (no checksum) or sealed or one of its twins of
+// formats 4 to 6 (checksum checked and cut off).
+func recordBody(kind string, ts threadSeed, key, b []byte, old, sealed byte) ([]byte, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty %s record", ErrCorrupt, kind)
 	}
 	switch b[0] {
-	case sealed, sealed | sumXXH3, sealed | sumXXH3 | sumKeyed:
-		body, err := checkSum(kind, key, b)
+	case sealed, sealed | sumXXH3, sealed | sumXXH3 | sumKeyed, sealed | sumThreaded:
+		body, err := checkSum(kind, ts, key, b)
 		if err != nil {
 			return nil, err
 		}
@@ -163,33 +214,35 @@ func recordBody(kind string, key, b []byte, old, sealed byte) ([]byte, error) {
 	case old:
 		return b[1:], nil
 	}
-	return nil, fmt.Errorf("%w: %s record version %d, this build reads %d, %d, %d and %d", ErrFormatVersion, kind, b[0], old, sealed, sealed|sumXXH3, sealed|sumXXH3|sumKeyed)
+	return nil, fmt.Errorf("%w: %s record version %d, this build reads %d, %d, %d, %d and %d", ErrFormatVersion, kind, b[0], old, sealed, sealed|sumXXH3, sealed|sumXXH3|sumKeyed, sealed|sumThreaded)
 }
 
 // sumUnder returns a copy of rec, a record this build just encoded under
-// another key (or none), with its sum computed for key: Save encodes its
-// metadata before the commit loop gives the checkpoint its id.
-func sumUnder(key, rec []byte) []byte {
+// another key (or none), with its sum computed for key in the thread of
+// seed ts: Save encodes its metadata before the commit loop gives the
+// checkpoint its id.
+func sumUnder(ts threadSeed, key, rec []byte) []byte {
 	n := len(rec) - sumLen
-	return appendSum(key, append(make([]byte, 0, len(rec)), rec[:n]...))
+	return appendSum(ts, key, append(make([]byte, 0, len(rec)), rec[:n]...))
 }
 
-// keyedSum returns record b, of a kind with a sum, to be stored under key
-// with a sum that covers key: b itself when its sum covers its key already,
-// else b with its version's sumXXH3 and sumKeyed bits set, the same body
-// and a new sum, once its old sum (format 3 or 4, which ignores the key)
-// checks out; b unchanged when it does not (its reads report it). For
-// records copied in from elsewhere (Import), so every record it writes is
-// checked against its key.
-func keyedSum(key, b []byte) []byte {
-	const keyed = sumXXH3 | sumKeyed
-	if len(b) < 1+sumLen || b[0]&keyed == keyed {
+// rethreadRecord returns record b, of a kind with a sum, read under key in
+// the thread of seed from, to be stored under key in the thread of seed to
+// with a sum that covers key and thread: b with its version's sum bits set
+// to sumThreaded, the same body and a new sum, once its old sum (of any
+// format: one of format 6 checked under from) checks out; b unchanged when
+// it does not (its reads report it, under either thread). For records
+// copied in from elsewhere (Import, from == to) or moved to another thread
+// (CopyThread), so every record they write is checked against its key and
+// its thread.
+func rethreadRecord(from, to threadSeed, key, b []byte) []byte {
+	if len(b) < 1+sumLen || b[0]&sumMask == sumThreaded && from == to {
 		return b
 	}
-	body, err := checkSum("", key, b)
+	body, err := checkSum("", from, key, b)
 	if err != nil {
 		return b
 	}
-	out := append(make([]byte, 0, len(b)), b[0]|keyed)
-	return appendSum(key, append(out, body[1:]...))
+	out := append(make([]byte, 0, len(b)), b[0]&^sumMask|sumThreaded)
+	return appendSum(to, key, append(out, body[1:]...))
 }

@@ -27,7 +27,9 @@ func mixedSumStore(t *testing.T) *Store {
 	fillForUpgrade(t, s)
 	toFormat3(t, s)
 	putChain(t, s, "format4", "", 3)
-	toFormat(t, s, 4, "format4") // and the file is marked 4
+	toFormat(t, s, 4, "format4")
+	putChain(t, s, "format5", "", 3)
+	toFormat(t, s, 5, "format5") // and the file is marked 5
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -57,8 +59,8 @@ func mixedSumStore(t *testing.T) *Store {
 	if err := s.PutWrites(ctx, cfg, []Write{{Channel: "messages", Value: "pending"}}, "task", ""); err != nil {
 		t.Fatal(err)
 	}
-	if crc, xxh, keyed := recordSums(t, s); crc == 0 || xxh == 0 || keyed == 0 {
-		t.Fatalf("the store is not mixed: %d records with CRC-32C, %d with XXH3, %d with the key in the sum", crc, xxh, keyed)
+	if crc, xxh, keyed, threaded := recordSums(t, s); crc == 0 || xxh == 0 || keyed == 0 || threaded == 0 {
+		t.Fatalf("the store is not mixed: %d records with CRC-32C, %d with XXH3, %d with the key in the sum, %d with the thread", crc, xxh, keyed, threaded)
 	}
 	return s
 }
@@ -80,8 +82,8 @@ func checkSameStore(t *testing.T, path string, want []string, mixed bool) {
 	if err != nil || !rep.OK() {
 		t.Fatalf("Verify the copy: %v, %v", err, rep.Problems)
 	}
-	if crc, xxh, keyed := recordSums(t, c); mixed && (crc == 0 || xxh == 0 || keyed == 0) {
-		t.Fatalf("the copy lost one of the sums: %d records with CRC-32C, %d with XXH3, %d with the key in the sum", crc, xxh, keyed)
+	if crc, xxh, keyed, threaded := recordSums(t, c); mixed && (crc == 0 || xxh == 0 || keyed == 0 || threaded == 0) {
+		t.Fatalf("the copy lost one of the sums: %d records with CRC-32C, %d with XXH3, %d with the key in the sum, %d with the thread", crc, xxh, keyed, threaded)
 	}
 }
 

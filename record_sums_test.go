@@ -72,8 +72,8 @@ func everyKindStore(t *testing.T, format3 bool) (*Store, Config, []storedRecord)
 	if kinds[string(bucketBlobs)] < 2 {
 		t.Fatalf("want a whole value's and a list's blob records: %v", kinds)
 	}
-	if crc, xxh, keyed := recordSums(t, s); format3 && xxh+keyed != 0 || !format3 && crc+xxh != 0 {
-		t.Fatalf("format3=%v: %d records with CRC-32C, %d with XXH3", format3, crc, xxh)
+	if crc, xxh, keyed, _ := recordSums(t, s); format3 && xxh+keyed != 0 || !format3 && crc+xxh+keyed != 0 {
+		t.Fatalf("format3=%v: %d records with CRC-32C, %d with XXH3, %d with the key", format3, crc, xxh, keyed)
 	}
 	return s, cfg, recs
 }

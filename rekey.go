@@ -51,6 +51,7 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 		return st, err
 	}
 	for _, thread := range threads {
+		th := threadOf(thread)
 		for _, sub := range [][]byte{bucketBlobs, bucketSegments, bucketWrites} {
 			var start []byte
 			for done := false; !done; {
@@ -71,7 +72,7 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 							return errStop
 						}
 						scanned++
-						nv, changed, err := reseal(s.keys, sub, thread, thread, k, v, false)
+						nv, changed, err := reseal(s.keys, sub, th, th, k, v, false)
 						if err != nil {
 							return fmt.Errorf("thread %q: %w", thread, err)
 						}
@@ -126,10 +127,10 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 // force, a record already sealed under the newest key for the same thread
 // is left as is. Records that hold no user data (empty values, list
 // references) never change.
-func reseal(kr *keyring, sub []byte, from, to string, k, v []byte, force bool) ([]byte, bool, error) {
+func reseal(kr *keyring, sub []byte, from, to sumThread, k, v []byte, force bool) ([]byte, bool, error) {
 	switch {
 	case bytes.Equal(sub, bucketBlobs):
-		kind, body, err := blobKind(k, v)
+		kind, body, err := blobKind(from.seed, k, v)
 		if err != nil || kind == blobEmpty || kind == blobListRef {
 			return nil, false, err
 		}
@@ -140,12 +141,12 @@ func reseal(kr *keyring, sub []byte, from, to string, k, v []byte, force bool) (
 		if err != nil {
 			return nil, false, err
 		}
-		if _, body, err = openBlob(kr, from, ns, ch, ver, v); err != nil {
+		if _, body, err = openBlob(kr, from.id, from.seed, ns, ch, ver, v); err != nil {
 			return nil, false, fmt.Errorf("channel %q version %q: %w", ch, ver, err)
 		}
-		return encodeValueBlob(kr, to, ns, ch, ver, body), true, nil
+		return encodeValueBlob(kr, to.id, to.seed, ns, ch, ver, body), true, nil
 	case bytes.Equal(sub, bucketSegments):
-		seg, err := decodeSegment(k, v)
+		seg, err := decodeSegment(from.seed, k, v)
 		if err != nil {
 			return nil, false, err
 		}
@@ -156,59 +157,57 @@ func reseal(kr *keyring, sub []byte, from, to string, k, v []byte, force bool) (
 		if err != nil {
 			return nil, false, err
 		}
-		items, err := lineage{thread: from, ns: ns, channel: ch, id: id, kr: kr}.openItems(seg)
+		items, err := lineage{thread: from.id, seed: from.seed, ns: ns, channel: ch, id: id, kr: kr}.openItems(seg)
 		if err != nil {
 			return nil, false, err
 		}
-		return encodeSegment(kr, to, k, seg.count, seg.flags, items), true, nil
+		return encodeSegment(kr, to.id, to.seed, k, seg.count, seg.flags, items), true, nil
 	case bytes.Equal(sub, bucketWrites):
-		rec, err := decodeWriteRecord(k, v)
+		rec, err := decodeWriteRecord(from.seed, k, v)
 		if err != nil {
 			return nil, false, err
 		}
 		if rec.sealed != nil && !force && kr.current(rec.sealed) {
 			return nil, false, nil
 		}
-		if rec, err = openWriteRecord(kr, from, k, v); err != nil {
+		if rec, err = openWriteRecord(kr, from.id, from.seed, k, v); err != nil {
 			return nil, false, fmt.Errorf("pending write: %w", err)
 		}
-		nv, err := encodeWriteRecord(kr, to, k, rec)
+		nv, err := encodeWriteRecord(kr, to.id, to.seed, k, rec)
 		return nv, err == nil, err
 	}
 	return nil, false, errors.New("ckpt: reseal: not a sealed bucket")
 }
 
-// resealCopy re-seals the sealed records of thread to, just copied from
-// thread from (CopyThread): each seal is bound to its thread, so a copied
-// record would not open in its new place. Without keys, sealed records are
-// copied as they are (and do not open in the copy: ErrKey).
-func resealCopy(w writer, kr *keyring, from, to string) error {
-	if kr == nil {
-		return nil
+// sumThread is a thread id with its seed for the record sums (seedOf).
+type sumThread struct {
+	id   string
+	seed threadSeed
+}
+
+func threadOf(id string) sumThread { return sumThread{id, seedOf(id)} }
+
+// copiedRecord is record v at key k of sub-bucket sub of thread from as
+// CopyThread writes it into thread to: each record's sum covers its thread
+// (format 6, record_sum.go) and each seal is bound to it (crypt.go), so
+// a copied record would not read in its new place. With keys, a sealed
+// record is opened and sealed again for to; any other record is checked
+// under from and summed again under to (movedRecord: one whose sum fails
+// is copied as it is, and its reads in the copy report it). Without keys,
+// a sealed record is summed again but stays sealed for from (it does not
+// open in the copy: ErrKey).
+func copiedRecord(kr *keyring, sub []byte, from, to sumThread, k, v []byte) ([]byte, error) {
+	if !slices.ContainsFunc(sealedSubBuckets, func(b []byte) bool { return bytes.Equal(b, sub) }) {
+		return v, nil // ids/: keys only
 	}
-	for _, sub := range [][]byte{bucketBlobs, bucketSegments, bucketWrites} {
-		p := threadPath(to, sub)
-		var ks, vs [][]byte
-		if err := w.Scan(p, nil, nil, false, func(k, v []byte) error {
-			if !isSealedRecord(sub, v) {
-				return nil
-			}
-			nv, _, err := reseal(kr, sub, from, to, k, v, true)
-			if err != nil {
-				return fmt.Errorf("copy of thread %q: %w", from, err)
-			}
-			ks, vs = append(ks, bytes.Clone(k)), append(vs, nv)
-			return nil
-		}); err != nil {
-			return err
+	if kr != nil && isSealedRecord(sub, v) {
+		nv, _, err := reseal(kr, sub, from, to, k, v, true)
+		if err != nil {
+			return nil, fmt.Errorf("copy of thread %q: %w", from.id, err)
 		}
-		for i := range ks {
-			if err := w.Put(p, ks[i], vs[i]); err != nil {
-				return err
-			}
-		}
+		return nv, nil
 	}
-	return nil
+	return movedRecord(sub, from.seed, to.seed, k, v), nil
 }
 
 // isSealedRecord reports whether v (of sub-bucket sub) is encrypted.

@@ -80,6 +80,7 @@ func (s *Store) DeleteForRuns(ctx context.Context, runIDs []string) error {
 func planRuns(r reader, thread string, runs map[string]bool, needles [][]byte, limit int) (*threadJob, bool, error) {
 	job := &threadJob{thread: thread}
 	more := false
+	ts := seedOf(thread)
 	err := r.Scan(threadPath(thread, bucketMetadata), nil, nil, false, func(k, v []byte) error {
 		// Cheap pre-filter: the run id's bytes must appear in the record.
 		hit := false
@@ -92,7 +93,7 @@ func planRuns(r reader, thread string, runs map[string]bool, needles [][]byte, l
 		if !hit {
 			return nil
 		}
-		md, err := decodeMetadata(k, v)
+		md, err := decodeMetadata(ts, k, v)
 		if err != nil {
 			return err
 		}
@@ -152,8 +153,9 @@ func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string,
 		if err := deleteThread(w, dstThreadID); err != nil {
 			return err
 		}
+		from, to := threadOf(srcThreadID), threadOf(dstThreadID)
 		for _, sub := range threadSubBuckets {
-			if err := copyBucket(w, threadPath(srcThreadID, sub), threadPath(dstThreadID, sub)); err != nil {
+			if err := copyBucket(w, s.keys, sub, from, to); err != nil {
 				return err
 			}
 			// Sequences number things inside the thread (list lineages):
@@ -164,22 +166,25 @@ func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string,
 				}
 			}
 		}
-		if err := resealCopy(w, s.keys, srcThreadID, dstThreadID); err != nil {
-			return err
-		}
 		return indexThread(w, dstThreadID)
 	})
 }
 
-// copyBucket copies every key of the bucket at src into dst, a chunk at a
-// time (values are copied out of the cursor before writing).
-func copyBucket(w writer, src, dst bucketPath) error {
+// copyBucket copies every key of sub-bucket sub of thread from into the
+// same sub-bucket of thread to, a chunk at a time (values are copied out
+// of the cursor before writing), each record as copiedRecord gives it.
+func copyBucket(w writer, kr *keyring, sub []byte, from, to sumThread) error {
+	src, dst := threadPath(from.id, sub), threadPath(to.id, sub)
 	var start []byte
 	for {
 		var keys, vals [][]byte
 		if err := w.Scan(src, nil, start, false, func(k, v []byte) error {
+			nv, err := copiedRecord(kr, sub, from, to, k, v)
+			if err != nil {
+				return err
+			}
 			keys = append(keys, bytes.Clone(k))
-			vals = append(vals, bytes.Clone(v))
+			vals = append(vals, bytes.Clone(nv))
 			return keepScanning(len(keys) < copyChunk)
 		}); err != nil {
 			return err

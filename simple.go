@@ -108,7 +108,8 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 		encoded = append(encoded, enc{ch, raw})
 	}
 	sort.Slice(encoded, func(i, j int) bool { return encoded[i].ch < encoded[j].ch })
-	md, err := encodeMetadata(nil, meta) // summed again under its key below
+	seed := seedOf(threadID)
+	md, err := encodeMetadata(seed, nil, meta) // summed again under its key below
 	if err != nil {
 		return "", err
 	}
@@ -143,7 +144,7 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 			if raw == nil {
 				return fmt.Errorf("%w: parent checkpoint %s in thread %q (deleted or never written)", ErrNotFound, idString([idLen]byte(parent)), threadID)
 			}
-			rec, err := decodeCheckpointRecord(pk, raw)
+			rec, err := decodeCheckpointRecord(seed, pk, raw)
 			if err != nil {
 				return err
 			}
@@ -155,7 +156,7 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 		for _, e := range encoded {
 			if ver, ok := prev[e.ch]; ok {
 				if stored := w.Get(blPath, blobKey("", e.ch, ver)); stored != nil {
-					rel, _, _, err := relate(w, s.keys, threadID, "", e.ch, ver, stored, e.raw, nil)
+					rel, _, _, err := relate(w, s.keys, threadID, seed, "", e.ch, ver, stored, e.raw, nil)
 					if err != nil {
 						return fmt.Errorf("channel %q: %w", e.ch, err)
 					}
@@ -170,11 +171,11 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 			blobs = append(blobs, blobWrite{channel: e.ch, version: ver, value: e.raw})
 		}
 		key := checkpointKey("", id)
-		rec, err := encodeCheckpointRecord(key, &checkpointRecord{TS: now.UnixNano(), Parent: parent, Versions: versions})
+		rec, err := encodeCheckpointRecord(seed, key, &checkpointRecord{TS: now.UnixNano(), Parent: parent, Versions: versions})
 		if err != nil {
 			return err
 		}
-		return s.putCheckpoint(w, threadID, "", id, rec, sumUnder(key, md), blobs, parent, nil)
+		return s.putCheckpoint(w, threadID, "", id, rec, sumUnder(seed, key, md), blobs, parent, nil)
 	}, assign)
 	if err != nil {
 		return "", err
@@ -330,9 +331,10 @@ func (s *Store) Branches(ctx context.Context, threadID string) ([]*Snapshot, err
 		var ids [][idLen]byte
 		parents := map[[idLen]byte]bool{}
 		prefix := nsKey("")
+		seed := seedOf(threadID)
 		if err := r.Scan(threadPath(threadID, bucketCheckpoints), prefix, nil, true, func(k, v []byte) error {
 			id := [idLen]byte(k[len(k)-idLen:])
-			rec, err := decodeCheckpointRecord(k, v)
+			rec, err := decodeCheckpointRecord(seed, k, v)
 			if err != nil {
 				return fmt.Errorf("checkpoint %s: %w", idString(id), err)
 			}

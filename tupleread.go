@@ -40,7 +40,8 @@ type tupleReader struct {
 	kr *keyring
 
 	thread             string
-	name               []byte // thread, shared by the paths below (in nameBuf's room when short)
+	seed               threadSeed // thread's, for the record sums (seedOf)
+	name               []byte     // thread, shared by the paths below (in nameBuf's room when short)
 	paths              [5][3][]byte
 	cp, md, wr, bl, ls bucketPath
 
@@ -171,6 +172,7 @@ func (t *tupleReader) setThread(thread string) {
 	// call): the paths are only looked up, never kept (the views copy
 	// what they cache), so the next thread may overwrite it.
 	t.thread, t.name = thread, append(t.name[:0], thread...)
+	t.seed = seedOf(thread)
 	t.memo = t.memo[:0] // blob keys are the thread's
 	for i, sub := range [...][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments} {
 		t.paths[i] = [3][]byte{bucketThreads, t.name, sub}
@@ -196,7 +198,7 @@ func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tupl
 // returns its body (List's filter looks at it before the tuple is read).
 func (t *tupleReader) metadataBody(ns string, id [idLen]byte) ([]byte, error) {
 	t.key = append(appendLen16(t.key[:0], ns), id[:]...)
-	return recordBody("metadata", t.key, t.r.Get(t.md, t.key), metadataRecordV1, metadataRecordV2)
+	return recordBody("metadata", t.seed, t.key, t.r.Get(t.md, t.key), metadataRecordV1, metadataRecordV2)
 }
 
 // load reads one checkpoint of the reader's thread; a nil id means the
@@ -226,7 +228,7 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, md Metadata) (*Tuple, err
 		return nil, fmt.Errorf("%w: checkpoint %s in thread %q namespace %q", ErrNotFound, idString(*id), thread, ns)
 	}
 	cid := [idLen]byte(t.key[len(t.key)-idLen:])
-	cpBody, err := recordBody("checkpoint", t.key, val, checkpointRecordV1, checkpointRecordV2)
+	cpBody, err := recordBody("checkpoint", t.seed, t.key, val, checkpointRecordV1, checkpointRecordV2)
 	if err != nil {
 		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 	}
@@ -236,7 +238,7 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, md Metadata) (*Tuple, err
 		if mdRaw == nil {
 			return nil, fmt.Errorf("%w: checkpoint %s has no metadata", ErrCorrupt, idString(cid))
 		}
-		if mdBody, err = recordBody("metadata", t.key, mdRaw, metadataRecordV1, metadataRecordV2); err != nil {
+		if mdBody, err = recordBody("metadata", t.seed, t.key, mdRaw, metadataRecordV1, metadataRecordV2); err != nil {
 			return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 		}
 	}
@@ -355,7 +357,7 @@ func peekParent(body []byte) (id [idLen]byte, ok bool) {
 // value gathers the pieces of one channel's value from its blob record b,
 // or resolves it the general way (a sealed value, anything that fails).
 func (t *tupleReader) value(ns, ch, ver string, b []byte, values map[string]any) error {
-	kind, body, err := blobKind(t.kbuf, b)
+	kind, body, err := blobKind(t.seed, t.kbuf, b)
 	if err == nil {
 		switch kind {
 		case blobEmpty:
@@ -370,7 +372,7 @@ func (t *tupleReader) value(ns, ch, ver string, b []byte, values map[string]any)
 			}
 		}
 	}
-	v, ok, err := resolveBlob(t.r, t.kr, t.thread, ns, ch, ver, b)
+	v, ok, err := resolveBlob(t.r, t.kr, t.thread, t.seed, ns, ch, ver, b)
 	if v, err = lockIfNoKeys(t.kr, v, err); err == nil && v != nil {
 		ok = true
 	}
@@ -404,7 +406,7 @@ func (t *tupleReader) segment(k, v []byte) error {
 	if w.covered >= w.n {
 		return errStop
 	}
-	seg, err := decodeSegment(k, v)
+	seg, err := decodeSegment(t.seed, k, v)
 	if err != nil {
 		return err
 	}
@@ -460,7 +462,7 @@ func (t *tupleReader) gatherWrite(w *rawWrite) bool {
 	if len(rest) != 2+n+4 || len(w.v) == 0 || !isVersion(w.v[0], writeRecordV2) {
 		return false
 	}
-	body, err := checkSum("write", w.k, w.v)
+	body, err := checkSum("write", t.seed, w.k, w.v)
 	if err != nil {
 		return false
 	}

@@ -2,12 +2,13 @@ package ckpt
 
 // The in-place upgrade of a file written before format 3 (records without
 // checksums, record_sum.go). A read-write Open rewrites every record of
-// every thread with its checksum (format 5's, over key and record), then
-// moves the format marker to formatVersion. A file of format 3 or 4 has
-// every record checksummed already (CRC-32C or XXH3 of the record alone,
-// still read): its upgrade only moves the marker; its records keep their
-// sums, which do not cover their keys (rewriting every record of a large
-// file in Open was not worth it: what it writes from then on is keyed).
+// every thread with its checksum (format 6's, over thread, key and
+// record), then moves the format marker to formatVersion. A file of format
+// 3, 4 or 5 has every record checksummed already (CRC-32C or XXH3 of the
+// record alone, or XXH3 over key and record, still read): its upgrade only
+// moves the marker; its records keep their sums, which do not cover their
+// keys or threads (rewriting every record of a large file in Open was not
+// worth it: what it writes from then on covers both).
 //
 // Crash safety: the rewrite runs through the ordinary write path (the
 // write-ahead log in front of bbolt), in bounded steps, and sealing a record
@@ -17,7 +18,7 @@ package ckpt
 // finishes. Only the last step, once a full pass found nothing left to seal,
 // writes the marker, so a file marked 3 or more holds no unchecked record.
 // A file caught half-way is refused record by record by a build before
-// format 5 (ErrFormatVersion on the sealed ones): never a wrong value.
+// format 6 (ErrFormatVersion on the sealed ones): never a wrong value.
 
 import (
 	"bytes"
@@ -27,49 +28,58 @@ import (
 )
 
 // sealRecord returns record b, stored under key in the thread sub-bucket
-// sub, with its checksum: an old (unchecked) record is re-encoded in the
-// checksummed version of its kind this build writes (its sum covering key),
-// with the same body. changed is false when b needs nothing (already
+// sub (ts is the thread's seed), with its checksum: an old (unchecked)
+// record is re-encoded in the checksummed version of its kind this build
+// writes (its sum covering key and thread), with the same body. changed is false when b needs nothing (already
 // sealed, or of a version this build does not know: reads report those).
-func sealRecord(sub, key, b []byte) (_ []byte, changed bool) {
+func sealRecord(sub []byte, ts threadSeed, key, b []byte) (_ []byte, changed bool) {
 	if len(b) == 0 {
 		return b, false
 	}
 	var sealed byte
 	switch {
 	case bytes.Equal(sub, bucketCheckpoints) && b[0] == checkpointRecordV1:
-		sealed = checkpointRecordK
+		sealed = checkpointRecordT
 	case bytes.Equal(sub, bucketMetadata) && b[0] == metadataRecordV1:
-		sealed = metadataRecordK
+		sealed = metadataRecordT
 	case bytes.Equal(sub, bucketWrites) && b[0] == writeRecordV1:
-		sealed = writeRecordK
+		sealed = writeRecordT
 	case bytes.Equal(sub, bucketBlobs) && (b[0] == blobRecordV1 || b[0] == blobRecordV2):
 		// The blob kinds and bodies are the same in every version.
-		sealed = blobRecordK
+		sealed = blobRecordT
 	case bytes.Equal(sub, bucketSegments) && b[0] == segmentRecordV1:
-		sealed = segmentRecordK
+		sealed = segmentRecordT
 	default:
 		return b, false
 	}
 	out := make([]byte, 0, len(b)+sumLen)
 	out = append(append(out, sealed), b[1:]...)
-	return appendSum(key, out), true
+	return appendSum(ts, key, out), true
 }
 
 // isSealed reports whether record b of sub-bucket sub carries a checksum.
 func isSealed(sub []byte, b []byte) bool {
-	_, changed := sealRecord(sub, nil, b)
+	_, changed := sealRecord(sub, 0, nil, b)
 	return !changed
 }
 
 // importedRecord is record b, checked already and to be stored under key
-// in sub-bucket sub, as Import writes it: sealed if it had no sum, its sum
-// made to cover key if it had one of format 3 or 4 (keyedSum).
-func importedRecord(sub, key, b []byte) []byte {
-	if nb, changed := sealRecord(sub, key, b); changed {
+// in sub-bucket sub of the thread of seed ts, as Import writes it: sealed
+// if it had no sum, its sum made to cover key and thread if it had one of
+// format 3 to 5 (rethreadRecord).
+func importedRecord(sub []byte, ts threadSeed, key, b []byte) []byte {
+	return movedRecord(sub, ts, ts, key, b)
+}
+
+// movedRecord is record b of sub-bucket sub, read under key in the thread
+// of seed from, as it is written under key in the thread of seed to
+// (Import, CopyThread): sealed for to if it had no sum, else checked under
+// from and summed again under to (rethreadRecord).
+func movedRecord(sub []byte, from, to threadSeed, key, b []byte) []byte {
+	if nb, changed := sealRecord(sub, to, key, b); changed {
 		return nb
 	}
-	return keyedSum(key, b)
+	return rethreadRecord(from, to, key, b)
 }
 
 // sealedSubBuckets are the thread sub-buckets whose values are records.
@@ -180,6 +190,7 @@ func upgradeStep(w writer, pos *upgradePos, budget, scan int) (done bool, err er
 				return true, nil
 			}
 		}
+		ts := seedOf(string(pos.thread))
 		for ; pos.sub < len(sealedSubBuckets); pos.sub, pos.key = pos.sub+1, nil {
 			sub := sealedSubBuckets[pos.sub]
 			p := threadPath(string(pos.thread), sub)
@@ -190,7 +201,7 @@ func upgradeStep(w writer, pos *upgradePos, budget, scan int) (done bool, err er
 					return errStop
 				}
 				looked++
-				if nv, changed := sealRecord(sub, k, v); changed {
+				if nv, changed := sealRecord(sub, ts, k, v); changed {
 					puts = append(puts, put{p, bytes.Clone(k), nv})
 				}
 				return nil

@@ -150,15 +150,16 @@ func checkUpgraded(t *testing.T, path string) {
 	if err != nil || unsealed != 0 {
 		t.Fatalf("after upgrade %d records have no checksum (%v)", unsealed, err)
 	}
-	if crc, xxh, keyed := recordSums(t, s); crc+xxh != 0 || keyed == 0 {
-		t.Fatalf("after upgrade %d records with CRC-32C, %d with XXH3, %d with the key in the sum", crc, xxh, keyed)
+	if crc, xxh, keyed, threaded := recordSums(t, s); crc+xxh+keyed != 0 || threaded == 0 {
+		t.Fatalf("after upgrade %d records with CRC-32C, %d with XXH3, %d with the key in the sum, %d with the thread", crc, xxh, keyed, threaded)
 	}
 }
 
 // TestFormat3FileIsUpgradedByItsMarker: a file of format 3 (every record
 // with a CRC-32C) reads as it is, read-only and read-write; a read-write
-// Open only moves its marker to 5 (its records keep their bytes and their
-// CRC), and what is written after carries XXH3 over key and record.
+// Open only moves its marker to 6 (its records keep their bytes and their
+// CRC), and what is written after carries XXH3 over thread, key and
+// record.
 func TestFormat3FileIsUpgradedByItsMarker(t *testing.T) {
 	t.Parallel()
 	testUpgradedByMarker(t, 3)
@@ -170,6 +171,14 @@ func TestFormat3FileIsUpgradedByItsMarker(t *testing.T) {
 func TestFormat4FileIsUpgradedByItsMarker(t *testing.T) {
 	t.Parallel()
 	testUpgradedByMarker(t, 4)
+}
+
+// TestFormat5FileIsUpgradedByItsMarker is the same for a file of format 5
+// (every record with an XXH3 sum of key and record): its records keep
+// their sums, which do not cover their threads.
+func TestFormat5FileIsUpgradedByItsMarker(t *testing.T) {
+	t.Parallel()
+	testUpgradedByMarker(t, 5)
 }
 
 func testUpgradedByMarker(t *testing.T, from uint32) {
@@ -210,8 +219,8 @@ func testUpgradedByMarker(t *testing.T, from uint32) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if crc, xxh, keyed := recordSums(t, s); from == 3 && (crc == 0 || xxh != 0) || from == 4 && (crc != 0 || xxh == 0) || keyed != 0 {
-			t.Fatalf("format %d: %d records with CRC-32C, %d with XXH3, %d with the key in the sum", format, crc, xxh, keyed)
+		if !sumsOfFormat(t, s, from) {
+			t.Fatalf("format %d: the records do not all carry format %d's sums", format, from)
 		}
 		return records(s)
 	}
@@ -238,8 +247,8 @@ func testUpgradedByMarker(t *testing.T, from uint32) {
 	if tp, err := s.GetTuple(ctx, cfg); err != nil || tp.Checkpoint.ChannelValues["x"] == nil {
 		t.Fatalf("read after the upgrade: %v", err)
 	}
-	if _, _, keyed := recordSums(t, s); keyed == 0 {
-		t.Fatal("a record written after the upgrade carries no sum over its key")
+	if _, _, _, threaded := recordSums(t, s); threaded == 0 {
+		t.Fatal("a record written after the upgrade carries no sum over its thread")
 	}
 }
 
@@ -319,7 +328,7 @@ func TestUpgradeKilledMidwayFinishesOnReopen(t *testing.T) {
 		killChild(t, path, at)
 		checkUpgraded(t, path)
 	}
-	for _, from := range []uint32{3, 4} {
+	for _, from := range []uint32{3, 4, 5} {
 		path, want := formatFile(t, from)
 		killChild(t, path, "marker")
 		checkUpgradedByMarker(t, path, from, want)
@@ -351,9 +360,24 @@ func checkUpgradedByMarker(t *testing.T, path string, from uint32, want []string
 	if err != nil {
 		t.Fatal(err)
 	}
-	if crc, xxh, keyed := recordSums(t, s); from == 3 && (crc == 0 || xxh != 0) || from == 4 && (crc != 0 || xxh == 0) || keyed != 0 {
-		t.Fatalf("after the upgrade from format %d: %d records with CRC-32C, %d with XXH3, %d with the key in the sum", from, crc, xxh, keyed)
+	if !sumsOfFormat(t, s, from) {
+		t.Fatalf("after the upgrade from format %d: the records do not all carry its sums", from)
 	}
+}
+
+// sumsOfFormat reports whether every record of s carries the sum format
+// (3, 4 or 5) wrote, and logs the counts when not.
+func sumsOfFormat(t *testing.T, s *Store, format uint32) bool {
+	t.Helper()
+	crc, xxh, keyed, threaded := recordSums(t, s)
+	counts := map[uint32]int{3: crc, 4: xxh, 5: keyed, 6: threaded}
+	for f, n := range counts {
+		if f == format && n == 0 || f != format && n != 0 {
+			t.Logf("%d records with CRC-32C, %d with XXH3, %d with the key in the sum, %d with the thread", crc, xxh, keyed, threaded)
+			return false
+		}
+	}
+	return true
 }
 
 // formatFile writes a closed file of format 3 or 4 (fillForUpgrade's

@@ -250,6 +250,7 @@ func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 	cpPath := threadPath(thread, bucketCheckpoints)
 	mdPath := threadPath(thread, bucketMetadata)
 	blPath := threadPath(thread, bucketBlobs)
+	ts := seedOf(thread)
 	problem := func(check, ns string, id *[idLen]byte, format string, args ...any) {
 		p := Problem{Check: check, Thread: thread, Namespace: ns, Detail: fmt.Sprintf(format, args...)}
 		if id != nil {
@@ -264,13 +265,13 @@ func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 			problem("checkpoint", "", nil, "key %x: %v", k, err)
 			return nil
 		}
-		rec, err := decodeCheckpointRecord(k, v)
+		rec, err := decodeCheckpointRecord(ts, k, v)
 		if err != nil {
 			problem("checkpoint", ns, &id, "record does not decode: %v", err)
 		}
 		if md := r.Get(mdPath, k); md == nil {
 			problem("metadata", ns, &id, "checkpoint has no metadata record")
-		} else if _, err := decodeMetadata(k, md); err != nil {
+		} else if _, err := decodeMetadata(ts, k, md); err != nil {
 			problem("metadata", ns, &id, "metadata does not decode: %v", err)
 		}
 		if !r.Has(threadPath(thread, bucketOrder), orderKey(id, ns)) {
@@ -313,7 +314,7 @@ func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 			problem("value", "", nil, "key %x: %v", k, err)
 			return nil
 		}
-		val, ok, err := resolveBlob(r, kr, thread, ns, ch, ver, v)
+		val, ok, err := resolveBlob(r, kr, thread, ts, ns, ch, ver, v)
 		if err == nil && ok {
 			_, err = val.Value()
 		}
@@ -335,9 +336,9 @@ func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 		if r.Get(cpPath, checkpointKey(ns, id)) == nil {
 			problem("write", ns, &id, "pending write (task %q, idx %d) of a checkpoint that is not stored", task, idx)
 		}
-		rec, err := openWriteRecord(kr, thread, k, v)
+		rec, err := openWriteRecord(kr, thread, ts, k, v)
 		if errors.Is(err, ErrKey) && kr == nil {
-			rec, err = decodeWriteRecord(k, v) // sealed: checked without opening
+			rec, err = decodeWriteRecord(ts, k, v) // sealed: checked without opening
 		} else if err == nil {
 			_, err = Raw(rec.Value).Value()
 		}

@@ -18,6 +18,7 @@ func verifyRecordSums(r reader, thread string, rep *VerifyReport) {
 		string(bucketCheckpoints): "checkpoint", string(bucketMetadata): "metadata",
 		string(bucketWrites): "write", string(bucketBlobs): "value", string(bucketSegments): "value",
 	}
+	ts := seedOf(thread)
 	for _, sub := range sealedSubBuckets {
 		r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
 			p := Problem{Check: checks[string(sub)], Thread: thread}
@@ -26,7 +27,7 @@ func verifyRecordSums(r reader, thread string, rep *VerifyReport) {
 			case format >= 3 && !isSealed(sub, v):
 				p.Detail = fmt.Sprintf("%s: record has no checksum (record version %d in a format %d file)", what, v[0], format)
 			case string(sub) == string(bucketSegments):
-				if _, err := decodeSegment(k, v); err != nil {
+				if _, err := decodeSegment(ts, k, v); err != nil {
 					p.Detail = fmt.Sprintf("%s: %v", what, err)
 				}
 			}
