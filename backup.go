@@ -52,7 +52,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -327,11 +326,20 @@ func writeSnapshot(ctx context.Context, tx *bolt.Tx, w io.Writer, progress func(
 
 // replayInto applies groups to the store file f (a fresh copy, still
 // open), opened again by its name. The copy is only as sound as the
-// source's pages: bbolt's panic (or fault) on a damaged one becomes
-// ErrCorrupt, as in openBolt. The name must still be f's: another backup
-// to the same destination removes the temporary files it finds there, and
-// bbolt, opening a removed name, would create an empty file and write the
-// groups alone into it (a copy missing all the file held).
+// source's pages, which a read-only store (the only kind with groups to
+// replay) never checked as a write needs: the read-write open of the copy
+// runs the page check before a write (engine.OpenBolt), and then every
+// page is checked as RecoverLog checks before it writes (checkBeforeWrite:
+// a damaged key would have the replay write into a node whose order it
+// breaks, and bbolt panics on some damage the page check lets through).
+// A damaged copy is ErrCorrupt and nothing is placed. The write runs
+// through the engine's guarded paths: a panic or a fault in bbolt is
+// ErrCorrupt, and the handle, whose locks it may keep, is abandoned
+// (engine.AbandonBolt) rather than closed. The name must still be f's:
+// another backup to the same destination removes the temporary files it
+// finds there, and bbolt, opening a removed name, would create an empty
+// file and write the groups alone into it (a copy missing all the file
+// held).
 func (s *Store) replayInto(f *os.File, groups []*engine.Group) (err error) {
 	want, err := f.Stat()
 	if err != nil {
@@ -357,19 +365,21 @@ func (s *Store) replayInto(f *os.File, groups []*engine.Group) (err error) {
 		}
 		return file, nil
 	}
-	db, _, err := engine.OpenBolt(f.Name(), &bo)
+	db, file, err := engine.OpenBolt(f.Name(), &bo)
 	if err != nil {
 		return fmt.Errorf("open the copy: %w", err)
 	}
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: writing the log into the copy failed: %v", ErrCorrupt, p)
-		}
-	}()
-	err = db.Update(func(tx *bolt.Tx) error { return appliedMark.Replay(engine.NewBoltView(tx), groups) })
+	err = checkBeforeWrite(db, f.Name(), "backup: check the copy")
 	if err != nil {
+		err = fmt.Errorf("the copy of the store file, before the log is written into it: %w", err)
+	} else if err = engine.GuardedUpdate(db, "backup: write the log into the copy", func(tx *bolt.Tx) error {
+		return appliedMark.Replay(engine.NewBoltView(tx), groups)
+	}); err != nil {
 		err = fmt.Errorf("write the log into the copy: %w", err)
+	}
+	if engine.FromPanic(err) {
+		// bbolt's locks may be held: its Close could wait for them forever.
+		return errors.Join(err, engine.AbandonBolt(db, file))
 	}
 	return errors.Join(err, db.Close())
 }

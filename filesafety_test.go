@@ -30,7 +30,7 @@ import (
 )
 
 const (
-	fileChildEnv = "CKPT_FILE_CHILD" // compact-holder | waiter-rw | waiter-ro | damaged
+	fileChildEnv = "CKPT_FILE_CHILD" // compact-holder | waiter-rw | waiter-ro | damaged | sweep
 	fileRounds   = 20
 	fileChains   = 2 // TestOpenWaiterNeverActsOnACompactedFile's rounds run as this many chains at once
 )
@@ -45,6 +45,8 @@ func fileChild(mode, path string) int {
 		return waiter(path, mode == "waiter-ro")
 	case "damaged":
 		return damagedChild(path)
+	case "sweep":
+		return sweepChild(path) // fault_sweep_test.go
 	}
 	fmt.Fprintln(os.Stderr, "unknown child mode", mode)
 	return 1

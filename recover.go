@@ -164,7 +164,7 @@ func recoverLog(db *bolt.DB, path string, step func(string)) (RecoverStats, erro
 		for i := range sc.Groups {
 			groups[i] = &sc.Groups[i]
 		}
-		if err := checkBeforeReplay(db, path); err != nil {
+		if err := checkBeforeWrite(db, path, "recover: check the file"); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file or the log: `ckpt verify` lists the damage, "+
 				"and a backup of the file is the way out", path, err)
 		}
@@ -186,16 +186,16 @@ func recoverLog(db *bolt.DB, path string, step func(string)) (RecoverStats, erro
 	return st, nil
 }
 
-// checkBeforeReplay checks every page of the store file, as Verify does,
-// before recovery writes to it. bbolt trusts the pages a write reads: a
-// damaged key (in order for the page check before a write, precheck.go,
+// checkBeforeWrite checks every page of the store file at path (db's), as
+// Verify does, before recovery (or a backup, into its copy) writes to
+// it. bbolt trusts the pages a write reads: a damaged key (in order for the page check before a write, precheck.go,
 // which reads no key) is rewritten into a node whose order it breaks, and
 // checkpoints that still loaded from the damaged file are then out of
 // reach. A read-write Open would do the same, but recovery is the explicit
 // step where damage is looked for, and its cost (a read of the whole file)
 // is paid once.
-func checkBeforeReplay(db *bolt.DB, path string) error {
-	return engine.GuardedView(db, "recover: check the file", func(tx *bolt.Tx) error {
+func checkBeforeWrite(db *bolt.DB, path, what string) error {
+	return engine.GuardedView(db, what, func(tx *bolt.Tx) error {
 		if err := engine.TouchAll(tx, path); err != nil { // faults become errors here, not in Check's goroutine
 			return err
 		}

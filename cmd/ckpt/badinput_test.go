@@ -245,20 +245,45 @@ func TestVerifyCorruptedCopy(t *testing.T) {
 	failsWith(t, runIn(t, dir, "", "show", bad, "demo", ids[4]), 1, "has no metadata")
 }
 
-// TestVerifyDamagedPages scribbles over a page bbolt uses: verify reports
-// bbolt's own findings and exits 1, without a crash.
+// TestVerifyDamagedPages scribbles over the element table of a leaf page
+// bbolt uses. With the elements' bucket bit clear (0xfe), verify reports
+// bbolt's own findings and exits 1, without a crash. With it set (0xff:
+// every element a bucket whose value reaches gigabytes past the page),
+// the read-only Open refuses the file (bbolt would copy such a value to
+// the heap, or fault a race build's pointer checks): verify exits 1 with
+// one line naming the page, without a crash.
 func TestVerifyDamagedPages(t *testing.T) {
 	t.Parallel()
 	dir, db := demoFixture(t)
-	bad := filepath.Join(dir, "pages.db")
+	for _, b := range []byte{0xfe, 0xff} {
+		bad := filepath.Join(dir, fmt.Sprintf("pages-%x.db", b))
+		leaf := wreckLeafElements(t, db, bad, b)
+		r := runIn(t, dir, "", "verify", bad)
+		if b == 0xff {
+			failsWith(t, r, 1, fmt.Sprintf("leaf page %d: bucket element 0's key and value reach past the page", leaf))
+			continue
+		}
+		if r.code != 1 || !strings.Contains(r.stdout, "  file: ") || strings.Contains(r.stderr, "goroutine ") {
+			t.Fatalf("verify of damaged pages:\n%s", r)
+		}
+		failsWith(t, r, 1, "problem(s)")
+		t.Logf("verify of damaged pages:\n%s", r.stdout)
+	}
+}
+
+// wreckLeafElements copies the store db to bad and fills the first 64
+// bytes of the element table of a leaf page of more than 2 elements with
+// b, and returns the page.
+func wreckLeafElements(t *testing.T, db, bad string, b byte) int64 {
+	t.Helper()
 	copyFile(t, db, bad)
-	b, err := bolt.Open(bad, 0o600, nil) // writable: Tx.Page needs the freelist
+	bdb, err := bolt.Open(bad, 0o600, nil) // writable: Tx.Page needs the freelist
 	if err != nil {
 		t.Fatal(err)
 	}
 	var leaf int64 = -1
-	pageSize := int64(b.Info().PageSize)
-	_ = b.View(func(tx *bolt.Tx) error {
+	pageSize := int64(bdb.Info().PageSize)
+	_ = bdb.View(func(tx *bolt.Tx) error {
 		for id := 2; leaf < 0; id++ {
 			p, err := tx.Page(id)
 			if err != nil || p == nil {
@@ -270,7 +295,7 @@ func TestVerifyDamagedPages(t *testing.T) {
 		}
 		return nil
 	})
-	_ = b.Close()
+	_ = bdb.Close()
 	if leaf < 0 {
 		t.Fatal("no leaf page found")
 	}
@@ -279,14 +304,11 @@ func TestVerifyDamagedPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Keep the page header, wreck the element table after it.
-	if _, err := f.WriteAt(fill(64, 0xff), leaf*pageSize+16); err != nil {
+	if _, err := f.WriteAt(fill(64, b), leaf*pageSize+16); err != nil {
 		t.Fatal(err)
 	}
-	_ = f.Close()
-	r := runIn(t, dir, "", "verify", bad)
-	if r.code != 1 || !strings.Contains(r.stdout, "  file: ") || strings.Contains(r.stderr, "goroutine ") {
-		t.Fatalf("verify of damaged pages:\n%s", r)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
 	}
-	failsWith(t, r, 1, "problem(s)")
-	t.Logf("verify of damaged pages:\n%s", r.stdout)
+	return leaf
 }

@@ -240,13 +240,22 @@ func (c *pageCheck) read(id uint64, want uint16, what string) (flags, count uint
 	flags = binary.LittleEndian.Uint16(buf[8:])
 	count = binary.LittleEndian.Uint16(buf[10:])
 	overflow = uint64(binary.LittleEndian.Uint32(buf[12:]))
-	if flags&want == 0 || flags&^want != 0 {
+	if !oneTypeOf(flags, want) {
 		return 0, 0, 0, nil, bad("unexpected type %#x", flags)
 	}
 	if id+overflow >= c.hwm {
 		return 0, 0, 0, nil, bad("overflow %d reaches past the file's last page %d", overflow, c.hwm-1)
 	}
 	return flags, count, overflow, buf, nil
+}
+
+// oneTypeOf tells whether flags is exactly one of the page types in want.
+// bbolt tests a page's type by equality (Page.IsBranchPage: flags ==
+// branch): a page typed branch and leaf at once (one flipped bit) is
+// neither, and bbolt panics on it in a read or, in a write, reads it as a
+// branch (node.read), so its leaf elements name garbage children.
+func oneTypeOf(flags, want uint16) bool {
+	return flags != 0 && flags&^want == 0 && flags&(flags-1) == 0
 }
 
 // extend makes buf hold the first n bytes of page id, whose extent (with
@@ -277,9 +286,12 @@ var errPageCycle = errors.New("a cycle of pages")
 
 // walk checks the tree of pages from root and every bucket under it, in
 // depth-first order, keeping the pages on the current path to tell a
-// cycle. A cycle ends the walk at once; another damaged page is not
-// descended into, and the walk goes on past it (a cycle behind it must
-// still be found): the first such error is returned at the end.
+// cycle. A cycle ends the walk at once; a page whose header is damaged is
+// not descended into, one whose elements are is descended into through
+// the elements that passed, and the walk goes on past either (a cycle or
+// a damaged bucket behind it must still be found, for a read-only Open):
+// the first damaged bucket (errBadBucket), else the first error, is
+// returned at the end.
 func (c *pageCheck) walk(root uint64) error {
 	type ref struct {
 		id, from uint64 // from: the page naming id (0: the meta)
@@ -287,7 +299,7 @@ func (c *pageCheck) walk(root uint64) error {
 	}
 	onPath := make([]uint64, len(c.seen))
 	bit := func(set []uint64, p uint64) bool { return p < c.hwm && set[p/64]&(1<<(p%64)) != 0 }
-	var first error
+	var first, bucketErr error
 	stack := []ref{{id: root}}
 	for len(stack) > 0 {
 		r := stack[len(stack)-1]
@@ -314,100 +326,12 @@ func (c *pageCheck) walk(root uint64) error {
 		if err != nil && r.from != 0 {
 			err = fmt.Errorf("%w (named by page %d)", err, r.from)
 		}
+		if errors.Is(err, errBadBucket) {
+			bucketErr = cmp.Or(bucketErr, err)
+		}
 		first = cmp.Or(first, err)
 	}
-	return first
-}
-
-// page checks branch or leaf page id, marks it and its overflow seen, and
-// passes the pages its elements name to descend.
-func (c *pageCheck) page(id uint64, descend func(children []uint64)) error {
-	flags, count, overflow, buf, err := c.read(id, branchPageFlag|leafPageFlag, "branch or leaf")
-	if err != nil {
-		return err
-	}
-	for p := id; p <= id+overflow; p++ {
-		if c.seen[p/64]&(1<<(p%64)) != 0 {
-			return fmt.Errorf("%w: page %d is reached twice (in page %d's overflow)", ErrCorrupt, p, id)
-		}
-		c.seen[p/64] |= 1 << (p % 64)
-	}
-	limit := (overflow + 1) * c.ps
-	if buf, err = c.extend(buf, id, pageHeaderSize+uint64(count)*elemSize, limit, "branch or leaf"); err != nil {
-		return err
-	}
-	children, err := c.elements(buf, id, flags, count, limit, 0)
-	if err != nil {
-		return err
-	}
-	descend(children)
-	return nil
-}
-
-// elements checks the elements of page id (buf holds at least its element
-// array; limit is the page's extent) and returns the pages they lead to:
-// a branch's children, a leaf's bucket roots (inline buckets checked in
-// place). inline is how many inline buckets buf lies in.
-func (c *pageCheck) elements(buf []byte, id uint64, flags, count uint16, limit uint64, inline int) ([]uint64, error) {
-	var next []uint64
-	for i := range uint64(count) {
-		at := pageHeaderSize + i*elemSize
-		e := buf[at : at+elemSize]
-		if flags == branchPageFlag {
-			pos, ksize := uint64(binary.LittleEndian.Uint32(e[0:])), uint64(binary.LittleEndian.Uint32(e[4:]))
-			if at+pos+ksize > limit {
-				return nil, fmt.Errorf("%w: branch page %d: element %d's key reaches past the page", ErrCorrupt, id, i)
-			}
-			next = append(next, binary.LittleEndian.Uint64(e[8:]))
-			continue
-		}
-		eflags := binary.LittleEndian.Uint32(e[0:])
-		pos, ksize, vsize := uint64(binary.LittleEndian.Uint32(e[4:])), uint64(binary.LittleEndian.Uint32(e[8:])), uint64(binary.LittleEndian.Uint32(e[12:]))
-		end := at + pos + ksize + vsize
-		if end > limit {
-			return nil, fmt.Errorf("%w: leaf page %d: element %d's key and value reach past the page", ErrCorrupt, id, i)
-		}
-		if eflags&bucketLeafFlag == 0 {
-			continue
-		}
-		if vsize < bucketHeaderSize {
-			return nil, fmt.Errorf("%w: leaf page %d: element %d: a bucket of %d bytes", ErrCorrupt, id, i, vsize)
-		}
-		var err error
-		if buf, err = c.extend(buf, id, end, limit, "leaf"); err != nil {
-			return nil, err
-		}
-		v := buf[at+pos+ksize : end]
-		if root := binary.LittleEndian.Uint64(v); root != 0 {
-			next = append(next, root)
-			continue
-		}
-		// An inline bucket: a leaf page inside the value. bbolt never
-		// writes one inside another (a bucket holding a bucket is not
-		// inlineable), and checking one calls this again: a forged value
-		// nesting millions deep would overflow the goroutine stack, a
-		// fatal error, not a panic.
-		if inline >= maxInlineNesting {
-			return nil, fmt.Errorf("%w: leaf page %d: element %d: inline buckets nested more than %d deep", ErrCorrupt, id, i, maxInlineNesting)
-		}
-		in := v[bucketHeaderSize:]
-		if len(in) < pageHeaderSize {
-			return nil, fmt.Errorf("%w: leaf page %d: element %d: an inline bucket of %d bytes", ErrCorrupt, id, i, len(in))
-		}
-		icount := binary.LittleEndian.Uint16(in[10:])
-		if iflags := binary.LittleEndian.Uint16(in[8:]); iflags != leafPageFlag {
-			return nil, fmt.Errorf("%w: leaf page %d: element %d: an inline bucket of type %#x", ErrCorrupt, id, i, iflags)
-		}
-		if pageHeaderSize+uint64(icount)*elemSize > uint64(len(in)) {
-			return nil, fmt.Errorf("%w: leaf page %d: element %d: an inline bucket's elements reach past it", ErrCorrupt, id, i)
-		}
-		sub, err := c.elements(in, id, leafPageFlag, icount, uint64(len(in)), inline+1)
-		if err != nil {
-			return nil, err
-		}
-		next = append(next, sub...)
-	}
-	return next, nil
+	return cmp.Or(bucketErr, first)
 }
 
 // freelist checks the freelist page: its count (0xFFFF: the count is its
@@ -497,11 +421,13 @@ func checkTx(tx *bolt.Tx, path string) error {
 }
 
 // refuseCycles runs CheckPages on f, which bbolt opened read-only, and
-// returns only a cycle: other damage leaves a read-only store open to read
-// what it can (Guard turns bbolt's panics on the damaged pages into
-// ErrCorrupt), but a cursor that descends into a cycle never returns.
+// returns only a cycle or a damaged bucket: other damage leaves a
+// read-only store open to read what it can (Guard turns bbolt's panics on
+// the damaged pages into ErrCorrupt), but a cursor that descends into a
+// cycle never returns, and a damaged bucket element or inline bucket is
+// damage no recover catches (see errBadBucket).
 func refuseCycles(f *os.File) error {
-	if err := CheckPages(f); errors.Is(err, errPageCycle) {
+	if err := CheckPages(f); errors.Is(err, errPageCycle) || errors.Is(err, errBadBucket) {
 		return err
 	}
 	return nil

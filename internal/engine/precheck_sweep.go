@@ -102,7 +102,7 @@ func (c *pageCheck) sweepPage(id uint64, b []byte, add func(uint64) bool, claime
 	flags := binary.LittleEndian.Uint16(b[8:])
 	count := binary.LittleEndian.Uint16(b[10:])
 	overflow := uint64(binary.LittleEndian.Uint32(b[12:]))
-	if flags&want == 0 || flags&^want != 0 || id+overflow >= c.hwm {
+	if !oneTypeOf(flags, want) || id+overflow >= c.hwm {
 		return false
 	}
 	c.seen[id/64] |= 1 << (id % 64)
