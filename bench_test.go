@@ -328,9 +328,11 @@ func BenchmarkLatestOfLongThread(b *testing.B) {
 // BenchmarkDeltaFold measures K (Options.DeltaFold) on a 2,000-step
 // W2-shaped thread: the time of the latest read (GetTuple, values left
 // encoded: the store's part, ns/op) and the list's live stored bytes per
-// step (segments and references, B/step). Folding more often (small K) rewrites more bytes; folding rarely
-// (large K) leaves more deltas to read. The default, 32, was chosen from
-// this benchmark (bench/RESULTS.md).
+// step (segments and references, B/step). Folding more often (small K)
+// rewrites more bytes (each item once per level: about log_K(n) times);
+// folding rarely (large K) leaves more segments a level to read. The
+// default was 32 with one level of folding; with levels it is 8, for
+// W1's lists (bench/RESULTS.md).
 func BenchmarkDeltaFold(b *testing.B) {
 	const steps = 2000
 	all := benchMessages(steps)

@@ -304,7 +304,7 @@ func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
 			return err
 		}
 		sk := segmentKey("", "orphan", 9, 0)
-		seg := encodeSegment(nil, "t", seedOf("t"), sk, 1, true, []byte{0x01})
+		seg := encodeSegment(nil, "t", seedOf("t"), sk, 1, foldedFlags(0), []byte{0x01})
 		seg[len(seg)-1] ^= 0x40
 		return w.Put(threadPath("t", bucketSegments), sk, seg)
 	})

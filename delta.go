@@ -14,11 +14,17 @@ package ckpt
 // fork from an older version) starts a new lineage holding the whole list
 // (a keyframe). Non-list values are stored whole as before.
 //
-// Read cost is bounded: every K deltas (Options.DeltaFold) the trailing
-// deltas are folded into one segment, so reading n items touches at most
-// n/K folded segments plus K deltas, all adjacent in key order (one seek,
-// then sequential steps), and a version's bytes are rebuilt exactly as they
-// were encoded: the canonical array header followed by the items.
+// Read cost is bounded: every K trailing deltas (Options.DeltaFold) are
+// folded into one segment of level 1, and every K trailing segments of one
+// level into one of the next (a counter in base K), so reading n items
+// touches at most K-1 segments per level, about (K-1)·log_K(n), all
+// adjacent in key order (one seek, then sequential steps), and a version's
+// bytes are rebuilt exactly as they were encoded: the canonical array
+// header followed by the items. Each item is written once as a delta and
+// once more per level it is folded into. Why levels: with one level (K=32,
+// folded segments never merged again) W1's R1 read 19 segments of a
+// 50-item list (one folded, 18 deltas), each a record with its own seek
+// step, checksum and decoding: 24% of a read's instructions.
 
 import (
 	"bytes"
@@ -45,6 +51,12 @@ const (
 	// segmentRecordV2 adds the checksum (format 3).
 	segmentRecordV2 byte = 2
 	segmentFolded   byte = 1 // flag: a keyframe or folded run, not a delta
+	// A folded segment's level (1: K deltas, 2: K segments of level 1,
+	// ...) is in the flags above segmentFolded. Level 0 folded is a
+	// keyframe, or a folded run of a build before levels: never merged
+	// again (older builds ignore these bits and read the segment alike).
+	segmentLevelShift = 1
+	maxSegmentLevel   = 0x7f
 	// segmentRecordV4 is a checksummed segment whose items are sealed
 	// (crypt.go): a record version, not a flag, so that a build without
 	// encryption refuses it (ErrFormatVersion) instead of reading the
@@ -67,11 +79,12 @@ const (
 	segmentRecordT  = segmentRecordV2 | sumThreaded
 	segmentRecordT4 = segmentRecordV4 | sumThreaded
 
-	// defaultDeltaFold is K: deltas folded into one segment. Measured by
-	// BenchmarkDeltaFold (bench/RESULTS.md): K from 16 to 64 read a
-	// 2,000-item list alike and store the same bytes; smaller K reads
-	// slower (many folded segments).
-	defaultDeltaFold = 32
+	// defaultDeltaFold is K: deltas folded into one segment, and segments
+	// of one level into one of the next. 8: W1's 50-item list reads in at
+	// most 8 segments (19 with one level and K=32), a 2,000-item one in at
+	// most 22 (BenchmarkDeltaFold, bench/RESULTS.md), each item written
+	// about once per level (once up to 64 items, as K=32 with one level did).
+	defaultDeltaFold = 8
 	// foldBytes folds trailing deltas early once they hold this much, so a
 	// few huge appends do not leave many large segments to read.
 	foldBytes = 256 << 10
@@ -164,18 +177,33 @@ type segment struct {
 	start  int
 	count  int
 	folded bool
+	flags  byte   // as stored: folded and level
 	sealed bool   // items is an envelope (crypt.go)
 	items  []byte // valid only inside the transaction
 }
 
-// encodeSegment encodes a segment stored at key of thread's segments (ts
-// is the thread's seed); with a keyring the items are sealed for that
-// place.
-func encodeSegment(kr *keyring, thread string, ts threadSeed, key []byte, count int, folded bool, items []byte) []byte {
-	flags := byte(0)
-	if folded {
-		flags = segmentFolded
+// level returns the fold level of seg: 0 for a delta, 1.. for a folded
+// run, -1 for a keyframe or a folded run without a level (never merged).
+func (seg segment) level() int {
+	if !seg.folded {
+		return 0
 	}
+	if l := int(seg.flags >> segmentLevelShift); l > 0 {
+		return l
+	}
+	return -1
+}
+
+// foldedFlags returns the flags of a folded segment of level (0: a
+// keyframe).
+func foldedFlags(level int) byte {
+	return segmentFolded | byte(min(level, maxSegmentLevel))<<segmentLevelShift
+}
+
+// encodeSegment encodes a segment with flags (0: a delta; foldedFlags)
+// stored at key of thread's segments (ts is the thread's seed); with a
+// keyring the items are sealed for that place.
+func encodeSegment(kr *keyring, thread string, ts threadSeed, key []byte, count int, flags byte, items []byte) []byte {
 	version := segmentRecordT
 	if kr != nil {
 		version = segmentRecordT4
@@ -211,7 +239,7 @@ func decodeSegment(ts threadSeed, k, v []byte) (segment, error) {
 	if n <= 0 {
 		return segment{}, fmt.Errorf("%w: list segment count", ErrCorrupt)
 	}
-	return segment{key: k, start: segmentStart(k), count: int(c), folded: body[0]&segmentFolded != 0, sealed: sealed, items: body[1+n:]}, nil
+	return segment{key: k, start: segmentStart(k), count: int(c), folded: body[0]&segmentFolded != 0, flags: body[0], sealed: sealed, items: body[1+n:]}, nil
 }
 
 // openItems returns seg's items, opened when sealed.
@@ -310,9 +338,9 @@ func (l lineage) piecesTail(r reader, n int, fn func(p []byte) bool, tail *linea
 // read rebuilds the first n items as one msgpack array, byte for byte what
 // was encoded: two passes over the mapped pages, one allocation.
 func (l lineage) read(r reader, n int) (Raw, error) {
-	// A list is read in at most about K deltas after its folded segments
-	// (Options.DeltaFold, 32 by default): room for them at once instead
-	// of growing the slice six times.
+	// A list is read in at most about (K-1)·log_K(n) segments
+	// (Options.DeltaFold, 8 by default: 18 for 500 items): room for them
+	// at once instead of growing the slice six times.
 	parts := make([][]byte, 0, 40)
 	size := 5
 	if err := l.pieces(r, n, func(p []byte) bool {
@@ -341,56 +369,6 @@ func (l lineage) end(r reader) (int, error) {
 		return errStop
 	})
 	return end, err
-}
-
-// appendItems writes items [start, start+count) as a delta, then folds the
-// trailing deltas when there are K of them or they grew large. tail, if
-// known, is the lineage's end before the append (it ends at start): when
-// it says no fold is due, the trailing deltas are not scanned again.
-func (l lineage) appendItems(w writer, start, count int, items []byte, foldK int, tail lineageTail) error {
-	k := segmentKey(l.ns, l.channel, l.id, start)
-	if err := w.Put(l.path(), k, encodeSegment(l.kr, l.thread, l.seed, k, count, false, items)); err != nil {
-		return err
-	}
-	if n, size := tail.run+1, tail.bytes+len(items); tail.known && (n < 2 || n < foldK && size < foldBytes) {
-		return nil // the scan below would find these and fold nothing
-	}
-	var run []segment // trailing deltas, newest first
-	size := 0
-	err := w.Scan(l.path(), l.prefix(), nil, true, func(k, v []byte) error {
-		seg, err := decodeSegment(l.seed, k, v)
-		if err != nil {
-			return err
-		}
-		if seg.folded {
-			return errStop
-		}
-		if seg.items, err = l.openItems(seg); err != nil {
-			return err
-		}
-		seg.key = bytes.Clone(k)
-		run = append(run, seg)
-		size += len(seg.items)
-		return nil
-	})
-	if err != nil || len(run) < 2 || len(run) < foldK && size < foldBytes {
-		return err
-	}
-	// Copy the items out before changing the bucket: bbolt's slices die
-	// with the page they point into.
-	merged := make([]byte, 0, size)
-	total := 0
-	for i := len(run) - 1; i >= 0; i-- {
-		merged = append(merged, run[i].items...)
-		total += run[i].count
-	}
-	first := run[len(run)-1]
-	for _, seg := range run[:len(run)-1] {
-		if err := w.Del(l.path(), seg.key); err != nil {
-			return err
-		}
-	}
-	return w.Put(l.path(), first.key, encodeSegment(l.kr, l.thread, l.seed, first.key, total, true, merged))
 }
 
 // relation says how a new value relates to a stored version.
@@ -512,7 +490,7 @@ func storeChannel(w writer, kr *keyring, thread string, ts threadSeed, ns string
 	}
 	if n > 0 {
 		k := segmentKey(ns, b.channel, id, 0)
-		if err := w.Put(threadPath(thread, bucketSegments), k, encodeSegment(kr, thread, ts, k, n, true, b.value[hdr:])); err != nil {
+		if err := w.Put(threadPath(thread, bucketSegments), k, encodeSegment(kr, thread, ts, k, n, foldedFlags(0), b.value[hdr:])); err != nil {
 			return err
 		}
 	}

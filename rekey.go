@@ -161,7 +161,7 @@ func reseal(kr *keyring, sub []byte, from, to sumThread, k, v []byte, force bool
 		if err != nil {
 			return nil, false, err
 		}
-		return encodeSegment(kr, to.id, to.seed, k, seg.count, seg.folded, items), true, nil
+		return encodeSegment(kr, to.id, to.seed, k, seg.count, seg.flags, items), true, nil
 	case bytes.Equal(sub, bucketWrites):
 		rec, err := decodeWriteRecord(from.seed, k, v)
 		if err != nil {

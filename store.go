@@ -44,9 +44,10 @@ type Options struct {
 	// the next Flush or Close.
 	OnAsyncError func(error)
 	// DeltaFold is K for list channels stored as append-deltas: every K
-	// deltas are folded into one segment, so reading a list touches at most
-	// K deltas after its folded segments. Zero means 32 (BenchmarkDeltaFold,
-	// see bench/RESULTS.md). Negative turns append-deltas off: every value
+	// deltas are folded into one segment, and every K segments of one fold
+	// level into one of the next, so reading n items touches at most K-1
+	// segments a level, about (K-1)·log_K(n). Zero means 8
+	// (BenchmarkDeltaFold, see bench/RESULTS.md). Negative turns append-deltas off: every value
 	// is stored whole (for comparison; files stay readable either way).
 	DeltaFold int
 	// NoWAL turns the write-ahead log off: every group of writes is then
