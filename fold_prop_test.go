@@ -3,6 +3,7 @@ package ckpt
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -321,6 +322,9 @@ func TestFoldLevelsProperty(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		dir := t.TempDir()
 		opts := Options{NoWAL: rapid.Bool().Draw(rt, "nowal"), DeltaFold: rapid.SampledFrom(foldKs).Draw(rt, "K")}
+		if rapid.IntRange(0, 3).Draw(rt, "encrypted") == 0 {
+			opts.Encryption = &Encryption{Keys: []Key{testKey(1, 7)}}
+		}
 		path := filepath.Join(dir, "f.db")
 		s, err := Open(path, opts)
 		if err != nil {
@@ -329,7 +333,7 @@ func TestFoldLevelsProperty(t *testing.T) {
 		m := &foldModel{t: rt, s: s, path: path, opts: opts, cps: map[string]foldCP{}, heads: map[[2]string]string{}}
 		defer func() { m.s.Close() }()
 		for range rapid.IntRange(1, 80).Draw(rt, "steps") {
-			switch op := rapid.IntRange(0, 19).Draw(rt, "op"); {
+			switch op := rapid.IntRange(0, 20).Draw(rt, "op"); {
 			case op <= 14:
 				m.put()
 			case op == 15:
@@ -338,10 +342,46 @@ func TestFoldLevelsProperty(t *testing.T) {
 				m.legacy()
 			case op == 17:
 				m.checkAll()
+			case op == 18:
+				m.copyThread()
 			default:
 				m.reopen()
 			}
 		}
 		m.checkAll()
 	})
+}
+
+// copyThread copies thread t to c: every checkpoint of the copy reads back
+// as its source does, through List and GetTuple; then c is deleted (the
+// model does not hold it).
+func (m *foldModel) copyThread() {
+	ctx := context.Background()
+	if err := m.s.CopyThread(ctx, "t", "c", CopyOptions{Replace: true}); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return // no checkpoint in t
+		}
+		m.t.Fatalf("CopyThread: %v", err)
+	}
+	seen := 0
+	for tp, err := range m.s.List(ctx, ListOptions{ThreadID: "c"}) {
+		if err != nil {
+			m.t.Fatalf("List of the copy: %v", err)
+		}
+		seen++
+		tp.Config.ThreadID = "t"
+		m.check("List of the copy", tp)
+		byGet, err := m.s.GetTuple(ctx, Config{ThreadID: "c", CheckpointNS: tp.Config.CheckpointNS, CheckpointID: tp.Config.CheckpointID})
+		if err != nil {
+			m.t.Fatalf("GetTuple of the copy: %v", err)
+		}
+		byGet.Config.ThreadID = "t"
+		m.check("GetTuple of the copy", byGet)
+	}
+	if want := m.count(ListOptions{ThreadID: "t"}); seen != want {
+		m.t.Fatalf("the copy lists %d checkpoints, t %d", seen, want)
+	}
+	if err := m.s.DeleteThread(ctx, "c"); err != nil {
+		m.t.Fatal(err)
+	}
 }
