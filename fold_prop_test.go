@@ -32,6 +32,7 @@ type foldCP struct {
 	lists      map[string][]string // list channels
 	versions   map[string]string
 	writes     int // pending writes put on it
+	step       int // its metadata's "step"
 }
 
 var (
@@ -88,7 +89,7 @@ func (m *foldModel) put() {
 	if !ok {
 		parent = ""
 	}
-	next := foldCP{thread: thread, ns: ns, lists: map[string][]string{}, versions: map[string]string{}}
+	next := foldCP{thread: thread, ns: ns, lists: map[string][]string{}, versions: map[string]string{}, step: len(m.cps) % 3}
 	values := map[string]any{}
 	newVersions := map[string]string{}
 	for _, ch := range foldChannels {
@@ -108,7 +109,7 @@ func (m *foldModel) put() {
 		values[ch] = v
 	}
 	cfg, err := m.s.Put(context.Background(), Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: parent},
-		Checkpoint{ChannelValues: values, ChannelVersions: next.versions}, Metadata{"step": len(m.cps) % 3}, newVersions)
+		Checkpoint{ChannelValues: values, ChannelVersions: next.versions}, Metadata{"step": next.step}, newVersions)
 	if err != nil {
 		m.t.Fatalf("Put: %v", err)
 	}
@@ -282,12 +283,12 @@ func (m *foldModel) checkAll() {
 		if rapid.IntRange(0, 3).Draw(m.t, "filter") == 0 {
 			o.Filter = map[string]any{"step": rapid.IntRange(0, 2).Draw(m.t, "step")}
 		}
-		n := 0
+		var got []string
 		for tp, err := range m.s.List(ctx, o) {
 			if err != nil {
 				m.t.Fatalf("List %+v: %v", o, err)
 			}
-			n++
+			got = append(got, tp.Config.CheckpointID)
 			m.check(fmt.Sprintf("List %+v", o), tp)
 			byGet := byID[tp.Config.CheckpointID]
 			for ch, v := range tp.Checkpoint.ChannelValues {
@@ -296,10 +297,27 @@ func (m *foldModel) checkAll() {
 				}
 			}
 		}
-		if o.Limit == 0 && o.Before == "" && o.Filter == nil && n != m.count(o) {
-			m.t.Fatalf("List %+v: %d checkpoints, model %d", o, n, m.count(o))
+		if want := m.listed(o); !slices.Equal(got, want) {
+			m.t.Fatalf("List %+v: %v, model %v", o, got, want)
 		}
 	}
+}
+
+// listed returns the ids List(o) yields by the model: newest first.
+func (m *foldModel) listed(o ListOptions) []string {
+	var out []string
+	for id, c := range m.cps {
+		if (o.ThreadID == "" || o.ThreadID == c.thread) && (o.Namespace == nil || *o.Namespace == c.ns) &&
+			(o.Before == "" || id < o.Before) && (o.Filter == nil || o.Filter["step"] == c.step) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	slices.Reverse(out)
+	if o.Limit > 0 && len(out) > o.Limit {
+		out = out[:o.Limit]
+	}
+	return out
 }
 
 func (m *foldModel) count(o ListOptions) int {
