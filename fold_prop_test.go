@@ -25,6 +25,7 @@ type foldModel struct {
 	cps     map[string]foldCP // by checkpoint id
 	heads   map[[2]string]string
 	nextVer int
+	files   int // stores made by roundTrip
 }
 
 type foldCP struct {
@@ -351,7 +352,7 @@ func TestFoldLevelsProperty(t *testing.T) {
 		m := &foldModel{t: rt, s: s, path: path, opts: opts, cps: map[string]foldCP{}, heads: map[[2]string]string{}}
 		defer func() { m.s.Close() }()
 		for range rapid.IntRange(1, 80).Draw(rt, "steps") {
-			switch op := rapid.IntRange(0, 20).Draw(rt, "op"); {
+			switch op := rapid.IntRange(0, 21).Draw(rt, "op"); {
 			case op <= 14:
 				m.put()
 			case op == 15:
@@ -362,6 +363,8 @@ func TestFoldLevelsProperty(t *testing.T) {
 				m.checkAll()
 			case op == 18:
 				m.copyThread()
+			case op == 19:
+				m.roundTrip()
 			default:
 				m.reopen()
 			}
@@ -402,4 +405,30 @@ func (m *foldModel) copyThread() {
 	if err := m.s.DeleteThread(ctx, "c"); err != nil {
 		m.t.Fatal(err)
 	}
+}
+
+// roundTrip exports the store, imports the dump into a new file and goes
+// on with that one: what it reads must be what the model saved, and later
+// appends extend the imported lineages.
+func (m *foldModel) roundTrip() {
+	ctx := context.Background()
+	var dump bytes.Buffer
+	if _, err := m.s.Export(ctx, &dump, ExportOptions{}); err != nil {
+		m.t.Fatalf("Export: %v", err)
+	}
+	m.files++
+	path := filepath.Join(filepath.Dir(m.path), fmt.Sprintf("i%d.db", m.files))
+	s, err := Open(path, m.opts)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	if _, err := s.Import(ctx, &dump, ImportOptions{}); err != nil {
+		s.Close()
+		m.t.Fatalf("Import: %v", err)
+	}
+	if err := m.s.Close(); err != nil {
+		m.t.Fatal(err)
+	}
+	m.s, m.path = s, path
+	m.checkAll()
 }
