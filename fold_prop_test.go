@@ -122,6 +122,11 @@ func (m *foldModel) put() {
 	}
 	m.cps[cfg.CheckpointID] = next
 	m.heads[[2]string{thread, ns}] = cfg.CheckpointID
+	tp, err := m.s.GetTuple(context.Background(), cfg)
+	if err != nil {
+		m.t.Fatalf("GetTuple after Put: %v", err)
+	}
+	m.check("GetTuple after Put", tp)
 }
 
 // reopen closes the store and opens it again with a DeltaFold drawn anew.
