@@ -30,7 +30,7 @@ type ImportOptions struct {
 type importRec struct {
 	thread  string
 	puts    []kvPut
-	lineage uint64 // a list segment's lineage: new lineages must number above it
+	lineage uint64 // the lineage a list segment or reference names: new lineages must number above it
 }
 
 type kvPut struct {
