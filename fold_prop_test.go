@@ -146,19 +146,35 @@ func (m *foldModel) reopen() {
 // lists: what it keeps must read back whole.
 func (m *foldModel) gc() {
 	ctx := context.Background()
+	keep := 1
 	if rapid.Bool().Draw(m.t, "prune") {
 		if err := m.s.Prune(ctx, foldThreads, PruneKeepLatest); err != nil {
 			m.t.Fatalf("Prune: %v", err)
 		}
-	} else if _, err := m.s.GC(ctx, Policy{KeepLast: rapid.IntRange(1, 4).Draw(m.t, "keep")}); err != nil {
-		m.t.Fatalf("GC: %v", err)
+	} else {
+		keep = rapid.IntRange(1, 4).Draw(m.t, "keep")
+		if _, err := m.s.GC(ctx, Policy{KeepLast: keep}); err != nil {
+			m.t.Fatalf("GC: %v", err)
+		}
 	}
+	// Both keep the newest keep checkpoints of each thread and namespace.
+	var want []string
+	for _, th := range foldThreads {
+		for _, ns := range foldNS {
+			l := m.listed(ListOptions{ThreadID: th, Namespace: NS(ns)})
+			want = append(want, l[:min(keep, len(l))]...)
+		}
+	}
+	slices.Sort(want)
 	live := map[string]bool{}
 	for tp, err := range m.s.List(ctx, ListOptions{}) {
 		if err != nil {
 			m.t.Fatalf("List: %v", err)
 		}
 		live[tp.Config.CheckpointID] = true
+	}
+	if got := slices.Sorted(maps.Keys(live)); !slices.Equal(got, want) {
+		m.t.Fatalf("retention kept %v, want the newest %d of each thread and namespace: %v", got, keep, want)
 	}
 	for id := range m.cps {
 		if !live[id] {
