@@ -30,7 +30,7 @@ type ImportOptions struct {
 type importRec struct {
 	thread  string
 	puts    []kvPut
-	lineage uint64 // a list segment's lineage: new lineages must number above it
+	lineage uint64 // the lineage a list segment or reference names: new lineages must number above it
 }
 
 type kvPut struct {
@@ -276,6 +276,15 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 			return ir, fmt.Errorf("channel %q version %q: %w", ch, ver, err)
 		}
 		ir.puts = []kvPut{{threadPath(thread, bucketBlobs), key, importedRecord(bucketBlobs, ts, key, rec.Data)}}
+		// A list reference names its lineage: new lineages must number
+		// above it even when the dump holds none of its segments (an empty
+		// list has none), or a new keyframe would reuse its id and write
+		// over the deltas later appended to it.
+		if kind, body, err := blobKind(ts, key, rec.Data); err == nil && kind == blobListRef {
+			if ref, err := decodeListRef(body); err == nil {
+				ir.lineage = ref.lineage
+			}
+		}
 		sum.Values++
 	case "write":
 		id, err := parseID("checkpoint id", rec.ID)
