@@ -72,6 +72,11 @@ type tupleReader struct {
 	cut            itemEnds
 	lineages       []lineageMemo // the list segments the page read, by lineage
 
+	// block, when not nil, is the caller's block of memory (a Reader's)
+	// that copyOut copies the tuple's value bytes into, replacing it with
+	// a larger one when they do not fit.
+	block *[]byte
+
 	// Room for a W1-sized tuple's scratch in the reader's own allocation.
 	nameBuf   [48]byte
 	keyBuf    [64]byte
@@ -117,7 +122,7 @@ func newTupleReader(r reader, kr *keyring) *tupleReader {
 // release forgets everything of the read (nothing of its snapshot may stay
 // reachable: its pages are reused) and returns t to the pool.
 func (t *tupleReader) release() {
-	t.r, t.kr = nil, nil
+	t.r, t.kr, t.block = nil, nil, nil
 	t.thread, t.name = "", t.name[:0]
 	t.paths = [5][3][]byte{}
 	t.cp, t.md, t.wr, t.bl, t.ls = nil, nil, nil, nil, nil
@@ -192,9 +197,16 @@ func (t *tupleReader) latest(k, v []byte) error {
 // loadTuple reads one checkpoint with its values and pending writes; a nil
 // id means the newest of (thread, ns).
 func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tuple, error) {
+	return loadTupleInto(r, kr, thread, ns, id, nil)
+}
+
+// loadTupleInto is loadTuple, the tuple's value bytes copied into *block
+// when block is not nil (tupleReader.block).
+func loadTupleInto(r reader, kr *keyring, thread, ns string, id *[idLen]byte, block *[]byte) (*Tuple, error) {
 	t := newTupleReader(r, kr)
 	defer t.release()
 	t.setThread(thread)
+	t.block = block
 	return t.load(ns, id, nil, nil)
 }
 
@@ -566,7 +578,18 @@ func (t *tupleReader) copyOut(values map[string]any, text string) []PendingWrite
 			size += 5 // room for the list header
 		}
 	}
-	arena := make([]byte, 0, size)
+	var arena []byte
+	switch {
+	case t.block == nil:
+		arena = make([]byte, 0, size)
+	case cap(*t.block) >= size:
+		arena = (*t.block)[:0]
+	default:
+		// An eighth more than this tuple needs: the next read of a
+		// thread that grew by a step still fits.
+		arena = make([]byte, 0, size+size/8)
+		*t.block = arena
+	}
 	cut := func(start int) Raw { return Raw(arena[start:len(arena):len(arena)]) }
 	for _, p := range t.parts {
 		start := len(arena)

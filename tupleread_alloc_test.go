@@ -143,4 +143,22 @@ func TestGetTupleBytes(t *testing.T) {
 	} else {
 		t.Logf("GetTuple(latest) allocates %d bytes a call for %d bytes of values and writes", got, payload)
 	}
+
+	// A Reader copies them into the block it keeps: the fixed part alone.
+	r := s.NewReader()
+	if _, err := r.GetTuple(ctx, cfgs[0]); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&before)
+	for n := range calls {
+		if _, err := r.GetTuple(ctx, cfgs[n%threads]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if got := int(after.TotalAlloc-before.TotalAlloc) / calls; got > fixed {
+		t.Errorf("Reader.GetTuple(latest) allocates %d bytes a call, want at most %d", got, fixed)
+	} else {
+		t.Logf("Reader.GetTuple(latest) allocates %d bytes a call", got)
+	}
 }
