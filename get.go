@@ -19,6 +19,12 @@ import (
 // seek, whatever the history length. Unknown thread or id: ErrNotFound.
 func (s *Store) GetTuple(ctx context.Context, cfg Config) (_ *Tuple, err error) {
 	defer s.obs.done(OpGet, &err)
+	return s.getTuple(ctx, cfg, nil)
+}
+
+// getTuple is GetTuple, the tuple's value bytes copied into *block when
+// block is not nil (Reader).
+func (s *Store) getTuple(ctx context.Context, cfg Config, block *[]byte) (*Tuple, error) {
 	if err := validConfig(cfg); err != nil {
 		return nil, err
 	}
@@ -31,8 +37,8 @@ func (s *Store) GetTuple(ctx context.Context, cfg Config) (_ *Tuple, err error) 
 		want = &id
 	}
 	var t *Tuple
-	err = s.view(ctx, func(r reader) (err error) {
-		t, err = loadTuple(r, s.keys, cfg.ThreadID, cfg.CheckpointNS, want)
+	err := s.view(ctx, func(r reader) (err error) {
+		t, err = loadTupleInto(r, s.keys, cfg.ThreadID, cfg.CheckpointNS, want, block)
 		return err
 	})
 	return t, err

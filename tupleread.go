@@ -25,7 +25,6 @@ package ckpt
 import (
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -72,6 +71,11 @@ type tupleReader struct {
 	cut            itemEnds
 	lineages       []lineageMemo // the list segments the page read, by lineage
 
+	// block, when not nil, is the caller's block of memory (a Reader's)
+	// that copyOut copies the tuple's value bytes into, replacing it with
+	// a larger one when they do not fit.
+	block *[]byte
+
 	// Room for a W1-sized tuple's scratch in the reader's own allocation.
 	nameBuf   [48]byte
 	keyBuf    [64]byte
@@ -117,7 +121,7 @@ func newTupleReader(r reader, kr *keyring) *tupleReader {
 // release forgets everything of the read (nothing of its snapshot may stay
 // reachable: its pages are reused) and returns t to the pool.
 func (t *tupleReader) release() {
-	t.r, t.kr = nil, nil
+	t.r, t.kr, t.block = nil, nil, nil
 	t.thread, t.name = "", t.name[:0]
 	t.paths = [5][3][]byte{}
 	t.cp, t.md, t.wr, t.bl, t.ls = nil, nil, nil, nil, nil
@@ -192,9 +196,16 @@ func (t *tupleReader) latest(k, v []byte) error {
 // loadTuple reads one checkpoint with its values and pending writes; a nil
 // id means the newest of (thread, ns).
 func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tuple, error) {
+	return loadTupleInto(r, kr, thread, ns, id, nil)
+}
+
+// loadTupleInto is loadTuple, the tuple's value bytes copied into *block
+// when block is not nil (tupleReader.block).
+func loadTupleInto(r reader, kr *keyring, thread, ns string, id *[idLen]byte, block *[]byte) (*Tuple, error) {
 	t := newTupleReader(r, kr)
 	defer t.release()
 	t.setThread(thread)
+	t.block = block
 	return t.load(ns, id, nil, nil)
 }
 
@@ -550,46 +561,4 @@ func (t *tupleReader) addText(p []byte) [2]int {
 	start := len(t.text)
 	t.text = append(t.text, p...)
 	return [2]int{start, len(t.text)}
-}
-
-// copyOut copies the gathered values and pending writes out of the
-// snapshot, all in one []byte: the values into values, the writes into
-// what it returns (nil when none were gathered), their strings cut from
-// text (t.text as a string).
-func (t *tupleReader) copyOut(values map[string]any, text string) []PendingWrite {
-	size := 0
-	for _, p := range t.pieces {
-		size += len(p)
-	}
-	for _, p := range t.parts {
-		if p.n >= 0 {
-			size += 5 // room for the list header
-		}
-	}
-	arena := make([]byte, 0, size)
-	cut := func(start int) Raw { return Raw(arena[start:len(arena):len(arena)]) }
-	for _, p := range t.parts {
-		start := len(arena)
-		if p.n >= 0 {
-			arena = appendListHeader(arena, p.n)
-		}
-		for _, piece := range t.pieces[p.from:p.to] {
-			arena = append(arena, piece...)
-		}
-		values[p.channel] = cut(start)
-	}
-	if len(t.writes) == 0 {
-		return nil
-	}
-	out := make([]PendingWrite, len(t.writes))
-	for i, w := range t.writes {
-		start := len(arena)
-		arena = append(arena, t.pieces[w.value]...)
-		out[i] = PendingWrite{
-			TaskID: text[w.task[0]:w.task[1]], TaskPath: text[w.path[0]:w.path[1]], Idx: w.idx,
-			Channel: text[w.channel[0]:w.channel[1]], Value: cut(start),
-		}
-	}
-	slices.SortStableFunc(out, comparePendingWrites)
-	return out
 }

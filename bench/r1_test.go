@@ -44,6 +44,36 @@ func BenchmarkR2(b *testing.B) {
 	})
 }
 
+// BenchmarkR1Reader and BenchmarkR2Reader are BenchmarkR1 and BenchmarkR2
+// through one ckpt.Reader: each read's value bytes go into the block the
+// Reader keeps (valid until its next read) instead of a new one. Not a
+// figure of the bench's run (its R1 and R2 are GetTuple's, as the peer's
+// getTuple returns objects of their own): what a read-heavy caller that
+// opts in gets.
+func BenchmarkR1Reader(b *testing.B) {
+	var r *ckpt.Reader
+	benchReads(b, buildW1Input(100, 50, 200, 1024, 100), func(ctx context.Context, st *ckpt.Store, th []thread, n int) error {
+		if r == nil {
+			r = st.NewReader()
+		}
+		_, err := r.GetTuple(ctx, ckpt.Config{ThreadID: th[n%len(th)].id})
+		return err
+	})
+}
+
+func BenchmarkR2Reader(b *testing.B) {
+	in := buildW1Input(100, 50, 200, 1024, 100)
+	var r *ckpt.Reader
+	benchReads(b, in, func(ctx context.Context, st *ckpt.Store, th []thread, n int) error {
+		if r == nil {
+			r = st.NewReader()
+		}
+		p := in.picks[n%len(in.picks)]
+		_, err := r.GetTuple(ctx, ckpt.Config{ThreadID: th[p[0]].id, CheckpointID: th[p[0]].ids[p[1]]})
+		return err
+	})
+}
+
 // BenchmarkR3 is the bench's R3 on the same store: List of a thread's 10
 // newest checkpoints, drained, round-robin over the threads.
 func BenchmarkR3(b *testing.B) {

@@ -1,0 +1,60 @@
+package ckpt
+
+// Copying a tuple out of its read transaction: every value and pending
+// write of the tuple in one block, into the block a Reader keeps when the
+// read is a Reader's (reader.go).
+
+import "slices"
+
+// copyOut copies the gathered values and pending writes out of the
+// snapshot, all in one []byte: the values into values, the writes into
+// what it returns (nil when none were gathered), their strings cut from
+// text (t.text as a string).
+func (t *tupleReader) copyOut(values map[string]any, text string) []PendingWrite {
+	size := 0
+	for _, p := range t.pieces {
+		size += len(p)
+	}
+	for _, p := range t.parts {
+		if p.n >= 0 {
+			size += 5 // room for the list header
+		}
+	}
+	var arena []byte
+	switch {
+	case t.block == nil:
+		arena = make([]byte, 0, size)
+	case cap(*t.block) >= size:
+		arena = (*t.block)[:0]
+	default:
+		// An eighth more than this tuple needs: the next read of a
+		// thread that grew by a step still fits.
+		arena = make([]byte, 0, size+size/8)
+		*t.block = arena
+	}
+	cut := func(start int) Raw { return Raw(arena[start:len(arena):len(arena)]) }
+	for _, p := range t.parts {
+		start := len(arena)
+		if p.n >= 0 {
+			arena = appendListHeader(arena, p.n)
+		}
+		for _, piece := range t.pieces[p.from:p.to] {
+			arena = append(arena, piece...)
+		}
+		values[p.channel] = cut(start)
+	}
+	if len(t.writes) == 0 {
+		return nil
+	}
+	out := make([]PendingWrite, len(t.writes))
+	for i, w := range t.writes {
+		start := len(arena)
+		arena = append(arena, t.pieces[w.value]...)
+		out[i] = PendingWrite{
+			TaskID: text[w.task[0]:w.task[1]], TaskPath: text[w.path[0]:w.path[1]], Idx: w.idx,
+			Channel: text[w.channel[0]:w.channel[1]], Value: cut(start),
+		}
+	}
+	slices.SortStableFunc(out, comparePendingWrites)
+	return out
+}
