@@ -14,6 +14,7 @@ import (
 // readResult holds R1..R5.
 type readResult struct {
 	r1, r1Decode, r2, r3, r4 float64 // ops/s
+	r1Reader, r2Reader       float64 // ops/s of R1 and R2 through a ckpt.Reader
 	r5ms                     float64 // median of 5 full-history reads
 }
 
@@ -130,6 +131,28 @@ func runReads(ctx context.Context, st *ckpt.Store, in *w1Input, th []thread, nRe
 		}
 	}
 	out.r2 = float64(len(cfgs)) / time.Since(t0).Seconds()
+
+	// R1 and R2 again through a Reader, the opt-in read whose value bytes
+	// stay valid only until its next read (reader.go): a figure of its
+	// own, reported beside R1 and R2, never in their place (the peer's
+	// getTuple returns fresh objects, as GetTuple does).
+	rdr := st.NewReader()
+	runtime.GC()
+	t0 = time.Now()
+	for i := range nReads {
+		if _, err := rdr.GetTuple(ctx, latest(i)); err != nil {
+			return nil, fmt.Errorf("R1 with a Reader: %w", err)
+		}
+	}
+	out.r1Reader = float64(nReads) / time.Since(t0).Seconds()
+	runtime.GC()
+	t0 = time.Now()
+	for _, c := range cfgs {
+		if _, err := rdr.GetTuple(ctx, c); err != nil {
+			return nil, fmt.Errorf("R2 with a Reader: %w", err)
+		}
+	}
+	out.r2Reader = float64(len(cfgs)) / time.Since(t0).Seconds()
 
 	// R3: list(thread, limit 10) per thread, drained.
 	items := 0

@@ -317,6 +317,8 @@ func ckptW1(ctx context.Context, cfg config, in *w1Input, dir string, fig w1Figu
 	fig.add("r1", rd.r1)
 	fig.add("r1dec", rd.r1Decode)
 	fig.add("r2", rd.r2)
+	fig.add("r1reader", rd.r1Reader)
+	fig.add("r2reader", rd.r2Reader)
 	fig.add("r3", rd.r3)
 	fig.add("r4", rd.r4)
 	fig.add("r5", rd.r5ms)
