@@ -15,6 +15,7 @@ import (
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/ckpt-go/ckpt/internal/human"
+	"github.com/ckpt-go/ckpt/saverkit"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -75,6 +76,41 @@ func argsBetween(min, max int) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// threadsAt checks, after the argument count, that the positional
+// arguments from first on (to the end when last < 0, else to last) are
+// thread ids the store accepts. An empty one is the usual slip (a shell
+// variable that was not set), and to the library an empty ThreadID in a
+// listing means every thread: refuse it here, before any file is opened.
+func threadsAt(count cobra.PositionalArgs, first, last int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := count(c, args); err != nil {
+			return err
+		}
+		end := len(args)
+		if last >= 0 && last+1 < end {
+			end = last + 1
+		}
+		for i := first; i < end; i++ {
+			if err := checkThreadArg(args[i]); err != nil {
+				return usageError{err.Error()}
+			}
+		}
+		return nil
+	}
+}
+
+// checkThreadArg is saverkit.CheckThread in the command's words: what is
+// wrong and what to give instead, without the library's "invalid config".
+func checkThreadArg(id string) error {
+	if id == "" {
+		return errors.New("thread id is empty ('ckpt threads FILE' lists the threads)")
+	}
+	if err := saverkit.CheckThread(id); err != nil {
+		return fmt.Errorf("thread id is %d bytes, the limit is %d", len(id), saverkit.MaxThreadIDLen)
+	}
+	return nil
 }
 
 // openRead opens a store file read-only, or says plainly why it cannot.

@@ -40,6 +40,9 @@ stored, and finishes with the same state as a run that never crashed.`, demoStep
 			if d.crashAfter < 0 || d.crashAfter > demoSteps {
 				return usageError{fmt.Sprintf("--crash-after must be between 1 and %d (the demo has %d steps)", demoSteps, demoSteps)}
 			}
+			if err := checkThreadArg(d.thread); err != nil {
+				return usageError{fmt.Sprintf("--thread %q: %v", d.thread, err)}
+			}
 			s, err := a.openWrite(d.db)
 			if err != nil {
 				return err

@@ -26,7 +26,7 @@ func newExportCmd(a *app) *cobra.Command {
 channel value and pending write (the stored bytes, base64), and an end
 line with the counts. 'ckpt import' reads it back; export, import into a
 new file and export again gives identical output.`,
-		Args: argsBetween(1, -1),
+		Args: threadsAt(argsBetween(1, -1), 1, -1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			s, err := a.openRead(args[0])
 			if err != nil {

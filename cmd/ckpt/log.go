@@ -21,7 +21,7 @@ func newLogCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "log FILE THREAD",
 		Short: "History of a thread, newest first: id, time, step, source, node, route, changed channels",
-		Args:  argsBetween(2, 2),
+		Args:  threadsAt(argsBetween(2, 2), 1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			if limit < 0 {
 				return usageError{fmt.Sprintf("--limit %d: must be 0 (no limit) or more", limit)}

@@ -23,7 +23,7 @@ func newShowCmd(a *app) *cobra.Command {
 of its start to name one) as JSON: its state, metadata, parent and pending
 writes. --channel prints one channel's value only.`,
 		Short: "One checkpoint (default: the newest) as JSON: state, metadata, parent and pending writes",
-		Args:  argsBetween(2, 3),
+		Args:  threadsAt(argsBetween(2, 3), 1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			s, err := a.openRead(args[0])
 			if err != nil {

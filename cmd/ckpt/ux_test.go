@@ -1,0 +1,59 @@
+package main
+
+// A newcomer's walk through the command: each test here is a rough edge
+// found by following the README, kept from coming back.
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestEmptyThreadIsUsage: an empty thread id on the command line is a
+// usage mistake (exit 2) found before the file is opened, never "every
+// thread" (ListOptions' zero ThreadID) and never a new demo.db.
+func TestEmptyThreadIsUsage(t *testing.T) {
+	t.Parallel()
+	dir, db := demoFixture(t)
+	ids := stepIDs(t, dir, db)
+	long := strings.Repeat("x", 1025)
+	cases := [][]string{
+		{"log", db, ""},
+		{"show", db, ""},
+		{"diff", db, "", ids[1], ids[2]},
+		{"export", db, "demo", ""},
+		{"rm", db, "", "--yes"},
+		{"cp", db, "demo", ""},
+		{"cp", db, "", "x"},
+		{"log", db, long},
+	}
+	for _, args := range cases {
+		r := runIn(t, dir, "", args...)
+		want := "thread id is empty"
+		if slicesContains(args, long) {
+			want = "thread id is 1025 bytes, the limit is 1024"
+		}
+		failsWith(t, r, 2, want)
+		if r.stdout != "" {
+			t.Fatalf("a refused command printed on stdout:\n%s", r)
+		}
+	}
+	failsWith(t, runIn(t, dir, "", "cp", db, "demo", "demo"), 2, "SRC and DST are the same thread")
+
+	// The demo checks --thread before it creates its file.
+	empty := t.TempDir()
+	failsWith(t, runIn(t, empty, "", "demo", "--thread", ""), 2, `--thread "": thread id is empty`)
+	if _, err := os.Stat(filepath.Join(empty, "demo.db")); !os.IsNotExist(err) {
+		t.Fatalf("demo with a bad --thread created demo.db: %v", err)
+	}
+}
+
+func slicesContains(s []string, x string) bool {
+	for _, v := range s {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
