@@ -72,10 +72,44 @@ func (a *app) addJSON(c *cobra.Command) {
 func argsBetween(min, max int) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if len(args) < min || max >= 0 && len(args) > max {
-			return usageError{"usage: " + c.UseLine()}
+			return usageError{fmt.Sprintf("%s takes %s, got %s; usage: %s", c.Name(), argCount(min, max), gotArgs(args), c.UseLine())}
 		}
 		return nil
 	}
+}
+
+// argCount says how many arguments a command takes.
+func argCount(min, max int) string {
+	plural := func(n int) string {
+		if n == 1 {
+			return "1 argument"
+		}
+		return fmt.Sprintf("%d arguments", n)
+	}
+	switch {
+	case max == 0:
+		return "no arguments"
+	case min == max:
+		return plural(min)
+	case max < 0:
+		return "at least " + plural(min)
+	case max == min+1:
+		return fmt.Sprintf("%d or %d arguments", min, max)
+	}
+	return fmt.Sprintf("%d to %d arguments", min, max)
+}
+
+// gotArgs lists the arguments given, quoted, so an extra or a missing one
+// shows.
+func gotArgs(args []string) string {
+	if len(args) == 0 {
+		return "none"
+	}
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = fmt.Sprintf("%q", a)
+	}
+	return fmt.Sprintf("%d (%s)", len(args), strings.Join(q, " "))
 }
 
 // threadsAt checks, after the argument count, that the positional

@@ -57,3 +57,24 @@ func slicesContains(s []string, x string) bool {
 	}
 	return false
 }
+
+// TestArgCountSaysWhat: a wrong number of arguments says how many the
+// command takes and which it got, not only the usage line (an extra
+// word, such as a thread after "gc FILE", is then plain to see).
+func TestArgCountSaysWhat(t *testing.T) {
+	t.Parallel()
+	dir, db := demoFixture(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"gc", db, "demo", "--keep-last", "1"}, `gc takes 1 argument, got 2 ("` + db + `" "demo"); usage: ckpt gc FILE`},
+		{[]string{"log", db}, `log takes 2 arguments, got 1 ("` + db + `"); usage: ckpt log FILE THREAD [flags]`},
+		{[]string{"show", db}, `show takes 2 or 3 arguments, got 1`},
+		{[]string{"threads"}, `threads takes 1 argument, got none; usage: ckpt threads FILE [flags]`},
+		{[]string{"rm", db}, `rm takes at least 2 arguments, got 1`},
+		{[]string{"demo", "extra"}, `demo takes no arguments, got 1 ("extra"); usage: ckpt demo [flags]`},
+	} {
+		failsWith(t, runIn(t, dir, "", c.args...), 2, c.want)
+	}
+}
