@@ -76,12 +76,18 @@ func newImportCmd(a *app) *cobra.Command {
 		Use:   "import FILE [DUMP]",
 		Short: "Read a dump made by export (from DUMP or stdin) into FILE (created if missing)",
 		Long: `import reads a dump written by 'ckpt export' from DUMP, or from stdin when
-DUMP is absent or "-", and writes its threads into FILE in bounded
-batches. A thread already in FILE is an error. On any error the threads
-this import created are removed again.`,
+DUMP is absent or "-" (without DUMP, stdin must not be a terminal), and
+writes its threads into FILE in bounded batches. A thread already in FILE
+is an error. On any error the threads this import created are removed
+again.`,
 		Args: argsBetween(1, 2),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			var in io.Reader = a.in
+			if len(args) == 1 && a.stdinIsTerminal() {
+				// Nobody types a dump: without this the command would sit
+				// waiting for one with no word of why.
+				return usageError{"import reads the dump from stdin, and stdin is a terminal: give the dump file (ckpt import FILE DUMP) or redirect it (ckpt import FILE < dump.jsonl)"}
+			}
 			if len(args) == 2 && args[1] != "-" {
 				f, err := os.Open(args[1])
 				if err != nil {
