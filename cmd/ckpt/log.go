@@ -21,7 +21,11 @@ func newLogCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "log FILE THREAD",
 		Short: "History of a thread, newest first: id, time, step, source, node, route, changed channels",
-		Args:  threadsAt(argsBetween(2, 2), 1, 1),
+		Long: `log prints the checkpoints of THREAD, newest first, one a line: id,
+time, step, source, node and route (from the metadata), the channels that
+changed since the parent, the number of pending writes and the run_id.
+--limit, --ns and --filter narrow it; --json prints the same as JSON.`,
+		Args: threadsAt(argsBetween(2, 2), 1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			if limit < 0 {
 				return usageError{fmt.Sprintf("--limit %d: must be 0 (no limit) or more", limit)}

@@ -13,7 +13,12 @@ func newStatsCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "stats FILE",
 		Short: "Counts, bytes per bucket, and the space saved by storing only changed channels and list appends",
-		Args:  argsBetween(1, 1),
+		Long: `stats reads the whole file and prints its size (on disk and used by
+bbolt), the number of threads, checkpoints, pending writes and stored
+channel values, the space saved by storing only the channels that changed
+and by storing grown lists as appended items, and the keys and bytes of
+each bucket.`,
+		Args: argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			s, err := a.openRead(args[0])
 			if err != nil {

@@ -78,3 +78,31 @@ func TestArgCountSaysWhat(t *testing.T) {
 		failsWith(t, runIn(t, dir, "", c.args...), 2, c.want)
 	}
 }
+
+// TestHelpTextWrapped: every command's description in --help is wrapped
+// for an 80-column terminal (recover's ran on in one 129-character line,
+// and log's and stats' one-line summaries were wider than the screen).
+func TestHelpTextWrapped(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	names := []string{""}
+	for _, c := range newApp(nil, nil, nil).rootCommand().Commands() {
+		names = append(names, c.Name())
+	}
+	for _, name := range names {
+		args := []string{"--help"}
+		if name != "" {
+			args = []string{name, "--help"}
+		}
+		r := runIn(t, dir, "", args...)
+		if r.code != 0 {
+			t.Fatalf("want success:\n%s", r)
+		}
+		text, _, _ := strings.Cut(r.stdout, "\nUsage:")
+		for _, l := range strings.Split(text, "\n") {
+			if n := len([]rune(l)); n > 80 {
+				t.Errorf("ckpt %s --help: a line of %d characters: %q", name, n, l)
+			}
+		}
+	}
+}
