@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -195,6 +196,29 @@ func checkFile(path string) error {
 		return fmt.Errorf("%s is a directory, not a store file", path)
 	case st.Size() == 0:
 		return fmt.Errorf("%s is empty, not a ckpt store", path)
+	}
+	return foreignFile(path)
+}
+
+// foreignFile names a file of another known kind given where a store
+// belongs, from its first bytes (none of which a bbolt file starts with),
+// and says what to do instead; bbolt itself would only call it invalid.
+func foreignFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // opening the store says why, in the usual words
+	}
+	defer f.Close()
+	head := make([]byte, 32)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	switch {
+	case bytes.HasPrefix(head, []byte("SQLite format 3\x00")):
+		return fmt.Errorf("%s is an SQLite database, not a ckpt store", path)
+	case bytes.HasPrefix(head, []byte(`{"ckpt_export":`)):
+		return fmt.Errorf("%s is a dump written by 'ckpt export', not a store: 'ckpt import NEW.db %s' reads it into a new store", path, path)
+	case bytes.HasPrefix(head, []byte("ckpt-wal")):
+		return fmt.Errorf("%s is a store's write-ahead log, not the store: give the store file beside it (%s)", path, strings.TrimSuffix(path, "-wal"))
 	}
 	return nil
 }

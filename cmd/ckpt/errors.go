@@ -12,13 +12,18 @@ import (
 // store": the library's prefixes and the path it repeats are cut, so the
 // path appears once in the line.
 func openDetail(path string, err error) string {
-	return strings.NewReplacer(
+	d := strings.NewReplacer(
 		"ckpt: ", "",
 		"open "+path+": ", "",
 		"recover "+path+": ", "",
 		ckpt.ErrCorrupt.Error()[len("ckpt: "):]+": ", "",
 		path+" is not a readable ckpt/bbolt file: ", "",
 	).Replace(err.Error())
+	// "PATH: not a ckpt file (bbolt: WHY)": the caller has said both.
+	if inner, ok := strings.CutPrefix(d, path+": not a ckpt file ("); ok && strings.HasSuffix(inner, ")") {
+		return strings.TrimSuffix(inner, ")")
+	}
+	return d
 }
 
 // resolveUsage makes a malformed or ambiguous id (ErrInvalidConfig from

@@ -4,10 +4,12 @@ package main
 // found by following the README, kept from coming back.
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestEmptyThreadIsUsage: an empty thread id on the command line is a
@@ -105,4 +107,123 @@ func TestHelpTextWrapped(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestForeignFilesNamed: a file of another known kind given where a store
+// belongs is named for what it is, with what to do instead: an SQLite
+// database (LangGraph's SqliteSaver keeps its checkpoints in one), a dump
+// written by 'ckpt export', a store's write-ahead log.
+func TestForeignFilesNamed(t *testing.T) {
+	t.Parallel()
+	dir, db := demoFixture(t)
+	sqlite := make([]byte, 8192)
+	copy(sqlite, "SQLite format 3\x00\x10\x00")
+	dump := []byte(ok(t, dir, "export", db).stdout)
+	wal := append([]byte("ckpt-wal"), make([]byte, 100)...)
+	for _, f := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"checkpoints.sqlite", sqlite, "checkpoints.sqlite is an SQLite database, not a ckpt store"},
+		{"dump.jsonl", dump, "dump.jsonl is a dump written by 'ckpt export', not a store: 'ckpt import NEW.db dump.jsonl' reads it into a new store"},
+		{"agent.db-wal", wal, "agent.db-wal is a store's write-ahead log, not the store: give the store file beside it (agent.db)"},
+	} {
+		p := filepath.Join(dir, f.name)
+		if err := os.WriteFile(p, f.data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range append(readCommands(f.name, nil), []string{"gc", f.name, "--keep-last", "1"}, []string{"compact", f.name},
+			[]string{"demo", "--db", f.name}, []string{"import", f.name, "-"}) {
+			failsWith(t, runIn(t, dir, "", args...), 1, f.want)
+		}
+	}
+}
+
+// TestNotAStoreUntouched: every command given a file that is not a store
+// (empty, text, garbage, SQLite, another program's bbolt file) fails with
+// exit 1 and leaves the file as it was, bytes and modification time, and
+// creates nothing beside it (no -wal, no temporary file).
+func TestNotAStoreUntouched(t *testing.T) {
+	t.Parallel()
+	sqlite := make([]byte, 8192)
+	copy(sqlite, "SQLite format 3\x00\x10\x00")
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{
+		{"empty.db", nil},
+		{"notes.txt", []byte("hello, not a store\n")},
+		{"garbage.db", fill(64<<10, 0x5a)},
+		{"app.sqlite", sqlite},
+		{"other.db", nil}, // another program's bbolt file, made below
+	} {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			p := filepath.Join(dir, f.name)
+			if f.name == "other.db" {
+				p = otherBolt(t, dir)
+			} else if err := os.WriteFile(p, f.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			old := time.Now().Add(-time.Hour).Truncate(time.Second)
+			if err := os.Chtimes(p, old, old); err != nil {
+				t.Fatal(err)
+			}
+			before, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmds := append(readCommands(p, nil),
+				[]string{"gc", p, "--keep-last", "1"}, []string{"gc", p, "--keep-last", "1", "--dry-run"},
+				[]string{"compact", p}, []string{"rm", p, "demo", "--yes"}, []string{"cp", p, "demo", "copy"},
+				[]string{"recover", p})
+			if f.name != "empty.db" { // demo and import start a new store in an empty file
+				cmds = append(cmds, []string{"demo", "--db", p}, []string{"import", p, "-"})
+			}
+			for _, args := range cmds {
+				r := runIn(t, dir, `{"ckpt_export":1}`+"\n", args...)
+				if r.code != 1 {
+					t.Fatalf("want exit 1:\n%s", r)
+				}
+				after, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st, err := os.Stat(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(before, after) || !st.ModTime().Equal(old) {
+					t.Fatalf("ckpt %v changed %s (mtime %v, was %v)", args, f.name, st.ModTime(), old)
+				}
+				entries, err := os.ReadDir(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(entries) != 1 {
+					var names []string
+					for _, e := range entries {
+						names = append(names, e.Name())
+					}
+					t.Fatalf("ckpt %v left files beside %s: %v", args, f.name, names)
+				}
+			}
+		})
+	}
+}
+
+// TestNotAStoreSaysItOnce: the error for a file bbolt cannot read names
+// the file once and says "not a ckpt store" once (it said both twice:
+// "x is not a ckpt store, or it is damaged (x: not a ckpt file (bbolt:
+// invalid database))").
+func TestNotAStoreSaysItOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("hello, not a store\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runIn(t, dir, "", "threads", "notes.txt")
+	failsWith(t, r, 1, "ckpt: notes.txt is not a ckpt store, or it is damaged (bbolt: invalid database)\n")
 }
