@@ -119,8 +119,14 @@ again.`,
 			bar.done()
 			if err != nil {
 				left := "the threads imported so far were removed, " + args[0] + " left as it was"
+				failed := "nothing imported, " + args[0] + " left as it was"
 				if created {
 					left = args[0] + " (created by this import) removed"
+					failed = "nothing imported, no " + args[0] + " created"
+				}
+				if c.Context().Err() == nil && dumpRefused(err) {
+					// All or nothing: say so, the file is what people worry about.
+					return fmt.Errorf("%w; %s", err, failed)
 				}
 				return stopped(c.Context(), err, left)
 			}
@@ -133,6 +139,17 @@ again.`,
 	}
 	a.addJSON(c)
 	return c
+}
+
+// dumpRefused reports whether an import failed on what the dump holds
+// (as opposed to opening or creating the file, whose error names it).
+func dumpRefused(err error) bool {
+	for _, e := range []error{ckpt.ErrDump, ckpt.ErrExists, ckpt.ErrFormatVersion, ckpt.ErrCorrupt, ckpt.ErrInvalidConfig, ckpt.ErrKey, ckpt.ErrEncode} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func describeDump(d ckpt.DumpSummary) string {

@@ -227,3 +227,22 @@ func TestNotAStoreSaysItOnce(t *testing.T) {
 	r := runIn(t, dir, "", "threads", "notes.txt")
 	failsWith(t, r, 1, "ckpt: notes.txt is not a ckpt store, or it is damaged (bbolt: invalid database)\n")
 }
+
+// TestImportExistingThreadSaysWhere: importing a dump whose thread the
+// file already holds names the file and the thread, no dump line (it
+// said "import (before line 35)", the end of the batch, which has nothing
+// to do with it), and that nothing was imported.
+func TestImportExistingThreadSaysWhere(t *testing.T) {
+	t.Parallel()
+	dir, db := demoFixture(t)
+	dump := ok(t, dir, "export", db).stdout
+	r := runIn(t, dir, dump, "import", "demo.db")
+	failsWith(t, r, 1, `ckpt: already exists: thread "demo" is already in the store (delete it first or import into another file); nothing imported, demo.db left as it was`)
+	if strings.Contains(r.stderr, "line") {
+		t.Fatalf("names a dump line for a thread that exists:\n%s", r)
+	}
+	// A malformed dump says the same about the file.
+	failsWith(t, runIn(t, dir, "not json\n", "import", "demo.db"), 1, "line 1: not a ckpt dump")
+	failsWith(t, runIn(t, dir, "not json\n", "import", "demo.db"), 1, "; nothing imported, demo.db left as it was")
+	failsWith(t, runIn(t, dir, "not json\n", "import", "new.db"), 1, "; nothing imported, no new.db created")
+}
