@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -245,4 +246,62 @@ func TestImportExistingThreadSaysWhere(t *testing.T) {
 	failsWith(t, runIn(t, dir, "not json\n", "import", "demo.db"), 1, "line 1: not a ckpt dump")
 	failsWith(t, runIn(t, dir, "not json\n", "import", "demo.db"), 1, "; nothing imported, demo.db left as it was")
 	failsWith(t, runIn(t, dir, "not json\n", "import", "new.db"), 1, "; nothing imported, no new.db created")
+}
+
+// TestStatsNoNegativeSaving: on the demo's short lists the append-deltas
+// take more than the whole lists would; stats said "saved by
+// append-deltas -64 B". It says none was saved and by how much the
+// deltas are larger, and every row's figure sits in one column.
+func TestStatsNoNegativeSaving(t *testing.T) {
+	t.Parallel()
+	dir, db := demoFixture(t)
+	st := decodeJSON[map[string]any](t, ok(t, dir, "stats", db, "--json"))
+	if st["delta_saved_bytes"].(float64) >= 0 {
+		t.Skip("the demo's lists gained from deltas: nothing to check")
+	}
+	text := ok(t, dir, "stats", db).stdout
+	if regexp.MustCompile(`-\d+(\.\d+)? (B|KiB|MiB)`).MatchString(text) {
+		t.Fatalf("a negative size:\n%s", text)
+	}
+	more := humanBytes(-int64(st["delta_saved_bytes"].(float64)))
+	if !regexp.MustCompile(`saved by append-deltas +none +the deltas take ` + regexp.QuoteMeta(more) + ` more than the whole lists would`).MatchString(text) {
+		t.Fatalf("no plain word for a saving below zero:\n%s", text)
+	}
+	// The figures of the summary rows (after the line naming the file)
+	// start in one column.
+	head, rows, _ := strings.Cut(text, "\n")
+	if !strings.HasPrefix(head, db+": ") {
+		t.Fatalf("the first line does not name the file:\n%s", text)
+	}
+	col := -1
+	for _, l := range strings.Split(rows, "\n") {
+		if l == "" {
+			break // the bucket table follows
+		}
+		m := regexp.MustCompile(`^([a-z -]+?)  +\S`).FindStringSubmatchIndex(l)
+		if m == nil {
+			t.Fatalf("row without a figure: %q", l)
+		}
+		if col == -1 {
+			col = m[1] - 1
+		} else if m[1]-1 != col {
+			t.Fatalf("figures not in one column (%d, want %d) in %q:\n%s", m[1]-1, col, l, text)
+		}
+	}
+	// Every row with a note has its note in one column too.
+	notes := -1
+	for _, l := range strings.Split(rows, "\n") {
+		if l == "" {
+			break
+		}
+		f := regexp.MustCompile(`^[a-z -]+?  +\S+( \S+)?  +`).FindStringIndex(l)
+		if f == nil {
+			continue
+		}
+		if notes == -1 {
+			notes = f[1]
+		} else if f[1] != notes {
+			t.Fatalf("notes not in one column (%d, want %d) in %q:\n%s", f[1], notes, l, text)
+		}
+	}
 }
