@@ -112,13 +112,13 @@ func TestBadArguments(t *testing.T) {
 		want string
 	}{
 		{[]string{"log", db, "nope"}, 1, `has no thread "nope"`},
-		{[]string{"show", db, "nope"}, 1, `no checkpoint in thread "nope"`},
+		{[]string{"show", db, "nope"}, 1, `has no thread "nope"`},
 		{[]string{"show", db, "demo", absent}, 1, "not found: checkpoint " + absent},
 		{[]string{"show", db, "demo", "not-an-id"}, 2, `"not-an-id" is neither a checkpoint id nor the start of one`},
 		{[]string{"show", db, "demo", "ZZZZ"}, 1, `no checkpoint id starting with "ZZZZ" in thread "demo"`},
 		{[]string{"diff", db, "demo", ids[1], absent}, 1, "not found: checkpoint " + absent},
-		{[]string{"diff", db, "nope", ids[1], ids[2]}, 1, `checkpoint ` + ids[1] + ` in thread "nope"`},
-		{[]string{"export", db, "demo", "nope"}, 1, `not found: thread "nope"`},
+		{[]string{"diff", db, "nope", ids[1], ids[2]}, 1, `has no thread "nope"`},
+		{[]string{"export", db, "demo", "nope"}, 1, `has no thread "nope"`},
 		{[]string{"log", db, "demo", "--limit", "x"}, 2, `invalid argument "x" for "--limit"`},
 		{[]string{"log", db, "demo", "--limit", "-1"}, 2, "--limit -1: must be 0 (no limit) or more"},
 		{[]string{"log", db, "demo", "--filter", "novalue"}, 2, `--filter "novalue": want key=value`},

@@ -33,6 +33,12 @@ new file and export again gives identical output.`,
 				return err
 			}
 			defer closeStore(s, &err)
+			for _, t := range args[1:] {
+				// Before the header goes out: nothing on stdout for a typo.
+				if err := requireThread(c.Context(), s, args[0], t); err != nil {
+					return err
+				}
+			}
 			w := a.out
 			left := args[0] + " unchanged; the dump on stdout is incomplete (no end line: import refuses it)"
 			if outPath != "" && outPath != "-" {

@@ -30,7 +30,9 @@ func openDetail(path string, err error) string {
 // ResolveID) a usage mistake: the person typing it must give more of it.
 func resolveUsage(err error) error {
 	if errors.Is(err, ckpt.ErrInvalidConfig) && !errors.Is(err, context.Canceled) {
-		return usageError{err.Error()}
+		// The sentinel's words are the library's; the message says what
+		// is wrong with the id.
+		return usageError{strings.Replace(err.Error(), ckpt.ErrInvalidConfig.Error()+": ", "", 1)}
 	}
 	return err
 }

@@ -72,16 +72,25 @@ writes. --channel prints one channel's value only.`,
 func getTuple(ctx context.Context, s *ckpt.Store, file string, cfg ckpt.Config) (*ckpt.Tuple, error) {
 	t, err := s.GetTuple(ctx, cfg)
 	if errors.Is(err, ckpt.ErrNotFound) {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, notFound(ctx, s, file, cfg.ThreadID, err)
 	}
 	return t, err
+}
+
+// notFound says a missing thread the way every command does (log's
+// "FILE has no thread"), else names the file in err.
+func notFound(ctx context.Context, s *ckpt.Store, file, thread string, err error) error {
+	if terr := requireThread(ctx, s, file, thread); errors.Is(terr, ckpt.ErrNotFound) {
+		return terr
+	}
+	return fmt.Errorf("%s: %w", file, err)
 }
 
 // resolveID turns a checkpoint id, or the start of one, into the id.
 func resolveID(ctx context.Context, s *ckpt.Store, file string, cfg ckpt.Config, id string) (string, error) {
 	full, err := s.ResolveID(ctx, cfg.ThreadID, cfg.CheckpointNS, id)
 	if errors.Is(err, ckpt.ErrNotFound) {
-		return "", fmt.Errorf("%s: %w", file, err)
+		return "", notFound(ctx, s, file, cfg.ThreadID, err)
 	}
 	return full, resolveUsage(err)
 }

@@ -305,3 +305,26 @@ func TestStatsNoNegativeSaving(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingThreadOneWording: every command given a thread the file
+// does not have says so the same way, naming the file (show said
+// `demo.db: not found: no checkpoint in thread "nope" namespace ""`,
+// export `not found: thread "nope"`), and an id prefix naming several
+// checkpoints speaks no library jargon ("invalid config").
+func TestMissingThreadOneWording(t *testing.T) {
+	t.Parallel()
+	dir, db := demoFixture(t)
+	ids := stepIDs(t, dir, db)
+	for _, args := range [][]string{
+		{"log", "demo.db", "nope"}, {"show", "demo.db", "nope"}, {"show", "demo.db", "nope", ids[1]},
+		{"diff", "demo.db", "nope", ids[1], ids[2]}, {"export", "demo.db", "demo", "nope"},
+		{"cp", "demo.db", "nope", "x"}, {"rm", "demo.db", "nope", "--yes"},
+	} {
+		failsWith(t, runIn(t, dir, "", args...), 1, `ckpt: demo.db has no thread "nope"`)
+	}
+	r := runIn(t, dir, "", "show", db, "demo", "0")
+	failsWith(t, r, 2, `"0" is the start of 8 checkpoint ids`)
+	if strings.Contains(r.stderr, "invalid config") {
+		t.Fatalf("library jargon:\n%s", r)
+	}
+}
