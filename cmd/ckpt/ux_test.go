@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ckpt-go/ckpt"
 )
 
 // TestEmptyThreadIsUsage: an empty thread id on the command line is a
@@ -326,5 +328,48 @@ func TestMissingThreadOneWording(t *testing.T) {
 	failsWith(t, r, 2, `"0" is the start of 8 checkpoint ids`)
 	if strings.Contains(r.stderr, "invalid config") {
 		t.Fatalf("library jargon:\n%s", r)
+	}
+}
+
+// TestDiffCutsLongValues: diff printed a changed value whole, both sides,
+// on one line each: a 20 kB channel made two 20 kB lines. Long values are
+// cut, the part shown starts near the first difference (so the change is
+// in view), each says its whole size, and --json still has them whole.
+func TestDiffCutsLongValues(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "long.db")
+	s, err := ckpt.Open(db, ckpt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("all work and no play ", 1000)
+	var ids []string
+	for _, st := range []map[string]any{
+		{"doc": long + "OLD ending", "gone": long},
+		{"doc": long + "NEW ending", "added": long},
+	} {
+		id, err := s.Save(t.Context(), "t", st, ckpt.Metadata{"note": long})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := ok(t, dir, "diff", db, "t", ids[0], ids[1]).stdout
+	for _, l := range strings.Split(out, "\n") {
+		if len(l) > 400 {
+			t.Fatalf("a line of %d bytes:\n%s", len(l), out)
+		}
+	}
+	for _, want := range []string{"OLD ending", "NEW ending", "+ added = ", "- gone (was ", `OLD ending" (20.5 KiB in all)`, "--json prints them whole"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("no %q in:\n%s", want, out)
+		}
+	}
+	if js := ok(t, dir, "diff", db, "t", ids[0], ids[1], "--json").stdout; !strings.Contains(js, long+"NEW ending") {
+		t.Fatal("--json does not carry the whole value")
 	}
 }
