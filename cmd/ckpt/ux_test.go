@@ -373,3 +373,39 @@ func TestDiffCutsLongValues(t *testing.T) {
 		t.Fatal("--json does not carry the whole value")
 	}
 }
+
+// TestReadmeCommandTable: README's table of commands names every command
+// the binary has (recover and rekey were missing), and every flag a row
+// shows exists on that command.
+func TestReadmeCommandTable(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Skipf("no README beside the module: %v", err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `ckpt ([a-z]+)([^`]*)`")
+	flag := regexp.MustCompile(`--[a-z][a-z-]*`)
+	root := newApp(nil, nil, nil).rootCommand()
+	root.InitDefaultCompletionCmd()
+	listed := map[string]bool{}
+	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
+		name := m[1]
+		listed[name] = true
+		c, _, err := root.Find([]string{name})
+		if err != nil || c == root {
+			t.Errorf("README lists ckpt %s, which is no command", name)
+			continue
+		}
+		for _, f := range flag.FindAllString(m[2], -1) {
+			if c.Flags().Lookup(f[2:]) == nil && c.InheritedFlags().Lookup(f[2:]) == nil {
+				t.Errorf("README shows ckpt %s %s, which has no such flag", name, f)
+			}
+		}
+	}
+	walkThrough := map[string]bool{"demo": true, "log": true, "diff": true} // shown with their output above the table
+	for _, c := range root.Commands() {
+		if n := c.Name(); !listed[n] && !walkThrough[n] && n != "help" {
+			t.Errorf("README's table of commands has no row for ckpt %s", n)
+		}
+	}
+}
