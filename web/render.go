@@ -60,7 +60,9 @@ func (s *server) funcs() template.FuncMap {
 			if t.IsZero() {
 				return ""
 			}
-			return t.UTC().Format("2006-01-02 15:04:05.000")
+			// UTC on every page (the server's zone is not the reader's),
+			// and said, since 'ckpt log' prints local time.
+			return t.UTC().Format("2006-01-02 15:04:05.000") + " UTC"
 		},
 		"ns":    nsLabel,
 		"int64": func(n int) int64 { return int64(n) },

@@ -40,3 +40,24 @@ func TestStatsPageNoNegativeSaving(t *testing.T) {
 		t.Fatal("no list deltas bar")
 	}
 }
+
+// TestPageTimesSayUTC: the pages print times in UTC, where 'ckpt log'
+// prints local time: each time says its zone, so a reader east or west of
+// Greenwich does not take them for local ones.
+func TestPageTimesSayUTC(t *testing.T) {
+	f := newFixture(t)
+	c := newClient(t, web.Handler(f.store, web.Options{}))
+	stamp := regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}( UTC)?`)
+	for _, path := range []string{"/", "/thread" + q("t", "demo"), "/checkpoint" + q("t", "demo", "id", f.ids[2]), "/stats"} {
+		_, body := c.get(path)
+		found := stamp.FindAllStringSubmatch(body, -1)
+		if len(found) == 0 {
+			t.Fatalf("GET %s: no time on the page", path)
+		}
+		for _, m := range found {
+			if m[1] == "" {
+				t.Fatalf("GET %s: time %q without its zone", path, m[0])
+			}
+		}
+	}
+}
