@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -239,6 +240,11 @@ func (a *app) openError(path string, err error) error {
 		// Open wraps the OS error, which names the path again; or the
 		// log beside it, which is then the file to name.
 		if pe.Path == path+"-wal" {
+			if _, serr := os.Lstat(pe.Path); errors.Is(pe.Err, fs.ErrPermission) && errors.Is(serr, fs.ErrNotExist) {
+				// Creating the log failed: say why a command wanted a
+				// file nobody named.
+				return fmt.Errorf("%s: %v (a store opened for writing keeps its log beside the file: %s needs write permission)", pe.Path, pe.Err, filepath.Dir(path))
+			}
 			return fmt.Errorf("%s: %v", pe.Path, pe.Err)
 		}
 		return fmt.Errorf("%s: %v", path, pe.Err)

@@ -5,10 +5,12 @@ package main
 
 import (
 	"bytes"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -407,5 +409,23 @@ func TestReadmeCommandTable(t *testing.T) {
 		if n := c.Name(); !listed[n] && !walkThrough[n] && n != "help" {
 			t.Errorf("README's table of commands has no row for ckpt %s", n)
 		}
+	}
+}
+
+// TestPermissionErrorsSayWhy: "b.db-wal: permission denied" left one to
+// guess why a command wanted a file that is not there: a store opened for
+// writing keeps its log beside the file, so the directory must be
+// writable; and a write command on a read-only file says it writes.
+// (In-process: the tests may run as root, whom no permission stops.)
+func TestPermissionErrorsSayWhy(t *testing.T) {
+	t.Parallel()
+	a := newApp(nil, nil, nil)
+	wal := a.openError("dir/b.db", &fs.PathError{Op: "open", Path: "dir/b.db-wal", Err: syscall.EACCES})
+	if want := "dir/b.db-wal: permission denied (a store opened for writing keeps its log beside the file: dir needs write permission)"; wal.Error() != want {
+		t.Fatalf("got  %q\nwant %q", wal, want)
+	}
+	file := a.openError("ro.db", &fs.PathError{Op: "open", Path: "ro.db", Err: syscall.EACCES})
+	if want := "ro.db: permission denied"; file.Error() != want {
+		t.Fatalf("got  %q\nwant %q", file, want)
 	}
 }
