@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ckpt-go/ckpt"
@@ -143,6 +144,11 @@ func (a *app) printLog(ctx context.Context, s *ckpt.Store, opts ckpt.ListOptions
 		fmt.Fprint(out, "\n]\n")
 		return flush()
 	}
+	if len(rows) == 0 {
+		// A bare header reads like a broken table: say it in words.
+		fmt.Fprintln(out, noCheckpoints(opts))
+		return flush()
+	}
 	showNS := slices.ContainsFunc(rows, func(e logEntry) bool { return e.NS != "" })
 	tw := a.tableOn(out)
 	header := "ID\tTIME\tSTEP\tSOURCE\tNODE\tROUTE\tCHANGED\tWRITES\tRUN"
@@ -206,4 +212,20 @@ func joinComma(s []string) string {
 		out += x
 	}
 	return out
+}
+
+// noCheckpoints says what a listing that found nothing looked for.
+func noCheckpoints(opts ckpt.ListOptions) string {
+	msg := fmt.Sprintf("no checkpoint of thread %q", opts.ThreadID)
+	if opts.Namespace != nil {
+		msg += " in namespace " + nsLabel(*opts.Namespace)
+	}
+	if len(opts.Filter) > 0 {
+		var kv []string
+		for _, k := range sortedKeys(opts.Filter) {
+			kv = append(kv, k+"="+show(opts.Filter[k]))
+		}
+		msg += " with " + strings.Join(kv, ", ")
+	}
+	return msg
 }

@@ -429,3 +429,21 @@ func TestPermissionErrorsSayWhy(t *testing.T) {
 		t.Fatalf("got  %q\nwant %q", file, want)
 	}
 }
+
+// TestEmptyListingsSaySo: a listing with nothing in it printed its bare
+// column header ("ID  TIME  STEP ..."), which reads like a broken table;
+// it says in words that nothing is there. --json stays an empty list.
+func TestEmptyListingsSaySo(t *testing.T) {
+	t.Parallel()
+	dir, db := demoFixture(t)
+	if got := ok(t, dir, "log", "demo.db", "demo", "--filter", "node=nobody", "--ns", "x").stdout; got != `no checkpoint of thread "demo" in namespace x with node=nobody`+"\n" {
+		t.Fatalf("log with no match printed %q", got)
+	}
+	if got := ok(t, dir, "log", "demo.db", "demo", "--filter", "node=nobody", "--json").stdout; strings.Join(strings.Fields(got), "") != "[]" {
+		t.Fatalf("log --json with no match printed %q", got)
+	}
+	runIn(t, dir, "", "rm", db, "demo", "--yes")
+	if got := ok(t, dir, "threads", "demo.db").stdout; got != "demo.db has no threads\n" {
+		t.Fatalf("threads on an empty store printed %q", got)
+	}
+}
