@@ -5,6 +5,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -445,5 +446,24 @@ func TestEmptyListingsSaySo(t *testing.T) {
 	runIn(t, dir, "", "rm", db, "demo", "--yes")
 	if got := ok(t, dir, "threads", "demo.db").stdout; got != "demo.db has no threads\n" {
 		t.Fatalf("threads on an empty store printed %q", got)
+	}
+}
+
+// TestCompactOfACompactFile: compacting a file with nothing to give back
+// (a fresh backup is already tight) can leave it a few pages larger, and
+// compact said "(-12288 B given back)". It says the file grew and why.
+func TestCompactOfACompactFile(t *testing.T) {
+	t.Parallel()
+	dir, _ := demoFixture(t)
+	ok(t, dir, "backup", "demo.db", "tight.db")
+	before := fileSize(filepath.Join(dir, "tight.db"))
+	out := ok(t, dir, "compact", "tight.db").stdout
+	after := fileSize(filepath.Join(dir, "tight.db"))
+	if after <= before {
+		t.Skipf("compaction did not grow the file (%d -> %d bytes): nothing to check", before, after)
+	}
+	want := fmt.Sprintf("compacted tight.db: %s -> %s (grew by %s: there was no free space to give back)\n", humanBytes(before), humanBytes(after), humanBytes(after-before))
+	if out != want {
+		t.Fatalf("got  %q\nwant %q", out, want)
 	}
 }
