@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/spf13/cobra"
@@ -27,6 +28,10 @@ Store.BackupFile; this command is for a file no program holds.`,
 		Args: argsBetween(2, 2),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			src, dst := args[0], args[1]
+			if d := filepath.Dir(dst); !isDir(d) {
+				// Else the error names the temporary file beside DST.
+				return fmt.Errorf("backup to %s: no directory %s", dst, d)
+			}
 			s, err := a.openRead(src)
 			if err != nil {
 				return err
@@ -38,7 +43,7 @@ Store.BackupFile; this command is for a file no program holds.`,
 			}))
 			bar.done()
 			if err != nil {
-				return err
+				return resolveUsage(err) // DST is the store or a directory
 			}
 			copied, err := a.openRead(dst)
 			if err != nil {
@@ -76,4 +81,9 @@ Store.BackupFile; this command is for a file no program holds.`,
 	}
 	a.addJSON(c)
 	return c
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }

@@ -467,3 +467,28 @@ func TestCompactOfACompactFile(t *testing.T) {
 		t.Fatalf("got  %q\nwant %q", out, want)
 	}
 }
+
+// TestBackupDestinationErrors: a destination in a directory that does not
+// exist named the temporary file nobody gave ("open
+// x.db.ckpt-backup-4638136.tmp: no such file or directory"); a
+// destination that is the store or a directory said "invalid config" and
+// exited 1 although it is a mistake in the arguments.
+func TestBackupDestinationErrors(t *testing.T) {
+	t.Parallel()
+	dir, _ := demoFixture(t)
+	r := runIn(t, dir, "", "backup", "demo.db", filepath.Join("no-such-dir", "x.db"))
+	failsWith(t, r, 1, "backup to "+filepath.Join("no-such-dir", "x.db")+": no directory no-such-dir")
+	if strings.Contains(r.stderr, ".tmp") {
+		t.Fatalf("names the temporary file:\n%s", r)
+	}
+	for _, c := range []struct{ dst, want string }{
+		{"demo.db", "backup to demo.db: that is the store's own file or log (see 'ckpt backup --help')"},
+		{".", "backup to .: that is a directory (see 'ckpt backup --help')"},
+	} {
+		r := runIn(t, dir, "", "backup", "demo.db", c.dst)
+		failsWith(t, r, 2, c.want)
+		if strings.Contains(r.stderr, "invalid config") {
+			t.Fatalf("library jargon:\n%s", r)
+		}
+	}
+}
