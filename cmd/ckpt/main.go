@@ -19,6 +19,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ckpt-go/ckpt"
 	"github.com/spf13/cobra"
 )
 
@@ -102,7 +103,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stderr, "%s (see '%s --help')\n", oneLine(err), help)
 		return exitUsage
 	}
-	fmt.Fprintln(stderr, oneLine(err))
+	msg := oneLine(err)
+	if errors.Is(err, ckpt.ErrKey) && !strings.Contains(msg, "--key-file") {
+		// The library says which key is missing; the command says how to
+		// give it.
+		msg += " (give the store's key files with --key-file; see 'ckpt --help')"
+	}
+	fmt.Fprintln(stderr, msg)
 	return exitError
 }
 

@@ -492,3 +492,26 @@ func TestBackupDestinationErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyErrorsPointToTheFlag: a command on an encrypted store without
+// its key said "key 1 is not among the keys given" or "open it with its
+// keys to write", but not how keys are given: every such error names
+// --key-file.
+func TestKeyErrorsPointToTheFlag(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "enc.db")
+	s, err := ckpt.Open(db, ckpt.Options{Encryption: &ckpt.Encryption{Keys: []ckpt.Key{cliKey(1, 3)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Save(t.Context(), "t", map[string]any{"secret": "x"}, ckpt.Metadata{"step": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"show", "enc.db", "t"}, {"show", "enc.db", "t", "--channel", "secret"}, {"demo", "--db", "enc.db"}} {
+		failsWith(t, runIn(t, dir, "", args...), 1, "--key-file")
+	}
+}
