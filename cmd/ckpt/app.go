@@ -224,6 +224,10 @@ func foreignFile(path string) error {
 	return nil
 }
 
+// recoverAPI is how the library's errors name the way out of damage that
+// 'ckpt recover FILE' repairs.
+const recoverAPI = "`ckpt recover` (ckpt.RecoverLog)"
+
 func (a *app) openError(path string, err error) error {
 	switch {
 	case err == nil:
@@ -233,7 +237,17 @@ func (a *app) openError(path string, err error) error {
 	case strings.Contains(err.Error(), "file size too small"): // bbolt's, with no sentinel
 		return fmt.Errorf("%s is not a ckpt store (%d bytes: too small to be one)", path, fileSize(path))
 	case errors.Is(err, ckpt.ErrCorrupt):
-		return fmt.Errorf("%s is not a ckpt store, or it is damaged (%s)", path, openDetail(path, err))
+		detail := openDetail(path, err)
+		if strings.Contains(detail, recoverAPI) {
+			// Damage that recover repairs (a log, a meta page): the file is
+			// a store, and the way out is a command to type.
+			detail = strings.ReplaceAll(detail, recoverAPI, "'ckpt recover "+path+"'")
+			if log, ok := strings.CutPrefix(detail, "write-ahead log "); ok {
+				return fmt.Errorf("%s has a damaged write-ahead log (%s)", path, log)
+			}
+			return fmt.Errorf("%s is damaged (%s)", path, detail)
+		}
+		return fmt.Errorf("%s is not a ckpt store, or it is damaged (%s)", path, detail)
 	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {

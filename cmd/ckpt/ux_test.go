@@ -515,3 +515,23 @@ func TestKeyErrorsPointToTheFlag(t *testing.T) {
 		failsWith(t, runIn(t, dir, "", args...), 1, "--key-file")
 	}
 }
+
+// TestDamagedLogSaysRecoverFile: a store whose -wal is damaged was
+// reported as "demo.db is not a ckpt store, or it is damaged (...; run
+// `ckpt recover` (ckpt.RecoverLog) ...)": the store is not the problem,
+// and the API name means nothing at a shell. It says the log is damaged
+// and gives the command to type.
+func TestDamagedLogSaysRecoverFile(t *testing.T) {
+	t.Parallel()
+	dir, _ := demoFixture(t)
+	log := append([]byte("ckpt-wal\x00\x00\x00\x01"), bytes.Repeat([]byte{0xab}, 12+64)...)
+	if err := os.WriteFile(filepath.Join(dir, "demo.db-wal"), log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runIn(t, dir, "", "threads", "demo.db")
+	failsWith(t, r, 1, "ckpt: demo.db has a damaged write-ahead log (demo.db-wal: ")
+	failsWith(t, r, 1, "run 'ckpt recover demo.db' to ")
+	if strings.Contains(r.stderr, "not a ckpt store") || strings.Contains(r.stderr, "RecoverLog") {
+		t.Fatalf("misleading words:\n%s", r)
+	}
+}
