@@ -228,7 +228,7 @@ func TestVerifyCorruptedCopy(t *testing.T) {
 	failsWith(t, r, 1, "verify: "+bad+" has 4 problem(s)")
 	for _, want := range []string{
 		fmt.Sprintf(`  metadata thread="demo" checkpoint=%s: checkpoint has no metadata record`, ids[4]),
-		`  value thread="demo": channel "plan" version "0002" does not decode: ckpt: corrupt data: decode value: msgpack: unknown code c1 decoding interface{}`,
+		`  value thread="demo": channel "plan" version "0002" does not decode: corrupt data: decode value: msgpack: unknown code c1 decoding interface{}`,
 		fmt.Sprintf(`  value thread="demo": channel "plan" version "0002": record has no checksum (record version 1 in a format %d file)`, ckpt.FormatVersion),
 		fmt.Sprintf(`  index thread="demo" checkpoint=%s: checkpoint missing from the global index`, ids[6]),
 	} {

@@ -535,3 +535,32 @@ func TestDamagedLogSaysRecoverFile(t *testing.T) {
 		t.Fatalf("misleading words:\n%s", r)
 	}
 }
+
+// TestVerifyProblemsReadable: verify's report lines carried the library's
+// "ckpt: " prefix in the middle ("does not decode: ckpt: corrupt data:
+// ..."); the command's own lines name the command once, at the start of
+// its error line, and nowhere else.
+func TestVerifyProblemsReadable(t *testing.T) {
+	t.Parallel()
+	dir, db := demoFixture(t)
+	data, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, []byte("look up SQLite"))
+	if i < 0 {
+		t.Fatal("the demo's plan is not in the file as plain bytes")
+	}
+	data[i+3] ^= 0x20
+	if err := os.WriteFile(db, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runIn(t, dir, "", "verify", "demo.db")
+	failsWith(t, r, 1, "verify: demo.db has")
+	if !strings.Contains(r.stdout, "checksum mismatch") {
+		t.Fatalf("no problem reported:\n%s", r)
+	}
+	if strings.Contains(r.stdout, "ckpt: ") {
+		t.Fatalf("the library's prefix inside the report:\n%s", r)
+	}
+}

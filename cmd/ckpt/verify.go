@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/spf13/cobra"
@@ -64,7 +65,8 @@ func printVerify(a *app, file string, rep *ckpt.VerifyReport) {
 	}
 	fmt.Fprintf(a.out, "%s: %d problem(s) (checked %s)\n", file, len(rep.Problems)+rep.Truncated, checked)
 	for _, p := range rep.Problems {
-		fmt.Fprintf(a.out, "  %s\n", p)
+		// The problems quote library errors, each with its "ckpt: ".
+		fmt.Fprintf(a.out, "  %s\n", strings.ReplaceAll(fmt.Sprint(p), "ckpt: ", ""))
 	}
 	if rep.Truncated > 0 {
 		fmt.Fprintf(a.out, "  ... and %d more\n", rep.Truncated)
