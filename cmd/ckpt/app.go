@@ -50,6 +50,9 @@ Start with:  ckpt demo   (then: ckpt log demo.db demo)`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
+	// 'ckpt --version' is the usual guess: print what 'ckpt version' does.
+	root.Version = buildVersion().text()
+	root.SetVersionTemplate("{{.Version}}")
 	a.lockTimeout = time.Second
 	root.PersistentFlags().Var(durationFlag{&a.lockTimeout}, "lock-timeout",
 		"how long to wait for a file another process holds before giving up")

@@ -14,7 +14,7 @@ func init() { register(newBackupCmd) }
 func newBackupCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "backup SRC DST",
-		Short: "Copy a store file at rest into one self-contained file (its -wal folded in), then verify the copy",
+		Short: "Copy a store at rest (with its -wal) into one file and verify it",
 		Long: `backup opens SRC read-only and writes a complete copy of it to DST: one
 file that opens on its own, with whatever a crashed program left in
 SRC-wal written into it. The copy goes to a temporary file beside DST

@@ -11,7 +11,7 @@ func init() { register(newCompactCmd) }
 func newCompactCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "compact FILE",
-		Short: "Rewrite the live data into a new file and swap it in: gives the space freed by gc back to the disk",
+		Short: "Rewrite the file without free pages: give space back to the disk",
 		Long: `compact copies the live data into FILE.compact, fsyncs it, renames it over
 FILE and fsyncs the directory. If it is interrupted at any point, FILE is
 either the old file or the new one, whole. It needs free disk space for a

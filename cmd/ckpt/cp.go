@@ -14,7 +14,7 @@ func newCpCmd(a *app) *cobra.Command {
 	var replace bool
 	c := &cobra.Command{
 		Use:   "cp FILE SRC DST",
-		Short: "Copy thread SRC with its whole history to a new thread DST in the same file",
+		Short: "Copy a thread with its whole history to a new thread",
 		Long: `cp copies every checkpoint, metadata, pending write and channel value of
 thread SRC to thread DST, in one transaction (LangGraph's copy_thread): DST
 can then be resumed or changed without touching SRC. A DST that already

@@ -24,7 +24,7 @@ func newDemoCmd(a *app) *cobra.Command {
 	var fresh bool
 	c := &cobra.Command{
 		Use:   "demo",
-		Short: "Run a small agent graph that checkpoints every step; crash it and run again to resume",
+		Short: "Run a small agent graph; crash it, run it again, see it resume",
 		Long: fmt.Sprintf(`demo runs a small research-assistant graph (scripted replies, no network)
 on a store file. It stores a checkpoint after every step (%d in all) with
 metadata node, route, reason, step, source and run_id; at step 3 two tasks

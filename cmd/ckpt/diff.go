@@ -22,7 +22,7 @@ func newDiffCmd(a *app) *cobra.Command {
 to name them): channels added, removed and changed; for a list channel
 that grew, the items appended; and metadata differences. Colour on a
 terminal (--color), plain otherwise; --json for scripts.`,
-		Short: "Compare two checkpoints: channels added, removed, changed (list items appended) and metadata",
+		Short: "Compare two checkpoints: channels and metadata",
 		Args:  threadsAt(argsBetween(4, 4), 1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			useColor, err := a.colorWanted(colorMode)

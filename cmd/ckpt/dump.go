@@ -21,7 +21,7 @@ func newExportCmd(a *app) *cobra.Command {
 	var outPath string
 	c := &cobra.Command{
 		Use:   "export FILE [THREAD ...]",
-		Short: "Write threads (default: all) as JSON lines to stdout: a lossless, streaming dump",
+		Short: "Dump threads (default: all) as JSON lines: lossless, streaming",
 		Long: `export writes threads as JSON lines: a header, one line per checkpoint,
 channel value and pending write (the stored bytes, base64), and an end
 line with the counts. 'ckpt import' reads it back; export, import into a
@@ -80,7 +80,7 @@ new file and export again gives identical output.`,
 func newImportCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "import FILE [DUMP]",
-		Short: "Read a dump made by export (from DUMP or stdin) into FILE (created if missing)",
+		Short: "Read a dump made by export into FILE (created if missing)",
 		Long: `import reads a dump written by 'ckpt export' from DUMP, or from stdin when
 DUMP is absent or "-" (without DUMP, stdin must not be a terminal), and
 writes its threads into FILE in bounded batches. A thread already in FILE

@@ -21,7 +21,7 @@ func newLogCmd(a *app) *cobra.Command {
 	var filters []string
 	c := &cobra.Command{
 		Use:   "log FILE THREAD",
-		Short: "History of a thread, newest first: id, time, step, source, node, route, changed channels",
+		Short: "History of a thread, newest first, one checkpoint a line",
 		Long: `log prints the checkpoints of THREAD, newest first, one a line: id,
 time, step, source, node and route (from the metadata), the channels that
 changed since the parent, the number of pending writes and the run_id.

@@ -12,7 +12,7 @@ func init() { register(newRecoverCmd) }
 func newRecoverCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "recover FILE",
-		Short: "Repair a damaged write-ahead log: keep the records before the damage, move the log aside",
+		Short: "Repair a damaged write-ahead log or meta page",
 		Long: `recover is the way out when opening FILE fails because its write-ahead log
 (FILE-wal) is damaged in the middle: a bad record with valid records after
 it, which may hide acknowledged writes, so the store refuses to drop it on

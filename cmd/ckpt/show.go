@@ -22,7 +22,7 @@ func newShowCmd(a *app) *cobra.Command {
 		Long: `show prints one checkpoint (the newest, or ID: a checkpoint id or enough
 of its start to name one) as JSON: its state, metadata, parent and pending
 writes. --channel prints one channel's value only.`,
-		Short: "One checkpoint (default: the newest) as JSON: state, metadata, parent and pending writes",
+		Short: "One checkpoint (default: the newest) as JSON",
 		Args:  threadsAt(argsBetween(2, 3), 1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			s, err := a.openRead(args[0])

@@ -14,7 +14,7 @@ func init() { register(newStatsCmd) }
 func newStatsCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "stats FILE",
-		Short: "Counts, bytes per bucket, and the space saved by storing only changed channels and list appends",
+		Short: "Counts, bytes per bucket, and the space saved by sharing",
 		Long: `stats reads the whole file and prints its size (on disk and used by
 bbolt), the number of threads, checkpoints, pending writes and stored
 channel values, the space saved by storing only the channels that changed

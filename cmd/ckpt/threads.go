@@ -12,7 +12,7 @@ func init() { register(newThreadsCmd) }
 func newThreadsCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "threads FILE",
-		Short: "List threads: id, namespaces, checkpoints, newest checkpoint and time, bytes",
+		Short: "List threads: namespaces, checkpoints, newest id and time, bytes",
 		Args:  argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			s, err := a.openRead(args[0])

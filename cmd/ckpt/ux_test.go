@@ -329,3 +329,22 @@ func TestKeyErrorsPointToTheFlag(t *testing.T) {
 		failsWith(t, runIn(t, dir, "", args...), 1, "--key-file")
 	}
 }
+
+// TestRootHelpFits: 'ckpt' alone is the first thing a newcomer runs; its
+// list of commands had lines of up to 110 characters, each wrapping on an
+// 80-column terminal. And 'ckpt --version', the usual guess, was an
+// unknown flag: it prints what 'ckpt version' prints.
+func TestRootHelpFits(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	out := ok(t, dir).stdout
+	list, _, _ := strings.Cut(out, "\nFlags:")
+	for _, l := range strings.Split(list, "\n") {
+		if n := len([]rune(l)); n > 80 {
+			t.Errorf("ckpt: a line of %d characters: %q", n, l)
+		}
+	}
+	if got, want := ok(t, dir, "--version").stdout, ok(t, dir, "version").stdout; got != want {
+		t.Errorf("ckpt --version printed %q, ckpt version %q", got, want)
+	}
+}

@@ -13,7 +13,7 @@ func init() { register(newVerifyCmd) }
 func newVerifyCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "verify FILE",
-		Short: "Check the file: bbolt's page check and the store's invariants; exit status 1 if anything is wrong",
+		Short: "Check the whole file; exit status 1 if anything is wrong",
 		Long: `verify runs bbolt's consistency check (every page reachable or free, keys
 in order) and then checks the store's own invariants: the format marker;
 every checkpoint's record, metadata and channel values exist and decode;
