@@ -61,3 +61,20 @@ func TestPageTimesSayUTC(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorPagesSpeakPlainly: an error page said "ckpt: invalid config:
+// no checkpoint id given" and "ckpt: not found: thread "nope"": the page's
+// heading already gives the status; the text says what was wrong without
+// the library's prefix and sentinel words.
+func TestErrorPagesSpeakPlainly(t *testing.T) {
+	f := newFixture(t)
+	c := newClient(t, web.Handler(f.store, web.Options{}))
+	for _, path := range []string{"/checkpoint" + q("t", "demo"), "/thread" + q("t", "nope"), "/thread" + q("t", strings.Repeat("x", 2000))} {
+		_, body := c.get(path)
+		for _, jargon := range []string{"ckpt: ", "invalid config"} {
+			if strings.Contains(body, jargon) {
+				t.Errorf("GET %s: %q on the page:\n%s", path, jargon, body)
+			}
+		}
+	}
+}
