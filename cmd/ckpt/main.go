@@ -104,6 +104,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return exitUsage
 	}
 	msg := oneLine(err)
+	if file := fileArg(cmd); file != "" && damagedFile(cmd, err) {
+		// The record is named; what to do about the file is not.
+		msg += "; the file is damaged: 'ckpt verify " + file + "' lists every damaged record"
+	}
 	if errors.Is(err, ckpt.ErrKey) && !strings.Contains(msg, "--key-file") {
 		// The library says which key is missing; the command says how to
 		// give it.
@@ -132,4 +136,30 @@ func oneLine(err error) string {
 	msg = strings.ReplaceAll(msg, "ckpt: ", "")
 	msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", "; ")), " ")
 	return "ckpt: " + msg
+}
+
+// damagedFile reports whether err is damage a command met reading the
+// store after it opened (an error opening it says what it found itself,
+// and verify, recover and import's dump errors are about other things).
+func damagedFile(cmd *cobra.Command, err error) bool {
+	switch cmd.Name() {
+	case "verify", "recover", "import":
+		return false
+	}
+	return errors.Is(err, ckpt.ErrCorrupt) && !strings.Contains(err.Error(), "ckpt recover")
+}
+
+// fileArg is the store file a command was given: demo's --db, or the
+// first argument.
+func fileArg(cmd *cobra.Command) string {
+	if cmd == nil {
+		return ""
+	}
+	if f := cmd.Flags().Lookup("db"); f != nil {
+		return f.Value.String()
+	}
+	if args := cmd.Flags().Args(); len(args) > 0 {
+		return args[0]
+	}
+	return ""
 }

@@ -223,6 +223,21 @@ func TestDamagedLogSaysRecoverFile(t *testing.T) {
 func TestVerifyProblemsReadable(t *testing.T) {
 	t.Parallel()
 	dir, db := demoFixture(t)
+	damagePlan(t, db)
+	r := runIn(t, dir, "", "verify", "demo.db")
+	failsWith(t, r, 1, "verify: demo.db has")
+	if !strings.Contains(r.stdout, "checksum mismatch") {
+		t.Fatalf("no problem reported:\n%s", r)
+	}
+	if strings.Contains(r.stdout, "ckpt: ") {
+		t.Fatalf("the library's prefix inside the report:\n%s", r)
+	}
+}
+
+// damagePlan flips a bit in the demo's plan, a list value every
+// checkpoint from step 2 on reads.
+func damagePlan(t *testing.T, db string) {
+	t.Helper()
 	data, err := os.ReadFile(db)
 	if err != nil {
 		t.Fatal(err)
@@ -235,12 +250,19 @@ func TestVerifyProblemsReadable(t *testing.T) {
 	if err := os.WriteFile(db, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := runIn(t, dir, "", "verify", "demo.db")
-	failsWith(t, r, 1, "verify: demo.db has")
-	if !strings.Contains(r.stdout, "checksum mismatch") {
-		t.Fatalf("no problem reported:\n%s", r)
-	}
-	if strings.Contains(r.stdout, "ckpt: ") {
-		t.Fatalf("the library's prefix inside the report:\n%s", r)
+}
+
+// TestDamagedRecordPointsToVerify: a read that meets a damaged record
+// fails naming it ("thread ... channel "plan" ...: corrupt data: ...
+// checksum mismatch") but said nothing of what to do; it points to
+// verify, which lists every damaged record.
+func TestDamagedRecordPointsToVerify(t *testing.T) {
+	t.Parallel()
+	dir, db := demoFixture(t)
+	damagePlan(t, db)
+	for _, args := range [][]string{{"show", "demo.db", "demo"}, {"log", "demo.db", "demo"}, {"export", "demo.db"}} {
+		r := runIn(t, dir, "", args...)
+		failsWith(t, r, 1, "checksum mismatch")
+		failsWith(t, r, 1, "; the file is damaged: 'ckpt verify demo.db' lists every damaged record")
 	}
 }
