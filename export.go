@@ -209,6 +209,23 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 
 func exportThread(ctx context.Context, r reader, thread string, emit func(*dumpRecord) error, sum *DumpSummary) error {
 	mdPath := threadPath(thread, bucketMetadata)
+	ts := seedOf(thread)
+	// intact checks the sum of a record about to be copied as it is: a
+	// damaged one would make a dump that Import refuses, found only then.
+	intact := func(sub, k, v []byte) error {
+		if !isSealed(sub, v) {
+			return nil // written before sums; Import seals it
+		}
+		var p Problem
+		what := recordName(sub, k, &p)
+		if _, err := checkSum(what, ts, k, v); err != nil {
+			if p.CheckpointID != "" {
+				return fmt.Errorf("thread %q checkpoint %s: %w", thread, p.CheckpointID, err)
+			}
+			return fmt.Errorf("thread %q: %w", thread, err)
+		}
+		return nil
+	}
 	if err := r.Scan(threadPath(thread, bucketCheckpoints), nil, nil, false, func(k, v []byte) error {
 		ns, id, err := parseCheckpointKey(k)
 		if err != nil {
@@ -217,6 +234,12 @@ func exportThread(ctx context.Context, r reader, thread string, emit func(*dumpR
 		md := r.Get(mdPath, k)
 		if md == nil {
 			return fmt.Errorf("%w: thread %q checkpoint %s has no metadata", ErrCorrupt, thread, idString(id))
+		}
+		if err := intact(bucketCheckpoints, k, v); err != nil {
+			return err
+		}
+		if err := intact(bucketMetadata, k, md); err != nil {
+			return err
 		}
 		sum.Checkpoints++
 		if err := emit(&dumpRecord{Kind: "checkpoint", Thread: dumpName(thread), NS: dumpName(ns), ID: idString(id), Data: v, Metadata: md}); err != nil {
@@ -231,6 +254,9 @@ func exportThread(ctx context.Context, r reader, thread string, emit func(*dumpR
 		if err != nil {
 			return fmt.Errorf("thread %q: %w", thread, err)
 		}
+		if err := intact(bucketBlobs, k, v); err != nil {
+			return err
+		}
 		sum.Values++
 		if err := emit(&dumpRecord{Kind: "value", Thread: dumpName(thread), NS: dumpName(ns), Channel: dumpName(ch), Version: dumpName(ver), Data: v}); err != nil {
 			return err
@@ -244,6 +270,9 @@ func exportThread(ctx context.Context, r reader, thread string, emit func(*dumpR
 		if err != nil {
 			return fmt.Errorf("thread %q: %w", thread, err)
 		}
+		if err := intact(bucketWrites, k, v); err != nil {
+			return err
+		}
 		sum.Writes++
 		if err := emit(&dumpRecord{Kind: "write", Thread: dumpName(thread), NS: dumpName(ns), ID: idString(id), Task: dumpName(task), Idx: &idx, Data: v}); err != nil {
 			return err
@@ -256,6 +285,9 @@ func exportThread(ctx context.Context, r reader, thread string, emit func(*dumpR
 		ns, ch, lineage, start, err := parseSegmentKey(k)
 		if err != nil {
 			return fmt.Errorf("thread %q: %w", thread, err)
+		}
+		if err := intact(bucketSegments, k, v); err != nil {
+			return err
 		}
 		sum.Segments++
 		if err := emit(&dumpRecord{Kind: "segment", Thread: dumpName(thread), NS: dumpName(ns), Channel: dumpName(ch), Lineage: &lineage, Start: &start, Data: v}); err != nil {

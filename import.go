@@ -171,6 +171,11 @@ func (s *Store) importDump(ctx context.Context, r io.Reader, opts ImportOptions,
 			}
 			return err
 		})
+		if errors.Is(err, ErrExists) {
+			// The message names the thread; the batch's last line says
+			// nothing about where it is in the dump.
+			return err
+		}
 		if err != nil {
 			return fmt.Errorf("ckpt: import (before line %d): %w", line+1, err)
 		}

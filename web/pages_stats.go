@@ -57,7 +57,9 @@ func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 	d.Saved, d.SavedH = layoutBars([]bar{
 		{Label: "stored (all parts)", Value: sumBytes(st.Buckets), Class: "b"},
 		{Label: "saved: unchanged channels", Value: st.SharedBytes, Class: "s"},
-		{Label: "saved: list deltas", Value: st.DeltaSavedBytes, Class: "s"},
+		// Short lists' deltas can take more than the lists whole (each
+		// record has its own header): nothing saved, not a negative bar.
+		{Label: "saved: list deltas", Value: max(0, st.DeltaSavedBytes), Class: "s"},
 	})
 	s.render(w, http.StatusOK, "stats", "stats", d)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ckpt-go/ckpt"
 	"github.com/ckpt-go/ckpt/internal/human"
 )
 
@@ -60,7 +61,9 @@ func (s *server) funcs() template.FuncMap {
 			if t.IsZero() {
 				return ""
 			}
-			return t.UTC().Format("2006-01-02 15:04:05.000")
+			// UTC on every page (the server's zone is not the reader's),
+			// and said, since 'ckpt log' prints local time.
+			return t.UTC().Format("2006-01-02 15:04:05.000") + " UTC"
 		},
 		"ns":    nsLabel,
 		"int64": func(n int) int64 { return int64(n) },
@@ -100,7 +103,18 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, status int, msg st
 
 // failErr answers with the error page for a store error.
 func (s *server) failErr(w http.ResponseWriter, r *http.Request, err error) {
-	s.fail(w, r, errStatus(err), err.Error())
+	s.fail(w, r, errStatus(err), plainError(err))
+}
+
+// plainError is err's text for a person: the page's heading gives the
+// status, so the library's "ckpt: " prefixes and the sentinel words that
+// status stands for go.
+func plainError(err error) string {
+	msg := strings.ReplaceAll(err.Error(), "ckpt: ", "")
+	for _, sentinel := range []error{ckpt.ErrInvalidConfig, ckpt.ErrNotFound} {
+		msg = strings.Replace(msg, strings.TrimPrefix(sentinel.Error(), "ckpt: ")+": ", "", 1)
+	}
+	return msg
 }
 
 // humanBytes and nsLabel are internal/human's, shared with the ckpt command.

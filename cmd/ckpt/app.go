@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,12 +10,14 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/ckpt-go/ckpt/internal/human"
+	"github.com/ckpt-go/ckpt/saverkit"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -47,6 +50,9 @@ Start with:  ckpt demo   (then: ckpt log demo.db demo)`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
+	// 'ckpt --version' is the usual guess: print what 'ckpt version' does.
+	root.Version = buildVersion().text()
+	root.SetVersionTemplate("{{.Version}}")
 	a.lockTimeout = time.Second
 	root.PersistentFlags().Var(durationFlag{&a.lockTimeout}, "lock-timeout",
 		"how long to wait for a file another process holds before giving up")
@@ -71,10 +77,79 @@ func (a *app) addJSON(c *cobra.Command) {
 func argsBetween(min, max int) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if len(args) < min || max >= 0 && len(args) > max {
-			return usageError{"usage: " + c.UseLine()}
+			return usageError{fmt.Sprintf("%s takes %s, got %s; usage: %s", c.Name(), argCount(min, max), gotArgs(args), c.UseLine())}
 		}
 		return nil
 	}
+}
+
+// argCount says how many arguments a command takes.
+func argCount(min, max int) string {
+	plural := func(n int) string {
+		if n == 1 {
+			return "1 argument"
+		}
+		return fmt.Sprintf("%d arguments", n)
+	}
+	switch {
+	case max == 0:
+		return "no arguments"
+	case min == max:
+		return plural(min)
+	case max < 0:
+		return "at least " + plural(min)
+	case max == min+1:
+		return fmt.Sprintf("%d or %d arguments", min, max)
+	}
+	return fmt.Sprintf("%d to %d arguments", min, max)
+}
+
+// gotArgs lists the arguments given, quoted, so an extra or a missing one
+// shows.
+func gotArgs(args []string) string {
+	if len(args) == 0 {
+		return "none"
+	}
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = fmt.Sprintf("%q", a)
+	}
+	return fmt.Sprintf("%d (%s)", len(args), strings.Join(q, " "))
+}
+
+// threadsAt checks, after the argument count, that the positional
+// arguments from first on (to the end when last < 0, else to last) are
+// thread ids the store accepts. An empty one is the usual slip (a shell
+// variable that was not set), and to the library an empty ThreadID in a
+// listing means every thread: refuse it here, before any file is opened.
+func threadsAt(count cobra.PositionalArgs, first, last int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := count(c, args); err != nil {
+			return err
+		}
+		end := len(args)
+		if last >= 0 && last+1 < end {
+			end = last + 1
+		}
+		for i := first; i < end; i++ {
+			if err := checkThreadArg(args[i]); err != nil {
+				return usageError{err.Error()}
+			}
+		}
+		return nil
+	}
+}
+
+// checkThreadArg is saverkit.CheckThread in the command's words: what is
+// wrong and what to give instead, without the library's "invalid config".
+func checkThreadArg(id string) error {
+	if id == "" {
+		return errors.New("thread id is empty ('ckpt threads FILE' lists the threads)")
+	}
+	if err := saverkit.CheckThread(id); err != nil {
+		return fmt.Errorf("thread id is %d bytes, the limit is %d", len(id), saverkit.MaxThreadIDLen)
+	}
+	return nil
 }
 
 // openRead opens a store file read-only, or says plainly why it cannot.
@@ -126,8 +201,35 @@ func checkFile(path string) error {
 	case st.Size() == 0:
 		return fmt.Errorf("%s is empty, not a ckpt store", path)
 	}
+	return foreignFile(path)
+}
+
+// foreignFile names a file of another known kind given where a store
+// belongs, from its first bytes (none of which a bbolt file starts with),
+// and says what to do instead; bbolt itself would only call it invalid.
+func foreignFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // opening the store says why, in the usual words
+	}
+	defer f.Close()
+	head := make([]byte, 32)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	switch {
+	case bytes.HasPrefix(head, []byte("SQLite format 3\x00")):
+		return fmt.Errorf("%s is an SQLite database, not a ckpt store", path)
+	case bytes.HasPrefix(head, []byte(`{"ckpt_export":`)):
+		return fmt.Errorf("%s is a dump written by 'ckpt export', not a store: 'ckpt import NEW.db %s' reads it into a new store", path, path)
+	case bytes.HasPrefix(head, []byte("ckpt-wal")):
+		return fmt.Errorf("%s is a store's write-ahead log, not the store: give the store file beside it (%s)", path, strings.TrimSuffix(path, "-wal"))
+	}
 	return nil
 }
+
+// recoverAPI is how the library's errors name the way out of damage that
+// 'ckpt recover FILE' repairs.
+const recoverAPI = "`ckpt recover` (ckpt.RecoverLog)"
 
 func (a *app) openError(path string, err error) error {
 	switch {
@@ -138,13 +240,28 @@ func (a *app) openError(path string, err error) error {
 	case strings.Contains(err.Error(), "file size too small"): // bbolt's, with no sentinel
 		return fmt.Errorf("%s is not a ckpt store (%d bytes: too small to be one)", path, fileSize(path))
 	case errors.Is(err, ckpt.ErrCorrupt):
-		return fmt.Errorf("%s is not a ckpt store, or it is damaged (%s)", path, openDetail(path, err))
+		detail := openDetail(path, err)
+		if strings.Contains(detail, recoverAPI) {
+			// Damage that recover repairs (a log, a meta page): the file is
+			// a store, and the way out is a command to type.
+			detail = strings.ReplaceAll(detail, recoverAPI, "'ckpt recover "+path+"'")
+			if log, ok := strings.CutPrefix(detail, "write-ahead log "); ok {
+				return fmt.Errorf("%s has a damaged write-ahead log (%s)", path, log)
+			}
+			return fmt.Errorf("%s is damaged (%s)", path, detail)
+		}
+		return fmt.Errorf("%s is not a ckpt store, or it is damaged (%s)", path, detail)
 	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		// Open wraps the OS error, which names the path again; or the
 		// log beside it, which is then the file to name.
 		if pe.Path == path+"-wal" {
+			if _, serr := os.Lstat(pe.Path); errors.Is(pe.Err, fs.ErrPermission) && errors.Is(serr, fs.ErrNotExist) {
+				// Creating the log failed: say why a command wanted a
+				// file nobody named.
+				return fmt.Errorf("%s: %v (a store opened for writing keeps its log beside the file: %s needs write permission)", pe.Path, pe.Err, filepath.Dir(path))
+			}
 			return fmt.Errorf("%s: %v", pe.Path, pe.Err)
 		}
 		return fmt.Errorf("%s: %v", path, pe.Err)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/spf13/cobra"
@@ -13,7 +14,7 @@ func init() { register(newBackupCmd) }
 func newBackupCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "backup SRC DST",
-		Short: "Copy a store file at rest into one self-contained file (its -wal folded in), then verify the copy",
+		Short: "Copy a store at rest (with its -wal) into one file and verify it",
 		Long: `backup opens SRC read-only and writes a complete copy of it to DST: one
 file that opens on its own, with whatever a crashed program left in
 SRC-wal written into it. The copy goes to a temporary file beside DST
@@ -27,6 +28,10 @@ Store.BackupFile; this command is for a file no program holds.`,
 		Args: argsBetween(2, 2),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			src, dst := args[0], args[1]
+			if d := filepath.Dir(dst); !isDir(d) {
+				// Else the error names the temporary file beside DST.
+				return fmt.Errorf("backup to %s: no directory %s", dst, d)
+			}
 			s, err := a.openRead(src)
 			if err != nil {
 				return err
@@ -38,7 +43,7 @@ Store.BackupFile; this command is for a file no program holds.`,
 			}))
 			bar.done()
 			if err != nil {
-				return err
+				return resolveUsage(err) // DST is the store or a directory
 			}
 			copied, err := a.openRead(dst)
 			if err != nil {
@@ -76,4 +81,9 @@ Store.BackupFile; this command is for a file no program holds.`,
 	}
 	a.addJSON(c)
 	return c
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }

@@ -39,7 +39,7 @@ func TestBackup(t *testing.T) {
 func TestBackupErrors(t *testing.T) {
 	t.Parallel()
 	dir, db := demoFixture(t)
-	failsWith(t, runIn(t, dir, "", "backup", db, db), 1, "own file")
+	failsWith(t, runIn(t, dir, "", "backup", db, db), 2, "own file") // a mistake in the arguments, as export -o FILE is
 	failsWith(t, runIn(t, dir, "", "backup", filepath.Join(dir, "missing.db"), filepath.Join(dir, "x.db")), 1, "no such file")
 	failsWith(t, runIn(t, dir, "", "backup", db), 2, "usage")
 	startHolder(t, db, false)

@@ -112,13 +112,13 @@ func TestBadArguments(t *testing.T) {
 		want string
 	}{
 		{[]string{"log", db, "nope"}, 1, `has no thread "nope"`},
-		{[]string{"show", db, "nope"}, 1, `no checkpoint in thread "nope"`},
+		{[]string{"show", db, "nope"}, 1, `has no thread "nope"`},
 		{[]string{"show", db, "demo", absent}, 1, "not found: checkpoint " + absent},
 		{[]string{"show", db, "demo", "not-an-id"}, 2, `"not-an-id" is neither a checkpoint id nor the start of one`},
 		{[]string{"show", db, "demo", "ZZZZ"}, 1, `no checkpoint id starting with "ZZZZ" in thread "demo"`},
 		{[]string{"diff", db, "demo", ids[1], absent}, 1, "not found: checkpoint " + absent},
-		{[]string{"diff", db, "nope", ids[1], ids[2]}, 1, `checkpoint ` + ids[1] + ` in thread "nope"`},
-		{[]string{"export", db, "demo", "nope"}, 1, `not found: thread "nope"`},
+		{[]string{"diff", db, "nope", ids[1], ids[2]}, 1, `has no thread "nope"`},
+		{[]string{"export", db, "demo", "nope"}, 1, `has no thread "nope"`},
 		{[]string{"log", db, "demo", "--limit", "x"}, 2, `invalid argument "x" for "--limit"`},
 		{[]string{"log", db, "demo", "--limit", "-1"}, 2, "--limit -1: must be 0 (no limit) or more"},
 		{[]string{"log", db, "demo", "--filter", "novalue"}, 2, `--filter "novalue": want key=value`},
@@ -228,7 +228,7 @@ func TestVerifyCorruptedCopy(t *testing.T) {
 	failsWith(t, r, 1, "verify: "+bad+" has 4 problem(s)")
 	for _, want := range []string{
 		fmt.Sprintf(`  metadata thread="demo" checkpoint=%s: checkpoint has no metadata record`, ids[4]),
-		`  value thread="demo": channel "plan" version "0002" does not decode: ckpt: corrupt data: decode value: msgpack: unknown code c1 decoding interface{}`,
+		`  value thread="demo": channel "plan" version "0002" does not decode: corrupt data: decode value: msgpack: unknown code c1 decoding interface{}`,
 		fmt.Sprintf(`  value thread="demo": channel "plan" version "0002": record has no checksum (record version 1 in a format %d file)`, ckpt.FormatVersion),
 		fmt.Sprintf(`  index thread="demo" checkpoint=%s: checkpoint missing from the global index`, ids[6]),
 	} {

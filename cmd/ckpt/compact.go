@@ -11,7 +11,7 @@ func init() { register(newCompactCmd) }
 func newCompactCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "compact FILE",
-		Short: "Rewrite the live data into a new file and swap it in: gives the space freed by gc back to the disk",
+		Short: "Rewrite the file without free pages: give space back to the disk",
 		Long: `compact copies the live data into FILE.compact, fsyncs it, renames it over
 FILE and fsyncs the directory. If it is interrupted at any point, FILE is
 either the old file or the new one, whole. It needs free disk space for a
@@ -42,7 +42,13 @@ second copy of the live data, and the file must not be open elsewhere.`,
 				}{args[0], st.BytesBefore, st.BytesAfter})
 			}
 			saved := st.BytesBefore - st.BytesAfter
-			_, err = fmt.Fprintf(a.out, "compacted %s: %s -> %s (%s given back)\n", args[0], humanBytes(st.BytesBefore), humanBytes(st.BytesAfter), humanBytes(saved))
+			what := humanBytes(saved) + " given back"
+			if saved < 0 {
+				// A tight file (a fresh backup) gains the few pages a new
+				// bbolt file starts with: not a negative saving.
+				what = "grew by " + humanBytes(-saved) + ": there was no free space to give back"
+			}
+			_, err = fmt.Fprintf(a.out, "compacted %s: %s -> %s (%s)\n", args[0], humanBytes(st.BytesBefore), humanBytes(st.BytesAfter), what)
 			return err
 		},
 	}

@@ -14,14 +14,17 @@ func newCpCmd(a *app) *cobra.Command {
 	var replace bool
 	c := &cobra.Command{
 		Use:   "cp FILE SRC DST",
-		Short: "Copy thread SRC with its whole history to a new thread DST in the same file",
+		Short: "Copy a thread with its whole history to a new thread",
 		Long: `cp copies every checkpoint, metadata, pending write and channel value of
 thread SRC to thread DST, in one transaction (LangGraph's copy_thread): DST
 can then be resumed or changed without touching SRC. A DST that already
 exists is an error unless --replace is given (its old content is deleted).`,
-		Args: argsBetween(3, 3),
+		Args: threadsAt(argsBetween(3, 3), 1, 2),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			file, src, dst := args[0], args[1], args[2]
+			if src == dst {
+				return usageError{fmt.Sprintf("SRC and DST are the same thread (%q): name a new thread to copy it to", src)}
+			}
 			if err := checkFile(file); err != nil {
 				return err
 			}

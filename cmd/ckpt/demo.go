@@ -24,7 +24,7 @@ func newDemoCmd(a *app) *cobra.Command {
 	var fresh bool
 	c := &cobra.Command{
 		Use:   "demo",
-		Short: "Run a small agent graph that checkpoints every step; crash it and run again to resume",
+		Short: "Run a small agent graph; crash it, run it again, see it resume",
 		Long: fmt.Sprintf(`demo runs a small research-assistant graph (scripted replies, no network)
 on a store file. It stores a checkpoint after every step (%d in all) with
 metadata node, route, reason, step, source and run_id; at step 3 two tasks
@@ -39,6 +39,9 @@ stored, and finishes with the same state as a run that never crashed.`, demoStep
 		RunE: func(c *cobra.Command, _ []string) (err error) {
 			if d.crashAfter < 0 || d.crashAfter > demoSteps {
 				return usageError{fmt.Sprintf("--crash-after must be between 1 and %d (the demo has %d steps)", demoSteps, demoSteps)}
+			}
+			if err := checkThreadArg(d.thread); err != nil {
+				return usageError{fmt.Sprintf("--thread %q: %v", d.thread, err)}
 			}
 			s, err := a.openWrite(d.db)
 			if err != nil {

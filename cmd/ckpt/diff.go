@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/ckpt-go/ckpt/web"
@@ -21,8 +22,8 @@ func newDiffCmd(a *app) *cobra.Command {
 to name them): channels added, removed and changed; for a list channel
 that grew, the items appended; and metadata differences. Colour on a
 terminal (--color), plain otherwise; --json for scripts.`,
-		Short: "Compare two checkpoints: channels added, removed, changed (list items appended) and metadata",
-		Args:  argsBetween(4, 4),
+		Short: "Compare two checkpoints: channels and metadata",
+		Args:  threadsAt(argsBetween(4, 4), 1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			useColor, err := a.colorWanted(colorMode)
 			if err != nil {
@@ -96,23 +97,25 @@ func printDiff(w io.Writer, d *checkpointDiff, useColor bool) {
 	if len(d.Added)+len(d.Removed)+len(d.Changed) == 0 {
 		fmt.Fprintln(w, "  (no channel changed)")
 	}
+	var cut clipper
 	for _, ch := range sortedKeys(d.Added) {
-		line(w, add, "+ %s = %s", ch, compactJSON(d.Added[ch]))
+		line(w, add, "+ %s = %s", ch, cut.one(compactJSON(d.Added[ch])))
 	}
 	for _, ch := range sortedKeys(d.Removed) {
-		line(w, del, "- %s (was %s)", ch, compactJSON(d.Removed[ch]))
+		line(w, del, "- %s (was %s)", ch, cut.one(compactJSON(d.Removed[ch])))
 	}
 	for _, c := range d.Changed {
 		if c.Appended != nil {
 			line(w, chg, "~ %s: %d item(s) appended (version %s -> %s)", c.Channel, len(c.Appended), c.FromVersion, c.ToVersion)
 			for _, it := range c.Appended {
-				line(w, add, "    + %s", compactJSON(it))
+				line(w, add, "    + %s", cut.one(compactJSON(it)))
 			}
 			continue
 		}
+		from, to := cut.pair(compactJSON(c.From), compactJSON(c.To))
 		line(w, chg, "~ %s (version %s -> %s)", c.Channel, c.FromVersion, c.ToVersion)
-		line(w, del, "    - %s", compactJSON(c.From))
-		line(w, add, "    + %s", compactJSON(c.To))
+		line(w, del, "    - %s", from)
+		line(w, add, "    + %s", to)
 	}
 	if len(d.Unchanged) > 0 {
 		line(w, dim, "  unchanged: %s", strings.Join(d.Unchanged, ", "))
@@ -122,15 +125,71 @@ func printDiff(w io.Writer, d *checkpointDiff, useColor bool) {
 		fmt.Fprintln(w, "  (no difference)")
 	}
 	for _, k := range sortedKeys(d.MetadataAdded) {
-		line(w, add, "+ %s = %s", k, compactJSON(d.MetadataAdded[k]))
+		line(w, add, "+ %s = %s", k, cut.one(compactJSON(d.MetadataAdded[k])))
 	}
 	for _, k := range sortedKeys(d.MetadataRemoved) {
-		line(w, del, "- %s (was %s)", k, compactJSON(d.MetadataRemoved[k]))
+		line(w, del, "- %s (was %s)", k, cut.one(compactJSON(d.MetadataRemoved[k])))
 	}
 	for _, k := range sortedKeys(d.MetadataChanged) {
 		c := d.MetadataChanged[k]
-		line(w, chg, "~ %s: %s -> %s", k, compactJSON(c.From), compactJSON(c.To))
+		from, to := cut.pair(compactJSON(c.From), compactJSON(c.To))
+		line(w, chg, "~ %s: %s -> %s", k, from, to)
 	}
+	if cut.any {
+		line(w, dim, "(values longer than %d bytes are cut: --json prints them whole)", diffValueMax)
+	}
+}
+
+// diffValueMax is the most of one value diff prints: a state channel can
+// be a whole document, and a diff line of megabytes helps nobody.
+const diffValueMax = 240
+
+// clipper cuts long values for the diff and remembers that it did.
+type clipper struct{ any bool }
+
+// one cuts v after diffValueMax bytes and says its whole size.
+func (c *clipper) one(v string) string {
+	if len(v) <= diffValueMax {
+		return v
+	}
+	c.any = true
+	return v[:runeStart(v, diffValueMax)] + fmt.Sprintf("… (%s in all)", humanBytes(int64(len(v))))
+}
+
+// pair cuts the two sides of a change alike, starting shortly before
+// their first difference, so the change is in what is shown.
+func (c *clipper) pair(a, b string) (string, string) {
+	if len(a) <= diffValueMax && len(b) <= diffValueMax {
+		return a, b
+	}
+	p := 0
+	for p < len(a) && p < len(b) && a[p] == b[p] {
+		p++
+	}
+	from := 0
+	if p > diffValueMax/2 {
+		from = runeStart(a, p-diffValueMax/4) // a and b agree up to p
+	}
+	side := func(v string) string {
+		if from == 0 {
+			return c.one(v)
+		}
+		c.any = true
+		rest := v[from:]
+		if len(rest) > diffValueMax {
+			rest = rest[:runeStart(rest, diffValueMax)] + "…"
+		}
+		return "…" + rest + fmt.Sprintf(" (%s in all)", humanBytes(int64(len(v))))
+	}
+	return side(a), side(b)
+}
+
+// runeStart backs i up to the start of the UTF-8 sequence it falls in.
+func runeStart(s string, i int) int {
+	for i > 0 && i < len(s) && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return i
 }
 
 func nsSuffix(ns string) string {

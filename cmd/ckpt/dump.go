@@ -21,18 +21,24 @@ func newExportCmd(a *app) *cobra.Command {
 	var outPath string
 	c := &cobra.Command{
 		Use:   "export FILE [THREAD ...]",
-		Short: "Write threads (default: all) as JSON lines to stdout: a lossless, streaming dump",
+		Short: "Dump threads (default: all) as JSON lines: lossless, streaming",
 		Long: `export writes threads as JSON lines: a header, one line per checkpoint,
 channel value and pending write (the stored bytes, base64), and an end
 line with the counts. 'ckpt import' reads it back; export, import into a
 new file and export again gives identical output.`,
-		Args: argsBetween(1, -1),
+		Args: threadsAt(argsBetween(1, -1), 1, -1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			s, err := a.openRead(args[0])
 			if err != nil {
 				return err
 			}
 			defer closeStore(s, &err)
+			for _, t := range args[1:] {
+				// Before the header goes out: nothing on stdout for a typo.
+				if err := requireThread(c.Context(), s, args[0], t); err != nil {
+					return err
+				}
+			}
 			w := a.out
 			left := args[0] + " unchanged; the dump on stdout is incomplete (no end line: import refuses it)"
 			if outPath != "" && outPath != "-" {
@@ -74,14 +80,20 @@ new file and export again gives identical output.`,
 func newImportCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "import FILE [DUMP]",
-		Short: "Read a dump made by export (from DUMP or stdin) into FILE (created if missing)",
+		Short: "Read a dump made by export into FILE (created if missing)",
 		Long: `import reads a dump written by 'ckpt export' from DUMP, or from stdin when
-DUMP is absent or "-", and writes its threads into FILE in bounded
-batches. A thread already in FILE is an error. On any error the threads
-this import created are removed again.`,
+DUMP is absent or "-" (without DUMP, stdin must not be a terminal), and
+writes its threads into FILE in bounded batches. A thread already in FILE
+is an error. On any error the threads this import created are removed
+again.`,
 		Args: argsBetween(1, 2),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			var in io.Reader = a.in
+			if len(args) == 1 && a.stdinIsTerminal() {
+				// Nobody types a dump: without this the command would sit
+				// waiting for one with no word of why.
+				return usageError{"import reads the dump from stdin, and stdin is a terminal: give the dump file (ckpt import FILE DUMP) or redirect it (ckpt import FILE < dump.jsonl)"}
+			}
 			if len(args) == 2 && args[1] != "-" {
 				f, err := os.Open(args[1])
 				if err != nil {
@@ -113,8 +125,14 @@ this import created are removed again.`,
 			bar.done()
 			if err != nil {
 				left := "the threads imported so far were removed, " + args[0] + " left as it was"
+				failed := "nothing imported, " + args[0] + " left as it was"
 				if created {
 					left = args[0] + " (created by this import) removed"
+					failed = "nothing imported, no " + args[0] + " created"
+				}
+				if c.Context().Err() == nil && dumpRefused(err) {
+					// All or nothing: say so, the file is what people worry about.
+					return fmt.Errorf("%w; %s", err, failed)
 				}
 				return stopped(c.Context(), err, left)
 			}
@@ -127,6 +145,17 @@ this import created are removed again.`,
 	}
 	a.addJSON(c)
 	return c
+}
+
+// dumpRefused reports whether an import failed on what the dump holds
+// (as opposed to opening or creating the file, whose error names it).
+func dumpRefused(err error) bool {
+	for _, e := range []error{ckpt.ErrDump, ckpt.ErrExists, ckpt.ErrFormatVersion, ckpt.ErrCorrupt, ckpt.ErrInvalidConfig, ckpt.ErrKey, ckpt.ErrEncode} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func describeDump(d ckpt.DumpSummary) string {

@@ -17,7 +17,7 @@ func newGCCmd(a *app) *cobra.Command {
 	var dryRun bool
 	c := &cobra.Command{
 		Use:   "gc FILE [--keep-last N] [--max-age D] [--thread-ttl D] [--dry-run]",
-		Short: "Delete old history by policy (keep-last-N, max age, idle-thread TTL); --dry-run only counts",
+		Short: "Delete old history by policy (last N, age, idle threads)",
 		Long: `gc removes the checkpoints the policy selects, with their metadata,
 pending writes and index entries, and the channel values no kept checkpoint
 needs. The rules combine: --keep-last N keeps the newest N checkpoints of

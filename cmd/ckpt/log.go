@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ckpt-go/ckpt"
@@ -20,8 +21,12 @@ func newLogCmd(a *app) *cobra.Command {
 	var filters []string
 	c := &cobra.Command{
 		Use:   "log FILE THREAD",
-		Short: "History of a thread, newest first: id, time, step, source, node, route, changed channels",
-		Args:  argsBetween(2, 2),
+		Short: "History of a thread, newest first, one checkpoint a line",
+		Long: `log prints the checkpoints of THREAD, newest first, one a line: id,
+time, step, source, node and route (from the metadata), the channels that
+changed since the parent, the number of pending writes and the run_id.
+--limit, --ns and --filter narrow it; --json prints the same as JSON.`,
+		Args: threadsAt(argsBetween(2, 2), 1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			if limit < 0 {
 				return usageError{fmt.Sprintf("--limit %d: must be 0 (no limit) or more", limit)}
@@ -139,6 +144,11 @@ func (a *app) printLog(ctx context.Context, s *ckpt.Store, opts ckpt.ListOptions
 		fmt.Fprint(out, "\n]\n")
 		return flush()
 	}
+	if len(rows) == 0 {
+		// A bare header reads like a broken table: say it in words.
+		fmt.Fprintln(out, noCheckpoints(opts))
+		return flush()
+	}
 	showNS := slices.ContainsFunc(rows, func(e logEntry) bool { return e.NS != "" })
 	tw := a.tableOn(out)
 	header := "ID\tTIME\tSTEP\tSOURCE\tNODE\tROUTE\tCHANGED\tWRITES\tRUN"
@@ -202,4 +212,20 @@ func joinComma(s []string) string {
 		out += x
 	}
 	return out
+}
+
+// noCheckpoints says what a listing that found nothing looked for.
+func noCheckpoints(opts ckpt.ListOptions) string {
+	msg := fmt.Sprintf("no checkpoint of thread %q", opts.ThreadID)
+	if opts.Namespace != nil {
+		msg += " in namespace " + nsLabel(*opts.Namespace)
+	}
+	if len(opts.Filter) > 0 {
+		var kv []string
+		for _, k := range sortedKeys(opts.Filter) {
+			kv = append(kv, k+"="+show(opts.Filter[k]))
+		}
+		msg += " with " + strings.Join(kv, ", ")
+	}
+	return msg
 }

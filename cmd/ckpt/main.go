@@ -19,6 +19,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ckpt-go/ckpt"
 	"github.com/spf13/cobra"
 )
 
@@ -102,7 +103,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stderr, "%s (see '%s --help')\n", oneLine(err), help)
 		return exitUsage
 	}
-	fmt.Fprintln(stderr, oneLine(err))
+	msg := oneLine(err)
+	if file := fileArg(cmd); file != "" && damagedFile(cmd, err) {
+		// The record is named; what to do about the file is not.
+		msg += "; the file is damaged: 'ckpt verify " + file + "' lists every damaged record"
+	}
+	if errors.Is(err, ckpt.ErrKey) && !strings.Contains(msg, "--key-file") {
+		// The library says which key is missing; the command says how to
+		// give it.
+		msg += " (give the store's key files with --key-file; see 'ckpt --help')"
+	}
+	fmt.Fprintln(stderr, msg)
 	return exitError
 }
 
@@ -125,4 +136,30 @@ func oneLine(err error) string {
 	msg = strings.ReplaceAll(msg, "ckpt: ", "")
 	msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", "; ")), " ")
 	return "ckpt: " + msg
+}
+
+// damagedFile reports whether err is damage a command met reading the
+// store after it opened (an error opening it says what it found itself,
+// and verify, recover and import's dump errors are about other things).
+func damagedFile(cmd *cobra.Command, err error) bool {
+	switch cmd.Name() {
+	case "verify", "recover", "import":
+		return false
+	}
+	return errors.Is(err, ckpt.ErrCorrupt) && !strings.Contains(err.Error(), "ckpt recover")
+}
+
+// fileArg is the store file a command was given: demo's --db, or the
+// first argument.
+func fileArg(cmd *cobra.Command) string {
+	if cmd == nil {
+		return ""
+	}
+	if f := cmd.Flags().Lookup("db"); f != nil {
+		return f.Value.String()
+	}
+	if args := cmd.Flags().Args(); len(args) > 0 {
+		return args[0]
+	}
+	return ""
 }

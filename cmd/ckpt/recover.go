@@ -12,17 +12,19 @@ func init() { register(newRecoverCmd) }
 func newRecoverCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "recover FILE",
-		Short: "Repair a damaged write-ahead log: keep the records before the damage, move the log aside",
+		Short: "Repair a damaged write-ahead log or meta page",
 		Long: `recover is the way out when opening FILE fails because its write-ahead log
 (FILE-wal) is damaged in the middle: a bad record with valid records after
 it, which may hide acknowledged writes, so the store refuses to drop it on
 its own; or when one of bbolt's two meta pages in FILE is damaged, which
 would make the file step back one transaction without a word: recover
-rewrites it from the other page, accepting that step. For the log, recover replays the valid records before the damage into FILE,
-renames the log to FILE-wal.damaged-TIMESTAMP (it is never deleted) and
-reports how many groups of writes and bytes were dropped. A log that is
-whole (or only ends in a torn record) is left alone. The file must not be
-open elsewhere.`,
+rewrites it from the other page, accepting that step.
+
+For the log, recover replays the valid records before the damage into
+FILE, renames the log to FILE-wal.damaged-TIMESTAMP (it is never deleted)
+and reports how many groups of writes and bytes were dropped. A log that
+is whole (or only ends in a torn record) is left alone. The file must not
+be open elsewhere.`,
 		Args: argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := checkFile(args[0]); err != nil {

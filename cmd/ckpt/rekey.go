@@ -77,7 +77,7 @@ func readKeyFile(path string) (ckpt.Key, error) {
 func newRekeyCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "rekey FILE --key-file NEW --key-file OLD...",
-		Short: "Re-seal every value of an encrypted store under the first --key-file key",
+		Short: "Re-seal an encrypted store under the first --key-file key",
 		Long: `rekey re-seals every channel value, list segment and pending write that is not
 sealed under the first --key-file key (the new one), opening them with any of
 the others; plain records of a file written before encryption was turned on

@@ -22,7 +22,7 @@ func newRmCmd(a *app) *cobra.Command {
 writes and channel values. On a terminal it asks before deleting; when
 stdin is not a terminal (a script) it refuses unless --yes is given. A
 THREAD that is not in FILE is an error, and then nothing is deleted.`,
-		Args: argsBetween(2, -1),
+		Args: threadsAt(argsBetween(2, -1), 1, -1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			file, threads := args[0], args[1:]
 			if !yes && !a.stdinIsTerminal() {

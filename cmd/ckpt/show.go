@@ -22,8 +22,8 @@ func newShowCmd(a *app) *cobra.Command {
 		Long: `show prints one checkpoint (the newest, or ID: a checkpoint id or enough
 of its start to name one) as JSON: its state, metadata, parent and pending
 writes. --channel prints one channel's value only.`,
-		Short: "One checkpoint (default: the newest) as JSON: state, metadata, parent and pending writes",
-		Args:  argsBetween(2, 3),
+		Short: "One checkpoint (default: the newest) as JSON",
+		Args:  threadsAt(argsBetween(2, 3), 1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			s, err := a.openRead(args[0])
 			if err != nil {
@@ -72,16 +72,25 @@ writes. --channel prints one channel's value only.`,
 func getTuple(ctx context.Context, s *ckpt.Store, file string, cfg ckpt.Config) (*ckpt.Tuple, error) {
 	t, err := s.GetTuple(ctx, cfg)
 	if errors.Is(err, ckpt.ErrNotFound) {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, notFound(ctx, s, file, cfg.ThreadID, err)
 	}
 	return t, err
+}
+
+// notFound says a missing thread the way every command does (log's
+// "FILE has no thread"), else names the file in err.
+func notFound(ctx context.Context, s *ckpt.Store, file, thread string, err error) error {
+	if terr := requireThread(ctx, s, file, thread); errors.Is(terr, ckpt.ErrNotFound) {
+		return terr
+	}
+	return fmt.Errorf("%s: %w", file, err)
 }
 
 // resolveID turns a checkpoint id, or the start of one, into the id.
 func resolveID(ctx context.Context, s *ckpt.Store, file string, cfg ckpt.Config, id string) (string, error) {
 	full, err := s.ResolveID(ctx, cfg.ThreadID, cfg.CheckpointNS, id)
 	if errors.Is(err, ckpt.ErrNotFound) {
-		return "", fmt.Errorf("%s: %w", file, err)
+		return "", notFound(ctx, s, file, cfg.ThreadID, err)
 	}
 	return full, resolveUsage(err)
 }

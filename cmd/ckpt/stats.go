@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/spf13/cobra"
@@ -12,8 +14,13 @@ func init() { register(newStatsCmd) }
 func newStatsCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "stats FILE",
-		Short: "Counts, bytes per bucket, and the space saved by storing only changed channels and list appends",
-		Args:  argsBetween(1, 1),
+		Short: "Counts, bytes per bucket, and the space saved by sharing",
+		Long: `stats reads the whole file and prints its size (on disk and used by
+bbolt), the number of threads, checkpoints, pending writes and stored
+channel values, the space saved by storing only the channels that changed
+and by storing grown lists as appended items, and the keys and bytes of
+each bucket.`,
+		Args: argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			s, err := a.openRead(args[0])
 			if err != nil {
@@ -34,24 +41,34 @@ func newStatsCmd(a *app) *cobra.Command {
 					*ckpt.Stats        // its file_bytes: what bbolt's pages reach
 				}{args[0], onDisk, st})
 			}
-			tw := a.table()
-			fmt.Fprintf(tw, "file\t%s\t%s on disk (%d bytes)\n", args[0], humanBytes(onDisk), onDisk)
+			// The path heads the summary: as a row it would push the
+			// figures' column as far right as the path is long.
+			fmt.Fprintf(a.out, "%s: %s on disk (%d bytes)\n", args[0], humanBytes(onDisk), onDisk)
+			var sum summary
 			pages := int64(0)
 			if st.PageSize > 0 {
 				pages = st.FileBytes / int64(st.PageSize)
 			}
-			fmt.Fprintf(tw, "used by bbolt\t%s\t%d pages of %d bytes, free pages included; the rest is room bbolt grew into ahead of need\n", humanBytes(st.FileBytes), pages, st.PageSize)
+			sum.row("used by bbolt\t%s\t%d pages of %d bytes, free pages included; the rest is room bbolt grew into ahead of need", humanBytes(st.FileBytes), pages, st.PageSize)
 			if wal := fileSize(args[0] + "-wal"); wal > 0 {
-				fmt.Fprintf(tw, "write-ahead log\t%s\t%s-wal: writes not yet applied to the file (a program has it open, or it crashed)\n", humanBytes(wal), args[0])
+				sum.row("write-ahead log\t%s\t%s-wal: writes not yet applied to the file (a program has it open, or it crashed)", humanBytes(wal), args[0])
 			}
-			fmt.Fprintf(tw, "threads\t%d\n", st.Threads)
-			fmt.Fprintf(tw, "checkpoints\t%d\n", st.Checkpoints)
-			fmt.Fprintf(tw, "pending writes\t%d\n", st.PendingWrites)
-			fmt.Fprintf(tw, "channel values\t%d stored\n", st.ChannelValues)
-			fmt.Fprintf(tw, "channel references\t%d\t%d of them share the parent's value (not stored again)\n", st.ChannelRefs, st.SharedRefs)
-			fmt.Fprintf(tw, "saved by sharing\t%s\twhat storing every unchanged channel again would have taken\n", humanBytes(st.SharedBytes))
-			fmt.Fprintf(tw, "list versions\t%d\tstored as append-deltas: %s, whole they would take %s\n", st.ListVersions, humanBytes(st.ListSegmentBytes), humanBytes(st.ListWholeBytes))
-			fmt.Fprintf(tw, "saved by append-deltas\t%s\n", humanBytes(st.DeltaSavedBytes))
+			sum.row("threads\t%d", st.Threads)
+			sum.row("checkpoints\t%d", st.Checkpoints)
+			sum.row("pending writes\t%d", st.PendingWrites)
+			sum.row("channel values\t%d\tstored", st.ChannelValues)
+			sum.row("channel references\t%d\t%d of them share the parent's value (not stored again)", st.ChannelRefs, st.SharedRefs)
+			sum.row("saved by sharing\t%s\twhat storing every unchanged channel again would have taken", humanBytes(st.SharedBytes))
+			sum.row("list versions\t%d\tstored as append-deltas: %s, whole they would take %s", st.ListVersions, humanBytes(st.ListSegmentBytes), humanBytes(st.ListWholeBytes))
+			if st.DeltaSavedBytes < 0 {
+				// Short lists: each delta record carries its own header and
+				// checksum, which only longer lists make up for.
+				sum.row("saved by append-deltas\tnone\tthe deltas take %s more than the whole lists would (they gain as lists grow)", humanBytes(-st.DeltaSavedBytes))
+			} else {
+				sum.row("saved by append-deltas\t%s", humanBytes(st.DeltaSavedBytes))
+			}
+			sum.print(a.out)
+			tw := a.table()
 			fmt.Fprintln(tw)
 			fmt.Fprintln(tw, "BUCKET\tKEYS\tBYTES (keys + values)")
 			var total int64
@@ -65,4 +82,26 @@ func newStatsCmd(a *app) *cobra.Command {
 	}
 	a.addJSON(c)
 	return c
+}
+
+// summary is stats' first part: a name, a figure and a note a row, the
+// figures and the notes each in one column. (A tabwriter aligns a column
+// only over consecutive rows that have it, and some rows have no note.)
+type summary struct{ rows [][3]string }
+
+// row adds a row from "name\tfigure[\tnote]".
+func (s *summary) row(format string, args ...any) {
+	var r [3]string
+	copy(r[:], strings.SplitN(fmt.Sprintf(format, args...), "\t", 3))
+	s.rows = append(s.rows, r)
+}
+
+func (s *summary) print(w io.Writer) {
+	var w0, w1 int
+	for _, r := range s.rows {
+		w0, w1 = max(w0, len(r[0])), max(w1, len(r[1]))
+	}
+	for _, r := range s.rows {
+		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("%-*s  %-*s  %s", w0, r[0], w1, r[1], r[2]), " "))
+	}
 }

@@ -12,7 +12,7 @@ func init() { register(newThreadsCmd) }
 func newThreadsCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "threads FILE",
-		Short: "List threads: id, namespaces, checkpoints, newest checkpoint and time, bytes",
+		Short: "List threads: namespaces, checkpoints, newest id and time, bytes",
 		Args:  argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			s, err := a.openRead(args[0])
@@ -31,12 +31,13 @@ func newThreadsCmd(a *app) *cobra.Command {
 			}
 			rows := []row{}
 			tw := a.table()
-			if !a.asJSON {
-				fmt.Fprintln(tw, "THREAD\tNAMESPACES\tCHECKPOINTS\tWRITES\tNEWEST\tTIME\tBYTES")
-			}
+			n := 0
 			for info, err := range s.Threads(c.Context()) {
 				if err != nil {
 					return err
+				}
+				if n++; n == 1 && !a.asJSON {
+					fmt.Fprintln(tw, "THREAD\tNAMESPACES\tCHECKPOINTS\tWRITES\tNEWEST\tTIME\tBYTES")
 				}
 				if a.asJSON {
 					rows = append(rows, row{info.ThreadID, info.Namespaces, info.Checkpoints, info.PendingWrites, info.NewestID, a.when(info.NewestTime), info.Bytes})
@@ -47,6 +48,11 @@ func newThreadsCmd(a *app) *cobra.Command {
 			}
 			if a.asJSON {
 				return a.printJSON(rows)
+			}
+			if n == 0 {
+				// A bare header reads like a broken table.
+				_, err := fmt.Fprintf(a.out, "%s has no threads\n", args[0])
+				return err
 			}
 			return tw.Flush()
 		},

@@ -18,7 +18,7 @@ func newUICmd(a *app) *cobra.Command {
 	var addr string
 	c := &cobra.Command{
 		Use:   "ui FILE",
-		Short: "Browse a store file in the web browser: threads, history tree, checkpoints, diffs, stats",
+		Short: "Browse a store in the web browser (history tree, diffs, stats)",
 		Long: `ui opens FILE read-only and serves the history browser (the pages a
 program gets by mounting ckpt's web.Handler) on --addr, by default a free
 port on 127.0.0.1, and prints the address to open. It serves until it is

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/spf13/cobra"
@@ -12,7 +13,7 @@ func init() { register(newVerifyCmd) }
 func newVerifyCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "verify FILE",
-		Short: "Check the file: bbolt's page check and the store's invariants; exit status 1 if anything is wrong",
+		Short: "Check the whole file; exit status 1 if anything is wrong",
 		Long: `verify runs bbolt's consistency check (every page reachable or free, keys
 in order) and then checks the store's own invariants: the format marker;
 every checkpoint's record, metadata and channel values exist and decode;
@@ -64,7 +65,8 @@ func printVerify(a *app, file string, rep *ckpt.VerifyReport) {
 	}
 	fmt.Fprintf(a.out, "%s: %d problem(s) (checked %s)\n", file, len(rep.Problems)+rep.Truncated, checked)
 	for _, p := range rep.Problems {
-		fmt.Fprintf(a.out, "  %s\n", p)
+		// The problems quote library errors, each with its "ckpt: ".
+		fmt.Fprintf(a.out, "  %s\n", strings.ReplaceAll(fmt.Sprint(p), "ckpt: ", ""))
 	}
 	if rep.Truncated > 0 {
 		fmt.Fprintf(a.out, "  ... and %d more\n", rep.Truncated)

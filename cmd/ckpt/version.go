@@ -14,14 +14,14 @@ func init() { register(newVersionCmd) }
 func newVersionCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "version",
-		Short: "Print the ckpt version, the store file format it writes, and the Go version",
+		Short: "Print the ckpt version, its file format and the Go version",
 		Args:  argsBetween(0, 0),
 		RunE: func(c *cobra.Command, args []string) error {
 			v := buildVersion()
 			if a.asJSON {
 				return a.printJSON(v)
 			}
-			_, err := fmt.Fprintf(a.out, "ckpt %s\nfile format %d\n%s %s/%s\n", v.Version, v.Format, v.Go, runtime.GOOS, runtime.GOARCH)
+			_, err := fmt.Fprint(a.out, v.text())
 			return err
 		},
 	}
@@ -36,6 +36,11 @@ type versionInfo struct {
 	Version string `json:"version"`
 	Format  int    `json:"format"`
 	Go      string `json:"go"`
+}
+
+// text is what 'ckpt version' and 'ckpt --version' print.
+func (v versionInfo) text() string {
+	return fmt.Sprintf("ckpt %s\nfile format %d\n%s %s/%s\n", v.Version, v.Format, v.Go, runtime.GOOS, runtime.GOARCH)
 }
 
 func buildVersion() versionInfo {
