@@ -71,6 +71,7 @@ type tupleReader struct {
 	listing        bool
 	cut            itemEnds
 	lineages       []lineageMemo // the list segments the page read, by lineage
+	hist           histCheck     // a namespace walk's page against the history (list_history.go)
 
 	// Room for a W1-sized tuple's scratch in the reader's own allocation.
 	nameBuf   [48]byte
@@ -92,6 +93,7 @@ var tupleReaders = sync.Pool{New: func() any {
 	t.onLatest = t.latest
 	t.onSegment = t.segment
 	t.onWrite = t.write
+	t.hist.on = t.hist.order
 	t.key, t.kbuf, t.text, t.sbuf = t.keyBuf[:0], t.kbufBuf[:0], t.textBuf[:0], t.sbufBuf[:0]
 	t.parts, t.pieces, t.writes = t.partsBuf[:0], t.piecesBuf[:0], t.writesBuf[:0]
 	t.name = t.nameBuf[:0]
@@ -134,6 +136,7 @@ func (t *tupleReader) release() {
 		t.forgetLineages()
 	}
 	t.listing = false
+	t.hist.reset()
 	t.key, t.kbuf, t.text, t.sbuf = t.key[:0], t.kbuf[:0], t.text[:0], t.sbuf[:0]
 	t.parts, t.pieces, t.writes = t.parts[:0], t.pieces[:0], t.writes[:0]
 	tupleReaders.Put(t)
@@ -231,7 +234,7 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, mdBody []byte, md Metadat
 		if id == nil {
 			return nil, fmt.Errorf("%w: no checkpoint in thread %q namespace %q", ErrNotFound, thread, ns)
 		}
-		return nil, fmt.Errorf("%w: checkpoint %s in thread %q namespace %q", ErrNotFound, idString(*id), thread, ns)
+		return nil, t.missing(ns, *id)
 	}
 	return t.read(ns, val, mdBody, md)
 }
