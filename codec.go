@@ -395,6 +395,9 @@ func encodeMetadata(ts threadSeed, key []byte, m Metadata) ([]byte, error) {
 	if tooDeep(b[1 : len(b)-sumLen]) { // reads would refuse it (depth.go)
 		return nil, fmt.Errorf("%w: metadata: %v", ErrEncode, errTooDeep)
 	}
+	if nonStringMapKey(b[1 : len(b)-sumLen]) { // reads could not decode it (mapkeys.go)
+		return nil, fmt.Errorf("%w: metadata: %v", ErrEncode, errMapKey)
+	}
 	return b, nil
 }
 
