@@ -50,6 +50,37 @@ func (t *tupleReader) missing(ns string, id [idLen]byte) error {
 	return fmt.Errorf("%w: checkpoint %s in thread %q namespace %q", ErrNotFound, idString(id), t.thread, ns)
 }
 
+// latestMetadata checks the newest checkpoint load found in the
+// checkpoint bucket (t.key; empty: none, ns's prefix its first prefix
+// bytes) against the newest key of the metadata bucket under the same
+// prefix, which every checkpoint has too, and returns that record's body
+// when they agree. One seek, in place of read's Get of the metadata: a
+// newest checkpoint whose record is gone would otherwise pass the one
+// before it off as the head. A metadata key older than the checkpoint's
+// (its metadata gone) returns nil: read then reports the missing record.
+func (t *tupleReader) latestMetadata(ns string, prefix int) ([]byte, error) {
+	t.kbuf = appendLen16(t.kbuf[:0], ns)
+	for range idLen + 1 {
+		t.kbuf = append(t.kbuf, 0xff)
+	}
+	t.found, t.foundVal = nil, nil
+	_ = t.r.Scan(t.md, t.kbuf[:prefix], t.kbuf, true, t.onLatest)
+	switch c := bytes.Compare(t.found, t.key); {
+	case t.found == nil || c < 0:
+		return nil, nil
+	case c > 0:
+		if len(t.found) != prefix+idLen {
+			return nil, fmt.Errorf("%w: thread %q namespace %q: metadata key has %d id bytes", ErrCorrupt, t.thread, ns, len(t.found)-prefix)
+		}
+		return nil, errRecordMissing(t.thread, ns, [idLen]byte(t.found[prefix:]))
+	}
+	body, err := recordBody("metadata", t.seed, t.key, t.foundVal, metadataRecordV1, metadataRecordV2)
+	if err != nil {
+		return nil, fmt.Errorf("thread %q checkpoint %s: %w", t.thread, idString([idLen]byte(t.key[len(t.key)-idLen:])), err)
+	}
+	return body, nil
+}
+
 // checkInHistory compares the checkpoints a namespace walk of the
 // reader's thread met (hist.walked, newest first) with the thread's
 // history order between ids hi (exclusive; nil: no bound) and lo

@@ -163,3 +163,71 @@ func TestListOfAMissingCheckpointRecordIsCorrupt(t *testing.T) {
 		})
 	}
 }
+
+// The newest checkpoint of a namespace is found by one seek in the
+// checkpoint bucket: with its record gone (its metadata, history entry
+// and values still there), GetTuple(latest), Latest and History took the
+// checkpoint before it for the head, silently, and the next Save would
+// fork from there. They must say ErrCorrupt naming the checkpoint.
+func TestLatestWithTheNewestRecordMissingIsCorrupt(t *testing.T) {
+	t.Parallel()
+	for _, ns := range []string{"", "sub"} {
+		t.Run("ns "+ns, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "latest.db")
+			s, err := Open(path, Options{Durability: NoSync})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := putChain(t, s, "t", ns, 4)
+			putChain(t, s, "t", "other", 2) // a namespace after it in the key order
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			gone := ids[len(ids)-1]
+			id, _ := parseID("checkpoint id", gone)
+			db, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = db.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket(bucketThreads).Bucket([]byte("t")).Bucket(bucketCheckpoints).Delete(checkpointKey(ns, id))
+			})
+			if cerr := db.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err = Open(path, Options{Durability: NoSync})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			want := func(what string, err error) {
+				t.Helper()
+				if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), gone) {
+					t.Errorf("%s: %v, want ErrCorrupt naming %s", what, err, gone)
+				}
+			}
+			tp, err := s.GetTuple(ctx, Config{ThreadID: "t", CheckpointNS: ns})
+			if err == nil {
+				t.Logf("GetTuple(latest) gave %s", tp.Config.CheckpointID)
+			}
+			want("GetTuple(latest)", err)
+			if ns == "" {
+				_, err = s.Latest(ctx, "t")
+				want("Latest", err)
+				var herr error
+				for _, err := range s.History(ctx, "t", ListOptions{}) {
+					if err != nil {
+						herr = err
+						break
+					}
+				}
+				want("History", herr)
+			}
+		})
+	}
+}

@@ -225,7 +225,14 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, mdBody []byte, md Metadat
 		t.found, t.foundVal = nil, nil
 		_ = t.r.Scan(t.cp, t.key, t.kbuf, true, t.onLatest)
 		val = t.foundVal
+		prefix := len(t.key)
 		t.key = append(t.key[:0], t.found...)
+		if mdBody == nil && md == nil {
+			var err error
+			if mdBody, err = t.latestMetadata(ns, prefix); err != nil {
+				return nil, err
+			}
+		}
 	} else {
 		t.key = append(t.key, id[:]...)
 		val = t.r.Get(t.cp, t.key)
