@@ -29,7 +29,7 @@ func TestHugeValuesReadBackExact(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			big := strings.Repeat("0123456789abcdef", (16<<20)/16+1) // 16 MiB + 16
+			big := strings.Repeat("0123456789abcdef", (16<<20)/16+1)                                  // 16 MiB + 16
 			item := func(i int) string { return fmt.Sprintf("%04d", i) + strings.Repeat("x", 3<<19) } // 1.5 MiB
 			var items []any
 			parent := ckpt.Config{ThreadID: "t"}
