@@ -148,6 +148,15 @@ func TestListOfAMissingCheckpointRecordIsCorrupt(t *testing.T) {
 			check("List namespace, all threads", list(ListOptions{Namespace: NS(ns)}))
 			check("List all", list(ListOptions{}))
 			if ns == "" {
+				check("Branches", func(yield func(string, error) bool) {
+					tips, err := s.Branches(ctx, "t")
+					for _, tip := range tips {
+						if !yield(tip.CheckpointID, nil) {
+							return
+						}
+					}
+					yield("", err)
+				})
 				check("History", func(yield func(string, error) bool) {
 					for snap, err := range s.History(ctx, "t", ListOptions{}) {
 						var cid string
@@ -227,6 +236,8 @@ func TestLatestWithTheNewestRecordMissingIsCorrupt(t *testing.T) {
 					}
 				}
 				want("History", herr)
+				_, err = s.Branches(ctx, "t")
+				want("Branches", err)
 			}
 		})
 	}
