@@ -36,7 +36,11 @@ func TestCancelledWritesAndCloseRacingThem(t *testing.T) {
 		{"nowal", ckpt.Options{NoWAL: true}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			for round := range 4 {
+			rounds := 4
+			if raceEnabled {
+				rounds = 2 // not parallel: it adds to the package's -race run
+			}
+			for round := range rounds {
 				cancelRound(t, c.opts, uint64(round))
 			}
 		})
