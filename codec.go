@@ -19,6 +19,7 @@ import (
 	"github.com/ckpt-go/ckpt/saverkit"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Blob kinds: a channel named in newVersions without a value is stored as
@@ -98,6 +99,9 @@ func marshalSealed(prefix []byte, ts threadSeed, key []byte, v any, seal bool) (
 		if seal {
 			b = appendSum(ts, key, b)
 		}
+		if len(b) > bolt.MaxValueSize { // bbolt would refuse it after the ack
+			return nil, fmt.Errorf("record of %d bytes: over bbolt's largest value (%d)", len(b), bolt.MaxValueSize)
+		}
 		out := bytes.Clone(b)
 		// Keep the grown scratch space, in the same Buffer: a new one
 		// per call was an allocation per record.
@@ -112,6 +116,9 @@ func marshalSealed(prefix []byte, ts threadSeed, key []byte, v any, seal bool) (
 	b := pe.buf.Bytes()
 	if seal {
 		b = appendSum(ts, key, b)
+	}
+	if len(b) > bolt.MaxValueSize { // bbolt would refuse it after the ack
+		return nil, fmt.Errorf("record of %d bytes: over bbolt's largest value (%d)", len(b), bolt.MaxValueSize)
 	}
 	return bytes.Clone(b), nil
 }
@@ -175,6 +182,9 @@ func encodeValue(what string, v any) (Raw, error) {
 // an allocation each.
 func encodeDescribed(what func() string, v any) (Raw, error) {
 	if r, ok := v.(Raw); ok {
+		if err := checkValueLen(what, len(r)); err != nil { // before any copy
+			return nil, err
+		}
 		if err := lockedKey(r); err != nil {
 			return nil, fmt.Errorf("%s: a sealed value read without its key: %w", what(), err)
 		}
@@ -187,10 +197,30 @@ func encodeDescribed(what func() string, v any) (Raw, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s%s: %v", ErrEncode, what(), badPath(reflect.ValueOf(v)), err)
 	}
+	if err := checkValueLen(what, len(b)); err != nil {
+		return nil, err
+	}
 	if tooDeep(b) { // reads would refuse it (depth.go)
 		return nil, fmt.Errorf("%w: %s: %v", ErrEncode, what(), errTooDeep)
 	}
 	return b, nil
+}
+
+// maxValueLen is the largest encoded value (a channel value, a pending
+// write) a write accepts: bbolt stores no value over bolt.MaxValueSize
+// (2 GiB - 2), and a record adds its version, sum and, sealed, the
+// cipher's nonce and tag. A larger value was logged and acknowledged,
+// and then the applier could not put it into bbolt: the store failed
+// after the ack, with a logged group no Open could apply.
+const maxValueLen = bolt.MaxValueSize - 64<<10
+
+// checkValueLen refuses a value of n encoded bytes over maxValueLen
+// (ErrInvalidConfig), before the write copies or logs anything.
+func checkValueLen(what func() string, n int) error {
+	if n > maxValueLen {
+		return fmt.Errorf("%w: %s is %d bytes encoded, the limit is %d (bbolt's largest value, less a record's framing)", ErrInvalidConfig, what(), n, maxValueLen)
+	}
+	return nil
 }
 
 // badPath finds the innermost part of v that does not encode, for error
@@ -394,6 +424,9 @@ func encodeMetadata(ts threadSeed, key []byte, m Metadata) ([]byte, error) {
 	}
 	if tooDeep(b[1 : len(b)-sumLen]) { // reads would refuse it (depth.go)
 		return nil, fmt.Errorf("%w: metadata: %v", ErrEncode, errTooDeep)
+	}
+	if nonStringMapKey(b[1 : len(b)-sumLen]) { // reads could not decode it (mapkeys.go)
+		return nil, fmt.Errorf("%w: metadata: %v", ErrEncode, errMapKey)
 	}
 	return b, nil
 }

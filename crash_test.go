@@ -143,7 +143,10 @@ func crashChild(mode, path string) {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(3)
 	}
-	if mode == "concurrent" {
+	if strings.HasPrefix(mode, "maint-") {
+		go maintain(s, mode, path, fail) // crash_maint_test.go
+	}
+	if mode == "concurrent" || strings.HasPrefix(mode, "maint-") {
 		// One writer goroutine per thread, sharing the store's commits.
 		for th := range crashThreads {
 			go func() {

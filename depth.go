@@ -74,64 +74,7 @@ func nestsTooDeep(b []byte, many bool) bool {
 		c := b[i]
 		i++
 		left--
-		var (
-			skip  uint64 // payload bytes after the header
-			items uint64 // elements of a map or list
-			nest  bool
-		)
-		ok := true
-		switch {
-		case c <= 0x7f || c >= 0xe0: // fixint
-		case c <= 0x8f: // fixmap
-			items, nest = 2*uint64(c&0x0f), true
-		case c <= 0x9f: // fixarray
-			items, nest = uint64(c&0x0f), true
-		case c <= 0xbf: // fixstr
-			skip = uint64(c & 0x1f)
-		default:
-			switch c {
-			case 0xc0, 0xc2, 0xc3: // nil, false, true
-			case 0xc4, 0xd9: // bin8, str8
-				skip, ok = mpLength(b, &i, 1)
-			case 0xc5, 0xda: // bin16, str16
-				skip, ok = mpLength(b, &i, 2)
-			case 0xc6, 0xdb: // bin32, str32
-				skip, ok = mpLength(b, &i, 4)
-			case 0xc7: // ext8: length, type, data
-				skip, ok = mpLength(b, &i, 1)
-				skip++
-			case 0xc8:
-				skip, ok = mpLength(b, &i, 2)
-				skip++
-			case 0xc9:
-				skip, ok = mpLength(b, &i, 4)
-				skip++
-			case 0xcc, 0xd0: // uint8, int8
-				skip = 1
-			case 0xcd, 0xd1:
-				skip = 2
-			case 0xca, 0xce, 0xd2: // float32, uint32, int32
-				skip = 4
-			case 0xcb, 0xcf, 0xd3:
-				skip = 8
-			case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext 1, 2, 4, 8, 16: type and data
-				skip = 1 + 1<<(c-0xd4)
-			case 0xdc: // array16
-				items, ok = mpLength(b, &i, 2)
-				nest = true
-			case 0xdd:
-				items, ok = mpLength(b, &i, 4)
-				nest = true
-			case 0xde: // map16
-				items, ok = mpLength(b, &i, 2)
-				items, nest = 2*items, true
-			case 0xdf:
-				items, ok = mpLength(b, &i, 4)
-				items, nest = 2*items, true
-			default: // 0xc1, never used
-				return false
-			}
-		}
+		skip, items, _, nest, ok := mpHeader(b, &i, c) // mapkeys.go
 		if !ok || skip > uint64(len(b)-i) {
 			return false // truncated: the decoder says so
 		}

@@ -150,6 +150,7 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 					return fmt.Errorf("%w: checkpoint key has %d id bytes", ErrCorrupt, len(k)-len(prefix))
 				}
 				id, ns = [idLen]byte(k[len(prefix):]), *sel.ns
+				tr.hist.walked = append(tr.hist.walked, id) // for checkInHistory
 			case sel.thread != "":
 				id, ns, err = parseOrderKey(k)
 				v = nil
@@ -195,6 +196,16 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 			}
 			return ctx.Err()
 		})
+		if serr == nil && prefix != nil {
+			var hi, lo []byte
+			if start != nil {
+				hi = start[len(prefix):]
+			}
+			if next != nil {
+				lo = next[len(prefix):]
+			}
+			serr = tr.checkInHistory(*sel.ns, hi, lo)
+		}
 		if serr == nil {
 			serr = ctx.Err()
 		}

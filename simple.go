@@ -349,6 +349,16 @@ func (s *Store) Branches(ctx context.Context, threadID string) ([]*Snapshot, err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// A checkpoint whose record is gone would make its parent look like
+		// a tip: the walk is checked against the history (list_history.go).
+		tr := newTupleReader(r, s.keys)
+		tr.setThread(threadID)
+		tr.hist.walked = append(tr.hist.walked, ids...)
+		err := tr.checkInHistory("", nil, nil)
+		tr.release()
+		if err != nil {
+			return err
+		}
 		for _, id := range ids {
 			if parents[id] {
 				continue

@@ -70,6 +70,7 @@ type tupleReader struct {
 	listing        bool
 	cut            itemEnds
 	lineages       []lineageMemo // the list segments the page read, by lineage
+	hist           histCheck     // a namespace walk's page against the history (list_history.go)
 
 	// block, when not nil, is the caller's block of memory (a Reader's)
 	// that copyOut copies the tuple's value bytes into, replacing it with
@@ -96,6 +97,7 @@ var tupleReaders = sync.Pool{New: func() any {
 	t.onLatest = t.latest
 	t.onSegment = t.segment
 	t.onWrite = t.write
+	t.hist.on = t.hist.order
 	t.key, t.kbuf, t.text, t.sbuf = t.keyBuf[:0], t.kbufBuf[:0], t.textBuf[:0], t.sbufBuf[:0]
 	t.parts, t.pieces, t.writes = t.partsBuf[:0], t.piecesBuf[:0], t.writesBuf[:0]
 	t.name = t.nameBuf[:0]
@@ -138,6 +140,7 @@ func (t *tupleReader) release() {
 		t.forgetLineages()
 	}
 	t.listing = false
+	t.hist.reset()
 	t.key, t.kbuf, t.text, t.sbuf = t.key[:0], t.kbuf[:0], t.text[:0], t.sbuf[:0]
 	t.parts, t.pieces, t.writes = t.parts[:0], t.pieces[:0], t.writes[:0]
 	tupleReaders.Put(t)
@@ -233,7 +236,14 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, mdBody []byte, md Metadat
 		t.found, t.foundVal = nil, nil
 		_ = t.r.Scan(t.cp, t.key, t.kbuf, true, t.onLatest)
 		val = t.foundVal
+		prefix := len(t.key)
 		t.key = append(t.key[:0], t.found...)
+		if mdBody == nil && md == nil {
+			var err error
+			if mdBody, err = t.latestMetadata(ns, prefix); err != nil {
+				return nil, err
+			}
+		}
 	} else {
 		t.key = append(t.key, id[:]...)
 		val = t.r.Get(t.cp, t.key)
@@ -242,7 +252,7 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, mdBody []byte, md Metadat
 		if id == nil {
 			return nil, fmt.Errorf("%w: no checkpoint in thread %q namespace %q", ErrNotFound, thread, ns)
 		}
-		return nil, fmt.Errorf("%w: checkpoint %s in thread %q namespace %q", ErrNotFound, idString(*id), thread, ns)
+		return nil, t.missing(ns, *id)
 	}
 	return t.read(ns, val, mdBody, md)
 }

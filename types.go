@@ -116,7 +116,8 @@ type Checkpoint struct {
 // Metadata describes a checkpoint (source, step, node, route, reason,
 // run_id, ... and anything else). It is stored apart from the state and
 // decoded generically: integers come back as int64 (uint64 only above
-// MaxInt64), floats as float64, maps as map[string]any.
+// MaxInt64), floats as float64, maps as map[string]any. So every map in it
+// must have string keys: Put refuses one keyed otherwise (ErrEncode).
 type Metadata map[string]any
 
 // Write is one pending write of a task: a value for a channel.

@@ -32,6 +32,7 @@ func Run(t *testing.T, newSaver NewSaver) {
 		{"Put", testPut},
 		{"PutOnlyChangedChannels", testOnlyChangedChannels},
 		{"PutVersionNamesOneValue", testVersionNamesOneValue},
+		{"PutMetadataMapKeys", testMetadataKeys},
 		{"PutWrites", testPutWrites},
 		{"GetTuple", testGetTuple},
 		{"List", testList},
@@ -190,6 +191,24 @@ func testPut(t *testing.T, s ckpt.Saver) {
 			t.Fatalf("failed put left data behind: %v", err)
 		}
 	})
+}
+
+func testMetadataKeys(t *testing.T, s ckpt.Saver) {
+	// Metadata reads back as map[string]any, maps inside it too: one keyed
+	// by ints must be refused at Put, not acknowledged and then unreadable.
+	for i, md := range []ckpt.Metadata{
+		{"m": map[int]string{1: "a"}},
+		{"l": []any{map[any]any{"a": 1, 2: "b"}}},
+	} {
+		thread := fmt.Sprint("t-mdkey-", i)
+		_, err := s.Put(ctx, ckpt.Config{ThreadID: thread}, emptyCheckpoint(), md, nil)
+		if !errors.Is(err, ckpt.ErrEncode) {
+			t.Errorf("metadata %v: err = %v, want ErrEncode", md, err)
+		}
+		if _, err := s.GetTuple(ctx, ckpt.Config{ThreadID: thread}); !errors.Is(err, ckpt.ErrNotFound) {
+			t.Errorf("refused put left data behind: %v", err)
+		}
+	}
 }
 
 func testOnlyChangedChannels(t *testing.T, s ckpt.Saver) {

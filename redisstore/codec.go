@@ -92,6 +92,12 @@ func encodeMetadata(md ckpt.Metadata) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Metadata reads back as map[string]any, maps inside it too: a map
+	// keyed by ints would be acknowledged and then unreadable. Decoding it
+	// once here is the check (metadata is small; a Put costs a round trip).
+	if err := ckpt.Raw(raw).Decode(&map[string]any{}); err != nil {
+		return nil, fmt.Errorf("%w: metadata would not read back as map[string]any (a map key that is not a string): %v", ckpt.ErrEncode, err)
+	}
 	return append([]byte{recordV1}, raw...), nil
 }
 

@@ -479,6 +479,12 @@ func CreateLog(path string, sync func(*os.File) error) (*Log, error) {
 // until the syncer's next fdatasync (commit.go). A failure fails the store
 // (the caller's business): nothing is written to the log after it.
 func (l *Log) Append(gen uint64, muts []Mutation) (int, error) {
+	// A record's length is a u32: a longer body would be written with its
+	// length cut short, a record no read could check. Refused before it
+	// is encoded (the group fails; nothing of it is written).
+	if n := mutsLen(muts); n > maxRecordBody {
+		return 0, fmt.Errorf("ckpt: write-ahead log: a group of %d bytes, over a record's limit of %d", n, maxRecordBody)
+	}
 	var crc uint32
 	l.buf, crc = appendRecord(l.buf[:0], l.id, l.seed, gen, muts)
 	end := l.off + int64(len(l.buf))
