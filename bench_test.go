@@ -493,3 +493,42 @@ func BenchmarkAsyncW1(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkPutStep is one writer's W1 step as the bench's headline
+// Put+PutWrites figure takes it (bench/w1.go): a Put, then a PutWrites of
+// the step's two pending writes, two Sync commits; round-robin over 100
+// threads whose message lists grow by one message a step up to 50, then
+// start again on new threads. p50-µs is the whole step's.
+func BenchmarkPutStep(b *testing.B) {
+	const threads, steps = 100, 50
+	msgs := benchMessages(steps)
+	for _, m := range benchModes {
+		b.Run(m.name, func(b *testing.B) {
+			s, _ := openTemp(b, m.opts)
+			parents := make([]string, threads)
+			lat := startLatencies()
+			m0 := s.Metrics()
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				th, st := i%threads, (i/threads)%steps
+				if st == 0 {
+					parents[th] = ""
+				}
+				thread := "t" + strconv.Itoa(i/(threads*steps)) + "-" + strconv.Itoa(th)
+				cp, meta, nv, writes := benchStep(st, msgs[:st+1])
+				t0 := time.Now()
+				cfg, err := s.Put(ctx, ckpt.Config{ThreadID: thread, CheckpointID: parents[th]}, cp, meta, nv)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := s.PutWrites(ctx, cfg, writes, "task-"+strconv.Itoa(st), ""); err != nil {
+					b.Fatal(err)
+				}
+				lat.add(t0)
+				parents[th] = cfg.CheckpointID
+			}
+			lat.report(b)
+			reportGroups(b, m0, s.Metrics())
+		})
+	}
+}
