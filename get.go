@@ -38,7 +38,7 @@ func (s *Store) getTuple(ctx context.Context, cfg Config, block *[]byte) (*Tuple
 	}
 	var t *Tuple
 	err := s.view(ctx, func(r reader) (err error) {
-		t, err = loadTupleInto(r, s.keys, cfg.ThreadID, cfg.CheckpointNS, want, block)
+		t, err = loadTuple(r, s.keys, cfg.ThreadID, cfg.CheckpointNS, want, block)
 		return err
 	})
 	return t, err

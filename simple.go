@@ -266,7 +266,7 @@ func (s *Store) walk(ctx context.Context, threadID string, start *[idLen]byte, o
 			done := false
 			err := s.view(ctx, func(r reader) error {
 				for len(page) < listPage && (opts.Limit == 0 || len(page) < left) {
-					t, err := loadTuple(r, s.keys, threadID, "", next)
+					t, err := loadTuple(r, s.keys, threadID, "", next, nil)
 					if errors.Is(err, ErrNotFound) && (!first || start == nil) {
 						done = true // no checkpoint yet, or the parent was removed
 						return nil
@@ -363,7 +363,7 @@ func (s *Store) Branches(ctx context.Context, threadID string) ([]*Snapshot, err
 			if parents[id] {
 				continue
 			}
-			t, err := loadTuple(r, s.keys, threadID, "", &id)
+			t, err := loadTuple(r, s.keys, threadID, "", &id, nil)
 			if err != nil {
 				return err
 			}

@@ -197,14 +197,9 @@ func (t *tupleReader) latest(k, v []byte) error {
 }
 
 // loadTuple reads one checkpoint with its values and pending writes; a nil
-// id means the newest of (thread, ns).
-func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte) (*Tuple, error) {
-	return loadTupleInto(r, kr, thread, ns, id, nil)
-}
-
-// loadTupleInto is loadTuple, the tuple's value bytes copied into *block
-// when block is not nil (tupleReader.block).
-func loadTupleInto(r reader, kr *keyring, thread, ns string, id *[idLen]byte, block *[]byte) (*Tuple, error) {
+// id means the newest of (thread, ns). The tuple's value bytes are copied
+// into *block when block is not nil (a Reader's: tupleReader.block).
+func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte, block *[]byte) (*Tuple, error) {
 	t := newTupleReader(r, kr)
 	defer t.release()
 	t.setThread(thread)

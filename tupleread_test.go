@@ -146,6 +146,18 @@ func TestTupleReadsGiveBackWhatWasWritten(t *testing.T) {
 // the others as they were.
 func TestTupleValuesDoNotAlias(t *testing.T) {
 	t.Parallel()
+	s, cfg := aliasStore(t)
+	tp, err := s.GetTuple(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkNoAlias(t, tp)
+}
+
+// aliasStore is a store holding one checkpoint of three channels with two
+// pending writes: a tuple whose five value slices share one block.
+func aliasStore(t *testing.T) (*ckpt.Store, ckpt.Config) {
+	t.Helper()
 	s, _ := openTemp(t, ckpt.Options{})
 	cfg, err := s.Put(ctx, ckpt.Config{ThreadID: "t"},
 		ckpt.Checkpoint{ChannelValues: map[string]any{"a": []int{1, 2, 3}, "b": "bee", "c": 42}, ChannelVersions: map[string]string{"a": "1", "b": "1", "c": "1"}},
@@ -156,10 +168,13 @@ func TestTupleValuesDoNotAlias(t *testing.T) {
 	if err := s.PutWrites(ctx, cfg, []ckpt.Write{{Channel: "a", Value: "x"}, {Channel: "b", Value: "y"}}, "task", ""); err != nil {
 		t.Fatal(err)
 	}
-	tp, err := s.GetTuple(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return s, cfg
+}
+
+// checkNoAlias appends to each value and pending write of tp (aliasStore's
+// tuple) in turn and fails if any other one changed.
+func checkNoAlias(t *testing.T, tp *ckpt.Tuple) {
+	t.Helper()
 	var raws []*ckpt.Raw
 	for _, ch := range []string{"a", "b", "c"} {
 		r := tp.Checkpoint.ChannelValues[ch].(ckpt.Raw)
