@@ -49,6 +49,11 @@ func TestCancelledMaintenanceBesideWriters(t *testing.T) {
 	defer s.Close()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	// A writer holds saving (shared) from its Save until it has recorded
+	// the result, and the checks hold it exclusively: so the id they check
+	// is each thread's newest, not one a Save just acknowledged past (which
+	// retention with KeepLast 1 may rightly have deleted). mu guards newest.
+	var saving sync.RWMutex
 	var mu sync.Mutex
 	newest := map[string]struct {
 		id   string
@@ -63,8 +68,10 @@ func TestCancelledMaintenanceBesideWriters(t *testing.T) {
 					return
 				default:
 				}
+				saving.RLock()
 				id, err := s.Save(ctx, thread, map[string]any{"step": step, "msgs": make([]int, step%50)}, ckpt.Metadata{"step": step})
 				if err != nil {
+					saving.RUnlock()
 					t.Errorf("Save: %v", err)
 					return
 				}
@@ -74,6 +81,7 @@ func TestCancelledMaintenanceBesideWriters(t *testing.T) {
 					step int
 				}{id, step}
 				mu.Unlock()
+				saving.RUnlock()
 			}
 		})
 	}
@@ -138,6 +146,7 @@ func TestCancelledMaintenanceBesideWriters(t *testing.T) {
 		if verr != nil || !rep.OK() {
 			t.Fatalf("after %s (%v): Verify: %v %v", op, err, verr, rep.Problems)
 		}
+		saving.Lock()
 		mu.Lock()
 		for thread, n := range newest {
 			snap, err := s.Load(ctx, thread, n.id)
@@ -150,6 +159,7 @@ func TestCancelledMaintenanceBesideWriters(t *testing.T) {
 			}
 		}
 		mu.Unlock()
+		saving.Unlock()
 	}
 	close(stop)
 	wg.Wait()
