@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 func openTestStore(t *testing.T, opts Options) *Store {
@@ -22,10 +24,32 @@ func openTestStore(t *testing.T, opts Options) *Store {
 	return s
 }
 
+// TestConcurrentWritersShareCommits: writers that queue while a commit is
+// under way share the next one. Left to the scheduler, a fast disk and a
+// loaded machine can serve each writer alone (it once saw 320 commits for
+// 320 puts), so the commit loop is held by a solo op until every writer
+// has sent its first Put: that first round is one group whatever the
+// timing, and the count can only fail if the loop stops grouping.
 func TestConcurrentWritersShareCommits(t *testing.T) {
 	t.Parallel()
-	s := openTestStore(t, Options{})
 	const writers, each = 16, 20
+	var armed atomic.Bool
+	var sent atomic.Int32
+	allSent := make(chan struct{})
+	hooks := engine.Hooks{BeforeSend: func() {
+		if armed.Load() && sent.Add(1) == writers {
+			close(allSent)
+		}
+	}}
+	s := openTestStore(t, Options{tuning: &tuning{hooks: hooks}})
+	held := make(chan error, 1)
+	if err := s.eng.Send(context.Background(), &engine.Op{Ctx: context.Background(), Solo: func() error {
+		<-allSent
+		return nil
+	}, Done: held}); err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
@@ -41,6 +65,9 @@ func TestConcurrentWritersShareCommits(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
 	if got := s.eng.Commits(); got >= writers*each {
 		t.Fatalf("%d commits for %d puts: no grouping", got, writers*each)
 	} else {
