@@ -18,6 +18,12 @@ type blobWrite struct {
 	channel, version string
 	value            Raw
 	empty            bool
+	// named: the checkpoint names this version but Put was given no new
+	// value for it. It refers to a value stored before; if there is none,
+	// putCheckpoint stores "no value" (as empty) under it, so that every
+	// version a record names has a record under it and a reader can tell
+	// a value that is gone (damage: ErrCorrupt) from one never given.
+	named bool
 }
 
 // Put stores a checkpoint atomically: its header, metadata, the values of
@@ -117,7 +123,7 @@ func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions
 	if ts.IsZero() {
 		ts = now
 	}
-	p.blobs = make([]blobWrite, 0, len(newVersions))
+	p.blobs = make([]blobWrite, 0, max(len(newVersions), len(cp.ChannelVersions)))
 	for ch, ver := range newVersions {
 		if err := validChannel(ch, ver); err != nil {
 			return nil, err
@@ -132,6 +138,15 @@ func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions
 			return nil, err
 		}
 		p.blobs = append(p.blobs, blobWrite{channel: ch, version: ver, value: raw})
+	}
+	for ch, ver := range cp.ChannelVersions {
+		if _, ok := newVersions[ch]; ok {
+			continue
+		}
+		if err := validChannel(ch, ver); err != nil {
+			return nil, err
+		}
+		p.blobs = append(p.blobs, blobWrite{channel: ch, version: ver, named: true})
 	}
 	key := checkpointKey(p.ns, p.id)
 	seed := seedOf(p.thread)
@@ -221,8 +236,16 @@ func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, 
 	}
 	blPath := threadPath(thread, bucketBlobs)
 	for _, b := range blobs {
-		var baseBlob []byte
 		v, ok := baseVersions[b.channel]
+		if b.named {
+			// The parent names the same version: its Put made sure of a
+			// record under it (GC keeps what a kept checkpoint names).
+			if ok && v == b.version || w.Get(blPath, blobKey(ns, b.channel, b.version)) != nil {
+				continue
+			}
+			b.empty = true
+		}
+		var baseBlob []byte
 		if ok && v != b.version {
 			baseBlob = w.Get(blPath, blobKey(ns, b.channel, v))
 		}

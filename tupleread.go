@@ -316,7 +316,12 @@ func (t *tupleReader) read(ns string, val, mdBody []byte, md Metadata) (*Tuple, 
 		t.kbuf = append(appendLen16(appendLen16(t.kbuf[:0], ns), ch), ver...) // blobKey
 		b := t.r.Get(t.bl, t.kbuf)
 		if b == nil {
-			continue // never written (LangGraph semantics): no value
+			// Put stores a record under every version a checkpoint names
+			// ("no value" too: blobEmpty), so a missing one is damage: a
+			// key or page that hides it. Skipping the channel would hand
+			// back a state without it.
+			t.nextMemo = t.nextMemo[:0]
+			return nil, fmt.Errorf("%w: thread %q checkpoint %s channel %q version %q: no value stored", ErrCorrupt, thread, idString(cid), ch, ver)
 		}
 		from, parts := len(t.pieces), len(t.parts)
 		if err := t.value(ns, ch, ver, b, values); err != nil {
