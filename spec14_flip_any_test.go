@@ -297,4 +297,3 @@ func TestSpec14RandomFlipsInUpgradedFormat2Store(t *testing.T) {
 	}
 	spec14FlipAnywhere(t, path, ckpt.Options{}, n, 2)
 }
-
