@@ -265,8 +265,8 @@ func TestSpec14RandomFlipsInEncryptedStore(t *testing.T) {
 		}
 	}
 	n := 200
-	if testing.Short() {
-		n = 50
+	if testing.Short() || raceEnabled {
+		n = 50 // each flip reads the whole store back, 5x slower under -race
 	}
 	spec14FlipAnywhere(t, path, opts, n, 1)
 }
@@ -292,7 +292,7 @@ func TestSpec14RandomFlipsInUpgradedFormat2Store(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 100
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		n = 30
 	}
 	spec14FlipAnywhere(t, path, ckpt.Options{}, n, 2)
