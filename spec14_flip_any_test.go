@@ -183,10 +183,13 @@ func spec14ReadDamaged(t *testing.T, path string, opts ckpt.Options, want spec14
 	return failed, false
 }
 
-// spec14FlipAnywhere flips one byte at each of n random offsets past
-// bbolt's two meta pages, each in a fresh copy of the closed store at
-// path, and reads each copy back.
-func spec14FlipAnywhere(t *testing.T, path string, opts ckpt.Options, n int, seed uint64) {
+// spec14FlipAnywhere flips one byte in each of n fresh copies of the
+// closed store at path and reads each copy back: at a random offset past
+// bbolt's two meta pages for even i, and for odd i inside a random one of
+// targets (strings the file holds in plain text: live records), in every
+// copy of it, which every read must notice (an error, Open refusing the
+// file, or an item missing that Verify lists).
+func spec14FlipAnywhere(t *testing.T, path string, opts ckpt.Options, n int, seed uint64, targets []string) {
 	t.Helper()
 	s, err := ckpt.Open(path, ckpt.Options{ReadOnly: true, Encryption: opts.Encryption})
 	if err != nil {
@@ -200,36 +203,57 @@ func spec14FlipAnywhere(t *testing.T, path string, opts ckpt.Options, n int, see
 	if err != nil {
 		t.Fatal(err)
 	}
+	slices.Sort(targets)
 	pageSize := os.Getpagesize()
 	rng := rand.New(rand.NewPCG(seed, 14))
 	dir := t.TempDir()
-	var failedCopies, refused, vanished int
+	var failedCopies, refused, vanished, randomSeen int
 	for i := range n {
-		at := 2*pageSize + rng.IntN(len(orig)-2*pageSize)
 		b := bytes.Clone(orig)
-		b[at] ^= byte(1 + rng.IntN(255))
+		mask := byte(1 + rng.IntN(255))
+		targeted := i%2 == 1 && len(targets) > 0
+		if targeted {
+			mk := []byte(targets[rng.IntN(len(targets))])
+			at := rng.IntN(len(mk))
+			for off := 0; ; {
+				j := bytes.Index(b[off:], mk)
+				if j < 0 {
+					break
+				}
+				b[off+j+at] ^= mask
+				off += j + len(mk)
+			}
+		} else {
+			b[2*pageSize+rng.IntN(len(orig)-2*pageSize)] ^= mask
+		}
 		p := filepath.Join(dir, fmt.Sprintf("flip-%03d.db", i))
 		if err := os.WriteFile(p, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
+		before := vanished
 		failed, ref := spec14ReadDamaged(t, p, opts, want, &vanished)
+		seen := failed > 0 || ref || vanished > before
 		if failed > 0 {
 			failedCopies++
 		}
 		if ref {
 			refused++
 		}
+		if targeted && !seen {
+			t.Fatalf("flip %d inside a live record: every read still reads the store as written", i)
+		}
+		if !targeted && seen {
+			randomSeen++
+		}
 		_ = os.Remove(p)
 	}
-	t.Logf("%d flips: %d copies with reads refused, %d refused by Open, %d reads with an item missing (Verify lists them)", n, failedCopies, refused, vanished)
-	if failedCopies+refused < n/10 {
-		t.Fatalf("only %d of %d flips changed what reads see: the test does not test", failedCopies+refused, n)
-	}
+	t.Logf("%d flips (half at random offsets, %d of which reads noticed): %d copies with reads refused, %d refused by Open, %d reads with an item missing (Verify lists them)", n, randomSeen, failedCopies, refused, vanished)
 }
 
-// TestSpec14RandomFlipsInEncryptedStore: 200 flips anywhere in the data
-// pages of an encrypted store with namespaces, list channels, pending
-// writes and forks.
+// TestSpec14RandomFlipsInEncryptedStore: 200 flips (50 under -race) in
+// an encrypted store with namespaces, list channels, pending writes and
+// forks, half anywhere in its data pages, half inside its plain-text
+// metadata and checkpoint records.
 func TestSpec14RandomFlipsInEncryptedStore(t *testing.T) {
 	t.Parallel()
 	key := ckpt.Key{ID: 9, Secret: sha256.Sum256([]byte("spec14"))}
@@ -268,12 +292,20 @@ func TestSpec14RandomFlipsInEncryptedStore(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		n = 50 // each flip reads the whole store back, 5x slower under -race
 	}
-	spec14FlipAnywhere(t, path, opts, n, 1)
+	// Metadata and checkpoint records are plain text (above): targets.
+	var targets []string
+	for mk, mm := range m.markers {
+		if mm.kind == spec14Meta || mm.kind == spec14Record {
+			targets = append(targets, mk)
+		}
+	}
+	spec14FlipAnywhere(t, path, opts, n, 1, targets)
 }
 
 // TestSpec14RandomFlipsInUpgradedFormat2Store: the format-2 file of
 // testdata upgraded in place (its records now checksummed), a thread
-// added, then 100 flips anywhere in its data pages.
+// added, then 100 flips (30 under -race), half anywhere in its data
+// pages, half inside the added thread's records.
 func TestSpec14RandomFlipsInUpgradedFormat2Store(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "old.ckpt")
@@ -295,5 +327,9 @@ func TestSpec14RandomFlipsInUpgradedFormat2Store(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		n = 30
 	}
-	spec14FlipAnywhere(t, path, ckpt.Options{}, n, 2)
+	var targets []string
+	for mk := range m.markers {
+		targets = append(targets, mk)
+	}
+	spec14FlipAnywhere(t, path, ckpt.Options{}, n, 2, targets)
 }
