@@ -49,8 +49,9 @@ func spec14Store(t *testing.T, dir string, opts ckpt.Options) (string, *spec14Mo
 	return path, m
 }
 
-// TestSpec14FlippedBytesNeverReadAsAValue flips one byte inside 200 stored
-// items in all (25 a round, 8 rounds; the last two on a compacted copy),
+// TestSpec14FlippedBytesNeverReadAsAValue flips one byte inside 250 stored
+// items in all (25 a round, 10 rounds: two on a compacted copy, two on a
+// copy after GC),
 // every copy of each in the file (bbolt keeps stale copies in free pages),
 // and reads the whole store back through every read path: each read of a
 // checkpoint that holds a damaged item is ErrCorrupt naming its thread and
@@ -72,6 +73,41 @@ func TestSpec14FlippedBytesNeverReadAsAValue(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// A copy after GC (the newest 4 checkpoints of each thread and
+	// namespace kept): its model holds the checkpoints still stored, its
+	// markers are those they read.
+	collected := filepath.Join(dir, "collected.db")
+	copyFileT(t, path, collected)
+	s, err = ckpt.Open(collected, ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GC(context.Background(), ckpt.Policy{KeepLast: 4}); err != nil {
+		t.Fatal(err)
+	}
+	kept := map[string]bool{}
+	for tp, err := range s.List(context.Background(), ckpt.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept[tp.Config.ThreadID+"\x00"+tp.Config.CheckpointNS+"\x00"+tp.Config.CheckpointID] = true
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	gcModel := &spec14Model{markers: m.markers}
+	var gcLive []string
+	for _, c := range m.cps {
+		if kept[c.key()] {
+			gcModel.cps = append(gcModel.cps, c)
+			gcLive = append(gcLive, c.deps...)
+		}
+	}
+	slices.Sort(gcLive)
+	gcLive = slices.Compact(gcLive)
+	if len(gcModel.cps) == len(m.cps) || len(gcModel.cps) == 0 {
+		t.Fatalf("GC kept %d of %d checkpoints", len(gcModel.cps), len(m.cps))
+	}
 	all := make([]string, 0, len(m.markers))
 	for text := range m.markers {
 		all = append(all, text)
@@ -80,19 +116,22 @@ func TestSpec14FlippedBytesNeverReadAsAValue(t *testing.T) {
 	rng := rand.New(rand.NewPCG(14, 200))
 	flips := 0
 	kinds := map[spec14Kind]int{}
-	for round := range 8 {
-		src := path
-		if round >= 6 {
-			src = compacted
+	for round := range 10 {
+		src, model, pool, what := path, m, all, "plain"
+		switch {
+		case round >= 8:
+			src, model, pool, what = collected, gcModel, gcLive, "after GC"
+		case round >= 6:
+			src, what = compacted, "compacted"
 		}
-		rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
-		chosen := slices.Clone(all[:25])
-		t.Run(fmt.Sprintf("round=%d,compacted=%v", round, round >= 6), func(t *testing.T) {
+		rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
+		chosen := slices.Clone(pool[:25])
+		t.Run(fmt.Sprintf("round=%d,%s", round, what), func(t *testing.T) {
 			damaged := filepath.Join(t.TempDir(), "damaged.db")
 			copyFileT(t, src, damaged)
 			spec14Flip(t, rng, damaged, chosen)
 			flips += len(chosen)
-			hit := spec14CheckReads(t, m, damaged, ckpt.Options{ReadOnly: true}, chosen)
+			hit := spec14CheckReads(t, model, damaged, ckpt.Options{ReadOnly: true}, chosen)
 			if hit == 0 {
 				t.Fatal("no checkpoint read a damaged item: the round tests nothing")
 			}
@@ -104,8 +143,8 @@ func TestSpec14FlippedBytesNeverReadAsAValue(t *testing.T) {
 	if len(kinds) != 5 {
 		t.Fatalf("damaged kinds %v: want all five (value, list item, metadata, pending write, record)", kinds)
 	}
-	if flips != 200 {
-		t.Fatalf("%d flips, want 200", flips)
+	if flips != 250 {
+		t.Fatalf("%d flips, want 250", flips)
 	}
 }
 
