@@ -111,6 +111,10 @@ type Store struct {
 	// sealedKeys: the key ids of the file's sealed records (crypt.go); nil: plain
 	sealedKeys atomic.Pointer[[]uint32]
 	ids        *idSource
+	// hidden: on a read-only handle, the threads of imports a killed
+	// process left unfinished, which reads skip (import_hide.go); nil
+	// when none.
+	hidden map[string]bool
 
 	// mu guards closed: calls hold it shared while they use the engine,
 	// Close holds it exclusively.
@@ -203,6 +207,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if !s.readOnly {
 		engine.RemoveCompactLeftover(path)
+	} else if err := s.hideUnfinishedImports(); err != nil {
+		s.eng.Abandon(err)
+		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
 	}
 	if !s.readOnly {
 		if err := s.recoverOnOpen(context.Background()); err != nil {
@@ -312,6 +319,9 @@ func (s *Store) view(ctx context.Context, fn func(r reader) error) error {
 	}
 	// A snapshot: the read holds no lock the commit loop or the applier
 	// wait for (internal/engine/snapshot.go).
+	if s.hidden != nil {
+		return s.eng.View(ctx, func(r reader) error { return fn(hidingReader{r, s.hidden}) })
+	}
 	return s.eng.View(ctx, fn)
 }
 

@@ -19,7 +19,9 @@ import (
 type Problem struct {
 	// Check names what was checked: "file" (bbolt's page check), "format",
 	// "checkpoint", "metadata", "value", "write", "order", "index" or
-	// "import" (a thread left by an import that did not finish).
+	// "import" (a thread of an import not yet published: one running in
+	// this handle; a read-only handle hides the threads of an import a
+	// killed process left, and a read-write Open deletes them).
 	Check        string `json:"check"`
 	Thread       string `json:"thread,omitempty"`
 	Namespace    string `json:"ns,omitempty"`

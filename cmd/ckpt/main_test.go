@@ -51,6 +51,9 @@ func TestMain(m *testing.M) {
 	if bigDir != "" {
 		_ = os.RemoveAll(bigDir)
 	}
+	if spec14Fix.dir != "" {
+		_ = os.RemoveAll(spec14Fix.dir)
+	}
 	os.Exit(code)
 }
 

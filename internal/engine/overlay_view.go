@@ -74,8 +74,16 @@ func TxOf(r Reader) *bolt.Tx {
 		return v.tx
 	case *View:
 		return TxOf(v.base)
+	case TxUnderlying:
+		return TxOf(v.Underlying())
 	}
 	return nil
+}
+
+// TxUnderlying is a Reader the store wraps around the engine's (one that
+// hides part of the file): TxOf looks beneath it.
+type TxUnderlying interface {
+	Underlying() Reader
 }
 
 var _ Reader = (*View)(nil)
