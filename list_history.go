@@ -25,6 +25,10 @@ type histCheck struct {
 	lo        []byte
 	j         int // walked[:j] met in the history
 	on        func(k, v []byte) error
+	// keys are the keys a history-order or index walk met, newest first,
+	// each ending at its ends entry (list_gaps.go).
+	keys []byte
+	ends []int
 }
 
 // maxKeptWalked bounds the walked ids a pooled reader keeps room for
@@ -38,6 +42,7 @@ func (h *histCheck) reset() {
 	h.walked = h.walked[:0]
 	h.path = [3][]byte{}
 	h.thread, h.ns, h.lo, h.j = "", "", nil, 0
+	h.resetKeys()
 }
 
 // missing is the error for checkpoint id of namespace ns that the
