@@ -14,6 +14,7 @@ package ckpt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"sort"
 )
@@ -143,34 +144,47 @@ func (t *tupleReader) checkOrderPage(hi, lo []byte) error {
 // each checkpoint whose index key falls in the page must have been walked.
 // One seek a thread, so a page costs in proportion to the threads stored.
 func (t *tupleReader) checkIndexPage(hi, lo []byte) error {
-	h := &t.hist
 	if hi != nil && len(hi) < idLen || lo != nil && len(lo) < idLen {
 		return fmt.Errorf("%w: index key shorter than an id", ErrCorrupt)
 	}
-	bound := idBound(nil, hi)
-	var path [3][]byte
-	return t.r.Buckets(threadsRoot, nil, func(name []byte) error {
-		path = [3][]byte{bucketThreads, name, bucketOrder}
-		return t.r.Scan(path[:], nil, bound, true, func(k, _ []byte) error {
-			id, ns, err := parseOrderKey(k)
-			if err != nil {
-				return fmt.Errorf("thread %q: %w", name, err)
-			}
-			t.kbuf = append(t.kbuf[:0], id[:]...)
-			t.kbuf = appendLen16(t.kbuf, string(name))
-			t.kbuf = append(t.kbuf, ns...)
-			switch inPage(t.kbuf, hi, lo) {
-			case 1:
-				return nil
-			case -1:
-				return errStop
-			}
-			if !h.walkedHas(t.kbuf) {
-				return errNotInIndex(string(name), ns, id)
-			}
-			return nil
-		})
-	})
+	h := &t.hist
+	h.hi, h.lo = hi, lo
+	h.bound = idBound(h.bound, hi)
+	if h.onThread == nil { // bound once a reader: a method value allocates
+		h.onThread, h.onOrder = t.indexThread, t.indexOrder
+	}
+	return t.r.Buckets(threadsRoot, nil, h.onThread)
+}
+
+// indexThread is checkIndexPage's callback, one thread each: its
+// history entries the page spans, newest first.
+func (t *tupleReader) indexThread(name []byte) error {
+	h := &t.hist
+	h.path = [3][]byte{bucketThreads, name, bucketOrder}
+	h.name = name
+	return t.r.Scan(h.path[:], nil, h.bound, true, h.onOrder)
+}
+
+// indexOrder is indexThread's callback: one history entry (id | ns)
+// of thread h.name, which the page must hold if its index key is in it.
+func (t *tupleReader) indexOrder(k, _ []byte) error {
+	h := &t.hist
+	if len(k) < idLen {
+		return fmt.Errorf("%w: thread %q: history order key has %d bytes", ErrCorrupt, h.name, len(k))
+	}
+	t.kbuf = append(t.kbuf[:0], k[:idLen]...)
+	t.kbuf = binary.BigEndian.AppendUint16(t.kbuf, uint16(len(h.name)))
+	t.kbuf = append(append(t.kbuf, h.name...), k[idLen:]...)
+	switch inPage(t.kbuf, h.hi, h.lo) {
+	case 1:
+		return nil
+	case -1:
+		return errStop
+	}
+	if !h.walkedHas(t.kbuf) {
+		return errNotInIndex(string(h.name), string(k[idLen:]), [idLen]byte(k))
+	}
+	return nil
 }
 
 func errNotInIndex(thread, ns string, id [idLen]byte) error {

@@ -29,6 +29,11 @@ type histCheck struct {
 	// each ending at its ends entry (list_gaps.go).
 	keys []byte
 	ends []int
+	// checkIndexPage's state: the page's bounds, where each thread's
+	// scan starts, the thread it scans, its callbacks bound once.
+	hi, bound, name []byte
+	onThread        func(name []byte) error
+	onOrder         func(k, v []byte) error
 }
 
 // maxKeptWalked bounds the walked ids a pooled reader keeps room for
@@ -43,6 +48,7 @@ func (h *histCheck) reset() {
 	h.path = [3][]byte{}
 	h.thread, h.ns, h.lo, h.j = "", "", nil, 0
 	h.resetKeys()
+	h.hi, h.name = nil, nil
 }
 
 // missing is the error for checkpoint id of namespace ns that the
