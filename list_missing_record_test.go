@@ -162,6 +162,11 @@ func TestListOfAMissingCheckpointRecordIsCorrupt(t *testing.T) {
 			check("List thread", list(ListOptions{ThreadID: "t"}))
 			check("List namespace, all threads", list(ListOptions{Namespace: NS(ns)}))
 			check("List all", list(ListOptions{}))
+			if c.at+1 < n {
+				check("List thread, before", list(ListOptions{ThreadID: "t", Before: ids[c.at+1]}))
+				check("List all, before", list(ListOptions{Before: ids[c.at+1]}))
+				check("List all, before, limit to it", list(ListOptions{Before: ids[c.at+1], Limit: 3}))
+			}
 			if ns == "" && string(c.bucket) != string(bucketIndex) { // Branches gives tips, not the history
 				check("Branches", func(yield func(string, error) bool) {
 					tips, err := s.Branches(ctx, "t")
