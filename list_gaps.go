@@ -150,10 +150,7 @@ func (t *tupleReader) checkIndexPage(hi, lo []byte) error {
 	h := &t.hist
 	h.hi, h.lo = hi, lo
 	h.bound = idBound(h.bound, hi)
-	if h.onThread == nil { // bound once a reader: a method value allocates
-		h.onThread, h.onOrder = t.indexThread, t.indexOrder
-	}
-	return t.r.Buckets(threadsRoot, nil, h.onThread)
+	return t.r.Buckets(threadsRoot, nil, h.onThread) // bound once a reader (tupleReaders)
 }
 
 // indexThread is checkIndexPage's callback, one thread each: its

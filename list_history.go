@@ -30,7 +30,8 @@ type histCheck struct {
 	keys []byte
 	ends []int
 	// checkIndexPage's state: the page's bounds, where each thread's
-	// scan starts, the thread it scans, its callbacks bound once.
+	// scan starts, the thread it scans, its callbacks (bound once a
+	// reader: a method value is an allocation each time it is made).
 	hi, bound, name []byte
 	onThread        func(name []byte) error
 	onOrder         func(k, v []byte) error
