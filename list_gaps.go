@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -140,9 +141,13 @@ func (t *tupleReader) checkOrderPage(hi, lo []byte) error {
 }
 
 // checkIndexPage checks a page of the global index (the keys noted,
-// between hi and lo as inPage) against every thread's history order:
-// each checkpoint whose index key falls in the page must have been walked.
-// One seek a thread, so a page costs in proportion to the threads stored.
+// between hi and lo as inPage) against the history order of each thread
+// the page walked: each checkpoint of those threads whose index key falls
+// in the page must have been walked. One seek a thread met, so a page
+// costs in proportion to its own entries, not to the threads stored
+// (checking every thread made a List of 10 over 2,000 threads 12x
+// dearer). A thread none of whose entries in the page's range is left in
+// the index goes unseen here; Verify reports it.
 func (t *tupleReader) checkIndexPage(hi, lo []byte) error {
 	if hi != nil && len(hi) < idLen || lo != nil && len(lo) < idLen {
 		return fmt.Errorf("%w: index key shorter than an id", ErrCorrupt)
@@ -150,7 +155,21 @@ func (t *tupleReader) checkIndexPage(hi, lo []byte) error {
 	h := &t.hist
 	h.hi, h.lo = hi, lo
 	h.bound = idBound(h.bound, hi)
-	return t.r.Buckets(threadsRoot, nil, h.onThread) // bound once a reader (tupleReaders)
+	h.met = h.met[:0]
+	for i := range h.ends {
+		_, thread, _, err := parseIndexKey(h.walkedKey(i))
+		if err != nil {
+			return err
+		}
+		if slices.Contains(h.met, thread) {
+			continue
+		}
+		h.met = append(h.met, thread)
+		if err := h.onThread([]byte(thread)); err != nil { // bound once a reader (tupleReaders)
+			return err
+		}
+	}
+	return nil
 }
 
 // indexThread is checkIndexPage's callback, one thread each: its

@@ -34,6 +34,7 @@ type histCheck struct {
 	// reader: a method value is an allocation each time it is made).
 	hi, bound, name []byte
 	onThread        func(name []byte) error
+	met             []string // the threads a global index page walked
 	onOrder         func(k, v []byte) error
 }
 
