@@ -152,9 +152,11 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 				id, ns = [idLen]byte(k[len(prefix):]), *sel.ns
 				tr.hist.walked = append(tr.hist.walked, id) // for checkInHistory
 			case sel.thread != "":
+				tr.hist.note(k) // for checkOrderPage
 				id, ns, err = parseOrderKey(k)
 				v = nil
 			default:
+				tr.hist.note(k) // for checkIndexPage
 				id, thread, ns, err = parseIndexKey(k)
 				v = nil
 			}
@@ -196,7 +198,9 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 			}
 			return ctx.Err()
 		})
-		if serr == nil && prefix != nil {
+		switch {
+		case serr != nil:
+		case prefix != nil:
 			var hi, lo []byte
 			if start != nil {
 				hi = start[len(prefix):]
@@ -205,6 +209,11 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 				lo = next[len(prefix):]
 			}
 			serr = tr.checkInHistory(*sel.ns, hi, lo)
+		case sel.thread != "":
+			tr.setThread(sel.thread)
+			serr = tr.checkOrderPage(start, next)
+		default:
+			serr = tr.checkIndexPage(start, next)
 		}
 		if serr == nil {
 			serr = ctx.Err()

@@ -25,6 +25,17 @@ type histCheck struct {
 	lo        []byte
 	j         int // walked[:j] met in the history
 	on        func(k, v []byte) error
+	// keys are the keys a history-order or index walk met, newest first,
+	// each ending at its ends entry (list_gaps.go).
+	keys []byte
+	ends []int
+	// checkIndexPage's state: the page's bounds, where each thread's
+	// scan starts, the thread it scans, its callbacks (bound once a
+	// reader: a method value is an allocation each time it is made).
+	hi, bound, name []byte
+	onThread        func(name []byte) error
+	met             []string // the threads a global index page walked
+	onOrder         func(k, v []byte) error
 }
 
 // maxKeptWalked bounds the walked ids a pooled reader keeps room for
@@ -38,6 +49,8 @@ func (h *histCheck) reset() {
 	h.walked = h.walked[:0]
 	h.path = [3][]byte{}
 	h.thread, h.ns, h.lo, h.j = "", "", nil, 0
+	h.resetKeys()
+	h.hi, h.name = nil, nil
 }
 
 // missing is the error for checkpoint id of namespace ns that the

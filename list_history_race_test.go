@@ -13,7 +13,9 @@ import (
 
 // The checks that compare a walk of the checkpoint bucket with the
 // history order (a namespace List page, Branches) or the newest checkpoint
-// with the newest metadata key (GetTuple(latest)) read both in one
+// with the newest metadata key (GetTuple(latest)), and the checks of a
+// thread List page against the checkpoint bucket and of a List page over
+// every thread against each thread's history order, read both in one
 // snapshot. Beside writers, GC, Prune and Compact they must never see one
 // without the other: no ErrCorrupt on a sound store.
 func TestHistoryChecksBesideWritersAndRetention(t *testing.T) {
@@ -84,6 +86,16 @@ func TestHistoryChecksBesideWritersAndRetention(t *testing.T) {
 					if _, err := s.GetTuple(ctx, ckpt.Config{ThreadID: thread, CheckpointNS: ns}); err != nil && !errors.Is(err, ckpt.ErrNotFound) {
 						t.Errorf("GetTuple(latest) %s %q: %v", thread, ns, err)
 						return
+					}
+				}
+				// The walks of the thread's history order and of the
+				// global index (list_gaps.go), whole and a short page.
+				for _, o := range []ckpt.ListOptions{{ThreadID: thread}, {ThreadID: thread, Limit: 2}, {}, {Limit: 2}, {Namespace: ckpt.NS("sub")}} {
+					for _, err := range s.List(ctx, o) {
+						if err != nil {
+							t.Errorf("List %+v: %v", o, err)
+							return
+						}
 					}
 				}
 				if _, err := s.Branches(ctx, thread); err != nil {

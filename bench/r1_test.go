@@ -108,6 +108,43 @@ func BenchmarkR4(b *testing.B) {
 	})
 }
 
+// BenchmarkR3Thread is R3 without the namespace: List of a thread's 10
+// newest checkpoints across its namespaces, which walks the thread's
+// history order (and checks the page against its checkpoint records).
+func BenchmarkR3Thread(b *testing.B) {
+	benchReads(b, buildW1Input(100, 50, 200, 1024, 100), func(ctx context.Context, st *ckpt.Store, th []thread, n int) error {
+		for _, err := range st.List(ctx, ckpt.ListOptions{ThreadID: th[n%len(th)].id, Limit: 10}) {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// BenchmarkListAll is a List over every thread (the global index) of the
+// 10 newest checkpoints before a moving bound, on the R3 store (100
+// threads): its page is checked against each thread's history order.
+func BenchmarkListAll(b *testing.B) { benchListAll(b, buildW1Input(100, 50, 200, 1024, 100)) }
+
+// BenchmarkListAllManyThreads is BenchmarkListAll over 2,000 threads of 5
+// steps (W4's thread count).
+func BenchmarkListAllManyThreads(b *testing.B) {
+	benchListAll(b, buildW1Input(2000, 5, 200, 1024, 100))
+}
+
+func benchListAll(b *testing.B, in *w1Input) {
+	benchReads(b, in, func(ctx context.Context, st *ckpt.Store, th []thread, n int) error {
+		t := th[n%len(th)]
+		for _, err := range st.List(ctx, ckpt.ListOptions{Before: t.ids[len(t.ids)/2], Limit: 10}) {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // benchReads loads in (NoSync: the file's layout is the same, only the
 // load is faster) and times read(n) for n = 0, 1, ...
 func benchReads(b *testing.B, in *w1Input, read func(ctx context.Context, st *ckpt.Store, th []thread, n int) error) {

@@ -147,6 +147,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 	if err != nil {
 		return err
 	}
+	log.limit = recordLimit(e.hooks.MaxRecordBody)
 	w := &walState{log: log, shared: NewTree(), unsynced: NewTree(), gen: applied, written: applied, durable: applied,
 		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1), snaps: NewSnapshots(mark)}
 	w.ap = NewApplier(ApplierConfig{FS: &e.fs, DBMu: &e.dbMu, DB: &e.db, Snaps: w.snaps,
@@ -212,11 +213,13 @@ func (w *walState) requestSync() {
 // flight, the shared overlay and bbolt, and writes their changes to the
 // log as one record. The group is merged (readers see it) and its callers
 // acknowledged once the log is durable up to it (finishFlights); a group
-// of NoSync ops only waits for the groups before it.
-func (e *Engine) logGroup(ops []*Op) {
+// of NoSync ops only waits for the groups before it. rest are the ops
+// left for the next group: those from the first whose changes would have
+// passed the log's record limit (applyOps), none otherwise.
+func (e *Engine) logGroup(all []*Op) (rest []*Op) {
 	w := e.wal
 	// ops is the commit loop's reused slice: the flight outlives it.
-	ops = slices.Clone(ops)
+	ops := slices.Clone(all)
 	f := &flight{ops: ops, errs: make([]error, len(ops)), off: w.log.Offset()}
 	fail := func(err error) { failRest(f.errs, err) }
 	e.pruneApplied()
@@ -224,12 +227,12 @@ func (e *Engine) logGroup(ops []*Op) {
 		if err := e.drainFlights(); err != nil {
 			fail(err)
 			e.ack(ops, f.errs)
-			return
+			return nil
 		}
 		if err := e.applyAll(); err != nil {
 			fail(err)
 			e.ack(ops, f.errs)
-			return
+			return nil
 		}
 		f.off = w.log.Offset()
 	}
@@ -239,7 +242,7 @@ func (e *Engine) logGroup(ops []*Op) {
 		e.dbMu.RUnlock()
 		fail(fmt.Errorf("ckpt: begin read: %w", err))
 		e.ack(ops, f.errs)
-		return
+		return nil
 	}
 	// The commit loop is the only writer of shared and of the flights'
 	// trees: it reads them unlocked. The bbolt view is a pooled one (a
@@ -258,7 +261,11 @@ func (e *Engine) logGroup(ops []*Op) {
 	// grow (and copy) a dozen times per group.
 	ow.muts = make([]Mutation, 0, w.mutsHint+w.mutsHint/4+8)
 	// The tree takes any op back: no op fails the group half-way.
-	_, needSync, barrier, _ := applyOps(ops, f.errs, ow, &treeScope{w: ow})
+	_, needSync, barrier, taken, _ := applyOps(ops, f.errs, ow, &treeScope{w: ow, limit: recordLimit(e.hooks.MaxRecordBody)})
+	if taken < len(ops) {
+		rest = all[taken:]
+		f.ops, f.errs = ops[:taken:taken], f.errs[:taken:taken]
+	}
 	// Nothing read through the views outlives the transaction: the ops
 	// copy what they keep.
 	w.sharedView.drop()
@@ -298,6 +305,7 @@ func (e *Engine) logGroup(ops []*Op) {
 	w.flights = append(w.flights, f)
 	e.finishFlights()
 	w.requestSync()
+	return rest
 }
 
 // finishFlights merges and acknowledges, in order, the groups in flight

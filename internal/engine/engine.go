@@ -67,6 +67,10 @@ type Hooks struct {
 	// OpenedBolt, if set, runs in Open right after bbolt's file is opened,
 	// before Open reads it (tests cut the file short there).
 	OpenedBolt func(db *bolt.DB)
+	// MaxRecordBody, if not zero, is the longest log record body (one
+	// group's changes) instead of the u32 length field's limit (4 GiB):
+	// tests build groups past it without gigabytes of values.
+	MaxRecordBody uint64
 }
 
 // MaxUnapplied bounds the logged bytes not yet applied: past it the commit

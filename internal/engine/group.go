@@ -44,12 +44,21 @@ type opScope interface {
 	// takeBack undoes the op since start; false if the writer cannot
 	// (then the op's changes are still in the group).
 	takeBack() bool
+	// over tells, after an op that wrote, whether the group's changes
+	// now pass the log's record limit, and if so takes the op back: cut,
+	// the op starts the next group; alone, the op passes the limit by
+	// itself, and fails alone.
+	over() (cut bool, alone error)
 }
 
-// treeScope takes an op back from a scratch overlay tree (logGroup).
+// treeScope takes an op back from a scratch overlay tree (logGroup), and
+// keeps the group's log record within limit: the ops of a group are each
+// legal, their sum need not be.
 type treeScope struct {
-	w    *TreeWriter
-	u, m int
+	w     *TreeWriter
+	u, m  int
+	limit uint64 // the longest record body (recordLimit)
+	size  uint64 // the encoded length of the group's changes, without their count
 }
 
 func (s *treeScope) start()      { s.u, s.m = s.w.Mark() }
@@ -57,6 +66,20 @@ func (s *treeScope) wrote() bool { return len(s.w.Muts()) > s.m }
 func (s *treeScope) takeBack() bool {
 	s.w.Rollback(s.u, s.m)
 	return true
+}
+
+func (s *treeScope) over() (bool, error) {
+	muts := s.w.Muts()
+	op := mutsBytes(muts[s.m:])
+	if uvarintLen(uint64(len(muts)))+s.size+op <= s.limit {
+		s.size += op
+		return false, nil
+	}
+	s.takeBack()
+	if s.m == 0 { // nothing before it in the group: it alone is too large
+		return false, errGroupTooLarge(uvarintLen(uint64(len(muts)))+op, s.limit)
+	}
+	return true, nil
 }
 
 // boltScope tells whether an op wrote bbolt's write transaction
@@ -67,12 +90,18 @@ func (s boltScope) start()         { s.v.SetWrote(false) }
 func (s boltScope) wrote() bool    { return s.v.Wrote() }
 func (s boltScope) takeBack() bool { return !s.v.Wrote() }
 
+// over: a bbolt transaction has no record to fit.
+func (s boltScope) over() (bool, error) { return false, nil }
+
 // applyOps runs ops on w, in order, and sets errs[i] for each op that
 // fails alone. wrote: some op changed something; needSync: some op that
 // changed something waits for an fsync; barrier: the group holds a Flush.
 // halfway is the error of an op that failed after a change sc cannot take
 // back: the group is then unusable (the caller retries each op alone).
-func applyOps(ops []*Op, errs []error, w Writer, sc opScope) (wrote, needSync, barrier bool, halfway error) {
+// taken is how many ops the group holds: fewer than len(ops) when the op
+// at taken would have passed the log's record limit (sc.over), and
+// starts the next group.
+func applyOps(ops []*Op, errs []error, w Writer, sc opScope) (wrote, needSync, barrier bool, taken int, halfway error) {
 	for i, op := range ops {
 		if op.Apply == nil {
 			barrier = true
@@ -85,17 +114,25 @@ func applyOps(ops []*Op, errs []error, w Writer, sc opScope) (wrote, needSync, b
 		sc.start()
 		if err := safeApply(op.Apply, w); err != nil {
 			if !sc.takeBack() {
-				return wrote, needSync, barrier, err
+				return wrote, needSync, barrier, i, err
 			}
 			errs[i] = err // this op alone fails
 			continue
 		}
 		if sc.wrote() {
+			cut, alone := sc.over()
+			if cut {
+				return wrote, needSync, barrier, i, nil
+			}
+			if alone != nil {
+				errs[i] = alone
+				continue
+			}
 			wrote = true
 			needSync = needSync || !op.NoSync
 		}
 	}
-	return wrote, needSync, barrier, nil
+	return wrote, needSync, barrier, len(ops), nil
 }
 
 // persistFailed fails the store after a failed persist of a group (a log
@@ -124,7 +161,11 @@ func (e *Engine) commitGroup(ops []*Op) {
 		return
 	}
 	if e.Logging() {
-		e.logGroup(ops)
+		// A group whose changes would pass the log's record limit is cut
+		// there: the op that would pass it starts the next one.
+		for len(ops) > 0 {
+			ops = e.logGroup(ops)
+		}
 		return
 	}
 	e.boltGroup(ops)
@@ -151,7 +192,7 @@ func (e *Engine) boltGroup(ops []*Op) {
 	tx.DB().AllocSize = GrowStep(tx.Size()) // as the applier does
 	keep := uint64(tx.ID()) - 1             // the transaction tx begins from
 	view := NewBoltView(tx)
-	wrote, needSync, _, halfway := applyOps(ops, errs, view, boltScope{view})
+	wrote, needSync, _, _, halfway := applyOps(ops, errs, view, boltScope{view})
 	if halfway != nil {
 		// An op failed half-way: the transaction holds part of it. Roll
 		// back and apply each op on its own, so only the failing one fails.

@@ -229,8 +229,13 @@ func (v *BoltView) Buckets(p Path, after []byte, fn func(name []byte) error) err
 			k, val = c.Next()
 		}
 	}
+	// In a read-only transaction a cursor gives a nil value for a nested
+	// bucket only (a stored empty value is an empty slice into its page),
+	// so the bucket need not be opened to tell; a write transaction's
+	// nodes may hold an empty value as nil.
+	writable := v.tx.Writable()
 	for ; k != nil; k, val = c.Next() {
-		if val != nil || b.Bucket(k) == nil {
+		if val != nil || writable && b.Bucket(k) == nil {
 			continue // a value, not a bucket
 		}
 		if err := fn(k); err != nil {

@@ -448,6 +448,9 @@ type Log struct {
 	buf  []byte
 	// sync is the log's fsync (fdatasync; tests make it fail).
 	sync func(*os.File) error
+	// limit is the longest record body Append takes (zero:
+	// maxRecordBody; Hooks.MaxRecordBody lowers it).
+	limit uint64
 }
 
 // CreateLog creates (or empties) the log file with a new identity and
@@ -482,8 +485,8 @@ func (l *Log) Append(gen uint64, muts []Mutation) (int, error) {
 	// A record's length is a u32: a longer body would be written with its
 	// length cut short, a record no read could check. Refused before it
 	// is encoded (the group fails; nothing of it is written).
-	if n := mutsLen(muts); n > maxRecordBody {
-		return 0, fmt.Errorf("ckpt: write-ahead log: a group of %d bytes, over a record's limit of %d", n, maxRecordBody)
+	if n, limit := mutsLen(muts), recordLimit(l.limit); n > limit {
+		return 0, fmt.Errorf("ckpt: write-ahead log: a group of %d bytes, over a record's limit of %d", n, limit)
 	}
 	var crc uint32
 	l.buf, crc = appendRecord(l.buf[:0], l.id, l.seed, gen, muts)

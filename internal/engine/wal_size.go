@@ -4,14 +4,22 @@ package engine
 // length field is a u32 (wal.go), so Append refuses a longer group
 // instead of writing its length cut short.
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // maxRecordBody is the longest record body the u32 length field holds.
 const maxRecordBody = math.MaxUint32
 
 // mutsLen is the length of appendMuts' encoding of muts.
 func mutsLen(muts []Mutation) uint64 {
-	n := uvarintLen(uint64(len(muts)))
+	return uvarintLen(uint64(len(muts))) + mutsBytes(muts)
+}
+
+// mutsBytes is the length of muts' encoding without its count.
+func mutsBytes(muts []Mutation) uint64 {
+	var n uint64
 	for i := range muts {
 		m := &muts[i]
 		n += 1 + uvarintLen(uint64(len(m.Path)))
@@ -23,6 +31,15 @@ func mutsLen(muts []Mutation) uint64 {
 	return n
 }
 
+// recordLimit is the longest record body the log takes: maxRecordBody,
+// or less (Hooks.MaxRecordBody).
+func recordLimit(hook uint64) uint64 {
+	if hook == 0 || hook > maxRecordBody {
+		return maxRecordBody
+	}
+	return hook
+}
+
 func bytesLen(v []byte) uint64 { return uvarintLen(uint64(len(v))) + uint64(len(v)) }
 
 func uvarintLen(x uint64) uint64 {
@@ -31,4 +48,10 @@ func uvarintLen(x uint64) uint64 {
 		n++
 	}
 	return n
+}
+
+// errGroupTooLarge is an op whose changes alone pass the log's record
+// limit: it fails alone, the store goes on.
+func errGroupTooLarge(n, limit uint64) error {
+	return fmt.Errorf("ckpt: write-ahead log: a write of %d bytes, over a record's limit of %d", n, limit)
 }
