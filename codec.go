@@ -140,6 +140,44 @@ func newDecoder(b []byte) *msgpack.Decoder {
 	return dec
 }
 
+// pooledDecoder is a msgpack Decoder with the bytes.Reader it reads from:
+// a new pair per decode was two allocations, and the Decoder's scratch
+// buffer a third (it grows to the longest string read, so a reused one
+// rarely allocates again).
+type pooledDecoder struct {
+	r   bytes.Reader
+	dec *msgpack.Decoder
+}
+
+var decPool = sync.Pool{New: func() any {
+	pd := &pooledDecoder{}
+	pd.dec = msgpack.NewDecoder(&pd.r)
+	return pd
+}}
+
+// maxPooledDecode is the longest value whose decoder goes back to the
+// pool: the decoder keeps its scratch buffer, as long as the longest
+// string it read, and a pool of them should not hold megabytes.
+const maxPooledDecode = 64 << 10
+
+// decodeMsgpack decodes b into v with a pooled decoder. The decoder is
+// reset in full (flags, struct tag, dict, map decoder) before each use,
+// and goes back to the pool only after a decode that succeeded: one that
+// failed half-way may leave state behind that Reset does not clear (the
+// recording buffer of a RawMessage being read), so it is dropped.
+func decodeMsgpack(b []byte, v any) error {
+	pd := decPool.Get().(*pooledDecoder)
+	pd.r.Reset(b)
+	pd.dec.Reset(&pd.r)
+	pd.dec.SetCustomStructTag("json") // honour json tags when no msgpack tag
+	err := pd.dec.Decode(v)
+	if err == nil && len(b) <= maxPooledDecode {
+		pd.r.Reset(nil) // b may be a page of bbolt's map: hold no reference
+		decPool.Put(pd)
+	}
+	return err
+}
+
 // unmarshal decodes b into v. Generic targets (*any, *map[string]any,
 // *[]any) are normalized, so callers see one shape whatever encoding the
 // writer picked: integers as int64 (uint64 only above MaxInt64), floats as
@@ -149,7 +187,7 @@ func unmarshal(b []byte, v any) error {
 	if tooDeep(b) {
 		return errTooDeep
 	}
-	if err := newDecoder(b).Decode(v); err != nil {
+	if err := decodeMsgpack(b, v); err != nil {
 		return err
 	}
 	switch p := v.(type) {
