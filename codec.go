@@ -182,10 +182,12 @@ func decodeMsgpack(b []byte, v any) error {
 // *[]any) are normalized, so callers see one shape whatever encoding the
 // writer picked: integers as int64 (uint64 only above MaxInt64), floats as
 // float64, byte strings as []byte. b nesting deeper than maxDepth is
-// errTooDeep, before msgpack's decoder recurses into it (depth.go).
+// errTooDeep, before msgpack's decoder recurses into it, and b whose
+// headers claim more than its bytes hold errMalformed, before the decoder
+// allocates for them (checkShape, depth.go).
 func unmarshal(b []byte, v any) error {
-	if tooDeep(b) {
-		return errTooDeep
+	if err := checkShape(b); err != nil {
+		return err
 	}
 	if err := decodeMsgpack(b, v); err != nil {
 		return err
@@ -340,7 +342,7 @@ func (r Raw) Decode(v any) error {
 // storedKind names the kind of the msgpack value b holds, or ok=false when
 // b is not exactly one well-formed msgpack value (then it is damaged).
 func storedKind(b []byte) (kind string, ok bool) {
-	if len(b) == 0 || tooDeep(b) {
+	if len(b) == 0 || checkShape(b) != nil { // before msgpack's Skip reads a damaged length
 		return "", false
 	}
 	r := bytes.NewReader(b)
