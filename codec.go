@@ -186,6 +186,9 @@ func decodeMsgpack(b []byte, v any) error {
 // headers claim more than its bytes hold errMalformed, before the decoder
 // allocates for them (checkShape, depth.go).
 func unmarshal(b []byte, v any) error {
+	if fastUnmarshal(b, v) { // typed targets (typeddec.go)
+		return nil
+	}
 	if err := checkShape(b); err != nil {
 		return err
 	}
