@@ -195,6 +195,12 @@ func unmarshal(b []byte, v any) error {
 	if err := decodeMsgpack(b, v); err != nil {
 		return err
 	}
+	normalizeTarget(v)
+	return nil
+}
+
+// normalizeTarget normalizes what msgpack decoded into a generic target.
+func normalizeTarget(v any) {
 	switch p := v.(type) {
 	case *any:
 		*p = normalize(*p)
@@ -207,7 +213,6 @@ func unmarshal(b []byte, v any) error {
 			(*p)[i] = normalize(x)
 		}
 	}
-	return nil
 }
 
 // normalize is saverkit.Normalize: the kit's filters and this decoder

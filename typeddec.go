@@ -22,8 +22,10 @@ package ckpt
 // UnmarshalText) has none, nor a type containing one. The target must be
 // the zero value: msgpack decodes into what is there (a slice's elements,
 // a struct's other fields), and a zero target is also what declining
-// restores. typeddec_test.go checks the agreement on generated values,
-// mutated bytes and each kind of decline.
+// restores. Generic targets (*any, *map[string]any, *[]any) take
+// mpReader.value, the metadata decoder's, which builds what msgpack's
+// DecodeInterface and normalize build. typeddec_test.go checks the
+// agreement on generated values, mutated bytes and each kind of decline.
 
 import (
 	"encoding"
@@ -172,6 +174,15 @@ func structFields(t reflect.Type, p *typedPlan, building map[reflect.Type]*typed
 // fastUnmarshal decodes b into v if v points to a zero value of a type
 // with a plan, reporting whether it did; on false v is as it was.
 func fastUnmarshal(b []byte, v any) bool {
+	switch p := v.(type) {
+	case *any:
+		return p != nil && *p == nil && fastGeneric(b, p)
+	case *map[string]any:
+		// msgpack replaces the map whatever was there (DecodeMap).
+		return p != nil && fastGeneric(b, p)
+	case *[]any:
+		return p != nil && *p == nil && fastGeneric(b, p)
+	}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return false
@@ -188,6 +199,44 @@ func fastUnmarshal(b []byte, v any) bool {
 	if !p.decode(&r, e) {
 		e.SetZero()
 		return false
+	}
+	return true
+}
+
+// fastGeneric decodes b into p, a *any, *map[string]any or *[]any, with
+// mpReader.value, which gives what msgpack's DecodeInterface followed by
+// normalize gives (fastdec_test.go, typeddec_test.go check it). A value
+// of another kind than p's declines.
+func fastGeneric(b []byte, p any) bool {
+	if len(b) > 0 && b[0] == msgpcode.Nil {
+		if m, ok := p.(*map[string]any); ok {
+			*m = nil // as DecodeMap; *any and *[]any are nil already
+		}
+		return true
+	}
+	r := mpReader{b: b}
+	if len(b) <= maxSharedStrings {
+		r.s = string(b) // one copy for all the value's strings
+	}
+	x, ok := r.value()
+	if !ok {
+		return false
+	}
+	switch p := p.(type) {
+	case *any:
+		*p = x
+	case *map[string]any:
+		m, isMap := x.(map[string]any)
+		if !isMap {
+			return false
+		}
+		*p = m
+	case *[]any:
+		s, isList := x.([]any)
+		if !isList {
+			return false
+		}
+		*p = s
 	}
 	return true
 }

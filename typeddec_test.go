@@ -103,7 +103,11 @@ func msgpackOnly(b []byte, v any) error {
 	if err := checkShape(b); err != nil {
 		return err
 	}
-	return decodeMsgpack(b, v)
+	if err := decodeMsgpack(b, v); err != nil {
+		return err
+	}
+	normalizeTarget(v)
+	return nil
 }
 
 // tdShaped generates a value shaped like t (mostly): maps with t's field
@@ -241,6 +245,33 @@ func TestTypedDecodeAgreesWithMsgpack(t *testing.T) {
 			}
 		}
 	}
+	// Generic targets: random values of every kind.
+	generic := []func() any{
+		func() any { return new(any) },
+		func() any { return new(map[string]any) },
+		func() any { return new([]any) },
+		func() any { m := map[string]any{"old": 1}; return &m },
+		func() any { s := []any{"old", 2}; return &s },
+	}
+	for range 2000 {
+		v := randValue(rng, 0)
+		switch rng.IntN(3) {
+		case 0:
+			v = map[string]any{"a": v, "b": randValue(rng, 1)}
+		case 1:
+			v = []any{v, randValue(rng, 1)}
+		}
+		bs := encodeBoth(t, v)
+		for _, b := range bs {
+			for _, target := range generic {
+				check(b, target)
+				m := bytes.Clone(b)
+				m[rng.IntN(len(m))] ^= byte(1 + rng.IntN(255))
+				check(m, target)
+				check(b[:rng.IntN(len(b))], target)
+			}
+		}
+	}
 	// A key met twice: msgpack decodes the second list into the first
 	// (its element keeps "content"), a fresh decode would not.
 	dup := bytes.Join([][]byte{{0x82}, mpStr("msgs"), mustMarshal(t, []tdMsg{{Role: "a", Content: "x"}}),
@@ -250,7 +281,7 @@ func TestTypedDecodeAgreesWithMsgpack(t *testing.T) {
 	if err := unmarshal(dup, &n); err != nil || len(n.Msgs) != 1 || n.Msgs[0].Content != "x" {
 		t.Errorf("a repeated key: %+v, %v; want msgpack's merge", n.Msgs, err)
 	}
-	for _, name := range []string{"ckpt.tdMsg", "[]ckpt.tdMsg", "ckpt.tdScalars", "[]ckpt.tdScalars", "ckpt.tdNode", "ckpt.tdNested", "[]string", "[][]ckpt.tdRole", "[]float32"} {
+	for _, name := range []string{"interface {}", "map[string]interface {}", "[]interface {}", "ckpt.tdMsg", "[]ckpt.tdMsg", "ckpt.tdScalars", "[]ckpt.tdScalars", "ckpt.tdNode", "ckpt.tdNested", "[]string", "[][]ckpt.tdRole", "[]float32"} {
 		if taken[name] < 100 {
 			t.Errorf("%s: the fast path took %d values", name, taken[name])
 		}
