@@ -55,6 +55,7 @@ type typedPlan struct {
 
 type typedField struct {
 	name  string
+	key   string // name as msgpack writes a str: fixstr or str8 header, then name
 	index int
 	plan  *typedPlan
 }
@@ -166,7 +167,11 @@ func structFields(t reflect.Type, p *typedPlan, building map[reflect.Type]*typed
 		if fp == nil {
 			return false
 		}
-		p.fields = append(p.fields, typedField{name: name, index: i, plan: fp})
+		var key string
+		if h := mpStrHeader(len(name)); h != nil {
+			key = string(append(h, name...))
+		}
+		p.fields = append(p.fields, typedField{name: name, key: key, index: i, plan: fp})
 	}
 	return true
 }
@@ -336,22 +341,34 @@ func (p *typedPlan) decodeStruct(r *mpReader, c byte, v reflect.Value) bool {
 		return false
 	}
 	var seen uint64
+	next := 0 // the field after the last one read
 	for range n {
-		kc, ok := r.code()
-		if !ok {
-			return false
+		// A struct's fields are written in their order: try the next
+		// field's key, header and name, as one comparison first.
+		f := -1
+		if next < len(p.fields) {
+			if k := p.fields[next].key; k != "" && len(r.b)-r.i >= len(k) && string(r.b[r.i:r.i+len(k)]) == k {
+				f = next
+				r.i += len(k)
+			}
 		}
-		key, _, ok := r.bytesOf(kc) // nil is the name "", as msgpack reads it
-		if !ok {
-			return false
-		}
-		f := p.field(key)
 		if f < 0 {
-			if _, ok := r.skip(); !ok {
+			kc, ok := r.code()
+			if !ok {
 				return false
 			}
-			continue
+			key, _, ok := r.bytesOf(kc) // nil is the name "", as msgpack reads it
+			if !ok {
+				return false
+			}
+			if f = p.field(key); f < 0 {
+				if _, ok := r.skip(); !ok {
+					return false
+				}
+				continue
+			}
 		}
+		next = f + 1
 		if seen&(1<<f) != 0 {
 			return false // the field is no longer zero: msgpack decodes into it
 		}
@@ -363,6 +380,20 @@ func (p *typedPlan) decodeStruct(r *mpReader, c byte, v reflect.Value) bool {
 	}
 	r.depth--
 	return true
+}
+
+// mpStrHeader is the header msgpack writes before a string of n bytes,
+// or nil past 65535 (such a name is only read by the slow path).
+func mpStrHeader(n int) []byte {
+	switch {
+	case n <= 31:
+		return []byte{msgpcode.FixedStrLow | byte(n)}
+	case n <= 255:
+		return []byte{msgpcode.Str8, byte(n)}
+	case n <= 65535:
+		return []byte{msgpcode.Str16, byte(n >> 8), byte(n)}
+	}
+	return nil
 }
 
 // field returns the index in p.fields of the field named key, or -1.
