@@ -165,12 +165,22 @@ const maxPooledDecode = 64 << 10
 // and goes back to the pool only after a decode that succeeded: one that
 // failed half-way may leave state behind that Reset does not clear (the
 // recording buffer of a RawMessage being read), so it is dropped.
-func decodeMsgpack(b []byte, v any) error {
+func decodeMsgpack(b []byte, v any) (err error) {
+	// msgpack v5.4.1 panics on some sound bytes for some targets (nil
+	// into a struct field with a decoding method, such as time.Time: its
+	// decodeNilValue calls reflect's IsNil on a struct). The bytes did not
+	// fit the target: an error, not a panic through Decode. The decoder
+	// is dropped with its state.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("msgpack: %v", r)
+		}
+	}()
 	pd := decPool.Get().(*pooledDecoder)
 	pd.r.Reset(b)
 	pd.dec.Reset(&pd.r)
 	pd.dec.SetCustomStructTag("json") // honour json tags when no msgpack tag
-	err := pd.dec.Decode(v)
+	err = pd.dec.Decode(v)
 	if err == nil && len(b) <= maxPooledDecode {
 		pd.r.Reset(nil) // b may be a page of bbolt's map: hold no reference
 		decPool.Put(pd)

@@ -200,7 +200,8 @@ func tdShaped(rng *rand.Rand, t reflect.Type, depth int) any {
 
 // tdCatch runs f, reporting a panic: msgpack v5.4.1 panics on nil for a
 // struct field with a decoding method (time.Time, UnmarshalText), in its
-// decodeNilValue; the fast path leaves such types to it, so both panic.
+// decodeNilValue; decodeMsgpack turns that into an error, and neither
+// side may panic differently from the other.
 func tdCatch(f func() error) (err error, panicked bool) {
 	defer func() {
 		if recover() != nil {
