@@ -285,6 +285,31 @@ func BenchmarkDecodeMessages(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeMessagesAny is BenchmarkDecodeMessages into a generic
+// []any (each message a map[string]any), as an app without a message type
+// decodes.
+func BenchmarkDecodeMessagesAny(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		raw, err := ckpt.EncodeValueForBench(benchMessages(n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("messages="+strconv.Itoa(n), func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var out []any
+				if err := raw.Decode(&out); err != nil {
+					b.Fatal(err)
+				}
+				if len(out) != n {
+					b.Fatalf("decoded %d messages", len(out))
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkLatestOfLongThread reads the newest checkpoint of a 2,000-step
 // W2-shaped thread (2,000 messages) and decodes its messages, with the list
 // stored as append-deltas (the default) and stored whole at every step

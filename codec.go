@@ -140,18 +140,77 @@ func newDecoder(b []byte) *msgpack.Decoder {
 	return dec
 }
 
+// pooledDecoder is a msgpack Decoder with the bytes.Reader it reads from:
+// a new pair per decode was two allocations, and the Decoder's scratch
+// buffer a third (it grows to the longest string read, so a reused one
+// rarely allocates again).
+type pooledDecoder struct {
+	r   bytes.Reader
+	dec *msgpack.Decoder
+}
+
+var decPool = sync.Pool{New: func() any {
+	pd := &pooledDecoder{}
+	pd.dec = msgpack.NewDecoder(&pd.r)
+	return pd
+}}
+
+// maxPooledDecode is the longest value whose decoder goes back to the
+// pool: the decoder keeps its scratch buffer, as long as the longest
+// string it read, and a pool of them should not hold megabytes.
+const maxPooledDecode = 64 << 10
+
+// decodeMsgpack decodes b into v with a pooled decoder. The decoder is
+// reset in full (flags, struct tag, dict, map decoder) before each use,
+// and goes back to the pool only after a decode that succeeded: one that
+// failed half-way may leave state behind that Reset does not clear (the
+// recording buffer of a RawMessage being read), so it is dropped.
+func decodeMsgpack(b []byte, v any) (err error) {
+	// msgpack v5.4.1 panics on some sound bytes for some targets (nil
+	// into a struct field with a decoding method, such as time.Time: its
+	// decodeNilValue calls reflect's IsNil on a struct). The bytes did not
+	// fit the target: an error, not a panic through Decode. The decoder
+	// is dropped with its state.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("msgpack: %v", r)
+		}
+	}()
+	pd := decPool.Get().(*pooledDecoder)
+	pd.r.Reset(b)
+	pd.dec.Reset(&pd.r)
+	pd.dec.SetCustomStructTag("json") // honour json tags when no msgpack tag
+	err = pd.dec.Decode(v)
+	if err == nil && len(b) <= maxPooledDecode {
+		pd.r.Reset(nil) // b may be a page of bbolt's map: hold no reference
+		decPool.Put(pd)
+	}
+	return err
+}
+
 // unmarshal decodes b into v. Generic targets (*any, *map[string]any,
 // *[]any) are normalized, so callers see one shape whatever encoding the
 // writer picked: integers as int64 (uint64 only above MaxInt64), floats as
 // float64, byte strings as []byte. b nesting deeper than maxDepth is
-// errTooDeep, before msgpack's decoder recurses into it (depth.go).
+// errTooDeep, before msgpack's decoder recurses into it, and b whose
+// headers claim more than its bytes hold errMalformed, before the decoder
+// allocates for them (checkShape, depth.go).
 func unmarshal(b []byte, v any) error {
-	if tooDeep(b) {
-		return errTooDeep
+	if fastUnmarshal(b, v) { // typed targets (typeddec.go)
+		return nil
 	}
-	if err := newDecoder(b).Decode(v); err != nil {
+	if err := checkShape(b); err != nil {
 		return err
 	}
+	if err := decodeMsgpack(b, v); err != nil {
+		return err
+	}
+	normalizeTarget(v)
+	return nil
+}
+
+// normalizeTarget normalizes what msgpack decoded into a generic target.
+func normalizeTarget(v any) {
 	switch p := v.(type) {
 	case *any:
 		*p = normalize(*p)
@@ -164,7 +223,6 @@ func unmarshal(b []byte, v any) error {
 			(*p)[i] = normalize(x)
 		}
 	}
-	return nil
 }
 
 // normalize is saverkit.Normalize: the kit's filters and this decoder
@@ -302,7 +360,7 @@ func (r Raw) Decode(v any) error {
 // storedKind names the kind of the msgpack value b holds, or ok=false when
 // b is not exactly one well-formed msgpack value (then it is damaged).
 func storedKind(b []byte) (kind string, ok bool) {
-	if len(b) == 0 || tooDeep(b) {
+	if len(b) == 0 || checkShape(b) != nil { // before msgpack's Skip reads a damaged length
 		return "", false
 	}
 	r := bytes.NewReader(b)

@@ -19,6 +19,7 @@ package ckpt
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 )
 
@@ -82,6 +83,60 @@ func nestsTooDeep(b []byte, many bool) bool {
 		if nest {
 			if len(stack) >= maxDepth {
 				return true // this map or list would be level maxDepth+1
+			}
+			if items > 0 {
+				stack = append(stack, left)
+				left = items
+			}
+		}
+	}
+}
+
+// errMalformed is the cause of a value refused before decoding because a
+// length in it runs past its end: a string, bin, ext, list or map claims
+// more than is left (a damaged length field). Reads wrap it in ErrCorrupt.
+var errMalformed = errors.New("a length in the value runs past its end")
+
+// checkShape reports whether msgpack's Decoder may be handed b: nil,
+// errTooDeep past maxDepth, or errMalformed. The Decoder sizes a list or
+// map by its header before it reads an item (a typed slice by the full
+// count: msgpack v5.4.1 ignores its own alloc limit there; a generic one
+// up to a million items), and a bin by its length, so a flipped byte in a
+// length cost up to gigabytes before the EOF. Every item takes at least
+// one byte, so a length above the bytes left is damage, refused here
+// without allocating. What allocates nothing is left to the Decoder,
+// which reports it as it always has: an unknown code, a header or value
+// cut short, bytes after the value (ignored).
+func checkShape(b []byte) error {
+	var room [32]uint64
+	stack := room[:0]
+	left := uint64(1)
+	for i := 0; ; {
+		for left == 0 {
+			if len(stack) == 0 {
+				return nil
+			}
+			left, stack = stack[len(stack)-1], stack[:len(stack)-1]
+		}
+		if i >= len(b) {
+			return nil // the bytes end where a value is due: the Decoder says so
+		}
+		c := b[i]
+		i++
+		left--
+		skip, items, _, nest, ok := mpHeader(b, &i, c) // mapkeys.go
+		if !ok {
+			// An unknown code or a header cut short: the Decoder stops
+			// there, allocating nothing, and says which.
+			return nil
+		}
+		if skip > uint64(len(b)-i) || items > uint64(len(b)-i) {
+			return errMalformed
+		}
+		i += int(skip)
+		if nest { // as nestsTooDeep counts: an empty one at maxDepth+1 too
+			if len(stack) >= maxDepth {
+				return errTooDeep // this map or list would be level maxDepth+1
 			}
 			if items > 0 {
 				stack = append(stack, left)

@@ -32,6 +32,26 @@ func benchR1(b *testing.B, in *w1Input) {
 	})
 }
 
+// BenchmarkR1Decode is the bench's "R1 + decode" (reads.go): R1's
+// GetTuple(latest), then the messages decoded into []message, as the
+// peer's getTuple parses the whole checkpoint.
+func BenchmarkR1Decode(b *testing.B) {
+	benchReads(b, buildW1Input(100, 50, 200, 1024, 100), func(ctx context.Context, st *ckpt.Store, th []thread, n int) error {
+		tup, err := st.GetTuple(ctx, ckpt.Config{ThreadID: th[n%len(th)].id})
+		if err != nil {
+			return err
+		}
+		var msgs []message
+		if err := tup.Decode("messages", &msgs); err != nil {
+			return err
+		}
+		if len(msgs) == 0 {
+			return errors.New("R1 decode: no messages")
+		}
+		return nil
+	})
+}
+
 // BenchmarkR2 is the bench's R2 on the same store: GetTuple by id of the
 // W1 input's fixed random picks (older checkpoints: a list version that
 // ends inside a folded segment).
