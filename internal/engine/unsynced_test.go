@@ -54,6 +54,22 @@ func putFrom(from, want, to, val string, seen *atomic.Value) *Op {
 	}}
 }
 
+// openHeldFsync opens an engine whose next log fsync, once hold is set,
+// signals inSync and waits for rel (safe to call more than once).
+func openHeldFsync(t *testing.T) (e *Engine, hold *atomic.Bool, inSync chan struct{}, rel func()) {
+	t.Helper()
+	inSync, release := make(chan struct{}, 1), make(chan struct{})
+	hold = new(atomic.Bool)
+	e = openSyncHook(t, filepath.Join(t.TempDir(), "held.db"), func(f *os.File) error {
+		if hold.CompareAndSwap(true, false) {
+			inSync <- struct{}{}
+			<-release
+		}
+		return Fdatasync(f)
+	})
+	return e, hold, inSync, sync.OnceFunc(func() { close(release) })
+}
+
 type wrongRead struct{}
 
 func (wrongRead) Error() string { return "an op read a stale or missing value" }
@@ -66,17 +82,8 @@ var errWrongRead error = wrongRead{}
 // sees it, through unsynced, and all four are readable once released.
 func TestGroupsBuiltDuringAFsyncReadTheFlightsAhead(t *testing.T) {
 	t.Parallel()
-	inSync, release := make(chan struct{}, 1), make(chan struct{})
-	var hold atomic.Bool
-	e := openSyncHook(t, filepath.Join(t.TempDir(), "f.db"), func(f *os.File) error {
-		if hold.CompareAndSwap(true, false) {
-			inSync <- struct{}{}
-			<-release
-		}
-		return Fdatasync(f)
-	})
+	e, hold, inSync, rel := openHeldFsync(t)
 	defer e.Close()
-	rel := sync.OnceFunc(func() { close(release) })
 	defer rel() // before Close, on every way out
 	hold.Store(true)
 	send := func(op *Op, noSync bool) *Op {
@@ -124,17 +131,8 @@ func TestGroupsBuiltDuringAFsyncReadTheFlightsAhead(t *testing.T) {
 // behind it during its fsync.
 func TestNothingStaleInUnsyncedAfterFlightsFinish(t *testing.T) {
 	t.Parallel()
-	inSync, release := make(chan struct{}, 1), make(chan struct{})
-	var hold atomic.Bool
-	e := openSyncHook(t, filepath.Join(t.TempDir(), "s.db"), func(f *os.File) error {
-		if hold.CompareAndSwap(true, false) {
-			inSync <- struct{}{}
-			<-release
-		}
-		return Fdatasync(f)
-	})
+	e, hold, inSync, rel := openHeldFsync(t)
 	defer e.Close()
-	rel := sync.OnceFunc(func() { close(release) })
 	defer rel()
 	set := func(k, v string, noSync bool) *Op {
 		return &Op{NoSync: noSync, Apply: func(w Writer) error { return w.Put(testBucket, []byte(k), []byte(v)) }}
