@@ -67,11 +67,7 @@ func TestListOfAMissingCheckpointRecordIsCorrupt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			db, err := bolt.Open(path, 0o600, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = db.Update(func(tx *bolt.Tx) error {
+			editClosedFile(t, path, func(tx *bolt.Tx) error {
 				var b *bolt.Bucket
 				var k []byte
 				switch string(c.bucket) {
@@ -87,12 +83,6 @@ func TestListOfAMissingCheckpointRecordIsCorrupt(t *testing.T) {
 				}
 				return b.Delete(k)
 			})
-			if cerr := db.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
 
 			s, err = Open(path, Options{Durability: NoSync})
 			if err != nil {
@@ -215,19 +205,9 @@ func TestLatestWithTheNewestRecordMissingIsCorrupt(t *testing.T) {
 			}
 			gone := ids[len(ids)-1]
 			id, _ := parseID("checkpoint id", gone)
-			db, err := bolt.Open(path, 0o600, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = db.Update(func(tx *bolt.Tx) error {
+			editClosedFile(t, path, func(tx *bolt.Tx) error {
 				return tx.Bucket(bucketThreads).Bucket([]byte("t")).Bucket(bucketCheckpoints).Delete(checkpointKey(ns, id))
 			})
-			if cerr := db.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
 			s, err = Open(path, Options{Durability: NoSync})
 			if err != nil {
 				t.Fatal(err)

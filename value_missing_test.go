@@ -10,15 +10,28 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// deleteBlob removes the stored value of (ns, channel, version) of thread
-// from a closed file, as a damaged key or page would hide it.
-func deleteBlob(t *testing.T, path, thread, ns, channel, version string) {
+// editClosedFile runs fn in one bbolt update of the closed store file at
+// path, as a tool (or damage) would change it behind the store's back.
+func editClosedFile(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
 	t.Helper()
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = db.Update(fn)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deleteBlob removes the stored value of (ns, channel, version) of thread
+// from a closed file, as a damaged key or page would hide it.
+func deleteBlob(t *testing.T, path, thread, ns, channel, version string) {
+	t.Helper()
+	editClosedFile(t, path, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketThreads).Bucket([]byte(thread)).Bucket(bucketBlobs)
 		k := blobKey(ns, channel, version)
 		if b.Get(k) == nil {
@@ -26,12 +39,6 @@ func deleteBlob(t *testing.T, path, thread, ns, channel, version string) {
 		}
 		return b.Delete(k)
 	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // A checkpoint names every channel's version; the value stored under it
