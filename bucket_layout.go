@@ -4,7 +4,8 @@ package ckpt
 // other file asks it for keys and bucket paths, so the on-disk layout can be
 // read, reviewed and changed in one place.
 //
-// Layout (format version 6; the bucket and key layout has not changed since 2):
+// Layout (format version 7; format 7 added wt/, the layout of the others
+// has not changed since 2):
 //
 //	meta/                      "format" -> uint32 big-endian format version
 //	                           "wal-applied" -> uint64 big-endian: the last
@@ -22,6 +23,10 @@ package ckpt
 //	    md/                    nsKey | id(16) -> metadata record
 //	    wr/                    nsKey | id(16) | len16(task) | task | idx(4)
 //	                           -> pending write record
+//	    wt/                    nsKey | id(16) -> write tally record: how many
+//	                           pending writes the checkpoint has in wr/ and
+//	                           the XOR of their keys' hashes (write_tally.go);
+//	                           absent when it has none
 //	    bl/                    nsKey | len16(channel) | channel | version
 //	                           -> blob record (one channel value)
 //	    ids/                   id(16) | ns -> ""  the thread's history across
@@ -56,13 +61,18 @@ package ckpt
 // (sumThreaded): the thread id is the name of the thread's bucket, a key
 // in the threads bucket's page, and nothing inside the thread names it, so
 // a changed byte of that name or a damaged page id pointing at another
-// thread's pages read back another thread's records. Each format reads the
-// records of the ones before as they are, so a file of format 3, 4 or 5
-// needs only its marker moved; a build of an older format refuses a newer
-// file (ErrFormatVersion) instead of reading its new records as unknown. A
+// thread's pages read back another thread's records. Format version 7 adds
+// wt/, a tally of each checkpoint's pending writes that every read of them
+// checks, so a write hidden by a damaged key or page is ErrCorrupt instead
+// of a write never made (write_tally.go). Each format reads the records of
+// the ones before as they are, so a file of format 3 to 6 needs only its
+// tallies counted and stored and its marker moved; a build of an older
+// format refuses a newer file (ErrFormatVersion) instead of reading its new
+// records as unknown or writing pending writes its tallies do not count. A
 // file of format 1 or 2 is read as is when opened read-only (its records
-// have no checksums to check); a read-write Open upgrades it in place to 6
-// (upgrade.go) before it returns.
+// have no checksums to check), and one of format 6 or before opened
+// read-only is read without tallies; a read-write Open upgrades it in place
+// to 7 (upgrade.go) before it returns.
 //
 // Beside the file, while a store is open, is its write-ahead log: the path
 // plus "-wal" (walSuffix), records described in internal/engine/wal.go. A clean Close
@@ -91,7 +101,7 @@ const walSuffix = "-wal"
 // with a newer version is ErrFormatVersion; older ones (down to
 // minFormatVersion) are read and upgraded in place.
 const (
-	formatVersion    uint32 = 6
+	formatVersion    uint32 = 7
 	minFormatVersion uint32 = 1
 )
 
@@ -121,6 +131,7 @@ var (
 	bucketBlobs       = []byte("bl")
 	bucketOrder       = []byte("ids")
 	bucketSegments    = []byte("ls")
+	bucketTallies     = []byte("wt")
 
 	keyFormat = []byte("format")
 	// keyWALApplied holds, as a uint64 big-endian, the last group of the
@@ -155,7 +166,7 @@ var threadsRoot = bucketPath{bucketThreads}
 // not contain the thread id, so CopyThread copies them key for key (and
 // their sequences: ls/ numbers lineages with it); a new per-thread bucket
 // must be added here to be copied, counted and checked.
-var threadSubBuckets = [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketOrder, bucketSegments}
+var threadSubBuckets = [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketOrder, bucketSegments, bucketTallies}
 
 func appendLen16(b []byte, s string) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))

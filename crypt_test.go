@@ -307,7 +307,7 @@ func TestEncryptionKeyErrors(t *testing.T) {
 	defer s.Close()
 	// A sealed value moved to another version's place does not open.
 	if err := s.write(ctx, func(w writer) error {
-		tup, err := loadTuple(w, s.keys, "th", "", nil, nil)
+		tup, err := s.loadTuple(w, "th", "", nil, nil)
 		if err != nil {
 			return err
 		}
@@ -332,7 +332,7 @@ func TestEncryptionKeyErrors(t *testing.T) {
 
 	// A flipped bit is damage (the checksum), not a key problem.
 	if err := s.write(ctx, func(w writer) error {
-		tup, err := loadTuple(w, s.keys, "th", "", &[idLen]byte{}, nil)
+		tup, err := s.loadTuple(w, "th", "", &[idLen]byte{}, nil)
 		if err == nil || tup != nil {
 			return fmt.Errorf("loadTuple of a zero id: %v", err)
 		}

@@ -164,7 +164,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 	}
 	exportOne := func(thread string) error {
 		sum.Threads++
-		return s.view(ctx, func(r reader) error { return exportThread(ctx, r, thread, emit, &sum) })
+		return s.view(ctx, func(r reader) error { return exportThread(ctx, r, thread, !s.untallied, emit, &sum) })
 	}
 	if len(threads) > 0 {
 		for _, t := range threads {
@@ -207,7 +207,11 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 	return sum, nil
 }
 
-func exportThread(ctx context.Context, r reader, thread string, emit func(*dumpRecord) error, sum *DumpSummary) error {
+// exportThread dumps one thread; tallied: the file keeps write tallies,
+// and the thread's pending writes are checked against them (a write hidden
+// by damage would otherwise leave the dump, and the store imported from
+// it, without a word).
+func exportThread(ctx context.Context, r reader, thread string, tallied bool, emit func(*dumpRecord) error, sum *DumpSummary) error {
 	mdPath := threadPath(thread, bucketMetadata)
 	ts := seedOf(thread)
 	// intact checks the sum of a record about to be copied as it is: a
@@ -265,6 +269,7 @@ func exportThread(ctx context.Context, r reader, thread string, emit func(*dumpR
 	}); err != nil {
 		return err
 	}
+	counted := tallyCounter{}
 	if err := r.Scan(threadPath(thread, bucketWrites), nil, nil, false, func(k, v []byte) error {
 		ns, id, task, idx, err := parseFullWriteKey(k)
 		if err != nil {
@@ -273,6 +278,9 @@ func exportThread(ctx context.Context, r reader, thread string, emit func(*dumpR
 		if err := intact(bucketWrites, k, v); err != nil {
 			return err
 		}
+		if tallied {
+			counted.add(k)
+		}
 		sum.Writes++
 		if err := emit(&dumpRecord{Kind: "write", Thread: dumpName(thread), NS: dumpName(ns), ID: idString(id), Task: dumpName(task), Idx: &idx, Data: v}); err != nil {
 			return err
@@ -280,6 +288,16 @@ func exportThread(ctx context.Context, r reader, thread string, emit func(*dumpR
 		return ctx.Err()
 	}); err != nil {
 		return err
+	}
+	if tallied {
+		var bad error
+		counted.mismatches(r, thread, func(_ string, id [idLen]byte, err error) bool {
+			bad = fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(id), err)
+			return false
+		})
+		if bad != nil {
+			return bad
+		}
 	}
 	if err := r.Scan(threadPath(thread, bucketSegments), nil, nil, false, func(k, v []byte) error {
 		ns, ch, lineage, start, err := parseSegmentKey(k)

@@ -38,7 +38,7 @@ func (s *Store) getTuple(ctx context.Context, cfg Config, block *[]byte) (*Tuple
 	}
 	var t *Tuple
 	err := s.view(ctx, func(r reader) (err error) {
-		t, err = loadTuple(r, s.keys, cfg.ThreadID, cfg.CheckpointNS, want, block)
+		t, err = s.loadTuple(r, cfg.ThreadID, cfg.CheckpointNS, want, block)
 		return err
 	})
 	return t, err
@@ -128,7 +128,7 @@ var indexPath = bucketPath{bucketIndex}
 func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want int) (page []*Tuple, next []byte, err error) {
 	err = s.view(ctx, func(r reader) error {
 		page = make([]*Tuple, 0, want)
-		tr := newTupleReader(r, s.keys)
+		tr := s.newTupleReader(r)
 		defer tr.release()
 		tr.listing = true
 		path, prefix := indexPath, []byte(nil)

@@ -31,6 +31,7 @@ type importRec struct {
 	thread  string
 	puts    []kvPut
 	lineage uint64 // the lineage a list segment or reference names: new lineages must number above it
+	cpKey   []byte // a pending write's: its checkpoint's key, whose tally counts it (write_tally.go)
 }
 
 type kvPut struct {
@@ -308,6 +309,7 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 			return ir, fmt.Errorf("write of task %q: %w", task, err)
 		}
 		ir.puts = []kvPut{{threadPath(thread, bucketWrites), key, importedRecord(bucketWrites, ts, key, rec.Data)}}
+		ir.cpKey = checkpointKey(ns, id)
 		sum.Writes++
 	case "segment":
 		ch := string(rec.Channel)
@@ -351,8 +353,22 @@ func applyImport(w writer, id [idLen]byte, batch []importRec, started map[string
 			return err
 		}
 	}
+	// The pending writes the batch adds, counted per checkpoint into the
+	// tallies once the batch is written (a dump may name a write twice:
+	// its key is counted once).
+	type tallied struct{ thread, cpKey string }
+	var added map[tallied]writeTally
 	for _, rec := range batch {
 		for _, p := range rec.puts {
+			if rec.cpKey != nil && w.Get(p.p, p.k) == nil {
+				if added == nil {
+					added = map[tallied]writeTally{}
+				}
+				at := tallied{rec.thread, string(rec.cpKey)}
+				t := added[at]
+				t.add(p.k)
+				added[at] = t
+			}
 			if err := w.Put(p.p, p.k, p.v); err != nil {
 				return err
 			}
@@ -361,6 +377,11 @@ func applyImport(w writer, id [idLen]byte, batch []importRec, started map[string
 			if err := w.RaiseSeq(threadPath(rec.thread, bucketSegments), rec.lineage); err != nil {
 				return err
 			}
+		}
+	}
+	for at, t := range added {
+		if err := addToTally(w, at.thread, []byte(at.cpKey), t); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -306,7 +306,8 @@ func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskI
 
 // preparedWrites are one task's pending writes, encoded.
 type preparedWrites struct {
-	recs []preparedWrite
+	cpKey []byte // the checkpoint's key: its tally's (write_tally.go)
+	recs  []preparedWrite
 }
 
 type preparedWrite struct {
@@ -320,6 +321,7 @@ func prepareWrites(kr *keyring, thread, ns string, id [idLen]byte, writes []Writ
 		return pw, err
 	}
 	pw.recs = make([]preparedWrite, 0, len(writes))
+	pw.cpKey = checkpointKey(ns, id)
 	seed := seedOf(thread)
 	for i, wr := range writes {
 		if err := validName("channel name", wr.Channel, MaxNameLen); err != nil {
@@ -340,15 +342,26 @@ func prepareWrites(kr *keyring, thread, ns string, id [idLen]byte, writes []Writ
 	return pw, nil
 }
 
+// apply stores the writes: a regular one already stored is kept (first
+// wins), a special one replaces it. The checkpoint's tally counts each
+// write stored under a key it did not have.
 func (pw preparedWrites) apply(w writer, thread string) error {
 	path := threadPath(thread, bucketWrites)
+	var added writeTally
 	for _, r := range pw.recs {
-		if !r.replace && w.Get(path, r.k) != nil {
+		stored := w.Get(path, r.k) != nil
+		if stored && !r.replace {
 			continue
 		}
 		if err := w.Put(path, r.k, r.v); err != nil {
 			return err
 		}
+		if !stored {
+			added.add(r.k)
+		}
 	}
-	return nil
+	if added.n == 0 {
+		return nil
+	}
+	return addToTally(w, thread, pw.cpKey, added)
 }

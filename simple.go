@@ -266,7 +266,7 @@ func (s *Store) walk(ctx context.Context, threadID string, start *[idLen]byte, o
 			done := false
 			err := s.view(ctx, func(r reader) error {
 				for len(page) < listPage && (opts.Limit == 0 || len(page) < left) {
-					t, err := loadTuple(r, s.keys, threadID, "", next, nil)
+					t, err := s.loadTuple(r, threadID, "", next, nil)
 					if errors.Is(err, ErrNotFound) && (!first || start == nil) {
 						done = true // no checkpoint yet, or the parent was removed
 						return nil
@@ -351,7 +351,7 @@ func (s *Store) Branches(ctx context.Context, threadID string) ([]*Snapshot, err
 		}
 		// A checkpoint whose record is gone would make its parent look like
 		// a tip: the walk is checked against the history (list_history.go).
-		tr := newTupleReader(r, s.keys)
+		tr := s.newTupleReader(r)
 		tr.setThread(threadID)
 		tr.hist.walked = append(tr.hist.walked, ids...)
 		err := tr.checkInHistory("", nil, nil)
@@ -363,7 +363,7 @@ func (s *Store) Branches(ctx context.Context, threadID string) ([]*Snapshot, err
 			if parents[id] {
 				continue
 			}
-			t, err := loadTuple(r, s.keys, threadID, "", &id, nil)
+			t, err := s.loadTuple(r, threadID, "", &id, nil)
 			if err != nil {
 				return err
 			}

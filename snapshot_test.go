@@ -185,13 +185,13 @@ func TestLongReadKeepsItsSnapshot(t *testing.T) {
 	readErr := make(chan error, 1)
 	go func() {
 		readErr <- s.view(ctx, func(r reader) error {
-			before, err := loadTuple(r, nil, "t", "", nil, nil)
+			before, err := s.loadTuple(r, "t", "", nil, nil)
 			if err != nil {
 				return err
 			}
 			close(inside)
 			<-release
-			after, err := loadTuple(r, nil, "t", "", nil, nil)
+			after, err := s.loadTuple(r, "t", "", nil, nil)
 			if err != nil {
 				return err
 			}

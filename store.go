@@ -10,6 +10,7 @@ package ckpt
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -115,6 +116,10 @@ type Store struct {
 	// process left unfinished, which reads skip (import_hide.go); nil
 	// when none.
 	hidden map[string]bool
+	// untallied: the file keeps no write tallies (write_tally.go): one of
+	// format 6 or before, opened read-only. Set by init and, once the
+	// upgrade has counted them, by upgradeFormat; fixed once Open returns.
+	untallied bool
 
 	// mu guards closed: calls hold it shared while they use the engine,
 	// Close holds it exclusively.
@@ -252,6 +257,7 @@ func (s *Store) init(tx *bolt.Tx) error {
 			}
 			// An older format is upgraded by Open once the log is
 			// replayed (upgradeFormat, upgrade.go).
+			s.untallied = binary.BigEndian.Uint32(v) < tallyFormat
 			return nil
 		}
 		empty := true

@@ -38,11 +38,14 @@ type tupleReader struct {
 	r  reader
 	kr *keyring
 
-	thread             string
-	seed               threadSeed // thread's, for the record sums (seedOf)
-	name               []byte     // thread, shared by the paths below (in nameBuf's room when short)
-	paths              [5][3][]byte
-	cp, md, wr, bl, ls bucketPath
+	thread                 string
+	seed                   threadSeed // thread's, for the record sums (seedOf)
+	name                   []byte     // thread, shared by the paths below (in nameBuf's room when short)
+	paths                  [6][3][]byte
+	cp, md, wr, bl, ls, wt bucketPath
+	// untallied: the file keeps no write tallies (format 6 or before,
+	// opened read-only), so pending writes are read unchecked.
+	untallied bool
 
 	key  []byte // the checkpoint's key (cp and md), the prefix of its writes
 	kbuf []byte // other keys: blob keys, segment prefixes, seek bounds
@@ -115,9 +118,9 @@ var tupleReaders = sync.Pool{New: func() any {
 
 // newTupleReader returns a reader for one read; release it when the read
 // ends.
-func newTupleReader(r reader, kr *keyring) *tupleReader {
+func (s *Store) newTupleReader(r reader) *tupleReader {
 	t := tupleReaders.Get().(*tupleReader)
-	t.r, t.kr = r, kr
+	t.r, t.kr, t.untallied = r, s.keys, s.untallied
 	return t
 }
 
@@ -126,8 +129,8 @@ func newTupleReader(r reader, kr *keyring) *tupleReader {
 func (t *tupleReader) release() {
 	t.r, t.kr, t.block = nil, nil, nil
 	t.thread, t.name = "", t.name[:0]
-	t.paths = [5][3][]byte{}
-	t.cp, t.md, t.wr, t.bl, t.ls = nil, nil, nil, nil, nil
+	t.paths = [6][3][]byte{}
+	t.cp, t.md, t.wr, t.bl, t.ls, t.wt = nil, nil, nil, nil, nil, nil
 	t.rec = checkpointRecord{}
 	clear(t.parts[:cap(t.parts)])
 	clear(t.pieces[:cap(t.pieces)])
@@ -186,10 +189,10 @@ func (t *tupleReader) setThread(thread string) {
 	t.seed = seedOf(thread)
 	t.memo = t.memo[:0] // blob keys are the thread's
 	t.forgetLineages()  // and so are segment keys
-	for i, sub := range [...][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments} {
+	for i, sub := range [...][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments, bucketTallies} {
 		t.paths[i] = [3][]byte{bucketThreads, t.name, sub}
 	}
-	t.cp, t.md, t.wr, t.bl, t.ls = t.paths[0][:], t.paths[1][:], t.paths[2][:], t.paths[3][:], t.paths[4][:]
+	t.cp, t.md, t.wr, t.bl, t.ls, t.wt = t.paths[0][:], t.paths[1][:], t.paths[2][:], t.paths[3][:], t.paths[4][:], t.paths[5][:]
 }
 
 func (t *tupleReader) latest(k, v []byte) error {
@@ -200,8 +203,8 @@ func (t *tupleReader) latest(k, v []byte) error {
 // loadTuple reads one checkpoint with its values and pending writes; a nil
 // id means the newest of (thread, ns). The tuple's value bytes are copied
 // into *block when block is not nil (a Reader's: tupleReader.block).
-func loadTuple(r reader, kr *keyring, thread, ns string, id *[idLen]byte, block *[]byte) (*Tuple, error) {
-	t := newTupleReader(r, kr)
+func (s *Store) loadTuple(r reader, thread, ns string, id *[idLen]byte, block *[]byte) (*Tuple, error) {
+	t := s.newTupleReader(r)
 	defer t.release()
 	t.setThread(thread)
 	t.block = block
@@ -503,10 +506,23 @@ func (t *tupleReader) write(k, v []byte) error {
 
 // pendingWrites gathers the pending writes of the checkpoint at t.key:
 // their strings into t.text, their values into t.pieces. It returns them
-// already made when the general path (loadWrites) had to read them.
+// already made when the general path (loadWrites) had to read them. What
+// the scan found is checked against the checkpoint's tally first
+// (write_tally.go): a write its scan cannot see is damage, not a write
+// never made.
 func (t *tupleReader) pendingWrites() ([]PendingWrite, error) {
 	t.writes, t.text = t.writes[:0], t.text[:0]
 	_ = t.r.Scan(t.wr, t.key, nil, false, t.onWrite)
+	if !t.untallied {
+		var found writeTally
+		for i := range t.writes {
+			found.add(t.writes[i].k)
+		}
+		if err := checkTally(t.r, t.wt, t.seed, t.key, found, false); err != nil {
+			t.writes = t.writes[:0]
+			return nil, err
+		}
+	}
 	from := len(t.pieces)
 	for i := range t.writes {
 		if !t.gatherWrite(&t.writes[i]) {

@@ -33,7 +33,7 @@ func TestCutItemsAgreesWithItemsLen(t *testing.T) {
 		}
 		return buf.Bytes()
 	}
-	tr := newTupleReader(nil, nil)
+	tr := new(Store).newTupleReader(nil)
 	tr.listing = true
 	defer tr.release()
 	// Two segments of the same length whose first items end apart.
@@ -52,7 +52,7 @@ func TestCutItemsAgreesWithItemsLen(t *testing.T) {
 		}
 		if rng.IntN(500) == 0 { // a new read: the pooled reader again
 			tr.release()
-			tr = newTupleReader(nil, nil)
+			tr = new(Store).newTupleReader(nil)
 			tr.listing = true
 		}
 		k := rng.IntN(45)

@@ -4,18 +4,22 @@ package ckpt
 // checksums, record_sum.go). A read-write Open rewrites every record of
 // every thread with its checksum (format 6's, over thread, key and
 // record), then moves the format marker to formatVersion. A file of format
-// 3, 4 or 5 has every record checksummed already (CRC-32C or XXH3 of the
-// record alone, or XXH3 over key and record, still read): its upgrade only
-// moves the marker; its records keep their sums, which do not cover their
-// keys or threads (rewriting every record of a large file in Open was not
-// worth it: what it writes from then on covers both).
+// 3 to 6 has every record checksummed already (CRC-32C or XXH3 of the
+// record alone, or XXH3 over key and record, still read): its records keep
+// their sums, which before format 6 do not cover their keys or threads
+// (rewriting every record of a large file in Open was not worth it: what
+// it writes from then on covers both). Every file before format 7 then has
+// the pending writes of each checkpoint counted into its tally
+// (write_tally.go, tallyStep), and only then is the marker moved.
 //
 // Crash safety: the rewrite runs through the ordinary write path (the
 // write-ahead log in front of bbolt), in bounded steps, and sealing a record
 // is idempotent (a record that already has its checksum is left alone). A
 // process killed mid-upgrade leaves a file whose records are each either old
-// or sealed, both readable; the next read-write Open scans again and
-// finishes. Only the last step, once a full pass found nothing left to seal,
+// or sealed, both readable, and tallies each whole (a step never splits a
+// checkpoint's writes) or not yet written, which a file marked before 7 does
+// not read; the next read-write Open scans again and finishes (a tally is
+// counted again from the writes, not added to). Only the last step, once a full pass found nothing left to seal,
 // writes the marker, so a file marked 3 or more holds no unchecked record.
 // A file caught half-way is refused record by record by a build before
 // format 6 (ErrFormatVersion on the sealed ones): never a wrong value.
@@ -82,9 +86,11 @@ func movedRecord(sub []byte, from, to threadSeed, key, b []byte) []byte {
 	return rethreadRecord(from, to, key, b)
 }
 
-// sealedSubBuckets are the thread sub-buckets whose values are records.
-// (ids/ holds keys only.)
-var sealedSubBuckets = [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments}
+// sealedSubBuckets are the thread sub-buckets whose values are records,
+// each with a sum (ids/ holds keys only). Write tallies (wt/) were born
+// with theirs, so the sealing of old records leaves them alone; moved to
+// another thread (CopyThread) they are summed again like the others.
+var sealedSubBuckets = [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments, bucketTallies}
 
 // upgradePos is where the next upgrade step starts.
 type upgradePos struct {
@@ -127,12 +133,12 @@ func (s *Store) upgradeFormat(ctx context.Context) error {
 	if format >= formatVersion {
 		return nil
 	}
+	// Every step is synced: the marker must not reach the disk before the
+	// records it vouches for, whatever the store's default durability.
+	ctx = WithWriteOptions(ctx, WriteOptions{Durability: Sync})
 	step := 0
 	if format < 3 {
-		// Every step is synced: the marker must not reach the disk before the
-		// records it vouches for, whatever the store's default durability.
 		// (From format 3, every record has its checksum already.)
-		ctx = WithWriteOptions(ctx, WriteOptions{Durability: Sync})
 		var pos upgradePos
 		for done := false; !done; step++ {
 			err := s.write(ctx, func(w writer) (err error) {
@@ -147,9 +153,25 @@ func (s *Store) upgradeFormat(ctx context.Context) error {
 			}
 		}
 	}
+	if format < tallyFormat {
+		var pos tallyPos
+		for done := false; !done; step++ {
+			err := s.write(ctx, func(w writer) (err error) {
+				done, err = tallyStep(w, &pos, s.tune.upgradeStepRecords)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("upgrade from format %d to %d: counting pending writes: %w", format, formatVersion, err)
+			}
+			if s.tune.upgradeStepHook != nil {
+				s.tune.upgradeStepHook(step, false)
+			}
+		}
+	}
 	if err := s.markFormat(ctx, format); err != nil {
 		return err
 	}
+	s.untallied = false
 	if s.tune.upgradeStepHook != nil {
 		s.tune.upgradeStepHook(step, true)
 	}

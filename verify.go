@@ -213,6 +213,7 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 		return nil
 	}
 	importing := unfinishedImports(r)
+	format, _ := formatOf(r)
 	if err := r.Buckets(bucketPath{bucketThreads}, nil, func(name []byte) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -224,6 +225,9 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 		}
 		verifyThread(r, kr, string(name), rep)
 		verifyRecordSums(r, string(name), rep)
+		if format >= tallyFormat {
+			verifyTallies(r, string(name), rep)
+		}
 		if opts.Progress != nil {
 			opts.Progress(rep.Threads)
 		}

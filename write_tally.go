@@ -1,0 +1,292 @@
+package ckpt
+
+// Write tallies. A checkpoint's pending writes are the keys of wr/ that
+// start with its key, found by one prefix scan; nothing else says how many
+// there are. So damage that hides some of them (a flipped byte in a write's
+// key moves it out of the prefix, a flipped key or page id in a branch page
+// of wr/ sends the seek past them, a bucket header pointing elsewhere) read
+// back as a checkpoint with fewer pending writes, or none, with no error:
+// each record's sum checks the records that are found, not the ones that
+// are not. A resume from it re-runs the tasks whose writes vanished.
+//
+// Since format 7 each checkpoint with pending writes has a tally in wt/,
+// under its own key: how many writes it has and the XOR of the XXH3-64
+// hashes of their keys. PutWrites updates it in the transaction that adds
+// the writes (a write that replaces one already stored leaves it as it
+// is), retention deletes it with the checkpoint, CopyThread copies it, an
+// import and an upgrade count it. Every read of a checkpoint's pending
+// writes (GetTuple, List, the Reader, Load) compares what its scan found
+// with the tally, and a difference is ErrCorrupt naming the checkpoint:
+// too few writes (hidden), too many (a key moved in from elsewhere would
+// also fail its own sum), or the same count with other keys. A checkpoint
+// without writes has no tally; writes found without one are ErrCorrupt too.
+//
+// Why a bucket of its own and not a record among the writes (sorting first
+// under the checkpoint's key, read by the same scan for free): the damage
+// that hides the writes is a page of wr/ that the seek misses, and that
+// page would hide a tally beside them. In wt/ it sits in other pages, so
+// one damaged page hides one or the other, and either way the two
+// disagree. Its cost: a read of pending writes looks up one more key (a
+// record of 17 bytes), a PutWrites reads and writes it (bench/RESULTS.md).
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/zeebo/xxh3"
+)
+
+// writeTally is what a checkpoint's tally records of its pending writes.
+type writeTally struct {
+	n   uint32 // how many
+	sum uint64 // XOR of xxh3.Hash of each write's key
+}
+
+// add counts a pending write stored under key.
+func (t *writeTally) add(key []byte) {
+	t.n++
+	t.sum ^= xxh3.Hash(key)
+}
+
+// Tally records: [tallyRecordT][n uint32 BE][sum uint64 BE][sum of the
+// record, sumThreaded]. Version 2 in the low bits like the other kinds, so
+// one flipped bit of the version byte gives a version no build writes.
+const (
+	tallyRecordT byte = 2 | sumThreaded
+	tallyBodyLen      = 4 + 8
+)
+
+// encodeTally encodes t as the tally record stored under key (the
+// checkpoint's key) in the thread of seed ts.
+func encodeTally(ts threadSeed, key []byte, t writeTally) []byte {
+	b := make([]byte, 0, 1+tallyBodyLen+sumLen)
+	b = append(b, tallyRecordT)
+	b = binary.BigEndian.AppendUint32(b, t.n)
+	b = binary.BigEndian.AppendUint64(b, t.sum)
+	return appendSum(ts, key, b)
+}
+
+// decodeTally reads the tally record b stored under key in the thread of
+// seed ts.
+func decodeTally(ts threadSeed, key, b []byte) (writeTally, error) {
+	if len(b) == 0 || b[0] != tallyRecordT {
+		v := -1
+		if len(b) > 0 {
+			v = int(b[0])
+		}
+		return writeTally{}, fmt.Errorf("%w: write tally record version %d, this build reads %d", ErrCorrupt, v, tallyRecordT)
+	}
+	body, err := checkSum("write tally", ts, key, b)
+	if err != nil {
+		return writeTally{}, err
+	}
+	if len(body) != 1+tallyBodyLen {
+		return writeTally{}, fmt.Errorf("%w: write tally record of %d bytes", ErrCorrupt, len(b))
+	}
+	return writeTally{n: binary.BigEndian.Uint32(body[1:]), sum: binary.BigEndian.Uint64(body[5:])}, nil
+}
+
+// checkTally compares found, the tally of the pending writes a scan found
+// for the checkpoint keyed cpKey, with the one stored for it in the thread
+// (tallies, of seed ts). A file that keeps no tallies (untallied: format 6
+// or before, opened read-only) is not checked.
+func checkTally(r reader, tallies bucketPath, ts threadSeed, cpKey []byte, found writeTally, untallied bool) error {
+	if untallied {
+		return nil
+	}
+	b := r.Get(tallies, cpKey)
+	if b == nil {
+		if found.n == 0 {
+			return nil
+		}
+		return fmt.Errorf("%w: %d pending writes stored but no tally of them (its record is hidden or was removed)", ErrCorrupt, found.n)
+	}
+	want, err := decodeTally(ts, cpKey, b)
+	if err != nil {
+		return fmt.Errorf("pending writes: %w", err)
+	}
+	switch {
+	case want.n != found.n:
+		return fmt.Errorf("%w: %d pending writes found, %d written (a damaged key or page hides or moved some)", ErrCorrupt, found.n, want.n)
+	case want.sum != found.sum:
+		return fmt.Errorf("%w: the keys of the %d pending writes found are not the ones written (a damaged key or page)", ErrCorrupt, found.n)
+	}
+	return nil
+}
+
+// addToTally adds added, the tally of pending writes just stored for the
+// checkpoint keyed cpKey of thread, to its stored tally. A stored tally
+// that does not read is an error (nothing of the write is kept): a sum
+// built on it would vouch for the damage.
+func addToTally(w writer, thread string, cpKey []byte, added writeTally) error {
+	p := threadPath(thread, bucketTallies)
+	ts := seedOf(thread)
+	var t writeTally
+	if b := w.Get(p, cpKey); b != nil {
+		var err error
+		if t, err = decodeTally(ts, cpKey, b); err != nil {
+			return fmt.Errorf("thread %q: pending writes: %w", thread, err)
+		}
+	}
+	t.n += added.n
+	t.sum ^= added.sum
+	return w.Put(p, cpKey, encodeTally(ts, cpKey, t))
+}
+
+// tallyFormat is the first format whose files keep write tallies.
+const tallyFormat uint32 = 7
+
+// tallyPos is where the next tally step of an upgrade starts.
+type tallyPos struct {
+	thread []byte // nil: before the first thread
+	key    []byte // the first write key still to count; nil: the thread's first
+}
+
+// tallyStep counts the pending writes of the checkpoints from pos on and
+// stores each one's tally, then advances pos: whole checkpoints only (a
+// tally is never stored from part of its writes), as many as fit in about
+// budget writes, at least one. done is true when it passed the last thread.
+// A tally is counted from the writes, never added to one stored, so a step
+// run again (an upgrade killed before its marker) stores the same tallies.
+func tallyStep(w writer, pos *tallyPos, budget int) (done bool, err error) {
+	type put struct {
+		thread string
+		key    []byte
+		t      writeTally
+	}
+	var puts []put
+	looked := 0
+	for first := true; first || looked < budget; first = false {
+		if pos.thread == nil {
+			if err := w.Buckets(threadsRoot, nil, func(name []byte) error {
+				pos.thread = bytes.Clone(name)
+				return errStop
+			}); err != nil {
+				return false, err
+			}
+			if pos.thread == nil {
+				done = true
+				break
+			}
+		}
+		thread := string(pos.thread)
+		var cur []byte // the key of the checkpoint being counted
+		var t writeTally
+		full := false
+		if err := w.Scan(threadPath(thread, bucketWrites), nil, pos.key, false, func(k, _ []byte) error {
+			ns, id, _, _, err := parseFullWriteKey(k)
+			if err != nil {
+				return nil // counts for no checkpoint; Verify reports the key
+			}
+			if ck := checkpointKey(ns, id); !bytes.Equal(ck, cur) {
+				if cur != nil {
+					puts = append(puts, put{thread, cur, t})
+					if looked >= budget {
+						pos.key, full = bytes.Clone(k), true
+						return errStop
+					}
+				}
+				cur, t = ck, writeTally{}
+			}
+			t.add(k)
+			looked++
+			return nil
+		}); err != nil {
+			return false, err
+		}
+		if full {
+			break
+		}
+		if cur != nil {
+			puts = append(puts, put{thread, cur, t})
+		}
+		var next []byte
+		if err := w.Buckets(threadsRoot, pos.thread, func(name []byte) error {
+			next = bytes.Clone(name)
+			return errStop
+		}); err != nil {
+			return false, err
+		}
+		*pos = tallyPos{thread: next}
+		if next == nil {
+			done = true
+			break
+		}
+	}
+	for _, p := range puts {
+		if err := w.Put(threadPath(p.thread, bucketTallies), p.key, encodeTally(seedOf(p.thread), p.key, p.t)); err != nil {
+			return false, err
+		}
+	}
+	return done, nil
+}
+
+// tallyCounter counts a scan of a thread's pending writes by checkpoint
+// key, for Verify and Export, which read them all.
+type tallyCounter map[string]writeTally
+
+// add counts the write keyed k; a malformed key counts for no checkpoint
+// (Verify reports it, Export refuses it).
+func (c tallyCounter) add(k []byte) {
+	if ns, id, _, _, err := parseFullWriteKey(k); err == nil {
+		ck := string(checkpointKey(ns, id))
+		t := c[ck]
+		t.add(k)
+		c[ck] = t
+	}
+}
+
+// mismatches compares the counts with the thread's stored tallies and
+// calls bad for each checkpoint whose writes and tally disagree, or that
+// has a tally and no record (hidden, or its writes would be orphans), in
+// key order, until bad returns false.
+func (c tallyCounter) mismatches(r reader, thread string, bad func(ns string, id [idLen]byte, err error) bool) {
+	ts := seedOf(thread)
+	cpPath, wtPath := threadPath(thread, bucketCheckpoints), threadPath(thread, bucketTallies)
+	more := true
+	r.Scan(wtPath, nil, nil, false, func(k, v []byte) error {
+		ns, id, err := parseCheckpointKey(k)
+		got := c[string(k)]
+		delete(c, string(k))
+		switch {
+		case err != nil:
+			more = bad("", id, fmt.Errorf("write tally key %x: %w", k, err))
+		case r.Get(cpPath, k) == nil:
+			more = bad(ns, id, fmt.Errorf("%w: write tally of a checkpoint that is not stored", ErrCorrupt))
+		default:
+			if err := checkTally(r, wtPath, ts, k, got, false); err != nil {
+				more = bad(ns, id, err)
+			}
+		}
+		return keepScanning(more)
+	})
+	for _, ck := range slices.Sorted(maps.Keys(c)) {
+		if !more {
+			return
+		}
+		if ns, id, err := parseCheckpointKey([]byte(ck)); err == nil {
+			more = bad(ns, id, fmt.Errorf("%w: %d pending writes stored but no tally of them (its record is hidden or was removed)", ErrCorrupt, c[ck].n))
+		}
+	}
+}
+
+// verifyTallies is the tally part of Verify for one thread of a file that
+// keeps them.
+func verifyTallies(r reader, thread string, rep *VerifyReport) {
+	c := tallyCounter{}
+	r.Scan(threadPath(thread, bucketWrites), nil, nil, false, func(k, _ []byte) error {
+		c.add(k)
+		return nil
+	})
+	c.mismatches(r, thread, func(ns string, id [idLen]byte, err error) bool {
+		p := Problem{Check: "write", Thread: thread, Namespace: ns, Detail: err.Error()}
+		if ns != "" || id != ([idLen]byte{}) {
+			p.CheckpointID = idString(id)
+		}
+		rep.add(p)
+		return true
+	})
+}
