@@ -4,8 +4,8 @@ package ckpt
 // other file asks it for keys and bucket paths, so the on-disk layout can be
 // read, reviewed and changed in one place.
 //
-// Layout (format version 7; format 7 added wt/, the layout of the others
-// has not changed since 2):
+// Layout (format version 7; the bucket and key layout has not changed
+// since 2, format 7 gave ids/ its values):
 //
 //	meta/                      "format" -> uint32 big-endian format version
 //	                           "wal-applied" -> uint64 big-endian: the last
@@ -23,14 +23,12 @@ package ckpt
 //	    md/                    nsKey | id(16) -> metadata record
 //	    wr/                    nsKey | id(16) | len16(task) | task | idx(4)
 //	                           -> pending write record
-//	    wt/                    nsKey | id(16) -> write tally record: how many
-//	                           pending writes the checkpoint has in wr/ and
-//	                           the XOR of their keys' hashes (write_tally.go);
-//	                           absent when it has none
 //	    bl/                    nsKey | len16(channel) | channel | version
 //	                           -> blob record (one channel value)
-//	    ids/                   id(16) | ns -> ""  the thread's history across
-//	                           namespaces in id order
+//	    ids/                   id(16) | ns -> "" or write tally record: the
+//	                           thread's history across namespaces in id
+//	                           order; the value, once the checkpoint has
+//	                           pending writes, counts them (write_tally.go)
 //	    ls/                    nsKey | len16(channel) | lineage(8) | start(4)
 //	                           -> list segment record: items [start, start+n)
 //	                           of one list lineage (append-deltas, delta.go);
@@ -61,10 +59,11 @@ package ckpt
 // (sumThreaded): the thread id is the name of the thread's bucket, a key
 // in the threads bucket's page, and nothing inside the thread names it, so
 // a changed byte of that name or a damaged page id pointing at another
-// thread's pages read back another thread's records. Format version 7 adds
-// wt/, a tally of each checkpoint's pending writes that every read of them
-// checks, so a write hidden by a damaged key or page is ErrCorrupt instead
-// of a write never made (write_tally.go). Each format reads the records of
+// thread's pages read back another thread's records. Format version 7
+// stores a tally of each checkpoint's pending writes as the value of its
+// history-order entry, and every read of the writes checks it, so a write
+// hidden by a damaged key or page is ErrCorrupt instead of a write never
+// made (write_tally.go). Each format reads the records of
 // the ones before as they are, so a file of format 3 to 6 needs only its
 // tallies counted and stored and its marker moved; a build of an older
 // format refuses a newer file (ErrFormatVersion) instead of reading its new
@@ -131,7 +130,6 @@ var (
 	bucketBlobs       = []byte("bl")
 	bucketOrder       = []byte("ids")
 	bucketSegments    = []byte("ls")
-	bucketTallies     = []byte("wt")
 
 	keyFormat = []byte("format")
 	// keyWALApplied holds, as a uint64 big-endian, the last group of the
@@ -166,7 +164,7 @@ var threadsRoot = bucketPath{bucketThreads}
 // not contain the thread id, so CopyThread copies them key for key (and
 // their sequences: ls/ numbers lineages with it); a new per-thread bucket
 // must be added here to be copied, counted and checked.
-var threadSubBuckets = [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketOrder, bucketSegments, bucketTallies}
+var threadSubBuckets = [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketOrder, bucketSegments}
 
 func appendLen16(b []byte, s string) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))

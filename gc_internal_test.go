@@ -93,8 +93,8 @@ func TestRetentionTransactionsAreBounded(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	// 200 checkpoints with 7 writes each: one checkpoint needs 12 keys
-	// (13 with its namespace's sweep mark), more than the budget of 10, so
+	// 200 checkpoints with 7 writes each: one checkpoint needs 11 keys
+	// (12 with its namespace's sweep mark), more than the budget of 10, so
 	// each goes whole in a transaction of its own, never split.
 	fillThread(t, s, "keep", 200, 7)
 	fillThread(t, s, "whole", 50, 3)
@@ -109,15 +109,15 @@ func TestRetentionTransactionsAreBounded(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	txs, st := runBounded(t, s, job, budget, 7+5+1)
-	// 197 checkpoints x 12 keys + 197 blobs.
+	txs, st := runBounded(t, s, job, budget, 7+4+1)
+	// 197 checkpoints x 11 keys + 197 blobs.
 	if st.Checkpoints != 197 || st.Writes != 197*7 || st.Blobs != 197 {
 		t.Fatalf("stats %+v", st)
 	}
-	if min := (197*12 + 197) / (7 + 5 + 1); txs < min { // the largest transaction: one whole checkpoint
+	if min := (197*11 + 197) / (7 + 4 + 1); txs < min { // the largest transaction: one whole checkpoint
 		t.Fatalf("%d transactions, want at least %d", txs, min)
 	}
-	txs, st = runBounded(t, s, &threadJob{thread: "whole", whole: true}, budget, 3+5+1)
+	txs, st = runBounded(t, s, &threadJob{thread: "whole", whole: true}, budget, 3+4+1)
 	if st.Threads != 1 || st.Checkpoints != 50 || st.Writes != 150 || st.Blobs != 51 || txs < (50*7+51)/budget {
 		t.Fatalf("whole thread: %d transactions, stats %+v", txs, st)
 	}

@@ -79,9 +79,6 @@ func (j *threadJob) estimate(r reader) (GCStats, error) {
 		md := r.Get(threadPath(j.thread, bucketMetadata), key)
 		stats.Checkpoints++
 		stats.BytesFreed += int64(2*len(key) + len(rec) + len(md) + len(orderKey(ref.id, ref.ns)) + len(indexKey(ref.id, j.thread, ref.ns)))
-		if t := r.Get(threadPath(j.thread, bucketTallies), key); t != nil {
-			stats.BytesFreed += int64(len(key) + len(t))
-		}
 		r.Scan(threadPath(j.thread, bucketWrites), key, nil, false, func(k, v []byte) error {
 			stats.Writes++
 			stats.BytesFreed += int64(len(k) + len(v))
@@ -138,7 +135,7 @@ func estimateThread(r reader, thread string, stats *GCStats) error {
 		stats.BytesFreed += int64(len(k) + len(indexKey(id, thread, ns)))
 		return nil
 	})
-	for _, sub := range [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketTallies} {
+	for _, sub := range [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs} {
 		r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
 			stats.BytesFreed += int64(len(k) + len(v))
 			switch {

@@ -92,7 +92,7 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 }
 
 // dropCheckpoint deletes one checkpoint in one transaction: its pending
-// writes and their tally, its header, metadata, order and index entries. In the same
+// writes, its header, metadata, order and index entries. In the same
 // transaction it marks its namespace for a blob sweep (sweepKey), unless
 // already marked.
 //
@@ -113,14 +113,8 @@ func dropCheckpoint(w writer, thread string, ref cpRef, budget int, whole bool, 
 	}
 	wrPath := threadPath(thread, bucketWrites)
 	mark := sweepKey(thread, ref.ns)
-	tallyPath := threadPath(thread, bucketTallies)
-	tally := w.Get(tallyPath, key)
 	need := 4
-	if tally != nil {
-		need++
-	}
-	newMark := w.Get(sweepPath, mark) == nil
-	if newMark {
+	if w.Get(sweepPath, mark) == nil {
 		need++
 	}
 	if whole {
@@ -149,7 +143,7 @@ func dropCheckpoint(w writer, thread string, ref cpRef, budget int, whole bool, 
 	if whole && budget-used < need {
 		return used, false, nil // (cannot happen: whole counted the writes first)
 	}
-	if newMark {
+	if need == 5 {
 		// Not empty: bbolt reads an empty value back as nil (absent) in the
 		// transaction that wrote it.
 		if err := w.Put(sweepPath, mark, []byte{1}); err != nil {
@@ -168,13 +162,6 @@ func dropCheckpoint(w writer, thread string, ref cpRef, budget int, whole bool, 
 		{threadPath(thread, bucketMetadata), key},
 		{threadPath(thread, bucketOrder), ok},
 		{bucketPath{bucketIndex}, ik},
-	}
-	if tally != nil {
-		stats.BytesFreed += int64(len(key) + len(tally))
-		dels = append(dels, struct {
-			p bucketPath
-			k []byte
-		}{tallyPath, key})
 	}
 	for _, d := range dels {
 		if err := w.Del(d.p, d.k); err != nil {

@@ -31,7 +31,9 @@ type importRec struct {
 	thread  string
 	puts    []kvPut
 	lineage uint64 // the lineage a list segment or reference names: new lineages must number above it
-	cpKey   []byte // a pending write's: its checkpoint's key, whose tally counts it (write_tally.go)
+	// A pending write's checkpoint: its id and namespace, whose history
+	// entry's tally counts it (write_tally.go).
+	write *cpRef
 }
 
 type kvPut struct {
@@ -268,7 +270,7 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 		ir.puts = []kvPut{
 			{threadPath(thread, bucketCheckpoints), key, data},
 			{threadPath(thread, bucketMetadata), key, md},
-			{threadPath(thread, bucketOrder), orderKey(id, ns), nil},
+			{threadPath(thread, bucketOrder), orderKey(id, ns), nil}, // (a checkpoint given twice keeps its tally: applyImport)
 			{bucketPath{bucketIndex}, indexKey(id, thread, ns), nil},
 		}
 		sum.Checkpoints++
@@ -309,7 +311,7 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 			return ir, fmt.Errorf("write of task %q: %w", task, err)
 		}
 		ir.puts = []kvPut{{threadPath(thread, bucketWrites), key, importedRecord(bucketWrites, ts, key, rec.Data)}}
-		ir.cpKey = checkpointKey(ns, id)
+		ir.write = &cpRef{ns, id}
 		sum.Writes++
 	case "segment":
 		ch := string(rec.Channel)
@@ -355,19 +357,32 @@ func applyImport(w writer, id [idLen]byte, batch []importRec, started map[string
 	}
 	// The pending writes the batch adds, counted per checkpoint into the
 	// tallies once the batch is written (a dump may name a write twice:
-	// its key is counted once).
-	type tallied struct{ thread, cpKey string }
+	// its key is counted once). A dump gives a thread's checkpoints before
+	// its pending writes (exportThread), so a write whose checkpoint is not
+	// stored yet is a malformed dump, not a write to keep without a tally.
+	type tallied struct {
+		thread string
+		ref    cpRef
+	}
 	var added map[tallied]writeTally
 	for _, rec := range batch {
+		if c := rec.write; c != nil {
+			if w.Get(threadPath(rec.thread, bucketCheckpoints), checkpointKey(c.ns, c.id)) == nil {
+				return fmt.Errorf("%w: thread %q: a pending write of checkpoint %s comes before the checkpoint", ErrDump, rec.thread, idString(c.id))
+			}
+		}
 		for _, p := range rec.puts {
-			if rec.cpKey != nil && w.Get(p.p, p.k) == nil {
+			if rec.write != nil && w.Get(p.p, p.k) == nil {
 				if added == nil {
 					added = map[tallied]writeTally{}
 				}
-				at := tallied{rec.thread, string(rec.cpKey)}
+				at := tallied{rec.thread, *rec.write}
 				t := added[at]
 				t.add(p.k)
 				added[at] = t
+			}
+			if p.v == nil && bytes.Equal(p.p[len(p.p)-1], bucketOrder) && len(w.Get(p.p, p.k)) > 0 {
+				continue // a checkpoint given again: its entry keeps its tally
 			}
 			if err := w.Put(p.p, p.k, p.v); err != nil {
 				return err
@@ -380,7 +395,7 @@ func applyImport(w writer, id [idLen]byte, batch []importRec, started map[string
 		}
 	}
 	for at, t := range added {
-		if err := addToTally(w, at.thread, []byte(at.cpKey), t); err != nil {
+		if err := addToTally(w, at.thread, orderKey(at.ref.id, at.ref.ns), t); err != nil {
 			return err
 		}
 	}

@@ -98,7 +98,7 @@ func TestStatsCountsSharedChannels(t *testing.T) {
 	if st.SharedBytes != want {
 		t.Fatalf("SharedBytes = %d, want %d", st.SharedBytes, want)
 	}
-	if st.FileBytes <= 0 || st.PageSize <= 0 || len(st.Buckets) != 8 { // meta, index, threads/*/{cp,md,wr,wt,bl,ids}
+	if st.FileBytes <= 0 || st.PageSize <= 0 || len(st.Buckets) != 7 {
 		t.Fatalf("file stats = %+v", st)
 	}
 }

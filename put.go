@@ -306,8 +306,8 @@ func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskI
 
 // preparedWrites are one task's pending writes, encoded.
 type preparedWrites struct {
-	cpKey []byte // the checkpoint's key: its tally's (write_tally.go)
-	recs  []preparedWrite
+	orderKey []byte // the checkpoint's history-order key, whose value is its tally (write_tally.go)
+	recs     []preparedWrite
 }
 
 type preparedWrite struct {
@@ -321,7 +321,7 @@ func prepareWrites(kr *keyring, thread, ns string, id [idLen]byte, writes []Writ
 		return pw, err
 	}
 	pw.recs = make([]preparedWrite, 0, len(writes))
-	pw.cpKey = checkpointKey(ns, id)
+	pw.orderKey = orderKey(id, ns)
 	seed := seedOf(thread)
 	for i, wr := range writes {
 		if err := validName("channel name", wr.Channel, MaxNameLen); err != nil {
@@ -363,5 +363,5 @@ func (pw preparedWrites) apply(w writer, thread string) error {
 	if added.n == 0 {
 		return nil
 	}
-	return addToTally(w, thread, pw.cpKey, added)
+	return addToTally(w, thread, pw.orderKey, added)
 }

@@ -65,7 +65,7 @@ func everyKindStore(t *testing.T, format3 bool) (*Store, Config, []storedRecord)
 		kinds[rec.kind]++
 	}
 	for _, sub := range sealedSubBuckets {
-		if kinds[string(sub)] == 0 && !(format3 && bytes.Equal(sub, bucketTallies)) { // a format-3 file keeps no tallies
+		if kinds[string(sub)] == 0 {
 			t.Fatalf("no %s record stored: %v", sub, kinds)
 		}
 	}
@@ -188,7 +188,6 @@ func TestVerifyListsAFlippedRecordOfEveryKind(t *testing.T) {
 		string(bucketWrites):      {"write"},
 		string(bucketBlobs):       {"value"},
 		string(bucketSegments):    {"value"},
-		string(bucketTallies):     {"write"},
 	}
 	for _, format3 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("format3=%v", format3), func(t *testing.T) {

@@ -198,7 +198,12 @@ func threadOf(id string) sumThread { return sumThread{id, seedOf(id)} }
 // open in the copy: ErrKey).
 func copiedRecord(kr *keyring, sub []byte, from, to sumThread, k, v []byte) ([]byte, error) {
 	if !slices.ContainsFunc(sealedSubBuckets, func(b []byte) bool { return bytes.Equal(b, sub) }) {
-		return v, nil // ids/: keys only
+		// ids/: keys, and the write tallies, whose sums name the thread
+		// (write_tally.go).
+		if len(v) > 0 {
+			return rethreadRecord(from.seed, to.seed, k, v), nil
+		}
+		return v, nil
 	}
 	if kr != nil && isSealedRecord(sub, v) {
 		nv, _, err := reseal(kr, sub, from, to, k, v, true)

@@ -38,11 +38,11 @@ type tupleReader struct {
 	r  reader
 	kr *keyring
 
-	thread                 string
-	seed                   threadSeed // thread's, for the record sums (seedOf)
-	name                   []byte     // thread, shared by the paths below (in nameBuf's room when short)
-	paths                  [6][3][]byte
-	cp, md, wr, bl, ls, wt bucketPath
+	thread                  string
+	seed                    threadSeed // thread's, for the record sums (seedOf)
+	name                    []byte     // thread, shared by the paths below (in nameBuf's room when short)
+	paths                   [6][3][]byte
+	cp, md, wr, bl, ls, ids bucketPath
 	// untallied: the file keeps no write tallies (format 6 or before,
 	// opened read-only), so pending writes are read unchecked.
 	untallied bool
@@ -130,7 +130,7 @@ func (t *tupleReader) release() {
 	t.r, t.kr, t.block = nil, nil, nil
 	t.thread, t.name = "", t.name[:0]
 	t.paths = [6][3][]byte{}
-	t.cp, t.md, t.wr, t.bl, t.ls, t.wt = nil, nil, nil, nil, nil, nil
+	t.cp, t.md, t.wr, t.bl, t.ls, t.ids = nil, nil, nil, nil, nil, nil
 	t.rec = checkpointRecord{}
 	clear(t.parts[:cap(t.parts)])
 	clear(t.pieces[:cap(t.pieces)])
@@ -189,10 +189,10 @@ func (t *tupleReader) setThread(thread string) {
 	t.seed = seedOf(thread)
 	t.memo = t.memo[:0] // blob keys are the thread's
 	t.forgetLineages()  // and so are segment keys
-	for i, sub := range [...][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments, bucketTallies} {
+	for i, sub := range [...][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments, bucketOrder} {
 		t.paths[i] = [3][]byte{bucketThreads, t.name, sub}
 	}
-	t.cp, t.md, t.wr, t.bl, t.ls, t.wt = t.paths[0][:], t.paths[1][:], t.paths[2][:], t.paths[3][:], t.paths[4][:], t.paths[5][:]
+	t.cp, t.md, t.wr, t.bl, t.ls, t.ids = t.paths[0][:], t.paths[1][:], t.paths[2][:], t.paths[3][:], t.paths[4][:], t.paths[5][:]
 }
 
 func (t *tupleReader) latest(k, v []byte) error {
@@ -284,7 +284,7 @@ func (t *tupleReader) read(ns string, val, mdBody []byte, md Metadata) (*Tuple, 
 		}
 	}
 	t.parts, t.pieces = t.parts[:0], t.pieces[:0]
-	writes, writesErr := t.pendingWrites() // reported after the values, as ever
+	writes, writesErr := t.pendingWrites(ns, cid) // reported after the values, as ever
 
 	// Every string of the tuple is a substring of one: its id and its
 	// parent's, the keys and strings of its header and metadata, the
@@ -510,7 +510,7 @@ func (t *tupleReader) write(k, v []byte) error {
 // the scan found is checked against the checkpoint's tally first
 // (write_tally.go): a write its scan cannot see is damage, not a write
 // never made.
-func (t *tupleReader) pendingWrites() ([]PendingWrite, error) {
+func (t *tupleReader) pendingWrites(ns string, id [idLen]byte) ([]PendingWrite, error) {
 	t.writes, t.text = t.writes[:0], t.text[:0]
 	_ = t.r.Scan(t.wr, t.key, nil, false, t.onWrite)
 	if !t.untallied {
@@ -518,9 +518,14 @@ func (t *tupleReader) pendingWrites() ([]PendingWrite, error) {
 		for i := range t.writes {
 			found.add(t.writes[i].k)
 		}
-		if err := checkTally(t.r, t.wt, t.seed, t.key, found, false); err != nil {
+		t.kbuf = append(append(t.kbuf[:0], id[:]...), ns...) // orderKey
+		b := t.r.Get(t.ids, t.kbuf)
+		if err := checkTally(t.seed, t.kbuf, b, found); err != nil {
 			t.writes = t.writes[:0]
-			return nil, err
+			if len(b) == 0 && !t.r.Has(t.ids, t.kbuf) {
+				err = fmt.Errorf("%w: the checkpoint's entry in the thread's history order is gone, and with it the tally of its %d pending writes", ErrCorrupt, found.n)
+			}
+			return nil, fmt.Errorf("namespace %q: %w", ns, err)
 		}
 	}
 	from := len(t.pieces)

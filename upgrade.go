@@ -86,11 +86,10 @@ func movedRecord(sub []byte, from, to threadSeed, key, b []byte) []byte {
 	return rethreadRecord(from, to, key, b)
 }
 
-// sealedSubBuckets are the thread sub-buckets whose values are records,
-// each with a sum (ids/ holds keys only). Write tallies (wt/) were born
-// with theirs, so the sealing of old records leaves them alone; moved to
-// another thread (CopyThread) they are summed again like the others.
-var sealedSubBuckets = [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments, bucketTallies}
+// sealedSubBuckets are the thread sub-buckets whose values are records.
+// (ids/ holds keys, and since format 7 write tallies, born with their
+// sums: write_tally.go.)
+var sealedSubBuckets = [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments}
 
 // upgradePos is where the next upgrade step starts.
 type upgradePos struct {

@@ -17,7 +17,6 @@ func verifyRecordSums(r reader, thread string, rep *VerifyReport) {
 	checks := map[string]string{
 		string(bucketCheckpoints): "checkpoint", string(bucketMetadata): "metadata",
 		string(bucketWrites): "write", string(bucketBlobs): "value", string(bucketSegments): "value",
-		string(bucketTallies): "write",
 	}
 	ts := seedOf(thread)
 	for _, sub := range sealedSubBuckets {
@@ -44,14 +43,11 @@ func verifyRecordSums(r reader, thread string, rep *VerifyReport) {
 // filling in its namespace and checkpoint.
 func recordName(sub, k []byte, p *Problem) string {
 	switch string(sub) {
-	case string(bucketCheckpoints), string(bucketMetadata), string(bucketTallies):
+	case string(bucketCheckpoints), string(bucketMetadata):
 		if ns, id, err := parseCheckpointKey(k); err == nil {
 			p.Namespace, p.CheckpointID = ns, idString(id)
-			switch string(sub) {
-			case string(bucketMetadata):
+			if string(sub) == string(bucketMetadata) {
 				return "metadata record"
-			case string(bucketTallies):
-				return "write tally record"
 			}
 			return "checkpoint record"
 		}

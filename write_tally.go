@@ -1,40 +1,42 @@
 package ckpt
 
 // Write tallies. A checkpoint's pending writes are the keys of wr/ that
-// start with its key, found by one prefix scan; nothing else says how many
-// there are. So damage that hides some of them (a flipped byte in a write's
+// start with its key, found by one prefix scan; nothing else said how many
+// there are. So damage that hid some of them (a flipped byte in a write's
 // key moves it out of the prefix, a flipped key or page id in a branch page
 // of wr/ sends the seek past them, a bucket header pointing elsewhere) read
-// back as a checkpoint with fewer pending writes, or none, with no error:
+// back as a checkpoint with fewer pending writes, or none, and no error:
 // each record's sum checks the records that are found, not the ones that
-// are not. A resume from it re-runs the tasks whose writes vanished.
+// are not. A resume from it ran the tasks whose writes vanished again.
 //
-// Since format 7 each checkpoint with pending writes has a tally in wt/,
-// under its own key: how many writes it has and the XOR of the XXH3-64
-// hashes of their keys. PutWrites updates it in the transaction that adds
-// the writes (a write that replaces one already stored leaves it as it
-// is), retention deletes it with the checkpoint, CopyThread copies it, an
-// import and an upgrade count it. Every read of a checkpoint's pending
-// writes (GetTuple, List, the Reader, Load) compares what its scan found
-// with the tally, and a difference is ErrCorrupt naming the checkpoint:
-// too few writes (hidden), too many (a key moved in from elsewhere would
-// also fail its own sum), or the same count with other keys. A checkpoint
-// without writes has no tally; writes found without one are ErrCorrupt too.
+// Since format 7 each checkpoint with pending writes has a tally: how many
+// writes it has and the XOR of the XXH3-64 hashes of their keys, a record
+// with its own sum stored as the value of the checkpoint's entry in the
+// thread's history order (ids/, whose values were empty; a checkpoint
+// without writes keeps an empty one). PutWrites and PutFull update it in
+// the transaction that adds the writes (a write kept out by "first wins",
+// or one replacing a special write, is not counted again); retention
+// deletes it with the entry, CopyThread sums it again for its thread, an
+// import and the upgrade count it from the writes. Every read of a
+// checkpoint's pending writes (GetTuple, List, the Reader, Load) compares
+// what its scan found with the tally: too few (hidden), too many (a key
+// moved in, which its own sum also catches) or other keys is ErrCorrupt
+// naming the checkpoint, and so are writes found with no tally.
 //
-// Why a bucket of its own and not a record among the writes (sorting first
-// under the checkpoint's key, read by the same scan for free): the damage
-// that hides the writes is a page of wr/ that the seek misses, and that
-// page would hide a tally beside them. In wt/ it sits in other pages, so
-// one damaged page hides one or the other, and either way the two
-// disagree. Its cost: a read of pending writes looks up one more key (a
-// record of 17 bytes), a PutWrites reads and writes it (bench/RESULTS.md).
+// Why there: the damage that hides writes is a page of wr/ that a seek
+// misses, and that page would hide a tally stored among the writes (a
+// record sorting first under the checkpoint's key would have been read by
+// the same scan for free). In ids/ it sits in other pages: one damaged page
+// hides one or the other, and either way the two disagree (a hidden order
+// entry is also a gap List reports: list_gaps.go). And ids/ is written by
+// the Put of the same checkpoint, so a PutWrites that follows rewrites a
+// page already dirty in the applier's batch, where a bucket of tallies of
+// its own cost a W1 step 11.8% more instructions (bench/RESULTS.md).
 
 import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"maps"
-	"slices"
 
 	"github.com/zeebo/xxh3"
 )
@@ -60,7 +62,7 @@ const (
 )
 
 // encodeTally encodes t as the tally record stored under key (the
-// checkpoint's key) in the thread of seed ts.
+// checkpoint's history-order key) in the thread of seed ts.
 func encodeTally(ts threadSeed, key []byte, t writeTally) []byte {
 	b := make([]byte, 0, 1+tallyBodyLen+sumLen)
 	b = append(b, tallyRecordT)
@@ -90,21 +92,16 @@ func decodeTally(ts threadSeed, key, b []byte) (writeTally, error) {
 }
 
 // checkTally compares found, the tally of the pending writes a scan found
-// for the checkpoint keyed cpKey, with the one stored for it in the thread
-// (tallies, of seed ts). A file that keeps no tallies (untallied: format 6
-// or before, opened read-only) is not checked.
-func checkTally(r reader, tallies bucketPath, ts threadSeed, cpKey []byte, found writeTally, untallied bool) error {
-	if untallied {
-		return nil
-	}
-	b := r.Get(tallies, cpKey)
-	if b == nil {
+// for a checkpoint, with b, the value of its history-order entry (keyed
+// key, of the thread of seed ts).
+func checkTally(ts threadSeed, key, b []byte, found writeTally) error {
+	if len(b) == 0 {
 		if found.n == 0 {
 			return nil
 		}
 		return fmt.Errorf("%w: %d pending writes stored but no tally of them (its record is hidden or was removed)", ErrCorrupt, found.n)
 	}
-	want, err := decodeTally(ts, cpKey, b)
+	want, err := decodeTally(ts, key, b)
 	if err != nil {
 		return fmt.Errorf("pending writes: %w", err)
 	}
@@ -117,23 +114,23 @@ func checkTally(r reader, tallies bucketPath, ts threadSeed, cpKey []byte, found
 	return nil
 }
 
-// addToTally adds added, the tally of pending writes just stored for the
-// checkpoint keyed cpKey of thread, to its stored tally. A stored tally
-// that does not read is an error (nothing of the write is kept): a sum
-// built on it would vouch for the damage.
-func addToTally(w writer, thread string, cpKey []byte, added writeTally) error {
-	p := threadPath(thread, bucketTallies)
+// addToTally adds added, the tally of pending writes just stored for a
+// checkpoint of thread, to its stored tally, the value of its history-order
+// entry keyed key. A stored tally that does not read is an error (nothing
+// of the write is kept): a sum built on it would vouch for the damage.
+func addToTally(w writer, thread string, key []byte, added writeTally) error {
+	p := threadPath(thread, bucketOrder)
 	ts := seedOf(thread)
 	var t writeTally
-	if b := w.Get(p, cpKey); b != nil {
+	if b := w.Get(p, key); len(b) > 0 {
 		var err error
-		if t, err = decodeTally(ts, cpKey, b); err != nil {
+		if t, err = decodeTally(ts, key, b); err != nil {
 			return fmt.Errorf("thread %q: pending writes: %w", thread, err)
 		}
 	}
 	t.n += added.n
 	t.sum ^= added.sum
-	return w.Put(p, cpKey, encodeTally(ts, cpKey, t))
+	return w.Put(p, key, encodeTally(ts, key, t))
 }
 
 // tallyFormat is the first format whose files keep write tallies.
@@ -217,7 +214,14 @@ func tallyStep(w writer, pos *tallyPos, budget int) (done bool, err error) {
 		}
 	}
 	for _, p := range puts {
-		if err := w.Put(threadPath(p.thread, bucketTallies), p.key, encodeTally(seedOf(p.thread), p.key, p.t)); err != nil {
+		// Only a stored checkpoint's: the writes of one that is not stay
+		// orphans, which Verify lists.
+		ns, id, _ := parseCheckpointKey(p.key)
+		if w.Get(threadPath(p.thread, bucketCheckpoints), p.key) == nil {
+			continue
+		}
+		ok := orderKey(id, ns)
+		if err := w.Put(threadPath(p.thread, bucketOrder), ok, encodeTally(seedOf(p.thread), ok, p.t)); err != nil {
 			return false, err
 		}
 	}
@@ -239,38 +243,26 @@ func (c tallyCounter) add(k []byte) {
 	}
 }
 
-// mismatches compares the counts with the thread's stored tallies and
-// calls bad for each checkpoint whose writes and tally disagree, or that
-// has a tally and no record (hidden, or its writes would be orphans), in
-// key order, until bad returns false.
+// mismatches compares the counts with the tallies in the thread's history
+// order and calls bad, in key order until it returns false, for each
+// checkpoint whose writes and tally disagree. Writes of a checkpoint with
+// no history entry are left to Verify's other checks (orphans, or an
+// entry gone).
 func (c tallyCounter) mismatches(r reader, thread string, bad func(ns string, id [idLen]byte, err error) bool) {
 	ts := seedOf(thread)
-	cpPath, wtPath := threadPath(thread, bucketCheckpoints), threadPath(thread, bucketTallies)
 	more := true
-	r.Scan(wtPath, nil, nil, false, func(k, v []byte) error {
-		ns, id, err := parseCheckpointKey(k)
-		got := c[string(k)]
-		delete(c, string(k))
-		switch {
-		case err != nil:
-			more = bad("", id, fmt.Errorf("write tally key %x: %w", k, err))
-		case r.Get(cpPath, k) == nil:
-			more = bad(ns, id, fmt.Errorf("%w: write tally of a checkpoint that is not stored", ErrCorrupt))
-		default:
-			if err := checkTally(r, wtPath, ts, k, got, false); err != nil {
-				more = bad(ns, id, err)
-			}
+	r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, v []byte) error {
+		id, ns, err := parseOrderKey(k)
+		if err != nil {
+			return nil // Verify reports the key
 		}
+		ck := string(checkpointKey(ns, id))
+		if err := checkTally(ts, k, v, c[ck]); err != nil {
+			more = bad(ns, id, err)
+		}
+		delete(c, ck)
 		return keepScanning(more)
 	})
-	for _, ck := range slices.Sorted(maps.Keys(c)) {
-		if !more {
-			return
-		}
-		if ns, id, err := parseCheckpointKey([]byte(ck)); err == nil {
-			more = bad(ns, id, fmt.Errorf("%w: %d pending writes stored but no tally of them (its record is hidden or was removed)", ErrCorrupt, c[ck].n))
-		}
-	}
 }
 
 // verifyTallies is the tally part of Verify for one thread of a file that
@@ -282,11 +274,7 @@ func verifyTallies(r reader, thread string, rep *VerifyReport) {
 		return nil
 	})
 	c.mismatches(r, thread, func(ns string, id [idLen]byte, err error) bool {
-		p := Problem{Check: "write", Thread: thread, Namespace: ns, Detail: err.Error()}
-		if ns != "" || id != ([idLen]byte{}) {
-			p.CheckpointID = idString(id)
-		}
-		rep.add(p)
+		rep.add(Problem{Check: "write", Thread: thread, Namespace: ns, CheckpointID: idString(id), Detail: err.Error()})
 		return true
 	})
 }
