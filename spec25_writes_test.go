@@ -1112,11 +1112,12 @@ func TestSpec25ConcurrentTasksAndChildren(t *testing.T) {
 					mu.Lock()
 					c := m.put(t, s, thread, "", parent, step)
 					mu.Unlock()
+					targets := []*cp25{c, prev} // prev changes while they write
 					for task := range 4 {
 						wg.Add(1)
 						go func() {
 							defer wg.Done()
-							for _, target := range []*cp25{c, prev} {
+							for _, target := range targets {
 								if target == nil {
 									continue
 								}
