@@ -19,8 +19,9 @@ package ckpt
 // or sealed, both readable, and tallies each whole (a step never splits a
 // checkpoint's writes) or not yet written, which a file marked before 7 does
 // not read; the next read-write Open scans again and finishes (a tally is
-// counted again from the writes, not added to). Only the last step, once a full pass found nothing left to seal,
-// writes the marker, so a file marked 3 or more holds no unchecked record.
+// counted again from the writes, not added to). Only the last step, once a
+// full pass found nothing left to seal and every tally is stored, writes
+// the marker, so a file marked 3 or more holds no unchecked record.
 // A file caught half-way is refused record by record by a build before
 // format 6 (ErrFormatVersion on the sealed ones): never a wrong value.
 
