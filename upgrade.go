@@ -201,11 +201,8 @@ func upgradeStep(w writer, pos *upgradePos, budget, scan int) (done bool, err er
 	looked := 0
 	for {
 		if pos.thread == nil {
-			// Find the first thread.
-			if err := w.Buckets(threadsRoot, nil, func(name []byte) error {
-				pos.thread = bytes.Clone(name)
-				return errStop
-			}); err != nil {
+			var err error
+			if pos.thread, err = nextThread(w, nil); err != nil {
 				return false, err
 			}
 			if pos.thread == nil {
@@ -235,12 +232,8 @@ func upgradeStep(w writer, pos *upgradePos, budget, scan int) (done bool, err er
 			}
 		}
 		if pos.sub >= len(sealedSubBuckets) {
-			// Next thread.
-			var next []byte
-			if err := w.Buckets(threadsRoot, pos.thread, func(name []byte) error {
-				next = bytes.Clone(name)
-				return errStop
-			}); err != nil {
+			next, err := nextThread(w, pos.thread)
+			if err != nil {
 				return false, err
 			}
 			*pos = upgradePos{thread: next}
@@ -258,4 +251,14 @@ func upgradeStep(w writer, pos *upgradePos, budget, scan int) (done bool, err er
 		}
 	}
 	return done, nil
+}
+
+// nextThread returns the name of the thread after after (nil: the first),
+// nil when there is none: the walk of an upgrade's steps.
+func nextThread(r reader, after []byte) (next []byte, err error) {
+	err = r.Buckets(threadsRoot, after, func(name []byte) error {
+		next = bytes.Clone(name)
+		return errStop
+	})
+	return next, err
 }

@@ -158,10 +158,8 @@ func tallyStep(w writer, pos *tallyPos, budget int) (done bool, err error) {
 	looked := 0
 	for first := true; first || looked < budget; first = false {
 		if pos.thread == nil {
-			if err := w.Buckets(threadsRoot, nil, func(name []byte) error {
-				pos.thread = bytes.Clone(name)
-				return errStop
-			}); err != nil {
+			var err error
+			if pos.thread, err = nextThread(w, nil); err != nil {
 				return false, err
 			}
 			if pos.thread == nil {
@@ -200,11 +198,8 @@ func tallyStep(w writer, pos *tallyPos, budget int) (done bool, err error) {
 		if cur != nil {
 			puts = append(puts, put{thread, cur, t})
 		}
-		var next []byte
-		if err := w.Buckets(threadsRoot, pos.thread, func(name []byte) error {
-			next = bytes.Clone(name)
-			return errStop
-		}); err != nil {
+		next, err := nextThread(w, pos.thread)
+		if err != nil {
 			return false, err
 		}
 		*pos = tallyPos{thread: next}
