@@ -884,16 +884,25 @@ func TestSpec25FlippedByteInWriteKeys(t *testing.T) {
 	}
 	for _, at := range all[:n] {
 		mask := byte(1 + rng.IntN(255))
-		t.Run(fmt.Sprintf("%s,off=%d,mask=%#x", at.thread, at.off, mask), func(t *testing.T) {
-			path := damaged25(t, src, func(path string) { flipAt25(t, path, at.off, mask) })
-			rc := checkStore25(t, path, Options{ReadOnly: true}, m, at.thread)
-			report25(t, fmt.Sprintf("leaf key byte of %s at %d ^ %#x", at.thread, at.off, mask), rc)
-			if len(rc.bad) > 0 {
-				failed++
-			}
-		})
+		if flipCase25(t, src, m, "leaf key", at.thread, at.off, mask) {
+			failed++
+		}
 	}
 	t.Logf("%d of %d flips read back wrong", failed, n)
+}
+
+// flipCase25 runs one flip as a subtest: the byte at off of a copy of src
+// XORed with mask, then every read of thread's checkpoints against m
+// (read-only); it reports whether a read came back wrong.
+func flipCase25(t *testing.T, src string, m *model25, what, thread string, off int64, mask byte) (wrong bool) {
+	t.Helper()
+	t.Run(fmt.Sprintf("%s,off=%d,mask=%#x", thread, off, mask), func(t *testing.T) {
+		path := damaged25(t, src, func(path string) { flipAt25(t, path, off, mask) })
+		rc := checkStore25(t, path, Options{ReadOnly: true}, m, thread)
+		report25(t, fmt.Sprintf("%s byte of %s at %d ^ %#x", what, thread, off, mask), rc)
+		wrong = len(rc.bad) > 0
+	})
+	return wrong
 }
 
 // TestSpec25FlippedByteInWriteBranch flips, each on a fresh copy, every
@@ -925,14 +934,9 @@ func TestSpec25FlippedByteInWriteBranch(t *testing.T) {
 			}
 			mask := byte(1 + rng.IntN(255))
 			total++
-			t.Run(fmt.Sprintf("%s,off=%d,mask=%#x", thread, off, mask), func(t *testing.T) {
-				path := damaged25(t, src, func(path string) { flipAt25(t, path, off, mask) })
-				rc := checkStore25(t, path, Options{ReadOnly: true}, m, thread)
-				report25(t, fmt.Sprintf("branch byte of %s at %d ^ %#x", thread, off, mask), rc)
-				if len(rc.bad) > 0 {
-					failed++
-				}
-			})
+			if flipCase25(t, src, m, "branch", thread, off, mask) {
+				failed++
+			}
 		}
 	}
 	t.Logf("%d of %d flips read back wrong", failed, total)
