@@ -100,9 +100,15 @@ func runW4(ctx context.Context, cfg config, w1in *w1Input, dir string, pr *peer,
 		return nil, err
 	}
 	logf("W4: R1-R4 latencies on W1 and W4, taking turns (%d rounds)", w4ReadRounds)
-	lr, err := interleavedReads(ctx, []*readSide{{st: w1st, in: w1in, th: w1load.threads, sameS: w1in.S}, {st: st, in: in, th: threads, sameS: w1in.S}}, w4ReadRounds)
+	sides := []*readSide{{st: w1st, in: w1in, th: w1load.threads, sameS: w1in.S, name: "W1"}, {st: st, in: in, th: threads, sameS: w1in.S, name: "W4"}}
+	lr, err := interleavedReads(ctx, sides, w4ReadRounds)
 	if err != nil {
 		return nil, fmt.Errorf("W4: reads: %w", err)
+	}
+	for _, sd := range sides {
+		for _, line := range sd.readCosts() {
+			logf("W4 reads: %s", line)
+		}
 	}
 	r.w1Reads, r.w4Reads = lr[0], lr[1]
 
