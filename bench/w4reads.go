@@ -83,8 +83,9 @@ type readSide struct {
 
 // readsProfileEnv names a file: when set, interleavedReads writes a CPU
 // profile of its timed reads there, each sample labelled with the side
-// ("side": W1 or W4) and the read ("read": R1, R2, ...), so that
-// `go tool pprof -tagfocus side=W4,read=R1` shows one read on one side.
+// ("side": W1 or W4) and the side's read ("read": "W4 R1", "W1 R2", ...;
+// pprof's -tagfocus takes one key), so that `go tool pprof -tagfocus
+// 'read=W4 R1$'` shows one read on one side.
 const readsProfileEnv = "CKPT_BENCH_READS_CPUPROFILE"
 
 // readCost is what one read on one side cost the process over its calls:
@@ -125,7 +126,7 @@ func (sd *readSide) measure(ctx context.Context, name string, calls int, f func(
 	}
 	var err error
 	var ru0, ru1 syscall.Rusage
-	pprof.Do(ctx, pprof.Labels("side", sd.name, "read", name), func(context.Context) {
+	pprof.Do(ctx, pprof.Labels("side", sd.name, "read", sd.name+" "+name), func(context.Context) {
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 		err = f()
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
