@@ -361,6 +361,8 @@ func TestW4Runs(t *testing.T) {
 		"load steps/s over the last 10% of the load", "Open after a crash with a log of", "groups), warm",
 		"RSS after 200 random getTuple(thread, id)", "R4 per checkpoint returned", "### W4: targets",
 		"R1 p50 on W4 within 1.5x of W1", "checkpoints of the W4 threads left (want 320)",
+		// The same reads on W1's threads at W4's length (the same states).
+		"### W4: reads against W1's 8 threads at W4's 50 steps (8x50", "R1 p50 on W4 within 1.5x of 8x50 (same states)",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)

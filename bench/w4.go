@@ -32,13 +32,19 @@ const w4Keep = 5
 type w4Result struct {
 	T, S, writers int
 
-	loadSeconds            float64
-	loadStepsPerS          float64
-	firstTenth, lastTenth  float64 // steps/s over the first and the last 10% of the load
-	fileBytes, diskBytes   int64   // after the load (closed: everything applied)
-	open                   *w4OpenFigures
-	w1Reads, w4Reads       *latReads
-	w1T, w1S               int
+	loadSeconds           float64
+	loadStepsPerS         float64
+	firstTenth, lastTenth float64 // steps/s over the first and the last 10% of the load
+	fileBytes, diskBytes  int64   // after the load (closed: everything applied)
+	open                  *w4OpenFigures
+	w1Reads, w4Reads      *latReads
+	w1T, w1S              int
+	// lenReads are the reads on a store of W1's thread count at W4's
+	// thread length (w1T x S): the same states as W4's, so that W4
+	// against it measures only how many other threads and checkpoints
+	// the store holds (W4 against W1 also reads states S/w1S times
+	// larger). nil when S <= w1S.
+	lenReads               *latReads
 	gc                     *w4GCResult
 	peer                   *peerReport // nil without --peer
 	peerT, peerS           int
@@ -89,22 +95,48 @@ func runW4(ctx context.Context, cfg config, w1in *w1Input, dir string, pr *peer,
 		return nil, fmt.Errorf("W4: the W1 store: %w", err)
 	}
 	defer func() { err = errors.Join(err, w1st.Close()) }()
+	sides := []*readSide{{st: w1st, in: w1in, th: w1load.threads, sameS: w1in.S, name: "W1"}}
+	if cfg.w4S > w1in.S {
+		// W1's threads at W4's length: R1 on W4 returns states of S
+		// messages, on W1 of w1S; this store's are W4's.
+		lin := buildW1Input(w1in.T, cfg.w4S, cfg.P, cfg.C, cfg.reads)
+		logf("W4: a store of W1's threads at W4's length for the read comparison (%d threads x %d steps, %d Sync writers)", lin.T, lin.S, r.writers)
+		lload, lst, lerr := w1Load(ctx, filepath.Join(dir, "long.db"), lin, ckpt.Sync, putThenWrites, r.writers, true)
+		if lerr != nil {
+			return nil, fmt.Errorf("W4: the store of W1's threads at W4's length: %w", lerr)
+		}
+		defer func() { err = errors.Join(err, lst.Close()) }()
+		sides = append(sides, &readSide{st: lst, in: lin, th: lload.threads, sameS: w1in.S, name: fmt.Sprintf("%dx%d", lin.T, lin.S)})
+	}
 	st, err := ckpt.Open(path, ckpt.Options{})
 	if err != nil {
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
 	// The Open figures may have dropped the page cache: the reads are
-	// measured warm, after one read of the whole file.
+	// measured warm, after one read of the whole file (and an untimed
+	// pass of every read, in interleavedReads, for the process's map).
 	if err := readWhole(path); err != nil {
 		return nil, err
 	}
-	logf("W4: R1-R4 latencies on W1 and W4, taking turns (%d rounds)", w4ReadRounds)
-	lr, err := interleavedReads(ctx, []*readSide{{st: w1st, in: w1in, th: w1load.threads, sameS: w1in.S}, {st: st, in: in, th: threads, sameS: w1in.S}}, w4ReadRounds)
+	sides = append(sides, &readSide{st: st, in: in, th: threads, sameS: w1in.S, name: "W4"})
+	logf("W4: R1-R4 latencies on %d stores, taking turns (%d rounds, after an untimed pass)", len(sides), w4ReadRounds)
+	lr, err := interleavedReads(ctx, sides, w4ReadRounds, func(untimed bool, sd *readSide) {
+		what := "timed"
+		if untimed {
+			what = "untimed first pass"
+		}
+		for _, line := range sd.readCosts() {
+			logf("W4 reads, %s: %s", what, line)
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("W4: reads: %w", err)
 	}
-	r.w1Reads, r.w4Reads = lr[0], lr[1]
+	r.w1Reads, r.w4Reads = lr[0], lr[len(lr)-1]
+	if len(lr) == 3 {
+		r.lenReads = lr[1]
+	}
 
 	if r.gc, err = w4GC(ctx, st, cfg, r.writers, logf); err != nil {
 		return nil, fmt.Errorf("W4: GC: %w", err)
@@ -216,6 +248,11 @@ func writeW4(out io.Writer, r *w4Result) {
 	fmt.Fprintf(out, "### W4: reads against W1 (%d threads x %d steps), same run\n\n", r.w1T, r.w1S)
 	writeW4Reads(out, r)
 	fmt.Fprintln(out)
+	if r.lenReads != nil {
+		fmt.Fprintf(out, "### W4: reads against W1's %d threads at W4's %d steps (%s: the same states as W4's), same run\n\n", r.w1T, r.S, lenName(r))
+		writeW4LenReads(out, r)
+		fmt.Fprintln(out)
+	}
 	fmt.Fprintf(out, "### W4: targets\n\n")
 	writeTargets(out, w4Targets(r))
 	fmt.Fprintln(out)

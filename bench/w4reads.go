@@ -7,8 +7,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/ckpt-go/ckpt"
@@ -72,6 +75,68 @@ type readSide struct {
 	raw latRaw
 	// sameS is W1's steps per thread: the same-size reads stay below it.
 	sameS int
+	// name labels the side's samples in a CPU profile (readsProfileEnv)
+	// and its lines in the costs readCosts gives.
+	name  string
+	costs map[string]*readCost
+}
+
+// readsProfileEnv names a file: when set, interleavedReads writes a CPU
+// profile of its timed reads there, each sample labelled with the side
+// ("side": W1 or W4) and the side's read ("read": "W4 R1", "W1 R2", ...;
+// pprof's -tagfocus takes one key), so that `go tool pprof -tagfocus
+// 'read=W4 R1$'` shows one read on one side.
+const readsProfileEnv = "CKPT_BENCH_READS_CPUPROFILE"
+
+// readCost is what one read on one side cost the process over its calls:
+// CPU time (user and system, every thread of the process: the GC's
+// workers too) and minor page faults (the file's map touched the first
+// time, or heap pages the runtime had given back to the system).
+type readCost struct {
+	calls          int
+	userNs, sysNs  int64
+	minflt, majflt int64
+}
+
+// readCosts lists a side's costs per call, in read order, one line each.
+func (sd *readSide) readCosts() []string {
+	var out []string
+	for _, name := range []string{"R1", "R2", "R2 same", "R3", "R3 same", "R4"} {
+		c := sd.costs[name]
+		if c == nil || c.calls == 0 {
+			continue
+		}
+		n := float64(c.calls)
+		out = append(out, fmt.Sprintf("%s %s: %.1f µs CPU a call (%.1f of it system), %.2f minor faults a call, %d major in all",
+			sd.name, name, float64(c.userNs+c.sysNs)/n/1e3, float64(c.sysNs)/n/1e3, float64(c.minflt)/n, c.majflt))
+	}
+	return out
+}
+
+// measure runs one read's share of a round on the side, its CPU time and
+// page faults added to the side's costs, its profile samples labelled.
+func (sd *readSide) measure(ctx context.Context, name string, calls int, f func() error) error {
+	if sd.costs == nil {
+		sd.costs = map[string]*readCost{}
+	}
+	c := sd.costs[name]
+	if c == nil {
+		c = &readCost{}
+		sd.costs[name] = c
+	}
+	var err error
+	var ru0, ru1 syscall.Rusage
+	pprof.Do(ctx, pprof.Labels("side", sd.name, "read", sd.name+" "+name), func(context.Context) {
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		err = f()
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	})
+	c.calls += calls
+	c.userNs += ru1.Utime.Nano() - ru0.Utime.Nano()
+	c.sysNs += ru1.Stime.Nano() - ru0.Stime.Nano()
+	c.minflt += ru1.Minflt - ru0.Minflt
+	c.majflt += ru1.Majflt - ru0.Majflt
+	return err
 }
 
 // interleavedReads times R1-R4 on each side, taking turns: each of rounds
@@ -79,7 +144,16 @@ type readSide struct {
 // the machine's load meanwhile falls on all of them alike (the machine is
 // shared). Each side makes len(in.picks) R1 and R2 calls and w4ListCalls
 // R3 and R4 calls; every result's size is checked as reads.go does.
-func interleavedReads(ctx context.Context, sides []*readSide, rounds int) ([]*latReads, error) {
+//
+// Every call is made once untimed first, on every side, so that all are
+// timed alike: with the file's pages in the process's map. A store the
+// process loaded has them mapped by its load; one it just opened (W4's)
+// would pay a page fault at the first touch of each page, in the first
+// two rounds of R1 (which the rest reuse) on W4: 3.8 minor faults a call
+// over 2,000 threads of 100 steps, none the second time (h25-w4read).
+// costs, when not nil, is given each side's costs after the untimed
+// pass and after the timed rounds (readSide.readCosts).
+func interleavedReads(ctx context.Context, sides []*readSide, rounds int, costs func(untimed bool, sd *readSide)) ([]*latReads, error) {
 	// Every side is settled as runReads settles W1's store (the load's or
 	// the Open's log in bbolt, the load's garbage collected), and a GC runs
 	// before each timed read of each round (readRound): every figure, here
@@ -99,6 +173,35 @@ func interleavedReads(ctx context.Context, sides []*readSide, rounds int) ([]*la
 			}
 		}
 	}
+	for _, sd := range sides {
+		if costs != nil {
+			costs(true, sd)
+		}
+		sd.raw, sd.costs = latRaw{}, nil
+	}
+	if path := os.Getenv(readsProfileEnv); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	for r := range rounds {
+		for _, sd := range sides {
+			if err := readRound(ctx, sd, r, rounds); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if costs != nil {
+		for _, sd := range sides {
+			costs(false, sd)
+		}
+	}
 	out := make([]*latReads, len(sides))
 	for i, sd := range sides {
 		out[i] = sd.raw.result()
@@ -115,41 +218,56 @@ func readRound(ctx context.Context, sd *readSide, r, rounds int) error {
 	T, S := in.T, in.S
 	from, to := part(len(in.picks), r, rounds)
 	runtime.GC()
-	for i := from; i < to; i++ {
-		t0 := time.Now()
-		if _, err := st.GetTuple(ctx, ckpt.Config{ThreadID: th[i%T].id}); err != nil {
-			return fmt.Errorf("R1: %w", err)
+	if err := sd.measure(ctx, "R1", to-from, func() error {
+		for i := from; i < to; i++ {
+			t0 := time.Now()
+			if _, err := st.GetTuple(ctx, ckpt.Config{ThreadID: th[i%T].id}); err != nil {
+				return fmt.Errorf("R1: %w", err)
+			}
+			raw.r1 = append(raw.r1, micros(time.Since(t0)))
 		}
-		raw.r1 = append(raw.r1, micros(time.Since(t0)))
+		return nil
+	}); err != nil {
+		return err
 	}
 	runtime.GC()
-	for _, p := range in.picks[from:to] {
-		c := ckpt.Config{ThreadID: th[p[0]].id, CheckpointID: th[p[0]].ids[p[1]]}
-		t0 := time.Now()
-		tup, err := st.GetTuple(ctx, c)
-		d := time.Since(t0)
-		if err != nil {
-			return fmt.Errorf("R2: %w", err)
+	if err := sd.measure(ctx, "R2", to-from, func() error {
+		for _, p := range in.picks[from:to] {
+			c := ckpt.Config{ThreadID: th[p[0]].id, CheckpointID: th[p[0]].ids[p[1]]}
+			t0 := time.Now()
+			tup, err := st.GetTuple(ctx, c)
+			d := time.Since(t0)
+			if err != nil {
+				return fmt.Errorf("R2: %w", err)
+			}
+			if tup.Config.CheckpointID != c.CheckpointID {
+				return fmt.Errorf("R2: asked for %s, got %s", c.CheckpointID, tup.Config.CheckpointID)
+			}
+			raw.r2 = append(raw.r2, micros(d))
 		}
-		if tup.Config.CheckpointID != c.CheckpointID {
-			return fmt.Errorf("R2: asked for %s, got %s", c.CheckpointID, tup.Config.CheckpointID)
-		}
-		raw.r2 = append(raw.r2, micros(d))
+		return nil
+	}); err != nil {
+		return err
 	}
 	// R2 at W1's sizes: the same picks, their step folded below sameS.
 	runtime.GC()
-	for _, p := range in.picks[from:to] {
-		c := ckpt.Config{ThreadID: th[p[0]].id, CheckpointID: th[p[0]].ids[p[1]%min(sd.sameS, S)]}
-		t0 := time.Now()
-		tup, err := st.GetTuple(ctx, c)
-		d := time.Since(t0)
-		if err != nil {
-			return fmt.Errorf("R2 at W1's sizes: %w", err)
+	if err := sd.measure(ctx, "R2 same", to-from, func() error {
+		for _, p := range in.picks[from:to] {
+			c := ckpt.Config{ThreadID: th[p[0]].id, CheckpointID: th[p[0]].ids[p[1]%min(sd.sameS, S)]}
+			t0 := time.Now()
+			tup, err := st.GetTuple(ctx, c)
+			d := time.Since(t0)
+			if err != nil {
+				return fmt.Errorf("R2 at W1's sizes: %w", err)
+			}
+			if tup.Config.CheckpointID != c.CheckpointID {
+				return fmt.Errorf("R2 at W1's sizes: asked for %s, got %s", c.CheckpointID, tup.Config.CheckpointID)
+			}
+			raw.r2Same = append(raw.r2Same, micros(d))
 		}
-		if tup.Config.CheckpointID != c.CheckpointID {
-			return fmt.Errorf("R2 at W1's sizes: asked for %s, got %s", c.CheckpointID, tup.Config.CheckpointID)
-		}
-		raw.r2Same = append(raw.r2Same, micros(d))
+		return nil
+	}); err != nil {
+		return err
 	}
 	list := func(name string, opts ckpt.ListOptions, want int) (float64, error) {
 		items := 0
@@ -168,37 +286,49 @@ func readRound(ctx context.Context, sd *readSide, r, rounds int) error {
 	}
 	from, to = part(w4ListCalls, r, rounds)
 	runtime.GC()
-	for i := from; i < to; i++ {
-		d, err := list("R3", ckpt.ListOptions{ThreadID: th[i%T].id, Namespace: ckpt.NS(""), Limit: 10}, min(10, S))
-		if err != nil {
-			return err
+	if err := sd.measure(ctx, "R3", to-from, func() error {
+		for i := from; i < to; i++ {
+			d, err := list("R3", ckpt.ListOptions{ThreadID: th[i%T].id, Namespace: ckpt.NS(""), Limit: 10}, min(10, S))
+			if err != nil {
+				return err
+			}
+			raw.r3 = append(raw.r3, d)
+			raw.r3Items += min(10, S)
 		}
-		raw.r3 = append(raw.r3, d)
-		raw.r3Items += min(10, S)
+		return nil
+	}); err != nil {
+		return err
 	}
 	// R3 at W1's sizes: the 10 checkpoints before step sameS (W1's latest
 	// 10; on W4 the same steps of a longer thread).
 	runtime.GC()
-	for i := from; i < to; i++ {
-		opts := ckpt.ListOptions{ThreadID: th[i%T].id, Namespace: ckpt.NS(""), Limit: 10}
-		if sd.sameS < S {
-			opts.Before = th[i%T].ids[sd.sameS]
+	if err := sd.measure(ctx, "R3 same", to-from, func() error {
+		for i := from; i < to; i++ {
+			opts := ckpt.ListOptions{ThreadID: th[i%T].id, Namespace: ckpt.NS(""), Limit: 10}
+			if sd.sameS < S {
+				opts.Before = th[i%T].ids[sd.sameS]
+			}
+			d, err := list("R3 at W1's sizes", opts, min(10, sd.sameS, S))
+			if err != nil {
+				return err
+			}
+			raw.r3Same = append(raw.r3Same, d)
 		}
-		d, err := list("R3 at W1's sizes", opts, min(10, sd.sameS, S))
-		if err != nil {
-			return err
-		}
-		raw.r3Same = append(raw.r3Same, d)
+		return nil
+	}); err != nil {
+		return err
 	}
 	runtime.GC()
-	for i := from; i < to; i++ {
-		d, err := list("R4", ckpt.ListOptions{ThreadID: th[i%T].id, Namespace: ckpt.NS(""), Filter: map[string]any{"node": "tools"}}, S/2)
-		if err != nil {
-			return err
+	return sd.measure(ctx, "R4", to-from, func() error {
+		for i := from; i < to; i++ {
+			d, err := list("R4", ckpt.ListOptions{ThreadID: th[i%T].id, Namespace: ckpt.NS(""), Filter: map[string]any{"node": "tools"}}, S/2)
+			if err != nil {
+				return err
+			}
+			raw.r4 = append(raw.r4, d)
+			raw.r4Item = append(raw.r4Item, d/float64(max(S/2, 1)))
+			raw.r4Items += S / 2
 		}
-		raw.r4 = append(raw.r4, d)
-		raw.r4Item = append(raw.r4Item, d/float64(max(S/2, 1)))
-		raw.r4Items += S / 2
-	}
-	return nil
+		return nil
+	})
 }

@@ -71,12 +71,7 @@ func w4Rows(r *w4Result) []row {
 // writeW4Reads prints R1-R4 p50/p99 on W1 and W4 with their ratios.
 func writeW4Reads(w io.Writer, r *w4Result) {
 	a, b := r.w1Reads, r.w4Reads
-	type fig struct {
-		label  string
-		w1, w4 latFig
-	}
-	var cells [][]string
-	for _, f := range []fig{
+	writeReadsAgainst(w, "W1", []readsFig{
 		{"R1 getTuple(latest)", a.r1, b.r1},
 		{"R2 getTuple(by id), random", a.r2, b.r2},
 		{"R3 list(thread, limit 10)", a.r3, b.r3},
@@ -84,12 +79,41 @@ func writeW4Reads(w io.Writer, r *w4Result) {
 		{"R4 per checkpoint returned", a.r4Item, b.r4Item},
 		{fmt.Sprintf("R2 by id, steps below %d (W1's sizes on both)", r.w1S), a.r2Same, b.r2Same},
 		{fmt.Sprintf("R3 list 10 before step %d (W1's sizes on both)", r.w1S), a.r3Same, b.r3Same},
-	} {
-		cells = append(cells, []string{f.label, strconv.Itoa(f.w1.calls), strconv.Itoa(f.w4.calls),
-			num(f.w1.p50, "µs"), num(f.w4.p50, "µs"), ratioStr(f.w4.p50 / f.w1.p50),
-			num(f.w1.p99, "µs"), num(f.w4.p99, "µs"), ratioStr(f.w4.p99 / f.w1.p99)})
+	})
+}
+
+// writeW4LenReads prints R1-R4 p50/p99 on W1's threads at W4's length
+// and on W4 with their ratios: the same reads of the same states, on a
+// store of w1T threads and on one of T.
+func writeW4LenReads(w io.Writer, r *w4Result) {
+	a, b := r.lenReads, r.w4Reads
+	writeReadsAgainst(w, lenName(r), []readsFig{
+		{"R1 getTuple(latest)", a.r1, b.r1},
+		{"R2 getTuple(by id), random", a.r2, b.r2},
+		{"R3 list(thread, limit 10)", a.r3, b.r3},
+		{fmt.Sprintf("R4 list(filter node=tools), per call (%d checkpoints on both)", r.S/2), a.r4, b.r4},
+	})
+}
+
+// lenName names the store of W1's threads at W4's length.
+func lenName(r *w4Result) string { return fmt.Sprintf("%dx%d", r.w1T, r.S) }
+
+// readsFig is one read on a reference store and on W4.
+type readsFig struct {
+	label   string
+	ref, w4 latFig
+}
+
+// writeReadsAgainst prints figs as a table of W4 against the store named
+// ref.
+func writeReadsAgainst(w io.Writer, ref string, figs []readsFig) {
+	var cells [][]string
+	for _, f := range figs {
+		cells = append(cells, []string{f.label, strconv.Itoa(f.ref.calls), strconv.Itoa(f.w4.calls),
+			num(f.ref.p50, "µs"), num(f.w4.p50, "µs"), ratioStr(f.w4.p50 / f.ref.p50),
+			num(f.ref.p99, "µs"), num(f.w4.p99, "µs"), ratioStr(f.w4.p99 / f.ref.p99)})
 	}
-	mdTable(w, []string{"read (µs)", "calls W1", "calls W4", "W1 p50", "W4 p50", "W4/W1", "W1 p99", "W4 p99", "W4/W1"},
+	mdTable(w, []string{"read (µs)", "calls " + ref, "calls W4", ref + " p50", "W4 p50", "W4/" + ref, ref + " p99", "W4 p99", "W4/" + ref},
 		cells, []bool{false, true, true, true, true, true, true, true, true})
 }
 
@@ -108,6 +132,20 @@ func w4Targets(r *w4Result) []target {
 		ts = append(ts,
 			target{"18", f.name + " p50 on W4 within 1.5x of W1", f.w4.p50 / f.w1.p50, 1.5, true, "W4 p50 / W1 p50", false},
 			target{"18", f.name + " p99 on W4 within 1.5x of W1", f.w4.p99 / f.w1.p99, 1.5, true, "W4 p99 / W1 p99", false})
+	}
+	if c := r.lenReads; c != nil {
+		// W4 against W1's threads at W4's length: the same states, only
+		// the store's size differs (issue 18: "a B+tree lookup must not
+		// care how many other threads and checkpoints exist").
+		ref := lenName(r)
+		for _, f := range []struct {
+			name    string
+			ref, w4 latFig
+		}{{"R1", c.r1, b.r1}, {"R2", c.r2, b.r2}, {"R3", c.r3, b.r3}} {
+			ts = append(ts,
+				target{"18", f.name + " p50 on W4 within 1.5x of " + ref + " (same states)", f.w4.p50 / f.ref.p50, 1.5, true, "W4 p50 / " + ref + " p50", false},
+				target{"18", f.name + " p99 on W4 within 1.5x of " + ref + " (same states)", f.w4.p99 / f.ref.p99, 1.5, true, "W4 p99 / " + ref + " p99", false})
+		}
 	}
 	ts = append(ts,
 		target{"18", "R4 per call (returns S/2 checkpoints)", b.r4.p50 / a.r4.p50, 0, true, "W4 p50 / W1 p50", true},
