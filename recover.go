@@ -102,7 +102,10 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 		_ = db.Close()
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
-	st, err = recoverLog(db, path, step)
+	// After a meta page's repair the file is one transaction back, where
+	// the log's binding may name the log before the one at the path: it is
+	// not checked then (as Open does not).
+	st, err = recoverLog(db, path, step, damage == nil)
 	if damage != nil {
 		st.MetaRepaired, st.MetaDamage = true, damage.Error()
 	}
@@ -117,9 +120,9 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 	return st, err
 }
 
-func recoverLog(db *bolt.DB, path string, step func(string)) (RecoverStats, error) {
+func recoverLog(db *bolt.DB, path string, step func(string), checkOwner bool) (RecoverStats, error) {
 	var st RecoverStats
-	var applied uint64
+	var applied, owner uint64
 	// Through the engine's guarded begin and Guard, as Open reads: a
 	// damaged page or a file cut short under us is ErrCorrupt, not a
 	// fault that kills the process or a Begin that keeps bbolt's locks.
@@ -136,6 +139,9 @@ func recoverLog(db *bolt.DB, path string, step func(string)) (RecoverStats, erro
 			return err
 		}
 		applied = appliedMark.Applied(engine.NewBoltView(tx))
+		if checkOwner {
+			owner = appliedMark.Owner(engine.NewBoltView(tx))
+		}
 		return nil
 	})
 	if err != nil {
@@ -143,7 +149,7 @@ func recoverLog(db *bolt.DB, path string, step func(string)) (RecoverStats, erro
 	}
 	step("read")
 	logPath := path + walSuffix
-	sc, err := engine.ScanLog(logPath, applied)
+	sc, err := engine.ScanLogOf(logPath, applied, owner)
 	if err != nil {
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}

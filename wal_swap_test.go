@@ -60,4 +60,47 @@ func TestLogOfAnotherStoreIsRefused(t *testing.T) {
 			}
 		}
 	}
+	// The way out keeps nothing of the other store's log and moves it aside.
+	st, err := RecoverLog(ca, Options{})
+	if err != nil || !st.Damaged || st.KeptGroups != 0 || st.MovedTo == "" {
+		t.Fatalf("RecoverLog of a store with another store's log = %+v, %v; want the log moved aside, nothing kept", st, err)
+	}
+	s, err := Open(ca, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Latest(ctx, "tb"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after RecoverLog, the other store's thread: %v, want ErrNotFound", err)
+	}
+}
+
+// An earlier copy of a store's own log (same identity) put back after the
+// store applied past it: its records end below the file's mark, so Open
+// refuses it instead of taking the file's later groups for the whole story.
+func TestEarlierCopyOfTheOwnLogIsRefused(t *testing.T) {
+	t.Parallel()
+	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
+	saveN(t, s, "t", 0, 3)
+	old, err := os.ReadFile(s.path + walSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveN(t, s, "t", 3, 3)
+	applyNow(t, s)
+	saveN(t, s, "t", 6, 2)
+	cp := crashCopy(t, s)
+	if err := os.WriteFile(cp+walSuffix, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, ro := range []bool{true, false} {
+		r, err := Open(cp, Options{ReadOnly: ro})
+		if err == nil {
+			_ = r.Close()
+			t.Fatalf("read-only %v: an earlier copy of the log opened", ro)
+		}
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("read-only %v: %v, want ErrCorrupt", ro, err)
+		}
+	}
 }

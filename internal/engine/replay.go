@@ -20,6 +20,37 @@ import (
 type Mark struct {
 	Path Path
 	Key  []byte
+	// Log, if set, is the key (in Path) that binds the file to its log:
+	// the identity of the log whose groups it takes, and the mark's group
+	// when that was written (two u64 big-endian). Open refuses a log of
+	// another identity (ScanLogOf), so a log that is not this file's is
+	// never replayed into it.
+	Log []byte
+}
+
+// Owner reads the identity of the log the file is bound to (0: none, or
+// unknown: the binding was not written with the mark as it is now, so a
+// build that does not bind its log has written the mark since).
+func (m Mark) Owner(r Reader) uint64 {
+	if m.Log == nil {
+		return 0
+	}
+	v := r.Get(m.Path, m.Log)
+	if len(v) != 16 || binary.BigEndian.Uint64(v[8:]) != m.Applied(r) {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// Bind records in w that the file's log is the one of identity id, with
+// the mark at applied. A store binds a log it creates before it appends
+// to it.
+func (m Mark) Bind(w Writer, id, applied uint64) error {
+	if m.Log == nil {
+		return nil
+	}
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 16), id)
+	return w.Put(m.Path, m.Log, binary.BigEndian.AppendUint64(v, applied))
 }
 
 // Applied reads the last applied group from r (0: none).
@@ -69,7 +100,11 @@ func (m Mark) Replay(w Writer, groups []*Group) error {
 			}
 		}
 	}
-	return w.Put(m.Path, m.Key, binary.BigEndian.AppendUint64(nil, groups[len(groups)-1].Gen))
+	last := groups[len(groups)-1]
+	if err := w.Put(m.Path, m.Key, binary.BigEndian.AppendUint64(nil, last.Gen)); err != nil {
+		return err
+	}
+	return m.Bind(w, last.LogID, last.Gen)
 }
 
 // ReplayMut applies one logged change through w.

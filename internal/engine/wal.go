@@ -223,6 +223,9 @@ type Group struct {
 	Muts []Mutation
 	Keys [][]byte
 	Size int // bytes in the log
+	// LogID is the identity of the log that holds the group (0: a log of
+	// the format before the header); Mark.Replay records it with the mark.
+	LogID uint64
 }
 
 // logRecord is a record that checks on its own (header and body crcs).
@@ -294,7 +297,14 @@ type LogScan struct {
 // follows) is dropped: it was never acknowledged. Damage with valid records
 // after it is ErrCorrupt, and so is a log that skips groups.
 func ReadLog(path string, applied uint64) ([]Group, error) {
-	sc, err := ScanLog(path, applied)
+	return ReadLogOf(path, applied, 0)
+}
+
+// ReadLogOf is ReadLog for a store bound to the log of identity owner
+// (Mark.Owner; 0: unknown, not checked): a log of another identity that
+// holds anything is ErrCorrupt.
+func ReadLogOf(path string, applied, owner uint64) ([]Group, error) {
+	sc, err := ScanLogOf(path, applied, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -308,6 +318,19 @@ func ReadLog(path string, applied uint64) ([]Group, error) {
 // cannot be read or holds groups out of order; damage is in the result, for
 // recovery to act on.
 func ScanLog(path string, applied uint64) (*LogScan, error) {
+	return ScanLogOf(path, applied, 0)
+}
+
+// ScanLogOf is ScanLog for a store bound to the log of identity owner
+// (Mark.Owner; 0: unknown, not checked). A log of another identity that
+// holds anything after its header is damage at offset 0: it is another
+// store's log (two stores' logs swapped, a log copied beside the wrong
+// file) or an earlier log of this store, and its groups, replayed past
+// this store's mark, would write another history into it. A store binds
+// every log it creates before it appends to it (Mark.Bind), so its own log
+// never differs unless a crash came between the two, and then the log
+// holds its header only.
+func ScanLogOf(path string, applied, owner uint64) (*LogScan, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return &LogScan{}, nil
@@ -347,6 +370,13 @@ func ScanLog(path string, applied uint64) (*LogScan, error) {
 			Reason: "the log header (its identity) is damaged while records follow"}}, nil
 	}
 	id := binary.BigEndian.Uint64(data[16:])
+	if owner != 0 && id != owner {
+		if end := lastNonZero(data, logHeader); end >= 0 {
+			return &LogScan{Damage: &LogDamage{Offset: 0, Bytes: int64(end + 1),
+				Reason: fmt.Sprintf("the log's identity %016x is not the %016x the store file names: "+
+					"it is another store's log, or an earlier log of this store", id, owner)}}, nil
+		}
+	}
 	seed := binary.BigEndian.Uint32(data[12:])
 	sc := &LogScan{}
 	var prev uint64 // gen of the last valid record, 0 before the first
@@ -374,7 +404,7 @@ func ScanLog(path string, applied uint64) (*LogScan, error) {
 					if len(sc.Groups) == 0 && r.gen != applied+1 {
 						return nil, fmt.Errorf("%w: write-ahead log %s starts at group %d, but the store holds groups up to %d only", ErrCorrupt, path, r.gen, applied)
 					}
-					sc.Groups = append(sc.Groups, Group{Gen: r.gen, Muts: muts, Size: r.size})
+					sc.Groups = append(sc.Groups, Group{Gen: r.gen, Muts: muts, Size: r.size, LogID: id})
 				}
 				prev, seed = r.gen, r.crc
 				off += r.size
@@ -574,6 +604,9 @@ func (l *Log) Sync() error { return l.sync(l.f) }
 // SyncAndClose fsyncs and closes the log: a Close that keeps it (bbolt
 // does not hold it all).
 func (l *Log) SyncAndClose() error { return errors.Join(Fdatasync(l.f), l.f.Close()) }
+
+// ID is the log's identity.
+func (l *Log) ID() uint64 { return l.id }
 
 // Offset is where the next record goes.
 func (l *Log) Offset() int64 { return l.off }
