@@ -12,9 +12,10 @@ package ckpt
 //	                           group of the write-ahead log bbolt holds
 //	                           "wal-log" -> the identity of the log the
 //	                           file is bound to | wal-applied when written,
-//	                           uint64s big-endian (Open refuses a log of
-//	                           another identity); added without a new
-//	                           format version
+//	                           uint64s big-endian, written with every
+//	                           mark (Open refuses a log of another
+//	                           identity, or a mark that disagrees with it);
+//	                           added without a new format version
 //	                           "sealed-keys" -> the ids of the keys sealed
 //	                           records are under (crypt.go); added without
 //	                           a new format version

@@ -120,9 +120,10 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 	return st, err
 }
 
-func recoverLog(db *bolt.DB, path string, step func(string), checkOwner bool) (RecoverStats, error) {
+func recoverLog(db *bolt.DB, path string, step func(string), checkBinding bool) (RecoverStats, error) {
 	var st RecoverStats
-	var applied, owner uint64
+	var applied uint64
+	var bind engine.LogBinding
 	// Through the engine's guarded begin and Guard, as Open reads: a
 	// damaged page or a file cut short under us is ErrCorrupt, not a
 	// fault that kills the process or a Begin that keeps bbolt's locks.
@@ -139,8 +140,8 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkOwner bool) (R
 			return err
 		}
 		applied = appliedMark.Applied(engine.NewBoltView(tx))
-		if checkOwner {
-			owner = appliedMark.Owner(engine.NewBoltView(tx))
+		if checkBinding {
+			bind = appliedMark.Binding(engine.NewBoltView(tx))
 		}
 		return nil
 	})
@@ -149,7 +150,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkOwner bool) (R
 	}
 	step("read")
 	logPath := path + walSuffix
-	sc, err := engine.ScanLogOf(logPath, applied, owner)
+	sc, err := engine.ScanLogOf(logPath, applied, bind)
 	if err != nil {
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}

@@ -74,28 +74,29 @@ func (w *walState) publish(locked bool) { w.snaps.Publish(w.shared, w.gen, w.pru
 // readWAL reads what a previous run logged and did not apply. Open calls it
 // before it writes anything: a damaged log (ErrCorrupt) leaves both files
 // as they were.
-// Unless checkOwner is false, a log that is not the one the file is bound
-// to (Mark.Owner) is ErrCorrupt.
-func (e *Engine) readWAL(mark Mark, checkOwner bool) (groups []Group, err error) {
+// Unless checkBinding is false, a log that is not the one the file is
+// bound to, or not with the file's mark, is ErrCorrupt (ScanLogOf).
+func (e *Engine) readWAL(mark Mark, checkBinding bool) (groups []Group, err error) {
 	// This runs before init checks the file: guard the read the same way
 	// (a truncated file's missing pages would fault or panic in bbolt).
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer RecoverCorrupt(&err, "open: read the write-ahead log's position")
-	var applied, owner uint64
+	var applied uint64
+	var bind LogBinding
 	err = viewRead(e.db, func(tx *bolt.Tx) error {
 		if fi, err := os.Stat(e.path); err == nil && fi.Size() < tx.Size() {
 			return fmt.Errorf("%w: the file is %d bytes but its pages reach %d bytes (truncated?)", ErrCorrupt, fi.Size(), tx.Size())
 		}
 		applied = mark.Applied(NewBoltView(tx))
-		if checkOwner {
-			owner = mark.Owner(NewBoltView(tx))
+		if checkBinding {
+			bind = mark.Binding(NewBoltView(tx))
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return ReadLogOf(e.logPath, applied, owner)
+	return ReadLogOf(e.logPath, applied, bind)
 }
 
 // openWAL replays logged (readWAL), then starts a new log (and the

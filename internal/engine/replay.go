@@ -28,18 +28,24 @@ type Mark struct {
 	Log []byte
 }
 
-// Owner reads the identity of the log the file is bound to (0: none, or
-// unknown: the binding was not written with the mark as it is now, so a
-// build that does not bind its log has written the mark since).
-func (m Mark) Owner(r Reader) uint64 {
+// LogBinding is what the file says of its log (Mark.Log): the identity
+// of the log whose groups it takes, and the mark's group when that was
+// written (every commit that moves the mark writes both).
+type LogBinding struct {
+	ID, Gen uint64
+}
+
+// Binding reads the file's binding to its log (zero: none, or a log of the
+// format before the header).
+func (m Mark) Binding(r Reader) LogBinding {
 	if m.Log == nil {
-		return 0
+		return LogBinding{}
 	}
 	v := r.Get(m.Path, m.Log)
-	if len(v) != 16 || binary.BigEndian.Uint64(v[8:]) != m.Applied(r) {
-		return 0
+	if len(v) != 16 {
+		return LogBinding{}
 	}
-	return binary.BigEndian.Uint64(v)
+	return LogBinding{ID: binary.BigEndian.Uint64(v), Gen: binary.BigEndian.Uint64(v[8:])}
 }
 
 // Bind records in w that the file's log is the one of identity id, with

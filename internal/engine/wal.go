@@ -297,14 +297,13 @@ type LogScan struct {
 // follows) is dropped: it was never acknowledged. Damage with valid records
 // after it is ErrCorrupt, and so is a log that skips groups.
 func ReadLog(path string, applied uint64) ([]Group, error) {
-	return ReadLogOf(path, applied, 0)
+	return ReadLogOf(path, applied, LogBinding{})
 }
 
-// ReadLogOf is ReadLog for a store bound to the log of identity owner
-// (Mark.Owner; 0: unknown, not checked): a log of another identity that
-// holds anything is ErrCorrupt.
-func ReadLogOf(path string, applied, owner uint64) ([]Group, error) {
-	sc, err := ScanLogOf(path, applied, owner)
+// ReadLogOf is ReadLog for a file bound to its log (Mark.Binding; zero:
+// not checked): see ScanLogOf.
+func ReadLogOf(path string, applied uint64, bind LogBinding) ([]Group, error) {
+	sc, err := ScanLogOf(path, applied, bind)
 	if err != nil {
 		return nil, err
 	}
@@ -318,19 +317,22 @@ func ReadLogOf(path string, applied, owner uint64) ([]Group, error) {
 // cannot be read or holds groups out of order; damage is in the result, for
 // recovery to act on.
 func ScanLog(path string, applied uint64) (*LogScan, error) {
-	return ScanLogOf(path, applied, 0)
+	return ScanLogOf(path, applied, LogBinding{})
 }
 
-// ScanLogOf is ScanLog for a store bound to the log of identity owner
-// (Mark.Owner; 0: unknown, not checked). A log of another identity that
-// holds anything after its header is damage at offset 0: it is another
-// store's log (two stores' logs swapped, a log copied beside the wrong
-// file) or an earlier log of this store, and its groups, replayed past
-// this store's mark, would write another history into it. A store binds
-// every log it creates before it appends to it (Mark.Bind), so its own log
-// never differs unless a crash came between the two, and then the log
-// holds its header only.
-func ScanLogOf(path string, applied, owner uint64) (*LogScan, error) {
+// ScanLogOf is ScanLog for a file bound to its log (Mark.Binding; zero:
+// not checked). A log that holds anything after its header is damage at
+// offset 0 when the binding, written with the mark as it is now, names
+// another log (it is another store's log, swapped or copied beside the
+// wrong file, or an earlier log of this store: its groups would write
+// another history into this one), or when it names this log but with
+// another mark (a damaged mark: raised, Open would skip the groups in
+// between). A store binds every log it creates before it appends to it
+// (Mark.Bind), so its own log never differs unless a crash came between
+// the two, and then the log holds its header only. A binding written with
+// another mark and naming another log is not checked: a build that does
+// not bind its log has written the mark (and made that log) since.
+func ScanLogOf(path string, applied uint64, bind LogBinding) (*LogScan, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return &LogScan{}, nil
@@ -370,11 +372,18 @@ func ScanLogOf(path string, applied, owner uint64) (*LogScan, error) {
 			Reason: "the log header (its identity) is damaged while records follow"}}, nil
 	}
 	id := binary.BigEndian.Uint64(data[16:])
-	if owner != 0 && id != owner {
-		if end := lastNonZero(data, logHeader); end >= 0 {
-			return &LogScan{Damage: &LogDamage{Offset: 0, Bytes: int64(end + 1),
-				Reason: fmt.Sprintf("the log's identity %016x is not the %016x the store file names: "+
-					"it is another store's log, or an earlier log of this store", id, owner)}}, nil
+	if end := lastNonZero(data, logHeader); bind.ID != 0 && end >= 0 {
+		reason := ""
+		switch {
+		case id == bind.ID && bind.Gen != applied:
+			reason = fmt.Sprintf("the store file's mark says it holds groups up to %d, but it took this log's groups up to %d "+
+				"(a damaged mark, or a damaged binding)", applied, bind.Gen)
+		case id != bind.ID && bind.Gen == applied:
+			reason = fmt.Sprintf("the log's identity %016x is not the %016x the store file names: "+
+				"it is another store's log, or an earlier log of this store", id, bind.ID)
+		}
+		if reason != "" {
+			return &LogScan{Damage: &LogDamage{Offset: 0, Bytes: int64(end + 1), Reason: reason}}, nil
 		}
 	}
 	seed := binary.BigEndian.Uint32(data[12:])
