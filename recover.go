@@ -158,6 +158,22 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding bool) 
 	if d == nil {
 		return st, nil
 	}
+	if d.Bound != 0 {
+		// The mark is above what the binding says bbolt took from this
+		// log: replay the log from there (groups bbolt may hold already
+		// are replayed again, which changes nothing), and the mark
+		// follows its last group.
+		rs, err := engine.ScanLog(logPath, d.Bound)
+		if err != nil {
+			return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
+		}
+		if rs.Damage == nil { // the log is whole: nothing of it is dropped
+			whole := *d
+			whole.Bytes = 0
+			rs.Damage = &whole
+		}
+		sc, d = rs, rs.Damage
+	}
 	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, KeptGroups: len(sc.Groups),
 		DroppedFirst: d.Group, DroppedLast: d.LaterLast, DroppedBytes: d.Bytes}
 	if d.LaterLast == 0 {

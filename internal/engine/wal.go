@@ -273,6 +273,10 @@ type LogDamage struct {
 	LaterFirst, LaterLast uint64
 	Bytes                 int64
 	Reason                string
+	// Bound, if not zero, says that the damage is bbolt's mark, above
+	// the group the file's binding to this log says it holds (Bound):
+	// the log itself may be whole (recovery replays it from Bound).
+	Bound uint64
 }
 
 func (d *LogDamage) Err(path string) error {
@@ -375,7 +379,10 @@ func ScanLogOf(path string, applied uint64, bind LogBinding) (*LogScan, error) {
 	if end := lastNonZero(data, logHeader); bind.ID != 0 && end >= 0 {
 		reason := ""
 		switch {
-		case id == bind.ID && bind.Gen != applied:
+		case id == bind.ID && bind.Gen < applied:
+			// A lower mark only replays again groups bbolt holds (the
+			// replay of a group is idempotent), as a damaged binding
+			// would: not checked.
 			reason = fmt.Sprintf("the store file's mark says it holds groups up to %d, but it took this log's groups up to %d "+
 				"(a damaged mark, or a damaged binding)", applied, bind.Gen)
 		case id != bind.ID && bind.Gen == applied:
@@ -383,7 +390,11 @@ func ScanLogOf(path string, applied uint64, bind LogBinding) (*LogScan, error) {
 				"it is another store's log, or an earlier log of this store", id, bind.ID)
 		}
 		if reason != "" {
-			return &LogScan{Damage: &LogDamage{Offset: 0, Bytes: int64(end + 1), Reason: reason}}, nil
+			d := &LogDamage{Offset: 0, Bytes: int64(end + 1), Reason: reason}
+			if id == bind.ID {
+				d.Bound = bind.Gen
+			}
+			return &LogScan{Damage: d}, nil
 		}
 	}
 	seed := binary.BigEndian.Uint32(data[12:])
