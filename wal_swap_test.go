@@ -1,11 +1,14 @@
 package ckpt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // A store killed with groups logged and not applied, whose -wal is then
@@ -101,6 +104,42 @@ func TestEarlierCopyOfTheOwnLogIsRefused(t *testing.T) {
 		}
 		if !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("read-only %v: %v, want ErrCorrupt", ro, err)
+		}
+	}
+}
+
+// The binding itself damaged (each byte of meta/wal-log flipped in turn)
+// over a log with unapplied groups: the log is this store's and whole, so
+// Open must replay it (a damaged binding says nothing), not refuse it as
+// another store's (and leave `ckpt recover` to drop its groups).
+func TestDamagedBindingDoesNotRefuseTheOwnLog(t *testing.T) {
+	t.Parallel()
+	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
+	ids := saveN(t, s, "t", 0, 4)
+	cp := crashCopy(t, s)
+	var bind []byte
+	editClosedFile(t, copyStore(t, cp), func(tx *bolt.Tx) error {
+		bind = bytes.Clone(tx.Bucket(bucketMeta).Get(keyWALLog))
+		return nil
+	})
+	if len(bind) == 0 {
+		t.Fatal("no binding written")
+	}
+	for i := range bind {
+		c := copyStore(t, cp)
+		editClosedFile(t, c, func(tx *bolt.Tx) error {
+			v := bytes.Clone(bind)
+			v[i] ^= 0x04
+			return tx.Bucket(bucketMeta).Put(keyWALLog, v)
+		})
+		r, err := Open(c, Options{})
+		if err != nil {
+			t.Errorf("binding byte %d flipped: Open = %v, want the log replayed", i, err)
+			continue
+		}
+		checkLoads(t, r, "t", ids)
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
