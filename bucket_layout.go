@@ -11,8 +11,9 @@ package ckpt
 //	                           "wal-applied" -> uint64 big-endian: the last
 //	                           group of the write-ahead log bbolt holds
 //	                           "wal-log" -> the identity of the log the
-//	                           file is bound to | wal-applied when written,
-//	                           uint64s big-endian, written with every
+//	                           file is bound to | wal-applied when written
+//	                           (uint64s big-endian) | CRC-32C of the two
+//	                           (uint32 big-endian), written with every
 //	                           mark (Open refuses a log of another
 //	                           identity, or a mark that disagrees with it);
 //	                           added without a new format version
@@ -142,8 +143,9 @@ var (
 	// write-ahead log (internal/engine/wal.go) that bbolt holds.
 	keyWALApplied = []byte("wal-applied")
 	// keyWALLog binds the file to its write-ahead log: the log's identity
-	// and the wal-applied group when written, each a uint64 big-endian
-	// (engine.Mark.Log). Added without a new format version.
+	// and the wal-applied group when written, each a uint64 big-endian,
+	// and their CRC-32C (engine.Mark.Log). Added without a new format
+	// version.
 	keyWALLog = []byte("wal-log")
 	// keySealedKeys records that the store is encrypted (crypt.go): the
 	// ids of the keys its sealed records are under, each a uint32

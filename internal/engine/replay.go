@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -35,14 +36,20 @@ type LogBinding struct {
 	ID, Gen uint64
 }
 
-// Binding reads the file's binding to its log (zero: none, or a log of the
-// format before the header).
+// bindingLen is a binding's value: id u64 | gen u64 | crc u32, the crc
+// (CRC-32C) over id and gen.
+const bindingLen = 20
+
+// Binding reads the file's binding to its log (zero: none, a damaged one,
+// or a log of the format before the header). A damaged binding says
+// nothing: taken at its word, a flipped byte of its identity would refuse
+// the store's own log as another's.
 func (m Mark) Binding(r Reader) LogBinding {
 	if m.Log == nil {
 		return LogBinding{}
 	}
 	v := r.Get(m.Path, m.Log)
-	if len(v) != 16 {
+	if len(v) != bindingLen || crc32.Checksum(v[:16], crcTable) != binary.BigEndian.Uint32(v[16:]) {
 		return LogBinding{}
 	}
 	return LogBinding{ID: binary.BigEndian.Uint64(v), Gen: binary.BigEndian.Uint64(v[8:])}
@@ -55,8 +62,9 @@ func (m Mark) Bind(w Writer, id, applied uint64) error {
 	if m.Log == nil {
 		return nil
 	}
-	v := binary.BigEndian.AppendUint64(make([]byte, 0, 16), id)
-	return w.Put(m.Path, m.Log, binary.BigEndian.AppendUint64(v, applied))
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, bindingLen), id)
+	v = binary.BigEndian.AppendUint64(v, applied)
+	return w.Put(m.Path, m.Log, binary.BigEndian.AppendUint32(v, crc32.Checksum(v, crcTable)))
 }
 
 // Applied reads the last applied group from r (0: none).
