@@ -79,20 +79,35 @@ func diskChild(path string) int {
 	op, noWAL := os.Getenv(diskOpEnv), os.Getenv(diskNoWALEnv) != ""
 	delta, _ := strconv.ParseInt(os.Getenv(diskDeltaEnv), 10, 64)
 	ctx := context.Background()
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	line := func(s string) { out.WriteString(strings.ReplaceAll(s, "\n", " ") + "\n") }
+	limitSize := func() bool {
+		signal.Ignore(syscall.SIGXFSZ)
+		limit := uint64(diskFileSize(path) + delta)
+		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
+			fmt.Fprintln(os.Stderr, "setrlimit:", err)
+			return false
+		}
+		return true
+	}
+	// reopen: the disk is full when Open replays what a crash left in the
+	// log (the "crash" child before it exits without Close).
+	if op == "reopen" && !limitSize() {
+		return 3
+	}
 	s, err := ckpt.Open(path, diskOptions(op, noWAL))
+	if err != nil && op == "reopen" {
+		line("OP " + err.Error())
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		return 3
 	}
-	signal.Ignore(syscall.SIGXFSZ)
-	limit := uint64(diskFileSize(path) + delta)
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
-		fmt.Fprintln(os.Stderr, "setrlimit:", err)
+	if op != "reopen" && op != "crash" && !limitSize() {
 		return 3
 	}
-	out := bufio.NewWriter(os.Stdout)
-	defer out.Flush()
-	line := func(s string) { out.WriteString(strings.ReplaceAll(s, "\n", " ") + "\n") }
 	save := func(from int) {
 		for i := from; i < from+diskMore; i++ {
 			id, err := s.Save(ctx, "t", diskState(i), ckpt.Metadata{"i": i})
@@ -103,7 +118,19 @@ func diskChild(path string) int {
 			}
 		}
 	}
+	if op == "reopen" {
+		line("OP ok")
+		save(diskBase + 2*diskMore)
+		if err := s.Close(); err != nil {
+			line("CLOSE " + err.Error())
+		}
+		return 0
+	}
 	save(diskBase)
+	if op == "crash" {
+		out.Flush()
+		os.Exit(0) // no Close: the log keeps what the applier has not taken
+	}
 	var opErr error
 	switch op {
 	case "apply":
@@ -201,18 +228,24 @@ func diskRound(t *testing.T, base, dump, op string, noWAL bool, delta int64) (st
 	what := fmt.Sprintf("op %s, nowal %v, limit %+d", op, noWAL, delta)
 	path := filepath.Join(t.TempDir(), "s.db")
 	copyFile(t, base, path)
-	cmd := exec.Command(testchild.Binary(), "-test.run=^$")
-	env := []string{"CKPT_FILE_CHILD=fulldisk", "CKPT_CRASH_FILE=" + path, diskOpEnv + "=" + op,
-		diskDeltaEnv + "=" + strconv.FormatInt(delta, 10), diskDumpEnv + "=" + dump}
-	if noWAL {
-		env = append(env, diskNoWALEnv+"=1")
+	steps := []string{op}
+	if op == "reopen" {
+		steps = []string{"crash", op}
 	}
-	cmd.Env = childEnv(env...)
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Errorf("%s: the child died: %v\n%s", what, err, stderr.String())
-		return "", 0
+	for _, step := range steps {
+		cmd := exec.Command(testchild.Binary(), "-test.run=^$")
+		env := []string{"CKPT_FILE_CHILD=fulldisk", "CKPT_CRASH_FILE=" + path, diskOpEnv + "=" + step,
+			diskDeltaEnv + "=" + strconv.FormatInt(delta, 10), diskDumpEnv + "=" + dump}
+		if noWAL {
+			env = append(env, diskNoWALEnv+"=1")
+		}
+		cmd.Env = childEnv(env...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Errorf("%s: the child (%s) died: %v\n%s", what, step, err, stderr.String())
+			return "", 0
+		}
 	}
 	acked, failed := map[int]string{}, map[int]bool{}
 	opRes := ""
@@ -349,7 +382,7 @@ func TestFullDiskAtEveryStep(t *testing.T) {
 			deltas = append(deltas, d)
 		}
 	}
-	ops := []string{"apply", "compact", "backup", "gc", "rekey", "import"}
+	ops := []string{"apply", "compact", "backup", "gc", "rekey", "import", "reopen"}
 	if s := os.Getenv("CKPT_DISK_OPS"); s != "" {
 		ops = strings.Split(s, ",")
 	}
