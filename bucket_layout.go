@@ -10,6 +10,13 @@ package ckpt
 //	meta/                      "format" -> uint32 big-endian format version
 //	                           "wal-applied" -> uint64 big-endian: the last
 //	                           group of the write-ahead log bbolt holds
+//	                           "wal-log" -> the identity of the log the
+//	                           file is bound to | wal-applied when written
+//	                           (uint64s big-endian) | CRC-32C of the two
+//	                           (uint32 big-endian), written with every
+//	                           mark (Open refuses a log of another
+//	                           identity, or a mark that disagrees with it);
+//	                           added without a new format version
 //	                           "sealed-keys" -> the ids of the keys sealed
 //	                           records are under (crypt.go); added without
 //	                           a new format version
@@ -135,6 +142,11 @@ var (
 	// keyWALApplied holds, as a uint64 big-endian, the last group of the
 	// write-ahead log (internal/engine/wal.go) that bbolt holds.
 	keyWALApplied = []byte("wal-applied")
+	// keyWALLog binds the file to its write-ahead log: the log's identity
+	// and the wal-applied group when written, each a uint64 big-endian,
+	// and their CRC-32C (engine.Mark.Log). Added without a new format
+	// version.
+	keyWALLog = []byte("wal-log")
 	// keySealedKeys records that the store is encrypted (crypt.go): the
 	// ids of the keys its sealed records are under, each a uint32
 	// big-endian, ascending; empty: checked, nothing sealed.
@@ -146,7 +158,7 @@ const idLen = 16
 
 // appliedMark is where bbolt records the last group of the write-ahead log
 // it holds (keyWALApplied in the meta bucket).
-var appliedMark = engine.Mark{Path: bucketPath{bucketMeta}, Key: keyWALApplied}
+var appliedMark = engine.Mark{Path: bucketPath{bucketMeta}, Key: keyWALApplied, Log: keyWALLog}
 
 func threadPath(thread string, sub []byte) bucketPath {
 	return bucketPath{bucketThreads, []byte(thread), sub}

@@ -47,6 +47,8 @@ func fileChild(mode, path string) int {
 		return damagedChild(path)
 	case "sweep":
 		return sweepChild(path) // fault_sweep_test.go
+	case "fulldisk":
+		return diskChild(path) // fulldisk_test.go
 	}
 	fmt.Fprintln(os.Stderr, "unknown child mode", mode)
 	return 1

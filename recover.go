@@ -102,7 +102,10 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 		_ = db.Close()
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
-	st, err = recoverLog(db, path, step)
+	// After a meta page's repair the file is one transaction back, where
+	// the log's binding may name the log before the one at the path: it is
+	// not checked then (as Open does not).
+	st, err = recoverLog(db, path, step, damage == nil)
 	if damage != nil {
 		st.MetaRepaired, st.MetaDamage = true, damage.Error()
 	}
@@ -117,9 +120,10 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 	return st, err
 }
 
-func recoverLog(db *bolt.DB, path string, step func(string)) (RecoverStats, error) {
+func recoverLog(db *bolt.DB, path string, step func(string), checkBinding bool) (RecoverStats, error) {
 	var st RecoverStats
 	var applied uint64
+	var bind engine.LogBinding
 	// Through the engine's guarded begin and Guard, as Open reads: a
 	// damaged page or a file cut short under us is ErrCorrupt, not a
 	// fault that kills the process or a Begin that keeps bbolt's locks.
@@ -136,6 +140,9 @@ func recoverLog(db *bolt.DB, path string, step func(string)) (RecoverStats, erro
 			return err
 		}
 		applied = appliedMark.Applied(engine.NewBoltView(tx))
+		if checkBinding {
+			bind = appliedMark.Binding(engine.NewBoltView(tx))
+		}
 		return nil
 	})
 	if err != nil {
@@ -143,13 +150,29 @@ func recoverLog(db *bolt.DB, path string, step func(string)) (RecoverStats, erro
 	}
 	step("read")
 	logPath := path + walSuffix
-	sc, err := engine.ScanLog(logPath, applied)
+	sc, err := engine.ScanLogOf(logPath, applied, bind)
 	if err != nil {
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
 	d := sc.Damage
 	if d == nil {
 		return st, nil
+	}
+	if d.Bound != 0 {
+		// The mark is above what the binding says bbolt took from this
+		// log: replay the log from there (groups bbolt may hold already
+		// are replayed again, which changes nothing), and the mark
+		// follows its last group.
+		rs, err := engine.ScanLog(logPath, d.Bound)
+		if err != nil {
+			return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
+		}
+		if rs.Damage == nil { // the log is whole: nothing of it is dropped
+			whole := *d
+			whole.Bytes = 0
+			rs.Damage = &whole
+		}
+		sc, d = rs, rs.Damage
 	}
 	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, KeptGroups: len(sc.Groups),
 		DroppedFirst: d.Group, DroppedLast: d.LaterLast, DroppedBytes: d.Bytes}

@@ -97,3 +97,82 @@ func TestLogPastAHigherMarkIsCorrupt(t *testing.T) {
 		_ = s2.Close()
 	}
 }
+
+// TestMarkRaisedWithinTheLogIsCorrupt: the mark raised by a flipped low
+// bit to a group the log still holds past it (not past the log's last
+// record, which TestLogPastAHigherMarkIsCorrupt covers): Open skipped the
+// groups between the true mark and the raised one, and replayed the later
+// ones over a file without them: acknowledged checkpoints gone, and later
+// ones built on them. The mark is written with the log's binding
+// (meta/wal-log: the log's identity and the mark's group) in every commit
+// that moves it, so a mark that disagrees with the binding of the log at
+// the path is damage.
+func TestMarkRaisedWithinTheLogIsCorrupt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	s0, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveN(t, s0, "t", 0, 4) // applied by Close
+	if err := s0.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := openUnapplied(t, path)
+	ids := saveN(t, s, "t", 4, 6)
+	cp := crashCopy(t, s)
+	var mark uint64
+	editClosedFile(t, copyStore(t, cp), func(tx *bolt.Tx) error {
+		mark = binary.BigEndian.Uint64(tx.Bucket(bucketMeta).Get(keyWALApplied))
+		return nil
+	})
+	tried := 0
+	for bit := range 3 {
+		raised := mark ^ 1<<bit
+		if raised <= mark || raised > mark+uint64(len(ids)) {
+			continue
+		}
+		tried++
+		c := copyStore(t, cp)
+		editClosedFile(t, c, func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketMeta).Put(keyWALApplied, binary.BigEndian.AppendUint64(nil, raised))
+		})
+		for _, ro := range []bool{true, false} {
+			s2, err := Open(c, Options{ReadOnly: ro})
+			if err == nil {
+				var missing []int
+				for i, id := range ids {
+					if _, err := s2.Load(ctx, "t", id); err != nil {
+						missing = append(missing, i)
+					}
+				}
+				_ = s2.Close()
+				t.Errorf("read-only %v: mark %d raised to %d: Open = nil with logged checkpoints %v of %d missing; want ErrCorrupt", ro, mark, raised, missing, len(ids))
+				continue
+			}
+			if !errors.Is(err, ErrCorrupt) {
+				t.Errorf("read-only %v: mark raised to %d: Open = %v, want ErrCorrupt", ro, raised, err)
+			}
+		}
+		// The way out replays the log from the group the binding names:
+		// nothing acknowledged is lost.
+		if st, err := RecoverLog(c, Options{}); err != nil || !st.Damaged || st.KeptGroups == 0 {
+			t.Errorf("mark raised to %d: RecoverLog = %+v, %v; want the log replayed from the binding's group", raised, st, err)
+			continue
+		}
+		s2, err := Open(c, Options{})
+		if err != nil {
+			t.Errorf("mark raised to %d: Open after RecoverLog: %v", raised, err)
+			continue
+		}
+		checkLoads(t, s2, "t", ids)
+		if rep, err := s2.Verify(ctx, VerifyOptions{}); err != nil || !rep.OK() {
+			t.Errorf("mark raised to %d: Verify after RecoverLog: %+v, %v", raised, rep, err)
+		}
+		_ = s2.Close()
+	}
+	if tried == 0 {
+		t.Fatalf("mark %d: no low bit raises it within the log", mark)
+	}
+}

@@ -74,23 +74,29 @@ func (w *walState) publish(locked bool) { w.snaps.Publish(w.shared, w.gen, w.pru
 // readWAL reads what a previous run logged and did not apply. Open calls it
 // before it writes anything: a damaged log (ErrCorrupt) leaves both files
 // as they were.
-func (e *Engine) readWAL(mark Mark) (groups []Group, err error) {
+// Unless checkBinding is false, a log that is not the one the file is
+// bound to, or not with the file's mark, is ErrCorrupt (ScanLogOf).
+func (e *Engine) readWAL(mark Mark, checkBinding bool) (groups []Group, err error) {
 	// This runs before init checks the file: guard the read the same way
 	// (a truncated file's missing pages would fault or panic in bbolt).
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer RecoverCorrupt(&err, "open: read the write-ahead log's position")
 	var applied uint64
+	var bind LogBinding
 	err = viewRead(e.db, func(tx *bolt.Tx) error {
 		if fi, err := os.Stat(e.path); err == nil && fi.Size() < tx.Size() {
 			return fmt.Errorf("%w: the file is %d bytes but its pages reach %d bytes (truncated?)", ErrCorrupt, fi.Size(), tx.Size())
 		}
 		applied = mark.Applied(NewBoltView(tx))
+		if checkBinding {
+			bind = mark.Binding(NewBoltView(tx))
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return ReadLog(e.logPath, applied)
+	return ReadLogOf(e.logPath, applied, bind)
 }
 
 // openWAL replays logged (readWAL), then starts a new log (and the
@@ -146,6 +152,14 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 	log, err := CreateLog(path, e.syncLog)
 	if err != nil {
 		return err
+	}
+	// Bound before anything is appended: Open refuses a log with records
+	// whose identity is not the file's (a crash before this commit leaves
+	// the new log's header alone, which holds nothing to refuse).
+	if mark.Log != nil {
+		if err := e.db.Update(func(tx *bolt.Tx) error { return mark.Bind(NewBoltView(tx), log.ID(), applied) }); err != nil {
+			return errors.Join(fmt.Errorf("ckpt: write-ahead log: bind it to the store file: %w", err), log.Close())
+		}
 	}
 	log.limit = recordLimit(e.hooks.MaxRecordBody)
 	w := &walState{log: log, shared: NewTree(), unsynced: NewTree(), gen: applied, written: applied, durable: applied,
@@ -285,7 +299,7 @@ func (e *Engine) logGroup(all []*Op) (rest []*Op) {
 			fail(e.persistFailed(FailLog, errors.Join(err, w.log.Erase(f.off))))
 		} else {
 			w.written = gen
-			f.group = &Group{Gen: gen, Muts: muts, Size: n}
+			f.group = &Group{Gen: gen, Muts: muts, Size: n, LogID: w.log.ID()}
 			f.tree = scratch
 			if needSync {
 				f.want = gen

@@ -203,15 +203,17 @@ func Open(path string, opts Options) (*Engine, error) {
 	// commit would overwrite it, and with it the only trace of a newer
 	// transaction bbolt fell back from (precheck.go, checkMetas).
 	var metaErr error
-	if !e.readOnly {
+	txid, metaDamage := checkMetasTxid(file)
+	if !e.readOnly && txid > 1 {
 		// bbolt writes a new file's meta pages as transactions 0 and 1: with
 		// one of those in use, no commit ever ran, and a damaged other page
 		// is a creation cut short (a power cut), with nothing to lose.
-		if txid, err := checkMetasTxid(file); txid > 1 {
-			metaErr = err
-		}
+		metaErr = metaDamage
 	}
-	logged, err := e.readWAL(opts.Mark) // guarded itself; before anything is written: a damaged log changes nothing
+	// With a meta page damaged, bbolt reads the file one transaction back,
+	// where the log's binding (Mark.Bind) may still name the log before
+	// the one at the path: the log's identity is not checked then.
+	logged, err := e.readWAL(opts.Mark, metaDamage == nil) // guarded itself; before anything is written: a damaged log changes nothing
 	if err != nil {
 		return fail(err)
 	}

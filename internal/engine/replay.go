@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -20,6 +21,50 @@ import (
 type Mark struct {
 	Path Path
 	Key  []byte
+	// Log, if set, is the key (in Path) that binds the file to its log:
+	// the identity of the log whose groups it takes, and the mark's group
+	// when that was written (two u64 big-endian). Open refuses a log of
+	// another identity (ScanLogOf), so a log that is not this file's is
+	// never replayed into it.
+	Log []byte
+}
+
+// LogBinding is what the file says of its log (Mark.Log): the identity
+// of the log whose groups it takes, and the mark's group when that was
+// written (every commit that moves the mark writes both).
+type LogBinding struct {
+	ID, Gen uint64
+}
+
+// bindingLen is a binding's value: id u64 | gen u64 | crc u32, the crc
+// (CRC-32C) over id and gen.
+const bindingLen = 20
+
+// Binding reads the file's binding to its log (zero: none, a damaged one,
+// or a log of the format before the header). A damaged binding says
+// nothing: taken at its word, a flipped byte of its identity would refuse
+// the store's own log as another's.
+func (m Mark) Binding(r Reader) LogBinding {
+	if m.Log == nil {
+		return LogBinding{}
+	}
+	v := r.Get(m.Path, m.Log)
+	if len(v) != bindingLen || crc32.Checksum(v[:16], crcTable) != binary.BigEndian.Uint32(v[16:]) {
+		return LogBinding{}
+	}
+	return LogBinding{ID: binary.BigEndian.Uint64(v), Gen: binary.BigEndian.Uint64(v[8:])}
+}
+
+// Bind records in w that the file's log is the one of identity id, with
+// the mark at applied. A store binds a log it creates before it appends
+// to it.
+func (m Mark) Bind(w Writer, id, applied uint64) error {
+	if m.Log == nil {
+		return nil
+	}
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, bindingLen), id)
+	v = binary.BigEndian.AppendUint64(v, applied)
+	return w.Put(m.Path, m.Log, binary.BigEndian.AppendUint32(v, crc32.Checksum(v, crcTable)))
 }
 
 // Applied reads the last applied group from r (0: none).
@@ -69,7 +114,11 @@ func (m Mark) Replay(w Writer, groups []*Group) error {
 			}
 		}
 	}
-	return w.Put(m.Path, m.Key, binary.BigEndian.AppendUint64(nil, groups[len(groups)-1].Gen))
+	last := groups[len(groups)-1]
+	if err := w.Put(m.Path, m.Key, binary.BigEndian.AppendUint64(nil, last.Gen)); err != nil {
+		return err
+	}
+	return m.Bind(w, last.LogID, last.Gen)
 }
 
 // ReplayMut applies one logged change through w.

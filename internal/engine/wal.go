@@ -223,6 +223,9 @@ type Group struct {
 	Muts []Mutation
 	Keys [][]byte
 	Size int // bytes in the log
+	// LogID is the identity of the log that holds the group (0: a log of
+	// the format before the header); Mark.Replay records it with the mark.
+	LogID uint64
 }
 
 // logRecord is a record that checks on its own (header and body crcs).
@@ -270,6 +273,10 @@ type LogDamage struct {
 	LaterFirst, LaterLast uint64
 	Bytes                 int64
 	Reason                string
+	// Bound, if not zero, says that the damage is bbolt's mark, above
+	// the group the file's binding to this log says it holds (Bound):
+	// the log itself may be whole (recovery replays it from Bound).
+	Bound uint64
 }
 
 func (d *LogDamage) Err(path string) error {
@@ -294,7 +301,13 @@ type LogScan struct {
 // follows) is dropped: it was never acknowledged. Damage with valid records
 // after it is ErrCorrupt, and so is a log that skips groups.
 func ReadLog(path string, applied uint64) ([]Group, error) {
-	sc, err := ScanLog(path, applied)
+	return ReadLogOf(path, applied, LogBinding{})
+}
+
+// ReadLogOf is ReadLog for a file bound to its log (Mark.Binding; zero:
+// not checked): see ScanLogOf.
+func ReadLogOf(path string, applied uint64, bind LogBinding) ([]Group, error) {
+	sc, err := ScanLogOf(path, applied, bind)
 	if err != nil {
 		return nil, err
 	}
@@ -308,6 +321,22 @@ func ReadLog(path string, applied uint64) ([]Group, error) {
 // cannot be read or holds groups out of order; damage is in the result, for
 // recovery to act on.
 func ScanLog(path string, applied uint64) (*LogScan, error) {
+	return ScanLogOf(path, applied, LogBinding{})
+}
+
+// ScanLogOf is ScanLog for a file bound to its log (Mark.Binding; zero:
+// not checked). A log that holds anything after its header is damage at
+// offset 0 when the binding, written with the mark as it is now, names
+// another log (it is another store's log, swapped or copied beside the
+// wrong file, or an earlier log of this store: its groups would write
+// another history into this one), or when it names this log but with
+// another mark (a damaged mark: raised, Open would skip the groups in
+// between). A store binds every log it creates before it appends to it
+// (Mark.Bind), so its own log never differs unless a crash came between
+// the two, and then the log holds its header only. A binding written with
+// another mark and naming another log is not checked: a build that does
+// not bind its log has written the mark (and made that log) since.
+func ScanLogOf(path string, applied uint64, bind LogBinding) (*LogScan, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return &LogScan{}, nil
@@ -347,6 +376,27 @@ func ScanLog(path string, applied uint64) (*LogScan, error) {
 			Reason: "the log header (its identity) is damaged while records follow"}}, nil
 	}
 	id := binary.BigEndian.Uint64(data[16:])
+	if end := lastNonZero(data, logHeader); bind.ID != 0 && end >= 0 {
+		reason := ""
+		switch {
+		case id == bind.ID && bind.Gen < applied:
+			// A lower mark only replays again groups bbolt holds (the
+			// replay of a group is idempotent), as a damaged binding
+			// would: not checked.
+			reason = fmt.Sprintf("the store file's mark says it holds groups up to %d, but it took this log's groups up to %d "+
+				"(a damaged mark, or a damaged binding)", applied, bind.Gen)
+		case id != bind.ID && bind.Gen == applied:
+			reason = fmt.Sprintf("the log's identity %016x is not the %016x the store file names: "+
+				"it is another store's log, or an earlier log of this store", id, bind.ID)
+		}
+		if reason != "" {
+			d := &LogDamage{Offset: 0, Bytes: int64(end + 1), Reason: reason}
+			if id == bind.ID {
+				d.Bound = bind.Gen
+			}
+			return &LogScan{Damage: d}, nil
+		}
+	}
 	seed := binary.BigEndian.Uint32(data[12:])
 	sc := &LogScan{}
 	var prev uint64 // gen of the last valid record, 0 before the first
@@ -374,7 +424,7 @@ func ScanLog(path string, applied uint64) (*LogScan, error) {
 					if len(sc.Groups) == 0 && r.gen != applied+1 {
 						return nil, fmt.Errorf("%w: write-ahead log %s starts at group %d, but the store holds groups up to %d only", ErrCorrupt, path, r.gen, applied)
 					}
-					sc.Groups = append(sc.Groups, Group{Gen: r.gen, Muts: muts, Size: r.size})
+					sc.Groups = append(sc.Groups, Group{Gen: r.gen, Muts: muts, Size: r.size, LogID: id})
 				}
 				prev, seed = r.gen, r.crc
 				off += r.size
@@ -574,6 +624,9 @@ func (l *Log) Sync() error { return l.sync(l.f) }
 // SyncAndClose fsyncs and closes the log: a Close that keeps it (bbolt
 // does not hold it all).
 func (l *Log) SyncAndClose() error { return errors.Join(Fdatasync(l.f), l.f.Close()) }
+
+// ID is the log's identity.
+func (l *Log) ID() uint64 { return l.id }
 
 // Offset is where the next record goes.
 func (l *Log) Offset() int64 { return l.off }
