@@ -1,0 +1,68 @@
+package ckpt
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+)
+
+// review25Store opens a fresh store for a review case.
+func review25Store(t *testing.T, opts Options) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "review.db")
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+// review25Intact fails the test unless the checkpoint reads back with want
+// pending writes and Verify and Export find nothing wrong.
+func review25Intact(t *testing.T, s *Store, what, thread, id string, want int) {
+	t.Helper()
+	ctx := context.Background()
+	tp, err := s.GetTuple(ctx, Config{ThreadID: thread, CheckpointID: id})
+	if err != nil {
+		t.Fatalf("%s: GetTuple: %v", what, err)
+	}
+	if len(tp.PendingWrites) != want {
+		t.Fatalf("%s: %d pending writes, want %d", what, len(tp.PendingWrites), want)
+	}
+	for name, err := range readsOfCheckpoint(t, s, thread, id, false) {
+		if err != nil {
+			t.Errorf("%s: %s: %v", what, name, err)
+		}
+	}
+	rep, err := s.Verify(ctx, VerifyOptions{})
+	if err != nil || !rep.OK() {
+		t.Errorf("%s: Verify: %v %v", what, rep.Problems, err)
+	}
+}
+
+// A Put of a checkpoint id already stored (LangGraph's savers overwrite:
+// INSERT OR REPLACE) rewrites the checkpoint and keeps its pending writes;
+// it must keep their tally too.
+func TestReview25PutAgainKeepsTally(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := review25Store(t, Options{Durability: NoSync})
+	root, err := s.Put(ctx, Config{ThreadID: "t"}, Checkpoint{ChannelValues: map[string]any{"x": 1}, ChannelVersions: map[string]string{"x": "1"}}, nil, map[string]string{"x": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := Checkpoint{ID: "01KBT000000000000000000001", ChannelValues: map[string]any{"x": 2}, ChannelVersions: map[string]string{"x": "2"}}
+	child, err := s.Put(ctx, root, cp, nil, map[string]string{"x": "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutWrites(ctx, child, []Write{{Channel: "x", Value: 3}, {Channel: "y", Value: 4}}, "task", ""); err != nil {
+		t.Fatal(err)
+	}
+	review25Intact(t, s, "before the Put again", "t", child.CheckpointID, 2)
+	if _, err := s.Put(ctx, root, cp, nil, map[string]string{"x": "2"}); err != nil {
+		t.Fatal(err)
+	}
+	review25Intact(t, s, "after the Put again", "t", child.CheckpointID, 2)
+}
