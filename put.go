@@ -259,7 +259,6 @@ func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, 
 	}{
 		{threadPath(thread, bucketCheckpoints), key, rec},
 		{threadPath(thread, bucketMetadata), key, md},
-		{threadPath(thread, bucketOrder), orderKey(id, ns), nil},
 		{bucketPath{bucketIndex}, indexKey(id, thread, ns), nil},
 	}
 	for _, p := range puts {
@@ -267,7 +266,13 @@ func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, 
 			return err
 		}
 	}
-	return nil
+	// The history entry; a checkpoint put again keeps its value, the
+	// tally of its pending writes, which stay (write_tally.go).
+	op, ok := threadPath(thread, bucketOrder), orderKey(id, ns)
+	if len(w.Get(op, ok)) > 0 {
+		return nil
+	}
+	return w.Put(op, ok, nil)
 }
 
 // PutWrites attaches pending writes of task taskID to the checkpoint in cfg
