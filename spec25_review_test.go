@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+
 )
 
 // review25Store opens a fresh store for a review case.
@@ -65,4 +66,27 @@ func TestReview25PutAgainKeepsTally(t *testing.T) {
 		t.Fatal(err)
 	}
 	review25Intact(t, s, "after the Put again", "t", child.CheckpointID, 2)
+}
+
+// A PutFull retried with the same checkpoint id (its first call's result
+// was lost: a deadline, a dropped connection) stores nothing new: every
+// write is kept by "first wins". Its checkpoint must read back as after
+// the first call.
+func TestReview25PutFullRetriedKeepsTally(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := review25Store(t, Options{Durability: NoSync})
+	root, err := s.Put(ctx, Config{ThreadID: "t"}, Checkpoint{ChannelValues: map[string]any{"x": 1}, ChannelVersions: map[string]string{"x": "1"}}, nil, map[string]string{"x": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := Checkpoint{ID: "01KBT000000000000000000002", ChannelValues: map[string]any{"x": 2}, ChannelVersions: map[string]string{"x": "2"}}
+	tw := []TaskWrites{{TaskID: "a", Writes: []Write{{Channel: "x", Value: 3}}}, {TaskID: "b", Writes: []Write{{Channel: ChannelError, Value: "e"}}}}
+	var full Config
+	for try := range 2 {
+		if full, err = s.PutFull(ctx, root, cp, nil, map[string]string{"x": "2"}, tw); err != nil {
+			t.Fatalf("try %d: %v", try, err)
+		}
+	}
+	review25Intact(t, s, "after the retried PutFull", "t", full.CheckpointID, 2)
 }
