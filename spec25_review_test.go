@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
-
 )
 
 // review25Store opens a fresh store for a review case.
