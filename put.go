@@ -71,7 +71,7 @@ func (s *Store) PutFull(ctx context.Context, cfg Config, cp Checkpoint, meta Met
 		if err != nil {
 			return err
 		}
-		if err := s.putCheckpoint(w, cfg.ThreadID, cfg.CheckpointNS, p.id, p.rec, p.md, p.blobs, p.parent, parentRec); err != nil {
+		if err := s.putCheckpoint(w, cfg.ThreadID, cfg.CheckpointNS, p.id, p.given, p.rec, p.md, p.blobs, p.parent, parentRec); err != nil {
 			return err
 		}
 		for _, pw := range ws {
@@ -92,6 +92,7 @@ func (s *Store) PutFull(ctx context.Context, cfg Config, cp Checkpoint, meta Met
 type preparedPut struct {
 	thread, ns string
 	id         [idLen]byte
+	given      bool // id is the caller's (cp.ID), maybe stored already; else new from s.ids
 	parent     []byte
 	rec, md    []byte
 	blobs      []blobWrite
@@ -114,6 +115,7 @@ func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions
 		p.id = s.ids.next(now)
 	} else {
 		var err error
+		p.given = true
 		if p.id, err = parseID("checkpoint id", cp.ID); err != nil {
 			return nil, err
 		}
@@ -216,8 +218,10 @@ func checkHead(r reader, thread, ns string, parent []byte) error {
 // putCheckpoint writes one checkpoint. Each channel value is stored
 // against the same channel's version in base (the parent), so a list that
 // only grew is stored as an append-delta (delta.go). baseRec is base's
-// stored record if the caller read it in this op (nil: read here).
-func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, md []byte, blobs []blobWrite, base, baseRec []byte) error {
+// stored record if the caller read it in this op (nil: read here). given:
+// id is the caller's, so it may be stored already (a retried Put); an id
+// from s.ids is newer than every stored one.
+func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, given bool, rec, md []byte, blobs []blobWrite, base, baseRec []byte) error {
 	key := checkpointKey(ns, id)
 	seed := seedOf(thread)
 	var baseVersions map[string]string
@@ -269,7 +273,7 @@ func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, 
 	// The history entry; a checkpoint put again keeps its value, the
 	// tally of its pending writes, which stay (write_tally.go).
 	op, ok := threadPath(thread, bucketOrder), orderKey(id, ns)
-	if len(w.Get(op, ok)) > 0 {
+	if given && len(w.Get(op, ok)) > 0 {
 		return nil
 	}
 	return w.Put(op, ok, nil)

@@ -175,7 +175,7 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 		if err != nil {
 			return err
 		}
-		return s.putCheckpoint(w, threadID, "", id, rec, sumUnder(seed, key, md), blobs, parent, nil)
+		return s.putCheckpoint(w, threadID, "", id, false, rec, sumUnder(seed, key, md), blobs, parent, nil)
 	}, assign)
 	if err != nil {
 		return "", err
