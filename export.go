@@ -279,7 +279,7 @@ func exportThread(ctx context.Context, r reader, thread string, tallied bool, em
 			return err
 		}
 		if tallied {
-			counted.add(k)
+			counted.add(k, v)
 		}
 		sum.Writes++
 		if err := emit(&dumpRecord{Kind: "write", Thread: dumpName(thread), NS: dumpName(ns), ID: idString(id), Task: dumpName(task), Idx: &idx, Data: v}); err != nil {

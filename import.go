@@ -372,13 +372,17 @@ func applyImport(w writer, id [idLen]byte, batch []importRec, started map[string
 			}
 		}
 		for _, p := range rec.puts {
-			if rec.write != nil && w.Get(p.p, p.k) == nil {
+			if rec.write != nil {
 				if added == nil {
 					added = map[tallied]writeTally{}
 				}
 				at := tallied{rec.thread, *rec.write}
 				t := added[at]
-				t.add(p.k)
+				if old := w.Get(p.p, p.k); old == nil {
+					t.add(p.k, p.v)
+				} else {
+					t.replaced(p.k, old, p.v) // a dump naming a write twice: the last wins
+				}
 				added[at] = t
 			}
 			if p.v == nil && bytes.Equal(p.p[len(p.p)-1], bucketOrder) && len(w.Get(p.p, p.k)) > 0 {

@@ -353,23 +353,25 @@ func prepareWrites(kr *keyring, thread, ns string, id [idLen]byte, writes []Writ
 
 // apply stores the writes: a regular one already stored is kept (first
 // wins), a special one replaces it. The checkpoint's tally counts each
-// write stored under a key it did not have.
+// write stored under a key it did not have, and a replaced one's record.
 func (pw preparedWrites) apply(w writer, thread string) error {
 	path := threadPath(thread, bucketWrites)
 	var added writeTally
 	for _, r := range pw.recs {
-		stored := w.Get(path, r.k) != nil
-		if stored && !r.replace {
+		old := w.Get(path, r.k)
+		if old != nil && !r.replace {
 			continue
+		}
+		if old == nil {
+			added.add(r.k, r.v)
+		} else {
+			added.replaced(r.k, old, r.v) // before the Put: old is the writer's
 		}
 		if err := w.Put(path, r.k, r.v); err != nil {
 			return err
 		}
-		if !stored {
-			added.add(r.k)
-		}
 	}
-	if added.n == 0 {
+	if added == (writeTally{}) {
 		return nil
 	}
 	return addToTally(w, thread, pw.orderKey, added)

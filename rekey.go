@@ -65,6 +65,7 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 					var ks, vs [][]byte
 					scanned := 0
 					p := threadPath(thread, sub)
+					resealed := tallyDeltas{} // special writes' new seals (writeHash)
 					done = true
 					if err := w.Scan(p, nil, start, false, func(k, v []byte) error {
 						if scanned == rekeyScan || len(ks) == rekeyBatch {
@@ -78,6 +79,9 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 						}
 						if changed {
 							ks, vs = append(ks, bytes.Clone(k)), append(vs, nv)
+							if bytes.Equal(sub, bucketWrites) {
+								resealed.rewrote(k, v, nv)
+							}
 						}
 						return nil
 					}); err != nil {
@@ -89,7 +93,7 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 						}
 					}
 					n = int64(len(ks))
-					return nil
+					return resealed.apply(w, thread)
 				})
 				if err != nil {
 					return st, err

@@ -154,8 +154,9 @@ func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string,
 			return err
 		}
 		from, to := threadOf(srcThreadID), threadOf(dstThreadID)
+		resealed := tallyDeltas{} // special writes sealed again for the copy (writeHash)
 		for _, sub := range threadSubBuckets {
-			if err := copyBucket(w, s.keys, sub, from, to); err != nil {
+			if err := copyBucket(w, s.keys, sub, from, to, resealed); err != nil {
 				return err
 			}
 			// Sequences number things inside the thread (list lineages):
@@ -166,14 +167,18 @@ func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string,
 				}
 			}
 		}
+		if err := resealed.apply(w, dstThreadID); err != nil {
+			return err
+		}
 		return indexThread(w, dstThreadID)
 	})
 }
 
 // copyBucket copies every key of sub-bucket sub of thread from into the
 // same sub-bucket of thread to, a chunk at a time (values are copied out
-// of the cursor before writing), each record as copiedRecord gives it.
-func copyBucket(w writer, kr *keyring, sub []byte, from, to sumThread) error {
+// of the cursor before writing), each record as copiedRecord gives it; d
+// gathers what a pending write's new record changes in its tally.
+func copyBucket(w writer, kr *keyring, sub []byte, from, to sumThread, d tallyDeltas) error {
 	src, dst := threadPath(from.id, sub), threadPath(to.id, sub)
 	var start []byte
 	for {
@@ -182,6 +187,9 @@ func copyBucket(w writer, kr *keyring, sub []byte, from, to sumThread) error {
 			nv, err := copiedRecord(kr, sub, from, to, k, v)
 			if err != nil {
 				return err
+			}
+			if bytes.Equal(sub, bucketWrites) {
+				d.rewrote(k, v, nv)
 			}
 			keys = append(keys, bytes.Clone(k))
 			vals = append(vals, bytes.Clone(nv))

@@ -1,9 +1,12 @@
 package ckpt
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // review25Store opens a fresh store for a review case.
@@ -88,4 +91,62 @@ func TestReview25PutFullRetriedKeepsTally(t *testing.T) {
 		}
 	}
 	review25Intact(t, s, "after the retried PutFull", "t", full.CheckpointID, 2)
+}
+
+// A special write (ChannelError, ...) replaces the one stored under the
+// same key, so the file once held another valid record under that key: a
+// leaf of wr/ read back as it was before the replace (a branch page id
+// pointing at the freed older copy of the page, here its value put back by
+// bbolt) has the same keys, each record's sum checks, and the tally, which
+// counts keys only, agrees. The read must not hand back the replaced
+// value as the pending write with no error.
+func TestReview25ReplacedSpecialWriteRestored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, path := review25Store(t, Options{Durability: NoSync})
+	id, err := s.Save(ctx, "t", map[string]any{"x": 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{ThreadID: "t", CheckpointID: id}
+	stored := func() (k, v []byte) {
+		err := s.view(ctx, func(r reader) error {
+			return r.Scan(threadPath("t", bucketWrites), nil, nil, false, func(kk, vv []byte) error {
+				k, v = bytes.Clone(kk), bytes.Clone(vv)
+				return errStop
+			})
+		})
+		if err != nil || k == nil {
+			t.Fatalf("no stored write: %v", err)
+		}
+		return k, v
+	}
+	if err := s.PutWrites(ctx, cfg, []Write{{Channel: ChannelError, Value: "first failure"}}, "task", ""); err != nil {
+		t.Fatal(err)
+	}
+	k, old := stored()
+	if err := s.PutWrites(ctx, cfg, []Write{{Channel: ChannelError, Value: "second failure"}}, "task", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, v := stored(); bytes.Equal(v, old) {
+		t.Fatal("the special write was not replaced")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	editClosedFile(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketThreads).Bucket([]byte("t")).Bucket(bucketWrites).Put(k, old)
+	})
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	tp, err := ro.GetTuple(ctx, cfg)
+	if err == nil && len(tp.PendingWrites) == 1 {
+		var got string
+		if derr := tp.PendingWrites[0].Value.Decode(&got); derr == nil && got != "second failure" {
+			t.Errorf("GetTuple: pending write %q with no error; the write stored last was %q", got, "second failure")
+		}
+	}
 }

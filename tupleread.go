@@ -516,7 +516,7 @@ func (t *tupleReader) pendingWrites(ns string, id [idLen]byte) ([]PendingWrite, 
 	if !t.untallied {
 		var found writeTally
 		for i := range t.writes {
-			found.add(t.writes[i].k)
+			found.add(t.writes[i].k, t.writes[i].v)
 		}
 		t.kbuf = append(append(t.kbuf[:0], id[:]...), ns...) // orderKey
 		b := t.r.Get(t.ids, t.kbuf)

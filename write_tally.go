@@ -10,7 +10,8 @@ package ckpt
 // are not. A resume from it ran the tasks whose writes vanished again.
 //
 // Since format 7 each checkpoint with pending writes has a tally: how many
-// writes it has and the XOR of the XXH3-64 hashes of their keys, a record
+// writes it has and the XOR of a hash of each (its key's XXH3-64, and for
+// a special write, replaced in place, its record's body too: writeHash), a record
 // with its own sum stored as the value of the checkpoint's entry in the
 // thread's history order (ids/, whose values were empty; a checkpoint
 // without writes keeps an empty one). PutWrites and PutFull update it in
@@ -20,8 +21,9 @@ package ckpt
 // import and the upgrade count it from the writes. Every read of a
 // checkpoint's pending writes (GetTuple, List, the Reader, Load) compares
 // what its scan found with the tally: too few (hidden), too many (a key
-// moved in, which its own sum also catches) or other keys is ErrCorrupt
-// naming the checkpoint, and so are writes found with no tally.
+// moved in, which its own sum also catches), other keys or an older record
+// of a special write is ErrCorrupt naming the checkpoint, and so are
+// writes found with no tally.
 //
 // Why there: the damage that hides writes is a page of wr/ that a seek
 // misses, and that page would hide a tally stored among the writes (a
@@ -30,13 +32,15 @@ package ckpt
 // hides one or the other, and either way the two disagree (a hidden order
 // entry is also a gap List reports: list_gaps.go). And ids/ is written by
 // the Put of the same checkpoint, so a PutWrites that follows rewrites a
-// page already dirty in the applier's batch, where a bucket of tallies of
-// its own cost a W1 step 11.8% more instructions (bench/RESULTS.md).
+// page already dirty in the applier's batch, and no thread needs a bucket
+// more (a first version kept them in one: bench/RESULTS.md).
 
 import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/zeebo/xxh3"
 )
@@ -44,13 +48,42 @@ import (
 // writeTally is what a checkpoint's tally records of its pending writes.
 type writeTally struct {
 	n   uint32 // how many
-	sum uint64 // XOR of xxh3.Hash of each write's key
+	sum uint64 // XOR of writeHash of each write
 }
 
-// add counts a pending write stored under key.
-func (t *writeTally) add(key []byte) {
+// add counts the pending write rec stored under key.
+func (t *writeTally) add(key, rec []byte) {
 	t.n++
-	t.sum ^= xxh3.Hash(key)
+	t.sum ^= writeHash(key, rec)
+}
+
+// replaced notes that the write under key, counted with record old, now
+// holds record rec (a special write replaced: same key, same count).
+func (t *writeTally) replaced(key, old, rec []byte) {
+	t.sum ^= writeHash(key, old) ^ writeHash(key, rec)
+}
+
+// writeHash is what the tally's sum takes of one pending write: the XXH3
+// of its key, and for a special write (error, scheduled, interrupt,
+// resume: its index is negative, the key's last four bytes' top bit clear)
+// also of its record's body. A regular write is never replaced ("first
+// wins"), so its key says all; a special one is replaced in place, and a
+// stale copy of its page (a page id pointing at the freed older copy of
+// the leaf) would read back its older record under the same key, every sum
+// valid. The body is the record without its version byte and its sum,
+// which moving it to another thread (CopyThread, Import) or sealing an old
+// record (the upgrade) leave as they are; a new seal (Rekey, CopyThread
+// with keys) changes it, and those adjust the tally (adjustTallies).
+func writeHash(key, rec []byte) uint64 {
+	h := xxh3.Hash(key)
+	if len(key) >= 4 && key[len(key)-4]&0x80 == 0 {
+		body := rec
+		if len(rec) > 1+sumLen {
+			body = rec[1 : len(rec)-sumLen]
+		}
+		h ^= xxh3.HashSeed(body, h)
+	}
+	return h
 }
 
 // Tally records: [tallyRecordT][n uint32 BE][sum uint64 BE][sum of the
@@ -133,6 +166,36 @@ func addToTally(w writer, thread string, key []byte, added writeTally) error {
 	return w.Put(p, key, encodeTally(ts, key, t))
 }
 
+// tallyDeltas gathers, by checkpoint, the changes a rewrite of pending
+// write records makes to their tallies (Rekey, CopyThread: a new seal
+// changes a special write's body, writeHash).
+type tallyDeltas map[string]uint64 // history-order key -> XOR into the sum
+
+// rewrote notes that the write keyed k, stored as old, is now rec.
+func (d tallyDeltas) rewrote(k, old, rec []byte) {
+	if x := writeHash(k, old) ^ writeHash(k, rec); x != 0 {
+		if ns, id, _, _, err := parseFullWriteKey(k); err == nil {
+			d[string(orderKey(id, ns))] ^= x
+		}
+	}
+}
+
+// apply adds the gathered changes to the tallies of thread's checkpoints
+// (not to a checkpoint without a history entry: its writes are orphans,
+// which Verify lists, and an entry made for them would be one more).
+func (d tallyDeltas) apply(w writer, thread string) error {
+	p := threadPath(thread, bucketOrder)
+	for _, k := range slices.Sorted(maps.Keys(d)) {
+		if !w.Has(p, []byte(k)) {
+			continue
+		}
+		if err := addToTally(w, thread, []byte(k), writeTally{sum: d[k]}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // tallyFormat is the first format whose files keep write tallies.
 const tallyFormat uint32 = 7
 
@@ -171,7 +234,7 @@ func tallyStep(w writer, pos *tallyPos, budget int) (done bool, err error) {
 		var cur []byte // the key of the checkpoint being counted
 		var t writeTally
 		full := false
-		if err := w.Scan(threadPath(thread, bucketWrites), nil, pos.key, false, func(k, _ []byte) error {
+		if err := w.Scan(threadPath(thread, bucketWrites), nil, pos.key, false, func(k, v []byte) error {
 			ns, id, _, _, err := parseFullWriteKey(k)
 			if err != nil {
 				return nil // counts for no checkpoint; Verify reports the key
@@ -186,7 +249,7 @@ func tallyStep(w writer, pos *tallyPos, budget int) (done bool, err error) {
 				}
 				cur, t = ck, writeTally{}
 			}
-			t.add(k)
+			t.add(k, v)
 			looked++
 			return nil
 		}); err != nil {
@@ -227,13 +290,13 @@ func tallyStep(w writer, pos *tallyPos, budget int) (done bool, err error) {
 // key, for Verify and Export, which read them all.
 type tallyCounter map[string]writeTally
 
-// add counts the write keyed k; a malformed key counts for no checkpoint
-// (Verify reports it, Export refuses it).
-func (c tallyCounter) add(k []byte) {
+// add counts the write v keyed k; a malformed key counts for no
+// checkpoint (Verify reports it, Export refuses it).
+func (c tallyCounter) add(k, v []byte) {
 	if ns, id, _, _, err := parseFullWriteKey(k); err == nil {
 		ck := string(checkpointKey(ns, id))
 		t := c[ck]
-		t.add(k)
+		t.add(k, v)
 		c[ck] = t
 	}
 }
@@ -264,8 +327,8 @@ func (c tallyCounter) mismatches(r reader, thread string, bad func(ns string, id
 // keeps them.
 func verifyTallies(r reader, thread string, rep *VerifyReport) {
 	c := tallyCounter{}
-	r.Scan(threadPath(thread, bucketWrites), nil, nil, false, func(k, _ []byte) error {
-		c.add(k)
+	r.Scan(threadPath(thread, bucketWrites), nil, nil, false, func(k, v []byte) error {
+		c.add(k, v)
 		return nil
 	})
 	c.mismatches(r, thread, func(ns string, id [idLen]byte, err error) bool {
