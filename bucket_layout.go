@@ -33,6 +33,22 @@ package ckpt
 //	                           -> list segment record: items [start, start+n)
 //	                           of one list lineage (append-deltas, delta.go);
 //	                           the bucket's sequence numbers lineages
+//	dir/                       len16(thread) | thread -> ""
+//	                           the directory of threads: every thread that
+//	                           has a bucket under threads/. Written in the
+//	                           transaction that creates the thread's bucket
+//	                           (its first checkpoint: Put, Save, PutFull,
+//	                           CopyThread's destination, Import), deleted in
+//	                           the one that drops it (dropThread). A read
+//	                           that finds no checkpoint looks here: a thread
+//	                           listed while its bucket is not found had its
+//	                           checkpoints hidden by damage (a flipped byte of
+//	                           its name in the threads bucket's page, a
+//	                           damaged branch page), ErrCorrupt, not a thread
+//	                           never written (thread_dir.go). The len16
+//	                           prefix keeps the key apart from the bucket's
+//	                           name in the file. Format 7; the upgrade builds
+//	                           it for every thread.
 //	sweep/                     len16(thread) | thread | ns -> 0x01
 //	                           namespaces where retention deleted checkpoints
 //	                           and has not yet deleted the blobs they alone
@@ -123,6 +139,7 @@ var (
 	bucketThreads = []byte("threads")
 	bucketSweep   = []byte("sweep")
 	bucketImports = []byte("imports")
+	bucketDir     = []byte("dir")
 
 	bucketCheckpoints = []byte("cp")
 	bucketMetadata    = []byte("md")
@@ -252,6 +269,14 @@ var importsRoot = bucketPath{bucketImports}
 
 // importPath is the bucket of the threads one import created.
 func importPath(id [idLen]byte) bucketPath { return bucketPath{bucketImports, id[:]} }
+
+// dirPath is the directory of threads (see the layout above).
+var dirPath = bucketPath{bucketDir}
+
+// dirKey keys thread in the directory of threads.
+func dirKey(thread string) []byte {
+	return appendLen16(make([]byte, 0, 2+len(thread)), thread)
+}
 
 // sweepPath is the bucket of pending blob sweeps.
 var sweepPath = bucketPath{bucketSweep}
