@@ -5,7 +5,7 @@ package ckpt
 // read, reviewed and changed in one place.
 //
 // Layout (format version 7; the bucket and key layout has not changed
-// since 2, format 7 gave ids/ its values):
+// since 2, format 7 gave ids/ its values and added dir/):
 //
 //	meta/                      "format" -> uint32 big-endian format version
 //	                           "wal-applied" -> uint64 big-endian: the last
@@ -79,9 +79,12 @@ package ckpt
 // stores a tally of each checkpoint's pending writes as the value of its
 // history-order entry, and every read of the writes checks it, so a write
 // hidden by a damaged key or page is ErrCorrupt instead of a write never
-// made (write_tally.go). Each format reads the records of
+// made (write_tally.go); it also lists every thread in dir/, so a thread
+// whose bucket damage hides is ErrCorrupt instead of a thread never
+// written (thread_dir.go). Each format reads the records of
 // the ones before as they are, so a file of format 3 to 6 needs only its
-// tallies counted and stored and its marker moved; a build of an older
+// tallies counted and stored, its threads listed in dir/ and its marker
+// moved; a build of an older
 // format refuses a newer file (ErrFormatVersion) instead of reading its new
 // records as unknown or writing pending writes its tallies do not count. A
 // file of format 1 or 2 is read as is when opened read-only (its records

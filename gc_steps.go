@@ -311,7 +311,7 @@ func dropThreadChunk(w writer, thread string, budget int, shared bool, stats *GC
 	if _, err := delAll(w, sweepPath, marks); err != nil {
 		return used, false, err
 	}
-	if err := w.DropBucket(threadBucket(thread)); err != nil {
+	if err := dropThread(w, thread); err != nil {
 		return used, false, err
 	}
 	stats.Threads++

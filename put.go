@@ -179,6 +179,9 @@ func (p *preparedPut) check(r reader, ifHead bool) ([]byte, error) {
 	}
 	rec := r.Get(threadPath(p.thread, bucketCheckpoints), checkpointKey(p.ns, [idLen]byte(p.parent)))
 	if rec == nil {
+		if err := checkpointHidden(r, p.thread, p.ns, [idLen]byte(p.parent)); err != nil {
+			return nil, fmt.Errorf("parent checkpoint: %w", err)
+		}
 		return nil, fmt.Errorf("%w: parent checkpoint %s in thread %q namespace %q (deleted or never written)", ErrNotFound, idString([idLen]byte(p.parent)), p.thread, p.ns)
 	}
 	return rec, nil
@@ -218,6 +221,13 @@ func checkHead(r reader, thread, ns string, parent []byte) error {
 // only grew is stored as an append-delta (delta.go). baseRec is base's
 // stored record if the caller read it in this op (nil: read here).
 func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, rec, md []byte, blobs []blobWrite, base, baseRec []byte) error {
+	if base == nil {
+		// Maybe the thread's first checkpoint (with a parent, the thread
+		// has one): list it in the directory of threads (thread_dir.go).
+		if err := noteThread(w, thread); err != nil {
+			return err
+		}
+	}
 	key := checkpointKey(ns, id)
 	seed := seedOf(thread)
 	var baseVersions map[string]string
@@ -298,6 +308,9 @@ func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskI
 	}
 	return s.write(ctx, func(w writer) error {
 		if w.Get(threadPath(cfg.ThreadID, bucketCheckpoints), checkpointKey(cfg.CheckpointNS, id)) == nil {
+			if err := checkpointHidden(w, cfg.ThreadID, cfg.CheckpointNS, id); err != nil {
+				return err
+			}
 			return fmt.Errorf("%w: checkpoint %s in thread %q namespace %q (deleted or never written)", ErrNotFound, cfg.CheckpointID, cfg.ThreadID, cfg.CheckpointNS)
 		}
 		return pw.apply(w, cfg.ThreadID)

@@ -142,6 +142,9 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 			pk := checkpointKey("", [idLen]byte(parent))
 			raw := w.Get(threadPath(threadID, bucketCheckpoints), pk)
 			if raw == nil {
+				if err := checkpointHidden(w, threadID, "", [idLen]byte(parent)); err != nil {
+					return fmt.Errorf("parent checkpoint: %w", err)
+				}
 				return fmt.Errorf("%w: parent checkpoint %s in thread %q (deleted or never written)", ErrNotFound, idString([idLen]byte(parent)), threadID)
 			}
 			rec, err := decodeCheckpointRecord(seed, pk, raw)

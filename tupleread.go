@@ -249,7 +249,7 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, mdBody []byte, md Metadat
 	}
 	if val == nil {
 		if id == nil {
-			return nil, fmt.Errorf("%w: no checkpoint in thread %q namespace %q", ErrNotFound, thread, ns)
+			return nil, absent(t.r, thread, ns)
 		}
 		return nil, t.missing(ns, *id)
 	}
