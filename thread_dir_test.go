@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -185,6 +186,28 @@ func TestHiddenThreadIsCorrupt(t *testing.T) {
 			checkHiddenIsCorrupt(t, path, "thrA", "", ids[""][1])
 			checkHiddenIsCorrupt(t, path, "thrA", "sub", ids["sub"][0])
 			checkVerifyNames(t, path, "thread", "thrA")
+			if tc.name == "name flipped" {
+				checkVerifyNames(t, path, "thread", "thr0") // a bucket without its entry
+			}
+			s, err := Open(path, Options{NoWAL: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			for name, err := range map[string]error{
+				"CopyThread from": s.CopyThread(ctx, "thrA", "copy", CopyOptions{}),
+				"CopyThread to":   s.CopyThread(ctx, "thrB", "thrA", CopyOptions{}),
+				"Export": func() error {
+					_, err := s.Export(ctx, io.Discard, ExportOptions{Threads: []string{"thrA"}})
+					return err
+				}(),
+				"Thread": func() error { _, err := s.Thread(ctx, "thrA"); return err }(),
+			} {
+				if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), `"thrA"`) {
+					t.Errorf("%s of the hidden thread: %v, want ErrCorrupt naming it", name, err)
+				}
+			}
 		})
 	}
 }
