@@ -78,6 +78,22 @@ func absent(r reader, thread, ns string) error {
 	return fmt.Errorf("%w: no checkpoint in thread %q namespace %q", ErrNotFound, thread, ns)
 }
 
+// absent is absent for the reader's thread, its path and key built in the
+// reader's own room: a new thread's first GetTuple is a hot path.
+func (t *tupleReader) absent(ns string) error {
+	if t.r.Exists(t.paths[0][:2]) { // the thread's bucket (setThread)
+		if err := nsHidden(t.r, t.thread, ns); err != nil {
+			return err
+		}
+	} else {
+		t.kbuf = appendLen16(t.kbuf[:0], t.thread)
+		if t.r.Has(dirPath, t.kbuf) {
+			return errThreadHidden(t.thread)
+		}
+	}
+	return fmt.Errorf("%w: no checkpoint in thread %q namespace %q", ErrNotFound, t.thread, ns)
+}
+
 // historyHidden returns ErrCorrupt when thread has no checkpoint found in
 // any namespace while damage hides some: its bucket not found while the
 // directory lists it, or its history order holding an entry.
