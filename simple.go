@@ -352,6 +352,13 @@ func (s *Store) Branches(ctx context.Context, threadID string) ([]*Snapshot, err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if len(ids) == 0 {
+			// A thread never written, or one whose bucket damage hides
+			// (thread_dir.go).
+			if err := threadHidden(r, threadID); err != nil {
+				return err
+			}
+		}
 		// A checkpoint whose record is gone would make its parent look like
 		// a tip: the walk is checked against the history (list_history.go).
 		tr := s.newTupleReader(r)

@@ -16,9 +16,11 @@ package ckpt
 // never written by the thread's history order (ids/, keys id | ns).
 //
 // Cost: nothing on a read that finds its checkpoint; on one that finds
-// none, a thread never written costs the bucket lookup and one Get in
-// dir/; a namespace never written in an existing thread costs a scan of
-// the thread's history order (cold: a subgraph's first read).
+// none, a thread never written costs one lookup in dir/; a namespace never
+// written in an existing thread costs that, the bucket lookup and a scan
+// of the thread's history order (cold: a subgraph's first read). A file
+// of a format before 7 opened read-only has no directory: its reads are
+// as before.
 
 import (
 	"bytes"
@@ -34,7 +36,7 @@ func errThreadHidden(thread string) error {
 // threadHidden returns ErrCorrupt when thread's bucket is not found while
 // the directory lists it; nil otherwise.
 func threadHidden(r reader, thread string) error {
-	if r.Exists(threadBucket(thread)) || !r.Has(dirPath, dirKey(thread)) {
+	if !r.Has(dirPath, dirKey(thread)) || r.Exists(threadBucket(thread)) {
 		return nil
 	}
 	return errThreadHidden(thread)
@@ -65,30 +67,20 @@ func checkpointHidden(r reader, thread, ns string, id [idLen]byte) error {
 	return threadHidden(r, thread)
 }
 
-// absent is the error for (thread, ns) when a read found no checkpoint
-// there: ErrNotFound, or ErrCorrupt when damage hides what was written.
-func absent(r reader, thread, ns string) error {
-	if r.Exists(threadBucket(thread)) {
-		if err := nsHidden(r, thread, ns); err != nil {
-			return err
-		}
-	} else if r.Has(dirPath, dirKey(thread)) {
-		return errThreadHidden(thread)
-	}
-	return fmt.Errorf("%w: no checkpoint in thread %q namespace %q", ErrNotFound, thread, ns)
-}
-
-// absent is absent for the reader's thread, its path and key built in the
-// reader's own room: a new thread's first GetTuple is a hot path.
+// absent is the error for (ns, the reader's thread) when a read found no
+// checkpoint there: ErrNotFound, or ErrCorrupt when damage hides what was
+// written. A new thread's first GetTuple is a hot path: it costs one Get
+// in the directory (every thread written is listed there), its key built
+// in the reader's own room; a thread listed costs the bucket lookup and,
+// when its bucket is found, a scan of its history for the namespace.
 func (t *tupleReader) absent(ns string) error {
-	if t.r.Exists(t.paths[0][:2]) { // the thread's bucket (setThread)
+	t.kbuf = appendLen16(t.kbuf[:0], t.thread)
+	if t.r.Has(dirPath, t.kbuf) {
+		if !t.r.Exists(t.paths[0][:2]) { // the thread's bucket (setThread)
+			return errThreadHidden(t.thread)
+		}
 		if err := nsHidden(t.r, t.thread, ns); err != nil {
 			return err
-		}
-	} else {
-		t.kbuf = appendLen16(t.kbuf[:0], t.thread)
-		if t.r.Has(dirPath, t.kbuf) {
-			return errThreadHidden(t.thread)
 		}
 	}
 	return fmt.Errorf("%w: no checkpoint in thread %q namespace %q", ErrNotFound, t.thread, ns)

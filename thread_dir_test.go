@@ -125,6 +125,13 @@ func threadReads(s *Store, thread, ns, id string) map[string]func() error {
 		}
 		reads["Load"] = func() error { return snap(s.Load(ctx, thread, id)) }
 		reads["Latest"] = func() error { return snap(s.Latest(ctx, thread)) }
+		reads["Branches"] = func() error {
+			b, err := s.Branches(ctx, thread)
+			if err != nil {
+				return err
+			}
+			return got("branches", len(b))
+		}
 		reads["History"] = func() error {
 			n := 0
 			for _, err := range s.History(ctx, thread, ListOptions{}) {
@@ -286,7 +293,7 @@ func checkAbsent(t *testing.T, s *Store, thread, ns string) {
 		}
 		err := read()
 		switch {
-		case strings.HasPrefix(name, "List") || name == "History":
+		case strings.HasPrefix(name, "List") || name == "History" || name == "Branches":
 			if err == nil || !strings.HasSuffix(err.Error(), "returned 0") {
 				t.Errorf("%s of thread %q namespace %q: %v, want nothing", name, thread, ns, err)
 			}
