@@ -8,6 +8,7 @@ package ckpt_test
 // compare them only on a quiet machine; the NoSync ones show code changes.
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -207,6 +208,18 @@ func BenchmarkGetTupleLatest(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A new thread's first GetTuple, a LangGraph-style caller's hot path: not
+// found, which costs a look in the directory of threads (thread_dir.go).
+func BenchmarkGetTupleNewThread(b *testing.B) {
+	s, _ := filledStore(b, 10)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "new-" + strconv.Itoa(i)}); !errors.Is(err, ckpt.ErrNotFound) {
+			b.Fatal(err)
+		}
 	}
 }
 

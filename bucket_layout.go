@@ -5,7 +5,7 @@ package ckpt
 // read, reviewed and changed in one place.
 //
 // Layout (format version 7; the bucket and key layout has not changed
-// since 2, format 7 gave ids/ its values):
+// since 2, format 7 gave ids/ its values and added dir/):
 //
 //	meta/                      "format" -> uint32 big-endian format version
 //	                           "wal-applied" -> uint64 big-endian: the last
@@ -40,6 +40,22 @@ package ckpt
 //	                           -> list segment record: items [start, start+n)
 //	                           of one list lineage (append-deltas, delta.go);
 //	                           the bucket's sequence numbers lineages
+//	dir/                       len16(thread) | thread -> ""
+//	                           the directory of threads: every thread that
+//	                           has a bucket under threads/. Written in the
+//	                           transaction that creates the thread's bucket
+//	                           (its first checkpoint: Put, Save, PutFull,
+//	                           CopyThread's destination, Import), deleted in
+//	                           the one that drops it (dropThread). A read
+//	                           that finds no checkpoint looks here: a thread
+//	                           listed while its bucket is not found had its
+//	                           checkpoints hidden by damage (a flipped byte of
+//	                           its name in the threads bucket's page, a
+//	                           damaged branch page), ErrCorrupt, not a thread
+//	                           never written (thread_dir.go). The len16
+//	                           prefix keeps the key apart from the bucket's
+//	                           name in the file. Format 7; the upgrade builds
+//	                           it for every thread.
 //	sweep/                     len16(thread) | thread | ns -> 0x01
 //	                           namespaces where retention deleted checkpoints
 //	                           and has not yet deleted the blobs they alone
@@ -70,9 +86,12 @@ package ckpt
 // stores a tally of each checkpoint's pending writes as the value of its
 // history-order entry, and every read of the writes checks it, so a write
 // hidden by a damaged key or page is ErrCorrupt instead of a write never
-// made (write_tally.go). Each format reads the records of
+// made (write_tally.go); it also lists every thread in dir/, so a thread
+// whose bucket damage hides is ErrCorrupt instead of a thread never
+// written (thread_dir.go). Each format reads the records of
 // the ones before as they are, so a file of format 3 to 6 needs only its
-// tallies counted and stored and its marker moved; a build of an older
+// tallies counted and stored, its threads listed in dir/ and its marker
+// moved; a build of an older
 // format refuses a newer file (ErrFormatVersion) instead of reading its new
 // records as unknown or writing pending writes its tallies do not count. A
 // file of format 1 or 2 is read as is when opened read-only (its records
@@ -130,6 +149,7 @@ var (
 	bucketThreads = []byte("threads")
 	bucketSweep   = []byte("sweep")
 	bucketImports = []byte("imports")
+	bucketDir     = []byte("dir")
 
 	bucketCheckpoints = []byte("cp")
 	bucketMetadata    = []byte("md")
@@ -264,6 +284,14 @@ var importsRoot = bucketPath{bucketImports}
 
 // importPath is the bucket of the threads one import created.
 func importPath(id [idLen]byte) bucketPath { return bucketPath{bucketImports, id[:]} }
+
+// dirPath is the directory of threads (see the layout above).
+var dirPath = bucketPath{bucketDir}
+
+// dirKey keys thread in the directory of threads.
+func dirKey(thread string) []byte {
+	return appendLen16(make([]byte, 0, 2+len(thread)), thread)
+}
 
 // sweepPath is the bucket of pending blob sweeps.
 var sweepPath = bucketPath{bucketSweep}

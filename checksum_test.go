@@ -44,8 +44,9 @@ func toFormat3(t *testing.T, s *Store) { toFormat(t, s, 3) }
 // toFormat rewrites every record of the given threads (all when none) as
 // format 3, 4 or 5 wrote it (format 4: the sumXXH3 bits set, an XXH3 sum
 // of the record alone; format 5: sumXXH3|sumKeyed, an XXH3 sum of key and
-// record; format 6: as they are), drops their write tallies and marks the
-// file with that format. Each record must be one this build wrote.
+// record; format 6: as they are), drops their write tallies and the
+// directory of threads, and marks the file with that format. Each record
+// must be one this build wrote.
 func toFormat(t testing.TB, s *Store, format uint32, only ...string) {
 	t.Helper()
 	err := s.write(context.Background(), func(w writer) error {
@@ -107,6 +108,12 @@ func toFormat(t testing.TB, s *Store, format uint32, only ...string) {
 						return err
 					}
 				}
+			}
+		}
+		if format < 7 {
+			// Nor a directory of threads.
+			if err := w.DropBucket(dirPath); err != nil {
+				return err
 			}
 		}
 		return w.Put(bucketPath{bucketMeta}, keyFormat, binary.BigEndian.AppendUint32(nil, format))

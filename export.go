@@ -139,6 +139,9 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 	err := s.view(ctx, func(r reader) error {
 		for _, t := range threads {
 			if !r.Exists(bucketPath{bucketThreads, []byte(t)}) {
+				if err := threadHidden(r, t); err != nil {
+					return err
+				}
 				return fmt.Errorf("%w: thread %q", ErrNotFound, t)
 			}
 		}

@@ -305,15 +305,16 @@ func dropThreadChunk(w writer, thread string, budget int, shared bool, stats *GC
 	}); err != nil {
 		return used, false, err
 	}
-	if used+len(marks)+1 > budget {
+	// The sweep marks, the bucket and its directory entry (dropThread).
+	if used+len(marks)+2 > budget {
 		return used, false, nil
 	}
 	if _, err := delAll(w, sweepPath, marks); err != nil {
 		return used, false, err
 	}
-	if err := w.DropBucket(threadBucket(thread)); err != nil {
+	if err := dropThread(w, thread); err != nil {
 		return used, false, err
 	}
 	stats.Threads++
-	return used + len(marks) + 1, true, nil
+	return used + len(marks) + 2, true, nil
 }

@@ -215,6 +215,11 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 		default:
 			serr = tr.checkIndexPage(start, next)
 		}
+		if serr == nil && len(page) == 0 && sel.thread != "" {
+			// Nothing in the thread: one never written, or one whose
+			// bucket damage hides (thread_dir.go).
+			serr = threadHidden(r, sel.thread)
+		}
 		if serr == nil {
 			serr = ctx.Err()
 		}

@@ -351,6 +351,9 @@ func applyImport(w writer, id [idLen]byte, batch []importRec, started map[string
 		if w.Exists(bucketPath{bucketThreads, []byte(rec.thread)}) {
 			return fmt.Errorf("%w: thread %q is already in the store (delete it first or import into another file)", ErrExists, rec.thread)
 		}
+		if err := noteThread(w, rec.thread); err != nil {
+			return err
+		}
 		if err := w.Put(importPath(id), []byte(rec.thread), nil); err != nil {
 			return err
 		}

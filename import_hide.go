@@ -37,7 +37,8 @@ func (s *Store) hideUnfinishedImports() error {
 }
 
 // hidingReader is a reader without the threads in hidden: their buckets,
-// their entries in the global index and in the sweep bucket.
+// their entries in the global index, the sweep bucket and the directory of
+// threads.
 type hidingReader struct {
 	base   reader
 	hidden map[string]bool
@@ -55,7 +56,8 @@ func (h hidingReader) hides(p bucketPath) bool {
 }
 
 // hidesKey tells whether key k of the bucket at p belongs to a hidden
-// thread (the global index and the sweep bucket name the thread in keys).
+// thread (the global index, the sweep bucket and the directory of threads
+// name the thread in keys).
 func (h hidingReader) hidesKey(p bucketPath, k []byte) bool {
 	if len(p) != 1 {
 		return false
@@ -67,6 +69,9 @@ func (h hidingReader) hidesKey(p bucketPath, k []byte) bool {
 	case bytes.Equal(p[0], bucketSweep):
 		thread, _, err := parseSweepKey(k)
 		return err == nil && h.hidden[thread]
+	case bytes.Equal(p[0], bucketDir):
+		thread, rest, ok := parseLen16(k)
+		return ok && len(rest) == 0 && h.hidden[thread]
 	}
 	return false
 }
@@ -82,7 +87,7 @@ func (h hidingReader) Scan(p bucketPath, prefix, start []byte, reverse bool, fn 
 	if h.hides(p) {
 		return nil
 	}
-	if len(p) != 1 || !bytes.Equal(p[0], bucketIndex) && !bytes.Equal(p[0], bucketSweep) {
+	if len(p) != 1 || !bytes.Equal(p[0], bucketIndex) && !bytes.Equal(p[0], bucketSweep) && !bytes.Equal(p[0], bucketDir) {
 		return h.base.Scan(p, prefix, start, reverse, fn)
 	}
 	return h.base.Scan(p, prefix, start, reverse, func(k, v []byte) error {

@@ -80,6 +80,9 @@ func (s *Store) Thread(ctx context.Context, threadID string) (ThreadInfo, error)
 	var info ThreadInfo
 	err := s.view(ctx, func(r reader) (err error) {
 		if !r.Exists(bucketPath{bucketThreads, []byte(threadID)}) {
+			if err := threadHidden(r, threadID); err != nil {
+				return err
+			}
 			return fmt.Errorf("%w: thread %q", ErrNotFound, threadID)
 		}
 		info, err = summariseThread(r, threadID)

@@ -55,10 +55,11 @@ func (h *histCheck) reset() {
 
 // missing is the error for checkpoint id of namespace ns that the
 // reader's thread has no record of: ErrNotFound, or ErrCorrupt when the
-// thread's history holds it. Only a miss pays for the second look.
+// thread's history holds it or its bucket is hidden (thread_dir.go). Only
+// a miss pays for the second look.
 func (t *tupleReader) missing(ns string, id [idLen]byte) error {
-	if t.r.Has(threadPath(t.thread, bucketOrder), orderKey(id, ns)) {
-		return errRecordMissing(t.thread, ns, id)
+	if err := checkpointHidden(t.r, t.thread, ns, id); err != nil {
+		return err
 	}
 	return fmt.Errorf("%w: checkpoint %s in thread %q namespace %q", ErrNotFound, idString(id), t.thread, ns)
 }

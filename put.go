@@ -181,6 +181,9 @@ func (p *preparedPut) check(r reader, ifHead bool) ([]byte, error) {
 	}
 	rec := r.Get(threadPath(p.thread, bucketCheckpoints), checkpointKey(p.ns, [idLen]byte(p.parent)))
 	if rec == nil {
+		if err := checkpointHidden(r, p.thread, p.ns, [idLen]byte(p.parent)); err != nil {
+			return nil, fmt.Errorf("parent checkpoint: %w", err)
+		}
 		return nil, fmt.Errorf("%w: parent checkpoint %s in thread %q namespace %q (deleted or never written)", ErrNotFound, idString([idLen]byte(p.parent)), p.thread, p.ns)
 	}
 	return rec, nil
@@ -222,6 +225,13 @@ func checkHead(r reader, thread, ns string, parent []byte) error {
 // id is the caller's, so it may be stored already (a retried Put); an id
 // from s.ids is newer than every stored one.
 func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, given bool, rec, md []byte, blobs []blobWrite, base, baseRec []byte) error {
+	if base == nil {
+		// Maybe the thread's first checkpoint (with a parent, the thread
+		// has one): list it in the directory of threads (thread_dir.go).
+		if err := noteThread(w, thread); err != nil {
+			return err
+		}
+	}
 	key := checkpointKey(ns, id)
 	seed := seedOf(thread)
 	var baseVersions map[string]string
@@ -307,6 +317,9 @@ func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskI
 	}
 	return s.write(ctx, func(w writer) error {
 		if w.Get(threadPath(cfg.ThreadID, bucketCheckpoints), checkpointKey(cfg.CheckpointNS, id)) == nil {
+			if err := checkpointHidden(w, cfg.ThreadID, cfg.CheckpointNS, id); err != nil {
+				return err
+			}
 			return fmt.Errorf("%w: checkpoint %s in thread %q namespace %q (deleted or never written)", ErrNotFound, cfg.CheckpointID, cfg.ThreadID, cfg.CheckpointNS)
 		}
 		return pw.apply(w, cfg.ThreadID)

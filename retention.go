@@ -144,13 +144,25 @@ func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string,
 	}
 	return s.write(ctx, func(w writer) error {
 		if !hasCheckpoints(w, srcThreadID) {
+			if err := historyHidden(w, srcThreadID); err != nil {
+				return fmt.Errorf("copy from: %w", err)
+			}
 			return fmt.Errorf("%w: thread %q has no checkpoint to copy", ErrNotFound, srcThreadID)
 		}
 		if hasCheckpoints(w, dstThreadID) && !opts.Replace {
 			return fmt.Errorf("%w: thread %q (copy with Replace to overwrite it)", ErrExists, dstThreadID)
 		}
+		if !opts.Replace {
+			// A destination whose checkpoints damage hides is not free.
+			if err := historyHidden(w, dstThreadID); err != nil {
+				return fmt.Errorf("copy to: %w", err)
+			}
+		}
 		// All checks are done: from here on, changes.
 		if err := deleteThread(w, dstThreadID); err != nil {
+			return err
+		}
+		if err := noteThread(w, dstThreadID); err != nil {
 			return err
 		}
 		from, to := threadOf(srcThreadID), threadOf(dstThreadID)

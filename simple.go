@@ -142,6 +142,9 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 			pk := checkpointKey("", [idLen]byte(parent))
 			raw := w.Get(threadPath(threadID, bucketCheckpoints), pk)
 			if raw == nil {
+				if err := checkpointHidden(w, threadID, "", [idLen]byte(parent)); err != nil {
+					return fmt.Errorf("parent checkpoint: %w", err)
+				}
 				return fmt.Errorf("%w: parent checkpoint %s in thread %q (deleted or never written)", ErrNotFound, idString([idLen]byte(parent)), threadID)
 			}
 			rec, err := decodeCheckpointRecord(seed, pk, raw)
@@ -348,6 +351,13 @@ func (s *Store) Branches(ctx context.Context, threadID string) ([]*Snapshot, err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if len(ids) == 0 {
+			// A thread never written, or one whose bucket damage hides
+			// (thread_dir.go).
+			if err := threadHidden(r, threadID); err != nil {
+				return err
+			}
 		}
 		// A checkpoint whose record is gone would make its parent look like
 		// a tip: the walk is checked against the history (list_history.go).

@@ -363,5 +363,5 @@ func deleteThread(w writer, thread string) error {
 	if _, err := delAll(w, bucketPath{bucketIndex}, idx); err != nil {
 		return err
 	}
-	return w.DropBucket(bucketPath{bucketThreads, []byte(thread)})
+	return dropThread(w, thread)
 }

@@ -177,8 +177,9 @@ func notBucketName(data []byte, at int) bool {
 // covered before format 6. Renamed by a flipped byte to another existing
 // thread's id, bbolt held two equal keys and a read of that thread
 // returned the other thread's checkpoints, every sum valid; renamed to a
-// new id, the thread answered under it. Every read now fails (or finds
-// nothing), and Verify lists the damage.
+// new id, the thread answered under it. Every read now fails, and Verify
+// lists the damage; renamed to a new id, every read of the thread is
+// ErrCorrupt naming it (the directory of threads lists it: thread_dir.go).
 func TestRenamedThreadBucketIsNotReadAsAnother(t *testing.T) {
 	t.Parallel()
 	t.Run("to an existing thread", func(t *testing.T) {
@@ -195,6 +196,7 @@ func TestRenamedThreadBucketIsNotReadAsAnother(t *testing.T) {
 		// "thr0" sorts where "thrA" did, so bbolt finds it.
 		replaceInFile(t, path, []byte("thrA"), []byte("thr0"), notBucketName)
 		checkNoLeak(t, path, "thr0", "thrA", ids)
+		checkHiddenIsCorrupt(t, path, "thrA", "", ids["thrA"][1])
 	})
 }
 

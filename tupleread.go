@@ -223,7 +223,6 @@ func (t *tupleReader) metadataBody(ns string, id [idLen]byte) ([]byte, error) {
 // and checked (List's filter looked at it), and md, if not nil, that
 // metadata decoded.
 func (t *tupleReader) load(ns string, id *[idLen]byte, mdBody []byte, md Metadata) (*Tuple, error) {
-	thread := t.thread
 	t.key = appendLen16(t.key[:0], ns)
 	var val []byte
 	if id == nil {
@@ -249,7 +248,7 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, mdBody []byte, md Metadat
 	}
 	if val == nil {
 		if id == nil {
-			return nil, fmt.Errorf("%w: no checkpoint in thread %q namespace %q", ErrNotFound, thread, ns)
+			return nil, t.absent(ns)
 		}
 		return nil, t.missing(ns, *id)
 	}

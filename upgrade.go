@@ -10,7 +10,8 @@ package ckpt
 // (rewriting every record of a large file in Open was not worth it: what
 // it writes from then on covers both). Every file before format 7 then has
 // the pending writes of each checkpoint counted into its tally
-// (write_tally.go, tallyStep), and only then is the marker moved.
+// (write_tally.go, tallyStep) and every thread listed in the directory of
+// threads (thread_dir.go, dirStep), and only then is the marker moved.
 //
 // Crash safety: the rewrite runs through the ordinary write path (the
 // write-ahead log in front of bbolt), in bounded steps, and sealing a record
@@ -18,10 +19,12 @@ package ckpt
 // process killed mid-upgrade leaves a file whose records are each either old
 // or sealed, both readable, and tallies each whole (a step never splits a
 // checkpoint's writes) or not yet written, which a file marked before 7 does
-// not read; the next read-write Open scans again and finishes (a tally is
-// counted again from the writes, not added to). Only the last step, once a
-// full pass found nothing left to seal and every tally is stored, writes
-// the marker, so a file marked 3 or more holds no unchecked record.
+// not read, and directory entries (thread_dir.go, dirStep) for some
+// threads, which a file marked before 7 does not check; the next read-write
+// Open scans again and finishes (a tally is counted again from the writes,
+// not added to). Only the last step, once a full pass found nothing left to
+// seal, every tally is stored and every thread listed, writes the marker,
+// so a file marked 3 or more holds no unchecked record.
 // A file caught half-way is refused record by record by a build before
 // format 6 (ErrFormatVersion on the sealed ones): never a wrong value.
 
@@ -162,6 +165,21 @@ func (s *Store) upgradeFormat(ctx context.Context) error {
 			})
 			if err != nil {
 				return fmt.Errorf("upgrade from format %d to %d: counting pending writes: %w", format, formatVersion, err)
+			}
+			if s.tune.upgradeStepHook != nil {
+				s.tune.upgradeStepHook(step, false)
+			}
+		}
+	}
+	if format < dirFormat {
+		var after []byte
+		for done := false; !done; step++ {
+			err := s.write(ctx, func(w writer) (err error) {
+				done, err = dirStep(w, &after, s.tune.upgradeStepRecords)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("upgrade from format %d to %d: listing the threads: %w", format, formatVersion, err)
 			}
 			if s.tune.upgradeStepHook != nil {
 				s.tune.upgradeStepHook(step, false)

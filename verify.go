@@ -18,8 +18,9 @@ import (
 // Problem is one inconsistency found by Verify.
 type Problem struct {
 	// Check names what was checked: "file" (bbolt's page check), "format",
-	// "checkpoint", "metadata", "value", "write", "order", "index" or
-	// "import" (a thread of an import not yet published: one running in
+	// "checkpoint", "metadata", "value", "write", "order", "index",
+	// "thread" (the directory of threads and the threads' buckets
+	// disagree: thread_dir.go) or "import" (a thread of an import not yet published: one running in
 	// this handle; a read-only handle hides the threads of an import a
 	// killed process left, and a read-write Open deletes them).
 	Check        string `json:"check"`
@@ -234,6 +235,9 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 		return nil
 	}); err != nil {
 		return err
+	}
+	if format >= dirFormat {
+		verifyDir(r, rep)
 	}
 	r.Scan(bucketPath{bucketIndex}, nil, nil, false, func(k, _ []byte) error {
 		rep.IndexEntries++
