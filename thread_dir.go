@@ -11,14 +11,17 @@ package ckpt
 // in the transaction that creates its bucket and deleted in the one that
 // drops it, and a read that finds nothing looks there before it says
 // ErrNotFound: a thread listed whose bucket is not found is ErrCorrupt.
-// Within a thread whose bucket is found, a namespace whose checkpoint
-// records are hidden (cp/ and md/ keys or pages) is told apart from one
-// never written by the thread's history order (ids/, keys id | ns).
+// Within a thread whose bucket is found, a namespace whose newest
+// checkpoint record is hidden is told apart by its metadata (the latest
+// read checks md/ against cp/: list_history.go); one whose cp/ and md/ are
+// both hidden (two damages, in two buckets' pages) reads as never written:
+// telling it apart would take a scan of the thread's history for a
+// namespace's first read, and a LangGraph subgraph reads a new namespace
+// each run, so a long thread would pay it over and over.
 //
 // Cost: nothing on a read that finds its checkpoint; on one that finds
-// none, a thread never written costs one lookup in dir/; a namespace never
-// written in an existing thread costs that, the bucket lookup and a scan
-// of the thread's history order (cold: a subgraph's first read). A file
+// none, one lookup in dir/, and for a thread listed there, the lookups of
+// its bucket and of its cp/. A file
 // of a format before 7 opened read-only has no directory: its reads are
 // as before.
 
@@ -42,21 +45,6 @@ func threadHidden(r reader, thread string) error {
 	return errThreadHidden(thread)
 }
 
-// nsHidden returns ErrCorrupt when the history order of thread (whose
-// bucket is found) holds a checkpoint of ns; nil otherwise. A scan of the
-// thread's history: for a read that found no checkpoint of ns.
-func nsHidden(r reader, thread, ns string) error {
-	var err error
-	r.Scan(threadPath(thread, bucketOrder), nil, nil, true, func(k, _ []byte) error {
-		if len(k) >= idLen && string(k[idLen:]) == ns {
-			err = fmt.Errorf("%w: thread %q namespace %q: checkpoint %s is in the thread's history, its records are not found (a damaged key or page hides them)", ErrCorrupt, thread, ns, idString([idLen]byte(k)))
-			return errStop
-		}
-		return nil
-	})
-	return err
-}
-
 // checkpointHidden returns ErrCorrupt when checkpoint id of (thread, ns),
 // whose record a read did not find, was written: the thread's history
 // order holds it, or the thread's bucket is hidden; nil otherwise.
@@ -71,16 +59,19 @@ func checkpointHidden(r reader, thread, ns string, id [idLen]byte) error {
 // checkpoint there: ErrNotFound, or ErrCorrupt when damage hides what was
 // written. A new thread's first GetTuple is a hot path: it costs one Get
 // in the directory (every thread written is listed there), its key built
-// in the reader's own room; a thread listed costs the bucket lookup and,
-// when its bucket is found, a scan of its history for the namespace.
+// in the reader's own room; a thread listed costs the lookups of its
+// bucket and of its cp/.
 func (t *tupleReader) absent(ns string) error {
 	t.kbuf = appendLen16(t.kbuf[:0], t.thread)
 	if t.r.Has(dirPath, t.kbuf) {
 		if !t.r.Exists(t.paths[0][:2]) { // the thread's bucket (setThread)
 			return errThreadHidden(t.thread)
 		}
-		if err := nsHidden(t.r, t.thread, ns); err != nil {
-			return err
+		// A thread's first Put makes its cp/, and nothing but the thread's
+		// drop removes it: a thread listed without one lost it to damage
+		// (its header in the thread's page).
+		if !t.r.Exists(t.cp) {
+			return fmt.Errorf("%w: thread %q: its checkpoint records' bucket is not found (a damaged key or page hides them)", ErrCorrupt, t.thread)
 		}
 	}
 	return fmt.Errorf("%w: no checkpoint in thread %q namespace %q", ErrNotFound, t.thread, ns)

@@ -237,30 +237,6 @@ func TestHiddenCheckpointBucketIsCorrupt(t *testing.T) {
 	checkHiddenIsCorrupt(t, path, "thrA", "sub", ids["sub"][0])
 }
 
-// TestHiddenNamespaceIsCorrupt: every checkpoint and metadata record of
-// one namespace gone while the thread's history order still holds them
-// read as a namespace never written.
-func TestHiddenNamespaceIsCorrupt(t *testing.T) {
-	t.Parallel()
-	path, ids := goneFile(t)
-	damageWithBolt(t, path, func(tx *bolt.Tx) error {
-		th := tx.Bucket(bucketThreads).Bucket([]byte("thrA"))
-		for _, id := range ids["sub"] {
-			u, err := ulid.ParseStrict(id)
-			if err != nil {
-				return err
-			}
-			for _, sub := range [][]byte{bucketCheckpoints, bucketMetadata} {
-				if err := th.Bucket(sub).Delete(checkpointKey("sub", [idLen]byte(u))); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	checkHiddenIsCorrupt(t, path, "thrA", "sub", ids["sub"][1])
-}
-
 // checkVerifyNames: Verify of the file at path lists a problem of check
 // naming thread.
 func checkVerifyNames(t *testing.T, path, check, thread string) {

@@ -130,10 +130,21 @@ func (s *Store) recoverOnOpen(ctx context.Context) error {
 // returns.
 func (s *Store) upgradeFormat(ctx context.Context) error {
 	var format uint32
-	if err := s.view(ctx, func(r reader) (err error) { format, err = formatOf(r); return err }); err != nil {
+	// unlisted: a file of format 7 written before the directory of threads
+	// joined it (both came in one unreleased format): its threads are
+	// listed as an upgrade would.
+	var unlisted bool
+	if err := s.view(ctx, func(r reader) (err error) {
+		if format, err = formatOf(r); err != nil || format < dirFormat || r.Exists(dirPath) {
+			return err
+		}
+		first, err := nextThread(r, nil)
+		unlisted = first != nil
+		return err
+	}); err != nil {
 		return err
 	}
-	if format >= formatVersion {
+	if format >= formatVersion && !unlisted {
 		return nil
 	}
 	// Every step is synced: the marker must not reach the disk before the
@@ -171,7 +182,7 @@ func (s *Store) upgradeFormat(ctx context.Context) error {
 			}
 		}
 	}
-	if format < dirFormat {
+	if format < dirFormat || unlisted {
 		var after []byte
 		for done := false; !done; step++ {
 			err := s.write(ctx, func(w writer) (err error) {
