@@ -44,17 +44,25 @@ func review25Intact(t *testing.T, s *Store, what, thread, id string, want int) {
 	}
 }
 
+// review25Root opens a fresh store holding one root checkpoint of thread
+// "t" and returns its config.
+func review25Root(t *testing.T) (*Store, Config) {
+	t.Helper()
+	s, _ := review25Store(t, Options{Durability: NoSync})
+	root, err := s.Put(context.Background(), Config{ThreadID: "t"}, Checkpoint{ChannelValues: map[string]any{"x": 1}, ChannelVersions: map[string]string{"x": "1"}}, nil, map[string]string{"x": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, root
+}
+
 // A Put of a checkpoint id already stored (LangGraph's savers overwrite:
 // INSERT OR REPLACE) rewrites the checkpoint and keeps its pending writes;
 // it must keep their tally too.
 func TestReview25PutAgainKeepsTally(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _ := review25Store(t, Options{Durability: NoSync})
-	root, err := s.Put(ctx, Config{ThreadID: "t"}, Checkpoint{ChannelValues: map[string]any{"x": 1}, ChannelVersions: map[string]string{"x": "1"}}, nil, map[string]string{"x": "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, root := review25Root(t)
 	cp := Checkpoint{ID: "01KBT000000000000000000001", ChannelValues: map[string]any{"x": 2}, ChannelVersions: map[string]string{"x": "2"}}
 	child, err := s.Put(ctx, root, cp, nil, map[string]string{"x": "2"})
 	if err != nil {
@@ -77,15 +85,12 @@ func TestReview25PutAgainKeepsTally(t *testing.T) {
 func TestReview25PutFullRetriedKeepsTally(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _ := review25Store(t, Options{Durability: NoSync})
-	root, err := s.Put(ctx, Config{ThreadID: "t"}, Checkpoint{ChannelValues: map[string]any{"x": 1}, ChannelVersions: map[string]string{"x": "1"}}, nil, map[string]string{"x": "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, root := review25Root(t)
 	cp := Checkpoint{ID: "01KBT000000000000000000002", ChannelValues: map[string]any{"x": 2}, ChannelVersions: map[string]string{"x": "2"}}
 	tw := []TaskWrites{{TaskID: "a", Writes: []Write{{Channel: "x", Value: 3}}}, {TaskID: "b", Writes: []Write{{Channel: ChannelError, Value: "e"}}}}
 	var full Config
 	for try := range 2 {
+		var err error
 		if full, err = s.PutFull(ctx, root, cp, nil, map[string]string{"x": "2"}, tw); err != nil {
 			t.Fatalf("try %d: %v", try, err)
 		}

@@ -60,23 +60,6 @@ func goneFile(t *testing.T) (string, map[string][]string) {
 	return path, ids
 }
 
-// damageWithBolt runs fn in a bbolt write transaction on the closed file
-// at path.
-func damageWithBolt(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
-	t.Helper()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(fn)
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // threadReads reads thread (namespace ns; id one of its checkpoints there)
 // every way a caller resumes from, each returning the read's error, or one
 // saying what it returned without an error.
@@ -183,7 +166,7 @@ func TestHiddenThreadIsCorrupt(t *testing.T) {
 			replaceInFile(t, path, []byte("thrA"), []byte("thr0"), notBucketName)
 		}},
 		{"key deleted", func(t *testing.T, path string) {
-			damageWithBolt(t, path, func(tx *bolt.Tx) error { return tx.Bucket(bucketThreads).DeleteBucket([]byte("thrA")) })
+			editClosedFile(t, path, func(tx *bolt.Tx) error { return tx.Bucket(bucketThreads).DeleteBucket([]byte("thrA")) })
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -226,7 +209,7 @@ func TestHiddenThreadIsCorrupt(t *testing.T) {
 func TestHiddenCheckpointBucketIsCorrupt(t *testing.T) {
 	t.Parallel()
 	path, ids := goneFile(t)
-	damageWithBolt(t, path, func(tx *bolt.Tx) error {
+	editClosedFile(t, path, func(tx *bolt.Tx) error {
 		th := tx.Bucket(bucketThreads).Bucket([]byte("thrA"))
 		if err := th.DeleteBucket(bucketCheckpoints); err != nil {
 			return err
@@ -355,7 +338,7 @@ func TestAbsentThreadIsNotFound(t *testing.T) {
 		t.Parallel()
 		path, _ := goneFile(t)
 		// thrB as an import a killed process left: listed under imports/.
-		damageWithBolt(t, path, func(tx *bolt.Tx) error {
+		editClosedFile(t, path, func(tx *bolt.Tx) error {
 			b, err := tx.CreateBucketIfNotExists(bucketImports)
 			if err != nil {
 				return err
@@ -382,7 +365,7 @@ func TestAbsentThreadIsNotFound(t *testing.T) {
 func TestHiddenThreadRefusesNewHistory(t *testing.T) {
 	t.Parallel()
 	path, _ := goneFile(t)
-	damageWithBolt(t, path, func(tx *bolt.Tx) error { return tx.Bucket(bucketThreads).DeleteBucket([]byte("thrA")) })
+	editClosedFile(t, path, func(tx *bolt.Tx) error { return tx.Bucket(bucketThreads).DeleteBucket([]byte("thrA")) })
 	s, err := Open(path, Options{NoWAL: true})
 	if err != nil {
 		t.Fatal(err)
