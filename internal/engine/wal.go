@@ -43,9 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"math/rand/v2"
 	"os"
-	"path/filepath"
 )
 
 type MutOp uint8
@@ -376,26 +374,8 @@ func ScanLogOf(path string, applied uint64, bind LogBinding) (*LogScan, error) {
 			Reason: "the log header (its identity) is damaged while records follow"}}, nil
 	}
 	id := binary.BigEndian.Uint64(data[16:])
-	if end := lastNonZero(data, logHeader); bind.ID != 0 && end >= 0 {
-		reason := ""
-		switch {
-		case id == bind.ID && bind.Gen < applied:
-			// A lower mark only replays again groups bbolt holds (the
-			// replay of a group is idempotent), as a damaged binding
-			// would: not checked.
-			reason = fmt.Sprintf("the store file's mark says it holds groups up to %d, but it took this log's groups up to %d "+
-				"(a damaged mark, or a damaged binding)", applied, bind.Gen)
-		case id != bind.ID && bind.Gen == applied:
-			reason = fmt.Sprintf("the log's identity %016x is not the %016x the store file names: "+
-				"it is another store's log, or an earlier log of this store", id, bind.ID)
-		}
-		if reason != "" {
-			d := &LogDamage{Offset: 0, Bytes: int64(end + 1), Reason: reason}
-			if id == bind.ID {
-				d.Bound = bind.Gen
-			}
-			return &LogScan{Damage: d}, nil
-		}
+	if d := bindingDamage(data, id, applied, bind); d != nil {
+		return &LogScan{Damage: d}, nil
 	}
 	seed := binary.BigEndian.Uint32(data[12:])
 	sc := &LogScan{}
@@ -474,6 +454,36 @@ func ScanLogOf(path string, applied uint64, bind LogBinding) (*LogScan, error) {
 	}
 }
 
+// bindingDamage checks a log of identity id (its file's bytes data) against
+// the store file's binding (ScanLogOf): damage at offset 0 when the log
+// holds records and the binding names another log, or this log with a
+// mark below bbolt's; nil otherwise.
+func bindingDamage(data []byte, id, applied uint64, bind LogBinding) *LogDamage {
+	end := lastNonZero(data, logHeader)
+	if bind.ID == 0 || end < 0 {
+		return nil
+	}
+	reason := ""
+	switch {
+	case id == bind.ID && bind.Gen < applied:
+		// A lower mark only replays again groups bbolt holds (the replay
+		// of a group is idempotent), as a damaged binding would: not
+		// checked.
+		reason = fmt.Sprintf("the store file's mark says it holds groups up to %d, but it took this log's groups up to %d "+
+			"(a damaged mark, or a damaged binding)", applied, bind.Gen)
+	case id != bind.ID && bind.Gen == applied:
+		reason = fmt.Sprintf("the log's identity %016x is not the %016x the store file names: "+
+			"it is another store's log, or an earlier log of this store", id, bind.ID)
+	default:
+		return nil
+	}
+	d := &LogDamage{Offset: 0, Bytes: int64(end + 1), Reason: reason}
+	if id == bind.ID {
+		d.Bound = bind.Gen
+	}
+	return d
+}
+
 // lastNonZero returns the index of the last non-zero byte of data at or
 // after from, or -1.
 func lastNonZero(data []byte, from int) int {
@@ -483,157 +493,4 @@ func lastNonZero(data []byte, from int) int {
 		}
 	}
 	return -1
-}
-
-// Log is the open log, written only by the commit loop.
-type Log struct {
-	f    *os.File
-	path string
-	id   uint64 // the log's identity
-	seed uint32 // the crc of the last record (the header's before the first)
-	hdr  uint32 // the header's crc: the seed after a rewind
-	off  int64  // where the next record goes
-	hi   int64  // the end of the furthest record ever written, good or not
-	size int64  // the file's length (zeros after the records)
-	buf  []byte
-	// sync is the log's fsync (fdatasync; tests make it fail).
-	sync func(*os.File) error
-	// limit is the longest record body Append takes (zero:
-	// maxRecordBody; Hooks.MaxRecordBody lowers it).
-	limit uint64
-}
-
-// CreateLog creates (or empties) the log file with a new identity and
-// makes it durable, so records fsync'd into it later survive a power cut.
-// Call it only when bbolt durably holds every group the old log held.
-// sync is the log's fsync (nil: Fdatasync; tests pass one that fails).
-func CreateLog(path string, sync func(*os.File) error) (*Log, error) {
-	if sync == nil {
-		sync = Fdatasync
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("ckpt: create write-ahead log: %w", err)
-	}
-	id := rand.Uint64() // seeded from the OS: a new identity per log
-	hdr, crc := appendLogHeader(nil, id)
-	if _, err := f.WriteAt(hdr, 0); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("ckpt: create write-ahead log: %w", err)
-	}
-	if err := errors.Join(f.Sync(), SyncDir(filepath.Dir(path))); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("ckpt: create write-ahead log: %w", err)
-	}
-	return &Log{f: f, path: path, id: id, seed: crc, hdr: crc, off: logHeader, hi: logHeader, size: logHeader, sync: sync}, nil
-}
-
-// Append writes one group's record after the last. It is not durable
-// until the syncer's next fdatasync (commit.go). A failure fails the store
-// (the caller's business): nothing is written to the log after it.
-func (l *Log) Append(gen uint64, muts []Mutation) (int, error) {
-	// A record's length is a u32: a longer body would be written with its
-	// length cut short, a record no read could check. Refused before it
-	// is encoded (the group fails; nothing of it is written).
-	if n, limit := mutsLen(muts), recordLimit(l.limit); n > limit {
-		return 0, fmt.Errorf("ckpt: write-ahead log: a group of %d bytes, over a record's limit of %d", n, limit)
-	}
-	var crc uint32
-	l.buf, crc = appendRecord(l.buf[:0], l.id, l.seed, gen, muts)
-	end := l.off + int64(len(l.buf))
-	if err := l.reserve(end); err != nil {
-		return 0, err
-	}
-	l.hi = max(l.hi, end)
-	if _, err := l.f.WriteAt(l.buf, l.off); err != nil {
-		return 0, fmt.Errorf("ckpt: write-ahead log: %w", err)
-	}
-	n := len(l.buf)
-	l.off, l.seed = end, crc
-	if cap(l.buf) > 1<<20 {
-		l.buf = nil // do not keep a huge group's buffer
-	}
-	return n, nil
-}
-
-// Erase overwrites with zeros every record from off on and fsyncs: the
-// records of groups that failed must not come back at the next Open (their
-// write or fsync failed, yet their bytes may sit in the page cache and
-// reach the disk later). Best effort: if this fails too, the error says so.
-func (l *Log) Erase(off int64) error {
-	for p := off; p < l.hi; {
-		n := min(int64(len(walZeros)), l.hi-p)
-		if _, err := l.f.WriteAt(walZeros[:n], p); err != nil {
-			return fmt.Errorf("ckpt: write-ahead log: erase the records of failed groups: %w", err)
-		}
-		p += n
-	}
-	if err := l.sync(l.f); err != nil {
-		return fmt.Errorf("ckpt: write-ahead log: erase the records of failed groups: fsync: %w", err)
-	}
-	return nil
-}
-
-// walGrow is how much the log file grows at a time, with zeros written
-// ahead of the records: an fdatasync after a write that extends a file
-// also commits the new size to the file system's journal, which on this
-// kind of disk costs as much again as the data (measured: 0.73 ms per
-// group-commit fsync while appending). Records then overwrite zeros, and
-// recovery stops at the zeros (a zero length holds no group).
-const walGrow = 4 << 20
-
-var walZeros = make([]byte, 256<<10)
-
-// reserve makes the file at least end bytes long, growing it by walGrow.
-func (l *Log) reserve(end int64) error {
-	if end <= l.size {
-		return nil
-	}
-	target := max(end, l.size+walGrow)
-	for l.size < target {
-		n := min(int64(len(walZeros)), target-l.size)
-		if _, err := l.f.WriteAt(walZeros[:n], l.size); err != nil {
-			return fmt.Errorf("ckpt: write-ahead log: grow: %w", err)
-		}
-		l.size += n
-	}
-	return nil
-}
-
-// Rewind makes the next record go to the start of the file. Call it only
-// when bbolt durably holds every record: the records left behind have
-// lower gens than any written later and are not in the new chain, so
-// recovery neither replays them nor takes them for damage.
-func (l *Log) Rewind() { l.off, l.seed = logHeader, l.hdr }
-
-// Remove closes and deletes the log (a clean Close: bbolt holds it all).
-func (l *Log) Remove() error {
-	err := l.f.Close()
-	if rmErr := os.Remove(l.path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
-		err = errors.Join(err, rmErr)
-	}
-	return err
-}
-
-// Close closes the log's file, leaving it in place.
-func (l *Log) Close() error { return l.f.Close() }
-
-// Sync makes every record written so far durable (the syncer's fsync).
-func (l *Log) Sync() error { return l.sync(l.f) }
-
-// SyncAndClose fsyncs and closes the log: a Close that keeps it (bbolt
-// does not hold it all).
-func (l *Log) SyncAndClose() error { return errors.Join(Fdatasync(l.f), l.f.Close()) }
-
-// ID is the log's identity.
-func (l *Log) ID() uint64 { return l.id }
-
-// Offset is where the next record goes.
-func (l *Log) Offset() int64 { return l.off }
-
-// swapFile replaces the log's file handle and returns the old one. Only
-// tests use it: a read-only handle makes the next record's write fail.
-func (l *Log) swapFile(f *os.File) (old *os.File) {
-	old, l.f = l.f, f
-	return old
 }
