@@ -23,15 +23,7 @@ import (
 func TestLogPastAHigherMarkIsCorrupt(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "s.db")
-	s0, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	saveN(t, s0, "t", 0, 2) // applied by Close: bbolt's mark is set
-	if err := s0.Close(); err != nil {
-		t.Fatal(err)
-	}
+	path := appliedStore(t, 2)
 	s := openUnapplied(t, path)
 	ids := saveN(t, s, "t", 2, 3)
 	cp := crashCopy(t, s)
@@ -110,15 +102,7 @@ func TestLogPastAHigherMarkIsCorrupt(t *testing.T) {
 func TestMarkRaisedWithinTheLogIsCorrupt(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "s.db")
-	s0, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	saveN(t, s0, "t", 0, 4) // applied by Close
-	if err := s0.Close(); err != nil {
-		t.Fatal(err)
-	}
+	path := appliedStore(t, 4)
 	s := openUnapplied(t, path)
 	ids := saveN(t, s, "t", 4, 6)
 	cp := crashCopy(t, s)
@@ -175,4 +159,20 @@ func TestMarkRaisedWithinTheLogIsCorrupt(t *testing.T) {
 	if tried == 0 {
 		t.Fatalf("mark %d: no low bit raises it within the log", mark)
 	}
+}
+
+// appliedStore writes n checkpoints of thread "t" into a new store and
+// closes it (the log applied: bbolt's mark is set); it returns its path.
+func appliedStore(t *testing.T, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveN(t, s, "t", 0, n)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
