@@ -4,8 +4,9 @@ package ckpt
 // other file asks it for keys and bucket paths, so the on-disk layout can be
 // read, reviewed and changed in one place.
 //
-// Layout (format version 7; the bucket and key layout has not changed
-// since 2, format 7 gave ids/ its values and added dir/):
+// Layout (format version 8; the bucket and key layout has not changed
+// since 2, format 7 gave ids/ its values and added dir/, format 8 lists
+// namespaces in dir/):
 //
 //	meta/                      "format" -> uint32 big-endian format version
 //	                           "wal-applied" -> uint64 big-endian: the last
@@ -56,6 +57,21 @@ package ckpt
 //	                           prefix keeps the key apart from the bucket's
 //	                           name in the file. Format 7; the upgrade builds
 //	                           it for every thread.
+//	                           len16(thread) | thread | len16(ns) | ns -> ""
+//	                           every namespace of the thread that holds a
+//	                           checkpoint (format 8): written in the
+//	                           transaction that writes the namespace's first
+//	                           checkpoint (a Put or Save without a parent,
+//	                           CopyThread, Import), deleted in the one that
+//	                           deletes its last (retention: dropCheckpoint)
+//	                           or drops the thread. A read that finds no
+//	                           checkpoint of a namespace listed here had it
+//	                           hidden by damage (its cp/ and md/ keys or
+//	                           pages): ErrCorrupt, not a namespace never
+//	                           written. The thread's own key is the prefix
+//	                           of its namespaces' keys, so one reverse seek
+//	                           tells a namespace listed, a thread listed and
+//	                           a thread unknown apart.
 //	sweep/                     len16(thread) | thread | ns -> 0x01
 //	                           namespaces where retention deleted checkpoints
 //	                           and has not yet deleted the blobs they alone
@@ -88,16 +104,20 @@ package ckpt
 // hidden by a damaged key or page is ErrCorrupt instead of a write never
 // made (write_tally.go); it also lists every thread in dir/, so a thread
 // whose bucket damage hides is ErrCorrupt instead of a thread never
-// written (thread_dir.go). Each format reads the records of
-// the ones before as they are, so a file of format 3 to 6 needs only its
-// tallies counted and stored, its threads listed in dir/ and its marker
-// moved; a build of an older
+// written (thread_dir.go). Format version 8 lists every namespace of a
+// thread in dir/ too, so a namespace whose records damage hides is
+// ErrCorrupt instead of a namespace never written (thread_dir.go). Each
+// format reads the records of the ones before as they are, so a file of
+// format 3 to 7 needs only its tallies counted and stored, its threads
+// and namespaces listed in dir/ and its marker moved; a build of an older
 // format refuses a newer file (ErrFormatVersion) instead of reading its new
 // records as unknown or writing pending writes its tallies do not count. A
 // file of format 1 or 2 is read as is when opened read-only (its records
 // have no checksums to check), and one of format 6 or before opened
-// read-only is read without tallies; a read-write Open upgrades it in place
-// to 7 (upgrade.go) before it returns.
+// read-only is read without tallies, one of format 7 or before without
+// its namespaces' entries (a build of format 7 neither writes nor deletes
+// them); a read-write Open upgrades it in place to 8 (upgrade.go) before
+// it returns.
 //
 // Beside the file, while a store is open, is its write-ahead log: the path
 // plus "-wal" (walSuffix), records described in internal/engine/wal.go. A clean Close
@@ -126,7 +146,7 @@ const walSuffix = "-wal"
 // with a newer version is ErrFormatVersion; older ones (down to
 // minFormatVersion) are read and upgraded in place.
 const (
-	formatVersion    uint32 = 7
+	formatVersion    uint32 = 8
 	minFormatVersion uint32 = 1
 )
 
@@ -288,9 +308,27 @@ func importPath(id [idLen]byte) bucketPath { return bucketPath{bucketImports, id
 // dirPath is the directory of threads (see the layout above).
 var dirPath = bucketPath{bucketDir}
 
-// dirKey keys thread in the directory of threads.
+// dirKey keys thread in the directory of threads; it is the prefix of the
+// keys of the thread's namespaces there (nsDirKey).
 func dirKey(thread string) []byte {
 	return appendLen16(make([]byte, 0, 2+len(thread)), thread)
+}
+
+// nsDirKey keys namespace ns of thread in the directory of threads
+// (format 8).
+func nsDirKey(thread, ns string) []byte {
+	return appendLen16(appendLen16(make([]byte, 0, 4+len(thread)+len(ns)), thread), ns)
+}
+
+// parseDirKey splits a key of the directory of threads: a thread's
+// (listed, no namespace) or one of its namespaces' (listed, ns set).
+func parseDirKey(k []byte) (thread, ns string, isNS, ok bool) {
+	thread, rest, ok := parseLen16(k)
+	if !ok || len(rest) == 0 {
+		return thread, "", false, ok
+	}
+	ns, rest, ok = parseLen16(rest)
+	return thread, ns, true, ok && len(rest) == 0
 }
 
 // sweepPath is the bucket of pending blob sweeps.

@@ -343,7 +343,7 @@ func TestVerifyListsRecordsWithoutChecksum(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Problem{
-		{Check: "metadata", Thread: "t", CheckpointID: ids[1], Detail: "metadata record: record has no checksum (record version 1 in a format 7 file)"},
+		{Check: "metadata", Thread: "t", CheckpointID: ids[1], Detail: "metadata record: record has no checksum (record version 1 in a format " + fmt.Sprint(formatVersion) + " file)"},
 		{Check: "value", Thread: "t", Detail: `channel "orphan" list segment (lineage 9, from item 0): ckpt: corrupt data: list segment record checksum mismatch`},
 	}
 	for _, w := range want {

@@ -114,7 +114,14 @@ func dropCheckpoint(w writer, thread string, ref cpRef, budget int, whole bool, 
 	wrPath := threadPath(thread, bucketWrites)
 	mark := sweepKey(thread, ref.ns)
 	need := 4
-	if w.Get(sweepPath, mark) == nil {
+	marks := w.Get(sweepPath, mark) == nil
+	if marks {
+		need++
+	}
+	// The namespace's last checkpoint takes its directory entry along
+	// (thread_dir.go): a namespace listed must hold a checkpoint.
+	last := lastOfNamespace(w, cpPath, ref.ns)
+	if last {
 		need++
 	}
 	if whole {
@@ -143,7 +150,7 @@ func dropCheckpoint(w writer, thread string, ref cpRef, budget int, whole bool, 
 	if whole && budget-used < need {
 		return used, false, nil // (cannot happen: whole counted the writes first)
 	}
-	if need == 5 {
+	if marks {
 		// Not empty: bbolt reads an empty value back as nil (absent) in the
 		// transaction that wrote it.
 		if err := w.Put(sweepPath, mark, []byte{1}); err != nil {
@@ -168,8 +175,26 @@ func dropCheckpoint(w writer, thread string, ref cpRef, budget int, whole bool, 
 			return used, false, err
 		}
 	}
+	used += len(dels)
+	if last {
+		if err := dropNamespace(w, thread, ref.ns); err != nil {
+			return used, false, err
+		}
+		used++
+	}
 	stats.Checkpoints++
-	return used + len(dels), true, nil
+	return used, true, nil
+}
+
+// lastOfNamespace reports whether the bucket at cpPath (a thread's cp/)
+// holds one checkpoint of ns, no more (the one about to be deleted).
+func lastOfNamespace(r reader, cpPath bucketPath, ns string) bool {
+	n := 0
+	r.Scan(cpPath, nsKey(ns), nil, false, func(_, _ []byte) error {
+		n++
+		return keepScanning(n < 2)
+	})
+	return n == 1
 }
 
 // blobRefs returns the keys of the blobs checkpoint rec of namespace ns

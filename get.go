@@ -216,9 +216,9 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 			serr = tr.checkIndexPage(start, next)
 		}
 		if serr == nil && len(page) == 0 && sel.thread != "" {
-			// Nothing in the thread: one never written, or one whose
-			// bucket damage hides (thread_dir.go).
-			serr = threadHidden(r, sel.thread)
+			// Nothing in the thread (or namespace): one never written,
+			// or one whose bucket or records damage hides (thread_dir.go).
+			serr = emptyHidden(r, sel.thread, sel.ns, !s.unlisted)
 		}
 		if serr == nil {
 			serr = ctx.Err()

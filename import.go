@@ -272,6 +272,7 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 			{threadPath(thread, bucketMetadata), key, md},
 			{threadPath(thread, bucketOrder), orderKey(id, ns), nil}, // (a checkpoint given twice keeps its tally: applyImport)
 			{bucketPath{bucketIndex}, indexKey(id, thread, ns), nil},
+			{dirPath, nsDirKey(thread, ns), nil}, // the namespace listed (thread_dir.go)
 		}
 		sum.Checkpoints++
 	case "value":

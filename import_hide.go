@@ -70,8 +70,8 @@ func (h hidingReader) hidesKey(p bucketPath, k []byte) bool {
 		thread, _, err := parseSweepKey(k)
 		return err == nil && h.hidden[thread]
 	case bytes.Equal(p[0], bucketDir):
-		thread, rest, ok := parseLen16(k)
-		return ok && len(rest) == 0 && h.hidden[thread]
+		thread, _, _, ok := parseDirKey(k) // the thread's key or one of its namespaces'
+		return ok && h.hidden[thread]
 	}
 	return false
 }

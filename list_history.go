@@ -58,7 +58,7 @@ func (h *histCheck) reset() {
 // thread's history holds it or its bucket is hidden (thread_dir.go). Only
 // a miss pays for the second look.
 func (t *tupleReader) missing(ns string, id [idLen]byte) error {
-	if err := checkpointHidden(t.r, t.thread, ns, id); err != nil {
+	if err := checkpointHidden(t.r, t.thread, ns, id, !t.unlisted); err != nil {
 		return err
 	}
 	return fmt.Errorf("%w: checkpoint %s in thread %q namespace %q", ErrNotFound, idString(id), t.thread, ns)

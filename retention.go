@@ -182,6 +182,15 @@ func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string,
 		if err := resealed.apply(w, dstThreadID); err != nil {
 			return err
 		}
+		// The copy's namespaces listed (thread_dir.go): those of its
+		// records, and those the source lists (one whose records damage
+		// hides in the source stays hidden, and reported, in the copy).
+		if err := listNamespaces(w, dstThreadID); err != nil {
+			return err
+		}
+		if err := copyNamespaces(w, srcThreadID, dstThreadID); err != nil {
+			return err
+		}
 		return indexThread(w, dstThreadID)
 	})
 }

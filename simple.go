@@ -142,7 +142,7 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 			pk := checkpointKey("", [idLen]byte(parent))
 			raw := w.Get(threadPath(threadID, bucketCheckpoints), pk)
 			if raw == nil {
-				if err := checkpointHidden(w, threadID, "", [idLen]byte(parent)); err != nil {
+				if err := checkpointHidden(w, threadID, "", [idLen]byte(parent), true); err != nil {
 					return fmt.Errorf("parent checkpoint: %w", err)
 				}
 				return fmt.Errorf("%w: parent checkpoint %s in thread %q (deleted or never written)", ErrNotFound, idString([idLen]byte(parent)), threadID)
@@ -353,9 +353,10 @@ func (s *Store) Branches(ctx context.Context, threadID string) ([]*Snapshot, err
 			return err
 		}
 		if len(ids) == 0 {
-			// A thread never written, or one whose bucket damage hides
-			// (thread_dir.go).
-			if err := threadHidden(r, threadID); err != nil {
+			// A thread never written, or one whose bucket or root
+			// namespace damage hides (thread_dir.go).
+			root := ""
+			if err := emptyHidden(r, threadID, &root, !s.unlisted); err != nil {
 				return err
 			}
 		}

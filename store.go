@@ -120,6 +120,11 @@ type Store struct {
 	// format 6 or before, opened read-only. Set by init and, once the
 	// upgrade has counted them, by upgradeFormat; fixed once Open returns.
 	untallied bool
+	// unlisted: the file lists no namespaces in its directory of threads
+	// (thread_dir.go): one of format 7 or before, opened read-only (a
+	// build of format 7 neither writes nor deletes them, so entries a
+	// killed upgrade left are not trusted). Set as untallied is.
+	unlisted bool
 
 	// mu guards closed: calls hold it shared while they use the engine,
 	// Close holds it exclusively.
@@ -258,6 +263,7 @@ func (s *Store) init(tx *bolt.Tx) error {
 			// An older format is upgraded by Open once the log is
 			// replayed (upgradeFormat, upgrade.go).
 			s.untallied = binary.BigEndian.Uint32(v) < tallyFormat
+			s.unlisted = binary.BigEndian.Uint32(v) < nsFormat
 			return nil
 		}
 		empty := true

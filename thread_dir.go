@@ -13,21 +13,36 @@ package ckpt
 // ErrNotFound: a thread listed whose bucket is not found is ErrCorrupt.
 // Within a thread whose bucket is found, a namespace whose newest
 // checkpoint record is hidden is told apart by its metadata (the latest
-// read checks md/ against cp/: list_history.go); one whose cp/ and md/ are
-// both hidden (two damages, in two buckets' pages) reads as never written:
-// telling it apart would take a scan of the thread's history for a
-// namespace's first read, and a LangGraph subgraph reads a new namespace
-// each run, so a long thread would pay it over and over.
+// read checks md/ against cp/: list_history.go). One whose cp/ and md/ are
+// both hidden (two damages, in two buckets' pages) read as never written:
+// GetTuple said ErrNotFound and a LangGraph subgraph resuming it started
+// again. So since format 8 the directory lists every namespace of a thread
+// too (len16(thread) | thread | len16(ns) | ns, below the thread's own
+// key), written in the transaction that writes the namespace's first
+// checkpoint and deleted in the one that deletes its last, and a read that
+// finds no checkpoint of a namespace listed there is ErrCorrupt naming
+// thread and namespace. Why keys of their own and not a value on the
+// thread's key: a subgraph's namespace is new every run, so a thread's
+// namespaces grow without bound, and a value listing them would be
+// rewritten whole by every new one; a key costs its own write once.
+// Telling the namespace apart without the directory would take a scan of
+// the thread's history on a namespace's first read, which a subgraph makes
+// every run.
 //
 // Cost: nothing on a read that finds its checkpoint; on one that finds
-// none, one lookup in dir/, and for a thread listed there, the lookups of
-// its bucket and of its cp/. A file
-// of a format before 7 opened read-only has no directory: its reads are
-// as before.
+// none, one reverse seek in dir/ (it finds the namespace's key, or the
+// thread's, or neither), and for a thread listed there, the lookups of its
+// bucket and of its cp/. A write costs a lookup in dir/ only when it has
+// no parent (a namespace's first checkpoint), retention a seek in cp/ per
+// checkpoint it deletes. A file of a format before 7 opened read-only has
+// no directory, one of format 7 no namespaces in it: their reads are as
+// before (tupleReader.unlisted).
 
 import (
 	"bytes"
 	"fmt"
+	"maps"
+	"slices"
 )
 
 // errThreadHidden is the error for a thread listed in the directory whose
@@ -45,25 +60,122 @@ func threadHidden(r reader, thread string) error {
 	return errThreadHidden(thread)
 }
 
+// errNamespaceHidden is the error for a namespace listed in the directory
+// whose checkpoints are not found.
+func errNamespaceHidden(thread, ns string) error {
+	return fmt.Errorf("%w: thread %q namespace %q: in the directory of threads, none of its checkpoints is found (a damaged key or page hides them)", ErrCorrupt, thread, ns)
+}
+
+// hasNamespace reports whether thread's cp/ holds a checkpoint of ns.
+func hasNamespace(r reader, thread, ns string) bool {
+	found := false
+	r.Scan(threadPath(thread, bucketCheckpoints), nsKey(ns), nil, false, func(_, _ []byte) error {
+		found = true
+		return errStop
+	})
+	return found
+}
+
+// namespaceHidden returns ErrCorrupt when the directory lists namespace ns
+// of thread while no checkpoint of it is found; nil otherwise (one lookup
+// for a namespace not listed). Only for a file that lists namespaces
+// (format 8).
+func namespaceHidden(r reader, thread, ns string) error {
+	if !r.Has(dirPath, nsDirKey(thread, ns)) || hasNamespace(r, thread, ns) {
+		return nil
+	}
+	if !r.Exists(threadBucket(thread)) {
+		return errThreadHidden(thread)
+	}
+	return errNamespaceHidden(thread, ns)
+}
+
 // checkpointHidden returns ErrCorrupt when checkpoint id of (thread, ns),
 // whose record a read did not find, was written: the thread's history
-// order holds it, or the thread's bucket is hidden; nil otherwise.
-func checkpointHidden(r reader, thread, ns string, id [idLen]byte) error {
+// order holds it, the namespace is listed without a checkpoint found
+// (lists: the file lists namespaces, format 8), or the thread's bucket is
+// hidden; nil otherwise.
+func checkpointHidden(r reader, thread, ns string, id [idLen]byte, lists bool) error {
 	if r.Has(threadPath(thread, bucketOrder), orderKey(id, ns)) {
 		return errRecordMissing(thread, ns, id)
+	}
+	if lists {
+		if err := namespaceHidden(r, thread, ns); err != nil {
+			return err
+		}
 	}
 	return threadHidden(r, thread)
 }
 
+// emptyHidden is the check of a read of thread (of its namespace *ns, or
+// of every namespace when ns is nil) that found no checkpoint: ErrCorrupt
+// when the thread's bucket is hidden, when the namespace is listed without
+// a checkpoint found, or (ns nil) when the thread's cp/ holds none while a
+// namespace is listed; nil otherwise. lists: as checkpointHidden's.
+func emptyHidden(r reader, thread string, ns *string, lists bool) error {
+	if err := threadHidden(r, thread); err != nil || !lists {
+		return err
+	}
+	if ns != nil {
+		return namespaceHidden(r, thread, *ns)
+	}
+	if hasCheckpointRecords(r, thread) {
+		return nil
+	}
+	return listedNamespace(r, thread)
+}
+
+// hasCheckpointRecords reports whether thread's cp/ holds any key.
+func hasCheckpointRecords(r reader, thread string) bool {
+	found := false
+	r.Scan(threadPath(thread, bucketCheckpoints), nil, nil, false, func(_, _ []byte) error {
+		found = true
+		return errStop
+	})
+	return found
+}
+
+// listedNamespace returns errNamespaceHidden for the first namespace of
+// thread the directory lists (the caller found none of its checkpoints);
+// nil when it lists none.
+func listedNamespace(r reader, thread string) error {
+	var err error
+	prefix := dirKey(thread)
+	r.Scan(dirPath, prefix, append(prefix, 0), false, func(k, _ []byte) error {
+		if _, ns, isNS, ok := parseDirKey(k); ok && isNS {
+			err = errNamespaceHidden(thread, ns)
+			return errStop
+		}
+		return nil
+	})
+	return err
+}
+
 // absent is the error for (ns, the reader's thread) when a read found no
 // checkpoint there: ErrNotFound, or ErrCorrupt when damage hides what was
-// written. A new thread's first GetTuple is a hot path: it costs one Get
-// in the directory (every thread written is listed there), its key built
-// in the reader's own room; a thread listed costs the lookups of its
+// written. A new namespace's first GetTuple is a hot path (a subgraph
+// reads one every run): it costs one reverse seek in the directory, its
+// key built in the reader's own room, which finds the namespace's key if
+// listed, else the thread's if listed (a file of format 7 or before: one
+// Get of the thread's key); a thread listed costs the lookups of its
 // bucket and of its cp/.
 func (t *tupleReader) absent(ns string) error {
 	t.kbuf = appendLen16(t.kbuf[:0], t.thread)
-	if t.r.Has(dirPath, t.kbuf) {
+	var threadListed, nsListed bool
+	if t.unlisted {
+		threadListed = t.r.Has(dirPath, t.kbuf)
+	} else {
+		n := len(t.kbuf)
+		// Reverse scans begin at the last key < start: start just past
+		// the namespace's key.
+		t.kbuf = append(appendLen16(t.kbuf, ns), 0)
+		t.found, t.foundVal = nil, nil
+		_ = t.r.Scan(dirPath, t.kbuf[:n], t.kbuf, true, t.onLatest)
+		threadListed = t.found != nil
+		nsListed = bytes.Equal(t.found, t.kbuf[:len(t.kbuf)-1])
+		t.found, t.foundVal = nil, nil
+	}
+	if threadListed {
 		if !t.r.Exists(t.paths[0][:2]) { // the thread's bucket (setThread)
 			return errThreadHidden(t.thread)
 		}
@@ -74,12 +186,17 @@ func (t *tupleReader) absent(ns string) error {
 			return fmt.Errorf("%w: thread %q: its checkpoint records' bucket is not found (a damaged key or page hides them)", ErrCorrupt, t.thread)
 		}
 	}
+	if nsListed {
+		return errNamespaceHidden(t.thread, ns)
+	}
 	return fmt.Errorf("%w: no checkpoint in thread %q namespace %q", ErrNotFound, t.thread, ns)
 }
 
 // historyHidden returns ErrCorrupt when thread has no checkpoint found in
 // any namespace while damage hides some: its bucket not found while the
-// directory lists it, or its history order holding an entry.
+// directory lists it, its history order holding an entry, or the directory
+// listing one of its namespaces. (A write's check: a writable file lists
+// namespaces.)
 func historyHidden(r reader, thread string) error {
 	if !r.Exists(threadBucket(thread)) {
 		return threadHidden(r, thread)
@@ -90,6 +207,9 @@ func historyHidden(r reader, thread string) error {
 		err = errRecordMissing(thread, ns, id)
 		return errStop
 	})
+	if err == nil && !hasCheckpointRecords(r, thread) {
+		err = listedNamespace(r, thread)
+	}
 	return err
 }
 
@@ -108,16 +228,97 @@ func noteThread(w writer, thread string) error {
 	return w.Put(dirPath, k, nil)
 }
 
-// dropThread drops thread's bucket and its directory entry.
+// noteNamespace lists namespace ns of thread in the directory when this
+// write starts it (call it, as noteThread, before the first Put of a write
+// without a parent: with one, the namespace holds a checkpoint already). A
+// namespace listed with no checkpoint found is ErrCorrupt: the write would
+// start again, on top of the hidden one, a history already written.
+func noteNamespace(w writer, thread, ns string) error {
+	k := nsDirKey(thread, ns)
+	if !w.Has(dirPath, k) {
+		return w.Put(dirPath, k, nil)
+	}
+	if !hasNamespace(w, thread, ns) {
+		return errNamespaceHidden(thread, ns)
+	}
+	return nil
+}
+
+// dropNamespace deletes the directory entry of namespace ns of thread
+// (retention deleted its last checkpoint).
+func dropNamespace(w writer, thread, ns string) error {
+	return w.Del(dirPath, nsDirKey(thread, ns))
+}
+
+// listNamespaces lists in the directory every namespace thread's cp/
+// holds (CopyThread's destination): one seek a namespace.
+func listNamespaces(w writer, thread string) error {
+	for start := []byte(nil); ; {
+		ns, next, ok := nextNamespace(w, thread, start)
+		if !ok {
+			return nil
+		}
+		if err := w.Put(dirPath, nsDirKey(thread, ns), nil); err != nil {
+			return err
+		}
+		start = next
+	}
+}
+
+// nextNamespace returns the namespace of the first key of thread's cp/ at
+// or after start (nil: the first), and where the search for the one after
+// it starts; ok is false when there is none. A key whose namespace does
+// not parse (Verify lists it) is passed over.
+func nextNamespace(r reader, thread string, start []byte) (ns string, next []byte, ok bool) {
+	r.Scan(threadPath(thread, bucketCheckpoints), nil, start, false, func(k, _ []byte) error {
+		n, _, err := readNS(k)
+		if err != nil {
+			return nil
+		}
+		ns, ok = n, true
+		return errStop
+	})
+	if !ok {
+		return "", nil, false
+	}
+	return ns, nsKeyEnd(ns), true
+}
+
+// nsKeyEnd is the smallest key greater than every key of namespace ns
+// (its nsKey plus one: the length prefix is never all 0xff bytes).
+func nsKeyEnd(ns string) []byte {
+	end := nsKey(ns)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i]++; end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// dropThread drops thread's bucket and its directory entries (its own and
+// its namespaces').
 func dropThread(w writer, thread string) error {
 	if err := w.DropBucket(threadBucket(thread)); err != nil {
 		return err
 	}
-	return w.Del(dirPath, dirKey(thread))
+	var keys [][]byte
+	if err := w.Scan(dirPath, dirKey(thread), nil, false, func(k, _ []byte) error {
+		keys = append(keys, bytes.Clone(k))
+		return nil
+	}); err != nil {
+		return err
+	}
+	_, err := delAll(w, dirPath, keys)
+	return err
 }
 
-// dirFormat is the first format whose files keep the directory of threads.
-const dirFormat uint32 = 7
+// dirFormat is the first format whose files keep the directory of threads,
+// nsFormat the first whose directory lists namespaces too.
+const (
+	dirFormat uint32 = 7
+	nsFormat  uint32 = 8
+)
 
 // dirStep, a step of the upgrade to dirFormat, lists in the directory up to
 // budget threads from *after on (nil: the first) and advances it. Listing a
@@ -148,14 +349,19 @@ func dirStep(w writer, after *[]byte, budget int) (done bool, err error) {
 
 // verifyDir is the directory part of Verify for a file that keeps one:
 // every thread listed has its bucket, every bucket its entry (threads
-// being imported are listed too).
+// being imported are listed too). A namespace listed whose thread has no
+// bucket is reported with the thread; verifyNamespaces checks the
+// namespaces of the threads found.
 func verifyDir(r reader, rep *VerifyReport) {
+	var last string // the thread whose missing bucket was reported
 	r.Scan(dirPath, nil, nil, false, func(k, _ []byte) error {
-		thread, rest, ok := parseLen16(k)
+		thread, _, isNS, ok := parseDirKey(k)
 		switch {
-		case !ok || len(rest) != 0:
+		case !ok:
 			rep.add(Problem{Check: "thread", Detail: fmt.Sprintf("directory key %x is malformed", k)})
+		case isNS && thread == last:
 		case !r.Exists(threadBucket(thread)):
+			last = thread
 			rep.add(Problem{Check: "thread", Thread: thread, Detail: "in the directory of threads, its bucket is not found (a damaged key or page hides its checkpoints)"})
 		}
 		return nil
@@ -166,4 +372,132 @@ func verifyDir(r reader, rep *VerifyReport) {
 		}
 		return nil
 	})
+}
+
+// copyNamespaces lists in the directory, for thread to, every namespace
+// it lists for thread from.
+func copyNamespaces(w writer, from, to string) error {
+	var nss []string
+	if err := w.Scan(dirPath, dirKey(from), nil, false, func(k, _ []byte) error {
+		if _, ns, isNS, ok := parseDirKey(k); ok && isNS {
+			nss = append(nss, ns)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, ns := range nss {
+		if err := w.Put(dirPath, nsDirKey(to, ns), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verifyNamespaces is the namespace part of Verify for a file that lists
+// them (format 8), for one thread whose bucket is found: every namespace
+// listed holds a checkpoint, every namespace of a checkpoint record or of
+// a history-order entry is listed.
+func verifyNamespaces(r reader, thread string, rep *VerifyReport) {
+	listed := map[string]bool{}
+	r.Scan(dirPath, dirKey(thread), nil, false, func(k, _ []byte) error {
+		if _, ns, isNS, ok := parseDirKey(k); ok && isNS {
+			listed[ns] = true
+		}
+		return nil
+	})
+	found := map[string]bool{}
+	for start := []byte(nil); ; {
+		ns, next, ok := nextNamespace(r, thread, start)
+		if !ok {
+			break
+		}
+		found[ns] = true
+		start = next
+	}
+	ordered := map[string]bool{}
+	r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
+		if _, ns, err := parseOrderKey(k); err == nil {
+			ordered[ns] = true
+		}
+		return nil
+	})
+	for _, ns := range slices.Sorted(maps.Keys(listed)) {
+		if !found[ns] {
+			rep.add(Problem{Check: "namespace", Thread: thread, Namespace: ns, Detail: "in the directory of threads, none of its checkpoints is found (a damaged key or page hides them)"})
+		}
+	}
+	for ns := range maps.Keys(ordered) {
+		found[ns] = true
+	}
+	for _, ns := range slices.Sorted(maps.Keys(found)) {
+		if !listed[ns] {
+			rep.add(Problem{Check: "namespace", Thread: thread, Namespace: ns, Detail: "namespace with checkpoints missing from the directory of threads (a damaged key or page, or its name changed)"})
+		}
+	}
+}
+
+// nsPos is where the next step of the upgrade to nsFormat starts.
+type nsPos struct {
+	cleared bool   // the directory holds no namespace entry from before the upgrade
+	clear   []byte // the first key of dir/ still to look at while clearing
+	thread  []byte // the thread being listed; nil: the one after done
+	done    []byte // the last thread listed whole (nil: none yet)
+	key     []byte // where thread's next namespace is looked for in its cp/
+}
+
+// nsStep, a step of the upgrade to nsFormat, looks at up to budget keys or
+// namespaces from *pos on and advances it. It first deletes every
+// namespace entry the directory holds (a killed upgrade's, which a build
+// of format 7 that ran on the file since does not keep), then lists the
+// namespaces of every thread's cp/ (one seek each: nextNamespace). A run
+// killed before the marker is redone from the start.
+func nsStep(w writer, pos *nsPos, budget int) (done bool, err error) {
+	if !pos.cleared {
+		var dead [][]byte
+		looked, full := 0, false
+		if err := w.Scan(dirPath, nil, pos.clear, false, func(k, _ []byte) error {
+			if looked == budget {
+				pos.clear, full = bytes.Clone(k), true
+				return errStop
+			}
+			looked++
+			if _, _, isNS, ok := parseDirKey(k); ok && isNS {
+				dead = append(dead, bytes.Clone(k))
+			}
+			return nil
+		}); err != nil {
+			return false, err
+		}
+		pos.cleared = !full
+		_, err := delAll(w, dirPath, dead)
+		return false, err
+	}
+	var keys [][]byte
+	for range budget {
+		if pos.thread == nil {
+			next, err := nextThread(w, pos.done)
+			if err != nil {
+				return false, err
+			}
+			if next == nil {
+				done = true
+				break
+			}
+			pos.thread, pos.key = next, nil
+		}
+		ns, next, ok := nextNamespace(w, string(pos.thread), pos.key)
+		if !ok {
+			pos.done, pos.thread = pos.thread, nil
+			continue
+		}
+		keys = append(keys, nsDirKey(string(pos.thread), ns))
+		pos.key = next
+	}
+	for _, k := range keys {
+		if err := w.Put(dirPath, k, nil); err != nil {
+			return false, err
+		}
+	}
+	return done, nil
 }

@@ -390,11 +390,13 @@ func dirThreads(t *testing.T, s *Store) (dir, threads []string) {
 			dir = []string{}
 		}
 		r.Scan(dirPath, nil, nil, false, func(k, _ []byte) error {
-			thread, rest, ok := parseLen16(k)
-			if !ok || len(rest) != 0 {
+			thread, _, isNS, ok := parseDirKey(k)
+			if !ok {
 				t.Errorf("directory key %x", k)
 			}
-			dir = append(dir, thread)
+			if !isNS { // a namespace's entry (format 8): nsThreads
+				dir = append(dir, thread)
+			}
 			return nil
 		})
 		return r.Buckets(threadsRoot, nil, func(name []byte) error {

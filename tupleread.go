@@ -46,6 +46,10 @@ type tupleReader struct {
 	// untallied: the file keeps no write tallies (format 6 or before,
 	// opened read-only), so pending writes are read unchecked.
 	untallied bool
+	// unlisted: the file lists no namespaces in its directory (format 7
+	// or before, opened read-only): a read that finds nothing looks for
+	// the thread alone (thread_dir.go).
+	unlisted bool
 
 	key  []byte // the checkpoint's key (cp and md), the prefix of its writes
 	kbuf []byte // other keys: blob keys, segment prefixes, seek bounds
@@ -120,7 +124,7 @@ var tupleReaders = sync.Pool{New: func() any {
 // ends.
 func (s *Store) newTupleReader(r reader) *tupleReader {
 	t := tupleReaders.Get().(*tupleReader)
-	t.r, t.kr, t.untallied = r, s.keys, s.untallied
+	t.r, t.kr, t.untallied, t.unlisted = r, s.keys, s.untallied, s.unlisted
 	return t
 }
 

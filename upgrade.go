@@ -11,7 +11,9 @@ package ckpt
 // it writes from then on covers both). Every file before format 7 then has
 // the pending writes of each checkpoint counted into its tally
 // (write_tally.go, tallyStep) and every thread listed in the directory of
-// threads (thread_dir.go, dirStep), and only then is the marker moved.
+// threads (thread_dir.go, dirStep), and every file before format 8 every
+// namespace of every thread listed there too (nsStep), and only then is
+// the marker moved.
 //
 // Crash safety: the rewrite runs through the ordinary write path (the
 // write-ahead log in front of bbolt), in bounded steps, and sealing a record
@@ -20,11 +22,15 @@ package ckpt
 // or sealed, both readable, and tallies each whole (a step never splits a
 // checkpoint's writes) or not yet written, which a file marked before 7 does
 // not read, and directory entries (thread_dir.go, dirStep) for some
-// threads, which a file marked before 7 does not check; the next read-write
-// Open scans again and finishes (a tally is counted again from the writes,
-// not added to). Only the last step, once a full pass found nothing left to
-// seal, every tally is stored and every thread listed, writes the marker,
-// so a file marked 3 or more holds no unchecked record.
+// threads, which a file marked before 7 does not check, and namespace
+// entries for some namespaces, which a file marked before 8 does not
+// check; the next read-write Open scans again and finishes (a tally is
+// counted again from the writes, not added to; the namespace entries are
+// cleared and listed again, since a build of format 7 may have run on the
+// file in between and deleted a namespace without its entry). Only the
+// last step, once a full pass found nothing left to seal, every tally is
+// stored and every thread and namespace listed, writes the marker, so a
+// file marked 3 or more holds no unchecked record.
 // A file caught half-way is refused record by record by a build before
 // format 6 (ErrFormatVersion on the sealed ones): never a wrong value.
 
@@ -197,10 +203,25 @@ func (s *Store) upgradeFormat(ctx context.Context) error {
 			}
 		}
 	}
+	if format < nsFormat {
+		var pos nsPos
+		for done := false; !done; step++ {
+			err := s.write(ctx, func(w writer) (err error) {
+				done, err = nsStep(w, &pos, s.tune.upgradeStepRecords)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("upgrade from format %d to %d: listing the namespaces: %w", format, formatVersion, err)
+			}
+			if s.tune.upgradeStepHook != nil {
+				s.tune.upgradeStepHook(step, false)
+			}
+		}
+	}
 	if err := s.markFormat(ctx, format); err != nil {
 		return err
 	}
-	s.untallied = false
+	s.untallied, s.unlisted = false, false
 	if s.tune.upgradeStepHook != nil {
 		s.tune.upgradeStepHook(step, true)
 	}

@@ -20,7 +20,8 @@ type Problem struct {
 	// Check names what was checked: "file" (bbolt's page check), "format",
 	// "checkpoint", "metadata", "value", "write", "order", "index",
 	// "thread" (the directory of threads and the threads' buckets
-	// disagree: thread_dir.go) or "import" (a thread of an import not yet published: one running in
+	// disagree: thread_dir.go), "namespace" (the directory's namespaces
+	// and a thread's checkpoints disagree) or "import" (a thread of an import not yet published: one running in
 	// this handle; a read-only handle hides the threads of an import a
 	// killed process left, and a read-write Open deletes them).
 	Check        string `json:"check"`
@@ -228,6 +229,9 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 		verifyRecordSums(r, string(name), rep)
 		if format >= tallyFormat {
 			verifyTallies(r, string(name), rep)
+		}
+		if format >= nsFormat {
+			verifyNamespaces(r, string(name), rep)
 		}
 		if opts.Progress != nil {
 			opts.Progress(rep.Threads)
