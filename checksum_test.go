@@ -45,8 +45,9 @@ func toFormat3(t *testing.T, s *Store) { toFormat(t, s, 3) }
 // format 3, 4 or 5 wrote it (format 4: the sumXXH3 bits set, an XXH3 sum
 // of the record alone; format 5: sumXXH3|sumKeyed, an XXH3 sum of key and
 // record; format 6: as they are), drops their write tallies and the
-// directory of threads, and marks the file with that format. Each record
-// must be one this build wrote.
+// directory of threads (format 7: keeps records and tallies, drops the
+// namespaces of the directory), and marks the file with that format. Each
+// record must be one this build wrote.
 func toFormat(t testing.TB, s *Store, format uint32, only ...string) {
 	t.Helper()
 	err := s.write(context.Background(), func(w writer) error {
@@ -58,6 +59,9 @@ func toFormat(t testing.TB, s *Store, format uint32, only ...string) {
 			return nil
 		}); err != nil {
 			return err
+		}
+		if format >= 7 {
+			threads = nil // format 7: records and tallies as they are
 		}
 		for _, th := range threads {
 			// Files before format 7 keep no write tallies: their history
@@ -115,6 +119,20 @@ func toFormat(t testing.TB, s *Store, format uint32, only ...string) {
 			if err := w.DropBucket(dirPath); err != nil {
 				return err
 			}
+		} else if format < 8 {
+			// Nor its namespaces in it.
+			var nss [][]byte
+			if err := w.Scan(dirPath, nil, nil, false, func(k, _ []byte) error {
+				if _, _, isNS, _ := parseDirKey(k); isNS {
+					nss = append(nss, bytes.Clone(k))
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if _, err := delAll(w, dirPath, nss); err != nil {
+				return err
+			}
 		}
 		return w.Put(bucketPath{bucketMeta}, keyFormat, binary.BigEndian.AppendUint32(nil, format))
 	})
@@ -123,7 +141,7 @@ func toFormat(t testing.TB, s *Store, format uint32, only ...string) {
 	}
 	// The store now reads as one opened on such a file (read-write, Open
 	// would have upgraded it): without tallies.
-	s.untallied = format < tallyFormat
+	s.untallied, s.unlisted = format < tallyFormat, format < nsFormat
 }
 
 // recordSums counts the records of every thread by the sum they carry:

@@ -5,9 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/ckpt-go/ckpt/internal/testchild"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -16,15 +20,33 @@ import (
 // metadata records (two damaged pages, in two buckets), "whole" every key
 // of it in every bucket of the thread (its history order too), "flipped"
 // moves its checkpoint and metadata records under another namespace (a
-// flipped byte of the namespace in their keys; ns must not be empty).
+// flipped byte of the namespace in their keys; ns must not be empty), and
+// "dropped" deletes it as a build of format 7's retention did: every key
+// of it and its global index entries, its directory entry (which that
+// build does not know) left.
 func hideNamespace(t *testing.T, path, thread, ns, how string) {
 	t.Helper()
 	prefix := nsKey(ns)
 	editClosedFile(t, path, func(tx *bolt.Tx) error {
 		th := tx.Bucket(bucketThreads).Bucket([]byte(thread))
 		subs := [][]byte{bucketCheckpoints, bucketMetadata}
-		if how == "whole" {
+		if how == "whole" || how == "dropped" {
 			subs = append(subs, bucketWrites, bucketBlobs, bucketSegments, bucketOrder)
+		}
+		if how == "dropped" {
+			idx := tx.Bucket(bucketIndex)
+			var dead [][]byte
+			idx.ForEach(func(k, _ []byte) error {
+				if _, th, n, err := parseIndexKey(k); err == nil && th == thread && n == ns {
+					dead = append(dead, bytes.Clone(k))
+				}
+				return nil
+			})
+			for _, k := range dead {
+				if err := idx.Delete(k); err != nil {
+					return err
+				}
+			}
 		}
 		for _, sub := range subs {
 			b := th.Bucket(sub)
@@ -286,4 +308,172 @@ func dirEntries(t *testing.T, s *Store, thread string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// nsEntries counts the namespace entries of the directory.
+func nsEntries(t *testing.T, s *Store) int {
+	t.Helper()
+	n := 0
+	err := s.view(context.Background(), func(r reader) error {
+		return r.Scan(dirPath, nil, nil, false, func(k, _ []byte) error {
+			if _, _, isNS, _ := parseDirKey(k); isNS {
+				n++
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// format7File writes 23 threads, each with a checkpoint in the root
+// namespace and one in "sub", as a file of format 7 (no namespace in its
+// directory), closed.
+func format7File(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "f7.ckpt")
+	s, err := Open(path, Options{Durability: NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 23 {
+		thread := fmt.Sprintf("t%02d", i)
+		if _, err := s.Save(ctx, thread, map[string]any{"n": i}, nil); err != nil {
+			t.Fatal(err)
+		}
+		vers := map[string]string{"n": "1"}
+		if _, err := s.Put(ctx, Config{ThreadID: thread, CheckpointNS: "sub"}, Checkpoint{
+			ChannelValues: map[string]any{"n": i}, ChannelVersions: vers,
+		}, Metadata{}, vers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	toFormat(t, s, 7)
+	if n := nsEntries(t, s); n != 0 {
+		t.Fatalf("format-7 file with %d namespaces listed", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// checkNamespacesListed: the file at path is of this build's format, lists
+// the 46 namespaces of format7File and passes Verify.
+func checkNamespacesListed(t *testing.T, path string, want int) {
+	t.Helper()
+	s, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n := nsEntries(t, s); n != want {
+		t.Errorf("after the upgrade: %d namespaces listed, want %d", n, want)
+	}
+	checkVerifyClean(t, s)
+	err = s.view(context.Background(), func(r reader) error {
+		if f, err := formatOf(r); err != nil || f != formatVersion {
+			t.Errorf("format after the upgrade = %d, %v", f, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUpgradeListsNamespaces: a format-7 file lists no namespace; opened
+// read-only it reads as before (a namespace entry a killed upgrade left,
+// whose namespace a build of format 7 then deleted, is not a false
+// ErrCorrupt); the upgrade lists every namespace in steps, drops such an
+// entry, and a run killed between its steps is finished by the next Open.
+func TestUpgradeListsNamespaces(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// stale leaves what a killed upgrade and a build of format 7 after it
+	// leave: t00's "sub" listed, its records deleted.
+	stale := func(t *testing.T, path string) {
+		editClosedFile(t, path, func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketDir).Put(nsDirKey("t00", "sub"), nil)
+		})
+		hideNamespace(t, path, "t00", "sub", "dropped")
+	}
+	t.Run("read-only", func(t *testing.T) {
+		t.Parallel()
+		path := format7File(t)
+		stale(t, path)
+		s, err := Open(path, Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		checkAbsent(t, s, "t00", "sub")
+		checkAbsent(t, s, "t01", "never")
+		if _, err := s.GetTuple(ctx, Config{ThreadID: "t01", CheckpointNS: "sub"}); err != nil {
+			t.Fatal(err)
+		}
+		checkVerifyClean(t, s)
+	})
+	t.Run("whole", func(t *testing.T) {
+		t.Parallel()
+		path := format7File(t)
+		stale(t, path)
+		s, err := Open(path, Options{tuning: &tuning{upgradeStepRecords: 5}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAbsent(t, s, "t00", "sub")
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		checkNamespacesListed(t, path, 45)
+	})
+	t.Run("killed midway", func(t *testing.T) {
+		t.Parallel()
+		path := format7File(t)
+		// TestUpgradeKilledMidwayFinishesOnReopen's child, 5 a step: steps
+		// 0-4 clear the directory's 23 keys, 5 and on list the namespaces
+		// (3 looks a thread); killed after step 8.
+		cmd := exec.Command(testchild.Binary(), "-test.run=^TestUpgradeKilledMidwayFinishesOnReopen$")
+		cmd.Env = childEnv("CKPT_UPGRADE_CHILD="+path, "CKPT_UPGRADE_KILL_AT=8")
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("child was not killed mid-upgrade: %v\n%s", err, out)
+		}
+		ro, err := Open(path, Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := nsEntries(t, ro)
+		if err := ro.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 || n == 46 {
+			t.Fatalf("killed after step 8, the directory lists %d namespaces: not midway", n)
+		}
+		// A build of format 7 deletes t00's "sub" (listed by the killed
+		// run) before this one opens the file again.
+		hideNamespace(t, path, "t00", "sub", "dropped")
+		ro, err = Open(path, Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAbsent(t, ro, "t00", "sub")
+		if err := ro.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAbsent(t, s, "t00", "sub")
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		checkNamespacesListed(t, path, 45)
+	})
 }
