@@ -103,6 +103,9 @@ func TestHiddenNamespaceIsCorrupt(t *testing.T) {
 				hideNamespace(t, path, "thrA", ns, how)
 				checkNamespaceHiddenIsCorrupt(t, path, "thrA", ns, ids[ns][len(ids[ns])-1])
 				checkVerifyNamespace(t, path, "thrA", ns)
+				if how == "flipped" {
+					checkVerifyNamespace(t, path, "thrA", "suc") // records of a namespace not listed
+				}
 			})
 		}
 	}
@@ -153,6 +156,24 @@ func checkVerifyNamespace(t *testing.T, path, thread, ns string) {
 		}
 	}
 	t.Errorf("Verify lists no namespace problem of thread %q namespace %q: %v", thread, ns, rep.Problems)
+}
+
+// TestVerifyListsUnlistedNamespace: a namespace whose directory entry is
+// gone (a damaged key or page of dir/) still reads as before, and Verify
+// lists it.
+func TestVerifyListsUnlistedNamespace(t *testing.T) {
+	t.Parallel()
+	path, _ := goneFile(t)
+	editClosedFile(t, path, func(tx *bolt.Tx) error { return tx.Bucket(bucketDir).Delete(nsDirKey("thrA", "sub")) })
+	checkVerifyNamespace(t, path, "thrA", "sub")
+	s, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.GetTuple(context.Background(), Config{ThreadID: "thrA", CheckpointNS: "sub"}); err != nil {
+		t.Fatalf("GetTuple of the namespace not listed: %v", err)
+	}
 }
 
 // TestHiddenNamespaceRefusesNewHistory: a Put that would start a namespace
