@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -106,8 +107,38 @@ func TestHiddenNamespaceIsCorrupt(t *testing.T) {
 				if how == "flipped" {
 					checkVerifyNamespace(t, path, "thrA", "suc") // records of a namespace not listed
 				}
+				checkHiddenNamespaceCopies(t, path, "thrA", ns, how == "whole")
 			})
 		}
+	}
+}
+
+// checkHiddenNamespaceCopies: Export of thread, whose namespace ns damage
+// hides, is ErrCorrupt naming it (a dump would carry the loss on), and a
+// copy of it (CopyThread; copies: it succeeds, the history order holding
+// nothing of ns) lists ns as its source does, so reads of the copy's ns
+// are ErrCorrupt too.
+func checkHiddenNamespaceCopies(t *testing.T, path, thread, ns string, copies bool) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(path, Options{NoWAL: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Export(ctx, io.Discard, ExportOptions{Threads: []string{thread}})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("namespace %q", ns)) {
+		t.Errorf("Export of thread %q, namespace %q hidden: %v, want ErrCorrupt naming it", thread, ns, err)
+	}
+	if !copies {
+		return
+	}
+	if err := s.CopyThread(ctx, thread, "copy", CopyOptions{}); err != nil {
+		t.Fatalf("CopyThread: %v", err)
+	}
+	_, err = s.GetTuple(ctx, Config{ThreadID: "copy", CheckpointNS: ns})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("namespace %q", ns)) {
+		t.Errorf("GetTuple of the copy's namespace %q: %v, want ErrCorrupt naming it", ns, err)
 	}
 }
 
@@ -249,7 +280,7 @@ func TestDroppedNamespaceIsNotFound(t *testing.T) {
 	ctx := context.Background()
 	t.Run("DeleteForRuns", func(t *testing.T) {
 		t.Parallel()
-		s := nsFile(t, Options{NoWAL: true})
+		s := nsFile(t, Options{}) // with the log: reads meet its overlay
 		if err := s.DeleteForRuns(ctx, []string{"r2"}); err != nil {
 			t.Fatal(err)
 		}
@@ -274,7 +305,7 @@ func TestDroppedNamespaceIsNotFound(t *testing.T) {
 	})
 	t.Run("never written", func(t *testing.T) {
 		t.Parallel()
-		s := nsFile(t, Options{NoWAL: true})
+		s := nsFile(t, Options{})
 		checkAbsent(t, s, "t", "never")
 		checkAbsent(t, s, "nothread", "a")
 		checkVerifyClean(t, s)
