@@ -167,7 +167,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 	}
 	exportOne := func(thread string) error {
 		sum.Threads++
-		return s.view(ctx, func(r reader) error { return exportThread(ctx, r, thread, !s.untallied, emit, &sum) })
+		return s.view(ctx, func(r reader) error { return exportThread(ctx, r, thread, !s.untallied, !s.unlisted, emit, &sum) })
 	}
 	if len(threads) > 0 {
 		for _, t := range threads {
@@ -213,8 +213,17 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 // exportThread dumps one thread; tallied: the file keeps write tallies,
 // and the thread's pending writes are checked against them (a write hidden
 // by damage would otherwise leave the dump, and the store imported from
-// it, without a word).
-func exportThread(ctx context.Context, r reader, thread string, tallied bool, emit func(*dumpRecord) error, sum *DumpSummary) error {
+// it, without a word); lists: the file lists namespaces (format 8), and a
+// namespace listed without a checkpoint found is ErrCorrupt, for the same
+// reason.
+func exportThread(ctx context.Context, r reader, thread string, tallied, lists bool, emit func(*dumpRecord) error, sum *DumpSummary) error {
+	if lists {
+		// A namespace whose records damage hides would leave the dump
+		// without a word (thread_dir.go): one seek a namespace listed.
+		if err := hiddenNamespaces(r, thread); err != nil {
+			return err
+		}
+	}
 	mdPath := threadPath(thread, bucketMetadata)
 	ts := seedOf(thread)
 	// intact checks the sum of a record about to be copied as it is: a

@@ -501,3 +501,22 @@ func nsStep(w writer, pos *nsPos, budget int) (done bool, err error) {
 	}
 	return done, nil
 }
+
+// hiddenNamespaces returns errNamespaceHidden for the first namespace the
+// directory lists for thread without a checkpoint found (Export's check);
+// nil when there is none.
+func hiddenNamespaces(r reader, thread string) error {
+	var nss []string
+	r.Scan(dirPath, dirKey(thread), nil, false, func(k, _ []byte) error {
+		if _, ns, isNS, ok := parseDirKey(k); ok && isNS {
+			nss = append(nss, ns)
+		}
+		return nil
+	})
+	for _, ns := range nss {
+		if !hasNamespace(r, thread, ns) {
+			return errNamespaceHidden(thread, ns)
+		}
+	}
+	return nil
+}
