@@ -223,6 +223,19 @@ func BenchmarkGetTupleNewThread(b *testing.B) {
 	}
 }
 
+// A new namespace's first GetTuple in a thread that exists, a LangGraph
+// subgraph's hot path (it reads a new namespace every run): not found,
+// which costs one seek in the directory of threads (thread_dir.go).
+func BenchmarkGetTupleNewNamespace(b *testing.B) {
+	s, _ := filledStore(b, 10)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "t", CheckpointNS: "sub:" + strconv.Itoa(i)}); !errors.Is(err, ckpt.ErrNotFound) {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkGetTupleByID(b *testing.B) {
 	s, ids := filledStore(b, 1000)
 	b.ReportAllocs()
