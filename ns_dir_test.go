@@ -529,3 +529,37 @@ func TestUpgradeListsNamespaces(t *testing.T) {
 		checkNamespacesListed(t, path, 45)
 	})
 }
+
+// TestHiddenOnlyNamespaceIsCorrupt: a thread whose one namespace damage
+// hides whole (thrB, its root namespace) reads, in every read of the
+// thread, as ErrCorrupt naming the namespace, not as a thread without
+// checkpoints: a List of all its namespaces, and CopyThread from it or
+// onto it (without Replace).
+func TestHiddenOnlyNamespaceIsCorrupt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path, _ := goneFile(t)
+	hideNamespace(t, path, "thrB", "", "whole")
+	s, err := Open(path, Options{NoWAL: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	list := func() error {
+		for _, err := range s.List(ctx, ListOptions{ThreadID: "thrB"}) {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for name, err := range map[string]error{
+		"List(thread)":    list(),
+		"CopyThread from": s.CopyThread(ctx, "thrB", "copy", CopyOptions{}),
+		"CopyThread to":   s.CopyThread(ctx, "thrA", "thrB", CopyOptions{}),
+	} {
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), `thread "thrB" namespace ""`) {
+			t.Errorf("%s: %v, want ErrCorrupt naming thrB's root namespace", name, err)
+		}
+	}
+}
