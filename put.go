@@ -181,7 +181,7 @@ func (p *preparedPut) check(r reader, ifHead bool) ([]byte, error) {
 	}
 	rec := r.Get(threadPath(p.thread, bucketCheckpoints), checkpointKey(p.ns, [idLen]byte(p.parent)))
 	if rec == nil {
-		if err := checkpointHidden(r, p.thread, p.ns, [idLen]byte(p.parent), true); err != nil {
+		if err := checkpointHidden(r, p.thread, p.ns, [idLen]byte(p.parent), writableLists); err != nil {
 			return nil, fmt.Errorf("parent checkpoint: %w", err)
 		}
 		return nil, fmt.Errorf("%w: parent checkpoint %s in thread %q namespace %q (deleted or never written)", ErrNotFound, idString([idLen]byte(p.parent)), p.thread, p.ns)
@@ -321,7 +321,7 @@ func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskI
 	}
 	return s.write(ctx, func(w writer) error {
 		if w.Get(threadPath(cfg.ThreadID, bucketCheckpoints), checkpointKey(cfg.CheckpointNS, id)) == nil {
-			if err := checkpointHidden(w, cfg.ThreadID, cfg.CheckpointNS, id, true); err != nil {
+			if err := checkpointHidden(w, cfg.ThreadID, cfg.CheckpointNS, id, writableLists); err != nil {
 				return err
 			}
 			return fmt.Errorf("%w: checkpoint %s in thread %q namespace %q (deleted or never written)", ErrNotFound, cfg.CheckpointID, cfg.ThreadID, cfg.CheckpointNS)

@@ -142,7 +142,7 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 			pk := checkpointKey("", [idLen]byte(parent))
 			raw := w.Get(threadPath(threadID, bucketCheckpoints), pk)
 			if raw == nil {
-				if err := checkpointHidden(w, threadID, "", [idLen]byte(parent), true); err != nil {
+				if err := checkpointHidden(w, threadID, "", [idLen]byte(parent), writableLists); err != nil {
 					return fmt.Errorf("parent checkpoint: %w", err)
 				}
 				return fmt.Errorf("%w: parent checkpoint %s in thread %q (deleted or never written)", ErrNotFound, idString([idLen]byte(parent)), threadID)

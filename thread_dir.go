@@ -90,6 +90,10 @@ func namespaceHidden(r reader, thread, ns string) error {
 	return errNamespaceHidden(thread, ns)
 }
 
+// writableLists is the lists argument of a write's checks: a file a store
+// writes lists namespaces (a read-write Open upgrades it first).
+const writableLists = true
+
 // checkpointHidden returns ErrCorrupt when checkpoint id of (thread, ns),
 // whose record a read did not find, was written: the thread's history
 // order holds it, the namespace is listed without a checkpoint found
