@@ -483,6 +483,31 @@ func TestUpgradeListsNamespaces(t *testing.T) {
 		}
 		checkNamespacesListed(t, path, 45)
 	})
+	t.Run("format 7 without a directory", func(t *testing.T) {
+		t.Parallel()
+		// As written before the directory joined format 7: the upgrade
+		// lists threads and namespaces. A file of format 8 that lost its
+		// directory is not listed again in silence: Verify reports it.
+		path := format7File(t)
+		editClosedFile(t, path, func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketDir) })
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		checkNamespacesListed(t, path, 46)
+		editClosedFile(t, path, func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketDir) })
+		if s, err = Open(path, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		checkVerifyNames(t, path, "thread", "t05")
+		checkVerifyNamespace(t, path, "t05", "sub")
+	})
 	t.Run("killed midway", func(t *testing.T) {
 		t.Parallel()
 		path := format7File(t)
