@@ -136,21 +136,22 @@ func (s *Store) recoverOnOpen(ctx context.Context) error {
 // returns.
 func (s *Store) upgradeFormat(ctx context.Context) error {
 	var format uint32
-	// unlisted: a file of format 7 written before the directory of threads
+	// dirless: a file of format 7 written before the directory of threads
 	// joined it (both came in one unreleased format): its threads are
-	// listed as an upgrade would.
-	var unlisted bool
+	// listed as an upgrade would. (A file of format 8 without one lost it
+	// to damage, which Verify reports: not listed again in silence.)
+	var dirless bool
 	if err := s.view(ctx, func(r reader) (err error) {
-		if format, err = formatOf(r); err != nil || format < dirFormat || r.Exists(dirPath) {
+		if format, err = formatOf(r); err != nil || format != dirFormat || r.Exists(dirPath) {
 			return err
 		}
 		first, err := nextThread(r, nil)
-		unlisted = first != nil
+		dirless = first != nil
 		return err
 	}); err != nil {
 		return err
 	}
-	if format >= formatVersion && !unlisted {
+	if format >= formatVersion && !dirless {
 		return nil
 	}
 	// Every step is synced: the marker must not reach the disk before the
@@ -188,7 +189,7 @@ func (s *Store) upgradeFormat(ctx context.Context) error {
 			}
 		}
 	}
-	if format < dirFormat || unlisted {
+	if format < dirFormat || dirless {
 		var after []byte
 		for done := false; !done; step++ {
 			err := s.write(ctx, func(w writer) (err error) {
