@@ -29,6 +29,8 @@ func maintain(s *ckpt.Store, mode, path string, fail func(error)) {
 	ops := map[string][]string{
 		"maint-gc":  {"gc", "prune"},
 		"maint-mix": {"gc", "prune", "compact", "backup", "applylog"},
+		// hunt26_maint_kill_test.go: copies of threads beside their writers.
+		"maint-copy": {"copy", "copy", "delcopy", "backup", "applylog", "compact"},
 	}[mode]
 	if ops == nil {
 		fail(fmt.Errorf("unknown mode %q", mode))
@@ -47,6 +49,14 @@ func maintain(s *ckpt.Store, mode, path string, fail func(error)) {
 			err = s.BackupFile(ctx, path+".bak")
 		case "applylog":
 			err = s.ApplyLog(ctx)
+		case "copy":
+			th := rng.IntN(crashThreads)
+			err = s.CopyThread(ctx, fmt.Sprintf("thread-%d", th), fmt.Sprintf("copy-%d", th), ckpt.CopyOptions{Replace: true})
+			if errors.Is(err, ckpt.ErrNotFound) {
+				err = nil // the thread has no checkpoint yet
+			}
+		case "delcopy":
+			err = s.DeleteThread(ctx, fmt.Sprintf("copy-%d", rng.IntN(crashThreads)))
 		}
 		if err != nil {
 			fail(fmt.Errorf("maintenance: %w", err))
