@@ -402,7 +402,7 @@ func ScanLogOf(path string, applied uint64, bind LogBinding) (*LogScan, error) {
 			if err == nil {
 				if r.gen > applied {
 					if len(sc.Groups) == 0 && r.gen != applied+1 {
-						return nil, fmt.Errorf("%w: write-ahead log %s starts at group %d, but the store holds groups up to %d only", ErrCorrupt, path, r.gen, applied)
+						return &LogScan{Damage: gapDamage(data, off, id, r.gen, applied, bind)}, nil
 					}
 					sc.Groups = append(sc.Groups, Group{Gen: r.gen, Muts: muts, Size: r.size, LogID: id})
 				}
@@ -452,6 +452,32 @@ func ScanLogOf(path string, applied uint64, bind LogBinding) (*LogScan, error) {
 		}
 		return sc, nil
 	}
+}
+
+// gapDamage is the damage of a log (its file's bytes data, its identity
+// id) whose first group after the store file's mark, gen at offset off, is
+// not the next one (applied+1): the groups in between are in neither file,
+// so nothing of the log can be replayed. The file is older than its log: a
+// backup or an older copy put in the place of a store whose program went on
+// writing (its log applied and started again since), or a mark lowered by
+// damage. Recovery drops the log (it holds only groups after the gap), or,
+// when the binding says the file took this log's groups up to gen-1 or
+// further (the mark is what is wrong), replays it from there (Bound).
+func gapDamage(data []byte, off int, id, gen, applied uint64, bind LogBinding) *LogDamage {
+	d := &LogDamage{Offset: int64(off), Group: applied + 1, LaterFirst: gen, LaterLast: gen,
+		Bytes: int64(lastNonZero(data, off) + 1 - off),
+		Reason: fmt.Sprintf("the log starts at group %d, but the store file holds groups up to %d only "+
+			"(groups %d-%d are in neither: is the file an older copy, a backup put back, beside the log of a later run?)", gen, applied, applied+1, gen-1)}
+	for p := off + 8; p+recHeader <= len(data); p += 8 {
+		if r, ok := parseRecord(data, p, id); ok {
+			d.LaterLast = max(d.LaterLast, r.gen)
+			p += r.size - 8
+		}
+	}
+	if bind.ID == id && bind.Gen > applied && gen <= bind.Gen+1 {
+		d.Bound = bind.Gen
+	}
+	return d
 }
 
 // bindingDamage checks a log of identity id (its file's bytes data) against
