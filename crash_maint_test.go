@@ -31,6 +31,9 @@ func maintain(s *ckpt.Store, mode, path string, fail func(error)) {
 		"maint-mix": {"gc", "prune", "compact", "backup", "applylog"},
 		// hunt26_maint_kill_test.go: copies of threads beside their writers.
 		"maint-copy": {"copy", "copy", "delcopy", "backup", "applylog", "compact"},
+		// Rekey to the first of two keys (their order alternates by round).
+		"maint-rekey-a": {"rekey", "rekey", "applylog", "compact"},
+		"maint-rekey-b": {"rekey", "rekey", "applylog", "compact"},
 	}[mode]
 	if ops == nil {
 		fail(fmt.Errorf("unknown mode %q", mode))
@@ -55,6 +58,8 @@ func maintain(s *ckpt.Store, mode, path string, fail func(error)) {
 			if errors.Is(err, ckpt.ErrNotFound) {
 				err = nil // the thread has no checkpoint yet
 			}
+		case "rekey":
+			_, err = s.Rekey(ctx)
 		case "delcopy":
 			err = s.DeleteThread(ctx, fmt.Sprintf("copy-%d", rng.IntN(crashThreads)))
 		}

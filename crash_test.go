@@ -123,6 +123,8 @@ func crashChild(mode, path string) {
 		opts.Durability = ckpt.NoSync
 	case "nowal":
 		opts.NoWAL = true // Sync, committed to bbolt directly
+	case "maint-rekey-a", "maint-rekey-b":
+		opts.Encryption = huntRekeyKeys(mode) // hunt26_maint_kill_test.go
 	}
 	s, err := ckpt.Open(path, opts)
 	if err != nil {

@@ -175,3 +175,52 @@ func TestHuntKillDuringCopyThreadAndRestoreTheBackup(t *testing.T) {
 	}
 	t.Logf("%d acknowledged checkpoints over %d kills; %d backups restored, %d of them refused beside the killed run's log until RecoverLog", total, rounds, restored, refused)
 }
+
+// huntRekeyKeys is the encryption of mode maint-rekey-a (keys 1 and 2, so
+// Rekey seals under 1) or maint-rekey-b (2 and 1).
+func huntRekeyKeys(mode string) *ckpt.Encryption {
+	if mode == "maint-rekey-a" {
+		return &ckpt.Encryption{Keys: []ckpt.Key{rekeyKey(1), rekeyKey(2)}}
+	}
+	return &ckpt.Encryption{Keys: []ckpt.Key{rekeyKey(2), rekeyKey(1)}}
+}
+
+// TestHuntKillDuringRekeyBesideWriters: Rekey, over and over, beside Sync
+// writers that seal under the same key, killed at random moments; the
+// next round's child seals and rekeys under the other key. After each
+// kill the store opens with both keys, every acknowledged checkpoint
+// reads back exactly and Verify is clean. (TestRekeyKill9 kills a Rekey
+// running alone.)
+func TestHuntKillDuringRekeyBesideWriters(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("kills child processes")
+	}
+	rounds := 6
+	if raceEnabled {
+		rounds = 3
+	}
+	if v, err := strconv.Atoi(os.Getenv("CKPT_HUNT_ROUNDS")); err == nil {
+		rounds = v
+	}
+	path := filepath.Join(t.TempDir(), "crash.db")
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 27))
+	total := 0
+	for round := range rounds {
+		mode := []string{"maint-rekey-a", "maint-rekey-b"}[round%2]
+		acked := crashRound(t, mode, path, time.Duration(30+rng.IntN(300))*time.Millisecond)
+		total += len(acked)
+		s, err := ckpt.Open(path, ckpt.Options{Encryption: huntRekeyKeys(mode)})
+		if err != nil {
+			t.Fatalf("round %d: reopen after the kill: %v", round, err)
+		}
+		huntCheckCopies(t, fmt.Sprintf("round %d (%s)", round, mode), s, acked)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total == 0 {
+		t.Fatalf("the child acknowledged nothing in %d rounds", rounds)
+	}
+	t.Logf("%d acknowledged checkpoints over %d kills", total, rounds)
+}
