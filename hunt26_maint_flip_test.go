@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -207,6 +208,39 @@ func huntCheckResult(t *testing.T, what, path string, opts ckpt.Options, must, a
 // of n copies of the closed store at path, and runs every op on each.
 func huntMaintOnFlips(t *testing.T, path string, opts ckpt.Options, ops []huntMaintOp, n int, seed uint64) {
 	t.Helper()
+	huntMaintOnFlipsAt(t, path, opts, ops, n, seed, nil)
+}
+
+// huntStructure returns the offsets of a bbolt file's structure: every
+// byte of its branch pages, and the page header and element headers of
+// its leaf pages (flags, positions, key and value sizes).
+func huntStructure(data []byte) []int {
+	ps := os.Getpagesize()
+	var offs []int
+	for p := 2; (p+1)*ps <= len(data); p++ {
+		b := data[p*ps:]
+		flags := binary.LittleEndian.Uint16(b[8:])
+		count := int(binary.LittleEndian.Uint16(b[10:]))
+		overflow := int(binary.LittleEndian.Uint32(b[12:]))
+		switch flags {
+		case 0x01: // branch
+			for i := range ps {
+				offs = append(offs, p*ps+i)
+			}
+		case 0x02: // leaf
+			for i := range 16 + 16*count {
+				offs = append(offs, p*ps+i)
+			}
+		}
+		p += overflow
+	}
+	return offs
+}
+
+// huntMaintOnFlipsAt is huntMaintOnFlips with the offsets to flip drawn
+// from at (nil: anywhere past the meta pages).
+func huntMaintOnFlipsAt(t *testing.T, path string, opts ckpt.Options, ops []huntMaintOp, n int, seed uint64, at func(data []byte) []int) {
+	t.Helper()
 	ctx := context.Background()
 	orig, err := os.ReadFile(path)
 	if err != nil {
@@ -238,11 +272,18 @@ func huntMaintOnFlips(t *testing.T, path string, opts ckpt.Options, ops []huntMa
 		return a
 	}
 	pageSize := os.Getpagesize()
+	var offsets []int
+	if at != nil {
+		offsets = at(orig)
+	}
 	rng := rand.New(rand.NewPCG(seed, 26))
 	ran, failed, seen := map[string]int{}, map[string]int{}, map[string]int{}
 	for i := range n {
 		b := bytes.Clone(orig)
 		off := 2*pageSize + rng.IntN(len(orig)-2*pageSize)
+		if offsets != nil {
+			off = offsets[rng.IntN(len(offsets))]
+		}
 		b[off] ^= byte(1 + rng.IntN(255))
 		for _, op := range ops {
 			p := filepath.Join(dir, fmt.Sprintf("flip-%03d-%s.db", i, op.name))
@@ -292,4 +333,13 @@ func TestHuntMaintenanceOnAFlippedEncryptedStore(t *testing.T) {
 		return path, huntWithStore(path, opts, func(s *ckpt.Store) error { _, err := s.Rekey(ctx); return err })
 	}}}, huntMaintOps...)
 	huntMaintOnFlips(t, path, opts, ops, huntFlipCount(30), 262)
+}
+
+// TestHuntMaintenanceOnAFlippedStoreStructure: the flips land in bbolt's
+// structure (branch pages, leaf page and element headers), where a flip
+// moves or hides records rather than changing one.
+func TestHuntMaintenanceOnAFlippedStoreStructure(t *testing.T) {
+	t.Parallel()
+	path, _ := spec14Store(t, t.TempDir(), ckpt.Options{})
+	huntMaintOnFlipsAt(t, path, ckpt.Options{}, huntMaintOps, huntFlipCount(40), 263, huntStructure)
 }
