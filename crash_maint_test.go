@@ -31,6 +31,8 @@ func maintain(s *ckpt.Store, mode, path string, fail func(error)) {
 		"maint-mix": {"gc", "prune", "compact", "backup", "applylog"},
 		// hunt26_maint_kill_test.go: copies of threads beside their writers.
 		"maint-copy": {"copy", "copy", "delcopy", "backup", "applylog", "compact"},
+		// NoWAL: every commit, and the compaction's swap, straight in bbolt.
+		"maint-nowal": {"gc", "prune", "compact", "backup"},
 		// Rekey to the first of two keys (their order alternates by round).
 		"maint-rekey-a": {"rekey", "rekey", "applylog", "compact"},
 		"maint-rekey-b": {"rekey", "rekey", "applylog", "compact"},

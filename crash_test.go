@@ -121,7 +121,7 @@ func crashChild(mode, path string) {
 		opts.Durability = ckpt.Async
 	case "nosync":
 		opts.Durability = ckpt.NoSync
-	case "nowal":
+	case "nowal", "maint-nowal":
 		opts.NoWAL = true // Sync, committed to bbolt directly
 	case "maint-rekey-a", "maint-rekey-b":
 		opts.Encryption = huntRekeyKeys(mode) // hunt26_maint_kill_test.go

@@ -224,3 +224,36 @@ func TestHuntKillDuringRekeyBesideWriters(t *testing.T) {
 	}
 	t.Logf("%d acknowledged checkpoints over %d kills", total, rounds)
 }
+
+// TestHuntKillDuringMaintenanceWithNoWAL: GC, Prune, Compact and
+// BackupFile beside Sync writers of a NoWAL store (each commit straight
+// in bbolt, no log to replay), killed at random moments: the checks of
+// TestKillDuringMaintenanceBesideWriters (which runs with the log).
+func TestHuntKillDuringMaintenanceWithNoWAL(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("kills child processes")
+	}
+	rounds := 6
+	if raceEnabled {
+		rounds = 3
+	}
+	if v, err := strconv.Atoi(os.Getenv("CKPT_HUNT_ROUNDS")); err == nil {
+		rounds = v
+	}
+	path := filepath.Join(t.TempDir(), "crash.db")
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 28))
+	total := 0
+	for range rounds {
+		acked := crashRound(t, "maint-nowal", path, time.Duration(30+rng.IntN(300))*time.Millisecond)
+		total += len(acked)
+		if _, err := os.Stat(path + "-wal"); err == nil {
+			t.Fatal("a NoWAL store left a -wal")
+		}
+		verifyAfterMaintKill(t, path, acked)
+	}
+	if total == 0 {
+		t.Fatalf("the child acknowledged nothing in %d rounds", rounds)
+	}
+	t.Logf("%d acknowledged checkpoints over %d kills", total, rounds)
+}
