@@ -1,9 +1,12 @@
 package ckpt
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -91,5 +94,39 @@ func TestStoreOpenedThroughASymlink(t *testing.T) {
 		}
 		defer f.Close()
 		checkLoads(t, f, "t", append(ids, more...))
+	})
+	t.Run("log beside the link", func(t *testing.T) {
+		t.Parallel()
+		// A log that a build keeping it beside the link left there is the
+		// store's: Open refuses to go on without it, and changes nothing.
+		file := appliedStore(t, 2)
+		link := filepath.Join(t.TempDir(), "current.db")
+		if err := os.Symlink(file, link); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(link+walSuffix, []byte("a log"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		before, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ro := range []bool{false, true} {
+			if s, err := Open(link, Options{ReadOnly: ro}); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "move it to") {
+				if err == nil {
+					_ = s.Close()
+				}
+				t.Fatalf("read-only %v: Open through a link with a log beside it: %v, want ErrInvalidConfig", ro, err)
+			}
+		}
+		if _, err := RecoverLog(link, Options{}); !errors.Is(err, ErrInvalidConfig) {
+			t.Fatalf("RecoverLog through a link with a log beside it: %v, want ErrInvalidConfig", err)
+		}
+		if after, err := os.ReadFile(file); err != nil || !bytes.Equal(before, after) {
+			t.Fatalf("the store file changed (%v)", err)
+		}
+		if _, err := os.Stat(file + walSuffix); err == nil {
+			t.Fatal("a log was made beside the file")
+		}
 	})
 }

@@ -74,6 +74,10 @@ func (st RecoverStats) DroppedGroups() uint64 {
 // that is not damaged is left alone.
 func RecoverLog(path string, opts Options) (RecoverStats, error) {
 	var st RecoverStats
+	path, err := storeFile(path) // the log sits beside the file a link names
+	if err != nil {
+		return st, err
+	}
 	if _, err := os.Stat(path); err != nil {
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}

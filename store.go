@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -157,6 +158,10 @@ var _ Saver = (*Store)(nil)
 // refused with ErrCorrupt ("not a ckpt file"). A damaged file gives
 // ErrCorrupt, never a panic.
 func Open(path string, opts Options) (*Store, error) {
+	path, err := storeFile(path)
+	if err != nil {
+		return nil, err
+	}
 	bo := &bolt.Options{}
 	if opts.Bolt != nil {
 		*bo = *opts.Bolt
@@ -234,6 +239,43 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// storeFile is the store file that path names: path itself or, when path
+// is a symbolic link, the file the links lead to (followed to the end; the
+// last may not exist yet: Open creates the store there). The store's log
+// and its compaction's new file sit beside the file itself: beside the
+// link, a program opening the file by its own name (ckpt verify, show,
+// compact, an operator's) would not see the log a killed writer left, and
+// Compact's rename would replace the link, leaving the file behind it with
+// an older state, each read back with no error. A log beside the link
+// (builds before this one kept it there) is refused, not left behind.
+func storeFile(path string) (string, error) {
+	p := path
+	for range 40 { // more, and bbolt's open reports the loop
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			break
+		}
+		to, err := os.Readlink(p)
+		if err != nil {
+			return "", fmt.Errorf("ckpt: open %s: %w", path, err)
+		}
+		if !filepath.IsAbs(to) {
+			to = filepath.Join(filepath.Dir(p), to)
+		}
+		p = to
+	}
+	if p == path {
+		return path, nil
+	}
+	if old, err := os.Stat(path + walSuffix); err == nil && old.Size() > 0 {
+		if cur, err := os.Stat(p + walSuffix); err != nil || !os.SameFile(old, cur) {
+			return "", fmt.Errorf("%w: open %s: it is a symbolic link to %s, and a write-ahead log lies beside the link (%s, where builds before this one kept it); "+
+				"this build keeps the log beside the store file: move it to %s (nothing was changed)", ErrInvalidConfig, path, p, path+walSuffix, p+walSuffix)
+		}
+	}
+	return p, nil
+}
+
 func openError(path string, err error) error {
 	if errors.Is(err, ErrCorrupt) {
 		return err
@@ -299,7 +341,8 @@ func (s *Store) seedIDs() error {
 	})
 }
 
-// Path returns the file the store was opened on.
+// Path returns the file the store was opened on (the file itself when
+// Open was given a symbolic link to it).
 func (s *Store) Path() string { return s.path }
 
 // Close stops the background sweeper (after its current transaction),
