@@ -320,7 +320,7 @@ func huntFlipCount(def int) int {
 func TestHuntMaintenanceOnAFlippedStore(t *testing.T) {
 	t.Parallel()
 	path, _ := spec14Store(t, t.TempDir(), ckpt.Options{})
-	huntMaintOnFlips(t, path, ckpt.Options{}, huntMaintOps, huntFlipCount(40), 261)
+	huntMaintOnFlips(t, path, ckpt.Options{}, huntMaintOps, huntFlipCount(20), 261)
 }
 
 func TestHuntMaintenanceOnAFlippedEncryptedStore(t *testing.T) {
@@ -332,7 +332,7 @@ func TestHuntMaintenanceOnAFlippedEncryptedStore(t *testing.T) {
 	ops := append([]huntMaintOp{{"rekey", func(ctx context.Context, path string, opts ckpt.Options) (string, error) {
 		return path, huntWithStore(path, opts, func(s *ckpt.Store) error { _, err := s.Rekey(ctx); return err })
 	}}}, huntMaintOps...)
-	huntMaintOnFlips(t, path, opts, ops, huntFlipCount(30), 262)
+	huntMaintOnFlips(t, path, opts, ops, huntFlipCount(12), 262)
 }
 
 // TestHuntMaintenanceOnAFlippedStoreStructure: the flips land in bbolt's
@@ -341,5 +341,5 @@ func TestHuntMaintenanceOnAFlippedEncryptedStore(t *testing.T) {
 func TestHuntMaintenanceOnAFlippedStoreStructure(t *testing.T) {
 	t.Parallel()
 	path, _ := spec14Store(t, t.TempDir(), ckpt.Options{})
-	huntMaintOnFlipsAt(t, path, ckpt.Options{}, huntMaintOps, huntFlipCount(40), 263, huntStructure)
+	huntMaintOnFlipsAt(t, path, ckpt.Options{}, huntMaintOps, huntFlipCount(20), 263, huntStructure)
 }
