@@ -271,3 +271,39 @@ func huntFiles(t *testing.T, db string) [2][]byte {
 	}
 	return out
 }
+
+// TestHuntExportThroughALinkSparesTheLog: a store named by a symbolic link
+// keeps its log beside the file the link names (ckpt.Open); export -o
+// naming that log must be refused as the store's own, as it is by the
+// link's name, and the log left as it was.
+func TestHuntExportThroughALinkSparesTheLog(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "w.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), huntWriterEnv+"="+db, huntWriterModeEnv+"=sync")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	for i := 0; i < 10 && lines.Scan(); i++ {
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	link := filepath.Join(dir, "current.db")
+	if err := os.Symlink(db, link); err != nil {
+		t.Fatal(err)
+	}
+	before := huntFiles(t, db)
+	if len(before[1]) == 0 {
+		t.Fatal("the killed writer left no log")
+	}
+	failsWith(t, runIn(t, dir, "", "export", link, "-o", db+"-wal"), exitUsage, "is the store file or its log")
+	if after := huntFiles(t, db); !reflect.DeepEqual(before, after) {
+		t.Fatal("export through the link wrote over the store's log")
+	}
+}
