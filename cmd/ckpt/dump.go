@@ -42,7 +42,7 @@ new file and export again gives identical output.`,
 			w := a.out
 			left := args[0] + " unchanged; the dump on stdout is incomplete (no end line: import refuses it)"
 			if outPath != "" && outPath != "-" {
-				if err := notTheStore(args[0], outPath); err != nil {
+				if err := notTheStore(s.Path(), outPath); err != nil { // the file a link names, and its log
 					return err
 				}
 				f, cerr := os.Create(outPath)

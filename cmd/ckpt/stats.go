@@ -50,7 +50,7 @@ each bucket.`,
 				pages = st.FileBytes / int64(st.PageSize)
 			}
 			sum.row("used by bbolt\t%s\t%d pages of %d bytes, free pages included; the rest is room bbolt grew into ahead of need", humanBytes(st.FileBytes), pages, st.PageSize)
-			if wal := fileSize(args[0] + "-wal"); wal > 0 {
+			if wal := fileSize(s.Path() + "-wal"); wal > 0 { // beside the file a link names
 				sum.row("write-ahead log\t%s\t%s-wal: writes not yet applied to the file (a program has it open, or it crashed)", humanBytes(wal), args[0])
 			}
 			sum.row("threads\t%d", st.Threads)
