@@ -19,6 +19,7 @@ type logSweepCase struct {
 	dir    string
 	db     []byte // the store file as the crash left it
 	wal    []byte // its log, up to the last non-zero byte (then zeros)
+	full   []byte // its log as the crash left it
 	walLen int
 	ids    []string // every acknowledged checkpoint, in order (thread "t")
 	// The records the replay starts from (after bbolt's mark): each
@@ -51,6 +52,7 @@ func newLogSweepCase(t *testing.T, name string, applied, logged int) *logSweepCa
 		t.Fatal(err)
 	}
 	c.walLen = len(wal)
+	c.full = wal
 	c.wal = bytes.TrimRight(wal, "\x00")
 	groups, err := engine.ReadLog(cp+walSuffix, uint64(applied))
 	if err != nil || len(groups) != logged {
@@ -208,6 +210,35 @@ func TestLogCutAtEveryRecordBoundary(t *testing.T) {
 				sub.ids = c.ids[:keep]
 				sub.check(t, fmt.Sprintf("cut at %d (record %d ends at %d)", cut, k, end), c.wal[:cut], false)
 			}
+		}
+	}
+}
+
+// TestLogCutShortIsNeverSilent: the same log cut short by something other
+// than a crash (a partial copy, a tool): at the start of its first record
+// (the log's header alone), at every record boundary, 1-23 bytes past it
+// (inside the next record's header, or in the zeros after the last
+// record), and inside each record. Every group in the log was
+// acknowledged: Open must keep them all or refuse (ErrCorrupt, nothing
+// changed), never drop the ones after the cut without a word.
+func TestLogCutShortIsNeverSilent(t *testing.T) {
+	t.Parallel()
+	for _, c := range []*logSweepCase{
+		newLogSweepCase(t, "first pass", 0, 4),
+		newLogSweepCase(t, "second pass", 6, 3),
+	} {
+		cuts := []int{engine.HeaderSize}
+		for k, end := range c.end {
+			cuts = append(cuts, c.start[k]+engine.HeaderSize, (c.start[k]+end)/2, end-1)
+			for _, past := range []int{0, 1, 4, 8, 16, 23} {
+				cuts = append(cuts, end+past)
+			}
+		}
+		for _, cut := range cuts {
+			if cut > len(c.full) {
+				t.Fatalf("%s: cut at %d, past the log's %d bytes", c.name, cut, len(c.full))
+			}
+			c.check(t, fmt.Sprintf("cut at %d (records end at %v)", cut, c.end), c.full[:cut], false)
 		}
 	}
 }
