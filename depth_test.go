@@ -291,6 +291,7 @@ func TestDeepNestingThroughTheLog(t *testing.T) {
 	for _, g := range groups {
 		out, seed = engine.ForgeRecord(out, id, seed, g.Gen, g.Muts)
 	}
+	out = append(out, make([]byte, engine.RecordHeaderSize)...) // as a log grows
 	path := withLog(t, s, out)
 	r, err := Open(path, Options{Durability: NoSync})
 	if err != nil {

@@ -145,13 +145,19 @@ func TestLogTornTailLosesOnlyTheTornGroup(t *testing.T) {
 	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	ids := saveN(t, s, "t", 0, 10)
 	cp := crashCopy(t, s)
-	// Cut the last record short, as a crash during its write would (the
-	// zeros the log grows by come after it).
+	// Cut the last record short, as a crash during its write would: its
+	// second half never written, the zeros the log grew by (fsync'd before
+	// the record was written) still after it.
 	ends := logEnds(t, cp+walSuffix)
 	if len(ends) != 10 {
 		t.Fatalf("%d records logged, want 10", len(ends))
 	}
-	if err := os.Truncate(cp+walSuffix, ends[9]-3); err != nil {
+	log, err := os.ReadFile(cp + walSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(log[(ends[8]+ends[9])/2 : ends[9]])
+	if err := os.WriteFile(cp+walSuffix, log, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r, err := Open(cp, Options{})
@@ -426,8 +432,10 @@ func TestLogTornTailAtAnyLengthOpens(t *testing.T) {
 		t.Run(fmt.Sprintf("cut%d", cut-starts[last]), func(t *testing.T) {
 			var torn []byte
 			switch k % 3 {
-			case 0: // the file ends there
+			case 0: // the file ends there: only a log of version 1 (older
+				// builds) is left so by a crash (TestLogCutShortIsNeverSilent)
 				torn = bytes.Clone(log[:cut])
+				engine.ForgeLogVersion(torn, 1)
 			case 1: // zeros after it, as preallocated
 				torn = bytes.Clone(log)
 				clear(torn[cut:])
@@ -461,10 +469,14 @@ func TestLogDamagedHeaderOrSkippedGroupIsCorrupt(t *testing.T) {
 			t.Fatalf("Open with header byte %d damaged = %v, want ErrCorrupt", pos, err)
 		}
 	}
-	// A header alone (a log created, nothing logged) or cut short holds
+	// A header alone (a log created, nothing logged: followed by a record
+	// header's worth of zeros; of version 1, by nothing) or cut short holds
 	// nothing, and neither does an old-format log whose first append was
 	// cut short.
-	for name, l := range map[string][]byte{"header": log[:engine.HeaderSize], "cut": log[:10], "old torn": {0, 0, 0, 40, 1, 2, 3}} {
+	v1 := bytes.Clone(log[:engine.HeaderSize])
+	engine.ForgeLogVersion(v1, 1)
+	created := append(bytes.Clone(log[:engine.HeaderSize]), make([]byte, engine.RecordHeaderSize)...)
+	for name, l := range map[string][]byte{"header": created, "header v1": v1, "cut": log[:10], "old torn": {0, 0, 0, 40, 1, 2, 3}} {
 		r, err := Open(withLog(t, s, l), Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -480,6 +492,7 @@ func TestLogDamagedHeaderOrSkippedGroupIsCorrupt(t *testing.T) {
 	seed := binary.BigEndian.Uint32(log[starts[2]+16:])
 	skip := bytes.Clone(log[:starts[2]])
 	skip, _ = engine.ForgeRecord(skip, id, seed, 4, groups[2].Muts)
+	skip = append(skip, make([]byte, engine.RecordHeaderSize)...)
 	if _, err := Open(withLog(t, s, skip), Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "follows group 2") {
 		t.Fatalf("Open of a log that skips group 3 = %v, want ErrCorrupt", err)
 	}

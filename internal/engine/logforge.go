@@ -13,6 +13,33 @@ import (
 // starts.
 const HeaderSize = logHeader
 
+// RecordHeaderSize is the length of a record's header; a log of version 2
+// always extends at least this far past its last record.
+const RecordHeaderSize = recHeader
+
+// ForgeLogVersion rewrites the version of the log header at the start of
+// log to v (version 1: what older builds wrote, with no promise on the
+// file's tail, wal.go), with the header's crc, and chains the records that
+// followed it to the new crc (the chain's first record not whole ends it).
+func ForgeLogVersion(log []byte, v uint32) {
+	id, seed := binary.BigEndian.Uint64(log[16:]), binary.BigEndian.Uint32(log[12:])
+	binary.BigEndian.PutUint32(log[8:], v)
+	next := headerCRC(log)
+	binary.BigEndian.PutUint32(log[12:], next)
+	for off := logHeader; ; {
+		r, ok := parseRecord(log, off, id)
+		if !ok || r.seed != seed {
+			return
+		}
+		h := log[off : off+recHeader]
+		binary.BigEndian.PutUint32(h[16:], next)
+		next = crc32.Update(next, crcTable, log[off+recHeader:off+r.size])
+		binary.BigEndian.PutUint32(h[20:], next)
+		binary.BigEndian.PutUint32(h[4:], recordHCRC(id, h))
+		seed, off = r.crc, off+r.size
+	}
+}
+
 // ForgeRecord encodes one group's record of the log with identity id,
 // chained to seed, as Append does, and returns the next record's seed.
 func ForgeRecord(b []byte, id uint64, seed uint32, gen uint64, muts []Mutation) ([]byte, uint32) {

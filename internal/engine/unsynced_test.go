@@ -67,6 +67,12 @@ func openHeldFsync(t *testing.T) (e *Engine, hold *atomic.Bool, inSync chan stru
 		}
 		return Fdatasync(f)
 	})
+	// The log's first record grows the file, and that growth is fsync'd in
+	// the commit loop itself (reserve): write one first, so that the fsync
+	// held is the syncer's.
+	if err := do(e, &Op{Apply: func(w Writer) error { return w.Put(Path{[]byte("warm")}, []byte("up"), []byte("1")) }}); err != nil {
+		t.Fatal(err)
+	}
 	return e, hold, inSync, sync.OnceFunc(func() { close(release) })
 }
 

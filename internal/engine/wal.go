@@ -29,6 +29,36 @@ package engine
 // length field never straddles a sector. The file grows by preallocated
 // zeros (reserve): a zero length marks the end.
 //
+// Version 2 (the same bytes) promises that the file extends at least
+// recHeader bytes past the end of every record ever written into it, and
+// past the header (logHeader + recHeader) once CreateLog returned; version
+// 1 logs (older builds) promise nothing and are read as before. So a
+// version-2 file that ends less than recHeader bytes after its chain's
+// last record, or after the end a record's checked header gives, was cut
+// short from outside (a partial copy, a tool): the groups after the cut,
+// acknowledged, are gone, and ScanLogOf reports damage (ErrCorrupt; `ckpt
+// recover` keeps the records). A crash never leaves such a file:
+//
+//   - A record is written only after reserve has made the file reach its
+//     end + recHeader and fdatasync'd that growth (with the zeros before
+//     it). No file system shortens a file below the length its last
+//     completed fsync made durable, whatever a crash does to writes after
+//     it: unsynced growth (i_size moved page by page during a write,
+//     written back in part) can leave any length from the durable one up,
+//     but the durable one already covers every record written since. Had
+//     the growth not been fsync'd (today's zeros alone), writeback could
+//     leave an unacknowledged record whole with the file ending at a page
+//     boundary right at its end: a crash, refused.
+//   - A record over walGrow grows the file to its own end + recHeader.
+//   - Rewind leaves the earlier records after the new chain: the file is
+//     already as long as they need, and a file never shrinks (CreateLog's
+//     O_TRUNC starts a log of another identity).
+//   - Erase writes zeros over records and keeps the file's length.
+//   - CreateLog writes the header and recHeader zeros and fsyncs them before
+//     the file is bound to the log (Mark.Bind): a crash inside it leaves
+//     any length, but the binding then names the log before; only a file
+//     bound to this log and shorter than logHeader + recHeader is cut.
+//
 // gen numbers the groups 1, 2, 3, ... across the life of the store file;
 // bbolt's meta bucket records the last gen applied, in the transaction that
 // applies it. The log starts again from its first record whenever bbolt
@@ -67,7 +97,8 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 const (
 	logMagic   = "ckpt-wal"
-	logVersion = 1
+	logVersion = 2  // what CreateLog writes: version 1's bytes, and its tail kept (above)
+	logV1      = 1  // written by older builds: no promise on the tail
 	logHeader  = 24 // magic | version u32 | crc u32 | identity u64
 	recHeader  = 24 // len u32 | hcrc u32 | gen u64 | seed u32 | crc u32
 )
@@ -275,9 +306,16 @@ type LogDamage struct {
 	// the group the file's binding to this log says it holds (Bound):
 	// the log itself may be whole (recovery replays it from Bound).
 	Bound uint64
+	// Short says that the file ends too soon after its valid records for
+	// a crash to have left it (version 2): cut short from outside.
+	Short bool
 }
 
 func (d *LogDamage) Err(path string) error {
+	if d.Short {
+		return fmt.Errorf("%w: write-ahead log %s: %s; nothing was changed; "+
+			"run `ckpt recover` (ckpt.RecoverLog) to keep the records before offset %d and move the log aside", ErrCorrupt, path, d.Reason, d.Offset)
+	}
 	if d.LaterFirst == 0 {
 		return fmt.Errorf("%w: write-ahead log %s: %s at offset %d; nothing was changed; "+
 			"run `ckpt recover` (ckpt.RecoverLog) to move the log aside", ErrCorrupt, path, d.Reason, d.Offset)
@@ -342,11 +380,17 @@ func ScanLogOf(path string, applied uint64, bind LogBinding) (*LogScan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ckpt: read write-ahead log: %w", err)
 	}
+	return scanLog(path, data, applied, bind)
+}
+
+// scanLog is ScanLogOf on the bytes of the log file at path.
+func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogScan, error) {
 	ours := len(data) >= len(logMagic) && string(data[:len(logMagic)]) == logMagic
 	whole := ours && len(data) >= logHeader && headerCRC(data) == binary.BigEndian.Uint32(data[12:])
+	var version uint32
 	if whole {
-		if v := binary.BigEndian.Uint32(data[8:]); v != logVersion {
-			return nil, fmt.Errorf("%w: write-ahead log %s has version %d; this build reads version %d", ErrFormatVersion, path, v, logVersion)
+		if version = binary.BigEndian.Uint32(data[8:]); version != logVersion && version != logV1 {
+			return nil, fmt.Errorf("%w: write-ahead log %s has version %d; this build reads versions %d and %d", ErrFormatVersion, path, version, logV1, logVersion)
 		}
 	}
 	if !whole {
@@ -439,6 +483,10 @@ func ScanLogOf(path string, applied uint64, bind LogBinding) (*LogScan, error) {
 		if d.LaterFirst != 0 {
 			d.Bytes = int64(end - off)
 			sc.Damage = d
+		} else if short := cutShort(data, off, id, version, bind); short != "" {
+			d.Bytes = int64(end - off)
+			d.Reason, d.Short = short, true
+			sc.Damage = d
 		} else if prev != 0 && prev < applied {
 			// The valid records end below bbolt's mark. bbolt takes a group
 			// only once it is durable here, and the log is emptied or
@@ -478,6 +526,49 @@ func gapDamage(data []byte, off int, id, gen, applied uint64, bind LogBinding) *
 		d.Bound = bind.Gen
 	}
 	return d
+}
+
+// cutShort says why a log of the given version whose valid chain ends at
+// off (its file's bytes data, its identity id) was cut short from outside,
+// or "" if a crash could have left it (the promise of version 2, above).
+func cutShort(data []byte, off int, id uint64, version uint32, bind LogBinding) string {
+	if version < logVersion {
+		return ""
+	}
+	// Past the header: promised once the file is bound to this log (or
+	// holds a record, which is written after that).
+	need, what := 0, ""
+	if off > logHeader || bind.ID == id {
+		need, what = off+recHeader, "its last valid record"
+		if off == logHeader {
+			what = "its header"
+		}
+	}
+	// A record begun at off (its header checks, the rest is missing or
+	// damaged): the file was grown past its end before it was written.
+	if end, ok := recordEnd(data, off, id); ok && end+recHeader > need {
+		need, what = end+recHeader, fmt.Sprintf("the end (offset %d) its record's header at offset %d gives", end, off)
+	}
+	if len(data) >= need {
+		return ""
+	}
+	return fmt.Sprintf("the file ends at offset %d, before offset %d (%d bytes past %s) that a log of version %d always reaches: "+
+		"it was cut short from outside (a crash never leaves it so), and any groups after the cut are lost", len(data), need, recHeader, what, version)
+}
+
+// recordEnd returns where the record at off ends if its header checks on
+// its own (its crc covers the log's identity), whether or not its body is
+// there.
+func recordEnd(data []byte, off int, id uint64) (int, bool) {
+	if off < 0 || len(data)-off < recHeader {
+		return 0, false
+	}
+	h := data[off : off+recHeader]
+	n := int(binary.BigEndian.Uint32(h))
+	if n == 0 || binary.BigEndian.Uint32(h[4:]) != recordHCRC(id, h) {
+		return 0, false
+	}
+	return off + recHeader + align8(n), true
 }
 
 // bindingDamage checks a log of identity id (its file's bytes data) against

@@ -61,12 +61,31 @@ func TestLogTornTailVersusDamage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	torn := bytes.Clone(data[:ends[3]-5])
+	// A crash leaves the last record's end unwritten, and the file as long
+	// as its growth made it (fsync'd before the record was written).
+	torn := bytes.Clone(data)
+	clear(torn[starts[3]+30 : ends[3]])
 	if err := os.WriteFile(path, torn, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if groups, err := ReadLog(path, 0); err != nil || len(groups) != 3 {
 		t.Fatalf("torn tail: %d groups, %v; want 3, no error", len(groups), err)
+	}
+	// The file ending inside the record: only a log of version 1 (older
+	// builds) can be left so by a crash; one of version 2 was cut short.
+	cut := bytes.Clone(data[:ends[3]-5])
+	for _, v := range []uint32{1, 2} {
+		ForgeLogVersion(cut, v)
+		if err := os.WriteFile(path, cut, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		groups, err := ReadLog(path, 0)
+		if v == 1 && (err != nil || len(groups) != 3) {
+			t.Fatalf("version 1, the file ending in its last record: %d groups, %v; want 3, no error", len(groups), err)
+		}
+		if v == 2 && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("version 2, the file ending in its last record: %d groups, %v; want ErrCorrupt", len(groups), err)
+		}
 	}
 	flipped := bytes.Clone(data)
 	flipped[starts[1]+30] ^= 1 // inside record 2's body; records 3 and 4 follow

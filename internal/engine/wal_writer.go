@@ -45,6 +45,10 @@ func CreateLog(path string, sync func(*os.File) error) (*Log, error) {
 	}
 	id := rand.Uint64() // seeded from the OS: a new identity per log
 	hdr, crc := appendLogHeader(nil, id)
+	// The header and a record header's worth of zeros, fsync'd before the
+	// log is bound to the file: a file bound to this log and shorter was
+	// cut short (wal.go, version 2).
+	hdr = append(hdr, make([]byte, recHeader)...)
 	if _, err := f.WriteAt(hdr, 0); err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("ckpt: create write-ahead log: %w", err)
@@ -53,7 +57,7 @@ func CreateLog(path string, sync func(*os.File) error) (*Log, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("ckpt: create write-ahead log: %w", err)
 	}
-	return &Log{f: f, path: path, id: id, seed: crc, hdr: crc, off: logHeader, hi: logHeader, size: logHeader, sync: sync}, nil
+	return &Log{f: f, path: path, id: id, seed: crc, hdr: crc, off: logHeader, hi: logHeader, size: int64(len(hdr)), sync: sync}, nil
 }
 
 // Append writes one group's record after the last. It is not durable
@@ -69,7 +73,7 @@ func (l *Log) Append(gen uint64, muts []Mutation) (int, error) {
 	var crc uint32
 	l.buf, crc = appendRecord(l.buf[:0], l.id, l.seed, gen, muts)
 	end := l.off + int64(len(l.buf))
-	if err := l.reserve(end); err != nil {
+	if err := l.reserve(end + recHeader); err != nil {
 		return 0, err
 	}
 	l.hi = max(l.hi, end)
@@ -112,7 +116,12 @@ const walGrow = 4 << 20
 
 var walZeros = make([]byte, 256<<10)
 
-// reserve makes the file at least end bytes long, growing it by walGrow.
+// reserve makes the file at least end bytes long, growing it by walGrow,
+// and makes the growth durable before it returns: Append asks for a
+// record's end + recHeader before it writes the record, so the file a crash
+// leaves is never shorter than that (the promise of version 2, wal.go).
+// The fdatasync, once per walGrow of records, commits the new size the
+// next group's fsync would otherwise commit with its record.
 func (l *Log) reserve(end int64) error {
 	if end <= l.size {
 		return nil
@@ -124,6 +133,9 @@ func (l *Log) reserve(end int64) error {
 			return fmt.Errorf("ckpt: write-ahead log: grow: %w", err)
 		}
 		l.size += n
+	}
+	if err := l.sync(l.f); err != nil {
+		return fmt.Errorf("ckpt: write-ahead log: grow: fsync: %w", err)
 	}
 	return nil
 }
