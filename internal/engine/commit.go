@@ -162,6 +162,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 		}
 	}
 	log.limit = recordLimit(e.hooks.MaxRecordBody)
+	log.grow = e.hooks.LogGrow
 	w := &walState{log: log, shared: NewTree(), unsynced: NewTree(), gen: applied, written: applied, durable: applied,
 		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1), snaps: NewSnapshots(mark)}
 	w.ap = NewApplier(ApplierConfig{FS: &e.fs, DBMu: &e.dbMu, DB: &e.db, Snaps: w.snaps,

@@ -71,6 +71,10 @@ type Hooks struct {
 	// group's changes) instead of the u32 length field's limit (4 GiB):
 	// tests build groups past it without gigabytes of values.
 	MaxRecordBody uint64
+	// LogGrow, if not zero, is how much the log file grows at a time
+	// instead of walGrow (4 MiB): tests cross many growths with little
+	// data.
+	LogGrow int64
 }
 
 // MaxUnapplied bounds the logged bytes not yet applied: past it the commit

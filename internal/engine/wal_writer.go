@@ -29,6 +29,9 @@ type Log struct {
 	// limit is the longest record body Append takes (zero:
 	// maxRecordBody; Hooks.MaxRecordBody lowers it).
 	limit uint64
+	// grow is how much the file grows at a time (zero: walGrow;
+	// Hooks.LogGrow sets it).
+	grow int64
 }
 
 // CreateLog creates (or empties) the log file with a new identity and
@@ -126,7 +129,11 @@ func (l *Log) reserve(end int64) error {
 	if end <= l.size {
 		return nil
 	}
-	target := max(end, l.size+walGrow)
+	step := l.grow
+	if step <= 0 {
+		step = walGrow
+	}
+	target := max(end, l.size+step)
 	for l.size < target {
 		n := min(int64(len(walZeros)), target-l.size)
 		if _, err := l.f.WriteAt(walZeros[:n], l.size); err != nil {
