@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
@@ -250,5 +251,37 @@ func TestLogCutShortIsNeverSilent(t *testing.T) {
 			}
 			c.check(t, fmt.Sprintf("cut at %d (records end at %v)", cut, c.end), c.full[:cut], false)
 		}
+	}
+}
+
+// TestRecoverLogKeepsWhatACutLogHolds: the way out of a log cut short is
+// `ckpt recover`: it replays every group before the cut, moves the log
+// aside, and the store then opens with them.
+func TestRecoverLogKeepsWhatACutLogHolds(t *testing.T) {
+	t.Parallel()
+	c := newLogSweepCase(t, "second pass", 6, 3)
+	path := filepath.Join(c.dir, "recover.db")
+	cut := c.end[1] // groups 7 and 8 before it, group 9 after it
+	if err := os.WriteFile(path, c.db, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+walSuffix, c.full[:cut], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path, Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "cut short") {
+		t.Fatalf("Open of the cut log = %v, want ErrCorrupt saying it was cut short", err)
+	}
+	st, err := RecoverLog(path, Options{})
+	if err != nil || !st.Damaged || st.KeptGroups != 2 || st.Offset != int64(cut) || st.MovedTo == "" {
+		t.Fatalf("RecoverLog = %+v, %v; want the 2 groups before offset %d kept and the log moved aside", st, err, cut)
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkLoads(t, s, "t", c.ids[:8])
+	if _, err := s.Load(context.Background(), "t", c.ids[8]); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the group after the cut: %v, want ErrNotFound (it was lost with the cut)", err)
 	}
 }
