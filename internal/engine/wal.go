@@ -39,16 +39,17 @@ package engine
 // acknowledged, are gone, and ScanLogOf reports damage (ErrCorrupt; `ckpt
 // recover` keeps the records). A crash never leaves such a file:
 //
-//   - A record is written only after reserve has made the file reach its
-//     end + recHeader and fdatasync'd that growth (with the zeros before
-//     it). No file system shortens a file below the length its last
-//     completed fsync made durable, whatever a crash does to writes after
-//     it: unsynced growth (i_size moved page by page during a write,
-//     written back in part) can leave any length from the durable one up,
-//     but the durable one already covers every record written since. Had
-//     the growth not been fsync'd (today's zeros alone), writeback could
-//     leave an unacknowledged record whole with the file ending at a page
-//     boundary right at its end: a crash, refused.
+//   - A record is written only after reserve has set the file's length to
+//     at least its end + recHeader and fdatasync'd that length. No file
+//     system shortens a file below the length its last completed fsync
+//     made durable, whatever a crash does to writes after it: unsynced
+//     growth (i_size moved page by page during a write, written back in
+//     part) can leave any length from the durable one up, but the durable
+//     one already covers every record written since. Had the growth not
+//     been fsync'd (zeros written, the next group's fsync left to commit
+//     the length), writeback could leave an unacknowledged record whole
+//     with the file ending at a page boundary right at its end: a crash,
+//     refused (wal_crash_test.go shows it).
 //   - A record over walGrow grows the file to its own end + recHeader.
 //   - Rewind leaves the earlier records after the new chain: the file is
 //     already as long as they need, and a file never shrinks (CreateLog's

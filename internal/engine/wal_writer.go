@@ -120,11 +120,13 @@ const walGrow = 4 << 20
 var walZeros = make([]byte, 256<<10)
 
 // reserve makes the file at least end bytes long, growing it by walGrow,
-// and makes the growth durable before it returns: Append asks for a
+// and makes the new length durable before it returns: Append asks for a
 // record's end + recHeader before it writes the record, so the file a crash
 // leaves is never shorter than that (the promise of version 2, wal.go).
-// The fdatasync, once per walGrow of records, commits the new size the
-// next group's fsync would otherwise commit with its record.
+// The length is set and fdatasync'd first (metadata only: a cheap fsync,
+// once per walGrow of records, in the commit loop), and the zeros written
+// after it, not waited for: the next group's fsync writes them, as it
+// did when they alone grew the file.
 func (l *Log) reserve(end int64) error {
 	if end <= l.size {
 		return nil
@@ -134,15 +136,18 @@ func (l *Log) reserve(end int64) error {
 		step = walGrow
 	}
 	target := max(end, l.size+step)
+	if err := l.f.Truncate(target); err != nil {
+		return fmt.Errorf("ckpt: write-ahead log: grow: %w", err)
+	}
+	if err := l.sync(l.f); err != nil {
+		return fmt.Errorf("ckpt: write-ahead log: grow: fsync: %w", err)
+	}
 	for l.size < target {
 		n := min(int64(len(walZeros)), target-l.size)
 		if _, err := l.f.WriteAt(walZeros[:n], l.size); err != nil {
 			return fmt.Errorf("ckpt: write-ahead log: grow: %w", err)
 		}
 		l.size += n
-	}
-	if err := l.sync(l.f); err != nil {
-		return fmt.Errorf("ckpt: write-ahead log: grow: fsync: %w", err)
 	}
 	return nil
 }
