@@ -9,7 +9,8 @@ package engine
 // but not applied yet. This file knows
 // the log's format and file only: bucket paths are opaque [][]byte.
 //
-// File format, version 1 (modelled on etcd's server/storage/wal):
+// File format, versions 1 and 2 (the same bytes; modelled on etcd's
+// server/storage/wal):
 //
 //	header (24 bytes) = magic "ckpt-wal" | version u32 | crc u32 | identity u64
 //	record            = len u32 | hcrc u32 | gen u64 | seed u32 | crc u32
