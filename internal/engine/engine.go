@@ -45,7 +45,8 @@ type Observer interface {
 
 // Hooks are the engine's test seams; zero fields keep the defaults.
 type Hooks struct {
-	// SyncLog is the write-ahead log's fsync (default Fdatasync).
+	// SyncLog is the write-ahead log's fsync (default Fdatasync): the
+	// syncer's, Erase's, and the growth's (reserve, in the commit loop).
 	SyncLog func(*os.File) error
 	// CommitBolt commits a bbolt write transaction of the commit loop or
 	// the applier (default (*bolt.Tx).Commit).
