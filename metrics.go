@@ -417,7 +417,8 @@ func (e *engineObserver) CommitBolt(tx *bolt.Tx, commit func(*bolt.Tx) error) er
 	return (*Store)(e).commitBoltTimed(tx, commit)
 }
 
-// syncLogTimed is the syncer's fsync of the log, timed: it feeds
+// syncLogTimed is the log's fsync (the syncer's, or a growth's in the
+// commit loop), timed: it feeds
 // FsyncLatency and logs an fsync slower than Options.SlowFsync.
 func (s *Store) syncLogTimed(f *os.File, sync func(*os.File) error) error {
 	if s.obs.off && !s.logsSlow() {
