@@ -418,8 +418,8 @@ func (e *engineObserver) CommitBolt(tx *bolt.Tx, commit func(*bolt.Tx) error) er
 }
 
 // syncLogTimed is the log's fsync (the syncer's, or a growth's in the
-// commit loop), timed: it feeds
-// FsyncLatency and logs an fsync slower than Options.SlowFsync.
+// commit loop), timed: it feeds FsyncLatency and logs an fsync slower
+// than Options.SlowFsync.
 func (s *Store) syncLogTimed(f *os.File, sync func(*os.File) error) error {
 	if s.obs.off && !s.logsSlow() {
 		return sync(f)
