@@ -114,9 +114,24 @@ func logAppend(path string, recs [][]byte) (float64, error) {
 // logAppendGroup is logAppend with writers goroutines (each taking every
 // writers-th record) and a group commit loop; it returns steps per second.
 func logAppendGroup(path string, recs [][]byte, writers int) (float64, error) {
+	rate, _, err := logAppendGroupStats(path, recs, writers)
+	return rate, err
+}
+
+// appendStats is how a group-committed append shared its fsyncs.
+type appendStats struct {
+	fsyncs  int           // fsyncs made
+	syncDur time.Duration // their total duration
+	elapsed time.Duration // the whole run's
+}
+
+// logAppendGroupStats is logAppendGroup that also says how the steps
+// shared the fsyncs.
+func logAppendGroupStats(path string, recs [][]byte, writers int) (float64, appendStats, error) {
+	var st appendStats
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return 0, err
+		return 0, st, err
 	}
 	defer os.Remove(path)
 	type req struct {
@@ -124,7 +139,9 @@ func logAppendGroup(path string, recs [][]byte, writers int) (float64, error) {
 		done chan error
 	}
 	queue := make(chan req, writers)
+	loopDone := make(chan struct{})
 	go func() {
+		defer close(loopDone)
 		var buf []byte
 		var waiting []chan error
 		for r := range queue {
@@ -143,7 +160,10 @@ func logAppendGroup(path string, recs [][]byte, writers int) (float64, error) {
 			}
 			_, err := f.Write(buf)
 			if err == nil {
+				t := time.Now()
 				err = f.Sync()
+				st.fsyncs++
+				st.syncDur += time.Since(t)
 			}
 			for _, w := range waiting {
 				w <- err
@@ -171,9 +191,11 @@ func logAppendGroup(path string, recs [][]byte, writers int) (float64, error) {
 			firstErr = err
 		}
 	}
-	rate := float64(len(recs)) / time.Since(t0).Seconds()
+	st.elapsed = time.Since(t0)
+	rate := float64(len(recs)) / st.elapsed.Seconds()
 	close(queue)
-	return rate, errors.Join(firstErr, f.Close())
+	<-loopDone // st is the loop's until it ends
+	return rate, st, errors.Join(firstErr, f.Close())
 }
 
 // fsyncProbe times a 4 KiB overwrite plus fsync in dir, as the peer's

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
-	"syscall"
 	"testing"
 	"time"
 
@@ -221,15 +220,6 @@ func gcCPU() float64 {
 		return 0
 	}
 	return s[0].Value.Float64()
-}
-
-// processCPU returns the process's user and system CPU time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkW1FileBesideReads loads W1 (Sync, one writer, as the bench's
