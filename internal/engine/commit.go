@@ -19,6 +19,8 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -55,9 +57,10 @@ type walState struct {
 	unsynced *Tree
 	written  uint64 // last group written to the log (>= gen)
 	durable  uint64 // the log is fsync'd up to this group
-	syncing  bool   // the syncer is at work
-	syncReq  chan uint64
-	syncRes  chan syncResult
+	asked    uint64 // the syncer was asked for this group (sync.want)
+	sync     *syncer
+	// syncFailed: the loop heard of the syncer's failure (it stopped).
+	syncFailed bool
 
 	mutsHint int // the last group's change count
 	// The group's writer and the views beneath it, re-aimed for every
@@ -164,13 +167,13 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 	log.limit = recordLimit(e.hooks.MaxRecordBody)
 	log.grow = e.hooks.LogGrow
 	w := &walState{log: log, shared: NewTree(), unsynced: NewTree(), gen: applied, written: applied, durable: applied,
-		syncReq: make(chan uint64, 1), syncRes: make(chan syncResult, 1), snaps: NewSnapshots(mark)}
+		sync: newSyncer(log, applied), snaps: NewSnapshots(mark)}
 	w.ap = NewApplier(ApplierConfig{FS: &e.fs, DBMu: &e.dbMu, DB: &e.db, Snaps: w.snaps,
 		Mark: mark, Commit: e.commitBolt, OnApplied: e.obs.Applied}, applied)
 	w.publish(false)
 	e.wal = w
 	go w.ap.Run()
-	go w.syncer()
+	go w.sync.run()
 	return nil
 }
 
@@ -198,27 +201,107 @@ type syncResult struct {
 	err error
 }
 
-// syncer fsyncs the log on request, so the commit loop goes on applying
-// and logging the next groups while the disk works: many writers then
-// share each fsync without waiting for one another.
-func (w *walState) syncer() {
-	for gen := range w.syncReq {
-		w.syncRes <- syncResult{gen, w.log.Sync()}
+// syncer fsyncs the log, so the commit loop goes on applying and logging
+// the next groups while the disk works: many writers then share each fsync
+// without waiting for one another. It starts the next fsync as soon as
+// one ends, if the commit loop has asked for more by then: the loop hears
+// of the fsync that ended when it is done with the group it is building,
+// and the disk need not wait for that.
+type syncer struct {
+	log  *Log
+	want atomic.Uint64 // the commit loop wants the log durable up to this group
+	poke chan struct{} // want moved (cap 1)
+	// done tells the commit loop that res moved (cap 1).
+	done  chan struct{}
+	mu    sync.Mutex
+	res   syncResult // durable up to res.gen; after a failure (res.err) the syncer stops
+	stop  chan struct{}
+	quit  chan struct{} // closed when run returns
+	start uint64        // durable when it started
+}
+
+func newSyncer(log *Log, durable uint64) *syncer {
+	s := &syncer{log: log, poke: make(chan struct{}, 1), done: make(chan struct{}, 1),
+		stop: make(chan struct{}), quit: make(chan struct{}), start: durable}
+	s.want.Store(durable)
+	s.res.gen = durable
+	return s
+}
+
+// ask wants the log durable up to gen (written before the call).
+func (s *syncer) ask(gen uint64) {
+	s.want.Store(gen)
+	select {
+	case s.poke <- struct{}{}:
+	default:
 	}
 }
 
+// run fsyncs until stopped (or until an fsync fails).
+func (s *syncer) run() {
+	defer close(s.quit)
+	durable := s.start
+	for {
+		select {
+		case <-s.poke:
+		case <-s.stop:
+			return
+		}
+		// Every record up to want was written before want was stored:
+		// the fsync that starts after this load covers them.
+		for gen := s.want.Load(); gen > durable; gen = s.want.Load() {
+			err := s.log.Sync()
+			s.mu.Lock()
+			if err != nil {
+				s.res.err = err
+			} else {
+				s.res.gen = gen
+			}
+			s.mu.Unlock()
+			select {
+			case s.done <- struct{}{}:
+			default:
+			}
+			if err != nil {
+				<-s.stop // nothing is fsync'd after a failure
+				return
+			}
+			durable = gen
+		}
+	}
+}
+
+// result is what the syncer has done so far.
+func (s *syncer) result() syncResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.res
+}
+
+// wait blocks until the syncer reports, and returns its result.
+func (s *syncer) wait() syncResult {
+	<-s.done
+	return s.result()
+}
+
+// close stops the syncer and waits for its fsync in progress.
+func (s *syncer) close() {
+	close(s.stop)
+	<-s.quit
+}
+
 // requestSync asks the syncer to make every written record durable, unless
-// it is already at work or nothing waits for it.
+// nothing waits for it or it was asked already.
 func (w *walState) requestSync() {
-	if w.syncing {
+	if w.asked >= w.written {
 		return
 	}
 	// Any flight may be the one that waits: a NoSync group (want 0) can
 	// follow a Sync group whose fsync is still to come.
 	for _, f := range w.flights {
 		if f.want > w.durable {
-			w.syncing = true
-			w.syncReq <- w.written
+			w.asked = w.written
+			w.sync.ask(w.written)
 			return
 		}
 	}
@@ -400,8 +483,11 @@ func (w *walState) mergeKeys() int {
 // group numbers are used again: nothing is logged after a failure.
 func (e *Engine) synced(res syncResult) {
 	w := e.wal
-	w.syncing = false
 	if res.err != nil {
+		if w.syncFailed {
+			return // heard already: the syncer reports its failure until Close
+		}
+		w.syncFailed = true
 		cause := fmt.Errorf("ckpt: write-ahead log: fsync: %w", res.err)
 		if len(w.flights) > 0 {
 			cause = errors.Join(cause, w.log.Erase(w.flights[0].off))
@@ -426,10 +512,10 @@ func (e *Engine) drainFlights() error {
 	w := e.wal
 	for len(w.flights) > 0 {
 		w.requestSync()
-		if !w.syncing {
+		if w.asked <= w.durable {
 			return errors.New("ckpt: write-ahead log: groups in flight wait for nothing") // cannot happen
 		}
-		e.synced(<-w.syncRes)
+		e.synced(w.sync.wait())
 	}
 	return nil
 }
@@ -481,7 +567,7 @@ func (e *Engine) closeWAL() error {
 	if w == nil || w.log == nil {
 		return nil
 	}
-	close(w.syncReq)
+	w.sync.close()
 	w.ap.Stop()
 	if e.fs.BoltFailed() {
 		// bbolt takes nothing more: the log keeps the durable groups

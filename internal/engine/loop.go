@@ -73,9 +73,9 @@ func (e *Engine) run() {
 	debug.SetPanicOnFault(true)
 	group := make([]*Op, 0, MaxGroup)
 	var pruned <-chan struct{} // the applier says bbolt holds more
-	var synced chan syncResult // the syncer made the log durable
+	var synced chan struct{}   // the syncer made the log durable
 	if e.Logging() {
-		pruned, synced = e.wal.ap.Pruned(), e.wal.syncRes
+		pruned, synced = e.wal.ap.Pruned(), e.wal.sync.done
 	}
 	for {
 		var op *Op
@@ -91,8 +91,8 @@ func (e *Engine) run() {
 		case <-pruned:
 			e.pruneApplied()
 			continue
-		case res := <-synced:
-			e.synced(res)
+		case <-synced:
+			e.synced(e.wal.sync.result())
 			continue
 		}
 		for op != nil {
