@@ -178,8 +178,12 @@ func (v *View) get(p Path, key, ck []byte) []byte {
 			}
 			return nil
 		}
-		if ok, base := v.state(p); !ok || !base {
-			return nil
+		// Without a bucket entry in the tree, the bucket is the base's
+		// business: the base finds nothing under a bucket it lacks.
+		if v.tree.markers > 0 {
+			if ok, base := v.state(p); !ok || !base {
+				return nil
+			}
 		}
 	}
 	if b, ok := v.base.(*View); ok {
@@ -202,8 +206,10 @@ func (v *View) has(p Path, key, ck []byte) bool {
 		if it := v.lookup(ck); it != nil {
 			return it.kind == ovValue || it.kind == ovBucket
 		}
-		if ok, base := v.state(p); !ok || !base {
-			return false
+		if v.tree.markers > 0 { // as get
+			if ok, base := v.state(p); !ok || !base {
+				return false
+			}
 		}
 	}
 	if b, ok := v.base.(*View); ok {
