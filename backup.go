@@ -91,8 +91,8 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) (
 		return fmt.Errorf("%w: backup: the writer is nil", ErrInvalidConfig)
 	}
 	cfg := backupOptions(opts)
-	err = s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*engine.Group) error {
-		if len(groups) == 0 {
+	err = s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*engine.Group, live bool) error {
+		if len(groups) == 0 && !live {
 			return writeSnapshot(ctx, tx, w, cfg.progress)
 		}
 		return s.streamThroughTemp(ctx, tx, groups, w, cfg.progress)
@@ -144,11 +144,11 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 		return fmt.Errorf("ckpt: backup to %s: %w", path, err)
 	}
 	tmp := f.Name()
-	err = s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*engine.Group) error {
+	err = s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*engine.Group, live bool) error {
 		if err := writeSnapshot(ctx, tx, &syncingWriter{f: f}, cfg.progress); err != nil {
 			return err
 		}
-		if len(groups) > 0 {
+		if len(groups) > 0 || live {
 			return s.replayInto(f, groups)
 		}
 		return nil
@@ -242,8 +242,12 @@ func backupOptions(opts []BackupOption) backupConfig {
 
 // withBackupSnapshot runs fn on a read transaction that holds every write
 // acknowledged before the call; groups are logged groups the transaction
-// lacks (read-only stores only), to be replayed into the copy.
-func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, groups []*engine.Group) error) error {
+// lacks (read-only stores only), to be replayed into the copy, and live
+// says the transaction's file says a log is live beside it (a read-only
+// store's: the copy, whole alone, must not say so, or it is refused
+// restored without a log; a writing store's file is held without the
+// mark, engine.HoldCopy).
+func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, groups []*engine.Group, live bool) error) error {
 	// One backup at a time: a second one's solo op would otherwise wait
 	// in the commit loop for the first one's copy (for the applier's lock),
 	// and every writer with it. It waits here instead.
@@ -260,25 +264,26 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 		return ErrClosed
 	}
 	if s.readOnly {
-		tx, groups, release, err := s.eng.Hold()
+		tx, groups, live, release, err := s.eng.HoldCopy()
 		if err != nil {
 			return err
 		}
 		defer release()
 		defer engine.EndRead(tx)
-		return fn(tx, groups)
+		return fn(tx, groups, live)
 	}
 	// Apply what is logged so far here, as the applier would, so that
 	// the solo op below, which writers wait behind, finds little left to
 	// apply. (A failure here is met again, and returned, there.)
 	s.eng.ApplyNow()
 	var tx *bolt.Tx
+	var live bool
 	var release func()
 	err := s.eng.Solo(ctx, func() error {
 		// In the commit loop, after every op queued before this one is
 		// committed and the log is applied to bbolt.
 		var err error
-		tx, _, release, err = s.eng.Hold()
+		tx, _, live, release, err = s.eng.HoldCopy()
 		return err
 	})
 	if err != nil {
@@ -286,7 +291,7 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 	}
 	defer release()
 	defer engine.EndRead(tx)
-	return fn(tx, nil)
+	return fn(tx, nil, live)
 }
 
 // lockCtx locks mu, or gives up when ctx ends first.
@@ -373,7 +378,14 @@ func (s *Store) replayInto(f *os.File, groups []*engine.Group) (err error) {
 	if err != nil {
 		err = fmt.Errorf("the copy of the store file, before the log is written into it: %w", err)
 	} else if err = engine.GuardedUpdate(db, "backup: write the log into the copy", func(tx *bolt.Tx) error {
-		return appliedMark.Replay(engine.NewBoltView(tx), groups)
+		if len(groups) > 0 {
+			if err := appliedMark.Replay(engine.NewBoltView(tx), groups); err != nil {
+				return err
+			}
+		}
+		// The copy holds every group: it is whole alone, and must not say
+		// a log is live beside it.
+		return appliedMark.ClearLive(engine.NewBoltView(tx))
 	}); err != nil {
 		err = fmt.Errorf("write the log into the copy: %w", err)
 	}

@@ -18,6 +18,13 @@ package ckpt
 //	                           mark (Open refuses a log of another
 //	                           identity, or a mark that disagrees with it);
 //	                           added without a new format version
+//	                           "wal-live" -> the identity of the log a
+//	                           read-write Open made (uint64 big-endian):
+//	                           set with the binding, deleted by a clean
+//	                           Close before the log goes; Open refuses a
+//	                           file that has it and no log (engine.Mark.Live);
+//	                           added without a new format version (a file
+//	                           without it opens as before)
 //	                           "sealed-keys" -> the ids of the keys sealed
 //	                           records are under (crypt.go); added without
 //	                           a new format version
@@ -187,6 +194,12 @@ var (
 	// and their CRC-32C (engine.Mark.Log). Added without a new format
 	// version.
 	keyWALLog = []byte("wal-log")
+	// keyWALLive says a log is live beside the file: the identity of the
+	// log a read-write Open made, from the commit that binds it to the
+	// clean Close's last commit (engine.Mark.Live). Added without a new
+	// format version: a file no build that writes it wrote opens as
+	// before.
+	keyWALLive = []byte("wal-live")
 	// keySealedKeys records that the store is encrypted (crypt.go): the
 	// ids of the keys its sealed records are under, each a uint32
 	// big-endian, ascending; empty: checked, nothing sealed.
@@ -198,7 +211,7 @@ const idLen = 16
 
 // appliedMark is where bbolt records the last group of the write-ahead log
 // it holds (keyWALApplied in the meta bucket).
-var appliedMark = engine.Mark{Path: bucketPath{bucketMeta}, Key: keyWALApplied, Log: keyWALLog}
+var appliedMark = engine.Mark{Path: bucketPath{bucketMeta}, Key: keyWALApplied, Log: keyWALLog, Live: keyWALLive}
 
 func threadPath(thread string, sub []byte) bucketPath {
 	return bucketPath{bucketThreads, []byte(thread), sub}

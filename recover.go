@@ -8,6 +8,7 @@ package ckpt
 // aside for whoever wants to look at it, and says what was dropped.
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,7 +21,8 @@ import (
 // RecoverStats says what RecoverLog did.
 type RecoverStats struct {
 	// Damaged is false when the log was whole, missing, or ended in a torn
-	// record (which Open drops by itself): then nothing was changed.
+	// record (which Open drops by itself): then nothing was changed (but
+	// for a missing log, LogMissing).
 	Damaged bool
 	// Reason and Offset say what was wrong and where in the log.
 	Reason string
@@ -47,6 +49,12 @@ type RecoverStats struct {
 	// read).
 	MetaRepaired bool
 	MetaDamage   string
+	// LogMissing says that the file said a log was live beside it (a
+	// writer had it open and did not close it cleanly) and there was
+	// none (Open refused the file for it): the file's state is accepted
+	// as the store's, and the mark cleared; whatever the missing log held
+	// that the file lacked is lost (how much is unknown).
+	LogMissing bool
 }
 
 // DroppedGroups is how many groups recovery dropped.
@@ -71,7 +79,11 @@ func (st RecoverStats) DroppedGroups() uint64 {
 // log stays in place), since writing over a damaged page can put
 // checkpoints the file still serves out of reach. The store must not be open
 // (RecoverLog takes its lock; opts.LockTimeout and opts.Bolt apply). A log
-// that is not damaged is left alone.
+// that is not damaged is left alone. A file that says its log is live
+// with no log beside it (Open refuses it: copied, renamed or linked
+// without its log after a crash, or the log deleted) is accepted as it
+// is: the mark is cleared (RecoverStats.LogMissing), and what the log
+// held that the file lacked is lost.
 func RecoverLog(path string, opts Options) (RecoverStats, error) {
 	var st RecoverStats
 	path, err := storeFile(path) // the log sits beside the file a link names
@@ -128,6 +140,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding bool) 
 	var st RecoverStats
 	var applied uint64
 	var bind engine.LogBinding
+	var live bool
 	// Through the engine's guarded begin and Guard, as Open reads: a
 	// damaged page or a file cut short under us is ErrCorrupt, not a
 	// fault that kills the process or a Begin that keeps bbolt's locks.
@@ -144,6 +157,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding bool) 
 			return err
 		}
 		applied = appliedMark.Applied(engine.NewBoltView(tx))
+		_, live = appliedMark.LiveLog(engine.NewBoltView(tx))
 		if checkBinding {
 			bind = appliedMark.Binding(engine.NewBoltView(tx))
 		}
@@ -154,6 +168,22 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding bool) 
 	}
 	step("read")
 	logPath := path + walSuffix
+	if _, err := os.Lstat(logPath); live && errors.Is(err, os.ErrNotExist) {
+		// The file was copied, renamed or linked without its log, or the
+		// log deleted: accept the file as it is.
+		if err := checkBeforeWrite(db, path, "recover: check the file"); err != nil {
+			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file: `ckpt verify` lists the damage, "+
+				"and a backup of the file is the way out", path, err)
+		}
+		if err := engine.GuardedUpdate(db, "recover: write", func(tx *bolt.Tx) error {
+			step("clear")
+			return appliedMark.ClearLive(engine.NewBoltView(tx))
+		}); err != nil {
+			return st, fmt.Errorf("ckpt: recover %s: accept the file without its log: %w", path, err)
+		}
+		st.LogMissing = true
+		return st, nil
+	}
 	sc, err := engine.ScanLogOf(logPath, applied, bind)
 	if err != nil {
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
@@ -186,7 +216,9 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding bool) 
 	// First make the valid prefix durable in the store file: a crash after
 	// this and before the rename leaves a log whose prefix bbolt holds, and
 	// running recovery again finishes the job.
-	if len(sc.Groups) > 0 {
+	// The file stops saying a log is live in the same commit: the log
+	// goes aside next (a crash in between leaves it in place).
+	if len(sc.Groups) > 0 || live {
 		groups := make([]*engine.Group, len(sc.Groups))
 		for i := range sc.Groups {
 			groups[i] = &sc.Groups[i]
@@ -197,7 +229,12 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding bool) 
 		}
 		if err := engine.GuardedUpdate(db, "recover: write", func(tx *bolt.Tx) error {
 			step("replay")
-			return appliedMark.Replay(engine.NewBoltView(tx), groups)
+			if len(groups) > 0 {
+				if err := appliedMark.Replay(engine.NewBoltView(tx), groups); err != nil {
+					return err
+				}
+			}
+			return appliedMark.ClearLive(engine.NewBoltView(tx))
 		}); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: replay the valid records: %w", path, err)
 		}

@@ -84,8 +84,9 @@ func (e *Engine) readWAL(mark Mark, checkBinding bool) (groups []Group, err erro
 	// (a truncated file's missing pages would fault or panic in bbolt).
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer RecoverCorrupt(&err, "open: read the write-ahead log's position")
-	var applied uint64
+	var applied, liveID uint64
 	var bind LogBinding
+	var live bool
 	err = viewRead(e.db, func(tx *bolt.Tx) error {
 		if fi, err := os.Stat(e.path); err == nil && fi.Size() < tx.Size() {
 			return fmt.Errorf("%w: the file is %d bytes but its pages reach %d bytes (truncated?)", ErrCorrupt, fi.Size(), tx.Size())
@@ -93,11 +94,20 @@ func (e *Engine) readWAL(mark Mark, checkBinding bool) (groups []Group, err erro
 		applied = mark.Applied(NewBoltView(tx))
 		if checkBinding {
 			bind = mark.Binding(NewBoltView(tx))
+			liveID, live = mark.LiveLog(NewBoltView(tx))
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if live {
+		// The file says a log is live beside it (Mark.Live): without one,
+		// what it held past the mark is gone, and reading on would serve
+		// an older state as the store's.
+		if _, err := os.Lstat(e.logPath); errors.Is(err, os.ErrNotExist) {
+			return nil, LogMissingError(e.path, e.logPath, liveID)
+		}
 	}
 	return ReadLogOf(e.logPath, applied, bind)
 }
@@ -108,7 +118,12 @@ func (e *Engine) readWAL(mark Mark, checkBinding bool) (groups []Group, err erro
 func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 	path := e.logPath
 	var applied uint64
-	if err := viewRead(e.db, func(tx *bolt.Tx) error { applied = mark.Applied(NewBoltView(tx)); return nil }); err != nil {
+	var live bool
+	if err := viewRead(e.db, func(tx *bolt.Tx) error {
+		applied = mark.Applied(NewBoltView(tx))
+		_, live = mark.LiveLog(NewBoltView(tx))
+		return nil
+	}); err != nil {
 		return err
 	}
 	groups := make([]*Group, len(logged))
@@ -140,11 +155,23 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 		e.wal = w
 		return nil
 	}
-	if len(groups) > 0 {
-		if err := e.db.Update(func(tx *bolt.Tx) error { return mark.Replay(NewBoltView(tx), groups) }); err != nil {
+	if len(groups) > 0 || live {
+		// bbolt takes the old log's groups, and with them everything that
+		// log held: the file no longer says a log is live (a crash from
+		// here until the new log is bound leaves a file whole alone).
+		if err := e.db.Update(func(tx *bolt.Tx) error {
+			if len(groups) > 0 {
+				if err := mark.Replay(NewBoltView(tx), groups); err != nil {
+					return err
+				}
+			}
+			return mark.ClearLive(NewBoltView(tx))
+		}); err != nil {
 			return fmt.Errorf("ckpt: replay write-ahead log: %w", err)
 		}
-		applied = groups[len(groups)-1].Gen
+		if len(groups) > 0 {
+			applied = groups[len(groups)-1].Gen
+		}
 	}
 	if noWAL {
 		if err := removeIfExists(path); err != nil {
@@ -156,11 +183,21 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 	if err != nil {
 		return err
 	}
+	if e.hooks.CreatedLog != nil {
+		e.hooks.CreatedLog()
+	}
 	// Bound before anything is appended: Open refuses a log with records
 	// whose identity is not the file's (a crash before this commit leaves
-	// the new log's header alone, which holds nothing to refuse).
-	if mark.Log != nil {
-		if err := e.db.Update(func(tx *bolt.Tx) error { return mark.Bind(NewBoltView(tx), log.ID(), applied) }); err != nil {
+	// the new log's header alone, which holds nothing to refuse). In the
+	// same commit the file says the log is live: from here until a clean
+	// Close, the file alone may lack what the log holds.
+	if mark.Log != nil || mark.Live != nil {
+		if err := e.db.Update(func(tx *bolt.Tx) error {
+			if err := mark.Bind(NewBoltView(tx), log.ID(), applied); err != nil {
+				return err
+			}
+			return mark.SetLive(NewBoltView(tx), log.ID())
+		}); err != nil {
 			return errors.Join(fmt.Errorf("ckpt: write-ahead log: bind it to the store file: %w", err), log.Close())
 		}
 	}
@@ -571,14 +608,27 @@ func (e *Engine) closeWAL() error {
 	w.ap.Stop()
 	if e.fs.BoltFailed() {
 		// bbolt takes nothing more: the log keeps the durable groups
-		// bbolt lacks, for the next Open.
-		if w.ap.Applied() < w.gen {
+		// bbolt lacks, for the next Open; and a file that says its log is
+		// live (which it cannot be told otherwise now) keeps its log, or
+		// the next Open would refuse it as one whose log went missing.
+		if w.ap.Applied() < w.gen || e.mark.Live != nil {
 			return w.log.Close()
 		}
 		return w.log.Remove()
 	}
 	if err := e.applyAll(); err != nil {
 		return errors.Join(err, w.log.SyncAndClose())
+	}
+	// The last commit: bbolt holds every group, and the file no longer
+	// says a log is live; only then does the log go (a crash in between
+	// leaves a log with nothing to replay beside a file whole alone).
+	if e.mark.Live != nil {
+		if err := e.db.Update(func(tx *bolt.Tx) error { return e.mark.ClearLive(NewBoltView(tx)) }); err != nil {
+			return errors.Join(fmt.Errorf("ckpt: close: mark the write-ahead log closed: %w", err), w.log.SyncAndClose())
+		}
+	}
+	if e.hooks.ClosedClean != nil {
+		e.hooks.ClosedClean()
 	}
 	return w.log.Remove()
 }

@@ -76,6 +76,12 @@ type Hooks struct {
 	// instead of walGrow (4 MiB): tests cross many growths with little
 	// data.
 	LogGrow int64
+	// CreatedLog, if set, runs in a read-write Open after the new log is
+	// created and before the file is bound to it (Mark.Bind, Mark.SetLive);
+	// ClosedClean in Close after the commit that clears the live mark and
+	// before the log is removed. Tests copy both files there, as a kill
+	// at that moment leaves them.
+	CreatedLog, ClosedClean func()
 }
 
 // MaxUnapplied bounds the logged bytes not yet applied: past it the commit
@@ -111,6 +117,7 @@ type Engine struct {
 	logPath  string       // the write-ahead log's file
 	boltOpts bolt.Options // to open a compacted file alike
 	readOnly bool
+	mark     Mark // where bbolt says what of the log it holds
 	obs      Observer
 	hooks    Hooks
 
@@ -178,6 +185,7 @@ func Open(path string, opts Options) (*Engine, error) {
 		logPath:      opts.LogPath,
 		boltOpts:     bo,
 		readOnly:     bo.ReadOnly,
+		mark:         opts.Mark,
 		obs:          opts.Observer,
 		hooks:        opts.Hooks,
 		db:           db,
@@ -422,6 +430,47 @@ func (e *Engine) Hold() (tx *bolt.Tx, groups []*Group, release func(), err error
 		return nil, nil, nil, fmt.Errorf("begin read: %w", err)
 	}
 	return tx, groups, release, nil
+}
+
+// HoldCopy is Hold for a copy of the file (Backup), which must be a store
+// whole alone: logging, every group is in bbolt, and the file's live mark
+// (Mark.Live) is cleared in a commit before the read begins and set again
+// at release (a crash in between leaves the log in place, with nothing
+// to replay, beside a file that does not say so: only a copy made
+// meanwhile without the log would then open unrefused, holding what
+// the file held). live says the held file still says a log is live (a
+// read-only store's): a copy of it must be cleared (Mark.ClearLive).
+func (e *Engine) HoldCopy() (tx *bolt.Tx, groups []*Group, live bool, release func(), err error) {
+	if !e.Logging() || e.mark.Live == nil {
+		tx, groups, release, err = e.Hold()
+		if err == nil {
+			_, live = e.mark.LiveLog(NewBoltView(tx))
+		}
+		return tx, groups, live, release, err
+	}
+	ap := e.wal.ap
+	ap.Lock()
+	e.dbMu.RLock()
+	if err := e.db.Update(func(tx *bolt.Tx) error { return e.mark.ClearLive(NewBoltView(tx)) }); err != nil {
+		e.dbMu.RUnlock()
+		ap.Unlock()
+		return nil, nil, false, nil, fmt.Errorf("clear the live mark for the copy: %w", err)
+	}
+	id := e.wal.log.ID()
+	release = func() {
+		// The caller's read has ended: a write that grows the map would
+		// wait for it.
+		if err := e.db.Update(func(tx *bolt.Tx) error { return e.mark.SetLive(NewBoltView(tx), id) }); err != nil {
+			e.fs.Fail(FailBolt, fmt.Errorf("mark the write-ahead log live again after a copy: %w", err))
+		}
+		e.dbMu.RUnlock()
+		ap.Unlock()
+	}
+	if tx, err = e.beginRead(e.db); err != nil {
+		release()
+		return nil, nil, false, nil, fmt.Errorf("begin read: %w", err)
+	}
+	return tx, nil, false, release, nil
 }
 
 // replaceFile swaps the store's file for dst (Compact): replace (the

@@ -27,6 +27,61 @@ type Mark struct {
 	// another identity (ScanLogOf), so a log that is not this file's is
 	// never replayed into it.
 	Log []byte
+	// Live, if set, is the key (in Path) that says a log is live beside
+	// the file: the identity of the log a read-write Open created (u64
+	// big-endian), written with its binding once the log exists and
+	// deleted by a clean Close's last commit before the log is removed
+	// (and by Open's recovery commit, once bbolt holds the old log). A
+	// file that says so with no log beside it was copied, renamed or
+	// linked without its log, or the log was deleted: Open refuses it
+	// (ErrCorrupt) rather than read it without the groups the log held.
+	// A file no build that sets it wrote has no such key and opens as
+	// before.
+	Live []byte
+}
+
+// LiveLog reads the file's live mark: whether a log is live beside it,
+// and that log's identity (0 when the mark is there but not 8 bytes: a
+// damaged mark still says a log was live).
+func (m Mark) LiveLog(r Reader) (id uint64, live bool) {
+	if m.Live == nil {
+		return 0, false
+	}
+	v := r.Get(m.Path, m.Live)
+	if v == nil {
+		return 0, false
+	}
+	if len(v) == 8 {
+		id = binary.BigEndian.Uint64(v)
+	}
+	return id, true
+}
+
+// SetLive records in w that the log of identity id is live beside the
+// file.
+func (m Mark) SetLive(w Writer, id uint64) error {
+	if m.Live == nil {
+		return nil
+	}
+	return w.Put(m.Path, m.Live, binary.BigEndian.AppendUint64(nil, id))
+}
+
+// ClearLive records in w that no log holds anything the file lacks.
+func (m Mark) ClearLive(w Writer) error {
+	if m.Live == nil {
+		return nil
+	}
+	return w.Del(m.Path, m.Live)
+}
+
+// LogMissingError is Open's error for a file whose live mark names a log
+// that is not at logPath.
+func LogMissingError(path, logPath string, id uint64) error {
+	return fmt.Errorf("%w: the write-ahead log is missing: %s says its log %s (identity %016x) is live "+
+		"(the last writer did not close it cleanly), and there is no log: the file was copied, renamed or "+
+		"hard-linked without its log, or the log was deleted, and the writes the log held that the file "+
+		"lacks would be lost; nothing was changed: put the log back beside the file, or run `ckpt recover` "+
+		"(ckpt.RecoverLog) to accept the file as it is", ErrCorrupt, path, logPath, id)
 }
 
 // LogBinding is what the file says of its log (Mark.Log): the identity
