@@ -16,15 +16,14 @@ import (
 // groups gone and no error.
 
 // lostLogFile returns the file of a store killed with 3 groups in its log
-// only, placed without its log as how says, and the ids of the 2
-// checkpoints the file holds and of the 3 the log held.
-func lostLogFile(t *testing.T, how string) (path string, inFile, inLog []string) {
+// only (after 2 in the file), placed without its log as how says, and the
+// ids of the 3 the log held.
+func lostLogFile(t *testing.T, how string) (path string, inLog []string) {
 	t.Helper()
 	base := appliedStore(t, 2)
 	s := openUnapplied(t, base)
 	inLog = saveN(t, s, "t", 2, 3)
-	file := crashCopy(t, s) // the file and its log, as a kill leaves them
-	inFile = []string{}
+	file := crashCopy(t, s)                       // the file and its log, as a kill leaves them
 	r, err := Open(file, Options{ReadOnly: true}) // the pair reads whole
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +59,7 @@ func lostLogFile(t *testing.T, how string) (path string, inFile, inLog []string)
 	default:
 		t.Fatalf("how %q", how)
 	}
-	return path, inFile, inLog
+	return path, inLog
 }
 
 // checkLogMissingRefused: every kind of Open of path fails with ErrCorrupt
@@ -103,8 +102,18 @@ func TestLostLogIsRefused(t *testing.T) {
 	for _, how := range []string{"copy", "hard link", "rename", "log deleted"} {
 		t.Run(how, func(t *testing.T) {
 			t.Parallel()
-			path, _, _ := lostLogFile(t, how)
+			path, _ := lostLogFile(t, how)
 			checkLogMissingRefused(t, path)
+			if st, err := RecoverLog(path, Options{}); err != nil || !st.LogMissing {
+				t.Fatalf("RecoverLog: %+v, %v; want LogMissing", st, err)
+			}
+			s, err := Open(path, Options{})
+			if err != nil {
+				t.Fatalf("Open after RecoverLog: %v", err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
 		})
 	}
 }
@@ -218,4 +227,165 @@ func TestBackupWithoutLogOpens(t *testing.T) {
 			check(t, r, ids)
 		})
 	}
+}
+
+// TestRecoverAcceptsFileWithoutLog: RecoverLog (`ckpt recover`) accepts a
+// refused file as it is, says so, and the file then opens with what it
+// held (the log's groups are gone: that is what recovery accepts).
+func TestRecoverAcceptsFileWithoutLog(t *testing.T) {
+	t.Parallel()
+	path, inLog := lostLogFile(t, "copy")
+	st, err := RecoverLog(path, Options{})
+	if err != nil || !st.LogMissing || st.Damaged {
+		t.Fatalf("RecoverLog: %+v, %v; want LogMissing", st, err)
+	}
+	for _, opts := range []Options{{ReadOnly: true}, {}, {}} {
+		s, err := Open(path, opts)
+		if err != nil {
+			t.Fatalf("Open after RecoverLog: %v", err)
+		}
+		n := 0
+		for _, err := range s.History(context.Background(), "t", ListOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if n != 2 {
+			t.Fatalf("after RecoverLog thread t has %d checkpoints, want the file's 2", n)
+		}
+		if _, err := s.Load(context.Background(), "t", inLog[0]); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("a checkpoint only the lost log held: %v", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := RecoverLog(path, Options{}); err != nil || st.LogMissing {
+		t.Fatalf("RecoverLog again: %+v, %v: nothing to do", st, err)
+	}
+}
+
+// copyPair copies path and its log (if any) to a new directory, as a kill
+// at this moment leaves them; the copy's path.
+func copyPair(t *testing.T, path string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "at-kill.db")
+	for _, suffix := range []string{"", walSuffix} {
+		data, err := os.ReadFile(path + suffix)
+		if errors.Is(err, os.ErrNotExist) && suffix != "" {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst+suffix, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// TestLiveMarkAtEachKill: a kill between Close's commit that clears the
+// mark and the log's removal, and one in Open between the new log's
+// creation and its binding (after a clean Close, and after a crash with
+// groups replayed): the pair opens whole, and the file alone opens whole
+// too (it holds everything: no false refusal).
+func TestLiveMarkAtEachKill(t *testing.T) {
+	t.Parallel()
+	checkBoth := func(t *testing.T, pair string, ids []string) {
+		t.Helper()
+		if _, err := os.Stat(pair + walSuffix); err != nil {
+			t.Fatalf("no log at the kill: %v", err)
+		}
+		alone := filepath.Join(t.TempDir(), "alone.db")
+		data, err := os.ReadFile(pair)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(alone, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{pair, alone} {
+			s, err := Open(p, Options{})
+			if err != nil {
+				t.Fatalf("%s: %v", filepath.Base(p), err)
+			}
+			checkLoads(t, s, "t", ids)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Run("close: cleared, log not yet removed", func(t *testing.T) {
+		t.Parallel()
+		var at string
+		path := filepath.Join(t.TempDir(), "s.db")
+		tune := tuning{}
+		tune.hooks.HoldApplier = true
+		tune.hooks.ClosedClean = func() { at = copyPair(t, path) }
+		s, err := Open(path, Options{tuning: &tune})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := saveN(t, s, "t", 0, 3)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		checkBoth(t, at, ids)
+	})
+	for _, after := range []string{"clean close", "crash"} {
+		t.Run("open: log created, not yet bound, after a "+after, func(t *testing.T) {
+			t.Parallel()
+			path := appliedStore(t, 2)
+			ids := []string{}
+			if after == "crash" {
+				w := openUnapplied(t, path)
+				ids = saveN(t, w, "t", 2, 3)
+				path = crashCopy(t, w)
+			}
+			var at string
+			tune := tuning{}
+			tune.hooks.CreatedLog = func() { at = copyPair(t, path) }
+			s, err := Open(path, Options{tuning: &tune})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkBoth(t, at, ids)
+		})
+	}
+}
+
+// TestFormat7FileWithoutLogOpens: a format-7 file (its binding written,
+// the live mark never: older builds did not write it) with no log opens as
+// before, read-only and read-write (which upgrades it); after this build
+// wrote it and was killed, the file alone is refused.
+func TestFormat7FileWithoutLogOpens(t *testing.T) {
+	t.Parallel()
+	path := format7File(t)
+	if _, err := os.Stat(path + walSuffix); err == nil {
+		t.Fatal("a log beside the format-7 file")
+	}
+	for _, opts := range []Options{{ReadOnly: true}, {}} {
+		s, err := Open(path, opts)
+		if err != nil {
+			t.Fatalf("read-only %v: a format-7 file without a log: %v", opts.ReadOnly, err)
+		}
+		if _, err := s.Latest(context.Background(), "t00"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := openUnapplied(t, path)
+	saveN(t, w, "t", 0, 2)
+	killed := crashCopy(t, w)
+	if err := os.Remove(killed + walSuffix); err != nil {
+		t.Fatal(err)
+	}
+	checkLogMissingRefused(t, killed)
 }

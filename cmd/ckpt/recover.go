@@ -24,7 +24,14 @@ For the log, recover replays the valid records before the damage into
 FILE, renames the log to FILE-wal.damaged-TIMESTAMP (it is never deleted)
 and reports how many groups of writes and bytes were dropped. A log that
 is whole (or only ends in a torn record) is left alone. The file must not
-be open elsewhere.`,
+be open elsewhere.
+
+A file whose writer did not close it cleanly says its log is live; opened
+without that log (copied, renamed or hard-linked without FILE-wal, or the
+log deleted) it is refused, since the writes the log held would be gone
+without a word. Put the log back if you have it; otherwise recover accepts
+FILE as it is: it clears that mark and says so (what the lost log held that
+FILE lacks is gone).`,
 		Args: argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := checkFile(args[0]); err != nil {
@@ -48,15 +55,22 @@ be open elsewhere.`,
 					MovedTo       string `json:"moved_to,omitempty"`
 					MetaRepaired  bool   `json:"meta_repaired"`
 					MetaDamage    string `json:"meta_damage,omitempty"`
+					LogMissing    bool   `json:"log_missing"`
 				}{args[0], st.Damaged, st.Reason, st.Offset, st.KeptGroups, st.DroppedGroups(),
-					st.DroppedFirst, st.DroppedLast, st.DroppedBytes, st.MovedTo, st.MetaRepaired, st.MetaDamage})
+					st.DroppedFirst, st.DroppedLast, st.DroppedBytes, st.MovedTo, st.MetaRepaired, st.MetaDamage, st.LogMissing})
 			}
 			if st.MetaRepaired {
 				if _, err := fmt.Fprintf(a.out, "%s: %s\nrewrote the damaged meta page from the other one: the file now stands at that transaction\n", args[0], st.MetaDamage); err != nil {
 					return err
 				}
 			}
-			if !st.Damaged && st.MetaRepaired {
+			if st.LogMissing {
+				if _, err := fmt.Fprintf(a.out, "%s: the file said its write-ahead log was live and there was none: "+
+					"accepted the file as it is (whatever the missing log held that the file lacked is lost)\n", args[0]); err != nil {
+					return err
+				}
+			}
+			if !st.Damaged && (st.MetaRepaired || st.LogMissing) {
 				return nil
 			}
 			if !st.Damaged {

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ckpt-go/ckpt"
 )
 
 // recover moves a damaged log aside and says so; the store then opens.
@@ -121,5 +124,45 @@ func TestRecoverOnADamagedFile(t *testing.T) {
 				t.Fatalf("recover changed or moved the log (%v)", err)
 			}
 		})
+	}
+}
+
+// A store file copied while a writer had it open, without its log: every
+// command refuses it naming recover; recover accepts the file as it is and
+// says so; the copy then opens.
+func TestRecoverFileWithoutItsLog(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "live.db")
+	s, err := ckpt.Open(src, ckpt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Save(context.Background(), "t1", map[string]any{"n": 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "copy.db")
+	if err := os.WriteFile(db, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"threads", "verify", "gc"} {
+		r := runIn(t, dir, "", cmd, db)
+		failsWith(t, r, 1, "ckpt recover")
+		if !strings.Contains(r.stderr, "missing") {
+			t.Fatalf("%s: %s", cmd, r.stderr)
+		}
+	}
+	out := ok(t, dir, "recover", db).stdout
+	if !strings.Contains(out, "accepted the file as it is") {
+		t.Fatalf("recover =\n%s", out)
+	}
+	ok(t, dir, "threads", db)
+	if out := ok(t, dir, "recover", db).stdout; !strings.Contains(out, "not damaged") {
+		t.Fatalf("recover again =\n%s", out)
 	}
 }

@@ -623,8 +623,8 @@ func (e *Engine) closeWAL() error {
 	// says a log is live; only then does the log go (a crash in between
 	// leaves a log with nothing to replay beside a file whole alone).
 	if e.mark.Live != nil {
-		if err := e.db.Update(func(tx *bolt.Tx) error { return e.mark.ClearLive(NewBoltView(tx)) }); err != nil {
-			return errors.Join(fmt.Errorf("ckpt: close: mark the write-ahead log closed: %w", err), w.log.SyncAndClose())
+		if err := e.writeLive("close: mark the write-ahead log closed", e.mark.ClearLive); err != nil {
+			return errors.Join(err, w.log.SyncAndClose())
 		}
 	}
 	if e.hooks.ClosedClean != nil {

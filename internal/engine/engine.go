@@ -449,21 +449,18 @@ func (e *Engine) HoldCopy() (tx *bolt.Tx, groups []*Group, live bool, release fu
 		return tx, groups, live, release, err
 	}
 	ap := e.wal.ap
-	ap.Lock()
-	e.dbMu.RLock()
-	if err := e.db.Update(func(tx *bolt.Tx) error { return e.mark.ClearLive(NewBoltView(tx)) }); err != nil {
-		e.dbMu.RUnlock()
+	ap.Lock() // the applier, the file's only other writer, waits
+	if err := e.writeLive("clear the live mark for a copy", e.mark.ClearLive); err != nil {
 		ap.Unlock()
-		return nil, nil, false, nil, fmt.Errorf("clear the live mark for the copy: %w", err)
+		return nil, nil, false, nil, err
 	}
 	id := e.wal.log.ID()
+	e.dbMu.RLock()
 	release = func() {
-		// The caller's read has ended: a write that grows the map would
-		// wait for it.
-		if err := e.db.Update(func(tx *bolt.Tx) error { return e.mark.SetLive(NewBoltView(tx), id) }); err != nil {
-			e.fs.Fail(FailBolt, fmt.Errorf("mark the write-ahead log live again after a copy: %w", err))
-		}
 		e.dbMu.RUnlock()
+		// The caller's read has ended (a commit that grows the map would
+		// wait for it).
+		_ = e.writeLive("mark the write-ahead log live again after a copy", func(w Writer) error { return e.mark.SetLive(w, id) })
 		ap.Unlock()
 	}
 	if tx, err = e.beginRead(e.db); err != nil {
@@ -471,6 +468,34 @@ func (e *Engine) HoldCopy() (tx *bolt.Tx, groups []*Group, live bool, release fu
 		return nil, nil, false, nil, fmt.Errorf("begin read: %w", err)
 	}
 	return tx, nil, false, release, nil
+}
+
+// writeLive sets or clears the live mark (fn: Mark.SetLive or
+// Mark.ClearLive) in a commit of its own, made as the applier makes its
+// commits: no pooled read idle across it (a commit that grows the map
+// would wait for it forever), begun and used through the fail-stop paths;
+// a failure fails the store (FailBolt), as the applier's does. The caller
+// keeps the applier from committing meanwhile.
+func (e *Engine) writeLive(what string, fn func(w Writer) error) error {
+	ss := e.snapshots()
+	ss.Quiesce()
+	defer ss.Resume()
+	e.dbMu.Lock()
+	tx, err := e.fs.BeginWrite(e.db)
+	e.dbMu.Unlock()
+	if err == nil {
+		err = e.fs.GuardWrite(what, tx, func() error {
+			if err := fn(NewBoltView(tx)); err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+			return e.commitBolt(tx)
+		})
+	}
+	if err != nil {
+		return e.fs.Fail(FailBolt, fmt.Errorf("ckpt: %s: %w", what, err))
+	}
+	return nil
 }
 
 // replaceFile swaps the store's file for dst (Compact): replace (the
