@@ -122,13 +122,7 @@ func TestHuntKillDuringCopyThreadAndRestoreTheBackup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills child processes")
 	}
-	rounds := 4 // each about 1-5 s (the store grows round by round); CKPT_HUNT_ROUNDS=25 for a hunt
-	if raceEnabled {
-		rounds = 2
-	}
-	if v, err := strconv.Atoi(os.Getenv("CKPT_HUNT_ROUNDS")); err == nil {
-		rounds = v
-	}
+	rounds := huntRounds(4, 2) // each about 1-5 s (the store grows round by round); CKPT_HUNT_ROUNDS=25 for a hunt
 	dir := t.TempDir()
 	path := filepath.Join(dir, "crash.db")
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 26))
@@ -196,13 +190,7 @@ func TestHuntKillDuringRekeyBesideWriters(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills child processes")
 	}
-	rounds := 6
-	if raceEnabled {
-		rounds = 3
-	}
-	if v, err := strconv.Atoi(os.Getenv("CKPT_HUNT_ROUNDS")); err == nil {
-		rounds = v
-	}
+	rounds := huntRounds(6, 3)
 	path := filepath.Join(t.TempDir(), "crash.db")
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 27))
 	total := 0
@@ -234,13 +222,7 @@ func TestHuntKillDuringMaintenanceWithNoWAL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills child processes")
 	}
-	rounds := 6
-	if raceEnabled {
-		rounds = 3
-	}
-	if v, err := strconv.Atoi(os.Getenv("CKPT_HUNT_ROUNDS")); err == nil {
-		rounds = v
-	}
+	rounds := huntRounds(6, 3)
 	path := filepath.Join(t.TempDir(), "crash.db")
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 28))
 	total := 0
@@ -256,4 +238,16 @@ func TestHuntKillDuringMaintenanceWithNoWAL(t *testing.T) {
 		t.Fatalf("the child acknowledged nothing in %d rounds", rounds)
 	}
 	t.Logf("%d acknowledged checkpoints over %d kills", total, rounds)
+}
+
+// huntRounds is a kill test's round count: def, or race under the race
+// detector (slower children), or CKPT_HUNT_ROUNDS for a longer hunt.
+func huntRounds(def, race int) int {
+	if v, err := strconv.Atoi(os.Getenv("CKPT_HUNT_ROUNDS")); err == nil {
+		return v
+	}
+	if raceEnabled {
+		return race
+	}
+	return def
 }
