@@ -108,7 +108,8 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) (
 // absent by then), and the directory fsync'd. path is then either
 // unchanged (an earlier file stays as it was) or a whole copy, whatever
 // happens, a crash included; an error or a cancelled ctx leaves no file
-// behind. path may not be the store's own file or log, nor, at the start
+// behind. A path that is a symbolic link is the file it names (the copy
+// goes there; the link stays). path may not be the store's own file or log, nor, at the start
 // or by the end of the copy, a file with a -wal beside it (a store someone
 // opened there: the copy would be read together with that log) or a file a
 // store has open for writing (replacing it would lose that store's later
@@ -118,6 +119,14 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) (
 func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOption) (err error) {
 	defer s.backupDone(&err)()
 	cfg := backupOptions(opts)
+	// A link is the file it names: the copy goes there, and every check
+	// below is of that file (renamed over the link, it would replace the
+	// link and leave the file behind it, the one a restore through the
+	// link reads, with the older backup).
+	link := path
+	if path, err = followLinks(path); err != nil {
+		return fmt.Errorf("ckpt: backup to %s: %w", link, err)
+	}
 	if err := s.checkBackupDest(path); err != nil {
 		return err
 	}

@@ -249,20 +249,9 @@ func Open(path string, opts Options) (*Store, error) {
 // an older state, each read back with no error. A log beside the link
 // (builds before this one kept it there) is refused, not left behind.
 func storeFile(path string) (string, error) {
-	p := path
-	for range 40 { // more, and bbolt's open reports the loop
-		fi, err := os.Lstat(p)
-		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
-			break
-		}
-		to, err := os.Readlink(p)
-		if err != nil {
-			return "", fmt.Errorf("ckpt: open %s: %w", path, err)
-		}
-		if !filepath.IsAbs(to) {
-			to = filepath.Join(filepath.Dir(p), to)
-		}
-		p = to
+	p, err := followLinks(path)
+	if err != nil {
+		return "", fmt.Errorf("ckpt: open %s: %w", path, err)
 	}
 	if p == path {
 		return path, nil
@@ -272,6 +261,28 @@ func storeFile(path string) (string, error) {
 			return "", fmt.Errorf("%w: open %s: it is a symbolic link to %s, and a write-ahead log lies beside the link (%s, where builds before this one kept it); "+
 				"this build keeps the log beside the store file: move it to %s (nothing was changed)", ErrInvalidConfig, path, p, path+walSuffix, p+walSuffix)
 		}
+	}
+	return p, nil
+}
+
+// followLinks returns the file path names: path itself or, when path is
+// a symbolic link, the file the links lead to (followed to the end; the
+// last may not exist yet).
+func followLinks(path string) (string, error) {
+	p := path
+	for range 40 { // more, and the open that follows reports the loop
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			break
+		}
+		to, err := os.Readlink(p)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(to) {
+			to = filepath.Join(filepath.Dir(p), to)
+		}
+		p = to
 	}
 	return p, nil
 }
