@@ -23,6 +23,11 @@ func TestEmptiedLogIsRefused(t *testing.T) {
 		if err != nil || !st.LogMissing {
 			t.Fatalf("log of %d bytes: RecoverLog = %+v, %v; want the file accepted (LogMissing)", n, st, err)
 		}
+		// The file no longer says a log is live: the same short log
+		// beside it holds nothing, as before the mark.
+		if err := os.WriteFile(path+walSuffix, make([]byte, n), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		s, err := Open(path, Options{})
 		if err != nil {
 			t.Fatalf("log of %d bytes: Open after RecoverLog: %v", n, err)

@@ -70,6 +70,7 @@ func checkLogMissingRefused(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	logBefore, logErr := os.ReadFile(path + walSuffix) // none, or an emptied one
 	for _, o := range []struct {
 		name string
 		opts Options
@@ -92,8 +93,12 @@ func checkLogMissingRefused(t *testing.T, path string) {
 	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(before, after) {
 		t.Fatalf("a refused Open changed the file (%v)", err)
 	}
-	if _, err := os.Stat(path + walSuffix); err == nil {
+	logAfter, err := os.ReadFile(path + walSuffix)
+	switch {
+	case logErr != nil && err == nil:
 		t.Fatal("a refused Open made a log")
+	case logErr == nil && (err != nil || !bytes.Equal(logBefore, logAfter)):
+		t.Fatalf("a refused Open changed the log (%v)", err)
 	}
 }
 

@@ -8,7 +8,6 @@ package ckpt
 // aside for whoever wants to look at it, and says what was dropped.
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -168,7 +167,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding bool) 
 	}
 	step("read")
 	logPath := path + walSuffix
-	if _, err := os.Lstat(logPath); live && errors.Is(err, os.ErrNotExist) {
+	if live && engine.LogAbsent(logPath) {
 		// The file was copied, renamed or linked without its log, or the
 		// log deleted: accept the file as it is.
 		if err := checkBeforeWrite(db, path, "recover: check the file"); err != nil {

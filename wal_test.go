@@ -470,18 +470,27 @@ func TestLogDamagedHeaderOrSkippedGroupIsCorrupt(t *testing.T) {
 		}
 	}
 	// A header alone (a log created, nothing logged: followed by a record
-	// header's worth of zeros; of version 1, by nothing) or cut short holds
-	// nothing, and neither does an old-format log whose first append was
-	// cut short.
+	// header's worth of zeros; of version 1, by nothing) holds nothing.
 	v1 := bytes.Clone(log[:engine.HeaderSize])
 	engine.ForgeLogVersion(v1, 1)
 	created := append(bytes.Clone(log[:engine.HeaderSize]), make([]byte, engine.RecordHeaderSize)...)
-	for name, l := range map[string][]byte{"header": created, "header v1": v1, "cut": log[:10], "old torn": {0, 0, 0, 40, 1, 2, 3}} {
+	for name, l := range map[string][]byte{"header": created, "header v1": v1} {
 		r, err := Open(withLog(t, s, l), Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		_ = r.Close()
+	}
+	// A log shorter than its header (cut inside it, or an old-format log
+	// whose first append was cut short) beside a file that says its log is
+	// live cannot be a crash's (the mark is set once the log's header is
+	// durable): the log's groups are gone, and Open says so as for a
+	// missing log (loglive_empty_test.go: without the mark, such a log holds
+	// nothing, as before).
+	for name, l := range map[string][]byte{"cut": log[:10], "old torn": {0, 0, 0, 40, 1, 2, 3}} {
+		if _, err := Open(withLog(t, s, l), Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "missing") {
+			t.Fatalf("%s: Open = %v, want ErrCorrupt: the log is missing", name, err)
+		}
 	}
 	// Re-encode record 3 (group 3) as group 4, with valid checksums.
 	groups, err := engine.ReadLog(crashCopy(t, s)+walSuffix, 0)

@@ -105,7 +105,7 @@ func (e *Engine) readWAL(mark Mark, checkBinding bool) (groups []Group, err erro
 		// The file says a log is live beside it (Mark.Live): without one,
 		// what it held past the mark is gone, and reading on would serve
 		// an older state as the store's.
-		if _, err := os.Lstat(e.logPath); errors.Is(err, os.ErrNotExist) {
+		if LogAbsent(e.logPath) {
 			return nil, LogMissingError(e.path, e.logPath, liveID)
 		}
 	}

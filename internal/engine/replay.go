@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"os"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -74,11 +75,23 @@ func (m Mark) ClearLive(w Writer) error {
 	return w.Del(m.Path, m.Live)
 }
 
+// LogAbsent says whether no log is at path: no file, or one shorter than
+// a log's header (its identity and records unreadable). A file whose live
+// mark is set cannot meet either after a crash: the mark is set only once
+// its log's header is durable, and cleared before the log is removed.
+func LogAbsent(path string) bool {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return true
+	}
+	return err == nil && fi.Mode().IsRegular() && fi.Size() < logHeader
+}
+
 // LogMissingError is Open's error for a file whose live mark names a log
-// that is not at logPath.
+// that is not at logPath (LogAbsent).
 func LogMissingError(path, logPath string, id uint64) error {
 	return fmt.Errorf("%w: the write-ahead log is missing: %s says its log %s (identity %016x) is live "+
-		"(the last writer did not close it cleanly), and there is no log: the file was copied, renamed or "+
+		"(the last writer did not close it cleanly), and there is no log (or an empty one): the file was copied, renamed or "+
 		"hard-linked without its log, or the log was deleted, and the writes the log held that the file "+
 		"lacks would be lost; nothing was changed: put the log back beside the file, or run `ckpt recover` "+
 		"(ckpt.RecoverLog) to accept the file as it is", ErrCorrupt, path, logPath, id)
