@@ -109,13 +109,13 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) (
 // unchanged (an earlier file stays as it was) or a whole copy, whatever
 // happens, a crash included; an error or a cancelled ctx leaves no file
 // behind. A path that is a symbolic link is the file it names (the copy
-// goes there; the link stays). path may not be the store's own file or log, nor, at the start
-// or by the end of the copy, a file with a -wal beside it (a store someone
-// opened there: the copy would be read together with that log) or a file a
-// store has open for writing (replacing it would lose that store's later
-// writes); these fail with ErrInvalidConfig (the last also with
-// ErrLocked). A store open read-only at path goes on reading the file it
-// opened.
+// goes there; the link stays). path may not be the store's own file or
+// log, nor, at the start or by the end of the copy, a file with a -wal
+// beside it (a store someone opened there: the copy would be read together
+// with that log) or a file a store has open for writing (replacing it
+// would lose that store's later writes); these fail with ErrInvalidConfig
+// (the last also with ErrLocked). A store open read-only at path goes on
+// reading the file it opened.
 func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOption) (err error) {
 	defer s.backupDone(&err)()
 	cfg := backupOptions(opts)
