@@ -263,7 +263,19 @@ func TestVerifyDamagedPages(t *testing.T) {
 			failsWith(t, r, 1, fmt.Sprintf("leaf page %d: bucket element 0's key and value reach past the page", leaf))
 			continue
 		}
-		if r.code != 1 || !strings.Contains(r.stdout, "  file: ") || strings.Contains(r.stderr, "goroutine ") {
+		if r.code != 1 || strings.Contains(r.stderr, "goroutine ") {
+			t.Fatalf("verify of damaged pages:\n%s", r)
+		}
+		// Which leaf is wrecked depends on the demo's page layout: the
+		// page of the store's own meta bucket (its format and where its
+		// log stands) makes the file unreadable, and Open says so in one
+		// line; any other, and verify reports what it finds.
+		if strings.Contains(r.stderr, "is not a ckpt store, or it is damaged") {
+			failsWith(t, r, 1, "bbolt failed on a damaged page")
+			t.Logf("verify of damaged pages (the store's meta page): %s", r.stderr)
+			continue
+		}
+		if !strings.Contains(r.stdout, "  file: ") {
 			t.Fatalf("verify of damaged pages:\n%s", r)
 		}
 		failsWith(t, r, 1, "problem(s)")
