@@ -19,8 +19,6 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
-	"sync"
-	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -231,101 +229,6 @@ func (e *Engine) syncLog(f *os.File) error { return e.obs.SyncLog(f, e.hooks.Syn
 
 // commitBolt commits a bbolt write transaction, as the observer times it.
 func (e *Engine) commitBolt(tx *bolt.Tx) error { return e.obs.CommitBolt(tx, e.hooks.CommitBolt) }
-
-// syncResult is what the syncer reports: the log is durable up to gen.
-type syncResult struct {
-	gen uint64
-	err error
-}
-
-// syncer fsyncs the log, so the commit loop goes on applying and logging
-// the next groups while the disk works: many writers then share each fsync
-// without waiting for one another. It starts the next fsync as soon as
-// one ends, if the commit loop has asked for more by then: the loop hears
-// of the fsync that ended when it is done with the group it is building,
-// and the disk need not wait for that.
-type syncer struct {
-	log  *Log
-	want atomic.Uint64 // the commit loop wants the log durable up to this group
-	poke chan struct{} // want moved (cap 1)
-	// done tells the commit loop that res moved (cap 1).
-	done  chan struct{}
-	mu    sync.Mutex
-	res   syncResult // durable up to res.gen; after a failure (res.err) the syncer stops
-	stop  chan struct{}
-	quit  chan struct{} // closed when run returns
-	start uint64        // durable when it started
-}
-
-func newSyncer(log *Log, durable uint64) *syncer {
-	s := &syncer{log: log, poke: make(chan struct{}, 1), done: make(chan struct{}, 1),
-		stop: make(chan struct{}), quit: make(chan struct{}), start: durable}
-	s.want.Store(durable)
-	s.res.gen = durable
-	return s
-}
-
-// ask wants the log durable up to gen (written before the call).
-func (s *syncer) ask(gen uint64) {
-	s.want.Store(gen)
-	select {
-	case s.poke <- struct{}{}:
-	default:
-	}
-}
-
-// run fsyncs until stopped (or until an fsync fails).
-func (s *syncer) run() {
-	defer close(s.quit)
-	durable := s.start
-	for {
-		select {
-		case <-s.poke:
-		case <-s.stop:
-			return
-		}
-		// Every record up to want was written before want was stored:
-		// the fsync that starts after this load covers them.
-		for gen := s.want.Load(); gen > durable; gen = s.want.Load() {
-			err := s.log.Sync()
-			s.mu.Lock()
-			if err != nil {
-				s.res.err = err
-			} else {
-				s.res.gen = gen
-			}
-			s.mu.Unlock()
-			select {
-			case s.done <- struct{}{}:
-			default:
-			}
-			if err != nil {
-				<-s.stop // nothing is fsync'd after a failure
-				return
-			}
-			durable = gen
-		}
-	}
-}
-
-// result is what the syncer has done so far.
-func (s *syncer) result() syncResult {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.res
-}
-
-// wait blocks until the syncer reports, and returns its result.
-func (s *syncer) wait() syncResult {
-	<-s.done
-	return s.result()
-}
-
-// close stops the syncer and waits for its fsync in progress.
-func (s *syncer) close() {
-	close(s.stop)
-	<-s.quit
-}
 
 // requestSync asks the syncer to make every written record durable, unless
 // nothing waits for it or it was asked already.
