@@ -1,0 +1,65 @@
+package ckpt
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestStoreLinkRelativeUnderLinkedDir: a relative link whose target climbs
+// with ".." and that sits in a directory reached through another link
+// (dirlink -> real/sub, real/sub/agent.db -> ../data/agent.db) names the
+// file the kernel finds, real/data/agent.db. On main followLinks joined
+// the target to the unresolved directory lexically (dirlink/../data =
+// data), so Open went to another path: a new, empty store there (the
+// user's checkpoints not found, ErrNotFound) or an error when that
+// directory does not exist.
+func TestStoreLinkRelativeUnderLinkedDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, d := range []string{"real/sub", "real/data", "data"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(dir, "real", "data", "agent.db")
+	s, err := Open(file, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := saveN(t, s, "t", 0, 3)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..", "data", "agent.db"), filepath.Join(dir, "real", "sub", "agent.db")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("real", "sub"), filepath.Join(dir, "dirlink")); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "dirlink", "agent.db")
+	w, err := Open(link, Options{})
+	if err != nil {
+		t.Fatalf("Open through %s: %v", link, err)
+	}
+	checkLoads(t, w, "t", ids)
+	if got, err := filepath.EvalSymlinks(w.Path()); err != nil || !sameFile(t, got, file) {
+		t.Errorf("Path() = %s (%v), want the file %s", w.Path(), err, file)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "agent.db")); err == nil {
+		t.Errorf("Open through the link created a store at %s", filepath.Join(dir, "data", "agent.db"))
+	}
+}
+
+func sameFile(t *testing.T, a, b string) bool {
+	t.Helper()
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
+}
