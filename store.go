@@ -280,7 +280,15 @@ func followLinks(path string) (string, error) {
 			return "", err
 		}
 		if !filepath.IsAbs(to) {
-			to = filepath.Join(filepath.Dir(p), to)
+			// Relative to the link's directory as the kernel finds it: a
+			// lexical join would take ".." in the target from a directory
+			// reached through a link back up the link's name, not the
+			// real directory's parent, and name another file.
+			d, err := filepath.EvalSymlinks(filepath.Dir(p))
+			if err != nil {
+				return "", err
+			}
+			to = filepath.Join(d, to)
 		}
 		p = to
 	}
