@@ -91,7 +91,7 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) (
 		return fmt.Errorf("%w: backup: the writer is nil", ErrInvalidConfig)
 	}
 	cfg := backupOptions(opts)
-	err = s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*engine.Group, live bool) error {
+	err = s.withBackupSnapshot(ctx, true, func(tx *bolt.Tx, groups []*engine.Group, live bool) error {
 		if len(groups) == 0 && !live {
 			return writeSnapshot(ctx, tx, w, cfg.progress)
 		}
@@ -153,7 +153,9 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 		return fmt.Errorf("ckpt: backup to %s: %w", path, err)
 	}
 	tmp := f.Name()
-	err = s.withBackupSnapshot(ctx, func(tx *bolt.Tx, groups []*engine.Group, live bool) error {
+	// The copy is cleared of the live mark itself (replayInto): the
+	// store's file keeps it throughout (engine.HoldCopy).
+	err = s.withBackupSnapshot(ctx, false, func(tx *bolt.Tx, groups []*engine.Group, live bool) error {
 		if err := writeSnapshot(ctx, tx, &syncingWriter{f: f}, cfg.progress); err != nil {
 			return err
 		}
@@ -252,11 +254,12 @@ func backupOptions(opts []BackupOption) backupConfig {
 // withBackupSnapshot runs fn on a read transaction that holds every write
 // acknowledged before the call; groups are logged groups the transaction
 // lacks (read-only stores only), to be replayed into the copy, and live
-// says the transaction's file says a log is live beside it (a read-only
-// store's: the copy, whole alone, must not say so, or it is refused
-// restored without a log; a writing store's file is held without the
-// mark, engine.HoldCopy).
-func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, groups []*engine.Group, live bool) error) error {
+// says the transaction's file says a log is live beside it (the copy,
+// whole alone, must not say so, or it is refused restored without a log).
+// clear: a writing store's file is held with the mark cleared
+// (engine.HoldCopy), for a copy streamed as it is (Backup); it leaves a
+// window where a crash loses the log's groups to a file copied alone.
+func (s *Store) withBackupSnapshot(ctx context.Context, clear bool, fn func(tx *bolt.Tx, groups []*engine.Group, live bool) error) error {
 	// One backup at a time: a second one's solo op would otherwise wait
 	// in the commit loop for the first one's copy (for the applier's lock),
 	// and every writer with it. It waits here instead.
@@ -273,7 +276,7 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 		return ErrClosed
 	}
 	if s.readOnly {
-		tx, groups, live, release, err := s.eng.HoldCopy()
+		tx, groups, live, release, err := s.eng.HoldCopy(clear)
 		if err != nil {
 			return err
 		}
@@ -292,7 +295,7 @@ func (s *Store) withBackupSnapshot(ctx context.Context, fn func(tx *bolt.Tx, gro
 		// In the commit loop, after every op queued before this one is
 		// committed and the log is applied to bbolt.
 		var err error
-		tx, _, live, release, err = s.eng.HoldCopy()
+		tx, _, live, release, err = s.eng.HoldCopy(clear)
 		return err
 	})
 	if err != nil {

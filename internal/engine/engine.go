@@ -433,15 +433,18 @@ func (e *Engine) Hold() (tx *bolt.Tx, groups []*Group, release func(), err error
 }
 
 // HoldCopy is Hold for a copy of the file (Backup), which must be a store
-// whole alone: logging, every group is in bbolt, and the file's live mark
-// (Mark.Live) is cleared in a commit before the read begins and set again
-// at release (a crash in between leaves the log in place, with nothing
-// to replay, beside a file that does not say so: only a copy made
-// meanwhile without the log would then open unrefused, holding what
-// the file held). live says the held file still says a log is live (a
-// read-only store's): a copy of it must be cleared (Mark.ClearLive).
-func (e *Engine) HoldCopy() (tx *bolt.Tx, groups []*Group, live bool, release func(), err error) {
-	if !e.Logging() || e.mark.Live == nil {
+// whole alone: logging, every group is in bbolt. live says the held file
+// says a log is live (Mark.Live): a copy of it must be cleared
+// (Mark.ClearLive) before it opens alone. With clear (a copy streamed as
+// the held file is, which cannot be cleared after), the file's mark is
+// cleared in a commit before the read begins and set again at release
+// instead, and live is false. Writers go on logging meanwhile and the
+// applier waits, so the log then holds groups the file lacks while the
+// file does not say so: a crash during the copy leaves a file that opens
+// without its log unrefused, missing them. Only a copy that cannot be
+// cleared itself should ask for it.
+func (e *Engine) HoldCopy(clear bool) (tx *bolt.Tx, groups []*Group, live bool, release func(), err error) {
+	if !clear || !e.Logging() || e.mark.Live == nil {
 		tx, groups, release, err = e.Hold()
 		if err == nil {
 			_, live = e.mark.LiveLog(NewBoltView(tx))
