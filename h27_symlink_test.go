@@ -63,3 +63,23 @@ func sameFile(t *testing.T, a, b string) bool {
 	fb, err := os.Stat(b)
 	return err == nil && os.SameFile(fa, fb)
 }
+
+// TestLogLinkDanglingIsRefused: a killed store's log path is a symbolic
+// link into another directory (the log kept on another disk) whose target
+// is gone (that disk not mounted, the file deleted). The file says its log
+// is live, and there is no log: Open must refuse it as a missing log. On
+// main LogAbsent looked at the link itself (Lstat), found it present, and
+// the read of the log through it found nothing: the file opened with no
+// error and without the checkpoints the log held.
+func TestLogLinkDanglingIsRefused(t *testing.T) {
+	t.Parallel()
+	path, _ := lostLogFile(t, "log deleted")
+	if err := os.Symlink(filepath.Join(t.TempDir(), "elsewhere", "s.db-wal"), path+walSuffix); err != nil {
+		t.Fatal(err)
+	}
+	checkLogMissingRefused(t, path)
+	st, err := RecoverLog(path, Options{})
+	if err != nil || !st.LogMissing {
+		t.Fatalf("RecoverLog = %+v, %v; want the file accepted (LogMissing)", st, err)
+	}
+}
