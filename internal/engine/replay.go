@@ -78,9 +78,11 @@ func (m Mark) ClearLive(w Writer) error {
 // LogAbsent says whether no log is at path: no file, or one shorter than
 // a log's header (its identity and records unreadable). A file whose live
 // mark is set cannot meet either after a crash: the mark is set only once
-// its log's header is durable, and cleared before the log is removed.
+// its log's header is durable, and cleared before the log is removed. A
+// symbolic link is the file it names (the log is read through it): a
+// dangling one is no log.
 func LogAbsent(path string) bool {
-	fi, err := os.Lstat(path)
+	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return true
 	}
