@@ -355,12 +355,16 @@ func dirStep(w writer, after *[]byte, budget int) (done bool, err error) {
 // every thread listed has its bucket, every bucket its entry (threads
 // being imported are listed too). A namespace listed whose thread has no
 // bucket is reported with the thread; verifyNamespaces checks the
-// namespaces of the threads found.
-func verifyDir(r reader, rep *VerifyReport) {
+// namespaces of the threads found. lists: the file lists namespaces
+// (format 8); one of format 7 may hold namespace entries a killed upgrade
+// left, which a build of format 7 neither keeps nor deletes (its
+// dropThread leaves them): not read, as its reads do not read them.
+func verifyDir(r reader, rep *VerifyReport, lists bool) {
 	var last string // the thread whose missing bucket was reported
 	r.Scan(dirPath, nil, nil, false, func(k, _ []byte) error {
 		thread, _, isNS, ok := parseDirKey(k)
 		switch {
+		case ok && isNS && !lists:
 		case !ok:
 			rep.add(Problem{Check: "thread", Detail: fmt.Sprintf("directory key %x is malformed", k)})
 		case isNS && thread == last:

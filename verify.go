@@ -241,7 +241,7 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 		return err
 	}
 	if format >= dirFormat {
-		verifyDir(r, rep)
+		verifyDir(r, rep, format >= nsFormat)
 	}
 	r.Scan(bucketPath{bucketIndex}, nil, nil, false, func(k, _ []byte) error {
 		rep.IndexEntries++
