@@ -154,16 +154,23 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 	}
 	tmp := f.Name()
 	// The copy is cleared of the live mark itself (replayInto): the
-	// store's file keeps it throughout (engine.HoldCopy).
+	// store's file keeps it throughout (engine.HoldCopy). With no group to
+	// replay, after the snapshot is let go: its page check and commit need
+	// not hold the applier (and the writers behind a full log) meanwhile.
+	var clearCopy bool
 	err = s.withBackupSnapshot(ctx, false, func(tx *bolt.Tx, groups []*engine.Group, live bool) error {
 		if err := writeSnapshot(ctx, tx, &syncingWriter{f: f}, cfg.progress); err != nil {
 			return err
 		}
-		if len(groups) > 0 || live {
+		if len(groups) > 0 {
 			return s.replayInto(f, groups)
 		}
+		clearCopy = live
 		return nil
 	})
+	if err == nil && clearCopy {
+		err = s.replayInto(f, nil)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
