@@ -83,3 +83,47 @@ func TestLogLinkDanglingIsRefused(t *testing.T) {
 		t.Fatalf("RecoverLog = %+v, %v; want the file accepted (LogMissing)", st, err)
 	}
 }
+
+// TestStoreLinkLoopIsAnError: a store path in a loop of symbolic links
+// (a -> b -> a), for Open, RecoverLog and BackupFile's destination, is an
+// error, not a hang, a panic or a store created somewhere.
+func TestStoreLinkLoopIsAnError(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	if err := os.Symlink("b.db", a); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("a.db", b); err != nil {
+		t.Fatal(err)
+	}
+	for _, ro := range []bool{false, true} {
+		if s, err := Open(a, Options{ReadOnly: ro}); err == nil {
+			_ = s.Close()
+			t.Fatalf("read-only %v: Open of a link loop: no error", ro)
+		}
+	}
+	if _, err := RecoverLog(a, Options{}); err == nil {
+		t.Fatal("RecoverLog of a link loop: no error")
+	}
+	s, err := Open(filepath.Join(dir, "s.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	saveN(t, s, "t", 0, 1)
+	if err := s.BackupFile(t.Context(), a); err == nil {
+		t.Fatal("BackupFile to a link loop: no error")
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		switch e.Name() {
+		case "a.db", "b.db", "s.db", "s.db-wal":
+		default:
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
