@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
@@ -267,13 +268,15 @@ func storeFile(path string) (string, error) {
 
 // followLinks returns the file path names: path itself or, when path is
 // a symbolic link, the file the links lead to (followed to the end; the
-// last may not exist yet).
+// last may not exist yet). Links that lead to no end (a loop, or more
+// than the kernel follows) are an error (ELOOP): the path names no file,
+// and a copy renamed over the last link reached would replace a link.
 func followLinks(path string) (string, error) {
 	p := path
-	for range 40 { // more, and the open that follows reports the loop
+	for range 41 { // the kernel follows 40
 		fi, err := os.Lstat(p)
 		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
-			break
+			return p, nil
 		}
 		to, err := os.Readlink(p)
 		if err != nil {
@@ -292,7 +295,7 @@ func followLinks(path string) (string, error) {
 		}
 		p = to
 	}
-	return p, nil
+	return "", &os.PathError{Op: "follow links", Path: path, Err: syscall.ELOOP}
 }
 
 func openError(path string, err error) error {
