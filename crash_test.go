@@ -9,6 +9,7 @@ package ckpt_test
 
 import (
 	"bufio"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -102,6 +103,16 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(crashChildEnv); mode != "" {
 		crashChild(mode, os.Getenv(crashFileEnv))
 		return
+	}
+	if raceEnabled && os.Getenv("CKPT_RACE_FULL") == "" {
+		// The property tests (rapid) draw 40 cases under -race, not
+		// rapid's 100: CI runs this package only under -race, where
+		// DeltaProperties, FoldLevelsProperty, VersionsProperty and
+		// Spec25WritesProperty took 64, 60, 32 and 30 s of a loaded
+		// run. Every run draws new cases (a new seed) and replays the
+		// failures kept in testdata/rapid; -rapid.checks=N on the command
+		// line still wins (flag.Parse runs in m.Run, after this).
+		_ = flag.Set("rapid.checks", "40")
 	}
 	code := m.Run()
 	testchild.Cleanup()
