@@ -115,6 +115,7 @@ func TestMain(m *testing.M) {
 		_ = flag.Set("rapid.checks", "40")
 	}
 	code := m.Run()
+	ckpt.CleanupSharedFixtures()
 	testchild.Cleanup()
 	os.Exit(code)
 }

@@ -275,10 +275,11 @@ const (
 	spec25Steps   = 10
 )
 
-// spec25Store builds the store the damage specs damage: 30 threads of 10
-// checkpoints (the even threads with their last 3 in namespace "sub"),
-// each with 0-5 pending writes. It returns the closed file's path.
-func spec25Store(t *testing.T, dir string) (string, *model25) {
+// buildSpec25Store builds the store the damage specs damage (spec25Store,
+// shared_fixture_test.go, shares it): 30 threads of 10 checkpoints (the
+// even threads with their last 3 in namespace "sub"), each with 0-5
+// pending writes. It returns the closed file's path.
+func buildSpec25Store(t *testing.T, dir string) (string, *model25) {
 	t.Helper()
 	path := filepath.Join(dir, "writes.db")
 	// NoWAL: one bbolt commit a write, so the pages are laid out the same
@@ -596,7 +597,7 @@ func damaged25(t *testing.T, src string, damage func(path string)) string {
 // no read may return its checkpoint without it and no error.
 func TestSpec25DeletedWriteRecord(t *testing.T) {
 	t.Parallel()
-	src, m := spec25Store(t, t.TempDir())
+	src, m := spec25Store(t)
 	rng := rand.New(rand.NewPCG(25, 1))
 	var withWrites []*cp25
 	for _, c := range m.cps {
@@ -643,7 +644,7 @@ func TestSpec25DeletedWriteRecord(t *testing.T) {
 // checkpoint deleted: its reads must not return it with none.
 func TestSpec25DeletedAllWritesOfACheckpoint(t *testing.T) {
 	t.Parallel()
-	src, m := spec25Store(t, t.TempDir())
+	src, m := spec25Store(t)
 	rng := rand.New(rand.NewPCG(25, 2))
 	var chosen []*cp25
 	for _, ns := range []string{"", "sub"} { // a head of each namespace, then others
@@ -860,7 +861,7 @@ func putUint64At25(t *testing.T, path string, off int64, v uint64) {
 // read back without it.
 func TestSpec25FlippedByteInWriteKeys(t *testing.T) {
 	t.Parallel()
-	src, m := spec25Store(t, t.TempDir())
+	src, m := spec25Store(t)
 	pages := readPages25(t, src)
 	type pos struct {
 		thread string
@@ -922,7 +923,7 @@ func flipCase25(t *testing.T, src string, m *model25, what, thread string, off i
 // 11, 2 of them pgids. All 631 took 378 s of a loaded CI run under -race.
 func TestSpec25FlippedByteInWriteBranch(t *testing.T) {
 	t.Parallel()
-	src, m := spec25Store(t, t.TempDir())
+	src, m := spec25Store(t)
 	pages := readPages25(t, src)
 	rng := rand.New(rand.NewPCG(25, 4))
 	failed, total := 0, 0
@@ -962,7 +963,7 @@ func TestSpec25FlippedByteInWriteBranch(t *testing.T) {
 // bucket), and each of its 16 bytes flipped.
 func TestSpec25DamagedWriteBucketHeader(t *testing.T) {
 	t.Parallel()
-	src, m := spec25Store(t, t.TempDir())
+	src, m := spec25Store(t)
 	pages := readPages25(t, src)
 	st, err := os.Stat(src)
 	if err != nil {
