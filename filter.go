@@ -165,7 +165,12 @@ func (r *mpReader) matchMap(n int, f *encFilter) (match, ok bool) {
 		if !ok {
 			return false, false
 		}
-		k, _, ok := r.bytesOf(c)
+		var k []byte
+		if isFixstr(c) {
+			k, ok = r.fixstr(c)
+		} else {
+			k, _, ok = r.bytesOf(c)
+		}
 		if !ok {
 			return false, false
 		}
@@ -303,6 +308,9 @@ func (r *mpReader) check() bool {
 	c, ok := r.code()
 	if !ok {
 		return false
+	}
+	if r.skipShort(c) {
+		return true
 	}
 	switch {
 	case msgpcode.IsFixedMap(c), c == msgpcode.Map16, c == msgpcode.Map32:
