@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -35,8 +36,11 @@ import (
 // The slices it keeps point into the read's snapshot: it must not outlive
 // the read.
 type tupleReader struct {
-	r  reader
-	kr *keyring
+	r       reader
+	kr      *keyring
+	opener  engine.BucketOpener // r, when it hands out buckets (tupleread_buckets.go)
+	handles [6]engine.Bucket    // by the index of the path in paths (bCP, ...)
+	opened  uint8               // bit i: handles[i] is the thread's
 
 	thread                  string
 	seed                    threadSeed // thread's, for the record sums (seedOf)
@@ -125,6 +129,7 @@ var tupleReaders = sync.Pool{New: func() any {
 func (s *Store) newTupleReader(r reader) *tupleReader {
 	t := tupleReaders.Get().(*tupleReader)
 	t.r, t.kr, t.untallied, t.unlisted = r, s.keys, s.untallied, s.unlisted
+	t.opener, _ = r.(engine.BucketOpener)
 	return t
 }
 
@@ -132,6 +137,7 @@ func (s *Store) newTupleReader(r reader) *tupleReader {
 // reachable: its pages are reused) and returns t to the pool.
 func (t *tupleReader) release() {
 	t.r, t.kr, t.block = nil, nil, nil
+	t.opener, t.handles, t.opened = nil, [6]engine.Bucket{}, 0
 	t.thread, t.name = "", t.name[:0]
 	t.paths = [6][3][]byte{}
 	t.cp, t.md, t.wr, t.bl, t.ls, t.ids = nil, nil, nil, nil, nil, nil
@@ -191,6 +197,7 @@ func (t *tupleReader) setThread(thread string) {
 	// what they cache), so the next thread may overwrite it.
 	t.thread, t.name = thread, append(t.name[:0], thread...)
 	t.seed = seedOf(thread)
+	t.opened = 0        // the handles are the last thread's
 	t.memo = t.memo[:0] // blob keys are the thread's
 	t.forgetLineages()  // and so are segment keys
 	for i, sub := range [...][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments, bucketOrder} {
@@ -219,7 +226,7 @@ func (s *Store) loadTuple(r reader, thread, ns string, id *[idLen]byte, block *[
 // returns its body (List's filter looks at it before the tuple is read).
 func (t *tupleReader) metadataBody(ns string, id [idLen]byte) ([]byte, error) {
 	t.key = append(appendLen16(t.key[:0], ns), id[:]...)
-	return recordBody("metadata", t.seed, t.key, t.r.Get(t.md, t.key), metadataRecordV1, metadataRecordV2)
+	return recordBody("metadata", t.seed, t.key, t.get(bMD, t.key), metadataRecordV1, metadataRecordV2)
 }
 
 // load reads one checkpoint of the reader's thread; a nil id means the
@@ -236,7 +243,7 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, mdBody []byte, md Metadat
 			t.kbuf = append(t.kbuf, 0xff)
 		}
 		t.found, t.foundVal = nil, nil
-		_ = t.r.Scan(t.cp, t.key, t.kbuf, true, t.onLatest)
+		_ = t.scan(bCP, t.key, t.kbuf, true, t.onLatest)
 		val = t.foundVal
 		prefix := len(t.key)
 		t.key = append(t.key[:0], t.found...)
@@ -248,7 +255,7 @@ func (t *tupleReader) load(ns string, id *[idLen]byte, mdBody []byte, md Metadat
 		}
 	} else {
 		t.key = append(t.key, id[:]...)
-		val = t.r.Get(t.cp, t.key)
+		val = t.get(bCP, t.key)
 	}
 	if val == nil {
 		if id == nil {
@@ -278,7 +285,7 @@ func (t *tupleReader) read(ns string, val, mdBody []byte, md Metadata) (*Tuple, 
 		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), err)
 	}
 	if mdBody == nil && md == nil {
-		mdRaw := t.r.Get(t.md, t.key)
+		mdRaw := t.get(bMD, t.key)
 		if mdRaw == nil {
 			return nil, fmt.Errorf("%w: checkpoint %s has no metadata", ErrCorrupt, idString(cid))
 		}
@@ -321,7 +328,7 @@ func (t *tupleReader) read(ns string, val, mdBody []byte, md Metadata) (*Tuple, 
 			continue
 		}
 		t.kbuf = append(appendLen16(appendLen16(t.kbuf[:0], ns), ch), ver...) // blobKey
-		b := t.r.Get(t.bl, t.kbuf)
+		b := t.get(bBL, t.kbuf)
 		if b == nil {
 			// Put stores a record under every version a checkpoint names
 			// ("no value" too: blobEmpty), so a missing one is damage: a
@@ -449,7 +456,7 @@ func (t *tupleReader) listPieces(ns, ch string, ref listRef) bool {
 		t.walk.memo = m
 	}
 	t.kbuf = binary.BigEndian.AppendUint64(appendLen16(appendLen16(t.kbuf[:0], ns), ch), ref.lineage) // segmentPrefix
-	err := t.r.Scan(t.ls, t.kbuf, nil, false, t.onSegment)
+	err := t.scan(bLS, t.kbuf, nil, false, t.onSegment)
 	if err != nil || t.walk.sealed || t.walk.covered < t.walk.n {
 		if m := t.walk.memo; m != nil {
 			m.segs, m.covered = m.segs[:0], 0
@@ -515,17 +522,17 @@ func (t *tupleReader) write(k, v []byte) error {
 // never made.
 func (t *tupleReader) pendingWrites(ns string, id [idLen]byte) ([]PendingWrite, error) {
 	t.writes, t.text = t.writes[:0], t.text[:0]
-	_ = t.r.Scan(t.wr, t.key, nil, false, t.onWrite)
+	_ = t.scan(bWR, t.key, nil, false, t.onWrite)
 	if !t.untallied {
 		var found writeTally
 		for i := range t.writes {
 			found.add(t.writes[i].k, t.writes[i].v)
 		}
 		t.kbuf = append(append(t.kbuf[:0], id[:]...), ns...) // orderKey
-		b := t.r.Get(t.ids, t.kbuf)
+		b := t.get(bIDS, t.kbuf)
 		if err := checkTally(t.seed, t.kbuf, b, found); err != nil {
 			t.writes = t.writes[:0]
-			if len(b) == 0 && !t.r.Has(t.ids, t.kbuf) {
+			if len(b) == 0 && !t.has(bIDS, t.kbuf) {
 				err = fmt.Errorf("%w: the checkpoint's entry in the thread's history order is gone, and with it the tally of its %d pending writes", ErrCorrupt, found.n)
 			}
 			return nil, fmt.Errorf("namespace %q: %w", ns, err)
@@ -576,24 +583,4 @@ func (t *tupleReader) gatherWrite(w *rawWrite) bool {
 	w.value = len(t.pieces)
 	t.pieces = append(t.pieces, raw)
 	return true
-}
-
-// textOf reads a string (nil as empty, a bin as its bytes: what msgpack
-// decodes into a string) into t.text.
-func (t *tupleReader) textOf(r *mpReader) ([2]int, bool) {
-	c, ok := r.code()
-	if !ok {
-		return [2]int{}, false
-	}
-	p, _, ok := r.bytesOf(c)
-	if !ok {
-		return [2]int{}, false
-	}
-	return t.addText(p), true
-}
-
-func (t *tupleReader) addText(p []byte) [2]int {
-	start := len(t.text)
-	t.text = append(t.text, p...)
-	return [2]int{start, len(t.text)}
 }

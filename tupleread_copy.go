@@ -58,3 +58,23 @@ func (t *tupleReader) copyOut(values map[string]any, text string) []PendingWrite
 	slices.SortStableFunc(out, comparePendingWrites)
 	return out
 }
+
+// textOf reads a string (nil as empty, a bin as its bytes: what msgpack
+// decodes into a string) into t.text.
+func (t *tupleReader) textOf(r *mpReader) ([2]int, bool) {
+	c, ok := r.code()
+	if !ok {
+		return [2]int{}, false
+	}
+	p, _, ok := r.bytesOf(c)
+	if !ok {
+		return [2]int{}, false
+	}
+	return t.addText(p), true
+}
+
+func (t *tupleReader) addText(p []byte) [2]int {
+	start := len(t.text)
+	t.text = append(t.text, p...)
+	return [2]int{start, len(t.text)}
+}

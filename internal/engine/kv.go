@@ -146,7 +146,11 @@ func (v *BoltView) Get(p Path, key []byte) []byte {
 		}
 		return nil
 	}
-	e := v.cached(p)
+	return v.cached(p).lookup(key)
+}
+
+// lookup is Get in the open bucket e (a read-only view's).
+func (e *openBucket) lookup(key []byte) []byte {
 	if e.b == nil {
 		return nil
 	}
@@ -178,7 +182,12 @@ func (v *BoltView) scanCursor(p Path) (*bolt.Bucket, *bolt.Cursor, int) {
 		}
 		return b, b.Cursor(), -1
 	}
-	e := v.cached(p)
+	return v.cached(p).scanCursor()
+}
+
+// scanCursor is BoltView.scanCursor in the open bucket e (a read-only
+// view's).
+func (e *openBucket) scanCursor() (*bolt.Bucket, *bolt.Cursor, int) {
 	if e.b == nil {
 		return nil, nil, -1
 	}
@@ -209,6 +218,11 @@ func (v *BoltView) Sequence(p Path) uint64 {
 
 func (v *BoltView) Has(p Path, key []byte) bool {
 	b, c, e := v.scanCursor(p)
+	return v.hasIn(b, c, e, key)
+}
+
+// hasIn is Has in the bucket b, walked with c (scanCursor's).
+func (v *BoltView) hasIn(b *bolt.Bucket, c *bolt.Cursor, e int, key []byte) bool {
 	if b == nil {
 		return false
 	}
@@ -260,6 +274,12 @@ func (v *BoltView) FileSize() (int64, int) { return v.tx.Size(), v.tx.DB().Info(
 
 func (v *BoltView) Scan(p Path, prefix, start []byte, reverse bool, fn func(k, v []byte) error) error {
 	b, c, e := v.scanCursor(p)
+	return v.scanIn(b, c, e, prefix, start, reverse, fn)
+}
+
+// scanIn is Scan in the bucket b, walked with c (scanCursor's; e the
+// entry whose shared cursor c is, or -1).
+func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start []byte, reverse bool, fn func(k, v []byte) error) error {
 	if b == nil {
 		return nil
 	}
