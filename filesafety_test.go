@@ -49,6 +49,8 @@ func fileChild(mode, path string) int {
 		return sweepChild(path) // fault_sweep_test.go
 	case "fulldisk":
 		return diskChild(path) // fulldisk_test.go
+	case "realdisk":
+		return rdChild(path) // realdisk_linux_test.go
 	}
 	fmt.Fprintln(os.Stderr, "unknown child mode", mode)
 	return 1

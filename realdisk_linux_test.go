@@ -1,0 +1,458 @@
+//go:build linux
+
+package ckpt_test
+
+// A REAL full file system (fulldisk_test.go fakes one with RLIMIT_FSIZE,
+// which fails only a write past a size; a full file system also fails a
+// write into a hole anywhere in a file, the creation of a file, and may
+// fail at fdatasync). The test mounts a small tmpfs and a small ext4 image
+// on a loop device (root only: it skips, saying why, where mount is not
+// permitted), copies a store there, and a child process fills the file
+// system up to a few bytes to a few MiB of free space with a filler file,
+// then writes checkpoints with pending writes (Sync, NoSync or Async),
+// runs one operation, writes again and closes, printing what was
+// acknowledged and what failed. The parent deletes the filler, reopens
+// the store: the child must not have died, every acknowledged checkpoint
+// and pending write reads back exactly, nothing that failed is there, an
+// operation that failed left nothing of itself, and Verify is clean.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/internal/testchild"
+)
+
+const (
+	rdOpEnv   = "CKPT_RD_OP"
+	rdFreeEnv = "CKPT_RD_FREE"
+	rdDurEnv  = "CKPT_RD_DUR"
+	rdFillEnv = "CKPT_RD_FILL"
+	rdMore    = 10 // checkpoints the child writes before and after its op
+)
+
+// mountSmallFS mounts a file system of size bytes ("tmpfs", or "ext4": an
+// image on a loop device) in a new directory, unmounted at the test's end.
+// It skips the test when this process may not mount.
+func mountSmallFS(t *testing.T, kind string, size int64) string {
+	t.Helper()
+	dir := t.TempDir()
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	switch kind {
+	case "tmpfs":
+		if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size="+strconv.FormatInt(size, 10)); err != nil {
+			t.Skipf("a real full disk needs a mount (root): mount tmpfs: %v", err)
+		}
+	case "ext4":
+		img := filepath.Join(dir, "fs.img")
+		if err := os.WriteFile(img, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(img, size); err != nil {
+			t.Fatal(err)
+		}
+		// -m 0: no blocks reserved for root, so the free space the child
+		// sees is the free space there is.
+		if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-m", "0", img).CombinedOutput(); err != nil {
+			t.Skipf("a real full disk needs mkfs.ext4: %v %s", err, out)
+		}
+		if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
+			t.Skipf("a real full disk needs a loop mount (root): %v %s", err, out)
+		}
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(mnt, 0); err != nil {
+			t.Errorf("unmount %s: %v", mnt, err)
+		}
+	})
+	return mnt
+}
+
+// fillFS allocates a filler file at path so that free bytes are left on
+// its file system (as far as block granularity lets it).
+func fillFS(path string, free int64) error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(filepath.Dir(path), &st); err != nil {
+		return err
+	}
+	n := int64(st.Bfree)*st.Bsize - free
+	if n <= 0 {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	// fallocate may not get every block the file system reports free (its
+	// own metadata takes some): shrink the request until it fits.
+	for n > 0 {
+		if err := syscall.Fallocate(int(f.Fd()), 0, 0, n); err == nil {
+			return f.Sync()
+		}
+		n -= 64 << 10
+	}
+	return nil
+}
+
+func rdState(i int) map[string]any { return diskState(i) }
+
+func rdWrite(i int) []ckpt.Write {
+	return []ckpt.Write{{Channel: "w", Value: fmt.Sprintf("write-%d-%s", i, diskText(i)[:512])}}
+}
+
+// rdChild is the child: output lines
+//
+//	A <i> <id>      Save and PutWrites of checkpoint i acknowledged
+//	Q <i> <id>      Async: queued (its outcome is the next FLUSH's)
+//	F <i> save|writes <err>  Save or PutWrites of checkpoint i failed
+//	FLUSH ok | FLUSH <err>
+//	OP ok | OP <err>
+//	CLOSE ok | CLOSE <err>
+func rdChild(path string) int {
+	op, dur := os.Getenv(rdOpEnv), os.Getenv(rdDurEnv)
+	free, _ := strconv.ParseInt(os.Getenv(rdFreeEnv), 10, 64)
+	ctx := context.Background()
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	line := func(s string) { out.WriteString(strings.ReplaceAll(s, "\n", " ") + "\n"); out.Flush() }
+	fill := func() bool {
+		if err := fillFS(os.Getenv(rdFillEnv), free); err != nil {
+			fmt.Fprintln(os.Stderr, "fill:", err)
+			return false
+		}
+		return true
+	}
+	o := ckpt.Options{NoWAL: os.Getenv(diskNoWALEnv) != ""}
+	switch dur {
+	case "nosync":
+		o.Durability = ckpt.NoSync
+	case "async":
+		o.Durability = ckpt.Async
+	}
+	// reopen and upgrade: the disk is full when Open replays what a
+	// crash left in the log, or upgrades the file's format.
+	early := op == "reopen" || op == "upgrade"
+	if early && !fill() {
+		return 3
+	}
+	s, err := ckpt.Open(path, o)
+	if early {
+		if err != nil {
+			line("OP " + err.Error())
+			return 0
+		}
+		line("OP ok")
+	} else if err != nil {
+		fmt.Fprintln(os.Stderr, "open:", err)
+		return 3
+	}
+	if !early && op != "crash" && !fill() {
+		return 3
+	}
+	save := func(from int) {
+		for i := from; i < from+rdMore; i++ {
+			id, err := s.Save(ctx, "t", rdState(i), ckpt.Metadata{"i": i})
+			what := "save"
+			if err == nil {
+				what = "writes"
+				err = s.PutWrites(ctx, ckpt.Config{ThreadID: "t", CheckpointID: id}, rdWrite(i), "task", "")
+			}
+			switch {
+			case err != nil:
+				line(fmt.Sprintf("F %d %s %v", i, what, err))
+			case dur == "async":
+				line(fmt.Sprintf("Q %d %s", i, id))
+			default:
+				line(fmt.Sprintf("A %d %s", i, id))
+			}
+		}
+		if dur == "async" {
+			if err := s.Flush(ctx); err != nil {
+				line("FLUSH " + err.Error())
+			} else {
+				line("FLUSH ok")
+			}
+		}
+	}
+	save(diskBase)
+	if op == "crash" {
+		out.Flush()
+		os.Exit(0) // no Close: the log keeps what the applier has not taken
+	}
+	var opErr error
+	switch op {
+	case "apply":
+		opErr = s.ApplyLog(ctx)
+	case "compact":
+		_, opErr = s.Compact(ctx, nil)
+	case "backup":
+		opErr = s.BackupFile(ctx, path+".bak")
+	case "gc":
+		_, opErr = s.GC(ctx, ckpt.Policy{KeepLast: 5})
+	case "copy":
+		opErr = s.CopyThread(ctx, "t", "t2", ckpt.CopyOptions{})
+	case "import":
+		f, err := os.Open(os.Getenv(diskDumpEnv))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 3
+		}
+		_, opErr = s.Import(ctx, f, ckpt.ImportOptions{})
+		f.Close()
+	}
+	if !early {
+		if opErr != nil {
+			line("OP " + opErr.Error())
+		} else {
+			line("OP ok")
+		}
+	}
+	save(diskBase + rdMore)
+	if err := s.Close(); err != nil {
+		line("CLOSE " + err.Error())
+	} else {
+		line("CLOSE ok")
+	}
+	return 0
+}
+
+type rdCase struct {
+	fs, op, dur string
+	noWAL       bool
+	free        int64
+}
+
+func (c rdCase) String() string {
+	return fmt.Sprintf("%s op %s %s nowal %v free %d", c.fs, c.op, c.dur, c.noWAL, c.free)
+}
+
+// rdRound runs one case's child (two for reopen: a crash first) on a copy
+// of base in mnt and checks what it left.
+func rdRound(t *testing.T, mnt, base, dump string, c rdCase) {
+	t.Helper()
+	ctx := context.Background()
+	what := c.String()
+	dir, err := os.MkdirTemp(mnt, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "s.db")
+	filler := filepath.Join(mnt, "filler")
+	copyFile(t, base, path)
+	steps := []string{c.op}
+	if c.op == "reopen" {
+		steps = []string{"crash", c.op}
+	}
+	var stdout, stderr bytes.Buffer
+	for _, step := range steps {
+		cmd := exec.Command(testchild.Binary(), "-test.run=^$")
+		env := []string{"CKPT_FILE_CHILD=realdisk", "CKPT_CRASH_FILE=" + path, rdOpEnv + "=" + step,
+			rdFreeEnv + "=" + strconv.FormatInt(c.free, 10), rdDurEnv + "=" + c.dur,
+			rdFillEnv + "=" + filler, diskDumpEnv + "=" + dump}
+		if c.noWAL {
+			env = append(env, diskNoWALEnv+"=1")
+		}
+		cmd.Env = childEnv(env...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		_ = os.Remove(filler)
+		if err != nil {
+			t.Errorf("%s: the child (%s) died: %v\n%s", what, step, err, stderr.String())
+			return
+		}
+	}
+	acked, failed, failedSave := map[int]string{}, map[int]bool{}, map[int]bool{}
+	var queued []int
+	queuedID := map[int]string{}
+	opRes, closeRes := "", ""
+	for _, l := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		f := strings.SplitN(l, " ", 3)
+		switch f[0] {
+		case "A":
+			i, _ := strconv.Atoi(f[1])
+			acked[i] = f[2]
+		case "Q":
+			i, _ := strconv.Atoi(f[1])
+			queued = append(queued, i)
+			queuedID[i] = f[2]
+		case "F":
+			i, _ := strconv.Atoi(f[1])
+			failed[i] = true
+			failedSave[i] = strings.HasPrefix(f[2], "save ")
+		case "FLUSH":
+			// A Flush that returned nil vouches for every write queued
+			// before it; one that failed for none (any may have failed).
+			if l == "FLUSH ok" {
+				for _, i := range queued {
+					acked[i] = queuedID[i]
+				}
+			}
+			queued = nil
+		case "OP":
+			opRes = strings.TrimPrefix(l, "OP ")
+		case "CLOSE":
+			closeRes = strings.TrimPrefix(l, "CLOSE ")
+		}
+	}
+	t.Logf("%s: %d acknowledged, %d failed, op: %.100s, close: %.100s", what, len(acked), len(failed), opRes, closeRes)
+	o := ckpt.Options{NoWAL: c.noWAL}
+	s, err := ckpt.Open(path, o)
+	if err != nil {
+		t.Errorf("%s: reopen with space: %v\n%s", what, err, stdout.String())
+		return
+	}
+	defer s.Close()
+	for i, id := range acked {
+		if c.op == "gc" && i < diskBase+rdMore {
+			continue // GC may have deleted it
+		}
+		tp, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "t", CheckpointID: id})
+		if err != nil {
+			t.Errorf("%s: acknowledged checkpoint %d (%s): %v", what, i, id, err)
+			continue
+		}
+		var v int
+		var text, w string
+		if err := tp.Decode("i", &v); err != nil || v != i {
+			t.Errorf("%s: checkpoint %d reads i=%d (%v)", what, i, v, err)
+		}
+		if err := tp.Decode("text", &text); err != nil || text != diskText(i) {
+			t.Errorf("%s: checkpoint %d reads a wrong text (%v)", what, i, err)
+		}
+		if len(tp.PendingWrites) != 1 {
+			t.Errorf("%s: checkpoint %d has %d pending writes, acknowledged 1", what, i, len(tp.PendingWrites))
+		} else if err := tp.PendingWrites[0].Value.Decode(&w); err != nil || w != rdWrite(i)[0].Value {
+			t.Errorf("%s: checkpoint %d's pending write reads wrong (%v)", what, i, err)
+		}
+	}
+	n := 0
+	for tp, err := range s.List(ctx, ckpt.ListOptions{ThreadID: "t"}) {
+		if err != nil {
+			t.Errorf("%s: list: %v", what, err)
+			break
+		}
+		n++
+		var v int
+		if err := tp.Decode("i", &v); err != nil {
+			t.Errorf("%s: list: %v", what, err)
+			continue
+		}
+		switch {
+		case failedSave[v]:
+			t.Errorf("%s: the failed Save of checkpoint %d is there (%s)", what, v, tp.Config.CheckpointID)
+		case failed[v] && len(tp.PendingWrites) != 0:
+			t.Errorf("%s: the failed PutWrites of checkpoint %d is there (%s)", what, v, tp.Config.CheckpointID)
+		}
+		if text := ""; tp.Decode("text", &text) != nil || text != diskText(v) {
+			t.Errorf("%s: checkpoint %d in the list reads a wrong text", what, v)
+		}
+		if v >= diskBase && acked[v] == "" && queuedID[v] == "" && !failed[v] {
+			t.Errorf("%s: checkpoint %d in the list was never written", what, v)
+		}
+	}
+	if c.op == "gc" && opRes == "ok" && n > 5+2*rdMore {
+		t.Errorf("%s: GC returned nil and kept %d checkpoints", what, n)
+	}
+	allOrNothing := func(thread string, want int) {
+		got := 0
+		for _, err := range s.List(ctx, ckpt.ListOptions{ThreadID: thread}) {
+			if err != nil {
+				t.Errorf("%s: list of thread %s: %v", what, thread, err)
+				break
+			}
+			got++
+		}
+		switch {
+		case opRes == "ok" && got != want && want >= 0:
+			t.Errorf("%s: %s returned nil; thread %s has %d checkpoints, want %d", what, c.op, thread, got, want)
+		case opRes != "ok" && got != 0:
+			t.Errorf("%s: %s failed (%s); %d checkpoints of thread %s are there", what, c.op, opRes, got, thread)
+		}
+	}
+	switch c.op {
+	case "import":
+		allOrNothing("imp", 40)
+	case "copy":
+		allOrNothing("t2", -1)
+	case "backup":
+		_, err := os.Stat(path + ".bak")
+		switch {
+		case opRes == "ok" && err != nil:
+			t.Errorf("%s: BackupFile returned nil; no file: %v", what, err)
+		case opRes != "ok" && err == nil:
+			t.Errorf("%s: BackupFile failed (%s), and left a file", what, opRes)
+		case opRes == "ok":
+			b, err := ckpt.Open(path+".bak", ckpt.Options{ReadOnly: true})
+			if err != nil {
+				t.Errorf("%s: the backup: %v", what, err)
+			} else {
+				if rep, err := b.Verify(ctx, ckpt.VerifyOptions{}); err != nil || !rep.OK() {
+					t.Errorf("%s: Verify of the backup: %+v, %v", what, rep, err)
+				}
+				_ = b.Close()
+			}
+		}
+	case "compact":
+		if _, err := os.Stat(path + ".compact"); err == nil {
+			t.Errorf("%s: Compact (%s) left its new file behind after the reopen", what, opRes)
+		}
+	}
+	if rep, err := s.Verify(ctx, ckpt.VerifyOptions{}); err != nil || !rep.OK() {
+		t.Errorf("%s: Verify: %+v, %v", what, rep, err)
+	}
+}
+
+func TestRealFullDisk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a child process per round")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("a real full disk needs a mount: not root")
+	}
+	dir := t.TempDir()
+	plain, dump := diskPrepare(t, dir, false)
+	ops := []string{"apply", "compact", "backup", "gc", "copy", "import", "reopen"}
+	if s := os.Getenv("CKPT_RD_OPS"); s != "" {
+		ops = strings.Split(s, ",")
+	}
+	frees := []int64{0, 16 << 10, 256 << 10, 1 << 20, 5 << 20}
+	if s := os.Getenv("CKPT_RD_FREES"); s != "" {
+		frees = nil
+		for _, f := range strings.Split(s, ",") {
+			d, _ := strconv.ParseInt(f, 10, 64)
+			frees = append(frees, d)
+		}
+	}
+	durs := []string{"sync", "nosync", "async"}
+	fss := []string{"tmpfs", "ext4"}
+	if s := os.Getenv("CKPT_RD_FS"); s != "" {
+		fss = strings.Split(s, ",")
+	}
+	for _, fs := range fss {
+		mnt := mountSmallFS(t, fs, 64<<20)
+		for _, op := range ops {
+			for _, dur := range durs {
+				for _, noWAL := range []bool{false, true} {
+					for _, free := range frees {
+						rdRound(t, mnt, plain, dump, rdCase{fs: fs, op: op, dur: dur, noWAL: noWAL, free: free})
+					}
+				}
+			}
+		}
+	}
+}
