@@ -480,9 +480,10 @@ func (s *Store) runJobs(ctx context.Context, jobs []*threadJob) (GCStats, error)
 	return total, nil
 }
 
-// maintain queues a retention transaction. It is never acknowledged before
-// it commits (an Async context or store default becomes Sync): the caller
-// needs its outcome to go on.
+// maintain queues a transaction of retention, Import or Rekey. It is never
+// acknowledged before it commits (an Async context or store default becomes
+// Sync): the caller needs its outcome to go on (Import's all or nothing,
+// Rekey's next batch), and its closure's results are read right after.
 func (s *Store) maintain(ctx context.Context, apply func(w writer) error) error {
 	wo := writeOptionsFrom(ctx)
 	if wo.Durability == DurabilityDefault {

@@ -44,7 +44,9 @@ type kvPut struct {
 // Import reads a dump (see Export) from r and writes its threads into the
 // store in bounded batches. A thread that already exists in the store is
 // ErrExists. Every record is checked (it must decode) before it is written;
-// records of a dump made before format 3 get their checksums.
+// records of a dump made before format 3 get their checksums. Its batches
+// commit Sync on an Async store too (NoSync stays NoSync): it returns nil
+// only once the dump is in.
 //
 // All or nothing: on any error — a malformed or truncated dump (ErrDump,
 // naming the line), an existing thread, a failed write, ctx ending — the
@@ -68,7 +70,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Du
 	err := s.importDump(ctx, r, opts, id, started, &sum)
 	if err == nil {
 		// Publish: the threads stay from now on.
-		err = s.write(ctx, func(w writer) error { return w.DropBucket(importPath(id)) })
+		err = s.maintain(ctx, func(w writer) error { return w.DropBucket(importPath(id)) })
 	}
 	if err != nil {
 		if uerr := s.rollbackImport(context.WithoutCancel(ctx), id); uerr != nil {
@@ -94,10 +96,10 @@ func (s *Store) rollbackImport(ctx context.Context, id [idLen]byte) error {
 			return err
 		}
 		if len(threads) == 0 {
-			return s.write(ctx, func(w writer) error { return w.DropBucket(importPath(id)) })
+			return s.maintain(ctx, func(w writer) error { return w.DropBucket(importPath(id)) })
 		}
 		for _, t := range threads {
-			err := s.write(ctx, func(w writer) error {
+			err := s.maintain(ctx, func(w writer) error {
 				if err := deleteThread(w, t); err != nil {
 					return err
 				}
@@ -168,7 +170,7 @@ func (s *Store) importDump(ctx context.Context, r io.Reader, opts ImportOptions,
 			return nil
 		}
 		var sealed []uint32 // sealed records make this an encrypted store (crypt.go)
-		err := s.write(ctx, func(w writer) (err error) {
+		err := s.maintain(ctx, func(w writer) (err error) {
 			if err = applyImport(w, id, batch, started); err == nil {
 				sealed, err = markImported(w, batch)
 			}

@@ -28,7 +28,8 @@ type RekeyStats struct {
 // through the normal write path in transactions of at most a few hundred
 // records, so writers go on meanwhile, and a crash anywhere leaves every
 // record whole under one of the keys (each transaction is atomic): run it
-// again with the same keys to finish. Once it returns nil, the old keys
+// again with the same keys to finish. Its transactions commit Sync on an
+// Async store too (NoSync stays NoSync). Once it returns nil, the old keys
 // can be dropped from Options.Encryption.
 func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 	var st RekeyStats
@@ -60,7 +61,7 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 				}
 				var n int64
 				var next []byte
-				err := s.write(ctx, func(w writer) error {
+				err := s.maintain(ctx, func(w writer) error {
 					n, next, done = 0, nil, false
 					var ks, vs [][]byte
 					scanned := 0
@@ -107,7 +108,7 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 	// Every record that was there is under the newest key now: the marker
 	// drops the ids it had before, but keeps any an import added meanwhile.
 	var ids []uint32
-	err := s.write(ctx, func(w writer) error {
+	err := s.maintain(ctx, func(w writer) error {
 		cur, _, err := decodeSealedKeys(w.Get(bucketPath{bucketMeta}, keySealedKeys))
 		if err != nil {
 			return err
