@@ -136,7 +136,7 @@ func rdChild(path string) int {
 		}
 		return true
 	}
-	o := ckpt.Options{NoWAL: os.Getenv(diskNoWALEnv) != ""}
+	o := diskOptions(op, os.Getenv(diskNoWALEnv) != "")
 	switch dur {
 	case "nosync":
 		o.Durability = ckpt.NoSync
@@ -188,6 +188,16 @@ func rdChild(path string) int {
 			}
 		}
 	}
+	if early {
+		// reopen: the crash child wrote diskBase..; these come after.
+		save(diskBase + rdMore)
+		if err := s.Close(); err != nil {
+			line("CLOSE " + err.Error())
+		} else {
+			line("CLOSE ok")
+		}
+		return 0
+	}
 	save(diskBase)
 	if op == "crash" {
 		out.Flush()
@@ -203,6 +213,8 @@ func rdChild(path string) int {
 		opErr = s.BackupFile(ctx, path+".bak")
 	case "gc":
 		_, opErr = s.GC(ctx, ckpt.Policy{KeepLast: 5})
+	case "rekey":
+		_, opErr = s.Rekey(ctx)
 	case "copy":
 		opErr = s.CopyThread(ctx, "t", "t2", ckpt.CopyOptions{})
 	case "import":
@@ -214,12 +226,10 @@ func rdChild(path string) int {
 		_, opErr = s.Import(ctx, f, ckpt.ImportOptions{})
 		f.Close()
 	}
-	if !early {
-		if opErr != nil {
-			line("OP " + opErr.Error())
-		} else {
-			line("OP ok")
-		}
+	if opErr != nil {
+		line("OP " + opErr.Error())
+	} else {
+		line("OP ok")
 	}
 	save(diskBase + rdMore)
 	if err := s.Close(); err != nil {
@@ -242,7 +252,7 @@ func (c rdCase) String() string {
 
 // rdRound runs one case's child (two for reopen: a crash first) on a copy
 // of base in mnt and checks what it left.
-func rdRound(t *testing.T, mnt, base, dump string, c rdCase) {
+func rdRound(t *testing.T, mnt string, b rdBases, c rdCase) {
 	t.Helper()
 	ctx := context.Background()
 	what := c.String()
@@ -253,6 +263,13 @@ func rdRound(t *testing.T, mnt, base, dump string, c rdCase) {
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "s.db")
 	filler := filepath.Join(mnt, "filler")
+	base := b.plain
+	switch c.op {
+	case "rekey":
+		base = b.sealed
+	case "upgrade":
+		base = b.old
+	}
 	copyFile(t, base, path)
 	steps := []string{c.op}
 	if c.op == "reopen" {
@@ -263,7 +280,7 @@ func rdRound(t *testing.T, mnt, base, dump string, c rdCase) {
 		cmd := exec.Command(testchild.Binary(), "-test.run=^$")
 		env := []string{"CKPT_FILE_CHILD=realdisk", "CKPT_CRASH_FILE=" + path, rdOpEnv + "=" + step,
 			rdFreeEnv + "=" + strconv.FormatInt(c.free, 10), rdDurEnv + "=" + c.dur,
-			rdFillEnv + "=" + filler, diskDumpEnv + "=" + dump}
+			rdFillEnv + "=" + filler, diskDumpEnv + "=" + b.dump}
 		if c.noWAL {
 			env = append(env, diskNoWALEnv+"=1")
 		}
@@ -310,8 +327,7 @@ func rdRound(t *testing.T, mnt, base, dump string, c rdCase) {
 		}
 	}
 	t.Logf("%s: %d acknowledged, %d failed, op: %.100s, close: %.100s", what, len(acked), len(failed), opRes, closeRes)
-	o := ckpt.Options{NoWAL: c.noWAL}
-	s, err := ckpt.Open(path, o)
+	s, err := ckpt.Open(path, diskOptions(c.op, c.noWAL))
 	if err != nil {
 		t.Errorf("%s: reopen with space: %v\n%s", what, err, stdout.String())
 		return
@@ -407,6 +423,10 @@ func rdRound(t *testing.T, mnt, base, dump string, c rdCase) {
 				_ = b.Close()
 			}
 		}
+	case "upgrade":
+		if got := rdExport(t, s, b.oldThreads); !bytes.Equal(got, b.oldExport) {
+			t.Errorf("%s: the upgraded file's threads export differently from an upgrade with space (%d bytes, want %d)", what, len(got), len(b.oldExport))
+		}
 	case "compact":
 		if _, err := os.Stat(path + ".compact"); err == nil {
 			t.Errorf("%s: Compact (%s) left its new file behind after the reopen", what, opRes)
@@ -417,20 +437,58 @@ func rdRound(t *testing.T, mnt, base, dump string, c rdCase) {
 	}
 }
 
-func TestRealFullDisk(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a child process per round")
+// rdBases are the files a round starts from: the plain store, the sealed
+// one (rekey), the format-2 file of testdata (upgrade: Open upgrades it to
+// this build's format on the full disk) with its threads' export after an
+// upgrade with space, and the dump (import).
+type rdBases struct {
+	plain, sealed, old, dump string
+	oldThreads               []string
+	oldExport                []byte
+}
+
+func rdPrepare(t *testing.T) rdBases {
+	t.Helper()
+	var b rdBases
+	b.plain, b.dump = diskPrepare(t, t.TempDir(), false)
+	b.sealed, _ = diskPrepare(t, t.TempDir(), true)
+	b.old = filepath.Join(t.TempDir(), "old.ckpt")
+	copyFile(t, filepath.Join("testdata", "format2", "store.ckpt"), b.old)
+	up := filepath.Join(t.TempDir(), "up.ckpt")
+	copyFile(t, b.old, up)
+	s, err := ckpt.Open(up, ckpt.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("a real full disk needs a mount: not root")
+	defer s.Close()
+	for ti, err := range s.Threads(context.Background()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.oldThreads = append(b.oldThreads, ti.ThreadID)
 	}
-	dir := t.TempDir()
-	plain, dump := diskPrepare(t, dir, false)
-	ops := []string{"apply", "compact", "backup", "gc", "copy", "import", "reopen"}
+	b.oldExport = rdExport(t, s, b.oldThreads)
+	return b
+}
+
+func rdExport(t *testing.T, s *ckpt.Store, threads []string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := s.Export(context.Background(), &buf, ckpt.ExportOptions{Threads: threads}); err != nil {
+		t.Errorf("export: %v", err)
+	}
+	return buf.Bytes()
+}
+
+// rdCases is every case, or, unless CKPT_HUNT_ROUNDS asks for more,
+// huntRounds(14, 7) of them spread over the list (each round is a child
+// process and a reopen, about half a second): CKPT_HUNT_ROUNDS=0 runs all.
+func rdCases(fss []string) []rdCase {
+	ops := []string{"apply", "compact", "backup", "gc", "rekey", "copy", "import", "reopen", "upgrade"}
 	if s := os.Getenv("CKPT_RD_OPS"); s != "" {
 		ops = strings.Split(s, ",")
 	}
-	frees := []int64{0, 16 << 10, 256 << 10, 1 << 20, 5 << 20}
+	frees := []int64{0, 16 << 10, 256 << 10, 1 << 20, 4<<20 + 64<<10, 5 << 20}
 	if s := os.Getenv("CKPT_RD_FREES"); s != "" {
 		frees = nil
 		for _, f := range strings.Split(s, ",") {
@@ -438,21 +496,51 @@ func TestRealFullDisk(t *testing.T) {
 			frees = append(frees, d)
 		}
 	}
-	durs := []string{"sync", "nosync", "async"}
-	fss := []string{"tmpfs", "ext4"}
-	if s := os.Getenv("CKPT_RD_FS"); s != "" {
-		fss = strings.Split(s, ",")
-	}
+	var all []rdCase
 	for _, fs := range fss {
-		mnt := mountSmallFS(t, fs, 64<<20)
 		for _, op := range ops {
-			for _, dur := range durs {
+			for _, dur := range []string{"sync", "nosync", "async"} {
 				for _, noWAL := range []bool{false, true} {
 					for _, free := range frees {
-						rdRound(t, mnt, plain, dump, rdCase{fs: fs, op: op, dur: dur, noWAL: noWAL, free: free})
+						all = append(all, rdCase{fs: fs, op: op, dur: dur, noWAL: noWAL, free: free})
 					}
 				}
 			}
 		}
+	}
+	n := huntRounds(14, 7)
+	if n <= 0 || n >= len(all) {
+		return all
+	}
+	// A stride prime to the matrix's sizes, so the sample meets every op,
+	// file system, durability and free space.
+	var some []rdCase
+	for k := range n {
+		some = append(some, all[(k*97)%len(all)])
+	}
+	return some
+}
+
+func TestRealFullDisk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a child process per round")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("a real full disk needs a mount: not root")
+	}
+	fss := []string{"tmpfs", "ext4"}
+	if s := os.Getenv("CKPT_RD_FS"); s != "" {
+		fss = strings.Split(s, ",")
+	}
+	cases := rdCases(fss)
+	mnts := map[string]string{}
+	for _, c := range cases {
+		if mnts[c.fs] == "" {
+			mnts[c.fs] = mountSmallFS(t, c.fs, 64<<20)
+		}
+	}
+	b := rdPrepare(t)
+	for _, c := range cases {
+		rdRound(t, mnts[c.fs], b, c)
 	}
 }
