@@ -3,7 +3,7 @@ package ckpt
 // A failed fsync or bbolt commit at each call, one per round, in the sixth
 // session's new paths as a store uses them in turn: the log's growth (its
 // fdatasync, in the commit loop, every 4 KiB here), the syncer's fsyncs,
-// the live mark cleared and set again around BackupFile (HoldCopy), the
+// the commits around BackupFile (the applier paused for its copy), the
 // applier's commits, and Close's last commit (the mark cleared). After
 // each round, reopened: every acknowledged write reads back, none that
 // failed is there, Verify is clean, and a backup that returned nil opens
