@@ -20,6 +20,19 @@ func WithCompactHook(opts Options, f func(stage string)) Options {
 	return opts
 }
 
+// WithHeldApplier returns opts with the background applier held: logged
+// groups stay in the log until Close (a crash leaves them there).
+func WithHeldApplier(opts Options) Options {
+	opts.tuning = &tuning{hooks: engine.Hooks{HoldApplier: true}}
+	return opts
+}
+
+// WithRecoverStep returns opts with f called at each step of RecoverLog.
+func WithRecoverStep(opts Options, f func(step string)) Options {
+	opts.tuning = &tuning{recoverStep: f}
+	return opts
+}
+
 // CheckInvariants checks that the store's buckets agree with each other:
 // every checkpoint has its metadata, thread-order and global-index entries
 // and nothing else does; every pending write belongs to a stored

@@ -238,6 +238,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding bool) 
 			return st, fmt.Errorf("ckpt: recover %s: replay the valid records: %w", path, err)
 		}
 	}
+	step("committed")
 	st.MovedTo = logPath + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
 	if err := os.Rename(logPath, st.MovedTo); err != nil {
 		st.MovedTo = ""

@@ -39,8 +39,10 @@ type tuning struct {
 	// links, or a crash right after the link.
 	linkFile func(oldname, newname string) error
 	// recoverStep, if set, runs at each step of RecoverLog (recover.go:
-	// "opened", "read", and "replay" inside the write transaction, before
-	// the groups), where a test cuts the file short.
+	// "opened", "read", "replay" inside the write transaction, before
+	// the groups, "clear" for a file without its log, and "committed"
+	// before the damaged log is moved aside), where a test cuts the file
+	// short or kills the process.
 	recoverStep func(step string)
 }
 
