@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -39,6 +40,7 @@ const (
 	rdDurEnv  = "CKPT_RD_DUR"
 	rdFillEnv = "CKPT_RD_FILL"
 	rdMore    = 10 // checkpoints the child writes before and after its op
+	rdBase    = 60 // checkpoints of the prepared store (thread "t")
 )
 
 // mountSmallFS mounts a file system of size bytes ("tmpfs", or "ext4": an
@@ -98,20 +100,37 @@ func fillFS(path string, free int64) error {
 	}
 	defer f.Close()
 	// fallocate may not get every block the file system reports free (its
-	// own metadata takes some): shrink the request until it fits.
-	for n > 0 {
-		if err := syscall.Fallocate(int(f.Fd()), 0, 0, n); err == nil {
-			return f.Sync()
+	// own metadata takes some): the filler grows by chunks, smaller ones
+	// once a larger one does not fit (one failed request of the whole
+	// size, retried smaller, cost seconds on tmpfs).
+	var off int64
+	for _, chunk := range []int64{1 << 20, 64 << 10, 4 << 10} {
+		for off+chunk <= n {
+			if syscall.Fallocate(int(f.Fd()), 0, off, chunk) != nil {
+				break
+			}
+			off += chunk
 		}
-		n -= 64 << 10
 	}
-	return nil
+	return f.Sync()
 }
 
-func rdState(i int) map[string]any { return diskState(i) }
+// rdText is diskText, remembered (the parent checks each text several
+// times, and under -race building one costs milliseconds).
+var rdTexts sync.Map
+
+func rdText(i int) string {
+	if v, ok := rdTexts.Load(i); ok {
+		return v.(string)
+	}
+	v, _ := rdTexts.LoadOrStore(i, diskText(i))
+	return v.(string)
+}
+
+func rdState(i int) map[string]any { return map[string]any{"i": i, "text": rdText(i)} }
 
 func rdWrite(i int) []ckpt.Write {
-	return []ckpt.Write{{Channel: "w", Value: fmt.Sprintf("write-%d-%s", i, diskText(i)[:512])}}
+	return []ckpt.Write{{Channel: "w", Value: fmt.Sprintf("write-%d-%s", i, rdText(i)[:512])}}
 }
 
 // rdChild is the child: output lines
@@ -189,8 +208,8 @@ func rdChild(path string) int {
 		}
 	}
 	if early {
-		// reopen: the crash child wrote diskBase..; these come after.
-		save(diskBase + rdMore)
+		// reopen: the crash child wrote rdBase..; these come after.
+		save(rdBase + rdMore)
 		if err := s.Close(); err != nil {
 			line("CLOSE " + err.Error())
 		} else {
@@ -198,7 +217,7 @@ func rdChild(path string) int {
 		}
 		return 0
 	}
-	save(diskBase)
+	save(rdBase)
 	if op == "crash" {
 		out.Flush()
 		os.Exit(0) // no Close: the log keeps what the applier has not taken
@@ -231,7 +250,7 @@ func rdChild(path string) int {
 	} else {
 		line("OP ok")
 	}
-	save(diskBase + rdMore)
+	save(rdBase + rdMore)
 	if err := s.Close(); err != nil {
 		line("CLOSE " + err.Error())
 	} else {
@@ -334,7 +353,7 @@ func rdRound(t *testing.T, mnt string, b rdBases, c rdCase) {
 	}
 	defer s.Close()
 	for i, id := range acked {
-		if c.op == "gc" && i < diskBase+rdMore {
+		if c.op == "gc" && i < rdBase+rdMore {
 			continue // GC may have deleted it
 		}
 		tp, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "t", CheckpointID: id})
@@ -347,7 +366,7 @@ func rdRound(t *testing.T, mnt string, b rdBases, c rdCase) {
 		if err := tp.Decode("i", &v); err != nil || v != i {
 			t.Errorf("%s: checkpoint %d reads i=%d (%v)", what, i, v, err)
 		}
-		if err := tp.Decode("text", &text); err != nil || text != diskText(i) {
+		if err := tp.Decode("text", &text); err != nil || text != rdText(i) {
 			t.Errorf("%s: checkpoint %d reads a wrong text (%v)", what, i, err)
 		}
 		if len(tp.PendingWrites) != 1 {
@@ -374,10 +393,10 @@ func rdRound(t *testing.T, mnt string, b rdBases, c rdCase) {
 		case failed[v] && len(tp.PendingWrites) != 0:
 			t.Errorf("%s: the failed PutWrites of checkpoint %d is there (%s)", what, v, tp.Config.CheckpointID)
 		}
-		if text := ""; tp.Decode("text", &text) != nil || text != diskText(v) {
+		if text := ""; tp.Decode("text", &text) != nil || text != rdText(v) {
 			t.Errorf("%s: checkpoint %d in the list reads a wrong text", what, v)
 		}
-		if v >= diskBase && acked[v] == "" && queuedID[v] == "" && !failed[v] {
+		if v >= rdBase && acked[v] == "" && queuedID[v] == "" && !failed[v] {
 			t.Errorf("%s: checkpoint %d in the list was never written", what, v)
 		}
 	}
@@ -450,8 +469,8 @@ type rdBases struct {
 func rdPrepare(t *testing.T) rdBases {
 	t.Helper()
 	var b rdBases
-	b.plain, b.dump = diskPrepare(t, t.TempDir(), false)
-	b.sealed, _ = diskPrepare(t, t.TempDir(), true)
+	b.plain, b.dump = rdPrepareStore(t, false)
+	b.sealed, _ = rdPrepareStore(t, true)
 	b.old = filepath.Join(t.TempDir(), "old.ckpt")
 	copyFile(t, filepath.Join("testdata", "format2", "store.ckpt"), b.old)
 	up := filepath.Join(t.TempDir(), "up.ckpt")
@@ -471,6 +490,48 @@ func rdPrepare(t *testing.T) rdBases {
 	return b
 }
 
+// rdPrepareStore writes a closed store of rdBase checkpoints (thread "t",
+// sealed under diskKeys[0] if asked) and a dump of 40 more (thread "imp").
+func rdPrepareStore(t *testing.T, sealed bool) (path, dump string) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	path = filepath.Join(dir, "base.db")
+	o := ckpt.Options{NoWAL: true} // one commit a checkpoint, no log to apply at Close
+	if sealed {
+		o.Encryption = &ckpt.Encryption{Keys: []ckpt.Key{diskKeys[0]}}
+	}
+	s, err := ckpt.Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rdBase {
+		if _, err := s.Save(ctx, "t", rdState(i), ckpt.Metadata{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	for i := range 40 {
+		if _, err := s.Save(ctx, "imp", rdState(1000+i), ckpt.Metadata{"i": 1000 + i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Export(ctx, &buf, ckpt.ExportOptions{Threads: []string{"imp"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteThread(ctx, "imp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dump = filepath.Join(dir, "dump.jsonl")
+	if err := os.WriteFile(dump, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, dump
+}
+
 func rdExport(t *testing.T, s *ckpt.Store, threads []string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -481,7 +542,7 @@ func rdExport(t *testing.T, s *ckpt.Store, threads []string) []byte {
 }
 
 // rdCases is every case, or, unless CKPT_HUNT_ROUNDS asks for more,
-// huntRounds(14, 7) of them spread over the list (each round is a child
+// huntRounds(14, 5) of them spread over the list (each round is a child
 // process and a reopen, about half a second): CKPT_HUNT_ROUNDS=0 runs all.
 func rdCases(fss []string) []rdCase {
 	ops := []string{"apply", "compact", "backup", "gc", "rekey", "copy", "import", "reopen", "upgrade"}
@@ -508,7 +569,7 @@ func rdCases(fss []string) []rdCase {
 			}
 		}
 	}
-	n := huntRounds(14, 7)
+	n := huntRounds(14, 5)
 	if n <= 0 || n >= len(all) {
 		return all
 	}
@@ -522,6 +583,7 @@ func rdCases(fss []string) []rdCase {
 }
 
 func TestRealFullDisk(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("a child process per round")
 	}
