@@ -53,6 +53,8 @@ func fileChild(mode, path string) int {
 		return rdChild(path) // realdisk_linux_test.go
 	case "recover":
 		return recoverChild(path) // hunt27_recover_kill_test.go
+	case "procs":
+		return procsChild(path) // hunt27_procs_test.go
 	}
 	fmt.Fprintln(os.Stderr, "unknown child mode", mode)
 	return 1
