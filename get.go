@@ -94,12 +94,13 @@ func (s *Store) List(ctx context.Context, opts ListOptions) iter.Seq2[*Tuple, er
 		}
 		start := sel.start()
 		left := opts.Limit
+		var checked nsChecked // the threads whose namespaces were checked (list_namespaces.go)
 		for {
 			want := listPage
 			if opts.Limit > 0 {
 				want = min(want, left)
 			}
-			page, next, err := s.listPage(ctx, sel, start, want)
+			page, next, err := s.listPage(ctx, sel, start, want, &checked)
 			for _, t := range page {
 				if !yield(t, nil) {
 					return
@@ -124,8 +125,10 @@ var indexPath = bucketPath{bucketIndex}
 
 // listPage reads up to want matching tuples below start (a key of the
 // bucket sel.walks); next is where the following page starts, nil at the
-// end.
-func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want int) (page []*Tuple, next []byte, err error) {
+// end. checked is the List's record of the threads whose namespaces it
+// checked.
+func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want int, checked *nsChecked) (page []*Tuple, next []byte, err error) {
+	checked.newPage()
 	err = s.view(ctx, func(r reader) error {
 		page = make([]*Tuple, 0, want)
 		tr := s.newTupleReader(r)
@@ -137,6 +140,12 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 			tr.setThread(sel.thread)
 			path, prefix = tr.cp, sel.nsPrefix
 		case sel.thread != "":
+			if !checked.done(sel.thread) {
+				tr.setThread(sel.thread)
+				if err := tr.checkNamespaces(); err != nil {
+					return err
+				}
+			}
 			path = threadPath(sel.thread, bucketOrder)
 		}
 		serr := r.Scan(path, prefix, start, true, func(k, v []byte) error {
@@ -159,6 +168,9 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 				tr.hist.note(k) // for checkIndexPage
 				id, thread, ns, err = parseIndexKey(k)
 				v = nil
+				if err == nil && !checked.done(thread) {
+					err = tr.threadFound(thread, sel.ns)
+				}
 			}
 			if err != nil {
 				return err

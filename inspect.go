@@ -46,7 +46,7 @@ func (s *Store) Threads(ctx context.Context) iter.Seq2[ThreadInfo, error] {
 			var page []ThreadInfo
 			err := s.view(ctx, func(r reader) error {
 				return r.Buckets(bucketPath{bucketThreads}, after, func(name []byte) error {
-					info, err := summariseThread(r, string(name))
+					info, err := summariseThread(r, string(name), !s.unlisted)
 					if err != nil {
 						return err
 					}
@@ -85,13 +85,15 @@ func (s *Store) Thread(ctx context.Context, threadID string) (ThreadInfo, error)
 			}
 			return fmt.Errorf("%w: thread %q", ErrNotFound, threadID)
 		}
-		info, err = summariseThread(r, threadID)
+		info, err = summariseThread(r, threadID, !s.unlisted)
 		return err
 	})
 	return info, err
 }
 
-func summariseThread(r reader, thread string) (ThreadInfo, error) {
+// summariseThread summarises thread. lists: the file lists namespaces
+// (format 8), each of which must be found (namespacesCounted).
+func summariseThread(r reader, thread string, lists bool) (ThreadInfo, error) {
 	info := ThreadInfo{ThreadID: thread}
 	nss := map[string]bool{}
 	var newest []byte
@@ -106,6 +108,11 @@ func summariseThread(r reader, thread string) (ThreadInfo, error) {
 		return nil
 	}); err != nil {
 		return info, err
+	}
+	if lists {
+		if err := namespacesCounted(r, thread, nss); err != nil {
+			return info, err
+		}
 	}
 	for ns := range nss {
 		info.Namespaces = append(info.Namespaces, ns)

@@ -36,6 +36,12 @@ type histCheck struct {
 	onThread        func(name []byte) error
 	met             []string // the threads a global index page walked
 	onOrder         func(k, v []byte) error
+	// checkNamespaces' state (list_namespaces.go): the length of the
+	// thread's directory key, the first namespace key found hidden, and
+	// its callback.
+	dirLen int
+	hidden []byte
+	onDir  func(k, v []byte) error
 }
 
 // maxKeptWalked bounds the walked ids a pooled reader keeps room for
@@ -51,6 +57,7 @@ func (h *histCheck) reset() {
 	h.thread, h.ns, h.lo, h.j = "", "", nil, 0
 	h.resetKeys()
 	h.hi, h.name = nil, nil
+	h.hidden = nil
 }
 
 // missing is the error for checkpoint id of namespace ns that the

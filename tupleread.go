@@ -110,6 +110,7 @@ var tupleReaders = sync.Pool{New: func() any {
 	t.onWrite = t.write
 	t.hist.on = t.hist.order
 	t.hist.onThread, t.hist.onOrder = t.indexThread, t.indexOrder
+	t.hist.onDir = t.dirNamespace
 	t.key, t.kbuf, t.text, t.sbuf = t.keyBuf[:0], t.kbufBuf[:0], t.textBuf[:0], t.sbufBuf[:0]
 	t.parts, t.pieces, t.writes = t.partsBuf[:0], t.piecesBuf[:0], t.writesBuf[:0]
 	t.name = t.nameBuf[:0]
