@@ -10,12 +10,12 @@ import (
 )
 
 // hiddenListReads are the reads that list thread among others or list
-// every namespace of it, each returning its error (nil: it ended without
+// every namespace of it (or namespace ns of every thread), each returning its error (nil: it ended without
 // one). before is an id of thread newer than the hidden namespace's and
 // older than every checkpoint of thrB (goneFile writes thrA first), so
 // that a List of every thread bounded by it finds thread's root
 // namespace first.
-func hiddenListReads(s *Store, thread, before string) map[string]func() error {
+func hiddenListReads(s *Store, thread, ns, before string) map[string]func() error {
 	ctx := context.Background()
 	list := func(opts ListOptions) func() error {
 		return func() error {
@@ -36,6 +36,7 @@ func hiddenListReads(s *Store, thread, before string) map[string]func() error {
 		"List(all)":                     list(ListOptions{}),
 		"List(all, before, limit 1)":    list(ListOptions{Before: before, Limit: 1}),
 		"List(all, filter)":             list(ListOptions{Filter: map[string]any{"step": 0}}),
+		"List(all, its namespace)":      list(ListOptions{Namespace: NS(ns)}),
 		"Threads": func() error {
 			for _, err := range s.Threads(ctx) {
 				if err != nil {
@@ -81,7 +82,7 @@ func TestListFindsANamespaceHiddenWhole(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					for name, read := range hiddenListReads(s, "thrA", before) {
+					for name, read := range hiddenListReads(s, "thrA", ns, before) {
 						err := read()
 						want := fmt.Sprintf("thread %q namespace %q", "thrA", ns)
 						if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), want) {
