@@ -1,12 +1,15 @@
 package ckpt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // hiddenListReads are the reads that list thread among others or list
@@ -96,4 +99,59 @@ func TestListFindsANamespaceHiddenWhole(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestFullListFindsAThreadLeftOutOfTheIndex: a thread none of whose
+// checkpoints is left in the global index (its entries deleted, as damage
+// to the index's pages would hide them) was missing from a List of every
+// thread walked to its end, with no error: the page checks look only at
+// the threads a page met. A List of every thread that walks the whole
+// index (no Before, the walk reaching the index's end, with or without a
+// filter or a namespace) now says ErrCorrupt naming the thread.
+func TestFullListFindsAThreadLeftOutOfTheIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path, _ := goneFile(t)
+	editClosedFile(t, path, func(tx *bolt.Tx) error {
+		idx := tx.Bucket(bucketIndex)
+		var dead [][]byte
+		idx.ForEach(func(k, _ []byte) error {
+			if _, th, _, err := parseIndexKey(k); err == nil && th == "thrA" {
+				dead = append(dead, bytes.Clone(k))
+			}
+			return nil
+		})
+		if len(dead) != 5 {
+			return fmt.Errorf("thrA has %d index entries, want 5", len(dead))
+		}
+		for _, k := range dead {
+			if err := idx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, opts := range []Options{{ReadOnly: true}, {NoWAL: true}} {
+		s, err := Open(path, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, lo := range []ListOptions{{}, {Filter: map[string]any{"step": 1}}, {Namespace: NS("sub")}, {Limit: 100}} {
+			var err error
+			n := 0
+			for _, err = range s.List(ctx, lo) {
+				if err != nil {
+					break
+				}
+				n++
+			}
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), `"thrA"`) {
+				t.Errorf("read-only %v: List %+v: %d tuples, %v; want ErrCorrupt naming thrA", opts.ReadOnly, lo, n, err)
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkVerifyNames(t, path, "index", "thrA")
 }
