@@ -226,6 +226,9 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 			serr = tr.checkOrderPage(start, next)
 		default:
 			serr = tr.checkIndexPage(start, next)
+			if serr == nil && next == nil && sel.before == nil {
+				serr = tr.checkThreadsIndexed() // the whole index walked (list_gaps.go)
+			}
 		}
 		if serr == nil && len(page) == 0 && sel.thread != "" {
 			// Nothing in the thread (or namespace): one never written,

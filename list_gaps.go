@@ -206,3 +206,43 @@ func (t *tupleReader) indexOrder(k, _ []byte) error {
 func errNotInIndex(thread, ns string, id [idLen]byte) error {
 	return fmt.Errorf("%w: thread %q namespace %q checkpoint %s: in the thread's history, missing from the global index", ErrCorrupt, thread, ns, idString(id))
 }
+
+// checkThreadsIndexed is the check of the last page of a List of every
+// thread that walked the whole index (no Before bound, the walk at the
+// index's end): every thread stored has its newest checkpoint in the
+// index. A thread none of whose entries in a page's range is left in the
+// index goes unseen by that page's check (checkIndexPage looks only at
+// the threads a page met; a page cannot look at every thread: the index
+// is the one record of which threads hold ids in its range). A walk of
+// the whole index did meet every thread with an entry, so one left out
+// of it whole shows here: one seek in its history order and one lookup
+// in the index a thread, against a walk that loaded at least a tuple a
+// thread. A thread whose newest entry is in the index while the walk did
+// not meet it was written after the walk passed its place; one that keeps
+// only some of its entries is seen by the pages that meet it.
+func (t *tupleReader) checkThreadsIndexed() error {
+	var err error
+	serr := t.r.Buckets(threadsRoot, nil, func(name []byte) error {
+		var newest []byte
+		t.r.Scan(bucketPath{bucketThreads, name, bucketOrder}, nil, nil, true, func(k, _ []byte) error {
+			newest = k
+			return errStop
+		})
+		if newest == nil {
+			return nil
+		}
+		id, ns, perr := parseOrderKey(newest)
+		if perr != nil {
+			return nil // Verify reports it
+		}
+		if !t.r.Has(indexPath, indexKey(id, string(name), ns)) {
+			err = errNotInIndex(string(name), ns, id)
+			return errStop
+		}
+		return nil
+	})
+	if serr != nil {
+		return serr
+	}
+	return err
+}
