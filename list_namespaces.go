@@ -28,7 +28,10 @@ package ckpt
 // that deletes its last (or the thread), and the check reads one
 // snapshot, the page's.
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // maxNSChecked bounds how many threads a List remembers having checked
 // (a List of every thread may find millions): past it, a thread is checked
@@ -36,28 +39,31 @@ import "fmt"
 const maxNSChecked = 4096
 
 // nsChecked is what a List remembers of the threads whose namespaces it
-// checked.
+// checked: the first without a map (a List of one thread checks one).
 type nsChecked struct {
-	threads map[string]struct{}
-	page    []string // past maxNSChecked: the threads the current page checked
+	first    string
+	hasFirst bool
+	threads  map[string]struct{}
+	page     []string // past maxNSChecked: the threads the current page checked
 }
 
 // done reports whether thread was checked, and notes that it now is.
 func (c *nsChecked) done(thread string) bool {
-	if _, ok := c.threads[thread]; ok {
+	if c.hasFirst && c.first == thread {
 		return true
 	}
-	for _, p := range c.page {
-		if p == thread {
-			return true
+	if _, ok := c.threads[thread]; ok || slices.Contains(c.page, thread) {
+		return true
+	}
+	switch {
+	case !c.hasFirst:
+		c.first, c.hasFirst = thread, true
+	case len(c.threads) < maxNSChecked:
+		if c.threads == nil {
+			c.threads = make(map[string]struct{}, 8)
 		}
-	}
-	if c.threads == nil {
-		c.threads = make(map[string]struct{}, 8)
-	}
-	if len(c.threads) < maxNSChecked {
 		c.threads[thread] = struct{}{}
-	} else {
+	default:
 		c.page = append(c.page, thread)
 	}
 	return false
