@@ -22,6 +22,10 @@ type selector struct {
 	// buckets (nsKey) when the selector names a thread and a namespace:
 	// List then walks the thread's checkpoint bucket (inNS).
 	nsPrefix []byte
+	// checked is the List's record of the threads whose namespaces it
+	// checked (list_namespaces.go): a selector is one List's, and holding
+	// it here costs the List no allocation of its own.
+	checked nsChecked
 }
 
 // inNS reports whether sel names one thread and one namespace. Their

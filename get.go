@@ -94,13 +94,12 @@ func (s *Store) List(ctx context.Context, opts ListOptions) iter.Seq2[*Tuple, er
 		}
 		start := sel.start()
 		left := opts.Limit
-		var checked nsChecked // the threads whose namespaces were checked (list_namespaces.go)
 		for {
 			want := listPage
 			if opts.Limit > 0 {
 				want = min(want, left)
 			}
-			page, next, err := s.listPage(ctx, sel, start, want, &checked)
+			page, next, err := s.listPage(ctx, sel, start, want)
 			for _, t := range page {
 				if !yield(t, nil) {
 					return
@@ -125,9 +124,9 @@ var indexPath = bucketPath{bucketIndex}
 
 // listPage reads up to want matching tuples below start (a key of the
 // bucket sel.walks); next is where the following page starts, nil at the
-// end. checked is the List's record of the threads whose namespaces it
-// checked.
-func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want int, checked *nsChecked) (page []*Tuple, next []byte, err error) {
+// end.
+func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want int) (page []*Tuple, next []byte, err error) {
+	checked := &sel.checked
 	checked.newPage()
 	err = s.view(ctx, func(r reader) error {
 		page = make([]*Tuple, 0, want)
