@@ -39,28 +39,31 @@ import (
 const maxNSChecked = 4096
 
 // nsChecked is what a List remembers of the threads whose namespaces it
-// checked: the first without a map (a List of one thread checks one).
+// checked: the first few in place (a List of one thread checks one, a
+// List of 10 over every thread about 10), searched in order, which is
+// cheaper than a map's hashing at that size; then a map.
 type nsChecked struct {
-	first    string
-	hasFirst bool
-	threads  map[string]struct{}
-	page     []string // past maxNSChecked: the threads the current page checked
+	few     [16]string
+	nFew    int
+	threads map[string]struct{}
+	page    []string // past maxNSChecked: the threads the current page checked
 }
 
 // done reports whether thread was checked, and notes that it now is.
 func (c *nsChecked) done(thread string) bool {
-	if c.hasFirst && c.first == thread {
+	if slices.Contains(c.few[:c.nFew], thread) {
 		return true
 	}
 	if _, ok := c.threads[thread]; ok || slices.Contains(c.page, thread) {
 		return true
 	}
 	switch {
-	case !c.hasFirst:
-		c.first, c.hasFirst = thread, true
+	case c.nFew < len(c.few):
+		c.few[c.nFew] = thread
+		c.nFew++
 	case len(c.threads) < maxNSChecked:
 		if c.threads == nil {
-			c.threads = make(map[string]struct{}, 8)
+			c.threads = make(map[string]struct{})
 		}
 		c.threads[thread] = struct{}{}
 	default:
