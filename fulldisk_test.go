@@ -131,26 +131,10 @@ func diskChild(path string) int {
 		out.Flush()
 		os.Exit(0) // no Close: the log keeps what the applier has not taken
 	}
-	var opErr error
-	switch op {
-	case "apply":
-		opErr = s.ApplyLog(ctx)
-	case "compact":
-		_, opErr = s.Compact(ctx, nil)
-	case "backup":
-		opErr = s.BackupFile(ctx, path+".bak")
-	case "gc":
-		_, opErr = s.GC(ctx, ckpt.Policy{KeepLast: 5})
-	case "rekey":
-		_, opErr = s.Rekey(ctx)
-	case "import":
-		f, err := os.Open(os.Getenv(diskDumpEnv))
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 3
-		}
-		_, opErr = s.Import(ctx, f, ckpt.ImportOptions{})
-		f.Close()
+	opErr, err := runDiskOp(ctx, s, op, path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
 	}
 	if opErr != nil {
 		line("OP " + opErr.Error())
@@ -164,6 +148,34 @@ func diskChild(path string) int {
 		line("CLOSE ok")
 	}
 	return 0
+}
+
+// runDiskOp runs a disk child's one operation (here and in
+// realdisk_linux_test.go): opErr is the operation's outcome, err a setup
+// failure (the dump unreadable), which ends the child with exit 3.
+func runDiskOp(ctx context.Context, s *ckpt.Store, op, path string) (opErr, err error) {
+	switch op {
+	case "apply":
+		opErr = s.ApplyLog(ctx)
+	case "compact":
+		_, opErr = s.Compact(ctx, nil)
+	case "backup":
+		opErr = s.BackupFile(ctx, path+".bak")
+	case "gc":
+		_, opErr = s.GC(ctx, ckpt.Policy{KeepLast: 5})
+	case "rekey":
+		_, opErr = s.Rekey(ctx)
+	case "copy":
+		opErr = s.CopyThread(ctx, "t", "t2", ckpt.CopyOptions{})
+	case "import":
+		f, err := os.Open(os.Getenv(diskDumpEnv))
+		if err != nil {
+			return nil, err
+		}
+		_, opErr = s.Import(ctx, f, ckpt.ImportOptions{})
+		f.Close()
+	}
+	return opErr, nil
 }
 
 // diskPrepare writes the store every round starts from (closed: no log),

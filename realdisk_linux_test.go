@@ -149,28 +149,10 @@ func rdChild(path string) int {
 		out.Flush()
 		os.Exit(0) // no Close: the log keeps what the applier has not taken
 	}
-	var opErr error
-	switch op {
-	case "apply":
-		opErr = s.ApplyLog(ctx)
-	case "compact":
-		_, opErr = s.Compact(ctx, nil)
-	case "backup":
-		opErr = s.BackupFile(ctx, path+".bak")
-	case "gc":
-		_, opErr = s.GC(ctx, ckpt.Policy{KeepLast: 5})
-	case "rekey":
-		_, opErr = s.Rekey(ctx)
-	case "copy":
-		opErr = s.CopyThread(ctx, "t", "t2", ckpt.CopyOptions{})
-	case "import":
-		f, err := os.Open(os.Getenv(diskDumpEnv))
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 3
-		}
-		_, opErr = s.Import(ctx, f, ckpt.ImportOptions{})
-		f.Close()
+	opErr, err := runDiskOp(ctx, s, op, path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
 	}
 	if opErr != nil {
 		line("OP " + opErr.Error())
