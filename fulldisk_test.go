@@ -150,6 +150,30 @@ func diskChild(path string) int {
 	return 0
 }
 
+// checkDiskBackup checks a disk round's BackupFile (here and in
+// realdisk_linux_test.go): one that returned nil left a copy that opens
+// alone and verifies clean, one that failed left no file.
+func checkDiskBackup(t *testing.T, what, path, opRes string) {
+	t.Helper()
+	_, err := os.Stat(path + ".bak")
+	switch {
+	case opRes == "ok" && err != nil:
+		t.Errorf("%s: BackupFile returned nil; no file: %v", what, err)
+	case opRes != "ok" && err == nil:
+		t.Errorf("%s: BackupFile failed (%s), and left a file", what, opRes)
+	case opRes == "ok":
+		b, err := ckpt.Open(path+".bak", ckpt.Options{ReadOnly: true})
+		if err != nil {
+			t.Errorf("%s: the backup: %v", what, err)
+		} else {
+			if rep, err := b.Verify(ctx, ckpt.VerifyOptions{}); err != nil || !rep.OK() {
+				t.Errorf("%s: Verify of the backup: %+v, %v", what, rep, err)
+			}
+			_ = b.Close()
+		}
+	}
+}
+
 // runDiskOp runs a disk child's one operation (here and in
 // realdisk_linux_test.go): opErr is the operation's outcome, err a setup
 // failure (the dump unreadable), which ends the child with exit 3.
@@ -345,23 +369,7 @@ func diskRound(t *testing.T, base, dump, op string, noWAL bool, delta int64) (st
 		}
 	}
 	if op == "backup" {
-		_, err := os.Stat(path + ".bak")
-		switch {
-		case opRes == "ok" && err != nil:
-			t.Errorf("%s: BackupFile returned nil; no file: %v", what, err)
-		case opRes != "ok" && err == nil:
-			t.Errorf("%s: BackupFile failed (%s), and left a file", what, opRes)
-		case opRes == "ok":
-			b, err := ckpt.Open(path+".bak", ckpt.Options{ReadOnly: true})
-			if err != nil {
-				t.Errorf("%s: the backup: %v", what, err)
-			} else {
-				if rep, err := b.Verify(ctx, ckpt.VerifyOptions{}); err != nil || !rep.OK() {
-					t.Errorf("%s: Verify of the backup: %+v, %v", what, rep, err)
-				}
-				_ = b.Close()
-			}
-		}
+		checkDiskBackup(t, what, path, opRes)
 	}
 	if op == "compact" {
 		if _, err := os.Stat(path + ".compact"); err == nil {

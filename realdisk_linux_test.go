@@ -334,23 +334,7 @@ func rdRound(t *testing.T, mnt string, b rdBases, c rdCase) {
 	case "copy":
 		allOrNothing("t2", -1)
 	case "backup":
-		_, err := os.Stat(path + ".bak")
-		switch {
-		case opRes == "ok" && err != nil:
-			t.Errorf("%s: BackupFile returned nil; no file: %v", what, err)
-		case opRes != "ok" && err == nil:
-			t.Errorf("%s: BackupFile failed (%s), and left a file", what, opRes)
-		case opRes == "ok":
-			b, err := ckpt.Open(path+".bak", ckpt.Options{ReadOnly: true})
-			if err != nil {
-				t.Errorf("%s: the backup: %v", what, err)
-			} else {
-				if rep, err := b.Verify(ctx, ckpt.VerifyOptions{}); err != nil || !rep.OK() {
-					t.Errorf("%s: Verify of the backup: %+v, %v", what, rep, err)
-				}
-				_ = b.Close()
-			}
-		}
+		checkDiskBackup(t, what, path, opRes)
 	case "upgrade":
 		if got := rdExport(t, s, b.oldThreads); !bytes.Equal(got, b.oldExport) {
 			t.Errorf("%s: the upgraded file's threads export differently from an upgrade with space (%d bytes, want %d)", what, len(got), len(b.oldExport))
