@@ -59,6 +59,15 @@ func TestCancelledMaintenanceBesideWriters(t *testing.T) {
 		id   string
 		step int
 	}{}
+	// Each writer saves at most perRound times a round (the rounds refill
+	// budget): unbounded writers grew the store, and with it each round's
+	// Verify, without limit on a slow host under -race (CI once spent
+	// minutes in the last Verify).
+	const perRound = 20
+	budget := [3]chan struct{}{}
+	for w := range budget {
+		budget[w] = make(chan struct{}, perRound)
+	}
 	for w := range 3 {
 		wg.Go(func() {
 			thread := fmt.Sprint("w", w)
@@ -66,7 +75,7 @@ func TestCancelledMaintenanceBesideWriters(t *testing.T) {
 				select {
 				case <-stop:
 					return
-				default:
+				case <-budget[w]:
 				}
 				saving.RLock()
 				id, err := s.Save(ctx, thread, map[string]any{"step": step, "msgs": make([]int, step%50)}, ckpt.Metadata{"step": step})
@@ -89,6 +98,11 @@ func TestCancelledMaintenanceBesideWriters(t *testing.T) {
 	outcomes := map[string][2]int{}
 	backups := map[string]bool{"src.db": true, "store.db": true, "store.db-wal": true}
 	for round := range 60 {
+		for _, b := range budget {
+			for len(b) < cap(b) {
+				b <- struct{}{}
+			}
+		}
 		cctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(time.Duration(rng.IntN(3000)>>rng.IntN(5))*time.Microsecond, cancel) // short ones reach the fast ops
 		op := []string{"gc", "prune", "compact", "import", "export", "backup"}[round%6]
