@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/ckpt-go/ckpt"
@@ -59,6 +60,7 @@ func (s *server) fork(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "state: "+err.Error())
 		return
 	}
+	keepUnedited(state, parent)
 	meta := ckpt.Metadata{"source": "fork", "forked_from": parent.Config.CheckpointID, "node": "ckpt web"}
 	if step, ok := parent.Metadata["step"]; ok {
 		meta["step"] = step
@@ -73,6 +75,40 @@ func (s *server) fork(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, s.link("/checkpoint", "t", thread, "id", id), http.StatusSeeOther)
+}
+
+// keepUnedited puts back, as the parent's stored bytes, every channel of
+// the edited state that still reads as the form showed it. JSON cannot say
+// all that msgpack holds (a float that is whole, bytes, NaN, a time, a
+// uint64 past int64, a map with integer keys), so a channel sent back
+// unedited would otherwise be stored as what its JSON text decodes to: 1.0
+// as 1, bytes as a base64 string, each under a new version, in a fork that
+// meant to change one other channel. Comparing decoded values, not texts,
+// lets a person reformat the text without changing what is stored.
+func keepUnedited(state map[string]any, parent *ckpt.Tuple) {
+	shown, err := decodeState(marshalText(formState(parent), ""))
+	if err != nil {
+		return // nothing to compare with: every channel is taken as edited
+	}
+	for ch, v := range state {
+		raw, ok := parent.Checkpoint.ChannelValues[ch].(ckpt.Raw)
+		if s, had := shown[ch]; ok && had && reflect.DeepEqual(v, s) {
+			state[ch] = raw
+		}
+	}
+}
+
+// formState is the state the fork form shows: each channel as JSON can
+// hold it (a channel that does not decode is left out).
+func formState(t *ckpt.Tuple) map[string]any {
+	state := map[string]any{}
+	for ch, v := range t.Checkpoint.ChannelValues {
+		raw, _ := v.(ckpt.Raw)
+		if j, err := JSONValue(raw); err == nil {
+			state[ch] = j
+		}
+	}
+	return state
 }
 
 // decodeState reads the edited state: a JSON object of channels. Numbers

@@ -92,7 +92,6 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 		d.ParentURL = s.link("/checkpoint", "t", cfg.ThreadID, "ns", cfg.CheckpointNS, "id", d.Parent)
 		d.DiffURL = s.link("/diff", "t", cfg.ThreadID, "ns", cfg.CheckpointNS, "a", d.Parent, "b", cfg.CheckpointID)
 	}
-	state := map[string]any{}
 	for _, ch := range sortedKeys(t.Checkpoint.ChannelValues) {
 		raw, _ := t.Checkpoint.ChannelValues[ch].(ckpt.Raw)
 		cv := channelView{Name: ch, Version: t.Checkpoint.ChannelVersions[ch], Size: len(raw)}
@@ -106,11 +105,6 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			cv.Tree, cv.Appended = &tree, appended
-		}
-		if s.opts.AllowWrites {
-			if v, err := JSONValue(raw); err == nil {
-				state[ch] = v
-			}
 		}
 		d.Channels = append(d.Channels, cv)
 	}
@@ -129,7 +123,7 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Tasks = len(tasks)
 	if s.opts.AllowWrites {
-		d.StateJSON = marshalText(state, "  ")
+		d.StateJSON = marshalText(formState(t), "  ")
 	}
 	s.render(w, http.StatusOK, "checkpoint", "checkpoint "+cfg.CheckpointID, d)
 }
