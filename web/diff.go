@@ -140,7 +140,7 @@ func DiffTuples(a, b *ckpt.Tuple) (*Diff, error) {
 
 // JSONValue decodes a stored value into something encoding/json prints.
 func JSONValue(raw ckpt.Raw) (any, error) {
-	v, err := raw.Value()
+	v, err := decodeValue(raw)
 	return Jsonable(v), err
 }
 

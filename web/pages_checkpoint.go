@@ -113,7 +113,7 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	tasks := map[string]bool{}
 	for _, pw := range t.PendingWrites {
-		v, err := pw.Value.Value()
+		v, err := decodeValue(pw.Value)
 		if err != nil {
 			s.failErr(w, r, fmt.Errorf("pending write %s/%d: %w", pw.TaskID, pw.Idx, err))
 			return
@@ -132,7 +132,7 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 // parent's list, the items past the parent's length are marked new.
 func channelTree(t, parent *ckpt.Tuple, ch string, limit int) (jnode, int, error) {
 	raw, _ := t.Checkpoint.ChannelValues[ch].(ckpt.Raw)
-	v, err := raw.Value()
+	v, err := decodeValue(raw)
 	if err != nil {
 		return jnode{}, 0, fmt.Errorf("channel %q: %w", ch, err)
 	}
@@ -144,7 +144,7 @@ func channelTree(t, parent *ckpt.Tuple, ch string, limit int) (jnode, int, error
 			var pl []any
 			prefixOK := !had
 			if had {
-				if pv, err := praw.Value(); err == nil {
+				if pv, err := decodeValue(praw); err == nil {
 					pl, prefixOK = pv.([]any)
 					prefixOK = prefixOK || pv == nil
 				}
