@@ -21,6 +21,12 @@ package redisstore
 //	P:{thread}:wr         hash  F | len16(task) | task | idx(4) -> write
 //	P:{thread}:wx         sorted set of the wr fields, so the writes of one
 //	                      checkpoint are one range read
+//	P:{thread}:copied     string, expiring after copyMarkMillis: the token of
+//	                      the CopyThread call that last made this thread, so
+//	                      that call sent again (go-redis resends a command
+//	                      whose reply a broken connection lost) answers as
+//	                      the first run did. Not thread data: readers ignore
+//	                      it and older versions never wrote it.
 //
 // F = nsKey | id, nsKey = len16(ns) | ns, id = the 26-character ULID string
 // (whose byte order is creation order). Length prefixes keep composite
@@ -66,6 +72,14 @@ type keys struct{ prefix string }
 
 func (k keys) format() string { return k.prefix + ":format" }
 func (k keys) index() string  { return k.prefix + ":idx" }
+
+// copyMark is the key of the token of the copy that made thread.
+func (k keys) copyMark(thread string) string { return k.prefix + ":{" + thread + "}:copied" }
+
+// copyMarkMillis is how long a copy's token is kept: far longer than
+// go-redis's retries of one call (MaxRetries backoffs of at most
+// MaxRetryBackoff, 512 ms by default).
+const copyMarkMillis = 60_000
 
 // thread returns the thread's keys in threadKind order.
 func (k keys) thread(thread string) []string {

@@ -6,6 +6,8 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/ckpt-go/ckpt"
@@ -28,8 +30,13 @@ func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string,
 		return fmt.Errorf("%w: copy of thread %q onto itself", ckpt.ErrInvalidConfig, srcThreadID)
 	}
 	keys := append(s.keys.thread(srcThreadID), s.keys.thread(dstThreadID)...)
-	keys = append(keys, s.keys.index())
-	reply, err := s.run(ctx, copyScript, "copy thread", keys, len16(srcThreadID), len16(dstThreadID), boolArg(opts.Replace), s.ttlMillis())
+	keys = append(keys, s.keys.index(), s.keys.copyMark(dstThreadID))
+	// The token tells this call's own run from another's when go-redis
+	// sends the script again after a broken connection lost its reply.
+	var tok [16]byte
+	_, _ = rand.Read(tok[:]) // crypto/rand.Read never fails (Go 1.24+)
+	reply, err := s.run(ctx, copyScript, "copy thread", keys, len16(srcThreadID), len16(dstThreadID), boolArg(opts.Replace), s.ttlMillis(),
+		hex.EncodeToString(tok[:]), copyMarkMillis)
 	if err != nil {
 		return err
 	}

@@ -289,11 +289,15 @@ return {count, writes, sweep(keep)}
 `)
 
 // copyScript copies a thread. KEYS: the source's 7 thread keys, the
-// destination's 7, the index. ARGV: 1 len16(source)|source,
-// 2 len16(destination)|destination, 3 "1" to replace an existing
-// destination, 4 TTL in ms. Returns {"ok", checkpoints}, {"notfound"} or
-// {"exists"}.
+// destination's 7, the index, the destination's copy mark. ARGV:
+// 1 len16(source)|source, 2 len16(destination)|destination, 3 "1" to
+// replace an existing destination, 4 TTL in ms, 5 the call's token,
+// 6 how long the mark keeps it in ms. Returns {"ok", checkpoints},
+// {"notfound"} or {"exists"}. A run that finds its own token in the mark
+// is the same call sent again after its reply was lost: the copy is made,
+// and it answers so rather than "exists" for the destination it made.
 var copyScript = redis.NewScript(luaPrelude + `
+if redis.call('GET', KEYS[16]) == ARGV[5] then return {'ok', redis.call('ZCARD', KEYS[11])} end
 if redis.call('EXISTS', KEYS[3]) == 0 then return {'notfound'} end
 if redis.call('EXISTS', KEYS[10]) == 1 then
   if ARGV[3] ~= '1' then return {'exists'} end
@@ -318,6 +322,7 @@ local ms = tonumber(ARGV[4])
 if ms > 0 then
   for i = 8, 14 do redis.call('PEXPIRE', KEYS[i], ms) end
 end
+redis.call('SET', KEYS[16], ARGV[5], 'PX', ARGV[6])
 return {'ok', #ids}
 `)
 
