@@ -110,3 +110,105 @@ func TestHunt28CopyThreadReplyCut(t *testing.T) {
 		t.Errorf("second copy onto the same destination: %v, want ErrExists", err)
 	}
 }
+
+// TestHunt28ScriptsReplyCut: every other writing call whose reply a cut
+// connection lost, and which go-redis therefore sent again, answers as its
+// first run did and leaves exactly what one run leaves.
+func TestHunt28ScriptsReplyCut(t *testing.T) {
+	srv := sharedServer(t)
+	p := newCutProxy(t, srv.Addr())
+	prefix := uniquePrefix()
+	s := newTestStore(t, srv, Options{Prefix: prefix})
+	cs, err := New(bg, Options{Addr: p.addr(), Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	cutOnce := func(name string, op func() error) error {
+		t.Helper()
+		p.armed.Store(true)
+		err := op()
+		if n := p.cuts.Swap(0); n != 1 {
+			t.Fatalf("%s: the proxy cut %d replies, want 1", name, n)
+		}
+		return err
+	}
+	count := func(thread string) int { return len(ids(t, s, ckpt.ListOptions{ThreadID: thread})) }
+
+	t.Run("Put with IfHead", func(t *testing.T) {
+		h := history(t, s, "put", "", 2, nil)
+		cp := ckpt.Checkpoint{ChannelValues: map[string]any{"count": 3, "const": "c"}, ChannelVersions: map[string]string{"count": "3", "const": "1"}}
+		ctx := ckpt.WithWriteOptions(bg, ckpt.WriteOptions{IfHead: true})
+		var got ckpt.Config
+		err := cutOnce("Put", func() (err error) {
+			got, err = cs.Put(ctx, h[1], cp, nil, map[string]string{"count": "3"})
+			return err
+		})
+		if err != nil {
+			t.Fatalf("Put: %v, want nil", err)
+		}
+		if n := count("put"); n != 3 {
+			t.Fatalf("%d checkpoints after one Put onto 2, want 3", n)
+		}
+		tp, err := s.GetTuple(bg, got)
+		if err != nil || tp.Config.CheckpointID != got.CheckpointID {
+			t.Fatalf("the acknowledged put: %v %v", tp, err)
+		}
+	})
+	t.Run("PutWrites", func(t *testing.T) {
+		h := history(t, s, "writes", "", 1, nil)
+		err := cutOnce("PutWrites", func() error {
+			return cs.PutWrites(bg, h[0], []ckpt.Write{{Channel: "x", Value: "v"}}, "task-2", "")
+		})
+		if err != nil {
+			t.Fatalf("PutWrites: %v, want nil", err)
+		}
+		tp, err := s.GetTuple(bg, h[0])
+		if err != nil || len(tp.PendingWrites) != 2 {
+			t.Fatalf("writes after one PutWrites onto 1: %v %v, want 2", tp, err)
+		}
+	})
+	t.Run("DeleteThread", func(t *testing.T) {
+		history(t, s, "del", "", 2, nil)
+		if err := cutOnce("DeleteThread", func() error { return cs.DeleteThread(bg, "del") }); err != nil {
+			t.Fatalf("DeleteThread: %v, want nil", err)
+		}
+		if n := count("del"); n != 0 {
+			t.Fatalf("%d checkpoints left by DeleteThread", n)
+		}
+	})
+	t.Run("KeepLast", func(t *testing.T) {
+		history(t, s, "keep", "", 5, nil)
+		var st PruneStats
+		err := cutOnce("KeepLast", func() (err error) {
+			st, err = cs.KeepLast(bg, []string{"keep"}, 2)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("KeepLast: %v, want nil", err)
+		}
+		if n := count("keep"); n != 2 {
+			t.Fatalf("%d checkpoints left by KeepLast 2", n)
+		}
+		if st.Checkpoints != 3 || st.Writes != 3 {
+			t.Errorf("KeepLast reported %+v, want the 3 checkpoints and 3 writes it deleted", st)
+		}
+	})
+	t.Run("PruneStats delete", func(t *testing.T) {
+		history(t, s, "prune", "", 3, nil)
+		var st PruneStats
+		err := cutOnce("PruneStats", func() (err error) {
+			st, err = cs.PruneStats(bg, []string{"prune"}, ckpt.PruneDelete)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("PruneStats: %v, want nil", err)
+		}
+		if n := count("prune"); n != 0 {
+			t.Fatalf("%d checkpoints left by PruneDelete", n)
+		}
+		if st.Checkpoints != 3 {
+			t.Errorf("PruneStats reported %+v, want the 3 checkpoints it deleted", st)
+		}
+	})
+}
