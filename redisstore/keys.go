@@ -21,11 +21,12 @@ package redisstore
 //	P:{thread}:wr         hash  F | len16(task) | task | idx(4) -> write
 //	P:{thread}:wx         sorted set of the wr fields, so the writes of one
 //	                      checkpoint are one range read
-//	P:{thread}:copied     string, expiring after copyMarkMillis: the token of
-//	                      the CopyThread call that last made this thread, so
-//	                      that call sent again (go-redis resends a command
+//	P:{thread}:reply      string, expiring after replyMemoMillis: a call's
+//	                      random token and the reply of its run, for copy
+//	                      (kept on the destination), prune and delete, so
+//	                      the call sent again (go-redis resends a command
 //	                      whose reply a broken connection lost) answers as
-//	                      the first run did. Not thread data: readers ignore
+//	                      its first run did. Not thread data: readers ignore
 //	                      it and older versions never wrote it.
 //
 // F = nsKey | id, nsKey = len16(ns) | ns, id = the 26-character ULID string
@@ -40,7 +41,9 @@ package redisstore
 // standalone (or Sentinel-managed) Redis, not a Cluster.
 
 import (
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 )
 
@@ -73,13 +76,14 @@ type keys struct{ prefix string }
 func (k keys) format() string { return k.prefix + ":format" }
 func (k keys) index() string  { return k.prefix + ":idx" }
 
-// copyMark is the key of the token of the copy that made thread.
-func (k keys) copyMark(thread string) string { return k.prefix + ":{" + thread + "}:copied" }
+// replyMemo is the key of the reply memo of the thread's last copy,
+// prune or delete.
+func (k keys) replyMemo(thread string) string { return k.prefix + ":{" + thread + "}:reply" }
 
-// copyMarkMillis is how long a copy's token is kept: far longer than
+// replyMemoMillis is how long a call's reply is kept: far longer than
 // go-redis's retries of one call (MaxRetries backoffs of at most
 // MaxRetryBackoff, 512 ms by default).
-const copyMarkMillis = 60_000
+const replyMemoMillis = 60_000
 
 // thread returns the thread's keys in threadKind order.
 func (k keys) thread(thread string) []string {
@@ -182,4 +186,12 @@ func parseWriteField(key, f, wf string) (taskID string, idx int, err error) {
 		return "", 0, corrupt(key, wf, "malformed write field")
 	}
 	return string(rest[2 : 2+n]), int(int32(binary.BigEndian.Uint32(rest[2+n:]) ^ 0x80000000)), nil
+}
+
+// callToken is a random token naming one call of a script that is not
+// idempotent, for its reply memo.
+func callToken() string {
+	var tok [16]byte
+	_, _ = rand.Read(tok[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(tok[:])
 }

@@ -6,8 +6,6 @@ package redisstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 
 	"github.com/ckpt-go/ckpt"
@@ -30,13 +28,9 @@ func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string,
 		return fmt.Errorf("%w: copy of thread %q onto itself", ckpt.ErrInvalidConfig, srcThreadID)
 	}
 	keys := append(s.keys.thread(srcThreadID), s.keys.thread(dstThreadID)...)
-	keys = append(keys, s.keys.index(), s.keys.copyMark(dstThreadID))
-	// The token tells this call's own run from another's when go-redis
-	// sends the script again after a broken connection lost its reply.
-	var tok [16]byte
-	_, _ = rand.Read(tok[:]) // crypto/rand.Read never fails (Go 1.24+)
+	keys = append(keys, s.keys.index(), s.keys.replyMemo(dstThreadID))
 	reply, err := s.run(ctx, copyScript, "copy thread", keys, len16(srcThreadID), len16(dstThreadID), boolArg(opts.Replace), s.ttlMillis(),
-		hex.EncodeToString(tok[:]), copyMarkMillis)
+		callToken(), replyMemoMillis)
 	if err != nil {
 		return err
 	}
@@ -82,18 +76,18 @@ func (s *Store) PruneStats(ctx context.Context, threadIDs []string, strategy ckp
 	}
 	for _, t := range threadIDs {
 		if strategy == ckpt.PruneDelete {
-			keys := s.threadKeys(t)
+			keys := append(s.threadKeys(t), s.keys.replyMemo(t))
 			if err := s.live(ctx); err != nil {
 				return st, err
 			}
-			n, err := deleteScript.Run(ctx, s.rdb, keys, len16(t)).Int()
+			n, err := deleteScript.Run(ctx, s.rdb, keys, len16(t), callToken(), replyMemoMillis).Int()
 			if err != nil {
 				return st, wrapErr(ctx, "prune (delete)", err, keys...)
 			}
 			st.Checkpoints += n
 			continue
 		}
-		got, err := s.prune(ctx, t, []any{len16(t), 1})
+		got, err := s.prune(ctx, t, 1)
 		if err != nil {
 			return st, err
 		}
@@ -108,9 +102,11 @@ func (st *PruneStats) add(o PruneStats) {
 	st.Blobs += o.Blobs
 }
 
-// prune runs the prune script on one thread.
-func (s *Store) prune(ctx context.Context, thread string, args []any) (PruneStats, error) {
-	keys := s.threadKeys(thread)
+// prune runs the prune script on one thread: keep the newest n
+// checkpoints of each namespace, or with n 0 drop the checkpoints fields.
+func (s *Store) prune(ctx context.Context, thread string, n int, fields ...any) (PruneStats, error) {
+	keys := append(s.threadKeys(thread), s.keys.replyMemo(thread))
+	args := append([]any{len16(thread), callToken(), replyMemoMillis, n}, fields...)
 	reply, err := s.run(ctx, pruneScript, "prune", keys, args...)
 	if err != nil {
 		return PruneStats{}, err
@@ -122,15 +118,15 @@ func (s *Store) prune(ctx context.Context, thread string, args []any) (PruneStat
 	if len(reply) != 3 {
 		return PruneStats{}, corrupt(keys[kCP], "", "prune script replied %v", reply)
 	}
-	var n [3]int
+	var got [3]int
 	for i, v := range reply {
 		x, ok := v.(int64)
 		if !ok {
 			return PruneStats{}, corrupt(keys[kCP], "", "prune script replied %v", reply)
 		}
-		n[i] = int(x)
+		got[i] = int(x)
 	}
-	return PruneStats{Checkpoints: n[0], Writes: n[1], Blobs: n[2]}, nil
+	return PruneStats{Checkpoints: got[0], Writes: got[1], Blobs: got[2]}, nil
 }
 
 // KeepLast keeps the newest n checkpoints of each namespace of each thread
@@ -147,7 +143,7 @@ func (s *Store) KeepLast(ctx context.Context, threadIDs []string, n int) (PruneS
 		}
 	}
 	for _, t := range threadIDs {
-		got, err := s.prune(ctx, t, []any{len16(t), n})
+		got, err := s.prune(ctx, t, n)
 		if err != nil {
 			return st, err
 		}
@@ -218,7 +214,7 @@ func (s *Store) DeleteForRuns(ctx context.Context, runIDs []string) error {
 		max = "(" + members[len(members)-1]
 	}
 	for thread, fields := range byThread {
-		if _, err := s.prune(ctx, thread, append([]any{len16(thread), 0}, fields...)); err != nil {
+		if _, err := s.prune(ctx, thread, 0, fields...); err != nil {
 			return err
 		}
 	}

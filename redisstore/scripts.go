@@ -140,6 +140,25 @@ local function putwrites(at)
   end
 end
 
+-- recalled returns the reply a run of this call (token tok) gave, kept
+-- in the thread's memo key, or nil. go-redis sends a command again when a
+-- broken connection lost its reply, so a script can run twice for one
+-- call; the second run answers with the first one's reply.
+local function recalled(key, tok)
+  local m = redis.call('GET', key)
+  if m and string.sub(m, 1, #tok + 1) == tok .. ' ' then
+    return cjson.decode(string.sub(m, #tok + 2))
+  end
+  return nil
+end
+
+-- remember keeps reply as the answer of the call with token tok for ms
+-- milliseconds, and returns it.
+local function remember(key, tok, ms, reply)
+  redis.call('SET', key, tok .. ' ' .. cjson.encode(reply), 'PX', ms)
+  return reply
+end
+
 local function before(a, b)
   for i = 1, math.min(#a, #b) do
     local x, y = string.byte(a, i), string.byte(b, i)
@@ -250,8 +269,13 @@ end
 return 0
 `)
 
-// deleteScript removes a whole thread. ARGV: 1 len16(thread)|thread.
+// deleteScript removes a whole thread. KEYS: the thread's keys, the
+// index, the thread's memo. ARGV: 1 len16(thread)|thread, 2 the call's
+// token, 3 how long the memo keeps its reply in ms. Returns the number of
+// checkpoints removed (the first run's, when the call runs again).
 var deleteScript = redis.NewScript(luaPrelude + `
+local again = recalled(KEYS[9], ARGV[2])
+if again then return again end
 local ids = redis.call('ZRANGE', KEYS[4], 0, -1)
 local idx = {}
 for i, m in ipairs(ids) do
@@ -259,21 +283,25 @@ for i, m in ipairs(ids) do
 end
 delmany('ZREM', KEYS[8], idx)
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
-return #ids
+return remember(KEYS[9], ARGV[2], ARGV[3], #ids)
 `)
 
 // pruneScript removes checkpoints of one thread with their writes, then
-// the blobs no remaining checkpoint reads. ARGV: 1 len16(thread)|thread,
-// 2 keep-last n per namespace (0: drop the checkpoints listed from ARGV 3
-// on, by F). Returns {checkpoints, writes, blobs} removed, or
-// {"corrupt", field}.
+// the blobs no remaining checkpoint reads. KEYS: the thread's keys, the
+// index, the thread's memo. ARGV: 1 len16(thread)|thread, 2 the call's
+// token, 3 how long the memo keeps its reply in ms, 4 keep-last n per
+// namespace (0: drop the checkpoints listed from ARGV 5 on, by F).
+// Returns {checkpoints, writes, blobs} removed (the first run's, when the
+// call runs again), or {"corrupt", field}.
 var pruneScript = redis.NewScript(luaPrelude + `
-local n = tonumber(ARGV[2])
+local again = recalled(KEYS[9], ARGV[2])
+if again then return again end
+local n = tonumber(ARGV[4])
 local dead, count = {}, 0
 if n > 0 then
   dead, count = trimplan(n, nil, nil)
 else
-  for i = 3, #ARGV do
+  for i = 5, #ARGV do
     if not dead[ARGV[i]] and redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
       dead[ARGV[i]] = true
       count = count + 1
@@ -285,19 +313,20 @@ local keep, bad = referenced(dead)
 if not keep then return {'corrupt', bad} end
 local writes = 0
 for f in pairs(dead) do writes = writes + drop(ARGV[1], f) end
-return {count, writes, sweep(keep)}
+return remember(KEYS[9], ARGV[2], ARGV[3], {count, writes, sweep(keep)})
 `)
 
 // copyScript copies a thread. KEYS: the source's 7 thread keys, the
-// destination's 7, the index, the destination's copy mark. ARGV:
+// destination's 7, the index, the destination's memo. ARGV:
 // 1 len16(source)|source, 2 len16(destination)|destination, 3 "1" to
-// replace an existing destination, 4 TTL in ms, 5 the call's token,
-// 6 how long the mark keeps it in ms. Returns {"ok", checkpoints},
-// {"notfound"} or {"exists"}. A run that finds its own token in the mark
-// is the same call sent again after its reply was lost: the copy is made,
-// and it answers so rather than "exists" for the destination it made.
+// replace an existing destination, 4 TTL in ms, 5 the call's token, 6 how
+// long the memo keeps its reply in ms. Returns {"ok", checkpoints},
+// {"notfound"} or {"exists"}. A call that runs again (its reply lost)
+// answers "ok" as its first run did, not "exists" for the destination
+// that run made.
 var copyScript = redis.NewScript(luaPrelude + `
-if redis.call('GET', KEYS[16]) == ARGV[5] then return {'ok', redis.call('ZCARD', KEYS[11])} end
+local again = recalled(KEYS[16], ARGV[5])
+if again then return again end
 if redis.call('EXISTS', KEYS[3]) == 0 then return {'notfound'} end
 if redis.call('EXISTS', KEYS[10]) == 1 then
   if ARGV[3] ~= '1' then return {'exists'} end
@@ -322,8 +351,7 @@ local ms = tonumber(ARGV[4])
 if ms > 0 then
   for i = 8, 14 do redis.call('PEXPIRE', KEYS[i], ms) end
 end
-redis.call('SET', KEYS[16], ARGV[5], 'PX', ARGV[6])
-return {'ok', #ids}
+return remember(KEYS[16], ARGV[5], ARGV[6], {'ok', #ids})
 `)
 
 var allScripts = []*redis.Script{putScript, writesScript, getScript, unindexScript, deleteScript, pruneScript, copyScript}

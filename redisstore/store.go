@@ -550,11 +550,11 @@ func (s *Store) DeleteThread(ctx context.Context, threadID string) error {
 	if err := saverkit.CheckThread(threadID); err != nil {
 		return err
 	}
-	keys := s.threadKeys(threadID)
+	keys := append(s.threadKeys(threadID), s.keys.replyMemo(threadID))
 	if err := s.live(ctx); err != nil {
 		return err
 	}
-	if err := deleteScript.Run(ctx, s.rdb, keys, len16(threadID)).Err(); err != nil {
+	if err := deleteScript.Run(ctx, s.rdb, keys, len16(threadID), callToken(), replyMemoMillis).Err(); err != nil {
 		return wrapErr(ctx, "delete thread", err, keys...)
 	}
 	return nil
