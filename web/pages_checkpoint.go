@@ -92,6 +92,12 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 		d.ParentURL = s.link("/checkpoint", "t", cfg.ThreadID, "ns", cfg.CheckpointNS, "id", d.Parent)
 		d.DiffURL = s.link("/diff", "t", cfg.ThreadID, "ns", cfg.CheckpointNS, "a", d.Parent, "b", cfg.CheckpointID)
 	}
+	// One node budget for the page; metadata is drawn first, so values
+	// that use it up cannot hide it.
+	b := newBudget()
+	for _, k := range sortedKeys(t.Metadata) {
+		d.Meta = append(d.Meta, metaView{Key: k, Tree: buildTree("", Jsonable(t.Metadata[k]), 1, -1, 0, b)})
+	}
 	for _, ch := range sortedKeys(t.Checkpoint.ChannelValues) {
 		raw, _ := t.Checkpoint.ChannelValues[ch].(ckpt.Raw)
 		cv := channelView{Name: ch, Version: t.Checkpoint.ChannelVersions[ch], Size: len(raw)}
@@ -99,7 +105,7 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 		if len(raw) > s.opts.InlineLimit {
 			cv.Lazy = s.link("/value", "t", cfg.ThreadID, "ns", cfg.CheckpointNS, "id", cfg.CheckpointID, "ch", ch)
 		} else {
-			tree, appended, err := channelTree(t, parent, ch, 0)
+			tree, appended, err := channelTree(t, parent, ch, 0, b)
 			if err != nil {
 				s.failErr(w, r, err)
 				return
@@ -107,9 +113,6 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 			cv.Tree, cv.Appended = &tree, appended
 		}
 		d.Channels = append(d.Channels, cv)
-	}
-	for _, k := range sortedKeys(t.Metadata) {
-		d.Meta = append(d.Meta, metaView{Key: k, Tree: buildTree("", Jsonable(t.Metadata[k]), 1, -1, 0)})
 	}
 	tasks := map[string]bool{}
 	for _, pw := range t.PendingWrites {
@@ -119,7 +122,7 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		tasks[pw.TaskID] = true
-		d.Writes = append(d.Writes, writeView{PendingWrite: pw, Tree: buildTree("", v, 1, -1, 0)})
+		d.Writes = append(d.Writes, writeView{PendingWrite: pw, Tree: buildTree("", v, 1, -1, 0, b)})
 	}
 	d.Tasks = len(tasks)
 	if s.opts.AllowWrites {
@@ -130,7 +133,7 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 
 // channelTree draws one channel of t; when it is a list that extends the
 // parent's list, the items past the parent's length are marked new.
-func channelTree(t, parent *ckpt.Tuple, ch string, limit int) (jnode, int, error) {
+func channelTree(t, parent *ckpt.Tuple, ch string, limit int, b *budget) (jnode, int, error) {
 	raw, _ := t.Checkpoint.ChannelValues[ch].(ckpt.Raw)
 	v, err := decodeValue(raw)
 	if err != nil {
@@ -154,7 +157,7 @@ func channelTree(t, parent *ckpt.Tuple, ch string, limit int) (jnode, int, error
 			}
 		}
 	}
-	return buildTree("", v, 0, newFrom, limit), appended, nil
+	return buildTree("", v, 0, newFrom, limit, b), appended, nil
 }
 
 type valueData struct {
@@ -162,6 +165,7 @@ type valueData struct {
 	Back                    string
 	Tree                    jnode
 	Appended                int
+	Cut                     int // the page's node budget, when the value used it up
 }
 
 // value draws one channel's whole value: the target of a large value's
@@ -180,7 +184,8 @@ func (s *server) value(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, fmt.Sprintf("checkpoint %s has no channel %q", t.Config.CheckpointID, ch))
 		return
 	}
-	tree, appended, err := channelTree(t, s.parentOf(ctx, t), ch, 100000)
+	b := newBudget()
+	tree, appended, err := channelTree(t, s.parentOf(ctx, t), ch, 100000, b)
 	if err != nil {
 		s.failErr(w, r, err)
 		return
@@ -188,6 +193,9 @@ func (s *server) value(w http.ResponseWriter, r *http.Request) {
 	cfg := t.Config
 	d := valueData{Thread: cfg.ThreadID, NS: cfg.CheckpointNS, ID: cfg.CheckpointID, Channel: ch, Tree: tree, Appended: appended,
 		Back: s.link("/checkpoint", "t", cfg.ThreadID, "ns", cfg.CheckpointNS, "id", cfg.CheckpointID)}
+	if b.left <= 0 {
+		d.Cut = pageNodes
+	}
 	if q.Get("fragment") == "1" {
 		s.render(w, http.StatusOK, "fragment", "", d)
 		return
