@@ -98,7 +98,8 @@ func DiffTuples(a, b *ckpt.Tuple) (*Diff, error) {
 			d.Added[ch] = v
 			continue
 		}
-		if aRaw, _ := aVal.(ckpt.Raw); bytes.Equal(aRaw, bRaw) {
+		if aRaw, _ := aVal.(ckpt.Raw); bytes.Equal(aRaw, bRaw) &&
+			(!unreadable(aRaw) || a.Checkpoint.ChannelVersions[ch] == b.Checkpoint.ChannelVersions[ch]) {
 			d.Unchanged = append(d.Unchanged, ch)
 			continue
 		}
@@ -137,6 +138,13 @@ func DiffTuples(a, b *ckpt.Tuple) (*Diff, error) {
 	}
 	return d, nil
 }
+
+// unreadable reports bytes that are no stored value: no msgpack value
+// starts with 0xc1, which starts the stand-in for a value sealed under a
+// key the handle was not given. Every value sealed under one key has the
+// same stand-in, so equal stand-ins say nothing of the values; only equal
+// versions do (a version names one value for ever).
+func unreadable(raw ckpt.Raw) bool { return len(raw) > 0 && raw[0] == 0xc1 }
 
 // JSONValue decodes a stored value into something encoding/json prints.
 func JSONValue(raw ckpt.Raw) (any, error) {

@@ -6,6 +6,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -24,11 +25,13 @@ type channelView struct {
 	Appended int
 	Tree     *jnode
 	Lazy     string // the URL that loads a large value
+	Sealed   string // why the value cannot be read: sealed under a key not given
 }
 
 type writeView struct {
 	ckpt.PendingWrite
-	Tree jnode
+	Tree   jnode
+	Sealed string // as channelView's
 }
 
 type metaView struct {
@@ -106,22 +109,32 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 			cv.Lazy = s.link("/value", "t", cfg.ThreadID, "ns", cfg.CheckpointNS, "id", cfg.CheckpointID, "ch", ch)
 		} else {
 			tree, appended, err := channelTree(t, parent, ch, 0, b)
-			if err != nil {
+			switch {
+			case errors.Is(err, ckpt.ErrKey):
+				// The handle lacks the key: the rest of the checkpoint
+				// (versions, sizes, metadata, tasks) is readable.
+				cv.Sealed = plainError(err)
+			case err != nil:
 				s.failErr(w, r, err)
 				return
+			default:
+				cv.Tree, cv.Appended = &tree, appended
 			}
-			cv.Tree, cv.Appended = &tree, appended
 		}
 		d.Channels = append(d.Channels, cv)
 	}
 	tasks := map[string]bool{}
 	for _, pw := range t.PendingWrites {
 		v, err := decodeValue(pw.Value)
-		if err != nil {
+		tasks[pw.TaskID] = true
+		switch {
+		case errors.Is(err, ckpt.ErrKey):
+			d.Writes = append(d.Writes, writeView{PendingWrite: pw, Sealed: plainError(err)})
+			continue
+		case err != nil:
 			s.failErr(w, r, fmt.Errorf("pending write %s/%d: %w", pw.TaskID, pw.Idx, err))
 			return
 		}
-		tasks[pw.TaskID] = true
 		d.Writes = append(d.Writes, writeView{PendingWrite: pw, Tree: buildTree("", v, 1, -1, 0, b)})
 	}
 	d.Tasks = len(tasks)

@@ -269,7 +269,8 @@ func errStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ckpt.ErrExists), errors.Is(err, ckpt.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, ckpt.ErrReadOnly):
+	case errors.Is(err, ckpt.ErrReadOnly), errors.Is(err, ckpt.ErrKey):
+		// ErrKey: a value sealed under a key this handle was not given.
 		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
