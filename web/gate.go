@@ -96,9 +96,13 @@ func (s *server) gated(h http.HandlerFunc) http.HandlerFunc {
 			http.Error(w, "ckpt web: request ended while waiting for its turn: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
+		// A build that panics (net/http recovers it and logs it) must give
+		// the slot back too, or every later page would wait for ever.
+		leaveOnce := sync.OnceFunc(leave)
+		defer leaveOnce()
 		bw := &bufferedWriter{header: http.Header{}}
 		h(bw, r)
-		leave()
+		leaveOnce()
 		bw.copyTo(w)
 	}
 }
