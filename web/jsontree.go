@@ -99,6 +99,8 @@ func buildTree(key string, v any, depth, newFrom, limit int, b *budget) jnode {
 		n.Kind, n.IsLeaf, n.Text = "null", true, "null"
 	case bool:
 		n.Kind, n.IsLeaf, n.Text = "bool", true, strconv.FormatBool(x)
+	case extValue:
+		n.Kind, n.IsLeaf, n.Text = "bytes", true, x.String()
 	case time.Time:
 		n.Kind, n.IsLeaf, n.Text = "string", true, strconv.Quote(x.UTC().Format(time.RFC3339Nano))
 	default:
