@@ -32,6 +32,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -188,6 +189,14 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, s.prefix+"/", http.StatusMovedPermanently)
 			return
 		}
+		if clean := cleanPath(rest); clean != rest {
+			// The mux below would redirect to the clean path without the
+			// prefix (it sees the path stripped): out of the mount.
+			u := *r.URL
+			u.Path, u.RawPath = s.prefix+clean, ""
+			http.Redirect(w, r, u.RequestURI(), http.StatusTemporaryRedirect)
+			return
+		}
 		r2 := new(http.Request)
 		*r2 = *r
 		r2.URL = new(url.URL)
@@ -197,6 +206,16 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r2
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// cleanPath is p as net/http's ServeMux cleans it: no "." or ".."
+// elements, no doubled slashes, the trailing slash kept.
+func cleanPath(p string) string {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
 }
 
 // hostAllowed is the DNS-rebinding check: a page of a hostile site whose
