@@ -8,6 +8,7 @@
 //	go run ./bench --quick              # a small run, seconds
 //	go run ./bench --w4-only            # W4: one million checkpoints (issue 18)
 //	go run ./bench --writers-only       # 16 Sync writers against their ceiling (issue 18)
+//	go run ./bench --w1-only            # one Sync writer against the fsync'd append (issue 14)
 //
 // The work is defined in shared/bench/WORKLOAD.md; the input text is the
 // peer's xorshift64 text, and both sides print a checksum of it (the run
@@ -47,8 +48,9 @@ type config struct {
 	longReadOnly  bool   // run only issue 13's figure (Sync Saves beside long reads)
 	readsOnly     bool   // run only W1's load and the reads R1..R5
 	writersOnly   bool   // run only the 16-writer figures and their ceiling (writersonly.go)
+	w1Only        bool   // run only the one-writer Sync figures and their references (w1only.go)
 	cpuProfile    string // --writers-only: CPU profile of the run
-	trace         string // --writers-only: execution trace of the run
+	trace         string // --writers-only, --w1-only: execution trace of the run
 	longReadPairs int    // interleaved (alone, beside) pairs of that figure
 
 	// Issue 16's figures (metricscost.go, w3backup.go).
@@ -122,8 +124,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.longReadPairs, "longread-pairs", longReadPairs, "interleaved (alone, beside) pairs of the long-read figure")
 	fs.BoolVar(&c.readsOnly, "reads-only", false, "run only W1's load (Sync, 1 writer) and the reads R1..R5 on it (--repeat times, each on a fresh file)")
 	fs.BoolVar(&c.writersOnly, "writers-only", false, "run only W1 with --writers Sync writers (Put+PutWrites, PutFull) and the group-committed log append they are measured against, interleaved, --repeat rounds, ratios printed")
+	fs.BoolVar(&c.w1Only, "w1-only", false, "run only W1 with one Sync writer (Put+PutWrites, PutFull), the one-writer fsync'd log append and the fsync probe, interleaved, --repeat rounds, ratios printed")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "with --writers-only: write a CPU profile of the run to this file")
-	fs.StringVar(&c.trace, "trace", "", "with --writers-only: write an execution trace of the run to this file (go tool trace)")
+	fs.StringVar(&c.trace, "trace", "", "with --writers-only or --w1-only: write an execution trace of the run to this file (go tool trace)")
 	fs.BoolVar(&c.webOnly, "web-only", false, "run only the figure of Sync writers alone and beside a script loading web pages (--repeat times)")
 	fs.BoolVar(&c.w4, "w4", false, "also run W4 (scale: --w4-threads x --w4-steps by --writers Sync writers; Open, RSS, reads against W1, GC beside writers, compaction)")
 	fs.BoolVar(&c.w4Only, "w4-only", false, "run only W4 (with the W1 store its reads are compared with)")
@@ -167,8 +170,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.w4T < 1 || c.w4S < 1 || c.w4LogMB < 1 || c.w4LogMB > 32 || c.w4Peer < 1 {
 		return c, fmt.Errorf("w4-threads, w4-steps and w4-peer-steps must be >= 1, w4-log-mb 1 to 32")
 	}
-	if (c.cpuProfile != "" || c.trace != "") && !c.writersOnly {
-		return c, fmt.Errorf("--cpuprofile and --trace go with --writers-only")
+	if c.cpuProfile != "" && !c.writersOnly {
+		return c, fmt.Errorf("--cpuprofile goes with --writers-only")
+	}
+	if c.trace != "" && !c.writersOnly && !c.w1Only {
+		return c, fmt.Errorf("--trace goes with --writers-only or --w1-only")
 	}
 	if c.w3T < 1 || c.w3S < 1 {
 		return c, fmt.Errorf("w3-threads and w3-steps must be >= 1")

@@ -83,6 +83,9 @@ func run(ctx context.Context, cfg config, out, log io.Writer) error {
 	if cfg.readsOnly {
 		return readsOnly(ctx, cfg, in, ckptDir, out, logf)
 	}
+	if cfg.w1Only {
+		return w1Only(ctx, cfg, in, ckptDir, out, logf)
+	}
 	if cfg.writersOnly {
 		return writersOnly(ctx, cfg, in, ckptDir, fsP50, out, logf)
 	}
