@@ -333,41 +333,17 @@ func (e *Engine) logGroup(all []*Op) (rest []*Op) {
 	if barrier {
 		f.want = w.written // a Flush: everything logged before it
 	}
-	inline := e.syncsInline(f)
-	if f.group != nil && !inline && (len(w.flights) > 0 || f.want > w.durable) {
+	if f.group != nil && (len(w.flights) > 0 || f.want > w.durable) {
 		// It waits (for its fsync, or behind groups that wait): the next
 		// groups read its changes in unsynced meanwhile. A group that
-		// finishes below, at once (NoSync, nothing ahead of it, or fsync'd
-		// inline), goes straight into shared, which the next group reads.
+		// finishes below, at once (NoSync, nothing ahead of it), goes
+		// straight into shared, which the next group reads.
 		MergeOverlay(w.unsynced, f.tree)
 	}
 	w.flights = append(w.flights, f)
-	if inline {
-		// The syncer is idle: it fsyncs only up to what it was asked
-		// (asked), which the loop has heard of (durable); and Sync reads
-		// only what never changes after CreateLog.
-		e.synced(syncResult{gen: w.written, err: w.log.Sync()})
-		return rest
-	}
 	e.finishFlights()
 	w.requestSync()
 	return rest
-}
-
-// syncsInline tells whether the commit loop fsyncs f's record itself, and
-// takes the outcome as the syncer's (synced), instead of handing the fsync
-// to the syncer: when f waits for an fsync and nothing else can be done
-// meanwhile (no group in flight before it, the syncer idle, no op queued).
-// That is one writer's op: its writer waits for the ack before it sends
-// again. Handed to the syncer, its fsync would start only once the
-// syncer's goroutine woke, and the loop would hear of its end only once it
-// woke in turn: some 20 µs each on this project's VM, a tenth of a lone
-// write (bench/RESULTS.md, "Issue 14: one Sync writer's op"). Ops that
-// arrive during the fsync wait in the queue and make the next group.
-func (e *Engine) syncsInline(f *flight) bool {
-	w := e.wal
-	return !e.hooks.PipelineAlways && len(w.flights) == 0 && f.want > w.durable &&
-		w.asked <= w.durable && len(e.queue) == 0
 }
 
 // finishFlights merges and acknowledges, in order, the groups in flight

@@ -82,10 +82,6 @@ type Hooks struct {
 	// before the log is removed. Tests copy both files there, as a kill
 	// at that moment leaves them.
 	CreatedLog, ClosedClean func()
-	// PipelineAlways hands every group's fsync to the syncer, even a lone
-	// writer's, which the commit loop otherwise fsyncs itself (syncInline):
-	// tests that hold an fsync while the loop builds the next groups.
-	PipelineAlways bool
 }
 
 // MaxUnapplied bounds the logged bytes not yet applied: past it the commit

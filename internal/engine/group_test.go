@@ -37,10 +37,7 @@ func TestGroupsInARowReadEachOther(t *testing.T) {
 					return cause
 				}
 				return Fdatasync(f)
-			},
-				// Groups stay in flight behind the syncer's fsync, which
-				// the loop would run itself for a lone group (syncInline).
-				PipelineAlways: true}})
+			}}})
 		if err != nil {
 			t.Fatal(err)
 		}

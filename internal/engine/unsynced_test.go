@@ -16,15 +16,12 @@ import (
 // groups wait for their fsync: a group built then reads every flight's
 // changes, in order, and nothing stale of a finished flight stays in it.
 
-// openSyncHook opens an engine at path whose log's fsync is sync, always
-// run by the syncer (PipelineAlways): its tests hold a lone write's fsync
-// while the commit loop builds the next groups, which it could not if it
-// ran that fsync itself (syncInline).
+// openSyncHook opens an engine at path whose log's fsync is sync.
 func openSyncHook(t *testing.T, path string, sync func(*os.File) error) *Engine {
 	t.Helper()
 	e, err := Open(path, Options{Bolt: bolt.Options{Timeout: time.Minute}, LogPath: path + "-wal",
 		Mark: Mark{Path: Path{[]byte("meta")}, Key: []byte("applied")}, Observer: nopObserver{},
-		Hooks: Hooks{SyncLog: sync, PipelineAlways: true}})
+		Hooks: Hooks{SyncLog: sync}})
 	if err != nil {
 		t.Fatal(err)
 	}
