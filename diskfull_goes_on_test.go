@@ -1,0 +1,181 @@
+package ckpt
+
+// A full disk fails the writes that do not fit, not the store: a bbolt
+// commit that fails with ENOSPC before any fsync of its pages (bbolt rolls
+// it back, tx.go) is injected through the engine's CommitBolt seam, as
+// bbolt returns it (a *os.PathError of the write, after its rollback).
+// Without the log the Save fails alone; with it the applier keeps the
+// groups logged and retries, ApplyLog and the writers past the unapplied
+// limit get the error instead of waiting, Close keeps the log; once the
+// disk has room again the same store writes and applies. Generic commit
+// errors still fail-stop (failstop_test.go).
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
+	bolt "go.etcd.io/bbolt"
+)
+
+// noSpaceCommit is a CommitBolt seam that, while full is set, fails as
+// bbolt's Commit does when a page write finds the disk full: rolled back,
+// the write's error returned.
+func noSpaceCommit(full *atomic.Bool, path string) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		if full.Load() {
+			_ = tx.Rollback()
+			return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
+		}
+		return tx.Commit()
+	}
+}
+
+// wantDiskFull fails t unless err is a disk-full error that left the store
+// going (not ErrFailed).
+func wantDiskFull(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, syscall.ENOSPC) || errors.Is(err, ErrFailed) {
+		t.Fatalf("%s = %v, want an error wrapping ENOSPC and not ErrFailed", what, err)
+	}
+}
+
+// checkExactly reopens path and checks that thread "t" holds exactly ids
+// (every acknowledged save, nothing else), and Verify is clean.
+func checkExactly(t *testing.T, path string, o Options, ids []string) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkLoads(t, s, "t", ids)
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	n := 0
+	for tp, err := range s.List(ctx, ListOptions{ThreadID: "t"}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !want[tp.Config.CheckpointID] {
+			t.Errorf("checkpoint %s is there, never acknowledged", tp.Config.CheckpointID)
+		}
+		n++
+	}
+	if n != len(ids) {
+		t.Errorf("%d checkpoints after the reopen, want the %d acknowledged", n, len(ids))
+	}
+	if rep, err := s.Verify(ctx, VerifyOptions{}); err != nil || !rep.OK() {
+		t.Errorf("Verify: %+v, %v", rep, err)
+	}
+}
+
+func TestNoWALDiskFullCommitFailsAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var full atomic.Bool
+	path := filepath.Join(t.TempDir(), "s.db")
+	o := Options{NoWAL: true, tuning: &tuning{hooks: engine.Hooks{CommitBolt: noSpaceCommit(&full, path)}}}
+	s, err := Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := saveN(t, s, "t", 0, 3)
+	full.Store(true)
+	for i := 3; i < 5; i++ {
+		_, err := s.Save(ctx, "t", map[string]any{"i": i}, Metadata{"i": i})
+		wantDiskFull(t, "Save on a full disk", err)
+	}
+	full.Store(false)
+	ids = append(ids, saveN(t, s, "t", 5, 3)...) // the same store, once there is room
+	checkLoads(t, s, "t", ids)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkExactly(t, path, Options{NoWAL: true}, ids)
+}
+
+func TestLoggedDiskFullApplyGoesOn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var full atomic.Bool
+	path := filepath.Join(t.TempDir(), "s.db")
+	o := Options{tuning: &tuning{hooks: engine.Hooks{CommitBolt: noSpaceCommit(&full, path)}}}
+	s, err := Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := saveN(t, s, "t", 0, 3)
+	full.Store(true)
+	// The log has room: saves go on while bbolt takes nothing.
+	ids = append(ids, saveN(t, s, "t", 3, 3)...)
+	wantDiskFull(t, "ApplyLog on a full disk", s.ApplyLog(ctx))
+	ids = append(ids, saveN(t, s, "t", 6, 2)...)
+	checkLoads(t, s, "t", ids)
+	full.Store(false)
+	if err := s.ApplyLog(ctx); err != nil {
+		t.Fatalf("ApplyLog once there is room: %v", err)
+	}
+	ids = append(ids, saveN(t, s, "t", 8, 2)...)
+	// A Close while bbolt takes nothing keeps the log: the next Open
+	// replays it.
+	full.Store(true)
+	wantDiskFull(t, "Close on a full disk", s.Close())
+	if _, err := os.Stat(path + walSuffix); err != nil {
+		t.Fatalf("Close that could not apply removed the log: %v", err)
+	}
+	full.Store(false)
+	checkExactly(t, path, Options{}, ids)
+}
+
+// Writers past the unapplied limit wait for an apply the commit loop runs
+// itself: on a full disk they get its error, and write again once there is
+// room.
+func TestDiskFullPastUnappliedLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var full atomic.Bool
+	path := filepath.Join(t.TempDir(), "s.db")
+	o := Options{tuning: &tuning{hooks: engine.Hooks{HoldApplier: true, CommitBolt: noSpaceCommit(&full, path)}}}
+	s, err := Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 1<<20)
+	var ids []string
+	full.Store(true)
+	failed := 0
+	for i := 0; failed < 2; i++ {
+		if i > 2*engine.MaxUnapplied>>20 {
+			t.Fatalf("%d saves of 1 MiB, none failed: the unapplied limit was never met", i)
+		}
+		// A value of its own each time: an unchanged channel is not stored again.
+		id, err := s.Save(ctx, "t", map[string]any{"i": i, "big": strconv.Itoa(i) + big}, Metadata{"i": i})
+		if err != nil {
+			wantDiskFull(t, "Save past the unapplied limit on a full disk", err)
+			failed++
+			continue
+		}
+		ids = append(ids, id)
+	}
+	full.Store(false)
+	id, err := s.Save(ctx, "t", map[string]any{"i": -1}, Metadata{"i": -1})
+	if err != nil {
+		t.Fatalf("Save once there is room: %v", err)
+	}
+	ids = append(ids, id)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkExactly(t, path, Options{}, ids)
+}
