@@ -51,6 +51,14 @@ func (s *Store) logFailStop(src engine.FailSource, cause error) {
 	s.log(slog.LevelError, "ckpt: fail-stop: the store takes no more writes; reopen it", slog.String("failed", file), slog.String("cause", cause.Error()))
 }
 
+// logApplyRetry: the background applier found no room on the disk for
+// the logged writes; they stay in the log (acknowledged, readable) and it
+// tries again.
+func (s *Store) logApplyRetry(cause error, after time.Duration) {
+	s.log(slog.LevelWarn, "ckpt: disk full: the write-ahead log is not applied to the store file; trying again",
+		slog.Duration("retry_in", after), slog.String("cause", cause.Error()))
+}
+
 func (s *Store) logSlowFsync(what string, d time.Duration, err error) {
 	attrs := []slog.Attr{slog.String("file", what), slog.Duration("duration", d), slog.Duration("threshold", s.obs.slowFsync)}
 	if err != nil {

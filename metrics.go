@@ -410,6 +410,9 @@ func (e *engineObserver) SnapshotClosed()                     { e.obs.snapshotCl
 func (e *engineObserver) Failed(src engine.FailSource, cause error) {
 	(*Store)(e).logFailStop(src, cause)
 }
+func (e *engineObserver) ApplyRetry(cause error, after time.Duration) {
+	(*Store)(e).logApplyRetry(cause, after)
+}
 func (e *engineObserver) SyncLog(f *os.File, sync func(*os.File) error) error {
 	return (*Store)(e).syncLogTimed(f, sync)
 }

@@ -48,6 +48,15 @@ var (
 	// be read, every later write returns an error wrapping ErrFailed and the
 	// first cause. Close and reopen to recover exactly the durable state.
 	ErrFailed = engine.ErrFailed
+	// ErrDiskFull: a write found no room on the disk (ENOSPC; also a quota,
+	// EDQUOT, or the process's file size limit, EFBIG) before anything of
+	// it was made durable. That write failed alone: nothing of it is stored,
+	// now or after a crash, and the store goes on: once there is room, the
+	// same store writes again (no reopen). The error also wraps the
+	// system's, so errors.Is(err, syscall.ENOSPC) holds. A failed fsync is
+	// never ErrDiskFull, whatever its errno: the store then fails
+	// (ErrFailed), since what the disk holds is unknown.
+	ErrDiskFull = engine.ErrDiskFull
 	// ErrVersionReused: a write stored a channel value under a (channel,
 	// version) that already names different content in the thread and
 	// namespace. A version is a promise about content, so the write is

@@ -8,7 +8,9 @@ package engine
 // bbolt holds more (Pruned).
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +24,11 @@ const (
 	applyBytes    = 1 << 20
 	applyIdle     = 20 * time.Millisecond
 	applyMaxDelay = time.Second
+	// After an apply that found no room, the applier tries again after
+	// applyRetryMin, doubling up to applyRetryMax: each try writes pages
+	// until the disk refuses one, so it is not made at every write.
+	applyRetryMin = 50 * time.Millisecond
+	applyRetryMax = 2 * time.Second
 )
 
 // ApplierConfig is what an applier works with. The store owns all of it.
@@ -31,6 +38,9 @@ type ApplierConfig struct {
 	// shared while it builds a group, readers only to begin.
 	DBMu *sync.RWMutex
 	DB   **bolt.DB
+	// File is *DB's file (RevertMeta's after a commit that found no room),
+	// swapped with it.
+	File **os.File
 	// Snaps counts the readers the background applier waits out.
 	Snaps *Snapshots
 	// Mark is where bbolt records the last group it holds.
@@ -40,6 +50,9 @@ type ApplierConfig struct {
 	Commit func(*bolt.Tx) error
 	// OnApplied, if set, hears of each batch once bbolt holds it.
 	OnApplied func(groups []*Group)
+	// OnRetry, if set, hears of each background apply that found no room
+	// (ErrDiskFull), and when the next try comes.
+	OnRetry func(err error, after time.Duration)
 }
 
 // Applier replays logged groups into bbolt.
@@ -95,23 +108,44 @@ func (ap *Applier) Add(g *Group) {
 // Run applies in the background until Stop.
 func (ap *Applier) Run() {
 	defer close(ap.done)
+	var backoff time.Duration
 	for {
-		select {
-		case <-ap.wake:
-		case <-ap.stop:
-			return
-		}
-		first := time.Now()
-		for !ap.due(first) {
+		if backoff > 0 {
+			// The last try found no room: the next waits for its time,
+			// whatever is added meanwhile (the wake stays for after).
 			select {
-			case <-time.After(applyIdle / 4):
+			case <-time.After(backoff):
 			case <-ap.stop:
 				return
+			}
+		} else {
+			select {
+			case <-ap.wake:
+			case <-ap.stop:
+				return
+			}
+			first := time.Now()
+			for !ap.due(first) {
+				select {
+				case <-time.After(applyIdle / 4):
+				case <-ap.stop:
+					return
+				}
 			}
 		}
 		// A failure leaves the groups pending; the commit loop meets the
 		// error when it must apply itself (maxUnapplied, Compact, Close).
-		_ = ap.Apply(true)
+		// One for want of room is tried again here, later: the store goes
+		// on, and once there is room bbolt takes the groups.
+		err := ap.Apply(true)
+		if !errors.Is(err, ErrDiskFull) {
+			backoff = 0
+			continue
+		}
+		backoff = min(max(2*backoff, applyRetryMin), applyRetryMax)
+		if ap.cfg.OnRetry != nil {
+			ap.cfg.OnRetry(err, backoff)
+		}
 	}
 }
 
@@ -170,8 +204,14 @@ func (ap *Applier) Apply(waitReaders bool) error {
 		c.Snaps.AwaitNoReader(c.DBMu)
 	}
 	tx, err := c.FS.BeginWrite(*c.DB)
+	var file *os.File
+	if c.File != nil {
+		file = *c.File
+	}
 	c.DBMu.Unlock()
+	committing, keep := false, uint64(0)
 	if err == nil {
+		keep = uint64(tx.ID()) - 1 // the committed transaction tx begins from
 		// Read by this transaction's commit (bbolt's grow); the applier is
 		// the only writer of the file while the log is on.
 		tx.DB().AllocSize = GrowStep(tx.Size())
@@ -180,8 +220,21 @@ func (ap *Applier) Apply(waitReaders bool) error {
 				_ = tx.Rollback()
 				return err
 			}
+			committing = true
 			return c.Commit(tx)
 		})
+	}
+	if err != nil && committing && file != nil && boltCleanFull(err) {
+		// No room, rolled back cleanly (diskfull.go), and the meta page is
+		// the committed one (put back if the failed commit's landed): the
+		// groups stay pending and in the log, for a later apply; the
+		// store goes on. (A seam's failure may have left tx open.)
+		_ = tx.Rollback()
+		rerr := RevertMeta(file, keep)
+		if rerr == nil {
+			return fmt.Errorf("ckpt: apply write-ahead log to the store: %w", diskFull(err))
+		}
+		err = errors.Join(err, rerr)
 	}
 	if err != nil {
 		return c.FS.Fail(FailBolt, fmt.Errorf("ckpt: apply write-ahead log to the store: %w", err))

@@ -203,8 +203,8 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 	log.grow = e.hooks.LogGrow
 	w := &walState{log: log, shared: NewTree(), unsynced: NewTree(), gen: applied, written: applied, durable: applied,
 		sync: newSyncer(log, applied), snaps: NewSnapshots(mark)}
-	w.ap = NewApplier(ApplierConfig{FS: &e.fs, DBMu: &e.dbMu, DB: &e.db, Snaps: w.snaps,
-		Mark: mark, Commit: e.commitBolt, OnApplied: e.obs.Applied}, applied)
+	w.ap = NewApplier(ApplierConfig{FS: &e.fs, DBMu: &e.dbMu, DB: &e.db, File: &e.file, Snaps: w.snaps,
+		Mark: mark, Commit: e.commitBolt, OnApplied: e.obs.Applied, OnRetry: e.obs.ApplyRetry}, applied)
 	w.publish(false)
 	e.wal = w
 	go w.ap.Run()
@@ -316,12 +316,19 @@ func (e *Engine) logGroup(all []*Op) (rest []*Op) {
 	w.mutsHint = len(muts)
 	if len(muts) > 0 {
 		n, err := w.log.Append(gen, muts)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrDiskFull):
+			// No room for its record: the group fails alone. Nothing of it
+			// is in the log (Append), its scratch tree is dropped, and the
+			// next group takes its place and number; the groups before it
+			// finish as their fsync says.
+			fail(err)
+		case err != nil:
 			// Nothing of the group counts: its scratch tree is dropped, its
 			// bytes are erased, and the store stops writing. The groups
 			// before it finish as their fsync says.
 			fail(e.persistFailed(FailLog, errors.Join(err, w.log.Erase(f.off))))
-		} else {
+		default:
 			w.written = gen
 			f.group = &Group{Gen: gen, Muts: muts, Size: n, LogID: w.log.ID()}
 			f.tree = scratch

@@ -19,6 +19,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -37,6 +38,10 @@ type Observer interface {
 	SnapshotClosed()
 	// Failed: the store entered the fail-stop state (once).
 	Failed(src FailSource, cause error)
+	// ApplyRetry: the background applier found no room for a batch
+	// (cause wraps ErrDiskFull); the groups stay in the log and it tries
+	// again after the given time (each time, until one succeeds).
+	ApplyRetry(cause error, after time.Duration)
 	// SyncLog runs sync (the log's fsync) and CommitBolt runs commit (a
 	// bbolt commit), so that the observer can time them.
 	SyncLog(f *os.File, sync func(*os.File) error) error

@@ -26,6 +26,7 @@ func (nopObserver) Applied([]*Group)                                    {}
 func (nopObserver) SnapshotOpened()                                     {}
 func (nopObserver) SnapshotClosed()                                     {}
 func (nopObserver) Failed(FailSource, error)                            {}
+func (nopObserver) ApplyRetry(error, time.Duration)                     {}
 func (nopObserver) SyncLog(f *os.File, sync func(*os.File) error) error { return sync(f) }
 func (nopObserver) CommitBolt(tx *bolt.Tx, commit func(*bolt.Tx) error) error {
 	return commit(tx)

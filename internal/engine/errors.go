@@ -16,6 +16,14 @@ var (
 	// ErrFormatVersion: the file or a record was written by a format version
 	// this build does not know.
 	ErrFormatVersion = errors.New("ckpt: unknown format version")
+	// ErrDiskFull: a write found no room (the disk, a quota or the file
+	// size limit) before anything of it was made durable: it failed
+	// alone, nothing of it is stored, and the store goes on (the root
+	// package re-exports it). It wraps the system's error, so
+	// errors.Is(err, syscall.ENOSPC) holds too. A failed fsync is never
+	// this, whatever its errno: the pages it dropped are unknown
+	// (failstop.go), and the store fails instead (ErrFailed).
+	ErrDiskFull = errors.New("ckpt: disk full")
 )
 
 // SyncDir fsyncs a directory, making a file created or renamed in it

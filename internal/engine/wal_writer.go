@@ -22,8 +22,11 @@ type Log struct {
 	hdr  uint32 // the header's crc: the seed after a rewind
 	off  int64  // where the next record goes
 	hi   int64  // the end of the furthest record ever written, good or not
-	size int64  // the file's length (zeros after the records)
-	buf  []byte
+	size int64  // how far the file is written (records, then zeros ahead of them)
+	// length is the file's length, fsync'd: at least size (a growth whose
+	// zeros found no room leaves the file longer than its written part).
+	length int64
+	buf    []byte
 	// sync is the log's fsync (fdatasync; tests make it fail).
 	sync func(*os.File) error
 	// limit is the longest record body Append takes (zero:
@@ -60,12 +63,16 @@ func CreateLog(path string, sync func(*os.File) error) (*Log, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("ckpt: create write-ahead log: %w", err)
 	}
-	return &Log{f: f, path: path, id: id, seed: crc, hdr: crc, off: logHeader, hi: logHeader, size: int64(len(hdr)), sync: sync}, nil
+	n := int64(len(hdr))
+	return &Log{f: f, path: path, id: id, seed: crc, hdr: crc, off: logHeader, hi: logHeader, size: n, length: n, sync: sync}, nil
 }
 
 // Append writes one group's record after the last. It is not durable
-// until the syncer's next fdatasync (commit.go). A failure fails the store
-// (the caller's business): nothing is written to the log after it.
+// until the syncer's next fdatasync (commit.go). An error wrapping
+// ErrDiskFull fails the group alone: nothing of its record is in the log
+// (or can be read as a record), the log is as before, and the next group
+// takes its place and number. Any other failure fails the store (the
+// caller's business): nothing is written to the log after it.
 func (l *Log) Append(gen uint64, muts []Mutation) (int, error) {
 	// A record's length is a u32: a longer body would be written with its
 	// length cut short, a record no read could check. Refused before it
@@ -80,8 +87,8 @@ func (l *Log) Append(gen uint64, muts []Mutation) (int, error) {
 		return 0, err
 	}
 	l.hi = max(l.hi, end)
-	if _, err := l.f.WriteAt(l.buf, l.off); err != nil {
-		return 0, fmt.Errorf("ckpt: write-ahead log: %w", err)
+	if n, err := l.f.WriteAt(l.buf, l.off); err != nil {
+		return 0, l.takeBack(n, fmt.Errorf("ckpt: write-ahead log: %w", err))
 	}
 	n := len(l.buf)
 	l.off, l.seed = end, crc
@@ -119,14 +126,23 @@ const walGrow = 4 << 20
 
 var walZeros = make([]byte, 256<<10)
 
-// reserve makes the file at least end bytes long, growing it by walGrow,
-// and makes the new length durable before it returns: Append asks for a
-// record's end + recHeader before it writes the record, so the file a crash
-// leaves is never shorter than that (the promise of version 2, wal.go).
-// The length is set and fdatasync'd first (metadata only: a cheap fsync,
-// once per walGrow of records, in the commit loop), and the zeros written
-// after it, not waited for: the next group's fsync writes them, as it
-// did when they alone grew the file.
+// reserve makes the file at least end bytes long and written (zeros),
+// growing it by walGrow, and makes the new length durable before it
+// returns: Append asks for a record's end + recHeader before it writes the
+// record, so the file a crash leaves is never shorter than that (the
+// promise of version 2, wal.go). The length is set and fdatasync'd first
+// (metadata only: a cheap fsync, once per walGrow of records, in the
+// commit loop), and the zeros written after it, not waited for: the next
+// group's fsync writes them, as it did when they alone grew the file.
+//
+// The zeros also take the disk's room for the records ahead of them (a
+// record then overwrites blocks the file holds, which a full disk does not
+// refuse). Where walGrow does not fit, the file grows by what the record
+// needs; where that does not fit either, the error wraps ErrDiskFull:
+// nothing of the record is written, and the log's length and records are
+// as before (a growth that fit in part stays: the file never shrinks, and
+// the zeros written are the next record's room). A failed fsync of the
+// length is not ErrDiskFull: it fails the store.
 func (l *Log) reserve(end int64) error {
 	if end <= l.size {
 		return nil
@@ -135,21 +151,57 @@ func (l *Log) reserve(end int64) error {
 	if step <= 0 {
 		step = walGrow
 	}
-	target := max(end, l.size+step)
-	if err := l.f.Truncate(target); err != nil {
-		return fmt.Errorf("ckpt: write-ahead log: grow: %w", err)
+	err := l.extend(max(end, l.size+step))
+	if err != nil && errors.Is(err, ErrDiskFull) && l.size < end {
+		err = l.extend(end) // enough for the record is enough
 	}
-	if err := l.sync(l.f); err != nil {
-		return fmt.Errorf("ckpt: write-ahead log: grow: fsync: %w", err)
+	if err != nil && errors.Is(err, ErrDiskFull) && l.size >= end {
+		err = nil // the first growth fit the record before it found no room
+	}
+	return err
+}
+
+// extend makes the file target bytes long (fsync'd) and written up to it.
+func (l *Log) extend(target int64) error {
+	if target > l.length {
+		if err := l.f.Truncate(target); err != nil {
+			return diskFull(fmt.Errorf("ckpt: write-ahead log: grow: %w", err))
+		}
+		if err := l.sync(l.f); err != nil {
+			return fmt.Errorf("ckpt: write-ahead log: grow: fsync: %w", err)
+		}
+		l.length = target
 	}
 	for l.size < target {
 		n := min(int64(len(walZeros)), target-l.size)
-		if _, err := l.f.WriteAt(walZeros[:n], l.size); err != nil {
-			return fmt.Errorf("ckpt: write-ahead log: grow: %w", err)
+		w, err := l.f.WriteAt(walZeros[:n], l.size)
+		l.size += int64(w) // zeros over zeros: what was written is room
+		if err != nil {
+			return diskFull(fmt.Errorf("ckpt: write-ahead log: grow: %w", err))
 		}
-		l.size += n
 	}
 	return nil
+}
+
+// takeBack answers a record's write that failed (err) after n of its bytes
+// were written. For want of room (before any fsync of them) the record's
+// header is zeroed where it was written: the bytes of a write cut short can
+// still make a whole record (the padding at its end is zeros, and so is
+// the hole a full disk left after them), which a later fsync (of the
+// groups before it) could make durable and a reopen replay. A zero length
+// ends the log there. The zeros overwrite bytes just written, whose room
+// the file holds. Any other failure, or a failed take-back, is returned
+// without ErrDiskFull: the store fails and Erase zeroes the rest.
+func (l *Log) takeBack(n int, err error) error {
+	if !noSpace(err) {
+		return err
+	}
+	if n > 0 {
+		if _, zerr := l.f.WriteAt(walZeros[:min(n, recHeader)], l.off); zerr != nil {
+			return fmt.Errorf("%w (and taking the record back: %v)", err, zerr)
+		}
+	}
+	return diskFull(err)
 }
 
 // Rewind makes the next record go to the start of the file. Call it only

@@ -1,0 +1,84 @@
+package engine
+
+// A full disk: which failures leave the store where it was, so that the
+// write that did not fit fails alone (ErrDiskFull) instead of the store
+// (failstop.go). Only a write(2), ftruncate(2) or fallocate(2) that found
+// no room, before any fsync of what the failed write wrote, qualifies: its
+// bytes never reached a state a crash or a later fsync could make durable
+// as a group's (the callers make sure: Log.Append, boltCleanFull).
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// noSpace tells whether err is the system saying there is no room: the
+// disk is full (ENOSPC), a quota is met (EDQUOT), or the file size limit
+// (RLIMIT_FSIZE: EFBIG; SIGXFSZ ignored) is.
+func noSpace(err error) bool {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG) {
+		return true
+	}
+	return noSpaceOS(err)
+}
+
+// diskFull marks err, a write's or a growth's failure that noSpace
+// recognises, as ErrDiskFull; others are returned as they are.
+func diskFull(err error) error {
+	if err == nil || errors.Is(err, ErrDiskFull) || !noSpace(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrDiskFull, err)
+}
+
+// boltResizeError is how bbolt v1.5.0's DB.grow reports a failed
+// ftruncate ("file resize error: %s": formatted, so the errno is only in
+// the text). Its fsync's failure reads "file sync error: ..." instead.
+const boltResizeError = "file resize error: "
+
+// boltCleanFull tells whether err, from a bbolt commit, is a failure for
+// want of room that bbolt rolled back cleanly, leaving the committed state
+// as it was (bbolt v1.5.0, tx.go Commit; reviewedBoltVersion):
+//
+//   - a page or meta page write (tx.write, tx.writeMeta: the *os.PathError
+//     of WriteAt): Commit rolls back (Tx.rollback: the freelist is reloaded
+//     from the committed meta's page, the pages the transaction allocated
+//     go back). The pages written went to pages free in the committed
+//     state (copy on write), never to a page it uses; their fdatasync, if
+//     it ran, succeeded. A meta page's write goes to the slot of the older
+//     meta, which the caller puts back (RevertMeta) in case its bytes
+//     landed;
+//   - the file's growth (DB.grow: the ftruncate, before its fsync and
+//     before any page is written): rolled back the same way, the file's
+//     length unchanged.
+//
+// bbolt's own failpoint for a full disk (lackOfDiskSpace, at the growth)
+// rolls back the same way and its tests go on with the handle. A failed
+// fdatasync (a bare errno from bbolt's fdatasync, or "file sync error") is
+// not clean, nor is a failed mmap (the handle may have lost its map).
+func boltCleanFull(err error) bool {
+	if err == nil || !noSpace(err) && !strings.Contains(err.Error(), boltResizeError) {
+		return false
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) && pe.Op == "write" {
+		return noSpace(pe.Err)
+	}
+	msg := err.Error()
+	i := strings.Index(msg, boltResizeError)
+	return i >= 0 && noSpaceText(msg[i+len(boltResizeError):])
+}
+
+// noSpaceText tells whether a formatted error names one of noSpace's
+// errnos (bbolt's resize error keeps only the text).
+func noSpaceText(msg string) bool {
+	for _, e := range noSpaceErrnos() {
+		if strings.Contains(msg, e.Error()) {
+			return true
+		}
+	}
+	return false
+}
