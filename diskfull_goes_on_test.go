@@ -42,8 +42,8 @@ func noSpaceCommit(full *atomic.Bool, path string) func(tx *bolt.Tx) error {
 // going (not ErrFailed).
 func wantDiskFull(t *testing.T, what string, err error) {
 	t.Helper()
-	if !errors.Is(err, syscall.ENOSPC) || errors.Is(err, ErrFailed) {
-		t.Fatalf("%s = %v, want an error wrapping ENOSPC and not ErrFailed", what, err)
+	if !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, ErrDiskFull) || errors.Is(err, ErrFailed) {
+		t.Fatalf("%s = %v, want an error wrapping ENOSPC and ErrDiskFull, not ErrFailed", what, err)
 	}
 }
 
@@ -96,8 +96,12 @@ func TestNoWALDiskFullCommitFailsAlone(t *testing.T) {
 		_, err := s.Save(ctx, "t", map[string]any{"i": i}, Metadata{"i": i})
 		wantDiskFull(t, "Save on a full disk", err)
 	}
+	_, err = s.Save(ctx, "t", map[string]any{"i": 5}, Metadata{"i": 5})
+	if !errors.Is(err, ErrDiskFull) || ErrorKindOf(err) != ErrKindDiskFull {
+		t.Fatalf("Save on a full disk = %v (kind %v), want ErrDiskFull", err, ErrorKindOf(err))
+	}
 	full.Store(false)
-	ids = append(ids, saveN(t, s, "t", 5, 3)...) // the same store, once there is room
+	ids = append(ids, saveN(t, s, "t", 6, 3)...) // the same store, once there is room
 	checkLoads(t, s, "t", ids)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

@@ -65,11 +65,12 @@ const (
 	ErrKindFailed                         // ErrFailed
 	ErrKindCorrupt                        // ErrCorrupt
 	ErrKindVersionReused                  // ErrVersionReused
+	ErrKindDiskFull                       // ErrDiskFull
 	ErrKindOther                          // anything else
 	numErrKinds
 )
 
-var errKindNames = [numErrKinds]string{"conflict", "not_found", "failed", "corrupt", "version_reused", "other"}
+var errKindNames = [numErrKinds]string{"conflict", "not_found", "failed", "corrupt", "version_reused", "disk_full", "other"}
 
 // String is the kind's name as metrics name it ("not_found").
 func (k ErrorKind) String() string {
@@ -106,6 +107,8 @@ func errorKind(err error) ErrorKind {
 		return ErrKindCorrupt
 	case errors.Is(err, ErrVersionReused):
 		return ErrKindVersionReused
+	case errors.Is(err, ErrDiskFull):
+		return ErrKindDiskFull
 	}
 	return ErrKindOther
 }

@@ -6,10 +6,11 @@ package ckpt_test
 // small tmpfs and ext4 (realdisk_fs_linux_test.go; root only, skipped
 // otherwise) filled up to less free space than the log grows by at a time
 // (4 MiB), a store writes checkpoints with pending writes until they fail,
-// each failure wrapping ENOSPC and not ErrFailed; once the filler is gone
-// the SAME store writes again and closes cleanly; reopened, it holds
-// exactly what was acknowledged, and Verify is clean. In process: no crash
-// is needed, only the disk filling and emptying under an open store.
+// each failure wrapping ENOSPC and ErrDiskFull, not ErrFailed; once the
+// filler is gone the SAME store writes again and closes cleanly; reopened,
+// it holds exactly what was acknowledged, and Verify is clean. In process:
+// no crash is needed, only the disk filling and emptying under an open
+// store.
 
 import (
 	"context"
@@ -104,8 +105,8 @@ func goesOnRound(t *testing.T, mnt string, c goesOnCase) {
 			continue
 		}
 		inRow++
-		if !errors.Is(err, syscall.ENOSPC) || errors.Is(err, ckpt.ErrFailed) {
-			t.Fatalf("%s: write %d on a full disk = %v, want an error wrapping ENOSPC and not ErrFailed", what, i, err)
+		if !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, ckpt.ErrDiskFull) || errors.Is(err, ckpt.ErrFailed) {
+			t.Fatalf("%s: write %d on a full disk = %v, want an error wrapping ENOSPC and ErrDiskFull, not ErrFailed", what, i, err)
 		}
 	}
 	if err := os.Remove(filler); err != nil {

@@ -43,9 +43,9 @@ var (
 	ErrEncode = errors.New("ckpt: cannot encode value")
 	// ErrReadOnly: a write was attempted on a store opened read-only.
 	ErrReadOnly = errors.New("ckpt: store is read-only")
-	// ErrFailed: an earlier write or fsync of the log or the file failed, so
-	// the store stopped taking writes (fail-stop): what is durable can still
-	// be read, every later write returns an error wrapping ErrFailed and the
+	// ErrFailed: an earlier write or fsync of the log or the file failed
+	// (other than a write that found no room: ErrDiskFull), so the store
+	// stopped taking writes (fail-stop): what is durable can still be read, every later write returns an error wrapping ErrFailed and the
 	// first cause. Close and reopen to recover exactly the durable state.
 	ErrFailed = engine.ErrFailed
 	// ErrDiskFull: a write found no room on the disk (ENOSPC; also a quota,

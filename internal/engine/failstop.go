@@ -9,6 +9,10 @@ package engine
 // be replayed. So the store stops writing: every later write returns an
 // error wrapping ErrFailed and the first cause; reads go on from what was
 // durable; Close still closes; a reopen replays exactly the durable groups.
+//
+// One failure is not a fail-stop: a write, ftruncate or growth that found
+// no room before anything of it was fsync'd leaves the disk's state known
+// (diskfull.go): that write fails alone with ErrDiskFull.
 
 import (
 	"errors"
