@@ -45,8 +45,9 @@ var (
 	ErrReadOnly = errors.New("ckpt: store is read-only")
 	// ErrFailed: an earlier write or fsync of the log or the file failed
 	// (other than a write that found no room: ErrDiskFull), so the store
-	// stopped taking writes (fail-stop): what is durable can still be read, every later write returns an error wrapping ErrFailed and the
-	// first cause. Close and reopen to recover exactly the durable state.
+	// stopped taking writes (fail-stop): what is durable can still be read,
+	// every later write returns an error wrapping ErrFailed and the first
+	// cause. Close and reopen to recover exactly the durable state.
 	ErrFailed = engine.ErrFailed
 	// ErrDiskFull: a write found no room on the disk (ENOSPC; also a quota,
 	// EDQUOT, or the process's file size limit, EFBIG) before anything of
