@@ -183,3 +183,45 @@ func TestDiskFullPastUnappliedLimit(t *testing.T) {
 	}
 	checkExactly(t, path, Options{}, ids)
 }
+
+// A commit whose meta page is there when it reports no room (bbolt's
+// rollback may then have reloaded the freelist of the failed commit) is
+// not taken for a clean one: the store fails, as for any unknown state,
+// and the failed write is not read after a reopen (RevertMeta).
+func TestDiskFullAfterTheMetaPageFailsStop(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var full atomic.Bool
+	path := filepath.Join(t.TempDir(), "s.db")
+	commit := func(tx *bolt.Tx) error {
+		if full.Load() {
+			if err := tx.Commit(); err != nil {
+				return err
+			}
+			return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
+		}
+		return tx.Commit()
+	}
+	for _, noWAL := range []bool{true, false} {
+		full.Store(false)
+		_ = os.Remove(path)
+		s, err := Open(path, Options{NoWAL: noWAL, tuning: &tuning{hooks: engine.Hooks{CommitBolt: commit}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := saveN(t, s, "t", 0, 3)
+		full.Store(true)
+		if noWAL {
+			_, err = s.Save(ctx, "t", map[string]any{"i": 3}, Metadata{"i": 3})
+		} else {
+			ids = append(ids, saveN(t, s, "t", 3, 1)...) // logged: acknowledged
+			err = s.ApplyLog(ctx)
+		}
+		if !errors.Is(err, ErrFailed) || errors.Is(err, ErrDiskFull) {
+			t.Fatalf("noWAL %v: a failed commit whose meta page landed = %v, want ErrFailed, not ErrDiskFull", noWAL, err)
+		}
+		_ = s.Close()
+		full.Store(false)
+		checkExactly(t, path, Options{NoWAL: noWAL}, ids)
+	}
+}

@@ -226,12 +226,12 @@ func (ap *Applier) Apply(waitReaders bool) error {
 	}
 	if err != nil && committing && file != nil && boltCleanFull(err) {
 		// No room, rolled back cleanly (diskfull.go), and the meta page is
-		// the committed one (put back if the failed commit's landed): the
-		// groups stay pending and in the log, for a later apply; the
-		// store goes on. (A seam's failure may have left tx open.)
-		_ = tx.Rollback()
-		rerr := RevertMeta(file, keep)
-		if rerr == nil {
+		// the committed one (revertFull): the groups stay pending and in
+		// the log, for a later apply; the store goes on. (Other failures
+		// fail the store as before: the log keeps the batch, and the
+		// overlay serves it.)
+		clean, rerr := revertFull(file, tx, keep, err)
+		if clean {
 			return fmt.Errorf("ckpt: apply write-ahead log to the store: %w", diskFull(err))
 		}
 		err = errors.Join(err, rerr)

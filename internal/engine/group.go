@@ -215,15 +215,13 @@ func (e *Engine) boltGroup(ops []*Op) {
 	// safe.
 	e.db.NoSync = !needSync
 	if err := e.fs.GuardWrite("commit", tx, func() error { return e.commitBolt(tx) }); err != nil {
-		// Its new meta page may be written (the last fsync failed, or a
-		// write of it found no room): put keep's back, or the failed ops
-		// would be read, now and after a reopen (RevertMeta).
-		rerr := RevertMeta(e.file, keep)
-		if rerr == nil && boltCleanFull(err) {
+		// Its new meta page may be written (the last fsync failed): put
+		// keep's back, or the failed ops would be read, now and after a
+		// reopen (RevertMeta).
+		clean, rerr := revertFull(e.file, tx, keep, err)
+		if clean {
 			// No room, rolled back cleanly (diskfull.go): the group fails
-			// alone, bbolt is as it was, the store goes on. (A seam's
-			// failure may have left tx open; bbolt's Commit closed it.)
-			_ = tx.Rollback()
+			// alone, bbolt is as it was, the store goes on.
 			failRest(errs, fmt.Errorf("ckpt: commit: %w", diskFull(err)))
 			e.ack(ops, errs)
 			return

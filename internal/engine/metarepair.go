@@ -8,6 +8,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // RepairMeta rewrites f's damaged meta page from the valid one, so that
@@ -56,32 +58,58 @@ func RepairMeta(f *os.File) (damage, err error) {
 // slot holds an older transaction), nothing is written. The pages the
 // failed commit wrote are free pages of keep's tree, so keep is whole.
 func RevertMeta(f *os.File, keep uint64) error {
+	_, err := revertMeta(f, keep)
+	return err
+}
+
+// revertMeta is RevertMeta; reached tells whether the failed commit's meta
+// page was there (and is now keep's again).
+func revertMeta(f *os.File, keep uint64) (reached bool, err error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
+		return false, fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
 	}
 	c := &pageCheck{f: f, size: uint64(fi.Size())}
 	if _, ok, err := c.meta(); err != nil || !ok {
-		return fmt.Errorf("ckpt: take back the failed commit's meta page: no valid meta page (%v)", err)
+		return false, fmt.Errorf("ckpt: take back the failed commit's meta page: no valid meta page (%v)", err)
 	}
 	slot := keep % 2
 	if !c.metaValid[slot] || c.metas[slot].txid != keep {
-		return fmt.Errorf("%w: take back the failed commit's meta page: meta page %d does not hold transaction %d", ErrCorrupt, slot, keep)
+		return false, fmt.Errorf("%w: take back the failed commit's meta page: meta page %d does not hold transaction %d", ErrCorrupt, slot, keep)
 	}
 	other := 1 - slot
 	if c.metaValid[other] && c.metas[other].txid < keep {
-		return nil // the failed commit did not reach its meta page
+		return false, nil // the failed commit did not reach its meta page
 	}
 	page := make([]byte, c.ps)
 	if _, err := f.ReadAt(page, int64(slot*c.ps)); err != nil {
-		return fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
+		return true, fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
 	}
 	binary.LittleEndian.PutUint64(page, other) // the page header's id
 	if _, err := f.WriteAt(page, int64(other*c.ps)); err != nil {
-		return fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
+		return true, fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
 	}
 	if err := Fdatasync(f); err != nil {
-		return fmt.Errorf("ckpt: take back the failed commit's meta page: fsync: %w", err)
+		return true, fmt.Errorf("ckpt: take back the failed commit's meta page: fsync: %w", err)
 	}
-	return nil
+	return true, nil
+}
+
+// revertFull answers a failed bbolt commit of tx, which began from the
+// committed transaction keep, in f: it puts keep's meta page back if the
+// failed one is there (RevertMeta) and tells whether the failure leaves
+// bbolt as it was, for want of room (boltCleanFull), so that the store
+// goes on. Not if the failed commit's meta page was there, or the page in
+// its slot is not a valid meta page (its write cut short): bbolt's
+// rollback may then have reloaded its freelist from that commit's freelist
+// page, which counts the pages it freed, still keep's, as free. A seam's
+// failure may have left tx open: a clean one closes it (bbolt's Commit
+// did already). err is the revert's failure, if any.
+func revertFull(f *os.File, tx *bolt.Tx, keep uint64, cause error) (clean bool, err error) {
+	reached, err := revertMeta(f, keep)
+	if err != nil || reached || !boltCleanFull(cause) {
+		return false, err
+	}
+	_ = tx.Rollback()
+	return true, nil
 }
