@@ -52,6 +52,11 @@ package engine
 //     with the file ending at a page boundary right at its end: a crash,
 //     refused (wal_crash_test.go shows it).
 //   - A record over walGrow grows the file to its own end + recHeader.
+//   - Where walGrow does not fit on the disk, the file grows by what the
+//     record needs, fsync'd the same way; a record that does not fit is
+//     not written (ErrDiskFull: its group fails alone), and a record whose
+//     write was cut short by a full disk has its header zeroed (takeBack):
+//     the next group, of the same number, goes in its place.
 //   - Rewind leaves the earlier records after the new chain: the file is
 //     already as long as they need, and a file never shrinks (CreateLog's
 //     O_TRUNC starts a log of another identity).
