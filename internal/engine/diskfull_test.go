@@ -99,9 +99,14 @@ func TestLogTakeBackOfACutShortRecord(t *testing.T) {
 	if err != nil || len(groups) != 2 || string(groups[1].Muts[0].Val) != "next" {
 		t.Fatalf("after the next group: %+v, %v", groups, err)
 	}
-	// Another failure is no take-back: the store fails.
+	// Another failure is no take-back, nor is one whose fsync fails: the
+	// store fails.
 	if err := l.takeBack(1, &os.PathError{Op: "write", Path: path, Err: syscall.EIO}); errors.Is(err, ErrDiskFull) {
 		t.Fatalf("takeBack of EIO = %v, want no ErrDiskFull", err)
+	}
+	l.sync = func(*os.File) error { return syscall.EIO }
+	if err := l.takeBack(1, full); errors.Is(err, ErrDiskFull) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("takeBack with a failing fsync = %v, want ENOSPC without ErrDiskFull", err)
 	}
 }
 

@@ -184,11 +184,11 @@ func (l *Log) extend(target int64) error {
 }
 
 // takeBack answers a record's write that failed (err) after n of its bytes
-// were written. For want of room (before any fsync of them) the record's
-// header is zeroed where it was written: the bytes of a write cut short can
-// still make a whole record (the padding at its end is zeros, and so is
-// the hole a full disk left after them), which a later fsync (of the
-// groups before it) could make durable and a reopen replay. A zero length
+// were written. For want of room the record's header is zeroed where it
+// was written, and fsync'd: the bytes of a write cut short can still make
+// a whole record (the padding at its end is zeros, and so is the hole a
+// full disk left after them), which the syncer's fsync (of the groups
+// before it) may make durable, and a reopen would replay. A zero length
 // ends the log there. The zeros overwrite bytes just written, whose room
 // the file holds. Any other failure, or a failed take-back, is returned
 // without ErrDiskFull: the store fails and Erase zeroes the rest.
@@ -199,6 +199,12 @@ func (l *Log) takeBack(n int, err error) error {
 	if n > 0 {
 		if _, zerr := l.f.WriteAt(walZeros[:min(n, recHeader)], l.off); zerr != nil {
 			return fmt.Errorf("%w (and taking the record back: %v)", err, zerr)
+		}
+		// fsync'd before the group's writers hear of the failure: the
+		// syncer's fsync (of the groups before it) may have made the
+		// record durable meanwhile, and a power cut must not bring it back.
+		if serr := l.sync(l.f); serr != nil {
+			return fmt.Errorf("%w (and taking the record back: fsync: %v)", err, serr)
 		}
 	}
 	return diskFull(err)
