@@ -54,14 +54,19 @@ type kvPut struct {
 // it was. If the process dies mid-import, the next read-write Open deletes
 // them: every batch records the threads it starts in the imports/ bucket
 // in its own transaction (through the write-ahead log), and one last
-// transaction drops that record when the whole dump is in. Until then other
-// readers can see the threads being imported; a write into one of them
-// meanwhile is deleted with it if the import fails.
+// transaction drops that record when the whole dump is in. Until then
+// reads do not see the threads being imported (they are written
+// half-way: a dump gives a thread's checkpoints before their values); a
+// write into one of them meanwhile is not read either, and is deleted
+// with it if the import fails.
 func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (DumpSummary, error) {
 	var sum DumpSummary
 	if err := s.refusePlain(); err != nil {
 		return sum, err
 	}
+	// Reads hide the threads until they are published or deleted again
+	// (hideImporting).
+	defer s.eng.Unpublished()()
 	var id [idLen]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return sum, fmt.Errorf("ckpt: import: %w", err)
@@ -115,6 +120,7 @@ func (s *Store) rollbackImport(ctx context.Context, id [idLen]byte) error {
 // rollbackImports deletes the threads of every import a previous run left
 // unfinished (the process died mid-import). It runs in a read-write Open.
 func (s *Store) rollbackImports(ctx context.Context) error {
+	defer s.eng.Unpublished()()
 	var ids [][idLen]byte
 	err := s.view(ctx, func(r reader) error {
 		return r.Buckets(importsRoot, nil, func(name []byte) error {

@@ -36,6 +36,20 @@ func (s *Store) hideUnfinishedImports() error {
 	return nil
 }
 
+// hideImporting is the reader of a read taken while an Import runs in
+// this process (engine.Unpublished): r without the threads the snapshot
+// lists as an unfinished import's, which it holds half-written (a dump
+// gives a thread's checkpoints before their values, and Import commits it
+// in batches). What a read-only handle does for a killed import, for the
+// one under way: reads see the store as it was before the import, then the
+// threads whole once it publishes them.
+func (s *Store) hideImporting(r engine.Reader) engine.Reader {
+	if hidden := unfinishedImports(r); len(hidden) > 0 {
+		return hidingReader{r, hidden}
+	}
+	return r
+}
+
 // hidingReader is a reader without the threads in hidden: their buckets,
 // their entries in the global index, the sweep bucket and the directory of
 // threads.

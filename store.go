@@ -209,6 +209,8 @@ func Open(path string, opts Options) (*Store, error) {
 		OnAsyncError: opts.OnAsyncError,
 		Observer:     (*engineObserver)(s),
 		Hooks:        s.tune.hooks,
+		// The threads of an import under way (import_hide.go).
+		HideUnpublished: s.hideImporting,
 	})
 	if err != nil {
 		var be *engine.BoltOpenError

@@ -114,6 +114,10 @@ type Options struct {
 	OnAsyncError func(error)
 	Observer     Observer
 	Hooks        Hooks
+	// HideUnpublished, if set, is the reader a read goes through while
+	// an operation marked Unpublished runs (readgate.go): it hides that
+	// operation's commits.
+	HideUnpublished func(Reader) Reader
 }
 
 // Engine is an open store file with its log and commit loop.
@@ -125,6 +129,7 @@ type Engine struct {
 	mark     Mark // where bbolt says what of the log it holds
 	obs      Observer
 	hooks    Hooks
+	gate     readGate // reads while an operation is unpublished (readgate.go)
 
 	// dbMu guards the db handle against replaceFile swapping it: readers
 	// hold it shared only while they begin a read transaction (the old
@@ -199,6 +204,7 @@ func Open(path string, opts Options) (*Engine, error) {
 		loopDone:     make(chan struct{}),
 		onAsyncError: opts.OnAsyncError,
 	}
+	e.gate.hide = opts.HideUnpublished
 	if e.hooks.SyncLog == nil {
 		e.hooks.SyncLog = Fdatasync
 	}
@@ -333,6 +339,7 @@ func (e *Engine) View(ctx context.Context, fn func(r Reader) error) (err error) 
 		return e.fs.StuckErr()
 	}
 	ss := e.snapshots()
+	ended := e.gate.before()
 	if ss == nil {
 		// No log: bbolt alone, a transaction per read (pool.go).
 		tx, _, err := ss.Begin(&e.dbMu, &e.db, nil)
@@ -344,7 +351,7 @@ func (e *Engine) View(ctx context.Context, fn func(r Reader) error) (err error) 
 		defer e.obs.SnapshotClosed()
 		bv := readView(tx)
 		defer bv.recycle()
-		return fn(bv)
+		return fn(e.gate.reader(bv, ended))
 	}
 	pr, snap, err := ss.Acquire(&e.dbMu, &e.db)
 	if err != nil {
@@ -356,7 +363,7 @@ func (e *Engine) View(ctx context.Context, fn func(r Reader) error) (err error) 
 	defer func() { ss.Release(pr, clean) }()
 	e.obs.SnapshotOpened()
 	defer e.obs.SnapshotClosed()
-	err = fn(pr.Reader(snap))
+	err = fn(e.gate.reader(pr.Reader(snap), ended))
 	clean = true
 	return err
 }
