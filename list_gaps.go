@@ -221,22 +221,27 @@ func errNotInIndex(thread, ns string, id [idLen]byte) error {
 // not meet it was written after the walk passed its place; one that keeps
 // only some of its entries is seen by the pages that meet it.
 func (t *tupleReader) checkThreadsIndexed() error {
+	h := &t.hist
 	var err error
 	serr := t.r.Buckets(threadsRoot, nil, func(name []byte) error {
-		var newest []byte
-		t.r.Scan(bucketPath{bucketThreads, name, bucketOrder}, nil, nil, true, func(k, _ []byte) error {
-			newest = k
-			return errStop
-		})
-		if newest == nil {
-			return nil
+		// In the reader's own room (the path, the callback and the key
+		// are the reader's): the check runs over every thread stored, and
+		// allocating for each made a filtered List over 20,000 threads
+		// 17% dearer in allocations (list_gaps_alloc_test.go).
+		h.path = [3][]byte{bucketThreads, name, bucketOrder}
+		t.found = nil
+		_ = t.r.Scan(h.path[:], nil, nil, true, t.onLatest)
+		newest := t.found
+		t.found, t.foundVal = nil, nil
+		if len(newest) < idLen {
+			return nil // none; or short, which Verify reports
 		}
-		id, ns, perr := parseOrderKey(newest)
-		if perr != nil {
-			return nil // Verify reports it
-		}
-		if !t.r.Has(indexPath, indexKey(id, string(name), ns)) {
-			err = errNotInIndex(string(name), ns, id)
+		// Its index key (indexKey): id | len16(thread) | thread | ns.
+		t.kbuf = append(t.kbuf[:0], newest[:idLen]...)
+		t.kbuf = binary.BigEndian.AppendUint16(t.kbuf, uint16(len(name)))
+		t.kbuf = append(append(t.kbuf, name...), newest[idLen:]...)
+		if !t.r.Has(indexPath, t.kbuf) {
+			err = errNotInIndex(string(name), string(newest[idLen:]), [idLen]byte(newest))
 			return errStop
 		}
 		return nil
