@@ -111,3 +111,60 @@ func TestImportHiddenUntilPublished(t *testing.T) {
 		t.Fatalf("Verify: %v %v", rep.Problems, err)
 	}
 }
+
+// TestImportUndoFailedStaysHidden: an Import whose undo fails leaves its
+// threads half-written in the file until the next read-write Open deletes
+// them; reads go on hiding them meanwhile. The undo here fails because
+// deleting the thread's 60 index entries is one write past the log's
+// record limit (engine.Hooks.MaxRecordBody), which fails that write alone.
+func TestImportUndoFailedStaysHidden(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	src, err := Open(filepath.Join(dir, "src.db"), Options{Durability: NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveN(t, src, "imp", 0, 60)
+	var dump bytes.Buffer
+	if _, err := src.Export(ctx, &dump, ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "dst.db")
+	tune := &tuning{importBatchRecords: 1}
+	tune.hooks.MaxRecordBody = 1024
+	s, err := Open(path, Options{Durability: NoSync, tuning: tune})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	saveN(t, s, "own", 0, 2)
+	lines := strings.SplitAfter(dump.String(), "\n")
+	half := strings.Join(lines[:len(lines)/2], "")
+	_, err = s.Import(ctx, strings.NewReader(half), ImportOptions{})
+	if !errors.Is(err, ErrDump) || !strings.Contains(err.Error(), "undo") {
+		t.Fatalf("Import of half a dump: %v, want ErrDump and a failed undo", err)
+	}
+	only := func(when string) {
+		t.Helper()
+		for tp, err := range s.List(ctx, ListOptions{}) {
+			if err != nil || tp.Config.ThreadID != "own" {
+				t.Fatalf("%s: List: %v %v", when, tp, err)
+			}
+		}
+	}
+	only("after the failed undo")
+	if _, err := s.GetTuple(ctx, Config{ThreadID: "imp"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetTuple of the half-imported thread: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(path, Options{}); err != nil { // its Open deletes them
+		t.Fatal(err)
+	}
+	only("after a reopen")
+}
