@@ -65,8 +65,16 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Du
 		return sum, err
 	}
 	// Reads hide the threads until they are published or deleted again
-	// (hideImporting).
-	defer s.eng.Unpublished()()
+	// (hideImporting); for the store's life if the undo fails, which
+	// leaves them half-written until the next read-write Open deletes
+	// them.
+	end := s.eng.Unpublished()
+	left := false
+	defer func() {
+		if !left {
+			end()
+		}
+	}()
 	var id [idLen]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return sum, fmt.Errorf("ckpt: import: %w", err)
@@ -80,6 +88,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Du
 	if err != nil {
 		if uerr := s.rollbackImport(context.WithoutCancel(ctx), id); uerr != nil {
 			err = errors.Join(err, fmt.Errorf("ckpt: import: undo (the next read-write Open finishes it): %w", uerr))
+			left = true
 		}
 	}
 	return sum, err
