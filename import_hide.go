@@ -42,7 +42,10 @@ func (s *Store) hideUnfinishedImports() error {
 // gives a thread's checkpoints before their values, and Import commits it
 // in batches). What a read-only handle does for a killed import, for the
 // one under way: reads see the store as it was before the import, then the
-// threads whole once it publishes them.
+// threads whole once it publishes them. Cost, while an import runs only:
+// each read scans the list of the threads it started so far and builds
+// their set (an import of many threads makes every read beside it that
+// much slower; reads with no import under way pay three atomic loads).
 func (s *Store) hideImporting(r engine.Reader) engine.Reader {
 	if hidden := unfinishedImports(r); len(hidden) > 0 {
 		return hidingReader{r, hidden}
