@@ -29,8 +29,9 @@ type RekeyStats struct {
 // records, so writers go on meanwhile, and a crash anywhere leaves every
 // record whole under one of the keys (each transaction is atomic): run it
 // again with the same keys to finish. Its transactions commit Sync on an
-// Async store too (NoSync stays NoSync). Once it returns nil, the old keys
-// can be dropped from Options.Encryption.
+// Async store too (NoSync stays NoSync), and on any store everything is
+// fsync'd before it returns nil: the old keys can then be dropped from
+// Options.Encryption.
 func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 	var st RekeyStats
 	if s.keys == nil {
@@ -124,6 +125,12 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 		return st, fmt.Errorf("encryption marker: %w", err)
 	}
 	s.noteSealed(ids)
+	// Durable before it returns, NoSync or not: the caller may drop the
+	// old keys now, and a power cut that lost the re-sealing would leave
+	// every record it re-sealed readable only with them.
+	if err := s.writing(ctx, func() error { return s.eng.Flush(ctx) }); err != nil {
+		return st, fmt.Errorf("make the re-sealing durable: %w", err)
+	}
 	return st, nil
 }
 
