@@ -369,6 +369,11 @@ func (s *Store) seedIDs() error {
 // Open was given a symbolic link to it).
 func (s *Store) Path() string { return s.path }
 
+// ReadOnly reports whether the store was opened with Options.ReadOnly: its
+// writing calls then fail with ErrReadOnly. A tool that offers writes (the
+// history browser) asks it to offer none instead of having each refused.
+func (s *Store) ReadOnly() bool { return s.readOnly }
+
 // Close stops the background sweeper (after its current transaction),
 // flushes queued writes, stops the commit loop and closes the file.
 // It returns the errors of async writes not yet reported by Flush. Calls
