@@ -138,7 +138,7 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 		d.Writes = append(d.Writes, writeView{PendingWrite: pw, Tree: buildTree("", v, 1, -1, 0, b)})
 	}
 	d.Tasks = len(tasks)
-	if s.opts.AllowWrites {
+	if s.writable() {
 		d.StateJSON = marshalText(formState(t), "  ")
 	}
 	s.render(w, http.StatusOK, "checkpoint", "checkpoint "+cfg.CheckpointID, d)

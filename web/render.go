@@ -22,8 +22,12 @@ type page struct {
 	Title       string
 	Prefix      string
 	CSRF        string
-	AllowWrites bool
-	Data        any
+	AllowWrites bool // Options.AllowWrites on a store that can be written
+	// StoreReadOnly: AllowWrites was asked for but the store was opened
+	// read-only, so the pages show a note instead of forms that would
+	// only be refused.
+	StoreReadOnly bool
+	Data          any
 }
 
 // errorPage is the data of the error template.
@@ -81,7 +85,8 @@ func (s *server) render(w http.ResponseWriter, status int, name, title string, d
 		return
 	}
 	var buf bytes.Buffer
-	p := page{Title: title, Prefix: s.prefix, CSRF: s.token, AllowWrites: s.opts.AllowWrites, Data: data}
+	p := page{Title: title, Prefix: s.prefix, CSRF: s.token, AllowWrites: s.writable(),
+		StoreReadOnly: s.opts.AllowWrites && s.store.ReadOnly(), Data: data}
 	top := "layout.html"
 	if name == "fragment" {
 		top = "content"

@@ -258,6 +258,11 @@ func (s *server) writeAction(h func(w http.ResponseWriter, r *http.Request)) htt
 			s.fail(w, r, http.StatusForbidden, "write actions are off (web.Options.AllowWrites)")
 			return
 		}
+		if s.store.ReadOnly() {
+			// Before the token: the pages of a read-only store carry none.
+			s.fail(w, r, http.StatusForbidden, "the store is opened read-only: no write action can run")
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, 16<<20)
 		if err := r.ParseForm(); err != nil {
 			s.fail(w, r, http.StatusBadRequest, "bad form: "+err.Error())
@@ -278,6 +283,10 @@ func (s *server) writeAction(h func(w http.ResponseWriter, r *http.Request)) htt
 		s.cachedStats.forget()
 	}
 }
+
+// writable says whether the pages offer the write actions: turned on, and
+// on a store that can take them.
+func (s *server) writable() bool { return s.opts.AllowWrites && !s.store.ReadOnly() }
 
 // errStatus maps the store's errors to HTTP status codes.
 func errStatus(err error) int {
