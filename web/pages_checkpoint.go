@@ -52,6 +52,7 @@ type checkpointData struct {
 	Writes    []writeView
 	Tasks     int
 	StateJSON string
+	Kept      []keptChannel // the fork form's channels kept as stored
 }
 
 // getTuple resolves the (thread, ns, id) of a request and reads the tuple.
@@ -139,7 +140,8 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Tasks = len(tasks)
 	if s.writable() {
-		d.StateJSON = marshalText(formState(t), "  ")
+		text, kept := forkForm(t)
+		d.StateJSON, d.Kept = marshalText(text, "  "), kept
 	}
 	s.render(w, http.StatusOK, "checkpoint", "checkpoint "+cfg.CheckpointID, d)
 }
