@@ -111,6 +111,7 @@ func (s *server) fork(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	keepUnedited(state, parent)
+	kept := map[string]ckpt.Raw{} // apart from state, so a repeated keep is not taken as an edit
 	for _, ch := range f["keep"] {
 		raw, ok := parent.Checkpoint.ChannelValues[ch].(ckpt.Raw)
 		if !ok {
@@ -121,6 +122,9 @@ func (s *server) fork(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, http.StatusBadRequest, fmt.Sprintf("channel %q is both kept as it was and in the edited state: untick its box to replace it, or take it out of the text", ch))
 			return
 		}
+		kept[ch] = raw
+	}
+	for ch, raw := range kept {
 		state[ch] = raw
 	}
 	meta := ckpt.Metadata{"source": "fork", "forked_from": parent.Config.CheckpointID, "node": "ckpt web"}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"html"
 	"net/url"
 	"path/filepath"
@@ -86,7 +87,7 @@ func TestForkOfALargeState(t *testing.T) {
 		}
 		return code, "", child
 	}
-	code, msg, child := fork("big")
+	code, msg, child := fork("big", "big") // a repeated keep is one keep
 	if child == nil {
 		t.Fatalf("fork keeping big: %d %s", code, msg)
 	}
@@ -128,5 +129,74 @@ func TestForkOfALargeState(t *testing.T) {
 		t.Errorf("fork replacing big: %s", msg)
 	} else if err := c.Decode("big", &got); err != nil || got != "small now" {
 		t.Errorf("replaced channel: %q %v", got, err)
+	}
+}
+
+// TestForkFormTextIsBounded: many channels, each small enough to edit, are
+// put in the fork form's text only up to its budget; the rest are listed
+// as kept, and a fork that keeps them all and edits one reads back with
+// every other channel the parent's, byte for byte.
+func TestForkFormTextIsBounded(t *testing.T) {
+	ctx := context.Background()
+	s, err := ckpt.Open(filepath.Join(t.TempDir(), "many.db"), ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	state := map[string]any{"msg": "before"}
+	for i := range 12 {
+		state[fmt.Sprintf("c%02d", i)] = strings.Repeat(string(rune('a'+i)), 60<<10)
+	}
+	id, err := s.Save(ctx, "t", state, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "t", CheckpointID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := newClient(t, web.Handler(s, web.Options{AllowWrites: true}))
+	_, page := on.get("/checkpoint" + q("t", "t", "id", id))
+	if len(page) > 320<<10 {
+		t.Errorf("the checkpoint page of 12 channels of 60 KiB is %d bytes, want under 320 KiB", len(page))
+	}
+	tok, text := csrfRE.FindStringSubmatch(page), stateRE.FindStringSubmatch(page)
+	if tok == nil || text == nil {
+		t.Fatalf("no fork form on the checkpoint page")
+	}
+	var edited map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(html.UnescapeString(text[1])), &edited); err != nil {
+		t.Fatalf("the form's state is not JSON: %v", err)
+	}
+	var kept []string
+	for _, m := range keepRE.FindAllStringSubmatch(page, -1) {
+		kept = append(kept, m[1])
+	}
+	if len(kept) == 0 || len(edited)+len(kept) != len(state) {
+		t.Fatalf("%d channels in the text and %d kept (%q), want some kept and %d in all", len(edited), len(kept), kept, len(state))
+	}
+	if _, ok := edited["msg"]; !ok {
+		t.Fatal("the smallest channel is not in the text")
+	}
+	edited["msg"] = json.RawMessage(`"after"`)
+	body, err := json.Marshal(edited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, resp, h := on.post("/fork", url.Values{"t": {"t"}, "id": {id}, "csrf": {tok[1]}, "state": {string(body)}, "keep": kept}, nil)
+	if code != 303 {
+		t.Fatalf("fork: %d %s", code, errorText(resp))
+	}
+	loc, _ := url.Parse(h.Get("Location"))
+	child, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "t", CheckpointID: loc.Query().Get("id")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ch := range state {
+		praw, _ := parent.Checkpoint.ChannelValues[ch].(ckpt.Raw)
+		craw, _ := child.Checkpoint.ChannelValues[ch].(ckpt.Raw)
+		if same := bytes.Equal(praw, craw); same == (ch == "msg") {
+			t.Errorf("channel %s: equal to the parent's %v, want %v", ch, same, ch != "msg")
+		}
 	}
 }
