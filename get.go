@@ -86,7 +86,7 @@ const listPage = 64
 // page by page; an error ends the sequence after being yielded once.
 func (s *Store) List(ctx context.Context, opts ListOptions) iter.Seq2[*Tuple, error] {
 	return func(yield func(*Tuple, error) bool) {
-		yield = s.obs.countList(yield)
+		yield = countList(&s.obs, yield)
 		sel, err := newSelector(opts)
 		if err != nil {
 			yield(nil, err)

@@ -22,12 +22,13 @@ import (
 type Op int
 
 // The operations Metrics counts. Save counts as OpPut (it is one), Load and
-// Latest as OpGet, History as OpList; BackupFile counts as OpBackup.
+// Latest as OpGet, History and HistoryFrom as OpList; BackupFile counts as
+// OpBackup.
 const (
 	OpPut       Op = iota // Put, PutFull, Save
 	OpPutWrites           // PutWrites
 	OpGet                 // GetTuple, Load, Latest
-	OpList                // List (one per call, however many tuples it yields)
+	OpList                // List, History, HistoryFrom (one per call, however many it yields)
 	OpDelete              // DeleteThread
 	OpGC                  // GC (dry runs too) and every background sweep
 	OpCompact             // Compact
@@ -310,14 +311,14 @@ func (o *observer) done(op Op, err *error) {
 	}
 }
 
-// countList counts one List call and wraps its yield so the error it ends
-// with is counted too.
-func (o *observer) countList(yield func(*Tuple, error) bool) func(*Tuple, error) bool {
+// countList counts one List (or History) call and wraps its yield so the
+// error it ends with is counted too.
+func countList[T any](o *observer, yield func(T, error) bool) func(T, error) bool {
 	if o.off {
 		return yield
 	}
 	o.ops[OpList].Add(1)
-	return func(t *Tuple, err error) bool {
+	return func(t T, err error) bool {
 		if err != nil {
 			o.errs[errorKind(err)].Add(1)
 		}

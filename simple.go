@@ -85,7 +85,8 @@ func snapshotOf(t *Tuple) *Snapshot {
 // other's result. With WriteOptions.IfHead the save fails with ErrConflict
 // unless WriteOptions.Parent is still the thread's newest checkpoint (""
 // : the thread must have none).
-func (s *Store) Save(ctx context.Context, threadID string, state map[string]any, meta Metadata) (string, error) {
+func (s *Store) Save(ctx context.Context, threadID string, state map[string]any, meta Metadata) (_ string, err error) {
+	defer s.obs.done(OpPut, &err)
 	if err := s.refusePlain(); err != nil {
 		return "", err
 	}
@@ -251,6 +252,7 @@ func (s *Store) HistoryFrom(ctx context.Context, threadID, checkpointID string, 
 // per read transaction like List, so the caller may write while iterating.
 func (s *Store) walk(ctx context.Context, threadID string, start *[idLen]byte, opts ListOptions) iter.Seq2[*Snapshot, error] {
 	return func(yield func(*Snapshot, error) bool) {
+		yield = countList(&s.obs, yield)
 		if err := validThread(threadID); err != nil {
 			yield(nil, err)
 			return
