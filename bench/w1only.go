@@ -14,7 +14,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/trace"
 	"time"
 
 	"github.com/ckpt-go/ckpt"
@@ -26,17 +25,11 @@ func w1Only(ctx context.Context, cfg config, in *w1Input, dir string, out io.Wri
 	if err != nil {
 		return err
 	}
-	if cfg.trace != "" {
-		tf, err := os.Create(cfg.trace)
-		if err != nil {
-			return err
-		}
-		defer tf.Close()
-		if err := trace.Start(tf); err != nil {
-			return err
-		}
-		defer trace.Stop()
+	stop, err := startTrace(cfg.trace)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	fmt.Fprintf(out, "# ckpt: one Sync writer against the one-writer fsync'd log append\n\n- date: %s\n- machine: %s\n", started.Format("2006-01-02 15:04 UTC"), machine())
 	fmt.Fprintf(out, "- W1: T=%d S=%d P=%d C=%d, 1 writer, Sync, %d round(s); each round: fsync probe, Put+PutWrites, the append, PutFull\n\n", cfg.T, cfg.S, cfg.P, cfg.C, cfg.repeat)
 	fmt.Fprintf(out, "Per figure: steps/s (ratio to the round's append), step p50 in µs, process CPU µs per step.\n\n")

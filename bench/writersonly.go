@@ -51,17 +51,11 @@ func writersOnly(ctx context.Context, cfg config, in *w1Input, dir string, fsync
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if cfg.trace != "" {
-		tf, err := os.Create(cfg.trace)
-		if err != nil {
-			return err
-		}
-		defer tf.Close()
-		if err := trace.Start(tf); err != nil {
-			return err
-		}
-		defer trace.Stop()
+	stop, err := startTrace(cfg.trace)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	fmt.Fprintf(out, "# ckpt: %d Sync writers against the group-committed log append\n\n- date: %s\n- machine: %s\n", cfg.writers, started.Format("2006-01-02 15:04 UTC"), machine())
 	fmt.Fprintf(out, "- W1: T=%d S=%d P=%d C=%d, %d writers, %d round(s); each round: Put+PutWrites, the ceiling, PutFull\n", cfg.T, cfg.S, cfg.P, cfg.C, cfg.writers, cfg.repeat)
 	fmt.Fprintf(out, "- fsync probe (4 KiB overwrite + fsync) p50 %.0f µs\n\n", fsyncP50)
@@ -118,4 +112,24 @@ func writersFigure(ctx context.Context, path string, in *w1Input, kind stepKind,
 		res.fsyncBusy = m.FsyncLatency.Sum.Seconds() / r.seconds
 	}
 	return res, nil
+}
+
+// startTrace starts an execution trace into path (--trace) and returns
+// what stops it; with no path it does nothing.
+func startTrace(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	tf, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := trace.Start(tf); err != nil {
+		tf.Close()
+		return nil, err
+	}
+	return func() {
+		trace.Stop()
+		tf.Close()
+	}, nil
 }
