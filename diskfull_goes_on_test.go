@@ -13,6 +13,7 @@ package ckpt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -224,4 +225,69 @@ func TestDiskFullAfterTheMetaPageFailsStop(t *testing.T) {
 		full.Store(false)
 		checkExactly(t, path, Options{NoWAL: noWAL}, ids)
 	}
+}
+
+// resizeFailCommit is a CommitBolt seam that, while full is set, fails
+// as bbolt v1.5.0's DB.grow does when the file cannot grow: rolled back,
+// the ftruncate's error kept as text only ("file resize error: %s").
+func resizeFailCommit(full *atomic.Bool, path string) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		if full.Load() {
+			_ = tx.Rollback()
+			return errors.New("file resize error: " + (&os.PathError{Op: "truncate", Path: path, Err: syscall.EFBIG}).Error())
+		}
+		return tx.Commit()
+	}
+}
+
+// wantResizeFull fails t unless err says ErrDiskFull and the system's
+// words, not ErrFailed.
+func wantResizeFull(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, ErrDiskFull) || errors.Is(err, ErrFailed) || !strings.Contains(fmt.Sprint(err), "file too large") {
+		t.Fatalf("%s when bbolt's file cannot grow = %v, want ErrDiskFull naming the system's error, not ErrFailed", what, err)
+	}
+}
+
+// bbolt's resize error keeps the errno as text only: ApplyLog and Close
+// on a full disk must still say ErrDiskFull (README, "A full disk"), and
+// so must a NoWAL Save, so a caller can tell "free space, nothing is lost"
+// from a failed store. Fails on 530d970: neither error carries
+// ErrDiskFull (the CLI's import under a file size limit then exited 1
+// with everything imported).
+func TestLoggedResizeFailureIsDiskFull(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var full atomic.Bool
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path, Options{tuning: &tuning{hooks: engine.Hooks{CommitBolt: resizeFailCommit(&full, path)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := saveN(t, s, "t", 0, 3)
+	full.Store(true)
+	ids = append(ids, saveN(t, s, "t", 3, 3)...)
+	wantResizeFull(t, "ApplyLog", s.ApplyLog(ctx))
+	wantResizeFull(t, "Close", s.Close())
+	if _, err := os.Stat(path + walSuffix); err != nil {
+		t.Fatalf("Close that could not apply removed the log: %v", err)
+	}
+	full.Store(false)
+	checkExactly(t, path, Options{}, ids)
+
+	nowal := filepath.Join(t.TempDir(), "nowal.db")
+	s, err = Open(nowal, Options{NoWAL: true, tuning: &tuning{hooks: engine.Hooks{CommitBolt: resizeFailCommit(&full, nowal)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids = saveN(t, s, "t", 0, 2)
+	full.Store(true)
+	_, err = s.Save(ctx, "t", map[string]any{"i": 2}, Metadata{"i": 2})
+	wantResizeFull(t, "NoWAL Save", err)
+	full.Store(false)
+	ids = append(ids, saveN(t, s, "t", 3, 1)...)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkExactly(t, nowal, Options{NoWAL: true}, ids)
 }
