@@ -269,9 +269,19 @@ func (a *app) openError(path string, err error) error {
 	return err
 }
 
-// closeStore closes s, keeping the first error.
-func closeStore(s *ckpt.Store, err *error) {
-	if cerr := s.Close(); cerr != nil && *err == nil {
+// closeStore closes s, keeping the first error. A Close that could not
+// apply the log for want of room (ErrDiskFull, not ErrFailed) after a
+// command that succeeded is a warning, not the command's failure: what
+// the command wrote is in the log, fsync'd, and the next Open applies it.
+// Exiting 1 there told scripts the write failed while it stays (an import
+// reported failed, then every thread of it in the file).
+func (a *app) closeStore(s *ckpt.Store, err *error) {
+	cerr := s.Close()
+	switch {
+	case cerr == nil:
+	case *err == nil && errors.Is(cerr, ckpt.ErrDiskFull) && !errors.Is(cerr, ckpt.ErrFailed):
+		fmt.Fprintf(a.errw, "warning: %v\n", cerr)
+	case *err == nil:
 		*err = cerr
 	}
 }

@@ -36,7 +36,7 @@ Store.BackupFile; this command is for a file no program holds.`,
 			if err != nil {
 				return err
 			}
-			defer closeStore(s, &err)
+			defer a.closeStore(s, &err)
 			bar := a.progress(-1, "copying bytes")
 			err = s.BackupFile(c.Context(), dst, ckpt.BackupProgress(func(written, total int64) {
 				bar.set(written)
@@ -49,7 +49,7 @@ Store.BackupFile; this command is for a file no program holds.`,
 			if err != nil {
 				return fmt.Errorf("backup: the copy %s does not open: %w", dst, err)
 			}
-			defer closeStore(copied, &err)
+			defer a.closeStore(copied, &err)
 			rep, err := copied.Verify(c.Context(), ckpt.VerifyOptions{})
 			if err != nil {
 				return err

@@ -25,7 +25,7 @@ second copy of the live data, and the file must not be open elsewhere.`,
 			if err != nil {
 				return err
 			}
-			defer closeStore(s, &err)
+			defer a.closeStore(s, &err)
 			bar := a.progress(-1, "copying keys")
 			st, err := s.Compact(c.Context(), func(done, total int64) {
 				bar.set(done)

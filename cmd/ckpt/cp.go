@@ -32,7 +32,7 @@ exists is an error unless --replace is given (its old content is deleted).`,
 			if err != nil {
 				return err
 			}
-			defer closeStore(s, &err)
+			defer a.closeStore(s, &err)
 			if err := requireThread(c.Context(), s, file, src); err != nil {
 				return err
 			}

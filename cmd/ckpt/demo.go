@@ -47,7 +47,7 @@ stored, and finishes with the same state as a run that never crashed.`, demoStep
 			if err != nil {
 				return err
 			}
-			defer closeStore(s, &err)
+			defer a.closeStore(s, &err)
 			d.s = s
 			if fresh {
 				if err := s.DeleteThread(c.Context(), d.thread); err != nil {

@@ -33,7 +33,7 @@ terminal (--color), plain otherwise; --json for scripts.`,
 			if err != nil {
 				return err
 			}
-			defer closeStore(s, &err)
+			defer a.closeStore(s, &err)
 			var ts [2]*ckpt.Tuple
 			for i, id := range args[2:] {
 				cfg := ckpt.Config{ThreadID: args[1], CheckpointNS: ns}

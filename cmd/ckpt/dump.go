@@ -32,7 +32,7 @@ new file and export again gives identical output.`,
 			if err != nil {
 				return err
 			}
-			defer closeStore(s, &err)
+			defer a.closeStore(s, &err)
 			for _, t := range args[1:] {
 				// Before the header goes out: nothing on stdout for a typo.
 				if err := requireThread(c.Context(), s, args[0], t); err != nil {
@@ -119,7 +119,7 @@ again.`,
 				if oerr != nil {
 					return oerr
 				}
-				defer closeStore(s, &err)
+				defer a.closeStore(s, &err)
 				sum, err = s.Import(c.Context(), in, ckpt.ImportOptions{Progress: bar.set})
 			}
 			bar.done()

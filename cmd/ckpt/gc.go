@@ -49,7 +49,7 @@ file itself.`,
 			if err != nil {
 				return err
 			}
-			defer closeStore(s, &err)
+			defer a.closeStore(s, &err)
 			before := fileSize(args[0])
 			bar := a.progress(-1, "deleting checkpoints")
 			p.Progress = func(sofar ckpt.GCStats) { bar.set(int64(sofar.Checkpoints)) }

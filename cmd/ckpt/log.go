@@ -39,7 +39,7 @@ changed since the parent, the number of pending writes and the run_id.
 			if err != nil {
 				return err
 			}
-			defer closeStore(s, &err)
+			defer a.closeStore(s, &err)
 			opts := ckpt.ListOptions{ThreadID: args[1], Limit: limit, Filter: filter}
 			if c.Flags().Changed("ns") {
 				opts.Namespace = ckpt.NS(ns)

@@ -97,7 +97,7 @@ data sealed under them stays in the file's free space).`,
 			if err != nil {
 				return err
 			}
-			defer closeStore(s, &err)
+			defer a.closeStore(s, &err)
 			st, err := s.Rekey(c.Context())
 			if err != nil {
 				return stopped(c.Context(), err, "every value still opens with one of the keys; run rekey again to finish")

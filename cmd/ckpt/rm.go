@@ -35,7 +35,7 @@ THREAD that is not in FILE is an error, and then nothing is deleted.`,
 			if err != nil {
 				return err
 			}
-			defer closeStore(s, &err)
+			defer a.closeStore(s, &err)
 			for _, t := range threads {
 				if err := requireThread(c.Context(), s, file, t); err != nil {
 					return err

@@ -29,7 +29,7 @@ writes. --channel prints one channel's value only.`,
 			if err != nil {
 				return err
 			}
-			defer closeStore(s, &err)
+			defer a.closeStore(s, &err)
 			cfg := ckpt.Config{ThreadID: args[1], CheckpointNS: ns}
 			if len(args) == 3 {
 				if cfg.CheckpointID, err = resolveID(c.Context(), s, args[0], cfg, args[2]); err != nil {

@@ -26,7 +26,7 @@ each bucket.`,
 			if err != nil {
 				return err
 			}
-			defer closeStore(s, &err)
+			defer a.closeStore(s, &err)
 			st, err := s.Stats(c.Context())
 			if err != nil {
 				return err

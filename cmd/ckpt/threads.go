@@ -19,7 +19,7 @@ func newThreadsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer closeStore(s, &err)
+			defer a.closeStore(s, &err)
 			type row struct {
 				Thread        string    `json:"thread"`
 				Namespaces    []string  `json:"namespaces"`

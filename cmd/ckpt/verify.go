@@ -27,7 +27,7 @@ exits with status 1 if there is any.`,
 			if err != nil {
 				return err
 			}
-			defer closeStore(s, &err)
+			defer a.closeStore(s, &err)
 			bar := a.progress(-1, "verifying threads")
 			rep, err := s.Verify(c.Context(), ckpt.VerifyOptions{Progress: func(n int) { bar.set(int64(n)) }})
 			bar.done()

@@ -232,7 +232,7 @@ func (ap *Applier) Apply(waitReaders bool) error {
 		// overlay serves it.)
 		clean, rerr := revertFull(file, tx, keep, err)
 		if clean {
-			return fmt.Errorf("ckpt: apply write-ahead log to the store: %w", diskFull(err))
+			return fmt.Errorf("ckpt: apply write-ahead log to the store: %w", boltFull(err))
 		}
 		err = errors.Join(err, rerr)
 	}

@@ -527,7 +527,18 @@ func (e *Engine) closeWAL() error {
 		return w.log.Remove()
 	}
 	if err := e.applyAll(); err != nil {
-		return errors.Join(err, w.log.SyncAndClose())
+		if serr := w.log.SyncAndClose(); serr != nil {
+			// The log that keeps what bbolt lacks may not be durable
+			// either: not a full disk alone, whatever apply said.
+			return errors.Join(err, fmt.Errorf("%w: close the write-ahead log: %w", ErrFailed, serr))
+		}
+		if errors.Is(err, ErrDiskFull) {
+			// Nothing is lost: every acknowledged write is in the log,
+			// fsync'd. Callers that wrote before Close (the CLI) tell this
+			// apart from a failure by ErrDiskFull without ErrFailed.
+			return fmt.Errorf("%w (the write-ahead log is kept with every write; the next Open applies it)", err)
+		}
+		return err
 	}
 	// The last commit: bbolt holds every group, and the file no longer
 	// says a log is live; only then does the log go (a crash in between

@@ -34,6 +34,19 @@ func diskFull(err error) error {
 	return fmt.Errorf("%w: %w", ErrDiskFull, err)
 }
 
+// boltFull marks err, a bbolt commit's failure boltCleanFull accepted,
+// as ErrDiskFull. Not diskFull: bbolt's resize error keeps the errno only
+// as text, so errors.Is finds no ENOSPC or EFBIG in it, and the applier's
+// and a NoWAL commit's errors then said neither "disk full" nor
+// ErrDiskFull (the CLI's import under a file size limit exited 1 with
+// everything imported).
+func boltFull(err error) error {
+	if errors.Is(err, ErrDiskFull) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrDiskFull, err)
+}
+
 // boltResizeError is how bbolt v1.5.0's DB.grow reports a failed
 // ftruncate ("file resize error: %s": formatted, so the errno is only in
 // the text). Its fsync's failure reads "file sync error: ..." instead.

@@ -222,7 +222,7 @@ func (e *Engine) boltGroup(ops []*Op) {
 		if clean {
 			// No room, rolled back cleanly (diskfull.go): the group fails
 			// alone, bbolt is as it was, the store goes on.
-			failRest(errs, fmt.Errorf("ckpt: commit: %w", diskFull(err)))
+			failRest(errs, fmt.Errorf("ckpt: commit: %w", boltFull(err)))
 			e.ack(ops, errs)
 			return
 		}
