@@ -1,0 +1,220 @@
+package main
+
+// Session 9, h29: a write command's exit status tells the truth under
+// faults. Exit 0: all of its change is in the file (read back through the
+// library, which applies a kept log); non-zero: none of it, or the one
+// line says what stands; a second file it writes (a new store, a backup,
+// an export) is whole or absent, and nothing else is left in the
+// directory.
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// h29Case is one write command run against copies of the spec14 fixture
+// (existing.db, union.db, dump.jsonl).
+type h29Case struct {
+	name string
+	args []string
+	db   string // the store whose state is checked
+	dst  string // a second file the command writes ("" if none)
+	// left is what a failure's line must say about the files; partial is
+	// set for a command that commits in steps and says which stand (its
+	// store need then be only consistent, not as before).
+	left    string
+	partial bool
+	json    bool // --json given: stdout must be JSON when it succeeds
+}
+
+func h29Cases() []h29Case {
+	rmArgs := []string{"rm", "--yes", "union.db"}
+	for i := range 12 {
+		rmArgs = append(rmArgs, fmt.Sprintf("imp-%03d", i*10))
+	}
+	return []h29Case{
+		{name: "import into a store", args: []string{"import", "existing.db", "dump.jsonl", "--json"}, db: "existing.db",
+			left: "existing.db left as it was", json: true},
+		{name: "import into a new path", args: []string{"import", "new.db", "dump.jsonl", "--json"}, db: "new.db",
+			left: "no new.db created", json: true},
+		{name: "cp", args: []string{"cp", "existing.db", "mine-001", "copy"}, db: "existing.db",
+			left: "existing.db left as it was"},
+		{name: "rm", args: rmArgs, db: "union.db", left: "deleted", partial: true},
+		{name: "gc", args: []string{"gc", "union.db", "--keep-last", "1", "--json"}, db: "union.db",
+			left: "run gc again to finish", partial: true, json: true},
+		{name: "compact", args: []string{"compact", "union.db", "--json"}, db: "union.db",
+			left: "union.db left as it was", json: true},
+		{name: "backup", args: []string{"backup", "union.db", "bk.db", "--json"}, db: "union.db", dst: "bk.db",
+			left: "no bk.db written", json: true},
+		{name: "export -o", args: []string{"export", "union.db", "-o", "out.jsonl"}, db: "union.db", dst: "out.jsonl",
+			left: "out.jsonl removed"},
+	}
+}
+
+// h29Dir is a new directory holding copies of the fixture's inputs.
+func h29Dir(t *testing.T, fix string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, n := range []string{"existing.db", "union.db", "dump.jsonl"} {
+		if err := copyFileErr(filepath.Join(fix, n), filepath.Join(dir, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// h29Outcome is the state a run leaves: the store's checkpoints (nil if
+// there is no file) and the second file's bytes or state.
+type h29Outcome struct {
+	db  []string
+	dst string
+}
+
+func h29State(t *testing.T, dir string, c h29Case) h29Outcome {
+	t.Helper()
+	var o h29Outcome
+	if _, err := os.Stat(filepath.Join(dir, c.db)); err == nil {
+		st, err := spec14State(filepath.Join(dir, c.db))
+		if err != nil {
+			t.Fatalf("reading %s back: %v", c.db, err)
+		}
+		o.db = st
+		if o.db == nil {
+			o.db = []string{}
+		}
+	}
+	switch dst := filepath.Join(dir, c.dst); {
+	case c.dst == "":
+	case strings.HasSuffix(c.dst, ".db"):
+		if _, err := os.Stat(dst); err == nil {
+			st, err := spec14State(dst)
+			if err != nil {
+				t.Fatalf("reading %s back: %v", c.dst, err)
+			}
+			o.dst = strings.Join(st, "\n")
+		}
+	default:
+		if b, err := os.ReadFile(dst); err == nil {
+			o.dst = string(b)
+		}
+	}
+	return o
+}
+
+// TestH29WriteCommandsUnderAFileSizeLimit runs every write command under
+// RLIMIT_FSIZE at limits from half the store's size up to what the
+// command needs: whatever the limit, exit 0 means the whole change is
+// there (and --json output stays JSON, a warning on stderr), a failure
+// changes nothing (or says what stands) in one line that says so, and
+// leaves no file behind.
+func TestH29WriteCommandsUnderAFileSizeLimit(t *testing.T) {
+	t.Parallel()
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("no prlimit")
+	}
+	fix := spec14Fixture(t)
+	for _, c := range h29Cases() {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			// What the command does without a limit, and what it needs.
+			dir := h29Dir(t, fix)
+			before := h29State(t, dir, c)
+			if r := runIn(t, dir, "", c.args...); r.code != 0 {
+				t.Fatalf("without a limit:\n%s", r)
+			}
+			after := h29State(t, dir, c)
+			var need int64
+			for _, n := range dirNames(t, dir) {
+				need = max(need, spec14Size(t, filepath.Join(dir, n)))
+			}
+			base := spec14Size(t, filepath.Join(fix, c.db))
+			limits := []int64{max(base/2, 8<<10), base, base + 64<<10, (base + need) / 2, need - 4<<10}
+			if c.dst != "" {
+				// The second file's own limit: half of it written.
+				limits = append(limits, spec14Size(t, filepath.Join(dir, c.dst))/2)
+			}
+			if testing.Short() {
+				limits = limits[1:4]
+			}
+			outcomes := map[string]int{}
+			for _, limit := range limits {
+				dir := h29Dir(t, fix)
+				cmd := exec.Command(prlimit, append([]string{fmt.Sprintf("--fsize=%d", limit), binPath}, c.args...)...)
+				cmd.Dir = dir
+				var stdout, stderr strings.Builder
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				werr := cmd.Run()
+				r := result{args: c.args, stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+				if werr != nil && r.code <= 0 {
+					t.Fatalf("limit %d: %v\n%s", limit, werr, r)
+				}
+				h29CheckRun(t, dir, c, limit, r, before, after)
+				outcomes[fmt.Sprintf("exit %d", r.code)]++
+			}
+			t.Logf("limits %v (the store %d bytes, the largest file without a limit %d): %v", limits, base, need, outcomes)
+		})
+	}
+}
+
+// h29CheckRun checks what one run under a fault left in dir.
+func h29CheckRun(t *testing.T, dir string, c h29Case, limit int64, r result, before, after h29Outcome) {
+	t.Helper()
+	if strings.Contains(r.stdout+r.stderr, "goroutine ") || strings.Contains(r.stderr, "panic") {
+		t.Fatalf("limit %d: stack trace:\n%s", limit, r)
+	}
+	got := h29State(t, dir, c)
+	if got.db != nil {
+		if v := runIn(t, dir, "", "verify", c.db); v.code != 0 {
+			t.Fatalf("limit %d: verify after the run:\n%s\n%s", limit, v, r)
+		}
+	}
+	// A store and its log may be there; a second file only when the
+	// command succeeded.
+	allowed := []string{"existing.db", "union.db", "dump.jsonl", c.db, c.db + "-wal"}
+	if r.code == 0 {
+		allowed = append(allowed, c.dst)
+	}
+	for _, n := range dirNames(t, dir) {
+		if !slices.Contains(allowed, n) {
+			t.Fatalf("limit %d: exit %d left %s in the directory (all: %v):\n%s", limit, r.code, n, dirNames(t, dir), r)
+		}
+	}
+	if r.code == 0 {
+		if !slices.Equal(got.db, after.db) || got.dst != after.dst {
+			t.Fatalf("limit %d: exit 0, but the files do not hold the command's whole change:\n%s", limit, r)
+		}
+		for _, line := range strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n") {
+			if line != "" && !strings.HasPrefix(line, "warning: ") {
+				t.Fatalf("limit %d: exit 0 with stderr other than a warning:\n%s", limit, r)
+			}
+			if strings.Contains(line, "ckpt: ") {
+				t.Fatalf("limit %d: the warning repeats the library's prefixes:\n%s", limit, r)
+			}
+		}
+		if c.json && !json.Valid([]byte(r.stdout)) {
+			t.Fatalf("limit %d: --json, and stdout is not JSON:\n%s", limit, r)
+		}
+	} else {
+		if !c.partial && !slices.Equal(got.db, before.db) {
+			t.Fatalf("limit %d: exit %d, and %s changed (%d checkpoints, %d before, %d after a whole run):\n%s",
+				limit, r.code, c.db, len(got.db), len(before.db), len(after.db), r)
+		}
+		if got.dst != before.dst {
+			t.Fatalf("limit %d: exit %d, and %s was written:\n%s", limit, r.code, c.dst, r)
+		}
+		lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+		if len(lines) != 1 || !strings.HasPrefix(lines[0], "ckpt: ") {
+			t.Fatalf("limit %d: a failure must print one line:\n%s", limit, r)
+		}
+		if !strings.Contains(r.stderr, c.left) {
+			t.Fatalf("limit %d: the failure does not say what stands (want %q):\n%s", limit, c.left, r)
+		}
+	}
+}
