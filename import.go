@@ -457,6 +457,13 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 	opts.ReadOnly = false
 	s, err := Open(tmp, opts)
 	if err != nil {
+		if !errors.Is(err, ErrLocked) {
+			// Open creates the file (and may create its log) before it
+			// can fail for want of room for the first pages: a failed
+			// import leaves no file. A locked one is another process's.
+			_ = os.Remove(tmp)
+			_ = os.Remove(tmp + walSuffix)
+		}
 		return sum, err
 	}
 	defer func() {
