@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -186,7 +187,19 @@ func (a *app) openWrite(path string) (*ckpt.Store, error) {
 		return nil, err
 	}
 	s, err := ckpt.Open(path, ckpt.Options{LockTimeout: a.lockTimeout, Encryption: enc})
+	if noRoom(err) {
+		// Open writes to the file (its meta, the log's first bytes)
+		// before the command runs; "file too large" alone reads as if
+		// the store were, where the limit or the disk is what is short.
+		return nil, fmt.Errorf("%w (no room to open it for writing: free space on its disk or raise the file size limit, ulimit -f); %s left as it was", a.openError(path, err), path)
+	}
 	return s, a.openError(path, err)
+}
+
+// noRoom reports whether err is the disk or the file size limit (EFBIG)
+// refusing a write.
+func noRoom(err error) bool {
+	return errors.Is(err, ckpt.ErrDiskFull) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG)
 }
 
 func checkFile(path string) error {
@@ -280,7 +293,8 @@ func (a *app) closeStore(s *ckpt.Store, err *error) {
 	switch {
 	case cerr == nil:
 	case *err == nil && errors.Is(cerr, ckpt.ErrDiskFull) && !errors.Is(cerr, ckpt.ErrFailed):
-		fmt.Fprintf(a.errw, "warning: %v\n", cerr)
+		// One line, in the words of the command's errors (oneLine).
+		fmt.Fprintln(a.errw, "warning: "+strings.TrimPrefix(oneLine(cerr), "ckpt: "))
 	case *err == nil:
 		*err = cerr
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,6 +33,12 @@ Store.BackupFile; this command is for a file no program holds.`,
 				// Else the error names the temporary file beside DST.
 				return fmt.Errorf("backup to %s: no directory %s", dst, d)
 			}
+			// BackupFile renames a whole copy over DST or removes it: a
+			// failure leaves DST as it found it.
+			left := "no " + dst + " written"
+			if _, err := os.Lstat(dst); err == nil {
+				left = dst + " left as it was"
+			}
 			s, err := a.openRead(src)
 			if err != nil {
 				return err
@@ -43,7 +50,10 @@ Store.BackupFile; this command is for a file no program holds.`,
 			}))
 			bar.done()
 			if err != nil {
-				return resolveUsage(err) // DST is the store or a directory
+				if err := resolveUsage(err); errors.As(err, new(usageError)) {
+					return err // DST is the store or a directory
+				}
+				return withLeft(c.Context(), err, left)
 			}
 			copied, err := a.openRead(dst)
 			if err != nil {

@@ -32,7 +32,7 @@ second copy of the live data, and the file must not be open elsewhere.`,
 			})
 			bar.done()
 			if err != nil {
-				return stopped(c.Context(), err, args[0]+" left as it was, "+args[0]+".compact removed")
+				return withLeft(c.Context(), err, args[0]+" left as it was, "+args[0]+".compact removed")
 			}
 			if a.asJSON {
 				return a.printJSON(struct {

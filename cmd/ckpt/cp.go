@@ -41,7 +41,8 @@ exists is an error unless --replace is given (its old content is deleted).`,
 				return fmt.Errorf("%s already has a thread %q (--replace overwrites it)", file, dst)
 			}
 			if err != nil {
-				return err
+				// One transaction: none of the copy stays.
+				return withLeft(c.Context(), err, "nothing copied, "+file+" left as it was")
 			}
 			_, err = fmt.Fprintf(a.out, "copied thread %s to %s\n", src, dst)
 			return err

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/spf13/cobra"
@@ -65,7 +66,7 @@ new file and export again gives identical output.`,
 			sum, err := s.Export(c.Context(), w, ckpt.ExportOptions{Threads: args[1:], Progress: bar.set})
 			bar.done()
 			if err != nil {
-				return stopped(c.Context(), err, left)
+				return withLeft(c.Context(), err, left)
 			}
 			if a.stderrIsTerminal() {
 				fmt.Fprintf(a.errw, "exported %s\n", describeDump(sum))
@@ -128,13 +129,22 @@ again.`,
 				failed := "nothing imported, " + args[0] + " left as it was"
 				if created {
 					left = args[0] + " (created by this import) removed"
-					failed = "nothing imported, no " + args[0] + " created"
+					failed = "nothing imported, no file created" // the error names the path
 				}
 				if c.Context().Err() == nil && dumpRefused(err) {
 					// All or nothing: say so, the file is what people worry about.
 					return fmt.Errorf("%w; %s", err, failed)
 				}
-				return stopped(c.Context(), err, left)
+				if !created && strings.Contains(err.Error(), importUndoLeft) {
+					// The undo itself failed (no room for it either): the
+					// threads stay hidden from every read until the next
+					// write open deletes them.
+					left = "the threads imported so far are hidden, and the next command that writes to " + args[0] + " removes them: " + args[0] + " left as it was"
+				}
+				if created && c.Context().Err() == nil {
+					left = failed
+				}
+				return withLeft(c.Context(), err, left)
 			}
 			if a.asJSON {
 				return a.printJSON(sum)
@@ -146,6 +156,10 @@ again.`,
 	a.addJSON(c)
 	return c
 }
+
+// importUndoLeft is what the library's error says when an import's undo
+// could not finish (Store.Import): it has no sentinel of its own.
+const importUndoLeft = "undo (the next read-write Open finishes it)"
 
 // dumpRefused reports whether an import failed on what the dump holds
 // (as opposed to opening or creating the file, whose error names it).

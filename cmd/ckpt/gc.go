@@ -62,7 +62,7 @@ file itself.`,
 					// the signal stays gone, and each kept checkpoint is whole.
 					left = "what was deleted before stays deleted, " + args[0] + " is consistent (run gc again to finish)"
 				}
-				return stopped(c.Context(), err, left)
+				return withLeft(c.Context(), err, left)
 			}
 			if a.asJSON {
 				return a.printJSON(struct {

@@ -25,10 +25,10 @@ type h29Case struct {
 	args []string
 	db   string // the store whose state is checked
 	dst  string // a second file the command writes ("" if none)
-	// left is what a failure's line must say about the files; partial is
-	// set for a command that commits in steps and says which stand (its
-	// store need then be only consistent, not as before).
-	left    string
+	// left is what a failure's line must say about the files (one of);
+	// partial is set for a command that commits in steps and says which
+	// stand (its store need then be only consistent, not as before).
+	left    []string
 	partial bool
 	json    bool // --json given: stdout must be JSON when it succeeds
 }
@@ -40,20 +40,20 @@ func h29Cases() []h29Case {
 	}
 	return []h29Case{
 		{name: "import into a store", args: []string{"import", "existing.db", "dump.jsonl", "--json"}, db: "existing.db",
-			left: "existing.db left as it was", json: true},
+			left: []string{"existing.db left as it was"}, json: true},
 		{name: "import into a new path", args: []string{"import", "new.db", "dump.jsonl", "--json"}, db: "new.db",
-			left: "no new.db created", json: true},
+			left: []string{"nothing imported, no file created"}, json: true},
 		{name: "cp", args: []string{"cp", "existing.db", "mine-001", "copy"}, db: "existing.db",
-			left: "existing.db left as it was"},
-		{name: "rm", args: rmArgs, db: "union.db", left: "deleted", partial: true},
+			left: []string{"existing.db left as it was"}},
+		{name: "rm", args: rmArgs, db: "union.db", left: []string{"deleted", "union.db left as it was"}, partial: true},
 		{name: "gc", args: []string{"gc", "union.db", "--keep-last", "1", "--json"}, db: "union.db",
-			left: "run gc again to finish", partial: true, json: true},
+			left: []string{"run gc again to finish", "union.db left as it was"}, partial: true, json: true},
 		{name: "compact", args: []string{"compact", "union.db", "--json"}, db: "union.db",
-			left: "union.db left as it was", json: true},
+			left: []string{"union.db left as it was"}, json: true},
 		{name: "backup", args: []string{"backup", "union.db", "bk.db", "--json"}, db: "union.db", dst: "bk.db",
-			left: "no bk.db written", json: true},
+			left: []string{"no bk.db written"}, json: true},
 		{name: "export -o", args: []string{"export", "union.db", "-o", "out.jsonl"}, db: "union.db", dst: "out.jsonl",
-			left: "out.jsonl removed"},
+			left: []string{"out.jsonl removed"}},
 	}
 }
 
@@ -130,16 +130,15 @@ func TestH29WriteCommandsUnderAFileSizeLimit(t *testing.T) {
 				t.Fatalf("without a limit:\n%s", r)
 			}
 			after := h29State(t, dir, c)
-			var need int64
-			for _, n := range dirNames(t, dir) {
-				need = max(need, spec14Size(t, filepath.Join(dir, n)))
-			}
 			base := spec14Size(t, filepath.Join(fix, c.db))
+			need := max(base, spec14Size(t, filepath.Join(dir, c.db)))
 			limits := []int64{max(base/2, 8<<10), base, base + 64<<10, (base + need) / 2, need - 4<<10}
 			if c.dst != "" {
 				// The second file's own limit: half of it written.
 				limits = append(limits, spec14Size(t, filepath.Join(dir, c.dst))/2)
 			}
+			slices.Sort(limits)
+			limits = slices.DeleteFunc(slices.Compact(limits), func(l int64) bool { return l <= 0 })
 			if testing.Short() {
 				limits = limits[1:4]
 			}
@@ -213,7 +212,7 @@ func h29CheckRun(t *testing.T, dir string, c h29Case, limit int64, r result, bef
 		if len(lines) != 1 || !strings.HasPrefix(lines[0], "ckpt: ") {
 			t.Fatalf("limit %d: a failure must print one line:\n%s", limit, r)
 		}
-		if !strings.Contains(r.stderr, c.left) {
+		if !slices.ContainsFunc(c.left, func(l string) bool { return strings.Contains(r.stderr, l) }) {
 			t.Fatalf("limit %d: the failure does not say what stands (want %q):\n%s", limit, c.left, r)
 		}
 	}

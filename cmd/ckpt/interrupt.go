@@ -17,6 +17,17 @@ func stopped(ctx context.Context, err error, left string) error {
 	return err
 }
 
+// withLeft is stopped for every error: a command whose failure leaves the
+// files in a state it can name says so whatever ended it, a full disk or
+// a file size limit as much as Ctrl-C. Without it a failed import said
+// only "file too large", and whether anything of it stayed was a guess.
+func withLeft(ctx context.Context, err error, left string) error {
+	if err == nil || ctx.Err() != nil {
+		return stopped(ctx, err, left)
+	}
+	return fmt.Errorf("%w; %s", err, left)
+}
+
 // pauseEnv makes a long command stop at its first progress report, say
 // "ckpt: working" on stderr and wait (at most a minute) for a signal. The
 // tests use it to interrupt a command that is provably in the middle of its

@@ -100,7 +100,7 @@ data sealed under them stays in the file's free space).`,
 			defer a.closeStore(s, &err)
 			st, err := s.Rekey(c.Context())
 			if err != nil {
-				return stopped(c.Context(), err, "every value still opens with one of the keys; run rekey again to finish")
+				return withLeft(c.Context(), err, "every value still opens with one of the keys; run rekey again to finish")
 			}
 			if a.asJSON {
 				return a.printJSON(struct {

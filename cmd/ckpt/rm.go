@@ -47,10 +47,13 @@ THREAD that is not in FILE is an error, and then nothing is deleted.`,
 			}
 			for i, t := range threads {
 				if err := s.DeleteThread(c.Context(), t); err != nil {
+					// A thread is deleted in one transaction: the ones
+					// before stay deleted, this one and the rest stay.
+					left := "nothing deleted, " + file + " left as it was"
 					if i > 0 {
-						return fmt.Errorf("deleted %s, then %s: %w", strings.Join(threads[:i], ", "), t, err)
+						left = "deleted " + strings.Join(threads[:i], ", ") + "; " + strings.Join(threads[i:], ", ") + " still in " + file
 					}
-					return err
+					return withLeft(c.Context(), err, left)
 				}
 				fmt.Fprintf(a.out, "deleted thread %s\n", t)
 			}
