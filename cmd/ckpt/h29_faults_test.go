@@ -8,13 +8,16 @@ package main
 // directory.
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -214,6 +217,110 @@ func h29CheckRun(t *testing.T, dir string, c h29Case, limit int64, r result, bef
 		}
 		if !slices.ContainsFunc(c.left, func(l string) bool { return strings.Contains(r.stderr, l) }) {
 			t.Fatalf("limit %d: the failure does not say what stands (want %q):\n%s", limit, c.left, r)
+		}
+	}
+}
+
+// h29Paused is a command started with pauseEnv: first is its first line
+// on stderr ("ckpt: working" once it is paused in the middle of its work,
+// else its error), wait ends it and returns how.
+type h29Paused struct {
+	cmd   *exec.Cmd
+	first string
+	rest  chan string
+}
+
+func h29StartPaused(t *testing.T, dir string, args ...string) *h29Paused {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), pauseEnv+"=1")
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	br := bufio.NewReader(errPipe)
+	first, _ := br.ReadString('\n')
+	p := &h29Paused{cmd: cmd, first: first, rest: make(chan string, 1)}
+	go func() {
+		b, _ := io.ReadAll(br)
+		p.rest <- string(b)
+	}()
+	return p
+}
+
+// resume lets a paused command go on (resumeSignals) and waits for it.
+func (p *h29Paused) resume(t *testing.T) result {
+	t.Helper()
+	if p.first == "ckpt: working\n" {
+		if err := p.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	werr := p.cmd.Wait()
+	r := result{args: p.cmd.Args[1:], stderr: p.first + <-p.rest, code: p.cmd.ProcessState.ExitCode()}
+	if werr != nil && r.code <= 0 {
+		t.Fatalf("%v\n%s", werr, r)
+	}
+	return r
+}
+
+// TestH29TwoImportsIntoOneNewPath: a second import into the same new path
+// starts while the first is in the middle of its work. On main the second
+// removed the first one's new.db.import as a killed run's leftover and
+// built its own there; the first then linked the second's half-written
+// file into place and exited 0 with none of its dump in new.db, and the
+// second, whose dump ended up whole in new.db, exited 1. Whatever the
+// order, an import that exits 0 must find its own dump in new.db, one
+// that fails none of it, and nothing may be left beside.
+func TestH29TwoImportsIntoOneNewPath(t *testing.T) {
+	t.Parallel()
+	fix := spec14Fixture(t)
+	dir := t.TempDir()
+	if err := copyFileErr(filepath.Join(fix, "dump.jsonl"), filepath.Join(dir, "b.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	ok(t, dir, "export", filepath.Join(fix, "existing.db"), "-o", "a.jsonl")
+	want := map[string][]string{"a.jsonl": spec14Fix.before, "b.jsonl": spec14Fix.alone}
+
+	first := h29StartPaused(t, dir, "import", "new.db", "a.jsonl")
+	if first.first != "ckpt: working\n" {
+		t.Fatalf("the first import did not pause in its work: %q", first.first)
+	}
+	second := h29StartPaused(t, dir, "import", "new.db", "b.jsonl")
+	// The second is paused too, or refused; the first goes on, then the
+	// second.
+	ra := first.resume(t)
+	rb := second.resume(t)
+	t.Logf("first: exit %d %q; second: exit %d %q", ra.code, ra.stderr, rb.code, rb.stderr)
+	var got []string
+	if _, err := os.Stat(filepath.Join(dir, "new.db")); err == nil {
+		var err error
+		if got, err = spec14State(filepath.Join(dir, "new.db")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []result{ra, rb} {
+		dump := r.args[len(r.args)-1]
+		switch {
+		case r.code == 0 && !slices.Equal(got, want[dump]):
+			t.Fatalf("the import of %s exited 0, and new.db holds %d checkpoints, not its %d:\n%s", dump, len(got), len(want[dump]), r)
+		case r.code != 0 && len(got) > 0 && slices.Equal(got, want[dump]):
+			t.Fatalf("the import of %s failed, and new.db holds its dump:\n%s", dump, r)
+		case strings.Contains(r.stderr, "goroutine "):
+			t.Fatalf("stack trace:\n%s", r)
+		}
+	}
+	if ra.code != 0 {
+		t.Fatalf("the first import, alone in new.db.import when the second came, failed:\n%s", ra)
+	}
+	for _, n := range dirNames(t, dir) {
+		if !slices.Contains([]string{"a.jsonl", "b.jsonl", "new.db"}, n) {
+			t.Fatalf("left %s in the directory (all: %v)", n, dirNames(t, dir))
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"time"
 )
 
@@ -29,7 +30,8 @@ func withLeft(ctx context.Context, err error, left string) error {
 }
 
 // pauseEnv makes a long command stop at its first progress report, say
-// "ckpt: working" on stderr and wait (at most a minute) for a signal. The
+// "ckpt: working" on stderr and wait (at most a minute) for a signal: one
+// that stops it, or one of resumeSignals, which lets it go on. The
 // tests use it to interrupt a command that is provably in the middle of its
 // work, whatever the speed of the machine.
 const pauseEnv = "CKPT_TEST_PAUSE_AT_PROGRESS"
@@ -40,9 +42,15 @@ func (a *app) pauseAtProgress() func() {
 		return nil
 	}
 	return func() {
+		resume := make(chan os.Signal, 1)
+		if len(resumeSignals) > 0 { // Notify with none would catch every signal
+			signal.Notify(resume, resumeSignals...)
+			defer signal.Stop(resume)
+		}
 		fmt.Fprintln(a.errw, "ckpt: working")
 		select {
 		case <-a.ctx.Done():
+		case <-resume:
 		case <-time.After(time.Minute):
 		}
 	}
