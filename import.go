@@ -17,6 +17,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // ImportOptions tune Import.
@@ -436,7 +438,9 @@ func importTempPath(path string) string { return path + ".import" }
 // missing one is built beside it, at path+".import", closed (the log
 // applied), synced, and only then linked into place; so a failed,
 // cancelled or killed import leaves no file at path. A leftover
-// path+".import" of a killed run is removed by the next ImportFile. If a
+// path+".import" of a killed run is removed by the next ImportFile; one
+// an ImportFile into path still running holds open is not a leftover, and
+// a second ImportFile then fails with ErrLocked. If a
 // file appears at path meanwhile, the result is ErrExists and that file is
 // left alone.
 func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iopts ImportOptions) (sum DumpSummary, err error) {
@@ -449,11 +453,24 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 		return sum, errors.Join(err, s.Close())
 	}
 	tmp := importTempPath(path)
+	// A file at tmp is a killed import's leftover, or the file of an
+	// import into path that is running: that one holds it open for
+	// writing (bbolt's lock). Removing it would make that import link
+	// this one's half-written file into place and report success.
+	release, held, err := engine.LockReplaced(tmp)
+	if err != nil {
+		return sum, fmt.Errorf("ckpt: import: %w", err)
+	}
+	if held {
+		return sum, fmt.Errorf("%w: import into %s: another import into it is running (%s is open)", ErrLocked, path, tmp)
+	}
 	for _, p := range []string{tmp, tmp + walSuffix} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			release()
 			return sum, fmt.Errorf("ckpt: import: remove leftover %s: %w", p, err)
 		}
 	}
+	release()
 	opts.ReadOnly = false
 	s, err := Open(tmp, opts)
 	if err != nil {
