@@ -157,7 +157,7 @@ func TestH29WriteCommandsUnderAFileSizeLimit(t *testing.T) {
 				if werr != nil && r.code <= 0 {
 					t.Fatalf("limit %d: %v\n%s", limit, werr, r)
 				}
-				h29CheckRun(t, dir, c, limit, r, before, after)
+				h29CheckRun(t, dir, c, fmt.Sprintf("file size limit %d", limit), r, before, after)
 				outcomes[fmt.Sprintf("exit %d", r.code)]++
 			}
 			t.Logf("limits %v (the store %d bytes, the largest file without a limit %d): %v", limits, base, need, outcomes)
@@ -165,16 +165,77 @@ func TestH29WriteCommandsUnderAFileSizeLimit(t *testing.T) {
 	}
 }
 
+// TestH29WriteCommandsOnAFullTmpfs runs every write command in a tmpfs
+// of the inputs' size plus a little room, up to more than it needs: the
+// same rules as under a file size limit, with ENOSPC from any file (the
+// log, the store, a second file) instead of EFBIG from one.
+func TestH29WriteCommandsOnAFullTmpfs(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	probe := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", probe).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	if out, err := exec.Command("umount", probe).CombinedOutput(); err != nil {
+		t.Fatalf("umount: %v %s", err, out)
+	}
+	fix := spec14Fixture(t)
+	var inputs int64
+	for _, n := range []string{"existing.db", "union.db", "dump.jsonl"} {
+		inputs += spec14Size(t, filepath.Join(fix, n))
+	}
+	rooms := []int64{32 << 10, 256 << 10, 1 << 20, 4 << 20}
+	if testing.Short() {
+		rooms = rooms[1:3]
+	}
+	for _, c := range h29Cases() {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := h29Dir(t, fix)
+			before := h29State(t, dir, c)
+			if r := runIn(t, dir, "", c.args...); r.code != 0 {
+				t.Fatalf("without a limit:\n%s", r)
+			}
+			after := h29State(t, dir, c)
+			outcomes := map[string]int{}
+			for _, room := range rooms {
+				mnt := t.TempDir()
+				if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", inputs+room), "tmpfs", mnt).CombinedOutput(); err != nil {
+					t.Fatalf("mount: %v %s", err, out)
+				}
+				func() {
+					defer func() {
+						if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+							t.Errorf("umount %s: %v %s", mnt, err, out)
+						}
+					}()
+					for _, n := range []string{"existing.db", "union.db", "dump.jsonl"} {
+						if err := copyFileErr(filepath.Join(fix, n), filepath.Join(mnt, n)); err != nil {
+							t.Fatal(err)
+						}
+					}
+					r := runIn(t, mnt, "", c.args...)
+					h29CheckRun(t, mnt, c, fmt.Sprintf("tmpfs with %d bytes of room", room), r, before, after)
+					outcomes[fmt.Sprintf("exit %d", r.code)]++
+				}()
+			}
+			t.Logf("room %v beyond the inputs' %d bytes: %v", rooms, inputs, outcomes)
+		})
+	}
+}
+
 // h29CheckRun checks what one run under a fault left in dir.
-func h29CheckRun(t *testing.T, dir string, c h29Case, limit int64, r result, before, after h29Outcome) {
+func h29CheckRun(t *testing.T, dir string, c h29Case, fault string, r result, before, after h29Outcome) {
 	t.Helper()
 	if strings.Contains(r.stdout+r.stderr, "goroutine ") || strings.Contains(r.stderr, "panic") {
-		t.Fatalf("limit %d: stack trace:\n%s", limit, r)
+		t.Fatalf("%s: stack trace:\n%s", fault, r)
 	}
 	got := h29State(t, dir, c)
 	if got.db != nil {
 		if v := runIn(t, dir, "", "verify", c.db); v.code != 0 {
-			t.Fatalf("limit %d: verify after the run:\n%s\n%s", limit, v, r)
+			t.Fatalf("%s: verify after the run:\n%s\n%s", fault, v, r)
 		}
 	}
 	// A store and its log may be there; a second file only when the
@@ -185,38 +246,38 @@ func h29CheckRun(t *testing.T, dir string, c h29Case, limit int64, r result, bef
 	}
 	for _, n := range dirNames(t, dir) {
 		if !slices.Contains(allowed, n) {
-			t.Fatalf("limit %d: exit %d left %s in the directory (all: %v):\n%s", limit, r.code, n, dirNames(t, dir), r)
+			t.Fatalf("%s: exit %d left %s in the directory (all: %v):\n%s", fault, r.code, n, dirNames(t, dir), r)
 		}
 	}
 	if r.code == 0 {
 		if !slices.Equal(got.db, after.db) || got.dst != after.dst {
-			t.Fatalf("limit %d: exit 0, but the files do not hold the command's whole change:\n%s", limit, r)
+			t.Fatalf("%s: exit 0, but the files do not hold the command's whole change:\n%s", fault, r)
 		}
 		for _, line := range strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n") {
 			if line != "" && !strings.HasPrefix(line, "warning: ") {
-				t.Fatalf("limit %d: exit 0 with stderr other than a warning:\n%s", limit, r)
+				t.Fatalf("%s: exit 0 with stderr other than a warning:\n%s", fault, r)
 			}
 			if strings.Contains(line, "ckpt: ") {
-				t.Fatalf("limit %d: the warning repeats the library's prefixes:\n%s", limit, r)
+				t.Fatalf("%s: the warning repeats the library's prefixes:\n%s", fault, r)
 			}
 		}
 		if c.json && !json.Valid([]byte(r.stdout)) {
-			t.Fatalf("limit %d: --json, and stdout is not JSON:\n%s", limit, r)
+			t.Fatalf("%s: --json, and stdout is not JSON:\n%s", fault, r)
 		}
 	} else {
 		if !c.partial && !slices.Equal(got.db, before.db) {
-			t.Fatalf("limit %d: exit %d, and %s changed (%d checkpoints, %d before, %d after a whole run):\n%s",
-				limit, r.code, c.db, len(got.db), len(before.db), len(after.db), r)
+			t.Fatalf("%s: exit %d, and %s changed (%d checkpoints, %d before, %d after a whole run):\n%s",
+				fault, r.code, c.db, len(got.db), len(before.db), len(after.db), r)
 		}
 		if got.dst != before.dst {
-			t.Fatalf("limit %d: exit %d, and %s was written:\n%s", limit, r.code, c.dst, r)
+			t.Fatalf("%s: exit %d, and %s was written:\n%s", fault, r.code, c.dst, r)
 		}
 		lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
 		if len(lines) != 1 || !strings.HasPrefix(lines[0], "ckpt: ") {
-			t.Fatalf("limit %d: a failure must print one line:\n%s", limit, r)
+			t.Fatalf("%s: a failure must print one line:\n%s", fault, r)
 		}
 		if !slices.ContainsFunc(c.left, func(l string) bool { return strings.Contains(r.stderr, l) }) {
-			t.Fatalf("limit %d: the failure does not say what stands (want %q):\n%s", limit, c.left, r)
+			t.Fatalf("%s: the failure does not say what stands (want %q):\n%s", fault, c.left, r)
 		}
 	}
 }
