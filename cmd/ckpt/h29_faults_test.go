@@ -72,36 +72,34 @@ func h29Dir(t *testing.T, fix string) string {
 	return dir
 }
 
-// h29Outcome is the state a run leaves: the store's checkpoints (nil if
-// there is no file) and the second file's bytes or state.
+// h29Outcome is the state a run leaves: the store's and a second store's
+// export (lossless, in a fixed order; "" if there is no file), or the
+// second file's bytes.
 type h29Outcome struct {
-	db  []string
-	dst string
+	db, dst string
+}
+
+// h29Export reads the store at name back as its export, by the binary
+// (built without -race: the reading is the bulk of these tests).
+func h29Export(t *testing.T, dir, name string) string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+		return ""
+	}
+	r := runIn(t, dir, "", "export", name)
+	if r.code != 0 || r.stdout == "" {
+		t.Fatalf("reading %s back:\n%s", name, r)
+	}
+	return r.stdout
 }
 
 func h29State(t *testing.T, dir string, c h29Case) h29Outcome {
 	t.Helper()
-	var o h29Outcome
-	if _, err := os.Stat(filepath.Join(dir, c.db)); err == nil {
-		st, err := spec14State(filepath.Join(dir, c.db))
-		if err != nil {
-			t.Fatalf("reading %s back: %v", c.db, err)
-		}
-		o.db = st
-		if o.db == nil {
-			o.db = []string{}
-		}
-	}
+	o := h29Outcome{db: h29Export(t, dir, c.db)}
 	switch dst := filepath.Join(dir, c.dst); {
 	case c.dst == "":
 	case strings.HasSuffix(c.dst, ".db"):
-		if _, err := os.Stat(dst); err == nil {
-			st, err := spec14State(dst)
-			if err != nil {
-				t.Fatalf("reading %s back: %v", c.dst, err)
-			}
-			o.dst = strings.Join(st, "\n")
-		}
+		o.dst = h29Export(t, dir, c.dst)
 	default:
 		if b, err := os.ReadFile(dst); err == nil {
 			o.dst = string(b)
@@ -135,7 +133,7 @@ func TestH29WriteCommandsUnderAFileSizeLimit(t *testing.T) {
 			after := h29State(t, dir, c)
 			base := spec14Size(t, filepath.Join(fix, c.db))
 			need := max(base, spec14Size(t, filepath.Join(dir, c.db)))
-			limits := []int64{max(base/2, 8<<10), base, base + 64<<10, (base + need) / 2, need - 4<<10}
+			limits := []int64{max(base/2, 8<<10), base, (base + need) / 2, need - 4<<10}
 			if c.dst != "" {
 				// The second file's own limit: half of it written.
 				limits = append(limits, spec14Size(t, filepath.Join(dir, c.dst))/2)
@@ -143,7 +141,7 @@ func TestH29WriteCommandsUnderAFileSizeLimit(t *testing.T) {
 			slices.Sort(limits)
 			limits = slices.DeleteFunc(slices.Compact(limits), func(l int64) bool { return l <= 0 })
 			if testing.Short() {
-				limits = limits[1:4]
+				limits = limits[1:3]
 			}
 			outcomes := map[string]int{}
 			for _, limit := range limits {
@@ -186,9 +184,9 @@ func TestH29WriteCommandsOnAFullTmpfs(t *testing.T) {
 	for _, n := range []string{"existing.db", "union.db", "dump.jsonl"} {
 		inputs += spec14Size(t, filepath.Join(fix, n))
 	}
-	rooms := []int64{32 << 10, 256 << 10, 1 << 20, 4 << 20}
+	rooms := []int64{64 << 10, 1 << 20}
 	if testing.Short() {
-		rooms = rooms[1:3]
+		rooms = rooms[:1]
 	}
 	for _, c := range h29Cases() {
 		t.Run(c.name, func(t *testing.T) {
@@ -233,7 +231,7 @@ func h29CheckRun(t *testing.T, dir string, c h29Case, fault string, r result, be
 		t.Fatalf("%s: stack trace:\n%s", fault, r)
 	}
 	got := h29State(t, dir, c)
-	if got.db != nil {
+	if got.db != "" {
 		if v := runIn(t, dir, "", "verify", c.db); v.code != 0 {
 			t.Fatalf("%s: verify after the run:\n%s\n%s", fault, v, r)
 		}
@@ -250,7 +248,7 @@ func h29CheckRun(t *testing.T, dir string, c h29Case, fault string, r result, be
 		}
 	}
 	if r.code == 0 {
-		if !slices.Equal(got.db, after.db) || got.dst != after.dst {
+		if got.db != after.db || got.dst != after.dst {
 			t.Fatalf("%s: exit 0, but the files do not hold the command's whole change:\n%s", fault, r)
 		}
 		for _, line := range strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n") {
@@ -265,9 +263,9 @@ func h29CheckRun(t *testing.T, dir string, c h29Case, fault string, r result, be
 			t.Fatalf("%s: --json, and stdout is not JSON:\n%s", fault, r)
 		}
 	} else {
-		if !c.partial && !slices.Equal(got.db, before.db) {
-			t.Fatalf("%s: exit %d, and %s changed (%d checkpoints, %d before, %d after a whole run):\n%s",
-				fault, r.code, c.db, len(got.db), len(before.db), len(after.db), r)
+		if !c.partial && got.db != before.db {
+			t.Fatalf("%s: exit %d, and %s changed (%d lines of export, %d before, %d after a whole run):\n%s",
+				fault, r.code, c.db, strings.Count(got.db, "\n"), strings.Count(before.db, "\n"), strings.Count(after.db, "\n"), r)
 		}
 		if got.dst != before.dst {
 			t.Fatalf("%s: exit %d, and %s was written:\n%s", fault, r.code, c.dst, r)
