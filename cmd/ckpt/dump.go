@@ -129,7 +129,10 @@ again.`,
 				failed := "nothing imported, " + args[0] + " left as it was"
 				if created {
 					left = args[0] + " (created by this import) removed"
-					failed = "nothing imported, no file created" // the error names the path
+					failed = "nothing imported, no " + args[0] + " created"
+					if strings.Contains(err.Error(), args[0]) {
+						failed = "nothing imported, no file created" // the path once in the line
+					}
 				}
 				if c.Context().Err() == nil && dumpRefused(err) {
 					// All or nothing: say so, the file is what people worry about.

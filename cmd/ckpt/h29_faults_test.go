@@ -45,7 +45,7 @@ func h29Cases() []h29Case {
 		{name: "import into a store", args: []string{"import", "existing.db", "dump.jsonl", "--json"}, db: "existing.db",
 			left: []string{"existing.db left as it was"}, json: true},
 		{name: "import into a new path", args: []string{"import", "new.db", "dump.jsonl", "--json"}, db: "new.db",
-			left: []string{"nothing imported, no file created"}, json: true},
+			left: []string{"nothing imported, no new.db created", "nothing imported, no file created"}, json: true},
 		{name: "cp", args: []string{"cp", "existing.db", "mine-001", "copy"}, db: "existing.db",
 			left: []string{"existing.db left as it was"}},
 		{name: "rm", args: rmArgs, db: "union.db", left: []string{"deleted", "union.db left as it was"}, partial: true},
