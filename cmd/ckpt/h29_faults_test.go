@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -381,5 +382,51 @@ func TestH29TwoImportsIntoOneNewPath(t *testing.T) {
 		if !slices.Contains([]string{"a.jsonl", "b.jsonl", "new.db"}, n) {
 			t.Fatalf("left %s in the directory (all: %v)", n, dirNames(t, dir))
 		}
+	}
+}
+
+// TestH29ExportOverAnOldDumpKeepsItOnFailure: export -o over a file that
+// holds an earlier dump, failing part way (a file size limit, and a
+// dump that cannot be written at all), must leave the earlier dump as it
+// was: on main os.Create truncated it first and the failure removed it, so
+// a nightly export that found no room lost the previous night's dump too.
+func TestH29ExportOverAnOldDumpKeepsItOnFailure(t *testing.T) {
+	t.Parallel()
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("no prlimit")
+	}
+	fix := spec14Fixture(t)
+	dir := h29Dir(t, fix)
+	ok(t, dir, "export", "existing.db", "-o", "out.jsonl")
+	old, err := os.ReadFile(filepath.Join(dir, "out.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := ok(t, dir, "export", "union.db").stdout
+	for _, limit := range []int64{int64(len(old)) / 2, int64(len(full)) / 2} {
+		cmd := exec.Command(prlimit, fmt.Sprintf("--fsize=%d", limit), binPath, "export", "union.db", "-o", "out.jsonl")
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Fatalf("limit %d: the export of %d bytes succeeded: the test does not test\n%s", limit, len(full), out)
+		}
+		got, rerr := os.ReadFile(filepath.Join(dir, "out.jsonl"))
+		if rerr != nil || !bytes.Equal(got, old) {
+			t.Fatalf("limit %d: the failed export left out.jsonl %d bytes (%v), want the earlier dump's %d:\n%s", limit, len(got), rerr, len(old), out)
+		}
+		if !strings.Contains(string(out), "out.jsonl left as it was") {
+			t.Fatalf("limit %d: the failure does not say the earlier dump stands:\n%s", limit, out)
+		}
+		for _, n := range dirNames(t, dir) {
+			if !slices.Contains([]string{"existing.db", "union.db", "dump.jsonl", "out.jsonl"}, n) {
+				t.Fatalf("limit %d: left %s (all: %v)", limit, n, dirNames(t, dir))
+			}
+		}
+	}
+	// And a whole export replaces it.
+	ok(t, dir, "export", "union.db", "-o", "out.jsonl")
+	if got, err := os.ReadFile(filepath.Join(dir, "out.jsonl")); err != nil || string(got) != full {
+		t.Fatalf("the export that succeeded left %d bytes (%v), want %d", len(got), err, len(full))
 	}
 }
