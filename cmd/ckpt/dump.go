@@ -46,21 +46,17 @@ new file and export again gives identical output.`,
 				if err := notTheStore(s.Path(), outPath); err != nil { // the file a link names, and its log
 					return err
 				}
-				f, cerr := os.Create(outPath)
+				d, cerr := createDump(outPath)
 				if cerr != nil {
 					return cerr
 				}
 				defer func() {
-					if cerr := f.Close(); cerr != nil && err == nil {
-						err = cerr
-					}
-					if err != nil {
-						// A partial dump is no dump: leave nothing that looks like one.
-						_ = os.Remove(outPath)
+					if cerr := d.finish(err == nil); cerr != nil && err == nil {
+						err = withLeft(c.Context(), cerr, left)
 					}
 				}()
-				w = f
-				left = args[0] + " unchanged, partial " + outPath + " removed"
+				w = d.f
+				left = args[0] + " unchanged, " + d.left()
 			}
 			bar := a.progress(-1, "exporting records")
 			sum, err := s.Export(c.Context(), w, ckpt.ExportOptions{Threads: args[1:], Progress: bar.set})
@@ -163,6 +159,86 @@ again.`,
 // importUndoLeft is what the library's error says when an import's undo
 // could not finish (Store.Import): it has no sentinel of its own.
 const importUndoLeft = "undo (the next read-write Open finishes it)"
+
+// dumpFile is where export -o writes: a temporary file beside path,
+// renamed over it once the dump is whole, so that a failed export leaves
+// a file already at path (last night's dump) as it was; writing it in
+// place truncated it first, and the failure then removed it. A symbolic
+// link is the file it names (the link stays). A path that is not a
+// regular file (a FIFO, /dev/stdout), or whose directory takes no new
+// file, is written in place as before.
+type dumpFile struct {
+	f         *os.File
+	path, tmp string // tmp is "" when written in place
+	existed   bool   // path was a file before
+}
+
+func createDump(path string) (*dumpFile, error) {
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		path = target
+	}
+	fi, err := os.Lstat(path)
+	d := &dumpFile{path: path, existed: err == nil}
+	if err == nil && !fi.Mode().IsRegular() || err != nil && !errors.Is(err, fs.ErrNotExist) {
+		d.f, err = os.Create(path)
+		return d, err
+	}
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	if d.f, err = os.CreateTemp(dir, "."+base+".ckpt-export-*.tmp"); err != nil {
+		if d.existed && errors.Is(err, fs.ErrPermission) {
+			d.f, err = os.Create(path)
+		}
+		return d, err
+	}
+	d.tmp = d.f.Name()
+	if d.existed {
+		// The new dump replaces the old one's file: keep its mode (a new
+		// one keeps CreateTemp's 0600).
+		if err := d.f.Chmod(fi.Mode().Perm()); err != nil {
+			_ = d.f.Close()
+			_ = os.Remove(d.tmp)
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// finish closes the dump and, if it is whole, puts it at path; else it
+// removes what was written (a partial dump is no dump).
+func (d *dumpFile) finish(whole bool) error {
+	var err error
+	if whole && d.tmp != "" {
+		err = d.f.Sync() // before the rename: never an empty file at path after a crash
+	}
+	err = errors.Join(err, d.f.Close())
+	if d.tmp == "" {
+		if (!whole || err != nil) && !d.existed {
+			_ = os.Remove(d.path)
+		}
+		return err
+	}
+	if whole && err == nil {
+		err = os.Rename(d.tmp, d.path)
+	}
+	if !whole || err != nil {
+		_ = os.Remove(d.tmp)
+	}
+	return err
+}
+
+// left says what a failed export leaves at path.
+func (d *dumpFile) left() string {
+	if d.existed && d.tmp != "" {
+		return d.path + " left as it was"
+	}
+	if d.existed {
+		return "partial " + d.path + " left (written in place)"
+	}
+	return "partial " + d.path + " removed"
+}
 
 // dumpRefused reports whether an import failed on what the dump holds
 // (as opposed to opening or creating the file, whose error names it).
