@@ -1,0 +1,135 @@
+package ckpt
+
+// A full disk at the commits that set or clear the file's live-log mark
+// (engine.writeLive: a streamed Backup clears it for the copy and sets it
+// again after; a clean Close clears it once bbolt holds the log): such a
+// commit that bbolt rolled back for want of room fails that call alone,
+// with ErrDiskFull, as the applier's and a NoWAL commit do, instead of the
+// store. And ImportFile into an existing store whose Close finds no room
+// to apply the log: the import is in the fsync'd log, so it stands and
+// ImportFile says so (nil), not an error the next Open contradicts.
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
+)
+
+func TestStreamedBackupOnAFullDiskFailsAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var full atomic.Bool
+	path := filepath.Join(t.TempDir(), "s.db")
+	o := Options{tuning: &tuning{hooks: engine.Hooks{CommitBolt: noSpaceCommit(&full, path)}}}
+	s, err := Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := saveN(t, s, "t", 0, 3)
+	if err := s.ApplyLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing left to apply: the backup's only commit is the one that
+	// clears the live mark for the copy.
+	full.Store(true)
+	wantDiskFull(t, "Backup on a full disk", s.Backup(ctx, io.Discard))
+	ids = append(ids, saveN(t, s, "t", 3, 2)...) // the log has room
+	full.Store(false)
+	var buf bytes.Buffer
+	if err := s.Backup(ctx, &buf); err != nil {
+		t.Fatalf("Backup once there is room: %v", err)
+	}
+	ids = append(ids, saveN(t, s, "t", 5, 2)...)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkExactly(t, path, Options{}, ids)
+}
+
+func TestCloseOnAFullDiskAtTheLiveMark(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var full atomic.Bool
+	path := filepath.Join(t.TempDir(), "s.db")
+	o := Options{tuning: &tuning{hooks: engine.Hooks{CommitBolt: noSpaceCommit(&full, path)}}}
+	s, err := Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := saveN(t, s, "t", 0, 3)
+	if err := s.ApplyLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// bbolt holds every write: Close's only commit clears the live mark.
+	full.Store(true)
+	err = s.Close()
+	wantDiskFull(t, "Close on a full disk", err)
+	if _, serr := os.Stat(path + walSuffix); serr != nil {
+		t.Fatalf("Close that could not clear the mark removed the log: %v", serr)
+	}
+	full.Store(false)
+	checkExactly(t, path, Options{}, ids)
+}
+
+func TestImportFileIntoAStoreWhoseCloseFindsNoRoom(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	s, err := Open(src, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveN(t, s, "imp", 0, 3)
+	var dump bytes.Buffer
+	if _, err := s.Export(ctx, &dump, ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "s.db")
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := saveN(t, s, "t", 0, 2)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// bbolt takes nothing; the log has room: the import is logged, and
+	// Close cannot apply it (it keeps the log, fsync'd).
+	var full atomic.Bool
+	full.Store(true)
+	o := Options{tuning: &tuning{hooks: engine.Hooks{CommitBolt: noSpaceCommit(&full, path)}}}
+	_, ierr := ImportFile(ctx, path, bytes.NewReader(dump.Bytes()), o, ImportOptions{})
+	full.Store(false)
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkLoads(t, s, "t", ids)
+	n := 0
+	for _, err := range s.List(ctx, ListOptions{ThreadID: "imp"}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	switch {
+	case ierr != nil && n != 0:
+		t.Fatalf("ImportFile = %v, and the reopened store holds %d checkpoints of the import", ierr, n)
+	case ierr == nil && n != 3:
+		t.Fatalf("ImportFile = nil, and the reopened store holds %d checkpoints of the import, want 3", n)
+	}
+	if rep, err := s.Verify(ctx, VerifyOptions{}); err != nil || !rep.OK() {
+		t.Errorf("Verify: %+v, %v", rep, err)
+	}
+}
