@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -434,7 +435,9 @@ func applyImport(w writer, id [idLen]byte, batch []importRec, started map[string
 func importTempPath(path string) string { return path + ".import" }
 
 // ImportFile imports a dump (see Import) into the store file at path,
-// opened with opts. An existing file gets the all-or-nothing Import. A
+// opened with opts. An existing file gets the all-or-nothing Import (if
+// the Close after it finds no room to apply the log, the import stands in
+// the fsync'd log and ImportFile returns nil; opts.Logger hears of it). A
 // missing one is built beside it, at path+".import", closed (the log
 // applied), synced, and only then linked into place; so a failed,
 // cancelled or killed import leaves no file at path. A leftover
@@ -450,7 +453,15 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 			return sum, err
 		}
 		sum, err = s.Import(ctx, r, iopts)
-		return sum, errors.Join(err, s.Close())
+		cerr := s.Close()
+		if err == nil && errors.Is(cerr, ErrDiskFull) && !errors.Is(cerr, ErrFailed) {
+			// Close found no room to apply the log: the import is in
+			// it, fsync'd, and the next Open applies it. It stands, so
+			// it is not reported failed (as the CLI's closeStore).
+			s.log(slog.LevelWarn, "ckpt: import: Close found no room to apply the write-ahead log; the import stands in it, and the next Open applies it", slog.String("cause", cerr.Error()))
+			cerr = nil
+		}
+		return sum, errors.Join(err, cerr)
 	}
 	tmp := importTempPath(path)
 	// A file at tmp is a killed import's leftover, or the file of an

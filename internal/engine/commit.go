@@ -544,8 +544,16 @@ func (e *Engine) closeWAL() error {
 	// says a log is live; only then does the log go (a crash in between
 	// leaves a log with nothing to replay beside a file whole alone).
 	if e.mark.Live != nil {
-		if err := e.writeLive("close: mark the write-ahead log closed", e.mark.ClearLive); err != nil {
-			return errors.Join(err, w.log.SyncAndClose())
+		if err := e.writeLive("close: mark the write-ahead log closed", true, e.mark.ClearLive); err != nil {
+			if serr := w.log.SyncAndClose(); serr != nil {
+				return errors.Join(err, fmt.Errorf("%w: close the write-ahead log: %w", ErrFailed, serr))
+			}
+			if errors.Is(err, ErrDiskFull) && !errors.Is(err, ErrFailed) {
+				// bbolt holds every write; the file still says its log is
+				// live, and the log is kept for the next Open.
+				return fmt.Errorf("%w (the write-ahead log is kept with every write; the next Open applies it)", err)
+			}
+			return err
 		}
 	}
 	if e.hooks.ClosedClean != nil {

@@ -465,7 +465,7 @@ func (e *Engine) HoldCopy(clear bool) (tx *bolt.Tx, groups []*Group, live bool, 
 	}
 	ap := e.wal.ap
 	ap.Lock() // the applier, the file's only other writer, waits
-	if err := e.writeLive("clear the live mark for a copy", e.mark.ClearLive); err != nil {
+	if err := e.writeLive("clear the live mark for a copy", true, e.mark.ClearLive); err != nil {
 		ap.Unlock()
 		return nil, nil, false, nil, err
 	}
@@ -475,7 +475,10 @@ func (e *Engine) HoldCopy(clear bool) (tx *bolt.Tx, groups []*Group, live bool, 
 		e.dbMu.RUnlock()
 		// The caller's read has ended (a commit that grows the map would
 		// wait for it).
-		_ = e.writeLive("mark the write-ahead log live again after a copy", func(w Writer) error { return e.mark.SetLive(w, id) })
+		// Not alone: a file that does not say its log is live while the
+		// log holds groups it lacks must not outlive this (the store
+		// stops instead; the next Open replays the log).
+		_ = e.writeLive("mark the write-ahead log live again after a copy", false, func(w Writer) error { return e.mark.SetLive(w, id) })
 		ap.Unlock()
 	}
 	if tx, err = e.beginRead(e.db); err != nil {
@@ -489,23 +492,37 @@ func (e *Engine) HoldCopy(clear bool) (tx *bolt.Tx, groups []*Group, live bool, 
 // Mark.ClearLive) in a commit of its own, made as the applier makes its
 // commits: no pooled read idle across it (a commit that grows the map
 // would wait for it forever), begun and used through the fail-stop paths;
-// a failure fails the store (FailBolt), as the applier's does. The caller
-// keeps the applier from committing meanwhile.
-func (e *Engine) writeLive(what string, fn func(w Writer) error) error {
+// a failure fails the store (FailBolt), as the applier's does, except,
+// with alone, one for want of room that bbolt rolled back cleanly
+// (revertFull): that fails this call alone with ErrDiskFull, the file as
+// it was (a streamed Backup or a Close on a full disk failed the store,
+// every write after it refused until a reopen). The caller keeps the
+// applier from committing meanwhile.
+func (e *Engine) writeLive(what string, alone bool, fn func(w Writer) error) error {
 	ss := e.snapshots()
 	ss.Quiesce()
 	defer ss.Resume()
 	e.dbMu.Lock()
 	tx, err := e.fs.BeginWrite(e.db)
 	e.dbMu.Unlock()
+	committing, keep := false, uint64(0)
 	if err == nil {
+		keep = uint64(tx.ID()) - 1 // the committed transaction tx begins from
 		err = e.fs.GuardWrite(what, tx, func() error {
 			if err := fn(NewBoltView(tx)); err != nil {
 				_ = tx.Rollback()
 				return err
 			}
+			committing = true
 			return e.commitBolt(tx)
 		})
+	}
+	if err != nil && committing && alone && boltCleanFull(err) {
+		clean, rerr := revertFull(e.file, tx, keep, err)
+		if clean {
+			return fmt.Errorf("ckpt: %s: %w", what, boltFull(err))
+		}
+		err = errors.Join(err, rerr)
 	}
 	if err != nil {
 		return e.fs.Fail(FailBolt, fmt.Errorf("ckpt: %s: %w", what, err))
