@@ -98,7 +98,7 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) (
 		return s.streamThroughTemp(ctx, tx, groups, w, cfg.progress)
 	})
 	if err != nil {
-		return fmt.Errorf("ckpt: backup: %w", err)
+		return fmt.Errorf("ckpt: backup: %w", engine.WriteFull(err))
 	}
 	return nil
 }
@@ -190,7 +190,7 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 		if !errors.Is(err, errBackupTempGone) { // else the name is not ours to remove
 			_ = os.Remove(tmp)
 		}
-		return fmt.Errorf("ckpt: backup to %s: %w", path, err)
+		return fmt.Errorf("ckpt: backup to %s: %w", path, engine.WriteFull(err))
 	}
 	// The copy is whole at path; a failed directory fsync only means the
 	// rename may not survive a power cut.
@@ -340,10 +340,18 @@ func lockCtx(ctx context.Context, mu *sync.Mutex) error {
 
 // writeSnapshot writes tx's pages to w.
 func writeSnapshot(ctx context.Context, tx *bolt.Tx, w io.Writer, progress func(written, total int64)) error {
-	_, err := tx.WriteTo(&backupWriter{ctx: ctx, w: w, total: tx.Size(), progress: progress})
+	bw := &backupWriter{ctx: ctx, w: w, total: tx.Size(), progress: progress}
+	_, err := tx.WriteTo(bw)
 	if err != nil && ctx.Err() != nil {
 		// bbolt wraps some write errors with %s: give back ctx's own.
 		return ctx.Err()
+	}
+	if err != nil && bw.err != nil && !errors.Is(err, bw.err) {
+		// bbolt formatted w's error as text (its meta pages' copy: "meta
+		// 0 copy: %s"): keep it as an error too, so that a destination
+		// with no room is ErrDiskFull (engine.WriteFull) and errors.Is
+		// finds the system's error.
+		err = fmt.Errorf("%v: %w", err, bw.err)
 	}
 	return err
 }
@@ -539,6 +547,7 @@ type backupWriter struct {
 	written  int64
 	total    int64
 	progress func(written, total int64)
+	err      error // w's first failure
 }
 
 func (b *backupWriter) Write(p []byte) (int, error) {
@@ -546,6 +555,9 @@ func (b *backupWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := b.w.Write(p)
+	if err != nil && b.err == nil {
+		b.err = err
+	}
 	b.written += int64(n)
 	if b.progress != nil && n > 0 {
 		b.progress(b.written, b.total)

@@ -215,9 +215,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		var be *engine.BoltOpenError
 		if errors.As(err, &be) {
-			return nil, openError(path, be.Err)
+			return nil, engine.WriteFull(openError(path, be.Err))
 		}
-		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
+		return nil, fmt.Errorf("ckpt: open %s: %w", path, engine.WriteFull(err))
 	}
 	if err := s.seedIDs(); err != nil {
 		s.eng.Abandon(err)
@@ -232,7 +232,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if !s.readOnly {
 		if err := s.recoverOnOpen(context.Background()); err != nil {
 			_ = s.Close()
-			return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
+			return nil, fmt.Errorf("ckpt: open %s: %w", path, engine.WriteFull(err))
 		}
 	}
 	if opts.SweepInterval > 0 && !s.readOnly {

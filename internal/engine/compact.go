@@ -89,7 +89,7 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 	}
 	dst, dstFile, err := OpenBolt(tmp, &bo)
 	if err != nil {
-		return st, fmt.Errorf("ckpt: compact: create %s: %w", tmp, err)
+		return st, fmt.Errorf("ckpt: compact: create %s: %w", tmp, WriteFull(err))
 	}
 	dst.NoSync = true // one fsync at the end instead of one per transaction
 	// bbolt grows a file to what it needs plus AllocSize (16 MB by
@@ -101,7 +101,7 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 	fail := func(err error) (CompactStats, error) {
 		_ = dst.Close()
 		_ = os.Remove(tmp)
-		return st, fmt.Errorf("ckpt: compact: %w", err)
+		return st, fmt.Errorf("ckpt: compact: %w", WriteFull(err))
 	}
 	// A damaged page of the old file panics in bbolt: ErrCorrupt, and the
 	// store keeps its old file.

@@ -95,3 +95,33 @@ func noSpaceText(msg string) bool {
 	}
 	return false
 }
+
+// WriteFull marks err as ErrDiskFull when a write, ftruncate or fallocate
+// in it found no room (the *os.PathError of that call, or bbolt's resize
+// error, which keeps the errno as text): the failure of a call that wrote
+// a file of its own (Open's new file, log or upgrade; Compact's new file;
+// a backup's copy; an import's .import file) and leaves the store as it
+// was. A failed fsync is left as it is (see noSpace's callers), and so is
+// the store's fail-stop (ErrFailed), whatever write it names: that store
+// does not go on once there is room.
+func WriteFull(err error) error {
+	if err == nil || errors.Is(err, ErrDiskFull) || errors.Is(err, ErrFailed) || !noRoom(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrDiskFull, err)
+}
+
+// noRoom tells whether err is a write's, ftruncate's or fallocate's
+// failure for want of room (noSpace).
+func noRoom(err error) bool {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		switch pe.Op {
+		case "write", "truncate", "fallocate":
+			return noSpace(pe.Err)
+		}
+	}
+	msg := err.Error()
+	i := strings.Index(msg, boltResizeError)
+	return i >= 0 && noSpaceText(msg[i+len(boltResizeError):])
+}

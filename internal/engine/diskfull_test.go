@@ -182,3 +182,25 @@ func TestApplierRetriesAfterDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestWriteFull(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		what string
+		err  error
+		full bool
+	}{
+		{"a write", fmt.Errorf("x: %w", &os.PathError{Op: "write", Path: "f", Err: syscall.ENOSPC}), true},
+		{"a truncate", &os.PathError{Op: "truncate", Path: "f", Err: syscall.EFBIG}, true},
+		{"bbolt's resize", fmt.Errorf("file resize error: %s", syscall.EDQUOT), true},
+		{"an fsync", &os.PathError{Op: "sync", Path: "f", Err: syscall.ENOSPC}, false},
+		{"bbolt's fsync", fmt.Errorf("file sync error: %s", syscall.ENOSPC), false},
+		{"a write refused otherwise", &os.PathError{Op: "write", Path: "f", Err: syscall.EIO}, false},
+		{"the fail-stop", fmt.Errorf("%w: %w", ErrFailed, &os.PathError{Op: "write", Path: "f", Err: syscall.ENOSPC}), false},
+	} {
+		got := WriteFull(c.err)
+		if errors.Is(got, ErrDiskFull) != c.full || !errors.Is(got, c.err) {
+			t.Errorf("WriteFull(%s: %v) = %v, want ErrDiskFull %v, wrapping it", c.what, c.err, got, c.full)
+		}
+	}
+}
