@@ -2,7 +2,8 @@
 
 package ckpt_test
 
-// Error quality on a real full file system (a small tmpfs, root only):
+// Error quality on a real full file system (a small tmpfs, and btrfs where
+// mkfs.btrfs is installed; root only):
 // every call that fails there because a write, ftruncate or growth of one
 // of its files found no room says so with ckpt.ErrDiskFull, and the
 // system's error, not only the latter: Open (a new file, a log to replay,
@@ -28,8 +29,6 @@ func TestRealFullDiskErrorsSayDiskFull(t *testing.T) {
 		t.Skip("a real full disk needs a mount: not root")
 	}
 	ctx := context.Background()
-	mnt := mountSmallFS(t, "tmpfs", 16<<20)
-	filler := filepath.Join(mnt, "filler")
 	plain, dump := rdPrepareStore(t, false)
 	// A store whose log holds groups its file lacks (a crash's): copied
 	// while the applier is held.
@@ -53,16 +52,7 @@ func TestRealFullDiskErrorsSayDiskFull(t *testing.T) {
 		}
 	}
 	old := filepath.Join("testdata", "format2", "store.ckpt")
-	type opCase struct {
-		name string
-		// base is copied to the round's path before the disk fills
-		// (none: the path is left absent).
-		base string
-		// open: the store is opened before the disk fills, and run gets it.
-		open bool
-		run  func(s *ckpt.Store, path string) error
-	}
-	cases := []opCase{
+	cases := []fullErrCase{
 		{"open a new file", "", false, func(_ *ckpt.Store, path string) error {
 			s, err := ckpt.Open(path, ckpt.Options{})
 			if err == nil {
@@ -94,60 +84,86 @@ func TestRealFullDiskErrorsSayDiskFull(t *testing.T) {
 		{"import file", "", false, func(_ *ckpt.Store, path string) error {
 			f, err := os.Open(dump)
 			if err != nil {
-				t.Fatal(err)
+				return err
 			}
 			defer f.Close()
 			_, err = ckpt.ImportFile(ctx, path, f, ckpt.Options{}, ckpt.ImportOptions{})
 			return err
 		}},
 	}
-	for _, c := range cases {
-		for _, free := range []int64{0, 64 << 10} {
-			dir, err := os.MkdirTemp(mnt, "r")
-			if err != nil {
+	// tmpfs, and btrfs (copy on write: full, it refuses even a file's
+	// creation or a rename) where mkfs.btrfs is installed.
+	for _, fs := range []string{"tmpfs", "btrfs"} {
+		t.Run(fs, func(t *testing.T) {
+			mnt := mountSmallFS(t, fs, 32<<20)
+			filler := filepath.Join(mnt, "filler")
+			for _, c := range cases {
+				fullDiskErrorRound(t, mnt, filler, c)
+			}
+		})
+	}
+}
+
+type fullErrCase struct {
+	name string
+	// base is copied to the round's path before the disk fills (none:
+	// the path is left absent).
+	base string
+	// open: the store is opened before the disk fills, and run gets it.
+	open bool
+	run  func(s *ckpt.Store, path string) error
+}
+
+// fullDiskErrorRound runs one case of TestRealFullDiskErrorsSayDiskFull
+// on the file system at mnt, filled by filler.
+func fullDiskErrorRound(t *testing.T, mnt, filler string, c fullErrCase) {
+	t.Helper()
+	ctx := context.Background()
+	for _, free := range []int64{0, 64 << 10} {
+		dir, err := os.MkdirTemp(mnt, "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "s.db")
+		if c.base != "" {
+			copyFile(t, c.base, path)
+			if _, err := os.Stat(c.base + "-wal"); err == nil {
+				copyFile(t, c.base+"-wal", path+"-wal")
+			}
+		}
+		var s *ckpt.Store
+		if c.open {
+			if s, err = ckpt.Open(path, ckpt.Options{}); err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join(dir, "s.db")
-			if c.base != "" {
-				copyFile(t, c.base, path)
-				if _, err := os.Stat(c.base + "-wal"); err == nil {
-					copyFile(t, c.base+"-wal", path+"-wal")
-				}
-			}
-			var s *ckpt.Store
-			if c.open {
-				if s, err = ckpt.Open(path, ckpt.Options{}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := fillFS(filler, free); err != nil {
+		}
+		if err := fillFS(filler, free); err != nil {
+			t.Fatal(err)
+		}
+		opErr := c.run(s, path)
+		switch {
+		case opErr == nil:
+			t.Logf("%s, %d bytes free: succeeded", c.name, free)
+		case !errors.Is(opErr, ckpt.ErrDiskFull) || errors.Is(opErr, ckpt.ErrFailed):
+			t.Errorf("%s, %d bytes free: %v; want ErrDiskFull (not ErrFailed)", c.name, free, opErr)
+		case !errors.Is(opErr, syscall.ENOSPC) && !strings.Contains(opErr.Error(), syscall.ENOSPC.Error()):
+			t.Errorf("%s, %d bytes free: %v; want the system's words (ENOSPC)", c.name, free, opErr)
+		}
+		if s != nil {
+			// The store goes on once there is room.
+			if err := os.Remove(filler); err != nil {
 				t.Fatal(err)
 			}
-			opErr := c.run(s, path)
-			switch {
-			case opErr == nil:
-				t.Logf("%s, %d bytes free: succeeded", c.name, free)
-			case !errors.Is(opErr, ckpt.ErrDiskFull) || errors.Is(opErr, ckpt.ErrFailed):
-				t.Errorf("%s, %d bytes free: %v; want ErrDiskFull (not ErrFailed)", c.name, free, opErr)
-			case !errors.Is(opErr, syscall.ENOSPC) && !strings.Contains(opErr.Error(), syscall.ENOSPC.Error()):
-				t.Errorf("%s, %d bytes free: %v; want the system's words (ENOSPC)", c.name, free, opErr)
+			if _, err := s.Save(ctx, "t", rdState(1), nil); err != nil {
+				t.Errorf("%s, %d bytes free: Save once there is room: %v", c.name, free, err)
 			}
-			if s != nil {
-				// The store goes on once there is room.
-				if err := os.Remove(filler); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := s.Save(ctx, "t", rdState(1), nil); err != nil {
-					t.Errorf("%s, %d bytes free: Save once there is room: %v", c.name, free, err)
-				}
-				if err := s.Close(); err != nil {
-					t.Errorf("%s, %d bytes free: Close: %v", c.name, free, err)
-				}
+			if err := s.Close(); err != nil {
+				t.Errorf("%s, %d bytes free: Close: %v", c.name, free, err)
 			}
-			_ = os.Remove(filler)
-			if err := os.RemoveAll(dir); err != nil {
-				t.Fatal(err)
-			}
+		}
+		_ = os.Remove(filler)
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

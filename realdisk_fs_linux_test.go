@@ -29,7 +29,7 @@ func mountSmallFS(t *testing.T, kind string, size int64) string {
 		if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size="+strconv.FormatInt(size, 10)); err != nil {
 			t.Skipf("a real full disk needs a mount (root): mount tmpfs: %v", err)
 		}
-	case "ext4":
+	case "ext4", "btrfs":
 		img := filepath.Join(dir, "fs.img")
 		if err := os.WriteFile(img, nil, 0o600); err != nil {
 			t.Fatal(err)
@@ -39,8 +39,17 @@ func mountSmallFS(t *testing.T, kind string, size int64) string {
 		}
 		// -m 0: no blocks reserved for root, so the free space the child
 		// sees is the free space there is.
-		if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-m", "0", img).CombinedOutput(); err != nil {
-			t.Skipf("a real full disk needs mkfs.ext4: %v %s", err, out)
+		mkfs := exec.Command("mkfs.ext4", "-q", "-F", "-m", "0", img)
+		if kind == "btrfs" {
+			// Copy on write: an overwrite needs new room too, so a
+			// write into blocks the file holds can find none (the log's
+			// records, written over its preallocated zeros). --mixed:
+			// one pool for data and metadata, for a file system this
+			// small.
+			mkfs = exec.Command("mkfs.btrfs", "-q", "-f", "--mixed", img)
+		}
+		if out, err := mkfs.CombinedOutput(); err != nil {
+			t.Skipf("a real full disk needs %s: %v %s", mkfs.Path, err, out)
 		}
 		if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
 			t.Skipf("a real full disk needs a loop mount (root): %v %s", err, out)
