@@ -150,7 +150,7 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 	removeBackupLeftovers(dir, base)
 	f, err := os.CreateTemp(dir, base+backupTempInfix+"*"+backupTempSuffix)
 	if err != nil {
-		return fmt.Errorf("ckpt: backup to %s: %w", path, err)
+		return fmt.Errorf("ckpt: backup to %s: %w", path, engine.WriteFull(err))
 	}
 	tmp := f.Name()
 	// The copy is cleared of the live mark itself (replayInto): the

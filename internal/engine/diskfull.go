@@ -96,8 +96,11 @@ func noSpaceText(msg string) bool {
 	return false
 }
 
-// WriteFull marks err as ErrDiskFull when a write, ftruncate or fallocate
-// in it found no room (the *os.PathError of that call, or bbolt's resize
+// WriteFull marks err as ErrDiskFull when a file's creation, a write, an
+// ftruncate, a fallocate, a rename or a link in it found no room (the
+// *os.PathError or *os.LinkError of that call: a copy-on-write file
+// system such as btrfs refuses even an empty file's creation or a rename
+// when full; or bbolt's resize
 // error, which keeps the errno as text): the failure of a call that wrote
 // a file of its own (Open's new file, log or upgrade; Compact's new file;
 // a backup's copy; an import's .import file) and leaves the store as it
@@ -111,15 +114,22 @@ func WriteFull(err error) error {
 	return fmt.Errorf("%w: %w", ErrDiskFull, err)
 }
 
-// noRoom tells whether err is a write's, ftruncate's or fallocate's
-// failure for want of room (noSpace).
+// noRoom tells whether err is an open's (a creation's), write's,
+// ftruncate's, fallocate's, rename's or link's failure for want of room
+// (noSpace).
 func noRoom(err error) bool {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		switch pe.Op {
-		case "write", "truncate", "fallocate":
+		case "open", "write", "truncate", "fallocate":
 			return noSpace(pe.Err)
 		}
+	}
+	// A rename or link that found no room for the directory's change
+	// (btrfs) changed nothing.
+	var le *os.LinkError
+	if errors.As(err, &le) && (le.Op == "rename" || le.Op == "link") {
+		return noSpace(le.Err)
 	}
 	msg := err.Error()
 	i := strings.Index(msg, boltResizeError)

@@ -192,6 +192,9 @@ func TestWriteFull(t *testing.T) {
 	}{
 		{"a write", fmt.Errorf("x: %w", &os.PathError{Op: "write", Path: "f", Err: syscall.ENOSPC}), true},
 		{"a truncate", &os.PathError{Op: "truncate", Path: "f", Err: syscall.EFBIG}, true},
+		{"a creation", &os.PathError{Op: "open", Path: "f", Err: syscall.ENOSPC}, true},
+		{"a rename", &os.LinkError{Op: "rename", Old: "f", New: "g", Err: syscall.ENOSPC}, true},
+		{"a read", &os.PathError{Op: "read", Path: "f", Err: syscall.ENOSPC}, false},
 		{"bbolt's resize", fmt.Errorf("file resize error: %s", syscall.EDQUOT), true},
 		{"an fsync", &os.PathError{Op: "sync", Path: "f", Err: syscall.ENOSPC}, false},
 		{"bbolt's fsync", fmt.Errorf("file sync error: %s", syscall.ENOSPC), false},
