@@ -51,6 +51,8 @@ func fileChild(mode, path string) int {
 		return diskChild(path) // fulldisk_test.go
 	case "realdisk":
 		return rdChild(path) // realdisk_linux_test.go
+	case "cutkill":
+		return cutKillChild(path) // realdisk_cutkill_linux_test.go
 	case "recover":
 		return recoverChild(path) // hunt27_recover_kill_test.go
 	case "procs":
