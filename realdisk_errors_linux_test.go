@@ -3,15 +3,15 @@
 package ckpt_test
 
 // Error quality on a real full file system (a small tmpfs, and btrfs where
-// mkfs.btrfs is installed; root only):
-// every call that fails there because a write, ftruncate or growth of one
-// of its files found no room says so with ckpt.ErrDiskFull, and the
-// system's error, not only the latter: Open (a new file, a log to replay,
-// a format upgrade), Compact (its new file), BackupFile (its destination),
-// Backup (its temporary file) and ImportFile (its .import file). Each
-// leaves the store going.
+// mkfs.btrfs is installed; root only): every call that fails there
+// because a write, ftruncate or growth of one of its files found no room
+// says so with ckpt.ErrDiskFull, and the system's error, not only the
+// latter: Open (a new file, a log to replay, a format upgrade),
+// RecoverLog, Compact (its new file), BackupFile (its destination) and
+// ImportFile (its .import file). Each leaves the store going.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -40,14 +40,36 @@ func TestRealFullDiskErrorsSayDiskFull(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := range 20 {
-			if _, err := s.Save(ctx, "t", rdState(rdBase+i), nil); err != nil {
+		// More than the file's free pages hold (and than the log's
+		// first growth): the replay must grow the file.
+		for i := range 80 {
+			if _, err := s.Save(ctx, "t", goesOnState(rdBase+i), nil); err != nil {
 				t.Fatal(err)
 			}
 		}
 		copyFile(t, src, replay)
 		copyFile(t, src+"-wal", replay+"-wal")
 		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The same with its log damaged near the end (RecoverLog replays the
+	// records before the damage).
+	damaged := filepath.Join(t.TempDir(), "damaged.db")
+	copyFile(t, replay, damaged)
+	copyFile(t, replay+"-wal", damaged+"-wal")
+	{
+		f, err := os.OpenFile(damaged+"-wal", os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 4<<20)
+		n, _ := f.ReadAt(b, 0)
+		end := bytes.LastIndexFunc(b[:n], func(r rune) bool { return r != 0 })
+		if _, err := f.WriteAt([]byte{^b[end-100]}, int64(end-100)); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -65,6 +87,10 @@ func TestRealFullDiskErrorsSayDiskFull(t *testing.T) {
 			if err == nil {
 				err = s.Close()
 			}
+			return err
+		}},
+		{"recover a damaged log", damaged, false, func(_ *ckpt.Store, path string) error {
+			_, err := ckpt.RecoverLog(path, ckpt.Options{})
 			return err
 		}},
 		{"open and upgrade", old, false, func(_ *ckpt.Store, path string) error {
