@@ -132,7 +132,9 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 	if cerr := db.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("ckpt: recover %s: %w", path, cerr)
 	}
-	return st, err
+	// A replay whose commit found no room (bbolt rolled it back: the log
+	// stays in place) is ErrDiskFull, as Open's.
+	return st, engine.WriteFull(err)
 }
 
 func recoverLog(db *bolt.DB, path string, step func(string), checkBinding bool) (RecoverStats, error) {
