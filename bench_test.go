@@ -246,6 +246,32 @@ func BenchmarkGetTupleByID(b *testing.B) {
 	}
 }
 
+// BenchmarkReaderGetTupleLatest and BenchmarkReaderGetTupleByID are the
+// two above through a Reader: the same read path (Store.view, the snapshot,
+// the read gate, the metrics) without a new block for the values each call,
+// so the difference to the plain benchmarks is what that block costs.
+func BenchmarkReaderGetTupleLatest(b *testing.B) {
+	s, _ := filledStore(b, 10)
+	r := s.NewReader()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.GetTuple(ctx, ckpt.Config{ThreadID: "t"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReaderGetTupleByID(b *testing.B) {
+	s, ids := filledStore(b, 1000)
+	r := s.NewReader()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := r.GetTuple(ctx, ckpt.Config{ThreadID: "t", CheckpointID: ids[(i*7919)%len(ids)]}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // A List page of 10 reads 10 tuples whatever the history behind them: its
 // time and allocations must not grow with the history (issue 18: at most
 // 150 allocations, at 100 and at 10,000 checkpoints).
