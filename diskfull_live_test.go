@@ -23,58 +23,66 @@ import (
 
 func TestStreamedBackupOnAFullDiskFailsAlone(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	var full atomic.Bool
-	path := filepath.Join(t.TempDir(), "s.db")
-	o := Options{tuning: &tuning{hooks: engine.Hooks{CommitBolt: noSpaceCommit(&full, path)}}}
-	s, err := Open(path, o)
-	if err != nil {
-		t.Fatal(err)
+	for _, seam := range boltFullSeams {
+		t.Run(seam.name, func(t *testing.T) {
+			ctx := context.Background()
+			var full atomic.Bool
+			path := filepath.Join(t.TempDir(), "s.db")
+			o := Options{tuning: &tuning{hooks: engine.Hooks{CommitBolt: seam.commit(&full, path)}}}
+			s, err := Open(path, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := saveN(t, s, "t", 0, 3)
+			if err := s.ApplyLog(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// Nothing left to apply: the backup's only commit is the one that
+			// clears the live mark for the copy.
+			full.Store(true)
+			wantDiskFull(t, seam, "Backup on a full disk", s.Backup(ctx, io.Discard))
+			ids = append(ids, saveN(t, s, "t", 3, 2)...) // the log has room
+			full.Store(false)
+			var buf bytes.Buffer
+			if err := s.Backup(ctx, &buf); err != nil {
+				t.Fatalf("Backup once there is room: %v", err)
+			}
+			ids = append(ids, saveN(t, s, "t", 5, 2)...)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkExactly(t, path, Options{}, ids)
+		})
 	}
-	ids := saveN(t, s, "t", 0, 3)
-	if err := s.ApplyLog(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// Nothing left to apply: the backup's only commit is the one that
-	// clears the live mark for the copy.
-	full.Store(true)
-	wantDiskFull(t, "Backup on a full disk", s.Backup(ctx, io.Discard))
-	ids = append(ids, saveN(t, s, "t", 3, 2)...) // the log has room
-	full.Store(false)
-	var buf bytes.Buffer
-	if err := s.Backup(ctx, &buf); err != nil {
-		t.Fatalf("Backup once there is room: %v", err)
-	}
-	ids = append(ids, saveN(t, s, "t", 5, 2)...)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	checkExactly(t, path, Options{}, ids)
 }
 
 func TestCloseOnAFullDiskAtTheLiveMark(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	var full atomic.Bool
-	path := filepath.Join(t.TempDir(), "s.db")
-	o := Options{tuning: &tuning{hooks: engine.Hooks{CommitBolt: noSpaceCommit(&full, path)}}}
-	s, err := Open(path, o)
-	if err != nil {
-		t.Fatal(err)
+	for _, seam := range boltFullSeams {
+		t.Run(seam.name, func(t *testing.T) {
+			ctx := context.Background()
+			var full atomic.Bool
+			path := filepath.Join(t.TempDir(), "s.db")
+			o := Options{tuning: &tuning{hooks: engine.Hooks{CommitBolt: seam.commit(&full, path)}}}
+			s, err := Open(path, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := saveN(t, s, "t", 0, 3)
+			if err := s.ApplyLog(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// bbolt holds every write: Close's only commit clears the live mark.
+			full.Store(true)
+			err = s.Close()
+			wantDiskFull(t, seam, "Close on a full disk", err)
+			if _, serr := os.Stat(path + walSuffix); serr != nil {
+				t.Fatalf("Close that could not clear the mark removed the log: %v", serr)
+			}
+			full.Store(false)
+			checkExactly(t, path, Options{}, ids)
+		})
 	}
-	ids := saveN(t, s, "t", 0, 3)
-	if err := s.ApplyLog(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// bbolt holds every write: Close's only commit clears the live mark.
-	full.Store(true)
-	err = s.Close()
-	wantDiskFull(t, "Close on a full disk", err)
-	if _, serr := os.Stat(path + walSuffix); serr != nil {
-		t.Fatalf("Close that could not clear the mark removed the log: %v", serr)
-	}
-	full.Store(false)
-	checkExactly(t, path, Options{}, ids)
 }
 
 func TestImportFileIntoAStoreWhoseCloseFindsNoRoom(t *testing.T) {
