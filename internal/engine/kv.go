@@ -285,10 +285,21 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 	}
 	defer v.release(e)
 	var k, val []byte
+	// from and below bound what the scan may yield: a key the cursor
+	// steps to past them is out of order, which only a damaged page
+	// holds (bbolt keeps no checksum; its binary search trusts the
+	// order). Such a key is passed over, and the scan ends with
+	// ErrCorrupt: every key yielded is at or after the one sought, so a
+	// walk that seeks again from a key it read always goes forward
+	// (TestKeysOutOfOrderEndEveryWalk: Verify of such a file never
+	// returned).
+	var from, below []byte
 	switch {
 	case !reverse && start != nil && bytes.Compare(start, prefix) > 0:
+		from = start
 		k, val = c.Seek(start)
 	case !reverse:
+		from = prefix
 		k, val = c.Seek(prefix)
 	default:
 		bound := start
@@ -296,6 +307,7 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 		if bound == nil || !bytes.HasPrefix(bound, prefix) && bytes.Compare(bound, prefix) > 0 {
 			bound = appendPrefixEnd(end[:0], prefix)
 		}
+		below = bound
 		if bound == nil {
 			k, val = c.Last()
 		} else if k, _ = c.Seek(bound); k == nil && v.tx.Writable() {
@@ -310,13 +322,24 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 			k, val = c.Prev()
 		}
 	}
+	disordered := false
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, val = step(c, reverse) {
+		if !reverse && bytes.Compare(k, from) < 0 || below != nil && bytes.Compare(k, below) >= 0 {
+			disordered = true
+			continue
+		}
 		if val == nil && b.Bucket(k) != nil {
 			continue // nested bucket, not a value
 		}
 		if err := fn(k, val); err != nil {
-			return stopped(err)
+			if err = stopped(err); err != nil || !disordered {
+				return err
+			}
+			break
 		}
+	}
+	if disordered {
+		return fmt.Errorf("%w: keys out of order in a bucket (a damaged page)", ErrCorrupt)
 	}
 	return nil
 }
