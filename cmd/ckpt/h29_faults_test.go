@@ -430,3 +430,55 @@ func TestH29ExportOverAnOldDumpKeepsItOnFailure(t *testing.T) {
 		t.Fatalf("the export that succeeded left %d bytes (%v), want %d", len(got), err, len(full))
 	}
 }
+
+// TestExportRemovesAKilledExportsLeftover: export -o writes a temporary
+// file beside its path; a SIGKILLed export leaves it behind (a hidden
+// file as large as the dump). The next export to that path removes it,
+// and leaves alone the one of an export to the same path still running,
+// which then finishes whole.
+func TestExportRemovesAKilledExportsLeftover(t *testing.T) {
+	t.Parallel()
+	fix := spec14Fixture(t)
+	dir := h29Dir(t, fix)
+	full := ok(t, dir, "export", "union.db").stdout
+	temps := func() []string {
+		var out []string
+		for _, n := range dirNames(t, dir) {
+			if strings.HasPrefix(n, ".out.jsonl.ckpt-export-") {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	killed := h29StartPaused(t, dir, "export", "union.db", "-o", "out.jsonl")
+	if killed.first != "ckpt: working\n" {
+		t.Fatalf("export did not pause in its work: %q", killed.first)
+	}
+	_ = killed.cmd.Process.Kill()
+	_ = killed.cmd.Wait()
+	leftover := temps()
+	if len(leftover) != 1 {
+		t.Fatalf("the killed export left %v, want its one temporary file", leftover)
+	}
+	running := h29StartPaused(t, dir, "export", "union.db", "-o", "out.jsonl")
+	if running.first != "ckpt: working\n" {
+		t.Fatalf("export did not pause in its work: %q", running.first)
+	}
+	ok(t, dir, "export", "existing.db", "-o", "out.jsonl")
+	now := temps()
+	if slices.Contains(now, leftover[0]) {
+		t.Fatalf("the next export left the killed one's %s (all: %v)", leftover[0], dirNames(t, dir))
+	}
+	if len(now) != 1 {
+		t.Fatalf("while an export to out.jsonl runs, %v are there, want its one temporary file", now)
+	}
+	if r := running.resume(t); r.code != 0 {
+		t.Fatalf("the export that ran beside another:\n%s", r)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "out.jsonl")); err != nil || string(got) != full {
+		t.Fatalf("out.jsonl after the export that finished last: %d bytes (%v), want %d", len(got), err, len(full))
+	}
+	if now := temps(); len(now) != 0 {
+		t.Fatalf("left %v", now)
+	}
+}
