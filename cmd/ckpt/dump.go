@@ -187,7 +187,8 @@ func createDump(path string) (*dumpFile, error) {
 	if dir == "" {
 		dir = "."
 	}
-	if d.f, err = os.CreateTemp(dir, "."+base+".ckpt-export-*.tmp"); err != nil {
+	removeDumpLeftovers(dir, base)
+	if d.f, err = createDumpTemp(dir, base); err != nil {
 		if d.existed && errors.Is(err, fs.ErrPermission) {
 			d.f, err = os.Create(path)
 		}
@@ -206,12 +207,96 @@ func createDump(path string) (*dumpFile, error) {
 	return d, nil
 }
 
+// dumpTempPattern names an export's temporary file beside its path
+// (os.CreateTemp's pattern), hidden.
+func dumpTempPattern(base string) string { return "." + base + ".ckpt-export-*.tmp" }
+
+// isDumpTemp tells whether name is an export's temporary file for base.
+func isDumpTemp(base, name string) bool {
+	prefix, suffix, _ := strings.Cut(dumpTempPattern(base), "*")
+	return len(name) > len(prefix)+len(suffix) && strings.HasPrefix(name, prefix) && strings.HasSuffix(name, suffix)
+}
+
+// createDumpTemp creates the temporary file of an export to dir/base and
+// locks it (dumpTempsLocked). Another export's removeDumpLeftovers may
+// take the new file for a leftover between its creation and its lock:
+// then the lock is refused, or the name no longer is the file, and a new
+// one is made.
+func createDumpTemp(dir, base string) (*os.File, error) {
+	for {
+		f, err := os.CreateTemp(dir, dumpTempPattern(base))
+		if err != nil || !dumpTempsLocked {
+			return f, err
+		}
+		locked, err := tryLockDump(f)
+		if err == nil && locked && sameFile(f, f.Name()) {
+			return f, nil
+		}
+		_ = f.Close()
+		if err != nil {
+			_ = os.Remove(f.Name())
+			return nil, err
+		}
+	}
+}
+
+// sameFile tells whether name is f's file.
+func sameFile(f *os.File, name string) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	ni, err := os.Lstat(name)
+	return err == nil && os.SameFile(fi, ni)
+}
+
+// removeDumpLeftovers removes, in dir, every export temporary file for
+// base that no export holds (a killed one's: its lock went with its
+// process). One whose lock is held is a running export's and stays.
+func removeDumpLeftovers(dir, base string) {
+	if !dumpTempsLocked {
+		return
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return // CreateTemp reports what is wrong with dir
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !isDumpTemp(base, e.Name()) {
+			continue
+		}
+		name := filepath.Join(dir, e.Name())
+		f, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		// Removed while locked, and only if the name still is the file
+		// locked: never a file an export has just created in its place.
+		if locked, err := tryLockDump(f); err == nil && locked && sameFile(f, name) {
+			_ = os.Remove(name)
+		}
+		_ = f.Close()
+	}
+}
+
 // finish closes the dump and, if it is whole, puts it at path; else it
 // removes what was written (a partial dump is no dump).
 func (d *dumpFile) finish(whole bool) error {
 	var err error
 	if whole && d.tmp != "" {
 		err = d.f.Sync() // before the rename: never an empty file at path after a crash
+	}
+	if dumpTempsLocked && whole && err == nil && d.tmp != "" {
+		// Renamed before the close ends its lock: another export's
+		// removeDumpLeftovers never takes a whole dump for a leftover.
+		// Its bytes are synced, so the close cannot lose them.
+		if err := os.Rename(d.tmp, d.path); err != nil {
+			_ = d.f.Close()
+			_ = os.Remove(d.tmp)
+			return err
+		}
+		_ = d.f.Close()
+		return nil
 	}
 	err = errors.Join(err, d.f.Close())
 	if d.tmp == "" {
