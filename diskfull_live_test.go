@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -139,5 +140,45 @@ func TestImportFileIntoAStoreWhoseCloseFindsNoRoom(t *testing.T) {
 	}
 	if rep, err := s.Verify(ctx, VerifyOptions{}); err != nil || !rep.OK() {
 		t.Errorf("Verify: %+v, %v", rep, err)
+	}
+}
+
+// TestImportFileIntoANewPathWhoseCloseFindsNoRoom: the new file is built
+// at path.import and linked into place once closed; when its Close finds
+// no room to apply the log, the import fails, no file is left, and the
+// error says so: not the Close's own words, that the log is kept and the
+// next Open applies it (ImportFile removes both).
+func TestImportFileIntoANewPathWhoseCloseFindsNoRoom(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	s, err := Open(src, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveN(t, s, "imp", 0, 3)
+	var dump bytes.Buffer
+	if _, err := s.Export(ctx, &dump, ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "new.db")
+	for _, seam := range boltFullSeams {
+		var full atomic.Bool
+		o := Options{tuning: &tuning{hooks: engine.Hooks{CommitBolt: seam.commit(&full, importTempPath(path))}}}
+		// The disk fills once the import is under way: its writes go to
+		// the log, which has room; bbolt has none.
+		_, err := ImportFile(ctx, path, bytes.NewReader(dump.Bytes()), o, ImportOptions{Progress: func(int64) { full.Store(true) }})
+		wantDiskFull(t, seam, "ImportFile into a new path", err)
+		if strings.Contains(err.Error(), "next Open applies it") {
+			t.Errorf("ImportFile (%s) = %v: it removed the new file and its log", seam.name, err)
+		}
+		ents, rerr := os.ReadDir(dir)
+		if rerr != nil || len(ents) != 1 || ents[0].Name() != "src.db" {
+			t.Fatalf("ImportFile (%s) failed and left %v (%v)", seam.name, ents, rerr)
+		}
 	}
 }
