@@ -503,6 +503,10 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 	sum, err = s.Import(ctx, r, iopts)
 	if cerr := s.Close(); err == nil {
 		err = cerr
+		if kept, ok := errors.AsType[*engine.LogKeptError](cerr); ok {
+			// The log is not kept: the new file and its log go below.
+			err = fmt.Errorf("ckpt: import into %s: close the new file: %w", path, kept.Err)
+		}
 	}
 	if err == nil {
 		err = syncFile(tmp)

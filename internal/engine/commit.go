@@ -536,7 +536,7 @@ func (e *Engine) closeWAL() error {
 			// Nothing is lost: every acknowledged write is in the log,
 			// fsync'd. Callers that wrote before Close (the CLI) tell this
 			// apart from a failure by ErrDiskFull without ErrFailed.
-			return fmt.Errorf("%w (the write-ahead log is kept with every write; the next Open applies it)", err)
+			return &LogKeptError{Err: err}
 		}
 		return err
 	}
@@ -551,7 +551,7 @@ func (e *Engine) closeWAL() error {
 			if errors.Is(err, ErrDiskFull) && !errors.Is(err, ErrFailed) {
 				// bbolt holds every write; the file still says its log is
 				// live, and the log is kept for the next Open.
-				return fmt.Errorf("%w (the write-ahead log is kept with every write; the next Open applies it)", err)
+				return &LogKeptError{Err: err}
 			}
 			return err
 		}
@@ -568,3 +568,15 @@ func removeIfExists(path string) error {
 	}
 	return nil
 }
+
+// LogKeptError is a Close that found no room to apply the write-ahead log
+// (Err wraps ErrDiskFull): the log stays, fsync'd, with every write, and
+// the next Open applies it. A caller that removes the file and its log
+// (ImportFile's new file) reports Err alone.
+type LogKeptError struct{ Err error }
+
+func (e *LogKeptError) Error() string {
+	return e.Err.Error() + " (the write-ahead log is kept with every write; the next Open applies it)"
+}
+
+func (e *LogKeptError) Unwrap() error { return e.Err }
