@@ -61,6 +61,21 @@ func noSpaceCommit(full *atomic.Bool, path string) func(tx *bolt.Tx) error {
 	return boltFullSeams[0].commit(full, path)
 }
 
+// openOnSeam opens a store at a new path in t's directory whose bbolt
+// commits fail as seam's once the returned full is set, with 3 saves in
+// thread "t" (their ids).
+func openOnSeam(t *testing.T, seam boltFullSeam, o Options) (s *Store, path string, full *atomic.Bool, ids []string) {
+	t.Helper()
+	full = new(atomic.Bool)
+	path = filepath.Join(t.TempDir(), "s.db")
+	o.tuning = &tuning{hooks: engine.Hooks{CommitBolt: seam.commit(full, path)}}
+	s, err := Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, path, full, saveN(t, s, "t", 0, 3)
+}
+
 // wantDiskFull fails t unless err is a disk-full error naming the seam's
 // system error that left the store going (not ErrFailed). (Before
 // 106f0d1 a failed growth, its errno kept as text only, was not
@@ -112,14 +127,7 @@ func TestNoWALDiskFullCommitFailsAlone(t *testing.T) {
 		t.Run(seam.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			var full atomic.Bool
-			path := filepath.Join(t.TempDir(), "s.db")
-			o := Options{NoWAL: true, tuning: &tuning{hooks: engine.Hooks{CommitBolt: seam.commit(&full, path)}}}
-			s, err := Open(path, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids := saveN(t, s, "t", 0, 3)
+			s, path, full, ids := openOnSeam(t, seam, Options{NoWAL: true})
 			full.Store(true)
 			for i := 3; i < 6; i++ {
 				_, err := s.Save(ctx, "t", map[string]any{"i": i}, Metadata{"i": i})
@@ -145,14 +153,7 @@ func TestLoggedDiskFullApplyGoesOn(t *testing.T) {
 		t.Run(seam.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			var full atomic.Bool
-			path := filepath.Join(t.TempDir(), "s.db")
-			o := Options{tuning: &tuning{hooks: engine.Hooks{CommitBolt: seam.commit(&full, path)}}}
-			s, err := Open(path, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids := saveN(t, s, "t", 0, 3)
+			s, path, full, ids := openOnSeam(t, seam, Options{})
 			full.Store(true)
 			// The log has room: saves go on while bbolt takes nothing.
 			ids = append(ids, saveN(t, s, "t", 3, 3)...)

@@ -27,14 +27,7 @@ func TestStreamedBackupOnAFullDiskFailsAlone(t *testing.T) {
 	for _, seam := range boltFullSeams {
 		t.Run(seam.name, func(t *testing.T) {
 			ctx := context.Background()
-			var full atomic.Bool
-			path := filepath.Join(t.TempDir(), "s.db")
-			o := Options{tuning: &tuning{hooks: engine.Hooks{CommitBolt: seam.commit(&full, path)}}}
-			s, err := Open(path, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids := saveN(t, s, "t", 0, 3)
+			s, path, full, ids := openOnSeam(t, seam, Options{})
 			if err := s.ApplyLog(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -62,20 +55,13 @@ func TestCloseOnAFullDiskAtTheLiveMark(t *testing.T) {
 	for _, seam := range boltFullSeams {
 		t.Run(seam.name, func(t *testing.T) {
 			ctx := context.Background()
-			var full atomic.Bool
-			path := filepath.Join(t.TempDir(), "s.db")
-			o := Options{tuning: &tuning{hooks: engine.Hooks{CommitBolt: seam.commit(&full, path)}}}
-			s, err := Open(path, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids := saveN(t, s, "t", 0, 3)
+			s, path, full, ids := openOnSeam(t, seam, Options{})
 			if err := s.ApplyLog(ctx); err != nil {
 				t.Fatal(err)
 			}
 			// bbolt holds every write: Close's only commit clears the live mark.
 			full.Store(true)
-			err = s.Close()
+			err := s.Close()
 			wantDiskFull(t, seam, "Close on a full disk", err)
 			if _, serr := os.Stat(path + walSuffix); serr != nil {
 				t.Fatalf("Close that could not clear the mark removed the log: %v", serr)
