@@ -199,23 +199,7 @@ func cutKillRound(t *testing.T, mnt, fs, dur string, free int64) (cuts int) {
 		return cuts
 	}
 	defer s.Close()
-	for i, id := range acked {
-		tp, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "t", CheckpointID: id})
-		if err != nil {
-			t.Errorf("%s: acknowledged checkpoint %d (%s): %v", what, i, id, err)
-			continue
-		}
-		var v int
-		var w string
-		if err := tp.Decode("i", &v); err != nil || v != i {
-			t.Errorf("%s: checkpoint %d reads i=%d (%v)", what, i, v, err)
-		}
-		if len(tp.PendingWrites) != 1 {
-			t.Errorf("%s: checkpoint %d has %d pending writes, acknowledged 1", what, i, len(tp.PendingWrites))
-		} else if err := tp.PendingWrites[0].Value.Decode(&w); err != nil || w != rdWrite(i)[0].Value {
-			t.Errorf("%s: checkpoint %d's pending write reads wrong (%v)", what, i, err)
-		}
-	}
+	rdCheckAcked(t, s, what, acked, nil)
 	n := 0
 	for tp, err := range s.List(ctx, ckpt.ListOptions{ThreadID: "t"}) {
 		if err != nil {
