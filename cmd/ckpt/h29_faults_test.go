@@ -126,12 +126,7 @@ func TestH29WriteCommandsUnderAFileSizeLimit(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			// What the command does without a limit, and what it needs.
-			dir := h29Dir(t, fix)
-			before := h29State(t, dir, c)
-			if r := runIn(t, dir, "", c.args...); r.code != 0 {
-				t.Fatalf("without a limit:\n%s", r)
-			}
-			after := h29State(t, dir, c)
+			dir, before, after := h29Unlimited(t, fix, c)
 			base := spec14Size(t, filepath.Join(fix, c.db))
 			need := max(base, spec14Size(t, filepath.Join(dir, c.db)))
 			limits := []int64{max(base/2, 8<<10), base, (base + need) / 2, need - 4<<10}
@@ -192,12 +187,7 @@ func TestH29WriteCommandsOnAFullTmpfs(t *testing.T) {
 	for _, c := range h29Cases() {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			dir := h29Dir(t, fix)
-			before := h29State(t, dir, c)
-			if r := runIn(t, dir, "", c.args...); r.code != 0 {
-				t.Fatalf("without a limit:\n%s", r)
-			}
-			after := h29State(t, dir, c)
+			_, before, after := h29Unlimited(t, fix, c)
 			outcomes := map[string]int{}
 			for _, room := range rooms {
 				mnt := t.TempDir()
@@ -223,6 +213,18 @@ func TestH29WriteCommandsOnAFullTmpfs(t *testing.T) {
 			t.Logf("room %v beyond the inputs' %d bytes: %v", rooms, inputs, outcomes)
 		})
 	}
+}
+
+// h29Unlimited runs c with no fault in a copy of the fixture (dir) and
+// returns what its files hold before and after.
+func h29Unlimited(t *testing.T, fix string, c h29Case) (dir string, before, after h29Outcome) {
+	t.Helper()
+	dir = h29Dir(t, fix)
+	before = h29State(t, dir, c)
+	if r := runIn(t, dir, "", c.args...); r.code != 0 {
+		t.Fatalf("without a limit:\n%s", r)
+	}
+	return dir, before, h29State(t, dir, c)
 }
 
 // h29CheckRun checks what one run under a fault left in dir.
