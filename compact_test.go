@@ -231,6 +231,53 @@ func TestCompactedFileEndsWithItsData(t *testing.T) {
 	}
 }
 
+// TestCompactOfTightStoreDoesNotGrow: a store with nothing to give back
+// (written, never pruned) must not come out of Compact larger than it went
+// in, nor with empty pages past its data: a page or two at most (bbolt
+// grows a file to one page past its data). Both a store under bbolt's
+// first map sizes (its file rounded up to a power of two) and one of a few
+// MB (grown in fixed 1 MiB steps: a 2.8 MB store became 3.7 MB).
+func TestCompactOfTightStoreDoesNotGrow(t *testing.T) {
+	t.Parallel()
+	for _, threads := range []int{2, 120} {
+		t.Run(fmt.Sprint(threads, "threads"), func(t *testing.T) {
+			t.Parallel()
+			s, path := openTemp(t, ckpt.Options{Durability: ckpt.NoSync})
+			fillW1(t, s, threads, 12)
+			if err := s.ApplyLog(ctx); err != nil {
+				t.Fatal(err)
+			}
+			st, err := s.Compact(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var used int64
+			if err := db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			page := int64(db.Info().PageSize)
+			db.Close()
+			t.Logf("%d bytes before, %d after, %d of pages", st.BytesBefore, st.BytesAfter, used)
+			if st.BytesAfter != fileSize(t, path) {
+				t.Fatalf("stats %+v, file is %d bytes", st, fileSize(t, path))
+			}
+			if st.BytesAfter > st.BytesBefore+2*page {
+				t.Errorf("compaction grew the file from %d to %d bytes (%d bytes of pages)", st.BytesBefore, st.BytesAfter, used)
+			}
+			if st.BytesAfter > used+2*page {
+				t.Errorf("compacted file is %d bytes for %d bytes of pages: %d empty bytes at its end", st.BytesAfter, used, st.BytesAfter-used)
+			}
+		})
+	}
+}
+
 // TestCompactWithConcurrentWritersAndReaders compacts repeatedly while
 // writers save and readers read: every acknowledged write is there after.
 func TestCompactWithConcurrentWritersAndReaders(t *testing.T) {
