@@ -34,8 +34,13 @@ import (
 // file, as bbolt.Compact's txMaxSize does, so memory stays bounded.
 const compactTxBytes = 32 << 20
 
-// compactAllocSize is the step in which the new file grows.
-const compactAllocSize = 1 << 20
+// compactAllocSize is bbolt's AllocSize while the new file is written:
+// none, so that each commit grows the file to what it needs (one page past
+// its data) and the compacted file ends with its data. A step would only be
+// empty pages at the end: each commit of the copy adds up to
+// compactTxBytes, more than any step, so a step never saves a growth (a
+// truncate and fsync); a 1 MiB step made a 2.8 MB store's file 3.7 MB.
+const compactAllocSize = 0
 
 // compactProgressEvery is how many keys are copied between two progress
 // reports (and checks of the context).
@@ -75,10 +80,9 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 	}
 	bo := e.boltOpts
 	bo.ReadOnly = false
-	// bbolt's own map sizing, not Open's large map: the new file then grows
-	// to its map's size (a power of two) or in compactAllocSize steps, not
-	// in Open's growth steps. (Until the next Open, the store then remaps
-	// as bbolt does, each time its map doubles.)
+	// bbolt's own map sizing, not Open's large map (the file's size does
+	// not follow the map: compactAllocSize). (Until the next Open, the
+	// store then remaps as bbolt does, each time its map doubles.)
 	bo.InitialMmapSize = 0
 	bo.OpenFile = func(name string, flag int, _ os.FileMode) (*os.File, error) {
 		open := os.OpenFile
@@ -92,10 +96,11 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 		return st, fmt.Errorf("ckpt: compact: create %s: %w", tmp, WriteFull(err))
 	}
 	dst.NoSync = true // one fsync at the end instead of one per transaction
-	// bbolt grows a file to what it needs plus AllocSize (16 MB by
-	// default): grown in small steps, the new file ends with its data, not
-	// with up to 16 MB of empty pages. The default comes back for later
-	// writes.
+	// bbolt grows a file whose map exceeds AllocSize (16 MB by default)
+	// to what it needs plus AllocSize, and a smaller one to its map's size
+	// (a power of two): with no step (compactAllocSize), the new file ends
+	// with its data, not with empty pages. The default comes back for
+	// later writes (which set their own step: GrowStep).
 	allocSize := dst.AllocSize
 	dst.AllocSize = compactAllocSize
 	fail := func(err error) (CompactStats, error) {
