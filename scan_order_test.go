@@ -89,7 +89,7 @@ func endsWithin(t *testing.T, what string, fn func()) {
 	select {
 	case <-done:
 	case <-time.After(time.Minute):
-		t.Fatalf("%s did not return on a file whose keys are out of order", what)
+		t.Fatalf("%s did not return on a damaged file", what)
 	}
 }
 
