@@ -300,9 +300,16 @@ func dropThreadChunk(w writer, thread string, budget int, shared bool, stats *GC
 	}); err != nil {
 		return 0, false, err
 	}
+	cpPath := threadPath(thread, bucketCheckpoints)
 	for _, ref := range refs {
 		if budget-used < 5 {
 			return used, false, nil
+		}
+		if w.Get(cpPath, checkpointKey(ref.ns, ref.id)) == nil {
+			// The history order names a checkpoint with no record (a
+			// damaged key): dropCheckpoint would pass it over and leave
+			// it, and every chunk after this one would find it again.
+			return used, false, fmt.Errorf("%w: checkpoint %s of namespace %q is in the history order without its record", ErrCorrupt, idString(ref.id), ref.ns)
 		}
 		// Whole unless the transaction changed nothing yet (shared: it
 		// did, before this call), as in step.
