@@ -80,3 +80,68 @@ func TestRetentionEndsOnAnOrderEntryWithoutItsCheckpoint(t *testing.T) {
 		}
 	})
 }
+
+// A damaged checkpoint key that breaks its page's order hides the
+// records after it from every lookup (bbolt's binary search trusts the
+// order) while the history order still names them. Retention plans a
+// thread a few checkpoints at a time (planLimit; one here) and plans it
+// again while more are left: it found none of the planned ones to drop
+// and planned the same ones again for ever (h30-hang: GC with KeepLast
+// never returned).
+func TestRetentionEndsOnCheckpointsItCannotFind(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids [][idLen]byte
+	cfg := Config{ThreadID: "t"}
+	for range 20 {
+		if cfg, err = s.Put(ctx, cfg, Checkpoint{}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		id, err := parseID("checkpoint", cfg.CheckpointID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sixth checkpoint's cp/ and md/ keys get a namespace length of
+	// 0xff..: they sort last while they stay sixth in their pages.
+	k := checkpointKey("", ids[5])
+	n := 0
+	for i := 0; ; i++ {
+		j := bytes.Index(b[i:], k)
+		if j < 0 {
+			break
+		}
+		i += j
+		b[i] = 0xff
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no checkpoint key of the sixth checkpoint found in the file")
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{tuning: &tuning{planLimit: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	endsWithin(t, "GC keeping the last checkpoint", func() {
+		if _, err := s.GC(ctx, Policy{KeepLast: 1}); err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Errorf("GC = %v, want nil or ErrCorrupt", err)
+		}
+	})
+}
