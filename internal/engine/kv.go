@@ -248,13 +248,33 @@ func (v *BoltView) Buckets(p Path, after []byte, fn func(name []byte) error) err
 	// so the bucket need not be opened to tell; a write transaction's
 	// nodes may hold an empty value as nil.
 	writable := v.tx.Writable()
+	// last bounds the names yielded as Scan's from does: a name at or
+	// before it is out of order, which only a damaged page holds (a
+	// damaged bucket name). It is passed over and the walk ends with
+	// ErrCorrupt, so the names yielded rise and a walk that goes on
+	// after the last name it read always goes forward
+	// (TestThreadNamesOutOfOrderEndEveryWalk: Export of such a file
+	// never returned).
+	last := after
+	disordered := false
 	for ; k != nil; k, val = c.Next() {
+		if last != nil && bytes.Compare(k, last) <= 0 {
+			disordered = true
+			continue
+		}
 		if val != nil || writable && b.Bucket(k) == nil {
 			continue // a value, not a bucket
 		}
+		last = k
 		if err := fn(k); err != nil {
-			return stopped(err)
+			if err = stopped(err); err != nil || !disordered {
+				return err
+			}
+			break
 		}
+	}
+	if disordered {
+		return fmt.Errorf("%w: bucket names out of order (a damaged page)", ErrCorrupt)
 	}
 	return nil
 }
