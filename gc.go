@@ -182,6 +182,7 @@ func (s *Store) retain(ctx context.Context, each func(fn func(thread string) err
 		return b.stats, err
 	}
 	err := each(func(thread string) error {
+		var prev *threadJob // the plan cut at planLimit carried out last
 		for {
 			var job *threadJob
 			var more bool
@@ -192,12 +193,21 @@ func (s *Store) retain(ctx context.Context, each func(fn func(thread string) err
 			if err != nil || job == nil {
 				return err
 			}
+			if prev != nil && prev.dropped == 0 && slices.Equal(job.drop, prev.drop) {
+				// Carried out, it dropped none of its checkpoints and
+				// they are all still in the history order: a damaged
+				// key hides their records from lookups (or their order
+				// entries from deletion), and this plan would come back
+				// for ever.
+				return fmt.Errorf("%w: thread %q: retention cannot drop checkpoints its history order names (a damaged key hides them)", ErrCorrupt, thread)
+			}
 			if err := b.add(ctx, job); err != nil || !more {
 				return err
 			}
 			if err := b.flush(ctx); err != nil {
 				return err
 			}
+			prev = job
 		}
 	})
 	if err == nil {
@@ -389,6 +399,10 @@ type threadJob struct {
 	keepHeads bool
 	// whole removes the entire thread.
 	whole bool
+	// dropped counts the checkpoints the job's steps deleted (a
+	// transaction the commit loop retried may count some twice): zero
+	// says it found none of drop to delete.
+	dropped int
 	// txKeys is the budget of a whole retention transaction (runJobs):
 	// a step given less shares its transaction with jobs before it, and
 	// does not split a checkpoint's writes (dropCheckpoint). Zero: every

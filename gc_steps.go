@@ -37,6 +37,9 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 				if !done {
 					return ret(nil) // the budget ran out; go on next time
 				}
+				if used > 0 {
+					j.dropped++
+				}
 				st.next++
 			}
 			st.phase = phaseSweep
