@@ -101,6 +101,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Du
 // per thread (with its mark, so a rollback that dies is resumed), then the
 // import's bucket.
 func (s *Store) rollbackImport(ctx context.Context, id [idLen]byte) error {
+	undone := map[string]bool{}
 	for {
 		var threads []string
 		err := s.view(ctx, func(r reader) error {
@@ -116,6 +117,13 @@ func (s *Store) rollbackImport(ctx context.Context, id [idLen]byte) error {
 			return s.maintain(ctx, func(w writer) error { return w.DropBucket(importPath(id)) })
 		}
 		for _, t := range threads {
+			if undone[t] {
+				// Its mark was deleted and is read again: a mark that
+				// damage put out of its page's order cannot be found to
+				// be deleted, and would come back on every read.
+				return fmt.Errorf("%w: import %s: thread %q is still marked after its rollback (a damaged page)", ErrCorrupt, idString(id), t)
+			}
+			undone[t] = true
 			err := s.maintain(ctx, func(w writer) error {
 				if err := deleteThread(w, t); err != nil {
 					return err
