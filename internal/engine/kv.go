@@ -119,6 +119,13 @@ type BoltView struct {
 	// bbolt lookup on the way copies the name. DropBucket clears it (a
 	// handle of a deleted bucket must not be written).
 	made map[string]*bolt.Bucket
+	// maxLen, in a read-only view, is the size of the file's data: no
+	// key or value is longer. bbolt takes their lengths from the leaf
+	// elements and trusts them, so a damaged length makes a slice that
+	// reaches past the mapped file, which a caller that copies it out
+	// allocates for whole (gigabytes) before the copy faults
+	// (TestDamagedValueLengthIsCorruptNotHuge). Zero: not checked.
+	maxLen int
 	// wrote is set by the first change, so the commit loop can tell a
 	// failure before any change (the op alone fails) from one after (the
 	// transaction must be rolled back).
@@ -146,7 +153,21 @@ func (v *BoltView) Get(p Path, key []byte) []byte {
 		}
 		return nil
 	}
-	return v.cached(p).lookup(key)
+	return v.fit(v.cached(p).lookup(key))
+}
+
+// fit returns val, or panics (a read's guard makes it ErrCorrupt, as
+// bbolt's panics on a damaged page) when it is longer than the file's
+// data (maxLen).
+func (v *BoltView) fit(val []byte) []byte {
+	if v.maxLen > 0 && len(val) > v.maxLen {
+		panic(errTooLong(len(val), v.maxLen))
+	}
+	return val
+}
+
+func errTooLong(n, size int) error {
+	return fmt.Errorf("%w: a key or value of %d bytes in a file of %d (a damaged page element)", ErrCorrupt, n, size)
 }
 
 // lookup is Get in the open bucket e (a read-only view's).
@@ -258,6 +279,9 @@ func (v *BoltView) Buckets(p Path, after []byte, fn func(name []byte) error) err
 	last := after
 	disordered := false
 	for ; k != nil; k, val = c.Next() {
+		if v.maxLen > 0 && len(k) > v.maxLen {
+			return errTooLong(len(k), v.maxLen)
+		}
 		if last != nil && bytes.Compare(k, last) <= 0 {
 			disordered = true
 			continue
@@ -344,6 +368,9 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 	}
 	disordered := false
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, val = step(c, reverse) {
+		if v.maxLen > 0 && (len(k) > v.maxLen || len(val) > v.maxLen) {
+			return errTooLong(max(len(k), len(val)), v.maxLen)
+		}
 		if !reverse && bytes.Compare(k, from) < 0 || below != nil && bytes.Compare(k, below) >= 0 {
 			disordered = true
 			continue
@@ -499,7 +526,17 @@ func (v *BoltView) RaiseSeq(p Path, n uint64) error {
 }
 
 // NewBoltView returns a view of tx.
-func NewBoltView(tx *bolt.Tx) *BoltView { return &BoltView{tx: tx} }
+func NewBoltView(tx *bolt.Tx) *BoltView { return &BoltView{tx: tx, maxLen: dataSize(tx)} }
+
+// dataSize is BoltView.maxLen for tx: the size of the file's data in a
+// read-only transaction, 0 (not checked) in a write transaction, whose
+// new values need not fit the file as it was.
+func dataSize(tx *bolt.Tx) int {
+	if tx.Writable() {
+		return 0
+	}
+	return int(tx.Size())
+}
 
 // readViews keeps the views of read transactions (Engine.View) from one
 // read to the next: a view is a kilobyte of cache room, made and cleared
@@ -510,7 +547,7 @@ var readViews = sync.Pool{New: func() any { return new(BoltView) }}
 // once the read has ended with it.
 func readView(tx *bolt.Tx) *BoltView {
 	v := readViews.Get().(*BoltView)
-	v.tx = tx
+	v.tx, v.maxLen = tx, dataSize(tx)
 	return v
 }
 

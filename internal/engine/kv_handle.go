@@ -43,7 +43,7 @@ func (b Bucket) entry() *openBucket {
 }
 
 // Get is BoltView.Get in b.
-func (b Bucket) Get(key []byte) []byte { return b.entry().lookup(key) }
+func (b Bucket) Get(key []byte) []byte { return b.v.fit(b.entry().lookup(key)) }
 
 // Has is BoltView.Has in b.
 func (b Bucket) Has(key []byte) bool {
