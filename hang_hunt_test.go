@@ -16,7 +16,8 @@ package ckpt
 // The test runs huntHangRounds rounds (24; 6 under -short or -race);
 // CKPT_HUNT_ROUNDS=N runs N, CKPT_HUNT_SEED=S starts the seeds at S; a
 // failing round keeps its damaged file (the message names it), which
-// CKPT_HUNT_FILE=F with CKPT_HUNT_ONLY=seed runs again.
+// CKPT_HUNT_FILE=F with CKPT_HUNT_ONLY=seed runs again;
+// CKPT_HUNT_DAMAGE=name (key-swap, leaf-key, ...) damages one way only.
 
 import (
 	"bytes"
@@ -637,6 +638,13 @@ func TestHuntHangsOnDamagedFiles(t *testing.T) {
 		}
 		for range n {
 			d := hangDamages[rng.IntN(len(hangDamages))]
+			if only := os.Getenv("CKPT_HUNT_DAMAGE"); only != "" {
+				for _, o := range hangDamages {
+					if o.name == only {
+						d = o
+					}
+				}
+			}
 			did = append(did, d.name+" "+d.do(rng, b))
 		}
 		if f := os.Getenv("CKPT_HUNT_FILE"); f != "" {
