@@ -6,6 +6,7 @@ package ckpt
 
 import (
 	"bytes"
+	"fmt"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
 )
@@ -61,6 +62,15 @@ func deleteRange(w writer, p bucketPath, prefix []byte, limit int, keep func(k [
 		return nil
 	}); err != nil {
 		return 0, false, err
+	}
+	// bbolt deletes a key by its search, and a key its search cannot
+	// find (a damaged page whose keys are out of order) is left with no
+	// error: the next scan would yield it again, and a caller deleting
+	// until nothing is left would go on for ever.
+	for _, k := range dead {
+		if !w.Has(p, k) {
+			return 0, false, fmt.Errorf("%w: key %x is found by a walk of its bucket but not by a lookup (a damaged page)", ErrCorrupt, k)
+		}
 	}
 	deleted, err = delAll(w, p, dead)
 	return deleted, complete, err
