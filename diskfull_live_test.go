@@ -76,21 +76,9 @@ func TestImportFileIntoAStoreWhoseCloseFindsNoRoom(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
-	src := filepath.Join(dir, "src.db")
-	s, err := Open(src, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	saveN(t, s, "imp", 0, 3)
-	var dump bytes.Buffer
-	if _, err := s.Export(ctx, &dump, ExportOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dump := importDump(t, dir)
 	path := filepath.Join(dir, "s.db")
-	s, err = Open(path, Options{})
+	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,19 +126,7 @@ func TestImportFileIntoANewPathWhoseCloseFindsNoRoom(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
-	src := filepath.Join(dir, "src.db")
-	s, err := Open(src, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	saveN(t, s, "imp", 0, 3)
-	var dump bytes.Buffer
-	if _, err := s.Export(ctx, &dump, ExportOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dump := importDump(t, dir)
 	path := filepath.Join(dir, "new.db")
 	for _, seam := range boltFullSeams {
 		var full atomic.Bool
@@ -167,4 +143,23 @@ func TestImportFileIntoANewPathWhoseCloseFindsNoRoom(t *testing.T) {
 			t.Fatalf("ImportFile (%s) failed and left %v (%v)", seam.name, ents, rerr)
 		}
 	}
+}
+
+// importDump is the dump of a store src.db in dir with 3 checkpoints of
+// thread "imp".
+func importDump(t *testing.T, dir string) *bytes.Buffer {
+	t.Helper()
+	s, err := Open(filepath.Join(dir, "src.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveN(t, s, "imp", 0, 3)
+	var dump bytes.Buffer
+	if _, err := s.Export(context.Background(), &dump, ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &dump
 }

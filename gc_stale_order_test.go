@@ -21,30 +21,7 @@ import (
 func TestRetentionEndsOnAnOrderEntryWithoutItsCheckpoint(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids [][idLen]byte
-	cfg := Config{ThreadID: "t"}
-	for range 3 {
-		if cfg, err = s.Put(ctx, cfg, Checkpoint{}, nil, nil); err != nil {
-			t.Fatal(err)
-		}
-		id, err := parseID("checkpoint", cfg.CheckpointID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, ids, b := closedChain(t, 3)
 	// The oldest checkpoint's order key is its id alone (namespace ""),
 	// followed in its page by the next one's (ids/ values are empty
 	// without pending writes); its cp/, md/ and index keys are followed
@@ -69,7 +46,7 @@ func TestRetentionEndsOnAnOrderEntryWithoutItsCheckpoint(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(path, Options{})
+	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,30 +68,7 @@ func TestRetentionEndsOnAnOrderEntryWithoutItsCheckpoint(t *testing.T) {
 func TestRetentionEndsOnCheckpointsItCannotFind(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids [][idLen]byte
-	cfg := Config{ThreadID: "t"}
-	for range 20 {
-		if cfg, err = s.Put(ctx, cfg, Checkpoint{}, nil, nil); err != nil {
-			t.Fatal(err)
-		}
-		id, err := parseID("checkpoint", cfg.CheckpointID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, ids, b := closedChain(t, 20)
 	// The sixth checkpoint's cp/ and md/ keys get a namespace length of
 	// 0xff..: they sort last while they stay sixth in their pages.
 	k := checkpointKey("", ids[5])
@@ -134,7 +88,7 @@ func TestRetentionEndsOnCheckpointsItCannotFind(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(path, Options{tuning: &tuning{planLimit: 1}})
+	s, err := Open(path, Options{tuning: &tuning{planLimit: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,4 +98,34 @@ func TestRetentionEndsOnCheckpointsItCannotFind(t *testing.T) {
 			t.Errorf("GC = %v, want nil or ErrCorrupt", err)
 		}
 	})
+}
+
+// closedChain writes n empty checkpoints in a line to thread "t" of a new
+// store, closes it, and returns its path, their ids (oldest first) and
+// the file's bytes, to damage.
+func closedChain(t *testing.T, n int) (path string, ids [][idLen]byte, b []byte) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{ThreadID: "t"}
+	for range n {
+		if cfg, err = s.Put(context.Background(), cfg, Checkpoint{}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		id, err := parseID("checkpoint", cfg.CheckpointID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	return path, ids, b
 }
