@@ -223,7 +223,10 @@ func isDumpTemp(base, name string) bool {
 // then the lock is refused, or the name no longer is the file, and a new
 // one is made.
 func createDumpTemp(dir, base string) (*os.File, error) {
-	for {
+	// A few tries: each lost one is another export's sweep at that very
+	// moment; a file system whose locks always refuse must not loop.
+	const tries = 8
+	for range tries {
 		f, err := os.CreateTemp(dir, dumpTempPattern(base))
 		if err != nil || !dumpTempsLocked {
 			return f, err
@@ -238,6 +241,7 @@ func createDumpTemp(dir, base string) (*os.File, error) {
 			return nil, err
 		}
 	}
+	return nil, fmt.Errorf("create a temporary file for the dump in %s: its lock was refused %d times (another export to %s removing it?)", dir, tries, base)
 }
 
 // sameFile tells whether name is f's file.
