@@ -46,19 +46,13 @@ func threadNameBrokenStore(t *testing.T) string {
 	// The name is the bucket's key; in the directory and the index it
 	// follows its length (len16), which stays.
 	name := []byte("thread-33")
-	n := 0
-	for i := 0; ; i++ {
-		j := bytes.Index(b[i:], name)
-		if j < 0 {
-			break
-		}
-		i += j
+	n := editEach(b, name, func(i int) bool {
 		if i >= 2 && bytes.Equal(b[i-2:i], []byte{0, byte(len(name))}) {
-			continue
+			return false
 		}
 		b[i+7] = ' '
-		n++
-	}
+		return true
+	})
 	if n == 0 {
 		t.Fatal("no bucket name of thread-33 found in the file")
 	}

@@ -54,17 +54,7 @@ func orderBrokenStore(t *testing.T) string {
 	}
 	damage := func(ns string, edit func(k []byte)) {
 		k := checkpointKey(ns, ids[ns])
-		n := 0
-		for i := bytes.Index(b, k); i >= 0; {
-			edit(b[i : i+len(k)])
-			n++
-			j := bytes.Index(b[i+1:], k)
-			if j < 0 {
-				break
-			}
-			i += 1 + j
-		}
-		if n == 0 {
+		if editEach(b, k, func(at int) bool { edit(b[at : at+len(k)]); return true }) == 0 {
 			t.Fatalf("no key of namespace %q found in the file", ns)
 		}
 	}
@@ -74,6 +64,22 @@ func orderBrokenStore(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// editEach calls edit at every offset of pat in b (the file's bytes) and
+// returns how many edits it made (edit reports whether it made one).
+func editEach(b, pat []byte, edit func(at int) bool) int {
+	n := 0
+	for i := 0; ; i++ {
+		j := bytes.Index(b[i:], pat)
+		if j < 0 {
+			return n
+		}
+		i += j
+		if edit(i) {
+			n++
+		}
+	}
 }
 
 // endsWithin fails t unless fn returns within a minute (far more than any of
