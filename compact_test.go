@@ -215,15 +215,7 @@ func TestCompactedFileEndsWithItsData(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var used int64
-	if err := db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	used, _ := dataPages(t, path)
 	if used < 16<<20 {
 		t.Fatalf("only %d bytes of data: the test needs more than 16 MB", used)
 	}
@@ -255,16 +247,7 @@ func TestCompactOfTightStoreDoesNotGrow(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var used int64
-			if err := db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
-				t.Fatal(err)
-			}
-			page := int64(db.Info().PageSize)
-			db.Close()
+			used, page := dataPages(t, path)
 			t.Logf("%d bytes before, %d after, %d of pages", st.BytesBefore, st.BytesAfter, used)
 			if st.BytesAfter != fileSize(t, path) {
 				t.Fatalf("stats %+v, file is %d bytes", st, fileSize(t, path))
@@ -517,4 +500,19 @@ func TestCompactKillChild(t *testing.T) {
 		}
 		fmt.Println("compacted")
 	}
+}
+
+// dataPages is how many bytes of pages the closed file at path holds
+// (bbolt's high-water mark), and its page size.
+func dataPages(t *testing.T, path string) (used, page int64) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return used, int64(db.Info().PageSize)
 }
