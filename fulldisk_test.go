@@ -245,17 +245,6 @@ func diskPrepare(t *testing.T, dir string, sealed bool) (path, dump string) {
 	return path, dump
 }
 
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // diskRound runs one child and checks what it left; it returns the op's
 // outcome and how many saves failed, for the log.
 func diskRound(t *testing.T, base, dump, op string, noWAL bool, delta int64) (string, int) {

@@ -93,10 +93,10 @@ func huntCheckCopies(t *testing.T, what string, s *ckpt.Store, acked []ackedChec
 func huntRestore(t *testing.T, what, bak, wal, dir string) bool {
 	t.Helper()
 	path := filepath.Join(dir, "restored.db")
-	copyFileT(t, bak, path)
+	copyFile(t, bak, path)
 	_ = os.Remove(path + "-wal")
 	if wal != "" {
-		copyFileT(t, wal, path+"-wal")
+		copyFile(t, wal, path+"-wal")
 	}
 	refused := false
 	s, err := ckpt.Open(path, ckpt.Options{})
@@ -136,12 +136,12 @@ func TestHuntKillDuringCopyThreadAndRestoreTheBackup(t *testing.T) {
 		wal := filepath.Join(dir, fmt.Sprintf("round%d.wal", round))
 		haveBak := false
 		if _, err := os.Stat(path + ".bak"); err == nil {
-			copyFileT(t, path+".bak", bak)
+			copyFile(t, path+".bak", bak)
 			haveBak = true
 		}
 		haveWal := false
 		if _, err := os.Stat(path + "-wal"); err == nil {
-			copyFileT(t, path+"-wal", wal)
+			copyFile(t, path+"-wal", wal)
 			haveWal = true
 		}
 		s, err := ckpt.Open(path, ckpt.Options{})

@@ -55,7 +55,7 @@ func TestRestoredBackupBesideANewerLogIsRecoverable(t *testing.T) {
 	}
 
 	restored := filepath.Join(dir, "restored.db")
-	copyFileT(t, bak, restored)
+	copyFile(t, bak, restored)
 	if err := os.WriteFile(restored+"-wal", wal, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -34,8 +34,7 @@ func recoverChild(path string) int {
 	at := os.Getenv(recoverKillEnv)
 	opts := ckpt.WithRecoverStep(ckpt.Options{}, func(step string) {
 		if step == at {
-			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {} // the signal comes
+			testchild.KillSelf()
 		}
 	})
 	if _, err := ckpt.RecoverLog(path, opts); err != nil {

@@ -309,7 +309,7 @@ func TestSpec14RandomFlipsInEncryptedStore(t *testing.T) {
 func TestSpec14RandomFlipsInUpgradedFormat2Store(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "old.ckpt")
-	copyFileT(t, filepath.Join("testdata", "format2", "store.ckpt"), path)
+	copyFile(t, filepath.Join("testdata", "format2", "store.ckpt"), path)
 	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
 	if err != nil {
 		t.Fatal(err)

@@ -62,7 +62,7 @@ func TestSpec14FlippedBytesNeverReadAsAValue(t *testing.T) {
 	dir := t.TempDir()
 	path, m := spec14Store(t, dir, ckpt.Options{})
 	compacted := filepath.Join(dir, "compacted.db")
-	copyFileT(t, path, compacted)
+	copyFile(t, path, compacted)
 	s, err := ckpt.Open(compacted, ckpt.Options{Durability: ckpt.NoSync})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +77,7 @@ func TestSpec14FlippedBytesNeverReadAsAValue(t *testing.T) {
 	// namespace kept): its model holds the checkpoints still stored, its
 	// markers are those they read.
 	collected := filepath.Join(dir, "collected.db")
-	copyFileT(t, path, collected)
+	copyFile(t, path, collected)
 	s, err = ckpt.Open(collected, ckpt.Options{Durability: ckpt.NoSync})
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func TestSpec14FlippedBytesNeverReadAsAValue(t *testing.T) {
 		chosen := slices.Clone(pool[:25])
 		t.Run(fmt.Sprintf("round=%d,%s", round, what), func(t *testing.T) {
 			damaged := filepath.Join(t.TempDir(), "damaged.db")
-			copyFileT(t, src, damaged)
+			copyFile(t, src, damaged)
 			spec14Flip(t, rng, damaged, chosen)
 			flips += len(chosen)
 			hit := spec14CheckReads(t, model, damaged, ckpt.Options{ReadOnly: true}, chosen)
@@ -536,7 +536,7 @@ func spec14CheckSimple(t *testing.T, s *ckpt.Store, thread string, root []*spec1
 	}
 }
 
-func copyFileT(t *testing.T, from, to string) {
+func copyFile(t *testing.T, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
 	if err != nil {

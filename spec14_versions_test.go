@@ -312,7 +312,7 @@ func TestSpec14UpgradedFileKeepsThePromise(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.ckpt")
-	copyFileT(t, filepath.Join("testdata", "format2", "store.ckpt"), path)
+	copyFile(t, filepath.Join("testdata", "format2", "store.ckpt"), path)
 	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
 	if err != nil {
 		t.Fatal(err)

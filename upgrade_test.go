@@ -307,8 +307,7 @@ func TestUpgradeKilledMidwayFinishesOnReopen(t *testing.T) {
 		kill, _ := strconv.Atoi(at)
 		hook := func(step int, marked bool) {
 			if marked && at == "marker" || !marked && at != "marker" && step == kill {
-				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-				select {}
+				testchild.KillSelf()
 			}
 		}
 		_, err := Open(path, Options{tuning: &tuning{upgradeStepRecords: 5, upgradeStepHook: hook}})

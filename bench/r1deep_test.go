@@ -50,7 +50,7 @@ func BenchmarkR1Deep(b *testing.B) {
 				}
 			}
 			b.ReportAllocs()
-			ru0 := rusage()
+			ru0 := processUsage()
 			n := 0
 			get := st.GetTuple
 			if c.reader {
@@ -61,11 +61,11 @@ func BenchmarkR1Deep(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			ru1 := rusage()
-			cpu := (ru1.Utime.Nano() + ru1.Stime.Nano()) - (ru0.Utime.Nano() + ru0.Stime.Nano())
+			ru1 := processUsage()
+			cpu := ru1.cpuNs() - ru0.cpuNs()
 			b.ReportMetric(float64(cpu)/float64(n), "cpu-ns/op")
-			b.ReportMetric(float64(ru1.Stime.Nano()-ru0.Stime.Nano())/float64(n), "sys-ns/op")
-			b.ReportMetric(float64(ru1.Minflt-ru0.Minflt)/float64(n), "minflt/op")
+			b.ReportMetric(float64(ru1.sysNs-ru0.sysNs)/float64(n), "sys-ns/op")
+			b.ReportMetric(float64(ru1.minflt-ru0.minflt)/float64(n), "minflt/op")
 			b.ReportMetric(float64(bytes)/float64(len(cfgs)), "value-B/op")
 		})
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/ckpt-go/ckpt"
@@ -56,7 +55,7 @@ func BenchmarkR2Same(b *testing.B) {
 				}
 			}
 			b.ReportAllocs()
-			ru0 := rusage()
+			ru0 := processUsage()
 			n := 0
 			for ; b.Loop(); n++ {
 				cfg := cfgs[n%len(cfgs)]
@@ -68,19 +67,13 @@ func BenchmarkR2Same(b *testing.B) {
 					b.Fatalf("asked for %s, got %s", cfg.CheckpointID, tup.Config.CheckpointID)
 				}
 			}
-			ru1 := rusage()
-			cpu := (ru1.Utime.Nano() + ru1.Stime.Nano()) - (ru0.Utime.Nano() + ru0.Stime.Nano())
+			ru1 := processUsage()
+			cpu := ru1.cpuNs() - ru0.cpuNs()
 			b.ReportMetric(float64(cpu)/float64(n), "cpu-ns/op")
-			b.ReportMetric(float64(ru1.Minflt-ru0.Minflt)/float64(n), "minflt/op")
+			b.ReportMetric(float64(ru1.minflt-ru0.minflt)/float64(n), "minflt/op")
 			b.ReportMetric(liveHeapMB(), "heap-MB")
 		})
 	}
-}
-
-func rusage() syscall.Rusage {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru
 }
 
 // cachedStore opens the store of in (loaded by 16 NoSync writers,

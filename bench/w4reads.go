@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/ckpt-go/ckpt"
@@ -125,17 +124,17 @@ func (sd *readSide) measure(ctx context.Context, name string, calls int, f func(
 		sd.costs[name] = c
 	}
 	var err error
-	var ru0, ru1 syscall.Rusage
+	var ru0, ru1 usage
 	pprof.Do(ctx, pprof.Labels("side", sd.name, "read", sd.name+" "+name), func(context.Context) {
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		ru0 = processUsage()
 		err = f()
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+		ru1 = processUsage()
 	})
 	c.calls += calls
-	c.userNs += ru1.Utime.Nano() - ru0.Utime.Nano()
-	c.sysNs += ru1.Stime.Nano() - ru0.Stime.Nano()
-	c.minflt += ru1.Minflt - ru0.Minflt
-	c.majflt += ru1.Majflt - ru0.Majflt
+	c.userNs += ru1.userNs - ru0.userNs
+	c.sysNs += ru1.sysNs - ru0.sysNs
+	c.minflt += ru1.minflt - ru0.minflt
+	c.majflt += ru1.majflt - ru0.majflt
 	return err
 }
 

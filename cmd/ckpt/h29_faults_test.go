@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 // Session 9, h29: a write command's exit status tells the truth under
@@ -5,7 +7,8 @@ package main
 // library, which applies a kept log); non-zero: none of it, or the one
 // line says what stands; a second file it writes (a new store, a backup,
 // an export) is whole or absent, and nothing else is left in the
-// directory.
+// directory. Unix only: the faults (RLIMIT_FSIZE, tmpfs) and the signal
+// that resumes a paused command (interrupt_unix.go) are.
 
 import (
 	"bufio"
