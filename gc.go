@@ -403,6 +403,12 @@ type threadJob struct {
 	// transaction the commit loop retried may count some twice): zero
 	// says it found none of drop to delete.
 	dropped int
+	// passed lists the checkpoints of drop a step found no record of and
+	// passed over as already gone (a transaction the commit loop retried
+	// may list some that its run then found and deleted). runJobs checks
+	// them against the history order once the job is done: one still
+	// named there was hidden from the lookup by a damaged key.
+	passed []cpRef
 	// txKeys is the budget of a whole retention transaction (runJobs):
 	// a step given less shares its transaction with jobs before it, and
 	// does not split a checkpoint's writes (dropCheckpoint). Zero: every
@@ -491,7 +497,43 @@ func (s *Store) runJobs(ctx context.Context, jobs []*threadJob) (GCStats, error)
 		total.add(stats)
 		states, i = next, ni
 	}
+	for _, job := range jobs {
+		if len(job.passed) == 0 {
+			continue
+		}
+		if err := s.view(ctx, job.checkPassed); err != nil {
+			return total, fmt.Errorf("ckpt: retention: %w", err)
+		}
+	}
 	return total, nil
+}
+
+// checkPassed walks the job's thread's history order (a walk follows the
+// pages, which a damaged key does not misroute, unlike a lookup) for the
+// checkpoints a step passed over as already gone. Gone for real (a
+// writer deleted it since the plan), a checkpoint has no order entry
+// either; one still named there has a record its lookup did not find:
+// the job did less than asked, and says so.
+func (j *threadJob) checkPassed(r reader) error {
+	passed := map[cpRef]bool{}
+	for _, ref := range j.passed {
+		passed[ref] = true
+	}
+	n := 0
+	err := r.Scan(threadPath(j.thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
+		id, ns, err := parseOrderKey(k)
+		if err != nil {
+			return err
+		}
+		if passed[cpRef{ns, id}] {
+			n++
+		}
+		return nil
+	})
+	if err == nil && n > 0 {
+		err = fmt.Errorf("%w: thread %q: retention cannot find the records of %d checkpoints its history order names (a damaged key hides them)", ErrCorrupt, j.thread, n)
+	}
+	return err
 }
 
 // maintain queues a transaction of retention, Import or Rekey. It is never

@@ -39,6 +39,8 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 				}
 				if used > 0 {
 					j.dropped++
+				} else {
+					j.passed = append(j.passed, ref) // not found
 				}
 				st.next++
 			}
