@@ -23,6 +23,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -34,7 +35,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -367,16 +367,26 @@ func drainList(seq func(func(*Tuple, error) bool)) error {
 	return err
 }
 
-// hangTuning, when set, is the tuning of the stores the ops open: small
-// pages and batches, so every paging walk seeks again often.
-var hangTuning atomic.Pointer[tuning]
+// huntMode is how a round opens its stores: with tune (nil: the
+// defaults; small pages and batches make every paging walk seek again
+// often), and without the write-ahead log when noWAL is set (writes go to
+// bbolt at once, with no overlay in front of it). The ops find it in
+// their context, so hunts running in parallel keep their own.
+type huntMode struct {
+	tune  *tuning
+	noWAL bool
+}
 
-// hangNoWAL, when set, opens the stores without the write-ahead log:
-// writes go to bbolt at once, with no overlay in front of it.
-var hangNoWAL atomic.Bool
+type huntModeKey struct{}
 
-func withHangStore(path string, ro bool, fn func(s *Store) error) error {
-	s, err := Open(path, Options{ReadOnly: ro, LockTimeout: time.Second, tuning: hangTuning.Load(), NoWAL: hangNoWAL.Load()})
+func huntModeOf(ctx context.Context) huntMode {
+	m, _ := ctx.Value(huntModeKey{}).(huntMode)
+	return m
+}
+
+func withHangStore(ctx context.Context, path string, ro bool, fn func(s *Store) error) error {
+	m := huntModeOf(ctx)
+	s, err := Open(path, Options{ReadOnly: ro, LockTimeout: time.Second, tuning: m.tune, NoWAL: m.noWAL})
 	if err != nil {
 		return err
 	}
@@ -440,24 +450,24 @@ func hangReads(ctx context.Context, s *Store, cfgs []Config) {
 
 var hangOps = []hangOp{
 	{"read-only reads", func(ctx context.Context, path string, cfgs []Config) error {
-		return withHangStore(path, true, func(s *Store) error { hangReads(ctx, s, cfgs); return nil })
+		return withHangStore(ctx, path, true, func(s *Store) error { hangReads(ctx, s, cfgs); return nil })
 	}},
 	{"read-only export+import", func(ctx context.Context, path string, cfgs []Config) error {
 		var dump bytes.Buffer
-		if err := withHangStore(path, true, func(s *Store) error {
+		if err := withHangStore(ctx, path, true, func(s *Store) error {
 			_, err := s.Export(ctx, &dump, ExportOptions{Threads: []string{"put-1", "save-0"}})
 			return err
 		}); err != nil {
 			return err
 		}
 		dst := path + ".imported"
-		return withHangStore(dst, false, func(s *Store) error { _, err := s.Import(ctx, &dump, ImportOptions{}); return err })
+		return withHangStore(ctx, dst, false, func(s *Store) error { _, err := s.Import(ctx, &dump, ImportOptions{}); return err })
 	}},
 	{"read-write reads", func(ctx context.Context, path string, cfgs []Config) error {
-		return withHangStore(path, false, func(s *Store) error { hangReads(ctx, s, cfgs); return nil })
+		return withHangStore(ctx, path, false, func(s *Store) error { hangReads(ctx, s, cfgs); return nil })
 	}},
 	{"writes", func(ctx context.Context, path string, cfgs []Config) error {
-		return withHangStore(path, false, func(s *Store) error {
+		return withHangStore(ctx, path, false, func(s *Store) error {
 			_, _ = s.Save(ctx, "save-0", map[string]any{"messages": []any{"after gc", 0, "more"}, "turn": 7}, Metadata{"step": 200})
 			_, _ = s.Save(ctx, "save-2", map[string]any{"messages": []any{"new"}}, nil)
 			if tp, err := s.GetTuple(ctx, Config{ThreadID: "put-1", CheckpointNS: "sub"}); err == nil {
@@ -470,7 +480,7 @@ var hangOps = []hangOp{
 		})
 	}},
 	{"gc", func(ctx context.Context, path string, cfgs []Config) error {
-		return withHangStore(path, false, func(s *Store) error {
+		return withHangStore(ctx, path, false, func(s *Store) error {
 			_, _ = s.GC(ctx, Policy{KeepLast: 2, DryRun: true})
 			_, _ = s.GC(ctx, Policy{KeepLast: 2})
 			_, _ = s.GC(ctx, Policy{MaxAge: time.Nanosecond})
@@ -480,7 +490,7 @@ var hangOps = []hangOp{
 		})
 	}},
 	{"delete", func(ctx context.Context, path string, cfgs []Config) error {
-		return withHangStore(path, false, func(s *Store) error {
+		return withHangStore(ctx, path, false, func(s *Store) error {
 			_ = s.DeleteThread(ctx, "put-1")
 			_ = s.DeleteThread(ctx, "copy-of-save-1")
 			_, _ = s.GC(ctx, Policy{ThreadTTL: time.Nanosecond})
@@ -488,7 +498,7 @@ var hangOps = []hangOp{
 		})
 	}},
 	{"compact", func(ctx context.Context, path string, cfgs []Config) error {
-		return withHangStore(path, false, func(s *Store) error {
+		return withHangStore(ctx, path, false, func(s *Store) error {
 			_, err := s.Compact(ctx, nil)
 			if err == nil {
 				hangReads(ctx, s, cfgs)
@@ -501,7 +511,7 @@ var hangOps = []hangOp{
 		return err
 	}},
 	{"backup", func(ctx context.Context, path string, cfgs []Config) error {
-		return withHangStore(path, true, func(s *Store) error { return s.BackupFile(ctx, path+".bak") })
+		return withHangStore(ctx, path, true, func(s *Store) error { return s.BackupFile(ctx, path+".bak") })
 	}},
 }
 
@@ -551,15 +561,19 @@ func hangWatch(t *testing.T, what func() string, limit time.Duration, maxHeap ui
 	}
 }
 
-func huntHangRounds() (rounds int, seed uint64) {
-	rounds = 24
+func huntHangRounds() (rounds int, seed uint64) { return huntRoundsFromEnv(24, 6, 30) }
+
+// huntRoundsFromEnv is def rounds (short under -short or -race) from seed
+// defSeed, unless CKPT_HUNT_ROUNDS and CKPT_HUNT_SEED say otherwise.
+func huntRoundsFromEnv(def, short int, defSeed uint64) (rounds int, seed uint64) {
+	rounds = def
 	if testing.Short() || raceBuild {
-		rounds = 6
+		rounds = short
 	}
 	if v, err := strconv.Atoi(os.Getenv("CKPT_HUNT_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
-	seed = 30
+	seed = defSeed
 	if v, err := strconv.ParseUint(os.Getenv("CKPT_HUNT_SEED"), 10, 64); err == nil {
 		seed = v
 	}
@@ -591,7 +605,7 @@ func hangFixtures(t *testing.T, dir string) []hangFix {
 		t.Fatal(err)
 	}
 	var oldCfgs []Config
-	if err := withHangStore(p, true, func(s *Store) error {
+	if err := withHangStore(context.Background(), p, true, func(s *Store) error {
 		for tp, err := range s.List(context.Background(), ListOptions{}) {
 			if err != nil {
 				return err
@@ -607,10 +621,24 @@ func hangFixtures(t *testing.T, dir string) []hangFix {
 
 func TestHuntHangsOnDamagedFiles(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	dir := t.TempDir()
 	fixes := hangFixtures(t, dir)
 	rounds, seed := huntHangRounds()
+	huntDamagedRounds(t, dir, rounds, seed, func(r int) hangFix {
+		if r%3 == 2 {
+			return fixes[1]
+		}
+		return fixes[0]
+	}, func(hangFix) []hangOp { return hangOps })
+}
+
+// huntDamagedRounds runs rounds rounds from seed: each damages a copy of
+// the fixture fixOf gives for it, in the ways hangDamages offers, picks a
+// tuning and whether the log is on, and runs every op opsFor gives for
+// the fixture on a fresh copy of the damaged bytes under hangWatch.
+func huntDamagedRounds(t *testing.T, dir string, rounds int, seed uint64, fixOf func(r int) hangFix, opsFor func(hangFix) []hangOp) {
+	t.Helper()
+	ctx := context.Background()
 	// CKPT_HUNT_ONLY=S runs the round of seed S alone (its damage and
 	// modes as in the run that printed it, with the same CKPT_HUNT_SEED).
 	only, _ := strconv.ParseUint(os.Getenv("CKPT_HUNT_ONLY"), 10, 64)
@@ -626,10 +654,7 @@ func TestHuntHangsOnDamagedFiles(t *testing.T) {
 			continue
 		}
 		rng := rand.New(rand.NewPCG(rseed, 30))
-		fix := fixes[0]
-		if r%3 == 2 {
-			fix = fixes[1]
-		}
+		fix := fixOf(r)
 		b := bytes.Clone(fix.data)
 		did := []string{fix.name}
 		n := 1
@@ -656,17 +681,16 @@ func TestHuntHangsOnDamagedFiles(t *testing.T) {
 			}
 			did = append(did, "file "+f)
 		}
+		var mode huntMode
 		if r%2 == 1 {
-			hangTuning.Store(&tuning{planLimit: 3, maxBatchJobs: 2, gcTxKeys: 12, namePage: 2, importBatchRecords: 5, importBatchBytes: 4 << 10, upgradeStepRecords: 4, upgradeStepScan: 16})
+			mode.tune = &tuning{planLimit: 3, maxBatchJobs: 2, gcTxKeys: 12, namePage: 2, importBatchRecords: 5, importBatchBytes: 4 << 10, upgradeStepRecords: 4, upgradeStepScan: 16}
 			did = append(did, "small tuning")
-		} else {
-			hangTuning.Store(nil)
 		}
-		hangNoWAL.Store(r%4 >= 2)
-		if r%4 >= 2 {
+		if mode.noWAL = r%4 >= 2; mode.noWAL {
 			did = append(did, "no log")
 		}
-		for _, op := range hangOps {
+		rctx := context.WithValue(ctx, huntModeKey{}, mode)
+		for _, op := range opsFor(fix) {
 			p := filepath.Join(dir, "round.db")
 			for _, f := range []string{p, p + "-wal", p + ".imported", p + ".imported-wal", p + ".bak"} {
 				_ = os.Remove(f)
@@ -687,7 +711,10 @@ func TestHuntHangsOnDamagedFiles(t *testing.T) {
 				return "damaged file kept as " + f
 			}
 			h := hangWatch(t, what, limit, maxHeap, keep, func() {
-				if err := op.do(ctx, p, fix.cfgs); err != nil {
+				if err := op.do(rctx, p, fix.cfgs); err != nil {
+					if wrong := (*huntWrong)(nil); errors.As(err, &wrong) {
+						t.Errorf("%s: %v (%s)", what(), err, keep())
+					}
 					failed[op.name]++
 					if os.Getenv("CKPT_HUNT_VERBOSE") != "" {
 						t.Logf("%s: %v", what(), err)
@@ -700,7 +727,5 @@ func TestHuntHangsOnDamagedFiles(t *testing.T) {
 		}
 		runtime.GC()
 	}
-	hangTuning.Store(nil)
-	hangNoWAL.Store(false)
 	t.Logf("%d rounds from seed %d in %v; ops refused: %v; peak heap %d MB (%s)", rounds, seed, time.Since(start).Round(time.Millisecond), failed, peak>>20, peakWhat)
 }
