@@ -51,13 +51,29 @@ func errThreadHidden(thread string) error {
 	return fmt.Errorf("%w: thread %q: in the directory of threads, its bucket is not found (a damaged key or page hides its checkpoints)", ErrCorrupt, thread)
 }
 
-// threadHidden returns ErrCorrupt when thread's bucket is not found while
-// the directory lists it; nil otherwise.
+// errCheckpointsHidden is the error for a thread listed in the directory
+// whose bucket is found without its checkpoint records' bucket. A thread's
+// first Put makes its cp/, and nothing but the thread's drop removes it:
+// a thread listed without one lost it to damage (its name in the thread's
+// page, which may hide the history order after it too).
+func errCheckpointsHidden(thread string) error {
+	return fmt.Errorf("%w: thread %q: its checkpoint records' bucket is not found (a damaged key or page hides them)", ErrCorrupt, thread)
+}
+
+// threadHidden returns ErrCorrupt when the directory lists thread while
+// its bucket, or its checkpoint records' bucket, is not found; nil
+// otherwise.
 func threadHidden(r reader, thread string) error {
-	if !r.Has(dirPath, dirKey(thread)) || r.Exists(threadBucket(thread)) {
+	if !r.Has(dirPath, dirKey(thread)) {
 		return nil
 	}
-	return errThreadHidden(thread)
+	if !r.Exists(threadBucket(thread)) {
+		return errThreadHidden(thread)
+	}
+	if !r.Exists(threadPath(thread, bucketCheckpoints)) {
+		return errCheckpointsHidden(thread)
+	}
+	return nil
 }
 
 // errNamespaceHidden is the error for a namespace listed in the directory
@@ -183,11 +199,8 @@ func (t *tupleReader) absent(ns string) error {
 		if !t.r.Exists(t.paths[0][:2]) { // the thread's bucket (setThread)
 			return errThreadHidden(t.thread)
 		}
-		// A thread's first Put makes its cp/, and nothing but the thread's
-		// drop removes it: a thread listed without one lost it to damage
-		// (its header in the thread's page).
 		if !t.r.Exists(t.cp) {
-			return fmt.Errorf("%w: thread %q: its checkpoint records' bucket is not found (a damaged key or page hides them)", ErrCorrupt, t.thread)
+			return errCheckpointsHidden(t.thread)
 		}
 	}
 	if nsListed {
