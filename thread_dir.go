@@ -340,7 +340,8 @@ const (
 // dirStep, a step of the upgrade to dirFormat, lists in the directory up to
 // budget threads from *after on (nil: the first) and advances it. Listing a
 // thread again writes the same entry, so a run killed before the marker is
-// redone from the start.
+// redone from the start. A thread is listed under its bucket's name only
+// once its records' sums confirm it (threadNameChecks).
 func dirStep(w writer, after *[]byte, budget int) (done bool, err error) {
 	var names [][]byte
 	if err := w.Buckets(threadsRoot, *after, func(name []byte) error {
@@ -353,6 +354,9 @@ func dirStep(w writer, after *[]byte, budget int) (done bool, err error) {
 		return false, err
 	}
 	for _, name := range names {
+		if err := threadNameChecks(w, string(name)); err != nil {
+			return false, err
+		}
 		if err := w.Put(dirPath, dirKey(string(name)), nil); err != nil {
 			return false, err
 		}
@@ -362,6 +366,47 @@ func dirStep(w writer, after *[]byte, budget int) (done bool, err error) {
 	}
 	*after = names[len(names)-1]
 	return false, nil
+}
+
+// nameChecks is how many checkpoint records of a thread threadNameChecks
+// tries before it calls the thread's name damaged: a record damaged on its
+// own does not make the upgrade refuse the file while another confirms
+// the name.
+const nameChecks = 3
+
+// threadNameChecks returns ErrCorrupt when the checkpoint records of
+// thread's bucket carry sums over a thread's name (format 6 on) and none
+// of the first nameChecks of them checks out under thread: damage changed
+// the bucket's name, a key no sum covers. Listed under that name, the
+// thread would be lost without a word, the directory vouching for the
+// name (the upgrade of a file before format 7, or of one of format 7
+// written before the directory). Records of older formats (sums over key
+// and record, or the record alone) cannot tell: nil when the first
+// 4*nameChecks records hold too few of format 6.
+func threadNameChecks(r reader, thread string) error {
+	ts := seedOf(thread)
+	tried, looked := 0, 0
+	var bad error
+	err := r.Scan(threadPath(thread, bucketCheckpoints), nil, nil, false, func(k, v []byte) error {
+		if looked++; looked > 4*nameChecks {
+			return errStop // records of older formats: no telling
+		}
+		if len(v) == 0 || v[0]&sumMask != sumThreaded {
+			return nil
+		}
+		if _, err := checkSum("checkpoint", ts, k, v); err != nil {
+			bad = err
+		} else {
+			bad = nil
+			return errStop
+		}
+		tried++
+		return keepScanning(tried < nameChecks)
+	})
+	if err == nil && bad != nil {
+		err = fmt.Errorf("%w: thread %q: none of its first %d checkpoint records checks out under its name (a damaged key renamed its bucket?): %v", ErrCorrupt, thread, tried, bad)
+	}
+	return err
 }
 
 // verifyDir is the directory part of Verify for a file that keeps one:
