@@ -23,10 +23,11 @@ func TestGCOnDamagedBranchKeysDropsAllOrReports(t *testing.T) {
 	ctx := context.Background()
 	const n, keep = 300, 2
 	path, ids, b := closedChain(t, n)
-	// Every key of a branch page that is one of the thread's keys (cp/
-	// and md/: checkpointKey; ids/: orderKey; the index: indexKey) gets
-	// its first id byte after the first changed: it sorts after the keys
-	// of its child page, whose lookups then go to the child before it.
+	// A key of a branch page of cp/ or md/ (checkpointKey) gets its first
+	// id byte after the time changed: it sorts after the keys of its child
+	// page, whose lookups then go to the child before it. (Up to 12 such
+	// keys, one edit each; the log on, as the leftover was seen: without
+	// it nearly every such GC dropped all it was asked to.)
 	type edit struct {
 		what string
 		off  int
@@ -47,13 +48,8 @@ func TestGCOnDamagedBranchKeysDropsAllOrReports(t *testing.T) {
 			k := b[e.keyOff : e.keyOff+e.keyLen]
 			var id [idLen]byte
 			at := -1
-			switch {
-			case len(k) == 2+idLen && bytes.HasPrefix(k, nsKey("")):
-				at = 2 // cp/, md/
-			case len(k) == idLen:
-				at = 0 // ids/
-			case len(k) == idLen+2+1 && k[idLen+2] == 't':
-				at = 0 // the index
+			if len(k) == 2+idLen && bytes.HasPrefix(k, nsKey("")) {
+				at = 2 // cp/, md/: what dropping a checkpoint looks up
 			}
 			if at < 0 {
 				continue
@@ -70,36 +66,42 @@ func TestGCOnDamagedBranchKeysDropsAllOrReports(t *testing.T) {
 	if len(edits) == 0 {
 		t.Fatal("no branch key of the thread found")
 	}
-	for _, wal := range []bool{true, false} {
-		for _, ed := range edits {
-			c := bytes.Clone(b)
-			c[ed.off] = 0xff
-			p := path + ".damaged"
-			for _, f := range []string{p, p + "-wal"} {
-				_ = os.Remove(f)
+	if len(edits) > 12 {
+		step := len(edits) / 12
+		var some []edit
+		for i := 0; i < len(edits) && len(some) < 12; i += step {
+			some = append(some, edits[i])
+		}
+		edits = some
+	}
+	for _, ed := range edits {
+		c := bytes.Clone(b)
+		c[ed.off] = 0xff
+		p := path + ".damaged"
+		for _, f := range []string{p, p + "-wal"} {
+			_ = os.Remove(f)
+		}
+		if err := os.WriteFile(p, c, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(p, Options{})
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Errorf("%s: Open = %v, want nil or ErrCorrupt", ed.what, err)
 			}
-			if err := os.WriteFile(p, c, 0o600); err != nil {
-				t.Fatal(err)
+			continue
+		}
+		endsWithin(t, "GC keeping the last checkpoints", func() {
+			st, err := s.GC(ctx, Policy{KeepLast: keep})
+			switch {
+			case err != nil && !errors.Is(err, ErrCorrupt):
+				t.Errorf("%s: GC = %v, want nil or ErrCorrupt", ed.what, err)
+			case err == nil && st.Checkpoints != n-keep:
+				t.Errorf("%s: GC dropped %d checkpoints and returned nil, want %d or ErrCorrupt", ed.what, st.Checkpoints, n-keep)
 			}
-			s, err := Open(p, Options{NoWAL: !wal})
-			if err != nil {
-				if !errors.Is(err, ErrCorrupt) {
-					t.Errorf("log %v, %s: Open = %v, want nil or ErrCorrupt", wal, ed.what, err)
-				}
-				continue
-			}
-			endsWithin(t, "GC keeping the last checkpoints", func() {
-				st, err := s.GC(ctx, Policy{KeepLast: keep})
-				switch {
-				case err != nil && !errors.Is(err, ErrCorrupt):
-					t.Errorf("log %v, %s: GC = %v, want nil or ErrCorrupt", wal, ed.what, err)
-				case err == nil && st.Checkpoints != n-keep:
-					t.Errorf("log %v, %s: GC dropped %d checkpoints and returned nil, want %d or ErrCorrupt", wal, ed.what, st.Checkpoints, n-keep)
-				}
-			})
-			if err := s.Close(); err != nil && !errors.Is(err, ErrCorrupt) {
-				t.Errorf("log %v, %s: Close = %v", wal, ed.what, err)
-			}
+		})
+		if err := s.Close(); err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: Close = %v", ed.what, err)
 		}
 	}
 }
