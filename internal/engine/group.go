@@ -153,7 +153,12 @@ func failRest(errs []error, err error) {
 
 // commitGroup makes ops one group, durable by the log or by bbolt, and
 // acknowledges them (with the log, once the group is durable).
-func (e *Engine) commitGroup(ops []*Op) {
+func (e *Engine) commitGroup(ops []*Op) { e.commitOps(ops, false) }
+
+// commitOps is commitGroup for the commit loop: with open, the ops may
+// join the open group (logGroup), which more ops join until the log's
+// fsync in flight ends.
+func (e *Engine) commitOps(ops []*Op, open bool) {
 	if err := e.fs.Failed(); err != nil {
 		errs := make([]error, len(ops))
 		failRest(errs, err)
@@ -164,7 +169,7 @@ func (e *Engine) commitGroup(ops []*Op) {
 		// A group whose changes would pass the log's record limit is cut
 		// there: the op that would pass it starts the next one.
 		for len(ops) > 0 {
-			ops = e.logGroup(ops)
+			ops = e.logGroup(ops, open)
 		}
 		return
 	}

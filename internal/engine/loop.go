@@ -6,7 +6,8 @@ package engine
 // A lone writer commits at once (no timer: bbolt's own Batch waits up to
 // 10 ms for company and gave 82 commits/s to a single writer here); while
 // a commit is in flight new ops gather for the next one, so many writers
-// share one fsync.
+// share one fsync: with the log, the ops taken while its fsync is in
+// flight join one open group, logged when that fsync ends (commit.go).
 
 import (
 	"context"
@@ -78,6 +79,23 @@ func (e *Engine) run() {
 		pruned, synced = e.wal.ap.Pruned(), e.wal.sync.done
 	}
 	for {
+		if synced != nil && e.wal.og.f != nil {
+			// A group is open, waiting for the fsync in flight: if it
+			// ended, the group is logged and the next fsync started before
+			// more ops are taken (they join the next group, as they would
+			// have joined the next fsync).
+			select {
+			case <-synced:
+				e.synced(e.wal.sync.result())
+				continue
+			default:
+			}
+			if !e.wal.syncing() {
+				// Nothing to wait for any more (a rewind of the log made
+				// everything durable): no report need come.
+				e.sealGroup()
+			}
+		}
 		var op *Op
 		select {
 		case next, ok := <-e.queue:
@@ -118,7 +136,7 @@ func (e *Engine) run() {
 					break gather
 				}
 			}
-			e.commitGroup(group)
+			e.commitOps(group, true)
 		}
 	}
 }
