@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 
 	bolt "go.etcd.io/bbolt"
@@ -417,8 +418,17 @@ func (e *Engine) sealGroup() {
 		f.want = w.written // a Flush: everything logged before it
 	}
 	w.flights = append(w.flights, f)
-	// The fsync starts before the merges and acknowledgements below.
+	// The fsync starts before the merges and acknowledgements below. The
+	// syncer the ask wakes waits in this goroutine's run queue while the
+	// other core runs a writer: without the yield, it started its fsync
+	// only once the loop blocked, after the merges and acks, and the log's
+	// fsyncs kept the disk busy 0.67 of the time instead of 0.84 (16
+	// writers, bench --writers-only, 2 cores).
+	asked := w.asked
 	w.requestSync()
+	if w.asked != asked {
+		runtime.Gosched()
+	}
 	if f.group != nil && (len(w.flights) > 1 || f.want > w.durable) {
 		// It waits (for its fsync, or behind groups that wait): the next
 		// groups read its changes in unsynced meanwhile. A group that
