@@ -1,0 +1,855 @@
+package main
+
+// Session 10, h31: the CLI on a damaged file keeps its promise. Every
+// command either exits 0 with output that is true (a read command prints
+// what it prints on the intact file) or exits non-zero with one line on
+// stderr that names the damage; never a hang, a stack trace, runaway
+// memory, a wrong value with exit 0, and a write command never makes the
+// damage worse silently (exit 0 and the file's content then differs from
+// the same command's result on the intact file). `verify` exits non-zero
+// on every damage that made any other command fail or differ.
+//
+// Rounds: CKPT_HUNT31_ROUNDS (default 6 per fixture), seed
+// CKPT_HUNT31_SEED (default: a new one, logged); CKPT_HUNT31_KEEP=DIR
+// keeps the damaged file of a failing round there.
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ckpt-go/ckpt"
+)
+
+const h31WriterEnv = "CKPT_TEST_H31_WRITER"
+
+func init() {
+	if path := os.Getenv(h31WriterEnv); path != "" {
+		os.Exit(h31Writer(path))
+	}
+}
+
+// h31Step is the state of step of a thread: a list that grows (stored as
+// deltas), a note changed every step, a counter changed every other step
+// and, at some steps, a large value (overflow pages).
+func h31Put(ctx context.Context, s *ckpt.Store, cfg ckpt.Config, thread string, step int, items []any, vtag string, big int) (ckpt.Config, error) {
+	v := fmt.Sprintf("%s%04d", vtag, step+1)
+	values := map[string]any{"messages": items, "note": fmt.Sprintf("%s note %d", thread, step)}
+	versions := map[string]string{"messages": v, "note": v}
+	if step%2 == 0 {
+		values["counter"] = int64(step * 7)
+		versions["counter"] = v
+	}
+	if big > 0 {
+		values["blob"] = strings.Repeat(fmt.Sprintf("%s-%d|", thread, step), big/8)
+		versions["blob"] = v
+	}
+	return s.Put(ctx, cfg, ckpt.Checkpoint{ChannelValues: values, ChannelVersions: versions},
+		ckpt.Metadata{"step": step, "node": fmt.Sprintf("node-%d", step%3), "run_id": "run-" + thread}, versions)
+}
+
+// h31Thread writes steps checkpoints into thread/ns, each with pending
+// writes of two tasks, and returns the configs written.
+func h31Thread(ctx context.Context, s *ckpt.Store, thread, ns string, steps int, bigAt map[int]int) ([]ckpt.Config, error) {
+	cfg := ckpt.Config{ThreadID: thread, CheckpointNS: ns}
+	var items []any
+	var out []ckpt.Config
+	for step := range steps {
+		items = append(items, fmt.Sprintf("%s/%s item %d", thread, ns, step))
+		var err error
+		cfg, err = h31Put(ctx, s, cfg, thread, step, slices.Clone(items), "", bigAt[step])
+		if err != nil {
+			return nil, err
+		}
+		for task := range 2 {
+			ws := []ckpt.Write{{Channel: "inbox", Value: fmt.Sprintf("%s w%d.%d", thread, step, task)}}
+			if task == 1 {
+				ws = append(ws, ckpt.Write{Channel: "outbox", Value: map[string]any{"n": step, "t": thread}})
+			}
+			if err := s.PutWrites(ctx, cfg, ws, fmt.Sprintf("task-%d", task), "p"); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, cfg)
+	}
+	return out, nil
+}
+
+// h31Build writes the realistic store at path: old threads whose history
+// gc cut (their pages free, partly reused), threads with namespaces,
+// pending writes, large values, a fork and a copied thread.
+func h31Build(path string) error {
+	ctx := context.Background()
+	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	for i := range 2 {
+		if _, err := h31Thread(ctx, s, fmt.Sprintf("old-%d", i), "", 10, map[int]int{2: 6000}); err != nil {
+			return err
+		}
+	}
+	if _, err := s.GC(ctx, ckpt.Policy{KeepLast: 3}); err != nil {
+		return err
+	}
+	for i := range 5 {
+		thread := fmt.Sprintf("t%d", i)
+		big := map[int]int{}
+		switch i {
+		case 2:
+			big[3] = 30000
+		case 3:
+			big[1] = 5000
+		}
+		cfgs, err := h31Thread(ctx, s, thread, "", 6, big)
+		if err != nil {
+			return err
+		}
+		if i < 2 {
+			if _, err := h31Thread(ctx, s, thread, "sub", 4, nil); err != nil {
+				return err
+			}
+		}
+		if i == 1 {
+			// A fork: a checkpoint whose parent is not the head.
+			fork := cfgs[2]
+			if _, err := h31Put(ctx, s, fork, thread, 9, []any{"forked"}, "f", 0); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.CopyThread(ctx, "t0", "t0-copy", ckpt.CopyOptions{}); err != nil {
+		return err
+	}
+	return s.Close()
+}
+
+// h31Writer is the child that leaves a store with its log unapplied: it
+// writes threads and exits without Close.
+func h31Writer(path string) int {
+	ctx := context.Background()
+	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for i := range 3 {
+		if _, err := h31Thread(ctx, s, fmt.Sprintf("w%d", i), "", 5, map[int]int{1: 9000 * i}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	if err := s.ApplyLog(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// Written after the last apply: in the log only (the applier waits
+	// for a pause in the writes; the process ends first).
+	for i := range 3 {
+		if _, err := h31Thread(ctx, s, fmt.Sprintf("w%d", i), "sub", 3, nil); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	if err := s.DeleteThread(ctx, "w2"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if _, err := h31Thread(ctx, s, "w3", "", 3, nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	os.Exit(0) // no Close: the log keeps what was not applied
+	return 0
+}
+
+// h31Fix is one intact store and what is in it.
+type h31Fix struct {
+	name  string
+	dir   string            // holds f.db (and f.db-wal)
+	files map[string][]byte // file name -> intact bytes
+	cps   []h31CP
+	base  map[string]result // args -> the run on an intact copy
+}
+
+type h31CP struct{ thread, ns, id string }
+
+func h31Fixtures(t *testing.T) []*h31Fix {
+	t.Helper()
+	var out []*h31Fix
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain")
+	if err := os.MkdirAll(plain, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := h31Build(filepath.Join(plain, "f.db")); err != nil {
+		t.Fatal(err)
+	}
+	out = append(out, &h31Fix{name: "plain", dir: plain})
+	logged := filepath.Join(dir, "logged")
+	if err := os.MkdirAll(logged, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), h31WriterEnv+"="+filepath.Join(logged, "f.db"))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("writer: %v\n%s", err, b)
+	}
+	out = append(out, &h31Fix{name: "logged", dir: logged})
+	for _, f := range out {
+		f.files = map[string][]byte{}
+		for _, n := range []string{"f.db", "f.db-wal"} {
+			if b, err := os.ReadFile(filepath.Join(f.dir, n)); err == nil {
+				f.files[n] = b
+			}
+		}
+		f.base = map[string]result{}
+		f.cps = h31Checkpoints(t, f)
+	}
+	if len(out[1].files["f.db-wal"]) < 4096 {
+		t.Logf("logged fixture: log of %d bytes", len(out[1].files["f.db-wal"]))
+	}
+	return out
+}
+
+// h31Checkpoints lists every checkpoint of the intact store (read from a
+// copy: opening reads the log, and the fixture stays as it is).
+func h31Checkpoints(t *testing.T, f *h31Fix) []h31CP {
+	t.Helper()
+	dir := f.copyTo(t, f.files)
+	s, err := ckpt.Open(filepath.Join(dir, "f.db"), ckpt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var out []h31CP
+	for tp, err := range s.List(context.Background(), ckpt.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, h31CP{tp.Config.ThreadID, tp.Config.CheckpointNS, tp.Config.CheckpointID})
+	}
+	slices.SortFunc(out, func(a, b h31CP) int { return strings.Compare(a.thread+"/"+a.ns+"/"+a.id, b.thread+"/"+b.ns+"/"+b.id) })
+	if len(out) < 10 {
+		t.Fatalf("%s: %d checkpoints", f.name, len(out))
+	}
+	return out
+}
+
+func (f *h31Fix) copyTo(t *testing.T, files map[string][]byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	for n, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// h31Exec runs the binary in dir under a watchdog (a hang becomes a
+// failure, not a stuck test) and a memory limit (runaway memory becomes
+// a failure, not a machine out of memory).
+func h31Exec(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	name, cargs := binPath, args
+	if p, err := exec.LookPath("prlimit"); err == nil {
+		name, cargs = p, append([]string{"--data=" + strconv.Itoa(2<<30), binPath}, args...)
+	}
+	cmd := exec.Command(name, cargs...)
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader("")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	hung := false
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Minute):
+		hung = true
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		err = <-done
+	}
+	r := result{args: args, stdout: out.String(), stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			r.killed = true
+		}
+	case err != nil:
+		t.Fatalf("running ckpt %v: %v", args, err)
+	}
+	if hung {
+		r.stderr += "\n[watchdog: no exit after 2 minutes, killed]"
+		r.code = -1
+	}
+	return r
+}
+
+// baseline is the run of args on an intact copy (cached).
+func (f *h31Fix) baseline(t *testing.T, args ...string) result {
+	t.Helper()
+	key := strings.Join(args, "\x00")
+	if r, ok := f.base[key]; ok {
+		return r
+	}
+	dir := f.copyTo(t, f.files)
+	r := h31Exec(t, dir, args...)
+	if r.code != 0 {
+		t.Fatalf("%s: on the intact file:\n%s", f.name, r)
+	}
+	f.base[key] = r
+	return r
+}
+
+// baselineAfter is the export of an intact copy after the write command
+// args ran on it.
+func (f *h31Fix) baselineAfter(t *testing.T, args ...string) result {
+	t.Helper()
+	key := "after\x00" + strings.Join(args, "\x00")
+	if r, ok := f.base[key]; ok {
+		return r
+	}
+	dir := f.copyTo(t, f.files)
+	if r := h31Exec(t, dir, args...); r.code != 0 {
+		t.Fatalf("%s: on the intact file:\n%s", f.name, r)
+	}
+	r := h31Exec(t, dir, "export", "f.db")
+	if r.code != 0 {
+		t.Fatalf("%s: export after %v on the intact file:\n%s", f.name, args, r)
+	}
+	f.base[key] = r
+	return r
+}
+
+// --- damage -----------------------------------------------------------
+
+type h31Page struct {
+	off, flags, count int
+}
+
+type h31Elem struct {
+	hdr, key, keyLen, val, valLen int
+}
+
+func h31PageSize(b []byte) int {
+	if len(b) >= 32 {
+		if ps := int(binary.LittleEndian.Uint32(b[24:])); ps >= 512 && ps <= 1<<16 && ps&(ps-1) == 0 {
+			return ps
+		}
+	}
+	return 4096
+}
+
+// h31Pages lists the branch (0x01) and leaf (0x02) pages of a bbolt file.
+func h31Pages(b []byte) []h31Page {
+	ps := h31PageSize(b)
+	var out []h31Page
+	for p := 2; (p+1)*ps <= len(b); p++ {
+		h := b[p*ps:]
+		pg := h31Page{off: p * ps, flags: int(binary.LittleEndian.Uint16(h[8:])), count: int(binary.LittleEndian.Uint16(h[10:]))}
+		if pg.flags == 0x01 || pg.flags == 0x02 {
+			out = append(out, pg)
+		}
+		if ov := int(binary.LittleEndian.Uint32(h[12:])); ov > 0 && ov < len(b)/ps {
+			p += ov
+		}
+	}
+	return out
+}
+
+// h31Elems lists the elements of pg and of the inline buckets its leaf
+// elements hold.
+func h31Elems(b []byte, pg h31Page, depth int) []h31Elem {
+	var out []h31Elem
+	for i := range pg.count {
+		h := pg.off + 16 + 16*i
+		if h+16 > len(b) {
+			break
+		}
+		e := h31Elem{hdr: h}
+		inline := false
+		if pg.flags == 0x02 {
+			e.key = h + int(binary.LittleEndian.Uint32(b[h+4:]))
+			e.keyLen = int(binary.LittleEndian.Uint32(b[h+8:]))
+			e.valLen = int(binary.LittleEndian.Uint32(b[h+12:]))
+			e.val = e.key + e.keyLen
+			inline = binary.LittleEndian.Uint32(b[h:])&1 != 0 && e.valLen >= 32
+		} else {
+			e.key = h + int(binary.LittleEndian.Uint32(b[h:]))
+			e.keyLen = int(binary.LittleEndian.Uint32(b[h+4:]))
+		}
+		if e.keyLen < 0 || e.valLen < 0 || e.key+e.keyLen+e.valLen > len(b) {
+			continue
+		}
+		out = append(out, e)
+		if inline && depth < 3 && binary.LittleEndian.Uint64(b[e.val:]) == 0 {
+			in := h31Page{off: e.val + 16, flags: int(binary.LittleEndian.Uint16(b[e.val+16+8:])), count: int(binary.LittleEndian.Uint16(b[e.val+16+10:]))}
+			if in.flags == 0x02 {
+				out = append(out, h31Elems(b, in, depth+1)...)
+			}
+		}
+	}
+	return out
+}
+
+// h31Byte changes b[i]: random bits flipped, or 0x00, or 0xff.
+func h31Byte(rng *rand.Rand, b []byte, i int) string {
+	old := b[i]
+	switch rng.IntN(4) {
+	case 0:
+		b[i] = 0
+	case 1:
+		b[i] = 0xff
+	default:
+		b[i] ^= byte(1 + rng.IntN(255))
+	}
+	return fmt.Sprintf("byte %d: %#02x -> %#02x", i, old, b[i])
+}
+
+func h31Elem1(rng *rand.Rand, b []byte, leaf bool) (h31Elem, bool) {
+	var pages []h31Page
+	for _, pg := range h31Pages(b) {
+		if pg.count > 0 && (pg.flags == 0x02) == leaf {
+			pages = append(pages, pg)
+		}
+	}
+	if len(pages) == 0 {
+		return h31Elem{}, false
+	}
+	es := h31Elems(b, pages[rng.IntN(len(pages))], 0)
+	if len(es) == 0 {
+		return h31Elem{}, false
+	}
+	return es[rng.IntN(len(es))], true
+}
+
+type h31Damage struct {
+	name   string
+	weight int
+	do     func(rng *rand.Rand, b []byte) string
+}
+
+var h31Damages = []h31Damage{
+	{"anywhere", 2, func(rng *rand.Rand, b []byte) string {
+		ps := h31PageSize(b)
+		return h31Byte(rng, b, 2*ps+rng.IntN(len(b)-2*ps))
+	}},
+	{"page-header", 1, func(rng *rand.Rand, b []byte) string {
+		pgs := h31Pages(b)
+		pg := pgs[rng.IntN(len(pgs))]
+		return h31Byte(rng, b, pg.off+rng.IntN(16))
+	}},
+	{"elem-header", 1, func(rng *rand.Rand, b []byte) string {
+		e, ok := h31Elem1(rng, b, rng.IntN(4) > 0)
+		if !ok {
+			return "none"
+		}
+		return h31Byte(rng, b, e.hdr+rng.IntN(16))
+	}},
+	{"leaf-key", 4, func(rng *rand.Rand, b []byte) string {
+		e, ok := h31Elem1(rng, b, true)
+		if !ok || e.keyLen == 0 {
+			return "none"
+		}
+		return h31Byte(rng, b, e.key+rng.IntN(e.keyLen))
+	}},
+	{"key-head", 2, func(rng *rand.Rand, b []byte) string {
+		e, ok := h31Elem1(rng, b, true)
+		if !ok || e.keyLen == 0 {
+			return "none"
+		}
+		return h31Byte(rng, b, e.key+rng.IntN(min(e.keyLen, 20)))
+	}},
+	{"branch-key", 1, func(rng *rand.Rand, b []byte) string {
+		e, ok := h31Elem1(rng, b, false)
+		if !ok || e.keyLen == 0 {
+			return "none"
+		}
+		return h31Byte(rng, b, e.key+rng.IntN(e.keyLen))
+	}},
+	{"value-head", 3, func(rng *rand.Rand, b []byte) string {
+		e, ok := h31Elem1(rng, b, true)
+		if !ok || e.valLen == 0 {
+			return "none"
+		}
+		return h31Byte(rng, b, e.val+rng.IntN(min(e.valLen, 24)))
+	}},
+	{"value", 3, func(rng *rand.Rand, b []byte) string {
+		e, ok := h31Elem1(rng, b, true)
+		if !ok || e.valLen == 0 {
+			return "none"
+		}
+		return h31Byte(rng, b, e.val+rng.IntN(e.valLen))
+	}},
+	{"run", 1, func(rng *rand.Rand, b []byte) string {
+		// A run of bytes overwritten (a torn sector, a stray write).
+		pgs := h31Pages(b)
+		pg := pgs[rng.IntN(len(pgs))]
+		ps := h31PageSize(b)
+		n := 4 + rng.IntN(60)
+		at := pg.off + 16 + rng.IntN(ps-16-n)
+		fill := rng.IntN(3)
+		for i := at; i < at+n; i++ {
+			switch fill {
+			case 0:
+				b[i] = 0
+			case 1:
+				b[i] = byte(rng.Uint32())
+			default:
+				b[i] = b[i-n/2]
+			}
+		}
+		return fmt.Sprintf("bytes %d..%d overwritten (fill %d)", at, at+n, fill)
+	}},
+	{"key-swap", 1, func(rng *rand.Rand, b []byte) string {
+		// Two keys of one leaf page swap bytes: the order broken, each key
+		// still well formed.
+		pgs := h31Pages(b)
+		for range 20 {
+			pg := pgs[rng.IntN(len(pgs))]
+			if pg.flags != 0x02 || pg.count < 2 {
+				continue
+			}
+			es := h31Elems(b, pg, 3)
+			if len(es) < 2 {
+				continue
+			}
+			i := rng.IntN(len(es) - 1)
+			j := i + 1 + rng.IntN(len(es)-i-1)
+			n := min(es[i].keyLen, es[j].keyLen)
+			ki, kj := b[es[i].key:es[i].key+n], b[es[j].key:es[j].key+n]
+			tmp := bytes.Clone(ki)
+			copy(ki, kj)
+			copy(kj, tmp)
+			return fmt.Sprintf("page at %d: keys %d and %d swap %d bytes", pg.off, i, j, n)
+		}
+		return "none"
+	}},
+	{"meta", 1, func(rng *rand.Rand, b []byte) string {
+		ps := h31PageSize(b)
+		return h31Byte(rng, b, rng.IntN(2)*ps+16+rng.IntN(64))
+	}},
+}
+
+// damage damages a copy of the fixture's files and says how.
+func (f *h31Fix) damage(rng *rand.Rand) (map[string][]byte, string) {
+	files := map[string][]byte{}
+	for n, b := range f.files {
+		files[n] = bytes.Clone(b)
+	}
+	n := 1
+	if rng.IntN(10) < 3 {
+		n = 2 + rng.IntN(2)
+	}
+	total := 0
+	for _, d := range h31Damages {
+		total += d.weight
+	}
+	var what []string
+	for range n {
+		if wal := files["f.db-wal"]; len(wal) > 64 && rng.IntN(6) == 0 {
+			what = append(what, "log "+h31Byte(rng, wal, 32+rng.IntN(len(wal)-32)))
+			continue
+		}
+		w := rng.IntN(total)
+		for _, d := range h31Damages {
+			if w -= d.weight; w < 0 {
+				what = append(what, d.name+" "+d.do(rng, files["f.db"]))
+				break
+			}
+		}
+	}
+	return files, strings.Join(what, "; ")
+}
+
+// --- the checks ---------------------------------------------------------
+
+func h31Rounds() (int, uint64) {
+	rounds := 6
+	if testing.Short() {
+		rounds = 2
+	}
+	if v, err := strconv.Atoi(os.Getenv("CKPT_HUNT31_ROUNDS")); err == nil {
+		rounds = v
+	}
+	seed := uint64(time.Now().UnixNano())
+	if v, err := strconv.ParseUint(os.Getenv("CKPT_HUNT31_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	return rounds, seed
+}
+
+// h31Clean reports what is wrong with a run's way of ending: a stack
+// trace, a kill, or a failure that is not one line naming the damage.
+func h31Clean(r result, verify bool) string {
+	out := r.stdout + r.stderr
+	switch {
+	case r.code == -1:
+		return "hangs"
+	case r.killed:
+		return "killed by a signal (memory limit?)"
+	case strings.Contains(out, "goroutine ") || strings.Contains(out, "panic") || strings.Contains(out, "fatal error"):
+		return "stack trace or panic"
+	case r.code == 0 || verify:
+		return ""
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "ckpt: ") || !strings.HasSuffix(r.stderr, "\n") {
+		return "failure is not one line on stderr"
+	}
+	low := strings.ToLower(r.stderr)
+	for _, w := range []string{"damaged", "corrupt", "checksum", "ckpt verify", "ckpt recover", "truncated", "not a ckpt store"} {
+		if strings.Contains(low, w) {
+			return ""
+		}
+	}
+	return "failure does not name the damage"
+}
+
+func TestHunt31CLIOnDamagedFiles(t *testing.T) {
+	t.Parallel()
+	rounds, seed := h31Rounds()
+	t.Logf("seed %d, %d rounds per fixture (CKPT_HUNT31_SEED, CKPT_HUNT31_ROUNDS)", seed, rounds)
+	fixes := h31Fixtures(t)
+	for fi, f := range fixes {
+		for round := range rounds {
+			rng := rand.New(rand.NewPCG(seed, uint64(fi)<<32|uint64(round)))
+			h31Round(t, f, rng, fmt.Sprintf("seed %d %s round %d", seed, f.name, round), fmt.Sprintf("%d-%s-%d", seed, f.name, round))
+		}
+	}
+}
+
+func h31Round(t *testing.T, f *h31Fix, rng *rand.Rand, where, short string) {
+	t.Helper()
+	files, what := f.damage(rng)
+	where += " (" + what + ")"
+	dir := f.copyTo(t, files)
+	var problems []string
+	fail := func(format string, args ...any) {
+		problems = append(problems, fmt.Sprintf(format, args...))
+	}
+	pick := func() h31CP { return f.cps[rng.IntN(len(f.cps))] }
+	a, b := pick(), pick()
+	for range 20 {
+		if b.thread == a.thread && b.ns == a.ns && b.id != a.id {
+			break
+		}
+		b = pick()
+	}
+	reads := [][]string{
+		{"threads", "f.db"},
+		{"stats", "f.db"},
+		{"export", "f.db"},
+		{"log", "f.db", a.thread},
+		{"log", "f.db", b.thread, "--ns", b.ns},
+		{"show", "f.db", a.thread, "--ns", a.ns},
+		{"show", "f.db", a.thread, a.id, "--ns", a.ns},
+		{"show", "f.db", b.thread, b.id, "--ns", b.ns},
+	}
+	if b.thread == a.thread && b.ns == a.ns && b.id != a.id {
+		reads = append(reads, []string{"diff", "f.db", a.thread, a.id, b.id, "--ns", a.ns, "--color", "never"})
+	}
+	differs := false // a command failed or printed something else
+	var differing []string
+	var exported string
+	for _, args := range reads {
+		r := h31Exec(t, dir, args...)
+		base := f.baseline(t, args...)
+		if p := h31Clean(r, false); p != "" {
+			fail("%s: %s:\n%s", strings.Join(args, " "), p, r)
+		}
+		switch {
+		case r.code != 0:
+			differs = true
+			differing = append(differing, args[0]+" fails")
+		case r.stdout != base.stdout:
+			differs = true
+			differing = append(differing, args[0]+" differs")
+			fail("%s exits 0 with output other than on the intact file:\n%s\nintact stdout:\n%s", strings.Join(args, " "), r, base.stdout)
+		}
+		if args[0] == "export" && r.code == 0 {
+			exported = r.stdout
+		}
+	}
+	// Write commands, each on its own copy of the damaged file.
+	writes := [][]string{
+		{"gc", "f.db", "--keep-last", "2"},
+		{"compact", "f.db"},
+		{"rm", "--yes", "f.db", a.thread},
+	}
+	for _, args := range writes {
+		wdir := f.copyTo(t, files)
+		r := h31Exec(t, wdir, args...)
+		if p := h31Clean(r, false); p != "" {
+			fail("%s: %s:\n%s", strings.Join(args, " "), p, r)
+		}
+		if r.code != 0 {
+			differs = true
+			differing = append(differing, args[0]+" fails")
+			if args[0] == "compact" && f.files["f.db-wal"] == nil {
+				if now, err := os.ReadFile(filepath.Join(wdir, "f.db")); err != nil || !bytes.Equal(now, files["f.db"]) {
+					fail("compact fails and changes the file (%v):\n%s", err, r)
+				}
+			}
+			continue
+		}
+		base := f.baselineAfter(t, args...)
+		after := h31Exec(t, wdir, "export", "f.db")
+		if p := h31Clean(after, false); p != "" {
+			fail("export after %s: %s:\n%s", strings.Join(args, " "), p, after)
+		}
+		switch {
+		case after.code == 0 && after.stdout != base.stdout:
+			fail("%s exits 0 and leaves content other than on the intact file (export after it differs)\n%s\nexport after: %.3000s\nintact after: %.3000s",
+				strings.Join(args, " "), r, after.stdout, base.stdout)
+		case after.code != 0:
+			// The damage is still there (the command did not need the
+			// damaged records): verify must still see it.
+			if v := h31Exec(t, wdir, "verify", "f.db"); v.code == 0 {
+				fail("%s exits 0, the export after it fails, and verify after it finds nothing:\n%s\nexport: %s\nverify: %s", strings.Join(args, " "), r, after.stderr, v)
+			}
+		}
+	}
+	if exported != "" {
+		// Export then import into a new path: the new store holds what
+		// the intact file holds.
+		idir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(idir, "dump.jsonl"), []byte(exported), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := h31Exec(t, idir, "import", "new.db", "dump.jsonl")
+		if r.code != 0 {
+			fail("import of the export of the damaged file (which equals the intact one's) fails:\n%s", r)
+		} else if after := h31Exec(t, idir, "export", "new.db"); after.code != 0 || after.stdout != exported {
+			fail("export of the imported store differs from the dump it imported:\n%.3000s", after)
+		}
+	}
+	v := h31Exec(t, dir, "verify", "f.db")
+	if p := h31Clean(v, true); p != "" {
+		fail("verify: %s:\n%s", p, v)
+	}
+	switch {
+	case differs && v.code == 0:
+		fail("verify exits 0 on a damage that made commands fail or differ (%s):\n%s", strings.Join(differing, ", "), v)
+	case v.code == 0 && v.stdout != f.baseline(t, "verify", "f.db").stdout:
+		fail("verify exits 0 with a report other than on the intact file:\n%s", v)
+	}
+	if len(problems) > 0 {
+		if keep := os.Getenv("CKPT_HUNT31_KEEP"); keep != "" {
+			for n, bb := range files {
+				_ = os.WriteFile(filepath.Join(keep, short+"."+n), bb, 0o600)
+			}
+		}
+		t.Errorf("%s:\n%s", where, strings.Join(problems, "\n---\n"))
+	}
+}
+
+// --- failures the hunt found, each on a file damaged on purpose ---------
+
+// h31EditKeys changes every leaf key of the bbolt file at path that
+// equals old into repl (of the same length) and returns how many.
+func h31EditKeys(t *testing.T, path string, old, repl []byte) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, pg := range h31Pages(b) {
+		if pg.flags != 0x02 {
+			continue
+		}
+		for _, e := range h31Elems(b, pg, 0) {
+			if bytes.Equal(b[e.key:e.key+e.keyLen], old) {
+				copy(b[e.key:], repl)
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no key %q in %s", old, path)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// h31Small writes a closed store of two threads into dir/f.db.
+func h31Small(t *testing.T, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := ckpt.Open(filepath.Join(dir, "f.db"), ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, th := range []string{"a", "b"} {
+		if _, err := h31Thread(ctx, s, th, "", 5, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// h31FailsOnDamage checks a run that must fail for the damage: exit 1,
+// one line naming it, no stack trace.
+func h31FailsOnDamage(t *testing.T, r result) {
+	t.Helper()
+	if r.code != 1 {
+		t.Fatalf("want exit 1 on a damaged file:\n%s", r)
+	}
+	if p := h31Clean(r, false); p != "" {
+		t.Fatalf("%s:\n%s", p, r)
+	}
+}
+
+// Seed 2 (plain round 1): a flip in a thread's history order made gc
+// --keep-last 2 take the thread for one an interrupted removal left
+// without checkpoints, delete it whole and exit 0.
+func TestH31GCKeepsAThreadWhoseHistoryOrderIsDamaged(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	h31Small(t, dir)
+	h31EditKeys(t, filepath.Join(dir, "f.db"), []byte("ids"), []byte("idt"))
+	h31FailsOnDamage(t, h31Exec(t, dir, "gc", "f.db", "--keep-last", "2"))
+}
+
+// Seed 2 (plain round 6): a flip in a thread's bucket name (md) hid the
+// thread's metadata from threads and stats, which printed smaller counts
+// and sizes and exited 0.
+func TestH31ThreadsAndStatsOfADamagedBucketName(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	h31Small(t, dir)
+	h31EditKeys(t, filepath.Join(dir, "f.db"), []byte("md"), []byte("me"))
+	h31FailsOnDamage(t, h31Exec(t, dir, "threads", "f.db"))
+	h31FailsOnDamage(t, h31Exec(t, dir, "stats", "f.db"))
+}
