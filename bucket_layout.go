@@ -139,6 +139,7 @@ package ckpt
 // the sign bit flipped so that the special negative indexes sort first.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -230,6 +231,22 @@ var threadsRoot = bucketPath{bucketThreads}
 // their sequences: ls/ numbers lineages with it); a new per-thread bucket
 // must be added here to be copied, counted and checked.
 var threadSubBuckets = [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketOrder, bucketSegments}
+
+// knownThreadBuckets (its errors do not name the thread: the caller's
+// do) checks that every bucket in thread's bucket is one of
+// threadSubBuckets: any other name is a damaged one (a flipped byte in
+// "md" hides the thread's metadata from every read that opens it by name,
+// and a count of what the thread holds comes out short).
+func knownThreadBuckets(r reader, thread string) error {
+	return r.Buckets(threadBucket(thread), nil, func(name []byte) error {
+		for _, sub := range threadSubBuckets {
+			if bytes.Equal(name, sub) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: the thread holds a bucket named %q, which the store never writes (a damaged bucket name)", ErrCorrupt, name)
+	})
+}
 
 func appendLen16(b []byte, s string) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))

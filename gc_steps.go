@@ -285,6 +285,31 @@ func newestBefore(r reader, thread string, cutoff time.Time) bool {
 	return newest
 }
 
+// leftoverOnly (its errors do not name the thread: retain's do) checks
+// that a thread whose history order lists no
+// checkpoint holds no checkpoint record either, as a thread an
+// interrupted removal left behind (dropCheckpoint removes a record with
+// its order entry). A damaged history order (its bucket's name, a key of
+// the thread's bucket) looks empty to the order's scan while the records
+// stand: removing the thread then would delete its whole history, a
+// retention that was asked to keep the newest checkpoints.
+func leftoverOnly(r reader, thread string) error {
+	if err := knownThreadBuckets(r, thread); err != nil {
+		return err
+	}
+	found := false
+	if err := r.Scan(threadPath(thread, bucketCheckpoints), nil, nil, false, func(_, _ []byte) error {
+		found = true
+		return errStop
+	}); err != nil {
+		return err
+	}
+	if found {
+		return fmt.Errorf("%w: the thread holds checkpoints its history order does not list (a damaged page)", ErrCorrupt)
+	}
+	return nil
+}
+
 // dropThreadChunk removes a thread's content oldest checkpoint first (so
 // its newest state stays loadable until the end), then its blobs, then
 // the thread bucket, at most budget keys per call; done says the thread is
@@ -304,6 +329,13 @@ func dropThreadChunk(w writer, thread string, budget int, shared bool, stats *GC
 		return keepScanning(len(refs) < budget/4+1)
 	}); err != nil {
 		return 0, false, err
+	}
+	if len(refs) == 0 {
+		// Nothing in the history order: what an interrupted removal
+		// leaves, unless damage hid the order from the scan.
+		if err := leftoverOnly(w, thread); err != nil {
+			return 0, false, err
+		}
 	}
 	cpPath := threadPath(thread, bucketCheckpoints)
 	for _, ref := range refs {
