@@ -128,14 +128,21 @@ func summariseThread(r reader, thread string, lists bool) (ThreadInfo, error) {
 		}
 		info.NewestTime = time.Unix(0, rec.TS).UTC()
 	}
+	// Counted over the buckets of the names the store writes: one of
+	// another name is a damaged one, whose content the counts would miss.
+	if err := knownThreadBuckets(r, thread); err != nil {
+		return info, fmt.Errorf("thread %q: %w", thread, err)
+	}
 	for _, sub := range threadSubBuckets {
-		r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
+		if err := r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
 			info.Bytes += int64(len(k) + len(v))
 			if bytes.Equal(sub, bucketWrites) {
 				info.PendingWrites++
 			}
 			return nil
-		})
+		}); err != nil {
+			return info, fmt.Errorf("thread %q: %w", thread, err)
+		}
 	}
 	return info, nil
 }
@@ -203,10 +210,12 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 			b.Bytes += int64(len(k) + len(v))
 		}
 		for _, top := range [][]byte{bucketMeta, bucketIndex} {
-			r.Scan(bucketPath{top}, nil, nil, false, func(k, v []byte) error {
+			if err := r.Scan(bucketPath{top}, nil, nil, false, func(k, v []byte) error {
 				add(string(top), k, v)
 				return nil
-			})
+			}); err != nil {
+				return err
+			}
 		}
 		// A failure ends the walk; the sizes so far are still summed up.
 		err := r.Buckets(bucketPath{bucketThreads}, nil, func(name []byte) error {
@@ -215,11 +224,16 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 			}
 			thread := string(name)
 			st.Threads++
+			if err := knownThreadBuckets(r, thread); err != nil {
+				return fmt.Errorf("thread %q: %w", thread, err)
+			}
 			for _, sub := range threadSubBuckets {
-				r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
+				if err := r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
 					add("threads/*/"+string(sub), k, v)
 					return nil
-				})
+				}); err != nil {
+					return fmt.Errorf("thread %q: %w", thread, err)
+				}
 			}
 			if err := sharingStats(r, s.keys, thread, st); err != nil {
 				return err
