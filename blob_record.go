@@ -35,7 +35,7 @@ func blobKind(ts threadSeed, key, b []byte) (kind byte, body []byte, err error) 
 			return b[1], b[2:], nil
 		}
 	default:
-		return 0, nil, fmt.Errorf("%w: blob record version %d, this build reads 1, 2, %d, %d, %d and %d", ErrFormatVersion, b[0], blobRecordV3, blobRecordX, blobRecordK, blobRecordT)
+		return 0, nil, errRecordVersion("blob", b[0], fmt.Sprintf("1, 2, %d, %d, %d and %d", blobRecordV3, blobRecordX, blobRecordK, blobRecordT))
 	}
 	return 0, nil, fmt.Errorf("%w: blob kind %d", ErrCorrupt, b[1])
 }

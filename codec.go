@@ -3,7 +3,8 @@ package ckpt
 // Records are msgpack. Each record stored by the store starts with one
 // record-version byte, so a record's shape can change without a new file
 // format: a reader that meets an unknown record version says so
-// (ErrFormatVersion) instead of guessing.
+// (errRecordVersion: ErrFormatVersion, and ErrCorrupt, since a damaged
+// version byte reads the same) instead of guessing.
 //
 // Checksums: record_sum.go.
 

@@ -143,7 +143,7 @@ func TestVerifyReportsEachBrokenInvariant(t *testing.T) {
 		}, Problem{Check: "metadata", Thread: "t", Detail: "metadata does not decode: ckpt: corrupt data: metadata record: msgpack: unexpected code=c1 decoding map length"}},
 		{"checkpoint record of unknown version", func(w writer, id [idLen]byte) error {
 			return w.Put(threadPath("t", bucketCheckpoints), checkpointKey("", id), []byte{9})
-		}, Problem{Check: "checkpoint", Thread: "t", Detail: "record does not decode: ckpt: unknown format version: checkpoint record version 9, this build reads 1, 2, 194, 242 and 106"}},
+		}, Problem{Check: "checkpoint", Thread: "t", Detail: "record does not decode: ckpt: checkpoint record of unknown version 9 (this build reads 1, 2, 194, 242 and 106): the record is damaged, or a later build wrote it"}},
 		{"referenced value missing", func(w writer, id [idLen]byte) error {
 			return w.Del(threadPath("t", bucketBlobs), blobKey("", "a", version(1)))
 		}, Problem{Check: "value", Thread: "t", Detail: `channel "a" version "b-v": no value stored`}},

@@ -214,7 +214,33 @@ func recordBody(kind string, ts threadSeed, key, b []byte, old, sealed byte) ([]
 	case old:
 		return b[1:], nil
 	}
-	return nil, fmt.Errorf("%w: %s record version %d, this build reads %d, %d, %d, %d and %d", ErrFormatVersion, kind, b[0], old, sealed, sealed|sumXXH3, sealed|sumXXH3|sumKeyed, sealed|sumThreaded)
+	return nil, errRecordVersion(kind, b[0], fmt.Sprintf("%d, %d, %d, %d and %d", old, sealed, sealed|sumXXH3, sealed|sumXXH3|sumKeyed, sealed|sumThreaded))
+}
+
+// recordVersionError is a record whose version byte this build does not
+// know. Either a later build wrote it (ErrFormatVersion: a record's shape
+// may change without a new file format) or the byte is damaged
+// (ErrCorrupt): from the byte alone no reader can tell, so it is both, and
+// its message says both. Said as a format version only, a flipped version
+// byte sent the user looking for a newer build ('ckpt stats' printed
+// "unknown format version: blob record version 217") where 'ckpt verify'
+// was the way on.
+type recordVersionError struct {
+	kind    string
+	version byte
+	reads   string
+}
+
+func errRecordVersion(kind string, version byte, reads string) error {
+	return &recordVersionError{kind, version, reads}
+}
+
+func (e *recordVersionError) Error() string {
+	return fmt.Sprintf("ckpt: %s record of unknown version %d (this build reads %s): the record is damaged, or a later build wrote it", e.kind, e.version, e.reads)
+}
+
+func (e *recordVersionError) Is(target error) bool {
+	return target == ErrCorrupt || target == ErrFormatVersion
 }
 
 // sumUnder returns a copy of rec, a record this build just encoded under

@@ -36,7 +36,8 @@ var (
 	// (*KeyError names the key id; Options.Encryption).
 	ErrKey = errors.New("ckpt: encryption key missing or wrong")
 	// ErrFormatVersion: the file or a record was written by a format version
-	// this build does not read.
+	// this build does not read (a record of an unknown version is
+	// ErrCorrupt too: its version byte may be damaged).
 	ErrFormatVersion = engine.ErrFormatVersion
 	// ErrEncode: a value cannot be encoded; the message names the channel
 	// (or metadata key) and the path inside the value.
