@@ -180,10 +180,18 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 		for {
 			var name []byte
 			err := s.view(ctx, func(r reader) error {
-				return r.Buckets(bucketPath{bucketThreads}, after, func(n []byte) error {
+				err := r.Buckets(bucketPath{bucketThreads}, after, func(n []byte) error {
 					name = bytes.Clone(n)
 					return errStop
 				})
+				if err == nil && name != nil && !r.Exists(threadBucket(string(name))) {
+					// The walk found a name its lookup does not: a name
+					// out of order in a damaged page. The walk would go on
+					// from it past every thread after it, and the dump
+					// would end whole-looking without them.
+					return fmt.Errorf("%w: thread %q: its name is out of place in the list of threads (a damaged page)", ErrCorrupt, name)
+				}
+				return err
 			})
 			if err != nil {
 				return sum, err

@@ -354,10 +354,19 @@ func (s *Store) eachThread(ctx context.Context, fn func(thread string) error) er
 	for {
 		var names []string
 		err := s.view(ctx, func(r reader) error {
-			return r.Buckets(threadsRoot, after, func(name []byte) error {
+			err := r.Buckets(threadsRoot, after, func(name []byte) error {
 				names = append(names, string(name))
 				return keepScanning(len(names) < page)
 			})
+			if n := len(names); err == nil && n == page && !r.Exists(threadBucket(names[n-1])) {
+				// The next page goes on from this name: one its lookup
+				// does not find is out of order in a damaged page, and
+				// the walk would pass over every thread after it
+				// (Export's walk, which went on this way, wrote a dump
+				// without them).
+				return fmt.Errorf("%w: thread %q: its name is out of place in the list of threads (a damaged page)", ErrCorrupt, names[n-1])
+			}
+			return err
 		})
 		if err != nil {
 			return err

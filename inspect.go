@@ -95,6 +95,12 @@ func (s *Store) Thread(ctx context.Context, threadID string) (ThreadInfo, error)
 // (format 8), each of which must be found (namespacesCounted).
 func summariseThread(r reader, thread string, lists bool) (ThreadInfo, error) {
 	info := ThreadInfo{ThreadID: thread}
+	if !r.Exists(threadBucket(thread)) {
+		// A name the walk of the threads found and its lookup does not:
+		// out of order in a damaged page (it would count as empty, and a
+		// walk going on from it would pass over the threads after it).
+		return info, fmt.Errorf("%w: thread %q: its name is out of place in the list of threads (a damaged page)", ErrCorrupt, thread)
+	}
 	nss := map[string]bool{}
 	var newest []byte
 	if err := r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {

@@ -21,11 +21,13 @@ package engine
 // out here to report progress and honour the context.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -279,7 +281,17 @@ func (c *copier) copyBucket(src *bolt.Bucket, path [][]byte) error {
 	}
 	gen := c.gen
 	cur := src.Cursor()
+	var prev []byte
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		// A key at or before the one before it is out of order, which
+		// only a damaged page holds: bbolt's lookups trust the order, so
+		// a nested bucket's name out of place is not found by name, and
+		// the copy (sorted) would leave out that bucket's whole content,
+		// or a key the lookups of the old file missed would come back.
+		if prev != nil && bytes.Compare(k, prev) <= 0 {
+			return fmt.Errorf("%w: keys out of order in bucket %s (a damaged page)", ErrCorrupt, pathString(path))
+		}
+		prev = k
 		if v == nil {
 			if sub := src.Bucket(k); sub != nil {
 				if err := c.copyBucket(sub, append(path[:len(path):len(path)], k)); err != nil {
@@ -291,6 +303,10 @@ func (c *copier) copyBucket(src *bolt.Bucket, path [][]byte) error {
 				gen = c.gen
 				continue
 			}
+			// A nil value is a nested bucket's (a read transaction's
+			// cursor gives a stored value as a slice, empty or not): one
+			// not found by its name is out of place in a damaged page.
+			return fmt.Errorf("%w: bucket %q in %s cannot be opened by its name (a damaged page)", ErrCorrupt, k, pathString(path))
 		}
 		if gen != c.gen {
 			if b, err = c.bucket(path); err != nil {
@@ -314,4 +330,13 @@ func (e *Engine) compactStage(stage string) {
 	if e.hooks.CompactStage != nil {
 		e.hooks.CompactStage(stage)
 	}
+}
+
+// pathString names a bucket path for an error ("threads/t1/cp").
+func pathString(path [][]byte) string {
+	parts := make([]string, len(path))
+	for i, p := range path {
+		parts[i] = fmt.Sprintf("%q", p)
+	}
+	return strings.Join(parts, "/")
 }
