@@ -1017,3 +1017,41 @@ func TestH31VerifySeesABranchKeyOtherThanItsChildsFirst(t *testing.T) {
 		t.Fatalf("verify of a file with a damaged branch key:\n%s", r)
 	}
 }
+
+// Seed 3 (plain round 7, logged round 24): a flipped byte of a leaf
+// element's value size made a pending write's value reach into the bytes
+// after it. threads and stats add up the sizes without reading the
+// records: they printed the thread's and the bucket's bytes with the
+// damaged size (3.0 KiB of writes as 24.0 KiB) and exited 0.
+func TestH31ThreadsAndStatsOfADamagedValueSize(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	h31Small(t, dir)
+	path := filepath.Join(dir, "f.db")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := false
+	for _, pg := range h31Pages(b) {
+		if pg.flags != 0x02 || done {
+			continue
+		}
+		es := h31Elems(b, pg, 3)
+		for _, e := range es[:max(0, len(es)-1)] {
+			if e.valLen > 0 && bytes.Contains(b[e.key:e.key+e.keyLen], []byte("task-1")) && e.val+e.valLen+8 <= len(b) {
+				binary.LittleEndian.PutUint32(b[e.hdr+12:], uint32(e.valLen+8))
+				done = true
+				break
+			}
+		}
+	}
+	if !done {
+		t.Fatal("no pending write to damage")
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h31FailsOnDamage(t, h31Exec(t, dir, "threads", "f.db"))
+	h31FailsOnDamage(t, h31Exec(t, dir, "stats", "f.db"))
+}
