@@ -178,7 +178,11 @@ func (a *app) openWrite(path string) (*ckpt.Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := s.Close(); err != nil {
+		err = a.logOntoDamage(s, path)
+		if cerr := s.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -194,6 +198,27 @@ func (a *app) openWrite(path string) (*ckpt.Store, error) {
 		return nil, fmt.Errorf("%w (no room to open it for writing: free space on its disk or raise the file size limit, ulimit -f); %s left as it was", a.openError(path, err), path)
 	}
 	return s, a.openError(path, err)
+}
+
+// logOntoDamage refuses a file that holds a log a writer left unapplied
+// (it was killed, or its Close failed) when the file is damaged: opening
+// it for writing applies the log, and bbolt's writes onto damaged pages
+// (keys out of order: its inserts and deletes trust the order) make the
+// damage grow, an index entry lost, a cycle of pages no Open gets past,
+// before the command itself meets the damage and fails saying the file
+// was left as it was. A read-only open reads the log without applying
+// it, so Verify sees the file as it is; it runs only when a log is there
+// (a file closed cleanly has none to apply).
+func (a *app) logOntoDamage(s *ckpt.Store, path string) error {
+	if st, err := os.Stat(path + "-wal"); err != nil || st.Size() == 0 {
+		return nil
+	}
+	rep, err := s.Verify(a.ctx, ckpt.VerifyOptions{})
+	if err != nil || rep.OK() {
+		return err
+	}
+	return fmt.Errorf("%s is damaged (%d problem(s), the first: %s) and holds a log its writer left unapplied: applying it onto the damage would change the file further, so nothing was written and %s is left as it was; 'ckpt verify %s' lists every problem, and the read commands still read it ('ckpt export %s' saves what is readable)",
+		path, len(rep.Problems), rep.Problems[0], path, path, path)
 }
 
 // noRoom reports whether err is the disk or the file size limit (EFBIG)
