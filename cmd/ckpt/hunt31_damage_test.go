@@ -1082,15 +1082,7 @@ func TestH31ThreadsAndStatsOfADamagedValueSize(t *testing.T) {
 func TestH31WriteOnADamagedFileWithItsLogUnapplied(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), h31WriterEnv+"="+filepath.Join(dir, "f.db"))
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("writer: %v\n%s", err, b)
-	}
+	h31Logged(t, dir)
 	path := filepath.Join(dir, "f.db")
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -1132,5 +1124,52 @@ func TestH31WriteOnADamagedFileWithItsLogUnapplied(t *testing.T) {
 	h31FailsOnDamage(t, r)
 	if after := h31Exec(t, dir, "verify", "f.db"); h31Pageless(after.stdout) != h31Pageless(before.stdout) {
 		t.Fatalf("compact failed and the damage changed:\n%s\nverify before:\n%s\nverify after:\n%s", r, before, after)
+	}
+}
+
+// h31Logged runs the writer child on dir/f.db: a store its writer left
+// with its log unapplied.
+func h31Logged(t *testing.T, dir string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), h31WriterEnv+"="+filepath.Join(dir, "f.db"))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("writer: %v\n%s", err, b)
+	}
+}
+
+// Seed 6 (logged round 13): a flipped byte of a global index key, in a
+// file whose log deletes that key's thread: the log's deletes miss the
+// damaged key, and stats counted it (20 index entries where the intact
+// file has 19) and exited 0.
+func TestH31StatsOfADamagedIndexKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	h31Logged(t, dir)
+	intact := h31Exec(t, dir, "stats", "f.db")
+	if intact.code != 0 {
+		t.Fatalf("stats of the intact file:\n%s", intact)
+	}
+	n := 0
+	h31EditElems(t, filepath.Join(dir, "f.db"), func(k, _ []byte) bool {
+		// An index key (id, then the thread) of thread w2, which the
+		// log deletes: the last byte of its id flipped.
+		if n > 0 || len(k) != 20 || k[16] != 0 || k[17] != 2 || string(k[18:]) != "w2" {
+			return false
+		}
+		k[15] ^= 0x01
+		n++
+		return true
+	})
+	r := h31Exec(t, dir, "stats", "f.db")
+	if r.code == 0 && r.stdout != intact.stdout {
+		t.Fatalf("stats exits 0 with another report than on the intact file: %s", h31Diff(r.stdout, intact.stdout))
+	}
+	if r.code != 0 {
+		h31FailsOnDamage(t, r)
 	}
 }
