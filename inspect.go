@@ -158,6 +158,22 @@ func summariseThread(r reader, thread string, lists bool) (ThreadInfo, error) {
 	return info, nil
 }
 
+// indexEntryStored checks, for Stats's count of the global index, that
+// the entry keyed k names a checkpoint in its thread's history order. A
+// damaged index key names none, and is counted as an entry: with a log
+// whose deletes it escapes (they delete the key as written), one more
+// entry than the file holds.
+func indexEntryStored(r reader, k []byte) error {
+	id, thread, ns, err := parseIndexKey(k)
+	if err != nil {
+		return err
+	}
+	if !r.Has(threadPath(thread, bucketOrder), orderKey(id, ns)) {
+		return fmt.Errorf("%w: global index entry %x names a checkpoint that is not stored (a damaged key)", ErrCorrupt, k)
+	}
+	return nil
+}
+
 // sizedRecord checks a record whose size Threads or Stats counts: its
 // checksum, where it carries one. A damaged size in a page's element
 // header gives a key or a value of another length, which reads fail on
@@ -237,6 +253,11 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 		}
 		for _, top := range [][]byte{bucketMeta, bucketIndex} {
 			if err := r.Scan(bucketPath{top}, nil, nil, false, func(k, v []byte) error {
+				if bytes.Equal(top, bucketIndex) {
+					if err := indexEntryStored(r, k); err != nil {
+						return err
+					}
+				}
 				add(string(top), k, v)
 				return nil
 			}); err != nil {
