@@ -1173,3 +1173,27 @@ func TestH31StatsOfADamagedIndexKey(t *testing.T) {
 		h31FailsOnDamage(t, r)
 	}
 }
+
+// Seed 8 (logged round 0): a flipped byte of a thread's bucket name
+// ("bl", its channel values) hid the values from export, which dumps the
+// records it finds bucket by bucket: it wrote a dump without them and
+// exited 0 (an import of it fails, or worse).
+func TestH31ExportOfADamagedBucketName(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	h31Small(t, dir)
+	h31EditKeys(t, filepath.Join(dir, "f.db"), []byte("bl"), []byte("bm"))
+	h31FailsOnDamage(t, h31Exec(t, dir, "export", "f.db"))
+	h31FailsOnDamage(t, h31Exec(t, dir, "export", "f.db", "a"))
+}
+
+// Seed 8 (logged round 50): a flipped byte of the global index's bucket
+// name hid the index: stats counted only the entries the log adds (9
+// where the intact file has 19) and exited 0.
+func TestH31StatsOfADamagedIndexName(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	h31Small(t, dir)
+	h31EditKeys(t, filepath.Join(dir, "f.db"), []byte("index"), []byte("i)dex"))
+	h31FailsOnDamage(t, h31Exec(t, dir, "stats", "f.db"))
+}
