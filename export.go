@@ -225,6 +225,11 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 // namespace listed without a checkpoint found is ErrCorrupt, for the same
 // reason.
 func exportThread(ctx context.Context, r reader, thread string, tallied, lists bool, emit func(*dumpRecord) error, sum *DumpSummary) error {
+	// The dump reads the thread bucket by bucket, by name: one of a
+	// damaged name would leave the dump without its records.
+	if err := knownThreadBuckets(r, thread); err != nil {
+		return fmt.Errorf("thread %q: %w", thread, err)
+	}
 	if lists {
 		// A namespace whose records damage hides would leave the dump
 		// without a word (thread_dir.go): one seek a namespace listed.

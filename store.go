@@ -326,6 +326,14 @@ func (s *Store) init(tx *bolt.Tx) error {
 			if err := checkFormat(v); err != nil {
 				return err
 			}
+			// Every file holds these from its creation on: one missing is
+			// a damaged bucket name, and every read would find the file
+			// empty of threads, or stats its index (without an error).
+			for _, b := range [][]byte{bucketIndex, bucketThreads} {
+				if tx.Bucket(b) == nil {
+					return fmt.Errorf("%w: the file has no %q bucket (a damaged bucket name)", ErrCorrupt, b)
+				}
+			}
 			// An older format is upgraded by Open once the log is
 			// replayed (upgradeFormat, upgrade.go).
 			s.untallied = binary.BigEndian.Uint32(v) < tallyFormat
