@@ -1197,3 +1197,24 @@ func TestH31StatsOfADamagedIndexName(t *testing.T) {
 	h31EditKeys(t, filepath.Join(dir, "f.db"), []byte("index"), []byte("i)dex"))
 	h31FailsOnDamage(t, h31Exec(t, dir, "stats", "f.db"))
 }
+
+// Seed 8 (plain round 56): a flipped byte of a list segment's key (its
+// channel's name) left the segment referred to by no value: gc
+// --keep-last 2 took it for one a dropped value left and deleted it, the
+// list's last items with it, and exited 0. The segment's checksum, which
+// covers its key, said it was damaged, not garbage.
+func TestH31GCKeepsADamagedListSegment(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	h31Small(t, dir)
+	n := 0
+	h31EditElems(t, filepath.Join(dir, "f.db"), func(k, _ []byte) bool {
+		if n > 0 || len(k) != 24 || string(k[4:12]) != "messages" {
+			return false
+		}
+		k[6] = 0xff
+		n++
+		return true
+	})
+	h31FailsOnDamage(t, h31Exec(t, dir, "gc", "f.db", "--keep-last", "2"))
+}
