@@ -554,6 +554,11 @@ func sweepLineages(w writer, thread string, budget int) (segments int, bytes int
 			return err
 		}
 		if !live[lin{ns, channel, id}] {
+			if err := recordIntact(bucketSegments, ts, k, v); err != nil {
+				// Referred to by nothing because its key is damaged: the
+				// list's items, not garbage.
+				return fmt.Errorf("%w (a list segment no value refers to, kept: its key is damaged)", err)
+			}
 			if len(dead) == budget {
 				done = false
 				return errStop

@@ -6,6 +6,7 @@ package ckpt
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"math"
 	"time"
@@ -248,11 +249,24 @@ func sweepBlobs(w writer, thread, ns string, budget int, stats *GCStats) (used i
 		return 0, false, err
 	}
 	blPath := threadPath(thread, bucketBlobs)
-	isLive := func(k []byte) bool { _, ok := live[string(k)]; return ok }
+	ts := seedOf(thread)
+	var damaged error
+	isLive := func(k []byte) bool {
+		if _, ok := live[string(k)]; ok {
+			return true
+		}
+		// Referred to by no checkpoint because its key is damaged: a
+		// value, not garbage. Kept, and the sweep fails.
+		if err := recordIntact(bucketBlobs, ts, k, w.Get(blPath, k)); err != nil {
+			damaged = cmp.Or(damaged, fmt.Errorf("%w (a value no checkpoint refers to, kept: its key is damaged)", err))
+			return true
+		}
+		return false
+	}
 	n, done, err := deleteRange(w, blPath, nsKey(ns), budget, isLive, &stats.BytesFreed)
 	used += n
 	stats.Blobs += n
-	if err != nil {
+	if err = cmp.Or(err, damaged); err != nil {
 		return used, false, err
 	}
 	if mark := sweepKey(thread, ns); done && w.Get(sweepPath, mark) != nil {

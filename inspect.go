@@ -143,7 +143,7 @@ func summariseThread(r reader, thread string, lists bool) (ThreadInfo, error) {
 	ts := seedOf(thread)
 	for _, sub := range threadSubBuckets {
 		if err := r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
-			if err := sizedRecord(sub, ts, k, v); err != nil {
+			if err := recordIntact(sub, ts, k, v); err != nil {
 				return err
 			}
 			info.Bytes += int64(len(k) + len(v))
@@ -174,12 +174,15 @@ func indexEntryStored(r reader, k []byte) error {
 	return nil
 }
 
-// sizedRecord checks a record whose size Threads or Stats counts: its
-// checksum, where it carries one. A damaged size in a page's element
-// header gives a key or a value of another length, which reads fail on
-// (the sum does not match) and a count of sizes alone took as it was
-// (a thread's 3.0 KiB of pending writes counted as 24.0 KiB).
-func sizedRecord(sub []byte, ts threadSeed, k, v []byte) error {
+// recordIntact checks record v stored under k in sub-bucket sub of the
+// thread of seed ts against its checksum, where it carries one (which
+// covers the key too). Threads and Stats check each record whose size
+// they count: a damaged size in a page's element header gives a key or a
+// value of another length, which reads fail on and a count of sizes alone
+// took as it was (a thread's 3.0 KiB of pending writes counted as 24.0
+// KiB). GC checks each record it deletes as referred to by nothing: one
+// whose key is damaged is referred to by nothing too.
+func recordIntact(sub []byte, ts threadSeed, k, v []byte) error {
 	if len(v) == 0 || !slices.ContainsFunc(sealedSubBuckets, func(b []byte) bool { return bytes.Equal(b, sub) }) || !isSealed(sub, v) {
 		return nil
 	}
@@ -277,7 +280,7 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 			ts := seedOf(thread)
 			for _, sub := range threadSubBuckets {
 				if err := r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
-					if err := sizedRecord(sub, ts, k, v); err != nil {
+					if err := recordIntact(sub, ts, k, v); err != nil {
 						return err
 					}
 					add("threads/*/"+string(sub), k, v)
