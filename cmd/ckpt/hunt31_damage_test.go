@@ -1218,3 +1218,63 @@ func TestH31GCKeepsADamagedListSegment(t *testing.T) {
 	})
 	h31FailsOnDamage(t, h31Exec(t, dir, "gc", "f.db", "--keep-last", "2"))
 }
+
+// Seed 9 (plain round 24): a branch key flipped to above its child's
+// first key (the order kept): bbolt's lookups of the keys below it then
+// go to the child before, find nothing, and a delete of them does
+// nothing. gc --keep-last 2 deleted less than it counted, left values
+// behind and exited 0.
+func TestH31GCOnABranchKeyAboveItsChildsFirst(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+	path := filepath.Join(dir, "f.db")
+	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h31Thread(ctx, s, "a", "", 80, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := false
+	for _, pg := range h31Pages(b) {
+		if pg.flags != 0x01 || pg.count < 2 || done {
+			continue
+		}
+		es := h31Elems(b, pg, 0)
+		for _, e := range es[1:] {
+			// The key one more in its last byte: above its child's first
+			// key, below the child's second.
+			child := h31PageAt(b, int(binary.LittleEndian.Uint64(b[e.hdr+8:])))
+			ce := h31Elems(b, child, 3)
+			if len(ce) < 2 {
+				continue
+			}
+			key := b[e.key : e.key+e.keyLen]
+			if !bytes.Equal(key, b[ce[0].key:ce[0].key+ce[0].keyLen]) || key[len(key)-1] == 0xff {
+				continue
+			}
+			key[len(key)-1]++
+			if bytes.Compare(key, b[ce[1].key:ce[1].key+ce[1].keyLen]) >= 0 {
+				key[len(key)-1]--
+				continue
+			}
+			done = true
+			break
+		}
+	}
+	if !done {
+		t.Fatal("no branch page to damage")
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h31FailsOnDamage(t, h31Exec(t, dir, "gc", "f.db", "--keep-last", "2"))
+}
