@@ -84,6 +84,11 @@ type VerifyOptions struct {
 	// Progress, if set, is called after each thread with the number of
 	// threads checked so far.
 	Progress func(threadsDone int)
+	// PagesOnly checks the file's pages (bbolt's page check, the branch
+	// keys, the meta pages) and not the store's records: what a write
+	// needs sound before it goes in (bbolt's writes trust the pages, and
+	// on a damaged one miss keys or free a page twice).
+	PagesOnly bool
 }
 
 // Verify checks the store in one read transaction: bbolt's page-level
@@ -124,6 +129,9 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 		// A damaged meta page spoils no page the transaction reads: the
 		// store's own checks still run.
 		addMetaProblem(rep, metaErr)
+		if opts.PagesOnly {
+			return rep, nil
+		}
 		return rep, s.view(ctx, func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, "") })
 	}
 	// Sync: wait for the op to run, whatever the store's default.
@@ -209,6 +217,9 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 		if tx := engine.TxOf(r); tx != nil {
 			addMetaProblem(rep, engine.CheckMeta(tx, file))
 		}
+	}
+	if opts.PagesOnly {
+		return nil
 	}
 	if err := checkFormat(r.Get(bucketPath{bucketMeta}, keyFormat)); err != nil {
 		rep.add(Problem{Check: "format", Detail: err.Error()})
