@@ -993,8 +993,10 @@ func TestH31VerifySeesABranchKeyOtherThanItsChildsFirst(t *testing.T) {
 	}
 	ps := h31PageSize(b)
 	done := false
+	// Every branch page that fits: a page freed by a later commit still
+	// holds its bytes, and the live one must be among those damaged.
 	for _, pg := range h31Pages(b) {
-		if pg.flags != 0x01 || pg.count < 2 || done {
+		if pg.flags != 0x01 || pg.count < 2 {
 			continue
 		}
 		es := h31Elems(b, pg, 0)
@@ -1091,8 +1093,10 @@ func TestH31WriteOnADamagedFileWithItsLogUnapplied(t *testing.T) {
 	// Two keys of the global index (id, then the thread: "w0"...) swap
 	// places in their page.
 	done := false
+	// In every page that holds them: a page freed by a later commit still
+	// holds its bytes, and the live one must be among those damaged.
 	for _, pg := range h31Pages(b) {
-		if pg.flags != 0x02 || done {
+		if pg.flags != 0x02 {
 			continue
 		}
 		es := h31Elems(b, pg, 0)
@@ -1154,15 +1158,14 @@ func TestH31StatsOfADamagedIndexKey(t *testing.T) {
 	if intact.code != 0 {
 		t.Fatalf("stats of the intact file:\n%s", intact)
 	}
-	n := 0
 	h31EditElems(t, filepath.Join(dir, "f.db"), func(k, _ []byte) bool {
-		// An index key (id, then the thread) of thread w2, which the
-		// log deletes: the last byte of its id flipped.
-		if n > 0 || len(k) != 20 || k[16] != 0 || k[17] != 2 || string(k[18:]) != "w2" {
+		// The index keys (id, then the thread) of thread w2, which the
+		// log deletes: the last byte of each id flipped (in every page:
+		// a page freed by a later commit still holds its bytes).
+		if len(k) != 20 || k[16] != 0 || k[17] != 2 || string(k[18:]) != "w2" {
 			return false
 		}
 		k[15] ^= 0x01
-		n++
 		return true
 	})
 	r := h31Exec(t, dir, "stats", "f.db")
@@ -1207,13 +1210,13 @@ func TestH31GCKeepsADamagedListSegment(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	h31Small(t, dir)
-	n := 0
 	h31EditElems(t, filepath.Join(dir, "f.db"), func(k, _ []byte) bool {
-		if n > 0 || len(k) != 24 || string(k[4:12]) != "messages" {
+		// Every segment key of the channel (in every page: a page freed
+		// by a later commit still holds its bytes).
+		if len(k) != 24 || string(k[4:12]) != "messages" {
 			return false
 		}
 		k[6] = 0xff
-		n++
 		return true
 	})
 	h31FailsOnDamage(t, h31Exec(t, dir, "gc", "f.db", "--keep-last", "2"))
@@ -1234,6 +1237,11 @@ func TestH31GCOnABranchKeyAboveItsChildsFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := h31Thread(ctx, s, "a", "", 80, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Compacted: every page of the file is live, and the one damaged is
+	// the one bbolt reads.
+	if _, err := s.Compact(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
