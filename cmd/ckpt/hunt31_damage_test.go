@@ -1286,3 +1286,41 @@ func TestH31GCOnABranchKeyAboveItsChildsFirst(t *testing.T) {
 	}
 	h31FailsOnDamage(t, h31Exec(t, dir, "gc", "f.db", "--keep-last", "2"))
 }
+
+// Seed 11 (plain round 12): a flipped byte of a metadata element's value
+// size made the value empty; threads and stats pass over an empty value
+// (a record with no checksum to check) and printed the smaller sizes
+// with exit 0. No record of a thread is empty.
+func TestH31ThreadsAndStatsOfAnEmptiedRecord(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	h31Small(t, dir)
+	path := filepath.Join(dir, "f.db")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, pg := range h31Pages(b) {
+		if pg.flags != 0x02 {
+			continue
+		}
+		// Every metadata element (every page: a page freed by a later
+		// commit keeps its bytes): an 18-byte key (namespace "", id), a
+		// value holding "run_id".
+		for _, e := range h31Elems(b, pg, 0) {
+			if e.keyLen == 18 && b[e.key] == 0 && b[e.key+1] == 0 && e.valLen > 0 && bytes.Contains(b[e.val:e.val+e.valLen], []byte("run_id")) {
+				binary.LittleEndian.PutUint32(b[e.hdr+12:], 0)
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no metadata record to damage")
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h31FailsOnDamage(t, h31Exec(t, dir, "threads", "f.db"))
+	h31FailsOnDamage(t, h31Exec(t, dir, "stats", "f.db"))
+}
