@@ -183,7 +183,15 @@ func indexEntryStored(r reader, k []byte) error {
 // KiB). GC checks each record it deletes as referred to by nothing: one
 // whose key is damaged is referred to by nothing too.
 func recordIntact(sub []byte, ts threadSeed, k, v []byte) error {
-	if len(v) == 0 || !slices.ContainsFunc(sealedSubBuckets, func(b []byte) bool { return bytes.Equal(b, sub) }) || !isSealed(sub, v) {
+	if !slices.ContainsFunc(sealedSubBuckets, func(b []byte) bool { return bytes.Equal(b, sub) }) {
+		return nil
+	}
+	if len(v) == 0 {
+		// No record is empty: its version byte at least (a damaged
+		// size in the page's element header).
+		return fmt.Errorf("%w: %s record %x is empty", ErrCorrupt, sub, k)
+	}
+	if !isSealed(sub, v) {
 		return nil
 	}
 	if _, err := checkSum(string(sub), ts, k, v); err != nil {
