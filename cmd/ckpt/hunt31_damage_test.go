@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 // Session 10, h31: the CLI on a damaged file keeps its promise. Every
@@ -10,8 +12,9 @@ package main
 // on every damage that made any other command fail or differ.
 //
 // Rounds: CKPT_HUNT31_ROUNDS (default 4 per fixture, 1 with -short), seed
-// CKPT_HUNT31_SEED (default: a new one, logged); CKPT_HUNT31_KEEP=DIR
-// keeps the damaged file of a failing round there.
+// CKPT_HUNT31_SEED (default 12, logged); CKPT_HUNT31_KEEP=DIR keeps the
+// damaged file of a failing round there. Unix only: a command's process
+// group is killed whole when its watchdog fires.
 
 import (
 	"bytes"
@@ -623,7 +626,10 @@ func h31Rounds() (int, uint64) {
 	if v, err := strconv.Atoi(os.Getenv("CKPT_HUNT31_ROUNDS")); err == nil {
 		rounds = v
 	}
-	seed := uint64(time.Now().UnixNano())
+	// A fixed default: a CI run does not draw damage nobody has hunted
+	// with yet (the stores' ids still differ run to run); hunts pass
+	// CKPT_HUNT31_SEED.
+	seed := uint64(12)
 	if v, err := strconv.ParseUint(os.Getenv("CKPT_HUNT31_SEED"), 10, 64); err == nil {
 		seed = v
 	}
