@@ -381,7 +381,7 @@ func oldFormatFixtures(t *testing.T, dir string) []hangFix {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fixes = append(fixes, hangFix{name, b, store.cfgs})
+		fixes = append(fixes, hangFix{name: name, data: b, cfgs: store.cfgs})
 	}
 	return fixes
 }
@@ -404,7 +404,7 @@ func keptFixtures(t *testing.T, dir string) []hangFix {
 				t.Fatal(err)
 			}
 			for _, f := range saved {
-				fixes = append(fixes, hangFix{f.Name, f.Data, f.Cfgs})
+				fixes = append(fixes, hangFix{name: f.Name, data: f.Data, cfgs: f.Cfgs})
 			}
 			return fixes
 		}

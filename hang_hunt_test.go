@@ -375,6 +375,7 @@ func drainList(seq func(func(*Tuple, error) bool)) error {
 type huntMode struct {
 	tune  *tuning
 	noWAL bool
+	seed  uint64 // the round's seed, for ops that draw their own
 }
 
 type huntModeKey struct{}
@@ -585,6 +586,8 @@ type hangFix struct {
 	name string
 	data []byte
 	cfgs []Config // checkpoints to read by id
+	// damage, if set, damages b in place of hangDamages (and says how).
+	damage func(rng *rand.Rand, b []byte) string
 }
 
 // hangFixtures returns the store hangFixture writes, and the format 2
@@ -616,7 +619,7 @@ func hangFixtures(t *testing.T, dir string) []hangFix {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return []hangFix{{"store", data, cfgs}, {"format2", old, oldCfgs}}
+	return []hangFix{{name: "store", data: data, cfgs: cfgs}, {name: "format2", data: old, cfgs: oldCfgs}}
 }
 
 func TestHuntHangsOnDamagedFiles(t *testing.T) {
@@ -662,6 +665,10 @@ func huntDamagedRounds(t *testing.T, dir string, rounds int, seed uint64, fixOf 
 			n = 2 + rng.IntN(4)
 		}
 		for range n {
+			if fix.damage != nil {
+				did = append(did, fix.damage(rng, b))
+				continue
+			}
 			d := hangDamages[rng.IntN(len(hangDamages))]
 			if only := os.Getenv("CKPT_HUNT_DAMAGE"); only != "" {
 				for _, o := range hangDamages {
@@ -681,7 +688,7 @@ func huntDamagedRounds(t *testing.T, dir string, rounds int, seed uint64, fixOf 
 			}
 			did = append(did, "file "+f)
 		}
-		var mode huntMode
+		mode := huntMode{seed: rseed}
 		if r%2 == 1 {
 			mode.tune = &tuning{planLimit: 3, maxBatchJobs: 2, gcTxKeys: 12, namePage: 2, importBatchRecords: 5, importBatchBytes: 4 << 10, upgradeStepRecords: 4, upgradeStepScan: 16}
 			did = append(did, "small tuning")
