@@ -112,7 +112,7 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 	}
 	// A damaged page of the old file panics in bbolt: ErrCorrupt, and the
 	// store keeps its old file.
-	if err := Guard("compact: copy", func() error { return copyLive(ctx, dst, e.db, progress, e.compactStage) }); err != nil {
+	if err := Guard("compact: copy", func() error { return copyLive(ctx, dst, e.db, e.path, progress, e.compactStage) }); err != nil {
 		return fail(e.fs.Began(err))
 	}
 	if err := dst.Sync(); err != nil {
@@ -154,8 +154,9 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 }
 
 // copyLive copies every bucket, key and value of src into the empty dst,
-// in key order with full pages. stage reports when half is copied.
-func copyLive(ctx context.Context, dst, src *bolt.DB, progress func(done, total int64), stage func(string)) error {
+// in key order with full pages. stage reports when half is copied. path
+// is src's file (the store's path), for the page check.
+func copyLive(ctx context.Context, dst, src *bolt.DB, path string, progress func(done, total int64), stage func(string)) error {
 	// BeginRead, not src.View: a fault in bbolt's Begin must mark the
 	// store stuck (Compact passes the error to FailState.Began).
 	stx, err := BeginRead(src)
@@ -163,12 +164,23 @@ func copyLive(ctx context.Context, dst, src *bolt.DB, progress func(done, total 
 		return err
 	}
 	defer EndRead(stx)
+	// The walks below follow every page and nested bucket: a cycle (a
+	// page or bucket naming one above it, which writes on a damaged file
+	// can leave after the Open's page check passed) or a damaged bucket
+	// would have them recurse or loop for ever, as Verify's walk would
+	// (TouchAll checks first too). Compact runs solo, with the log
+	// applied: the file is stx's view, and checkTx checks it. Other
+	// damage is left to bbolt's panics (Guard) as before.
+	if err := checkTx(stx, path); errors.Is(err, errPageCycle) || errors.Is(err, errBadBucket) {
+		return err
+	}
 	c := &copier{ctx: ctx, dst: dst, progress: progress, stage: stage}
 	// Count first, so progress has a total (a keys-only walk, far
 	// cheaper than the copy).
 	if err := stx.ForEach(func(_ []byte, b *bolt.Bucket) error {
-		c.total += 1 + countKeys(b)
-		return nil
+		n, err := countKeys(b, 1)
+		c.total += 1 + n
+		return err
 	}); err != nil {
 		return err
 	}
@@ -193,18 +205,28 @@ func copyLive(ctx context.Context, dst, src *bolt.DB, progress func(done, total 
 	return err
 }
 
-func countKeys(b *bolt.Bucket) int64 {
+// countKeys counts the keys of b (at depth: 1 for a top-level bucket)
+// and of the buckets nested in it; deeper than maxBucketDepth is
+// ErrCorrupt (a bucket cycle the page check did not see).
+func countKeys(b *bolt.Bucket, depth int) (int64, error) {
+	if depth > maxBucketDepth {
+		return 0, fmt.Errorf("%w: buckets nested deeper than %d", ErrCorrupt, maxBucketDepth)
+	}
 	var n int64
 	cur := b.Cursor()
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
 		n++
 		if v == nil {
 			if sub := b.Bucket(k); sub != nil {
-				n += countKeys(sub)
+				m, err := countKeys(sub, depth+1)
+				if err != nil {
+					return 0, err
+				}
+				n += m
 			}
 		}
 	}
-	return n
+	return n, nil
 }
 
 type copier struct {
@@ -269,6 +291,9 @@ func (c *copier) count(sz int64) error {
 }
 
 func (c *copier) copyBucket(src *bolt.Bucket, path [][]byte) error {
+	if len(path) > maxBucketDepth {
+		return fmt.Errorf("%w: buckets nested deeper than %d", ErrCorrupt, maxBucketDepth)
+	}
 	if err := c.count(int64(len(path[len(path)-1]))); err != nil {
 		return err
 	}

@@ -124,7 +124,7 @@ func compactCycleChild(path string) int {
 	}
 	defer func() { _ = dst.Close() }()
 	err = Guard("compact: copy", func() error {
-		return copyLive(context.Background(), dst, src, nil, func(string) {})
+		return copyLive(context.Background(), dst, src, path, nil, func(string) {})
 	})
 	switch {
 	case errors.Is(err, ErrCorrupt):
