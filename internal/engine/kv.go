@@ -468,7 +468,7 @@ func (v *BoltView) DropBucket(p Path) error {
 	clear(v.made)
 	if b := v.bucket(p); b != nil {
 		v.wrote = true
-		if err := dropNested(b); err != nil {
+		if err := dropNested(b, len(p)); err != nil {
 			return err
 		}
 	}
@@ -494,14 +494,35 @@ func (v *BoltView) DropBucket(p Path) error {
 // bucket's pages were neither reachable nor freed for good (the page leak
 // of a failed import: the applier replays the import and its undo in one
 // transaction). With no nested buckets left, DeleteBucket has none to skip.
-func dropNested(b *bolt.Bucket) error {
+//
+// The walk counts b's keys, and more than its pages can hold (one 16-byte
+// element each, in a file of tx.Size() bytes) is ErrCorrupt: a page cycle,
+// which writes on a damaged file can make after the Open's page check
+// passed, has the cursor go round for ever (and the names pile up); so do
+// buckets nested deeper than maxBucketDepth (a bucket naming one above
+// it). Either is found before bbolt's DeleteBucket walks the same pages.
+func dropNested(b *bolt.Bucket, depth int) error {
+	if depth > maxBucketDepth {
+		return fmt.Errorf("%w: buckets nested deeper than %d", ErrCorrupt, maxBucketDepth)
+	}
+	limit := b.Tx().Size()/elemSize + 1
 	var names [][]byte
-	_ = b.ForEachBucket(func(k []byte) error {
-		names = append(names, bytes.Clone(k))
-		return nil
-	})
+	var n int64
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if n++; n > limit {
+			return fmt.Errorf("%w: a bucket yields more keys than its file can hold (%d): a cycle of pages", ErrCorrupt, limit)
+		}
+		if v == nil {
+			names = append(names, bytes.Clone(k))
+		}
+	}
 	for _, name := range names {
-		if err := dropNested(b.Bucket(name)); err != nil {
+		sub := b.Bucket(name)
+		if sub == nil {
+			return fmt.Errorf("%w: nested bucket %q is found by a walk but not by a lookup", ErrCorrupt, name)
+		}
+		if err := dropNested(sub, depth+1); err != nil {
 			return err
 		}
 		if err := b.DeleteBucket(name); err != nil {
