@@ -164,14 +164,15 @@ func copyLive(ctx context.Context, dst, src *bolt.DB, path string, progress func
 		return err
 	}
 	defer EndRead(stx)
-	// The walks below follow every page and nested bucket: a cycle (a
-	// page or bucket naming one above it, which writes on a damaged file
-	// can leave after the Open's page check passed) or a damaged bucket
-	// would have them recurse or loop for ever, as Verify's walk would
-	// (TouchAll checks first too). Compact runs solo, with the log
-	// applied: the file is stx's view, and checkTx checks it. Other
-	// damage is left to bbolt's panics (Guard) as before.
-	if err := checkTx(stx, path); errors.Is(err, errPageCycle) || errors.Is(err, errBadBucket) {
+	// The walks below follow every page and nested bucket: damage the
+	// page check finds (a page or bucket naming one above it, a page of
+	// the tree typed otherwise, which writes on a damaged file can leave
+	// after the Open's page check passed: a page freed and reused while
+	// still named) can have them recurse or loop for ever, as Verify's
+	// walk would (TouchAll checks first too). Compact runs solo, with the
+	// log applied: the file is stx's view, and checkTx checks it. A
+	// damaged file is not compacted: the store keeps it as it is.
+	if err := checkTx(stx, path); err != nil {
 		return err
 	}
 	c := &copier{ctx: ctx, dst: dst, progress: progress, stage: stage}
