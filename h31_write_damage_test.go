@@ -25,7 +25,7 @@ package ckpt
 //     carries a marker of its own);
 //  4. Verify reports a problem whenever 1 or 2 saw an error.
 //
-// 8 rounds (3 under -short or -race) from seed 31500; CKPT_HUNT_ROUNDS,
+// 24 rounds (12 under -short or -race, about 2.5 s) from seed 31500; CKPT_HUNT_ROUNDS,
 // CKPT_HUNT_SEED, CKPT_HUNT_ONLY, CKPT_HUNT_FILE, CKPT_HUNT_DAMAGE and
 // CKPT_HUNT_VERBOSE as in hang_hunt_test.go, CKPT_HUNT_FIXTURES=D keeping
 // the intact store in D (wdmgFixture).
@@ -610,7 +610,7 @@ func TestHuntWritesOnDamagedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := wdmgReadIntact(t, path+"-intact")
-	rounds, seed := huntRoundsFromEnv(8, 3, 31500)
+	rounds, seed := huntRoundsFromEnv(24, 12, 31500)
 	var threads []string
 	for n, c := range in.cfgs {
 		if !importedThread(n) && !slices.Contains(threads, c.ThreadID) {
