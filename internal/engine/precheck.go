@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"hash/maphash"
 	"io"
 	"os"
 	"time"
@@ -51,7 +52,8 @@ type boltMeta struct {
 // every branch and leaf page reachable through the buckets, and the
 // freelist page. A page must lie inside the file and below the high-water
 // mark with its overflow, carry its own id and a branch or leaf type, hold
-// its elements, keys and values inside itself, and be reached once; the
+// its elements, keys and values inside itself, begin with the key its
+// parent branch names it by (precheck_keys.go), and be reached once; the
 // freelist must fit its page and name only pages below the high-water mark
 // that nothing reaches. The first page that fails gives an error wrapping
 // ErrCorrupt naming it. A file too short for two meta pages, or whose meta
@@ -87,6 +89,7 @@ func (c *pageCheck) check(m boltMeta) error {
 	var err error
 	if c.noSweep || !c.sweep(m.root) { // precheck_sweep.go: the same verdict, read in file order
 		clear(c.seen)
+		clear(c.firstKeys)
 		err = c.walk(m.root)
 	}
 	if err == nil && m.freelist != noFreelist {
@@ -105,6 +108,10 @@ type pageCheck struct {
 	metaValid [2]bool
 	buf       []byte // read's page buffer
 	noSweep   bool   // walk only, without the sweep (tests compare the two)
+	// firstKeys holds, per page a branch element names, the hash of the
+	// element's key (precheck_keys.go).
+	firstKeys []uint64
+	keySeed   maphash.Seed
 }
 
 // meta returns the meta page bbolt uses (as bbolt's Open and DB.meta

@@ -43,6 +43,9 @@ func (c *pageCheck) page(id uint64, descend func(children []uint64)) error {
 	}
 	children, err := c.elements(buf, id, flags, count, limit, 0)
 	descend(children)
+	if err == nil {
+		err = c.checkFirstKey(id, buf, count, limit)
+	}
 	return err
 }
 
@@ -64,6 +67,12 @@ func (c *pageCheck) elements(buf []byte, id uint64, flags, count uint16, limit u
 			pos, ksize := uint64(binary.LittleEndian.Uint32(e[0:])), uint64(binary.LittleEndian.Uint32(e[4:]))
 			if at+pos+ksize > limit {
 				first = cmp.Or(first, fmt.Errorf("%w: branch page %d: element %d's key reaches past the page", ErrCorrupt, id, i))
+			} else {
+				var err error
+				if buf, err = c.extend(buf, id, at+pos+ksize, limit, "branch"); err != nil {
+					return next, err // a read failed (the key is inside the page)
+				}
+				c.expectKey(binary.LittleEndian.Uint64(e[8:]), buf[at+pos:at+pos+ksize])
 			}
 			// The child's id lies in the element, inside the page: a
 			// read descends to it whatever the key.

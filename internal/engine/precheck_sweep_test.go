@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -208,4 +209,67 @@ func TestSweepNeverPassesWhatTheWalkRefuses(t *testing.T) {
 		t.Fatal("no damage was refused: the test damages nothing that matters")
 	}
 	t.Logf("%d variants, %d refused", variants, refused)
+}
+
+// TestCheckPagesRefusesABranchKeyOtherThanItsChildsFirst: a flipped bit
+// in any byte of a branch element's key (the order kept or not) makes
+// the key differ from its child page's first key, which a write relies
+// on to find the child (precheck_keys.go): CheckPages refuses it,
+// ErrCorrupt, with and without the sweep, with the walk's error text.
+func TestCheckPagesRefusesABranchKeyOtherThanItsChildsFirst(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "k.db")
+	data := buildSweepFile(t, path)
+	c, m := openCheck(t, path)
+	c.hwm, c.seen = m.hwm, make([]uint64, (m.hwm+63)/64)
+	if err := c.walk(m.root); err != nil {
+		t.Fatalf("walk of the sound file: %v", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	check := func(noSweep bool) error {
+		c := &pageCheck{f: f, size: uint64(len(data)), noSweep: noSweep}
+		mm, ok, err := c.meta()
+		if err != nil || !ok {
+			t.Fatalf("meta: %v %v", ok, err)
+		}
+		return c.check(mm)
+	}
+	ps := uint64(os.Getpagesize())
+	rng := rand.New(rand.NewPCG(5, 6))
+	tried := 0
+	for p := uint64(2); p < m.hwm && tried < 200; p++ {
+		pg := data[p*ps : (p+1)*ps]
+		if c.seen[p/64]&(1<<(p%64)) == 0 || binary.LittleEndian.Uint16(pg[8:]) != branchPageFlag {
+			continue
+		}
+		for i := range min(4, int(binary.LittleEndian.Uint16(pg[10:]))) {
+			key := elemKey(pg, i)
+			if len(key) == 0 {
+				continue
+			}
+			at := p*ps + uint64(pageHeaderSize+i*elemSize) + uint64(binary.LittleEndian.Uint32(pg[pageHeaderSize+i*elemSize:])) + uint64(rng.IntN(len(key)))
+			if _, err := f.WriteAt([]byte{data[at] ^ byte(1)<<rng.IntN(8)}, int64(at)); err != nil {
+				t.Fatal(err)
+			}
+			walked, swept := check(true), check(false)
+			if _, err := f.WriteAt(data[at:at+1], int64(at)); err != nil {
+				t.Fatal(err)
+			}
+			tried++
+			if !errors.Is(swept, ErrCorrupt) || walked == nil || walked.Error() != swept.Error() {
+				t.Fatalf("branch page %d, element %d's key flipped at byte %d: CheckPages %v, the walk %v; want ErrCorrupt from both", p, i, at, swept, walked)
+			}
+		}
+	}
+	if tried == 0 {
+		t.Fatal("no branch page reached")
+	}
+	if err := check(false); err != nil {
+		t.Fatalf("the file restored: %v", err)
+	}
+	t.Logf("%d keys flipped", tried)
 }

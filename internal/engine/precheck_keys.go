@@ -1,0 +1,68 @@
+package engine
+
+// The page check's look at branch keys. bbolt finds a child page in its
+// parent by the child's first key: a write that changes the child
+// replaces the parent's element whose key equals the key the child
+// started with (node.spill's parent.put). A branch key that differs from
+// its child's first key, the order kept (a flipped low byte), passes
+// every other check and every read, but a write there adds a second
+// element for the child and a later commit frees a page still in use:
+// the freelist then hands a live page to the next write, and what it
+// held is overwritten (TestWritesOnADamagedBranchKeyAreRefusedOrKept:
+// 40 Puts, a GC and Close returned nil on such a file, and the next
+// Open found the freelist naming a live page free). So the check a
+// read-write Open runs (CheckPages) compares each branch element's key
+// with its child's first key, as Verify's branchkeys.go does: the walk
+// and the sweep read each child page anyway, so the cost is a hash of
+// one key per page. A read-only Open does not refuse such a file (reads
+// follow the pages and find every key).
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/maphash"
+)
+
+// expectKey notes that page child must begin with key (a branch element
+// names it by key). The hash, never 0 (0: nothing expected), is kept per
+// page: eight bytes a page, allocated at the first branch page.
+func (c *pageCheck) expectKey(child uint64, key []byte) {
+	if child >= c.hwm {
+		return // read refuses it
+	}
+	if c.firstKeys == nil {
+		c.keySeed = maphash.MakeSeed()
+		c.firstKeys = make([]uint64, c.hwm)
+	}
+	c.firstKeys[child] = maphash.Bytes(c.keySeed, key) | 1
+}
+
+// checkFirstKey checks that branch or leaf page id (buf holds its first
+// bytes, limit its extent with the overflow; its element array is in
+// buf and passed the element checks) begins with the key its parent
+// names it by, if it has a parent and elements (an empty page has no key
+// to find it by; Verify passes it over too).
+func (c *pageCheck) checkFirstKey(id uint64, buf []byte, count uint16, limit uint64) error {
+	if c.firstKeys == nil || c.firstKeys[id] == 0 || count == 0 {
+		return nil
+	}
+	want := c.firstKeys[id]
+	c.firstKeys[id] = 0
+	e := buf[pageHeaderSize : pageHeaderSize+elemSize]
+	var pos, ksize uint64
+	if binary.LittleEndian.Uint16(buf[8:]) == branchPageFlag {
+		pos, ksize = uint64(binary.LittleEndian.Uint32(e[0:])), uint64(binary.LittleEndian.Uint32(e[4:]))
+	} else {
+		pos, ksize = uint64(binary.LittleEndian.Uint32(e[4:])), uint64(binary.LittleEndian.Uint32(e[8:]))
+	}
+	end := pageHeaderSize + pos + ksize
+	buf, err := c.extend(buf, id, end, limit, "branch or leaf")
+	if err != nil {
+		return err
+	}
+	if maphash.Bytes(c.keySeed, buf[end-ksize:end])|1 != want {
+		return fmt.Errorf("%w: page %d: its first key %x is not the key its parent branch page names it by "+
+			"(a damaged branch key: a write there would free a page still in use)", ErrCorrupt, id, buf[end-ksize:end])
+	}
+	return nil
+}
