@@ -79,8 +79,13 @@ func (g *h32Gate) wait() {
 
 type h32Round struct {
 	seed uint64
-	kind string // "none", "fsync", "commit", "commitfull"
+	kind string // "none", "fsync", "commit", "commitfull", "full"
 	k    int64  // the failing call (1-based)
+	// full (kind "full"), if set, runs once the store is open in dir
+	// (a small file system): it fills the file system and returns what
+	// frees it again, which a writer calls half-way.
+	dir  string
+	full func(t *testing.T, dir string) (free func())
 }
 
 func (r h32Round) String() string { return fmt.Sprintf("seed %d %s@%d", r.seed, r.kind, r.k) }
@@ -117,6 +122,7 @@ type h32Outcomes struct {
 	ok       map[string]string // key -> value of every op that returned nil
 	async    map[string]bool   // of ok, the Async ops (nil: queued)
 	failed   map[string]bool   // keys of ops that returned an error
+	errs     []error           // their errors
 	reported atomic.Int64      // Async failures OnAsyncError heard of
 }
 
@@ -125,6 +131,7 @@ func (o *h32Outcomes) note(key, val string, async bool, err error) {
 	defer o.mu.Unlock()
 	if err != nil {
 		o.failed[key] = true
+		o.errs = append(o.errs, err)
 		return
 	}
 	o.ok[key] = val
@@ -170,7 +177,10 @@ func (o *h32Outcomes) check(t *testing.T, e *Engine, when string) {
 
 func h32RunRound(t *testing.T, r h32Round) {
 	const writers, opsEach = 16, 24
-	dir := t.TempDir()
+	dir := r.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	path := filepath.Join(dir, "h.db")
 	// Writers 0, 3, 6, ... are Async; the others Sync or NoSync.
 	durOf := func(w int) string { return [3]string{"async", "sync", "nosync"}[w%3] }
@@ -207,6 +217,10 @@ func h32RunRound(t *testing.T, r h32Round) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	free := func() {}
+	if r.full != nil {
+		free = sync.OnceFunc(r.full(t, dir))
+	}
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
@@ -236,6 +250,8 @@ func h32RunRound(t *testing.T, r h32Round) {
 					_ = e.Solo(context.Background(), nil)
 				case w == 2 && i%2 == 1:
 					e.ApplyNow() // the applier's commit, meanwhile
+				case w == 4 && i == opsEach*2/3:
+					free() // the file system has room again
 				}
 				gate.add(-1)
 				if dur == "async" {
@@ -264,6 +280,9 @@ func h32RunRound(t *testing.T, r h32Round) {
 				}
 				gate.add(-1)
 				cancel()
+				if r.kind == "full" && errors.Is(err, ErrFailed) {
+					t.Errorf("%s: a full disk failed the store: %v", key, err)
+				}
 				if refuse && !errors.Is(err, errOpRefused) && !errors.Is(err, ErrFailed) && !errors.Is(err, ErrDiskFull) {
 					t.Errorf("%s: a refusing op returned %v", key, err)
 				}
@@ -283,6 +302,7 @@ func h32RunRound(t *testing.T, r h32Round) {
 		})
 	}
 	wg.Wait()
+	free()
 	flushErr := e.Flush(context.Background())
 	o.check(t, e, "the same store, after the writers")
 	var crashDB, crashWAL []byte
@@ -320,6 +340,21 @@ func h32RunRound(t *testing.T, r h32Round) {
 		reopen(cp, "a crash copy taken before Close")
 	}
 	reopen(path, "reopened after Close")
+	if r.kind == "full" {
+		full := 0
+		for _, err := range o.errs {
+			if errors.Is(err, ErrDiskFull) {
+				full++
+			}
+		}
+		if full == 0 {
+			t.Errorf("no op found the disk full: the round proves nothing")
+		}
+		if failedErr != nil || closeErr != nil {
+			t.Errorf("a full disk failed the store (%v) or its Close (%v)", failedErr, closeErr)
+		}
+		t.Logf("%d ops found the disk full", full)
+	}
 	t.Logf("%d ok (%d async), %d failed, %d async reported; %d fsyncs, %d commits; failed: %v; flush: %v; close: %v",
 		len(o.ok), len(o.async), len(o.failed), o.reported.Load(), fsyncs.Load(), commits.Load(), failedErr != nil, flushErr != nil, closeErr != nil)
 	if r.kind == "fsync" && fsyncs.Load() >= r.k && failedErr == nil {
