@@ -6,7 +6,8 @@ package engine
 // or waiting, and one fault strikes: the k-th fsync of the log fails, or
 // the k-th bbolt commit (the applier's) fails, or finds no room. Every op
 // puts a key of its own with a value of its own (a marker); some ops
-// change their key and then refuse, some have their context cancelled
+// change their key and then refuse (an error, or a panic), some have
+// their context cancelled
 // right after they are sent. Then, on the same store, in a crash copy
 // taken before Close and after Close and a reopen: every op that returned
 // nil reads back exactly, none that returned an error is there, and the
@@ -231,11 +232,15 @@ func h32RunRound(t *testing.T, r h32Round) {
 				key := fmt.Sprintf("w%02d/%03d", w, i)
 				val := fmt.Sprintf("%s=%s/%d/%x", key, dur, r.seed, rng.Uint64())
 				refuse := dur != "async" && rng.IntN(6) == 0
+				panicIt := refuse && rng.IntN(2) == 0
 				cancelIt := dur != "async" && !refuse && rng.IntN(6) == 0
 				ctx, cancel := context.WithCancel(context.Background())
 				op := &Op{Ctx: ctx, NoSync: dur == "nosync", Apply: func(w Writer) error {
 					if err := w.Put(testBucket, []byte(key), []byte(val)); err != nil {
 						return err
+					}
+					if panicIt {
+						panic(errOpRefused)
 					}
 					if refuse {
 						return errOpRefused
@@ -283,8 +288,8 @@ func h32RunRound(t *testing.T, r h32Round) {
 				if r.kind == "full" && errors.Is(err, ErrFailed) {
 					t.Errorf("%s: a full disk failed the store: %v", key, err)
 				}
-				if refuse && !errors.Is(err, errOpRefused) && !errors.Is(err, ErrFailed) && !errors.Is(err, ErrDiskFull) {
-					t.Errorf("%s: a refusing op returned %v", key, err)
+				if refuse && err == nil {
+					t.Errorf("%s: an op that refused (or panicked) after its change returned nil", key)
 				}
 				o.note(key, val, false, err)
 				if err == nil {
