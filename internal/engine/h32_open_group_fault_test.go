@@ -2,16 +2,18 @@ package engine
 
 // A fault hunt on the open group (open_group.go): sixteen writers of the
 // three durabilities (Sync, NoSync, Async) share open groups made large by
-// an fsync that waits until every Sync and NoSync writer has an op queued
-// or waiting, and one fault strikes: the k-th fsync of the log fails, or
-// the k-th bbolt commit (the applier's) fails, or finds no room. Every op
-// puts a key of its own with a value of its own (a marker); some ops
-// change their key and then refuse (an error, or a panic), some have
-// their context cancelled
-// right after they are sent. Then, on the same store, in a crash copy
-// taken before Close and after Close and a reopen: every op that returned
-// nil reads back exactly, none that returned an error is there, and the
-// Async ops missing are exactly as many as OnAsyncError heard of.
+// an fsync that waits until every writer has an op queued or waiting, and
+// one fault strikes: the k-th fsync of the log fails (or every one from
+// the k-th on, Erase's too), or the k-th bbolt commit (the applier's)
+// fails, or finds no room, or (h32_full_linux_test.go) the file system
+// does. Every op puts a key of its own with a value of its own (a marker);
+// some ops change their key and then refuse (an error, or a panic), some
+// have their context cancelled right after they are sent; Solos (the log
+// applied and rewound) and applies run under them. Then, on the same
+// store, in a crash copy taken before Close and after Close and a reopen:
+// every op that returned nil reads back exactly, none that returned an
+// error is there, and the Async ops missing are exactly as many as
+// OnAsyncError heard of.
 //
 // CKPT_H32_SEED picks other faults; CKPT_H32_ROUNDS runs more rounds.
 
@@ -80,8 +82,10 @@ func (g *h32Gate) wait() {
 
 type h32Round struct {
 	seed uint64
-	kind string // "none", "fsync", "commit", "commitfull", "full"
-	k    int64  // the failing call (1-based)
+	// "none", "fsync" (the k-th fails), "fsyncall" (every one from the
+	// k-th fails: Erase's too), "commit", "commitfull", "full"
+	kind string
+	k    int64 // the failing call (1-based)
 	// full (kind "full"), if set, runs once the store is open in dir
 	// (a small file system): it fills the file system and returns what
 	// frees it again, which a writer calls half-way.
@@ -105,11 +109,11 @@ func TestOpenGroupFaultsKeepThePromise(t *testing.T) {
 		rounds = 4
 	}
 	rng := rand.New(rand.NewPCG(seed, 32))
-	kinds := []string{"fsync", "fsync", "fsync", "commit", "commitfull", "none"}
+	kinds := []string{"fsync", "fsync", "fsyncall", "commit", "commitfull", "none"}
 	for i := range rounds {
 		r := h32Round{seed: seed + uint64(i), kind: kinds[i%len(kinds)]}
 		switch r.kind {
-		case "fsync":
+		case "fsync", "fsyncall":
 			r.k = 1 + rng.Int64N(12)
 		case "commit", "commitfull":
 			r.k = 1 + rng.Int64N(8)
@@ -190,10 +194,11 @@ func h32RunRound(t *testing.T, r h32Round) {
 	o := &h32Outcomes{ok: map[string]string{}, async: map[string]bool{}, failed: map[string]bool{}}
 	hooks := Hooks{
 		LogGrow:     8192, // growths (their fsyncs) every few groups
-		HoldApplier: r.kind == "fsync" || r.kind == "none",
+		HoldApplier: r.kind == "fsync" || r.kind == "fsyncall" || r.kind == "none",
 		SyncLog: func(f *os.File) error {
 			gate.wait()
-			if r.kind == "fsync" && fsyncs.Add(1) == r.k {
+			switch n := fsyncs.Add(1); {
+			case r.kind == "fsync" && n == r.k, r.kind == "fsyncall" && n >= r.k:
 				return errH32Injected
 			}
 			return Fdatasync(f)
@@ -362,7 +367,7 @@ func h32RunRound(t *testing.T, r h32Round) {
 	}
 	t.Logf("%d ok (%d async), %d failed, %d async reported; %d fsyncs, %d commits; failed: %v; flush: %v; close: %v",
 		len(o.ok), len(o.async), len(o.failed), o.reported.Load(), fsyncs.Load(), commits.Load(), failedErr != nil, flushErr != nil, closeErr != nil)
-	if r.kind == "fsync" && fsyncs.Load() >= r.k && failedErr == nil {
+	if (r.kind == "fsync" || r.kind == "fsyncall") && fsyncs.Load() >= r.k && failedErr == nil {
 		t.Errorf("the fsync failed, yet the store did not")
 	}
 }
