@@ -122,6 +122,19 @@ func TestOpenGroupFaultsKeepThePromise(t *testing.T) {
 	}
 }
 
+// h32Groups hears of the groups made durable.
+type h32Groups struct {
+	nopObserver
+	mu                 sync.Mutex
+	n, maxOps, maxSize int
+}
+
+func (g *h32Groups) Group(ops, size int, _ uint64) {
+	g.mu.Lock()
+	g.n, g.maxOps, g.maxSize = g.n+1, max(g.maxOps, ops), max(g.maxSize, size)
+	g.mu.Unlock()
+}
+
 type h32Outcomes struct {
 	mu       sync.Mutex
 	ok       map[string]string // key -> value of every op that returned nil
@@ -191,10 +204,14 @@ func h32RunRound(t *testing.T, r h32Round) {
 	durOf := func(w int) string { return [3]string{"async", "sync", "nosync"}[w%3] }
 	gate := newH32Gate(writers)
 	var fsyncs, commits atomic.Int64
+	groups := &h32Groups{}
 	o := &h32Outcomes{ok: map[string]string{}, async: map[string]bool{}, failed: map[string]bool{}}
 	hooks := Hooks{
-		LogGrow:     8192, // growths (their fsyncs) every few groups
-		HoldApplier: r.kind == "fsync" || r.kind == "fsyncall" || r.kind == "none",
+		LogGrow: 8192, // growths (their fsyncs) every few groups
+		// Half the rounds cut open groups at the record limit: the group
+		// before the cut is logged while the fsync ahead is in flight.
+		MaxRecordBody: uint64(r.seed%2) * 640,
+		HoldApplier:   r.kind == "fsync" || r.kind == "fsyncall" || r.kind == "none",
 		SyncLog: func(f *os.File) error {
 			gate.wait()
 			switch n := fsyncs.Add(1); {
@@ -217,7 +234,7 @@ func h32RunRound(t *testing.T, r h32Round) {
 		},
 	}
 	opts := Options{Bolt: bolt.Options{Timeout: time.Minute}, LogPath: path + "-wal",
-		Mark: Mark{Path: Path{[]byte("meta")}, Key: []byte("applied")}, Observer: nopObserver{},
+		Mark: Mark{Path: Path{[]byte("meta")}, Key: []byte("applied")}, Observer: groups,
 		OnAsyncError: func(error) { o.reported.Add(1) }, Hooks: hooks}
 	e, err := Open(path, opts)
 	if err != nil {
@@ -365,6 +382,9 @@ func h32RunRound(t *testing.T, r h32Round) {
 		}
 		t.Logf("%d ops found the disk full", full)
 	}
+	groups.mu.Lock()
+	t.Logf("%d groups made durable, of up to %d ops and %d log bytes", groups.n, groups.maxOps, groups.maxSize)
+	groups.mu.Unlock()
 	t.Logf("%d ok (%d async), %d failed, %d async reported; %d fsyncs, %d commits; failed: %v; flush: %v; close: %v",
 		len(o.ok), len(o.async), len(o.failed), o.reported.Load(), fsyncs.Load(), commits.Load(), failedErr != nil, flushErr != nil, closeErr != nil)
 	if (r.kind == "fsync" || r.kind == "fsyncall") && fsyncs.Load() >= r.k && failedErr == nil {
