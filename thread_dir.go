@@ -440,6 +440,21 @@ func verifyDir(r reader, rep *VerifyReport, lists bool) {
 	})
 }
 
+// dirlessFile reports whether r, a file of the given format, is one of
+// format 7 written before the directory of threads joined that format
+// (both came in one unreleased format): no dir/ bucket, and a thread. The
+// upgrade lists its threads (upgradeFormat), and until then it is read as
+// one without a directory: Verify does not hold its threads to one. A file
+// of format 8 without one lost it to damage, which Verify reports (every
+// thread missing from it): not listed again in silence.
+func dirlessFile(r reader, format uint32) (bool, error) {
+	if format != dirFormat || r.Exists(dirPath) {
+		return false, nil
+	}
+	first, err := nextThread(r, nil)
+	return first != nil, err
+}
+
 // copyNamespaces lists in the directory, for thread to, every namespace
 // it lists for thread from.
 func copyNamespaces(w writer, from, to string) error {

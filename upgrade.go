@@ -137,16 +137,13 @@ func (s *Store) recoverOnOpen(ctx context.Context) error {
 func (s *Store) upgradeFormat(ctx context.Context) error {
 	var format uint32
 	// dirless: a file of format 7 written before the directory of threads
-	// joined it (both came in one unreleased format): its threads are
-	// listed as an upgrade would. (A file of format 8 without one lost it
-	// to damage, which Verify reports: not listed again in silence.)
+	// joined it (dirlessFile): its threads are listed as an upgrade would.
 	var dirless bool
 	if err := s.view(ctx, func(r reader) (err error) {
-		if format, err = formatOf(r); err != nil || format != dirFormat || r.Exists(dirPath) {
+		if format, err = formatOf(r); err != nil {
 			return err
 		}
-		first, err := nextThread(r, nil)
-		dirless = first != nil
+		dirless, err = dirlessFile(r, format)
 		return err
 	}); err != nil {
 		return err
