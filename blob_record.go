@@ -82,6 +82,19 @@ func checkBlobRecord(ts threadSeed, key, b []byte) error {
 	return err
 }
 
+// listRefOf returns the list reference blob record b, read under key in
+// the thread of seed ts, holds; ErrCorrupt when it holds another kind.
+func listRefOf(ts threadSeed, key, b []byte) (listRef, error) {
+	kind, body, err := blobKind(ts, key, b)
+	if err != nil {
+		return listRef{}, err
+	}
+	if kind != blobListRef {
+		return listRef{}, fmt.Errorf("%w: blob kind %d, not a list reference", ErrCorrupt, kind)
+	}
+	return decodeListRef(body)
+}
+
 // resolveBlob returns the value a blob record stands for (a copy), or
 // ok=false for an empty channel. ts is thread's seed.
 func resolveBlob(r reader, kr *keyring, thread string, ts threadSeed, ns, channel, version string, b []byte) (Raw, bool, error) {

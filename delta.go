@@ -296,8 +296,8 @@ func (l lineage) piecesTail(r reader, n int, fn func(p []byte) bool, tail *linea
 			return errStop
 		}
 		seg, err := decodeSegment(l.seed, k, v)
-		if err == nil && seg.start != covered {
-			err = fmt.Errorf("%w: list lineage %d of channel %q: segment at item %d, expected %d", ErrCorrupt, l.id, l.channel, seg.start, covered)
+		if err == nil {
+			err = l.checkNext(seg, covered)
 		}
 		if err != nil {
 			return err
@@ -326,13 +326,38 @@ func (l lineage) piecesTail(r reader, n int, fn func(p []byte) bool, tail *linea
 		stopped = true
 		return errStop
 	})
-	if err == nil && !stopped && covered < n {
-		err = fmt.Errorf("%w: list lineage %d of channel %q holds %d items, a version needs %d", ErrCorrupt, l.id, l.channel, covered, n)
+	if err == nil && !stopped {
+		err = l.checkHolds(covered, n)
 	}
 	if tail != nil && err == nil && !stopped && !beyond {
 		*tail = lineageTail{known: true, run: run, bytes: runBytes}
 	}
 	return err
+}
+
+// checkNext and checkHolds are the rule every read of a lineage keeps
+// (a segment's sum checks the segment a scan finds, not one it does not
+// find: a segment whose key damage deleted or moved leaves no record that
+// fails): from item 0 on, each segment starts where those before it end
+// (checkNext, given the items they cover), and they reach the n items the
+// version read needs (checkHolds). piecesTail reads by it (the tuple
+// reader's fast path, segment in tupleread.go, leaves a break in it to
+// piecesTail to name), and Export checks every lineage a stored version
+// refers to by it (exportThread), so that a dump does not carry a list
+// without some of its items on.
+func (l lineage) checkNext(seg segment, covered int) error {
+	if seg.start != covered {
+		return fmt.Errorf("%w: list lineage %d of channel %q: segment at item %d, expected %d", ErrCorrupt, l.id, l.channel, seg.start, covered)
+	}
+	return nil
+}
+
+// checkHolds: see checkNext.
+func (l lineage) checkHolds(covered, n int) error {
+	if covered < n {
+		return fmt.Errorf("%w: list lineage %d of channel %q holds %d items, a version needs %d", ErrCorrupt, l.id, l.channel, covered, n)
+	}
+	return nil
 }
 
 // read rebuilds the first n items as one msgpack array, byte for byte what
