@@ -490,6 +490,24 @@ func parseFullWriteKey(k []byte) (ns string, id [idLen]byte, taskID string, idx 
 	return ns, id, taskID, idx, err
 }
 
+// blobKeyNames returns the namespace and channel of a blob key in place;
+// false when parseBlobKey would fail.
+func blobKeyNames(k []byte) (ns, channel []byte, ok bool) {
+	if len(k) < 2 {
+		return nil, nil, false
+	}
+	n := int(binary.BigEndian.Uint16(k))
+	if len(k) < 2+n+2 {
+		return nil, nil, false
+	}
+	ns, rest := k[2:2+n], k[2+n:]
+	m := int(binary.BigEndian.Uint16(rest))
+	if len(rest) < 2+m {
+		return nil, nil, false
+	}
+	return ns, rest[2 : 2+m], true
+}
+
 // parseBlobKey splits a key of the bl bucket.
 func parseBlobKey(k []byte) (ns, channel, version string, err error) {
 	ns, rest, err := readNS(k)

@@ -33,14 +33,11 @@ package ckpt
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"unicode/utf8"
 )
 
@@ -221,12 +218,13 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 	return sum, nil
 }
 
-// exportThread dumps one thread; tallied: the file keeps write tallies,
-// and the thread's pending writes are checked against them (a write hidden
-// by damage would otherwise leave the dump, and the store imported from
-// it, without a word); lists: the file lists namespaces (format 8), and a
-// namespace listed without a checkpoint found is ErrCorrupt, for the same
-// reason.
+// exportThread dumps one thread. What it reads goes through the checks of
+// a threadCensus (thread_census.go): a record that damage hid would
+// otherwise leave the dump, and the store imported from it, without a
+// word (tallied: the file keeps write tallies, and the thread's pending
+// writes are checked against them). lists: the file lists namespaces
+// (format 8), and a namespace listed without a checkpoint found is
+// ErrCorrupt, for the same reason.
 func exportThread(ctx context.Context, r reader, thread string, tallied, lists bool, emit func(*dumpRecord) error, sum *DumpSummary) error {
 	// The dump reads the thread bucket by bucket, by name: one of a
 	// damaged name would leave the dump without its records.
@@ -258,6 +256,7 @@ func exportThread(ctx context.Context, r reader, thread string, tallied, lists b
 		}
 		return nil
 	}
+	census := newThreadCensus(r, thread, tallied, true, false)
 	if err := r.Scan(threadPath(thread, bucketCheckpoints), nil, nil, false, func(k, v []byte) error {
 		ns, id, err := parseCheckpointKey(k)
 		if err != nil {
@@ -273,6 +272,9 @@ func exportThread(ctx context.Context, r reader, thread string, tallied, lists b
 		if err := intact(bucketMetadata, k, md); err != nil {
 			return err
 		}
+		if err := census.add(bucketCheckpoints, k, v); err != nil {
+			return err
+		}
 		sum.Checkpoints++
 		if err := emit(&dumpRecord{Kind: "checkpoint", Thread: dumpName(thread), NS: dumpName(ns), ID: idString(id), Data: v, Metadata: md}); err != nil {
 			return err
@@ -281,17 +283,6 @@ func exportThread(ctx context.Context, r reader, thread string, tallied, lists b
 	}); err != nil {
 		return err
 	}
-	// The lineages the thread's list values refer to (delta.go), and the
-	// most items a version needs of each: the segment scan below checks
-	// them as a read of that version would (lineage.checkNext,
-	// checkHolds). Each segment's sum holds for the segments the scan
-	// finds; one whose key damage deleted or moved is missed by every
-	// sum, and the dump, and a store imported from it, would hold the
-	// list without its items, the reads of the versions needing them
-	// failing only there. One entry a lineage (a list appended to stays
-	// in one; a list rewritten each step makes one a version, as the
-	// tally check's entry a checkpoint).
-	needs := map[lineageKey]lineageNeed{}
 	if err := r.Scan(threadPath(thread, bucketBlobs), nil, nil, false, func(k, v []byte) error {
 		ns, ch, ver, err := parseBlobKey(k)
 		if err != nil {
@@ -300,15 +291,8 @@ func exportThread(ctx context.Context, r reader, thread string, tallied, lists b
 		if err := intact(bucketBlobs, k, v); err != nil {
 			return err
 		}
-		if len(v) >= 2 && v[1] == blobListRef { // the kind, in every record version
-			ref, err := listRefOf(ts, k, v)
-			if err != nil {
-				return fmt.Errorf("thread %q namespace %q channel %q version %q: %w", thread, ns, ch, ver, err)
-			}
-			lk := lineageKey{ns, ch, ref.lineage}
-			if ref.count > needs[lk].count {
-				needs[lk] = lineageNeed{ref.count, ver}
-			}
+		if err := census.add(bucketBlobs, k, v); err != nil {
+			return err
 		}
 		sum.Values++
 		if err := emit(&dumpRecord{Kind: "value", Thread: dumpName(thread), NS: dumpName(ns), Channel: dumpName(ch), Version: dumpName(ver), Data: v}); err != nil {
@@ -318,7 +302,6 @@ func exportThread(ctx context.Context, r reader, thread string, tallied, lists b
 	}); err != nil {
 		return err
 	}
-	counted := tallyCounter{}
 	if err := r.Scan(threadPath(thread, bucketWrites), nil, nil, false, func(k, v []byte) error {
 		ns, id, task, idx, err := parseFullWriteKey(k)
 		if err != nil {
@@ -327,8 +310,8 @@ func exportThread(ctx context.Context, r reader, thread string, tallied, lists b
 		if err := intact(bucketWrites, k, v); err != nil {
 			return err
 		}
-		if tallied {
-			counted.add(k, v)
+		if err := census.add(bucketWrites, k, v); err != nil {
+			return err
 		}
 		sum.Writes++
 		if err := emit(&dumpRecord{Kind: "write", Thread: dumpName(thread), NS: dumpName(ns), ID: idString(id), Task: dumpName(task), Idx: &idx, Data: v}); err != nil {
@@ -338,31 +321,6 @@ func exportThread(ctx context.Context, r reader, thread string, tallied, lists b
 	}); err != nil {
 		return err
 	}
-	if tallied {
-		var bad error
-		counted.mismatches(r, thread, func(_ string, id [idLen]byte, err error) bool {
-			bad = fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(id), err)
-			return false
-		})
-		if bad != nil {
-			return bad
-		}
-	}
-	// Segments come in key order: lineage by lineage, each from its first
-	// item. cur is the lineage being scanned, covered the items its
-	// segments so far hold, need what its versions need (zero: none refers
-	// to it, a lineage retention left for the sweep, which may have taken
-	// some of it already).
-	var cur lineageKey
-	var need lineageNeed
-	covered, started := 0, false
-	done := func() error {
-		if need.count == 0 {
-			return nil
-		}
-		delete(needs, cur)
-		return need.wrap(thread, cur, lineageOf(thread, cur).checkHolds(covered, need.count))
-	}
 	if err := r.Scan(threadPath(thread, bucketSegments), nil, nil, false, func(k, v []byte) error {
 		ns, ch, lineage, start, err := parseSegmentKey(k)
 		if err != nil {
@@ -371,21 +329,8 @@ func exportThread(ctx context.Context, r reader, thread string, tallied, lists b
 		if err := intact(bucketSegments, k, v); err != nil {
 			return err
 		}
-		if lk := (lineageKey{ns, ch, lineage}); lk != cur || !started {
-			if err := done(); err != nil {
-				return err
-			}
-			cur, need, covered, started = lk, needs[lk], 0, true
-		}
-		if covered < need.count {
-			seg, err := decodeSegment(ts, k, v)
-			if err == nil {
-				err = lineageOf(thread, cur).checkNext(seg, covered)
-			}
-			if err != nil {
-				return need.wrap(thread, cur, err)
-			}
-			covered += seg.count
+		if err := census.add(bucketSegments, k, v); err != nil {
+			return err
 		}
 		sum.Segments++
 		if err := emit(&dumpRecord{Kind: "segment", Thread: dumpName(thread), NS: dumpName(ns), Channel: dumpName(ch), Lineage: &lineage, Start: &start, Data: v}); err != nil {
@@ -395,45 +340,5 @@ func exportThread(ctx context.Context, r reader, thread string, tallied, lists b
 	}); err != nil {
 		return err
 	}
-	if err := done(); err != nil {
-		return err
-	}
-	// A lineage of which the scan found no segment at all.
-	for _, lk := range slices.SortedFunc(maps.Keys(needs), lineageKey.compare) {
-		if n := needs[lk]; n.count > 0 {
-			return n.wrap(thread, lk, lineageOf(thread, lk).checkHolds(0, n.count))
-		}
-	}
-	return nil
-}
-
-// lineageKey names a list lineage of a thread (delta.go).
-type lineageKey struct {
-	ns, channel string
-	id          uint64
-}
-
-func (a lineageKey) compare(b lineageKey) int {
-	return cmp.Or(cmp.Compare(a.ns, b.ns), cmp.Compare(a.channel, b.channel), cmp.Compare(a.id, b.id))
-}
-
-// lineageOf is the lineage lk of thread, for its checks (checkNext,
-// checkHolds): it reads nothing.
-func lineageOf(thread string, lk lineageKey) lineage {
-	return lineage{thread: thread, ns: lk.ns, channel: lk.channel, id: lk.id}
-}
-
-// lineageNeed is the most items a stored version of a lineage's channel
-// needs of it, and that version.
-type lineageNeed struct {
-	count   int
-	version string
-}
-
-// wrap names thread, namespace, channel and version in err, if not nil.
-func (n lineageNeed) wrap(thread string, lk lineageKey, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("thread %q namespace %q channel %q version %q: %w", thread, lk.ns, lk.channel, n.version, err)
+	return census.done()
 }

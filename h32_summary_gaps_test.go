@@ -21,7 +21,10 @@ import (
 // are, not counts short of what was stored or a dump without it: a list
 // segment, a pending write (counted by the checkpoint's tally), a
 // checkpoint's history-order entry, metadata or checkpoint record, and a
-// channel value a checkpoint names.
+// channel value a checkpoint names. (Threads and Thread report counts of
+// checkpoints and pending writes, checked; of a missing segment or value
+// only their byte count tells, and they do not look for one: see
+// threadCensus.full.)
 func TestSummariesOfAThreadMissingARecord(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -83,22 +86,29 @@ func TestSummariesOfAThreadMissingARecord(t *testing.T) {
 					t.Errorf("%s: %v, want ErrCorrupt naming thread \"t\"", what, err)
 				}
 			}
+			bytesOnly := string(sub) == string(bucketSegments) || string(sub) == string(bucketBlobs)
 			var terr error
 			for info, err := range s.Threads(ctx) {
 				if err != nil {
 					terr = err
 					break
 				}
-				if info.ThreadID == "t" {
+				if info.ThreadID == "t" && !bytesOnly {
 					t.Errorf("Threads yielded %+v", info)
 				}
 			}
-			corrupt("Threads", terr, true)
 			info, err := s.Thread(ctx, "t")
-			if err == nil {
-				t.Errorf("Thread returned %+v", info)
+			if bytesOnly {
+				if terr != nil || err != nil || info.Checkpoints != 12 || info.PendingWrites != 24 {
+					t.Errorf("Threads: %v; Thread: %+v %v, want 12 checkpoints and 24 pending writes", terr, info, err)
+				}
+			} else {
+				corrupt("Threads", terr, true)
+				if err == nil {
+					t.Errorf("Thread returned %+v", info)
+				}
+				corrupt("Thread", err, true)
 			}
-			corrupt("Thread", err, true)
 			st, err := s.Stats(ctx)
 			if err == nil {
 				t.Errorf("Stats returned %d checkpoints, %d pending writes, %d values", st.Checkpoints, st.PendingWrites, st.ChannelValues)

@@ -47,7 +47,7 @@ func (s *Store) Threads(ctx context.Context) iter.Seq2[ThreadInfo, error] {
 			var page []ThreadInfo
 			err := s.view(ctx, func(r reader) error {
 				return r.Buckets(bucketPath{bucketThreads}, after, func(name []byte) error {
-					info, err := summariseThread(r, string(name), !s.unlisted)
+					info, err := summariseThread(r, string(name), !s.untallied, !s.unlisted)
 					if err != nil {
 						return err
 					}
@@ -86,15 +86,17 @@ func (s *Store) Thread(ctx context.Context, threadID string) (ThreadInfo, error)
 			}
 			return fmt.Errorf("%w: thread %q", ErrNotFound, threadID)
 		}
-		info, err = summariseThread(r, threadID, !s.unlisted)
+		info, err = summariseThread(r, threadID, !s.untallied, !s.unlisted)
 		return err
 	})
 	return info, err
 }
 
-// summariseThread summarises thread. lists: the file lists namespaces
-// (format 8), each of which must be found (namespacesCounted).
-func summariseThread(r reader, thread string, lists bool) (ThreadInfo, error) {
+// summariseThread summarises thread. tallied: the file keeps write
+// tallies (format 7 on), which the count of pending writes is checked
+// against (threadCensus); lists: the file lists namespaces (format 8),
+// each of which must be found (namespacesCounted).
+func summariseThread(r reader, thread string, tallied, lists bool) (ThreadInfo, error) {
 	info := ThreadInfo{ThreadID: thread}
 	if !r.Exists(threadBucket(thread)) {
 		// A name the walk of the threads found and its lookup does not:
@@ -140,22 +142,25 @@ func summariseThread(r reader, thread string, lists bool) (ThreadInfo, error) {
 	if err := knownThreadBuckets(r, thread); err != nil {
 		return info, fmt.Errorf("thread %q: %w", thread, err)
 	}
+	// The counts are checked as the reads check what they read: a record
+	// damage hid left them short, with no error (threadCensus).
 	ts := seedOf(thread)
+	census := newThreadCensus(r, thread, tallied, false, true)
 	for _, sub := range threadSubBuckets {
 		if err := r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
 			if err := recordIntact(sub, ts, k, v); err != nil {
-				return err
+				return fmt.Errorf("thread %q: %w", thread, err)
 			}
 			info.Bytes += int64(len(k) + len(v))
 			if bytes.Equal(sub, bucketWrites) {
 				info.PendingWrites++
 			}
-			return nil
+			return census.add(sub, k, v)
 		}); err != nil {
-			return info, fmt.Errorf("thread %q: %w", thread, err)
+			return info, err
 		}
 	}
-	return info, nil
+	return info, census.done()
 }
 
 // indexEntryStored checks, for Stats's count of the global index, that
@@ -285,17 +290,23 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 			if err := knownThreadBuckets(r, thread); err != nil {
 				return fmt.Errorf("thread %q: %w", thread, err)
 			}
+			// What the walk counts is checked as the reads check what
+			// they read (threadCensus).
 			ts := seedOf(thread)
+			census := newThreadCensus(r, thread, !s.untallied, true, true)
 			for _, sub := range threadSubBuckets {
 				if err := r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
 					if err := recordIntact(sub, ts, k, v); err != nil {
-						return err
+						return fmt.Errorf("thread %q: %w", thread, err)
 					}
 					add("threads/*/"+string(sub), k, v)
-					return nil
+					return census.add(sub, k, v)
 				}); err != nil {
-					return fmt.Errorf("thread %q: %w", thread, err)
+					return err
 				}
+			}
+			if err := census.done(); err != nil {
+				return err
 			}
 			if err := sharingStats(r, s.keys, thread, st); err != nil {
 				return err

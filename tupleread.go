@@ -336,7 +336,7 @@ func (t *tupleReader) read(ns string, val, mdBody []byte, md Metadata) (*Tuple, 
 			// key or page that hides it. Skipping the channel would hand
 			// back a state without it.
 			t.nextMemo = t.nextMemo[:0]
-			return nil, fmt.Errorf("%w: thread %q checkpoint %s channel %q version %q: no value stored", ErrCorrupt, thread, idString(cid), ch, ver)
+			return nil, errNoValue(thread, cid, ch, ver)
 		}
 		from, parts := len(t.pieces), len(t.parts)
 		if err := t.value(ns, ch, ver, b, values); err != nil {

@@ -305,11 +305,13 @@ func (c tallyCounter) add(k, v []byte) {
 // order and calls bad, in key order until it returns false, for each
 // checkpoint whose writes and tally disagree. Writes of a checkpoint with
 // no history entry are left to Verify's other checks (orphans, or an
-// entry gone).
-func (c tallyCounter) mismatches(r reader, thread string, bad func(ns string, id [idLen]byte, err error) bool) {
+// entry gone). It returns the number of history entries it read (all of
+// them unless bad stopped it), for the count of threadCensus.
+func (c tallyCounter) mismatches(r reader, thread string, bad func(ns string, id [idLen]byte, err error) bool) (entries int) {
 	ts := seedOf(thread)
 	more := true
 	r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, v []byte) error {
+		entries++
 		id, ns, err := parseOrderKey(k)
 		if err != nil {
 			return nil // Verify reports the key
@@ -321,6 +323,7 @@ func (c tallyCounter) mismatches(r reader, thread string, bad func(ns string, id
 		delete(c, ck)
 		return keepScanning(more)
 	})
+	return entries
 }
 
 // verifyTallies is the tally part of Verify for one thread of a file that
