@@ -28,6 +28,13 @@ package ckpt
 //	                           "sealed-keys" -> the ids of the keys sealed
 //	                           records are under (crypt.go); added without
 //	                           a new format version
+//	                           "imports" -> the unfinished imports: a
+//	                           version byte, per import id(16) | number
+//	                           of threads marked (uint32) | len16(first
+//	                           thread) | first thread, and a CRC-32C of
+//	                           all before it (import_marks.go): written
+//	                           with the marks, deleted with the last;
+//	                           added without a new format version
 //	index/                     id(16) | len16(thread) | thread | ns -> ""
 //	                           global time order of every checkpoint: serves
 //	                           listing across threads and age-based retention
@@ -88,12 +95,16 @@ package ckpt
 //	                           next. (Added without a new format version:
 //	                           builds that do not know it ignore it.)
 //
-//	imports/<import id(16)>/   thread -> ""  threads an import created and
+//	imports/<import id(16)>/   thread -> CRC-32C(import id | thread)
+//	                           (uint32; "" from a build before it):
+//	                           threads an import created and
 //	                           has not yet published: written in the same
 //	                           transaction as the thread's first records,
 //	                           dropped in one transaction when the import
 //	                           ends well. A read-write Open deletes the
-//	                           threads of any import left here (export.go).
+//	                           threads of any import left here (import.go);
+//	                           marks that disagree with their sums or with
+//	                           meta/"imports" are ErrCorrupt (import_marks.go).
 //
 // Format version 2 added ls/ and list-reference blobs. Format version 3
 // ends every record in cp/, md/, wr/, bl/ and ls/ with a CRC-32C checksum
@@ -205,6 +216,10 @@ var (
 	// ids of the keys its sealed records are under, each a uint32
 	// big-endian, ascending; empty: checked, nothing sealed.
 	keySealedKeys = []byte("sealed-keys")
+	// keyImports lists the unfinished imports, each with the number of
+	// threads it marks and the first, under a CRC-32C (import_marks.go).
+	// Added without a new format version.
+	keyImports = []byte("imports")
 )
 
 // idLen is the size of a checkpoint id (a ULID) in keys.

@@ -86,7 +86,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Du
 	err := s.importDump(ctx, r, opts, id, started, &sum)
 	if err == nil {
 		// Publish: the threads stay from now on.
-		err = s.maintain(ctx, func(w writer) error { return w.DropBucket(importPath(id)) })
+		err = s.maintain(ctx, func(w writer) error { return endImport(w, id) })
 	}
 	if err != nil {
 		if uerr := s.rollbackImport(context.WithoutCancel(ctx), id); uerr != nil {
@@ -114,7 +114,7 @@ func (s *Store) rollbackImport(ctx context.Context, id [idLen]byte) error {
 			return err
 		}
 		if len(threads) == 0 {
-			return s.maintain(ctx, func(w writer) error { return w.DropBucket(importPath(id)) })
+			return s.maintain(ctx, func(w writer) error { return endImport(w, id) })
 		}
 		for _, t := range threads {
 			if undone[t] {
@@ -128,7 +128,7 @@ func (s *Store) rollbackImport(ctx context.Context, id [idLen]byte) error {
 				if err := deleteThread(w, t); err != nil {
 					return err
 				}
-				return w.Del(importPath(id), []byte(t))
+				return unmarkImport(w, id, t)
 			})
 			if err != nil {
 				return fmt.Errorf("thread %q: %w", t, err)
@@ -138,20 +138,24 @@ func (s *Store) rollbackImport(ctx context.Context, id [idLen]byte) error {
 }
 
 // rollbackImports deletes the threads of every import a previous run left
-// unfinished (the process died mid-import). It runs in a read-write Open.
+// unfinished (the process died mid-import). It runs in a read-write Open,
+// and refuses a file whose marks damage changed (import_marks.go): the
+// import's threads cannot be told from the file's.
 func (s *Store) rollbackImports(ctx context.Context) error {
 	defer s.eng.Unpublished()()
-	var ids [][idLen]byte
-	err := s.view(ctx, func(r reader) error {
-		return r.Buckets(importsRoot, nil, func(name []byte) error {
-			if len(name) == idLen {
-				ids = append(ids, [idLen]byte(name))
-			}
-			return nil
-		})
+	var ids, stale [][idLen]byte
+	err := s.view(ctx, func(r reader) (err error) {
+		_, ids, stale, err = checkedImports(r)
+		return err
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("undo an unfinished import: %w", err)
+	}
+	for _, id := range stale {
+		// Rolled back by an older build, which left its entry.
+		if err := s.maintain(ctx, func(w writer) error { return endImport(w, id) }); err != nil {
+			return err
+		}
 	}
 	for _, id := range ids {
 		if err := s.rollbackImport(ctx, id); err != nil {
@@ -372,6 +376,7 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 // id's, in the same transaction as their first records.
 func applyImport(w writer, id [idLen]byte, batch []importRec, started map[string]bool) error {
 	seen := map[string]bool{}
+	var marks []string
 	for _, rec := range batch {
 		if started[rec.thread] || seen[rec.thread] {
 			continue
@@ -383,9 +388,10 @@ func applyImport(w writer, id [idLen]byte, batch []importRec, started map[string
 		if err := noteThread(w, rec.thread); err != nil {
 			return err
 		}
-		if err := w.Put(importPath(id), []byte(rec.thread), nil); err != nil {
-			return err
-		}
+		marks = append(marks, rec.thread)
+	}
+	if err := markImport(w, id, marks); err != nil {
+		return err
 	}
 	// The pending writes the batch adds, counted per checkpoint into the
 	// tallies once the batch is written (a dump may name a write twice:

@@ -17,22 +17,31 @@ package ckpt
 import (
 	"bytes"
 	"context"
+	"fmt"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // hideUnfinishedImports finds, on a read-only handle, the threads of
-// imports left unfinished; reads then skip them (s.view).
+// imports left unfinished; reads then skip them (s.view). Marks that
+// damage changed (import_marks.go) hide threads of the import that cannot
+// be told from the file's: every read but Verify's is then that error.
 func (s *Store) hideUnfinishedImports() error {
 	var hidden map[string]bool
+	var damaged error
 	err := s.eng.View(context.Background(), func(r reader) error {
-		hidden = unfinishedImports(r)
+		hidden, _, _, damaged = checkedImports(r)
 		return nil
 	})
-	if err != nil || len(hidden) == 0 {
+	if err != nil {
 		return err
 	}
-	s.hidden = hidden
+	if damaged != nil {
+		s.importDamage = fmt.Errorf("ckpt: %s: %w", s.path, damaged)
+	}
+	if len(hidden) > 0 {
+		s.hidden = hidden
+	}
 	return nil
 }
 

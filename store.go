@@ -118,6 +118,10 @@ type Store struct {
 	// process left unfinished, which reads skip (import_hide.go); nil
 	// when none.
 	hidden map[string]bool
+	// importDamage: on a read-only handle, the damage found in the marks
+	// of an unfinished import (import_marks.go), which every read but
+	// Verify's returns; nil when none.
+	importDamage error
 	// untallied: the file keeps no write tallies (write_tally.go): one of
 	// format 6 or before, opened read-only. Set by init and, once the
 	// upgrade has counted them, by upgradeFormat; fixed once Open returns.
@@ -401,6 +405,15 @@ func (s *Store) Close() error {
 // view runs fn on a snapshot of the store. A bbolt panic on a damaged page
 // becomes ErrCorrupt (internal/engine/guard.go).
 func (s *Store) view(ctx context.Context, fn func(r reader) error) error {
+	if s.importDamage != nil {
+		return s.importDamage
+	}
+	return s.viewDamaged(ctx, fn)
+}
+
+// viewDamaged is view also on a read-only handle whose unfinished import
+// has damaged marks (Verify reports them).
+func (s *Store) viewDamaged(ctx context.Context, fn func(r reader) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -117,7 +117,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 	rep := &VerifyReport{Problems: []Problem{}}
 	check := func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, s.path) }
 	if s.readOnly {
-		return rep, s.view(ctx, check)
+		return rep, s.viewDamaged(ctx, check)
 	}
 	if s.eng.Logging() {
 		metaErr, err := s.checkPagesPaused(ctx, rep)
@@ -225,7 +225,10 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 		rep.add(Problem{Check: "format", Detail: err.Error()})
 		return nil
 	}
-	importing := unfinishedImports(r)
+	importing, _, _, err := checkedImports(r)
+	if err != nil {
+		rep.add(Problem{Check: "import", Detail: err.Error()})
+	}
 	format, _ := formatOf(r)
 	if err := r.Buckets(bucketPath{bucketThreads}, nil, func(name []byte) error {
 		if err := ctx.Err(); err != nil {
