@@ -239,13 +239,6 @@ func trustOf(fixture string) valueTrust {
 	return trustAll
 }
 
-// importedThread: the threads of the store's unfinished import. Its
-// marker damaged (the thread it names renamed), such a thread is not
-// hidden or rolled back, and reads as one of the file's: Lists of every
-// thread are compared checkpoint by checkpoint, those of the import's
-// threads passed over (a gap the hunt leaves).
-func importedThread(config string) bool { return strings.HasPrefix(config, "imp-") }
-
 // wrongValues lists the reads of got that returned no error and other
 // than want, as far as trust holds them to it.
 func wrongValues(want, got huntValues, trust valueTrust) []string {
@@ -254,7 +247,7 @@ func wrongValues(want, got huntValues, trust valueTrust) []string {
 	}
 	var diffs []string
 	for name, names := range got.items {
-		if trust == trustAll && !got.failed[name] && !slices.ContainsFunc(names, importedThread) {
+		if trust == trustAll && !got.failed[name] {
 			v := got.reads[name]
 			w, ok := want.reads[name]
 			if !ok || w != v {
@@ -270,7 +263,7 @@ func wrongValues(want, got huntValues, trust valueTrust) []string {
 			} else {
 				w, ok = want.tuples[n]
 			}
-			if !ok && (importedThread(n) || trust == trustValues) {
+			if !ok && trust == trustValues {
 				continue // (trustValues: a damaged key names it)
 			}
 			if !ok || !sameCheckpoint(g, w, trust) {

@@ -305,9 +305,7 @@ func wdmgWrites(ctx context.Context, rng *rand.Rand, s *Store, in wdmgIntact, th
 	// Pending writes on checkpoints of the intact file.
 	var names []string
 	for n := range in.cfgs {
-		if !importedThread(n) {
-			names = append(names, n)
-		}
+		names = append(names, n)
 	}
 	slices.Sort(names)
 	for range rng.IntN(3) {
@@ -489,9 +487,6 @@ func wdmgCheck(ctx context.Context, s *Store, in wdmgIntact, cfgs []Config, rd *
 	}
 	slices.Sort(intactNames)
 	for _, n := range intactNames {
-		if importedThread(n) {
-			continue
-		}
 		c := in.cfgs[n]
 		gone := rd.mayBeGone(in, c)
 		tp, err := s.GetTuple(ctx, c)
@@ -535,7 +530,7 @@ func wdmgCheck(ctx context.Context, s *Store, in wdmgIntact, cfgs []Config, rd *
 			}
 			continue
 		}
-		if _, ok := acked[n]; ok || importedThread(n) {
+		if _, ok := acked[n]; ok {
 			continue // (checked by id above)
 		}
 		wrong = append(wrong, fmt.Sprintf("a read returned %s, neither in the intact file nor written: %.300q", n, got))
@@ -612,8 +607,8 @@ func TestHuntWritesOnDamagedFiles(t *testing.T) {
 	in := wdmgReadIntact(t, path+"-intact")
 	rounds, seed := huntRoundsFromEnv(24, 12, 31500)
 	var threads []string
-	for n, c := range in.cfgs {
-		if !importedThread(n) && !slices.Contains(threads, c.ThreadID) {
+	for _, c := range in.cfgs {
+		if !slices.Contains(threads, c.ThreadID) {
 			threads = append(threads, c.ThreadID)
 		}
 	}

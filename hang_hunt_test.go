@@ -127,8 +127,9 @@ func hangFixture(t testing.TB, dir string) (string, []Config) {
 		t.Fatal(err)
 	}
 	// An import a killed process left unfinished: its threads written,
-	// each marked in the import's bucket (a read-write Open rolls it
-	// back; a read-only one hides the threads).
+	// each marked in the import's bucket and counted in meta/"imports" as
+	// Import does (a read-write Open rolls it back; a read-only one hides
+	// the threads).
 	for i := range 3 {
 		for step := range 3 {
 			if _, err := s.Save(ctx, fmt.Sprintf("imp-%d", i), map[string]any{"messages": []any{"imported", step}}, Metadata{"step": step}); err != nil {
@@ -137,12 +138,7 @@ func hangFixture(t testing.TB, dir string) (string, []Config) {
 		}
 	}
 	if err := s.maintain(ctx, func(w writer) error {
-		for i := range 3 {
-			if err := w.Put(importPath([idLen]byte{0x30}), []byte(fmt.Sprintf("imp-%d", i)), nil); err != nil {
-				return err
-			}
-		}
-		return nil
+		return markImport(w, [idLen]byte{0x30}, []string{"imp-0", "imp-1", "imp-2"})
 	}); err != nil {
 		t.Fatal(err)
 	}
