@@ -329,7 +329,19 @@ func (e *Engine) Close() error {
 // View runs fn on a snapshot of the store (snapshot.go): it holds no lock
 // the commit loop or the applier wait for. A bbolt panic on a damaged page
 // becomes ErrCorrupt (guard.go).
-func (e *Engine) View(ctx context.Context, fn func(r Reader) error) (err error) {
+func (e *Engine) View(ctx context.Context, fn func(r Reader) error) error {
+	return e.view(ctx, fn, e.gate.reader)
+}
+
+// ViewUnpublished is View seeing the commits of operations not published
+// yet (readgate.go): an operation's own read of what it wrote, before it
+// publishes it.
+func (e *Engine) ViewUnpublished(ctx context.Context, fn func(r Reader) error) error {
+	return e.view(ctx, fn, func(r Reader, _ uint64) Reader { return r })
+}
+
+// view is View reading through gate (the read gate's reader, or none).
+func (e *Engine) view(ctx context.Context, fn func(r Reader) error, gate func(Reader, uint64) Reader) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer RecoverCorrupt(&err, "read")
 	if err := ctx.Err(); err != nil {
@@ -351,7 +363,7 @@ func (e *Engine) View(ctx context.Context, fn func(r Reader) error) (err error) 
 		defer e.obs.SnapshotClosed()
 		bv := readView(tx)
 		defer bv.recycle()
-		return fn(e.gate.reader(bv, ended))
+		return fn(gate(bv, ended))
 	}
 	pr, snap, err := ss.Acquire(&e.dbMu, &e.db)
 	if err != nil {
@@ -363,7 +375,7 @@ func (e *Engine) View(ctx context.Context, fn func(r Reader) error) (err error) 
 	defer func() { ss.Release(pr, clean) }()
 	e.obs.SnapshotOpened()
 	defer e.obs.SnapshotClosed()
-	err = fn(e.gate.reader(pr.Reader(snap), ended))
+	err = fn(gate(pr.Reader(snap), ended))
 	clean = true
 	return err
 }
