@@ -64,6 +64,7 @@ type BackupOption func(*backupConfig)
 
 type backupConfig struct {
 	progress func(written, total int64)
+	check    func(path string) error
 }
 
 // BackupProgress has fn called (from the backup's goroutine) after each
@@ -74,6 +75,18 @@ type backupConfig struct {
 // not call Compact, ApplyLog, Backup or Close, which wait for the backup.
 func BackupProgress(fn func(written, total int64)) BackupOption {
 	return func(c *backupConfig) { c.progress = fn }
+}
+
+// BackupCheck has BackupFile call fn with the path of its copy once the
+// copy is whole and fsync'd, before it is put in place; an error from fn
+// removes the copy and BackupFile returns it (wrapped), the destination
+// left as it was. A copy of a damaged file is as damaged: checked only
+// after it replaced the destination, a backup of a store damaged since the
+// last one would put a damaged copy over the whole one (ckpt backup
+// verifies the copy here). fn must not remove or rename the file; Backup
+// to a writer does not call it.
+func BackupCheck(fn func(path string) error) BackupOption {
+	return func(c *backupConfig) { c.check = fn }
 }
 
 // Backup writes a complete copy of the store to w: a store file that opens
@@ -180,6 +193,9 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 		err = stillAt(f, tmp)
 	}
 	err = errors.Join(err, f.Close())
+	if err == nil && cfg.check != nil {
+		err = cfg.check(tmp)
+	}
 	if err == nil {
 		err = ctx.Err() // cancelled before the copy is in place: no file
 	}

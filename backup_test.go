@@ -957,3 +957,52 @@ func fillBackupStore(b *testing.B, s *Store, size int64) {
 		}
 	}
 }
+
+// TestBackupCheckRefusesTheCopy: a BackupCheck error leaves the earlier
+// copy at the destination as it was and no temporary file; the check sees
+// the whole copy (it opens as a store holding the checkpoint).
+func TestBackupCheckRefusesTheCopy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "live.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	id, err := s.Save(ctx, "t", map[string]any{"a": 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "copy.db")
+	if err := s.BackupFile(ctx, dst); err != nil {
+		t.Fatal(err)
+	}
+	earlier, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Save(ctx, "t", map[string]any{"a": 2}, nil); err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("refused")
+	err = s.BackupFile(ctx, dst, BackupCheck(func(path string) error {
+		c, err := Open(path, Options{ReadOnly: true})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if _, err := c.Load(ctx, "t", id); err != nil {
+			return err
+		}
+		return refused
+	}))
+	if !errors.Is(err, refused) {
+		t.Fatalf("BackupFile with a failing check returned %v", err)
+	}
+	if now, err := os.ReadFile(dst); err != nil || !bytes.Equal(now, earlier) {
+		t.Fatalf("a refused copy changed the destination (%v)", err)
+	}
+	if tmp := backupTemps(t, dst); len(tmp) != 0 {
+		t.Fatalf("a refused copy left %v", tmp)
+	}
+}

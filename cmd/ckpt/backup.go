@@ -21,8 +21,10 @@ file that opens on its own, with whatever a crashed program left in
 SRC-wal written into it. The copy goes to a temporary file beside DST
 (DST.ckpt-backup-*.tmp), is fsync'd and renamed over DST, so DST is never
 a partial copy; a temporary file a killed backup left is removed by the
-next backup to DST. The copy is then opened and verified (as ckpt verify
-does); the exit status is 1 if that finds a problem.
+next backup to DST. The copy is opened and verified (as ckpt verify does)
+before it is renamed over DST: if that finds a problem (SRC is damaged),
+the problems are listed, the copy is removed, DST is left as it was and
+the exit status is 1.
 
 A program that has the store open backs it up while it runs with
 Store.BackupFile; this command is for a file no program holds.`,
@@ -45,30 +47,51 @@ Store.BackupFile; this command is for a file no program holds.`,
 			}
 			defer a.closeStore(s, &err)
 			bar := a.progress(-1, "copying bytes")
+			// The copy is verified before it goes in place: a damaged SRC
+			// makes a damaged copy, and verified only after the rename it
+			// would have replaced an earlier whole backup at DST.
+			var rep *ckpt.VerifyReport
+			var size int64
 			err = s.BackupFile(c.Context(), dst, ckpt.BackupProgress(func(written, total int64) {
 				bar.set(written)
+			}), ckpt.BackupCheck(func(tmp string) (err error) {
+				bar.done()
+				if st, err := os.Stat(tmp); err == nil {
+					size = st.Size()
+				}
+				copied, err := a.openRead(tmp)
+				if err != nil {
+					return fmt.Errorf("the copy does not open: %w", err)
+				}
+				defer a.closeStore(copied, &err)
+				if rep, err = copied.Verify(c.Context(), ckpt.VerifyOptions{}); err != nil {
+					return err
+				}
+				if !rep.OK() {
+					return fmt.Errorf("%w: %s is damaged: its copy has %d problem(s) (listed above; `ckpt verify %s` lists them too)",
+						ckpt.ErrCorrupt, src, len(rep.Problems)+rep.Truncated, src)
+				}
+				return nil
 			}))
 			bar.done()
 			if err != nil {
 				if err := resolveUsage(err); errors.As(err, new(usageError)) {
 					return err // DST is the store or a directory
 				}
+				if rep != nil && !rep.OK() {
+					if a.asJSON {
+						_ = a.printJSON(struct {
+							Source      string             `json:"source"`
+							Destination string             `json:"destination"`
+							OK          bool               `json:"ok"`
+							Verify      *ckpt.VerifyReport `json:"verify"`
+						}{src, dst, false, rep})
+					} else {
+						printVerify(a, src, rep)
+					}
+				}
 				return withLeft(c.Context(), err, left)
 			}
-			copied, err := a.openRead(dst)
-			if err != nil {
-				return fmt.Errorf("backup: the copy %s does not open: %w", dst, err)
-			}
-			defer a.closeStore(copied, &err)
-			rep, err := copied.Verify(c.Context(), ckpt.VerifyOptions{})
-			if err != nil {
-				return err
-			}
-			st, err := os.Stat(dst)
-			if err != nil {
-				return err
-			}
-			size := st.Size()
 			if a.asJSON {
 				if err := a.printJSON(struct {
 					Source      string             `json:"source"`
@@ -82,9 +105,6 @@ Store.BackupFile; this command is for a file no program holds.`,
 			} else {
 				fmt.Fprintf(a.out, "backed up %s to %s (%s)\n", src, dst, humanBytes(size))
 				printVerify(a, dst, rep)
-			}
-			if !rep.OK() {
-				return fmt.Errorf("backup: the copy %s has %d problem(s)", dst, len(rep.Problems)+rep.Truncated)
 			}
 			return nil
 		},
