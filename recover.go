@@ -8,6 +8,7 @@ package ckpt
 // aside for whoever wants to look at it, and says what was dropped.
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -111,16 +112,29 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 	}
 	step("opened")
 	// Before anything commits: bbolt's first commit would overwrite the
-	// damaged page without a word.
-	damage, err := engine.RepairMeta(file)
+	// damaged page without a word. The pages are checked before the
+	// repair writes (bbolt reads the file at the valid page's transaction,
+	// the one the repair accepts): a file recovery refuses for a damaged
+	// page must be left as it was, and a repaired meta page cannot be
+	// taken back (the file then stands one transaction back, where it may
+	// say its log is live, and every Open refuses it for a missing log).
+	checked := false
+	damage, err := engine.RepairMeta(file, func() error {
+		checked = true
+		return checkBeforeWrite(db, path, "recover: check the file")
+	})
 	if err != nil {
 		_ = db.Close()
+		if checked && errors.Is(err, ErrCorrupt) {
+			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file or the log: `ckpt verify` lists the damage, "+
+				"and a backup of the file is the way out", path, err)
+		}
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
 	// After a meta page's repair the file is one transaction back, where
 	// the log's binding may name the log before the one at the path: it is
 	// not checked then (as Open does not).
-	st, err = recoverLog(db, path, step, damage == nil)
+	st, err = recoverLog(db, path, step, damage == nil, checked)
 	if damage != nil {
 		st.MetaRepaired, st.MetaDamage = true, damage.Error()
 	}
@@ -137,7 +151,8 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 	return st, engine.WriteFull(err)
 }
 
-func recoverLog(db *bolt.DB, path string, step func(string), checkBinding bool) (RecoverStats, error) {
+// checked says the file's pages were checked already (checkBeforeWrite).
+func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, checked bool) (RecoverStats, error) {
 	var st RecoverStats
 	var applied uint64
 	var bind engine.LogBinding
@@ -172,7 +187,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding bool) 
 	if live && engine.LogAbsent(logPath) {
 		// The file was copied, renamed or linked without its log, or the
 		// log deleted: accept the file as it is.
-		if err := checkBeforeWrite(db, path, "recover: check the file"); err != nil {
+		if err := checkIf(!checked, db, path); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file: `ckpt verify` lists the damage, "+
 				"and a backup of the file is the way out", path, err)
 		}
@@ -224,7 +239,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding bool) 
 		for i := range sc.Groups {
 			groups[i] = &sc.Groups[i]
 		}
-		if err := checkBeforeWrite(db, path, "recover: check the file"); err != nil {
+		if err := checkIf(!checked, db, path); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file or the log: `ckpt verify` lists the damage, "+
 				"and a backup of the file is the way out", path, err)
 		}
@@ -250,6 +265,14 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding bool) 
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
 	return st, nil
+}
+
+// checkIf is checkBeforeWrite for recovery, when do.
+func checkIf(do bool, db *bolt.DB, path string) error {
+	if !do {
+		return nil
+	}
+	return checkBeforeWrite(db, path, "recover: check the file")
 }
 
 // checkBeforeWrite checks every page of the store file at path (db's), as

@@ -17,10 +17,19 @@ import (
 // damaged slot as usual; f must be held under bbolt's exclusive lock with
 // nothing committed since it was opened. It returns what was damaged (the
 // error checkMetas gives, nil if nothing) once the repair is fsync'd.
-func RepairMeta(f *os.File) (damage, err error) {
+// check, if not nil, runs once a damaged page is found and before
+// anything is written: its error stops the repair with nothing written
+// (the repair is the one write that cannot be taken back: it erases the
+// newer transaction's trace, so what refuses the file must come first).
+func RepairMeta(f *os.File, check func() error) (damage, err error) {
 	damage = checkMetas(f)
 	if damage == nil {
 		return nil, nil
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return nil, err
+		}
 	}
 	fi, err := f.Stat()
 	if err != nil {
