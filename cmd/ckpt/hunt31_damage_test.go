@@ -94,9 +94,12 @@ func h31Thread(ctx context.Context, s *ckpt.Store, thread, ns string, steps int,
 // h31Build writes the realistic store at path: old threads whose history
 // gc cut (their pages free, partly reused), threads with namespaces,
 // pending writes, large values, a fork and a copied thread.
-func h31Build(path string) error {
+func h31Build(path string) error { return h31BuildWith(path, nil) }
+
+// h31BuildWith is h31Build with the store sealed under enc (nil: plain).
+func h31BuildWith(path string, enc *ckpt.Encryption) error {
 	ctx := context.Background()
-	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
+	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync, Encryption: enc})
 	if err != nil {
 		return err
 	}
@@ -145,7 +148,7 @@ func h31Build(path string) error {
 // writes threads and exits without Close.
 func h31Writer(path string) int {
 	ctx := context.Background()
-	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
+	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync, Encryption: h32WriterKey()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -187,6 +190,13 @@ type h31Fix struct {
 	files map[string][]byte // file name -> intact bytes
 	cps   []h31CP
 	base  map[string]result // args -> the run on an intact copy
+	flags []string          // added to every command (--key-file of an encrypted store)
+}
+
+// exec runs the command args with the fixture's flags in dir.
+func (f *h31Fix) exec(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	return h31Exec(t, dir, append(slices.Clip(args), f.flags...)...)
 }
 
 type h31CP struct{ thread, ns, id string }
@@ -218,19 +228,25 @@ func h31Fixtures(t *testing.T) []*h31Fix {
 	}
 	out = append(out, &h31Fix{name: "logged", dir: logged})
 	for _, f := range out {
-		f.files = map[string][]byte{}
-		for _, n := range []string{"f.db", "f.db-wal"} {
-			if b, err := os.ReadFile(filepath.Join(f.dir, n)); err == nil {
-				f.files[n] = b
-			}
-		}
-		f.base = map[string]result{}
-		f.cps = h31Checkpoints(t, f)
+		f.load(t)
 	}
 	if len(out[1].files["f.db-wal"]) < 4096 {
 		t.Logf("logged fixture: log of %d bytes", len(out[1].files["f.db-wal"]))
 	}
 	return out
+}
+
+// load reads the fixture's intact files and lists its checkpoints.
+func (f *h31Fix) load(t *testing.T) {
+	t.Helper()
+	f.files = map[string][]byte{}
+	for _, n := range []string{"f.db", "f.db-wal"} {
+		if b, err := os.ReadFile(filepath.Join(f.dir, n)); err == nil {
+			f.files[n] = b
+		}
+	}
+	f.base = map[string]result{}
+	f.cps = h31Checkpoints(t, f)
 }
 
 // h31Checkpoints lists every checkpoint of the intact store (read from a
@@ -323,7 +339,7 @@ func (f *h31Fix) baseline(t *testing.T, args ...string) result {
 		return r
 	}
 	dir := f.copyTo(t, f.files)
-	r := h31Exec(t, dir, args...)
+	r := f.exec(t, dir, args...)
 	if r.code != 0 {
 		t.Fatalf("%s: on the intact file:\n%s", f.name, r)
 	}
@@ -340,10 +356,10 @@ func (f *h31Fix) baselineAfter(t *testing.T, args ...string) result {
 		return r
 	}
 	dir := f.copyTo(t, f.files)
-	if r := h31Exec(t, dir, args...); r.code != 0 {
+	if r := f.exec(t, dir, args...); r.code != 0 {
 		t.Fatalf("%s: on the intact file:\n%s", f.name, r)
 	}
-	r := h31Exec(t, dir, "export", "f.db")
+	r := f.exec(t, dir, "export", "f.db")
 	if r.code != 0 {
 		t.Fatalf("%s: export after %v on the intact file:\n%s", f.name, args, r)
 	}
@@ -716,7 +732,7 @@ func h31Round(t *testing.T, f *h31Fix, rng *rand.Rand, where, short string) {
 	var differing []string
 	var exported string
 	for _, args := range reads {
-		r := h31Exec(t, dir, args...)
+		r := f.exec(t, dir, args...)
 		base := f.baseline(t, args...)
 		if p := h31Clean(r, false); p != "" {
 			fail("%s: %s:\n%s", strings.Join(args, " "), p, r)
@@ -745,7 +761,7 @@ func h31Round(t *testing.T, f *h31Fix, rng *rand.Rand, where, short string) {
 	}
 	for _, args := range writes {
 		wdir := f.copyTo(t, files)
-		r := h31Exec(t, wdir, args...)
+		r := f.exec(t, wdir, args...)
 		if p := h31Clean(r, false); p != "" {
 			fail("%s: %s:\n%s", strings.Join(args, " "), p, r)
 		}
@@ -756,14 +772,14 @@ func h31Round(t *testing.T, f *h31Fix, rng *rand.Rand, where, short string) {
 				// Opening the file for writing commits (its meta, the
 				// log applied), so its bytes change; what verify finds
 				// in it must not.
-				if before, after := h31Exec(t, dir, "verify", "f.db"), h31Exec(t, wdir, "verify", "f.db"); h31Pageless(before.stdout) != h31Pageless(after.stdout) {
+				if before, after := f.exec(t, dir, "verify", "f.db"), f.exec(t, wdir, "verify", "f.db"); h31Pageless(before.stdout) != h31Pageless(after.stdout) {
 					fail("compact fails and changes the file:\n%s\nverify before: %s\nverify after: %s", r, before, after)
 				}
 			}
 			continue
 		}
 		base := f.baselineAfter(t, args...)
-		after := h31Exec(t, wdir, "export", "f.db")
+		after := f.exec(t, wdir, "export", "f.db")
 		if p := h31Clean(after, false); p != "" {
 			fail("export after %s: %s:\n%s", strings.Join(args, " "), p, after)
 		}
@@ -775,7 +791,7 @@ func h31Round(t *testing.T, f *h31Fix, rng *rand.Rand, where, short string) {
 		case after.code != 0:
 			// The damage is still there (the command did not need the
 			// damaged records): verify must still see it.
-			if v := h31Exec(t, wdir, "verify", "f.db"); v.code == 0 {
+			if v := f.exec(t, wdir, "verify", "f.db"); v.code == 0 {
 				fail("%s exits 0, the export after it fails, and verify after it finds nothing:\n%s\nexport: %s\nverify: %s", strings.Join(args, " "), r, after.stderr, v)
 			}
 		}
@@ -787,14 +803,14 @@ func h31Round(t *testing.T, f *h31Fix, rng *rand.Rand, where, short string) {
 		if err := os.WriteFile(filepath.Join(idir, "dump.jsonl"), []byte(exported), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		r := h31Exec(t, idir, "import", "new.db", "dump.jsonl")
+		r := f.exec(t, idir, "import", "new.db", "dump.jsonl")
 		if r.code != 0 {
 			fail("import of the export of the damaged file (which equals the intact one's) fails:\n%s", r)
-		} else if after := h31Exec(t, idir, "export", "new.db"); after.code != 0 || after.stdout != exported {
+		} else if after := f.exec(t, idir, "export", "new.db"); after.code != 0 || after.stdout != exported {
 			fail("export of the imported store differs from the dump it imported (%s):\n%.1000s", h31Diff(after.stdout, exported), after)
 		}
 	}
-	v := h31Exec(t, dir, "verify", "f.db")
+	v := f.exec(t, dir, "verify", "f.db")
 	if p := h31Clean(v, true); p != "" {
 		fail("verify: %s:\n%s", p, v)
 	}
