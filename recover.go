@@ -73,10 +73,10 @@ func (st RecoverStats) DroppedGroups() uint64 {
 // are lost; RecoverStats says how many groups. A damaged bbolt meta page
 // (a read-write Open refuses the file for it) is rewritten from the other
 // one first, accepting the step back to its transaction
-// (RecoverStats.MetaRepaired). Before it writes the kept groups it
-// checks every page of the file, as Verify does: a damaged page, or a file
-// cut short, gives an error wrapping ErrCorrupt with nothing written (the
-// log stays in place), since writing over a damaged page can put
+// (RecoverStats.MetaRepaired). Before it writes anything (the meta page's
+// repair, the kept groups) it checks every page of the file, as Verify
+// does: a damaged page, or a file cut short, gives an error wrapping
+// ErrCorrupt with nothing written (the log stays in place), since writing over a damaged page can put
 // checkpoints the file still serves out of reach. The store must not be open
 // (RecoverLog takes its lock; opts.LockTimeout and opts.Bolt apply). A log
 // that is not damaged is left alone. A file that says its log is live
