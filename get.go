@@ -198,6 +198,21 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 				t, err = tr.loadRecord(ns, k, v, mdBody, md)
 			} else {
 				t, err = tr.load(ns, &id, mdBody, md)
+				if errors.Is(err, ErrNotFound) {
+					// The id came from the thread's history order or the
+					// global index, which name a checkpoint only while it
+					// is stored (retention deletes them in one
+					// transaction): its record missing is damage. The
+					// miss's own look at the order (checkpointHidden) is a
+					// seek, which does not find an order key damaged out
+					// of its page's order, and said ErrNotFound.
+					where := "the global index"
+					if sel.thread != "" {
+						where = "the thread's history order"
+					}
+					err = fmt.Errorf("%w: %s names checkpoint %s of thread %q namespace %q, which is not stored",
+						ErrCorrupt, where, idString(id), thread, ns)
+				}
 			}
 			if err != nil {
 				return err
