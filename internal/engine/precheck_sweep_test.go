@@ -125,6 +125,25 @@ func TestSweepMatchesWalkOnSoundFiles(t *testing.T) {
 	}
 }
 
+// damageable opens the file at path (size bytes) for writing, and returns
+// it with a check of it: CheckPages's, or the walk's alone (noSweep).
+func damageable(t *testing.T, path string, size int) (*os.File, func(noSweep bool) error) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, func(noSweep bool) error {
+		c := &pageCheck{f: f, size: uint64(size), noSweep: noSweep}
+		mm, ok, err := c.meta()
+		if err != nil || !ok {
+			t.Fatalf("meta: %v %v", ok, err)
+		}
+		return c.check(mm)
+	}
+}
+
 // TestSweepNeverPassesWhatTheWalkRefuses: damage every header field and
 // element of every page, one bit at a time (and some whole page ids named
 // elsewhere: cycles, pages named twice): CheckPages, with its sweep, gives
@@ -138,19 +157,7 @@ func TestSweepNeverPassesWhatTheWalkRefuses(t *testing.T) {
 	data := buildSweepFile(t, path)
 	_, m := openCheck(t, path)
 	ps := uint64(os.Getpagesize())
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	check := func(noSweep bool) error {
-		c := &pageCheck{f: f, size: uint64(len(data)), noSweep: noSweep}
-		mm, ok, err := c.meta()
-		if err != nil || !ok {
-			t.Fatalf("meta: %v %v", ok, err)
-		}
-		return c.check(mm)
-	}
+	f, check := damageable(t, path, len(data))
 	errText := func(err error) string {
 		if err == nil {
 			return "<nil>"
@@ -225,19 +232,7 @@ func TestCheckPagesRefusesABranchKeyOtherThanItsChildsFirst(t *testing.T) {
 	if err := c.walk(m.root); err != nil {
 		t.Fatalf("walk of the sound file: %v", err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	check := func(noSweep bool) error {
-		c := &pageCheck{f: f, size: uint64(len(data)), noSweep: noSweep}
-		mm, ok, err := c.meta()
-		if err != nil || !ok {
-			t.Fatalf("meta: %v %v", ok, err)
-		}
-		return c.check(mm)
-	}
+	f, check := damageable(t, path, len(data))
 	ps := uint64(os.Getpagesize())
 	rng := rand.New(rand.NewPCG(5, 6))
 	tried := 0
