@@ -111,8 +111,10 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Du
 // but a dump missing a value or a list segment with its counts edited to
 // agree (a line deleted by hand or by a tool) imported into a store whose
 // reads of it failed (TestImportOfADumpMissingARecordFailsOrVerifies).
-// What the walk finds damaged is the dump's fault (ErrDump: the threads
-// are new, written by this import); a failed read stays what it is. Cost:
+// What the walk finds wrong in the records is the dump's fault (ErrDump:
+// the threads are new, written by this import); a failed read, and bbolt
+// failing on a damaged page on the way (engine.FromPanic: the store's
+// damage, not the dump's), stay what they are. Cost:
 // one read of what was imported, a fraction of writing it.
 func (s *Store) checkImported(ctx context.Context, threads map[string]bool) error {
 	discard := func(*dumpRecord) error { return nil }
@@ -121,14 +123,20 @@ func (s *Store) checkImported(ctx context.Context, threads map[string]bool) erro
 			var sum DumpSummary
 			return exportThread(ctx, r, thread, !s.untallied, !s.unlisted, discard, &sum)
 		})
-		if errors.Is(err, ErrCorrupt) {
-			return fmt.Errorf("%w: thread %q does not read back whole: %v", ErrDump, thread, err)
-		}
 		if err != nil {
-			return err
+			return readBackErr(thread, err)
 		}
 	}
 	return nil
+}
+
+// readBackErr is the error of checkImported's read of thread: ErrDump for
+// what the records lack, the read's own error otherwise.
+func readBackErr(thread string, err error) error {
+	if errors.Is(err, ErrCorrupt) && !engine.FromPanic(err) {
+		return fmt.Errorf("%w: thread %q does not read back whole: %v", ErrDump, thread, err)
+	}
+	return err
 }
 
 // rollbackImport deletes the threads import id created, one transaction

@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 func TestImportOfADumpMissingARecordFailsOrVerifies(t *testing.T) {
@@ -98,5 +100,25 @@ func TestImportOfADumpMissingARecordFailsOrVerifies(t *testing.T) {
 	}
 	if tried == 0 {
 		t.Fatal("no record line to remove")
+	}
+}
+
+// TestImportReadBackKeepsTheStoresDamage: what the read-back finds the
+// records lack is the dump's fault (ErrDump, not ErrCorrupt); bbolt
+// failing on a damaged page on the way is the store's (ErrCorrupt kept,
+// not called a malformed dump), and any other failed read stays as it is.
+func TestImportReadBackKeepsTheStoresDamage(t *testing.T) {
+	t.Parallel()
+	lack := readBackErr("a", fmt.Errorf("%w: channel x: no value stored", ErrCorrupt))
+	if !errors.Is(lack, ErrDump) || errors.Is(lack, ErrCorrupt) {
+		t.Errorf("a record missing: %v, want ErrDump and not ErrCorrupt", lack)
+	}
+	page := readBackErr("a", engine.Guard("read", func() error { panic("page 7: invalid page type") }))
+	if errors.Is(page, ErrDump) || !errors.Is(page, ErrCorrupt) || !engine.FromPanic(page) {
+		t.Errorf("a damaged page: %v, want ErrCorrupt from bbolt's panic and not ErrDump", page)
+	}
+	io := errors.New("read: input/output error")
+	if got := readBackErr("a", io); got != io {
+		t.Errorf("a failed read: %v, want it as it is", got)
 	}
 }
