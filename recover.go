@@ -277,8 +277,8 @@ func checkIf(do bool, db *bolt.DB, path string) error {
 
 // checkBeforeWrite checks every page of the store file at path (db's), as
 // Verify does, before recovery (or a backup, into its copy) writes to
-// it. bbolt trusts the pages a write reads: a damaged key (in order for the page check before a write, precheck.go,
-// which reads no key) is rewritten into a node whose order it breaks, and
+// it. bbolt trusts the pages a write reads: a damaged leaf key (in order for the page check before a write, precheck.go,
+// which reads only branch keys) is rewritten into a node whose order it breaks, and
 // checkpoints that still loaded from the damaged file are then out of
 // reach. A read-write Open would do the same, but recovery is the explicit
 // step where damage is looked for, and its cost (a read of the whole file)

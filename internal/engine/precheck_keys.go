@@ -12,9 +12,10 @@ package engine
 // 40 Puts, a GC and Close returned nil on such a file, and the next
 // Open found the freelist naming a live page free). So the check a
 // read-write Open runs (CheckPages) compares each branch element's key
-// with its child's first key, as Verify's branchkeys.go does: the walk
-// and the sweep read each child page anyway, so the cost is a hash of
-// one key per page. A read-only Open does not refuse such a file (reads
+// with its child's first key: the walk and the sweep read each child page
+// anyway, so the cost is a hash of one key per page. Verify runs the same
+// walk (TouchAll's checkTx) before bbolt's page check, which leaves keys
+// out. A read-only Open does not refuse such a file (reads
 // follow the pages and find every key).
 
 import (

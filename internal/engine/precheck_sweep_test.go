@@ -268,3 +268,25 @@ func TestCheckPagesRefusesABranchKeyOtherThanItsChildsFirst(t *testing.T) {
 	}
 	t.Logf("%d keys flipped", tried)
 }
+
+// elemKey is the key of element i of page p (a branch or leaf page), or
+// nil if it lies outside the page.
+func elemKey(p []byte, i int) []byte {
+	at := pageHeaderSize + i*elemSize
+	if at+elemSize > len(p) {
+		return nil
+	}
+	var pos, ksize int
+	switch binary.LittleEndian.Uint16(p[8:]) {
+	case branchPageFlag:
+		pos, ksize = int(binary.LittleEndian.Uint32(p[at:])), int(binary.LittleEndian.Uint32(p[at+4:]))
+	case leafPageFlag:
+		pos, ksize = int(binary.LittleEndian.Uint32(p[at+4:])), int(binary.LittleEndian.Uint32(p[at+8:]))
+	default:
+		return nil
+	}
+	if at+pos+ksize > len(p) {
+		return nil
+	}
+	return p[at+pos : at+pos+ksize]
+}
