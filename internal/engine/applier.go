@@ -3,8 +3,10 @@ package engine
 // The applier: a goroutine that replays logged groups into bbolt in large
 // batches. One bbolt commit (two fsyncs, every touched page written) then
 // carries many groups, and its fsyncs rarely stand in the way of the log's.
-// The commit loop hands it each group once the group is durable in the log
-// and merged into the overlay, and prunes the overlay when it hears that
+// The commit loop hands it each group once the group is logged as its
+// writers asked (durable in the log; for a NoSync group, written to the
+// OS: the applier makes it durable before bbolt takes it, LogDurable) and
+// merged into the overlay, and prunes the overlay when it hears that
 // bbolt holds more (Pruned).
 
 import (
@@ -45,6 +47,11 @@ type ApplierConfig struct {
 	Snaps *Snapshots
 	// Mark is where bbolt records the last group it holds.
 	Mark Mark
+	// LogDurable, if set, makes the log durable up to gen before bbolt
+	// takes the groups up to it: bbolt must never hold a group whose
+	// record a power cut can still take from the log (its valid records
+	// would end below the mark, which the scan refuses as damage).
+	LogDurable func(gen uint64) error
 	// Commit commits a write transaction (the store times and counts it;
 	// tests inject failures).
 	Commit func(*bolt.Tx) error
@@ -92,7 +99,8 @@ func (ap *Applier) Pruned() <-chan struct{} { return ap.pruned }
 func (ap *Applier) Lock()   { ap.applyMu.Lock() }
 func (ap *Applier) Unlock() { ap.applyMu.Unlock() }
 
-// Add hands the applier a group that is durable in the log.
+// Add hands the applier a logged group (durable in the log, or made so
+// by LogDurable before it is applied).
 func (ap *Applier) Add(g *Group) {
 	ap.mu.Lock()
 	ap.pending = append(ap.pending, g)
@@ -183,6 +191,11 @@ func (ap *Applier) Apply(waitReaders bool) error {
 		// commit is unknown, so nothing more goes into it; the groups stay
 		// in the log for the next Open.
 		return c.FS.Failed()
+	}
+	if c.LogDurable != nil {
+		if err := c.LogDurable(last); err != nil {
+			return err
+		}
 	}
 	// Begin while no read transaction is open, if one comes soon: bbolt
 	// then reuses every page freed so far, instead of growing the file.

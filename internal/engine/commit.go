@@ -55,6 +55,12 @@ type walState struct {
 	written  uint64 // last group written to the log (>= gen)
 	durable  uint64 // the log is fsync'd up to this group
 	asked    uint64 // the syncer was asked for this group (sync.want)
+	// rewound: the log was rewound and the next record is the first of a
+	// new pass over the file (written over the earlier pass's first);
+	// passHead is that record's group once written. No other record is
+	// written before it is durable (awaitPassHead).
+	rewound  bool
+	passHead uint64
 	sync     *syncer
 	// syncFailed: the loop heard of the syncer's failure (it stopped).
 	syncFailed bool
@@ -153,6 +159,16 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 		e.wal = w
 		return nil
 	}
+	if len(groups) > 0 {
+		// bbolt takes only groups durable in the log (logDurable): what a
+		// killed process wrote and never fsync'd is read here from the
+		// page cache, and a power cut after bbolt took it, before the new
+		// log replaces this one, would leave the log's valid records
+		// below bbolt's mark (refused as damage, wal.go).
+		if err := syncPath(path, e.syncLog); err != nil {
+			return fmt.Errorf("ckpt: replay write-ahead log: fsync it first: %w", err)
+		}
+	}
 	if len(groups) > 0 || live {
 		// bbolt takes the old log's groups, and with them everything that
 		// log held: the file no longer says a log is live (a crash from
@@ -204,7 +220,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 	w := &walState{log: log, shared: NewTree(), unsynced: NewTree(), gen: applied, written: applied, durable: applied,
 		sync: newSyncer(log, applied), snaps: NewSnapshots(mark)}
 	w.ap = NewApplier(ApplierConfig{FS: &e.fs, DBMu: &e.dbMu, DB: &e.db, File: &e.file, Snaps: w.snaps,
-		Mark: mark, Commit: e.commitBolt, OnApplied: e.obs.Applied, OnRetry: e.obs.ApplyRetry}, applied)
+		Mark: mark, Commit: e.commitBolt, OnApplied: e.obs.Applied, OnRetry: e.obs.ApplyRetry, LogDurable: e.logDurable}, applied)
 	w.publish(false)
 	e.wal = w
 	go w.ap.Run()
@@ -224,6 +240,21 @@ type flight struct {
 	want  uint64 // the log must be durable up to this group first (0: no wait)
 }
 
+// logDurable makes the log durable up to gen before bbolt takes it (the
+// applier, in its goroutine or the commit loop's applyAll). A Sync group's
+// record is durable before its group is handed over; a NoSync group's is
+// written only, and bbolt holding it while a power cut takes its record
+// from the log would leave the log's valid records below bbolt's mark
+// (refused as damage, wal.go). So unless the syncer's fsyncs covered gen,
+// the applier asks the syncer for one and waits (once per apply batch of
+// NoSync groups). A failure fails the store, as the syncer's does.
+func (e *Engine) logDurable(gen uint64) error {
+	if err := e.wal.sync.durableUpTo(gen); err != nil {
+		return e.fs.Fail(FailLog, fmt.Errorf("ckpt: write-ahead log: fsync before applying it to the store: %w", err))
+	}
+	return nil
+}
+
 // syncLog is the log's fsync, as the observer times it.
 func (e *Engine) syncLog(f *os.File) error { return e.obs.SyncLog(f, e.hooks.SyncLog) }
 
@@ -234,6 +265,12 @@ func (e *Engine) commitBolt(tx *bolt.Tx) error { return e.obs.CommitBolt(tx, e.h
 // nothing waits for it or it was asked already.
 func (w *walState) requestSync() {
 	if w.asked >= w.written {
+		return
+	}
+	if w.passHead > w.durable {
+		// The pass's first record waits for its fsync, whoever else does.
+		w.asked = w.written
+		w.sync.ask(w.written)
 		return
 	}
 	// Any flight may be the one that waits: a NoSync group (want 0) can
@@ -398,6 +435,7 @@ func (e *Engine) pruneApplied() {
 	if applied == w.gen && len(w.flights) == 0 && e.fs.Failed() == nil {
 		w.log.Rewind() // bbolt holds (and has fsync'd) every record
 		w.durable = w.written
+		w.rewound = true
 	}
 }
 
@@ -463,6 +501,15 @@ func (e *Engine) closeWAL() error {
 		e.hooks.ClosedClean()
 	}
 	return w.log.Remove()
+}
+
+// syncPath fsyncs the file at path with sync.
+func syncPath(path string, sync func(*os.File) error) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	return errors.Join(sync(f), f.Close())
 }
 
 func removeIfExists(path string) error {

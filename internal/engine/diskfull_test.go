@@ -59,12 +59,12 @@ func TestLogTakeBackOfACutShortRecord(t *testing.T) {
 	}
 	defer l.Close()
 	muts := []Mutation{{Op: MutPut, Path: [][]byte{[]byte("b")}, Key: []byte("k"), Val: []byte("failed")}}
-	if _, err := l.Append(1, muts); err != nil {
+	if _, err := l.Append(1, 0, muts); err != nil {
 		t.Fatal(err)
 	}
 	// The second record written whole, its write reported as failed.
 	off := l.off
-	rec, _ := appendRecord(nil, l.id, l.seed, 2, muts)
+	rec, _ := appendRecord(nil, l.id, l.seed, 2, 1, muts)
 	if err := l.reserve(off + int64(len(rec)) + recHeader); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestLogTakeBackOfACutShortRecord(t *testing.T) {
 	}
 	// The next group, number 2 again, in its place.
 	next := []Mutation{{Op: MutPut, Path: [][]byte{[]byte("b")}, Key: []byte("k"), Val: []byte("next")}}
-	if _, err := l.Append(2, next); err != nil {
+	if _, err := l.Append(2, 1, next); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Sync(); err != nil {

@@ -164,7 +164,7 @@ func h32TornGroup(t *testing.T, rewound bool) {
 	var gOff, gEnd int
 	var aGen uint64
 	for off := logHeader; ; {
-		r, ok := parseRecord(post, off, id)
+		r, ok := parseRecord(post, off, id, logVersion)
 		if !ok || r.gen <= aGen { // the end, or a record of the first pass
 			break
 		}

@@ -19,31 +19,53 @@ const RecordHeaderSize = recHeader
 
 // ForgeLogVersion rewrites the version of the log header at the start of
 // log to v (version 1: what older builds wrote, with no promise on the
-// file's tail, wal.go), with the header's crc, and chains the records that
-// followed it to the new crc (the chain's first record not whole ends it).
+// file's tail; version 2: no lag in its records, wal.go), with the
+// header's crc, and chains the records that followed it to the new crc
+// (the chain's first record not whole ends it). Every record that checks
+// on its own, in the chain or after it (an earlier pass over the file),
+// gets its gen field in the form of version v (the same group; in version
+// 3 the lag of a record written once every group before it was durable).
 func ForgeLogVersion(log []byte, v uint32) {
 	id, seed := binary.BigEndian.Uint64(log[16:]), binary.BigEndian.Uint32(log[12:])
+	from := binary.BigEndian.Uint32(log[8:])
 	binary.BigEndian.PutUint32(log[8:], v)
 	next := headerCRC(log)
 	binary.BigEndian.PutUint32(log[12:], next)
-	for off := logHeader; ; {
-		r, ok := parseRecord(log, off, id)
+	field := func(r logRecord) uint64 {
+		if v >= logVersion {
+			return genField(r.gen, r.durable)
+		}
+		return r.gen
+	}
+	off := logHeader
+	for {
+		r, ok := parseRecord(log, off, id, from)
 		if !ok || r.seed != seed {
-			return
+			break
 		}
 		h := log[off : off+recHeader]
+		binary.BigEndian.PutUint64(h[8:], field(r))
 		binary.BigEndian.PutUint32(h[16:], next)
 		next = crc32.Update(next, crcTable, log[off+recHeader:off+r.size])
 		binary.BigEndian.PutUint32(h[20:], next)
 		binary.BigEndian.PutUint32(h[4:], recordHCRC(id, h))
 		seed, off = r.crc, off+r.size
 	}
+	for p := off; p+recHeader <= len(log); p += 8 {
+		if r, ok := parseRecord(log, p, id, from); ok {
+			h := log[p : p+recHeader]
+			binary.BigEndian.PutUint64(h[8:], field(r))
+			binary.BigEndian.PutUint32(h[4:], recordHCRC(id, h))
+			p += r.size - 8
+		}
+	}
 }
 
 // ForgeRecord encodes one group's record of the log with identity id,
-// chained to seed, as Append does, and returns the next record's seed.
+// chained to seed, as Append does once every group before it is durable
+// (its lag 1), and returns the next record's seed.
 func ForgeRecord(b []byte, id uint64, seed uint32, gen uint64, muts []Mutation) ([]byte, uint32) {
-	return appendRecord(b, id, seed, gen, muts)
+	return appendRecord(b, id, seed, gen, gen-1, muts)
 }
 
 // ForgeLegacyRecord encodes a record of the format before the log had a

@@ -28,9 +28,13 @@ type syncer struct {
 	done  chan struct{}
 	mu    sync.Mutex
 	res   syncResult // durable up to res.gen; after a failure (res.err) the syncer stops
-	stop  chan struct{}
-	quit  chan struct{} // closed when run returns
-	start uint64        // durable when it started
+	moved *sync.Cond // on mu: res moved, or the syncer stopped (durableUpTo waits)
+	// closed: run returned (close); the log is fsync'd by durableUpTo
+	// itself from then on.
+	closed bool
+	stop   chan struct{}
+	quit   chan struct{} // closed when run returns
+	start  uint64        // durable when it started
 }
 
 func newSyncer(log *Log, durable uint64) *syncer {
@@ -38,6 +42,7 @@ func newSyncer(log *Log, durable uint64) *syncer {
 		stop: make(chan struct{}), quit: make(chan struct{}), start: durable}
 	s.want.Store(durable)
 	s.res.gen = durable
+	s.moved = sync.NewCond(&s.mu)
 	return s
 }
 
@@ -70,6 +75,7 @@ func (s *syncer) run() {
 			} else {
 				s.res.gen = gen
 			}
+			s.moved.Broadcast()
 			s.mu.Unlock()
 			select {
 			case s.done <- struct{}{}:
@@ -101,4 +107,48 @@ func (s *syncer) wait() syncResult {
 func (s *syncer) close() {
 	close(s.stop)
 	<-s.quit
+	s.mu.Lock()
+	s.closed = true
+	s.moved.Broadcast()
+	s.mu.Unlock()
+}
+
+// durableUpTo makes the log durable up to gen (its record written before
+// the call), for the applier (commit.go's logDurable): it raises what the
+// syncer wants to gen and waits for the fsync. The syncer stays the one
+// goroutine that fsyncs the log: of two fsyncs of one file at once, only
+// one hears of a write-back error (the kernel reports it once per open
+// file), and the other's success would acknowledge groups whose pages
+// were dropped. Once the syncer is closed (Close applies what is left),
+// it fsyncs the log itself.
+func (s *syncer) durableUpTo(gen uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		switch {
+		case s.res.gen >= gen:
+			return nil
+		case s.res.err != nil:
+			// The log failed (the store with it): no fsync of it can be
+			// trusted now, and bbolt's own is all that can keep what was
+			// acknowledged (NoSync groups) when Close applies it.
+			return nil
+		case s.closed:
+			if err := s.log.Sync(); err != nil {
+				s.res.err = err
+				return err
+			}
+			s.res.gen = gen
+			return nil
+		}
+		// The commit loop stores only what it has written, which is at
+		// least gen by now: a raise never lowers what it asked for.
+		for want := s.want.Load(); want < gen && !s.want.CompareAndSwap(want, gen); want = s.want.Load() {
+		}
+		select {
+		case s.poke <- struct{}{}:
+		default:
+		}
+		s.moved.Wait()
+	}
 }

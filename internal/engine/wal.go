@@ -9,11 +9,11 @@ package engine
 // but not applied yet. This file knows
 // the log's format and file only: bucket paths are opaque [][]byte.
 //
-// File format, versions 1 and 2 (the same bytes; modelled on etcd's
+// File format, versions 1, 2 and 3 (modelled on etcd's
 // server/storage/wal):
 //
 //	header (24 bytes) = magic "ckpt-wal" | version u32 | crc u32 | identity u64
-//	record            = len u32 | hcrc u32 | gen u64 | seed u32 | crc u32
+//	record            = len u32 | hcrc u32 | lag u16 | gen u48 | seed u32 | crc u32
 //	                    | body (len bytes) | zeros up to a multiple of 8
 //	body              = count uvarint | count x Mutation
 //	Mutation          = op u8 | parts uvarint | parts x (len uvarint | name)
@@ -30,11 +30,29 @@ package engine
 // length field never straddles a sector. The file grows by preallocated
 // zeros (reserve): a zero length marks the end.
 //
-// Version 2 (the same bytes) promises that the file extends at least
+// Versions 1 and 2 have gen u64 where version 3 has lag u16 | gen u48 (the
+// same 8 bytes; a gen below 2^48, all a store ever reaches, reads the
+// same). lag is gen minus the last group the log was known durable up to
+// (fsync'd, or held by bbolt) when the record was written: 1 when every
+// group before it was, more when the record was written while the fsync
+// of the ones before it was in flight (a NoSync group is never fsync'd
+// alone; an open group cut at its size limit, a solo op's group), 65535
+// for that many or more (nothing known). It tells a power cut from
+// damage: a disk may write back the pages of one fsync in any order, so a
+// power cut during it can keep a later record whole and lose an earlier
+// one. A bad record followed by valid records each written before it was
+// durable (lag says so) is such a cut: none of them was acknowledged as
+// durable (a Sync write returns after an fsync that covers every record
+// before its own, and any record written after that fsync says so), and
+// the scan drops them all as a torn tail. A valid record written once the
+// bad one was durable proves damage (ErrCorrupt). Versions 1 and 2 do not
+// know, and take any valid record after a bad one for damage.
+//
+// Versions 2 and 3 promise that the file extends at least
 // recHeader bytes past the end of every record ever written into it, and
 // past the header (logHeader + recHeader) once CreateLog returned; version
 // 1 logs (older builds) promise nothing and are read as before. So a
-// version-2 file that ends less than recHeader bytes after its chain's
+// version-2 or -3 file that ends less than recHeader bytes after its chain's
 // last record, or after the end a record's checked header gives, was cut
 // short from outside (a partial copy, a tool): the groups after the cut,
 // acknowledged, are gone, and ScanLogOf reports damage (ErrCorrupt; `ckpt
@@ -59,7 +77,11 @@ package engine
 //     the next group, of the same number, goes in its place.
 //   - Rewind leaves the earlier records after the new chain: the file is
 //     already as long as they need, and a file never shrinks (CreateLog's
-//     O_TRUNC starts a log of another identity).
+//     O_TRUNC starts a log of another identity). Every pass chains from
+//     the header's crc, so the new pass's first record is made durable
+//     before a second is written (awaitPassHead, open_group.go): lost
+//     with a later one kept, it would let the earlier pass read from the
+//     header again, ending below bbolt's mark.
 //   - Erase writes zeros over records and keeps the file's length.
 //   - CreateLog writes the header and recHeader zeros and fsyncs them before
 //     the file is bound to the log (Mark.Bind): a crash inside it leaves
@@ -104,7 +126,8 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 const (
 	logMagic   = "ckpt-wal"
-	logVersion = 2  // what CreateLog writes: version 1's bytes, and its tail kept (above)
+	logVersion = 3  // what CreateLog writes: version 2's, with each record's lag (above)
+	logV2      = 2  // written by older builds: version 1's bytes, and its tail kept (above)
 	logV1      = 1  // written by older builds: no promise on the tail
 	logHeader  = 24 // magic | version u32 | crc u32 | identity u64
 	recHeader  = 24 // len u32 | hcrc u32 | gen u64 | seed u32 | crc u32
@@ -139,9 +162,40 @@ func recordHCRC(id uint64, h []byte) uint32 {
 
 func align8(n int) int { return (n + 7) &^ 7 }
 
-// appendRecord encodes one group's mutations as a log record chained to
-// seed; it returns the record's crc, the next record's seed.
-func appendRecord(b []byte, id uint64, seed uint32, gen uint64, muts []Mutation) ([]byte, uint32) {
+// maxGen bounds a group's number in a record of version 3 (48 bits).
+const maxGen = 1<<48 - 1
+
+// lagUnknown is the lag of a record written with no group within 65534
+// before it known durable.
+const lagUnknown = 1<<16 - 1
+
+// genField packs a record's gen and lag (version 3): lag is gen minus
+// durable, the last group the log was known durable up to when the record
+// was written (durable < gen).
+func genField(gen, durable uint64) uint64 {
+	return min(gen-durable, lagUnknown)<<48 | gen
+}
+
+// splitGen reads a record header's gen field in a log of the given
+// version: the group's number, and the last group known durable when the
+// record was written (for versions 1 and 2, which do not record it, gen-1:
+// every group before it, which makes any valid record after a bad one
+// damage, as those versions always read it).
+func splitGen(field uint64, version uint32) (gen, durable uint64) {
+	if version < logVersion {
+		return field, max(field, 1) - 1
+	}
+	gen, lag := field&maxGen, field>>48
+	if lag == 0 || lag >= lagUnknown || lag > gen {
+		return gen, 0
+	}
+	return gen, gen - lag
+}
+
+// appendRecord encodes one group's mutations as a log record of this
+// version chained to seed (durable: the last group known durable, below
+// gen); it returns the record's crc, the next record's seed.
+func appendRecord(b []byte, id uint64, seed uint32, gen, durable uint64, muts []Mutation) ([]byte, uint32) {
 	start := len(b)
 	b = append(b, make([]byte, recHeader)...)
 	b = appendMuts(b, muts)
@@ -150,7 +204,7 @@ func appendRecord(b []byte, id uint64, seed uint32, gen uint64, muts []Mutation)
 	h := b[start : start+recHeader]
 	crc := crc32.Update(seed, crcTable, b[start+recHeader:])
 	binary.BigEndian.PutUint32(h, uint32(n))
-	binary.BigEndian.PutUint64(h[8:], gen)
+	binary.BigEndian.PutUint64(h[8:], genField(gen, durable))
 	binary.BigEndian.PutUint32(h[16:], seed)
 	binary.BigEndian.PutUint32(h[20:], crc)
 	binary.BigEndian.PutUint32(h[4:], recordHCRC(id, h))
@@ -195,15 +249,17 @@ type logRecord struct {
 	off       int
 	size      int // header, body and padding
 	gen       uint64
+	durable   uint64 // the last group known durable when it was written
 	seed, crc uint32
 	body      []byte
 }
 
-// parseRecord reads the record at off if it checks on its own: its header
-// crc (which covers the log's identity, so a record of another log never
-// passes) and its body crc from its own seed. Whether it follows the record
-// before it (seed and gen) is the caller's question.
-func parseRecord(data []byte, off int, id uint64) (logRecord, bool) {
+// parseRecord reads the record at off of a log of the given version if it
+// checks on its own: its header crc (which covers the log's identity, so a
+// record of another log never passes) and its body crc from its own seed.
+// Whether it follows the record before it (seed and gen) is the caller's
+// question.
+func parseRecord(data []byte, off int, id uint64, version uint32) (logRecord, bool) {
 	if off < 0 || len(data)-off < recHeader {
 		return logRecord{}, false
 	}
@@ -216,8 +272,8 @@ func parseRecord(data []byte, off int, id uint64) (logRecord, bool) {
 	if size > len(data)-off {
 		return logRecord{}, false
 	}
-	r := logRecord{off: off, size: size, gen: binary.BigEndian.Uint64(h[8:]),
-		seed: binary.BigEndian.Uint32(h[16:]), crc: binary.BigEndian.Uint32(h[20:])}
+	r := logRecord{off: off, size: size, seed: binary.BigEndian.Uint32(h[16:]), crc: binary.BigEndian.Uint32(h[20:])}
+	r.gen, r.durable = splitGen(binary.BigEndian.Uint64(h[8:]), version)
 	if crc32.Update(r.seed, crcTable, data[off+recHeader:off+size]) != r.crc {
 		return logRecord{}, false
 	}
@@ -240,7 +296,7 @@ type LogDamage struct {
 	// the log itself may be whole (recovery replays it from Bound).
 	Bound uint64
 	// Short says that the file ends too soon after its valid records for
-	// a crash to have left it (version 2): cut short from outside.
+	// a crash to have left it (versions 2 and 3): cut short from outside.
 	Short bool
 }
 
@@ -322,8 +378,8 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 	whole := ours && len(data) >= logHeader && headerCRC(data) == binary.BigEndian.Uint32(data[12:])
 	var version uint32
 	if whole {
-		if version = binary.BigEndian.Uint32(data[8:]); version != logVersion && version != logV1 {
-			return nil, fmt.Errorf("%w: write-ahead log %s has version %d; this build reads versions %d and %d", ErrFormatVersion, path, version, logV1, logVersion)
+		if version = binary.BigEndian.Uint32(data[8:]); version < logV1 || version > logVersion {
+			return nil, fmt.Errorf("%w: write-ahead log %s has version %d; this build reads versions %d to %d", ErrFormatVersion, path, version, logV1, logVersion)
 		}
 	}
 	if !whole {
@@ -338,7 +394,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			if len(data) < logHeader {
 				return &LogScan{}, nil
 			}
-			if _, ok := parseRecord(data, logHeader, binary.BigEndian.Uint64(data[16:])); !ok {
+			if _, ok := parseRecord(data, logHeader, binary.BigEndian.Uint64(data[16:]), logVersion); !ok {
 				return &LogScan{Legacy: true}, nil
 			}
 		}
@@ -359,7 +415,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 	var prev uint64 // gen of the last valid record, 0 before the first
 	off := logHeader
 	for {
-		r, ok := parseRecord(data, off, id)
+		r, ok := parseRecord(data, off, id, version)
 		reason := "bad record"
 		if ok && r.seed == seed && prev != 0 && r.gen != prev+1 {
 			// Whole and chained, but not the next group: a bug or a
@@ -368,7 +424,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 				Bytes:  int64(lastNonZero(data, off) + 1 - off),
 				Reason: fmt.Sprintf("group %d follows group %d", r.gen, prev)}
 			for p := off + 8; p+recHeader <= len(data); p += 8 {
-				if r, ok := parseRecord(data, p, id); ok {
+				if r, ok := parseRecord(data, p, id, version); ok {
 					sc.Damage.LaterLast = max(sc.Damage.LaterLast, r.gen)
 				}
 			}
@@ -379,7 +435,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			if err == nil {
 				if r.gen > applied {
 					if len(sc.Groups) == 0 && r.gen != applied+1 {
-						return &LogScan{Damage: gapDamage(data, off, id, r.gen, applied, bind)}, nil
+						return &LogScan{Damage: gapDamage(data, off, id, version, r.gen, applied, bind)}, nil
 					}
 					sc.Groups = append(sc.Groups, Group{Gen: r.gen, Muts: muts, Size: r.size, LogID: id})
 				}
@@ -390,21 +446,23 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			reason = "undecodable record"
 		}
 		// The valid records end at off. If a later record checks on its
-		// own and is newer than any this log held before (a record of an
-		// earlier pass over the file has a lower gen), what lies at off is
-		// damage, not a write cut short: a torn append is the last thing
-		// written, nothing valid comes after it. Only a record's own crcs
-		// decide (not the chain), since the chain through the damaged
-		// record is lost.
+		// own, is newer than any this log held before (a record of an
+		// earlier pass over the file has a lower gen) and was written once
+		// the log was durable up to the group that should be at off, what
+		// lies at off is damage, not a write cut short: a torn append is
+		// the last thing written, or was written before the fsync that
+		// would have made it durable ended, like every valid record after
+		// it (their lag, version 3). Only a record's own crcs decide (not
+		// the chain), since the chain through the damaged record is lost.
 		want := max(prev, applied) + 1
 		d := &LogDamage{Offset: int64(off), Group: want, Reason: reason}
 		end := lastNonZero(data, off) + 1
 		for p := off + 8; p+recHeader <= len(data); p += 8 {
-			r, ok := parseRecord(data, p, id)
+			r, ok := parseRecord(data, p, id, version)
 			if !ok {
 				continue
 			}
-			if r.gen >= want {
+			if r.gen >= want && r.durable >= want {
 				if d.LaterFirst == 0 {
 					d.LaterFirst = r.gen
 				}
@@ -422,11 +480,14 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			sc.Damage = d
 		} else if prev != 0 && prev < applied {
 			// The valid records end below bbolt's mark. bbolt takes a group
-			// only once it is durable here, and the log is emptied or
-			// rewound only when bbolt holds all of it, so its records
-			// always reach the mark: a record bbolt applied is damaged, or
-			// the mark is (it has no checksum; raised, it would make Open
-			// skip groups bbolt never took).
+			// only once it is durable here (the applier fsyncs the log
+			// first when a NoSync group's record is not yet, and Open
+			// before it replays what a killed process left in the page
+			// cache), and the log is emptied or rewound only when bbolt
+			// holds all of it, so its records always reach the mark: a
+			// record bbolt applied is damaged, the mark is (it has no
+			// checksum; raised, it would make Open skip groups bbolt never
+			// took), or the log is an earlier copy of itself.
 			d.Bytes = int64(end - off)
 			d.Reason = fmt.Sprintf("the valid records end at group %d, but the store says it holds groups up to %d (a damaged record, or a damaged mark)", prev, applied)
 			sc.Damage = d
@@ -444,13 +505,13 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 // damage. Recovery drops the log (it holds only groups after the gap), or,
 // when the binding says the file took this log's groups up to gen-1 or
 // further (the mark is what is wrong), replays it from there (Bound).
-func gapDamage(data []byte, off int, id, gen, applied uint64, bind LogBinding) *LogDamage {
+func gapDamage(data []byte, off int, id uint64, version uint32, gen, applied uint64, bind LogBinding) *LogDamage {
 	d := &LogDamage{Offset: int64(off), Group: applied + 1, LaterFirst: gen, LaterLast: gen,
 		Bytes: int64(lastNonZero(data, off) + 1 - off),
 		Reason: fmt.Sprintf("the log starts at group %d, but the store file holds groups up to %d only "+
 			"(groups %d-%d are in neither: is the file an older copy, a backup put back, beside the log of a later run?)", gen, applied, applied+1, gen-1)}
 	for p := off + 8; p+recHeader <= len(data); p += 8 {
-		if r, ok := parseRecord(data, p, id); ok {
+		if r, ok := parseRecord(data, p, id, version); ok {
 			d.LaterLast = max(d.LaterLast, r.gen)
 			p += r.size - 8
 		}
@@ -463,9 +524,9 @@ func gapDamage(data []byte, off int, id, gen, applied uint64, bind LogBinding) *
 
 // cutShort says why a log of the given version whose valid chain ends at
 // off (its file's bytes data, its identity id) was cut short from outside,
-// or "" if a crash could have left it (the promise of version 2, above).
+// or "" if a crash could have left it (the promise of versions 2 and 3, above).
 func cutShort(data []byte, off int, id uint64, version uint32, bind LogBinding) string {
-	if version < logVersion {
+	if version < logV2 {
 		return ""
 	}
 	// Past the header: promised once the file is bound to this log (or

@@ -29,7 +29,7 @@ func BenchmarkLogAppend(b *testing.B) {
 			for b.Loop() {
 				gen++
 				size, t0 := l.size, time.Now()
-				n, err := l.Append(gen, muts)
+				n, err := l.Append(gen, gen-1, muts)
 				if err != nil {
 					b.Fatal(err)
 				}

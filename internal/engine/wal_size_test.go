@@ -26,11 +26,11 @@ func TestLogRefusesARecordPastItsLengthField(t *testing.T) {
 	for i := range 3 {
 		muts = append(muts, Mutation{Op: MutPut, Path: [][]byte{[]byte("b")}, Key: []byte{byte(i)}, Val: make([]byte, 3<<29)})
 	}
-	if _, err := l.Append(1, muts); err == nil {
+	if _, err := l.Append(1, 0, muts); err == nil {
 		t.Error("Append of a 4.5 GiB group: no error")
 	}
 	small := []Mutation{{Op: MutPut, Path: [][]byte{[]byte("b")}, Key: []byte("k"), Val: []byte("v")}}
-	if _, err := l.Append(1, small); err != nil {
+	if _, err := l.Append(1, 0, small); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Sync(); err != nil {

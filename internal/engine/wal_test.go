@@ -22,7 +22,7 @@ func logN(t *testing.T, n int) (path string, starts, ends []int64) {
 	for gen := 1; gen <= n; gen++ {
 		starts = append(starts, l.Offset())
 		m := Mutation{Op: MutPut, Path: [][]byte{[]byte("b"), []byte("t")}, Key: []byte(fmt.Sprint("k", gen)), Val: bytes.Repeat([]byte{byte(gen)}, 100)}
-		if _, err := l.Append(uint64(gen), []Mutation{m, {Op: MutSeq, Path: [][]byte{[]byte("b")}, Seq: uint64(gen)}}); err != nil {
+		if _, err := l.Append(uint64(gen), uint64(gen-1), []Mutation{m, {Op: MutSeq, Path: [][]byte{[]byte("b")}, Seq: uint64(gen)}}); err != nil {
 			t.Fatal(err)
 		}
 		ends = append(ends, l.Offset())
@@ -115,7 +115,7 @@ func TestLogEraseDropsLaterRecords(t *testing.T) {
 		if gen == 3 {
 			cut = l.Offset()
 		}
-		if _, err := l.Append(gen, []Mutation{{Op: MutDel, Path: [][]byte{[]byte("b")}, Key: []byte("k")}}); err != nil {
+		if _, err := l.Append(gen, gen-1, []Mutation{{Op: MutDel, Path: [][]byte{[]byte("b")}, Key: []byte("k")}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -53,7 +53,7 @@ func CreateLog(path string, sync func(*os.File) error) (*Log, error) {
 	hdr, crc := appendLogHeader(nil, id)
 	// The header and a record header's worth of zeros, fsync'd before the
 	// log is bound to the file: a file bound to this log and shorter was
-	// cut short (wal.go, version 2).
+	// cut short (wal.go, versions 2 and 3).
 	hdr = append(hdr, make([]byte, recHeader)...)
 	if _, err := f.WriteAt(hdr, 0); err != nil {
 		_ = f.Close()
@@ -67,13 +67,21 @@ func CreateLog(path string, sync func(*os.File) error) (*Log, error) {
 	return &Log{f: f, path: path, id: id, seed: crc, hdr: crc, off: logHeader, hi: logHeader, size: n, length: n, sync: sync}, nil
 }
 
-// Append writes one group's record after the last. It is not durable
-// until the syncer's next fdatasync (commit.go). An error wrapping
+// Append writes one group's record after the last; durable is the last
+// group the log is known durable up to now (fsync'd, or held by bbolt),
+// below gen: the record says so (its lag, wal.go), which is how a scan
+// tells a power cut during an fsync from damage. It is not durable until
+// the syncer's next fdatasync (commit.go). An error wrapping
 // ErrDiskFull fails the group alone: nothing of its record is in the log
 // (or can be read as a record), the log is as before, and the next group
 // takes its place and number. Any other failure fails the store (the
 // caller's business): nothing is written to the log after it.
-func (l *Log) Append(gen uint64, muts []Mutation) (int, error) {
+func (l *Log) Append(gen, durable uint64, muts []Mutation) (int, error) {
+	if gen > maxGen || durable >= gen {
+		// Neither happens (2^48 groups; the commit loop's durable is below
+		// what it writes): refused, not written wrong.
+		return 0, fmt.Errorf("ckpt: write-ahead log: group %d (durable up to %d) does not fit a record", gen, durable)
+	}
 	// A record's length is a u32: a longer body would be written with its
 	// length cut short, a record no read could check. Refused before it
 	// is encoded (the group fails; nothing of it is written).
@@ -81,7 +89,7 @@ func (l *Log) Append(gen uint64, muts []Mutation) (int, error) {
 		return 0, fmt.Errorf("ckpt: write-ahead log: a group of %d bytes, over a record's limit of %d", n, limit)
 	}
 	var crc uint32
-	l.buf, crc = appendRecord(l.buf[:0], l.id, l.seed, gen, muts)
+	l.buf, crc = appendRecord(l.buf[:0], l.id, l.seed, gen, durable, muts)
 	end := l.off + int64(len(l.buf))
 	if err := l.reserve(end + recHeader); err != nil {
 		return 0, err
@@ -130,7 +138,7 @@ var walZeros = make([]byte, 256<<10)
 // growing it by walGrow, and makes the new length durable before it
 // returns: Append asks for a record's end + recHeader before it writes the
 // record, so the file a crash leaves is never shorter than that (the
-// promise of version 2, wal.go). The length is set and fdatasync'd first
+// promise of versions 2 and 3, wal.go). The length is set and fdatasync'd first
 // (metadata only: a cheap fsync, once per walGrow of records, in the
 // commit loop), and the zeros written after it, not waited for: the next
 // group's fsync writes them, as it did when they alone grew the file.
