@@ -26,13 +26,17 @@ package ckpt
 // that call's fsync covered every record before its own), show no write
 // that returned an error, no checkpoint or task's writes in part, no later
 // write of a thread without the earlier ones (unless retention may have
-// removed them), and pass Verify.
+// removed them), and pass Verify; opened read-only first, it must show the
+// same writes; after a Save, Close and Open again, it must hold that Save
+// and all of the above still. Half the fsyncs imaged are ones with two
+// records or more written since the last (where an earlier record may be
+// lost and a later one kept).
 //
 // Rounds: CKPT_PCUT_ROUNDS (default 2, a few seconds under -race), from
 // seed CKPT_PCUT_SEED (default 1; round r uses seed+r). What is written,
 // which fsyncs are imaged and the images are drawn from the seed; the
 // goroutines' interleaving is not (the moments differ from run to run).
-// CKPT_PCUT_MOMENTS sets the fsyncs imaged per round (default 8) and
+// CKPT_PCUT_MOMENTS sets the fsyncs imaged per round (default 4) and
 // CKPT_PCUT_IMAGES the images per moment (default 3). CKPT_PCUT_KEEP=dir
 // keeps the files of every failing image there.
 
@@ -65,7 +69,7 @@ func TestPowerCutAtLogFsyncs(t *testing.T) {
 	rounds := pcutEnv(t, "CKPT_PCUT_ROUNDS", 2)
 	seed := pcutEnv(t, "CKPT_PCUT_SEED", 1)
 	h := &pcutHunt{t: t, fails: map[string][]string{}, keep: os.Getenv("CKPT_PCUT_KEEP"),
-		moments: pcutEnv(t, "CKPT_PCUT_MOMENTS", 8), images: pcutEnv(t, "CKPT_PCUT_IMAGES", 3)}
+		moments: pcutEnv(t, "CKPT_PCUT_MOMENTS", 4), images: pcutEnv(t, "CKPT_PCUT_IMAGES", 3)}
 	for r := range rounds {
 		h.round(uint64(seed + r))
 	}
@@ -147,7 +151,8 @@ type pcutWrite struct {
 
 // pcutMoment is what a power cut at one fsync may leave.
 type pcutMoment struct {
-	call   int // the fsync call (0: the end of the run)
+	call   int  // the fsync call (0: the end of the run)
+	multi  bool // two records or more were written since the last fsync
 	tick   int64
 	synced []byte // the log as the last completed fsync began
 	log    []byte // the log now
@@ -156,18 +161,17 @@ type pcutMoment struct {
 
 // pcutRun is one round: the store, its hooks, and the record of calls.
 type pcutRun struct {
-	h       *pcutHunt
-	seed    uint64
-	path    string
-	clock   atomic.Int64
-	boltMu  sync.Mutex // held by bbolt commits and while an image's db is copied
-	mu      sync.Mutex // serializes the fsync hooks
-	synced  []byte
-	calls   int
-	seen    int
-	pick    *rand.Rand // which fsyncs are imaged (reservoir), under mu
-	moments []*pcutMoment
-	lastDB  []byte
+	h      *pcutHunt
+	seed   uint64
+	path   string
+	clock  atomic.Int64
+	boltMu sync.Mutex // held by bbolt commits and while an image's db is copied
+	mu     sync.Mutex // serializes the fsync hooks
+	synced []byte
+	calls  int
+	pick   *rand.Rand // which fsyncs are imaged (reservoirs), under mu
+	res    [2]pcutReservoir
+	lastDB []byte
 
 	recMu    sync.Mutex
 	writes   []*pcutWrite
@@ -183,6 +187,32 @@ type pcutDelete struct {
 }
 
 func (p *pcutRun) tick() int64 { return p.clock.Add(1) }
+
+// pcutReservoir keeps a uniform sample of size moments among the fsyncs
+// offered to it.
+type pcutReservoir struct {
+	size    int
+	seen    int
+	moments []*pcutMoment
+}
+
+// offer keeps the moment of this fsync (tick at, the log now log) if the
+// sample takes it (p.mu and p.boltMu held).
+func (r *pcutReservoir) offer(p *pcutRun, at int64, log []byte) (*pcutMoment, error) {
+	r.seen++
+	slot := len(r.moments)
+	if slot < r.size {
+		r.moments = append(r.moments, nil)
+	} else if slot = p.pick.IntN(r.seen); slot >= r.size {
+		return nil, nil
+	}
+	m, err := p.moment(p.calls, at, log)
+	if err != nil {
+		return nil, err
+	}
+	r.moments[slot] = m
+	return m, nil
+}
 
 // syncLog is the log's fsync: it keeps a moment (reservoir-sampled), then
 // fsyncs; what the file held as it began is durable once it returns.
@@ -202,21 +232,18 @@ func (p *pcutRun) syncLog(f *os.File) error {
 		p.synced = append(bytes.Clone(data[:24]), make([]byte, 24)...)
 	}
 	p.calls++
-	p.seen++
-	slot := -1
-	if len(p.moments) < p.h.moments {
-		slot = len(p.moments)
-		p.moments = append(p.moments, nil)
-	} else if j := p.pick.IntN(p.seen); j < p.h.moments {
-		slot = j
+	// Two reservoirs: moments with two records or more written since the
+	// last fsync (where an earlier one may be lost and a later one kept),
+	// and the others.
+	r := &p.res[0]
+	if len(pcutUnits(p.synced, data)) >= 2 {
+		r = &p.res[1]
 	}
-	if slot >= 0 {
-		m, err := p.moment(p.calls, at, data)
-		if err != nil {
-			p.boltMu.Unlock()
-			return err
-		}
-		p.moments[slot] = m
+	if m, err := r.offer(p, at, data); err != nil {
+		p.boltMu.Unlock()
+		return err
+	} else if m != nil {
+		m.multi = r == &p.res[1]
 	}
 	p.boltMu.Unlock()
 	if err := engine.Fdatasync(f); err != nil {
@@ -256,6 +283,8 @@ func (h *pcutHunt) round(seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	dir := t.TempDir()
 	p := &pcutRun{h: h, seed: seed, path: filepath.Join(dir, "s.db"), pick: rand.New(rand.NewPCG(seed, 1))}
+	p.res[1].size = max(1, h.moments/2)
+	p.res[0].size = h.moments - p.res[1].size
 	hooks := engine.Hooks{SyncLog: p.syncLog, CommitBolt: p.commitBolt, HoldApplier: rng.IntN(2) == 0,
 		LogGrow: []int64{8 << 10, 64 << 10}[rng.IntN(2)]}
 	if rng.IntN(2) == 0 {
@@ -296,10 +325,10 @@ func (h *pcutHunt) round(seed uint64) {
 	p.boltMu.Lock()
 	at := p.tick()
 	data, err := os.ReadFile(p.path + walSuffix)
+	var end *pcutMoment
 	if err == nil {
-		var m *pcutMoment
-		if m, err = p.moment(0, at, data); err == nil {
-			p.moments = append(p.moments, m)
+		if end, err = p.moment(0, at, data); err == nil {
+			end.multi = len(pcutUnits(p.synced, data)) >= 2
 		}
 	}
 	p.boltMu.Unlock()
@@ -317,16 +346,14 @@ func (h *pcutHunt) round(seed uint64) {
 	ran := time.Since(began)
 	h.fsyncs += p.calls
 	defer func() { t.Logf("%s: ran %v, checked %v", desc, ran, time.Since(began)-ran) }()
-	for mi, m := range p.moments {
-		if m == nil {
-			continue
-		}
+	moments := append(append(p.res[0].moments, p.res[1].moments...), end)
+	for mi, m := range moments {
 		h.nMoments++
 		irng := rand.New(rand.NewPCG(seed, uint64(1000+mi)))
 		for i := range h.images {
 			img, fates := pcutImage(m, irng, i)
-			what := fmt.Sprintf("%s, fsync call %d of %d (tick %d), image %d (%d of %d log bytes: %s)",
-				desc, m.call, p.calls, m.tick, i, len(img), len(m.log), fates)
+			what := fmt.Sprintf("%s, fsync call %d of %d (tick %d, two records or more since the last fsync: %v), image %d (%d of %d log bytes: %s)",
+				desc, m.call, p.calls, m.tick, m.multi, i, len(img), len(m.log), fates)
 			p.check(filepath.Join(dir, fmt.Sprintf("m%d-%d", mi, i)), m, img, what)
 		}
 	}
@@ -655,26 +682,7 @@ func (w *pcutWriter) failing(ctx context.Context) {
 func pcutImage(m *pcutMoment, rng *rand.Rand, i int) ([]byte, string) {
 	cur := m.log
 	base := append(bytes.Clone(m.synced), make([]byte, max(0, len(cur)-len(m.synced)))...)
-	// Units: records by their length fields (whatever they say, a unit is
-	// only a part of the bytes written since), then the rest.
-	var units [][2]int
-	off := 24
-	for off+24 <= len(cur) {
-		n := int(binary.BigEndian.Uint32(cur[off:]))
-		end := off + 24 + (n+7)&^7
-		if n == 0 || end > len(cur) {
-			break
-		}
-		units = append(units, [2]int{off, end})
-		off = end
-	}
-	units = append(units, [2]int{off, len(cur)})
-	var changed [][2]int
-	for _, u := range units {
-		if u[0] < u[1] && !bytes.Equal(cur[u[0]:u[1]], base[u[0]:u[1]]) {
-			changed = append(changed, u)
-		}
-	}
+	changed := pcutUnits(base, cur)
 	img := base
 	var fates []string
 	for k, u := range changed {
@@ -725,6 +733,42 @@ func pcutImage(m *pcutMoment, rng *rand.Rand, i int) ([]byte, string) {
 	return img[:max(n, len(m.synced))], strings.Join(fates, ", ")
 }
 
+// pcutUnits returns the units of the log cur that differ from base (the
+// durable log, zeros past its end): its records by their length fields
+// from the header on (whatever they say, a unit is only a part of the
+// bytes written since), then the bytes past the last one.
+func pcutUnits(base, cur []byte) [][2]int {
+	var units [][2]int
+	off := 24
+	for off+24 <= len(cur) {
+		n := int(binary.BigEndian.Uint32(cur[off:]))
+		end := off + 24 + (n+7)&^7
+		if n == 0 || end > len(cur) {
+			break
+		}
+		units = append(units, [2]int{off, end})
+		off = end
+	}
+	units = append(units, [2]int{off, len(cur)})
+	var changed [][2]int
+	for _, u := range units {
+		if u[0] < u[1] && pcutDiffers(base, cur[u[0]:u[1]], u[0]) {
+			changed = append(changed, u)
+		}
+	}
+	return changed
+}
+
+// pcutDiffers tells whether b, at offset off of a log, differs from base
+// there (zeros past base's end).
+func pcutDiffers(base, b []byte, off int) bool {
+	n := min(len(b), max(0, len(base)-off))
+	if !bytes.Equal(b[:n], base[off:off+n]) {
+		return true
+	}
+	return slices.ContainsFunc(b[n:], func(c byte) bool { return c != 0 })
+}
+
 // check opens the image (bbolt's file of the moment, the log img) in dir
 // and checks it.
 func (p *pcutRun) check(dir string, m *pcutMoment, img []byte, what string) {
@@ -753,6 +797,15 @@ func (p *pcutRun) check(dir string, m *pcutMoment, img []byte, what string) {
 			p.keepImage(m, img, what)
 		}
 	}()
+	// Read-only first (it changes nothing): the same writes.
+	if ro, err := Open(path, Options{ReadOnly: true}); err == nil {
+		p.checkStore(ro, m.tick, false, func(cat, detail string) { fail("read-only: "+cat, detail) })
+		if err := ro.Close(); err != nil {
+			fail("read-only: Close failed", err.Error())
+		}
+	} else if !strings.Contains(err.Error(), "with valid records of groups") {
+		fail("read-only: Open refused the image", err.Error())
+	}
 	s, err := Open(path, Options{})
 	if err != nil {
 		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "with valid records of groups") {
@@ -780,10 +833,29 @@ func (p *pcutRun) check(dir string, m *pcutMoment, img []byte, what string) {
 			h.fail("after RecoverLog: "+cat, what+": "+detail)
 		}
 	}
-	p.checkStore(s, m.tick, fail)
+	p.checkStore(s, m.tick, true, fail)
+	// The store goes on from the cut: a write, Close, and Open again keep
+	// that write and everything the image held.
+	ctx := context.Background()
+	id, err := s.Save(ctx, "after-cut", map[string]any{"n": 1}, Metadata{"tok": "after-cut"})
+	if err != nil {
+		fail("a Save after the cut failed", err.Error())
+	}
 	if err := s.Close(); err != nil {
 		fail("Close failed", err.Error())
+		return
 	}
+	if s, err = Open(path, Options{}); err != nil {
+		fail("Open refused the store after a write and a Close", err.Error())
+		return
+	}
+	defer s.Close()
+	if id != "" {
+		if _, err := s.Load(ctx, "after-cut", id); err != nil {
+			fail("the write after the cut is lost by Close and Open", err.Error())
+		}
+	}
+	p.checkStore(s, m.tick, true, func(cat, detail string) { fail("after a write, Close and Open: "+cat, detail) })
 }
 
 func (p *pcutRun) keepImage(m *pcutMoment, img []byte, what string) {
@@ -804,7 +876,7 @@ func (p *pcutRun) keepImage(m *pcutMoment, img []byte, what string) {
 }
 
 // checkStore checks an opened image of the moment at tick at.
-func (p *pcutRun) checkStore(s *Store, at int64, fail func(cat, detail string)) {
+func (p *pcutRun) checkStore(s *Store, at int64, verify bool, fail func(cat, detail string)) {
 	ctx := context.Background()
 	byTok := map[string]*pcutWrite{}
 	for _, w := range p.writes {
@@ -848,6 +920,9 @@ func (p *pcutRun) checkStore(s *Store, at int64, fail func(cat, detail string)) 
 			break
 		}
 		tok, _ := tp.Metadata["tok"].(string)
+		if tok == "after-cut" {
+			continue
+		}
 		w := byTok[tok]
 		switch {
 		case w == nil || w.kind == pcutWrites:
@@ -916,6 +991,9 @@ func (p *pcutRun) checkStore(s *Store, at int64, fail func(cat, detail string)) 
 		if j, ok := last[w.thread]; ok && j > i && !mayBeGone(w) {
 			fail("a later write without an earlier one", fmt.Sprintf("%s: %s (%v) missing, %s present", w.thread, w.tok, w.dur, p.writes[j].tok))
 		}
+	}
+	if !verify {
+		return
 	}
 	rep, err := s.Verify(ctx, VerifyOptions{})
 	if err != nil {
