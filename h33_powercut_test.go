@@ -13,10 +13,10 @@ package ckpt
 //     were there: zeros, or an earlier pass's records) or torn (a prefix
 //     of it, or some of its 512-byte sectors), in any length between the
 //     durable one and the current one;
-//   - bbolt's file as it is at that moment, with no bbolt commit in flight
-//     (the bbolt commit hook and the fsync hook exclude each other): each
-//     commit fsyncs its pages and meta before it returns, so that is
-//     bbolt's durable state.
+//   - bbolt's file as it is at that moment, or, if a bbolt commit is under
+//     way, as it was before that commit (the bbolt commit hook keeps it):
+//     each commit fsyncs its pages, then its meta page, before it returns,
+//     so that is bbolt's durable state.
 //
 // Each image is opened read-write in a fresh directory and must: open
 // (no power cut makes Open refuse), hold every write acknowledged as
@@ -30,7 +30,7 @@ package ckpt
 // same writes; after a Save, Close and Open again, it must hold that Save
 // and all of the above still. Half the fsyncs imaged are ones with two
 // records or more written since the last (where an earlier record may be
-// lost and a later one kept).
+// lost and a later one kept), and a quarter ones during a bbolt commit.
 //
 // Rounds: CKPT_PCUT_ROUNDS (default 2, a few seconds under -race), from
 // seed CKPT_PCUT_SEED (default 1; round r uses seed+r). What is written,
@@ -73,8 +73,8 @@ func TestPowerCutAtLogFsyncs(t *testing.T) {
 	for r := range rounds {
 		h.round(uint64(seed + r))
 	}
-	t.Logf("%d rounds from seed %d: %d fsyncs, %d moments, %d images opened (%d after RecoverLog), %d acknowledged writes checked",
-		rounds, seed, h.fsyncs, h.nMoments, h.nImages, h.nRecovered, h.nChecked)
+	t.Logf("%d rounds from seed %d: %d fsyncs, %d moments (%d during a bbolt commit), %d images opened (%d after RecoverLog), %d acknowledged writes checked",
+		rounds, seed, h.fsyncs, h.nMoments, h.nDuring, h.nImages, h.nRecovered, h.nChecked)
 	cats := make([]string, 0, len(h.fails))
 	for c := range h.fails {
 		cats = append(cats, c)
@@ -108,6 +108,7 @@ type pcutHunt struct {
 	counts          map[string]int
 	fsyncs          int
 	nMoments        int
+	nDuring         int // moments during a bbolt commit
 	nImages         int
 	nRecovered      int
 	nChecked        int
@@ -153,6 +154,7 @@ type pcutWrite struct {
 type pcutMoment struct {
 	call   int  // the fsync call (0: the end of the run)
 	multi  bool // two records or more were written since the last fsync
+	during bool // a bbolt commit was under way (db is the file before it)
 	tick   int64
 	synced []byte // the log as the last completed fsync began
 	log    []byte // the log now
@@ -161,17 +163,22 @@ type pcutMoment struct {
 
 // pcutRun is one round: the store, its hooks, and the record of calls.
 type pcutRun struct {
-	h      *pcutHunt
-	seed   uint64
-	path   string
-	clock  atomic.Int64
-	boltMu sync.Mutex // held by bbolt commits and while an image's db is copied
-	mu     sync.Mutex // serializes the fsync hooks
-	synced []byte
-	calls  int
-	pick   *rand.Rand // which fsyncs are imaged (reservoirs), under mu
-	res    [2]pcutReservoir
-	lastDB []byte
+	h     *pcutHunt
+	seed  uint64
+	path  string
+	clock atomic.Int64
+	// boltMu guards inflight and preDB, and is held while a moment is
+	// taken: a bbolt commit neither begins nor ends meanwhile, and the log
+	// is not rewound over the groups the commit under way takes.
+	boltMu   sync.Mutex
+	inflight bool       // a bbolt commit is under way
+	preDB    []byte     // bbolt's file as the commit under way began
+	mu       sync.Mutex // serializes the fsync hooks
+	synced   []byte
+	calls    int
+	pick     *rand.Rand // which fsyncs are imaged (reservoirs), under mu
+	res      [3]pcutReservoir
+	lastDB   []byte
 
 	recMu    sync.Mutex
 	writes   []*pcutWrite
@@ -232,18 +239,21 @@ func (p *pcutRun) syncLog(f *os.File) error {
 		p.synced = append(bytes.Clone(data[:24]), make([]byte, 24)...)
 	}
 	p.calls++
-	// Two reservoirs: moments with two records or more written since the
-	// last fsync (where an earlier one may be lost and a later one kept),
-	// and the others.
+	// Three reservoirs: moments during a bbolt commit, moments with two
+	// records or more written since the last fsync (where an earlier one
+	// may be lost and a later one kept), and the others.
 	r := &p.res[0]
-	if len(pcutUnits(p.synced, data)) >= 2 {
+	switch {
+	case p.inflight:
+		r = &p.res[2]
+	case len(pcutUnits(p.synced, data)) >= 2:
 		r = &p.res[1]
 	}
 	if m, err := r.offer(p, at, data); err != nil {
 		p.boltMu.Unlock()
 		return err
 	} else if m != nil {
-		m.multi = r == &p.res[1]
+		m.multi = len(pcutUnits(p.synced, data)) >= 2
 	}
 	p.boltMu.Unlock()
 	if err := engine.Fdatasync(f); err != nil {
@@ -253,23 +263,39 @@ func (p *pcutRun) syncLog(f *os.File) error {
 	return nil
 }
 
-// moment copies bbolt's file (p.boltMu held: no commit in flight).
+// moment copies bbolt's file (p.boltMu held): as it is, or, while a
+// commit is under way, as it was before (a power cut then leaves the
+// earlier transaction: the new meta page is written after the commit's
+// pages are fsync'd, and fsync'd itself before the commit returns).
 func (p *pcutRun) moment(call int, at int64, log []byte) (*pcutMoment, error) {
-	db, err := os.ReadFile(p.path)
-	if err != nil {
-		return nil, err
+	db := p.preDB
+	if !p.inflight {
+		var err error
+		if db, err = os.ReadFile(p.path); err != nil {
+			return nil, err
+		}
 	}
 	if bytes.Equal(db, p.lastDB) {
 		db = p.lastDB
 	}
 	p.lastDB = db
-	return &pcutMoment{call: call, tick: at, synced: p.synced, log: log, db: db}, nil
+	return &pcutMoment{call: call, tick: at, synced: p.synced, log: log, db: db, during: p.inflight}, nil
 }
 
 func (p *pcutRun) commitBolt(tx *bolt.Tx) error {
 	p.boltMu.Lock()
-	defer p.boltMu.Unlock()
-	return tx.Commit()
+	db, err := os.ReadFile(p.path)
+	p.preDB, p.inflight = db, true
+	p.boltMu.Unlock()
+	if err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	err = tx.Commit()
+	p.boltMu.Lock()
+	p.preDB, p.inflight = nil, false
+	p.boltMu.Unlock()
+	return err
 }
 
 func (p *pcutRun) record(w *pcutWrite) {
@@ -284,7 +310,8 @@ func (h *pcutHunt) round(seed uint64) {
 	dir := t.TempDir()
 	p := &pcutRun{h: h, seed: seed, path: filepath.Join(dir, "s.db"), pick: rand.New(rand.NewPCG(seed, 1))}
 	p.res[1].size = max(1, h.moments/2)
-	p.res[0].size = h.moments - p.res[1].size
+	p.res[2].size = max(1, h.moments/4)
+	p.res[0].size = max(0, h.moments-p.res[1].size-p.res[2].size)
 	hooks := engine.Hooks{SyncLog: p.syncLog, CommitBolt: p.commitBolt, HoldApplier: rng.IntN(2) == 0,
 		LogGrow: []int64{8 << 10, 64 << 10}[rng.IntN(2)]}
 	if rng.IntN(2) == 0 {
@@ -346,14 +373,17 @@ func (h *pcutHunt) round(seed uint64) {
 	ran := time.Since(began)
 	h.fsyncs += p.calls
 	defer func() { t.Logf("%s: ran %v, checked %v", desc, ran, time.Since(began)-ran) }()
-	moments := append(append(p.res[0].moments, p.res[1].moments...), end)
+	moments := append(append(append(p.res[0].moments, p.res[1].moments...), p.res[2].moments...), end)
 	for mi, m := range moments {
 		h.nMoments++
+		if m.during {
+			h.nDuring++
+		}
 		irng := rand.New(rand.NewPCG(seed, uint64(1000+mi)))
 		for i := range h.images {
 			img, fates := pcutImage(m, irng, i)
-			what := fmt.Sprintf("%s, fsync call %d of %d (tick %d, two records or more since the last fsync: %v), image %d (%d of %d log bytes: %s)",
-				desc, m.call, p.calls, m.tick, m.multi, i, len(img), len(m.log), fates)
+			what := fmt.Sprintf("%s, fsync call %d of %d (tick %d, two records or more since the last fsync: %v, during a bbolt commit: %v), image %d (%d of %d log bytes: %s)",
+				desc, m.call, p.calls, m.tick, m.multi, m.during, i, len(img), len(m.log), fates)
 			p.check(filepath.Join(dir, fmt.Sprintf("m%d-%d", mi, i)), m, img, what)
 		}
 	}
