@@ -842,7 +842,7 @@ func (p *pcutRun) check(dir string, m *pcutMoment, img []byte, what string) {
 			fail("Open refused the image", err.Error())
 			return
 		}
-		fail("Open refused the image: a bad record followed by a valid one (the known gap of README's \"A damaged log\")", err.Error())
+		fail("Open refused the image: a bad record followed by a valid one (a power cut taken for damage, as log version 2 did)", err.Error())
 		// README: ckpt recover keeps the records before the bad one and
 		// loses nothing acknowledged.
 		st, rerr := RecoverLog(path, Options{})
