@@ -56,12 +56,10 @@ type walState struct {
 	durable  uint64 // the log is fsync'd up to this group
 	asked    uint64 // the syncer was asked for this group (sync.want)
 	// rewound: the log was rewound and the next record is the first of a
-	// new pass over the file (written over the earlier pass's first);
-	// passHead is that record's group once written. No other record is
-	// written before it is durable (awaitPassHead).
-	rewound  bool
-	passHead uint64
-	sync     *syncer
+	// new pass over the file, written over the earlier pass's first
+	// (sealGroup clears that one's header first: Log.ClearHead).
+	rewound bool
+	sync    *syncer
 	// syncFailed: the loop heard of the syncer's failure (it stopped).
 	syncFailed bool
 
@@ -265,12 +263,6 @@ func (e *Engine) commitBolt(tx *bolt.Tx) error { return e.obs.CommitBolt(tx, e.h
 // nothing waits for it or it was asked already.
 func (w *walState) requestSync() {
 	if w.asked >= w.written {
-		return
-	}
-	if w.passHead > w.durable {
-		// The pass's first record waits for its fsync, whoever else does.
-		w.asked = w.written
-		w.sync.ask(w.written)
 		return
 	}
 	// Any flight may be the one that waits: a NoSync group (want 0) can

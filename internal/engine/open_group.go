@@ -148,8 +148,13 @@ func (e *Engine) sealGroup() {
 	ow.release()
 	w.mutsHint = len(muts)
 	f.off = w.log.Offset() // a rewind may have moved it since the group opened
-	if len(muts) > 0 {
-		e.awaitPassHead()
+	if len(muts) > 0 && w.rewound && e.fs.Failed() == nil {
+		// The first record of a new pass over the file: the earlier
+		// pass's first record goes first (Log.ClearHead).
+		w.rewound = false
+		if err := w.log.ClearHead(); err != nil {
+			_ = e.persistFailed(FailLog, err)
+		}
 	}
 	fail := func(err error) { failRest(f.errs, err) }
 	switch err := e.fs.Failed(); {
@@ -173,9 +178,6 @@ func (e *Engine) sealGroup() {
 			fail(e.persistFailed(FailLog, errors.Join(err, w.log.Erase(f.off))))
 		default:
 			w.written = gen
-			if w.rewound {
-				w.rewound, w.passHead = false, gen
-			}
 			f.group = &Group{Gen: gen, Muts: muts, Size: n, LogID: w.log.ID()}
 			f.tree = scratch
 			if og.needSync {
@@ -207,30 +209,6 @@ func (e *Engine) sealGroup() {
 	}
 	e.finishFlights()
 	w.requestSync()
-}
-
-// awaitPassHead waits, before a record is written, until the first record
-// of the log's pass over the file is durable. A rewound log writes its
-// records over the earlier pass's, and its first record over the earlier
-// first, which chains from the header as well (every pass starts from the
-// header's crc): were that record lost in a power cut and a later one of
-// the pass kept (a disk writes back one fsync's pages in any order), the
-// earlier pass would read from the header up to where the later record
-// overwrote it, its valid records ending below bbolt's mark, which the
-// scan refuses as damage (wal.go). With the first record durable, an
-// earlier pass never shows through: a later record lost leaves the pass's
-// chain ending at a record that is the pass's own. It costs one fsync wait
-// per rewind (when bbolt holds every group), and only if a second group
-// comes before the first one's fsync ends.
-func (e *Engine) awaitPassHead() {
-	w := e.wal
-	for w.passHead > w.durable && !w.syncFailed {
-		w.requestSync()
-		if w.asked <= w.durable {
-			return // cannot happen: requestSync asks for the pass's head
-		}
-		e.synced(w.sync.wait())
-	}
 }
 
 // dropOpenGroup fails the open group's ops with err (nothing of it was

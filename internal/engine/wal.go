@@ -78,9 +78,10 @@ package engine
 //   - Rewind leaves the earlier records after the new chain: the file is
 //     already as long as they need, and a file never shrinks (CreateLog's
 //     O_TRUNC starts a log of another identity). Every pass chains from
-//     the header's crc, so the new pass's first record is made durable
-//     before a second is written (awaitPassHead, open_group.go): lost
-//     with a later one kept, it would let the earlier pass read from the
+//     the header's crc, so the earlier pass's first record has its
+//     header zeroed and fsync'd before the new pass writes its own there
+//     (Log.ClearHead): torn, or lost with a later record kept, the new
+//     first record would otherwise let the earlier pass read from the
 //     header again, ending below bbolt's mark.
 //   - Erase writes zeros over records and keeps the file's length.
 //   - CreateLog writes the header and recHeader zeros and fsyncs them before

@@ -218,6 +218,28 @@ func (l *Log) takeBack(n int, err error) error {
 	return diskFull(err)
 }
 
+// ClearHead writes zeros over the header of the record at the start of
+// the file and fsyncs them: a rewound log's first record, before the
+// next pass writes its own there. Every pass chains from the header's
+// crc, so the earlier pass's first record reads as the log's first as
+// long as it is there; were the new pass's first record torn by a power
+// cut (its later pages on disk, its first not: a disk writes back one
+// fsync's pages in any order), or lost with a later record kept, the
+// earlier pass would read from the header up to where the new one
+// overwrote it, its valid records ending below bbolt's mark: refused as
+// damage (wal.go). With its header zero, that log ends at the header, a
+// crash's. One write and one fsync per pass (a rewind comes once bbolt
+// holds every record), in the commit loop. A failure fails the store.
+func (l *Log) ClearHead() error {
+	if _, err := l.f.WriteAt(walZeros[:recHeader], logHeader); err != nil {
+		return fmt.Errorf("ckpt: write-ahead log: clear the earlier pass's first record: %w", err)
+	}
+	if err := l.sync(l.f); err != nil {
+		return fmt.Errorf("ckpt: write-ahead log: clear the earlier pass's first record: fsync: %w", err)
+	}
+	return nil
+}
+
 // Rewind makes the next record go to the start of the file. Call it only
 // when bbolt durably holds every record: the records left behind have
 // lower gens than any written later and are not in the new chain, so
