@@ -11,9 +11,9 @@ package ckpt
 // it writes from then on covers both). Every file before format 7 then has
 // the pending writes of each checkpoint counted into its tally
 // (write_tally.go, tallyStep) and every thread listed in the directory of
-// threads (thread_dir.go, dirStep), and every file before format 8 every
-// namespace of every thread listed there too (nsStep), and only then is
-// the marker moved.
+// threads (thread_dir_upgrade.go, dirStep), and every file before format
+// 8 every namespace of every thread listed there too (nsStep), and only
+// then is the marker moved.
 //
 // Crash safety: the rewrite runs through the ordinary write path (the
 // write-ahead log in front of bbolt), in bounded steps, and sealing a record
@@ -21,7 +21,7 @@ package ckpt
 // process killed mid-upgrade leaves a file whose records are each either old
 // or sealed, both readable, and tallies each whole (a step never splits a
 // checkpoint's writes) or not yet written, which a file marked before 7 does
-// not read, and directory entries (thread_dir.go, dirStep) for some
+// not read, and directory entries (thread_dir_upgrade.go, dirStep) for some
 // threads, which a file marked before 7 does not check, and namespace
 // entries for some namespaces, which a file marked before 8 does not
 // check; the next read-write Open scans again and finishes (a tally is
