@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -69,6 +70,15 @@ func hold(path string, readOnly bool) int {
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	_ = s.Close()
 	return 0
+}
+
+// envRounds is how many rounds a randomized test runs: def, or the
+// number in the environment variable name (a longer hunt than CI's).
+func envRounds(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }
 
 // result is what one run of the binary did.
