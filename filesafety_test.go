@@ -258,13 +258,15 @@ func TestOpenWaiterNeverActsOnACompactedFile(t *testing.T) {
 	// The rounds run as fileChains chains at once, each on a file of its
 	// own that keeps growing over its rounds: a round waits mostly on
 	// child processes starting and handing the lock on, so two chains take
-	// little more than one.
+	// little more than one. fileRounds rounds, half of them under -race
+	// (as CI runs this package: 20 rounds took 37.5 s of a loaded run, a
+	// round about 3.7 s); CKPT_HUNT_ROUNDS=N runs N.
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for chain := range fileChains {
 		wg.Go(func() {
 			t.Run(fmt.Sprintf("chain-%d", chain), func(t *testing.T) {
-				waiterRounds(t, filepath.Join(t.TempDir(), "swap.db"), fileRounds/fileChains)
+				waiterRounds(t, filepath.Join(t.TempDir(), "swap.db"), huntRounds(fileRounds, fileRounds/2)/fileChains)
 			})
 		})
 	}
