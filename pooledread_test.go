@@ -15,6 +15,12 @@ import (
 // save is in the overlay only, over a pooled transaction that may be
 // older) or runs (applies and prunes between the reads, while other
 // readers hold pooled reads across them).
+//
+// 200 saves, 100 under -race (as CI runs this package, where the two
+// subtests took 57 s of a loaded run, three readers spinning beside each):
+// the commit loop's apply-and-prune (every 50th) still comes twice, the
+// applier's (every 10th, applierHeld=false) ten times. CKPT_RACE_FULL=1
+// saves 200 under -race too.
 func TestReadYourWritesWithPooledReads(t *testing.T) {
 	t.Parallel()
 	for _, held := range []bool{true, false} {
@@ -51,7 +57,7 @@ func TestReadYourWritesWithPooledReads(t *testing.T) {
 			}
 			defer func() { close(stop); wg.Wait() }()
 			parent := ""
-			for i := range 200 {
+			for i := range raceRounds(200, 100) {
 				ver := strconv.Itoa(i + 1)
 				cp := Checkpoint{V: 4, ChannelValues: map[string]any{"n": i}, ChannelVersions: map[string]string{"n": ver}}
 				cfg, err := s.PutFull(ctx, Config{ThreadID: "t", CheckpointID: parent}, cp, Metadata{"step": i}, map[string]string{"n": ver}, nil)
