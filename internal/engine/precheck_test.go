@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -282,8 +282,13 @@ func damagedPageChild(path string) int {
 }
 
 // runWatched runs damagedPageChild on path in a child process, killing it
-// if it runs over 30 s or (where /proc tells) its resident memory passes
-// 512 MB, and returns its output.
+// if it prints nothing for 30 s (a hang: the children print a line per
+// file and step), runs over 5 minutes, or (where /proc tells) its
+// resident memory passes 512 MB, and returns its output. The bound is on
+// silence, not on the whole run: TestDamagedInlineBucketIsNeverFatal's
+// one child opens, reads, verifies and writes 521 files under -race, and
+// under a load average of 20 it was killed at its 276th file, still
+// going, by a 30 s bound on the whole run.
 func runWatched(t *testing.T, path string) (string, error) {
 	return runWatchedEnv(t, "^TestOpenRefusesDamagedPageHeaders$", damagedPageChildEnv+"="+path)
 }
@@ -294,11 +299,9 @@ func runWatchedEnv(t *testing.T, run string, env ...string) (string, error) {
 	// The race binary itself (not testchild's): these few children cost
 	// little, and a second package building a binary without -race on a
 	// cold cache compiled the standard library again beside the root's.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run="+run, "-test.v")
+	cmd := exec.Command(os.Args[0], "-test.run="+run, "-test.v")
 	cmd.Env = append(os.Environ(), env...)
-	var out bytes.Buffer
+	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		return "", err
@@ -307,21 +310,58 @@ func runWatchedEnv(t *testing.T, run string, env ...string) (string, error) {
 	go func() { done <- cmd.Wait() }()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	began := time.Now()
+	printed, lastLine := 0, began
+	kill := func(why string) (string, error) {
+		_ = cmd.Process.Kill()
+		err := <-done
+		return out.String(), fmt.Errorf("%s: %w", why, err)
+	}
 	for {
 		select {
 		case err := <-done:
-			if ctx.Err() != nil {
-				return out.String(), fmt.Errorf("ran over 30 s: %w", err)
-			}
 			return out.String(), err
 		case <-tick.C:
 			if rss := residentBytes(cmd.Process.Pid); rss > 512<<20 {
-				_ = cmd.Process.Kill()
-				<-done
-				return out.String(), fmt.Errorf("killed at %d MB resident", rss>>20)
+				return kill(fmt.Sprintf("killed at %d MB resident", rss>>20))
+			}
+			now := time.Now()
+			if n := out.Len(); n != printed {
+				printed, lastLine = n, now
+			}
+			switch {
+			case now.Sub(lastLine) > 30*time.Second:
+				return kill("printed nothing for 30 s")
+			case now.Sub(began) > 5*time.Minute:
+				return kill("ran over 5 minutes")
 			}
 		}
 	}
+}
+
+// lockedBuffer is a bytes.Buffer a child's output is copied into while
+// runWatchedEnv reads its length.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Len()
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func chanSeq(ch <-chan error) func(func(error) bool) {
