@@ -85,7 +85,7 @@ func (t *tupleReader) latestMetadata(ns string, prefix int) ([]byte, error) {
 		t.kbuf = append(t.kbuf, 0xff)
 	}
 	t.found, t.foundVal = nil, nil
-	_ = t.r.Scan(t.md, t.kbuf[:prefix], t.kbuf, true, t.onLatest)
+	_ = t.scan(bMD, t.kbuf[:prefix], t.kbuf, true, t.onLatest)
 	switch c := bytes.Compare(t.found, t.key); {
 	case t.found == nil || c < 0:
 		return nil, nil

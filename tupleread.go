@@ -40,7 +40,9 @@ type tupleReader struct {
 	kr      *keyring
 	opener  engine.BucketOpener // r, when it hands out buckets (tupleread_buckets.go)
 	handles [6]engine.Bucket    // by the index of the path in paths (bCP, ...)
-	opened  uint8               // bit i: handles[i] is the thread's
+	opened  uint8               // bit i: handles[i] is the thread's; threadOpened: threadBucket is
+	// threadBucket is threads/<thread>, the parent of the six.
+	threadBucket engine.Bucket
 
 	thread                  string
 	seed                    threadSeed // thread's, for the record sums (seedOf)
@@ -138,7 +140,7 @@ func (s *Store) newTupleReader(r reader) *tupleReader {
 // reachable: its pages are reused) and returns t to the pool.
 func (t *tupleReader) release() {
 	t.r, t.kr, t.block = nil, nil, nil
-	t.opener, t.handles, t.opened = nil, [6]engine.Bucket{}, 0
+	t.opener, t.handles, t.opened, t.threadBucket = nil, [6]engine.Bucket{}, 0, engine.Bucket{}
 	t.thread, t.name = "", t.name[:0]
 	t.paths = [6][3][]byte{}
 	t.cp, t.md, t.wr, t.bl, t.ls, t.ids = nil, nil, nil, nil, nil, nil

@@ -27,13 +27,24 @@ func (t *tupleReader) bucket(i int) (engine.Bucket, bool) {
 	if t.opener == nil {
 		return engine.Bucket{}, false
 	}
-	h, ok := t.opener.Bucket(t.paths[i][:])
-	if ok {
-		t.handles[i] = h
-		t.opened |= 1 << i
+	if t.opened&threadOpened == 0 {
+		h, ok := t.opener.Bucket(t.paths[i][:2]) // threads/<thread>
+		if !ok {
+			return engine.Bucket{}, false
+		}
+		t.threadBucket = h
+		t.opened |= threadOpened
 	}
-	return h, ok
+	h := t.threadBucket.Child(t.paths[i][:], i)
+	t.handles[i] = h
+	t.opened |= 1 << i
+	return h, true
 }
+
+// threadOpened is the bit of tupleReader.opened that says threadBucket
+// is the thread's: its six buckets are looked up among its children
+// (engine.Bucket.Child), the thread's path hashed once a read.
+const threadOpened = 1 << 7
 
 // get, scan and has read the thread's bucket i as the reader's Get, Scan
 // and Has read it by path.

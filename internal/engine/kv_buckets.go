@@ -25,18 +25,29 @@ type openBucket struct {
 	// List page reads each of a thread's buckets ten times). busy is set
 	// while a Scan walks with c: a Get or a scan nested in that walk (its
 	// callback reading the same bucket) takes a cursor of its own.
-	c    *bolt.Cursor
-	busy bool
+	c *bolt.Cursor
 	// at is the key c was left at by get, with its value (nil: not
 	// known, c was moved by a walk or went past an end).
 	at, atVal []byte
+	busy      bool
 	// inline: b is stored in its parent's page (BoltView.inline).
 	inline bool
 	// used is the view's read (BoltView.reads) that last looked the
 	// bucket up: trim keeps the buckets used last.
 	used  uint32
 	index int // in open
+	// kids are the entries of buckets nested in this one that Child
+	// looked up, by the caller's slot (1 + their index in open; 0:
+	// none), so that a read of a thread's buckets finds each without the
+	// hash of its whole path. A cache: trim, which moves entries, empties
+	// it. (The fields are in this order so that busy, inline and used
+	// share a word: the entry is 120 bytes with kids, 104 before them.)
+	kids [maxKids]int32
 }
+
+// maxKids is how many nested buckets an entry remembers for Child: a
+// thread has six (tupleReader's bCP to bIDS).
+const maxKids = 6
 
 // cursor returns the shared cursor of e, or a fresh one while a scan holds
 // it.
@@ -276,6 +287,7 @@ func (v *BoltView) trim(limit int) {
 		l := e.end - e.start
 		copy(v.keys[n:], v.keys[e.start:e.end])
 		e.start, e.end, e.index = n, n+l, j
+		e.kids = [maxKids]int32{} // the indexes move: Child looks them up again
 		n += l
 		v.open[j] = e
 		j++

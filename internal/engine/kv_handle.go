@@ -7,6 +7,11 @@ package engine
 // W1 thread: 175 calls), and those lookups were 5% of its instructions;
 // a Bucket is the lookup made once.
 
+import (
+	"bytes"
+	"encoding/binary"
+)
+
 // Bucket is a bucket of a read-only BoltView, looked up once (Bucket):
 // its Get, Has and Scan are the view's on that bucket. It is valid for the
 // read it was taken in (the view forgets its buckets between reads); a
@@ -41,6 +46,48 @@ func (b Bucket) entry() *openBucket {
 	e.used = b.v.reads
 	return e
 }
+
+// Child returns the bucket at p, whose parent must be b's bucket (p is
+// b's path and one name more), as the view's Bucket(p) would. slot (0 to
+// maxKids-1; any other is looked up by path every time) is the caller's
+// number for that name under b: b's entry remembers the child's entry in
+// it, so that a read of a thread's six buckets hashes the thread's path
+// once, not each bucket's. A slot found holding another name (or nothing)
+// looks the path up, as Bucket does.
+func (b Bucket) Child(p Path, slot int) Bucket {
+	v := b.v
+	if slot < 0 || slot >= maxKids {
+		return Bucket{v: v, i: v.cached(p).index}
+	}
+	name := p[len(p)-1]
+	pe := &v.open[b.i]
+	n := pe.end - pe.start + pathNameCost + len(name) // the child's encoded path
+	if k := pe.kids[slot]; k > 0 {
+		if e := &v.open[k-1]; e.end-e.start == n && bytes.Equal(v.keys[e.end-len(name):e.end], name) {
+			e.used = v.reads
+			return Bucket{v: v, i: int(k - 1)}
+		}
+	}
+	e := v.cached(p) // may move the entries: pe is not used after it
+	// Remembered only when e's path is b's and one name more, that name:
+	// the slot's entry is then told by its length and last name alone.
+	if pe := &v.open[b.i]; isChildPath(v.keys[e.start:e.end], v.keys[pe.start:pe.end], name) {
+		pe.kids[slot] = int32(e.index + 1)
+	}
+	return Bucket{v: v, i: e.index}
+}
+
+// isChildPath tells whether the encoded path child is the encoded path
+// parent and name.
+func isChildPath(child, parent, name []byte) bool {
+	return len(child) == len(parent)+pathNameCost+len(name) && bytes.HasPrefix(child, parent) &&
+		child[len(parent)] == ovChildTag && int(binary.BigEndian.Uint16(child[len(parent)+1:])) == len(name) &&
+		bytes.Equal(child[len(parent)+pathNameCost:], name)
+}
+
+// pathNameCost is what appendPath adds to a path besides a name: its tag
+// and length.
+const pathNameCost = 3
 
 // Get is BoltView.Get in b.
 func (b Bucket) Get(key []byte) []byte { return b.v.fit(b.entry().lookup(key)) }

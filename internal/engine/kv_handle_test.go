@@ -148,3 +148,87 @@ func TestBucketReadsAsThePath(t *testing.T) {
 		t.Error("a write transaction's view gave a Bucket (its buckets change under it)")
 	}
 }
+
+// Child finds the entry Bucket(path) finds, for more children than an
+// entry has slots (names sharing a slot, a name in another slot, a slot
+// out of range), for names that are prefixes and suffixes of each other
+// (told by their lengths), for a missing child and a missing parent,
+// after the entries moved (other buckets opened) and after a trim, which
+// renumbers them.
+func TestChildIsTheBucketOfItsPath(t *testing.T) {
+	t.Parallel()
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "c.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Names j and j+maxKids share a slot, the one a suffix of the other.
+	names := []string{"a", "ab", "b", "c", "cc", "d", "ba", "bab", "cb", "ac", "ccc", "dd"}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for p := range 30 {
+			par, err := tx.CreateBucketIfNotExists([]byte("top"))
+			if err == nil {
+				par, err = par.CreateBucket(fmt.Appendf(nil, "p%02d", p))
+			}
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
+				bk, err := par.CreateBucket([]byte(n))
+				if err != nil {
+					return err
+				}
+				if err := bk.Put([]byte("k"), fmt.Appendf(nil, "%d/%s", p, n)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.Begin(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	v := readView(tx)
+	defer v.recycle()
+	check := func(round int) {
+		for p := range 31 { // p30 is missing
+			pp := Path{[]byte("top"), fmt.Appendf(nil, "p%02d", p)}
+			par, ok := v.Bucket(pp)
+			if !ok {
+				t.Fatal("no Bucket")
+			}
+			for j, n := range append(names, "none", "") {
+				cp := append(pp[:2:2], []byte(n))
+				c := par.Child(cp, (j+min(round, 1))%maxKids) // slots shared by names, moved, the same across the trim
+				if j == 2 {
+					c = par.Child(cp, maxKids) // no such slot: by path
+				}
+				byPath, _ := v.Bucket(cp)
+				if c.i != byPath.i {
+					t.Fatalf("round %d: Child(%s) is entry %d, Bucket(path) %d", round, cp, c.i, byPath.i)
+				}
+				got, want := c.Get([]byte("k")), fmt.Sprintf("%d/%s", p, n)
+				if p == 30 || n == "none" || n == "" {
+					want = ""
+				}
+				if string(got) != want {
+					t.Fatalf("round %d: Child(%s).Get = %q, want %q", round, cp, got, want)
+				}
+			}
+		}
+	}
+	for round := range 3 {
+		check(round)
+		if round == 1 {
+			v.trim(v.cacheBytes() / 2) // renumbers the entries kept
+		}
+	}
+	if v.index == nil {
+		t.Fatal("the view's entries were never indexed: the test tests less than it says")
+	}
+}
