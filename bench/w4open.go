@@ -22,7 +22,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -330,18 +329,14 @@ func w4FillLog(ctx context.Context, path string, target int64, writers int, cfg 
 	}
 	// ScanLog returns the groups after the one it is told bbolt holds, and
 	// refuses a log that starts past it: tell it the one before the log's
-	// first (the record's gen, at bytes 8-16 of its header after the log's
-	// 24-byte header: internal/engine/wal.go's format).
+	// first.
 	data, err := os.ReadFile(saved)
 	if err != nil {
 		return 0, 0, err
 	}
-	if len(data) < 48 {
+	first, ok := engine.FirstGroup(data)
+	if !ok {
 		return 0, 0, fmt.Errorf("the log holds no record (%d bytes)", len(data))
-	}
-	first := binary.BigEndian.Uint64(data[32:40])
-	if first == 0 {
-		return 0, 0, fmt.Errorf("the log holds no record")
 	}
 	sc, err := engine.ScanLog(saved, first-1)
 	if err != nil {

@@ -551,6 +551,20 @@ func cutShort(data []byte, off int, id uint64, version uint32, bind LogBinding) 
 		"it was cut short from outside (a crash never leaves it so), and any groups after the cut are lost", len(data), need, recHeader, what, version)
 }
 
+// FirstGroup returns the group of a log's first record (its file's bytes
+// data), if that record's header checks on its own: what a tool reading
+// a log aside passes ScanLog (the group before it) to read all of it.
+func FirstGroup(data []byte) (uint64, bool) {
+	if len(data) < logHeader {
+		return 0, false
+	}
+	if _, ok := recordEnd(data, logHeader, binary.BigEndian.Uint64(data[16:])); !ok {
+		return 0, false
+	}
+	gen, _ := splitGen(binary.BigEndian.Uint64(data[logHeader+8:]), binary.BigEndian.Uint32(data[8:]))
+	return gen, gen > 0
+}
+
 // recordEnd returns where the record at off ends if its header checks on
 // its own (its crc covers the log's identity), whether or not its body is
 // there.
