@@ -113,6 +113,13 @@ func (s *syncer) close() {
 	s.mu.Unlock()
 }
 
+// closedSyncError is durableUpTo's failed fsync once the syncer is
+// closed: the store fails, and the apply goes on (logDurable).
+type closedSyncError struct{ err error }
+
+func (e *closedSyncError) Error() string { return e.err.Error() }
+func (e *closedSyncError) Unwrap() error { return e.err }
+
 // durableUpTo makes the log durable up to gen (its record written before
 // the call), for the applier (commit.go's logDurable): it raises what the
 // syncer wants to gen and waits for the fsync. The syncer stays the one
@@ -135,8 +142,11 @@ func (s *syncer) durableUpTo(gen uint64) error {
 			return nil
 		case s.closed:
 			if err := s.log.Sync(); err != nil {
+				// As after the syncer's own failure: the store fails
+				// (the caller hears of it), and bbolt still takes what
+				// was acknowledged.
 				s.res.err = err
-				return err
+				return &closedSyncError{err}
 			}
 			s.res.gen = gen
 			return nil

@@ -37,16 +37,21 @@ package engine
 // group before it was, more when the record was written while the fsync
 // of the ones before it was in flight (a NoSync group is never fsync'd
 // alone; an open group cut at its size limit, a solo op's group), 65535
-// for that many or more (nothing known). It tells a power cut from
-// damage: a disk may write back the pages of one fsync in any order, so a
-// power cut during it can keep a later record whole and lose an earlier
-// one. A bad record followed by valid records each written before it was
-// durable (lag says so) is such a cut: none of them was acknowledged as
-// durable (a Sync write returns after an fsync that covers every record
-// before its own, and any record written after that fsync says so), and
-// the scan drops them all as a torn tail. A valid record written once the
-// bad one was durable proves damage (ErrCorrupt). Versions 1 and 2 do not
-// know, and take any valid record after a bad one for damage.
+// for that many or more (nothing known). A disk may write back the pages
+// of one fsync in any order, so a power cut during it can keep a later
+// record whole and lose an earlier one: a bad record followed by a valid
+// one, which the scan refuses as damage (ErrCorrupt; ckpt recover keeps
+// the records before it, and no record of such a pair was acknowledged
+// as durable). The lag is what would tell the two apart: valid records
+// each written before the bad one was durable are a power cut's. The
+// scan does not use it yet: a record that callers wait for (a Sync
+// group after NoSync ones, a Flush over them) can still be written with
+// a lag over 1 and acknowledged once the fsync after it ends; last in
+// the log, with a record before it damaged later, it would read as a
+// power cut's and be dropped with no error (the twelfth session's review,
+// TestH33RevDamageBeforeAnAcknowledgedSyncRecordIsNotATornTail). Only
+// once every such record is written with lag 1 (fsync first) can the
+// scan drop a power cut's records safely.
 //
 // Versions 2 and 3 promise that the file extends at least
 // recHeader bytes past the end of every record ever written into it, and
@@ -447,14 +452,13 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			reason = "undecodable record"
 		}
 		// The valid records end at off. If a later record checks on its
-		// own, is newer than any this log held before (a record of an
-		// earlier pass over the file has a lower gen) and was written once
-		// the log was durable up to the group that should be at off, what
-		// lies at off is damage, not a write cut short: a torn append is
-		// the last thing written, or was written before the fsync that
-		// would have made it durable ended, like every valid record after
-		// it (their lag, version 3). Only a record's own crcs decide (not
-		// the chain), since the chain through the damaged record is lost.
+		// own and is newer than any this log held before (a record of an
+		// earlier pass over the file has a lower gen), what lies at off is
+		// damage, or a power cut during an fsync that covered both (the
+		// disk wrote the later page back first): refused either way. The
+		// records' lag cannot tell them apart yet (wal.go's header). Only a
+		// record's own crcs decide (not the chain), since the chain
+		// through the damaged record is lost.
 		want := max(prev, applied) + 1
 		d := &LogDamage{Offset: int64(off), Group: want, Reason: reason}
 		end := lastNonZero(data, off) + 1
@@ -463,7 +467,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			if !ok {
 				continue
 			}
-			if r.gen >= want && r.durable >= want {
+			if r.gen >= want {
 				if d.LaterFirst == 0 {
 					d.LaterFirst = r.gen
 				}
