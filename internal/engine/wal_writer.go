@@ -69,8 +69,8 @@ func CreateLog(path string, sync func(*os.File) error) (*Log, error) {
 
 // Append writes one group's record after the last; durable is the last
 // group the log is known durable up to now (fsync'd, or held by bbolt),
-// below gen: the record says so (its lag, wal.go), which is how a scan
-// tells a power cut during an fsync from damage. It is not durable until
+// below gen: the record says so (its lag, wal.go), what a scan needs to
+// tell a power cut during an fsync from damage. It is not durable until
 // the syncer's next fdatasync (commit.go). An error wrapping
 // ErrDiskFull fails the group alone: nothing of its record is in the log
 // (or can be read as a record), the log is as before, and the next group
