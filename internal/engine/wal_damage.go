@@ -1,0 +1,136 @@
+package engine
+
+// What a scan of the log (wal.go) reports when its valid records stop
+// short: a log that starts past the file's mark, one cut short from
+// outside, one bound to another log or mark; and the helpers those
+// checks read a log's bytes with. Split from wal.go, which keeps the
+// format and the scan itself.
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// gapDamage is the damage of a log (its file's bytes data, its identity
+// id) whose first group after the store file's mark, gen at offset off, is
+// not the next one (applied+1): the groups in between are in neither file,
+// so nothing of the log can be replayed. The file is older than its log: a
+// backup or an older copy put in the place of a store whose program went on
+// writing (its log applied and started again since), or a mark lowered by
+// damage. Recovery drops the log (it holds only groups after the gap), or,
+// when the binding says the file took this log's groups up to gen-1 or
+// further (the mark is what is wrong), replays it from there (Bound).
+func gapDamage(data []byte, off int, id uint64, version uint32, gen, applied uint64, bind LogBinding) *LogDamage {
+	d := &LogDamage{Offset: int64(off), Group: applied + 1, LaterFirst: gen, LaterLast: gen,
+		Bytes: int64(lastNonZero(data, off) + 1 - off),
+		Reason: fmt.Sprintf("the log starts at group %d, but the store file holds groups up to %d only "+
+			"(groups %d-%d are in neither: is the file an older copy, a backup put back, beside the log of a later run?)", gen, applied, applied+1, gen-1)}
+	for p := off + 8; p+recHeader <= len(data); p += 8 {
+		if r, ok := parseRecord(data, p, id, version); ok {
+			d.LaterLast = max(d.LaterLast, r.gen)
+			p += r.size - 8
+		}
+	}
+	if bind.ID == id && bind.Gen > applied && gen <= bind.Gen+1 {
+		d.Bound = bind.Gen
+	}
+	return d
+}
+
+// cutShort says why a log of the given version whose valid chain ends at
+// off (its file's bytes data, its identity id) was cut short from outside,
+// or "" if a crash could have left it (the promise of versions 2 and 3, above).
+func cutShort(data []byte, off int, id uint64, version uint32, bind LogBinding) string {
+	if version < logV2 {
+		return ""
+	}
+	// Past the header: promised once the file is bound to this log (or
+	// holds a record, which is written after that).
+	need, what := 0, ""
+	if off > logHeader || bind.ID == id {
+		need, what = off+recHeader, "its last valid record"
+		if off == logHeader {
+			what = "its header"
+		}
+	}
+	// A record begun at off (its header checks, the rest is missing or
+	// damaged): the file was grown past its end before it was written.
+	if end, ok := recordEnd(data, off, id); ok && end+recHeader > need {
+		need, what = end+recHeader, fmt.Sprintf("the end (offset %d) its record's header at offset %d gives", end, off)
+	}
+	if len(data) >= need {
+		return ""
+	}
+	return fmt.Sprintf("the file ends at offset %d, before offset %d (%d bytes past %s) that a log of version %d always reaches: "+
+		"it was cut short from outside (a crash never leaves it so), and any groups after the cut are lost", len(data), need, recHeader, what, version)
+}
+
+// FirstGroup returns the group of a log's first record (its file's bytes
+// data), if that record's header checks on its own: what a tool reading
+// a log aside passes ScanLog (the group before it) to read all of it.
+func FirstGroup(data []byte) (uint64, bool) {
+	if len(data) < logHeader {
+		return 0, false
+	}
+	if _, ok := recordEnd(data, logHeader, binary.BigEndian.Uint64(data[16:])); !ok {
+		return 0, false
+	}
+	gen, _ := splitGen(binary.BigEndian.Uint64(data[logHeader+8:]), binary.BigEndian.Uint32(data[8:]))
+	return gen, gen > 0
+}
+
+// recordEnd returns where the record at off ends if its header checks on
+// its own (its crc covers the log's identity), whether or not its body is
+// there.
+func recordEnd(data []byte, off int, id uint64) (int, bool) {
+	if off < 0 || len(data)-off < recHeader {
+		return 0, false
+	}
+	h := data[off : off+recHeader]
+	n := int(binary.BigEndian.Uint32(h))
+	if n == 0 || binary.BigEndian.Uint32(h[4:]) != recordHCRC(id, h) {
+		return 0, false
+	}
+	return off + recHeader + align8(n), true
+}
+
+// bindingDamage checks a log of identity id (its file's bytes data) against
+// the store file's binding (ScanLogOf): damage at offset 0 when the log
+// holds records and the binding names another log, or this log with a
+// mark below bbolt's; nil otherwise.
+func bindingDamage(data []byte, id, applied uint64, bind LogBinding) *LogDamage {
+	end := lastNonZero(data, logHeader)
+	if bind.ID == 0 || end < 0 {
+		return nil
+	}
+	reason := ""
+	switch {
+	case id == bind.ID && bind.Gen < applied:
+		// A lower mark only replays again groups bbolt holds (the replay
+		// of a group is idempotent), as a damaged binding would: not
+		// checked.
+		reason = fmt.Sprintf("the store file's mark says it holds groups up to %d, but it took this log's groups up to %d "+
+			"(a damaged mark, or a damaged binding)", applied, bind.Gen)
+	case id != bind.ID && bind.Gen == applied:
+		reason = fmt.Sprintf("the log's identity %016x is not the %016x the store file names: "+
+			"it is another store's log, or an earlier log of this store", id, bind.ID)
+	default:
+		return nil
+	}
+	d := &LogDamage{Offset: 0, Bytes: int64(end + 1), Reason: reason}
+	if id == bind.ID {
+		d.Bound = bind.Gen
+	}
+	return d
+}
+
+// lastNonZero returns the index of the last non-zero byte of data at or
+// after from, or -1.
+func lastNonZero(data []byte, from int) int {
+	for i := len(data) - 1; i >= from; i-- {
+		if data[i] != 0 {
+			return i
+		}
+	}
+	return -1
+}
