@@ -29,8 +29,8 @@ type crashLog struct {
 	path string
 	// failAt, if not zero, is the fsync call that fails (1-based).
 	failAt int
-	// nosync makes every third op of crashRun a NoSync one: its record
-	// is not fsync'd alone, so the next group's fsync covers two records.
+	// nosync makes two ops of every three of crashRun NoSync ones: their
+	// records are not fsync'd alone, so one fsync covers two records.
 	nosync bool
 	mu     sync.Mutex
 	calls  int
@@ -40,9 +40,9 @@ type crashLog struct {
 	acked, applied uint64
 	images         int // crash images checked
 	// reordered counts the images that keep a record written since the
-	// last fsync and lose one written before it; refused, those of them
-	// the scan refused as damage (recovery keeps what comes before).
-	reordered, refused int
+	// last fsync and lose one written before it; opened, those of them
+	// that open (every one must).
+	reordered, opened int
 }
 
 func (c *crashLog) sync(f *os.File) error {
@@ -66,8 +66,8 @@ func (c *crashLog) sync(f *os.File) error {
 }
 
 // checkCrash checks every image a power cut at this moment may leave
-// (crashImages): none may be refused (but one keeping a later record and
-// losing an earlier, as damage), none may lack a group acknowledged.
+// (crashImages): none may be refused (one keeping a later record and
+// losing an earlier one included), none may lack a group acknowledged.
 func (c *crashLog) checkCrash(when string) {
 	t := c.t
 	data, err := os.ReadFile(c.path)
@@ -88,19 +88,15 @@ func (c *crashLog) checkCrash(when string) {
 			c.reordered++
 		}
 		sc, err := scanLog(c.path, im.data, c.applied, bind)
-		if err == nil && sc.Damage != nil && im.reordered && sc.Damage.LaterFirst != 0 {
-			// A later record kept and an earlier lost: refused as damage
-			// (wal.go: the scan cannot tell it from damage without
-			// risking acknowledged writes). ckpt recover keeps the valid
-			// records before the bad one: they must hold every group
-			// acknowledged, checked below.
-			c.refused++
-		} else if err == nil && sc.Damage != nil {
+		if err == nil && sc.Damage != nil {
 			err = sc.Damage.Err(c.path)
 		}
 		if err != nil {
 			t.Errorf("%s, a power cut leaving %s: Open would refuse it: %v", when, im.what, err)
 			continue
+		}
+		if im.reordered {
+			c.opened++
 		}
 		var last uint64
 		if n := len(sc.Groups); n > 0 {
@@ -219,7 +215,7 @@ func crashRun(t *testing.T, c *crashLog) (vals map[string][]byte, err error) {
 		if i%9 == 4 {
 			v = bytes.Repeat(v[:1], 9000) // longer than a growth step
 		}
-		noSync := c.nosync && i%3 == 1
+		noSync := c.nosync && i%3 != 0
 		if err := do(e, &Op{NoSync: noSync, Apply: func(w Writer) error { return w.Put(testBucket, []byte(k), v) }}); err != nil {
 			failed = err
 			break
@@ -273,25 +269,26 @@ func TestLogCrashAtEveryFsyncIsNeverCutShort(t *testing.T) {
 	}
 }
 
-// TestLogCrashWithNoSyncGroupsLosesNothing: the same run with every
-// third write NoSync. A NoSync group's record is written and not fsync'd
-// alone: the next group's record follows it before any fsync, and a power
-// cut during that fsync may keep the later record whole and not the
-// earlier. Neither was acknowledged as durable. The scan refuses such a
-// log as damage (wal.go says why it cannot tell them apart yet); the valid
-// records before the bad one, what recovery keeps, must hold every
-// acknowledged group, and every other image must open. (On 7d218b1 the
-// run also showed refusals by the mark rule, a NoSync group in bbolt with
-// its record lost and an earlier pass read again after a rewind: Open
-// refused those with no way to tell; now they do not happen.)
+// TestLogCrashWithNoSyncGroupsLosesNothing: the same run with two writes
+// of every three NoSync. A NoSync group's record is written and not
+// fsync'd alone: the next group's record follows it before any fsync, and
+// a power cut during that fsync may keep the later record whole and not
+// the earlier. Neither was acknowledged as durable, and the later one
+// says it was written before the earlier was durable (its lag, wal.go):
+// the scan drops both, as a torn tail. Every image must open and hold
+// every acknowledged group. (Up to the thirteenth session the scan
+// refused such logs as damage: `ckpt recover` was needed after a power
+// cut. On 7d218b1 the run also showed refusals by the mark rule, a NoSync
+// group in bbolt with its record lost and an earlier pass read again
+// after a rewind.)
 func TestLogCrashWithNoSyncGroupsLosesNothing(t *testing.T) {
 	t.Parallel()
 	c := &crashLog{t: t, nosync: true}
 	if _, err := crashRun(t, c); err != nil {
 		t.Fatal(err)
 	}
-	if c.calls <= 20 || c.images < 100 || c.reordered < 10 {
-		t.Fatalf("%d fsyncs, %d crash images (%d with a later record kept and an earlier lost): too few", c.calls, c.images, c.reordered)
+	if c.calls <= 10 || c.images < 100 || c.opened < 10 {
+		t.Fatalf("%d fsyncs, %d crash images (%d with a later record kept and an earlier lost, opened): too few", c.calls, c.images, c.opened)
 	}
 }
 

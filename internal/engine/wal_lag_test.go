@@ -16,11 +16,11 @@ import (
 )
 
 // A record of version 3 says which group the log was known durable up to
-// when it was written (its lag, wal.go). The scan does not use it yet: a
-// bad record followed by a valid one is refused whatever the valid one's
-// lag says, since a record callers waited for can still be written with
-// a lag over 1 (wal.go's header). Logs of versions 1 and 2 are read the
-// same way.
+// when it was written (its lag, wal.go). A bad record followed by valid
+// ones is a power cut's, dropped as a torn tail, when each of them was
+// written before the bad one was durable; damage, refused, when one was
+// written after. Logs of versions 1 and 2, which do not record the lag,
+// are always refused.
 
 // lagLog writes groups 1..len(durable) into a new log, group g with
 // durable[g-1] as the last group known durable when it was written, and
@@ -64,28 +64,36 @@ func damageRecord(t *testing.T, path string, off int64, version uint32) {
 	}
 }
 
-func TestLogBadRecordBeforeValidOnesIsRefusedWhateverTheirLag(t *testing.T) {
+func TestLogBadRecordBeforeValidOnesIsDroppedOnlyAsAPowerCuts(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		name    string
 		durable []uint64 // per group 1..n: the last group durable when it was written
 		version uint32
+		refused bool
 	}{
-		// Groups 4-6 written while group 3's fsync was in flight: a power
-		// cut keeping 5 and 6 and not 4 looks so, and so does damage to 4
-		// after a Sync group 6 written so was acknowledged.
-		{"written before 4 was durable", []uint64{0, 1, 2, 2, 2, 3}, logVersion},
-		{"nothing known durable", []uint64{0, 0, 0, 0, 0, 0}, logVersion},
-		{"6 written once 4 was durable", []uint64{0, 1, 2, 2, 2, 4}, logVersion},
-		{"each written once the one before was durable", []uint64{0, 1, 2, 3, 4, 5}, logVersion},
-		{"version 2", []uint64{0, 1, 2, 2, 2, 3}, logV2},
-		{"version 1", []uint64{0, 1, 2, 2, 2, 3}, logV1},
+		// Groups 4-6 written before 4 was durable (NoSync groups): a power
+		// cut during their fsync may keep 5 and 6 and lose 4.
+		{"written before 4 was durable", []uint64{0, 1, 2, 3, 3, 3}, logVersion, false},
+		{"5 and 6 written while 3 was not durable either", []uint64{0, 1, 2, 2, 2, 3}, logVersion, false},
+		{"nothing known durable", []uint64{0, 0, 0, 0, 0, 0}, logVersion, false},
+		// 6 was written once 4 was durable: 4 was whole then.
+		{"6 written once 4 was durable", []uint64{0, 1, 2, 3, 3, 4}, logVersion, true},
+		{"each written once the one before was durable", []uint64{0, 1, 2, 3, 4, 5}, logVersion, true},
+		{"version 2", []uint64{0, 1, 2, 3, 3, 3}, logV2, true},
+		{"version 1", []uint64{0, 1, 2, 3, 3, 3}, logV1, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			path, starts := lagLog(t, c.durable)
 			damageRecord(t, path, starts[3], c.version)
 			groups, err := ReadLog(path, 0)
+			if !c.refused {
+				if err != nil || len(groups) != 3 {
+					t.Fatalf("ReadLog = %d groups, %v; want groups 1-3 (4-6 dropped as a power cut's)", len(groups), err)
+				}
+				return
+			}
 			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "(group 4), with valid records of groups") {
 				t.Fatalf("ReadLog = %d groups, %v; want ErrCorrupt at group 4", len(groups), err)
 			}
