@@ -59,7 +59,11 @@ type walState struct {
 	// new pass over the file, written over the earlier pass's first
 	// (sealGroup clears that one's header first: Log.ClearHead).
 	rewound bool
-	sync    *syncer
+	// lastLagged: the last record written says a group before it was not
+	// durable when it was written (a lag over 1: a NoSync group's); a
+	// Flush then writes a record after it (sealGroup).
+	lastLagged bool
+	sync       *syncer
 	// syncFailed: the loop heard of the syncer's failure (it stopped).
 	syncFailed bool
 
@@ -384,8 +388,8 @@ func (e *Engine) synced(res syncResult) {
 		return
 	}
 	w.durable = max(w.durable, res.gen)
-	if w.og.f != nil && !w.syncing() {
-		e.sealGroup() // its wait is over: logged, and its fsync asked for
+	if w.og.f != nil {
+		e.trySeal() // its wait may be over: logged, and its fsync asked for
 	}
 	e.finishFlights()
 	w.requestSync()
@@ -394,9 +398,7 @@ func (e *Engine) synced(res syncResult) {
 // drainFlights waits until no group is in flight.
 func (e *Engine) drainFlights() error {
 	w := e.wal
-	if w.og.f != nil {
-		e.sealGroup()
-	}
+	e.sealNow()
 	for len(w.flights) > 0 {
 		w.requestSync()
 		if w.asked <= w.durable {
@@ -436,6 +438,7 @@ func (e *Engine) pruneApplied() {
 		w.log.Rewind() // bbolt holds (and has fsync'd) every record
 		w.durable = w.written
 		w.rewound = true
+		w.lastLagged = false
 	}
 }
 

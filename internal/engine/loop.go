@@ -90,11 +90,9 @@ func (e *Engine) run() {
 				continue
 			default:
 			}
-			if !e.wal.syncing() {
-				// Nothing to wait for any more (a rewind of the log made
-				// everything durable): no report need come.
-				e.sealGroup()
-			}
+			// Nothing to wait for any more (a rewind of the log made
+			// everything durable): no report need come.
+			e.trySeal()
 		}
 		var op *Op
 		select {

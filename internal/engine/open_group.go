@@ -31,14 +31,14 @@ func (w *walState) syncing() bool { return w.asked > w.durable && !w.syncFailed 
 
 // logGroup adds ops to the open group (opening one if none is), on top of
 // the groups in flight, the shared overlay and bbolt, and logs the group
-// as one record (sealGroup) unless it may wait for the fsync in flight to
-// end: more ops then join it meanwhile. The group is merged (readers see
-// it) and its callers acknowledged once the log is durable up to it
+// as one record (sealGroup) unless it must wait for an fsync (trySeal):
+// more ops then join it meanwhile. The group is merged (readers see it)
+// and its callers acknowledged once the log is durable up to it
 // (finishFlights); a group of NoSync ops only waits for the groups before
 // it. rest are the ops left for the next group: those from the first
 // whose changes would have passed the log's record limit (applyOps), none
-// otherwise. Unless open, the group is logged at once, whatever is in
-// flight (a group built by hand, in a solo op).
+// otherwise. A full group, or one not open (built by hand, in a solo op),
+// is logged before logGroup returns, once it may be (sealNow).
 func (e *Engine) logGroup(all []*Op, open bool) (rest []*Op) {
 	w := e.wal
 	if w.og.f == nil && !e.openGroup(all) {
@@ -52,16 +52,65 @@ func (e *Engine) logGroup(all []*Op, open bool) (rest []*Op) {
 	if taken < len(all) {
 		rest = all[taken:]
 	}
-	if !open || rest != nil || len(w.og.f.ops) >= MaxGroup || !w.syncing() {
-		e.sealGroup()
+	if !open || rest != nil || len(w.og.f.ops) >= MaxGroup {
+		e.sealNow() // full: the next ops need a group of their own
+	} else {
+		e.trySeal()
 	}
 	return rest
+}
+
+// trySeal logs the open group (sealGroup) if its record may be written
+// now, and tells whether it did. It may not while the log's fsync is in
+// flight: more ops join it meanwhile, and a record written then would say
+// the record ahead of it was not durable yet (its lag over 1, wal.go).
+// Nor may a group that anyone waits for (a Sync op, a Flush) while a
+// record written before it is not durable: the fsync of those is asked
+// for first, and the group is logged when it ends. So every record a
+// caller waits for says that every group before it was durable when it
+// was written (lag 1), and no record at all is written while a record
+// that callers wait for is not yet durable: after a power cut, the scan
+// may drop a bad record followed only by records written before it was
+// durable (a power cut's), as no acknowledged record is among them
+// (wal.go's header). A NoSync group does not wait: its record may be
+// written with a lag over 1, and a power cut may take it, as NoSync
+// allows.
+func (e *Engine) trySeal() bool {
+	w := e.wal
+	if w.syncing() {
+		return false
+	}
+	if og := &w.og; (og.needSync || og.barrier) && w.durable < w.written && !w.syncFailed && e.fs.Failed() == nil {
+		w.asked = w.written
+		w.sync.ask(w.written)
+		return false
+	}
+	e.sealGroup()
+	return true
+}
+
+// sealNow logs the open group once trySeal may, waiting for the syncer
+// meanwhile (a full group, a drain): the commit loop takes no ops until
+// then. A failed fsync drops the group instead (synced).
+func (e *Engine) sealNow() {
+	w := e.wal
+	for w.og.f != nil && !e.trySeal() {
+		e.synced(w.sync.wait())
+	}
 }
 
 // openGroup starts a group; false if it cannot (the log or bbolt failed
 // to take what it holds): ops are then failed and acknowledged.
 func (e *Engine) openGroup(ops []*Op) bool {
 	w := e.wal
+	if err := e.fs.Failed(); err != nil {
+		// Heard while the ops before these were logged (sealNow waits for
+		// the syncer, whose failure fails the store): nothing is logged.
+		errs := make([]error, len(ops))
+		failRest(errs, err)
+		e.ack(ops, errs)
+		return false
+	}
 	e.pruneApplied()
 	if w.unapplied > maxUnapplied || w.log.Offset() > maxLog {
 		err := e.drainFlights()
@@ -156,13 +205,24 @@ func (e *Engine) sealGroup() {
 			_ = e.persistFailed(FailLog, err)
 		}
 	}
+	failed := false
 	fail := func(err error) { failRest(f.errs, err) }
+	// A Flush over records written with a lag over 1 (NoSync groups, each
+	// written before the one ahead of it was durable) writes a record of
+	// its own, with no changes, once they are durable (trySeal): the
+	// records a Flush acknowledges then have a record after them that
+	// says they were durable, and damage to one of them later is refused,
+	// not read as a power cut's (wal.go). It need not be durable itself.
+	proof := og.barrier && len(muts) == 0 && w.lastLagged
 	switch err := e.fs.Failed(); {
 	case err != nil:
 		// The store failed while the group was open (its fsync ahead, or
-		// bbolt under the applier): nothing more is logged.
+		// bbolt under the applier): nothing more is logged, and its
+		// Flush, failed with it, waits for nothing (a syncer that failed
+		// makes nothing durable any more).
 		fail(err)
-	case len(muts) > 0:
+		failed = true
+	case len(muts) > 0 || proof:
 		n, err := w.log.Append(gen, w.durable, muts)
 		switch {
 		case errors.Is(err, ErrDiskFull):
@@ -177,6 +237,7 @@ func (e *Engine) sealGroup() {
 			// before it finish as their fsync says.
 			fail(e.persistFailed(FailLog, errors.Join(err, w.log.Erase(f.off))))
 		default:
+			w.lastLagged = w.durable < gen-1
 			w.written = gen
 			f.group = &Group{Gen: gen, Muts: muts, Size: n, LogID: w.log.ID()}
 			f.tree = scratch
@@ -185,8 +246,11 @@ func (e *Engine) sealGroup() {
 			}
 		}
 	}
-	if og.barrier {
+	if og.barrier && !failed {
 		f.want = w.written // a Flush: everything logged before it
+		if proof && f.group != nil {
+			f.want = gen - 1 // but its own record
+		}
 	}
 	w.flights = append(w.flights, f)
 	// The fsync starts before the merges and acknowledgements below. The

@@ -34,24 +34,27 @@ package engine
 // same 8 bytes; a gen below 2^48, all a store ever reaches, reads the
 // same). lag is gen minus the last group the log was known durable up to
 // (fsync'd, or held by bbolt) when the record was written: 1 when every
-// group before it was, more when the record was written while the fsync
-// of the ones before it was in flight (a NoSync group is never fsync'd
-// alone; an open group cut at its size limit, a solo op's group), 65535
-// for that many or more (nothing known). A disk may write back the pages
-// of one fsync in any order, so a power cut during it can keep a later
-// record whole and lose an earlier one: a bad record followed by a valid
-// one, which the scan refuses as damage (ErrCorrupt; ckpt recover keeps
-// the records before it, and no record of such a pair was acknowledged
-// as durable). The lag is what would tell the two apart: valid records
-// each written before the bad one was durable are a power cut's. The
-// scan does not use it yet: a record that callers wait for (a Sync
-// group after NoSync ones, a Flush over them) can still be written with
-// a lag over 1 and acknowledged once the fsync after it ends; last in
-// the log, with a record before it damaged later, it would read as a
-// power cut's and be dropped with no error (the twelfth session's review,
-// TestH33RevDamageBeforeAnAcknowledgedSyncRecordIsNotATornTail). Only
-// once every such record is written with lag 1 (fsync first) can the
-// scan drop a power cut's records safely.
+// group before it was, more when a record before it was not yet durable
+// (NoSync groups are not fsync'd alone), 65535 for that many or more (nothing known). A disk may write
+// back the pages of one fsync in any order, so a power cut during it can
+// keep a later record whole and lose an earlier one: a bad record
+// followed by a valid one. The lag tells that from damage: if every valid
+// record after the bad one was written before the bad one's group was
+// durable, a power cut may have left them so, and the scan drops them
+// all, as a torn tail; if one was written once that group was durable,
+// the group was whole on the disk then, and the scan refuses it as
+// damage (ErrCorrupt; ckpt recover keeps the records before it).
+// Dropping is safe because the commit loop (trySeal, open_group.go)
+// writes no record while the fsync it asked for is in flight, writes a
+// record that callers wait for (a Sync op's group, a Flush's) only once
+// every record before it is durable (lag 1), and has a Flush over records
+// written with a lag over 1 (NoSync groups) write a record of its own, no
+// changes, after their fsync. So every acknowledged record but the last
+// of the log has a record after it written once it was durable: damage to
+// it is refused. What the scan may drop is NoSync groups a power cut may
+// take anyway, and the last record (a torn tail to any log). Versions 1
+// and 2 do not record the lag: a bad record followed by a valid one is
+// always refused there.
 //
 // Versions 2 and 3 promise that the file extends at least
 // recHeader bytes past the end of every record ever written into it, and
@@ -324,13 +327,19 @@ func (d *LogDamage) Err(path string) error {
 type LogScan struct {
 	Groups []Group    // the valid prefix, groups after applied only
 	Damage *LogDamage // nil: the log is whole, or ends in a torn record
-	Legacy bool       // the log is of the format before the header
+	// Cut, if not nil, is a bad record followed by valid ones that were
+	// all written before it was durable, dropped with them as a power
+	// cut's (scanLog): what Groups lacks of the log.
+	Cut    *LogDamage
+	Legacy bool // the log is of the format before the header
 }
 
 // ReadLog returns the groups logged after gen applied, in order. A missing
 // file holds none. A torn tail (a bad record after which no valid record
-// follows) is dropped: it was never acknowledged. Damage with valid records
-// after it is ErrCorrupt, and so is a log that skips groups.
+// follows, or only records written before it was durable: a power cut's)
+// is dropped: it was never acknowledged. Damage with a valid record after
+// it written once it was durable is ErrCorrupt, and so is a log that
+// skips groups.
 func ReadLog(path string, applied uint64) ([]Group, error) {
 	return ReadLogOf(path, applied, LogBinding{})
 }
@@ -455,13 +464,20 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 		// own and is newer than any this log held before (a record of an
 		// earlier pass over the file has a lower gen), what lies at off is
 		// damage, or a power cut during an fsync that covered both (the
-		// disk wrote the later page back first): refused either way. The
-		// records' lag cannot tell them apart yet (wal.go's header). Only a
-		// record's own crcs decide (not the chain), since the chain
-		// through the damaged record is lost.
+		// disk wrote the later page back first). The later records' lag
+		// tells them apart (wal.go's header): one written once the group
+		// at off was durable says that group was whole then, so it is
+		// damage, refused; if every one was written before (NoSync
+		// groups), a power cut may have kept them and lost it, and none
+		// of them was acknowledged as durable (trySeal): the log ends at
+		// off, as after a torn tail. Versions
+		// 1 and 2 do not record the lag: always refused. Only a record's
+		// own crcs decide (not the chain), since the chain through the
+		// damaged record is lost.
 		want := max(prev, applied) + 1
 		d := &LogDamage{Offset: int64(off), Group: want, Reason: reason}
 		end := lastNonZero(data, off) + 1
+		vouched := false
 		for p := off + 8; p+recHeader <= len(data); p += 8 {
 			r, ok := parseRecord(data, p, id, version)
 			if !ok {
@@ -473,8 +489,17 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 				}
 				d.LaterLast = max(d.LaterLast, r.gen)
 				end = max(end, p+r.size)
+				vouched = vouched || version < logVersion || r.durable >= want
 			}
 			p += r.size - 8 // a whole record (maybe of an earlier pass): skip it
+		}
+		if d.LaterFirst != 0 && !vouched {
+			// A power cut's: dropped, as a torn tail is (the checks below
+			// still apply to what is left).
+			d.Bytes = int64(end - off)
+			d.Reason = fmt.Sprintf("%s, with records of groups %d-%d after it all written before it was durable (a power cut during their fsync)", reason, d.LaterFirst, d.LaterLast)
+			sc.Cut = d
+			d = &LogDamage{Offset: int64(off), Group: want, Reason: reason}
 		}
 		if d.LaterFirst != 0 {
 			d.Bytes = int64(end - off)
