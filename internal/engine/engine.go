@@ -51,7 +51,8 @@ type Observer interface {
 // Hooks are the engine's test seams; zero fields keep the defaults.
 type Hooks struct {
 	// SyncLog is the write-ahead log's fsync (default Fdatasync): the
-	// syncer's, Erase's, and the growth's (reserve, in the commit loop).
+	// syncer's, and the commit loop's (a growth, a take-back, a cleared
+	// head, Erase), one at a time (Log.fsync).
 	SyncLog func(*os.File) error
 	// CommitBolt commits a bbolt write transaction of the commit loop or
 	// the applier (default (*bolt.Tx).Commit).

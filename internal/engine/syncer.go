@@ -122,12 +122,10 @@ func (e *closedSyncError) Unwrap() error { return e.err }
 
 // durableUpTo makes the log durable up to gen (its record written before
 // the call), for the applier (commit.go's logDurable): it raises what the
-// syncer wants to gen and waits for the fsync. The syncer stays the one
-// goroutine that fsyncs the log: of two fsyncs of one file at once, only
-// one hears of a write-back error (the kernel reports it once per open
-// file), and the other's success would acknowledge groups whose pages
-// were dropped. Once the syncer is closed (Close applies what is left),
-// it fsyncs the log itself.
+// syncer wants to gen and waits for the fsync, instead of an fsync of its
+// own (the log's fsyncs are one at a time anyway, Log.fsync: the kernel
+// reports a write-back error once per open file). Once the syncer is
+// closed (Close applies what is left), it fsyncs the log itself.
 func (s *syncer) durableUpTo(gen uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -2,8 +2,9 @@ package engine
 
 // The open write-ahead log, written only by the commit loop: creating it,
 // appending a group's record, erasing a record that failed, growing the
-// file by preallocated zeros, rewinding once bbolt holds everything. The
-// format it writes, and reading it back, are in wal.go.
+// file by preallocated zeros, rewinding once bbolt holds everything; and
+// fsync'd by the syncer too, every fsync of it in one place (Log.fsync).
+// The format it writes, and reading it back, are in wal.go.
 
 import (
 	"errors"
@@ -11,9 +12,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
-// Log is the open log, written only by the commit loop.
+// Log is the open log, written only by the commit loop; the syncer's
+// Sync is the one method another goroutine calls.
 type Log struct {
 	f    *os.File
 	path string
@@ -27,8 +30,13 @@ type Log struct {
 	// zeros found no room leaves the file longer than its written part).
 	length int64
 	buf    []byte
-	// sync is the log's fsync (fdatasync; tests make it fail).
+	// sync is the log's fsync (fdatasync; tests make it fail); only
+	// fsync calls it.
 	sync func(*os.File) error
+	// fsyncMu makes the log's fsyncs (the syncer's and the commit
+	// loop's) one at a time; fsyncErr is the first that failed.
+	fsyncMu  sync.Mutex
+	fsyncErr error
 	// limit is the longest record body Append takes (zero:
 	// maxRecordBody; Hooks.MaxRecordBody lowers it).
 	limit uint64
@@ -118,7 +126,7 @@ func (l *Log) Erase(off int64) error {
 		}
 		p += n
 	}
-	if err := l.sync(l.f); err != nil {
+	if err := l.fsync(true); err != nil {
 		return fmt.Errorf("ckpt: write-ahead log: erase the records of failed groups: fsync: %w", err)
 	}
 	return nil
@@ -175,7 +183,7 @@ func (l *Log) extend(target int64) error {
 		if err := l.f.Truncate(target); err != nil {
 			return diskFull(fmt.Errorf("ckpt: write-ahead log: grow: %w", err))
 		}
-		if err := l.sync(l.f); err != nil {
+		if err := l.fsync(false); err != nil {
 			return fmt.Errorf("ckpt: write-ahead log: grow: fsync: %w", err)
 		}
 		l.length = target
@@ -211,7 +219,7 @@ func (l *Log) takeBack(n int, err error) error {
 		// fsync'd before the group's writers hear of the failure: the
 		// syncer's fsync (of the groups before it) may have made the
 		// record durable meanwhile, and a power cut must not bring it back.
-		if serr := l.sync(l.f); serr != nil {
+		if serr := l.fsync(false); serr != nil {
 			return fmt.Errorf("%w (and taking the record back: fsync: %v)", err, serr)
 		}
 	}
@@ -234,7 +242,7 @@ func (l *Log) ClearHead() error {
 	if _, err := l.f.WriteAt(walZeros[:recHeader], logHeader); err != nil {
 		return fmt.Errorf("ckpt: write-ahead log: clear the earlier pass's first record: %w", err)
 	}
-	if err := l.sync(l.f); err != nil {
+	if err := l.fsync(false); err != nil {
 		return fmt.Errorf("ckpt: write-ahead log: clear the earlier pass's first record: fsync: %w", err)
 	}
 	return nil
@@ -259,11 +267,55 @@ func (l *Log) Remove() error {
 func (l *Log) Close() error { return l.f.Close() }
 
 // Sync makes every record written so far durable (the syncer's fsync).
-func (l *Log) Sync() error { return l.sync(l.f) }
+// Once any fsync of the log failed, it fails too, with that error.
+func (l *Log) Sync() error { return l.fsync(false) }
+
+// fsync is every fsync of the log: the syncer's (Sync) and the commit
+// loop's (a growth, a take-back, a cleared head, Erase). Linux reports a
+// write-back error (a page of the file the disk did not take) once per
+// open file (errseq): to the first fsync of the file that checks after
+// it, and to no fsync after that one, which succeeds although the page is
+// gone. So:
+//
+//   - one fsync of the log at a time: of two at once, the commit loop's
+//     (whose failure fails the store) could hear the error about pages
+//     only the syncer's covered, and the syncer's, hearing nothing, would
+//     have the commit loop acknowledge groups a power cut loses. One at a
+//     time, the fsync that hears the error is one that covered the pages,
+//     or a later one of a log already failed (below). The wait is short
+//     and rare: the commit loop fsyncs once per walGrow of records (and
+//     at a rewind or a failure), meanwhile the syncer's fsync ends.
+//   - once an fsync failed, every later one fails with its error without
+//     asking the disk: pages dropped before it are lost whatever a later
+//     fsync says, and no group may be acknowledged on its word. Only
+//     Erase (again) tries its own (best effort, after a failure): its
+//     zeros keep failed groups' records from coming back if it succeeds.
+func (l *Log) fsync(again bool) error {
+	l.fsyncMu.Lock()
+	defer l.fsyncMu.Unlock()
+	if l.fsyncErr != nil && !again {
+		return l.fsyncErr
+	}
+	err := l.sync(l.f)
+	if err != nil && l.fsyncErr == nil {
+		l.fsyncErr = err
+	}
+	return err
+}
 
 // SyncAndClose fsyncs and closes the log: a Close that keeps it (bbolt
-// does not hold it all).
-func (l *Log) SyncAndClose() error { return errors.Join(Fdatasync(l.f), l.f.Close()) }
+// does not hold it all). After a failed fsync of the log it reports that
+// failure instead (Log.fsync): pages of the log kept may be gone, whatever
+// a later fsync says.
+func (l *Log) SyncAndClose() error {
+	l.fsyncMu.Lock()
+	err := l.fsyncErr
+	if err == nil {
+		err = Fdatasync(l.f)
+	}
+	l.fsyncMu.Unlock()
+	return errors.Join(err, l.f.Close())
+}
 
 // ID is the log's identity.
 func (l *Log) ID() uint64 { return l.id }
