@@ -6,9 +6,10 @@ package engine
 // on a small tmpfs (root only: skipped where this process may not mount),
 // filled once it is open to a few pages free, so that the log's growths
 // (every 8 KiB) and bbolt's commits find no room while the open groups
-// build, and freed again half-way: the ops that found no room fail alone
-// (ErrDiskFull), the store never fails, and the promise holds as in the
-// other rounds. CKPT_H32_SEED picks other rounds.
+// build, and freed again half-way (once an op has found it full): the ops
+// that found no room fail alone (ErrDiskFull), the store never fails, and
+// the promise holds as in the other rounds. CKPT_H32_SEED picks other
+// rounds.
 
 import (
 	"fmt"
