@@ -2,12 +2,8 @@ package ckpt
 
 import (
 	"context"
-	"os"
 	"path/filepath"
-	"sync"
 	"testing"
-
-	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // TestPowerCutAfterNoSyncGroupsApplied: NoSync groups are never fsync'd in
@@ -23,23 +19,7 @@ func TestPowerCutAfterNoSyncGroupsApplied(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "s.db")
-	var mu sync.Mutex
-	var synced []byte // the log as its last fsync began
-	tune := &tuning{}
-	tune.hooks.HoldApplier = true
-	tune.hooks.SyncLog = func(f *os.File) error {
-		b, err := os.ReadFile(f.Name())
-		if err != nil {
-			return err
-		}
-		if err := engine.Fdatasync(f); err != nil {
-			return err
-		}
-		mu.Lock()
-		synced = b
-		mu.Unlock()
-		return nil
-	}
+	fl, tune := newFsyncedLog()
 	s, err := Open(path, Options{tuning: tune})
 	if err != nil {
 		t.Fatal(err)
@@ -60,21 +40,9 @@ func TestPowerCutAfterNoSyncGroupsApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The power cut: bbolt's file as ApplyLog left it (fsync'd), the log
-	// as its last fsync left it.
+	// as its last fsync began.
 	cut := filepath.Join(dir, "cut.db")
-	db, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	log := synced
-	mu.Unlock()
-	if err := os.WriteFile(cut, db, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cut+walSuffix, log, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	fl.cut(t, path, cut)
 	c, err := Open(cut, Options{})
 	if err != nil {
 		t.Fatalf("a power cut after ApplyLog of NoSync groups: Open: %v", err)

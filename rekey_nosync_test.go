@@ -3,12 +3,8 @@ package ckpt
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
-	"sync"
 	"testing"
-
-	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // TestRekeyOnNoSyncStoreIsDurable: once Rekey returns nil the old keys
@@ -40,21 +36,7 @@ func TestRekeyOnNoSyncStoreIsDurable(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var synced []byte // the log as its last fsync left it
-	tune := &tuning{}
-	tune.hooks.HoldApplier = true
-	tune.hooks.SyncLog = func(f *os.File) error {
-		err := engine.Fdatasync(f)
-		b, rerr := os.ReadFile(f.Name())
-		if rerr != nil {
-			t.Error(rerr)
-		}
-		mu.Lock()
-		synced = b
-		mu.Unlock()
-		return err
-	}
+	fl, tune := newFsyncedLog()
 	s, err = Open(path, Options{Durability: NoSync, Encryption: &Encryption{Keys: []Key{newKey, oldKey}}, tuning: tune})
 	if err != nil {
 		t.Fatal(err)
@@ -65,19 +47,7 @@ func TestRekeyOnNoSyncStoreIsDurable(t *testing.T) {
 	}
 	// The power cut, as Rekey returned.
 	cut := filepath.Join(dir, "cut.db")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	logData := synced
-	mu.Unlock()
-	if err := os.WriteFile(cut, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cut+walSuffix, logData, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	fl.cut(t, path, cut)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -56,33 +55,22 @@ func h33RevDamage(t *testing.T, flush bool) {
 	// Everything acknowledged is durable now. The files as a power cut
 	// would leave them later (nothing in flight), then group 1's record
 	// damaged on the medium.
-	img := filepath.Join(dir, "img")
-	if err := os.Mkdir(img, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cp := filepath.Join(img, "d.db")
-	for _, s := range []string{"", "-wal"} {
-		data, err := os.ReadFile(path + s)
-		if err != nil {
-			t.Fatal(err)
+	cp := crashCopyFiles(t, path, filepath.Join(dir, "img"), func(s string, data []byte) {
+		if s != "-wal" {
+			return
 		}
-		if s == "-wal" {
-			sc, err := scanLog(path+s, data, 0, LogBinding{})
-			if err != nil || len(sc.Groups) < 2 {
-				t.Fatalf("log before the damage: %v, %v", sc, err)
-			}
-			r, ok := parseRecord(data, logHeader, logID(data), logVersion)
-			if !ok || r.gen != 1 {
-				t.Fatal("no record of group 1 at the log's start")
-			}
-			r2, ok := parseRecord(data, logHeader+r.size, logID(data), logVersion)
-			t.Logf("record 1: lag %d; record 2: gen %d durable %d (ok %v)", r.gen-r.durable, r2.gen, r2.durable, ok)
-			clear(data[logHeader+recHeader+4 : logHeader+recHeader+12]) // a damaged sector inside group 1's body
+		sc, err := scanLog(path+s, data, 0, LogBinding{})
+		if err != nil || len(sc.Groups) < 2 {
+			t.Fatalf("log before the damage: %v, %v", sc, err)
 		}
-		if err := os.WriteFile(cp+s, data, 0o600); err != nil {
-			t.Fatal(err)
+		r, ok := parseRecord(data, logHeader, logID(data), logVersion)
+		if !ok || r.gen != 1 {
+			t.Fatal("no record of group 1 at the log's start")
 		}
-	}
+		r2, ok := parseRecord(data, logHeader+r.size, logID(data), logVersion)
+		t.Logf("record 1: lag %d; record 2: gen %d durable %d (ok %v)", r.gen-r.durable, r2.gen, r2.durable, ok)
+		clear(data[logHeader+recHeader+4 : logHeader+recHeader+12]) // a damaged sector inside group 1's body
+	})
 	_ = e.Close()
 	opts.LogPath = cp + "-wal"
 	opts.Hooks = Hooks{}

@@ -255,20 +255,7 @@ func TestOpenMakesTheLogDurableBeforeReplaying(t *testing.T) {
 		}
 	}
 	// The process is killed here: its files as they are (the page cache's).
-	crash := filepath.Join(dir, "crash")
-	if err := os.Mkdir(crash, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cp := filepath.Join(crash, "r.db")
-	for _, suffix := range []string{"", "-wal"} {
-		data, err := os.ReadFile(path + suffix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(cp+suffix, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cp := crashCopyFiles(t, path, filepath.Join(dir, "crash"), nil)
 	_ = e.Close()
 	// Open fsyncs the old log, replays it into bbolt (one commit), then
 	// creates the new log (CreatedLog): the fsync must come first.
