@@ -103,7 +103,7 @@ func (l *Log) Append(gen, durable uint64, muts []Mutation) (int, error) {
 		return 0, err
 	}
 	l.hi = max(l.hi, end)
-	if n, err := l.f.WriteAt(l.buf, l.off); err != nil {
+	if n, err := writeAt(l.f, l.buf, l.off); err != nil {
 		return 0, l.takeBack(n, fmt.Errorf("ckpt: write-ahead log: %w", err))
 	}
 	n := len(l.buf)
@@ -190,7 +190,7 @@ func (l *Log) extend(target int64) error {
 	}
 	for l.size < target {
 		n := min(int64(len(walZeros)), target-l.size)
-		w, err := l.f.WriteAt(walZeros[:n], l.size)
+		w, err := writeAt(l.f, walZeros[:n], l.size)
 		l.size += int64(w) // zeros over zeros: what was written is room
 		if err != nil {
 			return diskFull(fmt.Errorf("ckpt: write-ahead log: grow: %w", err))
