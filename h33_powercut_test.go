@@ -846,7 +846,7 @@ func (p *pcutRun) check(dir string, m *pcutMoment, img []byte, what string) {
 		// A bad record followed by valid ones is a power cut's when each
 		// of them was written before it was durable (the scan drops them;
 		// no record a caller waited for is among them): refused, before
-		// the fourteenth session, in about one image of four.
+		// the thirteenth session, in about one image of four.
 		fail("Open refused the image", err.Error())
 		return
 	}

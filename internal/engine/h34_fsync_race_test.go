@@ -88,7 +88,7 @@ func logWaiter() bool {
 // fsync checks first, it hears the error (record 2 fails, the store
 // fails) and the syncer's, ending after it, hears nothing: record 1 would
 // count as durable (bbolt would take it, a Sync group would be logged on
-// its word), its pages gone. (Since the fourteenth session the commit
+// its word), its pages gone. (Since the thirteenth session the commit
 // loop writes no record while an fsync it asked for is in flight, so the
 // syncer's fsync beside a growth is one the applier asked for.)
 //

@@ -17,9 +17,9 @@ type syncResult struct {
 // syncer fsyncs the log, so the commit loop goes on applying and logging
 // the next groups while the disk works: many writers then share each fsync
 // without waiting for one another. It starts the next fsync as soon as
-// one ends, if the commit loop has asked for more by then: the loop hears
-// of the fsync that ended when it is done with the group it is building,
-// and the disk need not wait for that.
+// one ends if more was asked for by then (the applier may ask while the
+// commit loop's fsync runs: durableUpTo); the commit loop itself writes
+// no record while an fsync it asked for is in flight (trySeal).
 type syncer struct {
 	log  *Log
 	want atomic.Uint64 // the commit loop wants the log durable up to this group

@@ -276,7 +276,7 @@ func TestLogCrashAtEveryFsyncIsNeverCutShort(t *testing.T) {
 // the earlier. Neither was acknowledged as durable, and the later one
 // says it was written before the earlier was durable (its lag, wal.go):
 // the scan drops both, as a torn tail. Every image must open and hold
-// every acknowledged group. (Up to the thirteenth session the scan
+// every acknowledged group. (Up to the twelfth session the scan
 // refused such logs as damage: `ckpt recover` was needed after a power
 // cut. On 7d218b1 the run also showed refusals by the mark rule, a NoSync
 // group in bbolt with its record lost and an earlier pass read again
