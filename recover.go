@@ -1,9 +1,11 @@
 package ckpt
 
 // Recovery of a damaged write-ahead log. Open never drops a logged group
-// on its own except a torn tail (internal/engine/wal.go): a bad record with valid records
-// after it may hide acknowledged writes, so Open reports it (ErrCorrupt)
-// and changes nothing. RecoverLog is the explicit way out: it keeps what
+// on its own except a torn tail (internal/engine/wal.go): a bad record
+// with nothing valid after it, or with only records written before it was
+// durable after it (a power cut's). A bad record with a valid record after
+// it written once it was durable is damage that may hide acknowledged
+// writes, so Open reports it (ErrCorrupt) and changes nothing. RecoverLog is the explicit way out: it keeps what
 // can be trusted (the records before the damage), moves the damaged log
 // aside for whoever wants to look at it, and says what was dropped.
 
