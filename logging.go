@@ -39,6 +39,14 @@ func (s *Store) log(level slog.Level, msg string, attrs ...slog.Attr) {
 }
 
 func (s *Store) logOpen(replayed int) {
+	if c := s.eng.LogCut(); c != nil {
+		// Not damage: records a power cut left half-written, none of them
+		// acknowledged as durable (NoSync writes). Said, so that an
+		// operator who sees NoSync writes missing knows where they went.
+		s.log(slog.LevelWarn, "ckpt: opened: the write-ahead log ended in records a power cut left half-written, none acknowledged as durable: dropped",
+			slog.Int64("log_offset", c.Offset), slog.Uint64("groups_dropped_first", c.Group),
+			slog.Uint64("groups_dropped_last", max(c.Group, c.LaterLast)), slog.Int64("bytes_dropped", c.Bytes))
+	}
 	s.log(slog.LevelInfo, "ckpt: opened", slog.Int("groups_replayed", replayed), slog.Bool("read_only", s.readOnly), slog.Bool("wal", s.eng.Logging()))
 }
 

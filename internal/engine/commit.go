@@ -115,7 +115,15 @@ func (e *Engine) readWAL(mark Mark, checkBinding bool) (groups []Group, err erro
 			return nil, LogMissingError(e.path, e.logPath, liveID)
 		}
 	}
-	return ReadLogOf(e.logPath, applied, bind)
+	sc, err := ScanLogOf(e.logPath, applied, bind)
+	if err != nil {
+		return nil, err
+	}
+	if sc.Damage != nil {
+		return nil, sc.Damage.Err(e.logPath)
+	}
+	e.logCut = sc.Cut
+	return sc.Groups, nil
 }
 
 // openWAL replays logged (readWAL), then starts a new log (and the

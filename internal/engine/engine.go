@@ -155,6 +155,7 @@ type Engine struct {
 	unsynced     bool // a NoSync commit is not yet fsync'd; only the loop touches it
 	commits      atomic.Int64
 	replayed     int
+	logCut       *LogDamage // what Open dropped as a power cut's (LogCut)
 }
 
 // beginRead begins a read transaction of db, unless a Begin faulted
@@ -286,6 +287,11 @@ func (e *Engine) init(fn func(tx *bolt.Tx) error) error {
 
 // Replayed is the number of logged groups Open replayed.
 func (e *Engine) Replayed() int { return e.replayed }
+
+// LogCut is what Open dropped of the log it found as a power cut's (a
+// bad record followed only by records written before it was durable,
+// wal.go), nil if nothing.
+func (e *Engine) LogCut() *LogDamage { return e.logCut }
 
 // Abandon undoes an Open whose caller failed afterwards (err): nothing
 // more is written to bbolt, the log stays for the next Open, the file is
