@@ -432,6 +432,14 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 	for {
 		r, ok := parseRecord(data, off, id, version)
 		reason := "bad record"
+		if ok && r.seed == seed && prev != 0 && r.gen <= prev {
+			// A record of an earlier pass over the file: its seed matches
+			// because the new pass began with a record of the same body
+			// (the same write again), whose crc is the same (a record's
+			// crc covers its body from its seed, not its gen). Whole, it
+			// was not overwritten: the new pass ends here.
+			ok = false
+		}
 		if ok && r.seed == seed && prev != 0 && r.gen != prev+1 {
 			// Whole and chained, but not the next group: a bug or a
 			// forgery, never a torn write.
