@@ -22,7 +22,11 @@ import (
 // header whose first append was cut short (no record of this format parses
 // at offset 24 under the zeroed identity), an empty log: every
 // acknowledged write in it is silently lost, and a read-write Open goes on
-// without them.
+// without them: it replaces the log with a new one (48 bytes), so not
+// even `ckpt recover` can find the records afterwards. (A single byte of
+// the header flipped, or its magic zeroed, is refused: the identity in
+// the header still checks the records after it. scanLog could check them
+// under the identity the store file's binding names, Mark.Binding.)
 func TestH34ZeroedLogHeaderSectorNeverLosesAcknowledgedWrites(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
