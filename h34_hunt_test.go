@@ -462,6 +462,7 @@ type h34Hunt struct {
 	// counts
 	nKills, nImages, nRefused, nOpened, nRecovered, nChecked int
 	nByDamage                                                map[string]int
+	nFailedBy                                                map[string]int // images that failed, by damage
 	nRefusedBy                                               map[string]int
 	lastLost                                                 int // last-record images that lost an acknowledged durable write
 	lastImages                                               int
@@ -492,15 +493,15 @@ func TestH34KillAndDamage(t *testing.T) {
 	rounds := pcutEnv(t, "CKPT_H34_ROUNDS", 1)
 	seed := pcutEnv(t, "CKPT_H34_SEED", 1)
 	h := &h34Hunt{t: t, keep: os.Getenv("CKPT_H34_KEEP"), images: pcutEnv(t, "CKPT_H34_IMAGES", 4),
-		kills: pcutEnv(t, "CKPT_H34_KILLS", 2), nByDamage: map[string]int{}, nRefusedBy: map[string]int{},
+		kills: pcutEnv(t, "CKPT_H34_KILLS", 2), nByDamage: map[string]int{}, nFailedBy: map[string]int{}, nRefusedBy: map[string]int{},
 		fails: map[string][]string{}, counts: map[string]int{}}
 	_ = testchild.Binary() // a race build's children are built first, not timed
 	began := time.Now()
 	for r := range rounds {
 		h.round(uint64(seed + r))
 	}
-	t.Logf("%v: %d rounds from seed %d: %d kills, %d images (%v), %d refused (%v), %d opened, %d recovered, %d acknowledged durable writes checked; the last record damaged: %d images, %d of them lost an acknowledged durable write (a torn tail, not counted)",
-		time.Since(began).Round(time.Millisecond), rounds, seed, h.nKills, h.nImages, h.nByDamage, h.nRefused, h.nRefusedBy, h.nOpened, h.nRecovered, h.nChecked, h.lastImages, h.lastLost)
+	t.Logf("%v: %d rounds from seed %d: %d kills, %d images (%v), %d refused (%v), %d opened, %d recovered, %d acknowledged durable writes checked; the last record damaged: %d images, %d of them lost an acknowledged durable write (a torn tail, not counted); failed images by damage: %v",
+		time.Since(began).Round(time.Millisecond), rounds, seed, h.nKills, h.nImages, h.nByDamage, h.nRefused, h.nRefusedBy, h.nOpened, h.nRecovered, h.nChecked, h.lastImages, h.lastLost, h.nFailedBy)
 	cats := make([]string, 0, len(h.fails))
 	for c := range h.fails {
 		cats = append(cats, c)
@@ -770,7 +771,11 @@ func h34Damage(log []byte, chain [][2]int, rng *rand.Rand, i int) ([]byte, strin
 	if r <= 3 {
 		x := byte(1 + rng.IntN(255))
 		img[off] ^= x
-		return img, "flip", rec[0], fmt.Sprintf("byte %d of record %d of %d (%d-%d) flipped (^%#x)", off, k, len(chain), rec[0], rec[1], x)
+		kind := "flip"
+		if k == 0 {
+			kind = "flip-first" // the log's first record (bbolt may hold it)
+		}
+		return img, kind, rec[0], fmt.Sprintf("byte %d of record %d of %d (%d-%d) flipped (^%#x)", off, k, len(chain), rec[0], rec[1], x)
 	}
 	s := off &^ 511
 	e := min(s+512, len(img))
@@ -788,6 +793,8 @@ func h34Damage(log []byte, chain [][2]int, rng *rand.Rand, i int) ([]byte, strin
 		kind = "sector-header" // the log's header (magic, identity) too
 	case e > last[0]:
 		kind = "sector-last" // reaches the last record too: a torn tail's look
+	case first == chain[0][0]:
+		kind = "sector-first"
 	}
 	return img, kind, first, fmt.Sprintf("sector %d-%d zeroed (in record %d of %d, %d-%d)", s, e, k, len(chain), rec[0], rec[1])
 }
@@ -874,6 +881,9 @@ func (h *h34Hunt) check(dir string, db, img, orig []byte, kind string, dmgOff in
 		h.fail(cat, what+": "+detail, seen)
 	}
 	defer func() {
+		if failed {
+			h.nFailedBy[kind]++
+		}
 		if lostLast {
 			h.lastLost++
 		}
