@@ -290,6 +290,23 @@ func parseRecord(data []byte, off int, id uint64, version uint32) (logRecord, bo
 	return r, true
 }
 
+// anyRecord tells whether a record of this format, of one of the log
+// identities ids (zero: none), checks on its own anywhere past the log's
+// header (a damaged header's log: its first records may be damaged too).
+func anyRecord(data []byte, ids ...uint64) bool {
+	for _, id := range ids {
+		if id == 0 {
+			continue
+		}
+		for p := logHeader; p+recHeader <= len(data); p += 8 {
+			if _, ok := parseRecord(data, p, id, logVersion); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // LogDamage describes a log whose valid records stop before its end.
 type LogDamage struct {
 	Offset int64  // where the first bad record (or header) starts
@@ -404,12 +421,14 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			}
 			// Not the magic and no record of the old format: an old log
 			// whose first append was cut short holds nothing, unless a
-			// record of this format follows (its header crc covers the
-			// identity in the damaged header): then the magic is damaged.
+			// record of this format follows, of the identity in the
+			// damaged header or of the log the store file is bound to
+			// (the whole header, or the first sector, zeroed: its identity
+			// is gone too): then the header is damaged.
 			if len(data) < logHeader {
 				return &LogScan{}, nil
 			}
-			if _, ok := parseRecord(data, logHeader, binary.BigEndian.Uint64(data[16:]), logVersion); !ok {
+			if !anyRecord(data, binary.BigEndian.Uint64(data[16:]), bind.ID) {
 				return &LogScan{Legacy: true}, nil
 			}
 		}
