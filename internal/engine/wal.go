@@ -35,10 +35,10 @@ package engine
 // same). lag is gen minus the last group the log was known durable up to
 // (fsync'd, or held by bbolt) when the record was written: 1 when every
 // group before it was, more when a record before it was not yet durable
-// (NoSync groups are not fsync'd alone), 65535 for that many or more (nothing known). A disk may write
-// back the pages of one fsync in any order, so a power cut during it can
-// keep a later record whole and lose an earlier one: a bad record
-// followed by a valid one. The lag tells that from damage: if every valid
+// (NoSync groups are not fsync'd alone), 65535 for that many or more
+// (nothing known). A disk may write back the pages of one fsync in any
+// order, so a power cut during it can keep a later record whole and lose
+// an earlier one: a bad record followed by a valid one. The lag tells that from damage: if every valid
 // record after the bad one was written before the bad one's group was
 // durable, a power cut may have left them so, and the scan drops them
 // all, as a torn tail; if one was written once that group was durable,
@@ -497,10 +497,9 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 		// damage, refused; if every one was written before (NoSync
 		// groups), a power cut may have kept them and lost it, and none
 		// of them was acknowledged as durable (trySeal): the log ends at
-		// off, as after a torn tail. Versions
-		// 1 and 2 do not record the lag: always refused. Only a record's
-		// own crcs decide (not the chain), since the chain through the
-		// damaged record is lost.
+		// off, as after a torn tail. Versions 1 and 2 do not record the
+		// lag: always refused. Only a record's own crcs decide (not the
+		// chain), since the chain through the damaged record is lost.
 		want := max(prev, applied) + 1
 		d := &LogDamage{Offset: int64(off), Group: want, Reason: reason}
 		end := lastNonZero(data, off) + 1
