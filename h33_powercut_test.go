@@ -486,14 +486,19 @@ type pcutWriter struct {
 	n     int
 }
 
-func (w *pcutWriter) value(big bool) string {
-	n := 8 + w.rng.IntN(40)
+func (w *pcutWriter) value(big bool) string { return huntValue(w.rng, big) }
+
+// huntValue is a random value of a hunt's writer (this one's and
+// h34_hunt_test.go's): 8-47 letters, or 1,500-6,499 when big (values
+// over a page, stored apart).
+func huntValue(rng *rand.Rand, big bool) string {
+	n := 8 + rng.IntN(40)
 	if big {
-		n = 1500 + w.rng.IntN(5000)
+		n = 1500 + rng.IntN(5000)
 	}
 	b := make([]byte, n)
 	for i := range b {
-		b[i] = byte('a' + w.rng.IntN(26))
+		b[i] = byte('a' + rng.IntN(26))
 	}
 	return string(b)
 }

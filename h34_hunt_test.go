@@ -231,17 +231,7 @@ type h34Writer struct {
 	n        int
 }
 
-func (w *h34Writer) value(big bool) string {
-	n := 8 + w.rng.IntN(40)
-	if big {
-		n = 1500 + w.rng.IntN(5000)
-	}
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte('a' + w.rng.IntN(26))
-	}
-	return string(b)
-}
+func (w *h34Writer) value(big bool) string { return huntValue(w.rng, big) }
 
 // tok is the marker of the writer's current call: in its metadata (or
 // task id) and, ended by "Z", never inside another's.
