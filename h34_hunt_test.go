@@ -10,11 +10,12 @@ package ckpt
 // they happened (one mutex), every call's start (with what it writes)
 // and its outcome. The parent SIGKILLs it at a random moment and builds
 // images from the files it left: the log as it is, or with one byte of a
-// record flipped (never the log's last record), or a 512-byte sector of a
-// record zeroed (the first sector holds the log's header too: kind
-// sector-header, TestH34ZeroedLogHeaderSectorNeverLosesAcknowledgedWrites),
-// or a byte of the last record flipped (a torn tail to any log; and a
-// sector reaching the last record: counted apart, never a failure). Each
+// record flipped (the last record that holds a group too: the proof after
+// it says it was durable), or a 512-byte sector of a record zeroed (the
+// first sector holds the log's header too: kind sector-header,
+// TestH34ZeroedLogHeaderSectorNeverLosesAcknowledgedWrites); a sector
+// reaching the last record (and the proof after it) is a torn tail to any
+// log: counted apart, never a failure. Each
 // image is opened read-only, then read-write, and must either be refused
 // with ErrCorrupt (never when undamaged) or:
 //
@@ -44,11 +45,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -62,6 +61,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/ckpt-go/ckpt/internal/testchild"
 	"github.com/ckpt-go/ckpt/saverkit"
 )
@@ -490,7 +490,7 @@ func TestH34KillAndDamage(t *testing.T) {
 	for r := range rounds {
 		h.round(uint64(seed + r))
 	}
-	t.Logf("%v: %d rounds from seed %d: %d kills, %d images (%v), %d refused (%v), %d opened, %d recovered, %d acknowledged durable writes checked; the last record damaged: %d images, %d of them lost an acknowledged durable write (a torn tail, not counted); failed images by damage: %v",
+	t.Logf("%v: %d rounds from seed %d: %d kills, %d images (%v), %d refused (%v), %d opened, %d recovered, %d acknowledged durable writes checked; a sector reaching the last record and its proof zeroed: %d images, %d of them lost an acknowledged durable write (a torn tail, not counted); failed images by damage: %v",
 		time.Since(began).Round(time.Millisecond), rounds, seed, h.nKills, h.nImages, h.nByDamage, h.nRefused, h.nRefusedBy, h.nOpened, h.nRecovered, h.nChecked, h.lastImages, h.lastLost, h.nFailedBy)
 	cats := make([]string, 0, len(h.fails))
 	for c := range h.fails {
@@ -703,36 +703,15 @@ func (h *h34Hunt) settle(run *h34Run) {
 	}
 }
 
-// h34Chain returns the records of the log's chain from its header:
-// [start, end) of each record that checks (its header crc, its seed the
-// crc before it, its body crc).
+// h34Chain returns the records of the log's chain from its header that
+// hold a group: [start, end) of each (the proofs between them, records
+// that say the one before was durable, are left out).
 func h34Chain(data []byte) [][2]int {
-	if len(data) < 24 || string(data[:8]) != "ckpt-wal" {
-		return nil
-	}
-	tab := crc32.MakeTable(crc32.Castagnoli)
-	id := data[16:24]
-	seed := binary.BigEndian.Uint32(data[12:])
 	var recs [][2]int
-	for off := 24; off+24 <= len(data); {
-		h := data[off : off+24]
-		n := int(binary.BigEndian.Uint32(h))
-		if n == 0 {
-			break
+	for _, r := range engine.RecordSpans(data) {
+		if !r.Proof {
+			recs = append(recs, [2]int{int(r.Off), int(r.End)})
 		}
-		c := crc32.Update(0, tab, id)
-		c = crc32.Update(c, tab, h[:4])
-		c = crc32.Update(c, tab, h[8:24])
-		if c != binary.BigEndian.Uint32(h[4:]) || binary.BigEndian.Uint32(h[16:]) != seed {
-			break
-		}
-		end := off + 24 + (n+7)&^7
-		if end > len(data) || crc32.Update(seed, tab, data[off+24:end]) != binary.BigEndian.Uint32(h[20:]) {
-			break
-		}
-		recs = append(recs, [2]int{off, end})
-		seed = binary.BigEndian.Uint32(h[20:])
-		off = end
 	}
 	return recs
 }
@@ -855,7 +834,7 @@ func (h *h34Hunt) check(dir string, db, img, orig []byte, kind string, dmgOff in
 	}
 	h.nImages++
 	h.nByDamage[kind]++
-	last := kind == "last" || kind == "sector-last"
+	last := kind == "sector-last"
 	if last {
 		h.lastImages++
 	}

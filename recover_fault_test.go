@@ -38,11 +38,7 @@ func recoverFixture(t *testing.T) (db, log []byte, applied, kept []string) {
 		t.Fatalf("%d records logged (%v), want 12", len(groups), err)
 	}
 	db, log = readBoth(t, cp)
-	start := int64(engine.HeaderSize)
-	for _, g := range groups[:4] {
-		start += int64(g.Size)
-	}
-	log[start+30] ^= 0x01 // group 5 of this log
+	log[logSpans(t, cp+walSuffix)[4].Off+30] ^= 0x01 // group 5 of this log
 	return db, log, applied, logged[:4]
 }
 

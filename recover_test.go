@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // RecoverLog keeps the groups before the damage, moves the damaged log
@@ -26,9 +28,15 @@ func TestRecoverLogKeepsThePrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Dropped up to the end of the log: group 30's record and its proof.
+	spans := engine.RecordSpans(log)
+	last := spans[len(spans)-1]
+	if !last.Proof || last.Off != ends[29] {
+		t.Fatalf("the log ends in %+v, want group 30's proof", last)
+	}
 	if !st.Damaged || st.KeptGroups != 9 || st.DroppedFirst != 10 || st.DroppedLast != 30 || st.DroppedGroups() != 21 ||
-		st.Offset != starts[9] || st.DroppedBytes != ends[29]-starts[9] {
-		t.Fatalf("RecoverLog = %+v; want 9 kept, groups 10-30 (21) dropped from offset %d, %d bytes", st, starts[9], ends[29]-starts[9])
+		st.Offset != starts[9] || st.DroppedBytes != last.End-starts[9] {
+		t.Fatalf("RecoverLog = %+v; want 9 kept, groups 10-30 (21) dropped from offset %d, %d bytes", st, starts[9], last.End-starts[9])
 	}
 	if moved, err := os.ReadFile(st.MovedTo); err != nil || !bytes.Equal(moved, bad) {
 		t.Fatalf("the damaged log at %q: %v (changed: %v)", st.MovedTo, err, !bytes.Equal(moved, bad))

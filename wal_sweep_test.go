@@ -62,11 +62,9 @@ func newLogSweepCase(t *testing.T, name string, applied, logged int) *logSweepCa
 	if err != nil || len(groups) != logged {
 		t.Fatalf("%s: %d groups logged (%v), want %d", name, len(groups), err, logged)
 	}
-	off := engine.HeaderSize
-	for _, g := range groups {
-		c.start = append(c.start, off)
-		off += g.Size
-		c.end = append(c.end, off)
+	for _, r := range logSpans(t, cp+walSuffix) {
+		c.start = append(c.start, int(r.Off))
+		c.end = append(c.end, int(r.End))
 	}
 	return c
 }

@@ -68,21 +68,45 @@ func applyNow(t *testing.T, s *Store) {
 	}
 }
 
-// logEnds returns where each record of the log at path ends (the log must
-// start with its first record: a store's first pass).
-func logEnds(t *testing.T, path string) []int64 {
+// logSpans returns the records of the log at path that hold a group, in
+// order: the proofs between them (a record after a group that says it
+// was durable, engine/wal.go) are left out.
+func logSpans(t *testing.T, path string) []engine.RecordSpan {
 	t.Helper()
-	groups, err := engine.ReadLog(path, 0)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ends := make([]int64, len(groups))
-	off := int64(engine.HeaderSize)
-	for i, g := range groups {
-		off += int64(g.Size)
-		ends[i] = off
+	var out []engine.RecordSpan
+	for _, r := range engine.RecordSpans(data) {
+		if !r.Proof {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// logEnds returns where each group's record of the log at path ends (the
+// log must start with its first record: a store's first pass).
+func logEnds(t *testing.T, path string) []int64 {
+	t.Helper()
+	var ends []int64
+	for _, r := range logSpans(t, path) {
+		ends = append(ends, r.End)
 	}
 	return ends
+}
+
+// withoutProofAfter zeroes the proof that follows the record ending at
+// end, if one does: the log as a crash before the proof was written
+// leaves it (a torn record, or one cut short, has none after it). Call it
+// before the record is damaged: the chain ends at a damaged record.
+func withoutProofAfter(log []byte, end int64) {
+	for _, r := range engine.RecordSpans(log) {
+		if r.Proof && r.Off == end {
+			clear(log[r.Off:r.End])
+		}
+	}
 }
 
 func saveN(t *testing.T, s *Store, thread string, from, n int) []string {
@@ -156,6 +180,7 @@ func TestLogTornTailLosesOnlyTheTornGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	withoutProofAfter(log, ends[9]) // written once the record was durable
 	clear(log[(ends[8]+ends[9])/2 : ends[9]])
 	if err := os.WriteFile(cp+walSuffix, log, 0o600); err != nil {
 		t.Fatal(err)
@@ -195,16 +220,17 @@ func TestLogRewoundLeavesStaleRecordsBehind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, seed := binary.BigEndian.Uint64(data[16:]), binary.BigEndian.Uint32(data[12:])
-	end := int64(engine.HeaderSize)
-	for _, g := range groups {
-		var rec []byte
-		rec, seed = engine.ForgeRecord(nil, id, seed, g.Gen, g.Muts)
-		if !bytes.Equal(data[end:end+int64(len(rec))], rec) {
-			t.Fatalf("group %d is not at offset %d: the log was not rewound", g.Gen, end)
+	spans := engine.RecordSpans(data)
+	var gens []uint64
+	for _, r := range spans {
+		if !r.Proof {
+			gens = append(gens, r.Gen)
 		}
-		end += int64(len(rec))
 	}
+	if len(spans) == 0 || spans[0].Off != engine.HeaderSize || !slices.Equal(gens, []uint64{13, 14, 15}) {
+		t.Fatalf("the log's chain %+v: want groups 13-15 from its header on (the log was not rewound)", spans)
+	}
+	end := spans[len(spans)-1].End
 	if !slices.ContainsFunc(data[end:], func(b byte) bool { return b != 0 }) {
 		t.Fatal("no stale record after the second pass: the test proves nothing")
 	}
@@ -339,11 +365,13 @@ func loggedRecords(t *testing.T, n int) (s *Store, ids []string, starts, ends []
 	t.Helper()
 	s = openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
 	ids = saveN(t, s, "t", 0, n)
-	ends = logEnds(t, crashCopy(t, s)+walSuffix)
-	if len(ends) != n {
-		t.Fatalf("%d records logged, want %d (one group per Save)", len(ends), n)
+	spans := logSpans(t, crashCopy(t, s)+walSuffix)
+	if len(spans) != n {
+		t.Fatalf("%d records logged, want %d (one group per Save)", len(spans), n)
 	}
-	starts = append([]int64{engine.HeaderSize}, ends[:n-1]...)
+	for _, r := range spans {
+		starts, ends = append(starts, r.Off), append(ends, r.End)
+	}
 	return s, ids, starts, ends
 }
 
@@ -440,7 +468,9 @@ func TestLogTornTailAtAnyLengthOpens(t *testing.T) {
 				torn = bytes.Clone(log)
 				clear(torn[cut:])
 			case 2: // the record's end was written, its middle was not
+				// (nor the proof after it, written once it was durable)
 				torn = bytes.Clone(log)
+				withoutProofAfter(torn, ends[last])
 				clear(torn[cut : cut+max(1, (ends[last]-cut)/2)])
 			}
 			r, err := Open(withLog(t, s, torn), Options{})

@@ -59,11 +59,10 @@ type walState struct {
 	// new pass over the file, written over the earlier pass's first
 	// (sealGroup clears that one's header first: Log.ClearHead).
 	rewound bool
-	// lastLagged: the last record written says a group before it was not
-	// durable when it was written (a lag over 1: a NoSync group's); a
-	// Flush then writes a record after it (sealGroup).
-	lastLagged bool
-	sync       *syncer
+	// proven: a record after the group's says the log was durable up to
+	// it (vouch); below written, the last record has none yet.
+	proven uint64
+	sync   *syncer
 	// syncFailed: the loop heard of the syncer's failure (it stopped).
 	syncFailed bool
 
@@ -227,7 +226,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 	}
 	log.limit = recordLimit(e.hooks.MaxRecordBody)
 	log.grow = e.hooks.LogGrow
-	w := &walState{log: log, shared: NewTree(), unsynced: NewTree(), gen: applied, written: applied, durable: applied,
+	w := &walState{log: log, shared: NewTree(), unsynced: NewTree(), gen: applied, written: applied, durable: applied, proven: applied,
 		sync: newSyncer(log, applied), snaps: NewSnapshots(mark)}
 	w.ap = NewApplier(ApplierConfig{FS: &e.fs, DBMu: &e.dbMu, DB: &e.db, File: &e.file, Snaps: w.snaps,
 		Mark: mark, Commit: e.commitBolt, OnApplied: e.obs.Applied, OnRetry: e.obs.ApplyRetry, LogDurable: e.logDurable}, applied)
@@ -300,6 +299,7 @@ func (w *walState) requestSync() {
 // whose wait is over.
 func (e *Engine) finishFlights() {
 	w := e.wal
+	e.vouch()
 	n, merged, locked := 0, false, false
 	for _, f := range w.flights {
 		if f.want > w.durable {
@@ -445,8 +445,8 @@ func (e *Engine) pruneApplied() {
 	if applied == w.gen && len(w.flights) == 0 && e.fs.Failed() == nil {
 		w.log.Rewind() // bbolt holds (and has fsync'd) every record
 		w.durable = w.written
+		w.proven = w.written
 		w.rewound = true
-		w.lastLagged = false
 	}
 }
 
@@ -515,21 +515,44 @@ func (e *Engine) closeWAL() error {
 	return w.log.Remove()
 }
 
-// vouchKeptLog: Close keeps the log (bbolt could not take it) and says it
-// holds every write. If its last record was written before the records
-// ahead of it were durable (NoSync groups), no record would say they
-// were, and damage to one of them later would read as a power cut's
-// (wal.go): the log is fsync'd and a record with no changes appended
-// after them, as a Flush does. Best effort: a failure leaves the log as
-// it was (SyncAndClose reports a failed fsync).
-func (e *Engine) vouchKeptLog() {
+// vouch writes a proof after the log's last record (wal.go) once the log
+// is durable up to it and no record says so yet: finishFlights calls it
+// before it acknowledges groups as durable. Without it, the last record
+// of the log (a Sync write's, or NoSync ones' a Flush waited for) would
+// have nothing after it saying it was ever durable: damaged on the medium
+// later, it would read as a torn tail, and Open would drop an
+// acknowledged write with no error. When the loop logs the next group
+// first (synced seals the open group before this), that record says so
+// and no proof is needed. One write of 32 bytes, not fsync'd (a power cut
+// that takes it leaves the log as before), in room Append reserved.
+func (e *Engine) vouch() {
 	w := e.wal
-	if !w.lastLagged || w.log.Sync() != nil {
+	if w.proven >= w.written || w.durable < w.written || w.syncFailed || e.fs.Failed() != nil {
 		return
 	}
-	if _, err := w.log.Append(w.written+1, w.written, nil); err == nil {
-		w.written++
-		w.lastLagged = false
+	off := w.log.Offset()
+	if err := w.log.AppendProof(w.written); err != nil {
+		// The groups are durable (their fsync ended): they are
+		// acknowledged, and nothing is logged after this.
+		_ = e.persistFailed(FailLog, errors.Join(err, w.log.Erase(off)))
+		return
+	}
+	w.proven = w.written
+}
+
+// vouchKeptLog: Close keeps the log (bbolt could not take it) and says it
+// holds every write. If no record says its last groups were durable
+// (NoSync groups, applied by nobody), damage to one of them later would
+// read as a torn tail or a power cut's (wal.go): the log is fsync'd and a
+// proof appended after them. Best effort: a failure leaves the log as it
+// was (SyncAndClose reports a failed fsync).
+func (e *Engine) vouchKeptLog() {
+	w := e.wal
+	if w.proven >= w.written || w.log.Sync() != nil {
+		return
+	}
+	if w.log.AppendProof(w.written) == nil {
+		w.proven = w.written
 	}
 }
 

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -79,7 +80,7 @@ func TestH34RevDamagedFirstRecordBboltHoldsDropsAnAcknowledgedSyncWrite(t *testi
 	if a := e.Applied(); a != 1 {
 		t.Fatalf("applied %d, want 1", a)
 	}
-	recs := logRecords(t, path+"-wal")
+	recs := dataRecords(t, path+"-wal")
 	if len(recs) != 2 || recs[0].gen != 1 || recs[1].gen != 2 {
 		t.Fatalf("log records %+v, want groups 1 and 2", recs)
 	}
@@ -102,5 +103,89 @@ func TestH34RevDamagedFirstRecordBboltHoldsDropsAnAcknowledgedSyncWrite(t *testi
 	defer d.Close()
 	if got := readKey(t, d, "b"); got == "" {
 		t.Fatal("group 1's record (held by bbolt, not the log's last) damaged: Open succeeded without b, a Sync write acknowledged")
+	}
+}
+
+// TestDamagedFirstRecordBboltHoldsIsNoPowerCut: the log's first record,
+// group 1, which bbolt holds (applied 1), damaged; after it only a NoSync
+// group 2 written once group 1 was durable (lag 1), with no proof after
+// it yet (its fsync, the applier's, is held). bbolt took group 1 only once
+// it was durable in the log, so its record was whole: damage, never a
+// power cut's (wal.go's scan, prev 0 and group applied+1 after it). Open
+// refuses the copy, or reads b: dropping both as a power cut's would lose
+// b to damage, not to a power cut. With proofs, only this case still
+// needs the rule (a Sync b has its proof, which says enough).
+func TestDamagedFirstRecordBboltHoldsIsNoPowerCut(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "v.db")
+	var commits atomic.Int32
+	release1, entered1 := make(chan struct{}), make(chan struct{})
+	var holdSync atomic.Bool
+	syncHeld, releaseSync := make(chan struct{}), make(chan struct{})
+	hooks := Hooks{
+		CommitBolt: func(tx *bolt.Tx) error {
+			if commits.Add(1) == 1 {
+				close(entered1)
+				<-release1
+			}
+			return tx.Commit()
+		},
+		SyncLog: func(f *os.File) error {
+			if holdSync.CompareAndSwap(true, false) {
+				close(syncHeld)
+				<-releaseSync
+			}
+			return Fdatasync(f)
+		},
+	}
+	e, opts := vouchOpen(t, path, hooks)
+	defer func() {
+		close(releaseSync)
+		e.Close()
+	}()
+	if err := do(e, &Op{Apply: func(w Writer) error { return w.Put(testBucket, []byte("a"), []byte("value of a")) }}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-entered1: // the applier commits group 1 (held)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the applier never committed group 1")
+	}
+	if err := do(e, &Op{NoSync: true, Apply: func(w Writer) error { return w.Put(testBucket, []byte("b"), []byte("value of b")) }}); err != nil {
+		t.Fatal(err)
+	}
+	holdSync.Store(true)
+	close(release1) // mark 1; then the applier fsyncs the log for group 2 (held)
+	select {
+	case <-syncHeld:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the applier never asked for group 2's fsync")
+	}
+	if a := e.Applied(); a != 1 {
+		t.Fatalf("applied %d, want 1", a)
+	}
+	recs := logRecords(t, path+"-wal")
+	if len(recs) != 3 || recs[0].gen != 1 || !recs[1].proof || recs[2].gen != 2 || recs[2].durable != 1 {
+		t.Fatalf("log records %+v, want group 1, its proof, group 2 (durable 1)", recs)
+	}
+	r := recs[0]
+	cp := crashCopyFiles(t, path, filepath.Join(dir, "img"), func(suffix string, data []byte) {
+		if suffix == "-wal" {
+			clear(data[r.off+recHeader : r.off+recHeader+min(8, r.size-recHeader)])
+		}
+	})
+	o := opts
+	o.LogPath, o.Hooks = cp+"-wal", Hooks{}
+	d, err := Open(cp, o)
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Open: %v, want ErrCorrupt or b", err)
+		}
+		return
+	}
+	defer d.Close()
+	if got := readKey(t, d, "b"); got == "" {
+		t.Fatal("group 1's record (held by bbolt) damaged: Open succeeded without b, dropped as a power cut's")
 	}
 }

@@ -7,10 +7,10 @@ import (
 )
 
 // TestH34RevProofRecordReplays: NoSync writes a and b (b's record lag 2),
-// a Flush (its empty proof record), a Sync write c, then a crash copy:
+// a Flush (its proof), a Sync write c (and its proof), then a crash copy:
 // the copy opens read-write and read-only with a, b and c, and a solo op
 // (everything applied, the log rewound) and Close go through with the
-// empty group among the others.
+// proofs among the groups.
 func TestH34RevProofRecordReplays(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -28,8 +28,8 @@ func TestH34RevProofRecordReplays(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := logRecords(t, path+"-wal")
-	if len(recs) != 4 {
-		t.Fatalf("%d records, want 4 (a, b, the proof, c)", len(recs))
+	if len(recs) != 5 || !recs[2].proof || !recs[4].proof {
+		t.Fatalf("%d records %+v, want 5 (a, b, the proof, c, its proof)", len(recs), recs)
 	}
 	for _, ro := range []bool{true, false} {
 		cp := crashCopyFiles(t, path, filepath.Join(dir, map[bool]string{true: "ro", false: "rw"}[ro]), nil)

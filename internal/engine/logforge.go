@@ -28,11 +28,14 @@ const RecordHeaderSize = recHeader
 func ForgeLogVersion(log []byte, v uint32) {
 	id, seed := binary.BigEndian.Uint64(log[16:]), binary.BigEndian.Uint32(log[12:])
 	from := binary.BigEndian.Uint32(log[8:])
+	if from >= logVersion && v < logVersion {
+		dropProofs(log, id, seed)
+	}
 	binary.BigEndian.PutUint32(log[8:], v)
 	next := headerCRC(log)
 	binary.BigEndian.PutUint32(log[12:], next)
 	field := func(r logRecord) uint64 {
-		if v >= logVersion {
+		if v >= logV3 {
 			return genField(r.gen, r.durable)
 		}
 		return r.gen
@@ -61,6 +64,31 @@ func ForgeLogVersion(log []byte, v uint32) {
 	}
 }
 
+// dropProofs takes the proofs out of the chain of a log of version 4
+// (identity id, the header's crc seed), which older versions do not
+// have: the records after each move up, chained again, and zeros fill up
+// to where the chain ended.
+func dropProofs(log []byte, id uint64, seed uint32) {
+	off, to, next := logHeader, logHeader, seed
+	for {
+		r, ok := parseRecord(log, off, id, logVersion)
+		if !ok || r.seed != seed {
+			break
+		}
+		if !r.proof {
+			copy(log[to:], log[off:off+r.size])
+			h := log[to : to+recHeader]
+			binary.BigEndian.PutUint32(h[16:], next)
+			next = crc32.Update(next, crcTable, log[to+recHeader:to+r.size])
+			binary.BigEndian.PutUint32(h[20:], next)
+			binary.BigEndian.PutUint32(h[4:], recordHCRC(id, h))
+			to += r.size
+		}
+		seed, off = r.crc, off+r.size
+	}
+	clear(log[to:off])
+}
+
 // ForgeRecord encodes one group's record of the log with identity id,
 // chained to seed, as Append does once every group before it is durable
 // (its lag 1), and returns the next record's seed.
@@ -76,4 +104,30 @@ func ForgeLegacyRecord(b []byte, gen uint64, muts []Mutation) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(body)))
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(body, crcTable))
 	return append(b, body...)
+}
+
+// RecordSpan is one record of a log's chain: where it starts and ends,
+// its group, and whether it is a proof (no group of its own).
+type RecordSpan struct {
+	Off, End int64
+	Gen      uint64
+	Proof    bool
+}
+
+// RecordSpans returns the records of the chain of the log whose file's
+// bytes are data, in order, up to the first that is not whole.
+func RecordSpans(data []byte) []RecordSpan {
+	if len(data) < logHeader {
+		return nil
+	}
+	id, seed, version := binary.BigEndian.Uint64(data[16:]), binary.BigEndian.Uint32(data[12:]), binary.BigEndian.Uint32(data[8:])
+	var out []RecordSpan
+	for off := logHeader; ; {
+		r, ok := parseRecord(data, off, id, version)
+		if !ok || r.seed != seed {
+			return out
+		}
+		out = append(out, RecordSpan{Off: int64(off), End: int64(off + r.size), Gen: r.gen, Proof: r.proof})
+		off, seed = off+r.size, r.crc
+	}
 }

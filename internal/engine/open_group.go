@@ -207,13 +207,6 @@ func (e *Engine) sealGroup() {
 	}
 	failed := false
 	fail := func(err error) { failRest(f.errs, err) }
-	// A Flush over records written with a lag over 1 (NoSync groups, each
-	// written before the one ahead of it was durable) writes a record of
-	// its own, with no changes, once they are durable (trySeal): the
-	// records a Flush acknowledges then have a record after them that
-	// says they were durable, and damage to one of them later is refused,
-	// not read as a power cut's (wal.go). It need not be durable itself.
-	proof := og.barrier && len(muts) == 0 && w.lastLagged
 	switch err := e.fs.Failed(); {
 	case err != nil:
 		// The store failed while the group was open (its fsync ahead, or
@@ -222,7 +215,7 @@ func (e *Engine) sealGroup() {
 		// makes nothing durable any more).
 		fail(err)
 		failed = true
-	case len(muts) > 0 || proof:
+	case len(muts) > 0:
 		n, err := w.log.Append(gen, w.durable, muts)
 		switch {
 		case errors.Is(err, ErrDiskFull):
@@ -237,7 +230,6 @@ func (e *Engine) sealGroup() {
 			// before it finish as their fsync says.
 			fail(e.persistFailed(FailLog, errors.Join(err, w.log.Erase(f.off))))
 		default:
-			w.lastLagged = w.durable < gen-1
 			w.written = gen
 			f.group = &Group{Gen: gen, Muts: muts, Size: n, LogID: w.log.ID()}
 			f.tree = scratch
@@ -247,10 +239,9 @@ func (e *Engine) sealGroup() {
 		}
 	}
 	if og.barrier && !failed {
-		f.want = w.written // a Flush: everything logged before it
-		if proof && f.group != nil {
-			f.want = gen - 1 // but its own record
-		}
+		// A Flush: everything logged before it (and a proof after that,
+		// vouch, before it is acknowledged).
+		f.want = w.written
 	}
 	w.flights = append(w.flights, f)
 	// The fsync starts before the merges and acknowledgements below. The

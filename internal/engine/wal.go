@@ -9,7 +9,7 @@ package engine
 // but not applied yet. This file knows
 // the log's format and file only: bucket paths are opaque [][]byte.
 //
-// File format, versions 1, 2 and 3 (modelled on etcd's
+// File format, versions 1 to 4 (modelled on etcd's
 // server/storage/wal):
 //
 //	header (24 bytes) = magic "ckpt-wal" | version u32 | crc u32 | identity u64
@@ -30,7 +30,7 @@ package engine
 // length field never straddles a sector. The file grows by preallocated
 // zeros (reserve): a zero length marks the end.
 //
-// Versions 1 and 2 have gen u64 where version 3 has lag u16 | gen u48 (the
+// Versions 1 and 2 have gen u64 where versions 3 and 4 have lag u16 | gen u48 (the
 // same 8 bytes; a gen below 2^48, all a store ever reaches, reads the
 // same). lag is gen minus the last group the log was known durable up to
 // (fsync'd, or held by bbolt) when the record was written: 1 when every
@@ -47,20 +47,25 @@ package engine
 // Dropping is safe because the commit loop (trySeal, open_group.go)
 // writes no record while the fsync it asked for is in flight, writes a
 // record that callers wait for (a Sync op's group, a Flush's) only once
-// every record before it is durable (lag 1), and has a Flush over records
-// written with a lag over 1 (NoSync groups) write a record of its own, no
-// changes, after their fsync. So every acknowledged record but the last
-// of the log has a record after it written once it was durable: damage to
-// it is refused. What the scan may drop is NoSync groups a power cut may
-// take anyway, and the last record (a torn tail to any log). Versions 1
-// and 2 do not record the lag: a bad record followed by a valid one is
-// always refused there.
+// every record before it is durable (lag 1), and acknowledges groups as
+// durable only once a record after them says they were: the next group's
+// (lag 1), or else a proof (version 4), a record with lag 0 and no changes
+// (body: count 0) that says the log was durable up to its gen, the group
+// of the record before it (commit.go's vouch). A proof is no group: it
+// takes no number and nothing replays it. So every acknowledged record,
+// the last one too, has a record after it written once it was durable:
+// damage to it is refused. What the scan may drop is NoSync groups a
+// power cut may take anyway, and a last record never acknowledged as
+// durable (a torn tail to any log); damage to a proof at the end loses
+// nothing. Versions 1 and 2 do not record the lag: a bad record followed
+// by a valid one is always refused there. Version 3 has no proofs: its
+// last record, damaged, reads as a torn tail.
 //
-// Versions 2 and 3 promise that the file extends at least
+// Versions 2 to 4 promise that the file extends at least
 // recHeader bytes past the end of every record ever written into it, and
 // past the header (logHeader + recHeader) once CreateLog returned; version
 // 1 logs (older builds) promise nothing and are read as before. So a
-// version-2 or -3 file that ends less than recHeader bytes after its chain's
+// version-2, -3 or -4 file that ends less than recHeader bytes after its chain's
 // last record, or after the end a record's checked header gives, was cut
 // short from outside (a partial copy, a tool): the groups after the cut,
 // acknowledged, are gone, and ScanLogOf reports damage (ErrCorrupt; `ckpt
@@ -135,7 +140,8 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 const (
 	logMagic   = "ckpt-wal"
-	logVersion = 3  // what CreateLog writes: version 2's, with each record's lag (above)
+	logVersion = 4  // what CreateLog writes: version 3's, with proofs (lag 0, above)
+	logV3      = 3  // written by older builds: version 2's, with each record's lag (above)
 	logV2      = 2  // written by older builds: version 1's bytes, and its tail kept (above)
 	logV1      = 1  // written by older builds: no promise on the tail
 	logHeader  = 24 // magic | version u32 | crc u32 | identity u64
@@ -191,10 +197,13 @@ func genField(gen, durable uint64) uint64 {
 // every group before it, which makes any valid record after a bad one
 // damage, as those versions always read it).
 func splitGen(field uint64, version uint32) (gen, durable uint64) {
-	if version < logVersion {
+	if version < logV3 {
 		return field, max(field, 1) - 1
 	}
 	gen, lag := field&maxGen, field>>48
+	if lag == 0 && version >= logVersion {
+		return gen, gen // a proof (version 4): the log was durable up to gen
+	}
 	if lag == 0 || lag >= lagUnknown || lag > gen {
 		return gen, 0
 	}
@@ -203,7 +212,8 @@ func splitGen(field uint64, version uint32) (gen, durable uint64) {
 
 // appendRecord encodes one group's mutations as a log record of this
 // version chained to seed (durable: the last group known durable, below
-// gen); it returns the record's crc, the next record's seed.
+// gen; gen itself for a proof, with no muts); it returns the record's
+// crc, the next record's seed.
 func appendRecord(b []byte, id uint64, seed uint32, gen, durable uint64, muts []Mutation) ([]byte, uint32) {
 	start := len(b)
 	b = append(b, make([]byte, recHeader)...)
@@ -255,10 +265,13 @@ type Group struct {
 
 // logRecord is a record that checks on its own (header and body crcs).
 type logRecord struct {
-	off       int
-	size      int // header, body and padding
-	gen       uint64
-	durable   uint64 // the last group known durable when it was written
+	off     int
+	size    int // header, body and padding
+	gen     uint64
+	durable uint64 // the last group known durable when it was written
+	// proof: a record with no changes that says the log was durable up
+	// to gen, the group of the record before it (version 4, lag 0).
+	proof     bool
 	seed, crc uint32
 	body      []byte
 }
@@ -282,7 +295,9 @@ func parseRecord(data []byte, off int, id uint64, version uint32) (logRecord, bo
 		return logRecord{}, false
 	}
 	r := logRecord{off: off, size: size, seed: binary.BigEndian.Uint32(h[16:]), crc: binary.BigEndian.Uint32(h[20:])}
-	r.gen, r.durable = splitGen(binary.BigEndian.Uint64(h[8:]), version)
+	field := binary.BigEndian.Uint64(h[8:])
+	r.gen, r.durable = splitGen(field, version)
+	r.proof = version >= logVersion && field>>48 == 0
 	if crc32.Update(r.seed, crcTable, data[off+recHeader:off+size]) != r.crc {
 		return logRecord{}, false
 	}
@@ -322,7 +337,7 @@ type LogDamage struct {
 	// the log itself may be whole (recovery replays it from Bound).
 	Bound uint64
 	// Short says that the file ends too soon after its valid records for
-	// a crash to have left it (versions 2 and 3): cut short from outside.
+	// a crash to have left it (versions 2 to 4): cut short from outside.
 	Short bool
 }
 
@@ -451,6 +466,26 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 	for {
 		r, ok := parseRecord(data, off, id, version)
 		reason := "bad record"
+		if ok && r.seed == seed && r.proof {
+			switch {
+			case prev != 0 && r.gen == prev && len(r.body) == 1 && r.body[0] == 0:
+				// The proof that the record before it was durable (commit.go's
+				// vouch): no group of its own.
+				seed = r.crc
+				off += r.size
+				continue
+			case prev != 0 && r.gen > prev:
+				sc.Damage = &LogDamage{Offset: int64(off), Group: prev + 1, LaterFirst: r.gen, LaterLast: r.gen,
+					Bytes:  int64(lastNonZero(data, off) + 1 - off),
+					Reason: fmt.Sprintf("a proof of group %d follows group %d", r.gen, prev)}
+				return sc, nil
+			default:
+				// A proof of an earlier group (an earlier pass over the file,
+				// chained as the record below says), one first in its pass
+				// (never written), or one with changes: the chain ends here.
+				ok = false
+			}
+		}
 		if ok && r.seed == seed && prev != 0 && r.gen <= prev {
 			// A record of an earlier pass over the file: its seed matches
 			// because the new pass began with a record of the same body
@@ -515,7 +550,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 				}
 				d.LaterLast = max(d.LaterLast, r.gen)
 				end = max(end, p+r.size)
-				vouched = vouched || version < logVersion || r.durable >= want
+				vouched = vouched || version < logV3 || r.durable >= want
 			}
 			if prev == 0 && r.gen == applied+1 {
 				// The pass's first record is bad and the record after it

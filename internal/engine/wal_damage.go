@@ -39,7 +39,7 @@ func gapDamage(data []byte, off int, id uint64, version uint32, gen, applied uin
 
 // cutShort says why a log of the given version whose valid chain ends at
 // off (its file's bytes data, its identity id) was cut short from outside,
-// or "" if a crash could have left it (the promise of versions 2 and 3, above).
+// or "" if a crash could have left it (the promise of versions 2 to 4, above).
 func cutShort(data []byte, off int, id uint64, version uint32, bind LogBinding) string {
 	if version < logV2 {
 		return ""

@@ -208,11 +208,19 @@ func TestLogLagField(t *testing.T) {
 			t.Errorf("version 2 field %d reads as %d, %d; want %d, %d", c.gen, gen, d, c.gen, c.gen-1)
 		}
 	}
-	// A lag of 0 or past the gen (never written) says nothing known.
+	// A lag past the gen (never written) says nothing known, and so does
+	// a lag of 0 in version 3; in version 4, lag 0 is a proof: durable up
+	// to the gen itself.
 	for _, f := range []uint64{5, 6<<48 | 5} {
-		if gen, d := splitGen(f, logVersion); gen != 5 || d != 0 {
-			t.Errorf("field %#x reads as %d, %d; want 5, 0", f, gen, d)
+		if gen, d := splitGen(f, logV3); gen != 5 || d != 0 {
+			t.Errorf("version 3 field %#x reads as %d, %d; want 5, 0", f, gen, d)
 		}
+	}
+	if gen, d := splitGen(6<<48|5, logVersion); gen != 5 || d != 0 {
+		t.Errorf("field %#x reads as %d, %d; want 5, 0", 6<<48|5, gen, d)
+	}
+	if gen, d := splitGen(genField(5, 5), logVersion); gen != 5 || d != 5 {
+		t.Errorf("a proof's field reads as %d, %d; want 5, 5", gen, d)
 	}
 	// Append refuses what the field cannot hold.
 	l, err := CreateLog(filepath.Join(t.TempDir(), "s.db-wal"), nil)

@@ -40,6 +40,18 @@ func logRecords(t *testing.T, path string) []logRecord {
 	}
 }
 
+// dataRecords is logRecords without the proofs: one record per group.
+func dataRecords(t *testing.T, path string) []logRecord {
+	t.Helper()
+	var out []logRecord
+	for _, r := range logRecords(t, path) {
+		if !r.proof {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 func headerCRCOf(data []byte) uint32 { return headerCRC(data[:logHeader]) }
 
 func vouchOpen(t *testing.T, path string, hooks Hooks) (*Engine, Options) {
@@ -55,10 +67,11 @@ func vouchOpen(t *testing.T, path string, hooks Hooks) (*Engine, Options) {
 
 // TestWaitedForRecordsSayEverythingBeforeWasDurable: NoSync groups a and b,
 // then a Sync group c: c's record is written once a and b are durable (lag
-// 1). Then NoSync d and e and a Flush: a record follows e written once
-// d and e were durable. On the build before, c was written at once (lag
-// 3) and the Flush wrote nothing: damage to a or b later, after c was
-// acknowledged, would read as a power cut's.
+// 1), and a proof follows it before c is acknowledged. Then NoSync d and
+// e and a Flush: a proof follows e, written once d and e were durable.
+// On the build before f20f450, c was written at once (lag 3) and the
+// Flush wrote nothing: damage to a or b later, after c was acknowledged,
+// would read as a power cut's.
 func TestWaitedForRecordsSayEverythingBeforeWasDurable(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "v.db")
@@ -81,22 +94,25 @@ func TestWaitedForRecordsSayEverythingBeforeWasDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := logRecords(t, path+"-wal")
-	if len(recs) != 6 {
-		t.Fatalf("%d records, want 6 (a-e and one after the Flush)", len(recs))
+	if len(recs) != 7 {
+		t.Fatalf("%d records, want 7 (a-c, c's proof, d, e, the Flush's proof)", len(recs))
 	}
-	if r := recs[2]; r.gen != 3 || r.durable != 2 {
+	if r := recs[2]; r.gen != 3 || r.durable != 2 || r.proof {
 		t.Errorf("c's record: group %d written when the log was durable up to %d; want group 3, durable up to 2", r.gen, r.durable)
 	}
-	if r := recs[5]; r.gen != 6 || r.durable != 5 {
-		t.Errorf("the Flush's record: group %d written when the log was durable up to %d; want group 6, durable up to 5", r.gen, r.durable)
+	for _, i := range []int{3, 6} {
+		if r, before := recs[i], recs[i-1]; !r.proof || r.gen != before.gen || r.durable != before.gen {
+			t.Errorf("record %d: group %d, durable up to %d, proof %v; want the proof of group %d", i, r.gen, r.durable, r.proof, before.gen)
+		}
 	}
-	// A Flush with nothing unsynced before it writes nothing.
+	// A Sync write then a Flush with nothing unsynced: the write's record
+	// and its proof, nothing for the Flush.
 	put("f", false)
 	if err := e.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(logRecords(t, path+"-wal")); n != 7 {
-		t.Errorf("%d records after a Sync write and a Flush, want 7", n)
+	if n := len(logRecords(t, path+"-wal")); n != 9 {
+		t.Errorf("%d records after a Sync write and a Flush, want 9", n)
 	}
 }
 
@@ -302,7 +318,7 @@ func TestAGroupCutDuringAnFsyncWaitsForIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs := logRecords(t, path+"-wal")
+	recs := dataRecords(t, path+"-wal")
 	if err := e.Close(); err == nil || !strings.Contains(err.Error(), "refused after its change") {
 		t.Fatalf("Close = %v, want s3's async failure", err)
 	}

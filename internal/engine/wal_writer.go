@@ -61,7 +61,7 @@ func CreateLog(path string, sync func(*os.File) error) (*Log, error) {
 	hdr, crc := appendLogHeader(nil, id)
 	// The header and a record header's worth of zeros, fsync'd before the
 	// log is bound to the file: a file bound to this log and shorter was
-	// cut short (wal.go, versions 2 and 3).
+	// cut short (wal.go, versions 2 to 4).
 	hdr = append(hdr, make([]byte, recHeader)...)
 	if _, err := f.WriteAt(hdr, 0); err != nil {
 		_ = f.Close()
@@ -96,10 +96,31 @@ func (l *Log) Append(gen, durable uint64, muts []Mutation) (int, error) {
 	if n, limit := mutsLen(muts), recordLimit(l.limit); n > limit {
 		return 0, fmt.Errorf("ckpt: write-ahead log: a group of %d bytes, over a record's limit of %d", n, limit)
 	}
+	// Room for a proof after it too (AppendProof): a full disk never
+	// keeps one from being written.
+	return l.write(gen, durable, muts, proofSize)
+}
+
+// proofSize is the length of a proof's record: a header and a body of
+// one byte (count 0), padded.
+const proofSize = recHeader + 8
+
+// AppendProof writes a proof after the last record (wal.go): the log is
+// durable up to gen, that record's group. Its room was reserved with the
+// record (Append), so only a failed write (not a full disk) stops it:
+// that fails the store.
+func (l *Log) AppendProof(gen uint64) error {
+	_, err := l.write(gen, gen, nil, 0)
+	return err
+}
+
+// write appends a record of gen (durable: see Append; gen itself for a
+// proof) after the last, with room for ahead more bytes after it.
+func (l *Log) write(gen, durable uint64, muts []Mutation, ahead int64) (int, error) {
 	var crc uint32
 	l.buf, crc = appendRecord(l.buf[:0], l.id, l.seed, gen, durable, muts)
 	end := l.off + int64(len(l.buf))
-	if err := l.reserve(end + recHeader); err != nil {
+	if err := l.reserve(end + ahead + recHeader); err != nil {
 		return 0, err
 	}
 	l.hi = max(l.hi, end)
@@ -146,7 +167,7 @@ var walZeros = make([]byte, 256<<10)
 // growing it by walGrow, and makes the new length durable before it
 // returns: Append asks for a record's end + recHeader before it writes the
 // record, so the file a crash leaves is never shorter than that (the
-// promise of versions 2 and 3, wal.go). The length is set and fdatasync'd first
+// promise of versions 2 to 4, wal.go). The length is set and fdatasync'd first
 // (metadata only: a cheap fsync, once per walGrow of records, in the
 // commit loop), and the zeros written after it, not waited for: the next
 // group's fsync writes them, as it did when they alone grew the file.
