@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -15,11 +16,12 @@ import (
 // writes a, b and c (records with lags 1, 2 and 3: no fsync between), then
 // Close on a full disk: it cannot apply them, fsyncs the log and keeps it
 // (LogKeptError: "the write-ahead log is kept with every write; the next
-// Open applies it"). No record after a or b says they were durable (a
-// Flush would have written one, sealGroup's proof; Close writes none), so
-// damage to a's record on the medium later (not the log's last) reads as
-// a power cut's: Open succeeds and a, b and c are gone, writes Close said
-// were kept, fsync'd.
+// Open applies it"). No record after a or b said they were durable (a
+// Flush would have had one written; Close wrote none), so damage to a's
+// record on the medium later (not the log's last) read as a power cut's:
+// Open succeeded and a, b and c were gone, writes Close said were kept,
+// fsync'd. Close now appends a proof (vouchKeptLog): damage to any of the
+// three records, c's (the last with changes) too, is refused.
 func TestH34RevLogKeptByCloseLosesNoSyncWritesToOneDamagedRecord(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -45,15 +47,19 @@ func TestH34RevLogKeptByCloseLosesNoSyncWritesToOneDamagedRecord(t *testing.T) {
 	if !errors.As(err, &kept) {
 		t.Fatalf("Close = %v, want a LogKeptError", err)
 	}
-	recs := logRecords(t, path+"-wal")
-	if len(recs) < 3 { // a, b, c (and, since the fix, a record with no changes after them)
-		t.Fatalf("%d records, want 3 or more", len(recs))
+	if all := logRecords(t, path+"-wal"); len(all) != 4 || !all[3].proof {
+		t.Fatalf("records %+v, want a, b, c and a proof", all)
 	}
-	for _, r := range recs {
-		t.Logf("group %d: durable %d", r.gen, r.durable)
+	for i, r := range dataRecords(t, path+"-wal") {
+		damageKeptLog(t, path, filepath.Join(dir, fmt.Sprint("img", i)), opts, r)
 	}
-	r := recs[0]
-	cp := crashCopyFiles(t, path, filepath.Join(dir, "img"), func(suffix string, data []byte) {
+}
+
+// damageKeptLog damages record r in a copy of the files and opens it:
+// refused, or a, b and c read back.
+func damageKeptLog(t *testing.T, path, dir string, opts Options, r logRecord) {
+	t.Helper()
+	cp := crashCopyFiles(t, path, dir, func(suffix string, data []byte) {
 		if suffix == "-wal" {
 			clear(data[r.off+recHeader : r.off+recHeader+min(8, r.size-recHeader)])
 		}
@@ -70,7 +76,7 @@ func TestH34RevLogKeptByCloseLosesNoSyncWritesToOneDamagedRecord(t *testing.T) {
 	defer d.Close()
 	for _, k := range []string{"a", "b", "c"} {
 		if readKey(t, d, k) == "" {
-			t.Errorf("a's record (not the last) damaged in the log Close kept: Open succeeded without %s", k)
+			t.Errorf("group %d's record damaged in the log Close kept: Open succeeded without %s", r.gen, k)
 		}
 	}
 }
