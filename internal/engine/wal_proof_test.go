@@ -67,10 +67,7 @@ func TestDamageToTheLastAcknowledgedRecordIsRefused(t *testing.T) {
 					}
 				}
 				r := lastDataRecord(t, path+"-wal")
-				cp := crashCopyFiles(t, path, filepath.Join(dir, "img"), func(suffix string, data []byte) {
-					if suffix != "-wal" {
-						return
-					}
+				d := openDamagedLog(t, path, filepath.Join(dir, "img"), opts, func(data []byte) {
 					switch where {
 					case "header":
 						data[r.off+2] ^= 0x40
@@ -80,13 +77,7 @@ func TestDamageToTheLastAcknowledgedRecordIsRefused(t *testing.T) {
 						data[r.off+r.size-1] ^= 0x80
 					}
 				})
-				o := opts
-				o.LogPath, o.Hooks = cp+"-wal", Hooks{}
-				d, err := Open(cp, o)
-				if err != nil {
-					if !errors.Is(err, ErrCorrupt) {
-						t.Fatalf("Open = %v, want ErrCorrupt", err)
-					}
+				if d == nil {
 					return
 				}
 				defer d.Close()
