@@ -30,7 +30,8 @@ package ckpt
 // same writes; after a Save, Close and Open again, it must hold that Save
 // and all of the above still. Half the fsyncs imaged are ones with two
 // records or more written since the last (where an earlier record may be
-// lost and a later one kept), and a quarter ones during a bbolt commit.
+// lost and a later one kept), and a quarter are moments during a bbolt
+// commit (taken as each commit begins, as at a log fsync).
 //
 // Rounds: CKPT_PCUT_ROUNDS (default 2, a few seconds under -race), from
 // seed CKPT_PCUT_SEED (default 1; round r uses seed+r). What is written,
@@ -286,13 +287,35 @@ func (p *pcutRun) moment(call int, at int64, log []byte) (*pcutMoment, error) {
 	return &pcutMoment{call: call, tick: at, synced: p.synced, log: log, db: db, during: p.inflight}, nil
 }
 
+// commitBolt is bbolt's commit: it keeps bbolt's file as the commit
+// begins (what a power cut during it leaves), and offers the moment to the
+// reservoir of moments during a bbolt commit. The log's fsyncs seldom
+// come during one (the applier fsyncs the log before it commits, and the
+// commit loop builds no group meanwhile): without these, that reservoir
+// stayed empty.
 func (p *pcutRun) commitBolt(tx *bolt.Tx) error {
+	p.mu.Lock()
 	p.boltMu.Lock()
 	db, err := os.ReadFile(p.path)
 	p.preDB, p.inflight = db, true
+	var log []byte
+	if err == nil && p.synced != nil {
+		if log, err = os.ReadFile(p.path + walSuffix); err == nil {
+			var m *pcutMoment
+			if m, err = p.res[2].offer(p, p.tick(), log); m != nil {
+				m.multi = len(pcutUnits(p.synced, log)) >= 2
+			}
+		} else if errors.Is(err, os.ErrNotExist) {
+			err = nil // NoWAL, or the log not made yet
+		}
+	}
 	p.boltMu.Unlock()
+	p.mu.Unlock()
 	if err != nil {
 		_ = tx.Rollback()
+		p.boltMu.Lock()
+		p.preDB, p.inflight = nil, false
+		p.boltMu.Unlock()
 		return err
 	}
 	err = tx.Commit()

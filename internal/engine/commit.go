@@ -396,6 +396,12 @@ func (e *Engine) synced(res syncResult) {
 		return
 	}
 	w.durable = max(w.durable, res.gen)
+	if len(w.flights) > 0 && w.flights[0].want > 0 && w.flights[0].want <= w.durable {
+		// This fsync acknowledges groups as durable: their proof goes
+		// before the next group's record (trySeal), which would say the
+		// same, but is erased if its own fsync fails (above).
+		e.vouch()
+	}
 	if w.og.f != nil {
 		e.trySeal() // its wait may be over: logged, and its fsync asked for
 	}
@@ -521,17 +527,26 @@ func (e *Engine) closeWAL() error {
 // of the log (a Sync write's, or NoSync ones' a Flush waited for) would
 // have nothing after it saying it was ever durable: damaged on the medium
 // later, it would read as a torn tail, and Open would drop an
-// acknowledged write with no error. When the loop logs the next group
-// first (synced seals the open group before this), that record says so
-// and no proof is needed. One write of 32 bytes, not fsync'd (a power cut
-// that takes it leaves the log as before), in room Append reserved.
+// acknowledged write with no error. synced writes it before it seals
+// the next group: that group's record says the same (lag 1), but a
+// failure of its own fsync erases it. One write of 32 bytes, not fsync'd
+// (a power cut that takes it leaves the log as before), in room Append
+// reserved. A store failed by bbolt still writes it (the log is sound,
+// and Close keeps it for the next Open); one failed by the log does not.
 func (e *Engine) vouch() {
 	w := e.wal
-	if w.proven >= w.written || w.durable < w.written || w.syncFailed || e.fs.Failed() != nil {
+	if w.proven >= w.written || w.durable < w.written || w.syncFailed || (e.fs.Failed() != nil && !e.fs.BoltFailed()) {
 		return
 	}
 	off := w.log.Offset()
-	if err := w.log.AppendProof(w.written); err != nil {
+	switch err := w.log.AppendProof(w.written); {
+	case errors.Is(err, ErrDiskFull):
+		// Room reserved, yet none (a copy-on-write file system takes new
+		// room to overwrite the zeros): the groups, durable, are
+		// acknowledged all the same, and the next record or proof says
+		// so; a full disk fails no more than one group (Append).
+		return
+	case err != nil:
 		// The groups are durable (their fsync ended): they are
 		// acknowledged, and nothing is logged after this.
 		_ = e.persistFailed(FailLog, errors.Join(err, w.log.Erase(off)))

@@ -96,8 +96,8 @@ func (l *Log) Append(gen, durable uint64, muts []Mutation) (int, error) {
 	if n, limit := mutsLen(muts), recordLimit(l.limit); n > limit {
 		return 0, fmt.Errorf("ckpt: write-ahead log: a group of %d bytes, over a record's limit of %d", n, limit)
 	}
-	// Room for a proof after it too (AppendProof): a full disk never
-	// keeps one from being written.
+	// Room for a proof after it too (AppendProof): a full disk does not
+	// keep one from being written (but where an overwrite takes new room).
 	return l.write(gen, durable, muts, proofSize)
 }
 
@@ -107,8 +107,9 @@ const proofSize = recHeader + 8
 
 // AppendProof writes a proof after the last record (wal.go): the log is
 // durable up to gen, that record's group. Its room was reserved with the
-// record (Append), so only a failed write (not a full disk) stops it:
-// that fails the store.
+// record (Append), so a full disk stops it only where an overwrite takes
+// new room (copy-on-write file systems): ErrDiskFull, nothing of it
+// readable (takeBack), as for Append.
 func (l *Log) AppendProof(gen uint64) error {
 	_, err := l.write(gen, gen, nil, 0)
 	return err
