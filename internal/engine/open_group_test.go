@@ -43,14 +43,16 @@ func (o *groupObserver) take() []int {
 // openHeldGroups opens an engine whose log fsync, once hold is set,
 // signals inSync and waits for rel; fail, if set when the held fsync is
 // released, makes it fail. The log's first growth is fsync'd before
-// (a write first), so the fsync held is the syncer's.
+// (a write first), and the applier is held (no rewind: the commit loop's
+// fsync of the cleared head would be the one held, and the loop with
+// it), so the fsync held is the syncer's.
 func openHeldGroups(t *testing.T, path string) (e *Engine, obs *groupObserver, hold, fail *atomic.Bool, inSync chan struct{}, rel func()) {
 	t.Helper()
 	inSync, release := make(chan struct{}, 1), make(chan struct{})
 	hold, fail, obs = new(atomic.Bool), new(atomic.Bool), &groupObserver{}
 	e, err := Open(path, Options{Bolt: bolt.Options{Timeout: time.Minute}, LogPath: path + "-wal",
 		Mark: Mark{Path: Path{[]byte("meta")}, Key: []byte("applied")}, Observer: obs,
-		Hooks: Hooks{SyncLog: func(f *os.File) error {
+		Hooks: Hooks{HoldApplier: true, SyncLog: func(f *os.File) error {
 			if hold.CompareAndSwap(true, false) {
 				inSync <- struct{}{}
 				<-release
