@@ -1,0 +1,59 @@
+package engine
+
+// Proofs (wal.go's header): before the commit loop acknowledges groups as
+// durable, a record after them must say they were, so that damage to the
+// log's last acknowledged record is refused, never read as a torn tail.
+// Split from commit.go, which calls these where groups are acknowledged
+// (finishFlights, synced) and where Close keeps the log (closeWAL).
+
+import "errors"
+
+// vouch writes a proof after the log's last record (wal.go) once the log
+// is durable up to it and no record says so yet: finishFlights calls it
+// before it acknowledges groups as durable. Without it, the last record
+// of the log (a Sync write's, or NoSync ones' a Flush waited for) would
+// have nothing after it saying it was ever durable: damaged on the medium
+// later, it would read as a torn tail, and Open would drop an
+// acknowledged write with no error. synced writes it before it seals
+// the next group: that group's record says the same (lag 1), but a
+// failure of its own fsync erases it. One write of 32 bytes, not fsync'd
+// (a power cut that takes it leaves the log as before), in room Append
+// reserved. A store failed by bbolt still writes it (the log is sound,
+// and Close keeps it for the next Open); one failed by the log does not.
+func (e *Engine) vouch() {
+	w := e.wal
+	if w.proven >= w.written || w.durable < w.written || w.syncFailed || (e.fs.Failed() != nil && !e.fs.BoltFailed()) {
+		return
+	}
+	off := w.log.Offset()
+	switch err := w.log.AppendProof(w.written); {
+	case errors.Is(err, ErrDiskFull):
+		// Room reserved, yet none (a copy-on-write file system takes new
+		// room to overwrite the zeros): the groups, durable, are
+		// acknowledged all the same, and the next record or proof says
+		// so; a full disk fails no more than one group (Append).
+		return
+	case err != nil:
+		// The groups are durable (their fsync ended): they are
+		// acknowledged, and nothing is logged after this.
+		_ = e.persistFailed(FailLog, errors.Join(err, w.log.Erase(off)))
+		return
+	}
+	w.proven = w.written
+}
+
+// vouchKeptLog: Close keeps the log (bbolt could not take it) and says it
+// holds every write. If no record says its last groups were durable
+// (NoSync groups, applied by nobody), damage to one of them later would
+// read as a torn tail or a power cut's (wal.go): the log is fsync'd and a
+// proof appended after them. Best effort: a failure leaves the log as it
+// was (SyncAndClose reports a failed fsync).
+func (e *Engine) vouchKeptLog() {
+	w := e.wal
+	if w.proven >= w.written || w.log.Sync() != nil {
+		return
+	}
+	if w.log.AppendProof(w.written) == nil {
+		w.proven = w.written
+	}
+}
