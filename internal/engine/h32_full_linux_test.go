@@ -22,18 +22,7 @@ import (
 
 func TestOpenGroupOnAFullDisk(t *testing.T) {
 	t.Parallel()
-	mnt := filepath.Join(t.TempDir(), "mnt")
-	if err := os.Mkdir(mnt, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=4194304"); err != nil {
-		t.Skipf("a real full disk needs a mount (root): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(mnt, 0); err != nil {
-			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
-		}
-	})
+	mnt := mountTmpfs(t, 4194304)
 	seed := uint64(3200)
 	if v, err := strconv.ParseUint(os.Getenv(h32SeedEnv), 10, 64); err == nil {
 		seed = v

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 )
 
@@ -31,18 +30,7 @@ import (
 // so takeBack thinks nothing was written and leaves the header.
 func TestARecordCutShortByAFullDiskNeverReadsBack(t *testing.T) {
 	t.Parallel()
-	mnt := filepath.Join(t.TempDir(), "mnt")
-	if err := os.Mkdir(mnt, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=1048576"); err != nil {
-		t.Skipf("a real full disk needs a mount (root): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(mnt, 0); err != nil {
-			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
-		}
-	})
+	mnt := mountTmpfs(t, 1048576)
 	path := filepath.Join(mnt, "t.db-wal")
 	l, err := CreateLog(path, nil)
 	if err != nil {

@@ -117,17 +117,28 @@ type RecordSpan struct {
 // RecordSpans returns the records of the chain of the log whose file's
 // bytes are data, in order, up to the first that is not whole.
 func RecordSpans(data []byte) []RecordSpan {
+	var out []RecordSpan
+	for _, r := range chainRecords(data) {
+		out = append(out, RecordSpan{Off: int64(r.off), End: int64(r.off + r.size), Gen: r.gen, Proof: r.proof})
+	}
+	return out
+}
+
+// chainRecords returns the records of the chain of the log whose file's
+// bytes are data (read as its header's version), in order, up to the
+// first that is not whole.
+func chainRecords(data []byte) []logRecord {
 	if len(data) < logHeader {
 		return nil
 	}
 	id, seed, version := binary.BigEndian.Uint64(data[16:]), binary.BigEndian.Uint32(data[12:]), binary.BigEndian.Uint32(data[8:])
-	var out []RecordSpan
+	var out []logRecord
 	for off := logHeader; ; {
 		r, ok := parseRecord(data, off, id, version)
 		if !ok || r.seed != seed {
 			return out
 		}
-		out = append(out, RecordSpan{Off: int64(off), End: int64(off + r.size), Gen: r.gen, Proof: r.proof})
+		out = append(out, r)
 		off, seed = off+r.size, r.crc
 	}
 }

@@ -99,28 +99,11 @@ func (r *psRun) errorf(format string, args ...any) {
 	}
 }
 
-// psRecords is logRecords on a log's bytes.
-func psRecords(data []byte) []logRecord {
-	if len(data) < logHeader {
-		return nil
-	}
-	var out []logRecord
-	seed := headerCRCOf(data)
-	for off := logHeader; ; {
-		r, ok := parseRecord(data, off, logID(data), logVersion)
-		if !ok || r.seed != seed {
-			return out
-		}
-		out = append(out, r)
-		off, seed = off+r.size, r.crc
-	}
-}
-
 // checkVouched: every record of the chain in data that holds a write of
 // durable has a record after it that says it was durable.
 func (r *psRun) checkVouched(data []byte, durable map[string]string, when string) {
 	r.checks.Add(1)
-	recs := psRecords(data)
+	recs := chainRecords(data)
 	if len(recs) > 0 && recs[0].gen > 1 {
 		r.rewound.Add(1)
 	}
@@ -196,7 +179,7 @@ func (r *psRun) checkDamaged(when string, flip bool) {
 			return
 		}
 		r.checkVouched(data, durable, when+" (crash copy)")
-		recs := psRecords(data)
+		recs := chainRecords(data)
 		for i := len(recs) - 1; i >= 0; i-- {
 			if recs[i].proof {
 				continue

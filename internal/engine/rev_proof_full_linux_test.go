@@ -27,18 +27,7 @@ import (
 // goes, the next write still gets ErrFailed.
 func TestRevProofFullDiskFailsTheStore(t *testing.T) {
 	t.Parallel()
-	mnt := filepath.Join(t.TempDir(), "mnt")
-	if err := os.Mkdir(mnt, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=1048576"); err != nil {
-		t.Skipf("a real full disk needs a mount (root): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(mnt, 0); err != nil {
-			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
-		}
-	})
+	mnt := mountTmpfs(t, 1048576)
 	const page = 4096
 	path := filepath.Join(t.TempDir(), "v.db")
 	logPath, filler := filepath.Join(mnt, "v.db-wal"), filepath.Join(mnt, "filler")

@@ -28,16 +28,7 @@ func logRecords(t *testing.T, path string) []logRecord {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []logRecord
-	seed := headerCRCOf(data)
-	for off := logHeader; ; {
-		r, ok := parseRecord(data, off, logID(data), logVersion)
-		if !ok || r.seed != seed {
-			return out
-		}
-		out = append(out, r)
-		off, seed = off+r.size, r.crc
-	}
+	return chainRecords(data)
 }
 
 // dataRecords is logRecords without the proofs: one record per group.
@@ -52,7 +43,6 @@ func dataRecords(t *testing.T, path string) []logRecord {
 	return out
 }
 
-func headerCRCOf(data []byte) uint32 { return headerCRC(data[:logHeader]) }
 
 func vouchOpen(t *testing.T, path string, hooks Hooks) (*Engine, Options) {
 	t.Helper()
