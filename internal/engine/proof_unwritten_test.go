@@ -1,0 +1,117 @@
+package engine
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+)
+
+// A proof that cannot be written (commit.go's vouch): the groups it was
+// for are durable in the log, so they cannot be failed (a write that
+// returned an error must never show up later), yet nothing after their
+// record says they were durable: damaged on the medium later, that record
+// would read as a torn tail, and Open would drop an acknowledged write
+// with no error. So bbolt takes them before anyone hears back: from then
+// on the store file holds them, whatever happens to the log.
+
+// proofFailsAfterB writes a, then b (Sync), with the log's handle swapped
+// by swap once b's fsync ended (the commit loop is in that fsync's wait),
+// so that the proof after b cannot be written. b's acknowledgement must
+// leave a proof after its record or bbolt holding it; and a crash copy
+// with b's record damaged must be refused or read b.
+func proofFailsAfterB(t *testing.T, swap func(t *testing.T, e *Engine, path string) (restore func())) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "v.db")
+	var armed atomic.Bool
+	var restore func()
+	var e *Engine
+	e, opts := vouchOpen(t, path, Hooks{HoldApplier: true, SyncLog: func(f *os.File) error {
+		err := Fdatasync(f)
+		if armed.CompareAndSwap(true, false) {
+			restore = swap(t, e, path)
+		}
+		return err
+	}})
+	defer func() {
+		if restore != nil {
+			restore()
+		}
+		_ = e.Close()
+	}()
+	put := func(k string) error {
+		return do(e, &Op{Apply: func(w Writer) error { return w.Put(testBucket, []byte(k), []byte("v-"+k)) }})
+	}
+	if err := put("a"); err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
+	if err := put("b"); err != nil {
+		t.Fatalf("b, durable before its proof failed: %v, want it acknowledged", err)
+	}
+	r := lastDataRecord(t, path+"-wal")
+	recs := logRecords(t, path+"-wal")
+	if last := recs[len(recs)-1]; !last.proof && e.wal.ap.Applied() < r.gen {
+		t.Errorf("b acknowledged as durable with nothing that keeps it: its record (group %d) is the log's last, and bbolt holds up to group %d",
+			r.gen, e.wal.ap.Applied())
+	}
+	cp := crashCopyFiles(t, path, filepath.Join(dir, "img"), func(suffix string, data []byte) {
+		if suffix == "-wal" {
+			data[r.off+recHeader] ^= 0x01 // b's record damaged on the medium
+		}
+	})
+	o := opts
+	o.LogPath, o.Hooks = cp+"-wal", Hooks{}
+	d, err := Open(cp, o)
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Open of the copy with b's record damaged = %v, want ErrCorrupt or b", err)
+		}
+		return
+	}
+	defer d.Close()
+	if got := readKey(t, d, "b"); got != "v-b" {
+		t.Fatalf("b (acknowledged durable) damaged in the log: Open succeeded and b reads %q, want %q", got, "v-b")
+	}
+}
+
+// TestAProofThatFailsIsBackedByBbolt: the proof's write fails (the log's
+// handle made read-only: an I/O error). The store fails (FailLog) and b,
+// durable, is acknowledged. Before the fifteenth session b's record was
+// then the log's last with nothing after it, and bbolt did not hold it:
+// damage to it lost b with no error.
+func TestAProofThatFailsIsBackedByBbolt(t *testing.T) {
+	t.Parallel()
+	proofFailsAfterB(t, func(t *testing.T, e *Engine, path string) func() {
+		ro, err := os.Open(path + "-wal")
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		rw := e.wal.log.swapFile(ro)
+		return func() { _ = e.wal.log.swapFile(rw); _ = ro.Close() }
+	})
+}
+
+// TestAProofWithNoRoomIsBackedByBbolt: the log's writes find no room
+// after b's fsync (its handle swapped for /dev/full's, as a copy-on-write
+// file system that takes new room to overwrite the reserved zeros does
+// when full). The proof fails with ErrDiskFull, which fails nothing; b
+// is acknowledged. Before the fifteenth session damage to b's record then
+// lost it with no error.
+func TestAProofWithNoRoomIsBackedByBbolt(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip(err)
+	}
+	proofFailsAfterB(t, func(t *testing.T, e *Engine, _ string) func() {
+		full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		real := e.wal.log.swapFile(full)
+		return func() { _ = e.wal.log.swapFile(real); _ = full.Close() }
+	})
+}
