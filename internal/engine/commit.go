@@ -62,7 +62,10 @@ type walState struct {
 	// proven: a record after the group's says the log was durable up to
 	// it (vouch); below written, the last record has none yet.
 	proven uint64
-	sync   *syncer
+	// unproven: a proof could not be written (vouch); the groups
+	// acknowledged as durable next are first taken by bbolt (backByBolt).
+	unproven bool
+	sync     *syncer
 	// syncFailed: the loop heard of the syncer's failure (it stopped).
 	syncFailed bool
 
@@ -321,6 +324,7 @@ func (e *Engine) finishFlights() {
 		// holds a group no snapshot has.
 		w.publish(locked)
 	}
+	durableAcks := false
 	for _, f := range w.flights[:n] {
 		if g := f.group; g != nil {
 			w.groups = append(w.groups, g)
@@ -329,6 +333,12 @@ func (e *Engine) finishFlights() {
 			w.ap.Add(g)
 			e.commits.Add(1)
 		}
+		durableAcks = durableAcks || f.want > 0
+	}
+	if w.unproven && durableAcks {
+		e.backByBolt()
+	}
+	for _, f := range w.flights[:n] {
 		e.ack(f.ops, f.errs)
 	}
 	clear(w.flights[:n])

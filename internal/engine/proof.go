@@ -20,26 +20,54 @@ import "errors"
 // (a power cut that takes it leaves the log as before), in room Append
 // reserved. A store failed by bbolt still writes it (the log is sound,
 // and Close keeps it for the next Open); one failed by the log does not.
+//
+// A proof that cannot be written sets unproven: the groups are durable,
+// so failing them would be worse (a write that returned an error would
+// show up after the next Open), and finishFlights has bbolt take them
+// before it acknowledges them (backByBolt).
 func (e *Engine) vouch() {
 	w := e.wal
-	if w.proven >= w.written || w.durable < w.written || w.syncFailed || (e.fs.Failed() != nil && !e.fs.BoltFailed()) {
+	if w.proven >= w.written || w.durable < w.written {
+		return
+	}
+	if w.syncFailed || (e.fs.Failed() != nil && !e.fs.BoltFailed()) {
+		w.unproven = true // the log takes no more records
 		return
 	}
 	off := w.log.Offset()
 	switch err := w.log.AppendProof(w.written); {
 	case errors.Is(err, ErrDiskFull):
 		// Room reserved, yet none (a copy-on-write file system takes new
-		// room to overwrite the zeros): the groups, durable, are
-		// acknowledged all the same, and the next record or proof says
-		// so; a full disk fails no more than one group (Append).
+		// room to overwrite the zeros): the store goes on (a full disk
+		// fails no more than one group, Append), and bbolt takes the
+		// groups before they are acknowledged.
+		w.unproven = true
 		return
 	case err != nil:
-		// The groups are durable (their fsync ended): they are
-		// acknowledged, and nothing is logged after this.
+		// Nothing is logged after this: the store fails, and bbolt takes
+		// the groups before they are acknowledged.
 		_ = e.persistFailed(FailLog, errors.Join(err, w.log.Erase(off)))
+		w.unproven = true
 		return
 	}
 	w.proven = w.written
+	w.unproven = false // this proof says it of every record before it
+}
+
+// backByBolt: a proof could not be written (vouch), and groups are about
+// to be acknowledged as durable (their records, fsync'd, are in the log
+// with nothing after them that says so): bbolt takes every group handed
+// to the applier first, so that the store file holds them whatever
+// happens to the log's last record. Best effort: if bbolt cannot take
+// them (no room, or it failed), they are acknowledged all the same, as
+// they are durable in the log (README "A damaged log": the limit that is
+// left is three faults at once).
+func (e *Engine) backByBolt() {
+	w := e.wal
+	w.unproven = false
+	// Its error is heard elsewhere: no room, by the background applier's
+	// retries (logged); a failed commit fails the store (Observer.Failed).
+	_ = e.applyAll()
 }
 
 // vouchKeptLog: Close keeps the log (bbolt could not take it) and says it

@@ -43,7 +43,6 @@ func dataRecords(t *testing.T, path string) []logRecord {
 	return out
 }
 
-
 func vouchOpen(t *testing.T, path string, hooks Hooks) (*Engine, Options) {
 	t.Helper()
 	opts := Options{Bolt: bolt.Options{Timeout: time.Minute}, LogPath: path + "-wal",
