@@ -105,6 +105,7 @@ func withoutProofAfter(log []byte, end int64) {
 	for _, r := range engine.RecordSpans(log) {
 		if r.Proof && r.Off == end {
 			clear(log[r.Off:r.End])
+			end = r.End // and the second proof a block on (log version 5)
 		}
 	}
 }

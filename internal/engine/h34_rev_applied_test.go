@@ -153,7 +153,7 @@ func TestDamagedFirstRecordBboltHoldsIsNoPowerCut(t *testing.T) {
 	if a := e.Applied(); a != 1 {
 		t.Fatalf("applied %d, want 1", a)
 	}
-	recs := logRecords(t, path+"-wal")
+	recs := oneProofEach(logRecords(t, path+"-wal"))
 	if len(recs) != 3 || recs[0].gen != 1 || !recs[1].proof || recs[2].gen != 2 || recs[2].durable != 1 {
 		t.Fatalf("log records %+v, want group 1, its proof, group 2 (durable 1)", recs)
 	}

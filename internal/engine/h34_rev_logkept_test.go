@@ -47,7 +47,7 @@ func TestH34RevLogKeptByCloseLosesNoSyncWritesToOneDamagedRecord(t *testing.T) {
 	if !errors.As(err, &kept) {
 		t.Fatalf("Close = %v, want a LogKeptError", err)
 	}
-	if all := logRecords(t, path+"-wal"); len(all) != 4 || !all[3].proof {
+	if all := oneProofEach(logRecords(t, path+"-wal")); len(all) != 4 || !all[3].proof {
 		t.Fatalf("records %+v, want a, b, c and a proof", all)
 	}
 	for i, r := range dataRecords(t, path+"-wal") {

@@ -27,7 +27,7 @@ func TestH34RevProofRecordReplays(t *testing.T) {
 	if err := do(e, &Op{Apply: func(w Writer) error { return w.Put(testBucket, []byte("c"), []byte("c")) }}); err != nil {
 		t.Fatal(err)
 	}
-	recs := logRecords(t, path+"-wal")
+	recs := oneProofEach(logRecords(t, path+"-wal"))
 	if len(recs) != 5 || !recs[2].proof || !recs[4].proof {
 		t.Fatalf("%d records %+v, want 5 (a, b, the proof, c, its proof)", len(recs), recs)
 	}

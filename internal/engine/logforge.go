@@ -24,12 +24,13 @@ const RecordHeaderSize = recHeader
 // (the chain's first record not whole ends it). Every record that checks
 // on its own, in the chain or after it (an earlier pass over the file),
 // gets its gen field in the form of version v (the same group; in version
-// 3 the lag of a record written once every group before it was durable).
+// 3 the lag of a record written once every group before it was durable;
+// version 4's proofs unpadded, one after a record).
 func ForgeLogVersion(log []byte, v uint32) {
 	id, seed := binary.BigEndian.Uint64(log[16:]), binary.BigEndian.Uint32(log[12:])
 	from := binary.BigEndian.Uint32(log[8:])
-	if from >= logVersion && v < logVersion {
-		dropProofs(log, id, seed)
+	if from >= logV4 && v < from {
+		shapeProofs(log, id, seed, from, v >= logV4)
 	}
 	binary.BigEndian.PutUint32(log[8:], v)
 	next := headerCRC(log)
@@ -64,17 +65,27 @@ func ForgeLogVersion(log []byte, v uint32) {
 	}
 }
 
-// dropProofs takes the proofs out of the chain of a log of version 4
-// (identity id, the header's crc seed), which older versions do not
-// have: the records after each move up, chained again, and zeros fill up
-// to where the chain ended.
-func dropProofs(log []byte, id uint64, seed uint32) {
+// shapeProofs rewrites the proofs in the chain of a log of version from
+// (4 or 5; identity id, the header's crc seed) for an older version:
+// versions 1 to 3 have none (keep false: each is taken out), version 4
+// has no padded proof nor a second one (keep: the first of each run
+// stays, unpadded). The records after move up, chained again, and zeros
+// fill up to where the chain ended.
+func shapeProofs(log []byte, id uint64, seed uint32, from uint32, keep bool) {
 	off, to, next := logHeader, logHeader, seed
+	lastProof := false
 	for {
-		r, ok := parseRecord(log, off, id, logVersion)
+		r, ok := parseRecord(log, off, id, from)
 		if !ok || r.seed != seed {
 			break
 		}
+		if r.proof && keep && !lastProof {
+			var b []byte
+			b, next = appendProof(nil, id, next, r.gen, 1)
+			copy(log[to:], b)
+			to += len(b)
+		}
+		lastProof = r.proof
 		if !r.proof {
 			copy(log[to:], log[off:off+r.size])
 			h := log[to : to+recHeader]

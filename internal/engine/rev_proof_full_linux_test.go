@@ -74,12 +74,12 @@ func TestRevProofFullDiskFailsTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs := logRecords(t, logPath)
-	if len(recs) != 2 || !recs[1].proof {
+	all := logRecords(t, logPath)
+	if recs := oneProofEach(all); len(recs) != 2 || !recs[1].proof {
 		t.Fatalf("records %+v, want w's and its proof", recs)
 	}
-	next := recs[1].off + recs[1].size
-	body := int(binary.BigEndian.Uint32(data[recs[0].off:])) // w's record's body length
+	next := all[len(all)-1].off + all[len(all)-1].size
+	body := int(binary.BigEndian.Uint32(data[all[0].off:])) // w's record's body length
 	// b's record ends at 2*page: its proof goes to the first page past it.
 	n := 200 + (2*page - next - recHeader) - body
 	if n < 128 || n > 16383 {

@@ -54,12 +54,22 @@ package engine
 // of the record before it (commit.go's vouch). A proof is no group: it
 // takes no number and nothing replays it. So every acknowledged record,
 // the last one too, has a record after it written once it was durable:
-// damage to it is refused. What the scan may drop is NoSync groups a
+// damage to it is refused. In version 5 that holds for a block of the
+// medium lost whole too (zeroed, or another's bytes: a device that drops
+// or misdirects a write): the proof right after a record shares its last
+// block, so unless the record ends on a block boundary the proof is
+// padded (zeros in its body) up to the next proofAlign boundary and a
+// second proof follows there, in a block of its own. Lose the block
+// holding the record's end and its first proof, and the second, found
+// by the scan after the bad record, says the record was durable:
+// refused. Lose the second's, and the record and its first proof are
+// whole. What the scan may drop is NoSync groups a
 // power cut may take anyway, and a last record never acknowledged as
 // durable (a torn tail to any log); damage to a proof at the end loses
 // nothing. Versions 1 and 2 do not record the lag: a bad record followed
 // by a valid one is always refused there. Version 3 has no proofs: its
-// last record, damaged, reads as a torn tail.
+// last record, damaged, reads as a torn tail; version 4's proof is never
+// padded, so a block lost over its last record and proof reads as one.
 //
 // Versions 2 to 4 promise that the file extends at least
 // recHeader bytes past the end of every record ever written into it, and
@@ -140,7 +150,8 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 const (
 	logMagic   = "ckpt-wal"
-	logVersion = 4  // what CreateLog writes: version 3's, with proofs (lag 0, above)
+	logVersion = 5  // what CreateLog writes: version 4's, with a proof's second copy a block on (above)
+	logV4      = 4  // written by older builds: version 3's, with proofs (lag 0, above)
 	logV3      = 3  // written by older builds: version 2's, with each record's lag (above)
 	logV2      = 2  // written by older builds: version 1's bytes, and its tail kept (above)
 	logV1      = 1  // written by older builds: no promise on the tail
@@ -201,8 +212,8 @@ func splitGen(field uint64, version uint32) (gen, durable uint64) {
 		return field, max(field, 1) - 1
 	}
 	gen, lag := field&maxGen, field>>48
-	if lag == 0 && version >= logVersion {
-		return gen, gen // a proof (version 4): the log was durable up to gen
+	if lag == 0 && version >= logV4 {
+		return gen, gen // a proof (version 4 on): the log was durable up to gen
 	}
 	if lag == 0 || lag >= lagUnknown || lag > gen {
 		return gen, 0
@@ -228,6 +239,40 @@ func appendRecord(b []byte, id uint64, seed uint32, gen, durable uint64, muts []
 	binary.BigEndian.PutUint32(h[20:], crc)
 	binary.BigEndian.PutUint32(h[4:], recordHCRC(id, h))
 	return b, crc
+}
+
+// appendProof encodes a proof that the log was durable up to gen (lag 0),
+// chained to seed, with a body of n bytes (n >= 1): its count of changes,
+// 0, then zeros (a padded proof, version 5: Log.AppendProof). It returns
+// the proof's crc, the next record's seed.
+func appendProof(b []byte, id uint64, seed uint32, gen uint64, n int) ([]byte, uint32) {
+	start := len(b)
+	b = append(b, make([]byte, recHeader+align8(n))...)
+	h := b[start : start+recHeader]
+	crc := crc32.Update(seed, crcTable, b[start+recHeader:])
+	binary.BigEndian.PutUint32(h, uint32(n))
+	binary.BigEndian.PutUint64(h[8:], genField(gen, gen))
+	binary.BigEndian.PutUint32(h[16:], seed)
+	binary.BigEndian.PutUint32(h[20:], crc)
+	binary.BigEndian.PutUint32(h[4:], recordHCRC(id, h))
+	return b, crc
+}
+
+// proofBody tells whether a proof's body is one: no changes (count 0),
+// and in version 5 on, zeros after it (padding to the next block).
+func proofBody(body []byte, version uint32) bool {
+	if len(body) == 0 || body[0] != 0 {
+		return false
+	}
+	if version < logVersion {
+		return len(body) == 1
+	}
+	for _, c := range body[1:] {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func appendMuts(b []byte, muts []Mutation) []byte {
@@ -297,7 +342,7 @@ func parseRecord(data []byte, off int, id uint64, version uint32) (logRecord, bo
 	r := logRecord{off: off, size: size, seed: binary.BigEndian.Uint32(h[16:]), crc: binary.BigEndian.Uint32(h[20:])}
 	field := binary.BigEndian.Uint64(h[8:])
 	r.gen, r.durable = splitGen(field, version)
-	r.proof = version >= logVersion && field>>48 == 0
+	r.proof = version >= logV4 && field>>48 == 0
 	if crc32.Update(r.seed, crcTable, data[off+recHeader:off+size]) != r.crc {
 		return logRecord{}, false
 	}
@@ -468,7 +513,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 		reason := "bad record"
 		if ok && r.seed == seed && r.proof {
 			switch {
-			case prev != 0 && r.gen == prev && len(r.body) == 1 && r.body[0] == 0:
+			case prev != 0 && r.gen == prev && proofBody(r.body, version):
 				// The proof that the record before it was durable (commit.go's
 				// vouch): no group of its own.
 				seed = r.crc

@@ -31,6 +31,20 @@ func logRecords(t *testing.T, path string) []logRecord {
 	return chainRecords(data)
 }
 
+// oneProofEach is recs with each run of proofs as its first: a proof
+// padded to the next block and its second copy there (wal.go, version 5)
+// count as the one proof after a record.
+func oneProofEach(recs []logRecord) []logRecord {
+	var out []logRecord
+	for i, r := range recs {
+		if r.proof && i > 0 && recs[i-1].proof {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
 // dataRecords is logRecords without the proofs: one record per group.
 func dataRecords(t *testing.T, path string) []logRecord {
 	t.Helper()
@@ -82,7 +96,7 @@ func TestWaitedForRecordsSayEverythingBeforeWasDurable(t *testing.T) {
 	if err := e.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	recs := logRecords(t, path+"-wal")
+	recs := oneProofEach(logRecords(t, path+"-wal"))
 	if len(recs) != 7 {
 		t.Fatalf("%d records, want 7 (a-c, c's proof, d, e, the Flush's proof)", len(recs))
 	}
@@ -100,7 +114,7 @@ func TestWaitedForRecordsSayEverythingBeforeWasDurable(t *testing.T) {
 	if err := e.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(logRecords(t, path+"-wal")); n != 9 {
+	if n := len(oneProofEach(logRecords(t, path+"-wal"))); n != 9 {
 		t.Errorf("%d records after a Sync write and a Flush, want 9", n)
 	}
 }

@@ -98,28 +98,52 @@ func (l *Log) Append(gen, durable uint64, muts []Mutation) (int, error) {
 	}
 	// Room for a proof after it too (AppendProof): a full disk does not
 	// keep one from being written (but where an overwrite takes new room).
-	return l.write(gen, durable, muts, proofSize)
+	var crc uint32
+	l.buf, crc = appendRecord(l.buf[:0], l.id, l.seed, gen, durable, muts)
+	return l.write(crc, maxProofSpan)
 }
 
-// proofSize is the length of a proof's record: a header and a body of
-// one byte (count 0), padded.
-const proofSize = recHeader + 8
+const (
+	// proofSize is the length of a proof's record: a header and a body
+	// of one byte (count 0), padded.
+	proofSize = recHeader + 8
+	// proofAlign is the block a proof's second copy starts (wal.go,
+	// version 5): the larger sector size of disks (4 KiB; 512 bytes is
+	// the other), so that no lost sector holds both a record's end and
+	// a proof of it.
+	proofAlign = 4096
+	// maxProofSpan bounds the bytes AppendProof writes: a first proof
+	// padded up to one block on, and the second.
+	maxProofSpan = proofAlign + 2*proofSize
+)
 
 // AppendProof writes a proof after the last record (wal.go): the log is
-// durable up to gen, that record's group. Its room was reserved with the
-// record (Append), so a full disk stops it only where an overwrite takes
-// new room (copy-on-write file systems): ErrDiskFull, nothing of it
-// readable (takeBack), as for Append.
+// durable up to gen, that record's group. Unless the record ends on a
+// proofAlign boundary, the proof is padded up to the next one (or the
+// one after, if fewer than proofSize bytes are left before it) and a
+// second follows there: a block lost over the record's end takes the
+// first proof with it, not the second. One write. Its room was reserved
+// with the record (Append), so a full disk stops it only where an
+// overwrite takes new room (copy-on-write file systems): ErrDiskFull,
+// nothing of it readable but a whole proof (takeBack), as for Append.
 func (l *Log) AppendProof(gen uint64) error {
-	_, err := l.write(gen, gen, nil, 0)
+	n := int64(1) // a proof's body: its count of changes, 0
+	if l.off%proofAlign != 0 {
+		next := (l.off + proofSize + proofAlign - 1) / proofAlign * proofAlign
+		n = next - l.off - recHeader
+	}
+	var crc uint32
+	l.buf, crc = appendProof(l.buf[:0], l.id, l.seed, gen, int(n))
+	if n > 1 {
+		l.buf, crc = appendProof(l.buf, l.id, crc, gen, 1)
+	}
+	_, err := l.write(crc, 0)
 	return err
 }
 
-// write appends a record of gen (durable: see Append; gen itself for a
-// proof) after the last, with room for ahead more bytes after it.
-func (l *Log) write(gen, durable uint64, muts []Mutation, ahead int64) (int, error) {
-	var crc uint32
-	l.buf, crc = appendRecord(l.buf[:0], l.id, l.seed, gen, durable, muts)
+// write writes l.buf (records chained from l.seed; crc, the last one's)
+// after the last record, with room for ahead more bytes after it.
+func (l *Log) write(crc uint32, ahead int64) (int, error) {
 	end := l.off + int64(len(l.buf))
 	if err := l.reserve(end + ahead + recHeader); err != nil {
 		return 0, err
