@@ -66,6 +66,9 @@ type ApplierConfig struct {
 type Applier struct {
 	cfg     ApplierConfig
 	applyMu sync.Mutex // one apply at a time
+	// held: Lock holds applyMu (not an apply under way), which
+	// ApplyUnlessHeld must not wait for.
+	held    atomic.Bool
 	mu      sync.Mutex // guards pending
 	pending []*Group
 	bytes   int           // log bytes of pending
@@ -96,8 +99,29 @@ func (ap *Applier) Pruned() <-chan struct{} { return ap.pruned }
 // Lock holds the applier off (an apply in progress finishes first), for
 // what must see bbolt's file unchanged: Compact's swap, Backup's copy,
 // Verify's page check. Unlock lets it go on.
-func (ap *Applier) Lock()   { ap.applyMu.Lock() }
-func (ap *Applier) Unlock() { ap.applyMu.Unlock() }
+func (ap *Applier) Lock()   { ap.applyMu.Lock(); ap.held.Store(true) }
+func (ap *Applier) Unlock() { ap.held.Store(false); ap.applyMu.Unlock() }
+
+// errApplierHeld: ApplyUnlessHeld found the applier held by Lock.
+var errApplierHeld = errors.New("ckpt: the applier is held (a backup's copy, a page check)")
+
+// ApplyUnlessHeld is Apply(false), unless Lock holds the applier (a
+// Backup's copy, Verify's page check: for as long as they take, and a
+// Backup's caller may write meanwhile, from its progress callback or its
+// writer): then it returns errApplierHeld at once. An apply under way (the
+// background applier's, or Compact's) it waits for: that ends by itself.
+// The commit loop calls it where nobody must wait for a holder
+// (backByBolt).
+func (ap *Applier) ApplyUnlessHeld() error {
+	for !ap.applyMu.TryLock() {
+		if ap.held.Load() {
+			return errApplierHeld
+		}
+		time.Sleep(20 * time.Microsecond)
+	}
+	defer ap.applyMu.Unlock()
+	return ap.apply(false)
+}
 
 // Add hands the applier a logged group (durable in the log, or made so
 // by LogDurable before it is applied).
@@ -178,6 +202,11 @@ func (ap *Applier) due(first time.Time) bool {
 func (ap *Applier) Apply(waitReaders bool) error {
 	ap.applyMu.Lock()
 	defer ap.applyMu.Unlock()
+	return ap.apply(waitReaders)
+}
+
+// apply is Apply with applyMu held.
+func (ap *Applier) apply(waitReaders bool) error {
 	ap.mu.Lock()
 	groups := ap.pending[:len(ap.pending):len(ap.pending)]
 	ap.mu.Unlock()

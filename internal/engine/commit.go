@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -63,9 +64,11 @@ type walState struct {
 	// it (vouch); below written, the last record has none yet.
 	proven uint64
 	// unproven: a proof could not be written (vouch); the groups
-	// acknowledged as durable next are first taken by bbolt (backByBolt).
-	unproven bool
-	sync     *syncer
+	// acknowledged as durable next are first taken by bbolt (backByBolt),
+	// tried no sooner than backAfter (no room a moment ago).
+	unproven  bool
+	backAfter time.Time
+	sync      *syncer
 	// syncFailed: the loop heard of the syncer's failure (it stopped).
 	syncFailed bool
 

@@ -6,7 +6,10 @@ package engine
 // Split from commit.go, which calls these where groups are acknowledged
 // (finishFlights, synced) and where Close keeps the log (closeWAL).
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // vouch writes a proof after the log's last record (wal.go) once the log
 // is durable up to it and no record says so yet: finishFlights calls it
@@ -54,22 +57,6 @@ func (e *Engine) vouch() {
 	w.unproven = false // this proof says it of every record before it
 }
 
-// backByBolt: a proof could not be written (vouch), and groups are about
-// to be acknowledged as durable (their records, fsync'd, are in the log
-// with nothing after them that says so): bbolt takes every group handed
-// to the applier first, so that the store file holds them whatever
-// happens to the log's last record. Best effort: if bbolt cannot take
-// them (no room, or it failed), they are acknowledged all the same, as
-// they are durable in the log (README "A damaged log": the limit that is
-// left is three faults at once).
-func (e *Engine) backByBolt() {
-	w := e.wal
-	w.unproven = false
-	// Its error is heard elsewhere: no room, by the background applier's
-	// retries (logged); a failed commit fails the store (Observer.Failed).
-	_ = e.applyAll()
-}
-
 // vouchKeptLog: Close keeps the log (bbolt could not take it) and says it
 // holds every write. If no record says its last groups were durable
 // (NoSync groups, applied by nobody), damage to one of them later would
@@ -83,5 +70,30 @@ func (e *Engine) vouchKeptLog() {
 	}
 	if w.log.AppendProof(w.written) == nil {
 		w.proven = w.written
+	}
+}
+
+// backByBolt: a proof could not be written (vouch), and groups are about
+// to be acknowledged as durable (their records, fsync'd, are in the log
+// with nothing after them that says so): bbolt takes every group handed
+// to the applier first, so that the store file holds them whatever
+// happens to the log's last record. Best effort, and never a wait on
+// what may not end: the groups are acknowledged all the same, durable in
+// the log, if bbolt cannot take them (no room: tried again no sooner than
+// the background applier would; its commit failed, which fails the
+// store) or if a Backup's copy or a page check holds the applier (its
+// caller may be writing: ApplyUnlessHeld). README "A damaged log" says
+// what damage to that record can then still do.
+func (e *Engine) backByBolt() {
+	w := e.wal
+	w.unproven = false
+	if time.Now().Before(w.backAfter) {
+		return
+	}
+	switch err := w.ap.ApplyUnlessHeld(); {
+	case err == nil:
+		e.pruneApplied()
+	case errors.Is(err, ErrDiskFull):
+		w.backAfter = time.Now().Add(applyRetryMin)
 	}
 }

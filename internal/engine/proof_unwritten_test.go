@@ -1,11 +1,15 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // A proof that cannot be written (commit.go's vouch): the groups it was
@@ -19,20 +23,32 @@ import (
 // proofFailsAfterB writes a, then b (Sync), with the log's handle swapped
 // by swap once b's fsync ended (the commit loop is in that fsync's wait),
 // so that the proof after b cannot be written. b's acknowledgement must
-// leave a proof after its record or bbolt holding it; and a crash copy
-// with b's record damaged must be refused or read b.
+// leave a proof after its record or bbolt holding it, bbolt taking it
+// before b hears back (b's Done is empty when the first bbolt commit
+// after the swap runs); and a crash copy with b's record damaged must be
+// refused or read b.
 func proofFailsAfterB(t *testing.T, swap func(t *testing.T, e *Engine, path string) (restore func())) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "v.db")
-	var armed atomic.Bool
+	var armed, swapped, ackedFirst atomic.Bool
+	committed := make(chan struct{})
 	var restore func()
 	var e *Engine
+	b := &Op{Ctx: context.Background(), Done: make(chan error, 1),
+		Apply: func(w Writer) error { return w.Put(testBucket, []byte("b"), []byte("v-b")) }}
 	e, opts := vouchOpen(t, path, Hooks{HoldApplier: true, SyncLog: func(f *os.File) error {
 		err := Fdatasync(f)
 		if armed.CompareAndSwap(true, false) {
 			restore = swap(t, e, path)
+			swapped.Store(true)
 		}
 		return err
+	}, CommitBolt: func(tx *bolt.Tx) error {
+		if swapped.CompareAndSwap(true, false) {
+			ackedFirst.Store(len(b.Done) > 0)
+			defer close(committed)
+		}
+		return tx.Commit()
 	}})
 	defer func() {
 		if restore != nil {
@@ -47,8 +63,18 @@ func proofFailsAfterB(t *testing.T, swap func(t *testing.T, e *Engine, path stri
 		t.Fatal(err)
 	}
 	armed.Store(true)
-	if err := put("b"); err != nil {
+	if err := e.Send(b.Ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	select { // b's Done is read once bbolt's commit ran (or never will)
+	case <-committed:
+	case <-time.After(10 * time.Second):
+	}
+	if err := <-b.Done; err != nil {
 		t.Fatalf("b, durable before its proof failed: %v, want it acknowledged", err)
+	}
+	if ackedFirst.Load() {
+		t.Error("b was acknowledged before bbolt's commit of it")
 	}
 	r := lastDataRecord(t, path+"-wal")
 	recs := logRecords(t, path+"-wal")
