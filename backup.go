@@ -366,6 +366,10 @@ func (s *Store) replayInto(f *os.File, groups []*engine.Group) (err error) {
 	if err != nil {
 		return fmt.Errorf("open the copy: %w", err)
 	}
+	// Grow the copy by the store's step, as Open and the applier do: with
+	// bbolt's default (16 MiB) and the large map, the replay's commit
+	// would leave a small store's copy 16 MiB long.
+	db.AllocSize = engine.GrowStep(want.Size())
 	err = checkBeforeWrite(db, f.Name(), "backup: check the copy")
 	if err != nil {
 		err = fmt.Errorf("the copy of the store file, before the log is written into it: %w", err)

@@ -196,7 +196,7 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	filterText := q.Get("filter")
-	if opts.Filter, err = parseFilter(filterText); err != nil {
+	if opts.Filter, err = ParseFilter(filterText); err != nil {
 		s.fail(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -347,7 +347,7 @@ func headOptions(q url.Values) (ckpt.ListOptions, error) {
 	if v, ok := q["ns"]; ok && v[0] != "*" {
 		opts.Namespace = ckpt.NS(v[0])
 	}
-	f, err := parseFilter(q.Get("filter"))
+	f, err := ParseFilter(q.Get("filter"))
 	opts.Filter = f
 	return opts, err
 }

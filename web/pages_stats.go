@@ -85,11 +85,13 @@ func layoutBars(bs []bar) ([]bar, int) {
 	return bs, len(bs)*22 + 4
 }
 
-// parseFilter reads the thread page's metadata filter: key=value pairs
-// separated by commas. A value that is JSON (3, true, "x", {"a":1}) is
-// taken as JSON; anything else is a string, so node=writer works without
-// quotes (as `ckpt log --filter` reads it).
-func parseFilter(text string) (map[string]any, error) {
+// ParseFilter reads a metadata filter as the thread page and `ckpt log
+// --filter` take it: key=value pairs separated by commas (a comma inside
+// JSON brackets or quotes is part of the value), for ckpt.ListOptions.Filter.
+// A value that is JSON (3, true, "x", {"a":1}) is taken as JSON; anything
+// else is a string, so node=writer works without quotes. Empty text is no
+// filter (nil). Errors begin with "filter".
+func ParseFilter(text string) (map[string]any, error) {
 	text = strings.TrimSpace(text)
 	if text == "" {
 		return nil, nil

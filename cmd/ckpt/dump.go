@@ -40,8 +40,16 @@ new file and export again gives identical output.`,
 					return err
 				}
 			}
-			w := a.out
-			left := args[0] + " unchanged; the dump on stdout is incomplete (no end line: import refuses it)"
+			// Export buffers the dump: a failure before its first 64 KiB
+			// leaves stdout empty, and the line says so.
+			out := &countingWriter{w: a.out}
+			var w io.Writer = out
+			left := func() string {
+				if out.n == 0 {
+					return args[0] + " unchanged; nothing written to stdout"
+				}
+				return args[0] + " unchanged; the dump on stdout is incomplete (no end line: import refuses it)"
+			}
 			if outPath != "" && outPath != "-" {
 				if err := notTheStore(s.Path(), outPath); err != nil { // the file a link names, and its log
 					return err
@@ -52,17 +60,17 @@ new file and export again gives identical output.`,
 				}
 				defer func() {
 					if cerr := d.finish(err == nil); cerr != nil && err == nil {
-						err = withLeft(c.Context(), cerr, left)
+						err = withLeft(c.Context(), cerr, left())
 					}
 				}()
 				w = d.f
-				left = args[0] + " unchanged, " + d.left()
+				left = func() string { return args[0] + " unchanged, " + d.left() }
 			}
 			bar := a.progress(-1, "exporting records")
 			sum, err := s.Export(c.Context(), w, ckpt.ExportOptions{Threads: args[1:], Progress: bar.set})
 			bar.done()
 			if err != nil {
-				return withLeft(c.Context(), err, left)
+				return withLeft(c.Context(), err, left())
 			}
 			if a.stderrIsTerminal() {
 				fmt.Fprintf(a.errw, "exported %s\n", describeDump(sum))
@@ -366,4 +374,16 @@ func notTheStore(store, out string) error {
 		}
 	}
 	return nil
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -52,7 +52,7 @@ changed since the parent, the number of pending writes and the run_id.
 	}
 	c.Flags().StringVar(&ns, "ns", "", "only this checkpoint namespace (default: all)")
 	c.Flags().IntVar(&limit, "limit", 0, "at most N checkpoints (0: all)")
-	c.Flags().StringArrayVar(&filters, "filter", nil, "only checkpoints whose metadata has key=value (repeatable)")
+	c.Flags().StringArrayVar(&filters, "filter", nil, "only checkpoints whose metadata has key=value[, key=value ...] (repeatable)")
 	a.addJSON(c)
 	return c
 }
@@ -223,7 +223,7 @@ func noCheckpoints(opts ckpt.ListOptions) string {
 	if len(opts.Filter) > 0 {
 		var kv []string
 		for _, k := range sortedKeys(opts.Filter) {
-			kv = append(kv, k+"="+show(opts.Filter[k]))
+			kv = append(kv, k+"="+filterText(opts.Filter[k]))
 		}
 		msg += " with " + strings.Join(kv, ", ")
 	}

@@ -3,7 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
+	"maps"
 	"strings"
 
 	"github.com/ckpt-go/ckpt"
@@ -25,31 +25,40 @@ func compactJSON(v any) string {
 	return string(b)
 }
 
-// parseFilter turns "key=value" flags into a metadata filter. A value that
-// is JSON (3, true, "x", {"a":1}) is taken as JSON; anything else is a
-// string, so --filter node=writer works without quotes.
-func parseFilter(pairs []string) (map[string]any, error) {
-	if len(pairs) == 0 {
+// parseFilter turns the --filter flags into a metadata filter. Each flag
+// holds one or more key=value conditions separated by commas, read as the
+// history browser reads its filter (web.ParseFilter): a value that is JSON
+// (3, true, "x", {"a":1}) is taken as JSON, anything else is a string, so
+// --filter node=writer works without quotes. A key in a later flag
+// replaces the same key in an earlier one.
+func parseFilter(flags []string) (map[string]any, error) {
+	if len(flags) == 0 {
 		return nil, nil
 	}
 	f := map[string]any{}
-	for _, p := range pairs {
-		k, v, ok := strings.Cut(p, "=")
-		if !ok || k == "" {
-			return nil, usageError{fmt.Sprintf("--filter %q: want key=value", p)}
+	for _, text := range flags {
+		if strings.TrimSpace(text) == "" {
+			return nil, usageError{fmt.Sprintf("--filter %q: want key=value[, key=value ...]", text)}
 		}
-		f[k] = filterValue(v)
+		g, err := web.ParseFilter(text)
+		if err != nil {
+			// Its errors begin "filter": name the flag.
+			return nil, usageError{"--" + err.Error()}
+		}
+		maps.Copy(f, g)
 	}
 	return f, nil
 }
 
-func filterValue(s string) any {
-	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return i
+// filterText shows a filter's value as --filter reads it back: a string
+// bare when it reads back as itself (node=writer), anything else as JSON
+// (node="writer, step=4", step="4", step=4), so that a list of conditions
+// is unambiguous.
+func filterText(v any) string {
+	if s, ok := v.(string); ok && s != "" && !strings.ContainsAny(s, `,"[]{}`) {
+		if f, err := web.ParseFilter("k=" + s); err == nil && len(f) == 1 && f["k"] == s {
+			return s
+		}
 	}
-	var v any
-	if json.Unmarshal([]byte(s), &v) == nil {
-		return v
-	}
-	return s
+	return compactJSON(jsonable(v))
 }
