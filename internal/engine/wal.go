@@ -395,9 +395,12 @@ func (d *LogDamage) Err(path string) error {
 		return fmt.Errorf("%w: write-ahead log %s: %s at offset %d; nothing was changed; "+
 			"run `ckpt recover` (ckpt.RecoverLog) to move the log aside", ErrCorrupt, path, d.Reason, d.Offset)
 	}
-	return fmt.Errorf("%w: write-ahead log %s: %s at offset %d (group %d), with valid records of groups %d-%d after it; "+
-		"nothing was changed; run `ckpt recover` (ckpt.RecoverLog) to keep the records before it and move the log aside",
-		ErrCorrupt, path, d.Reason, d.Offset, d.Group, d.LaterFirst, d.LaterLast)
+	// LaterFirst may be d.Group itself (a proof of it, or its record's
+	// header whole): "groups 1-4 after it" read as if group 1 were both
+	// bad and valid.
+	return fmt.Errorf("%w: write-ahead log %s: %s at offset %d (where group %d should be), and valid records of this log after it, up to group %d "+
+		"(which show it is no torn tail of a crash); nothing was changed; run `ckpt recover` (ckpt.RecoverLog) to keep the records before it and move the log aside",
+		ErrCorrupt, path, d.Reason, d.Offset, d.Group, d.LaterLast)
 }
 
 // LogScan is what ScanLog found in a log file.

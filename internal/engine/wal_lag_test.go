@@ -94,7 +94,7 @@ func TestLogBadRecordBeforeValidOnesIsDroppedOnlyAsAPowerCuts(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "(group 4), with valid records of groups") {
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "(where group 4 should be), and valid records of this log after it") {
 				t.Fatalf("ReadLog = %d groups, %v; want ErrCorrupt at group 4", len(groups), err)
 			}
 			// What recovery keeps: the records before the bad one.
