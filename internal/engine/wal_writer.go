@@ -122,7 +122,12 @@ const (
 // proofAlign boundary, the proof is padded up to the next one (or the
 // one after, if fewer than proofSize bytes are left before it) and a
 // second follows there: a block lost over the record's end takes the
-// first proof with it, not the second. One write. Its room was reserved
+// first proof with it, not the second. One write; the next record goes
+// after the second proof, so the next fsync writes the block of the
+// record's end and the next one (two pages where a small record's fsync
+// wrote one), and the log grows by up to proofAlign more per proof (the
+// price of a lost block never costing an acknowledged write: review of
+// 3142bb5, bench/RESULTS.md "Fifteenth session"). Its room was reserved
 // with the record (Append), so a full disk stops it only where an
 // overwrite takes new room (copy-on-write file systems): ErrDiskFull,
 // nothing of it readable but a whole proof (takeBack), as for Append.

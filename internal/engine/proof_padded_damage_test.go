@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// TestRev116DamagedFirstProofLosesNothing: the last group's first
+// TestADamagedPaddedProofLosesNothing: the last group's first
 // (padded) proof damaged anywhere: the group reads back, no error.
-func TestRev116DamagedFirstProofLosesNothing(t *testing.T) {
+func TestADamagedPaddedProofLosesNothing(t *testing.T) {
 	for _, vlen := range []int{10, 300, 3990, 4000, 4030} {
 		path := proofLog(t, func(l *Log) {
 			for gen := uint64(1); gen <= 2; gen++ {
