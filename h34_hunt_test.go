@@ -11,13 +11,14 @@ package ckpt
 // and its outcome. The parent SIGKILLs it at a random moment and builds
 // images from the files it left: the log as it is, or with one byte of a
 // record flipped (the last record that holds a group too: the proof after
-// it says it was durable), or a 512-byte sector of a record zeroed (the
-// first sector holds the log's header too: kind sector-header,
-// TestH34ZeroedLogHeaderSectorNeverLosesAcknowledgedWrites); a sector
-// reaching the chain's last record (kind sector-last) is held to the same:
-// a proof's second copy a block on (log version 5) says the record before
-// it was durable, where a version 4 log read such an image as a torn tail
-// (counted apart then, 1 of 8 lost a write). Each
+// it says it was durable), or a 512-byte sector or 4 KiB block of a record
+// zeroed (kinds sector and block; the first holds the log's header too:
+// -header, TestH34ZeroedLogHeaderSectorNeverLosesAcknowledgedWrites), the
+// one holding the last record's end among them; one reaching the chain's
+// last record (-last) is held to the same: a proof's second copy a block
+// on (log version 5) says the record before it was durable, where a
+// version 4 log read such an image as a torn tail (counted apart then, 1
+// of 8 lost a write). Each
 // image is opened read-only, then read-write, and must either be refused
 // with ErrCorrupt (never when undamaged) or:
 //
@@ -718,16 +719,28 @@ func h34Chain(data []byte) [][2]int {
 }
 
 // h34Damage builds image i of the log: image 0 as it is; the others a
-// flipped byte in a record before the last, a zeroed 512-byte sector of
-// one, or (one in six) a flipped byte in the last record. It returns the
-// image, the kind of damage, the offset of the first record it touches
-// (-1: none) and what it did.
+// flipped byte in a record before the last, a zeroed 512-byte sector or
+// 4 KiB block of one, or (one in seven each) a flipped byte in the last
+// record, or the 512-byte or 4 KiB block holding the last record's end
+// zeroed (with the proof after it: log version 5's second proof is a
+// block on). It returns the image, the kind of damage, the offset of the
+// first record it touches (-1: none) and what it did.
 func h34Damage(log []byte, chain [][2]int, rng *rand.Rand, i int) ([]byte, string, int, string) {
 	img := bytes.Clone(log)
 	if i == 0 || len(chain) == 0 || log == nil {
 		return img, "none", -1, fmt.Sprintf("undamaged (%d records)", len(chain))
 	}
-	r := rng.IntN(6)
+	r := rng.IntN(7)
+	block := 512
+	if rng.IntN(2) == 0 {
+		block = 4096
+	}
+	if r == 6 {
+		// The block holding the last record's end, and the proof after it.
+		last := chain[len(chain)-1]
+		s := (last[1] - 1) &^ (block - 1)
+		return h34Zero(img, chain, s, block, fmt.Sprintf("the %d-byte block holding the end of the last record %d-%d", block, last[0], last[1]))
+	}
 	if r == 0 || len(chain) == 1 {
 		last := chain[len(chain)-1]
 		off := last[0] + rng.IntN(last[1]-last[0])
@@ -747,10 +760,17 @@ func h34Damage(log []byte, chain [][2]int, rng *rand.Rand, i int) ([]byte, strin
 		}
 		return img, kind, rec[0], fmt.Sprintf("byte %d of record %d of %d (%d-%d) flipped (^%#x)", off, k, len(chain), rec[0], rec[1], x)
 	}
-	s := off &^ 511
-	e := min(s+512, len(img))
+	return h34Zero(img, chain, off&^(block-1), block, fmt.Sprintf("in record %d of %d, %d-%d", k, len(chain), rec[0], rec[1]))
+}
+
+// h34Zero zeroes the block of img at s (block bytes, or to its end) and
+// returns it with its kind (sector, or block for 4 KiB; -header over the
+// log's header, -last reaching the last record, -first in the first),
+// the offset of the first record it touches, and what it did.
+func h34Zero(img []byte, chain [][2]int, s, block int, where string) ([]byte, string, int, string) {
+	e := min(s+block, len(img))
 	clear(img[s:e])
-	first := rec[0]
+	first := -1
 	for _, c := range chain {
 		if c[1] > s {
 			first = c[0]
@@ -758,15 +778,18 @@ func h34Damage(log []byte, chain [][2]int, rng *rand.Rand, i int) ([]byte, strin
 		}
 	}
 	kind := "sector"
+	if block > 512 {
+		kind = "block"
+	}
 	switch last := chain[len(chain)-1]; {
 	case s == 0:
-		kind = "sector-header" // the log's header (magic, identity) too
+		kind += "-header" // the log's header (magic, identity) too
 	case e > last[0]:
-		kind = "sector-last" // reaches the last record too: a torn tail's look
+		kind += "-last" // reaches the last record too: a torn tail's look
 	case first == chain[0][0]:
-		kind = "sector-first"
+		kind += "-first"
 	}
-	return img, kind, first, fmt.Sprintf("sector %d-%d zeroed (in record %d of %d, %d-%d)", s, e, k, len(chain), rec[0], rec[1])
+	return img, kind, first, fmt.Sprintf("%d-byte block %d-%d zeroed (%s)", block, s, e, where)
 }
 
 // mayBeGone tells whether retention may have removed w (or the checkpoint
@@ -835,7 +858,7 @@ func (h *h34Hunt) check(dir string, db, img, orig []byte, kind string, dmgOff in
 	}
 	h.nImages++
 	h.nByDamage[kind]++
-	if kind == "sector-last" {
+	if strings.HasSuffix(kind, "-last") {
 		h.lastImages++
 	}
 	failed := false

@@ -17,11 +17,11 @@ import (
 // images: every 512-byte sector written since the last completed fsync
 // kept or lost at random. A crash alone must never be refused, nor lose a
 // group durable before it. From the review of log version 5 (padded
-// proofs and their second copy a block on). 60 seeds in the suite;
-// CKPT_LOG_MODEL_SEEDS for more (300: about 20 s).
+// proofs and their second copy a block on). 20 seeds in the suite;
+// CKPT_LOG_MODEL_SEEDS for more (300: about 20 s, 3 min under -race).
 func TestLogCrashModelNeverRefusedNorLosesADurableGroup(t *testing.T) {
 	t.Parallel()
-	seeds := 60
+	seeds := 20
 	if n, err := strconv.Atoi(os.Getenv("CKPT_LOG_MODEL_SEEDS")); err == nil && n > 0 {
 		seeds = n
 	}
