@@ -241,40 +241,6 @@ func appendRecord(b []byte, id uint64, seed uint32, gen, durable uint64, muts []
 	return b, crc
 }
 
-// appendProof encodes a proof that the log was durable up to gen (lag 0),
-// chained to seed, with a body of n bytes (n >= 1): its count of changes,
-// 0, then zeros (a padded proof, version 5: Log.AppendProof). It returns
-// the proof's crc, the next record's seed.
-func appendProof(b []byte, id uint64, seed uint32, gen uint64, n int) ([]byte, uint32) {
-	start := len(b)
-	b = append(b, make([]byte, recHeader+align8(n))...)
-	h := b[start : start+recHeader]
-	crc := crc32.Update(seed, crcTable, b[start+recHeader:])
-	binary.BigEndian.PutUint32(h, uint32(n))
-	binary.BigEndian.PutUint64(h[8:], genField(gen, gen))
-	binary.BigEndian.PutUint32(h[16:], seed)
-	binary.BigEndian.PutUint32(h[20:], crc)
-	binary.BigEndian.PutUint32(h[4:], recordHCRC(id, h))
-	return b, crc
-}
-
-// proofBody tells whether a proof's body is one: no changes (count 0),
-// and in version 5 on, zeros after it (padding to the next block).
-func proofBody(body []byte, version uint32) bool {
-	if len(body) == 0 || body[0] != 0 {
-		return false
-	}
-	if version < logVersion {
-		return len(body) == 1
-	}
-	for _, c := range body[1:] {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
-
 func appendMuts(b []byte, muts []Mutation) []byte {
 	b = binary.AppendUvarint(b, uint64(len(muts)))
 	for i := range muts {
@@ -365,53 +331,6 @@ func anyRecord(data []byte, ids ...uint64) bool {
 		}
 	}
 	return false
-}
-
-// LogDamage describes a log whose valid records stop before its end.
-type LogDamage struct {
-	Offset int64  // where the first bad record (or header) starts
-	Group  uint64 // the group that should have been there (0: unknown)
-	// Later records that check on their own after the damage (groups
-	// LaterFirst..LaterLast), and the bytes from Offset to the last
-	// non-zero byte: what recovery drops.
-	LaterFirst, LaterLast uint64
-	Bytes                 int64
-	Reason                string
-	// Bound, if not zero, says that the damage is bbolt's mark, above
-	// the group the file's binding to this log says it holds (Bound):
-	// the log itself may be whole (recovery replays it from Bound).
-	Bound uint64
-	// Short says that the file ends too soon after its valid records for
-	// a crash to have left it (versions 2 to 4): cut short from outside.
-	Short bool
-}
-
-func (d *LogDamage) Err(path string) error {
-	if d.Short {
-		return fmt.Errorf("%w: write-ahead log %s: %s; nothing was changed; "+
-			"run `ckpt recover` (ckpt.RecoverLog) to keep the records before offset %d and move the log aside", ErrCorrupt, path, d.Reason, d.Offset)
-	}
-	if d.LaterFirst == 0 {
-		return fmt.Errorf("%w: write-ahead log %s: %s at offset %d; nothing was changed; "+
-			"run `ckpt recover` (ckpt.RecoverLog) to move the log aside", ErrCorrupt, path, d.Reason, d.Offset)
-	}
-	// LaterFirst may be d.Group itself (a proof of it, or its record's
-	// header whole): "groups 1-4 after it" read as if group 1 were both
-	// bad and valid.
-	return fmt.Errorf("%w: write-ahead log %s: %s at offset %d (where group %d should be), and valid records of this log after it, up to group %d "+
-		"(which show it is no torn tail of a crash); nothing was changed; run `ckpt recover` (ckpt.RecoverLog) to keep the records before it and move the log aside",
-		ErrCorrupt, path, d.Reason, d.Offset, d.Group, d.LaterLast)
-}
-
-// LogScan is what ScanLog found in a log file.
-type LogScan struct {
-	Groups []Group    // the valid prefix, groups after applied only
-	Damage *LogDamage // nil: the log is whole, or ends in a torn record
-	// Cut, if not nil, is a bad record followed by valid ones that were
-	// all written before it was durable, dropped with them as a power
-	// cut's (scanLog): what Groups lacks of the log.
-	Cut    *LogDamage
-	Legacy bool // the log is of the format before the header
 }
 
 // ReadLog returns the groups logged after gen applied, in order. A missing

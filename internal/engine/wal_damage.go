@@ -134,3 +134,50 @@ func lastNonZero(data []byte, from int) int {
 	}
 	return -1
 }
+
+// LogDamage describes a log whose valid records stop before its end.
+type LogDamage struct {
+	Offset int64  // where the first bad record (or header) starts
+	Group  uint64 // the group that should have been there (0: unknown)
+	// Later records that check on their own after the damage (groups
+	// LaterFirst..LaterLast), and the bytes from Offset to the last
+	// non-zero byte: what recovery drops.
+	LaterFirst, LaterLast uint64
+	Bytes                 int64
+	Reason                string
+	// Bound, if not zero, says that the damage is bbolt's mark, above
+	// the group the file's binding to this log says it holds (Bound):
+	// the log itself may be whole (recovery replays it from Bound).
+	Bound uint64
+	// Short says that the file ends too soon after its valid records for
+	// a crash to have left it (versions 2 to 4): cut short from outside.
+	Short bool
+}
+
+func (d *LogDamage) Err(path string) error {
+	if d.Short {
+		return fmt.Errorf("%w: write-ahead log %s: %s; nothing was changed; "+
+			"run `ckpt recover` (ckpt.RecoverLog) to keep the records before offset %d and move the log aside", ErrCorrupt, path, d.Reason, d.Offset)
+	}
+	if d.LaterFirst == 0 {
+		return fmt.Errorf("%w: write-ahead log %s: %s at offset %d; nothing was changed; "+
+			"run `ckpt recover` (ckpt.RecoverLog) to move the log aside", ErrCorrupt, path, d.Reason, d.Offset)
+	}
+	// LaterFirst may be d.Group itself (a proof of it, or its record's
+	// header whole): "groups 1-4 after it" read as if group 1 were both
+	// bad and valid.
+	return fmt.Errorf("%w: write-ahead log %s: %s at offset %d (where group %d should be), and valid records of this log after it, up to group %d "+
+		"(which show it is no torn tail of a crash); nothing was changed; run `ckpt recover` (ckpt.RecoverLog) to keep the records before it and move the log aside",
+		ErrCorrupt, path, d.Reason, d.Offset, d.Group, d.LaterLast)
+}
+
+// LogScan is what ScanLog found in a log file.
+type LogScan struct {
+	Groups []Group    // the valid prefix, groups after applied only
+	Damage *LogDamage // nil: the log is whole, or ends in a torn record
+	// Cut, if not nil, is a bad record followed by valid ones that were
+	// all written before it was durable, dropped with them as a power
+	// cut's (scanLog): what Groups lacks of the log.
+	Cut    *LogDamage
+	Legacy bool // the log is of the format before the header
+}
