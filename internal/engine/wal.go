@@ -231,14 +231,22 @@ func appendRecord(b []byte, id uint64, seed uint32, gen, durable uint64, muts []
 	b = appendMuts(b, muts)
 	n := len(b) - start - recHeader
 	b = append(b, make([]byte, align8(n)-n)...)
-	h := b[start : start+recHeader]
-	crc := crc32.Update(seed, crcTable, b[start+recHeader:])
+	return b, sealRecord(b[start:], n, id, seed, genField(gen, durable))
+}
+
+// sealRecord writes the header of the record rec (its header's room,
+// then a body of n bytes and its padding): the body's crc from seed (the
+// record's crc, which it returns: the next record's seed), the gen field,
+// and the header's own crc.
+func sealRecord(rec []byte, n int, id uint64, seed uint32, field uint64) uint32 {
+	h := rec[:recHeader]
+	crc := crc32.Update(seed, crcTable, rec[recHeader:])
 	binary.BigEndian.PutUint32(h, uint32(n))
-	binary.BigEndian.PutUint64(h[8:], genField(gen, durable))
+	binary.BigEndian.PutUint64(h[8:], field)
 	binary.BigEndian.PutUint32(h[16:], seed)
 	binary.BigEndian.PutUint32(h[20:], crc)
 	binary.BigEndian.PutUint32(h[4:], recordHCRC(id, h))
-	return b, crc
+	return crc
 }
 
 func appendMuts(b []byte, muts []Mutation) []byte {

@@ -5,11 +5,6 @@ package engine
 // what its body may hold. The commit loop writes proofs (proof.go's
 // vouch, Log.AppendProof); the scan skips them (scanLog).
 
-import (
-	"encoding/binary"
-	"hash/crc32"
-)
-
 // appendProof encodes a proof that the log was durable up to gen (lag 0),
 // chained to seed, with a body of n bytes (n >= 1): its count of changes,
 // 0, then zeros (a padded proof, version 5: Log.AppendProof). It returns
@@ -17,14 +12,7 @@ import (
 func appendProof(b []byte, id uint64, seed uint32, gen uint64, n int) ([]byte, uint32) {
 	start := len(b)
 	b = append(b, make([]byte, recHeader+align8(n))...)
-	h := b[start : start+recHeader]
-	crc := crc32.Update(seed, crcTable, b[start+recHeader:])
-	binary.BigEndian.PutUint32(h, uint32(n))
-	binary.BigEndian.PutUint64(h[8:], genField(gen, gen))
-	binary.BigEndian.PutUint32(h[16:], seed)
-	binary.BigEndian.PutUint32(h[20:], crc)
-	binary.BigEndian.PutUint32(h[4:], recordHCRC(id, h))
-	return b, crc
+	return b, sealRecord(b[start:], n, id, seed, genField(gen, gen))
 }
 
 // proofBody tells whether a proof's body is one: no changes (count 0),
