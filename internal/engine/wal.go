@@ -71,11 +71,11 @@ package engine
 // last record, damaged, reads as a torn tail; version 4's proof is never
 // padded, so a block lost over its last record and proof reads as one.
 //
-// Versions 2 to 4 promise that the file extends at least
+// Versions 2 to 5 promise that the file extends at least
 // recHeader bytes past the end of every record ever written into it, and
 // past the header (logHeader + recHeader) once CreateLog returned; version
 // 1 logs (older builds) promise nothing and are read as before. So a
-// version-2, -3 or -4 file that ends less than recHeader bytes after its chain's
+// version-2 to -5 file that ends less than recHeader bytes after its chain's
 // last record, or after the end a record's checked header gives, was cut
 // short from outside (a partial copy, a tool): the groups after the cut,
 // acknowledged, are gone, and ScanLogOf reports damage (ErrCorrupt; `ckpt

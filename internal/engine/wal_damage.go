@@ -39,7 +39,7 @@ func gapDamage(data []byte, off int, id uint64, version uint32, gen, applied uin
 
 // cutShort says why a log of the given version whose valid chain ends at
 // off (its file's bytes data, its identity id) was cut short from outside,
-// or "" if a crash could have left it (the promise of versions 2 to 4, above).
+// or "" if a crash could have left it (the promise of versions 2 to 5, above).
 func cutShort(data []byte, off int, id uint64, version uint32, bind LogBinding) string {
 	if version < logV2 {
 		return ""
@@ -150,10 +150,12 @@ type LogDamage struct {
 	// the log itself may be whole (recovery replays it from Bound).
 	Bound uint64
 	// Short says that the file ends too soon after its valid records for
-	// a crash to have left it (versions 2 to 4): cut short from outside.
+	// a crash to have left it (versions 2 to 5): cut short from outside.
 	Short bool
 }
 
+// Err is the damage as the error Open returns (ErrCorrupt), naming the
+// log at path and what ckpt recover would do.
 func (d *LogDamage) Err(path string) error {
 	if d.Short {
 		return fmt.Errorf("%w: write-ahead log %s: %s; nothing was changed; "+

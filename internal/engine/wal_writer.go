@@ -61,7 +61,7 @@ func CreateLog(path string, sync func(*os.File) error) (*Log, error) {
 	hdr, crc := appendLogHeader(nil, id)
 	// The header and a record header's worth of zeros, fsync'd before the
 	// log is bound to the file: a file bound to this log and shorter was
-	// cut short (wal.go, versions 2 to 4).
+	// cut short (wal.go, versions 2 to 5).
 	hdr = append(hdr, make([]byte, recHeader)...)
 	if _, err := f.WriteAt(hdr, 0); err != nil {
 		_ = f.Close()
@@ -197,7 +197,7 @@ var walZeros = make([]byte, 256<<10)
 // growing it by walGrow, and makes the new length durable before it
 // returns: Append asks for a record's end + recHeader before it writes the
 // record, so the file a crash leaves is never shorter than that (the
-// promise of versions 2 to 4, wal.go). The length is set and fdatasync'd first
+// promise of versions 2 to 5, wal.go). The length is set and fdatasync'd first
 // (metadata only: a cheap fsync, once per walGrow of records, in the
 // commit loop), and the zeros written after it, not waited for: the next
 // group's fsync writes them, as it did when they alone grew the file.
