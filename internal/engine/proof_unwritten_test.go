@@ -110,13 +110,7 @@ func proofFailsAfterB(t *testing.T, swap func(t *testing.T, e *Engine, path stri
 func TestAProofThatFailsIsBackedByBbolt(t *testing.T) {
 	t.Parallel()
 	proofFailsAfterB(t, func(t *testing.T, e *Engine, path string) func() {
-		ro, err := os.Open(path + "-wal")
-		if err != nil {
-			t.Error(err)
-			return nil
-		}
-		rw := e.wal.log.swapFile(ro)
-		return func() { _ = e.wal.log.swapFile(rw); _ = ro.Close() }
+		return swapLogHandle(t, e, path+"-wal", os.O_RDONLY)
 	})
 }
 
@@ -132,12 +126,20 @@ func TestAProofWithNoRoomIsBackedByBbolt(t *testing.T) {
 		t.Skip(err)
 	}
 	proofFailsAfterB(t, func(t *testing.T, e *Engine, _ string) func() {
-		full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
-		if err != nil {
-			t.Error(err)
-			return nil
-		}
-		real := e.wal.log.swapFile(full)
-		return func() { _ = e.wal.log.swapFile(real); _ = full.Close() }
+		return swapLogHandle(t, e, "/dev/full", os.O_WRONLY)
 	})
+}
+
+// swapLogHandle puts the file at name (opened with flag) in place of the
+// log's own handle, so that the log's next writes fail as that file's do
+// (read-only: an I/O error; /dev/full: no room); restore puts the log's
+// handle back. Call it where the commit loop waits (an fsync's hook).
+func swapLogHandle(t *testing.T, e *Engine, name string, flag int) (restore func()) {
+	f, err := os.OpenFile(name, flag, 0)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	own := e.wal.log.swapFile(f)
+	return func() { _ = e.wal.log.swapFile(own); _ = f.Close() }
 }

@@ -241,12 +241,7 @@ func TestAFailedProofFailsTheStoreKeepsTheWrite(t *testing.T) {
 		err := Fdatasync(f)
 		if e != nil && e.wal.written == 2 {
 			once.Do(func() {
-				ro, oerr := os.Open(path + "-wal")
-				if oerr != nil {
-					t.Error(oerr)
-					return
-				}
-				_ = e.wal.log.swapFile(ro) // the commit loop is in this fsync's wait
+				_ = swapLogHandle(t, e, path+"-wal", os.O_RDONLY) // the commit loop is in this fsync's wait
 			})
 		}
 		return err
