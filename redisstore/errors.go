@@ -63,3 +63,9 @@ func wrapErr(ctx context.Context, op string, err error, keys ...string) error {
 	}
 	return fmt.Errorf("redisstore: %s: %w", op, err)
 }
+
+// wrongType reports a key that a writing script found holding another
+// Redis type than the store writes there (the script wrote nothing).
+func wrongType(op, key string) error {
+	return &CorruptError{Key: key, Reason: op + ": the key holds another Redis type than the store writes there (nothing was written)"}
+}

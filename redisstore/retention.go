@@ -34,10 +34,12 @@ func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string,
 	if err != nil {
 		return err
 	}
-	status, _, err := statusOf(keys[0], reply)
+	status, detail, err := statusOf(keys[0], reply)
 	switch {
 	case err != nil:
 		return err
+	case status == "wrongtype":
+		return wrongType("copy thread", detail)
 	case status == "notfound":
 		return fmt.Errorf("%w: thread %q", ckpt.ErrNotFound, srcThreadID)
 	case status == "exists":
@@ -114,6 +116,10 @@ func (s *Store) prune(ctx context.Context, thread string, n int, fields ...any) 
 	if len(reply) == 2 && reply[0] == "corrupt" {
 		f, _ := reply[1].(string)
 		return PruneStats{}, corrupt(keys[kCP], f, "checkpoint value does not parse")
+	}
+	if len(reply) == 2 && reply[0] == "wrongtype" {
+		key, _ := reply[1].(string)
+		return PruneStats{}, wrongType("prune", key)
 	}
 	if len(reply) != 3 {
 		return PruneStats{}, corrupt(keys[kCP], "", "prune script replied %v", reply)

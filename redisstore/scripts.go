@@ -159,6 +159,22 @@ local function remember(key, tok, ms, reply)
   return reply
 end
 
+-- The Redis type of each thread key, in threadKind order, then the index.
+local keytypes = {'hash', 'hash', 'zset', 'zset', 'hash', 'hash', 'zset', 'zset'}
+
+-- badkey returns the first of the n keys from KEYS[first] (thread keys in
+-- threadKind order, then the index) that exists with another Redis type
+-- than the store writes there, or nil. A writing script calls it before
+-- its first write: a command on such a key fails with WRONGTYPE, and
+-- Redis keeps what the script wrote before it.
+local function badkey(first, n)
+  for i = 0, n - 1 do
+    local t = redis.call('TYPE', KEYS[first + i])['ok']
+    if t ~= 'none' and t ~= keytypes[i + 1] then return KEYS[first + i] end
+  end
+  return nil
+end
+
 local function before(a, b)
   for i = 1, math.min(#a, #b) do
     local x, y = string.byte(a, i), string.byte(b, i)
@@ -176,8 +192,10 @@ end
 // 14 number of blobs, then (field, value) pairs, then the number of
 // writes and (field, value, replace) triples.
 // Returns {"ok"}, {"notfound"}, {"conflict", head}, {"stale", head},
-// {"reused", blob field} or {"corrupt", field}.
+// {"reused", blob field}, {"corrupt", field} or {"wrongtype", key}.
 var putScript = redis.NewScript(luaPrelude + `
+local bad = badkey(1, 8)
+if bad then return {'wrongtype', bad} end
 local f, parent, nskey, nsend = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('HGET', KEYS[1], f) == ARGV[5] and redis.call('HGET', KEYS[2], f) == ARGV[6] then
   -- Already stored: the client resent this put after losing the reply
@@ -230,8 +248,10 @@ return {'ok'}
 
 // writesScript attaches pending writes to a checkpoint.
 // ARGV: 1 F, 2 TTL in ms, 3 number of writes, then (field, value,
-// replace) triples. Returns {"ok"} or {"notfound"}.
+// replace) triples. Returns {"ok"}, {"notfound"} or {"wrongtype", key}.
 var writesScript = redis.NewScript(luaPrelude + `
+local bad = badkey(1, 7)
+if bad then return {'wrongtype', bad} end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'notfound'} end
 putwrites(3)
 expire(tonumber(ARGV[2]))
@@ -292,10 +312,12 @@ return remember(KEYS[9], ARGV[2], ARGV[3], #ids)
 // token, 3 how long the memo keeps its reply in ms, 4 keep-last n per
 // namespace (0: drop the checkpoints listed from ARGV 5 on, by F).
 // Returns {checkpoints, writes, blobs} removed (the first run's, when the
-// call runs again), or {"corrupt", field}.
+// call runs again), {"corrupt", field} or {"wrongtype", key}.
 var pruneScript = redis.NewScript(luaPrelude + `
 local again = recalled(KEYS[9], ARGV[2])
 if again then return again end
+local bad = badkey(1, 8)
+if bad then return {'wrongtype', bad} end
 local n = tonumber(ARGV[4])
 local dead, count = {}, 0
 if n > 0 then
@@ -321,12 +343,16 @@ return remember(KEYS[9], ARGV[2], ARGV[3], {count, writes, sweep(keep)})
 // 1 len16(source)|source, 2 len16(destination)|destination, 3 "1" to
 // replace an existing destination, 4 TTL in ms, 5 the call's token, 6 how
 // long the memo keeps its reply in ms. Returns {"ok", checkpoints},
-// {"notfound"} or {"exists"}. A call that runs again (its reply lost)
-// answers "ok" as its first run did, not "exists" for the destination
-// that run made.
+// {"notfound"}, {"exists"} or {"wrongtype", key}. A call that runs again
+// (its reply lost) answers "ok" as its first run did, not "exists" for
+// the destination that run made.
 var copyScript = redis.NewScript(luaPrelude + `
 local again = recalled(KEYS[16], ARGV[5])
 if again then return again end
+local bad = badkey(1, 7) or badkey(8, 7)
+local it = redis.call('TYPE', KEYS[15])['ok']
+if not bad and it ~= 'none' and it ~= 'zset' then bad = KEYS[15] end
+if bad then return {'wrongtype', bad} end
 if redis.call('EXISTS', KEYS[3]) == 0 then return {'notfound'} end
 if redis.call('EXISTS', KEYS[10]) == 1 then
   if ARGV[3] ~= '1' then return {'exists'} end

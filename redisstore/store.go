@@ -289,6 +289,8 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 			}
 		case "corrupt":
 			return ckpt.Config{}, corrupt(keys[kCP], detail, "checkpoint value does not parse")
+		case "wrongtype":
+			return ckpt.Config{}, wrongType("put", detail)
 		default:
 			return ckpt.Config{}, corrupt(keys[kCP], "", "put script replied %q", status)
 		}
@@ -383,10 +385,12 @@ func (s *Store) PutWrites(ctx context.Context, cfg ckpt.Config, writes []ckpt.Wr
 	if err != nil {
 		return err
 	}
-	status, _, err := statusOf(keys[kCP], reply)
+	status, detail, err := statusOf(keys[kCP], reply)
 	switch {
 	case err != nil:
 		return err
+	case status == "wrongtype":
+		return wrongType("put writes", detail)
 	case status == "notfound":
 		return fmt.Errorf("%w: checkpoint %s in thread %q namespace %q (deleted or never written)", ckpt.ErrNotFound, cfg.CheckpointID, cfg.ThreadID, cfg.CheckpointNS)
 	case status != "ok":
