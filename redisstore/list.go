@@ -138,7 +138,7 @@ func (s *Store) filter(ctx context.Context, entries []listEntry, filter map[stri
 		cmds[i] = pipe.HGet(ctx, s.keys.thread(e.thread)[kMD], cpField(e.ns, e.id))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return nil, wrapErr(ctx, "list metadata", err)
+		return nil, pipeErr(ctx, "list metadata", err, cmds, func(i int) []string { return []string{s.keys.thread(entries[i].thread)[kMD]} })
 	}
 	kept := entries[:0]
 	for i, e := range entries {
@@ -210,8 +210,10 @@ func (s *Store) pipeScripts(ctx context.Context, sc *redis.Script, n int, call f
 	for attempt := 0; ; attempt++ {
 		pipe := s.rdb.Pipeline()
 		cmds := make([]*redis.Cmd, n)
+		keysOf := make([][]string, n)
 		for i := range n {
 			keys, args := call(i)
+			keysOf[i] = keys
 			cmds[i] = sc.EvalSha(ctx, pipe, keys, args...)
 		}
 		_, err := pipe.Exec(ctx)
@@ -222,8 +224,20 @@ func (s *Store) pipeScripts(ctx context.Context, sc *redis.Script, n int, call f
 			continue
 		}
 		if err != nil && err != redis.Nil {
-			return nil, wrapErr(ctx, "pipelined scripts", err)
+			return nil, pipeErr(ctx, "pipelined scripts", err, cmds, func(i int) []string { return keysOf[i] })
 		}
 		return cmds, nil
 	}
+}
+
+// pipeErr wraps the error of a pipeline with the keys of its first failed
+// command (keys(i) are those of cmds[i]), so that a key of the wrong type
+// is named in the CorruptError.
+func pipeErr[C redis.Cmder](ctx context.Context, op string, err error, cmds []C, keys func(i int) []string) error {
+	for i, c := range cmds {
+		if cerr := c.Err(); cerr != nil && cerr != redis.Nil {
+			return wrapErr(ctx, op, cerr, keys(i)...)
+		}
+	}
+	return wrapErr(ctx, op, err)
 }

@@ -195,7 +195,7 @@ func (s *Store) DeleteForRuns(ctx context.Context, runIDs []string) error {
 			cmds[i] = pipe.HGet(ctx, s.keys.thread(e.thread)[kMD], cpField(e.ns, e.id))
 		}
 		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-			return wrapErr(ctx, "delete for runs", err)
+			return pipeErr(ctx, "delete for runs", err, cmds, func(i int) []string { return []string{s.keys.thread(entries[i].thread)[kMD]} })
 		}
 		for i, e := range entries {
 			raw, err := cmds[i].Result()
