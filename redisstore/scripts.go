@@ -261,13 +261,19 @@ return {'ok'}
 // getScript reads one checkpoint with everything it needs, in one atomic
 // step. ARGV: 1 F ("" for the head of the namespace), 2 nsKey, 3 nsEnd.
 // Returns {} when there is none, {"corrupt", F} for a malformed cp value,
-// else {F, cp value, metadata, blob fields, blob values, write fields,
-// write values}.
+// {"badhead", member} when the namespace's newest ord member is not the F
+// of a stored checkpoint, else {F, cp value, metadata, blob fields, blob
+// values, write fields, write values}.
 var getScript = redis.NewScript(luaPrelude + `
 local f = ARGV[1]
 if f == '' then
   f = redis.call('ZREVRANGEBYLEX', KEYS[3], '(' .. ARGV[3], '[' .. ARGV[2], 'LIMIT', 0, 1)[1]
   if not f then return {} end
+  -- a put writes ord and cp together: a head without its checkpoint, or
+  -- not shaped as nsKey | ULID, is damage (not "no checkpoint")
+  if #f ~= #ARGV[2] + 26 or not string.find(f, '^[0-9A-Z]+$', #ARGV[2] + 1) or redis.call('HEXISTS', KEYS[1], f) == 0 then
+    return {'badhead', f}
+  end
 end
 local cp = redis.call('HGET', KEYS[1], f)
 if not cp then return {} end

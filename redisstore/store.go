@@ -447,6 +447,10 @@ func decodeTuple(keys []string, thread, ns string, reply []any) (*ckpt.Tuple, er
 		f, _ := reply[1].(string)
 		return nil, corrupt(keys[kCP], f, "checkpoint value does not parse")
 	}
+	if len(reply) == 2 && reply[0] == "badhead" {
+		m, _ := reply[1].(string)
+		return nil, corrupt(keys[kOrd], m, "the namespace's newest member is not a stored checkpoint")
+	}
 	if len(reply) != 7 {
 		return nil, corrupt(keys[kCP], "", "get script replied %d items", len(reply))
 	}
