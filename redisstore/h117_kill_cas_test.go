@@ -2,8 +2,8 @@ package redisstore
 
 // h117-hunt: several workers, each with its own client, race IfHead puts
 // on one thread (PutFull: a checkpoint and its pending write) while
-// CopyThread copies the thread beside them, and redis-server (appendfsync
-// always) is SIGKILLed. After each restart: the thread is one chain (each
+// CopyThread copies the thread beside them and AOF rewrites run, and
+// redis-server (appendfsync always) is SIGKILLed. After each restart: the thread is one chain (each
 // checkpoint's parent is the one listed after it: no fork), every
 // acknowledged put is there with exactly its bytes, metadata, parent and
 // pending write, and the copy is a whole chain of the source's checkpoints.
@@ -109,7 +109,7 @@ func TestH117KilledWhileWorkersRaceIfHead(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 117))
 	var acked []h117Acked
 	k := 0 // put counter, across rounds
-	conflicts, cut, copies := 0, 0, 0
+	conflicts, cut, copies, totalRewrites := 0, 0, 0, 0
 	for round := range rounds {
 		opts := Options{Prefix: "h117", Redis: &redis.Options{MaxRetries: 1, DialerRetries: 1}}
 		var mu sync.Mutex
@@ -161,6 +161,21 @@ func TestH117KilledWhileWorkersRaceIfHead(t *testing.T) {
 				}
 			})
 		}
+		rewrites := 0
+		wg.Go(func() { // AOF rewrites beside the writes: the kill may land in one
+			admin := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialerRetries: 1})
+			defer admin.Close()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(15 * time.Millisecond):
+				}
+				if admin.BgRewriteAOF(bg).Err() == nil {
+					rewrites++
+				}
+			}
+		})
 		cs := newTestStore(t, srv, opts)
 		wg.Go(func() {
 			for {
@@ -230,9 +245,10 @@ func TestH117KilledWhileWorkersRaceIfHead(t *testing.T) {
 			}
 		}
 		_ = s2.Close()
+		totalRewrites += rewrites
 	}
 	if len(acked) == 0 {
 		t.Fatal("nothing acknowledged")
 	}
-	t.Logf("%d rounds: %d acknowledged puts checked, %d conflicts, %d calls cut off, %d copies", rounds, len(acked), conflicts, cut, copies)
+	t.Logf("%d rounds: %d acknowledged puts checked, %d conflicts, %d calls cut off, %d copies, %d AOF rewrites started", rounds, len(acked), conflicts, cut, copies, totalRewrites)
 }
