@@ -69,3 +69,45 @@ func wrapErr(ctx context.Context, op string, err error, keys ...string) error {
 func wrongType(op, key string) error {
 	return &CorruptError{Key: key, Reason: op + ": the key holds another Redis type than the store writes there (nothing was written)"}
 }
+
+// storeType is the Redis type the store writes at key, told by the key's
+// last part (keys.go).
+func storeType(key string) string {
+	switch key[strings.LastIndexByte(key, ':')+1:] {
+	case "cp", "md", "bl", "wr":
+		return "hash"
+	case "ord", "ids", "wx", "idx":
+		return "zset"
+	}
+	return "string" // format, reply memos
+}
+
+// blame narrows the keys of a failed call, when it failed with WRONGTYPE,
+// to those holding another Redis type than the store writes there (one
+// pipelined TYPE per key, on this error path only), so that the
+// CorruptError names the damaged key. Otherwise, or when it cannot tell,
+// it returns keys unchanged.
+func (s *Store) blame(ctx context.Context, err error, keys []string) []string {
+	var rerr redis.Error
+	if len(keys) < 2 || !errors.As(err, &rerr) || !strings.Contains(rerr.Error(), "WRONGTYPE") || ctx.Err() != nil {
+		return keys
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StatusCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.Type(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return keys
+	}
+	var bad []string
+	for i, k := range keys {
+		if t := cmds[i].Val(); t != "none" && t != storeType(k) {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) == 0 {
+		return keys
+	}
+	return bad
+}

@@ -138,7 +138,7 @@ func (s *Store) filter(ctx context.Context, entries []listEntry, filter map[stri
 		cmds[i] = pipe.HGet(ctx, s.keys.thread(e.thread)[kMD], cpField(e.ns, e.id))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return nil, pipeErr(ctx, "list metadata", err, cmds, func(i int) []string { return []string{s.keys.thread(entries[i].thread)[kMD]} })
+		return nil, pipeErr(ctx, s, "list metadata", err, cmds, func(i int) []string { return []string{s.keys.thread(entries[i].thread)[kMD]} })
 	}
 	kept := entries[:0]
 	for i, e := range entries {
@@ -181,7 +181,7 @@ func (s *Store) loadMany(ctx context.Context, entries []listEntry, unindex bool)
 		keys := s.keys.thread(e.thread)
 		res, err := cmds[i].Result()
 		if err != nil {
-			return out, wrapErr(ctx, "list", err, keys...)
+			return out, wrapErr(ctx, "list", err, s.blame(ctx, err, keys)...)
 		}
 		reply, _ := res.([]any)
 		t, err := decodeTuple(keys, e.thread, e.ns, reply)
@@ -224,19 +224,19 @@ func (s *Store) pipeScripts(ctx context.Context, sc *redis.Script, n int, call f
 			continue
 		}
 		if err != nil && err != redis.Nil {
-			return nil, pipeErr(ctx, "pipelined scripts", err, cmds, func(i int) []string { return keysOf[i] })
+			return nil, pipeErr(ctx, s, "pipelined scripts", err, cmds, func(i int) []string { return keysOf[i] })
 		}
 		return cmds, nil
 	}
 }
 
 // pipeErr wraps the error of a pipeline with the keys of its first failed
-// command (keys(i) are those of cmds[i]), so that a key of the wrong type
-// is named in the CorruptError.
-func pipeErr[C redis.Cmder](ctx context.Context, op string, err error, cmds []C, keys func(i int) []string) error {
+// command (keys(i) are those of cmds[i]; blame narrows them to the one of
+// the wrong type), so that the CorruptError names the damaged key.
+func pipeErr[C redis.Cmder](ctx context.Context, s *Store, op string, err error, cmds []C, keys func(i int) []string) error {
 	for i, c := range cmds {
 		if cerr := c.Err(); cerr != nil && cerr != redis.Nil {
-			return wrapErr(ctx, op, cerr, keys(i)...)
+			return wrapErr(ctx, op, cerr, s.blame(ctx, cerr, keys(i))...)
 		}
 	}
 	return wrapErr(ctx, op, err)

@@ -84,7 +84,7 @@ func (s *Store) PruneStats(ctx context.Context, threadIDs []string, strategy ckp
 			}
 			n, err := deleteScript.Run(ctx, s.rdb, keys, len16(t), callToken(), replyMemoMillis).Int()
 			if err != nil {
-				return st, wrapErr(ctx, "prune (delete)", err, keys...)
+				return st, wrapErr(ctx, "prune (delete)", err, s.blame(ctx, err, keys)...)
 			}
 			st.Checkpoints += n
 			continue
@@ -195,7 +195,7 @@ func (s *Store) DeleteForRuns(ctx context.Context, runIDs []string) error {
 			cmds[i] = pipe.HGet(ctx, s.keys.thread(e.thread)[kMD], cpField(e.ns, e.id))
 		}
 		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-			return pipeErr(ctx, "delete for runs", err, cmds, func(i int) []string { return []string{s.keys.thread(entries[i].thread)[kMD]} })
+			return pipeErr(ctx, s, "delete for runs", err, cmds, func(i int) []string { return []string{s.keys.thread(entries[i].thread)[kMD]} })
 		}
 		for i, e := range entries {
 			raw, err := cmds[i].Result()

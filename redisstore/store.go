@@ -127,7 +127,7 @@ func (s *Store) run(ctx context.Context, sc *redis.Script, op string, keys []str
 	}
 	res, err := sc.Run(ctx, s.rdb, keys, args...).Result()
 	if err != nil {
-		return nil, wrapErr(ctx, op, err, keys...)
+		return nil, wrapErr(ctx, op, err, s.blame(ctx, err, keys)...)
 	}
 	list, ok := res.([]any)
 	if !ok {
@@ -563,7 +563,7 @@ func (s *Store) DeleteThread(ctx context.Context, threadID string) error {
 		return err
 	}
 	if err := deleteScript.Run(ctx, s.rdb, keys, len16(threadID), callToken(), replyMemoMillis).Err(); err != nil {
-		return wrapErr(ctx, "delete thread", err, keys...)
+		return wrapErr(ctx, "delete thread", err, s.blame(ctx, err, keys)...)
 	}
 	return nil
 }
