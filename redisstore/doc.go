@@ -45,7 +45,9 @@
 //
 // Unreachable Redis: ErrUnavailable (a write that fails so may or may not
 // have been applied). A value or key not as the store wrote it: a
-// *CorruptError naming the key (errors.Is ckpt.ErrCorrupt). Context
+// *CorruptError naming the key (errors.Is ckpt.ErrCorrupt); a writing
+// call that meets a key of another Redis type than the store writes there
+// fails so before its first write, and writes nothing. Context
 // deadlines and cancellation end a call with the context's error; like a
 // network failure, that leaves a write's outcome unknown (read it back).
 //
