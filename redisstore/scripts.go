@@ -202,6 +202,12 @@ if redis.call('HGET', KEYS[1], f) == ARGV[5] and redis.call('HGET', KEYS[2], f) 
   -- (go-redis retries on a broken connection), or the same put came
   -- again. Report success instead of a false conflict or a second
   -- checkpoint; pending writes and expiry are idempotent, apply them.
+  -- Unless its values differ: the same record with other bytes under a
+  -- stored (channel, version) is not the same put.
+  for i = 15, 14 + 2 * tonumber(ARGV[14]), 2 do
+    local cur = redis.call('HGET', KEYS[5], ARGV[i])
+    if cur and cur ~= ARGV[i + 1] then return {'reused', ARGV[i]} end
+  end
   putwrites(15 + 2 * tonumber(ARGV[14]))
   expire(tonumber(ARGV[11]))
   return {'ok'}
