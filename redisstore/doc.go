@@ -53,8 +53,9 @@
 //
 // go-redis resends a command when the connection breaks before its reply
 // (Options.Redis.MaxRetries, default 3). Every script tolerates that: a
-// resent put finds itself stored and reports success (not ErrConflict, and
-// no second checkpoint); writes, deletes and prunes are idempotent. The one
-// exception is CopyThread without Replace, whose resend reports
-// ckpt.ErrExists after the copy was made.
+// resent put answers as its first run did (its call's token is kept in
+// the thread's recent puts for a minute), even when another worker's put
+// or a Prune removed its checkpoint in between: not ErrConflict, not
+// ErrNotFound, and no second checkpoint; copies, prunes and deletes keep
+// their reply for the run sent again; pending writes are idempotent.
 package redisstore

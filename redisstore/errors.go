@@ -76,7 +76,7 @@ func storeType(key string) string {
 	switch key[strings.LastIndexByte(key, ':')+1:] {
 	case "cp", "md", "bl", "wr":
 		return "hash"
-	case "ord", "ids", "wx", "idx":
+	case "ord", "ids", "wx", "idx", "puts":
 		return "zset"
 	}
 	return "string" // format, reply memos

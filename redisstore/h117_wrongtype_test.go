@@ -21,7 +21,7 @@ import (
 )
 
 // dumpPrefix returns DUMP of every key under the store's prefix except the
-// reply memos (bookkeeping, not thread data).
+// reply memos and recent puts (bookkeeping, not thread data).
 func dumpPrefix(t *testing.T, s *Store) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -30,7 +30,7 @@ func dumpPrefix(t *testing.T, s *Store) map[string]string {
 		t.Fatal(err)
 	}
 	for _, k := range keys {
-		if strings.HasSuffix(k, "}:reply") {
+		if strings.HasSuffix(k, "}:reply") || strings.HasSuffix(k, "}:puts") {
 			continue
 		}
 		d, err := s.Client().Dump(bg, k).Result()
@@ -85,7 +85,7 @@ func TestH117WrongTypeKeyWritesNothing(t *testing.T) {
 			return s.CopyThread(ctx, "x", "z", ckpt.CopyOptions{})
 		}},
 	}
-	damaged := append(kindNames[:], "idx")
+	damaged := append(kindNames[:], "idx", "puts")
 	for _, kind := range damaged {
 		for _, o := range ops {
 			s := newTestStore(t, srv, Options{})
@@ -104,7 +104,9 @@ func TestH117WrongTypeKeyWritesNothing(t *testing.T) {
 			}
 			s.Client().HSet(bg, s.keys.thread("x")[kMD], cpField("", cfgs[1].CheckpointID), md)
 			key := s.keys.index()
-			if kind != "idx" {
+			if kind == "puts" {
+				key = s.keys.recentPuts("x")
+			} else if kind != "idx" {
 				for k, name := range kindNames {
 					if name == kind {
 						key = s.keys.thread("x")[k]

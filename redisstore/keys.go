@@ -28,6 +28,14 @@ package redisstore
 //	                      whose reply a broken connection lost) answers as
 //	                      its first run did. Not thread data: readers ignore
 //	                      it and older versions never wrote it.
+//	P:{thread}:puts       sorted set, expiring after replyMemoMillis: the
+//	                      tokens of the thread's recent puts that stored
+//	                      their checkpoint, scored by the client's clock
+//	                      in ms (at most recentPutsMax, none older than
+//	                      replyMemoMillis), so a put sent again answers as
+//	                      its first run did even when retention removed
+//	                      the checkpoint in between. Not thread data, as
+//	                      the reply memo.
 //
 // F = nsKey | id, nsKey = len16(ns) | ns, id = the 26-character ULID string
 // (whose byte order is creation order). Length prefixes keep composite
@@ -79,6 +87,14 @@ func (k keys) index() string  { return k.prefix + ":idx" }
 // replyMemo is the key of the reply memo of the thread's last copy,
 // prune or delete.
 func (k keys) replyMemo(thread string) string { return k.prefix + ":{" + thread + "}:reply" }
+
+// recentPuts is the key of the tokens of the thread's recent puts.
+func (k keys) recentPuts(thread string) string { return k.prefix + ":{" + thread + "}:puts" }
+
+// recentPutsMax bounds the tokens recentPuts keeps: go-redis sends a put
+// again within a few seconds (replyMemoMillis), so this covers a thread
+// written hundreds of times a second by its workers together.
+const recentPutsMax = 1024
 
 // replyMemoMillis is how long a call's reply is kept: far longer than
 // go-redis's retries of one call (MaxRetries backoffs of at most

@@ -13,7 +13,11 @@ package redisstore
 // apart where they must (the id is the last 26 bytes of F, the namespace
 // key what comes before it).
 
-import "github.com/redis/go-redis/v9"
+import (
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
 
 const luaPrelude = `
 local function delmany(cmd, key, list)
@@ -185,17 +189,40 @@ end
 `
 
 // putScript stores one checkpoint (and optionally pending writes).
-// ARGV: 1 F, 2 parent F or "", 3 nsKey, 4 nsEnd, 5 cp value, 6 metadata,
-// 7 ids member, 8 index member, 9 "1" for compare-and-set on the head,
-// 10 "1" when the id was generated (it must sort after the head), 11 TTL
-// in ms (0: none), 12 keep-last n (0: keep all), 13 len16(thread)|thread,
-// 14 number of blobs, then (field, value) pairs, then the number of
+// KEYS: the thread's keys (threadKind order), the index, the thread's
+// recent puts. ARGV: 1 F, 2 parent F or "", 3 nsKey, 4 nsEnd, 5 cp value,
+// 6 metadata, 7 ids member, 8 index member, 9 "1" for compare-and-set on
+// the head, 10 "1" when the id was generated (it must sort after the
+// head), 11 TTL in ms (0: none), 12 keep-last n (0: keep all), 13
+// len16(thread)|thread, 14 the call's token, 15 the client's clock in ms,
+// 16 number of blobs, then (field, value) pairs, then the number of
 // writes and (field, value, replace) triples.
 // Returns {"ok"}, {"notfound"}, {"conflict", head}, {"stale", head},
 // {"reused", blob field}, {"corrupt", field} or {"wrongtype", key}.
+//
+// A put that stored its checkpoint notes its token in the recent puts:
+// go-redis sends the put again when a broken connection lost its reply,
+// and that run answers "ok" as the first did, even if retention (KeepLast
+// trimming by another worker's put, a Prune) removed the checkpoint in
+// between (TestH117ResentPutTrimmedMeanwhileReportsSuccess): without the
+// note it would find the parent gone and report ErrNotFound for a put
+// that was applied and that other workers may have built on.
 var putScript = redis.NewScript(luaPrelude + `
 local bad = badkey(1, 8)
+if not bad then
+  local t = redis.call('TYPE', KEYS[9])['ok']
+  if t ~= 'none' and t ~= 'zset' then bad = KEYS[9] end
+end
 if bad then return {'wrongtype', bad} end
+if redis.call('ZSCORE', KEYS[9], ARGV[14]) then return {'ok'} end
+local function noted(reply)
+  local now = tonumber(ARGV[15])
+  redis.call('ZADD', KEYS[9], now, ARGV[14])
+  redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', '(' .. (now - ` + strconv.Itoa(replyMemoMillis) + `))
+  redis.call('ZREMRANGEBYRANK', KEYS[9], 0, -` + strconv.Itoa(recentPutsMax+1) + `)
+  redis.call('PEXPIRE', KEYS[9], ` + strconv.Itoa(replyMemoMillis) + `)
+  return reply
+end
 local f, parent, nskey, nsend = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('HGET', KEYS[1], f) == ARGV[5] and redis.call('HGET', KEYS[2], f) == ARGV[6] then
   -- Already stored: the client resent this put after losing the reply
@@ -204,13 +231,13 @@ if redis.call('HGET', KEYS[1], f) == ARGV[5] and redis.call('HGET', KEYS[2], f) 
   -- checkpoint; pending writes and expiry are idempotent, apply them.
   -- Unless its values differ: the same record with other bytes under a
   -- stored (channel, version) is not the same put.
-  for i = 15, 14 + 2 * tonumber(ARGV[14]), 2 do
+  for i = 17, 16 + 2 * tonumber(ARGV[16]), 2 do
     local cur = redis.call('HGET', KEYS[5], ARGV[i])
     if cur and cur ~= ARGV[i + 1] then return {'reused', ARGV[i]} end
   end
-  putwrites(15 + 2 * tonumber(ARGV[14]))
+  putwrites(17 + 2 * tonumber(ARGV[16]))
   expire(tonumber(ARGV[11]))
-  return {'ok'}
+  return noted({'ok'})
 end
 if parent ~= '' and redis.call('HEXISTS', KEYS[1], parent) == 0 then return {'notfound'} end
 local head = redis.call('ZREVRANGEBYLEX', KEYS[3], '(' .. nsend, '[' .. nskey, 'LIMIT', 0, 1)[1] or ''
@@ -218,8 +245,8 @@ if ARGV[9] == '1' and head ~= parent then return {'conflict', head} end
 if ARGV[10] == '1' and head ~= '' and not before(head, f) then return {'stale', head} end
 -- A (channel, version) names one value for ever: a stored field holding
 -- other bytes refuses the put before anything is written.
-local nb = tonumber(ARGV[14])
-for i = 15, 14 + 2 * nb, 2 do
+local nb = tonumber(ARGV[16])
+for i = 17, 16 + 2 * nb, 2 do
   local cur = redis.call('HGET', KEYS[5], ARGV[i])
   if cur and cur ~= ARGV[i + 1] then return {'reused', ARGV[i]} end
 end
@@ -231,7 +258,7 @@ if trim then
   local ok, bad = referenced({})
   if not ok then return {'corrupt', bad} end
 end
-for i = 15, 14 + 2 * nb, 2 do
+for i = 17, 16 + 2 * nb, 2 do
   redis.call('HSETNX', KEYS[5], ARGV[i], ARGV[i + 1])
 end
 redis.call('HSET', KEYS[1], f, ARGV[5])
@@ -239,7 +266,7 @@ redis.call('HSET', KEYS[2], f, ARGV[6])
 redis.call('ZADD', KEYS[3], 0, f)
 redis.call('ZADD', KEYS[4], 0, ARGV[7])
 redis.call('ZADD', KEYS[8], 0, ARGV[8])
-putwrites(15 + 2 * nb)
+putwrites(17 + 2 * nb)
 if trim then
   local dead, n = trimplan(keepn, nskey, nsend)
   if n > 0 then
@@ -249,7 +276,7 @@ if trim then
   end
 end
 expire(tonumber(ARGV[11]))
-return {'ok'}
+return noted({'ok'})
 `)
 
 // writesScript attaches pending writes to a checkpoint.

@@ -232,7 +232,10 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 	if saverkit.WriteOptionsFrom[ckpt.WriteOptions](ctx).IfHead {
 		ifHead = "1"
 	}
-	keys := s.threadKeys(cfg.ThreadID)
+	// The thread's keys, the index, and the recent puts (putScript): one
+	// token for the whole call, whose resends and stale retries carry it.
+	keys := append(s.threadKeys(cfg.ThreadID), s.keys.recentPuts(cfg.ThreadID))
+	tok := callToken()
 	for attempt := 1; ; attempt++ {
 		cpVal, err := encodeCheckpoint(ns, rec)
 		if err != nil {
@@ -241,7 +244,7 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 		f := cpField(ns, id)
 		args := []any{f, parentF, nsKey(ns), prefixEnd(nsKey(ns)), cpVal, md,
 			idsMember(ns, id), indexMember(cfg.ThreadID, ns, id), ifHead, boolArg(generated),
-			s.ttlMillis(), s.keepLast, len16(cfg.ThreadID), len(blobArgs) / 2}
+			s.ttlMillis(), s.keepLast, len16(cfg.ThreadID), tok, time.Now().UnixMilli(), len(blobArgs) / 2}
 		args = append(args, blobArgs...)
 		args = append(args, len(writeArgs)/3)
 		args = append(args, writeArgs...)
