@@ -20,6 +20,10 @@ func TestStatsWithoutKeysOnSealedLists(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// And a step that changes no list: its lists are shared, not stored.
+	if _, err := s.Save(ctx, "t", cryptState(5), Metadata{"step": 6}); err != nil {
+		t.Fatal(err)
+	}
 	want, err := s.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -41,9 +45,19 @@ func TestStatsWithoutKeysOnSealedLists(t *testing.T) {
 			t.Fatalf("Stats without keys (read-only %v): %v", ro, err)
 		}
 		if got.Threads != want.Threads || got.Checkpoints != want.Checkpoints || got.ChannelValues != want.ChannelValues ||
-			got.ChannelRefs != want.ChannelRefs || got.SharedRefs != want.SharedRefs || got.SharedBytes != want.SharedBytes ||
+			got.ChannelRefs != want.ChannelRefs || got.SharedRefs != want.SharedRefs ||
 			got.ListVersions != want.ListVersions || got.ListSegmentBytes != want.ListSegmentBytes {
 			t.Fatalf("Stats without keys (read-only %v):\n%+v\nwith the key:\n%+v", ro, got, want)
+		}
+		// The savings need the lists' sizes: it says it could not size
+		// them (each list version, and each shared reference to a list)
+		// and claims no saving.
+		if got.SealedUnsized < want.ListVersions+1 || got.SharedBytes != 0 || got.ListWholeBytes != 0 || got.DeltaSavedBytes != 0 {
+			t.Fatalf("Stats without keys (read-only %v): %d unsized of %d list versions (and shared lists), shared %d, whole %d, saved %d; want all unsized, 0, 0, 0",
+				ro, got.SealedUnsized, got.ListVersions, got.SharedBytes, got.ListWholeBytes, got.DeltaSavedBytes)
+		}
+		if want.SealedUnsized != 0 {
+			t.Fatalf("Stats with the key: %d unsized", want.SealedUnsized)
 		}
 	}
 }

@@ -54,13 +54,15 @@ func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 		bs = append(bs, bar{Label: b.Name, Value: b.Bytes, Class: "b"})
 	}
 	d.Buckets, d.ChartH = layoutBars(bs)
-	d.Saved, d.SavedH = layoutBars([]bar{
-		{Label: "stored (all parts)", Value: sumBytes(st.Buckets), Class: "b"},
-		{Label: "saved: unchanged channels", Value: st.SharedBytes, Class: "s"},
-		// Short lists' deltas can take more than the lists whole (each
-		// record has its own header): nothing saved, not a negative bar.
-		{Label: "saved: list deltas", Value: max(0, st.DeltaSavedBytes), Class: "s"},
-	})
+	saved := []bar{{Label: "stored (all parts)", Value: sumBytes(st.Buckets), Class: "b"}}
+	if st.SealedUnsized == 0 { // else unknown without the keys: no bars of 0
+		saved = append(saved,
+			bar{Label: "saved: unchanged channels", Value: st.SharedBytes, Class: "s"},
+			// Short lists' deltas can take more than the lists whole (each
+			// record has its own header): nothing saved, not a negative bar.
+			bar{Label: "saved: list deltas", Value: max(0, st.DeltaSavedBytes), Class: "s"})
+	}
+	d.Saved, d.SavedH = layoutBars(saved)
 	s.render(w, http.StatusOK, "stats", "stats", d)
 }
 
