@@ -43,8 +43,8 @@ Store.BackupFile; this command is for a file no program holds.`,
 			}
 			s, err := a.openRead(src)
 			if errors.Is(err, ckpt.ErrLocked) {
-				// Stopping the agent is not how to back it up (README).
-				return fmt.Errorf("%s is held by another process (a program has the store open): back it up from inside that program with Store.BackupFile, which copies it while it runs; this command is for a file no program holds (gave up after %v; --lock-timeout waits longer)", src, a.lockTimeout)
+				// Stopping the agent is not the only way (README).
+				return fmt.Errorf("%w; or back it up from inside that program with Store.BackupFile, which copies it while it runs", err)
 			}
 			if err != nil {
 				return err
