@@ -8,6 +8,7 @@ package ckpt
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -248,6 +249,13 @@ type Stats struct {
 	ListWholeBytes   int64 `json:"list_whole_bytes"`
 	ListSegmentBytes int64 `json:"list_segment_bytes"`
 	DeltaSavedBytes  int64 `json:"delta_saved_bytes"`
+	// SealedUnsized counts the shared channel references and list
+	// versions whose whole size is not known because the segments of
+	// their list are sealed under a key the handle was not given (a store
+	// opened without its keys: sizing a list stored as deltas opens them).
+	// When it is not 0, the savings figures (SharedBytes, ListWholeBytes,
+	// DeltaSavedBytes) are 0: unknown. The other figures need no key.
+	SealedUnsized int `json:"sealed_unsized"`
 }
 
 // Stats walks the whole store in one read transaction.
@@ -326,6 +334,9 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 		if b := sizes["threads/*/"+string(bucketBlobs)]; b != nil {
 			st.ChannelValues = b.Keys
 		}
+		if st.SealedUnsized > 0 {
+			st.SharedBytes, st.ListWholeBytes, st.DeltaSavedBytes = 0, 0, 0
+		}
 		return err
 	})
 	if err != nil {
@@ -369,6 +380,10 @@ func sharingStats(r reader, kr *keyring, thread string, st *Stats) error {
 			st.SharedRefs++
 			bk := blobKey(ns, ch, ver)
 			size, err := wholeSize(r, kr, thread, ts, ns, ch, bk, r.Get(blPath, bk))
+			if errors.Is(err, ErrKey) {
+				st.SealedUnsized++ // a sealed list, no key: size unknown
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("thread %q checkpoint %s channel %q: %w", thread, idString(id), ch, err)
 			}
@@ -411,6 +426,14 @@ func deltaStats(r reader, kr *keyring, thread string, st *Stats) error {
 			return err
 		}
 		size, err := wholeSize(r, kr, thread, ts, ns, ch, k, v)
+		if errors.Is(err, ErrKey) {
+			// Sized by opening its segments: without their key the
+			// whole size is unknown, the rest of the figures are not.
+			st.ListVersions++
+			st.SealedUnsized++
+			st.ListSegmentBytes += int64(len(k) + len(v))
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("thread %q channel %q: %w", thread, ch, err)
 		}

@@ -31,11 +31,14 @@ const defaultCPUShare = 0.1
 type gate struct {
 	// slot holds a token while a build runs (capacity one); whoever holds
 	// it owns next, so next needs no lock of its own.
-	slot  chan struct{}
-	rest  float64 // 1/share - 1: the pause after a build, per unit of its time
-	next  time.Time
-	now   func() time.Time
-	sleep func(ctx context.Context, d time.Duration) error
+	slot chan struct{}
+	rest float64 // 1/share - 1: the pause after a build, per unit of its time
+	next time.Time
+	// exempt is time the running build spent on work held to its own
+	// share elsewhere (the stats figures, statsCostFactor): not charged.
+	exempt time.Duration
+	now    func() time.Time
+	sleep  func(ctx context.Context, d time.Duration) error
 }
 
 func newGate(share float64) *gate {
@@ -66,12 +69,19 @@ func (g *gate) enter(ctx context.Context) (leave func(), err error) {
 		}
 	}
 	start := g.now()
+	g.exempt = 0
 	return func() {
 		end := g.now()
-		g.next = end.Add(time.Duration(float64(end.Sub(start)) * g.rest))
+		spent := max(0, end.Sub(start)-g.exempt)
+		g.next = end.Add(time.Duration(float64(spent) * g.rest))
 		<-g.slot
 	}, nil
 }
+
+// notCharged tells the gate that d of the running build was work limited
+// to its own share elsewhere, so the pause after the build leaves it out.
+// Only the build that holds the slot calls it.
+func (g *gate) notCharged(d time.Duration) { g.exempt += d }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

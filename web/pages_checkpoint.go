@@ -113,7 +113,8 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) {
 			switch {
 			case errors.Is(err, ckpt.ErrKey):
 				// The handle lacks the key: the rest of the checkpoint
-				// (versions, sizes, metadata, tasks) is readable.
+				// (versions, metadata, tasks) is readable. Not its size:
+				// raw is the library's stand-in for the sealed value.
 				cv.Sealed = plainError(err)
 			case err != nil:
 				s.failErr(w, r, err)

@@ -287,12 +287,19 @@ func foreignFile(path string) error {
 // 'ckpt recover FILE' repairs.
 const recoverAPI = "`ckpt recover` (ckpt.RecoverLog)"
 
+// heldError is openError's word for a file another process holds; it is
+// ckpt.ErrLocked for errors.Is, so a command can say more (backup).
+type heldError struct{ msg string }
+
+func (e heldError) Error() string { return e.msg }
+func (e heldError) Unwrap() error { return ckpt.ErrLocked }
+
 func (a *app) openError(path string, err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, ckpt.ErrLocked):
-		return fmt.Errorf("%s is held by another process (a program has the store open); stop that program or wait for it to close the store, then retry (gave up after %v; --lock-timeout waits longer)", path, a.lockTimeout)
+		return heldError{fmt.Sprintf("%s is held by another process (a program has the store open); stop that program or wait for it to close the store, then retry (gave up after %v; --lock-timeout waits longer)", path, a.lockTimeout)}
 	case strings.Contains(err.Error(), "file size too small"): // bbolt's, with no sentinel
 		return fmt.Errorf("%s is not a ckpt store (%d bytes: too small to be one)", path, fileSize(path))
 	case errors.Is(err, ckpt.ErrCorrupt):

@@ -42,6 +42,10 @@ Store.BackupFile; this command is for a file no program holds.`,
 				left = dst + " left as it was"
 			}
 			s, err := a.openRead(src)
+			if errors.Is(err, ckpt.ErrLocked) {
+				// Stopping the agent is not the only way (README).
+				return fmt.Errorf("%w; or back it up from inside that program with Store.BackupFile, which copies it while it runs", err)
+			}
 			if err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -100,7 +101,16 @@ data sealed under them stays in the file's free space).`,
 			defer a.closeStore(s, &err)
 			st, err := s.Rekey(c.Context())
 			if err != nil {
-				return withLeft(c.Context(), err, "every value still opens with one of the keys; run rekey again to finish")
+				left := "every value still opens with one of the keys; run rekey again to finish"
+				if ke, ok := errors.AsType[*ckpt.KeyError](err); ok && c.Context().Err() == nil {
+					// Running it again as it was fails the same way.
+					how := fmt.Sprintf("give key %d's --key-file after the new key's and run rekey again", ke.ID)
+					if !ke.Missing {
+						how = fmt.Sprintf("the --key-file given for key %d does not open it: give the right one and run rekey again", ke.ID)
+					}
+					left = "every value still opens with one of the keys; " + how
+				}
+				return withLeft(c.Context(), err, left)
 			}
 			if a.asJSON {
 				return a.printJSON(struct {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -41,9 +42,15 @@ THREAD that is not in FILE is an error, and then nothing is deleted.`,
 					return err
 				}
 			}
-			if !yes && !confirm(a.in, a.errw, fmt.Sprintf("delete %d thread(s) from %s (%s) with their whole history?", len(threads), file, strings.Join(threads, ", "))) {
-				fmt.Fprintln(a.errw, "nothing deleted")
-				return nil
+			if !yes {
+				sure, err := ask(c.Context(), a.in, a.errw, fmt.Sprintf("delete %d thread(s) from %s (%s) with their whole history?", len(threads), file, strings.Join(threads, ", ")))
+				if err != nil {
+					return stopped(c.Context(), err, "nothing deleted, "+file+" left as it was")
+				}
+				if !sure {
+					fmt.Fprintln(a.errw, "nothing deleted")
+					return nil
+				}
 			}
 			for i, t := range threads {
 				if err := s.DeleteThread(c.Context(), t); err != nil {
@@ -62,6 +69,21 @@ THREAD that is not in FILE is an error, and then nothing is deleted.`,
 	}
 	c.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
 	return c
+}
+
+// ask is confirm that a signal ends (ctx cancelled): the command catches
+// Ctrl-C and SIGTERM to stop its work cleanly, so a question blocked on a
+// line of input would otherwise outlive both, holding the file open.
+func ask(ctx context.Context, r io.Reader, w io.Writer, q string) (bool, error) {
+	answer := make(chan bool, 1)
+	go func() { answer <- confirm(r, w, q) }()
+	select {
+	case yes := <-answer:
+		return yes, nil
+	case <-ctx.Done():
+		fmt.Fprintln(w) // end the question's line
+		return false, ctx.Err()
+	}
 }
 
 // confirm asks q on w and reads the answer from r: only y or yes (in any

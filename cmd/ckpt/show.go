@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -72,16 +73,49 @@ writes. --channel prints one channel's value only.`,
 func getTuple(ctx context.Context, s *ckpt.Store, file string, cfg ckpt.Config) (*ckpt.Tuple, error) {
 	t, err := s.GetTuple(ctx, cfg)
 	if errors.Is(err, ckpt.ErrNotFound) {
-		return nil, notFound(ctx, s, file, cfg.ThreadID, err)
+		return nil, notFoundIn(ctx, s, file, cfg, cfg.CheckpointID, err)
 	}
 	return t, err
 }
 
-// notFound says a missing thread the way every command does (log's
-// "FILE has no thread"), else names the file in err.
-func notFound(ctx context.Context, s *ckpt.Store, file, thread string, err error) error {
-	if terr := requireThread(ctx, s, file, thread); errors.Is(terr, ckpt.ErrNotFound) {
+// notFoundIn says a missing thread the way every command does (log's
+// "FILE has no thread"), else names the file in err. For a checkpoint
+// (id, or the start of one; "" for the newest) that cfg's namespace lacks,
+// it says which namespace has it, or which namespaces the thread has, and
+// how to reach it: `ckpt log` lists the checkpoints of every namespace, so
+// ids get copied from a subgraph's rows without its --ns.
+func notFoundIn(ctx context.Context, s *ckpt.Store, file string, cfg ckpt.Config, id string, err error) error {
+	if terr := requireThread(ctx, s, file, cfg.ThreadID); errors.Is(terr, ckpt.ErrNotFound) {
 		return terr
+	}
+	info, terr := s.Thread(ctx, cfg.ThreadID)
+	if terr != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	if id != "" {
+		for _, ns := range info.Namespaces {
+			if ns == cfg.CheckpointNS {
+				continue
+			}
+			if _, rerr := s.ResolveID(ctx, cfg.ThreadID, ns, id); rerr == nil {
+				flag := "add --ns " + ns
+				if ns == "" {
+					flag = "leave out --ns"
+				}
+				return fmt.Errorf("%s: %w (it is in namespace %q: %s)", file, err, ns, flag)
+			}
+		}
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	if !slices.Contains(info.Namespaces, cfg.CheckpointNS) {
+		names := make([]string, len(info.Namespaces))
+		for i, ns := range info.Namespaces {
+			names[i] = ns
+			if ns == "" {
+				names[i] = "(root)"
+			}
+		}
+		return fmt.Errorf("%s: %w (thread %q has namespaces %s)", file, err, cfg.ThreadID, strings.Join(names, ", "))
 	}
 	return fmt.Errorf("%s: %w", file, err)
 }
@@ -90,7 +124,7 @@ func notFound(ctx context.Context, s *ckpt.Store, file, thread string, err error
 func resolveID(ctx context.Context, s *ckpt.Store, file string, cfg ckpt.Config, id string) (string, error) {
 	full, err := s.ResolveID(ctx, cfg.ThreadID, cfg.CheckpointNS, id)
 	if errors.Is(err, ckpt.ErrNotFound) {
-		return "", notFound(ctx, s, file, cfg.ThreadID, err)
+		return "", notFoundIn(ctx, s, file, cfg, id, err)
 	}
 	return full, resolveUsage(err)
 }

@@ -58,14 +58,22 @@ each bucket.`,
 			sum.row("pending writes\t%d", st.PendingWrites)
 			sum.row("channel values\t%d\tstored", st.ChannelValues)
 			sum.row("channel references\t%d\t%d of them share the parent's value (not stored again)", st.ChannelRefs, st.SharedRefs)
-			sum.row("saved by sharing\t%s\twhat storing every unchanged channel again would have taken", humanBytes(st.SharedBytes))
-			sum.row("list versions\t%d\tstored as append-deltas: %s, whole they would take %s", st.ListVersions, humanBytes(st.ListSegmentBytes), humanBytes(st.ListWholeBytes))
-			if st.DeltaSavedBytes < 0 {
-				// Short lists: each delta record carries its own header and
-				// checksum, which only longer lists make up for.
-				sum.row("saved by append-deltas\tnone\tthe deltas take %s more than the whole lists would (they gain as lists grow)", humanBytes(-st.DeltaSavedBytes))
+			if st.SealedUnsized > 0 {
+				// Lists stored as deltas are sized by opening their
+				// segments, which needs the keys.
+				sum.row("saved by sharing\tunknown\tthe lists are sealed under a key not given (--key-file), and sizing them opens them")
+				sum.row("list versions\t%d\tstored as append-deltas: %s", st.ListVersions, humanBytes(st.ListSegmentBytes))
+				sum.row("saved by append-deltas\tunknown")
 			} else {
-				sum.row("saved by append-deltas\t%s", humanBytes(st.DeltaSavedBytes))
+				sum.row("saved by sharing\t%s\twhat storing every unchanged channel again would have taken", humanBytes(st.SharedBytes))
+				sum.row("list versions\t%d\tstored as append-deltas: %s, whole they would take %s", st.ListVersions, humanBytes(st.ListSegmentBytes), humanBytes(st.ListWholeBytes))
+				if st.DeltaSavedBytes < 0 {
+					// Short lists: each delta record carries its own header and
+					// checksum, which only longer lists make up for.
+					sum.row("saved by append-deltas\tnone\tthe deltas take %s more than the whole lists would (they gain as lists grow)", humanBytes(-st.DeltaSavedBytes))
+				} else {
+					sum.row("saved by append-deltas\t%s", humanBytes(st.DeltaSavedBytes))
+				}
 			}
 			sum.print(a.out)
 			tw := a.table()

@@ -14,6 +14,19 @@ import (
 
 func init() { register(newUICmd) }
 
+// uiAddress is the address to open for a listener: on every interface
+// (0.0.0.0, ::) that is the loopback one, since the handler answers a
+// request for Host [::] or 0.0.0.0 on a loopback connection with 403 (its
+// DNS-rebinding check), and a line saying the pages are open to the
+// network, which they are without authentication.
+func uiAddress(addr net.Addr) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok || !ta.IP.IsUnspecified() {
+		return "http://" + addr.String() + "/"
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d/ (listening on every interface, port %d: anyone who can reach it reads the store, with no authentication)", ta.Port, ta.Port)
+}
+
 func newUICmd(a *app) *cobra.Command {
 	var addr string
 	c := &cobra.Command{
@@ -36,7 +49,7 @@ web.Handler itself instead: see the README.`,
 				return fmt.Errorf("--addr %s: %w", addr, err)
 			}
 			srv := &http.Server{Handler: web.Handler(s, web.Options{}), ReadHeaderTimeout: 10 * time.Second}
-			fmt.Fprintf(a.out, "ckpt ui: %s (read-only) at http://%s/\n", args[0], ln.Addr())
+			fmt.Fprintf(a.out, "ckpt ui: %s (read-only) at %s\n", args[0], uiAddress(ln.Addr()))
 			ctx := c.Context()
 			if ctx == nil {
 				ctx = context.Background()

@@ -55,7 +55,8 @@ document.addEventListener("DOMContentLoaded", function () {
 
   // Live thread page: the server's event stream (/events) names the
   // newest checkpoint whenever it changes; then fetch this page again and
-  // swap in its history table. Without EventSource, poll /head every 2 s.
+  // swap in its history table and the summary above it. Without
+  // EventSource, poll /head every 2 s.
   var hist = document.getElementById("history");
   if (hist && hist.dataset.live === "true" && hist.dataset.head) {
     var newest = hist.dataset.newest || "";
@@ -70,6 +71,10 @@ document.addEventListener("DOMContentLoaded", function () {
           var fresh = doc.getElementById("history");
           if (fresh) {
             newest = fresh.dataset.newest || "";
+            // The summary above counts the checkpoints and names the
+            // newest time: it follows the rows.
+            var sum = document.querySelector("p.summary"), freshSum = doc.querySelector("p.summary");
+            if (sum && freshSum) { sum.replaceWith(document.importNode(freshSum, true)); }
             hist.replaceWith(document.importNode(fresh, true));
             hist = document.getElementById("history");
             wireDiff();
