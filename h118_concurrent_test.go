@@ -2517,3 +2517,67 @@ func (h *h118Run) checkAll(what string) {
 	}
 	h.t.Logf("%s: %d checkpoints read back", what, n)
 }
+
+// TestH118VerifyBesideImport: Verify on a live store while an Import of
+// this handle is between two of its batches must not report the import's
+// threads (reads hide them until the import publishes them) as "left by
+// an import that did not finish". Found by TestH118ConcurrentModel (mode
+// nowal, seeds 5000, 5002, 5004 under -race): with NoWAL, Verify runs in
+// the commit loop on the writer, which no read gate hides anything from.
+func TestH118VerifyBesideImport(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	src, err := ckpt.Open(filepath.Join(dir, "src.db"), ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		if _, err := src.Save(ctx, "big", map[string]any{"i": i, "s": fmt.Sprint("step ", i)}, ckpt.Metadata{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var dump bytes.Buffer
+	if _, err := src.Export(ctx, &dump, ckpt.ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, noWAL := range []bool{false, true} {
+		t.Run(fmt.Sprint("nowal=", noWAL), func(t *testing.T) {
+			s, err := ckpt.Open(filepath.Join(dir, fmt.Sprint("dst", noWAL, ".db")), ckpt.Options{NoWAL: noWAL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.Save(ctx, "own", map[string]any{"a": 1}, nil); err != nil {
+				t.Fatal(err)
+			}
+			batches := 0
+			var problems []ckpt.Problem
+			_, err = s.Import(ctx, bytes.NewReader(dump.Bytes()), ckpt.ImportOptions{Progress: func(int64) {
+				batches++
+				rep, err := s.Verify(ctx, ckpt.VerifyOptions{})
+				if err != nil {
+					t.Errorf("Verify between batches: %v", err)
+					return
+				}
+				problems = append(problems, rep.Problems...)
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if batches < 2 {
+				t.Fatalf("%d batches: the dump must take more than one", batches)
+			}
+			if len(problems) > 0 {
+				t.Errorf("Verify of a live store between an import's batches: %v", problems)
+			}
+			rep, err := s.Verify(ctx, ckpt.VerifyOptions{})
+			if err != nil || !rep.OK() {
+				t.Errorf("Verify after the import: %v %v", err, rep.Problems)
+			}
+		})
+	}
+}
