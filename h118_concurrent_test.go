@@ -1421,6 +1421,10 @@ func (h *h118Run) readerLoop(seed uint64) {
 			pick = th.entries[r.IntN(n)]
 			if pick.id == "" {
 				pick = nil
+			} else {
+				// A copy: its owner sets fields under the lock.
+				pk := *pick
+				pick = &pk
 			}
 		}
 		h.m.mu.Unlock()
@@ -1475,7 +1479,7 @@ func (h *h118Run) readerLoop(seed uint64) {
 					h.find("GetTuple %v: op %s, want %s", cfg, e.op, pick.op)
 				}
 			} else if errors.Is(err, ckpt.ErrNotFound) {
-				h.missing("GetTuple by id", th, &pick.ns, map[string]bool{}, r0, r1, func(e *h118Entry) bool { return e == pick })
+				h.missing("GetTuple by id", th, &pick.ns, map[string]bool{}, r0, r1, func(e *h118Entry) bool { return e.op == pick.op && e.ns == pick.ns && e.id == pick.id })
 			} else {
 				stop = h.unexpected("GetTuple by id", err)
 			}
@@ -2579,5 +2583,63 @@ func TestH118VerifyBesideImport(t *testing.T) {
 				t.Errorf("Verify after the import: %v %v", err, rep.Problems)
 			}
 		})
+	}
+}
+
+// TestH118RetentionAfterAsyncWrites: Prune, DeleteForRuns and GC act on
+// every write queued before them, Async ones included, as DeleteThread
+// and CopyThread (which run in the commit loop) do: a caller that saves
+// asynchronously and then deletes a thread, a run or the old checkpoints
+// must not find, after a Flush, the checkpoints it queued first. They
+// plan on a snapshot, which holds an Async write only once its group is
+// logged; so they missed the writes still queued (found by
+// TestH118ConcurrentModel, mode async, seed 5019: a Save after
+// Prune(PruneDelete) got the deleted thread's checkpoint as its parent).
+func TestH118RetentionAfterAsyncWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := ckpt.Open(filepath.Join(t.TempDir(), "async.db"), ckpt.Options{Durability: ckpt.Async})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	count := func(thread string) int {
+		n := 0
+		for _, err := range s.List(ctx, ckpt.ListOptions{ThreadID: thread}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		return n
+	}
+	for i := range 5 {
+		for _, c := range []struct {
+			name string
+			op   func(thread, run string) error
+			want int // checkpoints left in the thread
+		}{
+			{"PruneDelete", func(th, _ string) error { return s.Prune(ctx, []string{th}, ckpt.PruneDelete) }, 0},
+			{"PruneKeepLatest", func(th, _ string) error { return s.Prune(ctx, []string{th}, ckpt.PruneKeepLatest) }, 1},
+			{"DeleteForRuns", func(_, run string) error { return s.DeleteForRuns(ctx, []string{run}) }, 0},
+			{"GC", func(string, string) error { _, err := s.GC(ctx, ckpt.Policy{KeepLast: 1}); return err }, 1},
+		} {
+			th := fmt.Sprintf("%s-%d", c.name, i)
+			run := "run-" + th
+			for j := range 3 {
+				if _, err := s.Save(ctx, th, map[string]any{"j": j}, ckpt.Metadata{"run_id": run}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := c.op(th, run); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if err := s.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := count(th); n != c.want {
+				t.Errorf("%s after 3 Async Saves, round %d: %d checkpoints left, want %d", c.name, i, n, c.want)
+			}
+		}
 	}
 }
