@@ -1723,6 +1723,7 @@ func (h *h118Run) readerLoop(seed uint64) {
 		if stop {
 			return
 		}
+		time.Sleep(200 * time.Microsecond) // leave the writers some CPU
 	}
 }
 
@@ -2317,6 +2318,19 @@ func h118Round(t *testing.T, mode h118Mode, seed uint64, dur time.Duration) *h11
 		h.asyncErr = append(h.asyncErr, err)
 		h.asyncMu.Unlock()
 	}
+	if r.IntN(2) == 0 {
+		// The background sweeper too, with the policy the model allows.
+		h.opts.SweepInterval = time.Duration(20+r.IntN(100)) * time.Millisecond
+		h.opts.SweepPolicy = ckpt.Policy{KeepLast: m.keepLast, MaxAge: 30 * 24 * time.Hour, ThreadTTL: 60 * 24 * time.Hour}
+		h.opts.OnSweep = func(st ckpt.GCStats, err error) {
+			h.countMu.Lock()
+			h.counts["sweep"]++
+			h.countMu.Unlock()
+			if err != nil && !errors.Is(err, ckpt.ErrClosed) {
+				h.find("background sweep: %v", err)
+			}
+		}
+	}
 	h.opts.MaxPending = []int{0, 8, 64}[r.IntN(3)]
 	h.opts.DeltaFold = []int{0, 2, 3}[r.IntN(3)]
 	ctx := context.Background()
@@ -2448,8 +2462,8 @@ func h118Round(t *testing.T, mode h118Mode, seed uint64, dur time.Duration) *h11
 	for _, th := range m.threads {
 		nEntries += len(th.entries)
 	}
-	t.Logf("mode %s seed %d keepLast %d maxPending %d deltaFold %d: %d calls, %d checkpoints tried; errors: %s",
-		mode.name, seed, m.keepLast, h.opts.MaxPending, h.opts.DeltaFold, h.callN, nEntries, sb.String())
+	t.Logf("mode %s seed %d keepLast %d sweep %v maxPending %d deltaFold %d: %d calls, %d checkpoints tried; errors: %s",
+		mode.name, seed, m.keepLast, h.opts.SweepInterval, h.opts.MaxPending, h.opts.DeltaFold, h.callN, nEntries, sb.String())
 	return h
 }
 
