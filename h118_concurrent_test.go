@@ -27,8 +27,8 @@ package ckpt_test
 //
 // CKPT_H118_SEED (default 1180), CKPT_H118_ROUNDS (default 1),
 // CKPT_H118_DUR (run length of each mode, default 2s), CKPT_H118_MODES
-// (comma list of sync,nosync,async,enc,encasync,nowal; default the first
-// four).
+// (comma list of sync,nosync,async,enc,encasync,nowal,nowalasync,nowalenc;
+// default the first four).
 
 import (
 	"bytes"
@@ -2238,6 +2238,8 @@ func h118Modes() []h118Mode {
 		{name: "enc", opts: ckpt.Options{Encryption: &ckpt.Encryption{Keys: []ckpt.Key{h118Key(2), h118Key(1)}}}, enc: true},
 		{name: "encasync", opts: ckpt.Options{Durability: ckpt.Async, Encryption: &ckpt.Encryption{Keys: []ckpt.Key{h118Key(2), h118Key(1)}}}, enc: true, async: true},
 		{name: "nowal", opts: ckpt.Options{NoWAL: true}},
+		{name: "nowalasync", opts: ckpt.Options{NoWAL: true, Durability: ckpt.Async}, async: true},
+		{name: "nowalenc", opts: ckpt.Options{NoWAL: true, Durability: ckpt.NoSync, Encryption: &ckpt.Encryption{Keys: []ckpt.Key{h118Key(2), h118Key(1)}}}, enc: true},
 	}
 	want := os.Getenv("CKPT_H118_MODES")
 	if want == "" {
