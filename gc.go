@@ -178,6 +178,10 @@ func (s *Store) GC(ctx context.Context, p Policy) (st GCStats, err error) {
 // out before the thread is planned again.
 func (s *Store) retain(ctx context.Context, each func(fn func(thread string) error) error, plan func(r reader, thread string) (*threadJob, bool, error), progress func(GCStats)) (GCStats, error) {
 	b := jobBatch{s: s, progress: progress}
+	// The plans read snapshots: first every write queued before the call.
+	if err := s.seeQueued(ctx); err != nil {
+		return b.stats, err
+	}
 	if err := s.finishSweeps(ctx, &b); err != nil {
 		return b.stats, err
 	}

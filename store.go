@@ -143,6 +143,9 @@ type Store struct {
 	boltOpts bolt.Options // to open the compacted file alike
 	sweep    *sweeper
 	backupMu sync.Mutex // one backup at a time (backup.go)
+	// asyncQueued: an Async write was queued once; retention then waits
+	// for the queue before it plans (seeQueued, writer.go).
+	asyncQueued atomic.Bool
 
 	obs  observer // metrics and logger (metrics.go, logging.go)
 	tune tuning   // limits and test seams (tuning.go)

@@ -134,8 +134,10 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 		}
 		return rep, s.view(ctx, func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, "") })
 	}
-	// Sync: wait for the op to run, whatever the store's default.
-	err := s.write(WithWriteOptions(ctx, WriteOptions{Durability: Sync}), func(w writer) error { return check(w) })
+	// Sync: wait for the op to run, whatever the store's default. Through
+	// the read gate, as every read: an Import under way between two of
+	// its batches is not one left unfinished (TestH118VerifyBesideImport).
+	err := s.write(WithWriteOptions(ctx, WriteOptions{Durability: Sync}), func(w writer) error { return check(s.eng.Gated(w)) })
 	return rep, err
 }
 

@@ -7,6 +7,7 @@ package ckpt
 
 import (
 	"context"
+	"errors"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/ckpt-go/ckpt/saverkit"
@@ -128,10 +129,33 @@ func (s *Store) writeOrdered(ctx context.Context, apply func(w writer) error, on
 		// An acknowledged async write must not be dropped because its
 		// caller's context ends later.
 		op.Ctx = context.WithoutCancel(ctx)
+		s.asyncQueued.Store(true)
 	} else {
 		op.Done = make(chan error, 1)
 	}
 	return s.enqueue(ctx, op)
+}
+
+// seeQueued waits until every write queued before it is logged, and so
+// in the snapshot of any read begun after it returns: an Async write
+// returns once queued, and what plans on a snapshot before it writes
+// (retention: Prune, DeleteForRuns, GC) would miss the writes its own
+// caller queued just before (TestH118RetentionAfterAsyncWrites). A
+// NoSync op with no changes, after them in the queue, acknowledged once
+// they are readable; nothing at all on a store that never took an Async
+// write. Unlike Flush, it leaves the failures of Async writes to the
+// next Flush.
+func (s *Store) seeQueued(ctx context.Context) error {
+	if !s.asyncQueued.Load() || s.readOnly {
+		return nil
+	}
+	err := s.write(WithWriteOptions(ctx, WriteOptions{Durability: NoSync}), func(writer) error { return nil })
+	if errors.Is(err, ErrFailed) {
+		// A failed store took none of them; a DryRun still reads what
+		// is durable, and a write says ErrFailed itself.
+		return nil
+	}
+	return err
 }
 
 // Flush waits until every write queued before it is committed and fsync'd,

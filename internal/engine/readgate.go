@@ -37,6 +37,19 @@ func (e *Engine) Unpublished() (end func()) {
 	}
 }
 
+// Gated returns r, the store as an op in the commit loop sees it (its
+// writer), as a read sees it: without what operations not published yet
+// wrote, while any runs. An op runs after every commit before it, so it
+// needs no check of ended: once none runs, every one that ran has
+// published (or undone) what it wrote. For a read that runs in the commit
+// loop (Verify with NoWAL).
+func (e *Engine) Gated(r Reader) Reader {
+	if e.gate.hide == nil || e.gate.active.Load() == 0 {
+		return r
+	}
+	return e.gate.hide(r)
+}
+
 // before is read before a read's snapshot is taken (reader's ended).
 func (g *readGate) before() uint64 { return g.ended.Load() }
 
