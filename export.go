@@ -136,6 +136,12 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 			return sum, err
 		}
 	}
+	// A dump of the store as of the call, as a Backup is: with the Async
+	// writes its caller queued before it, which a snapshot holds only
+	// once they are logged (TestExportHoldsTheAsyncWritesQueuedBeforeIt).
+	if err := s.seeQueued(ctx); err != nil {
+		return sum, err
+	}
 	err := s.view(ctx, func(r reader) error {
 		for _, t := range threads {
 			if !r.Exists(bucketPath{bucketThreads, []byte(t)}) {
