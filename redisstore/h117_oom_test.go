@@ -8,6 +8,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -52,8 +53,8 @@ func TestH117OutOfMemoryWritesNothingHalf(t *testing.T) {
 	for n := 1; n <= 300 && refused < 20; n++ {
 		nc, err := put(c, n)
 		if err != nil {
-			if !strings.Contains(err.Error(), "OOM") {
-				t.Fatalf("put %d: %v, want Redis's OOM refusal", n, err)
+			if !strings.Contains(err.Error(), "OOM") || !errors.Is(err, ErrOutOfMemory) || !errors.Is(err, ckpt.ErrDiskFull) {
+				t.Fatalf("put %d: %v, want Redis's OOM refusal as ErrOutOfMemory and ckpt.ErrDiskFull", n, err)
 			}
 			refused++
 			continue
@@ -71,11 +72,11 @@ func TestH117OutOfMemoryWritesNothingHalf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutWrites(bg, c, []ckpt.Write{{Channel: "w2", Value: strings.Repeat("y", 50000)}}, "t2", ""); err == nil {
-		t.Fatal("a 50 kB pending write at maxmemory was stored")
+	if err := s.PutWrites(bg, c, []ckpt.Write{{Channel: "w2", Value: strings.Repeat("y", 50000)}}, "t2", ""); !errors.Is(err, ErrOutOfMemory) {
+		t.Fatalf("a 50 kB pending write at maxmemory: %v, want ErrOutOfMemory", err)
 	}
-	if err := s.CopyThread(bg, "t0", "t1", ckpt.CopyOptions{}); err == nil {
-		t.Fatal("a copy at maxmemory was made")
+	if err := s.CopyThread(bg, "t0", "t1", ckpt.CopyOptions{}); !errors.Is(err, ErrOutOfMemory) {
+		t.Fatalf("a copy at maxmemory: %v, want ErrOutOfMemory", err)
 	}
 	if after, _ := s.Client().HLen(bg, s.keys.thread("t0")[kWrites]).Result(); after != before {
 		t.Fatalf("refused PutWrites: %d writes stored, %d before", after, before)
