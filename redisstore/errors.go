@@ -18,6 +18,22 @@ import (
 // way may or may not have been applied: read the thread back to know.
 var ErrUnavailable = errors.New("redisstore: redis unavailable")
 
+// ErrOutOfMemory: Redis refused a write at its maxmemory (with the
+// noeviction policy the README asks for). Nothing of the call was
+// written: Redis refuses a script's first write, and lets a script that
+// has written go on. Deletes still run, so retention (KeepLast, Prune,
+// DeleteThread) frees room and writes go on. errors.Is(err,
+// ckpt.ErrDiskFull) holds too: the same "no room, nothing stored, the
+// store goes on" as the file store's full disk.
+var ErrOutOfMemory error = outOfMemory{}
+
+type outOfMemory struct{}
+
+func (outOfMemory) Error() string {
+	return "redisstore: redis refused the write at its maxmemory (nothing written)"
+}
+func (outOfMemory) Is(target error) bool { return target == ckpt.ErrDiskFull }
+
 // CorruptError reports a Redis key whose content is not what the store
 // wrote: a value that does not decode, a member of the wrong shape, or a
 // key of the wrong Redis type. errors.Is(err, ckpt.ErrCorrupt) holds.
@@ -52,6 +68,9 @@ func wrapErr(ctx context.Context, op string, err error, keys ...string) error {
 		return fmt.Errorf("redisstore: %s: %w", op, ckpt.ErrClosed)
 	}
 	var rerr redis.Error
+	if errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "OOM ") {
+		return fmt.Errorf("%w: %s: %w", ErrOutOfMemory, op, err)
+	}
 	if errors.As(err, &rerr) && strings.Contains(rerr.Error(), "WRONGTYPE") {
 		return &CorruptError{Key: strings.Join(keys, " "), Reason: fmt.Sprintf("%s: a key holds the wrong Redis type: %v", op, err)}
 	}
