@@ -17,6 +17,10 @@ func TestGCDryRunChangesNothing(t *testing.T) {
 	if !strings.Contains(r.stdout, "would delete") || !strings.Contains(r.stdout, "6 checkpoint(s)") {
 		t.Fatalf("dry run:\n%s", r)
 	}
+	// Nothing was freed: the figure is what the run would free.
+	if strings.Contains(r.stdout, "data freed") || !strings.Contains(r.stdout, "data it would free") {
+		t.Fatalf("dry run says data was freed:\n%s", r)
+	}
 	if n := logCount(t, dir, db); n != 8 {
 		t.Fatalf("dry run deleted: %d checkpoints left", n)
 	}
