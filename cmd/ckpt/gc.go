@@ -73,14 +73,14 @@ file itself.`,
 					ckpt.GCStats
 				}{args[0], dryRun, before, fileSize(args[0]), st})
 			}
-			verb := "deleted"
+			verb, freed := "deleted", "data freed"
 			if dryRun {
-				verb = "would delete"
+				verb, freed = "would delete", "data it would free"
 			}
 			tw := a.table()
 			fmt.Fprintf(tw, "%s\t%d thread(s), %d checkpoint(s), %d pending write(s), %d channel value(s), %d list segment(s)\n",
 				verb, st.Threads, st.Checkpoints, st.Writes, st.Blobs, st.Segments)
-			fmt.Fprintf(tw, "data freed\t%s\n", humanBytes(st.BytesFreed))
+			fmt.Fprintf(tw, "%s\t%s\n", freed, humanBytes(st.BytesFreed))
 			fmt.Fprintf(tw, "file\t%s before, %s after\t(freed pages are reused; 'ckpt compact' shrinks the file)\n", humanBytes(before), humanBytes(fileSize(args[0])))
 			return tw.Flush()
 		},
