@@ -143,8 +143,8 @@ type Store struct {
 	boltOpts bolt.Options // to open the compacted file alike
 	sweep    *sweeper
 	backupMu sync.Mutex // one backup at a time (backup.go)
-	// asyncQueued: an Async write was queued once; retention then waits
-	// for the queue before it plans (seeQueued, writer.go).
+	// asyncQueued: an Async write was queued once; retention and Export
+	// then wait for the queue before they read (seeQueued, writer.go).
 	asyncQueued atomic.Bool
 
 	obs  observer // metrics and logger (metrics.go, logging.go)

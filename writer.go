@@ -141,12 +141,11 @@ func (s *Store) writeOrdered(ctx context.Context, apply func(w writer) error, on
 // returns once queued, and what plans on a snapshot before it writes
 // (retention: Prune, DeleteForRuns, GC) would miss the writes its own
 // caller queued just before (TestH118RetentionAfterAsyncWrites), as would
-// an Export, a dump of the store as of the call (a Backup is queued after
-// them). A
-// NoSync op with no changes, after them in the queue, acknowledged once
-// they are readable; nothing at all on a store that never took an Async
-// write. Unlike Flush, it leaves the failures of Async writes to the
-// next Flush.
+// an Export, a dump of the store as of the call (a Backup is queued
+// after them). A NoSync op with no changes, after them in the queue,
+// acknowledged once they are readable; nothing at all on a store that
+// never took an Async write. Unlike Flush, it leaves the failures of
+// Async writes to the next Flush.
 func (s *Store) seeQueued(ctx context.Context) error {
 	if !s.asyncQueued.Load() || s.readOnly {
 		return nil
