@@ -14,14 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ckpt-go/ckpt"
-	"github.com/ckpt-go/ckpt/redisstore/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -91,19 +89,7 @@ func h117Chain(t *testing.T, s *Store, thread string) []*ckpt.Tuple {
 }
 
 func TestH117KilledWhileWorkersRaceIfHead(t *testing.T) {
-	redistest.Need(t)
-	if testing.Short() {
-		t.Skip("kills redis-server")
-	}
-	rounds := 4
-	if v, err := strconv.Atoi(os.Getenv("CKPT_HUNT_ROUNDS")); err == nil {
-		rounds = v
-	}
-	srv, err := redistest.Start(t.TempDir(), "--appendonly", "yes", "--appendfsync", "always")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Kill()
+	srv, rounds := killHunt(t, 4)
 	const workers = 4
 	const thread = "cas"
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 117))

@@ -13,14 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ckpt-go/ckpt"
-	"github.com/ckpt-go/ckpt/redisstore/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -41,19 +39,7 @@ type huntAcked struct {
 }
 
 func TestHuntRedisKilledMidWrite(t *testing.T) {
-	redistest.Need(t)
-	if testing.Short() {
-		t.Skip("kills redis-server")
-	}
-	rounds := 6
-	if v, err := strconv.Atoi(os.Getenv("CKPT_HUNT_ROUNDS")); err == nil {
-		rounds = v
-	}
-	srv, err := redistest.Start(t.TempDir(), "--appendonly", "yes", "--appendfsync", "always")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Kill()
+	srv, rounds := killHunt(t, 6)
 	const writers = 4
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 26))
 	heads := make([]huntAcked, writers) // each thread's newest acknowledged step

@@ -16,15 +16,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ckpt-go/ckpt"
-	"github.com/ckpt-go/ckpt/redisstore/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -35,19 +32,7 @@ type hunt28Op struct {
 }
 
 func TestHunt28RedisKilledMidPutFullTrimDelete(t *testing.T) {
-	redistest.Need(t)
-	if testing.Short() {
-		t.Skip("kills redis-server")
-	}
-	rounds := 4
-	if v, err := strconv.Atoi(os.Getenv("CKPT_HUNT_ROUNDS")); err == nil {
-		rounds = v
-	}
-	srv, err := redistest.Start(t.TempDir(), "--appendonly", "yes", "--appendfsync", "always")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Kill()
+	srv, rounds := killHunt(t, 4)
 	const threads = 4 // t0..t2 put and are trimmed; t3 is also deleted now and then
 	const keep = 3
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 28))

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -80,4 +81,26 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(shared.srv.Dir())
 	}
 	os.Exit(code)
+}
+
+// killHunt starts the redis-server of a hunt that kills it (AOF fsync'd
+// before every reply, so every acknowledged write must come back) and
+// returns it with the hunt's rounds: CKPT_HUNT_ROUNDS, else def. It skips
+// under -short; the server is killed when the test ends.
+func killHunt(t *testing.T, def int) (*redistest.Server, int) {
+	t.Helper()
+	redistest.Need(t)
+	if testing.Short() {
+		t.Skip("kills redis-server")
+	}
+	rounds := def
+	if v, err := strconv.Atoi(os.Getenv("CKPT_HUNT_ROUNDS")); err == nil {
+		rounds = v
+	}
+	srv, err := redistest.Start(t.TempDir(), "--appendonly", "yes", "--appendfsync", "always")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Kill)
+	return srv, rounds
 }
