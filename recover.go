@@ -29,6 +29,10 @@ type RecoverStats struct {
 	// Reason and Offset say what was wrong and where in the log.
 	Reason string
 	Offset int64
+	// Foreign says the log was not this store file's (another store's,
+	// or an earlier log of this store): none of its groups were kept, and
+	// no byte of it need be damaged.
+	Foreign bool
 	// KeptGroups is how many groups of the valid prefix were replayed into
 	// the store file (those it already held are not counted).
 	KeptGroups int
@@ -226,7 +230,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		}
 		sc, d = rs, rs.Damage
 	}
-	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, KeptGroups: len(sc.Groups),
+	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, Foreign: d.Foreign, KeptGroups: len(sc.Groups),
 		DroppedFirst: d.Group, DroppedLast: d.LaterLast, DroppedBytes: d.Bytes}
 	if d.LaterLast == 0 {
 		st.DroppedFirst = 0

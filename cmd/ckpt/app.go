@@ -309,6 +309,11 @@ func (a *app) openError(path string, err error) error {
 			// a store, and the way out is a command to type.
 			detail = strings.ReplaceAll(detail, recoverAPI, "'ckpt recover "+path+"'")
 			if log, ok := strings.CutPrefix(detail, "write-ahead log "); ok {
+				if strings.Contains(log, " is not this store's: ") {
+					// No byte need be damaged: a log swapped in, or left
+					// beside a restored backup (LogDamage.Foreign).
+					return fmt.Errorf("%s has a write-ahead log that is not its own (%s)", path, log)
+				}
 				return fmt.Errorf("%s has a damaged write-ahead log (%s)", path, log)
 			}
 			return fmt.Errorf("%s is damaged (%s)", path, detail)

@@ -78,6 +78,11 @@ FILE lacks is gone).`,
 				return err
 			}
 			dropped := fmt.Sprintf("%d group(s) of writes (%d-%d)", st.DroppedGroups(), st.DroppedFirst, st.DroppedLast)
+			if st.Foreign {
+				_, err = fmt.Fprintf(a.out, "%s: the write-ahead log is not this store's: %s\nkept none of it; dropped %d byte(s) of another log's writes\nthat log is now %s\n",
+					args[0], st.Reason, st.DroppedBytes, st.MovedTo)
+				return err
+			}
 			if st.DroppedLast == 0 {
 				dropped = "an unknown number of groups of writes"
 				if st.Offset == 0 {

@@ -120,6 +120,8 @@ func bindingDamage(data []byte, id, applied uint64, bind LogBinding) *LogDamage 
 	d := &LogDamage{Offset: 0, Bytes: int64(end + 1), Reason: reason}
 	if id == bind.ID {
 		d.Bound = bind.Gen
+	} else {
+		d.Foreign = true
 	}
 	return d
 }
@@ -152,11 +154,19 @@ type LogDamage struct {
 	// Short says that the file ends too soon after its valid records for
 	// a crash to have left it (versions 2 to 5): cut short from outside.
 	Short bool
+	// Foreign says that no byte need be damaged: the log is not the one
+	// the store file is bound to (another store's, or an earlier log of
+	// this store), so none of its records are this file's.
+	Foreign bool
 }
 
 // Err is the damage as the error Open returns (ErrCorrupt), naming the
 // log at path and what ckpt recover would do.
 func (d *LogDamage) Err(path string) error {
+	if d.Foreign {
+		return fmt.Errorf("%w: write-ahead log %s is not this store's: %s; nothing was changed; "+
+			"run `ckpt recover` (ckpt.RecoverLog) to move the log aside", ErrCorrupt, path, d.Reason)
+	}
 	if d.Short {
 		return fmt.Errorf("%w: write-ahead log %s: %s; nothing was changed; "+
 			"run `ckpt recover` (ckpt.RecoverLog) to keep the records before offset %d and move the log aside", ErrCorrupt, path, d.Reason, d.Offset)
