@@ -14,15 +14,16 @@ import (
 
 // An address where something other than Redis listens (an HTTP server, a
 // port reused after Redis went away) is Redis not reachable there: New and
-// every call fail with ErrUnavailable, not an untyped protocol error.
+// every call fail with ErrUnavailable (New says ErrNotRedis), not an
+// untyped protocol error.
 func TestNonRedisListenerIsErrUnavailable(t *testing.T) {
 	redistest.Need(t)
 	web := httptest.NewServer(http.NotFoundHandler())
 	defer web.Close()
 	addr := web.Listener.Addr().String()
 	_, err := New(bg, Options{Redis: &redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1}})
-	if !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("New on an HTTP server: %v, want ErrUnavailable", err)
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrNotRedis) {
+		t.Fatalf("New on an HTTP server: %v, want ErrNotRedis (ErrUnavailable)", err)
 	}
 
 	srv, err := redistest.Start(t.TempDir())
