@@ -25,7 +25,9 @@ type Options struct {
 	// bound every call.
 	Redis *redis.Options
 	// Prefix starts every key of the store; several stores can share one
-	// Redis under different prefixes. Empty means "ckpt".
+	// Redis under different prefixes. Empty means "ckpt". It must not
+	// contain ":{" (ckpt.ErrInvalidConfig): the keys of a store under
+	// p+":{x}" would be those of some threads of a store under p.
 	Prefix string
 	// ThreadTTL, when positive, makes a thread expire (all its keys, by
 	// Redis expiry) after this long without a write; every put and
@@ -66,6 +68,9 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	ro.ContextTimeoutEnabled = true
 	if opts.KeepLast < 0 || opts.ThreadTTL < 0 {
 		return nil, fmt.Errorf("%w: negative KeepLast or ThreadTTL", ckpt.ErrInvalidConfig)
+	}
+	if err := checkPrefix(opts.Prefix); err != nil {
+		return nil, err
 	}
 	s := &Store{
 		rdb:      redis.NewClient(ro),
