@@ -125,9 +125,23 @@ local function trimplan(n, nskey, nsend)
   return dead, count
 end
 
+-- expire gives every key of the thread ms to live. A write without a TTL
+-- (ms 0; its worker has no ThreadTTL) leaves the thread's expiry as
+-- another worker set it, and gives it to the keys this write made (a
+-- first blob, a first pending write): without it they would outlive the
+-- thread's other keys, for ever.
 local function expire(ms)
   if ms > 0 then
     for i = 1, 7 do redis.call('PEXPIRE', KEYS[i], ms) end
+    return
+  end
+  local left, bare = 0, {}
+  for i = 1, 7 do
+    local p = redis.call('PTTL', KEYS[i])
+    if p > left then left = p elseif p == -1 then bare[#bare + 1] = KEYS[i] end
+  end
+  if left > 0 then
+    for _, k in ipairs(bare) do redis.call('PEXPIRE', k, left) end
   end
 end
 

@@ -33,7 +33,11 @@ type Options struct {
 	// Redis expiry) after this long without a write; every put and
 	// pending-writes call starts the time again. The global index entries
 	// of expired threads are removed when List meets them, or by
-	// SweepIndex.
+	// SweepIndex. Workers of one thread with different settings: the
+	// thread expires ThreadTTL after the last write of a worker that has
+	// one; a write of a worker without one neither starts that time again
+	// nor ends it, and a key it makes takes the thread's expiry, so the
+	// thread still expires whole.
 	ThreadTTL time.Duration
 	// KeepLast, when positive, keeps only the newest KeepLast checkpoints
 	// of each thread and namespace: every put removes the older ones, with
