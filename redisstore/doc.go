@@ -38,6 +38,13 @@
 // Replication is asynchronous: a failover to a replica can lose puts the
 // old primary acknowledged, whatever the AOF setting.
 //
+// A Redis that loses its data while stores run (a restart without
+// persistence) loses the layout marker (P:format) with it: every put,
+// pending-writes call and copy puts it back before writing, so the layout
+// of what the running stores write stays marked, and one that finds
+// another layout's marker (another build's New took the emptied prefix)
+// fails with ckpt.ErrFormatVersion and writes nothing.
+//
 // Redis must not evict the store's keys: run it with maxmemory-policy
 // noeviction (the default) or give the store a Redis of its own.
 //

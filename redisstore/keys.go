@@ -5,7 +5,11 @@ package redisstore
 // Layout (format version 1), with P the key prefix (Options.Prefix):
 //
 //	P:format              "1": the layout version; another value is
-//	                      ckpt.ErrFormatVersion.
+//	                      ckpt.ErrFormatVersion. New writes it when it is
+//	                      missing, and so does every put, pending-writes
+//	                      call and copy (a Redis that lost its data while
+//	                      the store ran lost it too); one finding another
+//	                      version writes nothing.
 //	P:idx                 sorted set (all scores 0, ordered by member bytes):
 //	                      id | len16(thread) | thread | ns  for every
 //	                      checkpoint: listing across threads, newest first.

@@ -110,6 +110,14 @@ func (s *Store) init(ctx context.Context) error {
 	return nil
 }
 
+// otherFormat is the error of a writing script that found the layout
+// marker holding version v: another build took the prefix (after Redis
+// lost its data, which the writing scripts meet by putting the marker
+// back, see marked in scripts.go), and nothing was written.
+func (s *Store) otherFormat(v string) error {
+	return fmt.Errorf("%w: redis key %q holds layout version %q, this build writes %q (nothing written)", ckpt.ErrFormatVersion, s.keys.format(), v, formatVersion)
+}
+
 // Close closes the connections. Calls after Close fail with ckpt.ErrClosed.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
@@ -241,9 +249,10 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 	if saverkit.WriteOptionsFrom[ckpt.WriteOptions](ctx).IfHead {
 		ifHead = "1"
 	}
-	// The thread's keys, the index, and the recent puts (putScript): one
+	// The thread's keys, the index, the recent puts and the layout marker
+	// (putScript): one
 	// token for the whole call, whose resends and stale retries carry it.
-	keys := append(s.threadKeys(cfg.ThreadID), s.keys.recentPuts(cfg.ThreadID))
+	keys := append(s.threadKeys(cfg.ThreadID), s.keys.recentPuts(cfg.ThreadID), s.keys.format())
 	tok := callToken()
 	for attempt := 1; ; attempt++ {
 		cpVal, err := encodeCheckpoint(ns, rec)
@@ -303,6 +312,8 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 			return ckpt.Config{}, corrupt(keys[kCP], detail, "checkpoint value does not parse")
 		case "wrongtype":
 			return ckpt.Config{}, wrongType("put", detail)
+		case "format":
+			return ckpt.Config{}, s.otherFormat(detail)
 		default:
 			return ckpt.Config{}, corrupt(keys[kCP], "", "put script replied %q", status)
 		}
@@ -391,8 +402,8 @@ func (s *Store) PutWrites(ctx context.Context, cfg ckpt.Config, writes []ckpt.Wr
 	if err != nil || len(args) == 0 {
 		return err
 	}
-	keys := s.threadKeys(cfg.ThreadID)
-	reply, err := s.run(ctx, writesScript, "put writes", keys[:nThreadKinds],
+	keys := append(s.threadKeys(cfg.ThreadID), s.keys.format())
+	reply, err := s.run(ctx, writesScript, "put writes", keys,
 		append([]any{cpField(cfg.CheckpointNS, cfg.CheckpointID), s.ttlMillis(), len(args) / 3}, args...)...)
 	if err != nil {
 		return err
@@ -403,6 +414,8 @@ func (s *Store) PutWrites(ctx context.Context, cfg ckpt.Config, writes []ckpt.Wr
 		return err
 	case status == "wrongtype":
 		return wrongType("put writes", detail)
+	case status == "format":
+		return s.otherFormat(detail)
 	case status == "notfound":
 		return fmt.Errorf("%w: checkpoint %s in thread %q namespace %q (deleted or never written)", ckpt.ErrNotFound, cfg.CheckpointID, cfg.ThreadID, cfg.CheckpointNS)
 	case status != "ok":
