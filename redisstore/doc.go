@@ -61,6 +61,14 @@
 // deadlines and cancellation end a call with the context's error; like a
 // network failure, that leaves a write's outcome unknown (read it back).
 //
+// When Redis was down long enough for PoolSize dials in a row to fail
+// (each after DialerRetries attempts), go-redis stops dialing and answers
+// every call with its last dial error (ErrUnavailable) while a probe
+// dials once a second: calls may go on failing so for up to about a
+// second after Redis is back. The second is fixed in go-redis (its pool's
+// tryDial, v9.23; no option shortens it: a larger PoolSize only delays
+// the breaker). Retry ErrUnavailable with a backoff of your own.
+//
 // go-redis resends a command when the connection breaks before its reply
 // (Options.Redis.MaxRetries, default 3). Every script tolerates that: a
 // resent put answers as its first run did (its call's token is kept in
