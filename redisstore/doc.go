@@ -53,7 +53,10 @@
 // Unreachable Redis: ErrUnavailable (a write that fails so may or may not
 // have been applied); a server at the address that does not speak the
 // Redis protocol (an HTTP server, say) is ErrNotRedis, which is
-// ErrUnavailable too. Redis at its maxmemory: ErrOutOfMemory (also
+// ErrUnavailable too. So are the replies of a Redis that cannot serve the
+// call now, once go-redis's retries are spent: LOADING (loading its data
+// after a restart), READONLY (a replica: after a failover the address may
+// name the old primary; reads go on there), MASTERDOWN, BUSY, TRYAGAIN. Redis at its maxmemory: ErrOutOfMemory (also
 // ckpt.ErrDiskFull; nothing of the call written, retention frees room). A value or key not as the store wrote it: a
 // *CorruptError naming the key (errors.Is ckpt.ErrCorrupt); a writing
 // call that meets a key of another Redis type than the store writes there

@@ -102,6 +102,9 @@ func wrapErr(ctx context.Context, op string, err error, keys ...string) error {
 	if errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "OOM ") {
 		return fmt.Errorf("%w: %s: %w", ErrOutOfMemory, op, err)
 	}
+	if errors.As(err, &rerr) && notReady(rerr.Error()) {
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+	}
 	if errors.As(err, &rerr) && strings.Contains(rerr.Error(), "WRONGTYPE") {
 		return &CorruptError{Key: strings.Join(keys, " "), Reason: fmt.Sprintf("%s: a key holds the wrong Redis type: %v", op, err)}
 	}
@@ -115,6 +118,21 @@ func wrapErr(ctx context.Context, op string, err error, keys ...string) error {
 		return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
 	}
 	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+// notReady reports an error reply of a Redis that cannot serve the call
+// now, and did none of it: loading its data (LOADING), a replica (READONLY:
+// after a failover the address may name the old primary), a replica cut
+// from its primary (MASTERDOWN), another script running past its time
+// (BUSY), a slot moving (TRYAGAIN). go-redis retries these
+// (MaxRetries); when it gives up, the call is ErrUnavailable: retry later.
+func notReady(msg string) bool {
+	for _, p := range []string{"LOADING ", "READONLY ", "MASTERDOWN ", "BUSY ", "TRYAGAIN "} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // wrongType reports a key that a writing script found holding another
