@@ -46,7 +46,10 @@
 // fails with ckpt.ErrFormatVersion and writes nothing.
 //
 // Redis must not evict the store's keys: run it with maxmemory-policy
-// noeviction (the default) or give the store a Redis of its own.
+// noeviction (the default). New refuses a Redis with another policy
+// (ckpt.ErrInvalidConfig; volatile-* too, as every key of a thread with a
+// ThreadTTL may be evicted), when Redis lets it read the setting (CONFIG
+// not renamed or denied); a policy changed later is not seen.
 //
 // # Errors
 //

@@ -39,3 +39,16 @@ func TestNewRefusesARedisThatEvicts(t *testing.T) {
 	}
 	newTestStore(t, srv, Options{})
 }
+
+// A Redis that does not let the store read its configuration cannot be
+// checked: New accepts it (the README asks for noeviction).
+func TestNewAcceptsARedisWithoutConfig(t *testing.T) {
+	redistest.Need(t)
+	srv, err := redistest.Start(t.TempDir(), "--rename-command", "CONFIG", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Kill()
+	s := newTestStore(t, srv, Options{})
+	step(t, s, ckpt.Config{ThreadID: "c"}, 1)
+}

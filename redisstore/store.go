@@ -3,6 +3,7 @@ package redisstore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -91,6 +92,9 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 }
 
 func (s *Store) init(ctx context.Context) error {
+	if err := s.checkEviction(ctx); err != nil {
+		return err
+	}
 	key := s.keys.format()
 	if err := s.rdb.SetNX(ctx, key, formatVersion, 0).Err(); err != nil {
 		return wrapErr(ctx, "connect to "+s.rdb.Options().Addr, err, key)
@@ -116,6 +120,30 @@ func (s *Store) init(ctx context.Context) error {
 // back, see marked in scripts.go), and nothing was written.
 func (s *Store) otherFormat(v string) error {
 	return fmt.Errorf("%w: redis key %q holds layout version %q, this build writes %q (nothing written)", ckpt.ErrFormatVersion, s.keys.format(), v, formatVersion)
+}
+
+// checkEviction refuses a Redis whose maxmemory-policy may evict keys:
+// under memory pressure it would drop keys of the store, acknowledged
+// writes with them, and a thread that lost some of its keys reads wrong
+// (a blob evicted reads as a channel never written). volatile-* policies
+// evict only keys with an expiry, but those are every key of a thread
+// with a ThreadTTL (of any worker), so they are refused too. A Redis that
+// does not let the store read its configuration (CONFIG renamed or
+// denied by an ACL) cannot be checked and is accepted; so is a policy
+// changed after New (README: run Redis with noeviction).
+func (s *Store) checkEviction(ctx context.Context) error {
+	cfg, err := s.rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+	var rerr redis.Error
+	switch {
+	case errors.As(err, &rerr) && !notReady(rerr.Error()):
+		return nil // CONFIG refused: cannot tell
+	case err != nil:
+		return wrapErr(ctx, "connect to "+s.rdb.Options().Addr, err)
+	}
+	if p, ok := cfg["maxmemory-policy"]; ok && p != "noeviction" {
+		return fmt.Errorf("%w: redis at %s has maxmemory-policy %s: it may evict the store's keys, losing acknowledged writes; set maxmemory-policy noeviction (at its maxmemory, writes then fail with ErrOutOfMemory and nothing is lost)", ckpt.ErrInvalidConfig, s.rdb.Options().Addr, p)
+	}
+	return nil
 }
 
 // Close closes the connections. Calls after Close fail with ckpt.ErrClosed.
