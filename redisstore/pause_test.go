@@ -39,3 +39,27 @@ func TestReadsGoOnWhileRedisPausesWrites(t *testing.T) {
 		}
 	}
 }
+
+// A Redis without EVALSHA_RO (before 7.0) runs the read scripts by
+// EVALSHA.
+func TestReadsWithoutReadOnlyScripts(t *testing.T) {
+	redistest.Need(t)
+	srv, err := redistest.Start(t.TempDir(), "--rename-command", "EVALSHA_RO", "", "--rename-command", "EVAL_RO", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Kill()
+	s := newTestStore(t, srv, Options{})
+	if s.readOnly {
+		t.Fatal("read-only scripts on a Redis without EVALSHA_RO")
+	}
+	c := step(t, s, ckpt.Config{ThreadID: "p"}, 1)
+	if _, err := s.GetTuple(bg, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range s.List(bg, ckpt.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}

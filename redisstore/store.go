@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +57,11 @@ type Store struct {
 	keepLast int
 	ids      *saverkit.IDSource
 	closed   atomic.Bool
+	// readOnly: Redis has EVALSHA_RO (7.0+), which runs the read
+	// scripts (readScript) also while Redis holds writes back (CLIENT
+	// PAUSE WRITE, FAILOVER) and on replicas; older Redis runs them by
+	// EVALSHA.
+	readOnly bool
 }
 
 var _ ckpt.Saver = (*Store)(nil)
@@ -111,8 +117,22 @@ func (s *Store) init(ctx context.Context) error {
 			return wrapErr(ctx, "load scripts", err)
 		}
 	}
+	// A read of no checkpoint tells whether Redis has EVALSHA_RO.
+	err = getScript.RunRO(ctx, s.rdb, s.keys.thread(""), "", nsKey(""), prefixEnd(nsKey(""))).Err()
+	var rerr redis.Error
+	switch {
+	case err == nil:
+		s.readOnly = true
+	case errors.As(err, &rerr) && strings.Contains(strings.ToLower(rerr.Error()), "unknown command"):
+	default:
+		return wrapErr(ctx, "probe read-only scripts", err)
+	}
 	return nil
 }
+
+// readScript reports whether sc only reads (the get script), so that it
+// runs read-only when Redis can (Store.readOnly).
+func (s *Store) readScript(sc *redis.Script) bool { return s.readOnly && sc == getScript }
 
 // otherFormat is the error of a writing script that found the layout
 // marker holding version v: another build took the prefix (after Redis
@@ -170,7 +190,11 @@ func (s *Store) run(ctx context.Context, sc *redis.Script, op string, keys []str
 	if err := s.live(ctx); err != nil {
 		return nil, err
 	}
-	res, err := sc.Run(ctx, s.rdb, keys, args...).Result()
+	run := sc.Run
+	if s.readScript(sc) {
+		run = sc.RunRO
+	}
+	res, err := run(ctx, s.rdb, keys, args...).Result()
 	if err != nil {
 		return nil, wrapErr(ctx, op, err, s.blame(ctx, err, keys)...)
 	}
