@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -123,7 +122,8 @@ func (s *Store) init(ctx context.Context) error {
 	switch {
 	case err == nil:
 		s.readOnly = true
-	case errors.As(err, &rerr) && strings.Contains(strings.ToLower(rerr.Error()), "unknown command"):
+	case errors.As(err, &rerr) && !notReady(rerr.Error()):
+		// unknown command (Redis before 7.0), or denied by an ACL
 	default:
 		return wrapErr(ctx, "probe read-only scripts", err)
 	}
