@@ -334,12 +334,14 @@ func testVersionNamesOneValue(t *testing.T, s ckpt.Saver) {
 // testIfHeadSentAgain: a caller that lost the reply of a compare-and-set
 // put and sends the same put again (same checkpoint id, record, metadata
 // and values) finds it applied: that is success, as for a put without
-// IfHead, not ErrConflict. An error would say that nothing was written,
-// while the checkpoint it names is there (and other workers may build on
-// it). The same id with other content is another put: ErrConflict.
+// IfHead, not ErrConflict, wherever the head is now, and even when its
+// parent was deleted since (not ErrNotFound). An error would say that
+// nothing was written, while the checkpoint it names is there (and other
+// workers may build on it). The same id with other content is another
+// put: ErrConflict.
 func testIfHeadSentAgain(t *testing.T, s ckpt.Saver) {
 	cas := ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{IfHead: true})
-	root := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "again"}, emptyCheckpoint(), nil, nil))
+	root := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "again"}, emptyCheckpoint(), ckpt.Metadata{"run_id": "root-run"}, nil))
 	cp := ckpt.Checkpoint{
 		V: 4, ID: "02ABCDEFGHJKMNPQRSTVWXYZ01", // after the root's generated id
 		TS:              time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
@@ -395,6 +397,14 @@ func testIfHeadSentAgain(t *testing.T, s ckpt.Saver) {
 			t.Fatalf("sent again: %+v, %v; want %+v, nil", c, err, first)
 		}
 		check(t, "sent again after a child", 3, next)
+		t.Run("and after its parent was deleted", func(t *testing.T) {
+			must(t).ok(s.DeleteForRuns(ctx, []string{"root-run"}))
+			c, err := put(cas, meta)
+			if err != nil || c != first {
+				t.Fatalf("sent again: %+v, %v; want %+v, nil", c, err, first)
+			}
+			check(t, "sent again after its parent was deleted", 2, next)
+		})
 	})
 }
 
