@@ -181,6 +181,12 @@ func (p *preparedPut) check(r reader, ifHead bool) ([]byte, error) {
 	}
 	rec := r.Get(threadPath(p.thread, bucketCheckpoints), checkpointKey(p.ns, [idLen]byte(p.parent)))
 	if rec == nil {
+		if p.storedAlready(r) {
+			// Sent again after retention removed the parent: the put is
+			// stored all the same (putCheckpoint finds its values stored
+			// and compares them).
+			return nil, nil
+		}
 		if err := checkpointHidden(r, p.thread, p.ns, [idLen]byte(p.parent), writableLists); err != nil {
 			return nil, fmt.Errorf("parent checkpoint: %w", err)
 		}
@@ -191,11 +197,12 @@ func (p *preparedPut) check(r reader, ifHead bool) ([]byte, error) {
 
 // storedAlready reports whether the checkpoint of a given id is stored
 // with the same record and metadata: this very put, sent again by a caller
-// that lost its reply. For a compare-and-set that is success, as for any
-// put sent again (the write below stores the same bytes; a value that
-// differs under a stored version still fails, ErrVersionReused), not
-// ErrConflict: an error says nothing was written, and the checkpoint is
-// there. The redisstore does the same (checkpointtest's
+// that lost its reply. That is success, as for any put sent again (the
+// write below stores the same bytes; a value that differs under a stored
+// version still fails, ErrVersionReused): not ErrConflict for a
+// compare-and-set whose head moved on, not ErrNotFound when its parent
+// was deleted since; an error says nothing was written, and the
+// checkpoint is there. The redisstore does the same (checkpointtest's
 // PutIfHeadSentAgain).
 func (p *preparedPut) storedAlready(r reader) bool {
 	if !p.given {
