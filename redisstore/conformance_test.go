@@ -6,6 +6,7 @@ import (
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/ckpt-go/ckpt/checkpointtest"
+	"github.com/redis/go-redis/v9"
 )
 
 func TestConformance(t *testing.T) {
@@ -19,5 +20,15 @@ func TestConformanceWithTTLAndKeepLast(t *testing.T) {
 	srv := sharedServer(t)
 	checkpointtest.Run(t, func(t *testing.T) ckpt.Saver {
 		return newTestStore(t, srv, Options{ThreadTTL: time.Hour, KeepLast: 1000})
+	})
+}
+
+func TestConformanceRESP2(t *testing.T) {
+	// The same contract over RESP2 (Options.Redis.Protocol 2, as for a
+	// Redis before 6 or a proxy that speaks only RESP2): script replies
+	// arrive as plain arrays.
+	srv := sharedServer(t)
+	checkpointtest.Run(t, func(t *testing.T) ckpt.Saver {
+		return newTestStore(t, srv, Options{Redis: &redis.Options{Addr: srv.Addr(), Protocol: 2}})
 	})
 }
