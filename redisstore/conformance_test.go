@@ -24,9 +24,8 @@ func TestConformanceWithTTLAndKeepLast(t *testing.T) {
 }
 
 func TestConformanceRESP2(t *testing.T) {
-	// The same contract over RESP2 (Options.Redis.Protocol 2, as for a
-	// Redis before 6 or a proxy that speaks only RESP2): script replies
-	// arrive as plain arrays.
+	// The same contract over RESP2 (Options.Redis.Protocol 2, as through
+	// a proxy that speaks only RESP2): replies arrive in RESP2's types.
 	srv := sharedServer(t)
 	checkpointtest.Run(t, func(t *testing.T) ckpt.Saver {
 		return newTestStore(t, srv, Options{Redis: &redis.Options{Addr: srv.Addr(), Protocol: 2}})
