@@ -61,9 +61,12 @@
 // after a restart), READONLY (a replica: after a failover the address may
 // name the old primary; reads go on there), MASTERDOWN, BUSY, TRYAGAIN.
 // GetTuple and List run read-only scripts (EVALSHA_RO, Redis 7.0+), so
-// they go on while Redis holds writes back (CLIENT PAUSE WRITE, FAILOVER). Redis at its maxmemory: ErrOutOfMemory (also
-// ckpt.ErrDiskFull; nothing of the call written, retention frees room). A value or key not as the store wrote it: a
-// *CorruptError naming the key (errors.Is ckpt.ErrCorrupt); a writing
+// they go on while Redis holds writes back (CLIENT PAUSE WRITE, FAILOVER).
+//
+// Redis at its maxmemory: ErrOutOfMemory (also ckpt.ErrDiskFull; nothing
+// of the call written, retention frees room). A value or key not as the
+// store wrote it: a *CorruptError naming the key (errors.Is
+// ckpt.ErrCorrupt); a writing
 // call that meets a key of another Redis type than the store writes there
 // fails so before its first write, and writes nothing. Context
 // deadlines and cancellation end a call with the context's error; like a
