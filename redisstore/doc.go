@@ -36,7 +36,9 @@
 //     and a power cut (as far as the disk honours fsync).
 //
 // Replication is asynchronous: a failover to a replica can lose puts the
-// old primary acknowledged, whatever the AOF setting.
+// old primary acknowledged, whatever the AOF setting. Through Sentinel
+// (Options.Failover) the store follows the primary across failovers;
+// while one runs, calls fail with ErrUnavailable.
 //
 // A Redis that loses its data while stores run (a restart without
 // persistence) loses the layout marker (P:format) with it: every put,

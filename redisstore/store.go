@@ -25,6 +25,12 @@ type Options struct {
 	// from Addr. ContextTimeoutEnabled is always set, so context deadlines
 	// bound every call.
 	Redis *redis.Options
+	// Failover, when set, connects through Redis Sentinel: go-redis's
+	// failover client asks the Sentinels for the primary of MasterName
+	// and follows it across failovers (Addr and Redis are then unused).
+	// ReplicaOnly is refused: the store writes. ContextTimeoutEnabled is
+	// always set.
+	Failover *redis.FailoverOptions
 	// Prefix starts every key of the store; several stores can share one
 	// Redis under different prefixes. Empty means "ckpt". It must not
 	// contain ":{" (ckpt.ErrInvalidConfig): the keys of a store under
@@ -82,8 +88,19 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if err := checkPrefix(opts.Prefix); err != nil {
 		return nil, err
 	}
+	var rdb *redis.Client
+	if opts.Failover != nil {
+		fo := *opts.Failover
+		if fo.ReplicaOnly {
+			return nil, fmt.Errorf("%w: Failover.ReplicaOnly: the store writes to the primary", ckpt.ErrInvalidConfig)
+		}
+		fo.ContextTimeoutEnabled = true
+		rdb = redis.NewFailoverClient(&fo)
+	} else {
+		rdb = redis.NewClient(ro)
+	}
 	s := &Store{
-		rdb:      redis.NewClient(ro),
+		rdb:      rdb,
 		keys:     keys{prefix: cmp.Or(opts.Prefix, "ckpt")},
 		ttl:      opts.ThreadTTL,
 		keepLast: opts.KeepLast,
