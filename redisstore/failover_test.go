@@ -67,3 +67,37 @@ func TestServerNotReadyRepliesAreErrUnavailable(t *testing.T) {
 		t.Errorf("another error reply is ErrUnavailable: %v", err)
 	}
 }
+
+// A replica that accepts writes (replica-read-only no) keeps them only
+// until its next sync with its primary: acknowledged puts would vanish.
+// New refuses a replica, writable or not (ErrUnavailable: the address does
+// not name the primary, as after a failover), and writes nothing there.
+func TestNewRefusesAReplica(t *testing.T) {
+	redistest.Need(t)
+	a, err := redistest.Start(t.TempDir(), "--replica-read-only", "no")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Kill()
+	b, err := redistest.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Kill()
+	admin := newTestStore(t, a, Options{}).Client()
+	host, port, _ := strings.Cut(b.Addr(), ":")
+	if err := admin.ReplicaOf(bg, host, port).Err(); err != nil {
+		t.Fatal(err)
+	}
+	p := uniquePrefix()
+	s, err := New(bg, Options{Addr: a.Addr(), Prefix: p})
+	if !errors.Is(err, ErrUnavailable) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("New on a writable replica: %v, want ErrUnavailable", err)
+	}
+	if n, err := admin.Exists(bg, keys{p}.format()).Result(); err != nil || n != 0 {
+		t.Fatalf("New wrote on the replica: %d %v", n, err)
+	}
+}
