@@ -51,7 +51,11 @@
 // noeviction (the default). New refuses a Redis with another policy
 // (ckpt.ErrInvalidConfig; volatile-* too, as every key of a thread with a
 // ThreadTTL may be evicted), when Redis lets it read the setting (CONFIG
-// not renamed or denied); a policy changed later is not seen.
+// not renamed or denied); a policy changed later is not seen. New also
+// refuses a replica (ErrUnavailable): a writable one (replica-read-only
+// no) would drop the puts it acknowledged at its next sync. A primary
+// demoted after New is not seen either, unless read-only (READONLY:
+// ErrUnavailable).
 //
 // # Errors
 //

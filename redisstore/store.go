@@ -117,6 +117,9 @@ func (s *Store) init(ctx context.Context) error {
 	if err := s.checkEviction(ctx); err != nil {
 		return err
 	}
+	if err := s.checkPrimary(ctx); err != nil {
+		return err
+	}
 	key := s.keys.format()
 	if err := s.rdb.SetNX(ctx, key, formatVersion, 0).Err(); err != nil {
 		return wrapErr(ctx, "connect to "+s.rdb.Options().Addr, err, key)
@@ -179,6 +182,27 @@ func (s *Store) checkEviction(ctx context.Context) error {
 	}
 	if p, ok := cfg["maxmemory-policy"]; ok && p != "noeviction" {
 		return fmt.Errorf("%w: redis at %s has maxmemory-policy %s: it may evict the store's keys, losing acknowledged writes; set maxmemory-policy noeviction (at its maxmemory, writes then fail with ErrOutOfMemory and nothing is lost)", ckpt.ErrInvalidConfig, s.rdb.Options().Addr, p)
+	}
+	return nil
+}
+
+// checkPrimary refuses a replica: a read-only one refuses writes anyway,
+// and a writable one (replica-read-only no) keeps them only until its next
+// sync with its primary, acknowledged puts lost. ErrUnavailable: the
+// address does not name the primary (as after a failover). A Redis that
+// denies ROLE cannot be checked and is accepted; so is a primary demoted
+// after New (a writable replica then loses the puts it takes).
+func (s *Store) checkPrimary(ctx context.Context) error {
+	role, err := s.rdb.Do(ctx, "ROLE").Slice()
+	var rerr redis.Error
+	switch {
+	case errors.As(err, &rerr) && !notReady(rerr.Error()):
+		return nil // ROLE refused: cannot tell
+	case err != nil:
+		return wrapErr(ctx, "connect to "+s.rdb.Options().Addr, err)
+	}
+	if len(role) > 0 && role[0] != "master" {
+		return fmt.Errorf("%w: redis at %s is a %v, not the primary: the store writes, and a replica drops what it takes at its next sync", ErrUnavailable, s.rdb.Options().Addr, role[0])
 	}
 	return nil
 }
