@@ -115,3 +115,28 @@ func TestSentinelFailoverIsFollowed(t *testing.T) {
 		}
 	}
 }
+
+// Sentinels that cannot name the primary (not Sentinels at all, or not
+// watching that name) are a primary not reachable: ErrUnavailable, as
+// Sentinels that do not answer.
+func TestSentinelWithoutThePrimaryIsErrUnavailable(t *testing.T) {
+	srv := sharedServer(t)
+	sentinel, err := redistest.StartSentinel(t.TempDir(), "m", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sentinel.Kill()
+	for _, c := range []struct{ what, addr, name string }{
+		{"a Redis that is no Sentinel", srv.Addr(), "m"},
+		{"a Sentinel that watches no such name", sentinel.Addr(), "other"},
+	} {
+		s, err := New(bg, Options{Prefix: uniquePrefix(), Failover: &redis.FailoverOptions{
+			MasterName: c.name, SentinelAddrs: []string{c.addr}, MaxRetries: -1, DialerRetries: 1}})
+		if !errors.Is(err, ErrUnavailable) {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("%s: %v, want ErrUnavailable", c.what, err)
+		}
+	}
+}
