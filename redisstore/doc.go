@@ -38,7 +38,8 @@
 // Replication is asynchronous: a failover to a replica can lose puts the
 // old primary acknowledged, whatever the AOF setting. Through Sentinel
 // (Options.Failover) the store follows the primary across failovers;
-// while one runs, calls fail with ErrUnavailable.
+// while one runs, calls fail with ErrUnavailable, as they do when no
+// Sentinel names the primary.
 //
 // A Redis that loses its data while stores run (a restart without
 // persistence) loses the layout marker (P:format) with it: every put,

@@ -102,6 +102,11 @@ func wrapErr(ctx context.Context, op string, err error, keys ...string) error {
 	if errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "OOM ") {
 		return fmt.Errorf("%w: %s: %w", ErrOutOfMemory, op, err)
 	}
+	if strings.HasPrefix(err.Error(), "redis: all sentinels specified in configuration are unreachable") {
+		// Options.Failover: no Sentinel named the primary (none answered,
+		// or none watches the name): go-redis's untyped error.
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+	}
 	if errors.As(err, &rerr) && notReady(rerr.Error()) {
 		return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
 	}
