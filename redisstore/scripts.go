@@ -129,19 +129,20 @@ end
 -- (ms 0; its worker has no ThreadTTL) leaves the thread's expiry as
 -- another worker set it, and gives it to the keys this write made (a
 -- first blob, a first pending write): without it they would outlive the
--- thread's other keys, for ever.
+-- thread's other keys, for ever. The cp key tells the thread's expiry:
+-- every write with a TTL sets it on all keys, a write without one clears
+-- none, and cp lives as long as the thread has a checkpoint (so one
+-- PTTL on a thread that does not expire, the usual case).
 local function expire(ms)
   if ms > 0 then
     for i = 1, 7 do redis.call('PEXPIRE', KEYS[i], ms) end
     return
   end
-  local left, bare = 0, {}
-  for i = 1, 7 do
-    local p = redis.call('PTTL', KEYS[i])
-    if p > left then left = p elseif p == -1 then bare[#bare + 1] = KEYS[i] end
-  end
+  local left = redis.call('PTTL', KEYS[1])
   if left > 0 then
-    for _, k in ipairs(bare) do redis.call('PEXPIRE', k, left) end
+    for i = 2, 7 do
+      if redis.call('PTTL', KEYS[i]) == -1 then redis.call('PEXPIRE', KEYS[i], left) end
+    end
   end
 end
 
