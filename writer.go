@@ -55,7 +55,10 @@ type WriteOptions struct {
 	// parent (cfg.CheckpointID for Put, Parent for Save) must still be the
 	// newest checkpoint of the thread and namespace, otherwise the call
 	// fails with ErrConflict and writes nothing. An empty parent requires
-	// the namespace to hold no checkpoint yet.
+	// the namespace to hold no checkpoint yet. A Put sent again with
+	// its checkpoint already stored (the same given cp.ID, record and
+	// metadata: a retry after a lost reply) succeeds, wherever the head
+	// is now, on every store: the put was applied.
 	IfHead bool
 	// Parent is the checkpoint a Save's state was derived from: the new
 	// checkpoint's parent ("" : the thread's newest). Naming an older

@@ -32,6 +32,7 @@ func Run(t *testing.T, newSaver NewSaver) {
 		{"Put", testPut},
 		{"PutOnlyChangedChannels", testOnlyChangedChannels},
 		{"PutVersionNamesOneValue", testVersionNamesOneValue},
+		{"PutIfHeadSentAgain", testIfHeadSentAgain},
 		{"PutMetadataMapKeys", testMetadataKeys},
 		{"PutWrites", testPutWrites},
 		{"GetTuple", testGetTuple},
@@ -327,6 +328,83 @@ func testVersionNamesOneValue(t *testing.T, s ckpt.Saver) {
 		if got := values(t, must(t).tuple(s.GetTuple(ctx, c))); !reflect.DeepEqual(got, want) {
 			t.Fatalf("values %v, want %v", got, want)
 		}
+	})
+}
+
+// testIfHeadSentAgain: a caller that lost the reply of a compare-and-set
+// put and sends the same put again (same checkpoint id, record, metadata
+// and values) finds it applied: that is success, as for a put without
+// IfHead, not ErrConflict, wherever the head is now, and even when its
+// parent was deleted since (not ErrNotFound). An error would say that
+// nothing was written, while the checkpoint it names is there (and other
+// workers may build on it). The same id with other content is another
+// put: ErrConflict.
+func testIfHeadSentAgain(t *testing.T, s ckpt.Saver) {
+	cas := ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{IfHead: true})
+	root := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "again"}, emptyCheckpoint(), ckpt.Metadata{"run_id": "root-run"}, nil))
+	cp := ckpt.Checkpoint{
+		V: 4, ID: "02ABCDEFGHJKMNPQRSTVWXYZ01", // after the root's generated id
+		TS:              time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		ChannelValues:   map[string]any{"x": "v"},
+		ChannelVersions: map[string]string{"x": "1"},
+		VersionsSeen:    map[string]map[string]string{"n": {"x": "1"}},
+	}
+	meta := ckpt.Metadata{"step": int64(1)}
+	put := func(ctx context.Context, md ckpt.Metadata) (ckpt.Config, error) {
+		return s.Put(ctx, root, cp, md, map[string]string{"x": "1"})
+	}
+	first := must(t).cfg(put(cas, meta))
+	count := func() int {
+		n := 0
+		for _, err := range s.List(ctx, ckpt.ListOptions{ThreadID: "again"}) {
+			must(t).ok(err)
+			n++
+		}
+		return n
+	}
+	check := func(t *testing.T, when string, wantN int, wantHead ckpt.Config) {
+		t.Helper()
+		if n := count(); n != wantN {
+			t.Fatalf("%s: %d checkpoints, want %d", when, n, wantN)
+		}
+		head := must(t).tuple(s.GetTuple(ctx, ckpt.Config{ThreadID: "again"}))
+		if head.Config != wantHead {
+			t.Fatalf("%s: head %+v, want %+v", when, head.Config, wantHead)
+		}
+		got := must(t).tuple(s.GetTuple(ctx, first))
+		if !reflect.DeepEqual(got.Metadata, meta) || !reflect.DeepEqual(values(t, got), map[string]any{"x": "v"}) {
+			t.Fatalf("%s: the checkpoint reads %v %v", when, got.Metadata, values(t, got))
+		}
+	}
+
+	t.Run("the same put sent again succeeds and stores nothing more", func(t *testing.T) {
+		c, err := put(cas, meta)
+		if err != nil || c != first {
+			t.Fatalf("sent again: %+v, %v; want %+v, nil", c, err, first)
+		}
+		check(t, "sent again", 2, first)
+	})
+	t.Run("other content under the same id is ErrConflict", func(t *testing.T) {
+		if _, err := put(cas, ckpt.Metadata{"step": int64(2)}); !errors.Is(err, ckpt.ErrConflict) {
+			t.Fatalf("other metadata under the stored id: %v, want ErrConflict", err)
+		}
+		check(t, "after the conflict", 2, first)
+	})
+	t.Run("sent again after the head moved on, still success", func(t *testing.T) {
+		next := must(t).cfg(s.Put(cas, first, emptyCheckpoint(), nil, nil))
+		c, err := put(cas, meta)
+		if err != nil || c != first {
+			t.Fatalf("sent again: %+v, %v; want %+v, nil", c, err, first)
+		}
+		check(t, "sent again after a child", 3, next)
+		t.Run("and after its parent was deleted", func(t *testing.T) {
+			must(t).ok(s.DeleteForRuns(ctx, []string{"root-run"}))
+			c, err := put(cas, meta)
+			if err != nil || c != first {
+				t.Fatalf("sent again: %+v, %v; want %+v, nil", c, err, first)
+			}
+			check(t, "sent again after its parent was deleted", 2, next)
+		})
 	})
 }
 

@@ -6,8 +6,12 @@ package redisstore
 // bbolt store writes, returned as ckpt.Raw.
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/vmihailenco/msgpack/v5"
@@ -47,12 +51,16 @@ type writeRecord struct {
 // decoding msgpack in Lua), then the record.
 //
 //	recordV1 | u32 n | n bytes of (len16(field) | field)* | msgpack record
+//
+// The blob list and the record's maps are in key order, so equal records
+// are equal bytes: a put sent again is known as stored by comparing bytes
+// (putScript). Records written before in map order read the same.
 func encodeCheckpoint(ns string, rec *checkpointRecord) ([]byte, error) {
 	var list []byte
-	for ch, ver := range rec.Versions {
-		list = appendLen16(list, blobField(ns, ch, ver))
+	for _, ch := range slices.Sorted(maps.Keys(rec.Versions)) {
+		list = appendLen16(list, blobField(ns, ch, rec.Versions[ch]))
 	}
-	body, err := msgpack.Marshal(rec)
+	body, err := marshalRecord(rec)
 	if err != nil {
 		return nil, fmt.Errorf("%w: checkpoint versions: %v", ckpt.ErrEncode, err)
 	}
@@ -61,6 +69,40 @@ func encodeCheckpoint(ns string, rec *checkpointRecord) ([]byte, error) {
 	out = binary.BigEndian.AppendUint32(out, uint32(len(list)))
 	out = append(out, list...)
 	return append(out, body...), nil
+}
+
+// marshalRecord is msgpack.Marshal(rec) with every map in key order
+// (msgpack's SetSortMapKeys leaves a map of maps in Go's order).
+func marshalRecord(rec *checkpointRecord) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	strMap := func(m map[string]string) error {
+		if m == nil {
+			return enc.EncodeNil()
+		}
+		if err := enc.EncodeMapLen(len(m)); err != nil {
+			return err
+		}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if err := errors.Join(enc.EncodeString(k), enc.EncodeString(m[k])); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	err := errors.Join(enc.EncodeArrayLen(5), enc.EncodeInt(int64(rec.V)), enc.EncodeInt(rec.TS), enc.EncodeString(rec.Parent), strMap(rec.Versions))
+	if err != nil {
+		return nil, err
+	}
+	if rec.VersionsSeen == nil {
+		err = enc.EncodeNil()
+	} else {
+		err = enc.EncodeMapLen(len(rec.VersionsSeen))
+		for _, k := range slices.Sorted(maps.Keys(rec.VersionsSeen)) {
+			err = errors.Join(err, enc.EncodeString(k), strMap(rec.VersionsSeen[k]))
+		}
+	}
+	return buf.Bytes(), err
 }
 
 func decodeCheckpoint(key, field string, b []byte) (*checkpointRecord, error) {

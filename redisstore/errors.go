@@ -18,6 +18,37 @@ import (
 // way may or may not have been applied: read the thread back to know.
 var ErrUnavailable = errors.New("redisstore: redis unavailable")
 
+// ErrNotRedis: the server at the address does not speak the Redis
+// protocol (an HTTP server, or a port another program took after Redis
+// went away). errors.Is(err, ErrUnavailable) holds too: Redis is not
+// reachable there, and a write that fails so may or may not have been
+// applied by the Redis that was there before.
+var ErrNotRedis error = notRedis{}
+
+type notRedis struct{}
+
+func (notRedis) Error() string {
+	return "redisstore: the server does not speak the Redis protocol (not a Redis server?)"
+}
+func (notRedis) Is(target error) bool { return target == ErrUnavailable }
+
+// protocolError reports an error of go-redis's reply parser: the peer
+// sent bytes that are not a Redis reply. go-redis has no type for these
+// (fmt.Errorf in internal/proto), so they are known by their text.
+func protocolError(err error) bool {
+	var rerr redis.Error
+	if errors.As(err, &rerr) {
+		return false // a reply Redis sent: the protocol held
+	}
+	msg := err.Error()
+	for _, p := range []string{"redis: can't parse", "redis: invalid reply", "redis: got ", "redis: RESP3 map key"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // ErrOutOfMemory: Redis refused a write at its maxmemory (with the
 // noeviction policy the README asks for). Nothing of the call was
 // written: Redis refuses a script's first write, and lets a script that
@@ -71,8 +102,19 @@ func wrapErr(ctx context.Context, op string, err error, keys ...string) error {
 	if errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "OOM ") {
 		return fmt.Errorf("%w: %s: %w", ErrOutOfMemory, op, err)
 	}
+	if strings.HasPrefix(err.Error(), "redis: all sentinels specified in configuration are unreachable") {
+		// Options.Failover: no Sentinel named the primary (none answered,
+		// or none watches the name): go-redis's untyped error.
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+	}
+	if errors.As(err, &rerr) && notReady(rerr.Error()) {
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+	}
 	if errors.As(err, &rerr) && strings.Contains(rerr.Error(), "WRONGTYPE") {
 		return &CorruptError{Key: strings.Join(keys, " "), Reason: fmt.Sprintf("%s: a key holds the wrong Redis type: %v", op, err)}
+	}
+	if protocolError(err) {
+		return fmt.Errorf("%w: %s: %w", ErrNotRedis, op, err)
 	}
 	var nerr net.Error
 	if errors.As(err, &nerr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
@@ -81,6 +123,21 @@ func wrapErr(ctx context.Context, op string, err error, keys ...string) error {
 		return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
 	}
 	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+// notReady reports an error reply of a Redis that cannot serve the call
+// now, and did none of it: loading its data (LOADING), a replica (READONLY:
+// after a failover the address may name the old primary), a replica cut
+// from its primary (MASTERDOWN), another script running past its time
+// (BUSY), a slot moving (TRYAGAIN). go-redis retries these
+// (MaxRetries); when it gives up, the call is ErrUnavailable: retry later.
+func notReady(msg string) bool {
+	for _, p := range []string{"LOADING ", "READONLY ", "MASTERDOWN ", "BUSY ", "TRYAGAIN "} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // wrongType reports a key that a writing script found holding another

@@ -5,7 +5,11 @@ package redisstore
 // Layout (format version 1), with P the key prefix (Options.Prefix):
 //
 //	P:format              "1": the layout version; another value is
-//	                      ckpt.ErrFormatVersion.
+//	                      ckpt.ErrFormatVersion. New writes it when it is
+//	                      missing, and so does every put, pending-writes
+//	                      call and copy (a Redis that lost its data while
+//	                      the store ran lost it too); one finding another
+//	                      version writes nothing.
 //	P:idx                 sorted set (all scores 0, ordered by member bytes):
 //	                      id | len16(thread) | thread | ns  for every
 //	                      checkpoint: listing across threads, newest first.
@@ -53,7 +57,26 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"strings"
+
+	"github.com/ckpt-go/ckpt"
 )
+
+// checkPrefix refuses a prefix under which a store's keys could be
+// another store's. A key is P:format, P:idx or P:{thread}:kind, and no
+// kind holds a ':', so within one prefix a key names one thing whatever
+// the thread id holds. Across two prefixes P and P+r, a key of both would
+// be P+":{"+thread+"}:"+kind with r a start of ":{thread}:kind" (the
+// other keys of P allow no such r): r starts with ":{". So no prefix may
+// contain ":{", and then no two prefixes share a key. (A store whose
+// prefix holds ":{" is refused at New rather than read: its keys may be
+// mixed with another store's.)
+func checkPrefix(p string) error {
+	if strings.Contains(p, ":{") {
+		return fmt.Errorf("%w: prefix %q contains \":{\": its keys could be another prefix's (the threads of a store under the part before it)", ckpt.ErrInvalidConfig, p)
+	}
+	return nil
+}
 
 // formatVersion is the version of the layout above.
 const formatVersion = "1"

@@ -214,7 +214,11 @@ func (s *Store) pipeScripts(ctx context.Context, sc *redis.Script, n int, call f
 		for i := range n {
 			keys, args := call(i)
 			keysOf[i] = keys
-			cmds[i] = sc.EvalSha(ctx, pipe, keys, args...)
+			if s.readScript(sc) {
+				cmds[i] = sc.EvalShaRO(ctx, pipe, keys, args...)
+			} else {
+				cmds[i] = sc.EvalSha(ctx, pipe, keys, args...)
+			}
 		}
 		_, err := pipe.Exec(ctx)
 		if err != nil && attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {

@@ -28,7 +28,7 @@ func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string,
 		return fmt.Errorf("%w: copy of thread %q onto itself", ckpt.ErrInvalidConfig, srcThreadID)
 	}
 	keys := append(s.keys.thread(srcThreadID), s.keys.thread(dstThreadID)...)
-	keys = append(keys, s.keys.index(), s.keys.replyMemo(dstThreadID))
+	keys = append(keys, s.keys.index(), s.keys.replyMemo(dstThreadID), s.keys.format())
 	reply, err := s.run(ctx, copyScript, "copy thread", keys, len16(srcThreadID), len16(dstThreadID), boolArg(opts.Replace), s.ttlMillis(),
 		callToken(), replyMemoMillis)
 	if err != nil {
@@ -40,6 +40,8 @@ func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string,
 		return err
 	case status == "wrongtype":
 		return wrongType("copy thread", detail)
+	case status == "format":
+		return s.otherFormat(detail)
 	case status == "notfound":
 		return fmt.Errorf("%w: thread %q", ckpt.ErrNotFound, srcThreadID)
 	case status == "exists":

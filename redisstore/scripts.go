@@ -125,9 +125,24 @@ local function trimplan(n, nskey, nsend)
   return dead, count
 end
 
+-- expire gives every key of the thread ms to live. A write without a TTL
+-- (ms 0; its worker has no ThreadTTL) leaves the thread's expiry as
+-- another worker set it, and gives it to the keys this write made (a
+-- first blob, a first pending write): without it they would outlive the
+-- thread's other keys, for ever. The cp key tells the thread's expiry:
+-- every write with a TTL sets it on all keys, a write without one clears
+-- none, and cp lives as long as the thread has a checkpoint (so one
+-- PTTL on a thread that does not expire, the usual case).
 local function expire(ms)
   if ms > 0 then
     for i = 1, 7 do redis.call('PEXPIRE', KEYS[i], ms) end
+    return
+  end
+  local left = redis.call('PTTL', KEYS[1])
+  if left > 0 then
+    for i = 2, 7 do
+      if redis.call('PTTL', KEYS[i]) == -1 then redis.call('PEXPIRE', KEYS[i], left) end
+    end
   end
 end
 
@@ -179,6 +194,19 @@ local function badkey(first, n)
   return nil
 end
 
+-- marked checks the layout marker at KEYS[k] before a writing script's
+-- first write: it returns the version the marker holds when that is not
+-- this layout's, else nil, having put the marker back when it was gone (a
+-- Redis that lost its data while the store ran): what the script writes
+-- is this layout, and a later New, of this build or another, must find it
+-- so.
+local function marked(k)
+  local v = redis.call('GET', KEYS[k])
+  if v and v ~= '` + formatVersion + `' then return v end
+  if not v then redis.call('SET', KEYS[k], '` + formatVersion + `') end
+  return nil
+end
+
 local function before(a, b)
   for i = 1, math.min(#a, #b) do
     local x, y = string.byte(a, i), string.byte(b, i)
@@ -190,7 +218,7 @@ end
 
 // putScript stores one checkpoint (and optionally pending writes).
 // KEYS: the thread's keys (threadKind order), the index, the thread's
-// recent puts. ARGV: 1 F, 2 parent F or "", 3 nsKey, 4 nsEnd, 5 cp value,
+// recent puts, the layout marker. ARGV: 1 F, 2 parent F or "", 3 nsKey, 4 nsEnd, 5 cp value,
 // 6 metadata, 7 ids member, 8 index member, 9 "1" for compare-and-set on
 // the head, 10 "1" when the id was generated (it must sort after the
 // head), 11 TTL in ms (0: none), 12 keep-last n (0: keep all), 13
@@ -198,7 +226,8 @@ end
 // 16 number of blobs, then (field, value) pairs, then the number of
 // writes and (field, value, replace) triples.
 // Returns {"ok"}, {"notfound"}, {"conflict", head}, {"stale", head},
-// {"reused", blob field}, {"corrupt", field} or {"wrongtype", key}.
+// {"reused", blob field}, {"corrupt", field}, {"wrongtype", key} or
+// {"format", the marker's version}.
 //
 // A put that stored its checkpoint notes its token in the recent puts:
 // go-redis sends the put again when a broken connection lost its reply,
@@ -214,6 +243,8 @@ if not bad then
   if t ~= 'none' and t ~= 'zset' then bad = KEYS[9] end
 end
 if bad then return {'wrongtype', bad} end
+local other = marked(10)
+if other then return {'format', other} end
 if redis.call('ZSCORE', KEYS[9], ARGV[14]) then return {'ok'} end
 local function noted(reply)
   local now = tonumber(ARGV[15])
@@ -279,12 +310,16 @@ expire(tonumber(ARGV[11]))
 return noted({'ok'})
 `)
 
-// writesScript attaches pending writes to a checkpoint.
+// writesScript attaches pending writes to a checkpoint. KEYS: the
+// thread's keys, the index, the layout marker.
 // ARGV: 1 F, 2 TTL in ms, 3 number of writes, then (field, value,
-// replace) triples. Returns {"ok"}, {"notfound"} or {"wrongtype", key}.
+// replace) triples. Returns {"ok"}, {"notfound"}, {"wrongtype", key} or
+// {"format", the marker's version}.
 var writesScript = redis.NewScript(luaPrelude + `
 local bad = badkey(1, 7)
 if bad then return {'wrongtype', bad} end
+local other = marked(9)
+if other then return {'format', other} end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'notfound'} end
 putwrites(3)
 expire(tonumber(ARGV[2]))
@@ -378,13 +413,14 @@ return remember(KEYS[9], ARGV[2], ARGV[3], {count, writes, sweep(keep)})
 `)
 
 // copyScript copies a thread. KEYS: the source's 7 thread keys, the
-// destination's 7, the index, the destination's memo. ARGV:
+// destination's 7, the index, the destination's memo, the layout marker.
+// ARGV:
 // 1 len16(source)|source, 2 len16(destination)|destination, 3 "1" to
 // replace an existing destination, 4 TTL in ms, 5 the call's token, 6 how
 // long the memo keeps its reply in ms. Returns {"ok", checkpoints},
-// {"notfound"}, {"exists"} or {"wrongtype", key}. A call that runs again
-// (its reply lost) answers "ok" as its first run did, not "exists" for
-// the destination that run made.
+// {"notfound"}, {"exists"}, {"wrongtype", key} or {"format", version}. A
+// call that runs again (its reply lost) answers "ok" as its first run
+// did, not "exists" for the destination that run made.
 var copyScript = redis.NewScript(luaPrelude + `
 local again = recalled(KEYS[16], ARGV[5])
 if again then return again end
@@ -392,6 +428,8 @@ local bad = badkey(1, 7) or badkey(8, 7)
 local it = redis.call('TYPE', KEYS[15])['ok']
 if not bad and it ~= 'none' and it ~= 'zset' then bad = KEYS[15] end
 if bad then return {'wrongtype', bad} end
+local other = marked(17)
+if other then return {'format', other} end
 if redis.call('EXISTS', KEYS[3]) == 0 then return {'notfound'} end
 if redis.call('EXISTS', KEYS[10]) == 1 then
   if ARGV[3] ~= '1' then return {'exists'} end

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -24,14 +25,26 @@ type Options struct {
 	// from Addr. ContextTimeoutEnabled is always set, so context deadlines
 	// bound every call.
 	Redis *redis.Options
+	// Failover, when set, connects through Redis Sentinel: go-redis's
+	// failover client asks the Sentinels for the primary of MasterName
+	// and follows it across failovers (Addr and Redis are then unused).
+	// ReplicaOnly is refused: the store writes. ContextTimeoutEnabled is
+	// always set.
+	Failover *redis.FailoverOptions
 	// Prefix starts every key of the store; several stores can share one
-	// Redis under different prefixes. Empty means "ckpt".
+	// Redis under different prefixes. Empty means "ckpt". It must not
+	// contain ":{" (ckpt.ErrInvalidConfig): the keys of a store under
+	// p+":{x}" would be those of some threads of a store under p.
 	Prefix string
 	// ThreadTTL, when positive, makes a thread expire (all its keys, by
 	// Redis expiry) after this long without a write; every put and
 	// pending-writes call starts the time again. The global index entries
 	// of expired threads are removed when List meets them, or by
-	// SweepIndex.
+	// SweepIndex. Workers of one thread with different settings: the
+	// thread expires ThreadTTL after the last write of a worker that has
+	// one; a write of a worker without one neither starts that time again
+	// nor ends it, and a key it makes takes the thread's expiry, so the
+	// thread still expires whole.
 	ThreadTTL time.Duration
 	// KeepLast, when positive, keeps only the newest KeepLast checkpoints
 	// of each thread and namespace: every put removes the older ones, with
@@ -49,6 +62,11 @@ type Store struct {
 	keepLast int
 	ids      *saverkit.IDSource
 	closed   atomic.Bool
+	// readOnly: Redis has EVALSHA_RO (7.0+), which runs the read
+	// scripts (readScript) also while Redis holds writes back (CLIENT
+	// PAUSE WRITE, FAILOVER) and on replicas; older Redis runs them by
+	// EVALSHA.
+	readOnly bool
 }
 
 var _ ckpt.Saver = (*Store)(nil)
@@ -67,8 +85,22 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if opts.KeepLast < 0 || opts.ThreadTTL < 0 {
 		return nil, fmt.Errorf("%w: negative KeepLast or ThreadTTL", ckpt.ErrInvalidConfig)
 	}
+	if err := checkPrefix(opts.Prefix); err != nil {
+		return nil, err
+	}
+	var rdb *redis.Client
+	if opts.Failover != nil {
+		fo := *opts.Failover
+		if fo.ReplicaOnly {
+			return nil, fmt.Errorf("%w: Failover.ReplicaOnly: the store writes to the primary", ckpt.ErrInvalidConfig)
+		}
+		fo.ContextTimeoutEnabled = true
+		rdb = redis.NewFailoverClient(&fo)
+	} else {
+		rdb = redis.NewClient(ro)
+	}
 	s := &Store{
-		rdb:      redis.NewClient(ro),
+		rdb:      rdb,
 		keys:     keys{prefix: cmp.Or(opts.Prefix, "ckpt")},
 		ttl:      opts.ThreadTTL,
 		keepLast: opts.KeepLast,
@@ -82,6 +114,12 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 }
 
 func (s *Store) init(ctx context.Context) error {
+	if err := s.checkEviction(ctx); err != nil {
+		return err
+	}
+	if err := s.checkPrimary(ctx); err != nil {
+		return err
+	}
 	key := s.keys.format()
 	if err := s.rdb.SetNX(ctx, key, formatVersion, 0).Err(); err != nil {
 		return wrapErr(ctx, "connect to "+s.rdb.Options().Addr, err, key)
@@ -97,6 +135,74 @@ func (s *Store) init(ctx context.Context) error {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return wrapErr(ctx, "load scripts", err)
 		}
+	}
+	// A read of no checkpoint tells whether Redis has EVALSHA_RO.
+	err = getScript.RunRO(ctx, s.rdb, s.keys.thread(""), "", nsKey(""), prefixEnd(nsKey(""))).Err()
+	var rerr redis.Error
+	switch {
+	case err == nil:
+		s.readOnly = true
+	case errors.As(err, &rerr) && !notReady(rerr.Error()):
+		// unknown command (Redis before 7.0), or denied by an ACL
+	default:
+		return wrapErr(ctx, "probe read-only scripts", err)
+	}
+	return nil
+}
+
+// readScript reports whether sc only reads (the get script), so that it
+// runs read-only when Redis can (Store.readOnly).
+func (s *Store) readScript(sc *redis.Script) bool { return s.readOnly && sc == getScript }
+
+// otherFormat is the error of a writing script that found the layout
+// marker holding version v: another build took the prefix (after Redis
+// lost its data, which the writing scripts meet by putting the marker
+// back, see marked in scripts.go), and nothing was written.
+func (s *Store) otherFormat(v string) error {
+	return fmt.Errorf("%w: redis key %q holds layout version %q, this build writes %q (nothing written)", ckpt.ErrFormatVersion, s.keys.format(), v, formatVersion)
+}
+
+// checkEviction refuses a Redis whose maxmemory-policy may evict keys:
+// under memory pressure it would drop keys of the store, acknowledged
+// writes with them, and a thread that lost some of its keys reads wrong
+// (a blob evicted reads as a channel never written). volatile-* policies
+// evict only keys with an expiry, but those are every key of a thread
+// with a ThreadTTL (of any worker), so they are refused too. A Redis that
+// does not let the store read its configuration (CONFIG renamed or
+// denied by an ACL) cannot be checked and is accepted; so is a policy
+// changed after New (README: run Redis with noeviction).
+func (s *Store) checkEviction(ctx context.Context) error {
+	cfg, err := s.rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+	var rerr redis.Error
+	switch {
+	case errors.As(err, &rerr) && !notReady(rerr.Error()):
+		return nil // CONFIG refused: cannot tell
+	case err != nil:
+		return wrapErr(ctx, "connect to "+s.rdb.Options().Addr, err)
+	}
+	if p, ok := cfg["maxmemory-policy"]; ok && p != "noeviction" {
+		return fmt.Errorf("%w: redis at %s has maxmemory-policy %s: it may evict the store's keys, losing acknowledged writes; set maxmemory-policy noeviction (at its maxmemory, writes then fail with ErrOutOfMemory and nothing is lost)", ckpt.ErrInvalidConfig, s.rdb.Options().Addr, p)
+	}
+	return nil
+}
+
+// checkPrimary refuses a replica: a read-only one refuses writes anyway,
+// and a writable one (replica-read-only no) keeps them only until its next
+// sync with its primary, acknowledged puts lost. ErrUnavailable: the
+// address does not name the primary (as after a failover). A Redis that
+// denies ROLE cannot be checked and is accepted; so is a primary demoted
+// after New (a writable replica then loses the puts it takes).
+func (s *Store) checkPrimary(ctx context.Context) error {
+	role, err := s.rdb.Do(ctx, "ROLE").Slice()
+	var rerr redis.Error
+	switch {
+	case errors.As(err, &rerr) && !notReady(rerr.Error()):
+		return nil // ROLE refused: cannot tell
+	case err != nil:
+		return wrapErr(ctx, "connect to "+s.rdb.Options().Addr, err)
+	}
+	if len(role) > 0 && role[0] != "master" {
+		return fmt.Errorf("%w: redis at %s is a %v, not the primary: the store writes, and a replica drops what it takes at its next sync", ErrUnavailable, s.rdb.Options().Addr, role[0])
 	}
 	return nil
 }
@@ -125,7 +231,11 @@ func (s *Store) run(ctx context.Context, sc *redis.Script, op string, keys []str
 	if err := s.live(ctx); err != nil {
 		return nil, err
 	}
-	res, err := sc.Run(ctx, s.rdb, keys, args...).Result()
+	run := sc.Run
+	if s.readScript(sc) {
+		run = sc.RunRO
+	}
+	res, err := run(ctx, s.rdb, keys, args...).Result()
 	if err != nil {
 		return nil, wrapErr(ctx, op, err, s.blame(ctx, err, keys)...)
 	}
@@ -232,9 +342,10 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 	if saverkit.WriteOptionsFrom[ckpt.WriteOptions](ctx).IfHead {
 		ifHead = "1"
 	}
-	// The thread's keys, the index, and the recent puts (putScript): one
+	// The thread's keys, the index, the recent puts and the layout marker
+	// (putScript): one
 	// token for the whole call, whose resends and stale retries carry it.
-	keys := append(s.threadKeys(cfg.ThreadID), s.keys.recentPuts(cfg.ThreadID))
+	keys := append(s.threadKeys(cfg.ThreadID), s.keys.recentPuts(cfg.ThreadID), s.keys.format())
 	tok := callToken()
 	for attempt := 1; ; attempt++ {
 		cpVal, err := encodeCheckpoint(ns, rec)
@@ -294,6 +405,8 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 			return ckpt.Config{}, corrupt(keys[kCP], detail, "checkpoint value does not parse")
 		case "wrongtype":
 			return ckpt.Config{}, wrongType("put", detail)
+		case "format":
+			return ckpt.Config{}, s.otherFormat(detail)
 		default:
 			return ckpt.Config{}, corrupt(keys[kCP], "", "put script replied %q", status)
 		}
@@ -382,8 +495,8 @@ func (s *Store) PutWrites(ctx context.Context, cfg ckpt.Config, writes []ckpt.Wr
 	if err != nil || len(args) == 0 {
 		return err
 	}
-	keys := s.threadKeys(cfg.ThreadID)
-	reply, err := s.run(ctx, writesScript, "put writes", keys[:nThreadKinds],
+	keys := append(s.threadKeys(cfg.ThreadID), s.keys.format())
+	reply, err := s.run(ctx, writesScript, "put writes", keys,
 		append([]any{cpField(cfg.CheckpointNS, cfg.CheckpointID), s.ttlMillis(), len(args) / 3}, args...)...)
 	if err != nil {
 		return err
@@ -394,6 +507,8 @@ func (s *Store) PutWrites(ctx context.Context, cfg ckpt.Config, writes []ckpt.Wr
 		return err
 	case status == "wrongtype":
 		return wrongType("put writes", detail)
+	case status == "format":
+		return s.otherFormat(detail)
 	case status == "notfound":
 		return fmt.Errorf("%w: checkpoint %s in thread %q namespace %q (deleted or never written)", ckpt.ErrNotFound, cfg.CheckpointID, cfg.ThreadID, cfg.CheckpointNS)
 	case status != "ok":

@@ -52,6 +52,7 @@ func Need(t testing.TB) string {
 type Server struct {
 	bin, dir string
 	port     int
+	conf     string // a config file, first argument (a Sentinel's)
 	args     []string
 	cmd      *exec.Cmd
 	exited   chan struct{}
@@ -74,6 +75,32 @@ func Start(dir string, extra ...string) (*Server, error) {
 	return s, s.Restart()
 }
 
+// StartSentinel starts a Redis Sentinel in dir (its config file is
+// written there) on a free loopback port, watching the primary at
+// primaryAddr under the name master, with a quorum of 1. It returns once
+// the Sentinel answers PING.
+func StartSentinel(dir, master, primaryAddr string) (*Server, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	host, pport, err := net.SplitHostPort(primaryAddr)
+	if err != nil {
+		return nil, err
+	}
+	conf := filepath.Join(dir, "sentinel.conf")
+	text := fmt.Sprintf("sentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 1000\n", master, host, pport, master)
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		return nil, err
+	}
+	s := &Server{bin: bin, dir: dir, port: port, conf: conf, args: []string{"--sentinel"}}
+	return s, s.Restart()
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -92,8 +119,13 @@ func (s *Server) Dir() string { return s.dir }
 // Restart starts the server (again) on the same port and directory, so it
 // reloads whatever its persistence kept.
 func (s *Server) Restart() error {
-	args := append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--daemonize", "no", "--logfile", filepath.Join(s.dir, "redis.log")}, s.args...)
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
+		"--save", "", "--daemonize", "no", "--logfile", filepath.Join(s.dir, "redis.log"))
+	args = append(args, s.args...)
 	s.cmd = exec.Command(s.bin, args...)
 	if err := s.cmd.Start(); err != nil {
 		return fmt.Errorf("redistest: start redis-server: %w", err)
