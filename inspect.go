@@ -469,7 +469,9 @@ func (s *Store) ResolveID(ctx context.Context, thread, ns, prefix string) (strin
 		return prefix, nil
 	}
 	want := strings.ToUpper(prefix)
-	if want == "" || len(want) >= ulidLen || strings.Trim(want, crockford) != "" {
+	// An id's first character is 0-7 (its 10 characters of time hold 48
+	// bits): a prefix starting with 8-Z starts none, and is not one.
+	if want == "" || len(want) >= ulidLen || strings.Trim(want, crockford) != "" || want[0] > '7' {
 		return "", fmt.Errorf("%w: %q is neither a checkpoint id nor the start of one", ErrInvalidConfig, prefix)
 	}
 	var matches []string
