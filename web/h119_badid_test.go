@@ -25,4 +25,3 @@ func TestBeforeThatCannotBeAnIDSaysSo(t *testing.T) {
 		t.Errorf("before=7ZZ: %d\n%s", code, errorText(body))
 	}
 }
-
