@@ -279,8 +279,14 @@ func (s *server) writeAction(h func(w http.ResponseWriter, r *http.Request)) htt
 				return
 			}
 		}
-		h(w, r)
-		s.cachedStats.forget()
+		// Through the gate, charged like a page build: a script holding
+		// the token must not loop copies of a large thread at full speed
+		// beside the program's writers. (After the form is read: a slow
+		// client must not hold the gate.)
+		s.gated(func(w http.ResponseWriter, r *http.Request) {
+			h(w, r)
+			s.cachedStats.forget()
+		})(w, r)
 	}
 }
 
