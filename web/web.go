@@ -263,6 +263,14 @@ func (s *server) writeAction(h func(w http.ResponseWriter, r *http.Request)) htt
 			s.fail(w, r, http.StatusForbidden, "the store is opened read-only: no write action can run")
 			return
 		}
+		// The Origin is a header: another site's POST is refused before
+		// its body (up to 16 MB) is read and parsed.
+		if o := r.Header.Get("Origin"); o != "" {
+			if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+				s.fail(w, r, http.StatusForbidden, "cross-origin POST refused")
+				return
+			}
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, 16<<20)
 		if err := r.ParseForm(); err != nil {
 			s.fail(w, r, http.StatusBadRequest, "bad form: "+err.Error())
@@ -272,12 +280,6 @@ func (s *server) writeAction(h func(w http.ResponseWriter, r *http.Request)) htt
 		if subtle.ConstantTimeCompare([]byte(tok), []byte(s.token)) != 1 {
 			s.fail(w, r, http.StatusForbidden, "missing or wrong CSRF token: reload the page and try again")
 			return
-		}
-		if o := r.Header.Get("Origin"); o != "" {
-			if u, err := url.Parse(o); err != nil || u.Host != r.Host {
-				s.fail(w, r, http.StatusForbidden, "cross-origin POST refused")
-				return
-			}
 		}
 		// Through the gate, charged like a page build: a script holding
 		// the token must not loop copies of a large thread at full speed
