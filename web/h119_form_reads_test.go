@@ -30,8 +30,6 @@ func (b *blockedBody) Read(p []byte) (int, error) {
 // machine, took memory by the request. At most formReads are read at
 // once; a request waiting for its turn stops when its client goes,
 // without reading its body.
-const formReads = 2 // scaffolding until the handler has its own
-
 func TestFormsAreReadAFewAtATime(t *testing.T) {
 	st, err := ckpt.Open(filepath.Join(t.TempDir(), "f.db"), ckpt.Options{Durability: ckpt.NoSync})
 	if err != nil {
