@@ -353,6 +353,30 @@ func scanSealedKeys(ctx context.Context, r reader) ([]uint32, error) {
 	return ids, err
 }
 
+// SealedKeys returns the ids of the keys the store's values and pending
+// writes are sealed under, ascending; none when the store is not
+// encrypted. It needs no key and reads no value: it reads the store's
+// encryption marker, or, where there is none (a file encrypted before the
+// marker, opened read-only) or it is damaged, looks at the first byte of
+// every value, segment and pending write, as the first read-write Open of
+// such a file does.
+func (s *Store) SealedKeys(ctx context.Context) ([]uint32, error) {
+	var ids []uint32
+	err := s.view(ctx, func(r reader) (err error) {
+		ids, err = sealedKeysIn(ctx, r)
+		return err
+	})
+	return ids, err
+}
+
+// sealedKeysIn is SealedKeys in a read transaction.
+func sealedKeysIn(ctx context.Context, r reader) ([]uint32, error) {
+	if ids, have, err := decodeSealedKeys(r.Get(bucketPath{bucketMeta}, keySealedKeys)); err == nil && have {
+		return ids, nil
+	}
+	return scanSealedKeys(ctx, r)
+}
+
 // markEncryption runs in a read-write Open (recoverOnOpen): it reads the
 // marker (scanning the file once if there is none), adds a keyed handle's
 // sealing key, writes it back if it changed, and keeps it for refusePlain.

@@ -256,6 +256,9 @@ type Stats struct {
 	// When it is not 0, the savings figures (SharedBytes, ListWholeBytes,
 	// DeltaSavedBytes) are 0: unknown. The other figures need no key.
 	SealedUnsized int `json:"sealed_unsized"`
+	// SealedKeys are the ids of the keys the store is encrypted under
+	// (SealedKeys of Store); empty: the store is not encrypted.
+	SealedKeys []uint32 `json:"sealed_keys,omitempty"`
 }
 
 // Stats walks the whole store in one read transaction.
@@ -264,6 +267,10 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 	err := s.view(ctx, func(r reader) error {
 		if fc, ok := r.(engine.FileChecker); ok {
 			st.FileBytes, st.PageSize = fc.FileSize()
+		}
+		var err error
+		if st.SealedKeys, err = sealedKeysIn(ctx, r); err != nil {
+			return err
 		}
 		sizes := map[string]*BucketStats{}
 		add := func(name string, k, v []byte) {
@@ -289,7 +296,7 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 			}
 		}
 		// A failure ends the walk; the sizes so far are still summed up.
-		err := r.Buckets(bucketPath{bucketThreads}, nil, func(name []byte) error {
+		err = r.Buckets(bucketPath{bucketThreads}, nil, func(name []byte) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -462,7 +469,9 @@ func (s *Store) ResolveID(ctx context.Context, thread, ns, prefix string) (strin
 		return prefix, nil
 	}
 	want := strings.ToUpper(prefix)
-	if want == "" || len(want) >= ulidLen || strings.Trim(want, crockford) != "" {
+	// An id's first character is 0-7 (its 10 characters of time hold 48
+	// bits): a prefix starting with 8-Z starts none, and is not one.
+	if want == "" || len(want) >= ulidLen || strings.Trim(want, crockford) != "" || want[0] > '7' {
 		return "", fmt.Errorf("%w: %q is neither a checkpoint id nor the start of one", ErrInvalidConfig, prefix)
 	}
 	var matches []string

@@ -304,8 +304,12 @@ func TestResolveIDByPrefix(t *testing.T) {
 	if _, err := s.ResolveID(ctx, "t", "", ids[0][:1]); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "is the start of 3 checkpoint ids") {
 		t.Fatalf("ambiguous prefix: %v", err)
 	}
-	if _, err := s.ResolveID(ctx, "t", "", "ZZZZ"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.ResolveID(ctx, "t", "", "7ZZZ"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("no match: %v", err)
+	}
+	// No id starts with 8-Z (its first character holds 3 bits of time).
+	if _, err := s.ResolveID(ctx, "t", "", "ZZZZ"); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("a prefix no id can have: %v", err)
 	}
 	if _, err := s.ResolveID(ctx, "t", "", "not-an-id"); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("bad characters: %v", err)

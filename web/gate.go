@@ -175,8 +175,8 @@ const (
 // statsCache keeps the last Store.Stats for the stats page.
 type statsCache struct {
 	mu   sync.Mutex
-	st   *ckpt.Stats
-	at   time.Time
+	st   *ckpt.Stats // nil: none, or forgotten
+	at   time.Time   // when the last figures were computed (kept by forget)
 	took time.Duration
 }
 
@@ -186,20 +186,27 @@ func statsMaxAge(took time.Duration) time.Duration {
 }
 
 // get returns the statistics, computed now or less than maxAge ago, with
-// the time they were computed and how long they took.
-func (c *statsCache) get(ctx context.Context, now func() time.Time, compute func(context.Context) (*ckpt.Stats, error)) (*ckpt.Stats, time.Time, time.Duration, error) {
+// the time they were computed and how long they took. exempt is the time
+// of a computation made now that the cache holds to its own share (at
+// most one per max age): the gate leaves it out. One made sooner, because
+// a write action forgot the figures, is not exempt: a loop of writes and
+// stats pages would otherwise recompute them uncharged every time.
+func (c *statsCache) get(ctx context.Context, now func() time.Time, compute func(context.Context) (*ckpt.Stats, error)) (st *ckpt.Stats, at time.Time, took, exempt time.Duration, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t := now()
-	if c.st != nil && t.Sub(c.at) < statsMaxAge(c.took) {
-		return c.st, c.at, c.took, nil
+	due := c.at.IsZero() || t.Sub(c.at) >= statsMaxAge(c.took)
+	if c.st != nil && !due {
+		return c.st, c.at, c.took, 0, nil
 	}
-	st, err := compute(ctx)
-	if err != nil {
-		return nil, time.Time{}, 0, err
+	if st, err = compute(ctx); err != nil {
+		return nil, time.Time{}, 0, 0, err
 	}
 	c.st, c.at, c.took = st, t, now().Sub(t)
-	return c.st, c.at, c.took, nil
+	if due {
+		exempt = c.took
+	}
+	return c.st, c.at, c.took, exempt, nil
 }
 
 // forget drops the figures: the handler's own write actions call it, so a

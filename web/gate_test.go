@@ -227,7 +227,7 @@ func TestStatsComputedAtMostEveryMaxAge(t *testing.T) {
 	}
 	get := func() (*ckpt.Stats, time.Time) {
 		t.Helper()
-		st, at, _, err := cache.get(context.Background(), c.now, compute)
+		st, at, _, _, err := cache.get(context.Background(), c.now, compute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,7 +265,7 @@ func TestStatsComputedAtMostEveryMaxAge(t *testing.T) {
 	cache.forget()
 	compute = func(context.Context) (*ckpt.Stats, error) { calls++; return nil, errors.New("boom") }
 	for range 2 {
-		if _, _, _, err := cache.get(context.Background(), c.now, compute); err == nil || !strings.Contains(err.Error(), "boom") {
+		if _, _, _, _, err := cache.get(context.Background(), c.now, compute); err == nil || !strings.Contains(err.Error(), "boom") {
 			t.Fatalf("got %v, want boom", err)
 		}
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"html/template"
+	"slices"
 	"sort"
 	"strconv"
 )
@@ -140,7 +141,30 @@ func layoutGraph(nodes []histNode) []graphRow {
 		}
 		act[col] = n.Parent
 		if n.Parent != "" {
-			segs = append(segs, segment{ns: n.NS, c1: col, c2: col, y1: mid, y2: graphRowH})
+			down := segment{ns: n.NS, c1: col, c2: col, y1: mid, y2: graphRowH}
+			// A column already waits for this parent (a sibling above):
+			// the two branches join here, into the leftmost, so a page of
+			// many forks of one checkpoint is two columns wide, not one a
+			// fork (500 forks: 500 columns and lines a row, 8 MB a page).
+			if other := slices.Index(act, n.Parent); other != col || slices.Index(act[col+1:], n.Parent) >= 0 {
+				if other == col {
+					other = col + 1 + slices.Index(act[col+1:], n.Parent)
+				}
+				keep, drop := min(col, other), max(col, other)
+				if drop == col {
+					down.c2 = keep
+				} else {
+					// The other column runs through this row: it bends
+					// into this checkpoint's line at the row's foot.
+					for j, sg := range segs {
+						if sg.ns == n.NS && sg.c1 == drop && sg.c2 == drop && sg.y1 == 0 && sg.y2 == graphRowH {
+							segs[j].c2 = keep
+						}
+					}
+				}
+				act[drop] = ""
+			}
+			segs = append(segs, down)
 		}
 		for len(act) > 0 && act[len(act)-1] == "" {
 			act = act[:len(act)-1]

@@ -29,15 +29,16 @@ func TestGraphDrawsAForkAsTwoBranchesThatMeet(t *testing.T) {
 	if rows[0].Lane == rows[1].Lane {
 		t.Error("the subgraph namespace shares the root's lane colour")
 	}
-	// At B the branch of C (column 1) joins B's column 0: a diagonal.
+	// Below C its branch (column 1) joins column 0, which F's branch
+	// holds down to their parent B: a diagonal at the foot of C's row.
 	joined := false
-	for _, l := range rows[5].Lines {
+	for _, l := range rows[4].Lines {
 		if col(l.X1) == 1 && col(l.X2) == 0 {
 			joined = true
 		}
 	}
 	if !joined {
-		t.Errorf("no line joins the fork's branches at B: %+v", rows[5].Lines)
+		t.Errorf("no line joins the fork's branches below C: %+v", rows[4].Lines)
 	}
 	// A has no parent: nothing runs below its dot.
 	for _, l := range rows[6].Lines {

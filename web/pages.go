@@ -156,6 +156,7 @@ type threadData struct {
 	Columns    []string
 	Rows       []histRow
 	Next       string
+	Newer      string // the page just newer than this one (deep pages)
 	First      string
 	Newest     string
 	Live       bool
@@ -184,12 +185,12 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "limit: "+err.Error())
 		return
 	}
+	ns := ""
+	if opts.Namespace != nil {
+		ns = *opts.Namespace
+	}
 	if opts.Before != "" {
 		// A whole id passes as it is; a prefix must name one checkpoint.
-		ns := ""
-		if opts.Namespace != nil {
-			ns = *opts.Namespace
-		}
 		if opts.Before, err = s.store.ResolveID(ctx, thread, ns, opts.Before); err != nil {
 			s.fail(w, r, http.StatusBadRequest, "before: "+err.Error())
 			return
@@ -200,13 +201,45 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	d := threadData{Info: info, NS: nsSel, Filter: filterText, Limit: opts.Limit, Before: opts.Before,
-		Columns: metaColumns, Namespaces: info.Namespaces, Live: opts.Before == ""}
-	var tuples []*ckpt.Tuple
-	for t, err := range s.store.List(ctx, opts) {
+	page := func(before string) string {
+		u := s.link("/thread", "t", thread, "filter", filterText, "before", before, "limit", limitParam(opts.Limit, s.opts.PageSize))
+		if opts.Namespace != nil {
+			u += "&ns=" + url.QueryEscape(ns)
+		}
+		return u
+	}
+	if after := q.Get("after"); after != "" {
+		// The page just newer than the checkpoint after (the newer link of
+		// a deep page): found by a walk down from the newest, then sent on
+		// to that page by its before, so every page has one address.
+		if after, err = s.store.ResolveID(ctx, thread, ns, after); err != nil {
+			s.fail(w, r, http.StatusBadRequest, "after: "+err.Error())
+			return
+		}
+		before, err := s.newerPage(ctx, opts, after)
 		if err != nil {
 			s.failErr(w, r, err)
 			return
+		}
+		http.Redirect(w, r, page(before), http.StatusSeeOther)
+		return
+	}
+	d := threadData{Info: info, NS: nsSel, Filter: filterText, Limit: opts.Limit, Before: opts.Before,
+		Columns: metaColumns, Namespaces: info.Namespaces, Live: opts.Before == ""}
+	// One more than the page shows tells whether an older page has any
+	// checkpoint: the last page has no "older" link to an empty page.
+	var tuples []*ckpt.Tuple
+	more := false
+	list := opts
+	list.Limit++
+	for t, err := range s.store.List(ctx, list) {
+		if err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		if len(tuples) == opts.Limit {
+			more = true
+			break
 		}
 		tuples = append(tuples, t)
 	}
@@ -237,33 +270,60 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Rows = append(d.Rows, row)
 	}
-	nsParam := ""
-	if opts.Namespace != nil {
-		nsParam = *opts.Namespace
-	}
-	page := func(before string) string {
-		u := s.link("/thread", "t", thread, "filter", filterText, "before", before, "limit", limitParam(opts.Limit, s.opts.PageSize))
-		if opts.Namespace != nil {
-			u += "&ns=" + url.QueryEscape(nsParam)
-		}
-		return u
-	}
-	if len(tuples) == opts.Limit {
+	if more {
 		d.Next = page(tuples[len(tuples)-1].Config.CheckpointID)
 	}
 	if opts.Before != "" {
 		d.First = page("")
+		if len(tuples) > 0 {
+			d.Newer = s.link("/thread", "t", thread, "filter", filterText, "after", tuples[0].Config.CheckpointID,
+				"limit", limitParam(opts.Limit, s.opts.PageSize))
+			if opts.Namespace != nil {
+				d.Newer += "&ns=" + url.QueryEscape(ns)
+			}
+		}
 	}
 	d.HeadURL = s.link("/head", "t", thread, "filter", filterText)
 	d.EventsURL = s.link("/events", "t", thread, "filter", filterText)
 	if opts.Namespace != nil {
-		d.HeadURL += "&ns=" + url.QueryEscape(nsParam)
-		d.EventsURL += "&ns=" + url.QueryEscape(nsParam)
+		d.HeadURL += "&ns=" + url.QueryEscape(ns)
+		d.EventsURL += "&ns=" + url.QueryEscape(ns)
 	}
 	if len(tuples) > 0 {
 		d.Newest = tuples[0].Config.CheckpointID
 	}
 	s.render(w, http.StatusOK, "thread", "thread "+thread, d)
+}
+
+// newerPage returns the before of the page of opts.Limit checkpoints
+// (of opts' namespace and filter) just newer than the checkpoint after,
+// or "" when that page is the first. It lists from the newest down to
+// after keeping only the last opts.Limit+1 ids, so a page deep in a long
+// history costs a walk, not the memory, of the history above it.
+func (s *server) newerPage(ctx context.Context, opts ckpt.ListOptions, after string) (string, error) {
+	size := max(1, opts.Limit) + 1
+	opts.Before, opts.Limit = "", 0
+	last := make([]string, 0, size) // the last size ids, a ring once full
+	n := 0
+	for t, err := range s.store.List(ctx, opts) {
+		if err != nil {
+			return "", err
+		}
+		id := t.Config.CheckpointID
+		if id <= after {
+			break
+		}
+		if len(last) < size {
+			last = append(last, id)
+		} else {
+			last[n%size] = id
+		}
+		n++
+	}
+	if n < size {
+		return "", nil
+	}
+	return last[n%size], nil
 }
 
 // head answers a poll for a thread's newest checkpoint (in the namespace

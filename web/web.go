@@ -102,6 +102,10 @@ var staticFS embed.FS
 const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+// formReads is how many write actions' forms are read at once: a person
+// sends one at a time, and each may be 16 MB.
+const formReads = 2
+
 type server struct {
 	store       *ckpt.Store
 	opts        Options
@@ -110,6 +114,7 @@ type server struct {
 	pages       map[string]*template.Template
 	mux         *http.ServeMux
 	gate        *gate
+	forms       chan struct{} // a slot per write action's form being read (formReads)
 	cachedStats statsCache
 	lastNodes   nodeCache
 }
@@ -135,6 +140,7 @@ func Handler(store *ckpt.Store, opts Options) http.Handler {
 		token:  hex.EncodeToString(tok[:]),
 		mux:    http.NewServeMux(),
 		gate:   newGate(opts.MaxCPUShare),
+		forms:  make(chan struct{}, formReads),
 	}
 	s.pages = parseTemplates(s.funcs())
 	static, _ := fs.Sub(staticFS, "static")
@@ -263,8 +269,26 @@ func (s *server) writeAction(h func(w http.ResponseWriter, r *http.Request)) htt
 			s.fail(w, r, http.StatusForbidden, "the store is opened read-only: no write action can run")
 			return
 		}
+		// The Origin is a header: another site's POST is refused before
+		// its body (up to 16 MB) is read and parsed.
+		if o := r.Header.Get("Origin"); o != "" {
+			if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+				s.fail(w, r, http.StatusForbidden, "cross-origin POST refused")
+				return
+			}
+		}
+		// A few forms are read at a time: each may be 16 MB, and a flood
+		// of them must not take memory by the request.
+		select {
+		case s.forms <- struct{}{}:
+		case <-r.Context().Done():
+			http.Error(w, "ckpt web: request ended while waiting for its turn: "+r.Context().Err().Error(), http.StatusServiceUnavailable)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, 16<<20)
-		if err := r.ParseForm(); err != nil {
+		err := r.ParseForm()
+		<-s.forms
+		if err != nil {
 			s.fail(w, r, http.StatusBadRequest, "bad form: "+err.Error())
 			return
 		}
@@ -273,14 +297,14 @@ func (s *server) writeAction(h func(w http.ResponseWriter, r *http.Request)) htt
 			s.fail(w, r, http.StatusForbidden, "missing or wrong CSRF token: reload the page and try again")
 			return
 		}
-		if o := r.Header.Get("Origin"); o != "" {
-			if u, err := url.Parse(o); err != nil || u.Host != r.Host {
-				s.fail(w, r, http.StatusForbidden, "cross-origin POST refused")
-				return
-			}
-		}
-		h(w, r)
-		s.cachedStats.forget()
+		// Through the gate, charged like a page build: a script holding
+		// the token must not loop copies of a large thread at full speed
+		// beside the program's writers. (After the form is read: a slow
+		// client must not hold the gate.)
+		s.gated(func(w http.ResponseWriter, r *http.Request) {
+			h(w, r)
+			s.cachedStats.forget()
+		})(w, r)
 	}
 }
 

@@ -104,8 +104,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return exitUsage
 	}
 	msg := oneLine(err)
-	if file := fileArg(cmd); file != "" && damagedFile(cmd, err) {
-		// The record is named; what to do about the file is not.
+	if file := fileArg(cmd); file != "" && damagedFile(cmd, err) && !strings.Contains(msg, "ckpt verify") {
+		// The record is named; what to do about the file is not (unless
+		// the command said it, as backup does).
 		msg += "; the file is damaged: 'ckpt verify " + file + "' lists every damaged record"
 	}
 	if errors.Is(err, ckpt.ErrKey) && !strings.Contains(msg, "--key-file") {

@@ -22,7 +22,10 @@ func newRmCmd(a *app) *cobra.Command {
 		Long: `rm deletes each THREAD with all its checkpoints, metadata, pending
 writes and channel values. On a terminal it asks before deleting; when
 stdin is not a terminal (a script) it refuses unless --yes is given. A
-THREAD that is not in FILE is an error, and then nothing is deleted.`,
+THREAD that is not in FILE is an error, and then nothing is deleted (rm
+looks for the threads read-only, so it says so even while a reader such as
+ckpt ui has FILE open). Answering no deletes nothing and exits 0, as
+rm -i does.`,
 		Args: threadsAt(argsBetween(2, -1), 1, -1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			file, threads := args[0], args[1:]
@@ -32,15 +35,11 @@ THREAD that is not in FILE is an error, and then nothing is deleted.`,
 			if err := checkFile(file); err != nil {
 				return err
 			}
-			s, err := a.openWrite(file)
-			if err != nil {
+			// Look for the threads read-only first: a mistyped id is told
+			// as such while a reader (ckpt ui) has the file open, and the
+			// question is asked with the file not held for writing.
+			if err := a.requireThreads(c.Context(), file, threads); err != nil {
 				return err
-			}
-			defer a.closeStore(s, &err)
-			for _, t := range threads {
-				if err := requireThread(c.Context(), s, file, t); err != nil {
-					return err
-				}
 			}
 			if !yes {
 				sure, err := ask(c.Context(), a.in, a.errw, fmt.Sprintf("delete %d thread(s) from %s (%s) with their whole history?", len(threads), file, strings.Join(threads, ", ")))
@@ -48,8 +47,19 @@ THREAD that is not in FILE is an error, and then nothing is deleted.`,
 					return stopped(c.Context(), err, "nothing deleted, "+file+" left as it was")
 				}
 				if !sure {
+					// As rm -i and git clean -i: a no is an answer, not a failure.
 					fmt.Fprintln(a.errw, "nothing deleted")
 					return nil
+				}
+			}
+			s, err := a.openWrite(file)
+			if err != nil {
+				return err
+			}
+			defer a.closeStore(s, &err)
+			for _, t := range threads { // again: another process may have deleted one since
+				if err := requireThread(c.Context(), s, file, t); err != nil {
+					return err
 				}
 			}
 			for i, t := range threads {
@@ -69,6 +79,21 @@ THREAD that is not in FILE is an error, and then nothing is deleted.`,
 	}
 	c.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
 	return c
+}
+
+// requireThreads checks, read-only, that every thread is in file.
+func (a *app) requireThreads(ctx context.Context, file string, threads []string) (err error) {
+	s, err := a.openRead(file)
+	if err != nil {
+		return err
+	}
+	defer a.closeStore(s, &err)
+	for _, t := range threads {
+		if err := requireThread(ctx, s, file, t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ask is confirm that a signal ends (ctx cancelled): the command catches

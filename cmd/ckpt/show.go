@@ -38,6 +38,11 @@ writes. --channel prints one channel's value only.`,
 				}
 			}
 			t, err := getTuple(c.Context(), s, args[0], cfg)
+			if err != nil && c.Flags().Changed("channel") && errors.Is(err, ckpt.ErrCorrupt) {
+				// The damage may be in another channel: say which one was
+				// asked for, and that the checkpoint does not read whole.
+				return fmt.Errorf("channel %q: the checkpoint does not read whole, so whether it has that channel is not known: %w", channel, err)
+			}
 			if err != nil {
 				return err
 			}

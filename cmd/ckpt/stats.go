@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/web"
 	"github.com/spf13/cobra"
 )
 
@@ -52,6 +53,9 @@ each bucket.`,
 			sum.row("used by bbolt\t%s\t%d pages of %d bytes, free pages included; the rest is room bbolt grew into ahead of need", humanBytes(st.FileBytes), pages, st.PageSize)
 			if wal := fileSize(s.Path() + "-wal"); wal > 0 { // beside the file a link names
 				sum.row("write-ahead log\t%s\t%s-wal: writes not yet applied to the file (a program has it open, or it crashed)", humanBytes(wal), args[0])
+			}
+			if keys := web.KeyIDs(st.SealedKeys); keys != "" {
+				sum.row("encrypted\t%s\tvalues and pending writes are sealed: reading them needs the key (--key-file)", keys)
 			}
 			sum.row("threads\t%d", st.Threads)
 			sum.row("checkpoints\t%d", st.Checkpoints)

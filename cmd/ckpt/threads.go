@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ckpt-go/ckpt/web"
 	"github.com/spf13/cobra"
 )
 
@@ -54,7 +55,18 @@ func newThreadsCmd(a *app) *cobra.Command {
 				_, err := fmt.Fprintf(a.out, "%s has no threads\n", args[0])
 				return err
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			// Ids and metadata list without the key; the values need it.
+			ids, err := s.SealedKeys(c.Context())
+			if err != nil {
+				return err
+			}
+			if keys := web.KeyIDs(ids); keys != "" {
+				_, err = fmt.Fprintf(a.out, "\nencrypted: values and pending writes are sealed under %s\n", keys)
+			}
+			return err
 		},
 	}
 	a.addJSON(c)

@@ -32,20 +32,36 @@ document.addEventListener("DOMContentLoaded", function () {
   // keeps at most two ticked (the newest tick replaces the oldest), enables
   // the button only for two, and keeps the ticks when the live table is
   // swapped for a fresh one (wireDiff).
+  // A ticked row that new checkpoints pushed off the live page stays
+  // ticked: the form sends it as a hidden field, and the note says so.
   var ticked = [];
+  var noteText = null;
   var wireDiff = function () {
-    var boxes = document.querySelectorAll('#pick input[name="pick"]');
+    var form = document.getElementById("pick");
     var button = document.getElementById("diff-picked");
-    if (!button) { return; }
-    ticked = ticked.filter(function (v) {
-      return Array.prototype.some.call(boxes, function (b) { return b.value === v; });
-    });
+    if (!form || !button) { return; }
+    form.querySelectorAll("input.kept").forEach(function (k) { k.remove(); });
+    var boxes = form.querySelectorAll('input[type="checkbox"][name="pick"]');
     boxes.forEach(function (b) { b.checked = ticked.indexOf(b.value) >= 0; });
+    var off = ticked.filter(function (v) {
+      return !Array.prototype.some.call(boxes, function (b) { return b.value === v; });
+    });
+    off.forEach(function (v) {
+      var k = document.createElement("input");
+      k.type = "hidden"; k.name = "pick"; k.value = v; k.className = "kept";
+      form.appendChild(k);
+    });
+    var note = document.getElementById("pick-note");
+    if (note) {
+      if (noteText === null) { noteText = note.textContent; }
+      note.textContent = off.length ? off.length + " ticked " + (off.length === 1 ? "row is" : "rows are") +
+        " no longer on this page: " + off.join(", ") : noteText;
+    }
     button.disabled = ticked.length !== 2;
   };
   document.addEventListener("change", function (ev) {
     var b = ev.target;
-    if (!b.matches || !b.matches('#pick input[name="pick"]')) { return; }
+    if (!b.matches || !b.matches('#pick input[type="checkbox"][name="pick"]')) { return; }
     ticked = ticked.filter(function (v) { return v !== b.value; });
     if (b.checked) { ticked.push(b.value); }
     if (ticked.length > 2) { ticked.shift(); }
@@ -79,7 +95,8 @@ document.addEventListener("DOMContentLoaded", function () {
             hist = document.getElementById("history");
             wireDiff();
             var live = document.getElementById("live");
-            if (live) { live.textContent = "live · updated " + new Date().toLocaleTimeString(); }
+            // UTC, as every time on the pages.
+            if (live) { live.textContent = "live · updated " + new Date().toISOString().slice(11, 19) + " UTC"; }
           }
         })
         .catch(function () {})
