@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -248,6 +249,43 @@ func testOnlyChangedChannels(t *testing.T, s ckpt.Saver) {
 		}
 		if got := values(t, must(t).tuple(s.GetTuple(ctx, first))); !reflect.DeepEqual(got, map[string]any{"a": "a1", "b": "b1"}) {
 			t.Fatalf("first checkpoint changed: %v", got)
+		}
+	})
+	t.Run("newVersions disagreeing with ChannelVersions is refused", func(t *testing.T) {
+		// LangGraph's new_versions are the changed entries of the
+		// checkpoint's channel_versions, so they always agree. A Put where
+		// they do not would store the value under one version and name
+		// another: it is refused before anything is written, never
+		// acknowledged and then unreadable.
+		first := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "disagree"}, ckpt.Checkpoint{
+			ChannelValues:   map[string]any{"a": "a1"},
+			ChannelVersions: map[string]string{"a": "1"},
+		}, nil, map[string]string{"a": "1"}))
+		for _, parent := range []ckpt.Config{{ThreadID: "disagree"}, first} {
+			_, err := s.Put(ctx, parent, ckpt.Checkpoint{
+				ChannelValues:   map[string]any{"a": "a2"},
+				ChannelVersions: map[string]string{"a": "3"},
+			}, nil, map[string]string{"a": "2"})
+			if !errors.Is(err, ckpt.ErrInvalidConfig) {
+				t.Fatalf("parent %q: err = %v, want ErrInvalidConfig", parent.CheckpointID, err)
+			}
+			for _, want := range []string{`"a"`, `"2"`, `"3"`} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not name %s", err, want)
+				}
+			}
+		}
+		head := must(t).tuple(s.GetTuple(ctx, ckpt.Config{ThreadID: "disagree"}))
+		if head.Config != first {
+			t.Fatalf("head %+v after refused puts, want %+v", head.Config, first)
+		}
+		// Nothing was stored under version 2: it is still free.
+		c := must(t).cfg(s.Put(ctx, first, ckpt.Checkpoint{
+			ChannelValues:   map[string]any{"a": "other"},
+			ChannelVersions: map[string]string{"a": "2"},
+		}, nil, map[string]string{"a": "2"}))
+		if got := values(t, must(t).tuple(s.GetTuple(ctx, c))); !reflect.DeepEqual(got, map[string]any{"a": "other"}) {
+			t.Fatalf("values %v", got)
 		}
 	})
 	t.Run("a channel named without a value reads as absent", func(t *testing.T) {
