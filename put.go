@@ -130,6 +130,9 @@ func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions
 		if err := validChannel(ch, ver); err != nil {
 			return nil, err
 		}
+		if err := saverkit.CheckVersion(ch, ver, cp.ChannelVersions); err != nil {
+			return nil, err
+		}
 		v, ok := cp.ChannelValues[ch]
 		if !ok {
 			p.blobs = append(p.blobs, blobWrite{channel: ch, version: ver, empty: true})

@@ -196,6 +196,9 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 		if err := saverkit.CheckChannel(ch, ver); err != nil {
 			return ckpt.Config{}, err
 		}
+		if err := saverkit.CheckVersion(ch, ver, cp.ChannelVersions); err != nil {
+			return ckpt.Config{}, err
+		}
 		v, ok := cp.ChannelValues[ch]
 		var blob []byte
 		if !ok {
