@@ -38,3 +38,39 @@ func TestH121PutNewVersionsDisagreeingWithChannelVersions(t *testing.T) {
 		}
 	}
 }
+
+// A checkpoint cannot be its own parent. LangGraph's savers store a put
+// whose config names the checkpoint's own id as parent (they never walk
+// parents); here it was acknowledged too, and then History called the
+// undamaged file corrupt ("checkpoint ... is its own ancestor") and
+// Branches silently lost the thread's only tip. It is refused before
+// anything is written.
+func TestH121PutOwnParentIsRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := openTemp(t, ckpt.Options{Durability: ckpt.NoSync})
+	first, err := s.Put(ctx, ckpt.Config{ThreadID: "t"}, ckpt.Checkpoint{}, ckpt.Metadata{"step": 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Put(ctx, first, ckpt.Checkpoint{ID: first.CheckpointID}, ckpt.Metadata{"step": 2}, nil)
+	if !errors.Is(err, ckpt.ErrInvalidConfig) {
+		t.Errorf("Put with its own id as parent: %v, want ErrInvalidConfig", err)
+	}
+	n := 0
+	for snap, err := range s.History(ctx, "t", ckpt.ListOptions{}) {
+		if err != nil {
+			t.Fatalf("History: %v", err)
+		}
+		if snap.Metadata["step"] != int64(1) {
+			t.Errorf("History yields metadata %v, want the first put's", snap.Metadata)
+		}
+		n++
+	}
+	if n != 1 {
+		t.Errorf("History yielded %d checkpoints, want 1", n)
+	}
+	if bs, err := s.Branches(ctx, "t"); err != nil || len(bs) != 1 {
+		t.Errorf("Branches: %d, %v; want the one tip", len(bs), err)
+	}
+}

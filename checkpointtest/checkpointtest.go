@@ -181,6 +181,18 @@ func testPut(t *testing.T, s ckpt.Saver) {
 			t.Fatalf("rejected put left data behind: %v", err)
 		}
 	})
+	t.Run("a checkpoint cannot be its own parent", func(t *testing.T) {
+		first := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "t-self"}, emptyCheckpoint(), ckpt.Metadata{"step": int64(1)}, nil))
+		cp := emptyCheckpoint()
+		cp.ID = first.CheckpointID
+		if _, err := s.Put(ctx, first, cp, ckpt.Metadata{"step": int64(2)}, nil); !errors.Is(err, ckpt.ErrInvalidConfig) {
+			t.Fatalf("err = %v, want ErrInvalidConfig", err)
+		}
+		got := must(t).tuple(s.GetTuple(ctx, first))
+		if got.ParentConfig != nil || got.Metadata["step"] != int64(1) {
+			t.Fatalf("refused put changed the checkpoint: parent %+v, metadata %v", got.ParentConfig, got.Metadata)
+		}
+	})
 	t.Run("unencodable value names the channel", func(t *testing.T) {
 		cp := emptyCheckpoint()
 		cp.ChannelValues["bad"] = map[string]any{"fn": func() {}}
