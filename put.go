@@ -119,6 +119,11 @@ func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions
 		if p.id, err = parseID("checkpoint id", cp.ID); err != nil {
 			return nil, err
 		}
+		if p.parent != nil {
+			if err := saverkit.CheckParent(idString(p.id), idString([idLen]byte(p.parent))); err != nil {
+				return nil, err
+			}
+		}
 		s.ids.observe(p.id)
 	}
 	ts := cp.TS

@@ -182,8 +182,11 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 		if err != nil {
 			return ckpt.Config{}, err
 		}
-		s.ids.Observe(u)
 		id = u.String()
+		if err := saverkit.CheckParent(id, cfg.CheckpointID); err != nil {
+			return ckpt.Config{}, err
+		}
+		s.ids.Observe(u)
 	}
 	ts := cp.TS
 	if ts.IsZero() {

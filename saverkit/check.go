@@ -73,3 +73,14 @@ func CheckVersion(channel, newVersion string, channelVersions map[string]string)
 	}
 	return nil
 }
+
+// CheckParent returns ErrInvalidConfig when a Put names the checkpoint's
+// own id as its parent (both in canonical form): a checkpoint that is its
+// own ancestor has no history to walk. Only a given id can be its parent
+// (a Put of a stored checkpoint again), since the parent must exist.
+func CheckParent(id, parent string) error {
+	if id == parent {
+		return fmt.Errorf("%w: checkpoint %s names itself as its parent", ErrInvalidConfig, id)
+	}
+	return nil
+}

@@ -23,6 +23,7 @@ func TestChecksReturnErrInvalidConfig(t *testing.T) {
 		"id not a ULID":         func() error { _, err := saverkit.ParseID("before", "nope"); return err }(),
 		"negative limit":        func() error { _, err := saverkit.NewSelector("", nil, "", -1, nil); return err }(),
 		"new version disagrees": saverkit.CheckVersion("c", "2", map[string]string{"c": "3"}),
+		"own parent":            saverkit.CheckParent("01JABCDEFGHJKMNPQRSTVWXYZ0", "01JABCDEFGHJKMNPQRSTVWXYZ0"),
 		"filter not encodable": func() error {
 			_, err := saverkit.NewSelector("", nil, "", 0, map[string]any{"f": func() {}})
 			return err
