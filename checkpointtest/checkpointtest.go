@@ -415,6 +415,53 @@ func testPutWrites(t *testing.T, s ckpt.Saver) {
 		t.Fatalf("pending writes\n got %v\nwant %v", gotW, want)
 	}
 
+	t.Run("a special write sent with regular ones still replaces", func(t *testing.T) {
+		// As LangGraph's MemorySaver (its SqliteSaver ignores the special
+		// write when the call holds regular ones too).
+		c := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "w-mixed"}, emptyCheckpoint(), nil, nil))
+		must(t).ok(s.PutWrites(ctx, c, []ckpt.Write{{Channel: ckpt.ChannelError, Value: "e1"}, {Channel: "a", Value: "a1"}}, "t", "p1"))
+		must(t).ok(s.PutWrites(ctx, c, []ckpt.Write{{Channel: "b", Value: "b2"}, {Channel: ckpt.ChannelError, Value: "e2"}}, "t", "p2"))
+		var got []string
+		for _, p := range must(t).tuple(s.GetTuple(ctx, c)).PendingWrites {
+			got = append(got, fmt.Sprintf("%s %d %s %v", p.TaskPath, p.Idx, p.Channel, must(t).val(p.Value.Value())))
+		}
+		// A regular write's idx is its position in its call (a: 1, b: 0);
+		// the error is e2, with the path of the call that sent it; the
+		// order is (task path, task id, idx).
+		want := []string{"p1 1 a a1", "p2 -1 __error__ e2", "p2 0 b b2"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("pending writes %q, want %q", got, want)
+		}
+	})
+	t.Run("a Put of a stored id replaces it and keeps its pending writes", func(t *testing.T) {
+		// As LangGraph's savers: the checkpoint and metadata are the new
+		// put's, the writes stay.
+		root := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "w-again"}, emptyCheckpoint(), ckpt.Metadata{"step": int64(0)}, nil))
+		c := must(t).cfg(s.Put(ctx, root, emptyCheckpoint(), ckpt.Metadata{"step": int64(1)}, nil))
+		must(t).ok(s.PutWrites(ctx, c, []ckpt.Write{{Channel: "a", Value: "a1"}}, "t", ""))
+		again := emptyCheckpoint()
+		again.ID = c.CheckpointID
+		again.ChannelValues["x"] = "x2"
+		again.ChannelVersions["x"] = "2"
+		if got := must(t).cfg(s.Put(ctx, root, again, ckpt.Metadata{"step": int64(2)}, map[string]string{"x": "2"})); got != c {
+			t.Fatalf("config %+v, want %+v", got, c)
+		}
+		tp := must(t).tuple(s.GetTuple(ctx, c))
+		if tp.Metadata["step"] != int64(2) || len(tp.PendingWrites) != 1 || tp.ParentConfig == nil || *tp.ParentConfig != root {
+			t.Fatalf("after the second put: metadata %v, writes %v, parent %+v", tp.Metadata, tp.PendingWrites, tp.ParentConfig)
+		}
+		if got := values(t, tp); !reflect.DeepEqual(got, map[string]any{"x": "x2"}) {
+			t.Fatalf("values %v", got)
+		}
+		n := 0
+		for _, err := range s.List(ctx, ckpt.ListOptions{ThreadID: "w-again"}) {
+			must(t).ok(err)
+			n++
+		}
+		if n != 2 {
+			t.Fatalf("%d checkpoints listed, want 2", n)
+		}
+	})
 	t.Run("special indexes", func(t *testing.T) {
 		c := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "w-special"}, emptyCheckpoint(), nil, nil))
 		must(t).ok(s.PutWrites(ctx, c, []ckpt.Write{
