@@ -516,7 +516,12 @@ func TestDiffSaverAgainstLangGraphJS(t *testing.T) {
 	diffs := 0
 	calls := 0
 	for i := range seqs() {
-		s, err := ckpt.Open(filepath.Join(t.TempDir(), fmt.Sprintf("d%d.db", i)), ckpt.Options{Durability: ckpt.NoSync})
+		// Every third sequence without the write-ahead log; the others
+		// apply the log and reopen the file now and then, so reads go
+		// through the overlay, the file and the replayed log.
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("d%d.db", i))
+		opts := ckpt.Options{Durability: ckpt.NoSync, NoWAL: i%3 == 2}
+		s, err := ckpt.Open(path, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -528,6 +533,21 @@ func TestDiffSaverAgainstLangGraphJS(t *testing.T) {
 			n = 250 // past a List page (64)
 		}
 		for range n {
+			switch g.rng.IntN(40) {
+			case 0:
+				if err := s.ApplyLog(ctx); err != nil {
+					t.Fatal(err)
+				}
+				log = append(log, "(ApplyLog)")
+			case 1:
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if s, err = ckpt.Open(path, opts); err != nil {
+					t.Fatal(err)
+				}
+				log = append(log, "(reopen)")
+			}
 			st := g.next(t)
 			calls++
 			line, _ := json.Marshal(st.req)
