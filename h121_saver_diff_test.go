@@ -74,3 +74,57 @@ func TestH121PutOwnParentIsRefused(t *testing.T) {
 		t.Errorf("Branches: %d, %v; want the one tip", len(bs), err)
 	}
 }
+
+// A Put of a stored checkpoint again under another parent may not make it
+// its own ancestor (a put again of A under B, B a child of A). LangGraph's
+// savers store such a put (SqliteSaver's INSERT OR REPLACE); here it was
+// acknowledged too, and then History called the undamaged file corrupt
+// and Branches found no tip. It is refused; a put again under the same
+// parent, or under one that does not descend from it, is fine.
+func TestH121PutAgainMakingACycleIsRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := openTemp(t, ckpt.Options{Durability: ckpt.NoSync})
+	put := func(parent ckpt.Config, id string, step int) (ckpt.Config, error) {
+		return s.Put(ctx, parent, ckpt.Checkpoint{ID: id}, ckpt.Metadata{"step": step}, nil)
+	}
+	root := ckpt.Config{ThreadID: "t"}
+	a, err := put(root, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := put(a, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := put(b, "", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, parent := range []ckpt.Config{b, c} {
+		if _, err := put(parent, a.CheckpointID, 9); !errors.Is(err, ckpt.ErrInvalidConfig) {
+			t.Errorf("Put of %s again under its descendant %s: %v, want ErrInvalidConfig", a.CheckpointID, parent.CheckpointID, err)
+		}
+	}
+	// Allowed: the same parent again (a retried put), and a parent that
+	// does not descend from it.
+	if _, err := put(b, c.CheckpointID, 2); err != nil {
+		t.Fatalf("retried put: %v", err)
+	}
+	if _, err := put(a, c.CheckpointID, 2); err != nil {
+		t.Fatalf("put again under an ancestor: %v", err)
+	}
+	n := 0
+	for _, err := range s.History(ctx, "t", ckpt.ListOptions{}) {
+		if err != nil {
+			t.Fatalf("History: %v", err)
+		}
+		n++
+	}
+	if n != 2 { // c, a
+		t.Errorf("History yielded %d checkpoints, want 2", n)
+	}
+	if bs, err := s.Branches(ctx, "t"); err != nil || len(bs) != 2 { // b and c
+		t.Errorf("Branches: %d, %v; want 2 tips", len(bs), err)
+	}
+}
