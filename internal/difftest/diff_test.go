@@ -12,8 +12,8 @@
 //
 // The sequences stay where ckpt documents no difference (README, "Where
 // the Saver answers otherwise than LangGraph.js's savers"): parents and
-// write targets exist, newVersions agree with ChannelVersions, filters
-// hold no maps. Where the two LangGraph savers differ from each other,
+// write targets exist, newVersions agree with ChannelVersions, no put
+// again makes a checkpoint its own ancestor, filters hold no maps. Where the two LangGraph savers differ from each other,
 // compare says which one ckpt follows.
 package difftest
 
@@ -193,6 +193,24 @@ type gen struct {
 type cpState struct {
 	values   map[string]any
 	versions map[string]string
+	parent   string
+}
+
+// ancestor reports whether id is parent or one of its ancestors in
+// (thread, ns): putting id again under parent would make a cycle, which
+// ckpt refuses (README) and LangGraph stores.
+func (g *gen) ancestor(thread, ns, id, parent string) bool {
+	for seen := 0; parent != "" && seen <= len(g.order); seen++ {
+		if parent == id {
+			return true
+		}
+		st, ok := g.cps[[3]string{thread, ns, parent}]
+		if !ok {
+			return false
+		}
+		parent = st.parent
+	}
+	return false
 }
 
 func newGen(seed uint64) *gen {
@@ -330,11 +348,11 @@ func (g *gen) put(t *testing.T) step {
 	}
 	if len(same) > 1 && g.rng.IntN(12) == 0 {
 		id = same[g.rng.IntN(len(same))] // the same id again (a retried put)
-		if id == parent {
-			id = g.newID()
-		}
 	}
-	st := cpState{values: maps.Clone(base.values), versions: maps.Clone(base.versions)}
+	if g.ancestor(thread, ns, id, parent) {
+		id = g.newID()
+	}
+	st := cpState{values: maps.Clone(base.values), versions: maps.Clone(base.versions), parent: parent}
 	newVersions := map[string]string{}
 	for _, ch := range []string{"messages", "a", "b", "ü"} {
 		if g.rng.IntN(3) == 0 {
