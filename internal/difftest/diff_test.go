@@ -190,6 +190,9 @@ type gen struct {
 	nss     []string
 }
 
+// readers holds a Reader per open store, reused across a sequence.
+var readers = map[*ckpt.Store]*ckpt.Reader{}
+
 type cpState struct {
 	values   map[string]any
 	versions map[string]string
@@ -441,14 +444,30 @@ func (g *gen) getTuple(t *testing.T) step {
 	return step{
 		req: map[string]any{"op": "getTuple", "thread": thread, "ns": ns, "id": id},
 		do: func(ctx context.Context, s *ckpt.Store) (any, error) {
-			tp, err := s.GetTuple(ctx, ckpt.Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: id})
+			cfg := ckpt.Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: id}
+			tp, err := s.GetTuple(ctx, cfg)
+			// A Reader (one block of memory reused across reads) reads
+			// the same.
+			rd := readers[s]
+			if rd == nil {
+				rd = s.NewReader()
+				readers[s] = rd
+			}
+			rtp, rerr := rd.GetTuple(ctx, cfg)
+			if !errors.Is(rerr, err) && (err == nil || rerr == nil || err.Error() != rerr.Error()) {
+				return nil, fmt.Errorf("GetTuple: %v; Reader.GetTuple: %v", err, rerr)
+			}
 			if errors.Is(err, ckpt.ErrNotFound) {
 				return nil, nil // LangGraph: undefined
 			}
 			if err != nil {
 				return nil, err
 			}
-			return tupleJSON(t, tp), nil
+			got := tupleJSON(t, tp)
+			if r := tupleJSON(t, rtp); !reflect.DeepEqual(r, got) {
+				return nil, fmt.Errorf("GetTuple %s, Reader.GetTuple %s", js(got), js(r))
+			}
+			return got, nil
 		},
 	}
 }
