@@ -415,6 +415,28 @@ func testPutWrites(t *testing.T, s ckpt.Saver) {
 		t.Fatalf("pending writes\n got %v\nwant %v", gotW, want)
 	}
 
+	t.Run("a nil value reads back as nil", func(t *testing.T) {
+		// LangGraph writes null values all the time (a write that only
+		// triggers a node: ("branch:to:node", None)); in a channel too.
+		c := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "w-nil"}, ckpt.Checkpoint{
+			ChannelValues:   map[string]any{"n": nil},
+			ChannelVersions: map[string]string{"n": "1"},
+		}, nil, map[string]string{"n": "1"}))
+		must(t).ok(s.PutWrites(ctx, c, []ckpt.Write{{Channel: "branch:to:node", Value: nil}, {Channel: ckpt.ChannelResume, Value: nil}}, "t", ""))
+		tp := must(t).tuple(s.GetTuple(ctx, c))
+		if got := values(t, tp); !reflect.DeepEqual(got, map[string]any{"n": nil}) {
+			t.Fatalf("values %v, want n: nil", got)
+		}
+		if len(tp.PendingWrites) != 2 {
+			t.Fatalf("pending writes %v, want 2", tp.PendingWrites)
+		}
+		for _, p := range tp.PendingWrites {
+			var v any
+			if err := p.Value.Decode(&v); err != nil || v != nil {
+				t.Errorf("write to %q: %v, %v; want nil", p.Channel, v, err)
+			}
+		}
+	})
 	t.Run("a special write sent with regular ones still replaces", func(t *testing.T) {
 		// As LangGraph's MemorySaver (its SqliteSaver ignores the special
 		// write when the call holds regular ones too).
