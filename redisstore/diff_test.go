@@ -1,0 +1,17 @@
+package redisstore
+
+import (
+	"testing"
+
+	"github.com/ckpt-go/ckpt/internal/difftest"
+)
+
+// TestDiffAgainstLangGraphJS runs the differential test against
+// LangGraph.js's MemorySaver and SqliteSaver (internal/difftest; only with
+// CKPT_DIFF=1, node and the driver's node_modules) on the Redis store.
+func TestDiffAgainstLangGraphJS(t *testing.T) {
+	srv := sharedServer(t)
+	difftest.Run(t, func(t *testing.T, i int) *difftest.Subject {
+		return &difftest.Subject{Saver: newTestStore(t, srv, Options{})}
+	})
+}
