@@ -31,7 +31,7 @@ func TestDiffSaverAgainstLangGraphJS(t *testing.T) {
 				return nil, err
 			}
 			rd := s.NewReader()
-			sub := &difftest.Subject{Saver: s, GetTuple: rd.GetTuple, Close: s.Close}
+			sub := &difftest.Subject{Saver: s, GetTuple: rd.GetTuple, PutFull: s.PutFull, Close: s.Close}
 			if opts.Durability == ckpt.Async {
 				sub.Saver = flushing{s}
 			}

@@ -52,6 +52,9 @@ type Subject struct {
 	// does: apply a log, reopen a file); it returns the Subject to use
 	// from then on and what it did, for the failure's call log.
 	Churn func(rng *rand.Rand) (*Subject, string, error)
+	// PutFull, if set, stores a checkpoint with pending writes in one call
+	// (what Put and then PutWrites per task store).
+	PutFull func(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint, meta ckpt.Metadata, newVersions map[string]string, writes []ckpt.TaskWrites) (ckpt.Config, error)
 	// Close ends the sequence.
 	Close func() error
 }
@@ -458,19 +461,39 @@ func (g *gen) put(t *testing.T) step {
 		"v": 4, "id": id, "ts": ts.Format(time.RFC3339Nano),
 		"channel_values": st.values, "channel_versions": st.versions, "versions_seen": seen,
 	}
+	// A third of the puts carry pending writes: PutFull where the Subject
+	// has it, Put then PutWrites per task otherwise and in LangGraph.
+	var tasks []ckpt.TaskWrites
+	var tj []any
+	if g.rng.IntN(3) == 0 {
+		for range 1 + g.rng.IntN(2) {
+			tw, j := g.taskWrites()
+			tasks, tj = append(tasks, tw), append(tj, j)
+		}
+	}
 	return step{
-		req: map[string]any{"op": "put", "thread": thread, "ns": ns, "parent": parent, "cp": jsonValue(t, cp), "metadata": jsonValue(t, md), "new_versions": newVersions},
+		req: map[string]any{"op": "put", "thread": thread, "ns": ns, "parent": parent, "cp": jsonValue(t, cp), "metadata": jsonValue(t, md), "new_versions": newVersions, "tasks": jsonValue(t, tj)},
 		do: func(ctx context.Context, s *Subject) (any, error) {
-			c, err := s.Saver.Put(ctx, ckpt.Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: parent},
-				ckpt.Checkpoint{V: 4, ID: id, TS: ts, ChannelValues: maps.Clone(st.values), ChannelVersions: maps.Clone(st.versions), VersionsSeen: seen},
-				ckpt.Metadata(md), newVersions)
+			cfg := ckpt.Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: parent}
+			cp := ckpt.Checkpoint{V: 4, ID: id, TS: ts, ChannelValues: maps.Clone(st.values), ChannelVersions: maps.Clone(st.versions), VersionsSeen: seen}
+			if len(tasks) > 0 && s.PutFull != nil {
+				c, err := s.PutFull(ctx, cfg, cp, ckpt.Metadata(md), newVersions, tasks)
+				return cfgJSON(c), err
+			}
+			c, err := s.Saver.Put(ctx, cfg, cp, ckpt.Metadata(md), newVersions)
+			for _, tw := range tasks {
+				if err != nil {
+					break
+				}
+				err = s.Saver.PutWrites(ctx, c, tw.Writes, tw.TaskID, tw.TaskPath)
+			}
 			return cfgJSON(c), err
 		},
 	}
 }
 
-func (g *gen) putWrites() step {
-	k := g.order[g.rng.IntN(len(g.order))]
+// taskWrites returns one task's pending writes, and them for the driver.
+func (g *gen) taskWrites() (ckpt.TaskWrites, map[string]any) {
 	task := g.pick([]string{"task-1", "task-2", "tâche"})
 	path := g.pick([]string{"", "~__pregel_pull, node", "~__pregel_push, 0", "ü"})
 	chans := []string{"a", "b", "messages", ckpt.ChannelError, ckpt.ChannelInterrupt, ckpt.ChannelScheduled, ckpt.ChannelResume}
@@ -482,6 +505,13 @@ func (g *gen) putWrites() step {
 		writes = append(writes, ckpt.Write{Channel: ch, Value: v})
 		wj = append(wj, []any{ch, v})
 	}
+	return ckpt.TaskWrites{TaskID: task, TaskPath: path, Writes: writes}, map[string]any{"task_id": task, "task_path": path, "writes": wj}
+}
+
+func (g *gen) putWrites() step {
+	k := g.order[g.rng.IntN(len(g.order))]
+	tw, j := g.taskWrites()
+	task, path, writes, wj := tw.TaskID, tw.TaskPath, tw.Writes, j["writes"]
 	return step{
 		req: map[string]any{"op": "putWrites", "thread": k[0], "ns": k[1], "id": k[2], "writes": wj, "task_id": task, "task_path": path},
 		do: func(ctx context.Context, s *Subject) (any, error) {

@@ -3,7 +3,8 @@
 // line, one answer a line on stdout: {"mem": R, "sql": R} where R is
 // {"ok": value} or {"err": message}. Requests (see ../../diff_test.go):
 //
-//	{"op":"put","thread":..,"ns":..,"parent":id|"","cp":{v,id,ts,channel_values,channel_versions,versions_seen},"metadata":{..},"new_versions":{..}}
+//	{"op":"put","thread":..,"ns":..,"parent":id|"","cp":{v,id,ts,channel_values,channel_versions,versions_seen},"metadata":{..},"new_versions":{..},"tasks":[{task_id,task_path,writes}]|null}
+//	  (then putWrites of each task's writes to the new checkpoint)
 //	{"op":"putWrites","thread":..,"ns":..,"id":..,"writes":[[channel,value],..],"task_id":..,"task_path":..}
 //	{"op":"getTuple","thread":..,"ns":..,"id":id|""}
 //	{"op":"list","thread":id|null,"ns":ns|null,"before":id|"","limit":n,"filter":{..}|null}
@@ -40,6 +41,7 @@ async function run(s, req) {
   switch (req.op) {
     case "put": {
       const c = await s.put(cfg(req.thread, req.ns, req.parent), req.cp, req.metadata, req.new_versions);
+      for (const t of req.tasks ?? []) await s.putWrites(c, t.writes, t.task_id, t.task_path);
       return c.configurable;
     }
     case "putWrites":
