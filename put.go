@@ -32,7 +32,11 @@ type blobWrite struct {
 // entries, in one transaction. cfg.CheckpointID names the parent, which
 // must exist in the thread and namespace (ErrNotFound otherwise: a late
 // write cannot bring back a deleted thread); empty starts a new history.
-// An empty cp.ID gets a new ULID; a given one must be a valid ULID.
+// An empty cp.ID gets a new ULID; a given one must be a valid ULID. A
+// given id already stored is put again (its pending writes stay), but not
+// under itself or a descendant as parent (ErrInvalidConfig). A channel in
+// newVersions must have the same version in cp.ChannelVersions, if that
+// names it (ErrInvalidConfig).
 func (s *Store) Put(ctx context.Context, cfg Config, cp Checkpoint, meta Metadata, newVersions map[string]string) (Config, error) {
 	return s.PutFull(ctx, cfg, cp, meta, newVersions, nil)
 }
@@ -119,6 +123,11 @@ func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions
 		if p.id, err = parseID("checkpoint id", cp.ID); err != nil {
 			return nil, err
 		}
+		if p.parent != nil {
+			if err := saverkit.CheckParent(idString(p.id), idString([idLen]byte(p.parent))); err != nil {
+				return nil, err
+			}
+		}
 		s.ids.observe(p.id)
 	}
 	ts := cp.TS
@@ -128,6 +137,9 @@ func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions
 	p.blobs = make([]blobWrite, 0, max(len(newVersions), len(cp.ChannelVersions)))
 	for ch, ver := range newVersions {
 		if err := validChannel(ch, ver); err != nil {
+			return nil, err
+		}
+		if err := saverkit.CheckVersion(ch, ver, cp.ChannelVersions); err != nil {
 			return nil, err
 		}
 		v, ok := cp.ChannelValues[ch]
@@ -192,6 +204,11 @@ func (p *preparedPut) check(r reader, ifHead bool) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("%w: parent checkpoint %s in thread %q namespace %q (deleted or never written)", ErrNotFound, idString([idLen]byte(p.parent)), p.thread, p.ns)
 	}
+	if p.given {
+		if err := p.checkNotAncestor(r, rec); err != nil {
+			return nil, err
+		}
+	}
 	return rec, nil
 }
 
@@ -211,6 +228,47 @@ func (p *preparedPut) storedAlready(r reader) bool {
 	key := checkpointKey(p.ns, p.id)
 	rec := r.Get(threadPath(p.thread, bucketCheckpoints), key)
 	return rec != nil && bytes.Equal(rec, p.rec) && bytes.Equal(r.Get(threadPath(p.thread, bucketMetadata), key), p.md)
+}
+
+// checkNotAncestor refuses a Put of a stored checkpoint again under a new
+// parent that descends from it: the checkpoint would be its own ancestor,
+// and History and Branches, which follow parents, would find no start or
+// end. Only a given id can be stored already, and only a changed parent
+// adds an edge, so the walk up from the parent (whose record is
+// parentRec) runs for a put again under another parent alone.
+func (p *preparedPut) checkNotAncestor(r reader, parentRec []byte) error {
+	bucket := threadPath(p.thread, bucketCheckpoints)
+	stored := r.Get(bucket, checkpointKey(p.ns, p.id))
+	if stored == nil {
+		return nil // a new checkpoint is nobody's parent yet
+	}
+	seed := seedOf(p.thread)
+	own, err := decodeCheckpointRecord(seed, checkpointKey(p.ns, p.id), stored)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", idString(p.id), err)
+	}
+	if bytes.Equal(own.Parent, p.parent) {
+		return nil // the same edge: a retried put
+	}
+	at, raw := [idLen]byte(p.parent), parentRec
+	seen := map[[idLen]byte]bool{} // a file written before this check may hold a cycle
+	for raw != nil && !seen[at] {
+		seen[at] = true
+		rec, err := decodeCheckpointRecord(seed, checkpointKey(p.ns, at), raw)
+		if err != nil {
+			return fmt.Errorf("ancestor %s: %w", idString(at), err)
+		}
+		if len(rec.Parent) != idLen {
+			return nil // reached the first checkpoint
+		}
+		at = [idLen]byte(rec.Parent)
+		if at == p.id {
+			return fmt.Errorf("%w: thread %q namespace %q: checkpoint %s put again under %s, which descends from it (a checkpoint cannot be its own ancestor)",
+				ErrInvalidConfig, p.thread, p.ns, idString(p.id), idString([idLen]byte(p.parent)))
+		}
+		raw = r.Get(bucket, checkpointKey(p.ns, at)) // nil: removed by retention
+	}
+	return nil
 }
 
 func validChannel(ch, ver string) error { return saverkit.CheckChannel(ch, ver) }

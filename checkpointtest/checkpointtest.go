@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,6 +182,18 @@ func testPut(t *testing.T, s ckpt.Saver) {
 			t.Fatalf("rejected put left data behind: %v", err)
 		}
 	})
+	t.Run("a checkpoint cannot be its own parent", func(t *testing.T) {
+		first := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "t-self"}, emptyCheckpoint(), ckpt.Metadata{"step": int64(1)}, nil))
+		cp := emptyCheckpoint()
+		cp.ID = first.CheckpointID
+		if _, err := s.Put(ctx, first, cp, ckpt.Metadata{"step": int64(2)}, nil); !errors.Is(err, ckpt.ErrInvalidConfig) {
+			t.Fatalf("err = %v, want ErrInvalidConfig", err)
+		}
+		got := must(t).tuple(s.GetTuple(ctx, first))
+		if got.ParentConfig != nil || got.Metadata["step"] != int64(1) {
+			t.Fatalf("refused put changed the checkpoint: parent %+v, metadata %v", got.ParentConfig, got.Metadata)
+		}
+	})
 	t.Run("unencodable value names the channel", func(t *testing.T) {
 		cp := emptyCheckpoint()
 		cp.ChannelValues["bad"] = map[string]any{"fn": func() {}}
@@ -249,6 +262,43 @@ func testOnlyChangedChannels(t *testing.T, s ckpt.Saver) {
 		}
 		if got := values(t, must(t).tuple(s.GetTuple(ctx, first))); !reflect.DeepEqual(got, map[string]any{"a": "a1", "b": "b1"}) {
 			t.Fatalf("first checkpoint changed: %v", got)
+		}
+	})
+	t.Run("newVersions disagreeing with ChannelVersions is refused", func(t *testing.T) {
+		// LangGraph's new_versions are the changed entries of the
+		// checkpoint's channel_versions, so they always agree. A Put where
+		// they do not would store the value under one version and name
+		// another: it is refused before anything is written, never
+		// acknowledged and then unreadable.
+		first := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "disagree"}, ckpt.Checkpoint{
+			ChannelValues:   map[string]any{"a": "a1"},
+			ChannelVersions: map[string]string{"a": "1"},
+		}, nil, map[string]string{"a": "1"}))
+		for _, parent := range []ckpt.Config{{ThreadID: "disagree"}, first} {
+			_, err := s.Put(ctx, parent, ckpt.Checkpoint{
+				ChannelValues:   map[string]any{"a": "a2"},
+				ChannelVersions: map[string]string{"a": "3"},
+			}, nil, map[string]string{"a": "2"})
+			if !errors.Is(err, ckpt.ErrInvalidConfig) {
+				t.Fatalf("parent %q: err = %v, want ErrInvalidConfig", parent.CheckpointID, err)
+			}
+			for _, want := range []string{`"a"`, `"2"`, `"3"`} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not name %s", err, want)
+				}
+			}
+		}
+		head := must(t).tuple(s.GetTuple(ctx, ckpt.Config{ThreadID: "disagree"}))
+		if head.Config != first {
+			t.Fatalf("head %+v after refused puts, want %+v", head.Config, first)
+		}
+		// Nothing was stored under version 2: it is still free.
+		c := must(t).cfg(s.Put(ctx, first, ckpt.Checkpoint{
+			ChannelValues:   map[string]any{"a": "other"},
+			ChannelVersions: map[string]string{"a": "2"},
+		}, nil, map[string]string{"a": "2"}))
+		if got := values(t, must(t).tuple(s.GetTuple(ctx, c))); !reflect.DeepEqual(got, map[string]any{"a": "other"}) {
+			t.Fatalf("values %v", got)
 		}
 	})
 	t.Run("a channel named without a value reads as absent", func(t *testing.T) {
@@ -443,6 +493,75 @@ func testPutWrites(t *testing.T, s ckpt.Saver) {
 		t.Fatalf("pending writes\n got %v\nwant %v", gotW, want)
 	}
 
+	t.Run("a nil value reads back as nil", func(t *testing.T) {
+		// LangGraph writes null values all the time (a write that only
+		// triggers a node: ("branch:to:node", None)); in a channel too.
+		c := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "w-nil"}, ckpt.Checkpoint{
+			ChannelValues:   map[string]any{"n": nil},
+			ChannelVersions: map[string]string{"n": "1"},
+		}, nil, map[string]string{"n": "1"}))
+		must(t).ok(s.PutWrites(ctx, c, []ckpt.Write{{Channel: "branch:to:node", Value: nil}, {Channel: ckpt.ChannelResume, Value: nil}}, "t", ""))
+		tp := must(t).tuple(s.GetTuple(ctx, c))
+		if got := values(t, tp); !reflect.DeepEqual(got, map[string]any{"n": nil}) {
+			t.Fatalf("values %v, want n: nil", got)
+		}
+		if len(tp.PendingWrites) != 2 {
+			t.Fatalf("pending writes %v, want 2", tp.PendingWrites)
+		}
+		for _, p := range tp.PendingWrites {
+			var v any
+			if err := p.Value.Decode(&v); err != nil || v != nil {
+				t.Errorf("write to %q: %v, %v; want nil", p.Channel, v, err)
+			}
+		}
+	})
+	t.Run("a special write sent with regular ones still replaces", func(t *testing.T) {
+		// As LangGraph's MemorySaver (its SqliteSaver ignores the special
+		// write when the call holds regular ones too).
+		c := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "w-mixed"}, emptyCheckpoint(), nil, nil))
+		must(t).ok(s.PutWrites(ctx, c, []ckpt.Write{{Channel: ckpt.ChannelError, Value: "e1"}, {Channel: "a", Value: "a1"}}, "t", "p1"))
+		must(t).ok(s.PutWrites(ctx, c, []ckpt.Write{{Channel: "b", Value: "b2"}, {Channel: ckpt.ChannelError, Value: "e2"}}, "t", "p2"))
+		var got []string
+		for _, p := range must(t).tuple(s.GetTuple(ctx, c)).PendingWrites {
+			got = append(got, fmt.Sprintf("%s %d %s %v", p.TaskPath, p.Idx, p.Channel, must(t).val(p.Value.Value())))
+		}
+		// A regular write's idx is its position in its call (a: 1, b: 0);
+		// the error is e2, with the path of the call that sent it; the
+		// order is (task path, task id, idx).
+		want := []string{"p1 1 a a1", "p2 -1 __error__ e2", "p2 0 b b2"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("pending writes %q, want %q", got, want)
+		}
+	})
+	t.Run("a Put of a stored id replaces it and keeps its pending writes", func(t *testing.T) {
+		// As LangGraph's savers: the checkpoint and metadata are the new
+		// put's, the writes stay.
+		root := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "w-again"}, emptyCheckpoint(), ckpt.Metadata{"step": int64(0)}, nil))
+		c := must(t).cfg(s.Put(ctx, root, emptyCheckpoint(), ckpt.Metadata{"step": int64(1)}, nil))
+		must(t).ok(s.PutWrites(ctx, c, []ckpt.Write{{Channel: "a", Value: "a1"}}, "t", ""))
+		again := emptyCheckpoint()
+		again.ID = c.CheckpointID
+		again.ChannelValues["x"] = "x2"
+		again.ChannelVersions["x"] = "2"
+		if got := must(t).cfg(s.Put(ctx, root, again, ckpt.Metadata{"step": int64(2)}, map[string]string{"x": "2"})); got != c {
+			t.Fatalf("config %+v, want %+v", got, c)
+		}
+		tp := must(t).tuple(s.GetTuple(ctx, c))
+		if tp.Metadata["step"] != int64(2) || len(tp.PendingWrites) != 1 || tp.ParentConfig == nil || *tp.ParentConfig != root {
+			t.Fatalf("after the second put: metadata %v, writes %v, parent %+v", tp.Metadata, tp.PendingWrites, tp.ParentConfig)
+		}
+		if got := values(t, tp); !reflect.DeepEqual(got, map[string]any{"x": "x2"}) {
+			t.Fatalf("values %v", got)
+		}
+		n := 0
+		for _, err := range s.List(ctx, ckpt.ListOptions{ThreadID: "w-again"}) {
+			must(t).ok(err)
+			n++
+		}
+		if n != 2 {
+			t.Fatalf("%d checkpoints listed, want 2", n)
+		}
+	})
 	t.Run("special indexes", func(t *testing.T) {
 		c := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "w-special"}, emptyCheckpoint(), nil, nil))
 		must(t).ok(s.PutWrites(ctx, c, []ckpt.Write{

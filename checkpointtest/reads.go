@@ -50,6 +50,7 @@ func testGetTuple(t *testing.T, s ckpt.Saver) {
 		{ThreadID: "g", CheckpointNS: "other"},
 		{ThreadID: "g", CheckpointID: "01ARZ3NDEKTSV4RRFFQ69G5FAV"},
 		{ThreadID: "unknown", CheckpointID: parent.CheckpointID},
+		{ThreadID: "g", CheckpointNS: "other", CheckpointID: parent.CheckpointID}, // its id, another namespace
 	} {
 		if _, err := s.GetTuple(ctx, c); !errors.Is(err, ckpt.ErrNotFound) {
 			t.Errorf("GetTuple(%+v): err = %v, want ErrNotFound", c, err)

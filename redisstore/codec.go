@@ -15,6 +15,7 @@ import (
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 const recordV1 byte = 1
@@ -196,6 +197,13 @@ func decodeWrite(key, field string, b []byte) (*writeRecord, error) {
 	rec := new(writeRecord)
 	if err := msgpack.Unmarshal(b[1:], rec); err != nil {
 		return nil, corrupt(key, field, "write record: %v", err)
+	}
+	if len(rec.Value) == 0 {
+		// msgpack decodes a nil value into a RawMessage field as empty,
+		// not as the nil code (the store's decodeWriteRecord does the
+		// same): give back the encoded nil. Records written before this
+		// read the same: the nil was stored, only its reading was wrong.
+		rec.Value = msgpack.RawMessage{msgpcode.Nil}
 	}
 	return rec, nil
 }

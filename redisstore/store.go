@@ -292,8 +292,11 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 		if err != nil {
 			return ckpt.Config{}, err
 		}
-		s.ids.Observe(u)
 		id = u.String()
+		if err := saverkit.CheckParent(id, cfg.CheckpointID); err != nil {
+			return ckpt.Config{}, err
+		}
+		s.ids.Observe(u)
 	}
 	ts := cp.TS
 	if ts.IsZero() {
@@ -304,6 +307,9 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 	for _, ch := range slices.Sorted(maps.Keys(newVersions)) {
 		ver := newVersions[ch]
 		if err := saverkit.CheckChannel(ch, ver); err != nil {
+			return ckpt.Config{}, err
+		}
+		if err := saverkit.CheckVersion(ch, ver, cp.ChannelVersions); err != nil {
 			return ckpt.Config{}, err
 		}
 		v, ok := cp.ChannelValues[ch]

@@ -58,3 +58,29 @@ func CheckChannel(channel, version string) error {
 	}
 	return CheckName(fmt.Sprintf("version of channel %q", channel), version, MaxNameLen)
 }
+
+// CheckVersion checks one entry of a Put's newVersions against the
+// checkpoint's ChannelVersions: a channel both name must have the same
+// version there. LangGraph's new_versions are the changed entries of
+// channel_versions, so they always agree; a Put where they did not would
+// store the value under one version while the checkpoint names another,
+// which no read could resolve. A channel ChannelVersions does not name
+// is not part of the checkpoint and is not checked.
+func CheckVersion(channel, newVersion string, channelVersions map[string]string) error {
+	if v, ok := channelVersions[channel]; ok && v != newVersion {
+		return fmt.Errorf("%w: channel %q has version %q in newVersions but %q in the checkpoint's ChannelVersions (newVersions are the changed entries of ChannelVersions: they must agree)",
+			ErrInvalidConfig, channel, newVersion, v)
+	}
+	return nil
+}
+
+// CheckParent returns ErrInvalidConfig when a Put names the checkpoint's
+// own id as its parent (both in canonical form): a checkpoint that is its
+// own ancestor has no history to walk. Only a given id can be its parent
+// (a Put of a stored checkpoint again), since the parent must exist.
+func CheckParent(id, parent string) error {
+	if id == parent {
+		return fmt.Errorf("%w: checkpoint %s names itself as its parent", ErrInvalidConfig, id)
+	}
+	return nil
+}

@@ -15,13 +15,15 @@ import (
 func TestChecksReturnErrInvalidConfig(t *testing.T) {
 	long := strings.Repeat("x", saverkit.MaxNameLen+1)
 	for name, err := range map[string]error{
-		"empty thread":   saverkit.CheckThread(""),
-		"long thread":    saverkit.CheckThread(long),
-		"long namespace": saverkit.CheckConfig("t", long),
-		"long channel":   saverkit.CheckChannel(long, "1"),
-		"long version":   saverkit.CheckChannel("c", long),
-		"id not a ULID":  func() error { _, err := saverkit.ParseID("before", "nope"); return err }(),
-		"negative limit": func() error { _, err := saverkit.NewSelector("", nil, "", -1, nil); return err }(),
+		"empty thread":          saverkit.CheckThread(""),
+		"long thread":           saverkit.CheckThread(long),
+		"long namespace":        saverkit.CheckConfig("t", long),
+		"long channel":          saverkit.CheckChannel(long, "1"),
+		"long version":          saverkit.CheckChannel("c", long),
+		"id not a ULID":         func() error { _, err := saverkit.ParseID("before", "nope"); return err }(),
+		"negative limit":        func() error { _, err := saverkit.NewSelector("", nil, "", -1, nil); return err }(),
+		"new version disagrees": saverkit.CheckVersion("c", "2", map[string]string{"c": "3"}),
+		"own parent":            saverkit.CheckParent("01JABCDEFGHJKMNPQRSTVWXYZ0", "01JABCDEFGHJKMNPQRSTVWXYZ0"),
 		"filter not encodable": func() error {
 			_, err := saverkit.NewSelector("", nil, "", 0, map[string]any{"f": func() {}})
 			return err
@@ -33,6 +35,11 @@ func TestChecksReturnErrInvalidConfig(t *testing.T) {
 	}
 	if err := saverkit.CheckConfig("t", ""); err != nil {
 		t.Errorf("valid config: %v", err)
+	}
+	for _, versions := range []map[string]string{{"c": "2"}, {"other": "1"}, nil} {
+		if err := saverkit.CheckVersion("c", "2", versions); err != nil {
+			t.Errorf("CheckVersion against %v: %v", versions, err)
+		}
 	}
 }
 
