@@ -1,0 +1,105 @@
+package ckpt_test
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/ckpt-go/ckpt"
+)
+
+// A Raw handed to a write is stored as is (no re-encoding). Bytes that
+// are not one whole msgpack value were stored and acknowledged, and then
+// every read of the channel said the file was corrupt: a write must
+// refuse them (ErrEncode, nothing written). An empty Raw (the zero
+// value, as msgpack leaves a Raw field whose value is nil) is nil: a
+// struct read back with such a field and saved again stored a map with a
+// key and no value, which no read could decode.
+func TestRawThatIsNotOneValueIsRefused(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t, ckpt.Options{})
+	bad := map[string]ckpt.Raw{
+		"text, not msgpack": ckpt.Raw("hello"),
+		"a cut string":      ckpt.Raw{0xa5, 'a', 'b'},
+		"two values":        ckpt.Raw{0x01, 0x02},
+		"a map cut short":   ckpt.Raw{0x82, 0xa1, 'a', 0x01},
+	}
+	for name, raw := range bad {
+		for where, state := range map[string]map[string]any{
+			"channel":       {"x": raw},
+			"inside a map":  {"x": map[string]any{"a": raw, "b": 1}},
+			"inside a list": {"x": []any{1, raw}},
+		} {
+			if _, err := s.Save(ctx, "bad", state, nil); !errors.Is(err, ckpt.ErrEncode) {
+				t.Errorf("%s as %s: Save: %v, want ErrEncode", name, where, err)
+			}
+		}
+		if _, err := s.Save(ctx, "bad", map[string]any{"x": 1}, ckpt.Metadata{"m": raw}); !errors.Is(err, ckpt.ErrEncode) {
+			t.Errorf("%s as metadata: Save: %v, want ErrEncode", name, err)
+		}
+	}
+	if _, err := s.Latest(ctx, "bad"); !errors.Is(err, ckpt.ErrNotFound) {
+		t.Fatalf("after refused Saves: Latest: %v, want ErrNotFound (nothing written)", err)
+	}
+	cfg, err := s.Put(ctx, ckpt.Config{ThreadID: "w"}, ckpt.Checkpoint{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutWrites(ctx, cfg, []ckpt.Write{{Channel: "c", Value: ckpt.Raw("hello")}}, "task", ""); !errors.Is(err, ckpt.ErrEncode) {
+		t.Errorf("a pending write of text as Raw: %v, want ErrEncode", err)
+	}
+
+	// The zero Raw is nil, as a channel and nested.
+	type withRaw struct {
+		A ckpt.Raw
+		B int
+	}
+	id, err := s.Save(ctx, "zero", map[string]any{
+		"x": ckpt.Raw{},
+		"y": map[string]any{"a": ckpt.Raw(nil), "b": 2},
+		"z": withRaw{B: 3},
+	}, nil)
+	if err != nil {
+		t.Fatalf("Save with zero Raws: %v", err)
+	}
+	snap, err := s.Load(ctx, "zero", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x any = "not nil"
+	if err := snap.Decode("x", &x); err != nil || x != nil {
+		t.Errorf("x: %v, %v; want nil", x, err)
+	}
+	var y map[string]any
+	if err := snap.Decode("y", &y); err != nil || !reflect.DeepEqual(y, map[string]any{"a": nil, "b": int64(2)}) {
+		t.Errorf("y: %v, %v; want map[a:<nil> b:2]", y, err)
+	}
+	var z withRaw
+	if err := snap.Decode("z", &z); err != nil || z.B != 3 {
+		t.Fatalf("z: %+v, %v", z, err)
+	}
+	// A nil read into a Raw field: its Decode and Value give nil, not
+	// ErrCorrupt (the file is fine), and saved again it is nil.
+	if v, err := z.A.Value(); err != nil || v != nil {
+		t.Errorf("the nil field's Value: %v, %v; want nil, nil", v, err)
+	}
+	var into any = "not nil"
+	if err := z.A.Decode(&into); err != nil || into != nil {
+		t.Errorf("the nil field's Decode: %v, %v; want nil", into, err)
+	}
+	id2, err := s.Save(ctx, "zero", map[string]any{"z": z, "y": map[string]any{"a": z.A}}, nil)
+	if err != nil {
+		t.Fatalf("Save of the read-back struct: %v", err)
+	}
+	snap, err = s.Load(ctx, "zero", id2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z2 withRaw
+	if err := snap.Decode("z", &z2); err != nil || z2.B != 3 || len(z2.A) != 0 {
+		t.Errorf("z saved again: %+v, %v", z2, err)
+	}
+	if err := snap.Decode("y", &y); err != nil || !reflect.DeepEqual(y, map[string]any{"a": nil}) {
+		t.Errorf("y saved again: %v, %v; want map[a:<nil>]", y, err)
+	}
+}
