@@ -241,14 +241,19 @@ func encodeValue(what string, v any) (Raw, error) {
 // an allocation each.
 func encodeDescribed(what func() string, v any) (Raw, error) {
 	if r, ok := v.(Raw); ok {
+		if len(r) == 0 {
+			return Raw{msgpcode.Nil}, nil // the zero Raw is nil (Raw.Decode)
+		}
 		if err := checkValueLen(what, len(r)); err != nil { // before any copy
 			return nil, err
 		}
 		if err := lockedKey(r); err != nil {
 			return nil, fmt.Errorf("%s: a sealed value read without its key: %w", what(), err)
 		}
-		if tooDeep(r) {
-			return nil, fmt.Errorf("%w: %s: %v", ErrEncode, what(), errTooDeep)
+		// Stored as is: bytes a read would call damage are refused here,
+		// not acknowledged (depth too).
+		if err := wholeValue(r); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrEncode, what(), err)
 		}
 		return r, nil
 	}
@@ -343,6 +348,12 @@ type Raw []byte
 // target type: the caller asked for the wrong type, the file is fine. Only
 // bytes that are not one whole msgpack value are ErrCorrupt.
 func (r Raw) Decode(v any) error {
+	if len(r) == 0 {
+		// The zero Raw is nil: msgpack leaves a Raw field or element
+		// whose stored value is nil empty, without calling DecodeMsgpack,
+		// and a write stores an empty Raw as nil.
+		r = Raw{msgpcode.Nil}
+	}
 	if err := lockedKey(r); err != nil {
 		return err // sealed, read without keys (crypt.go)
 	}
@@ -416,7 +427,15 @@ func (r Raw) Value() (any, error) {
 // read back and nested in a new value (a map, a struct field, metadata) is
 // stored as the value it holds, not as a byte string; apps do not call it.
 func (r Raw) EncodeMsgpack(enc *msgpack.Encoder) error {
+	if len(r) == 0 {
+		return enc.EncodeNil() // the zero Raw is nil (Decode)
+	}
 	if err := lockedKey(r); err != nil {
+		return err
+	}
+	// Written as is into the enclosing value: bytes that are not one
+	// whole value would leave it unreadable (a map key with no value).
+	if err := wholeValue(r); err != nil {
 		return err
 	}
 	return enc.Encode(msgpack.RawMessage(r))

@@ -59,6 +59,9 @@ func appendFast(dst []byte, v any) (_ []byte, ok bool) {
 	case float32:
 		return binary.BigEndian.AppendUint32(append(dst, 0xca), math.Float32bits(x)), true
 	case Raw:
+		if len(x) == 0 || wholeValue(x) != nil {
+			return dst, false // Raw.EncodeMsgpack: nil, or the error
+		}
 		return append(dst, x...), true
 	case []any:
 		if x == nil {
