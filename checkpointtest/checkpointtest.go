@@ -205,6 +205,22 @@ func testPut(t *testing.T, s ckpt.Saver) {
 			t.Fatalf("failed put left data behind: %v", err)
 		}
 	})
+	t.Run("a Raw that is not one msgpack value is refused", func(t *testing.T) {
+		// A Raw is stored as is: text handed as a Raw, in a channel or
+		// nested, must not be acknowledged and then read as damage.
+		for i, v := range []any{ckpt.Raw("text"), map[string]any{"a": ckpt.Raw{0x92, 0x01}}} {
+			thread := fmt.Sprint("t-raw-", i)
+			cp := emptyCheckpoint()
+			cp.ChannelValues["bad"] = v
+			cp.ChannelVersions = map[string]string{"bad": "1"}
+			if _, err := s.Put(ctx, ckpt.Config{ThreadID: thread}, cp, nil, map[string]string{"bad": "1"}); !errors.Is(err, ckpt.ErrEncode) {
+				t.Errorf("%x: err = %v, want ErrEncode", v, err)
+			}
+			if _, err := s.GetTuple(ctx, ckpt.Config{ThreadID: thread}); !errors.Is(err, ckpt.ErrNotFound) {
+				t.Errorf("refused put left data behind: %v", err)
+			}
+		}
+	})
 }
 
 func testMetadataKeys(t *testing.T, s ckpt.Saver) {
