@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ckpt-go/ckpt"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // A Raw handed to a write is stored as is (no re-encoding). Bytes that
@@ -102,5 +103,54 @@ func TestRawThatIsNotOneValueIsRefused(t *testing.T) {
 	}
 	if err := snap.Decode("y", &y); err != nil || !reflect.DeepEqual(y, map[string]any{"a": nil}) {
 		t.Errorf("y saved again: %v, %v; want map[a:<nil>]", y, err)
+	}
+}
+
+// junkEncoder and twoValues are custom encoders with a bug: one writes
+// bytes that are not msgpack, the other two values where one is due.
+type junkEncoder struct{}
+
+func (junkEncoder) EncodeMsgpack(enc *msgpack.Encoder) error {
+	_, err := enc.Writer().Write([]byte("junk"))
+	return err
+}
+
+type twoValues struct{}
+
+func (twoValues) EncodeMsgpack(enc *msgpack.Encoder) error {
+	if err := enc.EncodeInt(1); err != nil {
+		return err
+	}
+	return enc.EncodeInt(2)
+}
+
+// A value whose own EncodeMsgpack writes what is not one msgpack value
+// was stored and acknowledged; reads then gave a wrong value with no
+// error ("junk" read as the number 106, two values as the first) or
+// called the file corrupt. A write refuses it (ErrEncode, nothing
+// written), as it refuses a value msgpack cannot encode.
+func TestCustomEncoderThatWritesNoValueIsRefused(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t, ckpt.Options{})
+	for name, v := range map[string]any{
+		"junk": junkEncoder{}, "two values": twoValues{},
+		"junk in a map": map[string]any{"a": junkEncoder{}, "b": 1}, "two values in a list": []any{twoValues{}, 3},
+	} {
+		if _, err := s.Save(ctx, "custom", map[string]any{"x": v}, nil); !errors.Is(err, ckpt.ErrEncode) {
+			t.Errorf("%s as a channel: Save: %v, want ErrEncode", name, err)
+		}
+		if _, err := s.Save(ctx, "custom", map[string]any{"x": 1}, ckpt.Metadata{"m": v}); !errors.Is(err, ckpt.ErrEncode) {
+			t.Errorf("%s in metadata: Save: %v, want ErrEncode", name, err)
+		}
+	}
+	if snap, err := s.Latest(ctx, "custom"); !errors.Is(err, ckpt.ErrNotFound) {
+		t.Errorf("after refused Saves: Latest: %v, %v; want ErrNotFound (nothing written)", snap, err)
+	}
+	cfg, err := s.Put(ctx, ckpt.Config{ThreadID: "w"}, ckpt.Checkpoint{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutWrites(ctx, cfg, []ckpt.Write{{Channel: "c", Value: junkEncoder{}}}, "task", ""); !errors.Is(err, ckpt.ErrEncode) {
+		t.Errorf("a pending write of junk: %v, want ErrEncode", err)
 	}
 }
