@@ -264,8 +264,12 @@ func encodeDescribed(what func() string, v any) (Raw, error) {
 	if err := checkValueLen(what, len(b)); err != nil {
 		return nil, err
 	}
-	if tooDeep(b) { // reads would refuse it (depth.go)
-		return nil, fmt.Errorf("%w: %s: %v", ErrEncode, what(), errTooDeep)
+	// Reads would refuse it (too deep), or read another value: a type's
+	// own EncodeMsgpack may write bytes that are not a value, or two
+	// values, which the Decoder reads as the first and its rest ignored
+	// (depth.go).
+	if err := wholeValue(b); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrEncode, what(), err)
 	}
 	return b, nil
 }
@@ -500,8 +504,10 @@ func encodeMetadata(ts threadSeed, key []byte, m Metadata) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: metadata%s: %v", ErrEncode, badPath(reflect.ValueOf(map[string]any(m))), err)
 	}
-	if tooDeep(b[1 : len(b)-sumLen]) { // reads would refuse it (depth.go)
-		return nil, fmt.Errorf("%w: metadata: %v", ErrEncode, errTooDeep)
+	// Reads would refuse it (too deep), or read another value (a custom
+	// encoder that wrote no value, or two): depth.go.
+	if err := wholeValue(b[1 : len(b)-sumLen]); err != nil {
+		return nil, fmt.Errorf("%w: metadata: %v", ErrEncode, err)
 	}
 	if nonStringMapKey(b[1 : len(b)-sumLen]) { // reads could not decode it (mapkeys.go)
 		return nil, fmt.Errorf("%w: metadata: %v", ErrEncode, errMapKey)
