@@ -7,8 +7,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // A service that writes Async and hears of failures through
@@ -74,6 +77,9 @@ func TestFailedAsyncWritesKeepBoundedMemory(t *testing.T) {
 	err = s.Flush(ctx)
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("Flush after failed async writes: %v, want ErrConflict", err)
+	}
+	if more := strconv.Itoa(5*n-engine.MaxAsyncErrs) + " more"; !strings.Contains(err.Error(), more) {
+		t.Errorf("Flush's error does not count the failures it did not keep (%q): %.300s", more, err)
 	}
 	if len(err.Error()) > 64<<10 {
 		t.Errorf("Flush's error is %d bytes long", len(err.Error()))
