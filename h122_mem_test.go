@@ -15,8 +15,11 @@ import (
 // The live heap (after a GC) after n threads created, read and deleted
 // and after 5n must be about the same: a per-thread leak of even 100
 // bytes shows as 400·n bytes more. CKPT_THREAD_CHURN sets n (default
-// 1,000).
+// 1,000; at 10,000 and 50,000 the live heap was 1,740 and 1,769 KB).
 func TestThreadChurnKeepsNoMemoryPerThread(t *testing.T) {
+	if raceBuild {
+		t.Skip("the race detector's sync.Pool drops pooled objects at random: the heap is not the program's (and it runs 5x slower)")
+	}
 	n := 1000
 	if v, err := strconv.Atoi(os.Getenv("CKPT_THREAD_CHURN")); err == nil && v > 0 {
 		n = v
