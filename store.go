@@ -44,7 +44,9 @@ type Options struct {
 	MaxPending int
 	// OnAsyncError, if set, is called (from the commit loop; keep it short)
 	// with every failed Async write. The same errors are also returned by
-	// the next Flush or Close.
+	// the next Flush or Close: the first 64 whole, and past them one error
+	// that counts the others and wraps the last of them, so that a service
+	// that never flushes keeps bounded memory.
 	OnAsyncError func(error)
 	// DeltaFold is K for list channels stored as append-deltas: every K
 	// deltas are folded into one segment, and every K segments of one fold

@@ -163,7 +163,9 @@ func (s *Store) seeQueued(ctx context.Context) error {
 }
 
 // Flush waits until every write queued before it is committed and fsync'd,
-// and returns the errors of async writes that failed since the last Flush.
+// and returns the errors of async writes that failed since the last Flush:
+// the first 64 whole and, past them, one that counts the others and wraps
+// the last of them (errors.Is finds its sentinel).
 func (s *Store) Flush(ctx context.Context) error {
 	return s.writing(ctx, func() error { return s.eng.Flush(ctx) })
 }

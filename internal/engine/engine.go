@@ -149,8 +149,13 @@ type Engine struct {
 	// fs is the fail-stop state (failstop.go).
 	fs FailState
 
+	// asyncErrs: the failures of ops without a Done channel not yet
+	// taken, at most MaxAsyncErrs; asyncMore counts those past it, and
+	// asyncLast is the last of them (noteAsyncErr).
 	asyncMu      sync.Mutex
 	asyncErrs    []error
+	asyncMore    int
+	asyncLast    error
 	onAsyncError func(error)
 	unsynced     bool // a NoSync commit is not yet fsync'd; only the loop touches it
 	commits      atomic.Int64

@@ -186,10 +186,23 @@ func (e *Engine) ack(ops []*Op, errs []error) {
 	}
 }
 
+// MaxAsyncErrs bounds the failures of ops without a Done channel kept
+// for the next TakeAsyncErr: the first MaxAsyncErrs are kept whole, the
+// rest are counted and the last of them kept. A service that hears of
+// failures through OnAsyncError and never flushes would otherwise keep
+// one error per failed write for the life of the store (some 300 bytes
+// each: TestFailedAsyncWritesKeepBoundedMemory).
+const MaxAsyncErrs = 64
+
 func (e *Engine) noteAsyncErr(err error) {
 	err = fmt.Errorf("ckpt: async write failed: %w", err)
 	e.asyncMu.Lock()
-	e.asyncErrs = append(e.asyncErrs, err)
+	if len(e.asyncErrs) < MaxAsyncErrs {
+		e.asyncErrs = append(e.asyncErrs, err)
+	} else {
+		e.asyncMore++
+		e.asyncLast = err
+	}
 	e.asyncMu.Unlock()
 	if e.onAsyncError != nil {
 		e.onAsyncError(err)
@@ -197,12 +210,17 @@ func (e *Engine) noteAsyncErr(err error) {
 }
 
 // TakeAsyncErr returns (and forgets) the failures of ops without a Done
-// channel since the last call.
+// channel since the last call: the first MaxAsyncErrs, and past them
+// one error that counts the others and wraps the last of them.
 func (e *Engine) TakeAsyncErr() error {
 	e.asyncMu.Lock()
 	defer e.asyncMu.Unlock()
-	err := errors.Join(e.asyncErrs...)
-	e.asyncErrs = nil
+	errs := e.asyncErrs
+	if e.asyncMore > 0 {
+		errs = append(errs, fmt.Errorf("ckpt: %d more async writes failed (not kept; the last: %w)", e.asyncMore, e.asyncLast))
+	}
+	err := errors.Join(errs...)
+	e.asyncErrs, e.asyncMore, e.asyncLast = nil, 0, nil
 	return err
 }
 
