@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -203,6 +204,31 @@ func testPut(t *testing.T, s ckpt.Saver) {
 		}
 		if _, err := s.GetTuple(ctx, ckpt.Config{ThreadID: "t-enc"}); !errors.Is(err, ckpt.ErrNotFound) {
 			t.Fatalf("failed put left data behind: %v", err)
+		}
+	})
+	t.Run("a timestamp a nanosecond count cannot hold is refused", func(t *testing.T) {
+		// A checkpoint's TS is stored as nanoseconds since 1970 (an int64:
+		// the years 1678 to 2262). The year 3000 was acknowledged and read
+		// back as 1830, with no error.
+		for i, ts := range []time.Time{time.Date(3000, 1, 2, 3, 4, 5, 0, time.UTC), time.Date(1000, 1, 2, 3, 4, 5, 0, time.UTC)} {
+			thread := fmt.Sprint("t-ts-", i)
+			cp := emptyCheckpoint()
+			cp.TS = ts
+			if _, err := s.Put(ctx, ckpt.Config{ThreadID: thread}, cp, nil, nil); !errors.Is(err, ckpt.ErrInvalidConfig) {
+				t.Errorf("TS %v: err = %v, want ErrInvalidConfig", ts, err)
+			}
+			if _, err := s.GetTuple(ctx, ckpt.Config{ThreadID: thread}); !errors.Is(err, ckpt.ErrNotFound) {
+				t.Errorf("refused put left data behind: %v", err)
+			}
+		}
+		// The edges of the range are kept to the nanosecond, in UTC.
+		for i, ts := range []time.Time{time.Unix(0, math.MinInt64+1), time.Unix(0, math.MaxInt64), time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("X", 3600))} {
+			cp := emptyCheckpoint()
+			cp.TS = ts
+			cfg := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: fmt.Sprint("t-ts-edge-", i)}, cp, nil, nil))
+			if got := must(t).tuple(s.GetTuple(ctx, cfg)).Checkpoint.TS; !got.Equal(ts) {
+				t.Errorf("TS %v read back as %v", ts, got)
+			}
 		}
 	})
 	t.Run("a Raw that is not one msgpack value is refused", func(t *testing.T) {
