@@ -134,6 +134,9 @@ func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions
 	if ts.IsZero() {
 		ts = now
 	}
+	if err := saverkit.CheckTS(ts); err != nil {
+		return nil, err
+	}
 	p.blobs = make([]blobWrite, 0, max(len(newVersions), len(cp.ChannelVersions)))
 	for ch, ver := range newVersions {
 		if err := validChannel(ch, ver); err != nil {

@@ -302,6 +302,9 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 	if ts.IsZero() {
 		ts = now
 	}
+	if err := saverkit.CheckTS(ts); err != nil {
+		return ckpt.Config{}, err
+	}
 	blobArgs := make([]any, 0, 2*len(newVersions))
 	blobOf := make(map[string]string, len(newVersions)) // blob field -> channel
 	for _, ch := range slices.Sorted(maps.Keys(newVersions)) {

@@ -3,6 +3,8 @@ package saverkit
 import (
 	"errors"
 	"fmt"
+	"math"
+	"time"
 )
 
 // ErrInvalidConfig is ckpt.ErrInvalidConfig: a config or argument is
@@ -81,6 +83,25 @@ func CheckVersion(channel, newVersion string, channelVersions map[string]string)
 func CheckParent(id, parent string) error {
 	if id == parent {
 		return fmt.Errorf("%w: checkpoint %s names itself as its parent", ErrInvalidConfig, id)
+	}
+	return nil
+}
+
+// The range of a checkpoint's TS: it is stored as nanoseconds since 1970
+// in an int64.
+var (
+	minTS = time.Unix(0, math.MinInt64)
+	maxTS = time.Unix(0, math.MaxInt64)
+)
+
+// CheckTS returns ErrInvalidConfig for a checkpoint TS that nanoseconds
+// since 1970 in an int64 cannot hold (before 1677-09-21 or after
+// 2262-04-11): time.UnixNano wraps there, and such a Put was acknowledged
+// and read back as another time (the year 3000 as 1830).
+func CheckTS(ts time.Time) error {
+	if ts.Before(minTS) || ts.After(maxTS) {
+		return fmt.Errorf("%w: checkpoint TS %s is outside the range stored (nanoseconds since 1970 in an int64: %s to %s)",
+			ErrInvalidConfig, ts.UTC().Format(time.RFC3339Nano), minTS.UTC().Format(time.RFC3339Nano), maxTS.UTC().Format(time.RFC3339Nano))
 	}
 	return nil
 }
