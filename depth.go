@@ -107,30 +107,48 @@ var errMalformed = errors.New("a length in the value runs past its end")
 // without allocating. What allocates nothing is left to the Decoder,
 // which reports it as it always has: an unknown code, a header or value
 // cut short, bytes after the value (ignored).
-func checkShape(b []byte) error {
+func checkShape(b []byte) error { return walkShape(b, false) }
+
+// walkShape walks b's headers without recursion (left counts the items
+// still to read in the innermost open map or list, stack those of the
+// ones around it). strict (wholeValue) refuses everything that is not
+// exactly one value; otherwise (checkShape) only what would allocate.
+func walkShape(b []byte, strict bool) error {
 	var room [32]uint64
 	stack := room[:0]
 	left := uint64(1)
 	for i := 0; ; {
 		for left == 0 {
 			if len(stack) == 0 {
+				if strict && i != len(b) {
+					return fmt.Errorf("%w: %d bytes after the value", errNotOneValue, len(b)-i)
+				}
 				return nil
 			}
 			left, stack = stack[len(stack)-1], stack[:len(stack)-1]
 		}
 		if i >= len(b) {
-			return nil // the bytes end where a value is due: the Decoder says so
+			if strict {
+				return fmt.Errorf("%w: the bytes end where a value is due", errNotOneValue)
+			}
+			return nil // the Decoder says so
 		}
 		c := b[i]
 		i++
 		left--
 		skip, items, _, nest, ok := mpHeader(b, &i, c) // mapkeys.go
 		if !ok {
+			if strict {
+				return fmt.Errorf("%w: code 0x%02x at byte %d is no msgpack header, or is cut short", errNotOneValue, c, i-1)
+			}
 			// An unknown code or a header cut short: the Decoder stops
 			// there, allocating nothing, and says which.
 			return nil
 		}
 		if skip > uint64(len(b)-i) || items > uint64(len(b)-i) {
+			if strict {
+				return fmt.Errorf("%w: the item at byte %d runs past the end", errNotOneValue, i-1)
+			}
 			return errMalformed
 		}
 		i += int(skip)
@@ -162,51 +180,14 @@ func mpLength(b []byte, i *int, w int) (uint64, bool) {
 	return uint64(binary.BigEndian.Uint32(p)), true
 }
 
-// errNotOneValue is the cause of a Raw refused by a write: its bytes are
-// not exactly one whole msgpack value.
-var errNotOneValue = errors.New("a Raw must hold exactly one whole msgpack value")
+// errNotOneValue is the cause of a value a write refuses: its bytes (a
+// Raw's, or what a type's own EncodeMsgpack wrote) are not exactly one
+// whole msgpack value.
+var errNotOneValue = errors.New("not exactly one whole msgpack value")
 
 // wholeValue reports whether b is exactly one well-formed msgpack value,
 // nested no deeper than maxDepth: what a Raw handed to a write must be,
 // since it is stored as is (unlike checkShape, which leaves what
 // allocates nothing to the Decoder, a write must refuse every byte a read
 // would call damage). nil, errTooDeep, or errNotOneValue.
-func wholeValue(b []byte) error {
-	var room [32]uint64
-	stack := room[:0]
-	left := uint64(1)
-	for i := 0; ; {
-		for left == 0 {
-			if len(stack) == 0 {
-				if i != len(b) {
-					return fmt.Errorf("%w: %d bytes after the value", errNotOneValue, len(b)-i)
-				}
-				return nil
-			}
-			left, stack = stack[len(stack)-1], stack[:len(stack)-1]
-		}
-		if i >= len(b) {
-			return fmt.Errorf("%w: the bytes end where a value is due", errNotOneValue)
-		}
-		c := b[i]
-		i++
-		left--
-		skip, items, _, nest, ok := mpHeader(b, &i, c) // mapkeys.go
-		if !ok {
-			return fmt.Errorf("%w: code 0x%02x at byte %d is no msgpack header, or is cut short", errNotOneValue, c, i-1)
-		}
-		if skip > uint64(len(b)-i) || items > uint64(len(b)-i) {
-			return fmt.Errorf("%w: the item at byte %d runs past the end", errNotOneValue, i-1)
-		}
-		i += int(skip)
-		if nest {
-			if len(stack) >= maxDepth {
-				return errTooDeep
-			}
-			if items > 0 {
-				stack = append(stack, left)
-				left = items
-			}
-		}
-	}
-}
+func wholeValue(b []byte) error { return walkShape(b, true) }

@@ -173,12 +173,8 @@ func (s *Store) otherFormat(v string) error {
 // changed after New (README: run Redis with noeviction).
 func (s *Store) checkEviction(ctx context.Context) error {
 	cfg, err := s.rdb.ConfigGet(ctx, "maxmemory-policy").Result()
-	var rerr redis.Error
-	switch {
-	case errors.As(err, &rerr) && !notReady(rerr.Error()):
-		return nil // CONFIG refused: cannot tell
-	case err != nil:
-		return wrapErr(ctx, "connect to "+s.rdb.Options().Addr, err)
+	if err != nil {
+		return s.unlessRefused(ctx, err)
 	}
 	if p, ok := cfg["maxmemory-policy"]; ok && p != "noeviction" {
 		return fmt.Errorf("%w: redis at %s has maxmemory-policy %s: it may evict the store's keys, losing acknowledged writes; set maxmemory-policy noeviction (at its maxmemory, writes then fail with ErrOutOfMemory and nothing is lost)", ckpt.ErrInvalidConfig, s.rdb.Options().Addr, p)
@@ -194,17 +190,24 @@ func (s *Store) checkEviction(ctx context.Context) error {
 // after New (a writable replica then loses the puts it takes).
 func (s *Store) checkPrimary(ctx context.Context) error {
 	role, err := s.rdb.Do(ctx, "ROLE").Slice()
-	var rerr redis.Error
-	switch {
-	case errors.As(err, &rerr) && !notReady(rerr.Error()):
-		return nil // ROLE refused: cannot tell
-	case err != nil:
-		return wrapErr(ctx, "connect to "+s.rdb.Options().Addr, err)
+	if err != nil {
+		return s.unlessRefused(ctx, err)
 	}
 	if len(role) > 0 && role[0] != "master" {
 		return fmt.Errorf("%w: redis at %s is a %v, not the primary: the store writes, and a replica drops what it takes at its next sync", ErrUnavailable, s.rdb.Options().Addr, role[0])
 	}
 	return nil
+}
+
+// unlessRefused is the error of a query New checks the server with: nil
+// when Redis refused the command itself (renamed, or denied by an ACL: the
+// store cannot tell, and accepts), else the connection's error.
+func (s *Store) unlessRefused(ctx context.Context, err error) error {
+	var rerr redis.Error
+	if errors.As(err, &rerr) && !notReady(rerr.Error()) {
+		return nil
+	}
+	return wrapErr(ctx, "connect to "+s.rdb.Options().Addr, err)
 }
 
 // Close closes the connections. Calls after Close fail with ckpt.ErrClosed.
