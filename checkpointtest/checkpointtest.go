@@ -607,6 +607,10 @@ func testPutWrites(t *testing.T, s ckpt.Saver) {
 		if _, err := s.Put(ctx, c, emptyCheckpoint(), nil, nil); !errors.Is(err, ckpt.ErrNotFound) {
 			t.Errorf("put with unknown parent: %v, want ErrNotFound", err)
 		}
+		cas := ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{IfHead: true})
+		if _, err := s.Put(cas, c, emptyCheckpoint(), nil, nil); !errors.Is(err, ckpt.ErrNotFound) {
+			t.Errorf("compare-and-set put with unknown parent: %v, want ErrNotFound", err)
+		}
 	})
 	t.Run("writes belong to their checkpoint", func(t *testing.T) {
 		next := must(t).cfg(s.Put(ctx, cfg, emptyCheckpoint(), nil, nil))
@@ -646,6 +650,13 @@ func testDeleteThread(t *testing.T, s ckpt.Saver) {
 		old := f.all[1] // thread-1's root-namespace child
 		if _, err := s.Put(ctx, old, emptyCheckpoint(), nil, nil); !errors.Is(err, ckpt.ErrNotFound) {
 			t.Errorf("put on deleted history: %v, want ErrNotFound", err)
+		}
+		// A compare-and-set put too: its parent is gone, which is not a
+		// head that moved on (ErrConflict would tell it to read the head
+		// and retry, on a thread that no longer exists).
+		cas := ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{IfHead: true})
+		if _, err := s.Put(cas, old, emptyCheckpoint(), nil, nil); !errors.Is(err, ckpt.ErrNotFound) {
+			t.Errorf("compare-and-set put on deleted history: %v, want ErrNotFound", err)
 		}
 		if err := s.PutWrites(ctx, old, []ckpt.Write{{Channel: "x", Value: 2}}, "late", ""); !errors.Is(err, ckpt.ErrNotFound) {
 			t.Errorf("putWrites on deleted history: %v, want ErrNotFound", err)
