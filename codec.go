@@ -261,6 +261,9 @@ func encodeDescribed(what func() string, v any) (Raw, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s%s: %v", ErrEncode, what(), badPath(reflect.ValueOf(v)), err)
 	}
+	if holdsUnsortedMap(v, 0) {
+		b = sortMaps(b) // equal values, equal bytes (sortmaps.go)
+	}
 	if err := checkValueLen(what, len(b)); err != nil {
 		return nil, err
 	}
@@ -503,6 +506,12 @@ func encodeMetadata(ts threadSeed, key []byte, m Metadata) ([]byte, error) {
 	b, err := marshalRecord(metadataRecordT, ts, key, map[string]any(m))
 	if err != nil {
 		return nil, fmt.Errorf("%w: metadata%s: %v", ErrEncode, badPath(reflect.ValueOf(map[string]any(m))), err)
+	}
+	if holdsUnsortedMap(map[string]any(m), 0) {
+		// Equal metadata, equal bytes (sortmaps.go): a put sent again
+		// is known as stored by them.
+		body := sortMaps(b[1 : len(b)-sumLen])
+		b = appendSum(ts, key, append([]byte{metadataRecordT}, body...))
 	}
 	// Reads would refuse it (too deep), or read another value (a custom
 	// encoder that wrote no value, or two): depth.go.
