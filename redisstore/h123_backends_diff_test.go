@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -113,7 +114,15 @@ func (g *h123Gen) newID() string {
 	return id.String()
 }
 
+type h123Struct struct {
+	A int
+	B string `msgpack:"b,omitempty"`
+}
+
 func (g *h123Gen) value() any {
+	if g.rng.IntN(3) == 0 {
+		return g.oddValue()
+	}
 	switch g.rng.IntN(6) {
 	case 0:
 		return nil
@@ -127,6 +136,43 @@ func (g *h123Gen) value() any {
 		return []any{g.rng.IntN(3), "a"}
 	}
 	return g.rng.IntN(2) == 0
+}
+
+// oddValue is a value of a less common Go type.
+func (g *h123Gen) oddValue() any {
+	switch g.rng.IntN(16) {
+	case 0:
+		return uint64(math.MaxUint64)
+	case 1:
+		return int64(math.MinInt64)
+	case 2:
+		return float32(1.5)
+	case 3:
+		return []byte{0, 1, 2}
+	case 4:
+		return time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	case 5:
+		return h123Struct{A: 3}
+	case 6:
+		return &h123Struct{A: 4, B: "x"}
+	case 7:
+		return map[string]int{"a": 1, "b": 2}
+	case 8:
+		return map[int]string{1: "a"}
+	case 9:
+		return math.NaN()
+	case 10:
+		return []string(nil)
+	case 11:
+		return map[string]any(nil)
+	case 12:
+		return ckpt.Raw{0x93, 1, 2, 3}
+	case 13:
+		return [2]int{1, 2}
+	case 14:
+		return int8(-5)
+	}
+	return map[string]any{"deep": []any{map[string]any{"x": nil}}}
 }
 
 func (g *h123Gen) tasks() []ckpt.TaskWrites {
@@ -415,6 +461,9 @@ func (g *h123Gen) put() h123Step {
 		}
 	}
 	md := ckpt.Metadata{"step": g.rng.IntN(5), "source": g.pick([]string{"loop", "input"})}
+	if g.rng.IntN(4) == 0 {
+		md[g.pick([]string{"odd", "nested", "run_id"})] = g.oddValue()
+	}
 	if g.rng.IntN(3) > 0 {
 		md["run_id"] = g.pick([]string{"r1", "r2", "r3"})
 	}
@@ -454,7 +503,7 @@ type h123View struct {
 }
 
 func h123ViewOf(tp *ckpt.Tuple) h123View {
-	v := h123View{Config: tp.Config, V: tp.Checkpoint.V, Versions: tp.Checkpoint.ChannelVersions, Seen: tp.Checkpoint.VersionsSeen, Meta: fmt.Sprintf("%v", map[string]any(tp.Metadata)), Values: map[string]string{}}
+	v := h123View{Config: tp.Config, V: tp.Checkpoint.V, Versions: tp.Checkpoint.ChannelVersions, Seen: tp.Checkpoint.VersionsSeen, Meta: fmt.Sprintf("%#v", map[string]any(tp.Metadata)), Values: map[string]string{}}
 	if tp.ParentConfig != nil {
 		v.Parent = fmt.Sprintf("%+v", *tp.ParentConfig)
 	}
