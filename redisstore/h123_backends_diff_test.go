@@ -476,13 +476,31 @@ func (g *h123Gen) put() h123Step {
 	g.order = append(g.order, k)
 	g.cps[k] = st
 	ts := time.UnixMilli(int64(g.ms)).UTC()
-	desc := fmt.Sprintf("Put(%q/%q parent %q id %q ifHead %v nv %v md %v tasks %+v)", thread, ns, parent, id, ifHead, nv, md, tasks)
+	switch g.rng.IntN(8) {
+	case 0:
+		ts = ts.Add(123456 * time.Nanosecond).In(time.FixedZone("x", 3600))
+	case 1:
+		ts = time.Date(1960, 1, 1, 0, 0, 0, 1, time.UTC)
+	case 2:
+		ts = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	v := g.pick([]string{"4", "4", "0", "-1", "1000000"})
+	var seen map[string]map[string]string
+	if g.rng.IntN(2) == 0 {
+		seen = map[string]map[string]string{"node": maps.Clone(base.versions), "empty": {}}
+	}
+	ghost := g.rng.IntN(12) == 0
+	desc := fmt.Sprintf("Put(%q/%q parent %q id %q ifHead %v nv %v md %v tasks %+v v %s ts %v ghost %v)", thread, ns, parent, id, ifHead, nv, md, tasks, v, ts, ghost)
 	return h123Step{desc, func(ctx context.Context, b *h123Backend) error {
 		if ifHead {
 			ctx = ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{IfHead: true})
 		}
 		cfg := ckpt.Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: parent}
-		cp := ckpt.Checkpoint{V: 4, ID: id, TS: ts, ChannelValues: maps.Clone(st.values), ChannelVersions: maps.Clone(st.versions)}
+		vi, _ := strconv.Atoi(v)
+		cp := ckpt.Checkpoint{V: vi, ID: id, TS: ts, ChannelValues: maps.Clone(st.values), ChannelVersions: maps.Clone(st.versions), VersionsSeen: seen}
+		if ghost {
+			cp.ChannelVersions["ghost"] = "999999" // named, never stored
+		}
 		_, err := b.putFull(ctx, cfg, cp, maps.Clone(md), maps.Clone(nv), tasks)
 		return err
 	}}
@@ -599,8 +617,8 @@ func TestH123BackendsAgree(t *testing.T) {
 				rng:     rand.New(rand.NewPCG(seed, 0x123)),
 				ms:      uint64(time.Now().UnixMilli()) - 100_000,
 				cps:     map[[3]string]h123CP{},
-				threads: []string{"t1", "t2", "t ü"},
-				nss:     []string{"", "sub:1"},
+				threads: []string{"t1", "t2", "t ü", "t:{x}|1"},
+				nss:     []string{"", "sub:1", "n|a:b", "{n}\x00"},
 				live:    bs[0].saver,
 			}
 			var log []string
