@@ -92,6 +92,13 @@ func marshalRecord(version byte, ts threadSeed, key []byte, v any) ([]byte, erro
 }
 
 func marshalSealed(prefix []byte, ts threadSeed, key []byte, v any, seal bool) ([]byte, error) {
+	b, _, err := marshalSealedFast(prefix, ts, key, v, seal)
+	return b, err
+}
+
+// marshalSealedFast is marshalSealed that also reports whether the fast
+// path encoded v (a generic shape: its maps are in key order).
+func marshalSealedFast(prefix []byte, ts threadSeed, key []byte, v any, seal bool) (_ []byte, fast bool, _ error) {
 	pe := encPool.Get().(*pooledEncoder)
 	defer encPool.Put(pe)
 	pe.buf.Reset()
@@ -101,27 +108,27 @@ func marshalSealed(prefix []byte, ts threadSeed, key []byte, v any, seal bool) (
 			b = appendSum(ts, key, b)
 		}
 		if len(b) > bolt.MaxValueSize { // bbolt would refuse it after the ack
-			return nil, fmt.Errorf("record of %d bytes: over bbolt's largest value (%d)", len(b), bolt.MaxValueSize)
+			return nil, true, fmt.Errorf("record of %d bytes: over bbolt's largest value (%d)", len(b), bolt.MaxValueSize)
 		}
 		out := bytes.Clone(b)
 		// Keep the grown scratch space, in the same Buffer: a new one
 		// per call was an allocation per record.
 		*pe.buf = *bytes.NewBuffer(b[:0])
 		pe.enc.ResetWriter(pe.buf)
-		return out, nil
+		return out, true, nil
 	}
 	pe.buf.Truncate(len(prefix))
 	if err := pe.enc.Encode(v); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	b := pe.buf.Bytes()
 	if seal {
 		b = appendSum(ts, key, b)
 	}
 	if len(b) > bolt.MaxValueSize { // bbolt would refuse it after the ack
-		return nil, fmt.Errorf("record of %d bytes: over bbolt's largest value (%d)", len(b), bolt.MaxValueSize)
+		return nil, false, fmt.Errorf("record of %d bytes: over bbolt's largest value (%d)", len(b), bolt.MaxValueSize)
 	}
-	return bytes.Clone(b), nil
+	return bytes.Clone(b), false, nil
 }
 
 // marshalSlow encodes with msgpack only (for testing the fast path).
@@ -257,9 +264,12 @@ func encodeDescribed(what func() string, v any) (Raw, error) {
 		}
 		return r, nil
 	}
-	b, err := marshal(nil, v)
+	b, fast, err := marshalSealedFast(nil, 0, nil, v, false)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s%s: %v", ErrEncode, what(), badPath(reflect.ValueOf(v)), err)
+	}
+	if !fast && holdsUnsortedMap(v, 0) {
+		b = sortMaps(b) // equal values, equal bytes (sortmaps.go)
 	}
 	if err := checkValueLen(what, len(b)); err != nil {
 		return nil, err
@@ -500,9 +510,15 @@ func encodeMetadata(ts threadSeed, key []byte, m Metadata) ([]byte, error) {
 	if m == nil {
 		m = Metadata{}
 	}
-	b, err := marshalRecord(metadataRecordT, ts, key, map[string]any(m))
+	b, fast, err := marshalSealedFast([]byte{metadataRecordT}, ts, key, map[string]any(m), true)
 	if err != nil {
 		return nil, fmt.Errorf("%w: metadata%s: %v", ErrEncode, badPath(reflect.ValueOf(map[string]any(m))), err)
+	}
+	if !fast && holdsUnsortedMap(map[string]any(m), 0) {
+		// Equal metadata, equal bytes (sortmaps.go): a put sent again
+		// is known as stored by them.
+		body := sortMaps(b[1 : len(b)-sumLen])
+		b = appendSum(ts, key, append([]byte{metadataRecordT}, body...))
 	}
 	// Reads would refuse it (too deep), or read another value (a custom
 	// encoder that wrote no value, or two): depth.go.

@@ -186,7 +186,15 @@ func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions
 // returns the parent's stored record (nil without a parent), which
 // putCheckpoint reads next: one lookup through the overlay, not two.
 func (p *preparedPut) check(r reader, ifHead bool) ([]byte, error) {
-	if ifHead && !p.storedAlready(r) {
+	// A parent that does not exist is ErrNotFound before the head is
+	// compared, with IfHead too (as on Redis): a deleted thread's late
+	// put is not a head that moved on, and ErrConflict would tell the
+	// caller to read the head and retry.
+	var rec []byte
+	if p.parent != nil {
+		rec = r.Get(threadPath(p.thread, bucketCheckpoints), checkpointKey(p.ns, [idLen]byte(p.parent)))
+	}
+	if ifHead && (p.parent == nil || rec != nil) && !p.storedAlready(r) {
 		if err := checkHead(r, p.thread, p.ns, p.parent); err != nil {
 			return nil, err
 		}
@@ -194,7 +202,6 @@ func (p *preparedPut) check(r reader, ifHead bool) ([]byte, error) {
 	if p.parent == nil {
 		return nil, nil
 	}
-	rec := r.Get(threadPath(p.thread, bucketCheckpoints), checkpointKey(p.ns, [idLen]byte(p.parent)))
 	if rec == nil {
 		if p.storedAlready(r) {
 			// Sent again after retention removed the parent: the put is

@@ -84,7 +84,8 @@ func snapshotOf(t *Tuple) *Snapshot {
 // in one transaction, so concurrent Saves on one thread each see the
 // other's result. With WriteOptions.IfHead the save fails with ErrConflict
 // unless WriteOptions.Parent is still the thread's newest checkpoint (""
-// : the thread must have none).
+// : the thread must have none); a Parent not in the thread is ErrNotFound
+// with IfHead too.
 func (s *Store) Save(ctx context.Context, threadID string, state map[string]any, meta Metadata) (_ string, err error) {
 	defer s.obs.done(OpPut, &err)
 	if err := s.refusePlain(); err != nil {
@@ -131,9 +132,6 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 	assign := func() { now = time.Now(); id = s.ids.next(now) }
 	err = s.writeOrdered(ctx, func(w writer) error {
 		head := headID(w, threadID, "")
-		if wo.IfHead && !bytes.Equal(head, named) {
-			return checkHead(w, threadID, "", named)
-		}
 		parent := head
 		if named != nil {
 			parent = named
@@ -153,6 +151,11 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 				return err
 			}
 			prev = rec.Versions
+		}
+		// The head is compared once the parent is known to exist: a
+		// Parent not in the thread is ErrNotFound with IfHead too.
+		if wo.IfHead && !bytes.Equal(head, named) {
+			return checkHead(w, threadID, "", named)
 		}
 		versions := make(map[string]string, len(encoded))
 		var blobs []blobWrite

@@ -35,6 +35,7 @@ func Run(t *testing.T, newSaver NewSaver) {
 		{"PutOnlyChangedChannels", testOnlyChangedChannels},
 		{"PutVersionNamesOneValue", testVersionNamesOneValue},
 		{"PutIfHeadSentAgain", testIfHeadSentAgain},
+		{"PutTypedMapsSentAgain", testTypedMapsSentAgain},
 		{"PutMetadataMapKeys", testMetadataKeys},
 		{"PutWrites", testPutWrites},
 		{"GetTuple", testGetTuple},
@@ -423,6 +424,51 @@ func testVersionNamesOneValue(t *testing.T, s ckpt.Saver) {
 	})
 }
 
+// testTypedMapsSentAgain: a put sent again with the same values succeeds
+// when a value or the metadata holds a map of another type than
+// map[string]any, map[string]string or map[string]bool (map[string]int,
+// map[int]string, such a map inside a map[string]any): equal values are
+// equal bytes, so the stored (channel, version) and the stored record
+// match (ErrVersionReused and, with IfHead, ErrConflict said otherwise
+// whenever Go's map order differed between the two encodings).
+func testTypedMapsSentAgain(t *testing.T, s ckpt.Saver) {
+	counts, names := map[string]int{}, map[int]string{}
+	for i := range 16 {
+		counts[fmt.Sprint("k", i)] = i
+		names[i] = fmt.Sprint("v", i)
+	}
+	cp := ckpt.Checkpoint{
+		V: 4, ID: "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+		TS:              time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		ChannelValues:   map[string]any{"counts": counts, "names": names, "nested": map[string]any{"in": counts}},
+		ChannelVersions: map[string]string{"counts": "1", "names": "1", "nested": "1"},
+	}
+	meta := ckpt.Metadata{"counts": counts}
+	nv := map[string]string{"counts": "1", "names": "1", "nested": "1"}
+	cas := ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{IfHead: true})
+	var first ckpt.Config
+	for i := range 8 {
+		c := ctx
+		if i%2 == 1 {
+			c = cas
+		}
+		got, err := s.Put(c, ckpt.Config{ThreadID: "typed"}, cp, meta, nv)
+		if err != nil {
+			t.Fatalf("put %d of the same checkpoint: %v", i, err)
+		}
+		if i == 0 {
+			first = got
+		} else if got != first {
+			t.Fatalf("put %d: %+v, want %+v", i, got, first)
+		}
+	}
+	tp := must(t).tuple(s.GetTuple(ctx, first))
+	var back map[string]int
+	if err := tp.Decode("counts", &back); err != nil || !reflect.DeepEqual(back, counts) {
+		t.Fatalf("counts read back %v (%v), want %v", back, err, counts)
+	}
+}
+
 // testIfHeadSentAgain: a caller that lost the reply of a compare-and-set
 // put and sends the same put again (same checkpoint id, record, metadata
 // and values) finds it applied: that is success, as for a put without
@@ -633,6 +679,10 @@ func testPutWrites(t *testing.T, s ckpt.Saver) {
 		if _, err := s.Put(ctx, c, emptyCheckpoint(), nil, nil); !errors.Is(err, ckpt.ErrNotFound) {
 			t.Errorf("put with unknown parent: %v, want ErrNotFound", err)
 		}
+		cas := ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{IfHead: true})
+		if _, err := s.Put(cas, c, emptyCheckpoint(), nil, nil); !errors.Is(err, ckpt.ErrNotFound) {
+			t.Errorf("compare-and-set put with unknown parent: %v, want ErrNotFound", err)
+		}
 	})
 	t.Run("writes belong to their checkpoint", func(t *testing.T) {
 		next := must(t).cfg(s.Put(ctx, cfg, emptyCheckpoint(), nil, nil))
@@ -672,6 +722,13 @@ func testDeleteThread(t *testing.T, s ckpt.Saver) {
 		old := f.all[1] // thread-1's root-namespace child
 		if _, err := s.Put(ctx, old, emptyCheckpoint(), nil, nil); !errors.Is(err, ckpt.ErrNotFound) {
 			t.Errorf("put on deleted history: %v, want ErrNotFound", err)
+		}
+		// A compare-and-set put too: its parent is gone, which is not a
+		// head that moved on (ErrConflict would tell it to read the head
+		// and retry, on a thread that no longer exists).
+		cas := ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{IfHead: true})
+		if _, err := s.Put(cas, old, emptyCheckpoint(), nil, nil); !errors.Is(err, ckpt.ErrNotFound) {
+			t.Errorf("compare-and-set put on deleted history: %v, want ErrNotFound", err)
 		}
 		if err := s.PutWrites(ctx, old, []ckpt.Write{{Channel: "x", Value: 2}}, "late", ""); !errors.Is(err, ckpt.ErrNotFound) {
 			t.Errorf("putWrites on deleted history: %v, want ErrNotFound", err)
