@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -197,7 +199,13 @@ func (s *server) value(w http.ResponseWriter, r *http.Request) {
 	}
 	ch := q.Get("ch")
 	if _, ok := t.Checkpoint.ChannelValues[ch]; !ok {
-		s.fail(w, r, http.StatusNotFound, fmt.Sprintf("checkpoint %s has no channel %q", t.Config.CheckpointID, ch))
+		have := strings.Join(slices.Sorted(maps.Keys(t.Checkpoint.ChannelValues)), ", ")
+		if ch == "" {
+			// A link cut short: the request lacks the page's argument.
+			s.fail(w, r, http.StatusBadRequest, fmt.Sprintf("the value page needs a channel (ch=NAME); checkpoint %s has: %s", t.Config.CheckpointID, have))
+			return
+		}
+		s.fail(w, r, http.StatusNotFound, fmt.Sprintf("checkpoint %s has no channel %q (it has: %s)", t.Config.CheckpointID, ch, have))
 		return
 	}
 	b := newBudget()

@@ -32,7 +32,7 @@ func TestValuePageWithoutAChannelIsABadRequest(t *testing.T) {
 		t.Fatalf("/value without ch: %d %q, want 400 naming ch and the channels", code, text)
 	}
 	code, page = on.get("/value" + q("t", "t", "id", id, "ch", "nope"))
-	if text := errorText(page); code != 404 || !strings.Contains(text, `"nope"`) || !strings.Contains(text, "notes") {
+	if text := errorText(page); code != 404 || !strings.Contains(text, "nope") || !strings.Contains(text, "notes") {
 		t.Fatalf("/value of a channel not there: %d %q, want 404 naming it and the channels there are", code, text)
 	}
 	if code, _ := on.get("/value" + q("t", "t", "id", id, "ch", "notes")); code != 200 {
