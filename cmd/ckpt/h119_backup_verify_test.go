@@ -3,8 +3,6 @@
 package main
 
 import (
-	"bytes"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -16,14 +14,7 @@ func TestBackupOfADamagedFileNamesVerifyOnce(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	h31Small(t, dir)
-	key := append([]byte{0, 0, 0, 4}, "note0005"...)
-	h31EditElems(t, filepath.Join(dir, "f.db"), func(k, v []byte) bool {
-		if !bytes.Equal(k, key) || len(v) == 0 {
-			return false
-		}
-		v[len(v)-1] ^= 0x01
-		return true
-	})
+	h31DamageNote5(t, dir, func(v []byte) { v[len(v)-1] ^= 0x01 })
 	r := h31Exec(t, dir, "backup", "f.db", "bk.db")
 	h31FailsOnDamage(t, r)
 	if n := strings.Count(r.stderr, "ckpt verify"); n != 1 {

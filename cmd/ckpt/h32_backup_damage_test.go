@@ -27,14 +27,7 @@ func TestH32BackupOfADamagedFileLeavesDST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := append([]byte{0, 0, 0, 4}, "note0005"...)
-	h31EditElems(t, filepath.Join(dir, "f.db"), func(k, v []byte) bool {
-		if !bytes.Equal(k, key) || len(v) == 0 {
-			return false
-		}
-		v[len(v)-1] ^= 0x01
-		return true
-	})
+	h31DamageNote5(t, dir, func(v []byte) { v[len(v)-1] ^= 0x01 })
 	h31FailsOnDamage(t, h31Exec(t, dir, "backup", "f.db", "bk.db"))
 	if now, err := os.ReadFile(filepath.Join(dir, "bk.db")); err != nil || !bytes.Equal(now, earlier) {
 		t.Fatalf("a failed backup changed the earlier backup at DST (err %v)", err)

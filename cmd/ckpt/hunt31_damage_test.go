@@ -845,6 +845,21 @@ func h31EditKeys(t *testing.T, path string, old, repl []byte) int {
 	})
 }
 
+// h31DamageNote5 changes, with damage, the stored value of channel
+// "note" at version 5 in dir's f.db (made by h31Small): the record the
+// damage tests break.
+func h31DamageNote5(t *testing.T, dir string, damage func(v []byte)) {
+	t.Helper()
+	key := append([]byte{0, 0, 0, 4}, "note0005"...)
+	h31EditElems(t, filepath.Join(dir, "f.db"), func(k, v []byte) bool {
+		if !bytes.Equal(k, key) || len(v) == 0 {
+			return false
+		}
+		damage(v)
+		return true
+	})
+}
+
 // h31EditElems calls edit with the key and value of every leaf element
 // of the bbolt file at path (slices of the file's bytes, which edit may
 // change in place: it says whether it did), writes the file back and
@@ -940,14 +955,7 @@ func TestH31DamagedRecordVersionIsDamage(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	h31Small(t, dir)
-	key := append([]byte{0, 0, 0, 4}, "note0005"...)
-	h31EditElems(t, filepath.Join(dir, "f.db"), func(k, v []byte) bool {
-		if !bytes.Equal(k, key) || len(v) == 0 {
-			return false
-		}
-		v[0] = 217
-		return true
-	})
+	h31DamageNote5(t, dir, func(v []byte) { v[0] = 217 })
 	for _, args := range [][]string{
 		{"stats", "f.db"},
 		{"show", "f.db", "a"},
