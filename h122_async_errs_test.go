@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -56,17 +55,10 @@ func TestFailedAsyncWritesKeepBoundedMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	heap := func() uint64 {
-		var ms runtime.MemStats
-		runtime.GC()
-		runtime.GC()
-		runtime.ReadMemStats(&ms)
-		return ms.HeapAlloc
-	}
 	fail(n)
-	h1 := heap()
+	h1 := liveHeap()
 	fail(4 * n)
-	h2 := heap()
+	h2 := liveHeap()
 	t.Logf("live heap after %d failed async writes: %d KB, after %d: %d KB", n, h1>>10, 5*n, h2>>10)
 	if got := heard.Load(); got != int64(5*n) {
 		t.Fatalf("OnAsyncError heard %d failures, want %d", got, 5*n)
