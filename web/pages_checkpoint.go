@@ -192,12 +192,18 @@ type valueData struct {
 func (s *server) value(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
+	ch := q.Get("ch")
 	t, err := s.getTuple(ctx, q.Get("t"), q.Get("ns"), q.Get("id"))
+	if err != nil && ch != "" && errors.Is(err, ckpt.ErrCorrupt) {
+		// The damage may be in another channel: say which one was asked
+		// for, and that the checkpoint does not read whole (as the CLI's
+		// show --channel does).
+		err = fmt.Errorf("channel %q: the checkpoint does not read whole, so whether it has that channel is not known: %w", ch, err)
+	}
 	if err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	ch := q.Get("ch")
 	if _, ok := t.Checkpoint.ChannelValues[ch]; !ok {
 		have := strings.Join(slices.Sorted(maps.Keys(t.Checkpoint.ChannelValues)), ", ")
 		if ch == "" {
