@@ -17,12 +17,44 @@ import (
 // channels) never wrapped nor shortened, so the page scrolled sideways.
 // The metadata here are the demo's own (cmd/ckpt/demograph.go).
 func TestThreadPageFitsTheWindowWithTheDemosMetadata(t *testing.T) {
+	srv := demoThreadServer(t)
+	bctx, ev := browser(t)
+	do(t, bctx, "thread page", chromedp.Navigate(srv.URL+"/thread?t="+url.QueryEscape("demo")), chromedp.WaitVisible("#history"))
+	w := run(t, bctx, "page width", chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+	cw := run(t, bctx, "window width", chromedp.Evaluate[int](`document.documentElement.clientWidth`))
+	if w > cw {
+		t.Errorf("the thread page is %d px wide in a window of %d px: it scrolls sideways", w, cw)
+	}
+	ev.check(t)
+}
+
+// The same page showed every run_id as "run-…": the cell wrapped after
+// the hyphen, to narrow the table, and showed its first line only, so the
+// two runs of the demo (the one killed and the one that resumed: what the
+// demo is about) looked the same. A short value (a run id, a node, a
+// route, a step) is shown whole; the long ones (a reason) are shortened.
+func TestThreadPageShowsShortMetadataWhole(t *testing.T) {
+	srv := demoThreadServer(t)
+	bctx, ev := browser(t)
+	do(t, bctx, "thread page", chromedp.Navigate(srv.URL+"/thread?t="+url.QueryEscape("demo")), chromedp.WaitVisible("#history"))
+	cut := run(t, bctx, "cut cells", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#history td.m > .clip"))
+		.filter(e => e.textContent.length <= 16 && e.scrollHeight > e.clientHeight + 1)
+		.map(e => e.textContent)`))
+	if len(cut) > 0 {
+		t.Errorf("short metadata shown cut in a window of 1,360 px: %q", cut)
+	}
+	ev.check(t)
+}
+
+// demoThreadServer serves a store holding the thread "demo" with the
+// metadata of `ckpt demo`'s thread.
+func demoThreadServer(t *testing.T) *httptest.Server {
 	ctx := context.Background()
 	s, err := ckpt.Open(filepath.Join(t.TempDir(), "demo.db"), ckpt.Options{Durability: ckpt.NoSync})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	steps := []struct{ node, route, reason string }{
 		{"__input__", "planner", "new question from the user"},
 		{"planner", "research", "the question compares two stores: look both up at once"},
@@ -48,12 +80,5 @@ func TestThreadPageFitsTheWindowWithTheDemosMetadata(t *testing.T) {
 	// Closed after the browser (cleanups run last first): the live page
 	// holds its events stream open until then.
 	t.Cleanup(srv.Close)
-	bctx, ev := browser(t)
-	do(t, bctx, "thread page", chromedp.Navigate(srv.URL+"/thread?t="+url.QueryEscape("demo")), chromedp.WaitVisible("#history"))
-	w := run(t, bctx, "page width", chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
-	cw := run(t, bctx, "window width", chromedp.Evaluate[int](`document.documentElement.clientWidth`))
-	if w > cw {
-		t.Errorf("the thread page is %d px wide in a window of %d px: it scrolls sideways", w, cw)
-	}
-	ev.check(t)
+	return srv
 }
