@@ -9,6 +9,7 @@ import (
 	"log"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,6 +62,13 @@ func (s *server) funcs() template.FuncMap {
 	return template.FuncMap{
 		"link":  s.link,
 		"bytes": humanBytes,
+		// count says n things: "1 thread", "2 threads".
+		"count": func(n int, one, many string) string {
+			if n == 1 {
+				return "1 " + one
+			}
+			return strconv.Itoa(n) + " " + many
+		},
 		"time": func(t time.Time) string {
 			if t.IsZero() {
 				return ""
