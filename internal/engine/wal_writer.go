@@ -207,8 +207,9 @@ var walZeros = make([]byte, 256<<10)
 // refuse). Where walGrow does not fit, the file grows by what the record
 // needs; where that does not fit either, the error wraps ErrDiskFull:
 // nothing of the record is written, and the log's length and records are
-// as before (a growth that fit in part stays: the file never shrinks, and
-// the zeros written are the next record's room). A failed fsync of the
+// as before (a growth that fit in part stays: the file shrinks only at
+// the start of a new pass, Shrink, and the zeros written are the next
+// record's room). A failed fsync of the
 // length is not ErrDiskFull: it fails the store.
 func (l *Log) reserve(end int64) error {
 	if end <= l.size {
@@ -297,6 +298,44 @@ func (l *Log) ClearHead() error {
 		return fmt.Errorf("ckpt: write-ahead log: clear the earlier pass's first record: fsync: %w", err)
 	}
 	return nil
+}
+
+// Shrink cuts the file back to one growth step (its header and zeros
+// ahead), giving back to the file system what a burst of records or one
+// large record grew it to. Call it only right after ClearHead, before
+// the new pass's first record: the log then ends at its header, so
+// nothing cut off (stale records of the earlier pass, one of them maybe
+// cut in two) can be read as a record. A failure fails the store.
+func (l *Log) Shrink() error {
+	target := l.grow
+	if target <= 0 {
+		target = walGrow
+	}
+	target = max(target, logHeader+recHeader)
+	if l.length <= target || l.off != logHeader {
+		return nil
+	}
+	if err := l.f.Truncate(target); err != nil {
+		return fmt.Errorf("ckpt: write-ahead log: shrink: %w", err)
+	}
+	if err := l.fsync(false); err != nil {
+		return fmt.Errorf("ckpt: write-ahead log: shrink: fsync: %w", err)
+	}
+	l.length = target
+	l.size = min(l.size, target)
+	l.hi = min(l.hi, target)
+	return nil
+}
+
+// oversized reports whether the file grew past what a steady stream of
+// writes keeps it at (maxLog, then the group that crossed it, and a
+// growth step or two): a burst, or one record larger than the bound.
+func (l *Log) oversized() bool {
+	step := l.grow
+	if step <= 0 {
+		step = walGrow
+	}
+	return l.length > maxLog+2*step
 }
 
 // Rewind makes the next record go to the start of the file. Call it only
