@@ -203,9 +203,10 @@ func (e *Engine) sealGroup() {
 		w.rewound = false
 		err := w.log.ClearHead()
 		if err == nil && (w.shrink || w.log.oversized()) {
-			// The log ends at its header now: what a burst, one large
-			// record or (Compact) everything before grew it to goes
-			// back to the file system (Log.Shrink).
+			// bbolt holds every record and the log ends at its header
+			// now: what a burst, one large record or (Compact)
+			// everything before grew it to goes back to the file
+			// system, the file cut at its header (Log.Shrink).
 			w.shrink = false
 			err = w.log.Shrink()
 		}

@@ -300,30 +300,42 @@ func (l *Log) ClearHead() error {
 	return nil
 }
 
-// Shrink cuts the file back to one growth step (its header and zeros
-// ahead), giving back to the file system what a burst of records or one
-// large record grew it to. Call it only right after ClearHead, before
-// the new pass's first record: the log then ends at its header, so
-// nothing cut off (stale records of the earlier pass, one of them maybe
-// cut in two) can be read as a record. A failure fails the store.
+// Shrink gives back to the file system what a burst of records or one
+// large record grew the file to: it cuts the file back to its header and
+// a record header of zeros (CreateLog's length), fsync'd, and the next
+// record grows it again by one step of zeros (reserve). Call it only
+// right after ClearHead, before the new pass's first record, when bbolt
+// holds every record: nothing in the file is needed any more.
+//
+// The cut is at the header, not at one growth step: a cut inside the
+// earlier passes' records left the header of one of them whole with its
+// end past the file's, and once the new pass's records ended right where
+// it began (proofs end on 4 KiB boundaries, where records of every pass
+// start), a kill or a power cut left a log whose last header claimed more
+// than the file holds: refused as cut short from outside (cutShort). Cut
+// at the header, no byte of an earlier pass is left: the file grows again
+// as a new log does (its length fsync'd before a record is written past
+// it), and a power cut before the cut's fsync leaves the longer file with
+// its first header cleared (ClearHead's fsync came first), an empty log
+// either way. A failure fails the store.
 func (l *Log) Shrink() error {
-	target := l.grow
-	if target <= 0 {
-		target = walGrow
+	step := l.grow
+	if step <= 0 {
+		step = walGrow
 	}
-	target = max(target, logHeader+recHeader)
-	if l.length <= target || l.off != logHeader {
-		return nil
+	const keep = logHeader + recHeader
+	if l.length <= keep+step || l.off != logHeader {
+		return nil // no more than a new log's first growth: nothing to give back
 	}
-	if err := l.f.Truncate(target); err != nil {
+	if err := l.f.Truncate(keep); err != nil {
 		return fmt.Errorf("ckpt: write-ahead log: shrink: %w", err)
 	}
+	l.length, l.size, l.hi = keep, keep, logHeader
+	// Durable before any record is written in the new, shorter file
+	// (fdatasync commits a file's size: it is needed to read its data).
 	if err := l.fsync(false); err != nil {
 		return fmt.Errorf("ckpt: write-ahead log: shrink: fsync: %w", err)
 	}
-	l.length = target
-	l.size = min(l.size, target)
-	l.hi = min(l.hi, target)
 	return nil
 }
 
