@@ -823,10 +823,13 @@ func pcutUnits(base, cur []byte) [][2]int {
 }
 
 // pcutDiffers tells whether b, at offset off of a log, differs from base
-// there (zeros past base's end).
+// there (zeros past base's end). off may lie past base's end: a record's
+// length field may give an end past the durable log (a stale record's
+// cut in two by the log's cut-back as b378295 made it, dfb094d fixed it:
+// the harness panicked here instead of reporting the images).
 func pcutDiffers(base, b []byte, off int) bool {
 	n := min(len(b), max(0, len(base)-off))
-	if !bytes.Equal(b[:n], base[off:off+n]) {
+	if n > 0 && !bytes.Equal(b[:n], base[off:off+n]) {
 		return true
 	}
 	return slices.ContainsFunc(b[n:], func(c byte) bool { return c != 0 })

@@ -60,6 +60,10 @@ type walState struct {
 	// new pass over the file, written over the earlier pass's first
 	// (sealGroup clears that one's header first: Log.ClearHead).
 	rewound bool
+	// shrink: cut the log back to its header at the next pass's start,
+	// to grow again by one step (Compact gives back space; sealGroup,
+	// Log.Shrink).
+	shrink bool
 	// proven: a record after the group's says the log was durable up to
 	// it (vouch); below written, the last record has none yet.
 	proven uint64

@@ -150,6 +150,10 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 	if err := errors.Join(dirErr, closeErr); err != nil {
 		return st, fmt.Errorf("ckpt: compact: file replaced, but: %w", err)
 	}
+	if e.wal != nil && e.wal.log != nil {
+		// The log's space goes back too, at its next pass (Log.Shrink).
+		e.wal.shrink = true
+	}
 	return st, nil
 }
 

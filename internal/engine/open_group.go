@@ -201,7 +201,16 @@ func (e *Engine) sealGroup() {
 		// The first record of a new pass over the file: the earlier
 		// pass's first record goes first (Log.ClearHead).
 		w.rewound = false
-		if err := w.log.ClearHead(); err != nil {
+		err := w.log.ClearHead()
+		if err == nil && (w.shrink || w.log.oversized()) {
+			// bbolt holds every record and the log ends at its header
+			// now: what a burst, one large record or (Compact)
+			// everything before grew it to goes back to the file
+			// system, the file cut at its header (Log.Shrink).
+			w.shrink = false
+			err = w.log.Shrink()
+		}
+		if err != nil {
 			_ = e.persistFailed(FailLog, err)
 		}
 	}

@@ -99,8 +99,12 @@ package engine
 //     write was cut short by a full disk has its header zeroed (takeBack):
 //     the next group, of the same number, goes in its place.
 //   - Rewind leaves the earlier records after the new chain: the file is
-//     already as long as they need, and a file never shrinks (CreateLog's
-//     O_TRUNC starts a log of another identity). Every pass chains from
+//     already as long as they need. A file shrinks only at a new pass's
+//     start, and then to its header alone (Log.Shrink, fsync'd before the
+//     pass's first record): a cut inside the earlier records would leave
+//     one of their headers giving an end past the file's, which the new
+//     pass's chain may end at (CreateLog's O_TRUNC starts a log of
+//     another identity). Every pass chains from
 //     the header's crc, so the earlier pass's first record has its
 //     header zeroed and fsync'd before the new pass writes its own there
 //     (Log.ClearHead): torn, or lost with a later record kept, the new

@@ -127,6 +127,15 @@ type crashImage struct {
 // writes back the pages of one fsync in any order).
 func crashImages(synced, data []byte) []crashImage {
 	lo, hi := len(synced), len(data)
+	if hi < lo {
+		// The file was cut shorter since the fsync (Log.Shrink, before
+		// its own fsync): a power cut keeps the cut or not, either whole
+		// (a truncate is one change of the file's metadata).
+		return []crashImage{
+			{what: fmt.Sprintf("%d bytes, the cut to %d lost", lo, hi), data: synced},
+			{what: fmt.Sprintf("%d bytes, cut back from %d", hi, lo), data: data},
+		}
+	}
 	lens := []int{lo, hi}
 	ends := []int{logHeader}
 	for off := logHeader; ; {

@@ -207,8 +207,9 @@ var walZeros = make([]byte, 256<<10)
 // refuse). Where walGrow does not fit, the file grows by what the record
 // needs; where that does not fit either, the error wraps ErrDiskFull:
 // nothing of the record is written, and the log's length and records are
-// as before (a growth that fit in part stays: the file never shrinks, and
-// the zeros written are the next record's room). A failed fsync of the
+// as before (a growth that fit in part stays: the file shrinks only at
+// the start of a new pass, Shrink, and the zeros written are the next
+// record's room). A failed fsync of the
 // length is not ErrDiskFull: it fails the store.
 func (l *Log) reserve(end int64) error {
 	if end <= l.size {
@@ -297,6 +298,56 @@ func (l *Log) ClearHead() error {
 		return fmt.Errorf("ckpt: write-ahead log: clear the earlier pass's first record: fsync: %w", err)
 	}
 	return nil
+}
+
+// Shrink gives back to the file system what a burst of records or one
+// large record grew the file to: it cuts the file back to its header and
+// a record header of zeros (CreateLog's length), fsync'd, and the next
+// record grows it again by one step of zeros (reserve). Call it only
+// right after ClearHead, before the new pass's first record, when bbolt
+// holds every record: nothing in the file is needed any more.
+//
+// The cut is at the header, not at one growth step: a cut inside the
+// earlier passes' records left the header of one of them whole with its
+// end past the file's, and once the new pass's records ended right where
+// it began (proofs end on 4 KiB boundaries, where records of every pass
+// start), a kill or a power cut left a log whose last header claimed more
+// than the file holds: refused as cut short from outside (cutShort). Cut
+// at the header, no byte of an earlier pass is left: the file grows again
+// as a new log does (its length fsync'd before a record is written past
+// it), and a power cut before the cut's fsync leaves the longer file with
+// its first header cleared (ClearHead's fsync came first), an empty log
+// either way. A failure fails the store.
+func (l *Log) Shrink() error {
+	step := l.grow
+	if step <= 0 {
+		step = walGrow
+	}
+	const keep = logHeader + recHeader
+	if l.length <= keep+step || l.off != logHeader {
+		return nil // no more than a new log's first growth: nothing to give back
+	}
+	if err := l.f.Truncate(keep); err != nil {
+		return fmt.Errorf("ckpt: write-ahead log: shrink: %w", err)
+	}
+	l.length, l.size, l.hi = keep, keep, logHeader
+	// Durable before any record is written in the new, shorter file
+	// (fdatasync commits a file's size: it is needed to read its data).
+	if err := l.fsync(false); err != nil {
+		return fmt.Errorf("ckpt: write-ahead log: shrink: fsync: %w", err)
+	}
+	return nil
+}
+
+// oversized reports whether the file grew past what a steady stream of
+// writes keeps it at (maxLog, then the group that crossed it, and a
+// growth step or two): a burst, or one record larger than the bound.
+func (l *Log) oversized() bool {
+	step := l.grow
+	if step <= 0 {
+		step = walGrow
+	}
+	return l.length > maxLog+2*step
 }
 
 // Rewind makes the next record go to the start of the file. Call it only
