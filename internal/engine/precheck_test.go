@@ -283,12 +283,14 @@ func damagedPageChild(path string) int {
 
 // runWatched runs damagedPageChild on path in a child process, killing it
 // if it prints nothing for 30 s (a hang: the children print a line per
-// file and step), runs over 5 minutes, or (where /proc tells) its
-// resident memory passes 512 MB, and returns its output. The bound is on
-// silence, not on the whole run: TestDamagedInlineBucketIsNeverFatal's
-// one child opens, reads, verifies and writes 521 files under -race, and
+// file and step) or (where /proc tells) its resident memory passes
+// 512 MB, and returns its output. The bound is on silence, not on the
+// whole run (the package's -timeout bounds that):
+// TestDamagedInlineBucketIsNeverFatal's one child opens, reads, verifies
+// and writes 521 files under -race, and
 // under a load average of 20 it was killed at its 276th file, still
-// going, by a 30 s bound on the whole run.
+// going, by a 30 s bound on the whole run; at a load average near 37 (a
+// busy shared machine) by a 5-minute one, at its 468th file, still going.
 func runWatched(t *testing.T, path string) (string, error) {
 	return runWatchedEnv(t, "^TestOpenRefusesDamagedPageHeaders$", damagedPageChildEnv+"="+path)
 }
@@ -329,11 +331,8 @@ func runWatchedEnv(t *testing.T, run string, env ...string) (string, error) {
 			if n := out.Len(); n != printed {
 				printed, lastLine = n, now
 			}
-			switch {
-			case now.Sub(lastLine) > 30*time.Second:
-				return kill("printed nothing for 30 s")
-			case now.Sub(began) > 5*time.Minute:
-				return kill("ran over 5 minutes")
+			if now.Sub(lastLine) > 30*time.Second {
+				return kill(fmt.Sprintf("printed nothing for 30 s (after %v)", now.Sub(began).Round(time.Second)))
 			}
 		}
 	}

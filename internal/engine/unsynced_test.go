@@ -16,12 +16,16 @@ import (
 // groups wait for their fsync: a group built then reads every flight's
 // changes, in order, and nothing stale of a finished flight stays in it.
 
-// openSyncHook opens an engine at path whose log's fsync is sync.
+// openSyncHook opens an engine at path whose log's fsync is sync. The
+// applier is held: had it applied the groups written so far, the log
+// would be rewound, and the next group's first fsync would be the commit
+// loop's own (the new pass's cleared head, Log.ClearHead), not the
+// syncer's.
 func openSyncHook(t *testing.T, path string, sync func(*os.File) error) *Engine {
 	t.Helper()
 	e, err := Open(path, Options{Bolt: bolt.Options{Timeout: time.Minute}, LogPath: path + "-wal",
 		Mark: Mark{Path: Path{[]byte("meta")}, Key: []byte("applied")}, Observer: nopObserver{},
-		Hooks: Hooks{SyncLog: sync}})
+		Hooks: Hooks{SyncLog: sync, HoldApplier: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +73,10 @@ func openHeldFsync(t *testing.T) (e *Engine, hold *atomic.Bool, inSync chan stru
 	})
 	// The log's first record grows the file, and that growth is fsync'd in
 	// the commit loop itself (reserve): write one first, so that the fsync
-	// held is the syncer's.
+	// held is the syncer's (with the applier held, the log is not rewound
+	// after it: a held fsync of the new pass's cleared head, in the commit
+	// loop, would keep the groups the tests build during it from being
+	// built, a hang).
 	if err := do(e, &Op{Apply: func(w Writer) error { return w.Put(Path{[]byte("warm")}, []byte("up"), []byte("1")) }}); err != nil {
 		t.Fatal(err)
 	}
