@@ -97,7 +97,7 @@ type Options struct {
 	// (bench/RESULTS.md, "Metrics cost"); they are cheap enough to leave on.
 	DisableMetrics bool
 	// Encryption, if set, seals values, list segments and pending writes
-	// with AES-256-GCM under the app's keys (crypt.go, README "Encryption").
+	// with AES-256-GCM under the app's keys (crypt.go, docs/encryption.md).
 	Encryption *Encryption
 
 	// tuning, if set (by tests), replaces the store's limits and fault
