@@ -91,8 +91,8 @@ func BackupCheck(fn func(path string) error) BackupOption {
 // Backup writes a complete copy of the store to w: a store file that opens
 // on its own (it needs no -wal beside it) and holds every write
 // acknowledged before Backup was called (the state of one moment: whole
-// groups of writes, never part of one). Writers go on meanwhile; see the
-// README's "Backup" for the bound on how long they can wait. If ctx ends,
+// groups of writes, never part of one). Writers go on meanwhile; see
+// docs/backup.md for the bound on how long they can wait. If ctx ends,
 // Backup stops with ctx's error and w holds a partial copy: use BackupFile
 // for a file that is either whole or absent. Read-only stores back up too
 // (if the log a crashed writer left is not yet in the file, the copy is

@@ -10,7 +10,7 @@ package ckpt_test
 // acknowledged and reads back exactly, now and after a reopen; Verify is
 // clean. On tmpfs and ext4. (Not btrfs: there an fsync of the log can
 // find no room, copy on write allocating at writeback, and a failed fsync
-// fails the store by design, README "A full disk".)
+// fails the store by design, docs/durability.md "A full disk".)
 
 import (
 	"context"

@@ -65,7 +65,7 @@ func cutKillChild(path string) int {
 		if err != nil {
 			if !errors.Is(err, ckpt.ErrDiskFull) || errors.Is(err, ckpt.ErrFailed) {
 				// The store failed: on btrfs an fsync can find no room
-				// (README "A full disk"). This write's outcome is
+				// (docs/durability.md "A full disk"). This write's outcome is
 				// unknown; the acknowledged ones must stand.
 				line(fmt.Sprintf("STOP %d %v", i, err))
 				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)

@@ -67,8 +67,8 @@ func (c *cp25) name() string {
 	return fmt.Sprintf("%s/%q/%s", c.thread, c.ns, c.id)
 }
 
-// want is c's pending writes in the order reads return them (README: task
-// path, task id, idx).
+// want is c's pending writes in the order reads return them
+// (docs/langgraph-differences.md: task path, task id, idx).
 func (c *cp25) want() []w25 {
 	out := make([]w25, 0, len(c.writes))
 	for _, w := range c.writes {

@@ -85,8 +85,7 @@ type Options struct {
 	// Logger, if set, gets one record per notable event: an open (with the
 	// groups replayed from a crashed run's log), a fail-stop with its
 	// cause, each GC run and compaction with what it freed, each backup,
-	// and an fsync slower than SlowFsync. Nil: silent. See README "Metrics
-	// and logs".
+	// and an fsync slower than SlowFsync. Nil: silent. See docs/observability.md.
 	Logger *slog.Logger
 	// SlowFsync is the duration above which an fsync of the log (or a bbolt
 	// commit, whose fsyncs it waits for) is logged as slow. Zero means 100
@@ -98,7 +97,7 @@ type Options struct {
 	// (bench/RESULTS.md, "Metrics cost"); they are cheap enough to leave on.
 	DisableMetrics bool
 	// Encryption, if set, seals values, list segments and pending writes
-	// with AES-256-GCM under the app's keys (crypt.go, README "Encryption").
+	// with AES-256-GCM under the app's keys (crypt.go, docs/encryption.md).
 	Encryption *Encryption
 
 	// tuning, if set (by tests), replaces the store's limits and fault

@@ -50,7 +50,7 @@ func protocolError(err error) bool {
 }
 
 // ErrOutOfMemory: Redis refused a write at its maxmemory (with the
-// noeviction policy the README asks for). Nothing of the call was
+// noeviction policy docs/redis.md asks for). Nothing of the call was
 // written: Redis refuses a script's first write, and lets a script that
 // has written go on. Deletes still run, so retention (KeepLast, Prune,
 // DeleteThread) frees room and writes go on. errors.Is(err,

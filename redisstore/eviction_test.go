@@ -41,7 +41,7 @@ func TestNewRefusesARedisThatEvicts(t *testing.T) {
 }
 
 // A Redis that does not let the store read its configuration cannot be
-// checked: New accepts it (the README asks for noeviction).
+// checked: New accepts it (docs/redis.md asks for noeviction).
 func TestNewAcceptsARedisWithoutConfig(t *testing.T) {
 	redistest.Need(t)
 	srv, err := redistest.Start(t.TempDir(), "--rename-command", "CONFIG", "")

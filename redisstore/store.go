@@ -170,7 +170,7 @@ func (s *Store) otherFormat(v string) error {
 // with a ThreadTTL (of any worker), so they are refused too. A Redis that
 // does not let the store read its configuration (CONFIG renamed or
 // denied by an ACL) cannot be checked and is accepted; so is a policy
-// changed after New (README: run Redis with noeviction).
+// changed after New (docs/redis.md: run Redis with noeviction).
 func (s *Store) checkEviction(ctx context.Context) error {
 	cfg, err := s.rdb.ConfigGet(ctx, "maxmemory-policy").Result()
 	if err != nil {

@@ -53,8 +53,8 @@ func BenchmarkThreadPage10k(b *testing.B) {
 // BenchmarkPages builds each page type once per iteration on a store shaped
 // like bench/webload.go's: 200 threads of 50 steps of W1 (a message list that
 // grows by one message a step, a turn count, a context written once, two
-// pending writes a step). It is the profile behind the page costs in the
-// README's web section: go test -bench Pages -cpuprofile cpu.out.
+// pending writes a step). It is the profile behind the page costs in
+// docs/browser.md: go test -bench Pages -cpuprofile cpu.out.
 func BenchmarkPages(b *testing.B) {
 	ctx := context.Background()
 	s, err := ckpt.Open(filepath.Join(b.TempDir(), "w1.db"), ckpt.Options{Durability: ckpt.NoSync})

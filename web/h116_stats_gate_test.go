@@ -11,7 +11,7 @@ import (
 	"github.com/ckpt-go/ckpt/web"
 )
 
-// README: "A page asked for after a pause is built at once, so a person
+// docs/browser.md: "A page asked for after a pause is built at once, so a person
 // clicking sees no difference". After the stats page of a large store
 // (its figures read the whole file: 2.5 s for 100,000 checkpoints) the
 // next page, whatever it was, waited nine times that (20 s in a trial):

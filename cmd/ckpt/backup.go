@@ -43,7 +43,7 @@ Store.BackupFile; this command is for a file no program holds.`,
 			}
 			s, err := a.openRead(src)
 			if errors.Is(err, ckpt.ErrLocked) {
-				// Stopping the agent is not the only way (README).
+				// Stopping the agent is not the only way (docs/backup.md).
 				return fmt.Errorf("%w; or back it up from inside that program with Store.BackupFile, which copies it while it runs", err)
 			}
 			if err != nil {

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// README ("Backup"): "If a program holds SRC, it says so: back up from
+// docs/backup.md: "If a program holds SRC, it says so: back up from
 // inside that program with BackupFile." ckpt backup said what every
 // command says of a held file, "stop that program or wait for it to close
 // the store, then retry": stopping the agent is not the way to back it up.

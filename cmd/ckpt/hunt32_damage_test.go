@@ -158,9 +158,10 @@ func h32Fixtures(t *testing.T) []*h32Fix {
 
 // h32LastRecord is where the last record of the intact log wal starts and
 // ends. A damaged last record is what a write cut short by a crash leaves
-// (never acknowledged): every Open drops it without a word (README, "A
-// damaged log"), and the store reads one group short. The hunt damages
-// the log elsewhere, where the store can tell damage from a crash.
+// (never acknowledged): every Open drops it without a word
+// (docs/durability.md, "A damaged log"), and the store reads one group
+// short. The hunt damages the log elsewhere, where the store can tell
+// damage from a crash.
 func h32LastRecord(t *testing.T, wal []byte) [2]int {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "f.db-wal")

@@ -4,7 +4,7 @@ import (
 	"testing"
 )
 
-// TestLogFilterTakesCommaSeparatedConditions: the README ties `ckpt log
+// TestLogFilterTakesCommaSeparatedConditions: docs/browser.md ties `ckpt log
 // --filter` to the history browser's filter, `node=writer, step=4`, but
 // the command read that as one condition, node="writer, step=4", and
 // printed that no checkpoint matched it. One --filter takes conditions

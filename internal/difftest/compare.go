@@ -1,7 +1,7 @@
 package difftest
 
 // The comparison of the store's answer with the oracle's, allowing the
-// differences README lists.
+// differences docs/langgraph-differences.md lists.
 
 import (
 	"encoding/json"

@@ -11,10 +11,10 @@
 // npm. CKPT_DIFF_SEQS sets the number of sequences (default 20, a few
 // seconds), CKPT_DIFF_SEED the first seed.
 //
-// The sequences stay where ckpt documents no difference (README, "Where
-// the Saver answers otherwise than LangGraph.js's savers"): parents and
-// write targets exist, newVersions agree with ChannelVersions, no put
-// again makes a checkpoint its own ancestor, filters hold no maps.
+// The sequences stay where ckpt documents no difference
+// (docs/langgraph-differences.md): parents and write targets exist,
+// newVersions agree with ChannelVersions, no put again makes a
+// checkpoint its own ancestor, filters hold no maps.
 // Where the two LangGraph savers differ from each other, compare says
 // which one ckpt follows.
 package difftest

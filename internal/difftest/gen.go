@@ -41,7 +41,7 @@ type cpState struct {
 
 // ancestor reports whether id is parent or one of its ancestors in
 // (thread, ns): putting id again under parent would make a cycle, which
-// ckpt refuses (README) and LangGraph stores.
+// ckpt refuses (docs/api.md) and LangGraph stores.
 func (g *gen) ancestor(thread, ns, id, parent string) bool {
 	for seen := 0; parent != "" && seen <= len(g.order); seen++ {
 		if parent == id {

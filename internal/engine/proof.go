@@ -82,7 +82,7 @@ func (e *Engine) vouchKeptLog() {
 // the log, if bbolt cannot take them (no room: tried again no sooner than
 // the background applier would; its commit failed, which fails the
 // store) or if a Backup's copy or a page check holds the applier (its
-// caller may be writing: ApplyUnlessHeld). README "A damaged log" says
+// caller may be writing: ApplyUnlessHeld). docs/durability.md "A damaged log" says
 // what damage to that record can then still do.
 func (e *Engine) backByBolt() {
 	w := e.wal

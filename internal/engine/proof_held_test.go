@@ -12,7 +12,7 @@ import (
 // (Hold: the applier's lock, as a Backup's copy and Verify's page check
 // take it, outside the commit loop) when a proof cannot be written (the
 // log's handle swapped for /dev/full's once b's fsync ended, as a
-// copy-on-write file system when full). The README promises that writers
+// copy-on-write file system when full). docs/backup.md promises that writers
 // do not wait for a backup's copy (only at its start, past 32 MiB logged,
 // or for Compact/ApplyLog); and a Backup whose progress callback or writer
 // saves to the store would wait for that Save forever if it did. b's

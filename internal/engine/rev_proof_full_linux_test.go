@@ -17,7 +17,7 @@ import (
 
 // TestRevProofFullDiskFailsTheStore: the proof's room is "reserved with
 // the record before it, so a full disk never stops it" (wal_writer.go,
-// README). Not on a copy-on-write file system (btrfs, ZFS), where an
+// docs/durability.md). Not on a copy-on-write file system (btrfs, ZFS), where an
 // overwrite of the growth's zeros takes new room (as
 // TestARecordCutShortByAFullDiskNeverReadsBack models it: the zeros past
 // the Sync write's record are a hole here, on a full tmpfs). The proof's

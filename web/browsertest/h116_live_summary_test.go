@@ -13,10 +13,10 @@ import (
 	"github.com/ckpt-go/ckpt/web"
 )
 
-// The first page of a thread follows new checkpoints (README: "the first
-// page follows new checkpoints as they arrive"): the rows did, but the
-// summary above them kept the count and the newest time of when the page
-// was loaded ("3 checkpoints" over six rows).
+// The first page of a thread follows new checkpoints (docs/browser.md:
+// "the first page follows new checkpoints as they arrive"): the rows did,
+// but the summary above them kept the count and the newest time of when
+// the page was loaded ("3 checkpoints" over six rows).
 func TestLiveThreadPageKeepsItsSummaryCurrent(t *testing.T) {
 	ctx := context.Background()
 	s, err := ckpt.Open(filepath.Join(t.TempDir(), "live.db"), ckpt.Options{Durability: ckpt.NoSync})
