@@ -386,6 +386,8 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 			return ckpt.Config{}, fmt.Errorf("%w: parent checkpoint %s in thread %q namespace %q (deleted or never written)", ckpt.ErrNotFound, cfg.CheckpointID, cfg.ThreadID, ns)
 		case "conflict":
 			return ckpt.Config{}, fmt.Errorf("%w: thread %q namespace %q: expected head %s, head is %s", ckpt.ErrConflict, cfg.ThreadID, ns, idName(cfg.CheckpointID), headName(detail))
+		case "cycle":
+			return ckpt.Config{}, fmt.Errorf("%w: thread %q namespace %q: checkpoint %s put again under %s, which descends from it (a checkpoint cannot be its own ancestor; nothing written)", ckpt.ErrInvalidConfig, cfg.ThreadID, ns, id, cfg.CheckpointID)
 		case "reused":
 			ch := blobOf[detail]
 			return ckpt.Config{}, &ckpt.VersionConflictError{Thread: cfg.ThreadID, NS: ns, Channel: ch, Version: newVersions[ch]}
