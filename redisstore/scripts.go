@@ -289,12 +289,42 @@ local function mpval(s, i, depth)
   return 'm' .. cnt .. ':' .. table.concat(entries), at
 end
 
+-- mpsame reports whether a and b hold the same msgpack value.
+local function mpsame(a, b)
+  if a == b then return true end
+  local ca, ea = mpval(a, 1, 0)
+  local cb, eb = mpval(b, 1, 0)
+  return ca ~= nil and ca == cb and ea == #a + 1 and eb == #b + 1
+end
+
 -- the msgpack record of a cp value, or nil when the value is malformed
 local function recbody(v)
   if #v < 5 or string.byte(v, 1) ~= 1 then return nil end
   local n = be(v, 2, 4)
   if 5 + n > #v then return nil end
   return string.sub(v, 6 + n)
+end
+
+-- samecp reports whether two cp values hold the same checkpoint: equal
+-- bytes, or (a value written before its maps were encoded in key order,
+-- codec.go) the same blob fields and the same record.
+local function samecp(a, b)
+  if a == b then return true end
+  local ba, bb = blobfields(a), blobfields(b)
+  local ra, rb = recbody(a), recbody(b)
+  if not (ba and bb and ra and rb) or #ba ~= #bb then return false end
+  table.sort(ba, before)
+  table.sort(bb, before)
+  for i = 1, #ba do
+    if ba[i] ~= bb[i] then return false end
+  end
+  return mpsame(ra, rb)
+end
+
+-- samemd reports whether two metadata values hold the same map.
+local function samemd(a, b)
+  if a == b then return true end
+  return string.byte(a, 1) == 1 and string.byte(b, 1) == 1 and mpsame(string.sub(a, 2), string.sub(b, 2))
 end
 
 -- recparent returns the parent id a cp value's record names ('' for
@@ -352,13 +382,17 @@ local function noted(reply)
 end
 local f, parent, nskey, nsend = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local stored = redis.call('HGET', KEYS[1], f)
-if stored == ARGV[5] and redis.call('HGET', KEYS[2], f) == ARGV[6] then
+local storedmd = stored and redis.call('HGET', KEYS[2], f)
+if stored and storedmd and samecp(stored, ARGV[5]) and samemd(storedmd, ARGV[6]) then
   -- Already stored: the client resent this put after losing the reply
   -- (go-redis retries on a broken connection), or the same put came
   -- again. Report success instead of a false conflict or a second
   -- checkpoint; pending writes and expiry are idempotent, apply them.
-  -- Unless its values differ: the same record with other bytes under a
-  -- stored (channel, version) is not the same put.
+  -- The same content is the same put even in other bytes (a record a
+  -- build before wrote with its maps in Go's order): a retry across an
+  -- upgrade is not ErrConflict. Unless its values differ: the same
+  -- record with other bytes under a stored (channel, version) is not
+  -- the same put.
   for i = 17, 16 + 2 * tonumber(ARGV[16]), 2 do
     local cur = redis.call('HGET', KEYS[5], ARGV[i])
     if cur and cur ~= ARGV[i + 1] then return {'reused', ARGV[i]} end
