@@ -197,7 +197,7 @@ func (s *Store) loadMany(ctx context.Context, entries []listEntry, unindex bool)
 	if unindex && len(gone) > 0 {
 		_, err = s.pipeScripts(ctx, unindexScript, len(gone), func(i int) ([]string, []any) {
 			e := gone[i]
-			return []string{s.keys.thread(e.thread)[kCP], s.keys.index()}, []any{cpField(e.ns, e.id), e.member}
+			return []string{s.keys.thread(e.thread)[kCP], s.keys.index(), s.keys.format()}, []any{cpField(e.ns, e.id), e.member}
 		})
 	}
 	return out, err

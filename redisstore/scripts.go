@@ -506,9 +506,13 @@ return {f, cp, redis.call('HGET', KEYS[2], f), bf, bv, wf, wv}
 `)
 
 // unindexScript removes a global index entry whose checkpoint no longer
-// exists (its thread expired). KEYS: cp of the thread, index. ARGV: F,
-// index member. Returns how many entries it removed (0 or 1).
-var unindexScript = redis.NewScript(`
+// exists (its thread expired). KEYS: cp of the thread, index, the layout
+// marker. ARGV: F, index member. Returns how many entries it removed (0
+// or 1), or {"format", the marker's version}: an entry of another
+// layout is not this store's to remove.
+var unindexScript = redis.NewScript(luaPrelude + `
+local other = marked(3)
+if other then return {'format', other} end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
   return redis.call('ZREM', KEYS[2], ARGV[2])
 end
@@ -516,12 +520,17 @@ return 0
 `)
 
 // deleteScript removes a whole thread. KEYS: the thread's keys, the
-// index, the thread's memo. ARGV: 1 len16(thread)|thread, 2 the call's
-// token, 3 how long the memo keeps its reply in ms. Returns the number of
-// checkpoints removed (the first run's, when the call runs again).
+// index, the thread's memo, the layout marker. ARGV: 1
+// len16(thread)|thread, 2 the call's token, 3 how long the memo keeps its
+// reply in ms. Returns the number of checkpoints removed (the first
+// run's, when the call runs again), or {"format", the marker's version}
+// (nothing deleted: keys of another layout are not this store's to
+// remove).
 var deleteScript = redis.NewScript(luaPrelude + `
 local again = recalled(KEYS[9], ARGV[2])
 if again then return again end
+local other = marked(10)
+if other then return {'format', other} end
 local ids = redis.call('ZRANGE', KEYS[4], 0, -1)
 local idx = {}
 for i, m in ipairs(ids) do
@@ -534,16 +543,19 @@ return remember(KEYS[9], ARGV[2], ARGV[3], #ids)
 
 // pruneScript removes checkpoints of one thread with their writes, then
 // the blobs no remaining checkpoint reads. KEYS: the thread's keys, the
-// index, the thread's memo. ARGV: 1 len16(thread)|thread, 2 the call's
+// index, the thread's memo, the layout marker. ARGV: 1 len16(thread)|thread, 2 the call's
 // token, 3 how long the memo keeps its reply in ms, 4 keep-last n per
 // namespace (0: drop the checkpoints listed from ARGV 5 on, by F).
 // Returns {checkpoints, writes, blobs} removed (the first run's, when the
-// call runs again), {"corrupt", field} or {"wrongtype", key}.
+// call runs again), {"corrupt", field}, {"wrongtype", key} or {"format",
+// the marker's version}.
 var pruneScript = redis.NewScript(luaPrelude + `
 local again = recalled(KEYS[9], ARGV[2])
 if again then return again end
 local bad = badkey(1, 8)
 if bad then return {'wrongtype', bad} end
+local other = marked(10)
+if other then return {'format', other} end
 local n = tonumber(ARGV[4])
 local dead, count = {}, 0
 if n > 0 then

@@ -690,12 +690,28 @@ func (s *Store) DeleteThread(ctx context.Context, threadID string) error {
 	if err := saverkit.CheckThread(threadID); err != nil {
 		return err
 	}
-	keys := append(s.threadKeys(threadID), s.keys.replyMemo(threadID))
+	_, err := s.deleteThread(ctx, "delete thread", threadID)
+	return err
+}
+
+// deleteThread runs the delete script on one thread and returns how many
+// checkpoints it removed.
+func (s *Store) deleteThread(ctx context.Context, op, thread string) (int, error) {
+	keys := append(s.threadKeys(thread), s.keys.replyMemo(thread), s.keys.format())
 	if err := s.live(ctx); err != nil {
-		return err
+		return 0, err
 	}
-	if err := deleteScript.Run(ctx, s.rdb, keys, len16(threadID), callToken(), replyMemoMillis).Err(); err != nil {
-		return wrapErr(ctx, "delete thread", err, s.blame(ctx, err, keys)...)
+	res, err := deleteScript.Run(ctx, s.rdb, keys, len16(thread), callToken(), replyMemoMillis).Result()
+	if err != nil {
+		return 0, wrapErr(ctx, op, err, s.blame(ctx, err, keys)...)
 	}
-	return nil
+	switch r := res.(type) {
+	case int64:
+		return int(r), nil
+	case []any:
+		if status, detail, err := statusOf(keys[kCP], r); err == nil && status == "format" {
+			return 0, s.otherFormat(detail)
+		}
+	}
+	return 0, corrupt(keys[kCP], "", "%s script replied %v", op, res)
 }
