@@ -48,21 +48,13 @@ func TestH126ListOverExpiredThreadsNeverWaitsForItsCleanup(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{live.CheckpointID}
-
-	if err := s.Client().Do(bg, "CLIENT", "PAUSE", 60_000, "WRITE").Err(); err != nil {
-		t.Fatal(err)
-	}
-	// A bound for a call that would otherwise wait for the pause's end,
-	// not a measure of speed: a read that is not held back takes a
-	// millisecond.
-	ctx, cancel := context.WithTimeout(bg, 3*time.Second)
-	got := listAll(t, ctx, s)
-	cancel()
-	if !slices.Equal(got, want) {
-		t.Fatalf("listed %v while writes pause, want %v", got, want)
-	}
-	if err := s.Client().Do(bg, "CLIENT", "UNPAUSE").Err(); err != nil {
-		t.Fatal(err)
+	entries := func() int64 {
+		t.Helper()
+		n, err := s.Client().ZCard(bg, s.keys.index()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
 
 	// A read-only replica (of a primary that is not there: it keeps its
@@ -76,13 +68,41 @@ func TestH126ListOverExpiredThreadsNeverWaitsForItsCleanup(t *testing.T) {
 	if err := s.Client().Do(bg, "REPLICAOF", "127.0.0.1", strconv.Itoa(port)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel = context.WithTimeout(bg, 3*time.Second)
-	got = listAll(t, ctx, s)
+	// A bound for a call that would otherwise wait, not a measure of
+	// speed: a read that is not held back takes a millisecond.
+	ctx, cancel := context.WithTimeout(bg, 3*time.Second)
+	got := listAll(t, ctx, s)
 	cancel()
 	if !slices.Equal(got, want) {
 		t.Fatalf("listed %v on a read-only replica, want %v", got, want)
 	}
+	s.waitCleanup() // refused: nothing removed
 	if err := s.Client().Do(bg, "REPLICAOF", "NO", "ONE").Err(); err != nil {
 		t.Fatal(err)
+	}
+	if n := entries(); n != 4 {
+		t.Fatalf("index holds %d entries after a List on a replica, want 4", n)
+	}
+
+	// Writes held back.
+	if err := s.Client().Do(bg, "CLIENT", "PAUSE", 60_000, "WRITE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(bg, 3*time.Second)
+	got = listAll(t, ctx, s)
+	cancel()
+	if !slices.Equal(got, want) {
+		t.Fatalf("listed %v while writes pause, want %v", got, want)
+	}
+	if err := s.Client().Do(bg, "CLIENT", "UNPAUSE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The removal the pause held back goes through after it.
+	s.waitCleanup()
+	if n := entries(); n != 1 {
+		t.Fatalf("index holds %d entries after the pause, want 1", n)
+	}
+	if got := listAll(t, bg, s); !slices.Equal(got, want) {
+		t.Fatalf("listed %v, want %v", got, want)
 	}
 }

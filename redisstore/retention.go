@@ -235,8 +235,9 @@ func (s *Store) DeleteForRuns(ctx context.Context, runIDs []string) error {
 // SweepIndex removes the global index entries of checkpoints that no
 // longer exist (their thread expired by ThreadTTL), walking the index in
 // pages of 512 with one pipelined round trip each, and returns how many it
-// removed. List does the same for the entries it meets; call SweepIndex
-// now and then when threads expire and nobody lists across threads.
+// removed. List does the same for the entries it meets, in the background
+// and best effort; call SweepIndex now and then when threads expire and
+// nobody lists across threads.
 func (s *Store) SweepIndex(ctx context.Context) (int, error) {
 	idx := s.keys.index()
 	removed := 0

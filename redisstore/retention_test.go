@@ -309,6 +309,7 @@ func TestListRemovesIndexEntriesOfExpiredThreads(t *testing.T) {
 	if got := ids(t, s, ckpt.ListOptions{}); len(got) != 0 {
 		t.Fatalf("listed %v", got)
 	}
+	s.waitCleanup() // List removes them in the background
 	if n, _ := s.Client().ZCard(bg, s.keys.index()).Result(); n != 0 {
 		t.Fatalf("index holds %d entries after List met them, want 0", n)
 	}

@@ -39,7 +39,8 @@ type Options struct {
 	// ThreadTTL, when positive, makes a thread expire (all its keys, by
 	// Redis expiry) after this long without a write; every put and
 	// pending-writes call starts the time again. The global index entries
-	// of expired threads are removed when List meets them, or by
+	// of expired threads are removed when List meets them (in the
+	// background, best effort: a List never waits or fails for it), or by
 	// SweepIndex. Workers of one thread with different settings: the
 	// thread expires ThreadTTL after the last write of a worker that has
 	// one; a write of a worker without one neither starts that time again
@@ -67,6 +68,7 @@ type Store struct {
 	// PAUSE WRITE, FAILOVER) and on replicas; older Redis runs them by
 	// EVALSHA.
 	readOnly bool
+	cleanup  cleanup
 }
 
 var _ ckpt.Saver = (*Store)(nil)
@@ -215,7 +217,12 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return ckpt.ErrClosed
 	}
-	return s.rdb.Close()
+	s.cleanup.mu.Lock()
+	s.cleanup.closed = true
+	s.cleanup.mu.Unlock()
+	err := s.rdb.Close()
+	s.cleanup.wg.Wait()
+	return err
 }
 
 // Client returns the underlying go-redis client (for health checks and
