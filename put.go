@@ -345,6 +345,7 @@ func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, given
 		}
 	}
 	blPath := threadPath(thread, bucketBlobs)
+	var stored *checkpointRecord // the checkpoint as stored before (a put again), read when needed
 	for _, b := range blobs {
 		v, ok := baseVersions[b.channel]
 		if b.named {
@@ -352,6 +353,27 @@ func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, given
 			// record under it (GC keeps what a kept checkpoint names).
 			if ok && v == b.version || w.Get(blPath, blobKey(ns, b.channel, b.version)) != nil {
 				continue
+			}
+			if given {
+				// A put again of a stored checkpoint that named this
+				// version too: its first put made sure of a record under
+				// it, so none now is damage, which reads report
+				// (ErrCorrupt); "no value" would cover it, the channel's
+				// value lost without a word.
+				if stored == nil {
+					if raw := w.Get(threadPath(thread, bucketCheckpoints), key); raw != nil {
+						r, err := decodeCheckpointRecord(seed, key, raw)
+						if err != nil {
+							return fmt.Errorf("checkpoint %s: %w", idString(id), err)
+						}
+						stored = r
+					} else {
+						stored = &checkpointRecord{}
+					}
+				}
+				if sv, ok := stored.Versions[b.channel]; ok && sv == b.version {
+					continue
+				}
 			}
 			b.empty = true
 		}

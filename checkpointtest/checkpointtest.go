@@ -41,7 +41,7 @@ func Run(t *testing.T, newSaver NewSaver) {
 		{"PruneDelete", testPruneDelete},
 		{"DeleteForRuns", testDeleteForRuns},
 	}
-	for _, tc := range tests {
+	for _, tc := range append(tests, integrityTests...) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newSaver(t)) })
 	}
 }

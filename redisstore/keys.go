@@ -6,10 +6,11 @@ package redisstore
 //
 //	P:format              "1": the layout version; another value is
 //	                      ckpt.ErrFormatVersion. New writes it when it is
-//	                      missing, and so does every put, pending-writes
-//	                      call and copy (a Redis that lost its data while
+//	                      missing, and so does every script that writes:
+//	                      put, pending writes, copy, delete, prune and the
+//	                      index sweep (a Redis that lost its data while
 //	                      the store ran lost it too); one finding another
-//	                      version writes nothing.
+//	                      version writes and deletes nothing.
 //	P:idx                 sorted set (all scores 0, ordered by member bytes):
 //	                      id | len16(thread) | thread | ns  for every
 //	                      checkpoint: listing across threads, newest first.

@@ -3,6 +3,8 @@ package redisstore
 import (
 	"context"
 	"iter"
+	"sync"
+	"time"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/ckpt-go/ckpt/saverkit"
@@ -163,7 +165,8 @@ func (s *Store) filter(ctx context.Context, entries []listEntry, filter map[stri
 
 // loadMany reads the entries' tuples in one pipelined round trip. Entries
 // whose checkpoint is gone are skipped; when they came from the global
-// index (unindex), their index entry is removed (their thread expired).
+// index (unindex), their index entries are removed in the background
+// (their thread expired; unindexLater).
 func (s *Store) loadMany(ctx context.Context, entries []listEntry, unindex bool) ([]*ckpt.Tuple, error) {
 	if len(entries) == 0 {
 		return nil, nil
@@ -195,13 +198,60 @@ func (s *Store) loadMany(ctx context.Context, entries []listEntry, unindex bool)
 		out = append(out, t)
 	}
 	if unindex && len(gone) > 0 {
-		_, err = s.pipeScripts(ctx, unindexScript, len(gone), func(i int) ([]string, []any) {
-			e := gone[i]
-			return []string{s.keys.thread(e.thread)[kCP], s.keys.index()}, []any{cpField(e.ns, e.id), e.member}
-		})
+		s.unindexLater(gone)
 	}
-	return out, err
+	return out, nil
 }
+
+// unindexTimeout bounds a background removal of index entries: one
+// pipelined round trip, which waits only while Redis holds writes back.
+const unindexTimeout = 10 * time.Second
+
+// unindexLater removes the global index entries of gone checkpoints that
+// List met, in a goroutine, at most one at a time per Store (entries met
+// while one runs are left to a later List or SweepIndex). The removal
+// writes, and a read must neither wait for a write (Redis holds writes
+// back during CLIENT PAUSE WRITE and a FAILOVER) nor fail for one (a
+// primary demoted to a read-only replica refuses writes): List's answer
+// skips the entries either way, and their removal is a cleanup, so its
+// errors are dropped. Close waits for it (closing the connections ends a
+// removal that waits).
+func (s *Store) unindexLater(gone []listEntry) {
+	s.cleanup.mu.Lock()
+	defer s.cleanup.mu.Unlock()
+	if s.cleanup.closed || s.cleanup.running {
+		return
+	}
+	s.cleanup.running = true
+	s.cleanup.wg.Add(1)
+	go func() {
+		defer s.cleanup.wg.Done()
+		defer func() {
+			s.cleanup.mu.Lock()
+			s.cleanup.running = false
+			s.cleanup.mu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), unindexTimeout)
+		defer cancel()
+		_, _ = s.pipeScripts(ctx, unindexScript, len(gone), func(i int) ([]string, []any) {
+			e := gone[i]
+			return []string{s.keys.thread(e.thread)[kCP], s.keys.index(), s.keys.format()}, []any{cpField(e.ns, e.id), e.member}
+		})
+	}()
+}
+
+// cleanup is the state of the background removal of index entries
+// (unindexLater).
+type cleanup struct {
+	mu      sync.Mutex
+	closed  bool // Close was called: start no more
+	running bool
+	wg      sync.WaitGroup
+}
+
+// waitCleanup waits for the background removal of index entries, if one
+// runs (for tests).
+func (s *Store) waitCleanup() { s.cleanup.wg.Wait() }
 
 // pipeScripts runs n calls of one script in one pipelined round trip (by
 // hash). If Redis lost its script cache (a restart), it loads the script

@@ -80,13 +80,9 @@ func (s *Store) PruneStats(ctx context.Context, threadIDs []string, strategy ckp
 	}
 	for _, t := range threadIDs {
 		if strategy == ckpt.PruneDelete {
-			keys := append(s.threadKeys(t), s.keys.replyMemo(t))
-			if err := s.live(ctx); err != nil {
-				return st, err
-			}
-			n, err := deleteScript.Run(ctx, s.rdb, keys, len16(t), callToken(), replyMemoMillis).Int()
+			n, err := s.deleteThread(ctx, "prune (delete)", t)
 			if err != nil {
-				return st, wrapErr(ctx, "prune (delete)", err, s.blame(ctx, err, keys)...)
+				return st, err
 			}
 			st.Checkpoints += n
 			continue
@@ -109,7 +105,7 @@ func (st *PruneStats) add(o PruneStats) {
 // prune runs the prune script on one thread: keep the newest n
 // checkpoints of each namespace, or with n 0 drop the checkpoints fields.
 func (s *Store) prune(ctx context.Context, thread string, n int, fields ...any) (PruneStats, error) {
-	keys := append(s.threadKeys(thread), s.keys.replyMemo(thread))
+	keys := append(s.threadKeys(thread), s.keys.replyMemo(thread), s.keys.format())
 	args := append([]any{len16(thread), callToken(), replyMemoMillis, n}, fields...)
 	reply, err := s.run(ctx, pruneScript, "prune", keys, args...)
 	if err != nil {
@@ -122,6 +118,10 @@ func (s *Store) prune(ctx context.Context, thread string, n int, fields ...any) 
 	if len(reply) == 2 && reply[0] == "wrongtype" {
 		key, _ := reply[1].(string)
 		return PruneStats{}, wrongType("prune", key)
+	}
+	if len(reply) == 2 && reply[0] == "format" {
+		v, _ := reply[1].(string)
+		return PruneStats{}, s.otherFormat(v)
 	}
 	if len(reply) != 3 {
 		return PruneStats{}, corrupt(keys[kCP], "", "prune script replied %v", reply)
@@ -168,6 +168,9 @@ func (s *Store) KeepLast(ctx context.Context, threadIDs []string, n int) (PruneS
 func (s *Store) DeleteForRuns(ctx context.Context, runIDs []string) error {
 	if len(runIDs) == 0 {
 		return nil
+	}
+	if err := s.checkFormat(ctx); err != nil {
+		return err
 	}
 	want := make(map[string]bool, len(runIDs))
 	for _, r := range runIDs {
@@ -232,11 +235,15 @@ func (s *Store) DeleteForRuns(ctx context.Context, runIDs []string) error {
 // SweepIndex removes the global index entries of checkpoints that no
 // longer exist (their thread expired by ThreadTTL), walking the index in
 // pages of 512 with one pipelined round trip each, and returns how many it
-// removed. List does the same for the entries it meets; call SweepIndex
-// now and then when threads expire and nobody lists across threads.
+// removed. List does the same for the entries it meets, in the background
+// and best effort; call SweepIndex now and then when threads expire and
+// nobody lists across threads.
 func (s *Store) SweepIndex(ctx context.Context) (int, error) {
 	idx := s.keys.index()
 	removed := 0
+	if err := s.checkFormat(ctx); err != nil {
+		return removed, err
+	}
 	max := "+"
 	for {
 		if err := s.live(ctx); err != nil {
@@ -257,13 +264,17 @@ func (s *Store) SweepIndex(ctx context.Context) (int, error) {
 		if len(entries) > 0 {
 			cmds, err := s.pipeScripts(ctx, unindexScript, len(entries), func(i int) ([]string, []any) {
 				e := entries[i]
-				return []string{s.keys.thread(e.thread)[kCP], idx}, []any{cpField(e.ns, e.id), e.member}
+				return []string{s.keys.thread(e.thread)[kCP], idx, s.keys.format()}, []any{cpField(e.ns, e.id), e.member}
 			})
 			if err != nil {
 				return removed, err
 			}
 			for _, c := range cmds {
-				if n, _ := c.Int(); n == 1 {
+				n, err := c.Result()
+				if v, ok := otherFormatReply(n); ok {
+					return removed, s.otherFormat(v)
+				}
+				if n == int64(1) && err == nil {
 					removed++
 				}
 			}
@@ -273,4 +284,38 @@ func (s *Store) SweepIndex(ctx context.Context) (int, error) {
 		}
 		max = "(" + members[len(members)-1]
 	}
+}
+
+// checkFormat fails with ckpt.ErrFormatVersion when the layout marker
+// holds another layout's version: a call that walks the global index
+// before it writes (DeleteForRuns, SweepIndex) checks it first, so that
+// it neither reads another layout's entries as its own nor reports their
+// damage; its scripts check again, atomically with what they delete. A
+// marker that is gone is not an error: the scripts put it back.
+func (s *Store) checkFormat(ctx context.Context) error {
+	if err := s.live(ctx); err != nil {
+		return err
+	}
+	key := s.keys.format()
+	v, err := s.rdb.Get(ctx, key).Result()
+	switch {
+	case err == redis.Nil:
+		return nil
+	case err != nil:
+		return wrapErr(ctx, "read format", err, key)
+	case v != formatVersion:
+		return s.otherFormat(v)
+	}
+	return nil
+}
+
+// otherFormatReply returns the version of a script's {"format", version}
+// reply.
+func otherFormatReply(reply any) (string, bool) {
+	r, ok := reply.([]any)
+	if !ok || len(r) != 2 || r[0] != "format" {
+		return "", false
+	}
+	v, _ := r[1].(string)
+	return v, true
 }

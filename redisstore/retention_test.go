@@ -303,12 +303,30 @@ func TestThreadTTLExpiresWholeThreadAndIsRefreshedByWrites(t *testing.T) {
 }
 
 func TestListRemovesIndexEntriesOfExpiredThreads(t *testing.T) {
-	s := newTestStore(t, sharedServer(t), Options{ThreadTTL: 100 * time.Millisecond})
+	s := newTestStore(t, sharedServer(t), Options{ThreadTTL: time.Hour})
 	history(t, s, "gone", "", 3, nil)
-	time.Sleep(250 * time.Millisecond)
+	// The thread's time runs out now (a TTL as short as the history takes
+	// to build, on a loaded machine, expired it before it was built).
+	keys := s.keys.thread("gone")
+	for _, k := range keys {
+		if err := s.Client().PExpire(bg, k, time.Millisecond).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		n, err := s.Client().Exists(bg, keys...).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
 	if got := ids(t, s, ckpt.ListOptions{}); len(got) != 0 {
 		t.Fatalf("listed %v", got)
 	}
+	s.waitCleanup() // List removes them in the background
 	if n, _ := s.Client().ZCard(bg, s.keys.index()).Result(); n != 0 {
 		t.Fatalf("index holds %d entries after List met them, want 0", n)
 	}

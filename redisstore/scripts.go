@@ -214,6 +214,132 @@ local function before(a, b)
   end
   return #a < #b
 end
+
+-- the unsigned big-endian number of the n bytes of s from i (n <= 4)
+local function be(s, i, n)
+  local x = 0
+  for k = i, i + n - 1 do x = x * 256 + (string.byte(s, k) or 0) end
+  return x
+end
+
+local mpint = {[0xcc] = 1, [0xcd] = 2, [0xce] = 4, [0xcf] = 8}
+local mpsint = {[0xd0] = 1, [0xd1] = 2, [0xd2] = 4, [0xd3] = 8}
+local mpfixed = {[0xc0] = 0, [0xc2] = 0, [0xc3] = 0, [0xca] = 4, [0xcb] = 8, [0xd4] = 2, [0xd5] = 3, [0xd6] = 5, [0xd7] = 9, [0xd8] = 17}
+
+-- mpval reads the msgpack value at byte i of s. It returns a canonical
+-- form of it (maps in the byte order of their keys, integers in one
+-- width: equal content, equal forms, whatever order or width an encoder
+-- chose), the position after it, and for a string its text; nil when
+-- the bytes there are not a msgpack value. Lua numbers are doubles, so
+-- integers stay bytes.
+local function mpval(s, i, depth)
+  local b = string.byte(s, i)
+  if not b or depth > 100 then return nil end
+  local n, at, kind
+  if b >= 0xa0 and b <= 0xbf then n, at, kind = b - 0xa0, i + 1, 's'
+  elseif b == 0xd9 or b == 0xc4 then n, at, kind = be(s, i + 1, 1), i + 2, 's'
+  elseif b == 0xda or b == 0xc5 then n, at, kind = be(s, i + 1, 2), i + 3, 's'
+  elseif b == 0xdb or b == 0xc6 then n, at, kind = be(s, i + 1, 4), i + 5, 's'
+  elseif b == 0xc7 then n, at, kind = be(s, i + 1, 1) + 1, i + 2, 'x'
+  elseif b == 0xc8 then n, at, kind = be(s, i + 1, 2) + 1, i + 3, 'x'
+  elseif b == 0xc9 then n, at, kind = be(s, i + 1, 4) + 1, i + 5, 'x'
+  end
+  if n then
+    if at + n - 1 > #s then return nil end
+    if b >= 0xc4 and b <= 0xc6 then kind = 'b' end
+    local str = string.sub(s, at, at + n - 1)
+    return kind .. n .. ':' .. str, at + n, str
+  end
+  if b <= 0x7f then return '+' .. string.rep('\0', 7) .. string.char(b), i + 1 end
+  if b >= 0xe0 then return '-' .. string.rep('\255', 7) .. string.char(b), i + 1 end
+  local w = mpint[b] or mpsint[b]
+  if w then
+    if i + w > #s then return nil end
+    local raw = string.sub(s, i + 1, i + w)
+    if mpsint[b] and string.byte(raw, 1) >= 128 then
+      return '-' .. string.rep('\255', 8 - w) .. raw, i + 1 + w
+    end
+    return '+' .. string.rep('\0', 8 - w) .. raw, i + 1 + w
+  end
+  w = mpfixed[b]
+  if w then
+    if i + w > #s then return nil end
+    return 'f' .. string.sub(s, i, i + w), i + 1 + w
+  end
+  local cnt, ismap
+  if b >= 0x90 and b <= 0x9f then cnt, at = b - 0x90, i + 1
+  elseif b == 0xdc then cnt, at = be(s, i + 1, 2), i + 3
+  elseif b == 0xdd then cnt, at = be(s, i + 1, 4), i + 5
+  elseif b >= 0x80 and b <= 0x8f then cnt, at, ismap = b - 0x80, i + 1, true
+  elseif b == 0xde then cnt, at, ismap = be(s, i + 1, 2), i + 3, true
+  elseif b == 0xdf then cnt, at, ismap = be(s, i + 1, 4), i + 5, true
+  else return nil end
+  if at > #s + 1 or cnt > #s then return nil end
+  local parts = {}
+  for k = 1, (ismap and 2 or 1) * cnt do
+    local c
+    c, at = mpval(s, at, depth + 1)
+    if not c then return nil end
+    parts[k] = c
+  end
+  if not ismap then return 'a' .. cnt .. ':' .. table.concat(parts), at end
+  local entries = {}
+  for k = 1, cnt do entries[k] = #parts[2 * k - 1] .. ':' .. parts[2 * k - 1] .. parts[2 * k] end
+  table.sort(entries, before)
+  return 'm' .. cnt .. ':' .. table.concat(entries), at
+end
+
+-- mpsame reports whether a and b hold the same msgpack value.
+local function mpsame(a, b)
+  if a == b then return true end
+  local ca, ea = mpval(a, 1, 0)
+  local cb, eb = mpval(b, 1, 0)
+  return ca ~= nil and ca == cb and ea == #a + 1 and eb == #b + 1
+end
+
+-- the msgpack record of a cp value, or nil when the value is malformed
+local function recbody(v)
+  if #v < 5 or string.byte(v, 1) ~= 1 then return nil end
+  local n = be(v, 2, 4)
+  if 5 + n > #v then return nil end
+  return string.sub(v, 6 + n)
+end
+
+-- samecp reports whether two cp values hold the same checkpoint: equal
+-- bytes, or (a value written before its maps were encoded in key order,
+-- codec.go) the same blob fields and the same record.
+local function samecp(a, b)
+  if a == b then return true end
+  local ba, bb = blobfields(a), blobfields(b)
+  local ra, rb = recbody(a), recbody(b)
+  if not (ba and bb and ra and rb) or #ba ~= #bb then return false end
+  table.sort(ba, before)
+  table.sort(bb, before)
+  for i = 1, #ba do
+    if ba[i] ~= bb[i] then return false end
+  end
+  return mpsame(ra, rb)
+end
+
+-- samemd reports whether two metadata values hold the same map.
+local function samemd(a, b)
+  if a == b then return true end
+  return string.byte(a, 1) == 1 and string.byte(b, 1) == 1 and mpsame(string.sub(a, 2), string.sub(b, 2))
+end
+
+-- recparent returns the parent id a cp value's record names ('' for
+-- none), or nil when the record does not parse: the record is the array
+-- {V, TS, Parent, Versions, VersionsSeen} (codec.go).
+local function recparent(v)
+  local r = recbody(v)
+  if not r or string.byte(r, 1) ~= 0x95 then return nil end
+  local _, at = mpval(r, 2, 0)
+  if not at then return nil end
+  _, at = mpval(r, at, 0)
+  if not at then return nil end
+  local _, _, str = mpval(r, at, 0)
+  return str
+end
 `
 
 // putScript stores one checkpoint (and optionally pending writes).
@@ -226,8 +352,8 @@ end
 // 16 number of blobs, then (field, value) pairs, then the number of
 // writes and (field, value, replace) triples.
 // Returns {"ok"}, {"notfound"}, {"conflict", head}, {"stale", head},
-// {"reused", blob field}, {"corrupt", field}, {"wrongtype", key} or
-// {"format", the marker's version}.
+// {"reused", blob field}, {"corrupt", field}, {"cycle", parent F},
+// {"wrongtype", key} or {"format", the marker's version}.
 //
 // A put that stored its checkpoint notes its token in the recent puts:
 // go-redis sends the put again when a broken connection lost its reply,
@@ -255,13 +381,18 @@ local function noted(reply)
   return reply
 end
 local f, parent, nskey, nsend = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if redis.call('HGET', KEYS[1], f) == ARGV[5] and redis.call('HGET', KEYS[2], f) == ARGV[6] then
+local stored = redis.call('HGET', KEYS[1], f)
+local storedmd = stored and redis.call('HGET', KEYS[2], f)
+if stored and storedmd and samecp(stored, ARGV[5]) and samemd(storedmd, ARGV[6]) then
   -- Already stored: the client resent this put after losing the reply
   -- (go-redis retries on a broken connection), or the same put came
   -- again. Report success instead of a false conflict or a second
   -- checkpoint; pending writes and expiry are idempotent, apply them.
-  -- Unless its values differ: the same record with other bytes under a
-  -- stored (channel, version) is not the same put.
+  -- The same content is the same put even in other bytes (a record a
+  -- build before wrote with its maps in Go's order): a retry across an
+  -- upgrade is not ErrConflict. Unless its values differ: the same
+  -- record with other bytes under a stored (channel, version) is not
+  -- the same put.
   for i = 17, 16 + 2 * tonumber(ARGV[16]), 2 do
     local cur = redis.call('HGET', KEYS[5], ARGV[i])
     if cur and cur ~= ARGV[i + 1] then return {'reused', ARGV[i]} end
@@ -274,6 +405,27 @@ if parent ~= '' and redis.call('HEXISTS', KEYS[1], parent) == 0 then return {'no
 local head = redis.call('ZREVRANGEBYLEX', KEYS[3], '(' .. nsend, '[' .. nskey, 'LIMIT', 0, 1)[1] or ''
 if ARGV[9] == '1' and head ~= parent then return {'conflict', head} end
 if ARGV[10] == '1' and head ~= '' and not before(head, f) then return {'stale', head} end
+-- A put again of a stored checkpoint under another parent may not make it
+-- its own ancestor: walk up from the new parent (only then: the same
+-- parent adds no edge). A walk that meets a cycle already stored, or an
+-- ancestor removed by retention, ends there.
+if stored and parent ~= '' then
+  local was = recparent(stored)
+  if not was then return {'corrupt', f} end
+  if nskey .. was ~= parent then
+    local id, at, seen = string.sub(f, #f - 25), parent, {}
+    while not seen[at] do
+      seen[at] = true
+      local v = redis.call('HGET', KEYS[1], at)
+      if not v then break end
+      local up = recparent(v)
+      if not up then return {'corrupt', at} end
+      if up == '' then break end
+      if up == id then return {'cycle', parent} end
+      at = nskey .. up
+    end
+  end
+end
 -- A (channel, version) names one value for ever: a stored field holding
 -- other bytes refuses the put before anything is written.
 local nb = tonumber(ARGV[16])
@@ -354,9 +506,13 @@ return {f, cp, redis.call('HGET', KEYS[2], f), bf, bv, wf, wv}
 `)
 
 // unindexScript removes a global index entry whose checkpoint no longer
-// exists (its thread expired). KEYS: cp of the thread, index. ARGV: F,
-// index member. Returns how many entries it removed (0 or 1).
-var unindexScript = redis.NewScript(`
+// exists (its thread expired). KEYS: cp of the thread, index, the layout
+// marker. ARGV: F, index member. Returns how many entries it removed (0
+// or 1), or {"format", the marker's version}: an entry of another
+// layout is not this store's to remove.
+var unindexScript = redis.NewScript(luaPrelude + `
+local other = marked(3)
+if other then return {'format', other} end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
   return redis.call('ZREM', KEYS[2], ARGV[2])
 end
@@ -364,12 +520,17 @@ return 0
 `)
 
 // deleteScript removes a whole thread. KEYS: the thread's keys, the
-// index, the thread's memo. ARGV: 1 len16(thread)|thread, 2 the call's
-// token, 3 how long the memo keeps its reply in ms. Returns the number of
-// checkpoints removed (the first run's, when the call runs again).
+// index, the thread's memo, the layout marker. ARGV: 1
+// len16(thread)|thread, 2 the call's token, 3 how long the memo keeps its
+// reply in ms. Returns the number of checkpoints removed (the first
+// run's, when the call runs again), or {"format", the marker's version}
+// (nothing deleted: keys of another layout are not this store's to
+// remove).
 var deleteScript = redis.NewScript(luaPrelude + `
 local again = recalled(KEYS[9], ARGV[2])
 if again then return again end
+local other = marked(10)
+if other then return {'format', other} end
 local ids = redis.call('ZRANGE', KEYS[4], 0, -1)
 local idx = {}
 for i, m in ipairs(ids) do
@@ -382,16 +543,19 @@ return remember(KEYS[9], ARGV[2], ARGV[3], #ids)
 
 // pruneScript removes checkpoints of one thread with their writes, then
 // the blobs no remaining checkpoint reads. KEYS: the thread's keys, the
-// index, the thread's memo. ARGV: 1 len16(thread)|thread, 2 the call's
+// index, the thread's memo, the layout marker. ARGV: 1 len16(thread)|thread, 2 the call's
 // token, 3 how long the memo keeps its reply in ms, 4 keep-last n per
 // namespace (0: drop the checkpoints listed from ARGV 5 on, by F).
 // Returns {checkpoints, writes, blobs} removed (the first run's, when the
-// call runs again), {"corrupt", field} or {"wrongtype", key}.
+// call runs again), {"corrupt", field}, {"wrongtype", key} or {"format",
+// the marker's version}.
 var pruneScript = redis.NewScript(luaPrelude + `
 local again = recalled(KEYS[9], ARGV[2])
 if again then return again end
 local bad = badkey(1, 8)
 if bad then return {'wrongtype', bad} end
+local other = marked(10)
+if other then return {'format', other} end
 local n = tonumber(ARGV[4])
 local dead, count = {}, 0
 if n > 0 then
