@@ -1,12 +1,15 @@
 package ckpt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -180,3 +183,28 @@ func TestCloseEndsAStalledExport(t *testing.T) {
 }
 
 var _ io.Writer = (*stallingWriter)(nil)
+
+// TestExportSpooledToAFileIsTheSameDump: a thread larger than the export's
+// memory spools to a temporary file; the dump is byte for byte the one
+// held in memory, and no file is left beside the store.
+func TestExportSpooledToAFileIsTheSameDump(t *testing.T) {
+	t.Parallel()
+	s := newInspectStore(t)
+	fillForExport(t, s)
+	fillForStall(t, s)
+	inMemory := export(t, s)
+	s.tune.exportSpoolMem = 1000 // every thread spills, after a few lines held in memory
+	spooled := export(t, s)
+	if !bytes.Equal(inMemory, spooled) {
+		t.Fatalf("a dump spooled to a file differs from one held in memory:\n%.2000s\n---\n%.2000s", inMemory, spooled)
+	}
+	ents, err := os.ReadDir(filepath.Dir(s.Path()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.Contains(e.Name(), "export") {
+			t.Errorf("the export left %s beside the store", e.Name())
+		}
+	}
+}
