@@ -42,6 +42,14 @@ type Options struct {
 	// MaxPending bounds the queue of writes waiting for the commit loop
 	// (and so the memory Async writes can hold). Zero means 1024.
 	MaxPending int
+	// MaxPendingBytes bounds the bytes of the records (values, metadata,
+	// pending writes) that the writes queued for the commit loop, and the
+	// group it is committing, hold: past it a writer waits, as for a place
+	// in the queue (its ctx ends the wait with ctx.Err(), nothing
+	// written). A write larger than the bound waits until nothing else is
+	// held and then goes through, alone. Zero means 64 MiB; MaxPending
+	// writes of 10 MB each would otherwise hold 10 GB.
+	MaxPendingBytes int64
 	// OnAsyncError, if set, is called (from the commit loop; keep it short)
 	// with every failed Async write. The same errors are also returned by
 	// the next Flush or Close: the first 64 whole, and past them one error
@@ -209,15 +217,16 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	newObserver(&s.obs, opts)
 	s.eng, err = engine.Open(path, engine.Options{
-		Bolt:         *bo,
-		LogPath:      path + walSuffix,
-		NoWAL:        opts.NoWAL,
-		MaxPending:   opts.MaxPending,
-		Mark:         appliedMark,
-		Init:         s.init,
-		OnAsyncError: opts.OnAsyncError,
-		Observer:     (*engineObserver)(s),
-		Hooks:        s.tune.hooks,
+		Bolt:            *bo,
+		LogPath:         path + walSuffix,
+		NoWAL:           opts.NoWAL,
+		MaxPending:      opts.MaxPending,
+		MaxPendingBytes: opts.MaxPendingBytes,
+		Mark:            appliedMark,
+		Init:            s.init,
+		OnAsyncError:    opts.OnAsyncError,
+		Observer:        (*engineObserver)(s),
+		Hooks:           s.tune.hooks,
 		// The threads of an import under way (import_hide.go).
 		HideUnpublished: s.hideImporting,
 	})
