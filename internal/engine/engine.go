@@ -234,7 +234,7 @@ func Open(path string, opts Options) (*Engine, error) {
 		if FromPanic(err) {
 			_ = AbandonBolt(e.db, e.file)
 		} else {
-			_ = e.db.Close()
+			_ = closeBolt(e.db)
 		}
 		return nil, err
 	}
@@ -318,7 +318,7 @@ func (e *Engine) Abandon(err error) {
 	if FromPanic(err) {
 		_ = AbandonBolt(e.db, e.file)
 	} else {
-		_ = e.db.Close()
+		_ = closeBolt(e.db)
 	}
 }
 
@@ -341,7 +341,7 @@ func (e *Engine) Close() error {
 	if e.fs.Poisoned() {
 		closeErr = AbandonBolt(e.db, e.file)
 	} else {
-		closeErr = e.db.Close()
+		closeErr = closeBolt(e.db)
 	}
 	return errors.Join(e.TakeAsyncErr(), syncErr, walErr, closeErr)
 }
