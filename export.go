@@ -3,8 +3,9 @@ package ckpt
 // Export and import of threads as JSON lines. The dump carries every record
 // as the bytes stored (base64), so a round trip loses nothing: export,
 // import into a new file and export again gives identical output. Both
-// directions stream: memory holds one record (export) or one bounded batch
-// (import), whatever the size of the file.
+// directions stream: memory holds at most 4 MB of one thread's dump
+// (export, which spools the rest of a larger thread to a temporary file)
+// or one bounded batch (import), whatever the size of the file.
 //
 // Dump format (version 1), one JSON object per line:
 //
@@ -38,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"unicode/utf8"
 )
 
@@ -122,12 +124,21 @@ type ExportOptions struct {
 	// Threads names the threads to export; empty exports all. An unknown
 	// thread is ErrNotFound, before anything is written.
 	Threads []string
-	// Progress, if set, is called now and then with the records written.
+	// Progress, if set, is called after each thread with the records
+	// written so far (not during a thread's read: it must not hold it).
 	Progress func(records int64)
 }
 
 // Export writes threads to w as a dump (see the format above), one read
-// transaction per thread.
+// transaction per thread: each thread as it was at its own transaction's
+// start (whole, self-consistent, what Import needs), threads written after
+// the export passed them not in it, a thread deleted before the export
+// reaches it left out. A thread is read into memory (past 4 MB, into a
+// temporary file beside the store, or in os.TempDir when the store's
+// directory is not writable) and written to w only after its transaction
+// ended: a w that stops reading holds nothing of the store, neither pages
+// from reuse nor Close, and after a Close the export fails with ErrClosed
+// at its next thread. The dump's bytes do not depend on where it spooled.
 func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (DumpSummary, error) {
 	var sum DumpSummary
 	threads := opts.Threads
@@ -157,23 +168,38 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 		return sum, err
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(dumpHeader{Version: exportVersion}); err != nil {
+	hdr := json.NewEncoder(bw)
+	if err := hdr.Encode(dumpHeader{Version: exportVersion}); err != nil {
 		return sum, err
 	}
+	// A thread is read into sp in its read transaction, and sp is written
+	// to w after the transaction ended: a consumer that stops reading
+	// holds nothing of the store (no pages from reuse, not Close).
+	sp := &spool{dir: filepath.Dir(s.path), limit: s.tune.exportSpoolMem}
+	defer sp.close()
+	enc := json.NewEncoder(sp)
+	enc.SetEscapeHTML(false)
 	emit := func(rec *dumpRecord) error {
 		if err := enc.Encode(rec); err != nil {
 			return fmt.Errorf("ckpt: export: %w", err)
-		}
-		if opts.Progress != nil && sum.records()%256 == 0 {
-			opts.Progress(sum.records())
 		}
 		return nil
 	}
 	exportOne := func(thread string) error {
 		sum.Threads++
-		return s.view(ctx, func(r reader) error { return exportThread(ctx, r, thread, !s.untallied, !s.unlisted, emit, &sum) })
+		if err := sp.reset(); err != nil {
+			return fmt.Errorf("ckpt: export: %w", err)
+		}
+		if err := s.view(ctx, func(r reader) error { return exportThread(ctx, r, thread, !s.untallied, !s.unlisted, emit, &sum) }); err != nil {
+			return err
+		}
+		if err := sp.writeTo(bw); err != nil {
+			return fmt.Errorf("ckpt: export: %w", err)
+		}
+		if opts.Progress != nil {
+			opts.Progress(sum.records())
+		}
+		return nil
 	}
 	if len(threads) > 0 {
 		for _, t := range threads {
@@ -212,7 +238,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 		}
 	}
 	c, v, wr, sg := sum.Checkpoints, sum.Values, sum.Writes, sum.Segments
-	if err := enc.Encode(&dumpRecord{Kind: "end", Checkpoints: &c, Values: &v, Writes: &wr, Segments: &sg}); err != nil {
+	if err := hdr.Encode(&dumpRecord{Kind: "end", Checkpoints: &c, Values: &v, Writes: &wr, Segments: &sg}); err != nil {
 		return sum, fmt.Errorf("ckpt: export: %w", err)
 	}
 	if opts.Progress != nil {

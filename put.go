@@ -70,7 +70,11 @@ func (s *Store) PutFull(ctx context.Context, cfg Config, cp Checkpoint, meta Met
 		ws = append(ws, pw)
 	}
 	ifHead := writeOptionsFrom(ctx).IfHead
-	err = s.write(ctx, func(w writer) error {
+	size := p.size()
+	for _, pw := range ws {
+		size += pw.size()
+	}
+	err = s.writeSized(ctx, size, func(w writer) error {
 		parentRec, err := p.check(w, ifHead)
 		if err != nil {
 			return err
@@ -100,6 +104,15 @@ type preparedPut struct {
 	parent     []byte
 	rec, md    []byte
 	blobs      []blobWrite
+}
+
+// size is the bytes of records the put holds until committed.
+func (p *preparedPut) size() int {
+	n := len(p.rec) + len(p.md)
+	for _, b := range p.blobs {
+		n += len(b.channel) + len(b.version) + len(b.value)
+	}
+	return n
 }
 
 func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions map[string]string) (*preparedPut, error) {
@@ -433,7 +446,7 @@ func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskI
 	if err != nil || len(pw.recs) == 0 {
 		return err
 	}
-	return s.write(ctx, func(w writer) error {
+	return s.writeSized(ctx, pw.size(), func(w writer) error {
 		if w.Get(threadPath(cfg.ThreadID, bucketCheckpoints), checkpointKey(cfg.CheckpointNS, id)) == nil {
 			if err := checkpointHidden(w, cfg.ThreadID, cfg.CheckpointNS, id, writableLists); err != nil {
 				return err
@@ -453,6 +466,15 @@ type preparedWrites struct {
 type preparedWrite struct {
 	k, v    []byte
 	replace bool
+}
+
+// size is the bytes of records the writes hold until committed.
+func (pw preparedWrites) size() int {
+	n := len(pw.orderKey)
+	for _, r := range pw.recs {
+		n += len(r.k) + len(r.v)
+	}
+	return n
 }
 
 func prepareWrites(kr *keyring, thread, ns string, id [idLen]byte, writes []Write, taskID, taskPath string) (preparedWrites, error) {

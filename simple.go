@@ -130,7 +130,11 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 	// checkpoint of a thread is the last one saved even when Saves race
 	// (and an Async Save still returns its id at once).
 	assign := func() { now = time.Now(); id = s.ids.next(now) }
-	err = s.writeOrdered(ctx, func(w writer) error {
+	size := len(md)
+	for _, e := range encoded {
+		size += len(e.ch) + len(e.raw)
+	}
+	err = s.writeOrdered(ctx, size, func(w writer) error {
 		head := headID(w, threadID, "")
 		parent := head
 		if named != nil {

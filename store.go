@@ -42,6 +42,14 @@ type Options struct {
 	// MaxPending bounds the queue of writes waiting for the commit loop
 	// (and so the memory Async writes can hold). Zero means 1024.
 	MaxPending int
+	// MaxPendingBytes bounds the bytes of the records (values, metadata,
+	// pending writes) that the writes queued for the commit loop, and the
+	// group it is committing, hold: past it a writer waits, as for a place
+	// in the queue (its ctx ends the wait with ctx.Err(), nothing
+	// written). A write larger than the bound waits until nothing else is
+	// held and then goes through, alone. Zero means 64 MiB; MaxPending
+	// writes of 10 MB each would otherwise hold 10 GB.
+	MaxPendingBytes int64
 	// OnAsyncError, if set, is called (from the commit loop; keep it short)
 	// with every failed Async write. The same errors are also returned by
 	// the next Flush or Close: the first 64 whole, and past them one error
@@ -208,15 +216,16 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	newObserver(&s.obs, opts)
 	s.eng, err = engine.Open(path, engine.Options{
-		Bolt:         *bo,
-		LogPath:      path + walSuffix,
-		NoWAL:        opts.NoWAL,
-		MaxPending:   opts.MaxPending,
-		Mark:         appliedMark,
-		Init:         s.init,
-		OnAsyncError: opts.OnAsyncError,
-		Observer:     (*engineObserver)(s),
-		Hooks:        s.tune.hooks,
+		Bolt:            *bo,
+		LogPath:         path + walSuffix,
+		NoWAL:           opts.NoWAL,
+		MaxPending:      opts.MaxPending,
+		MaxPendingBytes: opts.MaxPendingBytes,
+		Mark:            appliedMark,
+		Init:            s.init,
+		OnAsyncError:    opts.OnAsyncError,
+		Observer:        (*engineObserver)(s),
+		Hooks:           s.tune.hooks,
 		// The threads of an import under way (import_hide.go).
 		HideUnpublished: s.hideImporting,
 	})
@@ -394,6 +403,19 @@ func (s *Store) ReadOnly() bool { return s.readOnly }
 // flushes queued writes, stops the commit loop and closes the file.
 // It returns the errors of async writes not yet reported by Flush. Calls
 // after Close fail with ErrClosed.
+//
+// Close waits for the calls in progress to leave the store: a read for its
+// transaction (a GetTuple, one page of a List, one thread of an Export,
+// each bounded by the disk, not by the caller: List yields and Export
+// writes with none open, so a caller or a consumer that stalls holds
+// nothing, and its next step fails with ErrClosed), a write for its
+// group, a GC or Import for its current transaction, and a Backup for its
+// whole copy, which is one transaction by design (a consistent copy of
+// the file): a Backup to a writer that stops reading holds Close, and the
+// calls that come after Close began, until its write returns (the
+// Backup's ctx is checked between writes, not inside one): give such a
+// writer a deadline, or back up to a file (BackupFile), where only the
+// disk paces it.
 func (s *Store) Close() error {
 	s.stopSweeper()
 	s.mu.Lock()

@@ -21,6 +21,9 @@ type tuning struct {
 	// Import batches: a commit holds at most this many records or bytes.
 	importBatchRecords int
 	importBatchBytes   int
+	// exportSpoolMem is how much of one thread's dump Export holds in
+	// memory before it spools the rest to a temporary file (export_spool.go).
+	exportSpoolMem int
 	// Upgrade steps: records rewritten, and records looked at, per
 	// transaction.
 	upgradeStepRecords int
@@ -55,6 +58,7 @@ func defaultTuning() tuning {
 		namePage:           1000,
 		importBatchRecords: 512,
 		importBatchBytes:   4 << 20,
+		exportSpoolMem:     4 << 20,
 		upgradeStepRecords: 1024,
 		upgradeStepScan:    16 * 1024,
 	}
@@ -77,6 +81,7 @@ func (t *tuning) withDefaults() tuning {
 		{&r.namePage, d.namePage},
 		{&r.importBatchRecords, d.importBatchRecords},
 		{&r.importBatchBytes, d.importBatchBytes},
+		{&r.exportSpoolMem, d.exportSpoolMem},
 		{&r.upgradeStepRecords, d.upgradeStepRecords},
 		{&r.upgradeStepScan, d.upgradeStepScan},
 	} {

@@ -25,8 +25,8 @@ const (
 	Sync
 	// Async acknowledges a write once it is queued. It is committed (with
 	// fsync) shortly after; Flush waits for everything queued before it and
-	// reports failures. The queue is bounded (Options.MaxPending): when full,
-	// writers wait.
+	// reports failures. The queue is bounded (Options.MaxPending writes,
+	// Options.MaxPendingBytes of their records): when full, writers wait.
 	Async
 	// NoSync acknowledges a write after it is committed to the operating
 	// system without fsync: it survives a process crash, not a power cut.
@@ -117,17 +117,23 @@ func (s *Store) writing(ctx context.Context, call func() error) error {
 
 // write queues apply with the durability the context asks for.
 func (s *Store) write(ctx context.Context, apply func(w writer) error) error {
-	return s.writeOrdered(ctx, apply, nil)
+	return s.writeOrdered(ctx, 0, apply, nil)
 }
 
-// writeOrdered is write with an onQueue hook (engine.Op.OnQueue): what it
-// does is ordered like the commits.
-func (s *Store) writeOrdered(ctx context.Context, apply func(w writer) error, onQueue func()) error {
+// writeSized is write for an apply that holds size bytes of records until
+// it is committed (engine.Op.Bytes: Options.MaxPendingBytes bounds them).
+func (s *Store) writeSized(ctx context.Context, size int, apply func(w writer) error) error {
+	return s.writeOrdered(ctx, size, apply, nil)
+}
+
+// writeOrdered is writeSized with an onQueue hook (engine.Op.OnQueue):
+// what it does is ordered like the commits.
+func (s *Store) writeOrdered(ctx context.Context, size int, apply func(w writer) error, onQueue func()) error {
 	dur := writeOptionsFrom(ctx).Durability
 	if dur == DurabilityDefault {
 		dur = s.durability
 	}
-	op := &engine.Op{Ctx: ctx, Apply: apply, NoSync: dur == NoSync, OnQueue: onQueue}
+	op := &engine.Op{Ctx: ctx, Apply: apply, NoSync: dur == NoSync, OnQueue: onQueue, Bytes: int64(size)}
 	if dur == Async {
 		// An acknowledged async write must not be dropped because its
 		// caller's context ends later.

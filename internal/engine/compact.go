@@ -143,7 +143,7 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 	if dirErr != nil {
 		dirErr = e.persistFailed(FailBolt, fmt.Errorf("ckpt: compact: fsync the directory after the rename: %w", dirErr))
 	}
-	closeErr := old.Close()
+	closeErr := closeBolt(old)
 	if fi, err := os.Stat(e.path); err == nil {
 		st.BytesAfter = fi.Size()
 	}

@@ -82,6 +82,9 @@ type Hooks struct {
 	// instead of walGrow (4 MiB): tests cross many growths with little
 	// data.
 	LogGrow int64
+	// PendingFull, if set, runs when a Send finds no room for its op's
+	// bytes (Options.MaxPendingBytes) and is about to wait, once a Send.
+	PendingFull func()
 	// CreatedLog, if set, runs in a read-write Open after the new log is
 	// created and before the file is bound to it (Mark.Bind, Mark.SetLive);
 	// ClosedClean in Close after the commit that clears the live mark and
@@ -104,6 +107,9 @@ type Options struct {
 	NoWAL bool
 	// MaxPending bounds the queue of ops (zero: 1024).
 	MaxPending int
+	// MaxPendingBytes bounds the bytes (Op.Bytes) of the ops queued and
+	// of the group being committed (zero: DefaultMaxPendingBytes).
+	MaxPendingBytes int64
 	// Mark is where bbolt records the last logged group it holds.
 	Mark Mark
 	// Init runs once the log is read and before it is replayed, in a
@@ -143,6 +149,7 @@ type Engine struct {
 	queue    chan *Op
 	loopDone chan struct{}
 	queueMu  sync.Mutex // orders OnQueue hooks with queue sends
+	pending  *pendingBytes
 	// wal is the write-ahead log's state (commit.go); nil with NoWAL, or
 	// read-only with nothing logged.
 	wal *walState
@@ -209,6 +216,7 @@ func Open(path string, opts Options) (*Engine, error) {
 		file:         file,
 		queue:        make(chan *Op, cmp.Or(max(opts.MaxPending, 0), 1024)),
 		loopDone:     make(chan struct{}),
+		pending:      newPendingBytes(opts.MaxPendingBytes, opts.Hooks.PendingFull),
 		onAsyncError: opts.OnAsyncError,
 	}
 	e.gate.hide = opts.HideUnpublished
@@ -226,7 +234,7 @@ func Open(path string, opts Options) (*Engine, error) {
 		if FromPanic(err) {
 			_ = AbandonBolt(e.db, e.file)
 		} else {
-			_ = e.db.Close()
+			_ = closeBolt(e.db)
 		}
 		return nil, err
 	}
@@ -310,7 +318,7 @@ func (e *Engine) Abandon(err error) {
 	if FromPanic(err) {
 		_ = AbandonBolt(e.db, e.file)
 	} else {
-		_ = e.db.Close()
+		_ = closeBolt(e.db)
 	}
 }
 
@@ -333,7 +341,7 @@ func (e *Engine) Close() error {
 	if e.fs.Poisoned() {
 		closeErr = AbandonBolt(e.db, e.file)
 	} else {
-		closeErr = e.db.Close()
+		closeErr = closeBolt(e.db)
 	}
 	return errors.Join(e.TakeAsyncErr(), syncErr, walErr, closeErr)
 }

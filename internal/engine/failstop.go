@@ -135,8 +135,9 @@ func beginBolt(db *bolt.DB) (tx *bolt.Tx, err error) {
 	if FromPanic(err) {
 		// Stuck before the locks go back: a Begin that comes later is
 		// refused here rather than faulting again.
-		stuckDBs.Store(db, struct{}{})
-		anyStuck.Store(true)
+		if _, had := stuckDBs.LoadOrStore(db, struct{}{}); !had {
+			stuckCount.Add(1)
+		}
 		releaseBeginLocks(db)
 		return nil, fmt.Errorf("%w (%w)", err, errBeginFault)
 	}
@@ -187,21 +188,36 @@ func EndRead(tx *bolt.Tx) {
 }
 
 var (
-	// stuckDBs holds the handles whose Begin faulted (BeginRead): a set
-	// that only grows, by one handle per such fault. Keyed by handle, not
-	// kept by the engine, so that every place that begins or ends a read
-	// sees it, the root package's included.
-	stuckDBs sync.Map
-	anyStuck atomic.Bool // a fast path for the usual case: none
-	errStuck = fmt.Errorf("%w: an earlier read faulted in bbolt on this file (%w)", ErrCorrupt, errBeginFault)
+	// stuckDBs holds the handles whose Begin faulted (BeginRead), from the
+	// fault until bbolt's Close of the handle returned (closeBolt): then no
+	// transaction is open on it and none can begin (bbolt refuses a closed
+	// handle before it reads a page), and it is forgotten, so that a
+	// process that opens, faults and closes stores again and again keeps
+	// none of them. A handle whose Close never returns (a transaction
+	// never ended) stays. Keyed by handle, not kept by the engine, so that
+	// every place that begins or ends a read sees it, the root package's
+	// included.
+	stuckDBs   sync.Map
+	stuckCount atomic.Int64 // its entries: a fast path for the usual case, none
+	errStuck   = fmt.Errorf("%w: an earlier read faulted in bbolt on this file (%w)", ErrCorrupt, errBeginFault)
 )
 
 func isStuck(db *bolt.DB) bool {
-	if !anyStuck.Load() {
+	if stuckCount.Load() == 0 {
 		return false
 	}
 	_, ok := stuckDBs.Load(db)
 	return ok
+}
+
+// closeBolt closes db and, once bbolt's Close returned, forgets it as
+// stuck (stuckDBs). Every Close of an engine's handle goes through it.
+func closeBolt(db *bolt.DB) error {
+	err := db.Close()
+	if _, had := stuckDBs.LoadAndDelete(db); had {
+		stuckCount.Add(-1)
+	}
+	return err
 }
 
 // bbolt's DB.metalock and DB.mmaplock (go.etcd.io/bbolt v1.5.0, db.go),

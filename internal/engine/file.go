@@ -69,7 +69,7 @@ func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
 				err = refuseCycles(f) // reads what it can, but not round a cycle (precheck.go)
 			}
 			if err != nil {
-				_ = db.Close()
+				_ = closeBolt(db)
 				return nil, nil, err
 			}
 			return db, f, nil

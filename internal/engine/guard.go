@@ -68,7 +68,7 @@ func AbandonBolt(db *bolt.DB, f *os.File) error {
 		}
 	}
 	if db != nil {
-		go func() { _ = db.Close() }()
+		go func() { _ = closeBolt(db) }()
 	}
 	return err
 }

@@ -41,11 +41,27 @@ type Op struct {
 	// OnQueue, if set, runs just before the op is queued, in queue order:
 	// what it does is ordered like the commits.
 	OnQueue func()
+	// Bytes is the memory the op holds until its group is committed (its
+	// encoded records): Send waits while the ops sent and not yet through
+	// their group's commit hold Options.MaxPendingBytes.
+	Bytes int64
+	// held is what Send took of the bound for it (pendingBytes).
+	held int64
 }
 
 // Send queues op for the commit loop. The caller must not Send after
 // Close; it waits for op.Done itself.
-func (e *Engine) Send(ctx context.Context, op *Op) error {
+func (e *Engine) Send(ctx context.Context, op *Op) (err error) {
+	// Room for its bytes first, outside queueMu: a writer waiting for
+	// room holds up no other's OnQueue.
+	if op.held, err = e.pending.take(ctx, op.Bytes); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			e.pending.give(op.held)
+		}
+	}()
 	if op.OnQueue != nil {
 		e.queueMu.Lock()
 		defer e.queueMu.Unlock()
@@ -135,6 +151,11 @@ func (e *Engine) run() {
 				}
 			}
 			e.commitOps(group, true)
+			// Its records are in the log and the overlay (or bbolt) now,
+			// bounded there (MaxUnapplied): room for the ops waiting.
+			for _, op := range group {
+				e.pending.give(op.held)
+			}
 		}
 	}
 }
