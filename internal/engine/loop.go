@@ -153,9 +153,11 @@ func (e *Engine) run() {
 			e.commitOps(group, true)
 			// Its records are in the log and the overlay (or bbolt) now,
 			// bounded there (MaxUnapplied): room for the ops waiting.
+			var held int64
 			for _, op := range group {
-				e.pending.give(op.held)
+				held += op.held
 			}
+			e.pending.give(held) // one wake-up for the group's waiters
 		}
 	}
 }
