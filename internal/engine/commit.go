@@ -236,6 +236,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 	}
 	log.limit = recordLimit(e.hooks.MaxRecordBody)
 	log.grow = e.hooks.LogGrow
+	log.max = e.hooks.MaxLog
 	w := &walState{log: log, shared: NewTree(), unsynced: NewTree(), gen: applied, written: applied, durable: applied, proven: applied,
 		sync: newSyncer(log, applied), snaps: NewSnapshots(mark)}
 	w.ap = NewApplier(ApplierConfig{FS: &e.fs, DBMu: &e.dbMu, DB: &e.db, File: &e.file, Snaps: w.snaps,

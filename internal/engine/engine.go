@@ -82,6 +82,10 @@ type Hooks struct {
 	// instead of walGrow (4 MiB): tests cross many growths with little
 	// data.
 	LogGrow int64
+	// MaxLog, if not zero, is the log's bound instead of maxLog (64 MiB):
+	// past it the commit loop applies every group itself so the log starts
+	// again from its beginning; tests cross it with little data.
+	MaxLog int64
 	// PendingFull, if set, runs when a Send finds no room for its op's
 	// bytes (Options.MaxPendingBytes) and is about to wait, once a Send.
 	PendingFull func()

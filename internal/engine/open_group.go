@@ -112,7 +112,7 @@ func (e *Engine) openGroup(ops []*Op) bool {
 		return false
 	}
 	e.pruneApplied()
-	if w.unapplied > maxUnapplied || w.log.Offset() > maxLog {
+	if w.unapplied > maxUnapplied || w.log.Offset() > w.log.bound() {
 		err := e.drainFlights()
 		if err == nil {
 			err = e.applyAll()

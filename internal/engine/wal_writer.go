@@ -43,6 +43,8 @@ type Log struct {
 	// grow is how much the file grows at a time (zero: walGrow;
 	// Hooks.LogGrow sets it).
 	grow int64
+	// max is the log's bound (zero: maxLog; Hooks.MaxLog lowers it).
+	max int64
 }
 
 // CreateLog creates (or empties) the log file with a new identity and
@@ -347,7 +349,16 @@ func (l *Log) oversized() bool {
 	if step <= 0 {
 		step = walGrow
 	}
-	return l.length > maxLog+2*step
+	return l.length > l.bound()+2*step
+}
+
+// bound is the log's bound: past it the commit loop applies every group
+// itself, so that the next record starts a new pass (openGroup).
+func (l *Log) bound() int64 {
+	if l.max > 0 {
+		return l.max
+	}
+	return maxLog
 }
 
 // Rewind makes the next record go to the start of the file. Call it only
