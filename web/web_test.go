@@ -171,7 +171,7 @@ func TestPagesShowTheStore(t *testing.T) {
 		// tried where it names one checkpoint.
 		{"checkpoint by prefix", "/checkpoint" + q("t", hostileThread, "id", strings.ToLower(f.lone[:12])), []string{f.lone}},
 		{"value", "/value" + q("t", "demo", "id", f.ids[4], "ch", "messages"), []string{"step responder"}},
-		{"diff", "/diff" + q("t", "demo", "a", f.ids[1], "b", f.ids[2]), []string{"1 item(s) appended", "step research", `class="add`}},
+		{"diff", "/diff" + q("t", "demo", "a", f.ids[1], "b", f.ids[2]), []string{"1 item appended", "step research", `class="add`}},
 		{"stats", "/stats", []string{"<svg", "threads/*/bl", "saved: unchanged channels", "As of "}},
 		{"static js", "/static/app.js", []string{"DOMContentLoaded"}},
 	}

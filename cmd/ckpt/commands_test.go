@@ -146,7 +146,7 @@ func TestDiff(t *testing.T) {
 		t.Fatalf("diff 4..6 = %+v", d)
 	}
 	plain := ok(t, dir, "diff", db, "demo", ids[2], ids[3]).stdout
-	for _, want := range []string{"~ findings: 2 item(s) appended (version 0001 -> 0003)", `    + {"note":`, `~ node: "planner" -> "research"`, "unchanged: messages, plan, question"} {
+	for _, want := range []string{"~ findings: 2 items appended (version 0001 -> 0003)", `    + {"note":`, `~ node: "planner" -> "research"`, "unchanged: messages, plan, question"} {
 		if !strings.Contains(plain, want) {
 			t.Fatalf("diff output lacks %q:\n%s", want, plain)
 		}

@@ -186,7 +186,7 @@ func TestBrowseThreadCheckpointAndDiff(t *testing.T) {
 	do(t, ctx, "back to step 3", chromedp.Navigate(srv.URL+"/checkpoint?t=demo&id="+f.ids[2]), chromedp.WaitVisible("#diffparent"))
 	do(t, ctx, "click diff with parent", chromedp.Click("#diffparent"), chromedp.WaitVisible("#diff-channels"))
 	diff := run(t, ctx, "diff text", chromedp.Text("#diff-channels"))
-	if !strings.Contains(diff, "findings: 2 item(s) appended") || !strings.Contains(diff, "unchanged: messages, plan, question") {
+	if !strings.Contains(diff, "findings: 2 items appended") || !strings.Contains(diff, "unchanged: messages, plan, question") {
 		t.Errorf("diff page:\n%s", diff)
 	}
 	colour := run(t, ctx, "diff colour", chromedp.Evaluate[string](`getComputedStyle(document.querySelector("#diff-channels .add")).color`))
