@@ -106,7 +106,11 @@ func printDiff(w io.Writer, d *checkpointDiff, useColor bool) {
 	}
 	for _, c := range d.Changed {
 		if c.Appended != nil {
-			line(w, chg, "~ %s: %d item(s) appended (version %s -> %s)", c.Channel, len(c.Appended), c.FromVersion, c.ToVersion)
+			items := "items"
+			if len(c.Appended) == 1 {
+				items = "item"
+			}
+			line(w, chg, "~ %s: %d %s appended (version %s -> %s)", c.Channel, len(c.Appended), items, c.FromVersion, c.ToVersion)
 			for _, it := range c.Appended {
 				line(w, add, "    + %s", cut.one(compactJSON(it)))
 			}
