@@ -172,7 +172,7 @@ func TestPagesShowTheStore(t *testing.T) {
 		{"checkpoint by prefix", "/checkpoint" + q("t", hostileThread, "id", strings.ToLower(f.lone[:12])), []string{f.lone}},
 		{"value", "/value" + q("t", "demo", "id", f.ids[4], "ch", "messages"), []string{"step responder"}},
 		{"diff", "/diff" + q("t", "demo", "a", f.ids[1], "b", f.ids[2]), []string{"1 item appended", "step research", `class="add`}},
-		{"stats", "/stats", []string{"<svg", "threads/*/bl", "saved: unchanged channels", "As of "}},
+		{"stats", "/stats", []string{"<svg", "threads/*/bl", "saved: unchanged channels", "As of ", "<th>holds</th>", "list items stored as append-deltas"}},
 		{"static js", "/static/app.js", []string{"DOMContentLoaded"}},
 	}
 	for _, tc := range cases {

@@ -183,7 +183,7 @@ func TestStats(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^checkpoints +8$`).MatchString(text) {
 		t.Fatalf("stats output lacks the checkpoint count:\n%s", text)
 	}
-	for _, want := range []string{"saved by sharing", "saved by append-deltas", "threads/*/bl", "threads/*/ls"} {
+	for _, want := range []string{"saved by sharing", "saved by append-deltas", "threads/*/bl", "threads/*/ls", "WHAT IT HOLDS", "checkpoint records (channel versions, parent)"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("stats output lacks %q:\n%s", want, text)
 		}
