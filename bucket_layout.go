@@ -247,6 +247,20 @@ var threadsRoot = bucketPath{bucketThreads}
 // must be added here to be copied, counted and checked.
 var threadSubBuckets = [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketOrder, bucketSegments}
 
+// bucketHolds says, in a few words, what each part of the store holds
+// (Stats, `ckpt stats` and the browser's stats page show it beside the
+// part's name); the parts are named as BucketStats.Name names them.
+var bucketHolds = map[string]string{
+	string(bucketMeta):                       "the file's format and its binding to the write-ahead log",
+	string(bucketIndex):                      "every checkpoint in time order, across threads",
+	"threads/*/" + string(bucketCheckpoints): "checkpoint records (channel versions, parent)",
+	"threads/*/" + string(bucketMetadata):    "metadata",
+	"threads/*/" + string(bucketWrites):      "pending writes",
+	"threads/*/" + string(bucketBlobs):       "channel values",
+	"threads/*/" + string(bucketOrder):       "each thread's history order, and its pending writes' counts",
+	"threads/*/" + string(bucketSegments):    "list items stored as append-deltas",
+}
+
 // knownThreadBuckets (its errors do not name the thread: the caller's
 // do) checks that every bucket in thread's bucket is one of
 // threadSubBuckets: any other name is a damaged one (a flipped byte in

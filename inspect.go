@@ -212,7 +212,10 @@ type BucketStats struct {
 	// Name is "meta", "index", or "threads/*/" followed by the per-thread
 	// bucket (cp: checkpoint headers, md: metadata, wr: pending writes, bl:
 	// channel values, ids: the thread's history order).
-	Name  string `json:"name"`
+	Name string `json:"name"`
+	// What says in a few words what the part holds ("checkpoint records
+	// (channel versions, parent)", "pending writes", ...).
+	What  string `json:"what"`
 	Keys  int    `json:"keys"`
 	Bytes int64  `json:"bytes"`
 }
@@ -276,7 +279,7 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 		add := func(name string, k, v []byte) {
 			b := sizes[name]
 			if b == nil {
-				b = &BucketStats{Name: name}
+				b = &BucketStats{Name: name, What: bucketHolds[name]}
 				sizes[name] = b
 			}
 			b.Keys++

@@ -82,10 +82,10 @@ each bucket.`,
 			sum.print(a.out)
 			tw := a.table()
 			fmt.Fprintln(tw)
-			fmt.Fprintln(tw, "BUCKET\tKEYS\tBYTES (keys + values)")
+			fmt.Fprintln(tw, "BUCKET\tKEYS\tBYTES (keys + values)\tWHAT IT HOLDS")
 			var total int64
 			for _, b := range st.Buckets {
-				fmt.Fprintf(tw, "%s\t%d\t%s\n", b.Name, b.Keys, humanBytes(b.Bytes))
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", b.Name, b.Keys, humanBytes(b.Bytes), b.What)
 				total += b.Bytes
 			}
 			fmt.Fprintf(tw, "total\t\t%s\t(the file adds page overhead and free pages)\n", humanBytes(total))
