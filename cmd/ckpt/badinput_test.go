@@ -226,7 +226,7 @@ func TestVerifyCorruptedCopy(t *testing.T) {
 	// The value written above is an old record version, without the
 	// checksum every record of a file of format 3 or later has: a fourth
 	// problem.
-	failsWith(t, r, 1, "verify: "+bad+" has 4 problem(s)")
+	failsWith(t, r, 1, "verify: "+bad+" has 4 problems")
 	for _, want := range []string{
 		fmt.Sprintf(`  metadata thread="demo" checkpoint=%s: checkpoint has no metadata record`, ids[4]),
 		`  value thread="demo": channel "plan" version "0002" does not decode: corrupt data: decode value: msgpack: unknown code c1 decoding interface{}`,
@@ -279,7 +279,7 @@ func TestVerifyDamagedPages(t *testing.T) {
 		if !strings.Contains(r.stdout, "  file: ") {
 			t.Fatalf("verify of damaged pages:\n%s", r)
 		}
-		failsWith(t, r, 1, "problem(s)")
+		failsWith(t, r, 1, "problem")
 		t.Logf("verify of damaged pages:\n%s", r.stdout)
 	}
 }

@@ -194,7 +194,7 @@ func TestVerifyHealthyFile(t *testing.T) {
 	t.Parallel()
 	dir, db := demoFixture(t)
 	r := ok(t, dir, "verify", db)
-	if !strings.Contains(r.stdout, "OK (bbolt page check passed; checked 1 thread(s), 8 checkpoint(s), 9 pending write(s)") {
+	if !strings.Contains(r.stdout, "OK (bbolt page check passed; checked 1 thread, 8 checkpoints, 9 pending writes") {
 		t.Fatalf("verify:\n%s", r)
 	}
 	rep := decodeJSON[map[string]any](t, ok(t, dir, "verify", db, "--json"))
@@ -232,7 +232,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := runIn(t, dir, dump, "import", "copy.db")
-	if r.code != 0 || !strings.Contains(r.stdout, "imported into copy.db: 2 thread(s), 10 checkpoint(s)") {
+	if r.code != 0 || !strings.Contains(r.stdout, "imported into copy.db: 2 threads, 10 checkpoints") {
 		t.Fatalf("import:\n%s", r)
 	}
 	if again := ok(t, dir, "export", "copy.db").stdout; again != dump {

@@ -14,7 +14,7 @@ func TestGCDryRunChangesNothing(t *testing.T) {
 	t.Parallel()
 	dir, db := demoFixture(t)
 	r := ok(t, dir, "gc", db, "--keep-last", "2", "--dry-run")
-	if !strings.Contains(r.stdout, "would delete") || !strings.Contains(r.stdout, "6 checkpoint(s)") {
+	if !strings.Contains(r.stdout, "would delete") || !strings.Contains(r.stdout, "6 checkpoints") {
 		t.Fatalf("dry run:\n%s", r)
 	}
 	// Nothing was freed: the figure is what the run would free.
@@ -60,7 +60,7 @@ func TestGCThreadTTLRemovesIdleThreads(t *testing.T) {
 	t.Parallel()
 	dir, db := demoFixture(t)
 	r := ok(t, dir, "gc", db, "--thread-ttl", "1ns")
-	if !strings.Contains(r.stdout, "deleted") || !strings.Contains(r.stdout, "1 thread(s)") {
+	if !strings.Contains(r.stdout, "deleted") || !strings.Contains(r.stdout, "1 thread,") {
 		t.Fatalf("gc --thread-ttl:\n%s", r)
 	}
 	if out := ok(t, dir, "threads", db, "--json").stdout; strings.Contains(out, `"demo"`) {

@@ -565,7 +565,7 @@ func h32Round(t *testing.T, f *h32Fix, rng *rand.Rand, where, short string, tall
 		if r.code != 0 {
 			tally[args[0]+" failed"]++
 			differing = append(differing, "backup fails")
-			if len(left) > 0 && !strings.Contains(r.stderr, "problem(s)") {
+			if len(left) > 0 && !strings.Contains(r.stderr, "problem") {
 				fail("backup fails and leaves %v:\n%s", left, r)
 			}
 		} else {

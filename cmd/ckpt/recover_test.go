@@ -28,7 +28,7 @@ func TestRecover(t *testing.T) {
 	}
 	failsWith(t, runIn(t, dir, "", "threads", db), 1, "ckpt recover")
 	out = ok(t, dir, "recover", db).stdout
-	if !strings.Contains(out, "header") || !strings.Contains(out, "88 byte(s)") || !strings.Contains(out, "demo.db-wal.damaged-") {
+	if !strings.Contains(out, "header") || !strings.Contains(out, "88 bytes") || !strings.Contains(out, "demo.db-wal.damaged-") {
 		t.Fatalf("recover =\n%s", out)
 	}
 	moved, err := filepath.Glob(db + "-wal.damaged-*")

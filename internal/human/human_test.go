@@ -15,3 +15,15 @@ func TestNS(t *testing.T) {
 		t.Errorf("NS: %q %q", NS(""), NS("sub"))
 	}
 }
+
+func TestCount(t *testing.T) {
+	for _, c := range []struct {
+		n         int
+		one, many string
+		want      string
+	}{{0, "thread", "threads", "0 threads"}, {1, "thread", "threads", "1 thread"}, {2, "index entry", "index entries", "2 index entries"}, {1, "index entry", "index entries", "1 index entry"}} {
+		if got := Count(c.n, c.one, c.many); got != c.want {
+			t.Errorf("Count(%d, %q, %q) = %q, want %q", c.n, c.one, c.many, got, c.want)
+		}
+	}
+}
