@@ -232,11 +232,11 @@ func (a *app) logOntoDamage(s *ckpt.Store, path string) error {
 		return nil
 	}
 	if !logged {
-		return fmt.Errorf("%s is damaged (%d problem(s) in its pages, the first: %s): a write there would make it worse, so nothing was written and %s is left as it was; 'ckpt verify %s' lists every problem, and the read commands still read it ('ckpt export %s' saves what is readable)",
-			path, len(rep.Problems), rep.Problems[0], path, path, path)
+		return fmt.Errorf("%s is damaged (%s in its pages, the first: %s): a write there would make it worse, so nothing was written and %s is left as it was; 'ckpt verify %s' lists every problem, and the read commands still read it ('ckpt export %s' saves what is readable)",
+			path, count(len(rep.Problems), "problem", "problems"), rep.Problems[0], path, path, path)
 	}
-	return fmt.Errorf("%s is damaged (%d problem(s), the first: %s) and holds a log its writer left unapplied: applying it onto the damage would change the file further, so nothing was written and %s is left as it was; 'ckpt verify %s' lists every problem, and the read commands still read it ('ckpt export %s' saves what is readable)",
-		path, len(rep.Problems), rep.Problems[0], path, path, path)
+	return fmt.Errorf("%s is damaged (%s, the first: %s) and holds a log its writer left unapplied: applying it onto the damage would change the file further, so nothing was written and %s is left as it was; 'ckpt verify %s' lists every problem, and the read commands still read it ('ckpt export %s' saves what is readable)",
+		path, count(len(rep.Problems), "problem", "problems"), rep.Problems[0], path, path, path)
 }
 
 // noRoom reports whether err is the disk or the file size limit (EFBIG)
@@ -424,6 +424,9 @@ var (
 	humanBytes = human.Bytes
 	nsLabel    = human.NS
 )
+
+// count says n things in words, "1 thread" or "2 threads" (human.Count).
+func count[N human.Integer](n N, one, many string) string { return human.Count(n, one, many) }
 
 func joinNS(nss []string) string {
 	labels := make([]string, len(nss))

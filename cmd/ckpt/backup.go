@@ -72,8 +72,8 @@ Store.BackupFile; this command is for a file no program holds.`,
 					return err
 				}
 				if !rep.OK() {
-					return fmt.Errorf("%w: %s is damaged: its copy has %d problem(s) (listed above; `ckpt verify %s` lists them too)",
-						ckpt.ErrCorrupt, src, len(rep.Problems)+rep.Truncated, src)
+					return fmt.Errorf("%w: %s is damaged: its copy has %s (listed above; `ckpt verify %s` lists them too)",
+						ckpt.ErrCorrupt, src, count(len(rep.Problems)+rep.Truncated, "problem", "problems"), src)
 				}
 				return nil
 			}))

@@ -349,8 +349,8 @@ func dumpRefused(err error) bool {
 }
 
 func describeDump(d ckpt.DumpSummary) string {
-	return fmt.Sprintf("%d thread(s), %d checkpoint(s), %d channel value(s), %d pending write(s)",
-		d.Threads, d.Checkpoints, d.Values, d.Writes)
+	return strings.Join([]string{count(d.Threads, "thread", "threads"), count(d.Checkpoints, "checkpoint", "checkpoints"),
+		count(d.Values, "channel value", "channel values"), count(d.Writes, "pending write", "pending writes")}, ", ")
 }
 
 // notTheStore refuses an --output that is the store file (by any name) or

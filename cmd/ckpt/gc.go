@@ -78,8 +78,9 @@ file itself.`,
 				verb, freed = "would delete", "data it would free"
 			}
 			tw := a.table()
-			fmt.Fprintf(tw, "%s\t%d thread(s), %d checkpoint(s), %d pending write(s), %d channel value(s), %d list segment(s)\n",
-				verb, st.Threads, st.Checkpoints, st.Writes, st.Blobs, st.Segments)
+			fmt.Fprintf(tw, "%s\t%s, %s, %s, %s, %s\n", verb, count(st.Threads, "thread", "threads"),
+				count(st.Checkpoints, "checkpoint", "checkpoints"), count(st.Writes, "pending write", "pending writes"),
+				count(st.Blobs, "channel value", "channel values"), count(st.Segments, "list segment", "list segments"))
 			fmt.Fprintf(tw, "%s\t%s\n", freed, humanBytes(st.BytesFreed))
 			fmt.Fprintf(tw, "file\t%s before, %s after\t(freed pages are reused; 'ckpt compact' shrinks the file)\n", humanBytes(before), humanBytes(fileSize(args[0])))
 			return tw.Flush()

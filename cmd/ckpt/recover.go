@@ -77,10 +77,10 @@ FILE lacks is gone).`,
 				_, err := fmt.Fprintf(a.out, "%s: the write-ahead log is not damaged; nothing to recover\n", args[0])
 				return err
 			}
-			dropped := fmt.Sprintf("%d group(s) of writes (%d-%d)", st.DroppedGroups(), st.DroppedFirst, st.DroppedLast)
+			dropped := fmt.Sprintf("%s of writes (%d-%d)", count(st.DroppedGroups(), "group", "groups"), st.DroppedFirst, st.DroppedLast)
 			if st.Foreign {
-				_, err = fmt.Fprintf(a.out, "%s: the write-ahead log is not this store's: %s\nkept none of it; dropped %d byte(s) of another log's writes\nthat log is now %s\n",
-					args[0], st.Reason, st.DroppedBytes, st.MovedTo)
+				_, err = fmt.Fprintf(a.out, "%s: the write-ahead log is not this store's: %s\nkept none of it; dropped %s of another log's writes\nthat log is now %s\n",
+					args[0], st.Reason, count(st.DroppedBytes, "byte", "bytes"), st.MovedTo)
 				return err
 			}
 			if st.DroppedLast == 0 {
@@ -89,8 +89,8 @@ FILE lacks is gone).`,
 					dropped += " (the log's header was damaged)"
 				}
 			}
-			_, err = fmt.Fprintf(a.out, "%s: %s at offset %d of the write-ahead log\nkept %d group(s) before it; dropped %s, %d byte(s)\nthe damaged log is now %s\n",
-				args[0], st.Reason, st.Offset, st.KeptGroups, dropped, st.DroppedBytes, st.MovedTo)
+			_, err = fmt.Fprintf(a.out, "%s: %s at offset %d of the write-ahead log\nkept %s before it; dropped %s, %s\nthe damaged log is now %s\n",
+				args[0], st.Reason, st.Offset, count(st.KeptGroups, "group", "groups"), dropped, count(st.DroppedBytes, "byte", "bytes"), st.MovedTo)
 			return err
 		},
 	}

@@ -42,7 +42,7 @@ rm -i does.`,
 				return err
 			}
 			if !yes {
-				sure, err := ask(c.Context(), a.in, a.errw, fmt.Sprintf("delete %d thread(s) from %s (%s) with their whole history?", len(threads), file, strings.Join(threads, ", ")))
+				sure, err := ask(c.Context(), a.in, a.errw, fmt.Sprintf("delete %s from %s (%s) with their whole history?", count(len(threads), "thread", "threads"), file, strings.Join(threads, ", ")))
 				if err != nil {
 					return stopped(c.Context(), err, "nothing deleted, "+file+" left as it was")
 				}

@@ -47,7 +47,7 @@ exits with status 1 if there is any.`,
 				printVerify(a, args[0], rep)
 			}
 			if !rep.OK() {
-				return fmt.Errorf("verify: %s has %d problem(s)", args[0], len(rep.Problems)+rep.Truncated)
+				return fmt.Errorf("verify: %s has %s", args[0], count(len(rep.Problems)+rep.Truncated, "problem", "problems"))
 			}
 			return nil
 		},
@@ -57,13 +57,14 @@ exits with status 1 if there is any.`,
 }
 
 func printVerify(a *app, file string, rep *ckpt.VerifyReport) {
-	checked := fmt.Sprintf("%d thread(s), %d checkpoint(s), %d pending write(s), %d channel value(s), %d index entries",
-		rep.Threads, rep.Checkpoints, rep.PendingWrites, rep.ChannelValues, rep.IndexEntries)
+	checked := strings.Join([]string{count(rep.Threads, "thread", "threads"), count(rep.Checkpoints, "checkpoint", "checkpoints"),
+		count(rep.PendingWrites, "pending write", "pending writes"), count(rep.ChannelValues, "channel value", "channel values"),
+		count(rep.IndexEntries, "index entry", "index entries")}, ", ")
 	if rep.OK() {
 		fmt.Fprintf(a.out, "%s: OK (bbolt page check passed; checked %s)\n", file, checked)
 		return
 	}
-	fmt.Fprintf(a.out, "%s: %d problem(s) (checked %s)\n", file, len(rep.Problems)+rep.Truncated, checked)
+	fmt.Fprintf(a.out, "%s: %s (checked %s)\n", file, count(len(rep.Problems)+rep.Truncated, "problem", "problems"), checked)
 	for _, p := range rep.Problems {
 		// The problems quote library errors, each with its "ckpt: ".
 		fmt.Fprintf(a.out, "  %s\n", strings.ReplaceAll(fmt.Sprint(p), "ckpt: ", ""))

@@ -25,3 +25,17 @@ func NS(ns string) string {
 	}
 	return ns
 }
+
+// Count says n things in words: "1 thread", "2 threads", "0 index
+// entries" (one is the singular, many the plural).
+func Count[N Integer](n N, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// Integer is what Count counts in.
+type Integer interface {
+	~int | ~int32 | ~int64 | ~uint | ~uint32 | ~uint64
+}
