@@ -37,18 +37,21 @@ type Options struct {
 	// fails with ErrReadOnly. The file must exist.
 	ReadOnly bool
 	// Durability is the default for every write: Sync (the zero value),
-	// Async or NoSync. A call can override it with WithWriteOptions.
+	// Async or NoSync (any other value is ErrInvalidConfig). A call can
+	// override it with WithWriteOptions.
 	Durability Durability
 	// MaxPending bounds the queue of writes waiting for the commit loop
-	// (and so the memory Async writes can hold). Zero means 1024.
+	// (and so the memory Async writes can hold). Zero means 1024; negative
+	// is ErrInvalidConfig.
 	MaxPending int
 	// MaxPendingBytes bounds the bytes of the records (values, metadata,
 	// pending writes) that the writes queued for the commit loop, and the
 	// group it is committing, hold: past it a writer waits, as for a place
 	// in the queue (its ctx ends the wait with ctx.Err(), nothing
 	// written). A write larger than the bound waits until nothing else is
-	// held and then goes through, alone. Zero means 64 MiB; MaxPending
-	// writes of 10 MB each would otherwise hold 10 GB.
+	// held and then goes through, alone. Zero means 64 MiB (negative is
+	// ErrInvalidConfig); MaxPending writes of 10 MB each would otherwise
+	// hold 10 GB.
 	MaxPendingBytes int64
 	// OnAsyncError, if set, is called (from the commit loop; keep it short)
 	// with every failed Async write. The same errors are also returned by
@@ -162,6 +165,21 @@ type Store struct {
 
 var _ Saver = (*Store)(nil)
 
+// check refuses the options Open cannot mean: an unknown Durability (it
+// would have written as Sync) and negative queue bounds (they would have
+// been taken as the defaults). The other negative values are documented
+// (DeltaFold: append-deltas off; SlowFsync: never logged; SweepInterval:
+// no sweeps).
+func (o *Options) check() error {
+	if !o.Durability.known() {
+		return fmt.Errorf("%w: Options.Durability %d is none of Sync, Async, NoSync", ErrInvalidConfig, int(o.Durability))
+	}
+	if o.MaxPending < 0 || o.MaxPendingBytes < 0 {
+		return fmt.Errorf("%w: Options.MaxPending %d, MaxPendingBytes %d: a negative bound (zero means the default)", ErrInvalidConfig, o.MaxPending, o.MaxPendingBytes)
+	}
+	return nil
+}
+
 // Open opens or creates the store file at path.
 //
 // Open takes the file's lock (waiting at most Options.LockTimeout), then
@@ -178,6 +196,9 @@ func Open(path string, opts Options) (*Store, error) {
 	path, err := storeFile(path)
 	if err != nil {
 		return nil, err
+	}
+	if err := opts.check(); err != nil {
+		return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
 	}
 	bo := &bolt.Options{}
 	if opts.Bolt != nil {

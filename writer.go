@@ -8,6 +8,7 @@ package ckpt
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/ckpt-go/ckpt/saverkit"
@@ -46,10 +47,16 @@ func (d Durability) String() string {
 	}
 }
 
+// known reports whether d is one of the constants above: any other value
+// is ErrInvalidConfig (it would have written as Sync, a typo unseen).
+func (d Durability) known() bool { return d >= DurabilityDefault && d <= NoSync }
+
 // WriteOptions change how one call writes. Attach them to the call's
 // context with WithWriteOptions; they work through the Saver interface.
 type WriteOptions struct {
-	// Durability overrides Options.Durability for this call.
+	// Durability overrides Options.Durability for this call (a value
+	// other than the constants above fails the call with ErrInvalidConfig,
+	// nothing written).
 	Durability Durability
 	// IfHead makes Put and Save a compare-and-set on the thread head: the
 	// parent (cfg.CheckpointID for Put, Parent for Save) must still be the
@@ -130,6 +137,9 @@ func (s *Store) writeSized(ctx context.Context, size int, apply func(w writer) e
 // what it does is ordered like the commits.
 func (s *Store) writeOrdered(ctx context.Context, size int, apply func(w writer) error, onQueue func()) error {
 	dur := writeOptionsFrom(ctx).Durability
+	if !dur.known() {
+		return fmt.Errorf("%w: WriteOptions.Durability %d is none of Sync, Async, NoSync (nothing written)", ErrInvalidConfig, int(dur))
+	}
 	if dur == DurabilityDefault {
 		dur = s.durability
 	}
