@@ -37,6 +37,10 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 	if s.keys == nil {
 		return st, fmt.Errorf("%w: Rekey needs Options.Encryption", ErrInvalidConfig)
 	}
+	// Before the threads are listed: the keys of what imports running
+	// meanwhile write, in threads the list does not hold (crypt.go).
+	keep := s.importSeals.watch()
+	defer s.importSeals.end(keep)
 	var threads []string
 	var before []uint32 // the marker's key ids before (crypt.go)
 	if err := s.view(ctx, func(r reader) (err error) {
@@ -107,14 +111,18 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 		}
 	}
 	// Every record that was there is under the newest key now: the marker
-	// drops the ids it had before, but keeps any an import added meanwhile.
+	// drops the ids it had before, but keeps those of what imports wrote
+	// meanwhile (which this pass did not see).
 	var ids []uint32
 	err := s.maintain(ctx, func(w writer) error {
 		cur, _, err := decodeSealedKeys(w.Get(bucketPath{bucketMeta}, keySealedKeys))
 		if err != nil {
 			return err
 		}
-		ids = slices.DeleteFunc(slices.Clone(cur), func(id uint32) bool { return slices.Contains(before, id) })
+		imported := s.importSeals.ids(keep)
+		ids = slices.DeleteFunc(slices.Clone(cur), func(id uint32) bool {
+			return slices.Contains(before, id) && !slices.Contains(imported, id)
+		})
 		ids, _ = withID(ids, s.keys.sealID)
 		if slices.Equal(ids, cur) {
 			return nil
