@@ -31,7 +31,10 @@ type RekeyStats struct {
 // again with the same keys to finish. Its transactions commit Sync on an
 // Async store too (NoSync stays NoSync), and on any store everything is
 // fsync'd before it returns nil: the old keys can then be dropped from
-// Options.Encryption.
+// Options.Encryption. An Import running beside it writes its dump's
+// sealed records as they are, and Rekey does not see them: SealedKeys
+// still lists their keys afterwards (run Rekey again once the import is
+// done).
 func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 	var st RekeyStats
 	if s.keys == nil {
