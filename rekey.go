@@ -214,7 +214,8 @@ func threadOf(id string) sumThread { return sumThread{id, seedOf(id)} }
 // CopyThread writes it into thread to: each record's sum covers its thread
 // (format 6, record_sum.go) and each seal is bound to it (crypt.go), so
 // a copied record would not read in its new place. With keys, a sealed
-// record is opened and sealed again for to; any other record is checked
+// record is opened and sealed again for to, and a plain value, list
+// segment or pending write is sealed for it; any other record is checked
 // under from and summed again under to (movedRecord: one whose sum fails
 // is copied as it is, and its reads in the copy report it). Without keys,
 // a sealed record is summed again but stays sealed for from (it does not
@@ -235,8 +236,23 @@ func copiedRecord(kr *keyring, sub []byte, from, to sumThread, k, v []byte) ([]b
 		}
 		return nv, nil
 	}
+	if kr != nil && slices.ContainsFunc(resealedSubBuckets, func(b []byte) bool { return bytes.Equal(b, sub) }) {
+		// A plain record (of a file written before encryption was turned
+		// on) is sealed in the copy: a keyed handle writes no plaintext,
+		// and a Rekey beside the copy would not see it (it lists the
+		// threads at its start).
+		if nv, changed, err := reseal(kr, sub, from, to, k, v, true); err == nil && changed {
+			return nv, nil
+		}
+		// One that holds no user data, or that damage keeps from
+		// opening: as any other record.
+	}
 	return movedRecord(sub, from.seed, to.seed, k, v), nil
 }
+
+// resealedSubBuckets are the sub-buckets whose records hold user data,
+// sealed with Options.Encryption: values, list segments, pending writes.
+var resealedSubBuckets = [][]byte{bucketBlobs, bucketSegments, bucketWrites}
 
 // isSealedRecord reports whether v (of sub-bucket sub) is encrypted.
 func isSealedRecord(sub, v []byte) bool {
