@@ -45,9 +45,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Key is one AES-256 key. ID names it in the file (the key itself is never
@@ -436,10 +438,9 @@ func (s *Store) refusePlain() error {
 	return fmt.Errorf("%w: the store is encrypted (key ids %s): open it with its keys to write", ErrKey, strings.Join(ids, ", "))
 }
 
-// markImported adds the key ids of the sealed records among puts to the
-// marker in w, in the import's transaction, and returns the marker's ids
-// if it changed (nil otherwise), for noteSealed once committed.
-func markImported(w writer, recs []importRec) ([]uint32, error) {
+// importedSealIDs returns the key ids of the sealed records among recs,
+// ascending.
+func importedSealIDs(recs []importRec) ([]uint32, error) {
 	var found []uint32
 	for _, rec := range recs {
 		ts := seedOf(rec.thread)
@@ -456,6 +457,14 @@ func markImported(w writer, recs []importRec) ([]uint32, error) {
 			}
 		}
 	}
+	return found, nil
+}
+
+// markImported adds found, the key ids of an import batch's sealed
+// records (importedSealIDs), to the marker in w, in the import's
+// transaction, and returns the marker's ids if it changed (nil
+// otherwise), for noteSealed once committed.
+func markImported(w writer, found []uint32) ([]uint32, error) {
 	if len(found) == 0 {
 		return nil, nil
 	}
@@ -473,6 +482,81 @@ func markImported(w writer, recs []importRec) ([]uint32, error) {
 		return nil, nil
 	}
 	return ids, w.Put(bucketPath{bucketMeta}, keySealedKeys, encodeSealedKeys(ids))
+}
+
+// importSeals tells a Rekey the key ids of the records imports write while
+// it runs. Rekey lists the threads once, at its start, through a view that
+// hides the threads of imports not yet published (import_hide.go), so it
+// re-seals none of what an import running beside it writes: those
+// records stay under the dump's keys, and Rekey must not drop those keys
+// from the marker when it drops the ones it re-sealed away from (it did:
+// TestRekeyDuringAnImportKeepsTheImportedKeysInTheMarker). Each import
+// adds a batch's ids before it sends the batch, and Rekey reads them in
+// its marker's transaction, so whichever of the two commits first, the
+// marker ends up listing them.
+type importSeals struct {
+	mu      sync.Mutex
+	imports map[*[]uint32]struct{} // each running import's ids so far
+	rekeys  map[*[]uint32]struct{} // each running Rekey's ids to keep
+}
+
+// begin registers a running import.
+func (is *importSeals) begin() *[]uint32 {
+	run := new([]uint32)
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	if is.imports == nil {
+		is.imports = map[*[]uint32]struct{}{}
+	}
+	is.imports[run] = struct{}{}
+	return run
+}
+
+// add records ids, about to be written by import run, for every Rekey.
+func (is *importSeals) add(run *[]uint32, ids []uint32) {
+	if len(ids) == 0 {
+		return
+	}
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	for _, set := range append(slices.Collect(maps.Keys(is.rekeys)), run) {
+		for _, id := range ids {
+			*set, _ = withID(*set, id)
+		}
+	}
+}
+
+// watch registers a running Rekey, with the ids the running imports have
+// written so far.
+func (is *importSeals) watch() *[]uint32 {
+	keep := new([]uint32)
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	for run := range is.imports {
+		for _, id := range *run {
+			*keep, _ = withID(*keep, id)
+		}
+	}
+	if is.rekeys == nil {
+		is.rekeys = map[*[]uint32]struct{}{}
+	}
+	is.rekeys[keep] = struct{}{}
+	return keep
+}
+
+// ids returns a copy of a registered set.
+func (is *importSeals) ids(set *[]uint32) []uint32 {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	return slices.Clone(*set)
+}
+
+// end unregisters an import or a Rekey.
+func (is *importSeals) end(set *[]uint32) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	delete(is.imports, set)
+	delete(is.rekeys, set)
 }
 
 // newFileSealedKeys is the marker of a new file: its keys' sealing id, or

@@ -84,8 +84,10 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Du
 	if _, err := rand.Read(id[:]); err != nil {
 		return sum, fmt.Errorf("ckpt: import: %w", err)
 	}
+	seals := s.importSeals.begin()
+	defer s.importSeals.end(seals)
 	started := map[string]bool{}
-	err := s.importDump(ctx, r, opts, id, started, &sum)
+	err := s.importDump(ctx, r, opts, id, seals, started, &sum)
 	if err == nil {
 		err = s.checkImported(ctx, started)
 	}
@@ -207,7 +209,7 @@ func (s *Store) rollbackImports(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) importDump(ctx context.Context, r io.Reader, opts ImportOptions, id [idLen]byte, started map[string]bool, sum *DumpSummary) error {
+func (s *Store) importDump(ctx context.Context, r io.Reader, opts ImportOptions, id [idLen]byte, seals *[]uint32, started map[string]bool, sum *DumpSummary) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	line := 0
 	next := func() ([]byte, error) {
@@ -242,12 +244,17 @@ func (s *Store) importDump(ctx context.Context, r io.Reader, opts ImportOptions,
 			return nil
 		}
 		var sealed []uint32 // sealed records make this an encrypted store (crypt.go)
-		err := s.maintain(ctx, func(w writer) (err error) {
-			if err = applyImport(w, id, batch, started); err == nil {
-				sealed, err = markImported(w, batch)
-			}
-			return err
-		})
+		found, err := importedSealIDs(batch)
+		if err == nil {
+			// Before the batch is sent: a Rekey's marker keeps them (crypt.go).
+			s.importSeals.add(seals, found)
+			err = s.maintain(ctx, func(w writer) (err error) {
+				if err = applyImport(w, id, batch, started); err == nil {
+					sealed, err = markImported(w, found)
+				}
+				return err
+			})
+		}
 		if errors.Is(err, ErrExists) {
 			// The message names the thread; the batch's last line says
 			// nothing about where it is in the dump.

@@ -31,12 +31,19 @@ type RekeyStats struct {
 // again with the same keys to finish. Its transactions commit Sync on an
 // Async store too (NoSync stays NoSync), and on any store everything is
 // fsync'd before it returns nil: the old keys can then be dropped from
-// Options.Encryption.
+// Options.Encryption. An Import running beside it writes its dump's
+// sealed records as they are, and Rekey does not see them: SealedKeys
+// still lists their keys afterwards (run Rekey again once the import is
+// done).
 func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 	var st RekeyStats
 	if s.keys == nil {
 		return st, fmt.Errorf("%w: Rekey needs Options.Encryption", ErrInvalidConfig)
 	}
+	// Before the threads are listed: the keys of what imports running
+	// meanwhile write, in threads the list does not hold (crypt.go).
+	keep := s.importSeals.watch()
+	defer s.importSeals.end(keep)
 	var threads []string
 	var before []uint32 // the marker's key ids before (crypt.go)
 	if err := s.view(ctx, func(r reader) (err error) {
@@ -107,14 +114,18 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 		}
 	}
 	// Every record that was there is under the newest key now: the marker
-	// drops the ids it had before, but keeps any an import added meanwhile.
+	// drops the ids it had before, but keeps those of what imports wrote
+	// meanwhile (which this pass did not see).
 	var ids []uint32
 	err := s.maintain(ctx, func(w writer) error {
 		cur, _, err := decodeSealedKeys(w.Get(bucketPath{bucketMeta}, keySealedKeys))
 		if err != nil {
 			return err
 		}
-		ids = slices.DeleteFunc(slices.Clone(cur), func(id uint32) bool { return slices.Contains(before, id) })
+		imported := s.importSeals.ids(keep)
+		ids = slices.DeleteFunc(slices.Clone(cur), func(id uint32) bool {
+			return slices.Contains(before, id) && !slices.Contains(imported, id)
+		})
 		ids, _ = withID(ids, s.keys.sealID)
 		if slices.Equal(ids, cur) {
 			return nil
@@ -203,7 +214,8 @@ func threadOf(id string) sumThread { return sumThread{id, seedOf(id)} }
 // CopyThread writes it into thread to: each record's sum covers its thread
 // (format 6, record_sum.go) and each seal is bound to it (crypt.go), so
 // a copied record would not read in its new place. With keys, a sealed
-// record is opened and sealed again for to; any other record is checked
+// record is opened and sealed again for to, and a plain value, list
+// segment or pending write is sealed for it; any other record is checked
 // under from and summed again under to (movedRecord: one whose sum fails
 // is copied as it is, and its reads in the copy report it). Without keys,
 // a sealed record is summed again but stays sealed for from (it does not
@@ -224,8 +236,23 @@ func copiedRecord(kr *keyring, sub []byte, from, to sumThread, k, v []byte) ([]b
 		}
 		return nv, nil
 	}
+	if kr != nil && slices.ContainsFunc(resealedSubBuckets, func(b []byte) bool { return bytes.Equal(b, sub) }) {
+		// A plain record (of a file written before encryption was turned
+		// on) is sealed in the copy: a keyed handle writes no plaintext,
+		// and a Rekey beside the copy would not see it (it lists the
+		// threads at its start).
+		if nv, changed, err := reseal(kr, sub, from, to, k, v, true); err == nil && changed {
+			return nv, nil
+		}
+		// One that holds no user data, or that damage keeps from
+		// opening: as any other record.
+	}
 	return movedRecord(sub, from.seed, to.seed, k, v), nil
 }
+
+// resealedSubBuckets are the sub-buckets whose records hold user data,
+// sealed with Options.Encryption: values, list segments, pending writes.
+var resealedSubBuckets = [][]byte{bucketBlobs, bucketSegments, bucketWrites}
 
 // isSealedRecord reports whether v (of sub-bucket sub) is encrypted.
 func isSealedRecord(sub, v []byte) bool {

@@ -125,7 +125,10 @@ type Store struct {
 	keys       *keyring // Options.Encryption; nil: nothing sealed
 	// sealedKeys: the key ids of the file's sealed records (crypt.go); nil: plain
 	sealedKeys atomic.Pointer[[]uint32]
-	ids        *idSource
+	// importSeals: the key ids of what running imports write, for the
+	// Rekeys running beside them (crypt.go)
+	importSeals importSeals
+	ids         *idSource
 	// hidden: on a read-only handle, the threads of imports a killed
 	// process left unfinished, which reads skip (import_hide.go); nil
 	// when none.

@@ -1,0 +1,58 @@
+package ckpt
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+)
+
+// TestKeyedCopyThreadSealsThePlainRecordsItCopies: a keyed handle on a
+// store written before encryption was turned on seals what it writes, and
+// CopyThread re-seals the sealed records it copies for the new thread; but
+// it copied the plain records plain, writing new plaintext into the file.
+// Beside a Rekey that had already listed the threads, that plaintext
+// stayed after Rekey returned nil, which promises every record sealed
+// under the newest key. The copy must hold nothing a Rekey would still
+// seal, and read back whole.
+func TestKeyedCopyThreadSealsThePlainRecordsItCopies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "p.db")
+	s := openKeys(t, path)
+	ids := writeCryptThread(t, s, "plain", 0, 3)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openKeys(t, path, testKey(1, 1))
+	defer s.Close()
+	if err := s.CopyThread(ctx, "plain", "copy", CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	checkCryptThread(t, s, "copy", ids)
+	to := threadOf("copy")
+	unsealed := 0
+	err := s.view(ctx, func(r reader) error {
+		for _, sub := range [][]byte{bucketBlobs, bucketSegments, bucketWrites} {
+			err := r.Scan(threadPath("copy", sub), nil, nil, false, func(k, v []byte) error {
+				_, changed, err := reseal(s.keys, sub, to, to, k, v, false)
+				if err != nil {
+					return err
+				}
+				if changed {
+					unsealed++
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unsealed > 0 {
+		t.Fatalf("the keyed handle's copy holds %d plain records (values, list segments, pending writes)", unsealed)
+	}
+}
