@@ -438,6 +438,37 @@ func (s *Store) refusePlain() error {
 	return fmt.Errorf("%w: the store is encrypted (key ids %s): open it with its keys to write", ErrKey, strings.Join(ids, ", "))
 }
 
+// sealImported seals, under a keyed handle's newest key, the plain
+// values, list segments and pending writes of an import batch (a dump of
+// a plain store, or of one written before encryption was turned on): a
+// keyed handle writes no plaintext, as CopyThread does not
+// (copiedRecord), and nothing would report it (SealedKeys counts sealed
+// records; a Rekey beside the Import lists the threads at its start). A
+// record that holds no user data (an empty value, a list's reference),
+// or that damage keeps from opening, is written as the dump holds it: its
+// reads report the damage. Sealed records stay as the dump holds them.
+func sealImported(kr *keyring, recs []importRec) {
+	if kr == nil {
+		return
+	}
+	for i := range recs {
+		th := threadOf(recs[i].thread)
+		for j := range recs[i].puts {
+			p := &recs[i].puts[j]
+			if len(p.p) != 3 || !bytes.Equal(p.p[0], bucketThreads) || p.v == nil {
+				continue
+			}
+			sub := p.p[2]
+			if !slices.ContainsFunc(resealedSubBuckets, func(b []byte) bool { return bytes.Equal(b, sub) }) || isSealedRecord(sub, p.v) {
+				continue
+			}
+			if nv, changed, err := reseal(kr, sub, th, th, p.k, p.v, false); err == nil && changed {
+				p.v = nv
+			}
+		}
+	}
+}
+
 // importedSealIDs returns the key ids of the sealed records among recs,
 // ascending.
 func importedSealIDs(recs []importRec) ([]uint32, error) {

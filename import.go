@@ -244,6 +244,7 @@ func (s *Store) importDump(ctx context.Context, r io.Reader, opts ImportOptions,
 			return nil
 		}
 		var sealed []uint32 // sealed records make this an encrypted store (crypt.go)
+		sealImported(s.keys, batch)
 		found, err := importedSealIDs(batch)
 		if err == nil {
 			// Before the batch is sent: a Rekey's marker keeps them (crypt.go).
