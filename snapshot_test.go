@@ -13,7 +13,11 @@ import (
 
 // detect is the failure detector of the "does not block" tests: far longer
 // than any of the waited-for calls takes, it only ends a test that hangs.
-const detect = 10 * time.Second
+// The calls they wait for would wait on the paused read, which is released
+// only after them: a hang, found as surely by any bound. 10 s was outrun
+// once (8 Saves of 512 KiB and an ApplyLog took 14.6 s under -race at load
+// 20).
+const detect = 2 * time.Minute
 
 // pausedWriter blocks the first Write until release is closed, after
 // telling inside that a Write has begun: an Export writing to it is paused

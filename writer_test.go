@@ -147,7 +147,15 @@ func testAsyncQueueIsBounded(t *testing.T, noWAL bool) {
 	defer release() // a failed check must not leave Close waiting
 	accepted := 0
 	for i := range 20 {
-		tctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		// The puts the queue has room for are given a minute (a bound,
+		// not a measure: 200 ms for each let a put descheduled on a
+		// loaded machine read as a full queue); past them, a put can only
+		// time out, and 200 ms says so soon.
+		wait := 200 * time.Millisecond
+		if i < 4 {
+			wait = time.Minute
+		}
+		tctx, cancel := context.WithTimeout(ctx, wait)
 		_, err := s.Put(tctx, Config{ThreadID: fmt.Sprint("q", i)}, Checkpoint{}, nil, nil)
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) {

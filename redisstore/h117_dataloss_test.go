@@ -34,7 +34,7 @@ func TestH117DataLossRestartIsPlainNotFound(t *testing.T) {
 	defer srv.Kill()
 	s := newTestStore(t, srv, Options{Prefix: "dl", Redis: &redis.Options{MaxRetries: 1, DialerRetries: 1}})
 	var restarted atomic.Bool
-	var putsAfter, lostParents atomic.Int64
+	var putsBefore, putsAfter, lostParents atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -60,6 +60,8 @@ func TestH117DataLossRestartIsPlainNotFound(t *testing.T) {
 					head = c
 					if restarted.Load() {
 						putsAfter.Add(1)
+					} else {
+						putsBefore.Add(1)
 					}
 					continue
 				case errors.Is(err, ErrUnavailable):
@@ -99,7 +101,11 @@ func TestH117DataLossRestartIsPlainNotFound(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Kill once the workers have heads to lose (200 ms of puts made none
+	// on a loaded machine, and then no put met a lost parent).
+	for putsBefore.Load() < 20 {
+		time.Sleep(time.Millisecond)
+	}
 	srv.Kill()
 	time.Sleep(50 * time.Millisecond)
 	if err := srv.Restart(); err != nil {
@@ -107,8 +113,12 @@ func TestH117DataLossRestartIsPlainNotFound(t *testing.T) {
 	}
 	restarted.Store(true)
 	// go-redis fails fast with its last dial error for up to a second
-	// after Redis is back; wait until the workers write again.
-	for deadline := time.Now().Add(5 * time.Second); putsAfter.Load() < 200 && time.Now().Before(deadline); {
+	// after Redis is back; wait until the workers write again (a few
+	// seconds of it, or until what the test needs was seen: the 2
+	// minutes only bound a store that never writes again).
+	start := time.Now()
+	for putsAfter.Load() < 200 && time.Since(start) < 2*time.Minute &&
+		(time.Since(start) < 5*time.Second || putsAfter.Load() == 0 || lostParents.Load() == 0) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	close(stop)

@@ -265,21 +265,58 @@ func TestDeleteForRunsSpansNamespacesAndLeavesOtherRuns(t *testing.T) {
 	}
 }
 
+// TestThreadTTLExpiresWholeThreadAndIsRefreshedByWrites: every key of a
+// thread a store with ThreadTTL writes expires within ThreadTTL, a later
+// write gives every key of its thread the whole ThreadTTL again, and a
+// thread whose keys expired reads as not found, refuses a put on its
+// history (ErrNotFound) and loses its index entries to SweepIndex.
+//
+// ThreadTTL is an hour and the test moves the thread's time on itself
+// (PEXPIRE): it used to be 300 ms, with the busy thread kept alive by
+// writes 100 ms apart, and a loaded machine that delayed one write past
+// 300 ms expired the thread it kept alive (or the history being built).
 func TestThreadTTLExpiresWholeThreadAndIsRefreshedByWrites(t *testing.T) {
-	s := newTestStore(t, sharedServer(t), Options{ThreadTTL: 300 * time.Millisecond})
+	const ttl = time.Hour
+	s := newTestStore(t, sharedServer(t), Options{ThreadTTL: ttl})
 	c := history(t, s, "ttl", "", 2, nil)
 	keep := history(t, s, "busy", "", 1, nil)
 	for _, k := range s.keys.thread("ttl") {
-		if ms, _ := s.Client().PTTL(bg, k).Result(); ms <= 0 || ms > 300*time.Millisecond {
+		if ms, _ := s.Client().PTTL(bg, k).Result(); ms <= 0 || ms > ttl {
 			t.Fatalf("key %q has TTL %v", k, ms)
 		}
 	}
-	// Keep "busy" alive with writes while "ttl" idles past its TTL.
-	for range 4 {
-		time.Sleep(100 * time.Millisecond)
-		if err := s.PutWrites(bg, keep[0], []ckpt.Write{{Channel: "x", Value: 1}}, "again", ""); err != nil {
+	// The busy thread's time runs short (a minute left); a write gives
+	// every key of it the whole TTL again.
+	busy := s.keys.thread("busy")
+	for _, k := range busy {
+		if err := s.Client().PExpire(bg, k, time.Minute).Err(); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := s.PutWrites(bg, keep[0], []ckpt.Write{{Channel: "x", Value: 1}}, "again", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range busy {
+		if ms, err := s.Client().PTTL(bg, k).Result(); err != nil || ms <= time.Minute || ms > ttl {
+			t.Fatalf("after a write, key %q has TTL %v (%v), want more than a minute, at most %v", k, ms, err, ttl)
+		}
+	}
+	// The idle thread's time runs out now: every key of it goes.
+	gone := s.keys.thread("ttl")
+	for _, k := range gone {
+		if err := s.Client().PExpire(bg, k, time.Millisecond).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		n, err := s.Client().Exists(bg, gone...).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
 	}
 	if _, err := s.GetTuple(bg, c[1]); !errors.Is(err, ckpt.ErrNotFound) {
 		t.Fatalf("expired thread still readable: %v", err)

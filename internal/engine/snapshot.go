@@ -107,12 +107,17 @@ type Snapshots struct {
 	quiet     int  // Quiesce calls not yet resumed: nothing is pooled
 	closed    bool // Close: nothing is pooled again
 	epoch     atomic.Uint64
+
+	// wait and hold are AwaitNoReader's readerWait and readerHold (tests
+	// lengthen them, so that its verdict does not hang on how the readers
+	// are scheduled).
+	wait, hold time.Duration
 }
 
 // NewSnapshots returns the snapshots of a store whose bbolt records the
 // last group it holds at mark. Publish before the first Begin.
 func NewSnapshots(mark Mark) *Snapshots {
-	return &Snapshots{idle: make(chan struct{}, 1), mark: mark}
+	return &Snapshots{idle: make(chan struct{}, 1), mark: mark, wait: readerWait, hold: readerHold}
 }
 
 // Publish makes tree as it is now, holding the groups up to gen and none
@@ -281,12 +286,12 @@ func (ss *Snapshots) AwaitNoReader(mu *sync.RWMutex) {
 	if ss.readers.Load() == 0 {
 		return
 	}
-	deadline := time.Now().Add(readerWait)
-	timer := time.NewTimer(readerHold)
+	deadline := time.Now().Add(ss.wait)
+	timer := time.NewTimer(ss.hold)
 	defer timer.Stop()
 	for {
 		// Hold: new reads wait at mu, the open ones end.
-		holdEnd := time.Now().Add(readerHold)
+		holdEnd := time.Now().Add(ss.hold)
 		for ss.readers.Load() > 0 {
 			left := min(time.Until(holdEnd), time.Until(deadline))
 			if left <= 0 {

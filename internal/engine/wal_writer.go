@@ -435,10 +435,3 @@ func (l *Log) ID() uint64 { return l.id }
 
 // Offset is where the next record goes.
 func (l *Log) Offset() int64 { return l.off }
-
-// swapFile replaces the log's file handle and returns the old one. Only
-// tests use it: a read-only handle makes the next record's write fail.
-func (l *Log) swapFile(f *os.File) (old *os.File) {
-	old, l.f = l.f, f
-	return old
-}
