@@ -138,8 +138,9 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 	s.noteSealed(ids)
 	// Durable before it returns, NoSync or not: the caller may drop the
 	// old keys now, and a power cut that lost the re-sealing would leave
-	// every record it re-sealed readable only with them.
-	if err := s.writing(ctx, func() error { return s.eng.Flush(ctx) }); err != nil {
+	// every record it re-sealed readable only with them. Its outcome is
+	// waited for even if ctx ends (a Flush would leave it then).
+	if err := s.writing(ctx, func() error { return s.eng.Flush(context.WithoutCancel(ctx)) }); err != nil {
 		return st, fmt.Errorf("make the re-sealing durable: %w", err)
 	}
 	return st, nil

@@ -57,7 +57,9 @@ type Options struct {
 	// with every failed Async write. The same errors are also returned by
 	// the next Flush or Close: the first 64 whole, and past them one error
 	// that counts the others and wraps the last of them, so that a service
-	// that never flushes keeps bounded memory.
+	// that never flushes keeps bounded memory. It runs in the commit loop:
+	// a Flush called from it waits for itself until its ctx ends, and a
+	// Sync write or Close called from it never returns.
 	OnAsyncError func(error)
 	// DeltaFold is K for list channels stored as append-deltas: every K
 	// deltas are folded into one segment, and every K segments of one fold

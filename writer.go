@@ -181,7 +181,11 @@ func (s *Store) seeQueued(ctx context.Context) error {
 // Flush waits until every write queued before it is committed and fsync'd,
 // and returns the errors of async writes that failed since the last Flush:
 // the first 64 whole and, past them, one that counts the others and wraps
-// the last of them (errors.Is finds its sentinel).
+// the last of them (errors.Is finds its sentinel). If ctx ends first,
+// Flush returns ctx.Err() (it writes nothing, so nothing is undone) and
+// those errors stay for the next Flush or Close: a Flush behind a stalled
+// disk, or called from OnAsyncError (which runs in the commit loop the
+// Flush waits for), ends with its ctx.
 func (s *Store) Flush(ctx context.Context) error {
 	return s.writing(ctx, func() error { return s.eng.Flush(ctx) })
 }

@@ -9,9 +9,29 @@ import "context"
 // Flush waits until every op queued before it is committed and durable
 // (what NoSync commits left unsynced is fsync'd), and returns the
 // failures of async ops (no Done channel) not yet taken, with its own.
-// Once queued it waits for its outcome even if ctx ends.
+//
+// Unlike a write, a Flush returns ctx.Err() when ctx ends while it waits:
+// its barrier writes nothing, so leaving it is safe, and the async
+// failures it would have reported stay for the next Flush or Close. A
+// Flush behind a commit loop that does not get on (a stalled disk, an
+// OnAsyncError callback that calls Flush itself) then ends with its ctx
+// instead of never.
 func (e *Engine) Flush(ctx context.Context) error {
-	return e.call(ctx, &Op{Ctx: ctx, Done: make(chan error, 1)})
+	op := &Op{Ctx: ctx, Done: make(chan error, 1)}
+	if err := e.Send(ctx, op); err != nil {
+		return err
+	}
+	select {
+	case err := <-op.Done:
+		return err
+	case <-ctx.Done():
+		if op.claim.CompareAndSwap(barrierWaiting, barrierLeft) {
+			return ctx.Err()
+		}
+		// The commit loop took it first: its outcome (and the async
+		// failures it took) is on the way.
+		return <-op.Done
+	}
 }
 
 // Solo runs fn alone in the commit loop (Op.Solo): after every op queued

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 )
 
 // MaxGroup bounds the ops applied in one group, so one commit stays short
@@ -47,7 +48,18 @@ type Op struct {
 	Bytes int64
 	// held is what Send took of the bound for it (pendingBytes).
 	held int64
+	// claim settles a barrier between its caller and the commit loop:
+	// the loop takes the async failures for it only if its caller has
+	// not left (Flush's ctx ended), so that none is taken for nobody.
+	claim atomic.Int32
 }
+
+// Op.claim's states.
+const (
+	barrierWaiting = iota // the caller waits for the outcome
+	barrierTaken          // the commit loop is delivering it
+	barrierLeft           // the caller left: nobody reads Done
+)
 
 // Send queues op for the commit loop. The caller must not Send after
 // Close; it waits for op.Done itself.
@@ -198,7 +210,10 @@ func (e *Engine) ack(ops []*Op, errs []error) {
 					err = e.persistFailed(FailBolt, fmt.Errorf("ckpt: fsync: %w", err))
 				}
 			}
-			op.Done <- errors.Join(err, e.TakeAsyncErr())
+			if op.claim.CompareAndSwap(barrierWaiting, barrierTaken) {
+				err = errors.Join(err, e.TakeAsyncErr())
+			}
+			op.Done <- err
 		case op.Done == nil:
 			if errs[i] != nil {
 				e.noteAsyncErr(errs[i])
