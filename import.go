@@ -247,7 +247,7 @@ func (s *Store) importDump(ctx context.Context, r io.Reader, opts ImportOptions,
 		sealImported(s.keys, batch)
 		found, err := importedSealIDs(batch)
 		if err == nil {
-			// Before the batch is sent: a Rekey's marker keeps them (crypt.go).
+			// Before the batch is sent: a Rekey's marker keeps them (crypt_import.go).
 			s.importSeals.add(seals, found)
 			err = s.maintain(ctx, func(w writer) (err error) {
 				if err = applyImport(w, id, batch, started); err == nil {

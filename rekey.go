@@ -41,7 +41,7 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 		return st, fmt.Errorf("%w: Rekey needs Options.Encryption", ErrInvalidConfig)
 	}
 	// Before the threads are listed: the keys of what imports running
-	// meanwhile write, in threads the list does not hold (crypt.go).
+	// meanwhile write, in threads the list does not hold (crypt_import.go).
 	keep := s.importSeals.watch()
 	defer s.importSeals.end(keep)
 	var threads []string

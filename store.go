@@ -128,7 +128,7 @@ type Store struct {
 	// sealedKeys: the key ids of the file's sealed records (crypt.go); nil: plain
 	sealedKeys atomic.Pointer[[]uint32]
 	// importSeals: the key ids of what running imports write, for the
-	// Rekeys running beside them (crypt.go)
+	// Rekeys running beside them (crypt_import.go)
 	importSeals importSeals
 	ids         *idSource
 	// hidden: on a read-only handle, the threads of imports a killed
