@@ -34,29 +34,7 @@ func TestKeyedImportSealsAPlainDump(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkCryptThread(t, s, "plain", ids)
-	th := threadOf("plain")
-	unsealed := 0
-	err := s.view(ctx, func(r reader) error {
-		for _, sub := range resealedSubBuckets {
-			err := r.Scan(threadPath("plain", sub), nil, nil, false, func(k, v []byte) error {
-				_, changed, err := reseal(s.keys, sub, th, th, k, v, false)
-				if err != nil {
-					return err
-				}
-				if changed {
-					unsealed++
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	unsealed := plainRecords(t, s, "plain")
 	if unsealed > 0 {
 		t.Fatalf("the keyed handle's import holds %d plain records (values, list segments, pending writes)", unsealed)
 	}
