@@ -14,17 +14,8 @@ import (
 // reachable for writes there (retry once the primary is known), so
 // ErrUnavailable, not an untyped error; reads go on.
 func TestWritesOnAReplicaAreErrUnavailable(t *testing.T) {
-	redistest.Need(t)
-	a, err := redistest.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Kill()
-	b, err := redistest.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Kill()
+	a := ownServer(t)
+	b := ownServer(t)
 	s := newTestStore(t, a, Options{})
 	c := step(t, s, ckpt.Config{ThreadID: "r"}, 1)
 	host, port, _ := strings.Cut(b.Addr(), ":")
@@ -79,11 +70,7 @@ func TestNewRefusesAReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Kill()
-	b, err := redistest.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Kill()
+	b := ownServer(t)
 	admin := newTestStore(t, a, Options{}).Client()
 	host, port, _ := strings.Cut(b.Addr(), ":")
 	if err := admin.ReplicaOf(bg, host, port).Err(); err != nil {

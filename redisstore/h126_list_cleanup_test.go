@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ckpt-go/ckpt"
-	"github.com/ckpt-go/ckpt/redisstore/redistest"
 )
 
 // listAll returns the ids List yields across threads, failing the test on
@@ -31,12 +30,7 @@ func listAll(t *testing.T, ctx context.Context, s *Store) []string {
 // Redis holds writes back (CLIENT PAUSE WRITE, as FAILOVER does), nor on
 // a primary demoted to a read-only replica.
 func TestH126ListOverExpiredThreadsNeverWaitsForItsCleanup(t *testing.T) {
-	redistest.Need(t)
-	srv, err := redistest.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Kill()
+	srv := ownServer(t)
 	s := newTestStore(t, srv, Options{})
 	live := step(t, s, ckpt.Config{ThreadID: "live"}, 1)
 	gone := ckpt.Config{ThreadID: "gone"}

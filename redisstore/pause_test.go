@@ -13,12 +13,7 @@ import (
 // while a replica catches up), reads go on: GetTuple and List run
 // read-only scripts, which the pause does not hold.
 func TestReadsGoOnWhileRedisPausesWrites(t *testing.T) {
-	redistest.Need(t)
-	srv, err := redistest.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Kill()
+	srv := ownServer(t)
 	s := newTestStore(t, srv, Options{})
 	c := step(t, s, ckpt.Config{ThreadID: "p"}, 1)
 	if err := s.Client().Do(bg, "CLIENT", "PAUSE", 60_000, "WRITE").Err(); err != nil {

@@ -29,11 +29,7 @@ func TestSentinelFailoverIsFollowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer primary.Kill()
-	replica, err := redistest.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer replica.Kill()
+	replica := ownServer(t)
 	admin := func(addr string) *redis.Client {
 		c := redis.NewClient(&redis.Options{Addr: addr})
 		t.Cleanup(func() { c.Close() })

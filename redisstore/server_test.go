@@ -43,6 +43,19 @@ func sharedServer(t testing.TB) *redistest.Server {
 	return shared.srv
 }
 
+// ownServer starts a redis-server of the test's own (for a test that
+// pauses, fails over or kills it), killed when the test ends.
+func ownServer(t testing.TB) *redistest.Server {
+	t.Helper()
+	redistest.Need(t)
+	srv, err := redistest.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Kill)
+	return srv
+}
+
 // uniquePrefix gives each store of a test its own empty key space on the
 // shared server.
 func uniquePrefix() string {
