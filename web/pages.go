@@ -1,13 +1,11 @@
 package web
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +21,9 @@ var metaColumns = []string{"step", "source", "node", "route", "reason", "run_id"
 type threadRow struct {
 	ckpt.ThreadInfo
 	LastNode string
+	// Damage is the error reading the thread met (a damaged record): the
+	// row says so, and the other threads are listed as ever.
+	Damage string
 }
 
 type threadsData struct {
@@ -45,27 +46,25 @@ func (s *server) threads(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "offset: "+err.Error())
 		return
 	}
-	var all []ckpt.ThreadInfo
-	for info, err := range s.store.Threads(ctx) {
-		if err != nil {
-			s.failErr(w, r, err)
-			return
-		}
-		if strings.HasPrefix(info.ThreadID, prefix) {
-			all = append(all, info)
-		}
+	page, err := s.store.RecentThreads(ctx, ckpt.ThreadQuery{Prefix: prefix, Offset: offset, Limit: threadsPageSize})
+	if err != nil {
+		s.failErr(w, r, err)
+		return
 	}
-	slices.SortStableFunc(all, func(a, b ckpt.ThreadInfo) int {
-		return cmp.Or(b.NewestTime.Compare(a.NewestTime), strings.Compare(a.ThreadID, b.ThreadID))
-	})
-	d := threadsData{Query: prefix, Total: len(all), Offset: offset}
-	end := min(len(all), offset+threadsPageSize)
-	shown := all[min(offset, len(all)):end]
-	for _, info := range shown {
-		d.Threads = append(d.Threads, threadRow{ThreadInfo: info, LastNode: s.lastNode(ctx, info)})
+	d := threadsData{Query: prefix, Total: page.Total, Offset: offset}
+	shown := page.Threads
+	for i, info := range shown {
+		row := threadRow{ThreadInfo: info}
+		if page.Errs != nil && page.Errs[i] != nil {
+			row.Damage = page.Errs[i].Error()
+		} else {
+			row.LastNode = s.lastNode(ctx, info)
+		}
+		d.Threads = append(d.Threads, row)
 	}
+	end := offset + threadsPageSize
 	s.lastNodes.keep(shown)
-	if end < len(all) {
+	if end < page.Total {
 		d.Next = s.link("/", "q", prefix, "offset", strconv.Itoa(end))
 	}
 	if offset > 0 {
