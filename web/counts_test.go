@@ -45,3 +45,47 @@ func TestCountsOfOneAreSingular(t *testing.T) {
 		}
 	}
 }
+
+// Counts of a thousand and more are grouped in threes, as a person reads
+// them: the threads page said "1200 threads", its rows and the stats
+// page's keys "1200".
+func TestCountsAreGroupedInThrees(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := ckpt.Open(filepath.Join(t.TempDir(), "many.db"), ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var cfg ckpt.Config
+	for i := range 1200 {
+		thread := "thread-" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + strings.Repeat("y", i/26)
+		if cfg, err = s.Put(ctx, ckpt.Config{ThreadID: thread}, ckpt.Checkpoint{
+			ChannelValues: map[string]any{"a": i}, ChannelVersions: map[string]string{"a": "1"},
+		}, nil, map[string]string{"a": "1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var writes []ckpt.Write
+	for i := range 1001 {
+		writes = append(writes, ckpt.Write{Channel: "a", Value: i})
+	}
+	if err := s.PutWrites(ctx, cfg, writes, "task", ""); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, web.Handler(s, web.Options{}))
+	for page, want := range map[string][]string{
+		"/":      {"1,200 threads, newest first", `<td class="n">1,001</td>`},
+		"/stats": {"1,200 threads ·", "1,200 checkpoints ·", "1,001 pending writes ·", `<td class="n">1,200</td>`},
+	} {
+		code, body := c.get(page)
+		if code != 200 {
+			t.Fatalf("%s: status %d", page, code)
+		}
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s does not say %q", page, w)
+			}
+		}
+	}
+}
