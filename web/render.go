@@ -9,7 +9,6 @@ import (
 	"log"
 	"net/http"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
@@ -62,13 +61,15 @@ func (s *server) funcs() template.FuncMap {
 	return template.FuncMap{
 		"link":  s.link,
 		"bytes": humanBytes,
-		// count says n things: "1 thread", "2 threads".
+		// count says n things: "1 thread", "100,000 threads".
 		"count": func(n int, one, many string) string {
 			if n == 1 {
 				return "1 " + one
 			}
-			return strconv.Itoa(n) + " " + many
+			return human.Grouped(n) + " " + many
 		},
+		// num is a count in a table's column: "100,000".
+		"num": human.Grouped[int],
 		"time": func(t time.Time) string {
 			if t.IsZero() {
 				return ""

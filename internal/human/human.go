@@ -2,7 +2,10 @@
 // ckpt command and in the history browser.
 package human
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // Bytes formats a size in binary units: "512 B", "1.5 KiB", "16.8 MiB".
 func Bytes(n int64) string {
@@ -33,6 +36,23 @@ func Count[N Integer](n N, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// Grouped writes n with its digits in groups of three, as a person reads
+// a count in a table: "100,000".
+func Grouped[N Integer](n N) string {
+	s := strconv.FormatInt(int64(n), 10)
+	if uint64(n) > 1<<63-1 && n > 0 {
+		s = strconv.FormatUint(uint64(n), 10)
+	}
+	sign := ""
+	if s[0] == '-' {
+		sign, s = "-", s[1:]
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return sign + s
 }
 
 // Integer is what Count counts in.

@@ -27,3 +27,14 @@ func TestCount(t *testing.T) {
 		}
 	}
 }
+
+func TestGrouped(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", -1000: "-1,000", 100_000: "100,000", 1_234_567: "1,234,567", -12: "-12"} {
+		if got := Grouped(n); got != want {
+			t.Errorf("Grouped(%d) = %q, want %q", n, got, want)
+		}
+	}
+	if got := Grouped(uint64(1<<64 - 1)); got != "18,446,744,073,709,551,615" {
+		t.Errorf("Grouped(max uint64) = %q", got)
+	}
+}
