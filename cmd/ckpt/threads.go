@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"iter"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/internal/human"
 	"github.com/ckpt-go/ckpt/web"
 	"github.com/spf13/cobra"
 )
@@ -11,6 +17,8 @@ import (
 func init() { register(newThreadsCmd) }
 
 func newThreadsCmd(a *app) *cobra.Command {
+	var newest int
+	var prefix string
 	c := &cobra.Command{
 		Use:   "threads FILE",
 		Short: "List threads: namespaces, checkpoints, newest id and time, bytes",
@@ -30,10 +38,14 @@ func newThreadsCmd(a *app) *cobra.Command {
 				NewestTime    time.Time `json:"newest_time"`
 				Bytes         int64     `json:"bytes"`
 			}
+			if newest < 0 {
+				return usageError{fmt.Sprintf("--newest %d: want a count, 0 for every thread", newest)}
+			}
 			rows := []row{}
 			tw := a.table()
 			n := 0
-			for info, err := range s.Threads(c.Context()) {
+			infos, damaged := selectThreads(c.Context(), s, prefix, newest)
+			for info, err := range infos {
 				if err != nil {
 					return err
 				}
@@ -50,13 +62,20 @@ func newThreadsCmd(a *app) *cobra.Command {
 			if a.asJSON {
 				return a.printJSON(rows)
 			}
-			if n == 0 {
+			if n == 0 && *damaged == nil {
 				// A bare header reads like a broken table.
+				if prefix != "" {
+					_, err := fmt.Fprintf(a.out, "%s has no threads whose id starts with %q\n", args[0], prefix)
+					return err
+				}
 				_, err := fmt.Fprintf(a.out, "%s has no threads\n", args[0])
 				return err
 			}
 			if err := tw.Flush(); err != nil {
 				return err
+			}
+			if *damaged != nil {
+				return *damaged
 			}
 			// Ids and metadata list without the key; the values need it.
 			ids, err := s.SealedKeys(c.Context())
@@ -69,6 +88,51 @@ func newThreadsCmd(a *app) *cobra.Command {
 			return err
 		},
 	}
+	c.Flags().IntVar(&newest, "newest", 0, "only the N threads with the newest checkpoints, newest first; reads those N only (0: every thread, in id order)")
+	c.Flags().StringVar(&prefix, "prefix", "", "only the threads whose id starts with this")
 	a.addJSON(c)
 	return c
+}
+
+// selectThreads yields the threads to list: every thread in id order
+// (Threads), or, with a prefix or a count of the newest, the page
+// RecentThreads gives (in id order without a count). A thread damage
+// confines to itself is left out and set in *damaged, which the command
+// returns after the others are printed; any other error is yielded.
+func selectThreads(ctx context.Context, s *ckpt.Store, prefix string, newest int) (iter.Seq2[ckpt.ThreadInfo, error], *error) {
+	damaged := new(error)
+	if prefix == "" && newest == 0 {
+		return s.Threads(ctx), damaged
+	}
+	return func(yield func(ckpt.ThreadInfo, error) bool) {
+		page, err := s.RecentThreads(ctx, ckpt.ThreadQuery{Prefix: prefix, Limit: newest})
+		if err != nil {
+			yield(ckpt.ThreadInfo{}, err)
+			return
+		}
+		var bad []error
+		infos := page.Threads[:0:0]
+		for i, info := range page.Threads {
+			if page.Errs != nil && page.Errs[i] != nil {
+				bad = append(bad, page.Errs[i])
+				continue
+			}
+			infos = append(infos, info)
+		}
+		if len(bad) > 0 {
+			// One line: the first thread's damage, and how many more.
+			*damaged = bad[0]
+			if len(bad) > 1 {
+				*damaged = fmt.Errorf("%w (and %s)", bad[0], human.Count(len(bad)-1, "more damaged thread", "more damaged threads"))
+			}
+		}
+		if newest == 0 {
+			slices.SortFunc(infos, func(a, b ckpt.ThreadInfo) int { return strings.Compare(a.ThreadID, b.ThreadID) })
+		}
+		for _, info := range infos {
+			if !yield(info, nil) {
+				return
+			}
+		}
+	}, damaged
 }

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ckpt-go/ckpt"
 )
 
 // ckpt threads lists every thread, each summarised over its whole history,
@@ -45,4 +51,49 @@ func TestThreadsNewestAndPrefix(t *testing.T) {
 		t.Errorf("threads --prefix zz = %q", text)
 	}
 	failsWith(t, runIn(t, dir, "", "threads", db, "--newest", "-1"), exitUsage, "--newest")
+}
+
+// A damaged record in one thread: --newest lists the others, then fails
+// naming the damaged thread (one line, a non-zero exit).
+func TestThreadsNewestBesideADamagedThread(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "d.db")
+	s, err := ckpt.Open(db, ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const marker = "MARKER-OF-THE-DAMAGED-RECORD"
+	for _, thread := range []string{"a", "b", "c"} {
+		meta := ckpt.Metadata{"node": "n"}
+		if thread == "b" {
+			meta["note"] = marker
+		}
+		for _, m := range []ckpt.Metadata{meta, {"node": "m"}} {
+			if _, err := s.Save(ctx, thread, map[string]any{"x": 1}, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Count(file, []byte(marker)) != 1 {
+		t.Fatalf("the marker is in the file %d times, want 1", bytes.Count(file, []byte(marker)))
+	}
+	if err := os.WriteFile(db, bytes.Replace(file, []byte(marker), []byte(strings.ToLower(marker)), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runIn(t, dir, "", "threads", db, "--newest", "3")
+	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[1], "c ") || !strings.HasPrefix(lines[2], "a ") {
+		t.Fatalf("threads --newest 3 beside a damaged thread: want c and a listed\n%s", r)
+	}
+	if r.code == 0 || !strings.Contains(r.stderr, `thread "b"`) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Fatalf("threads --newest 3 beside a damaged thread: want one line naming thread b and a failure\n%s", r)
+	}
 }
