@@ -501,7 +501,10 @@ func (s *Store) ResolveID(ctx context.Context, thread, ns, prefix string) (strin
 	case n == 0:
 		return "", fmt.Errorf("%w: no checkpoint id starting with %q in thread %q namespace %q", ErrNotFound, prefix, thread, ns)
 	case n > 1:
-		return "", fmt.Errorf("%w: %q is the start of %d checkpoint ids (%s...): give more of it", ErrInvalidConfig, prefix, n, strings.Join(matches, ", "))
+		if n > len(matches) {
+			matches = append(matches, "...")
+		}
+		return "", fmt.Errorf("%w: %q is the start of %d checkpoint ids (%s): give more of it", ErrInvalidConfig, prefix, n, strings.Join(matches, ", "))
 	}
 	return matches[0], nil
 }
