@@ -3,6 +3,9 @@ package ckpt
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -30,5 +33,58 @@ func TestH137ResolveIDAmbiguousNamesAllOrSaysMore(t *testing.T) {
 		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("ResolveID(%q) = %v; want ErrInvalidConfig saying %q", c.prefix, err, c.want)
 		}
+	}
+}
+
+// Open("") (an unset setting, an empty flag) is a mistake in the call,
+// not a file the system could not find: it said "ckpt: open : open : no
+// such file or directory".
+func TestH137OpenEmptyPathIsInvalidConfig(t *testing.T) {
+	t.Parallel()
+	for _, ro := range []bool{false, true} {
+		s, err := Open("", Options{ReadOnly: ro})
+		if err == nil {
+			s.Close()
+		}
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "path") {
+			t.Errorf("Open(\"\", ReadOnly %v) = %v; want ErrInvalidConfig naming the empty path", ro, err)
+		}
+	}
+}
+
+// An Open the file system refuses names the path once, and still wraps
+// the system's error: it said "ckpt: open P: open P: no such file or
+// directory".
+func TestH137OpenErrorNamesPathOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name, path string
+		opts       Options
+		is         error
+	}{
+		{"no directory", filepath.Join(dir, "missing", "x.db"), Options{}, fs.ErrNotExist},
+		{"read-only, no file", filepath.Join(dir, "none.db"), Options{ReadOnly: true}, fs.ErrNotExist},
+		{"a directory", dir, Options{}, nil},
+	} {
+		s, err := Open(c.path, c.opts)
+		if err == nil {
+			s.Close()
+			t.Errorf("%s: Open(%s) succeeded", c.name, c.path)
+			continue
+		}
+		if c.is != nil && !errors.Is(err, c.is) {
+			t.Errorf("%s: Open = %v; want it to wrap %v", c.name, err, c.is)
+		}
+		if n := strings.Count(err.Error(), c.path); n != 1 {
+			t.Errorf("%s: Open = %q names the path %d times, want once", c.name, err, n)
+		}
+		var pe *fs.PathError
+		if !errors.As(err, &pe) {
+			t.Errorf("%s: Open = %v; want it to wrap the *fs.PathError", c.name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "none.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a read-only Open created the file: %v", err)
 	}
 }
