@@ -222,7 +222,9 @@ type BucketStats struct {
 
 // Stats describes what a store holds and how much space it takes.
 type Stats struct {
-	// FileBytes is the size of the data file; PageSize its page size.
+	// FileBytes is how far bbolt's pages reach in the data file, free
+	// pages included; PageSize is their size. The file on disk is
+	// usually larger (bbolt grows it ahead of need): os.Stat gives that.
 	FileBytes int64 `json:"file_bytes"`
 	PageSize  int   `json:"page_size"`
 
