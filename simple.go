@@ -220,7 +220,8 @@ func (s *Store) Load(ctx context.Context, threadID, checkpointID string) (*Snaps
 	return snapshotOf(t), nil
 }
 
-// Latest returns the thread's newest snapshot (root namespace).
+// Latest returns the thread's newest snapshot (root namespace). A thread
+// with no checkpoint there (unknown, or deleted) is ErrNotFound.
 func (s *Store) Latest(ctx context.Context, threadID string) (*Snapshot, error) {
 	t, err := s.GetTuple(ctx, Config{ThreadID: threadID})
 	if err != nil {

@@ -28,6 +28,11 @@ const (
 	// fsync) shortly after; Flush waits for everything queued before it and
 	// reports failures. The queue is bounded (Options.MaxPending writes,
 	// Options.MaxPendingBytes of their records): when full, writers wait.
+	// Reads do not wait for it: until its group is logged (normally within
+	// one fsync) a read, even by the goroutine that wrote, may not see it
+	// (a GetTuple can return the previous head, a deleted thread can still
+	// be there). Keep the head you wrote, as graph runners do, or Flush
+	// before reading it back.
 	Async
 	// NoSync acknowledges a write after it is committed to the operating
 	// system without fsync: it survives a process crash, not a power cut.
