@@ -88,3 +88,39 @@ func TestH137OpenErrorNamesPathOnce(t *testing.T) {
 		t.Errorf("a read-only Open created the file: %v", err)
 	}
 }
+
+// An Async write that fails does so after its call returned, so its error
+// reaches the caller only through Flush, Close and OnAsyncError. It named
+// what went wrong ("parent checkpoint P ... not found") but not which
+// acknowledged write was lost: a Put's or Save's error names the id the
+// call returned, a PutWrites' its task.
+func TestH137AsyncFailureNamesTheWrite(t *testing.T) {
+	t.Parallel()
+	s, err := Open(filepath.Join(t.TempDir(), "async.db"), Options{Durability: Async})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	const gone = "01ARZ3NDEKTSV4RRFFQ69G5FA1" // stored nowhere
+	put, err := s.Put(ctx, Config{ThreadID: "t", CheckpointID: gone}, Checkpoint{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutWrites(ctx, Config{ThreadID: "t", CheckpointID: gone}, []Write{{Channel: "c", Value: 1}}, "task-7", ""); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := s.Save(WithWriteOptions(ctx, WriteOptions{Parent: gone}), "u", map[string]any{"a": 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Flush(ctx)
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Flush = %v; want the failures, ErrNotFound", err)
+	}
+	for _, want := range []string{put.CheckpointID, `"task-7"`, saved} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Flush's error does not name the failed write by %s:\n%v", want, err)
+		}
+	}
+}
