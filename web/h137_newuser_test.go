@@ -49,3 +49,32 @@ func TestH137StatsPageFileSizeOnDisk(t *testing.T) {
 		t.Errorf("the stats page does not say %q:\n%s", want, body)
 	}
 }
+
+// TestH137DiffNamesCheckpointsAsTheCLIDoes: the diff page said "(step
+// null, "human")" of a checkpoint whose metadata has no step, where 'ckpt
+// diff' says "(step -, human)": a missing key is "-", a string is shown
+// as it is, as in the thread page's cells and the command's.
+func TestH137DiffNamesCheckpointsAsTheCLIDoes(t *testing.T) {
+	store, err := ckpt.Open(filepath.Join(t.TempDir(), "diff.db"), ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	a, err := store.Save(t.Context(), "t", map[string]any{"x": 1}, ckpt.Metadata{"node": "agent", "step": 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := store.Save(t.Context(), "t", map[string]any{"x": 2}, ckpt.Metadata{"node": "human"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body := newClient(t, web.Handler(store, web.Options{})).get("/diff" + q("t", "t", "a", a, "b", b))
+	if code != 200 {
+		t.Fatalf("diff page: %d\n%s", code, body)
+	}
+	for _, want := range []string{a + "</a> (step 2, agent)", b + "</a> (step -, human)"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the diff page does not say %q:\n%s", want, body)
+		}
+	}
+}
