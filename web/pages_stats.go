@@ -214,6 +214,18 @@ func metaText(m ckpt.Metadata, k string) string {
 	return jsonText(Jsonable(v))
 }
 
+// metaWord shows a metadata value in a sentence as 'ckpt diff' does: a
+// missing one as "-", a string as it is, anything else as JSON.
+func metaWord(v any) string {
+	if v == nil {
+		return "-"
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return jsonText(Jsonable(v))
+}
+
 func changedChannels(parent, cur map[string]string) []string {
 	var out []string
 	for _, ch := range sortedKeys(cur) {
