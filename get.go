@@ -17,6 +17,10 @@ import (
 // GetTuple returns the checkpoint cfg names, or the newest of the thread
 // and namespace when cfg.CheckpointID is empty. The newest is found by one
 // seek, whatever the history length. Unknown thread or id: ErrNotFound.
+// The tuple and everything in it (its maps, its Raw values) are the
+// caller's: nothing is shared with the store or with another read, so
+// they stay valid and may be changed (a Reader reuses its values' memory
+// instead).
 func (s *Store) GetTuple(ctx context.Context, cfg Config) (_ *Tuple, err error) {
 	defer s.obs.done(OpGet, &err)
 	return s.getTuple(ctx, cfg, nil)
@@ -83,7 +87,8 @@ func comparePendingWrites(a, b PendingWrite) int {
 const listPage = 64
 
 // List yields checkpoints newest first by id, filtered by opts. It reads
-// page by page; an error ends the sequence after being yielded once.
+// page by page; an error ends the sequence after being yielded once. Each
+// tuple is the caller's, as from GetTuple.
 func (s *Store) List(ctx context.Context, opts ListOptions) iter.Seq2[*Tuple, error] {
 	return func(yield func(*Tuple, error) bool) {
 		yield = countList(&s.obs, yield)

@@ -222,7 +222,9 @@ type BucketStats struct {
 
 // Stats describes what a store holds and how much space it takes.
 type Stats struct {
-	// FileBytes is the size of the data file; PageSize its page size.
+	// FileBytes is how far bbolt's pages reach in the data file, free
+	// pages included; PageSize is their size. The file on disk is
+	// usually larger (bbolt grows it ahead of need): os.Stat gives that.
 	FileBytes int64 `json:"file_bytes"`
 	PageSize  int   `json:"page_size"`
 
@@ -501,7 +503,10 @@ func (s *Store) ResolveID(ctx context.Context, thread, ns, prefix string) (strin
 	case n == 0:
 		return "", fmt.Errorf("%w: no checkpoint id starting with %q in thread %q namespace %q", ErrNotFound, prefix, thread, ns)
 	case n > 1:
-		return "", fmt.Errorf("%w: %q is the start of %d checkpoint ids (%s...): give more of it", ErrInvalidConfig, prefix, n, strings.Join(matches, ", "))
+		if n > len(matches) {
+			matches = append(matches, "...")
+		}
+		return "", fmt.Errorf("%w: %q is the start of %d checkpoint ids (%s): give more of it", ErrInvalidConfig, prefix, n, strings.Join(matches, ", "))
 	}
 	return matches[0], nil
 }

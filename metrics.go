@@ -59,7 +59,7 @@ func Ops() []Op {
 type ErrorKind int
 
 // The error kinds Metrics counts; an error wrapping none of the named
-// sentinels is ErrOther (invalid configs, cancelled contexts, ...).
+// sentinels is ErrKindOther (invalid configs, cancelled contexts, ...).
 const (
 	ErrKindConflict      ErrorKind = iota // ErrConflict
 	ErrKindNotFound                       // ErrNotFound

@@ -74,7 +74,10 @@ func (s *Store) PutFull(ctx context.Context, cfg Config, cp Checkpoint, meta Met
 	for _, pw := range ws {
 		size += pw.size()
 	}
-	err = s.writeSized(ctx, size, func(w writer) error {
+	what := func() string {
+		return fmt.Sprintf("put of checkpoint %s in thread %q namespace %q", idString(p.id), cfg.ThreadID, cfg.CheckpointNS)
+	}
+	err = s.writeOrdered(ctx, size, what, func(w writer) error {
 		parentRec, err := p.check(w, ifHead)
 		if err != nil {
 			return err
@@ -88,7 +91,7 @@ func (s *Store) PutFull(ctx context.Context, cfg Config, cp Checkpoint, meta Met
 			}
 		}
 		return nil
-	})
+	}, nil)
 	if err != nil {
 		return Config{}, err
 	}
@@ -446,7 +449,8 @@ func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskI
 	if err != nil || len(pw.recs) == 0 {
 		return err
 	}
-	return s.writeSized(ctx, pw.size(), func(w writer) error {
+	what := func() string { return fmt.Sprintf("pending writes of task %q", taskID) }
+	return s.writeOrdered(ctx, pw.size(), what, func(w writer) error {
 		if w.Get(threadPath(cfg.ThreadID, bucketCheckpoints), checkpointKey(cfg.CheckpointNS, id)) == nil {
 			if err := checkpointHidden(w, cfg.ThreadID, cfg.CheckpointNS, id, writableLists); err != nil {
 				return err
@@ -454,7 +458,7 @@ func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskI
 			return fmt.Errorf("%w: checkpoint %s in thread %q namespace %q (deleted or never written)", ErrNotFound, cfg.CheckpointID, cfg.ThreadID, cfg.CheckpointNS)
 		}
 		return pw.apply(w, cfg.ThreadID)
-	})
+	}, nil)
 }
 
 // preparedWrites are one task's pending writes, encoded.

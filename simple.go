@@ -134,7 +134,8 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 	for _, e := range encoded {
 		size += len(e.ch) + len(e.raw)
 	}
-	err = s.writeOrdered(ctx, size, func(w writer) error {
+	what := func() string { return fmt.Sprintf("save of checkpoint %s in thread %q", idString(id), threadID) }
+	err = s.writeOrdered(ctx, size, what, func(w writer) error {
 		head := headID(w, threadID, "")
 		parent := head
 		if named != nil {
@@ -220,7 +221,8 @@ func (s *Store) Load(ctx context.Context, threadID, checkpointID string) (*Snaps
 	return snapshotOf(t), nil
 }
 
-// Latest returns the thread's newest snapshot (root namespace).
+// Latest returns the thread's newest snapshot (root namespace). A thread
+// with no checkpoint there (unknown, or deleted) is ErrNotFound.
 func (s *Store) Latest(ctx context.Context, threadID string) (*Snapshot, error) {
 	t, err := s.GetTuple(ctx, Config{ThreadID: threadID})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -198,6 +199,9 @@ func (o *Options) check() error {
 // refused with ErrCorrupt ("not a ckpt file"). A damaged file gives
 // ErrCorrupt, never a panic.
 func Open(path string, opts Options) (*Store, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: Open needs the path of the store file, and got an empty one", ErrInvalidConfig)
+	}
 	path, err := storeFile(path)
 	if err != nil {
 		return nil, err
@@ -349,13 +353,23 @@ func openError(path string, err error) error {
 	}
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("ckpt: open %s: %w", path, err)
+		return pathError(path, err)
 	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("%w: %s: another process (or another Store in this one) has it open; close it or wait for it to finish", ErrLocked, path)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch),
 		// bbolt has no sentinel for a file shorter than its two meta pages.
 		strings.Contains(err.Error(), "file size too small"):
 		return fmt.Errorf("%w: %s: not a ckpt file (bbolt: %v)", ErrCorrupt, path, err)
+	}
+	return pathError(path, err)
+}
+
+// pathError says which file Open failed on: the system's own error
+// ("open P: no such file or directory") already names it, and is kept
+// whole for errors.Is and errors.As; any other gets the path in front.
+func pathError(path string, err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok && pe.Path == path {
+		return fmt.Errorf("ckpt: %w", err)
 	}
 	return fmt.Errorf("ckpt: open %s: %w", path, err)
 }

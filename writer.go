@@ -28,6 +28,11 @@ const (
 	// fsync) shortly after; Flush waits for everything queued before it and
 	// reports failures. The queue is bounded (Options.MaxPending writes,
 	// Options.MaxPendingBytes of their records): when full, writers wait.
+	// Reads do not wait for it: until its group is logged (normally within
+	// one fsync) a read, even by the goroutine that wrote, may not see it
+	// (a GetTuple can return the previous head, a deleted thread can still
+	// be there). Keep the head you wrote, as graph runners do, or Flush
+	// before reading it back.
 	Async
 	// NoSync acknowledges a write after it is committed to the operating
 	// system without fsync: it survives a process crash, not a power cut.
@@ -124,24 +129,36 @@ func (s *Store) writing(ctx context.Context, call func() error) error {
 
 // write queues apply with the durability the context asks for.
 func (s *Store) write(ctx context.Context, apply func(w writer) error) error {
-	return s.writeOrdered(ctx, 0, apply, nil)
+	return s.writeOrdered(ctx, 0, nil, apply, nil)
 }
 
 // writeSized is write for an apply that holds size bytes of records until
 // it is committed (engine.Op.Bytes: Options.MaxPendingBytes bounds them).
 func (s *Store) writeSized(ctx context.Context, size int, apply func(w writer) error) error {
-	return s.writeOrdered(ctx, size, apply, nil)
+	return s.writeOrdered(ctx, size, nil, apply, nil)
 }
 
 // writeOrdered is writeSized with an onQueue hook (engine.Op.OnQueue):
-// what it does is ordered like the commits.
-func (s *Store) writeOrdered(ctx context.Context, size int, apply func(w writer) error, onQueue func()) error {
+// what it does is ordered like the commits. what, if not nil, names the
+// write (after onQueue ran) in its error when it is Async: that error
+// reaches the caller through Flush, Close or OnAsyncError, after the call
+// returned, and says which acknowledged write was lost.
+func (s *Store) writeOrdered(ctx context.Context, size int, what func() string, apply func(w writer) error, onQueue func()) error {
 	dur := writeOptionsFrom(ctx).Durability
 	if !dur.known() {
 		return fmt.Errorf("%w: WriteOptions.Durability %d is none of Sync, Async, NoSync (nothing written)", ErrInvalidConfig, int(dur))
 	}
 	if dur == DurabilityDefault {
 		dur = s.durability
+	}
+	if dur == Async && what != nil {
+		inner := apply
+		apply = func(w writer) error {
+			if err := inner(w); err != nil {
+				return fmt.Errorf("%s: %w", what(), err)
+			}
+			return nil
+		}
 	}
 	op := &engine.Op{Ctx: ctx, Apply: apply, NoSync: dur == NoSync, OnQueue: onQueue, Bytes: int64(size)}
 	if dur == Async {
@@ -181,7 +198,9 @@ func (s *Store) seeQueued(ctx context.Context) error {
 // Flush waits until every write queued before it is committed and fsync'd,
 // and returns the errors of async writes that failed since the last Flush:
 // the first 64 whole and, past them, one that counts the others and wraps
-// the last of them (errors.Is finds its sentinel). If ctx ends first,
+// the last of them (errors.Is finds its sentinel). The error of a failed
+// Put, PutFull or Save names the checkpoint id the call returned, that of
+// a PutWrites its task. If ctx ends first,
 // Flush returns ctx.Err() (it writes nothing, so nothing is undone) and
 // those errors stay for the next Flush or Close: a Flush behind a stalled
 // disk, or called from OnAsyncError (which runs in the commit loop the

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,9 @@ type statsData struct {
 	ChartH  int
 	SavedH  int
 	Keys    string // "key 7", "keys 1, 2": the keys an encrypted store is sealed under
+	// DiskBytes is the file's size on disk (0: unknown), which bbolt grows
+	// ahead of its pages (S.FileBytes): the figure ls and 'ckpt stats' show.
+	DiskBytes int64
 }
 
 // KeyIDs names the keys of an encrypted store, as "key 7" or "keys 1, 2";
@@ -76,6 +80,9 @@ func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	d := statsData{S: st, AsOf: at, Took: took.Round(time.Millisecond), Every: statsMaxAge(took).Round(time.Second),
 		Keys: KeyIDs(st.SealedKeys)}
+	if fi, err := os.Stat(s.store.Path()); err == nil {
+		d.DiskBytes = fi.Size()
+	}
 	var bs []bar
 	for _, b := range st.Buckets {
 		bs = append(bs, bar{Label: b.Name, Value: b.Bytes, Class: "b"})
@@ -200,6 +207,18 @@ func metaText(m ckpt.Metadata, k string) string {
 	v, ok := m[k]
 	if !ok {
 		return ""
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return jsonText(Jsonable(v))
+}
+
+// metaWord shows a metadata value in a sentence as 'ckpt diff' does: a
+// missing one as "-", a string as it is, anything else as JSON.
+func metaWord(v any) string {
+	if v == nil {
+		return "-"
 	}
 	if s, ok := v.(string); ok {
 		return s

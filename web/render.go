@@ -82,6 +82,7 @@ func (s *server) funcs() template.FuncMap {
 		"int64": func(n int) int64 { return int64(n) },
 		"add":   func(a, b int) int { return a + b },
 		"json":  jsonText,
+		"meta":  metaWord,
 	}
 }
 

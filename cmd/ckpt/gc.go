@@ -22,8 +22,9 @@ func newGCCmd(a *app) *cobra.Command {
 pending writes and index entries, and the channel values no kept checkpoint
 needs. The rules combine: --keep-last N keeps the newest N checkpoints of
 every thread and namespace; --max-age D removes checkpoints older than D
-(never the newest of a thread); --thread-ttl D removes whole threads whose
-newest checkpoint is older than D. Durations are Go durations (90m, 72h)
+(never the newest of a thread and namespace: a run goes on from it);
+--thread-ttl D removes whole threads whose newest checkpoint is older
+than D. Durations are Go durations (90m, 72h)
 that may also use days and weeks (30d, 2w, 1d12h).
 The freed pages are reused by new data; run 'ckpt compact' to shrink the
 file itself.`,
@@ -87,7 +88,7 @@ file itself.`,
 		},
 	}
 	c.Flags().IntVar(&keepLast, "keep-last", 0, "keep the newest N checkpoints of each thread and namespace")
-	c.Flags().Var(durationFlag{&maxAge}, "max-age", "delete checkpoints older than this, e.g. 30d (never a thread's newest)")
+	c.Flags().Var(durationFlag{&maxAge}, "max-age", "delete checkpoints older than this, e.g. 30d (never the newest of a thread and namespace)")
 	c.Flags().Var(durationFlag{&threadTTL}, "thread-ttl", "delete whole threads idle longer than this, e.g. 12w")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "count what would be deleted, change nothing")
 	a.addJSON(c)

@@ -24,7 +24,8 @@ func newLogCmd(a *app) *cobra.Command {
 		Short: "History of a thread, newest first, one checkpoint a line",
 		Long: `log prints the checkpoints of THREAD, newest first, one a line: id,
 time, step, source, node and route (from the metadata), the channels that
-changed since the parent, the number of pending writes and the run_id.
+changed since the parent (-NAME: a channel the parent had and this
+checkpoint has not), the number of pending writes and the run_id.
 --limit, --ns and --filter narrow it; --json prints the same as JSON.`,
 		Args: threadsAt(argsBetween(2, 2), 1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {

@@ -22,7 +22,13 @@ func newThreadsCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "threads FILE",
 		Short: "List threads: namespaces, checkpoints, newest id and time, bytes",
-		Args:  argsBetween(1, 1),
+		Long: `threads prints one line per thread of FILE, in thread id order: its
+namespaces ((root) is the root graph's), its checkpoints and pending
+writes, the id and time of its newest checkpoint in any namespace, and
+its bytes (keys and values; the file adds page overhead). For an
+encrypted store a line after the table names the keys it is sealed under
+(--json prints the threads only; 'ckpt stats --json' has the key ids).`,
+		Args: argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			s, err := a.openRead(args[0])
 			if err != nil {
