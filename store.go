@@ -103,7 +103,9 @@ type Options struct {
 	SweepPolicy Policy
 	// OnSweep, if set, is called (from the sweeper's goroutine) after each
 	// background sweep with what it removed and the error that ended it,
-	// if any. It must not call Close, which waits for the sweeper.
+	// if any. Close waits for the sweep and the OnSweep call in progress,
+	// and none starts after it; a Close from inside OnSweep returns without
+	// waiting for the call it is in, and the sweeper ends after it.
 	OnSweep func(GCStats, error)
 	// Logger, if set, gets one record per notable event: an open (with the
 	// groups replayed from a crashed run's log), a fail-stop with its

@@ -77,7 +77,7 @@ type callbacks struct {
 	noted   uint64        // failures queued, ever
 	heard   uint64        // of those, the ones whose call returned
 	running bool          // a deliver goroutine runs
-	g       uint64        // its goroutine's id, once it has one (goid)
+	g       uint64        // its goroutine's id, once it has one (GoID)
 	closed  bool          // Close: no deliver goroutine starts
 	stopped bool          // Close from inside fn: deliver stops after the call
 	changed chan struct{} // closed (and replaced) when heard or running change
@@ -111,7 +111,7 @@ func (c *callbacks) note(err error) {
 // deliver calls fn with what is queued, one at a time, in order, until
 // the queue is empty (or Close from inside fn stops it).
 func (c *callbacks) deliver() {
-	g := goid()
+	g := GoID()
 	c.mu.Lock()
 	c.g = g
 	for !c.stopped {
@@ -138,7 +138,7 @@ func (c *callbacks) deliver() {
 // inside tells whether the caller is fn's own goroutine, in a call of
 // fn; under mu.
 func (c *callbacks) inside() bool {
-	return c.running && c.g != 0 && goid() == c.g
+	return c.running && c.g != 0 && GoID() == c.g
 }
 
 // await waits until fn has heard of every failure noted so far. It does
@@ -192,13 +192,14 @@ func (c *callbacks) close() {
 	}
 }
 
-// goid returns the id of the calling goroutine, from the first line of
+// GoID returns the id of the calling goroutine, from the first line of
 // its stack trace ("goroutine 18 [running]:"). Go offers no other way to
 // tell a call from inside the callback (which must not wait for itself)
 // from one of another goroutine (which must); it is read only when a
 // Flush or Close meets a callback in progress, and once per run of
-// deliver.
-func goid() uint64 {
+// deliver. The root package's sweeper tells a Close from inside OnSweep (which must
+// not wait for the sweeper) the same way.
+func GoID() uint64 {
 	var buf [64]byte
 	b := bytes.TrimPrefix(buf[:runtime.Stack(buf[:], false)], []byte("goroutine "))
 	if i := bytes.IndexByte(b, ' '); i > 0 {
