@@ -60,7 +60,7 @@ func mixedDurabilityRound(t *testing.T, seed uint64, noWAL bool) {
 	}
 	var reported atomic.Int64
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path, Options{NoWAL: noWAL, OnAsyncError: func(error) { reported.Add(1) },
+	s, err := Open(path, Options{NoWAL: noWAL, OnAsyncError: func(err error) { reported.Add(int64(asyncFailures(err))) },
 		tuning: &tuning{hooks: hooks}})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,10 @@ package ckpt
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // sweeper runs GC in the background until stopped.
@@ -14,6 +17,7 @@ type sweeper struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
+	g      atomic.Uint64 // the sweeper's goroutine id (engine.GoID), once known
 }
 
 // startSweeper runs GC with p every interval until stopSweeper.
@@ -23,6 +27,7 @@ func (s *Store) startSweeper(interval time.Duration, p Policy, onSweep func(GCSt
 	s.sweep = sw
 	go func() {
 		defer close(sw.done)
+		sw.g.Store(engine.GoID())
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
@@ -30,6 +35,11 @@ func (s *Store) startSweeper(interval time.Duration, p Policy, onSweep func(GCSt
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			}
+			if ctx.Err() != nil {
+				// Both were ready: stopped. No sweep (nor OnSweep call)
+				// starts after stopSweeper, even one that did not wait.
+				return
 			}
 			st, err := s.GC(ctx, p)
 			if ctx.Err() != nil {
@@ -45,12 +55,15 @@ func (s *Store) startSweeper(interval time.Duration, p Policy, onSweep func(GCSt
 }
 
 // stopSweeper stops the background sweeper (if any) and waits for it: a
-// sweep in progress ends after its current transaction.
+// sweep in progress ends after its current transaction. Called from the
+// sweeper itself (a Close from inside OnSweep), it does not wait for
+// itself: the sweeper ends once OnSweep returns.
 func (s *Store) stopSweeper() {
 	if sw := s.sweep; sw != nil {
-		sw.once.Do(func() {
-			sw.cancel()
-			<-sw.done
-		})
+		sw.cancel()
+		if g := sw.g.Load(); g != 0 && engine.GoID() == g {
+			return
+		}
+		sw.once.Do(func() { <-sw.done })
 	}
 }

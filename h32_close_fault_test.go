@@ -54,7 +54,7 @@ func h32CloseRound(t *testing.T, seed uint64) {
 	}}
 	var reported atomic.Int64
 	path := filepath.Join(t.TempDir(), "c.db")
-	s, err := Open(path, Options{OnAsyncError: func(error) { reported.Add(1) }, tuning: &tuning{hooks: hooks}})
+	s, err := Open(path, Options{OnAsyncError: func(err error) { reported.Add(int64(asyncFailures(err))) }, tuning: &tuning{hooks: hooks}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -140,7 +140,7 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 	// old keys now, and a power cut that lost the re-sealing would leave
 	// every record it re-sealed readable only with them. Its outcome is
 	// waited for even if ctx ends (a Flush would leave it then).
-	if err := s.writing(ctx, func() error { return s.eng.Flush(context.WithoutCancel(ctx)) }); err != nil {
+	if err := s.writing(ctx, func() error { return s.eng.Barrier(context.WithoutCancel(ctx)) }); err != nil {
 		return st, fmt.Errorf("make the re-sealing durable: %w", err)
 	}
 	return st, nil

@@ -54,13 +54,23 @@ type Options struct {
 	// ErrInvalidConfig); MaxPending writes of 10 MB each would otherwise
 	// hold 10 GB.
 	MaxPendingBytes int64
-	// OnAsyncError, if set, is called (from the commit loop; keep it short)
-	// with every failed Async write. The same errors are also returned by
-	// the next Flush or Close: the first 64 whole, and past them one error
-	// that counts the others and wraps the last of them, so that a service
-	// that never flushes keeps bounded memory. It runs in the commit loop:
-	// a Flush called from it waits for itself until its ctx ends, and a
-	// Sync write or Close called from it never returns.
+	// OnAsyncError, if set, is called with every failed Async write, on a
+	// goroutine of its own (never the commit loop: a slow or blocked
+	// callback holds up no write), one call at a time, in the order the
+	// writes failed. From inside it the store may be called like from
+	// anywhere else: a write of any durability, a Flush (which then does
+	// not wait for the callback itself), Close. While a call runs, the
+	// failures after it wait for their own: the first 64 whole, and past
+	// them one error that counts the others and wraps the last of them, so
+	// a blocked callback keeps bounded memory. The same errors are also
+	// returned by the next Flush or Close (bounded alike, so that a service
+	// that never flushes keeps bounded memory too). Flush returns once the
+	// callback has heard of the failures it returns. Close waits until the
+	// callback has heard of every failure, and no call starts after it
+	// returns; a Close from inside the callback returns without waiting
+	// for it and ends the calls after this one (Close's error holds the
+	// failures no Flush took). So the callback must not wait for a
+	// goroutine that is in Flush or Close.
 	OnAsyncError func(error)
 	// DeltaFold is K for list channels stored as append-deltas: every K
 	// deltas are folded into one segment, and every K segments of one fold
@@ -94,7 +104,9 @@ type Options struct {
 	SweepPolicy Policy
 	// OnSweep, if set, is called (from the sweeper's goroutine) after each
 	// background sweep with what it removed and the error that ended it,
-	// if any. It must not call Close, which waits for the sweeper.
+	// if any. Close waits for the sweep and the OnSweep call in progress,
+	// and none starts after it; a Close from inside OnSweep returns without
+	// waiting for the call it is in, and the sweeper ends after it.
 	OnSweep func(GCStats, error)
 	// Logger, if set, gets one record per notable event: an open (with the
 	// groups replayed from a crashed run's log), a fail-stop with its

@@ -200,13 +200,20 @@ func (s *Store) seeQueued(ctx context.Context) error {
 // the first 64 whole and, past them, one that counts the others and wraps
 // the last of them (errors.Is finds its sentinel). The error of a failed
 // Put, PutFull or Save names the checkpoint id the call returned, that of
-// a PutWrites its task. If ctx ends first,
-// Flush returns ctx.Err() (it writes nothing, so nothing is undone) and
-// those errors stay for the next Flush or Close: a Flush behind a stalled
-// disk, or called from OnAsyncError (which runs in the commit loop the
-// Flush waits for), ends with its ctx.
+// a PutWrites its task. It returns once OnAsyncError has heard of them
+// (at once when called from inside OnAsyncError, which it would wait
+// for). If ctx ends first, Flush returns ctx.Err() (it writes nothing, so
+// nothing is undone) and those errors stay for the next Flush or Close: a
+// Flush behind a stalled disk ends with its ctx. If ctx ends while only
+// OnAsyncError is waited for, Flush returns the errors it took (ctx.Err()
+// if none), the callback still to hear of them.
 func (s *Store) Flush(ctx context.Context) error {
-	return s.writing(ctx, func() error { return s.eng.Flush(ctx) })
+	// The wait for OnAsyncError holds no lock: the callback may Close.
+	err := s.writing(ctx, func() error { return s.eng.Barrier(ctx) })
+	if werr := s.eng.AwaitCallbacks(ctx); err == nil {
+		err = werr
+	}
+	return err
 }
 
 // ApplyLog moves every write acknowledged before it from the write-ahead

@@ -6,17 +6,26 @@ package engine
 
 import "context"
 
-// Flush waits until every op queued before it is committed and durable
+// Flush is Barrier, then AwaitCallbacks: it also returns once
+// OnAsyncError has heard of the failures it returns.
+func (e *Engine) Flush(ctx context.Context) error {
+	err := e.Barrier(ctx)
+	if werr := e.AwaitCallbacks(ctx); err == nil {
+		err = werr
+	}
+	return err
+}
+
+// Barrier waits until every op queued before it is committed and durable
 // (what NoSync commits left unsynced is fsync'd), and returns the
 // failures of async ops (no Done channel) not yet taken, with its own.
 //
-// Unlike a write, a Flush returns ctx.Err() when ctx ends while it waits:
-// its barrier writes nothing, so leaving it is safe, and the async
-// failures it would have reported stay for the next Flush or Close. A
-// Flush behind a commit loop that does not get on (a stalled disk, an
-// OnAsyncError callback that calls Flush itself) then ends with its ctx
-// instead of never.
-func (e *Engine) Flush(ctx context.Context) error {
+// Unlike a write, a Barrier returns ctx.Err() when ctx ends while it
+// waits: it writes nothing, so leaving it is safe, and the async failures
+// it would have reported stay for the next Flush or Close. A Barrier
+// behind a commit loop that does not get on (a stalled disk) then ends
+// with its ctx instead of never.
+func (e *Engine) Barrier(ctx context.Context) error {
 	op := &Op{Ctx: ctx, Done: make(chan error, 1)}
 	if err := e.Send(ctx, op); err != nil {
 		return err
@@ -32,6 +41,15 @@ func (e *Engine) Flush(ctx context.Context) error {
 		// failures it took) is on the way.
 		return <-op.Done
 	}
+}
+
+// AwaitCallbacks waits until OnAsyncError has heard of every failure
+// noted so far (those a Barrier that returned took among them): at once
+// without OnAsyncError, or when called from inside it (it would wait for
+// itself); ctx.Err() if ctx ends first. Call it holding nothing the
+// callback may wait for.
+func (e *Engine) AwaitCallbacks(ctx context.Context) error {
+	return e.cb.await(ctx)
 }
 
 // Solo runs fn alone in the commit loop (Op.Solo): after every op queued

@@ -121,7 +121,8 @@ type Options struct {
 	// checks (or writes) its format marker there.
 	Init func(tx *bolt.Tx) error
 	// OnAsyncError, if set, hears of every failed op that had no Done
-	// channel (an Async write), from the commit loop.
+	// channel (an Async write), off the commit loop: one call at a time,
+	// in the order of the failures (callbacks.go).
 	OnAsyncError func(error)
 	Observer     Observer
 	Hooks        Hooks
@@ -161,17 +162,14 @@ type Engine struct {
 	fs FailState
 
 	// asyncErrs: the failures of ops without a Done channel not yet
-	// taken, at most MaxAsyncErrs; asyncMore counts those past it, and
-	// asyncLast is the last of them (noteAsyncErr).
-	asyncMu      sync.Mutex
-	asyncErrs    []error
-	asyncMore    int
-	asyncLast    error
-	onAsyncError func(error)
-	unsynced     bool // a NoSync commit is not yet fsync'd; only the loop touches it
-	commits      atomic.Int64
-	replayed     int
-	logCut       *LogDamage // what Open dropped as a power cut's (LogCut)
+	// taken (noteAsyncErr, TakeAsyncErr).
+	asyncMu   sync.Mutex
+	asyncErrs errTally
+	cb        *callbacks // OnAsyncError's calls; nil without it
+	unsynced  bool       // a NoSync commit is not yet fsync'd; only the loop touches it
+	commits   atomic.Int64
+	replayed  int
+	logCut    *LogDamage // what Open dropped as a power cut's (LogCut)
 }
 
 // beginRead begins a read transaction of db, unless a Begin faulted
@@ -209,19 +207,19 @@ func Open(path string, opts Options) (*Engine, error) {
 		opts.Hooks.OpenedBolt(db)
 	}
 	e := &Engine{
-		path:         path,
-		logPath:      opts.LogPath,
-		boltOpts:     bo,
-		readOnly:     bo.ReadOnly,
-		mark:         opts.Mark,
-		obs:          opts.Observer,
-		hooks:        opts.Hooks,
-		db:           db,
-		file:         file,
-		queue:        make(chan *Op, cmp.Or(max(opts.MaxPending, 0), 1024)),
-		loopDone:     make(chan struct{}),
-		pending:      newPendingBytes(opts.MaxPendingBytes, opts.Hooks.PendingFull),
-		onAsyncError: opts.OnAsyncError,
+		path:     path,
+		logPath:  opts.LogPath,
+		boltOpts: bo,
+		readOnly: bo.ReadOnly,
+		mark:     opts.Mark,
+		obs:      opts.Observer,
+		hooks:    opts.Hooks,
+		db:       db,
+		file:     file,
+		queue:    make(chan *Op, cmp.Or(max(opts.MaxPending, 0), 1024)),
+		loopDone: make(chan struct{}),
+		pending:  newPendingBytes(opts.MaxPendingBytes, opts.Hooks.PendingFull),
+		cb:       newCallbacks(opts.OnAsyncError),
 	}
 	e.gate.hide = opts.HideUnpublished
 	if e.hooks.SyncLog == nil {
@@ -317,6 +315,7 @@ func (e *Engine) Abandon(err error) {
 	e.fs.Fail(FailBolt, err) // the applier must not begin a bbolt write now
 	close(e.queue)
 	<-e.loopDone
+	e.cb.close()
 	e.snapshots().Close() // bbolt's Close waits for pooled reads
 	_ = e.closeWAL()
 	if FromPanic(err) {
@@ -329,10 +328,14 @@ func (e *Engine) Abandon(err error) {
 // Close stops the commit loop once every op queued is done (the caller
 // sends none after), applies the log and removes it, and closes the file.
 // It returns the failures of ops without a Done channel not yet taken
-// (TakeAsyncErr).
+// (TakeAsyncErr). It waits until OnAsyncError has heard of every failure,
+// unless called from inside OnAsyncError: then the calls stop after that
+// one, and the failures it has not heard of are only in Close's error
+// (or a Flush's before). No call of OnAsyncError starts after it returns.
 func (e *Engine) Close() error {
 	close(e.queue)
 	<-e.loopDone
+	e.cb.close()
 	// bbolt's Close waits for every read transaction: end the pooled
 	// ones (pool.go), and pool none again.
 	e.snapshots().Close()

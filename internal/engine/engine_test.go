@@ -439,3 +439,15 @@ func TestNothingIsLoggedAfterAFailedFsync(t *testing.T) {
 		})
 	}
 }
+
+// TestGoIDTellsGoroutinesApart: GoID (what a Close or Flush from inside
+// OnAsyncError is told by) reads a nonzero id, the same for one goroutine
+// twice and another for another goroutine.
+func TestGoIDTellsGoroutinesApart(t *testing.T) {
+	a, b := GoID(), GoID()
+	other := make(chan uint64)
+	go func() { other <- GoID() }()
+	if c := <-other; a == 0 || a != b || c == 0 || c == a {
+		t.Fatalf("GoID: %d and %d here, %d in another goroutine", a, b, c)
+	}
+}

@@ -11,8 +11,7 @@ import (
 
 // TestFlushReturnsWhenItsContextEnds: a Flush whose barrier waits behind
 // work that does not end (here a solo op held in the commit loop: a
-// stalled disk, or an OnAsyncError callback that calls Flush itself,
-// keeps the loop as busy) returns ctx.Err() once its ctx ends; it never
+// stalled disk keeps the loop as busy) returns ctx.Err() once its ctx ends; it never
 // waited for its outcome forever. A barrier writes nothing, so leaving
 // it is safe, and the async failures it would have reported stay for the
 // next Flush: reported once, never lost.

@@ -261,7 +261,7 @@ func h32RunRound(t *testing.T, r h32Round) {
 	}
 	opts := Options{Bolt: bolt.Options{Timeout: time.Minute}, LogPath: path + "-wal",
 		Mark: Mark{Path: Path{[]byte("meta")}, Key: []byte("applied")}, Observer: groups,
-		OnAsyncError: func(error) { o.reported.Add(1) }, Hooks: hooks}
+		OnAsyncError: func(err error) { o.reported.Add(int64(failures(err))) }, Hooks: hooks}
 	e, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -36,7 +36,8 @@ type Op struct {
 	// system, without waiting for an fsync.
 	NoSync bool
 	// Done receives the outcome; nil (an Async write): acknowledged when
-	// queued, a failure goes to the async errors (TakeAsyncErr). A
+	// queued, a failure goes to the async errors (TakeAsyncErr) and to
+	// OnAsyncError (called off the loop: callbacks.go). A
 	// barrier's outcome includes the async errors taken so far.
 	Done chan error
 	// OnQueue, if set, runs just before the op is queued, in queue order:
@@ -225,25 +226,23 @@ func (e *Engine) ack(ops []*Op, errs []error) {
 }
 
 // MaxAsyncErrs bounds the failures of ops without a Done channel kept
-// for the next TakeAsyncErr: the first MaxAsyncErrs are kept whole, the
-// rest are counted and the last of them kept. A service that hears of
-// failures through OnAsyncError and never flushes would otherwise keep
+// for the next TakeAsyncErr, and those queued for OnAsyncError while it
+// runs (callbacks.go): the first MaxAsyncErrs are kept whole, the rest are
+// counted and the last of them kept (MoreAsyncErrs). A service that hears
+// of failures through OnAsyncError and never flushes would otherwise keep
 // one error per failed write for the life of the store (some 300 bytes
 // each: TestFailedAsyncWritesKeepBoundedMemory).
 const MaxAsyncErrs = 64
 
+// noteAsyncErr keeps err for the next TakeAsyncErr and queues it for
+// OnAsyncError; it never waits for the callback.
 func (e *Engine) noteAsyncErr(err error) {
 	err = fmt.Errorf("ckpt: async write failed: %w", err)
 	e.asyncMu.Lock()
-	if len(e.asyncErrs) < MaxAsyncErrs {
-		e.asyncErrs = append(e.asyncErrs, err)
-	} else {
-		e.asyncMore++
-		e.asyncLast = err
-	}
+	e.asyncErrs.add(err)
 	e.asyncMu.Unlock()
-	if e.onAsyncError != nil {
-		e.onAsyncError(err)
+	if e.cb != nil {
+		e.cb.note(err)
 	}
 }
 
@@ -253,13 +252,7 @@ func (e *Engine) noteAsyncErr(err error) {
 func (e *Engine) TakeAsyncErr() error {
 	e.asyncMu.Lock()
 	defer e.asyncMu.Unlock()
-	errs := e.asyncErrs
-	if e.asyncMore > 0 {
-		errs = append(errs, fmt.Errorf("ckpt: %d more async writes failed (not kept; the last: %w)", e.asyncMore, e.asyncLast))
-	}
-	err := errors.Join(errs...)
-	e.asyncErrs, e.asyncMore, e.asyncLast = nil, 0, nil
-	return err
+	return errors.Join(e.asyncErrs.take()...)
 }
 
 // safeApply turns a panic in an op into its error, so one bad op cannot
