@@ -45,6 +45,11 @@ type RecoverStats struct {
 	// DroppedBytes is the length of the log from the damage to its last
 	// non-zero byte.
 	DroppedBytes int64
+	// MarkRepaired says that the store file's mark of the last log group
+	// it holds was past any group a log can number (a read-write Open
+	// refused the file for it) and was put back to the group its binding
+	// to its log names.
+	MarkRepaired bool
 	// MovedTo is where the damaged log is now (never deleted).
 	MovedTo string
 	// MetaRepaired says that one of bbolt's two meta pages was damaged (a
@@ -189,6 +194,26 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
 	step("read")
+	if engine.CheckApplied(applied) != nil {
+		// A damaged mark (no log numbers a group past 2^48-1; a read-write
+		// Open refuses it): the binding, written with the mark by every
+		// commit that moves it, under a checksum, says where it was.
+		if bind.ID == 0 {
+			return st, fmt.Errorf("ckpt: recover %s: %w, and the file's binding to its log, which would say where it was, "+
+				"is missing or damaged too; nothing was written: a read-only Open still reads the store (Export it)", path, engine.CheckApplied(applied))
+		}
+		if err := checkIf(!checked, db, path); err != nil {
+			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file: `ckpt verify` lists the damage, "+
+				"and a backup of the file is the way out", path, err)
+		}
+		checked = true
+		if err := engine.GuardedUpdate(db, "recover: write the mark", func(tx *bolt.Tx) error {
+			return appliedMark.SetApplied(engine.NewBoltView(tx), bind.Gen)
+		}); err != nil {
+			return st, fmt.Errorf("ckpt: recover %s: put the mark back: %w", path, err)
+		}
+		st.MarkRepaired, applied = true, bind.Gen
+	}
 	logPath := path + walSuffix
 	if live && engine.LogAbsent(logPath) {
 		// The file was copied, renamed or linked without its log, or the
@@ -231,7 +256,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		sc, d = rs, rs.Damage
 	}
 	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, Foreign: d.Foreign, KeptGroups: len(sc.Groups),
-		DroppedFirst: d.Group, DroppedLast: d.LaterLast, DroppedBytes: d.Bytes}
+		DroppedFirst: d.Group, DroppedLast: d.LaterLast, DroppedBytes: d.Bytes, MarkRepaired: st.MarkRepaired}
 	if d.LaterLast == 0 {
 		st.DroppedFirst = 0
 	}

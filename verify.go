@@ -227,6 +227,9 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 		rep.add(Problem{Check: "format", Detail: err.Error()})
 		return nil
 	}
+	if err := engine.CheckApplied(appliedMark.Applied(r)); err != nil {
+		rep.add(Problem{Check: "mark", Detail: err.Error() + " (`ckpt recover` puts it back)"})
+	}
 	importing, _, _, err := checkedImports(r)
 	if err != nil {
 		rep.add(Problem{Check: "import", Detail: err.Error()})

@@ -56,8 +56,9 @@ FILE lacks is gone).`,
 					MetaRepaired  bool   `json:"meta_repaired"`
 					MetaDamage    string `json:"meta_damage,omitempty"`
 					LogMissing    bool   `json:"log_missing"`
+					MarkRepaired  bool   `json:"mark_repaired"`
 				}{args[0], st.Damaged, st.Reason, st.Offset, st.KeptGroups, st.DroppedGroups(),
-					st.DroppedFirst, st.DroppedLast, st.DroppedBytes, st.MovedTo, st.MetaRepaired, st.MetaDamage, st.LogMissing})
+					st.DroppedFirst, st.DroppedLast, st.DroppedBytes, st.MovedTo, st.MetaRepaired, st.MetaDamage, st.LogMissing, st.MarkRepaired})
 			}
 			if st.MetaRepaired {
 				if _, err := fmt.Fprintf(a.out, "%s: %s\nrewrote the damaged meta page from the other one: the file now stands at that transaction\n", args[0], st.MetaDamage); err != nil {
@@ -70,7 +71,13 @@ FILE lacks is gone).`,
 					return err
 				}
 			}
-			if !st.Damaged && (st.MetaRepaired || st.LogMissing) {
+			if st.MarkRepaired {
+				if _, err := fmt.Fprintf(a.out, "%s: the file's mark of the last write-ahead log group it holds was damaged: "+
+					"put it back where the file's binding to its log says it was\n", args[0]); err != nil {
+					return err
+				}
+			}
+			if !st.Damaged && (st.MetaRepaired || st.LogMissing || st.MarkRepaired) {
 				return nil
 			}
 			if !st.Damaged {

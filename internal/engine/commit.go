@@ -116,6 +116,12 @@ func (e *Engine) readWAL(mark Mark, checkBinding bool) (groups []Group, err erro
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckApplied(applied); err != nil && !e.readOnly {
+		// A read-only store writes no group: it reads on (a log's records
+		// all lie below such a mark, which ScanLogOf refuses as damage).
+		return nil, fmt.Errorf("%w; nothing was changed: run `ckpt recover` (ckpt.RecoverLog) to put the mark back "+
+			"where the file's binding to its log says it was", err)
+	}
 	if live {
 		// The file says a log is live beside it (Mark.Live): without one,
 		// what it held past the mark is gone, and reading on would serve

@@ -160,6 +160,27 @@ func (m Mark) appliedTx(tx *bolt.Tx) uint64 {
 	return decodeMark(b.Get(m.Key))
 }
 
+// SetApplied records in w the last applied group: recovery's repair of
+// a mark CheckApplied refuses, from the file's binding to its log.
+func (m Mark) SetApplied(w Writer, gen uint64) error {
+	return w.Put(m.Path, m.Key, binary.BigEndian.AppendUint64(nil, gen))
+}
+
+// CheckApplied refuses a mark no log could have written: a group past
+// maxGen, which no record can number (the mark has no checksum: a flipped
+// bit in its top two bytes). Taken at its word, a read-write store would
+// open and fail at its first write, every time it was opened again (the
+// next group does not fit a record). A mark within the range that is
+// wrong is found against the log (ScanLogOf: the binding, the records'
+// groups); with no log it numbers nothing that is stored.
+func CheckApplied(applied uint64) error {
+	if applied <= maxGen {
+		return nil
+	}
+	return fmt.Errorf("%w: the store file's mark of the last write-ahead log group it holds is %d, past any group a log "+
+		"can number (%d): a damaged mark", ErrCorrupt, applied, uint64(maxGen))
+}
+
 func decodeMark(v []byte) uint64 {
 	if len(v) == 8 {
 		return binary.BigEndian.Uint64(v)
