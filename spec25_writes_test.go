@@ -920,9 +920,11 @@ func flipCase25(t *testing.T, src string, m *model25, what, thread string, off i
 
 // TestSpec25FlippedByteInWriteBranch flips, each on a fresh copy, every
 // byte of every element key and child pgid of the wr/ branch pages of a
-// thread with a "sub" namespace (every 7th under -race and with -short;
-// CKPT_RACE_FULL=1 flips every one under -race too). A changed separator key can land a checkpoint's seek past its
-// first writes; a changed pgid hands the scan another page.
+// thread with a "sub" namespace (every 7th with -short; under -race every
+// 15th, from an offset drawn per run (raceSample), and CI's plain command
+// flips every one; CKPT_RACE_FULL=1 flips every one under -race too). A
+// changed separator key can land a checkpoint's seek past its first
+// writes; a changed pgid hands the scan another page.
 //
 // The strides are prime to a pgid's 8 bytes, so the sample flips every
 // byte position of the pgids and the keys: on the code before the write
@@ -930,7 +932,8 @@ func flipCase25(t *testing.T, src string, m *model25, what, thread string, off i
 // the low bytes of pgids; every 8th position (79 flips) met 9 of the 95
 // and no pgid, every 5th (127) meets 19, 3 of them pgids, every 7th (91)
 // 11, 2 of them pgids. All 631 took 378 s of a loaded CI run under -race,
-// every 5th 60 s.
+// every 5th 60 s, every 7th 106 s at load 15-20; without -race all 631
+// cost about what every 7th did under it.
 func TestSpec25FlippedByteInWriteBranch(t *testing.T) {
 	t.Parallel()
 	src, m := spec25Store(t)
@@ -949,15 +952,17 @@ func TestSpec25FlippedByteInWriteBranch(t *testing.T) {
 			offs = append(offs, keys...)
 			offs = append(offs, pgids...)
 		}
-		stride := raceRounds(1, 7)
-		if testing.Short() {
-			stride = 7
+		keep := func(i int) bool { return i%7 == 0 }
+		if !testing.Short() {
+			keep = raceSample(t, 15)
 		}
 		for i, off := range offs {
-			if i%stride != 0 {
+			// Drawn for every position, kept or not: a position gets the
+			// same mask in a sample as in the whole sweep.
+			mask := byte(1 + rng.IntN(255))
+			if !keep(i) {
 				continue
 			}
-			mask := byte(1 + rng.IntN(255))
 			total++
 			if flipCase25(t, src, m, "branch", thread, off, mask) {
 				failed++
