@@ -580,14 +580,8 @@ func report25(t *testing.T, what string, rc *readCheck25) {
 // damaged copies the file at src to a new path and lets damage change it.
 func damaged25(t *testing.T, src string, damage func(path string)) string {
 	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(t.TempDir(), "damaged.db")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	copyFileIn(t, src, path)
 	damage(path)
 	return path
 }
