@@ -1,6 +1,11 @@
 package ckpt
 
-import "os"
+import (
+	"os"
+	"strconv"
+	"testing"
+	"time"
+)
 
 // raceRounds is huntRounds (hunt26_maint_kill_test.go) for the internal
 // tests: def cases without the race detector, race with it. CI runs this
@@ -13,4 +18,28 @@ func raceRounds(def, race int) int {
 		return race
 	}
 	return def
+}
+
+// raceSample is how a single-goroutine sweep (one damaged copy opened and
+// read at a time) samples its positions under -race: the detector finds
+// only races between goroutines, so a sweep gains from it only what the
+// store's own goroutines (the applier, the syncer) do beside each open,
+// which a sample meets as well, at 5-10 times the CPU per position. It
+// returns keep(i) for the i-th position of the sweep (from 0): every
+// stride-th, from an offset drawn per run and logged, so successive CI
+// runs cover other positions; CKPT_SWEEP_OFFSET=N replays a run's sample.
+// Without -race, or with CKPT_RACE_FULL=1, keep is true for every
+// position: CI's plain command (.ci/run, README's test command) runs these
+// sweeps whole in every run.
+func raceSample(t *testing.T, stride int) (keep func(i int) bool) {
+	t.Helper()
+	if !raceBuild || os.Getenv("CKPT_RACE_FULL") != "" || stride <= 1 {
+		return func(int) bool { return true }
+	}
+	off := int(time.Now().UnixNano() % int64(stride))
+	if v, err := strconv.Atoi(os.Getenv("CKPT_SWEEP_OFFSET")); err == nil {
+		off = ((v % stride) + stride) % stride
+	}
+	t.Logf("under -race: every %dth position from %d (CKPT_SWEEP_OFFSET=%d replays it, CKPT_RACE_FULL=1 sweeps all; CI's plain command sweeps all)", stride, off, off)
+	return func(i int) bool { return i%stride == off }
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,15 +49,36 @@ func crashCopy(t *testing.T, s *Store) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "copy.db")
 	for _, suffix := range []string{"", walSuffix} {
-		data, err := os.ReadFile(s.path + suffix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(dst+suffix, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		copyFileIn(t, s.path+suffix, dst+suffix)
 	}
 	return dst
+}
+
+// copyFileIn copies the file from to to (created 0o600, or truncated),
+// file to file (copy_file_range on Linux), with no buffer in the process:
+// under -race a file read into memory and written out again costs the
+// detector's shadow of every byte twice (a 2 MiB file took 40 times the
+// CPU of a plain build, most of it in the kernel mapping shadow pages),
+// and the damage tests copy a store for every case. (copyFile in
+// spec14_flip_test.go is the same for package ckpt_test.)
+func copyFileIn(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		_ = out.Close()
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // applyNow applies every logged group from within the commit loop
