@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ckpt-go/ckpt"
@@ -49,4 +50,38 @@ func TestShowAndDiffSayWhichNamespaceHoldsTheID(t *testing.T) {
 	ok(t, dir, "show", db, "t", sub[1], "--ns", "sub:1")
 	// A namespace the thread does not have names those it has.
 	failsWith(t, runIn(t, dir, "", "show", db, "t", "--ns", "nope"), 1, `thread "t" has namespaces (root), sub:1`)
+}
+
+// `ckpt log --ns NAME` of a namespace the thread does not have printed
+// "no checkpoint ... in namespace NAME" and exited 0, where `ckpt show
+// --ns NAME` fails naming the namespaces the thread has: a typo read as
+// an empty history. A namespace that exists with no checkpoint matching
+// --filter is still an empty listing, exit 0.
+func TestLogOfANamespaceTheThreadLacksNamesThoseItHas(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "ns.db")
+	ctx := context.Background()
+	s, err := ckpt.Open(db, ckpt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Save(ctx, "t", map[string]any{"a": 1}, ckpt.Metadata{"node": "root"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, ckpt.Config{ThreadID: "t", CheckpointNS: "sub:1"},
+		ckpt.Checkpoint{V: 1, ChannelValues: map[string]any{"q": 1}, ChannelVersions: map[string]string{"q": "1"}},
+		ckpt.Metadata{"node": "lookup"}, map[string]string{"q": "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	failsWith(t, runIn(t, dir, "", "log", db, "t", "--ns", "sub:2"), 1, `thread "t" has namespaces (root), sub:1`)
+	if out := ok(t, dir, "log", db, "t", "--ns", "sub:1", "--filter", "node=none").stdout; !strings.Contains(out, "no checkpoint") {
+		t.Errorf("log of a namespace with no match: %q", out)
+	}
+	if out := ok(t, dir, "log", db, "t", "--ns", "sub:1").stdout; !strings.Contains(out, "lookup") {
+		t.Errorf("log --ns sub:1: %q", out)
+	}
 }
