@@ -48,6 +48,11 @@ checkpoint has not), the number of pending writes and the run_id.
 			if err := requireThread(c.Context(), s, args[0], args[1]); err != nil {
 				return err
 			}
+			if opts.Namespace != nil {
+				if err := requireNamespace(c.Context(), s, args[0], args[1], ns); err != nil {
+					return err
+				}
+			}
 			return a.printLog(c.Context(), s, opts)
 		},
 	}
@@ -64,6 +69,17 @@ func requireThread(ctx context.Context, s *ckpt.Store, file, thread string) erro
 		return err
 	}
 	return fmt.Errorf("%s has no thread %q: %w", file, thread, ckpt.ErrNotFound)
+}
+
+// requireNamespace fails with ErrNotFound, naming the namespaces the
+// thread has, when it has no checkpoint in ns: a mistyped --ns is an
+// error, as it is for show, not an empty history.
+func requireNamespace(ctx context.Context, s *ckpt.Store, file, thread, ns string) error {
+	for _, err := range s.List(ctx, ckpt.ListOptions{ThreadID: thread, Namespace: ckpt.NS(ns), Limit: 1}) {
+		return err
+	}
+	return notFoundIn(ctx, s, file, ckpt.Config{ThreadID: thread, CheckpointNS: ns}, "",
+		fmt.Errorf("%w: no checkpoint of thread %q in namespace %s", ckpt.ErrNotFound, thread, nsLabel(ns)))
 }
 
 // logEntry is one line of the log.

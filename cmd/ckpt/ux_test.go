@@ -295,7 +295,7 @@ func TestReadmeCommandTable(t *testing.T) {
 func TestEmptyListingsSaySo(t *testing.T) {
 	t.Parallel()
 	dir, db := demoFixture(t)
-	if got := ok(t, dir, "log", "demo.db", "demo", "--filter", "node=nobody", "--ns", "x").stdout; got != `no checkpoint of thread "demo" in namespace x with node=nobody`+"\n" {
+	if got := ok(t, dir, "log", "demo.db", "demo", "--filter", "node=nobody", "--ns", "").stdout; got != `no checkpoint of thread "demo" in namespace (root) with node=nobody`+"\n" {
 		t.Fatalf("log with no match printed %q", got)
 	}
 	if got := ok(t, dir, "log", "demo.db", "demo", "--filter", "node=nobody", "--json").stdout; strings.Join(strings.Fields(got), "") != "[]" {
