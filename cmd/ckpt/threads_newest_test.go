@@ -96,4 +96,9 @@ func TestThreadsNewestBesideADamagedThread(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, `thread "b"`) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Fatalf("threads --newest 3 beside a damaged thread: want one line naming thread b and a failure\n%s", r)
 	}
+	// --json too: the others as JSON, the damage as the error.
+	r = runIn(t, dir, "", "threads", db, "--newest", "3", "--json")
+	if r.code == 0 || !strings.Contains(r.stderr, `thread "b"`) || !strings.Contains(r.stdout, `"thread": "c"`) || strings.Contains(r.stdout, `"thread": "b"`) {
+		t.Fatalf("threads --newest 3 --json beside a damaged thread: want c and a listed, b named in the error\n%s", r)
+	}
 }
