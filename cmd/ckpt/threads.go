@@ -66,7 +66,10 @@ encrypted store a line after the table names the keys it is sealed under
 					info.PendingWrites, info.NewestID, a.fmtTime(info.NewestTime), humanBytes(info.Bytes))
 			}
 			if a.asJSON {
-				return a.printJSON(rows)
+				if err := a.printJSON(rows); err != nil {
+					return err
+				}
+				return *damaged
 			}
 			if n == 0 && *damaged == nil {
 				// A bare header reads like a broken table.
