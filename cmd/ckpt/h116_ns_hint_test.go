@@ -14,31 +14,7 @@ import (
 // diff` without --ns was "not found ... namespace """, with no word that
 // the checkpoint is there, in another namespace, and --ns reaches it.
 func TestShowAndDiffSayWhichNamespaceHoldsTheID(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "ns.db")
-	ctx := context.Background()
-	s, err := ckpt.Open(db, ckpt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Save(ctx, "t", map[string]any{"a": 1}, ckpt.Metadata{"node": "root"}); err != nil {
-		t.Fatal(err)
-	}
-	var sub []string
-	prev := ""
-	for i := range 2 {
-		out, err := s.Put(ctx, ckpt.Config{ThreadID: "t", CheckpointNS: "sub:1", CheckpointID: prev},
-			ckpt.Checkpoint{V: 1, ChannelValues: map[string]any{"q": i}, ChannelVersions: map[string]string{"q": string(rune('1' + i))}},
-			ckpt.Metadata{"node": "lookup"}, map[string]string{"q": string(rune('1' + i))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		prev = out.CheckpointID
-		sub = append(sub, out.CheckpointID)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dir, db, sub := nsStore(t)
 	for _, args := range [][]string{
 		{"show", db, "t", sub[1]},
 		{"show", db, "t", sub[1][:24]},
@@ -59,8 +35,22 @@ func TestShowAndDiffSayWhichNamespaceHoldsTheID(t *testing.T) {
 // --filter is still an empty listing, exit 0.
 func TestLogOfANamespaceTheThreadLacksNamesThoseItHas(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	db := filepath.Join(dir, "ns.db")
+	dir, db, _ := nsStore(t)
+	failsWith(t, runIn(t, dir, "", "log", db, "t", "--ns", "sub:2"), 1, `thread "t" has namespaces (root), sub:1`)
+	if out := ok(t, dir, "log", db, "t", "--ns", "sub:1", "--filter", "node=none").stdout; !strings.Contains(out, "no checkpoint") {
+		t.Errorf("log of a namespace with no match: %q", out)
+	}
+	if out := ok(t, dir, "log", db, "t", "--ns", "sub:1").stdout; !strings.Contains(out, "lookup") {
+		t.Errorf("log --ns sub:1: %q", out)
+	}
+}
+
+// nsStore writes a store whose thread "t" has one checkpoint in the root
+// namespace (node "root") and two in "sub:1" (node "lookup"), returned.
+func nsStore(t *testing.T) (dir, db string, sub []string) {
+	t.Helper()
+	dir = t.TempDir()
+	db = filepath.Join(dir, "ns.db")
 	ctx := context.Background()
 	s, err := ckpt.Open(db, ckpt.Options{})
 	if err != nil {
@@ -69,19 +59,19 @@ func TestLogOfANamespaceTheThreadLacksNamesThoseItHas(t *testing.T) {
 	if _, err := s.Save(ctx, "t", map[string]any{"a": 1}, ckpt.Metadata{"node": "root"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Put(ctx, ckpt.Config{ThreadID: "t", CheckpointNS: "sub:1"},
-		ckpt.Checkpoint{V: 1, ChannelValues: map[string]any{"q": 1}, ChannelVersions: map[string]string{"q": "1"}},
-		ckpt.Metadata{"node": "lookup"}, map[string]string{"q": "1"}); err != nil {
-		t.Fatal(err)
+	prev := ""
+	for i := range 2 {
+		out, err := s.Put(ctx, ckpt.Config{ThreadID: "t", CheckpointNS: "sub:1", CheckpointID: prev},
+			ckpt.Checkpoint{V: 1, ChannelValues: map[string]any{"q": i}, ChannelVersions: map[string]string{"q": string(rune('1' + i))}},
+			ckpt.Metadata{"node": "lookup"}, map[string]string{"q": string(rune('1' + i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = out.CheckpointID
+		sub = append(sub, out.CheckpointID)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	failsWith(t, runIn(t, dir, "", "log", db, "t", "--ns", "sub:2"), 1, `thread "t" has namespaces (root), sub:1`)
-	if out := ok(t, dir, "log", db, "t", "--ns", "sub:1", "--filter", "node=none").stdout; !strings.Contains(out, "no checkpoint") {
-		t.Errorf("log of a namespace with no match: %q", out)
-	}
-	if out := ok(t, dir, "log", db, "t", "--ns", "sub:1").stdout; !strings.Contains(out, "lookup") {
-		t.Errorf("log --ns sub:1: %q", out)
-	}
+	return dir, db, sub
 }
