@@ -74,10 +74,8 @@ func (s *Store) PutFull(ctx context.Context, cfg Config, cp Checkpoint, meta Met
 	for _, pw := range ws {
 		size += pw.size()
 	}
-	what := func() string {
-		return fmt.Sprintf("put of checkpoint %s in thread %q namespace %q", idString(p.id), cfg.ThreadID, cfg.CheckpointNS)
-	}
-	err = s.writeOrdered(ctx, size, what, func(w writer) error {
+	what := writeName{kind: "put", thread: cfg.ThreadID, ns: cfg.CheckpointNS, id: &p.id, withNamespaces: true}
+	err = s.writeOrdered(ctx, size, &what, func(w writer) error {
 		parentRec, err := p.check(w, ifHead)
 		if err != nil {
 			return err
@@ -449,8 +447,8 @@ func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskI
 	if err != nil || len(pw.recs) == 0 {
 		return err
 	}
-	what := func() string { return fmt.Sprintf("pending writes of task %q", taskID) }
-	return s.writeOrdered(ctx, pw.size(), what, func(w writer) error {
+	what := writeName{task: taskID}
+	return s.writeOrdered(ctx, pw.size(), &what, func(w writer) error {
 		if w.Get(threadPath(cfg.ThreadID, bucketCheckpoints), checkpointKey(cfg.CheckpointNS, id)) == nil {
 			if err := checkpointHidden(w, cfg.ThreadID, cfg.CheckpointNS, id, writableLists); err != nil {
 				return err

@@ -134,8 +134,8 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 	for _, e := range encoded {
 		size += len(e.ch) + len(e.raw)
 	}
-	what := func() string { return fmt.Sprintf("save of checkpoint %s in thread %q", idString(id), threadID) }
-	err = s.writeOrdered(ctx, size, what, func(w writer) error {
+	what := writeName{kind: "save", thread: threadID, id: &id}
+	err = s.writeOrdered(ctx, size, &what, func(w writer) error {
 		head := headID(w, threadID, "")
 		parent := head
 		if named != nil {

@@ -138,12 +138,33 @@ func (s *Store) writeSized(ctx context.Context, size int, apply func(w writer) e
 	return s.writeOrdered(ctx, size, nil, apply, nil)
 }
 
+// writeName names a write in the error of an Async one: that error
+// reaches the caller through Flush, Close or OnAsyncError, after the call
+// returned, and says which acknowledged write was lost. A value, so a
+// Sync write allocates nothing for it; id points at the checkpoint id,
+// which an onQueue hook may set.
+type writeName struct {
+	kind           string // "put", "save"; "" for a task's pending writes
+	thread, ns     string
+	id             *[idLen]byte
+	task           string
+	withNamespaces bool // the namespace is part of the name (Put, PutFull)
+}
+
+func (n writeName) String() string {
+	switch {
+	case n.kind == "":
+		return fmt.Sprintf("pending writes of task %q", n.task)
+	case n.withNamespaces:
+		return fmt.Sprintf("%s of checkpoint %s in thread %q namespace %q", n.kind, idString(*n.id), n.thread, n.ns)
+	}
+	return fmt.Sprintf("%s of checkpoint %s in thread %q", n.kind, idString(*n.id), n.thread)
+}
+
 // writeOrdered is writeSized with an onQueue hook (engine.Op.OnQueue):
 // what it does is ordered like the commits. what, if not nil, names the
-// write (after onQueue ran) in its error when it is Async: that error
-// reaches the caller through Flush, Close or OnAsyncError, after the call
-// returned, and says which acknowledged write was lost.
-func (s *Store) writeOrdered(ctx context.Context, size int, what func() string, apply func(w writer) error, onQueue func()) error {
+// write (after onQueue ran) in its error when it is Async.
+func (s *Store) writeOrdered(ctx context.Context, size int, what *writeName, apply func(w writer) error, onQueue func()) error {
 	dur := writeOptionsFrom(ctx).Durability
 	if !dur.known() {
 		return fmt.Errorf("%w: WriteOptions.Durability %d is none of Sync, Async, NoSync (nothing written)", ErrInvalidConfig, int(dur))
@@ -152,10 +173,10 @@ func (s *Store) writeOrdered(ctx context.Context, size int, what func() string, 
 		dur = s.durability
 	}
 	if dur == Async && what != nil {
-		inner := apply
+		inner, name := apply, *what
 		apply = func(w writer) error {
 			if err := inner(w); err != nil {
-				return fmt.Errorf("%s: %w", what(), err)
+				return fmt.Errorf("%s: %w", name, err)
 			}
 			return nil
 		}
