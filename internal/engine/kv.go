@@ -126,6 +126,9 @@ type BoltView struct {
 	// allocates for whole (gigabytes) before the copy faults
 	// (TestDamagedValueLengthIsCorruptNotHuge). Zero: not checked.
 	maxLen int
+	// walkBytes, when not zero, is the cache size (cacheBytes) past which
+	// a walk's callback forgets the buckets it opened (tests lower it).
+	walkBytes int
 	// wrote is set by the first change, so the commit loop can tell a
 	// failure before any change (the op alone fails) from one after (the
 	// transaction must be rolled back).
