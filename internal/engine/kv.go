@@ -127,8 +127,13 @@ type BoltView struct {
 	// (TestDamagedValueLengthIsCorruptNotHuge). Zero: not checked.
 	maxLen int
 	// walkBytes, when not zero, is the cache size (cacheBytes) past which
-	// a walk's callback forgets the buckets it opened (tests lower it).
-	walkBytes int
+	// a walk's callback forgets the buckets it opened (forgetWalked;
+	// maxWalkBytes when zero, tests lower it). depth counts the walks
+	// (Buckets, Scan) under way: only the outermost one forgets, so that
+	// a thread's reads inside its callback keep their buckets.
+	walkBytes, depth int
+	// lastID numbers the entries of open (openBucket.id).
+	lastID uint32
 	// wrote is set by the first change, so the commit loop can tell a
 	// failure before any change (the op alone fails) from one after (the
 	// transaction must be rolled back).
@@ -293,7 +298,10 @@ func (v *BoltView) Buckets(p Path, after []byte, fn func(name []byte) error) err
 			continue // a value, not a bucket
 		}
 		last = k
-		if err := fn(k); err != nil {
+		m := v.enterWalk()
+		err := fn(k)
+		v.leaveWalk(m)
+		if err != nil {
 			if err = stopped(err); err != nil || !disordered {
 				return err
 			}
@@ -385,7 +393,10 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 		if val == nil && b.Bucket(k) != nil {
 			continue // nested bucket, not a value
 		}
-		if err := fn(k, val); err != nil {
+		m := v.enterWalk()
+		err := fn(k, val)
+		v.leaveWalk(m)
+		if err != nil {
 			if err = stopped(err); err != nil || !disordered {
 				return err
 			}

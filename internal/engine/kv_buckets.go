@@ -34,14 +34,23 @@ type openBucket struct {
 	inline bool
 	// used is the view's read (BoltView.reads) that last looked the
 	// bucket up: trim keeps the buckets used last.
-	used  uint32
-	index int // in open
+	used uint32
+	// id tells this entry from one that later took its place in open
+	// (a walk forgets what its callbacks opened, forgetWalked): a Bucket
+	// handle holds it.
+	id uint32
+	// parent is the index in open of the bucket this one is nested in
+	// (-1: a top bucket); Child trusts a remembered kid only when it is
+	// this bucket's.
+	parent int32
+	index  int // in open
 	// kids are the entries of buckets nested in this one that Child
 	// looked up, by the caller's slot (1 + their index in open; 0:
 	// none), so that a read of a thread's buckets finds each without the
 	// hash of its whole path. A cache: trim, which moves entries, empties
 	// it. (The fields are in this order so that busy, inline and used
-	// share a word: the entry is 120 bytes with kids, 104 before them.)
+	// share a word: the entry is 120 bytes with kids, 104 before them; 128
+	// with id and parent.)
 	kids [maxKids]int32
 }
 
@@ -141,10 +150,13 @@ func (v *BoltView) cached(p Path) *openBucket {
 		return e
 	}
 	var b *bolt.Bucket
+	parent := -1
 	if len(p) == 1 {
 		b = v.tx.Bucket(p[0])
-	} else if parent := v.cached(p[:len(p)-1]).b; parent != nil {
-		b = parent.Bucket(p[len(p)-1])
+	} else if pe := v.cached(p[:len(p)-1]); pe.b != nil {
+		b, parent = pe.b.Bucket(p[len(p)-1]), pe.index
+	} else {
+		parent = pe.index
 	}
 	inline := b != nil && b.Root() == 0
 	if inline {
@@ -155,7 +167,9 @@ func (v *BoltView) cached(p Path) *openBucket {
 	}
 	start := len(v.keys)
 	v.keys = appendPath(v.keys, p)
-	v.open = append(v.open, openBucket{start: start, end: len(v.keys), b: b, used: v.reads, inline: inline, index: len(v.open)})
+	v.lastID++
+	v.open = append(v.open, openBucket{start: start, end: len(v.keys), b: b, used: v.reads, inline: inline,
+		id: v.lastID, parent: int32(parent), index: len(v.open)})
 	switch {
 	case v.index != nil:
 		// Hashed here, not above: opening the parent may have made the
@@ -208,6 +222,7 @@ const linearBuckets = 16
 // for the next ones: a pooled read over more threads than it keeps
 // starts over again and again, and would otherwise grow it anew each time.
 func (v *BoltView) forget(keep bool) {
+	v.depth = 0 // between reads no walk is under way
 	clear(v.open)
 	clear(v.openBuf[:])
 	v.inline = 0
@@ -275,13 +290,19 @@ func (v *BoltView) trim(limit int) {
 	}
 	j, n := 0, 0
 	v.inline = 0
+	moved := make([]int32, len(v.open)) // new index by old, -1: forgotten
 	for i := range v.open {
 		if !keep[i] {
+			moved[i] = -1
 			continue
 		}
+		moved[i] = int32(j)
 		e := v.open[i]
 		if e.inline {
 			v.inline++
+		}
+		if e.parent >= 0 {
+			e.parent = moved[e.parent] // a parent comes before its children
 		}
 		// Paths move down in order: copy's overlap is safe.
 		l := e.end - e.start
@@ -303,8 +324,8 @@ func (v *BoltView) trim(limit int) {
 // maxRoomBuckets bounds the room (capacity) a trimmed view keeps for
 // open buckets: twice the entries maxCachedBytes lets it count. Kept room
 // spares the next reads growing the arrays again, but one read may open
-// any number of buckets before its Release trims (a scan over every
-// thread): the room it grew, its entries (48 bytes each), paths and
+// many buckets before its Release trims (up to maxWalkBytes' worth in a
+// walk over every thread, more in one that is not a walk): the room it grew, its entries (48 bytes each), paths and
 // index (a map never shrinks), is not in cacheBytes, and the pooled read
 // would hold it, uncounted, for as long as it is reused.
 const maxRoomBuckets = 2 * maxCachedBytes / bucketCost
@@ -323,4 +344,69 @@ func (v *BoltView) giveBackRoom() bool {
 		v.reindex()
 	}
 	return true
+}
+
+// maxWalkBytes is the cache size (cacheBytes) past which a walk forgets,
+// after each of its callbacks, the buckets that callback opened
+// (forgetWalked): a walk over every thread (Stats, Verify, GC, Export)
+// opens each thread's buckets once, and kept them all until its read
+// ended (289 MB for 100,000 one-checkpoint threads). Twice what a pooled
+// read keeps between reads (trim), so that a read of a few threads never
+// reaches it.
+const maxWalkBytes = 2 * maxCachedBytes
+
+// walkMark is where a walk's callback starts in the cache: the entries
+// and path bytes after it are what the callback opened.
+type walkMark struct{ open, keys int }
+
+// enterWalk is called before a walk (Buckets, Scan) calls its callback;
+// leaveWalk after, with enterWalk's mark.
+func (v *BoltView) enterWalk() walkMark {
+	v.depth++
+	return walkMark{len(v.open), len(v.keys)}
+}
+
+func (v *BoltView) leaveWalk(m walkMark) {
+	v.depth--
+	if v.depth == 0 && len(v.open) > m.open {
+		v.forgetWalked(m)
+	}
+}
+
+// forgetWalked forgets the buckets the callback of an outermost walk
+// opened (those after m), when the cache is past its bound (maxWalkBytes,
+// or walkBytes): every thread's buckets, opened once each, would
+// otherwise stay until the read ends. Safe mid-read: a handle whose entry
+// is gone, or taken by another bucket, finds its bucket again by path
+// (Bucket.entry), and Child trusts a remembered kid only when it is the
+// parent's (openBucket.parent); nothing of a callback is busy once it
+// returned.
+func (v *BoltView) forgetWalked(m walkMark) {
+	limit := v.walkBytes
+	if limit == 0 {
+		limit = maxWalkBytes
+	}
+	if v.tx == nil || v.tx.Writable() || v.cacheBytes() <= limit {
+		return
+	}
+	for i := m.open; i < len(v.open); i++ {
+		if v.open[i].busy {
+			return
+		}
+	}
+	for i := m.open; i < len(v.open); i++ {
+		e := &v.open[i]
+		if e.inline {
+			v.inline--
+		}
+		if v.index != nil {
+			// On a collision the first entry keeps the hash (cached): it is
+			// dropped only when it is this one.
+			if h := maphash.Bytes(pathSeed, v.keys[e.start:e.end]); v.index[h] == i {
+				delete(v.index, h)
+			}
+		}
+	}
+	clear(v.open[m.open:])
+	v.open, v.keys = v.open[:m.open], v.keys[:m.keys]
 }

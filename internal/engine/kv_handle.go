@@ -17,8 +17,13 @@ import (
 // read it was taken in (the view forgets its buckets between reads); a
 // missing bucket reads as empty, as through the view.
 type Bucket struct {
-	v *BoltView
-	i int // the entry in v.open: an index, not a pointer (opening another bucket may move the entries)
+	v  *BoltView
+	i  int    // the entry in v.open: an index, not a pointer (opening another bucket may move the entries)
+	id uint32 // the entry's id: a walk may forget it, and another bucket take its place (forgetWalked)
+	// p is the bucket's path, to find it again once forgotten: the caller
+	// keeps it unchanged while it uses the handle (tupleReader's paths
+	// change with its thread, when it drops its handles).
+	p Path
 }
 
 // BucketOpener is implemented by the readers that hand out a Bucket: a
@@ -36,15 +41,26 @@ func (v *BoltView) Bucket(p Path) (Bucket, bool) {
 	if len(p) == 0 || v.tx.Writable() {
 		return Bucket{}, false
 	}
-	return Bucket{v: v, i: v.cached(p).index}, true
+	return v.handle(v.cached(p), p), true
+}
+
+// handle returns the handle of the entry e, at path p.
+func (v *BoltView) handle(e *openBucket, p Path) Bucket {
+	return Bucket{v: v, i: e.index, id: e.id, p: p}
 }
 
 // entry returns b's entry, marked used by the view's current read as a
-// lookup by path marks it (trim keeps the buckets used last).
+// lookup by path marks it (trim keeps the buckets used last); found again
+// by path when a walk forgot it (forgetWalked).
 func (b Bucket) entry() *openBucket {
-	e := &b.v.open[b.i]
-	e.used = b.v.reads
-	return e
+	v := b.v
+	if b.i < len(v.open) {
+		if e := &v.open[b.i]; e.id == b.id {
+			e.used = v.reads
+			return e
+		}
+	}
+	return v.cached(b.p)
 }
 
 // Child returns the bucket at p, whose parent must be b's bucket (p is
@@ -57,24 +73,28 @@ func (b Bucket) entry() *openBucket {
 func (b Bucket) Child(p Path, slot int) Bucket {
 	v := b.v
 	if slot < 0 || slot >= maxKids {
-		return Bucket{v: v, i: v.cached(p).index}
+		return v.handle(v.cached(p), p)
 	}
 	name := p[len(p)-1]
-	pe := &v.open[b.i]
+	pe := b.entry()
+	pi := pe.index
 	n := pe.end - pe.start + pathNameCost + len(name) // the child's encoded path
-	if k := pe.kids[slot]; k > 0 {
-		if e := &v.open[k-1]; e.end-e.start == n && bytes.Equal(v.keys[e.end-len(name):e.end], name) {
+	// The entry remembered may since have been forgotten by a walk, and
+	// another bucket taken its place: trusted when it is pe's child of
+	// that name.
+	if k := int(pe.kids[slot]); k > 0 && k <= len(v.open) {
+		if e := &v.open[k-1]; int(e.parent) == pi && e.end-e.start == n && bytes.Equal(v.keys[e.end-len(name):e.end], name) {
 			e.used = v.reads
-			return Bucket{v: v, i: int(k - 1)}
+			return v.handle(e, p)
 		}
 	}
 	e := v.cached(p) // may move the entries: pe is not used after it
 	// Remembered only when e's path is b's and one name more, that name:
-	// the slot's entry is then told by its length and last name alone.
-	if pe := &v.open[b.i]; isChildPath(v.keys[e.start:e.end], v.keys[pe.start:pe.end], name) {
+	// the slot's entry is then told by its parent, length and last name.
+	if pe := &v.open[pi]; isChildPath(v.keys[e.start:e.end], v.keys[pe.start:pe.end], name) {
 		pe.kids[slot] = int32(e.index + 1)
 	}
-	return Bucket{v: v, i: e.index}
+	return v.handle(e, p)
 }
 
 // isChildPath tells whether the encoded path child is the encoded path

@@ -68,9 +68,12 @@ func TestWalkForgetsWhatItsCallbacksOpened(t *testing.T) {
 	if err := db.View(func(tx *bolt.Tx) error {
 		v := NewBoltView(tx)
 		v.walkBytes = 16 * bucketCost
-		// Opened before the walk: its entry stays; its children are
-		// opened (and forgotten) inside the walk.
+		// Opened before the walk: their entries stay; their children are
+		// opened inside the walk, and forgotten once the cache is full
+		// (by the last threads').
 		first, _ := v.Bucket(path(name(0), ""))
+		last, _ := v.Bucket(path(name(n-1), ""))
+		v.Bucket(path(name(n-2), ""))
 		var kept Bucket // a handle taken in a callback, used after it
 		read := func(th []byte) {
 			h, _ := v.Bucket(path(th, ""))
@@ -105,9 +108,14 @@ func TestWalkForgetsWhatItsCallbacksOpened(t *testing.T) {
 		if got := v.cacheBytes(); got > v.walkBytes+8*bucketCost {
 			t.Errorf("after a scan over %d threads the view keeps %d bytes of open buckets, want at most %d", n, got, v.walkBytes+8*bucketCost)
 		}
-		// Other threads' buckets now sit where the forgotten ones were.
-		for i := n - 1; i >= n-5; i-- {
+		// Other threads' buckets now sit where the forgotten ones were:
+		// the next thread's cp where the last one's was (its parent
+		// remembers that place, Child).
+		for i := n - 2; i >= n-5; i-- {
 			read(name(i))
+		}
+		if got := string(last.Child(path(name(n-1), "cp"), 0).Get([]byte("k"))); got != want("cp", name(n-1)) {
+			t.Errorf("a child of a bucket opened before the walk, forgotten in it, reads %q, want %q", got, want("cp", name(n-1)))
 		}
 		if got := string(kept.Get([]byte("k"))); got != want("cp", name(10)) {
 			t.Errorf("a handle taken inside the walk reads %q, want %q", got, want("cp", name(10)))
