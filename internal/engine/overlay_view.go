@@ -40,6 +40,10 @@ type View struct {
 
 type ovState struct{ exists, base bool }
 
+// maxViewStates bounds a reader's view's states: a walk over every thread
+// asks about each thread's buckets once.
+const maxViewStates = 4096
+
 // NewView returns a reader's view of tree (a frozen copy: readers must not
 // share its bucket-state cache) on top of base.
 func NewView(tree *Tree, base Reader) *View { return &View{tree: tree, base: base} }
