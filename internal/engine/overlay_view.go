@@ -41,7 +41,11 @@ type View struct {
 type ovState struct{ exists, base bool }
 
 // maxViewStates bounds a reader's view's states: a walk over every thread
-// asks about each thread's buckets once.
+// asks about each thread's buckets once, and its answers, a path and a
+// map entry each (about 100 bytes), were kept until the snapshot changed.
+// Past the bound the cache starts over (it only saves walks of the tree);
+// the commit loop's views (loop) cache in their tree, which lives for a
+// group or until the applier prunes it.
 const maxViewStates = 4096
 
 // NewView returns a reader's view of tree (a frozen copy: readers must not
@@ -133,6 +137,8 @@ func (v *View) state(p Path) (exists, baseCounts bool) {
 	exists, baseCounts = v.walk(p)
 	if v.states == nil {
 		v.states = make(map[string]ovState)
+	} else if !v.loop && len(v.states) >= maxViewStates {
+		clear(v.states)
 	}
 	v.states[key] = ovState{exists, baseCounts}
 	return exists, baseCounts
