@@ -235,22 +235,22 @@ func TestContextDeadlineIsHonoured(t *testing.T) {
 	srv := sharedServer(t)
 	s := newTestStore(t, srv, Options{})
 	c := step(t, s, ckpt.Config{ThreadID: "d"}, 1)
-	// Another client pauses the server: our calls cannot get a reply.
+	// Another client pauses the server: our calls cannot get a reply
+	// until the pause ends, 2 s on (the UNPAUSE below waits for it too:
+	// the server pauses every client). A call that did not honour its
+	// deadline would get its reply then, and no error; no duration is
+	// measured, so a busy machine cannot fail the test.
 	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer admin.Close()
-	if err := admin.Do(bg, "CLIENT", "PAUSE", 600, "ALL").Err(); err != nil {
+	if err := admin.Do(bg, "CLIENT", "PAUSE", 2000, "ALL").Err(); err != nil {
 		t.Fatal(err)
 	}
 	defer admin.Do(bg, "CLIENT", "UNPAUSE")
 	ctx, cancel := context.WithTimeout(bg, 100*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	_, err := s.GetTuple(ctx, c)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
-	}
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Fatalf("call returned after %v, the deadline was 100ms", d)
 	}
 }
 
