@@ -70,7 +70,10 @@ type Options struct {
 	// returns; a Close from inside the callback returns without waiting
 	// for it and ends the calls after this one (Close's error holds the
 	// failures no Flush took). So the callback must not wait for a
-	// goroutine that is in Flush or Close.
+	// goroutine that is in Flush or Close. A panic in the callback is not
+	// recovered: as on any goroutine, it ends the process (there is no
+	// caller to return it to, and a store that swallowed it would hide a
+	// failure the callback was meant to report).
 	OnAsyncError func(error)
 	// DeltaFold is K for list channels stored as append-deltas: every K
 	// deltas are folded into one segment, and every K segments of one fold
@@ -106,7 +109,8 @@ type Options struct {
 	// background sweep with what it removed and the error that ended it,
 	// if any. Close waits for the sweep and the OnSweep call in progress,
 	// and none starts after it; a Close from inside OnSweep returns without
-	// waiting for the call it is in, and the sweeper ends after it.
+	// waiting for the call it is in, and the sweeper ends after it. A
+	// panic in it ends the process, as OnAsyncError's does.
 	OnSweep func(GCStats, error)
 	// Logger, if set, gets one record per notable event: an open (with the
 	// groups replayed from a crashed run's log), a fail-stop with its
