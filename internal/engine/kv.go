@@ -134,6 +134,11 @@ type BoltView struct {
 	walkBytes, depth int
 	// lastID numbers the entries of open (openBucket.id).
 	lastID uint32
+	// added bounds the keys this view's writes added to the transaction
+	// (a Put's key, and a bucket for each name of its path): dropNested
+	// counts them in what a bucket may hold, since bbolt holds them in
+	// memory, not yet in the file's pages.
+	added int64
 	// wrote is set by the first change, so the commit loop can tell a
 	// failure before any change (the op alone fails) from one after (the
 	// transaction must be rolled back).
@@ -459,6 +464,7 @@ func (v *BoltView) mustBucket(p Path) (*bolt.Bucket, error) {
 
 func (v *BoltView) Put(p Path, key, value []byte) error {
 	v.wrote = true
+	v.added += 1 + int64(len(p))
 	b, err := v.mustBucket(p)
 	if err != nil {
 		return err
@@ -479,7 +485,7 @@ func (v *BoltView) DropBucket(p Path) error {
 	clear(v.made)
 	if b := v.bucket(p); b != nil {
 		v.wrote = true
-		if err := dropNested(b, len(p)); err != nil {
+		if err := dropNested(b, len(p), v.added); err != nil {
 			return err
 		}
 	}
@@ -507,16 +513,20 @@ func (v *BoltView) DropBucket(p Path) error {
 // transaction). With no nested buckets left, DeleteBucket has none to skip.
 //
 // The walk counts b's keys, and more than its pages can hold (one 16-byte
-// element each, in a file of tx.Size() bytes) is ErrCorrupt: a page cycle,
+// element each, in a file of tx.Size() bytes) and the transaction added
+// (added: in bbolt's memory, not yet in the file; a young file is small,
+// and a thread given 5,000 pending writes and deleted in one applied batch
+// failed the store, TestDeletingAThreadOfManyKeysInOneBatchIsNotCorrupt)
+// is ErrCorrupt: a page cycle,
 // which writes on a damaged file can make after the Open's page check
 // passed, has the cursor go round for ever (and the names pile up); so do
 // buckets nested deeper than maxBucketDepth (a bucket naming one above
 // it). Either is found before bbolt's DeleteBucket walks the same pages.
-func dropNested(b *bolt.Bucket, depth int) error {
+func dropNested(b *bolt.Bucket, depth int, added int64) error {
 	if depth > maxBucketDepth {
 		return fmt.Errorf("%w: buckets nested deeper than %d", ErrCorrupt, maxBucketDepth)
 	}
-	limit := b.Tx().Size()/elemSize + 1
+	limit := b.Tx().Size()/elemSize + 1 + added
 	var names [][]byte
 	var n int64
 	c := b.Cursor()
@@ -533,7 +543,7 @@ func dropNested(b *bolt.Bucket, depth int) error {
 		if sub == nil {
 			return fmt.Errorf("%w: nested bucket %q is found by a walk but not by a lookup", ErrCorrupt, name)
 		}
-		if err := dropNested(sub, depth+1); err != nil {
+		if err := dropNested(sub, depth+1, added); err != nil {
 			return err
 		}
 		if err := b.DeleteBucket(name); err != nil {
@@ -545,6 +555,7 @@ func dropNested(b *bolt.Bucket, depth int) error {
 
 func (v *BoltView) NextSeq(p Path) (uint64, error) {
 	v.wrote = true
+	v.added += int64(len(p)) // the buckets mustBucket may create
 	b, err := v.mustBucket(p)
 	if err != nil {
 		return 0, err
@@ -554,6 +565,7 @@ func (v *BoltView) NextSeq(p Path) (uint64, error) {
 
 func (v *BoltView) RaiseSeq(p Path, n uint64) error {
 	v.wrote = true
+	v.added += int64(len(p)) // the buckets mustBucket may create
 	b, err := v.mustBucket(p)
 	if err != nil {
 		return err
