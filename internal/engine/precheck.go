@@ -115,9 +115,11 @@ type pageCheck struct {
 }
 
 // meta returns the meta page bbolt uses (as bbolt's Open and DB.meta
-// choose it): the page size from meta page 0 if it is valid (else the
-// system's), then the valid meta page with the higher transaction id. ok
-// is false if the file is too short or neither meta page is valid.
+// choose it): the page size from meta page 0 if it is valid, else from
+// meta page 1 found as bbolt finds it (getPageSizeFromSecondMeta: at each
+// page size from 1 KiB up), else the system's; then the valid meta page
+// with the higher transaction id. ok is false if the file is too short or
+// neither meta page is valid.
 func (c *pageCheck) meta() (m boltMeta, ok bool, err error) {
 	var ms [2]boltMeta
 	var valid [2]bool
@@ -130,20 +132,19 @@ func (c *pageCheck) meta() (m boltMeta, ok bool, err error) {
 		if _, err := c.f.ReadAt(buf, int64(uint64(i)*c.ps)); err != nil {
 			return boltMeta{}, false, err
 		}
-		b := buf[pageHeaderSize:]
-		h := fnv.New64a()
-		h.Write(b[:metaChecksumAt])
-		valid[i] = binary.LittleEndian.Uint32(b[0:]) == boltMagic &&
-			binary.LittleEndian.Uint32(b[4:]) == boltVersion &&
-			binary.LittleEndian.Uint64(b[metaChecksumAt:]) == h.Sum64()
-		ms[i] = boltMeta{
-			root:     binary.LittleEndian.Uint64(b[16:]),
-			freelist: binary.LittleEndian.Uint64(b[32:]),
-			hwm:      binary.LittleEndian.Uint64(b[40:]),
-			txid:     binary.LittleEndian.Uint64(b[48:]),
-		}
-		if i == 0 && valid[0] {
-			c.ps = uint64(binary.LittleEndian.Uint32(b[8:]))
+		valid[i], ms[i] = readMeta(buf)
+		if i == 0 {
+			if valid[0] {
+				c.ps = uint64(binary.LittleEndian.Uint32(buf[pageHeaderSize+8:]))
+			} else if ps, err := c.secondMetaPageSize(buf); err != nil {
+				return boltMeta{}, false, err
+			} else if ps > 0 {
+				// Without it, meta page 1 of a file made with another
+				// page size than the system's was looked for in the
+				// wrong place, and a damaged meta page 0 let through
+				// (TestDamagedMetaPageIsReportedAtAnyPageSize).
+				c.ps = ps
+			}
 		}
 	}
 	c.metas, c.metaValid = ms, valid
@@ -438,4 +439,43 @@ func refuseCycles(f *os.File) error {
 		return err
 	}
 	return nil
+}
+
+// readMeta tells whether buf (a meta page's header and body, up to its
+// checksum) is a valid bbolt meta page, and what it says.
+func readMeta(buf []byte) (bool, boltMeta) {
+	b := buf[pageHeaderSize:]
+	h := fnv.New64a()
+	h.Write(b[:metaChecksumAt])
+	valid := binary.LittleEndian.Uint32(b[0:]) == boltMagic &&
+		binary.LittleEndian.Uint32(b[4:]) == boltVersion &&
+		binary.LittleEndian.Uint64(b[metaChecksumAt:]) == h.Sum64()
+	return valid, boltMeta{
+		root:     binary.LittleEndian.Uint64(b[16:]),
+		freelist: binary.LittleEndian.Uint64(b[32:]),
+		hwm:      binary.LittleEndian.Uint64(b[40:]),
+		txid:     binary.LittleEndian.Uint64(b[48:]),
+	}
+}
+
+// secondMetaPageSize looks for a valid meta page 1 as bbolt does when
+// meta page 0 is not valid: at each page size from 1 KiB to 16 MiB that
+// the file reaches past, and returns the page size it says (0: none
+// found). buf is scratch room of a meta page's size.
+func (c *pageCheck) secondMetaPageSize(buf []byte) (uint64, error) {
+	for i := range 15 {
+		pos := uint64(1024) << i
+		if pos+uint64(len(buf)) > c.size {
+			break
+		}
+		if _, err := c.f.ReadAt(buf, int64(pos)); err != nil {
+			return 0, err
+		}
+		if valid, _ := readMeta(buf); valid {
+			if ps := uint64(binary.LittleEndian.Uint32(buf[pageHeaderSize+8:])); ps == pos {
+				return ps, nil
+			}
+		}
+	}
+	return 0, nil
 }
