@@ -340,13 +340,7 @@ func copyStore(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	for _, m := range matches {
-		b, err := os.ReadFile(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, filepath.Base(m)), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		copyFileIn(t, m, filepath.Join(dir, filepath.Base(m))) // file to file (wal_test.go says why)
 	}
 	return filepath.Join(dir, filepath.Base(path))
 }

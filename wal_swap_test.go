@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // A store killed with groups logged and not applied, whose -wal is then
@@ -114,7 +116,9 @@ func TestEarlierCopyOfTheOwnLogIsRefused(t *testing.T) {
 // another store's (and leave `ckpt recover` to drop its groups).
 func TestDamagedBindingDoesNotRefuseTheOwnLog(t *testing.T) {
 	t.Parallel()
-	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
+	// The log grows by loggedGrow, not 4 MiB: each of the binding's bytes
+	// copies and replays it.
+	s := openUnappliedWith(t, filepath.Join(t.TempDir(), "s.db"), Options{tuning: &tuning{hooks: engine.Hooks{LogGrow: loggedGrow}}})
 	ids := saveN(t, s, "t", 0, 4)
 	cp := crashCopy(t, s)
 	var bind []byte
