@@ -57,7 +57,7 @@ checkpoint has not), the number of pending writes and the run_id.
 		},
 	}
 	c.Flags().StringVar(&ns, "ns", "", "only this checkpoint namespace (default: all)")
-	c.Flags().IntVar(&limit, "limit", 0, "at most N checkpoints (0: all)")
+	c.Flags().Var(countFlag{&limit, "0 (no limit) or more"}, "limit", "at most N checkpoints (0: all)")
 	c.Flags().StringArrayVar(&filters, "filter", nil, "only checkpoints whose metadata has key=value[, key=value ...] (repeatable)")
 	a.addJSON(c)
 	return c

@@ -98,7 +98,7 @@ not a thread's, and 'ckpt stats --json' has them as sealed_keys).`,
 			return err
 		},
 	}
-	c.Flags().IntVar(&newest, "newest", 0, "only the N threads with the newest checkpoints, newest first; reads those N only (0: every thread, in id order)")
+	c.Flags().Var(countFlag{&newest, "0 (every thread) or more"}, "newest", "only the N threads with the newest checkpoints, newest first; reads those N only (0: every thread, in id order)")
 	c.Flags().StringVar(&prefix, "prefix", "", "only the threads whose id starts with this")
 	a.addJSON(c)
 	return c
