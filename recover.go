@@ -283,6 +283,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	if d == nil {
 		return st, nil
 	}
+	bound := d.Bound
 	if d.Bound != 0 {
 		// The mark is above what the binding says bbolt took from this
 		// log: replay the log from there (groups bbolt may hold already
@@ -309,7 +310,11 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	// running recovery again finishes the job.
 	// The file stops saying a log is live in the same commit: the log
 	// goes aside next (a crash in between leaves it in place).
-	if len(sc.Groups) > 0 || live {
+	// A mark above the binding's group with nothing of the log past that
+	// group (bbolt had taken the whole log): no replay moves the mark, so
+	// it goes back where the binding says, in the same commit.
+	markBack := bound != 0 && len(sc.Groups) == 0
+	if len(sc.Groups) > 0 || live || markBack {
 		groups := make([]*engine.Group, len(sc.Groups))
 		for i := range sc.Groups {
 			groups[i] = &sc.Groups[i]
@@ -325,10 +330,16 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 					return err
 				}
 			}
+			if markBack {
+				if err := appliedMark.SetApplied(engine.NewBoltView(tx), bound); err != nil {
+					return err
+				}
+			}
 			return appliedMark.ClearLive(engine.NewBoltView(tx))
 		}); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: replay the valid records: %w", path, err)
 		}
+		st.MarkRepaired = st.MarkRepaired || markBack
 	}
 	step("committed")
 	st.MovedTo = logPath + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
