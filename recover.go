@@ -46,10 +46,16 @@ type RecoverStats struct {
 	// non-zero byte.
 	DroppedBytes int64
 	// MarkRepaired says that the store file's mark of the last log group
-	// it holds was past any group a log can number (a read-write Open
-	// refused the file for it) and was put back to the group its binding
-	// to its log names.
+	// it holds was damaged (past any group a log can number, which a
+	// read-write Open refuses; or not the group its binding to its log
+	// names, which Verify reports) and was put back to the group its
+	// binding names.
 	MarkRepaired bool
+	// BindingRemoved says that the store file's binding to its log (the
+	// log's identity and the mark when written, under a checksum) was
+	// damaged and was removed: Open reads a damaged one as none all the
+	// same, and the next read-write Open binds the log it creates.
+	BindingRemoved bool
 	// MovedTo is where the damaged log is now (never deleted).
 	MovedTo string
 	// MetaRepaired says that one of bbolt's two meta pages was damaged (a
@@ -94,7 +100,10 @@ func (st RecoverStats) DroppedGroups() uint64 {
 // with no log beside it (Open refuses it: copied, renamed or linked
 // without its log after a crash, or the log deleted) is accepted as it
 // is: the mark is cleared (RecoverStats.LogMissing), and what the log
-// held that the file lacked is lost.
+// held that the file lacked is lost. A damaged mark or binding to the log
+// (Verify's "mark" problems) is repaired: the mark put back where the
+// binding says (RecoverStats.MarkRepaired), a damaged binding removed
+// (RecoverStats.BindingRemoved).
 func RecoverLog(path string, opts Options) (RecoverStats, error) {
 	var st RecoverStats
 	path, err := storeFile(path) // the log sits beside the file a link names
@@ -167,6 +176,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	var st RecoverStats
 	var applied uint64
 	var bind engine.LogBinding
+	var mc engine.MarkCheck
 	var live bool
 	// Through the engine's guarded begin and Guard, as Open reads: a
 	// damaged page or a file cut short under us is ErrCorrupt, not a
@@ -186,7 +196,8 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		applied = appliedMark.Applied(engine.NewBoltView(tx))
 		_, live = appliedMark.LiveLog(engine.NewBoltView(tx))
 		if checkBinding {
-			bind = appliedMark.Binding(engine.NewBoltView(tx))
+			mc = appliedMark.Check(engine.NewBoltView(tx))
+			bind = mc.Bind
 		}
 		return nil
 	})
@@ -215,6 +226,39 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		st.MarkRepaired, applied = true, bind.Gen
 	}
 	logPath := path + walSuffix
+	// A damaged binding goes (Open reads it as none all the same, and the
+	// next read-write Open binds its new log), and a mark its whole
+	// binding contradicts goes back where the binding says (Verify reports
+	// both; on a store closed cleanly nothing else would). The mark only
+	// with no log beside the file: with one, the log's scan below checks
+	// the mark against the binding and the log's groups, and replays the
+	// log from the binding's group where they disagree (LogDamage.Bound,
+	// a gap), which a mark put back first would leave to the next Open.
+	fixMark := mc.BadMark != nil && bind.ID != 0 && !st.MarkRepaired && engine.LogAbsent(logPath)
+	if mc.BadBinding != nil || fixMark {
+		if err := checkIf(!checked, db, path); err != nil {
+			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file: `ckpt verify` lists the damage, "+
+				"and a backup of the file is the way out", path, err)
+		}
+		checked = true
+		if err := engine.GuardedUpdate(db, "recover: write the mark", func(tx *bolt.Tx) error {
+			if mc.BadBinding != nil {
+				if err := appliedMark.DropBinding(engine.NewBoltView(tx)); err != nil {
+					return err
+				}
+			}
+			if fixMark {
+				return appliedMark.SetApplied(engine.NewBoltView(tx), bind.Gen)
+			}
+			return nil
+		}); err != nil {
+			return st, fmt.Errorf("ckpt: recover %s: repair the mark: %w", path, err)
+		}
+		st.BindingRemoved = mc.BadBinding != nil
+		if fixMark {
+			st.MarkRepaired, applied = true, bind.Gen
+		}
+	}
 	if live && engine.LogAbsent(logPath) {
 		// The file was copied, renamed or linked without its log, or the
 		// log deleted: accept the file as it is.
@@ -239,6 +283,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	if d == nil {
 		return st, nil
 	}
+	bound := d.Bound
 	if d.Bound != 0 {
 		// The mark is above what the binding says bbolt took from this
 		// log: replay the log from there (groups bbolt may hold already
@@ -256,7 +301,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		sc, d = rs, rs.Damage
 	}
 	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, Foreign: d.Foreign, KeptGroups: len(sc.Groups),
-		DroppedFirst: d.Group, DroppedLast: d.LaterLast, DroppedBytes: d.Bytes, MarkRepaired: st.MarkRepaired}
+		DroppedFirst: d.Group, DroppedLast: d.LaterLast, DroppedBytes: d.Bytes, MarkRepaired: st.MarkRepaired, BindingRemoved: st.BindingRemoved}
 	if d.LaterLast == 0 {
 		st.DroppedFirst = 0
 	}
@@ -265,7 +310,11 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	// running recovery again finishes the job.
 	// The file stops saying a log is live in the same commit: the log
 	// goes aside next (a crash in between leaves it in place).
-	if len(sc.Groups) > 0 || live {
+	// A mark above the binding's group with nothing of the log past that
+	// group (bbolt had taken the whole log): no replay moves the mark, so
+	// it goes back where the binding says, in the same commit.
+	markBack := bound != 0 && len(sc.Groups) == 0
+	if len(sc.Groups) > 0 || live || markBack {
 		groups := make([]*engine.Group, len(sc.Groups))
 		for i := range sc.Groups {
 			groups[i] = &sc.Groups[i]
@@ -281,10 +330,16 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 					return err
 				}
 			}
+			if markBack {
+				if err := appliedMark.SetApplied(engine.NewBoltView(tx), bound); err != nil {
+					return err
+				}
+			}
 			return appliedMark.ClearLive(engine.NewBoltView(tx))
 		}); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: replay the valid records: %w", path, err)
 		}
+		st.MarkRepaired = st.MarkRepaired || markBack
 	}
 	step("committed")
 	st.MovedTo = logPath + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")

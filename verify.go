@@ -18,6 +18,8 @@ import (
 // Problem is one inconsistency found by Verify.
 type Problem struct {
 	// Check names what was checked: "file" (bbolt's page check), "format",
+	// "mark" (the file's mark of the last write-ahead log group it holds,
+	// or its binding to its log: damaged, or the two disagree),
 	// "checkpoint", "metadata", "value", "write", "order", "index",
 	// "thread" (the directory of threads and the threads' buckets
 	// disagree: thread_dir.go), "namespace" (the directory's namespaces
@@ -227,8 +229,18 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 		rep.add(Problem{Check: "format", Detail: err.Error()})
 		return nil
 	}
-	if err := engine.CheckApplied(appliedMark.Applied(r)); err != nil {
-		rep.add(Problem{Check: "mark", Detail: err.Error() + " (`ckpt recover` puts it back)"})
+	// The mark and the binding are checked against each other here, not
+	// only against a log: a store closed cleanly has none (Mark.Check).
+	mc := appliedMark.Check(r)
+	if mc.BadMark != nil {
+		fix := " (`ckpt recover` puts it back where the binding says)"
+		if mc.Bind.ID == 0 {
+			fix = " (the file's binding to its log, which would say where it was, is missing or damaged too)"
+		}
+		rep.add(Problem{Check: "mark", Detail: mc.BadMark.Error() + fix})
+	}
+	if mc.BadBinding != nil {
+		rep.add(Problem{Check: "mark", Detail: mc.BadBinding.Error() + " (`ckpt recover` removes it)"})
 	}
 	importing, _, _, err := checkedImports(r)
 	if err != nil {

@@ -147,17 +147,21 @@ type histRow struct {
 }
 
 type threadData struct {
-	Info       ckpt.ThreadInfo
-	NS         string // the namespace shown; "*" for all
-	Filter     string
-	Limit      int
-	Before     string
-	Columns    []string
-	Rows       []histRow
-	Next       string
-	Newer      string // the page just newer than this one (deep pages)
-	First      string
-	Newest     string
+	Info    ckpt.ThreadInfo
+	NS      string // the namespace shown; "*" for all
+	Filter  string
+	Limit   int
+	Before  string
+	Columns []string
+	Rows    []histRow
+	Next    string
+	Newer   string // the page just newer than this one (deep pages)
+	First   string
+	Newest  string
+	// Live says the page follows new checkpoints as they arrive (the
+	// "live" mark, and the event stream app.js opens): the first page, of
+	// a store opened read-write. A store opened read-only (`ckpt ui FILE`)
+	// is a file no process can write while it is held so: nothing arrives.
 	Live       bool
 	Namespaces []string
 	HeadURL    string
@@ -224,7 +228,7 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := threadData{Info: info, NS: nsSel, Filter: filterText, Limit: opts.Limit, Before: opts.Before,
-		Columns: metaColumns, Namespaces: info.Namespaces, Live: opts.Before == ""}
+		Columns: metaColumns, Namespaces: info.Namespaces, Live: opts.Before == "" && !s.store.ReadOnly()}
 	// One more than the page shows tells whether an older page has any
 	// checkpoint: the last page has no "older" link to an empty page.
 	var tuples []*ckpt.Tuple

@@ -61,7 +61,7 @@ stored, and finishes with the same state as a run that never crashed.`, demoStep
 	}
 	c.Flags().StringVar(&d.db, "db", "demo.db", "store file (created if missing)")
 	c.Flags().StringVar(&d.thread, "thread", "demo", "thread id")
-	c.Flags().IntVar(&d.crashAfter, "crash-after", 0, fmt.Sprintf("die abruptly after step N (1-%d), in the middle of step N+1", demoSteps))
+	c.Flags().Var(countFlag{&d.crashAfter, fmt.Sprintf("1 to %d", demoSteps)}, "crash-after", fmt.Sprintf("die abruptly after step N (1-%d), in the middle of step N+1", demoSteps))
 	c.Flags().BoolVar(&fresh, "fresh", false, "delete the thread first and start again")
 	return c
 }

@@ -60,3 +60,32 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// countFlag is an int flag whose malformed value says what the flag takes
+// (pflag's own IntVar says strconv's "strconv.ParseInt: parsing "abc":
+// invalid syntax"); pflag's error names the flag and the value around
+// it: `invalid argument "abc" for "--limit" flag: want a whole number, 0
+// (no limit) or more`. The range is checked where the flag is used, as
+// before (those messages say it too).
+type countFlag struct {
+	n     *int
+	wants string // what the flag takes: "0 (no limit) or more"
+}
+
+func (f countFlag) String() string {
+	if f.n == nil {
+		return "0"
+	}
+	return strconv.Itoa(*f.n)
+}
+
+func (f countFlag) Type() string { return "int" }
+
+func (f countFlag) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("want a whole number, %s", f.wants)
+	}
+	*f.n = n
+	return nil
+}

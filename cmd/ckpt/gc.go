@@ -87,7 +87,7 @@ file itself.`,
 			return tw.Flush()
 		},
 	}
-	c.Flags().IntVar(&keepLast, "keep-last", 0, "keep the newest N checkpoints of each thread and namespace")
+	c.Flags().Var(countFlag{&keepLast, "1 or more"}, "keep-last", "keep the newest N checkpoints of each thread and namespace")
 	c.Flags().Var(durationFlag{&maxAge}, "max-age", "delete checkpoints older than this, e.g. 30d (never the newest of a thread and namespace)")
 	c.Flags().Var(durationFlag{&threadTTL}, "thread-ttl", "delete whole threads idle longer than this, e.g. 12w")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "count what would be deleted, change nothing")

@@ -57,7 +57,7 @@ checkpoint has not), the number of pending writes and the run_id.
 		},
 	}
 	c.Flags().StringVar(&ns, "ns", "", "only this checkpoint namespace (default: all)")
-	c.Flags().IntVar(&limit, "limit", 0, "at most N checkpoints (0: all)")
+	c.Flags().Var(countFlag{&limit, "0 (no limit) or more"}, "limit", "at most N checkpoints (0: all)")
 	c.Flags().StringArrayVar(&filters, "filter", nil, "only checkpoints whose metadata has key=value[, key=value ...] (repeatable)")
 	a.addJSON(c)
 	return c
@@ -82,16 +82,18 @@ func requireNamespace(ctx context.Context, s *ckpt.Store, file, thread, ns strin
 		fmt.Errorf("%w: no checkpoint of thread %q in namespace %s", ckpt.ErrNotFound, thread, nsLabel(ns)))
 }
 
-// logEntry is one line of the log.
+// logEntry is one line of the log. In JSON a value the checkpoint lacks
+// (no parent, a metadata key not there) is left out, never null; a value
+// there is printed even when zero (step 0, source "").
 type logEntry struct {
 	ID      string    `json:"id"`
 	NS      string    `json:"ns"`
 	Time    time.Time `json:"time"`
 	Parent  string    `json:"parent,omitempty"`
-	Step    any       `json:"step"`
-	Source  any       `json:"source"`
-	Node    any       `json:"node"`
-	Route   any       `json:"route"`
+	Step    any       `json:"step,omitempty"` // nil only when absent: step 0 stays
+	Source  any       `json:"source,omitempty"`
+	Node    any       `json:"node,omitempty"`
+	Route   any       `json:"route,omitempty"`
 	Reason  any       `json:"reason,omitempty"`
 	RunID   any       `json:"run_id,omitempty"`
 	Changed []string  `json:"changed"`

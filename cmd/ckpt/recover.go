@@ -12,7 +12,7 @@ func init() { register(newRecoverCmd) }
 func newRecoverCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "recover FILE",
-		Short: "Repair a damaged write-ahead log or meta page",
+		Short: "Repair a damaged write-ahead log, meta page or log mark",
 		Long: `recover is the way out when opening FILE fails because its write-ahead log
 (FILE-wal) is damaged in the middle: a bad record with valid records after
 it, which may hide acknowledged writes, so the store refuses to drop it on
@@ -31,7 +31,13 @@ without that log (copied, renamed or hard-linked without FILE-wal, or the
 log deleted) it is refused, since the writes the log held would be gone
 without a word. Put the log back if you have it; otherwise recover accepts
 FILE as it is: it clears that mark and says so (what the lost log held that
-FILE lacks is gone).`,
+FILE lacks is gone).
+
+The file's mark of the last log group it holds, and its binding to its log
+(the log's identity and that mark, under a checksum), are repaired too when
+ckpt verify reports them damaged (a "mark" problem): the mark is put back
+where the binding says, a damaged binding is removed (the next open for
+writing binds its new log).`,
 		Args: argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := checkFile(args[0]); err != nil {
@@ -57,8 +63,10 @@ FILE lacks is gone).`,
 					MetaDamage    string `json:"meta_damage,omitempty"`
 					LogMissing    bool   `json:"log_missing"`
 					MarkRepaired  bool   `json:"mark_repaired"`
+					BindingGone   bool   `json:"binding_removed"`
 				}{args[0], st.Damaged, st.Reason, st.Offset, st.KeptGroups, st.DroppedGroups(),
-					st.DroppedFirst, st.DroppedLast, st.DroppedBytes, st.MovedTo, st.MetaRepaired, st.MetaDamage, st.LogMissing, st.MarkRepaired})
+					st.DroppedFirst, st.DroppedLast, st.DroppedBytes, st.MovedTo, st.MetaRepaired, st.MetaDamage, st.LogMissing, st.MarkRepaired,
+					st.BindingRemoved})
 			}
 			if st.MetaRepaired {
 				if _, err := fmt.Fprintf(a.out, "%s: %s\nrewrote the damaged meta page from the other one: the file now stands at that transaction\n", args[0], st.MetaDamage); err != nil {
@@ -77,7 +85,13 @@ FILE lacks is gone).`,
 					return err
 				}
 			}
-			if !st.Damaged && (st.MetaRepaired || st.LogMissing || st.MarkRepaired) {
+			if st.BindingRemoved {
+				if _, err := fmt.Fprintf(a.out, "%s: the file's binding to its write-ahead log was damaged: "+
+					"removed it (the next open for writing binds its new log)\n", args[0]); err != nil {
+					return err
+				}
+			}
+			if !st.Damaged && (st.MetaRepaired || st.LogMissing || st.MarkRepaired || st.BindingRemoved) {
 				return nil
 			}
 			if !st.Damaged {

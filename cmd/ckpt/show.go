@@ -157,7 +157,7 @@ type checkpointDoc struct {
 	NS            string            `json:"ns"`
 	ID            string            `json:"id"`
 	Time          time.Time         `json:"time"`
-	Parent        *string           `json:"parent"`
+	Parent        *string           `json:"parent,omitempty"` // left out for a first checkpoint
 	Metadata      map[string]any    `json:"metadata"`
 	State         map[string]any    `json:"state"`
 	Versions      map[string]string `json:"versions"`
@@ -170,6 +170,9 @@ func showDoc(t *ckpt.Tuple) (*checkpointDoc, error) {
 		State: map[string]any{}, Versions: t.Checkpoint.ChannelVersions, PendingWrites: []writeDoc{}}
 	if t.ParentConfig != nil {
 		d.Parent = &t.ParentConfig.CheckpointID
+	}
+	if d.Versions == nil {
+		d.Versions = map[string]string{}
 	}
 	for ch, v := range t.Checkpoint.ChannelValues {
 		raw, _ := v.(ckpt.Raw)

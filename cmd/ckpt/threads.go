@@ -27,7 +27,8 @@ namespaces ((root) is the root graph's), its checkpoints and pending
 writes, the id and time of its newest checkpoint in any namespace, and
 its bytes (keys and values; the file adds page overhead). For an
 encrypted store a line after the table names the keys it is sealed under
-(--json prints the threads only; 'ckpt stats --json' has the key ids).`,
+(--json prints an array of the threads only: the keys are the store's,
+not a thread's, and 'ckpt stats --json' has them as sealed_keys).`,
 		Args: argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			s, err := a.openRead(args[0])
@@ -97,7 +98,7 @@ encrypted store a line after the table names the keys it is sealed under
 			return err
 		},
 	}
-	c.Flags().IntVar(&newest, "newest", 0, "only the N threads with the newest checkpoints, newest first; reads those N only (0: every thread, in id order)")
+	c.Flags().Var(countFlag{&newest, "0 (every thread) or more"}, "newest", "only the N threads with the newest checkpoints, newest first; reads those N only (0: every thread, in id order)")
 	c.Flags().StringVar(&prefix, "prefix", "", "only the threads whose id starts with this")
 	a.addJSON(c)
 	return c

@@ -14,7 +14,7 @@ func init() { register(newVersionCmd) }
 func newVersionCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "version",
-		Short: "Print the ckpt version, its file format and the Go version",
+		Short: "Print the ckpt version, file format, Go version and platform",
 		Args:  argsBetween(0, 0),
 		RunE: func(c *cobra.Command, args []string) error {
 			v := buildVersion()
@@ -36,15 +36,19 @@ type versionInfo struct {
 	Version string `json:"version"`
 	Format  int    `json:"format"`
 	Go      string `json:"go"`
+	// GOOS and GOARCH are the platform the binary was built for, as the
+	// text's last line and 'go version' show them.
+	GOOS   string `json:"goos"`
+	GOARCH string `json:"goarch"`
 }
 
 // text is what 'ckpt version' and 'ckpt --version' print.
 func (v versionInfo) text() string {
-	return fmt.Sprintf("ckpt %s\nfile format %d\n%s %s/%s\n", v.Version, v.Format, v.Go, runtime.GOOS, runtime.GOARCH)
+	return fmt.Sprintf("ckpt %s\nfile format %d\n%s %s/%s\n", v.Version, v.Format, v.Go, v.GOOS, v.GOARCH)
 }
 
 func buildVersion() versionInfo {
-	v := versionInfo{Version: "(unknown)", Format: ckpt.FormatVersion, Go: runtime.Version()}
+	v := versionInfo{Version: "(unknown)", Format: ckpt.FormatVersion, Go: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return v

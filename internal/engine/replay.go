@@ -119,10 +119,16 @@ func (m Mark) Binding(r Reader) LogBinding {
 		return LogBinding{}
 	}
 	v := r.Get(m.Path, m.Log)
-	if len(v) != bindingLen || crc32.Checksum(v[:16], crcTable) != binary.BigEndian.Uint32(v[16:]) {
+	if !bindingWhole(v) {
 		return LogBinding{}
 	}
 	return LogBinding{ID: binary.BigEndian.Uint64(v), Gen: binary.BigEndian.Uint64(v[8:])}
+}
+
+// bindingWhole says whether v is a binding as Bind writes it: its
+// length, and its checksum right.
+func bindingWhole(v []byte) bool {
+	return len(v) == bindingLen && crc32.Checksum(v[:16], crcTable) == binary.BigEndian.Uint32(v[16:])
 }
 
 // Bind records in w that the file's log is the one of identity id, with
@@ -179,6 +185,66 @@ func CheckApplied(applied uint64) error {
 	}
 	return fmt.Errorf("%w: the store file's mark of the last write-ahead log group it holds is %d, past any group a log "+
 		"can number (%d): a damaged mark", ErrCorrupt, applied, uint64(maxGen))
+}
+
+// MarkCheck is what the file says of its mark and its binding to its
+// log, read as Open reads them, and what is wrong with them.
+type MarkCheck struct {
+	Applied uint64     // the mark, as Applied reads it
+	Bind    LogBinding // the binding, as Binding reads it (zero: none, or damaged)
+	// BadMark, if not nil, says the mark is damaged: past any group a
+	// log numbers (CheckApplied), not 8 bytes, or not the group of a
+	// whole binding (every commit that moves the mark writes the
+	// binding with it, under a checksum: Replay, Bind, SetApplied).
+	BadMark error
+	// BadBinding, if not nil, says a binding is there and damaged: not
+	// its length, or its checksum fails. Open reads it as none.
+	BadBinding error
+}
+
+// Check reads the mark and the binding from r and checks them against
+// each other. On a store closed cleanly no log is beside the file and
+// the log's own checks (ScanLogOf) never run, so this is the one place a
+// flipped byte of either shows. A flip of the mark's low bytes where the
+// file has no whole binding (a file no build that binds wrote, or the
+// binding damaged too) cannot be told from a mark: with no log it numbers
+// nothing stored (the next read-write Open binds a new log at it), and
+// with one the log's groups are checked against it (ScanLogOf).
+func (m Mark) Check(r Reader) MarkCheck {
+	c := MarkCheck{Applied: m.Applied(r), Bind: m.Binding(r)}
+	mv := r.Get(m.Path, m.Key)
+	switch {
+	case CheckApplied(c.Applied) != nil:
+		c.BadMark = CheckApplied(c.Applied)
+	case mv != nil && len(mv) != 8:
+		c.BadMark = fmt.Errorf("%w: the store file's mark of the last write-ahead log group it holds is %d bytes, not 8: a damaged mark",
+			ErrCorrupt, len(mv))
+	case c.Bind.ID != 0 && c.Bind.Gen != c.Applied:
+		c.BadMark = fmt.Errorf("%w: the store file's mark says it holds write-ahead log groups up to %d, but its binding to its log, "+
+			"written with the mark under a checksum, says %d: a damaged mark", ErrCorrupt, c.Applied, c.Bind.Gen)
+	}
+	if m.Log != nil {
+		if bv := r.Get(m.Path, m.Log); bv != nil && !bindingWhole(bv) {
+			what := "its checksum fails"
+			if len(bv) != bindingLen {
+				what = fmt.Sprintf("%d bytes, not %d", len(bv), bindingLen)
+			}
+			c.BadBinding = fmt.Errorf("%w: the store file's binding to its write-ahead log (the log's identity and the mark "+
+				"when written) is damaged (%s): it no longer tells this store's log from another's until a read-write open "+
+				"binds a new log", ErrCorrupt, what)
+		}
+	}
+	return c
+}
+
+// DropBinding removes the file's binding to its log: recovery's repair of
+// a damaged one, which Open reads as none (Binding) all the same. The next
+// read-write Open binds the log it creates.
+func (m Mark) DropBinding(w Writer) error {
+	if m.Log == nil {
+		return nil
+	}
+	return w.Del(m.Path, m.Log)
 }
 
 func decodeMark(v []byte) uint64 {
