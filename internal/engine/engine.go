@@ -408,7 +408,11 @@ func (e *Engine) view(ctx context.Context, fn func(r Reader) error, gate func(Re
 	defer func() { ss.Release(pr, clean) }()
 	e.obs.SnapshotOpened()
 	defer e.obs.SnapshotClosed()
-	pr.bv.walkBytes = e.hooks.WalkBytes
+	// No walk is under way as a read begins: one that recovered a panic
+	// of its own mid-walk (Verify on a damaged file) never left it, and
+	// its pooled read would count it under way, so that no later walk of
+	// it is outermost and forgets what its callbacks opened.
+	pr.bv.walkBytes, pr.bv.depth = e.hooks.WalkBytes, 0
 	err = fn(gate(pr.Reader(snap), ended))
 	clean = true
 	return err
