@@ -95,6 +95,11 @@ type Hooks struct {
 	// before the log is removed. Tests copy both files there, as a kill
 	// at that moment leaves them.
 	CreatedLog, ClosedClean func()
+	// WalkBytes, if not zero, is the cache size (BoltView.cacheBytes)
+	// past which a read's walk forgets, after each callback, the buckets
+	// that callback opened, instead of maxWalkBytes (tests set it to 1:
+	// every outermost callback forgets).
+	WalkBytes int
 }
 
 // MaxUnapplied bounds the logged bytes not yet applied: past it the commit
@@ -390,6 +395,7 @@ func (e *Engine) view(ctx context.Context, fn func(r Reader) error, gate func(Re
 		defer e.obs.SnapshotClosed()
 		bv := readView(tx)
 		defer bv.recycle()
+		bv.walkBytes = e.hooks.WalkBytes
 		return fn(gate(bv, ended))
 	}
 	pr, snap, err := ss.Acquire(&e.dbMu, &e.db)
@@ -402,6 +408,11 @@ func (e *Engine) view(ctx context.Context, fn func(r Reader) error, gate func(Re
 	defer func() { ss.Release(pr, clean) }()
 	e.obs.SnapshotOpened()
 	defer e.obs.SnapshotClosed()
+	// No walk is under way as a read begins: one that recovered a panic
+	// of its own mid-walk (Verify on a damaged file) never left it, and
+	// its pooled read would count it under way, so that no later walk of
+	// it is outermost and forgets what its callbacks opened.
+	pr.bv.walkBytes, pr.bv.depth = e.hooks.WalkBytes, 0
 	err = fn(gate(pr.Reader(snap), ended))
 	clean = true
 	return err

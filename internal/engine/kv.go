@@ -606,7 +606,7 @@ func readView(tx *bolt.Tx) *BoltView {
 // into pages the file reuses) and returns v to the pool.
 func (v *BoltView) recycle() {
 	v.forget(false)
-	v.tx, v.scratch, v.wrote = nil, nil, false
+	v.tx, v.scratch, v.wrote, v.walkBytes = nil, nil, false, 0
 	readViews.Put(v)
 }
 
