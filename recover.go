@@ -46,10 +46,12 @@ type RecoverStats struct {
 	// non-zero byte.
 	DroppedBytes int64
 	// MarkRepaired says that the store file's mark of the last log group
-	// it holds was damaged (past any group a log can number, which a
-	// read-write Open refuses; or not the group its binding to its log
-	// names, which Verify reports) and was put back to the group its
-	// binding names.
+	// it holds was damaged and was put back: past any group a log can
+	// number (a read-write Open refused the file for it), to the group
+	// its binding to its log names, or, the binding damaged too, to the
+	// group before the first of the log its live mark names (replayed
+	// whole); or not the group its binding names (Verify reports it), to
+	// the group the binding names.
 	MarkRepaired bool
 	// BindingRemoved says that the store file's binding to its log (the
 	// log's identity and the mark when written, under a checksum) was
@@ -178,6 +180,8 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	var bind engine.LogBinding
 	var mc engine.MarkCheck
 	var live bool
+	var liveID uint64
+	logPath := path + walSuffix
 	// Through the engine's guarded begin and Guard, as Open reads: a
 	// damaged page or a file cut short under us is ErrCorrupt, not a
 	// fault that kills the process or a Begin that keeps bbolt's locks.
@@ -194,7 +198,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 			return err
 		}
 		applied = appliedMark.Applied(engine.NewBoltView(tx))
-		_, live = appliedMark.LiveLog(engine.NewBoltView(tx))
+		liveID, live = appliedMark.LiveLog(engine.NewBoltView(tx))
 		if checkBinding {
 			mc = appliedMark.Check(engine.NewBoltView(tx))
 			bind = mc.Bind
@@ -208,10 +212,23 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	if engine.CheckApplied(applied) != nil {
 		// A damaged mark (no log numbers a group past 2^48-1; a read-write
 		// Open refuses it): the binding, written with the mark by every
-		// commit that moves it, under a checksum, says where it was.
-		if bind.ID == 0 {
+		// commit that moves it, under a checksum, says where it was. If it
+		// is damaged too, the log the file's live mark names began at or
+		// below the mark: it is replayed whole (a killed store's log holds
+		// groups the file lacks, and every Open refuses the file until its
+		// mark is back).
+		gen, known := bind.Gen, bind.ID != 0
+		if !known && live {
+			gen, known = engine.LiveLogStart(logPath, liveID)
+		}
+		if !known {
+			hint := "a read-only Open still reads the store (Export it)"
+			if !engine.LogAbsent(logPath) {
+				hint = "no record of the log beside it is of the log the file names as live, so where the mark was is unknown " +
+					"(a read-only Open refuses it too)"
+			}
 			return st, fmt.Errorf("ckpt: recover %s: %w, and the file's binding to its log, which would say where it was, "+
-				"is missing or damaged too; nothing was written: a read-only Open still reads the store (Export it)", path, engine.CheckApplied(applied))
+				"is missing or damaged too; nothing was written: %s", path, engine.CheckApplied(applied), hint)
 		}
 		if err := checkIf(!checked, db, path); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file: `ckpt verify` lists the damage, "+
@@ -219,13 +236,12 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		}
 		checked = true
 		if err := engine.GuardedUpdate(db, "recover: write the mark", func(tx *bolt.Tx) error {
-			return appliedMark.SetApplied(engine.NewBoltView(tx), bind.Gen)
+			return appliedMark.SetApplied(engine.NewBoltView(tx), gen)
 		}); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: put the mark back: %w", path, err)
 		}
-		st.MarkRepaired, applied = true, bind.Gen
+		st.MarkRepaired, applied = true, gen
 	}
-	logPath := path + walSuffix
 	// A damaged binding goes (Open reads it as none all the same, and the
 	// next read-write Open binds its new log), and a mark its whole
 	// binding contradicts goes back where the binding says (Verify reports

@@ -49,53 +49,72 @@ type ThreadPage struct {
 // written since the page's threads last wrote, not with the whole history
 // of every thread, as summarising them all would. Damage confined to one
 // thread is reported for that thread (ThreadPage.Errs) and the others are
-// listed; damage to the list of threads itself is the error.
+// listed; damage to the list of threads itself is the error. The page,
+// its summaries and Total are read from one snapshot: the store as of one
+// moment, whatever writers do meanwhile (between two calls, a thread
+// written since may move to the front, shifting the pages after it).
 func (s *Store) RecentThreads(ctx context.Context, q ThreadQuery) (ThreadPage, error) {
 	if q.Offset < 0 || q.Limit < 0 {
 		return ThreadPage{}, fmt.Errorf("%w: RecentThreads: negative offset %d or limit %d", ErrInvalidConfig, q.Offset, q.Limit)
 	}
-	var order []string
-	var total int
+	var page ThreadPage
+	damaged := false
+	// One snapshot for the walk and the summaries: the page is the store
+	// as of one moment, Total included. Summaries read in later snapshots
+	// (a Thread call each) left out a thread deleted since the walk (a
+	// page one short of its Limit, with a Total that counted it) and
+	// showed one written since it out of the page's order.
 	err := s.view(ctx, func(r reader) (err error) {
-		if total, err = countThreads(r, q.Prefix); err != nil {
+		if page.Total, err = countThreads(r, q.Prefix); err != nil {
 			return err
 		}
-		want := total
+		want := page.Total
 		if q.Limit > 0 {
-			want = min(total, q.Offset+q.Limit)
+			want = min(page.Total, q.Offset+q.Limit)
 		}
-		order, err = newestThreads(r, q.Prefix, want)
-		return err
+		order, err := newestThreads(r, q.Prefix, want)
+		if err != nil {
+			return err
+		}
+		shown := order[min(q.Offset, len(order)):]
+		if q.Limit > 0 {
+			shown = shown[:min(q.Limit, len(shown))]
+		}
+		for _, thread := range shown {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			info, err := summariseRecent(r, thread, !s.untallied, !s.unlisted)
+			switch {
+			case errors.Is(err, ErrCorrupt), errors.Is(err, ErrInvalidConfig):
+				// Damage within this thread (ErrInvalidConfig: a name no
+				// write could have stored, a damaged one).
+				info.ThreadID = thread
+				damaged = true
+			case err != nil:
+				return err // a missing key
+			}
+			page.Threads = append(page.Threads, info)
+			page.Errs = append(page.Errs, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return ThreadPage{}, err
-	}
-	page := ThreadPage{Total: total}
-	shown := order[min(q.Offset, len(order)):]
-	if q.Limit > 0 {
-		shown = shown[:min(q.Limit, len(shown))]
-	}
-	damaged := false
-	for _, thread := range shown {
-		info, err := s.Thread(ctx, thread)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			continue // deleted since the walk
-		case errors.Is(err, ErrCorrupt), errors.Is(err, ErrInvalidConfig):
-			// Damage within this thread (ErrInvalidConfig: a name no
-			// write could have stored, a damaged one).
-			info.ThreadID = thread
-			damaged = true
-		case err != nil:
-			return ThreadPage{}, err // a missing key, a closed store, ctx
-		}
-		page.Threads = append(page.Threads, info)
-		page.Errs = append(page.Errs, err)
 	}
 	if !damaged {
 		page.Errs = nil
 	}
 	return page, nil
+}
+
+// summariseRecent is Thread's summary of a thread the walk found, in the
+// walk's snapshot.
+func summariseRecent(r reader, thread string, tallied, lists bool) (ThreadInfo, error) {
+	if err := validThread(thread); err != nil {
+		return ThreadInfo{}, err
+	}
+	return summariseThread(r, thread, tallied, lists)
 }
 
 // countThreads counts the threads whose id starts with prefix. It reads

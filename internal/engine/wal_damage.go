@@ -9,6 +9,7 @@ package engine
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 )
 
 // gapDamage is the damage of a log (its file's bytes data, its identity
@@ -77,6 +78,29 @@ func FirstGroup(data []byte) (uint64, bool) {
 	}
 	gen, _ := splitGen(binary.BigEndian.Uint64(data[logHeader+8:]), binary.BigEndian.Uint32(data[8:]))
 	return gen, gen > 0
+}
+
+// LiveLogStart returns the group before the first record of the log at
+// path, if its header is whole and names identity id (the log the store
+// file's live mark names) and its first record's header checks: where
+// the file's mark stood when the log's first group was written, so at or
+// below the mark since (it only grows). Recovery puts a mark no log can
+// number back there when the binding, which says exactly where, is
+// damaged too: replaying again groups the file holds changes nothing.
+func LiveLogStart(path string, id uint64) (uint64, bool) {
+	if id == 0 {
+		return 0, false
+	}
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) < logHeader || string(data[:len(logMagic)]) != logMagic ||
+		headerCRC(data) != binary.BigEndian.Uint32(data[12:]) || binary.BigEndian.Uint64(data[16:]) != id {
+		return 0, false
+	}
+	first, ok := FirstGroup(data)
+	if !ok {
+		return 0, false
+	}
+	return first - 1, true
 }
 
 // recordEnd returns where the record at off ends if its header checks on
