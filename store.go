@@ -90,8 +90,12 @@ type Options struct {
 	// Close leaves the one file. See internal/engine/wal.go.
 	NoWAL bool
 	// Bolt passes bbolt's own options through, for tuning a large file
-	// (PageSize of a new file, NoFreelistSync, MmapFlags, Mlock, ...); nil
-	// is right for most apps. Timeout and ReadOnly are taken from
+	// (PageSize of a new file, MmapFlags, Mlock, ...); nil is right for
+	// most apps. NoFreelistSync is refused (ErrInvalidConfig): without a
+	// written free list bbolt rebuilds it by walking every page on a
+	// goroutine of its own, where a damaged page ends the process; a file
+	// that has none (written by another program) is checked first, and
+	// gets one at its first read-write Open. Timeout and ReadOnly are taken from
 	// LockTimeout and ReadOnly; an empty FreelistType or zero
 	// InitialMmapSize gets the store's default. A field that skips an fsync
 	// (NoSync, NoGrowSync) does what bbolt documents: acknowledged writes
@@ -195,6 +199,11 @@ var _ Saver = (*Store)(nil)
 func (o *Options) check() error {
 	if !o.Durability.known() {
 		return fmt.Errorf("%w: Options.Durability %d is none of Sync, Async, NoSync", ErrInvalidConfig, int(o.Durability))
+	}
+	if o.Bolt != nil && o.Bolt.NoFreelistSync {
+		return fmt.Errorf("%w: Options.Bolt.NoFreelistSync: the store writes bbolt's free list at every commit; "+
+			"without it bbolt rebuilds the list by walking every page on a goroutine of its own, "+
+			"which a damaged page ends the process in", ErrInvalidConfig)
 	}
 	if o.MaxPending < 0 || o.MaxPendingBytes < 0 {
 		return fmt.Errorf("%w: Options.MaxPending %d, MaxPendingBytes %d: a negative bound (zero means the default)", ErrInvalidConfig, o.MaxPending, o.MaxPendingBytes)

@@ -28,10 +28,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-var (
-	ctx      = context.Background()
-	boltOpts *bolt.Options
-)
+var ctx = context.Background()
 
 func main() {
 	threads := flag.Int("threads", 1000, "W1 threads (T)")
@@ -40,13 +37,11 @@ func main() {
 	contextBytes := flag.Int("context", 1024, "context bytes (C)")
 	keep := flag.Int("keep", 5, "checkpoints kept per thread")
 	filled := flag.String("filled", "", "a copy of the store after the fill: used instead of filling if it exists, written after the fill if not (the fill is the slow part)")
-	noFreelistSync := flag.Bool("nofreelistsync", false, "open the stores with bbolt's NoFreelistSync (the freelist is not written at each commit, and is rebuilt at open)")
 	probe := flag.Bool("probe", false, "run a writer (durable Save in a loop) during the prune and the compaction and report its latencies")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the prune to this file")
 	dir := flag.String("dir", "", "directory for the store files (default: a new temporary directory, removed at the end)")
 	flag.Parse()
 
-	boltOpts = &bolt.Options{NoFreelistSync: *noFreelistSync}
 	work := *dir
 	if work == "" {
 		d, err := os.MkdirTemp("", "ckpt-w3-")
@@ -73,7 +68,7 @@ func main() {
 			reused = true
 		}
 	}
-	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync, Bolt: boltOpts})
+	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -90,7 +85,7 @@ func main() {
 		if err := s.Close(); err != nil {
 			log.Fatal(err)
 		}
-		if s, err = ckpt.Open(path, ckpt.Options{Bolt: boltOpts}); err != nil {
+		if s, err = ckpt.Open(path, ckpt.Options{}); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -101,7 +96,7 @@ func main() {
 	if *filled != "" && !reused {
 		copyFile(path, *filled)
 	}
-	if s, err = ckpt.Open(path, ckpt.Options{Bolt: boltOpts}); err != nil {
+	if s, err = ckpt.Open(path, ckpt.Options{}); err != nil {
 		log.Fatal(err)
 	}
 
@@ -134,7 +129,7 @@ func main() {
 		log.Fatal(err)
 	}
 	pruned := measure(path)
-	if s, err = ckpt.Open(path, ckpt.Options{Bolt: boltOpts}); err != nil {
+	if s, err = ckpt.Open(path, ckpt.Options{}); err != nil {
 		log.Fatal(err)
 	}
 
@@ -161,7 +156,7 @@ func main() {
 	}
 	compacted := measure(path)
 	fresh := measure(freshPath)
-	fs, err := ckpt.Open(freshPath, ckpt.Options{Bolt: boltOpts})
+	fs, err := ckpt.Open(freshPath, ckpt.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -373,7 +368,7 @@ func fillW1(s *ckpt.Store, threads, steps, payload, contextBytes int) {
 // oldest kept checkpoint has no parent there, since Put needs the parent to
 // exist). It returns the number of checkpoints copied.
 func copyKept(s *ckpt.Store, path string) (int, error) {
-	dst, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync, Bolt: boltOpts})
+	dst, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
 	if err != nil {
 		return 0, err
 	}

@@ -33,6 +33,12 @@ func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
 		o := *bo
 		// bbolt reads a zero Timeout as "wait forever".
 		o.Timeout = max(time.Until(deadline), time.Millisecond)
+		if o.ReadOnly {
+			// A read-only handle allocates no page: loading the free list
+			// early only costs, and a file without one written would be
+			// walked for it before any check of ours (precheck_order.go).
+			o.PreLoadFreelist = false
+		}
 		var f *os.File
 		checked := false
 		o.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {

@@ -92,8 +92,12 @@ func (c *pageCheck) check(m boltMeta) error {
 		clear(c.firstKeys)
 		err = c.walk(m.root)
 	}
-	if err == nil && m.freelist != noFreelist {
+	switch {
+	case err != nil:
+	case m.freelist != noFreelist:
 		err = c.freelist(m.freelist)
+	default:
+		err = c.keyOrder(m.root) // what bbolt's rebuild of the list checks (precheck_order.go)
 	}
 	return err
 }
