@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -80,5 +81,58 @@ func TestASecondCloseReturnsOnceTheFileIsClosed(t *testing.T) {
 	}
 	if snap.CheckpointID != id {
 		t.Errorf("after reopen: checkpoint %s, want %s", snap.CheckpointID, id)
+	}
+}
+
+// TestCloseFromOnAsyncErrorDuringAnotherCloseReturns: a Close called
+// from inside OnAsyncError while another Close is under way returns
+// ErrClosed at once: the Close under way waits for the callback to
+// return, so a callback that waited for that Close to close the file
+// would hang both. Then the other Close returns too.
+func TestCloseFromOnAsyncErrorDuringAnotherCloseReturns(t *testing.T) {
+	t.Parallel()
+	var s *Store
+	var calls sync.Once
+	started := make(chan struct{})
+	proceed := make(chan struct{})
+	inside := make(chan error, 1)
+	var err error
+	s, err = Open(filepath.Join(t.TempDir(), "cb.db"), Options{OnAsyncError: func(error) {
+		calls.Do(func() {
+			close(started)
+			<-proceed
+			inside <- s.Close()
+		})
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failAsync(t, s, "missing")
+	<-started
+	outside := make(chan error, 1)
+	go func() { outside <- s.Close() }()
+	// The other Close is under way once it has marked the store closed.
+	for {
+		s.mu.RLock()
+		closed := s.closed
+		s.mu.RUnlock()
+		if closed {
+			break
+		}
+		runtime.Gosched()
+	}
+	close(proceed)
+	var insideErr, outsideErr error
+	if !returns(t, "Close from inside OnAsyncError during another Close", func() { insideErr = <-inside }) {
+		return
+	}
+	if !errors.Is(insideErr, ErrClosed) {
+		t.Errorf("Close from inside OnAsyncError: %v, want ErrClosed", insideErr)
+	}
+	if !returns(t, "the Close under way", func() { outsideErr = <-outside }) {
+		return
+	}
+	if !errors.Is(outsideErr, ErrNotFound) {
+		t.Errorf("the Close under way: %v, want the async failure (ErrNotFound)", outsideErr)
 	}
 }
