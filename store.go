@@ -174,6 +174,9 @@ type Store struct {
 	// Close holds it exclusively.
 	mu     sync.RWMutex
 	closed bool
+	// fileClosed is closed once the Close that set closed has closed the
+	// file: a Close that came while it was closing returns only then.
+	fileClosed chan struct{}
 
 	// eng is the engine: bbolt, the write-ahead log, the overlay, the
 	// commit loop and the applier (internal/engine).
@@ -265,6 +268,7 @@ func Open(path string, opts Options) (*Store, error) {
 		boltOpts:   *bo,
 		ids:        newIDSource(),
 		tune:       opts.tuning.withDefaults(),
+		fileClosed: make(chan struct{}),
 	}
 	if s.durability == DurabilityDefault {
 		s.durability = Sync
@@ -467,7 +471,11 @@ func (s *Store) ReadOnly() bool { return s.readOnly }
 // Close stops the background sweeper (after its current transaction),
 // flushes queued writes, stops the commit loop and closes the file.
 // It returns the errors of async writes not yet reported by Flush. Calls
-// after Close fail with ErrClosed.
+// after Close fail with ErrClosed, a later Close too: one that comes
+// while another is still closing the file waits until the file is closed
+// (and its lock released: an Open of the path may follow at once), then
+// returns ErrClosed; from inside OnAsyncError, whose call the closing
+// one waits for, it returns ErrClosed at once.
 //
 // Close waits for the calls in progress to leave the store: a read for its
 // transaction (a GetTuple, one page of a List, one thread of an Export,
@@ -486,11 +494,34 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		s.awaitFileClosed()
 		return ErrClosed
 	}
 	s.closed = true
 	s.mu.Unlock()
+	defer close(s.fileClosed)
 	return s.eng.Close()
+}
+
+// awaitFileClosed waits until the Close under way (if any) has closed the
+// file: the second Close's return then means what the first one's does,
+// and a caller that reopens the path finds it free instead of waiting for
+// the lock (LockTimeout, then ErrLocked) or, with a lock that does not
+// hold, opening a file that is still open. Not from inside OnAsyncError:
+// the Close under way waits for that call to return (engine.Close).
+func (s *Store) awaitFileClosed() {
+	select {
+	case <-s.fileClosed:
+		return
+	default:
+	}
+	if s.eng.InCallback() {
+		return
+	}
+	if s.tune.closeWaits != nil {
+		s.tune.closeWaits()
+	}
+	<-s.fileClosed
 }
 
 // view runs fn on a snapshot of the store. A bbolt panic on a damaged page

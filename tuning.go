@@ -47,6 +47,10 @@ type tuning struct {
 	// before the damaged log is moved aside), where a test cuts the file
 	// short or kills the process.
 	recoverStep func(step string)
+	// closeWaits, if set, runs when a Close finds another Close under way
+	// and is about to wait for it to close the file (store.go), in the
+	// waiting Close's goroutine: a test holds the first one until then.
+	closeWaits func()
 }
 
 // defaultTuning is what a store runs with unless a test says otherwise.

@@ -52,6 +52,19 @@ func (e *Engine) AwaitCallbacks(ctx context.Context) error {
 	return e.cb.await(ctx)
 }
 
+// InCallback tells whether the caller is inside a call of OnAsyncError
+// (its goroutine, during the call): a Close under way waits for that call
+// to return, so the callback must not wait for that Close.
+func (e *Engine) InCallback() bool {
+	c := e.cb
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inside()
+}
+
 // Solo runs fn alone in the commit loop (Op.Solo): after every op queued
 // before it is committed and applied to bbolt, before any op queued after
 // it. A store that failed (fail-stop) or a ctx that ended before its turn
