@@ -201,7 +201,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		liveID, live = appliedMark.LiveLog(engine.NewBoltView(tx))
 		if checkBinding {
 			mc = appliedMark.Check(engine.NewBoltView(tx))
-			bind = mc.Bind
+			bind = appliedMark.Identity(engine.NewBoltView(tx))
 		}
 		return nil
 	})
@@ -250,8 +250,16 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	// the mark against the binding and the log's groups, and replays the
 	// log from the binding's group where they disagree (LogDamage.Bound,
 	// a gap), which a mark put back first would leave to the next Open.
-	fixMark := mc.BadMark != nil && bind.ID != 0 && !st.MarkRepaired && engine.LogAbsent(logPath)
-	if mc.BadBinding != nil || fixMark {
+	// With a log beside the file, a damaged binding goes only once the
+	// log's scan below has checked the log against what else names it
+	// (LogBinding.Damaged, the live mark), in the commit that keeps its
+	// groups or with the log moved aside: gone first, a crash before the
+	// log is moved aside would leave a file that names no log beside a
+	// log that may be another store's, which the next Open replays.
+	logHere := !engine.LogAbsent(logPath)
+	dropBinding := mc.BadBinding != nil && logHere
+	fixMark := mc.BadMark != nil && bind.ID != 0 && !st.MarkRepaired && !logHere
+	if (mc.BadBinding != nil && !dropBinding) || fixMark {
 		if err := checkIf(!checked, db, path); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file: `ckpt verify` lists the damage, "+
 				"and a backup of the file is the way out", path, err)
@@ -297,6 +305,20 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	}
 	d := sc.Damage
 	if d == nil {
+		if dropBinding {
+			// The log is the file's (its live mark names it) or holds
+			// nothing past the mark.
+			if err := checkIf(!checked, db, path); err != nil {
+				return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file: `ckpt verify` lists the damage, "+
+					"and a backup of the file is the way out", path, err)
+			}
+			if err := engine.GuardedUpdate(db, "recover: write the mark", func(tx *bolt.Tx) error {
+				return appliedMark.DropBinding(engine.NewBoltView(tx))
+			}); err != nil {
+				return st, fmt.Errorf("ckpt: recover %s: repair the mark: %w", path, err)
+			}
+			st.BindingRemoved = true
+		}
 		return st, nil
 	}
 	bound := d.Bound
@@ -330,7 +352,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	// group (bbolt had taken the whole log): no replay moves the mark, so
 	// it goes back where the binding says, in the same commit.
 	markBack := bound != 0 && len(sc.Groups) == 0
-	if len(sc.Groups) > 0 || live || markBack {
+	if len(sc.Groups) > 0 || live || markBack || dropBinding {
 		groups := make([]*engine.Group, len(sc.Groups))
 		for i := range sc.Groups {
 			groups[i] = &sc.Groups[i]
@@ -351,11 +373,18 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 					return err
 				}
 			}
+			if dropBinding && len(groups) == 0 {
+				// (A replay binds the log it replays, over the damaged binding.)
+				if err := appliedMark.DropBinding(engine.NewBoltView(tx)); err != nil {
+					return err
+				}
+			}
 			return appliedMark.ClearLive(engine.NewBoltView(tx))
 		}); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: replay the valid records: %w", path, err)
 		}
 		st.MarkRepaired = st.MarkRepaired || markBack
+		st.BindingRemoved = st.BindingRemoved || dropBinding
 	}
 	step("committed")
 	st.MovedTo = logPath + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")

@@ -108,7 +108,7 @@ func (e *Engine) readWAL(mark Mark, checkBinding bool) (groups []Group, err erro
 		}
 		applied = mark.Applied(NewBoltView(tx))
 		if checkBinding {
-			bind = mark.Binding(NewBoltView(tx))
+			bind = mark.Identity(NewBoltView(tx))
 			liveID, live = mark.LiveLog(NewBoltView(tx))
 		}
 		return nil

@@ -104,6 +104,29 @@ func LogMissingError(path, logPath string, id uint64) error {
 // written (every commit that moves the mark writes both).
 type LogBinding struct {
 	ID, Gen uint64
+	// When the binding is not whole (ID zero), what else names the log
+	// (Mark.Identity; zero in a binding Binding reads): Damaged says a
+	// binding is there and damaged (not none: the file was bound, and no
+	// longer says to which log), and Live is the identity of the log the
+	// file's live mark names (0: no live mark, or a damaged one).
+	Damaged bool
+	Live    uint64
+}
+
+// Identity reads the file's binding to its log as Binding does and,
+// when it is not whole, what else names the log (LogBinding.Damaged,
+// LogBinding.Live): what Open checks the log beside the file against
+// (ScanLogOf).
+func (m Mark) Identity(r Reader) LogBinding {
+	b := m.Binding(r)
+	if b.ID != 0 {
+		return b
+	}
+	if m.Log != nil {
+		b.Damaged = r.Get(m.Path, m.Log) != nil
+	}
+	b.Live, _ = m.LiveLog(r)
+	return b
 }
 
 // bindingLen is a binding's value: id u64 | gen u64 | crc u32, the crc
