@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // TestAnotherStoresLogBesideADamagedBindingIsRefused: store A killed with
@@ -27,12 +29,15 @@ import (
 func TestAnotherStoresLogBesideADamagedBindingIsRefused(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	a := openUnapplied(t, filepath.Join(dir, "a.db"))
+	// The logs grow by loggedGrow (wal_test.go), not 4 MiB: each case
+	// copies and reads them.
+	tune := &tuning{hooks: engine.Hooks{LogGrow: loggedGrow}}
+	a := openUnappliedWith(t, filepath.Join(dir, "a.db"), Options{tuning: tune})
 	saveN(t, a, "a", 0, 6)
 	aCopy := crashCopy(t, a)
 	for _, killed := range []bool{false, true} {
 		path := filepath.Join(t.TempDir(), "b.db")
-		b, err := Open(path, Options{})
+		b, err := Open(path, Options{tuning: tune})
 		if err != nil {
 			t.Fatal(err)
 		}
