@@ -50,8 +50,10 @@ type RecoverStats struct {
 	// number (a read-write Open refused the file for it), to the group
 	// its binding to its log names, or, the binding damaged too, to the
 	// group before the first of the log its live mark names (replayed
-	// whole); or not the group its binding names (Verify reports it), to
-	// the group the binding names.
+	// whole), or, no log holding a record, to itself with its top two
+	// bytes cleared (engine.MarkInRange: it then numbers nothing stored);
+	// or not the group its binding names (Verify reports it), to the
+	// group the binding names.
 	MarkRepaired bool
 	// BindingRemoved says that the store file's binding to its log (the
 	// log's identity and the mark when written, under a checksum) was
@@ -221,12 +223,17 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		if !known && live {
 			gen, known = engine.LiveLogStart(logPath, liveID)
 		}
+		if !known && engine.LogHoldsNothing(logPath) {
+			// No log, or one of no record (a killed store's log, bound
+			// and empty): nothing stored lies past the mark, whatever it
+			// numbers. With its top two bytes cleared it is what it was
+			// if a flip there was all its damage, and it numbers no group
+			// in any case.
+			gen, known = engine.MarkInRange(applied), true
+		}
 		if !known {
-			hint := "a read-only Open still reads the store (Export it)"
-			if !engine.LogAbsent(logPath) {
-				hint = "no record of the log beside it is of the log the file names as live, so where the mark was is unknown " +
-					"(a read-only Open refuses it too)"
-			}
+			hint := "the log beside it holds records and none says where the mark was (it is not the log the file's live mark " +
+				"names, or the file names none), so where the mark was is unknown (a read-only Open refuses it too)"
 			return st, fmt.Errorf("ckpt: recover %s: %w, and the file's binding to its log, which would say where it was, "+
 				"is missing or damaged too; nothing was written: %s", path, engine.CheckApplied(applied), hint)
 		}

@@ -75,6 +75,25 @@ func (m Mark) ClearLive(w Writer) error {
 	return w.Del(m.Path, m.Live)
 }
 
+// LogHoldsNothing says whether the log at path holds no record: none is
+// there (LogAbsent), or nothing but zeros follows where its header ends
+// (a log a read-write Open created and bound, nothing appended yet; or
+// one whose creation was cut short).
+func LogHoldsNothing(path string) bool {
+	if LogAbsent(path) {
+		return true
+	}
+	data, err := os.ReadFile(path)
+	return err == nil && len(data) >= logHeader && lastNonZero(data, logHeader) < 0
+}
+
+// MarkInRange is a mark CheckApplied refuses with its top two bytes
+// cleared: what it was if a flip there, which makes a mark pass any group,
+// is its only damage. Recovery puts it there when nothing says where it was
+// and no log holds a group (LogHoldsNothing): it then numbers nothing
+// stored, and the next read-write Open binds a new log at it.
+func MarkInRange(applied uint64) uint64 { return applied & maxGen }
+
 // LogAbsent says whether no log is at path: no file, or one shorter than
 // a log's header (its identity and records unreadable). A file whose live
 // mark is set cannot meet either after a crash: the mark is set only once
