@@ -229,6 +229,11 @@ func (d *LogDamage) Err(path string) error {
 			"run `ckpt recover` (ckpt.RecoverLog) to move the log aside keeping none of its groups (if it is this store's "+
 			"own log, put it back beside the file after that: the file then names no log, and Open replays it)", ErrCorrupt, path, d.Reason)
 	}
+	if d.Bound != 0 {
+		return fmt.Errorf("%w: write-ahead log %s: %s; nothing was changed; run `ckpt recover` (ckpt.RecoverLog) to put the "+
+			"mark back at group %d, where the file's binding to this log says it was, and replay the log from there "+
+			"(a group the file holds already, replayed again, changes nothing; nothing of the log is dropped)", ErrCorrupt, path, d.Reason, d.Bound)
+	}
 	if d.Foreign {
 		return fmt.Errorf("%w: write-ahead log %s is not this store's: %s; nothing was changed; "+
 			"run `ckpt recover` (ckpt.RecoverLog) to move the log aside", ErrCorrupt, path, d.Reason)
