@@ -232,7 +232,7 @@ func (d *LogDamage) Err(path string) error {
 	if d.Bound != 0 {
 		return fmt.Errorf("%w: write-ahead log %s: %s; nothing was changed; run `ckpt recover` (ckpt.RecoverLog) to put the "+
 			"mark back at group %d, where the file's binding to this log says it was, and replay the log from there "+
-			"(a group the file holds already, replayed again, changes nothing; nothing of the log is dropped)", ErrCorrupt, path, d.Reason, d.Bound)
+			"(a group the file holds already, replayed again, changes nothing)", ErrCorrupt, path, d.Reason, d.Bound)
 	}
 	if d.Foreign {
 		return fmt.Errorf("%w: write-ahead log %s is not this store's: %s; nothing was changed; "+
