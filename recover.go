@@ -50,8 +50,10 @@ type RecoverStats struct {
 	// number (a read-write Open refused the file for it), to the group
 	// its binding to its log names, or, the binding damaged too, to the
 	// group before the first of the log its live mark names (replayed
-	// whole); or not the group its binding names (Verify reports it), to
-	// the group the binding names.
+	// whole), or, no log holding a record, to itself with its top two
+	// bytes cleared (engine.MarkInRange: it then numbers nothing stored);
+	// or not the group its binding names (Verify reports it), to the
+	// group the binding names.
 	MarkRepaired bool
 	// BindingRemoved says that the store file's binding to its log (the
 	// log's identity and the mark when written, under a checksum) was
@@ -201,7 +203,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		liveID, live = appliedMark.LiveLog(engine.NewBoltView(tx))
 		if checkBinding {
 			mc = appliedMark.Check(engine.NewBoltView(tx))
-			bind = mc.Bind
+			bind = appliedMark.Identity(engine.NewBoltView(tx))
 		}
 		return nil
 	})
@@ -221,12 +223,17 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		if !known && live {
 			gen, known = engine.LiveLogStart(logPath, liveID)
 		}
+		if !known && engine.LogHoldsNothing(logPath) {
+			// No log, or one of no record (a killed store's log, bound
+			// and empty): nothing stored lies past the mark, whatever it
+			// numbers. With its top two bytes cleared it is what it was
+			// if a flip there was all its damage, and it numbers no group
+			// in any case.
+			gen, known = engine.MarkInRange(applied), true
+		}
 		if !known {
-			hint := "a read-only Open still reads the store (Export it)"
-			if !engine.LogAbsent(logPath) {
-				hint = "no record of the log beside it is of the log the file names as live, so where the mark was is unknown " +
-					"(a read-only Open refuses it too)"
-			}
+			hint := "the log beside it holds records and none says where the mark was (it is not the log the file's live mark " +
+				"names, or the file names none), so where the mark was is unknown (a read-only Open refuses it too)"
 			return st, fmt.Errorf("ckpt: recover %s: %w, and the file's binding to its log, which would say where it was, "+
 				"is missing or damaged too; nothing was written: %s", path, engine.CheckApplied(applied), hint)
 		}
@@ -250,8 +257,16 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	// the mark against the binding and the log's groups, and replays the
 	// log from the binding's group where they disagree (LogDamage.Bound,
 	// a gap), which a mark put back first would leave to the next Open.
-	fixMark := mc.BadMark != nil && bind.ID != 0 && !st.MarkRepaired && engine.LogAbsent(logPath)
-	if mc.BadBinding != nil || fixMark {
+	// With a log beside the file, a damaged binding goes only once the
+	// log's scan below has checked the log against what else names it
+	// (LogBinding.Damaged, the live mark), in the commit that keeps its
+	// groups or with the log moved aside: gone first, a crash before the
+	// log is moved aside would leave a file that names no log beside a
+	// log that may be another store's, which the next Open replays.
+	logHere := !engine.LogAbsent(logPath)
+	dropBinding := mc.BadBinding != nil && logHere
+	fixMark := mc.BadMark != nil && bind.ID != 0 && !st.MarkRepaired && !logHere
+	if (mc.BadBinding != nil && !dropBinding) || fixMark {
 		if err := checkIf(!checked, db, path); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file: `ckpt verify` lists the damage, "+
 				"and a backup of the file is the way out", path, err)
@@ -297,6 +312,20 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	}
 	d := sc.Damage
 	if d == nil {
+		if dropBinding {
+			// The log is the file's (its live mark names it) or holds
+			// nothing past the mark.
+			if err := checkIf(!checked, db, path); err != nil {
+				return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file: `ckpt verify` lists the damage, "+
+					"and a backup of the file is the way out", path, err)
+			}
+			if err := engine.GuardedUpdate(db, "recover: write the mark", func(tx *bolt.Tx) error {
+				return appliedMark.DropBinding(engine.NewBoltView(tx))
+			}); err != nil {
+				return st, fmt.Errorf("ckpt: recover %s: repair the mark: %w", path, err)
+			}
+			st.BindingRemoved = true
+		}
 		return st, nil
 	}
 	bound := d.Bound
@@ -330,7 +359,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	// group (bbolt had taken the whole log): no replay moves the mark, so
 	// it goes back where the binding says, in the same commit.
 	markBack := bound != 0 && len(sc.Groups) == 0
-	if len(sc.Groups) > 0 || live || markBack {
+	if len(sc.Groups) > 0 || live || markBack || dropBinding {
 		groups := make([]*engine.Group, len(sc.Groups))
 		for i := range sc.Groups {
 			groups[i] = &sc.Groups[i]
@@ -351,11 +380,18 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 					return err
 				}
 			}
+			if dropBinding && len(groups) == 0 {
+				// (A replay binds the log it replays, over the damaged binding.)
+				if err := appliedMark.DropBinding(engine.NewBoltView(tx)); err != nil {
+					return err
+				}
+			}
 			return appliedMark.ClearLive(engine.NewBoltView(tx))
 		}); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: replay the valid records: %w", path, err)
 		}
 		st.MarkRepaired = st.MarkRepaired || markBack
+		st.BindingRemoved = st.BindingRemoved || dropBinding
 	}
 	step("committed")
 	st.MovedTo = logPath + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")

@@ -81,7 +81,8 @@ writing binds its new log).`,
 			}
 			if st.MarkRepaired {
 				if _, err := fmt.Fprintf(a.out, "%s: the file's mark of the last write-ahead log group it holds was damaged: "+
-					"put it back where the file's binding to its log says it was\n", args[0]); err != nil {
+					"put it back where the file's binding to its log, or the log, says it was (with neither to go by and no log record past it, "+
+					"its top two bytes cleared)\n", args[0]); err != nil {
 					return err
 				}
 			}

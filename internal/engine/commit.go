@@ -108,7 +108,7 @@ func (e *Engine) readWAL(mark Mark, checkBinding bool) (groups []Group, err erro
 		}
 		applied = mark.Applied(NewBoltView(tx))
 		if checkBinding {
-			bind = mark.Binding(NewBoltView(tx))
+			bind = mark.Identity(NewBoltView(tx))
 			liveID, live = mark.LiveLog(NewBoltView(tx))
 		}
 		return nil
@@ -133,6 +133,22 @@ func (e *Engine) readWAL(mark Mark, checkBinding bool) (groups []Group, err erro
 	sc, err := ScanLogOf(e.logPath, applied, bind)
 	if err != nil {
 		return nil, err
+	}
+	if d := sc.Damage; d != nil && d.Bound != 0 && e.readOnly {
+		// The mark is above the group the file's binding to this log
+		// says bbolt took (a damaged mark: the binding is checksummed and
+		// written with the mark by every commit that moves it). A
+		// read-only store writes no group: it reads the log from the
+		// binding's group, as recovery replays it (a group bbolt holds
+		// already, read again, changes nothing), and its reads do not go
+		// by the mark (markBound).
+		rs, err := ScanLogOf(e.logPath, d.Bound, bind)
+		if err != nil {
+			return nil, err
+		}
+		if rs.Damage == nil {
+			sc, e.markBound = rs, d.Bound
+		}
 	}
 	if sc.Damage != nil {
 		return nil, sc.Damage.Err(e.logPath)
@@ -164,7 +180,14 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 			return nil
 		}
 		// groups stays for Backup, which replays it into its copy.
-		w := &walState{shared: NewTree(), gen: groups[len(groups)-1].Gen, groups: groups, snaps: NewSnapshots(mark)}
+		snapMark := mark
+		if e.markBound != 0 {
+			// The file's mark is damaged (readWAL): a read checks the
+			// groups bbolt holds against it, which nothing moves in a
+			// read-only store. Not checked.
+			snapMark = Mark{}
+		}
+		w := &walState{shared: NewTree(), gen: groups[len(groups)-1].Gen, groups: groups, snaps: NewSnapshots(snapMark)}
 		err := viewRead(e.db, func(tx *bolt.Tx) error {
 			ow := NewTreeWriter(w.shared, NewBoltView(tx), 0)
 			for _, g := range groups {

@@ -96,6 +96,10 @@ type Engine struct {
 	commits   atomic.Int64
 	replayed  int
 	logCut    *LogDamage // what Open dropped as a power cut's (LogCut)
+	// markBound, if not zero, says that a read-only Open found the file's
+	// mark above the group its binding to the log names, and read the
+	// log from that group instead (readWAL).
+	markBound uint64
 }
 
 // beginRead begins a read transaction of db, unless a Begin faulted

@@ -75,6 +75,25 @@ func (m Mark) ClearLive(w Writer) error {
 	return w.Del(m.Path, m.Live)
 }
 
+// LogHoldsNothing says whether the log at path holds no record: none is
+// there (LogAbsent), or nothing but zeros follows where its header ends
+// (a log a read-write Open created and bound, nothing appended yet; or
+// one whose creation was cut short).
+func LogHoldsNothing(path string) bool {
+	if LogAbsent(path) {
+		return true
+	}
+	data, err := os.ReadFile(path)
+	return err == nil && len(data) >= logHeader && lastNonZero(data, logHeader) < 0
+}
+
+// MarkInRange is a mark CheckApplied refuses with its top two bytes
+// cleared: what it was if a flip there, which makes a mark pass any group,
+// is its only damage. Recovery puts it there when nothing says where it was
+// and no log holds a group (LogHoldsNothing): it then numbers nothing
+// stored, and the next read-write Open binds a new log at it.
+func MarkInRange(applied uint64) uint64 { return applied & maxGen }
+
 // LogAbsent says whether no log is at path: no file, or one shorter than
 // a log's header (its identity and records unreadable). A file whose live
 // mark is set cannot meet either after a crash: the mark is set only once
@@ -104,6 +123,29 @@ func LogMissingError(path, logPath string, id uint64) error {
 // written (every commit that moves the mark writes both).
 type LogBinding struct {
 	ID, Gen uint64
+	// When the binding is not whole (ID zero), what else names the log
+	// (Mark.Identity; zero in a binding Binding reads): Damaged says a
+	// binding is there and damaged (not none: the file was bound, and no
+	// longer says to which log), and Live is the identity of the log the
+	// file's live mark names (0: no live mark, or a damaged one).
+	Damaged bool
+	Live    uint64
+}
+
+// Identity reads the file's binding to its log as Binding does and,
+// when it is not whole, what else names the log (LogBinding.Damaged,
+// LogBinding.Live): what Open checks the log beside the file against
+// (ScanLogOf).
+func (m Mark) Identity(r Reader) LogBinding {
+	b := m.Binding(r)
+	if b.ID != 0 {
+		return b
+	}
+	if m.Log != nil {
+		b.Damaged = r.Get(m.Path, m.Log) != nil
+	}
+	b.Live, _ = m.LiveLog(r)
+	return b
 }
 
 // bindingLen is a binding's value: id u64 | gen u64 | crc u32, the crc

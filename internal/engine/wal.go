@@ -387,6 +387,11 @@ func ScanLog(path string, applied uint64) (*LogScan, error) {
 // the two, and then the log holds its header only. A binding written with
 // another mark and naming another log is not checked: a build that does
 // not bind its log has written the mark (and made that log) since.
+// With no whole binding (Mark.Identity), the log is checked against the
+// file's live mark instead (a log of another identity is damage at
+// offset 0), and a damaged binding with no live mark refuses a log that
+// holds groups past the mark (unverifiedDamage): nothing then says the
+// log is this store's.
 func ScanLogOf(path string, applied uint64, bind LogBinding) (*LogScan, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -395,7 +400,13 @@ func ScanLogOf(path string, applied uint64, bind LogBinding) (*LogScan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ckpt: read write-ahead log: %w", err)
 	}
-	return scanLog(path, data, applied, bind)
+	sc, err := scanLog(path, data, applied, bind)
+	if err == nil && sc.Damage == nil && !sc.Legacy {
+		if d := unverifiedDamage(data, sc.Groups, bind); d != nil {
+			return &LogScan{Damage: d}, nil
+		}
+	}
+	return sc, err
 }
 
 // scanLog is ScanLogOf on the bytes of the log file at path.

@@ -124,8 +124,20 @@ func recordEnd(data []byte, off int, id uint64) (int, bool) {
 // mark below bbolt's; nil otherwise.
 func bindingDamage(data []byte, id, applied uint64, bind LogBinding) *LogDamage {
 	end := lastNonZero(data, logHeader)
-	if bind.ID == 0 || end < 0 {
+	if end < 0 {
 		return nil
+	}
+	if bind.ID == 0 {
+		// No whole binding: the live mark, set with the binding of the
+		// log a read-write Open created, names it all the same (until
+		// the log is applied and removed or replaced).
+		if bind.Live == 0 || bind.Live == id {
+			return nil
+		}
+		return &LogDamage{Offset: 0, Bytes: int64(end + 1), Foreign: true,
+			Reason: fmt.Sprintf("the log's identity %016x is not the %016x of the log the store file says is live beside it "+
+				"(its binding to its log, which names it too, is missing or damaged): it is another store's log, "+
+				"or an earlier log of this store", id, bind.Live)}
 	}
 	reason := ""
 	switch {
@@ -182,11 +194,46 @@ type LogDamage struct {
 	// the store file is bound to (another store's, or an earlier log of
 	// this store), so none of its records are this file's.
 	Foreign bool
+	// Unverified (with Foreign) says that the log holds groups past the
+	// file's mark and that nothing in the file names it: its binding is
+	// damaged and no live mark names a log (unverifiedDamage). It may be
+	// another store's; recovery treats it as one (keeping none of it).
+	Unverified bool
+}
+
+// unverifiedDamage is the damage of a log whose groups groups (past the
+// file's mark) nothing in the file names (LogBinding.Damaged with no live
+// mark): a store binds its log, and sets its live mark, before it appends
+// to it, and clears the live mark only once bbolt holds the log, so its
+// own log holds no group past the mark beside a file whose binding is
+// damaged unless its live mark is there too (or is damaged as well).
+// Replayed, another store's log (copied beside the file) would put its
+// checkpoints into this one: refused instead (nil when nothing says so).
+func unverifiedDamage(data []byte, groups []Group, bind LogBinding) *LogDamage {
+	if bind.ID != 0 || !bind.Damaged || bind.Live != 0 || len(groups) == 0 {
+		return nil
+	}
+	first, last := groups[0].Gen, groups[len(groups)-1].Gen
+	return &LogDamage{Offset: 0, Group: first, LaterFirst: first, LaterLast: last, Bytes: int64(lastNonZero(data, 0) + 1),
+		Foreign: true, Unverified: true,
+		Reason: fmt.Sprintf("the log holds groups %d-%d past the store file's mark, and nothing in the file names the log: "+
+			"its binding to its log (which says whose log it is) is damaged, and no live mark names one; another store's "+
+			"log copied beside this file would put that store's checkpoints in it", first, last)}
 }
 
 // Err is the damage as the error Open returns (ErrCorrupt), naming the
 // log at path and what ckpt recover would do.
 func (d *LogDamage) Err(path string) error {
+	if d.Unverified {
+		return fmt.Errorf("%w: write-ahead log %s may not be this store's: %s; nothing was changed; "+
+			"run `ckpt recover` (ckpt.RecoverLog) to move the log aside keeping none of its groups (if it is this store's "+
+			"own log, put it back beside the file after that: the file then names no log, and Open replays it)", ErrCorrupt, path, d.Reason)
+	}
+	if d.Bound != 0 {
+		return fmt.Errorf("%w: write-ahead log %s: %s; nothing was changed; run `ckpt recover` (ckpt.RecoverLog) to put the "+
+			"mark back at group %d, where the file's binding to this log says it was, and replay the log from there "+
+			"(a group the file holds already, replayed again, changes nothing)", ErrCorrupt, path, d.Reason, d.Bound)
+	}
 	if d.Foreign {
 		return fmt.Errorf("%w: write-ahead log %s is not this store's: %s; nothing was changed; "+
 			"run `ckpt recover` (ckpt.RecoverLog) to move the log aside", ErrCorrupt, path, d.Reason)
