@@ -17,6 +17,7 @@ import (
 // deleted it and compacted still used its size on disk. The writes in the
 // cut-back log come back after a kill.
 func TestCompactGivesBackTheLogsSpace(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "w.ckpt")
 	// The applier held: after the Compact, the small writes are in the
 	// shrunk log alone, and a copy of both files is what a kill leaves.

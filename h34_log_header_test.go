@@ -28,6 +28,7 @@ import (
 // the header still checks the records after it. scanLog could check them
 // under the identity the store file's binding names, Mark.Binding.)
 func TestH34ZeroedLogHeaderSectorNeverLosesAcknowledgedWrites(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
 	s, err := Open(path, Options{tuning: &tuning{hooks: engine.Hooks{HoldApplier: true}}})
