@@ -80,8 +80,8 @@ func TestAnotherStoresLogBesideADamagedBindingIsRefused(t *testing.T) {
 		if err != nil {
 			t.Fatalf("B killed %v: RecoverLog: %v", killed, err)
 		}
-		if !st.Foreign || st.KeptGroups != 0 || st.MovedTo == "" {
-			t.Errorf("B killed %v: RecoverLog = %+v, want A's log moved aside as not B's, none of it kept", killed, st)
+		if !st.Foreign || st.Unverified == killed || st.KeptGroups != 0 || st.MovedTo == "" {
+			t.Errorf("B killed %v: RecoverLog = %+v, want A's log moved aside as not B's (unverified: nothing in a cleanly closed B names a log), none of it kept", killed, st)
 		}
 		s, err := Open(path, Options{})
 		if err != nil {

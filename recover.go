@@ -33,6 +33,12 @@ type RecoverStats struct {
 	// or an earlier log of this store): none of its groups were kept, and
 	// no byte of it need be damaged.
 	Foreign bool
+	// Unverified (with Foreign) says nothing in the file named the log:
+	// its binding to its log was damaged and no live mark named one, and
+	// the log held groups past the file's mark. It may have been this
+	// store's own log; it was moved aside all the same (put back beside
+	// the file, the next Open replays it: the file then names no log).
+	Unverified bool
 	// KeptGroups is how many groups of the valid prefix were replayed into
 	// the store file (those it already held are not counted).
 	KeptGroups int
@@ -345,7 +351,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		}
 		sc, d = rs, rs.Damage
 	}
-	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, Foreign: d.Foreign, KeptGroups: len(sc.Groups),
+	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, Foreign: d.Foreign, Unverified: d.Unverified, KeptGroups: len(sc.Groups),
 		DroppedFirst: d.Group, DroppedLast: d.LaterLast, DroppedBytes: d.Bytes, MarkRepaired: st.MarkRepaired, BindingRemoved: st.BindingRemoved}
 	if d.LaterLast == 0 {
 		st.DroppedFirst = 0

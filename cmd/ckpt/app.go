@@ -309,6 +309,11 @@ func (a *app) openError(path string, err error) error {
 			// a store, and the way out is a command to type.
 			detail = strings.ReplaceAll(detail, recoverAPI, "'ckpt recover "+path+"'")
 			if log, ok := strings.CutPrefix(detail, "write-ahead log "); ok {
+				if strings.Contains(log, " may not be this store's: ") {
+					// Its binding damaged, nothing in the file names the
+					// log (LogDamage.Unverified).
+					return fmt.Errorf("%s has a write-ahead log that may not be its own (%s)", path, log)
+				}
 				if strings.Contains(log, " is not this store's: ") {
 					// No byte need be damaged: a log swapped in, or left
 					// beside a restored backup (LogDamage.Foreign).

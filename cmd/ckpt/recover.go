@@ -100,6 +100,12 @@ writing binds its new log).`,
 				return err
 			}
 			dropped := fmt.Sprintf("%s of writes (%d-%d)", count(st.DroppedGroups(), "group", "groups"), st.DroppedFirst, st.DroppedLast)
+			if st.Unverified {
+				_, err = fmt.Fprintf(a.out, "%s: the write-ahead log may not be this store's: %s\nkept none of it (%s); that log is now %s\n"+
+					"if it is this store's own log, put it back beside the file: the next open replays it\n",
+					args[0], st.Reason, count(st.DroppedBytes, "byte", "bytes"), st.MovedTo)
+				return err
+			}
 			if st.Foreign {
 				_, err = fmt.Fprintf(a.out, "%s: the write-ahead log is not this store's: %s\nkept none of it; dropped %s of another log's writes\nthat log is now %s\n",
 					args[0], st.Reason, count(st.DroppedBytes, "byte", "bytes"), st.MovedTo)
