@@ -42,16 +42,7 @@ func TestUnsyncedFreelistOnADamagedFileIsRefusedAndTheProcessLives(t *testing.T)
 		return
 	}
 	path, ids, _ := closedChain(t, 20)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{NoFreelistSync: true, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(*bolt.Tx) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dropFreelist(t, path)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +87,22 @@ func TestUnsyncedFreelistOnADamagedFileIsRefusedAndTheProcessLives(t *testing.T)
 	}
 	if !bytes.Equal(after, b) {
 		t.Error("the refused file changed")
+	}
+}
+
+// dropFreelist commits to the file at path through bbolt without its
+// free list (NoFreelistSync), as another program can.
+func dropFreelist(t *testing.T, path string) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{NoFreelistSync: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(*bolt.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -149,16 +156,7 @@ func freelistChild(t *testing.T, path string) {
 func TestUnsyncedFreelistOnASoundFileOpens(t *testing.T) {
 	t.Parallel()
 	path, ids, _ := closedChain(t, 20)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{NoFreelistSync: true, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(*bolt.Tx) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dropFreelist(t, path)
 	if b, err := os.ReadFile(path); err != nil || !unsyncedFreelist(b) {
 		t.Fatalf("the fixture needs a file without its free list (%v)", err)
 	}
