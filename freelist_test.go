@@ -209,7 +209,7 @@ func noWalkerLeft(t *testing.T, what string) {
 
 // TestNoFreelistSyncIsRefused: the store writes the free list at every
 // commit (see the test above for why); asked not to, Open says so and
-// creates nothing.
+// creates nothing; RecoverLog too, writing nothing.
 func TestNoFreelistSyncIsRefused(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "s.db")
@@ -222,5 +222,14 @@ func TestNoFreelistSyncIsRefused(t *testing.T) {
 	}
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the refused Open left a file: %v", err)
+	}
+	// Recovery takes the same options: it would commit the file without
+	// its free list.
+	path, _, b := closedChain(t, 3)
+	if _, err := RecoverLog(path, Options{Bolt: &bolt.Options{NoFreelistSync: true}}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("RecoverLog with NoFreelistSync = %v, want ErrInvalidConfig", err)
+	}
+	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(after, b) {
+		t.Errorf("the refused RecoverLog changed the file (%v)", err)
 	}
 }
