@@ -123,6 +123,9 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 	if _, err := os.Stat(path); err != nil {
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
+	if err := opts.checkBolt(); err != nil {
+		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
+	}
 	bo := &bolt.Options{}
 	if opts.Bolt != nil {
 		*bo = *opts.Bolt

@@ -203,13 +203,22 @@ func (o *Options) check() error {
 	if !o.Durability.known() {
 		return fmt.Errorf("%w: Options.Durability %d is none of Sync, Async, NoSync", ErrInvalidConfig, int(o.Durability))
 	}
+	if err := o.checkBolt(); err != nil {
+		return err
+	}
+	if o.MaxPending < 0 || o.MaxPendingBytes < 0 {
+		return fmt.Errorf("%w: Options.MaxPending %d, MaxPendingBytes %d: a negative bound (zero means the default)", ErrInvalidConfig, o.MaxPending, o.MaxPendingBytes)
+	}
+	return nil
+}
+
+// checkBolt refuses the bbolt options the store cannot keep its promise
+// under (Open and RecoverLog).
+func (o *Options) checkBolt() error {
 	if o.Bolt != nil && o.Bolt.NoFreelistSync {
 		return fmt.Errorf("%w: Options.Bolt.NoFreelistSync: the store writes bbolt's free list at every commit; "+
 			"without it bbolt rebuilds the list by walking every page on a goroutine of its own, "+
 			"which a damaged page ends the process in", ErrInvalidConfig)
-	}
-	if o.MaxPending < 0 || o.MaxPendingBytes < 0 {
-		return fmt.Errorf("%w: Options.MaxPending %d, MaxPendingBytes %d: a negative bound (zero means the default)", ErrInvalidConfig, o.MaxPending, o.MaxPendingBytes)
 	}
 	return nil
 }
