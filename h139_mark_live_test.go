@@ -97,24 +97,7 @@ func TestRecoverMarkAndBindingFlippedOnAKilledStore(t *testing.T) {
 				t.Errorf("RecoverLog %d: %+v, want the mark repaired the first time, nothing dropped", i, st)
 			}
 		}
-		s, err := Open(path, Options{})
-		if err != nil {
-			t.Fatalf("Open after RecoverLog: %v", err)
-		}
-		checkLoads(t, s, "t", ids)
-		more := saveN(t, s, "t", 6, 2)
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		r, err := Open(path, Options{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		checkLoads(t, r, "t", append(ids, more...))
-		if rep, err := r.Verify(ctx, VerifyOptions{}); err != nil || !rep.OK() {
-			t.Errorf("Verify after RecoverLog = %+v, %v", rep, err)
-		}
+		recoveredStoreWorks(t, path, "t", ids, 6)
 	})
 	t.Run("another store's log", func(t *testing.T) {
 		t.Parallel()

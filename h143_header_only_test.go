@@ -1,7 +1,6 @@
 package ckpt
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 
@@ -21,7 +20,6 @@ import (
 // with every checkpoint, writes on, and Verify finds nothing.
 func TestRecoverMarkAndBindingFlippedBesideAHeaderOnlyLog(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
 	tune := &tuning{hooks: engine.Hooks{LogGrow: loggedGrow}}
 	s, err := Open(path, Options{tuning: tune})
@@ -53,22 +51,5 @@ func TestRecoverMarkAndBindingFlippedBesideAHeaderOnlyLog(t *testing.T) {
 	if got := readMark(t, cp); got != mark {
 		t.Errorf("the mark is %d after RecoverLog, want %d (the flipped top byte cleared)", got, mark)
 	}
-	w, err := Open(cp, Options{})
-	if err != nil {
-		t.Fatalf("Open after RecoverLog: %v", err)
-	}
-	checkLoads(t, w, "t", ids)
-	more := saveN(t, w, "t", 3, 2)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := Open(cp, Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	checkLoads(t, r, "t", append(ids, more...))
-	if rep, err := r.Verify(ctx, VerifyOptions{}); err != nil || !rep.OK() {
-		t.Errorf("Verify after RecoverLog = %+v, %v", rep, err)
-	}
+	recoveredStoreWorks(t, cp, "t", ids, 3)
 }

@@ -158,6 +158,31 @@ func checkLoads(t *testing.T, s *Store, thread string, ids []string) {
 	}
 }
 
+// recoveredStoreWorks checks a store file after RecoverLog: it opens
+// read-write with thread's checkpoints ids, takes two more saves (from
+// from), and opens read-only with all of them and a clean Verify.
+func recoveredStoreWorks(t *testing.T, path, thread string, ids []string, from int) {
+	t.Helper()
+	w, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open after RecoverLog: %v", err)
+	}
+	checkLoads(t, w, thread, ids)
+	more := saveN(t, w, thread, from, 2)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	checkLoads(t, r, thread, append(ids, more...))
+	if rep, err := r.Verify(context.Background(), VerifyOptions{}); err != nil || !rep.OK() {
+		t.Errorf("Verify after RecoverLog = %+v, %v", rep, err)
+	}
+}
+
 func TestLogReplayedAfterCrash(t *testing.T) {
 	t.Parallel()
 	s := openUnapplied(t, filepath.Join(t.TempDir(), "s.db"))
