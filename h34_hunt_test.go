@@ -565,13 +565,24 @@ func (h *h34Hunt) kill(path string, seed uint64, inc int, delay time.Duration, r
 		defer close(done)
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 1<<16), 1<<22)
+		// A line that does not parse is bad once another follows it.
+		// The last may have been cut by the kill: the child writes a
+		// line with one Write, but a line longer than PIPE_BUF (4096
+		// bytes: big values) goes into a full pipe in pieces, write(2)
+		// by write(2), and the kill can land between them. Only the
+		// last: the emitter's mutex keeps the lines whole and in
+		// order, and the event of a cut line did not go on (its emit
+		// had not returned), so dropping it only leaves the parent
+		// knowing less (a call it never saw start, or one it sees
+		// started and not returned, which may or may not have landed).
+		cut := ""
 		for sc.Scan() {
+			if cut != "" {
+				bad, cut = append(bad, cut), ""
+			}
 			var l h34Line
 			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-				// A line cut short by the kill is never whole: the
-				// child writes each with one write(2), and the pipe
-				// keeps what was written.
-				bad = append(bad, sc.Text())
+				cut = sc.Text()
 				continue
 			}
 			if lines = append(lines, l); len(lines) == 1 {
