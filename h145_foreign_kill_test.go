@@ -20,7 +20,8 @@ import (
 // beside the foreign log, and the next Open replayed the other store's
 // checkpoints into this one. Whatever the kill, no Open (nor the
 // RecoverLog after it) may show the other store's thread, and every
-// checkpoint the file held reads.
+// checkpoint the file held reads; never killed, RecoverLog removes the
+// damaged binding (after the move), and Verify finds nothing.
 func TestRecoverKilledBeforeMovingAForeignLogAside(t *testing.T) {
 	t.Parallel()
 	for _, noLive := range []bool{false, true} {
@@ -37,6 +38,16 @@ func TestRecoverKilledBeforeMovingAForeignLogAside(t *testing.T) {
 			flipBinding(t, path, 3, 0x10)
 			other, _, _ := h145Killed(t, "o", 2, 3)
 			copyFileIn(t, other+walSuffix, path+walSuffix)
+			// Never killed, RecoverLog removes the damaged binding (once
+			// the log is aside): Verify then finds nothing.
+			whole := h145Copy(t, path)
+			st, err := RecoverLog(whole, Options{})
+			if err != nil || !st.Foreign || !st.BindingRemoved || st.KeptGroups != 0 {
+				t.Errorf("RecoverLog = %+v, %v; want the log foreign, none kept, the binding removed", st, err)
+			}
+			if p := markProblems(t, whole); len(p) != 0 {
+				t.Errorf("Verify after RecoverLog: %v", p)
+			}
 			var killed string
 			if _, err := RecoverLog(path, WithRecoverStep(Options{}, func(s string) {
 				if s == "committed" {

@@ -368,7 +368,15 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	// group (bbolt had taken the whole log): no replay moves the mark, so
 	// it goes back where the binding says, in the same commit.
 	markBack := bound != 0 && len(sc.Groups) == 0
-	if len(sc.Groups) > 0 || live || markBack || dropBinding {
+	// A damaged binding beside a log none of whose groups are kept goes
+	// only once that log is aside: gone in this commit, a crash before
+	// the rename would leave a file that names no log (no binding, the
+	// live mark cleared) beside a log that may be another store's, which
+	// the next Open replays. Kept damaged, it makes that Open refuse such
+	// a log (LogBinding.Damaged). A replay binds the log it replays over
+	// it in this commit.
+	dropAfter := dropBinding && len(sc.Groups) == 0
+	if len(sc.Groups) > 0 || live || markBack {
 		groups := make([]*engine.Group, len(sc.Groups))
 		for i := range sc.Groups {
 			groups[i] = &sc.Groups[i]
@@ -377,6 +385,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file or the log: `ckpt verify` lists the damage, "+
 				"and a backup of the file is the way out", path, err)
 		}
+		checked = true
 		if err := engine.GuardedUpdate(db, "recover: write", func(tx *bolt.Tx) error {
 			step("replay")
 			if len(groups) > 0 {
@@ -389,18 +398,20 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 					return err
 				}
 			}
-			if dropBinding && len(groups) == 0 {
-				// (A replay binds the log it replays, over the damaged binding.)
-				if err := appliedMark.DropBinding(engine.NewBoltView(tx)); err != nil {
-					return err
-				}
-			}
 			return appliedMark.ClearLive(engine.NewBoltView(tx))
 		}); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: replay the valid records: %w", path, err)
 		}
 		st.MarkRepaired = st.MarkRepaired || markBack
-		st.BindingRemoved = st.BindingRemoved || dropBinding
+		st.BindingRemoved = st.BindingRemoved || (dropBinding && !dropAfter)
+	}
+	if dropAfter {
+		// The file's pages are checked before the log moves, as before
+		// any write: a damaged file leaves the log in place.
+		if err := checkIf(!checked, db, path); err != nil {
+			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file or the log: `ckpt verify` lists the damage, "+
+				"and a backup of the file is the way out", path, err)
+		}
 	}
 	step("committed")
 	st.MovedTo = logPath + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
@@ -410,6 +421,17 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	}
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
+	}
+	if dropAfter {
+		// A crash before this commit leaves the damaged binding beside no
+		// log: the next RecoverLog removes it, and a read-write Open binds
+		// its new log over it.
+		if err := engine.GuardedUpdate(db, "recover: write the mark", func(tx *bolt.Tx) error {
+			return appliedMark.DropBinding(engine.NewBoltView(tx))
+		}); err != nil {
+			return st, fmt.Errorf("ckpt: recover %s: the log is aside; remove the damaged binding to it: %w", path, err)
+		}
+		st.BindingRemoved = true
 	}
 	return st, nil
 }
