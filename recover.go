@@ -257,6 +257,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 			return st, fmt.Errorf("ckpt: recover %s: put the mark back: %w", path, err)
 		}
 		st.MarkRepaired, applied = true, gen
+		step("mark")
 	}
 	// A damaged binding goes (Open reads it as none all the same, and the
 	// next read-write Open binds its new log), and a mark its whole
@@ -298,6 +299,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		if fixMark {
 			st.MarkRepaired, applied = true, bind.Gen
 		}
+		step("repaired")
 	}
 	if live && engine.LogAbsent(logPath) {
 		// The file was copied, renamed or linked without its log, or the
@@ -334,6 +336,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 				return st, fmt.Errorf("ckpt: recover %s: repair the mark: %w", path, err)
 			}
 			st.BindingRemoved = true
+			step("dropped")
 		}
 		return st, nil
 	}
@@ -419,6 +422,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		st.MovedTo = ""
 		return st, fmt.Errorf("ckpt: recover %s: move the damaged log aside: %w", path, err)
 	}
+	step("moved")
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
