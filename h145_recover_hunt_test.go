@@ -24,6 +24,7 @@ package ckpt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -67,6 +68,23 @@ func h145Tear(t *testing.T, path string, k int) {
 		t.Fatal(err)
 	}
 	log[logSpans(t, path+walSuffix)[k].Off+30] ^= 0x01
+	if err := os.WriteFile(path+walSuffix, log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// h145CutTail zeroes the second half of the last group record of the log
+// beside path (and any proof after it): a write torn by a crash.
+func h145CutTail(t *testing.T, path string) {
+	t.Helper()
+	log, err := os.ReadFile(path + walSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans := logSpans(t, path+walSuffix)
+	last := spans[len(spans)-1]
+	withoutProofAfter(log, last.End)
+	clear(log[last.Off+(last.End-last.Off)/2 : last.End])
 	if err := os.WriteFile(path+walSuffix, log, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +162,25 @@ func h145Cases() []h145Case {
 			h145Tear(t, p, 2)
 			flipBinding(t, p, 3, 0x10)
 			return p, append(a, l[:2]...), l[2:]
+		}},
+		{"binding over a log cut short", func(t *testing.T) (string, []string, []string) {
+			p, a, l := h145Killed(t, "t", 3, 4)
+			h145CutTail(t, p)
+			flipBinding(t, p, 3, 0x10)
+			return p, append(a, l[:3]...), l[3:]
+		}},
+		{"mark past any group over a log cut short", func(t *testing.T) (string, []string, []string) {
+			p, a, l := h145Killed(t, "t", 3, 4)
+			h145CutTail(t, p)
+			flipAppliedMark(t, p, 0, 0x80)
+			return p, append(a, l[:3]...), l[3:]
+		}},
+		{"mark and binding over a log cut short", func(t *testing.T) (string, []string, []string) {
+			p, a, l := h145Killed(t, "t", 3, 4)
+			h145CutTail(t, p)
+			flipAppliedMark(t, p, 0, 0x80)
+			flipBinding(t, p, 3, 0x10)
+			return p, append(a, l[:3]...), l[3:]
 		}},
 		{"mark raised in range over its log", func(t *testing.T) (string, []string, []string) {
 			p, ids := killed(t)
@@ -338,7 +375,10 @@ func (h *h145Hunt) kills(t *testing.T, path, what string, depth int) {
 			if _, err := RecoverLog(p, Options{LockTimeout: time.Millisecond}); !errors.Is(err, ErrLocked) {
 				t.Errorf("%s, killed at %s: a second RecoverLog during RecoverLog: %v, want ErrLocked", what, at, err)
 			}
-			h.locked += 2
+			if _, err := Open(p, Options{ReadOnly: true, LockTimeout: time.Millisecond}); !errors.Is(err, ErrLocked) {
+				t.Errorf("%s, killed at %s: a read-only Open during RecoverLog: %v, want ErrLocked", what, at, err)
+			}
+			h.locked += 3
 		}))
 		if state == "" {
 			t.Fatalf("%s: step %s did not come again", what, at)
@@ -370,6 +410,31 @@ func (h *h145Hunt) killOpen(t *testing.T, path, what string, depth int) {
 	}
 	if state != "" {
 		h.check(t, state, what+", killed in Open's replay", depth-1)
+	}
+}
+
+// faultOpen runs a read-write Open of copies of path whose n-th fsync of
+// the log fails (the old log's before its replay, the new log's at its
+// creation, ...), and checks the state each leaves: the Open fails with
+// that error or opens, and what it left converges as a kill's state does.
+func (h *h145Hunt) faultOpen(t *testing.T, path, what string, depth int) {
+	t.Helper()
+	eio := errors.New("h145: fsync fails")
+	for n := 1; n <= 3; n++ {
+		p := h145Copy(t, path)
+		calls := 0
+		s, err := Open(p, Options{tuning: &tuning{hooks: engine.Hooks{SyncLog: func(f *os.File) error {
+			if calls++; calls == n {
+				return eio
+			}
+			return engine.Fdatasync(f)
+		}}}})
+		if err == nil {
+			_ = s.Close()
+		} else if calls >= n && !errors.Is(err, eio) && !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: read-write Open whose fsync %d failed: %v, want that error", what, n, err)
+		}
+		h.check(t, h145Copy(t, p), fmt.Sprintf("%s, fsync %d of a read-write Open failed", what, n), depth-1)
 	}
 }
 
@@ -406,6 +471,7 @@ func TestH145RecoverKilledAtEveryStep(t *testing.T) {
 			h.ref = h.settle(t, ref, c.name+", never killed", 0)
 			h.kills(t, base, c.name, depth)
 			h.killOpen(t, base, c.name, depth)
+			h.faultOpen(t, base, c.name, depth)
 			total += h.states
 			locked += h.locked
 		})
