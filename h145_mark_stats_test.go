@@ -28,8 +28,8 @@ func TestRecoverAFlippedMarkOverItsLogReportsNothingDropped(t *testing.T) {
 			if err != nil {
 				t.Fatalf("RecoverLog: %v", err)
 			}
-			if st.KeptGroups != 3 || st.DroppedGroups() != 0 || st.DroppedFirst != 0 || st.DroppedBytes != 0 || !st.MarkRepaired {
-				t.Errorf("RecoverLog = kept %d, dropped %d (%d-%d, %d bytes), mark repaired %v; want 3 kept, none dropped, the mark repaired",
+			if st.KeptGroups != 3 || st.DroppedGroups() != 0 || st.DroppedFirst != 0 || st.DroppedBytes != 0 || !st.MarkRepaired || !st.LogWhole {
+				t.Errorf("RecoverLog = kept %d, dropped %d (%d-%d, %d bytes), mark repaired %v; want 3 kept, none dropped, the mark repaired, the log whole",
 					st.KeptGroups, st.DroppedGroups(), st.DroppedFirst, st.DroppedLast, st.DroppedBytes, st.MarkRepaired)
 			}
 			recoveredStoreWorks(t, p, "t", append(a, l...), 6)

@@ -39,6 +39,11 @@ type RecoverStats struct {
 	// store's own log; it was moved aside all the same (put back beside
 	// the file, the next Open replays it: the file then names no log).
 	Unverified bool
+	// LogWhole (with Damaged and MarkRepaired) says the log itself was
+	// whole: only the store file's mark was wrong (Reason says how), the
+	// log was replayed from the group the file's binding to it names,
+	// nothing of it was dropped, and it was moved aside all the same.
+	LogWhole bool
 	// KeptGroups is how many groups of the valid prefix were replayed into
 	// the store file (those it already held are not counted).
 	KeptGroups int
@@ -350,14 +355,18 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		if err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 		}
-		if rs.Damage == nil { // the log is whole: nothing of it is dropped
+		if rs.Damage == nil {
+			// The log is whole: nothing of it is dropped (the damage's
+			// groups were the mark's gap, or none), and the mark alone
+			// was wrong.
 			whole := *d
-			whole.Bytes = 0
+			whole.Bytes, whole.Group, whole.LaterFirst, whole.LaterLast = 0, 0, 0, 0
 			rs.Damage = &whole
+			st.LogWhole = true
 		}
 		sc, d = rs, rs.Damage
 	}
-	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, Foreign: d.Foreign, Unverified: d.Unverified, KeptGroups: len(sc.Groups),
+	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, Foreign: d.Foreign, Unverified: d.Unverified, LogWhole: st.LogWhole, KeptGroups: len(sc.Groups),
 		DroppedFirst: d.Group, DroppedLast: d.LaterLast, DroppedBytes: d.Bytes, MarkRepaired: st.MarkRepaired, BindingRemoved: st.BindingRemoved}
 	if d.LaterLast == 0 {
 		st.DroppedFirst = 0
@@ -405,7 +414,10 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		}); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: replay the valid records: %w", path, err)
 		}
-		st.MarkRepaired = st.MarkRepaired || markBack
+		// The mark was wrong (above the binding's group, or below the
+		// log's first): the replay from the binding's group, or markBack,
+		// put it back.
+		st.MarkRepaired = st.MarkRepaired || bound != 0
 		st.BindingRemoved = st.BindingRemoved || (dropBinding && !dropAfter)
 	}
 	if dropAfter {
