@@ -103,9 +103,11 @@ func (st RecoverStats) DroppedGroups() uint64 {
 // then renames the log to path+"-wal.damaged-"+a UTC timestamp, so the
 // next Open starts a new log. Writes acknowledged after the damage point
 // are lost; RecoverStats says how many groups. A damaged bbolt meta page
-// (a read-write Open refuses the file for it) is rewritten from the other
-// one first, accepting the step back to its transaction
-// (RecoverStats.MetaRepaired). Before it writes anything (the meta page's
+// (a read-write Open refuses the file for it) is replaced, accepting the
+// step back to the other page's transaction (RecoverStats.MetaRepaired):
+// by the commit that replays the log's groups past that transaction's
+// mark, as a read-write Open's replay does, or else rewritten from the
+// other page. Before it writes anything (the meta page's
 // repair, the kept groups) it checks every page of the file, as Verify
 // does: a damaged page, or a file cut short, gives an error wrapping
 // ErrCorrupt with nothing written (the log stays in place), since writing over a damaged page can put
@@ -150,31 +152,47 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 	}
 	step("opened")
 	// Before anything commits: bbolt's first commit would overwrite the
-	// damaged page without a word. The pages are checked before the
-	// repair writes (bbolt reads the file at the valid page's transaction,
+	// damaged page without a word. The pages are checked before anything
+	// is written (bbolt reads the file at the valid page's transaction,
 	// the one the repair accepts): a file recovery refuses for a damaged
 	// page must be left as it was, and a repaired meta page cannot be
 	// taken back (the file then stands one transaction back, where it may
 	// say its log is live, and every Open refuses it for a missing log).
 	checked := false
-	damage, err := engine.RepairMeta(file, func() error {
-		checked = true
-		return checkBeforeWrite(db, path, "recover: check the file")
-	})
-	if err != nil {
-		_ = db.Close()
-		if checked && errors.Is(err, ErrCorrupt) {
-			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file or the log: `ckpt verify` lists the damage, "+
-				"and a backup of the file is the way out", path, err)
-		}
-		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
-	}
-	// After a meta page's repair the file is one transaction back, where
-	// the log's binding may name the log before the one at the path: it is
-	// not checked then (as Open does not).
-	st, err = recoverLog(db, path, step, damage == nil, checked)
+	damage := engine.MetaDamage(file)
 	if damage != nil {
-		st.MetaRepaired, st.MetaDamage = true, damage.Error()
+		checked = true
+		if err := checkBeforeWrite(db, path, "recover: check the file"); err != nil {
+			_ = db.Close()
+			if errors.Is(err, ErrCorrupt) {
+				return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file or the log: `ckpt verify` lists the damage, "+
+					"and a backup of the file is the way out", path, err)
+			}
+			return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
+		}
+	}
+	// With a meta page damaged the file is one transaction back, where the
+	// log's binding may name the log before the one at the path: it is not
+	// checked then (as Open does not), and the log's groups past the mark
+	// go into the file in recovery's commit (recoverLog), which writes the
+	// damaged slot as bbolt's next transaction: the damaged page is
+	// replaced in the same commit that binds the file to the log at the
+	// path. Rewritten first on its own (a kill, or recovery leaving the
+	// whole log to Open, after it), the file stood one transaction back
+	// with its binding naming the log before, and the store's own log was
+	// refused as another store's.
+	st, err = recoverLog(db, path, step, damage == nil, checked)
+	if damage != nil && err == nil {
+		// Nothing committed (nothing of a log to keep): the damaged page is
+		// rewritten from the other one, accepting the step back.
+		if engine.MetaDamage(file) != nil {
+			if _, rerr := engine.RepairMeta(file, nil); rerr != nil {
+				err = fmt.Errorf("ckpt: recover %s: %w", path, rerr)
+			}
+		}
+		if err == nil {
+			st.MetaRepaired, st.MetaDamage = true, damage.Error()
+		}
 	}
 	if engine.FromPanic(err) {
 		// bbolt's locks may be held: its Close could wait for them forever.
@@ -328,6 +346,26 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	}
 	d := sc.Damage
 	if d == nil {
+		if !checkBinding && len(sc.Groups) > 0 {
+			// A damaged meta page (RecoverLog): the groups go in now, in
+			// the commit that writes the damaged page's slot and binds
+			// the file to this log (Replay); the log stays, holding
+			// nothing past the mark.
+			groups := make([]*engine.Group, len(sc.Groups))
+			for i := range sc.Groups {
+				groups[i] = &sc.Groups[i]
+			}
+			if err := engine.GuardedUpdate(db, "recover: write", func(tx *bolt.Tx) error {
+				step("replay")
+				if err := appliedMark.Replay(engine.NewBoltView(tx), groups); err != nil {
+					return err
+				}
+				return appliedMark.ClearLive(engine.NewBoltView(tx))
+			}); err != nil {
+				return st, fmt.Errorf("ckpt: recover %s: replay the log: %w", path, err)
+			}
+			st.KeptGroups = len(groups)
+		}
 		if dropBinding {
 			// The log is the file's (its live mark names it) or holds
 			// nothing past the mark.
