@@ -195,6 +195,26 @@ func h145Cases() []h145Case {
 			flipAppliedMark(t, p, 0, 0x80)
 			return p, a, nil
 		}},
+		{"newest meta page of a killed store", func(t *testing.T) (string, []string, []string) {
+			p, ids := h145Clean(t, 2)
+			s, err := Open(p, Options{tuning: &tuning{hooks: engine.Hooks{HoldApplier: true, LogGrow: loggedGrow}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, saveN(t, s, "t", 2, 3)...)
+			cp := crashCopy(t, s)
+			_ = s.Close()
+			data, err := os.ReadFile(cp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps, newest := metaPages(t, data)
+			data[newest*ps+metaBodyAt+40] ^= 0x04
+			if err := os.WriteFile(cp, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return cp, ids, nil
+		}},
 		{"clean store, mark past any group", func(t *testing.T) (string, []string, []string) {
 			p, ids := h145Clean(t, 4)
 			flipAppliedMark(t, p, 0, 0x80)
