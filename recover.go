@@ -39,6 +39,11 @@ type RecoverStats struct {
 	// store's own log; it was moved aside all the same (put back beside
 	// the file, the next Open replays it: the file then names no log).
 	Unverified bool
+	// LogWhole (with Damaged and MarkRepaired) says the log itself was
+	// whole: only the store file's mark was wrong (Reason says how), the
+	// log was replayed from the group the file's binding to it names,
+	// nothing of it was dropped, and it was moved aside all the same.
+	LogWhole bool
 	// KeptGroups is how many groups of the valid prefix were replayed into
 	// the store file (those it already held are not counted).
 	KeptGroups int
@@ -98,9 +103,11 @@ func (st RecoverStats) DroppedGroups() uint64 {
 // then renames the log to path+"-wal.damaged-"+a UTC timestamp, so the
 // next Open starts a new log. Writes acknowledged after the damage point
 // are lost; RecoverStats says how many groups. A damaged bbolt meta page
-// (a read-write Open refuses the file for it) is rewritten from the other
-// one first, accepting the step back to its transaction
-// (RecoverStats.MetaRepaired). Before it writes anything (the meta page's
+// (a read-write Open refuses the file for it) is replaced, accepting the
+// step back to the other page's transaction (RecoverStats.MetaRepaired):
+// by the commit that replays the log's groups past that transaction's
+// mark, as a read-write Open's replay does, or else rewritten from the
+// other page. Before it writes anything (the meta page's
 // repair, the kept groups) it checks every page of the file, as Verify
 // does: a damaged page, or a file cut short, gives an error wrapping
 // ErrCorrupt with nothing written (the log stays in place), since writing over a damaged page can put
@@ -145,31 +152,47 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 	}
 	step("opened")
 	// Before anything commits: bbolt's first commit would overwrite the
-	// damaged page without a word. The pages are checked before the
-	// repair writes (bbolt reads the file at the valid page's transaction,
+	// damaged page without a word. The pages are checked before anything
+	// is written (bbolt reads the file at the valid page's transaction,
 	// the one the repair accepts): a file recovery refuses for a damaged
 	// page must be left as it was, and a repaired meta page cannot be
 	// taken back (the file then stands one transaction back, where it may
 	// say its log is live, and every Open refuses it for a missing log).
 	checked := false
-	damage, err := engine.RepairMeta(file, func() error {
-		checked = true
-		return checkBeforeWrite(db, path, "recover: check the file")
-	})
-	if err != nil {
-		_ = db.Close()
-		if checked && errors.Is(err, ErrCorrupt) {
-			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file or the log: `ckpt verify` lists the damage, "+
-				"and a backup of the file is the way out", path, err)
-		}
-		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
-	}
-	// After a meta page's repair the file is one transaction back, where
-	// the log's binding may name the log before the one at the path: it is
-	// not checked then (as Open does not).
-	st, err = recoverLog(db, path, step, damage == nil, checked)
+	damage := engine.MetaDamage(file)
 	if damage != nil {
-		st.MetaRepaired, st.MetaDamage = true, damage.Error()
+		checked = true
+		if err := checkBeforeWrite(db, path, "recover: check the file"); err != nil {
+			_ = db.Close()
+			if errors.Is(err, ErrCorrupt) {
+				return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file or the log: `ckpt verify` lists the damage, "+
+					"and a backup of the file is the way out", path, err)
+			}
+			return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
+		}
+	}
+	// With a meta page damaged the file is one transaction back, where the
+	// log's binding may name the log before the one at the path: it is not
+	// checked then (as Open does not), and the log's groups past the mark
+	// go into the file in recovery's commit (recoverLog), which writes the
+	// damaged slot as bbolt's next transaction: the damaged page is
+	// replaced in the same commit that binds the file to the log at the
+	// path. Rewritten first on its own (a kill, or recovery leaving the
+	// whole log to Open, after it), the file stood one transaction back
+	// with its binding naming the log before, and the store's own log was
+	// refused as another store's.
+	st, err = recoverLog(db, path, step, damage == nil, checked)
+	if damage != nil && err == nil {
+		// Nothing committed (nothing of a log to keep): the damaged page is
+		// rewritten from the other one, accepting the step back.
+		if engine.MetaDamage(file) != nil {
+			if _, rerr := engine.RepairMeta(file, nil); rerr != nil {
+				err = fmt.Errorf("ckpt: recover %s: %w", path, rerr)
+			}
+		}
+		if err == nil {
+			st.MetaRepaired, st.MetaDamage = true, damage.Error()
+		}
 	}
 	if engine.FromPanic(err) {
 		// bbolt's locks may be held: its Close could wait for them forever.
@@ -257,6 +280,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 			return st, fmt.Errorf("ckpt: recover %s: put the mark back: %w", path, err)
 		}
 		st.MarkRepaired, applied = true, gen
+		step("mark")
 	}
 	// A damaged binding goes (Open reads it as none all the same, and the
 	// next read-write Open binds its new log), and a mark its whole
@@ -298,6 +322,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		if fixMark {
 			st.MarkRepaired, applied = true, bind.Gen
 		}
+		step("repaired")
 	}
 	if live && engine.LogAbsent(logPath) {
 		// The file was copied, renamed or linked without its log, or the
@@ -321,6 +346,26 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	}
 	d := sc.Damage
 	if d == nil {
+		if !checkBinding && len(sc.Groups) > 0 {
+			// A damaged meta page (RecoverLog): the groups go in now, in
+			// the commit that writes the damaged page's slot and binds
+			// the file to this log (Replay); the log stays, holding
+			// nothing past the mark.
+			groups := make([]*engine.Group, len(sc.Groups))
+			for i := range sc.Groups {
+				groups[i] = &sc.Groups[i]
+			}
+			if err := engine.GuardedUpdate(db, "recover: write", func(tx *bolt.Tx) error {
+				step("replay")
+				if err := appliedMark.Replay(engine.NewBoltView(tx), groups); err != nil {
+					return err
+				}
+				return appliedMark.ClearLive(engine.NewBoltView(tx))
+			}); err != nil {
+				return st, fmt.Errorf("ckpt: recover %s: replay the log: %w", path, err)
+			}
+			st.KeptGroups = len(groups)
+		}
 		if dropBinding {
 			// The log is the file's (its live mark names it) or holds
 			// nothing past the mark.
@@ -334,6 +379,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 				return st, fmt.Errorf("ckpt: recover %s: repair the mark: %w", path, err)
 			}
 			st.BindingRemoved = true
+			step("dropped")
 		}
 		return st, nil
 	}
@@ -347,14 +393,18 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		if err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 		}
-		if rs.Damage == nil { // the log is whole: nothing of it is dropped
+		if rs.Damage == nil {
+			// The log is whole: nothing of it is dropped (the damage's
+			// groups were the mark's gap, or none), and the mark alone
+			// was wrong.
 			whole := *d
-			whole.Bytes = 0
+			whole.Bytes, whole.Group, whole.LaterFirst, whole.LaterLast = 0, 0, 0, 0
 			rs.Damage = &whole
+			st.LogWhole = true
 		}
 		sc, d = rs, rs.Damage
 	}
-	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, Foreign: d.Foreign, Unverified: d.Unverified, KeptGroups: len(sc.Groups),
+	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, Foreign: d.Foreign, Unverified: d.Unverified, LogWhole: st.LogWhole, KeptGroups: len(sc.Groups),
 		DroppedFirst: d.Group, DroppedLast: d.LaterLast, DroppedBytes: d.Bytes, MarkRepaired: st.MarkRepaired, BindingRemoved: st.BindingRemoved}
 	if d.LaterLast == 0 {
 		st.DroppedFirst = 0
@@ -368,7 +418,15 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	// group (bbolt had taken the whole log): no replay moves the mark, so
 	// it goes back where the binding says, in the same commit.
 	markBack := bound != 0 && len(sc.Groups) == 0
-	if len(sc.Groups) > 0 || live || markBack || dropBinding {
+	// A damaged binding beside a log none of whose groups are kept goes
+	// only once that log is aside: gone in this commit, a crash before
+	// the rename would leave a file that names no log (no binding, the
+	// live mark cleared) beside a log that may be another store's, which
+	// the next Open replays. Kept damaged, it makes that Open refuse such
+	// a log (LogBinding.Damaged). A replay binds the log it replays over
+	// it in this commit.
+	dropAfter := dropBinding && len(sc.Groups) == 0
+	if len(sc.Groups) > 0 || live || markBack {
 		groups := make([]*engine.Group, len(sc.Groups))
 		for i := range sc.Groups {
 			groups[i] = &sc.Groups[i]
@@ -377,6 +435,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file or the log: `ckpt verify` lists the damage, "+
 				"and a backup of the file is the way out", path, err)
 		}
+		checked = true
 		if err := engine.GuardedUpdate(db, "recover: write", func(tx *bolt.Tx) error {
 			step("replay")
 			if len(groups) > 0 {
@@ -389,18 +448,23 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 					return err
 				}
 			}
-			if dropBinding && len(groups) == 0 {
-				// (A replay binds the log it replays, over the damaged binding.)
-				if err := appliedMark.DropBinding(engine.NewBoltView(tx)); err != nil {
-					return err
-				}
-			}
 			return appliedMark.ClearLive(engine.NewBoltView(tx))
 		}); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: replay the valid records: %w", path, err)
 		}
-		st.MarkRepaired = st.MarkRepaired || markBack
-		st.BindingRemoved = st.BindingRemoved || dropBinding
+		// The mark was wrong (above the binding's group, or below the
+		// log's first): the replay from the binding's group, or markBack,
+		// put it back.
+		st.MarkRepaired = st.MarkRepaired || bound != 0
+		st.BindingRemoved = st.BindingRemoved || (dropBinding && !dropAfter)
+	}
+	if dropAfter {
+		// The file's pages are checked before the log moves, as before
+		// any write: a damaged file leaves the log in place.
+		if err := checkIf(!checked, db, path); err != nil {
+			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file or the log: `ckpt verify` lists the damage, "+
+				"and a backup of the file is the way out", path, err)
+		}
 	}
 	step("committed")
 	st.MovedTo = logPath + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
@@ -408,8 +472,20 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		st.MovedTo = ""
 		return st, fmt.Errorf("ckpt: recover %s: move the damaged log aside: %w", path, err)
 	}
+	step("moved")
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
+	}
+	if dropAfter {
+		// A crash before this commit leaves the damaged binding beside no
+		// log: the next RecoverLog removes it, and a read-write Open binds
+		// its new log over it.
+		if err := engine.GuardedUpdate(db, "recover: write the mark", func(tx *bolt.Tx) error {
+			return appliedMark.DropBinding(engine.NewBoltView(tx))
+		}); err != nil {
+			return st, fmt.Errorf("ckpt: recover %s: the log is aside; remove the damaged binding to it: %w", path, err)
+		}
+		st.BindingRemoved = true
 	}
 	return st, nil
 }

@@ -44,7 +44,9 @@ type tuning struct {
 	// recoverStep, if set, runs at each step of RecoverLog (recover.go:
 	// "opened", "read", "replay" inside the write transaction, before
 	// the groups, "clear" for a file without its log, and "committed"
-	// before the damaged log is moved aside), where a test cuts the file
+	// before the damaged log is moved aside; "mark", "repaired" and
+	// "dropped" after the commits that repair the mark or the binding
+	// alone, "moved" once the log is aside), where a test cuts the file
 	// short or kills the process.
 	recoverStep func(step string)
 	// closeWaits, if set, runs when a Close finds another Close under way

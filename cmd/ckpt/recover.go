@@ -37,7 +37,9 @@ The file's mark of the last log group it holds, and its binding to its log
 (the log's identity and that mark, under a checksum), are repaired too when
 ckpt verify reports them damaged (a "mark" problem): the mark is put back
 where the binding says, a damaged binding is removed (the next open for
-writing binds its new log).`,
+writing binds its new log). Where only the mark was wrong and the log is
+whole, the log is replayed from the binding's group, nothing of it is
+dropped, and recover says so.`,
 		Args: argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := checkFile(args[0]); err != nil {
@@ -64,9 +66,10 @@ writing binds its new log).`,
 					LogMissing    bool   `json:"log_missing"`
 					MarkRepaired  bool   `json:"mark_repaired"`
 					BindingGone   bool   `json:"binding_removed"`
+					LogWhole      bool   `json:"log_whole"`
 				}{args[0], st.Damaged, st.Reason, st.Offset, st.KeptGroups, st.DroppedGroups(),
 					st.DroppedFirst, st.DroppedLast, st.DroppedBytes, st.MovedTo, st.MetaRepaired, st.MetaDamage, st.LogMissing, st.MarkRepaired,
-					st.BindingRemoved})
+					st.BindingRemoved, st.LogWhole})
 			}
 			if st.MetaRepaired {
 				if _, err := fmt.Fprintf(a.out, "%s: %s\nrewrote the damaged meta page from the other one: the file now stands at that transaction\n", args[0], st.MetaDamage); err != nil {
@@ -97,6 +100,12 @@ writing binds its new log).`,
 			}
 			if !st.Damaged {
 				_, err := fmt.Fprintf(a.out, "%s: the write-ahead log is not damaged; nothing to recover\n", args[0])
+				return err
+			}
+			if st.LogWhole {
+				// Only the mark was wrong: nothing of the log was lost.
+				_, err = fmt.Fprintf(a.out, "%s: %s\nthe log itself was whole: replayed it from the group the file's binding to it names "+
+					"(%s), dropped nothing\nthe log is now %s\n", args[0], st.Reason, count(st.KeptGroups, "group", "groups"), st.MovedTo)
 				return err
 			}
 			dropped := fmt.Sprintf("%s of writes (%d-%d)", count(st.DroppedGroups(), "group", "groups"), st.DroppedFirst, st.DroppedLast)

@@ -196,13 +196,29 @@ func Open(path string, opts Options) (*Engine, error) {
 		return fail(fmt.Errorf("%w; nothing was changed: a read-only Open reads what the other page holds, "+
 			"and `ckpt recover` (ckpt.RecoverLog) rewrites the damaged page from it, accepting the step back", metaErr))
 	}
+	e.replayed = len(logged)
+	if metaDamage != nil && !e.readOnly && len(logged) > 0 {
+		// bbolt's next commit writes the damaged page's slot, and the
+		// file stands one transaction back, bound to the log before (the
+		// binding is not checked above): that commit must be the replay's,
+		// which binds the file to the log at the path. Init's first, a
+		// failure or a crash before the replay left a file whose next
+		// Open refused its own log as another store's.
+		groups := make([]*Group, len(logged))
+		for i := range logged {
+			groups[i] = &logged[i]
+		}
+		if err := Guard("open: replay the write-ahead log", func() error { return e.replayLogged(opts.Mark, groups) }); err != nil {
+			return fail(err)
+		}
+		logged = nil
+	}
 	if err := Guard("open: check the format", func() error { return e.init(opts.Init) }); err != nil {
 		return fail(err)
 	}
 	if err := Guard("open: replay the write-ahead log", func() error { return e.openWAL(opts.Mark, opts.NoWAL, logged) }); err != nil {
 		return fail(err)
 	}
-	e.replayed = len(logged)
 	if e.hooks.HoldApplier && e.Logging() {
 		e.wal.ap.Stop() // before any group: it never applies (Stop is final)
 	}

@@ -57,6 +57,13 @@ func RepairMeta(f *os.File, check func() error) (damage, err error) {
 	return damage, nil
 }
 
+// MetaDamage is what is wrong with f's meta pages (the error checkMetas
+// gives), nil if nothing; it writes nothing. Recovery reads it before its
+// first commit, which writes the damaged slot (bbolt's next transaction
+// after the valid page's), and repairs the page itself (RepairMeta) only
+// where it commits nothing.
+func MetaDamage(f *os.File) error { return checkMetas(f) }
+
 // RevertMeta makes transaction keep the newest in f again after the
 // commit of the next one failed: bbolt writes a commit's meta page and
 // then fsyncs it, so a failed last fsync leaves the new meta page in the
