@@ -334,3 +334,32 @@ func ReplayMut(m *Mutation, w Writer) error {
 	}
 	return fmt.Errorf("%w: write-ahead log: unknown change %d", ErrCorrupt, m.Op)
 }
+
+// replayLogged has bbolt take the old log's groups (none: it only
+// clears the live mark), in one commit.
+func (e *Engine) replayLogged(mark Mark, groups []*Group) error {
+	if len(groups) > 0 {
+		// bbolt takes only groups durable in the log (logDurable): what a
+		// killed process wrote and never fsync'd is read here from the
+		// page cache, and a power cut after bbolt took it, before the new
+		// log replaces this one, would leave the log's valid records
+		// below bbolt's mark (refused as damage, wal.go).
+		if err := syncPath(e.logPath, e.syncLog); err != nil {
+			return fmt.Errorf("ckpt: replay write-ahead log: fsync it first: %w", err)
+		}
+	}
+	// bbolt takes the old log's groups, and with them everything that
+	// log held: the file no longer says a log is live (a crash from
+	// here until the new log is bound leaves a file whole alone).
+	if err := e.db.Update(func(tx *bolt.Tx) error {
+		if len(groups) > 0 {
+			if err := mark.Replay(NewBoltView(tx), groups); err != nil {
+				return err
+			}
+		}
+		return mark.ClearLive(NewBoltView(tx))
+	}); err != nil {
+		return fmt.Errorf("ckpt: replay write-ahead log: %w", err)
+	}
+	return nil
+}
