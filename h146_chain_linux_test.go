@@ -42,7 +42,10 @@ import (
 	"github.com/oklog/ulid/v2"
 )
 
-const h146KillEnv = "CKPT_H146_KILL"
+const (
+	h146KillEnv = "CKPT_H146_KILL" // the child kills itself at this fault point
+	h146FailEnv = "CKPT_H146_FAIL" // kind:k, the child's k-th call of that kind fails
+)
 
 var errH146 = errors.New("h146: injected fault")
 
@@ -356,12 +359,19 @@ func (r *h146Run) fullDisk() {
 func (r *h146Run) kill() {
 	r.closeStore()
 	k := 1 + r.rng.IntN(20)
-	r.logf("-- fault: kill at point %d", k)
+	fail := ""
+	if r.rng.IntN(3) == 0 {
+		// A failed fsync or commit first, then the kill before any
+		// Close: what a failed store leaves to a crash.
+		fail = fmt.Sprintf("%s:%d", []string{"fsync", "commit"}[r.rng.IntN(2)], 1+r.rng.IntN(5))
+		k += 5
+	}
+	r.logf("-- fault: kill at point %d (failing %q)", k, fail)
 	r.fault = true
-	if r.child(k, 6+r.rng.IntN(6)) && r.rng.IntN(2) == 0 {
+	if r.child(k, 6+r.rng.IntN(6), fail) && r.rng.IntN(2) == 0 {
 		k = 1 + r.rng.IntN(4)
 		r.logf("-- fault: kill again at point %d", k)
-		r.child(k, 2)
+		r.child(k, 2, "")
 	}
 	if r.rng.IntN(3) == 0 {
 		r.flip()
@@ -370,7 +380,7 @@ func (r *h146Run) kill() {
 
 // child runs n drawn calls in a child process killed at fault point k,
 // applies what it reported to the model and says whether it was killed.
-func (r *h146Run) child(k, n int) bool {
+func (r *h146Run) child(k, n int, fail string) bool {
 	ops := make([]h146Op, n)
 	for i := range ops {
 		ops[i] = r.gen(true)
@@ -381,7 +391,7 @@ func (r *h146Run) child(k, n int) bool {
 	ctx, cancel := context.WithTimeout(r.ctx, 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, testchild.Binary(), "-test.run=^$")
-	cmd.Env = childEnv("CKPT_FILE_CHILD=h146", "CKPT_CRASH_FILE="+r.path, h146KillEnv+"="+strconv.Itoa(k))
+	cmd.Env = childEnv("CKPT_FILE_CHILD=h146", "CKPT_CRASH_FILE="+r.path, h146KillEnv+"="+strconv.Itoa(k), h146FailEnv+"="+fail)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -403,7 +413,7 @@ func (r *h146Run) child(k, n int) bool {
 		switch f[0] {
 		case "O":
 			opened = f[1] == "ok"
-			if !opened {
+			if !opened && fail == "" {
 				r.fail("child's Open: %s", sc.Text())
 			}
 		case "R":
@@ -413,7 +423,7 @@ func (r *h146Run) child(k, n int) bool {
 			st := h146OK
 			if f[2] != "ok" {
 				st = h146Err
-				if f[2] != "nf" {
+				if f[2] != "nf" && fail == "" {
 					r.fail("child: %s %s without a fault: %s", op.Kind, op.Tag, sc.Text())
 				}
 			}
@@ -428,7 +438,7 @@ func (r *h146Run) child(k, n int) bool {
 			r.logf("child close: %s", sc.Text())
 			if f[1] == "ok" {
 				r.flushed()
-			} else {
+			} else if fail == "" {
 				r.fail("child's Close: %s", sc.Text())
 			}
 		}
@@ -453,13 +463,18 @@ func h146Child(path string) int {
 		return 2
 	}
 	k, _ := strconv.Atoi(os.Getenv(h146KillEnv))
-	n := 0
+	failKind, failAt, _ := strings.Cut(os.Getenv(h146FailEnv), ":")
+	fk, _ := strconv.Atoi(failAt)
+	n, kinds := 0, map[string]int{}
 	var mu sync.Mutex
-	opts := ckpt.WithFaultPoints(ckpt.Options{}, 64<<10, func(string) error {
+	opts := ckpt.WithFaultPoints(ckpt.Options{}, 64<<10, func(point string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if n++; n == k {
 			testchild.KillSelf()
+		}
+		if kinds[point]++; point == failKind && kinds[point] == fk {
+			return errH146
 		}
 		return nil
 	})
