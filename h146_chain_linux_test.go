@@ -45,7 +45,24 @@ import (
 const (
 	h146KillEnv = "CKPT_H146_KILL" // the child kills itself at this fault point
 	h146FailEnv = "CKPT_H146_FAIL" // kind:k, the child's k-th call of that kind fails
+	h146ModeEnv = "CKPT_H146_MODE" // the round's store: plain, sealed, nowal
 )
+
+// h146ModeOpts are the options of a round's stores (and of its backups
+// and import stores).
+func h146ModeOpts(mode string) ckpt.Options {
+	switch mode {
+	case "sealed":
+		k := ckpt.Key{ID: 146}
+		for i := range k.Secret {
+			k.Secret[i] = byte(i * 7)
+		}
+		return ckpt.Options{Encryption: &ckpt.Encryption{Keys: []ckpt.Key{k}}}
+	case "nowal":
+		return ckpt.Options{NoWAL: true}
+	}
+	return ckpt.Options{}
+}
 
 var errH146 = errors.New("h146: injected fault")
 
@@ -86,6 +103,7 @@ type h146Run struct {
 	m       *h146Model
 	before  *h146Model
 	name    string
+	mode    string // plain, sealed (encrypted), nowal
 	dir     string
 	path    string
 	opts    ckpt.Options
@@ -241,6 +259,16 @@ func (r *h146Run) closeStore() {
 // then settles what was in doubt.
 func (r *h146Run) reopen() {
 	r.closeStore()
+	if r.fault && r.rng.IntN(4) == 0 {
+		// An operator who runs `ckpt recover` after any crash: on a
+		// sound log it keeps every group.
+		st, err := ckpt.RecoverLog(r.path, r.opts)
+		r.logf("RecoverLog on a sound store: %+v %v", st, err)
+		if err != nil {
+			r.fail("RecoverLog on a store no damage reached: %v", err)
+		}
+		r.stats["recover"]++
+	}
 	s, err := ckpt.Open(r.path, r.opts)
 	if err != nil {
 		r.fail("Open after the faults (no damage): %v", err)
@@ -391,7 +419,7 @@ func (r *h146Run) child(k, n int, fail string) bool {
 	ctx, cancel := context.WithTimeout(r.ctx, 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, testchild.Binary(), "-test.run=^$")
-	cmd.Env = childEnv("CKPT_FILE_CHILD=h146", "CKPT_CRASH_FILE="+r.path, h146KillEnv+"="+strconv.Itoa(k), h146FailEnv+"="+fail)
+	cmd.Env = childEnv("CKPT_FILE_CHILD=h146", "CKPT_CRASH_FILE="+r.path, h146KillEnv+"="+strconv.Itoa(k), h146FailEnv+"="+fail, h146ModeEnv+"="+r.mode)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -467,7 +495,7 @@ func h146Child(path string) int {
 	fk, _ := strconv.Atoi(failAt)
 	n, kinds := 0, map[string]int{}
 	var mu sync.Mutex
-	opts := ckpt.WithFaultPoints(ckpt.Options{}, 64<<10, func(point string) error {
+	opts := ckpt.WithFaultPoints(h146ModeOpts(os.Getenv(h146ModeEnv)), 64<<10, func(point string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if n++; n == k {
@@ -548,7 +576,10 @@ func (r *h146Run) flip() {
 	s, err := r.open(fp)
 	if err != nil {
 		r.logf("%s: refused: %v", what, err)
-		if !errors.Is(err, ckpt.ErrCorrupt) {
+		r.stats["flip-refused"]++
+		// A flipped format version reads as a later build's file, a
+		// flipped key id as a key not given.
+		if !errors.Is(err, ckpt.ErrCorrupt) && !errors.Is(err, ckpt.ErrFormatVersion) && !errors.Is(err, ckpt.ErrKey) {
 			r.fail("%s: refused without ErrCorrupt: %v", what, err)
 		}
 		return
@@ -578,6 +609,12 @@ func (r *h146Run) flip() {
 		r.fail("%s: Verify clean, but a read failed: %v", what, readErr)
 	}
 	r.logf("%s: read error %v, verify clean %t", what, readErr, clean)
+	switch {
+	case readErr != nil:
+		r.stats["flip-read-failed"]++
+	case !clean:
+		r.stats["flip-verify-only"]++ // damage no read reaches (a free page)
+	}
 }
 
 // checkBackups opens each backup alone and each import store.
@@ -596,10 +633,8 @@ func (r *h146Run) checkBackups() {
 			}
 			continue
 		}
-		opts := ckpt.Options{ReadOnly: true}
-		if b.thread != "" {
-			opts = ckpt.Options{} // an import store a kill may have left half-written
-		}
+		opts := h146ModeOpts(r.mode)
+		opts.ReadOnly = b.thread == "" // an import store a kill may have left half-written: read-write
 		s, err := ckpt.Open(b.path, opts)
 		if err != nil {
 			r.fail("%s: open alone: %v", filepath.Base(b.path), err)
@@ -639,14 +674,16 @@ func (r *h146Run) checkBackups() {
 
 func h146Round(t *testing.T, base string, full bool, seed uint64, round int) map[string]int {
 	r := &h146Run{t: t, ctx: context.Background(), rng: rand.New(rand.NewPCG(seed, uint64(round))),
-		m: newH146Model(), name: fmt.Sprintf("seed %d round %d", seed, round), full: full, stats: map[string]int{}}
+		m: newH146Model(), name: fmt.Sprintf("seed %d round %d (%s)", seed, round, []string{"plain", "sealed", "nowal"}[round%3]),
+		full: full, stats: map[string]int{}}
 	r.dir = filepath.Join(base, fmt.Sprintf("r%d", round))
 	if err := os.MkdirAll(r.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(r.dir)
 	r.path = filepath.Join(r.dir, "s.db")
-	r.opts = ckpt.WithFaultPoints(ckpt.Options{}, 64<<10, r.arm.at)
+	r.mode = []string{"plain", "sealed", "nowal"}[round%3]
+	r.opts = ckpt.WithFaultPoints(h146ModeOpts(r.mode), 64<<10, r.arm.at)
 	r.reopen()
 	r.ops(6)
 	kinds := []string{"fsync", "commit", "syncdir", "kill", "kill", "flip"}

@@ -252,6 +252,12 @@ func (r *h146Run) apply(op h146Op, id string, st h146Status) {
 		r.backups = append(r.backups, &h146Backup{path: op.Path, st: st, want: r.before})
 	case "export":
 		r.backups = append(r.backups, &h146Backup{path: op.Path, st: st, want: r.before, thread: op.Thread})
+	case "applylog":
+		// With NoWAL it is Flush, and its error takes the Async failures
+		// (Close then reports none); a nil one vouches for nothing.
+		if st != h146OK {
+			m.async = nil
+		}
 	case "flush":
 		if st != h146OK {
 			m.async = nil // the failures are reported: the rest stays in doubt
