@@ -566,6 +566,9 @@ func (r *h146Run) flip() {
 		return
 	}
 	off := r.rng.IntN(len(data))
+	for try := 0; try < 32 && data[off] == 0; try++ {
+		off = r.rng.IntN(len(data)) // rather a byte something wrote
+	}
 	data[off] ^= byte(1 + r.rng.IntN(255))
 	if err := os.WriteFile(which, data, 0o600); err != nil {
 		r.t.Fatal(err)
@@ -614,6 +617,58 @@ func (r *h146Run) flip() {
 		r.stats["flip-read-failed"]++
 	case !clean:
 		r.stats["flip-verify-only"]++ // damage no read reaches (a free page)
+	}
+	if readErr != nil || !clean {
+		r.salvage(s, relaxed, what)
+	}
+}
+
+// salvage takes the documented way out of a damaged file (docs/cli.md:
+// export the intact threads, import them into a new store): every thread
+// that reads whole exports, and the new store holds it exactly.
+func (r *h146Run) salvage(s *ckpt.Store, relaxed *h146Model, what string) {
+	dst := filepath.Join(r.dir, "flip", "salvage.db")
+	d, err := ckpt.Open(dst, h146ModeOpts(r.mode))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer d.Close()
+	var saved []string
+	for _, th := range relaxed.threads() {
+		whole := true
+		for _, err := range s.List(r.ctx, ckpt.ListOptions{ThreadID: th}) {
+			if err != nil {
+				whole = false
+				break
+			}
+		}
+		var buf bytes.Buffer
+		_, err := s.Export(r.ctx, &buf, ckpt.ExportOptions{Threads: []string{th}})
+		switch {
+		case errors.Is(err, ckpt.ErrNotFound):
+			continue // gone with the damage (or never there)
+		case err != nil && whole:
+			r.fail("%s: thread %q reads whole but does not export: %v", what, th, err)
+			continue
+		case err != nil:
+			continue
+		}
+		if _, err := d.Import(r.ctx, &buf, ckpt.ImportOptions{}); err != nil {
+			r.fail("%s: import of thread %q's export: %v", what, th, err)
+			continue
+		}
+		saved = append(saved, th)
+	}
+	r.stats["salvaged-threads"] += len(saved)
+	if len(saved) == 0 {
+		return
+	}
+	problems, _, readErr := relaxed.check(r.ctx, d, saved...)
+	if len(problems) > 0 || readErr != nil {
+		r.fail("%s: the salvaged store: read error %v; problems:\n%s", what, readErr, strings.Join(problems, "\n"))
+	}
+	if rep, err := d.Verify(r.ctx, ckpt.VerifyOptions{}); err != nil || !rep.OK() {
+		r.fail("%s: Verify of the salvaged store: %v %+v", what, err, rep)
 	}
 }
 
