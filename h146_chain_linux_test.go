@@ -46,6 +46,7 @@ const (
 	h146KillEnv = "CKPT_H146_KILL" // the child kills itself at this fault point
 	h146FailEnv = "CKPT_H146_FAIL" // kind:k, the child's k-th call of that kind fails
 	h146ModeEnv = "CKPT_H146_MODE" // the round's store: plain, sealed, nowal
+	h146OpsEnv  = "CKPT_H146_OPS"  // the file of the child's calls
 )
 
 // h146ModeOpts are the options of a round's stores (and of its backups
@@ -104,6 +105,7 @@ type h146Run struct {
 	before  *h146Model
 	name    string
 	mode    string // plain, sealed (encrypted), nowal
+	opsDir  string
 	dir     string
 	path    string
 	opts    ckpt.Options
@@ -406,6 +408,35 @@ func (r *h146Run) kill() {
 	}
 }
 
+// fullKill kills a child on a full disk, opens the store while the disk
+// is still full (it opens, or fails with ErrDiskFull), then frees it.
+func (r *h146Run) fullKill() {
+	r.closeStore()
+	filler := filepath.Join(filepath.Dir(r.dir), "filler")
+	free := r.rng.Int64N(256 << 10)
+	if err := fillFS(filler, free); err != nil {
+		r.t.Fatal(err)
+	}
+	k := 1 + r.rng.IntN(20)
+	r.logf("-- fault: full disk (%d bytes free), kill at point %d", free, k)
+	r.fault = true
+	r.child(k, 6+r.rng.IntN(6), "full")
+	s, err := r.open(r.path)
+	r.logf("open on the full disk: %v", err)
+	switch {
+	case err == nil:
+		r.s = s
+		r.closeStore()
+	case !errors.Is(err, ckpt.ErrDiskFull):
+		r.fail("Open on the full disk after the kill: %v", err)
+	}
+	if err := os.Remove(filler); err != nil {
+		r.t.Fatal(err)
+	}
+	r.logf("space freed")
+	r.reopen()
+}
+
 // child runs n drawn calls in a child process killed at fault point k,
 // applies what it reported to the model and says whether it was killed.
 func (r *h146Run) child(k, n int, fail string) bool {
@@ -413,13 +444,14 @@ func (r *h146Run) child(k, n int, fail string) bool {
 	for i := range ops {
 		ops[i] = r.gen(true)
 	}
-	if err := h146WriteOps(r.path+".ops", ops); err != nil {
+	opsFile := filepath.Join(r.opsDir, "ops.json") // off the tmpfs, which may be full
+	if err := h146WriteOps(opsFile, ops); err != nil {
 		r.t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, testchild.Binary(), "-test.run=^$")
-	cmd.Env = childEnv("CKPT_FILE_CHILD=h146", "CKPT_CRASH_FILE="+r.path, h146KillEnv+"="+strconv.Itoa(k), h146FailEnv+"="+fail, h146ModeEnv+"="+r.mode)
+	cmd.Env = childEnv("CKPT_FILE_CHILD=h146", "CKPT_CRASH_FILE="+r.path, h146KillEnv+"="+strconv.Itoa(k), h146FailEnv+"="+fail, h146ModeEnv+"="+r.mode, h146OpsEnv+"="+opsFile)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -441,7 +473,7 @@ func (r *h146Run) child(k, n int, fail string) bool {
 		switch f[0] {
 		case "O":
 			opened = f[1] == "ok"
-			if !opened && fail == "" {
+			if !opened && (fail == "" || fail == "full" && !strings.Contains(sc.Text(), "disk full")) {
 				r.fail("child's Open: %s", sc.Text())
 			}
 		case "R":
@@ -485,7 +517,7 @@ func (r *h146Run) child(k, n int, fail string) bool {
 // closes it, killing itself at the k-th fault point.
 func h146Child(path string) int {
 	ctx := context.Background()
-	ops, err := h146ReadOps(path + ".ops")
+	ops, err := h146ReadOps(os.Getenv(h146OpsEnv))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -730,7 +762,7 @@ func (r *h146Run) checkBackups() {
 func h146Round(t *testing.T, base string, full bool, seed uint64, round int) map[string]int {
 	r := &h146Run{t: t, ctx: context.Background(), rng: rand.New(rand.NewPCG(seed, uint64(round))),
 		m: newH146Model(), name: fmt.Sprintf("seed %d round %d (%s)", seed, round, []string{"plain", "sealed", "nowal"}[round%3]),
-		full: full, stats: map[string]int{}}
+		full: full, stats: map[string]int{}, opsDir: t.TempDir()}
 	r.dir = filepath.Join(base, fmt.Sprintf("r%d", round))
 	if err := os.MkdirAll(r.dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -743,7 +775,7 @@ func h146Round(t *testing.T, base string, full bool, seed uint64, round int) map
 	r.ops(6)
 	kinds := []string{"fsync", "commit", "syncdir", "kill", "kill", "flip"}
 	if full {
-		kinds = append(kinds, "full", "full")
+		kinds = append(kinds, "full", "full", "fullkill")
 	}
 	for range 2 + r.rng.IntN(2) {
 		kind := kinds[r.rng.IntN(len(kinds))]
@@ -752,6 +784,8 @@ func h146Round(t *testing.T, base string, full bool, seed uint64, round int) map
 			r.hookFault(kind)
 		case "full":
 			r.fullDisk()
+		case "fullkill":
+			r.fullKill()
 		case "kill":
 			r.kill()
 		case "flip":
