@@ -57,6 +57,8 @@ func fileChild(mode, path string) int {
 		return recoverChild(path) // hunt27_recover_kill_test.go
 	case "procs":
 		return procsChild(path) // hunt27_procs_test.go
+	case "h146":
+		return h146Child(path) // h146_chain_linux_test.go
 	}
 	fmt.Fprintln(os.Stderr, "unknown child mode", mode)
 	return 1

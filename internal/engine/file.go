@@ -41,16 +41,22 @@ func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
 		}
 		var f *os.File
 		checked := false
+		var fresh *freshFile
 		o.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
 			if o.ReadOnly {
 				flag &^= os.O_CREATE // bbolt would create a missing file
 			}
+			_, statErr := os.Stat(name)
 			file, err := open(name, flag, perm)
 			if err == nil && !o.ReadOnly {
 				// Before bbolt reads a page (precheck.go).
 				if checked, err = checkBeforeOpen(file, deadline); err != nil {
 					_ = file.Close()
 					return nil, err
+				}
+				if fi, serr := file.Stat(); checked && serr == nil && fi.Size() == 0 {
+					// Locked and empty: bbolt writes its first pages here.
+					fresh = &freshFile{fi: fi, created: errors.Is(statErr, os.ErrNotExist)}
 				}
 			}
 			f = file
@@ -60,6 +66,8 @@ func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
 		if err != nil {
 			if FromPanic(err) {
 				_ = AbandonBolt(db, f)
+			} else if fresh != nil {
+				fresh.undo(path, o.PageSize)
 			}
 			if retry, err := emptyReadOnly(path, o.ReadOnly, err); !retry || time.Now().After(deadline) {
 				return nil, nil, err
@@ -168,4 +176,42 @@ func MmapSize(path string) int {
 // each growth.
 func GrowStep(size int64) int {
 	return int(min(max(size/8, 64<<10), 16<<20))
+}
+
+// freshFile is a file bbolt found empty under OpenBolt's lock, to write a
+// new store's first pages into; created: OpenBolt's open created it.
+type freshFile struct {
+	fi      os.FileInfo
+	created bool
+}
+
+// undo takes back what a failed bbolt Open left of a new store: its first
+// pages cut short (a full disk: bbolt writes four pages at once and a
+// short write leaves one to three), which every later Open would refuse
+// as ErrCorrupt ("not a ckpt file", "truncated?") even once there is room.
+// The file is removed (emptied, if it was there empty before) only while
+// this process holds its lock again, if it is still that file and still
+// shorter than four pages: never a store another process has since
+// created there. Outside unix (no flock to take again) the file stays.
+func (ff *freshFile) undo(path string, pageSize int) {
+	if pageSize <= 0 {
+		pageSize = os.Getpagesize()
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close() // its lock with it
+	if locked, err := lockExclusive(f, time.Now()); err != nil || !locked {
+		return
+	}
+	fi, err := f.Stat()
+	if err != nil || !os.SameFile(fi, ff.fi) || fi.Size() >= int64(4*pageSize) {
+		return
+	}
+	if ff.created {
+		_ = os.Remove(path)
+	} else {
+		_ = f.Truncate(0)
+	}
 }
