@@ -248,7 +248,10 @@ func (s *Store) Flush(ctx context.Context) error {
 // ApplyLog moves every write acknowledged before it from the write-ahead
 // log into the store file, fsync'd there, as Compact and Close do first.
 // Tools that read or copy the file itself (its size, a file-level backup)
-// call it first. With NoWAL, or read-only, there is nothing to apply.
+// call it first. With NoWAL, or read-only, there is nothing to apply:
+// ApplyLog is then Flush, and returns (and clears) the errors of the async
+// writes that failed since the last Flush, which Close then no longer
+// reports.
 func (s *Store) ApplyLog(ctx context.Context) error {
 	if !s.eng.Logging() {
 		return s.Flush(ctx)
