@@ -21,23 +21,7 @@ import (
 // failed Open, every checkpoint must load (Open, or RecoverLog then Open).
 func TestOpenOfADamagedMetaPageFailingBeforeItsReplayKeepsTheLog(t *testing.T) {
 	t.Parallel()
-	p, ids := h145Clean(t, 2)
-	s, err := Open(p, Options{tuning: &tuning{hooks: engine.Hooks{HoldApplier: true, LogGrow: loggedGrow}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids = append(ids, saveN(t, s, "t", 2, 3)...)
-	cp := crashCopy(t, s)
-	_ = s.Close()
-	data, err := os.ReadFile(cp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, newest := metaPages(t, data)
-	data[newest*ps+metaBodyAt+40] ^= 0x04
-	if err := os.WriteFile(cp, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cp, ids := h145KilledMetaDamaged(t)
 	eio := errors.New("fsync fails")
 	calls := 0
 	w, err := Open(cp, Options{tuning: &tuning{hooks: engine.Hooks{SyncLog: func(f *os.File) error {

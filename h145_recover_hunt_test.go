@@ -196,23 +196,7 @@ func h145Cases() []h145Case {
 			return p, a, nil
 		}},
 		{"newest meta page of a killed store", func(t *testing.T) (string, []string, []string) {
-			p, ids := h145Clean(t, 2)
-			s, err := Open(p, Options{tuning: &tuning{hooks: engine.Hooks{HoldApplier: true, LogGrow: loggedGrow}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, saveN(t, s, "t", 2, 3)...)
-			cp := crashCopy(t, s)
-			_ = s.Close()
-			data, err := os.ReadFile(cp)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ps, newest := metaPages(t, data)
-			data[newest*ps+metaBodyAt+40] ^= 0x04
-			if err := os.WriteFile(cp, data, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			cp, ids := h145KilledMetaDamaged(t)
 			return cp, ids, nil
 		}},
 		{"clean store, mark past any group", func(t *testing.T) (string, []string, []string) {
@@ -497,4 +481,30 @@ func TestH145RecoverKilledAtEveryStep(t *testing.T) {
 		})
 	}
 	t.Logf("%d cases, %d kill states checked (depth %d), %d second handles refused", len(h145Cases()), total, depth, locked)
+}
+
+// h145KilledMetaDamaged is a store killed with 3 checkpoints in its log
+// only (2 more in the file), whose newest meta page (the read-write Open's
+// commit that bound that log) fails bbolt's checksum; it returns the
+// copy's path and the 5 checkpoints' ids.
+func h145KilledMetaDamaged(t *testing.T) (string, []string) {
+	t.Helper()
+	p, ids := h145Clean(t, 2)
+	s, err := Open(p, Options{tuning: &tuning{hooks: engine.Hooks{HoldApplier: true, LogGrow: loggedGrow}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, saveN(t, s, "t", 2, 3)...)
+	cp := crashCopy(t, s)
+	_ = s.Close()
+	data, err := os.ReadFile(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, newest := metaPages(t, data)
+	data[newest*ps+metaBodyAt+40] ^= 0x04
+	if err := os.WriteFile(cp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cp, ids
 }
