@@ -208,7 +208,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 		return nil
 	}
 	if len(groups) > 0 || live {
-		if err := e.replayLogged(mark, groups); err != nil {
+		if err := e.replayLogged(mark, groups, nil); err != nil {
 			return err
 		}
 		if len(groups) > 0 {

@@ -203,17 +203,21 @@ func Open(path string, opts Options) (*Engine, error) {
 		// binding is not checked above): that commit must be the replay's,
 		// which binds the file to the log at the path. Init's first, a
 		// failure or a crash before the replay left a file whose next
-		// Open refused its own log as another store's.
+		// Open refused its own log as another store's. Init runs in it,
+		// first: its checks of the file (a format this build reads, the
+		// buckets every store has) must see the file as it was, and a
+		// refusal must leave it so.
 		groups := make([]*Group, len(logged))
 		for i := range logged {
 			groups[i] = &logged[i]
 		}
-		if err := Guard("open: replay the write-ahead log", func() error { return e.replayLogged(opts.Mark, groups) }); err != nil {
+		if err := Guard("open: replay the write-ahead log", func() error {
+			return e.replayLogged(opts.Mark, groups, e.initTx(opts.Init))
+		}); err != nil {
 			return fail(err)
 		}
 		logged = nil
-	}
-	if err := Guard("open: check the format", func() error { return e.init(opts.Init) }); err != nil {
+	} else if err := Guard("open: check the format", func() error { return e.init(opts.Init) }); err != nil {
 		return fail(err)
 	}
 	if err := Guard("open: replay the write-ahead log", func() error { return e.openWAL(opts.Mark, opts.NoWAL, logged) }); err != nil {
@@ -226,10 +230,18 @@ func Open(path string, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// init runs the caller's Init in a transaction, after checking that the
-// file holds every page bbolt's meta names.
+// init runs the caller's Init in a transaction (initTx).
 func (e *Engine) init(fn func(tx *bolt.Tx) error) error {
-	check := func(tx *bolt.Tx) error {
+	if e.readOnly {
+		return viewRead(e.db, e.initTx(fn))
+	}
+	return e.db.Update(e.initTx(fn))
+}
+
+// initTx is the caller's Init, after a check that the file holds every
+// page bbolt's meta names.
+func (e *Engine) initTx(fn func(tx *bolt.Tx) error) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
 		// A truncated file still opens, and reading its missing pages would
 		// fault: refuse it here with a clear error.
 		if fi, err := e.file.Stat(); err == nil && fi.Size() < tx.Size() {
@@ -240,10 +252,6 @@ func (e *Engine) init(fn func(tx *bolt.Tx) error) error {
 		}
 		return fn(tx)
 	}
-	if e.readOnly {
-		return viewRead(e.db, check)
-	}
-	return e.db.Update(check)
 }
 
 // Replayed is the number of logged groups Open replayed.

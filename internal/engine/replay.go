@@ -336,8 +336,10 @@ func ReplayMut(m *Mutation, w Writer) error {
 }
 
 // replayLogged has bbolt take the old log's groups (none: it only
-// clears the live mark), in one commit.
-func (e *Engine) replayLogged(mark Mark, groups []*Group) error {
+// clears the live mark), in one commit. first, if not nil, runs in that
+// commit before the replay (Open's Init, with a meta page damaged): its
+// error rolls everything back, and is returned as it is.
+func (e *Engine) replayLogged(mark Mark, groups []*Group, first func(tx *bolt.Tx) error) error {
 	if len(groups) > 0 {
 		// bbolt takes only groups durable in the log (logDurable): what a
 		// killed process wrote and never fsync'd is read here from the
@@ -348,10 +350,16 @@ func (e *Engine) replayLogged(mark Mark, groups []*Group) error {
 			return fmt.Errorf("ckpt: replay write-ahead log: fsync it first: %w", err)
 		}
 	}
+	var firstErr error
 	// bbolt takes the old log's groups, and with them everything that
 	// log held: the file no longer says a log is live (a crash from
 	// here until the new log is bound leaves a file whole alone).
 	if err := e.db.Update(func(tx *bolt.Tx) error {
+		if first != nil {
+			if firstErr = first(tx); firstErr != nil {
+				return firstErr
+			}
+		}
 		if len(groups) > 0 {
 			if err := mark.Replay(NewBoltView(tx), groups); err != nil {
 				return err
@@ -359,6 +367,9 @@ func (e *Engine) replayLogged(mark Mark, groups []*Group) error {
 		}
 		return mark.ClearLive(NewBoltView(tx))
 	}); err != nil {
+		if firstErr != nil {
+			return firstErr
+		}
 		return fmt.Errorf("ckpt: replay write-ahead log: %w", err)
 	}
 	return nil
