@@ -4,6 +4,7 @@ package engine
 // file at the path.
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -206,7 +207,7 @@ func (ff *freshFile) undo(path string, pageSize int) {
 		return
 	}
 	fi, err := f.Stat()
-	if err != nil || !os.SameFile(fi, ff.fi) || fi.Size() >= int64(4*pageSize) {
+	if err != nil || !os.SameFile(fi, ff.fi) || fi.Size() >= 4*fileOwnPageSize(f, int64(pageSize)) {
 		return
 	}
 	if ff.created {
@@ -214,4 +215,20 @@ func (ff *freshFile) undo(path string, pageSize int) {
 	} else {
 		_ = f.Truncate(0)
 	}
+}
+
+// fileOwnPageSize is the page size f's first page names when it is a
+// whole bbolt meta page (its checksum holds), else ps. bbolt writes that
+// page first, so a file another opener made whole there with other pages
+// is told by its own size: four of its pages, which may be fewer bytes
+// than four of ps.
+func fileOwnPageSize(f *os.File, ps int64) int64 {
+	buf := make([]byte, pageHeaderSize+metaChecksumAt+8)
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		return ps
+	}
+	if ok, _ := readMeta(buf); !ok {
+		return ps
+	}
+	return int64(binary.LittleEndian.Uint32(buf[pageHeaderSize+8:]))
 }
