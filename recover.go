@@ -351,20 +351,10 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 			// the commit that writes the damaged page's slot and binds
 			// the file to this log (Replay); the log stays, holding
 			// nothing past the mark.
-			groups := make([]*engine.Group, len(sc.Groups))
-			for i := range sc.Groups {
-				groups[i] = &sc.Groups[i]
-			}
-			if err := engine.GuardedUpdate(db, "recover: write", func(tx *bolt.Tx) error {
-				step("replay")
-				if err := appliedMark.Replay(engine.NewBoltView(tx), groups); err != nil {
-					return err
-				}
-				return appliedMark.ClearLive(engine.NewBoltView(tx))
-			}); err != nil {
+			if err := replayCommit(db, step, engine.GroupRefs(sc.Groups), 0); err != nil {
 				return st, fmt.Errorf("ckpt: recover %s: replay the log: %w", path, err)
 			}
-			st.KeptGroups = len(groups)
+			st.KeptGroups = len(sc.Groups)
 		}
 		if dropBinding {
 			// The log is the file's (its live mark names it) or holds
@@ -427,29 +417,16 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	// it in this commit.
 	dropAfter := dropBinding && len(sc.Groups) == 0
 	if len(sc.Groups) > 0 || live || markBack {
-		groups := make([]*engine.Group, len(sc.Groups))
-		for i := range sc.Groups {
-			groups[i] = &sc.Groups[i]
-		}
 		if err := checkIf(!checked, db, path); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file or the log: `ckpt verify` lists the damage, "+
 				"and a backup of the file is the way out", path, err)
 		}
 		checked = true
-		if err := engine.GuardedUpdate(db, "recover: write", func(tx *bolt.Tx) error {
-			step("replay")
-			if len(groups) > 0 {
-				if err := appliedMark.Replay(engine.NewBoltView(tx), groups); err != nil {
-					return err
-				}
-			}
-			if markBack {
-				if err := appliedMark.SetApplied(engine.NewBoltView(tx), bound); err != nil {
-					return err
-				}
-			}
-			return appliedMark.ClearLive(engine.NewBoltView(tx))
-		}); err != nil {
+		var markTo uint64
+		if markBack {
+			markTo = bound
+		}
+		if err := replayCommit(db, step, engine.GroupRefs(sc.Groups), markTo); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: replay the valid records: %w", path, err)
 		}
 		// The mark was wrong (above the binding's group, or below the
@@ -520,5 +497,26 @@ func checkBeforeWrite(db *bolt.DB, path, what string) error {
 			return fmt.Errorf("%w: the store file is damaged: page check: %v", ErrCorrupt, first)
 		}
 		return nil
+	})
+}
+
+// replayCommit is recovery's one write of the log's groups: bbolt takes
+// groups (Replay binds the file to their log), the mark is put back to
+// markTo when not 0 (no group moves it), and the file no longer says a
+// log is live, all in one commit.
+func replayCommit(db *bolt.DB, step func(string), groups []*engine.Group, markTo uint64) error {
+	return engine.GuardedUpdate(db, "recover: write", func(tx *bolt.Tx) error {
+		step("replay")
+		if len(groups) > 0 {
+			if err := appliedMark.Replay(engine.NewBoltView(tx), groups); err != nil {
+				return err
+			}
+		}
+		if markTo != 0 {
+			if err := appliedMark.SetApplied(engine.NewBoltView(tx), markTo); err != nil {
+				return err
+			}
+		}
+		return appliedMark.ClearLive(engine.NewBoltView(tx))
 	})
 }

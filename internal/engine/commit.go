@@ -171,10 +171,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 	}); err != nil {
 		return err
 	}
-	groups := make([]*Group, len(logged))
-	for i := range logged {
-		groups[i] = &logged[i]
-	}
+	groups := GroupRefs(logged)
 	if e.readOnly {
 		if len(groups) == 0 {
 			return nil

@@ -207,12 +207,8 @@ func Open(path string, opts Options) (*Engine, error) {
 		// first: its checks of the file (a format this build reads, the
 		// buckets every store has) must see the file as it was, and a
 		// refusal must leave it so.
-		groups := make([]*Group, len(logged))
-		for i := range logged {
-			groups[i] = &logged[i]
-		}
 		if err := Guard("open: replay the write-ahead log", func() error {
-			return e.replayLogged(opts.Mark, groups, e.initTx(opts.Init))
+			return e.replayLogged(opts.Mark, GroupRefs(logged), e.initTx(opts.Init))
 		}); err != nil {
 			return fail(err)
 		}

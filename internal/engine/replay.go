@@ -374,3 +374,13 @@ func (e *Engine) replayLogged(mark Mark, groups []*Group, first func(tx *bolt.Tx
 	}
 	return nil
 }
+
+// GroupRefs returns pointers to gs's groups, in order (what Mark.Replay
+// takes).
+func GroupRefs(gs []Group) []*Group {
+	refs := make([]*Group, len(gs))
+	for i := range gs {
+		refs[i] = &gs[i]
+	}
+	return refs
+}
