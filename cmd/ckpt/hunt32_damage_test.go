@@ -88,6 +88,7 @@ type h32Fix struct {
 	digests          map[string]string // cached digests of intact runs
 	recoverReference map[int64]h32Ref
 	lastRecord       [2]int // where the intact log's last record starts and ends
+	logFrom          uint64 // the group before the intact log's first (ScanLog's applied)
 }
 
 // h32Ref is what the intact file's recovery keeps with its log cut at an
@@ -148,7 +149,7 @@ func h32Fixtures(t *testing.T) []*h32Fix {
 	}
 	for _, f := range out {
 		if wal, ok := f.files["f.db-wal"]; ok {
-			f.lastRecord = h32LastRecord(t, wal)
+			f.lastRecord, f.logFrom = h32LastRecord(t, wal)
 		}
 		f.digests = map[string]string{}
 		f.recoverReference = map[int64]h32Ref{}
@@ -162,17 +163,19 @@ func h32Fixtures(t *testing.T) []*h32Fix {
 // (docs/durability.md, "A damaged log"), and the store reads one group
 // short. The hunt damages the log elsewhere, where the store can tell
 // damage from a crash.
-func h32LastRecord(t *testing.T, wal []byte) [2]int {
+func h32LastRecord(t *testing.T, wal []byte) ([2]int, uint64) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "f.db-wal")
 	if err := os.WriteFile(path, wal, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	from := uint64(0)
 	sc, err := engine.ScanLog(path, 0)
 	if err == nil && sc.Damage != nil && sc.Damage.LaterFirst > 0 {
 		// The log starts past group 1 (the groups before went into the
 		// file): from there.
-		sc, err = engine.ScanLog(path, sc.Damage.LaterFirst-1)
+		from = sc.Damage.LaterFirst - 1
+		sc, err = engine.ScanLog(path, from)
 	}
 	if err != nil || sc.Damage != nil || len(sc.Groups) == 0 {
 		t.Fatalf("the intact log: %v, %d groups, damage %+v", err, len(sc.Groups), sc.Damage)
@@ -182,7 +185,26 @@ func h32LastRecord(t *testing.T, wal []byte) [2]int {
 	for _, g := range sc.Groups[:len(sc.Groups)-1] {
 		start += g.Size
 	}
-	return [2]int{start, start + sc.Groups[len(sc.Groups)-1].Size}
+	return [2]int{start, start + sc.Groups[len(sc.Groups)-1].Size}, from
+}
+
+// h32PowerCut tells whether every Open drops the damaged log wal (read
+// from the group after from) as a power cut's: a bad record followed only
+// by records written before it was durable (docs/durability.md, "A
+// damaged log"). The writer's groups are NoSync, and whether a later
+// record vouches for an earlier one depends on when the syncer's fsyncs
+// fell; a record no later one vouches for, damaged, is what a power cut
+// leaves, dropped without a word as the last record is (h32LastRecord),
+// and the store then reads those groups short. CI met it once: a byte of
+// the group deleting w2 flipped, w2 still listed after an exit 0.
+func h32PowerCut(t *testing.T, wal []byte, from uint64) bool {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "f.db-wal")
+	if err := os.WriteFile(path, wal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := engine.ScanLog(path, from)
+	return err == nil && sc.Cut != nil
 }
 
 // --- the digest: what a store holds, opened ----------------------------
@@ -459,7 +481,12 @@ func h32Round(t *testing.T, f *h32Fix, rng *rand.Rand, where, short string, tall
 		if last := f.lastRecord; at >= last[0] && at < last[1] {
 			at = rng.IntN(last[0]) // not the last record: see h32LastRecord
 		}
-		what += "; log " + h31Byte(rng, wal, at)
+		old := wal[at]
+		if flip := h31Byte(rng, wal, at); h32PowerCut(t, wal, f.logFrom) {
+			wal[at] = old // not damage the store can tell: see h32PowerCut
+		} else {
+			what += "; log " + flip
+		}
 	}
 	where += " (" + what + ")"
 	dir := f.copyTo(t, files)
