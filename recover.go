@@ -74,13 +74,22 @@ type RecoverStats struct {
 	// MovedTo is where the damaged log is now (never deleted).
 	MovedTo string
 	// MetaRepaired says that one of bbolt's two meta pages was damaged (a
-	// read-write Open refused the file for it) and was rewritten from the
-	// other: the file now stands at the other page's transaction, and
-	// whatever a newer transaction held is lost. MetaDamage says what
-	// was wrong (the transaction the damaged page named, as its bytes
-	// read).
+	// read-write Open refused the file for it) and was replaced: the file
+	// steps back to the other page's transaction. Without MetaReplayed it
+	// was rewritten from the other page and the file stands at that
+	// transaction: whatever a newer transaction held is lost. MetaDamage
+	// says what was wrong (the transaction the damaged page named, as its
+	// bytes read).
 	MetaRepaired bool
 	MetaDamage   string
+	// MetaReplayed (with MetaRepaired) says the step back was followed by
+	// the replay of the log's groups past the other page's transaction
+	// (KeptGroups of them), in the commit that replaced the damaged page:
+	// every change a commit makes goes through the log first, so with
+	// the log whole (Damaged false) the file holds every acknowledged
+	// write the newer transaction held, and nothing was lost; with the
+	// log damaged, what was dropped is what DroppedFirst..DroppedLast say.
+	MetaReplayed bool
 	// LogMissing says that the file said a log was live beside it (a
 	// writer had it open and did not close it cleanly) and there was
 	// none (Open refused the file for it): the file's state is accepted
@@ -106,8 +115,9 @@ func (st RecoverStats) DroppedGroups() uint64 {
 // (a read-write Open refuses the file for it) is replaced, accepting the
 // step back to the other page's transaction (RecoverStats.MetaRepaired):
 // by the commit that replays the log's groups past that transaction's
-// mark, as a read-write Open's replay does, or else rewritten from the
-// other page. Before it writes anything (the meta page's
+// mark, as a read-write Open's replay does (RecoverStats.MetaReplayed:
+// with the log whole, nothing is lost), or else rewritten from the other
+// page. Before it writes anything (the meta page's
 // repair, the kept groups) it checks every page of the file, as Verify
 // does: a damaged page, or a file cut short, gives an error wrapping
 // ErrCorrupt with nothing written (the log stays in place), since writing over a damaged page can put
@@ -191,7 +201,11 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 			}
 		}
 		if err == nil {
-			st.MetaRepaired, st.MetaDamage = true, damage.Error()
+			// Kept groups were replayed past the other page's mark: the
+			// commit that did it replaced the damaged page (or one
+			// before it, repairing a mark past any group, with the file
+			// standing at the other page's transaction in between).
+			st.MetaRepaired, st.MetaDamage, st.MetaReplayed = true, damage.Error(), st.KeptGroups > 0
 		}
 	}
 	if engine.FromPanic(err) {
