@@ -53,6 +53,15 @@ type RecoverStats struct {
 	// records end below the group the store says it holds: which of them
 	// the store lacks is then unknown).
 	DroppedFirst, DroppedLast uint64
+	// LostFirst..LostLast (not 0 only with the log's records whole and
+	// starting past the group after the file's mark, a gap) are the first
+	// groups dropped: in neither the file nor the log. The log's groups
+	// after them (to DroppedLast) are dropped for lack of them: replayed
+	// without them, they would write a state no store held. With
+	// MetaRepaired they are what the damaged page's transaction held past
+	// the other page's, the log having started again since without them:
+	// lost with the page. A backup of the file is the way back to them.
+	LostFirst, LostLast uint64
 	// DroppedBytes is the length of the log from the damage to its last
 	// non-zero byte.
 	DroppedBytes int64
@@ -412,6 +421,9 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		DroppedFirst: d.Group, DroppedLast: d.LaterLast, DroppedBytes: d.Bytes, MarkRepaired: st.MarkRepaired, BindingRemoved: st.BindingRemoved}
 	if d.LaterLast == 0 {
 		st.DroppedFirst = 0
+	}
+	if d.Gap && !st.LogWhole && d.LaterFirst > d.Group {
+		st.LostFirst, st.LostLast = d.Group, d.LaterFirst-1
 	}
 	// First make the valid prefix durable in the store file: a crash after
 	// this and before the rename leaves a log whose prefix bbolt holds, and

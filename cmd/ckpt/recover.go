@@ -61,6 +61,8 @@ dropped, and recover says so.`,
 					DroppedGroups uint64 `json:"dropped_groups"`
 					DroppedFirst  uint64 `json:"dropped_first_group,omitempty"`
 					DroppedLast   uint64 `json:"dropped_last_group,omitempty"`
+					LostFirst     uint64 `json:"lost_first_group,omitempty"`
+					LostLast      uint64 `json:"lost_last_group,omitempty"`
 					DroppedBytes  int64  `json:"dropped_bytes"`
 					MovedTo       string `json:"moved_to,omitempty"`
 					MetaRepaired  bool   `json:"meta_repaired"`
@@ -71,7 +73,7 @@ dropped, and recover says so.`,
 					BindingGone   bool   `json:"binding_removed"`
 					LogWhole      bool   `json:"log_whole"`
 				}{args[0], st.Damaged, st.Reason, st.Offset, st.KeptGroups, st.DroppedGroups(),
-					st.DroppedFirst, st.DroppedLast, st.DroppedBytes, st.MovedTo, st.MetaRepaired, st.MetaDamage, st.MetaReplayed, st.LogMissing, st.MarkRepaired,
+					st.DroppedFirst, st.DroppedLast, st.LostFirst, st.LostLast, st.DroppedBytes, st.MovedTo, st.MetaRepaired, st.MetaDamage, st.MetaReplayed, st.LogMissing, st.MarkRepaired,
 					st.BindingRemoved, st.LogWhole})
 			}
 			if st.MetaRepaired {
@@ -143,6 +145,19 @@ dropped, and recover says so.`,
 			}
 			_, err = fmt.Fprintf(a.out, "%s: %s at offset %d of the write-ahead log\nkept %s before it; dropped %s, %s\nthe damaged log is now %s\n",
 				args[0], st.Reason, st.Offset, count(st.KeptGroups, "group", "groups"), dropped, count(st.DroppedBytes, "byte", "bytes"), st.MovedTo)
+			if err != nil || st.LostLast == 0 {
+				return err
+			}
+			// A gap: say which groups no file holds, and why the log's
+			// after them went too.
+			where := "groups %d-%d are in neither the file nor the log"
+			if st.MetaRepaired {
+				where = "groups %d-%d were in the damaged meta page's transaction only (the log had started again since, " +
+					"without them): they are in neither the file nor the log, and went with the page"
+			}
+			_, err = fmt.Fprintf(a.out, where+"; the log's groups %d-%d come after them and were dropped with them "+
+				"(replayed without them, they would write a state no store held)\na backup of the file is the way back to them\n",
+				st.LostFirst, st.LostLast, st.LostLast+1, st.DroppedLast)
 			return err
 		},
 	}
