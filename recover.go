@@ -53,6 +53,15 @@ type RecoverStats struct {
 	// records end below the group the store says it holds: which of them
 	// the store lacks is then unknown).
 	DroppedFirst, DroppedLast uint64
+	// LostFirst..LostLast (not 0 only with the log's records whole and
+	// starting past the group after the file's mark, a gap) are the first
+	// groups dropped: in neither the file nor the log. The log's groups
+	// after them (to DroppedLast) are dropped for lack of them: replayed
+	// without them, they would write a state no store held. With
+	// MetaRepaired they are what the damaged page's transaction held past
+	// the other page's, the log having started again since without them:
+	// lost with the page. A backup of the file is the way back to them.
+	LostFirst, LostLast uint64
 	// DroppedBytes is the length of the log from the damage to its last
 	// non-zero byte.
 	DroppedBytes int64
@@ -74,13 +83,22 @@ type RecoverStats struct {
 	// MovedTo is where the damaged log is now (never deleted).
 	MovedTo string
 	// MetaRepaired says that one of bbolt's two meta pages was damaged (a
-	// read-write Open refused the file for it) and was rewritten from the
-	// other: the file now stands at the other page's transaction, and
-	// whatever a newer transaction held is lost. MetaDamage says what
-	// was wrong (the transaction the damaged page named, as its bytes
-	// read).
+	// read-write Open refused the file for it) and was replaced: the file
+	// steps back to the other page's transaction. Without MetaReplayed it
+	// was rewritten from the other page and the file stands at that
+	// transaction: whatever a newer transaction held is lost. MetaDamage
+	// says what was wrong (the transaction the damaged page named, as its
+	// bytes read).
 	MetaRepaired bool
 	MetaDamage   string
+	// MetaReplayed (with MetaRepaired) says the step back was followed by
+	// the replay of the log's groups past the other page's transaction
+	// (KeptGroups of them), in the commit that replaced the damaged page:
+	// every change a commit makes goes through the log first, so with
+	// the log whole (Damaged false) the file holds every acknowledged
+	// write the newer transaction held, and nothing was lost; with the
+	// log damaged, what was dropped is what DroppedFirst..DroppedLast say.
+	MetaReplayed bool
 	// LogMissing says that the file said a log was live beside it (a
 	// writer had it open and did not close it cleanly) and there was
 	// none (Open refused the file for it): the file's state is accepted
@@ -106,8 +124,9 @@ func (st RecoverStats) DroppedGroups() uint64 {
 // (a read-write Open refuses the file for it) is replaced, accepting the
 // step back to the other page's transaction (RecoverStats.MetaRepaired):
 // by the commit that replays the log's groups past that transaction's
-// mark, as a read-write Open's replay does, or else rewritten from the
-// other page. Before it writes anything (the meta page's
+// mark, as a read-write Open's replay does (RecoverStats.MetaReplayed:
+// with the log whole, nothing is lost), or else rewritten from the other
+// page. Before it writes anything (the meta page's
 // repair, the kept groups) it checks every page of the file, as Verify
 // does: a damaged page, or a file cut short, gives an error wrapping
 // ErrCorrupt with nothing written (the log stays in place), since writing over a damaged page can put
@@ -191,7 +210,11 @@ func RecoverLog(path string, opts Options) (RecoverStats, error) {
 			}
 		}
 		if err == nil {
-			st.MetaRepaired, st.MetaDamage = true, damage.Error()
+			// Kept groups were replayed past the other page's mark: the
+			// commit that did it replaced the damaged page (or one
+			// before it, repairing a mark past any group, with the file
+			// standing at the other page's transaction in between).
+			st.MetaRepaired, st.MetaDamage, st.MetaReplayed = true, damage.Error(), st.KeptGroups > 0
 		}
 	}
 	if engine.FromPanic(err) {
@@ -398,6 +421,9 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		DroppedFirst: d.Group, DroppedLast: d.LaterLast, DroppedBytes: d.Bytes, MarkRepaired: st.MarkRepaired, BindingRemoved: st.BindingRemoved}
 	if d.LaterLast == 0 {
 		st.DroppedFirst = 0
+	}
+	if d.Gap && !st.LogWhole && d.LaterFirst > d.Group {
+		st.LostFirst, st.LostLast = d.Group, d.LaterFirst-1
 	}
 	// First make the valid prefix durable in the store file: a crash after
 	// this and before the rename leaves a log whose prefix bbolt holds, and

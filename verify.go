@@ -237,6 +237,12 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 		if mc.Bind.ID == 0 {
 			fix = " (the file's binding to its log, which would say where it was, is missing or damaged too)"
 		}
+		if appliedMark.BadLength(r) {
+			// Read as group 0, as a read-write Open takes it: that Open
+			// writes it so, with its new log bound at 0 (openWAL).
+			fix = " (`ckpt recover` puts it back where the binding says; a read-write open with the log on writes it as group 0, " +
+				"where it binds its new log)"
+		}
 		rep.add(Problem{Check: "mark", Detail: mc.BadMark.Error() + fix})
 	}
 	if mc.BadBinding != nil {

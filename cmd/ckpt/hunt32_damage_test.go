@@ -455,7 +455,7 @@ func (c h32Tally) String() string {
 
 func h32Round(t *testing.T, f *h32Fix, rng *rand.Rand, where, short string, tally h32Tally) {
 	t.Helper()
-	files, what := f.damage(rng)
+	files, what := f.damage(t, rng)
 	// In a quarter of the rounds on a store with a log, only the log is
 	// damaged: recover must then keep exactly what is before the damage.
 	logOnly := len(f.files["f.db-wal"]) > 64 && rng.IntN(4) == 0

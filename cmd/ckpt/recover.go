@@ -18,7 +18,9 @@ func newRecoverCmd(a *app) *cobra.Command {
 it, which may hide acknowledged writes, so the store refuses to drop it on
 its own; or when one of bbolt's two meta pages in FILE is damaged, which
 would make the file step back one transaction without a word: recover
-rewrites it from the other page, accepting that step.
+rewrites it from the other page, accepting that step, or, where the log
+holds groups past the other page's transaction, replaces it in the commit
+that replays them (then nothing is lost, and recover says so).
 
 For the log, recover replays the valid records before the damage into
 FILE, renames the log to FILE-wal.damaged-TIMESTAMP (it is never deleted)
@@ -59,20 +61,35 @@ dropped, and recover says so.`,
 					DroppedGroups uint64 `json:"dropped_groups"`
 					DroppedFirst  uint64 `json:"dropped_first_group,omitempty"`
 					DroppedLast   uint64 `json:"dropped_last_group,omitempty"`
+					LostFirst     uint64 `json:"lost_first_group,omitempty"`
+					LostLast      uint64 `json:"lost_last_group,omitempty"`
 					DroppedBytes  int64  `json:"dropped_bytes"`
 					MovedTo       string `json:"moved_to,omitempty"`
 					MetaRepaired  bool   `json:"meta_repaired"`
 					MetaDamage    string `json:"meta_damage,omitempty"`
+					MetaReplayed  bool   `json:"meta_replayed"`
 					LogMissing    bool   `json:"log_missing"`
 					MarkRepaired  bool   `json:"mark_repaired"`
 					BindingGone   bool   `json:"binding_removed"`
 					LogWhole      bool   `json:"log_whole"`
 				}{args[0], st.Damaged, st.Reason, st.Offset, st.KeptGroups, st.DroppedGroups(),
-					st.DroppedFirst, st.DroppedLast, st.DroppedBytes, st.MovedTo, st.MetaRepaired, st.MetaDamage, st.LogMissing, st.MarkRepaired,
+					st.DroppedFirst, st.DroppedLast, st.LostFirst, st.LostLast, st.DroppedBytes, st.MovedTo, st.MetaRepaired, st.MetaDamage, st.MetaReplayed, st.LogMissing, st.MarkRepaired,
 					st.BindingRemoved, st.LogWhole})
 			}
 			if st.MetaRepaired {
-				if _, err := fmt.Fprintf(a.out, "%s: %s\nrewrote the damaged meta page from the other one: the file now stands at that transaction\n", args[0], st.MetaDamage); err != nil {
+				what := "rewrote the damaged meta page from the other one: the file now stands at that transaction"
+				if st.MetaReplayed {
+					// The log's groups past the other page's transaction
+					// went in with the page's replacement.
+					what = fmt.Sprintf("replaced the damaged meta page in the commit that replayed %s of the write-ahead log "+
+						"past the other page's transaction", count(st.KeptGroups, "group", "groups"))
+					if st.Damaged {
+						what += "; what the damaged log lost follows"
+					} else {
+						what += ": nothing was lost"
+					}
+				}
+				if _, err := fmt.Fprintf(a.out, "%s: %s\n%s\n", args[0], st.MetaDamage, what); err != nil {
 					return err
 				}
 			}
@@ -128,6 +145,19 @@ dropped, and recover says so.`,
 			}
 			_, err = fmt.Fprintf(a.out, "%s: %s at offset %d of the write-ahead log\nkept %s before it; dropped %s, %s\nthe damaged log is now %s\n",
 				args[0], st.Reason, st.Offset, count(st.KeptGroups, "group", "groups"), dropped, count(st.DroppedBytes, "byte", "bytes"), st.MovedTo)
+			if err != nil || st.LostLast == 0 {
+				return err
+			}
+			// A gap: say which groups no file holds, and why the log's
+			// after them went too.
+			where := "groups %d-%d are in neither the file nor the log"
+			if st.MetaRepaired {
+				where = "groups %d-%d were in the damaged meta page's transaction only (the log had started again since, " +
+					"without them): they are in neither the file nor the log, and went with the page"
+			}
+			_, err = fmt.Fprintf(a.out, where+"; the log's groups %d-%d come after them and were dropped with them "+
+				"(replayed without them, they would write a state no store held)\na backup of the file is the way back to them\n",
+				st.LostFirst, st.LostLast, st.LostLast+1, st.DroppedLast)
 			return err
 		},
 	}

@@ -107,6 +107,7 @@ func (e *Engine) readWAL(mark Mark, checkBinding bool) (groups []Group, err erro
 			return fmt.Errorf("%w: the file is %d bytes but its pages reach %d bytes (truncated?)", ErrCorrupt, fi.Size(), tx.Size())
 		}
 		applied = mark.Applied(NewBoltView(tx))
+		e.markLen = mark.BadLength(NewBoltView(tx))
 		if checkBinding {
 			bind = mark.Identity(NewBoltView(tx))
 			liveID, live = mark.LiveLog(NewBoltView(tx))
@@ -234,6 +235,17 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 		if err := e.db.Update(func(tx *bolt.Tx) error {
 			if err := mark.Bind(NewBoltView(tx), log.ID(), applied); err != nil {
 				return err
+			}
+			if e.markLen && len(groups) == 0 {
+				// The mark, not 8 bytes, was taken as group applied (0):
+				// written as that here, it agrees with the binding just
+				// written (a replay above wrote it already), as a mark
+				// of 8 bytes with a flipped low byte, taken at its word,
+				// does (Mark.Check). Left, Verify reported it until a
+				// write's apply moved the mark.
+				if err := mark.SetApplied(NewBoltView(tx), applied); err != nil {
+					return err
+				}
 			}
 			return mark.SetLive(NewBoltView(tx), log.ID())
 		}); err != nil {

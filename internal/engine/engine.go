@@ -100,6 +100,11 @@ type Engine struct {
 	// mark above the group its binding to the log names, and read the
 	// log from that group instead (readWAL).
 	markBound uint64
+	// markLen says that readWAL found the file's mark stored with a
+	// length other than 8 (read as group 0): a read-write Open writes the
+	// group it took it for in the commit that binds its new log, so that
+	// the mark and the binding agree (Mark.Check).
+	markLen bool
 }
 
 // beginRead begins a read transaction of db, unless a Begin faulted

@@ -258,7 +258,7 @@ func (m Mark) Check(r Reader) MarkCheck {
 	switch {
 	case CheckApplied(c.Applied) != nil:
 		c.BadMark = CheckApplied(c.Applied)
-	case mv != nil && len(mv) != 8:
+	case m.BadLength(r):
 		c.BadMark = fmt.Errorf("%w: the store file's mark of the last write-ahead log group it holds is %d bytes, not 8: a damaged mark",
 			ErrCorrupt, len(mv))
 	case c.Bind.ID != 0 && c.Bind.Gen != c.Applied:
@@ -277,6 +277,16 @@ func (m Mark) Check(r Reader) MarkCheck {
 		}
 	}
 	return c
+}
+
+// BadLength says the mark is stored with a length other than 8 (Applied
+// reads it as group 0): damaged, as Check reports.
+func (m Mark) BadLength(r Reader) bool {
+	if len(m.Path) == 0 {
+		return false
+	}
+	mv := r.Get(m.Path, m.Key)
+	return mv != nil && len(mv) != 8
 }
 
 // DropBinding removes the file's binding to its log: recovery's repair of

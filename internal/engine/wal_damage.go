@@ -22,7 +22,7 @@ import (
 // when the binding says the file took this log's groups up to gen-1 or
 // further (the mark is what is wrong), replays it from there (Bound).
 func gapDamage(data []byte, off int, id uint64, version uint32, gen, applied uint64, bind LogBinding) *LogDamage {
-	d := &LogDamage{Offset: int64(off), Group: applied + 1, LaterFirst: gen, LaterLast: gen,
+	d := &LogDamage{Offset: int64(off), Group: applied + 1, LaterFirst: gen, LaterLast: gen, Gap: true,
 		Bytes: int64(lastNonZero(data, off) + 1 - off),
 		Reason: fmt.Sprintf("the log starts at group %d, but the store file holds groups up to %d only "+
 			"(groups %d-%d are in neither: is the file an older copy, a backup put back, beside the log of a later run?)", gen, applied, applied+1, gen-1)}
@@ -187,6 +187,10 @@ type LogDamage struct {
 	// the group the file's binding to this log says it holds (Bound):
 	// the log itself may be whole (recovery replays it from Bound).
 	Bound uint64
+	// Gap says that the log's records are whole and start past the
+	// group after the file's mark (gapDamage): Group..LaterFirst-1 are in
+	// neither the file nor the log.
+	Gap bool
 	// Short says that the file ends too soon after its valid records for
 	// a crash to have left it (versions 2 to 5): cut short from outside.
 	Short bool
