@@ -235,7 +235,8 @@ func (s *Store) seeQueued(ctx context.Context) error {
 // nothing is undone) and those errors stay for the next Flush or Close: a
 // Flush behind a stalled disk ends with its ctx. If ctx ends while only
 // OnAsyncError is waited for, Flush returns the errors it took (ctx.Err()
-// if none), the callback still to hear of them.
+// if none), the callback still to hear of them. On a store opened
+// read-only, which queues no write, Flush is ErrReadOnly.
 func (s *Store) Flush(ctx context.Context) error {
 	// The wait for OnAsyncError holds no lock: the callback may Close.
 	err := s.writing(ctx, func() error { return s.eng.Barrier(ctx) })
@@ -248,10 +249,12 @@ func (s *Store) Flush(ctx context.Context) error {
 // ApplyLog moves every write acknowledged before it from the write-ahead
 // log into the store file, fsync'd there, as Compact and Close do first.
 // Tools that read or copy the file itself (its size, a file-level backup)
-// call it first. With NoWAL, or read-only, there is nothing to apply:
-// ApplyLog is then Flush, and returns (and clears) the errors of the async
-// writes that failed since the last Flush, which Close then no longer
-// reports.
+// call it first. With NoWAL there is nothing to apply: ApplyLog is then
+// Flush, and returns (and clears) the errors of the async writes that
+// failed since the last Flush, which Close then no longer reports. On a
+// read-only store it is ErrReadOnly, as Flush is: such a handle writes
+// nothing, so a log a killed writer left stays out of the file (its reads
+// see it; the file itself does not hold it).
 func (s *Store) ApplyLog(ctx context.Context) error {
 	if !s.eng.Logging() {
 		return s.Flush(ctx)
