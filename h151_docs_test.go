@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ckpt-go/ckpt"
 )
@@ -69,5 +70,51 @@ func TestH151ReadOnlyApplyLogIsErrReadOnly(t *testing.T) {
 	snap, err := ro.Latest(ctx, "t")
 	if err != nil || snap.CheckpointID != id {
 		t.Errorf("read-only Latest: %v, %v; want %s", snap, err, id)
+	}
+}
+
+// TestH151PutSentAgainNeedsItsTS pins what "the same record" means in
+// WriteOptions.IfHead's promise that a Put sent again with its checkpoint
+// already stored succeeds wherever the head is now: the record holds the
+// checkpoint's time, and a zero TS is the time of each call. So a Put that
+// gave its ID and TS succeeds when sent again after the head moved on,
+// while one that gave its ID alone is a new record under a stored id and
+// fails with ErrConflict, writing nothing.
+func TestH151PutSentAgainNeedsItsTS(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := ckpt.Open(filepath.Join(t.TempDir(), "a.db"), ckpt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ih := ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{IfHead: true})
+	const first, second = "01ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FAW"
+	for _, tc := range []struct {
+		thread string
+		ts     time.Time
+		want   error
+	}{
+		{"given", time.Date(2026, 12, 6, 1, 2, 3, 4, time.UTC), nil},
+		{"zero", time.Time{}, ckpt.ErrConflict},
+	} {
+		put := func() (ckpt.Config, error) {
+			return s.Put(ih, ckpt.Config{ThreadID: tc.thread}, ckpt.Checkpoint{ID: first, TS: tc.ts}, ckpt.Metadata{"step": 1}, nil)
+		}
+		cfg, err := put()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Put(ih, cfg, ckpt.Checkpoint{ID: second}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err = put() // sent again: the head has moved on to second
+		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("%s TS: Put sent again: %v, want %v", tc.thread, err, tc.want)
+		}
+		tp, err := s.GetTuple(ctx, ckpt.Config{ThreadID: tc.thread})
+		if err != nil || tp.Config.CheckpointID != second {
+			t.Errorf("%s TS: head %v, %v; want %s", tc.thread, tp, err, second)
+		}
 	}
 }
