@@ -70,7 +70,10 @@ type WriteOptions struct {
 	// the namespace to hold no checkpoint yet. A Put sent again with
 	// its checkpoint already stored (the same given cp.ID, record and
 	// metadata: a retry after a lost reply) succeeds, wherever the head
-	// is now, on every store: the put was applied.
+	// is now, on every store: the put was applied. The record holds
+	// cp.TS, and a zero TS is the time of each call: a retry must give
+	// the TS it gave before (LangGraph's checkpoints carry theirs), or it
+	// is another record under a stored id.
 	IfHead bool
 	// Parent is the checkpoint a Save's state was derived from: the new
 	// checkpoint's parent ("" : the thread's newest). Naming an older
