@@ -129,8 +129,10 @@ type ExportOptions struct {
 	Progress func(records int64)
 }
 
-// Export writes threads to w as a dump (see the format above), one read
-// transaction per thread: each thread as it was at its own transaction's
+// Export writes threads to w as a dump: JSON lines, a header, one line
+// per stored record (its bytes in base64, checksum included) and a
+// trailer with the counts (the format is described in the source, at
+// the top of export.go). One read transaction per thread: each thread as it was at its own transaction's
 // start (whole, self-consistent, what Import needs), threads written after
 // the export passed them not in it, a thread deleted before the export
 // reaches it left out. A thread is read into memory (past 4 MB, into a

@@ -128,7 +128,7 @@ type Options struct {
 	// DisableMetrics turns Store.Metrics' counters off: the hooks record
 	// nothing and Metrics returns zeros (Failed still tells a fail-stop).
 	// Logger works either way. For measuring what the metrics cost
-	// (bench/RESULTS.md, "Metrics cost"); they are cheap enough to leave on.
+	// (bench/RESULTS.md, "Metrics on and off"); they are cheap enough to leave on.
 	DisableMetrics bool
 	// Encryption, if set, seals values, list segments and pending writes
 	// with AES-256-GCM under the app's keys (crypt.go, docs/encryption.md).

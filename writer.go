@@ -70,7 +70,10 @@ type WriteOptions struct {
 	// the namespace to hold no checkpoint yet. A Put sent again with
 	// its checkpoint already stored (the same given cp.ID, record and
 	// metadata: a retry after a lost reply) succeeds, wherever the head
-	// is now, on every store: the put was applied.
+	// is now, on every store: the put was applied. The record holds
+	// cp.TS, and a zero TS is the time of each call: a retry must give
+	// the TS it gave before (LangGraph's checkpoints carry theirs), or it
+	// is another record under a stored id.
 	IfHead bool
 	// Parent is the checkpoint a Save's state was derived from: the new
 	// checkpoint's parent ("" : the thread's newest). Naming an older
@@ -235,7 +238,8 @@ func (s *Store) seeQueued(ctx context.Context) error {
 // nothing is undone) and those errors stay for the next Flush or Close: a
 // Flush behind a stalled disk ends with its ctx. If ctx ends while only
 // OnAsyncError is waited for, Flush returns the errors it took (ctx.Err()
-// if none), the callback still to hear of them.
+// if none), the callback still to hear of them. On a store opened
+// read-only, which queues no write, Flush is ErrReadOnly.
 func (s *Store) Flush(ctx context.Context) error {
 	// The wait for OnAsyncError holds no lock: the callback may Close.
 	err := s.writing(ctx, func() error { return s.eng.Barrier(ctx) })
@@ -248,10 +252,12 @@ func (s *Store) Flush(ctx context.Context) error {
 // ApplyLog moves every write acknowledged before it from the write-ahead
 // log into the store file, fsync'd there, as Compact and Close do first.
 // Tools that read or copy the file itself (its size, a file-level backup)
-// call it first. With NoWAL, or read-only, there is nothing to apply:
-// ApplyLog is then Flush, and returns (and clears) the errors of the async
-// writes that failed since the last Flush, which Close then no longer
-// reports.
+// call it first. With NoWAL there is nothing to apply: ApplyLog is then
+// Flush, and returns (and clears) the errors of the async writes that
+// failed since the last Flush, which Close then no longer reports. On a
+// read-only store it is ErrReadOnly, as Flush is: such a handle writes
+// nothing, so a log a killed writer left stays out of the file (its reads
+// see it; the file itself does not hold it).
 func (s *Store) ApplyLog(ctx context.Context) error {
 	if !s.eng.Logging() {
 		return s.Flush(ctx)
