@@ -572,6 +572,9 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 			err = fmt.Errorf("ckpt: import into %s: close the new file: %w", path, kept.Err)
 		}
 	}
+	if opts.tuning != nil && opts.tuning.importBeforeLink != nil {
+		opts.tuning.importBeforeLink()
+	}
 	if err == nil {
 		err = syncFile(tmp)
 	}
