@@ -13,48 +13,6 @@ import (
 	"github.com/ckpt-go/ckpt"
 )
 
-// h148Dump returns the dump of a store holding one checkpoint in thread,
-// whose value names the thread.
-func h148Dump(t *testing.T, opts ckpt.Options, thread string) []byte {
-	t.Helper()
-	ctx := context.Background()
-	s, err := ckpt.Open(filepath.Join(t.TempDir(), "src.db"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Save(ctx, thread, map[string]any{"v": "value of " + thread}, ckpt.Metadata{"tag": thread}); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if _, err := s.Export(ctx, &buf, ckpt.ExportOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// h148Holds reports the threads of the store at path (with the value each
-// holds), or the error opening or reading it gave.
-func h148Holds(ctx context.Context, path string, opts ckpt.Options) (map[string]string, error) {
-	s, err := ckpt.Open(path, opts)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	got := map[string]string{}
-	for tp, err := range s.List(ctx, ckpt.ListOptions{}) {
-		if err != nil {
-			return got, err
-		}
-		var v string
-		if err := tp.Decode("v", &v); err != nil {
-			return got, err
-		}
-		got[tp.Config.ThreadID] = v
-	}
-	return got, nil
-}
-
 // A second ImportFile into the same missing path starts while the first
 // has closed its new file and not yet linked it into place: the second
 // removes the first's file as a leftover and builds its own there. The
