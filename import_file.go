@@ -142,5 +142,15 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 	if opts.tuning != nil && opts.tuning.hooks.SyncDir != nil {
 		dirSync = opts.tuning.hooks.SyncDir // tests make it fail
 	}
-	return sum, dirSync(filepath.Dir(path))
+	if err := dirSync(filepath.Dir(path)); err != nil {
+		// The link may not survive a power cut: the import failed, and a
+		// failed import leaves no file at path. No store has the new
+		// file open yet (where flock is, built's lock keeps one from
+		// opening it until this returns), so it goes.
+		if rerr := os.Remove(path); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove the new file again: %w", rerr))
+		}
+		return sum, fmt.Errorf("ckpt: import into %s: fsync the directory after the link: %w", path, err)
+	}
+	return sum, nil
 }
