@@ -6,6 +6,7 @@ package ckpt_test
 // seeded random calls (Put, PutFull, PutWrites with special writes, Save
 // in each durability, DeleteThread, CopyThread, Prune, GC by KeepLast,
 // MaxAge and ThreadTTL, Compact, BackupFile, Export into an Import,
+// Export into an ImportFile, Rekey with keys rotated (h148_sealed_linux_test.go),
 // Flush, ApplyLog, Verify) on one store through two or three faults, one
 // after the other, each followed by what a user would do: a failed fsync,
 // bbolt commit or directory fsync at the k-th call (once, or from then on),
