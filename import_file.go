@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
 )
@@ -97,6 +98,7 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 	ours := true // the files at tmp are this import's, to remove if it fails
 	defer func() {
 		if err != nil && ours {
+			unholdToRemove(built)
 			_ = os.Remove(tmp)
 			_ = os.Remove(tmp + walSuffix)
 		}
@@ -137,6 +139,7 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 		}
 		return sum, fmt.Errorf("ckpt: import: %w", err)
 	}
+	unholdToRemove(built)
 	_ = os.Remove(tmp)
 	dirSync := syncDir
 	if opts.tuning != nil && opts.tuning.hooks.SyncDir != nil {
@@ -153,4 +156,15 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 		return sum, fmt.Errorf("ckpt: import into %s: fsync the directory after the link: %w", path, err)
 	}
 	return sum, nil
+}
+
+// unholdToRemove closes f, the new file's descriptor, before ImportFile
+// removes a name of it on Windows: there no file a handle is open on can
+// be removed (os.Open does not share delete), and the handle holds no
+// lock (engine.HoldBuilt) to keep. Elsewhere the lock stays until
+// ImportFile returns.
+func unholdToRemove(f *os.File) {
+	if runtime.GOOS == "windows" {
+		_ = f.Close()
+	}
 }
