@@ -5,6 +5,7 @@ package ckpt_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -66,5 +67,59 @@ func TestImportFileRaceWithASecondImport(t *testing.T) {
 		t.Fatalf("the first import returned nil, but the path holds %v (%v), not its dump's thread a", got, err)
 	case errB == nil && (err != nil || len(got) != 1 || got["b"] != "value of b"):
 		t.Fatalf("the second import returned nil, but the path holds %v (%v), not its dump's thread b", got, err)
+	}
+}
+
+// Another process opens the new path (a store created there) or the new
+// file beside it while ImportFile runs: the import fails (ErrExists;
+// ErrLocked) and leaves what the other made alone, and a later
+// ImportFile into a free path works.
+func TestImportFileWithTheFilesOpenedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	dumpA := h148Dump(t, ckpt.Options{}, "a")
+	for _, which := range []string{"path", "new file"} {
+		path := filepath.Join(t.TempDir(), "new.db")
+		var other *ckpt.Store
+		opts := ckpt.WithImportBeforeLink(ckpt.Options{}, func() {
+			var err error
+			if which == "path" {
+				other, err = ckpt.Open(path, ckpt.Options{})
+				if err == nil {
+					_, err = other.Save(ctx, "mine", map[string]any{"v": "mine"}, nil)
+				}
+			} else {
+				other, err = ckpt.Open(path+".import", ckpt.Options{ReadOnly: true})
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		})
+		_, err := ckpt.ImportFile(ctx, path, bytes.NewReader(dumpA), opts, ckpt.ImportOptions{})
+		want := ckpt.ErrExists
+		if which == "new file" {
+			want = ckpt.ErrLocked
+		}
+		if !errors.Is(err, want) {
+			t.Errorf("%s opened meanwhile: ImportFile: %v, want %v", which, err, want)
+		}
+		if other != nil {
+			if err := other.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if which == "path" {
+			if got, err := h148Holds(ctx, path, ckpt.Options{}); err != nil || len(got) != 1 || got["mine"] != "mine" {
+				t.Errorf("the store created at the path meanwhile: %v %v", got, err)
+			}
+		} else if _, err := os.Stat(path); err == nil {
+			t.Errorf("ImportFile failed, and %s is there", path)
+		}
+		_ = os.Remove(path)
+		if _, err := ckpt.ImportFile(ctx, path, bytes.NewReader(dumpA), ckpt.Options{}, ckpt.ImportOptions{}); err != nil {
+			t.Fatalf("%s: ImportFile again: %v", which, err)
+		}
+		if got, err := h148Holds(ctx, path, ckpt.Options{}); err != nil || len(got) != 1 || got["a"] != "value of a" {
+			t.Fatalf("%s: after ImportFile again: %v %v", which, got, err)
+		}
 	}
 }
