@@ -6,6 +6,7 @@ package ckpt_test
 // seeded random calls (Put, PutFull, PutWrites with special writes, Save
 // in each durability, DeleteThread, CopyThread, Prune, GC by KeepLast,
 // MaxAge and ThreadTTL, Compact, BackupFile, Export into an Import,
+// Export into an ImportFile, Rekey with keys rotated (h148_sealed_linux_test.go),
 // Flush, ApplyLog, Verify) on one store through two or three faults, one
 // after the other, each followed by what a user would do: a failed fsync,
 // bbolt commit or directory fsync at the k-th call (once, or from then on),
@@ -57,13 +58,10 @@ const (
 // h146ModeOpts are the options of a round's stores (and of its backups
 // and import stores).
 func h146ModeOpts(mode string) ckpt.Options {
+	mode, ids, _ := strings.Cut(mode, ":") // sealed:ID,ID... (h148Keys), newest first
 	switch mode {
 	case "sealed":
-		k := ckpt.Key{ID: 146}
-		for i := range k.Secret {
-			k.Secret[i] = byte(i * 7)
-		}
-		return ckpt.Options{Encryption: &ckpt.Encryption{Keys: []ckpt.Key{k}}}
+		return ckpt.Options{Encryption: &ckpt.Encryption{Keys: h148Keys(ids)}}
 	case "nowal":
 		return ckpt.Options{NoWAL: true}
 	}
@@ -118,6 +116,9 @@ type h146Run struct {
 	arm       h146Arm
 	s         *ckpt.Store
 	backups   []*h146Backup
+	keys      []uint32 // sealed: the keyring's ids, newest first (h148_sealed_linux_test.go)
+	allKeys   []uint32 // every key id the round used (its backups and import stores may hold any)
+	dropOld   bool     // a Rekey returned nil: the next open drops the older keys
 	n         int
 	oldSeq    int
 	fault     bool // a fault since the last checked reopen: calls may fail
@@ -145,7 +146,8 @@ func (r *h146Run) gen(child bool) h146Op {
 		op.Dur = int(ckpt.Async)
 	}
 	kinds := []string{"save", "save", "save", "put", "put", "putfull", "writes", "writes", "old",
-		"delete", "copy", "prune", "gc", "compact", "backup", "export", "flush", "applylog", "verify"}
+		"delete", "copy", "prune", "gc", "compact", "backup", "export", "flush", "applylog", "verify",
+		"importfile", "rekey"}
 	op.Kind = kinds[r.rng.IntN(len(kinds))]
 	live := r.m.threads()
 	musts := r.m.musts()
@@ -197,13 +199,17 @@ func (r *h146Run) gen(child bool) h146Op {
 		op.N = 1 + r.rng.IntN(3)
 	case "backup":
 		op.Path = filepath.Join(r.dir, fmt.Sprintf("b%d.bak", r.n))
-	case "export":
+	case "export", "importfile":
 		if len(live) == 0 {
 			op.Kind = "save"
 			break
 		}
 		op.Thread = live[r.rng.IntN(len(live))]
 		op.Path = filepath.Join(r.dir, fmt.Sprintf("i%d.db", r.n))
+	case "rekey":
+		if r.mode != "sealed" {
+			op.Kind = "verify"
+		}
 	}
 	if child && op.Dur == int(ckpt.Async) {
 		op.Dur = int(ckpt.Sync)
@@ -218,6 +224,9 @@ func (r *h146Run) do(op h146Op) error {
 	r.before = r.m.clone()
 	id, err := h146Do(r.ctx, r.s, op, r.opts)
 	r.logf("%s %s %s dur=%d %s: id %s err %v", op.Kind, op.Thread, op.Tag, op.Dur, op.Policy, id, err)
+	if op.Kind == "rekey" && err == nil {
+		r.rekeyed()
+	}
 	st := h146OK
 	if err != nil {
 		st = h146Err
@@ -278,6 +287,7 @@ func (r *h146Run) reopen() {
 		}
 		r.stats["recover"]++
 	}
+	r.rotateKeys()
 	s, err := ckpt.Open(r.path, r.opts)
 	if err != nil {
 		r.fail("Open after the faults (no damage): %v", err)
@@ -297,6 +307,7 @@ func (r *h146Run) reopen() {
 	r.m.settle(seen)
 	r.fault = false
 	r.stats["checks"]++
+	r.keyless()
 }
 
 // ensureOpenUnchecked opens the store if it is closed, leaving the check
@@ -459,7 +470,7 @@ func (r *h146Run) child(k, n int, fail string) bool {
 	ctx, cancel := context.WithTimeout(r.ctx, 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, testchild.Binary(), "-test.run=^$")
-	cmd.Env = childEnv("CKPT_FILE_CHILD=h146", "CKPT_CRASH_FILE="+r.path, h146KillEnv+"="+strconv.Itoa(k), h146FailEnv+"="+fail, h146ModeEnv+"="+r.mode, h146OpsEnv+"="+opsFile)
+	cmd.Env = childEnv("CKPT_FILE_CHILD=h146", "CKPT_CRASH_FILE="+r.path, h146KillEnv+"="+strconv.Itoa(k), h146FailEnv+"="+fail, h146ModeEnv+"="+r.modeKeys(r.keys), h146OpsEnv+"="+opsFile)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -630,6 +641,11 @@ func (r *h146Run) flip() {
 	what := fmt.Sprintf("a copy with byte %d of %s flipped", off, filepath.Base(which))
 	r.logf("-- fault: %s", what)
 	r.recovered = false
+	// The damage may take a Rekey's groups (RecoverLog keeps the log
+	// before it): the copy opens with every key the round used.
+	keyed := r.opts
+	defer func() { r.opts = keyed }()
+	r.opts = ckpt.WithFaultPoints(h146ModeOpts(r.modeKeys(r.allKeys)), 64<<10, r.arm.at)
 	s, err := r.open(fp)
 	if err != nil {
 		r.logf("%s: refused: %v", what, err)
@@ -723,7 +739,7 @@ func (r *h146Run) histories(s *ckpt.Store) (map[string][]string, error) {
 // that reads whole exports, and the new store holds it exactly.
 func (r *h146Run) salvage(s *ckpt.Store, relaxed *h146Model, what string) {
 	dst := filepath.Join(r.dir, "flip", "salvage.db")
-	d, err := ckpt.Open(dst, h146ModeOpts(r.mode))
+	d, err := ckpt.Open(dst, h146ModeOpts(r.modeKeys(r.keys)))
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -771,6 +787,9 @@ func (r *h146Run) salvage(s *ckpt.Store, relaxed *h146Model, what string) {
 func (r *h146Run) checkBackups() {
 	for _, b := range r.backups {
 		_, statErr := os.Stat(b.path)
+		if b.file && r.checkImportFile(b, statErr) {
+			continue
+		}
 		if b.st == h146Err && b.thread == "" {
 			if statErr == nil {
 				r.fail("BackupFile %s failed and left the file", filepath.Base(b.path))
@@ -783,7 +802,7 @@ func (r *h146Run) checkBackups() {
 			}
 			continue
 		}
-		opts := h146ModeOpts(r.mode)
+		opts := h146ModeOpts(r.modeKeys(r.allKeys))
 		opts.ReadOnly = b.thread == "" // an import store a kill may have left half-written: read-write
 		s, err := ckpt.Open(b.path, opts)
 		if err != nil {
@@ -833,7 +852,8 @@ func h146Round(t *testing.T, base string, full bool, seed uint64, round int) map
 	defer os.RemoveAll(r.dir)
 	r.path = filepath.Join(r.dir, "s.db")
 	r.mode = []string{"plain", "sealed", "nowal"}[round%3]
-	r.opts = ckpt.WithFaultPoints(h146ModeOpts(r.mode), 64<<10, r.arm.at)
+	r.keys, r.allKeys = []uint32{146}, []uint32{146}
+	r.opts = ckpt.WithFaultPoints(h146ModeOpts(r.modeKeys(r.keys)), 64<<10, r.arm.at)
 	r.reopen()
 	r.ops(6)
 	kinds := []string{"fsync", "commit", "syncdir", "kill", "kill", "flip"}

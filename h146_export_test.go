@@ -41,3 +41,15 @@ func WithFaultPoints(opts Options, grow int64, at func(point string) error) Opti
 	}}
 	return opts
 }
+
+// WithImportBeforeLink returns opts whose ImportFile calls f once the new
+// file is closed, before it is moved into place.
+func WithImportBeforeLink(opts Options, f func()) Options {
+	if opts.tuning == nil {
+		opts.tuning = &tuning{}
+	}
+	t := *opts.tuning
+	t.importBeforeLink = f
+	opts.tuning = &t
+	return opts
+}

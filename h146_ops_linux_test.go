@@ -20,7 +20,7 @@ import (
 )
 
 type h146Op struct {
-	Kind    string // save put putfull writes delete copy prune gc compact backup export flush applylog verify
+	Kind    string // save put putfull writes delete copy prune gc compact backup export importfile rekey flush applylog verify
 	Thread  string
 	Dst     string // copy's destination thread
 	Tag     string
@@ -109,6 +109,16 @@ func h146Do(ctx context.Context, s *ckpt.Store, op h146Op, opts ckpt.Options) (s
 			return "", nil
 		}
 		return "", errors.Join(err, cerr)
+	case "importfile":
+		var buf bytes.Buffer
+		if _, err := s.Export(ctx, &buf, ckpt.ExportOptions{Threads: []string{op.Thread}}); err != nil {
+			return "", fmt.Errorf("export: %w", err)
+		}
+		_, err := ckpt.ImportFile(ctx, op.Path, &buf, opts, ckpt.ImportOptions{})
+		return "", err
+	case "rekey":
+		_, err := s.Rekey(ctx)
+		return "", err
 	case "flush":
 		return "", s.Flush(ctx)
 	case "applylog":
@@ -138,6 +148,7 @@ type h146Backup struct {
 	st     h146Status
 	want   *h146Model // the model when the call began
 	thread string     // an import's thread ("" for a backup)
+	file   bool       // an ImportFile's new store
 }
 
 // apply records op's outcome in m (ops of a round in order); a backup or
@@ -248,10 +259,14 @@ func (r *h146Run) apply(op h146Op, id string, st h146Status) {
 				doubt([]*h146Cp{c})
 			}
 		}
+	case "rekey":
+		if st == h146OK {
+			r.dropOld = true // every record is under the newest key, fsync'd
+		}
 	case "backup":
 		r.backups = append(r.backups, &h146Backup{path: op.Path, st: st, want: r.before})
-	case "export":
-		r.backups = append(r.backups, &h146Backup{path: op.Path, st: st, want: r.before, thread: op.Thread})
+	case "export", "importfile":
+		r.backups = append(r.backups, &h146Backup{path: op.Path, st: st, want: r.before, thread: op.Thread, file: op.Kind == "importfile"})
 	case "applylog":
 		// With NoWAL it is Flush, and its error takes the Async failures
 		// (Close then reports none); a nil one vouches for nothing.

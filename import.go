@@ -15,10 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
@@ -492,108 +489,4 @@ func applyImport(w writer, id [idLen]byte, batch []importRec, started map[string
 		}
 	}
 	return nil
-}
-
-// importTempPath is where ImportFile builds a new file before it moves it
-// into place.
-func importTempPath(path string) string { return path + ".import" }
-
-// ImportFile imports a dump (see Import) into the store file at path,
-// opened with opts. An existing file gets the all-or-nothing Import (if
-// the Close after it finds no room to apply the log, the import stands in
-// the fsync'd log and ImportFile returns nil; opts.Logger hears of it). A
-// missing one is built beside it, at path+".import", closed (the log
-// applied), synced, and only then linked into place; so a failed,
-// cancelled or killed import leaves no file at path. A leftover
-// path+".import" of a killed run is removed by the next ImportFile; one
-// an ImportFile into path still running holds open is not a leftover, and
-// a second ImportFile then fails with ErrLocked. If a
-// file appears at path meanwhile, the result is ErrExists and that file is
-// left alone.
-func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iopts ImportOptions) (sum DumpSummary, err error) {
-	if _, serr := os.Stat(path); serr == nil || !errors.Is(serr, os.ErrNotExist) {
-		s, err := Open(path, opts)
-		if err != nil {
-			return sum, err
-		}
-		sum, err = s.Import(ctx, r, iopts)
-		cerr := s.Close()
-		if err == nil && errors.Is(cerr, ErrDiskFull) && !errors.Is(cerr, ErrFailed) {
-			// Close found no room to apply the log: the import is in
-			// it, fsync'd, and the next Open applies it. It stands, so
-			// it is not reported failed (as the CLI's closeStore).
-			s.log(slog.LevelWarn, "ckpt: import: Close found no room to apply the write-ahead log; the import stands in it, and the next Open applies it", slog.String("cause", cerr.Error()))
-			cerr = nil
-		}
-		return sum, errors.Join(err, cerr)
-	}
-	tmp := importTempPath(path)
-	// A file at tmp is a killed import's leftover, or the file of an
-	// import into path that is running: that one holds it open for
-	// writing (bbolt's lock). Removing it would make that import link
-	// this one's half-written file into place and report success.
-	release, held, err := engine.LockReplaced(tmp)
-	if err != nil {
-		return sum, fmt.Errorf("ckpt: import: %w", err)
-	}
-	if held {
-		return sum, fmt.Errorf("%w: import into %s: another import into it is running (%s is open)", ErrLocked, path, tmp)
-	}
-	for _, p := range []string{tmp, tmp + walSuffix} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			release()
-			return sum, fmt.Errorf("ckpt: import: remove leftover %s: %w", p, err)
-		}
-	}
-	release()
-	opts.ReadOnly = false
-	s, err := Open(tmp, opts)
-	if err != nil {
-		if !errors.Is(err, ErrLocked) {
-			// Open creates the file (and may create its log) before it
-			// can fail for want of room for the first pages: a failed
-			// import leaves no file. A locked one is another process's.
-			_ = os.Remove(tmp)
-			_ = os.Remove(tmp + walSuffix)
-		}
-		return sum, err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-			_ = os.Remove(tmp + walSuffix)
-		}
-	}()
-	sum, err = s.Import(ctx, r, iopts)
-	if cerr := s.Close(); err == nil {
-		err = cerr
-		if kept, ok := errors.AsType[*engine.LogKeptError](cerr); ok {
-			// The log is not kept: the new file and its log go below.
-			err = fmt.Errorf("ckpt: import into %s: close the new file: %w", path, kept.Err)
-		}
-	}
-	if err == nil {
-		err = syncFile(tmp)
-	}
-	if err != nil {
-		return sum, err
-	}
-	// Link, not rename: it fails instead of replacing a file that appeared
-	// at path meanwhile.
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			err = fmt.Errorf("%w: %s appeared during the import", ErrExists, path)
-		}
-		return sum, fmt.Errorf("ckpt: import: %w", err)
-	}
-	_ = os.Remove(tmp)
-	return sum, syncDir(filepath.Dir(path))
-}
-
-func syncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	return errors.Join(f.Sync(), f.Close())
 }

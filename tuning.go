@@ -53,6 +53,10 @@ type tuning struct {
 	// and is about to wait for it to close the file (store.go), in the
 	// waiting Close's goroutine: a test holds the first one until then.
 	closeWaits func()
+	// importBeforeLink, if set, runs in ImportFile once the new file is
+	// closed and before it is moved into place: a test runs another
+	// import into the same path there.
+	importBeforeLink func()
 }
 
 // defaultTuning is what a store runs with unless a test says otherwise.

@@ -107,6 +107,12 @@ again.`,
 				defer f.Close()
 				in = f
 			}
+			// With --key-file a new file is sealed as an existing one's
+			// import is (openWrite): a keyed handle writes no plaintext.
+			enc, err := a.encryption()
+			if err != nil {
+				return err
+			}
 			_, statErr := os.Stat(args[0])
 			created := errors.Is(statErr, fs.ErrNotExist)
 			var sum ckpt.DumpSummary
@@ -115,7 +121,7 @@ again.`,
 				// A new file is built beside the path and linked into
 				// place only when complete: a failed or killed import
 				// leaves no file behind.
-				sum, err = ckpt.ImportFile(c.Context(), args[0], in, ckpt.Options{LockTimeout: a.lockTimeout}, ckpt.ImportOptions{Progress: bar.set})
+				sum, err = ckpt.ImportFile(c.Context(), args[0], in, ckpt.Options{LockTimeout: a.lockTimeout, Encryption: enc}, ckpt.ImportOptions{Progress: bar.set})
 				if _, ok := errors.AsType[*fs.PathError](err); ok {
 					err = a.openError(args[0], err) // names the file once, not its .import sibling twice
 				}

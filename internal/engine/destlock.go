@@ -46,3 +46,30 @@ func LockReplaced(path string) (release func(), held bool, err error) {
 	// Closing the only descriptor of f releases its flock.
 	return func() { _ = f.Close() }, false, nil
 }
+
+// HoldBuilt takes, without waiting, an exclusive lock on f, a file its
+// caller built as a store, closed, and is about to link into place
+// (ImportFile): while it holds it, another caller's LockReplaced sees the
+// file held and leaves it alone. It then reports whether f is still the
+// file at path: another caller may have taken it for a killed run's
+// leftover and replaced it in the moment between the store's Close
+// (bbolt's lock gone) and this lock. held: another holds f locked. The
+// lock goes with f's Close; without flock there is none, and only the
+// check is made.
+func HoldBuilt(f *os.File, path string) (ours, held bool, err error) {
+	if _, held, err := tryLockExclusive(f); err != nil || held {
+		return false, held, err
+	}
+	have, err := f.Stat()
+	if err != nil {
+		return false, false, err
+	}
+	there, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	return os.SameFile(have, there), false, nil
+}

@@ -20,3 +20,15 @@ func tryLockShared(f *os.File) (locked, held bool, err error) {
 	}
 	return false, false, err
 }
+
+// tryLockExclusive is tryLockShared's exclusive lock.
+func tryLockExclusive(f *os.File) (locked, held bool, err error) {
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	switch {
+	case err == nil:
+		return true, false, nil
+	case errors.Is(err, syscall.EWOULDBLOCK):
+		return false, true, nil
+	}
+	return false, false, err
+}
