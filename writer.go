@@ -163,7 +163,7 @@ func (n writeName) String() string {
 
 // writeOrdered is writeSized with an onQueue hook (engine.Op.OnQueue):
 // what it does is ordered like the commits. what, if not nil, names the
-// write (after onQueue ran) in its error when it is Async.
+// write (after onQueue ran) in its error when it is Async (engine.Op.Name).
 func (s *Store) writeOrdered(ctx context.Context, size int, what *writeName, apply func(w writer) error, onQueue func()) error {
 	dur := writeOptionsFrom(ctx).Durability
 	if !dur.known() {
@@ -172,17 +172,13 @@ func (s *Store) writeOrdered(ctx context.Context, size int, what *writeName, app
 	if dur == DurabilityDefault {
 		dur = s.durability
 	}
-	if dur == Async && what != nil {
-		inner, name := apply, *what
-		apply = func(w writer) error {
-			if err := inner(w); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			return nil
-		}
-	}
 	op := &engine.Op{Ctx: ctx, Apply: apply, NoSync: dur == NoSync, OnQueue: onQueue, Bytes: int64(size)}
 	if dur == Async {
+		// Named at the failure, whichever it is: its Apply's or its
+		// group's (a failed fsync or commit, a full disk).
+		if what != nil {
+			op.Name = *what
+		}
 		// An acknowledged async write must not be dropped because its
 		// caller's context ends later.
 		op.Ctx = context.WithoutCancel(ctx)

@@ -40,6 +40,11 @@ type Op struct {
 	// OnAsyncError (called off the loop: callbacks.go). A
 	// barrier's outcome includes the async errors taken so far.
 	Done chan error
+	// Name, if set, names an op without a Done channel in its failure
+	// (noteAsyncErr): whatever failed it, its own Apply or its group's
+	// commit, the caller of Flush or OnAsyncError learns which
+	// acknowledged write was lost. Formatted only on failure.
+	Name fmt.Stringer
 	// OnQueue, if set, runs just before the op is queued, in queue order:
 	// what it does is ordered like the commits.
 	OnQueue func()
@@ -217,7 +222,7 @@ func (e *Engine) ack(ops []*Op, errs []error) {
 			op.Done <- err
 		case op.Done == nil:
 			if errs[i] != nil {
-				e.noteAsyncErr(errs[i])
+				e.noteAsyncErr(op.Name, errs[i])
 			}
 		default:
 			op.Done <- errs[i]
@@ -234,9 +239,13 @@ func (e *Engine) ack(ops []*Op, errs []error) {
 // each: TestFailedAsyncWritesKeepBoundedMemory).
 const MaxAsyncErrs = 64
 
-// noteAsyncErr keeps err for the next TakeAsyncErr and queues it for
-// OnAsyncError; it never waits for the callback.
-func (e *Engine) noteAsyncErr(err error) {
+// noteAsyncErr keeps err, the failure of the op name names (if not nil),
+// for the next TakeAsyncErr and queues it for OnAsyncError; it never
+// waits for the callback.
+func (e *Engine) noteAsyncErr(name fmt.Stringer, err error) {
+	if name != nil {
+		err = fmt.Errorf("%s: %w", name, err)
+	}
 	err = fmt.Errorf("ckpt: async write failed: %w", err)
 	e.asyncMu.Lock()
 	e.asyncErrs.add(err)
