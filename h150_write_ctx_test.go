@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
+	"github.com/oklog/ulid/v2"
 )
 
 // A Sync or NoSync write queued behind a commit loop that does not get on
@@ -117,5 +118,89 @@ func TestH150QueuedWriteLeavesWhenItsContextEnds(t *testing.T) {
 				t.Errorf("thread t holds %d checkpoints, want 1", n)
 			}
 		})
+	}
+}
+
+// h150RaceCtx is a context whose next Err, once armed, runs trigger after
+// reading the error: the commit loop's check of a write's ctx, with the
+// ctx ending (and its caller perhaps leaving) right after it.
+type h150RaceCtx struct {
+	context.Context
+	armed   *atomic.Bool
+	trigger func()
+}
+
+func (c h150RaceCtx) Err() error {
+	err := c.Context.Err()
+	if c.armed.CompareAndSwap(true, false) {
+		c.trigger()
+	}
+	return err
+}
+
+// The commit loop found a write's ctx alive and is about to run it when
+// the ctx ends and its caller leaves: the write must then not run (the
+// caller was told ctx.Err()), or, if the loop took it first, the caller
+// must wait for its outcome. Either way the call's result and the store
+// agree. Deterministic: the loop's check of the ctx cancels it and waits
+// until the caller returned (or 2 s, if the caller waits for the loop).
+func TestH150WriteLeavingAsTheLoopTakesIt(t *testing.T) {
+	for _, noWAL := range []bool{false, true} {
+		// Armed once the write is past its own checks of ctx (BeforeSend):
+		// the next Err is the commit loop's.
+		var armOnSend, armNext atomic.Bool
+		opts := Options{NoWAL: noWAL}
+		opts.tuning = &tuning{hooks: engine.Hooks{BeforeSend: func() {
+			if armOnSend.Load() {
+				armNext.Store(true)
+			}
+		}}}
+		s, err := Open(filepath.Join(t.TempDir(), "s.ckpt"), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bg := context.Background()
+		if _, err := s.Save(bg, "t", map[string]any{"v": 0}, nil); err != nil {
+			t.Fatal(err)
+		}
+		inner, cancel := context.WithCancel(bg)
+		returned := make(chan struct{})
+		ctx := h150RaceCtx{Context: inner, armed: &armNext, trigger: func() {
+			cancel()
+			select {
+			case <-returned:
+			case <-time.After(2 * time.Second): // the caller waits for the loop
+			}
+		}}
+		armOnSend.Store(true)
+		id := ulid.Make().String()
+		_, err = s.Put(ctx, Config{ThreadID: "t"}, Checkpoint{ID: id, ChannelValues: map[string]any{"v": 1}, ChannelVersions: map[string]string{"v": id}},
+			nil, map[string]string{"v": id})
+		close(returned)
+		// The loop is through with the Put once a Flush after it returns.
+		if err := s.Flush(bg); err != nil {
+			t.Fatal(err)
+		}
+		_, gerr := s.GetTuple(bg, Config{ThreadID: "t", CheckpointID: id})
+		switch {
+		case err == nil && gerr != nil:
+			t.Errorf("nowal %v: Put returned nil, its checkpoint reads %v", noWAL, gerr)
+		case err != nil && gerr == nil:
+			t.Errorf("nowal %v: Put returned %v, yet its checkpoint %s is there", noWAL, err, id)
+		}
+		n := 0
+		for _, err := range s.List(bg, ListOptions{ThreadID: "t"}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if want := map[bool]int{true: 2, false: 1}[err == nil]; n != want {
+			t.Errorf("nowal %v: Put returned %v; thread holds %d checkpoints, want %d", noWAL, err, n, want)
+		}
+		t.Logf("nowal %v: Put returned %v", noWAL, err)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -92,8 +92,10 @@ func writeOptionsFrom(ctx context.Context) WriteOptions {
 }
 
 // enqueue hands op to the commit loop and, unless it is Async (no Done),
-// waits for its outcome. Once queued, a call waits for the outcome even if
-// ctx is cancelled, so an error always means nothing was written.
+// waits for its outcome. If ctx ends before the loop took the op, the call
+// returns ctx.Err() and the op never runs; once taken, the call waits for
+// the outcome even if ctx ends (engine.Await): an error always means
+// nothing was written.
 func (s *Store) enqueue(ctx context.Context, op *engine.Op) error {
 	return s.writing(ctx, func() error {
 		if err := s.eng.Send(ctx, op); err != nil {
@@ -102,7 +104,7 @@ func (s *Store) enqueue(ctx context.Context, op *engine.Op) error {
 		if op.Done == nil {
 			return nil
 		}
-		return <-op.Done
+		return s.eng.Await(ctx, op)
 	})
 }
 

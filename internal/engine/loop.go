@@ -54,18 +54,28 @@ type Op struct {
 	Bytes int64
 	// held is what Send took of the bound for it (pendingBytes).
 	held int64
-	// claim settles a barrier between its caller and the commit loop:
-	// the loop takes the async failures for it only if its caller has
-	// not left (Flush's ctx ended), so that none is taken for nobody.
+	// claim settles an op with Done between its caller and the commit
+	// loop (Await): the loop runs a write or a solo op, or takes the
+	// async failures for a barrier, only if its caller has not left (its
+	// ctx ended first), so that nothing is written, and no failure taken,
+	// for nobody; once the loop took it, the caller waits for the outcome.
 	claim atomic.Int32
 }
 
 // Op.claim's states.
 const (
-	barrierWaiting = iota // the caller waits for the outcome
-	barrierTaken          // the commit loop is delivering it
-	barrierLeft           // the caller left: nobody reads Done
+	claimWaiting = iota // the caller waits for the outcome
+	claimTaken          // the commit loop runs it (or delivers a barrier's outcome)
+	claimLeft           // the caller left: nobody reads Done, the op must not run
 )
+
+// take claims op for the commit loop before it runs: false if its caller
+// left (Await), and the op must then not run. An op without Done (Async)
+// has no caller to leave; an op taken before (a group retried op by op)
+// stays taken.
+func (op *Op) take() bool {
+	return op.Done == nil || op.claim.CompareAndSwap(claimWaiting, claimTaken) || op.claim.Load() == claimTaken
+}
 
 // Send queues op for the commit loop. The caller must not Send after
 // Close; it waits for op.Done itself.
@@ -184,6 +194,9 @@ func (e *Engine) run() {
 // applied to bbolt.
 func (e *Engine) runSolo(op *Op) {
 	err := op.Ctx.Err()
+	if err == nil && !op.take() {
+		err = op.Ctx.Err() // its caller left: its ctx ended
+	}
 	if err == nil {
 		err = e.fs.Failed()
 	}
@@ -216,7 +229,7 @@ func (e *Engine) ack(ops []*Op, errs []error) {
 					err = e.persistFailed(FailBolt, fmt.Errorf("ckpt: fsync: %w", err))
 				}
 			}
-			if op.claim.CompareAndSwap(barrierWaiting, barrierTaken) {
+			if op.claim.CompareAndSwap(claimWaiting, claimTaken) {
 				err = errors.Join(err, e.TakeAsyncErr())
 			}
 			op.Done <- err
