@@ -208,9 +208,13 @@ func (s *Store) seeQueued(ctx context.Context) error {
 	err := s.write(WithWriteOptions(ctx, WriteOptions{Durability: NoSync}), func(writer) error { return nil })
 	switch {
 	case errors.Is(err, ErrFailed):
-		// A failed store took none of them; a DryRun still reads what
-		// is durable, and a write says ErrFailed itself.
-		return nil
+		// A failed store takes no more writes, but a group it took before
+		// it failed may still become durable and readable (its fsync was
+		// in flight): wait for those (TestH150ExportOnFailedStoreWaitsForQueuedWrites),
+		// so that an Export rescuing the data holds every write
+		// acknowledged before it that is durable. A DryRun still reads
+		// what is durable, and a write says ErrFailed itself.
+		return s.settle(ctx)
 	case errors.Is(err, ErrDiskFull):
 		// This op failed with the group it shared with a queued write
 		// that found no room (a record or a NoWAL commit): that write
@@ -220,6 +224,17 @@ func (s *Store) seeQueued(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// settle waits for the groups the engine took before it (engine.Settle),
+// also on a failed store.
+func (s *Store) settle(ctx context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.eng.Settle(ctx)
 }
 
 // Flush waits until every write queued before it is committed and fsync'd,

@@ -83,6 +83,15 @@ func (e *Engine) Solo(ctx context.Context, fn func() error) error {
 	return e.call(ctx, &Op{Ctx: ctx, Solo: fn, Done: make(chan error, 1)})
 }
 
+// Settle waits until every group taken before it is settled: durable and
+// in the snapshots of reads begun after it returns, or failed (its ops
+// told so). Unlike a write or Solo it runs on a failed store too, where a
+// group whose fsync was in flight when the store failed may still become
+// durable; unlike Barrier it takes no async failures.
+func (e *Engine) Settle(ctx context.Context) error {
+	return e.call(ctx, &Op{Ctx: ctx, Solo: func() error { return nil }, Settle: true, Done: make(chan error, 1)})
+}
+
 // call queues op and waits for its outcome (Await).
 func (e *Engine) call(ctx context.Context, op *Op) error {
 	if err := e.Send(ctx, op); err != nil {

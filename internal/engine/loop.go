@@ -32,6 +32,9 @@ type Op struct {
 	// applied to bbolt, and before any op queued after it (Compact:
 	// writers wait in the queue meanwhile).
 	Solo func() error
+	// Settle, with Solo, makes a solo op that only waits for the groups
+	// in flight, also on a failed store (Engine.Settle), and runs nothing.
+	Settle bool
 	// NoSync: the op is acknowledged once committed to the operating
 	// system, without waiting for an fsync.
 	NoSync bool
@@ -196,6 +199,13 @@ func (e *Engine) runSolo(op *Op) {
 	err := op.Ctx.Err()
 	if err == nil && !op.take() {
 		err = op.Ctx.Err() // its caller left: its ctx ended
+	}
+	if err == nil && op.Settle {
+		if e.Logging() {
+			err = e.drainFlights()
+		}
+		op.Done <- err
+		return
 	}
 	if err == nil {
 		err = e.fs.Failed()
