@@ -88,8 +88,9 @@ type h150Round struct {
 
 // h150Export is a dump Export returned nil for, begun at start.
 type h150Export struct {
-	dump  []byte
-	start int64
+	dump   []byte
+	start  int64
+	failed error // the store's fail-stop error when the Export began
 }
 
 func (r *h150Round) head(thread string) string {
@@ -236,8 +237,17 @@ func TestH150ConcurrentCancelFaultHunt(t *testing.T) {
 		rounds = v
 	}
 	t.Logf("CKPT_H150_SEED=%d CKPT_H150_ROUNDS=%d", seed, rounds)
+	modes := h150Modes
+	if m := os.Getenv("CKPT_H150_MODE"); m != "" { // one mode only
+		modes = nil
+		for _, md := range h150Modes {
+			if md.name == m {
+				modes = append(modes, md)
+			}
+		}
+	}
 	for i := range rounds {
-		mode := h150Modes[i%len(h150Modes)]
+		mode := modes[i%len(modes)]
 		rs := seed + uint64(i)
 		ok := t.Run(fmt.Sprintf("%d-%s", i, mode.name), func(t *testing.T) {
 			h150RunRound(t, mode, rs)
@@ -529,12 +539,13 @@ func (r *h150Round) maintenance(ctx context.Context, rng *rand.Rand, op int, own
 	case op < 79:
 		what = "Export"
 		start := r.seq.Load()
+		failed := s.eng.Failed()
 		sw := &slowWriter{}
 		_, err = s.Export(ctx, sw, ExportOptions{})
 		if err == nil {
 			r.mu.Lock()
 			if len(r.exports) < 2 {
-				r.exports = append(r.exports, h150Export{sw.buf.Bytes(), start})
+				r.exports = append(r.exports, h150Export{sw.buf.Bytes(), start, failed})
 			}
 			r.mu.Unlock()
 		}
@@ -758,7 +769,7 @@ func (r *h150Round) checkExport(i int, e h150Export) {
 			continue
 		}
 		if _, err := s.GetTuple(ctx, Config{ThreadID: w.thread, CheckpointID: w.id}); err != nil {
-			t.Errorf("export %d (begun at %d): %s %s acknowledged at %d: %v", i, e.start, w.kind, w.tag, w.done, err)
+			t.Errorf("export %d (begun at %d, store failed then: %v): %s %s (async %v, nosync %v) acknowledged at %d: %v", i, e.start, e.failed, w.kind, w.tag, w.async, w.nosync, w.done, err)
 		}
 	}
 	for tp, err := range s.List(ctx, ListOptions{}) {
