@@ -19,7 +19,8 @@ type CompactStats struct {
 // Compact rewrites the live data into a new file and atomically replaces
 // the store's file with it, giving freed space back to the file system
 // (the write-ahead log's too: it is cut back to 4 MB at the next write).
-// Writes wait (queued) until it ends; reads go on. progress, if set, is
+// Writes wait (queued) until it ends, or until their ctx ends (then
+// ctx.Err(), nothing written); reads go on. progress, if set, is
 // called from time to time with the keys copied so far and the total.
 // If ctx ends or the copy fails, the store keeps its old file unchanged.
 // If the directory's fsync fails after the new file was renamed in place,

@@ -95,8 +95,10 @@ func writeOptionsFrom(ctx context.Context) WriteOptions {
 }
 
 // enqueue hands op to the commit loop and, unless it is Async (no Done),
-// waits for its outcome. Once queued, a call waits for the outcome even if
-// ctx is cancelled, so an error always means nothing was written.
+// waits for its outcome. If ctx ends before the loop took the op, the call
+// returns ctx.Err() and the op never runs; once taken, the call waits for
+// the outcome even if ctx ends (engine.Await): an error always means
+// nothing was written.
 func (s *Store) enqueue(ctx context.Context, op *engine.Op) error {
 	return s.writing(ctx, func() error {
 		if err := s.eng.Send(ctx, op); err != nil {
@@ -105,7 +107,7 @@ func (s *Store) enqueue(ctx context.Context, op *engine.Op) error {
 		if op.Done == nil {
 			return nil
 		}
-		return <-op.Done
+		return s.eng.Await(ctx, op)
 	})
 }
 
@@ -166,7 +168,7 @@ func (n writeName) String() string {
 
 // writeOrdered is writeSized with an onQueue hook (engine.Op.OnQueue):
 // what it does is ordered like the commits. what, if not nil, names the
-// write (after onQueue ran) in its error when it is Async.
+// write (after onQueue ran) in its error when it is Async (engine.Op.Name).
 func (s *Store) writeOrdered(ctx context.Context, size int, what *writeName, apply func(w writer) error, onQueue func()) error {
 	dur := writeOptionsFrom(ctx).Durability
 	if !dur.known() {
@@ -175,17 +177,13 @@ func (s *Store) writeOrdered(ctx context.Context, size int, what *writeName, app
 	if dur == DurabilityDefault {
 		dur = s.durability
 	}
-	if dur == Async && what != nil {
-		inner, name := apply, *what
-		apply = func(w writer) error {
-			if err := inner(w); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			return nil
-		}
-	}
 	op := &engine.Op{Ctx: ctx, Apply: apply, NoSync: dur == NoSync, OnQueue: onQueue, Bytes: int64(size)}
 	if dur == Async {
+		// Named at the failure, whichever it is: its Apply's or its
+		// group's (a failed fsync or commit, a full disk).
+		if what != nil {
+			op.Name = *what
+		}
 		// An acknowledged async write must not be dropped because its
 		// caller's context ends later.
 		op.Ctx = context.WithoutCancel(ctx)
@@ -213,9 +211,13 @@ func (s *Store) seeQueued(ctx context.Context) error {
 	err := s.write(WithWriteOptions(ctx, WriteOptions{Durability: NoSync}), func(writer) error { return nil })
 	switch {
 	case errors.Is(err, ErrFailed):
-		// A failed store took none of them; a DryRun still reads what
-		// is durable, and a write says ErrFailed itself.
-		return nil
+		// A failed store takes no more writes, but a group it took before
+		// it failed may still become durable and readable (its fsync was
+		// in flight): wait for those (TestH150ExportOnFailedStoreWaitsForQueuedWrites),
+		// so that an Export rescuing the data holds every write
+		// acknowledged before it that is durable. A DryRun still reads
+		// what is durable, and a write says ErrFailed itself.
+		return s.settle(ctx)
 	case errors.Is(err, ErrDiskFull):
 		// This op failed with the group it shared with a queued write
 		// that found no room (a record or a NoWAL commit): that write
@@ -225,6 +227,17 @@ func (s *Store) seeQueued(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// settle waits for the groups the engine took before it (engine.Settle),
+// also on a failed store.
+func (s *Store) settle(ctx context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.eng.Settle(ctx)
 }
 
 // Flush waits until every write queued before it is committed and fsync'd,

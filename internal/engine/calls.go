@@ -26,19 +26,25 @@ func (e *Engine) Flush(ctx context.Context) error {
 // behind a commit loop that does not get on (a stalled disk) then ends
 // with its ctx instead of never.
 func (e *Engine) Barrier(ctx context.Context) error {
-	op := &Op{Ctx: ctx, Done: make(chan error, 1)}
-	if err := e.Send(ctx, op); err != nil {
-		return err
-	}
+	return e.call(ctx, &Op{Ctx: ctx, Done: make(chan error, 1)})
+}
+
+// Await waits for the outcome of op, sent with a Done channel. If ctx ends
+// before the commit loop took op, the caller leaves: Await returns
+// ctx.Err() and the loop never runs op (Op.take), so the error still means
+// nothing was written; a write queued behind a loop that does not get on
+// (a long Compact, a stalled disk) ends with its ctx, as a Flush does.
+// Once the loop took op, Await waits for its outcome whatever ctx says.
+func (e *Engine) Await(ctx context.Context, op *Op) error {
 	select {
 	case err := <-op.Done:
 		return err
 	case <-ctx.Done():
-		if op.claim.CompareAndSwap(barrierWaiting, barrierLeft) {
+		if op.claim.CompareAndSwap(claimWaiting, claimLeft) {
 			return ctx.Err()
 		}
-		// The commit loop took it first: its outcome (and the async
-		// failures it took) is on the way.
+		// The commit loop took it first: its outcome (and, for a
+		// barrier, the async failures it took) is on the way.
 		return <-op.Done
 	}
 }
@@ -68,7 +74,8 @@ func (e *Engine) InCallback() bool {
 // Solo runs fn alone in the commit loop (Op.Solo): after every op queued
 // before it is committed and applied to bbolt, before any op queued after
 // it. A store that failed (fail-stop) or a ctx that ended before its turn
-// does not run fn. Once queued it waits for its outcome even if ctx ends.
+// does not run fn: Solo then returns at once (Await); once fn runs, it
+// waits for its outcome even if ctx ends.
 func (e *Engine) Solo(ctx context.Context, fn func() error) error {
 	if fn == nil {
 		fn = func() error { return nil }
@@ -76,10 +83,19 @@ func (e *Engine) Solo(ctx context.Context, fn func() error) error {
 	return e.call(ctx, &Op{Ctx: ctx, Solo: fn, Done: make(chan error, 1)})
 }
 
-// call queues op and waits for its outcome.
+// Settle waits until every group taken before it is settled: durable and
+// in the snapshots of reads begun after it returns, or failed (its ops
+// told so). Unlike a write or Solo it runs on a failed store too, where a
+// group whose fsync was in flight when the store failed may still become
+// durable; unlike Barrier it takes no async failures.
+func (e *Engine) Settle(ctx context.Context) error {
+	return e.call(ctx, &Op{Ctx: ctx, Solo: func() error { return nil }, Settle: true, Done: make(chan error, 1)})
+}
+
+// call queues op and waits for its outcome (Await).
 func (e *Engine) call(ctx context.Context, op *Op) error {
 	if err := e.Send(ctx, op); err != nil {
 		return err
 	}
-	return <-op.Done
+	return e.Await(ctx, op)
 }

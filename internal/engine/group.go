@@ -111,6 +111,10 @@ func applyOps(ops []*Op, errs []error, w Writer, sc opScope) (wrote, needSync, b
 			errs[i] = err
 			continue
 		}
+		if !op.take() {
+			errs[i] = op.Ctx.Err() // its caller left (Await): its ctx ended
+			continue
+		}
 		sc.start()
 		if err := safeApply(op.Apply, w); err != nil {
 			if !sc.takeBack() {

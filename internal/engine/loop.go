@@ -32,6 +32,9 @@ type Op struct {
 	// applied to bbolt, and before any op queued after it (Compact:
 	// writers wait in the queue meanwhile).
 	Solo func() error
+	// Settle, with Solo, makes a solo op that only waits for the groups
+	// in flight, also on a failed store (Engine.Settle), and runs nothing.
+	Settle bool
 	// NoSync: the op is acknowledged once committed to the operating
 	// system, without waiting for an fsync.
 	NoSync bool
@@ -40,6 +43,11 @@ type Op struct {
 	// OnAsyncError (called off the loop: callbacks.go). A
 	// barrier's outcome includes the async errors taken so far.
 	Done chan error
+	// Name, if set, names an op without a Done channel in its failure
+	// (noteAsyncErr): whatever failed it, its own Apply or its group's
+	// commit, the caller of Flush or OnAsyncError learns which
+	// acknowledged write was lost. Formatted only on failure.
+	Name fmt.Stringer
 	// OnQueue, if set, runs just before the op is queued, in queue order:
 	// what it does is ordered like the commits.
 	OnQueue func()
@@ -49,18 +57,28 @@ type Op struct {
 	Bytes int64
 	// held is what Send took of the bound for it (pendingBytes).
 	held int64
-	// claim settles a barrier between its caller and the commit loop:
-	// the loop takes the async failures for it only if its caller has
-	// not left (Flush's ctx ended), so that none is taken for nobody.
+	// claim settles an op with Done between its caller and the commit
+	// loop (Await): the loop runs a write or a solo op, or takes the
+	// async failures for a barrier, only if its caller has not left (its
+	// ctx ended first), so that nothing is written, and no failure taken,
+	// for nobody; once the loop took it, the caller waits for the outcome.
 	claim atomic.Int32
 }
 
 // Op.claim's states.
 const (
-	barrierWaiting = iota // the caller waits for the outcome
-	barrierTaken          // the commit loop is delivering it
-	barrierLeft           // the caller left: nobody reads Done
+	claimWaiting = iota // the caller waits for the outcome
+	claimTaken          // the commit loop runs it (or delivers a barrier's outcome)
+	claimLeft           // the caller left: nobody reads Done, the op must not run
 )
+
+// take claims op for the commit loop before it runs: false if its caller
+// left (Await), and the op must then not run. An op without Done (Async)
+// has no caller to leave; an op taken before (a group retried op by op)
+// stays taken.
+func (op *Op) take() bool {
+	return op.Done == nil || op.claim.CompareAndSwap(claimWaiting, claimTaken) || op.claim.Load() == claimTaken
+}
 
 // Send queues op for the commit loop. The caller must not Send after
 // Close; it waits for op.Done itself.
@@ -179,6 +197,16 @@ func (e *Engine) run() {
 // applied to bbolt.
 func (e *Engine) runSolo(op *Op) {
 	err := op.Ctx.Err()
+	if err == nil && !op.take() {
+		err = op.Ctx.Err() // its caller left: its ctx ended
+	}
+	if err == nil && op.Settle {
+		if e.Logging() {
+			err = e.drainFlights()
+		}
+		op.Done <- err
+		return
+	}
 	if err == nil {
 		err = e.fs.Failed()
 	}
@@ -211,13 +239,13 @@ func (e *Engine) ack(ops []*Op, errs []error) {
 					err = e.persistFailed(FailBolt, fmt.Errorf("ckpt: fsync: %w", err))
 				}
 			}
-			if op.claim.CompareAndSwap(barrierWaiting, barrierTaken) {
+			if op.claim.CompareAndSwap(claimWaiting, claimTaken) {
 				err = errors.Join(err, e.TakeAsyncErr())
 			}
 			op.Done <- err
 		case op.Done == nil:
 			if errs[i] != nil {
-				e.noteAsyncErr(errs[i])
+				e.noteAsyncErr(op.Name, errs[i])
 			}
 		default:
 			op.Done <- errs[i]
@@ -234,9 +262,13 @@ func (e *Engine) ack(ops []*Op, errs []error) {
 // each: TestFailedAsyncWritesKeepBoundedMemory).
 const MaxAsyncErrs = 64
 
-// noteAsyncErr keeps err for the next TakeAsyncErr and queues it for
-// OnAsyncError; it never waits for the callback.
-func (e *Engine) noteAsyncErr(err error) {
+// noteAsyncErr keeps err, the failure of the op name names (if not nil),
+// for the next TakeAsyncErr and queues it for OnAsyncError; it never
+// waits for the callback.
+func (e *Engine) noteAsyncErr(name fmt.Stringer, err error) {
+	if name != nil {
+		err = fmt.Errorf("%s: %w", name, err)
+	}
 	err = fmt.Errorf("ckpt: async write failed: %w", err)
 	e.asyncMu.Lock()
 	e.asyncErrs.add(err)
