@@ -238,6 +238,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	var mc engine.MarkCheck
 	var live bool
 	var liveID uint64
+	var markDamage error // the mark damaged by itself (Mark.Damaged)
 	logPath := path + walSuffix
 	// Through the engine's guarded begin and Guard, as Open reads: a
 	// damaged page or a file cut short under us is ErrCorrupt, not a
@@ -255,6 +256,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 			return err
 		}
 		applied = appliedMark.Applied(engine.NewBoltView(tx))
+		markDamage = appliedMark.Damaged(engine.NewBoltView(tx))
 		liveID, live = appliedMark.LiveLog(engine.NewBoltView(tx))
 		if checkBinding {
 			mc = appliedMark.Check(engine.NewBoltView(tx))
@@ -266,9 +268,12 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
 	step("read")
-	if engine.CheckApplied(applied) != nil {
-		// A damaged mark (no log numbers a group past 2^48-1; a read-write
-		// Open refuses it): the binding, written with the mark by every
+	if markDamage != nil {
+		// A damaged mark (no log numbers a group past 2^48-1, and a mark
+		// not 8 bytes long is read as 0, which names no group the file
+		// holds: taken at its word beside a log that started again past
+		// the file's groups, it made them a gap and the log's groups
+		// were dropped; a read-write Open refuses the first): the binding, written with the mark by every
 		// commit that moves it, under a checksum, says where it was. If it
 		// is damaged too, the log the file's live mark names began at or
 		// below the mark: it is replayed whole (a killed store's log holds
@@ -290,7 +295,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 			hint := "the log beside it holds records and none says where the mark was (it is not the log the file's live mark " +
 				"names, or the file names none), so where the mark was is unknown (a read-only Open refuses it too)"
 			return st, fmt.Errorf("ckpt: recover %s: %w, and the file's binding to its log, which would say where it was, "+
-				"is missing or damaged too; nothing was written: %s", path, engine.CheckApplied(applied), hint)
+				"is missing or damaged too; nothing was written: %s", path, markDamage, hint)
 		}
 		if err := checkIf(!checked, db, path); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file: `ckpt verify` lists the damage, "+

@@ -234,10 +234,12 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 	mc := appliedMark.Check(r)
 	if mc.BadMark != nil {
 		fix := " (`ckpt recover` puts it back where the binding says)"
-		if mc.Bind.ID == 0 {
-			fix = " (the file's binding to its log, which would say where it was, is missing or damaged too)"
-		}
-		if appliedMark.BadLength(r) {
+		switch {
+		case mc.Bind.ID == 0:
+			// recoverLog's fallbacks when no binding says where it was.
+			fix = " (the file's binding to its log, which would say where it was, is missing or damaged too: `ckpt recover` " +
+				"takes it from the log the file names as live, or writes it as 0 where no log beside the file holds a record)"
+		case appliedMark.BadLength(r):
 			// Read as group 0, as a read-write Open takes it: that Open
 			// writes it so, with its new log bound at 0 (openWAL).
 			fix = " (`ckpt recover` puts it back where the binding says; a read-write open with the log on writes it as group 0, " +

@@ -254,13 +254,9 @@ type MarkCheck struct {
 // with one the log's groups are checked against it (ScanLogOf).
 func (m Mark) Check(r Reader) MarkCheck {
 	c := MarkCheck{Applied: m.Applied(r), Bind: m.Binding(r)}
-	mv := r.Get(m.Path, m.Key)
 	switch {
-	case CheckApplied(c.Applied) != nil:
-		c.BadMark = CheckApplied(c.Applied)
-	case m.BadLength(r):
-		c.BadMark = fmt.Errorf("%w: the store file's mark of the last write-ahead log group it holds is %d bytes, not 8: a damaged mark",
-			ErrCorrupt, len(mv))
+	case m.Damaged(r) != nil:
+		c.BadMark = m.Damaged(r)
 	case c.Bind.ID != 0 && c.Bind.Gen != c.Applied:
 		c.BadMark = fmt.Errorf("%w: the store file's mark says it holds write-ahead log groups up to %d, but its binding to its log, "+
 			"written with the mark under a checksum, says %d: a damaged mark", ErrCorrupt, c.Applied, c.Bind.Gen)
@@ -287,6 +283,22 @@ func (m Mark) BadLength(r Reader) bool {
 	}
 	mv := r.Get(m.Path, m.Key)
 	return mv != nil && len(mv) != 8
+}
+
+// Damaged returns the error of a mark that is damaged by itself, whatever
+// else the file holds: outside the range of group numbers (CheckApplied),
+// or stored with a length other than 8 (read as group 0, which would
+// name no group the file holds). Recovery puts such a mark back where the
+// binding, or the log the file's live mark names, says it was.
+func (m Mark) Damaged(r Reader) error {
+	if err := CheckApplied(m.Applied(r)); err != nil {
+		return err
+	}
+	if m.BadLength(r) {
+		return fmt.Errorf("%w: the store file's mark of the last write-ahead log group it holds is %d bytes, not 8: a damaged mark",
+			ErrCorrupt, len(r.Get(m.Path, m.Key)))
+	}
+	return nil
 }
 
 // DropBinding removes the file's binding to its log: recovery's repair of
