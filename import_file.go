@@ -14,6 +14,7 @@ import (
 	"runtime"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
+	bolt "go.etcd.io/bbolt"
 )
 
 // importTempPath is where ImportFile builds a new file before it moves it
@@ -28,8 +29,9 @@ func importTempPath(path string) string { return path + ".import" }
 // applied), synced, and only then linked into place; so a failed,
 // cancelled or killed import leaves no file at path. A leftover
 // path+".import" of a killed run is removed by the next ImportFile; one
-// an ImportFile into path still running holds open is not a leftover, and
-// a second ImportFile then fails with ErrLocked (and if the second took
+// an ImportFile into path still running holds open (or created) is not
+// a leftover, and a second ImportFile then fails with ErrLocked: each
+// builds only in a file it created (and if the second took
 // the first's closed file for a leftover before the first linked it, the
 // first fails with ErrLocked: the path holds the second's). If a
 // file appears at path meanwhile, the result is ErrExists and that file is
@@ -71,7 +73,13 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 	}
 	release()
 	opts.ReadOnly = false
+	opts.Bolt = createOwn(opts.Bolt, tmp)
 	s, err := Open(tmp, opts)
+	if errors.Is(err, os.ErrExist) {
+		// Another ImportFile into path created tmp after this one's
+		// leftover check: it is that one's file (createOwn).
+		return sum, fmt.Errorf("%w: import into %s: another import into it created the new file %s", ErrLocked, path, tmp)
+	}
 	if err != nil {
 		if !errors.Is(err, ErrLocked) {
 			// Open creates the file (and may create its log) before it
@@ -139,6 +147,9 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 		}
 		return sum, fmt.Errorf("ckpt: import: %w", err)
 	}
+	// From here the names tmp and tmp-wal may be another import's (this
+	// one's file is at path): a failure below removes path alone.
+	ours = false
 	unholdToRemove(built)
 	_ = os.Remove(tmp)
 	dirSync := syncDir
@@ -156,6 +167,33 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 		return sum, fmt.Errorf("ckpt: import into %s: fsync the directory after the link: %w", path, err)
 	}
 	return sum, nil
+}
+
+// createOwn returns bo with its OpenFile creating tmp only as a new file
+// (O_EXCL): an ImportFile builds in a file it created. Two ImportFiles
+// into the same missing path both pass the leftover check before either
+// creates tmp; opening it with O_CREATE alone, the second waited on the
+// first's lock and took it in the moment between the first's Close and its
+// HoldBuilt, then imported its dump on top of the finished file. With
+// O_EXCL the second fails with os.ErrExist instead. bbolt opens the file
+// again only after it lost it (OpenBolt's same-file check: tmp removed
+// meanwhile as a leftover), and then, as here, only a file it creates.
+func createOwn(bo *bolt.Options, tmp string) *bolt.Options {
+	o := bolt.Options{}
+	if bo != nil {
+		o = *bo
+	}
+	open := o.OpenFile
+	if open == nil {
+		open = os.OpenFile
+	}
+	o.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		if name == tmp && flag&os.O_CREATE != 0 {
+			flag |= os.O_EXCL
+		}
+		return open(name, flag, perm)
+	}
+	return &o
 }
 
 // unholdToRemove closes f, the new file's descriptor, before ImportFile
