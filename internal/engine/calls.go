@@ -33,7 +33,9 @@ func (e *Engine) Barrier(ctx context.Context) error {
 // before the commit loop took op, the caller leaves: Await returns
 // ctx.Err() and the loop never runs op (Op.take), so the error still means
 // nothing was written; a write queued behind a loop that does not get on
-// (a long Compact, a stalled disk) ends with its ctx, as a Flush does.
+// (a long Compact, a full group) ends with its ctx, as a Flush does. A
+// write the loop took into the group it builds while the log's fsync is
+// in flight waits for that fsync (a stalled disk), as its group does.
 // Once the loop took op, Await waits for its outcome whatever ctx says.
 func (e *Engine) Await(ctx context.Context, op *Op) error {
 	select {

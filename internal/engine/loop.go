@@ -197,15 +197,18 @@ func (e *Engine) run() {
 // applied to bbolt.
 func (e *Engine) runSolo(op *Op) {
 	err := op.Ctx.Err()
-	if err == nil && !op.take() {
-		err = op.Ctx.Err() // its caller left: its ctx ended
-	}
 	if err == nil && op.Settle {
+		// Not taken: it writes nothing, so its caller may leave when its
+		// ctx ends while the flights drain (a stalled disk); Done has
+		// room for the outcome nobody may read.
 		if e.Logging() {
 			err = e.drainFlights()
 		}
 		op.Done <- err
 		return
+	}
+	if err == nil && !op.take() {
+		err = op.Ctx.Err() // its caller left: its ctx ended
 	}
 	if err == nil {
 		err = e.fs.Failed()
