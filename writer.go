@@ -208,7 +208,11 @@ func (s *Store) seeQueued(ctx context.Context) error {
 	if !s.asyncQueued.Load() || s.readOnly {
 		return nil
 	}
-	err := s.write(WithWriteOptions(ctx, WriteOptions{Durability: NoSync}), func(writer) error { return nil })
+	// NoWrite: its caller may leave when ctx ends even once the loop took
+	// it into the group it builds while the log's fsync is in flight (a
+	// stalled disk): it writes nothing.
+	op := &engine.Op{Ctx: ctx, Apply: func(writer) error { return nil }, NoSync: true, NoWrite: true, Done: make(chan error, 1)}
+	err := s.enqueue(ctx, op)
 	switch {
 	case errors.Is(err, ErrFailed):
 		// A failed store takes no more writes, but a group it took before

@@ -38,6 +38,10 @@ type Op struct {
 	// NoSync: the op is acknowledged once committed to the operating
 	// system, without waiting for an fsync.
 	NoSync bool
+	// NoWrite: the op writes nothing (a wait for the ops queued before
+	// it): its caller may leave whenever its ctx ends, taken or not (take
+	// leaves its claim alone), and the loop runs it all the same.
+	NoWrite bool
 	// Done receives the outcome; nil (an Async write): acknowledged when
 	// queued, a failure goes to the async errors (TakeAsyncErr) and to
 	// OnAsyncError (called off the loop: callbacks.go). A
@@ -75,9 +79,10 @@ const (
 // take claims op for the commit loop before it runs: false if its caller
 // left (Await), and the op must then not run. An op without Done (Async)
 // has no caller to leave; an op taken before (a group retried op by op)
-// stays taken.
+// stays taken. An op that writes nothing (NoWrite) is never claimed: it
+// runs whether or not its caller is still there.
 func (op *Op) take() bool {
-	return op.Done == nil || op.claim.CompareAndSwap(claimWaiting, claimTaken) || op.claim.Load() == claimTaken
+	return op.Done == nil || op.NoWrite || op.claim.CompareAndSwap(claimWaiting, claimTaken) || op.claim.Load() == claimTaken
 }
 
 // Send queues op for the commit loop. The caller must not Send after
