@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,10 +23,19 @@ import (
 // returned nil must hold it. Export is what one runs to get the data out
 // of a failed store.
 func TestH150ExportOnFailedStoreWaitsForQueuedWrites(t *testing.T) {
-	var failCommit, gateArmed atomic.Bool
+	var failCommit, gateArmed, sendArmed atomic.Bool
 	entered, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	releaseFsync := func() { releaseOnce.Do(func() { close(release) }) }
 	path := filepath.Join(t.TempDir(), "s.ckpt")
 	s, err := Open(path, Options{tuning: &tuning{hooks: engine.Hooks{
+		// The first op Export sends on the failed store is its wait for
+		// the groups in flight (Settle): the fsync may go on from there.
+		BeforeSend: func() {
+			if sendArmed.CompareAndSwap(true, false) {
+				releaseFsync()
+			}
+		},
 		SyncLog: func(f *os.File) error {
 			if gateArmed.CompareAndSwap(true, false) {
 				close(entered)
@@ -64,18 +74,20 @@ func TestH150ExportOnFailedStoreWaitsForQueuedWrites(t *testing.T) {
 	}
 	exported := make(chan error, 1)
 	var dump bytes.Buffer
+	sendArmed.Store(true)
 	go func() {
 		_, err := s.Export(ctx, &dump, ExportOptions{})
 		exported <- err
 	}()
-	// A buggy Export returns at once, without the write; one that waits
-	// for it is released after a grace (the outcome does not depend on it).
+	// A buggy Export returns at once, without the write and sending
+	// nothing; one that waits for it sends its wait, which releases the
+	// fsync (a guard releases it after a minute, if nothing did).
 	var eerr error
 	select {
 	case eerr = <-exported:
-		close(release)
-	case <-time.After(5 * time.Second):
-		close(release)
+		releaseFsync()
+	case <-time.After(time.Minute):
+		releaseFsync()
 		eerr = <-exported
 	}
 	// Close waits for the group in flight; a reopen reads what is durable.
