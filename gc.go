@@ -137,7 +137,8 @@ func (a *GCStats) add(b GCStats) {
 // blobs) and the returned stats count it; running it again finishes the job.
 func (s *Store) GC(ctx context.Context, p Policy) (st GCStats, err error) {
 	var total GCStats
-	defer s.gcDone(&p, &st, &err)()
+	began := false // past the refusals: a run (Metrics.GCRuns)
+	defer s.gcDone(&p, &st, &err, &began)()
 	if err := p.validate(); err != nil {
 		return total, err
 	}
@@ -147,6 +148,7 @@ func (s *Store) GC(ctx context.Context, p Policy) (st GCStats, err error) {
 	if err := s.eng.Failed(); err != nil && !p.DryRun {
 		return total, err // fail-stop (internal/engine/failstop.go), even with nothing to remove
 	}
+	began = true
 	if p.isZero() {
 		return total, ctx.Err()
 	}

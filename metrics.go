@@ -183,6 +183,8 @@ type Metrics struct {
 
 	// GCRuns counts GC runs that removed (not dry runs), background sweeps
 	// included, and GCBytesFreed the bytes they freed (GCStats.BytesFreed).
+	// A call refused before it began (an invalid policy, a read-only or
+	// failed store) is no run; Ops and Errors count it.
 	GCRuns       int64
 	GCBytesFreed int64
 	// CompactRuns counts completed Compacts, and CompactBytesFreed how much
@@ -478,17 +480,18 @@ func (s *Store) commitBoltTimed(tx *bolt.Tx, commit func(*bolt.Tx) error) error 
 // even with the metrics off).
 func (s *Store) logsSlow() bool { return s.obs.logger != nil && s.obs.slowFsync > 0 }
 
-// gcDone counts a GC call; a real run (not a dry run) that removed counts
-// as a run, with its bytes freed, and is logged.
-// Use it as `defer s.gcDone(&p, &st, &err)()`: the call starts the clock.
-func (s *Store) gcDone(p *Policy, st *GCStats, err *error) func() {
+// gcDone counts a GC call; a real run (not a dry run) that began (past
+// the refusals: an invalid policy, a read-only or failed store) counts as
+// a run, with its bytes freed; each is logged.
+// Use it as `defer s.gcDone(&p, &st, &err, &began)()`: the call starts the clock.
+func (s *Store) gcDone(p *Policy, st *GCStats, err *error, began *bool) func() {
 	start := time.Now()
 	return func() {
 		s.obs.done(OpGC, err)
 		if p.DryRun {
 			return
 		}
-		if !s.obs.off {
+		if *began && !s.obs.off {
 			s.obs.gcRuns.Add(1)
 			s.obs.gcFreed.Add(st.BytesFreed)
 		}
