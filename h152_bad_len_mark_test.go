@@ -3,6 +3,7 @@ package ckpt
 import (
 	"bytes"
 	"context"
+	"os"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -116,5 +117,47 @@ func TestRecoverBadLengthMarkWithNoBindingNorLogPutsItBack(t *testing.T) {
 	}
 	if n := countThread(t, p, "t"); n != len(ids) {
 		t.Errorf("thread t holds %d checkpoints, %d acknowledged", n, len(ids))
+	}
+}
+
+// The same with the newest meta page damaged too (both transactions hold
+// the 7-byte mark, the binding whole, no log): recovery, which reads the
+// log unchecked after replacing a damaged meta page, took no binding and
+// wrote the mark as 0 where the binding says 2, and Verify went on
+// reporting the mark until the next read-write Open (helper-155's review).
+// The binding is written with the mark in the same transaction: it says
+// where the mark was whatever the meta page's damage.
+func TestRecoverBadLengthMarkWithAMetaPageDamagedTakesTheBinding(t *testing.T) {
+	path, first, last := twoSessions(t, Options{})
+	cutMark(t, path)
+	editClosedFile(t, path, func(tx *bolt.Tx) error { // a second transaction with the same mark
+		v := bytes.Clone(tx.Bucket(bucketMeta).Get(keyWALApplied))
+		return tx.Bucket(bucketMeta).Put(keyWALApplied, v)
+	})
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, newest := metaPages(t, data)
+	data[newest*ps+metaBodyAt+40] ^= 0x04 // the high-water mark
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := RecoverLog(path, Options{})
+	if err != nil || !st.MetaRepaired || !st.MarkRepaired {
+		t.Fatalf("RecoverLog = %+v, %v; want the meta page and the mark repaired", st, err)
+	}
+	if p := markProblems(t, path); len(p) != 0 {
+		t.Errorf("Verify after RecoverLog: %v", p)
+	}
+	r, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, id := range []string{first, last} {
+		if _, err := r.Load(context.Background(), "t", id); err != nil {
+			t.Errorf("checkpoint %s after RecoverLog: %v", id, err)
+		}
 	}
 }
