@@ -239,6 +239,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	var live bool
 	var liveID uint64
 	var markDamage error // the mark damaged by itself (Mark.Damaged)
+	var markBind engine.LogBinding
 	logPath := path + walSuffix
 	// Through the engine's guarded begin and Guard, as Open reads: a
 	// damaged page or a file cut short under us is ErrCorrupt, not a
@@ -257,6 +258,11 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		}
 		applied = appliedMark.Applied(engine.NewBoltView(tx))
 		markDamage = appliedMark.Damaged(engine.NewBoltView(tx))
+		// The binding is written with the mark in every commit that moves
+		// it: whole, it says where this transaction's mark was, also after
+		// a damaged meta page stepped the file back (checkBinding false:
+		// the log is then not checked against it).
+		markBind = appliedMark.Identity(engine.NewBoltView(tx))
 		liveID, live = appliedMark.LiveLog(engine.NewBoltView(tx))
 		if checkBinding {
 			mc = appliedMark.Check(engine.NewBoltView(tx))
@@ -279,7 +285,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		// below the mark: it is replayed whole (a killed store's log holds
 		// groups the file lacks, and every Open refuses the file until its
 		// mark is back).
-		gen, known := bind.Gen, bind.ID != 0
+		gen, known := markBind.Gen, markBind.ID != 0
 		if !known && live {
 			gen, known = engine.LiveLogStart(logPath, liveID)
 		}
