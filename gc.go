@@ -155,6 +155,11 @@ func (s *Store) GC(ctx context.Context, p Policy) (st GCStats, err error) {
 	now := time.Now()
 	each := func(fn func(thread string) error) error { return s.eachPolicyThread(ctx, p, now, fn) }
 	if p.DryRun {
+		// What a GC would remove now: after the writes queued before it,
+		// as retain plans (seeQueued).
+		if err := s.seeQueued(ctx); err != nil {
+			return total, err
+		}
 		err := each(func(thread string) error {
 			return s.view(ctx, func(r reader) error {
 				// No limit: a dry run changes nothing, so it must see
