@@ -279,8 +279,9 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		// not 8 bytes long is read as 0, which names no group the file
 		// holds: taken at its word beside a log that started again past
 		// the file's groups, it made them a gap and the log's groups
-		// were dropped; a read-write Open refuses the first): the binding, written with the mark by every
-		// commit that moves it, under a checksum, says where it was. If it
+		// were dropped; a read-write Open refuses the first): the
+		// binding, written with the mark by every commit that moves it,
+		// under a checksum, says where it was. If it
 		// is damaged too, the log the file's live mark names began at or
 		// below the mark: it is replayed whole (a killed store's log holds
 		// groups the file lacks, and every Open refuses the file until its
