@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,24 +22,72 @@ import (
 // it looked at Settle, and an Export behind a stalled log fsync ran on
 // past its 200 ms ctx until the disk came back (helper-154's review).
 func TestExportOnAFailedStoreLeavesWhenItsContextEnds(t *testing.T) {
-	var armed, failCommit atomic.Bool
+	sf := openStalledFsync(t) // its Async write's group's fsync in flight, and staying there
+	sf.failCommit.Store(true)
+	for sf.s.eng.Failed() == nil {
+		sf.s.eng.ApplyNow() // the applier's commit fails the store
+	}
+	leavesWithItsContext(t, sf, "Export", func(ctx context.Context) error {
+		_, err := sf.s.Export(ctx, &bytes.Buffer{}, ExportOptions{})
+		return err
+	})
+	sf.release()
+	_ = sf.s.Close() // the store failed: Close reports it
+}
+
+// The same on a store that did not fail: Export, GC and Prune first wait
+// for the Async writes queued before them with a no-op write (seeQueued),
+// which the loop takes into the group it builds while the log's fsync is
+// in flight. Taken, it held its caller past its ctx until the disk came
+// back, though it writes nothing (helper-154's review; so before h150 too).
+func TestExportBehindAStalledFsyncLeavesWhenItsContextEnds(t *testing.T) {
+	sf := openStalledFsync(t)
+	leavesWithItsContext(t, sf, "Export", func(ctx context.Context) error {
+		_, err := sf.s.Export(ctx, &bytes.Buffer{}, ExportOptions{})
+		return err
+	})
+	leavesWithItsContext(t, sf, "GC", func(ctx context.Context) error {
+		_, err := sf.s.GC(ctx, Policy{KeepLast: 1})
+		return err
+	})
+	sf.release()
+	if err := sf.s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n := countThread(t, sf.s.path, "t"); n != 2 {
+		t.Errorf("thread t holds %d checkpoints, 2 acknowledged (GC gave up before it planned)", n)
+	}
+}
+
+// stalledFsync is a store whose log fsync of the group of an Async write
+// it makes is held until release (a stalled disk); failCommit makes the
+// applier's bbolt commits fail.
+type stalledFsync struct {
+	s          *Store
+	failCommit atomic.Bool
+	release    func()
+}
+
+// openStalledFsync opens the store, writes a Sync checkpoint and then an
+// Async one, and returns once that one's group's fsync is in flight.
+func openStalledFsync(t *testing.T) *stalledFsync {
+	t.Helper()
+	sf := &stalledFsync{}
+	var armed atomic.Bool
 	entered, release := make(chan struct{}), make(chan struct{})
-	released := false
-	defer func() {
-		if !released {
-			close(release)
-		}
-	}()
+	var once sync.Once
+	sf.release = func() { once.Do(func() { close(release) }) }
+	t.Cleanup(sf.release)
 	s, err := Open(filepath.Join(t.TempDir(), "s.ckpt"), Options{tuning: &tuning{hooks: engine.Hooks{
 		SyncLog: func(f *os.File) error {
 			if armed.CompareAndSwap(true, false) {
 				close(entered)
-				<-release // a stalled disk
+				<-release
 			}
 			return engine.Fdatasync(f)
 		},
 		CommitBolt: func(tx *bolt.Tx) error {
-			if failCommit.Load() {
+			if sf.failCommit.Load() {
 				_ = tx.Rollback()
 				return errors.New("injected commit failure")
 			}
@@ -48,6 +97,7 @@ func TestExportOnAFailedStoreLeavesWhenItsContextEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sf.s = s
 	bg := context.Background()
 	if _, err := s.Save(bg, "t", map[string]any{"v": 0}, nil); err != nil {
 		t.Fatal(err)
@@ -56,108 +106,27 @@ func TestExportOnAFailedStoreLeavesWhenItsContextEnds(t *testing.T) {
 	if _, err := s.Save(WithWriteOptions(bg, WriteOptions{Durability: Async}), "t", map[string]any{"v": 1}, nil); err != nil {
 		t.Fatal(err)
 	}
-	<-entered // its group's fsync is in flight, and stays there
-	failCommit.Store(true)
-	for s.eng.Failed() == nil {
-		s.eng.ApplyNow() // the applier's commit fails the store
-	}
-	ctx, cancel := context.WithTimeout(bg, 200*time.Millisecond)
+	<-entered
+	return sf
+}
+
+// leavesWithItsContext runs call with a 200 ms ctx and fails t unless it
+// returns context.DeadlineExceeded (within 10 s: then the fsync is
+// released and the call awaited).
+func leavesWithItsContext(t *testing.T, sf *stalledFsync, what string, call func(ctx context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() {
-		_, err := s.Export(ctx, &bytes.Buffer{}, ExportOptions{})
-		done <- err
-	}()
+	go func() { done <- call(ctx) }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("Export = %v, want context.DeadlineExceeded", err)
+			t.Errorf("%s = %v, want context.DeadlineExceeded", what, err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Errorf("Export still running 10 s after its 200 ms ctx ended (the log's fsync held)")
-		close(release)
-		released = true
+		t.Errorf("%s still running 10 s after its 200 ms ctx ended (the log's fsync held)", what)
+		sf.release()
 		<-done
-	}
-	if !released {
-		close(release)
-		released = true
-	}
-	_ = s.Close() // the store failed: Close reports it
-}
-
-// The same on a store that did not fail: Export, GC and Prune first wait
-// for the Async writes queued before them with a no-op write (seeQueued),
-// which the loop takes into the group it builds while the log's fsync is
-// in flight. Taken, it held its caller past its ctx until the disk came
-// back, though it writes nothing (helper-154's review; so before h150 too).
-func TestExportBehindAStalledFsyncLeavesWhenItsContextEnds(t *testing.T) {
-	var armed atomic.Bool
-	entered, release := make(chan struct{}), make(chan struct{})
-	released := false
-	defer func() {
-		if !released {
-			close(release)
-		}
-	}()
-	s, err := Open(filepath.Join(t.TempDir(), "s.ckpt"), Options{tuning: &tuning{hooks: engine.Hooks{
-		SyncLog: func(f *os.File) error {
-			if armed.CompareAndSwap(true, false) {
-				close(entered)
-				<-release // a stalled disk
-			}
-			return engine.Fdatasync(f)
-		},
-	}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bg := context.Background()
-	if _, err := s.Save(bg, "t", map[string]any{"v": 0}, nil); err != nil {
-		t.Fatal(err)
-	}
-	armed.Store(true)
-	if _, err := s.Save(WithWriteOptions(bg, WriteOptions{Durability: Async}), "t", map[string]any{"v": 1}, nil); err != nil {
-		t.Fatal(err)
-	}
-	<-entered // its group's fsync is in flight, and stays there
-	for _, c := range []struct {
-		name string
-		call func(ctx context.Context) error
-	}{
-		{"Export", func(ctx context.Context) error {
-			_, err := s.Export(ctx, &bytes.Buffer{}, ExportOptions{})
-			return err
-		}},
-		{"GC", func(ctx context.Context) error {
-			_, err := s.GC(ctx, Policy{KeepLast: 1})
-			return err
-		}},
-	} {
-		ctx, cancel := context.WithTimeout(bg, 200*time.Millisecond)
-		done := make(chan error, 1)
-		go func() { done <- c.call(ctx) }()
-		select {
-		case err := <-done:
-			if !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("%s = %v, want context.DeadlineExceeded", c.name, err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("%s still running 10 s after its 200 ms ctx ended (the log's fsync held)", c.name)
-			close(release)
-			released = true
-			<-done
-		}
-		cancel()
-	}
-	if !released {
-		close(release)
-		released = true
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if n := countThread(t, s.path, "t"); n != 2 {
-		t.Errorf("thread t holds %d checkpoints, 2 acknowledged (GC gave up before it planned)", n)
 	}
 }
