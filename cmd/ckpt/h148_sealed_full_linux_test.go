@@ -57,33 +57,7 @@ func TestH148SealedCommandsOnAFullTmpfs(t *testing.T) {
 		t.Skip("mounting a tmpfs needs root")
 	}
 	ctx := context.Background()
-	fix := t.TempDir()
-	k1, k2 := cliKey(1, 11), cliKey(2, 22)
-	for _, k := range []ckpt.Key{k1, k2} {
-		if err := os.WriteFile(filepath.Join(fix, fmt.Sprintf("k%d", k.ID)), []byte(fmt.Sprintf("%d %s\n", k.ID, hex.EncodeToString(k.Secret[:]))), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s, err := ckpt.Open(filepath.Join(fix, "s.db"), ckpt.Options{Encryption: &ckpt.Encryption{Keys: []ckpt.Key{k1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 60 {
-		v := strings.Repeat(fmt.Sprintf("t%d-%d.", i%3, i), 300)
-		if _, err := s.Save(ctx, fmt.Sprintf("t%d", i%3), map[string]any{"v": v}, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var dump bytes.Buffer
-	if _, err := s.Export(ctx, &dump, ckpt.ExportOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(fix, "d.jsonl"), dump.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	fix, k1, k2 := h148SealedFixture(t, 60, 3, 300)
 	o, err := ckpt.Open(filepath.Join(fix, "o.db"), ckpt.Options{Encryption: &ckpt.Encryption{Keys: []ckpt.Key{k2}}})
 	if err != nil {
 		t.Fatal(err)
@@ -217,4 +191,41 @@ func TestH148SealedCommandsOnAFullTmpfs(t *testing.T) {
 		}
 	}
 	t.Logf("%v", outcomes)
+}
+
+// h148SealedFixture makes a directory with key files k1 and k2 (ids 1
+// and 2), a store s.db sealed under k1 holding n checkpoints of threads
+// t0..t(threads-1), each value its name repeated rep times, and d.jsonl,
+// its dump.
+func h148SealedFixture(t *testing.T, n, threads, rep int) (fix string, k1, k2 ckpt.Key) {
+	t.Helper()
+	ctx := context.Background()
+	fix = t.TempDir()
+	k1, k2 = cliKey(1, 11), cliKey(2, 22)
+	for _, k := range []ckpt.Key{k1, k2} {
+		if err := os.WriteFile(filepath.Join(fix, fmt.Sprintf("k%d", k.ID)), []byte(fmt.Sprintf("%d %s\n", k.ID, hex.EncodeToString(k.Secret[:]))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := ckpt.Open(filepath.Join(fix, "s.db"), ckpt.Options{Encryption: &ckpt.Encryption{Keys: []ckpt.Key{k1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		v := strings.Repeat(fmt.Sprintf("t%d-%d.", i%threads, i), rep)
+		if _, err := s.Save(ctx, fmt.Sprintf("t%d", i%threads), map[string]any{"v": v}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var dump bytes.Buffer
+	if _, err := s.Export(ctx, &dump, ckpt.ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fix, "d.jsonl"), dump.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return fix, k1, k2
 }

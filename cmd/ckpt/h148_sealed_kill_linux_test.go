@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -28,33 +27,7 @@ import (
 // its whole change (rekey: the new key alone opens everything).
 func TestH148SealedCommandsKilled(t *testing.T) {
 	ctx := context.Background()
-	fix := t.TempDir()
-	k1, k2 := cliKey(1, 11), cliKey(2, 22)
-	for _, k := range []ckpt.Key{k1, k2} {
-		if err := os.WriteFile(filepath.Join(fix, fmt.Sprintf("k%d", k.ID)), []byte(fmt.Sprintf("%d %s\n", k.ID, hex.EncodeToString(k.Secret[:]))), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s, err := ckpt.Open(filepath.Join(fix, "s.db"), ckpt.Options{Encryption: &ckpt.Encryption{Keys: []ckpt.Key{k1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 300 {
-		v := strings.Repeat(fmt.Sprintf("t%d-%d.", i%5, i), 200)
-		if _, err := s.Save(ctx, fmt.Sprintf("t%d", i%5), map[string]any{"v": v}, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var dump bytes.Buffer
-	if _, err := s.Export(ctx, &dump, ckpt.ExportOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(fix, "d.jsonl"), dump.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	fix, k1, k2 := h148SealedFixture(t, 300, 5, 200)
 	want, err := h148Read(filepath.Join(fix, "s.db"), k1)
 	if err != nil || len(want) != 300 {
 		t.Fatalf("fixture: %d values, %v", len(want), err)
