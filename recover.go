@@ -398,6 +398,23 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 			}
 			st.KeptGroups = len(sc.Groups)
 		}
+		if lowered := mc.BadMark != nil && bind.ID != 0 && bind.Gen > applied && !st.MarkRepaired; lowered {
+			// A mark below its whole binding's group with the log whole
+			// from it (no gap: the log's first group is at or below the
+			// mark): Open replays from the mark (again the groups bbolt
+			// holds, which changes nothing), but the mark stays wrong,
+			// and Verify reports it, until an apply moves it. It goes
+			// back where the binding says, if the log agrees there (the
+			// binding's log, whole past that group); else it is left as
+			// it was (another log beside the file, say: Open refuses
+			// that one once the mark is back, and recovery then moves
+			// it aside, keeping none of it).
+			back, err := raiseLoweredMark(db, &checked, path, logPath, bind, step)
+			if err != nil {
+				return st, err
+			}
+			st.MarkRepaired = back
+		}
 		if dropBinding {
 			// The log is the file's (its live mark names it) or holds
 			// nothing past the mark.
