@@ -383,7 +383,7 @@ func (r *h146Run) fullDisk() {
 		// the next Open (maybe killed in its replay) to apply.
 		r.closeStore()
 	}
-	if err := os.Remove(filler); err != nil {
+	if err := removeFiller(filler); err != nil {
 		r.t.Fatal(err)
 	}
 	r.logf("space freed")
@@ -449,7 +449,7 @@ func (r *h146Run) fullKill() {
 	case !errors.Is(err, ckpt.ErrDiskFull):
 		r.fail("Open on the full disk after the kill: %v", err)
 	}
-	if err := os.Remove(filler); err != nil {
+	if err := removeFiller(filler); err != nil {
 		r.t.Fatal(err)
 	}
 	r.logf("space freed")

@@ -65,7 +65,7 @@ func TestReadsOnAFullDiskAfterAFailedAsyncWrite(t *testing.T) {
 			if err := s.Flush(ctx); !errors.Is(err, ckpt.ErrDiskFull) {
 				t.Errorf("%s: Flush: %v; want the Async write's ErrDiskFull", what, err)
 			}
-			if err := os.Remove(filler); err != nil {
+			if err := removeFiller(filler); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.Close(); err != nil {

@@ -41,7 +41,7 @@ func TestOpenOfANewFileOnAFullDiskLeavesNothing(t *testing.T) {
 				t.Errorf("%s: Open: %v; want ErrDiskFull", what, err)
 			}
 		}
-		if err := os.Remove(filler); err != nil {
+		if err := removeFiller(filler); err != nil {
 			t.Fatal(err)
 		}
 		// Room again: the store opens and takes a write.

@@ -55,7 +55,7 @@ func churnRound(t *testing.T, mnt, fs, dur string) {
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "s.db")
 	filler := filepath.Join(mnt, "filler")
-	defer os.Remove(filler)
+	defer removeFiller(filler)
 	o := ckpt.Options{NoWAL: dur == "nowal"}
 	if dur == "nosync" {
 		o.Durability = ckpt.NoSync
@@ -95,7 +95,7 @@ func churnRound(t *testing.T, mnt, fs, dur string) {
 				return
 			}
 			time.Sleep(20 * time.Millisecond)
-			_ = os.Remove(filler)
+			_ = removeFiller(filler)
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
@@ -156,7 +156,7 @@ func churnRound(t *testing.T, mnt, fs, dur string) {
 	wg.Wait()
 	close(stop)
 	bg.Wait()
-	_ = os.Remove(filler)
+	_ = removeFiller(filler)
 	if v := bad.Load(); v != nil {
 		t.Fatalf("%s: %s", what, v)
 	}

@@ -97,7 +97,7 @@ func cutKillChild(path string) int {
 			inRow++
 		}
 	}
-	if err := os.Remove(filler); err != nil {
+	if err := removeFiller(filler); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
@@ -150,7 +150,7 @@ func cutKillRound(t *testing.T, mnt, fs, dur string, free int64) (cuts int) {
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "s.db")
 	filler := filepath.Join(mnt, "filler")
-	defer os.Remove(filler)
+	defer removeFiller(filler)
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(testchild.Binary(), "-test.run=^$")
 	cmd.Env = childEnv("CKPT_FILE_CHILD=cutkill", "CKPT_CRASH_FILE="+path, rdFreeEnv+"="+strconv.FormatInt(free, 10),
@@ -191,7 +191,7 @@ func cutKillRound(t *testing.T, mnt, fs, dur string, free int64) (cuts int) {
 	}
 	// A child the store failed under was killed with the disk full; and
 	// btrfs gives a deleted file's room back at its next commit.
-	_ = os.Remove(filler)
+	_ = removeFiller(filler)
 	syscall.Sync()
 	s, err := ckpt.Open(path, ckpt.Options{})
 	if err != nil {

@@ -181,7 +181,7 @@ func fullDiskErrorRound(t *testing.T, mnt, filler string, c fullErrCase) {
 		}
 		if s != nil {
 			// The store goes on once there is room.
-			if err := os.Remove(filler); err != nil {
+			if err := removeFiller(filler); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := s.Save(ctx, "t", rdState(1), nil); err != nil {
@@ -191,7 +191,7 @@ func fullDiskErrorRound(t *testing.T, mnt, filler string, c fullErrCase) {
 				t.Errorf("%s, %d bytes free: Close: %v", c.name, free, err)
 			}
 		}
-		_ = os.Remove(filler)
+		_ = removeFiller(filler)
 		if err := os.RemoveAll(dir); err != nil {
 			t.Fatal(err)
 		}

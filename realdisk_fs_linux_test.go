@@ -6,10 +6,13 @@ package ckpt_test
 // test, and a filler file that leaves it a given free space.
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -77,6 +80,13 @@ func fillFS(path string, free int64) error {
 	if n <= 0 {
 		return nil
 	}
+	// No process may be forked while the filler is open: a child started
+	// by a parallel test (os/exec) gets a copy of every descriptor, the
+	// filler's among them, until its execve closes them (O_CLOEXEC), which
+	// on a busy host can come after the round removed the filler, whose
+	// room stays taken while the child holds it (removeFiller).
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
@@ -96,4 +106,50 @@ func fillFS(path string, free int64) error {
 		}
 	}
 	return f.Sync()
+}
+
+// removeFiller gives the filler's room back and removes it. Cut to
+// nothing first: a removed file keeps its blocks while any process holds
+// it open, and a process forked elsewhere in the test binary may hold it
+// (fillFS keeps forks out while it is open, but a file's blocks are what
+// the rounds need back, whoever holds it): TestRealFullDiskGoesOn failed
+// once a write found no room with the filler gone, and its mount was busy
+// at the end.
+func removeFiller(path string) error {
+	if err := os.Truncate(path, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return os.Remove(path)
+}
+
+// mountHolders says how much room the file system at mnt has and which
+// processes hold files under it open or mapped (a file removed stays
+// allocated while it is held): what a write that found no room once the
+// filler was gone needs told.
+func mountHolders(mnt string) string {
+	var st syscall.Statfs_t
+	_ = syscall.Statfs(mnt, &st)
+	out := fmt.Sprintf("free %d;", int64(st.Bfree)*st.Bsize)
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		var held []string
+		fds, _ := filepath.Glob(p + "/fd/*")
+		for _, fd := range fds {
+			if l, err := os.Readlink(fd); err == nil && strings.HasPrefix(l, mnt+"/") {
+				held = append(held, l)
+			}
+		}
+		if maps, err := os.ReadFile(p + "/maps"); err == nil {
+			for _, line := range strings.Split(string(maps), "\n") {
+				if i := strings.Index(line, mnt+"/"); i >= 0 {
+					held = append(held, "mapped "+line[i:])
+				}
+			}
+		}
+		if len(held) > 0 {
+			cmd, _ := os.ReadFile(p + "/cmdline")
+			out += fmt.Sprintf(" %s (%s, self %d): %v;", filepath.Base(p), strings.ReplaceAll(string(cmd), "\x00", " "), os.Getpid(), held)
+		}
+	}
+	return out
 }

@@ -49,7 +49,7 @@ func goesOnRound(t *testing.T, mnt string, c goesOnCase) {
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "s.db")
 	filler := filepath.Join(mnt, "filler")
-	defer os.Remove(filler)
+	defer removeFiller(filler)
 	o := ckpt.Options{NoWAL: c.dur == "nowal"}
 	switch c.dur {
 	case "nosync":
@@ -109,12 +109,12 @@ func goesOnRound(t *testing.T, mnt string, c goesOnCase) {
 			t.Fatalf("%s: write %d on a full disk = %v, want an error wrapping ENOSPC and ErrDiskFull, not ErrFailed", what, i, err)
 		}
 	}
-	if err := os.Remove(filler); err != nil {
+	if err := removeFiller(filler); err != nil {
 		t.Fatal(err)
 	}
 	for k := 0; k < 5; k, i = k+1, i+1 {
 		if err := write(i); err != nil {
-			t.Fatalf("%s: write %d on the same store once there is room: %v", what, i, err)
+			t.Fatalf("%s: write %d on the same store once there is room: %v (%s)", what, i, err, mountHolders(mnt))
 		}
 	}
 	if err := s.Close(); err != nil {

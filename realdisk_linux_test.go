@@ -215,7 +215,7 @@ func rdRound(t *testing.T, mnt string, b rdBases, c rdCase) {
 		cmd.Env = childEnv(env...)
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
-		_ = os.Remove(filler)
+		_ = removeFiller(filler)
 		if err != nil {
 			t.Errorf("%s: the child (%s) died: %v\n%s", what, step, err, stderr.String())
 			return

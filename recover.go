@@ -287,8 +287,15 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		// groups the file lacks, and every Open refuses the file until its
 		// mark is back).
 		gen, known := markBind.Gen, markBind.ID != 0
-		if !known && live {
-			gen, known = engine.LiveLogStart(logPath, liveID)
+		var why error // why the live log does not say either
+		if !known {
+			id := liveID
+			if !live {
+				id = 0 // none named: LiveLogStart says so
+			}
+			if gen, why = engine.LiveLogStart(logPath, id); why == nil {
+				known = true
+			}
 		}
 		if !known && engine.LogHoldsNothing(logPath) {
 			// No log, or one of no record (a killed store's log, bound
@@ -299,10 +306,10 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 			gen, known = engine.MarkInRange(applied), true
 		}
 		if !known {
-			hint := "the log beside it holds records and none says where the mark was (it is not the log the file's live mark " +
-				"names, or the file names none), so where the mark was is unknown (a read-only Open refuses it too)"
 			return st, fmt.Errorf("ckpt: recover %s: %w, and the file's binding to its log, which would say where it was, "+
-				"is missing or damaged too; nothing was written: %s", path, markDamage, hint)
+				"is missing or damaged too; nothing was written: the log beside it holds records, and the first of the live "+
+				"log's would say where the mark was, but %v; so where the mark was is unknown (a read-only Open refuses it too)",
+				path, markDamage, why)
 		}
 		if err := checkIf(!checked, db, path); err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: %w; nothing was written to the file: `ckpt verify` lists the damage, "+
@@ -390,6 +397,23 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 				return st, fmt.Errorf("ckpt: recover %s: replay the log: %w", path, err)
 			}
 			st.KeptGroups = len(sc.Groups)
+		}
+		if lowered := mc.BadMark != nil && bind.ID != 0 && bind.Gen > applied && !st.MarkRepaired; lowered {
+			// A mark below its whole binding's group with the log whole
+			// from it (no gap: the log's first group is at or below the
+			// mark): Open replays from the mark (again the groups bbolt
+			// holds, which changes nothing), but the mark stays wrong,
+			// and Verify reports it, until an apply moves it. It goes
+			// back where the binding says, if the log agrees there (the
+			// binding's log, whole past that group); else it is left as
+			// it was (another log beside the file, say: Open refuses
+			// that one once the mark is back, and recovery then moves
+			// it aside, keeping none of it).
+			back, err := raiseLoweredMark(db, &checked, path, logPath, bind, step)
+			if err != nil {
+				return st, err
+			}
+			st.MarkRepaired = back
 		}
 		if dropBinding {
 			// The log is the file's (its live mark names it) or holds

@@ -256,7 +256,10 @@ func (s *Store) settle(ctx context.Context) error {
 // Flush behind a stalled disk ends with its ctx. If ctx ends while only
 // OnAsyncError is waited for, Flush returns the errors it took (ctx.Err()
 // if none), the callback still to hear of them. On a store opened
-// read-only, which queues no write, Flush is ErrReadOnly.
+// read-only, which queues no write, Flush is ErrReadOnly. On a failed
+// store (ErrFailed) Flush returns at once, waiting for nothing: an Async
+// write's failure the commit loop had not noted yet is then not among
+// its errors, and comes from Close (and OnAsyncError) instead.
 func (s *Store) Flush(ctx context.Context) error {
 	// The wait for OnAsyncError holds no lock: the callback may Close.
 	err := s.writing(ctx, func() error { return s.eng.Barrier(ctx) })

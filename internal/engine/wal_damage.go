@@ -8,6 +8,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 )
@@ -87,20 +88,29 @@ func FirstGroup(data []byte) (uint64, bool) {
 // below the mark since (it only grows). Recovery puts a mark no log can
 // number back there when the binding, which says exactly where, is
 // damaged too: replaying again groups the file holds changes nothing.
-func LiveLogStart(path string, id uint64) (uint64, bool) {
+// Otherwise the error says which of those the log fails (no live mark,
+// no log or an unreadable one, a damaged header, another identity, a
+// damaged first record), for the refusal that follows to name its cause.
+func LiveLogStart(path string, id uint64) (uint64, error) {
 	if id == 0 {
-		return 0, false
+		return 0, errors.New("the file names no live log (its live mark is gone, or the store was closed cleanly)")
 	}
 	data, err := os.ReadFile(path)
-	if err != nil || len(data) < logHeader || string(data[:len(logMagic)]) != logMagic ||
-		headerCRC(data) != binary.BigEndian.Uint32(data[12:]) || binary.BigEndian.Uint64(data[16:]) != id {
-		return 0, false
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("the live log %016x cannot be read: %w", id, err)
+	case len(data) < logHeader || string(data[:len(logMagic)]) != logMagic || headerCRC(data) != binary.BigEndian.Uint32(data[12:]):
+		return 0, fmt.Errorf("the header of the log beside the file is damaged, so it cannot be told for the live log %016x", id)
+	case binary.BigEndian.Uint64(data[16:]) != id:
+		return 0, fmt.Errorf("the log's identity %016x is not the %016x of the log the file's live mark names "+
+			"(another store's log, or an earlier log of this store)", binary.BigEndian.Uint64(data[16:]), id)
 	}
 	first, ok := FirstGroup(data)
 	if !ok {
-		return 0, false
+		return 0, fmt.Errorf("the log is the live log %016x, but the header of its first record (offset %d) is damaged, "+
+			"so the group it starts at is unknown", id, logHeader)
 	}
-	return first - 1, true
+	return first - 1, nil
 }
 
 // recordEnd returns where the record at off ends if its header checks on
