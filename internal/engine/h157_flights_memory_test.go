@@ -38,8 +38,8 @@ func TestFinishedGroupsLeaveTheLoopUnderSteadyLoad(t *testing.T) {
 	vals := make([]weak.Pointer[byte], groups)
 	var gens [groups]uint64
 	var problem error
+	ops := make([]*Op, groups)
 	err = do(e, &Op{Solo: func() error {
-		ops := make([]*Op, groups)
 		for i := range groups {
 			op := &Op{Ctx: context.Background(), Done: make(chan error, 1), Apply: func(w Writer) error {
 				k := fmt.Appendf(nil, "k%03d", i)
@@ -86,6 +86,11 @@ func TestFinishedGroupsLeaveTheLoopUnderSteadyLoad(t *testing.T) {
 	}
 	if problem != nil {
 		t.Fatal(problem)
+	}
+	// The last group was in flight when the solo op ended: acknowledged
+	// (and readable) once its fsync is.
+	if err := <-ops[groups-1].Done; err != nil {
+		t.Fatalf("group %d: %v", groups, err)
 	}
 	// Every value reads back.
 	if err := e.View(context.Background(), func(r Reader) error {
