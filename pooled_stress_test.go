@@ -233,10 +233,11 @@ func TestPooledReadsAgainstModel(t *testing.T) {
 }
 
 // A failed log fsync while NoSync groups wait behind the Sync group it was
-// for (commit.go: they sit in unsynced, and the ones with nothing ahead go
-// straight into the shared overlay): no reader, pooled or not, ever sees a
-// save whose call then fails, not even for a moment before the failure is
-// reported; every acknowledged save stays readable.
+// for (commit.go: they wait in flight, read by the next groups through
+// their trees, and the ones with nothing ahead go straight into the shared
+// overlay): no reader, pooled or not, ever sees a save whose call then
+// fails, not even for a moment before the failure is reported; every
+// acknowledged save stays readable.
 func TestFailedFsyncWithNoSyncBehindShowsNothingOfIt(t *testing.T) {
 	t.Parallel()
 	const writers, saves = 6, 30

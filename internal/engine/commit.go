@@ -50,12 +50,9 @@ type walState struct {
 	ap        *Applier
 
 	flights []*flight // logged, waiting to be merged, in order
-	// unsynced holds the changes of every group in flight, merged in
-	// order: the next group reads through one tree, not one per flight.
-	unsynced *Tree
-	written  uint64 // last group written to the log (>= gen)
-	durable  uint64 // the log is fsync'd up to this group
-	asked    uint64 // the syncer was asked for this group (sync.want)
+	written uint64    // last group written to the log (>= gen)
+	durable uint64    // the log is fsync'd up to this group
+	asked   uint64    // the syncer was asked for this group (sync.want)
 	// rewound: the log was rewound and the next record is the first of a
 	// new pass over the file, written over the earlier pass's first
 	// (sealGroup clears that one's header first: Log.ClearHead).
@@ -79,9 +76,11 @@ type walState struct {
 	mutsHint int // the last group's change count
 	// The group's writer and the views beneath it, re-aimed for every
 	// group: their buffers, undo log and slabs serve every group.
-	ow                       TreeWriter
-	sharedView, unsyncedView View
-	og                       openGroup
+	// flightViews read the trees of the groups in flight (addOps).
+	ow          TreeWriter
+	sharedView  View
+	flightViews []View
+	og          openGroup
 }
 
 // publish makes the shared tree as it is now what new readers see; locked:
@@ -255,7 +254,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 	log.limit = recordLimit(e.hooks.MaxRecordBody)
 	log.grow = e.hooks.LogGrow
 	log.max = e.hooks.MaxLog
-	w := &walState{log: log, shared: NewTree(), unsynced: NewTree(), gen: applied, written: applied, durable: applied, proven: applied,
+	w := &walState{log: log, shared: NewTree(), gen: applied, written: applied, durable: applied, proven: applied,
 		sync: newSyncer(log, applied), snaps: NewSnapshots(mark)}
 	w.ap = NewApplier(ApplierConfig{FS: &e.fs, DBMu: &e.dbMu, DB: &e.db, File: &e.file, Snaps: w.snaps,
 		Mark: mark, Commit: e.commitBolt, OnApplied: e.obs.Applied, OnRetry: e.obs.ApplyRetry, LogDurable: e.logDurable}, applied)
@@ -268,12 +267,13 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 
 // flight is a group whose record is in the log but not merged yet: it
 // waits for the fsync that makes the log durable up to want, and for the
-// groups before it. Later groups read its changes in walState.unsynced.
+// groups before it. Later groups read its changes through a view of its
+// tree (addOps) until it is merged into shared.
 type flight struct {
 	ops   []*Op
 	errs  []error
 	group *Group // nil: nothing to merge (no change, or its record failed)
-	tree  *Tree
+	tree  *Tree  // the group's changes, set with group
 	off   int64  // where its record starts in the log
 	want  uint64 // the log must be durable up to this group first (0: no wait)
 }
@@ -369,9 +369,6 @@ func (e *Engine) finishFlights() {
 	}
 	clear(w.flights[:n])
 	w.flights = w.flights[n:]
-	if len(w.flights) == 0 && w.unsynced.Len() > 0 {
-		w.unsynced = NewTree() // all of it is in shared now
-	}
 }
 
 // bigMerge bounds the keys a merge writes under the snapshots' lock
@@ -425,7 +422,6 @@ func (e *Engine) synced(res syncResult) {
 		}
 		clear(w.flights)
 		w.flights = w.flights[:0]
-		w.unsynced = NewTree()
 		// The open group was built on the flights: it fails with them,
 		// before anything of it is logged.
 		e.dropOpenGroup(err)

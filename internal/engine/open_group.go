@@ -16,7 +16,7 @@ import (
 // join it, and it is logged as one record when that fsync ends. None of
 // its ops could be acknowledged before the fsync after its own record
 // anyway, and one record per fsync instead of one per batch pays one
-// pwrite, one merge into unsynced and one flight for them all (a batch
+// pwrite, one tree in flight and one flight for them all (a batch
 // held 1.7 writes, three batches per fsync, with 16 writers).
 type openGroup struct {
 	f        *flight // nil: no group is open
@@ -164,9 +164,26 @@ func (e *Engine) addOps(all []*Op) (taken int) {
 	bv.walkBytes = e.hooks.WalkBytes
 	w.sharedView.aim(w.shared, bv)
 	var base Reader = &w.sharedView
-	if w.unsynced.Len() > 0 {
-		w.unsyncedView.aim(w.unsynced, base)
-		base = &w.unsyncedView
+	// The groups in flight, each over the ones before it, as they will be
+	// merged into shared. A view per flight, not one tree they are all
+	// merged into (walState.unsynced until h157), spares every entry a
+	// second merge, and keeps nothing of a group once shared has it: that
+	// tree, cleared only when no group was in flight, held every value
+	// written since the last pause under a steady load. The chain stays
+	// short: a group is logged only while no fsync is in flight (trySeal),
+	// so the groups before it finish as it is logged (one waits at a time).
+	views := 0
+	for _, f := range w.flights {
+		if f.tree == nil || f.tree.Len() == 0 {
+			continue
+		}
+		if views == len(w.flightViews) {
+			w.flightViews = append(w.flightViews, View{})
+		}
+		v := &w.flightViews[views]
+		v.aim(f.tree, base)
+		base = v
+		views++
 	}
 	ow := &w.ow
 	ow.View.aim(ow.tree, base)
@@ -180,7 +197,9 @@ func (e *Engine) addOps(all []*Op) (taken int) {
 	// copy what they keep.
 	ow.View.aim(ow.tree, nil)
 	w.sharedView.drop()
-	w.unsyncedView.drop()
+	for i := range views {
+		w.flightViews[i].drop()
+	}
 	bv.recycle()
 	EndRead(tx)
 	e.dbMu.RUnlock()
@@ -265,13 +284,10 @@ func (e *Engine) sealGroup() {
 	if w.asked != asked {
 		runtime.Gosched()
 	}
-	if f.group != nil && (len(w.flights) > 1 || f.want > w.durable) {
-		// It waits (for its fsync, or behind groups that wait): the next
-		// groups read its changes in unsynced meanwhile. A group that
-		// finishes below, at once (NoSync, nothing ahead of it), goes
-		// straight into shared, which the next group reads.
-		MergeOverlay(w.unsynced, f.tree)
-	}
+	// A group that waits (for its fsync, or behind groups that wait) is
+	// read by the next groups through its tree meanwhile (addOps); one
+	// that finishes below, at once (NoSync, nothing ahead of it), goes
+	// straight into shared, which the next group reads.
 	e.finishFlights()
 	w.requestSync()
 }

@@ -181,6 +181,9 @@ type TreeWriter struct {
 	// shared overlay at the same prune, the changes with the group).
 	items []ovItem
 	names [][]byte
+	// hint is where the last set ended in the tree (View.hint): an op's
+	// changes fall near each other.
+	hint btree.PathHint
 }
 
 const (
@@ -218,7 +221,7 @@ func NewTreeWriter(tree *Tree, base Reader, gen uint64) *TreeWriter {
 // prune; a fresh slab per group of a few ops wasted most of it.
 func (w *TreeWriter) reuse(tree *Tree, base Reader, gen uint64) {
 	w.View.aim(tree, base)
-	w.gen, w.muts, w.undo = gen, nil, w.undo[:0]
+	w.gen, w.muts, w.undo, w.hint = gen, nil, w.undo[:0], btree.PathHint{}
 }
 
 // release lets go of the group's tree, change log and readers (its bbolt
@@ -231,7 +234,7 @@ func (w *TreeWriter) release() {
 }
 
 func (w *TreeWriter) set(it *ovItem) {
-	prev := w.tree.put(it)
+	prev := w.tree.putHint(it, &w.hint)
 	w.undo = append(w.undo, ovUndo{it.key, prev})
 }
 

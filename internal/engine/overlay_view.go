@@ -17,7 +17,13 @@ type View struct {
 	tree  *Tree
 	base  Reader
 	pivot ovItem
-	buf   []byte
+	// hint is where the last lookup ended in tree (tidwall/btree's path
+	// hint): an op's reads fall near each other (one thread's buckets,
+	// which sort together), so the next lookup mostly checks the
+	// hinted slot and its neighbour per level instead of a binary search
+	// of each node. Only a guess: a wrong one costs the search it saves.
+	hint btree.PathHint
+	buf  []byte
 	// kbuf holds the composite key of a Get or Has, which the views below
 	// look up as it is (get): apart from buf, which state reuses.
 	kbuf []byte
@@ -113,7 +119,7 @@ func (v *View) FileSize() (int64, int) {
 
 func (v *View) lookup(key []byte) *ovItem {
 	v.pivot.key = key
-	it, _ := v.tree.Get(&v.pivot)
+	it, _ := v.tree.GetHint(&v.pivot, &v.hint)
 	return it
 }
 

@@ -37,7 +37,8 @@ import (
 // writers at least at the steps the value says were acknowledged before
 // it (a state that existed: no mix of times). Each op also reads its
 // writer's last successful value through the commit loop's chain of views
-// (scratch, unsynced, shared, bbolt) and fails with errLoopRead otherwise.
+// (scratch, the flights' trees, shared, bbolt) and fails with errLoopRead
+// otherwise.
 func TestSnapshotStress(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {

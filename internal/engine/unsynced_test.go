@@ -12,9 +12,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Tests of walState.unsynced, the tree a group is built on while earlier
-// groups wait for their fsync: a group built then reads every flight's
-// changes, in order, and nothing stale of a finished flight stays in it.
+// Tests of the groups in flight, whose trees a group is built on while
+// they wait for their fsync (addOps): a group built then reads every
+// flight's changes, in order, and nothing stale of a finished flight
+// stays in what it reads.
 
 // openSyncHook opens an engine at path whose log's fsync is sync. The
 // applier is held: had it applied the groups written so far, the log
@@ -92,7 +93,7 @@ var errWrongRead error = wrongRead{}
 // TestGroupsBuiltDuringAFsyncReadTheFlightsAhead: while the fsync of a
 // lone write is held, three more groups are built one by one, each reading
 // what the one before it wrote (a Sync, a NoSync and a Sync group): each
-// sees it, through unsynced, and all four are readable once released.
+// sees it, through the flights' trees, and all four are readable once released.
 func TestGroupsBuiltDuringAFsyncReadTheFlightsAhead(t *testing.T) {
 	t.Parallel()
 	e, hold, inSync, rel := openHeldFsync(t)
@@ -139,8 +140,8 @@ func TestGroupsBuiltDuringAFsyncReadTheFlightsAhead(t *testing.T) {
 
 // TestNothingStaleInUnsyncedAfterFlightsFinish: a group built after the
 // flights finished reads what groups that finished at once (NoSync,
-// nothing ahead) wrote since, not a finished flight's older value left in
-// unsynced: lone Sync writes, and a Sync write with a NoSync group built
+// nothing ahead) wrote since, not a finished flight's older value left
+// behind (once in walState.unsynced, which h157 removed): lone Sync writes, and a Sync write with a NoSync group built
 // behind it during its fsync.
 func TestNothingStaleInUnsyncedAfterFlightsFinish(t *testing.T) {
 	t.Parallel()
