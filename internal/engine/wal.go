@@ -385,8 +385,10 @@ func ScanLog(path string, applied uint64) (*LogScan, error) {
 // between). A store binds every log it creates before it appends to it
 // (Mark.Bind), so its own log never differs unless a crash came between
 // the two, and then the log holds its header only. A binding written with
-// another mark and naming another log is not checked: a build that does
-// not bind its log has written the mark (and made that log) since.
+// a lower mark and naming another log is not checked: a build that does
+// not bind its log has written the mark (and made that log) since. One
+// written with a higher mark is (the mark lowered by damage: no build
+// moves a mark back).
 // With no whole binding (Mark.Identity), the log is checked against the
 // file's live mark instead (a log of another identity is damage at
 // offset 0), and a damaged binding with no live mark refuses a log that

@@ -157,7 +157,12 @@ func bindingDamage(data []byte, id, applied uint64, bind LogBinding) *LogDamage 
 		// checked.
 		reason = fmt.Sprintf("the store file's mark says it holds groups up to %d, but it took this log's groups up to %d "+
 			"(a damaged mark, or a damaged binding)", applied, bind.Gen)
-	case id != bind.ID && bind.Gen == applied:
+	case id != bind.ID && bind.Gen >= applied:
+		// A mark below the binding's group is damage too (marks only
+		// grow: no build, binding or not, writes one lower), and the
+		// binding still says which log is this store's: compared only at
+		// an equal mark, another store's log whose groups follow the
+		// lowered mark was replayed into this one.
 		reason = fmt.Sprintf("the log's identity %016x is not the %016x the store file names: "+
 			"it is another store's log, or an earlier log of this store", id, bind.ID)
 	default:
