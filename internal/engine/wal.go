@@ -569,7 +569,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			d.Bytes = int64(end - off)
 			d.Reason, d.Short = short, true
 			sc.Damage = d
-		} else if prev != 0 && prev < applied {
+		} else if held := heldOf(id, applied, bind); prev != 0 && prev < held {
 			// The valid records end below bbolt's mark. bbolt takes a group
 			// only once it is durable here (the applier fsyncs the log
 			// first when a NoSync group's record is not yet, and Open
@@ -581,6 +581,16 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			// took), or the log is an earlier copy of itself.
 			d.Bytes = int64(end - off)
 			d.Reason = fmt.Sprintf("the valid records end at group %d, but the store says it holds groups up to %d (a damaged record, or a damaged mark)", prev, applied)
+			if held != applied {
+				// A mark lowered by damage: replayed from it, the log's
+				// groups up to prev would write an earlier state over
+				// the one bbolt holds. Recovery puts the mark back.
+				d.Bound = held
+				d.Reason = fmt.Sprintf("the valid records end at group %d, but the store file's binding to this log says it took "+
+					"its groups up to %d (its mark, %d, is lower: a damaged mark), so the log is an earlier copy of itself or a "+
+					"record it held is damaged; replayed from the mark, its groups would write an earlier state over the file's",
+					prev, held, applied)
+			}
 			sc.Damage = d
 		}
 		return sc, nil

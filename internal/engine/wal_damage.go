@@ -177,6 +177,18 @@ func bindingDamage(data []byte, id, applied uint64, bind LogBinding) *LogDamage 
 	return d
 }
 
+// heldOf is the last group bbolt holds of the log of identity id, as the
+// scan checks the log's end against it: the mark, or, with the mark below
+// the group the file's whole binding to this log names (damage: no
+// commit moves a mark back), the binding's group. A replay from the
+// lowered mark changes nothing only if it runs through that group.
+func heldOf(id, applied uint64, bind LogBinding) uint64 {
+	if bind.ID != 0 && id == bind.ID && bind.Gen > applied {
+		return bind.Gen
+	}
+	return applied
+}
+
 // lastNonZero returns the index of the last non-zero byte of data at or
 // after from, or -1.
 func lastNonZero(data []byte, from int) int {
