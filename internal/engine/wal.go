@@ -529,7 +529,8 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 		// chain), since the chain through the damaged record is lost.
 		want := max(prev, applied) + 1
 		d := &LogDamage{Offset: int64(off), Group: want, Reason: reason}
-		end := lastNonZero(data, off) + 1
+		// Nothing but zeros past off: nothing past it is dropped.
+		end := max(lastNonZero(data, off)+1, off)
 		vouched := false
 		for p := off + 8; p+recHeader <= len(data); p += 8 {
 			r, ok := parseRecord(data, p, id, version)
