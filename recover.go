@@ -289,12 +289,12 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		gen, known := markBind.Gen, markBind.ID != 0
 		var why error // why the live log does not say either
 		if !known {
-			id := liveID
-			if !live {
-				id = 0 // none named: LiveLogStart says so
-			}
-			if gen, why = engine.LiveLogStart(logPath, id); why == nil {
+			// liveID is 0 with no live mark (LiveLogStart says so) and
+			// with a damaged one, which is there: a log was live.
+			if gen, why = engine.LiveLogStart(logPath, liveID); why == nil {
 				known = true
+			} else if live && liveID == 0 {
+				why = errors.New("the file's live mark is damaged (not 8 bytes long: it says a log was live, not which)")
 			}
 		}
 		if !known && engine.LogHoldsNothing(logPath) {
