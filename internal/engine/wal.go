@@ -583,10 +583,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			d.Bytes = int64(end - off)
 			d.Reason = fmt.Sprintf("the valid records end at group %d, but the store says it holds groups up to %d (a damaged record, or a damaged mark)", prev, applied)
 			if held != applied {
-				// A mark lowered by damage: replayed from it, the log's
-				// groups up to prev would write an earlier state over
-				// the one bbolt holds. Recovery puts the mark back.
-				d.Bound = held
+				// A mark lowered by damage (boundLowered below).
 				d.Reason = fmt.Sprintf("the valid records end at group %d, but the store file's binding to this log says it took "+
 					"its groups up to %d (its mark, %d, is lower: a damaged mark), so the log is an earlier copy of itself or a "+
 					"record it held is damaged; replayed from the mark, its groups would write an earlier state over the file's",
@@ -594,6 +591,6 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			}
 			sc.Damage = d
 		}
-		return sc, nil
+		return boundLowered(sc, prev, heldOf(id, applied, bind), applied), nil
 	}
 }

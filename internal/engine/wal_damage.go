@@ -189,6 +189,20 @@ func heldOf(id, applied uint64, bind LogBinding) uint64 {
 	return applied
 }
 
+// boundLowered marks damage the scan found before its valid records reach
+// the group the file's whole binding to this log names, under a mark
+// lowered below it (heldOf): the groups kept before the damage are groups
+// bbolt holds, and replayed without the ones after them they would write
+// an earlier state over the file's. Recovery replays from the binding's
+// group instead (LogDamage.Bound), keeping none of them, and puts the
+// mark back there; a read-only Open reads from there, or refuses.
+func boundLowered(sc *LogScan, prev, held, applied uint64) *LogScan {
+	if d := sc.Damage; d != nil && held != applied && prev < held && d.Bound == 0 && !d.Foreign {
+		d.Bound = held
+	}
+	return sc
+}
+
 // lastNonZero returns the index of the last non-zero byte of data at or
 // after from, or -1.
 func lastNonZero(data []byte, from int) int {
