@@ -289,12 +289,12 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		gen, known := markBind.Gen, markBind.ID != 0
 		var why error // why the live log does not say either
 		if !known {
-			id := liveID
-			if !live {
-				id = 0 // none named: LiveLogStart says so
-			}
-			if gen, why = engine.LiveLogStart(logPath, id); why == nil {
+			// liveID is 0 with no live mark (LiveLogStart says so) and
+			// with a damaged one, which is there: a log was live.
+			if gen, why = engine.LiveLogStart(logPath, liveID); why == nil {
 				known = true
+			} else if live && liveID == 0 {
+				why = errors.New("the file's live mark is damaged (not 8 bytes long: it says a log was live, not which)")
 			}
 		}
 		if !known && engine.LogHoldsNothing(logPath) {
@@ -406,9 +406,10 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 			// and Verify reports it, until an apply moves it. It goes
 			// back where the binding says, if the log agrees there (the
 			// binding's log, whole past that group); else it is left as
-			// it was (another log beside the file, say: Open refuses
-			// that one once the mark is back, and recovery then moves
-			// it aside, keeping none of it).
+			// it was. Another log beside the file does not come here:
+			// the scan above refuses a log the whole binding does not
+			// name under a lowered mark too (Foreign), and it is moved
+			// aside below with the mark put back.
 			back, err := raiseLoweredMark(db, &checked, path, logPath, bind, step)
 			if err != nil {
 				return st, err
@@ -469,6 +470,14 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	// A mark above the binding's group with nothing of the log past that
 	// group (bbolt had taken the whole log): no replay moves the mark, so
 	// it goes back where the binding says, in the same commit.
+	// So does a mark below its whole binding's group beside a log that is
+	// not the binding's (another store's, or an earlier one of this
+	// store, moved aside keeping none of it): the binding says where it
+	// was, as with no log beside the file.
+	lowered := d.Foreign && mc.BadMark != nil && bind.ID != 0 && bind.Gen > applied && !st.MarkRepaired
+	if lowered {
+		bound = bind.Gen
+	}
 	markBack := bound != 0 && len(sc.Groups) == 0
 	// A damaged binding beside a log none of whose groups are kept goes
 	// only once that log is aside: gone in this commit, a crash before

@@ -12,9 +12,10 @@ import (
 // whole: it puts the mark back at bind.Gen if the log, scanned from there
 // against the binding, is whole too (the binding's own log: groups it
 // holds past bind.Gen stay for the next Open to replay, as a killed
-// store's do). It reports whether it wrote the mark; a log the binding
-// refuses (another store's, an earlier log of this one) is left with the
-// mark as it was. checked says the file's pages were checked already
+// store's do). It reports whether it wrote the mark; a log the scan from
+// bind.Gen finds damaged is left with the mark as it was (another
+// store's log, or an earlier one of this store, never comes here: the
+// scan from the lowered mark refused it). checked says the file's pages were checked already
 // (checkIf); the mark is written after that check.
 func raiseLoweredMark(db *bolt.DB, checked *bool, path, logPath string, bind engine.LogBinding, step func(string)) (bool, error) {
 	rs, err := engine.ScanLogOf(logPath, bind.Gen, bind)

@@ -385,8 +385,10 @@ func ScanLog(path string, applied uint64) (*LogScan, error) {
 // between). A store binds every log it creates before it appends to it
 // (Mark.Bind), so its own log never differs unless a crash came between
 // the two, and then the log holds its header only. A binding written with
-// another mark and naming another log is not checked: a build that does
-// not bind its log has written the mark (and made that log) since.
+// a lower mark and naming another log is not checked: a build that does
+// not bind its log has written the mark (and made that log) since. One
+// written with a higher mark is (the mark lowered by damage: no build
+// moves a mark back).
 // With no whole binding (Mark.Identity), the log is checked against the
 // file's live mark instead (a log of another identity is damage at
 // offset 0), and a damaged binding with no live mark refuses a log that
@@ -527,7 +529,8 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 		// chain), since the chain through the damaged record is lost.
 		want := max(prev, applied) + 1
 		d := &LogDamage{Offset: int64(off), Group: want, Reason: reason}
-		end := lastNonZero(data, off) + 1
+		// Nothing but zeros past off: nothing past it is dropped.
+		end := max(lastNonZero(data, off)+1, off)
 		vouched := false
 		for p := off + 8; p+recHeader <= len(data); p += 8 {
 			r, ok := parseRecord(data, p, id, version)
@@ -567,7 +570,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			d.Bytes = int64(end - off)
 			d.Reason, d.Short = short, true
 			sc.Damage = d
-		} else if prev != 0 && prev < applied {
+		} else if held := heldOf(id, applied, bind); prev != 0 && prev < held {
 			// The valid records end below bbolt's mark. bbolt takes a group
 			// only once it is durable here (the applier fsyncs the log
 			// first when a NoSync group's record is not yet, and Open
@@ -579,8 +582,15 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			// took), or the log is an earlier copy of itself.
 			d.Bytes = int64(end - off)
 			d.Reason = fmt.Sprintf("the valid records end at group %d, but the store says it holds groups up to %d (a damaged record, or a damaged mark)", prev, applied)
+			if held != applied {
+				// A mark lowered by damage (boundLowered below).
+				d.Reason = fmt.Sprintf("the valid records end at group %d, but the store file's binding to this log says it took "+
+					"its groups up to %d (its mark, %d, is lower: a damaged mark), so the log is an earlier copy of itself or a "+
+					"record it held is damaged; replayed from the mark, its groups would write an earlier state over the file's",
+					prev, held, applied)
+			}
 			sc.Damage = d
 		}
-		return sc, nil
+		return boundLowered(sc, prev, heldOf(id, applied, bind), applied), nil
 	}
 }

@@ -157,7 +157,12 @@ func bindingDamage(data []byte, id, applied uint64, bind LogBinding) *LogDamage 
 		// checked.
 		reason = fmt.Sprintf("the store file's mark says it holds groups up to %d, but it took this log's groups up to %d "+
 			"(a damaged mark, or a damaged binding)", applied, bind.Gen)
-	case id != bind.ID && bind.Gen == applied:
+	case id != bind.ID && bind.Gen >= applied:
+		// A mark below the binding's group is damage too (marks only
+		// grow: no build, binding or not, writes one lower), and the
+		// binding still says which log is this store's: compared only at
+		// an equal mark, another store's log whose groups follow the
+		// lowered mark was replayed into this one.
 		reason = fmt.Sprintf("the log's identity %016x is not the %016x the store file names: "+
 			"it is another store's log, or an earlier log of this store", id, bind.ID)
 	default:
@@ -170,6 +175,32 @@ func bindingDamage(data []byte, id, applied uint64, bind LogBinding) *LogDamage 
 		d.Foreign = true
 	}
 	return d
+}
+
+// heldOf is the last group bbolt holds of the log of identity id, as the
+// scan checks the log's end against it: the mark, or, with the mark below
+// the group the file's whole binding to this log names (damage: no
+// commit moves a mark back), the binding's group. A replay from the
+// lowered mark changes nothing only if it runs through that group.
+func heldOf(id, applied uint64, bind LogBinding) uint64 {
+	if bind.ID != 0 && id == bind.ID && bind.Gen > applied {
+		return bind.Gen
+	}
+	return applied
+}
+
+// boundLowered marks damage the scan found before its valid records reach
+// the group the file's whole binding to this log names, under a mark
+// lowered below it (heldOf): the groups kept before the damage are groups
+// bbolt holds, and replayed without the ones after them they would write
+// an earlier state over the file's. Recovery replays from the binding's
+// group instead (LogDamage.Bound), keeping none of them, and puts the
+// mark back there; a read-only Open reads from there, or refuses.
+func boundLowered(sc *LogScan, prev, held, applied uint64) *LogScan {
+	if d := sc.Damage; d != nil && held != applied && prev < held && d.Bound == 0 && !d.Foreign {
+		d.Bound = held
+	}
+	return sc
 }
 
 // lastNonZero returns the index of the last non-zero byte of data at or
