@@ -305,9 +305,17 @@ func TestCompactWithConcurrentWritersAndReaders(t *testing.T) {
 			}
 		}
 	})
+	// Each compaction is followed by a write acknowledged after it began
+	// (not just five compactions back to back, which on a loaded machine
+	// could all end before a writer was scheduled once).
+	acks := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 	for range 5 {
+		before := acks()
 		if _, err := s.Compact(ctx, nil); err != nil {
 			t.Fatal(err)
+		}
+		for acks() == before && !t.Failed() {
+			time.Sleep(time.Millisecond)
 		}
 	}
 	close(stop)
