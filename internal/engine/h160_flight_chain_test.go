@@ -361,3 +361,148 @@ func TestH160FlightChainReadsMatchAModel(t *testing.T) {
 		}
 	}
 }
+
+// h160Dump is everything r holds under the root, as one string.
+func h160Dump(r Reader) string {
+	var sb strings.Builder
+	for _, p := range h160Paths {
+		path := h160Path(p)
+		if !r.Exists(path) {
+			continue
+		}
+		fmt.Fprintf(&sb, "[%s seq %d]", p, r.Sequence(path))
+		_ = r.Scan(path, nil, nil, false, func(k, v []byte) error {
+			fmt.Fprintf(&sb, " %s=%s", k, v)
+			return nil
+		})
+	}
+	return sb.String()
+}
+
+// h160ModelDump is h160Dump of m.
+func h160ModelDump(m h160Model) string {
+	var sb strings.Builder
+	for _, p := range h160Paths {
+		b := m[p]
+		if b == nil {
+			continue
+		}
+		fmt.Fprintf(&sb, "[%s seq %d]", p, b.seq)
+		for _, k := range slices.Sorted(maps.Keys(b.keys)) {
+			fmt.Fprintf(&sb, " %s=%s", k, b.keys[k])
+		}
+	}
+	return sb.String()
+}
+
+// TestH160ReadersSeeWholeGroupsWhileFlightsAreBuilt: readers read the
+// store without pause while the groups of TestH160FlightChainReadsMatchAModel
+// are built on a held one and finish: each reads a state some group left
+// (a group whole, never part of one, never one of a group in flight), and
+// under -race no reader shares what the commit loop writes (the lookups'
+// path hints, the trees' bucket-state caches).
+func TestH160ReadersSeeWholeGroupsWhileFlightsAreBuilt(t *testing.T) {
+	t.Parallel()
+	seed, rounds := uint64(1600), 30
+	if v, err := strconv.ParseUint(os.Getenv("CKPT_H160_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("CKPT_H160_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	rng := rand.New(rand.NewPCG(seed, 1601))
+	var hold atomic.Bool
+	inSync := make(chan struct{}, 1)
+	var relMu sync.Mutex
+	release := make(chan struct{})
+	e := openSyncHook(t, filepath.Join(t.TempDir(), "readers.db"), func(f *os.File) error {
+		if h160InSyncer() && hold.CompareAndSwap(true, false) {
+			relMu.Lock()
+			rel := release
+			relMu.Unlock()
+			inSync <- struct{}{}
+			<-rel
+		}
+		return Fdatasync(f)
+	})
+	defer e.Close()
+	if err := do(e, &Op{Apply: func(w Writer) error { return w.Put(Path{h160Root}, []byte("root"), []byte("1")) }}); err != nil {
+		t.Fatal(err)
+	}
+	model := h160Model{}
+	var bad atomic.Value
+	// What readers saw, checked at each round's end against the states
+	// the groups left.
+	var seenMu sync.Mutex
+	seen := map[string]bool{}
+	allowed := map[string]bool{h160ModelDump(model): true}
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 2 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var d string
+				if err := e.View(context.Background(), func(r Reader) error { d = h160Dump(r); return nil }); err != nil {
+					bad.CompareAndSwap(nil, fmt.Sprintf("a reader: %v", err))
+					return
+				}
+				seenMu.Lock()
+				seen[d] = true
+				seenMu.Unlock()
+			}
+		})
+	}
+	defer func() { close(stop); readers.Wait() }()
+	send := func(op *Op, noSync bool) *Op {
+		op.Ctx, op.Done, op.NoSync = context.Background(), make(chan error, 1), noSync
+		if err := e.Send(op.Ctx, op); err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	for round := range rounds {
+		relMu.Lock()
+		release = make(chan struct{})
+		rel := sync.OnceFunc(func() { close(release) })
+		relMu.Unlock()
+		hold.Store(true)
+		a := send(h160Op(rng, &model, fmt.Sprintf("r%d.a", round), true, &bad), false)
+		<-inSync
+		seenMu.Lock()
+		allowed[h160ModelDump(model)] = true // a's Apply ended before its fsync
+		seenMu.Unlock()
+		var ops []*Op
+		for i := range 2 + rng.IntN(8) {
+			applied := make(chan struct{})
+			op := h160Op(rng, &model, fmt.Sprintf("r%d.b%d", round, i), false, &bad)
+			apply := op.Apply
+			op.Apply = func(w Writer) error { defer close(applied); return apply(w) }
+			ops = append(ops, send(op, rng.IntN(3) == 0))
+			<-applied
+		}
+		rel()
+		for _, op := range append([]*Op{a}, ops...) {
+			if err := <-op.Done; err != nil && !errors.Is(err, errH160Fail) {
+				t.Fatalf("seed %d round %d: %v", seed, round, err)
+			}
+		}
+		if d, _ := bad.Load().(string); d != "" {
+			t.Fatalf("seed %d round %d: %s", seed, round, d)
+		}
+		seenMu.Lock()
+		allowed[h160ModelDump(model)] = true
+		for d := range seen {
+			if !allowed[d] {
+				seenMu.Unlock()
+				t.Fatalf("seed %d round %d: a reader saw a state no group left: %s\nthe last: %s", seed, round, d, h160ModelDump(model))
+			}
+		}
+		clear(seen)
+		seenMu.Unlock()
+	}
+}
