@@ -186,7 +186,10 @@ func h160InSyncer() bool {
 	return bytes.Contains(buf[:runtime.Stack(buf, false)], []byte("(*syncer).run"))
 }
 
-var errH160Fail = errors.New("h160: the op fails after its changes")
+var (
+	errH160Fail = errors.New("h160: the op fails after its changes")
+	errH160Sync = errors.New("h160: the log's fsync fails")
+)
 
 // h160Op returns an op of n random changes to the model (checked before
 // and after them through the op's writer), and whether it fails at its
@@ -270,7 +273,7 @@ func TestH160FlightChainReadsMatchAModel(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "chain.db")
 	// The syncer's fsync, once hold is set, signals inSync and waits for
 	// release (a fresh channel per round).
-	var hold atomic.Bool
+	var hold, failSync atomic.Bool
 	inSync := make(chan struct{}, 1)
 	var relMu sync.Mutex
 	release := make(chan struct{})
@@ -285,6 +288,9 @@ func TestH160FlightChainReadsMatchAModel(t *testing.T) {
 				relMu.Unlock()
 				inSync <- struct{}{}
 				<-rel
+				if failSync.Load() {
+					return errH160Sync
+				}
 			}
 			return Fdatasync(f)
 		})
@@ -317,6 +323,11 @@ func TestH160FlightChainReadsMatchAModel(t *testing.T) {
 		rel := sync.OnceFunc(func() { close(release) })
 		relMu.Unlock()
 		hold.Store(true)
+		// Some rounds the held fsync fails: the flight and every op of
+		// the group built on it fail, and none of them shows up later.
+		fails := rng.IntN(8) == 0
+		failSync.Store(fails)
+		before := model.clone()
 		// The flight: a Sync group of random changes, held in its fsync.
 		a := send(h160Op(rng, &model, fmt.Sprintf("r%d.a", round), true, &bad), false)
 		<-inSync
@@ -331,6 +342,28 @@ func TestH160FlightChainReadsMatchAModel(t *testing.T) {
 			<-applied
 		}
 		rel()
+		if fails {
+			for i, op := range append([]*Op{a}, ops...) {
+				if err := <-op.Done; err == nil {
+					t.Fatalf("seed %d round %d: op %d (0: the held one) succeeded, its fsync failed", seed, round, i)
+				}
+			}
+			if err := do(e, &Op{Apply: func(w Writer) error { return w.Put(Path{h160Root}, []byte("after"), []byte("1")) }}); err == nil {
+				t.Fatalf("seed %d round %d: a write after the failed fsync succeeded", seed, round)
+			}
+			model = before
+			_ = e.Close() // the store failed: Close says so
+			failSync.Store(false)
+			e = open()
+			var d string
+			if err := e.View(context.Background(), func(r Reader) error { d = h160Check(r, model); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if d != "" {
+				t.Fatalf("seed %d round %d, reopened after a failed fsync: %s", seed, round, d)
+			}
+			continue
+		}
 		wantErr(a, <-a.Done, "the held group")
 		for _, op := range ops {
 			wantErr(op, <-op.Done, "a group built on the held one")
