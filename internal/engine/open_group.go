@@ -172,13 +172,15 @@ func (e *Engine) addOps(all []*Op) (taken int) {
 	// written since the last pause under a steady load. The chain stays
 	// short: a group is logged only while no fsync is in flight (trySeal),
 	// so the groups before it finish as it is logged (one waits at a time).
+	// Grown before any is aimed: each view's base points at the one
+	// before it in this array, which an append mid-chain would move.
+	if n := len(w.flights); len(w.flightViews) < n {
+		w.flightViews = append(w.flightViews, make([]View, n-len(w.flightViews))...)
+	}
 	views := 0
 	for _, f := range w.flights {
 		if f.tree == nil || f.tree.Len() == 0 {
 			continue
-		}
-		if views == len(w.flightViews) {
-			w.flightViews = append(w.flightViews, View{})
 		}
 		v := &w.flightViews[views]
 		v.aim(f.tree, base)
