@@ -470,12 +470,12 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 	// A mark above the binding's group with nothing of the log past that
 	// group (bbolt had taken the whole log): no replay moves the mark, so
 	// it goes back where the binding says, in the same commit.
-	// So does a mark below its whole binding's group beside a log that is
-	// not the binding's (another store's, or an earlier one of this
-	// store, moved aside keeping none of it): the binding says where it
-	// was, as with no log beside the file.
-	lowered := d.Foreign && mc.BadMark != nil && bind.ID != 0 && bind.Gen > applied && !st.MarkRepaired
-	if lowered {
+	// So does a mark its whole binding's group contradicts (below it, or
+	// above) beside a log that is not the binding's (another store's, or
+	// an earlier one of this store, moved aside keeping none of it): the
+	// binding says where it was, as with no log beside the file.
+	markWrong := d.Foreign && mc.BadMark != nil && bind.ID != 0 && bind.Gen != applied && !st.MarkRepaired
+	if markWrong {
 		bound = bind.Gen
 	}
 	markBack := bound != 0 && len(sc.Groups) == 0

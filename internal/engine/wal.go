@@ -385,10 +385,10 @@ func ScanLog(path string, applied uint64) (*LogScan, error) {
 // between). A store binds every log it creates before it appends to it
 // (Mark.Bind), so its own log never differs unless a crash came between
 // the two, and then the log holds its header only. A binding written with
-// a lower mark and naming another log is not checked: a build that does
-// not bind its log has written the mark (and made that log) since. One
-// written with a higher mark is (the mark lowered by damage: no build
-// moves a mark back).
+// a lower mark and naming a log of version 1 is not checked: a build that
+// does not bind its log may have written the mark (and that log) since.
+// Any other is (a later version is made only by builds that bind; a
+// higher mark is one lowered by damage: no build moves a mark back).
 // With no whole binding (Mark.Identity), the log is checked against the
 // file's live mark instead (a log of another identity is damage at
 // offset 0), and a damaged binding with no live mark refuses a log that
@@ -448,7 +448,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			Reason: "the log header (its identity) is damaged while records follow"}}, nil
 	}
 	id := binary.BigEndian.Uint64(data[16:])
-	if d := bindingDamage(data, id, applied, bind); d != nil {
+	if d := bindingDamage(data, id, version, applied, bind); d != nil {
 		return &LogScan{Damage: d}, nil
 	}
 	seed := binary.BigEndian.Uint32(data[12:])

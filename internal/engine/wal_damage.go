@@ -128,11 +128,11 @@ func recordEnd(data []byte, off int, id uint64) (int, bool) {
 	return off + recHeader + align8(n), true
 }
 
-// bindingDamage checks a log of identity id (its file's bytes data) against
-// the store file's binding (ScanLogOf): damage at offset 0 when the log
-// holds records and the binding names another log, or this log with a
-// mark below bbolt's; nil otherwise.
-func bindingDamage(data []byte, id, applied uint64, bind LogBinding) *LogDamage {
+// bindingDamage checks a log of identity id and version (its file's bytes
+// data) against the store file's binding (ScanLogOf): damage at offset 0
+// when the log holds records and the binding names another log, or this
+// log with a mark below bbolt's; nil otherwise.
+func bindingDamage(data []byte, id uint64, version uint32, applied uint64, bind LogBinding) *LogDamage {
 	end := lastNonZero(data, logHeader)
 	if end < 0 {
 		return nil
@@ -157,12 +157,20 @@ func bindingDamage(data []byte, id, applied uint64, bind LogBinding) *LogDamage 
 		// checked.
 		reason = fmt.Sprintf("the store file's mark says it holds groups up to %d, but it took this log's groups up to %d "+
 			"(a damaged mark, or a damaged binding)", applied, bind.Gen)
-	case id != bind.ID && bind.Gen >= applied:
+	case id != bind.ID && (bind.Gen >= applied || version > logV1):
 		// A mark below the binding's group is damage too (marks only
 		// grow: no build, binding or not, writes one lower), and the
 		// binding still says which log is this store's: compared only at
 		// an equal mark, another store's log whose groups follow the
-		// lowered mark was replayed into this one.
+		// lowered mark was replayed into this one. Under a mark above
+		// the binding's group (raised by damage, or written by a build
+		// that does not bind, with a log of its own since), only a log
+		// of version 1 may be that build's: the builds that write later
+		// versions all bind their log before they append to it, and
+		// rebind it with every mark they write, so such a log the
+		// binding does not name is not this store's, whatever the mark
+		// says (left unchecked, another store's groups past a raised
+		// mark were replayed into this one).
 		reason = fmt.Sprintf("the log's identity %016x is not the %016x the store file names: "+
 			"it is another store's log, or an earlier log of this store", id, bind.ID)
 	default:
