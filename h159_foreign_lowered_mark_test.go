@@ -26,6 +26,25 @@ import (
 // with its own checkpoints, none of A's, and Verify calls it clean.
 func TestAnotherStoresLogBesideALoweredMarkIsRefused(t *testing.T) {
 	t.Parallel()
+	foreignLogBesideADamagedMark(t, func(t *testing.T, mark uint64, aLog string) uint64 {
+		if mark < 3 {
+			t.Fatalf("B's mark is %d, want at least 3", mark)
+		}
+		if first := logSpans(t, aLog)[0].Gen; first > mark-1 {
+			t.Fatalf("A's log starts at group %d, B's lowered mark is %d: want A's groups to follow it", first, mark-2)
+		}
+		return mark - 2
+	})
+}
+
+// foreignLogBesideADamagedMark is the case of the test above and of
+// TestAnotherStoresLogBesideARaisedMarkIsRefused: B's mark (read after
+// Close, or from a killed copy) is overwritten with what damaged returns
+// for it (damaged also checks that A's log, at aLog, holds groups that
+// follow the damaged mark); then A's log beside B must be refused by
+// every Open and moved aside by RecoverLog, the mark put back at the
+// binding's group.
+func foreignLogBesideADamagedMark(t *testing.T, damaged func(t *testing.T, mark uint64, aLog string) uint64) {
 	tune := &tuning{hooks: engine.Hooks{LogGrow: loggedGrow}}
 	a := openUnappliedWith(t, filepath.Join(t.TempDir(), "a.db"), Options{tuning: tune})
 	saveN(t, a, "a", 0, 8)
@@ -46,15 +65,10 @@ func TestAnotherStoresLogBesideALoweredMarkIsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		mark := readMark(t, path)
-		if mark < 3 {
-			t.Fatalf("B's mark is %d, want at least 3", mark)
-		}
+		wrong := damaged(t, mark, aCopy+walSuffix)
 		editClosedFile(t, path, func(tx *bolt.Tx) error {
-			return tx.Bucket(bucketMeta).Put(keyWALApplied, binary.BigEndian.AppendUint64(nil, mark-2))
+			return tx.Bucket(bucketMeta).Put(keyWALApplied, binary.BigEndian.AppendUint64(nil, wrong))
 		})
-		if first := logSpans(t, aCopy+walSuffix)[0].Gen; first > mark-1 {
-			t.Fatalf("A's log starts at group %d, B's lowered mark is %d: want A's groups to follow it", first, mark-2)
-		}
 		copyFileIn(t, aCopy+walSuffix, path+walSuffix)
 		before, err := os.ReadFile(path)
 		if err != nil {

@@ -1,16 +1,6 @@
 package ckpt
 
-import (
-	"bytes"
-	"encoding/binary"
-	"errors"
-	"os"
-	"path/filepath"
-	"testing"
-
-	"github.com/ckpt-go/ckpt/internal/engine"
-	bolt "go.etcd.io/bbolt"
-)
+import "testing"
 
 // TestAnotherStoresLogBesideARaisedMarkIsRefused: store B's file, its
 // binding to its log whole, its mark raised by damage (one past the group
@@ -28,81 +18,11 @@ import (
 // checkpoints, none of A's, and Verify calls it clean.
 func TestAnotherStoresLogBesideARaisedMarkIsRefused(t *testing.T) {
 	t.Parallel()
-	tune := &tuning{hooks: engine.Hooks{LogGrow: loggedGrow}}
-	a := openUnappliedWith(t, filepath.Join(t.TempDir(), "a.db"), Options{tuning: tune})
-	saveN(t, a, "a", 0, 8)
-	aCopy := crashCopy(t, a)
-	for _, killed := range []bool{false, true} {
-		path := filepath.Join(t.TempDir(), "b.db")
-		b, err := Open(path, Options{tuning: tune})
-		if err != nil {
-			t.Fatal(err)
-		}
-		held := saveN(t, b, "b", 0, 4)
-		if killed {
-			applyNow(t, b)
-			cp := crashCopy(t, b)
-			_ = b.Close()
-			path = cp
-		} else if err := b.Close(); err != nil {
-			t.Fatal(err)
-		}
-		mark := readMark(t, path)
-		editClosedFile(t, path, func(tx *bolt.Tx) error {
-			return tx.Bucket(bucketMeta).Put(keyWALApplied, binary.BigEndian.AppendUint64(nil, mark+1))
-		})
-		spans := logSpans(t, aCopy+walSuffix)
+	foreignLogBesideADamagedMark(t, func(t *testing.T, mark uint64, aLog string) uint64 {
+		spans := logSpans(t, aLog)
 		if first, last := spans[0].Gen, spans[len(spans)-1].Gen; first > mark+2 || last <= mark+1 {
 			t.Fatalf("A's log holds groups %d to %d, B's raised mark is %d: want A's groups to follow it", first, last, mark+1)
 		}
-		copyFileIn(t, aCopy+walSuffix, path+walSuffix)
-		before, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ro := range []bool{true, false} {
-			s, err := Open(path, Options{ReadOnly: ro})
-			if err == nil {
-				listed := hasThread(t, s, "a")
-				_ = s.Close()
-				t.Errorf("B killed %v, read-only %v: Open beside A's log = nil (A's thread in B: %v), want ErrCorrupt", killed, ro, listed)
-				continue
-			}
-			if !errors.Is(err, ErrCorrupt) {
-				t.Errorf("B killed %v, read-only %v: Open = %v, want ErrCorrupt", killed, ro, err)
-			}
-		}
-		after, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(before, after) {
-			t.Errorf("B killed %v: an Open changed the file", killed)
-			continue
-		}
-		st, err := RecoverLog(path, Options{})
-		if err != nil {
-			t.Fatalf("B killed %v: RecoverLog: %v", killed, err)
-		}
-		if !st.Foreign || st.KeptGroups != 0 || st.MovedTo == "" || !st.MarkRepaired {
-			t.Errorf("B killed %v: RecoverLog = %+v, want A's log moved aside as not B's, none of it kept, and the mark put back", killed, st)
-		}
-		if got := readMark(t, path); got != mark {
-			t.Errorf("B killed %v: after RecoverLog the mark is %d, want %d (the binding's group)", killed, got, mark)
-		}
-		if ps := markProblems(t, path); len(ps) != 0 {
-			t.Errorf("B killed %v: Verify after RecoverLog: %v", killed, ps)
-		}
-		s, err := Open(path, Options{})
-		if err != nil {
-			t.Fatalf("B killed %v: Open after RecoverLog: %v", killed, err)
-		}
-		checkLoads(t, s, "b", held)
-		if hasThread(t, s, "a") {
-			t.Errorf("B killed %v: after RecoverLog A's thread is in B", killed)
-		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return mark + 1
+	})
 }
