@@ -21,16 +21,7 @@ import (
 // GC runs every few MB of reads. Compare `GOGC=100` and `GOGC=400`.
 func BenchmarkR1Calls(b *testing.B) {
 	ctx := context.Background()
-	in := buildW1Input(100, 50, 200, 1024, 100)
-	r, st, err := w1Load(ctx, filepath.Join(b.TempDir(), "w1.db"), in, ckpt.NoSync, putThenWrites, 1, true)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	if err := settleForReads(ctx, st); err != nil {
-		b.Fatal(err)
-	}
-	th := r.threads
+	st, th := settledW1(ctx, b)
 	lat := make([]time.Duration, 0, 1<<16)
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
@@ -49,4 +40,20 @@ func BenchmarkR1Calls(b *testing.B) {
 	b.ReportMetric(at(0.99), "p99-ns")
 	b.ReportMetric(float64(ms1.NumGC-ms0.NumGC)*1e4/float64(n), "GCs/10k")
 	b.ReportMetric(float64(ms1.PauseTotalNs-ms0.PauseTotalNs)/1e6*1e4/float64(n), "pause-ms/10k")
+}
+
+// settledW1 is the W1 store R1's benchmarks read (NoSync: the file's
+// layout is the same, only the load is faster), settled for reads as
+// reads.go settles it, closed when b ends, and its threads.
+func settledW1(ctx context.Context, b *testing.B) (*ckpt.Store, []thread) {
+	in := buildW1Input(100, 50, 200, 1024, 100)
+	r, st, err := w1Load(ctx, filepath.Join(b.TempDir(), "w1.db"), in, ckpt.NoSync, putThenWrites, 1, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = st.Close() })
+	if err := settleForReads(ctx, st); err != nil {
+		b.Fatal(err)
+	}
+	return st, r.threads
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -25,16 +24,7 @@ import (
 // the GetTuple blocks bring on also runs during the Reader blocks.
 func BenchmarkR1Split(b *testing.B) {
 	ctx := context.Background()
-	in := buildW1Input(100, 50, 200, 1024, 100)
-	r, st, err := w1Load(ctx, filepath.Join(b.TempDir(), "w1.db"), in, ckpt.NoSync, putThenWrites, 1, true)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	if err := settleForReads(ctx, st); err != nil {
-		b.Fatal(err)
-	}
-	th := r.threads
+	st, th := settledW1(ctx, b)
 	rd := st.NewReader()
 	const block = 500
 	var wall, cpu [2]time.Duration
