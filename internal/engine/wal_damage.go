@@ -206,7 +206,7 @@ func heldOf(id, applied uint64, bind LogBinding) uint64 {
 // mark back there; a read-only Open reads from there, or refuses.
 func boundLowered(sc *LogScan, prev, held, applied uint64) *LogScan {
 	if d := sc.Damage; d != nil && held != applied && prev < held && d.Bound == 0 && !d.Foreign {
-		d.Bound = held
+		d.Bound, d.Below = held, true
 	}
 	return sc
 }
@@ -236,6 +236,13 @@ type LogDamage struct {
 	// the group the file's binding to this log says it holds (Bound):
 	// the log itself may be whole (recovery replays it from Bound).
 	Bound uint64
+	// Below (with Bound) says that the damage lies below Bound, under a
+	// mark lowered by damage (boundLowered): the chain through it is
+	// lost, so recovery puts the mark back at Bound and keeps none of the
+	// log's groups, those past Bound after the damage included. Open's
+	// refusal says so: "replay the log from there" read as if nothing
+	// were lost.
+	Below bool
 	// Gap says that the log's records are whole and start past the
 	// group after the file's mark (gapDamage): Group..LaterFirst-1 are in
 	// neither the file nor the log.
@@ -281,6 +288,16 @@ func (d *LogDamage) Err(path string) error {
 		return fmt.Errorf("%w: write-ahead log %s may not be this store's: %s; nothing was changed; "+
 			"run `ckpt recover` (ckpt.RecoverLog) to move the log aside keeping none of its groups (if it is this store's "+
 			"own log, put it back beside the file after that: the file then names no log, and Open replays it)", ErrCorrupt, path, d.Reason)
+	}
+	if d.Bound != 0 && d.Below {
+		lost := ""
+		if d.LaterLast > d.Bound {
+			lost = fmt.Sprintf(", and valid records of this log after it, up to group %d, which no replay reaches through the damage "+
+				"(groups %d-%d, past the binding's group, are lost with it)", d.LaterLast, d.Bound+1, d.LaterLast)
+		}
+		return fmt.Errorf("%w: write-ahead log %s: %s at offset %d, below group %d, which the file's binding to this log says the "+
+			"file took (the file's mark, lower, is damaged)%s; nothing was changed; run `ckpt recover` (ckpt.RecoverLog) to put the mark "+
+			"back at group %d and move the log aside, keeping none of its groups", ErrCorrupt, path, d.Reason, d.Offset, d.Bound, lost, d.Bound)
 	}
 	if d.Bound != 0 {
 		return fmt.Errorf("%w: write-ahead log %s: %s; nothing was changed; run `ckpt recover` (ckpt.RecoverLog) to put the "+
