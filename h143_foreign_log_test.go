@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -52,28 +53,7 @@ func TestAnotherStoresLogBesideADamagedBindingIsRefused(t *testing.T) {
 		}
 		flipBinding(t, path, 3, 0x10)
 		copyFileIn(t, aCopy+walSuffix, path+walSuffix)
-		before, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ro := range []bool{true, false} {
-			s, err := Open(path, Options{ReadOnly: ro})
-			if err == nil {
-				listed := hasThread(t, s, "a")
-				_ = s.Close()
-				t.Errorf("B killed %v, read-only %v: Open beside A's log = nil (A's thread in B: %v), want ErrCorrupt", killed, ro, listed)
-				continue
-			}
-			if !errors.Is(err, ErrCorrupt) {
-				t.Errorf("B killed %v, read-only %v: Open = %v, want ErrCorrupt", killed, ro, err)
-			}
-		}
-		after, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(before, after) {
-			t.Errorf("B killed %v: an Open changed the file", killed)
+		if !everyOpenRefusesALog(t, path, fmt.Sprintf("B killed %v", killed)) {
 			continue
 		}
 		st, err := RecoverLog(path, Options{})
@@ -109,4 +89,38 @@ func hasThread(t *testing.T, s *Store, thread string) bool {
 		}
 	}
 	return false
+}
+
+// everyOpenRefusesALog checks that a read-only and a read-write Open of
+// path each refuse it with ErrCorrupt (the log beside it is another
+// store's: neither may list that store's thread "a") and that neither
+// changed the file; it reports whether the file is unchanged (the case's
+// later checks need it so). what names the case in failures.
+func everyOpenRefusesALog(t *testing.T, path, what string) bool {
+	t.Helper()
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ro := range []bool{true, false} {
+		s, err := Open(path, Options{ReadOnly: ro})
+		if err == nil {
+			listed := hasThread(t, s, "a")
+			_ = s.Close()
+			t.Errorf("%s, read-only %v: Open beside A's log = nil (A's thread in B: %v), want ErrCorrupt", what, ro, listed)
+			continue
+		}
+		if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s, read-only %v: Open = %v, want ErrCorrupt", what, ro, err)
+		}
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Errorf("%s: an Open changed the file", what)
+		return false
+	}
+	return true
 }
