@@ -1,12 +1,6 @@
 package ckpt
 
-import (
-	"context"
-	"path/filepath"
-	"testing"
-
-	"github.com/ckpt-go/ckpt/internal/engine"
-)
+import "testing"
 
 // TestAnEarlierLogEndingBelowTheMarkDropsNoNegativeBytes: an earlier copy
 // of the store's own log (its valid records end at group 3, zeros after
@@ -18,17 +12,7 @@ import (
 // dropped: DroppedBytes must be 0.
 func TestAnEarlierLogEndingBelowTheMarkDropsNoNegativeBytes(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	tune := &tuning{hooks: engine.Hooks{LogGrow: loggedGrow}}
-	s := openUnappliedWith(t, filepath.Join(t.TempDir(), "s.db"), Options{tuning: tune})
-	saveN(t, s, "t", 0, 3)
-	early := crashCopy(t, s)
-	if err := s.DeleteThread(ctx, "t"); err != nil {
-		t.Fatal(err)
-	}
-	held := saveN(t, s, "u", 0, 3)
-	applyNow(t, s)
-	cp := crashCopy(t, s)
+	early, cp, held := earlyLogAndFile(t)
 	copyFileIn(t, early+walSuffix, cp+walSuffix)
 	st, err := RecoverLog(cp, Options{})
 	if err != nil {

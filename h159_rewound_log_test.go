@@ -25,19 +25,9 @@ import (
 // after RecoverLog the store holds u and not t, and Verify is clean.
 func TestARewoundLogBesideALoweredMarkReplaysNoOldState(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	tune := &tuning{hooks: engine.Hooks{LogGrow: loggedGrow}}
-	s := openUnappliedWith(t, filepath.Join(t.TempDir(), "s.db"), Options{tuning: tune})
-	saveN(t, s, "t", 0, 3)
-	early := crashCopy(t, s)
-	if err := s.DeleteThread(ctx, "t"); err != nil {
-		t.Fatal(err)
-	}
-	held := saveN(t, s, "u", 0, 3)
-	applyNow(t, s)
-	cp := crashCopy(t, s)
-	first := logSpans(t, early+walSuffix)[0].Gen
+	early, cp, held := earlyLogAndFile(t)
 	spans := logSpans(t, early+walSuffix)
+	first := spans[0].Gen
 	if last := spans[len(spans)-1].Gen; last >= readMark(t, cp) {
 		t.Fatalf("the early log ends at group %d, the mark is %d: want it to end below", last, readMark(t, cp))
 	}
@@ -76,4 +66,23 @@ func TestARewoundLogBesideALoweredMarkReplaysNoOldState(t *testing.T) {
 		t.Error("after RecoverLog thread t, deleted and acknowledged, is listed")
 	}
 	checkLoads(t, w, "u", held)
+}
+
+// earlyLogAndFile is the store of the h159 rewound-log tests: thread t
+// saved (3 checkpoints) and the store copied as a crash leaves it (early,
+// whose log ends there), then t deleted and u saved (held, its ids), all
+// applied, and the store copied again (cp, the file whose mark and
+// binding are past early's last group).
+func earlyLogAndFile(t *testing.T) (early, cp string, held []string) {
+	t.Helper()
+	tune := &tuning{hooks: engine.Hooks{LogGrow: loggedGrow}}
+	s := openUnappliedWith(t, filepath.Join(t.TempDir(), "s.db"), Options{tuning: tune})
+	saveN(t, s, "t", 0, 3)
+	early = crashCopy(t, s)
+	if err := s.DeleteThread(context.Background(), "t"); err != nil {
+		t.Fatal(err)
+	}
+	held = saveN(t, s, "u", 0, 3)
+	applyNow(t, s)
+	return early, crashCopy(t, s), held
 }
