@@ -195,6 +195,23 @@ var (
 // and after them through the op's writer), and whether it fails at its
 // end (taken back: the model stays). The model is m's; the op replaces
 // *m with its result when it succeeds. A difference is stored in bad.
+// h160OpenGroup sends round's open group, 2-9 random ops (about one in
+// three NoSync), one at a time: each is applied before the next is sent,
+// so each reads through the flight held in its fsync and the ops before
+// it. It returns them, sent.
+func h160OpenGroup(rng *rand.Rand, m *h160Model, round int, bad *atomic.Value, send func(op *Op, noSync bool) *Op) []*Op {
+	var ops []*Op
+	for i := range 2 + rng.IntN(8) {
+		applied := make(chan struct{})
+		op := h160Op(rng, m, fmt.Sprintf("r%d.b%d", round, i), false, bad)
+		apply := op.Apply
+		op.Apply = func(w Writer) error { defer close(applied); return apply(w) }
+		ops = append(ops, send(op, rng.IntN(3) == 0))
+		<-applied
+	}
+	return ops
+}
+
 func h160Op(rng *rand.Rand, m *h160Model, tag string, held bool, bad *atomic.Value) *Op {
 	type change struct {
 		kind    int
@@ -332,15 +349,7 @@ func TestH160FlightChainReadsMatchAModel(t *testing.T) {
 		a := send(h160Op(rng, &model, fmt.Sprintf("r%d.a", round), true, &bad), false)
 		<-inSync
 		// The open group, op by op, over the flight.
-		var ops []*Op
-		for i := range 2 + rng.IntN(8) {
-			applied := make(chan struct{})
-			op := h160Op(rng, &model, fmt.Sprintf("r%d.b%d", round, i), false, &bad)
-			apply := op.Apply
-			op.Apply = func(w Writer) error { defer close(applied); return apply(w) }
-			ops = append(ops, send(op, rng.IntN(3) == 0))
-			<-applied
-		}
+		ops := h160OpenGroup(rng, &model, round, &bad, send)
 		rel()
 		if fails {
 			for i, op := range append([]*Op{a}, ops...) {
@@ -509,15 +518,7 @@ func TestH160ReadersSeeWholeGroupsWhileFlightsAreBuilt(t *testing.T) {
 		seenMu.Lock()
 		allowed[h160ModelDump(model)] = true // a's Apply ended before its fsync
 		seenMu.Unlock()
-		var ops []*Op
-		for i := range 2 + rng.IntN(8) {
-			applied := make(chan struct{})
-			op := h160Op(rng, &model, fmt.Sprintf("r%d.b%d", round, i), false, &bad)
-			apply := op.Apply
-			op.Apply = func(w Writer) error { defer close(applied); return apply(w) }
-			ops = append(ops, send(op, rng.IntN(3) == 0))
-			<-applied
-		}
+		ops := h160OpenGroup(rng, &model, round, &bad, send)
 		rel()
 		for _, op := range append([]*Op{a}, ops...) {
 			if err := <-op.Done; err != nil && !errors.Is(err, errH160Fail) {
