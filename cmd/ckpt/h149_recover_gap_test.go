@@ -48,14 +48,7 @@ func TestRecoverOfADamagedMetaPageAfterTheLogStartedAgainSaysWhatWasLost(t *test
 			// transaction took, and recover keeps it all.
 			t.Skipf("fixture: no gap behind the damaged meta page:\n%s", v)
 		}
-		args := []string{"recover", "f.db"}
-		if asJSON {
-			args = append(args, "--json")
-		}
-		r := h31Exec(t, dir, args...)
-		if r.code != 0 {
-			t.Fatalf("recover:\n%s", r)
-		}
+		r := h149Recover(t, dir, asJSON)
 		if asJSON {
 			var got struct {
 				MetaRepaired bool   `json:"meta_repaired"`

@@ -99,14 +99,7 @@ func TestRecoverOfADamagedMetaPageSaysTheLogWasReplayed(t *testing.T) {
 	for _, asJSON := range []bool{false, true} {
 		dir := t.TempDir()
 		ids := h149KilledMetaDamaged(t, dir)
-		args := []string{"recover", "f.db"}
-		if asJSON {
-			args = append(args, "--json")
-		}
-		r := h31Exec(t, dir, args...)
-		if r.code != 0 {
-			t.Fatalf("recover:\n%s", r)
-		}
+		r := h149Recover(t, dir, asJSON)
 		if asJSON {
 			var got struct {
 				MetaRepaired bool `json:"meta_repaired"`
@@ -134,4 +127,19 @@ func TestRecoverOfADamagedMetaPageSaysTheLogWasReplayed(t *testing.T) {
 		}
 		_ = s.Close()
 	}
+}
+
+// h149Recover runs `ckpt recover f.db` in dir (with --json if asJSON),
+// which must exit 0.
+func h149Recover(t *testing.T, dir string, asJSON bool) result {
+	t.Helper()
+	args := []string{"recover", "f.db"}
+	if asJSON {
+		args = append(args, "--json")
+	}
+	r := h31Exec(t, dir, args...)
+	if r.code != 0 {
+		t.Fatalf("recover:\n%s", r)
+	}
+	return r
 }
