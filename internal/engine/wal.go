@@ -528,6 +528,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 		// lag: always refused. Only a record's own crcs decide (not the
 		// chain), since the chain through the damaged record is lost.
 		want := max(prev, applied) + 1
+		held := heldOf(id, applied, bind) // the mark, or the binding's group above a lowered one
 		d := &LogDamage{Offset: int64(off), Group: want, Reason: reason}
 		// Nothing but zeros past off: nothing past it is dropped.
 		end := max(lastNonZero(data, off)+1, off)
@@ -570,7 +571,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			d.Bytes = int64(end - off)
 			d.Reason, d.Short = short, true
 			sc.Damage = d
-		} else if held := heldOf(id, applied, bind); prev != 0 && prev < held {
+		} else if prev != 0 && prev < held {
 			// The valid records end below bbolt's mark. bbolt takes a group
 			// only once it is durable here (the applier fsyncs the log
 			// first when a NoSync group's record is not yet, and Open
@@ -591,6 +592,6 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			}
 			sc.Damage = d
 		}
-		return boundLowered(sc, prev, heldOf(id, applied, bind), applied), nil
+		return boundLowered(sc, prev, held, applied), nil
 	}
 }
