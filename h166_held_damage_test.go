@@ -1,0 +1,144 @@
+package ckpt
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
+	bolt "go.etcd.io/bbolt"
+)
+
+// heldAndLoggedStore leaves, as a killed store would under a steady load,
+// a log that holds groups bbolt applied (the log is rewound only once
+// bbolt holds all of it) and acknowledged groups after them that only the
+// log holds: thread t saved 3 times, applied while one save of u commits
+// beside the apply (so the apply does not catch up and the log is not
+// rewound), then u saved twice more. It returns the crash copy's path,
+// the ids saved and the log's group records.
+func heldAndLoggedStore(t *testing.T) (path string, ts, us []string, spans []engine.RecordSpan) {
+	t.Helper()
+	// The applier's commits that take group 3 or later wait, the first
+	// two of them, until the test lets them go (its own goroutine, so the
+	// commit loop acknowledges saves meanwhile).
+	var taken atomic.Int32
+	entered := make(chan int32, 2)
+	release := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
+	tune := &tuning{hooks: engine.Hooks{LogGrow: loggedGrow, CommitBolt: func(tx *bolt.Tx) error {
+		if m := tx.Bucket(bucketMeta).Get(keyWALApplied); len(m) == 8 && binary.BigEndian.Uint64(m) >= 3 {
+			if n := taken.Add(1); n <= 2 {
+				entered <- n
+				<-release[n-1]
+			}
+		}
+		return tx.Commit()
+	}}}
+	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{tuning: tune})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, r := range release {
+			select {
+			case <-r:
+			default:
+				close(r)
+			}
+		}
+		_ = s.Close()
+	})
+	ts = saveN(t, s, "t", 0, 3) // groups 1-3: the applier takes them, its commit waits
+	<-entered
+	us = saveN(t, s, "u", 0, 1) // group 4, logged after them: the apply will not catch up
+	close(release[0])
+	<-entered // the commit of the next batch waits: bbolt holds groups up to 3
+	us = append(us, saveN(t, s, "u", 1, 2)...)
+	path = crashCopy(t, s)
+	spans = logSpans(t, path+walSuffix)
+	mark := readMark(t, path)
+	if len(spans) < 4 || mark != 3 || spans[0].Gen > 2 || spans[len(spans)-1].Gen != 6 {
+		t.Fatalf("log records %v, mark %d: want groups up to 6 from 1 or 2, bbolt holding groups up to 3", spans, mark)
+	}
+	return path, ts, us, spans
+}
+
+// TestDamageAmongAppliedRecordsLosesNoLaterGroup: a killed store's log
+// holds groups bbolt applied and, after them, acknowledged groups only
+// the log holds. A flipped byte in a record of a group bbolt holds (the
+// first, one in the middle, the mark's own, or a record's header) breaks
+// the chain of crcs through it: Open refuses the log (ErrCorrupt), and
+// RecoverLog kept only "the records before the damage", dropping the
+// later, acknowledged, groups the file never took. Nothing of those is
+// lost with the damaged record (bbolt holds it), and records past the
+// mark are all of the log's current pass (an earlier pass ends at or
+// below the mark at its rewind): RecoverLog must keep every one, and the
+// store must then read every acknowledged checkpoint, with Verify clean.
+func TestDamageAmongAppliedRecordsLosesNoLaterGroup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cp, ts, us, spans := heldAndLoggedStore(t)
+	mark := readMark(t, cp)
+	data, err := os.ReadFile(cp + walSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The log's records from its first to the mark's (3): the pass began
+	// at group 1, or at 2 if an apply caught up with group 1 alone.
+	first, last := spans[0], spans[mark-spans[0].Gen]
+	for _, c := range []struct {
+		name string
+		at   int64 // the damaged byte
+	}{
+		{"first record's body", first.End - 8},
+		{"first record's header", first.Off + 9},
+		{"second record's body", spans[1].End - 8},
+		{"the mark's record's header", last.Off + 17},
+		{"the mark's record's body", last.End - 8},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := copyStore(t, cp)
+			bad := append([]byte(nil), data...)
+			bad[c.at] ^= 0x10
+			if err := os.WriteFile(p+walSuffix, bad, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for _, ro := range []bool{true, false} {
+				r, err := Open(copyStore(t, p), Options{ReadOnly: ro})
+				if err == nil {
+					// Opened: then it serves every acknowledged write.
+					checkLoads(t, r, "t", ts)
+					checkLoads(t, r, "u", us)
+					_ = r.Close()
+				} else if !errors.Is(err, ErrCorrupt) {
+					t.Errorf("read-only %v: Open: %v, want ErrCorrupt or every checkpoint", ro, err)
+				}
+			}
+			st, err := RecoverLog(p, Options{})
+			if err != nil {
+				t.Fatalf("RecoverLog: %v", err)
+			}
+			if st.DroppedGroups() != 0 || st.KeptGroups != int(spans[len(spans)-1].Gen-mark) {
+				t.Errorf("RecoverLog = %+v: want the %d groups past the mark (%d) kept, none dropped", st, spans[len(spans)-1].Gen-mark, mark)
+			}
+			w, err := Open(p, Options{})
+			if err != nil {
+				t.Fatalf("Open after RecoverLog (%+v): %v", st, err)
+			}
+			checkLoads(t, w, "t", ts)
+			checkLoads(t, w, "u", us)
+			if got, err := w.Latest(ctx, "u"); err != nil || got.CheckpointID != us[len(us)-1] {
+				t.Errorf("after RecoverLog u's latest is %v (%v), want %s", got, err, us[len(us)-1])
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if ps := markProblems(t, p); len(ps) != 0 {
+				t.Errorf("Verify after RecoverLog: %v", ps)
+			}
+		})
+	}
+}
