@@ -69,14 +69,16 @@ func heldAndLoggedStore(t *testing.T) (path string, ts, us []string, spans []eng
 // TestDamageAmongAppliedRecordsLosesNoLaterGroup: a killed store's log
 // holds groups bbolt applied and, after them, acknowledged groups only
 // the log holds. A flipped byte in a record of a group bbolt holds (the
-// first, one in the middle, the mark's own, or a record's header) breaks
-// the chain of crcs through it: Open refuses the log (ErrCorrupt), and
-// RecoverLog kept only "the records before the damage", dropping the
-// later, acknowledged, groups the file never took. Nothing of those is
+// first, one in the middle, the mark's own, or a record's header), or in
+// a proof (a record that says the one before it was durable) after the
+// mark, breaks the chain of crcs through it: Open refuses the log
+// (ErrCorrupt), and RecoverLog kept only "the records before the
+// damage", dropping the later, acknowledged, groups the file never took. Nothing of those is
 // lost with the damaged record (bbolt holds it), and records past the
 // mark are all of the log's current pass (an earlier pass ends at or
-// below the mark at its rewind): RecoverLog must keep every one, and the
-// store must then read every acknowledged checkpoint, with Verify clean.
+// below the mark at its rewind; between a group's record and the next
+// one's only proofs lie): RecoverLog must keep every one, and the store
+// must then read every acknowledged checkpoint, with Verify clean.
 func TestDamageAmongAppliedRecordsLosesNoLaterGroup(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -98,6 +100,7 @@ func TestDamageAmongAppliedRecordsLosesNoLaterGroup(t *testing.T) {
 		{"second record's body", spans[1].End - 8},
 		{"the mark's record's header", last.Off + 17},
 		{"the mark's record's body", last.End - 8},
+		{"a proof after the mark", proofOf(t, data, mark+1).End - 8},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := copyStore(t, cp)
@@ -141,4 +144,18 @@ func TestDamageAmongAppliedRecordsLosesNoLaterGroup(t *testing.T) {
 			}
 		})
 	}
+}
+
+// proofOf returns the first proof after group gen's record in the log
+// whose bytes are data: a version 5 proof is padded to the next block,
+// so most of a log's bytes are proofs, where a random flip lands most.
+func proofOf(t *testing.T, data []byte, gen uint64) engine.RecordSpan {
+	t.Helper()
+	for _, r := range engine.RecordSpans(data) {
+		if r.Proof && r.Gen == gen {
+			return r
+		}
+	}
+	t.Fatalf("no proof of group %d in the log", gen)
+	return engine.RecordSpan{}
 }
