@@ -44,6 +44,13 @@ type RecoverStats struct {
 	// log was replayed from the group the file's binding to it names,
 	// nothing of it was dropped, and it was moved aside all the same.
 	LogWhole bool
+	// KeptAll (with Damaged) says nothing was lost with the damage: it
+	// was in records of groups the store file held already, or in a
+	// proof (a record that says the one before it was durable), and the
+	// log's records after it were whole and took up the chain again:
+	// every group past the file's mark was kept (KeptGroups), none
+	// dropped (DroppedBytes is the damaged span, not replayed).
+	KeptAll bool
 	// KeptGroups is how many groups of the valid prefix were replayed into
 	// the store file (those it already held are not counted).
 	KeptGroups int
@@ -454,7 +461,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		}
 		sc, d = rs, rs.Damage
 	}
-	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, Foreign: d.Foreign, Unverified: d.Unverified, LogWhole: st.LogWhole, KeptGroups: len(sc.Groups),
+	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, Foreign: d.Foreign, Unverified: d.Unverified, LogWhole: st.LogWhole, KeptAll: d.Resumed, KeptGroups: len(sc.Groups),
 		DroppedFirst: d.Group, DroppedLast: d.LaterLast, DroppedBytes: d.Bytes, MarkRepaired: st.MarkRepaired, BindingRemoved: st.BindingRemoved}
 	if d.LaterLast == 0 {
 		st.DroppedFirst = 0

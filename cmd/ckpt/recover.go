@@ -72,9 +72,10 @@ dropped, and recover says so.`,
 					MarkRepaired  bool   `json:"mark_repaired"`
 					BindingGone   bool   `json:"binding_removed"`
 					LogWhole      bool   `json:"log_whole"`
+					KeptAll       bool   `json:"kept_all"`
 				}{args[0], st.Damaged, st.Reason, st.Offset, st.KeptGroups, st.DroppedGroups(),
 					st.DroppedFirst, st.DroppedLast, st.LostFirst, st.LostLast, st.DroppedBytes, st.MovedTo, st.MetaRepaired, st.MetaDamage, st.MetaReplayed, st.LogMissing, st.MarkRepaired,
-					st.BindingRemoved, st.LogWhole})
+					st.BindingRemoved, st.LogWhole, st.KeptAll})
 			}
 			if st.MetaRepaired {
 				what := "rewrote the damaged meta page from the other one: the file now stands at that transaction"
@@ -123,6 +124,12 @@ dropped, and recover says so.`,
 				// Only the mark was wrong: nothing of the log was lost.
 				_, err = fmt.Fprintf(a.out, "%s: %s\nthe log itself was whole: replayed it from the group the file's binding to it names "+
 					"(%s), dropped nothing\nthe log is now %s\n", args[0], st.Reason, count(st.KeptGroups, "group", "groups"), st.MovedTo)
+				return err
+			}
+			if st.KeptAll {
+				// Nothing was lost with the damage.
+				_, err = fmt.Fprintf(a.out, "%s: %s at offset %d of the write-ahead log\nnothing was lost with it: kept every group of the log the file lacked (%s), dropped none\nthe damaged log is now %s\n",
+					args[0], st.Reason, st.Offset, count(st.KeptGroups, "group", "groups"), st.MovedTo)
 				return err
 			}
 			dropped := fmt.Sprintf("%s of writes (%d-%d)", count(st.DroppedGroups(), "group", "groups"), st.DroppedFirst, st.DroppedLast)

@@ -243,6 +243,13 @@ type LogDamage struct {
 	// refusal says so: "replay the log from there" read as if nothing
 	// were lost.
 	Below bool
+	// Resumed says that nothing is lost with the damage: it is in
+	// records of groups the store file holds already, or in a proof,
+	// and the log's records after it are whole and take the chain up
+	// again (resumeAt): recovery keeps every group past the file's mark
+	// (LogScan.Groups), drops none, and Bytes is the span from the damage
+	// to where the chain takes up (not replayed).
+	Resumed bool
 	// Gap says that the log's records are whole and start past the
 	// group after the file's mark (gapDamage): Group..LaterFirst-1 are in
 	// neither the file nor the log.
@@ -288,6 +295,10 @@ func (d *LogDamage) Err(path string) error {
 		return fmt.Errorf("%w: write-ahead log %s may not be this store's: %s; nothing was changed; "+
 			"run `ckpt recover` (ckpt.RecoverLog) to move the log aside keeping none of its groups (if it is this store's "+
 			"own log, put it back beside the file after that: the file then names no log, and Open replays it)", ErrCorrupt, path, d.Reason)
+	}
+	if d.Resumed {
+		return fmt.Errorf("%w: write-ahead log %s: %s at offset %d; nothing was changed and nothing is lost; run `ckpt recover` "+
+			"(ckpt.RecoverLog) to replay the log's groups past the file's mark into it and move the log aside", ErrCorrupt, path, d.Reason, d.Offset)
 	}
 	if d.Bound != 0 && d.Below {
 		lost := ""

@@ -1,0 +1,270 @@
+package engine
+
+// The scan of a log file: its chain of records from the header, and what
+// the bytes after the chain's end say about it (a torn tail, a power cut,
+// damage). The format is wal.go's.
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// scanLog is ScanLogOf on the bytes of the log file at path.
+func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogScan, error) {
+	ours := len(data) >= len(logMagic) && string(data[:len(logMagic)]) == logMagic
+	whole := ours && len(data) >= logHeader && headerCRC(data) == binary.BigEndian.Uint32(data[12:])
+	var version uint32
+	if whole {
+		if version = binary.BigEndian.Uint32(data[8:]); version < logV1 || version > logVersion {
+			return nil, fmt.Errorf("%w: write-ahead log %s has version %d; this build reads versions %d to %d", ErrFormatVersion, path, version, logV1, logVersion)
+		}
+	}
+	if !whole {
+		if !ours {
+			if groups, ok, err := readLegacyLog(path, data, applied); ok || err != nil {
+				return &LogScan{Groups: groups, Legacy: true}, err
+			}
+			// Not the magic and no record of the old format: an old log
+			// whose first append was cut short holds nothing, unless a
+			// record of this format follows, of the identity in the
+			// damaged header or of the log the store file is bound to
+			// (the whole header, or the first sector, zeroed: its identity
+			// is gone too): then the header is damaged.
+			if len(data) < logHeader {
+				return &LogScan{}, nil
+			}
+			if !anyRecord(data, binary.BigEndian.Uint64(data[16:]), bind.ID) {
+				return &LogScan{Legacy: true}, nil
+			}
+		}
+		// The header is written and fsync'd before any record: a damaged
+		// header with nothing after it is a creation cut short.
+		if lastNonZero(data, logHeader) < 0 {
+			return &LogScan{}, nil
+		}
+		return &LogScan{Damage: &LogDamage{Offset: 0, Bytes: int64(lastNonZero(data, 0) + 1),
+			Reason: "the log header (its identity) is damaged while records follow"}}, nil
+	}
+	id := binary.BigEndian.Uint64(data[16:])
+	if d := bindingDamage(data, id, version, applied, bind); d != nil {
+		return &LogScan{Damage: d}, nil
+	}
+	seed := binary.BigEndian.Uint32(data[12:])
+	sc := &LogScan{}
+	var prev uint64 // gen of the last valid record, 0 before the first
+	// passed is the first damage the scan passed over, the chain taken
+	// up again after it (resumeAt).
+	var passed *LogDamage
+	off := logHeader
+	for {
+		r, ok := parseRecord(data, off, id, version)
+		reason := "bad record"
+		if ok && r.seed == seed && r.proof {
+			switch {
+			case prev != 0 && r.gen == prev && proofBody(r.body, version):
+				// The proof that the record before it was durable (commit.go's
+				// vouch): no group of its own.
+				seed = r.crc
+				off += r.size
+				continue
+			case prev != 0 && r.gen > prev:
+				sc.Damage = &LogDamage{Offset: int64(off), Group: prev + 1, LaterFirst: r.gen, LaterLast: r.gen,
+					Bytes:  int64(lastNonZero(data, off) + 1 - off),
+					Reason: fmt.Sprintf("a proof of group %d follows group %d", r.gen, prev)}
+				return sc, nil
+			default:
+				// A proof of an earlier group (an earlier pass over the file,
+				// chained as the record below says), one first in its pass
+				// (never written), or one with changes: the chain ends here.
+				ok = false
+			}
+		}
+		if ok && r.seed == seed && prev != 0 && r.gen <= prev {
+			// A record of an earlier pass over the file: its seed matches
+			// because the new pass began with a record of the same body
+			// (the same write again), whose crc is the same (a record's
+			// crc covers its body from its seed, not its gen). Whole, it
+			// was not overwritten: the new pass ends here.
+			ok = false
+		}
+		if ok && r.seed == seed && prev != 0 && r.gen != prev+1 {
+			// Whole and chained, but not the next group: a bug or a
+			// forgery, never a torn write.
+			sc.Damage = &LogDamage{Offset: int64(off), Group: prev + 1, LaterFirst: r.gen, LaterLast: r.gen,
+				Bytes:  int64(lastNonZero(data, off) + 1 - off),
+				Reason: fmt.Sprintf("group %d follows group %d", r.gen, prev)}
+			for p := off + 8; p+recHeader <= len(data); p += 8 {
+				if r, ok := parseRecord(data, p, id, version); ok {
+					sc.Damage.LaterLast = max(sc.Damage.LaterLast, r.gen)
+				}
+			}
+			return sc, nil
+		}
+		if ok && r.seed == seed {
+			muts, err := decodeMuts(r.body)
+			if err == nil {
+				if r.gen > applied {
+					if len(sc.Groups) == 0 && r.gen != applied+1 {
+						return &LogScan{Damage: gapDamage(data, off, id, version, r.gen, applied, bind)}, nil
+					}
+					sc.Groups = append(sc.Groups, Group{Gen: r.gen, Muts: muts, Size: r.size, LogID: id})
+				}
+				prev, seed = r.gen, r.crc
+				off += r.size
+				continue
+			}
+			reason = "undecodable record"
+		}
+		// The valid records end at off. If a later record checks on its
+		// own and is newer than any this log held before (a record of an
+		// earlier pass over the file has a lower gen), what lies at off is
+		// damage, or a power cut during an fsync that covered both (the
+		// disk wrote the later page back first). The later records' lag
+		// tells them apart (wal.go's header): one written once the group
+		// at off was durable says that group was whole then, so it is
+		// damage, refused; if every one was written before (NoSync
+		// groups), a power cut may have kept them and lost it, and none
+		// of them was acknowledged as durable (trySeal): the log ends at
+		// off, as after a torn tail. Versions 1 and 2 do not record the
+		// lag: always refused. Only a record's own crcs decide (not the
+		// chain), since the chain through the damaged record is lost.
+		want := max(prev, applied) + 1
+		held := heldOf(id, applied, bind) // the mark, or the binding's group above a lowered one
+		d := &LogDamage{Offset: int64(off), Group: want, Reason: reason}
+		// Nothing but zeros past off: nothing past it is dropped.
+		end := max(lastNonZero(data, off)+1, off)
+		vouched := false
+		for p := off + 8; p+recHeader <= len(data); p += 8 {
+			r, ok := parseRecord(data, p, id, version)
+			if !ok {
+				continue
+			}
+			if r.gen >= want {
+				if d.LaterFirst == 0 {
+					d.LaterFirst = r.gen
+				}
+				d.LaterLast = max(d.LaterLast, r.gen)
+				end = max(end, p+r.size)
+				vouched = vouched || version < logV3 || r.durable >= want
+			}
+			if prev == 0 && r.gen == applied+1 {
+				// The pass's first record is bad and the record after it
+				// is group applied+1: the bad one is a group bbolt holds,
+				// which it took only once the log was durable up to it
+				// (logDurable). Damage, whatever the lag says (want is
+				// applied+1 here, not the bad record's own group).
+				vouched = true
+			}
+			p += r.size - 8 // a whole record (maybe of an earlier pass): skip it
+		}
+		if d.LaterFirst != 0 && !vouched {
+			// A power cut's: dropped, as a torn tail is (the checks below
+			// still apply to what is left).
+			d.Bytes = int64(end - off)
+			d.Reason = fmt.Sprintf("%s, with records of groups %d-%d after it all written before it was durable (a power cut during their fsync)", reason, d.LaterFirst, d.LaterLast)
+			sc.Cut = d
+			d = &LogDamage{Offset: int64(off), Group: want, Reason: reason}
+		}
+		if d.LaterFirst != 0 {
+			d.Bytes = int64(end - off)
+			sc.Damage = d
+		} else if short := cutShort(data, off, id, version, bind); short != "" {
+			d.Bytes = int64(end - off)
+			d.Reason, d.Short = short, true
+			sc.Damage = d
+		} else if prev != 0 && prev < held {
+			// The valid records end below bbolt's mark. bbolt takes a group
+			// only once it is durable here (the applier fsyncs the log
+			// first when a NoSync group's record is not yet, and Open
+			// before it replays what a killed process left in the page
+			// cache), and the log is emptied or rewound only when bbolt
+			// holds all of it, so its records always reach the mark: a
+			// record bbolt applied is damaged, the mark is (it has no
+			// checksum; raised, it would make Open skip groups bbolt never
+			// took), or the log is an earlier copy of itself.
+			d.Bytes = int64(end - off)
+			d.Reason = fmt.Sprintf("the valid records end at group %d, but the store says it holds groups up to %d (a damaged record, or a damaged mark)", prev, applied)
+			if held != applied {
+				// A mark lowered by damage (boundLowered below).
+				d.Reason = fmt.Sprintf("the valid records end at group %d, but the store file's binding to this log says it took "+
+					"its groups up to %d (its mark, %d, is lower: a damaged mark), so the log is an earlier copy of itself or a "+
+					"record it held is damaged; replayed from the mark, its groups would write an earlier state over the file's",
+					prev, held, applied)
+			}
+			sc.Damage = d
+		}
+		sc = boundLowered(sc, prev, held, applied)
+		if d := sc.Damage; d != nil && !d.Short && d.Bound == 0 {
+			if p, r, ok := resumeAt(data, off, id, version, prev, applied, bind); ok {
+				// Nothing is lost with the damage: the chain takes up
+				// again at p. Refused all the same (passed): damaged
+				// bytes say the disk, or something beside the store,
+				// changed them; recovery, the explicit step, keeps every
+				// group. What was found past the damage (a power cut's
+				// records, later records) is the resumed chain's now.
+				if passed == nil {
+					passed = &LogDamage{Offset: int64(off), Group: prev + 1, Bytes: int64(p - off), Resumed: true,
+						Reason: fmt.Sprintf("%s where only a proof that group %d was durable was", reason, prev)}
+					if prev < applied {
+						passed.Reason = fmt.Sprintf("%s in a record of a group the store file holds already (it holds groups up to %d)", reason, applied)
+					}
+				}
+				sc.Damage, sc.Cut = nil, nil
+				prev, seed, off = r.gen-1, r.seed, p
+				continue
+			}
+		}
+		if passed != nil && sc.Damage == nil {
+			// The log is whole past the damage (a torn tail or a power
+			// cut's records at its end are dropped as ever).
+			passed.Reason += ", with the log's records after it whole"
+			if len(sc.Groups) > 0 {
+				passed.Reason += fmt.Sprintf(" and following on from there (groups %d-%d)", sc.Groups[0].Gen, sc.Groups[len(sc.Groups)-1].Gen)
+			}
+			sc.Damage = passed
+		}
+		return sc, nil
+	}
+}
+
+// resumeAt returns where the chain of a log, ended by damage at off after
+// the record of group prev, takes up again, if the damage can have cost
+// no group bbolt lacks (it holds groups up to applied): the first record
+// after off that checks on its own and holds a group past both (base)
+// must hold the next one, base+1, and not be a proof of it. Every record
+// of a group past the mark is of the log's current pass (the log is
+// rewound only once bbolt holds all of it, so an earlier pass ends at or
+// below the mark) and group numbers are never reused, so that record is
+// the one that followed the damaged bytes:
+//
+//   - prev below applied: the damaged record is of a group bbolt holds
+//     (it took the group once the log was durable up to it: the record
+//     was whole then), and the groups after it up to applied are held
+//     too. Only for a file bound to this log at this very mark (neither
+//     damaged: a raised mark would skip groups bbolt never took; a
+//     lowered one is Bound damage, which the caller does not resume).
+//   - prev at or past applied:
+//     nothing but proofs of prev lies between its record and the next
+//     group's, which is whole; the damage was in a proof.
+//
+// ok is false when the record found holds a later group, or is a proof
+// (the next group's record is then damaged or missing, and the groups
+// after it do not go in without it), or there is none (an earlier copy
+// of the log holds none past its end either).
+func resumeAt(data []byte, off int, id uint64, version uint32, prev, applied uint64, bind LogBinding) (int, logRecord, bool) {
+	if prev < applied && (bind.ID != id || bind.Gen != applied) {
+		return 0, logRecord{}, false
+	}
+	base := max(prev, applied)
+	for p := off + 8; p+recHeader <= len(data); p += 8 {
+		r, ok := parseRecord(data, p, id, version)
+		if !ok {
+			continue
+		}
+		if r.gen > base {
+			return p, r, r.gen == base+1 && !r.proof
+		}
+		p += r.size - 8 // a whole record: skip it
+	}
+	return 0, logRecord{}, false
+}
