@@ -404,7 +404,9 @@ func ScanLogOf(path string, applied uint64, bind LogBinding) (*LogScan, error) {
 		return nil, fmt.Errorf("ckpt: read write-ahead log: %w", err)
 	}
 	sc, err := scanLog(path, data, applied, bind)
-	if err == nil && sc.Damage == nil && !sc.Legacy {
+	// A log with damage in it too: the groups recovery would keep are no
+	// more this store's than a whole log's.
+	if err == nil && (sc.Damage == nil || !sc.Damage.Foreign) && !sc.Legacy {
 		if d := unverifiedDamage(data, sc.Groups, bind); d != nil {
 			return &LogScan{Damage: d}, nil
 		}
