@@ -5,6 +5,7 @@ package engine
 // damage). The format is wal.go's.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 )
@@ -20,6 +21,17 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 		}
 	}
 	if !whole {
+		if fixed, ok := rebuiltHeader(data, bind); ok {
+			// Nothing of the header is lost: scanned with it put back,
+			// and refused all the same (damaged bytes), recovery keeps
+			// every group.
+			sc, err := scanLog(path, fixed, applied, bind)
+			if err == nil && sc.Damage == nil {
+				sc.Damage = &LogDamage{Offset: 0, Bytes: logHeader, Resumed: true,
+					Reason: "the log header is damaged (the store file's binding to its log names its identity, and its first record, whole, its crc)"}
+			}
+			return sc, err
+		}
 		if !ours {
 			if groups, ok, err := readLegacyLog(path, data, applied); ok || err != nil {
 				return &LogScan{Groups: groups, Legacy: true}, err
@@ -267,4 +279,45 @@ func resumeAt(data []byte, off int, id uint64, version uint32, prev, applied uin
 		p += r.size - 8 // a whole record: skip it
 	}
 	return 0, logRecord{}, false
+}
+
+// rebuiltHeader returns the bytes of a log whose header is damaged with
+// the header put back, when nothing of it is unknown: its identity is the
+// one the store file's binding (or, that damaged, its live mark) names;
+// the first record checks on its own against that identity (its header
+// and body crcs do not depend on the log's version), and its seed is the
+// header's crc, which the header of one version only gives (magic,
+// version and identity are all it covers). A first record damaged too, or
+// a log the file does not name, is not rebuilt.
+func rebuiltHeader(data []byte, bind LogBinding) ([]byte, bool) {
+	id := bind.ID
+	if id == 0 {
+		id = bind.Live
+	}
+	if id == 0 {
+		return nil, false
+	}
+	r, ok := parseRecord(data, logHeader, id, logVersion)
+	if !ok {
+		return nil, false
+	}
+	var header []byte
+	for v := uint32(logV1); v <= logVersion; v++ {
+		h := append([]byte(logMagic), make([]byte, logHeader-len(logMagic))...)
+		binary.BigEndian.PutUint32(h[8:], v)
+		binary.BigEndian.PutUint64(h[16:], id)
+		if c := headerCRC(h); c == r.seed {
+			if header != nil {
+				return nil, false
+			}
+			binary.BigEndian.PutUint32(h[12:], c)
+			header = h
+		}
+	}
+	if header == nil {
+		return nil, false
+	}
+	fixed := bytes.Clone(data)
+	copy(fixed, header)
+	return fixed, true
 }
