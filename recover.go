@@ -45,9 +45,10 @@ type RecoverStats struct {
 	// nothing of it was dropped, and it was moved aside all the same.
 	LogWhole bool
 	// KeptAll (with Damaged) says nothing was lost with the damage: it
-	// was in records of groups the store file held already, or in a
-	// proof (a record that says the one before it was durable), and the
-	// log's records after it were whole and took up the chain again:
+	// was in records of groups the store file held already, in a proof
+	// (a record that says the one before it was durable), or in the log's
+	// header (put back from the file's binding and the first record), and
+	// the log's records after it were whole and took up the chain again:
 	// every group past the file's mark was kept (KeptGroups), none
 	// dropped (DroppedBytes is the damaged span, not replayed).
 	KeptAll bool

@@ -244,9 +244,10 @@ type LogDamage struct {
 	// were lost.
 	Below bool
 	// Resumed says that nothing is lost with the damage: it is in
-	// records of groups the store file holds already, or in a proof,
-	// and the log's records after it are whole and take the chain up
-	// again (resumeAt): recovery keeps every group past the file's mark
+	// records of groups the store file holds already, in a proof, or in
+	// the header (rebuiltHeader), and the log's records after it are
+	// whole and take the chain up again (resumeAt): recovery keeps every
+	// group past the file's mark
 	// (LogScan.Groups), drops none, and Bytes is the span from the damage
 	// to where the chain takes up (not replayed).
 	Resumed bool
