@@ -53,3 +53,26 @@ func TestAFIFOBesideTheStoreIsNoLogToRead(t *testing.T) {
 		t.Errorf("after RecoverLog: %v", err)
 	}
 }
+
+// A FIFO at the store's own path: every Open, and RecoverLog, hung (a
+// read-only open of a FIFO waits for a writer; a read-write one opens at
+// once and bbolt's first read waits). It is no store file: ErrCorrupt,
+// at once.
+func TestAFIFOAtTheStorePathIsNoStoreFile(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "s.db")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Skipf("no FIFO here: %v", err)
+	}
+	for _, opts := range []Options{{ReadOnly: true}, {}, {NoWAL: true}} {
+		if r, err := Open(p, opts); err == nil {
+			t.Errorf("options %+v: Open of a FIFO succeeded", opts)
+			_ = r.Close()
+		} else if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("options %+v: Open: %v, want ErrCorrupt", opts, err)
+		}
+	}
+	if _, err := RecoverLog(p, Options{}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("RecoverLog: %v, want ErrCorrupt", err)
+	}
+}
