@@ -47,7 +47,13 @@ func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
 			if o.ReadOnly {
 				flag &^= os.O_CREATE // bbolt would create a missing file
 			}
-			_, statErr := os.Stat(name)
+			fi, statErr := os.Stat(name)
+			if statErr == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+				// A FIFO, a device, a socket: no store file, and opened
+				// it could hold Open for ever (a FIFO's read-only open
+				// waits for a writer, a read of it for data).
+				return nil, fmt.Errorf("%w: %s: not a ckpt file: it is %s, not a regular file", ErrCorrupt, name, fileKind(fi.Mode()))
+			}
 			file, err := open(name, flag, perm)
 			if err == nil && !o.ReadOnly {
 				// Before bbolt reads a page (precheck.go).
@@ -231,4 +237,23 @@ func fileOwnPageSize(f *os.File, ps int64) int64 {
 		return ps
 	}
 	return int64(binary.LittleEndian.Uint32(buf[pageHeaderSize+8:]))
+}
+
+// fileKind names the kind of a file that is not a regular one, for an
+// error that says why it is no store or log.
+func fileKind(m os.FileMode) string {
+	switch t := m.Type(); {
+	case t&os.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case t&os.ModeSocket != 0:
+		return "a socket"
+	case t&os.ModeCharDevice != 0:
+		return "a character device"
+	case t&os.ModeDevice != 0:
+		return "a device"
+	case t&os.ModeDir != 0:
+		return "a directory"
+	default:
+		return fmt.Sprintf("a special file (%s)", t)
+	}
 }

@@ -34,7 +34,7 @@ func readLogFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, &errNoLogFile{fmt.Sprintf("it is no regular file (%s)", fi.Mode().Type())}
+		return nil, &errNoLogFile{fmt.Sprintf("it is %s, not a regular file", fileKind(fi.Mode()))}
 	}
 	if fi.Size() > maxLogFile {
 		return nil, &errNoLogFile{fmt.Sprintf("it is %d bytes long, more than any log a store writes (%d at most: its bound, and one record past it)",
