@@ -25,13 +25,18 @@ type errNoLogFile struct{ why string }
 func (e *errNoLogFile) Error() string { return e.why }
 
 // readLogFile reads the log file at path whole. A file larger than any
-// log a store writes is not read (errNoLogFile): read into memory, a
-// file of any size under the log's name would end the process (an
-// allocation the runtime cannot make is fatal, and no recover catches it).
+// log a store writes, or not a regular file, is not read (errNoLogFile):
+// read into memory, a file of any size under the log's name would end
+// the process (an allocation the runtime cannot make is fatal, and no
+// recover catches it), and a FIFO's open waits for a writer. A directory
+// fails the read at once with the system's error.
 func readLogFile(path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
+	}
+	if fi.IsDir() {
+		return os.ReadFile(path) // its own error ("read P: is a directory"), as before
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, &errNoLogFile{fmt.Sprintf("it is %s, not a regular file", fileKind(fi.Mode()))}
