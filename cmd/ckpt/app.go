@@ -163,7 +163,11 @@ func (a *app) openRead(path string) (*ckpt.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := ckpt.Open(path, ckpt.Options{ReadOnly: true, LockTimeout: a.lockTimeout, Encryption: enc})
+	var s *ckpt.Store
+	err = a.whileHeld(path, func(timeout time.Duration) (err error) {
+		s, err = ckpt.Open(path, ckpt.Options{ReadOnly: true, LockTimeout: timeout, Encryption: enc})
+		return err
+	})
 	return s, a.openError(path, err)
 }
 
@@ -191,7 +195,11 @@ func (a *app) openWrite(path string) (*ckpt.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := ckpt.Open(path, ckpt.Options{LockTimeout: a.lockTimeout, Encryption: enc})
+	var s *ckpt.Store
+	err = a.whileHeld(path, func(timeout time.Duration) (err error) {
+		s, err = ckpt.Open(path, ckpt.Options{LockTimeout: timeout, Encryption: enc})
+		return err
+	})
 	if noRoom(err) {
 		// Open writes to the file (its meta, the log's first bytes)
 		// before the command runs; "file too large" alone reads as if
