@@ -178,11 +178,11 @@ func (a *app) printLog(ctx context.Context, s *ckpt.Store, opts ckpt.ListOptions
 	for _, e := range rows {
 		ns := ""
 		if showNS {
-			ns = nsLabel(e.NS) + "\t"
+			ns = nsLabel(shown(e.NS)) + "\t"
 		}
 		changed := "-"
 		if len(e.Changed) > 0 {
-			changed = joinComma(e.Changed)
+			changed = joinComma(shownAll(e.Changed))
 		}
 		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.ID, ns, a.fmtTime(e.Time),
 			show(e.Step), show(e.Source), show(e.Node), show(e.Route), changed, e.Writes, show(e.RunID))
@@ -217,7 +217,7 @@ func show(v any) string {
 		return "-"
 	}
 	if s, ok := v.(string); ok {
-		return s
+		return shown(s)
 	}
 	return compactJSON(jsonable(v))
 }
