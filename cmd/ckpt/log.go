@@ -144,17 +144,27 @@ func (a *app) printLog(ctx context.Context, s *ckpt.Store, opts ckpt.ListOptions
 		}
 		return emit(held, pv)
 	}
+	// fail ends a streamed array where it stopped: its first 64 KiB are
+	// out already, and stdout cut in the middle of a string was no JSON.
+	// It stays JSON, cut short (the exit status and stderr say why).
+	fail := func(err error) error {
+		if a.asJSON && !first {
+			fmt.Fprint(out, "\n]\n")
+			_ = flush()
+		}
+		return err
+	}
 	for t, err := range s.List(ctx, opts) {
 		if err != nil {
-			return err
+			return fail(err)
 		}
 		if err := release(t); err != nil {
-			return err
+			return fail(err)
 		}
 		held = t
 	}
 	if err := release(nil); err != nil {
-		return err
+		return fail(err)
 	}
 	if a.asJSON {
 		if first {
