@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -128,6 +129,11 @@ func plainError(err error) string {
 	msg := strings.ReplaceAll(err.Error(), "ckpt: ", "")
 	for _, sentinel := range []error{ckpt.ErrInvalidConfig, ckpt.ErrNotFound} {
 		msg = strings.Replace(msg, strings.TrimPrefix(sentinel.Error(), "ckpt: ")+": ", "", 1)
+	}
+	if errors.Is(err, ckpt.ErrNotFound) && strings.HasPrefix(msg, `thread "`) {
+		// The library's `not found: thread "x"`: without its sentinel
+		// words it said only the name.
+		msg = "no " + msg
 	}
 	return msg
 }
