@@ -66,6 +66,7 @@ Start with:  ckpt demo   (then: ckpt log demo.db demo)`,
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(a))
 	}
+	usageHelpCommands(root)
 	return root
 }
 
