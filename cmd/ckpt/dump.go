@@ -55,6 +55,11 @@ new file and export again gives identical output.`,
 				if err := notTheStore(s.Path(), outPath); err != nil { // the file a link names, and its log
 					return err
 				}
+				if d := filepath.Dir(outPath); !isDir(d) {
+					// Else the error names the hidden temporary file
+					// beside the dump (as backup's would).
+					return fmt.Errorf("export to %s: no directory %s", outPath, d)
+				}
 				d, cerr := createDump(outPath)
 				if cerr != nil {
 					return cerr
