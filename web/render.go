@@ -127,12 +127,14 @@ func (s *server) failErr(w http.ResponseWriter, r *http.Request, err error) {
 // status stands for go.
 func plainError(err error) string {
 	msg := strings.ReplaceAll(err.Error(), "ckpt: ", "")
+	// The library's `not found: thread "x"` or `not found: checkpoint X in
+	// thread ...`: without the sentinel's words they named what is
+	// missing without saying it is, so "no" goes in their place.
+	missing := errors.Is(err, ckpt.ErrNotFound) && strings.HasPrefix(msg, "not found: ")
 	for _, sentinel := range []error{ckpt.ErrInvalidConfig, ckpt.ErrNotFound} {
 		msg = strings.Replace(msg, strings.TrimPrefix(sentinel.Error(), "ckpt: ")+": ", "", 1)
 	}
-	if errors.Is(err, ckpt.ErrNotFound) && strings.HasPrefix(msg, `thread "`) {
-		// The library's `not found: thread "x"`: without its sentinel
-		// words it said only the name.
+	if missing && !strings.HasPrefix(msg, "no ") && !strings.Contains(msg, " has no ") {
 		msg = "no " + msg
 	}
 	return msg
