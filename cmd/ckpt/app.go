@@ -332,6 +332,11 @@ func (a *app) openError(path string, err error) error {
 			}
 			return fmt.Errorf("%s is damaged (%s)", path, detail)
 		}
+		if detail == "not a ckpt store (no format marker)" {
+			// A bbolt file without ckpt's marker: said once, with what it
+			// is likely to be.
+			return fmt.Errorf("%s is not a ckpt store (no format marker): another program's bbolt file, or a store whose marker is damaged", path)
+		}
 		return fmt.Errorf("%s is not a ckpt store, or it is damaged (%s)", path, detail)
 	}
 	var pe *fs.PathError
