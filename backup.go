@@ -316,10 +316,21 @@ func writeSnapshot(ctx context.Context, tx *bolt.Tx, w io.Writer, progress func(
 		// 0 copy: %s"): keep it as an error too, so that a destination
 		// with no room is ErrDiskFull (engine.WriteFull) and errors.Is
 		// finds the system's error.
-		err = fmt.Errorf("%v: %w", err, bw.err)
+		err = textError{err.Error(), bw.err}
 	}
 	return err
 }
+
+// textError is an error that bbolt formatted as text: its own words, and
+// the error it formatted for errors.Is and errors.As (said once, not
+// twice as "%v: %w" did).
+type textError struct {
+	text string
+	err  error
+}
+
+func (e textError) Error() string { return e.text }
+func (e textError) Unwrap() error { return e.err }
 
 // replayInto applies groups to the store file f (a fresh copy, still
 // open), opened again by its name. The copy is only as sound as the

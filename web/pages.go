@@ -43,7 +43,7 @@ func (s *server) threads(w http.ResponseWriter, r *http.Request) {
 	prefix := q.Get("q")
 	offset, err := intParam(q.Get("offset"), 0, 0, 1<<30)
 	if err != nil {
-		s.fail(w, r, http.StatusBadRequest, "offset: "+err.Error())
+		s.fail(w, r, http.StatusBadRequest, "offset: "+plainError(err))
 		return
 	}
 	page, err := s.store.RecentThreads(ctx, ckpt.ThreadQuery{Prefix: prefix, Offset: offset, Limit: threadsPageSize})
@@ -185,7 +185,7 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 		opts.Namespace = ckpt.NS(nsSel)
 	}
 	if opts.Limit, err = intParam(q.Get("limit"), s.opts.PageSize, 1, maxPageSize); err != nil {
-		s.fail(w, r, http.StatusBadRequest, "limit: "+err.Error())
+		s.fail(w, r, http.StatusBadRequest, "limit: "+plainError(err))
 		return
 	}
 	ns := ""
@@ -195,13 +195,13 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 	if opts.Before != "" {
 		// A whole id passes as it is; a prefix must name one checkpoint.
 		if opts.Before, err = s.store.ResolveID(ctx, thread, ns, opts.Before); err != nil {
-			s.fail(w, r, http.StatusBadRequest, "before: "+err.Error())
+			s.fail(w, r, http.StatusBadRequest, "before: "+plainError(err))
 			return
 		}
 	}
 	filterText := q.Get("filter")
 	if opts.Filter, err = ParseFilter(filterText); err != nil {
-		s.fail(w, r, http.StatusBadRequest, err.Error())
+		s.fail(w, r, http.StatusBadRequest, plainError(err))
 		return
 	}
 	page := func(before string) string {
@@ -216,7 +216,7 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 		// a deep page): found by a walk down from the newest, then sent on
 		// to that page by its before, so every page has one address.
 		if after, err = s.store.ResolveID(ctx, thread, ns, after); err != nil {
-			s.fail(w, r, http.StatusBadRequest, "after: "+err.Error())
+			s.fail(w, r, http.StatusBadRequest, "after: "+plainError(err))
 			return
 		}
 		before, err := s.newerPage(ctx, opts, after)

@@ -260,7 +260,7 @@ func (s *server) diff(w http.ResponseWriter, r *http.Request) {
 	for i, p := range []string{"a", "b"} {
 		t, err := s.getTuple(ctx, thread, ns, q.Get(p))
 		if err != nil {
-			s.fail(w, r, errStatus(err), p+": "+err.Error())
+			s.fail(w, r, errStatus(err), p+": "+plainError(err))
 			return
 		}
 		ts[i] = t

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -126,8 +127,15 @@ func (s *server) failErr(w http.ResponseWriter, r *http.Request, err error) {
 // status stands for go.
 func plainError(err error) string {
 	msg := strings.ReplaceAll(err.Error(), "ckpt: ", "")
+	// The library's `not found: thread "x"` or `not found: checkpoint X in
+	// thread ...`: without the sentinel's words they named what is
+	// missing without saying it is, so "no" goes in their place.
+	missing := errors.Is(err, ckpt.ErrNotFound) && strings.HasPrefix(msg, "not found: ")
 	for _, sentinel := range []error{ckpt.ErrInvalidConfig, ckpt.ErrNotFound} {
 		msg = strings.Replace(msg, strings.TrimPrefix(sentinel.Error(), "ckpt: ")+": ", "", 1)
+	}
+	if missing && !strings.HasPrefix(msg, "no ") && !strings.Contains(msg, " has no ") {
+		msg = "no " + msg
 	}
 	return msg
 }

@@ -66,6 +66,7 @@ Start with:  ckpt demo   (then: ckpt log demo.db demo)`,
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(a))
 	}
+	usageHelpCommands(root)
 	return root
 }
 
@@ -163,7 +164,11 @@ func (a *app) openRead(path string) (*ckpt.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := ckpt.Open(path, ckpt.Options{ReadOnly: true, LockTimeout: a.lockTimeout, Encryption: enc})
+	var s *ckpt.Store
+	err = a.whileHeld(path, func(timeout time.Duration) (err error) {
+		s, err = ckpt.Open(path, ckpt.Options{ReadOnly: true, LockTimeout: timeout, Encryption: enc})
+		return err
+	})
 	return s, a.openError(path, err)
 }
 
@@ -191,7 +196,11 @@ func (a *app) openWrite(path string) (*ckpt.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := ckpt.Open(path, ckpt.Options{LockTimeout: a.lockTimeout, Encryption: enc})
+	var s *ckpt.Store
+	err = a.whileHeld(path, func(timeout time.Duration) (err error) {
+		s, err = ckpt.Open(path, ckpt.Options{LockTimeout: timeout, Encryption: enc})
+		return err
+	})
 	if noRoom(err) {
 		// Open writes to the file (its meta, the log's first bytes)
 		// before the command runs; "file too large" alone reads as if
@@ -322,6 +331,11 @@ func (a *app) openError(path string, err error) error {
 				return fmt.Errorf("%s has a damaged write-ahead log (%s)", path, log)
 			}
 			return fmt.Errorf("%s is damaged (%s)", path, detail)
+		}
+		if detail == "not a ckpt store (no format marker)" {
+			// A bbolt file without ckpt's marker: said once, with what it
+			// is likely to be.
+			return fmt.Errorf("%s is not a ckpt store (no format marker): another program's bbolt file, or a store whose marker is damaged", path)
 		}
 		return fmt.Errorf("%s is not a ckpt store, or it is damaged (%s)", path, detail)
 	}

@@ -44,7 +44,7 @@ exists is an error unless --replace is given (its old content is deleted).`,
 				// One transaction: none of the copy stays.
 				return withLeft(c.Context(), err, "nothing copied, "+file+" left as it was")
 			}
-			_, err = fmt.Fprintf(a.out, "copied thread %s to %s\n", src, dst)
+			_, err = fmt.Fprintf(a.out, "copied thread %s to %s\n", shown(src), shown(dst))
 			return err
 		},
 	}

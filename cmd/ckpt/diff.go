@@ -92,17 +92,17 @@ func printDiff(w io.Writer, d *checkpointDiff, useColor bool) {
 	}
 	add, del, chg, dim := paint(color.FgGreen), paint(color.FgRed), paint(color.FgYellow), paint(color.Faint)
 	ref := func(r checkpointRef) string { return fmt.Sprintf("%s (step %s, %s)", r.ID, show(r.Step), show(r.Node)) }
-	fmt.Fprintf(w, "thread %s%s\nfrom %s\n  to %s\n", d.Thread, nsSuffix(d.NS), ref(d.From), ref(d.To))
+	fmt.Fprintf(w, "thread %s%s\nfrom %s\n  to %s\n", shown(d.Thread), nsSuffix(d.NS), ref(d.From), ref(d.To))
 	fmt.Fprintln(w, "channels:")
 	if len(d.Added)+len(d.Removed)+len(d.Changed) == 0 {
 		fmt.Fprintln(w, "  (no channel changed)")
 	}
 	var cut clipper
 	for _, ch := range sortedKeys(d.Added) {
-		line(w, add, "+ %s = %s", ch, cut.one(compactJSON(d.Added[ch])))
+		line(w, add, "+ %s = %s", shown(ch), cut.one(compactJSON(d.Added[ch])))
 	}
 	for _, ch := range sortedKeys(d.Removed) {
-		line(w, del, "- %s (was %s)", ch, cut.one(compactJSON(d.Removed[ch])))
+		line(w, del, "- %s (was %s)", shown(ch), cut.one(compactJSON(d.Removed[ch])))
 	}
 	for _, c := range d.Changed {
 		if c.Appended != nil {
@@ -110,34 +110,34 @@ func printDiff(w io.Writer, d *checkpointDiff, useColor bool) {
 			if len(c.Appended) == 1 {
 				items = "item"
 			}
-			line(w, chg, "~ %s: %d %s appended (version %s -> %s)", c.Channel, len(c.Appended), items, c.FromVersion, c.ToVersion)
+			line(w, chg, "~ %s: %d %s appended (version %s -> %s)", shown(c.Channel), len(c.Appended), items, shown(c.FromVersion), shown(c.ToVersion))
 			for _, it := range c.Appended {
 				line(w, add, "    + %s", cut.one(compactJSON(it)))
 			}
 			continue
 		}
 		from, to := cut.pair(compactJSON(c.From), compactJSON(c.To))
-		line(w, chg, "~ %s (version %s -> %s)", c.Channel, c.FromVersion, c.ToVersion)
+		line(w, chg, "~ %s (version %s -> %s)", shown(c.Channel), shown(c.FromVersion), shown(c.ToVersion))
 		line(w, del, "    - %s", from)
 		line(w, add, "    + %s", to)
 	}
 	if len(d.Unchanged) > 0 {
-		line(w, dim, "  unchanged: %s", strings.Join(d.Unchanged, ", "))
+		line(w, dim, "  unchanged: %s", strings.Join(shownAll(d.Unchanged), ", "))
 	}
 	fmt.Fprintln(w, "metadata:")
 	if len(d.MetadataAdded)+len(d.MetadataRemoved)+len(d.MetadataChanged) == 0 {
 		fmt.Fprintln(w, "  (no difference)")
 	}
 	for _, k := range sortedKeys(d.MetadataAdded) {
-		line(w, add, "+ %s = %s", k, cut.one(compactJSON(d.MetadataAdded[k])))
+		line(w, add, "+ %s = %s", shown(k), cut.one(compactJSON(d.MetadataAdded[k])))
 	}
 	for _, k := range sortedKeys(d.MetadataRemoved) {
-		line(w, del, "- %s (was %s)", k, cut.one(compactJSON(d.MetadataRemoved[k])))
+		line(w, del, "- %s (was %s)", shown(k), cut.one(compactJSON(d.MetadataRemoved[k])))
 	}
 	for _, k := range sortedKeys(d.MetadataChanged) {
 		c := d.MetadataChanged[k]
 		from, to := cut.pair(compactJSON(c.From), compactJSON(c.To))
-		line(w, chg, "~ %s: %s -> %s", k, from, to)
+		line(w, chg, "~ %s: %s -> %s", shown(k), from, to)
 	}
 	if cut.any {
 		line(w, dim, "(values longer than %d bytes are cut: --json prints them whole)", diffValueMax)
@@ -200,7 +200,7 @@ func nsSuffix(ns string) string {
 	if ns == "" {
 		return ""
 	}
-	return " namespace " + ns
+	return " namespace " + shown(ns)
 }
 
 // line prints one coloured line, the reset code before the newline.

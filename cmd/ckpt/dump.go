@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/spf13/cobra"
@@ -53,6 +54,11 @@ new file and export again gives identical output.`,
 			if outPath != "" && outPath != "-" {
 				if err := notTheStore(s.Path(), outPath); err != nil { // the file a link names, and its log
 					return err
+				}
+				if d := filepath.Dir(outPath); !isDir(d) {
+					// Else the error names the hidden temporary file
+					// beside the dump (as backup's would).
+					return fmt.Errorf("export to %s: no directory %s", outPath, d)
 				}
 				d, cerr := createDump(outPath)
 				if cerr != nil {
@@ -121,7 +127,17 @@ again.`,
 				// A new file is built beside the path and linked into
 				// place only when complete: a failed or killed import
 				// leaves no file behind.
-				sum, err = ckpt.ImportFile(c.Context(), args[0], in, ckpt.Options{LockTimeout: a.lockTimeout, Encryption: enc}, ckpt.ImportOptions{Progress: bar.set})
+				read := &countingReader{r: in}
+				err = a.whileHeld(args[0], func(timeout time.Duration) (err error) {
+					sum, err = ckpt.ImportFile(c.Context(), args[0], read, ckpt.Options{LockTimeout: timeout, Encryption: enc}, ckpt.ImportOptions{Progress: bar.set})
+					if read.n > 0 && errors.Is(err, ckpt.ErrLocked) {
+						// The dump was read (another import took the
+						// path meanwhile): another try would read
+						// the rest of it as a dump.
+						return finalError{err}
+					}
+					return err
+				})
 				if _, ok := errors.AsType[*fs.PathError](err); ok {
 					err = a.openError(args[0], err) // names the file once, not its .import sibling twice
 				}

@@ -144,17 +144,27 @@ func (a *app) printLog(ctx context.Context, s *ckpt.Store, opts ckpt.ListOptions
 		}
 		return emit(held, pv)
 	}
+	// fail ends a streamed array where it stopped: its first 64 KiB are
+	// out already, and stdout cut in the middle of a string was no JSON.
+	// It stays JSON, cut short (the exit status and stderr say why).
+	fail := func(err error) error {
+		if a.asJSON && !first {
+			fmt.Fprint(out, "\n]\n")
+			_ = flush()
+		}
+		return err
+	}
 	for t, err := range s.List(ctx, opts) {
 		if err != nil {
-			return err
+			return fail(err)
 		}
 		if err := release(t); err != nil {
-			return err
+			return fail(err)
 		}
 		held = t
 	}
 	if err := release(nil); err != nil {
-		return err
+		return fail(err)
 	}
 	if a.asJSON {
 		if first {
@@ -178,11 +188,11 @@ func (a *app) printLog(ctx context.Context, s *ckpt.Store, opts ckpt.ListOptions
 	for _, e := range rows {
 		ns := ""
 		if showNS {
-			ns = nsLabel(e.NS) + "\t"
+			ns = nsLabel(shown(e.NS)) + "\t"
 		}
 		changed := "-"
 		if len(e.Changed) > 0 {
-			changed = joinComma(e.Changed)
+			changed = joinComma(shownAll(e.Changed))
 		}
 		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.ID, ns, a.fmtTime(e.Time),
 			show(e.Step), show(e.Source), show(e.Node), show(e.Route), changed, e.Writes, show(e.RunID))
@@ -217,7 +227,7 @@ func show(v any) string {
 		return "-"
 	}
 	if s, ok := v.(string); ok {
-		return s
+		return shown(s)
 	}
 	return compactJSON(jsonable(v))
 }

@@ -97,7 +97,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		// Point to the help of the command that was mistyped (the root's
 		// for an unknown command).
 		help := "ckpt"
-		if cmd != nil {
+		if cmd != nil && cmd.Name() != "help" { // 'ckpt help nope': the root's
 			help = cmd.CommandPath()
 		}
 		fmt.Fprintf(stderr, "%s (see '%s --help')\n", oneLine(err), help)

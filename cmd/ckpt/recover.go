@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/spf13/cobra"
@@ -47,7 +48,11 @@ dropped, and recover says so.`,
 			if err := checkFile(args[0]); err != nil {
 				return err
 			}
-			st, err := ckpt.RecoverLog(args[0], ckpt.Options{LockTimeout: a.lockTimeout})
+			var st ckpt.RecoverStats
+			err := a.whileHeld(args[0], func(timeout time.Duration) (err error) {
+				st, err = ckpt.RecoverLog(args[0], ckpt.Options{LockTimeout: timeout})
+				return err
+			})
 			if err != nil {
 				return a.openError(args[0], err)
 			}

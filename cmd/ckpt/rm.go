@@ -42,7 +42,7 @@ rm -i does.`,
 				return err
 			}
 			if !yes {
-				sure, err := ask(c.Context(), a.in, a.errw, fmt.Sprintf("delete %s from %s (%s) with their whole history?", count(len(threads), "thread", "threads"), file, strings.Join(threads, ", ")))
+				sure, err := ask(c.Context(), a.in, a.errw, fmt.Sprintf("delete %s from %s (%s) with their whole history?", count(len(threads), "thread", "threads"), file, strings.Join(shownAll(threads), ", ")))
 				if err != nil {
 					return stopped(c.Context(), err, "nothing deleted, "+file+" left as it was")
 				}
@@ -68,11 +68,11 @@ rm -i does.`,
 					// before stay deleted, this one and the rest stay.
 					left := "nothing deleted, " + file + " left as it was"
 					if i > 0 {
-						left = "deleted " + strings.Join(threads[:i], ", ") + "; " + strings.Join(threads[i:], ", ") + " still in " + file
+						left = "deleted " + strings.Join(shownAll(threads[:i]), ", ") + "; " + strings.Join(shownAll(threads[i:]), ", ") + " still in " + file
 					}
 					return withLeft(c.Context(), err, left)
 				}
-				fmt.Fprintf(a.out, "deleted thread %s\n", t)
+				fmt.Fprintf(a.out, "deleted thread %s\n", shown(t))
 			}
 			return nil
 		},

@@ -63,7 +63,7 @@ not a thread's, and 'ckpt stats --json' has them as sealed_keys).`,
 					rows = append(rows, row{info.ThreadID, info.Namespaces, info.Checkpoints, info.PendingWrites, info.NewestID, a.when(info.NewestTime), info.Bytes})
 					continue
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", info.ThreadID, joinNS(info.Namespaces), info.Checkpoints,
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", shown(info.ThreadID), joinNS(shownAll(info.Namespaces)), info.Checkpoints,
 					info.PendingWrites, info.NewestID, a.fmtTime(info.NewestTime), humanBytes(info.Bytes))
 			}
 			if a.asJSON {

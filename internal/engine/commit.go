@@ -16,6 +16,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime/debug"
 	"time"
@@ -218,8 +219,15 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 		}
 		return nil
 	}
+	// A log this Open creates and cannot start (no room for its header)
+	// is removed: a failed Open leaves the directory as it was.
+	_, statErr := os.Lstat(path)
+	created := errors.Is(statErr, fs.ErrNotExist)
 	log, err := CreateLog(path, e.syncLog)
 	if err != nil {
+		if created {
+			_ = os.Remove(path)
+		}
 		return err
 	}
 	if e.hooks.CreatedLog != nil {

@@ -121,6 +121,16 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 		_ = os.Remove(tmp)
 		return st, fmt.Errorf("ckpt: compact: %w", WriteFull(err))
 	}
+	// The new file takes the old one's place, so it keeps what the old
+	// one had: its permission bits (OpenFile's above were cut by the
+	// umask: a store shared by a group, 0660, came out 0640) and, where
+	// the process may give it away, its owner.
+	if err := keepOwner(dstFile, fi); err != nil {
+		return fail(err)
+	}
+	if err := dstFile.Chmod(fi.Mode().Perm()); err != nil {
+		return fail(err)
+	}
 	// A damaged page of the old file panics in bbolt: ErrCorrupt, and the
 	// store keeps its old file.
 	if err := Guard("compact: copy", func() error { return copyLive(ctx, dst, e.db, e.path, progress, e.compactStage) }); err != nil {
