@@ -373,7 +373,17 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 		below = bound
 		if bound == nil {
 			k, val = c.Last()
-		} else if k, _ = c.Seek(bound); k == nil && v.tx.Writable() {
+		} else if k, _ = c.Seek(bound); k != nil && bytes.Compare(k, bound) < 0 {
+			// A seek lands at or after its key unless a branch key is
+			// damaged: raised, it sends the seek into the child before,
+			// which holds nothing at or above the bound, and the cursor
+			// steps on to the next child's first key, below the bound.
+			// Stepping back from there walks the child before and passes
+			// over every key of that next child below the bound, with
+			// nothing out of order to notice (a List with Before read a
+			// shorter history as the whole). Nothing is yielded.
+			return fmt.Errorf("%w: a seek landed below its key in a bucket (a damaged branch page)", ErrCorrupt)
+		} else if k == nil && v.tx.Writable() {
 			// Past the last key. A write transaction's nodes may be
 			// empty (a Delete), which only Last steps over.
 			k, val = c.Last()
