@@ -135,3 +135,90 @@ func TestH164DamagedIndexBranchKeyBeforeList(t *testing.T) {
 		}
 	}
 }
+
+// TestH164DamagedIndexChildPointsAtAThreadPage: the global index's root
+// branch page names, for its last child, the page of a thread's bucket
+// (a damaged page id): its entries are the thread's nested buckets (bl,
+// cp, ids, ...). A List of the newest checkpoints walks that page first,
+// then the child before, and must not read that child's checkpoints as
+// the newest with no error.
+func TestH164DamagedIndexChildPointsAtAThreadPage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "idx.db")
+	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		cfg := ckpt.Config{ThreadID: fmt.Sprintf("t-%03d", i)}
+		for step := range 2 {
+			cp := ckpt.Checkpoint{ChannelValues: map[string]any{"n": step}, ChannelVersions: map[string]string{"n": fmt.Sprint(step + 1)}}
+			if cfg, err = s.Put(ctx, cfg, cp, ckpt.Metadata{"step": step}, map[string]string{"n": fmt.Sprint(step + 1)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root, threadPage uint64
+	pageSize := db.Info().PageSize
+	err = db.View(func(tx *bolt.Tx) error {
+		root = uint64(tx.Bucket([]byte("index")).Root())
+		threadPage = uint64(tx.Bucket([]byte("threads")).Bucket([]byte("t-000")).Root())
+		return nil
+	})
+	_ = db.Close()
+	if err != nil || threadPage == 0 {
+		t.Fatalf("thread t-000's bucket page %d: %v", threadPage, err)
+	}
+	file, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := file[int(root)*pageSize:]
+	count := int(binary.LittleEndian.Uint16(page[10:]))
+	if flags := binary.LittleEndian.Uint16(page[8:]); flags != 0x01 || count < 3 {
+		t.Fatalf("index root page %d: flags %#x, %d elements; want a branch of 3 or more", root, flags, count)
+	}
+	binary.LittleEndian.PutUint64(page[16+16*(count-1)+8:], threadPage)
+	damaged := filepath.Join(t.TempDir(), "damaged.db")
+	if err := os.WriteFile(damaged, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	read := func(p string, opts ckpt.ListOptions) (ids []string, err error) {
+		s, err := ckpt.Open(p, ckpt.Options{ReadOnly: true})
+		if err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		for tp, err := range s.List(ctx, opts) {
+			if err != nil {
+				return ids, err
+			}
+			ids = append(ids, tp.Config.ThreadID+"/"+tp.Config.CheckpointID)
+		}
+		return ids, nil
+	}
+	for _, opts := range []ckpt.ListOptions{{Limit: 5}, {Limit: 100}, {}} {
+		want, err := read(path, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := read(damaged, opts)
+		if err == nil {
+			if !slices.Equal(got, want) {
+				t.Fatalf("List%+v of the damaged file reads %d checkpoints from %q and no error; the file holds %d from %q", opts, len(got), got[:min(len(got), 3)], len(want), want[:3])
+			}
+			continue
+		}
+		if !errors.Is(err, ckpt.ErrCorrupt) {
+			t.Fatalf("List%+v of the damaged file: %v, want ErrCorrupt", opts, err)
+		}
+	}
+}
