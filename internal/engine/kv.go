@@ -131,6 +131,13 @@ type BoltView struct {
 	// (Buckets, Scan) under way: only the outermost one forgets, so that
 	// a thread's reads inside its callback keep their buckets.
 	walkBytes, depth int
+	// valuesOnly makes a Scan that meets a nested bucket ErrCorrupt
+	// (Options.ScanValuesOnly): a store whose scanned buckets hold values
+	// only then sees a damaged page id naming another bucket's page (a
+	// thread's, whose entries are its buckets) in place of a child. Passed
+	// over, that page hid the child it replaced: the walk went on into
+	// the child before, and a List read older checkpoints as the newest.
+	valuesOnly bool
 	// lastID numbers the entries of open (openBucket.id).
 	lastID uint32
 	// added bounds the keys this view's writes added to the transaction
@@ -405,6 +412,9 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 			continue
 		}
 		if val == nil && b.Bucket(k) != nil {
+			if v.valuesOnly {
+				return fmt.Errorf("%w: a nested bucket %q met in a scan of values (a damaged page id)", ErrCorrupt, k)
+			}
 			continue // nested bucket, not a value
 		}
 		m := v.enterWalk()
@@ -543,7 +553,7 @@ func readView(tx *bolt.Tx) *BoltView {
 // into pages the file reuses) and returns v to the pool.
 func (v *BoltView) recycle() {
 	v.forget(false)
-	v.tx, v.scratch, v.wrote, v.walkBytes = nil, nil, false, 0
+	v.tx, v.scratch, v.wrote, v.walkBytes, v.valuesOnly = nil, nil, false, 0, false
 	readViews.Put(v)
 }
 
