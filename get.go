@@ -229,6 +229,7 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 			}
 			return ctx.Err()
 		})
+		scanned := serr == nil
 		switch {
 		case serr != nil:
 		case prefix != nil:
@@ -248,6 +249,14 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 			if serr == nil && next == nil && sel.before == nil {
 				serr = tr.checkThreadsIndexed() // the whole index walked (list_gaps.go)
 			}
+		}
+		if scanned && serr != nil {
+			// The page's range misses a checkpoint (list_gaps.go): what it
+			// found is not the newest in order, and a caller that stops at
+			// the first (a List with Limit 1 for the head) would read an
+			// older checkpoint as the newest and never meet the error.
+			// The List yields the error next, nothing of this page.
+			page = page[:0]
 		}
 		if serr == nil && len(page) == 0 && sel.thread != "" {
 			// Nothing in the thread (or namespace): one never written,
