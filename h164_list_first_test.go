@@ -2,8 +2,12 @@ package ckpt_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/ckpt-go/ckpt"
@@ -73,5 +77,98 @@ func TestH164ListFirstIsTheNewestOrAnError(t *testing.T) {
 			}
 			break // the caller that takes the first as the newest
 		}
+	}
+}
+
+// TestH164ListPassesNoKeyOverBeforeItsError: an entry in the middle of a
+// leaf of the global index gets a first byte of 0xff (out of order: above
+// every id). A List with Before walks that leaf down from its last entry;
+// the scan passes the entry over as out of order and goes on, and ends
+// with ErrCorrupt. The checkpoints after the one passed over were yielded
+// before the error: a caller that stopped there missed one with no error.
+// A List yields the file's checkpoints in order up to where it fails.
+func TestH164ListPassesNoKeyOverBeforeItsError(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "order.db")
+	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		cfg := ckpt.Config{ThreadID: fmt.Sprintf("t-%03d", i)}
+		for step := range 2 {
+			cp := ckpt.Checkpoint{ChannelValues: map[string]any{"n": step}, ChannelVersions: map[string]string{"n": fmt.Sprint(step + 1)}}
+			if cfg, err = s.Put(ctx, cfg, cp, ckpt.Metadata{"step": step}, map[string]string{"n": fmt.Sprint(step + 1)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root uint64
+	pageSize := db.Info().PageSize
+	_ = db.View(func(tx *bolt.Tx) error {
+		root = uint64(tx.Bucket([]byte("index")).Root())
+		return nil
+	})
+	_ = db.Close()
+	file, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := file[int(root)*pageSize:]
+	if flags, count := binary.LittleEndian.Uint16(page[8:]), binary.LittleEndian.Uint16(page[10:]); flags != 0x01 || count < 3 {
+		t.Fatalf("index root page %d: flags %#x, %d elements; want a branch of 3 or more", root, flags, count)
+	}
+	leaf := file[int(binary.LittleEndian.Uint64(page[16+16+8:]))*pageSize:]
+	n := int(binary.LittleEndian.Uint16(leaf[10:]))
+	key := func(i int) []byte {
+		e := 16 + 16*i
+		pos, ksize := binary.LittleEndian.Uint32(leaf[e+4:]), binary.LittleEndian.Uint32(leaf[e+8:])
+		return leaf[e+int(pos) : e+int(pos)+int(ksize)]
+	}
+	last := key(n - 1)
+	before := ulid.ULID(last[:16]).String() // the walk starts in this leaf
+	key(n / 2)[0] = 0xff
+	damaged := filepath.Join(t.TempDir(), "damaged.db")
+	if err := os.WriteFile(damaged, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	read := func(p string) (ids []string, err error) {
+		s, err := ckpt.Open(p, ckpt.Options{ReadOnly: true})
+		if err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		for tp, err := range s.List(ctx, ckpt.ListOptions{Before: before, Limit: 20}) {
+			if err != nil {
+				return ids, err
+			}
+			ids = append(ids, tp.Config.ThreadID+"/"+tp.Config.CheckpointID)
+		}
+		return ids, nil
+	}
+	want, err := read(path)
+	if err != nil || len(want) != 20 {
+		t.Fatalf("clean file: %d, %v", len(want), err)
+	}
+	got, err := read(damaged)
+	if err == nil {
+		if !slices.Equal(got, want) {
+			t.Fatalf("List of the damaged file: %q, no error; the file holds %q", got, want)
+		}
+		return
+	}
+	if !errors.Is(err, ckpt.ErrCorrupt) {
+		t.Fatalf("List of the damaged file: %v, want ErrCorrupt", err)
+	}
+	if len(got) > len(want) || !slices.Equal(got, want[:len(got)]) {
+		t.Fatalf("List of the damaged file yields %q before %v; the file holds %q: a checkpoint passed over", got, err, want)
 	}
 }
