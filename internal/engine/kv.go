@@ -395,6 +395,20 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 			// empty (a Delete), which only Last steps over.
 			k, val = c.Last()
 		} else {
+			if k != nil {
+				// The key a seek lands on is the least at or above the
+				// bound only in a sound page: one damaged above the
+				// keys after it draws bbolt's binary search to itself,
+				// and stepping back from it passed over the keys
+				// between it and the bound. Its successor tells.
+				nk, _ := c.Next()
+				if nk != nil && bytes.Compare(nk, k) <= 0 {
+					return fmt.Errorf("%w: keys out of order in a bucket (a damaged page)", ErrCorrupt)
+				}
+				if nk != nil {
+					c.Prev() // back to k (a Next past the last key stays on it)
+				}
+			}
 			// The key before the bound. Past the last key, a Seek
 			// leaves the cursor after the last leaf's last element, so
 			// that Prev is the last key: no second descent from the
