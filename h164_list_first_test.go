@@ -89,6 +89,26 @@ func TestH164ListFirstIsTheNewestOrAnError(t *testing.T) {
 // A List yields the file's checkpoints in order up to where it fails.
 func TestH164ListPassesNoKeyOverBeforeItsError(t *testing.T) {
 	t.Parallel()
+	h164OutOfOrderIndexKey(t, func(n int) int { return n / 2 }, 20)
+}
+
+// TestH164ListPagePassesNoKeyOverBeforeItsError: as above, the damaged
+// entry a quarter into the leaf, where the seek does not land: the walk
+// down from the leaf's end meets it, passes it over as out of order, goes
+// on, and ends with ErrCorrupt; the page yielded what it walked after
+// the entry first, a history with one checkpoint missing.
+func TestH164ListPagePassesNoKeyOverBeforeItsError(t *testing.T) {
+	t.Parallel()
+	h164OutOfOrderIndexKey(t, func(n int) int { return n / 4 }, 60)
+}
+
+// h164OutOfOrderIndexKey writes 300 threads of two checkpoints, gives the
+// entry at(n) of the global index's second leaf (of n entries) a first
+// byte of 0xff, and lists limit checkpoints before that leaf's last on a
+// read-only handle: what the List yields before its error, if any, must
+// be the file's checkpoints in order.
+func h164OutOfOrderIndexKey(t *testing.T, at func(n int) int, limit int) {
+	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "order.db")
 	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
@@ -135,7 +155,7 @@ func TestH164ListPassesNoKeyOverBeforeItsError(t *testing.T) {
 	}
 	last := key(n - 1)
 	before := ulid.ULID(last[:16]).String() // the walk starts in this leaf
-	key(n / 2)[0] = 0xff
+	key(at(n))[0] = 0xff
 	damaged := filepath.Join(t.TempDir(), "damaged.db")
 	if err := os.WriteFile(damaged, file, 0o600); err != nil {
 		t.Fatal(err)
@@ -146,7 +166,7 @@ func TestH164ListPassesNoKeyOverBeforeItsError(t *testing.T) {
 			return nil, err
 		}
 		defer s.Close()
-		for tp, err := range s.List(ctx, ckpt.ListOptions{Before: before, Limit: 20}) {
+		for tp, err := range s.List(ctx, ckpt.ListOptions{Before: before, Limit: limit}) {
 			if err != nil {
 				return ids, err
 			}
@@ -155,7 +175,7 @@ func TestH164ListPassesNoKeyOverBeforeItsError(t *testing.T) {
 		return ids, nil
 	}
 	want, err := read(path)
-	if err != nil || len(want) != 20 {
+	if err != nil || len(want) != limit {
 		t.Fatalf("clean file: %d, %v", len(want), err)
 	}
 	got, err := read(damaged)
@@ -169,6 +189,6 @@ func TestH164ListPassesNoKeyOverBeforeItsError(t *testing.T) {
 		t.Fatalf("List of the damaged file: %v, want ErrCorrupt", err)
 	}
 	if len(got) > len(want) || !slices.Equal(got, want[:len(got)]) {
-		t.Fatalf("List of the damaged file yields %q before %v; the file holds %q: a checkpoint passed over", got, err, want)
+		t.Fatalf("List of the damaged file yields %d checkpoints before %v, not the file's first %d (a checkpoint passed over): %q", len(got), err, len(got), got)
 	}
 }
