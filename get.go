@@ -229,7 +229,6 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 			}
 			return ctx.Err()
 		})
-		scanned := serr == nil
 		switch {
 		case serr != nil:
 		case prefix != nil:
@@ -250,11 +249,12 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 				serr = tr.checkThreadsIndexed() // the whole index walked (list_gaps.go)
 			}
 		}
-		if scanned && serr != nil {
-			// The page's range misses a checkpoint (list_gaps.go): what it
-			// found is not the newest in order, and a caller that stops at
-			// the first (a List with Limit 1 for the head) would read an
-			// older checkpoint as the newest and never meet the error.
+		if serr != nil {
+			// The page's range misses a checkpoint (list_gaps.go), or its
+			// walk passed over a key out of order and went on: what it
+			// found is not the history in order, and a caller that stops
+			// at the first (a List with Limit 1 for the head) would read
+			// an older checkpoint as the newest and never meet the error.
 			// The List yields the error next, nothing of this page.
 			page = page[:0]
 		}
