@@ -483,19 +483,27 @@ func (s *Store) ResolveID(ctx context.Context, thread, ns, prefix string) (strin
 	n := 0
 	err := s.view(ctx, func(r reader) error {
 		nk := nsKey(ns)
-		r.Scan(threadPath(thread, bucketCheckpoints), nk, nil, false, func(k, _ []byte) error {
+		ts := seedOf(thread)
+		return r.Scan(threadPath(thread, bucketCheckpoints), nk, nil, false, func(k, v []byte) error {
 			if len(k) != len(nk)+idLen {
+				return fmt.Errorf("%w: thread %q namespace %q: checkpoint key has %d id bytes", ErrCorrupt, thread, ns, len(k)-len(nk))
+			}
+			id := idString([idLen]byte(k[len(nk):]))
+			if !strings.HasPrefix(id, want) {
 				return nil
 			}
-			if id := idString([idLen]byte(k[len(nk):])); strings.HasPrefix(id, want) {
-				n++
-				if len(matches) < 3 {
-					matches = append(matches, id)
-				}
+			// The id a key names is the one written only if the record
+			// under it says so (its sum covers the key): a flipped byte
+			// of a key named an id never written, returned as the match.
+			if _, err := decodeCheckpointRecord(ts, k, v); err != nil {
+				return fmt.Errorf("thread %q checkpoint %s: %w", thread, id, err)
+			}
+			n++
+			if len(matches) < 3 {
+				matches = append(matches, id)
 			}
 			return nil
 		})
-		return nil
 	})
 	switch {
 	case err != nil:
