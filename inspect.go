@@ -465,7 +465,8 @@ func deltaStats(r reader, kr *keyring, thread string, st *Stats) error {
 // ResolveID returns the id of the one checkpoint of (thread, ns) whose id
 // starts with prefix (case-insensitive), for tools where people type ids.
 // A whole id is returned as it is. No match is ErrNotFound; more than one
-// is ErrInvalidConfig, naming the first few.
+// is ErrInvalidConfig, naming the first few; a match whose record fails
+// its check (a damaged key names an id never written) is ErrCorrupt.
 func (s *Store) ResolveID(ctx context.Context, thread, ns, prefix string) (string, error) {
 	if err := validConfig(Config{ThreadID: thread, CheckpointNS: ns}); err != nil {
 		return "", err
