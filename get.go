@@ -249,6 +249,15 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 				serr = tr.checkThreadsIndexed() // the whole index walked (list_gaps.go)
 			}
 		}
+		if serr != nil {
+			// The page's range misses a checkpoint (list_gaps.go), or its
+			// walk passed over a key out of order and went on: what it
+			// found is not the history in order, and a caller that stops
+			// at the first (a List with Limit 1 for the head) would read
+			// an older checkpoint as the newest and never meet the error.
+			// The List yields the error next, nothing of this page.
+			page = page[:0]
+		}
 		if serr == nil && len(page) == 0 && sel.thread != "" {
 			// Nothing in the thread (or namespace): one never written,
 			// or one whose bucket or records damage hides (thread_dir.go).

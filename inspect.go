@@ -465,7 +465,8 @@ func deltaStats(r reader, kr *keyring, thread string, st *Stats) error {
 // ResolveID returns the id of the one checkpoint of (thread, ns) whose id
 // starts with prefix (case-insensitive), for tools where people type ids.
 // A whole id is returned as it is. No match is ErrNotFound; more than one
-// is ErrInvalidConfig, naming the first few.
+// is ErrInvalidConfig, naming the first few; a match whose record fails
+// its check (a damaged key names an id never written) is ErrCorrupt.
 func (s *Store) ResolveID(ctx context.Context, thread, ns, prefix string) (string, error) {
 	if err := validConfig(Config{ThreadID: thread, CheckpointNS: ns}); err != nil {
 		return "", err
@@ -483,19 +484,27 @@ func (s *Store) ResolveID(ctx context.Context, thread, ns, prefix string) (strin
 	n := 0
 	err := s.view(ctx, func(r reader) error {
 		nk := nsKey(ns)
-		r.Scan(threadPath(thread, bucketCheckpoints), nk, nil, false, func(k, _ []byte) error {
+		ts := seedOf(thread)
+		return r.Scan(threadPath(thread, bucketCheckpoints), nk, nil, false, func(k, v []byte) error {
 			if len(k) != len(nk)+idLen {
+				return fmt.Errorf("%w: thread %q namespace %q: checkpoint key has %d id bytes", ErrCorrupt, thread, ns, len(k)-len(nk))
+			}
+			id := idString([idLen]byte(k[len(nk):]))
+			if !strings.HasPrefix(id, want) {
 				return nil
 			}
-			if id := idString([idLen]byte(k[len(nk):])); strings.HasPrefix(id, want) {
-				n++
-				if len(matches) < 3 {
-					matches = append(matches, id)
-				}
+			// The id a key names is the one written only if the record
+			// under it says so (its sum covers the key): a flipped byte
+			// of a key named an id never written, returned as the match.
+			if _, err := decodeCheckpointRecord(ts, k, v); err != nil {
+				return fmt.Errorf("thread %q checkpoint %s: %w", thread, id, err)
+			}
+			n++
+			if len(matches) < 3 {
+				matches = append(matches, id)
 			}
 			return nil
 		})
-		return nil
 	})
 	switch {
 	case err != nil:

@@ -296,6 +296,8 @@ func Open(path string, opts Options) (*Store, error) {
 		Hooks:           s.tune.hooks,
 		// The threads of an import under way (import_hide.go).
 		HideUnpublished: s.hideImporting,
+		// No bucket the store scans holds buckets (bucket_layout.go).
+		ScanValuesOnly: true,
 	})
 	if err != nil {
 		var be *engine.BoltOpenError

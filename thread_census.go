@@ -62,9 +62,14 @@ type threadCensus struct {
 	full bool
 
 	walksOrder bool // the walk gives ids/ (Export's does not)
+	// walksMetadata: the walk gives md/ (Threads's and Stats's, which
+	// give every sub-bucket; Export gets each checkpoint's). Set by the
+	// walk, not by the first metadata record it meets: a thread whose
+	// md/ is gone whole (a flipped flag byte of its entry makes it a
+	// plain value) has none to meet, and was summarised with no error.
+	walksMetadata bool
 
 	checkpoints, metadata, order int
-	sawMetadata                  bool // the walk reads md/ (Export gets each checkpoint's)
 	// found, tallies: the pending writes found and what the tallies of the
 	// history order count, over the whole thread (a tally's sum is an XOR,
 	// so the thread's are the XOR of its checkpoints'): when the walk reads
@@ -79,10 +84,10 @@ type threadCensus struct {
 
 // newThreadCensus returns the census of a walk over thread (tallied,
 // full: see threadCensus); walksOrder: the walk gives the history order
-// (ids/) too.
+// (ids/) too, and with it every sub-bucket, md/ included.
 func newThreadCensus(r reader, thread string, tallied, full, walksOrder bool) *threadCensus {
 	ts := seedOf(thread)
-	return &threadCensus{r: r, thread: thread, ts: ts, tallied: tallied, full: full, walksOrder: walksOrder, writes: tallyCounter{},
+	return &threadCensus{r: r, thread: thread, ts: ts, tallied: tallied, full: full, walksOrder: walksOrder, walksMetadata: walksOrder, writes: tallyCounter{},
 		lists: lineageCheck{thread: thread, ts: ts, needs: map[lineageKey]int{}}}
 }
 
@@ -131,7 +136,6 @@ func (c *threadCensus) add(sub, k, v []byte) error {
 		}
 	case string(bucketMetadata):
 		c.metadata++
-		c.sawMetadata = true
 	case string(bucketWrites):
 		if c.tallied {
 			c.found.add(k, v)
@@ -168,7 +172,7 @@ func (c *threadCensus) done() error {
 	if err := c.lists.done(); err != nil {
 		return err
 	}
-	if c.sawMetadata && c.metadata != c.checkpoints {
+	if c.walksMetadata && c.metadata != c.checkpoints {
 		return fmt.Errorf("%w: thread %q: %d checkpoint records, %d metadata records (a damaged key or page hides some)", ErrCorrupt, c.thread, c.checkpoints, c.metadata)
 	}
 	order := c.order

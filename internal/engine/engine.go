@@ -56,6 +56,10 @@ type Options struct {
 	// an operation marked Unpublished runs (readgate.go): it hides that
 	// operation's commits.
 	HideUnpublished func(Reader) Reader
+	// ScanValuesOnly says every bucket the caller scans holds values
+	// only: a read's Scan that meets a nested bucket is ErrCorrupt, not
+	// an entry passed over (BoltView.valuesOnly).
+	ScanValuesOnly bool
 }
 
 // Engine is an open store file with its log and commit loop.
@@ -68,6 +72,8 @@ type Engine struct {
 	obs      Observer
 	hooks    Hooks
 	gate     readGate // reads while an operation is unpublished (readgate.go)
+
+	valuesOnly bool // Options.ScanValuesOnly, for every read's view
 
 	// dbMu guards the db handle against replaceFile swapping it: readers
 	// hold it shared only while they begin a read transaction (the old
@@ -157,6 +163,7 @@ func Open(path string, opts Options) (*Engine, error) {
 		cb:       newCallbacks(opts.OnAsyncError),
 	}
 	e.gate.hide = opts.HideUnpublished
+	e.valuesOnly = opts.ScanValuesOnly
 	if e.hooks.SyncLog == nil {
 		e.hooks.SyncLog = Fdatasync
 	}
@@ -345,7 +352,7 @@ func (e *Engine) view(ctx context.Context, fn func(r Reader) error, gate func(Re
 		defer e.obs.SnapshotClosed()
 		bv := readView(tx)
 		defer bv.recycle()
-		bv.walkBytes = e.hooks.WalkBytes
+		bv.walkBytes, bv.valuesOnly = e.hooks.WalkBytes, e.valuesOnly
 		return fn(gate(bv, ended))
 	}
 	pr, snap, err := ss.Acquire(&e.dbMu, &e.db)
@@ -362,7 +369,7 @@ func (e *Engine) view(ctx context.Context, fn func(r Reader) error, gate func(Re
 	// of its own mid-walk (Verify on a damaged file) never left it, and
 	// its pooled read would count it under way, so that no later walk of
 	// it is outermost and forgets what its callbacks opened.
-	pr.bv.walkBytes, pr.bv.depth = e.hooks.WalkBytes, 0
+	pr.bv.walkBytes, pr.bv.depth, pr.bv.valuesOnly = e.hooks.WalkBytes, 0, e.valuesOnly
 	err = fn(gate(pr.Reader(snap), ended))
 	clean = true
 	return err

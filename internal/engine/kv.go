@@ -131,6 +131,13 @@ type BoltView struct {
 	// (Buckets, Scan) under way: only the outermost one forgets, so that
 	// a thread's reads inside its callback keep their buckets.
 	walkBytes, depth int
+	// valuesOnly makes a Scan that meets a nested bucket ErrCorrupt
+	// (Options.ScanValuesOnly): a store whose scanned buckets hold values
+	// only then sees a damaged page id naming another bucket's page (a
+	// thread's, whose entries are its buckets) in place of a child. Passed
+	// over, that page hid the child it replaced: the walk went on into
+	// the child before, and a List read older checkpoints as the newest.
+	valuesOnly bool
 	// lastID numbers the entries of open (openBucket.id).
 	lastID uint32
 	// added bounds the keys this view's writes added to the transaction
@@ -373,11 +380,35 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 		below = bound
 		if bound == nil {
 			k, val = c.Last()
-		} else if k, _ = c.Seek(bound); k == nil && v.tx.Writable() {
+		} else if k, _ = c.Seek(bound); k != nil && bytes.Compare(k, bound) < 0 {
+			// A seek lands at or after its key unless a branch key is
+			// damaged: raised, it sends the seek into the child before,
+			// which holds nothing at or above the bound, and the cursor
+			// steps on to the next child's first key, below the bound.
+			// Stepping back from there walks the child before and passes
+			// over every key of that next child below the bound, with
+			// nothing out of order to notice (a List with Before read a
+			// shorter history as the whole). Nothing is yielded.
+			return fmt.Errorf("%w: a seek landed below its key in a bucket (a damaged branch page)", ErrCorrupt)
+		} else if k == nil && v.tx.Writable() {
 			// Past the last key. A write transaction's nodes may be
 			// empty (a Delete), which only Last steps over.
 			k, val = c.Last()
 		} else {
+			if k != nil {
+				// The key a seek lands on is the least at or above the
+				// bound only in a sound page: one damaged above the
+				// keys after it draws bbolt's binary search to itself,
+				// and stepping back from it passed over the keys
+				// between it and the bound. Its successor tells.
+				nk, _ := c.Next()
+				if nk != nil && bytes.Compare(nk, k) <= 0 {
+					return fmt.Errorf("%w: keys out of order in a bucket (a damaged page)", ErrCorrupt)
+				}
+				if nk != nil {
+					c.Prev() // back to k (a Next past the last key stays on it)
+				}
+			}
 			// The key before the bound. Past the last key, a Seek
 			// leaves the cursor after the last leaf's last element, so
 			// that Prev is the last key: no second descent from the
@@ -395,6 +426,9 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 			continue
 		}
 		if val == nil && b.Bucket(k) != nil {
+			if v.valuesOnly {
+				return fmt.Errorf("%w: a nested bucket %q met in a scan of values (a damaged page id)", ErrCorrupt, k)
+			}
 			continue // nested bucket, not a value
 		}
 		m := v.enterWalk()
@@ -533,7 +567,7 @@ func readView(tx *bolt.Tx) *BoltView {
 // into pages the file reuses) and returns v to the pool.
 func (v *BoltView) recycle() {
 	v.forget(false)
-	v.tx, v.scratch, v.wrote, v.walkBytes = nil, nil, false, 0
+	v.tx, v.scratch, v.wrote, v.walkBytes, v.valuesOnly = nil, nil, false, 0, false
 	readViews.Put(v)
 }
 

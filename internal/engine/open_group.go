@@ -161,7 +161,7 @@ func (e *Engine) addOps(all []*Op) (taken int) {
 	// trees: it reads them unlocked. The bbolt view is a pooled one (a
 	// kilobyte of cache room otherwise made per group).
 	bv := readView(tx)
-	bv.walkBytes = e.hooks.WalkBytes
+	bv.walkBytes, bv.valuesOnly = e.hooks.WalkBytes, e.valuesOnly
 	w.sharedView.aim(w.shared, bv)
 	var base Reader = &w.sharedView
 	// The groups in flight, each over the ones before it, as they will be
