@@ -5,7 +5,6 @@ package ckpt_test
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -51,9 +50,10 @@ func TestH165LogThatIsAFIFOIsRefused(t *testing.T) {
 		case <-time.After(time.Minute): // only a failure detector
 			t.Fatalf("Open (read-only %v) still waiting on the pipe a minute later", readOnly)
 		}
-		var pe *fs.PathError
-		if !errors.As(err, &pe) || pe.Path != path+"-wal" || !strings.Contains(err.Error(), "named pipe") {
-			t.Fatalf("Open (read-only %v): %v; want an error naming %s-wal as a named pipe", readOnly, err, path)
+		// ErrCorrupt naming the log (no log of this store: `ckpt
+		// recover` moves it aside, h166_fifo_log_unix_test.go).
+		if !errors.Is(err, ckpt.ErrCorrupt) || !strings.Contains(err.Error(), path+"-wal") || !strings.Contains(err.Error(), "named pipe") {
+			t.Fatalf("Open (read-only %v): %v; want ErrCorrupt naming %s-wal as a named pipe", readOnly, err, path)
 		}
 	}
 }
