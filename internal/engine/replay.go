@@ -83,7 +83,7 @@ func LogHoldsNothing(path string) bool {
 	if LogAbsent(path) {
 		return true
 	}
-	data, err := os.ReadFile(path)
+	data, err := readLogFile(path)
 	return err == nil && len(data) >= logHeader && lastNonZero(data, logHeader) < 0
 }
 

@@ -395,7 +395,7 @@ func ScanLog(path string, applied uint64) (*LogScan, error) {
 // holds groups past the mark (unverifiedDamage): nothing then says the
 // log is this store's.
 func ScanLogOf(path string, applied uint64, bind LogBinding) (*LogScan, error) {
-	data, err := os.ReadFile(path)
+	data, err := readLogFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return &LogScan{}, nil
 	}

@@ -10,7 +10,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 )
 
 // gapDamage is the damage of a log (its file's bytes data, its identity
@@ -95,7 +94,7 @@ func LiveLogStart(path string, id uint64) (uint64, error) {
 	if id == 0 {
 		return 0, errors.New("the file names no live log (its live mark is gone, or the store was closed cleanly)")
 	}
-	data, err := os.ReadFile(path)
+	data, err := readLogFile(path)
 	switch {
 	case err != nil:
 		return 0, fmt.Errorf("the live log %016x cannot be read: %w", id, err)
