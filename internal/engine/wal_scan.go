@@ -260,8 +260,9 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 //     nothing but proofs of prev lies between its record and the next
 //     group's, which is whole; the damage was in a proof.
 //
-// ok is false when the record found holds a later group, or is a proof
-// (the next group's record is then damaged or missing, and the groups
+// ok is false when the damaged record's own header (if it checks) says
+// it holds a group past base, when the record found holds a later group,
+// or is a proof (the next group's record is then damaged or missing, and the groups
 // after it do not go in without it), or there is none (an earlier copy
 // of the log holds none past its end either).
 func resumeAt(data []byte, off int, id uint64, version uint32, prev, applied uint64, bind LogBinding) (int, logRecord, bool) {
@@ -269,6 +270,16 @@ func resumeAt(data []byte, off int, id uint64, version uint32, prev, applied uin
 		return 0, logRecord{}, false
 	}
 	base := max(prev, applied)
+	if _, ok := recordEnd(data, off, id); ok {
+		// The damaged record's own header checks: if it says it holds a
+		// group past base, that group is lost with the damage, whatever
+		// follows (an older copy of the file put back beside its log:
+		// the records past its mark after the damage are of an earlier
+		// pass).
+		if gen, _ := splitGen(binary.BigEndian.Uint64(data[off+8:]), version); gen > base {
+			return 0, logRecord{}, false
+		}
+	}
 	for p := off + 8; p+recHeader <= len(data); p += 8 {
 		r, ok := parseRecord(data, p, id, version)
 		if !ok {
