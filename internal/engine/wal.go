@@ -45,6 +45,8 @@ package engine
 // the group was whole on the disk then, and the scan refuses it as
 // damage (ErrCorrupt; ckpt recover keeps the records before it, or every
 // group when the damage cost none bbolt lacks: wal_scan.go's resumeAt).
+// A proof one byte off what the writer made was whole on the disk (a
+// power cut never leaves one byte of it): read as whole (flippedProof).
 // Dropping is safe because the commit loop (trySeal, open_group.go)
 // writes no record while the fsync it asked for is in flight, writes a
 // record that callers wait for (a Sync op's group, a Flush's) only once

@@ -206,6 +206,19 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			sc.Damage = d
 		}
 		sc = boundLowered(sc, prev, held, applied)
+		if sc.Damage == nil && sc.Cut != nil && prev != 0 {
+			if size, crc, ok := flippedProof(data, off, id, version, seed, prev); ok {
+				// Not a power cut's: the proof of prev was whole on the
+				// disk, then a byte of it changed. The records after it
+				// were written once prev was durable; the proof of the
+				// last (not fsync'd: proof.go) a power cut may have taken
+				// after its group was acknowledged, so they are no power
+				// cut's either. Read on as if the proof were whole.
+				sc.Cut = nil
+				seed, off = crc, off+size
+				continue
+			}
+		}
 		if d := sc.Damage; d != nil && !d.Short && d.Bound == 0 {
 			if p, r, ok := resumeAt(data, off, id, version, prev, applied, bind); ok {
 				// Nothing is lost with the damage: the chain takes up
@@ -259,8 +272,9 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 //     nothing but proofs of prev lies between its record and the next
 //     group's, which is whole; the damage was in a proof.
 //
-// ok is false when the record found holds a later group, or is a proof
-// (the next group's record is then damaged or missing, and the groups
+// ok is false when the damaged record's own header (if it checks) says
+// it holds a group past base, when the record found holds a later group,
+// or is a proof (the next group's record is then damaged or missing, and the groups
 // after it do not go in without it), or there is none (an earlier copy
 // of the log holds none past its end either).
 func resumeAt(data []byte, off int, id uint64, version uint32, prev, applied uint64, bind LogBinding) (int, logRecord, bool) {
@@ -268,6 +282,16 @@ func resumeAt(data []byte, off int, id uint64, version uint32, prev, applied uin
 		return 0, logRecord{}, false
 	}
 	base := max(prev, applied)
+	if _, ok := recordEnd(data, off, id); ok {
+		// The damaged record's own header checks: if it says it holds a
+		// group past base, that group is lost with the damage, whatever
+		// follows (an older copy of the file put back beside its log:
+		// the records past its mark after the damage are of an earlier
+		// pass).
+		if gen, _ := splitGen(binary.BigEndian.Uint64(data[off+8:]), version); gen > base {
+			return 0, logRecord{}, false
+		}
+	}
 	for p := off + 8; p+recHeader <= len(data); p += 8 {
 		r, ok := parseRecord(data, p, id, version)
 		if !ok {
@@ -320,4 +344,41 @@ func rebuiltHeader(data []byte, bind LogBinding) ([]byte, bool) {
 	fixed := bytes.Clone(data)
 	copy(fixed, header)
 	return fixed, true
+}
+
+// flippedProof tells whether the bytes at off are the proof of group gen
+// chained from seed (the log of identity id and version), as the writer
+// made it (AppendProof: a body of one byte, or padded up to the next
+// proofAlign boundary in version 5), but for exactly one byte: the proof
+// was whole on the disk and one byte of it changed. A power cut leaves a
+// block, or a sector, as it was before or as written, not one byte of a
+// proof: a proof it took leaves zeros or an earlier pass's bytes there.
+// It returns the proof's size and crc (the next record's seed).
+func flippedProof(data []byte, off int, id uint64, version uint32, seed uint32, gen uint64) (int, uint32, bool) {
+	if version < logV4 {
+		return 0, 0, false
+	}
+	sizes := []int{1}
+	if version > logV4 && off%proofAlign != 0 {
+		next := (off + proofSize + proofAlign - 1) / proofAlign * proofAlign
+		sizes = append(sizes, next-off-recHeader)
+	}
+	for _, n := range sizes {
+		want, crc := appendProof(nil, id, seed, gen, n)
+		if off+len(want) > len(data) {
+			continue
+		}
+		diff := 0
+		for i, b := range want {
+			if data[off+i] != b {
+				if diff++; diff > 1 {
+					break
+				}
+			}
+		}
+		if diff == 1 {
+			return len(want), crc, true
+		}
+	}
+	return 0, 0, false
 }
