@@ -446,8 +446,12 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		// The mark is above what the binding says bbolt took from this
 		// log: replay the log from there (groups bbolt may hold already
 		// are replayed again, which changes nothing), and the mark
-		// follows its last group.
-		rs, err := engine.ScanLog(logPath, d.Bound)
+		// follows its last group. The log's identity (the binding's)
+		// goes with the scan as the live log's, which puts a damaged
+		// header back from it (scanned with none, the log kept none of
+		// its groups) and changes nothing else: the binding itself would
+		// check the log against the mark it was written with.
+		rs, err := engine.ScanLogOf(logPath, d.Bound, engine.LogBinding{Live: bind.ID})
 		if err != nil {
 			return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 		}

@@ -263,10 +263,31 @@ func checkFile(path string) error {
 		return err
 	case st.IsDir():
 		return fmt.Errorf("%s is a directory, not a store file", path)
+	case !st.Mode().IsRegular():
+		// Before the size, which a FIFO, a device or a socket gives as 0:
+		// it is no file at all, not an empty one.
+		return fmt.Errorf("%s is %s, not a store file", path, specialKind(st.Mode()))
 	case st.Size() == 0:
 		return fmt.Errorf("%s is empty, not a ckpt store", path)
 	}
 	return foreignFile(path)
+}
+
+// specialKind names the kind of a file that is neither regular nor a
+// directory.
+func specialKind(m fs.FileMode) string {
+	switch t := m.Type(); {
+	case t&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case t&fs.ModeSocket != 0:
+		return "a socket"
+	case t&fs.ModeCharDevice != 0:
+		return "a character device"
+	case t&fs.ModeDevice != 0:
+		return "a device"
+	default:
+		return fmt.Sprintf("a special file (%s)", t)
+	}
 }
 
 // foreignFile names a file of another known kind given where a store

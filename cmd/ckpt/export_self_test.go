@@ -38,9 +38,10 @@ func TestExportRefusesToOverwriteTheStore(t *testing.T) {
 	ok(t, dir, "verify", db)
 }
 
-// TestOpenErrorNamesTheFileAtFault: when the store's write-ahead log
-// cannot be read (here a directory at FILE-wal), the error names the log,
-// not the store file, which is fine and unchanged.
+// TestOpenErrorNamesTheFileAtFault: when the file under the store's
+// write-ahead log's name is no log (here a directory at FILE-wal: no
+// regular file, refused unread since 90d841f), the error names the log and
+// why, not the store file, which is fine and unchanged.
 func TestOpenErrorNamesTheFileAtFault(t *testing.T) {
 	t.Parallel()
 	dir, db := demoFixture(t)
@@ -52,7 +53,7 @@ func TestOpenErrorNamesTheFileAtFault(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"threads", db}, {"gc", "--keep-last", "1", db}} {
-		failsWith(t, runIn(t, dir, "", args...), exitError, "demo.db-wal: is a directory")
+		failsWith(t, runIn(t, dir, "", args...), exitError, "demo.db-wal is not this store's: the file under the write-ahead log's name is not a log: it is a directory, not a regular file")
 	}
 	if now, err := os.ReadFile(db); err != nil || !bytes.Equal(now, before) {
 		t.Fatalf("the store file changed (%v)", err)

@@ -54,7 +54,12 @@ func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
 				// waits for a writer, a read of it for data).
 				return nil, fmt.Errorf("%w: %s: not a ckpt file: it is %s, not a regular file", ErrCorrupt, name, fileKind(fi.Mode()))
 			}
-			file, err := open(name, flag, perm)
+			// Looked at again once open: a FIFO swapped in since the
+			// Stat would hold the open or the first read (openRegular).
+			file, _, err := openRegular(open, name, flag, perm, true)
+			if no := (*errNotRegular)(nil); errors.As(err, &no) {
+				return nil, fmt.Errorf("%w: %s: not a ckpt file: %s", ErrCorrupt, name, no)
+			}
 			if err == nil && !o.ReadOnly {
 				// Before bbolt reads a page (precheck.go).
 				if checked, err = checkBeforeOpen(file, deadline); err != nil {

@@ -208,15 +208,13 @@ func checkMetasTxid(f *os.File) (txid uint64, err error) {
 // view of it (as checkTx): Verify reports a damaged meta page, which
 // bbolt's page check never reads.
 func CheckMeta(tx *bolt.Tx, path string) error {
-	f, err := os.Open(path)
+	// Opened without waiting: a FIFO put at the path since would hold
+	// the open for ever, and is no view of tx's (openRegular).
+	f, fi, err := openRegular(os.OpenFile, path, os.O_RDONLY, 0, false)
 	if err != nil {
 		return nil // moved or gone (Compact swapped it): not tx's view
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil
-	}
 	c := &pageCheck{f: f, size: uint64(fi.Size())}
 	m, ok, err := c.meta()
 	txid := uint64(tx.ID())
@@ -419,7 +417,7 @@ func checkOpened(f *os.File) error { return CheckPages(f) }
 // a cursor follows a branch page that names its own ancestor for ever.
 // Where the file is not tx's view, nothing is checked.
 func checkTx(tx *bolt.Tx, path string) error {
-	f, err := os.Open(path)
+	f, _, err := openRegular(os.OpenFile, path, os.O_RDONLY, 0, false) // as CheckMeta
 	if err != nil {
 		return nil // moved or gone (Compact swapped it): not tx's view
 	}

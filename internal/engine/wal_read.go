@@ -28,28 +28,23 @@ func (e *errNoLogFile) Error() string { return e.why }
 // log a store writes, or not a regular file, is not read (errNoLogFile):
 // read into memory, a file of any size under the log's name would end
 // the process (an allocation the runtime cannot make is fatal, and no
-// recover catches it), and a FIFO's open waits for a writer. A directory
-// fails the read at once with the system's error.
+// recover catches it), and a FIFO's open waits for a writer; a directory
+// is no log either.
 func readLogFile(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
+	// Opened, then looked at: a FIFO swapped in after a look at the path
+	// held the open for ever (openRegular).
+	f, fi, err := openRegular(os.OpenFile, path, os.O_RDONLY, 0, false)
+	if no := (*errNotRegular)(nil); errors.As(err, &no) {
+		return nil, &errNoLogFile{no.Error()}
 	}
-	if fi.IsDir() {
-		return os.ReadFile(path) // its own error ("read P: is a directory"), as before
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &errNoLogFile{fmt.Sprintf("it is %s, not a regular file", fileKind(fi.Mode()))}
-	}
-	if fi.Size() > maxLogFile {
-		return nil, &errNoLogFile{fmt.Sprintf("it is %d bytes long, more than any log a store writes (%d at most: its bound, and one record past it)",
-			fi.Size(), int64(maxLogFile))}
-	}
-	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if fi.Size() > maxLogFile {
+		return nil, &errNoLogFile{fmt.Sprintf("it is %d bytes long, more than any log a store writes (%d at most: its bound, and one record past it)",
+			fi.Size(), int64(maxLogFile))}
+	}
 	data := make([]byte, fi.Size())
 	n, err := io.ReadFull(f, data)
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
