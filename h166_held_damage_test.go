@@ -81,7 +81,6 @@ func heldAndLoggedStore(t *testing.T) (path string, ts, us []string, spans []eng
 // must then read every acknowledged checkpoint, with Verify clean.
 func TestDamageAmongAppliedRecordsLosesNoLaterGroup(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	cp, ts, us, spans := heldAndLoggedStore(t)
 	mark := readMark(t, cp)
 	data, err := os.ReadFile(cp + walSuffix)
@@ -103,46 +102,72 @@ func TestDamageAmongAppliedRecordsLosesNoLaterGroup(t *testing.T) {
 		{"a proof after the mark", proofOf(t, data, mark+1).End - 8},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := copyStore(t, cp)
-			bad := append([]byte(nil), data...)
-			bad[c.at] ^= 0x10
-			if err := os.WriteFile(p+walSuffix, bad, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			for _, ro := range []bool{true, false} {
-				r, err := Open(copyStore(t, p), Options{ReadOnly: ro})
-				if err == nil {
-					// Opened: then it serves every acknowledged write.
-					checkLoads(t, r, "t", ts)
-					checkLoads(t, r, "u", us)
-					_ = r.Close()
-				} else if !errors.Is(err, ErrCorrupt) {
-					t.Errorf("read-only %v: Open: %v, want ErrCorrupt or every checkpoint", ro, err)
-				}
-			}
-			st, err := RecoverLog(p, Options{})
-			if err != nil {
-				t.Fatalf("RecoverLog: %v", err)
-			}
-			if st.DroppedGroups() != 0 || st.KeptGroups != int(spans[len(spans)-1].Gen-mark) {
-				t.Errorf("RecoverLog = %+v: want the %d groups past the mark (%d) kept, none dropped", st, spans[len(spans)-1].Gen-mark, mark)
-			}
-			w, err := Open(p, Options{})
-			if err != nil {
-				t.Fatalf("Open after RecoverLog (%+v): %v", st, err)
-			}
-			checkLoads(t, w, "t", ts)
-			checkLoads(t, w, "u", us)
-			if got, err := w.Latest(ctx, "u"); err != nil || got.CheckpointID != us[len(us)-1] {
-				t.Errorf("after RecoverLog u's latest is %v (%v), want %s", got, err, us[len(us)-1])
-			}
-			if err := w.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if ps := markProblems(t, p); len(ps) != 0 {
-				t.Errorf("Verify after RecoverLog: %v", ps)
-			}
+			p := flippedLogCopy(t, cp, data, c.at, 0x10)
+			opensRightOrRefuses(t, p, ts, us)
+			recoversEveryGroup(t, p, ts, us, int(spans[len(spans)-1].Gen-mark))
 		})
+	}
+}
+
+// flippedLogCopy returns a copy of the store at cp whose log is data with
+// mask flipped into its byte at (none if at < 0).
+func flippedLogCopy(t *testing.T, cp string, data []byte, at int64, mask byte) string {
+	t.Helper()
+	p := copyStore(t, cp)
+	bad := append([]byte(nil), data...)
+	if at >= 0 {
+		bad[at] ^= mask
+	}
+	if err := os.WriteFile(p+walSuffix, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// opensRightOrRefuses checks that every Open of a copy of the store at p
+// (read-only and read-write) refuses it with ErrCorrupt or serves every
+// checkpoint of t (ts) and u (us).
+func opensRightOrRefuses(t *testing.T, p string, ts, us []string) {
+	t.Helper()
+	for _, ro := range []bool{true, false} {
+		r, err := Open(copyStore(t, p), Options{ReadOnly: ro})
+		if err == nil {
+			checkLoads(t, r, "t", ts)
+			checkLoads(t, r, "u", us)
+			_ = r.Close()
+		} else if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("read-only %v: Open: %v, want ErrCorrupt or every checkpoint", ro, err)
+		}
+	}
+}
+
+// recoversEveryGroup runs RecoverLog on the store at p and checks that it
+// kept the want groups past the mark and dropped none, that the store
+// then holds every checkpoint of t (ts) and u (us), the last of us u's
+// latest, and that Verify finds nothing wrong with the mark.
+func recoversEveryGroup(t *testing.T, p string, ts, us []string, want int) {
+	t.Helper()
+	st, err := RecoverLog(p, Options{})
+	if err != nil {
+		t.Fatalf("RecoverLog: %v", err)
+	}
+	if st.DroppedGroups() != 0 || st.KeptGroups != want {
+		t.Errorf("RecoverLog = %+v: want the %d groups past the mark kept, none dropped", st, want)
+	}
+	w, err := Open(p, Options{})
+	if err != nil {
+		t.Fatalf("Open after RecoverLog (%+v): %v", st, err)
+	}
+	checkLoads(t, w, "t", ts)
+	checkLoads(t, w, "u", us)
+	if got, err := w.Latest(context.Background(), "u"); err != nil || got.CheckpointID != us[len(us)-1] {
+		t.Errorf("after RecoverLog u's latest is %v (%v), want %s", got, err, us[len(us)-1])
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ps := markProblems(t, p); len(ps) != 0 {
+		t.Errorf("Verify after RecoverLog: %v", ps)
 	}
 }
 

@@ -28,37 +28,12 @@ func TestADamagedLogHeaderUnderARaisedMarkLosesNoGroup(t *testing.T) {
 	}
 	for _, at := range []int{-1, 0, 11, 12, 16, 23} {
 		t.Run(fmt.Sprintf("byte %d", at), func(t *testing.T) {
-			p := copyStore(t, cp)
-			bad := append([]byte(nil), data...)
-			if at >= 0 {
-				bad[at] ^= 0x04
-			}
-			if err := os.WriteFile(p+walSuffix, bad, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			p := flippedLogCopy(t, cp, data, int64(at), 0x04)
 			editClosedFile(t, p, func(tx *bolt.Tx) error {
 				m := binary.BigEndian.Uint64(tx.Bucket(bucketMeta).Get(keyWALApplied))
 				return tx.Bucket(bucketMeta).Put(keyWALApplied, binary.BigEndian.AppendUint64(nil, m|0x100))
 			})
-			st, err := RecoverLog(p, Options{})
-			if err != nil {
-				t.Fatalf("RecoverLog: %v", err)
-			}
-			if want := int(spans[len(spans)-1].Gen - mark); st.KeptGroups != want {
-				t.Errorf("RecoverLog = %+v: want the %d groups past the binding's group kept", st, want)
-			}
-			w, err := Open(p, Options{})
-			if err != nil {
-				t.Fatalf("Open after RecoverLog (%+v): %v", st, err)
-			}
-			checkLoads(t, w, "t", ts)
-			checkLoads(t, w, "u", us)
-			if err := w.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if ps := markProblems(t, p); len(ps) != 0 {
-				t.Errorf("Verify after RecoverLog: %v", ps)
-			}
+			recoversEveryGroup(t, p, ts, us, int(spans[len(spans)-1].Gen-mark))
 		})
 	}
 }
