@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/ckpt-go/ckpt/internal/human"
 	"github.com/ckpt-go/ckpt/saverkit"
 	"github.com/schollz/progressbar/v3"
@@ -266,28 +267,11 @@ func checkFile(path string) error {
 	case !st.Mode().IsRegular():
 		// Before the size, which a FIFO, a device or a socket gives as 0:
 		// it is no file at all, not an empty one.
-		return fmt.Errorf("%s is %s, not a store file", path, specialKind(st.Mode()))
+		return fmt.Errorf("%s is %s, not a store file", path, engine.FileKind(st.Mode()))
 	case st.Size() == 0:
 		return fmt.Errorf("%s is empty, not a ckpt store", path)
 	}
 	return foreignFile(path)
-}
-
-// specialKind names the kind of a file that is neither regular nor a
-// directory.
-func specialKind(m fs.FileMode) string {
-	switch t := m.Type(); {
-	case t&fs.ModeNamedPipe != 0:
-		return "a named pipe (FIFO)"
-	case t&fs.ModeSocket != 0:
-		return "a socket"
-	case t&fs.ModeCharDevice != 0:
-		return "a character device"
-	case t&fs.ModeDevice != 0:
-		return "a device"
-	default:
-		return fmt.Sprintf("a special file (%s)", t)
-	}
 }
 
 // foreignFile names a file of another known kind given where a store

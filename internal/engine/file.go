@@ -52,7 +52,7 @@ func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
 				// A FIFO, a device, a socket: no store file, and opened
 				// it could hold Open for ever (a FIFO's read-only open
 				// waits for a writer, a read of it for data).
-				return nil, fmt.Errorf("%w: %s: not a ckpt file: it is %s, not a regular file", ErrCorrupt, name, fileKind(fi.Mode()))
+				return nil, fmt.Errorf("%w: %s: not a ckpt file: it is %s, not a regular file", ErrCorrupt, name, FileKind(fi.Mode()))
 			}
 			// Looked at again once open: a FIFO swapped in since the
 			// Stat would hold the open or the first read (openRegular).
@@ -244,9 +244,9 @@ func fileOwnPageSize(f *os.File, ps int64) int64 {
 	return int64(binary.LittleEndian.Uint32(buf[pageHeaderSize+8:]))
 }
 
-// fileKind names the kind of a file that is not a regular one, for an
+// FileKind names the kind of a file that is not a regular one, for an
 // error that says why it is no store or log.
-func fileKind(m os.FileMode) string {
+func FileKind(m os.FileMode) string {
 	switch t := m.Type(); {
 	case t&os.ModeNamedPipe != 0:
 		return "a named pipe (FIFO)"

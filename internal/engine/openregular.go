@@ -27,7 +27,7 @@ func openRegular(open func(string, int, os.FileMode) (*os.File, error), name str
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() && !(dirToo && fi.IsDir()) {
 		_ = f.Close()
-		return nil, nil, &errNotRegular{fileKind(fi.Mode())}
+		return nil, nil, &errNotRegular{FileKind(fi.Mode())}
 	}
 	if err == nil {
 		err = clearNonblock(f)
