@@ -30,25 +30,7 @@ import (
 func TestH164DamagedIndexBranchKeyBeforeList(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "idx.db")
-	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Thread names of one length: every index key has the same length,
-	// so one can be copied over another.
-	for i := range 300 {
-		cfg := ckpt.Config{ThreadID: fmt.Sprintf("t-%03d", i)}
-		for step := range 2 {
-			cp := ckpt.Checkpoint{ChannelValues: map[string]any{"n": step}, ChannelVersions: map[string]string{"n": fmt.Sprint(step + 1)}}
-			if cfg, err = s.Put(ctx, cfg, cp, ckpt.Metadata{"step": step}, map[string]string{"n": fmt.Sprint(step + 1)}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	path := h164IndexStore(t)
 	// The index's root: a branch page; its second child's key and the
 	// last key of that child.
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
@@ -145,23 +127,7 @@ func TestH164DamagedIndexBranchKeyBeforeList(t *testing.T) {
 func TestH164DamagedIndexChildPointsAtAThreadPage(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "idx.db")
-	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 300 {
-		cfg := ckpt.Config{ThreadID: fmt.Sprintf("t-%03d", i)}
-		for step := range 2 {
-			cp := ckpt.Checkpoint{ChannelValues: map[string]any{"n": step}, ChannelVersions: map[string]string{"n": fmt.Sprint(step + 1)}}
-			if cfg, err = s.Put(ctx, cfg, cp, ckpt.Metadata{"step": step}, map[string]string{"n": fmt.Sprint(step + 1)}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	path := h164IndexStore(t)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -221,4 +187,31 @@ func TestH164DamagedIndexChildPointsAtAThreadPage(t *testing.T) {
 			t.Fatalf("List%+v of the damaged file: %v, want ErrCorrupt", opts, err)
 		}
 	}
+}
+
+// h164IndexStore writes 300 threads of two checkpoints each (names of one
+// length: every index key has the same length, so one can be copied over
+// another) into a closed store file, whose global index then has a
+// branch page for its root, and returns its path.
+func h164IndexStore(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "idx.db")
+	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		cfg := ckpt.Config{ThreadID: fmt.Sprintf("t-%03d", i)}
+		for step := range 2 {
+			cp := ckpt.Checkpoint{ChannelValues: map[string]any{"n": step}, ChannelVersions: map[string]string{"n": fmt.Sprint(step + 1)}}
+			if cfg, err = s.Put(ctx, cfg, cp, ckpt.Metadata{"step": step}, map[string]string{"n": fmt.Sprint(step + 1)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
