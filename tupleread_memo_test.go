@@ -35,7 +35,11 @@ func TestCutItemsAgreesWithItemsLen(t *testing.T) {
 	}
 	tr := new(Store).newTupleReader(nil)
 	tr.listing = true
-	defer tr.release()
+	// The reader released last, not the first one again: a deferred
+	// tr.release() takes tr as it is now, and the loop below releases it
+	// and takes another, so the first went back to the pool twice and a
+	// parallel test's read got it while another used it (a race CI saw).
+	defer func() { tr.release() }()
 	// Two segments of the same length whose first items end apart.
 	a, b := encodeItems(t, "aaa", "bbbbb"), encodeItems(t, "bbbbb", "aaa")
 	for _, seg := range [][]byte{a, b, a} {
