@@ -1,0 +1,123 @@
+package ckpt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"unsafe"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestCopyThreadDoesNotSortAwayAKeyOutOfOrder: a history-order entry
+// (ids/, an empty value: no record sum covers its key) whose key a flipped
+// byte moved below the entries before it, in its leaf page. On the source
+// every read that walks the history meets it out of place (Thread takes
+// the last entry for the newest and finds no record: ErrCorrupt).
+// CopyThread wrote each key it walked into the copy's bucket, where bbolt
+// sorts it into place: the copy summarised the thread with the second
+// newest checkpoint as its newest, and no error (the fault hunt of
+// TestH164FlipThenMaintenance, sealed, seed 7017). A copy must refuse
+// (ErrCorrupt) or read as the source's damage does.
+func TestCopyThreadDoesNotSortAwayAKeyOutOfOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path, Options{NoWAL: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Enough checkpoints that ids/ has a leaf page of its own (an inline
+	// bucket can be a copy bbolt makes).
+	const n = 300
+	var ids [][idLen]byte
+	for i := range n {
+		cfg, err := s.Save(ctx, "src", map[string]any{"n": i}, Metadata{"step": i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := parseID("id", cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	want, err := s.Thread(ctx, "src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Where the newest checkpoint's ids/ key lies in the file.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var off int
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketThreads).Bucket([]byte("src")).Bucket(bucketOrder)
+		if b == nil || b.Root() == 0 {
+			return errors.New("ids/ is missing or inline")
+		}
+		k, _ := b.Cursor().Last()
+		if string(k) != string(orderKey(ids[n-1], "")) {
+			return fmt.Errorf("last ids/ key %x, want the newest checkpoint's", k)
+		}
+		off = int(uintptr(unsafe.Pointer(&k[0])) - db.Info().Data)
+		return nil
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data[off:off+idLen]) != string(ids[n-1][:]) {
+		t.Fatalf("offset %d does not hold the newest id", off)
+	}
+	// The key becomes an id no checkpoint has, below the first one.
+	moved := ids[0]
+	moved[idLen-1] ^= 0x01
+	moved[6] = 0
+	copy(data[off:], moved[:])
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Thread(ctx, "src"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Thread of the damaged source = %v, want ErrCorrupt", err)
+	}
+	err = s.CopyThread(ctx, "src", "dst", CopyOptions{})
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("CopyThread = %v, want nil or ErrCorrupt", err)
+		}
+		if _, err := s.Thread(ctx, "dst"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("after a refused CopyThread, Thread of the copy = %v, want ErrNotFound", err)
+		}
+		return
+	}
+	got, err := s.Thread(ctx, "dst")
+	switch {
+	case errors.Is(err, ErrCorrupt):
+	case err != nil:
+		t.Errorf("Thread of the copy = %v, want ErrCorrupt or the source's summary", err)
+	case got.NewestID != want.NewestID || got.Checkpoints != want.Checkpoints:
+		t.Errorf("Thread of the copy: newest %s of %d checkpoints and no error, want ErrCorrupt or newest %s of %d",
+			got.NewestID, got.Checkpoints, want.NewestID, want.Checkpoints)
+	}
+}
