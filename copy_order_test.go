@@ -106,6 +106,7 @@ func TestCopyThreadDoesNotSortAwayAKeyOutOfOrder(t *testing.T) {
 		if !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("CopyThread = %v, want nil or ErrCorrupt", err)
 		}
+		t.Logf("CopyThread: %v", err)
 		if _, err := s.Thread(ctx, "dst"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("after a refused CopyThread, Thread of the copy = %v, want ErrNotFound", err)
 		}

@@ -233,7 +233,7 @@ func copiedRecord(kr *keyring, sub []byte, from, to sumThread, k, v []byte) ([]b
 	if kr != nil && isSealedRecord(sub, v) {
 		nv, _, err := reseal(kr, sub, from, to, k, v, true)
 		if err != nil {
-			return nil, fmt.Errorf("copy of thread %q: %w", from.id, err)
+			return nil, err
 		}
 		return nv, nil
 	}

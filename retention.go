@@ -216,7 +216,9 @@ func copyBucket(w writer, kr *keyring, sub []byte, from, to sumThread, d tallyDe
 			vals = append(vals, bytes.Clone(nv))
 			return keepScanning(len(keys) < copyChunk)
 		}); err != nil {
-			return err
+			// The scan refuses keys out of order (a damaged page), which
+			// the copy's bucket would sort into place: no copy.
+			return fmt.Errorf("copy of thread %q (%s/): %w", from.id, sub, err)
 		}
 		for i := range keys {
 			if err := w.Put(dst, keys[i], vals[i]); err != nil {
