@@ -73,6 +73,9 @@ func TestThreadSubBucketTurnedValueIsNoticed(t *testing.T) {
 				}
 				break
 			}
+			if rep, err := ro.Verify(ctx, VerifyOptions{}); err == nil && rep.OK() {
+				t.Errorf("Verify reports nothing for t's %s/ bucket made a plain value", sub)
+			}
 		})
 	}
 }
