@@ -250,7 +250,7 @@ func h164Probes(ctx context.Context, s *ckpt.Store, keys []string) (out map[stri
 			hist.items = append(hist.items, h164SnapParts(sn))
 		}
 		out["HistoryFrom "+k] = hist
-		id, err := s.ResolveID(ctx, p[0], p[1], p[2][:22])
+		id, err := s.ResolveID(ctx, p[0], p[1], p[2][:h164UniquePrefix(keys, k)])
 		one("ResolveID "+k, id, err)
 	}
 	var r h164Result
@@ -954,4 +954,25 @@ func h164CompareKept(t *testing.T, what string, want, kept map[string]h164Result
 	}
 	r2, m2 := h164Compare(t, what, extra, got)
 	return refused + r2, missing + m2
+}
+
+// h164UniquePrefix is how much of key k's checkpoint id names it alone
+// among keys of its thread and namespace: ids written in one millisecond
+// differ in their last characters only (the random part counts up), so a
+// fixed prefix named two of them, or one, as the clock fell.
+func h164UniquePrefix(keys []string, k string) int {
+	i := strings.LastIndexByte(k, 0) + 1
+	n := 10 // the time part
+	for _, o := range keys {
+		j := strings.LastIndexByte(o, 0) + 1
+		if o == k || o[:j] != k[:i] {
+			continue
+		}
+		m := 0
+		for m < len(o)-j && m < len(k)-i && o[j+m] == k[i+m] {
+			m++
+		}
+		n = max(n, m+1)
+	}
+	return min(n, len(k)-i)
 }
