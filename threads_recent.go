@@ -153,11 +153,14 @@ func eachThreadName(r reader, prefix string, fn func(thread string) error) error
 // seen them all). A damaged index (Verify reports it) may name a thread
 // that is not stored, or miss one: the first is passed over, the second
 // put after the threads the index names, in id order, so that every
-// thread can still be found.
+// thread can still be found. Keys out of order in the index's pages end
+// the walk with ErrCorrupt, which is the answer: the walk passes over
+// the keys around such a key, and the threads it passed over would come
+// last.
 func newestThreads(r reader, prefix string, want int) ([]string, error) {
 	var order []string
 	seen := map[string]bool{}
-	r.Scan(indexPath, nil, nil, true, func(k, _ []byte) error {
+	err := r.Scan(indexPath, nil, nil, true, func(k, _ []byte) error {
 		if len(order) >= want {
 			return errStop
 		}
@@ -168,10 +171,13 @@ func newestThreads(r reader, prefix string, want int) ([]string, error) {
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, fmt.Errorf("the global index, walked newest first: %w", err)
+	}
 	if len(order) >= want {
 		return order, nil
 	}
-	err := eachThreadName(r, prefix, func(thread string) error {
+	err = eachThreadName(r, prefix, func(thread string) error {
 		if !seen[thread] {
 			order = append(order, thread)
 		}
