@@ -274,11 +274,15 @@ func checkFile(path string) error {
 	return foreignFile(path)
 }
 
+// openToLook opens a file the command looked at by its path a moment
+// before, to read it (os.OpenFile); a test swaps the file in that moment.
+var openToLook = os.OpenFile
+
 // foreignFile names a file of another known kind given where a store
 // belongs, from its first bytes (none of which a bbolt file starts with),
 // and says what to do instead; bbolt itself would only call it invalid.
 func foreignFile(path string) error {
-	f, err := os.Open(path)
+	f, err := openToLook(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil // opening the store says why, in the usual words
 	}

@@ -300,7 +300,7 @@ func removeDumpLeftovers(dir, base string) {
 			continue
 		}
 		name := filepath.Join(dir, e.Name())
-		f, err := os.Open(name)
+		f, err := openToLook(name, os.O_RDONLY, 0)
 		if err != nil {
 			continue
 		}
