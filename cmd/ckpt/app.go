@@ -282,7 +282,12 @@ var openToLook = os.OpenFile
 // belongs, from its first bytes (none of which a bbolt file starts with),
 // and says what to do instead; bbolt itself would only call it invalid.
 func foreignFile(path string) error {
-	f, err := openToLook(path, os.O_RDONLY, 0)
+	// Opened without waiting and looked at again once open: a FIFO
+	// swapped in since checkFile's Stat would hold the open for ever.
+	f, _, err := engine.OpenRegular(openToLook, path)
+	if kind, no := engine.NotRegular(err); no {
+		return fmt.Errorf("%s is %s, not a store file", path, kind)
+	}
 	if err != nil {
 		return nil // opening the store says why, in the usual words
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/spf13/cobra"
 )
 
@@ -300,7 +301,9 @@ func removeDumpLeftovers(dir, base string) {
 			continue
 		}
 		name := filepath.Join(dir, e.Name())
-		f, err := openToLook(name, os.O_RDONLY, 0)
+		// Without waiting, and only a regular file: a FIFO swapped in
+		// since ReadDir would hold the open for ever.
+		f, _, err := engine.OpenRegular(openToLook, name)
 		if err != nil {
 			continue
 		}

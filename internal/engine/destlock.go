@@ -27,9 +27,11 @@ func LockReplaced(path string) (release func(), held bool, err error) {
 		}
 		return noop, false, nil
 	}
-	f, err := lockReplacedOpen(path, os.O_RDONLY, 0)
+	// Looked at again once open, and opened without waiting: a FIFO
+	// swapped in since the Lstat would hold the open for ever.
+	f, _, err := openRegular(lockReplacedOpen, path, os.O_RDONLY, 0, false)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
+		if _, no := NotRegular(err); no || errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
 			return noop, false, nil // nothing to lock, or not ours to tell
 		}
 		return nil, false, err
