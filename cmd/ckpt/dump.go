@@ -122,6 +122,14 @@ again.`,
 			}
 			_, statErr := os.Stat(args[0])
 			created := errors.Is(statErr, fs.ErrNotExist)
+			if !created {
+				// The dump's first line is checked before FILE is opened
+				// for writing, which writes to it: a dump refused there
+				// leaves FILE byte-identical (ImportFile does the same).
+				if in, err = ckpt.CheckDumpHeader(in); err != nil {
+					return fmt.Errorf("%w; nothing imported, %s left as it was", err, args[0])
+				}
+			}
 			var sum ckpt.DumpSummary
 			bar := a.progress(-1, "importing records")
 			if created {
