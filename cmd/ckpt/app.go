@@ -49,7 +49,11 @@ func (a *app) rootCommand() *cobra.Command {
 into store files: threads, history, checkpoints, differences, consistency,
 space, export and import.
 
-Start with:  ckpt demo   (then: ckpt log demo.db demo)`,
+Start with:  ckpt demo   (then: ckpt log demo.db demo)
+
+A name that is not printable UTF-8 (a thread id, namespace or channel) is
+printed Go-quoted, "b\xff\xfex" (in --json, one that is not UTF-8), and
+every command takes it back in that form: ckpt log demo.db '"b\xff\xfex"'.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
@@ -136,6 +140,9 @@ func threadsAt(count cobra.PositionalArgs, first, last int) cobra.PositionalArgs
 			end = last + 1
 		}
 		for i := first; i < end; i++ {
+			// The printed form of a name is taken back (nameArg); RunE
+			// gets this slice.
+			args[i] = nameArg(args[i])
 			if err := checkThreadArg(args[i]); err != nil {
 				return usageError{err.Error()}
 			}

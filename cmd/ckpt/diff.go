@@ -55,7 +55,7 @@ terminal (--color), plain otherwise; --json for scripts.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&ns, "ns", "", "checkpoint namespace")
+	c.Flags().Var((*nameValue)(&ns), "ns", "checkpoint namespace")
 	c.Flags().StringVar(&colorMode, "color", "auto", "colour: auto (on a terminal, unless NO_COLOR is set), always or never")
 	a.addJSON(c)
 	return c
