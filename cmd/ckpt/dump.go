@@ -62,6 +62,11 @@ new file and export again gives identical output.`,
 					return fmt.Errorf("export to %s: no directory %s", outPath, d)
 				}
 				d, cerr := createDump(outPath)
+				if pe, ok := errors.AsType[*fs.PathError](cerr); ok && pe.Path != outPath {
+					// The hidden temporary file beside the dump, which
+					// nobody named: say what was asked and what is left.
+					return fmt.Errorf("export to %s: %s takes no new file (%v); nothing written", outPath, filepath.Dir(outPath), pe.Err)
+				}
 				if cerr != nil {
 					return cerr
 				}
