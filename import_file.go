@@ -37,13 +37,14 @@ func importTempPath(path string) string { return path + ".import" }
 // file appears at path meanwhile, the result is ErrExists and that file is
 // left alone.
 func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iopts ImportOptions) (sum DumpSummary, err error) {
-	// Before any file is opened for writing (a read-write Open writes):
-	// an input that is no dump leaves the store's file as it was.
-	r, err = CheckDumpHeader(r)
-	if err != nil {
-		return sum, err
-	}
 	if _, serr := os.Stat(path); serr == nil || !errors.Is(serr, os.ErrNotExist) {
+		// Before the file is opened for writing (a read-write Open
+		// writes): an input that is no dump leaves it as it was. A new
+		// file is built aside and removed on any error.
+		r, err := CheckDumpHeader(r)
+		if err != nil {
+			return sum, err
+		}
 		s, err := Open(path, opts)
 		if err != nil {
 			return sum, err

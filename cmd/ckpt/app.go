@@ -181,7 +181,13 @@ func (a *app) openRead(path string) (*ckpt.Store, error) {
 }
 
 // openWrite opens (or creates) a store file for writing.
-func (a *app) openWrite(path string) (*ckpt.Store, error) {
+func (a *app) openWrite(path string) (*ckpt.Store, error) { return a.openWriteAfter(path, nil) }
+
+// openWriteAfter is openWrite running ready, if set, after the read-only
+// checks of an existing file and before the read-write open, which
+// writes to the file: a command that refuses its input there leaves the
+// file as it was.
+func (a *app) openWriteAfter(path string, ready func() error) (*ckpt.Store, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return nil, fmt.Errorf("%s is a directory, not a store file", path)
 	} else if err == nil && st.Size() > 0 {
@@ -197,6 +203,11 @@ func (a *app) openWrite(path string) (*ckpt.Store, error) {
 			err = cerr
 		}
 		if err != nil {
+			return nil, err
+		}
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
 			return nil, err
 		}
 	}

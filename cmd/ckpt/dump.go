@@ -127,14 +127,6 @@ again.`,
 			}
 			_, statErr := os.Stat(args[0])
 			created := errors.Is(statErr, fs.ErrNotExist)
-			if !created {
-				// The dump's first line is checked before FILE is opened
-				// for writing, which writes to it: a dump refused there
-				// leaves FILE byte-identical (ImportFile does the same).
-				if in, err = ckpt.CheckDumpHeader(in); err != nil {
-					return fmt.Errorf("%w; nothing imported, %s left as it was", err, args[0])
-				}
-			}
 			var sum ckpt.DumpSummary
 			bar := a.progress(-1, "importing records")
 			if created {
@@ -156,7 +148,16 @@ again.`,
 					err = a.openError(args[0], err) // names the file once, not its .import sibling twice
 				}
 			} else {
-				s, oerr := a.openWrite(args[0])
+				// The dump's first line is checked after FILE's read-only
+				// checks (a wrong FILE is named first) and before FILE is
+				// opened for writing, which writes to it: a dump refused
+				// there leaves FILE byte-identical (ImportFile does the same).
+				s, oerr := a.openWriteAfter(args[0], func() (err error) {
+					if in, err = ckpt.CheckDumpHeader(in); err != nil {
+						return fmt.Errorf("%w; nothing imported, %s left as it was", err, args[0])
+					}
+					return nil
+				})
 				if oerr != nil {
 					return oerr
 				}
