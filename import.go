@@ -101,6 +101,47 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Du
 	return sum, err
 }
 
+// errEmptyDump is the error of an import whose input holds no byte.
+var errEmptyDump = fmt.Errorf("%w: the input is empty", ErrDump)
+
+// checkDumpHeader checks b, a dump's first line: Export's header, of the
+// format this build reads.
+func checkDumpHeader(b []byte) error {
+	var hdr dumpHeader
+	if json.Unmarshal(b, &hdr) != nil || hdr.Version == 0 {
+		return fmt.Errorf("%w: line 1: not a ckpt dump (no {\"ckpt_export\":N} header)", ErrDump)
+	}
+	if hdr.Version != exportVersion {
+		return fmt.Errorf("%w: dump format %d, this build reads %d", ErrFormatVersion, hdr.Version, exportVersion)
+	}
+	return nil
+}
+
+// CheckDumpHeader reads the first line of a dump from r and checks it as
+// Import does: an input that is no dump (ErrDump) or a dump of a format
+// this build does not read (ErrFormatVersion) is refused. On success it
+// returns a reader of the whole input, that line included, to give to
+// Import. A read-write Open writes to the file (the log's binding,
+// bbolt's meta pages): a program that opens a store only to import into
+// it checks the header first, so that an input refused at its first line
+// leaves the file byte-identical (ImportFile and 'ckpt import' do).
+func CheckDumpHeader(r io.Reader) (io.Reader, error) {
+	// A header is a few bytes: a first line longer than the buffer is
+	// no header (its start fails the check) and is not read further.
+	br := bufio.NewReaderSize(r, 4096)
+	b, err := br.ReadSlice('\n')
+	switch {
+	case len(b) == 0 && errors.Is(err, io.EOF):
+		return nil, errEmptyDump
+	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull):
+		return nil, err
+	}
+	if err := checkDumpHeader(b); err != nil {
+		return nil, err
+	}
+	return io.MultiReader(bytes.NewReader(bytes.Clone(b)), br), nil
+}
+
 // checkImported reads back each thread an import wrote, before it is
 // published, through Export's walk and its checks (exportThread, a
 // threadCensus): every value a checkpoint names is there, every list
@@ -223,16 +264,12 @@ func (s *Store) importDump(ctx context.Context, r io.Reader, opts ImportOptions,
 	b, err := next()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("%w: the input is empty", ErrDump)
+			return errEmptyDump
 		}
 		return err
 	}
-	var hdr dumpHeader
-	if json.Unmarshal(b, &hdr) != nil || hdr.Version == 0 {
-		return bad("not a ckpt dump (no {\"ckpt_export\":N} header)")
-	}
-	if hdr.Version != exportVersion {
-		return fmt.Errorf("%w: dump format %d, this build reads %d", ErrFormatVersion, hdr.Version, exportVersion)
+	if err := checkDumpHeader(b); err != nil {
+		return err
 	}
 	var batch []importRec
 	batchBytes := 0

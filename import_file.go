@@ -38,6 +38,13 @@ func importTempPath(path string) string { return path + ".import" }
 // left alone.
 func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iopts ImportOptions) (sum DumpSummary, err error) {
 	if _, serr := os.Stat(path); serr == nil || !errors.Is(serr, os.ErrNotExist) {
+		// Before the file is opened for writing (a read-write Open
+		// writes): an input that is no dump leaves it as it was. A new
+		// file is built aside and removed on any error.
+		r, err := CheckDumpHeader(r)
+		if err != nil {
+			return sum, err
+		}
 		s, err := Open(path, opts)
 		if err != nil {
 			return sum, err

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -407,6 +408,12 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 // request asks about.
 func headOptions(q url.Values) (ckpt.ListOptions, error) {
 	opts := ckpt.ListOptions{ThreadID: q.Get("t"), Limit: 1}
+	if opts.ThreadID == "" {
+		// To the store an empty ThreadID lists every thread: the poll
+		// would follow whichever thread saved last. No thread id is
+		// empty, and the thread page always gives its own.
+		return opts, errors.New("t: the thread's id is missing: give t=THREAD, as the thread page does")
+	}
 	if v, ok := q["ns"]; ok && v[0] != "*" {
 		opts.Namespace = ckpt.NS(v[0])
 	}

@@ -49,7 +49,11 @@ func (a *app) rootCommand() *cobra.Command {
 into store files: threads, history, checkpoints, differences, consistency,
 space, export and import.
 
-Start with:  ckpt demo   (then: ckpt log demo.db demo)`,
+Start with:  ckpt demo   (then: ckpt log demo.db demo)
+
+A name that is not printable UTF-8 (a thread id, namespace or channel) is
+printed Go-quoted, "b\xff\xfex" (in --json, one that is not UTF-8), and
+every command takes it back in that form: ckpt log demo.db '"b\xff\xfex"'.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
@@ -136,6 +140,9 @@ func threadsAt(count cobra.PositionalArgs, first, last int) cobra.PositionalArgs
 			end = last + 1
 		}
 		for i := first; i < end; i++ {
+			// The printed form of a name is taken back (nameArg); RunE
+			// gets this slice.
+			args[i] = nameArg(args[i])
 			if err := checkThreadArg(args[i]); err != nil {
 				return usageError{err.Error()}
 			}
@@ -174,7 +181,13 @@ func (a *app) openRead(path string) (*ckpt.Store, error) {
 }
 
 // openWrite opens (or creates) a store file for writing.
-func (a *app) openWrite(path string) (*ckpt.Store, error) {
+func (a *app) openWrite(path string) (*ckpt.Store, error) { return a.openWriteAfter(path, nil) }
+
+// openWriteAfter is openWrite running ready, if set, after the read-only
+// checks of an existing file and before the read-write open, which
+// writes to the file: a command that refuses its input there leaves the
+// file as it was.
+func (a *app) openWriteAfter(path string, ready func() error) (*ckpt.Store, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return nil, fmt.Errorf("%s is a directory, not a store file", path)
 	} else if err == nil && st.Size() > 0 {
@@ -190,6 +203,11 @@ func (a *app) openWrite(path string) (*ckpt.Store, error) {
 			err = cerr
 		}
 		if err != nil {
+			return nil, err
+		}
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
 			return nil, err
 		}
 	}
@@ -274,11 +292,20 @@ func checkFile(path string) error {
 	return foreignFile(path)
 }
 
+// openToLook opens a file the command looked at by its path a moment
+// before, to read it (os.OpenFile); a test swaps the file in that moment.
+var openToLook = os.OpenFile
+
 // foreignFile names a file of another known kind given where a store
 // belongs, from its first bytes (none of which a bbolt file starts with),
 // and says what to do instead; bbolt itself would only call it invalid.
 func foreignFile(path string) error {
-	f, err := os.Open(path)
+	// Opened without waiting and looked at again once open: a FIFO
+	// swapped in since checkFile's Stat would hold the open for ever.
+	f, _, err := engine.OpenRegular(openToLook, path)
+	if kind, no := engine.NotRegular(err); no {
+		return fmt.Errorf("%s is %s, not a store file", path, kind)
+	}
 	if err != nil {
 		return nil // opening the store says why, in the usual words
 	}

@@ -49,13 +49,13 @@ terminal (--color), plain otherwise; --json for scripts.`,
 				return err
 			}
 			if a.asJSON {
-				return a.emitJSON(d)
+				return a.emitJSON(jsonDiff(d))
 			}
 			printDiff(a.out, d, useColor)
 			return nil
 		},
 	}
-	c.Flags().StringVar(&ns, "ns", "", "checkpoint namespace")
+	c.Flags().Var((*nameValue)(&ns), "ns", "checkpoint namespace")
 	c.Flags().StringVar(&colorMode, "color", "auto", "colour: auto (on a terminal, unless NO_COLOR is set), always or never")
 	a.addJSON(c)
 	return c
@@ -207,4 +207,28 @@ func nsSuffix(ns string) string {
 func line(w io.Writer, c *color.Color, format string, args ...any) {
 	c.Fprintf(w, format, args...)
 	fmt.Fprintln(w)
+}
+
+// jsonDiff is d with its names as --json prints them (jsonName): the
+// library's Diff holds them as they are, for the browser's pages.
+func jsonDiff(d *web.Diff) *web.Diff {
+	j := *d
+	j.Thread, j.NS = jsonName(d.Thread), jsonName(d.NS)
+	j.Added, j.Removed = jsonKeys(d.Added), jsonKeys(d.Removed)
+	j.Changed = make([]web.ChannelChange, len(d.Changed))
+	for i, c := range d.Changed {
+		c.Channel = jsonName(c.Channel)
+		j.Changed[i] = c
+	}
+	j.Unchanged = jsonNames(d.Unchanged)
+	return &j
+}
+
+// jsonKeys is m with its keys, channel names, as jsonName prints them.
+func jsonKeys(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[jsonName(k)] = v
+	}
+	return out
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/spf13/cobra"
 )
 
@@ -61,6 +62,11 @@ new file and export again gives identical output.`,
 					return fmt.Errorf("export to %s: no directory %s", outPath, d)
 				}
 				d, cerr := createDump(outPath)
+				if pe, ok := errors.AsType[*fs.PathError](cerr); ok && pe.Path != outPath {
+					// The hidden temporary file beside the dump, which
+					// nobody named: say what was asked and what is left.
+					return fmt.Errorf("export to %s: %s takes no new file (%v); nothing written", outPath, filepath.Dir(outPath), pe.Err)
+				}
 				if cerr != nil {
 					return cerr
 				}
@@ -142,7 +148,16 @@ again.`,
 					err = a.openError(args[0], err) // names the file once, not its .import sibling twice
 				}
 			} else {
-				s, oerr := a.openWrite(args[0])
+				// The dump's first line is checked after FILE's read-only
+				// checks (a wrong FILE is named first) and before FILE is
+				// opened for writing, which writes to it: a dump refused
+				// there leaves FILE byte-identical (ImportFile does the same).
+				s, oerr := a.openWriteAfter(args[0], func() (err error) {
+					if in, err = ckpt.CheckDumpHeader(in); err != nil {
+						return fmt.Errorf("%w; nothing imported, %s left as it was", err, args[0])
+					}
+					return nil
+				})
 				if oerr != nil {
 					return oerr
 				}
@@ -300,7 +315,9 @@ func removeDumpLeftovers(dir, base string) {
 			continue
 		}
 		name := filepath.Join(dir, e.Name())
-		f, err := os.Open(name)
+		// Without waiting, and only a regular file: a FIFO swapped in
+		// since ReadDir would hold the open for ever.
+		f, _, err := engine.OpenRegular(openToLook, name)
 		if err != nil {
 			continue
 		}

@@ -56,7 +56,7 @@ checkpoint has not), the number of pending writes and the run_id.
 			return a.printLog(c.Context(), s, opts)
 		},
 	}
-	c.Flags().StringVar(&ns, "ns", "", "only this checkpoint namespace (default: all)")
+	c.Flags().Var((*nameValue)(&ns), "ns", "only this checkpoint namespace (default: all)")
 	c.Flags().Var(countFlag{&limit, "0 (no limit) or more"}, "limit", "at most N checkpoints (0: all)")
 	c.Flags().StringArrayVar(&filters, "filter", nil, "only checkpoints whose metadata has key=value[, key=value ...] (repeatable)")
 	a.addJSON(c)
@@ -120,6 +120,7 @@ func (a *app) printLog(ctx context.Context, s *ckpt.Store, opts ckpt.ListOptions
 		if first {
 			sep, first = "[\n  ", false
 		}
+		e.NS, e.Changed = jsonName(e.NS), jsonNames(e.Changed)
 		b, err := json.Marshal(e)
 		if err != nil {
 			return err

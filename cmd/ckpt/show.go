@@ -68,8 +68,8 @@ writes. --channel prints one channel's value only.`,
 			return a.emitJSON(doc)
 		},
 	}
-	c.Flags().StringVar(&ns, "ns", "", "checkpoint namespace")
-	c.Flags().StringVar(&channel, "channel", "", "print only this channel's value")
+	c.Flags().Var((*nameValue)(&ns), "ns", "checkpoint namespace")
+	c.Flags().Var((*nameValue)(&channel), "channel", "print only this channel's value")
 	a.addJSON(c)
 	return c
 }
@@ -165,14 +165,14 @@ type checkpointDoc struct {
 }
 
 func showDoc(t *ckpt.Tuple) (*checkpointDoc, error) {
-	d := &checkpointDoc{Thread: t.Config.ThreadID, NS: t.Config.CheckpointNS, ID: t.Config.CheckpointID,
+	d := &checkpointDoc{Thread: jsonName(t.Config.ThreadID), NS: jsonName(t.Config.CheckpointNS), ID: t.Config.CheckpointID,
 		Time: t.Checkpoint.TS, Metadata: jsonable(map[string]any(t.Metadata)).(map[string]any),
-		State: map[string]any{}, Versions: t.Checkpoint.ChannelVersions, PendingWrites: []writeDoc{}}
+		State: map[string]any{}, Versions: map[string]string{}, PendingWrites: []writeDoc{}}
 	if t.ParentConfig != nil {
 		d.Parent = &t.ParentConfig.CheckpointID
 	}
-	if d.Versions == nil {
-		d.Versions = map[string]string{}
+	for ch, v := range t.Checkpoint.ChannelVersions {
+		d.Versions[jsonName(ch)] = v
 	}
 	for ch, v := range t.Checkpoint.ChannelValues {
 		raw, _ := v.(ckpt.Raw)
@@ -180,14 +180,14 @@ func showDoc(t *ckpt.Tuple) (*checkpointDoc, error) {
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint %s channel %q: %w", t.Config.CheckpointID, ch, err)
 		}
-		d.State[ch] = val
+		d.State[jsonName(ch)] = val
 	}
 	for _, w := range t.PendingWrites {
 		val, err := jsonValue(w.Value)
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint %s pending write of task %q: %w", t.Config.CheckpointID, w.TaskID, err)
 		}
-		d.PendingWrites = append(d.PendingWrites, writeDoc{w.TaskID, w.TaskPath, w.Idx, w.Channel, val})
+		d.PendingWrites = append(d.PendingWrites, writeDoc{w.TaskID, w.TaskPath, w.Idx, jsonName(w.Channel), val})
 	}
 	return d, nil
 }

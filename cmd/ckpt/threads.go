@@ -60,7 +60,7 @@ not a thread's, and 'ckpt stats --json' has them as sealed_keys).`,
 					fmt.Fprintln(tw, "THREAD\tNAMESPACES\tCHECKPOINTS\tWRITES\tNEWEST\tTIME\tBYTES")
 				}
 				if a.asJSON {
-					rows = append(rows, row{info.ThreadID, info.Namespaces, info.Checkpoints, info.PendingWrites, info.NewestID, a.when(info.NewestTime), info.Bytes})
+					rows = append(rows, row{jsonName(info.ThreadID), jsonNames(info.Namespaces), info.Checkpoints, info.PendingWrites, info.NewestID, a.when(info.NewestTime), info.Bytes})
 					continue
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", shown(info.ThreadID), joinNS(shownAll(info.Namespaces)), info.Checkpoints,
@@ -99,7 +99,7 @@ not a thread's, and 'ckpt stats --json' has them as sealed_keys).`,
 		},
 	}
 	c.Flags().Var(countFlag{&newest, "0 (every thread) or more"}, "newest", "only the N threads with the newest checkpoints, newest first; reads those N only (0: every thread, in id order)")
-	c.Flags().StringVar(&prefix, "prefix", "", "only the threads whose id starts with this")
+	c.Flags().Var((*nameValue)(&prefix), "prefix", "only the threads whose id starts with this")
 	a.addJSON(c)
 	return c
 }

@@ -27,9 +27,11 @@ func LockReplaced(path string) (release func(), held bool, err error) {
 		}
 		return noop, false, nil
 	}
-	f, err := os.Open(path)
+	// Looked at again once open, and opened without waiting: a FIFO
+	// swapped in since the Lstat would hold the open for ever.
+	f, _, err := openRegular(lockReplacedOpen, path, os.O_RDONLY, 0, false)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
+		if _, no := NotRegular(err); no || errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
 			return noop, false, nil // nothing to lock, or not ours to tell
 		}
 		return nil, false, err
@@ -46,6 +48,10 @@ func LockReplaced(path string) (release func(), held bool, err error) {
 	// Closing the only descriptor of f releases its flock.
 	return func() { _ = f.Close() }, false, nil
 }
+
+// lockReplacedOpen is LockReplaced's open (os.OpenFile); a test swaps
+// the file at the path just before it.
+var lockReplacedOpen = os.OpenFile
 
 // HoldBuilt takes, without waiting, an exclusive lock on f, a file its
 // caller built as a store, closed, and is about to link into place

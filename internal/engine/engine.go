@@ -238,12 +238,36 @@ func Open(path string, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// init runs the caller's Init in a transaction (initTx).
+// init runs the caller's Init in a transaction (initTx). A read-write
+// one commits only if Init wrote something (a new file's format): on an
+// existing file it only checks, and bbolt's commit of a transaction that
+// changed nothing still writes a meta page (a new transaction id). Open
+// runs it before the log is created, so an Open refused there (a
+// directory without write permission for the log) changed the file.
+// bbolt counts a node for every page a write touches (Put, Delete,
+// CreateBucket, SetSequence): none counted, nothing was written.
 func (e *Engine) init(fn func(tx *bolt.Tx) error) error {
 	if e.readOnly {
 		return viewRead(e.db, e.initTx(fn))
 	}
-	return e.db.Update(e.initTx(fn))
+	tx, err := e.db.Begin(true)
+	if err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done { // Init failed or panicked (Guard recovers it)
+			_ = tx.Rollback()
+		}
+	}()
+	if err := e.initTx(fn)(tx); err != nil {
+		return err
+	}
+	done = true
+	if st := tx.Stats(); st.GetNodeCount() == 0 {
+		return tx.Rollback()
+	}
+	return tx.Commit()
 }
 
 // initTx is the caller's Init, after a check that the file holds every

@@ -6,6 +6,7 @@ package engine
 // held the open, or the first read, for ever.
 
 import (
+	"errors"
 	"fmt"
 	"os"
 )
@@ -37,4 +38,23 @@ func openRegular(open func(string, int, os.FileMode) (*os.File, error), name str
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return f, fi, nil
+}
+
+// OpenRegular is openRegular for a caller outside the engine that looked
+// at name by its path and now opens it to read it (the CLI's look at a
+// file's first bytes, its sweep of an export's leftovers): open is
+// os.OpenFile or a test's seam. A file that is no regular one once open
+// gives an error for which NotRegular tells its kind.
+func OpenRegular(open func(string, int, os.FileMode) (*os.File, error), name string) (*os.File, os.FileInfo, error) {
+	return openRegular(open, name, os.O_RDONLY, 0, false)
+}
+
+// NotRegular reports the kind of file ("a named pipe (FIFO)") an error of
+// OpenRegular says name is, instead of a regular file.
+func NotRegular(err error) (kind string, ok bool) {
+	var no *errNotRegular
+	if errors.As(err, &no) {
+		return no.kind, true
+	}
+	return "", false
 }
