@@ -5,7 +5,7 @@ package ckpt_test
 // The workload of h172_strace_linux_test.go: a child process that opens a
 // store and writes with several goroutines (Sync, NoSync, Async with
 // Flush, pending writes), and in "maint" mode runs Compact, GC, BackupFile
-// and Export into an Import beside them, then closes. It reports every
+// and Export into an Import and an ImportFile beside them, then closes. It reports every
 // call into a file the parent made and handed it as fd 3, mapped shared:
 // the report costs no system call, so a fault strace injects into write or
 // pwrite64 never hits the report instead of the store, and what a kill -9
@@ -207,6 +207,14 @@ func h172Maint(ctx context.Context, s *ckpt.Store, path string, r *h172Report) {
 			if cerr := d.Close(); err == nil && cerr != nil && !errors.Is(cerr, ckpt.ErrDiskFull) {
 				err = fmt.Errorf("import store close: %w", cerr)
 			}
+			return err
+		})
+		do("importfile", func() error {
+			var b bytes.Buffer
+			if _, err := s.Export(ctx, &b, ckpt.ExportOptions{}); err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			_, err := ckpt.ImportFile(ctx, filepath.Join(dir, fmt.Sprintf("impf%d.db", k)), &b, ckpt.Options{}, ckpt.ImportOptions{})
 			return err
 		})
 	}

@@ -375,6 +375,18 @@ func h172Round(t *testing.T, strace string, f *h172Fault) string {
 	}
 	f.hits = hits
 	failed := t.Failed()
+	// A failed fsync of the store's file or log is never swallowed: the
+	// call it was for fails, or the store does (every later call says so).
+	if !killed && (f.sys == "fdatasync" || f.sys == "fsync") {
+		for l := range strings.Lines(string(tr)) {
+			if strings.Contains(l, "INJECTED") && (strings.Contains(l, "<"+path+">") || strings.Contains(l, "<"+path+"-wal>")) {
+				if !h172AnyError(ev) {
+					t.Errorf("%s: %s: no call returned an error", f, strings.TrimSpace(l))
+				}
+				break
+			}
+		}
+	}
 	res := h172Check(t, f.String(), path, ev, killed, f)
 	if !failed && t.Failed() {
 		b, _ := os.ReadFile(trace)
@@ -506,6 +518,19 @@ func h172AllTraced(pid int) bool {
 		}
 	}
 	return true
+}
+
+// h172AnyError says whether a call of the report returned an error.
+func h172AnyError(ev []h172Line) bool {
+	for _, l := range ev {
+		switch {
+		case l.kind == "E" || l.kind == "WE" || l.kind == "FE":
+			return true
+		case strings.HasPrefix(l.rest, "err"):
+			return true
+		}
+	}
+	return false
 }
 
 // h172Line is one report line.
