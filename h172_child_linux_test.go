@@ -28,6 +28,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -98,6 +99,9 @@ func h172Child(path string) int {
 	r.line("O %d ok", r.next())
 	if mode == "verify" {
 		return h172VerifyChild(ctx, s, r)
+	}
+	if mode == "remap" {
+		return h172RemapChild(ctx, s, r)
 	}
 	if os.Getenv(h172WaitEnv) != "" {
 		// strace attaches now (h172Attach).
@@ -246,6 +250,48 @@ func h172VerifyChild(ctx context.Context, s *ckpt.Store, r *h172Report) int {
 		r.line("V %d ok", r.next())
 	default:
 		r.line("V %d problems %v", r.next(), rep.Problems)
+	}
+	_ = s.Close()
+	return 0
+}
+
+// h172RemapChild compacts the store, lets strace attach, then writes 8
+// MB (the file grows well past its size at the Compact), stopping at a
+// write that fails ("E n r i err"), and reads: "L n ok|err" for Latest
+// and "X n ok|err" for an Export.
+func h172RemapChild(ctx context.Context, s *ckpt.Store, r *h172Report) int {
+	if _, err := s.Save(ctx, "r", map[string]any{"v": "first"}, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "h172: save:", err)
+		return 7
+	}
+	if _, err := s.Compact(ctx, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "h172: compact:", err)
+		return 7
+	}
+	fmt.Println("ready")
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		fmt.Fprintln(os.Stderr, "h172: no go-ahead:", err)
+		return 7
+	}
+	for i := range 400 {
+		_, err := s.Save(ctx, "r", map[string]any{"v": crashText(uint64(i), 20_000)}, nil)
+		if err == nil {
+			err = s.ApplyLog(ctx) // into bbolt's file now: its growth remaps
+		}
+		if err != nil {
+			r.line("E %d r %d %v", r.next(), i, err)
+			break
+		}
+	}
+	if _, err := s.Latest(ctx, "r"); err != nil {
+		r.line("L %d err %v", r.next(), err)
+	} else {
+		r.line("L %d ok", r.next())
+	}
+	if _, err := s.Export(ctx, io.Discard, ckpt.ExportOptions{}); err != nil {
+		r.line("X %d err %v", r.next(), err)
+	} else {
+		r.line("X %d ok", r.next())
 	}
 	_ = s.Close()
 	return 0
