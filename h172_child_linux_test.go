@@ -116,7 +116,7 @@ func h172Child(path string) int {
 		wctx := ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{Durability: d})
 		from := 0
 		if mode == "replay" {
-			from = 100 // after the steps of the killed run before
+			from = 100_000 // after the killed run's steps (at most 1,000: h172Crashed)
 		}
 		for i := from; i < from+steps; i++ {
 			r.line("B %d %s %d", r.next(), th, i)
