@@ -112,6 +112,9 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 		}
 	}()
 	sum, err = s.Import(ctx, r, iopts)
+	if err == nil && opts.tuning != nil && opts.tuning.importBeforeClose != nil {
+		opts.tuning.importBeforeClose(s)
+	}
 	if cerr := s.Close(); err == nil {
 		err = cerr
 		if kept, ok := errors.AsType[*engine.LogKeptError](cerr); ok {
