@@ -122,6 +122,14 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 			err = fmt.Errorf("ckpt: import into %s: close the new file: %w", path, kept.Err)
 		}
 	}
+	if ferr := s.eng.Failed(); err == nil && ferr != nil {
+		// The new store failed after the import was logged (a bbolt
+		// commit of the background apply): its Close keeps the log and
+		// returns nil, and the file alone lacks what the log holds, and
+		// says its log is live. Linked alone, it did not open
+		// (h172_importfile_close_test.go).
+		err = fmt.Errorf("ckpt: import into %s: the new file failed: %w", path, ferr)
+	}
 	if opts.tuning != nil && opts.tuning.importBeforeLink != nil {
 		opts.tuning.importBeforeLink()
 	}
