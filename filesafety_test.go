@@ -59,6 +59,8 @@ func fileChild(mode, path string) int {
 		return procsChild(path) // hunt27_procs_test.go
 	case "h146":
 		return h146Child(path) // h146_chain_linux_test.go
+	case "h172":
+		return h172Child(path) // h172_child_linux_test.go
 	}
 	fmt.Fprintln(os.Stderr, "unknown child mode", mode)
 	return 1

@@ -57,6 +57,10 @@ type tuning struct {
 	// closed and before it is moved into place: a test runs another
 	// import into the same path there.
 	importBeforeLink func()
+	// importBeforeClose, if set, runs in ImportFile once Import returned
+	// nil, before the new store is closed (tests fail the store there,
+	// as a failed background apply does).
+	importBeforeClose func(*Store)
 }
 
 // defaultTuning is what a store runs with unless a test says otherwise.

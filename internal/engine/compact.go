@@ -93,10 +93,14 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 		bo.PageSize = e.db.Info().PageSize
 		return nil
 	})
-	// bbolt's own map sizing, not Open's large map (the file's size does
-	// not follow the map: compactAllocSize). (Until the next Open, the
-	// store then remaps as bbolt does, each time its map doubles.)
-	bo.InitialMmapSize = 0
+	// The store's map size (bo's, Open's large map: file.go MmapSize),
+	// kept for the new file, which takes the old one's place: mapped as
+	// bbolt maps a file (small, doubling), the store remapped at each
+	// doubling after a Compact, and a remap that fails leaves bbolt with
+	// no map, every read of the store failing until a reopen
+	// (h172_remap_linux_test.go). The file's size does not follow the map
+	// (compactAllocSize, and on Windows, where bbolt would grow the file
+	// to its map, Open asks for none).
 	bo.OpenFile = func(name string, flag int, _ os.FileMode) (*os.File, error) {
 		open := os.OpenFile
 		if e.boltOpts.OpenFile != nil {
