@@ -201,3 +201,32 @@ func TestAFlipInTheLogOfAnotherPassNeverReplaysItsGroups(t *testing.T) {
 		t.Errorf("%d failures in all", fails)
 	}
 }
+
+// TestAnyFlipInTheFirstHeldRecordKeepsEveryGroup: the other side of
+// chainsOn. A store file's own log whose pass began below the mark, its
+// first record (a group the file holds) with one bit of any byte flipped,
+// in each version: the record after it chains to it (by the crc its
+// header holds, or, that field the damaged one, by the crc its body
+// gives), so the scan takes the chain up again and keeps every group past
+// the mark. Mutation-checked: either way of telling the link dropped, a
+// flip in the length field or in the crc field is refused.
+func TestAnyFlipInTheFirstHeldRecordKeepsEveryGroup(t *testing.T) {
+	t.Parallel()
+	const id = 0x5eed
+	for v := uint32(logV1); v <= logVersion; v++ {
+		data, _ := h169Log(id, v, true, []uint64{1, 2}, []uint64{3, 4, 5, 6, 7})
+		r, ok := parseRecord(data, logHeader, id, v)
+		if !ok || r.gen != 3 {
+			t.Fatalf("version %d: the first record is %+v, %v: want group 3", v, r, ok)
+		}
+		for at := logHeader; at < logHeader+r.size; at++ {
+			bad := bytes.Clone(data)
+			bad[at] ^= 0x10
+			sc, err := scanLog("x-wal", bad, 5, LogBinding{ID: id, Gen: 5})
+			if err != nil || sc.Damage == nil || !sc.Damage.Resumed || fmt.Sprint(gensOf(sc.Groups)) != "[6 7]" {
+				t.Errorf("version %d, byte %d: scan = groups %v, damage %+v, %v: want groups 6-7 kept past the damage (Resumed)",
+					v, at, gensOf(sc.Groups), sc.Damage, err)
+			}
+		}
+	}
+}
