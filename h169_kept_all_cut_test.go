@@ -20,7 +20,8 @@ import (
 // Open's refusal said nothing is lost. The stats must tell the power
 // cut's tail apart: KeptAll false, the dropped group named (DroppedFirst..
 // DroppedLast, PowerCut), and the store then holds the saves of groups
-// 4-5.
+// 4-5. The same with the log's header damaged instead (put back from the
+// binding and the first record: Resumed too).
 func TestKeptAllIsNotSaidOfAPowerCutsTail(t *testing.T) {
 	t.Parallel()
 	cp, ts, us, spans := heldAndLoggedStore(t)
@@ -38,25 +39,34 @@ func TestKeptAllIsNotSaidOfAPowerCutsTail(t *testing.T) {
 	if last := spans[len(spans)-1]; last.Gen != 6 || lost < 2 {
 		t.Fatalf("the log's records %v, %d proofs of groups 5-6: want group 6 last, and proofs", spans, lost)
 	}
-	data[spans[0].End-8] ^= 0x10 // a record bbolt holds
-	p := flippedLogCopy(t, cp, data, -1, 0)
-	if _, err := Open(copyStore(t, p), Options{ReadOnly: true}); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("Open = %v, want ErrCorrupt (a record the file holds is damaged)", err)
-	} else if strings.Contains(err.Error(), "nothing is lost") && !strings.Contains(err.Error(), "group 6") {
-		t.Errorf("Open says nothing is lost and nothing of group 6: %v", err)
+	for _, c := range []struct {
+		name string
+		at   int64
+	}{
+		{"a record bbolt holds", spans[0].End - 8},
+		{"the log's header (put back from the binding)", 17},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := flippedLogCopy(t, cp, data, c.at, 0x10)
+			if _, err := Open(copyStore(t, p), Options{ReadOnly: true}); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Open = %v, want ErrCorrupt (damaged bytes)", err)
+			} else if strings.Contains(err.Error(), "nothing is lost") && !strings.Contains(err.Error(), "group 6,") {
+				t.Errorf("Open says nothing is lost and nothing of group 6: %v", err)
+			}
+			st, err := RecoverLog(p, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.KeptAll || !st.PowerCut || st.KeptGroups != 2 || st.DroppedFirst != 6 || st.DroppedLast != 6 {
+				t.Errorf("RecoverLog = %+v: want groups 4-5 kept, group 6 dropped (a power cut's), and not KeptAll", st)
+			}
+			w, err := Open(p, Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			checkLoads(t, w, "t", ts)
+			checkLoads(t, w, "u", us[:2])
+		})
 	}
-	st, err := RecoverLog(p, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.KeptAll || st.KeptGroups != 2 || st.DroppedFirst != 6 || st.DroppedLast != 6 {
-		t.Errorf("RecoverLog = %+v: want groups 4-5 kept, group 6 dropped (a power cut's), and not KeptAll", st)
-	}
-	w, err := Open(p, Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	checkLoads(t, w, "t", ts)
-	checkLoads(t, w, "u", us[:2])
 }

@@ -30,6 +30,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			if err == nil && sc.Damage == nil {
 				sc.Damage = &LogDamage{Offset: 0, Bytes: logHeader, Resumed: true,
 					Reason: "the log header is damaged (the store file's binding to its log names its identity, and its first record, whole, its crc)"}
+				cutTail(sc)
 			}
 			return sc, err
 		}
@@ -248,8 +249,19 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 				passed.Reason += fmt.Sprintf(" and following on from there (groups %d-%d)", sc.Groups[0].Gen, sc.Groups[len(sc.Groups)-1].Gen)
 			}
 			sc.Damage = passed
+			cutTail(sc)
 		}
 		return sc, nil
+	}
+}
+
+// cutTail notes on the Resumed damage of sc the groups the scan dropped
+// at the log's end as a power cut's (sc.Cut): nothing is lost with the
+// damage, but those are not kept either, and what recovery says must not
+// read as if every group were.
+func cutTail(sc *LogScan) {
+	if c := sc.Cut; c != nil && sc.Damage != nil && sc.Damage.Resumed {
+		sc.Damage.CutFirst, sc.Damage.CutLast = c.Group, max(c.Group, c.LaterLast)
 	}
 }
 
