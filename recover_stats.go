@@ -33,7 +33,8 @@ type RecoverStats struct {
 	// header (put back from the file's binding and the first record), and
 	// the log's records after it were whole and took up the chain again:
 	// every group past the file's mark was kept (KeptGroups), none
-	// dropped (DroppedBytes is the damaged span, not replayed).
+	// dropped (DroppedBytes is the damaged span, not replayed). Not said
+	// when those records ended in a power cut's (PowerCut).
 	KeptAll bool
 	// PowerCut (with Damaged) says the damage cost no group, as with
 	// KeptAll, but the log's records after it ended in a power cut's:
