@@ -363,10 +363,15 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		}
 		sc, d = rs, rs.Damage
 	}
-	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, Foreign: d.Foreign, Unverified: d.Unverified, LogWhole: st.LogWhole, KeptAll: d.Resumed, KeptGroups: len(sc.Groups),
+	st = RecoverStats{Damaged: true, Reason: d.Reason, Offset: d.Offset, Foreign: d.Foreign, Unverified: d.Unverified, LogWhole: st.LogWhole, KeptAll: d.Resumed && d.CutLast == 0, KeptGroups: len(sc.Groups),
 		DroppedFirst: d.Group, DroppedLast: d.LaterLast, DroppedBytes: d.Bytes, MarkRepaired: st.MarkRepaired, BindingRemoved: st.BindingRemoved}
 	if d.LaterLast == 0 {
 		st.DroppedFirst = 0
+	}
+	if d.Resumed && d.CutLast != 0 {
+		// Nothing was lost with the damage, but the chain taken up past
+		// it ended in a power cut's records: dropped, as Open drops them.
+		st.PowerCut, st.DroppedFirst, st.DroppedLast = true, d.CutFirst, d.CutLast
 	}
 	if d.Gap && !st.LogWhole && d.LaterFirst > d.Group {
 		st.LostFirst, st.LostLast = d.Group, d.LaterFirst-1

@@ -33,8 +33,16 @@ type RecoverStats struct {
 	// header (put back from the file's binding and the first record), and
 	// the log's records after it were whole and took up the chain again:
 	// every group past the file's mark was kept (KeptGroups), none
-	// dropped (DroppedBytes is the damaged span, not replayed).
+	// dropped (DroppedBytes is the damaged span, not replayed). Not said
+	// when those records ended in a power cut's (PowerCut).
 	KeptAll bool
+	// PowerCut (with Damaged) says the damage cost no group, as with
+	// KeptAll, but the log's records after it ended in a power cut's:
+	// records all written before the first of them was durable, after a
+	// lost proof or a torn record, which no one was told were durable.
+	// Those groups (DroppedFirst..DroppedLast) were dropped, as Open drops
+	// them; every group before them past the file's mark was kept.
+	PowerCut bool
 	// KeptGroups is how many groups of the valid prefix were replayed into
 	// the store file (those it already held are not counted).
 	KeptGroups int

@@ -78,9 +78,10 @@ dropped, and recover says so.`,
 					BindingGone   bool   `json:"binding_removed"`
 					LogWhole      bool   `json:"log_whole"`
 					KeptAll       bool   `json:"kept_all"`
+					PowerCut      bool   `json:"power_cut"`
 				}{args[0], st.Damaged, st.Reason, st.Offset, st.KeptGroups, st.DroppedGroups(),
 					st.DroppedFirst, st.DroppedLast, st.LostFirst, st.LostLast, st.DroppedBytes, st.MovedTo, st.MetaRepaired, st.MetaDamage, st.MetaReplayed, st.LogMissing, st.MarkRepaired,
-					st.BindingRemoved, st.LogWhole, st.KeptAll})
+					st.BindingRemoved, st.LogWhole, st.KeptAll, st.PowerCut})
 			}
 			if st.MetaRepaired {
 				what := "rewrote the damaged meta page from the other one: the file now stands at that transaction"
@@ -135,6 +136,18 @@ dropped, and recover says so.`,
 				// Nothing was lost with the damage.
 				_, err = fmt.Fprintf(a.out, "%s: %s at offset %d of the write-ahead log\nnothing was lost with it: kept every group of the log the file lacked (%s), dropped none\nthe damaged log is now %s\n",
 					args[0], st.Reason, st.Offset, count(st.KeptGroups, "group", "groups"), st.MovedTo)
+				return err
+			}
+			if st.PowerCut {
+				// Nothing was lost with the damage; a power cut's tail was.
+				cut := fmt.Sprintf("groups %d-%d", st.DroppedFirst, st.DroppedLast)
+				if st.DroppedFirst == st.DroppedLast {
+					cut = fmt.Sprintf("group %d", st.DroppedFirst)
+				}
+				_, err = fmt.Fprintf(a.out, "%s: %s at offset %d of the write-ahead log\nthe damage cost no group: kept every group of the log "+
+					"the file lacked before the log's end (%s); dropped %s at the end, written before it was known durable "+
+					"(a power cut during its fsync: never acknowledged as durable), as open drops it\nthe damaged log is now %s\n",
+					args[0], st.Reason, st.Offset, count(st.KeptGroups, "group", "groups"), cut, st.MovedTo)
 				return err
 			}
 			dropped := fmt.Sprintf("%s of writes (%d-%d)", count(st.DroppedGroups(), "group", "groups"), st.DroppedFirst, st.DroppedLast)

@@ -250,6 +250,12 @@ type LogDamage struct {
 	// (LogScan.Groups), drops none, and Bytes is the span from the damage
 	// to where the chain takes up (not replayed).
 	Resumed bool
+	// CutFirst..CutLast (with Resumed; 0, 0 for none) are the groups the
+	// chain, taken up again, ended in as a power cut's: records all
+	// written before the group at their start was durable, after a lost
+	// proof or a torn record (LogScan.Cut), dropped as Open drops them.
+	// Nothing is lost with the damage, but those groups are not kept.
+	CutFirst, CutLast uint64
 	// Gap says that the log's records are whole and start past the
 	// group after the file's mark (gapDamage): Group..LaterFirst-1 are in
 	// neither the file nor the log.
@@ -295,6 +301,16 @@ func (d *LogDamage) Err(path string) error {
 		return fmt.Errorf("%w: write-ahead log %s may not be this store's: %s; nothing was changed; "+
 			"run `ckpt recover` (ckpt.RecoverLog) to move the log aside keeping none of its groups (if it is this store's "+
 			"own log, put it back beside the file after that: the file then names no log, and Open replays it)", ErrCorrupt, path, d.Reason)
+	}
+	if d.Resumed && d.CutLast != 0 {
+		cut := fmt.Sprintf("groups %d-%d", d.CutFirst, d.CutLast)
+		if d.CutFirst == d.CutLast {
+			cut = fmt.Sprintf("group %d", d.CutFirst)
+		}
+		return fmt.Errorf("%w: write-ahead log %s: %s at offset %d; nothing was changed, and nothing is lost with the damage, but "+
+			"the log ends in the record of %s, written before it was known durable (a power cut during its fsync: never acknowledged "+
+			"as durable), which is dropped; run `ckpt recover` (ckpt.RecoverLog) to replay the log's groups past the file's mark before "+
+			"it into the file and move the log aside", ErrCorrupt, path, d.Reason, d.Offset, cut)
 	}
 	if d.Resumed {
 		return fmt.Errorf("%w: write-ahead log %s: %s at offset %d; nothing was changed and nothing is lost; run `ckpt recover` "+

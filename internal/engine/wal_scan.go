@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 )
 
 // scanLog is ScanLogOf on the bytes of the log file at path.
@@ -29,6 +30,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			if err == nil && sc.Damage == nil {
 				sc.Damage = &LogDamage{Offset: 0, Bytes: logHeader, Resumed: true,
 					Reason: "the log header is damaged (the store file's binding to its log names its identity, and its first record, whole, its crc)"}
+				cutTail(sc)
 			}
 			return sc, err
 		}
@@ -220,7 +222,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 			}
 		}
 		if d := sc.Damage; d != nil && !d.Short && d.Bound == 0 {
-			if p, r, ok := resumeAt(data, off, id, version, prev, applied, bind); ok {
+			if p, r, ok := resumeAt(data, off, id, version, seed, prev, applied, bind); ok {
 				// Nothing is lost with the damage: the chain takes up
 				// again at p. Refused all the same (passed): damaged
 				// bytes say the disk, or something beside the store,
@@ -247,8 +249,19 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 				passed.Reason += fmt.Sprintf(" and following on from there (groups %d-%d)", sc.Groups[0].Gen, sc.Groups[len(sc.Groups)-1].Gen)
 			}
 			sc.Damage = passed
+			cutTail(sc)
 		}
 		return sc, nil
+	}
+}
+
+// cutTail notes on the Resumed damage of sc the groups the scan dropped
+// at the log's end as a power cut's (sc.Cut): nothing is lost with the
+// damage, but those are not kept either, and what recovery says must not
+// read as if every group were.
+func cutTail(sc *LogScan) {
+	if c := sc.Cut; c != nil && sc.Damage != nil && sc.Damage.Resumed {
+		sc.Damage.CutFirst, sc.Damage.CutLast = c.Group, max(c.Group, c.LaterLast)
 	}
 }
 
@@ -272,13 +285,29 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 //     nothing but proofs of prev lies between its record and the next
 //     group's, which is whole; the damage was in a proof.
 //
+// Both hold only for the log's current pass past the mark. With the
+// pass's first record damaged (prev 0), where the pass began is unknown:
+// the file may be an older copy put back beside its log, rewound since,
+// the earlier pass's records past the file's mark whole after the new
+// pass's end. Then the record after the damaged one must chain to it
+// (chainsOn), which says the pass goes on there.
+//
 // ok is false when the damaged record's own header (if it checks) says
 // it holds a group past base, when the record found holds a later group,
 // or is a proof (the next group's record is then damaged or missing, and the groups
 // after it do not go in without it), or there is none (an earlier copy
 // of the log holds none past its end either).
-func resumeAt(data []byte, off int, id uint64, version uint32, prev, applied uint64, bind LogBinding) (int, logRecord, bool) {
+func resumeAt(data []byte, off int, id uint64, version uint32, seed uint32, prev, applied uint64, bind LogBinding) (int, logRecord, bool) {
 	if prev < applied && (bind.ID != id || bind.Gen != applied) {
+		return 0, logRecord{}, false
+	}
+	if prev == 0 && !chainsOn(data, off, id, version, seed) {
+		// The pass's first record is damaged: where the pass began is
+		// unknown, and so is whether an earlier pass ends at or below the
+		// mark (an older copy of the store file put back beside its log,
+		// rewound since, sees the earlier pass's records past its mark
+		// after the damage). Only the record after the damaged one,
+		// chained to it, says the pass goes on there.
 		return 0, logRecord{}, false
 	}
 	base := max(prev, applied)
@@ -303,6 +332,34 @@ func resumeAt(data []byte, off int, id uint64, version uint32, prev, applied uin
 		p += r.size - 8 // a whole record: skip it
 	}
 	return 0, logRecord{}, false
+}
+
+// chainsOn tells whether the first record after off that checks on its
+// own chains to the damaged record at off (chained itself from seed):
+// its seed is that record's crc, as the damaged record's header holds it,
+// or as its body gives from seed with the length its header holds (one
+// byte damaged leaves one of the two whole). A record of an earlier pass
+// there chains to that pass's record before it, not to this one.
+func chainsOn(data []byte, off int, id uint64, version uint32, seed uint32) bool {
+	if len(data)-off < recHeader {
+		return false
+	}
+	for p := off + 8; p+recHeader <= len(data); p += 8 {
+		r, ok := parseRecord(data, p, id, version)
+		if !ok {
+			continue
+		}
+		if r.seed == binary.BigEndian.Uint32(data[off+20:]) {
+			return true
+		}
+		n := uint64(binary.BigEndian.Uint32(data[off:]))
+		if n == 0 || n > uint64(p-off-recHeader) {
+			return false
+		}
+		end := off + recHeader + align8(int(n))
+		return end <= p && crc32.Update(seed, crcTable, data[off+recHeader:end]) == r.seed
+	}
+	return false
 }
 
 // rebuiltHeader returns the bytes of a log whose header is damaged with
