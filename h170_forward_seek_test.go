@@ -221,3 +221,67 @@ func TestForwardSeekOverARaisedCheckpointBranchKey(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardSeekOverALoweredCheckpointBranchKey: a thread of 150
+// checkpoints in namespace "b" and 150 in "cc"; the child of its cp/
+// bucket that holds the first of "cc" is followed by one of "cc" only,
+// whose branch key lowered to just below "cc"'s prefix sends the seek for
+// that prefix into it, past the "cc" keys of the child before: ResolveID
+// of the first "cc" checkpoint was ErrNotFound.
+func TestForwardSeekOverALoweredCheckpointBranchKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cp.db")
+	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string][]string{}
+	for _, ns := range []string{"b", "cc"} {
+		cfg := ckpt.Config{ThreadID: "r", CheckpointNS: ns}
+		for step := range 150 {
+			v := fmt.Sprint(step + 1)
+			cp := ckpt.Checkpoint{ChannelValues: map[string]any{"n": step}, ChannelVersions: map[string]string{"n": v}}
+			if cfg, err = s.Put(ctx, cfg, cp, ckpt.Metadata{"step": step}, map[string]string{"n": v}); err != nil {
+				t.Fatal(err)
+			}
+			ids[ns] = append(ids[ns], cfg.CheckpointID)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tr := h170Root(t, path, func(tx *bolt.Tx) *bolt.Bucket {
+		return tx.Bucket([]byte("threads")).Bucket([]byte("r")).Bucket([]byte("cp"))
+	})
+	prefix := "\x00\x02cc"
+	c := -1
+	for i := range tr.children() - 1 {
+		keys := tr.leafKeys(i)
+		if string(keys[0][:4]) != prefix && string(keys[len(keys)-1][:4]) == prefix {
+			c = i
+		}
+	}
+	if c < 0 || string(tr.leafKeys(c + 1)[0][:4]) != prefix {
+		t.Fatalf("no child of r's cp/ holds the first keys of \"cc\" with one of \"cc\" after it")
+	}
+	// Just below the prefix (a branch key above the key sought sends the
+	// seek to the child before, where it belongs).
+	bk := tr.branchKey(c + 1)
+	copy(bk, "\x00\x02cb")
+	for i := len(prefix); i < len(bk); i++ {
+		bk[i] = 0xff
+	}
+	damaged := tr.write(t)
+
+	s, err = ckpt.Open(damaged, ckpt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	id := ids["cc"][0]
+	got, err := s.ResolveID(ctx, "r", "cc", id[:25])
+	if err == nil && got != id || err != nil && !errors.Is(err, ckpt.ErrCorrupt) {
+		t.Fatalf("ResolveID(%s) of the damaged file: %q, %v; want %s or ErrCorrupt", id[:25], got, err, id)
+	}
+}
