@@ -416,6 +416,11 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 			k, val = c.Prev()
 		}
 	}
+	if !reverse && k != nil && len(from) > 0 {
+		if err := checkForwardSeek(c, from, k); err != nil {
+			return err
+		}
+	}
 	disordered := false
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, val = step(c, reverse) {
 		if v.maxLen > 0 && (len(k) > v.maxLen || len(val) > v.maxLen) {
