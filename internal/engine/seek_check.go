@@ -26,7 +26,11 @@ func checkForwardSeek(c *bolt.Cursor, from, k []byte) error {
 	}
 	pk, _ := c.Prev()
 	if pk == nil {
-		// k is the first key: Prev left the cursor on it.
+		// k is the first key, and Prev left the cursor on it; or Prev met
+		// an empty leaf (a write transaction's node after its Deletes),
+		// and left the cursor there, where the next step would yield k
+		// again. Seeking again puts it back on k either way.
+		c.Seek(from)
 		return nil
 	}
 	if bytes.Compare(pk, from) >= 0 {
