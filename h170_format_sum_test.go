@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -53,4 +55,58 @@ func TestFormatMarkerSumKeptByOldFiles(t *testing.T) {
 // as a string of its 4 bytes.
 func h170SumBytes(v uint32) string {
 	return string(binary.BigEndian.AppendUint32(nil, formatSum(binary.BigEndian.AppendUint32(nil, v))))
+}
+
+// TestFormatMarkerAndSumEveryFlip: every mask of the marker's last byte
+// and every single bit of the marker and of its sum: a read-only Open is
+// ErrCorrupt for each, never a file read as another format.
+func TestFormatMarkerAndSumEveryFlip(t *testing.T) {
+	clean, _ := h170Store(t)
+	orig, err := os.ReadFile(clean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type flip struct {
+		key  []byte
+		at   int
+		mask byte
+	}
+	var flips []flip
+	for m := 1; m < 256; m++ {
+		flips = append(flips, flip{keyFormat, 3, byte(m)})
+	}
+	for _, key := range [][]byte{keyFormat, keyFormatSum} {
+		for at := range 4 {
+			for bit := range 8 {
+				flips = append(flips, flip{key, at, 1 << bit})
+			}
+		}
+	}
+	path := filepath.Join(t.TempDir(), "d.db")
+	for _, f := range flips {
+		if err := os.WriteFile(path, orig, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.Update(func(tx *bolt.Tx) error {
+			meta := tx.Bucket(bucketMeta)
+			v := append([]byte(nil), meta.Get(f.key)...)
+			v[f.at] ^= f.mask
+			return meta.Put(f.key, v)
+		})
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(path, Options{ReadOnly: true})
+		if err == nil {
+			s.Close()
+		}
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("meta %q byte %d ^%#x: Open: %v, want ErrCorrupt", f.key, f.at, f.mask, err)
+		}
+	}
 }
