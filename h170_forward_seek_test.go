@@ -220,6 +220,7 @@ func TestForwardSeekOverARaisedCheckpointBranchKey(t *testing.T) {
 			t.Fatalf("ResolveID(%s) of the damaged file: %q, %v; want %s or ErrCorrupt", id[:25], got, err, id)
 		}
 	}
+	h170VerifyReports(t, s)
 }
 
 // TestForwardSeekOverALoweredCheckpointBranchKey: a thread of 150
@@ -283,5 +284,17 @@ func TestForwardSeekOverALoweredCheckpointBranchKey(t *testing.T) {
 	got, err := s.ResolveID(ctx, "r", "cc", id[:25])
 	if err == nil && got != id || err != nil && !errors.Is(err, ckpt.ErrCorrupt) {
 		t.Fatalf("ResolveID(%s) of the damaged file: %q, %v; want %s or ErrCorrupt", id[:25], got, err, id)
+	}
+	h170VerifyReports(t, s)
+}
+
+// h170VerifyReports: Verify of the damaged file s reports it (bbolt's
+// page check finds a child's first key below its branch key, or the
+// branch key above the next child's).
+func h170VerifyReports(t *testing.T, s *ckpt.Store) {
+	t.Helper()
+	rep, err := s.Verify(context.Background(), ckpt.VerifyOptions{})
+	if err == nil && rep.OK() {
+		t.Fatal("Verify of the file with a damaged branch key: OK")
 	}
 }
