@@ -298,3 +298,38 @@ func h170VerifyReports(t *testing.T, s *ckpt.Store) {
 		t.Fatal("Verify of the file with a damaged branch key: OK")
 	}
 }
+
+// TestForwardSeekOverALoweredThreadsBranchKeyUnderAPrefix: RecentThreads
+// with a Prefix counts the threads under it by a walk of the names from
+// the prefix on (countThreads: names only, no lookup of each). The key
+// of the threads bucket's child after the one holding "t-100", lowered
+// below the prefix "t-1", sends the walk's seek into that child, past the
+// threads under the prefix the child before holds: a Total short of them
+// with no error.
+func TestForwardSeekOverALoweredThreadsBranchKeyUnderAPrefix(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := h164IndexStore(t)
+	tr := h170Root(t, path, func(tx *bolt.Tx) *bolt.Bucket { return tx.Bucket([]byte("threads")) })
+	c := -1
+	for i := range tr.children() - 1 {
+		keys := tr.leafKeys(i)
+		if string(keys[0]) < "t-100" && string(keys[len(keys)-1]) >= "t-100" {
+			c = i
+		}
+	}
+	if c < 0 {
+		t.Fatal("no child of the threads bucket holds t-100 after its first key, with a child after it")
+	}
+	copy(tr.branchKey(c+1), "t-0~~") // below "t-1", above every "t-0.."
+	damaged := tr.write(t)
+	s, err := ckpt.Open(damaged, ckpt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	page, err := s.RecentThreads(ctx, ckpt.ThreadQuery{Prefix: "t-1", Limit: 5})
+	if err == nil && page.Total != 100 || err != nil && !errors.Is(err, ckpt.ErrCorrupt) {
+		t.Fatalf("RecentThreads{Prefix: t-1} of the damaged file: Total %d, %v; want 100 or ErrCorrupt", page.Total, err)
+	}
+}
