@@ -9,6 +9,19 @@ package ckpt
 // namespaces in dir/):
 //
 //	meta/                      "format" -> uint32 big-endian format version
+//	                           "format-sum" -> CRC-32C of "format" and
+//	                           the marker's 4 bytes (uint32 big-endian),
+//	                           written with the marker: a flipped byte of
+//	                           the marker that still names a format this
+//	                           build reads would read the file as older
+//	                           (its reads and Verify skipping the checks of
+//	                           the newer formats, a read-write Open
+//	                           recounting its tallies and relisting its
+//	                           namespaces over any other damage); a marker
+//	                           that disagrees with it is ErrCorrupt. Added
+//	                           without a new format version: a file without
+//	                           it (written before it) opens as before, and a
+//	                           read-write Open of one writes it
 //	                           "wal-applied" -> uint64 big-endian: the last
 //	                           group of the write-ahead log bbolt holds
 //	                           "wal-log" -> the identity of the log the
@@ -153,6 +166,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/ckpt-go/ckpt/saverkit"
@@ -198,6 +212,9 @@ var (
 	bucketSegments    = []byte("ls")
 
 	keyFormat = []byte("format")
+	// keyFormatSum is the format marker's checksum (formatSum), written
+	// with it. Added without a new format version.
+	keyFormatSum = []byte("format-sum")
 	// keyWALApplied holds, as a uint64 big-endian, the last group of the
 	// write-ahead log (internal/engine/wal.go) that bbolt holds.
 	keyWALApplied = []byte("wal-applied")
@@ -477,9 +494,30 @@ func seekPastPrefix(prefix []byte) []byte {
 
 func encodeFormat() []byte { return binary.BigEndian.AppendUint32(nil, formatVersion) }
 
-func checkFormat(v []byte) error {
+// formatSum is the checksum of format marker v (meta "format-sum"): the
+// key's name goes in too, so no other CRC-32C of the same 4 bytes matches.
+func formatSum(v []byte) uint32 {
+	return crc32.Update(crc32.Checksum(keyFormat, castagnoli), castagnoli, v)
+}
+
+// putFormat writes the format marker of this build and its sum.
+func putFormat(w writer) error {
+	if err := w.Put(bucketPath{bucketMeta}, keyFormat, encodeFormat()); err != nil {
+		return err
+	}
+	return w.Put(bucketPath{bucketMeta}, keyFormatSum, binary.BigEndian.AppendUint32(nil, formatSum(encodeFormat())))
+}
+
+// checkFormat checks format marker v against its checksum sum (nil: a file
+// written before the sum, checked as before) and the formats this build
+// reads. The sum is checked first: a damaged marker naming a newer format
+// is ErrCorrupt, not a file this build is too old for.
+func checkFormat(v, sum []byte) error {
 	if len(v) != 4 {
 		return fmt.Errorf("%w: format marker has %d bytes", ErrCorrupt, len(v))
+	}
+	if sum != nil && (len(sum) != 4 || binary.BigEndian.Uint32(sum) != formatSum(v)) {
+		return fmt.Errorf("%w: the format marker (%d) disagrees with its checksum (meta %q: %x): one of them is damaged", ErrCorrupt, binary.BigEndian.Uint32(v), keyFormatSum, sum)
 	}
 	if got := binary.BigEndian.Uint32(v); got < minFormatVersion || got > formatVersion {
 		return fmt.Errorf("%w: file has format %d, this build reads formats %d to %d", ErrFormatVersion, got, minFormatVersion, formatVersion)

@@ -134,6 +134,10 @@ func toFormat(t testing.TB, s *Store, format uint32, only ...string) {
 				return err
 			}
 		}
+		// Nor the marker's sum (meta "format-sum").
+		if err := w.Del(bucketPath{bucketMeta}, keyFormatSum); err != nil {
+			return err
+		}
 		return w.Put(bucketPath{bucketMeta}, keyFormat, binary.BigEndian.AppendUint32(nil, format))
 	})
 	if err != nil {

@@ -114,7 +114,7 @@ func storeChannel(w writer, kr *keyring, thread string, ts threadSeed, ns string
 			// A fork from an older version: fall through to a keyframe.
 		}
 	}
-	id, err := w.NextSeq(threadPath(thread, bucketSegments))
+	id, err := newLineage(w, thread, ns, b.channel)
 	if err != nil {
 		return err
 	}
@@ -141,4 +141,29 @@ func sameContent(r reader, kr *keyring, thread string, ts threadSeed, ns string,
 	}
 	rel, _, _, err := relate(r, kr, thread, ts, ns, b.channel, b.version, stored, b.value, nil)
 	return rel == relEqual, err
+}
+
+// newLineage numbers a new lineage of ns's channel in thread from the ls/
+// bucket's sequence, which bbolt keeps in the bucket's header under no
+// checksum: a flipped byte that lowered it would hand out a lineage in
+// use, and the new list's segments, summed under the same keys, would
+// write over an older checkpoint's items. One seek makes sure the number
+// is free for this channel, the only lineages whose keys it could meet.
+func newLineage(w writer, thread, ns, channel string) (uint64, error) {
+	p := threadPath(thread, bucketSegments)
+	id, err := w.NextSeq(p)
+	if err != nil {
+		return 0, err
+	}
+	used := false
+	if err := w.Scan(p, segmentPrefix(ns, channel, id), nil, false, func(_, _ []byte) error {
+		used = true
+		return errStop
+	}); err != nil {
+		return 0, err
+	}
+	if used {
+		return 0, fmt.Errorf("%w: thread %q channel %q: list lineage %d, next by the list segments' sequence, is in use already (a damaged bucket header lowered the sequence)", ErrCorrupt, thread, channel, id)
+	}
+	return id, nil
 }

@@ -73,7 +73,10 @@ func TestOpenOfADamagedMetaPageChecksTheFileBeforeItsReplay(t *testing.T) {
 		from, to string
 		want     error
 	}{
-		{"a newer format", "format\x00\x00\x00\x08", "format\x00\x00\x00\x09", ErrFormatVersion},
+		// A newer build writes the marker's sum with it (meta
+		// "format-sum"); a marker raised without it is damage.
+		{"a newer format", "format\x00\x00\x00\x08format-sum" + h170SumBytes(8), "format\x00\x00\x00\x09format-sum" + h170SumBytes(9), ErrFormatVersion},
+		{"a raised format marker", "format\x00\x00\x00\x08", "format\x00\x00\x00\x09", ErrCorrupt},
 		// "threads" is the last of the top buckets' names: "threadz"
 		// keeps their order (the page checks pass), and no top bucket
 		// named threads is left in either transaction.

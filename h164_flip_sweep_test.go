@@ -654,8 +654,10 @@ func h164Sweep(t *testing.T, enc *ckpt.Encryption) {
 			}()
 			s, err := ckpt.Open(dp, ro)
 			if err != nil {
-				// The format marker (meta/"format") carries no sum: raised
-				// by a flip it reads as a newer format's file.
+				// The format marker (meta/"format") is checked against its
+				// sum (meta/"format-sum"): ErrCorrupt. A flip of the sum's
+				// key name leaves the marker unchecked, and a second flip
+				// raising the marker reads as a newer format's file.
 				if !errors.Is(err, ckpt.ErrCorrupt) && !errors.Is(err, ckpt.ErrFormatVersion) {
 					t.Errorf("%s: Open: %v (not ErrCorrupt)", what, err)
 				}

@@ -158,7 +158,7 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		if meta == nil {
 			return fmt.Errorf("%w: not a ckpt store (no format marker)", ErrCorrupt)
 		}
-		if err := checkFormat(meta.Get(keyFormat)); err != nil {
+		if err := checkFormat(meta.Get(keyFormat), meta.Get(keyFormatSum)); err != nil {
 			return err
 		}
 		applied = appliedMark.Applied(engine.NewBoltView(tx))

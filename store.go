@@ -420,7 +420,7 @@ func (s *Store) init(tx *bolt.Tx) error {
 	{
 		if meta := tx.Bucket(bucketMeta); meta != nil {
 			v := meta.Get(keyFormat)
-			if err := checkFormat(v); err != nil {
+			if err := checkFormat(v, meta.Get(keyFormatSum)); err != nil {
 				return err
 			}
 			// Every file holds these from its creation on: one missing is
@@ -443,7 +443,7 @@ func (s *Store) init(tx *bolt.Tx) error {
 			return fmt.Errorf("%w: not a ckpt store (no format marker)", ErrCorrupt)
 		}
 		v := engine.NewBoltView(tx)
-		if err := v.Put(bucketPath{bucketMeta}, keyFormat, encodeFormat()); err != nil {
+		if err := putFormat(v); err != nil {
 			return err
 		}
 		if err := v.Put(bucketPath{bucketMeta}, keySealedKeys, newFileSealedKeys(s.keys)); err != nil {

@@ -2,8 +2,10 @@ package ckpt_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -319,7 +321,15 @@ func TestOpenRejectsForeignAndDamagedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte{0, 0, 0, 99})
+		// A newer build writes the marker's sum too: CRC-32C of the
+		// key's name and the marker.
+		v := []byte{0, 0, 0, 99}
+		tab := crc32.MakeTable(crc32.Castagnoli)
+		sum := crc32.Update(crc32.Checksum([]byte("format"), tab), tab, v)
+		if err := tx.Bucket([]byte("meta")).Put([]byte("format-sum"), binary.BigEndian.AppendUint32(nil, sum)); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("meta")).Put([]byte("format"), v)
 	}); err != nil {
 		t.Fatal(err)
 	}

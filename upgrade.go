@@ -111,7 +111,7 @@ type upgradePos struct {
 // formatOf reads the file's format marker.
 func formatOf(r reader) (uint32, error) {
 	v := r.Get(bucketPath{bucketMeta}, keyFormat)
-	if err := checkFormat(v); err != nil {
+	if err := checkFormat(v, r.Get(bucketPath{bucketMeta}, keyFormatSum)); err != nil {
 		return 0, err
 	}
 	return binary.BigEndian.Uint32(v), nil
@@ -138,17 +138,23 @@ func (s *Store) upgradeFormat(ctx context.Context) error {
 	var format uint32
 	// dirless: a file of format 7 written before the directory of threads
 	// joined it (dirlessFile): its threads are listed as an upgrade would.
-	var dirless bool
+	var dirless, unsummed bool
 	if err := s.view(ctx, func(r reader) (err error) {
 		if format, err = formatOf(r); err != nil {
 			return err
 		}
+		unsummed = r.Get(bucketPath{bucketMeta}, keyFormatSum) == nil
 		dirless, err = dirlessFile(r, format)
 		return err
 	}); err != nil {
 		return err
 	}
 	if format >= formatVersion && !dirless {
+		if unsummed {
+			// Written before the marker's sum: from now on a flipped
+			// byte of the marker is told from an older file.
+			return s.markFormat(ctx, format)
+		}
 		return nil
 	}
 	// Every step is synced: the marker must not reach the disk before the
@@ -226,11 +232,11 @@ func (s *Store) upgradeFormat(ctx context.Context) error {
 	return nil
 }
 
-// markFormat writes the format marker of this build, synced: it must not
-// reach the disk before the records it vouches for.
+// markFormat writes the format marker of this build and its sum, synced:
+// it must not reach the disk before the records it vouches for.
 func (s *Store) markFormat(ctx context.Context, from uint32) error {
 	ctx = WithWriteOptions(ctx, WriteOptions{Durability: Sync})
-	err := s.write(ctx, func(w writer) error { return w.Put(bucketPath{bucketMeta}, keyFormat, encodeFormat()) })
+	err := s.write(ctx, func(w writer) error { return putFormat(w) })
 	if err != nil {
 		return fmt.Errorf("upgrade from format %d to %d: marking the file: %w", from, formatVersion, err)
 	}

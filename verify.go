@@ -225,7 +225,7 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 	if opts.PagesOnly {
 		return nil
 	}
-	if err := checkFormat(r.Get(bucketPath{bucketMeta}, keyFormat)); err != nil {
+	if _, err := formatOf(r); err != nil {
 		rep.add(Problem{Check: "format", Detail: err.Error()})
 		return nil
 	}

@@ -19,6 +19,7 @@ func verifyRecordSums(r reader, thread string, rep *VerifyReport) {
 		string(bucketWrites): "write", string(bucketBlobs): "value", string(bucketSegments): "value",
 	}
 	ts := seedOf(thread)
+	var lineages uint64 // the highest lineage of a list segment's key
 	for _, sub := range sealedSubBuckets {
 		r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
 			p := Problem{Check: checks[string(sub)], Thread: thread}
@@ -27,6 +28,9 @@ func verifyRecordSums(r reader, thread string, rep *VerifyReport) {
 			case format >= 3 && !isSealed(sub, v):
 				p.Detail = fmt.Sprintf("%s: record has no checksum (record version %d in a format %d file)", what, v[0], format)
 			case string(sub) == string(bucketSegments):
+				if _, _, lin, _, err := parseSegmentKey(k); err == nil {
+					lineages = max(lineages, lin)
+				}
 				if _, err := decodeSegment(ts, k, v); err != nil {
 					p.Detail = fmt.Sprintf("%s: %v", what, err)
 				}
@@ -36,6 +40,12 @@ func verifyRecordSums(r reader, thread string, rep *VerifyReport) {
 			}
 			return nil
 		})
+	}
+	// The bucket's sequence numbers new lineages (newLineage): below one
+	// in use (a damaged bucket header), a new list that would reuse one
+	// is refused.
+	if seq := r.Sequence(threadPath(thread, bucketSegments)); seq < lineages {
+		rep.add(Problem{Check: "value", Thread: thread, Detail: fmt.Sprintf("list segments' sequence is %d, below lineage %d in use (a damaged bucket header): a new list that would reuse one of its lineages is refused", seq, lineages)})
 	}
 }
 

@@ -44,6 +44,10 @@ func TestVerifyOfADirlessFormat7File(t *testing.T) {
 		if err := tx.DeleteBucket([]byte("dir")); err != nil {
 			return err
 		}
+		// Nor the marker's sum, which came after.
+		if err := tx.Bucket([]byte("meta")).Delete([]byte("format-sum")); err != nil {
+			return err
+		}
 		return tx.Bucket([]byte("meta")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, 7))
 	})
 	if cerr := b.Close(); err == nil {

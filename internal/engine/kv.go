@@ -281,6 +281,13 @@ func (v *BoltView) Buckets(p Path, after []byte, fn func(name []byte) error) err
 	if after != nil {
 		if k, val = c.Seek(after); k != nil && bytes.Equal(k, after) {
 			k, val = c.Next()
+		} else if k != nil && bytes.Compare(k, after) > 0 {
+			// Past names the child before holds, if a branch key is
+			// lowered (checkForwardSeek; one raised is met below, as a
+			// name out of order).
+			if err := checkForwardSeek(c, after, k); err != nil {
+				return err
+			}
 		}
 	}
 	// In a read-only transaction a cursor gives a nil value for a nested
@@ -414,6 +421,11 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 			// that Prev is the last key: no second descent from the
 			// root, as Last makes (TestReverseScanPastTheLastKey).
 			k, val = c.Prev()
+		}
+	}
+	if !reverse && k != nil && len(from) > 0 {
+		if err := checkForwardSeek(c, from, k); err != nil {
+			return err
 		}
 	}
 	disordered := false

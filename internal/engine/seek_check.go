@@ -1,0 +1,41 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// checkForwardSeek checks the key k a forward seek for from landed on,
+// the cursor c on it, and leaves c there. In a sound tree k is the least
+// key at or above from; a damaged branch key misleads the seek (bbolt
+// keeps no checksum of a branch page, and a read-only handle reads
+// through one a read-write Open's page check would refuse). Raised, it
+// sends the seek into the child before, which holds nothing at or above
+// from, and the cursor steps on to the next child's first key, below
+// from: a scan of a prefix ended there when that key was not under it,
+// and ResolveID found no checkpoint of a namespace that has them.
+// Lowered, it sends the seek into the child after, past the keys at or
+// above from that the child before holds, with nothing out of order to
+// see: k's predecessor tells (the reverse scan's check of k's successor
+// mirrored).
+func checkForwardSeek(c *bolt.Cursor, from, k []byte) error {
+	if bytes.Compare(k, from) < 0 {
+		return fmt.Errorf("%w: a seek landed below its key in a bucket (a damaged branch page)", ErrCorrupt)
+	}
+	pk, _ := c.Prev()
+	if pk == nil {
+		// k is the first key, and Prev left the cursor on it; or Prev met
+		// an empty leaf (a write transaction's node after its Deletes),
+		// and left the cursor there, where the next step would yield k
+		// again. Seeking again puts it back on k either way.
+		c.Seek(from)
+		return nil
+	}
+	if bytes.Compare(pk, from) >= 0 {
+		return fmt.Errorf("%w: a seek landed past its key in a bucket (a damaged branch page)", ErrCorrupt)
+	}
+	c.Next()
+	return nil
+}
