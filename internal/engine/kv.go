@@ -429,20 +429,12 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 		}
 	}
 	disordered := false
-	// last is the key yielded before: each key the cursor steps to must
-	// sort past it. One moved below it (or, walking back, above it) by a
-	// damaged byte lies out of place in its page, and a walk that wrote
-	// what it read (CopyThread) had bbolt sort it into place in the copy:
-	// the damage was gone and the copy's history read short, with no
-	// error. An equal key is let through: a write into the bucket being
-	// walked can step the cursor onto the same key again.
-	var last []byte
+	var last []byte // the key yielded before (outOfPlace)
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, val = step(c, reverse) {
 		if v.maxLen > 0 && (len(k) > v.maxLen || len(val) > v.maxLen) {
 			return errTooLong(max(len(k), len(val)), v.maxLen)
 		}
-		if !reverse && bytes.Compare(k, from) < 0 || below != nil && bytes.Compare(k, below) >= 0 ||
-			last != nil && (bytes.Compare(k, last) < 0) != reverse && !bytes.Equal(k, last) {
+		if outOfPlace(k, from, below, last, reverse) {
 			disordered = true
 			continue
 		}
@@ -467,13 +459,6 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 		return fmt.Errorf("%w: keys out of order in a bucket (a damaged page)", ErrCorrupt)
 	}
 	return nil
-}
-
-func step(c *bolt.Cursor, reverse bool) ([]byte, []byte) {
-	if reverse {
-		return c.Prev()
-	}
-	return c.Next()
 }
 
 // prefixEnd returns the smallest key greater than every key with prefix, or

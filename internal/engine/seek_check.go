@@ -39,3 +39,24 @@ func checkForwardSeek(c *bolt.Cursor, from, k []byte) error {
 	c.Next()
 	return nil
 }
+
+// outOfPlace reports whether key k, which a scan's cursor stepped to, is
+// out of order: before from (forward) or at or past below (backward), the
+// scan's bounds, or before last, the key the scan yielded before (after
+// it, walking back). One moved past its neighbours by a damaged byte lies
+// out of place in its page, and a walk that wrote what it read
+// (CopyThread) had bbolt sort it into place in the copy: the damage was
+// gone and the copy's history read short, with no error. An equal key is
+// let through: a write into the bucket being walked can step the cursor
+// onto the same key again.
+func outOfPlace(k, from, below, last []byte, reverse bool) bool {
+	return !reverse && bytes.Compare(k, from) < 0 || below != nil && bytes.Compare(k, below) >= 0 ||
+		last != nil && (bytes.Compare(k, last) < 0) != reverse && !bytes.Equal(k, last)
+}
+
+func step(c *bolt.Cursor, reverse bool) ([]byte, []byte) {
+	if reverse {
+		return c.Prev()
+	}
+	return c.Next()
+}
