@@ -54,29 +54,17 @@ func TestCopyThreadDoesNotSortAwayAKeyOutOfOrder(t *testing.T) {
 	}
 
 	// Where the newest checkpoint's ids/ key lies in the file.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var off int
-	err = db.View(func(tx *bolt.Tx) error {
+	off := keyOffsetInFile(t, path, func(tx *bolt.Tx) ([]byte, error) {
 		b := tx.Bucket(bucketThreads).Bucket([]byte("src")).Bucket(bucketOrder)
 		if b == nil || b.Root() == 0 {
-			return errors.New("ids/ is missing or inline")
+			return nil, errors.New("ids/ is missing or inline")
 		}
 		k, _ := b.Cursor().Last()
 		if string(k) != string(orderKey(ids[n-1], "")) {
-			return fmt.Errorf("last ids/ key %x, want the newest checkpoint's", k)
+			return nil, fmt.Errorf("last ids/ key %x, want the newest checkpoint's", k)
 		}
-		off = int(uintptr(unsafe.Pointer(&k[0])) - db.Info().Data)
-		return nil
+		return k, nil
 	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -121,4 +109,31 @@ func TestCopyThreadDoesNotSortAwayAKeyOutOfOrder(t *testing.T) {
 		t.Errorf("Thread of the copy: newest %s of %d checkpoints and no error, want ErrCorrupt or newest %s of %d",
 			got.NewestID, got.Checkpoints, want.NewestID, want.Checkpoints)
 	}
+}
+
+// keyOffsetInFile returns where, in the store file at path, the key that
+// find returns lies (find runs in a read-only bbolt transaction and must
+// return a key as a cursor gives it: a slice of the file's map, so of a
+// bucket with a page of its own, not an inline one bbolt may copy).
+func keyOffsetInFile(t *testing.T, path string, find func(tx *bolt.Tx) ([]byte, error)) int {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var off int
+	err = db.View(func(tx *bolt.Tx) error {
+		k, err := find(tx)
+		if err == nil {
+			off = int(uintptr(unsafe.Pointer(&k[0])) - db.Info().Data)
+		}
+		return err
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return off
 }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -55,29 +54,17 @@ func TestRecentThreadsWithAnIndexKeyOutOfOrder(t *testing.T) {
 
 	// The third newest entry's id becomes the least there is.
 	key := indexKey(moveID, fmt.Sprintf("t%03d", n-3), "")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	off := -1
-	err = db.View(func(tx *bolt.Tx) error {
+	off := keyOffsetInFile(t, path, func(tx *bolt.Tx) ([]byte, error) {
 		b := tx.Bucket(bucketIndex)
 		if b == nil || b.Root() == 0 {
-			return errors.New("the index is missing or inline")
+			return nil, errors.New("the index is missing or inline")
 		}
 		k, _ := b.Cursor().Seek(key)
 		if string(k) != string(key) {
-			return fmt.Errorf("index entry %x not found", key)
+			return nil, fmt.Errorf("index entry %x not found", key)
 		}
-		off = int(uintptr(unsafe.Pointer(&k[0])) - db.Info().Data)
-		return nil
+		return k, nil
 	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
