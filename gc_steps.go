@@ -126,7 +126,10 @@ func dropCheckpoint(w writer, thread string, ref cpRef, budget int, whole bool, 
 	}
 	// The namespace's last checkpoint takes its directory entry along
 	// (thread_dir.go): a namespace listed must hold a checkpoint.
-	last := lastOfNamespace(w, cpPath, ref.ns)
+	last, err := lastOfNamespace(w, cpPath, ref.ns)
+	if err != nil {
+		return 0, false, err
+	}
 	if last {
 		need++
 	}
@@ -193,14 +196,20 @@ func dropCheckpoint(w writer, thread string, ref cpRef, budget int, whole bool, 
 }
 
 // lastOfNamespace reports whether the bucket at cpPath (a thread's cp/)
-// holds one checkpoint of ns, no more (the one about to be deleted).
-func lastOfNamespace(r reader, cpPath bucketPath, ns string) bool {
+// holds one checkpoint of ns, no more (the one about to be deleted). The
+// scan's error is returned: a walk passes over a key out of order (a
+// damaged page), and counting without it read a namespace with two keys
+// as holding one, whose directory entry the drop then removed.
+func lastOfNamespace(r reader, cpPath bucketPath, ns string) (bool, error) {
 	n := 0
-	r.Scan(cpPath, nsKey(ns), nil, false, func(_, _ []byte) error {
+	err := r.Scan(cpPath, nsKey(ns), nil, false, func(_, _ []byte) error {
 		n++
 		return keepScanning(n < 2)
 	})
-	return n == 1
+	if err != nil {
+		return false, err
+	}
+	return n == 1, nil
 }
 
 // blobRefs returns the keys of the blobs checkpoint rec of namespace ns

@@ -40,7 +40,7 @@ exits with status 1 if there is any.`,
 					OK   bool   `json:"ok"`
 					*ckpt.VerifyReport
 				}
-				if err := a.printJSON(jsonReport{args[0], rep.OK(), rep}); err != nil {
+				if err := a.printJSON(jsonReport{args[0], rep.OK(), jsonVerify(rep)}); err != nil {
 					return err
 				}
 			} else {
@@ -72,4 +72,17 @@ func printVerify(a *app, file string, rep *ckpt.VerifyReport) {
 	if rep.Truncated > 0 {
 		fmt.Fprintf(a.out, "  ... and %d more\n", rep.Truncated)
 	}
+}
+
+// jsonVerify is rep with the names its problems give as --json prints
+// them (jsonName): a thread or namespace that is not UTF-8 came out with
+// U+FFFD in place of its bytes, a name no command could be given back.
+func jsonVerify(rep *ckpt.VerifyReport) *ckpt.VerifyReport {
+	j := *rep
+	j.Problems = make([]ckpt.Problem, len(rep.Problems))
+	for i, p := range rep.Problems {
+		p.Thread, p.Namespace = jsonName(p.Thread), jsonName(p.Namespace)
+		j.Problems[i] = p
+	}
+	return &j
 }
