@@ -221,7 +221,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 				continue
 			}
 		}
-		if d := sc.Damage; d != nil && !d.Short && d.Bound == 0 {
+		if d := sc.Damage; d != nil && !d.Short && !d.BoundSet {
 			if p, r, ok := resumeAt(data, off, id, version, seed, prev, applied, bind); ok {
 				// Nothing is lost with the damage: the chain takes up
 				// again at p. Refused all the same (passed): damaged
