@@ -338,8 +338,8 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		}
 		return st, nil
 	}
-	bound := d.Bound
-	if d.Bound != 0 {
+	bound, boundSet := d.Bound, d.BoundSet
+	if d.BoundSet {
 		// The mark is above what the binding says bbolt took from this
 		// log: replay the log from there (groups bbolt may hold already
 		// are replayed again, which changes nothing), and the mark
@@ -372,6 +372,12 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		// Nothing was lost with the damage, but the chain taken up past
 		// it ended in a power cut's records: dropped, as Open drops them.
 		st.PowerCut, st.DroppedFirst, st.DroppedLast = true, d.CutFirst, d.CutLast
+	}
+	if c := sc.Cut; st.LogWhole && c != nil {
+		// Only the mark was wrong, but the log ends in a power cut's
+		// records, dropped from the replay as Open drops them: not
+		// "nothing dropped" (TestLogWholeIsNotSaidOfAPowerCutsTail).
+		st.PowerCut, st.DroppedFirst, st.DroppedLast = true, c.Group, max(c.Group, c.LaterLast)
 	}
 	if d.Gap && !st.LogWhole && d.LaterFirst > d.Group {
 		st.LostFirst, st.LostLast = d.Group, d.LaterFirst-1
@@ -417,7 +423,9 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		// The mark was wrong (above the binding's group, or below the
 		// log's first): the replay from the binding's group, or markBack,
 		// put it back.
-		st.MarkRepaired = st.MarkRepaired || bound != 0
+		// A binding's group 0 (boundSet) is put back by the replay
+		// alone: markTo 0 writes no mark.
+		st.MarkRepaired = st.MarkRepaired || bound != 0 || (boundSet && len(sc.Groups) > 0)
 		st.BindingRemoved = st.BindingRemoved || (dropBinding && !dropAfter)
 	}
 	if dropAfter {

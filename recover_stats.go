@@ -25,7 +25,8 @@ type RecoverStats struct {
 	// LogWhole (with Damaged and MarkRepaired) says the log itself was
 	// whole: only the store file's mark was wrong (Reason says how), the
 	// log was replayed from the group the file's binding to it names,
-	// nothing of it was dropped, and it was moved aside all the same.
+	// nothing of it was dropped (but a power cut's records at its end,
+	// with PowerCut), and it was moved aside all the same.
 	LogWhole bool
 	// KeptAll (with Damaged) says nothing was lost with the damage: it
 	// was in records of groups the store file held already, in a proof
@@ -37,7 +38,8 @@ type RecoverStats struct {
 	// when those records ended in a power cut's (PowerCut).
 	KeptAll bool
 	// PowerCut (with Damaged) says the damage cost no group, as with
-	// KeptAll, but the log's records after it ended in a power cut's:
+	// KeptAll or LogWhole, but the log's records after it ended in a
+	// power cut's:
 	// records all written before the first of them was durable, after a
 	// lost proof or a torn record, which no one was told were durable.
 	// Those groups (DroppedFirst..DroppedLast) were dropped, as Open drops

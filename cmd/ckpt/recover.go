@@ -127,9 +127,18 @@ dropped, and recover says so.`,
 				return err
 			}
 			if st.LogWhole {
-				// Only the mark was wrong: nothing of the log was lost.
+				// Only the mark was wrong: nothing of the log was lost, but
+				// for a power cut's tail (never acknowledged as durable).
+				dropped := "dropped nothing"
+				if st.PowerCut {
+					dropped = fmt.Sprintf("dropped groups %d-%d at the end", st.DroppedFirst, st.DroppedLast)
+					if st.DroppedFirst == st.DroppedLast {
+						dropped = fmt.Sprintf("dropped group %d at the end", st.DroppedFirst)
+					}
+					dropped += ", written before it was known durable (a power cut during its fsync: never acknowledged as durable), as open drops it"
+				}
 				_, err = fmt.Fprintf(a.out, "%s: %s\nthe log itself was whole: replayed it from the group the file's binding to it names "+
-					"(%s), dropped nothing\nthe log is now %s\n", args[0], st.Reason, count(st.KeptGroups, "group", "groups"), st.MovedTo)
+					"(%s), %s\nthe log is now %s\n", args[0], st.Reason, count(st.KeptGroups, "group", "groups"), dropped, st.MovedTo)
 				return err
 			}
 			if st.KeptAll {

@@ -135,7 +135,7 @@ func (e *Engine) readWAL(mark Mark, checkBinding bool) (groups []Group, err erro
 	if err != nil {
 		return nil, err
 	}
-	if d := sc.Damage; d != nil && d.Bound != 0 && e.readOnly {
+	if d := sc.Damage; d != nil && d.BoundSet && e.readOnly {
 		// The mark is above the group the file's binding to this log
 		// says bbolt took (a damaged mark: the binding is checksummed and
 		// written with the mark by every commit that moves it). A
@@ -148,7 +148,7 @@ func (e *Engine) readWAL(mark Mark, checkBinding bool) (groups []Group, err erro
 			return nil, err
 		}
 		if rs.Damage == nil {
-			sc, e.markBound = rs, d.Bound
+			sc, e.markBound = rs, true
 		}
 	}
 	if sc.Damage != nil {
@@ -179,7 +179,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 		}
 		// groups stays for Backup, which replays it into its copy.
 		snapMark := mark
-		if e.markBound != 0 {
+		if e.markBound {
 			// The file's mark is damaged (readWAL): a read checks the
 			// groups bbolt holds against it, which nothing moves in a
 			// read-only store. Not checked.

@@ -102,10 +102,10 @@ type Engine struct {
 	commits   atomic.Int64
 	replayed  int
 	logCut    *LogDamage // what Open dropped as a power cut's (LogCut)
-	// markBound, if not zero, says that a read-only Open found the file's
+	// markBound says that a read-only Open found the file's
 	// mark above the group its binding to the log names, and read the
 	// log from that group instead (readWAL).
-	markBound uint64
+	markBound bool
 	// markLen says that readWAL found the file's mark stored with a
 	// length other than 8 (read as group 0): a read-write Open writes the
 	// group it took it for in the commit that binds its new log, so that

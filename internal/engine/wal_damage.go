@@ -33,7 +33,7 @@ func gapDamage(data []byte, off int, id uint64, version uint32, gen, applied uin
 		}
 	}
 	if bind.ID == id && bind.Gen > applied && gen <= bind.Gen+1 {
-		d.Bound = bind.Gen
+		d.Bound, d.BoundSet = bind.Gen, true
 	}
 	return d
 }
@@ -177,7 +177,7 @@ func bindingDamage(data []byte, id uint64, version uint32, applied uint64, bind 
 	}
 	d := &LogDamage{Offset: 0, Bytes: int64(end + 1), Reason: reason}
 	if id == bind.ID {
-		d.Bound = bind.Gen
+		d.Bound, d.BoundSet = bind.Gen, true
 	} else {
 		d.Foreign = true
 	}
@@ -204,8 +204,8 @@ func heldOf(id, applied uint64, bind LogBinding) uint64 {
 // group instead (LogDamage.Bound), keeping none of them, and puts the
 // mark back there; a read-only Open reads from there, or refuses.
 func boundLowered(sc *LogScan, prev, held, applied uint64) *LogScan {
-	if d := sc.Damage; d != nil && held != applied && prev < held && d.Bound == 0 && !d.Foreign {
-		d.Bound, d.Below = held, true
+	if d := sc.Damage; d != nil && held != applied && prev < held && !d.BoundSet && !d.Foreign {
+		d.Bound, d.BoundSet, d.Below = held, true, true
 	}
 	return sc
 }
@@ -235,6 +235,11 @@ type LogDamage struct {
 	// the group the file's binding to this log says it holds (Bound):
 	// the log itself may be whole (recovery replays it from Bound).
 	Bound uint64
+	// BoundSet says Bound is set: the binding's group may be 0 (a file
+	// that took no group of its log), which Bound alone reads as none,
+	// and recovery then dropped the whole log under a mark raised one bit
+	// above 0 (TestRecoverARaisedMarkOverABindingAtGroupZeroKeepsTheLog).
+	BoundSet bool
 	// Below (with Bound) says that the damage lies below Bound, under a
 	// mark lowered by damage (boundLowered): the chain through it is
 	// lost, so recovery puts the mark back at Bound and keeps none of the
@@ -316,7 +321,7 @@ func (d *LogDamage) Err(path string) error {
 		return fmt.Errorf("%w: write-ahead log %s: %s at offset %d; nothing was changed and nothing is lost; run `ckpt recover` "+
 			"(ckpt.RecoverLog) to replay the log's groups past the file's mark into it and move the log aside", ErrCorrupt, path, d.Reason, d.Offset)
 	}
-	if d.Bound != 0 && d.Below {
+	if d.BoundSet && d.Below {
 		lost := ""
 		if d.LaterLast > d.Bound {
 			lost = fmt.Sprintf(", and valid records of this log after it, up to group %d, which no replay reaches through the damage "+
@@ -326,7 +331,7 @@ func (d *LogDamage) Err(path string) error {
 			"file took (the file's mark, lower, is damaged)%s; nothing was changed; run `ckpt recover` (ckpt.RecoverLog) to put the mark "+
 			"back at group %d and move the log aside, keeping none of its groups", ErrCorrupt, path, d.Reason, d.Offset, d.Bound, lost, d.Bound)
 	}
-	if d.Bound != 0 {
+	if d.BoundSet {
 		return fmt.Errorf("%w: write-ahead log %s: %s; nothing was changed; run `ckpt recover` (ckpt.RecoverLog) to put the "+
 			"mark back at group %d, where the file's binding to this log says it was, and replay the log from there "+
 			"(a group the file holds already, replayed again, changes nothing)", ErrCorrupt, path, d.Reason, d.Bound)

@@ -221,7 +221,7 @@ func scanLog(path string, data []byte, applied uint64, bind LogBinding) (*LogSca
 				continue
 			}
 		}
-		if d := sc.Damage; d != nil && !d.Short && d.Bound == 0 {
+		if d := sc.Damage; d != nil && !d.Short && !d.BoundSet {
 			if p, r, ok := resumeAt(data, off, id, version, seed, prev, applied, bind); ok {
 				// Nothing is lost with the damage: the chain takes up
 				// again at p. Refused all the same (passed): damaged
@@ -338,8 +338,11 @@ func resumeAt(data []byte, off int, id uint64, version uint32, seed uint32, prev
 // own chains to the damaged record at off (chained itself from seed):
 // its seed is that record's crc, as the damaged record's header holds it,
 // or as its body gives from seed with the length its header holds (one
-// byte damaged leaves one of the two whole). A record of an earlier pass
-// there chains to that pass's record before it, not to this one.
+// byte damaged leaves one of the two whole), and the damaged record holds
+// the group that record follows (genFits). A record of an earlier pass
+// there chains to that pass's record before it, not to this one, but for
+// a new pass begun with that record's very body: the group tells them
+// apart (TestAFlipInASecondPassFirstWriteOfTheSameBodyLosesItsGroupAloud).
 func chainsOn(data []byte, off int, id uint64, version uint32, seed uint32) bool {
 	if len(data)-off < recHeader {
 		return false
@@ -349,17 +352,47 @@ func chainsOn(data []byte, off int, id uint64, version uint32, seed uint32) bool
 		if !ok {
 			continue
 		}
-		if r.seed == binary.BigEndian.Uint32(data[off+20:]) {
-			return true
+		linked := r.seed == binary.BigEndian.Uint32(data[off+20:])
+		if !linked {
+			n := uint64(binary.BigEndian.Uint32(data[off:]))
+			if n == 0 || n > uint64(p-off-recHeader) {
+				return false
+			}
+			end := off + recHeader + align8(int(n))
+			linked = end <= p && crc32.Update(seed, crcTable, data[off+recHeader:end]) == r.seed
 		}
-		n := uint64(binary.BigEndian.Uint32(data[off:]))
-		if n == 0 || n > uint64(p-off-recHeader) {
-			return false
+		// Linked by crc alone is not enough: a new pass that began with
+		// the same write as the earlier pass's first record (the same
+		// body from the same seed) has that record's crc, and the earlier
+		// pass's records after it chain to it as they did to that one.
+		// The damaged record must also be the group the record after it
+		// follows (a proof's own group, or the group before a record's).
+		want := r.gen
+		if !r.proof {
+			want--
 		}
-		end := off + recHeader + align8(int(n))
-		return end <= p && crc32.Update(seed, crcTable, data[off+recHeader:end]) == r.seed
+		return linked && r.gen != 0 && genFits(data[off:off+recHeader], id, version, want)
 	}
 	return false
+}
+
+// genFits tells whether the damaged record header h (one byte of it
+// damaged) holds group want: its gen field says so, or the damaged byte
+// is in that field and the header with want there checks (the rest of it,
+// its crc included, is whole then).
+func genFits(h []byte, id uint64, version uint32, want uint64) bool {
+	field := binary.BigEndian.Uint64(h[8:])
+	if gen, _ := splitGen(field, version); gen == want {
+		return true
+	}
+	if version < logV3 {
+		field = want
+	} else {
+		field = field&^maxGen | want
+	}
+	fixed := bytes.Clone(h[:recHeader])
+	binary.BigEndian.PutUint64(fixed[8:], field)
+	return binary.BigEndian.Uint32(fixed[4:]) == recordHCRC(id, fixed)
 }
 
 // rebuiltHeader returns the bytes of a log whose header is damaged with
