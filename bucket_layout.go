@@ -163,7 +163,6 @@ package ckpt
 // the sign bit flipped so that the special negative indexes sort first.
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -276,32 +275,6 @@ var bucketHolds = map[string]string{
 	"threads/*/" + string(bucketBlobs):       "channel values",
 	"threads/*/" + string(bucketOrder):       "each thread's history order, and its pending writes' counts",
 	"threads/*/" + string(bucketSegments):    "list items stored as append-deltas",
-}
-
-// knownThreadBuckets (its errors do not name the thread: the caller's
-// do) checks that every bucket in thread's bucket is one of
-// threadSubBuckets: any other name is a damaged one (a flipped byte in
-// "md" hides the thread's metadata from every read that opens it by name,
-// and a count of what the thread holds comes out short), and that none of
-// those names holds a plain value: a flipped bit of a sub-bucket's flags
-// in the thread bucket's page makes it one, and every record in it is gone
-// from the walks with none left to fail its sum (a summary, which looks
-// up no value or lineage, counted a thread whose bl/ or ls/ was gone
-// short, with no error).
-func knownThreadBuckets(r reader, thread string) error {
-	for _, sub := range threadSubBuckets {
-		if r.Get(threadBucket(thread), sub) != nil {
-			return fmt.Errorf("%w: the thread's %s/ bucket is a plain value (a damaged flag in its page)", ErrCorrupt, sub)
-		}
-	}
-	return r.Buckets(threadBucket(thread), nil, func(name []byte) error {
-		for _, sub := range threadSubBuckets {
-			if bytes.Equal(name, sub) {
-				return nil
-			}
-		}
-		return fmt.Errorf("%w: the thread holds a bucket named %q, which the store never writes (a damaged bucket name)", ErrCorrupt, name)
-	})
 }
 
 func appendLen16(b []byte, s string) []byte {

@@ -36,6 +36,7 @@ package ckpt
 // noise; Threads made 7 more a thread (23,111 against 22,901 for the 30).
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"fmt"
@@ -335,4 +336,30 @@ func lineageOf(thread string, lk lineageKey) lineage {
 // damage: a key or page that hides it.
 func errNoValue(thread string, id [idLen]byte, channel, version string) error {
 	return fmt.Errorf("%w: thread %q checkpoint %s channel %q version %q: no value stored", ErrCorrupt, thread, idString(id), channel, version)
+}
+
+// knownThreadBuckets (its errors do not name the thread: the caller's
+// do) checks that every bucket in thread's bucket is one of
+// threadSubBuckets: any other name is a damaged one (a flipped byte in
+// "md" hides the thread's metadata from every read that opens it by name,
+// and a count of what the thread holds comes out short), and that none of
+// those names holds a plain value: a flipped bit of a sub-bucket's flags
+// in the thread bucket's page makes it one, and every record in it is gone
+// from the walks with none left to fail its sum (a summary, which looks
+// up no value or lineage, counted a thread whose bl/ or ls/ was gone
+// short, with no error).
+func knownThreadBuckets(r reader, thread string) error {
+	for _, sub := range threadSubBuckets {
+		if r.Get(threadBucket(thread), sub) != nil {
+			return fmt.Errorf("%w: the thread's %s/ bucket is a plain value (a damaged flag in its page)", ErrCorrupt, sub)
+		}
+	}
+	return r.Buckets(threadBucket(thread), nil, func(name []byte) error {
+		for _, sub := range threadSubBuckets {
+			if bytes.Equal(name, sub) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: the thread holds a bucket named %q, which the store never writes (a damaged bucket name)", ErrCorrupt, name)
+	})
 }
