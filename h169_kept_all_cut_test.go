@@ -25,20 +25,7 @@ import (
 func TestKeptAllIsNotSaidOfAPowerCutsTail(t *testing.T) {
 	t.Parallel()
 	cp, ts, us, spans := heldAndLoggedStore(t)
-	data, err := os.ReadFile(cp + walSuffix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lost := 0
-	for _, r := range engine.RecordSpans(data) {
-		if r.Proof && r.Gen >= 5 {
-			clear(data[r.Off:r.End])
-			lost++
-		}
-	}
-	if last := spans[len(spans)-1]; last.Gen != 6 || lost < 2 {
-		t.Fatalf("the log's records %v, %d proofs of groups 5-6: want group 6 last, and proofs", spans, lost)
-	}
+	data := powerCutGroupSix(t, cp, spans)
 	for _, c := range []struct {
 		name string
 		at   int64
@@ -69,4 +56,27 @@ func TestKeptAllIsNotSaidOfAPowerCutsTail(t *testing.T) {
 			checkLoads(t, w, "u", us[:2])
 		})
 	}
+}
+
+// powerCutGroupSix returns the log of heldAndLoggedStore's store at cp
+// (its records spans) with the proofs of groups 5 and 6 gone, as a power
+// cut during group 6's fsync may leave it: group 6's record is then a
+// power cut's.
+func powerCutGroupSix(t *testing.T, cp string, spans []engine.RecordSpan) []byte {
+	t.Helper()
+	data, err := os.ReadFile(cp + walSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := 0
+	for _, r := range engine.RecordSpans(data) {
+		if r.Proof && r.Gen >= 5 {
+			clear(data[r.Off:r.End])
+			lost++
+		}
+	}
+	if last := spans[len(spans)-1]; last.Gen != 6 || lost < 2 {
+		t.Fatalf("the log's records %v, %d proofs of groups 5-6: want group 6 last, and proofs", spans, lost)
+	}
+	return data
 }

@@ -1,11 +1,6 @@
 package ckpt
 
-import (
-	"os"
-	"testing"
-
-	"github.com/ckpt-go/ckpt/internal/engine"
-)
+import "testing"
 
 // TestLogWholeIsNotSaidOfAPowerCutsTail: a killed store's log (groups
 // bbolt holds up to 3, then 4-6 only the log holds) whose proofs of
@@ -20,20 +15,7 @@ import (
 func TestLogWholeIsNotSaidOfAPowerCutsTail(t *testing.T) {
 	t.Parallel()
 	cp, ts, us, spans := heldAndLoggedStore(t)
-	data, err := os.ReadFile(cp + walSuffix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lost := 0
-	for _, r := range engine.RecordSpans(data) {
-		if r.Proof && r.Gen >= 5 {
-			clear(data[r.Off:r.End])
-			lost++
-		}
-	}
-	if last := spans[len(spans)-1]; last.Gen != 6 || lost < 2 {
-		t.Fatalf("the log's records %v, %d proofs of groups 5-6: want group 6 last, and proofs", spans, lost)
-	}
+	data := powerCutGroupSix(t, cp, spans)
 	p := flippedLogCopy(t, cp, data, -1, 0)
 	if m := flipAppliedMark(t, p, 6, 0x01); m != 3 {
 		t.Fatalf("the mark before the flip is %d, want 3", m)
