@@ -2,13 +2,9 @@ package ckpt_test
 
 import (
 	"bytes"
-	"context"
-	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/ckpt-go/ckpt/internal/engine"
@@ -79,35 +75,8 @@ func TestKillDuringRecoverOfResumedDamage(t *testing.T) {
 			if got := recoverState(t, ref, "recovered twice"); !bytes.Equal(got, want) {
 				t.Error("recovered twice: the store reads differently from once")
 			}
-			r, err := ckpt.Open(ref, ckpt.Options{ReadOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			snap, err := r.Latest(context.Background(), "t")
-			var last int
-			if err == nil {
-				err = snap.Decode("i", &last)
-			}
-			_ = r.Close()
-			if err != nil || last != 29 {
-				t.Fatalf("a recovery never killed kept up to checkpoint %d (%v), want 29", last, err)
-			}
-			for _, at := range []string{"opened", "read", "replay", "committed"} {
-				p := copyPair()
-				recoverRun(t, p, at, 0)
-				if got := recoverState(t, p, "killed at "+at); !bytes.Equal(got, want) {
-					t.Errorf("killed at %s, then recovered: the store reads differently from a recovery never killed", at)
-				}
-			}
-			rng := rand.New(rand.NewPCG(169, 1))
-			for i := range huntRounds(8, 4) {
-				p := copyPair()
-				d := time.Duration(1+rng.IntN(40)) * time.Millisecond
-				recoverRun(t, p, "", d)
-				if got := recoverState(t, p, fmt.Sprintf("round %d, killed after %v", i, d)); !bytes.Equal(got, want) {
-					t.Errorf("round %d, killed after %v, then recovered: the store reads differently from a recovery never killed", i, d)
-				}
-			}
+			recoveredUpTo(t, ref, 29)
+			killedRecoveriesAgree(t, copyPair, want, 169)
 		})
 	}
 }

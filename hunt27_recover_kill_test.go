@@ -145,7 +145,15 @@ func TestKillDuringRecover(t *testing.T) {
 	recoverRun(t, ref, "", 0)
 	want := recoverState(t, ref, "never killed")
 	// The groups before the damaged one are kept: checkpoints 0..18.
-	r, err := ckpt.Open(ref, ckpt.Options{ReadOnly: true})
+	recoveredUpTo(t, ref, 18)
+	killedRecoveriesAgree(t, copyPair, want, 27)
+}
+
+// recoveredUpTo fails t unless the latest checkpoint of thread "t" in the
+// store at path holds i = want (the recovery never killed kept that far).
+func recoveredUpTo(t *testing.T, path string, want int) {
+	t.Helper()
+	r, err := ckpt.Open(path, ckpt.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,9 +163,16 @@ func TestKillDuringRecover(t *testing.T) {
 		err = snap.Decode("i", &last)
 	}
 	_ = r.Close()
-	if err != nil || last != 18 {
-		t.Fatalf("a recovery never killed kept up to checkpoint %d (%v), want 18", last, err)
+	if err != nil || last != want {
+		t.Fatalf("a recovery never killed kept up to checkpoint %d (%v), want %d", last, err, want)
 	}
+}
+
+// killedRecoveriesAgree kills RecoverLog on fresh copies (copyPair) at
+// each of its steps, then at seeded random moments, recovers each again,
+// and fails t unless every one reads as want, a recovery never killed.
+func killedRecoveriesAgree(t *testing.T, copyPair func() string, want []byte, seed uint64) {
+	t.Helper()
 	for _, at := range []string{"opened", "read", "replay", "committed"} {
 		p := copyPair()
 		recoverRun(t, p, at, 0)
@@ -165,7 +180,7 @@ func TestKillDuringRecover(t *testing.T) {
 			t.Errorf("killed at %s, then recovered: the store reads differently from a recovery never killed", at)
 		}
 	}
-	rng := rand.New(rand.NewPCG(27, 1))
+	rng := rand.New(rand.NewPCG(seed, 1))
 	for i := range huntRounds(8, 4) {
 		p := copyPair()
 		d := time.Duration(1+rng.IntN(40)) * time.Millisecond
