@@ -1,0 +1,133 @@
+package ckpt
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
+	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestShortCheckpointKeyIsCorrupt: a flipped bit in a leaf element's key
+// size (bbolt keeps no checksum of a page) makes a checkpoint key two
+// bytes short (or leaves only its namespace). GC's walk of the records (the blobs they keep live) took
+// the 16 bytes after the namespace as an id without looking at the
+// length: a Go panic, which the commit loop turned into "write panicked",
+// not ErrCorrupt (the fault hunt of TestH164FlipThenMaintenance, plain,
+// seed 17166: GC and Prune), and a read into "bbolt failed on a damaged
+// page". The head's key read short the same way in Save, in Put's
+// IfHead check, in GC's keep-the-head check and in Branches. A damaged
+// key is ErrCorrupt, found by the code that reads it, not by a panic.
+func TestShortCheckpointKeyIsCorrupt(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		elem func(n int) int // which element of the newest leaf page
+		bit  byte            // cleared in its key size (18, 0x12)
+	}{
+		{"older", func(int) int { return 1 }, 0x02},
+		{"head", func(n int) int { return n - 1 }, 0x02},
+		{"head-namespace-only", func(n int) int { return n - 1 }, 0x10},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			path, last := shortKeyStore(t, c.elem, c.bit)
+			ctx := context.Background()
+			check := func(what string, err error) {
+				t.Helper()
+				if !errors.Is(err, ErrCorrupt) || engine.FromPanic(err) {
+					t.Errorf("%s over a checkpoint key cut short: %v, want ErrCorrupt (not a recovered panic)", what, err)
+				}
+			}
+			s, err := Open(path, Options{NoWAL: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			_, err = s.GC(ctx, Policy{KeepLast: 3, DryRun: true})
+			check("GC dry run", err)
+			_, err = s.GC(ctx, Policy{KeepLast: 3})
+			check("GC", err)
+			_, err = s.Branches(ctx, "t")
+			check("Branches", err)
+			if c.name == "older" {
+				return
+			}
+			_, err = s.Save(ctx, "t", map[string]any{"n": 1}, nil)
+			check("Save", err)
+			_, err = s.Put(WithWriteOptions(ctx, WriteOptions{IfHead: true}), Config{ThreadID: "t", CheckpointID: last},
+				Checkpoint{ChannelValues: map[string]any{"n": 1}}, nil, map[string]string{"n": "x"})
+			check("Put IfHead", err)
+		})
+	}
+}
+
+// shortKeyStore writes 200 checkpoints to thread "t" (ids a second apart,
+// given, not drawn: a key cut short still sorts after its predecessor, so
+// walks reach it), then clears bit of the key size (18) of the element
+// elem(n) of the newest cp/ leaf page, which holds n elements.
+// It returns the path and the newest checkpoint's id.
+func shortKeyStore(t *testing.T, elem func(n int) int, bit byte) (string, string) {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path, Options{NoWAL: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cfg := Config{ThreadID: "t"}
+	for i := range 200 {
+		id := ulid.MustNew(ulid.Timestamp(base.Add(time.Duration(i)*time.Second)), nil)
+		cp := Checkpoint{ID: id.String(), ChannelValues: map[string]any{"n": i}, ChannelVersions: map[string]string{"n": id.String()}}
+		if cfg, err = s.Put(ctx, cfg, cp, Metadata{"step": i}, map[string]string{"n": id.String()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root int
+	if err := db.View(func(tx *bolt.Tx) error {
+		root = int(tx.Bucket(bucketThreads).Bucket([]byte("t")).Bucket(bucketCheckpoints).Root())
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ps := db.Info().PageSize
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := root * ps
+	if binary.LittleEndian.Uint16(data[page+8:]) == 0x01 { // a branch: its last child
+		n := int(binary.LittleEndian.Uint16(data[page+10:]))
+		page = int(binary.LittleEndian.Uint64(data[page+16+16*(n-1)+8:])) * ps
+	}
+	if flags := binary.LittleEndian.Uint16(data[page+8:]); flags != 0x02 {
+		t.Fatalf("page at %d is not a leaf (flags %#x)", page/ps, flags)
+	}
+	// A leaf element is flags, pos, ksize, vsize (4 bytes each).
+	e := page + 16 + 16*elem(int(binary.LittleEndian.Uint16(data[page+10:])))
+	if ks := binary.LittleEndian.Uint32(data[e+8:]); ks != 2+idLen {
+		t.Fatalf("element's key size %d, want %d", ks, 2+idLen)
+	}
+	data[e+8] ^= bit
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, cfg.CheckpointID
+}
