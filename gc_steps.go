@@ -23,9 +23,15 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 		case phaseDrop:
 			for st.next < len(j.drop) {
 				ref := j.drop[st.next]
-				if j.keepHeads && bytes.Equal(headID(w, j.thread, ref.ns), ref.id[:]) {
-					st.next++
-					continue
+				if j.keepHeads {
+					head, err := headID(w, j.thread, ref.ns)
+					if err != nil {
+						return ret(err)
+					}
+					if bytes.Equal(head, ref.id[:]) {
+						st.next++
+						continue
+					}
 				}
 				// A transaction that already changed keys leaves a
 				// checkpoint whose writes do not all fit to the next one.
@@ -232,12 +238,18 @@ func liveBlobs(r reader, thread, ns string, skip func(id [idLen]byte) bool) (map
 	prefix := nsKey(ns)
 	ts := seedOf(thread)
 	err := r.Scan(threadPath(thread, bucketCheckpoints), prefix, nil, false, func(k, v []byte) error {
-		if skip != nil && skip([idLen]byte(k[len(prefix):])) {
+		// The key's length is checked before its id is taken: a damaged
+		// key size is ErrCorrupt, not a panic.
+		_, id, err := parseCheckpointKey(k)
+		if err != nil {
+			return fmt.Errorf("thread %q namespace %q: %w", thread, ns, err)
+		}
+		if skip != nil && skip(id) {
 			return nil
 		}
 		rec, err := decodeCheckpointRecord(ts, k, v)
 		if err != nil {
-			return fmt.Errorf("checkpoint %s: %w", idString([idLen]byte(k[len(prefix):])), err)
+			return fmt.Errorf("checkpoint %s: %w", idString(id), err)
 		}
 		for _, ref := range blobRefs(rec, ns) {
 			live[string(ref)] = struct{}{}

@@ -297,21 +297,30 @@ func (p *preparedPut) checkNotAncestor(r reader, parentRec []byte) error {
 
 func validChannel(ch, ver string) error { return saverkit.CheckChannel(ch, ver) }
 
-// headID returns the id of the newest checkpoint of (thread, ns), or nil.
-func headID(r reader, thread, ns string) []byte {
+// headID returns the id of the newest checkpoint of (thread, ns), or nil;
+// an error when the walk to it or its key is damaged.
+func headID(r reader, thread, ns string) ([]byte, error) {
 	var head []byte
 	prefix := nsKey(ns)
-	r.Scan(threadPath(thread, bucketCheckpoints), prefix, nil, true, func(k, _ []byte) error {
+	err := r.Scan(threadPath(thread, bucketCheckpoints), prefix, nil, true, func(k, _ []byte) error {
+		// Its length checked: a damaged key size is ErrCorrupt, not a
+		// short id that callers turn into an array (a panic).
+		if len(k) != len(prefix)+idLen {
+			return fmt.Errorf("%w: thread %q namespace %q: checkpoint key has %d id bytes", ErrCorrupt, thread, ns, len(k)-len(prefix))
+		}
 		head = bytes.Clone(k[len(prefix):])
 		return errStop
 	})
-	return head
+	return head, err
 }
 
 // checkHead fails with ErrConflict unless parent is the newest checkpoint
 // of (thread, ns) (or both are absent).
 func checkHead(r reader, thread, ns string, parent []byte) error {
-	head := headID(r, thread, ns)
+	head, err := headID(r, thread, ns)
+	if err != nil {
+		return err
+	}
 	if bytes.Equal(head, parent) {
 		return nil
 	}

@@ -136,7 +136,10 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 	}
 	what := writeName{kind: "save", thread: threadID, id: &id}
 	err = s.writeOrdered(ctx, size, &what, func(w writer) error {
-		head := headID(w, threadID, "")
+		head, err := headID(w, threadID, "")
+		if err != nil {
+			return err
+		}
 		parent := head
 		if named != nil {
 			parent = named
@@ -347,7 +350,10 @@ func (s *Store) Branches(ctx context.Context, threadID string) ([]*Snapshot, err
 		prefix := nsKey("")
 		seed := seedOf(threadID)
 		if err := r.Scan(threadPath(threadID, bucketCheckpoints), prefix, nil, true, func(k, v []byte) error {
-			id := [idLen]byte(k[len(k)-idLen:])
+			_, id, err := parseCheckpointKey(k)
+			if err != nil {
+				return fmt.Errorf("thread %q: %w", threadID, err)
+			}
 			rec, err := decodeCheckpointRecord(seed, k, v)
 			if err != nil {
 				return fmt.Errorf("checkpoint %s: %w", idString(id), err)
