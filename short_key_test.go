@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -37,7 +38,7 @@ func TestShortCheckpointKeyIsCorrupt(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			path, last := shortKeyStore(t, c.elem, c.bit)
+			path, last := shortKeyStore(t, 200, c.elem, c.bit)
 			ctx := context.Background()
 			check := func(what string, err error) {
 				t.Helper()
@@ -68,12 +69,12 @@ func TestShortCheckpointKeyIsCorrupt(t *testing.T) {
 	}
 }
 
-// shortKeyStore writes 200 checkpoints to thread "t" (ids a second apart,
+// shortKeyStore writes count checkpoints to thread "t" (ids a second apart,
 // given, not drawn: a key cut short still sorts after its predecessor, so
 // walks reach it), then clears bit of the key size (18) of the element
 // elem(n) of the newest cp/ leaf page, which holds n elements.
 // It returns the path and the newest checkpoint's id.
-func shortKeyStore(t *testing.T, elem func(n int) int, bit byte) (string, string) {
+func shortKeyStore(t *testing.T, count int, elem func(n int) int, bit byte) (string, string) {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
@@ -83,7 +84,7 @@ func shortKeyStore(t *testing.T, elem func(n int) int, bit byte) (string, string
 	}
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	cfg := Config{ThreadID: "t"}
-	for i := range 200 {
+	for i := range count {
 		id := ulid.MustNew(ulid.Timestamp(base.Add(time.Duration(i)*time.Second)), nil)
 		cp := Checkpoint{ID: id.String(), ChannelValues: map[string]any{"n": i}, ChannelVersions: map[string]string{"n": id.String()}}
 		if cfg, err = s.Put(ctx, cfg, cp, Metadata{"step": i}, map[string]string{"n": id.String()}); err != nil {
@@ -130,4 +131,54 @@ func shortKeyStore(t *testing.T, elem func(n int) int, bit byte) (string, string
 		t.Fatal(err)
 	}
 	return path, cfg.CheckpointID
+}
+
+// TestEmptyKeyIsCorrupt: a damaged key size of 0 in the first element of
+// a bucket's only leaf (in order: the empty key sorts first) was copied by
+// Compact into the new file, where bbolt refuses an empty key: "compact:
+// key required", not ErrCorrupt (TestH28ElementHeaderSweep, seed 542).
+// CopyThread copied it too: with the write-ahead log the copy was
+// acknowledged, then bbolt refused the key when the log was applied: the
+// store failed, and every Open after failed replaying that group ("key
+// required"), the whole file lost to one damaged key. Every call that
+// copies keys refuses it as damage before anything is logged, the store
+// goes on, and Verify reports the key.
+func TestEmptyKeyIsCorrupt(t *testing.T) {
+	t.Parallel()
+	for _, noWAL := range []bool{true, false} {
+		t.Run(fmt.Sprintf("NoWAL=%v", noWAL), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			path, _ := shortKeyStore(t, 30, func(int) int { return 0 }, 0x12)
+			s, err := Open(path, Options{NoWAL: noWAL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CopyThread(ctx, "t", "t2", CopyOptions{}); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("CopyThread over an empty key: %v, want ErrCorrupt", err)
+			}
+			id, err := s.Save(ctx, "u", map[string]any{"a": 1}, nil)
+			if err != nil {
+				t.Fatalf("Save after the refused copy: %v", err)
+			}
+			if _, err := s.Compact(ctx, nil); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("Compact over an empty key: %v, want ErrCorrupt", err)
+			}
+			rep, err := s.Verify(ctx, VerifyOptions{})
+			if err == nil && rep.OK() {
+				t.Errorf("Verify over an empty key reports nothing")
+			}
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			s, err = Open(path, Options{NoWAL: noWAL})
+			if err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			defer s.Close()
+			if snap, err := s.Latest(ctx, "u"); err != nil || snap.CheckpointID != id {
+				t.Errorf("the Save acknowledged after the refused copy: %v, %v", snap, err)
+			}
+		})
+	}
 }
