@@ -347,6 +347,11 @@ func (c *copier) copyBucket(src *bolt.Bucket, path [][]byte) error {
 			return fmt.Errorf("%w: keys out of order in bucket %s (a damaged page)", ErrCorrupt, pathString(path))
 		}
 		prev = k
+		// A key or nested bucket's name bbolt would refuse in the copy
+		// (an empty one: a damaged key size) is damage, not a copy error.
+		if err := Storable(k, v); err != nil {
+			return fmt.Errorf("bucket %s: %w", pathString(path), err)
+		}
 		if v == nil {
 			if sub := src.Bucket(k); sub != nil {
 				if err := c.copyBucket(sub, append(path[:len(path):len(path)], k)); err != nil {

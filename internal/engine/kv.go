@@ -503,6 +503,9 @@ func (v *BoltView) mustBucket(p Path) (*bolt.Bucket, error) {
 }
 
 func (v *BoltView) Put(p Path, key, value []byte) error {
+	if err := Storable(key, value); err != nil {
+		return err // before bbolt: its refusal would not wrap ErrCorrupt
+	}
 	v.wrote = true
 	v.added += 1 + int64(len(p))
 	b, err := v.mustBucket(p)

@@ -274,6 +274,9 @@ func (w *TreeWriter) ensureBucket(p Path) error {
 	if ok, _ := w.state(p); ok {
 		return nil
 	}
+	if err := storablePath(p); err != nil {
+		return err
+	}
 	base := true
 	for i := 1; i <= len(p); i++ {
 		key := ovMarkerKey(nil, p[:i])
@@ -294,6 +297,9 @@ func (w *TreeWriter) ensureBucket(p Path) error {
 }
 
 func (w *TreeWriter) Put(p Path, key, value []byte) error {
+	if err := Storable(key, value); err != nil {
+		return err
+	}
 	if err := w.ensureBucket(p); err != nil {
 		return err
 	}
