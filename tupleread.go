@@ -355,17 +355,14 @@ func (t *tupleReader) read(ns string, val, mdBody []byte, md Metadata) (*Tuple, 
 	if writesErr != nil {
 		return nil, fmt.Errorf("thread %q checkpoint %s: %w", thread, idString(cid), writesErr)
 	}
-	if made := t.copyOut(values, text); made != nil {
-		writes = made
+	// The tuple, its parent's config and its pending writes in one
+	// allocation (tupleread_copy.go).
+	tp, parentCfg, room := newTuple(len(t.writes))
+	t.copyOut(values, text, room)
+	if room != nil { // gathered (else loadWrites made them, or none)
+		writes = room
 	}
-
-	// The tuple and its parent's config in one allocation.
-	box := new(struct {
-		t      Tuple
-		parent Config
-	})
 	idStr := all[:ulid.EncodedSize]
-	tp := &box.t
 	*tp = Tuple{
 		Config: Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: idStr},
 		Checkpoint: Checkpoint{
@@ -383,8 +380,8 @@ func (t *tupleReader) read(ns string, val, mdBody []byte, md Metadata) (*Tuple, 
 		if !peeked || parent != [idLen]byte(rec.Parent) {
 			parentID = idString([idLen]byte(rec.Parent)) // peekParent declined
 		}
-		box.parent = Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: parentID}
-		tp.ParentConfig = &box.parent
+		*parentCfg = Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: parentID}
+		tp.ParentConfig = parentCfg
 	}
 	return tp, nil
 }

@@ -8,9 +8,9 @@ import "slices"
 
 // copyOut copies the gathered values and pending writes out of the
 // snapshot, all in one []byte: the values into values, the writes into
-// what it returns (nil when none were gathered), their strings cut from
-// text (t.text as a string).
-func (t *tupleReader) copyOut(values map[string]any, text string) []PendingWrite {
+// out (len(t.writes) of them), their strings cut from text (t.text as a
+// string).
+func (t *tupleReader) copyOut(values map[string]any, text string, out []PendingWrite) {
 	size := 0
 	for _, p := range t.pieces {
 		size += len(p)
@@ -43,10 +43,6 @@ func (t *tupleReader) copyOut(values map[string]any, text string) []PendingWrite
 		}
 		values[p.channel] = cut(start)
 	}
-	if len(t.writes) == 0 {
-		return nil
-	}
-	out := make([]PendingWrite, len(t.writes))
 	for i, w := range t.writes {
 		start := len(arena)
 		arena = append(arena, t.pieces[w.value]...)
@@ -56,7 +52,52 @@ func (t *tupleReader) copyOut(values map[string]any, text string) []PendingWrite
 		}
 	}
 	slices.SortStableFunc(out, comparePendingWrites)
-	return out
+}
+
+// newTuple returns a tuple, the room for its parent's config and n
+// pending writes, in one allocation for up to 4 writes (a LangGraph step
+// writes a few): one allocation fewer a read than a separate slice, at
+// the price of a PendingWrites slice kept alone keeping its tuple's 224
+// bytes alive. The slice's capacity is n, so an append copies it.
+func newTuple(n int) (*Tuple, *Config, []PendingWrite) {
+	switch n {
+	case 0:
+		b := new(struct {
+			t      Tuple
+			parent Config
+		})
+		return &b.t, &b.parent, nil
+	case 1:
+		b := new(struct {
+			t      Tuple
+			parent Config
+			w      [1]PendingWrite
+		})
+		return &b.t, &b.parent, b.w[:]
+	case 2:
+		b := new(struct {
+			t      Tuple
+			parent Config
+			w      [2]PendingWrite
+		})
+		return &b.t, &b.parent, b.w[:]
+	case 3:
+		b := new(struct {
+			t      Tuple
+			parent Config
+			w      [3]PendingWrite
+		})
+		return &b.t, &b.parent, b.w[:]
+	case 4:
+		b := new(struct {
+			t      Tuple
+			parent Config
+			w      [4]PendingWrite
+		})
+		return &b.t, &b.parent, b.w[:]
+	}
+	t, parent, _ := newTuple(0)
+	return t, parent, make([]PendingWrite, n)
 }
 
 // textOf reads a string (nil as empty, a bin as its bytes: what msgpack
