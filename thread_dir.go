@@ -350,15 +350,19 @@ func copyNamespaces(w writer, from, to string) error {
 
 // hiddenNamespaces returns errNamespaceHidden for the first namespace the
 // directory lists for thread without a checkpoint found (Export's check);
-// nil when there is none.
+// nil when there is none. A walk of the directory that passed over a key
+// out of order is ErrCorrupt naming the thread: the namespace of that key
+// went unchecked.
 func hiddenNamespaces(r reader, thread string) error {
 	var nss []string
-	r.Scan(dirPath, dirKey(thread), nil, false, func(k, _ []byte) error {
+	if err := r.Scan(dirPath, dirKey(thread), nil, false, func(k, _ []byte) error {
 		if _, ns, isNS, ok := parseDirKey(k); ok && isNS {
 			nss = append(nss, ns)
 		}
 		return nil
-	})
+	}); err != nil {
+		return fmt.Errorf("thread %q: the directory of threads: %w", thread, err)
+	}
 	for _, ns := range nss {
 		if !hasNamespace(r, thread, ns) {
 			return errNamespaceHidden(thread, ns)
