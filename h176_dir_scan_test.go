@@ -115,3 +115,63 @@ func TestH176ExportWithANamespaceHiddenAndItsDirKeyOutOfOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestH176GetTupleWithANamespaceHiddenAndADirKeyRaised: namespace s2 of a
+// thread hidden whole, and the directory's key for s1, the one before
+// s2's, raised by a damaged byte to s3's (out of place, above s2's). A
+// read of s2 finds no checkpoint and looks in the directory (absent): its
+// seek lands on the raised key, whose successor sorts below it, and the
+// walk ends with ErrCorrupt before it yields a key. absent dropped that
+// error and, having found neither the namespace's key nor the thread's,
+// said ErrNotFound: a namespace written read as never written, as if the
+// directory did not list it.
+func TestH176GetTupleWithANamespaceHiddenAndADirKeyRaised(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := h176DirFile(t)
+	hideNamespace(t, path, "t060", "s2", "dropped")
+	off := keyOffsetInFile(t, path, func(tx *bolt.Tx) ([]byte, error) {
+		b := tx.Bucket(bucketDir)
+		if b == nil || b.Root() == 0 {
+			return nil, errors.New("dir/ is missing or inline")
+		}
+		key := nsDirKey("t060", "s1")
+		k, _ := b.Cursor().Seek(key)
+		if !bytes.Equal(k, key) {
+			return nil, fmt.Errorf("dir/ key %x not found", key)
+		}
+		return k, nil
+	})
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(data[off:], nsDirKey("t060", "s3"))
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []Options{{ReadOnly: true}, {NoWAL: true}} {
+		s, err := Open(path, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reads := map[string]func() error{
+			"GetTuple": func() error {
+				_, err := s.GetTuple(ctx, Config{ThreadID: "t060", CheckpointNS: "s2"})
+				return err
+			},
+			"Reader.GetTuple": func() error {
+				_, err := s.NewReader().GetTuple(ctx, Config{ThreadID: "t060", CheckpointNS: "s2"})
+				return err
+			},
+		}
+		for name, read := range reads {
+			if err := read(); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("read-only %v: %s of the hidden namespace = %v, want ErrCorrupt", opts.ReadOnly, name, err)
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
