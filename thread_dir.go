@@ -171,7 +171,7 @@ func listedNamespace(r reader, thread string) error {
 
 // absent is the error for (ns, the reader's thread) when a read found no
 // checkpoint there: ErrNotFound, or ErrCorrupt when damage hides what was
-// written. A new namespace's first GetTuple is a hot path (a subgraph
+// written or the directory's walk meets a key out of order. A new namespace's first GetTuple is a hot path (a subgraph
 // reads one every run): it costs one reverse seek in the directory, its
 // key built in the reader's own room, which finds the namespace's key if
 // listed, else the thread's if listed (a file of format 7 or before: one
@@ -188,7 +188,12 @@ func (t *tupleReader) absent(ns string) error {
 		// the namespace's key.
 		t.kbuf = append(appendLen16(t.kbuf, ns), 0)
 		t.found, t.foundVal = nil, nil
-		_ = t.r.Scan(dirPath, t.kbuf[:n], t.kbuf, true, t.onLatest)
+		if err := t.r.Scan(dirPath, t.kbuf[:n], t.kbuf, true, t.onLatest); err != nil {
+			// A walk that passed over a key out of order found nothing
+			// it can vouch for: the namespace may be listed.
+			t.found, t.foundVal = nil, nil
+			return fmt.Errorf("thread %q namespace %q: the directory of threads: %w", t.thread, ns, err)
+		}
 		threadListed = t.found != nil
 		nsListed = bytes.Equal(t.found, t.kbuf[:len(t.kbuf)-1])
 		t.found, t.foundVal = nil, nil
