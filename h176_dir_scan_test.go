@@ -175,3 +175,61 @@ func TestH176GetTupleWithANamespaceHiddenAndADirKeyRaised(t *testing.T) {
 		}
 	}
 }
+
+// TestH176CopyThreadHiddenWithADirKeyRaised: every namespace of a thread
+// hidden whole (its bucket found, nothing in it), and the directory's key
+// for the thread's root namespace raised by a damaged byte above the keys
+// after it. CopyThread from it, or onto it, finds no checkpoint and looks
+// in the directory for a namespace listed (historyHidden,
+// listedNamespace): the walk meets the raised key (a seek that lands past
+// its key, or keys out of order after it) and ends with ErrCorrupt, which
+// was dropped: the copy from it said ErrNotFound, a thread written read
+// as never written. (A List of the thread says ErrCorrupt, its own checks
+// returning the walk's error; so does the copy onto it, refused by a
+// later walk of the directory, dropThread's.)
+func TestH176CopyThreadHiddenWithADirKeyRaised(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := h176DirFile(t)
+	for _, ns := range []string{"", "s1", "s2", "s3"} {
+		hideNamespace(t, path, "t060", ns, "dropped")
+	}
+	off := keyOffsetInFile(t, path, func(tx *bolt.Tx) ([]byte, error) {
+		b := tx.Bucket(bucketDir)
+		if b == nil || b.Root() == 0 {
+			return nil, errors.New("dir/ is missing or inline")
+		}
+		key := nsDirKey("t060", "")
+		k, _ := b.Cursor().Seek(key)
+		if !bytes.Equal(k, key) {
+			return nil, fmt.Errorf("dir/ key %x not found", key)
+		}
+		return k, nil
+	})
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The namespace's length, 0, becomes 0x00ff: above s1's key (0x0002).
+	data[off+len(dirKey("t060"))+1] = 0xff
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{NoWAL: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, err := range s.List(ctx, ListOptions{ThreadID: "t060"}) {
+		if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("List of the hidden thread: %v, want ErrCorrupt", err)
+		}
+		break
+	}
+	if err := s.CopyThread(ctx, "t060", "copy", CopyOptions{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), `"t060"`) {
+		t.Errorf("CopyThread from the hidden thread: %v, want ErrCorrupt naming it", err)
+	}
+	if err := s.CopyThread(ctx, "t059", "t060", CopyOptions{}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("CopyThread onto the hidden thread: %v, want ErrCorrupt", err)
+	}
+}
