@@ -155,17 +155,21 @@ func hasCheckpointRecords(r reader, thread string) bool {
 
 // listedNamespace returns errNamespaceHidden for the first namespace of
 // thread the directory lists (the caller found none of its checkpoints);
-// nil when it lists none.
+// nil when it lists none. A walk that passed over a key out of order is
+// ErrCorrupt naming the thread: that key may list one.
 func listedNamespace(r reader, thread string) error {
 	var err error
 	prefix := dirKey(thread)
-	r.Scan(dirPath, prefix, append(prefix, 0), false, func(k, _ []byte) error {
+	serr := r.Scan(dirPath, prefix, append(prefix, 0), false, func(k, _ []byte) error {
 		if _, ns, isNS, ok := parseDirKey(k); ok && isNS {
 			err = errNamespaceHidden(thread, ns)
 			return errStop
 		}
 		return nil
 	})
+	if serr != nil && err == nil {
+		return fmt.Errorf("thread %q: the directory of threads: %w", thread, serr)
+	}
 	return err
 }
 
