@@ -23,9 +23,15 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 		case phaseDrop:
 			for st.next < len(j.drop) {
 				ref := j.drop[st.next]
-				if j.keepHeads && bytes.Equal(headID(w, j.thread, ref.ns), ref.id[:]) {
-					st.next++
-					continue
+				if j.keepHeads {
+					head, err := headID(w, j.thread, ref.ns)
+					if err != nil {
+						return ret(err)
+					}
+					if bytes.Equal(head, ref.id[:]) {
+						st.next++
+						continue
+					}
 				}
 				// A transaction that already changed keys leaves a
 				// checkpoint whose writes do not all fit to the next one.

@@ -298,20 +298,28 @@ func (p *preparedPut) checkNotAncestor(r reader, parentRec []byte) error {
 func validChannel(ch, ver string) error { return saverkit.CheckChannel(ch, ver) }
 
 // headID returns the id of the newest checkpoint of (thread, ns), or nil.
-func headID(r reader, thread, ns string) []byte {
+// A walk that passed over a key out of order is ErrCorrupt naming thread
+// and namespace: the key passed over may be the newest, and a Save would
+// take an older one (or none) for its parent, GC the newest for an old one.
+func headID(r reader, thread, ns string) ([]byte, error) {
 	var head []byte
 	prefix := nsKey(ns)
-	r.Scan(threadPath(thread, bucketCheckpoints), prefix, nil, true, func(k, _ []byte) error {
+	if err := r.Scan(threadPath(thread, bucketCheckpoints), prefix, nil, true, func(k, _ []byte) error {
 		head = bytes.Clone(k[len(prefix):])
 		return errStop
-	})
-	return head
+	}); err != nil {
+		return nil, fmt.Errorf("thread %q namespace %q: the newest checkpoint: %w", thread, ns, err)
+	}
+	return head, nil
 }
 
 // checkHead fails with ErrConflict unless parent is the newest checkpoint
 // of (thread, ns) (or both are absent).
 func checkHead(r reader, thread, ns string, parent []byte) error {
-	head := headID(r, thread, ns)
+	head, err := headID(r, thread, ns)
+	if err != nil {
+		return err
+	}
 	if bytes.Equal(head, parent) {
 		return nil
 	}
