@@ -5,6 +5,7 @@ package ckpt
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -79,14 +80,19 @@ func (j *threadJob) estimate(r reader) (GCStats, error) {
 		md := r.Get(threadPath(j.thread, bucketMetadata), key)
 		stats.Checkpoints++
 		stats.BytesFreed += int64(2*len(key) + len(rec) + len(md) + len(orderKey(ref.id, ref.ns)) + len(indexKey(ref.id, j.thread, ref.ns)))
-		r.Scan(threadPath(j.thread, bucketWrites), key, nil, false, func(k, v []byte) error {
+		if err := r.Scan(threadPath(j.thread, bucketWrites), key, nil, false, func(k, v []byte) error {
 			stats.Writes++
 			stats.BytesFreed += int64(len(k) + len(v))
 			return nil
-		})
+		}); err != nil {
+			// A key out of order was passed over: the count is short.
+			return stats, fmt.Errorf("thread %q: wr/: %w", j.thread, err)
+		}
 	}
 	remaining := false
-	r.Scan(threadPath(j.thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
+	// Its error is planPolicy's: the plan walked the whole of ids/ in this
+	// transaction (a dry run plans without a limit) and returned it.
+	_ = r.Scan(threadPath(j.thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
 		id, ns, err := parseOrderKey(k)
 		remaining = err != nil || !dropped[ns][id]
 		return keepScanning(!remaining)
@@ -107,13 +113,15 @@ func (j *threadJob) estimate(r reader) (GCStats, error) {
 		if err != nil {
 			return stats, err
 		}
-		r.Scan(threadPath(j.thread, bucketBlobs), nsKey(ns), nil, false, func(k, v []byte) error {
+		if err := r.Scan(threadPath(j.thread, bucketBlobs), nsKey(ns), nil, false, func(k, v []byte) error {
 			if _, ok := live[string(k)]; !ok {
 				stats.Blobs++
 				stats.BytesFreed += int64(len(k) + len(v))
 			}
 			return nil
-		})
+		}); err != nil {
+			return stats, fmt.Errorf("thread %q: bl/: %w", j.thread, err)
+		}
 	}
 	return stats, nil
 }
@@ -124,8 +132,9 @@ func estimateThread(r reader, thread string, stats *GCStats) error {
 		return nil
 	}
 	stats.Threads++
-	// An unreadable key ends the count, but the sizes below are still
-	// added (the caller reports them with the error).
+	// An unreadable key or one out of order ends a count, but the sizes
+	// of the other buckets are still added (the caller reports them with
+	// the first error).
 	err := r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
 		id, ns, err := parseOrderKey(k)
 		if err != nil {
@@ -135,8 +144,11 @@ func estimateThread(r reader, thread string, stats *GCStats) error {
 		stats.BytesFreed += int64(len(k) + len(indexKey(id, thread, ns)))
 		return nil
 	})
+	if err != nil {
+		err = fmt.Errorf("thread %q: ids/: %w", thread, err)
+	}
 	for _, sub := range [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs} {
-		r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
+		serr := r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
 			stats.BytesFreed += int64(len(k) + len(v))
 			switch {
 			case bytes.Equal(sub, bucketWrites):
@@ -146,6 +158,9 @@ func estimateThread(r reader, thread string, stats *GCStats) error {
 			}
 			return nil
 		})
+		if serr != nil && err == nil {
+			err = fmt.Errorf("thread %q: %s/: %w", thread, sub, serr)
+		}
 	}
 	return err
 }

@@ -305,7 +305,10 @@ func sweepBlobs(w writer, thread, ns string, budget int, stats *GCStats) (used i
 // hasCheckpoints reports whether the thread holds any checkpoint.
 func hasCheckpoints(r reader, thread string) bool {
 	found := false
-	r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(_, _ []byte) error { found = true; return errStop })
+	// Its error is harmless: the walk yields the bucket's first key before
+	// it can meet one out of order, and a whole-thread removal walks ids/
+	// again, returning its error, and checks cp/ when empty (leftoverOnly).
+	_ = r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(_, _ []byte) error { found = true; return errStop })
 	return found
 }
 
@@ -313,7 +316,9 @@ func hasCheckpoints(r reader, thread string) bool {
 // namespace) is older than cutoff; a thread without checkpoints is.
 func newestBefore(r reader, thread string, cutoff time.Time) bool {
 	newest := true
-	r.Scan(threadPath(thread, bucketOrder), nil, nil, true, func(k, _ []byte) error {
+	// Its error is harmless: a walk back from the bucket's last key yields
+	// it before it can meet one out of order.
+	_ = r.Scan(threadPath(thread, bucketOrder), nil, nil, true, func(k, _ []byte) error {
 		newest = len(k) >= idLen && idTime([idLen]byte(k[:idLen])).Before(cutoff)
 		return errStop
 	})

@@ -454,7 +454,9 @@ func deltaStats(r reader, kr *keyring, thread string, st *Stats) error {
 		st.ListSegmentBytes += int64(len(k) + len(v))
 		return nil
 	})
-	r.Scan(threadPath(thread, bucketSegments), nil, nil, false, func(k, v []byte) error {
+	// Its error is harmless: Stats walked this ls/ in the same transaction
+	// just before, returning its error.
+	_ = r.Scan(threadPath(thread, bucketSegments), nil, nil, false, func(k, v []byte) error {
 		st.ListSegmentBytes += int64(len(k) + len(v))
 		return nil
 	})

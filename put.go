@@ -297,21 +297,25 @@ func (p *preparedPut) checkNotAncestor(r reader, parentRec []byte) error {
 
 func validChannel(ch, ver string) error { return saverkit.CheckChannel(ch, ver) }
 
-// headID returns the id of the newest checkpoint of (thread, ns), or nil;
-// an error when the walk to it or its key is damaged.
+// headID returns the id of the newest checkpoint of (thread, ns), or nil.
+// A walk that passed over a key out of order is ErrCorrupt naming thread
+// and namespace: the key passed over may be the newest, and a Save would
+// take an older one (or none) for its parent, GC the newest for an old one.
+// So is a key of the wrong length (a damaged key size), which callers
+// would otherwise turn into an id array (a panic).
 func headID(r reader, thread, ns string) ([]byte, error) {
 	var head []byte
 	prefix := nsKey(ns)
-	err := r.Scan(threadPath(thread, bucketCheckpoints), prefix, nil, true, func(k, _ []byte) error {
-		// Its length checked: a damaged key size is ErrCorrupt, not a
-		// short id that callers turn into an array (a panic).
+	if err := r.Scan(threadPath(thread, bucketCheckpoints), prefix, nil, true, func(k, _ []byte) error {
 		if len(k) != len(prefix)+idLen {
-			return fmt.Errorf("%w: thread %q namespace %q: checkpoint key has %d id bytes", ErrCorrupt, thread, ns, len(k)-len(prefix))
+			return fmt.Errorf("%w: checkpoint key has %d id bytes", ErrCorrupt, len(k)-len(prefix))
 		}
 		head = bytes.Clone(k[len(prefix):])
 		return errStop
-	})
-	return head, err
+	}); err != nil {
+		return nil, fmt.Errorf("thread %q namespace %q: the newest checkpoint: %w", thread, ns, err)
+	}
+	return head, nil
 }
 
 // checkHead fails with ErrConflict unless parent is the newest checkpoint

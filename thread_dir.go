@@ -83,7 +83,9 @@ func errNamespaceHidden(thread, ns string) error {
 // hasNamespace reports whether thread's cp/ holds a checkpoint of ns.
 func hasNamespace(r reader, thread, ns string) bool {
 	found := false
-	r.Scan(threadPath(thread, bucketCheckpoints), nsKey(ns), nil, false, func(_, _ []byte) error {
+	// Its error is harmless: true comes only from a key yielded in order,
+	// and every caller makes false ErrCorrupt (a namespace listed).
+	_ = r.Scan(threadPath(thread, bucketCheckpoints), nsKey(ns), nil, false, func(_, _ []byte) error {
 		found = true
 		return errStop
 	})
@@ -146,7 +148,10 @@ func emptyHidden(r reader, thread string, ns *string, lists bool) error {
 // hasCheckpointRecords reports whether thread's cp/ holds any key.
 func hasCheckpointRecords(r reader, thread string) bool {
 	found := false
-	r.Scan(threadPath(thread, bucketCheckpoints), nil, nil, false, func(_, _ []byte) error {
+	// Its error is harmless: a walk from the bucket's first key yields it
+	// before it can meet one out of order, and on false the callers look
+	// in the directory (listedNamespace).
+	_ = r.Scan(threadPath(thread, bucketCheckpoints), nil, nil, false, func(_, _ []byte) error {
 		found = true
 		return errStop
 	})
@@ -155,23 +160,27 @@ func hasCheckpointRecords(r reader, thread string) bool {
 
 // listedNamespace returns errNamespaceHidden for the first namespace of
 // thread the directory lists (the caller found none of its checkpoints);
-// nil when it lists none.
+// nil when it lists none. A walk that passed over a key out of order is
+// ErrCorrupt naming the thread: that key may list one.
 func listedNamespace(r reader, thread string) error {
 	var err error
 	prefix := dirKey(thread)
-	r.Scan(dirPath, prefix, append(prefix, 0), false, func(k, _ []byte) error {
+	serr := r.Scan(dirPath, prefix, append(prefix, 0), false, func(k, _ []byte) error {
 		if _, ns, isNS, ok := parseDirKey(k); ok && isNS {
 			err = errNamespaceHidden(thread, ns)
 			return errStop
 		}
 		return nil
 	})
+	if serr != nil && err == nil {
+		return fmt.Errorf("thread %q: the directory of threads: %w", thread, serr)
+	}
 	return err
 }
 
 // absent is the error for (ns, the reader's thread) when a read found no
 // checkpoint there: ErrNotFound, or ErrCorrupt when damage hides what was
-// written. A new namespace's first GetTuple is a hot path (a subgraph
+// written or the directory's walk meets a key out of order. A new namespace's first GetTuple is a hot path (a subgraph
 // reads one every run): it costs one reverse seek in the directory, its
 // key built in the reader's own room, which finds the namespace's key if
 // listed, else the thread's if listed (a file of format 7 or before: one
@@ -188,7 +197,12 @@ func (t *tupleReader) absent(ns string) error {
 		// the namespace's key.
 		t.kbuf = append(appendLen16(t.kbuf, ns), 0)
 		t.found, t.foundVal = nil, nil
-		_ = t.r.Scan(dirPath, t.kbuf[:n], t.kbuf, true, t.onLatest)
+		if err := t.r.Scan(dirPath, t.kbuf[:n], t.kbuf, true, t.onLatest); err != nil {
+			// A walk that passed over a key out of order found nothing
+			// it can vouch for: the namespace may be listed.
+			t.found, t.foundVal = nil, nil
+			return fmt.Errorf("thread %q namespace %q: the directory of threads: %w", t.thread, ns, err)
+		}
 		threadListed = t.found != nil
 		nsListed = bytes.Equal(t.found, t.kbuf[:len(t.kbuf)-1])
 		t.found, t.foundVal = nil, nil
@@ -217,7 +231,9 @@ func historyHidden(r reader, thread string) error {
 		return threadHidden(r, thread)
 	}
 	var err error
-	r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
+	// Its error is harmless, as hasCheckpointRecords': the walk yields the
+	// bucket's first key before it can meet one out of order.
+	_ = r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
 		id, ns, _ := parseOrderKey(k)
 		err = errRecordMissing(thread, ns, id)
 		return errStop
@@ -285,7 +301,10 @@ func listNamespaces(w writer, thread string) error {
 // it starts; ok is false when there is none. A key whose namespace does
 // not parse (Verify lists it) is passed over.
 func nextNamespace(r reader, thread string, start []byte) (ns string, next []byte, ok bool) {
-	r.Scan(threadPath(thread, bucketCheckpoints), nil, start, false, func(k, _ []byte) error {
+	// Its error is dropped: CopyThread's copy wrote this cp/ whole in this
+	// transaction (bbolt sorted it), Verify's page check reports any key
+	// out of order, and the upgrade only lists fewer namespaces.
+	_ = r.Scan(threadPath(thread, bucketCheckpoints), nil, start, false, func(k, _ []byte) error {
 		n, _, err := readNS(k)
 		if err != nil {
 			return nil
@@ -350,15 +369,19 @@ func copyNamespaces(w writer, from, to string) error {
 
 // hiddenNamespaces returns errNamespaceHidden for the first namespace the
 // directory lists for thread without a checkpoint found (Export's check);
-// nil when there is none.
+// nil when there is none. A walk of the directory that passed over a key
+// out of order is ErrCorrupt naming the thread: the namespace of that key
+// went unchecked.
 func hiddenNamespaces(r reader, thread string) error {
 	var nss []string
-	r.Scan(dirPath, dirKey(thread), nil, false, func(k, _ []byte) error {
+	if err := r.Scan(dirPath, dirKey(thread), nil, false, func(k, _ []byte) error {
 		if _, ns, isNS, ok := parseDirKey(k); ok && isNS {
 			nss = append(nss, ns)
 		}
 		return nil
-	})
+	}); err != nil {
+		return fmt.Errorf("thread %q: the directory of threads: %w", thread, err)
+	}
 	for _, ns := range nss {
 		if !hasNamespace(r, thread, ns) {
 			return errNamespaceHidden(thread, ns)
