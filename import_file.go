@@ -122,20 +122,17 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 	if err == nil && opts.tuning != nil && opts.tuning.importBeforeClose != nil {
 		opts.tuning.importBeforeClose(s)
 	}
-	if cerr := s.Close(); err == nil {
-		err = cerr
+	if cerr := s.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("ckpt: import into %s: close the new file: %w", path, cerr)
 		if kept, ok := errors.AsType[*engine.LogKeptError](cerr); ok {
 			// The log is not kept: the new file and its log go below.
 			err = fmt.Errorf("ckpt: import into %s: close the new file: %w", path, kept.Err)
 		}
-	}
-	if ferr := s.eng.Failed(); err == nil && ferr != nil {
-		// The new store failed after the import was logged (a bbolt
-		// commit of the background apply): its Close keeps the log and
-		// returns nil, and the file alone lacks what the log holds, and
-		// says its log is live. Linked alone, it did not open
+		// A new store that failed after the import was logged (a bbolt
+		// commit of the background apply) keeps the log, and its file
+		// alone lacks what the log holds and says its log is live: Close
+		// says so (ErrFailed), and nothing is linked
 		// (h172_importfile_close_test.go).
-		err = fmt.Errorf("ckpt: import into %s: the new file failed: %w", path, ferr)
 	}
 	if opts.tuning != nil && opts.tuning.importBeforeLink != nil {
 		opts.tuning.importBeforeLink()
