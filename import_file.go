@@ -97,6 +97,9 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 		}
 		return sum, err
 	}
+	if opts.tuning != nil && opts.tuning.importOpened != nil {
+		opts.tuning.importOpened()
+	}
 	// The new file's own descriptor. Once the store is closed (bbolt's
 	// lock gone), its lock keeps another ImportFile into path from taking
 	// the file for a killed run's leftover, and it tells whether the file
