@@ -105,12 +105,17 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 	// the file for a killed run's leftover, and it tells whether the file
 	// at tmp is still this one: linking another import's half-built file
 	// into place would report this one done with the other's content.
-	built, err := os.Open(tmp)
+	// By what it is once open, without waiting: another process may
+	// have put a FIFO at tmp since the store opened it, and a plain open
+	// of one waits for a writer for ever. That FIFO is not ours to remove.
+	built, _, err := engine.OpenRegular(os.OpenFile, tmp)
 	if err != nil {
 		_ = s.Close()
-		_ = os.Remove(tmp)
+		if _, other := engine.NotRegular(err); !other {
+			_ = os.Remove(tmp)
+		}
 		_ = os.Remove(tmp + walSuffix)
-		return sum, fmt.Errorf("ckpt: import: %w", err)
+		return sum, fmt.Errorf("ckpt: import into %s: open the new file %s: %w", path, tmp, err)
 	}
 	defer built.Close()
 	ours := true // the files at tmp are this import's, to remove if it fails
