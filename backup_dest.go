@@ -67,6 +67,17 @@ func (s *Store) linkFile() func(oldname, newname string) error {
 // killed backup's leftover. That backup fails; the other one goes on.
 var errBackupTempGone = errors.New("the copy's temporary file was removed meanwhile (by another backup to the same destination?)")
 
+// sayCopy is err with the copy's temporary name (tmp, hidden beside the
+// destination, and removed once the backup failed) said as "the copy" in
+// its text: the message already names the destination the user gave.
+// errors.Is and errors.As still find what err wraps.
+func sayCopy(err error, tmp string) error {
+	if err == nil || !strings.Contains(err.Error(), tmp) {
+		return err
+	}
+	return textError{strings.ReplaceAll(err.Error(), tmp, "the copy"), err}
+}
+
 // stillAt tells, as an error, whether the file at path is f.
 func stillAt(f *os.File, path string) error {
 	want, err := f.Stat()

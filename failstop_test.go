@@ -116,8 +116,8 @@ func TestFailedFsyncAtRandomGroupsShowsNoFailedWrite(t *testing.T) {
 			}
 			o.check(t, s, writers, "before close")
 			crashed := crashCopy(t, s)
-			if err := s.Close(); err != nil {
-				t.Fatalf("Close of a failed store: %v", err)
+			if err := s.Close(); !errors.Is(err, ErrFailed) {
+				t.Fatalf("Close of a failed store = %v, want ErrFailed", err)
 			}
 			for _, p := range []string{crashed, path} {
 				r, err := Open(p, Options{})
@@ -202,8 +202,8 @@ func TestNoWALFailedCommitFailsStop(t *testing.T) {
 	if _, err := s.Save(ctx, "t", map[string]any{"i": 4}, Metadata{"i": 4}); !errors.Is(err, ErrFailed) {
 		t.Fatalf("the next Save = %v, want ErrFailed", err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
+	if err := s.Close(); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Close of the failed store = %v, want ErrFailed", err)
 	}
 	s, err = Open(path, Options{NoWAL: true})
 	if err != nil {

@@ -97,17 +97,25 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 		}
 		return sum, err
 	}
+	if opts.tuning != nil && opts.tuning.importOpened != nil {
+		opts.tuning.importOpened()
+	}
 	// The new file's own descriptor. Once the store is closed (bbolt's
 	// lock gone), its lock keeps another ImportFile into path from taking
 	// the file for a killed run's leftover, and it tells whether the file
 	// at tmp is still this one: linking another import's half-built file
 	// into place would report this one done with the other's content.
-	built, err := os.Open(tmp)
+	// By what it is once open, without waiting: another process may
+	// have put a FIFO at tmp since the store opened it, and a plain open
+	// of one waits for a writer for ever. That FIFO is not ours to remove.
+	built, _, err := engine.OpenRegular(os.OpenFile, tmp)
 	if err != nil {
 		_ = s.Close()
-		_ = os.Remove(tmp)
+		if _, other := engine.NotRegular(err); !other {
+			_ = os.Remove(tmp)
+		}
 		_ = os.Remove(tmp + walSuffix)
-		return sum, fmt.Errorf("ckpt: import: %w", err)
+		return sum, fmt.Errorf("ckpt: import into %s: open the new file %s: %w", path, tmp, err)
 	}
 	defer built.Close()
 	ours := true // the files at tmp are this import's, to remove if it fails
@@ -122,20 +130,17 @@ func ImportFile(ctx context.Context, path string, r io.Reader, opts Options, iop
 	if err == nil && opts.tuning != nil && opts.tuning.importBeforeClose != nil {
 		opts.tuning.importBeforeClose(s)
 	}
-	if cerr := s.Close(); err == nil {
-		err = cerr
+	if cerr := s.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("ckpt: import into %s: close the new file: %w", path, cerr)
 		if kept, ok := errors.AsType[*engine.LogKeptError](cerr); ok {
 			// The log is not kept: the new file and its log go below.
 			err = fmt.Errorf("ckpt: import into %s: close the new file: %w", path, kept.Err)
 		}
-	}
-	if ferr := s.eng.Failed(); err == nil && ferr != nil {
-		// The new store failed after the import was logged (a bbolt
-		// commit of the background apply): its Close keeps the log and
-		// returns nil, and the file alone lacks what the log holds, and
-		// says its log is live. Linked alone, it did not open
+		// A new store that failed after the import was logged (a bbolt
+		// commit of the background apply) keeps the log, and its file
+		// alone lacks what the log holds and says its log is live: Close
+		// says so (ErrFailed), and nothing is linked
 		// (h172_importfile_close_test.go).
-		err = fmt.Errorf("ckpt: import into %s: the new file failed: %w", path, ferr)
 	}
 	if opts.tuning != nil && opts.tuning.importBeforeLink != nil {
 		opts.tuning.importBeforeLink()

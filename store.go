@@ -480,26 +480,26 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) ReadOnly() bool { return s.readOnly }
 
 // Close stops the background sweeper (after its current transaction),
-// flushes queued writes, stops the commit loop and closes the file.
-// It returns the errors of async writes not yet reported by Flush. Calls
-// after Close fail with ErrClosed, a later Close too: one that comes
-// while another is still closing the file waits until the file is closed
-// (and its lock released: an Open of the path may follow at once), then
-// returns ErrClosed; from inside OnAsyncError, whose call the closing
+// flushes queued writes, stops the commit loop and closes the file. It
+// returns the errors of async writes not yet reported by Flush and, on a
+// failed store (fail-stop), one wrapping ErrFailed and the cause: closed,
+// not cleanly. Calls after Close fail with ErrClosed, a later Close too: one
+// that comes while another is still closing the file waits until the file is
+// closed (and its lock released: an Open of the path may follow at once),
+// then returns ErrClosed; from inside OnAsyncError, whose call the closing
 // one waits for, it returns ErrClosed at once.
 //
 // Close waits for the calls in progress to leave the store: a read for its
-// transaction (a GetTuple, one page of a List, one thread of an Export,
-// each bounded by the disk, not by the caller: List yields and Export
-// writes with none open, so a caller or a consumer that stalls holds
-// nothing, and its next step fails with ErrClosed), a write for its
-// group, a GC or Import for its current transaction, and a Backup for its
-// whole copy, which is one transaction by design (a consistent copy of
-// the file): a Backup to a writer that stops reading holds Close, and the
-// calls that come after Close began, until its write returns (the
-// Backup's ctx is checked between writes, not inside one): give such a
-// writer a deadline, or back up to a file (BackupFile), where only the
-// disk paces it.
+// transaction (a GetTuple, one page of a List, one thread of an Export, each
+// bounded by the disk, not by the caller: List yields and Export writes with
+// none open, so a caller or a consumer that stalls holds nothing, and its
+// next step fails with ErrClosed), a write for its group, a GC or Import for
+// its current transaction, and a Backup for its whole copy, which is one
+// transaction by design (a consistent copy of the file): a Backup to a
+// writer that stops reading holds Close, and the calls that come after Close
+// began, until its write returns (the Backup's ctx is checked between
+// writes, not inside one): give such a writer a deadline, or back up to a
+// file (BackupFile), where only the disk paces it.
 func (s *Store) Close() error {
 	s.stopSweeper()
 	s.mu.Lock()

@@ -61,6 +61,10 @@ type tuning struct {
 	// nil, before the new store is closed (tests fail the store there,
 	// as a failed background apply does).
 	importBeforeClose func(*Store)
+	// importOpened, if set, runs in ImportFile once the new file is open
+	// as a store, before ImportFile opens it a second time, by its path,
+	// for its own descriptor (tests put a FIFO at the path there).
+	importOpened func()
 }
 
 // defaultTuning is what a store runs with unless a test says otherwise.

@@ -381,8 +381,8 @@ func TestLogFsyncFailureFailsTheGroupInFlight(t *testing.T) {
 	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("the next write after a failed fsync = %v, want ErrFailed wrapping the cause", err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
+	if err := s.Close(); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Close of the failed store = %v, want ErrFailed", err)
 	}
 	s, err = Open(path, Options{})
 	if err != nil {

@@ -60,7 +60,9 @@ stored, and finishes with the same state as a run that never crashed.`, demoStep
 		},
 	}
 	c.Flags().StringVar(&d.db, "db", "demo.db", "store file (created if missing)")
-	c.Flags().StringVar(&d.thread, "thread", "demo", "thread id")
+	// A name in the printed form too (nameArg), as every command takes.
+	d.thread = "demo"
+	c.Flags().Var((*nameValue)(&d.thread), "thread", "thread id")
 	c.Flags().Var(countFlag{&d.crashAfter, fmt.Sprintf("1 to %d", demoSteps)}, "crash-after", fmt.Sprintf("die abruptly after step N (1-%d), in the middle of step N+1", demoSteps))
 	c.Flags().BoolVar(&fresh, "fresh", false, "delete the thread first and start again")
 	return c
@@ -280,16 +282,22 @@ func (d *demoRun) hints(ctx context.Context) {
 	if d.db != "demo.db" {
 		demoArgs += " --db " + db
 	}
+	// The thread as printed (shown: Go-quoted if it is not plain text),
+	// in single quotes if the shell would change it.
+	thread := shown(d.thread)
+	if strings.ContainsAny(thread, " '\"\\$`!*?[]{}()<>|&;#~\t") {
+		thread = "'" + strings.ReplaceAll(thread, "'", `'\''`) + "'"
+	}
 	if d.thread != "demo" {
-		demoArgs += " --thread " + d.thread
+		demoArgs += " --thread " + thread
 	}
 	d.printf("next:\n")
-	d.printf("  %s log %s %s\n      the history, newest first\n", self, db, d.thread)
-	d.printf("  %s show %s %s\n      the final state, metadata and pending writes as JSON\n", self, db, d.thread)
+	d.printf("  %s log %s %s\n      the history, newest first\n", self, db, thread)
+	d.printf("  %s show %s %s\n      the final state, metadata and pending writes as JSON\n", self, db, thread)
 	if ids[2] != "" && ids[3] != "" {
-		d.printf("  %s diff %s %s %s %s\n      what the parallel step added\n", self, db, d.thread, ids[2], ids[3])
+		d.printf("  %s diff %s %s %s %s\n      what the parallel step added\n", self, db, thread, ids[2], ids[3])
 	}
-	d.printf("  %s ui %s\n      the same in a web browser: open the address it prints, then thread %s (its history tree, checkpoints, diffs)\n", self, db, d.thread)
+	d.printf("  %s ui %s\n      the same in a web browser: open the address it prints, then thread %s (its history tree, checkpoints, diffs)\n", self, db, shown(d.thread))
 	d.printf("  %s demo%s --fresh --crash-after 2   and then   %s demo%s\n      crash in the parallel step, then resume\n", self, demoArgs, self, demoArgs)
 }
 

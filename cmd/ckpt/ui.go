@@ -27,6 +27,20 @@ func uiAddress(addr net.Addr) string {
 	return fmt.Sprintf("http://127.0.0.1:%d/ (listening on every interface, port %d: anyone who can reach it reads the store, with no authentication)", ta.Port, ta.Port)
 }
 
+// checkListenAddr tells whether addr is a host:port net.Listen can parse:
+// a port number from 0 to 65535 or a service name. The host is left to
+// Listen (resolving it is no check of the command line).
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return err
+	}
+	return nil
+}
+
 func newUICmd(a *app) *cobra.Command {
 	var addr string
 	c := &cobra.Command{
@@ -39,6 +53,12 @@ interrupted. A program that holds the file (a running agent) can mount
 web.Handler itself instead: see the README.`,
 		Args: argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
+			if err := checkListenAddr(addr); err != nil {
+				// Malformed, as a bad value of any flag: a usage
+				// mistake, found before the file is opened. One that
+				// cannot be listened on (in use) is not: Listen says.
+				return usageError{fmt.Sprintf("--addr %s: %v", addr, err)}
+			}
 			s, err := a.openRead(args[0])
 			if err != nil {
 				return err

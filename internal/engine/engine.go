@@ -318,6 +318,9 @@ func (e *Engine) Abandon(err error) {
 // unless called from inside OnAsyncError: then the calls stop after that
 // one, and the failures it has not heard of are only in Close's error
 // (or a Flush's before). No call of OnAsyncError starts after it returns.
+// A failed store's Close closes all the same, and its error wraps the
+// fail-stop error (ErrFailed and the cause): writes were refused since
+// and the log may be kept, so it was no clean shutdown.
 func (e *Engine) Close() error {
 	close(e.queue)
 	<-e.loopDone
@@ -336,7 +339,11 @@ func (e *Engine) Close() error {
 	} else {
 		closeErr = closeBolt(e.db)
 	}
-	return errors.Join(e.TakeAsyncErr(), syncErr, walErr, closeErr)
+	err := errors.Join(e.TakeAsyncErr(), syncErr, walErr, closeErr)
+	if ferr := e.fs.Failed(); ferr != nil && !errors.Is(err, ferr) {
+		err = errors.Join(fmt.Errorf("close of a failed store: %w", ferr), err)
+	}
+	return err
 }
 
 // View runs fn on a snapshot of the store (snapshot.go): it holds no lock

@@ -180,8 +180,8 @@ func TestPanicInBoltWriteFailsTheStore(t *testing.T) {
 	if e.fs.Poisoned() {
 		t.Fatal("the rollback worked: the store must not be poisoned")
 	}
-	if err := e.Close(); err != nil {
-		t.Fatal(err)
+	if err := e.Close(); !errors.Is(err, ErrFailed) || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Close of the failed store = %v, want ErrFailed and the cause", err)
 	}
 }
 
