@@ -14,9 +14,11 @@ package ckpt_test
 // error wrapping ErrCorrupt (an iterator: a prefix of the clean sequence
 // first); Verify reports whatever a read refused.
 //
-// CKPT_H175_STRIDE (default 1; 4 under -short or -race) takes every
+// CKPT_H175_STRIDE (default 40; 160 under -short or -race) takes every
 // stride-th key; CKPT_H175_BITS (default 2: 0x80 and one low bit
-// rotating with the byte; 8: every bit) how many masks each byte gets.
+// rotating with the byte; 8: every bit) how many masks each byte gets;
+// CKPT_H175_EDGES=1 adds the last key of every leaf page, CKPT_H175_TRACE=1
+// logs each case before it runs (a case that kills the process is named).
 
 import (
 	"bytes"
@@ -262,7 +264,7 @@ type h175Target struct {
 
 // h175Targets finds, in the clean file at path, the bytes of every
 // stride-th key of the index and of its leaf element's header.
-func h175Targets(t *testing.T, path string, stride int) []h175Target {
+func h175Targets(t *testing.T, path string, stride int, edges bool) []h175Target {
 	t.Helper()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
 	if err != nil {
@@ -277,15 +279,23 @@ func h175Targets(t *testing.T, path string, stride int) []h175Target {
 	var out []h175Target
 	err = db.View(func(tx *bolt.Tx) error {
 		data := db.Info().Data
+		type key struct {
+			k   []byte
+			off int
+		}
+		var keys []key
 		c := tx.Bucket([]byte("index")).Cursor()
-		i := 0
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			i++
-			if i%stride != 0 {
+			keys = append(keys, key{k, int(uintptrOf(k) - data)})
+		}
+		for ki, kk := range keys {
+			i, k, off := ki+1, kk.k, kk.off
+			pg := off / pageSize
+			// A page's last key: the next key lies in another page.
+			last := ki+1 == len(keys) || keys[ki+1].off/pageSize != pg
+			if i%stride != 0 && !(last && edges) {
 				continue
 			}
-			off := int(uintptrOf(k) - data)
-			pg := off / pageSize
 			name := fmt.Sprintf("index key %d (%x, page %d)", i, k, pg)
 			for j := range k {
 				out = append(out, h175Target{off + j, fmt.Sprintf("%s byte %d", name, j)})
@@ -406,7 +416,7 @@ func TestH175RaisedIndexKeyThenWrites(t *testing.T) {
 	t.Parallel()
 	f := h175Setup(t)
 	var tg *h175Target
-	for _, c := range h175Targets(t, f.clean, 1) {
+	for _, c := range h175Targets(t, f.clean, 1, false) {
 		if strings.HasPrefix(c.what, "index key 40 ") && strings.HasSuffix(c.what, " byte 0") {
 			tg = &c
 			break
@@ -424,13 +434,14 @@ func TestH175IndexDamageThenWrites(t *testing.T) {
 	f := h175Setup(t)
 	all := f.ref(t, 1<<len(h175Writes)-1)
 	t.Logf("clean: %d checkpoints in %d threads; after the writes %d in %d", len(f.keys0), len(f.threads0), len(all.keys), len(all.threads))
-	stride := h175Env("STRIDE", 20)
+	stride := h175Env("STRIDE", 40)
 	if raceEnabled || testing.Short() {
-		stride = h175Env("STRIDE", 80)
+		stride = h175Env("STRIDE", 160)
 	}
 	bits := h175Env("BITS", 2)
-	targets := h175Targets(t, f.clean, stride)
+	targets := h175Targets(t, f.clean, stride, h175Env("EDGES", 0) > 0)
 	var cases, openRefused, writesRefused, readsRefused, quiet int
+	trace := h175Env("TRACE", 0) > 0 // each case named before it runs
 	for ti, tg := range targets {
 		var masks []byte
 		if bits >= 8 {
@@ -442,6 +453,9 @@ func TestH175IndexDamageThenWrites(t *testing.T) {
 		}
 		for _, mask := range masks {
 			cases++
+			if trace {
+				t.Logf("case %s ^%#x", tg.what, mask)
+			}
 			c := h175One(t, context.Background(), f, tg.off, mask, fmt.Sprintf("%s ^%#x", tg.what, mask))
 			switch {
 			case c.openRefused:
