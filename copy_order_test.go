@@ -77,14 +77,7 @@ func TestCopyThreadDoesNotSortAwayAKeyOutOfOrder(t *testing.T) {
 	moved[idLen-1] ^= 0x01
 	moved[6] = 0
 	copy(data[off:], moved[:])
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err = Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = openThenDamage(t, path, Options{}, data)
 	defer s.Close()
 	if _, err := s.Thread(ctx, "src"); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Thread of the damaged source = %v, want ErrCorrupt", err)
@@ -109,6 +102,46 @@ func TestCopyThreadDoesNotSortAwayAKeyOutOfOrder(t *testing.T) {
 		t.Errorf("Thread of the copy: newest %s of %d checkpoints and no error, want ErrCorrupt or newest %s of %d",
 			got.NewestID, got.Checkpoints, want.NewestID, want.Checkpoints)
 	}
+}
+
+// openThenDamage opens the store file at path read-write with opts, then
+// writes damaged into the file under it where it differs from the file's
+// bytes: a read-write Open refuses a page whose keys are out of order
+// (internal/engine/precheck_keys.go), so the checks of the walks that
+// write now meet such a key only when the damage comes while the store is
+// open (bbolt reads the pages through its map of the file, which sees the
+// write).
+func openThenDamage(t *testing.T, path string, opts Options, damaged []byte) *Store {
+	t.Helper()
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(orig) != len(damaged) {
+		t.Fatalf("the damaged file has %d bytes, the file %d", len(damaged), len(orig))
+	}
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n := 0
+	for i := range orig {
+		if orig[i] != damaged[i] {
+			if _, err := f.WriteAt(damaged[i:i+1], int64(i)); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("the damaged file is the file")
+	}
+	return s
 }
 
 // keyOffsetInFile returns where, in the store file at path, the key that

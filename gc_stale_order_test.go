@@ -85,13 +85,7 @@ func TestRetentionEndsOnCheckpointsItCannotFind(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no checkpoint key of the sixth checkpoint found in the file")
 	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(path, Options{tuning: &tuning{planLimit: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openThenDamage(t, path, Options{tuning: &tuning{planLimit: 1}}, b)
 	defer s.Close()
 	endsWithin(t, "GC keeping the last checkpoint", func() {
 		if _, err := s.GC(ctx, Policy{KeepLast: 1}); err != nil && !errors.Is(err, ErrCorrupt) {

@@ -106,6 +106,7 @@ func gcKeepsNamespaceOfKeyOutOfOrder(t *testing.T, opts Options) {
 	if !bytes.Equal(data[off:off+len(keyB)], keyB) {
 		t.Fatalf("offset %d does not hold B's key", off)
 	}
+	orig := bytes.Clone(data)
 	// B's id becomes one just below A's: under b's prefix, before A.
 	moved := b[0]
 	i := idLen - 1
@@ -141,10 +142,11 @@ func gcKeepsNamespaceOfKeyOutOfOrder(t *testing.T, opts Options) {
 		t.Fatal(err)
 	}
 
-	s, err = Open(path, opts)
-	if err != nil {
+	// The sound file back, opened, and damaged under the store.
+	if err := os.WriteFile(path, orig, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	s = openThenDamage(t, path, opts, data)
 	_, gcErr := s.GC(ctx, Policy{KeepLast: 1})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

@@ -124,8 +124,17 @@ func (t *tupleReader) dirNamespace(k, _ []byte) error {
 // threadFound is the check of a List of every thread that finds thread
 // for the first time: every namespace the directory lists for it holds a
 // checkpoint (ns nil), or namespace *ns does when listed (a List of one
-// namespace of every thread).
+// namespace of every thread). And the thread is stored: an index entry is
+// written and deleted with its thread's records, so one naming no thread
+// is damage (a flipped byte of its thread's name or length), which a
+// List of one namespace passed over as another namespace's entry before
+// it looked for the checkpoint, and read the entry's own thread short
+// (TestH175IndexKeyNamingNoThreadUnderANamespaceFilter). One lookup per
+// thread a List meets.
 func (t *tupleReader) threadFound(thread string, ns *string) error {
+	if !t.r.Exists(threadBucket(thread)) {
+		return fmt.Errorf("%w: the global index names thread %q, which is not stored", ErrCorrupt, thread)
+	}
 	if ns != nil {
 		if t.unlisted {
 			return nil

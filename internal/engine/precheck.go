@@ -116,6 +116,8 @@ type pageCheck struct {
 	// element's key (precheck_keys.go).
 	firstKeys []uint64
 	keySeed   maphash.Seed
+	// keyBufs hold the keys checkKeyOrder reads past the bytes read.
+	keyBufs [2][]byte
 }
 
 // meta returns the meta page bbolt uses (as bbolt's Open and DB.meta

@@ -46,6 +46,9 @@ func (c *pageCheck) page(id uint64, descend func(children []uint64)) error {
 	if err == nil {
 		err = c.checkFirstKey(id, buf, count, limit)
 	}
+	if err == nil {
+		err = c.checkKeyOrder(id, buf, flags, count)
+	}
 	return err
 }
 

@@ -123,7 +123,7 @@ func (c *pageCheck) sweepPage(id uint64, b []byte, add func(uint64) bool, claime
 		return false
 	}
 	children, err := c.elements(b, id, flags, count, limit, 0)
-	if err != nil || c.checkFirstKey(id, b, count, limit) != nil {
+	if err != nil || c.checkFirstKey(id, b, count, limit) != nil || c.checkKeyOrder(id, b, flags, count) != nil {
 		return false
 	}
 	for _, ch := range children {
