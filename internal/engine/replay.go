@@ -324,7 +324,7 @@ func (m Mark) Replay(w Writer, groups []*Group) error {
 	for _, g := range groups {
 		for i := range g.Muts {
 			if err := ReplayMut(&g.Muts[i], w); err != nil {
-				if errors.Is(err, berrors.ErrIncompatibleValue) {
+				if errors.Is(err, berrors.ErrIncompatibleValue) && !errors.Is(err, ErrCorrupt) {
 					// The group was made against this file's layout, which
 					// never puts a value and a bucket under one key: a
 					// value where it finds its bucket (or the reverse) is
