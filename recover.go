@@ -37,7 +37,9 @@ import (
 // ErrCorrupt with nothing written (the log stays in place), since writing over a damaged page can put
 // checkpoints the file still serves out of reach. The store must not be open
 // (RecoverLog takes its lock; opts.LockTimeout and opts.Bolt apply). A log
-// that is not damaged is left alone. A file that says its log is live
+// that is not damaged is left alone, unless the store file refuses one of
+// its groups (every Open's replay fails on it): the groups before it are
+// kept, the log is moved aside (RecoverStats.Refused). A file that says its log is live
 // with no log beside it (Open refuses it: copied, renamed or linked
 // without its log after a crash, or the log deleted) is accepted as it
 // is: the mark is cleared (RecoverStats.LogMissing), and what the log
@@ -292,6 +294,17 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
 	}
 	d := sc.Damage
+	if d == nil && checkBinding && len(sc.Groups) > 0 && mc.BadMark == nil && !dropBinding {
+		// The log checks, but a group of it the file may refuse (Open's
+		// replay fails on it every time): the groups before it are kept.
+		at, why, err := refusedGroup(db, sc.Groups)
+		if err != nil {
+			return st, fmt.Errorf("ckpt: recover %s: try the log's groups: %w", path, err)
+		}
+		if at >= 0 {
+			return keepBeforeRefused(db, path, logPath, step, checked, sc.Groups, at, why)
+		}
+	}
 	if d == nil {
 		if !checkBinding && len(sc.Groups) > 0 {
 			// A damaged meta page (RecoverLog): the groups go in now, in

@@ -45,6 +45,13 @@ type RecoverStats struct {
 	// Those groups (DroppedFirst..DroppedLast) were dropped, as Open drops
 	// them; every group before them past the file's mark was kept.
 	PowerCut bool
+	// Refused (with Damaged) says the log itself was whole, but the store
+	// file refused its group DroppedFirst (Reason says why: a value where
+	// the group writes a bucket, a damaged page's): the groups before it
+	// were kept (KeptGroups), it and those after it (to DroppedLast)
+	// dropped, and the log moved aside. Every Open failed replaying it.
+	// Offset is 0: no byte of the log is damaged.
+	Refused bool
 	// KeptGroups is how many groups of the valid prefix were replayed into
 	// the store file (those it already held are not counted).
 	KeptGroups int

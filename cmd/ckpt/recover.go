@@ -141,6 +141,16 @@ dropped, and recover says so.`,
 					"(%s), %s\nthe log is now %s\n", args[0], st.Reason, count(st.KeptGroups, "group", "groups"), dropped, st.MovedTo)
 				return err
 			}
+			if st.Refused {
+				// The log was whole; the file refused one of its groups.
+				dropped := fmt.Sprintf("groups %d-%d", st.DroppedFirst, st.DroppedLast)
+				if st.DroppedFirst == st.DroppedLast {
+					dropped = fmt.Sprintf("group %d", st.DroppedFirst)
+				}
+				_, err = fmt.Fprintf(a.out, "%s: %s\nkept %s before it; dropped %s, %s\nthe log is now %s\n",
+					args[0], st.Reason, count(st.KeptGroups, "group", "groups"), dropped, count(st.DroppedBytes, "byte", "bytes"), st.MovedTo)
+				return err
+			}
 			if st.KeptAll {
 				// Nothing was lost with the damage.
 				_, err = fmt.Fprintf(a.out, "%s: %s at offset %d of the write-ahead log\nnothing was lost with it: kept every group of the log the file lacked (%s), dropped none\nthe damaged log is now %s\n",

@@ -199,7 +199,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("%w: write-ahead log: %v", ErrCorrupt, err)
+			return fmt.Errorf("%w: write-ahead log: %v; %s", ErrCorrupt, err, refusedHint)
 		}
 		w.publish(false)
 		e.wal = w

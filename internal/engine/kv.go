@@ -493,7 +493,7 @@ func (v *BoltView) mustBucket(p Path) (*bolt.Bucket, error) {
 		b, err = b.CreateBucketIfNotExists(name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ckpt: open bucket: %w", err)
+		return nil, fmt.Errorf("ckpt: open bucket: %w", boltRefused(err))
 	}
 	if v.made == nil {
 		v.made = make(map[string]*bolt.Bucket)
@@ -512,7 +512,7 @@ func (v *BoltView) Put(p Path, key, value []byte) error {
 	if err != nil {
 		return err
 	}
-	return b.Put(key, value)
+	return boltRefused(b.Put(key, value))
 }
 
 func (v *BoltView) Del(p Path, key []byte) error {
@@ -521,7 +521,7 @@ func (v *BoltView) Del(p Path, key []byte) error {
 		return nil
 	}
 	v.wrote = true
-	return b.Delete(key)
+	return boltRefused(b.Delete(key))
 }
 
 func (v *BoltView) NextSeq(p Path) (uint64, error) {

@@ -32,7 +32,7 @@ func (v *BoltView) DropBucket(p Path) error {
 	if errors.Is(err, berrors.ErrBucketNotFound) {
 		return nil
 	}
-	return err
+	return boltRefused(err)
 }
 
 // dropNested deletes the buckets nested in b, deepest first, naming them

@@ -289,6 +289,13 @@ func (w *TreeWriter) ensureBucket(p Path) error {
 			return fmt.Errorf("ckpt: open bucket %q: a value has its name", p[i-1])
 		case it == nil && base && w.base.Exists(p[:i]):
 			continue
+		case base:
+			// Created where the base's content counts: a value bbolt holds
+			// under the name would have the applier's CreateBucket
+			// refused, after the group was acknowledged.
+			if vh, ok := w.base.(valueHolder); ok && vh.holdsValue(p[:i-1], p[i-1]) {
+				return fmt.Errorf("%w: bucket %q is a value in the store file (a damaged page: its element lost the bucket flag)", ErrCorrupt, p[i-1])
+			}
 		}
 		w.set(&ovItem{key: key, sub: appendPath(nil, p[:i]), kind: ovBucket, gen: w.gen})
 		base = false

@@ -324,7 +324,7 @@ func (m Mark) Replay(w Writer, groups []*Group) error {
 	for _, g := range groups {
 		for i := range g.Muts {
 			if err := ReplayMut(&g.Muts[i], w); err != nil {
-				if errors.Is(err, berrors.ErrIncompatibleValue) {
+				if errors.Is(err, berrors.ErrIncompatibleValue) && !errors.Is(err, ErrCorrupt) {
 					// The group was made against this file's layout, which
 					// never puts a value and a bucket under one key: a
 					// value where it finds its bucket (or the reverse) is
@@ -392,10 +392,20 @@ func (e *Engine) replayLogged(mark Mark, groups []*Group, first func(tx *bolt.Tx
 		if firstErr != nil {
 			return firstErr
 		}
+		if errors.Is(err, ErrCorrupt) && len(groups) > 0 {
+			return fmt.Errorf("ckpt: replay write-ahead log: %w; nothing was changed: %s", err, refusedHint)
+		}
 		return fmt.Errorf("ckpt: replay write-ahead log: %w", err)
 	}
 	return nil
 }
+
+// refusedHint is what Open says of a log group the store file refuses
+// (or of damage met replaying it): the log checks, so only recovery's
+// trial replay finds the group, keeps those before it and says which
+// groups went.
+const refusedHint = "run `ckpt recover` (ckpt.RecoverLog) to keep the log's groups before the one the file refuses and move the log aside, " +
+	"or restore a backup of the file"
 
 // GroupRefs returns pointers to gs's groups, in order (what Mark.Replay
 // takes).
