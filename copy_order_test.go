@@ -144,6 +144,30 @@ func openThenDamage(t *testing.T, path string, opts Options, damaged []byte) *St
 	return s
 }
 
+// openDamaged opens the store at path, whose bytes damage changed from
+// clean: read-only as it is (a read-only Open reads a damaged file), and
+// read-write on clean bytes with the damage written under the open store
+// (openThenDamage): a read-write Open refuses a page whose keys do not
+// ascend, so a write path meets such damage only when it comes later.
+func openDamaged(t *testing.T, path string, opts Options, clean []byte) *Store {
+	t.Helper()
+	if opts.ReadOnly {
+		s, err := Open(path, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	damaged, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, clean, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return openThenDamage(t, path, opts, damaged)
+}
+
 // keyOffsetInFile returns where, in the store file at path, the key that
 // find returns lies (find runs in a read-only bbolt transaction and must
 // return a key as a cursor gives it: a slice of the file's map, so of a

@@ -92,12 +92,13 @@ func TestH176ExportWithANamespaceHiddenAndItsDirKeyOutOfOrder(t *testing.T) {
 	ctx := context.Background()
 	path := h176DirFile(t)
 	hideNamespace(t, path, "t060", "s2", "dropped")
+	clean, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h176DirKeyLikeItsPrevious(t, path, "t060", "s2")
 	for _, opts := range []Options{{ReadOnly: true}, {NoWAL: true}} {
-		s, err := Open(path, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openDamaged(t, path, opts, clean)
 		if _, err := s.Thread(ctx, "t060"); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("read-only %v: Thread = %v, want ErrCorrupt", opts.ReadOnly, err)
 		}
@@ -146,15 +147,13 @@ func TestH176GetTupleWithANamespaceHiddenAndADirKeyRaised(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	clean := bytes.Clone(data)
 	copy(data[off:], nsDirKey("t060", "s3"))
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, opts := range []Options{{ReadOnly: true}, {NoWAL: true}} {
-		s, err := Open(path, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openDamaged(t, path, opts, clean)
 		reads := map[string]func() error{
 			"GetTuple": func() error {
 				_, err := s.GetTuple(ctx, Config{ThreadID: "t060", CheckpointNS: "s2"})
@@ -211,14 +210,12 @@ func TestH176CopyThreadHiddenWithADirKeyRaised(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The namespace's length, 0, becomes 0x00ff: above s1's key (0x0002).
+	clean := bytes.Clone(data)
 	data[off+len(dirKey("t060"))+1] = 0xff
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(path, Options{NoWAL: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openDamaged(t, path, Options{NoWAL: true}, clean)
 	defer s.Close()
 	for _, err := range s.List(ctx, ListOptions{ThreadID: "t060"}) {
 		if !errors.Is(err, ErrCorrupt) {

@@ -69,14 +69,12 @@ func TestH176SaveWithTheNewestKeyRaised(t *testing.T) {
 	}
 	// 0x0000 | id becomes 0x0002 "s1" 0xff...: above every key of s1.
 	raised := append(nsKey("s1"), bytes.Repeat([]byte{0xff}, idLen-len("s1")-2)...)
+	clean := bytes.Clone(data)
 	copy(data[off:], raised)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(path, Options{NoWAL: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = openDamaged(t, path, Options{NoWAL: true}, clean)
 	defer s.Close()
 	id, err := s.Save(ctx, "t", map[string]any{"n": n}, nil)
 	if errors.Is(err, ErrCorrupt) {

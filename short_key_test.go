@@ -1,6 +1,7 @@
 package ckpt
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -38,7 +39,7 @@ func TestShortCheckpointKeyIsCorrupt(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			path, last := shortKeyStore(t, 200, c.elem, c.bit)
+			path, last, clean := shortKeyStore(t, 200, c.elem, c.bit)
 			ctx := context.Background()
 			check := func(what string, err error) {
 				t.Helper()
@@ -46,12 +47,9 @@ func TestShortCheckpointKeyIsCorrupt(t *testing.T) {
 					t.Errorf("%s over a checkpoint key cut short: %v, want ErrCorrupt (not a recovered panic)", what, err)
 				}
 			}
-			s, err := Open(path, Options{NoWAL: true})
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := openDamaged(t, path, Options{NoWAL: true}, clean)
 			defer s.Close()
-			_, err = s.GC(ctx, Policy{KeepLast: 3, DryRun: true})
+			_, err := s.GC(ctx, Policy{KeepLast: 3, DryRun: true})
 			check("GC dry run", err)
 			_, err = s.GC(ctx, Policy{KeepLast: 3})
 			check("GC", err)
@@ -73,11 +71,12 @@ func TestShortCheckpointKeyIsCorrupt(t *testing.T) {
 // given, not drawn: a key cut short still sorts after its predecessor, so
 // walks reach it), then clears bit of the key size (18) of the element
 // elem(n) of the newest cp/ leaf page, which holds n elements.
-// It returns the path and the newest checkpoint's id.
-func shortKeyStore(t *testing.T, count int, elem func(n int) int, bit byte) (string, string) {
+// It returns the path, the newest checkpoint's id and the file's bytes
+// before the damage.
+func shortKeyStore(t *testing.T, count int, elem func(n int) int, bit byte) (path, last string, clean []byte) {
 	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "s.db")
+	path = filepath.Join(t.TempDir(), "s.db")
 	s, err := Open(path, Options{NoWAL: true})
 	if err != nil {
 		t.Fatal(err)
@@ -126,11 +125,12 @@ func shortKeyStore(t *testing.T, count int, elem func(n int) int, bit byte) (str
 	if ks := binary.LittleEndian.Uint32(data[e+8:]); ks != 2+idLen {
 		t.Fatalf("element's key size %d, want %d", ks, 2+idLen)
 	}
+	clean = bytes.Clone(data)
 	data[e+8] ^= bit
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path, cfg.CheckpointID
+	return path, cfg.CheckpointID, clean
 }
 
 // TestEmptyKeyIsCorrupt: a damaged key size of 0 in the first element of
@@ -149,7 +149,7 @@ func TestEmptyKeyIsCorrupt(t *testing.T) {
 		t.Run(fmt.Sprintf("NoWAL=%v", noWAL), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			path, _ := shortKeyStore(t, 30, func(int) int { return 0 }, 0x12)
+			path, _, _ := shortKeyStore(t, 30, func(int) int { return 0 }, 0x12)
 			s, err := Open(path, Options{NoWAL: noWAL})
 			if err != nil {
 				t.Fatal(err)
