@@ -63,6 +63,11 @@ type kvPut struct {
 // with it if the import fails.
 func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (DumpSummary, error) {
 	var sum DumpSummary
+	if s.readOnly {
+		// Refused before its first write: its undo, a write too, would
+		// be refused in turn, and be reported left to the next Open.
+		return sum, ErrReadOnly
+	}
 	if err := s.refusePlain(); err != nil {
 		return sum, err
 	}

@@ -412,7 +412,9 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 				if nk != nil && bytes.Compare(nk, k) <= 0 {
 					return fmt.Errorf("%w: keys out of order in a bucket (a damaged page)", ErrCorrupt)
 				}
-				if nk != nil {
+				if v.tx.Writable() {
+					c.Seek(bound) // back to k, over any node emptied (back)
+				} else if nk != nil {
 					c.Prev() // back to k (a Next past the last key stays on it)
 				}
 			}
@@ -420,7 +422,7 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 			// leaves the cursor after the last leaf's last element, so
 			// that Prev is the last key: no second descent from the
 			// root, as Last makes (TestReverseScanPastTheLastKey).
-			k, val = c.Prev()
+			k, val = back(c, b, k)
 		}
 	}
 	if !reverse && k != nil && len(from) > 0 {
@@ -430,7 +432,7 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 	}
 	disordered := false
 	var last []byte // the key yielded before (outOfPlace)
-	for ; k != nil && bytes.HasPrefix(k, prefix); k, val = step(c, reverse) {
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, val = step(c, b, k, reverse) {
 		if v.maxLen > 0 && (len(k) > v.maxLen || len(val) > v.maxLen) {
 			return errTooLong(max(len(k), len(val)), v.maxLen)
 		}

@@ -58,9 +58,35 @@ func outOfPlace(k, from, below, last []byte, reverse bool) bool {
 		last != nil && (!reverse && bytes.Compare(k, last) <= 0 || reverse && bytes.Compare(k, last) >= 0)
 }
 
-func step(c *bolt.Cursor, reverse bool) ([]byte, []byte) {
+// step moves a scan's cursor c in b on from the key at, forward or back.
+func step(c *bolt.Cursor, b *bolt.Bucket, at []byte, reverse bool) ([]byte, []byte) {
 	if reverse {
-		return c.Prev()
+		return back(c, b, at)
 	}
 	return c.Next()
+}
+
+// back is c.Prev, c on the key at in b (nil: past the last key). In a
+// write transaction (NoWAL's ops, GC's steps) a Delete may have emptied a
+// leaf's node, which stays in the tree until the commit, and bbolt's Prev
+// onto one returns nil as at the bucket's start (Next and Last step over
+// one, Prev does not): a reverse scan ended there, short and with no
+// error (headID found no head once a GC in the same transaction had
+// dropped the leaves after it; TestH180ReverseScanOverEmptiedLeaves). A
+// nil when at is not the bucket's first key is such a node: each Prev
+// more leaves one behind, at most one per page of the file (a damaged
+// tree cannot make it loop).
+func back(c *bolt.Cursor, b *bolt.Bucket, at []byte) ([]byte, []byte) {
+	k, v := c.Prev()
+	if k != nil || at == nil || !b.Writable() {
+		return k, v
+	}
+	if first, _ := b.Cursor().First(); bytes.Equal(first, at) {
+		return nil, nil // the start
+	}
+	tx := b.Tx()
+	for n := tx.Size() / int64(tx.DB().Info().PageSize); k == nil && n > 0; n-- {
+		k, v = c.Prev()
+	}
+	return k, v
 }
