@@ -182,3 +182,24 @@ func TestEmptyKeyIsCorrupt(t *testing.T) {
 		})
 	}
 }
+
+// TestLongCheckpointKeyFailsTheDryRun: a flipped bit in a leaf element's
+// key size can also make a checkpoint key longer (18 -> 22: four bytes of
+// its value read as key). The history order still names the checkpoint,
+// and its record is not found under its key: GC fails with ErrCorrupt,
+// while its dry run passed the checkpoint over and reported one
+// checkpoint fewer than it plans to remove, with no error. A dry run
+// reports what GC would do, or the damage that stops it.
+func TestLongCheckpointKeyFailsTheDryRun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path, _, clean := shortKeyStore(t, 200, func(int) int { return 1 }, 0x04)
+	s := openDamaged(t, path, Options{NoWAL: true}, clean)
+	defer s.Close()
+	if st, err := s.GC(ctx, Policy{KeepLast: 3, DryRun: true}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("GC dry run over a checkpoint whose key reads 4 bytes long: %+v, %v; want ErrCorrupt", st, err)
+	}
+	if _, err := s.GC(ctx, Policy{KeepLast: 3}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("GC over a checkpoint whose key reads 4 bytes long: %v, want ErrCorrupt", err)
+	}
+}
