@@ -118,6 +118,8 @@ type pageCheck struct {
 	keySeed   maphash.Seed
 	// keyBufs hold the keys checkKeyOrder reads past the bytes read.
 	keyBufs [2][]byte
+	// inlineBuf holds a bucket value checkInlineOrder reads past them.
+	inlineBuf []byte
 }
 
 // meta returns the meta page bbolt uses (as bbolt's Open and DB.meta

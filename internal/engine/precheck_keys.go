@@ -116,6 +116,43 @@ func (c *pageCheck) checkKeyOrder(id uint64, buf []byte, flags, count uint16) er
 				"(a damaged key or element; a write there would place new keys by it, out of order)", ErrCorrupt, id, i, key, prev)
 		}
 		prev = key
+		if flags != branchPageFlag && binary.LittleEndian.Uint32(e[0:])&bucketLeafFlag != 0 {
+			if err := c.checkInlineOrder(id, buf, at+pos+ksize, uint64(binary.LittleEndian.Uint32(e[12:]))); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// checkInlineOrder checks the key order of the inline bucket, if it is
+// one, whose value is vsize bytes at byte at of page id (buf holds the
+// page's first bytes). A write into an inline bucket places its keys by
+// the same binary search as into a page (TestCheckPagesRefusesKeysOutOfOrderInAnInlineBucket).
+// The value passed the element checks (elements): it lies inside the
+// page, and an inline page inside it has its elements and keys inside it,
+// so the check of its keys reads nothing more.
+func (c *pageCheck) checkInlineOrder(id uint64, buf []byte, at, vsize uint64) error {
+	if vsize < bucketHeaderSize+pageHeaderSize {
+		return nil // elements refuses it
+	}
+	var v []byte
+	if at+vsize <= uint64(len(buf)) {
+		v = buf[at : at+vsize]
+	} else {
+		// In the overflow, past the bytes read: a bucket's root id alone
+		// for a bucket of its own pages, the inline page for one inline.
+		if uint64(cap(c.inlineBuf)) < vsize {
+			c.inlineBuf = make([]byte, vsize)
+		}
+		v = c.inlineBuf[:vsize]
+		if _, err := c.f.ReadAt(v, int64(id*c.ps+at)); err != nil && err != io.EOF {
+			return err
+		}
+	}
+	if binary.LittleEndian.Uint64(v) != 0 {
+		return nil // its own pages, checked as pages
+	}
+	in := v[bucketHeaderSize:]
+	return c.checkKeyOrder(id, in, binary.LittleEndian.Uint16(in[8:]), binary.LittleEndian.Uint16(in[10:]))
 }
