@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -39,25 +40,7 @@ func TestDuplicatedElementIsNoticed(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var root int
-			if err := db.View(func(tx *bolt.Tx) error {
-				root = int(tx.Bucket(bucketThreads).Bucket([]byte("t")).Bucket(sub).Root())
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
-			ps := db.Info().PageSize
-			if err := db.Close(); err != nil {
-				t.Fatal(err)
-			}
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			root, ps, data := bucketRoot(t, path, bucketThreads, []byte("t"), sub)
 			base := root * ps
 			if binary.LittleEndian.Uint16(data[base+8:]) == 0x01 { // a branch: its first child
 				base = int(binary.LittleEndian.Uint64(data[base+16+8:])) * ps
@@ -89,4 +72,36 @@ func TestDuplicatedElementIsNoticed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// bucketRoot returns the root page of the bucket at path names (none: the
+// root bucket) in the closed bbolt file at path, the file's page size and
+// its bytes: where a test damages a page.
+func bucketRoot(t *testing.T, path string, names ...[]byte) (root, pageSize int, data []byte) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Cursor().Bucket()
+		for _, n := range names {
+			if b = b.Bucket(n); b == nil {
+				return fmt.Errorf("no bucket %q", n)
+			}
+		}
+		root = int(b.Root())
+		return nil
+	})
+	pageSize = db.Info().PageSize
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err = os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	return root, pageSize, data
 }

@@ -18,6 +18,9 @@ import (
 // said it twice ("meta 0 copy: write T: no space left on device: write T:
 // no space left on device"): bbolt formats the writer's error as text in
 // its meta pages' copy, and the error was kept beside it for errors.Is.
+// And it said "disk full: write DST.ckpt-backup-NNN.tmp: no space left on
+// device", naming a hidden file the failed backup removed: it names the
+// destination, and the copy, instead (helper-178).
 func TestH165BackupOnAFullDiskSaysItOnce(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("a real full disk needs a mount: not root")
@@ -36,11 +39,15 @@ func TestH165BackupOnAFullDiskSaysItOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer removeFiller(filler)
-	err = s.BackupFile(context.Background(), filepath.Join(mnt, "b.db"))
+	dst := filepath.Join(mnt, "b.db")
+	err = s.BackupFile(context.Background(), dst)
 	if !errors.Is(err, ckpt.ErrDiskFull) {
 		t.Fatalf("BackupFile: %v; want ErrDiskFull", err)
 	}
 	if n := strings.Count(err.Error(), "no space left on device"); n != 1 {
-		t.Fatalf("the failed write named %d times: %v", n, err)
+		t.Errorf("the failed write named %d times: %v", n, err)
+	}
+	if msg := err.Error(); strings.Contains(msg, ".ckpt-backup-") || !strings.Contains(msg, "backup to "+dst+":") || !strings.Contains(msg, "the copy") {
+		t.Errorf("BackupFile's error = %q, want it to name %s and the copy, not the temporary file", msg, dst)
 	}
 }

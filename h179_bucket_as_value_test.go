@@ -11,8 +11,6 @@ import (
 	"testing"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // clearBucketFlag clears the bucket flag of the element named name in the
@@ -21,29 +19,7 @@ import (
 // unless exactly one leaf element of the parent's pages matches.
 func clearBucketFlag(t *testing.T, path string, parent [][]byte, name []byte) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var root int
-	if err := db.View(func(tx *bolt.Tx) error {
-		b := tx.Cursor().Bucket()
-		for _, n := range parent {
-			b = b.Bucket(n)
-		}
-		root = int(b.Root())
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ps := db.Info().PageSize
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, ps, data := bucketRoot(t, path, parent...)
 	hits := 0
 	var walk func(id int)
 	walk = func(id int) {

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
-	bolt "go.etcd.io/bbolt"
 )
 
 // TestH179BucketFlagSweep flips the bucket flag of leaf elements of a
@@ -121,25 +120,7 @@ func flagSweepCase(t *testing.T, path string) {
 // buckets' too).
 func leafElements(t *testing.T, path string) []int {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var root int
-	if err := db.View(func(tx *bolt.Tx) error {
-		root = int(tx.Cursor().Bucket().Root())
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ps := db.Info().PageSize
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, ps, data := bucketRoot(t, path)
 	var out []int
 	var walk func(p int)
 	walk = func(p int) {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/ckpt-go/ckpt/internal/engine"
 	"github.com/oklog/ulid/v2"
-	bolt "go.etcd.io/bbolt"
 )
 
 // TestShortCheckpointKeyIsCorrupt: a flipped bit in a leaf element's key
@@ -93,25 +92,7 @@ func shortKeyStore(t *testing.T, count int, elem func(n int) int, bit byte) (pat
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var root int
-	if err := db.View(func(tx *bolt.Tx) error {
-		root = int(tx.Bucket(bucketThreads).Bucket([]byte("t")).Bucket(bucketCheckpoints).Root())
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ps := db.Info().PageSize
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, ps, data := bucketRoot(t, path, bucketThreads, []byte("t"), bucketCheckpoints)
 	page := root * ps
 	if binary.LittleEndian.Uint16(data[page+8:]) == 0x01 { // a branch: its last child
 		n := int(binary.LittleEndian.Uint16(data[page+10:]))
