@@ -450,14 +450,8 @@ func recoverLog(db *bolt.DB, path string, step func(string), checkBinding, check
 		}
 	}
 	step("committed")
-	st.MovedTo = logPath + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
-	if err := os.Rename(logPath, st.MovedTo); err != nil {
-		st.MovedTo = ""
-		return st, fmt.Errorf("ckpt: recover %s: move the damaged log aside: %w", path, err)
-	}
-	step("moved")
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
+	if err := moveLogAside(&st, path, logPath, "the damaged log", step); err != nil {
+		return st, err
 	}
 	if dropAfter {
 		// A crash before this commit leaves the damaged binding beside no
@@ -525,4 +519,19 @@ func replayCommit(db *bolt.DB, step func(string), groups []*engine.Group, markTo
 		}
 		return appliedMark.ClearLive(engine.NewBoltView(tx))
 	})
+}
+
+// moveLogAside renames the log at logPath to a name beside it that says
+// when (st.MovedTo, "" if the rename failed) and makes the rename durable.
+func moveLogAside(st *RecoverStats, path, logPath, what string, step func(string)) error {
+	st.MovedTo = logPath + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	if err := os.Rename(logPath, st.MovedTo); err != nil {
+		st.MovedTo = ""
+		return fmt.Errorf("ckpt: recover %s: move %s aside: %w", path, what, err)
+	}
+	step("moved")
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("ckpt: recover %s: %w", path, err)
+	}
+	return nil
 }

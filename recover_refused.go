@@ -9,9 +9,6 @@ package ckpt
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
@@ -65,14 +62,6 @@ func keepBeforeRefused(db *bolt.DB, path, logPath string, step func(string), che
 		return RecoverStats{}, fmt.Errorf("ckpt: recover %s: replay the groups before the refused one: %w", path, err)
 	}
 	step("committed")
-	st.MovedTo = logPath + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
-	if err := os.Rename(logPath, st.MovedTo); err != nil {
-		st.MovedTo = ""
-		return st, fmt.Errorf("ckpt: recover %s: move the log aside: %w", path, err)
-	}
-	step("moved")
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		return st, fmt.Errorf("ckpt: recover %s: %w", path, err)
-	}
-	return st, nil
+	err := moveLogAside(&st, path, logPath, "the log", step)
+	return st, err
 }
