@@ -125,12 +125,10 @@ func bucketAsValueCase(t *testing.T, parent [][]byte, name []byte, noWAL bool) {
 	check("Put in a new namespace", err)
 	err = s.PutWrites(ctx, Config{ThreadID: "t", CheckpointID: id}, []Write{{Channel: "y", Value: 2}}, "task2", "")
 	check("PutWrites", err)
-	err = s.CopyThread(ctx, "t", "t2", CopyOptions{})
-	if !bytes.Equal(name, bucketOrder) || !errors.Is(err, ErrNotFound) {
-		// With ids/ hidden the thread reads as one without history: a
-		// read's answer, not this test's concern (reported).
-		check("CopyThread", err)
-	}
+	// With ids/ a value, the thread read as one without history:
+	// CopyThread said ErrNotFound, "no checkpoint to copy", though cp/
+	// holds them (TestH28ElementHeaderSweep, seed 7161).
+	check("CopyThread", s.CopyThread(ctx, "t", "t2", CopyOptions{}))
 	// Acknowledged after them: must survive.
 	var saved []string
 	for i := range 3 {
