@@ -223,12 +223,18 @@ func (t *tupleReader) absent(ns string) error {
 
 // historyHidden returns ErrCorrupt when thread has no checkpoint found in
 // any namespace while damage hides some: its bucket not found while the
-// directory lists it, its history order holding an entry, or the directory
-// listing one of its namespaces. (A write's check: a writable file lists
-// namespaces.)
+// directory lists it, one of its buckets a plain value, its history order
+// holding an entry, or the directory listing one of its namespaces. (A
+// write's check: a writable file lists namespaces.)
 func historyHidden(r reader, thread string) error {
 	if !r.Exists(threadBucket(thread)) {
 		return threadHidden(r, thread)
+	}
+	// A sub-bucket whose flag damage cleared (ids/ a value: the thread
+	// read as one without history, and CopyThread said "no checkpoint to
+	// copy" with cp/ full) is damage, not an empty thread.
+	if err := knownThreadBuckets(r, thread); err != nil {
+		return fmt.Errorf("thread %q: %w", thread, err)
 	}
 	var err error
 	// Its error is harmless, as hasCheckpointRecords': the walk yields the
