@@ -62,42 +62,31 @@ func (t *tupleReader) copyOut(values map[string]any, text string, out []PendingW
 func newTuple(n int) (*Tuple, *Config, []PendingWrite) {
 	switch n {
 	case 0:
-		b := new(struct {
-			t      Tuple
-			parent Config
-		})
+		b := new(tupleBox[struct{}])
 		return &b.t, &b.parent, nil
 	case 1:
-		b := new(struct {
-			t      Tuple
-			parent Config
-			w      [1]PendingWrite
-		})
+		b := new(tupleBox[[1]PendingWrite])
 		return &b.t, &b.parent, b.w[:]
 	case 2:
-		b := new(struct {
-			t      Tuple
-			parent Config
-			w      [2]PendingWrite
-		})
+		b := new(tupleBox[[2]PendingWrite])
 		return &b.t, &b.parent, b.w[:]
 	case 3:
-		b := new(struct {
-			t      Tuple
-			parent Config
-			w      [3]PendingWrite
-		})
+		b := new(tupleBox[[3]PendingWrite])
 		return &b.t, &b.parent, b.w[:]
 	case 4:
-		b := new(struct {
-			t      Tuple
-			parent Config
-			w      [4]PendingWrite
-		})
+		b := new(tupleBox[[4]PendingWrite])
 		return &b.t, &b.parent, b.w[:]
 	}
 	t, parent, _ := newTuple(0)
 	return t, parent, make([]PendingWrite, n)
+}
+
+// tupleBox is newTuple's one allocation: W is the pending writes' room,
+// an array sized exactly (struct{} for none).
+type tupleBox[W any] struct {
+	t      Tuple
+	parent Config
+	w      W
 }
 
 // textOf reads a string (nil as empty, a bin as its bytes: what msgpack
