@@ -232,11 +232,17 @@ func blobRefs(rec *checkpointRecord, ns string) [][]byte {
 }
 
 // liveBlobs returns the blob keys the checkpoints of (thread, ns) reference,
-// skipping those for which skip is true.
+// skipping those for which skip is true. It reads them from the records
+// in cp/ under ns's prefix and checks that it read one for every
+// checkpoint of ns the thread's history order names (countOrder): a
+// damaged cp/ key (moved out of the prefix, or hiding the keys after it)
+// left a kept checkpoint unread, and the sweep deleted the values it
+// names, with no error.
 func liveBlobs(r reader, thread, ns string, skip func(id [idLen]byte) bool) (map[string]struct{}, error) {
 	live := map[string]struct{}{}
 	prefix := nsKey(ns)
 	ts := seedOf(thread)
+	read := 0
 	err := r.Scan(threadPath(thread, bucketCheckpoints), prefix, nil, false, func(k, v []byte) error {
 		// The key's length is checked before its id is taken: a damaged
 		// key size is ErrCorrupt, not a panic.
@@ -244,6 +250,7 @@ func liveBlobs(r reader, thread, ns string, skip func(id [idLen]byte) bool) (map
 		if err != nil {
 			return fmt.Errorf("thread %q namespace %q: %w", thread, ns, err)
 		}
+		read++
 		if skip != nil && skip(id) {
 			return nil
 		}
@@ -256,7 +263,36 @@ func liveBlobs(r reader, thread, ns string, skip func(id [idLen]byte) bool) (map
 		}
 		return nil
 	})
-	return live, err
+	if err != nil {
+		return live, err
+	}
+	named, err := countOrder(r, thread, ns)
+	if err != nil {
+		return live, err
+	}
+	if read < named {
+		return live, fmt.Errorf("%w: thread %q namespace %q: its history order names %d checkpoints, cp/ holds %d under the namespace (a damaged key hides the rest): no value of it swept", ErrCorrupt, thread, ns, named, read)
+	}
+	return live, nil
+}
+
+// countOrder counts the checkpoints of (thread, ns) the thread's history
+// order names.
+func countOrder(r reader, thread, ns string) (int, error) {
+	n := 0
+	err := r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
+		if len(k) < idLen {
+			return fmt.Errorf("%w: thread %q: short order key", ErrCorrupt, thread)
+		}
+		if string(k[idLen:]) == ns {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("thread %q: ids/: %w", thread, err)
+	}
+	return n, nil
 }
 
 // sweepBlobs deletes the blobs of (thread, ns) that no checkpoint of that

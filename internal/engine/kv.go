@@ -460,6 +460,9 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 	if disordered {
 		return fmt.Errorf("%w: keys out of order in a bucket (a damaged page)", ErrCorrupt)
 	}
+	if err := checkScanEnd(c, b, k, prefix, reverse); err != nil {
+		return err
+	}
 	return nil
 }
 

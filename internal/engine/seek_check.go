@@ -40,6 +40,24 @@ func checkForwardSeek(c *bolt.Cursor, from, k []byte) error {
 	return nil
 }
 
+// checkScanEnd checks the key k a prefix scan ended at (nil: the bucket's
+// end), its cursor c in b on it. Outside the prefix, it is the first key
+// past it: in a sound page every key after it is outside too. One a
+// damaged byte raised above the prefix (lowered below it, walking back)
+// ended the scan early, and the prefix's keys beyond it were passed over
+// with no error (GC's walk of the checkpoints that keep a namespace's
+// values read short: TestGCSweepKeepsValuesPastARaisedKey). The key after
+// it tells: one step more per scan that ends this way.
+func checkScanEnd(c *bolt.Cursor, b *bolt.Bucket, k, prefix []byte, reverse bool) error {
+	if k == nil || bytes.HasPrefix(k, prefix) {
+		return nil
+	}
+	if nk, _ := step(c, b, k, reverse); nk != nil && (!reverse && bytes.Compare(nk, k) <= 0 || reverse && bytes.Compare(nk, k) >= 0) {
+		return fmt.Errorf("%w: keys out of order in a bucket (a damaged page)", ErrCorrupt)
+	}
+	return nil
+}
+
 // outOfPlace reports whether key k, which a scan's cursor stepped to, is
 // out of order: before from (forward) or at or past below (backward), the
 // scan's bounds, or before last, the key the scan yielded before (after
