@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
@@ -39,6 +41,46 @@ type panicErr struct{ msg string }
 
 func (e *panicErr) Error() string { return ErrCorrupt.Error() + ": " + e.msg }
 func (e *panicErr) Unwrap() error { return ErrCorrupt }
+
+// opPanic is the error of an op that panicked with r; bolt says the panic
+// was raised inside bbolt (inBolt). bbolt trusts its pages, so a panic in
+// it while an op reads or writes is a damaged page, as is a memory fault
+// (a length reaching past the map) and a view's bound check (BoltView.fit
+// panics with an ErrCorrupt error): ErrCorrupt, as Guard makes it of a
+// read's, not "write panicked", which a caller could not tell from a bug
+// (TestWriteOverADamagedElementIsCorrupt). Any other panic is a bug.
+func opPanic(r any, bolt bool) error {
+	if err, ok := r.(error); ok && errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("ckpt: write: %w", err)
+	}
+	if _, fault := r.(interface{ Addr() uintptr }); fault || bolt {
+		return panicError("write", r)
+	}
+	return fmt.Errorf("ckpt: write panicked: %v", r)
+}
+
+// inBolt tells, called by a function deferred while a panic unwinds,
+// whether the panic was raised inside bbolt: the stack still holds the
+// frames that panicked, and the first below runtime.gopanic that is not
+// the runtime's own (a bound check's, a fault's) raised it. Only that
+// one: an op's own code called back by bbolt (a ForEach) is not bbolt.
+func inBolt() bool {
+	var pcs [32]uintptr
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs[:])])
+	unwinding := false
+	for {
+		f, more := frames.Next()
+		switch {
+		case f.Function == "runtime.gopanic":
+			unwinding = true
+		case unwinding && !strings.HasPrefix(f.Function, "runtime."):
+			return strings.HasPrefix(f.Function, "go.etcd.io/bbolt.") || strings.HasPrefix(f.Function, "go.etcd.io/bbolt/")
+		}
+		if !more {
+			return false
+		}
+	}
+}
 
 // FromPanic tells whether err is a panic that Guard recovered.
 func FromPanic(err error) bool {

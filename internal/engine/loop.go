@@ -296,11 +296,12 @@ func (e *Engine) TakeAsyncErr() error {
 }
 
 // safeApply turns a panic in an op into its error, so one bad op cannot
-// take the commit loop (and every other writer) down.
+// take the commit loop (and every other writer) down. A panic a damaged
+// page raised is ErrCorrupt, as a read's (opPanic).
 func safeApply(apply func(w Writer) error, w Writer) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("ckpt: write panicked: %v", r)
+			err = opPanic(r, inBolt())
 			if v, ok := w.(*BoltView); ok {
 				v.SetWrote(true) // its changes are unknown: roll back
 			}
