@@ -36,6 +36,7 @@ type writersRun struct {
 	// the applier had not, so a change that leaves more for Close (a
 	// larger apply batch) shows here and not in stepsPerS.
 	withClose float64
+	cpuClose  float64 // cpuPerStep with Close's CPU counted too
 }
 
 func writersOnly(ctx context.Context, cfg config, in *w1Input, dir string, fsyncP50 float64, out io.Writer, logf func(string, ...any)) error {
@@ -63,8 +64,8 @@ func writersOnly(ctx context.Context, cfg config, in *w1Input, dir string, fsync
 	fmt.Fprintf(out, "# ckpt: %d Sync writers against the group-committed log append\n\n- date: %s\n- machine: %s\n", cfg.writers, started.Format("2006-01-02 15:04 UTC"), machine())
 	fmt.Fprintf(out, "- W1: T=%d S=%d P=%d C=%d, %d writers, %d round(s); each round: Put+PutWrites, the ceiling, PutFull\n", cfg.T, cfg.S, cfg.P, cfg.C, cfg.writers, cfg.repeat)
 	fmt.Fprintf(out, "- fsync probe (4 KiB overwrite + fsync) p50 %.0f µs\n\n", fsyncP50)
-	fmt.Fprintf(out, "Per figure: steps/s (ratio to the round's ceiling), process CPU µs per step, writes (calls) per log fsync, the mean fsync in µs, the share of the run spent in fsyncs; last, each figure's steps/s with its Close (the apply left for it) timed too, as a ratio to the ceiling.\n\n")
-	fmt.Fprintf(out, "| round | ceiling | Put+PutWrites | cpu | w/fsync | fsync | busy | PutFull | cpu | w/fsync | fsync | busy | with Close: P+PW / PutFull |\n")
+	fmt.Fprintf(out, "Per figure: steps/s (ratio to the round's ceiling), process CPU µs per step, writes (calls) per log fsync, the mean fsync in µs, the share of the run spent in fsyncs; last, each figure's steps/s with its Close (the apply left for it) timed too, as a ratio to the ceiling, and its CPU µs per step with Close's.\n\n")
+	fmt.Fprintf(out, "| round | ceiling | Put+PutWrites | cpu | w/fsync | fsync | busy | PutFull | cpu | w/fsync | fsync | busy | with Close: P+PW / PutFull; cpu |\n")
 	fmt.Fprintf(out, "|---:|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|\n")
 	var pwR, fullR, ceil, pwS, fullS []float64
 	for rep := 1; rep <= cfg.repeat; rep++ {
@@ -82,10 +83,10 @@ func writersOnly(ctx context.Context, cfg config, in *w1Input, dir string, fsync
 		}
 		ceiling := fmt.Sprintf("%.0f (%.1f steps/fsync, %.0f µs, %.2f busy)", grp, float64(len(recs))/float64(max(1, gst.fsyncs)),
 			micros(gst.syncDur)/float64(max(1, gst.fsyncs)), gst.syncDur.Seconds()/gst.elapsed.Seconds())
-		fmt.Fprintf(out, "| %d | %s | %.0f (%.3fx) | %.1f | %.2f | %.0f | %.2f | %.0f (%.3fx) | %.1f | %.2f | %.0f | %.2f | %.3fx / %.3fx |\n", rep, ceiling,
+		fmt.Fprintf(out, "| %d | %s | %.0f (%.3fx) | %.1f | %.2f | %.0f | %.2f | %.0f (%.3fx) | %.1f | %.2f | %.0f | %.2f | %.3fx / %.3fx; %.1f / %.1f |\n", rep, ceiling,
 			pw.stepsPerS, pw.stepsPerS/grp, pw.cpuPerStep, pw.perFsync, pw.fsyncUs, pw.fsyncBusy,
 			full.stepsPerS, full.stepsPerS/grp, full.cpuPerStep, full.perFsync, full.fsyncUs, full.fsyncBusy,
-			pw.withClose/grp, full.withClose/grp)
+			pw.withClose/grp, full.withClose/grp, pw.cpuClose, full.cpuClose)
 		pwR, fullR = append(pwR, pw.stepsPerS/grp), append(fullR, full.stepsPerS/grp)
 		ceil, pwS, fullS = append(ceil, grp), append(pwS, pw.stepsPerS), append(fullS, full.stepsPerS)
 	}
@@ -108,12 +109,13 @@ func writersFigure(ctx context.Context, path string, in *w1Input, kind stepKind,
 	t0 := time.Now()
 	err = st.Close()
 	closed := time.Since(t0)
+	cpuClose := processCPU() - cpu0
 	_ = os.Remove(path)
 	if err != nil {
 		return writersRun{}, err
 	}
 	res := writersRun{stepsPerS: r.stepsPerS, cpuPerStep: micros(cpu) / float64(r.steps),
-		withClose: float64(r.steps) / (r.seconds + closed.Seconds())}
+		withClose: float64(r.steps) / (r.seconds + closed.Seconds()), cpuClose: micros(cpuClose) / float64(r.steps)}
 	if m.Fsyncs > 0 {
 		res.perFsync = float64(m.GroupWrites) / float64(m.Fsyncs)
 		res.fsyncUs = micros(m.FsyncLatency.Sum) / float64(m.Fsyncs)
