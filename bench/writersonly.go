@@ -10,14 +10,17 @@ package main
 // one that waits. With --cpuprofile the whole run is
 // profiled into that file (the ceiling's share is logAppendGroup's), and
 // with --trace it is traced (go tool trace: where the commit loop, the
-// syncer and the writers wait).
+// syncer and the writers wait); --mutexprofile and --blockprofile record
+// every contended lock and every blocking event of the run.
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 	"time"
@@ -55,6 +58,14 @@ func writersOnly(ctx context.Context, cfg config, in *w1Input, dir string, fsync
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if cfg.mutexProfile != "" {
+		runtime.SetMutexProfileFraction(1)
+		defer writeProfile("mutex", cfg.mutexProfile, logf)
+	}
+	if cfg.blockProfile != "" {
+		runtime.SetBlockProfileRate(1)
+		defer writeProfile("block", cfg.blockProfile, logf)
 	}
 	stop, err := startTrace(cfg.trace)
 	if err != nil {
@@ -122,6 +133,24 @@ func writersFigure(ctx context.Context, path string, in *w1Input, kind stepKind,
 		res.fsyncBusy = m.FsyncLatency.Sum.Seconds() / r.seconds
 	}
 	return res, nil
+}
+
+// writeProfile writes the named runtime profile (mutex, block) to path and
+// stops collecting it; a failure is logged, the run's figures stand.
+func writeProfile(name, path string, logf func(string, ...any)) {
+	switch name {
+	case "mutex":
+		defer runtime.SetMutexProfileFraction(0)
+	case "block":
+		defer runtime.SetBlockProfileRate(0)
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = errors.Join(pprof.Lookup(name).WriteTo(f, 0), f.Close())
+	}
+	if err != nil {
+		logf("ckpt: writers: %s profile: %v", name, err)
+	}
 }
 
 // startTrace starts an execution trace into path (--trace) and returns
