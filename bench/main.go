@@ -50,6 +50,8 @@ type config struct {
 	writersOnly   bool   // run only the 16-writer figures and their ceiling (writersonly.go)
 	w1Only        bool   // run only the one-writer Sync figures and their references (w1only.go)
 	cpuProfile    string // --writers-only: CPU profile of the run
+	mutexProfile  string // --writers-only: mutex contention profile of the run
+	blockProfile  string // --writers-only: blocking profile of the run
 	trace         string // --writers-only, --w1-only: execution trace of the run
 	longReadPairs int    // interleaved (alone, beside) pairs of that figure
 
@@ -126,6 +128,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.writersOnly, "writers-only", false, "run only W1 with --writers Sync writers (Put+PutWrites, PutFull) and the group-committed log append they are measured against, interleaved, --repeat rounds, ratios printed")
 	fs.BoolVar(&c.w1Only, "w1-only", false, "run only W1 with one Sync writer (Put+PutWrites, PutFull), the one-writer fsync'd log append and the fsync probe, interleaved, --repeat rounds, ratios printed")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "with --writers-only: write a CPU profile of the run to this file")
+	fs.StringVar(&c.mutexProfile, "mutexprofile", "", "with --writers-only: write a profile of mutex contention (every event) during the run to this file")
+	fs.StringVar(&c.blockProfile, "blockprofile", "", "with --writers-only: write a profile of blocking (every event: channels, selects, locks, conds) during the run to this file")
 	fs.StringVar(&c.trace, "trace", "", "with --writers-only or --w1-only: write an execution trace of the run to this file (go tool trace)")
 	fs.BoolVar(&c.webOnly, "web-only", false, "run only the figure of Sync writers alone and beside a script loading web pages (--repeat times)")
 	fs.BoolVar(&c.w4, "w4", false, "also run W4 (scale: --w4-threads x --w4-steps by --writers Sync writers; Open, RSS, reads against W1, GC beside writers, compaction)")
@@ -170,8 +174,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.w4T < 1 || c.w4S < 1 || c.w4LogMB < 1 || c.w4LogMB > 32 || c.w4Peer < 1 {
 		return c, fmt.Errorf("w4-threads, w4-steps and w4-peer-steps must be >= 1, w4-log-mb 1 to 32")
 	}
-	if c.cpuProfile != "" && !c.writersOnly {
-		return c, fmt.Errorf("--cpuprofile goes with --writers-only")
+	if (c.cpuProfile != "" || c.mutexProfile != "" || c.blockProfile != "") && !c.writersOnly {
+		return c, fmt.Errorf("--cpuprofile, --mutexprofile and --blockprofile go with --writers-only")
 	}
 	if c.trace != "" && !c.writersOnly && !c.w1Only {
 		return c, fmt.Errorf("--trace goes with --writers-only or --w1-only")

@@ -10,14 +10,17 @@ package main
 // one that waits. With --cpuprofile the whole run is
 // profiled into that file (the ceiling's share is logAppendGroup's), and
 // with --trace it is traced (go tool trace: where the commit loop, the
-// syncer and the writers wait).
+// syncer and the writers wait); --mutexprofile and --blockprofile record
+// every contended lock and every blocking event of the run.
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 	"time"
@@ -32,6 +35,11 @@ type writersRun struct {
 	perFsync   float64 // writes (calls) per log fsync
 	fsyncUs    float64 // the log's mean fsync, µs
 	fsyncBusy  float64 // share of the run the log's fsyncs took
+	// withClose is steps/s with Close's time counted: Close applies what
+	// the applier had not, so a change that leaves more for Close (a
+	// larger apply batch) shows here and not in stepsPerS.
+	withClose float64
+	cpuClose  float64 // cpuPerStep with Close's CPU counted too
 }
 
 func writersOnly(ctx context.Context, cfg config, in *w1Input, dir string, fsyncP50 float64, out io.Writer, logf func(string, ...any)) error {
@@ -51,6 +59,14 @@ func writersOnly(ctx context.Context, cfg config, in *w1Input, dir string, fsync
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if cfg.mutexProfile != "" {
+		runtime.SetMutexProfileFraction(1)
+		defer writeProfile("mutex", cfg.mutexProfile, logf)
+	}
+	if cfg.blockProfile != "" {
+		runtime.SetBlockProfileRate(1)
+		defer writeProfile("block", cfg.blockProfile, logf)
+	}
 	stop, err := startTrace(cfg.trace)
 	if err != nil {
 		return err
@@ -59,9 +75,9 @@ func writersOnly(ctx context.Context, cfg config, in *w1Input, dir string, fsync
 	fmt.Fprintf(out, "# ckpt: %d Sync writers against the group-committed log append\n\n- date: %s\n- machine: %s\n", cfg.writers, started.Format("2006-01-02 15:04 UTC"), machine())
 	fmt.Fprintf(out, "- W1: T=%d S=%d P=%d C=%d, %d writers, %d round(s); each round: Put+PutWrites, the ceiling, PutFull\n", cfg.T, cfg.S, cfg.P, cfg.C, cfg.writers, cfg.repeat)
 	fmt.Fprintf(out, "- fsync probe (4 KiB overwrite + fsync) p50 %.0f µs\n\n", fsyncP50)
-	fmt.Fprintf(out, "Per figure: steps/s (ratio to the round's ceiling), process CPU µs per step, writes (calls) per log fsync, the mean fsync in µs, the share of the run spent in fsyncs.\n\n")
-	fmt.Fprintf(out, "| round | ceiling | Put+PutWrites | cpu | w/fsync | fsync | busy | PutFull | cpu | w/fsync | fsync | busy |\n")
-	fmt.Fprintf(out, "|---:|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|\n")
+	fmt.Fprintf(out, "Per figure: steps/s (ratio to the round's ceiling), process CPU µs per step, writes (calls) per log fsync, the mean fsync in µs, the share of the run spent in fsyncs; last, each figure's steps/s with its Close (the apply left for it) timed too, as a ratio to the ceiling, and its CPU µs per step with Close's.\n\n")
+	fmt.Fprintf(out, "| round | ceiling | Put+PutWrites | cpu | w/fsync | fsync | busy | PutFull | cpu | w/fsync | fsync | busy | with Close: P+PW / PutFull; cpu |\n")
+	fmt.Fprintf(out, "|---:|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|\n")
 	var pwR, fullR, ceil, pwS, fullS []float64
 	for rep := 1; rep <= cfg.repeat; rep++ {
 		logf("ckpt: writers, round %d of %d", rep, cfg.repeat)
@@ -78,9 +94,10 @@ func writersOnly(ctx context.Context, cfg config, in *w1Input, dir string, fsync
 		}
 		ceiling := fmt.Sprintf("%.0f (%.1f steps/fsync, %.0f µs, %.2f busy)", grp, float64(len(recs))/float64(max(1, gst.fsyncs)),
 			micros(gst.syncDur)/float64(max(1, gst.fsyncs)), gst.syncDur.Seconds()/gst.elapsed.Seconds())
-		fmt.Fprintf(out, "| %d | %s | %.0f (%.3fx) | %.1f | %.2f | %.0f | %.2f | %.0f (%.3fx) | %.1f | %.2f | %.0f | %.2f |\n", rep, ceiling,
+		fmt.Fprintf(out, "| %d | %s | %.0f (%.3fx) | %.1f | %.2f | %.0f | %.2f | %.0f (%.3fx) | %.1f | %.2f | %.0f | %.2f | %.3fx / %.3fx; %.1f / %.1f |\n", rep, ceiling,
 			pw.stepsPerS, pw.stepsPerS/grp, pw.cpuPerStep, pw.perFsync, pw.fsyncUs, pw.fsyncBusy,
-			full.stepsPerS, full.stepsPerS/grp, full.cpuPerStep, full.perFsync, full.fsyncUs, full.fsyncBusy)
+			full.stepsPerS, full.stepsPerS/grp, full.cpuPerStep, full.perFsync, full.fsyncUs, full.fsyncBusy,
+			pw.withClose/grp, full.withClose/grp, pw.cpuClose, full.cpuClose)
 		pwR, fullR = append(pwR, pw.stepsPerS/grp), append(fullR, full.stepsPerS/grp)
 		ceil, pwS, fullS = append(ceil, grp), append(pwS, pw.stepsPerS), append(fullS, full.stepsPerS)
 	}
@@ -100,18 +117,40 @@ func writersFigure(ctx context.Context, path string, in *w1Input, kind stepKind,
 	}
 	cpu := processCPU() - cpu0 // the load's: Close applies the rest, and is not timed
 	m := st.Metrics()
+	t0 := time.Now()
 	err = st.Close()
+	closed := time.Since(t0)
+	cpuClose := processCPU() - cpu0
 	_ = os.Remove(path)
 	if err != nil {
 		return writersRun{}, err
 	}
-	res := writersRun{stepsPerS: r.stepsPerS, cpuPerStep: micros(cpu) / float64(r.steps)}
+	res := writersRun{stepsPerS: r.stepsPerS, cpuPerStep: micros(cpu) / float64(r.steps),
+		withClose: float64(r.steps) / (r.seconds + closed.Seconds()), cpuClose: micros(cpuClose) / float64(r.steps)}
 	if m.Fsyncs > 0 {
 		res.perFsync = float64(m.GroupWrites) / float64(m.Fsyncs)
 		res.fsyncUs = micros(m.FsyncLatency.Sum) / float64(m.Fsyncs)
 		res.fsyncBusy = m.FsyncLatency.Sum.Seconds() / r.seconds
 	}
 	return res, nil
+}
+
+// writeProfile writes the named runtime profile (mutex, block) to path and
+// stops collecting it; a failure is logged, the run's figures stand.
+func writeProfile(name, path string, logf func(string, ...any)) {
+	switch name {
+	case "mutex":
+		defer runtime.SetMutexProfileFraction(0)
+	case "block":
+		defer runtime.SetBlockProfileRate(0)
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = errors.Join(pprof.Lookup(name).WriteTo(f, 0), f.Close())
+	}
+	if err != nil {
+		logf("ckpt: writers: %s profile: %v", name, err)
+	}
 }
 
 // startTrace starts an execution trace into path (--trace) and returns
