@@ -148,7 +148,8 @@ func (t *tupleReader) checkOrderPage(hi, lo []byte) error {
 // costs in proportion to its own entries, not to the threads stored
 // (checking every thread made a List of 10 over 2,000 threads 12x
 // dearer). A thread none of whose entries in the page's range is left in
-// the index goes unseen here; Verify reports it.
+// the index goes unseen here; Verify reports it. An entry damaged in
+// order past the first page's top (a List's Before) is checkIndexAbove's.
 func (t *tupleReader) checkIndexPage(hi, lo []byte) error {
 	if hi != nil && len(hi) < idLen || lo != nil && len(lo) < idLen {
 		return fmt.Errorf("%w: index key shorter than an id", ErrCorrupt)
