@@ -32,14 +32,17 @@ func TestCheckPagesRefusesAPageKeyPastTheNextPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := func(i int) []byte { return fmt.Appendf(nil, "k%04d", i) }
+	key := func(i int) []byte { return fmt.Appendf(nil, "k%05d", i) }
 	val := bytes.Repeat([]byte("v"), 40)
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucket([]byte("b"))
 		if err != nil {
 			return err
 		}
-		for i := 0; i < 800; i += 2 { // even keys: room for one between two
+		// Even keys (room for one between two), enough for three levels
+		// of pages: a leaf page last under its parent takes its bound
+		// from the grandparent.
+		for i := 0; i < 30000; i += 2 {
 			if err := b.Put(key(i), val); err != nil {
 				return err
 			}
@@ -51,6 +54,18 @@ func TestCheckPagesRefusesAPageKeyPastTheNextPage(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+	db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var depth int
+	err = db.View(func(tx *bolt.Tx) error { depth = tx.Bucket([]byte("b")).Stats().Depth; return nil })
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || depth < 3 {
+		t.Fatalf("the bucket's tree: depth %d, %v; want 3 levels at least", depth, err)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -84,8 +99,8 @@ func TestCheckPagesRefusesAPageKeyPastTheNextPage(t *testing.T) {
 		leaves = append(leaves, leaf{first, second, last, off})
 	}
 	sort.Slice(leaves, func(i, j int) bool { return bytes.Compare(leaves[i].first, leaves[j].first) < 0 })
-	if len(leaves) < 4 {
-		t.Fatalf("%d leaf pages, want at least 4", len(leaves))
+	if len(leaves) < 200 {
+		t.Fatalf("%d leaf pages, want at least 200", len(leaves))
 	}
 	f, check := damageable(t, path, len(data))
 	if err := check(false); err != nil {
@@ -96,7 +111,7 @@ func TestCheckPagesRefusesAPageKeyPastTheNextPage(t *testing.T) {
 		// Between the next page's first and second keys: next.first's
 		// number plus one, odd, which no key has.
 		var n int
-		if _, err := fmt.Sscanf(string(next.first), "k%04d", &n); err != nil {
+		if _, err := fmt.Sscanf(string(next.first), "k%05d", &n); err != nil {
 			t.Fatal(err)
 		}
 		to := key(n + 1)
@@ -144,7 +159,7 @@ func h182WritesOnPageBound(t *testing.T, path string, key func(int) []byte, val,
 	}
 	defer db.Close()
 	var n int
-	if _, err := fmt.Sscanf(string(nextFirst), "k%04d", &n); err != nil {
+	if _, err := fmt.Sscanf(string(nextFirst), "k%05d", &n); err != nil {
 		t.Fatal(err)
 	}
 	// Kept: the next page's first key and a key written now beside it.
