@@ -245,6 +245,9 @@ func (s *Store) listPage(ctx context.Context, sel *selector, start []byte, want 
 			serr = tr.checkOrderPage(start, next)
 		default:
 			serr = tr.checkIndexPage(start, next)
+			if serr == nil && sel.before != nil && bytes.Equal(start, sel.before) {
+				serr = checkIndexAbove(r, start) // the first page (list_gaps.go)
+			}
 			if serr == nil && next == nil && sel.before == nil {
 				serr = tr.checkThreadsIndexed() // the whole index walked (list_gaps.go)
 			}

@@ -14,6 +14,7 @@ package ckpt
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -147,7 +148,8 @@ func (t *tupleReader) checkOrderPage(hi, lo []byte) error {
 // costs in proportion to its own entries, not to the threads stored
 // (checking every thread made a List of 10 over 2,000 threads 12x
 // dearer). A thread none of whose entries in the page's range is left in
-// the index goes unseen here; Verify reports it.
+// the index goes unseen here; Verify reports it. An entry damaged in
+// order past the first page's top (a List's Before) is checkIndexAbove's.
 func (t *tupleReader) checkIndexPage(hi, lo []byte) error {
 	if hi != nil && len(hi) < idLen || lo != nil && len(lo) < idLen {
 		return fmt.Errorf("%w: index key shorter than an id", ErrCorrupt)
@@ -170,6 +172,28 @@ func (t *tupleReader) checkIndexPage(hi, lo []byte) error {
 		}
 	}
 	return nil
+}
+
+// checkIndexAbove is the check of the first page of a List of every
+// thread with Before (start): the index entry at or above start names a
+// stored checkpoint. An entry damaged in order (a flipped byte of its id,
+// still between its neighbours) can move from just below Before to at or
+// above it: the walk then never meets it, and checkIndexPage looks only
+// at the threads the page met, so a List{Before, Limit} left that
+// checkpoint out with no error when the page met no other entry of its
+// thread (TestH182IndexKeyRaisedPastBefore). Moved in order, it lies
+// below every key that was above it, so it is the first entry at or
+// above Before, and an index entry is stored only with its checkpoint:
+// one seek and one lookup a List. The pages after the first need none:
+// each starts below the key its page before walked, which such an entry
+// cannot pass in order.
+func checkIndexAbove(r reader, start []byte) error {
+	var err error
+	serr := r.Scan(indexPath, nil, start, false, func(k, _ []byte) error {
+		err = indexEntryStored(r, k)
+		return errStop
+	})
+	return cmp.Or(serr, err)
 }
 
 // indexThread is checkIndexPage's callback, one thread each: its

@@ -37,8 +37,9 @@ type Reader interface {
 	Get(p Path, key []byte) []byte
 	// Scan calls fn for each key with prefix, in key order (descending when
 	// reverse), until fn returns an error, which Scan returns (ErrStop ends
-	// the scan with nil). Scan fails only with fn's error: a callback that
-	// cannot fail needs no check. A non-nil start bounds the first
+	// the scan with nil). Scan fails otherwise only on damage (ErrCorrupt):
+	// at the first key out of order, fn having seen only the keys before
+	// it, each checked against the key after it. A non-nil start bounds the first
 	// key: forward scans begin at the first key >= start, reverse scans at
 	// the last key < start.
 	Scan(p Path, prefix, start []byte, reverse bool, fn func(k, v []byte) error) error
@@ -295,42 +296,43 @@ func (v *BoltView) Buckets(p Path, after []byte, fn func(name []byte) error) err
 	// so the bucket need not be opened to tell; a write transaction's
 	// nodes may hold an empty value as nil.
 	writable := v.tx.Writable()
-	// last bounds the names yielded as Scan's from does: a name at or
-	// before it is out of order, which only a damaged page holds (a
-	// damaged bucket name). It is passed over and the walk ends with
-	// ErrCorrupt, so the names yielded rise and a walk that goes on
-	// after the last name it read always goes forward
-	// (TestThreadNamesOutOfOrderEndEveryWalk: Export of such a file
-	// never returned).
-	last := after
-	disordered := false
-	for ; k != nil; k, val = c.Next() {
+	// A name is handed to fn only once the key after it (a name or a
+	// value) is seen to sort after it, and the walk ends with ErrCorrupt
+	// at the first key that does not: a key out of order is only in a
+	// damaged page (a damaged bucket name), and which of the two is the
+	// damaged one cannot be told. So fn sees exactly the names a walk of
+	// the sound page gives, in its order, up to the damage. Passed over,
+	// the walk went on and fn saw the names after the damaged one (in its
+	// place) before the error, and a name raised above those after it
+	// was handed over itself (TestWalksStopAtTheFirstKeyOutOfPlace). The
+	// names handed over rise, so a walk that goes on after the last name
+	// it read always goes forward (TestThreadNamesOutOfOrderEndEveryWalk:
+	// Export of such a file never returned).
+	if k != nil && after != nil && bytes.Compare(k, after) <= 0 {
+		return errNamesOutOfOrder
+	}
+	for k != nil {
 		if v.maxLen > 0 && len(k) > v.maxLen {
 			return errTooLong(len(k), v.maxLen)
 		}
-		if last != nil && bytes.Compare(k, last) <= 0 {
-			disordered = true
-			continue
+		nk, nval := c.Next()
+		if nk != nil && bytes.Compare(nk, k) <= 0 {
+			return errNamesOutOfOrder
 		}
-		if val != nil || writable && b.Bucket(k) == nil {
-			continue // a value, not a bucket
-		}
-		last = k
-		m := v.enterWalk()
-		err := fn(k)
-		v.leaveWalk(m)
-		if err != nil {
-			if err = stopped(err); err != nil || !disordered {
-				return err
+		if val == nil && (!writable || b.Bucket(k) != nil) { // a bucket, not a value
+			m := v.enterWalk()
+			err := fn(k)
+			v.leaveWalk(m)
+			if err != nil {
+				return stopped(err)
 			}
-			break
 		}
-	}
-	if disordered {
-		return fmt.Errorf("%w: bucket names out of order (a damaged page)", ErrCorrupt)
+		k, val = nk, nval
 	}
 	return nil
 }
+
+var errNamesOutOfOrder = fmt.Errorf("%w: bucket names out of order (a damaged page)", ErrCorrupt)
 
 // CheckPages runs bbolt's page check. What it leaves out, a branch key
 // other than its child page's first key, is checked before it by the
@@ -430,41 +432,46 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 			return err
 		}
 	}
-	disordered := false
-	var last []byte // the key yielded before (outOfPlace)
-	for ; k != nil && bytes.HasPrefix(k, prefix); k, val = step(c, b, k, reverse) {
+	// A key is handed to fn only once the key the cursor steps to after
+	// it is seen to sort after it (before it, walking back), as Buckets
+	// does: the scan ends with ErrCorrupt at the first key out of order,
+	// and fn has seen exactly the keys a scan of the sound page gives, up
+	// to the damage. One step more than fn asks for when it stops the
+	// scan (ErrStop).
+	for k != nil && bytes.HasPrefix(k, prefix) {
 		if v.maxLen > 0 && (len(k) > v.maxLen || len(val) > v.maxLen) {
 			return errTooLong(max(len(k), len(val)), v.maxLen)
 		}
-		if outOfPlace(k, from, below, last, reverse) {
-			disordered = true
-			continue
+		if outOfPlace(k, from, below, reverse) {
+			return errKeysOutOfOrder
 		}
-		last = k
+		nk, nval := step(c, b, k, reverse)
+		if nk != nil {
+			if d := bytes.Compare(nk, k); d == 0 || (d < 0) != reverse {
+				return errKeysOutOfOrder
+			}
+		}
 		if val == nil && b.Bucket(k) != nil {
 			if v.valuesOnly {
 				return fmt.Errorf("%w: a nested bucket %q met in a scan of values (a damaged page id)", ErrCorrupt, k)
 			}
-			continue // nested bucket, not a value
-		}
-		m := v.enterWalk()
-		err := fn(k, val)
-		v.leaveWalk(m)
-		if err != nil {
-			if err = stopped(err); err != nil || !disordered {
-				return err
+		} else {
+			m := v.enterWalk()
+			err := fn(k, val)
+			v.leaveWalk(m)
+			if err != nil {
+				return stopped(err)
 			}
-			break
 		}
-	}
-	if disordered {
-		return fmt.Errorf("%w: keys out of order in a bucket (a damaged page)", ErrCorrupt)
+		k, val = nk, nval
 	}
 	if err := checkScanEnd(c, b, k, prefix, reverse); err != nil {
 		return err
 	}
 	return nil
 }
+
+var errKeysOutOfOrder = fmt.Errorf("%w: keys out of order in a bucket (a damaged page)", ErrCorrupt)
 
 // prefixEnd returns the smallest key greater than every key with prefix, or
 // nil when there is none (empty or all-0xff prefix).

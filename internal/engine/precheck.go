@@ -90,6 +90,7 @@ func (c *pageCheck) check(m boltMeta) error {
 	if c.noSweep || !c.sweep(m.root) { // precheck_sweep.go: the same verdict, read in file order
 		clear(c.seen)
 		clear(c.firstKeys)
+		c.clearBounds()
 		err = c.walk(m.root)
 	}
 	switch {
@@ -116,6 +117,10 @@ type pageCheck struct {
 	// element's key (precheck_keys.go).
 	firstKeys []uint64
 	keySeed   maphash.Seed
+	// bounds holds, per page a branch element names, the key its keys
+	// must sort before (precheck_bounds.go): where in boundKeys.
+	bounds    []uint64
+	boundKeys []byte
 	// keyBufs hold the keys checkKeyOrder reads past the bytes read.
 	keyBufs [2][]byte
 	// inlineBuf holds a bucket value checkInlineOrder reads past them.

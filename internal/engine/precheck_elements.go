@@ -41,13 +41,14 @@ func (c *pageCheck) page(id uint64, descend func(children []uint64)) error {
 	if buf, err = c.extend(buf, id, pageHeaderSize+uint64(count)*elemSize, limit, "branch or leaf"); err != nil {
 		return err
 	}
+	bound := c.takeBound(id)
 	children, err := c.elements(buf, id, flags, count, limit, 0)
 	descend(children)
 	if err == nil {
 		err = c.checkFirstKey(id, buf, count, limit)
 	}
 	if err == nil {
-		err = c.checkKeyOrder(id, buf, flags, count)
+		err = c.checkKeyOrder(id, buf, flags, count, bound)
 	}
 	return err
 }

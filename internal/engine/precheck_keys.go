@@ -86,8 +86,12 @@ func (c *pageCheck) checkFirstKey(id uint64, buf []byte, count uint16, limit uin
 // compare of each key with the one before, in bytes the check reads
 // anyway: a key past them (in the overflow of a page with large values)
 // is read alone.
-func (c *pageCheck) checkKeyOrder(id uint64, buf []byte, flags, count uint16) error {
+//
+// bound is the page's bound (precheck_bounds.go; 0: none), which its last
+// key must sort before; a branch page passes bounds on to its children.
+func (c *pageCheck) checkKeyOrder(id uint64, buf []byte, flags, count uint16, bound uint64) error {
 	var prev []byte
+	var prevChild uint64
 	for i := range uint64(count) {
 		at := pageHeaderSize + i*elemSize
 		e := buf[at : at+elemSize]
@@ -115,6 +119,12 @@ func (c *pageCheck) checkKeyOrder(id uint64, buf []byte, flags, count uint16) er
 			return fmt.Errorf("%w: page %d: key %d (%x) does not sort after the key before it (%x): its keys are out of order "+
 				"(a damaged key or element; a write there would place new keys by it, out of order)", ErrCorrupt, id, i, key, prev)
 		}
+		if flags == branchPageFlag {
+			if i > 0 {
+				c.setBound(prevChild, key)
+			}
+			prevChild = binary.LittleEndian.Uint64(e[8:])
+		}
 		prev = key
 		if flags != branchPageFlag && binary.LittleEndian.Uint32(e[0:])&bucketLeafFlag != 0 {
 			if err := c.checkInlineOrder(id, buf, at+pos+ksize, uint64(binary.LittleEndian.Uint32(e[12:]))); err != nil {
@@ -122,7 +132,13 @@ func (c *pageCheck) checkKeyOrder(id uint64, buf []byte, flags, count uint16) er
 			}
 		}
 	}
-	return nil
+	if count == 0 {
+		return nil
+	}
+	if flags == branchPageFlag {
+		c.passBound(prevChild, bound)
+	}
+	return c.checkBound(id, prev, bound)
 }
 
 // checkInlineOrder checks the key order of the inline bucket, if it is
@@ -154,5 +170,5 @@ func (c *pageCheck) checkInlineOrder(id uint64, buf []byte, at, vsize uint64) er
 		return nil // its own pages, checked as pages
 	}
 	in := v[bucketHeaderSize:]
-	return c.checkKeyOrder(id, in, binary.LittleEndian.Uint16(in[8:]), binary.LittleEndian.Uint16(in[10:]))
+	return c.checkKeyOrder(id, in, binary.LittleEndian.Uint16(in[8:]), binary.LittleEndian.Uint16(in[10:]), 0)
 }

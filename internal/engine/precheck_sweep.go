@@ -122,8 +122,9 @@ func (c *pageCheck) sweepPage(id uint64, b []byte, add func(uint64) bool, claime
 	if err != nil {
 		return false
 	}
+	bound := c.takeBound(id)
 	children, err := c.elements(b, id, flags, count, limit, 0)
-	if err != nil || c.checkFirstKey(id, b, count, limit) != nil || c.checkKeyOrder(id, b, flags, count) != nil {
+	if err != nil || c.checkFirstKey(id, b, count, limit) != nil || c.checkKeyOrder(id, b, flags, count, bound) != nil {
 		return false
 	}
 	for _, ch := range children {

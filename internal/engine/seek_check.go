@@ -59,21 +59,21 @@ func checkScanEnd(c *bolt.Cursor, b *bolt.Bucket, k, prefix []byte, reverse bool
 }
 
 // outOfPlace reports whether key k, which a scan's cursor stepped to, is
-// out of order: before from (forward) or at or past below (backward), the
-// scan's bounds, or before last, the key the scan yielded before (after
-// it, walking back). One moved past its neighbours by a damaged byte lies
-// out of place in its page, and a walk that wrote what it read
-// (CopyThread) had bbolt sort it into place in the copy: the damage was
-// gone and the copy's history read short, with no error. An equal key is
-// out of place too: a bucket's keys are unique, and a damaged key position
-// in a leaf element that points it at its neighbour's key holds that
-// record twice and its own not at all, every sum valid (Export dumped the
-// one twice and Thread counted the thread whole). No scan's callback
-// writes into the bucket it walks (each collects, then writes), which is
-// what could step a cursor onto a key again.
-func outOfPlace(k, from, below, last []byte, reverse bool) bool {
-	return !reverse && bytes.Compare(k, from) < 0 || below != nil && bytes.Compare(k, below) >= 0 ||
-		last != nil && (!reverse && bytes.Compare(k, last) <= 0 || reverse && bytes.Compare(k, last) >= 0)
+// out of its bounds: before from (forward) or at or past below (backward).
+// Only a damaged page holds one; a key out of order with the key before it
+// is the scan's other check (scanIn: each key against the next). One moved
+// past its neighbours by a damaged byte lies out of place in its page, and
+// a walk that wrote what it read (CopyThread) had bbolt sort it into place
+// in the copy: the damage was gone and the copy's history read short, with
+// no error. An equal key is out of order too: a bucket's keys are unique,
+// and a damaged key position in a leaf element that points it at its
+// neighbour's key holds that record twice and its own not at all, every
+// sum valid (Export dumped the one twice and Thread counted the thread
+// whole). No scan's callback writes into the bucket it walks (each
+// collects, then writes), which is what could step a cursor onto a key
+// again.
+func outOfPlace(k, from, below []byte, reverse bool) bool {
+	return !reverse && bytes.Compare(k, from) < 0 || below != nil && bytes.Compare(k, below) >= 0
 }
 
 // step moves a scan's cursor c in b on from the key at, forward or back.
