@@ -332,8 +332,6 @@ func (v *BoltView) Buckets(p Path, after []byte, fn func(name []byte) error) err
 	return nil
 }
 
-var errNamesOutOfOrder = fmt.Errorf("%w: bucket names out of order (a damaged page)", ErrCorrupt)
-
 // CheckPages runs bbolt's page check. What it leaves out, a branch key
 // other than its child page's first key, is checked before it by the
 // page walk every caller runs first (TouchAll's checkTx,
@@ -465,13 +463,8 @@ func (v *BoltView) scanIn(b *bolt.Bucket, c *bolt.Cursor, e int, prefix, start [
 		}
 		k, val = nk, nval
 	}
-	if err := checkScanEnd(c, b, k, prefix, reverse); err != nil {
-		return err
-	}
-	return nil
+	return checkScanEnd(c, b, k, prefix, reverse)
 }
-
-var errKeysOutOfOrder = fmt.Errorf("%w: keys out of order in a bucket (a damaged page)", ErrCorrupt)
 
 // prefixEnd returns the smallest key greater than every key with prefix, or
 // nil when there is none (empty or all-0xff prefix).

@@ -40,6 +40,12 @@ func checkForwardSeek(c *bolt.Cursor, from, k []byte) error {
 	return nil
 }
 
+// The errors of a walk that meets a key out of order (Scan, Buckets).
+var (
+	errNamesOutOfOrder = fmt.Errorf("%w: bucket names out of order (a damaged page)", ErrCorrupt)
+	errKeysOutOfOrder  = fmt.Errorf("%w: keys out of order in a bucket (a damaged page)", ErrCorrupt)
+)
+
 // checkScanEnd checks the key k a prefix scan ended at (nil: the bucket's
 // end), its cursor c in b on it. Outside the prefix, it is the first key
 // past it: in a sound page every key after it is outside too. One a
@@ -53,7 +59,7 @@ func checkScanEnd(c *bolt.Cursor, b *bolt.Bucket, k, prefix []byte, reverse bool
 		return nil
 	}
 	if nk, _ := step(c, b, k, reverse); nk != nil && (!reverse && bytes.Compare(nk, k) <= 0 || reverse && bytes.Compare(nk, k) >= 0) {
-		return fmt.Errorf("%w: keys out of order in a bucket (a damaged page)", ErrCorrupt)
+		return errKeysOutOfOrder
 	}
 	return nil
 }
