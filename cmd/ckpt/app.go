@@ -401,6 +401,12 @@ func (a *app) closeStore(s *ckpt.Store, err *error) {
 	case *err == nil && errors.Is(cerr, ckpt.ErrDiskFull) && !errors.Is(cerr, ckpt.ErrFailed):
 		// One line, in the words of the command's errors (oneLine).
 		fmt.Fprintln(a.errw, "warning: "+strings.TrimPrefix(oneLine(cerr), "ckpt: "))
+	case *err == nil && errors.Is(cerr, ckpt.ErrFailed) && !s.ReadOnly():
+		// The command succeeded: every write it made was acknowledged
+		// (in the log, fsync'd) before the store failed, applying them
+		// or closing. Still exit 1: the disk reported an error.
+		*err = failedAfter{fmt.Sprintf("%s: the store failed after the command succeeded (%s): what it wrote was acknowledged and is kept, "+
+			"in the file or its write-ahead log, which the next open applies", s.Path(), failureCause(cerr)), cerr}
 	case *err == nil:
 		*err = cerr
 	}

@@ -184,6 +184,17 @@ again.`,
 					// threads stay hidden from every read until the next
 					// write open deletes them.
 					left = "the threads imported so far are hidden, and the next command that writes to " + args[0] + " removes them: " + args[0] + " left as it was"
+					if errors.Is(err, ckpt.ErrFailed) {
+						// The undo failed because the store had: its
+						// error is the import's again, and the file is
+						// not as it was until a write removes what of
+						// the import reached it (maybe nothing).
+						if j, ok := err.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) > 0 {
+							err = j.Unwrap()[0]
+						}
+						left = "the import could not undo itself (the store had failed): what of it reached " + args[0] +
+							" is hidden from every read, and the next command that writes to " + args[0] + " removes it"
+					}
 				}
 				if created && c.Context().Err() == nil {
 					left = failed
