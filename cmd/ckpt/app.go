@@ -66,7 +66,13 @@ every command takes it back in that form: ckpt log demo.db '"b\xff\xfex"'.`,
 	root.PersistentFlags().BoolVar(&a.utc, "utc", false, "print times in UTC instead of local time")
 	root.PersistentFlags().StringArrayVar(&a.keyFiles, "key-file", nil, keyFileHelp)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Sprintf("%s: %v", c.Name(), err)}
+		msg := err.Error()
+		// pflag passes strconv's words on for a boolean flag (not
+		// wrapped): "strconv.ParseBool: parsing "x": invalid syntax".
+		if i := strings.Index(msg, "strconv.ParseBool: "); i >= 0 {
+			msg = msg[:i] + "want true or false"
+		}
+		return usageError{fmt.Sprintf("%s: %s", c.Name(), msg)}
 	})
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(a))
