@@ -113,10 +113,17 @@ again.`,
 			}
 			if len(args) == 2 && args[1] != "-" {
 				f, err := os.Open(args[1])
+				if errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("%s: no such file", args[1]) // as a missing store file is said
+				}
 				if err != nil {
 					return err
 				}
 				defer f.Close()
+				if st, err := f.Stat(); err == nil && st.IsDir() {
+					// Said before FILE is created or opened for writing.
+					return fmt.Errorf("%s is a directory, not a dump", args[1])
+				}
 				in = f
 			}
 			// With --key-file a new file is sealed as an existing one's
@@ -144,8 +151,11 @@ again.`,
 					}
 					return err
 				})
-				if _, ok := errors.AsType[*fs.PathError](err); ok {
-					err = a.openError(args[0], err) // names the file once, not its .import sibling twice
+				if pe, ok := errors.AsType[*fs.PathError](err); ok && strings.HasPrefix(pe.Path, args[0]) {
+					// Names the file once, not its .import sibling twice;
+					// an error of the dump's (read from stdin, a device)
+					// names the dump, not the file.
+					err = a.openError(args[0], err)
 				}
 			} else {
 				// The dump's first line is checked after FILE's read-only
