@@ -151,7 +151,7 @@ again.`,
 					}
 					return err
 				})
-				if pe, ok := errors.AsType[*fs.PathError](err); ok && strings.HasPrefix(pe.Path, args[0]) {
+				if pe, ok := errors.AsType[*fs.PathError](err); ok && (pe.Path == args[0] || strings.HasPrefix(pe.Path, args[0]+".import")) {
 					// Names the file once, not its .import sibling twice;
 					// an error of the dump's (read from stdin, a device)
 					// names the dump, not the file.
