@@ -413,8 +413,8 @@ func describeDump(d ckpt.DumpSummary) string {
 		count(d.Values, "channel value", "channel values"), count(d.Writes, "pending write", "pending writes")}, ", ")
 }
 
-// notTheStore refuses an --output that is the store file (by any name) or
-// its write-ahead log: os.Create would truncate the store under the
+// notTheStore refuses an --output that is a directory, or the store file
+// (by any name) or its write-ahead log: os.Create would truncate the store under the
 // export (and a failed export then removes its output), or leave a dump
 // where the next Open reads a log.
 func notTheStore(store, out string) error {
@@ -423,6 +423,11 @@ func notTheStore(store, out string) error {
 		return err
 	}
 	outInfo, outErr := os.Stat(out)
+	if outErr == nil && outInfo.IsDir() {
+		// As backup says of a directory: a mistyped path, before the
+		// store is opened.
+		return usageError{fmt.Sprintf("--output %s is a directory; give the dump's file name", out)}
+	}
 	for _, own := range []string{store, store + "-wal"} {
 		ownAbs, err := filepath.Abs(own)
 		same := err == nil && ownAbs == outAbs
