@@ -405,31 +405,39 @@ func (s *Store) replayInto(f *os.File, groups []*engine.Group) (err error) {
 
 // streamThroughTemp builds the copy of a read-only store with a log in a
 // temporary file, then writes that file to w.
+// Its own failures say "the temporary copy in DIR" where the OS names the
+// file: the caller gave no such name (it is random, and removed by then),
+// and DIR is where room or permission is wanting.
 func (s *Store) streamThroughTemp(ctx context.Context, tx *bolt.Tx, groups []*engine.Group, w io.Writer, progress func(written, total int64)) error {
-	f, err := os.CreateTemp("", "ckpt-backup-*"+backupTempSuffix)
+	dir := os.TempDir()
+	f, err := os.CreateTemp(dir, "ckpt-backup-*"+backupTempSuffix)
 	if err != nil {
-		return err
+		return sayTemp(err, dir, "")
 	}
 	defer func() {
 		_ = f.Close()
 		_ = os.Remove(f.Name())
 	}()
 	if err := writeSnapshot(ctx, tx, f, nil); err != nil {
-		return err
+		return sayTemp(err, dir, f.Name())
 	}
 	if err := s.replayInto(f, groups); err != nil {
-		return err
+		return sayTemp(err, dir, f.Name())
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return sayTemp(err, dir, f.Name())
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
+		return sayTemp(err, dir, f.Name())
 	}
-	_, err = io.Copy(&backupWriter{ctx: ctx, w: w, total: fi.Size(), progress: progress}, f)
+	bw := &backupWriter{ctx: ctx, w: w, total: fi.Size(), progress: progress}
+	_, err = io.Copy(bw, f)
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if err != nil && bw.err == nil {
+		err = sayTemp(err, dir, f.Name()) // reading the copy back; w's own errors are the caller's
 	}
 	return err
 }

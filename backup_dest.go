@@ -5,6 +5,7 @@ package ckpt
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,6 +77,22 @@ func sayCopy(err error, tmp string) error {
 		return err
 	}
 	return textError{strings.ReplaceAll(err.Error(), tmp, "the copy"), err}
+}
+
+// sayTemp is err, a failure of the temporary copy in dir named tmp, with
+// that name said as "the temporary copy in dir" (tmp "": the copy could
+// not be created, and the OS error names the file it tried). errors.Is
+// and errors.As still find what err wraps.
+func sayTemp(err error, dir, tmp string) error {
+	var pe *fs.PathError
+	if tmp == "" && errors.As(err, &pe) {
+		tmp = pe.Path
+	}
+	what := "the temporary copy in " + dir
+	if tmp == "" || !strings.Contains(err.Error(), tmp) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return textError{strings.ReplaceAll(err.Error(), tmp, what), err}
 }
 
 // stillAt tells, as an error, whether the file at path is f.

@@ -9,6 +9,7 @@ package ckpt
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
 	bolt "go.etcd.io/bbolt"
@@ -50,7 +51,9 @@ func refusedGroup(db *bolt.DB, groups []engine.Group) (at int, why, err error) {
 // first, as before every write of recovery.
 func keepBeforeRefused(db *bolt.DB, path, logPath string, step func(string), checked bool, groups []engine.Group, at int, why error) (RecoverStats, error) {
 	st := RecoverStats{Damaged: true, Refused: true, KeptGroups: at, DroppedFirst: groups[at].Gen, DroppedLast: groups[len(groups)-1].Gen,
-		Reason: fmt.Sprintf("the store file refuses group %d of the write-ahead log: %v", groups[at].Gen, why)}
+		// The refusal's own "ckpt: " prefixes (it wraps ErrCorrupt) would
+		// repeat inside the sentence Reason is.
+		Reason: fmt.Sprintf("the store file refuses group %d of the write-ahead log: %s", groups[at].Gen, strings.ReplaceAll(why.Error(), "ckpt: ", ""))}
 	for _, g := range groups[at:] {
 		st.DroppedBytes += int64(g.Size)
 	}

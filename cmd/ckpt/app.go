@@ -66,7 +66,13 @@ every command takes it back in that form: ckpt log demo.db '"b\xff\xfex"'.`,
 	root.PersistentFlags().BoolVar(&a.utc, "utc", false, "print times in UTC instead of local time")
 	root.PersistentFlags().StringArrayVar(&a.keyFiles, "key-file", nil, keyFileHelp)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Sprintf("%s: %v", c.Name(), err)}
+		msg := err.Error()
+		// pflag passes strconv's words on for a boolean flag (not
+		// wrapped): "strconv.ParseBool: parsing "x": invalid syntax".
+		if i := strings.Index(msg, "strconv.ParseBool: "); i >= 0 {
+			msg = msg[:i] + "want true or false"
+		}
+		return usageError{fmt.Sprintf("%s: %s", c.Name(), msg)}
 	})
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(a))
@@ -401,6 +407,12 @@ func (a *app) closeStore(s *ckpt.Store, err *error) {
 	case *err == nil && errors.Is(cerr, ckpt.ErrDiskFull) && !errors.Is(cerr, ckpt.ErrFailed):
 		// One line, in the words of the command's errors (oneLine).
 		fmt.Fprintln(a.errw, "warning: "+strings.TrimPrefix(oneLine(cerr), "ckpt: "))
+	case *err == nil && errors.Is(cerr, ckpt.ErrFailed) && !s.ReadOnly():
+		// The command succeeded: every write it made was acknowledged
+		// (in the log, fsync'd) before the store failed, applying them
+		// or closing. Still exit 1: the disk reported an error.
+		*err = failedAfter{fmt.Sprintf("%s: the store failed after the command succeeded (%s): what it wrote was acknowledged and is kept, "+
+			"in the file or its write-ahead log, which the next open applies", s.Path(), failureCause(cerr)), cerr}
 	case *err == nil:
 		*err = cerr
 	}

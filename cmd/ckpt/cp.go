@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -28,6 +29,12 @@ exists is an error unless --replace is given (its old content is deleted).`,
 			if err := checkFile(file); err != nil {
 				return err
 			}
+			// Look read-only first, as rm does: a read-write open writes to
+			// the file (its meta pages, the log's binding), and a mistyped
+			// thread then leaves it byte-identical.
+			if err := a.cpLooks(c.Context(), file, src, dst, replace); err != nil {
+				return err
+			}
 			s, err := a.openWrite(file)
 			if err != nil {
 				return err
@@ -38,7 +45,7 @@ exists is an error unless --replace is given (its old content is deleted).`,
 			}
 			err = s.CopyThread(c.Context(), src, dst, ckpt.CopyOptions{Replace: replace})
 			if errors.Is(err, ckpt.ErrExists) {
-				return fmt.Errorf("%s already has a thread %q (--replace overwrites it)", file, dst)
+				return dstExists(file, dst)
 			}
 			if err != nil {
 				// One transaction: none of the copy stays.
@@ -50,4 +57,31 @@ exists is an error unless --replace is given (its old content is deleted).`,
 	}
 	c.Flags().BoolVar(&replace, "replace", false, "overwrite DST if it exists")
 	return c
+}
+
+// cpLooks checks, read-only, that file has thread src and, unless replace,
+// not dst (the copy itself checks both again, in its transaction).
+func (a *app) cpLooks(ctx context.Context, file, src, dst string, replace bool) (err error) {
+	s, err := a.openRead(file)
+	if err != nil {
+		return err
+	}
+	defer a.closeStore(s, &err)
+	if err := requireThread(ctx, s, file, src); err != nil {
+		return err
+	}
+	if replace {
+		return nil
+	}
+	for _, err := range s.List(ctx, ckpt.ListOptions{ThreadID: dst, Limit: 1}) {
+		if err != nil {
+			return err
+		}
+		return dstExists(file, dst)
+	}
+	return nil
+}
+
+func dstExists(file, dst string) error {
+	return fmt.Errorf("%s already has a thread %q (--replace overwrites it)", file, dst)
 }

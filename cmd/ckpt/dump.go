@@ -113,10 +113,17 @@ again.`,
 			}
 			if len(args) == 2 && args[1] != "-" {
 				f, err := os.Open(args[1])
+				if errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("%s: no such file", args[1]) // as a missing store file is said
+				}
 				if err != nil {
 					return err
 				}
 				defer f.Close()
+				if st, err := f.Stat(); err == nil && st.IsDir() {
+					// Said before FILE is created or opened for writing.
+					return fmt.Errorf("%s is a directory, not a dump", args[1])
+				}
 				in = f
 			}
 			// With --key-file a new file is sealed as an existing one's
@@ -144,8 +151,11 @@ again.`,
 					}
 					return err
 				})
-				if _, ok := errors.AsType[*fs.PathError](err); ok {
-					err = a.openError(args[0], err) // names the file once, not its .import sibling twice
+				if pe, ok := errors.AsType[*fs.PathError](err); ok && (pe.Path == args[0] || strings.HasPrefix(pe.Path, args[0]+".import")) {
+					// Names the file once, not its .import sibling twice;
+					// an error of the dump's (read from stdin, a device)
+					// names the dump, not the file.
+					err = a.openError(args[0], err)
 				}
 			} else {
 				// The dump's first line is checked after FILE's read-only
@@ -184,6 +194,17 @@ again.`,
 					// threads stay hidden from every read until the next
 					// write open deletes them.
 					left = "the threads imported so far are hidden, and the next command that writes to " + args[0] + " removes them: " + args[0] + " left as it was"
+					if errors.Is(err, ckpt.ErrFailed) {
+						// The undo failed because the store had: its
+						// error is the import's again, and the file is
+						// not as it was until a write removes what of
+						// the import reached it (maybe nothing).
+						if j, ok := err.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) > 0 {
+							err = j.Unwrap()[0]
+						}
+						left = "the import could not undo itself (the store had failed): what of it reached " + args[0] +
+							" is hidden from every read, and the next command that writes to " + args[0] + " removes it"
+					}
 				}
 				if created && c.Context().Err() == nil {
 					left = failed
@@ -392,8 +413,8 @@ func describeDump(d ckpt.DumpSummary) string {
 		count(d.Values, "channel value", "channel values"), count(d.Writes, "pending write", "pending writes")}, ", ")
 }
 
-// notTheStore refuses an --output that is the store file (by any name) or
-// its write-ahead log: os.Create would truncate the store under the
+// notTheStore refuses an --output that is a directory, or the store file
+// (by any name) or its write-ahead log: os.Create would truncate the store under the
 // export (and a failed export then removes its output), or leave a dump
 // where the next Open reads a log.
 func notTheStore(store, out string) error {
@@ -402,6 +423,11 @@ func notTheStore(store, out string) error {
 		return err
 	}
 	outInfo, outErr := os.Stat(out)
+	if outErr == nil && outInfo.IsDir() {
+		// As backup says of a directory: a mistyped path, before the
+		// store is opened.
+		return usageError{fmt.Sprintf("--output %s is a directory; give the dump's file name", out)}
+	}
 	for _, own := range []string{store, store + "-wal"} {
 		ownAbs, err := filepath.Abs(own)
 		same := err == nil && ownAbs == outAbs

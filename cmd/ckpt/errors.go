@@ -36,3 +36,39 @@ func resolveUsage(err error) error {
 	}
 	return err
 }
+
+// failedWords is what the library's ErrFailed says, as oneLine prints it:
+// its advice, reopen, is a program's; a command ends (failedAdvice).
+var failedWords = strings.TrimPrefix(ckpt.ErrFailed.Error(), "ckpt: ")
+
+// failedAfter is the error of a command that succeeded and whose store
+// then failed (closeStore): msg says so; it wraps the Close's error, so
+// that errors.Is finds ckpt.ErrFailed and its cause.
+type failedAfter struct {
+	msg string
+	err error
+}
+
+func (e failedAfter) Error() string { return e.msg }
+func (e failedAfter) Unwrap() error { return e.err }
+
+// failureCause is what failed the store, from an error wrapping
+// ckpt.ErrFailed: the text after ErrFailed's own words.
+func failureCause(err error) string {
+	msg := strings.ReplaceAll(err.Error(), "ckpt: ", "")
+	if _, cause, ok := strings.Cut(msg, failedWords+": "); ok {
+		return cause
+	}
+	return msg
+}
+
+// failedAdvice is the one line of an error that wraps ckpt.ErrFailed in
+// the command's words: without the library's advice to reopen the store,
+// and with what to run on the file.
+func failedAdvice(msg, file string) string {
+	msg = strings.ReplaceAll(msg, failedWords, "the store failed after an I/O error")
+	if file != "" && !strings.Contains(msg, "ckpt verify") {
+		msg += "; check the disk, then run 'ckpt verify " + file + "'"
+	}
+	return msg
+}

@@ -109,6 +109,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		// the command said it, as backup does).
 		msg += "; the file is damaged: 'ckpt verify " + file + "' lists every damaged record"
 	}
+	if errors.Is(err, ckpt.ErrFailed) {
+		msg = failedAdvice(msg, fileArg(cmd))
+	}
 	if errors.Is(err, ckpt.ErrKey) && !strings.Contains(msg, "--key-file") {
 		// The library says which key is missing; the command says how to
 		// give it.

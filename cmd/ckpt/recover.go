@@ -79,9 +79,12 @@ dropped, and recover says so.`,
 					LogWhole      bool   `json:"log_whole"`
 					KeptAll       bool   `json:"kept_all"`
 					PowerCut      bool   `json:"power_cut"`
+					Refused       bool   `json:"refused"`
+					Foreign       bool   `json:"foreign"`
+					Unverified    bool   `json:"unverified"`
 				}{args[0], st.Damaged, st.Reason, st.Offset, st.KeptGroups, st.DroppedGroups(),
 					st.DroppedFirst, st.DroppedLast, st.LostFirst, st.LostLast, st.DroppedBytes, st.MovedTo, st.MetaRepaired, st.MetaDamage, st.MetaReplayed, st.LogMissing, st.MarkRepaired,
-					st.BindingRemoved, st.LogWhole, st.KeptAll, st.PowerCut})
+					st.BindingRemoved, st.LogWhole, st.KeptAll, st.PowerCut, st.Refused, st.Foreign, st.Unverified})
 			}
 			if st.MetaRepaired {
 				what := "rewrote the damaged meta page from the other one: the file now stands at that transaction"
@@ -147,8 +150,12 @@ dropped, and recover says so.`,
 				if st.DroppedFirst == st.DroppedLast {
 					dropped = fmt.Sprintf("group %d", st.DroppedFirst)
 				}
-				_, err = fmt.Fprintf(a.out, "%s: %s\nkept %s before it; dropped %s, %s\nthe log is now %s\n",
-					args[0], st.Reason, count(st.KeptGroups, "group", "groups"), dropped, count(st.DroppedBytes, "byte", "bytes"), st.MovedTo)
+				// bbolt refuses a group only for damage in the file, which
+				// recover leaves where it is: say so, and what lists it.
+				_, err = fmt.Fprintf(a.out, "%s: %s\nkept %s before it; dropped %s, %s\nthe log is now %s\n"+
+					"the damage the file refused the group for is still in %s: 'ckpt verify %s' lists it ('ckpt export %s' saves what is readable)\n",
+					args[0], st.Reason, count(st.KeptGroups, "group", "groups"), dropped, count(st.DroppedBytes, "byte", "bytes"), st.MovedTo,
+					args[0], args[0], args[0])
 				return err
 			}
 			if st.KeptAll {
