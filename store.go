@@ -459,12 +459,9 @@ func (s *Store) init(tx *bolt.Tx) error {
 }
 
 // seedIDs makes new ids sort after the newest stored one. A read-only
-// store makes none, and reads nothing here: its Open reads a damaged file
-// as far as it can, and the walk of the index stops with ErrCorrupt at a
-// key out of order even when it would have stopped at the first key
-// (engine's scanIn sees each key's successor before it yields the key),
-// so a damaged last index page refused the whole read-only Open
-// (TestBackupOfADamagedReadOnlyStoreIsCorrupt).
+// store makes none and skips the walk, which a key out of order in the
+// last index page ends with ErrCorrupt (a scan checks each key's
+// successor): its Open reads a damaged file as far as it can.
 func (s *Store) seedIDs() error {
 	if s.readOnly {
 		return nil
