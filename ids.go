@@ -1,6 +1,7 @@
 package ckpt
 
 import (
+	"context"
 	"time"
 
 	"github.com/ckpt-go/ckpt/saverkit"
@@ -26,3 +27,21 @@ func parseID(what, s string) ([idLen]byte, error) {
 }
 
 func idString(id [idLen]byte) string { return ulid.ULID(id).String() }
+
+// seedIDs makes new ids sort after the newest stored one. A read-only
+// store makes none and skips the walk, which a key out of order in the
+// last index page ends with ErrCorrupt (a scan checks each key's
+// successor): its Open reads a damaged file as far as it can.
+func (s *Store) seedIDs() error {
+	if s.readOnly {
+		return nil
+	}
+	return s.view(context.Background(), func(r reader) error {
+		return r.Scan(bucketPath{bucketIndex}, nil, nil, true, func(k, _ []byte) error {
+			if len(k) >= idLen {
+				s.ids.observe([idLen]byte(k[:idLen]))
+			}
+			return errStop
+		})
+	})
+}

@@ -458,24 +458,6 @@ func (s *Store) init(tx *bolt.Tx) error {
 	}
 }
 
-// seedIDs makes new ids sort after the newest stored one. A read-only
-// store makes none and skips the walk, which a key out of order in the
-// last index page ends with ErrCorrupt (a scan checks each key's
-// successor): its Open reads a damaged file as far as it can.
-func (s *Store) seedIDs() error {
-	if s.readOnly {
-		return nil
-	}
-	return s.view(context.Background(), func(r reader) error {
-		return r.Scan(bucketPath{bucketIndex}, nil, nil, true, func(k, _ []byte) error {
-			if len(k) >= idLen {
-				s.ids.observe([idLen]byte(k[:idLen]))
-			}
-			return errStop
-		})
-	})
-}
-
 // Path returns the file the store was opened on (the file itself when
 // Open was given a symbolic link to it).
 func (s *Store) Path() string { return s.path }
