@@ -1,0 +1,93 @@
+package ckpt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestRecentThreadsOverAThreadTheIndexDoesNotName: RecentThreads orders
+// threads by the global index, newest first, and puts a stored thread the
+// index does not name after the ones it does, in id order: a thread with
+// no checkpoint has no index entry. But a thread whose checkpoints the
+// index does not name is a damaged index (a flipped byte of the thread's
+// name in its one entry, found by TestH164FlipThenMaintenance, seed 29145:
+// after CopyThread, p0-copy listed after p0): the order was wrong with no
+// error. RecentThreads must give the clean order or ErrCorrupt.
+func TestRecentThreadsOverAThreadTheIndexDoesNotName(t *testing.T) {
+	ctx := context.Background()
+	for _, ro := range []bool{true, false} {
+		t.Run(fmt.Sprintf("readOnly=%v", ro), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s.db")
+			s, err := Open(path, Options{Durability: NoSync})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var idB string
+			for _, th := range []string{"a", "b", "c"} {
+				cfg, err := s.Put(ctx, Config{ThreadID: th},
+					Checkpoint{ChannelValues: map[string]any{"x": th}, ChannelVersions: map[string]string{"x": "v1"}},
+					Metadata{"step": 1}, map[string]string{"x": "v1"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if th == "b" {
+					idB = cfg.CheckpointID
+				}
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			id, err := parseID("id", idB)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := indexKey(id, "b", "")
+			clean, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			damaged := bytes.Clone(clean)
+			// b's one index entry names thread "z", which is not stored.
+			off := keyOffsetInFile(t, path, func(tx *bolt.Tx) ([]byte, error) {
+				k, _ := tx.Bucket(bucketIndex).Cursor().Seek(key)
+				if !bytes.Equal(k, key) {
+					return nil, errors.New("b's index entry is missing")
+				}
+				return k, nil
+			})
+			damaged[off+idLen+2] = 'z'
+			var s2 *Store
+			if ro {
+				if err := os.WriteFile(path, damaged, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				s2, err = Open(path, Options{ReadOnly: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				s2 = openThenDamage(t, path, Options{Durability: NoSync}, damaged)
+			}
+			defer s2.Close()
+			page, err := s2.RecentThreads(ctx, ThreadQuery{})
+			var got []string
+			for _, info := range page.Threads {
+				got = append(got, info.ThreadID)
+			}
+			if err == nil && !slices.Equal(got, []string{"c", "b", "a"}) {
+				t.Fatalf("RecentThreads = %v and no error, want [c b a] or ErrCorrupt", got)
+			}
+			if err != nil && !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("RecentThreads: %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
