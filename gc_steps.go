@@ -341,9 +341,10 @@ func sweepBlobs(w writer, thread, ns string, budget int, stats *GCStats) (used i
 // hasCheckpoints reports whether the thread holds any checkpoint.
 func hasCheckpoints(r reader, thread string) bool {
 	found := false
-	// Its error is harmless: the walk yields the bucket's first key before
-	// it can meet one out of order, and a whole-thread removal walks ids/
-	// again, returning its error, and checks cp/ when empty (leftoverOnly).
+	// Its error is harmless: a scan that meets a key out of order before
+	// its first yield (it checks each key's successor first) reads the
+	// thread as empty, and a whole-thread removal then walks ids/ again,
+	// returning its error, and checks cp/ when empty (leftoverOnly).
 	_ = r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(_, _ []byte) error { found = true; return errStop })
 	return found
 }

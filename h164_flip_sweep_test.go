@@ -21,6 +21,7 @@ package ckpt_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -271,12 +272,16 @@ func h164Probes(ctx context.Context, s *ckpt.Store, keys []string) (out map[stri
 		}
 		// A thread's summary may fail alone: it stands in the page as
 		// its error.
+		// A thread the damaged index does not name is listed last, its
+		// place unknown, with its error: the page's order then stands as
+		// that error (refused), each thread's summary still compared.
 		var r h164Result
 		r.items = append(r.items, "total "+strconv.Itoa(pg.Total))
 		for i, ti := range pg.Threads {
 			if pg.Errs != nil && pg.Errs[i] != nil {
 				out[name+" "+ti.ThreadID] = h164Result{err: pg.Errs[i]}
 				r.items = append(r.items, ti.ThreadID)
+				r.err = cmp.Or(r.err, pg.Errs[i])
 				continue
 			}
 			out[name+" "+ti.ThreadID] = h164Result{items: []string{h164Info(ti)}}

@@ -49,7 +49,9 @@ type ThreadPage struct {
 // written since the page's threads last wrote, not with the whole history
 // of every thread, as summarising them all would. Damage confined to one
 // thread is reported for that thread (ThreadPage.Errs) and the others are
-// listed; damage to the list of threads itself is the error. The page,
+// listed, as is a thread with checkpoints the damaged index does not name
+// (listed last, its place not known); damage to the list of threads
+// itself is the error. The page,
 // its summaries and Total are read from one snapshot: the store as of one
 // moment, whatever writers do meanwhile (between two calls, a thread
 // written since may move to the front, shifting the pages after it).
@@ -72,7 +74,8 @@ func (s *Store) RecentThreads(ctx context.Context, q ThreadQuery) (ThreadPage, e
 		if q.Limit > 0 {
 			want = min(page.Total, q.Offset+q.Limit)
 		}
-		order, err := newestThreads(r, q.Prefix, want)
+		unindexed := map[string]bool{}
+		order, err := newestThreads(r, q.Prefix, want, unindexed)
 		if err != nil {
 			return err
 		}
@@ -85,6 +88,11 @@ func (s *Store) RecentThreads(ctx context.Context, q ThreadQuery) (ThreadPage, e
 				return err
 			}
 			info, err := summariseRecent(r, thread, !s.untallied, !s.unlisted)
+			if err == nil && unindexed[thread] {
+				// Listed last, where its checkpoints may not belong: the
+				// order's error, told with this thread.
+				err = fmt.Errorf("%w: thread %q: the global index names none of its checkpoints (a damaged index entry): its place in the order is not known", ErrCorrupt, thread)
+			}
 			switch {
 			case errors.Is(err, ErrCorrupt), errors.Is(err, ErrInvalidConfig):
 				// Damage within this thread (ErrInvalidConfig: a name no
@@ -153,11 +161,12 @@ func eachThreadName(r reader, prefix string, fn func(thread string) error) error
 // seen them all). A damaged index (Verify reports it) may name a thread
 // that is not stored, or miss one: the first is passed over, the second
 // put after the threads the index names, in id order, so that every
-// thread can still be found. Keys out of order in the index's pages end
+// thread can still be found; one that holds checkpoints (which the index
+// names, when sound) goes into unindexed: its place is not known. Keys out of order in the index's pages end
 // the walk with ErrCorrupt, which is the answer: the walk passes over
 // the keys around such a key, and the threads it passed over would come
 // last.
-func newestThreads(r reader, prefix string, want int) ([]string, error) {
+func newestThreads(r reader, prefix string, want int, unindexed map[string]bool) ([]string, error) {
 	var order []string
 	seen := map[string]bool{}
 	err := r.Scan(indexPath, nil, nil, true, func(k, _ []byte) error {
@@ -180,6 +189,13 @@ func newestThreads(r reader, prefix string, want int) ([]string, error) {
 	err = eachThreadName(r, prefix, func(thread string) error {
 		if !seen[thread] {
 			order = append(order, thread)
+			// The whole index was walked: a thread it does not name
+			// holds no checkpoint, unless an index entry is damaged (a
+			// flipped byte of the thread's name in its one entry), and
+			// the thread's place in the order is then not known.
+			if hasCheckpoints(r, thread) {
+				unindexed[thread] = true
+			}
 		}
 		return keepScanning(len(order) < want)
 	})

@@ -109,7 +109,8 @@ func equalInfos(a, b []ThreadInfo) bool {
 
 // TestRecentThreadsFindsAThreadTheIndexLost: a thread whose entries in
 // the global index are gone (damage) is still listed, after the threads
-// the index names, so every thread can be found from the front page.
+// the index names, so every thread can be found from the front page, with
+// its own ErrCorrupt (ThreadPage.Errs): its place is not known.
 func TestRecentThreadsFindsAThreadTheIndexLost(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -166,6 +167,16 @@ func TestRecentThreadsFindsAThreadTheIndexLost(t *testing.T) {
 		page, err := s.RecentThreads(ctx, c.q)
 		if err != nil || !slices.Equal(ids(page.Threads), c.want) {
 			t.Errorf("RecentThreads(%+v) = %v, %v; want %v", c.q, ids(page.Threads), err, c.want)
+		}
+		// Listed, with its error: its place in the order is not known.
+		for i, th := range ids(page.Threads) {
+			var terr error
+			if page.Errs != nil {
+				terr = page.Errs[i]
+			}
+			if err == nil && errors.Is(terr, ErrCorrupt) != (th == "lost") {
+				t.Errorf("RecentThreads(%+v): thread %s's error %v; want ErrCorrupt for lost alone", c.q, th, terr)
+			}
 		}
 	}
 }
