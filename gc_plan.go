@@ -108,8 +108,12 @@ func (j *threadJob) estimate(r reader) (GCStats, error) {
 		stats.Writes = rest.Writes
 		return stats, nil
 	}
+	named, err := countOrder(r, j.thread)
+	if err != nil {
+		return stats, err
+	}
 	for ns, ids := range dropped {
-		live, err := liveBlobs(r, j.thread, ns, func(id [idLen]byte) bool { return ids[id] })
+		live, err := liveBlobs(r, j.thread, ns, func(id [idLen]byte) bool { return ids[id] }, named)
 		if err != nil {
 			return stats, err
 		}

@@ -53,8 +53,23 @@ func (j *threadJob) step(w writer, st jobState, budget int) (jobState, GCStats, 
 			}
 			st.phase = phaseSweep
 		case phaseSweep:
+			// The checkpoints ids/ names per namespace, for the sweeps'
+			// check (liveBlobs): one walk of ids/ per transaction, not one
+			// per namespace swept (threads of 50 namespaces walked it 50
+			// times: GC's CPU +31-47%, bench/RESULTS.md, twenty-ninth
+			// session, helper-187). Counted in this transaction, after
+			// its drops: a count carried over from an earlier one would
+			// miss what writers (DeleteThread, another retention run)
+			// changed in between, and refuse a sound store.
+			var named map[string]int
+			if st.nsIdx < len(st.nss) {
+				var err error
+				if named, err = countOrder(w, j.thread); err != nil {
+					return ret(err)
+				}
+			}
 			for st.nsIdx < len(st.nss) {
-				used, done, err := sweepBlobs(w, j.thread, st.nss[st.nsIdx], budget, &stats)
+				used, done, err := sweepBlobs(w, j.thread, st.nss[st.nsIdx], budget, named, &stats)
 				if err != nil {
 					return ret(err)
 				}
@@ -234,11 +249,11 @@ func blobRefs(rec *checkpointRecord, ns string) [][]byte {
 // liveBlobs returns the blob keys the checkpoints of (thread, ns) reference,
 // skipping those for which skip is true. It reads them from the records
 // in cp/ under ns's prefix and checks that it read one for every
-// checkpoint of ns the thread's history order names (countOrder): a
-// damaged cp/ key (moved out of the prefix, or hiding the keys after it)
-// left a kept checkpoint unread, and the sweep deleted the values it
-// names, with no error.
-func liveBlobs(r reader, thread, ns string, skip func(id [idLen]byte) bool) (map[string]struct{}, error) {
+// checkpoint of ns the thread's history order names (named, countOrder's
+// counts in the same transaction): a damaged cp/ key (moved out of the
+// prefix, or hiding the keys after it) left a kept checkpoint unread, and
+// the sweep deleted the values it names, with no error.
+func liveBlobs(r reader, thread, ns string, skip func(id [idLen]byte) bool, named map[string]int) (map[string]struct{}, error) {
 	live := map[string]struct{}{}
 	prefix := nsKey(ns)
 	ts := seedOf(thread)
@@ -266,31 +281,34 @@ func liveBlobs(r reader, thread, ns string, skip func(id [idLen]byte) bool) (map
 	if err != nil {
 		return live, err
 	}
-	named, err := countOrder(r, thread, ns)
-	if err != nil {
-		return live, err
-	}
-	if read < named {
-		return live, fmt.Errorf("%w: thread %q namespace %q: its history order names %d checkpoints, cp/ holds %d under the namespace (a damaged key hides the rest): no value of it swept", ErrCorrupt, thread, ns, named, read)
+	if n := named[ns]; read < n {
+		return live, fmt.Errorf("%w: thread %q namespace %q: its history order names %d checkpoints, cp/ holds %d under the namespace (a damaged key hides the rest): no value of it swept", ErrCorrupt, thread, ns, n, read)
 	}
 	return live, nil
 }
 
-// countOrder counts the checkpoints of (thread, ns) the thread's history
+// countOrder counts, per namespace, the checkpoints of thread its history
 // order names.
-func countOrder(r reader, thread, ns string) (int, error) {
-	n := 0
+func countOrder(r reader, thread string) (map[string]int, error) {
+	counts := map[string]*int{} // a lookup by string(k) allocates nothing: only a new namespace's key does
 	err := r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
 		if len(k) < idLen {
 			return fmt.Errorf("%w: thread %q: short order key", ErrCorrupt, thread)
 		}
-		if string(k[idLen:]) == ns {
-			n++
+		if c := counts[string(k[idLen:])]; c != nil {
+			*c++
+		} else {
+			one := 1
+			counts[string(k[idLen:])] = &one
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("thread %q: ids/: %w", thread, err)
+		return nil, fmt.Errorf("thread %q: ids/: %w", thread, err)
+	}
+	n := make(map[string]int, len(counts))
+	for ns, c := range counts {
+		n[ns] = *c
 	}
 	return n, nil
 }
@@ -300,8 +318,8 @@ func countOrder(r reader, thread, ns string) (int, error) {
 // the namespace's sweep mark with them). The references are read in the
 // same transaction as the deletion, so a checkpoint written a moment ago
 // that reuses an old version keeps it.
-func sweepBlobs(w writer, thread, ns string, budget int, stats *GCStats) (used int, done bool, err error) {
-	live, err := liveBlobs(w, thread, ns, nil)
+func sweepBlobs(w writer, thread, ns string, budget int, named map[string]int, stats *GCStats) (used int, done bool, err error) {
+	live, err := liveBlobs(w, thread, ns, nil, named)
 	if err != nil {
 		return 0, false, err
 	}

@@ -321,7 +321,7 @@ func headID(r reader, thread, ns string) ([]byte, error) {
 // checkHead fails with ErrConflict unless parent is the newest checkpoint
 // of (thread, ns) (or both are absent).
 func checkHead(r reader, thread, ns string, parent []byte) error {
-	head, err := headID(r, thread, ns)
+	head, err := writeHead(r, thread, ns)
 	if err != nil {
 		return err
 	}

@@ -136,7 +136,7 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 	}
 	what := writeName{kind: "save", thread: threadID, id: &id}
 	err = s.writeOrdered(ctx, size, &what, func(w writer) error {
-		head, err := headID(w, threadID, "")
+		head, err := writeHead(w, threadID, "")
 		if err != nil {
 			return err
 		}
