@@ -142,6 +142,9 @@ func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string,
 	if srcThreadID == dstThreadID {
 		return fmt.Errorf("%w: copy of thread %q onto itself", ErrInvalidConfig, srcThreadID)
 	}
+	if err := s.checkPagesFirst(ctx, "copy thread"); err != nil {
+		return err
+	}
 	return s.write(ctx, func(w writer) error {
 		if !hasCheckpoints(w, srcThreadID) {
 			if err := historyHidden(w, srcThreadID); err != nil {
