@@ -142,7 +142,7 @@ func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string,
 	if srcThreadID == dstThreadID {
 		return fmt.Errorf("%w: copy of thread %q onto itself", ErrInvalidConfig, srcThreadID)
 	}
-	if err := s.checkPagesFirst(ctx, "copy thread"); err != nil {
+	if err := s.checkPagesFirst(ctx, fmt.Sprintf("copy thread %q to %q", srcThreadID, dstThreadID)); err != nil {
 		return err
 	}
 	return s.write(ctx, func(w writer) error {
