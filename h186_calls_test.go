@@ -171,7 +171,7 @@ func h186Calls(m h186Model, rng *rand.Rand, d h186Dumps) []*h186Call {
 				}
 				return nil
 			}},
-		{name: "PutFull t0 a", targets: map[string]bool{},
+		{name: "PutFull t0 a", targets: map[string]bool{}, write: true,
 			run: func(ctx context.Context, s *Store) error {
 				h := head("t0", "a")
 				_, err := s.PutFull(ctx, Config{ThreadID: "t0", CheckpointNS: "a", CheckpointID: idString(h.id)},
@@ -205,7 +205,7 @@ func h186Calls(m h186Model, rng *rand.Rand, d h186Dumps) []*h186Call {
 				}
 				return nil
 			}},
-		{name: "Save t1", targets: map[string]bool{},
+		{name: "Save t1", targets: map[string]bool{}, write: true,
 			run: func(ctx context.Context, s *Store) (err error) {
 				saveID, err = s.Save(ctx, "t1", map[string]any{"x": "saved"}, Metadata{"step": -2})
 				return err
@@ -237,7 +237,8 @@ func h186Calls(m h186Model, rng *rand.Rand, d h186Dumps) []*h186Call {
 // the suite) from CKPT_H186_SEED, after a run on the clean file that
 // checks the oracle itself; each call in a WAL and a NoWAL store.
 // CKPT_H186_ONLY runs one case, CKPT_H186_CALL the calls whose names hold
-// it.
+// it; CKPT_H186_WRITES=1 adds the single writes (PutFull, Save), whose
+// known defect TestH186WriteThroughFlippedPageID shows.
 func TestH186MaintOverDamageKeeps(t *testing.T) {
 	t.Parallel()
 	cases, seed := 8, uint64(1)
@@ -334,7 +335,7 @@ func h186Hunt(t *testing.T, seed uint64, cases, only int, call string) {
 		}
 		excl := h186Excluded(cw, owners, flipped)
 		for _, cl := range h186Calls(m, rng, dumps) {
-			if !strings.Contains(cl.name, call) {
+			if !strings.Contains(cl.name, call) || cl.write && call == "" && os.Getenv("CKPT_H186_WRITES") == "" {
 				continue
 			}
 			call := cl
@@ -450,5 +451,20 @@ func TestH186CopyGCOverDamagedIndexBranch(t *testing.T) {
 	t.Parallel()
 	for range 6 {
 		h186Hunt(t, 1, 1, 0, "CopyThread t0 t3")
+	}
+}
+
+// TestH186WriteThroughFlippedPageID: one bit of a page id in a branch page
+// (a thread's bl/ or cp/) flipped under an open store; PutFull or Save
+// returned nil and left a page cycle: no Open reads the store after it,
+// every thread's checkpoints lost to it. Not fixed: a single write runs no
+// page walk first (maint_check.go). The pages differ run to run (bbolt
+// spills a transaction's buckets in map order): case 4 of seed 1 met it
+// in 3 of 4 runs of ten rounds, so twenty.
+func TestH186WriteThroughFlippedPageID(t *testing.T) {
+	t.Parallel()
+	for range 20 {
+		h186Hunt(t, 1, 8, 4, "PutFull")
+		h186Hunt(t, 1, 8, 4, "Save")
 	}
 }

@@ -161,6 +161,9 @@ type h186Call struct {
 	run     func(ctx context.Context, s *Store) error
 	ok      func(err error) bool
 	post    func(ctx context.Context, ro *Store, err error, before, after *bwFile, excl map[h186Owner]bool) error
+	// write: a single write (PutFull, Save), which runs no page walk
+	// first; run only when asked for (see TestH186WriteThroughFlippedPageID).
+	write bool
 }
 
 func h186Set(ths ...string) map[string]bool {
