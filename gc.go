@@ -189,6 +189,9 @@ func (s *Store) retain(ctx context.Context, each func(fn func(thread string) err
 	if err := s.seeQueued(ctx); err != nil {
 		return b.stats, err
 	}
+	if err := s.checkPagesFirst(ctx, "retention"); err != nil {
+		return b.stats, err
+	}
 	if err := s.finishSweeps(ctx, &b); err != nil {
 		return b.stats, err
 	}

@@ -71,6 +71,9 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Du
 	if err := s.refusePlain(); err != nil {
 		return sum, err
 	}
+	if err := s.checkPagesFirst(ctx, "import"); err != nil {
+		return sum, err // its undo deletes: not over damage it would spread
+	}
 	// Reads hide the threads until they are published or deleted again
 	// (hideImporting); for the store's life if the undo fails, which
 	// leaves them half-written until the next read-write Open deletes

@@ -142,6 +142,14 @@ func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string,
 	if srcThreadID == dstThreadID {
 		return fmt.Errorf("%w: copy of thread %q onto itself", ErrInvalidConfig, srcThreadID)
 	}
+	// Replace deletes the destination's content: not through damage that
+	// came after Open (maint_check.go). A copy to a new thread only adds,
+	// as a Put does, and pays no walk of the file.
+	if opts.Replace {
+		if err := s.checkPagesFirst(ctx, fmt.Sprintf("copy thread %q to %q", srcThreadID, dstThreadID)); err != nil {
+			return err
+		}
+	}
 	return s.write(ctx, func(w writer) error {
 		if !hasCheckpoints(w, srcThreadID) {
 			if err := historyHidden(w, srcThreadID); err != nil {

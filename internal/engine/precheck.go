@@ -508,3 +508,12 @@ func (c *pageCheck) secondMetaPageSize(buf []byte) (uint64, error) {
 	}
 	return 0, nil
 }
+
+// CheckTxPages runs CheckPages on the store's file at path if the file on
+// disk is tx's view of it (as checkTx: with the applier paused, Hold).
+// Maintenance that deletes runs it before its first write: damage that
+// came after Open (a read-write Open checks the pages first) would
+// otherwise steer its deletes through a damaged page id or branch key into
+// another bucket's pages, which the commit then frees and reuses (kept
+// values lost, the file left unreadable).
+func CheckTxPages(tx *bolt.Tx, path string) error { return checkTx(tx, path) }
