@@ -1,6 +1,7 @@
 package ckpt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -166,6 +167,24 @@ func openDamaged(t *testing.T, path string, opts Options, clean []byte) *Store {
 		t.Fatal(err)
 	}
 	return openThenDamage(t, path, opts, damaged)
+}
+
+// threadKeyOffset returns where, in the store file at path, key lies in
+// the bucket sub of thread (which must have pages of its own, not be
+// inline); the test fails if the key is not stored there.
+func threadKeyOffset(t *testing.T, path, thread string, sub, key []byte) int {
+	t.Helper()
+	return keyOffsetInFile(t, path, func(tx *bolt.Tx) ([]byte, error) {
+		b := tx.Bucket(bucketThreads).Bucket([]byte(thread)).Bucket(sub)
+		if b == nil || b.Root() == 0 {
+			return nil, fmt.Errorf("thread %q: %s/ is missing or inline", thread, sub)
+		}
+		k, _ := b.Cursor().Seek(key)
+		if !bytes.Equal(k, key) {
+			return nil, fmt.Errorf("thread %q: %s/ does not hold key %x", thread, sub, key)
+		}
+		return k, nil
+	})
 }
 
 // keyOffsetInFile returns where, in the store file at path, the key that

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -76,34 +75,8 @@ func gcSweepPastRaisedKey(t *testing.T, opts Options, raised, keep int) {
 	}
 	keyB := checkpointKey("b", idB)
 
-	// Where B's key lies in the file.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var off int
-	err = db.View(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketThreads).Bucket([]byte("t")).Bucket(bucketCheckpoints)
-		if bk == nil || bk.Root() == 0 {
-			return errors.New("cp/ is missing or inline")
-		}
-		c := bk.Cursor()
-		k, _ := c.Last()
-		for range 2 - raised {
-			k, _ = c.Prev()
-		}
-		if !bytes.Equal(k, keyB) {
-			return fmt.Errorf("cp/ key %x, want %x", k, keyB)
-		}
-		off = int(uintptr(unsafe.Pointer(&k[0])) - db.Info().Data)
-		return nil
-	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Where B's key lies in the file: the last key of cp/ but 2-raised.
+	off := threadKeyOffset(t, path, "t", bucketCheckpoints, keyB)
 	clean, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +101,7 @@ func gcSweepPastRaisedKey(t *testing.T, opts Options, raised, keep int) {
 	// Every value a kept checkpoint names is still stored: the sweep
 	// deletes none of them, damage or not (the damaged key itself stays:
 	// GC's earlier transactions rewrote its page).
-	db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}

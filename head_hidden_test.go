@@ -9,9 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"unsafe"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // TestWriteOverAHiddenHeadIsRefused: the newest checkpoint C of a
@@ -86,28 +83,7 @@ func hiddenHeadWrite(t *testing.T, opts Options, n int, write string) {
 		t.Fatal(err)
 	}
 	keyC := checkpointKey("", idC)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	off := -1
-	err = db.View(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketThreads).Bucket([]byte("t")).Bucket(bucketCheckpoints)
-		if bk == nil || bk.Root() == 0 {
-			return errors.New("cp/ is missing or inline")
-		}
-		cur := bk.Cursor()
-		for k, _ := cur.Seek(keyC); k != nil && bytes.Equal(k, keyC); k = nil {
-			off = int(uintptr(unsafe.Pointer(&k[0])) - db.Info().Data)
-		}
-		return nil
-	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil || off < 0 {
-		t.Fatalf("C's key not found in the file: %v", err)
-	}
+	off := threadKeyOffset(t, path, "t", bucketCheckpoints, keyC)
 	clean, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

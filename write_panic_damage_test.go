@@ -20,8 +20,9 @@ import (
 // the view's bound check on a read-only base (a value longer than the
 // file), and the commit loop turned the panic into "write panicked", not
 // ErrCorrupt: a caller cannot tell damage from a bug. Reads turn the
-// same panics into ErrCorrupt (Guard). The write must succeed or fail with
-// ErrCorrupt, and the store go on.
+// same panics into ErrCorrupt (Guard). A CopyThread that reads the
+// element must fail with ErrCorrupt, a GC succeed or fail with it, and
+// the store go on.
 func TestWriteOverADamagedElementIsCorrupt(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []struct {
@@ -71,17 +72,7 @@ func writeOverDamagedElement(t *testing.T, opts Options, field int, size uint32)
 		t.Fatal(err)
 	}
 	key := checkpointKey("", id)
-	off := keyOffsetInFile(t, path, func(tx *bolt.Tx) ([]byte, error) {
-		b := tx.Bucket(bucketThreads).Bucket([]byte("t")).Bucket(bucketMetadata)
-		if b == nil || b.Root() == 0 {
-			return nil, errors.New("md/ is missing or inline")
-		}
-		k, _ := b.Cursor().Seek(key)
-		if string(k) != string(key) {
-			return nil, fmt.Errorf("md/ first key %x, want %x", k, key)
-		}
-		return k, nil
-	})
+	off := threadKeyOffset(t, path, "t", bucketMetadata, key)
 	clean, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -107,9 +98,12 @@ func writeOverDamagedElement(t *testing.T, opts Options, field int, size uint32)
 	binary.LittleEndian.PutUint32(damaged[elem+field:], size)
 
 	s = openThenDamage(t, path, opts, damaged)
+	// CopyThread reads every record of the thread (GC now walks the
+	// file's pages first, maint_check.go, and refuses before any op).
+	if err := s.CopyThread(ctx, "t", "t2", CopyOptions{}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("CopyThread over a damaged md/ element = %v, want ErrCorrupt", err)
+	}
 	_, gcErr := s.GC(ctx, Policy{KeepLast: 1})
-	// NoWAL's write transaction may read the value past the file from
-	// bbolt's map and drop it with its checkpoint: nil is right then.
 	if gcErr != nil && !errors.Is(gcErr, ErrCorrupt) {
 		t.Errorf("GC over a damaged md/ element = %v, want nil or ErrCorrupt", gcErr)
 	}
