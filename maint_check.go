@@ -20,7 +20,8 @@ import (
 // damage never touched, were lost while it returned nil
 // (h186_calls_test.go). One walk of the file per call: the calls that
 // delete in bulk (GC, Prune, DeleteForRuns, CopyThread with Replace,
-// Import), not each write.
+// Import), not each write; retention calls it only before its first
+// write (jobBatch.flush), so a GC with nothing to remove pays no walk.
 func (s *Store) checkPagesFirst(ctx context.Context, what string) error {
 	if err := ctx.Err(); err != nil {
 		return err
