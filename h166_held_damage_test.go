@@ -25,11 +25,20 @@ func heldAndLoggedStore(t *testing.T) (path string, ts, us []string, spans []eng
 	// The applier's commits that take group 3 or later wait, the first
 	// two of them, until the test lets them go (its own goroutine, so the
 	// commit loop acknowledges saves meanwhile).
+	// A commit of group 1 or 2 alone waits until t's three saves are
+	// logged: under load the applier could take them first, and the log,
+	// held by bbolt whole, was rewound before group 3 (CI, -race, a loaded
+	// machine: the log began at group 3).
 	var taken atomic.Int32
 	entered := make(chan int32, 2)
+	logged := make(chan struct{})
 	release := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
 	tune := &tuning{hooks: engine.Hooks{LogGrow: loggedGrow, CommitBolt: func(tx *bolt.Tx) error {
-		if m := tx.Bucket(bucketMeta).Get(keyWALApplied); len(m) == 8 && binary.BigEndian.Uint64(m) >= 3 {
+		m := tx.Bucket(bucketMeta).Get(keyWALApplied)
+		if len(m) == 8 && binary.BigEndian.Uint64(m) >= 1 && binary.BigEndian.Uint64(m) < 3 {
+			<-logged
+		}
+		if len(m) == 8 && binary.BigEndian.Uint64(m) >= 3 {
 			if n := taken.Add(1); n <= 2 {
 				entered <- n
 				<-release[n-1]
@@ -42,7 +51,7 @@ func heldAndLoggedStore(t *testing.T) (path string, ts, us []string, spans []eng
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for _, r := range release {
+		for _, r := range append(release[:], logged) {
 			select {
 			case <-r:
 			default:
@@ -52,6 +61,7 @@ func heldAndLoggedStore(t *testing.T) (path string, ts, us []string, spans []eng
 		_ = s.Close()
 	})
 	ts = saveN(t, s, "t", 0, 3) // groups 1-3: the applier takes them, its commit waits
+	close(logged)
 	<-entered
 	us = saveN(t, s, "u", 0, 1) // group 4, logged after them: the apply will not catch up
 	close(release[0])
