@@ -5,12 +5,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/ckpt-go/ckpt/internal/pagedamage"
 )
 
 // TestDuplicatedElementIsNoticed: a flipped byte in a leaf element's key
@@ -79,28 +78,8 @@ func TestDuplicatedElementIsNoticed(t *testing.T) {
 // its bytes: where a test damages a page.
 func bucketRoot(t *testing.T, path string, names ...[]byte) (root, pageSize int, data []byte) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	root, pageSize, data, err := pagedamage.BucketRoot(path, names...)
 	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.View(func(tx *bolt.Tx) error {
-		b := tx.Cursor().Bucket()
-		for _, n := range names {
-			if b = b.Bucket(n); b == nil {
-				return fmt.Errorf("no bucket %q", n)
-			}
-		}
-		root = int(b.Root())
-		return nil
-	})
-	pageSize = db.Info().PageSize
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if data, err = os.ReadFile(path); err != nil {
 		t.Fatal(err)
 	}
 	return root, pageSize, data

@@ -3,7 +3,6 @@ package ckpt
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
+	"github.com/ckpt-go/ckpt/internal/pagedamage"
 )
 
 // clearBucketFlag clears the bucket flag of the element named name in the
@@ -20,26 +20,7 @@ import (
 func clearBucketFlag(t *testing.T, path string, parent [][]byte, name []byte) {
 	t.Helper()
 	root, ps, data := bucketRoot(t, path, parent...)
-	hits := 0
-	var walk func(id int)
-	walk = func(id int) {
-		p := id * ps
-		flags, count := binary.LittleEndian.Uint16(data[p+8:]), int(binary.LittleEndian.Uint16(data[p+10:]))
-		for i := range count {
-			e := p + 16 + 16*i
-			if flags == 0x01 { // branch: pos, ksize, pgid
-				walk(int(binary.LittleEndian.Uint64(data[e+8:])))
-				continue
-			}
-			pos, ks := int(binary.LittleEndian.Uint32(data[e+4:])), int(binary.LittleEndian.Uint32(data[e+8:]))
-			if bytes.Equal(data[e+pos:e+pos+ks], name) && data[e]&0x01 != 0 {
-				data[e] &^= 0x01
-				hits++
-			}
-		}
-	}
-	walk(root)
-	if hits != 1 {
+	if hits := pagedamage.ClearBucketFlag(data, root, ps, name); hits != 1 {
 		t.Fatalf("%d bucket elements named %q under %q", hits, name, parent)
 	}
 	if err := os.WriteFile(path, data, 0o600); err != nil {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/ckpt-go/ckpt"
-	bolt "go.etcd.io/bbolt"
+	"github.com/ckpt-go/ckpt/internal/pagedamage"
 )
 
 // h183RefusedLog builds, in dir, f.db and its log as a writer killed with
@@ -62,55 +60,14 @@ func h183RefusedLog(t *testing.T, dir string) string {
 // clearBucketFlag): bbolt then reads that bucket as a value.
 func h183ClearBucketFlag(t *testing.T, path string, parent [][]byte, name []byte) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var root int
-	err = db.View(func(tx *bolt.Tx) error {
-		b := tx.Cursor().Bucket()
-		for _, n := range parent {
-			if b = b.Bucket(n); b == nil {
-				return fmt.Errorf("no bucket %q", n)
-			}
-		}
-		root = int(b.Root())
-		return nil
-	})
-	ps := db.Info().PageSize
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
+	root, ps, data, err := pagedamage.BucketRoot(path, parent...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if root == 0 {
 		t.Fatalf("bucket %q is inline", parent)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hits := 0
-	var walk func(id int)
-	walk = func(id int) {
-		p := id * ps
-		flags, n := binary.LittleEndian.Uint16(data[p+8:]), int(binary.LittleEndian.Uint16(data[p+10:]))
-		for i := range n {
-			e := p + 16 + 16*i
-			if flags == 0x01 { // branch: pos, ksize, pgid
-				walk(int(binary.LittleEndian.Uint64(data[e+8:])))
-				continue
-			}
-			pos, ks := int(binary.LittleEndian.Uint32(data[e+4:])), int(binary.LittleEndian.Uint32(data[e+8:]))
-			if bytes.Equal(data[e+pos:e+pos+ks], name) && data[e]&0x01 != 0 {
-				data[e] &^= 0x01
-				hits++
-			}
-		}
-	}
-	walk(root)
-	if hits != 1 {
+	if hits := pagedamage.ClearBucketFlag(data, root, ps, name); hits != 1 {
 		t.Fatalf("%d bucket elements named %q under %q", hits, name, parent)
 	}
 	if err := os.WriteFile(path, data, 0o600); err != nil {
