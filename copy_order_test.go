@@ -105,6 +105,14 @@ func TestCopyThreadDoesNotSortAwayAKeyOutOfOrder(t *testing.T) {
 	}
 }
 
+// bothLogModes are the store's two write paths, each NoSync: the commit
+// loop with its write-ahead log, and bbolt's transactions alone (NoWAL).
+// Tests of damage met by a write run in both.
+var bothLogModes = []struct {
+	name string
+	opts Options
+}{{"WAL", Options{Durability: NoSync}}, {"NoWAL", Options{NoWAL: true, Durability: NoSync}}}
+
 // openThenDamage opens the store file at path read-write with opts, then
 // writes damaged into the file under it where it differs from the file's
 // bytes: a read-write Open refuses a page whose keys are out of order

@@ -23,10 +23,7 @@ import (
 // and delete no value a checkpoint it keeps names.
 func TestGCSweepKeepsValuesPastARaisedKey(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []struct {
-		name string
-		opts Options
-	}{{"NoWAL", Options{NoWAL: true, Durability: NoSync}}, {"WAL", Options{Durability: NoSync}}} {
+	for _, mode := range bothLogModes {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			for raised := range 3 {

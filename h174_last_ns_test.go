@@ -29,10 +29,7 @@ const h174NA = 210
 // GC must refuse (ErrCorrupt) or leave the entry.
 func TestGCKeepsTheNamespaceOfAKeyOutOfOrder(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []struct {
-		name string
-		opts Options
-	}{{"NoWAL", Options{NoWAL: true, Durability: NoSync}}, {"WAL", Options{Durability: NoSync}}} {
+	for _, mode := range bothLogModes {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			gcKeepsNamespaceOfKeyOutOfOrder(t, mode.opts)

@@ -19,10 +19,7 @@ import (
 // followed by a clean Verify and reads of every thread.
 func TestMaintenanceOnHealthyStoresMeetsNoKeyOutOfOrder(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []struct {
-		name string
-		opts Options
-	}{{"NoWAL", Options{NoWAL: true, Durability: NoSync}}, {"WAL", Options{Durability: NoSync}}} {
+	for _, mode := range bothLogModes {
 		for seed := range uint64(3) {
 			t.Run(fmt.Sprintf("%s/seed%d", mode.name, seed), func(t *testing.T) {
 				t.Parallel()

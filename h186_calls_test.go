@@ -339,10 +339,7 @@ func h186Hunt(t *testing.T, seed uint64, cases, only int, call string) {
 				continue
 			}
 			call := cl
-			for _, mode := range []struct {
-				name string
-				opts Options
-			}{{"WAL", Options{Durability: NoSync}}, {"NoWAL", Options{NoWAL: true, Durability: NoSync}}} {
+			for _, mode := range bothLogModes {
 				name := fmt.Sprintf("case %d (seed %d) %s %s over %s", c, cs, call.name, mode.name, where)
 				path := filepath.Join(dir, "run.db")
 				for _, p := range []string{path + "-wal", path + ".compact"} {

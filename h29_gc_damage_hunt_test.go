@@ -237,10 +237,7 @@ func TestH29GCOverDamageKeepsValues(t *testing.T) {
 		damaged := bytes.Clone(clean)
 		damaged[at] ^= 1 << rng.IntN(8)
 		keep := 1 + rng.IntN(3)
-		for _, mode := range []struct {
-			name string
-			opts Options
-		}{{"WAL", Options{Durability: NoSync}}, {"NoWAL", Options{NoWAL: true, Durability: NoSync}}} {
+		for _, mode := range bothLogModes {
 			name := fmt.Sprintf("case %d (seed %d) %s: %s page %d byte %d keep %d", c, cs, mode.name, tg.name, tg.page, at, keep)
 			path := filepath.Join(dir, fmt.Sprintf("c%d-%s.db", c, mode.name))
 			if err := os.WriteFile(path, clean, 0o600); err != nil {

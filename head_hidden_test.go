@@ -25,10 +25,7 @@ import (
 // C: each must be refused with ErrCorrupt, and nothing written.
 func TestWriteOverAHiddenHeadIsRefused(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []struct {
-		name string
-		opts Options
-	}{{"NoWAL", Options{NoWAL: true, Durability: NoSync}}, {"WAL", Options{Durability: NoSync}}} {
+	for _, mode := range bothLogModes {
 		for _, n := range []int{60, 1} { // checkpoints of the root namespace; 1: C alone
 			for _, write := range []string{"Save", "Put IfHead"} {
 				if n == 1 && write == "Put IfHead" {

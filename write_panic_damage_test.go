@@ -25,10 +25,7 @@ import (
 // the store go on.
 func TestWriteOverADamagedElementIsCorrupt(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []struct {
-		name string
-		opts Options
-	}{{"WAL", Options{Durability: NoSync}}, {"NoWAL", Options{NoWAL: true, Durability: NoSync}}} {
+	for _, mode := range bothLogModes {
 		for _, field := range []struct {
 			name string
 			at   int    // the field's offset in the element
