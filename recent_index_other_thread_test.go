@@ -1,0 +1,136 @@
+package ckpt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestRecentThreadsOverAnIndexEntryNamingAnotherThread: a flipped byte of
+// the thread name in one index entry can name another thread that is
+// stored, not one that is missing (TestRecentThreadsOverAThreadTheIndex-
+// DoesNotName). Checkpoints a1 < b1 < c1 < c2; c2's entry renamed to "a":
+// the walk, newest first, met "a" at c2, c at c1, then b, and listed
+// [a c b] where the clean order is [c b a], with no error. Every thread
+// RecentThreads lists without an error must stand in its clean place;
+// one it cannot place must carry ErrCorrupt.
+func TestRecentThreadsOverAnIndexEntryNamingAnotherThread(t *testing.T) {
+	ctx := context.Background()
+	for _, ro := range []bool{true, false} {
+		t.Run(fmt.Sprintf("readOnly=%v", ro), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s.db")
+			s, err := Open(path, Options{Durability: NoSync})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var last Config
+			for _, th := range []string{"a", "b", "c", "c"} {
+				parent := ""
+				if th == "c" && last.ThreadID == "c" {
+					parent = last.CheckpointID
+				}
+				last, err = s.Put(ctx, Config{ThreadID: th, CheckpointID: parent},
+					Checkpoint{ChannelValues: map[string]any{"x": th}, ChannelVersions: map[string]string{"x": "v1"}},
+					Metadata{"step": 1}, map[string]string{"x": "v1"})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			id, err := parseID("id", last.CheckpointID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := indexKey(id, "c", "")
+			// Damage under a read-write store is computed on a copy of the
+			// file as that Open left it: Open commits (its marks), and
+			// bbolt may move the index's page.
+			var s2 *Store
+			if !ro {
+				if s2, err = Open(path, Options{Durability: NoSync}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			now, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap := path + ".snap"
+			if err := os.WriteFile(snap, now, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			off := keyOffsetInFile(t, snap, func(tx *bolt.Tx) ([]byte, error) {
+				k, _ := tx.Bucket(bucketIndex).Cursor().Seek(key)
+				if !bytes.Equal(k, key) {
+					return nil, errors.New("c2's index entry is missing")
+				}
+				return k, nil
+			})
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = f.WriteAt([]byte{'a'}, int64(off+idLen+2)) // c2's entry now names thread a
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ro {
+				if s2, err = Open(path, Options{ReadOnly: true}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			defer s2.Close()
+			for _, q := range []ThreadQuery{{}, {Limit: 1}, {Offset: 1, Limit: 1}, {Limit: 2}} {
+				page, err := s2.RecentThreads(ctx, q)
+				if err != nil {
+					if !errors.Is(err, ErrCorrupt) {
+						t.Fatalf("RecentThreads(%+v): %v, want ErrCorrupt", q, err)
+					}
+					continue
+				}
+				clean := []string{"c", "b", "a"}
+				want := clean[min(q.Offset, 3):]
+				if q.Limit > 0 {
+					want = want[:min(q.Limit, len(want))]
+				}
+				if len(page.Threads) != len(want) {
+					t.Fatalf("RecentThreads(%+v): %d threads, want %d", q, len(page.Threads), len(want))
+				}
+				// A page of the clean order, or an entry flagged: a
+				// thread listed without an error stands where the clean
+				// order puts it.
+				for i, info := range page.Threads {
+					if page.Errs != nil && page.Errs[i] != nil {
+						if !errors.Is(page.Errs[i], ErrCorrupt) {
+							t.Errorf("RecentThreads(%+v): thread %s: %v, want ErrCorrupt", q, info.ThreadID, page.Errs[i])
+						}
+						continue
+					}
+					if info.ThreadID != want[i] {
+						t.Errorf("RecentThreads(%+v) = %v with no error at %d (%s), want %v", q, threadIDs(page), i, info.ThreadID, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+func threadIDs(p ThreadPage) []string {
+	var ids []string
+	for _, info := range p.Threads {
+		ids = append(ids, info.ThreadID)
+	}
+	return slices.Clip(ids)
+}
