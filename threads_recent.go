@@ -49,9 +49,10 @@ type ThreadPage struct {
 // written since the page's threads last wrote, not with the whole history
 // of every thread, as summarising them all would. Damage confined to one
 // thread is reported for that thread (ThreadPage.Errs) and the others are
-// listed, as is a thread with checkpoints the damaged index does not name
-// (listed last, its place not known); damage to the list of threads
-// itself is the error. The page,
+// listed, as is a thread whose place a damaged index entry does not give
+// (its newest checkpoint's entry names another thread, or another
+// checkpoint; listed where the index puts it, or last, with ErrCorrupt);
+// damage to the list of threads itself is the error. The page,
 // its summaries and Total are read from one snapshot: the store as of one
 // moment, whatever writers do meanwhile (between two calls, a thread
 // written since may move to the front, shifting the pages after it).
@@ -74,8 +75,7 @@ func (s *Store) RecentThreads(ctx context.Context, q ThreadQuery) (ThreadPage, e
 		if q.Limit > 0 {
 			want = min(page.Total, q.Offset+q.Limit)
 		}
-		unindexed := map[string]bool{}
-		order, err := newestThreads(r, q.Prefix, want, unindexed)
+		order, placed, err := newestThreads(r, q.Prefix, want)
 		if err != nil {
 			return err
 		}
@@ -88,10 +88,8 @@ func (s *Store) RecentThreads(ctx context.Context, q ThreadQuery) (ThreadPage, e
 				return err
 			}
 			info, err := summariseRecent(r, thread, !s.untallied, !s.unlisted)
-			if err == nil && unindexed[thread] {
-				// Listed last, where its checkpoints may not belong: the
-				// order's error, told with this thread.
-				err = fmt.Errorf("%w: thread %q: the global index names none of its checkpoints (a damaged index entry): its place in the order is not known", ErrCorrupt, thread)
+			if err == nil {
+				err = checkPlace(thread, info, placed)
 			}
 			switch {
 			case errors.Is(err, ErrCorrupt), errors.Is(err, ErrInvalidConfig):
@@ -158,46 +156,69 @@ func eachThreadName(r reader, prefix string, fn func(thread string) error) error
 // newestThreads returns the first want threads whose id starts with
 // prefix, newest first, from the global index walked from its end (want
 // is at most the number of such threads, so the walk ends once it has
-// seen them all). A damaged index (Verify reports it) may name a thread
-// that is not stored, or miss one: the first is passed over, the second
-// put after the threads the index names, in id order, so that every
-// thread can still be found; one that holds checkpoints (which the index
-// names, when sound) goes into unindexed: its place is not known. Keys out of order in the index's pages end
-// the walk with ErrCorrupt, which is the answer: the walk passes over
-// the keys around such a key, and the threads it passed over would come
-// last.
-func newestThreads(r reader, prefix string, want int, unindexed map[string]bool) ([]string, error) {
+// seen them all), and, for each thread the index named, the checkpoint
+// whose entry placed it (checkPlace compares it with the thread's
+// newest). A damaged index (Verify reports it) may name a thread that is
+// not stored, or miss one: the first is passed over, the second put after
+// the threads the index names, in id order, so that every thread can
+// still be found. Keys out of order in the index's pages end the walk
+// with ErrCorrupt, which is the answer: the walk passes over the keys
+// around such a key, and the threads it passed over would come last.
+func newestThreads(r reader, prefix string, want int) ([]string, map[string]placement, error) {
 	var order []string
-	seen := map[string]bool{}
+	placed := map[string]placement{}
 	err := r.Scan(indexPath, nil, nil, true, func(k, _ []byte) error {
 		if len(order) >= want {
 			return errStop
 		}
-		_, thread, _, err := parseIndexKey(k)
-		if err == nil && !seen[thread] && strings.HasPrefix(thread, prefix) && r.Exists(threadBucket(thread)) {
-			seen[thread] = true
+		id, thread, _, err := parseIndexKey(k)
+		if _, seen := placed[thread]; err == nil && !seen && strings.HasPrefix(thread, prefix) && r.Exists(threadBucket(thread)) {
+			placed[thread] = placement{id: id, indexed: true}
 			order = append(order, thread)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("the global index, walked newest first: %w", err)
+		return nil, nil, fmt.Errorf("the global index, walked newest first: %w", err)
 	}
 	if len(order) >= want {
-		return order, nil
+		return order, placed, nil
 	}
 	err = eachThreadName(r, prefix, func(thread string) error {
-		if !seen[thread] {
+		if _, seen := placed[thread]; !seen {
 			order = append(order, thread)
 			// The whole index was walked: a thread it does not name
 			// holds no checkpoint, unless an index entry is damaged (a
-			// flipped byte of the thread's name in its one entry), and
-			// the thread's place in the order is then not known.
-			if hasCheckpoints(r, thread) {
-				unindexed[thread] = true
-			}
+			// flipped byte of the thread's name in its one entry).
+			placed[thread] = placement{unindexed: hasCheckpoints(r, thread)}
 		}
 		return keepScanning(len(order) < want)
 	})
-	return order, err
+	return order, placed, err
+}
+
+// placement is where the index walk put a thread: at the entry of
+// checkpoint id, or last (not indexed), where unindexed says the thread
+// holds checkpoints the index should have named.
+type placement struct {
+	id                 [idLen]byte
+	indexed, unindexed bool
+}
+
+// checkPlace returns ErrCorrupt when the index entry that placed thread
+// is not its newest checkpoint's. When sound, the index names every
+// checkpoint (written in the same transaction), so the walk from the
+// newest meets each thread first at its newest checkpoint. A flipped
+// byte of one entry's thread name lists the thread it now names at
+// another's checkpoint, and the thread that lost it at an older one, or
+// last: both out of their place, each told here with its own error.
+func checkPlace(thread string, info ThreadInfo, placed map[string]placement) error {
+	p := placed[thread]
+	switch {
+	case p.unindexed:
+		return fmt.Errorf("%w: thread %q: the global index names none of its checkpoints (a damaged index entry): its place in the order is not known", ErrCorrupt, thread)
+	case p.indexed && info.NewestID != idString(p.id):
+		return fmt.Errorf("%w: thread %q: the global index places it at checkpoint %s, but its newest checkpoint is %q (a damaged index entry): its place in the order is not known", ErrCorrupt, thread, idString(p.id), info.NewestID)
+	}
+	return nil
 }
