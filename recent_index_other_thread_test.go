@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -51,46 +50,13 @@ func TestRecentThreadsOverAnIndexEntryNamingAnotherThread(t *testing.T) {
 				t.Fatal(err)
 			}
 			key := indexKey(id, "c", "")
-			// Damage under a read-write store is computed on a copy of the
-			// file as that Open left it: Open commits (its marks), and
-			// bbolt may move the index's page.
-			var s2 *Store
-			if !ro {
-				if s2, err = Open(path, Options{Durability: NoSync}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			now, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			snap := path + ".snap"
-			if err := os.WriteFile(snap, now, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			off := keyOffsetInFile(t, snap, func(tx *bolt.Tx) ([]byte, error) {
+			s2 := openWithKeyDamage(t, path, ro, Options{Durability: NoSync}, func(tx *bolt.Tx) ([]byte, error) {
 				k, _ := tx.Bucket(bucketIndex).Cursor().Seek(key)
 				if !bytes.Equal(k, key) {
 					return nil, errors.New("c2's index entry is missing")
 				}
 				return k, nil
-			})
-			f, err := os.OpenFile(path, os.O_RDWR, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = f.WriteAt([]byte{'a'}, int64(off+idLen+2)) // c2's entry now names thread a
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ro {
-				if s2, err = Open(path, Options{ReadOnly: true}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			}, idLen+2, 'a') // c2's entry now names thread a
 			defer s2.Close()
 			for _, q := range []ThreadQuery{{}, {Limit: 1}, {Offset: 1, Limit: 1}, {Limit: 2}} {
 				page, err := s2.RecentThreads(ctx, q)
