@@ -90,3 +90,33 @@ func checkAcked(t *testing.T, path string, acked []string) {
 		}
 	}
 }
+
+// TestWritesGoOnAfterCompact: Compact puts a new file at the store's path
+// (a rename over it): the store writes on, and a removal after it is
+// still seen (the file it holds is the new one).
+func TestWritesGoOnAfterCompact(t *testing.T) {
+	ctx := context.Background()
+	for _, nowal := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "s.db")
+		s, err := Open(path, Options{NoWAL: nowal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Save(ctx, "t", map[string]any{"i": 0}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Compact(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Save(ctx, "t", map[string]any{"i": 1}, nil); err != nil {
+			t.Fatalf("NoWAL %v: Save after Compact: %v", nowal, err)
+		}
+		if err := os.Remove(path); err != nil {
+			t.Skipf("cannot remove an open file here: %v", err)
+		}
+		if _, err := s.Save(ctx, "t", map[string]any{"i": 2}, nil); !errors.Is(err, ErrFailed) {
+			t.Fatalf("NoWAL %v: Save after Compact and a removal: %v, want ErrFailed", nowal, err)
+		}
+		_ = s.Close()
+	}
+}

@@ -82,6 +82,9 @@ type Engine struct {
 	dbMu sync.RWMutex
 	db   *bolt.DB
 	file *os.File // db's file (bbolt holds its lock), for AbandonBolt
+	// held: the file and the log as opened, to see that their paths still
+	// name them before a durable write is acknowledged (held_files.go).
+	held heldFiles
 
 	queue    chan *Op
 	loopDone chan struct{}
@@ -163,6 +166,9 @@ func Open(path string, opts Options) (*Engine, error) {
 		cb:       newCallbacks(opts.OnAsyncError),
 	}
 	e.gate.hide = opts.HideUnpublished
+	if !e.readOnly {
+		e.held.db.Store(holdFile(file, path, "the store's file"))
+	}
 	e.valuesOnly = opts.ScanValuesOnly
 	if e.hooks.SyncLog == nil {
 		e.hooks.SyncLog = Fdatasync
@@ -585,6 +591,7 @@ func (e *Engine) replaceFile(dst *bolt.DB, dstFile *os.File, replace func() erro
 	}
 	old = e.db
 	e.db, e.file = dst, dstFile
+	e.held.db.Store(holdFile(dstFile, e.path, "the store's file"))
 	e.unsynced = false
 	return old, nil
 }

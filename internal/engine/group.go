@@ -220,6 +220,17 @@ func (e *Engine) boltGroup(ops []*Op) {
 		e.ack(ops, errs)
 		return
 	}
+	if needSync {
+		// A durable commit into a file no longer at the path would be
+		// lost with it (held_files.go): nothing is written, and the store
+		// stops as after a failed commit.
+		if err := e.held.db.Load().stillThere(); err != nil {
+			_ = tx.Rollback()
+			failRest(errs, e.persistFailed(FailBolt, fmt.Errorf("ckpt: commit: %w", err)))
+			e.ack(ops, errs)
+			return
+		}
+	}
 	// Only this goroutine commits, so toggling NoSync per transaction is
 	// safe.
 	e.db.NoSync = !needSync
