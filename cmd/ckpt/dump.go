@@ -162,11 +162,17 @@ again.`,
 				// checks (a wrong FILE is named first) and before FILE is
 				// opened for writing, which writes to it: a dump refused
 				// there leaves FILE byte-identical (ImportFile does the same).
+				// So are the dump's threads (importLooks), as far as the
+				// dump can be read ahead.
 				s, oerr := a.openWriteAfter(args[0], func() (err error) {
+					threads, err := dumpThreadsAhead(&in)
+					if err != nil {
+						return fmt.Errorf("%w; nothing imported, %s left as it was", err, args[0])
+					}
 					if in, err = ckpt.CheckDumpHeader(in); err != nil {
 						return fmt.Errorf("%w; nothing imported, %s left as it was", err, args[0])
 					}
-					return nil
+					return a.importLooks(c.Context(), args[0], threads)
 				})
 				if oerr != nil {
 					return oerr
