@@ -32,9 +32,10 @@ type app struct {
 	out, errw   io.Writer
 	lockTimeout time.Duration
 	asJSON      bool
-	ctx         context.Context // cancelled by SIGINT or SIGTERM
-	utc         bool            // times in UTC instead of local time
-	keyFiles    []string        // --key-file, newest first (rekey.go)
+	ctx         context.Context   // cancelled by SIGINT or SIGTERM
+	utc         bool              // times in UTC instead of local time
+	keyFiles    []string          // --key-file, newest first (rekey.go)
+	keyFileOf   map[uint32]string // the --key-file of each key id read
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
