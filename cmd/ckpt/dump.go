@@ -121,8 +121,9 @@ again.`,
 				}
 				defer f.Close()
 				if st, err := f.Stat(); err == nil && st.IsDir() {
-					// Said before FILE is created or opened for writing.
-					return fmt.Errorf("%s is a directory, not a dump", args[1])
+					// Said before FILE is created or opened for writing;
+					// a usage mistake, as export -o DIR is.
+					return usageError{fmt.Sprintf("%s is a directory, not a dump", args[1])}
 				}
 				in = f
 			}
