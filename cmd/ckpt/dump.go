@@ -192,7 +192,7 @@ again.`,
 						failed = "nothing imported, no file created" // the path once in the line
 					}
 				}
-				if c.Context().Err() == nil && dumpRefused(err) {
+				if c.Context().Err() == nil && dumpRefused(err) && !strings.Contains(err.Error(), importUndoLeft) {
 					// All or nothing: say so, the file is what people worry about.
 					return fmt.Errorf("%w; %s", err, failed)
 				}

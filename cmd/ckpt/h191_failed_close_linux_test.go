@@ -69,6 +69,7 @@ func TestH191FailedCloseAfterAFailedCommandSaysBoth(t *testing.T) {
 		}
 		r := h183RunFaulted(t, strace, dir, fault.path, fault.when, "import", "demo.db", "bad.jsonl")
 		failsWith(t, r, 1, "malformed dump: line 601")
+		t.Logf("%s failing: %s", filepath.Base(fault.path), r.stderr)
 		for _, want := range []string{"the store failed", "input/output error", "'ckpt verify demo.db'"} {
 			if !strings.Contains(r.stderr, want) {
 				t.Errorf("%s: stderr: want %q:\n%s", fault.path, want, r)
