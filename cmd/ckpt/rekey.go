@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -120,6 +121,12 @@ data sealed under them stays in the file's free space).`,
 			if err := checkFile(args[0]); err != nil {
 				return err
 			}
+			// The keys are tried read-only first: a read-write open writes
+			// to the file, and a rekey refused for a wrong or missing key
+			// leaves it byte-identical.
+			if err := a.rekeyLooks(c.Context(), args[0]); err != nil {
+				return err
+			}
 			s, err := a.openWrite(args[0])
 			if err != nil {
 				return err
@@ -128,12 +135,7 @@ data sealed under them stays in the file's free space).`,
 			st, err := s.Rekey(c.Context())
 			if err != nil {
 				left := "every value still opens with one of the keys; run rekey again to finish"
-				if ke, ok := errors.AsType[*ckpt.KeyError](err); ok && c.Context().Err() == nil {
-					// Running it again as it was fails the same way.
-					how := fmt.Sprintf("give key %d's --key-file after the new key's and run rekey again", ke.ID)
-					if !ke.Missing {
-						how = fmt.Sprintf("the --key-file given for key %d (%s) does not open it: give the right one and run rekey again", ke.ID, a.keyFileOf[ke.ID])
-					}
+				if how := a.rekeyHow(err); how != "" && c.Context().Err() == nil {
 					left = "every value still opens with one of the keys; " + how
 				}
 				return withLeft(c.Context(), err, left)
@@ -150,4 +152,32 @@ data sealed under them stays in the file's free space).`,
 	}
 	a.addJSON(c)
 	return c
+}
+
+// rekeyHow says, for a key error of a rekey (a *ckpt.KeyError), what to
+// give instead: running it again as it was fails the same way.
+func (a *app) rekeyHow(err error) string {
+	ke, ok := errors.AsType[*ckpt.KeyError](err)
+	if !ok {
+		return ""
+	}
+	if ke.Missing {
+		return fmt.Sprintf("give key %d's --key-file after the new key's and run rekey again", ke.ID)
+	}
+	return fmt.Sprintf("the --key-file given for key %d (%s) does not open it: give the right one and run rekey again", ke.ID, a.keyFileOf[ke.ID])
+}
+
+// rekeyLooks tries, read-only, the keys a rekey of file opens records
+// with (Store.CheckRekey).
+func (a *app) rekeyLooks(ctx context.Context, file string) (err error) {
+	s, err := a.openRead(file)
+	if err != nil {
+		return err
+	}
+	defer a.closeStore(s, &err)
+	err = s.CheckRekey(ctx)
+	if how := a.rekeyHow(err); how != "" {
+		return fmt.Errorf("%w; nothing re-sealed, %s left as it was; %s", err, file, how)
+	}
+	return withLeft(ctx, err, "nothing re-sealed, "+file+" left as it was")
 }
