@@ -101,8 +101,9 @@ func newImportCmd(a *app) *cobra.Command {
 		Long: `import reads a dump written by 'ckpt export' from DUMP, or from stdin when
 DUMP is absent or "-" (without DUMP, stdin must not be a terminal), and
 writes its threads into FILE in bounded batches. A thread already in FILE
-is an error. On any error the threads this import created are removed
-again.`,
+is an error, found before FILE is written to (in a dump from a pipe,
+among its first MiB): FILE is left byte-identical. On any error the
+threads this import created are removed again.`,
 		Args: argsBetween(1, 2),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			var in io.Reader = a.in

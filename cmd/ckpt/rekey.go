@@ -110,7 +110,9 @@ func newRekeyCmd(a *app) *cobra.Command {
 sealed under the first --key-file key (the new one), opening them with any of
 the others; plain records of a file written before encryption was turned on
 are sealed too. It works in small transactions: if it is interrupted, every
-value still opens with one of the keys; run it again to finish. Afterwards
+value still opens with one of the keys; run it again to finish. An old key
+missing or wrong is found before anything is written (FILE is left
+byte-identical), and the line names its --key-file. Afterwards
 the old keys are no longer needed (run compact too, so no old page holding
 data sealed under them stays in the file's free space).`,
 		Args: argsBetween(1, 1),
