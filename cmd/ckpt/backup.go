@@ -23,10 +23,10 @@ SRC-wal written into it. The copy goes to a temporary file beside DST
 (DST.ckpt-backup-*.tmp), is fsync'd and renamed over DST, so DST is never
 a partial copy; a temporary file a killed backup left is removed by the
 next backup to DST. A DST that is a symbolic link is the file it names:
-the copy replaces that file, beside it, and the link stays. The copy is opened and verified (as ckpt verify does)
-before it is renamed over DST: if that finds a problem (SRC is damaged),
-the problems are listed, the copy is removed, DST is left as it was and
-the exit status is 1.
+the copy replaces that file, beside it, and the link stays. The copy is
+opened and verified (as ckpt verify does) before it is renamed over DST:
+if that finds a problem (SRC is damaged), the problems are listed, the
+copy is removed, DST is left as it was and the exit status is 1.
 
 A program that has the store open backs it up while it runs with
 Store.BackupFile; this command is for a file no program holds.`,
