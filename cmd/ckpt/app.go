@@ -32,9 +32,10 @@ type app struct {
 	out, errw   io.Writer
 	lockTimeout time.Duration
 	asJSON      bool
-	ctx         context.Context // cancelled by SIGINT or SIGTERM
-	utc         bool            // times in UTC instead of local time
-	keyFiles    []string        // --key-file, newest first (rekey.go)
+	ctx         context.Context   // cancelled by SIGINT or SIGTERM
+	utc         bool              // times in UTC instead of local time
+	keyFiles    []string          // --key-file, newest first (rekey.go)
+	keyFileOf   map[uint32]string // the --key-file of each key id read
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
@@ -394,7 +395,8 @@ func (a *app) openError(path string, err error) error {
 	return err
 }
 
-// closeStore closes s, keeping the first error. A Close that could not
+// closeStore closes s, keeping the first error, and adding a failure of
+// the store (ErrFailed) to it. A Close that could not
 // apply the log for want of room (ErrDiskFull, not ErrFailed) after a
 // command that succeeded is a warning, not the command's failure: what
 // the command wrote is in the log, fsync'd, and the next Open applies it.
@@ -415,8 +417,31 @@ func (a *app) closeStore(s *ckpt.Store, err *error) {
 			"in the file or its write-ahead log, which the next open applies", s.Path(), failureCause(cerr)), cerr}
 	case *err == nil:
 		*err = cerr
+	case errors.Is(cerr, ckpt.ErrFailed) && !errors.Is(*err, ckpt.ErrFailed) && !s.ReadOnly():
+		// The command failed, and then so did the store: the first
+		// error alone hid that the disk reported one (run adds what to
+		// run on the file). What it had written, an undo included, was
+		// acknowledged, in the log.
+		then := fmt.Sprintf("and the store failed (%s): the writes it had acknowledged are kept, in %s or its write-ahead log, which the next open applies",
+			failureCause(cerr), s.Path())
+		if ie, ok := errors.AsType[interruptedError](*err); ok {
+			// Its line is printed alone (exit 130): it says it all.
+			*err = interruptedError{failedAdvice(ie.msg+"; "+then, s.Path())}
+			return
+		}
+		*err = bothErrors{(*err).Error() + "; " + then, []error{*err, cerr}}
 	}
 }
+
+// bothErrors is a command's error followed by its store's failure as it
+// closed: errors.Is and errors.As find either.
+type bothErrors struct {
+	msg  string
+	errs []error
+}
+
+func (e bothErrors) Error() string   { return e.msg }
+func (e bothErrors) Unwrap() []error { return e.errs }
 
 // printJSON writes v as indented JSON.
 func (a *app) printJSON(v any) error {

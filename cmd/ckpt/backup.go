@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/spf13/cobra"
@@ -21,18 +22,27 @@ file that opens on its own, with whatever a crashed program left in
 SRC-wal written into it. The copy goes to a temporary file beside DST
 (DST.ckpt-backup-*.tmp), is fsync'd and renamed over DST, so DST is never
 a partial copy; a temporary file a killed backup left is removed by the
-next backup to DST. The copy is opened and verified (as ckpt verify does)
-before it is renamed over DST: if that finds a problem (SRC is damaged),
-the problems are listed, the copy is removed, DST is left as it was and
-the exit status is 1.
+next backup to DST. A DST that is a symbolic link is the file it names:
+the copy replaces that file, beside it, and the link stays. The copy is
+opened and verified (as ckpt verify does) before it is renamed over DST:
+if that finds a problem (SRC is damaged), the problems are listed, the
+copy is removed, DST is left as it was and the exit status is 1.
 
 A program that has the store open backs it up while it runs with
 Store.BackupFile; this command is for a file no program holds.`,
 		Args: argsBetween(2, 2),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			src, dst := args[0], args[1]
-			if d := filepath.Dir(dst); !isDir(d) {
+			// A link is the file it names (BackupFile): its directory is
+			// where the copy goes, and the library's errors name it; the
+			// line names DST as typed, the target beside it.
+			target := linkTarget(dst)
+			if d := filepath.Dir(target); !isDir(d) {
 				// Else the error names the temporary file beside DST.
+				if target != dst {
+					// The link is there: it stays.
+					return fmt.Errorf("backup to %s: no directory %s; %s left as it was", asTyped(dst, target), d, dst)
+				}
 				return fmt.Errorf("backup to %s: no directory %s", dst, d)
 			}
 			// BackupFile renames a whole copy over DST or removes it: a
@@ -78,6 +88,9 @@ Store.BackupFile; this command is for a file no program holds.`,
 				return nil
 			}))
 			bar.done()
+			if err != nil && target != dst {
+				err = textError{strings.ReplaceAll(err.Error(), "backup to "+target+":", "backup to "+asTyped(dst, target)+":"), err}
+			}
 			if err != nil {
 				if err := resolveUsage(err); errors.As(err, new(usageError)) {
 					return err // DST is the store or a directory
@@ -121,3 +134,48 @@ func isDir(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && st.IsDir()
 }
+
+// linkTarget is the file path names when it is a symbolic link (followed
+// to the end, relative targets from the link's directory, as
+// Store.BackupFile does), else path.
+func linkTarget(path string) string {
+	p := path
+	for range 41 { // the kernel follows 40
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			return p
+		}
+		to, err := os.Readlink(p)
+		if err != nil {
+			return path
+		}
+		if !filepath.IsAbs(to) {
+			d, err := filepath.EvalSymlinks(filepath.Dir(p))
+			if err != nil {
+				return path
+			}
+			to = filepath.Join(d, to)
+		}
+		p = to
+	}
+	return path // a loop: the library says so
+}
+
+// asTyped names a destination as the user typed it, and the file it
+// links to when that differs.
+func asTyped(typed, target string) string {
+	if typed == target {
+		return typed
+	}
+	return typed + " (a link to " + target + ")"
+}
+
+// textError is err said in other words: errors.Is and errors.As still
+// find what err wraps.
+type textError struct {
+	msg string
+	err error
+}
+
+func (e textError) Error() string { return e.msg }
+func (e textError) Unwrap() error { return e.err }

@@ -101,8 +101,9 @@ func newImportCmd(a *app) *cobra.Command {
 		Long: `import reads a dump written by 'ckpt export' from DUMP, or from stdin when
 DUMP is absent or "-" (without DUMP, stdin must not be a terminal), and
 writes its threads into FILE in bounded batches. A thread already in FILE
-is an error. On any error the threads this import created are removed
-again.`,
+is an error, found before FILE is written to (in a dump from a pipe,
+among its first MiB): FILE is left byte-identical. On any error the
+threads this import created are removed again.`,
 		Args: argsBetween(1, 2),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			var in io.Reader = a.in
@@ -121,8 +122,9 @@ again.`,
 				}
 				defer f.Close()
 				if st, err := f.Stat(); err == nil && st.IsDir() {
-					// Said before FILE is created or opened for writing.
-					return fmt.Errorf("%s is a directory, not a dump", args[1])
+					// Said before FILE is created or opened for writing;
+					// a usage mistake, as export -o DIR is.
+					return usageError{fmt.Sprintf("%s is a directory, not a dump", args[1])}
 				}
 				in = f
 			}
@@ -162,11 +164,17 @@ again.`,
 				// checks (a wrong FILE is named first) and before FILE is
 				// opened for writing, which writes to it: a dump refused
 				// there leaves FILE byte-identical (ImportFile does the same).
+				// So are the dump's threads (importLooks), as far as the
+				// dump can be read ahead.
 				s, oerr := a.openWriteAfter(args[0], func() (err error) {
+					threads, err := dumpThreadsAhead(&in)
+					if err != nil {
+						return fmt.Errorf("%w; nothing imported, %s left as it was", err, args[0])
+					}
 					if in, err = ckpt.CheckDumpHeader(in); err != nil {
 						return fmt.Errorf("%w; nothing imported, %s left as it was", err, args[0])
 					}
-					return nil
+					return a.importLooks(c.Context(), args[0], threads)
 				})
 				if oerr != nil {
 					return oerr
@@ -185,7 +193,7 @@ again.`,
 						failed = "nothing imported, no file created" // the path once in the line
 					}
 				}
-				if c.Context().Err() == nil && dumpRefused(err) {
+				if c.Context().Err() == nil && dumpRefused(err) && !strings.Contains(err.Error(), importUndoLeft) {
 					// All or nothing: say so, the file is what people worry about.
 					return fmt.Errorf("%w; %s", err, failed)
 				}

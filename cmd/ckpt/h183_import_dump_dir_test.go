@@ -30,15 +30,16 @@ func TestH183ImportOfADirectoryNamesTheDump(t *testing.T) {
 	}
 	for _, c := range []struct {
 		args []string
+		code int // a directory is a usage mistake, as for export -o
 		want string
 	}{
-		{[]string{"import", "fresh.db", "adir"}, "adir is a directory, not a dump"},
-		{[]string{"import", "demo.db", "adir"}, "adir is a directory, not a dump"},
-		{[]string{"import", "fresh.db", "nodump.jsonl"}, "nodump.jsonl: no such file"},
-		{[]string{"import", "demo.db", "nodump.jsonl"}, "nodump.jsonl: no such file"},
+		{[]string{"import", "fresh.db", "adir"}, exitUsage, "adir is a directory, not a dump"},
+		{[]string{"import", "demo.db", "adir"}, exitUsage, "adir is a directory, not a dump"},
+		{[]string{"import", "fresh.db", "nodump.jsonl"}, exitError, "nodump.jsonl: no such file"},
+		{[]string{"import", "demo.db", "nodump.jsonl"}, exitError, "nodump.jsonl: no such file"},
 	} {
 		r := runIn(t, dir, "", c.args...)
-		failsWith(t, r, 1, c.want)
+		failsWith(t, r, c.code, c.want)
 		if strings.Contains(r.stderr, "fresh.db: ") || strings.Contains(r.stderr, "read adir") || strings.Contains(r.stderr, "open nodump") {
 			t.Errorf("the line names the wrong file, or in Go's words:\n%s", r)
 		}

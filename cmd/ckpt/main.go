@@ -113,9 +113,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		msg = failedAdvice(msg, fileArg(cmd))
 	}
 	if errors.Is(err, ckpt.ErrKey) && !strings.Contains(msg, "--key-file") {
-		// The library says which key is missing; the command says how to
-		// give it.
-		msg += " (give the store's key files with --key-file; see 'ckpt --help')"
+		// The library says which key is missing or wrong; the command
+		// says how to give it, or which file gave the wrong one.
+		if wrong := a.wrongKey(err); wrong != "" {
+			msg += "; " + wrong
+		} else {
+			msg += " (give the store's key files with --key-file; see 'ckpt --help')"
+		}
 	}
 	fmt.Fprintln(stderr, msg)
 	return exitError

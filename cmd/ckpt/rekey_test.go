@@ -61,7 +61,7 @@ func TestKeyFileAndRekey(t *testing.T) {
 	if r := ok(t, dir, "show", db, "t", "--key-file", oldFile); !strings.Contains(r.stdout, "CLI-SENTINEL") {
 		t.Fatalf("show with the key does not print the value:\n%s", r)
 	}
-	failsWith(t, runIn(t, dir, "", "show", db, "t", "--key-file", bad), exitError, "not 32 bytes")
+	failsWith(t, runIn(t, dir, "", "show", db, "t", "--key-file", bad), exitUsage, "not 32 bytes") // a malformed file: usage
 	failsWith(t, runIn(t, dir, "", "rekey", db), exitUsage, "--key-file")
 
 	if r := ok(t, dir, "rekey", db, "--key-file", newFile, "--key-file", oldFile); !strings.Contains(r.stdout, "re-sealed") {
