@@ -354,7 +354,7 @@ func h186Hunt(t *testing.T, seed uint64, cases, only int, call string) {
 						t.Fatal(err)
 					}
 				} else {
-					s = openThenDamage(t, path, mode.opts, damaged)
+					s, _ = openThenDamageAnywhere(t, path, mode.opts, damaged)
 				}
 				callErr := call.run(ctx, s)
 				cerr := s.Close()

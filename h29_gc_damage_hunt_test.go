@@ -243,7 +243,7 @@ func TestH29GCOverDamageKeepsValues(t *testing.T) {
 			if err := os.WriteFile(path, clean, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			s := openThenDamage(t, path, mode.opts, damaged)
+			s, _ := openThenDamageAnywhere(t, path, mode.opts, damaged)
 			_, gcErr := s.GC(context.Background(), Policy{KeepLast: keep})
 			cerr := s.Close()
 			if gcErr != nil && !errors.Is(gcErr, ErrCorrupt) {
