@@ -233,8 +233,12 @@ func h192Child(path string) int {
 		_ = f.Close()
 		emit("R import " + h192ErrStr(err))
 	case "rekey":
+		// Writers beside it: their new records sealed under the new key.
+		var wg sync.WaitGroup
+		wg.Go(func() { h192Work(ctx, s, os.Getenv(h192WorkEnv), false, emit) })
 		_, err := s.Rekey(ctx)
 		emit("R rekey " + h192ErrStr(err))
+		wg.Wait()
 	case "backup":
 		err := s.BackupFile(ctx, filepath.Join(filepath.Dir(path), "bk.db"))
 		emit("R backup " + h192ErrStr(err))
@@ -293,10 +297,11 @@ func (a *h192AsyncErrs) resolve() {
 }
 
 // h192Work runs the writers of work (seed:base:steps): h192Threads
-// threads t0.., each Sync or Async as the seed says, steps base.. of
-// each, printing "A thread step" once a step is durable (Sync returned
-// nil; Async: a Flush after it returned nil) and "E thread step" when
-// its call returned an error; with maint, Compact, ApplyLog, Flush and
+// threads t0.., each Sync, Async or NoSync as the seed says, steps
+// base.. of each, printing "A thread step" once a step is durable (Sync
+// returned nil; Async: a Flush after it returned nil), "N thread step"
+// when a NoSync one returned nil, and "E thread step" when its call
+// returned an error; with maint, Compact, ApplyLog, Flush and
 // BackupFile beside them until they are done.
 func h192Work(ctx context.Context, s *ckpt.Store, work string, maint bool, emit func(string)) {
 	p := strings.Split(work, ":")
@@ -311,10 +316,7 @@ func h192Work(ctx context.Context, s *ckpt.Store, work string, maint bool, emit 
 	done := make(chan struct{})
 	for i := range h192Threads {
 		th := fmt.Sprintf("t%d", i)
-		d := ckpt.Sync
-		if seed>>i&1 == 1 {
-			d = ckpt.Async
-		}
+		d := []ckpt.Durability{ckpt.Sync, ckpt.Async, ckpt.NoSync}[(seed>>(2*i))%3]
 		wg.Go(func() {
 			wctx := ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{Durability: d})
 			var pending []int
@@ -339,6 +341,10 @@ func h192Work(ctx context.Context, s *ckpt.Store, work string, maint bool, emit 
 					emit(fmt.Sprintf("E %s %d", th, st))
 				case d == ckpt.Sync:
 					emit(fmt.Sprintf("A %s %d", th, st))
+				case d == ckpt.NoSync:
+					// Survives a kill, not a power cut (none here), nor
+					// the failed fsync of its group (its record erased).
+					emit(fmt.Sprintf("N %s %d", th, st))
 				default:
 					pending = append(pending, st)
 					if st%4 == 3 {

@@ -94,6 +94,28 @@ var h192Pairs = []struct {
 		c.phases[0].fsize = h192Delta(r, 16<<10)
 		return c
 	}},
+	{"Close on a full disk keeps the log + kill in Open's replay", func(r *rand.Rand) h192Case {
+		c := h192One(h192WalOrNot(r), "")
+		c.phases[0].fsize = h192Delta(r, 8<<10)
+		c.phases = append(c.phases, h192Phase{kind: "open", faults: fmt.Sprintf("kill:any:%d", 1+r.IntN(3)), steps: 6})
+		return c
+	}},
+	{"Close on a full disk keeps the log + log byte flipped", func(r *rand.Rand) h192Case {
+		c := h192One("wal", "")
+		c.phases[0].fsize = h192Delta(r, 8<<10)
+		c.flip = 0
+		return c
+	}},
+	{"fsync fail (log kept, tail erased) + log byte flipped", func(r *rand.Rand) h192Case {
+		c := h192One("wal", fmt.Sprintf("fail:fsync:%d", 3+r.IntN(20)))
+		c.flip = 0
+		return c
+	}},
+	{"new store's Open on a full disk + kill soon after", func(r *rand.Rand) h192Case {
+		return h192Case{mode: h192WalOrNot(r), flip: -1, phases: []h192Phase{
+			{kind: "open", fsize: h192Delta(r, 64<<10), faults: fmt.Sprintf("killin:now:%d", r.IntN(3000)), steps: 10},
+			{kind: "open", faults: fmt.Sprintf("kill:any:%d", 1+r.IntN(3)), steps: 10}}}
+	}},
 	{"fsync or commit fail + kill soon after", func(r *rand.Rand) h192Case {
 		return h192One(h192WalOrNot(r), fmt.Sprintf("fail:any:%d;killin:now:%d", 1+r.IntN(10), r.IntN(3000)))
 	}},
@@ -224,7 +246,23 @@ var h192Pairs = []struct {
 // many bytes (below n).
 func h192Delta(r *rand.Rand, n int) string { return strconv.Itoa(r.IntN(n)) }
 
-func h192WalOrNot(r *rand.Rand) string { return []string{"wal", "nowal"}[r.IntN(2)] }
+// failsStore tells whether a phase fails an fsync or commit, or flips a
+// byte: a NoSync write is then in doubt (its record erased with its
+// group's, or past the damage), elsewhere it must survive (a kill, a full
+// disk).
+func (c h192Case) failsStore() bool {
+	if c.flip >= 0 {
+		return true
+	}
+	for _, p := range c.phases {
+		if strings.Contains(p.faults, "fail:") || strings.Contains(p.faults, "full:") {
+			return true
+		}
+	}
+	return false
+}
+
+func h192WalOrNot(r *rand.Rand) string { return []string{"wal", "nowal", "sealed"}[r.IntN(3)] }
 
 // h192One is a case of one work phase with faults.
 func h192One(mode, faults string) h192Case {
@@ -316,11 +354,12 @@ wait:
 	for sc.Scan() {
 		f := strings.SplitN(sc.Text(), " ", 3)
 		switch f[0] {
-		case "A", "E":
+		case "A", "E", "N":
 			st, _ := strconv.Atoi(f[2])
-			if f[0] == "A" {
+			switch {
+			case f[0] == "A", f[0] == "N" && !r.c.failsStore():
 				r.mark(r.acked, f[1], st)
-			} else {
+			case f[0] == "E":
 				r.mark(r.failed, f[1], st)
 			}
 		case "F":
@@ -390,6 +429,16 @@ func (r *h192Run) flipLog(rng *rand.Rand) {
 func (r *h192Run) settle(ctx context.Context) (*ckpt.Store, bool) {
 	t := r.t
 	opts := h192Opts(r.c.mode, "settle")
+	// A look first (`ckpt verify`, `ckpt ls` open read-only): what the
+	// store shows must be what it holds, or a refusal naming what to run.
+	ro := opts
+	ro.ReadOnly = true
+	if s, err := ckpt.Open(r.path, ro); err == nil {
+		r.check(ctx, s, r.flipped && r.recoverRan, true, "read-only")
+		_ = s.Close()
+	} else if !strings.Contains(err.Error(), "ckpt recover") {
+		t.Errorf("%s (seed %d): read-only Open: %v: it names nothing to run", r.c.pair, r.seed, err)
+	}
 	s, err := ckpt.Open(r.path, opts)
 	recovered := false
 	if err != nil {
@@ -500,7 +549,9 @@ func (r *h192Run) check(ctx context.Context, s *ckpt.Store, recovered, whole boo
 	if err != nil || !rep.OK() {
 		bad("Verify: %v %+v", err, rep)
 	}
-	if _, err := os.Stat(r.path + ".compact"); err == nil && whole {
+	// Only a read-write Open, under the lock, removes a killed
+	// compaction's file.
+	if _, err := os.Stat(r.path + ".compact"); err == nil && what == "settled" {
 		bad("a compaction's temp file is left after Open")
 	}
 }
