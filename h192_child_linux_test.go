@@ -39,18 +39,25 @@ const (
 
 var errH192 = errors.New("h192: injected fault")
 
-// h192Keys: a sealed store is written under key 1, rekeyed to key 2.
+// h192Opts are a case's options: mode is wal, nowal or sealed (written
+// under key 1 in the work phase, rekeyed to key 2 after it), with
+// "+tight" a queue of two Async writes and 4 KiB (writers wait for room).
 func h192Opts(mode, phase string) ckpt.Options {
+	mode, tight := strings.CutSuffix(mode, "+tight")
+	var o ckpt.Options
 	switch mode {
 	case "nowal":
-		return ckpt.Options{NoWAL: true}
+		o.NoWAL = true
 	case "sealed":
+		o.Encryption = &ckpt.Encryption{Keys: []ckpt.Key{diskKeys[1], diskKeys[0]}}
 		if phase == "work" {
-			return ckpt.Options{Encryption: &ckpt.Encryption{Keys: []ckpt.Key{diskKeys[0]}}}
+			o.Encryption = &ckpt.Encryption{Keys: []ckpt.Key{diskKeys[0]}}
 		}
-		return ckpt.Options{Encryption: &ckpt.Encryption{Keys: []ckpt.Key{diskKeys[1], diskKeys[0]}}}
 	}
-	return ckpt.Options{}
+	if tight {
+		o.MaxPending, o.MaxPendingBytes = 2, 4<<10
+	}
+	return o
 }
 
 // h192Fault: act (kill, fail: errH192, full: ENOSPC) at the k-th call of
@@ -366,8 +373,20 @@ func h192Work(ctx context.Context, s *ckpt.Store, work string, maint bool, emit 
 				default:
 				}
 				var err error
-				op := []string{"compact", "apply", "flush", "backup"}[rng.IntN(4)]
+				op := []string{"compact", "apply", "flush", "backup", "delete"}[rng.IntN(5)]
 				switch op {
+				case "delete":
+					// A thread of its own, written and deleted: "D
+					// thread result" (one transaction: all or nothing).
+					th := fmt.Sprintf("d%d", base+n)
+					for st := range 3 {
+						if _, err := s.Save(ctx, th, h192State(th, st), nil); err != nil {
+							emit(fmt.Sprintf("E %s %d", th, st))
+						} else {
+							emit(fmt.Sprintf("A %s %d", th, st))
+						}
+					}
+					emit("D " + th + " " + h192ErrStr(s.DeleteThread(ctx, th)))
 				case "compact":
 					_, err = s.Compact(ctx, nil)
 				case "apply":

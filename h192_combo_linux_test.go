@@ -227,6 +227,18 @@ var h192Pairs = []struct {
 		c.phases = append(c.phases, h192Phase{kind: "recover", faults: "kill:recover:*:" + strconv.Itoa(1+r.IntN(4))})
 		return c
 	}},
+	{"log byte flipped + recover killed at a random moment", func(r *rand.Rand) h192Case {
+		c := h192One("wal", fmt.Sprintf("kill:fsync:%d", 5+r.IntN(15)))
+		c.flip = 0
+		c.phases = append(c.phases, h192Phase{kind: "recover", killAfter: time.Duration(1+r.IntN(30)) * time.Millisecond})
+		return c
+	}},
+	{"failed commit's kept log + byte flipped + recover killed", func(r *rand.Rand) h192Case {
+		c := h192One("wal", fmt.Sprintf("fail:commit:%d", 1+r.IntN(4)))
+		c.flip = 0
+		c.phases = append(c.phases, h192Phase{kind: "recover", faults: "kill:recover:*:" + strconv.Itoa(1+r.IntN(4))})
+		return c
+	}},
 	{"log byte flipped + recover on a full disk", func(r *rand.Rand) h192Case {
 		c := h192One("wal", fmt.Sprintf("kill:fsync:%d", 5+r.IntN(15)))
 		c.flip = 0
@@ -262,7 +274,13 @@ func (c h192Case) failsStore() bool {
 	return false
 }
 
-func h192WalOrNot(r *rand.Rand) string { return []string{"wal", "nowal", "sealed"}[r.IntN(3)] }
+func h192WalOrNot(r *rand.Rand) string {
+	m := []string{"wal", "nowal", "sealed"}[r.IntN(3)]
+	if r.IntN(3) == 0 {
+		m += "+tight"
+	}
+	return m
+}
 
 // h192One is a case of one work phase with faults.
 func h192One(mode, faults string) h192Case {
@@ -290,6 +308,7 @@ type h192Run struct {
 	path    string
 	dump    string
 	acked   map[string]map[int]bool
+	deletes map[string]string // a deleter's thread: its DeleteThread's result
 	failed  map[string]map[int]bool
 	imp     string // the import's result: "" (none, or killed), "ok", or its error
 	fired   int    // faults that fired
@@ -375,6 +394,8 @@ wait:
 			if f[2] != "ok" {
 				r.notes = append(r.notes, fmt.Sprintf("%s %s: %s", p.kind, f[1], h192Short(f[2])))
 			}
+		case "D":
+			r.deletes[f[1]] = f[2]
 		case "X":
 			t.Errorf("%s phase %d: %s", r.c.pair, i, sc.Text())
 		}
@@ -436,6 +457,8 @@ func (r *h192Run) settle(ctx context.Context) (*ckpt.Store, bool) {
 	if s, err := ckpt.Open(r.path, ro); err == nil {
 		r.check(ctx, s, r.flipped && r.recoverRan, true, "read-only")
 		_ = s.Close()
+	} else if _, serr := os.Stat(r.path); serr != nil && len(r.acked) == 0 {
+		// Killed before it made the file: nothing to look at.
 	} else if !strings.Contains(err.Error(), "ckpt recover") {
 		t.Errorf("%s (seed %d): read-only Open: %v: it names nothing to run", r.c.pair, r.seed, err)
 	}
@@ -460,7 +483,7 @@ func (r *h192Run) settle(ctx context.Context) (*ckpt.Store, bool) {
 			return nil, false
 		}
 	}
-	if r.c.mode == "sealed" {
+	if strings.HasPrefix(r.c.mode, "sealed") {
 		if _, err := s.Rekey(ctx); err != nil {
 			t.Errorf("%s (seed %d): Rekey run again: %v", r.c.pair, r.seed, err)
 		}
@@ -477,8 +500,7 @@ func (r *h192Run) check(ctx context.Context, s *ckpt.Store, recovered, whole boo
 	bad := func(f string, a ...any) {
 		t.Errorf("%s (seed %d, %s), %s: %s", r.c.pair, r.seed, r.c.mode, what, fmt.Sprintf(f, a...))
 	}
-	for i := range h192Threads {
-		th := fmt.Sprintf("t%d", i)
+	for _, th := range r.threads() {
 		present := map[int]bool{}
 		for snap, err := range s.History(ctx, th, ckpt.ListOptions{}) {
 			if err != nil {
@@ -504,6 +526,21 @@ func (r *h192Run) check(ctx context.Context, s *ckpt.Store, recovered, whole boo
 			if r.failed[th][st] {
 				bad("%s step %d returned an error and is there", th, st)
 			}
+		}
+		if strings.HasPrefix(th, "d") {
+			res, told := r.deletes[th]
+			switch {
+			case recovered || !whole:
+				continue // a recovery may drop the delete; a backup may predate it
+			case told && res == "ok":
+				if len(present) > 0 {
+					bad("%s: DeleteThread returned nil and %d of its checkpoints are there", th, len(present))
+				}
+				continue
+			case !told && len(present) == 0:
+				continue // killed in (or after) its delete
+			}
+			// Its delete returned an error (or never ran): it changed nothing.
 		}
 		// A step the store named as a failed Async write (to some
 		// Flush, or OnAsyncError) is not vouched for by a later Flush
@@ -592,6 +629,27 @@ func (r *h192Run) checkBackups(ctx context.Context, s *ckpt.Store, recovered boo
 	_ = b.Close()
 }
 
+// threads are t0.. and the threads the deleters wrote.
+func (r *h192Run) threads() []string {
+	var ths []string
+	for i := range h192Threads {
+		ths = append(ths, fmt.Sprintf("t%d", i))
+	}
+	var ds []string
+	for th := range r.acked {
+		if strings.HasPrefix(th, "d") {
+			ds = append(ds, th)
+		}
+	}
+	for th := range r.deletes {
+		if strings.HasPrefix(th, "d") && r.acked[th] == nil {
+			ds = append(ds, th)
+		}
+	}
+	slices.Sort(ds)
+	return append(ths, ds...)
+}
+
 func mapKeys(m map[int]bool) func(func(int) bool) {
 	return func(yield func(int) bool) {
 		for k := range m {
@@ -633,7 +691,7 @@ func h192RunCase(t *testing.T, dump string, pair int, seed uint64) []string {
 	rng := rand.New(rand.NewPCG(seed, uint64(pair)))
 	c := h192Pairs[pair].draw(rng)
 	c.pair = h192Pairs[pair].name
-	r := &h192Run{t: t, c: c, seed: seed, dir: t.TempDir(), acked: map[string]map[int]bool{}, failed: map[string]map[int]bool{}}
+	r := &h192Run{t: t, c: c, seed: seed, dir: t.TempDir(), acked: map[string]map[int]bool{}, deletes: map[string]string{}, failed: map[string]map[int]bool{}}
 	r.path = filepath.Join(r.dir, "s.db")
 	for _, p := range c.phases {
 		if p.kind == "import" {
@@ -676,7 +734,7 @@ func h192RunCase(t *testing.T, dump string, pair int, seed uint64) []string {
 	for _, m := range r.acked {
 		acked += len(m)
 	}
-	return append(r.notes, fmt.Sprintf("%s, faults fired %d, acknowledged %d", c.mode, r.fired, acked))
+	return append(r.notes, fmt.Sprintf("%s, faults fired %d, acknowledged %d, threads deleted %d", c.mode, r.fired, acked, len(r.deletes)))
 }
 
 func TestH192TwoFaultsInARow(t *testing.T) {
