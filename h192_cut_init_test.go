@@ -50,7 +50,9 @@ func TestH192CutShortNewFileOpens(t *testing.T) {
 	ctx := context.Background()
 	ps := os.Getpagesize()
 	init := h192InitPages(t, ps)
-	for _, n := range []int{1, 20, ps / 2, ps, ps + 100, 2 * ps, 3*ps - 1, 3 * ps} {
+	// From 80 bytes (through the first meta page's checksum) on: shorter,
+	// the prefix could be any bbolt file's start, and stays refused.
+	for _, n := range []int{80, 200, ps / 2, ps, ps + 100, 2 * ps, 3*ps - 1, 3 * ps} {
 		path := filepath.Join(t.TempDir(), "s.db")
 		if err := os.WriteFile(path, init[:n], 0o600); err != nil {
 			t.Fatal(err)
@@ -85,7 +87,8 @@ func TestH192CutShortNewFileOpens(t *testing.T) {
 
 // TestH192CutShortStoreRefused: a store (its first transaction committed)
 // cut to fewer than four pages is damage, not a new file: still refused,
-// and left as it was.
+// and left as it was; so is a cut shorter than the first meta page's
+// checksum (80 bytes), which the start of any bbolt file could be.
 func TestH192CutShortStoreRefused(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -105,7 +108,7 @@ func TestH192CutShortStoreRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []int{20, ps, 2 * ps, 3 * ps} {
+	for _, n := range []int{20, 79, 80, 100, ps, 2 * ps, 3 * ps} {
 		path := filepath.Join(t.TempDir(), "s.db")
 		if err := os.WriteFile(path, whole[:n], 0o600); err != nil {
 			t.Fatal(err)
