@@ -27,7 +27,8 @@ package ckpt_test
 // returned an error), Verify is clean, no compaction temp file is left;
 // no child died other than by its kill (no panic), none hung (a watchdog
 // kills it), and every error that stopped the settling named what to run.
-// CKPT_H192_CASES (default: each pair once), CKPT_H192_SEED (default 192).
+// CKPT_H192_CASES (default: each pair once), CKPT_H192_SEED (default 192),
+// CKPT_H192_PAIR (only the pairs whose name holds it).
 
 import (
 	"bufio"
@@ -751,9 +752,22 @@ func TestH192TwoFaultsInARow(t *testing.T) {
 	if v, err := strconv.ParseUint(os.Getenv("CKPT_H192_SEED"), 10, 64); err == nil {
 		seed = v
 	}
+	// CKPT_H192_PAIR: only the pairs whose name holds it.
+	var pairs []int
+	for i, p := range h192Pairs {
+		if strings.Contains(p.name, os.Getenv("CKPT_H192_PAIR")) {
+			pairs = append(pairs, i)
+		}
+	}
+	if len(pairs) == 0 {
+		t.Fatalf("no pair's name holds %q", os.Getenv("CKPT_H192_PAIR"))
+	}
+	if os.Getenv("CKPT_H192_CASES") == "" {
+		cases = len(pairs)
+	}
 	dump := h192Donor(t, t.TempDir())
 	for i := range cases {
-		pair := i % len(h192Pairs)
+		pair := pairs[i%len(pairs)]
 		cs := seed + uint64(i)
 		t.Run(fmt.Sprintf("%d", i), func(t *testing.T) {
 			notes := h192RunCase(t, dump, pair, cs)
