@@ -61,6 +61,8 @@ func fileChild(mode, path string) int {
 		return h146Child(path) // h146_chain_linux_test.go
 	case "h172":
 		return h172Child(path) // h172_child_linux_test.go
+	case "h192":
+		return h192Child(path) // h192_child_linux_test.go
 	}
 	fmt.Fprintln(os.Stderr, "unknown child mode", mode)
 	return 1

@@ -62,7 +62,7 @@ func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
 			}
 			if err == nil && !o.ReadOnly {
 				// Before bbolt reads a page (precheck.go).
-				if checked, err = checkBeforeOpen(file, deadline); err != nil {
+				if checked, err = checkBeforeOpen(file, deadline, o.PageSize); err != nil {
 					_ = file.Close()
 					return nil, err
 				}

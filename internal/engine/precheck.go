@@ -408,9 +408,12 @@ func (c *pageCheck) freelist(id uint64) error {
 // file and goes on), so no other process writes the file meanwhile. Where
 // it cannot lock (outside unix), it reports checked false, and OpenBolt
 // checks after Open instead (as checkOpened).
-func checkBeforeOpen(f *os.File, deadline time.Time) (checked bool, err error) {
+func checkBeforeOpen(f *os.File, deadline time.Time, pageSize int) (checked bool, err error) {
 	if locked, err := lockExclusive(f, deadline); err != nil || !locked {
 		return false, err
+	}
+	if err := forgetCutNewFile(f, pageSize); err != nil { // newfile.go
+		return true, err
 	}
 	return true, CheckPages(f)
 }
