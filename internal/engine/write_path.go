@@ -29,9 +29,11 @@ package engine
 // checks once a transaction.
 //
 // Not covered: the pages of a bucket a write deletes whole (DropBucket
-// frees them all; the calls that drop run the file walk first); a
-// bucket's root page id in its parent's leaf damaged to name the root of
-// a bucket of the same keys; a page's overflow damaged lower (bbolt then
+// frees them all; the calls that drop run the file walk first); a page
+// id (or a bucket's root id) damaged to name a page of another bucket
+// that begins with the same key and ends below the next (two threads'
+// bl/ share keys where their channels and versions are the same: nothing
+// in a page says whose it is); a page's overflow damaged lower (bbolt then
 // leaks pages, loses none); the freelist (bbolt holds it in memory from
 // Open on and writes it whole at each commit); and damage to a page
 // between the check and the commit.
