@@ -197,3 +197,85 @@ func h190Run(ctx context.Context, t *testing.T, name, dir string, clean, damaged
 		t.Errorf("%s: returned nil and reads x=%q (%v)", name, x, rerr)
 	}
 }
+
+// TestH190WriteBesideADamagedPageIDKeepsTheFileReadable: a page id of a
+// branch page of thread t0's buckets damaged, under an open store, to
+// name a leaf page of thread t1's checkpoints, which a Save of t1 then
+// rewrites and its commit frees (t1's own page: the Save's path is
+// sound, and its checks pass); three Saves of t3 hand the page out again.
+// Before the Save a read-only Open read the file (a page reached twice
+// is not refused); after it, t0's damaged id names a page reused above
+// it, a page cycle, and no Open reads the file: every thread lost. A
+// check of the write's own paths cannot see an id elsewhere that names
+// them; only a walk of the file can. Found by the hunt
+// (CKPT_H186_SEED=3, case 0, Save t1: 2 of 6 runs). Not fixed.
+func TestH190WriteBesideADamagedPageIDKeepsTheFileReadable(t *testing.T) {
+	t.Skip("open: a write frees its own page that a damaged page id elsewhere names; the reuse leaves a page cycle (needs a walk of the file, not a path check)")
+	t.Parallel()
+	// The pages differ run to run (bbolt spills a transaction's buckets
+	// in map order): one round met it in 2 of 3 runs, so four.
+	for range 4 {
+		h190Beside(t)
+	}
+}
+
+func h190Beside(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.db")
+	m := h186Build(t, base, rand.New(rand.NewPCG(1, 186)))
+	clean, err := os.ReadFile(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cw := bwWalk(clean)
+	t1 := bwJoin([]string{string(bucketThreads), "t1", string(bucketCheckpoints)})
+	var flips []h190Flip
+	for id, q := range cw.pages {
+		if q.branch || q.owner != t1 {
+			continue
+		}
+		for _, fl := range h190Flips(t, clean, bwJoin([]string{string(bucketThreads), "t0"}), t1) {
+			fl.to = id
+			flips = append(flips, fl)
+		}
+	}
+	sort.Slice(flips, func(i, j int) bool {
+		return flips[i].at < flips[j].at || flips[i].at == flips[j].at && flips[i].to < flips[j].to
+	})
+	w := h190Writes(m)[0] // Save t1
+	for _, fl := range flips {
+		damaged := bytes.Clone(clean)
+		binary.LittleEndian.PutUint64(damaged[fl.at:], uint64(fl.to))
+		pre := filepath.Join(dir, "pre.db")
+		if err := os.WriteFile(pre, damaged, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ro, err := Open(pre, Options{ReadOnly: true})
+		if err != nil {
+			continue // refused before the write too
+		}
+		_ = ro.Close()
+		for _, mode := range bothLogModes {
+			path := filepath.Join(dir, "run.db")
+			for _, p := range []string{path + "-wal", path + ".compact"} {
+				_ = os.Remove(p)
+			}
+			if err := os.WriteFile(path, clean, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s := openThenDamage(t, path, mode.opts, damaged)
+			_, werr := w.run(ctx, s)
+			for i := range 3 {
+				_, _ = s.Save(ctx, "t3", map[string]any{"x": fmt.Sprint("more", i)}, Metadata{"step": -3})
+			}
+			_ = s.Close()
+			ro, err := Open(path, Options{ReadOnly: true})
+			if err != nil {
+				t.Errorf("%s: page %d's id of page %d names page %d (t1's): Save returned %v; read-only reopen: %v", mode.name, fl.from, fl.was, fl.to, werr, err)
+				continue
+			}
+			_ = ro.Close()
+		}
+	}
+}
