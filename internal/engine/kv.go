@@ -146,6 +146,9 @@ type BoltView struct {
 	// counts them in what a bucket may hold, since bbolt holds them in
 	// memory, not yet in the file's pages.
 	added int64
+	// writePaths checks, in a write transaction, the pages a write's
+	// keys lie on before bbolt writes them (write_path.go).
+	writePaths *writePaths
 	// wrote is set by the first change, so the commit loop can tell a
 	// failure before any change (the op alone fails) from one after (the
 	// transaction must be rolled back).
@@ -480,76 +483,6 @@ func appendPrefixEnd(dst, prefix []byte) []byte {
 		}
 	}
 	return nil
-}
-
-func (v *BoltView) mustBucket(p Path) (*bolt.Bucket, error) {
-	if v.scratch == nil {
-		v.scratch = v.scratchBuf[:0]
-	}
-	v.scratch = appendPath(v.scratch[:0], p)
-	if b := v.made[string(v.scratch)]; b != nil {
-		return b, nil
-	}
-	b, err := v.tx.CreateBucketIfNotExists(p[0])
-	for _, name := range p[1:] {
-		if err != nil {
-			break
-		}
-		b, err = b.CreateBucketIfNotExists(name)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("ckpt: open bucket: %w", boltRefused(err))
-	}
-	if v.made == nil {
-		v.made = make(map[string]*bolt.Bucket)
-	}
-	v.made[string(v.scratch)] = b
-	return b, nil
-}
-
-func (v *BoltView) Put(p Path, key, value []byte) error {
-	if err := Storable(key, value); err != nil {
-		return err // before bbolt: its refusal would not wrap ErrCorrupt
-	}
-	v.wrote = true
-	v.added += 1 + int64(len(p))
-	b, err := v.mustBucket(p)
-	if err != nil {
-		return err
-	}
-	return boltRefused(b.Put(key, value))
-}
-
-func (v *BoltView) Del(p Path, key []byte) error {
-	b := v.bucket(p)
-	if b == nil {
-		return nil
-	}
-	v.wrote = true
-	return boltRefused(b.Delete(key))
-}
-
-func (v *BoltView) NextSeq(p Path) (uint64, error) {
-	v.wrote = true
-	v.added += int64(len(p)) // the buckets mustBucket may create
-	b, err := v.mustBucket(p)
-	if err != nil {
-		return 0, err
-	}
-	return b.NextSequence()
-}
-
-func (v *BoltView) RaiseSeq(p Path, n uint64) error {
-	v.wrote = true
-	v.added += int64(len(p)) // the buckets mustBucket may create
-	b, err := v.mustBucket(p)
-	if err != nil {
-		return err
-	}
-	if b.Sequence() >= n {
-		return nil
-	}
-	return b.SetSequence(n)
 }
 
 // NewBoltView returns a view of tx.

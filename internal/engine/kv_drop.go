@@ -14,6 +14,16 @@ import (
 // its bounds against a damaged file's page cycles.
 
 func (v *BoltView) DropBucket(p Path) error {
+	// Its name's path in its parent, whose leaf bbolt rewrites (the pages
+	// of the bucket itself, which bbolt frees, are not checked: see
+	// write_path.go).
+	if parent, err := v.mustBucket(p[:len(p)-1], false); err != nil {
+		return err
+	} else if parent != nil || len(p) == 1 {
+		if err := v.checkName(parent, p[len(p)-1]); err != nil {
+			return err
+		}
+	}
 	clear(v.made)
 	if b := v.bucket(p); b != nil {
 		v.wrote = true
