@@ -49,9 +49,11 @@ type ThreadPage struct {
 // written since the page's threads last wrote, not with the whole history
 // of every thread, as summarising them all would. Damage confined to one
 // thread is reported for that thread (ThreadPage.Errs) and the others are
-// listed, as is a thread with checkpoints the damaged index does not name
-// (listed last, its place not known); damage to the list of threads
-// itself is the error. The page,
+// listed, as is a thread a damaged index entry misplaces (one the index
+// does not name, listed last; one its first entry in the index does not
+// place by its newest checkpoint): its place is not known. Damage to the
+// list of threads itself is the error, an index entry naming a thread
+// that is not stored too (newestThreads). The page,
 // its summaries and Total are read from one snapshot: the store as of one
 // moment, whatever writers do meanwhile (between two calls, a thread
 // written since may move to the front, shifting the pages after it).
@@ -74,8 +76,8 @@ func (s *Store) RecentThreads(ctx context.Context, q ThreadQuery) (ThreadPage, e
 		if q.Limit > 0 {
 			want = min(page.Total, q.Offset+q.Limit)
 		}
-		unindexed := map[string]bool{}
-		order, err := newestThreads(r, q.Prefix, want, unindexed)
+		misplaced := map[string]error{}
+		order, err := newestThreads(r, q.Prefix, want, misplaced)
 		if err != nil {
 			return err
 		}
@@ -88,10 +90,10 @@ func (s *Store) RecentThreads(ctx context.Context, q ThreadQuery) (ThreadPage, e
 				return err
 			}
 			info, err := summariseRecent(r, thread, !s.untallied, !s.unlisted)
-			if err == nil && unindexed[thread] {
-				// Listed last, where its checkpoints may not belong: the
+			if err == nil {
+				// Placed where its checkpoints may not belong: the
 				// order's error, told with this thread.
-				err = fmt.Errorf("%w: thread %q: the global index names none of its checkpoints (a damaged index entry): its place in the order is not known", ErrCorrupt, thread)
+				err = misplaced[thread]
 			}
 			switch {
 			case errors.Is(err, ErrCorrupt), errors.Is(err, ErrInvalidConfig):
@@ -158,26 +160,49 @@ func eachThreadName(r reader, prefix string, fn func(thread string) error) error
 // newestThreads returns the first want threads whose id starts with
 // prefix, newest first, from the global index walked from its end (want
 // is at most the number of such threads, so the walk ends once it has
-// seen them all). A damaged index (Verify reports it) may name a thread
-// that is not stored, or miss one: the first is passed over, the second
-// put after the threads the index names, in id order, so that every
-// thread can still be found; one that holds checkpoints (which the index
-// names, when sound) goes into unindexed: its place is not known. Keys out of order in the index's pages end
-// the walk with ErrCorrupt, which is the answer: the walk passes over
+// seen them all). Each index entry names a stored checkpoint, and a
+// thread's first entry met is its newest checkpoint's, when sound. A
+// damaged entry (a flipped byte of the thread's name: Verify reports it)
+// breaks that, and the order with it:
+//   - an entry naming a thread that is not stored is the walk's
+//     ErrCorrupt: the thread it was written for stands lower in the order
+//     than it should (placed by an older entry, or not at all), and which
+//     one it is cannot be told;
+//   - a thread placed by an entry that is not its newest checkpoint's
+//     (its newest entry renamed away, or another thread's entry renamed
+//     to it) goes into misplaced with ErrCorrupt: listed where it may not
+//     belong, as is a thread the index does not name at all, which holds
+//     checkpoints all the same (put after the threads the index names, in
+//     id order, so that every thread can still be found).
+//
+// An entry renamed to a thread placed higher up, or to a name outside
+// prefix, is passed over unseen (checking every entry walked would cost a
+// lookup each); Verify reports it. Keys out of order in the index's pages
+// end the walk with ErrCorrupt, which is the answer: the walk passes over
 // the keys around such a key, and the threads it passed over would come
 // last.
-func newestThreads(r reader, prefix string, want int, unindexed map[string]bool) ([]string, error) {
+func newestThreads(r reader, prefix string, want int, misplaced map[string]error) ([]string, error) {
 	var order []string
 	seen := map[string]bool{}
 	err := r.Scan(indexPath, nil, nil, true, func(k, _ []byte) error {
 		if len(order) >= want {
 			return errStop
 		}
-		_, thread, _, err := parseIndexKey(k)
-		if err == nil && !seen[thread] && strings.HasPrefix(thread, prefix) && r.Exists(threadBucket(thread)) {
-			seen[thread] = true
-			order = append(order, thread)
+		id, thread, ns, err := parseIndexKey(k)
+		if err != nil {
+			return err
 		}
+		if seen[thread] || !strings.HasPrefix(thread, prefix) {
+			return nil
+		}
+		if !r.Exists(threadBucket(thread)) {
+			return fmt.Errorf("%w: index entry %x names thread %q, which is not stored (a damaged entry: the thread it was written for is out of its place)", ErrCorrupt, k, thread)
+		}
+		if err := newestEntry(r, thread, id, ns); err != nil {
+			misplaced[thread] = err
+		}
+		seen[thread] = true
+		order = append(order, thread)
 		return nil
 	})
 	if err != nil {
@@ -194,10 +219,32 @@ func newestThreads(r reader, prefix string, want int, unindexed map[string]bool)
 			// flipped byte of the thread's name in its one entry), and
 			// the thread's place in the order is then not known.
 			if hasCheckpoints(r, thread) {
-				unindexed[thread] = true
+				misplaced[thread] = fmt.Errorf("%w: thread %q: the global index names none of its checkpoints (a damaged index entry): its place in the order is not known", ErrCorrupt, thread)
 			}
 		}
 		return keepScanning(len(order) < want)
 	})
 	return order, err
+}
+
+// newestEntry checks that the index entry (id, ns) that places thread in
+// the order names its newest checkpoint, the last of its history order
+// (ids/, keyed as the entry: id, then namespace): one seek.
+func newestEntry(r reader, thread string, id [idLen]byte, ns string) error {
+	var last []byte
+	if err := r.Scan(threadPath(thread, bucketOrder), nil, nil, true, func(k, _ []byte) error {
+		last = bytes.Clone(k)
+		return errStop
+	}); err != nil {
+		return fmt.Errorf("thread %q: ids/: %w", thread, err)
+	}
+	if want := orderKey(id, ns); !bytes.Equal(last, want) {
+		newest := "none"
+		if len(last) >= idLen {
+			newest = idString([idLen]byte(last))
+		}
+		return fmt.Errorf("%w: thread %q: its newest entry in the global index names checkpoint %s, its newest checkpoint is %s (a damaged index entry): its place in the order is not known",
+			ErrCorrupt, thread, idString(id), newest)
+	}
+	return nil
 }
