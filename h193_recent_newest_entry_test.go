@@ -147,3 +147,85 @@ func names(p ThreadPage) []string {
 	}
 	return slices.Clip(out)
 }
+
+// TestRecentThreadsOverAnEntryRenamedToAThreadAbove: b's one index entry
+// renamed to c, the thread placed above it. The walk passes the entry
+// over (c is placed already), so the index names b nowhere: b, which
+// holds a checkpoint, must be flagged (listed last, its place not known)
+// or the call ErrCorrupt. The read-write case needs the index in a page
+// of its own (a's 60 checkpoints): inline in the root page, Open's own
+// writes moved it and the damage written under the open store fell on a
+// freed page (TestRecentThreadsOverAThreadTheIndexDoesNotName's
+// read-write case reads a clean index so).
+func TestRecentThreadsOverAnEntryRenamedToAThreadAbove(t *testing.T) {
+	ctx := context.Background()
+	for _, ro := range []bool{true, false} {
+		t.Run(fmt.Sprintf("readOnly=%v", ro), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s.db")
+			s, err := Open(path, Options{Durability: NoSync})
+			if err != nil {
+				t.Fatal(err)
+			}
+			heads := map[string]string{}
+			for i := range 62 {
+				th := "a"
+				switch i {
+				case 60:
+					th = "b"
+				case 61:
+					th = "c"
+				}
+				cfg, err := s.Put(ctx, Config{ThreadID: th, CheckpointID: heads[th]},
+					Checkpoint{ChannelValues: map[string]any{"x": i}, ChannelVersions: map[string]string{"x": fmt.Sprint("v", i)}},
+					Metadata{"step": i}, map[string]string{"x": fmt.Sprint("v", i)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				heads[th] = cfg.CheckpointID
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			id, err := parseID("id", heads["b"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := indexKey(id, "b", "")
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			off := keyOffsetInFile(t, path, func(tx *bolt.Tx) ([]byte, error) {
+				k, _ := tx.Bucket(bucketIndex).Cursor().Seek(key)
+				if !bytes.Equal(k, key) {
+					return nil, errors.New("b's index entry is missing")
+				}
+				return k, nil
+			})
+			damaged := bytes.Clone(data)
+			damaged[off+idLen+2] = 'c'
+			var s2 *Store
+			if ro {
+				if err := os.WriteFile(path, damaged, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if s2, err = Open(path, Options{ReadOnly: true}); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				s2 = openThenDamage(t, path, Options{Durability: NoSync}, damaged)
+			}
+			defer s2.Close()
+			page, err := s2.RecentThreads(ctx, ThreadQuery{})
+			if err != nil {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("RecentThreads: %v, want ErrCorrupt", err)
+				}
+				return
+			}
+			if got := names(page); !slices.Equal(got, []string{"c", "a", "b(flagged)"}) {
+				t.Errorf("RecentThreads = %v and no error, want [c a b(flagged)]: b's place is not known", got)
+			}
+		})
+	}
+}
