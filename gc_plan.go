@@ -33,6 +33,7 @@ func planPolicy(r reader, thread string, p Policy, now time.Time, limit int) (jo
 	ageCutoff := now.Add(-p.MaxAge)
 	job = &threadJob{thread: thread, keepHeads: true}
 	seen := map[string]int{}
+	cpPath := threadPath(thread, bucketCheckpoints)
 	err = r.Scan(threadPath(thread, bucketOrder), nil, nil, true, func(k, _ []byte) error {
 		id, ns, err := parseOrderKey(k)
 		if err != nil {
@@ -40,6 +41,16 @@ func planPolicy(r reader, thread string, p Policy, now time.Time, limit int) (jo
 		}
 		seen[ns]++
 		n := seen[ns]
+		// The entries the policy keeps by their count (the head, and the
+		// KeepLast newest) must be checkpoints of ns: one a damaged byte
+		// moved here from another namespace (in order: ids/ sorts by id
+		// first) took a kept place, and the namespace's last kept
+		// checkpoint was dropped, in a transaction before the sweep's
+		// count of cp/ could say so (TestGCKeepLastOverAnOrderEntryInAnotherNamespace).
+		// A lookup per kept entry.
+		if (n == 1 || n <= p.KeepLast) && !r.Has(cpPath, checkpointKey(ns, id)) {
+			return errRecordMissing(thread, ns, id)
+		}
 		if n == 1 {
 			return nil // the namespace head stays
 		}

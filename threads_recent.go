@@ -49,10 +49,11 @@ type ThreadPage struct {
 // written since the page's threads last wrote, not with the whole history
 // of every thread, as summarising them all would. Damage confined to one
 // thread is reported for that thread (ThreadPage.Errs) and the others are
-// listed, as is a thread whose place a damaged index entry does not give
-// (its newest checkpoint's entry names another thread, or another
-// checkpoint; listed where the index puts it, or last, with ErrCorrupt);
-// damage to the list of threads itself is the error. The page,
+// listed, as is a thread a damaged index entry misplaces (one the index
+// does not name, listed last; one its first entry in the index does not
+// place by its newest checkpoint): its place is not known. Damage to the
+// list of threads itself is the error, an index entry naming a thread
+// that is not stored too (newestThreads). The page,
 // its summaries and Total are read from one snapshot: the store as of one
 // moment, whatever writers do meanwhile (between two calls, a thread
 // written since may move to the front, shifting the pages after it).
@@ -75,7 +76,8 @@ func (s *Store) RecentThreads(ctx context.Context, q ThreadQuery) (ThreadPage, e
 		if q.Limit > 0 {
 			want = min(page.Total, q.Offset+q.Limit)
 		}
-		order, placed, err := newestThreads(r, q.Prefix, want)
+		misplaced := map[string]error{}
+		order, err := newestThreads(r, q.Prefix, want, misplaced)
 		if err != nil {
 			return err
 		}
@@ -89,7 +91,9 @@ func (s *Store) RecentThreads(ctx context.Context, q ThreadQuery) (ThreadPage, e
 			}
 			info, err := summariseRecent(r, thread, !s.untallied, !s.unlisted)
 			if err == nil {
-				err = checkPlace(thread, info, placed)
+				// Placed where its checkpoints may not belong: the
+				// order's error, told with this thread.
+				err = misplaced[thread]
 			}
 			switch {
 			case errors.Is(err, ErrCorrupt), errors.Is(err, ErrInvalidConfig):
@@ -156,69 +160,91 @@ func eachThreadName(r reader, prefix string, fn func(thread string) error) error
 // newestThreads returns the first want threads whose id starts with
 // prefix, newest first, from the global index walked from its end (want
 // is at most the number of such threads, so the walk ends once it has
-// seen them all), and, for each thread the index named, the checkpoint
-// whose entry placed it (checkPlace compares it with the thread's
-// newest). A damaged index (Verify reports it) may name a thread that is
-// not stored, or miss one: the first is passed over, the second put after
-// the threads the index names, in id order, so that every thread can
-// still be found. Keys out of order in the index's pages end the walk
-// with ErrCorrupt, which is the answer: the walk passes over the keys
-// around such a key, and the threads it passed over would come last.
-func newestThreads(r reader, prefix string, want int) ([]string, map[string]placement, error) {
+// seen them all). Each index entry names a stored checkpoint, and a
+// thread's first entry met is its newest checkpoint's, when sound. A
+// damaged entry (a flipped byte of the thread's name: Verify reports it)
+// breaks that, and the order with it:
+//   - an entry naming a thread that is not stored is the walk's
+//     ErrCorrupt: the thread it was written for stands lower in the order
+//     than it should (placed by an older entry, or not at all), and which
+//     one it is cannot be told;
+//   - a thread placed by an entry that is not its newest checkpoint's
+//     (its newest entry renamed away, or another thread's entry renamed
+//     to it) goes into misplaced with ErrCorrupt: listed where it may not
+//     belong, as is a thread the index does not name at all, which holds
+//     checkpoints all the same (put after the threads the index names, in
+//     id order, so that every thread can still be found).
+//
+// An entry renamed to a thread placed higher up, or to a name outside
+// prefix, is passed over unseen (checking every entry walked would cost a
+// lookup each); Verify reports it. Keys out of order in the index's pages
+// end the walk with ErrCorrupt, which is the answer: the walk passes over
+// the keys around such a key, and the threads it passed over would come
+// last.
+func newestThreads(r reader, prefix string, want int, misplaced map[string]error) ([]string, error) {
 	var order []string
-	placed := map[string]placement{}
+	seen := map[string]bool{}
 	err := r.Scan(indexPath, nil, nil, true, func(k, _ []byte) error {
 		if len(order) >= want {
 			return errStop
 		}
-		id, thread, _, err := parseIndexKey(k)
-		if _, seen := placed[thread]; err == nil && !seen && strings.HasPrefix(thread, prefix) && r.Exists(threadBucket(thread)) {
-			placed[thread] = placement{id: id, indexed: true}
-			order = append(order, thread)
+		id, thread, ns, err := parseIndexKey(k)
+		if err != nil {
+			return err
 		}
+		if seen[thread] || !strings.HasPrefix(thread, prefix) {
+			return nil
+		}
+		if !r.Exists(threadBucket(thread)) {
+			return fmt.Errorf("%w: index entry %x names thread %q, which is not stored (a damaged entry: the thread it was written for is out of its place)", ErrCorrupt, k, thread)
+		}
+		if err := newestEntry(r, thread, id, ns); err != nil {
+			misplaced[thread] = err
+		}
+		seen[thread] = true
+		order = append(order, thread)
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("the global index, walked newest first: %w", err)
+		return nil, fmt.Errorf("the global index, walked newest first: %w", err)
 	}
 	if len(order) >= want {
-		return order, placed, nil
+		return order, nil
 	}
 	err = eachThreadName(r, prefix, func(thread string) error {
-		if _, seen := placed[thread]; !seen {
+		if !seen[thread] {
 			order = append(order, thread)
 			// The whole index was walked: a thread it does not name
 			// holds no checkpoint, unless an index entry is damaged (a
-			// flipped byte of the thread's name in its one entry).
-			placed[thread] = placement{unindexed: hasCheckpoints(r, thread)}
+			// flipped byte of the thread's name in its one entry), and
+			// the thread's place in the order is then not known.
+			if hasCheckpoints(r, thread) {
+				misplaced[thread] = fmt.Errorf("%w: thread %q: the global index names none of its checkpoints (a damaged index entry): its place in the order is not known", ErrCorrupt, thread)
+			}
 		}
 		return keepScanning(len(order) < want)
 	})
-	return order, placed, err
+	return order, err
 }
 
-// placement is where the index walk put a thread: at the entry of
-// checkpoint id, or last (not indexed), where unindexed says the thread
-// holds checkpoints the index should have named.
-type placement struct {
-	id                 [idLen]byte
-	indexed, unindexed bool
-}
-
-// checkPlace returns ErrCorrupt when the index entry that placed thread
-// is not its newest checkpoint's. When sound, the index names every
-// checkpoint (written in the same transaction), so the walk from the
-// newest meets each thread first at its newest checkpoint. A flipped
-// byte of one entry's thread name lists the thread it now names at
-// another's checkpoint, and the thread that lost it at an older one, or
-// last: both out of their place, each told here with its own error.
-func checkPlace(thread string, info ThreadInfo, placed map[string]placement) error {
-	p := placed[thread]
-	switch {
-	case p.unindexed:
-		return fmt.Errorf("%w: thread %q: the global index names none of its checkpoints (a damaged index entry): its place in the order is not known", ErrCorrupt, thread)
-	case p.indexed && info.NewestID != idString(p.id):
-		return fmt.Errorf("%w: thread %q: the global index places it at checkpoint %s, but its newest checkpoint is %q (a damaged index entry): its place in the order is not known", ErrCorrupt, thread, idString(p.id), info.NewestID)
+// newestEntry checks that the index entry (id, ns) that places thread in
+// the order names its newest checkpoint, the last of its history order
+// (ids/, keyed as the entry: id, then namespace): one seek.
+func newestEntry(r reader, thread string, id [idLen]byte, ns string) error {
+	var last []byte
+	if err := r.Scan(threadPath(thread, bucketOrder), nil, nil, true, func(k, _ []byte) error {
+		last = bytes.Clone(k)
+		return errStop
+	}); err != nil {
+		return fmt.Errorf("thread %q: ids/: %w", thread, err)
+	}
+	if want := orderKey(id, ns); !bytes.Equal(last, want) {
+		newest := "none"
+		if len(last) >= idLen {
+			newest = idString([idLen]byte(last))
+		}
+		return fmt.Errorf("%w: thread %q: its newest entry in the global index names checkpoint %s, its newest checkpoint is %s (a damaged index entry): its place in the order is not known",
+			ErrCorrupt, thread, idString(id), newest)
 	}
 	return nil
 }
