@@ -120,3 +120,27 @@ func TestWritesGoOnAfterCompact(t *testing.T) {
 		_ = s.Close()
 	}
 }
+
+// TestWritesGoOnAfterChdir: a store opened at a relative path, and the
+// process's working directory changed after (a server that daemonises, a
+// test's t.Chdir). The look that the store's files are still at their
+// paths must resolve the path as Open did, not against the new working
+// directory, where there is no store: every write would fail.
+func TestWritesGoOnAfterChdir(t *testing.T) {
+	ctx := context.Background()
+	for _, nowal := range []bool{false, true} {
+		dir := t.TempDir()
+		t.Chdir(dir)
+		s, err := Open("s.db", Options{NoWAL: nowal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Chdir(t.TempDir())
+		if _, err := s.Save(ctx, "t", map[string]any{"i": 1}, nil); err != nil {
+			t.Fatalf("NoWAL %v: Save after a chdir: %v", nowal, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
