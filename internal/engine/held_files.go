@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 )
 
@@ -46,6 +47,12 @@ func holdFile(f *os.File, path, what string) *heldFile {
 	id, err := idOfFile(f)
 	if err != nil {
 		return nil
+	}
+	// Resolved now, as Open resolved it: a relative path looked up after
+	// the process changed its working directory names another file, or
+	// none, and every write would fail.
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
 	}
 	return &heldFile{path: path, what: what, id: id}
 }
