@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -142,5 +143,68 @@ func TestWritesGoOnAfterChdir(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestMovedFileErrorSaysWhatHappened: the error a write gets once the
+// store's file or log was moved under it. It read "store failed after an
+// I/O error; reopen it: ckpt: write-ahead log: fsync: the write-ahead log
+// ... was removed", twice over (the erase of the failed records joined
+// the same cause): no I/O failed, no fsync did, and a reopen before Close
+// (or after a removal of the store's file) is not what keeps the writes.
+// It must still be ErrFailed, name the file once, say what was done to
+// it, and give advice that holds: Close keeps what was acknowledged into
+// the store's file, and a removed store's file is copied out by Backup
+// before the store is closed.
+func TestMovedFileErrorSaysWhatHappened(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name, moved string
+		nowal       bool
+		remove      func(path string) error
+		want        []string
+	}{
+		{"log removed", walSuffix, false, func(p string) error { return os.Remove(p + walSuffix) }, []string{"write-ahead log", "Close"}},
+		{"file removed", "", false, os.Remove, []string{"store's file", "Backup"}},
+		{"file renamed", "", false, func(p string) error { return os.Rename(p, p+".old") }, []string{"store's file", "move it back"}},
+		{"NoWAL file removed", "", true, os.Remove, []string{"store's file", "Backup"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s.db")
+			s, err := Open(path, Options{NoWAL: c.nowal})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			id, err := s.Save(ctx, "t", map[string]any{"i": 0}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.remove(path); err != nil {
+				t.Skipf("cannot remove or rename an open file here: %v", err)
+			}
+			_, err = s.Save(ctx, "t", map[string]any{"i": 1}, nil)
+			if !errors.Is(err, ErrFailed) {
+				t.Fatalf("Save: %v, want ErrFailed", err)
+			}
+			msg := err.Error()
+			for _, untrue := range []string{"I/O error", "fsync", "reopen it"} {
+				if strings.Contains(msg, untrue) {
+					t.Errorf("the error says %q, not true of a file moved: %s", untrue, msg)
+				}
+			}
+			for _, w := range append([]string{"removed or renamed", "stopped taking writes"}, c.want...) {
+				if !strings.Contains(msg, w) {
+					t.Errorf("the error lacks %q: %s", w, msg)
+				}
+			}
+			if n := strings.Count(msg, path+c.moved); n != 1 {
+				t.Errorf("the error names %s %d times, want once: %s", path+c.moved, n, msg)
+			}
+			if !errors.Is(s.Close(), ErrFailed) {
+				t.Error("Close of the stopped store: not ErrFailed")
+			}
+			_ = id
+		})
 	}
 }
