@@ -1,6 +1,7 @@
 package ckpt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -154,8 +155,9 @@ func TestWritesGoOnAfterChdir(t *testing.T) {
 // (or after a removal of the store's file) is not what keeps the writes.
 // It must still be ErrFailed, name the file once, say what was done to
 // it, and give advice that holds: Close keeps what was acknowledged into
-// the store's file, and a removed store's file is copied out by Backup
-// before the store is closed.
+// the store's file, and a removed store's file is copied out by Export
+// (into ImportFile) before the store is closed (Backup refuses a stopped
+// store).
 func TestMovedFileErrorSaysWhatHappened(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct {
@@ -165,9 +167,9 @@ func TestMovedFileErrorSaysWhatHappened(t *testing.T) {
 		want        []string
 	}{
 		{"log removed", walSuffix, false, func(p string) error { return os.Remove(p + walSuffix) }, []string{"write-ahead log", "Close"}},
-		{"file removed", "", false, os.Remove, []string{"store's file", "Backup"}},
+		{"file removed", "", false, os.Remove, []string{"store's file", "Export"}},
 		{"file renamed", "", false, func(p string) error { return os.Rename(p, p+".old") }, []string{"store's file", "move it back"}},
-		{"NoWAL file removed", "", true, os.Remove, []string{"store's file", "Backup"}},
+		{"NoWAL file removed", "", true, os.Remove, []string{"store's file", "Export"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "s.db")
@@ -201,10 +203,22 @@ func TestMovedFileErrorSaysWhatHappened(t *testing.T) {
 			if n := strings.Count(msg, path+c.moved); n != 1 {
 				t.Errorf("the error names %s %d times, want once: %s", path+c.moved, n, msg)
 			}
+			if strings.Contains(msg, "Export") {
+				// The advice holds: the export of the stopped store, made
+				// a store, has the write acknowledged before.
+				var buf bytes.Buffer
+				if _, err := s.Export(ctx, &buf, ExportOptions{}); err != nil {
+					t.Fatalf("Export of the stopped store: %v", err)
+				}
+				out := filepath.Join(t.TempDir(), "out.db")
+				if _, err := ImportFile(ctx, out, &buf, Options{}, ImportOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				checkAcked(t, out, []string{id})
+			}
 			if !errors.Is(s.Close(), ErrFailed) {
 				t.Error("Close of the stopped store: not ErrFailed")
 			}
-			_ = id
 		})
 	}
 }
