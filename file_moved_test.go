@@ -1,10 +1,12 @@
 package ckpt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -142,5 +144,125 @@ func TestWritesGoOnAfterChdir(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestMovedFileErrorSaysWhatHappened: the error a write gets once the
+// store's file or log was moved under it. It read "store failed after an
+// I/O error; reopen it: ckpt: write-ahead log: fsync: the write-ahead log
+// ... was removed", twice over (the erase of the failed records joined
+// the same cause): no I/O failed, no fsync did, and a reopen before Close
+// (or after a removal of the store's file) is not what keeps the writes.
+// It must still be ErrFailed, name the file once, say what was done to
+// it, and give advice that holds: Close keeps what was acknowledged into
+// the store's file, and a removed store's file is copied out by Export
+// (into ImportFile) before the store is closed (Backup refuses a stopped
+// store).
+func TestMovedFileErrorSaysWhatHappened(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name, moved string
+		nowal       bool
+		remove      func(path string) error
+		want        []string
+	}{
+		{"log removed", walSuffix, false, func(p string) error { return os.Remove(p + walSuffix) }, []string{"write-ahead log", "Close"}},
+		{"file removed", "", false, os.Remove, []string{"store's file", "Export"}},
+		{"file renamed", "", false, func(p string) error { return os.Rename(p, p+".old") }, []string{"store's file", "move it back"}},
+		{"NoWAL file removed", "", true, os.Remove, []string{"store's file", "Export"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s.db")
+			s, err := Open(path, Options{NoWAL: c.nowal})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			id, err := s.Save(ctx, "t", map[string]any{"i": 0}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.remove(path); err != nil {
+				t.Skipf("cannot remove or rename an open file here: %v", err)
+			}
+			_, err = s.Save(ctx, "t", map[string]any{"i": 1}, nil)
+			if !errors.Is(err, ErrFailed) {
+				t.Fatalf("Save: %v, want ErrFailed", err)
+			}
+			msg := err.Error()
+			for _, untrue := range []string{"I/O error", "fsync", "reopen it"} {
+				if strings.Contains(msg, untrue) {
+					t.Errorf("the error says %q, not true of a file moved: %s", untrue, msg)
+				}
+			}
+			for _, w := range append([]string{"removed or renamed", "stopped taking writes"}, c.want...) {
+				if !strings.Contains(msg, w) {
+					t.Errorf("the error lacks %q: %s", w, msg)
+				}
+			}
+			if n := strings.Count(msg, path+c.moved); n != 1 {
+				t.Errorf("the error names %s %d times, want once: %s", path+c.moved, n, msg)
+			}
+			if strings.Contains(msg, "Export") {
+				// The advice holds: the export of the stopped store, made
+				// a store, has the write acknowledged before.
+				var buf bytes.Buffer
+				if _, err := s.Export(ctx, &buf, ExportOptions{}); err != nil {
+					t.Fatalf("Export of the stopped store: %v", err)
+				}
+				out := filepath.Join(t.TempDir(), "out.db")
+				if _, err := ImportFile(ctx, out, &buf, Options{}, ImportOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				checkAcked(t, out, []string{id})
+			}
+			if !errors.Is(s.Close(), ErrFailed) {
+				t.Error("Close of the stopped store: not ErrFailed")
+			}
+		})
+	}
+}
+
+// TestWriteAfterItsFileWasOverwrittenFails: the store's file overwritten
+// in place while the store runs (`cp other.db s.db`: the same inode, the
+// other store's bytes), which the look at the paths (inode only) cannot
+// see. The store went on acknowledging Sync writes into its log: a child
+// saving every 2 ms was acknowledged 14-17 saves after the cp, and the
+// reopen the error advises refuses the log as not this file's (its
+// identity is the other store's); `ckpt recover` then drops them all. A
+// write after the overwrite must fail (ErrFailed), as after a move.
+func TestWriteAfterItsFileWasOverwrittenFails(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path, other := filepath.Join(dir, "s.db"), filepath.Join(dir, "other.db")
+	o, err := Open(other, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Save(ctx, "o", map[string]any{"x": 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 3 {
+		if _, err := s.Save(ctx, "t", map[string]any{"i": i}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil { // cp: same inode
+		t.Fatal(err)
+	}
+	if _, err := s.Save(ctx, "t", map[string]any{"i": 3}, nil); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Save after the store's file was overwritten with another store's: %v, want ErrFailed: the reopen refuses its log as another file's", err)
 	}
 }

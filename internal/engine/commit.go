@@ -230,7 +230,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 		}
 		return err
 	}
-	e.held.log.Store(holdFile(log.f, path, "the write-ahead log"))
+	e.held.log.Store(holdFile(log.f, path, true))
 	if e.hooks.CreatedLog != nil {
 		e.hooks.CreatedLog()
 	}

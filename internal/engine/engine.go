@@ -167,7 +167,7 @@ func Open(path string, opts Options) (*Engine, error) {
 	}
 	e.gate.hide = opts.HideUnpublished
 	if !e.readOnly {
-		e.held.db.Store(holdFile(file, path, "the store's file"))
+		e.held.db.Store(holdFile(file, path, false))
 	}
 	e.valuesOnly = opts.ScanValuesOnly
 	if e.hooks.SyncLog == nil {
@@ -591,7 +591,7 @@ func (e *Engine) replaceFile(dst *bolt.DB, dstFile *os.File, replace func() erro
 	}
 	old = e.db
 	e.db, e.file = dst, dstFile
-	e.held.db.Store(holdFile(dstFile, e.path, "the store's file"))
+	e.held.db.Store(holdFile(dstFile, e.path, false))
 	e.unsynced = false
 	return old, nil
 }

@@ -62,7 +62,7 @@ type FailState struct {
 // Fail puts the store in the failed state, unless it already is, and
 // returns the error every write gets from now on (the first cause's).
 func (f *FailState) Fail(src FailSource, cause error) error {
-	fl := &failure{err: fmt.Errorf("%w: %w", ErrFailed, cause), source: src}
+	fl := &failure{err: failedBy(cause), source: src}
 	if f.failure.CompareAndSwap(nil, fl) {
 		if f.OnFail != nil {
 			f.OnFail(src, cause)
@@ -71,6 +71,28 @@ func (f *FailState) Fail(src FailSource, cause error) error {
 	}
 	return f.failure.Load().err
 }
+
+// failedBy is the error a store failed by cause returns: ErrFailed's
+// words and the cause, or, when the cause is a file moved under the store
+// (held_files.go), the MovedError's words alone: nothing failed on the
+// disk, so "after an I/O error" and the fsync or commit the look came
+// after are not true of it, and "reopen it" is not what keeps the writes
+// acknowledged before. Both wrap ErrFailed and the cause.
+func failedBy(cause error) error {
+	if moved, ok := errors.AsType[*MovedError](cause); ok {
+		return &stoppedError{msg: "ckpt: " + moved.Error(), cause: cause}
+	}
+	return fmt.Errorf("%w: %w", ErrFailed, cause)
+}
+
+// stoppedError is a fail-stop error worded by its cause alone.
+type stoppedError struct {
+	msg   string
+	cause error
+}
+
+func (e *stoppedError) Error() string   { return e.msg }
+func (e *stoppedError) Unwrap() []error { return []error{ErrFailed, e.cause} }
 
 // Failed returns the fail-stop error, or nil while the store is sound.
 func (f *FailState) Failed() error {

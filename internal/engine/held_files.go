@@ -34,13 +34,14 @@ import (
 
 // heldFile is a file the store holds open, with the path it opened it at.
 type heldFile struct {
-	path, what string
-	id         fileID
+	path string
+	log  bool // the write-ahead log, not the store's file
+	id   fileID
 }
 
 // holdFile records f, open at path; nil (nothing checked) if f cannot be
 // looked at.
-func holdFile(f *os.File, path, what string) *heldFile {
+func holdFile(f *os.File, path string, log bool) *heldFile {
 	if f == nil {
 		return nil
 	}
@@ -54,12 +55,12 @@ func holdFile(f *os.File, path, what string) *heldFile {
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
-	return &heldFile{path: path, what: what, id: id}
+	return &heldFile{path: path, log: log, id: id}
 }
 
-// stillThere returns an error when path no longer names the held file.
-// A path the process may not look at says nothing either way: the fsync's
-// word stands.
+// stillThere returns an error (a *MovedError) when path no longer names
+// the held file. A path the process may not look at says nothing either
+// way: the fsync's word stands.
 func (h *heldFile) stillThere() error {
 	if h == nil {
 		return nil
@@ -67,13 +68,35 @@ func (h *heldFile) stillThere() error {
 	now, err := idAtPath(h.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%s %s was removed or renamed while the store had it open: a write acknowledged from now on would be lost with it, so the store stopped taking writes (the ones acknowledged before are kept in the store's file when it is closed; put the files back together before reopening)", h.what, h.path)
+		return &MovedError{Path: h.path, Log: h.log, how: "was removed or renamed"}
 	case err != nil:
 		return nil
 	case !now.same(h.id):
-		return fmt.Errorf("%s %s was replaced by another file while the store had it open: a write acknowledged from now on would be lost with it, so the store stopped taking writes (the ones acknowledged before are kept in the store's file when it is closed, which is no longer at that path)", h.what, h.path)
+		return &MovedError{Path: h.path, Log: h.log, how: "was replaced by another file (removed or renamed, and another put at its path)"}
 	}
 	return nil
+}
+
+// MovedError is why a store stopped taking writes when its file or its
+// log is no longer at its path. Its text is the whole story the user
+// reads (FailState.Fail does not add an I/O error's words to it): what
+// moved, that nothing failed on the disk, and what keeps the writes
+// acknowledged before, which depends on the file.
+type MovedError struct {
+	Path string
+	Log  bool // the write-ahead log moved, not the store's file
+	how  string
+}
+
+func (e *MovedError) Error() string {
+	if e.Log {
+		// Close applies every acknowledged group to the store's file,
+		// which then holds them without the log (a clean close).
+		return fmt.Sprintf("the write-ahead log %s %s while the store had it open, so the store stopped taking writes (a write acknowledged from now on would be lost with it); the writes acknowledged before are kept: Close the store, which puts them in its file, then open it again", e.Path, e.how)
+	}
+	// The file the store holds keeps them, at whatever name it now has;
+	// removed, it lives only while the store holds it open.
+	return fmt.Sprintf("the store's file %s %s while the store had it open, so the store stopped taking writes (a write acknowledged from now on would be lost with it); the writes acknowledged before are in the file the store still holds: if it was renamed, Close the store and move it back before reopening; if it was removed, copy them out first with Export (ImportFile makes a store of its output; Close lets the file go)", e.Path, e.how)
 }
 
 // heldFiles are the store's file and its log. Set at Open (the log when
