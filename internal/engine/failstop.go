@@ -26,9 +26,23 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// ErrFailed: an earlier write or fsync of the log or the file failed, so
-// the store stopped taking writes (the root package re-exports it).
+// ErrFailed: an earlier write or fsync of the log or the file failed, or
+// a write found the file damaged, so the store stopped taking writes (the
+// root package re-exports it).
 var ErrFailed = errors.New("ckpt: store failed after an I/O error; reopen it")
+
+// errFailedOnDamage is ErrFailed (errors.Is) in the words of a store
+// failed by damage its checks found (a cause wrapping ErrCorrupt, as the
+// WAL applier's descent check gives): no I/O failed, and words saying one
+// did would send an operator to the disk rather than to the file.
+var errFailedOnDamage error = failedOnDamage{}
+
+type failedOnDamage struct{}
+
+func (failedOnDamage) Error() string {
+	return "ckpt: store failed on damage found in its file; reopen it"
+}
+func (failedOnDamage) Is(target error) bool { return target == ErrFailed }
 
 // FailSource says which file failed: after a log failure bbolt is still
 // sound and Close may apply the durable groups to it; after a bbolt
@@ -62,7 +76,11 @@ type FailState struct {
 // Fail puts the store in the failed state, unless it already is, and
 // returns the error every write gets from now on (the first cause's).
 func (f *FailState) Fail(src FailSource, cause error) error {
-	fl := &failure{err: fmt.Errorf("%w: %w", ErrFailed, cause), source: src}
+	stop := ErrFailed
+	if errors.Is(cause, ErrCorrupt) {
+		stop = errFailedOnDamage
+	}
+	fl := &failure{err: fmt.Errorf("%w: %w", stop, cause), source: src}
 	if f.failure.CompareAndSwap(nil, fl) {
 		if f.OnFail != nil {
 			f.OnFail(src, cause)
