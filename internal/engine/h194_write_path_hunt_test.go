@@ -214,10 +214,11 @@ func h194Hunt(t *testing.T, ps int, rng *rand.Rand) {
 		}
 	}
 	if err := db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return err
+		var errs []error
+		for err := range tx.Check() { // drained: its goroutine reads the map until done
+			errs = append(errs, err)
 		}
-		return nil
+		return errors.Join(errs...)
 	}); err != nil {
 		t.Fatalf("bbolt's check: %v", err)
 	}
