@@ -41,6 +41,11 @@ func resolveUsage(err error) error {
 // its advice, reopen, is a program's; a command ends (failedAdvice).
 var failedWords = strings.TrimPrefix(ckpt.ErrFailed.Error(), "ckpt: ")
 
+// damageFailedWords is what the library says in ErrFailed's place when
+// damage its checks found failed the store (internal/engine/failstop.go's
+// errFailedOnDamage; TestFailedAdviceOnDamage pins them).
+const damageFailedWords = "store failed on damage found in its file; reopen it"
+
 // failedAfter is the error of a command that succeeded and whose store
 // then failed (closeStore): msg says so; it wraps the Close's error, so
 // that errors.Is finds ckpt.ErrFailed and its cause.
@@ -56,8 +61,10 @@ func (e failedAfter) Unwrap() error { return e.err }
 // ckpt.ErrFailed: the text after ErrFailed's own words.
 func failureCause(err error) string {
 	msg := strings.ReplaceAll(err.Error(), "ckpt: ", "")
-	if _, cause, ok := strings.Cut(msg, failedWords+": "); ok {
-		return cause
+	for _, w := range []string{failedWords, damageFailedWords} {
+		if _, cause, ok := strings.Cut(msg, w+": "); ok {
+			return cause
+		}
 	}
 	return msg
 }
@@ -66,9 +73,15 @@ func failureCause(err error) string {
 // the command's words: without the library's advice to reopen the store,
 // and with what to run on the file.
 func failedAdvice(msg, file string) string {
+	damage := strings.Contains(msg, damageFailedWords)
 	msg = strings.ReplaceAll(msg, failedWords, "the store failed after an I/O error")
+	msg = strings.ReplaceAll(msg, damageFailedWords, "the store failed on damage found in its file")
 	if file != "" && !strings.Contains(msg, "ckpt verify") {
-		msg += "; check the disk, then run 'ckpt verify " + file + "'"
+		if damage {
+			msg += "; run 'ckpt verify " + file + "'"
+		} else {
+			msg += "; check the disk, then run 'ckpt verify " + file + "'"
+		}
 	}
 	return msg
 }

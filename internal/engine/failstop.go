@@ -26,9 +26,23 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// ErrFailed: an earlier write or fsync of the log or the file failed, so
-// the store stopped taking writes (the root package re-exports it).
+// ErrFailed: an earlier write or fsync of the log or the file failed, or
+// a write found the file damaged, so the store stopped taking writes (the
+// root package re-exports it).
 var ErrFailed = errors.New("ckpt: store failed after an I/O error; reopen it")
+
+// errFailedOnDamage is ErrFailed (errors.Is) in the words of a store
+// failed by damage its checks found (a cause wrapping ErrCorrupt, as the
+// WAL applier's descent check gives): no I/O failed, and words saying one
+// did would send an operator to the disk rather than to the file.
+var errFailedOnDamage error = failedOnDamage{}
+
+type failedOnDamage struct{}
+
+func (failedOnDamage) Error() string {
+	return "ckpt: store failed on damage found in its file; reopen it"
+}
+func (failedOnDamage) Is(target error) bool { return target == ErrFailed }
 
 // FailSource says which file failed: after a log failure bbolt is still
 // sound and Close may apply the durable groups to it; after a bbolt
@@ -73,7 +87,8 @@ func (f *FailState) Fail(src FailSource, cause error) error {
 }
 
 // failedBy is the error a store failed by cause returns: ErrFailed's
-// words and the cause, or, when the cause is a file moved under the store
+// words and the cause (errFailedOnDamage's for damage its checks found),
+// or, when the cause is a file moved under the store
 // (held_files.go), the MovedError's words alone: nothing failed on the
 // disk, so "after an I/O error" and the fsync or commit the look came
 // after are not true of it, and "reopen it" is not what keeps the writes
@@ -81,6 +96,9 @@ func (f *FailState) Fail(src FailSource, cause error) error {
 func failedBy(cause error) error {
 	if moved, ok := errors.AsType[*MovedError](cause); ok {
 		return &stoppedError{msg: "ckpt: " + moved.Error(), cause: cause}
+	}
+	if errors.Is(cause, ErrCorrupt) {
+		return fmt.Errorf("%w: %w", errFailedOnDamage, cause)
 	}
 	return fmt.Errorf("%w: %w", ErrFailed, cause)
 }
