@@ -60,7 +60,7 @@ func TestH195CutShortAdvice(t *testing.T) {
 
 	// Shorter than the checksum: any bbolt file's start. Both Opens
 	// refuse, say what it may be and what to do, and change nothing.
-	for _, n := range []int{1, 16, 40, 79} {
+	for _, n := range []int{20, 24, 40, 79} {
 		path := filepath.Join(t.TempDir(), "s.db")
 		if err := os.WriteFile(path, init[:n], 0o600); err != nil {
 			t.Fatal(err)
@@ -75,6 +75,17 @@ func TestH195CutShortAdvice(t *testing.T) {
 			if b, err := os.ReadFile(path); err != nil || len(b) != n {
 				t.Errorf("%d bytes: Open left %d bytes (%v)", n, len(b), err)
 			}
+		}
+	}
+
+	// Shorter than bbolt's magic: zeros and a flag, any file's start.
+	for _, n := range []int{1, 8, 19} {
+		path := filepath.Join(t.TempDir(), "s.db")
+		if err := os.WriteFile(path, init[:n], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := h195OpenErr(path, ro); !errors.Is(err, ckpt.ErrCorrupt) || strings.Contains(err.Error(), "remove it") {
+			t.Errorf("%d bytes: read-only Open: %v, want ErrCorrupt without advice", n, err)
 		}
 	}
 

@@ -106,7 +106,8 @@ func forgetCutNewFile(f *os.File, ps int) error {
 // held a store (newFileCutShort): a read-write Open makes the store there
 // where it can empty it first (forgetsCutNewFile), else removing it is
 // safe. Shorter, it is also what a store cut as short leaves (its first
-// meta page differs only from the transaction on): the advice says both.
+// meta page differs only from the transaction on): the advice says both;
+// shorter than bbolt's magic, it could be any file's start: no advice.
 func CutShortAdvice(path string, ps int, readOnly bool) string {
 	f, err := os.Open(path)
 	if err != nil {
@@ -128,6 +129,10 @@ func CutShortAdvice(path string, ps int, readOnly bool) string {
 		}
 		return fmt.Sprintf("it holds only the first %d bytes of a new store's pages, cut short by a full disk or a kill as the store was made: "+
 			"it never held a store; %s", n, do)
+	}
+	if n < pageHeaderSize+4 {
+		// Zeros and a flag: nothing yet says bbolt (its magic follows).
+		return ""
 	}
 	got := make([]byte, n)
 	if _, err := f.ReadAt(got, 0); err != nil {
