@@ -109,13 +109,14 @@ func forgetCutNewFile(f *os.File, ps int) error {
 // meta page differs only from the transaction on): the advice says both;
 // shorter than bbolt's magic, it could be any file's start: no advice.
 func CutShortAdvice(path string, ps int, readOnly bool) string {
-	f, err := os.Open(path)
+	// Opened as Open's own look is: a FIFO at path (refused as no store
+	// file) would hold a plain open until a writer came.
+	f, fi, err := openRegular(os.OpenFile, path, os.O_RDONLY, 0, false)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
+	if fi.Size() == 0 {
 		return ""
 	}
 	n := fi.Size()
