@@ -302,9 +302,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		var be *engine.BoltOpenError
 		if errors.As(err, &be) {
-			return nil, engine.WriteFull(openError(path, be.Err))
+			return nil, cutShortSaid(path, bo, engine.WriteFull(openError(path, be.Err)))
 		}
-		return nil, fmt.Errorf("ckpt: open %s: %w", path, engine.WriteFull(err))
+		return nil, cutShortSaid(path, bo, fmt.Errorf("ckpt: open %s: %w", path, engine.WriteFull(err)))
 	}
 	if err := s.seedIDs(); err != nil {
 		s.eng.Abandon(err)

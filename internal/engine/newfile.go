@@ -98,3 +98,54 @@ func forgetCutNewFile(f *os.File, ps int) error {
 	}
 	return nil
 }
+
+// CutShortAdvice says what to do about the file at path when it holds
+// only the start of bbolt's new-file pages (ps: Open's page size, 0 for
+// the system's), for the error of an Open that refused it; "" for any
+// other file. From the first meta page's checksum on such a file never
+// held a store (newFileCutShort): a read-write Open makes the store there
+// where it can empty it first (forgetsCutNewFile), else removing it is
+// safe. Shorter, it is also what a store cut as short leaves (its first
+// meta page differs only from the transaction on): the advice says both;
+// shorter than bbolt's magic, it could be any file's start: no advice.
+func CutShortAdvice(path string, ps int, readOnly bool) string {
+	// Opened as Open's own look is: a FIFO at path (refused as no store
+	// file) would hold a plain open until a writer came.
+	f, fi, err := openRegular(os.OpenFile, path, os.O_RDONLY, 0, false)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if fi.Size() == 0 {
+		return ""
+	}
+	n := fi.Size()
+	if n >= minNewFilePrefix {
+		if cut, err := newFileCutShort(f, ps); err != nil || !cut {
+			return ""
+		}
+		do := "remove it and open again"
+		if readOnly && forgetsCutNewFile {
+			do = "a read-write Open (any ckpt command that writes) makes the store there"
+		}
+		return fmt.Sprintf("it holds only the first %d bytes of a new store's pages, cut short by a full disk or a kill as the store was made: "+
+			"it never held a store; %s", n, do)
+	}
+	if n < pageHeaderSize+4 {
+		// Zeros and a flag: nothing yet says bbolt (its magic follows).
+		return ""
+	}
+	got := make([]byte, n)
+	if _, err := f.ReadAt(got, 0); err != nil {
+		return ""
+	}
+	// The page size is in bytes 24-27: any of bbolt's may be the file's.
+	for size := 1024; size <= 1<<16; size *= 2 {
+		if bytes.Equal(got, newFilePages(size)[:n]) {
+			return fmt.Sprintf("it is only the first %d bytes of a bbolt file's first page: a new store's creation cut short "+
+				"by a full disk or a kill leaves this, and so does a store cut short, whose data is not in it: "+
+				"if it was a new store's, remove it and open again; if it held a store, restore it from a backup", n)
+		}
+	}
+	return ""
+}

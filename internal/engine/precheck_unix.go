@@ -11,6 +11,10 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
+// forgetsCutNewFile: a read-write Open empties a new file's first pages
+// cut short (newfile.go), under the lock only unix lets it take first.
+const forgetsCutNewFile = true
+
 // lockExclusive takes the flock bbolt's read-write Open takes on f, trying
 // every 50 ms (as bbolt does) until deadline, then bbolt's ErrTimeout.
 func lockExclusive(f *os.File, deadline time.Time) (bool, error) {
