@@ -20,7 +20,8 @@ import (
 // damage never touched, were lost while it returned nil
 // (h186_calls_test.go). One walk of the file per call: the calls that
 // delete in bulk (GC, Prune, DeleteForRuns, CopyThread with Replace,
-// Import, DeleteThread), not each write; retention calls it only before
+// Import), not each write (nor DeleteThread: a walk per deleted thread
+// made deleting the W4 bench's 1,979 threads run past 65 s); retention calls it only before
 // its first write (jobBatch.flush), so a GC with nothing to remove pays
 // no walk.
 func (s *Store) checkPagesFirst(ctx context.Context, what string) error {
@@ -44,22 +45,4 @@ func (s *Store) checkPagesFirst(ctx context.Context, what string) error {
 		}
 		return nil
 	})
-}
-
-// checkPagesBeforeDrop is checkPagesFirst for DeleteThread: dropping the
-// thread's bucket frees every page of it, and where damage that came
-// after Open has another bucket's branch page name one of them, the
-// commit hands that page out again under the other bucket
-// (TestDeleteThreadOverAPageAnotherBucketNames; TestH186MaintOverDamageKeeps
-// met it as a cycle of pages no Open read). A thread not stored frees
-// nothing and pays no walk.
-func (s *Store) checkPagesBeforeDrop(ctx context.Context, thread string) error {
-	var stored bool
-	if err := s.view(ctx, func(r reader) error { stored = r.Exists(threadBucket(thread)); return nil }); err != nil {
-		return err
-	}
-	if !stored {
-		return nil
-	}
-	return s.checkPagesFirst(ctx, fmt.Sprintf("delete thread %q", thread))
 }
