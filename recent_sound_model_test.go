@@ -13,7 +13,7 @@ import (
 )
 
 // TestRecentThreadsSoundStoreFlagsNothing: RecentThreads flags a thread
-// whose place the index does not give (checkPlace); on a sound store it
+// whose place the index does not give (newestEntry); on a sound store it
 // must flag none, whatever wrote it. A seeded mix of the calls that write
 // checkpoints or their index entries (Put in two namespaces, Save,
 // CopyThread to a new thread and with Replace, GC KeepLast, Prune,
