@@ -58,3 +58,42 @@ func TestErrorsAfterCompactNameTheStoresFile(t *testing.T) {
 		})
 	}
 }
+
+// TestCompactOnAFullDiskNamesItsNewFile: the other side of the test
+// above. The new file's handle is named PATH for the store's life after
+// the rename; a Compact that fails before it, writing its new file, names
+// that file (PATH.compact, removed by then), not the store's, which it
+// did not write.
+func TestCompactOnAFullDiskNamesItsNewFile(t *testing.T) {
+	ctx := context.Background()
+	mnt := mountSmallFS(t, "tmpfs", 8<<20)
+	path := filepath.Join(mnt, "s.db")
+	s, err := ckpt.Open(path, ckpt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 40 {
+		if _, err := s.Save(ctx, "t", map[string]any{"v": strings.Repeat("y", 32<<10), "i": i}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.ApplyLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(mnt, "filler")
+	if err := fillFS(filler, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer removeFiller(filler)
+	_, err = s.Compact(ctx, nil)
+	if !errors.Is(err, ckpt.ErrDiskFull) {
+		t.Fatalf("Compact on a full disk: %v; want ErrDiskFull", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, path+".compact") || strings.Contains(msg, path+":") {
+		t.Errorf("Compact's error = %q; want it to name the new file %s.compact, not the store's", msg, path)
+	}
+	if _, err := s.Save(ctx, "t", map[string]any{"after": true}, nil); err != nil {
+		t.Fatalf("a Save after the failed Compact: %v", err)
+	}
+}

@@ -50,6 +50,16 @@ const compactProgressEvery = 4096
 
 func compactTempPath(path string) string { return path + ".compact" }
 
+// compactErr names the new file by its temporary name in an error of
+// the copy, before its rename: its handle is named path (namedHandle).
+func compactErr(err error, path, tmp string) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) && pe.Path == path {
+		pe.Path = tmp
+	}
+	return err
+}
+
 // RemoveCompactLeftover removes the temporary file of a compaction that
 // died before its rename. Called only while holding the lock on path: no
 // other process can be compacting it.
@@ -106,11 +116,15 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 		if e.boltOpts.OpenFile != nil {
 			open = e.boltOpts.OpenFile
 		}
-		return open(name, flag, fi.Mode().Perm())
+		f, err := open(name, flag, fi.Mode().Perm())
+		if err != nil {
+			return nil, err
+		}
+		return namedHandle(f, e.path)
 	}
 	dst, dstFile, err := OpenBolt(tmp, &bo)
 	if err != nil {
-		return st, fmt.Errorf("ckpt: compact: create %s: %w", tmp, WriteFull(err))
+		return st, fmt.Errorf("ckpt: compact: create %s: %w", tmp, WriteFull(compactErr(err, e.path, tmp)))
 	}
 	dst.NoSync = true // one fsync at the end instead of one per transaction
 	// bbolt grows a file whose map exceeds AllocSize (16 MB by default)
@@ -123,7 +137,7 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 	fail := func(err error) (CompactStats, error) {
 		_ = dst.Close()
 		_ = os.Remove(tmp)
-		return st, fmt.Errorf("ckpt: compact: %w", WriteFull(err))
+		return st, fmt.Errorf("ckpt: compact: %w", WriteFull(compactErr(err, e.path, tmp)))
 	}
 	// The new file takes the old one's place, so it keeps what the old
 	// one had: its permission bits (OpenFile's above were cut by the
