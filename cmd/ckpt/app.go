@@ -426,7 +426,7 @@ func (a *app) closeStore(s *ckpt.Store, err *error) {
 			failureCause(cerr), s.Path())
 		if ie, ok := errors.AsType[interruptedError](*err); ok {
 			// Its line is printed alone (exit 130): it says it all.
-			*err = interruptedError{failedAdvice(ie.msg+"; "+then, s.Path())}
+			*err = interruptedError{failedAdvice(ie.msg+"; "+then, s.Path(), cerr)}
 			return
 		}
 		*err = bothErrors{(*err).Error() + "; " + then, []error{*err, cerr}}
