@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestH200NothingToDoLeavesFileAsItWas: a command that changes nothing
+// must leave the store's file byte-identical, its mtime too, and no log
+// beside it (an operator diffs backups, and a file whose bytes change on
+// every nightly `ckpt gc` is copied whole each night). ckpt gc with a
+// policy that selects nothing printed "deleted 0 threads, 0
+// checkpoints" and changed 390 bytes of the file: it opened the store
+// for writing, and a read-write Open commits the log's binding and
+// Close clears it (two bbolt commits: a new transaction id, the mark's
+// pages rewritten). The read commands are swept with it.
+func TestH200NothingToDoLeavesFileAsItWas(t *testing.T) {
+	_, fixture := demoFixture(t)
+	var ids []string
+	for _, m := range regexp.MustCompile(`"id":"([0-9A-Z]{26})"`).FindAllStringSubmatch(runIn(t, filepath.Dir(fixture), "", "log", "demo.db", "demo", "--json").stdout, -1) {
+		ids = append(ids, m[1])
+	}
+	if len(ids) < 2 {
+		t.Fatalf("the demo's thread has %d checkpoints, want 2 or more", len(ids))
+	}
+	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, args := range [][]string{
+		{"gc", "demo.db", "--keep-last", "1000"},
+		{"gc", "demo.db", "--max-age", "1000w", "--thread-ttl", "1000w", "--json"},
+		{"gc", "demo.db", "--keep-last", "1", "--dry-run"},
+		{"stats", "demo.db"},
+		{"verify", "demo.db"},
+		{"threads", "demo.db"},
+		{"show", "demo.db", "demo"},
+		{"log", "demo.db", "demo"},
+		{"diff", "demo.db", "demo", ids[1], ids[0]},
+		{"export", "demo.db", "-o", "out.jsonl"},
+	} {
+		dir, db := demoFixture(t)
+		before, err := os.ReadFile(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(db, old, old); err != nil {
+			t.Fatal(err)
+		}
+		r := runIn(t, dir, "", args...)
+		if r.code != 0 {
+			t.Errorf("want exit 0:\n%s", r)
+			continue
+		}
+		after, err := os.ReadFile(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := diffBytes(before, after); n != 0 {
+			t.Errorf("ckpt %s changed %d bytes of the file:\n%s", strings.Join(args, " "), n, r)
+		}
+		if st, err := os.Stat(db); err != nil || !st.ModTime().Equal(old) {
+			t.Errorf("ckpt %s: the file's mtime is no longer %v: %v %v", strings.Join(args, " "), old, st.ModTime(), err)
+		}
+		if _, err := os.Lstat(db + "-wal"); err == nil {
+			t.Errorf("ckpt %s left a log beside the file", strings.Join(args, " "))
+		}
+		if args[0] == "gc" && !slices.Contains(args, "--dry-run") && !strings.Contains(r.stdout, "0 checkpoints") && !strings.Contains(r.stdout, `"checkpoints": 0`) {
+			t.Errorf("ckpt %s: want 0 checkpoints deleted:\n%s", strings.Join(args, " "), r)
+		}
+	}
+}
+
+// diffBytes is how many bytes a and b differ in (a length's difference
+// counted whole).
+func diffBytes(a, b []byte) int {
+	n := max(len(a), len(b)) - min(len(a), len(b))
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			n++
+		}
+	}
+	if n == 0 && !bytes.Equal(a, b) {
+		n = 1
+	}
+	return n
+}
