@@ -408,6 +408,12 @@ func (a *app) openError(path string, err error) error {
 			}
 			return fmt.Errorf("%s: %v", pe.Path, pe.Err)
 		}
+		if d := filepath.Dir(path); errors.Is(pe.Err, fs.ErrNotExist) && !isDir(d) {
+			// A file to create in a directory that is not there: "no
+			// such file" read as if the file were what was missing
+			// (backup and export -o say it the same way).
+			return fmt.Errorf("%s: no directory %s", path, d)
+		}
 		return fmt.Errorf("%s: %v", path, pe.Err)
 	}
 	return err
