@@ -195,6 +195,19 @@ func (a *app) openWrite(path string) (*ckpt.Store, error) { return a.openWriteAf
 // writes to the file: a command that refuses its input there leaves the
 // file as it was.
 func (a *app) openWriteAfter(path string, ready func() error) (*ckpt.Store, error) {
+	return a.openWriteLook(path, nil, ready)
+}
+
+// errNoWrite, from openWriteLook's look, ends the open without opening the
+// file for writing: the command has nothing to write.
+var errNoWrite = errors.New("nothing to write")
+
+// openWriteLook is openWriteAfter running look, if set, on the read-only
+// store of an existing file its checks found whole, before that store is
+// closed: a look returning errNoWrite ends it there, the file
+// byte-identical (a read-write open alone writes to it: Open commits the
+// log's binding to the file and Close clears it).
+func (a *app) openWriteLook(path string, look func(ro *ckpt.Store) error, ready func() error) (*ckpt.Store, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return nil, fmt.Errorf("%s is a directory, not a store file", path)
 	} else if err == nil && st.Size() > 0 {
@@ -205,7 +218,10 @@ func (a *app) openWriteAfter(path string, ready func() error) (*ckpt.Store, erro
 		if err != nil {
 			return nil, err
 		}
-		err = a.logOntoDamage(s, path)
+		whole, err := a.logOntoDamage(s, path)
+		if err == nil && whole && look != nil {
+			err = look(s)
+		}
 		if cerr := s.Close(); err == nil {
 			err = cerr
 		}
@@ -250,12 +266,14 @@ func (a *app) openWriteAfter(path string, ready func() error) (*ckpt.Store, erro
 // bbolt's writes trust them, and on a branch key other than its child's
 // first key a delete finds nothing (gc exited 0 having deleted less than
 // it counted) or a rewrite frees a page twice.
-func (a *app) logOntoDamage(s *ckpt.Store, path string) error {
+//
+// whole: the check found nothing wrong.
+func (a *app) logOntoDamage(s *ckpt.Store, path string) (whole bool, err error) {
 	st, err := os.Stat(path + "-wal")
 	logged := err == nil && st.Size() > 0
 	rep, err := s.Verify(a.ctx, ckpt.VerifyOptions{PagesOnly: !logged})
 	if err != nil || rep.OK() {
-		return err
+		return err == nil, err
 	}
 	if !logged && !slices.ContainsFunc(rep.Problems, func(p ckpt.Problem) bool {
 		// The pages a write trusts: not a damaged meta page (opening
@@ -264,13 +282,13 @@ func (a *app) logOntoDamage(s *ckpt.Store, path string) error {
 		// write reads (compact gives them back).
 		return strings.HasPrefix(p.Detail, "page check: ") && !strings.Contains(p.Detail, "unreachable unfreed")
 	}) {
-		return nil
+		return false, nil
 	}
 	if !logged {
-		return fmt.Errorf("%s is damaged (%s in its pages, the first: %s): a write there would make it worse, so nothing was written and %s is left as it was; 'ckpt verify %s' lists every problem, and the read commands still read it ('ckpt export %s' saves what is readable)",
+		return false, fmt.Errorf("%s is damaged (%s in its pages, the first: %s): a write there would make it worse, so nothing was written and %s is left as it was; 'ckpt verify %s' lists every problem, and the read commands still read it ('ckpt export %s' saves what is readable)",
 			path, count(len(rep.Problems), "problem", "problems"), rep.Problems[0], path, path, path)
 	}
-	return fmt.Errorf("%s is damaged (%s, the first: %s) and holds a log its writer left unapplied: applying it onto the damage would change the file further, so nothing was written and %s is left as it was; 'ckpt verify %s' lists every problem, and the read commands still read it ('ckpt export %s' saves what is readable)",
+	return false, fmt.Errorf("%s is damaged (%s, the first: %s) and holds a log its writer left unapplied: applying it onto the damage would change the file further, so nothing was written and %s is left as it was; 'ckpt verify %s' lists every problem, and the read commands still read it ('ckpt export %s' saves what is readable)",
 		path, count(len(rep.Problems), "problem", "problems"), rep.Problems[0], path, path, path)
 }
 
@@ -390,6 +408,12 @@ func (a *app) openError(path string, err error) error {
 			}
 			return fmt.Errorf("%s: %v", pe.Path, pe.Err)
 		}
+		if d := filepath.Dir(path); errors.Is(pe.Err, fs.ErrNotExist) && !isDir(d) {
+			// A file to create in a directory that is not there: "no
+			// such file" read as if the file were what was missing
+			// (backup and export -o say it the same way).
+			return fmt.Errorf("%s: no directory %s", path, d)
+		}
 		return fmt.Errorf("%s: %v", path, pe.Err)
 	}
 	return err
@@ -426,7 +450,7 @@ func (a *app) closeStore(s *ckpt.Store, err *error) {
 			failureCause(cerr), s.Path())
 		if ie, ok := errors.AsType[interruptedError](*err); ok {
 			// Its line is printed alone (exit 130): it says it all.
-			*err = interruptedError{failedAdvice(ie.msg+"; "+then, s.Path())}
+			*err = interruptedError{failedAdvice(ie.msg+"; "+then, s.Path(), cerr)}
 			return
 		}
 		*err = bothErrors{(*err).Error() + "; " + then, []error{*err, cerr}}

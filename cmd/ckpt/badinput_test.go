@@ -158,7 +158,9 @@ func TestHeldFile(t *testing.T) {
 	t.Parallel()
 	dir, db := demoFixture(t)
 	ids := stepIDs(t, dir, db)
-	writers := [][]string{{"demo", "--db", db}, {"import", db}}
+	// demo --fresh: a demo on the fixture's finished thread only reads
+	// (it says the thread is finished from its read-only open).
+	writers := [][]string{{"demo", "--db", db, "--fresh"}, {"import", db}}
 	t.Run("held for writing", func(t *testing.T) {
 		startHolder(t, db, false)
 		for _, args := range append(readCommands(db, ids), writers...) {

@@ -43,7 +43,25 @@ stored, and finishes with the same state as a run that never crashed.`, demoStep
 			if err := checkThreadArg(d.thread); err != nil {
 				return usageError{fmt.Sprintf("--thread %q: %v", d.thread, err)}
 			}
-			s, err := a.openWrite(d.db)
+			// A finished thread is found on the read-only open that checks
+			// the file: demo then says so and writes nothing, and the
+			// file stays byte-identical (a read-write open alone changes
+			// it).
+			s, err := a.openWriteLook(d.db, func(ro *ckpt.Store) error {
+				if fresh {
+					return nil
+				}
+				cur, err := ro.GetTuple(c.Context(), ckpt.Config{ThreadID: d.thread})
+				if err != nil || metaString(cur.Metadata, "route") != routeEnd {
+					return nil // the read-write open finds it again, and says why
+				}
+				d.s = ro
+				d.finished(c.Context(), cur)
+				return errNoWrite
+			}, nil)
+			if errors.Is(err, errNoWrite) {
+				return nil
+			}
 			if err != nil {
 				return err
 			}
@@ -103,9 +121,7 @@ func (d *demoRun) run(ctx context.Context) error {
 	default:
 		step, route := metaStep(cur.Metadata), metaString(cur.Metadata, "route")
 		if route == routeEnd {
-			d.printf("demo: thread %q in %s is already finished (step %d, checkpoint %s).\n", d.thread, d.db, step, cur.Config.CheckpointID)
-			d.printf("Start it again with --fresh, or run another thread with --thread NAME.\n")
-			d.hints(ctx)
+			d.finished(ctx, cur)
 			return nil
 		}
 		d.printf("demo: resuming thread %q in %s from checkpoint %s (step %d, node %s, written by %s) (%s)\n",
@@ -135,6 +151,13 @@ func (d *demoRun) run(ctx context.Context) error {
 	d.printf("demo: finished thread %q: %d steps, answer:\n  %s\n", d.thread, metaStep(cur.Metadata), st.Messages[len(st.Messages)-1].Content)
 	d.hints(ctx)
 	return nil
+}
+
+// finished says that the thread, at cur, is already finished.
+func (d *demoRun) finished(ctx context.Context, cur *ckpt.Tuple) {
+	d.printf("demo: thread %q in %s is already finished (step %d, checkpoint %s).\n", d.thread, d.db, metaStep(cur.Metadata), cur.Config.CheckpointID)
+	d.printf("Start it again with --fresh, or run another thread with --thread NAME.\n")
+	d.hints(ctx)
 }
 
 // putInput stores step 1: the user's question.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // openDetail is what an error from opening path says beyond "not a ckpt
@@ -71,8 +72,12 @@ func failureCause(err error) string {
 
 // failedAdvice is the one line of an error that wraps ckpt.ErrFailed in
 // the command's words: without the library's advice to reopen the store,
-// and with what to run on the file.
-func failedAdvice(msg, file string) string {
+// and with what to run on the file. err is the error msg says, looked at
+// for a file moved under the store (movedAdvice).
+func failedAdvice(msg, file string, err error) string {
+	if moved, ok := errors.AsType[*engine.MovedError](err); ok && strings.Contains(msg, moved.Error()) {
+		return movedAdvice(msg, file, moved)
+	}
 	damage := strings.Contains(msg, damageFailedWords)
 	msg = strings.ReplaceAll(msg, failedWords, "the store failed after an I/O error")
 	msg = strings.ReplaceAll(msg, damageFailedWords, "the store failed on damage found in its file")
@@ -84,4 +89,26 @@ func failedAdvice(msg, file string) string {
 		}
 	}
 	return msg
+}
+
+// movedAdvice is failedAdvice for a store stopped because another program
+// removed or renamed its file or its log while the command ran
+// (internal/engine/held_files.go). Nothing failed on the disk, so disk
+// advice sends the operator the wrong way; and the library's advice is a
+// program's, which still holds the store (Close it, Export from it): the
+// command has ended, its store closed. What keeps the writes acknowledged
+// before depends on what moved: the log's were applied to the file by the
+// command's Close; the file's are in the file at its new name, or gone
+// with it if it was removed.
+func movedAdvice(msg, file string, moved *engine.MovedError) string {
+	if file == "" {
+		file = moved.Path
+	}
+	msg = strings.Replace(msg, moved.Error(), moved.What(), 1)
+	if moved.Log {
+		return msg + "; nothing failed on the disk: the writes acknowledged before are in " + file +
+			" (closing the store put them there); run 'ckpt verify " + file + "'"
+	}
+	return msg + "; nothing failed on the disk: if the file was renamed, it holds the writes acknowledged before: move it back to " + file +
+		", then run 'ckpt verify " + file + "'; if it was removed, it is gone now that the command has ended (restore " + file + " from a backup)"
 }

@@ -43,7 +43,7 @@ func TestExitCodes(t *testing.T) {
 		{"rm without --yes", []string{"rm", db, "demo"}, 2, "pass --yes"},
 		{"unknown thread", []string{"log", db, "nope"}, 1, `has no thread "nope"`},
 		{"missing file", []string{"threads", "missing.db"}, 1, "missing.db: no such file"},
-		{"missing directory", []string{"import", missingDir}, 1, missingDir + ": no such file or directory"},
+		{"missing directory", []string{"import", missingDir}, 1, missingDir + ": no directory " + filepath.Dir(missingDir)},
 		{"too small for bbolt", []string{"threads", small}, 1, "small.db is not a ckpt store (5000 bytes: too small to be one)"},
 		{"too small, for writing", []string{"import", small}, 1, "small.db is not a ckpt store (5000 bytes: too small to be one)"},
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -38,15 +39,38 @@ file itself.`,
 				return usageError{"gc: give at least one of --keep-last, --max-age, --thread-ttl"}
 			}
 			open := a.openWrite
+			var counted ckpt.GCStats
 			if dryRun {
 				open = a.openRead
-			}
-			if !dryRun {
+			} else {
+				// A policy that selects nothing must leave the file
+				// byte-identical (an operator diffs backups), and a
+				// read-write open alone changes it: what the policy
+				// selects is counted first, on the read-only open
+				// that checks the file, and the file is opened for
+				// writing only if that finds something to delete.
+				open = func(path string) (*ckpt.Store, error) {
+					return a.openWriteLook(path, func(ro *ckpt.Store) (err error) {
+						bar := a.progress(-1, "counting checkpoints to delete")
+						dry := p
+						dry.DryRun = true
+						dry.Progress = func(sofar ckpt.GCStats) { bar.set(int64(sofar.Checkpoints)) }
+						counted, err = ro.GC(c.Context(), dry)
+						bar.done()
+						if err == nil && counted.Threads+counted.Checkpoints+counted.Writes+counted.Blobs+counted.Segments == 0 {
+							return errNoWrite
+						}
+						return err
+					}, nil)
+				}
 				if err := checkFile(args[0]); err != nil {
 					return err
 				}
 			}
 			s, err := open(args[0])
+			if errors.Is(err, errNoWrite) {
+				return a.printGC(args[0], false, fileSize(args[0]), counted)
+			}
 			if err != nil {
 				return err
 			}
@@ -65,26 +89,7 @@ file itself.`,
 				}
 				return withLeft(c.Context(), err, left)
 			}
-			if a.asJSON {
-				return a.printJSON(struct {
-					File        string `json:"file"`
-					DryRun      bool   `json:"dry_run"`
-					BytesBefore int64  `json:"file_bytes_before"`
-					BytesAfter  int64  `json:"file_bytes_after"`
-					ckpt.GCStats
-				}{args[0], dryRun, before, fileSize(args[0]), st})
-			}
-			verb, freed := "deleted", "data freed"
-			if dryRun {
-				verb, freed = "would delete", "data it would free"
-			}
-			tw := a.table()
-			fmt.Fprintf(tw, "%s\t%s, %s, %s, %s, %s\n", verb, count(st.Threads, "thread", "threads"),
-				count(st.Checkpoints, "checkpoint", "checkpoints"), count(st.Writes, "pending write", "pending writes"),
-				count(st.Blobs, "channel value", "channel values"), count(st.Segments, "list segment", "list segments"))
-			fmt.Fprintf(tw, "%s\t%s\n", freed, humanBytes(st.BytesFreed))
-			fmt.Fprintf(tw, "file\t%s before, %s after\t(freed pages are reused; 'ckpt compact' shrinks the file)\n", humanBytes(before), humanBytes(fileSize(args[0])))
-			return tw.Flush()
+			return a.printGC(args[0], dryRun, before, st)
 		},
 	}
 	c.Flags().Var(countFlag{&keepLast, "1 or more"}, "keep-last", "keep the newest N checkpoints of each thread and namespace")
@@ -93,6 +98,31 @@ file itself.`,
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "count what would be deleted, change nothing")
 	a.addJSON(c)
 	return c
+}
+
+// printGC prints what a run of gc on path deleted (would delete, dryRun),
+// the file measuring before bytes before it.
+func (a *app) printGC(path string, dryRun bool, before int64, st ckpt.GCStats) error {
+	if a.asJSON {
+		return a.printJSON(struct {
+			File        string `json:"file"`
+			DryRun      bool   `json:"dry_run"`
+			BytesBefore int64  `json:"file_bytes_before"`
+			BytesAfter  int64  `json:"file_bytes_after"`
+			ckpt.GCStats
+		}{path, dryRun, before, fileSize(path), st})
+	}
+	verb, freed := "deleted", "data freed"
+	if dryRun {
+		verb, freed = "would delete", "data it would free"
+	}
+	tw := a.table()
+	fmt.Fprintf(tw, "%s\t%s, %s, %s, %s, %s\n", verb, count(st.Threads, "thread", "threads"),
+		count(st.Checkpoints, "checkpoint", "checkpoints"), count(st.Writes, "pending write", "pending writes"),
+		count(st.Blobs, "channel value", "channel values"), count(st.Segments, "list segment", "list segments"))
+	fmt.Fprintf(tw, "%s\t%s\n", freed, humanBytes(st.BytesFreed))
+	fmt.Fprintf(tw, "file\t%s before, %s after\t(freed pages are reused; 'ckpt compact' shrinks the file)\n", humanBytes(before), humanBytes(fileSize(path)))
+	return tw.Flush()
 }
 
 func fileSize(path string) int64 {

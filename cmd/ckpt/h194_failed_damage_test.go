@@ -14,7 +14,7 @@ func TestFailedAdviceOnDamage(t *testing.T) {
 	if c := failureCause(errString(err)); c != "apply write-ahead log to the store: corrupt data: page 31" {
 		t.Errorf("failureCause = %q", c)
 	}
-	msg := failedAdvice(strings.ReplaceAll(err, "ckpt: ", ""), "s.db")
+	msg := failedAdvice(strings.ReplaceAll(err, "ckpt: ", ""), "s.db", nil)
 	if strings.Contains(msg, "I/O error") || strings.Contains(msg, "reopen it") || !strings.Contains(msg, "damage found") ||
 		!strings.HasSuffix(msg, "; run 'ckpt verify s.db'") {
 		t.Errorf("failedAdvice says %q", msg)

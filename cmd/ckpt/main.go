@@ -110,7 +110,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		msg += "; the file is damaged: 'ckpt verify " + file + "' lists every damaged record"
 	}
 	if errors.Is(err, ckpt.ErrFailed) {
-		msg = failedAdvice(msg, fileArg(cmd))
+		msg = failedAdvice(msg, fileArg(cmd), err)
 	}
 	if errors.Is(err, ckpt.ErrKey) && !strings.Contains(msg, "--key-file") {
 		// The library says which key is missing or wrong; the command

@@ -96,7 +96,7 @@ func RegisterMetrics(meter metric.Meter, src MetricsSource) (metric.Registration
 	compactFreed := counter(MetricCompactBytesFreed, "By", "Bytes by which compactions shrank the file.")
 	backups := counter(MetricBackups, "{backup}", "Completed backups.")
 	snapshots := gauge(MetricOpenSnapshots, "{snapshot}", "Read snapshots open now.")
-	failed := gauge(MetricFailed, "1", "1 once the store has fail-stopped after an I/O error.")
+	failed := gauge(MetricFailed, "1", "1 once the store has fail-stopped (stopped taking writes): after an I/O error, on damage found in its file, or its file or log removed or renamed under it.")
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -92,11 +92,22 @@ func (e *MovedError) Error() string {
 	if e.Log {
 		// Close applies every acknowledged group to the store's file,
 		// which then holds them without the log (a clean close).
-		return fmt.Sprintf("the write-ahead log %s %s while the store had it open, so the store stopped taking writes (a write acknowledged from now on would be lost with it); the writes acknowledged before are kept: Close the store, which puts them in its file, then open it again", e.Path, e.how)
+		return e.What() + "; the writes acknowledged before are kept: Close the store, which puts them in its file, then open it again"
 	}
 	// The file the store holds keeps them, at whatever name it now has;
 	// removed, it lives only while the store holds it open.
-	return fmt.Sprintf("the store's file %s %s while the store had it open, so the store stopped taking writes (a write acknowledged from now on would be lost with it); the writes acknowledged before are in the file the store still holds: if it was renamed, Close the store and move it back before reopening; if it was removed, copy them out first with Export (ImportFile makes a store of its output; Close lets the file go)", e.Path, e.how)
+	return e.What() + "; the writes acknowledged before are in the file the store still holds: if it was renamed, Close the store and move it back before reopening; if it was removed, copy them out first with Export (ImportFile makes a store of its output; Close lets the file go)"
+}
+
+// What is the error's first part, what moved and that the store stopped,
+// without the advice to a program that holds the store open: a command
+// that has ended (cmd/ckpt) gives its own.
+func (e *MovedError) What() string {
+	what := "the store's file"
+	if e.Log {
+		what = "the write-ahead log"
+	}
+	return fmt.Sprintf("%s %s %s while the store had it open, so the store stopped taking writes (a write acknowledged from now on would be lost with it)", what, e.Path, e.how)
 }
 
 // heldFiles are the store's file and its log. Set at Open (the log when
