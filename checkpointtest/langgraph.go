@@ -131,6 +131,12 @@ func testLangGraphPut(t *testing.T, s ckpt.Saver) {
 			// "should store the checkpoint / the metadata without alteration"
 			got := lgViewOf(t, must(t).tuple(s.GetTuple(ctx, cfg)))
 			lgEqual(t, "round trip", got, wantViewOf(t, cfg, nil, cp, md, nil))
+			// The spec's ids are uuid6 (time-ordered UUIDs); ckpt's are
+			// ULIDs, and a given id that is not one is refused (documented).
+			uuid6 := lgCheckpoint("1f1f1c28-3704-6b00-8000-25c16dc435e0", nil)
+			if _, err := s.Put(ctx, ckpt.Config{ThreadID: thread, CheckpointNS: ns}, uuid6, md, nil); !errors.Is(err, ckpt.ErrInvalidConfig) {
+				t.Errorf("put with a uuid6 id: %v, want ErrInvalidConfig", err)
+			}
 			// "should fail if the thread_id is missing"
 			if _, err := s.Put(ctx, ckpt.Config{CheckpointNS: ns}, lgCheckpoint("", nil), md, nil); !errors.Is(err, ckpt.ErrInvalidConfig) {
 				t.Errorf("put without thread id: %v, want ErrInvalidConfig", err)
