@@ -45,6 +45,9 @@ func Run(t *testing.T, newSaver NewSaver) {
 		{"LangGraphGetTuple", testLangGraphGetTuple},
 		{"LangGraphList", testLangGraphList},
 		{"LangGraphDeleteThread", testLangGraphDeleteThread},
+		{"LangGraphCopyThread", testLangGraphCopyThread},
+		{"LangGraphPrune", testLangGraphPrune},
+		{"LangGraphDeleteForRuns", testLangGraphDeleteForRuns},
 	}
 	for _, tc := range append(tests, integrityTests...) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newSaver(t)) })
