@@ -44,6 +44,7 @@ func Run(t *testing.T, newSaver NewSaver) {
 		{"LangGraphPutWrites", testLangGraphPutWrites},
 		{"LangGraphGetTuple", testLangGraphGetTuple},
 		{"LangGraphList", testLangGraphList},
+		{"LangGraphSearch", testLangGraphSearch},
 		{"LangGraphDeleteThread", testLangGraphDeleteThread},
 		{"LangGraphCopyThread", testLangGraphCopyThread},
 		{"LangGraphPrune", testLangGraphPrune},

@@ -500,6 +500,43 @@ func testLangGraphList(t *testing.T, s ckpt.Saver) {
 	})
 }
 
+// testLangGraphSearch is test_memory.py's test_search (the Python
+// savers' own tests): filters across threads, nested and null values.
+func testLangGraphSearch(t *testing.T, s ckpt.Saver) {
+	a := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "thread-1"}, emptyCheckpoint(), ckpt.Metadata{"source": "input", "step": 2, "writes": map[string]any{}, "score": 1}, nil))
+	b := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "thread-2"}, emptyCheckpoint(), ckpt.Metadata{"source": "loop", "step": 1, "writes": map[string]any{"foo": "bar"}, "score": nil}, nil))
+	c := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "thread-2", CheckpointNS: "inner"}, emptyCheckpoint(), ckpt.Metadata{}, nil))
+	for _, tc := range []struct {
+		thread string
+		filter map[string]any
+		want   []ckpt.Config
+	}{
+		{"", map[string]any{"source": "input"}, []ckpt.Config{a}},
+		{"", map[string]any{"step": 1, "writes": map[string]any{"foo": "bar"}}, []ckpt.Config{b}},
+		{"", map[string]any{}, []ckpt.Config{c, b, a}},
+		{"", map[string]any{"source": "update", "step": 1}, nil},
+		{"thread-2", nil, []ckpt.Config{c, b}}, // every namespace
+		// A null value matches a key holding null, not a missing key (as
+		// SqliteSaver, checked through node).
+		{"", map[string]any{"score": nil}, []ckpt.Config{b}},
+		// A nested map matches as a subset (documented: SqliteSaver
+		// compares JSON text and matches only a).
+		{"", map[string]any{"writes": map[string]any{}}, []ckpt.Config{b, a}},
+	} {
+		var got []ckpt.Config
+		for tp, err := range s.List(ctx, ckpt.ListOptions{ThreadID: tc.thread, Filter: tc.filter}) {
+			must(t).ok(err)
+			got = append(got, tp.Config)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("thread %q filter %v: got %v, want %v", tc.thread, tc.filter, got, tc.want)
+		}
+	}
+	if md := must(t).tuple(s.GetTuple(ctx, b)).Metadata; !reflect.DeepEqual(md, ckpt.Metadata{"source": "loop", "step": int64(1), "writes": map[string]any{"foo": "bar"}, "score": nil}) {
+		t.Errorf("metadata with a null value reads %#v", md)
+	}
+}
+
 // testLangGraphDeleteThread is delete_thread.ts and test_delete_thread.py.
 func testLangGraphDeleteThread(t *testing.T, s ckpt.Saver) {
 	md := ckpt.Metadata{"source": "update", "step": -1, "parents": map[string]any{}}
