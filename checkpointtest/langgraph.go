@@ -247,6 +247,22 @@ func testLangGraphPutWrites(t *testing.T, s ckpt.Saver) {
 			}
 		})
 	}
+	t.Run("INTERRUPT and RESUME do not clobber regular writes", func(t *testing.T) {
+		// checkpoint-sqlite's checkpoints.test.ts: task A's two regular
+		// writes, then its INTERRUPT, then its RESUME, then task B's
+		// regular write: all five survive.
+		c := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "lg-pw-ir"}, lgCheckpoint("", nil), nil, nil))
+		must(t).ok(s.PutWrites(ctx, c, []ckpt.Write{{Channel: "foo", Value: "val_foo"}, {Channel: "bar", Value: "val_bar"}}, "task_A", ""))
+		must(t).ok(s.PutWrites(ctx, c, []ckpt.Write{{Channel: ckpt.ChannelInterrupt, Value: "paused"}}, "task_A", ""))
+		must(t).ok(s.PutWrites(ctx, c, []ckpt.Write{{Channel: ckpt.ChannelResume, Value: "carry_on"}}, "task_A", ""))
+		must(t).ok(s.PutWrites(ctx, c, []ckpt.Write{{Channel: "baz", Value: "val_baz"}}, "task_B", ""))
+		got := lgViewOf(t, must(t).tuple(s.GetTuple(ctx, c))).Writes
+		want := [][3]any{{"task_A", ckpt.ChannelResume, "carry_on"}, {"task_A", ckpt.ChannelInterrupt, "paused"},
+			{"task_A", "foo", "val_foo"}, {"task_A", "bar", "val_bar"}, {"task_B", "baz", "val_baz"}}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("writes\n got %v\nwant %v", got, want)
+		}
+	})
 	t.Run("test_put_writes.py", func(t *testing.T) {
 		root := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "lg-pw-py"}, lgCheckpoint("", nil), nil, nil))
 		child := must(t).cfg(s.Put(ctx, ckpt.Config{ThreadID: "lg-pw-py", CheckpointNS: "child:1"}, lgCheckpoint("", nil), nil, nil))
