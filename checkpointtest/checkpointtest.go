@@ -40,6 +40,15 @@ func Run(t *testing.T, newSaver NewSaver) {
 		{"PruneKeepLatest", testPruneKeepLatest},
 		{"PruneDelete", testPruneDelete},
 		{"DeleteForRuns", testDeleteForRuns},
+		{"LangGraphPut", testLangGraphPut},
+		{"LangGraphPutWrites", testLangGraphPutWrites},
+		{"LangGraphGetTuple", testLangGraphGetTuple},
+		{"LangGraphList", testLangGraphList},
+		{"LangGraphSearch", testLangGraphSearch},
+		{"LangGraphDeleteThread", testLangGraphDeleteThread},
+		{"LangGraphCopyThread", testLangGraphCopyThread},
+		{"LangGraphPrune", testLangGraphPrune},
+		{"LangGraphDeleteForRuns", testLangGraphDeleteForRuns},
 	}
 	for _, tc := range append(tests, integrityTests...) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newSaver(t)) })

@@ -93,9 +93,19 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 		blobArgs = append(blobArgs, blobField(ns, ch, ver), blob)
 	}
 	rec := &checkpointRecord{V: cp.V, TS: ts.UnixNano(), Parent: cfg.CheckpointID, Versions: cp.ChannelVersions, VersionsSeen: cp.VersionsSeen}
-	for ch, ver := range rec.Versions {
+	// A version the checkpoint names without a new value refers to one
+	// stored before; where none is, the script stores "no value" under it
+	// (as the file store does), so the version keeps naming what this
+	// checkpoint read: a later put giving it a value is ErrVersionReused,
+	// not a value that appears in this checkpoint afterwards.
+	var namedArgs []any
+	for _, ch := range slices.Sorted(maps.Keys(rec.Versions)) {
+		ver := rec.Versions[ch]
 		if err := saverkit.CheckChannel(ch, ver); err != nil {
 			return ckpt.Config{}, err
+		}
+		if _, ok := newVersions[ch]; !ok {
+			namedArgs = append(namedArgs, blobField(ns, ch, ver))
 		}
 	}
 	md, err := encodeMetadata(meta)
@@ -131,6 +141,8 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 		args = append(args, blobArgs...)
 		args = append(args, len(writeArgs)/3)
 		args = append(args, writeArgs...)
+		args = append(args, len(namedArgs), encodeBlob(nil, true))
+		args = append(args, namedArgs...)
 		reply, err := s.run(ctx, putScript, "put", keys, args...)
 		if err != nil {
 			return ckpt.Config{}, err

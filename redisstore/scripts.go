@@ -27,7 +27,9 @@ import (
 // head), 11 TTL in ms (0: none), 12 keep-last n (0: keep all), 13
 // len16(thread)|thread, 14 the call's token, 15 the client's clock in ms,
 // 16 number of blobs, then (field, value) pairs, then the number of
-// writes and (field, value, replace) triples.
+// writes and (field, value, replace) triples, then the number of named
+// blob fields (versions the checkpoint names without a new value), the
+// "no value" blob, and those fields.
 // Returns {"ok"}, {"notfound"}, {"conflict", head}, {"stale", head},
 // {"reused", blob field}, {"corrupt", field}, {"cycle", parent F},
 // {"wrongtype", key} or {"format", the marker's version}.
@@ -120,6 +122,12 @@ if trim then
 end
 for i = 17, 16 + 2 * nb, 2 do
   redis.call('HSETNX', KEYS[5], ARGV[i], ARGV[i + 1])
+end
+-- A version named without a value and with none stored gets "no value",
+-- so that a later put cannot give this checkpoint a value it did not have.
+local at = 18 + 2 * nb + 3 * tonumber(ARGV[17 + 2 * nb])
+for i = at + 2, at + 1 + tonumber(ARGV[at]) do
+  redis.call('HSETNX', KEYS[5], ARGV[i], ARGV[at + 1])
 end
 redis.call('HSET', KEYS[1], f, ARGV[5])
 redis.call('HSET', KEYS[2], f, ARGV[6])
