@@ -280,3 +280,17 @@ func TestPowerCutNewStoreWAL(t *testing.T) {
 	l.close()
 	l.check(1, 5)
 }
+
+// TestPowerCutNewStoreNoWAL: a new store without the log, a few Sync
+// writes. The first one's acknowledgement needs s.db's directory entry
+// durable: bbolt creates the file and never fsyncs the directory.
+func TestPowerCutNewStoreNoWAL(t *testing.T) {
+	opts := ckpt.Options{NoWAL: true}
+	l := newLife(t, opts)
+	l.open(opts)
+	for range 3 {
+		l.save("a", ckpt.Sync, 10)
+	}
+	l.close()
+	l.check(1, 5)
+}
