@@ -294,3 +294,21 @@ func TestPowerCutNewStoreNoWAL(t *testing.T) {
 	l.close()
 	l.check(1, 5)
 }
+
+// TestPowerCutAfterCompact: Sync writes after a Compact, applied to the
+// new file, then a write that starts the log's next pass (a Compact has
+// the log cut back there). The applied writes are then in bbolt alone,
+// so its commit must have been fsync'd.
+func TestPowerCutAfterCompact(t *testing.T) {
+	opts := ckpt.Options{}
+	l := newLife(t, opts)
+	l.open(opts)
+	l.save("a", ckpt.Sync, 10)
+	l.do("Compact", func(ctx context.Context, s *ckpt.Store) error { _, err := s.Compact(ctx, nil); return err })
+	l.save("a", ckpt.Sync, 10)
+	l.do("ApplyLog", func(ctx context.Context, s *ckpt.Store) error { return s.ApplyLog(ctx) })
+	l.save("b", ckpt.Sync, 10)
+	l.save("b", ckpt.Sync, 10)
+	l.close()
+	l.check(5, 5)
+}
