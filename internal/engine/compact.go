@@ -112,7 +112,12 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 	if err != nil {
 		return st, fmt.Errorf("ckpt: compact: create %s: %w", tmp, WriteFull(err))
 	}
-	dst.NoSync = true // one fsync at the end instead of one per transaction
+	// One fsync at the end instead of one per transaction. The handle
+	// becomes the store's: its own setting comes back with the fsync
+	// (below), or every later commit would go unsynced, the applier's
+	// too, while the log is cut back behind them.
+	noSync := dst.NoSync
+	dst.NoSync = true
 	// bbolt grows a file whose map exceeds AllocSize (16 MB by default)
 	// to what it needs plus AllocSize, and a smaller one to its map's size
 	// (a power of two): with no step (compactAllocSize), the new file ends
@@ -143,7 +148,7 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 	if err := dst.Sync(); err != nil {
 		return fail(err)
 	}
-	dst.AllocSize = allocSize
+	dst.AllocSize, dst.NoSync = allocSize, noSync
 	e.compactStage("synced")
 
 	var dirErr error
