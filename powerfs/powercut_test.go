@@ -312,3 +312,21 @@ func TestPowerCutAfterCompact(t *testing.T) {
 	l.close()
 	l.check(5, 5)
 }
+
+// TestPowerCutNoSyncNoWAL: without the log, Sync saves, then NoSync
+// ones. A power cut may take the NoSync writes, never the Sync ones
+// before them, nor leave a file Open refuses.
+func TestPowerCutNoSyncNoWAL(t *testing.T) {
+	opts := ckpt.Options{NoWAL: true}
+	l := newLife(t, opts)
+	l.open(opts)
+	for range 2 {
+		l.save("a", ckpt.Sync, 10)
+	}
+	for range 4 {
+		l.save("a", ckpt.NoSync, 10)
+	}
+	l.save("a", ckpt.Sync, 10)
+	l.close()
+	l.check(6, 10)
+}
