@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -71,7 +73,20 @@ func (r *recorder) file(node uint64) (int, bool) {
 	return id, ok
 }
 
+// MarkName is the name whose lookup (a stat of it in the mount's root)
+// records mark m: how a process using the mount marks a point in the
+// record between its calls.
+func MarkName(m int) string { return markPrefix + strconv.Itoa(m) }
+
+const markPrefix = ".powerfs-mark-"
+
 func (r *recorder) Lookup(cancel <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
+	if m, ok := strings.CutPrefix(name, markPrefix); ok && h.NodeId == 1 {
+		if n, err := strconv.Atoi(m); err == nil {
+			r.rec.Mark(n)
+			return fuse.ENOENT
+		}
+	}
 	st := r.RawFileSystem.Lookup(cancel, h, name, out)
 	if st.Ok() {
 		r.learn(h.NodeId, name, out, false)

@@ -3,14 +3,19 @@
 package powerfs
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ckpt-go/ckpt"
 )
@@ -19,37 +24,91 @@ import (
 // made durable at (0: not yet), and expected until the mark a GC that
 // may delete it ended at (0: always).
 type ack struct {
-	file, thread, id, value string
-	from, until             int
+	File, Thread, ID, Value string
+	From, Until             int
 }
 
 // life runs a store through the mount, marking a point after each step
-// and keeping what each point promises.
+// and keeping what each point promises. The store runs in a child
+// process (the test binary again, run): in the process serving the
+// mount, bbolt's map of its file can deadlock the Go runtime (a
+// goroutine faulting on a mapped page reaches no safe point, and a
+// stop-the-world for the GC waits for it while the FUSE server's
+// goroutines, which would serve the fault, are stopped).
 type life struct {
 	t     *testing.T
-	fs    *FS
-	opts  ckpt.Options // what the images are opened with
+	dir   string       // the mount
+	rec   *Record      // the parent's: the record
+	opts  ckpt.Options // what the images are opened with (the parent's)
 	s     *ckpt.Store
-	acks  []*ack
 	async []*ack // Async writes not yet vouched for by a Flush or Close
-	mark  int
-	marks []int
-	names map[int]string
 	seq   int
+	lifeData
 }
 
-func newLife(t *testing.T, opts ckpt.Options) *life {
-	return &life{t: t, fs: Mount(t), opts: opts, names: map[int]string{}}
+// lifeData is what the child hands the parent.
+type lifeData struct {
+	Acks  []*ack
+	Marks []int
+	Names map[int]string
+	Mark  int
+	Info  map[string]int // what a scenario found (positions in the record)
 }
 
-func (l *life) path(name string) string { return filepath.Join(l.fs.Dir, name) }
+const (
+	childDir = "CKPT_POWERFS_CHILD_DIR"
+	childOut = "CKPT_POWERFS_CHILD_OUT"
+)
+
+// run runs scenario in a child process on a fresh mount and returns the
+// life for the parent to check; in the child it runs scenario and
+// returns nil (the test then returns).
+func run(t *testing.T, check ckpt.Options, scenario func(*life)) *life {
+	t.Helper()
+	if dir := os.Getenv(childDir); dir != "" {
+		l := &life{t: t, dir: dir}
+		l.Names, l.Info = map[int]string{}, map[string]int{}
+		scenario(l)
+		b, err := json.Marshal(l.lifeData)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(os.Getenv(childOut), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return nil
+	}
+	fs := Mount(t)
+	out := filepath.Join(t.TempDir(), "life.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.timeout=10m")
+	cmd.Env = append(os.Environ(), childDir+"="+fs.Dir, childOut+"="+out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the store's life in the child: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &life{t: t, dir: fs.Dir, rec: fs.Record, opts: check}
+	if err := json.Unmarshal(b, &l.lifeData); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func (l *life) path(name string) string { return filepath.Join(l.dir, name) }
 
 // step marks a point after what was just done.
 func (l *life) step(what string) {
-	l.mark++
-	l.fs.Record.Mark(l.mark)
-	l.marks = append(l.marks, l.mark)
-	l.names[l.mark] = what
+	l.t.Helper()
+	l.Mark++
+	if _, err := os.Stat(l.path(MarkName(l.Mark))); !errors.Is(err, os.ErrNotExist) {
+		l.t.Fatalf("mark %d: %v", l.Mark, err)
+	}
+	l.Marks = append(l.Marks, l.Mark)
+	l.Names[l.Mark] = what
 }
 
 func (l *life) open(opts ckpt.Options) {
@@ -73,11 +132,11 @@ func (l *life) save(thread string, d ckpt.Durability, size int) *ack {
 	if err != nil {
 		l.t.Fatalf("Save: %v", err)
 	}
-	a := &ack{file: "s.db", thread: thread, id: id, value: v}
-	l.acks = append(l.acks, a)
+	a := &ack{File: "s.db", Thread: thread, ID: id, Value: v}
+	l.Acks = append(l.Acks, a)
 	switch d {
 	case ckpt.Sync:
-		a.from = l.mark + 1
+		a.From = l.Mark + 1
 	case ckpt.Async:
 		l.async = append(l.async, a)
 	}
@@ -89,7 +148,7 @@ func (l *life) save(thread string, d ckpt.Durability, size int) *ack {
 // Flush or Close returned nil).
 func (l *life) vouch() {
 	for _, a := range l.async {
-		a.from = l.mark + 1
+		a.From = l.Mark + 1
 	}
 	l.async = nil
 }
@@ -123,11 +182,11 @@ func (l *life) do(what string, f func(context.Context, *ckpt.Store) error) {
 // copyAcks expects the acknowledged writes durable now also in file
 // (a backup, an import), from the next mark.
 func (l *life) copyAcks(file string) {
-	for _, a := range l.acks {
-		if a.file == "s.db" && a.from != 0 && a.from <= l.mark+1 && a.until == 0 {
+	for _, a := range l.Acks {
+		if a.File == "s.db" && a.From != 0 && a.From <= l.Mark+1 && a.Until == 0 {
 			c := *a
-			c.file, c.from = file, l.mark+1
-			l.acks = append(l.acks, &c)
+			c.File, c.From = file, l.Mark+1
+			l.Acks = append(l.Acks, &c)
 		}
 	}
 }
@@ -140,14 +199,14 @@ func (l *life) gcKeepLast() {
 		l.t.Fatalf("GC: %v", err)
 	}
 	newest := map[string]*ack{}
-	for _, a := range l.acks {
-		if a.file == "s.db" {
-			newest[a.thread] = a
+	for _, a := range l.Acks {
+		if a.File == "s.db" {
+			newest[a.Thread] = a
 		}
 	}
-	for _, a := range l.acks {
-		if a.file == "s.db" && newest[a.thread] != a && a.until == 0 {
-			a.until = l.mark + 1
+	for _, a := range l.Acks {
+		if a.File == "s.db" && newest[a.Thread] != a && a.Until == 0 {
+			a.Until = l.Mark + 1
 		}
 	}
 	l.step("gc")
@@ -159,16 +218,32 @@ func (l *life) gcKeepLast() {
 // the number of images checked.
 func (l *life) check(seed uint64, perMark int) int {
 	l.t.Helper()
-	if n := l.fs.Record.Unknown; n != 0 {
+	return l.checkMarks(seed, perMark, l.Marks)
+}
+
+// images scales a hunt's images per mark by CKPT_POWERFS_IMAGES (a
+// whole number of times; default 1).
+func images(n int) int {
+	if k, err := strconv.Atoi(os.Getenv("CKPT_POWERFS_IMAGES")); err == nil && k > 1 {
+		return n * k
+	}
+	return n
+}
+
+// checkMarks is check at the given marks only.
+func (l *life) checkMarks(seed uint64, perMark int, marks []int) int {
+	l.t.Helper()
+	perMark = images(perMark)
+	if n := l.rec.Unknown; n != 0 {
 		l.t.Fatalf("powerfs: %d writes or syncs to nodes the record could not name", n)
 	}
 	losses := []Loss{{Keep: 0, Tear: 0}, {Keep: 0, Tear: 1}, {Keep: 0.5, Tear: 0.5}, {Keep: 0.8, Tear: 1}, {Keep: 0.2, Tear: 0.5}}
 	checked, failed := 0, 0
-	for _, m := range l.marks {
+	for _, m := range marks {
 		for k := range perMark {
 			rng := rand.New(rand.NewPCG(seed, uint64(m)<<16|uint64(k)))
 			loss := losses[k%len(losses)]
-			im, err := l.fs.Record.Image(m, rng, loss)
+			im, err := l.rec.Image(m, rng, loss)
 			if err != nil {
 				l.t.Fatal(err)
 			}
@@ -177,7 +252,7 @@ func (l *life) check(seed uint64, perMark int) int {
 				failed++
 				if failed <= 5 {
 					l.t.Errorf("power cut after mark %d (%s), image %d (keep %.1f, tear %.1f; %d ops lost or torn, %d kept): %v",
-						m, l.names[m], k, loss.Keep, loss.Tear, im.Lost, im.Kept, err)
+						m, l.Names[m], k, loss.Keep, loss.Tear, im.Lost, im.Kept, err)
 				}
 			}
 		}
@@ -185,7 +260,7 @@ func (l *life) check(seed uint64, perMark int) int {
 	if failed > 0 {
 		l.t.Errorf("%d of %d images failed", failed, checked)
 	}
-	l.t.Logf("%d marks, %d images checked, %d ops recorded", len(l.marks), checked, len(l.fs.Record.Ops()))
+	l.t.Logf("%d marks, %d images checked, %d ops recorded", len(marks), checked, len(l.rec.Ops()))
 	return checked
 }
 
@@ -195,9 +270,9 @@ func (l *life) checkImage(im *Image, m int) error {
 		return err
 	}
 	files := map[string]bool{"s.db": true}
-	for _, a := range l.acks {
-		if a.from != 0 && a.from <= m && (a.until == 0 || m < a.until) {
-			files[a.file] = true
+	for _, a := range l.Acks {
+		if a.From != 0 && a.From <= m && (a.Until == 0 || m < a.Until) {
+			files[a.File] = true
 		}
 	}
 	for file := range files {
@@ -219,9 +294,9 @@ func (l *life) checkFile(path string, m int) error {
 	if _, err := os.Stat(path); err != nil && filepath.Base(path) == "s.db" {
 		// The store's file may be absent (never made durable) only if
 		// nothing acknowledged needs it.
-		for _, a := range l.acks {
-			if a.file == "s.db" && a.from != 0 && a.from <= m && (a.until == 0 || m < a.until) {
-				return fmt.Errorf("the store's file is gone, with write %s/%s acknowledged durable", a.thread, a.id)
+		for _, a := range l.Acks {
+			if a.File == "s.db" && a.From != 0 && a.From <= m && (a.Until == 0 || m < a.Until) {
+				return fmt.Errorf("the store's file is gone, with write %s/%s acknowledged durable", a.Thread, a.ID)
 			}
 		}
 		return nil
@@ -232,20 +307,20 @@ func (l *life) checkFile(path string, m int) error {
 	}
 	defer s.Close()
 	base := filepath.Base(path)
-	for _, a := range l.acks {
-		if a.file != base || a.from == 0 || a.from > m || (a.until != 0 && m >= a.until) {
+	for _, a := range l.Acks {
+		if a.File != base || a.From == 0 || a.From > m || (a.Until != 0 && m >= a.Until) {
 			continue
 		}
-		snap, err := s.Load(ctx, a.thread, a.id)
+		snap, err := s.Load(ctx, a.Thread, a.ID)
 		if err != nil {
-			return fmt.Errorf("write %s/%s acknowledged durable: %w", a.thread, a.id, err)
+			return fmt.Errorf("write %s/%s acknowledged durable: %w", a.Thread, a.ID, err)
 		}
 		st, err := snap.StateMap()
 		if err != nil {
-			return fmt.Errorf("write %s/%s: %w", a.thread, a.id, err)
+			return fmt.Errorf("write %s/%s: %w", a.Thread, a.ID, err)
 		}
-		if got, _ := st["v"].(string); got != a.value {
-			return fmt.Errorf("write %s/%s holds %.20q, want %.20q", a.thread, a.id, got, a.value)
+		if got, _ := st["v"].(string); got != a.Value {
+			return fmt.Errorf("write %s/%s holds %.20q, want %.20q", a.Thread, a.ID, got, a.Value)
 		}
 	}
 	rep, err := s.Verify(ctx, ckpt.VerifyOptions{})
@@ -269,16 +344,20 @@ func key(id uint32) ckpt.Key {
 	return k
 }
 
-// TestPowerCutNewStoreWAL: the same with the log.
+// TestPowerCutNewStoreWAL: a new store with the log, three Sync saves,
+// Close.
 func TestPowerCutNewStoreWAL(t *testing.T) {
 	opts := ckpt.Options{}
-	l := newLife(t, opts)
-	l.open(opts)
-	for range 3 {
-		l.save("a", ckpt.Sync, 10)
+	l := run(t, opts, func(l *life) {
+		l.open(opts)
+		for range 3 {
+			l.save("a", ckpt.Sync, 10)
+		}
+		l.close()
+	})
+	if l != nil {
+		l.check(1, 5)
 	}
-	l.close()
-	l.check(1, 5)
 }
 
 // TestPowerCutNewStoreNoWAL: a new store without the log, a few Sync
@@ -286,13 +365,16 @@ func TestPowerCutNewStoreWAL(t *testing.T) {
 // durable: bbolt creates the file and never fsyncs the directory.
 func TestPowerCutNewStoreNoWAL(t *testing.T) {
 	opts := ckpt.Options{NoWAL: true}
-	l := newLife(t, opts)
-	l.open(opts)
-	for range 3 {
-		l.save("a", ckpt.Sync, 10)
+	l := run(t, opts, func(l *life) {
+		l.open(opts)
+		for range 3 {
+			l.save("a", ckpt.Sync, 10)
+		}
+		l.close()
+	})
+	if l != nil {
+		l.check(1, 5)
 	}
-	l.close()
-	l.check(1, 5)
 }
 
 // TestPowerCutAfterCompact: Sync writes after a Compact, applied to the
@@ -301,16 +383,19 @@ func TestPowerCutNewStoreNoWAL(t *testing.T) {
 // so its commit must have been fsync'd.
 func TestPowerCutAfterCompact(t *testing.T) {
 	opts := ckpt.Options{}
-	l := newLife(t, opts)
-	l.open(opts)
-	l.save("a", ckpt.Sync, 10)
-	l.do("Compact", func(ctx context.Context, s *ckpt.Store) error { _, err := s.Compact(ctx, nil); return err })
-	l.save("a", ckpt.Sync, 10)
-	l.do("ApplyLog", func(ctx context.Context, s *ckpt.Store) error { return s.ApplyLog(ctx) })
-	l.save("b", ckpt.Sync, 10)
-	l.save("b", ckpt.Sync, 10)
-	l.close()
-	l.check(5, 5)
+	l := run(t, opts, func(l *life) {
+		l.open(opts)
+		l.save("a", ckpt.Sync, 10)
+		l.do("Compact", func(ctx context.Context, s *ckpt.Store) error { _, err := s.Compact(ctx, nil); return err })
+		l.save("a", ckpt.Sync, 10)
+		l.do("ApplyLog", func(ctx context.Context, s *ckpt.Store) error { return s.ApplyLog(ctx) })
+		l.save("b", ckpt.Sync, 10)
+		l.save("b", ckpt.Sync, 10)
+		l.close()
+	})
+	if l != nil {
+		l.check(5, 5)
+	}
 }
 
 // TestPowerCutNoSyncNoWAL: without the log, Sync saves, then NoSync
@@ -318,15 +403,159 @@ func TestPowerCutAfterCompact(t *testing.T) {
 // before them, nor leave a file Open refuses.
 func TestPowerCutNoSyncNoWAL(t *testing.T) {
 	opts := ckpt.Options{NoWAL: true}
-	l := newLife(t, opts)
-	l.open(opts)
-	for range 2 {
+	l := run(t, opts, func(l *life) {
+		l.open(opts)
+		for range 2 {
+			l.save("a", ckpt.Sync, 10)
+		}
+		for range 4 {
+			l.save("a", ckpt.NoSync, 10)
+		}
 		l.save("a", ckpt.Sync, 10)
+		l.close()
+	})
+	if l != nil {
+		l.check(6, 10)
 	}
-	for range 4 {
-		l.save("a", ckpt.NoSync, 10)
+}
+
+// lifeOf runs the store's life through the mount: every kind of write,
+// ApplyLog, Close (the log removed) and reopen, Compact, GC, BackupFile
+// into the same directory, Export and ImportFile beside it, and, sealed,
+// a rekey under a new key; checked at every mark.
+func lifeOf(t *testing.T, opts ckpt.Options, sealed bool, seed uint64) {
+	check := opts
+	if sealed {
+		opts.Encryption = &ckpt.Encryption{Keys: []ckpt.Key{key(1)}}
+		// Images are opened knowing both keys: a rekey may or may not
+		// have reached them.
+		check.Encryption = &ckpt.Encryption{Keys: []ckpt.Key{key(2), key(1)}}
 	}
-	l.save("a", ckpt.Sync, 10)
+	l := run(t, check, func(l *life) { lifeSteps(l, opts, sealed) })
+	if l != nil {
+		l.check(seed, 3)
+	}
+}
+
+func lifeSteps(l *life, opts ckpt.Options, sealed bool) {
+	l.open(opts)
+	for i := range 4 {
+		l.save([]string{"a", "b"}[i%2], ckpt.Sync, 100*i)
+	}
+	for range 3 {
+		l.save("c", ckpt.Async, 300)
+	}
+	l.flush()
+	for range 2 {
+		l.save("d", ckpt.NoSync, 50)
+	}
+	l.do("ApplyLog", func(ctx context.Context, s *ckpt.Store) error { return s.ApplyLog(ctx) })
+	l.save("a", ckpt.Sync, 5000)
+	l.save("e", ckpt.Sync, 20)
 	l.close()
-	l.check(6, 10)
+	l.open(opts)
+	l.save("b", ckpt.Sync, 10)
+	l.save("f", ckpt.Async, 10)
+	l.do("Compact", func(ctx context.Context, s *ckpt.Store) error { _, err := s.Compact(ctx, nil); return err })
+	l.vouch() // Compact waited for the Async write and applied it
+	l.save("a", ckpt.Sync, 10)
+	l.gcKeepLast()
+	l.save("g", ckpt.Sync, 10)
+	l.do("BackupFile", func(ctx context.Context, s *ckpt.Store) error { return s.BackupFile(ctx, l.path("backup.db")) })
+	l.copyAcks("backup.db")
+	var dump bytes.Buffer
+	l.do("Export", func(ctx context.Context, s *ckpt.Store) error {
+		_, err := s.Export(ctx, &dump, ckpt.ExportOptions{})
+		return err
+	})
+	l.save("h", ckpt.Sync, 10)
+	l.close()
+	l.do("ImportFile", func(ctx context.Context, _ *ckpt.Store) error {
+		_, err := ckpt.ImportFile(ctx, l.path("imp.db"), &dump, opts, ckpt.ImportOptions{})
+		return err
+	})
+	for _, a := range l.Acks {
+		if a.File == "s.db" && a.Thread != "h" && a.From != 0 && a.Until == 0 {
+			c := *a
+			c.File, c.From = "imp.db", l.Mark
+			l.Acks = append(l.Acks, &c)
+		}
+	}
+	if sealed {
+		opts.Encryption = &ckpt.Encryption{Keys: []ckpt.Key{key(2), key(1)}}
+		l.open(opts)
+		l.do("Rekey", func(ctx context.Context, s *ckpt.Store) error { _, err := s.Rekey(ctx); return err })
+		l.save("a", ckpt.Sync, 10)
+		l.close()
+	}
+	l.open(opts)
+	l.save("i", ckpt.Sync, 10)
+	l.close()
+}
+
+func TestPowerCutLifeWAL(t *testing.T) {
+	lifeOf(t, ckpt.Options{}, false, 2)
+}
+
+func TestPowerCutLifeNoWAL(t *testing.T) {
+	lifeOf(t, ckpt.Options{NoWAL: true}, false, 3)
+}
+
+func TestPowerCutLifeSealed(t *testing.T) {
+	lifeOf(t, ckpt.Options{}, true, 4)
+}
+
+// TestPowerCutLogRewind: the log's passes. Sync saves of 1 MB each:
+// the applier keeps up, and each time bbolt holds all of the log the next
+// record starts again from its beginning, over the earlier pass. Then one
+// save of 80 MB grows the log past its 64 MB bound (plus two 4 MB steps):
+// the next pass cuts the log back to its header first. Every mark is
+// checked; the last ones hold an 80 MB log.
+func TestPowerCutLogRewind(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 100 MB through FUSE")
+	}
+	opts := ckpt.Options{}
+	l := run(t, opts, func(l *life) {
+		l.open(opts)
+		for range 20 {
+			l.save("a", ckpt.Sync, 1<<20)
+		}
+		l.Info["big"] = l.Mark + 1
+		l.save("b", ckpt.Sync, 80<<20)
+		for range 3 {
+			l.save("c", ckpt.Sync, 10)
+		}
+		l.close()
+	})
+	if l == nil {
+		return
+	}
+	// The log's passes: writes over its first record (at 48), and cuts.
+	logFile, passes, cuts := -1, 0, 0
+	for _, o := range l.rec.Ops() {
+		switch {
+		case o.Kind == OpCreate && o.Name == "s.db-wal":
+			logFile = o.File
+		case o.Kind == OpWrite && o.File == logFile && o.Off <= 48 && o.Off+int64(len(o.Data)) >= 48+24:
+			passes++
+		case o.Kind == OpTruncate && o.File == logFile && o.Size < 4096:
+			cuts++
+		}
+	}
+	t.Logf("%d passes of the log, %d cuts back to its header", passes, cuts)
+	if passes < 3 || cuts < 1 {
+		t.Fatalf("the log never went over an earlier pass, or was never cut back: %d passes, %d cuts", passes, cuts)
+	}
+	big := l.Info["big"]
+	var small, large []int
+	for _, m := range l.Marks {
+		if m < big {
+			small = append(small, m)
+		} else {
+			large = append(large, m)
+		}
+	}
+	l.checkMarks(7, 1, small)
+	l.checkMarks(8, 1, large)
 }
