@@ -354,3 +354,35 @@ func syncDir(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 }
+
+// TestPowerCutBackupReplace: BackupFile twice to the same file beside
+// the store: the first links its copy into place, the second finds the
+// file there and renames its copy over it. At every point the backup
+// holds every write the first one vouched for, and from the second's
+// return those it vouched for.
+func TestPowerCutBackupReplace(t *testing.T) {
+	opts := ckpt.Options{}
+	l := run(t, opts, func(l *life) {
+		l.open(opts)
+		l.save("a", ckpt.Sync, 10)
+		backup := func(ctx context.Context, s *ckpt.Store) error { return s.BackupFile(ctx, l.path("backup.db")) }
+		l.do("BackupFile", backup)
+		l.copyAcks("backup.db")
+		l.save("a", ckpt.Sync, 10)
+		l.save("b", ckpt.Sync, 10)
+		l.do("BackupFile again", backup)
+		l.copyAcks("backup.db")
+		l.close()
+	})
+	if l == nil {
+		return
+	}
+	renamed := false
+	for _, o := range l.rec.Ops() {
+		renamed = renamed || o.Kind == OpRename && o.Name2 == "backup.db"
+	}
+	if !renamed {
+		t.Fatal("the second BackupFile did not rename its copy over the first: the hunt missed that path")
+	}
+	l.check(11, 5)
+}
