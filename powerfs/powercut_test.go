@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ckpt-go/ckpt"
@@ -385,4 +387,56 @@ func TestPowerCutBackupReplace(t *testing.T) {
 		t.Fatal("the second BackupFile did not rename its copy over the first: the hunt missed that path")
 	}
 	l.check(11, 5)
+}
+
+// TestPowerCutConcurrentWriters: rounds of four writers saving at once
+// (their groups share the log's fsyncs, the applier runs beside them),
+// a Compact and a GC running beside the writers in two of the rounds;
+// a mark after each round.
+func TestPowerCutConcurrentWriters(t *testing.T) {
+	opts := ckpt.Options{}
+	l := run(t, opts, func(l *life) {
+		l.open(opts)
+		for round := range 6 {
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			var acks []*ack
+			for w := range 4 {
+				wg.Go(func() {
+					for i := range 5 {
+						thread := fmt.Sprintf("w%d", w)
+						v := fmt.Sprintf("r%d w%d i%d %s", round, w, i, strings.Repeat("y", 100*i))
+						id, err := l.s.Save(context.Background(), thread, map[string]any{"v": v}, nil)
+						if err != nil {
+							l.t.Errorf("Save: %v", err)
+							return
+						}
+						mu.Lock()
+						acks = append(acks, &ack{File: "s.db", Thread: thread, ID: id, Value: v})
+						mu.Unlock()
+					}
+				})
+			}
+			switch round {
+			case 2:
+				if _, err := l.s.Compact(context.Background(), nil); err != nil {
+					l.t.Fatalf("Compact: %v", err)
+				}
+			case 4:
+				if _, err := l.s.GC(context.Background(), ckpt.Policy{KeepLast: 1000}); err != nil {
+					l.t.Fatalf("GC: %v", err)
+				}
+			}
+			wg.Wait()
+			for _, a := range acks {
+				a.From = l.Mark + 1
+			}
+			l.Acks = append(l.Acks, acks...)
+			l.step(fmt.Sprintf("round %d", round))
+		}
+		l.close()
+	})
+	if l != nil {
+		l.check(12, 5)
+	}
 }
