@@ -221,7 +221,8 @@ func (l *life) check(seed uint64, perMark int) int {
 }
 
 // images scales a hunt's images per mark by CKPT_POWERFS_IMAGES (a
-// whole number of times; default 1).
+// whole number of times; default 1). CKPT_POWERFS_SEED draws other
+// images.
 func images(n int) int {
 	if k, err := strconv.Atoi(os.Getenv("CKPT_POWERFS_IMAGES")); err == nil && k > 1 {
 		return n * k
@@ -233,6 +234,9 @@ func images(n int) int {
 func (l *life) checkMarks(seed uint64, perMark int, marks []int) int {
 	l.t.Helper()
 	perMark = images(perMark)
+	if v, err := strconv.ParseUint(os.Getenv("CKPT_POWERFS_SEED"), 10, 64); err == nil {
+		seed ^= v << 8 // another sample of the same record
+	}
 	if n := l.rec.Unknown; n != 0 {
 		l.t.Fatalf("powerfs: %d writes or syncs to nodes the record could not name", n)
 	}
