@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -93,6 +94,16 @@ func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
 			}
 			if err == nil && o.ReadOnly {
 				err = refuseCycles(f) // reads what it can, but not round a cycle (precheck.go)
+			}
+			if err == nil && fresh != nil {
+				// bbolt fsyncs a new file's first pages, never its
+				// directory: until that is fsync'd a power cut may take
+				// the file's entry, and with it every write acknowledged
+				// in it (without the log, every write; the log's own
+				// directory fsync comes later, or never with NoWAL).
+				if serr := SyncDir(filepath.Dir(path)); serr != nil {
+					err = fmt.Errorf("ckpt: open: fsync the directory of the new file: %w", serr)
+				}
 			}
 			if err != nil {
 				_ = closeBolt(db)

@@ -231,9 +231,12 @@ func (e *Engine) boltGroup(ops []*Op) {
 			return
 		}
 	}
-	// Only this goroutine commits, so toggling NoSync per transaction is
-	// safe.
-	e.db.NoSync = !needSync
+	// A NoSync group's commit fsyncs too. bbolt orders its meta page
+	// after the pages it names only by the fsync between them: unsynced,
+	// a power cut can keep the meta page and lose its pages, a file Open
+	// refuses, with every Sync write before it (the log orders its
+	// records itself; here bbolt is the only copy). db.NoSync stays what
+	// Options.Bolt said.
 	if err := e.fs.GuardWrite("commit", tx, func() error { return e.commitBolt(tx) }); err != nil {
 		// Its new meta page may be written (the last fsync failed): put
 		// keep's back, or the failed ops would be read, now and after a
@@ -253,9 +256,10 @@ func (e *Engine) boltGroup(ops []*Op) {
 	} else {
 		e.commits.Add(1)
 		e.obs.Group(len(ops), 0, 0)
-		// An fsync'd commit also makes earlier NoSync commits durable:
-		// fdatasync covers the whole file.
-		e.unsynced = !needSync
+		// Only Options.Bolt's NoSync leaves a commit unsynced (Flush
+		// fsyncs it then); an fsync'd commit makes earlier ones durable
+		// too: fdatasync covers the whole file.
+		e.unsynced = e.db.NoSync
 	}
 	e.ack(ops, errs)
 }
