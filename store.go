@@ -84,7 +84,11 @@ type Options struct {
 	DeltaFold int
 	// NoWAL turns the write-ahead log off: every group of writes is then
 	// committed to bbolt itself (two fsyncs, every touched page written)
-	// before it is acknowledged. With the log (the default), a group is
+	// before it is acknowledged, a NoSync group's too (bbolt orders its
+	// meta page after the pages it names only by the fsync between them:
+	// unsynced, a power cut could keep a meta page naming pages never
+	// written, and the file with every write before it would not open).
+	// With the log (the default), a group is
 	// acknowledged once appended to path+"-wal" and fsync'd, and a
 	// background applier moves it into bbolt in larger batches; a clean
 	// Close leaves the one file. See internal/engine/wal.go.
