@@ -244,12 +244,17 @@ func TestWriteAfterItsFileWasOverwrittenFails(t *testing.T) {
 		nowal bool
 		log   bool // the log overwritten, not the store's file
 		older bool // an older copy of this store, not another store's file
+		// del: after the copy was taken, the store only deleted a thread
+		// (the newest key of each top-level bucket is the copy's too)
+		del bool
 	}{
-		{"file by another store's", false, false, false},
-		{"file by an older copy", false, false, true},
-		{"NoWAL file by another store's", true, false, false},
-		{"NoWAL file by an older copy", true, false, true},
-		{"log by another store's log", false, true, false},
+		{"file by another store's", false, false, false, false},
+		{"file by an older copy", false, false, true, false},
+		{"file by an older copy, a deletion since", false, false, true, true},
+		{"NoWAL file by another store's", true, false, false, false},
+		{"NoWAL file by an older copy", true, false, true, false},
+		{"NoWAL file by an older copy, a deletion since", true, false, true, true},
+		{"log by another store's log", false, true, false, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -278,6 +283,11 @@ func TestWriteAfterItsFileWasOverwrittenFails(t *testing.T) {
 				}
 				acked = append(acked, id)
 			}
+			if c.del {
+				if _, err := s.Save(ctx, "a", map[string]any{"a": 1}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
 			save(0)
 			src := other
 			if c.older {
@@ -286,8 +296,14 @@ func TestWriteAfterItsFileWasOverwrittenFails(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			for i := 1; i < 4; i++ {
-				save(i)
+			if c.del {
+				if err := s.DeleteThread(ctx, "a"); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				for i := 1; i < 4; i++ {
+					save(i)
+				}
 			}
 			var b []byte
 			if c.log {
