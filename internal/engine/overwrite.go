@@ -68,8 +68,11 @@ type mark struct {
 	b   []byte
 }
 
-// marksMax bounds the bytes of marks a check compares.
-const marksMax = 1024
+// marksMax and marksCount bound the bytes and the marks a check compares.
+const (
+	marksMax   = 1024
+	marksCount = 16
+)
 
 // fileWatch keeps what the store's commits left in the meta pages.
 type fileWatch struct {
@@ -132,8 +135,9 @@ func (w *fileWatch) reset(db *bolt.DB, file *os.File) {
 // record is the record of db after the commit txid (newest: whichever
 // valid meta page is newest); nil if the file cannot be looked at.
 func record(db *bolt.DB, file *os.File, ps int, txid uint64, newest bool) *metaRec {
-	var s [2]metaBytes
-	fault, ok := readAt(db, file, []mark{{pageHeaderSize, s[0][:]}, {int64(ps + pageHeaderSize), s[1][:]}})
+	var buf [2 * metaLen]byte
+	fault, ok := readAt(db, file, []span{{pageHeaderSize, metaLen}, {int64(ps + pageHeaderSize), metaLen}}, buf[:])
+	s := splitMetas(&buf)
 	if !ok {
 		return nil // cannot look: nothing checked until the next commit
 	}
@@ -179,7 +183,7 @@ func treeMarks(db *bolt.DB) (marks []mark) {
 	}
 	n, size := 0, uintptr(tx.Size())
 	add := func(b []byte) {
-		if len(b) == 0 || n >= marksMax {
+		if len(b) == 0 || n >= marksMax || len(marks) == marksCount {
 			return
 		}
 		b = b[:min(len(b), 64, marksMax-n)]
@@ -212,22 +216,23 @@ func (w *fileWatch) check() error {
 		}
 		ours := !r.bad
 		if ours {
-			var s [2]metaBytes
-			var buf [marksMax]byte
-			look := append(make([]mark, 0, 8), mark{pageHeaderSize, s[0][:]}, mark{int64(r.ps + pageHeaderSize), s[1][:]})
-			n := 0
-			for _, m := range r.marks {
-				look = append(look, mark{m.off, buf[n : n+len(m.b)]})
-				n += len(m.b)
+			// On the stack (spans, not slices, hold the places): this
+			// runs before every acknowledgement.
+			var buf [2*metaLen + marksMax]byte
+			var arr [2 + marksCount]span
+			look := arr[:2+len(r.marks)]
+			look[0], look[1] = span{pageHeaderSize, metaLen}, span{int64(r.ps + pageHeaderSize), metaLen}
+			for i, m := range r.marks {
+				look[2+i] = span{m.off, len(m.b)}
 			}
-			fault, ok := readAt(r.db, r.file, look)
+			fault, ok := readAt(r.db, r.file, look, buf[:])
 			if w.seq.Load() != s1 {
 				continue // a commit ended or began: look again
 			}
 			if !ok {
 				return nil // cannot look: says nothing either way
 			}
-			ours = !fault && r.holds(s, look[2:])
+			ours = !fault && r.holds(splitMetas((*[2 * metaLen]byte)(buf[:])), buf[2*metaLen:])
 		}
 		if !ours {
 			return &MovedError{Path: w.path, LogPath: w.logPath, how: "was overwritten in place (other bytes copied over it: a cp, a restore of a backup)", overwritten: true}
@@ -239,17 +244,23 @@ func (w *fileWatch) check() error {
 
 // holds tells whether the meta pages s, and the bytes now at the marks,
 // are those of the file r recorded.
-func (r *metaRec) holds(s [2]metaBytes, now []mark) bool {
+func (r *metaRec) holds(s [2]metaBytes, now []byte) bool {
 	if s[r.txid%2] != r.meta {
 		return false
 	}
-	for i, m := range r.marks {
-		if !bytes.Equal(now[i].b, m.b) {
+	for _, m := range r.marks {
+		if !bytes.Equal(now[:len(m.b)], m.b) {
 			return false
 		}
+		now = now[len(m.b):]
 	}
 	valid, t := metaTxid(s[1-r.txid%2])
 	return !valid || t <= r.txid+1
+}
+
+// splitMetas is both meta pages' bodies, read one after the other.
+func splitMetas(b *[2 * metaLen]byte) [2]metaBytes {
+	return [2]metaBytes{metaBytes(b[:metaLen]), metaBytes(b[metaLen:])}
 }
 
 // metaTxid tells whether b is a valid meta page body, and its txid.
@@ -270,14 +281,20 @@ func metaTxid(b metaBytes) (bool, uint64) {
 	return valid, le(48)
 }
 
-// readAt fills each mark's b with the file's bytes at its offset: through
-// db's map, under a read hold of bbolt's map lock taken without waiting
-// (a remap moves the map), or else from file. fault: the file is shorter
-// (cut, or emptied by a cp that has not written yet). ok false: neither
-// could be read.
-func readAt(db *bolt.DB, file *os.File, ms []mark) (fault, ok bool) {
+// span is a place in the file: n bytes at off.
+type span struct {
+	off int64
+	n   int
+}
+
+// readAt fills dst with the file's bytes at each span, one after the
+// other: through db's map, under a read hold of bbolt's map lock taken
+// without waiting (a remap moves the map), or else from file. fault: the
+// file is shorter (cut, or emptied by a cp that has not written yet). ok
+// false: neither could be read.
+func readAt(db *bolt.DB, file *os.File, spans []span, dst []byte) (fault, ok bool) {
 	if mu := mmapLock(db); mu != nil && mu.TryRLock() {
-		ok, fault = readMapped(db, ms)
+		ok, fault = readMapped(db, spans, dst)
 		mu.RUnlock()
 		if ok {
 			return fault, true
@@ -286,21 +303,22 @@ func readAt(db *bolt.DB, file *os.File, ms []mark) (fault, ok bool) {
 	if file == nil {
 		return false, false
 	}
-	for _, m := range ms {
-		if _, err := file.ReadAt(m.b, m.off); err != nil {
+	for _, sp := range spans {
+		if _, err := file.ReadAt(dst[:sp.n], sp.off); err != nil {
 			if errors.Is(err, io.EOF) {
 				return true, true
 			}
 			return false, false
 		}
+		dst = dst[sp.n:]
 	}
 	return false, true
 }
 
-// readMapped copies the marks' bytes out of db's map, with bbolt's map
+// readMapped copies the spans' bytes out of db's map, with bbolt's map
 // lock held shared. A fault (a page past the file's end) is reported, not
 // raised; an unmapped (closed) handle gives ok false.
-func readMapped(db *bolt.DB, ms []mark) (ok, fault bool) {
+func readMapped(db *bolt.DB, spans []span, dst []byte) (ok, fault bool) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -312,8 +330,9 @@ func readMapped(db *bolt.DB, ms []mark) (ok, fault bool) {
 	if base == nil {
 		return false, false // closed: unmapped
 	}
-	for _, m := range ms {
-		copy(m.b, unsafe.Slice((*byte)(unsafe.Add(base, m.off)), len(m.b)))
+	for _, sp := range spans {
+		copy(dst[:sp.n], unsafe.Slice((*byte)(unsafe.Add(base, sp.off)), sp.n))
+		dst = dst[sp.n:]
 	}
 	return true, false
 }
