@@ -22,6 +22,8 @@ package engine
 // write+fdatasync here; PutFull Sync +20-55% per op). Not
 // checked: NoSync writes between fsyncs (they promise no durability), and
 // a move between the look and the acknowledgement (SQLite's window too).
+// A file overwritten in place keeps its inode: its bytes are looked at
+// beside (overwrite.go).
 
 import (
 	"errors"

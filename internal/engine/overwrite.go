@@ -158,50 +158,97 @@ func record(db *bolt.DB, file *os.File, ps int, txid uint64, newest bool) *metaR
 		r.bad = true // overwritten under the commit itself
 		return r
 	}
-	r.marks = treeMarks(db)
+	r.marks = treeMarks(db, file, ps, r.meta)
 	return r
 }
 
 // treeMarks finds the last key and value of each top-level bucket of
-// db's newest commit, where its map holds them (a read transaction's keys
-// and values are slices of the map). None if it cannot.
-func treeMarks(db *bolt.DB) (marks []mark) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if recover() != nil {
-			marks = nil
+// the tree meta names: in the root bucket's page, each bucket's inline
+// page or root page (a branch's last key). Read from the file's bytes
+// with every place bounded by the tree's pages and no descent (a damaged
+// branch could loop a cursor forever); none where a page is not what it
+// should be.
+func treeMarks(db *bolt.DB, file *os.File, ps int, meta metaBytes) (marks []mark) {
+	le := func(b []byte) uint64 {
+		var v uint64
+		for i := len(b) - 1; i >= 0; i-- {
+			v = v<<8 | uint64(b[i])
 		}
-	}()
-	tx, err := BeginRead(db)
-	if err != nil {
-		return nil
+		return v
 	}
-	defer EndRead(tx)
-	base := uintptr(*(*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(db), dataOffset)))
-	if dataOffset == ^uintptr(0) || base == 0 {
-		return nil
+	size := int64(le(meta[40:48])) * int64(ps) // the high water mark's end
+	get := func(off int64, n int) []byte {
+		if off < 0 || n <= 0 || int64(n) > size || off > size-int64(n) {
+			return nil
+		}
+		b := make([]byte, n)
+		if fault, ok := readAt(db, file, []span{{off, n}}, b); fault || !ok {
+			return nil
+		}
+		return b
 	}
-	n, size := 0, uintptr(tx.Size())
-	add := func(b []byte) {
+	n := 0
+	add := func(off int64, b []byte) {
 		if len(b) == 0 || n >= marksMax || len(marks) == marksCount {
 			return
 		}
 		b = b[:min(len(b), 64, marksMax-n)]
-		// bbolt copies an inline bucket it finds unaligned: its keys are
-		// then not the map's, and say nothing of the file.
-		p := uintptr(unsafe.Pointer(&b[0]))
-		if p < base || p-base+uintptr(len(b)) > size {
-			return
-		}
-		marks = append(marks, mark{int64(p - base), bytes.Clone(b)})
+		marks = append(marks, mark{off, b})
 		n += len(b)
 	}
-	_ = tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
-		k, v := b.Cursor().Last()
-		add(k)
-		add(v)
-		return nil
-	})
+	// elems reads the page at po: its flags and elements.
+	elems := func(po int64) (flags uint16, el []byte) {
+		h := get(po, pageHeaderSize)
+		if h == nil {
+			return 0, nil
+		}
+		flags, count := uint16(le(h[8:10])), int(le(h[10:12]))
+		if count == 0 || count > ps/elemSize {
+			return 0, nil
+		}
+		return flags, get(po+pageHeaderSize, count*elemSize)
+	}
+	// last marks the last element of the page at po (its value too, in a
+	// leaf); each element's key lies at its own offset plus pos.
+	last := func(po int64) {
+		flags, el := elems(po)
+		if el == nil {
+			return
+		}
+		e := el[len(el)-elemSize:]
+		at := po + pageHeaderSize + int64(len(el)-elemSize)
+		switch flags {
+		case branchPageFlag:
+			k := at + int64(le(e[0:4]))
+			add(k, get(k, min(int(le(e[4:8])), 64)))
+		case leafPageFlag:
+			k, ks, vs := at+int64(le(e[4:8])), int64(le(e[8:12])), int(le(e[12:16]))
+			add(k, get(k, min(int(ks), 64)))
+			add(k+ks, get(k+ks, min(vs, 64)))
+		}
+	}
+	root := int64(le(meta[16:24])) * int64(ps)
+	flags, el := elems(root)
+	if flags != leafPageFlag {
+		last(root) // many top-level buckets: the root's last key alone
+		return marks
+	}
+	for i := 0; i+elemSize <= len(el); i += elemSize {
+		e := el[i : i+elemSize]
+		if le(e[0:4])&bucketLeafFlag == 0 {
+			continue
+		}
+		v := root + pageHeaderSize + int64(i) + int64(le(e[4:8])) + int64(le(e[8:12]))
+		b := get(v, 16) // the bucket's root page and sequence
+		if b == nil {
+			continue
+		}
+		if pg := int64(le(b[:8])); pg != 0 {
+			last(pg * int64(ps))
+		} else {
+			last(v + 16) // inline: its page follows
+		}
+	}
 	return marks
 }
 
