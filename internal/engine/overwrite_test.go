@@ -2,8 +2,12 @@ package engine
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash/fnv"
+	"path/filepath"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // metaOf is a valid meta page body of transaction txid (root r).
@@ -51,5 +55,43 @@ func TestOverwriteLookReadsMetaPages(t *testing.T) {
 	}
 	if ok, txid := metaTxid(metaOf(6, 3)); !ok || txid != 6 {
 		t.Errorf("a meta page: valid %v, txid %d", ok, txid)
+	}
+}
+
+// BenchmarkOverwriteLook is the look at the store's file alone, as the
+// syncer makes it after each fsync of the log: its meta pages and marks
+// read through bbolt's map.
+func BenchmarkOverwriteLook(b *testing.B) {
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "s.db"), 0o600, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error {
+		for _, name := range []string{"meta", "index", "threads"} {
+			bk, err := tx.CreateBucket([]byte(name))
+			if err != nil {
+				return err
+			}
+			for i := range 200 {
+				if err := bk.Put(fmt.Appendf(nil, "key-%04d", i), make([]byte, 100)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	var w fileWatch
+	w.reset(db, nil)
+	if r := w.rec.Load(); r == nil || len(r.marks) == 0 {
+		b.Fatalf("no record, or no marks: %+v", r)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := w.check(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
