@@ -223,47 +223,147 @@ func TestMovedFileErrorSaysWhatHappened(t *testing.T) {
 	}
 }
 
-// TestWriteAfterItsFileWasOverwrittenFails: the store's file overwritten
-// in place while the store runs (`cp other.db s.db`: the same inode, the
-// other store's bytes), which the look at the paths (inode only) cannot
-// see. The store went on acknowledging Sync writes into its log: a child
-// saving every 2 ms was acknowledged 14-17 saves after the cp, and the
-// reopen the error advises refuses the log as not this file's (its
-// identity is the other store's); `ckpt recover` then drops them all. A
-// write after the overwrite must fail (ErrFailed), as after a move.
+// TestWriteAfterItsFileWasOverwrittenFails: the store's file, or its log,
+// overwritten in place while the store runs (`cp other.db s.db`, `cp
+// backup.db s.db` as an operator "restores" under a running service, `cp
+// other.db-wal s.db-wal`: the same inode, other bytes), which the look at
+// the paths (inode only) cannot see. The store went on acknowledging Sync
+// writes: a child saving every 2 ms was acknowledged 14-17 saves after
+// the cp, and the reopen the error advises refuses the log as not this
+// file's (its identity is the other store's); `ckpt recover` then drops
+// them all. A write after the overwrite must fail (ErrFailed), as after a
+// move, and say what happened. The store's file overwritten, nothing more
+// is written into it (Close does not apply the log's groups into the
+// copy: its bytes are the operator's); the log overwritten, Close puts
+// every write acknowledged before into the store's file, which a reopen
+// reads.
 func TestWriteAfterItsFileWasOverwrittenFails(t *testing.T) {
-	t.Skip("open: a file overwritten in place keeps its inode; telling it needs an identity of the file the store can read back beside the applier's commits (held_files.go)")
 	ctx := context.Background()
-	dir := t.TempDir()
-	path, other := filepath.Join(dir, "s.db"), filepath.Join(dir, "other.db")
-	o, err := Open(other, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := o.Save(ctx, "o", map[string]any{"x": 1}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := o.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	for i := range 3 {
-		if _, err := s.Save(ctx, "t", map[string]any{"i": i}, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(other)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil { // cp: same inode
-		t.Fatal(err)
-	}
-	if _, err := s.Save(ctx, "t", map[string]any{"i": 3}, nil); !errors.Is(err, ErrFailed) {
-		t.Fatalf("Save after the store's file was overwritten with another store's: %v, want ErrFailed: the reopen refuses its log as another file's", err)
+	for _, c := range []struct {
+		name  string
+		nowal bool
+		log   bool // the log overwritten, not the store's file
+		older bool // an older copy of this store, not another store's file
+		// del: after the copy was taken, the store only deleted a thread
+		// (the newest key of each top-level bucket is the copy's too)
+		del bool
+	}{
+		{"file by another store's", false, false, false, false},
+		{"file by an older copy", false, false, true, false},
+		{"file by an older copy, a deletion since", false, false, true, true},
+		{"NoWAL file by another store's", true, false, false, false},
+		{"NoWAL file by an older copy", true, false, true, false},
+		{"NoWAL file by an older copy, a deletion since", true, false, true, true},
+		{"log by another store's log", false, true, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path, other := filepath.Join(dir, "s.db"), filepath.Join(dir, "other.db")
+			o, err := Open(other, Options{NoWAL: c.nowal})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer o.Close()
+			for i := range 5 {
+				if _, err := o.Save(ctx, "o", map[string]any{"x": i}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := Open(path, Options{NoWAL: c.nowal})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var acked []string
+			save := func(i int) {
+				t.Helper()
+				id, err := s.Save(ctx, "t", map[string]any{"i": i}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				acked = append(acked, id)
+			}
+			if c.del {
+				if _, err := s.Save(ctx, "a", map[string]any{"a": 1}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			save(0)
+			src := other
+			if c.older {
+				src = filepath.Join(dir, "backup.db")
+				if err := s.BackupFile(ctx, src); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c.del {
+				if err := s.DeleteThread(ctx, "a"); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				for i := 1; i < 4; i++ {
+					save(i)
+				}
+			}
+			var b []byte
+			if c.log {
+				// The other store is open: its log holds its writes.
+				b, err = os.ReadFile(other + walSuffix)
+			} else {
+				if !c.nowal {
+					// The applier idle: nothing writes the file between
+					// the cp and the next write's look.
+					if err := s.ApplyLog(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := o.Close(); err != nil {
+					t.Fatal(err)
+				}
+				b, err = os.ReadFile(src)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			dst := path
+			if c.log {
+				dst = path + walSuffix
+			}
+			if err := os.WriteFile(dst, b, 0o644); err != nil { // cp: same inode
+				t.Fatal(err)
+			}
+			_, err = s.Save(ctx, "t", map[string]any{"i": 4}, nil)
+			if !errors.Is(err, ErrFailed) {
+				t.Fatalf("Save after the store's %s was overwritten: %v, want ErrFailed: the write would be acknowledged and lost", c.name, err)
+			}
+			msg := err.Error()
+			for _, w := range []string{"overwritten", "stopped taking writes", dst} {
+				if !strings.Contains(msg, w) {
+					t.Errorf("the error lacks %q: %s", w, msg)
+				}
+			}
+			for _, untrue := range []string{"I/O error", "fsync", "removed or renamed"} {
+				if strings.Contains(msg, untrue) {
+					t.Errorf("the error says %q, not true of a file overwritten: %s", untrue, msg)
+				}
+			}
+			t.Logf("Save: %v", err)
+			if !errors.Is(s.Close(), ErrFailed) {
+				t.Error("Close of the stopped store: not ErrFailed")
+			}
+			if c.log {
+				// The store's file kept its bytes: Close put the writes
+				// acknowledged before into it.
+				checkAcked(t, path, acked)
+				return
+			}
+			now, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(now, b) {
+				t.Errorf("the store wrote into the file copied over its own (%d bytes, were %d): the copy is the operator's", len(now), len(b))
+			}
+		})
 	}
 }

@@ -231,6 +231,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 		return err
 	}
 	e.held.log.Store(holdFile(log.f, path, true))
+	e.held.head.Store(newLogHead(log))
 	if e.hooks.CreatedLog != nil {
 		e.hooks.CreatedLog()
 	}
@@ -309,19 +310,6 @@ func (e *Engine) logDurable(gen uint64) error {
 	}
 	return nil
 }
-
-// syncLog is the log's fsync, as the observer times it, then the look
-// that the store's paths still name its files (held_files.go): either
-// failing, no group it covers is acknowledged.
-func (e *Engine) syncLog(f *os.File) error {
-	if err := e.obs.SyncLog(f, e.hooks.SyncLog); err != nil {
-		return err
-	}
-	return e.held.check()
-}
-
-// commitBolt commits a bbolt write transaction, as the observer times it.
-func (e *Engine) commitBolt(tx *bolt.Tx) error { return e.obs.CommitBolt(tx, e.hooks.CommitBolt) }
 
 // requestSync asks the syncer to make every written record durable, unless
 // nothing waits for it or it was asked already.

@@ -181,6 +181,7 @@ func Open(path string, opts Options) (*Engine, error) {
 	}
 	e.fs.OnFail = e.obs.Failed
 	fail := func(err error) (*Engine, error) {
+		e.held.head.Load().release()
 		if FromPanic(err) {
 			_ = AbandonBolt(e.db, e.file)
 		} else {
@@ -240,6 +241,7 @@ func Open(path string, opts Options) (*Engine, error) {
 	if e.hooks.HoldApplier && e.Logging() {
 		e.wal.ap.Stop() // before any group: it never applies (Stop is final)
 	}
+	e.watchFiles()
 	go e.run()
 	return e, nil
 }
@@ -339,6 +341,7 @@ func (e *Engine) Close() error {
 		syncErr = e.db.Sync()
 	}
 	walErr := e.closeWAL()
+	e.held.head.Load().release() // the syncer and the loop are done
 	var closeErr error
 	if e.fs.Poisoned() {
 		closeErr = AbandonBolt(e.db, e.file)
@@ -572,26 +575,4 @@ func (e *Engine) writeLive(what string, alone bool, fn func(w Writer) error) err
 		return e.fs.Fail(FailBolt, fmt.Errorf("ckpt: %s: %w", what, err))
 	}
 	return nil
-}
-
-// replaceFile swaps the store's file for dst (Compact): replace (the
-// rename) runs with every reader kept from the old handle; if it fails
-// nothing changes. The caller closes old. Only a solo op calls it.
-func (e *Engine) replaceFile(dst *bolt.DB, dstFile *os.File, replace func() error) (old *bolt.DB, err error) {
-	e.dbMu.Lock() // no reader may use the old handle past this point
-	defer e.dbMu.Unlock()
-	// Pooled reads of the old handle end (idle ones now, those in use
-	// when released), or the caller's Close of old would wait for them
-	// forever.
-	ss := e.snapshots()
-	ss.Quiesce()
-	defer ss.Resume()
-	if err := replace(); err != nil {
-		return nil, err
-	}
-	old = e.db
-	e.db, e.file = dst, dstFile
-	e.held.db.Store(holdFile(dstFile, e.path, false))
-	e.unsynced = false
-	return old, nil
 }

@@ -22,6 +22,8 @@ package engine
 // write+fdatasync here; PutFull Sync +20-55% per op). Not
 // checked: NoSync writes between fsyncs (they promise no durability), and
 // a move between the look and the acknowledgement (SQLite's window too).
+// A file overwritten in place keeps its inode: its bytes are looked at
+// beside (overwrite.go).
 
 import (
 	"errors"
@@ -30,6 +32,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // heldFile is a file the store holds open, with the path it opened it at.
@@ -86,9 +90,16 @@ type MovedError struct {
 	Path string
 	Log  bool // the write-ahead log moved, not the store's file
 	how  string
+	// overwritten: the file is at its path, with bytes the store did not
+	// write (overwrite.go); LogPath names the store's log ("" without).
+	overwritten bool
+	LogPath     string
 }
 
 func (e *MovedError) Error() string {
+	if e.overwritten {
+		return e.overwrittenWords()
+	}
 	if e.Log {
 		// Close applies every acknowledged group to the store's file,
 		// which then holds them without the log (a clean close).
@@ -112,14 +123,66 @@ func (e *MovedError) What() string {
 
 // heldFiles are the store's file and its log. Set at Open (the log when
 // it is created) and when Compact swaps the file; read by the syncer.
+// meta and head look at their bytes (overwrite.go).
 type heldFiles struct {
 	db, log atomic.Pointer[heldFile]
+	meta    fileWatch
+	head    atomic.Pointer[logHead]
 }
 
-// check looks at the log, then the store's file.
+// check looks at the log, then the store's file: at their paths, then
+// at their bytes.
 func (h *heldFiles) check() error {
 	if err := h.log.Load().stillThere(); err != nil {
 		return err
 	}
-	return h.db.Load().stillThere()
+	if err := h.head.Load().check(h.meta.logPath); err != nil {
+		return err
+	}
+	if err := h.db.Load().stillThere(); err != nil {
+		return err
+	}
+	return h.meta.check()
+}
+
+// syncLog is the log's fsync, as the observer times it, then the look
+// that the store's paths still name its files, with their bytes: either
+// failing, no group it covers is acknowledged. The store's file
+// overwritten, bbolt takes nothing more (FailBolt): Close does not apply
+// the log into the copy.
+func (e *Engine) syncLog(f *os.File) error {
+	if err := e.obs.SyncLog(f, e.hooks.SyncLog); err != nil {
+		return err
+	}
+	err := e.held.check()
+	if m, ok := errors.AsType[*MovedError](err); ok && m.overwritten && !m.Log {
+		e.fs.Fail(FailBolt, err)
+	}
+	return err
+}
+
+// commitBolt commits a bbolt write transaction, as the observer times it,
+// once the store's file is seen to be still the store's (overwrite.go).
+func (e *Engine) commitBolt(tx *bolt.Tx) error {
+	return e.held.meta.commit(tx, func(tx *bolt.Tx) error { return e.obs.CommitBolt(tx, e.hooks.CommitBolt) })
+}
+
+// watchFiles starts looking at the bytes of the store's file (and of its
+// log, when logging) as they are now: Open's last step.
+func (e *Engine) watchFiles() {
+	if e.readOnly {
+		return
+	}
+	e.held.meta.path = e.held.db.Load().pathOr(e.path)
+	if e.wal != nil && e.wal.log != nil {
+		e.held.meta.logPath = e.held.log.Load().pathOr(e.logPath)
+	}
+	e.held.meta.reset(e.db, e.file)
+}
+
+func (h *heldFile) pathOr(p string) string {
+	if h == nil {
+		return p
+	}
+	return h.path
 }

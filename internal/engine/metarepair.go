@@ -6,6 +6,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 
@@ -122,6 +123,9 @@ func revertMeta(f *os.File, keep uint64) (reached bool, err error) {
 // failure may have left tx open: a clean one closes it (bbolt's Commit
 // did already). err is the revert's failure, if any.
 func revertFull(f *os.File, tx *bolt.Tx, keep uint64, cause error) (clean bool, err error) {
+	if _, moved := errors.AsType[*MovedError](cause); moved {
+		return false, nil // not committed, and the file is not the store's: nothing to take back
+	}
 	reached, err := revertMeta(f, keep)
 	if err != nil || reached || !boltCleanFull(cause) {
 		return false, err
