@@ -160,6 +160,7 @@ func (s *Store) GC(ctx context.Context, p Policy) (st GCStats, err error) {
 		if err := s.seeQueued(ctx); err != nil {
 			return total, err
 		}
+		counted := map[string]*threadJob{} // what the sweeps must not count again
 		err := each(func(thread string) error {
 			return s.view(ctx, func(r reader) error {
 				// No limit: a dry run changes nothing, so it must see
@@ -170,9 +171,21 @@ func (s *Store) GC(ctx context.Context, p Policy) (st GCStats, err error) {
 				}
 				st, err := job.estimate(r)
 				total.add(st)
+				job.whole = job.whole || st.Threads > 0
+				counted[thread] = job
 				return err
 			})
 		})
+		if err == nil {
+			// GC first carries out the sweeps an earlier run left
+			// pending (finishSweeps); 'ckpt gc' writes only if its dry
+			// run selects something.
+			err = s.view(ctx, func(r reader) error {
+				st, err := estimateSweeps(r, counted)
+				total.add(st)
+				return err
+			})
+		}
 		return total, err
 	}
 	return s.retain(ctx, each, func(r reader, thread string) (*threadJob, bool, error) {

@@ -179,3 +179,39 @@ func estimateThread(r reader, thread string, stats *GCStats) error {
 	}
 	return err
 }
+
+// estimateSweeps computes what carrying out the pending sweeps removes
+// (finishSweeps, sweepBlobs), but for a namespace a policy's job in
+// counted already counts: its estimate takes every value no checkpoint
+// it keeps refers to, the pending sweep's among them.
+func estimateSweeps(r reader, counted map[string]*threadJob) (GCStats, error) {
+	var stats GCStats
+	err := r.Scan(sweepPath, nil, nil, false, func(k, _ []byte) error {
+		thread, ns, err := parseSweepKey(k)
+		if err != nil {
+			return err
+		}
+		if job := counted[thread]; job != nil && (job.whole || slices.ContainsFunc(job.drop, func(ref cpRef) bool { return ref.ns == ns })) {
+			return nil
+		}
+		named, err := countOrder(r, thread)
+		if err != nil {
+			return err
+		}
+		live, err := liveBlobs(r, thread, ns, nil, named)
+		if err != nil {
+			return err
+		}
+		if err := r.Scan(threadPath(thread, bucketBlobs), nsKey(ns), nil, false, func(k, v []byte) error {
+			if _, ok := live[string(k)]; !ok {
+				stats.Blobs++
+				stats.BytesFreed += int64(len(k) + len(v))
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("thread %q: bl/: %w", thread, err)
+		}
+		return nil
+	})
+	return stats, err
+}

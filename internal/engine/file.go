@@ -103,6 +103,7 @@ func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
 				// directory fsync comes later, or never with NoWAL).
 				if serr := SyncDir(filepath.Dir(path)); serr != nil {
 					err = fmt.Errorf("ckpt: open: fsync the directory of the new file: %w", serr)
+					fresh.drop(f, path)
 				}
 			}
 			if err != nil {
@@ -206,6 +207,19 @@ func GrowStep(size int64) int {
 type freshFile struct {
 	fi      os.FileInfo
 	created bool
+}
+
+// drop takes back the whole new file of an Open that fails after bbolt
+// made it (its directory's fsync failed): left, the next Open would find
+// a store there, not a new file, and skip the fsync it failed on. f is
+// the file, still locked by this process and still at path (OpenBolt
+// checked), so no other opener has written into it.
+func (ff *freshFile) drop(f *os.File, path string) {
+	if ff.created {
+		_ = os.Remove(path)
+	} else {
+		_ = f.Truncate(0)
+	}
 }
 
 // undo takes back what a failed bbolt Open left of a new store: its first
