@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/ckpt-go/ckpt"
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestPowerCutNewStoreWAL: a new store with the log, three Sync saves,
@@ -37,6 +38,32 @@ func TestPowerCutNewStoreWAL(t *testing.T) {
 func TestPowerCutNewStoreNoWAL(t *testing.T) {
 	opts := ckpt.Options{NoWAL: true}
 	l := run(t, opts, func(l *life) {
+		l.open(opts)
+		for range 3 {
+			l.save("a", ckpt.Sync, 10)
+		}
+		l.close()
+	})
+	if l != nil {
+		l.check(1, 5)
+	}
+}
+
+// TestPowerCutNoWALOpenAfterAKilledCreate: a process killed inside its
+// first Open, after bbolt made the file and before the directory's fsync
+// (bbolt.Open alone does that much), then a NoWAL Open of that file and
+// Sync writes. The file existed, so that Open made nothing: its writes'
+// acknowledgements still need the file's directory entry durable.
+func TestPowerCutNoWALOpenAfterAKilledCreate(t *testing.T) {
+	opts := ckpt.Options{NoWAL: true}
+	l := run(t, opts, func(l *life) {
+		db, err := bolt.Open(l.path("s.db"), 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
 		l.open(opts)
 		for range 3 {
 			l.save("a", ckpt.Sync, 10)
