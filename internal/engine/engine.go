@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -143,6 +144,16 @@ func Open(path string, opts Options) (*Engine, error) {
 	db, file, err := OpenBolt(path, &bo)
 	if err != nil {
 		return nil, &BoltOpenError{err}
+	}
+	if opts.NoWAL && !bo.ReadOnly {
+		// The file may be one a killed Open made (bbolt's first pages,
+		// its directory not yet fsync'd), and without the log nothing
+		// else fsyncs the directory (CreateLog does, with it) before
+		// writes are acknowledged in the file.
+		if err := SyncDir(filepath.Dir(path)); err != nil {
+			_ = closeBolt(db)
+			return nil, &BoltOpenError{fmt.Errorf("ckpt: open: fsync the file's directory: %w", err)}
+		}
 	}
 	if fi, err := os.Stat(path); err == nil {
 		db.AllocSize = GrowStep(fi.Size()) // with the large map (applier.go)
