@@ -18,36 +18,12 @@ import (
 
 // TestPowerCutNewStoreWAL: a new store with the log, three Sync saves,
 // Close.
-func TestPowerCutNewStoreWAL(t *testing.T) {
-	opts := ckpt.Options{}
-	l := run(t, opts, func(l *life) {
-		l.open(opts)
-		for range 3 {
-			l.save("a", ckpt.Sync, 10)
-		}
-		l.close()
-	})
-	if l != nil {
-		l.check(1, 5)
-	}
-}
+func TestPowerCutNewStoreWAL(t *testing.T) { threeSyncSaves(t, ckpt.Options{}, nil) }
 
 // TestPowerCutNewStoreNoWAL: a new store without the log, a few Sync
 // writes. The first one's acknowledgement needs s.db's directory entry
 // durable: bbolt creates the file and never fsyncs the directory.
-func TestPowerCutNewStoreNoWAL(t *testing.T) {
-	opts := ckpt.Options{NoWAL: true}
-	l := run(t, opts, func(l *life) {
-		l.open(opts)
-		for range 3 {
-			l.save("a", ckpt.Sync, 10)
-		}
-		l.close()
-	})
-	if l != nil {
-		l.check(1, 5)
-	}
-}
+func TestPowerCutNewStoreNoWAL(t *testing.T) { threeSyncSaves(t, ckpt.Options{NoWAL: true}, nil) }
 
 // TestPowerCutNoWALOpenAfterAKilledCreate: a process killed inside its
 // first Open, after bbolt made the file and before the directory's fsync
@@ -55,14 +31,23 @@ func TestPowerCutNewStoreNoWAL(t *testing.T) {
 // Sync writes. The file existed, so that Open made nothing: its writes'
 // acknowledgements still need the file's directory entry durable.
 func TestPowerCutNoWALOpenAfterAKilledCreate(t *testing.T) {
-	opts := ckpt.Options{NoWAL: true}
-	l := run(t, opts, func(l *life) {
+	threeSyncSaves(t, ckpt.Options{NoWAL: true}, func(l *life) {
 		db, err := bolt.Open(l.path("s.db"), 0o600, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// threeSyncSaves runs before (if set), then Open with opts, three Sync
+// saves and Close, and checks the images a power cut could leave.
+func threeSyncSaves(t *testing.T, opts ckpt.Options, before func(*life)) {
+	l := run(t, opts, func(l *life) {
+		if before != nil {
+			before(l)
 		}
 		l.open(opts)
 		for range 3 {
