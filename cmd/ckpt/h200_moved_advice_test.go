@@ -71,6 +71,15 @@ func TestH200MovedFileAdvice(t *testing.T) {
 		{"file removed", os.Remove, nil, []string{"store's file", "was removed or renamed", "move it back"}, false},
 		{"file renamed", func(p string) error { return os.Rename(p, p+".old") }, func(p string) error { return os.Rename(p+".old", p) },
 			[]string{"store's file", "was removed or renamed", "move it back"}, false},
+		// Another store's bytes copied over the file (the same inode):
+		// the advice is neither to move it back nor the library's.
+		{"file overwritten", func(p string) error {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(p, b, 0o644)
+		}, nil, []string{"store's file", "was overwritten in place", "nothing failed on the disk", "-wal keeps the writes", "ckpt recover"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			db := filepath.Join(t.TempDir(), "s.db")
@@ -92,6 +101,9 @@ func TestH200MovedFileAdvice(t *testing.T) {
 				if strings.Contains(line, untrue) {
 					t.Errorf("the line says %q, not true of a file moved under a command: %s", untrue, line)
 				}
+			}
+			if c.name == "file overwritten" && strings.Contains(line, "move it back") {
+				t.Errorf("the line says to move the file back, which stayed at its path: %s", line)
 			}
 			for _, w := range c.want {
 				if !strings.Contains(line, w) {
