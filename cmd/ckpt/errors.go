@@ -105,6 +105,16 @@ func movedAdvice(msg, file string, moved *engine.MovedError) string {
 		file = moved.Path
 	}
 	msg = strings.Replace(msg, moved.Error(), moved.What(), 1)
+	if moved.Overwritten() && !moved.Log {
+		// At its path still, with the bytes copied over it; the store
+		// wrote nothing more into it, and its Close kept the log.
+		msg += "; nothing failed on the disk: " + file + " holds the bytes copied over it"
+		if moved.LogPath != "" {
+			msg += "; " + moved.LogPath + " keeps the writes acknowledged and not yet in the file: the next command that opens " + file +
+				" replays them if the copy is an older one of this store, and refuses them otherwise ('ckpt recover " + file + "' then opens the copy without them)"
+		}
+		return msg
+	}
 	if moved.Log {
 		return msg + "; nothing failed on the disk: the writes acknowledged before are in " + file +
 			" (closing the store put them there); run 'ckpt verify " + file + "'"

@@ -110,6 +110,10 @@ func (e *MovedError) Error() string {
 	return e.What() + "; the writes acknowledged before are in the file the store still holds: if it was renamed, Close the store and move it back before reopening; if it was removed, copy them out first with Export (ImportFile makes a store of its output; Close lets the file go)"
 }
 
+// Overwritten tells a file overwritten in place (the same inode, other
+// bytes: overwrite.go) from one removed or renamed.
+func (e *MovedError) Overwritten() bool { return e.overwritten }
+
 // What is the error's first part, what moved and that the store stopped,
 // without the advice to a program that holds the store open: a command
 // that has ended (cmd/ckpt) gives its own.
