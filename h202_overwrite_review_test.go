@@ -1,0 +1,181 @@
+package ckpt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestOverwriteLookHoldsThroughRemapsAndReuse hunts false failures of the
+// look at the store's bytes (internal/engine/overwrite.go) where
+// helper-197's hunt did not go: a map that starts at 1 MiB and is remapped
+// again and again while read transactions (a paused History, an Export
+// into a slow writer) hold the remap up, so the look reads through its
+// fallback; values of up to 3 MiB (overflow pages at a mark); GC of whole
+// threads and DeleteThread of the thread with the last key (top-level
+// buckets' last keys moving, their pages freed and reused); a log bound
+// of 256 KiB (rewinds and shrinks); Compact of a small map; 16 Sync
+// writers with NoSync and Async beside; then Close, a reopen written on,
+// and a read-only open. No call may fail with the store stopped.
+func TestOverwriteLookHoldsThroughRemapsAndReuse(t *testing.T) {
+	ctx := context.Background()
+	rounds := 6
+	if testing.Short() {
+		rounds = 2
+	}
+	pageSizes := []int{1024, 4096, 16384, 65536}
+	for round := range rounds {
+		rng := rand.New(rand.NewPCG(202, uint64(round)))
+		nowal := rng.IntN(4) == 0
+		ps := pageSizes[rng.IntN(len(pageSizes))]
+		growSync := rng.IntN(2) == 0
+		name := fmt.Sprintf("round %d (NoWAL %v, page %d, NoGrowSync %v)", round, nowal, ps, growSync)
+		dir := t.TempDir()
+		path := filepath.Join(dir, "s.db")
+		opts := Options{NoWAL: nowal, Bolt: &bolt.Options{PageSize: ps, InitialMmapSize: 1 << 20, NoGrowSync: growSync},
+			tuning: &tuning{hooks: engine.Hooks{MaxLog: 256 << 10}}}
+		s, err := Open(path, opts)
+		if err != nil {
+			t.Fatalf("%s: Open: %v", name, err)
+		}
+		var wg sync.WaitGroup
+		errc := make(chan error, 256)
+		stop := make(chan struct{})
+		var writers sync.WaitGroup
+		for w := range 18 {
+			seed := rng.Uint64()
+			writers.Go(func() {
+				r := rand.New(rand.NewPCG(seed, 1))
+				for i := range 40 {
+					d := Sync
+					switch w {
+					case 16:
+						d = NoSync
+					case 17:
+						d = Async
+					}
+					n := r.IntN(2 * ps)
+					if r.IntN(25) == 0 {
+						n = 1<<20 + r.IntN(2<<20) // overflow pages, past the map
+					}
+					state := map[string]any{"i": i, "pad": bytes.Repeat([]byte{byte(w + i)}, n)}
+					thread := fmt.Sprintf("t%02d-%d", w, r.IntN(3))
+					if _, err := s.Save(WithWriteOptions(ctx, WriteOptions{Durability: d}), thread, state, nil); err != nil {
+						errc <- fmt.Errorf("writer %d Save %d: %w", w, i, err)
+						return
+					}
+				}
+			})
+		}
+		// Read transactions held across many commits: each remap waits
+		// for them, and the look meanwhile falls back to pread.
+		hseed := rng.Uint64()
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(hseed, 3))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				next, done := iter.Pull2(s.History(ctx, fmt.Sprintf("t%02d-%d", r.IntN(16), r.IntN(3)), ListOptions{}))
+				_, err, _ := next()
+				if err != nil && !errors.Is(err, ErrNotFound) {
+					errc <- fmt.Errorf("history: %w", err)
+				}
+				time.Sleep(time.Duration(1+r.IntN(20)) * time.Millisecond)
+				done()
+			}
+		})
+		mseed := rng.Uint64()
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(mseed, 2))
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var err error
+				switch r.IntN(7) {
+				case 0:
+					_, err = s.Compact(ctx, nil)
+				case 1:
+					_, err = s.GC(ctx, Policy{KeepLast: 1 + r.IntN(2)})
+				case 2:
+					err = s.DeleteThread(ctx, fmt.Sprintf("t%02d-%d", 15-r.IntN(3), r.IntN(3)))
+				case 3:
+					err = s.BackupFile(ctx, filepath.Join(dir, fmt.Sprintf("b%d.db", i%3)))
+				case 4:
+					_, err = s.Export(ctx, h202SlowWriter{}, ExportOptions{})
+				case 5:
+					err = s.Flush(ctx)
+				case 6:
+					err = s.ApplyLog(ctx)
+				}
+				if err != nil {
+					errc <- fmt.Errorf("maintenance %d: %w", i, err)
+					return
+				}
+			}
+		})
+		writers.Wait()
+		close(stop)
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			t.Errorf("%s: %v (ErrFailed %v)", name, err, errors.Is(err, ErrFailed))
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("%s: Close: %v", name, err)
+		}
+		for cycle := range 3 {
+			s, err := Open(path, opts)
+			if err != nil {
+				t.Fatalf("%s: reopen %d: %v", name, cycle, err)
+			}
+			for i := range 8 {
+				if _, err := s.Save(ctx, fmt.Sprintf("r%d", cycle), map[string]any{"pad": bytes.Repeat([]byte{1}, i*ps)}, nil); err != nil {
+					t.Errorf("%s: reopen %d: Save %d: %v", name, cycle, i, err)
+				}
+			}
+			if cycle == 1 {
+				if err := s.DeleteThread(ctx, fmt.Sprintf("r%d", cycle)); err != nil {
+					t.Errorf("%s: reopen %d: DeleteThread: %v", name, cycle, err)
+				}
+			}
+			if err := s.Close(); err != nil {
+				t.Fatalf("%s: reopen %d: Close: %v", name, cycle, err)
+			}
+		}
+		ro, err := Open(path, Options{ReadOnly: true, Bolt: &bolt.Options{InitialMmapSize: 1 << 20}})
+		if err != nil {
+			t.Fatalf("%s: read-only Open: %v", name, err)
+		}
+		if _, err := ro.Export(ctx, h202SlowWriter{}, ExportOptions{}); err != nil {
+			t.Errorf("%s: read-only Export: %v", name, err)
+		}
+		if err := ro.Close(); err != nil {
+			t.Fatalf("%s: read-only Close: %v", name, err)
+		}
+	}
+}
+
+// h202SlowWriter takes its bytes slowly: an Export's read transaction stays
+// open across the writers' commits.
+type h202SlowWriter struct{}
+
+func (h202SlowWriter) Write(p []byte) (int, error) {
+	time.Sleep(200 * time.Microsecond)
+	return len(p), nil
+}
