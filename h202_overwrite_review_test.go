@@ -39,11 +39,34 @@ func TestOverwriteLookHoldsThroughRemapsAndReuse(t *testing.T) {
 		nowal := rng.IntN(4) == 0
 		ps := pageSizes[rng.IntN(len(pageSizes))]
 		growSync := rng.IntN(2) == 0
-		name := fmt.Sprintf("round %d (NoWAL %v, page %d, NoGrowSync %v)", round, nowal, ps, growSync)
+		sealed := round%2 == 1
+		name := fmt.Sprintf("round %d (NoWAL %v, page %d, NoGrowSync %v, sealed %v)", round, nowal, ps, growSync, sealed)
 		dir := t.TempDir()
 		path := filepath.Join(dir, "s.db")
 		opts := Options{NoWAL: nowal, Bolt: &bolt.Options{PageSize: ps, InitialMmapSize: 1 << 20, NoGrowSync: growSync},
 			tuning: &tuning{hooks: engine.Hooks{MaxLog: 256 << 10}}}
+		if sealed {
+			opts.Encryption = &Encryption{Keys: []Key{testKey(1, 1)}}
+		}
+		// A dump of another store, imported into this one as it runs.
+		var dump bytes.Buffer
+		{
+			o, err := Open(filepath.Join(dir, "other.db"), opts)
+			if err != nil {
+				t.Fatalf("%s: Open other: %v", name, err)
+			}
+			for i := range 20 {
+				if _, err := o.Save(ctx, fmt.Sprintf("imp-%d", i%4), map[string]any{"pad": bytes.Repeat([]byte{byte(i)}, i*ps/4)}, nil); err != nil {
+					t.Fatalf("%s: Save other: %v", name, err)
+				}
+			}
+			if _, err := o.Export(ctx, &dump, ExportOptions{}); err != nil {
+				t.Fatalf("%s: Export other: %v", name, err)
+			}
+			if err := o.Close(); err != nil {
+				t.Fatalf("%s: Close other: %v", name, err)
+			}
+		}
 		s, err := Open(path, opts)
 		if err != nil {
 			t.Fatalf("%s: Open: %v", name, err)
@@ -107,7 +130,7 @@ func TestOverwriteLookHoldsThroughRemapsAndReuse(t *testing.T) {
 				default:
 				}
 				var err error
-				switch r.IntN(7) {
+				switch r.IntN(9) {
 				case 0:
 					_, err = s.Compact(ctx, nil)
 				case 1:
@@ -122,6 +145,15 @@ func TestOverwriteLookHoldsThroughRemapsAndReuse(t *testing.T) {
 					err = s.Flush(ctx)
 				case 6:
 					err = s.ApplyLog(ctx)
+				case 7:
+					_, err = s.Import(ctx, bytes.NewReader(dump.Bytes()), ImportOptions{})
+					for j := 0; j < 4 && err == nil; j++ {
+						err = s.DeleteThread(ctx, fmt.Sprintf("imp-%d", j)) // imported again later
+					}
+				case 8:
+					if sealed {
+						_, err = s.Rekey(ctx)
+					}
 				}
 				if err != nil {
 					errc <- fmt.Errorf("maintenance %d: %w", i, err)
@@ -158,7 +190,7 @@ func TestOverwriteLookHoldsThroughRemapsAndReuse(t *testing.T) {
 				t.Fatalf("%s: reopen %d: Close: %v", name, cycle, err)
 			}
 		}
-		ro, err := Open(path, Options{ReadOnly: true, Bolt: &bolt.Options{InitialMmapSize: 1 << 20}})
+		ro, err := Open(path, Options{ReadOnly: true, Encryption: opts.Encryption, Bolt: &bolt.Options{InitialMmapSize: 1 << 20}})
 		if err != nil {
 			t.Fatalf("%s: read-only Open: %v", name, err)
 		}
