@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"iter"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -210,4 +212,78 @@ type h202SlowWriter struct{}
 func (h202SlowWriter) Write(p []byte) (int, error) {
 	time.Sleep(200 * time.Microsecond)
 	return len(p), nil
+}
+
+// TestOverwriteLookAfterAFailedLogFsync: a log fsync that fails stops the
+// store as a failed fsync does, never as a file overwritten; Close then
+// applies the acknowledged groups (its commits pass the look) and the
+// reopen holds each of them. Seeded rounds, the failure at a random fsync.
+func TestOverwriteLookAfterAFailedLogFsync(t *testing.T) {
+	ctx := context.Background()
+	for round := range 8 {
+		rng := rand.New(rand.NewPCG(2021, uint64(round)))
+		failAt := int64(3 + rng.IntN(30))
+		var n atomic.Int64
+		injected := errors.New("h202: injected fsync failure")
+		path := filepath.Join(t.TempDir(), "s.db")
+		opts := WithLogSync(Options{Bolt: &bolt.Options{InitialMmapSize: 1 << 20}}, func(f *os.File) error {
+			if n.Add(1) == failAt {
+				return injected
+			}
+			return engine.Fdatasync(f)
+		})
+		s, err := Open(path, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		acked := map[string]int{}
+		var wg sync.WaitGroup
+		for w := range 8 {
+			seed := rng.Uint64()
+			wg.Go(func() {
+				r := rand.New(rand.NewPCG(seed, 1))
+				for i := range 20 {
+					th := fmt.Sprintf("w%d", w)
+					_, err := s.Save(ctx, th, map[string]any{"i": i, "pad": bytes.Repeat([]byte{1}, r.IntN(64<<10))}, nil)
+					if err != nil {
+						if _, moved := errors.AsType[*engine.MovedError](err); moved {
+							t.Errorf("round %d: writer %d: a failed fsync taken for a file moved: %v", round, w, err)
+						}
+						return
+					}
+					mu.Lock()
+					acked[th] = i
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if n.Load() < failAt {
+			t.Errorf("round %d: the failure at fsync %d never came (%d fsyncs)", round, failAt, n.Load())
+		}
+		if err := s.Close(); err != nil {
+			if _, moved := errors.AsType[*engine.MovedError](err); moved {
+				t.Errorf("round %d: Close: %v", round, err)
+			}
+		}
+		s, err = Open(path, Options{})
+		if err != nil {
+			t.Fatalf("round %d: reopen: %v", round, err)
+		}
+		for th, i := range acked {
+			snap, err := s.Latest(ctx, th)
+			if err != nil {
+				t.Errorf("round %d: %s: %v", round, th, err)
+				continue
+			}
+			var got int
+			if err := snap.Decode("i", &got); err != nil || got < i {
+				t.Errorf("round %d: %s: latest i %v, acknowledged %d", round, th, got, i)
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
