@@ -287,3 +287,59 @@ func TestOverwriteLookAfterAFailedLogFsync(t *testing.T) {
 		}
 	}
 }
+
+// TestOverwriteLookOnEmptyAndMetadataOnlyStores: a store with nothing in
+// it, then with checkpoints of an empty state and metadata alone, at page
+// sizes 1 to 64 KiB, with and without the log: maintenance on each
+// (Compact of a near-empty file, ApplyLog, Flush, BackupFile, GC,
+// DeleteThread of the only thread, so that a top-level bucket empties)
+// and Close/reopen cycles. Nothing may be taken for a file overwritten.
+func TestOverwriteLookOnEmptyAndMetadataOnlyStores(t *testing.T) {
+	ctx := context.Background()
+	for _, ps := range []int{1024, 4096, 16384, 65536} {
+		for _, nowal := range []bool{false, true} {
+			name := fmt.Sprintf("page %d, NoWAL %v", ps, nowal)
+			dir := t.TempDir()
+			path := filepath.Join(dir, "s.db")
+			opts := Options{NoWAL: nowal, Bolt: &bolt.Options{PageSize: ps, InitialMmapSize: 64 << 10}}
+			for cycle := range 3 {
+				s, err := Open(path, opts)
+				if err != nil {
+					t.Fatalf("%s: cycle %d: Open: %v", name, cycle, err)
+				}
+				steps := []func() error{
+					func() error { _, err := s.Compact(ctx, nil); return err },
+					func() error { return s.ApplyLog(ctx) },
+					func() error { return s.Flush(ctx) },
+					func() error { return s.BackupFile(ctx, filepath.Join(dir, "b.db")) },
+					func() error {
+						_, err := s.Save(ctx, "only", map[string]any{}, Metadata{"cycle": cycle})
+						return err
+					},
+					func() error {
+						_, err := s.Save(WithWriteOptions(ctx, WriteOptions{Durability: Async}), "only", nil, Metadata{"n": 2})
+						return err
+					},
+					func() error { _, err := s.GC(ctx, Policy{KeepLast: 1}); return err },
+					func() error { _, err := s.Compact(ctx, nil); return err },
+					func() error {
+						if cycle == 1 {
+							return s.DeleteThread(ctx, "only")
+						}
+						return nil
+					},
+					func() error { _, err := s.Compact(ctx, nil); return err },
+					func() error { return s.Flush(ctx) },
+				}
+				for i, step := range steps {
+					if err := step(); err != nil {
+						t.Errorf("%s: cycle %d: step %d: %v", name, cycle, i, err)
+					}
+				}
+				if err := s.Close(); err != nil {
+					t.Fatalf("%s: cycle %d: Close: %v", name, cycle, err)
+				}
+			}
+		}
+	}
+}
