@@ -31,13 +31,10 @@ import (
 // and a read-only open. No call may fail with the store stopped.
 func TestOverwriteLookHoldsThroughRemapsAndReuse(t *testing.T) {
 	ctx := context.Background()
-	rounds := 6
-	if testing.Short() {
-		rounds = 2
-	}
+	rounds, seed := huntRoundsFromEnv(6, 2, 202)
 	pageSizes := []int{1024, 4096, 16384, 65536}
 	for round := range rounds {
-		rng := rand.New(rand.NewPCG(202, uint64(round)))
+		rng := rand.New(rand.NewPCG(seed, uint64(round)))
 		nowal := rng.IntN(4) == 0
 		ps := pageSizes[rng.IntN(len(pageSizes))]
 		growSync := rng.IntN(2) == 0
