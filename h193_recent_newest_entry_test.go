@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -70,30 +69,13 @@ func TestRecentThreadsOverADamagedNewestIndexEntry(t *testing.T) {
 					t.Fatal(err)
 				}
 				key := indexKey(id, "b", "")
-				data, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				off := keyOffsetInFile(t, path, func(tx *bolt.Tx) ([]byte, error) {
+				s2 := openWithKeyDamage(t, path, ro, Options{Durability: NoSync}, func(tx *bolt.Tx) ([]byte, error) {
 					k, _ := tx.Bucket(bucketIndex).Cursor().Seek(key)
 					if !bytes.Equal(k, key) {
 						return nil, errors.New("b's newest index entry is missing")
 					}
 					return k, nil
-				})
-				damaged := bytes.Clone(data)
-				damaged[off+idLen+2] = to // the entry's thread name, "b" -> to
-				var s2 *Store
-				if ro {
-					if err := os.WriteFile(path, damaged, 0o600); err != nil {
-						t.Fatal(err)
-					}
-					if s2, err = Open(path, Options{ReadOnly: true}); err != nil {
-						t.Fatal(err)
-					}
-				} else {
-					s2 = openThenDamage(t, path, Options{Durability: NoSync}, damaged)
-				}
+				}, idLen+2, to) // the entry's thread name
 				defer s2.Close()
 				for _, q := range []ThreadQuery{{}, {Limit: 1}, {Offset: 1, Limit: 1}} {
 					page, err := s2.RecentThreads(ctx, q)
@@ -191,30 +173,13 @@ func TestRecentThreadsOverAnEntryRenamedToAThreadAbove(t *testing.T) {
 				t.Fatal(err)
 			}
 			key := indexKey(id, "b", "")
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			off := keyOffsetInFile(t, path, func(tx *bolt.Tx) ([]byte, error) {
+			s2 := openWithKeyDamage(t, path, ro, Options{Durability: NoSync}, func(tx *bolt.Tx) ([]byte, error) {
 				k, _ := tx.Bucket(bucketIndex).Cursor().Seek(key)
 				if !bytes.Equal(k, key) {
 					return nil, errors.New("b's index entry is missing")
 				}
 				return k, nil
-			})
-			damaged := bytes.Clone(data)
-			damaged[off+idLen+2] = 'c'
-			var s2 *Store
-			if ro {
-				if err := os.WriteFile(path, damaged, 0o600); err != nil {
-					t.Fatal(err)
-				}
-				if s2, err = Open(path, Options{ReadOnly: true}); err != nil {
-					t.Fatal(err)
-				}
-			} else {
-				s2 = openThenDamage(t, path, Options{Durability: NoSync}, damaged)
-			}
+			}, idLen+2, 'c') // the entry's thread name
 			defer s2.Close()
 			page, err := s2.RecentThreads(ctx, ThreadQuery{})
 			if err != nil {
