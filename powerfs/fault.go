@@ -63,36 +63,37 @@ type Fault struct {
 }
 
 type faults struct {
-	f       Fault
-	counts  map[[2]int]int // {call, target} -> calls seen
-	failAt  map[int]bool   // files whose next write fails (after a short one)
-	names   map[int]string // file -> its path in the mount
-	paths   map[string]int // path -> file
-	hits    int
-	hit     string // what the fault failed
-	disarmd bool
+	f        Fault
+	counts   map[[2]int]int // {call, target} -> calls seen
+	failAt   map[int]bool   // files whose next write fails (after a short one)
+	names    map[int]string // file -> its path in the mount
+	paths    map[string]int // path -> file
+	hits     int
+	hit      string // what the fault failed
+	disarmed bool
 }
 
 // arm sets the fault the next calls are counted for, from zero.
 func (r *recorder) arm(f Fault) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.fs.f, r.fs.disarmd = f, false
+	r.fs.f, r.fs.disarmed = f, false
 	r.fs.counts = map[[2]int]int{}
 }
 
-// hit counts a call of kind c to target g and says whether it fails.
-func (r *recorder) hit(c Call, g Target) bool {
+// hit counts a call of kind c to target g and returns the errno it
+// fails with (0: it does not fail).
+func (r *recorder) hit(c Call, g Target) syscall.Errno {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k := [2]int{int(c), int(g)}
 	r.fs.counts[k]++
 	f := r.fs.f
-	if r.fs.disarmd || f.N == 0 || f.Call != c || f.Target != g || r.fs.counts[k] != f.N {
-		return false
+	if r.fs.disarmed || f.N == 0 || f.Call != c || f.Target != g || r.fs.counts[k] != f.N {
+		return 0
 	}
 	r.fs.hits++
-	return true
+	return f.Errno
 }
 
 func (r *recorder) nameOf(id int) string {
@@ -131,17 +132,18 @@ func (r *recorder) writeFault(id int) (syscall.Errno, bool) {
 	}
 	name := r.fs.names[id]
 	r.mu.Unlock()
-	if !r.hit(CallWrite, targetOf(name)) {
+	errno := r.hit(CallWrite, targetOf(name))
+	if errno == 0 {
 		return 0, false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.fs.hit = fmt.Sprintf("%s (%s)", name, r.fs.f.Errno)
+	r.fs.hit = fmt.Sprintf("%s (%s)", name, errno)
 	if r.fs.f.Short {
 		r.fs.failAt[id] = true
 		return 0, true
 	}
-	return r.fs.f.Errno, false
+	return errno, false
 }
 
 func (r *recorder) faultyWrite(cancel <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
@@ -196,6 +198,6 @@ func (fs *FS) Arm(f Fault) { fs.r.arm(f) }
 func (fs *FS) Disarm() {
 	fs.r.mu.Lock()
 	defer fs.r.mu.Unlock()
-	fs.r.fs.disarmd = true
+	fs.r.fs.disarmed = true
 	fs.r.fs.failAt = map[int]bool{}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -421,32 +422,31 @@ func unixName(e syscall.Errno) string {
 }
 
 // sweepPoints is the Ns to fail of count calls: all of them with
-// CKPT_POWERFS_FAULTS=all, else the first, the last and one drawn
-// (seeded) between.
+// CKPT_POWERFS_FAULTS=all, else k drawn (seeded, without repeats) with
+// CKPT_POWERFS_FAULTS=k, else one (the default run: CKPT_POWERFS_SEED
+// draws others).
 func sweepPoints(count int, rng *rand.Rand) []int {
-	if count == 0 {
-		return nil
-	}
-	if os.Getenv("CKPT_POWERFS_FAULTS") == "all" {
-		ns := make([]int, count)
-		for i := range ns {
-			ns[i] = i + 1
+	k := 1
+	switch v := os.Getenv("CKPT_POWERFS_FAULTS"); {
+	case v == "all":
+		k = count
+	case v != "":
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			k = n
 		}
-		return ns
 	}
-	ns := []int{1}
-	if count > 2 {
-		ns = append(ns, 2+rng.IntN(count-2))
+	ns := rng.Perm(count)
+	ns = ns[:min(k, count)]
+	for i := range ns {
+		ns[i]++
 	}
-	if count > 1 {
-		ns = append(ns, count)
-	}
+	sort.Ints(ns)
 	return ns
 }
 
-// TestPowerFaultSweep: each scenario, each fault kind, at points of its
-// calls (all of them with CKPT_POWERFS_FAULTS=all); the numbers are
-// logged.
+// TestPowerFaultSweep: each scenario, each fault kind, at a point of its
+// calls drawn (more with CKPT_POWERFS_FAULTS=k, all of them with
+// CKPT_POWERFS_FAULTS=all); the numbers are logged.
 func TestPowerFaultSweep(t *testing.T) {
 	if os.Getenv(childDir) != "" {
 		t.Skip("the parent's test")

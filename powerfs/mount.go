@@ -237,9 +237,9 @@ func (r *recorder) Fsync(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
 	st := r.RawFileSystem.Fsync(cancel, in)
 	if st.Ok() {
 		if id, ok := r.file(in.NodeId); ok {
-			if r.hit(CallFsync, targetOf(r.nameOf(id))) {
+			if errno := r.hit(CallFsync, targetOf(r.nameOf(id))); errno != 0 {
 				r.rec.add(Op{Kind: OpFsyncFail, File: id})
-				return fuse.Status(r.fs.f.Errno)
+				return fuse.Status(errno)
 			}
 			r.rec.add(Op{Kind: OpFsync, File: id})
 		}
@@ -258,11 +258,11 @@ func (r *recorder) FsyncDir(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Statu
 		r.rec.mu.Unlock()
 		return fuse.OK
 	}
-	if r.hit(CallFsync, TargetDir) {
+	if errno := r.hit(CallFsync, TargetDir); errno != 0 {
 		// Its entries are as durable as before: a later good fsync of
 		// the directory covers them (its metadata goes by the journal).
 		r.rec.add(Op{Kind: OpFsyncDirFail, Dir: dir})
-		return fuse.Status(r.fs.f.Errno)
+		return fuse.Status(errno)
 	}
 	r.rec.add(Op{Kind: OpFsyncDir, Dir: dir})
 	return fuse.OK
