@@ -96,6 +96,12 @@ var faultScenarios = []faultScenario{
 	{name: "writes-wal-kill", kill: true, steps: writes},
 	{name: "maint-wal", steps: maint},
 	{name: "maint-nowal", opts: ckpt.Options{NoWAL: true}, steps: maint},
+	{name: "nosync-last", steps: func(l *life) {
+		l.trySave("a", ckpt.Sync, 10)
+		l.trySave("c", ckpt.NoSync, 10)
+		l.trySave("b", ckpt.Sync, 10)
+		l.tryClose()
+	}},
 }
 
 // TestPowerFaultChild is the store's side of a fault run (the test
@@ -554,5 +560,27 @@ func TestPowerFaultNewFileFsync(t *testing.T) {
 			l.faults = false // no refusal allowed
 			l.check(203, 5)
 		})
+	}
+}
+
+// TestPowerFaultLogFsyncAfterNoSync: the log's fsync that should cover a
+// NoSync write fails (a Sync write's, after it): the store fails, and its
+// Close applies every acknowledged write into the file, the NoSync one
+// too, marks the log closed and removes it without an fsync of the
+// directory. The NoSync write's record in the log was never durable (the
+// failed fsync), so a power cut after that Close can bring back a log
+// that ends a group before the one the file says it holds, and Open
+// refuses the file as damaged ("the valid records end at group 2, but the
+// store says it holds groups up to 3"), with the Sync writes
+// acknowledged in it.
+func TestPowerFaultLogFsyncAfterNoSync(t *testing.T) {
+	if os.Getenv(childDir) != "" {
+		t.Skip("the parent's test")
+	}
+	kinds := []Fault{{Call: CallFsync, Target: TargetLog, Errno: syscall.EIO}}
+	for _, sc := range faultScenarios {
+		if sc.name == "nosync-last" {
+			sweep(t, sc, kinds, 11, true)
+		}
 	}
 }
