@@ -273,11 +273,11 @@ func (l *life) trySave(thread string, d ckpt.Durability, size int) {
 	l.step(fmt.Sprintf("save %s %s", thread, d))
 }
 
-// settle vouches for the Async writes so far (ok) or moves them to
-// Maybe: a failed Flush names the ones it failed, and leaves the others
-// unknown.
-func (l *life) settle(ok bool) {
-	if ok {
+// settle vouches for the Async writes so far (err nil), or takes them
+// back: those err names failed (by checkpoint id) are refused, the others
+// unknown (Maybe).
+func (l *life) settle(what string, err error) {
+	if l.noteErr(what, err) {
 		l.vouch()
 		return
 	}
@@ -288,7 +288,11 @@ func (l *life) settle(ok bool) {
 				break
 			}
 		}
-		l.Maybe = append(l.Maybe, a)
+		if err != nil && strings.Contains(err.Error(), "checkpoint "+a.ID+" ") {
+			l.Refused = append(l.Refused, a)
+		} else {
+			l.Maybe = append(l.Maybe, a)
+		}
 	}
 	l.async = nil
 }
@@ -297,7 +301,7 @@ func (l *life) tryFlush() {
 	if l.s == nil {
 		return
 	}
-	l.settle(l.noteErr("Flush", l.s.Flush(context.Background())))
+	l.settle("Flush", l.s.Flush(context.Background()))
 	l.step("flush")
 }
 
@@ -305,7 +309,7 @@ func (l *life) tryClose() {
 	if l.s == nil {
 		return
 	}
-	l.settle(l.noteErr("Close", l.s.Close()))
+	l.settle("Close", l.s.Close())
 	l.s = nil
 	l.step("close")
 }
