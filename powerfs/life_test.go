@@ -41,15 +41,9 @@ type life struct {
 	opts ckpt.Options // what the images are opened with (the parent's)
 	// runOpts is what the store runs with (the fault hunt's child).
 	runOpts ckpt.Options
-	// faults: a fault hunt's life, whose images Open may refuse with
-	// ErrCorrupt where they need to hold nothing acknowledged (a file
-	// whose first fsync failed is not durable, even after later ones);
-	// refusedOpens counts them.
-	faults       bool
-	refusedOpens int
-	s            *ckpt.Store
-	async        []*ack // Async writes not yet vouched for by a Flush or Close
-	seq          int
+	s       *ckpt.Store
+	async   []*ack // Async writes not yet vouched for by a Flush or Close
+	seq     int
 	lifeData
 }
 
@@ -321,10 +315,6 @@ func (l *life) checkFile(path string, m int) error {
 	}
 	base := filepath.Base(path)
 	s, err := ckpt.Open(path, opts)
-	if err != nil && l.faults && errors.Is(err, ckpt.ErrCorrupt) && !l.needs(base, m) {
-		l.refusedOpens++
-		return nil
-	}
 	if err != nil {
 		return fmt.Errorf("Open refused: %w", err)
 	}
@@ -377,17 +367,6 @@ func (l *life) checkFile(path string, m int) error {
 		return fmt.Errorf("Close: %w", err)
 	}
 	return nil
-}
-
-// needs tells whether an image at mark m must hold a write acknowledged
-// to file.
-func (l *life) needs(file string, m int) bool {
-	for _, a := range l.Acks {
-		if a.File == file && a.From != 0 && a.From <= m && (a.Until == 0 || m < a.Until) {
-			return true
-		}
-	}
-	return false
 }
 
 func key(id uint32) ckpt.Key {
