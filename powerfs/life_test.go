@@ -35,13 +35,15 @@ type ack struct {
 // stop-the-world for the GC waits for it while the FUSE server's
 // goroutines, which would serve the fault, are stopped).
 type life struct {
-	t     *testing.T
-	dir   string       // the mount
-	rec   *Record      // the parent's: the record
-	opts  ckpt.Options // what the images are opened with (the parent's)
-	s     *ckpt.Store
-	async []*ack // Async writes not yet vouched for by a Flush or Close
-	seq   int
+	t    *testing.T
+	dir  string       // the mount
+	rec  *Record      // the parent's: the record
+	opts ckpt.Options // what the images are opened with (the parent's)
+	// runOpts is what the store runs with (the fault hunt's child).
+	runOpts ckpt.Options
+	s       *ckpt.Store
+	async   []*ack // Async writes not yet vouched for by a Flush or Close
+	seq     int
 	lifeData
 }
 
@@ -52,6 +54,13 @@ type lifeData struct {
 	Names map[int]string
 	Mark  int
 	Info  map[string]int // what a scenario found (positions in the record)
+	// Refused are writes whose call returned an error: in no image, at
+	// no mark, nor in the live file (fault_test.go).
+	Refused []*ack
+	// Maybe are writes neither acknowledged nor refused (Async writes
+	// a failed Flush or Close did not vouch for): anything goes.
+	Maybe []*ack
+	Errs  []string // the errors the calls returned, in order
 }
 
 const (
@@ -304,12 +313,12 @@ func (l *life) checkFile(path string, m int) error {
 		}
 		return nil
 	}
+	base := filepath.Base(path)
 	s, err := ckpt.Open(path, opts)
 	if err != nil {
 		return fmt.Errorf("Open refused: %w", err)
 	}
 	defer s.Close()
-	base := filepath.Base(path)
 	for _, a := range l.Acks {
 		if a.File != base || a.From == 0 || a.From > m || (a.Until != 0 && m >= a.Until) {
 			continue
@@ -343,6 +352,9 @@ func (l *life) checkFile(path string, m int) error {
 		if snap.CheckpointID < id {
 			return fmt.Errorf("thread %s: Latest is %s, older than %s, acknowledged durable", thread, snap.CheckpointID, id)
 		}
+	}
+	if err := l.checkRefused(s, base); err != nil {
+		return err
 	}
 	rep, err := s.Verify(ctx, ckpt.VerifyOptions{})
 	if err != nil {

@@ -30,6 +30,7 @@ type recorder struct {
 	nodes  map[uint64]int    // node -> file identity
 	byIno  map[uint64]int    // backing inode -> file identity
 	nextID int
+	fs     faults // the fault to inject, and the names it matches
 }
 
 func (r *recorder) dirOf(node uint64) (string, bool) {
@@ -58,6 +59,9 @@ func (r *recorder) learn(parent uint64, name string, out *fuse.EntryOut, fresh b
 		r.byIno[out.Attr.Ino] = id
 	}
 	r.nodes[out.NodeId] = id
+	if p, ok := r.dirs[parent]; ok {
+		r.named(id, filepath.Join(p, name))
+	}
 	return id
 }
 
@@ -168,6 +172,7 @@ func (r *recorder) Rename(cancel <-chan struct{}, in *fuse.RenameIn, oldName, ne
 	dir2, _ := r.dirOf(in.Newdir)
 	st := r.RawFileSystem.Rename(cancel, in, oldName, newName)
 	if st.Ok() {
+		r.renamed(filepath.Join(dir, oldName), filepath.Join(dir2, newName))
 		r.rec.add(Op{Kind: OpRename, Dir: dir, Name: oldName, Dir2: dir2, Name2: newName})
 	}
 	return st
@@ -194,13 +199,7 @@ func (r *recorder) SetAttr(cancel <-chan struct{}, in *fuse.SetAttrIn, out *fuse
 }
 
 func (r *recorder) Write(cancel <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
-	n, st := r.RawFileSystem.Write(cancel, in, data)
-	if st.Ok() && n > 0 {
-		if id, ok := r.file(in.NodeId); ok {
-			r.rec.add(Op{Kind: OpWrite, File: id, Off: int64(in.Offset), Data: data[:n]})
-		}
-	}
-	return n, st
+	return r.faultyWrite(cancel, in, data)
 }
 
 func (r *recorder) Writev(cancel <-chan struct{}, in *fuse.WriteIn, data [][]byte) (uint32, fuse.Status) {
@@ -232,10 +231,16 @@ func (r *recorder) Fallocate(cancel <-chan struct{}, in *fuse.FallocateIn) fuse.
 
 // Fsync is fsync and fdatasync alike: both make the file's data and
 // size durable (what fdatasync promises for a size the data needs).
+// An injected failure (Fault) still runs the real fsync: the bytes stay
+// readable, as in the page cache after a failed writeback.
 func (r *recorder) Fsync(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
 	st := r.RawFileSystem.Fsync(cancel, in)
 	if st.Ok() {
 		if id, ok := r.file(in.NodeId); ok {
+			if errno := r.hit(CallFsync, targetOf(r.nameOf(id))); errno != 0 {
+				r.rec.add(Op{Kind: OpFsyncFail, File: id})
+				return fuse.Status(errno)
+			}
 			r.rec.add(Op{Kind: OpFsync, File: id})
 		}
 	}
@@ -253,6 +258,12 @@ func (r *recorder) FsyncDir(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Statu
 		r.rec.mu.Unlock()
 		return fuse.OK
 	}
+	if errno := r.hit(CallFsync, TargetDir); errno != 0 {
+		// Its entries are as durable as before: a later good fsync of
+		// the directory covers them (its metadata goes by the journal).
+		r.rec.add(Op{Kind: OpFsyncDirFail, Dir: dir})
+		return fuse.Status(errno)
+	}
 	r.rec.add(Op{Kind: OpFsyncDir, Dir: dir})
 	return fuse.OK
 }
@@ -261,6 +272,7 @@ func (r *recorder) FsyncDir(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Statu
 type FS struct {
 	Dir    string // the mount point: the store's files go here
 	Record *Record
+	r      *recorder
 }
 
 // Mount mounts a recording loopback over a new empty directory and
@@ -288,6 +300,7 @@ func Mount(t testing.TB) *FS {
 	}
 	rec := &Record{}
 	r := &recorder{rec: rec, dirs: map[uint64]string{1: ""}, nodes: map[uint64]int{}, byIno: map[uint64]int{}}
+	r.fs = faults{counts: map[[2]int]int{}, failAt: map[int]bool{}, names: map[int]string{}, paths: map[string]int{}}
 	zero := time.Duration(0)
 	r.RawFileSystem = fs.NewNodeFS(root, &fs.Options{EntryTimeout: &zero, AttrTimeout: &zero, NegativeTimeout: &zero})
 	opts := &fuse.MountOptions{FsName: "powerfs", Name: "powerfs", DisableXAttrs: true}
@@ -309,5 +322,5 @@ func Mount(t testing.TB) *FS {
 			t.Errorf("powerfs: unmount: %v", err)
 		}
 	})
-	return &FS{Dir: mnt, Record: rec}
+	return &FS{Dir: mnt, Record: rec, r: r}
 }

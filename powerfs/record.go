@@ -15,21 +15,23 @@ import (
 type Kind int
 
 const (
-	OpWrite    Kind = iota // File, Off, Data
-	OpTruncate             // File, Size (truncate, ftruncate, O_TRUNC)
-	OpAlloc                // File, Size: a fallocate that extends the file to Size
-	OpCreate               // Dir, Name, File: a new file's entry
-	OpMkdir                // Dir, Name
-	OpLink                 // Dir, Name, File: another entry of File
-	OpUnlink               // Dir, Name
-	OpRename               // Dir, Name -> Dir2, Name2
-	OpFsync                // File: its data and size are durable
-	OpFsyncDir             // Dir: its entries are durable
-	OpMark                 // Mark: a point the test named (no effect)
+	OpWrite        Kind = iota // File, Off, Data
+	OpTruncate                 // File, Size (truncate, ftruncate, O_TRUNC)
+	OpAlloc                    // File, Size: a fallocate that extends the file to Size
+	OpCreate                   // Dir, Name, File: a new file's entry
+	OpMkdir                    // Dir, Name
+	OpLink                     // Dir, Name, File: another entry of File
+	OpUnlink                   // Dir, Name
+	OpRename                   // Dir, Name -> Dir2, Name2
+	OpFsync                    // File: its data and size are durable
+	OpFsyncDir                 // Dir: its entries are durable
+	OpMark                     // Mark: a point the test named (no effect)
+	OpFsyncFail                // File: an fsync that failed (Fault): what it should have covered is never durable
+	OpFsyncDirFail             // Dir: a directory's fsync that failed (no effect)
 )
 
 func (k Kind) String() string {
-	return [...]string{"write", "truncate", "fallocate", "create", "mkdir", "link", "unlink", "rename", "fsync", "fsyncdir", "mark"}[k]
+	return [...]string{"write", "truncate", "fallocate", "create", "mkdir", "link", "unlink", "rename", "fsync", "fsyncdir", "mark", "failed fsync", "failed fsyncdir"}[k]
 }
 
 // Op is one recorded call (after it succeeded).
@@ -54,10 +56,10 @@ func (o Op) String() string {
 		return fmt.Sprintf("%s %s -> f%d", o.Kind, filepath.Join(o.Dir, o.Name), o.File)
 	case OpRename:
 		return fmt.Sprintf("rename %s %s", filepath.Join(o.Dir, o.Name), filepath.Join(o.Dir2, o.Name2))
-	case OpFsync:
-		return fmt.Sprintf("fsync f%d", o.File)
-	case OpFsyncDir:
-		return fmt.Sprintf("fsyncdir %q", o.Dir)
+	case OpFsync, OpFsyncFail:
+		return fmt.Sprintf("%s f%d", o.Kind, o.File)
+	case OpFsyncDir, OpFsyncDirFail:
+		return fmt.Sprintf("%s %q", o.Kind, o.Dir)
 	case OpMark:
 		return fmt.Sprintf("mark %d", o.Mark)
 	}
@@ -140,10 +142,23 @@ func (r *Record) Image(mark int, rng *rand.Rand, loss Loss) (*Image, error) {
 	// before it is durable.
 	lastFsync := map[int]int{}
 	lastDirSync := map[string]int{}
+	// An op a failed fsync should have covered (written since the
+	// file's last sync) is never durable: the kernel dropped it from its
+	// writeback (fsyncgate), whatever syncs follow.
+	poisoned := map[int]bool{}
+	pending := map[int][]int{}
 	for i, o := range ops {
 		switch o.Kind {
+		case OpWrite, OpTruncate, OpAlloc:
+			pending[o.File] = append(pending[o.File], i)
 		case OpFsync:
 			lastFsync[o.File] = i
+			pending[o.File] = nil
+		case OpFsyncFail:
+			for _, j := range pending[o.File] {
+				poisoned[j] = true
+			}
+			pending[o.File] = nil
 		case OpFsyncDir:
 			lastDirSync[o.Dir] = i
 		}
@@ -156,7 +171,7 @@ func (r *Record) Image(mark int, rng *rand.Rand, loss Loss) (*Image, error) {
 		switch o.Kind {
 		case OpWrite, OpTruncate, OpAlloc:
 			j, ok := lastFsync[o.File]
-			return ok && j > i
+			return ok && j > i && !poisoned[i]
 		case OpCreate, OpMkdir, OpLink, OpUnlink:
 			return dirDurable(i, o.Dir)
 		case OpRename:
@@ -169,7 +184,7 @@ func (r *Record) Image(mark int, rng *rand.Rand, loss Loss) (*Image, error) {
 	entries := map[string]int{} // path -> file
 	dirs := map[string]bool{"": true}
 	for i, o := range ops {
-		if o.Kind == OpMark || o.Kind == OpFsync || o.Kind == OpFsyncDir {
+		if o.Kind >= OpFsync { // syncs, marks and failed syncs change no file
 			continue
 		}
 		keep, torn := true, false

@@ -252,8 +252,9 @@ func (ap *Applier) apply(waitReaders bool) error {
 	}
 	c.DBMu.Unlock()
 	committing, keep := false, uint64(0)
+	var db *bolt.DB // the handle tx began on (revertFull)
 	if err == nil {
-		keep = uint64(tx.ID()) - 1 // the committed transaction tx begins from
+		keep, db = uint64(tx.ID())-1, tx.DB() // the committed transaction tx begins from
 		// Read by this transaction's commit (bbolt's grow); the applier is
 		// the only writer of the file while the log is on.
 		tx.DB().AllocSize = GrowStep(tx.Size())
@@ -272,7 +273,7 @@ func (ap *Applier) apply(waitReaders bool) error {
 		// the log, for a later apply; the store goes on. (Other failures
 		// fail the store as before: the log keeps the batch, and the
 		// overlay serves it.)
-		clean, rerr := revertFull(file, tx, keep, err)
+		clean, rerr := revertFull(file, db, tx, keep, err)
 		if clean {
 			return fmt.Errorf("ckpt: apply write-ahead log to the store: %w", boltFull(err))
 		}

@@ -298,15 +298,8 @@ type flight struct {
 // NoSync groups). A failure fails the store, as the syncer's does.
 func (e *Engine) logDurable(gen uint64) error {
 	if err := e.wal.sync.durableUpTo(gen); err != nil {
-		ferr := e.fs.Fail(FailLog, fmt.Errorf("ckpt: write-ahead log: fsync before applying it to the store: %w", err))
-		var closed *closedSyncError
-		if errors.As(err, &closed) {
-			// Close applies what is left once the syncer is closed: the
-			// log's fsync failed, so bbolt's own is all that can keep the
-			// acknowledged NoSync groups (as after the syncer's failure).
-			return nil
-		}
-		return ferr
+		// Not applied: the groups stay in the log (durableUpTo).
+		return e.fs.Fail(FailLog, fmt.Errorf("ckpt: write-ahead log: fsync before applying it to the store: %w", err))
 	}
 	return nil
 }

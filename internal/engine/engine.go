@@ -564,8 +564,9 @@ func (e *Engine) writeLive(what string, alone bool, fn func(w Writer) error) err
 	tx, err := e.fs.BeginWrite(e.db)
 	e.dbMu.Unlock()
 	committing, keep := false, uint64(0)
+	var db *bolt.DB // the handle tx began on (revertFull)
 	if err == nil {
-		keep = uint64(tx.ID()) - 1 // the committed transaction tx begins from
+		keep, db = uint64(tx.ID())-1, tx.DB() // the committed transaction tx begins from
 		err = e.fs.GuardWrite(what, tx, func() error {
 			if err := fn(NewBoltView(tx)); err != nil {
 				_ = tx.Rollback()
@@ -576,7 +577,7 @@ func (e *Engine) writeLive(what string, alone bool, fn func(w Writer) error) err
 		})
 	}
 	if err != nil && committing && alone && boltCleanFull(err) {
-		clean, rerr := revertFull(e.file, tx, keep, err)
+		clean, rerr := revertFull(e.file, db, tx, keep, err)
 		if clean {
 			return fmt.Errorf("ckpt: %s: %w", what, boltFull(err))
 		}

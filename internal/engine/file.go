@@ -225,11 +225,16 @@ func (ff *freshFile) drop(f *os.File, path string) {
 // undo takes back what a failed bbolt Open left of a new store: its first
 // pages cut short (a full disk: bbolt writes four pages at once and a
 // short write leaves one to three), which every later Open would refuse
-// as ErrCorrupt ("not a ckpt file", "truncated?") even once there is room.
-// The file is removed (emptied, if it was there empty before) only while
-// this process holds its lock again, if it is still that file and still
-// shorter than four pages: never a store another process has since
-// created there. Outside unix (no flock to take again) the file stays.
+// as ErrCorrupt ("not a ckpt file", "truncated?") even once there is room;
+// or all four, when their fsync failed: they stay readable but are never
+// durable (Linux marks the pages clean after a failed writeback, and no
+// later fsync writes them), so a later Open would take the file for a
+// store, commit into it, and a power cut could leave its meta page 1
+// gone, a file Open refuses. The file is removed (emptied, if it was
+// there empty before) only while this process holds its lock again, if it
+// is still that file and still shorter than four pages or exactly bbolt's
+// four new pages: never a store another process has since committed in.
+// Outside unix (no flock to take again) the file stays.
 func (ff *freshFile) undo(path string, pageSize int) {
 	if pageSize <= 0 {
 		pageSize = os.Getpagesize()
@@ -243,7 +248,10 @@ func (ff *freshFile) undo(path string, pageSize int) {
 		return
 	}
 	fi, err := f.Stat()
-	if err != nil || !os.SameFile(fi, ff.fi) || fi.Size() >= 4*fileOwnPageSize(f, int64(pageSize)) {
+	if err != nil || !os.SameFile(fi, ff.fi) {
+		return
+	}
+	if own := fileOwnPageSize(f, int64(pageSize)); fi.Size() > 4*own || fi.Size() == 4*own && !holdsNewFilePages(f, own) {
 		return
 	}
 	if ff.created {

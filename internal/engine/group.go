@@ -199,7 +199,7 @@ func (e *Engine) boltGroup(ops []*Op) {
 		return
 	}
 	tx.DB().AllocSize = GrowStep(tx.Size()) // as the applier does
-	keep := uint64(tx.ID()) - 1             // the transaction tx begins from
+	keep, db := uint64(tx.ID())-1, tx.DB()  // the transaction tx begins from, on db
 	view := NewBoltView(tx)
 	wrote, needSync, _, _, halfway := applyOps(ops, errs, view, boltScope{view})
 	if halfway != nil {
@@ -241,7 +241,7 @@ func (e *Engine) boltGroup(ops []*Op) {
 		// Its new meta page may be written (the last fsync failed): put
 		// keep's back, or the failed ops would be read, now and after a
 		// reopen (RevertMeta).
-		clean, rerr := revertFull(e.file, tx, keep, err)
+		clean, rerr := revertFull(e.file, db, tx, keep, err)
 		if clean {
 			// No room, rolled back cleanly (diskfull.go): the group fails
 			// alone, bbolt is as it was, the store goes on.

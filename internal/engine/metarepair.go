@@ -119,10 +119,11 @@ func revertMeta(f *os.File, keep uint64) (reached bool, err error) {
 // goes on. Not if the failed commit's meta page was there, or the page in
 // its slot is not a valid meta page (its write cut short): bbolt's
 // rollback may then have reloaded its freelist from that commit's freelist
-// page, which counts the pages it freed, still keep's, as free. A seam's
-// failure may have left tx open: a clean one closes it (bbolt's Commit
+// page, which counts the pages it freed, still keep's, as free. Nor if
+// bbolt's free list after its rollback is not keep's (db is the handle tx
+// began on: rollback_freelist.go). A seam's failure may have left tx open: a clean one closes it (bbolt's Commit
 // did already). err is the revert's failure, if any.
-func revertFull(f *os.File, tx *bolt.Tx, keep uint64, cause error) (clean bool, err error) {
+func revertFull(f *os.File, db *bolt.DB, tx *bolt.Tx, keep uint64, cause error) (clean bool, err error) {
 	if _, moved := errors.AsType[*MovedError](cause); moved {
 		return false, nil // not committed, and the file is not the store's: nothing to take back
 	}
@@ -131,5 +132,10 @@ func revertFull(f *os.File, tx *bolt.Tx, keep uint64, cause error) (clean bool, 
 		return false, err
 	}
 	_ = tx.Rollback()
+	// The meta page is keep's, but bbolt's rollback may have read the
+	// failed one through its map (rollback_freelist.go).
+	if err := reloadedFreelist(f, db, keep); err != nil {
+		return false, err
+	}
 	return true, nil
 }

@@ -58,6 +58,16 @@ func newFilePages(ps int) []byte {
 	return buf
 }
 
+// holdsNewFilePages tells whether f holds exactly newFilePages at page
+// size ps: a new store's first pages and nothing committed after them.
+func holdsNewFilePages(f *os.File, ps int64) bool {
+	buf := make([]byte, 4*ps)
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		return false
+	}
+	return bytes.Equal(buf, newFilePages(int(ps)))
+}
+
 // newFileCutShort tells whether f holds a prefix, shorter than four
 // pages, of newFilePages: at the page size its first page names if that
 // is a whole meta page, else at ps (Open's, or the system's: what bbolt

@@ -135,9 +135,13 @@ func (s *syncer) durableUpTo(gen uint64) error {
 			return nil
 		case s.res.err != nil:
 			// The log failed (the store with it): no fsync of it can be
-			// trusted now, and bbolt's own is all that can keep what was
-			// acknowledged (NoSync groups) when Close applies it.
-			return nil
+			// trusted now. Its records past gen are readable (the page
+			// cache) but may never be durable: bbolt taking them would
+			// put its mark past the log's durable end, and a power cut
+			// that brings the log back (Close's removal is not fsync'd)
+			// leaves a pair Open refuses as damage. They stay in the log:
+			// the next Open replays what of them is there.
+			return &closedSyncError{s.res.err}
 		case s.closed:
 			if err := s.log.Sync(); err != nil {
 				// As after the syncer's own failure: the store fails
