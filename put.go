@@ -130,7 +130,10 @@ func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions
 	}
 	now := time.Now()
 	if cp.ID == "" {
-		p.id = s.ids.next(now)
+		var err error
+		if p.id, err = s.ids.next(now); err != nil {
+			return nil, err
+		}
 	} else {
 		var err error
 		p.given = true
