@@ -150,7 +150,7 @@ func (s *Store) GC(ctx context.Context, p Policy) (st GCStats, err error) {
 	}
 	began = true
 	if p.isZero() {
-		return total, ctx.Err()
+		return total, s.idle(ctx, false)
 	}
 	now := time.Now()
 	each := func(fn func(thread string) error) error { return s.eachPolicyThread(ctx, p, now, fn) }

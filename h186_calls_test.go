@@ -68,7 +68,7 @@ func h186Calls(m h186Model, rng *rand.Rand, d h186Dumps) []*h186Call {
 	all := h186Set(h186Threads...)
 	head := func(th, ns string) h186CP { cps := m[[2]string{th, ns}]; return cps[len(cps)-1] }
 	var copyErr error
-	putID := [idLen]byte(newIDSource().next(time.Now()))
+	putID := [idLen]byte(mustID(newIDSource().kit.Next(time.Now())))
 	var saveID string
 	return []*h186Call{
 		{name: fmt.Sprintf("GC KeepLast %d", k), targets: all, keep: keepLast,

@@ -79,7 +79,7 @@ func h190Writes(m h186Model) []h190Write {
 		{name: "PutFull t0 a", th: "t0", want: "put", run: func(ctx context.Context, s *Store) (string, error) {
 			cps := m[[2]string{"t0", "a"}]
 			h := cps[len(cps)-1] // its parent; it names no channel of the parent's, whose values may lie under the damage
-			id := idString([idLen]byte(newIDSource().next(time.Now())))
+			id := idString([idLen]byte(mustID(newIDSource().kit.Next(time.Now()))))
 			_, err := s.PutFull(ctx, Config{ThreadID: "t0", CheckpointNS: "a", CheckpointID: idString(h.id)},
 				Checkpoint{ID: id, ChannelValues: map[string]any{"x": "put"}, ChannelVersions: map[string]string{"x": "x999999"}},
 				Metadata{"step": -1}, map[string]string{"x": "x999999"}, nil)

@@ -723,7 +723,7 @@ func (w *pcutWriter) failing(ctx context.Context) {
 			return err
 		})
 	default:
-		missing := w.ids.Next(time.Now()).String()
+		missing := mustID(w.ids.Next(time.Now())).String()
 		pw := &pcutWrite{kind: pcutWrites, tok: tok, thread: put, ns: ns, id: missing, expectFail: true,
 			writes: []Write{{Channel: "c0", Value: "never"}}}
 		w.call(pw, dur, func(ctx context.Context) error {

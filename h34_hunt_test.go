@@ -406,7 +406,7 @@ func (w *h34Writer) failing() {
 			return cfg.CheckpointID, err
 		})
 	default:
-		missing := w.ids.Next(time.Now()).String()
+		missing := mustID(w.ids.Next(time.Now())).String()
 		writes := []Write{{Channel: "c0", Value: "never"}}
 		_, _ = w.call(h34Line{Kind: int(pcutWrites), Tok: tok, Thread: put, NS: ns, ID: missing, ExpectFail: true, Writes: writes}, dur, func(ctx context.Context) (string, error) {
 			return missing, w.s.PutWrites(ctx, Config{ThreadID: put, CheckpointNS: ns, CheckpointID: missing}, writes, tok, "path")

@@ -18,7 +18,10 @@ func newIDSource() *idSource { return &idSource{kit: saverkit.NewIDSource()} }
 // observe raises the floor to id.
 func (s *idSource) observe(id [idLen]byte) { s.kit.Observe(ulid.ULID(id)) }
 
-func (s *idSource) next(now time.Time) ulid.ULID { return s.kit.Next(now) }
+func (s *idSource) next(now time.Time) ([idLen]byte, error) {
+	id, err := s.kit.Next(now)
+	return [idLen]byte(id), err
+}
 
 // parseID parses a checkpoint id; what names the field for the error.
 func parseID(what, s string) ([idLen]byte, error) {

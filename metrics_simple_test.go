@@ -29,7 +29,7 @@ func TestMetricsCountTheSimpleAPI(t *testing.T) {
 		t.Fatalf("Save without a thread: %v, want ErrInvalidConfig", err)
 	}
 	// A parent that does not exist: ErrNotFound.
-	missing := s.ids.next(time.Now()).String()
+	missing := mustID(s.ids.kit.Next(time.Now())).String()
 	if _, err := s.Save(WithWriteOptions(ctx, WriteOptions{Parent: missing}), "t", map[string]any{"x": 2}, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Save from a missing parent: %v, want ErrNotFound", err)
 	}

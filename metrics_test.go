@@ -105,7 +105,7 @@ func TestMetricsCountOperationsAndErrors(t *testing.T) {
 	if err := s.PutWrites(ctx, c2, []Write{{Channel: "a", Value: 1}}, "task", ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutWrites(ctx, Config{ThreadID: "t", CheckpointID: s.ids.next(time.Now()).String()}, []Write{{Channel: "a", Value: 1}}, "task", ""); !errors.Is(err, ErrNotFound) {
+	if err := s.PutWrites(ctx, Config{ThreadID: "t", CheckpointID: mustID(s.ids.kit.Next(time.Now())).String()}, []Write{{Channel: "a", Value: 1}}, "task", ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("PutWrites to a missing checkpoint: %v, want ErrNotFound", err)
 	}
 	if _, err := s.GetTuple(ctx, c1); err != nil {

@@ -130,7 +130,10 @@ func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions
 	}
 	now := time.Now()
 	if cp.ID == "" {
-		p.id = s.ids.next(now)
+		var err error
+		if p.id, err = s.ids.next(now); err != nil {
+			return nil, err
+		}
 	} else {
 		var err error
 		p.given = true
@@ -441,6 +444,9 @@ func (s *Store) putCheckpoint(w writer, thread, ns string, id [idLen]byte, given
 // -1, ChannelScheduled -2, ChannelInterrupt -3, ChannelResume -4). A special
 // write replaces a stored one; a regular write whose key is already stored
 // is ignored (first wins), so a retried task does not change what it wrote.
+// No writes is nothing to do: nil without looking the checkpoint up (as
+// redisstore), but ErrClosed after Close and ErrReadOnly on a read-only
+// handle, as any write.
 func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskID, taskPath string) (err error) {
 	defer s.obs.done(OpPutWrites, &err)
 	if err := s.refusePlain(); err != nil {
@@ -457,8 +463,11 @@ func (s *Store) PutWrites(ctx context.Context, cfg Config, writes []Write, taskI
 		return err
 	}
 	pw, err := prepareWrites(s.keys, cfg.ThreadID, cfg.CheckpointNS, id, writes, taskID, taskPath)
-	if err != nil || len(pw.recs) == 0 {
+	if err != nil {
 		return err
+	}
+	if len(pw.recs) == 0 {
+		return s.idle(ctx, true)
 	}
 	what := writeName{task: taskID}
 	return s.writeOrdered(ctx, pw.size(), &what, func(w writer) error {

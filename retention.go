@@ -15,7 +15,8 @@ import (
 // the newest checkpoint of every namespace (with its metadata, values and
 // pending writes) and removes the others with the values only they used;
 // PruneDelete removes the threads. Unknown threads and an empty list are
-// no-ops; an invalid thread id or strategy fails before anything is
+// no-ops (still ErrClosed after Close, ErrReadOnly on a read-only handle,
+// as any write); an invalid thread id or strategy fails before anything is
 // removed. The work runs in transactions of at most 1,000 keys: if Prune
 // fails midway, what it removed stays removed and calling it again
 // finishes the job.
@@ -27,6 +28,10 @@ func (s *Store) Prune(ctx context.Context, threadIDs []string, strategy PruneStr
 		if err := validThread(id); err != nil {
 			return err
 		}
+	}
+	// Checked first: with no threads, or none stored, nothing else would.
+	if err := s.idle(ctx, true); err != nil {
+		return err
 	}
 	each := func(fn func(thread string) error) error {
 		for _, thread := range threadIDs {
@@ -53,12 +58,14 @@ func (s *Store) Prune(ctx context.Context, threadIDs []string, strategy PruneStr
 // writes and the values no remaining checkpoint uses. Checkpoints of other
 // runs are untouched (a checkpoint whose parent was deleted still loads;
 // loading that parent is ErrNotFound). A thread left without checkpoints
-// is removed. An empty list is a no-op. It reads the metadata of every
+// is removed. An empty list is a no-op (still ErrClosed after Close,
+// ErrReadOnly on a read-only handle, as any write). It reads the metadata of every
 // checkpoint, thread by thread, and deletes in transactions of at most
 // 1,000 keys.
 func (s *Store) DeleteForRuns(ctx context.Context, runIDs []string) error {
-	if len(runIDs) == 0 {
-		return nil
+	// Checked first: with no runs, or none stored, nothing else would.
+	if err := s.idle(ctx, true); err != nil || len(runIDs) == 0 {
+		return err
 	}
 	runs := make(map[string]bool, len(runIDs))
 	needles := make([][]byte, 0, len(runIDs))

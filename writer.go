@@ -132,6 +132,27 @@ func (s *Store) writing(ctx context.Context, call func() error) error {
 	return call()
 }
 
+// idle is the answer of a call that found nothing to do: what the call
+// would have met with something to do (ctx's end, ErrClosed after Close;
+// for a write also ErrReadOnly on a read-only handle and the failure of a
+// failed store), so that a harmless call tells the truth about the
+// handle, as Close's and Options.ReadOnly's docs promise of every call
+// (h205_noop_writes_test.go).
+func (s *Store) idle(ctx context.Context, write bool) error {
+	if write {
+		return s.writing(ctx, func() error { return nil })
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
 // write queues apply with the durability the context asks for.
 func (s *Store) write(ctx context.Context, apply func(w writer) error) error {
 	return s.writeOrdered(ctx, 0, nil, apply, nil)

@@ -101,7 +101,7 @@ func TestH126PutSentAgainOverOldOrderRecordSucceeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	cp := ckpt.Checkpoint{
-		V: 4, ID: s.ids.Next(time.Now()).String(),
+		V: 4, ID: mustNextID(t, s),
 		TS:              time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC),
 		ChannelValues:   map[string]any{},
 		ChannelVersions: map[string]string{},

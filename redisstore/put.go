@@ -49,7 +49,11 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 	generated := cp.ID == ""
 	id := cp.ID
 	if generated {
-		id = s.ids.Next(now).String()
+		u, err := s.ids.Next(now)
+		if err != nil {
+			return ckpt.Config{}, err
+		}
+		id = u.String()
 	} else {
 		u, err := saverkit.ParseID("checkpoint id", cp.ID)
 		if err != nil {
@@ -178,7 +182,10 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 				return ckpt.Config{}, corrupt(keys[kOrd], detail, "head id is not a ULID")
 			}
 			s.ids.Observe(u)
-			id = s.ids.Next(time.Now()).String()
+			if u, err = s.ids.Next(time.Now()); err != nil {
+				return ckpt.Config{}, err
+			}
+			id = u.String()
 			if len(writes) > 0 {
 				writeArgs = writeArgs[:0]
 				for _, tw := range writes {

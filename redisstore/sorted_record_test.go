@@ -19,7 +19,7 @@ func TestManyChannelPutSentAgainIsTheSamePut(t *testing.T) {
 		t.Fatal(err)
 	}
 	cp := ckpt.Checkpoint{
-		ID:              s.ids.Next(time.Now()).String(),
+		ID:              mustNextID(t, s),
 		ChannelValues:   map[string]any{},
 		ChannelVersions: map[string]string{},
 		VersionsSeen:    map[string]map[string]string{},
@@ -37,4 +37,14 @@ func TestManyChannelPutSentAgainIsTheSamePut(t *testing.T) {
 			t.Fatalf("put %d: %v", i, err)
 		}
 	}
+}
+
+// mustNextID draws a new checkpoint id from s's source.
+func mustNextID(t *testing.T, s *Store) string {
+	t.Helper()
+	id, err := s.ids.Next(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.String()
 }

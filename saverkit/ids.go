@@ -37,14 +37,20 @@ func (s *IDSource) Observe(id ulid.ULID) {
 }
 
 // Next returns a new id for a checkpoint created at now, greater than
-// every id this source returned or observed.
-func (s *IDSource) Next(now time.Time) ulid.ULID {
+// every id this source returned or observed. When the floor is the
+// largest ULID (a checkpoint put with the id 7ZZZZZZZZZZZZZZZZZZZZZZZZZ)
+// no id is greater: ErrInvalidConfig, rather than an id that wrapped
+// around to the smallest and sorts before every head it would extend.
+func (s *IDSource) Next(now time.Time) (ulid.ULID, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id, err := ulid.New(ulid.Timestamp(now), s.entropy)
 	if err != nil || id.Compare(s.last) <= 0 {
 		// Entropy overflow within one millisecond, a clock that went back,
 		// or newer ids already stored: step one past the last id.
+		if s.last == maxID {
+			return ulid.ULID{}, fmt.Errorf("%w: no checkpoint id sorts after %s, the largest ULID, which the store holds (a checkpoint put with that id): nothing written", ErrInvalidConfig, s.last)
+		}
 		id = s.last
 		for i := len(id) - 1; i >= 0; i-- {
 			id[i]++
@@ -54,8 +60,11 @@ func (s *IDSource) Next(now time.Time) ulid.ULID {
 		}
 	}
 	s.last = id
-	return id
+	return id, nil
 }
+
+// maxID is the largest ULID, 7ZZZZZZZZZZZZZZZZZZZZZZZZZ: every byte 0xff.
+var maxID = ulid.ULID{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
 // ParseID parses a checkpoint id (a ULID in its canonical 26-character
 // form); what names the argument for the ErrInvalidConfig it returns.

@@ -67,11 +67,30 @@ func TestIDSourceIncreasesPastObservedAndClockSteps(t *testing.T) {
 		if i > 500 {
 			at = now.Add(-time.Minute)
 		}
-		id := src.Next(at)
+		id, err := src.Next(at)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if id.Compare(prev) <= 0 {
 			t.Fatalf("id %d = %s, not after %s", i, id, prev)
 		}
 		prev = id
+	}
+}
+
+// TestIDSourceNeverWrapsAround: past the largest ULID there is no id;
+// stepping past it wrapped to the smallest (h205_last_id_test.go).
+func TestIDSourceNeverWrapsAround(t *testing.T) {
+	src := saverkit.NewIDSource()
+	src.Observe(ulid.MustParse("7ZZZZZZZZZZZZZZZZZZZZZZZZY"))
+	id, err := src.Next(time.Now())
+	if err != nil || id.String() != "7ZZZZZZZZZZZZZZZZZZZZZZZZZ" {
+		t.Fatalf("the last id: %s, %v", id, err)
+	}
+	for range 2 {
+		if id, err := src.Next(time.Now()); !errors.Is(err, saverkit.ErrInvalidConfig) {
+			t.Fatalf("past the last id: %s, %v, want ErrInvalidConfig", id, err)
+		}
 	}
 }
 
