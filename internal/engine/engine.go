@@ -523,11 +523,11 @@ func (e *Engine) HoldCopy(clear bool) (tx *bolt.Tx, groups []*Group, live bool, 
 	}
 	ap := e.wal.ap
 	ap.Lock() // the applier, the file's only other writer, waits
-	if err := e.clearLiveForCopy(); err != nil {
+	if err := e.writeLive("clear the live mark for a copy", true, e.mark.ClearLive); err != nil {
 		ap.Unlock()
 		return nil, nil, false, nil, err
 	}
-	id, bound := e.wal.log.ID(), e.wal.bound.Load()
+	id := e.wal.log.ID()
 	e.dbMu.RLock()
 	release = func() {
 		e.dbMu.RUnlock()
@@ -536,9 +536,7 @@ func (e *Engine) HoldCopy(clear bool) (tx *bolt.Tx, groups []*Group, live bool, 
 		// Not alone: a file that does not say its log is live while the
 		// log holds groups it lacks must not outlive this (the store
 		// stops instead; the next Open replays the log).
-		if bound {
-			_ = e.writeLive("mark the write-ahead log live again after a copy", false, func(w Writer) error { return e.mark.SetLive(w, id) })
-		}
+		_ = e.writeLive("mark the write-ahead log live again after a copy", false, func(w Writer) error { return e.mark.SetLive(w, id) })
 		ap.Unlock()
 	}
 	if tx, err = e.beginRead(e.db); err != nil {
