@@ -102,8 +102,7 @@ func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
 				// in it (without the log, every write; the log's own
 				// directory fsync comes later, or never with NoWAL).
 				if serr := SyncDir(filepath.Dir(path)); serr != nil {
-					err = fmt.Errorf("ckpt: open: fsync the directory of the new file: %w", serr)
-					fresh.drop(f, path)
+					err = errors.Join(fmt.Errorf("ckpt: open: fsync the directory of the new file: %w", serr), fresh.drop(f, path))
 				}
 			}
 			if err != nil {
@@ -213,13 +212,22 @@ type freshFile struct {
 // made it (its directory's fsync failed): left, the next Open would find
 // a store there, not a new file, and skip the fsync it failed on. f is
 // the file, still locked by this process and still at path (OpenBolt
-// checked), so no other opener has written into it.
-func (ff *freshFile) drop(f *os.File, path string) {
+// checked), so no other opener has written into it. A failure to take
+// it back is returned: the caller's error says the file is left (an
+// empty store, no data), not only why the Open failed. The next
+// read-write Open takes it for a store, and still meets the directory's
+// fsync (Open's with NoWAL, CreateLog's with the log).
+func (ff *freshFile) drop(f *os.File, path string) error {
+	var err error
 	if ff.created {
-		_ = os.Remove(path)
+		err = os.Remove(path)
 	} else {
-		_ = f.Truncate(0)
+		err = f.Truncate(0)
 	}
+	if err != nil {
+		return fmt.Errorf("ckpt: open: the new file %s is left behind, an empty store that holds no data (it could not be taken back: %w)", path, err)
+	}
+	return nil
 }
 
 // undo takes back what a failed bbolt Open left of a new store: its first

@@ -11,11 +11,13 @@ package engine
 //
 //   - the store's file: bbolt's meta pages live in its map (MAP_SHARED), so
 //     a cp through write(2) shows there at once. The page of the last
-//     commit the store made (txid N, in slot N%2) must still be what that
-//     commit wrote, byte for byte, and the other slot may hold nothing
-//     newer than N+1 (the commit that may be in flight). A commit writes
-//     only its own slot, so a check that ran while no commit ended (seq
-//     unchanged) compares against a page nothing of the store's touched.
+//     commit the store made (txid N, in slot N%2; at Open, whichever slot
+//     holds the newest: a backup's copy holds an odd N in slot 0) must
+//     still be what that commit wrote, byte for byte, and the other slot
+//     may hold nothing newer than N+1 (the commit that may be in flight).
+//     A commit writes only its own slot, so a check that ran while no
+//     commit ended (seq unchanged) compares against a page nothing of the
+//     store's touched.
 //   - the log: its header (magic, version, crc, identity) never changes
 //     while the store runs; it is read through a map of the log's first
 //     page (overwrite_unix.go). No stat: a look at the log's times makes
@@ -54,7 +56,12 @@ type metaRec struct {
 	file *os.File
 	ps   int // the file's page size: where slot 1 starts
 	txid uint64
-	meta metaBytes // slot txid%2's body
+	// slot is the meta page txid is in: txid%2 for bbolt's commits, but
+	// a copy bbolt wrote (Tx.WriteTo: a backup) holds its txid N in page
+	// 0 and N-1 in page 1, so a file opened from one holds an odd newest
+	// txid in slot 0 until its first commit.
+	slot int
+	meta metaBytes // slot's body
 	// marks are bytes of the newest commit's tree: the last key and value
 	// of each top-level bucket, where the file holds them. Meta pages say
 	// only how a tree is laid out, which two stores written alike share;
@@ -141,6 +148,7 @@ func record(db *bolt.DB, file *os.File, ps int, txid uint64, newest bool) *metaR
 	if !ok {
 		return nil // cannot look: nothing checked until the next commit
 	}
+	slot := int(txid % 2) // where a commit of txid writes its page
 	if newest {
 		v0, t0 := metaTxid(s[0])
 		v1, t1 := metaTxid(s[1])
@@ -148,12 +156,12 @@ func record(db *bolt.DB, file *os.File, ps int, txid uint64, newest bool) *metaR
 		case fault || !v0 && !v1:
 			return nil
 		case v0 && (!v1 || t0 >= t1):
-			txid = t0
+			txid, slot = t0, 0
 		default:
-			txid = t1
+			txid, slot = t1, 1
 		}
 	}
-	r := &metaRec{db: db, file: file, ps: ps, txid: txid, meta: s[txid%2]}
+	r := &metaRec{db: db, file: file, ps: ps, txid: txid, slot: slot, meta: s[slot]}
 	if valid, t := metaTxid(r.meta); fault || !valid || t != txid {
 		r.bad = true // overwritten under the commit itself
 		return r
@@ -292,7 +300,7 @@ func (w *fileWatch) check() error {
 // holds tells whether the meta pages s, and the bytes now at the marks,
 // are those of the file r recorded.
 func (r *metaRec) holds(s [2]metaBytes, now []byte) bool {
-	if s[r.txid%2] != r.meta {
+	if s[r.slot] != r.meta {
 		return false
 	}
 	for _, m := range r.marks {
@@ -301,7 +309,7 @@ func (r *metaRec) holds(s [2]metaBytes, now []byte) bool {
 		}
 		now = now[len(m.b):]
 	}
-	valid, t := metaTxid(s[1-r.txid%2])
+	valid, t := metaTxid(s[1-r.slot])
 	return !valid || t <= r.txid+1
 }
 

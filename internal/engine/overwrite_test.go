@@ -31,7 +31,7 @@ func metaOf(txid, r uint64) metaBytes {
 // or one committed to after it was taken (a backup's cleared live mark),
 // has the same tree at the same pages and other meta pages.
 func TestOverwriteLookReadsMetaPages(t *testing.T) {
-	rec := &metaRec{txid: 5, meta: metaOf(5, 3)}
+	rec := &metaRec{txid: 5, slot: 1, meta: metaOf(5, 3)}
 	torn := metaOf(6, 3)
 	torn[20] ^= 1
 	for _, c := range []struct {
