@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 
 	bolt "go.etcd.io/bbolt"
@@ -70,8 +71,9 @@ func MetaDamage(f *os.File) error { return checkMetas(f) }
 // then fsyncs it, so a failed last fsync leaves the new meta page in the
 // page cache, where bbolt's next read transaction and the next Open take
 // it as committed, and a write that returned an error would show up. The
-// meta page of keep (valid, in slot keep%2) is copied over the other slot
-// and fsync'd. If the failed commit never wrote its meta page (the other
+// meta page of keep (valid, in slot keep%2; in a backup's copy, which
+// holds an odd keep in slot 0 and its twin keep-1 in slot 1, rebuilt from
+// the twin) is written over the failed commit's slot and fsync'd. If the failed commit never wrote its meta page (the other
 // slot holds an older transaction), nothing is written. The pages the
 // failed commit wrote are free pages of keep's tree, so keep is whole.
 func RevertMeta(f *os.File, keep uint64) error {
@@ -90,20 +92,41 @@ func revertMeta(f *os.File, keep uint64) (reached bool, err error) {
 	if _, ok, err := c.meta(); err != nil || !ok {
 		return false, fmt.Errorf("ckpt: take back the failed commit's meta page: no valid meta page (%v)", err)
 	}
-	slot := keep % 2
-	if !c.metaValid[slot] || c.metas[slot].txid != keep {
-		return false, fmt.Errorf("%w: take back the failed commit's meta page: meta page %d does not hold transaction %d", ErrCorrupt, slot, keep)
-	}
-	other := 1 - slot
-	if c.metaValid[other] && c.metas[other].txid < keep {
-		return false, nil // the failed commit did not reach its meta page
-	}
+	other := int((keep + 1) % 2) // the slot the failed commit wrote
+	slot := 1 - other
+	holds := func(i int, txid uint64) bool { return c.metaValid[i] && c.metas[i].txid == txid }
 	page := make([]byte, c.ps)
-	if _, err := f.ReadAt(page, int64(slot*c.ps)); err != nil {
-		return true, fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
+	switch {
+	case holds(slot, keep):
+		if c.metaValid[other] && c.metas[other].txid < keep {
+			return false, nil // the failed commit did not reach its meta page
+		}
+		if _, err := f.ReadAt(page, int64(uint64(slot)*c.ps)); err != nil {
+			return true, fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
+		}
+	case holds(other, keep):
+		// A copy bbolt's Tx.WriteTo made (BackupFile, Backup): it puts
+		// transaction N in slot 0 and N-1 in slot 1, so an odd keep is in
+		// the slot its successor writes. Still there: not reached.
+		return false, nil
+	case holds(slot, keep-1) && (!c.metaValid[other] || c.metas[other].txid == keep+1):
+		// The same copy, the failed commit's page written (or cut short)
+		// over keep's: slot holds WriteTo's twin of keep, the same meta
+		// with its txid one lower (bbolt's tx.go, WriteTo). keep's page is
+		// that one with keep's txid and checksum.
+		if _, err := f.ReadAt(page, int64(uint64(slot)*c.ps)); err != nil {
+			return true, fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
+		}
+		m := page[pageHeaderSize:]
+		binary.LittleEndian.PutUint64(m[48:], keep)
+		h := fnv.New64a()
+		h.Write(m[:metaChecksumAt])
+		binary.LittleEndian.PutUint64(m[metaChecksumAt:], h.Sum64())
+	default:
+		return false, fmt.Errorf("%w: take back the failed commit's meta page: neither meta page holds transaction %d", ErrCorrupt, keep)
 	}
-	binary.LittleEndian.PutUint64(page, other) // the page header's id
-	if _, err := f.WriteAt(page, int64(other*c.ps)); err != nil {
+	binary.LittleEndian.PutUint64(page, uint64(other)) // the page header's id
+	if _, err := f.WriteAt(page, int64(uint64(other)*c.ps)); err != nil {
 		return true, fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
 	}
 	if err := Fdatasync(f); err != nil {
