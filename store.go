@@ -101,7 +101,9 @@ type Options struct {
 	// that has none (written by another program) is checked first, and
 	// gets one at its first read-write Open. Timeout and ReadOnly are taken from
 	// LockTimeout and ReadOnly; an empty FreelistType or zero
-	// InitialMmapSize gets the store's default. A field that skips an fsync
+	// InitialMmapSize gets the store's default; NoStatistics is ignored
+	// (the store checks bbolt's free list after a full disk by its
+	// statistics: internal/engine/rollback_freelist.go). A field that skips an fsync
 	// (NoSync, NoGrowSync) does what bbolt documents: acknowledged writes
 	// can then be lost in a power cut.
 	Bolt *bolt.Options

@@ -550,11 +550,15 @@ func (e *Engine) closeWAL() error {
 	return w.log.Remove()
 }
 
-// syncPath fsyncs the file at path with sync.
+// syncPath makes the file at path durable with sync, its bytes written
+// again first (rewrite): Open's replay takes what the page cache holds.
 func syncPath(path string, sync func(*os.File) error) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err
+	}
+	if err := rewrite(f); err != nil {
+		return errors.Join(err, f.Close())
 	}
 	return errors.Join(sync(f), f.Close())
 }

@@ -35,6 +35,10 @@ func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
 		o := *bo
 		// bbolt reads a zero Timeout as "wait forever".
 		o.Timeout = max(time.Until(deadline), time.Millisecond)
+		// reloadedFreelist reads the size of bbolt's free list after a
+		// full disk's rollback from db.Stats, which NoStatistics leaves
+		// empty: every clean rollback would fail the store.
+		o.NoStatistics = false
 		if o.ReadOnly {
 			// A read-only handle allocates no page: loading the free list
 			// early only costs, and a file without one written would be

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 
 	bolt "go.etcd.io/bbolt"
@@ -367,7 +368,9 @@ func (e *Engine) replayLogged(mark Mark, groups []*Group, first func(tx *bolt.Tx
 		// killed process wrote and never fsync'd is read here from the
 		// page cache, and a power cut after bbolt took it, before the new
 		// log replaces this one, would leave the log's valid records
-		// below bbolt's mark (refused as damage, wal.go).
+		// below bbolt's mark (refused as damage, wal.go). Written again
+		// before the fsync: a log a failed fsync left (Close keeps it)
+		// holds records whose pages no fsync writes any more (rewrite).
 		if err := syncPath(e.logPath, e.syncLog); err != nil {
 			return fmt.Errorf("ckpt: replay write-ahead log: fsync it first: %w", err)
 		}
@@ -415,4 +418,28 @@ func GroupRefs(gs []Group) []*Group {
 		refs[i] = &gs[i]
 	}
 	return refs
+}
+
+// rewrite writes f's bytes over themselves, so that the fsync after it
+// writes them all: after a failed writeback Linux marks the pages clean
+// with their bytes still readable, and reports the failure once, so an
+// fsync alone (by a later process, on a new descriptor) succeeds without
+// writing them. The same bytes: a crash halfway leaves the file as it was.
+func rewrite(f *os.File) error {
+	buf := make([]byte, 1<<20)
+	for off := int64(0); ; {
+		n, err := f.ReadAt(buf, off)
+		if n > 0 {
+			if _, werr := f.WriteAt(buf[:n], off); werr != nil {
+				return werr
+			}
+			off += int64(n)
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }

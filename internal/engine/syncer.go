@@ -113,8 +113,9 @@ func (s *syncer) close() {
 	s.mu.Unlock()
 }
 
-// closedSyncError is durableUpTo's failed fsync once the syncer is
-// closed: the store fails, and the apply goes on (logDurable).
+// closedSyncError is durableUpTo's failed fsync (the syncer's earlier
+// one, or its own once the syncer is closed): the store fails, and the
+// apply stops, the groups left in the log (logDurable).
 type closedSyncError struct{ err error }
 
 func (e *closedSyncError) Error() string { return e.err.Error() }
@@ -145,8 +146,8 @@ func (s *syncer) durableUpTo(gen uint64) error {
 		case s.closed:
 			if err := s.log.Sync(); err != nil {
 				// As after the syncer's own failure: the store fails
-				// (the caller hears of it), and bbolt still takes what
-				// was acknowledged.
+				// (the caller hears of it), and bbolt takes none of
+				// the groups this fsync should have covered.
 				s.res.err = err
 				return &closedSyncError{err}
 			}
