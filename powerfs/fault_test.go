@@ -183,6 +183,9 @@ func TestPowerFaultChild(t *testing.T) {
 		}
 	}
 	if sc == nil {
+		sc = cliScenario(name)
+	}
+	if sc == nil {
 		t.Fatalf("no scenario %q", name)
 	}
 	l := &life{t: t, dir: os.Getenv(childDir), runOpts: sc.opts}
