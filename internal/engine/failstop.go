@@ -17,6 +17,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"runtime/debug"
 	"sync"
@@ -209,9 +210,47 @@ func GuardedView(db *bolt.DB, what string, fn func(tx *bolt.Tx) error) error {
 	return Guard(what, func() error { return viewRead(db, fn) })
 }
 
-// GuardedUpdate: see GuardedView.
+// GuardedUpdate: see GuardedView. A commit that fails after bbolt wrote
+// its meta page (the last fsync failed) leaves that page in the page
+// cache, never durable after a failed fsync, yet read by the next Open:
+// a recover run again would find its work done and say so, and a power
+// cut would take it back. The transaction it began from is put back as
+// the newest (RevertMeta), as the engine's own commits do.
 func GuardedUpdate(db *bolt.DB, what string, fn func(tx *bolt.Tx) error) error {
-	return Guard(what, func() error { return db.Update(fn) })
+	return Guard(what, func() error {
+		tx, err := db.Begin(true)
+		if err != nil {
+			return err
+		}
+		done := false
+		defer func() {
+			if !done { // fn panicked: Guard reports it
+				_ = tx.Rollback()
+			}
+		}()
+		keep := uint64(tx.ID()) - 1 // a write transaction's id is the next one
+		err = fn(tx)
+		done = true
+		if err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return errors.Join(err, revertPath(db.Path(), keep))
+		}
+		return nil
+	})
+}
+
+// revertPath is RevertMeta through a handle of its own on the file at
+// path (bbolt does not lend its own): the page cache is the inode's, so
+// the write and the fsync reach what bbolt's handle reads.
+func revertPath(path string, keep uint64) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
+	}
+	return errors.Join(RevertMeta(f, keep), f.Close())
 }
 
 // EndRead ends a read transaction that BeginRead began. On a stuck handle
