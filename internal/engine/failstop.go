@@ -15,6 +15,7 @@ package engine
 // (diskfull.go): that write fails alone with ErrDiskFull.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -211,11 +212,14 @@ func GuardedView(db *bolt.DB, what string, fn func(tx *bolt.Tx) error) error {
 }
 
 // GuardedUpdate: see GuardedView. A commit that fails after bbolt wrote
-// its meta page (the last fsync failed) leaves that page in the page
-// cache, never durable after a failed fsync, yet read by the next Open:
-// a recover run again would find its work done and say so, and a power
-// cut would take it back. The transaction it began from is put back as
-// the newest (RevertMeta), as the engine's own commits do.
+// its meta page (the last fsync failed, or the page's write was cut
+// short) leaves that page in the page cache, never durable after a failed
+// fsync, yet read by the next Open: a recover run again would find its
+// work done and say so, and a power cut would take it back. The meta
+// slot the commit writes is read before it and, if the failed commit
+// changed it, put back as it was and fsync'd (as it was, not as a copy
+// of the other slot: recovery commits over a damaged meta page, which
+// must stay for the next try to find).
 func GuardedUpdate(db *bolt.DB, what string, fn func(tx *bolt.Tx) error) error {
 	return Guard(what, func() error {
 		tx, err := db.Begin(true)
@@ -228,7 +232,9 @@ func GuardedUpdate(db *bolt.DB, what string, fn func(tx *bolt.Tx) error) error {
 				_ = tx.Rollback()
 			}
 		}()
-		keep := uint64(tx.ID()) - 1 // a write transaction's id is the next one
+		ps := int64(db.Info().PageSize)
+		at := int64(tx.ID()%2) * ps // a write transaction's id is the one it commits
+		before, readErr := readPageAt(db.Path(), at, ps)
 		err = fn(tx)
 		done = true
 		if err != nil {
@@ -236,21 +242,50 @@ func GuardedUpdate(db *bolt.DB, what string, fn func(tx *bolt.Tx) error) error {
 			return err
 		}
 		if err := tx.Commit(); err != nil {
-			return errors.Join(err, revertPath(db.Path(), keep))
+			if readErr != nil {
+				return errors.Join(err, readErr)
+			}
+			return errors.Join(err, restorePageAt(db.Path(), at, before))
 		}
 		return nil
 	})
 }
 
-// revertPath is RevertMeta through a handle of its own on the file at
-// path (bbolt does not lend its own): the page cache is the inode's, so
-// the write and the fsync reach what bbolt's handle reads.
-func revertPath(path string, keep uint64) error {
+// readPageAt reads size bytes at off of the file at path through a
+// handle of its own (bbolt does not lend its own; the page cache is the
+// inode's, so it sees what bbolt's handle sees).
+func readPageAt(path string, off, size int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("ckpt: read the meta page before a commit: %w", err)
+	}
+	defer f.Close()
+	b := make([]byte, size)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return nil, fmt.Errorf("ckpt: read the meta page before a commit: %w", err)
+	}
+	return b, nil
+}
+
+// restorePageAt puts page back at off of the file at path, and fsyncs
+// it, if a failed commit changed it there.
+func restorePageAt(path string, off int64, page []byte) error {
+	now, err := readPageAt(path, off, int64(len(page)))
+	if err == nil && bytes.Equal(now, page) {
+		return nil // the failed commit never wrote its meta page
+	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
 	}
-	return errors.Join(RevertMeta(f, keep), f.Close())
+	defer f.Close()
+	if _, err := f.WriteAt(page, off); err != nil {
+		return fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
+	}
+	if err := Fdatasync(f); err != nil {
+		return fmt.Errorf("ckpt: take back the failed commit's meta page: fsync: %w", err)
+	}
+	return nil
 }
 
 // EndRead ends a read transaction that BeginRead began. On a stuck handle
