@@ -38,10 +38,24 @@ const (
 )
 
 type faultScenario struct {
-	name  string
-	opts  ckpt.Options
-	kill  bool // the first process exits without Close
+	name string
+	opts ckpt.Options
+	// later is what the store is reopened and its images opened with
+	// when a scenario changes its keys (zero: opts).
+	later ckpt.Options
+	kill  bool // the first process exits without Close (kill -9)
+	// few: the default run sweeps four kinds of fault drawn, not all
+	// (CKPT_POWERFS_FAULTS set: all).
+	few   bool
 	steps func(*life)
+}
+
+// reopenOpts is what the second process and the images open with.
+func (sc faultScenario) reopenOpts() ckpt.Options {
+	if sc.later.Encryption != nil {
+		return sc.later
+	}
+	return sc.opts
 }
 
 func writes(l *life) {
@@ -56,7 +70,11 @@ func writes(l *life) {
 	l.trySave("a", ckpt.Sync, 5000)
 }
 
-func maint(l *life) {
+func maint(l *life) { maintSteps(l, true) }
+
+// maintSteps is the maintenance scenario; without close the store is
+// left open for the kill (ImportFile, on a file of its own, still runs).
+func maintSteps(l *life, close bool) {
 	l.trySave("a", ckpt.Sync, 10)
 	l.trySave("b", ckpt.Sync, 10)
 	l.tryDo("ApplyLog", func(ctx context.Context, s *ckpt.Store) error { return s.ApplyLog(ctx) })
@@ -73,7 +91,9 @@ func maint(l *life) {
 		return err
 	})
 	l.trySave("d", ckpt.Sync, 10)
-	l.tryClose()
+	if close {
+		l.tryClose()
+	}
 	if !exported {
 		return
 	}
@@ -90,12 +110,60 @@ func maint(l *life) {
 	l.step("ImportFile")
 }
 
+// sealedSteps: writes under key 1, then reopened with key 2 beside it,
+// Rekey, Compact (a temporary file sealed under the new key, renamed
+// over the store), writes, Close.
+func sealedSteps(l *life, later ckpt.Options) {
+	l.trySave("a", ckpt.Sync, 10)
+	l.trySave("d", ckpt.Async, 300)
+	l.tryFlush()
+	l.trySave("b", ckpt.NoSync, 50)
+	l.tryClose()
+	if !l.tryOpen(later) {
+		return
+	}
+	l.tryDo("Rekey", func(ctx context.Context, s *ckpt.Store) error { _, err := s.Rekey(ctx); return err })
+	l.trySave("a", ckpt.Sync, 100)
+	l.tryDo("Compact", func(ctx context.Context, s *ckpt.Store) error { _, err := s.Compact(ctx, nil); return err })
+	l.trySave("c", ckpt.Sync, 10)
+	l.tryClose()
+}
+
+// asyncSteps: Async writes vouched for by a good Flush, then more that a
+// failed Flush or Close may not vouch for: the first ones must survive
+// whatever fails later.
+func asyncSteps(l *life) {
+	l.trySave("a", ckpt.Sync, 10)
+	for range 2 {
+		l.trySave("d", ckpt.Async, 300)
+	}
+	l.tryFlush()
+	for range 2 {
+		l.trySave("e", ckpt.Async, 2000)
+	}
+	l.tryFlush()
+	l.trySave("d", ckpt.Async, 100)
+	l.trySave("b", ckpt.Sync, 10)
+	l.trySave("e", ckpt.Async, 100)
+	l.tryClose()
+}
+
+var (
+	sealedFirst = ckpt.Options{Encryption: &ckpt.Encryption{Keys: []ckpt.Key{key(1)}}}
+	sealedLater = ckpt.Options{Encryption: &ckpt.Encryption{Keys: []ckpt.Key{key(2), key(1)}}}
+)
+
 var faultScenarios = []faultScenario{
 	{name: "writes-wal", steps: func(l *life) { writes(l); l.tryClose() }},
 	{name: "writes-nowal", opts: ckpt.Options{NoWAL: true}, steps: func(l *life) { writes(l); l.tryClose() }},
 	{name: "writes-wal-kill", kill: true, steps: writes},
 	{name: "maint-wal", steps: maint},
 	{name: "maint-nowal", opts: ckpt.Options{NoWAL: true}, steps: maint},
+	{name: "writes-nowal-kill", few: true, opts: ckpt.Options{NoWAL: true}, kill: true, steps: writes},
+	{name: "maint-wal-kill", few: true, kill: true, steps: func(l *life) { maintSteps(l, false) }},
+	{name: "maint-nowal-kill", few: true, opts: ckpt.Options{NoWAL: true}, kill: true, steps: func(l *life) { maintSteps(l, false) }},
+	{name: "sealed", few: true, opts: sealedFirst, later: sealedLater, steps: func(l *life) { sealedSteps(l, sealedLater) }},
+	{name: "async", few: true, steps: asyncSteps},
 	{name: "nosync-last", steps: func(l *life) {
 		l.trySave("a", ckpt.Sync, 10)
 		l.trySave("c", ckpt.NoSync, 10)
@@ -118,6 +186,9 @@ func TestPowerFaultChild(t *testing.T) {
 		}
 	}
 	if sc == nil {
+		sc = cliScenario(name)
+	}
+	if sc == nil {
 		t.Fatalf("no scenario %q", name)
 	}
 	l := &life{t: t, dir: os.Getenv(childDir), runOpts: sc.opts}
@@ -138,7 +209,7 @@ func TestPowerFaultChild(t *testing.T) {
 		if err := json.Unmarshal(b, &l.lifeData); err != nil {
 			t.Fatal(err)
 		}
-		l.reopenLive(sc.opts)
+		l.reopenLive(sc.reopenOpts())
 	}
 	b, err := json.Marshal(l.lifeData)
 	if err != nil {
@@ -388,7 +459,7 @@ func faultRun(t *testing.T, sc faultScenario, f Fault) (*life, map[[2]int]int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &life{t: t, dir: fs.Dir, rec: fs.Record, opts: sc.opts}
+	l := &life{t: t, dir: fs.Dir, rec: fs.Record, opts: sc.reopenOpts()}
 	if err := json.Unmarshal(b, &l.lifeData); err != nil {
 		t.Fatal(err)
 	}
@@ -507,6 +578,18 @@ func sweep(t *testing.T, sc faultScenario, kinds []Fault, stream uint64, all boo
 	}
 	rng := rand.New(rand.NewPCG(seed, stream))
 	runs, refused, errs, images := 0, 0, 0, 0
+	if sc.few && !all && os.Getenv("CKPT_POWERFS_FAULTS") == "" {
+		// The default run's time: four kinds drawn among those the
+		// scenario makes calls of.
+		var some []Fault
+		for _, k := range kinds {
+			if counts[[2]int{int(k.Call), int(k.Target)}] > 0 {
+				some = append(some, k)
+			}
+		}
+		rng.Shuffle(len(some), func(i, j int) { some[i], some[j] = some[j], some[i] })
+		kinds = some[:min(4, len(some))]
+	}
 	for _, k := range kinds {
 		count := counts[[2]int{int(k.Call), int(k.Target)}]
 		ns := sweepPoints(count, rng)

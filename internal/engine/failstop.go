@@ -15,8 +15,10 @@ package engine
 // (diskfull.go): that write fails alone with ErrDiskFull.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"runtime/debug"
 	"sync"
@@ -209,9 +211,81 @@ func GuardedView(db *bolt.DB, what string, fn func(tx *bolt.Tx) error) error {
 	return Guard(what, func() error { return viewRead(db, fn) })
 }
 
-// GuardedUpdate: see GuardedView.
+// GuardedUpdate: see GuardedView. A commit that fails after bbolt wrote
+// its meta page (the last fsync failed, or the page's write was cut
+// short) leaves that page in the page cache, never durable after a failed
+// fsync, yet read by the next Open: a recover run again would find its
+// work done and say so, and a power cut would take it back. The meta
+// slot the commit writes is read before it and, if the failed commit
+// changed it, put back as it was and fsync'd (as it was, not as a copy
+// of the other slot: recovery commits over a damaged meta page, which
+// must stay for the next try to find).
 func GuardedUpdate(db *bolt.DB, what string, fn func(tx *bolt.Tx) error) error {
-	return Guard(what, func() error { return db.Update(fn) })
+	return Guard(what, func() error {
+		tx, err := db.Begin(true)
+		if err != nil {
+			return err
+		}
+		done := false
+		defer func() {
+			if !done { // fn panicked: Guard reports it
+				_ = tx.Rollback()
+			}
+		}()
+		ps := int64(db.Info().PageSize)
+		at := int64(tx.ID()%2) * ps // a write transaction's id is the one it commits
+		before, readErr := readPageAt(db.Path(), at, ps)
+		err = fn(tx)
+		done = true
+		if err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			if readErr != nil {
+				return errors.Join(err, readErr)
+			}
+			return errors.Join(err, restorePageAt(db.Path(), at, before))
+		}
+		return nil
+	})
+}
+
+// readPageAt reads size bytes at off of the file at path through a
+// handle of its own (bbolt does not lend its own; the page cache is the
+// inode's, so it sees what bbolt's handle sees).
+func readPageAt(path string, off, size int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("ckpt: read the meta page before a commit: %w", err)
+	}
+	defer f.Close()
+	b := make([]byte, size)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return nil, fmt.Errorf("ckpt: read the meta page before a commit: %w", err)
+	}
+	return b, nil
+}
+
+// restorePageAt puts page back at off of the file at path, and fsyncs
+// it, if a failed commit changed it there.
+func restorePageAt(path string, off int64, page []byte) error {
+	now, err := readPageAt(path, off, int64(len(page)))
+	if err == nil && bytes.Equal(now, page) {
+		return nil // the failed commit never wrote its meta page
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(page, off); err != nil {
+		return fmt.Errorf("ckpt: take back the failed commit's meta page: %w", err)
+	}
+	if err := Fdatasync(f); err != nil {
+		return fmt.Errorf("ckpt: take back the failed commit's meta page: fsync: %w", err)
+	}
+	return nil
 }
 
 // EndRead ends a read transaction that BeginRead began. On a stuck handle
