@@ -35,6 +35,24 @@ func h183Strace(t *testing.T) string {
 	return bin
 }
 
+// h183Until runs a faulted command (run, on a fresh fixture each time)
+// until it exits with code: strace counts a syscall's calls per tracee,
+// a thread of the process, and which of Go's threads makes an fdatasync
+// is the scheduler's, so under load the when-th call of one thread may
+// come after the one meant to fail, and the command succeeds. A command
+// that never exits with code in 8 tries fails the test.
+func h183Until(t *testing.T, code int, run func() result) result {
+	t.Helper()
+	var r result
+	for range 8 {
+		if r = run(); r.code == code {
+			return r
+		}
+	}
+	t.Fatalf("8 tries, want exit %d (the fault on the fdatasync meant to fail):\n%s", code, r)
+	return r
+}
+
 // h183RunFaulted runs the command in dir under strace, every fdatasync of
 // path from the when-th on failing with EIO.
 func h183RunFaulted(t *testing.T, strace, dir, path, when string, args ...string) result {
@@ -70,10 +88,14 @@ func h183RunFaulted(t *testing.T, strace, dir, path, when string, args ...string
 func TestH183AcknowledgedWritesThenFailedStore(t *testing.T) {
 	t.Parallel()
 	strace := h183Strace(t)
-	dir, db := demoFixture(t)
+	var dir string
 	// Open's commit is the file's fdatasyncs 1 and 2 (its pages, its
 	// meta page); the first apply of the copy's group is the third.
-	r := h183RunFaulted(t, strace, dir, db, "3+", "cp", "demo.db", "demo", "demo2")
+	r := h183Until(t, 1, func() result {
+		var db string
+		dir, db = demoFixture(t)
+		return h183RunFaulted(t, strace, dir, db, "3+", "cp", "demo.db", "demo", "demo2")
+	})
 	failsWith(t, r, 1, "input/output error")
 	if r.stdout != "copied thread demo to demo2\n" {
 		t.Errorf("stdout: want the copy's line:\n%s", r)
@@ -110,29 +132,33 @@ func TestH183AcknowledgedWritesThenFailedStore(t *testing.T) {
 func TestH183ImportIntoAFailedStore(t *testing.T) {
 	t.Parallel()
 	strace := h183Strace(t)
-	dir, db := demoFixture(t)
-	src := filepath.Join(dir, "src.db")
-	s, err := ckpt.Open(src, ckpt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// 30 threads of 20 checkpoints: past one import batch (512 records).
-	for th := range 30 {
-		for i := range 20 {
-			if _, err := s.Save(context.Background(), fmt.Sprintf("c%02d", th), map[string]any{"i": i}, nil); err != nil {
-				t.Fatal(err)
+	var dir string
+	r := h183Until(t, 1, func() result {
+		var db string
+		dir, db = demoFixture(t)
+		src := filepath.Join(dir, "src.db")
+		s, err := ckpt.Open(src, ckpt.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 30 threads of 20 checkpoints: past one import batch (512 records).
+		for th := range 30 {
+			for i := range 20 {
+				if _, err := s.Save(context.Background(), fmt.Sprintf("c%02d", th), map[string]any{"i": i}, nil); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if r := runIn(t, dir, "", "export", "src.db", "-o", "dump.jsonl"); r.code != 0 {
-		t.Fatal(r)
-	}
-	// The log's first fdatasync is its first batch's (lines 2-513); the
-	// second, its second batch's (or a later one's), fails.
-	r := h183RunFaulted(t, strace, dir, db+"-wal", "2+", "import", "demo.db", "dump.jsonl")
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if r := runIn(t, dir, "", "export", "src.db", "-o", "dump.jsonl"); r.code != 0 {
+			t.Fatal(r)
+		}
+		// The log's first fdatasync is its first batch's (lines 2-513); the
+		// second, its second batch's (or a later one's), fails.
+		return h183RunFaulted(t, strace, dir, db+"-wal", "2+", "import", "demo.db", "dump.jsonl")
+	})
 	failsWith(t, r, 1, "input/output error")
 	// A batch or two were in (the log's syncs may take more than one
 	// group at a time).
