@@ -119,14 +119,138 @@ var bothLogModes = []struct {
 // (internal/engine/precheck_keys.go), so the checks of the walks that
 // write now meet such a key only when the damage comes while the store is
 // open (bbolt reads the pages through its map of the file, which sees the
-// write).
+// write). Open commits, and bbolt writes each page it changes elsewhere:
+// damage computed on the closed file is written only if each page it
+// falls on is, in the file as Open left it, still reached and byte for
+// byte the closed file's; otherwise the test fails (damageStale). Where
+// the closed file's layout varies from run to run (a store with its log
+// applies groups as timing makes them), find the damage on the file as
+// Open left it instead (openThenDamageFound): reopening the same closed
+// file moves the same pages again.
 func openThenDamage(t *testing.T, path string, opts Options, damaged []byte) *Store {
 	t.Helper()
-	s, moved := openThenDamageAnywhere(t, path, opts, damaged)
-	if moved != "" {
-		t.Fatal(moved)
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(orig) != len(damaged) {
+		t.Fatalf("the damaged file has %d bytes, the file %d", len(damaged), len(orig))
+	}
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved := damageStale(orig, now, damaged); moved != "" {
+		_ = s.Close()
+		t.Fatal(moved + ": compute the damage on the file as Open left it (openThenDamageFound)")
+	}
+	writeDamage(t, path, orig, damaged)
+	return s
+}
+
+// damageStale says when a byte damaged differs (past the meta pages) on a
+// page that now, the file as Open left it, does not reach, or that Open's
+// commit rewrote (a page freed and reused): damage computed on the closed
+// file orig means something else there, or nothing.
+func damageStale(orig, now, damaged []byte) string {
+	w := bwWalk(now)
+	if w.ps == 0 {
+		return "the file as Open left it has no valid meta page"
+	}
+	live := map[int]bool{}
+	for id := range w.pages {
+		live[id] = true
+	}
+	for _, e := range w.entries {
+		for _, id := range e.pages {
+			live[id] = true
+		}
+	}
+	for i := range orig {
+		if orig[i] == damaged[i] || i < 2*w.ps {
+			continue
+		}
+		id := i / w.ps
+		lo, hi := id*w.ps, min((id+1)*w.ps, len(orig), len(now))
+		switch {
+		case !live[id]:
+			return fmt.Sprintf("the damage at byte %d falls on page %d, which the open store's file no longer reaches (Open's commit moved what it held)", i, id)
+		case hi <= lo || !bytes.Equal(orig[lo:hi], now[lo:hi]):
+			return fmt.Sprintf("the damage at byte %d falls on page %d, which Open's commit rewrote", i, id)
+		}
+	}
+	return ""
+}
+
+// writeDamage writes into the file at path each byte where damaged
+// differs from orig.
+func writeDamage(t *testing.T, path string, orig, damaged []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n := 0
+	for i := range orig {
+		if orig[i] != damaged[i] {
+			if _, err := f.WriteAt(damaged[i:i+1], int64(i)); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("the damaged file is the file")
+	}
+}
+
+// openThenDamageFound opens the store file at path read-write with opts,
+// then damages the file as Open left it: damage changes a copy of its
+// bytes (found there, not on the closed file, whose pages Open's commit
+// may have moved), written under the open store.
+func openThenDamageFound(t *testing.T, path string, opts Options, damage func(b []byte)) *Store {
+	t.Helper()
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := bytes.Clone(now)
+	damage(damaged)
+	writeDamage(t, path, now, damaged)
+	if moved := damageMoved(t, path, now, damaged); moved != "" {
+		t.Fatal(moved) // a commit after Open's
 	}
 	return s
+}
+
+// liveIndexes returns where pat lies in the file b within the used bytes
+// of the tree pages its newest meta page reaches: not in the stale copies
+// a commit leaves on the pages it freed.
+func liveIndexes(b, pat []byte) []int {
+	w := bwWalk(b)
+	var at []int
+	for id, p := range w.pages {
+		lo := id * w.ps
+		pg := b[lo:min(lo+p.used, len(b))]
+		for i := 0; ; i++ {
+			j := bytes.Index(pg[i:], pat)
+			if j < 0 {
+				break
+			}
+			i += j
+			at = append(at, lo+i)
+		}
+	}
+	return at
 }
 
 // openThenDamageAnywhere is openThenDamage for the hunts, whose damage,
@@ -146,23 +270,7 @@ func openThenDamageAnywhere(t *testing.T, path string, opts Options, damaged []b
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	n := 0
-	for i := range orig {
-		if orig[i] != damaged[i] {
-			if _, err := f.WriteAt(damaged[i:i+1], int64(i)); err != nil {
-				t.Fatal(err)
-			}
-			n++
-		}
-	}
-	if n == 0 {
-		t.Fatal("the damaged file is the file")
-	}
+	writeDamage(t, path, orig, damaged)
 	return s, damageMoved(t, path, orig, damaged)
 }
 
@@ -281,6 +389,17 @@ func threadKeyOffset(t *testing.T, path, thread string, sub, key []byte) int {
 		}
 		return k, nil
 	})
+}
+
+// threadKeyOffsetIn is threadKeyOffset in the file bytes b (read on a
+// copy: bbolt's lock keeps a second handle off an open store's file).
+func threadKeyOffsetIn(t *testing.T, b []byte, thread string, sub, key []byte) int {
+	t.Helper()
+	snap := filepath.Join(t.TempDir(), "snap.db")
+	if err := os.WriteFile(snap, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return threadKeyOffset(t, snap, thread, sub, key)
 }
 
 // keyOffsetInFile returns where, in the store file at path, the key that

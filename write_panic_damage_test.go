@@ -5,11 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // TestWriteOverADamagedElementIsCorrupt: a leaf element of a thread's md/
@@ -69,32 +66,24 @@ func writeOverDamagedElement(t *testing.T, opts Options, field int, size uint32)
 		t.Fatal(err)
 	}
 	key := checkpointKey("", id)
-	off := threadKeyOffset(t, path, "t", bucketMetadata, key)
-	clean, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps := db.Info().PageSize
-	_ = db.Close()
-	page := off / ps * ps
-	elem := -1
-	for i := range int(binary.LittleEndian.Uint16(clean[page+10:])) {
-		e := page + 16 + 16*i
-		if e+int(binary.LittleEndian.Uint32(clean[e+4:])) == off {
-			elem = e
+	// Found in the file as Open left it: its commit moves pages, from
+	// where the log's groups left them in the closed file.
+	s = openThenDamageFound(t, path, opts, func(b []byte) {
+		off := threadKeyOffsetIn(t, b, "t", bucketMetadata, key)
+		ps := bwWalk(b).ps
+		page := off / ps * ps
+		elem := -1
+		for i := range int(binary.LittleEndian.Uint16(b[page+10:])) {
+			e := page + 16 + 16*i
+			if e+int(binary.LittleEndian.Uint32(b[e+4:])) == off {
+				elem = e
+			}
 		}
-	}
-	if elem < 0 {
-		t.Fatal("no element of the page points at the key")
-	}
-	damaged := append([]byte(nil), clean...)
-	binary.LittleEndian.PutUint32(damaged[elem+field:], size)
-
-	s = openThenDamage(t, path, opts, damaged)
+		if elem < 0 {
+			t.Fatal("no element of the page points at the key")
+		}
+		binary.LittleEndian.PutUint32(b[elem+field:], size)
+	})
 	// CopyThread reads every record of the thread (GC now walks the
 	// file's pages first, maint_check.go, and refuses before any op).
 	if err := s.CopyThread(ctx, "t", "t2", CopyOptions{}); !errors.Is(err, ErrCorrupt) {
