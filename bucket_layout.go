@@ -41,6 +41,11 @@ package ckpt
 //	                           "sealed-keys" -> the ids of the keys sealed
 //	                           records are under (crypt.go); added without
 //	                           a new format version
+//	                           "swap-unsynced" -> 1 byte: the file was
+//	                           renamed into place by a Compact whose
+//	                           fsync of the directory failed (the next
+//	                           read-write Open compacts again); added
+//	                           without a new format version
 //	                           "imports" -> the unfinished imports: a
 //	                           version byte, per import id(16) | number
 //	                           of threads marked (uint32) | len16(first
@@ -236,6 +241,11 @@ var (
 	// threads it marks and the first, under a CRC-32C (import_marks.go).
 	// Added without a new format version.
 	keyImports = []byte("imports")
+	// keySwapUnsynced says the file was renamed into place by a Compact
+	// whose fsync of the directory failed (engine.Mark.Swap): the next
+	// read-write Open compacts again before it acknowledges anything.
+	// Added without a new format version.
+	keySwapUnsynced = []byte("swap-unsynced")
 )
 
 // idLen is the size of a checkpoint id (a ULID) in keys.
@@ -243,7 +253,7 @@ const idLen = 16
 
 // appliedMark is where bbolt records the last group of the write-ahead log
 // it holds (keyWALApplied in the meta bucket).
-var appliedMark = engine.Mark{Path: bucketPath{bucketMeta}, Key: keyWALApplied, Log: keyWALLog, Live: keyWALLive}
+var appliedMark = engine.Mark{Path: bucketPath{bucketMeta}, Key: keyWALApplied, Log: keyWALLog, Live: keyWALLive, Swap: keySwapUnsynced}
 
 func threadPath(thread string, sub []byte) bucketPath {
 	return bucketPath{bucketThreads, []byte(thread), sub}

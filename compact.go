@@ -6,6 +6,7 @@ package ckpt
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
 )
@@ -25,7 +26,9 @@ type CompactStats struct {
 // If ctx ends or the copy fails, the store keeps its old file unchanged.
 // If the directory's fsync fails after the new file was renamed in place,
 // the store fails (ErrFailed, fail-stop): the rename may not be durable,
-// and writes acknowledged on top of it could vanish with it.
+// and writes acknowledged on top of it could vanish with it; the next
+// read-write Open compacts again (a new file, a new rename) before it
+// acknowledges anything.
 // The store's directory needs room for a second copy of the live data.
 func (s *Store) Compact(ctx context.Context, progress func(done, total int64)) (_ CompactStats, err error) {
 	var st CompactStats
@@ -38,6 +41,22 @@ func (s *Store) Compact(ctx context.Context, progress func(done, total int64)) (
 		})
 	})
 	return st, err
+}
+
+// compactUnsyncedSwap compacts again a file that a Compact renamed into
+// place before its fsync of the directory failed
+// (internal/engine/compact_swap.go): that rename may never be durable,
+// so a power cut could bring back the old file at the path, without
+// whatever this Open would acknowledge in the new one. A new file under
+// a new rename, whose directory fsync succeeds, takes its place first.
+func (s *Store) compactUnsyncedSwap() error {
+	if !s.eng.SwapUnsynced() {
+		return nil
+	}
+	if _, err := s.Compact(context.Background(), nil); err != nil {
+		return fmt.Errorf("the file was renamed into place by a compaction whose fsync of the directory failed, and compacting it again failed: %w", err)
+	}
+	return nil
 }
 
 func syncDir(dir string) error { return engine.SyncDir(dir) }

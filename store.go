@@ -327,6 +327,10 @@ func Open(path string, opts Options) (*Store, error) {
 			_ = s.Close()
 			return nil, fmt.Errorf("ckpt: open %s: %w", path, engine.WriteFull(err))
 		}
+		if err := s.compactUnsyncedSwap(); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("ckpt: open %s: %w", path, err)
+		}
 	}
 	if opts.SweepInterval > 0 && !s.readOnly {
 		s.startSweeper(opts.SweepInterval, opts.SweepPolicy, opts.OnSweep)

@@ -96,6 +96,21 @@ func cliScenario(name string) *faultScenario {
 	return nil
 }
 
+// cliCommand runs bin with args in dir, the mount. Not through cmd.Dir:
+// Go's child changes into the directory between its vfork and its exec,
+// while the forking thread still holds its P (a raw syscall, no safe
+// point); the kernel sends that chdir's FUSE request to this process,
+// and if a GC starts then, its stop-the-world waits for that P while the
+// goroutine that read the request waits for the GC: the child never
+// execs (a default run hung 7 minutes in cli-compact's
+// fsync-log-eio-1, the forking thread in kernel_clone, the child in
+// fuse_access, a goroutine runnable with the request read, the GC in
+// forEachP). A shell changes directory after its own exec, in a process
+// of its own.
+func cliCommand(ctx context.Context, dir, bin string, args []string) *exec.Cmd {
+	return exec.CommandContext(ctx, "sh", append([]string{"-c", `cd "$0" && exec "$@"`, dir, bin}, args...)...)
+}
+
 // buildCLI builds cmd/ckpt once per test binary run.
 func buildCLI(t *testing.T) string {
 	t.Helper()
@@ -148,8 +163,7 @@ func cliRun(t *testing.T, bin string, c cliCmd, f Fault) (*life, []int, map[[2]i
 	fs.Arm(f)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, c.args(tmp)...)
-	cmd.Dir = fs.Dir
+	cmd := cliCommand(ctx, fs.Dir, bin, c.args(tmp))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
@@ -211,8 +225,7 @@ func cliRun(t *testing.T, bin string, c cliCmd, f Fault) (*life, []int, map[[2]i
 	marks := slices.Clone(l.Marks)
 	if from := l.Info["logless"]; from != 0 {
 		if code != 0 {
-			cmd := exec.CommandContext(ctx, bin, c.args(tmp)...)
-			cmd.Dir = fs.Dir
+			cmd := cliCommand(ctx, fs.Dir, bin, c.args(tmp))
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Errorf("ckpt recover again, without the fault: %v\n%s", err, out)
 			}

@@ -185,6 +185,11 @@ func TestPowerFaultChild(t *testing.T) {
 			sc = &faultScenarios[i]
 		}
 	}
+	for i := range compactDirScenarios {
+		if compactDirScenarios[i].name == name {
+			sc = &compactDirScenarios[i]
+		}
+	}
 	if sc == nil {
 		sc = cliScenario(name)
 	}

@@ -259,8 +259,8 @@ func (r *recorder) FsyncDir(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Statu
 		return fuse.OK
 	}
 	if errno := r.hit(CallFsync, TargetDir); errno != 0 {
-		// Its entries are as durable as before: a later good fsync of
-		// the directory covers them (its metadata goes by the journal).
+		// The entries it should have made durable never are (Image):
+		// a power cut may keep or lose each, whatever fsyncs follow.
 		r.rec.add(Op{Kind: OpFsyncDirFail, Dir: dir})
 		return fuse.Status(errno)
 	}

@@ -159,6 +159,9 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 	if err := Guard("compact: copy", func() error { return copyLive(ctx, dst, e.db, e.path, progress, e.compactStage) }); err != nil {
 		return fail(e.fs.Began(err))
 	}
+	if err := Guard("compact: drop the swap mark", func() error { return e.dropSwapMark(dst) }); err != nil {
+		return fail(err)
+	}
 	if err := dst.Sync(); err != nil {
 		return fail(err)
 	}
@@ -185,7 +188,9 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 	}
 	e.compactStage("swapped")
 	if dirErr != nil {
-		dirErr = e.persistFailed(FailBolt, fmt.Errorf("ckpt: compact: fsync the directory after the rename: %w", dirErr))
+		// The next Open must not write on top of a rename that may not
+		// be durable (compact_swap.go).
+		dirErr = e.persistFailed(FailBolt, errors.Join(fmt.Errorf("ckpt: compact: fsync the directory after the rename: %w", dirErr), e.markSwapUnsynced(dst)))
 	}
 	closeErr := closeBolt(old)
 	if fi, err := os.Stat(e.path); err == nil {

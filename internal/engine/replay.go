@@ -40,6 +40,11 @@ type Mark struct {
 	// A file no build that sets it wrote has no such key and opens as
 	// before.
 	Live []byte
+	// Swap, if set, is the key (in Path) that says the file was renamed
+	// into place by a Compact whose fsync of the directory then failed
+	// (compact_swap.go): the store's path may name the old file again
+	// after a power cut, whatever later fsyncs of the directory do.
+	Swap []byte
 }
 
 // LiveLog reads the file's live mark: whether a log is live beside it,
