@@ -15,7 +15,12 @@ import (
 // the first one after it (what Fault.N names when the counter was armed
 // at that mark), and how many the window holds up to the next mark.
 func renamedToDB(ops []Op) (renamed bool, n, total int) {
-	at := slices.IndexFunc(ops, func(o Op) bool { return o.Kind == OpRename && o.Name == "s.db.compact" && o.Name2 == "s.db" })
+	return dirFsyncAfter(ops, func(o Op) bool { return o.Kind == OpRename && o.Name == "s.db.compact" && o.Name2 == "s.db" })
+}
+
+// dirFsyncAfter is renamedToDB for the first op that is placed.
+func dirFsyncAfter(ops []Op, placed func(Op) bool) (found bool, n, total int) {
+	at := slices.IndexFunc(ops, placed)
 	if at < 0 {
 		return false, 0, 0
 	}
