@@ -123,6 +123,16 @@ func buildCLI(t *testing.T) string {
 	return bin
 }
 
+// cliResult is what cliRun saw of the command: the call its fault
+// failed (FaultHit), its exit code and stderr, and the directory of the
+// keys and the dump (outside the mount).
+type cliResult struct {
+	hit    string
+	code   int
+	stderr string
+	keys   string
+}
+
 // cliRun: setup in a child, the command with f armed, the reopen in a
 // child; the life to check.
 func cliRun(t *testing.T, bin string, c cliCmd, f Fault) (*life, []int, map[[2]int]int) {
@@ -196,6 +206,7 @@ func cliRun(t *testing.T, bin string, c cliCmd, f Fault) (*life, []int, map[[2]i
 	if code != 0 {
 		l.Errs = append(l.Errs, fmt.Sprintf("ckpt %s: exit %d: %s", c.args(tmp)[0], code, msg))
 	}
+	l.cli = cliResult{hit: fs.FaultHit(), code: code, stderr: msg, keys: tmp}
 	switch c.args(tmp)[0] {
 	case "gc": // the older checkpoints may be gone from the command on
 		newest := map[string]*ack{}

@@ -44,6 +44,7 @@ type life struct {
 	s       *ckpt.Store
 	async   []*ack // Async writes not yet vouched for by a Flush or Close
 	seq     int
+	cli     cliResult // the command cliRun ran (the parent's)
 	lifeData
 }
 

@@ -51,6 +51,7 @@ Store.BackupFile; this command is for a file no program holds.`,
 			if _, err := os.Lstat(dst); err == nil {
 				left = dst + " left as it was"
 			}
+			before, _ := os.Stat(target)
 			s, err := a.openRead(src)
 			if errors.Is(err, ckpt.ErrLocked) {
 				// Stopping the agent is not the only way (docs/backup.md).
@@ -106,6 +107,16 @@ Store.BackupFile; this command is for a file no program holds.`,
 					} else {
 						printVerify(a, src, rep)
 					}
+				}
+				if after, serr := os.Stat(target); serr == nil && (before == nil || !os.SameFile(before, after)) {
+					// It failed after the copy was put in place (the
+					// directory's fsync): only a whole, verified copy
+					// gets there, and the line must not say it is not.
+					undo := "no " + dst + " would be there"
+					if before != nil {
+						undo = "the earlier " + dst + " would be there again"
+					}
+					left = dst + " is the copy, whole and verified (a power cut may undo that: " + undo + ")"
 				}
 				return withLeft(c.Context(), err, left)
 			}
