@@ -245,6 +245,9 @@ type dumpFile struct {
 	f         *os.File
 	path, tmp string // tmp is "" when written in place
 	existed   bool   // path was a file before
+	// placed: the whole dump was renamed to path, and the directory's
+	// fsync, which makes that name durable, failed.
+	placed bool
 }
 
 func createDump(path string) (*dumpFile, error) {
@@ -376,7 +379,14 @@ func (d *dumpFile) finish(whole bool) error {
 			return err
 		}
 		_ = d.f.Close()
-		return nil
+		return d.syncName()
+	}
+	if whole && err == nil && d.tmp == "" {
+		// Written in place: a regular file's bytes are synced as a
+		// renamed one's are (a FIFO or a device has none to sync).
+		if fi, serr := d.f.Stat(); serr == nil && fi.Mode().IsRegular() {
+			err = d.f.Sync()
+		}
 	}
 	err = errors.Join(err, d.f.Close())
 	if d.tmp == "" {
@@ -386,7 +396,9 @@ func (d *dumpFile) finish(whole bool) error {
 		return err
 	}
 	if whole && err == nil {
-		err = os.Rename(d.tmp, d.path)
+		if err = os.Rename(d.tmp, d.path); err == nil {
+			return d.syncName()
+		}
 	}
 	if !whole || err != nil {
 		_ = os.Remove(d.tmp)
@@ -394,8 +406,26 @@ func (d *dumpFile) finish(whole bool) error {
 	return err
 }
 
+// syncName fsyncs the directory the dump was renamed in: until then a
+// power cut may leave no dump at path (or the earlier one), and export
+// must not exit 0.
+func (d *dumpFile) syncName() error {
+	if err := engine.SyncDir(filepath.Dir(d.path)); err != nil {
+		d.placed = true
+		return fmt.Errorf("fsync the directory after the rename: %w", err)
+	}
+	return nil
+}
+
 // left says what a failed export leaves at path.
 func (d *dumpFile) left() string {
+	if d.placed {
+		undo := "no " + d.path + " would be there"
+		if d.existed {
+			undo = "the earlier " + d.path + " would be there again"
+		}
+		return d.path + " is the whole dump (a power cut may undo that: " + undo + ")"
+	}
 	if d.existed && d.tmp != "" {
 		return d.path + " left as it was"
 	}
