@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"os"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -82,6 +83,11 @@ type walState struct {
 	sharedView  View
 	flightViews []View
 	og          openGroup
+	// bound: the file is bound to this log and says it is live
+	// (bindLog, bindFirst), or may be (a bind that failed unclean);
+	// false until the first record or Backup, for a store that writes
+	// nothing (bind.go).
+	bound atomic.Bool
 }
 
 // publish makes the shared tree as it is now what new readers see; locked:
@@ -235,31 +241,15 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 	if e.hooks.CreatedLog != nil {
 		e.hooks.CreatedLog()
 	}
-	// Bound before anything is appended: Open refuses a log with records
-	// whose identity is not the file's (a crash before this commit leaves
-	// the new log's header alone, which holds nothing to refuse). In the
-	// same commit the file says the log is live: from here until a clean
-	// Close, the file alone may lack what the log holds.
-	if mark.Log != nil || mark.Live != nil {
-		if err := e.db.Update(func(tx *bolt.Tx) error {
-			if err := mark.Bind(NewBoltView(tx), log.ID(), applied); err != nil {
-				return err
-			}
-			if e.markLen && len(groups) == 0 {
-				// The mark, not 8 bytes, was taken as group applied (0):
-				// written as that here, it agrees with the binding just
-				// written (a replay above wrote it already), as a mark
-				// of 8 bytes with a flipped low byte, taken at its word,
-				// does (Mark.Check). Left, Verify reported it until a
-				// write's apply moved the mark.
-				if err := mark.SetApplied(NewBoltView(tx), applied); err != nil {
-					return err
-				}
-			}
-			return mark.SetLive(NewBoltView(tx), log.ID())
-		}); err != nil {
-			return errors.Join(fmt.Errorf("ckpt: write-ahead log: bind it to the store file: %w", err), log.Close())
-		}
+	// Bound before anything is appended (bind.go): at once if this Open
+	// writes to the file anyway or must repair its mark, else before the
+	// log's first record.
+	bindNow, err := e.bindAtOpen(mark, len(groups) > 0, live)
+	if err == nil && bindNow {
+		err = e.bindLog(mark, log.ID(), applied, len(groups) > 0)
+	}
+	if err != nil {
+		return errors.Join(err, log.Close())
 	}
 	log.limit = recordLimit(e.hooks.MaxRecordBody)
 	log.grow = e.hooks.LogGrow
@@ -268,6 +258,7 @@ func (e *Engine) openWAL(mark Mark, noWAL bool, logged []Group) error {
 		sync: newSyncer(log, applied), snaps: NewSnapshots(mark)}
 	w.ap = NewApplier(ApplierConfig{FS: &e.fs, DBMu: &e.dbMu, DB: &e.db, File: &e.file, Snaps: w.snaps,
 		Mark: mark, Commit: e.commitBolt, OnApplied: e.obs.Applied, OnRetry: e.obs.ApplyRetry, LogDurable: e.logDurable}, applied)
+	w.bound.Store(bindNow || (mark.Log == nil && mark.Live == nil))
 	w.publish(false)
 	e.wal = w
 	go w.ap.Run()
@@ -508,7 +499,7 @@ func (e *Engine) closeWAL() error {
 		// bbolt lacks, for the next Open; and a file that says its log is
 		// live (which it cannot be told otherwise now) keeps its log, or
 		// the next Open would refuse it as one whose log went missing.
-		if w.ap.Applied() < w.gen || e.mark.Live != nil {
+		if w.ap.Applied() < w.gen || (e.mark.Live != nil && w.bound.Load()) {
 			return w.log.Close()
 		}
 		return w.log.Remove()
@@ -531,7 +522,7 @@ func (e *Engine) closeWAL() error {
 	// The last commit: bbolt holds every group, and the file no longer
 	// says a log is live; only then does the log go (a crash in between
 	// leaves a log with nothing to replay beside a file whole alone).
-	if e.mark.Live != nil {
+	if e.mark.Live != nil && w.bound.Load() { // unbound: the file never said so (bind.go)
 		if err := e.writeLive("close: mark the write-ahead log closed", true, e.mark.ClearLive); err != nil {
 			if serr := w.log.SyncAndClose(); serr != nil {
 				return errors.Join(err, fmt.Errorf("%w: close the write-ahead log: %w", ErrFailed, serr))

@@ -514,6 +514,13 @@ func (e *Engine) Hold() (tx *bolt.Tx, groups []*Group, release func(), err error
 // without its log unrefused, missing them. Only a copy that cannot be
 // cleared itself should ask for it.
 func (e *Engine) HoldCopy(clear bool) (tx *bolt.Tx, groups []*Group, live bool, release func(), err error) {
+	if e.Logging() {
+		// Bound now, not by a write during the copy, which could not
+		// commit the binding while the file is held (bind.go).
+		if err := e.bindFirst(); err != nil {
+			return nil, nil, false, nil, err
+		}
+	}
 	if !clear || !e.Logging() || e.mark.Live == nil {
 		tx, groups, release, err = e.Hold()
 		if err == nil {
@@ -544,47 +551,4 @@ func (e *Engine) HoldCopy(clear bool) (tx *bolt.Tx, groups []*Group, live bool, 
 		return nil, nil, false, nil, fmt.Errorf("begin read: %w", err)
 	}
 	return tx, nil, false, release, nil
-}
-
-// writeLive sets or clears the live mark (fn: Mark.SetLive or
-// Mark.ClearLive) in a commit of its own, made as the applier makes its
-// commits: no pooled read idle across it (a commit that grows the map
-// would wait for it forever), begun and used through the fail-stop paths;
-// a failure fails the store (FailBolt), as the applier's does, except,
-// with alone, one for want of room that bbolt rolled back cleanly
-// (revertFull): that fails this call alone with ErrDiskFull, the file as
-// it was (a streamed Backup or a Close on a full disk failed the store,
-// every write after it refused until a reopen). The caller keeps the
-// applier from committing meanwhile.
-func (e *Engine) writeLive(what string, alone bool, fn func(w Writer) error) error {
-	ss := e.snapshots()
-	ss.Quiesce()
-	defer ss.Resume()
-	e.dbMu.Lock()
-	tx, err := e.fs.BeginWrite(e.db)
-	e.dbMu.Unlock()
-	committing, keep := false, uint64(0)
-	var db *bolt.DB // the handle tx began on (revertFull)
-	if err == nil {
-		keep, db = uint64(tx.ID())-1, tx.DB() // the committed transaction tx begins from
-		err = e.fs.GuardWrite(what, tx, func() error {
-			if err := fn(NewBoltView(tx)); err != nil {
-				_ = tx.Rollback()
-				return err
-			}
-			committing = true
-			return e.commitBolt(tx)
-		})
-	}
-	if err != nil && committing && alone && boltCleanFull(err) {
-		clean, rerr := revertFull(e.file, db, tx, keep, err)
-		if clean {
-			return fmt.Errorf("ckpt: %s: %w", what, boltFull(err))
-		}
-		err = errors.Join(err, rerr)
-	}
-	if err != nil {
-		return e.fs.Fail(FailBolt, fmt.Errorf("ckpt: %s: %w", what, err))
-	}
-	return nil
 }

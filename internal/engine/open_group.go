@@ -247,6 +247,11 @@ func (e *Engine) sealGroup() {
 		fail(err)
 		failed = true
 	case len(muts) > 0:
+		if err := e.bindFirst(); err != nil {
+			// Nothing of the group is logged (bind.go).
+			fail(err)
+			break
+		}
 		n, err := w.log.Append(gen, w.durable, muts)
 		switch {
 		case errors.Is(err, ErrDiskFull):
