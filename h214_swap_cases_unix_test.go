@@ -418,3 +418,51 @@ func stopWrites(path string) error {
 	}
 	return nil
 }
+
+// TestSwapMarkClearFails: the directory's fsync after the rename succeeds,
+// but the commit that clears the new file's mark fails (the file takes no
+// more writes): the store fails (ErrFailed, the cause said), and the next
+// Open, finding the mark, compacts once more and keeps every checkpoint.
+func TestSwapMarkClearFails(t *testing.T) {
+	// Not parallel: stopWrites looks through the process's descriptors.
+	ctx := context.Background()
+	for _, nowal := range []bool{false, true} {
+		var stop atomic.Bool
+		path := filepath.Join(t.TempDir(), "s.db")
+		tune := &tuning{hooks: engine.Hooks{SyncDir: func(dir string) error {
+			if err := engine.SyncDir(dir); err != nil || !stop.Load() {
+				return err
+			}
+			return stopWrites(path)
+		}}}
+		s, err := Open(path, Options{NoWAL: nowal, tuning: tune})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := s.Save(ctx, "t", map[string]any{"v": 1}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop.Store(true)
+		if _, err := s.Compact(ctx, nil); !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "clear") {
+			t.Fatalf("nowal %v: Compact whose mark's clear failed = %v, want ErrFailed saying so", nowal, err)
+		}
+		_ = s.Close()
+		if !fileHasSwapMark(t, path) {
+			t.Fatalf("nowal %v: no mark after a failed clear", nowal)
+		}
+		s, err = Open(path, Options{NoWAL: nowal})
+		if err != nil {
+			t.Fatalf("nowal %v: reopen: %v", nowal, err)
+		}
+		if s.eng.SwapUnsynced() {
+			t.Errorf("nowal %v: the reopen left the mark", nowal)
+		}
+		if _, err := s.Load(ctx, "t", id); err != nil {
+			t.Errorf("nowal %v: %v", nowal, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
