@@ -159,16 +159,20 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 	if err := Guard("compact: copy", func() error { return copyLive(ctx, dst, e.db, e.path, progress, e.compactStage) }); err != nil {
 		return fail(e.fs.Began(err))
 	}
-	if err := Guard("compact: drop the swap mark", func() error { return e.dropSwapMark(dst) }); err != nil {
+	// Marked before its fsync, so that a file renamed into place is
+	// marked whatever happens after the rename (compact_swap.go).
+	if err := Guard("compact: mark the swap", func() error { return e.putSwapMark(dst) }); err != nil {
 		return fail(err)
 	}
 	if err := dst.Sync(); err != nil {
 		return fail(err)
 	}
-	dst.AllocSize, dst.NoSync = allocSize, noSync
+	// The file's step stays until the mark is cleared (below): the
+	// clear's commit grows the file by a few pages, not by a step.
+	dst.NoSync = noSync
 	e.compactStage("synced")
 
-	var dirErr error
+	var dirErr, clearErr error
 	old, err := e.replaceFile(dst, dstFile, func() error {
 		if err := os.Rename(tmp, e.path); err != nil {
 			return err
@@ -181,16 +185,26 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 		// (the log is rewound once bbolt holds them). So the store fails
 		// (below): nothing more is acknowledged on top of it.
 		dirErr = e.hooks.SyncDir(filepath.Dir(e.path))
+		if dirErr == nil {
+			// The rename is durable: the mark goes (before the new
+			// handle's meta pages are taken as the store's, below).
+			clearErr = e.clearSwapMark(dst)
+		}
 		return nil
 	})
+	dst.AllocSize = allocSize
 	if err != nil {
 		return fail(err)
 	}
 	e.compactStage("swapped")
 	if dirErr != nil {
-		// The next Open must not write on top of a rename that may not
-		// be durable (compact_swap.go).
-		dirErr = e.persistFailed(FailBolt, errors.Join(fmt.Errorf("ckpt: compact: fsync the directory after the rename: %w", dirErr), e.markSwapUnsynced(dst)))
+		// The new file is marked (above): the next Open does not write
+		// on top of a rename that may not be durable (compact_swap.go).
+		dirErr = e.persistFailed(FailBolt, fmt.Errorf("ckpt: compact: fsync the directory after the rename: %w", dirErr))
+	} else if clearErr != nil {
+		// A failed commit in the store's file: fail-stop, as the commit
+		// loop's. The mark stays (the next Open compacts once more).
+		dirErr = e.persistFailed(FailBolt, clearErr)
 	}
 	closeErr := closeBolt(old)
 	if fi, err := os.Stat(e.path); err == nil {

@@ -13,7 +13,8 @@ package engine
 // fsync'd in the file itself, which needs no directory entry to be
 // durable), and the next read-write Open compacts again before anything
 // is acknowledged: a new file under a new rename, whose directory fsync
-// must succeed. Each compaction's copy leaves the key out, so a file
+// must succeed. Each compaction's copy carries the key from before its
+// fsync, and loses it once the directory's fsync succeeded, so a file
 // whose swap was made durable does not carry it.
 
 import (
@@ -22,43 +23,35 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// markSwapUnsynced writes Mark.Swap into db (the store's new file, after
-// the swap) and makes it durable.
-func (e *Engine) markSwapUnsynced(db *bolt.DB) error {
+// putSwapMark writes Mark.Swap into a compaction's new file before its
+// fsync (the copy's fsync covers it): whatever happens after the rename
+// (the directory's fsync fails, the mark's own write would fail on the
+// same failing disk, the process is killed), the file at the path says
+// that its rename was never known durable. Written after a failed
+// directory fsync instead, a failed write left a file the next Open
+// wrote on (h214_swap_cases_unix_test.go).
+func (e *Engine) putSwapMark(dst *bolt.DB) error {
 	if e.mark.Swap == nil {
 		return nil
 	}
-	err := Guard("compact: mark the swap unsynced", func() error {
-		if err := db.Update(func(tx *bolt.Tx) error {
-			return NewBoltView(tx).Put(e.mark.Path, e.mark.Swap, []byte{1})
-		}); err != nil {
-			return err
-		}
-		if db.NoSync {
-			return db.Sync() // the commit above was not fsync'd (the log's store)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("ckpt: compact: mark the new file for a compaction at the next Open: %w", err)
-	}
-	return nil
+	return dst.Update(func(tx *bolt.Tx) error { return NewBoltView(tx).Put(e.mark.Path, e.mark.Swap, []byte{1}) })
 }
 
-// dropSwapMark deletes Mark.Swap from a compaction's new file (not yet
-// fsync'd: the copy's fsync covers it), copied from a file that had it.
-func (e *Engine) dropSwapMark(dst *bolt.DB) error {
+// clearSwapMark deletes Mark.Swap from the new file once the directory's
+// fsync after the rename succeeded. The commit is fsync'd as the store's
+// are (the log's store: not, until the applier's next fsync): should it be
+// lost, the next Open only compacts once more.
+func (e *Engine) clearSwapMark(dst *bolt.DB) error {
 	if e.mark.Swap == nil {
 		return nil
 	}
-	var has bool
-	if err := dst.View(func(tx *bolt.Tx) error {
-		has = NewBoltView(tx).Get(e.mark.Path, e.mark.Swap) != nil
-		return nil
-	}); err != nil || !has {
-		return err
+	err := Guard("compact: clear the swap mark", func() error {
+		return dst.Update(func(tx *bolt.Tx) error { return NewBoltView(tx).Del(e.mark.Path, e.mark.Swap) })
+	})
+	if err != nil {
+		return fmt.Errorf("ckpt: compact: clear the new file's mark after the directory's fsync: %w", err)
 	}
-	return dst.Update(func(tx *bolt.Tx) error { return NewBoltView(tx).Del(e.mark.Path, e.mark.Swap) })
+	return nil
 }
 
 // SwapUnsynced says the store's file was renamed into place by a Compact
