@@ -100,6 +100,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(listChildEnv); path != "" {
 		os.Exit(listChild(path))
 	}
+	if os.Getenv("CKPT_H215_CHILD") != "" {
+		os.Exit(ckpt.H215Child())
+	}
 	if mode := os.Getenv(crashChildEnv); mode != "" {
 		crashChild(mode, os.Getenv(crashFileEnv))
 		return
