@@ -25,13 +25,12 @@ import (
 // by its first write, so its failures and the files a kill or a read-only
 // Open meet around it are tried here.
 
-// h215Bind is opts with the first bbolt commit of the session (the
-// binding: HoldApplier keeps the applier from committing before it) made
-// by first instead of bbolt.
+// h215Bind is opts with the session's first binding commit
+// (Hooks.CommitBind) made by first instead of bbolt.
 func h215Bind(opts Options, first func(tx *bolt.Tx) error) Options {
 	opts = h213Held(opts)
 	var n atomic.Int64
-	opts.tuning.hooks.CommitBolt = func(tx *bolt.Tx) error {
+	opts.tuning.hooks.CommitBind = func(tx *bolt.Tx) error {
 		if n.Add(1) == 1 {
 			return first(tx)
 		}
@@ -310,7 +309,7 @@ func H215Child() int {
 	opts := h213Held(Options{Encryption: &Encryption{Keys: []Key{h213Key()}}})
 	var commits atomic.Int64
 	var bound atomic.Bool
-	opts.tuning.hooks.CommitBolt = func(tx *bolt.Tx) error {
+	opts.tuning.hooks.CommitBind = func(tx *bolt.Tx) error {
 		first := commits.Add(1) == 1
 		if first && point == "bind-before" {
 			kill()
@@ -688,7 +687,7 @@ func TestH215AsyncFirstWriteOnFullDiskFlushReports(t *testing.T) {
 	var noRoom atomic.Bool
 	noRoom.Store(true)
 	full := h213Held(opts)
-	full.tuning.hooks.CommitBolt = func(tx *bolt.Tx) error {
+	full.tuning.hooks.CommitBind = func(tx *bolt.Tx) error {
 		if noRoom.Load() {
 			_ = tx.Rollback()
 			return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}

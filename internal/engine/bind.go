@@ -83,9 +83,9 @@ func (e *Engine) bindLog(mark Mark, id, applied uint64, replayed bool) error {
 // delete's), whose view of the file no commit may change; a Backup's
 // hold never makes it wait: HoldCopy binds before it holds. The commit
 // is neither the observer's nor Hooks.CommitBolt's (writeLiveBy), as
-// Open's binding was not: tests count the applier's commits through the
+// Open's binding was not: tests count the applier's commits through that
 // hook (TestH34DamagedAppliedFirstRecord... hung when the binding was
-// its first). A
+// its first); Hooks.CommitBind is its own. A
 // failure: one for want of room that bbolt rolled
 // back cleanly fails the caller alone, the file as it was, and the next
 // write tries again; any other fails the store (writeLive), and the file
@@ -100,7 +100,7 @@ func (e *Engine) bindFirst() error {
 	w.bound.Store(true)
 	id := w.log.ID()
 	uncounted := func(tx *bolt.Tx) error {
-		return e.held.meta.commit(tx, (*bolt.Tx).Commit)
+		return e.held.meta.commit(tx, e.hooks.CommitBind)
 	}
 	err := e.writeLiveBy("write-ahead log: bind it to the store file", true, func(wr Writer) error {
 		if err := e.mark.Bind(wr, id, w.written); err != nil {

@@ -187,6 +187,9 @@ func Open(path string, opts Options) (*Engine, error) {
 	if e.hooks.CommitBolt == nil {
 		e.hooks.CommitBolt = (*bolt.Tx).Commit
 	}
+	if e.hooks.CommitBind == nil {
+		e.hooks.CommitBind = (*bolt.Tx).Commit
+	}
 	if e.hooks.SyncDir == nil {
 		e.hooks.SyncDir = SyncDir
 	}

@@ -44,6 +44,11 @@ type Hooks struct {
 	// CommitBolt commits a bbolt write transaction of the commit loop or
 	// the applier (default (*bolt.Tx).Commit).
 	CommitBolt func(*bolt.Tx) error
+	// CommitBind commits the binding of a new log that a session's first
+	// record or Backup makes (bindFirst; default (*bolt.Tx).Commit): not
+	// CommitBolt's, which tests count as the applier's commits, but
+	// failures can be put there all the same.
+	CommitBind func(*bolt.Tx) error
 	// BeforeSend, if set, runs between an op's OnQueue hook and its send
 	// (tests widen that window).
 	BeforeSend func()
