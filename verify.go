@@ -84,7 +84,11 @@ func (r *VerifyReport) add(p Problem) {
 // VerifyOptions tune Verify.
 type VerifyOptions struct {
 	// Progress, if set, is called after each thread with the number of
-	// threads checked so far.
+	// threads checked so far, inside Verify's read transaction: a write
+	// made from it may wait for Verify to end (a deadlock) where its
+	// commit must grow bbolt's memory map, which waits for every read
+	// (with NoWAL, any write; with the log, a session's first write,
+	// which binds the log to the file). Write from elsewhere.
 	Progress func(threadsDone int)
 	// PagesOnly checks the file's pages (bbolt's page check, the branch
 	// keys, the meta pages) and not the store's records: what a write
