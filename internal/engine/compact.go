@@ -78,7 +78,8 @@ type CompactStats struct {
 // loop, after every write queued before it is in bbolt, and no write runs
 // meanwhile. progress, if set, is called from time to time with the keys
 // copied so far and the total. If ctx ends or the copy fails, the store
-// keeps its old file unchanged.
+// keeps its old file unchanged; an error after the rename is a
+// *ReplacedError.
 func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) (CompactStats, error) {
 	var st CompactStats
 	fi, err := os.Stat(e.path)
@@ -197,6 +198,9 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 		return fail(err)
 	}
 	e.compactStage("swapped")
+	// From here an error says the new file is at the path (ReplacedError),
+	// and whether its name is durable: the caller cannot tell otherwise.
+	durable := dirErr == nil
 	if dirErr != nil {
 		// The new file is marked (above): the next Open does not write
 		// on top of a rename that may not be durable (compact_swap.go).
@@ -211,7 +215,8 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 		st.BytesAfter = fi.Size()
 	}
 	if err := errors.Join(dirErr, closeErr); err != nil {
-		return st, fmt.Errorf("ckpt: compact: file replaced, but: %w", err)
+		return st, &ReplacedError{Path: e.path, Earlier: true, Durable: durable,
+			Err: fmt.Errorf("ckpt: compact: file replaced, but: %w", err)}
 	}
 	if e.wal != nil && e.wal.log != nil {
 		// The log's space goes back too, at its next pass (Log.Shrink).
