@@ -52,13 +52,36 @@ func compactTempPath(path string) string { return path + ".compact" }
 
 // compactErr names the new file by its temporary name in an error of
 // the copy, before its rename: its handle is named path (namedHandle).
+// bbolt formats some of the handle's errors as text (its growth: "file
+// sync error: %s"), which said "sync PATH" for a failed fsync of
+// PATH.compact: the text is said again with the temporary name, and
+// errors.Is and errors.As still find what err wraps.
 func compactErr(err error, path, tmp string) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) && pe.Path == path {
 		pe.Path = tmp
 	}
+	// Only as an *os.PathError of a write to the new file says it: the
+	// old file, which the copy reads, is named path too (a damaged page
+	// of it is said so, and stays so).
+	msg := err.Error()
+	for _, op := range []string{"write ", "sync ", "truncate "} {
+		msg = strings.ReplaceAll(msg, op+path+":", op+tmp+":")
+	}
+	if msg != err.Error() {
+		return renamedError{msg, err}
+	}
 	return err
 }
+
+// renamedError is err said with another file's name (compactErr).
+type renamedError struct {
+	msg string
+	err error
+}
+
+func (e renamedError) Error() string { return e.msg }
+func (e renamedError) Unwrap() error { return e.err }
 
 // RemoveCompactLeftover removes the temporary file of a compaction that
 // died before its rename. Called only while holding the lock on path: no
