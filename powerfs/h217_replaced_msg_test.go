@@ -43,7 +43,7 @@ func cliCmdNamed(t *testing.T, name string) cliCmd {
 // each fsync of the file at s.db failing (after the rename and a good
 // directory fsync: the commit that clears the new file's mark). The line
 // said "sync s.db" for the copy's fsync during bbolt's growth of the new
-// file (s.db did not fail), and "the rename may not survive a power cut"
+// file (s.db did not fail), named no file for the copy's last fsync, and "the rename may not survive a power cut"
 // for the clear's, whose rename is durable.
 func TestPowerFaultCLICompactFsyncMsg(t *testing.T) {
 	if os.Getenv(childDir) != "" {
@@ -66,6 +66,9 @@ func TestPowerFaultCLICompactFsyncMsg(t *testing.T) {
 			}
 			if strings.Contains(msg, "s.db:") {
 				t.Errorf("s.db.compact's fsync failed, and the line names s.db: %s", msg)
+			}
+			if !strings.Contains(msg, "s.db.compact:") {
+				t.Errorf("s.db.compact's fsync failed, and the line does not name it: %s", msg)
 			}
 			if !strings.Contains(msg, "s.db left as it was, s.db.compact removed") {
 				t.Errorf("the line does not say s.db was left as it was: %s", msg)
