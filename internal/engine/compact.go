@@ -189,6 +189,10 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 		return fail(err)
 	}
 	if err := dst.Sync(); err != nil {
+		// bbolt's fdatasync on Linux is the bare errno: say whose.
+		if _, ok := errors.AsType[*os.PathError](err); !ok {
+			err = &os.PathError{Op: "fsync", Path: tmp, Err: err}
+		}
 		return fail(err)
 	}
 	// The file's step stays until the mark is cleared (below): the
