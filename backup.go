@@ -120,7 +120,9 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, opts ...BackupOption) (
 // absent by then), and the directory fsync'd. path is then either
 // unchanged (an earlier file stays as it was) or a whole copy, whatever
 // happens, a crash included; an error or a cancelled ctx leaves no file
-// behind. A path that is a symbolic link is the file it names (the copy
+// behind. An error after the copy is at path (the directory's fsync
+// failed: the new name may not survive a power cut) wraps ErrNotDurable
+// and a *ReplacedError; any other error left path as it was. A path that is a symbolic link is the file it names (the copy
 // goes there; the link stays). path may not be the store's own file or
 // log, nor, at the start or by the end of the copy, a file with a -wal
 // beside it (a store someone opened there: the copy would be read together
@@ -198,8 +200,9 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 	if err == nil {
 		err = ctx.Err() // cancelled before the copy is in place: no file
 	}
+	var replaced bool
 	if err == nil {
-		err = placeCopy(tmp, path, s.linkFile())
+		replaced, err = placeCopy(tmp, path, s.linkFile())
 	}
 	if err != nil {
 		if !errors.Is(err, errBackupTempGone) { // else the name is not ours to remove
@@ -208,9 +211,15 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 		return fmt.Errorf("ckpt: backup to %s: %w", path, engine.WriteFull(sayCopy(err, tmp)))
 	}
 	// The copy is whole at path; a failed directory fsync only means the
-	// rename may not survive a power cut.
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("ckpt: backup to %s: fsync directory: %w", path, err)
+	// rename may not survive a power cut, which the error says
+	// (ReplacedError): the caller cannot tell it from a failure before.
+	sync := syncDir
+	if s.tune.hooks.SyncDir != nil {
+		sync = s.tune.hooks.SyncDir // tests make it fail
+	}
+	if err := sync(dir); err != nil {
+		return &ReplacedError{Path: path, Earlier: replaced,
+			Err: fmt.Errorf("ckpt: backup to %s: fsync directory: %w", path, err)}
 	}
 	return nil
 }

@@ -29,29 +29,37 @@ import (
 // empty file at path after a crash, which a later Open takes for a new,
 // empty store.) A log beside path is looked for again before each way in
 // (refuseDestLog): a store opened at path during the copy may have left one.
-func placeCopy(tmp, path string, link func(oldname, newname string) error) error {
+// replaced says the copy went in by the rename, over a file that was at
+// path (a power cut that undoes it brings that file back).
+func placeCopy(tmp, path string, link func(oldname, newname string) error) (replaced bool, _ error) {
 	if err := refuseDestLog(path); err != nil {
-		return err
+		return false, err
 	}
 	err := link(tmp, path)
 	if err == nil {
 		_ = os.Remove(tmp)
-		return nil
+		return false, nil
 	}
 	unlock, held, err := engine.LockReplaced(path)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if held {
-		return fmt.Errorf("%w: a store opened that file for writing during the copy (%w)", ErrInvalidConfig, ErrLocked)
+		return false, fmt.Errorf("%w: a store opened that file for writing during the copy (%w)", ErrInvalidConfig, ErrLocked)
 	}
 	defer unlock()
 	// Under the lock: a store that opens path for writing now waits for
 	// the rename, and one that crashed there meanwhile left its log.
 	if err := refuseDestLog(path); err != nil {
-		return err
+		return false, err
 	}
-	return os.Rename(tmp, path)
+	// The link failed on a file at path, or on a file system without
+	// hard links: which, only the rename can tell.
+	_, lerr := os.Lstat(path)
+	if err := os.Rename(tmp, path); err != nil {
+		return false, err
+	}
+	return lerr == nil, nil
 }
 
 // linkFile is how BackupFile links its copy into place: os.Link, or the

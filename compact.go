@@ -28,7 +28,12 @@ type CompactStats struct {
 // the store fails (ErrFailed, fail-stop): the rename may not be durable,
 // and writes acknowledged on top of it could vanish with it; the next
 // read-write Open compacts again (a new file, a new rename) before it
-// acknowledges anything.
+// acknowledges anything. An error after the rename wraps a
+// *ReplacedError (the file at the path is the compacted one), and
+// ErrNotDurable when it was that fsync that failed (not when the commit
+// clearing the new file's mark after a good fsync did: its name is
+// durable, and the next read-write Open compacts once more); any other
+// error left the old file in place.
 // The store's directory needs room for a second copy of the live data.
 func (s *Store) Compact(ctx context.Context, progress func(done, total int64)) (_ CompactStats, err error) {
 	var st CompactStats

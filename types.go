@@ -72,7 +72,28 @@ var (
 	// non-pointer target). The message names the channel, the stored kind
 	// and the target type. The file is fine: this is not ErrCorrupt.
 	ErrDecode = errors.New("ckpt: cannot decode value into the target type")
+	// ErrNotDurable: Compact or BackupFile put its new file at the path
+	// (every read of the path finds it, whole), then the fsync of the
+	// directory after the rename failed, so the new name may not survive
+	// a power cut: one, even long after, may bring back the file that
+	// was there before (or none). The operation returns an error
+	// wrapping this and a *ReplacedError (errors.As) that names the
+	// path; an operation that failed before its rename does not wrap
+	// either: the path is as it was.
+	ErrNotDurable = engine.ErrNotDurable
 )
+
+// ReplacedError is returned (wrapped) by Compact and BackupFile when they
+// failed after their new file was put at Path: the file at Path is the
+// new one (the compacted file; the whole, checked copy). Earlier says a
+// file was at Path before, which a power cut that undoes the rename would
+// bring back (else none would be there). Durable says the directory's
+// fsync after the rename succeeded, the name is durable and what failed
+// came after it (Compact: the commit that clears the new file's mark, so
+// the next read-write Open compacts once more; or the close of the old
+// file); errors.Is(err, ErrNotDurable) holds when it is false. Its text
+// is Err's.
+type ReplacedError = engine.ReplacedError
 
 // VersionConflictError is returned (wrapped) by a write that would store a
 // value under a (channel, version) holding different content. errors.Is

@@ -93,6 +93,11 @@ func cliScenario(name string) *faultScenario {
 			return &cliCmds[i].sc
 		}
 	}
+	for i := range cliSetups {
+		if cliSetups[i].sc.name == name {
+			return &cliSetups[i].sc
+		}
+	}
 	return nil
 }
 

@@ -51,7 +51,6 @@ Store.BackupFile; this command is for a file no program holds.`,
 			if _, err := os.Lstat(dst); err == nil {
 				left = dst + " left as it was"
 			}
-			before, _ := os.Stat(target)
 			s, err := a.openRead(src)
 			if errors.Is(err, ckpt.ErrLocked) {
 				// Stopping the agent is not the only way (docs/backup.md).
@@ -108,12 +107,13 @@ Store.BackupFile; this command is for a file no program holds.`,
 						printVerify(a, src, rep)
 					}
 				}
-				if after, serr := os.Stat(target); serr == nil && (before == nil || !os.SameFile(before, after)) {
+				if re, ok := errors.AsType[*ckpt.ReplacedError](err); ok {
 					// It failed after the copy was put in place (the
-					// directory's fsync): only a whole, verified copy
-					// gets there, and the line must not say it is not.
+					// directory's fsync), as the library says: only a
+					// whole, verified copy gets there, and the line
+					// must not say it is not.
 					undo := "no " + dst + " would be there"
-					if before != nil {
+					if re.Earlier {
 						undo = "the earlier " + dst + " would be there again"
 					}
 					left = dst + " is the copy, whole and verified (a power cut may undo that: " + undo + ")"

@@ -1,9 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"os"
 
+	"github.com/ckpt-go/ckpt"
 	"github.com/spf13/cobra"
 )
 
@@ -27,21 +28,25 @@ second copy of the live data, and the file must not be open elsewhere.`,
 				return err
 			}
 			defer a.closeStore(s, &err)
-			before, _ := os.Stat(args[0])
 			bar := a.progress(-1, "copying keys")
 			st, err := s.Compact(c.Context(), func(done, total int64) {
 				bar.set(done)
 			})
 			bar.done()
+			if re, ok := errors.AsType[*ckpt.ReplacedError](err); ok && !re.Durable {
+				// It failed after the rename (the directory's fsync):
+				// the new file is in place, and there is no .compact
+				// left. The store failed, so nothing was written on
+				// top of it: a power cut that undoes the rename
+				// brings back the old file, with the same data.
+				return withLeft(c.Context(), err, args[0]+" is the compacted file (the rename may not survive a power cut, which would bring back the old one, holding the same data)")
+			} else if ok {
+				// The rename is durable; what failed came after it
+				// (the commit that clears the new file's mark: the
+				// error says the next Open compacts again).
+				return withLeft(c.Context(), err, args[0]+" is the compacted file, under a durable name")
+			}
 			if err != nil {
-				if after, serr := os.Stat(args[0]); before != nil && serr == nil && !os.SameFile(before, after) {
-					// It failed after the rename (the directory's fsync):
-					// the new file is in place, and there is no .compact
-					// left. The store failed, so nothing was written on
-					// top of it: a power cut that undoes the rename
-					// brings back the old file, with the same data.
-					return withLeft(c.Context(), err, args[0]+" is the compacted file (the rename may not survive a power cut, which would bring back the old one, holding the same data)")
-				}
 				return withLeft(c.Context(), err, args[0]+" left as it was, "+args[0]+".compact removed")
 			}
 			if a.asJSON {

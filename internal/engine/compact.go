@@ -52,13 +52,36 @@ func compactTempPath(path string) string { return path + ".compact" }
 
 // compactErr names the new file by its temporary name in an error of
 // the copy, before its rename: its handle is named path (namedHandle).
+// bbolt formats some of the handle's errors as text (its growth: "file
+// sync error: %s"), which said "sync PATH" for a failed fsync of
+// PATH.compact: the text is said again with the temporary name, and
+// errors.Is and errors.As still find what err wraps.
 func compactErr(err error, path, tmp string) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) && pe.Path == path {
 		pe.Path = tmp
 	}
+	// Only as an *os.PathError of a write to the new file says it: the
+	// old file, which the copy reads, is named path too (a damaged page
+	// of it is said so, and stays so).
+	msg := err.Error()
+	for _, op := range []string{"write ", "sync ", "truncate "} {
+		msg = strings.ReplaceAll(msg, op+path+":", op+tmp+":")
+	}
+	if msg != err.Error() {
+		return renamedError{msg, err}
+	}
 	return err
 }
+
+// renamedError is err said with another file's name (compactErr).
+type renamedError struct {
+	msg string
+	err error
+}
+
+func (e renamedError) Error() string { return e.msg }
+func (e renamedError) Unwrap() error { return e.err }
 
 // RemoveCompactLeftover removes the temporary file of a compaction that
 // died before its rename. Called only while holding the lock on path: no
@@ -78,7 +101,8 @@ type CompactStats struct {
 // loop, after every write queued before it is in bbolt, and no write runs
 // meanwhile. progress, if set, is called from time to time with the keys
 // copied so far and the total. If ctx ends or the copy fails, the store
-// keeps its old file unchanged.
+// keeps its old file unchanged; an error after the rename is a
+// *ReplacedError.
 func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) (CompactStats, error) {
 	var st CompactStats
 	fi, err := os.Stat(e.path)
@@ -165,6 +189,10 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 		return fail(err)
 	}
 	if err := dst.Sync(); err != nil {
+		// bbolt's fdatasync on Linux is the bare errno: say whose.
+		if _, ok := errors.AsType[*os.PathError](err); !ok {
+			err = &os.PathError{Op: "fsync", Path: tmp, Err: err}
+		}
 		return fail(err)
 	}
 	// The file's step stays until the mark is cleared (below): the
@@ -197,6 +225,9 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 		return fail(err)
 	}
 	e.compactStage("swapped")
+	// From here an error says the new file is at the path (ReplacedError),
+	// and whether its name is durable: the caller cannot tell otherwise.
+	durable := dirErr == nil
 	if dirErr != nil {
 		// The new file is marked (above): the next Open does not write
 		// on top of a rename that may not be durable (compact_swap.go).
@@ -211,7 +242,8 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 		st.BytesAfter = fi.Size()
 	}
 	if err := errors.Join(dirErr, closeErr); err != nil {
-		return st, fmt.Errorf("ckpt: compact: file replaced, but: %w", err)
+		return st, &ReplacedError{Path: e.path, Earlier: true, Durable: durable,
+			Err: fmt.Errorf("ckpt: compact: file replaced, but: %w", err)}
 	}
 	if e.wal != nil && e.wal.log != nil {
 		// The log's space goes back too, at its next pass (Log.Shrink).

@@ -49,7 +49,7 @@ func (e *Engine) clearSwapMark(dst *bolt.DB) error {
 		return dst.Update(func(tx *bolt.Tx) error { return NewBoltView(tx).Del(e.mark.Path, e.mark.Swap) })
 	})
 	if err != nil {
-		return fmt.Errorf("ckpt: compact: clear the new file's mark after the directory's fsync: %w", err)
+		return fmt.Errorf("ckpt: compact: clear the new file's mark after the directory's fsync (the next read-write Open compacts again): %w", err)
 	}
 	return nil
 }
