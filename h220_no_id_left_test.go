@@ -85,8 +85,8 @@ func TestH220WriteWithNoIDLeftFailsAtTheCall(t *testing.T) {
 					ferr := s.Flush(ctx)
 					after := count()
 					if err != nil {
-						if !errors.Is(err, ckpt.ErrInvalidConfig) {
-							t.Errorf("%s: %v, want ErrInvalidConfig", what, err)
+						if !errors.Is(err, ckpt.ErrIDsExhausted) || !errors.Is(err, ckpt.ErrInvalidConfig) {
+							t.Errorf("%s: %v, want ErrIDsExhausted (and ErrInvalidConfig)", what, err)
 						}
 						if after != before {
 							t.Errorf("%s: failed (%v) and yet %d checkpoints became %d", what, err, before, after)
