@@ -103,6 +103,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("CKPT_H215_CHILD") != "" {
 		os.Exit(ckpt.H215Child())
 	}
+	if os.Getenv("CKPT_H220_CHILD") != "" {
+		os.Exit(ckpt.H220Child())
+	}
 	if mode := os.Getenv(crashChildEnv); mode != "" {
 		crashChild(mode, os.Getenv(crashFileEnv))
 		return

@@ -128,18 +128,17 @@ func (s *Store) Save(ctx context.Context, threadID string, state map[string]any,
 	var now time.Time
 	// The id is taken as the op is queued, in commit order, so the newest
 	// checkpoint of a thread is the last one saved even when Saves race
-	// (and an Async Save still returns its id at once).
-	var idErr error // no id left after the floor: the op fails, nothing written
-	assign := func() { now = time.Now(); id, idErr = s.ids.next(now) }
+	// (and an Async Save still returns its id at once). With no id left
+	// after the floor (ErrIDsExhausted) the op is not queued and the call
+	// fails, Async too: acknowledged, it would have been lost under the
+	// zero id it returned (h220_no_id_left_test.go).
+	assign := func() (err error) { now = time.Now(); id, err = s.ids.next(now); return err }
 	size := len(md)
 	for _, e := range encoded {
 		size += len(e.ch) + len(e.raw)
 	}
 	what := writeName{kind: "save", thread: threadID, id: &id}
 	err = s.writeOrdered(ctx, size, &what, func(w writer) error {
-		if idErr != nil {
-			return idErr
-		}
 		head, err := writeHead(w, threadID, "")
 		if err != nil {
 			return err

@@ -20,6 +20,13 @@ var (
 	// thread id, malformed checkpoint id, ...). Nothing was written. It is
 	// saverkit.ErrInvalidConfig, so the shared checks return it.
 	ErrInvalidConfig = saverkit.ErrInvalidConfig
+	// ErrIDsExhausted: a write that draws a new checkpoint id (Save, or
+	// Put and PutFull without cp.ID) found none left: the store holds the
+	// largest ULID, 7ZZZZZZZZZZZZZZZZZZZZZZZZZ (a checkpoint put or
+	// imported with that id), and every new id must sort after it. The
+	// call fails, in every durability (an Async one too, at the call), and
+	// nothing was written. It also wraps ErrInvalidConfig.
+	ErrIDsExhausted = saverkit.ErrIDsExhausted
 	// ErrConflict: a compare-and-set on the thread head failed because
 	// another checkpoint became the head first. Nothing was written.
 	ErrConflict = errors.New("ckpt: conflict")

@@ -188,9 +188,10 @@ func (n writeName) String() string {
 }
 
 // writeOrdered is writeSized with an onQueue hook (engine.Op.OnQueue):
-// what it does is ordered like the commits. what, if not nil, names the
+// what it does is ordered like the commits, and its error is the call's,
+// nothing queued (also for an Async write). what, if not nil, names the
 // write (after onQueue ran) in its error when it is Async (engine.Op.Name).
-func (s *Store) writeOrdered(ctx context.Context, size int, what *writeName, apply func(w writer) error, onQueue func()) error {
+func (s *Store) writeOrdered(ctx context.Context, size int, what *writeName, apply func(w writer) error, onQueue func() error) error {
 	dur := writeOptionsFrom(ctx).Durability
 	if !dur.known() {
 		return fmt.Errorf("%w: WriteOptions.Durability %d is none of Sync, Async, NoSync (nothing written)", ErrInvalidConfig, int(dur))

@@ -2,6 +2,7 @@ package saverkit
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -36,10 +37,16 @@ func (s *IDSource) Observe(id ulid.ULID) {
 	}
 }
 
+// ErrIDsExhausted is ckpt.ErrIDsExhausted: no new checkpoint id sorts
+// after the newest one the store holds, the largest ULID. The error that
+// wraps it wraps ErrInvalidConfig too (what it was before it had a name
+// of its own).
+var ErrIDsExhausted = errors.New("ckpt: no checkpoint id left")
+
 // Next returns a new id for a checkpoint created at now, greater than
 // every id this source returned or observed. When the floor is the
 // largest ULID (a checkpoint put with the id 7ZZZZZZZZZZZZZZZZZZZZZZZZZ)
-// no id is greater: ErrInvalidConfig, rather than an id that wrapped
+// no id is greater: ErrIDsExhausted, rather than an id that wrapped
 // around to the smallest and sorts before every head it would extend.
 func (s *IDSource) Next(now time.Time) (ulid.ULID, error) {
 	s.mu.Lock()
@@ -49,7 +56,7 @@ func (s *IDSource) Next(now time.Time) (ulid.ULID, error) {
 		// Entropy overflow within one millisecond, a clock that went back,
 		// or newer ids already stored: step one past the last id.
 		if s.last == maxID {
-			return ulid.ULID{}, fmt.Errorf("%w: no checkpoint id sorts after %s, the largest ULID, which the store holds (a checkpoint put with that id): nothing written", ErrInvalidConfig, s.last)
+			return ulid.ULID{}, fmt.Errorf("%w (%w): no new checkpoint id sorts after %s, the largest ULID, which the store holds (a checkpoint put, imported or written with that id): nothing written", ErrIDsExhausted, ErrInvalidConfig, s.last)
 		}
 		id = s.last
 		for i := len(id) - 1; i >= 0; i-- {

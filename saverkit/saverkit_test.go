@@ -88,8 +88,8 @@ func TestIDSourceNeverWrapsAround(t *testing.T) {
 		t.Fatalf("the last id: %s, %v", id, err)
 	}
 	for range 2 {
-		if id, err := src.Next(time.Now()); !errors.Is(err, saverkit.ErrInvalidConfig) {
-			t.Fatalf("past the last id: %s, %v, want ErrInvalidConfig", id, err)
+		if id, err := src.Next(time.Now()); !errors.Is(err, saverkit.ErrIDsExhausted) || !errors.Is(err, saverkit.ErrInvalidConfig) {
+			t.Fatalf("past the last id: %s, %v, want ErrIDsExhausted and ErrInvalidConfig", id, err)
 		}
 	}
 }

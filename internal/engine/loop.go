@@ -53,8 +53,11 @@ type Op struct {
 	// acknowledged write was lost. Formatted only on failure.
 	Name fmt.Stringer
 	// OnQueue, if set, runs just before the op is queued, in queue order:
-	// what it does is ordered like the commits.
-	OnQueue func()
+	// what it does is ordered like the commits. An error from it is Send's:
+	// the op is not queued, so an Async caller hears of it at the call
+	// (what OnQueue could not do, such as drawing the op's id, must not
+	// be acknowledged and fail later).
+	OnQueue func() error
 	// Bytes is the memory the op holds until its group is committed (its
 	// encoded records): Send waits while the ops sent and not yet through
 	// their group's commit hold Options.MaxPendingBytes.
@@ -105,7 +108,9 @@ func (e *Engine) Send(ctx context.Context, op *Op) (err error) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		op.OnQueue()
+		if err := op.OnQueue(); err != nil {
+			return err
+		}
 	}
 	if e.hooks.BeforeSend != nil {
 		e.hooks.BeforeSend()
