@@ -3,8 +3,11 @@ package ckpt
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,4 +137,50 @@ func TestH216VerifyProgressSavesLogged(t *testing.T) {
 	s := h216Open(t, filepath.Join(t.TempDir(), "s.db"), false, &hung)
 	h216Seed(t, s)
 	h216VerifySaving(t, s, engine.MaxUnapplied/(4<<20)+2, &hung)
+}
+
+// TestH216VerifyProgressCounts: Progress, called off Verify's read, gets
+// rising counts ending with the last one, and no call after Verify
+// returns; its panic is Verify's, not a damaged file's problem nor the
+// process's end.
+func TestH216VerifyProgressCounts(t *testing.T) {
+	for _, noWAL := range []bool{false, true} {
+		var hung bool
+		s := h216Open(t, filepath.Join(t.TempDir(), "s.db"), noWAL, &hung)
+		for i := range 20 {
+			if _, err := s.Save(context.Background(), fmt.Sprint("t", i), map[string]any{"x": i}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var mu sync.Mutex
+		var counts []int
+		returned := false
+		rep, err := s.Verify(context.Background(), VerifyOptions{Progress: func(n int) {
+			mu.Lock()
+			defer mu.Unlock()
+			if returned {
+				t.Errorf("noWAL %v: Progress(%d) called after Verify returned", noWAL, n)
+			}
+			counts = append(counts, n)
+		}})
+		mu.Lock()
+		returned = true
+		got := append([]int(nil), counts...)
+		mu.Unlock()
+		if err != nil || !rep.OK() || rep.Threads != 20 {
+			t.Fatalf("noWAL %v: Verify: %v %+v", noWAL, err, rep)
+		}
+		if len(got) == 0 || got[len(got)-1] != 20 || !slices.IsSorted(got) {
+			t.Fatalf("noWAL %v: Progress got %v, want rising counts ending with 20", noWAL, got)
+		}
+		func() {
+			defer func() {
+				if p := recover(); p != "h216" {
+					t.Fatalf("noWAL %v: Verify whose Progress panics: recovered %v, want its panic", noWAL, p)
+				}
+			}()
+			rep, err := s.Verify(context.Background(), VerifyOptions{Progress: func(int) { panic("h216") }})
+			t.Fatalf("noWAL %v: Verify returned %v %+v past its Progress's panic", noWAL, err, rep)
+		}()
+	}
 }
