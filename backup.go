@@ -70,8 +70,15 @@ type backupConfig struct {
 // chunk the backup writes, with the bytes written so far and the size of
 // the whole copy. A read-only store whose log is not yet in its file
 // counts the last pass over the copy (file form: the snapshot it starts
-// from). fn should be quick: the snapshot is held while it runs. It must
-// not call Compact, ApplyLog, Backup or Close, which wait for the backup.
+// from). fn should be quick: the snapshot is held while it runs (a bbolt
+// read transaction; with the log, the applier paused), so a write made
+// from it, or one it waits for, may wait for the backup to end, a
+// deadlock, where its commit must grow bbolt's memory map, which waits
+// for every read (with NoWAL, any write: measured, a 4 MB Save from fn
+// on a store mapped small hangs). It is called synchronously all the
+// same: a caller may end the backup from it (its ctx) or act during the
+// copy. It must not call Compact,
+// ApplyLog, Backup or Close, which wait for the backup.
 func BackupProgress(fn func(written, total int64)) BackupOption {
 	return func(c *backupConfig) { c.progress = fn }
 }

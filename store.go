@@ -126,6 +126,10 @@ type Options struct {
 	// groups replayed from a crashed run's log), a fail-stop with its
 	// cause, each GC run and compaction with what it freed, each backup,
 	// and an fsync slower than SlowFsync. Nil: silent. See docs/observability.md.
+	// Its handler is called on the store's own goroutines, the commit
+	// loop's and the applier's among them (a slow fsync, a fail-stop):
+	// it must not write to this store nor wait for a write to it, which
+	// would wait for the loop that called it.
 	Logger *slog.Logger
 	// SlowFsync is the duration above which an fsync of the log (or a bbolt
 	// commit, whose fsyncs it waits for) is logged as slow. Zero means 100

@@ -83,12 +83,17 @@ func (r *VerifyReport) add(p Problem) {
 
 // VerifyOptions tune Verify.
 type VerifyOptions struct {
-	// Progress, if set, is called after each thread with the number of
-	// threads checked so far, inside Verify's read transaction: a write
-	// made from it may wait for Verify to end (a deadlock) where its
-	// commit must grow bbolt's memory map, which waits for every read
-	// (with NoWAL, any write; with the log, a session's first write,
-	// which binds the log to the file). Write from elsewhere.
+	// Progress, if set, is called with the number of threads checked so
+	// far, from a goroutine of Verify's, one call at a time and outside
+	// Verify's read (verify_progress.go), so that it may call the store,
+	// write to it too, or wait for a goroutine that does: called inside,
+	// such a write could wait for Verify, which waited for the callback.
+	// Counts checked while a call runs come together in the next call, so
+	// it may skip counts, never goes back, and lags the check by up to
+	// one call; the last count is always delivered. Verify returns once
+	// the last call has returned, and none runs after; a cancelled ctx
+	// ends Verify's read at once, and Verify then waits for the call
+	// under way, if any. A panic in it is raised again by Verify.
 	Progress func(threadsDone int)
 	// PagesOnly checks the file's pages (bbolt's page check, the branch
 	// keys, the meta pages) and not the store's records: what a write
@@ -120,6 +125,11 @@ type VerifyOptions struct {
 // in its write transaction, so writes wait until it is done. Read-only,
 // nothing in this process writes and no other process may.
 func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
+	// Deferred: the callback's last call ends after the read, before
+	// Verify returns.
+	pump := startProgress(opts.Progress)
+	defer pump.finish()
+	opts.Progress = pump.noter()
 	rep := &VerifyReport{Problems: []Problem{}}
 	check := func(r reader) error { return verifyAll(ctx, r, s.keys, rep, opts, s.path) }
 	if s.readOnly {
