@@ -57,6 +57,11 @@ func compactTempPath(path string) string { return path + ".compact" }
 // PATH.compact: the text is said again with the temporary name, and
 // errors.Is and errors.As still find what err wraps.
 func compactErr(err error, path, tmp string) error {
+	// The page check's errors are the old file's, named path too: they
+	// stay as they are.
+	if _, ok := errors.AsType[oldFileError](err); ok {
+		return err
+	}
 	var pe *os.PathError
 	if errors.As(err, &pe) && pe.Path == path {
 		pe.Path = tmp
@@ -82,6 +87,14 @@ type renamedError struct {
 
 func (e renamedError) Error() string { return e.msg }
 func (e renamedError) Unwrap() error { return e.err }
+
+// oldFileError is an error of the store's own file, met while the copy
+// reads it (checkTx opens and reads it by its path): compactErr leaves
+// it naming that path, which is the file that failed.
+type oldFileError struct{ err error }
+
+func (e oldFileError) Error() string { return e.err.Error() }
+func (e oldFileError) Unwrap() error { return e.err }
 
 // RemoveCompactLeftover removes the temporary file of a compaction that
 // died before its rename. Called only while holding the lock on path: no
@@ -272,7 +285,7 @@ func copyLive(ctx context.Context, dst, src *bolt.DB, path string, progress func
 	// log applied: the file is stx's view, and checkTx checks it. A
 	// damaged file is not compacted: the store keeps it as it is.
 	if err := checkTx(stx, path); err != nil {
-		return err
+		return oldFileError{err}
 	}
 	c := &copier{ctx: ctx, dst: dst, progress: progress, stage: stage}
 	// Count first, so progress has a total (a keys-only walk, far
