@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"testing"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
 )
@@ -190,3 +191,10 @@ func ChildEnvForTest(extra ...string) []string {
 
 // childEnv is ChildEnvForTest for this package's own tests.
 func childEnv(extra ...string) []string { return ChildEnvForTest(extra...) }
+
+// RaceSampleForTest is raceSample (race_rounds_test.go) for the external
+// tests' single-goroutine sweeps.
+func RaceSampleForTest(t *testing.T, stride int) (keep func(i int) bool) {
+	t.Helper()
+	return raceSample(t, stride)
+}

@@ -15,7 +15,9 @@ import (
 // many commits; the page check must pass every sound file.
 func TestH188PageBoundHuntSound(t *testing.T) {
 	t.Parallel()
-	rounds := 8 // H188_ROUNDS=150: 150 files, 90 s
+	// H188_ROUNDS=150: 150 files, 90 s. Under -race 3 (one goroutine,
+	// one bbolt handle: raceRounds); CI's plain command runs 8.
+	rounds := raceRounds(8, 3)
 	if s := os.Getenv("H188_ROUNDS"); s != "" {
 		fmt.Sscan(s, &rounds)
 	}

@@ -22,7 +22,9 @@ import (
 // the model's keys.
 func TestH188WalkHuntSound(t *testing.T) {
 	t.Parallel()
-	rounds := 10 // H188_ROUNDS=150: 576,000 walks, 125 s
+	// H188_ROUNDS=150: 576,000 walks, 125 s. Under -race 3 (one
+	// goroutine, one bbolt handle: raceRounds); CI's plain command runs 10.
+	rounds := raceRounds(10, 3)
 	if s := os.Getenv("H188_ROUNDS"); s != "" {
 		fmt.Sscan(s, &rounds)
 	}

@@ -59,7 +59,10 @@ func (m h194Model) drop(p Path) {
 // fails the store), and the file must hold the model after.
 func TestH194WritePathNeverRefusesASoundStore(t *testing.T) {
 	t.Parallel()
-	seeds := 3
+	// Under -race one seed of each page size: the hunt is one goroutine
+	// on one bbolt handle; CI's plain command runs all three
+	// (raceRounds).
+	seeds := raceRounds(3, 1)
 	if testing.Short() {
 		seeds = 1
 	}
