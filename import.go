@@ -36,6 +36,10 @@ type importRec struct {
 	// A pending write's checkpoint: its id and namespace, whose history
 	// entry's tally counts it (write_tally.go).
 	write *cpRef
+	// A checkpoint's id, for the floor of new ids (Import observes the
+	// newest once the dump is in).
+	cpID  [idLen]byte
+	hasID bool
 }
 
 type kvPut struct {
@@ -92,9 +96,17 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Du
 	seals := s.importSeals.begin()
 	defer s.importSeals.end(seals)
 	started := map[string]bool{}
-	err := s.importDump(ctx, r, opts, id, seals, started, &sum)
+	var newest [idLen]byte // the newest checkpoint id read
+	err := s.importDump(ctx, r, opts, id, seals, started, &sum, &newest)
 	if err == nil {
 		err = s.checkImported(ctx, started)
+	}
+	if err == nil {
+		// New ids sort after the imported ones from now on; not before
+		// the dump is in: an Import that fails is undone and must not
+		// leave its ids as the floor (the largest ULID would leave no id
+		// for any later Save, h222_refused_import_floor_test.go).
+		s.ids.observe(newest)
 	}
 	if err == nil {
 		// Publish: the threads stay from now on.
@@ -255,7 +267,7 @@ func (s *Store) rollbackImports(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) importDump(ctx context.Context, r io.Reader, opts ImportOptions, id [idLen]byte, seals *[]uint32, started map[string]bool, sum *DumpSummary) error {
+func (s *Store) importDump(ctx context.Context, r io.Reader, opts ImportOptions, id [idLen]byte, seals *[]uint32, started map[string]bool, sum *DumpSummary, newest *[idLen]byte) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	line := 0
 	next := func() ([]byte, error) {
@@ -347,6 +359,9 @@ func (s *Store) importDump(ctx context.Context, r io.Reader, opts ImportOptions,
 		if err != nil {
 			return bad("%v", err)
 		}
+		if ir.hasID && bytes.Compare(ir.cpID[:], newest[:]) > 0 {
+			*newest = ir.cpID
+		}
 		if !threads[ir.thread] {
 			threads[ir.thread] = true
 			sum.Threads++
@@ -388,7 +403,7 @@ func (s *Store) prepareImport(rec *dumpRecord, sum *DumpSummary) (importRec, err
 		if _, err := decodeMetadata(ts, key, rec.Metadata); err != nil {
 			return ir, fmt.Errorf("checkpoint %s: %w", rec.ID, err)
 		}
-		s.ids.observe(id)
+		ir.cpID, ir.hasID = id, true
 		data := importedRecord(bucketCheckpoints, ts, key, rec.Data)
 		md := importedRecord(bucketMetadata, ts, key, rec.Metadata)
 		ir.puts = []kvPut{

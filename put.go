@@ -89,7 +89,7 @@ func (s *Store) PutFull(ctx context.Context, cfg Config, cp Checkpoint, meta Met
 			}
 		}
 		return nil
-	}, nil)
+	}, p.observeGiven(s.ids))
 	if err != nil {
 		return Config{}, err
 	}
@@ -105,6 +105,18 @@ type preparedPut struct {
 	parent     []byte
 	rec, md    []byte
 	blobs      []blobWrite
+}
+
+// observeGiven is PutFull's onQueue hook: a given id raises the floor of
+// new ids as the Put is queued, in queue order, so that every id drawn
+// after the call returned (an Async Put returns at once) sorts after it,
+// and a Put refused before (ctx ended, closed store, no room) leaves the
+// floor as it was. Nil for a new id, drawn already.
+func (p *preparedPut) observeGiven(ids *idSource) func() error {
+	if !p.given {
+		return nil
+	}
+	return func() error { ids.observe(p.id); return nil }
 }
 
 // size is the bytes of records the put holds until committed.
@@ -145,7 +157,11 @@ func (s *Store) preparePut(cfg Config, cp Checkpoint, meta Metadata, newVersions
 				return nil, err
 			}
 		}
-		s.ids.observe(p.id)
+		// The floor of new ids is raised to it once the Put is queued
+		// (PutFull's onQueue), not here: a Put refused before that stores
+		// nothing and must not leave its id as the floor (the largest
+		// ULID would leave no id for any later Save,
+		// h222_refused_put_floor_test.go).
 	}
 	ts := cp.TS
 	if ts.IsZero() {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/ckpt-go/ckpt/saverkit"
+	"github.com/oklog/ulid/v2"
 )
 
 // Put stores a checkpoint atomically: header, metadata, the values of the
@@ -48,6 +49,7 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 	now := time.Now()
 	generated := cp.ID == ""
 	id := cp.ID
+	var given ulid.ULID // cp.ID parsed, observed once stored
 	if generated {
 		u, err := s.ids.Next(now)
 		if err != nil {
@@ -63,7 +65,11 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 		if err := saverkit.CheckParent(id, cfg.CheckpointID); err != nil {
 			return ckpt.Config{}, err
 		}
-		s.ids.Observe(u)
+		// The floor of new ids is raised to it once the script stored it
+		// ("ok" below), not here: a Put refused before stores nothing and
+		// must not leave its id as the floor (the largest ULID would leave
+		// no new id, h222_refused_put_floor_test.go).
+		given = u
 	}
 	ts := cp.TS
 	if ts.IsZero() {
@@ -157,6 +163,11 @@ func (s *Store) PutFull(ctx context.Context, cfg ckpt.Config, cp ckpt.Checkpoint
 		}
 		switch status {
 		case "ok":
+			if !generated {
+				// Before the call returns: every id drawn after it sorts
+				// after this one.
+				s.ids.Observe(given)
+			}
 			return ckpt.Config{ThreadID: cfg.ThreadID, CheckpointNS: ns, CheckpointID: id}, nil
 		case "notfound":
 			return ckpt.Config{}, fmt.Errorf("%w: parent checkpoint %s in thread %q namespace %q (deleted or never written)", ckpt.ErrNotFound, cfg.CheckpointID, cfg.ThreadID, ns)
