@@ -122,14 +122,10 @@ type Options struct {
 	// waiting for the call it is in, and the sweeper ends after it. A
 	// panic in it ends the process, as OnAsyncError's does.
 	OnSweep func(GCStats, error)
-	// Logger, if set, gets one record per notable event: an open (with the
-	// groups replayed from a crashed run's log), a fail-stop with its
-	// cause, each GC run and compaction with what it freed, each backup,
-	// and an fsync slower than SlowFsync. Nil: silent. See docs/observability.md.
-	// Its handler is called on the store's own goroutines, the commit
-	// loop's and the applier's among them (a slow fsync, a fail-stop):
-	// it must not write to this store nor wait for a write to it, which
-	// would wait for the loop that called it.
+	// Logger, if set, gets a record per notable event (open, fail-stop,
+	// GC, compaction, backup, slow fsync); nil: silent. Its handler runs
+	// on the store's own goroutines (the commit loop's, the applier's): it
+	// must not write to this store, nor wait for a write to it (a hang).
 	Logger *slog.Logger
 	// SlowFsync is the duration above which an fsync of the log (or a bbolt
 	// commit, whose fsyncs it waits for) is logged as slow. Zero means 100
