@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
-
-	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // TestCompactFailedDirSyncFailsStop: Compact renames the new file over the
@@ -22,14 +19,8 @@ import (
 func TestCompactFailedDirSyncFailsStop(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	boom := errors.New("directory fsync: input/output error")
-	var failDir atomic.Bool
-	tune := &tuning{hooks: engine.Hooks{SyncDir: func(dir string) error {
-		if failDir.Load() {
-			return boom
-		}
-		return engine.SyncDir(dir)
-	}}}
+	f := newSwapFault()
+	boom, failDir, tune := f.boom, &f.fail, f.tuning()
 	for _, nowal := range []bool{false, true} {
 		failDir.Store(false)
 		path := filepath.Join(t.TempDir(), "s.db")

@@ -7,10 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
-
-	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // TestCompactFailedDirSyncReopenCompacts: after Compact's fsync of the
@@ -27,14 +24,8 @@ import (
 func TestCompactFailedDirSyncReopenCompacts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	boom := errors.New("directory fsync: input/output error")
-	var failDir atomic.Bool
-	tune := &tuning{hooks: engine.Hooks{SyncDir: func(dir string) error {
-		if failDir.Load() {
-			return boom
-		}
-		return engine.SyncDir(dir)
-	}}}
+	f := newSwapFault()
+	boom, failDir, tune := f.boom, &f.fail, f.tuning()
 	for _, nowal := range []bool{false, true} {
 		failDir.Store(false)
 		path := filepath.Join(t.TempDir(), "s.db")

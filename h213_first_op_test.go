@@ -80,6 +80,18 @@ func h213Latest(t *testing.T, path string, opts Options, want string) {
 	}
 }
 
+// h213KeptAfterKillAndClose checks that id is thread t1's newest
+// checkpoint after a kill now (a copy of the open store's files), then
+// closes s and checks it again in the file at path.
+func h213KeptAfterKillAndClose(t *testing.T, s *Store, path string, opts Options, id string) {
+	t.Helper()
+	h213Latest(t, crashCopy(t, s), opts, id)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h213Latest(t, path, opts, id)
+}
+
 // TestH213FirstOperationOfSessionThenWrite: each operation that relied on
 // Open's binding of the log (ApplyLog, Compact, GC, DeleteThread, both
 // Backups, Flush, Rekey, Verify, a Close alone) as the first of a
@@ -153,11 +165,7 @@ func TestH213FirstOperationOfSessionThenWrite(t *testing.T) {
 				if err != nil {
 					t.Fatalf("a write after %s: %v", op.name, err)
 				}
-				h213Latest(t, crashCopy(t, s), opts, id) // a kill after the write
-				if err := s.Close(); err != nil {
-					t.Fatal(err)
-				}
-				h213Latest(t, path, opts, id)
+				h213KeptAfterKillAndClose(t, s, path, opts, id)
 			})
 		}
 	}
@@ -216,11 +224,7 @@ func TestH213WriteFromBackupProgressCallback(t *testing.T) {
 			if !saved || saveErr != nil {
 				t.Fatalf("write from the progress callback: called %v: %v", saved, saveErr)
 			}
-			h213Latest(t, crashCopy(t, s), opts, id)
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			h213Latest(t, path, opts, id)
+			h213KeptAfterKillAndClose(t, s, path, opts, id)
 		})
 	}
 }
@@ -275,11 +279,7 @@ func TestH213WriteDuringBackupInAnotherGoroutine(t *testing.T) {
 			if waitErr != nil {
 				t.Fatal(waitErr)
 			}
-			h213Latest(t, crashCopy(t, s), opts, id)
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			h213Latest(t, path, opts, id)
+			h213KeptAfterKillAndClose(t, s, path, opts, id)
 		})
 	}
 }
@@ -317,11 +317,7 @@ func TestH213BackupFirstThenWrite(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h213Latest(t, crashCopy(t, s), opts, id)
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			h213Latest(t, path, opts, id)
+			h213KeptAfterKillAndClose(t, s, path, opts, id)
 			h213Latest(t, dst, opts, first.CheckpointID)
 		})
 	}

@@ -18,25 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// swapFault is a SyncDir hook that fails while it is set.
-type swapFault struct {
-	fail atomic.Bool
-	boom error
-}
-
-func newSwapFault() *swapFault {
-	return &swapFault{boom: errors.New("directory fsync: input/output error")}
-}
-
-func (f *swapFault) tuning() *tuning {
-	return &tuning{hooks: engine.Hooks{SyncDir: func(dir string) error {
-		if f.fail.Load() {
-			return f.boom
-		}
-		return engine.SyncDir(dir)
-	}}}
-}
-
 // markedStore makes a store at a new path whose last Compact's directory
 // fsync failed (the file carries meta/swap-unsynced) and returns its path
 // and the ids saved before, under opts (its tuning replaced).

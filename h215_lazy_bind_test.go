@@ -76,11 +76,7 @@ func TestH215BindOnFullDiskFailsTheWriteAlone(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the write after the full disk: %v", err)
 	}
-	h213Latest(t, crashCopy(t, s), opts, id)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	h213Latest(t, path, opts, id)
+	h213KeptAfterKillAndClose(t, s, path, opts, id)
 }
 
 // TestH215BindFsyncFailsTheStore: the binding commit's fsync fails (bbolt
@@ -517,11 +513,7 @@ func TestH215FirstOperationsH213DidNotTry(t *testing.T) {
 				if err != nil {
 					t.Fatalf("a write after %s: %v", op.name, err)
 				}
-				h213Latest(t, crashCopy(t, s), opts, id)
-				if err := s.Close(); err != nil {
-					t.Fatal(err)
-				}
-				h213Latest(t, path, opts, id)
+				h213KeptAfterKillAndClose(t, s, path, opts, id)
 			})
 		}
 	}
@@ -656,11 +648,7 @@ func TestH215ReadOnlyBesideAnUnboundWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h213Latest(t, crashCopy(t, s), opts, id)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	h213Latest(t, path, opts, id)
+	h213KeptAfterKillAndClose(t, s, path, opts, id)
 }
 
 // TestH215AsyncFirstWriteOnFullDiskFlushReports: the session's first
@@ -719,9 +707,5 @@ func TestH215AsyncFirstWriteOnFullDiskFlushReports(t *testing.T) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatalf("Flush after the full disk: %v", err)
 	}
-	h213Latest(t, crashCopy(t, s), opts, id)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	h213Latest(t, path, opts, id)
+	h213KeptAfterKillAndClose(t, s, path, opts, id)
 }

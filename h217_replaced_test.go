@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
-
-	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // h217DirFault is a store at a new path, with two saves, whose directory
@@ -16,14 +14,8 @@ import (
 // fail with boom while fail is set.
 func h217DirFault(t *testing.T, nowal bool) (s *Store, path string, fail *atomic.Bool, boom error) {
 	t.Helper()
-	boom = errors.New("directory fsync: input/output error")
-	fail = new(atomic.Bool)
-	tune := &tuning{hooks: engine.Hooks{SyncDir: func(dir string) error {
-		if fail.Load() {
-			return boom
-		}
-		return engine.SyncDir(dir)
-	}}}
+	f := newSwapFault()
+	boom, fail, tune := f.boom, &f.fail, f.tuning()
 	path = filepath.Join(t.TempDir(), "s.db")
 	s, err := Open(path, Options{NoWAL: nowal, tuning: tune})
 	if err != nil {
