@@ -67,6 +67,12 @@ func TestH225PermissionDeniedSaysWhatNeedsIt(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("file to create:\n got %v\nwant %s", err, want)
 	}
+	// import builds a new file beside the path (FILE.import) and links
+	// it into place: the directory refused that sibling.
+	err = a.writeOpenError(missing, denied(missing+".import"))
+	if err == nil || err.Error() != want {
+		t.Fatalf("import's file beside the path:\n got %v\nwant %s", err, want)
+	}
 	// Other errors are openError's, as before.
 	other := filepath.Join(dir, "other.db")
 	if got, want := a.writeOpenError(other, errors.New("boom")), "boom"; got == nil || got.Error() != want {
