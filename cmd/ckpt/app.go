@@ -73,6 +73,7 @@ every command takes it back in that form: ckpt log demo.db '"b\xff\xfex"'.`,
 		if i := strings.Index(msg, "strconv.ParseBool: "); i >= 0 {
 			msg = msg[:i] + "want true or false"
 		}
+		msg = withFlagGuess(c, msg)
 		return usageError{fmt.Sprintf("%s: %s", c.Name(), msg)}
 	})
 	for _, newCmd := range commands {
@@ -249,7 +250,7 @@ func (a *app) openWriteLook(path string, look func(ro *ckpt.Store) error, ready 
 		// the store were, where the limit or the disk is what is short.
 		return nil, fmt.Errorf("%w (no room to open it for writing: free space on its disk or raise the file size limit, ulimit -f); %s left as it was", a.openError(path, err), path)
 	}
-	return s, a.openError(path, err)
+	return s, a.writeOpenError(path, err)
 }
 
 // logOntoDamage refuses a file that holds a log a writer left unapplied
