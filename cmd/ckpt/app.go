@@ -47,8 +47,9 @@ func (a *app) rootCommand() *cobra.Command {
 		Use:   "ckpt",
 		Short: "Crash-and-resume demo and inspection tools for ckpt store files",
 		Long: `ckpt runs a crash-and-resume demo of the ckpt checkpoint store and looks
-into store files: threads, history, checkpoints, differences, consistency,
-space, export and import.
+after store files: threads, history, checkpoints, differences, consistency
+(verify), space (stats), old history (gc), free pages (compact), copies
+(cp, backup), export and import, repair (recover) and keys (rekey).
 
 Start with:  ckpt demo   (then: ckpt log demo.db demo)
 
