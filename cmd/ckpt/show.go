@@ -71,6 +71,9 @@ writes. --channel prints one channel's value only.`,
 	c.Flags().Var((*nameValue)(&ns), "ns", "checkpoint namespace")
 	c.Flags().Var((*nameValue)(&channel), "channel", "print only this channel's value")
 	a.addJSON(c)
+	// show prints JSON either way: "machine-readable" alone left a reader
+	// wondering what the flag changes.
+	c.Flags().Lookup("json").Usage = "print the JSON on one compact line (default: indented, for people)"
 	return c
 }
 
