@@ -113,7 +113,7 @@ func notFoundIn(ctx context.Context, s *ckpt.Store, file string, cfg ckpt.Config
 				return fmt.Errorf("%s: %w (it is in namespace %q: %s)", file, err, ns, flag)
 			}
 		}
-		return fmt.Errorf("%s: %w", file, err)
+		return missingID(file, cfg, id, err)
 	}
 	if !slices.Contains(info.Namespaces, cfg.CheckpointNS) {
 		names := make([]string, len(info.Namespaces))
@@ -126,6 +126,23 @@ func notFoundIn(ctx context.Context, s *ckpt.Store, file string, cfg ckpt.Config
 		return fmt.Errorf("%s: %w (thread %q has namespaces %s)", file, err, cfg.ThreadID, strings.Join(names, ", "))
 	}
 	return fmt.Errorf("%s: %w", file, err)
+}
+
+// missingID says that no checkpoint of the thread (in any namespace) has
+// id, or an id starting with it, as a missing thread is said: the
+// library's "not found: no checkpoint id starting with ... in thread T
+// namespace """ put the sentinel's words mid-line and named a namespace
+// nobody typed. It wraps err (ErrNotFound).
+func missingID(file string, cfg ckpt.Config, id string, err error) error {
+	what := fmt.Sprintf("whose id starts with %q", id)
+	if len(id) == 26 { // a whole ULID: the id itself
+		what = id
+	}
+	where := fmt.Sprintf("thread %q", cfg.ThreadID)
+	if cfg.CheckpointNS != "" {
+		where += fmt.Sprintf(" namespace %q", cfg.CheckpointNS)
+	}
+	return textError{fmt.Sprintf("%s: %s has no checkpoint %s ('ckpt log' lists its checkpoints)", file, where, what), err}
 }
 
 // resolveID turns a checkpoint id, or the start of one, into the id.
