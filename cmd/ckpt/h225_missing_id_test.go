@@ -31,3 +31,18 @@ func TestH225MissingCheckpointIDSaidPlainly(t *testing.T) {
 		}
 	}
 }
+
+// With --ns a namespace the thread lacks, an id said only that no
+// checkpoint of that namespace has it; without an id show names the
+// namespaces the thread has (TestShowAndDiffSayWhichNamespaceHoldsTheID).
+// With one it does too now: the namespace is the slip, not the id.
+func TestH225MissingIDInANamespaceTheThreadLacks(t *testing.T) {
+	t.Parallel()
+	dir, db, sub := nsStore(t)
+	for _, args := range [][]string{
+		{"show", db, "t", "01ZZZ", "--ns", "nope"},
+		{"diff", db, "t", "01ZZZ", sub[0], "--ns", "nope"},
+	} {
+		failsWith(t, runIn(t, dir, "", args...), 1, `ckpt: `+db+`: thread "t" has no namespace "nope" (it has namespaces (root), sub:1)`)
+	}
+}
