@@ -113,19 +113,29 @@ func notFoundIn(ctx context.Context, s *ckpt.Store, file string, cfg ckpt.Config
 				return fmt.Errorf("%s: %w (it is in namespace %q: %s)", file, err, ns, flag)
 			}
 		}
+		if !slices.Contains(info.Namespaces, cfg.CheckpointNS) {
+			// The --ns is the slip, not the id: say so, as show
+			// without an id does below.
+			return textError{fmt.Sprintf("%s: thread %q has no namespace %q (it has namespaces %s)", file, cfg.ThreadID, cfg.CheckpointNS, nsNames(info.Namespaces)), err}
+		}
 		return missingID(file, cfg, id, err)
 	}
 	if !slices.Contains(info.Namespaces, cfg.CheckpointNS) {
-		names := make([]string, len(info.Namespaces))
-		for i, ns := range info.Namespaces {
-			names[i] = ns
-			if ns == "" {
-				names[i] = "(root)"
-			}
-		}
-		return fmt.Errorf("%s: %w (thread %q has namespaces %s)", file, err, cfg.ThreadID, strings.Join(names, ", "))
+		return fmt.Errorf("%s: %w (thread %q has namespaces %s)", file, err, cfg.ThreadID, nsNames(info.Namespaces))
 	}
 	return fmt.Errorf("%s: %w", file, err)
+}
+
+// nsNames lists a thread's namespaces for a line, the root's as (root).
+func nsNames(namespaces []string) string {
+	names := make([]string, len(namespaces))
+	for i, ns := range namespaces {
+		names[i] = ns
+		if ns == "" {
+			names[i] = "(root)"
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // missingID says that no checkpoint of the thread (in any namespace) has
