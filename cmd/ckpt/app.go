@@ -47,8 +47,9 @@ func (a *app) rootCommand() *cobra.Command {
 		Use:   "ckpt",
 		Short: "Crash-and-resume demo and inspection tools for ckpt store files",
 		Long: `ckpt runs a crash-and-resume demo of the ckpt checkpoint store and looks
-into store files: threads, history, checkpoints, differences, consistency,
-space, export and import.
+after store files: threads, history, checkpoints, differences, consistency
+(verify), space (stats), old history (gc), free pages (compact), copies
+(cp, backup), export and import, repair (recover) and keys (rekey).
 
 Start with:  ckpt demo   (then: ckpt log demo.db demo)
 
@@ -73,6 +74,7 @@ every command takes it back in that form: ckpt log demo.db '"b\xff\xfex"'.`,
 		if i := strings.Index(msg, "strconv.ParseBool: "); i >= 0 {
 			msg = msg[:i] + "want true or false"
 		}
+		msg = withFlagGuess(c, msg)
 		return usageError{fmt.Sprintf("%s: %s", c.Name(), msg)}
 	})
 	for _, newCmd := range commands {
@@ -249,7 +251,7 @@ func (a *app) openWriteLook(path string, look func(ro *ckpt.Store) error, ready 
 		// the store were, where the limit or the disk is what is short.
 		return nil, fmt.Errorf("%w (no room to open it for writing: free space on its disk or raise the file size limit, ulimit -f); %s left as it was", a.openError(path, err), path)
 	}
-	return s, a.openError(path, err)
+	return s, a.writeOpenError(path, err)
 }
 
 // logOntoDamage refuses a file that holds a log a writer left unapplied

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,6 +92,7 @@ Store.BackupFile; this command is for a file no program holds.`,
 			if err != nil && target != dst {
 				err = textError{strings.ReplaceAll(err.Error(), "backup to "+target+":", "backup to "+asTyped(dst, target)+":"), err}
 			}
+			err = backupTempError(dst, target, err)
 			if err != nil {
 				if err := resolveUsage(err); errors.As(err, new(usageError)) {
 					return err // DST is the store or a directory
@@ -190,3 +192,17 @@ type textError struct {
 
 func (e textError) Error() string { return e.msg }
 func (e textError) Unwrap() error { return e.err }
+
+// backupTempError says in export -o's words a copy that could not be
+// created beside DST: the library's error names the temporary file
+// (DST.ckpt-backup-NNN.tmp) in Go's words, "open DIR/...tmp: permission
+// denied", a file nobody named, where DST's directory is what refused.
+// Any other error is returned as it is.
+func backupTempError(dst, target string, err error) error {
+	pe, ok := errors.AsType[*fs.PathError](err)
+	if !ok || pe.Op != "open" || pe.Path == target || filepath.Dir(pe.Path) != filepath.Dir(target) ||
+		!strings.Contains(filepath.Base(pe.Path), ".ckpt-backup-") {
+		return err
+	}
+	return textError{fmt.Sprintf("backup to %s: %s takes no new file (%v)", asTyped(dst, target), filepath.Dir(target), pe.Err), err}
+}

@@ -113,11 +113,11 @@ func TestBadArguments(t *testing.T) {
 	}{
 		{[]string{"log", db, "nope"}, 1, `has no thread "nope"`},
 		{[]string{"show", db, "nope"}, 1, `has no thread "nope"`},
-		{[]string{"show", db, "demo", absent}, 1, "not found: checkpoint " + absent},
+		{[]string{"show", db, "demo", absent}, 1, `thread "demo" has no checkpoint ` + absent},
 		{[]string{"show", db, "demo", "not-an-id"}, 2, `"not-an-id" is neither a checkpoint id nor the start of one`},
-		{[]string{"show", db, "demo", "7ZZZ"}, 1, `no checkpoint id starting with "7ZZZ" in thread "demo"`},
+		{[]string{"show", db, "demo", "7ZZZ"}, 1, `thread "demo" has no checkpoint whose id starts with "7ZZZ"`},
 		{[]string{"show", db, "demo", "ZZZZ"}, 2, `"ZZZZ" is neither a checkpoint id nor the start of one`}, // ids start 0-7
-		{[]string{"diff", db, "demo", ids[1], absent}, 1, "not found: checkpoint " + absent},
+		{[]string{"diff", db, "demo", ids[1], absent}, 1, `thread "demo" has no checkpoint ` + absent},
 		{[]string{"diff", db, "nope", ids[1], ids[2]}, 1, `has no thread "nope"`},
 		{[]string{"export", db, "demo", "nope"}, 1, `has no thread "nope"`},
 		{[]string{"log", db, "demo", "--limit", "x"}, 2, `invalid argument "x" for "--limit"`},

@@ -157,7 +157,7 @@ threads this import created are removed again.`,
 					// Names the file once, not its .import sibling twice;
 					// an error of the dump's (read from stdin, a device)
 					// names the dump, not the file.
-					err = a.openError(args[0], err)
+					err = a.writeOpenError(args[0], err)
 				}
 			} else {
 				// The dump's first line is checked after FILE's read-only

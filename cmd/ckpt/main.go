@@ -1,7 +1,9 @@
 // Command ckpt runs a crash-and-resume demo of the ckpt store and lets an
 // operator look into a store file without writing Go: list threads, show a
 // thread's history and one checkpoint, compare two checkpoints, verify the
-// file, measure it, and export or import threads.
+// file, measure it, prune old history and compact the file, copy, delete,
+// back up, export and import threads, repair a damaged log and re-seal an
+// encrypted store.
 //
 // Every command prints one line on stderr and exits non-zero when it
 // fails: 1 for an error (or problems found by verify), 2 for bad usage,

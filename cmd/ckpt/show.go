@@ -71,6 +71,9 @@ writes. --channel prints one channel's value only.`,
 	c.Flags().Var((*nameValue)(&ns), "ns", "checkpoint namespace")
 	c.Flags().Var((*nameValue)(&channel), "channel", "print only this channel's value")
 	a.addJSON(c)
+	// show prints JSON either way: "machine-readable" alone left a reader
+	// wondering what the flag changes.
+	c.Flags().Lookup("json").Usage = "print the JSON on one compact line (default: indented, for people)"
 	return c
 }
 
@@ -110,19 +113,46 @@ func notFoundIn(ctx context.Context, s *ckpt.Store, file string, cfg ckpt.Config
 				return fmt.Errorf("%s: %w (it is in namespace %q: %s)", file, err, ns, flag)
 			}
 		}
-		return fmt.Errorf("%s: %w", file, err)
+		if !slices.Contains(info.Namespaces, cfg.CheckpointNS) {
+			// The --ns is the slip, not the id: say so, as show
+			// without an id does below.
+			return textError{fmt.Sprintf("%s: thread %q has no namespace %q (it has namespaces %s)", file, cfg.ThreadID, cfg.CheckpointNS, nsNames(info.Namespaces)), err}
+		}
+		return missingID(file, cfg, id, err)
 	}
 	if !slices.Contains(info.Namespaces, cfg.CheckpointNS) {
-		names := make([]string, len(info.Namespaces))
-		for i, ns := range info.Namespaces {
-			names[i] = ns
-			if ns == "" {
-				names[i] = "(root)"
-			}
-		}
-		return fmt.Errorf("%s: %w (thread %q has namespaces %s)", file, err, cfg.ThreadID, strings.Join(names, ", "))
+		return fmt.Errorf("%s: %w (thread %q has namespaces %s)", file, err, cfg.ThreadID, nsNames(info.Namespaces))
 	}
 	return fmt.Errorf("%s: %w", file, err)
+}
+
+// nsNames lists a thread's namespaces for a line, the root's as (root).
+func nsNames(namespaces []string) string {
+	names := make([]string, len(namespaces))
+	for i, ns := range namespaces {
+		names[i] = ns
+		if ns == "" {
+			names[i] = "(root)"
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// missingID says that no checkpoint of the thread (in any namespace) has
+// id, or an id starting with it, as a missing thread is said: the
+// library's "not found: no checkpoint id starting with ... in thread T
+// namespace """ put the sentinel's words mid-line and named a namespace
+// nobody typed. It wraps err (ErrNotFound).
+func missingID(file string, cfg ckpt.Config, id string, err error) error {
+	what := fmt.Sprintf("whose id starts with %q", id)
+	if len(id) == 26 { // a whole ULID: the id itself
+		what = id
+	}
+	where := fmt.Sprintf("thread %q", cfg.ThreadID)
+	if cfg.CheckpointNS != "" {
+		where += fmt.Sprintf(" namespace %q", cfg.CheckpointNS)
+	}
+	return textError{fmt.Sprintf("%s: %s has no checkpoint %s ('ckpt log' lists its checkpoints)", file, where, what), err}
 }
 
 // resolveID turns a checkpoint id, or the start of one, into the id.

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/ckpt-go/ckpt/web"
@@ -66,7 +69,7 @@ web.Handler itself instead: see the README.`,
 			defer a.closeStore(s, &err)
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
-				return fmt.Errorf("--addr %s: %w", addr, err)
+				return listenError(addr, err)
 			}
 			srv := &http.Server{Handler: web.Handler(s, web.Options{}), ReadHeaderTimeout: 10 * time.Second}
 			fmt.Fprintf(a.out, "ckpt ui: %s (read-only) at %s\n", args[0], uiAddress(ln.Addr()))
@@ -95,4 +98,27 @@ web.Handler itself instead: see the README.`,
 	}
 	c.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "address to listen on (host:port; port 0 picks a free one)")
 	return c
+}
+
+// listenError says why --addr cannot be listened on, and what to do: the
+// net package's "listen tcp ADDR: bind: WHY" named the address twice, in
+// its own words, with no way out.
+func listenError(addr string, err error) error {
+	why := err
+	if oe, ok := errors.AsType[*net.OpError](err); ok && oe.Err != nil {
+		why = oe.Err
+		if se, ok := errors.AsType[*os.SyscallError](why); ok {
+			why = se.Err
+		}
+	}
+	hint := ""
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		hint = " (another program listens on that port; port 0 picks a free one)"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		hint = " (no interface of this machine has that address; 127.0.0.1 is this machine's own)"
+	case errors.Is(err, fs.ErrPermission):
+		hint = " (ports below 1024 need privileges; port 0 picks a free one)"
+	}
+	return textError{fmt.Sprintf("--addr %s: cannot listen there: %v%s", addr, why, hint), err}
 }

@@ -19,8 +19,9 @@ in order) and then checks the store's own invariants: the format marker;
 every checkpoint's record, metadata and channel values exist and decode;
 every pending write and stored value decodes and belongs to a stored
 checkpoint; each thread's history order and the global index agree with
-the checkpoints both ways. It prints every problem found (up to 1000) and
-exits with status 1 if there is any.`,
+the checkpoints both ways; every record's checksum matches its bytes. It
+prints every problem found (up to 1000) and exits with status 1 if there
+is any.`,
 		Args: argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			s, err := a.openRead(args[0])
