@@ -60,15 +60,18 @@ func TestH182ThreadsStopAtANameOutOfPlace(t *testing.T) {
 			data := bytes.Clone(clean)
 			name := []byte("thread-10")
 			// The bucket's key only: in the directory and the index the
-			// name follows its length (len16).
+			// name follows its length (len16). Every copy: a copy in a
+			// page freed since (the applier wrote the threads' page more
+			// than once, as a loaded run may) is not read, so editing it
+			// too changes nothing.
 			if editEach(data, name, func(i int) bool {
 				if i >= 2 && bytes.Equal(data[i-2:i], []byte{0, byte(len(name))}) {
 					return false
 				}
 				copy(data[i:], d.to)
 				return true
-			}) != 1 {
-				t.Fatalf("thread-10's bucket name not found once in the file")
+			}) == 0 {
+				t.Fatalf("thread-10's bucket name not found in the file")
 			}
 			p := filepath.Join(dir, fmt.Sprintf("d-%v-%d.db", ro, len(d.what)))
 			if err := os.WriteFile(p, data, 0o600); err != nil {
