@@ -215,7 +215,7 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 		if !errors.Is(err, errBackupTempGone) { // else the name is not ours to remove
 			_ = os.Remove(tmp)
 		}
-		return fmt.Errorf("ckpt: backup to %s: %w", path, engine.WriteFull(sayCopy(err, tmp)))
+		return fmt.Errorf("ckpt: backup to %s: %w", path, engine.OwnFilesFull(sayCopy(err, tmp)))
 	}
 	// The copy is whole at path; a failed directory fsync only means the
 	// rename may not survive a power cut, which the error says
