@@ -225,7 +225,10 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 		sync = s.tune.hooks.SyncDir // tests make it fail
 	}
 	if err := sync(dir); err != nil {
-		return &ReplacedError{Path: path, Earlier: replaced,
+		// Path is the path the caller gave (a link's own name, not its
+		// target's): the one a program compares with what it passed, and
+		// reading it finds the copy; the message names the target.
+		return &ReplacedError{Path: link, Earlier: replaced,
 			Err: fmt.Errorf("ckpt: backup to %s: fsync directory: %w", path, err)}
 	}
 	return nil

@@ -103,7 +103,11 @@ var (
 // came after it (Compact: the commit that clears the new file's mark, so
 // the next read-write Open compacts once more; or the close of the old
 // file); errors.Is(err, ErrNotDurable) holds when it is false. Its text
-// is Err's.
+// is Err's. BackupFile's Path is the path the caller gave: to a symbolic
+// link, the link (which names the new copy; the rename and the
+// directory's fsync were of the file it names, which the text says).
+// Compact's is the store's file: for a store opened through a link, the
+// file the link names (Store.Path).
 type ReplacedError = engine.ReplacedError
 
 // VersionConflictError is returned (wrapped) by a write that would store a
