@@ -215,7 +215,7 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 		if !errors.Is(err, errBackupTempGone) { // else the name is not ours to remove
 			_ = os.Remove(tmp)
 		}
-		return fmt.Errorf("ckpt: backup to %s: %w", path, engine.WriteFull(sayCopy(err, tmp)))
+		return fmt.Errorf("ckpt: backup to %s: %w", path, engine.OwnFilesFull(sayCopy(err, tmp)))
 	}
 	// The copy is whole at path; a failed directory fsync only means the
 	// rename may not survive a power cut, which the error says
@@ -225,7 +225,10 @@ func (s *Store) BackupFile(ctx context.Context, path string, opts ...BackupOptio
 		sync = s.tune.hooks.SyncDir // tests make it fail
 	}
 	if err := sync(dir); err != nil {
-		return &ReplacedError{Path: path, Earlier: replaced,
+		// Path is the path the caller gave (a link's own name, not its
+		// target's): the one a program compares with what it passed, and
+		// reading it finds the copy; the message names the target.
+		return &ReplacedError{Path: link, Earlier: replaced,
 			Err: fmt.Errorf("ckpt: backup to %s: fsync directory: %w", path, err)}
 	}
 	return nil

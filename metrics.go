@@ -187,8 +187,9 @@ type Metrics struct {
 	// failed store) is no run; Ops and Errors count it.
 	GCRuns       int64
 	GCBytesFreed int64
-	// CompactRuns counts completed Compacts, and CompactBytesFreed how much
-	// smaller they made the file.
+	// CompactRuns counts Compacts that replaced the file (completed ones,
+	// and those whose error carries a *ReplacedError), and
+	// CompactBytesFreed how much smaller they made the file.
 	CompactRuns       int64
 	CompactBytesFreed int64
 	// Backups counts completed backups.
@@ -499,12 +500,17 @@ func (s *Store) gcDone(p *Policy, st *GCStats, err *error, began *bool) func() {
 	}
 }
 
-// compactDone counts a Compact call, and a completed one as a run.
+// compactDone counts a Compact call, and one that replaced the file as a
+// run: a completed one, or one whose error carries a *ReplacedError (the
+// compacted file is at the path, the file smaller by what st says, even
+// though an fsync, the mark's clear or the old handle's close failed
+// after the rename).
 func (s *Store) compactDone(st *CompactStats, err *error) func() {
 	start := time.Now()
 	return func() {
 		s.obs.done(OpCompact, err)
-		if *err == nil && !s.obs.off {
+		_, replaced := errors.AsType[*ReplacedError](*err)
+		if (*err == nil || replaced) && !s.obs.off {
 			s.obs.compactRuns.Add(1)
 			s.obs.compactFreed.Add(st.BytesBefore - st.BytesAfter)
 		}

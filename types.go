@@ -62,9 +62,13 @@ var (
 	// it was made durable. That write failed alone: nothing of it is stored,
 	// now or after a crash, and the store goes on: once there is room, the
 	// same store writes again (no reopen). The error also wraps the
-	// system's, so errors.Is(err, syscall.ENOSPC) holds. A failed fsync is
-	// never ErrDiskFull, whatever its errno: the store then fails
-	// (ErrFailed), since what the disk holds is unknown.
+	// system's, so errors.Is(err, syscall.ENOSPC) holds. A failed fsync of
+	// the store's own log or file is never ErrDiskFull, whatever its errno:
+	// the store then fails (ErrFailed, which still wraps the errno, so
+	// errors.Is(err, syscall.ENOSPC) tells a full disk was the cause),
+	// since what the disk holds is unknown. One of a file Compact or
+	// BackupFile writes for itself, before it is in place, is ErrDiskFull:
+	// that file is removed and the store goes on.
 	ErrDiskFull = engine.ErrDiskFull
 	// ErrVersionReused: a write stored a channel value under a (channel,
 	// version) that already names different content in the thread and
@@ -99,7 +103,11 @@ var (
 // came after it (Compact: the commit that clears the new file's mark, so
 // the next read-write Open compacts once more; or the close of the old
 // file); errors.Is(err, ErrNotDurable) holds when it is false. Its text
-// is Err's.
+// is Err's. BackupFile's Path is the path the caller gave: to a symbolic
+// link, the link (which names the new copy; the rename and the
+// directory's fsync were of the file it names, which the text says).
+// Compact's is the store's file: for a store opened through a link, the
+// file the link names (Store.Path).
 type ReplacedError = engine.ReplacedError
 
 // VersionConflictError is returned (wrapped) by a write that would store a

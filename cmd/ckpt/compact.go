@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/spf13/cobra"
@@ -22,6 +23,15 @@ second copy of the live data, and the file must not be open elsewhere.`,
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			if err := checkFile(args[0]); err != nil {
 				return err
+			}
+			// The file's size before the open: a file an earlier
+			// Compact renamed into place without a durable name
+			// (meta/swap-unsynced) is compacted by the open itself,
+			// so Compact's own BytesBefore is already the small size
+			// and the line said "0 B given back".
+			var opened int64
+			if fi, err := os.Stat(args[0]); err == nil {
+				opened = fi.Size()
 			}
 			s, err := a.openWrite(args[0])
 			if err != nil {
@@ -49,6 +59,10 @@ second copy of the live data, and the file must not be open elsewhere.`,
 			if err != nil {
 				return withLeft(c.Context(), err, args[0]+" left as it was, "+args[0]+".compact removed")
 			}
+			// The larger: applying a log the open found grows the file
+			// (Compact's BytesBefore counts that), a recompaction on
+			// the open shrinks it (the size before the open does).
+			st.BytesBefore = max(st.BytesBefore, opened)
 			if a.asJSON {
 				return a.printJSON(struct {
 					File        string `json:"file"`

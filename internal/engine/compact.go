@@ -161,7 +161,7 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 	}
 	dst, dstFile, err := OpenBolt(tmp, &bo)
 	if err != nil {
-		return st, fmt.Errorf("ckpt: compact: create %s: %w", tmp, WriteFull(compactErr(err, e.path, tmp)))
+		return st, fmt.Errorf("ckpt: compact: create %s: %w", tmp, OwnFilesFull(compactErr(err, e.path, tmp)))
 	}
 	// One fsync at the end instead of one per transaction. The handle
 	// becomes the store's: its own setting comes back with the fsync
@@ -179,7 +179,7 @@ func (e *Engine) Compact(ctx context.Context, progress func(done, total int64)) 
 	fail := func(err error) (CompactStats, error) {
 		_ = dst.Close()
 		_ = os.Remove(tmp)
-		return st, fmt.Errorf("ckpt: compact: %w", WriteFull(compactErr(err, e.path, tmp)))
+		return st, fmt.Errorf("ckpt: compact: %w", OwnFilesFull(compactErr(err, e.path, tmp)))
 	}
 	// The new file takes the old one's place, so it keeps what the old
 	// one had: its permission bits (OpenFile's above were cut by the

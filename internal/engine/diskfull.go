@@ -135,3 +135,53 @@ func noRoom(err error) bool {
 	i := strings.Index(msg, boltResizeError)
 	return i >= 0 && noSpaceText(msg[i+len(boltResizeError):])
 }
+
+// OwnFilesFull marks err as ErrDiskFull when it is, for want of room
+// (noSpace, or bbolt's resize or sync error, which keep the errno only as
+// text), the failure of an operation that wrote only files of its own
+// and removes them when it fails: Compact before its rename, BackupFile
+// before its copy is in place. Unlike WriteFull, a failed fsync counts
+// too: the kernel may have dropped the pages it could not write, but they
+// were the operation's own, in a file that is removed, never the store's,
+// so the operation failed alone and the store goes on, as ErrDiskFull
+// promises (a copy-on-write file system or a quota can find no room only
+// at writeback, and the error said the errno alone). The fsync is not
+// tried again: the operation fails. A failure of the store itself
+// (ErrFailed: its own fsync, a commit of its file) is left as it is.
+func OwnFilesFull(err error) error {
+	if err == nil || errors.Is(err, ErrDiskFull) || errors.Is(err, ErrFailed) {
+		return err
+	}
+	if noSpace(err) {
+		return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	}
+	msg := err.Error()
+	for _, prefix := range []string{boltResizeError, boltSyncError} {
+		i := strings.Index(msg, prefix)
+		if i < 0 {
+			continue
+		}
+		for _, e := range noSpaceErrnos() {
+			if strings.Contains(msg[i+len(prefix):], e.Error()) {
+				// The errno too, so that errors.Is(err, syscall.ENOSPC)
+				// holds as for any ErrDiskFull.
+				return fmt.Errorf("%w: %w", ErrDiskFull, errnoText{err, e})
+			}
+		}
+	}
+	return err
+}
+
+// boltSyncError is how bbolt v1.5.0's DB.grow reports its failed fsync
+// ("file sync error: %s", as boltResizeError).
+const boltSyncError = "file sync error: "
+
+// errnoText is an error that names errno only in its text (bbolt's
+// formatted errors): its words, and errors.Is finds errno.
+type errnoText struct {
+	err   error
+	errno syscall.Errno
+}
+
+func (e errnoText) Error() string   { return e.err.Error() }
+func (e errnoText) Unwrap() []error { return []error{e.err, e.errno} }
