@@ -80,6 +80,7 @@ func TestH226WriteKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills child processes")
 	}
+	t.Parallel()
 	rounds := 1
 	if v, err := fmt.Sscan(os.Getenv("CKPT_H226_KILL_ROUNDS"), &rounds); v != 1 || err != nil {
 		rounds = 1
