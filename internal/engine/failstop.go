@@ -328,6 +328,7 @@ func isStuck(db *bolt.DB) bool {
 // stuck (stuckDBs). Every Close of an engine's handle goes through it.
 func closeBolt(db *bolt.DB) error {
 	err := db.Close()
+	forgetDamaged(db)
 	if _, had := stuckDBs.LoadAndDelete(db); had {
 		stuckCount.Add(-1)
 	}

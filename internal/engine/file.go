@@ -97,7 +97,11 @@ func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
 				err = checkOpened(f) // before any write can trust a damaged page (precheck.go)
 			}
 			if err == nil && o.ReadOnly {
-				err = refuseCycles(f) // reads what it can, but not round a cycle (precheck.go)
+				// Reads what it can, but not round a cycle (precheck_damaged.go).
+				var damaged map[uint64]error
+				if damaged, err = refuseCycles(f); err == nil {
+					markDamaged(db, damaged)
+				}
 			}
 			if err == nil && fresh != nil {
 				// bbolt fsyncs a new file's first pages, never its

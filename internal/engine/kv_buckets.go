@@ -158,6 +158,7 @@ func (v *BoltView) cached(p Path) *openBucket {
 	} else {
 		parent = pe.index
 	}
+	checkDamaged(v.tx, b, p) // a bucket whose pages lead into a cycle (precheck_damaged.go)
 	inline := b != nil && b.Root() == 0
 	if inline {
 		if v.inlineCost == 0 {

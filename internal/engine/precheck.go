@@ -125,6 +125,12 @@ type pageCheck struct {
 	keyBufs [2][]byte
 	// inlineBuf holds a bucket value checkInlineOrder reads past them.
 	inlineBuf []byte
+	// damaged, if not nil (a read-only Open's walk), gets the buckets
+	// whose pages lead into a cycle, by root page (precheck_damaged.go).
+	damaged map[uint64]error
+	// misnamed holds, in that walk, the pages not the one their parent
+	// names, with the parent's bucket (precheck_damaged.go).
+	misnamed map[uint64]uint64
 }
 
 // meta returns the meta page bbolt uses (as bbolt's Open and DB.meta
@@ -309,41 +315,64 @@ var errPageCycle = errors.New("a cycle of pages")
 
 // walk checks the tree of pages from root and every bucket under it, in
 // depth-first order, keeping the pages on the current path to tell a
-// cycle. A cycle ends the walk at once; a page whose header is damaged is
-// not descended into, one whose elements are is descended into through
-// the elements that passed, and the walk goes on past either (a cycle or
-// a damaged bucket behind it must still be found, for a read-only Open):
-// the first damaged bucket (errBadBucket), else the first error, is
-// returned at the end.
+// cycle. A cycle ends the walk at once (but see damaged); a page whose
+// header is damaged is not descended into, one whose elements are is
+// descended into through the elements that passed, and the walk goes on
+// past either (a cycle or a damaged bucket behind it must still be found,
+// for a read-only Open): the first damaged bucket (errBadBucket), else
+// the first error, is returned at the end.
 func (c *pageCheck) walk(root uint64) error {
 	type ref struct {
 		id, from uint64 // from: the page naming id (0: the meta)
-		exit     bool   // leaving id: it is off the path now
+		// bucket and fromBucket: the root pages of the buckets whose trees
+		// id and from are in.
+		bucket, fromBucket uint64
+		exit               bool // leaving id: it is off the path now
 	}
 	onPath := make([]uint64, len(c.seen))
 	bit := func(set []uint64, p uint64) bool { return p < c.hwm && set[p/64]&(1<<(p%64)) != 0 }
 	var first, bucketErr error
-	stack := []ref{{id: root}}
+	var path []pathPage // the pages onPath holds, root first
+	stack := []ref{{id: root, bucket: root, fromBucket: root}}
 	for len(stack) > 0 {
 		r := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		id := r.id
 		if r.exit {
 			onPath[id/64] &^= 1 << (id % 64)
+			path = path[:len(path)-1]
 			continue
 		}
 		if bit(onPath, id) {
-			return fmt.Errorf("%w: page %d names page %d above it: %w", ErrCorrupt, r.from, id, errPageCycle)
+			err := fmt.Errorf("%w: page %d names page %d above it: %w", ErrCorrupt, r.from, id, errPageCycle)
+			// A read-only Open's walk goes on past a cycle that crosses
+			// into another bucket, marking the damaged bucket
+			// (precheck_damaged.go); one in a tree's branch pages, which a
+			// cursor goes round for ever, or in the top buckets' tree,
+			// refuses the file.
+			if c.damaged == nil || c.markCycle(path, id, r.fromBucket, root, err) {
+				c.damaged = nil
+				return err
+			}
+			first = cmp.Or(first, err)
+			continue
 		}
 		if bit(c.seen, id) {
 			first = cmp.Or(first, fmt.Errorf("%w: page %d is reached twice (named by page %d)", ErrCorrupt, id, r.from))
 			continue
 		}
-		err := c.page(id, func(children []uint64) {
+		err := c.page(id, func(children []uint64, branch bool) {
 			onPath[id/64] |= 1 << (id % 64)
+			path = append(path, pathPage{id, r.bucket})
 			stack = append(stack, ref{id: id, exit: true})
 			for _, ch := range children {
-				stack = append(stack, ref{id: ch, from: id})
+				// A branch's children are in its tree; a leaf's are the
+				// roots of the buckets it holds.
+				b := ch
+				if branch {
+					b = r.bucket
+				}
+				stack = append(stack, ref{id: ch, from: id, bucket: b, fromBucket: r.bucket})
 			}
 		})
 		if err != nil && r.from != 0 {
@@ -352,6 +381,7 @@ func (c *pageCheck) walk(root uint64) error {
 		if errors.Is(err, errBadBucket) {
 			bucketErr = cmp.Or(bucketErr, err)
 		}
+		c.noteMisnamed(id, r.fromBucket, err)
 		first = cmp.Or(first, err)
 	}
 	return cmp.Or(bucketErr, first)
@@ -458,19 +488,6 @@ func notTxsView(err error, what string) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", what, err)
-}
-
-// refuseCycles runs CheckPages on f, which bbolt opened read-only, and
-// returns only a cycle or a damaged bucket: other damage leaves a
-// read-only store open to read what it can (Guard turns bbolt's panics on
-// the damaged pages into ErrCorrupt), but a cursor that descends into a
-// cycle never returns, and a damaged bucket element or inline bucket is
-// damage no recover catches (see errBadBucket).
-func refuseCycles(f *os.File) error {
-	if err := CheckPages(f); errors.Is(err, errPageCycle) || errors.Is(err, errBadBucket) {
-		return err
-	}
-	return nil
 }
 
 // readMeta tells whether buf (a meta page's header and body, up to its

@@ -24,9 +24,10 @@ import (
 var errBadBucket = errors.New("a damaged bucket")
 
 // page checks branch or leaf page id, marks it and its overflow seen, and
-// passes the pages its elements name to descend: all of them if its
+// passes the pages its elements name to descend (and whether it is a
+// branch page, whose children are in its own tree): all of them if its
 // elements pass, else those of the elements that did (see elements).
-func (c *pageCheck) page(id uint64, descend func(children []uint64)) error {
+func (c *pageCheck) page(id uint64, descend func(children []uint64, branch bool)) error {
 	flags, count, overflow, buf, err := c.read(id, branchPageFlag|leafPageFlag, "branch or leaf")
 	if err != nil {
 		return err
@@ -43,7 +44,7 @@ func (c *pageCheck) page(id uint64, descend func(children []uint64)) error {
 	}
 	bound := c.takeBound(id)
 	children, err := c.elements(buf, id, flags, count, limit, 0)
-	descend(children)
+	descend(children, flags == branchPageFlag)
 	if err == nil {
 		err = c.checkFirstKey(id, buf, count, limit)
 	}

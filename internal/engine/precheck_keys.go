@@ -64,8 +64,8 @@ func (c *pageCheck) checkFirstKey(id uint64, buf []byte, count uint16, limit uin
 		return err
 	}
 	if maphash.Bytes(c.keySeed, buf[end-ksize:end])|1 != want {
-		return fmt.Errorf("%w: page %d: its first key %x is not the key its parent branch page names it by "+
-			"(a damaged branch key: a write there would free a page still in use)", ErrCorrupt, id, buf[end-ksize:end])
+		return misnamedError{fmt.Errorf("%w: page %d: its first key %x is not the key its parent branch page names it by "+
+			"(a damaged branch key: a write there would free a page still in use)", ErrCorrupt, id, buf[end-ksize:end])}
 	}
 	return nil
 }

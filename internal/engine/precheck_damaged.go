@@ -1,0 +1,152 @@
+package engine
+
+// The page check of a read-only Open (precheck.go), and what its reads
+// make of the damage it found. A read-only Open reads what it can: bbolt's
+// panics on a damaged page become ErrCorrupt under Guard. A cycle of
+// pages is different, a cursor descending into one may never return, and
+// the check refused the whole file for one: every thread lost, though the
+// cycle lay under one thread's bucket (a page id damaged there names a
+// page a later commit freed and reused above it; TestH190WriteBeside
+// ADamagedPageIDKeepsTheFileReadable). A cursor stops at a leaf page, so
+// a cycle that crosses from one bucket's tree into another's at a leaf
+// never holds a read: the walk keeps it to the bucket it is in instead
+// (markCycle), and a read that opens that bucket gets ErrCorrupt naming
+// it, never its pages. A cycle within one tree's branch pages, or in the
+// tree of the file's top buckets, still refuses the file, as does a
+// damaged bucket element (errBadBucket).
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// refuseCycles checks f, which bbolt opened read-only, and returns an
+// error only for damage a read could not survive: a cycle in the top
+// buckets' tree or a damaged bucket; other damage is left to the reads
+// (Guard). damaged holds the buckets, by root page, whose pages lead into
+// a cycle, with the cycle.
+func refuseCycles(f *os.File) (damaged map[uint64]error, err error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil // as the walk's own read errors: left to the reads
+	}
+	c := &pageCheck{f: f, size: uint64(fi.Size()), damaged: map[uint64]error{}}
+	m, ok, err := c.meta()
+	if err != nil || !ok {
+		return nil, nil
+	}
+	if err := c.check(m); errors.Is(err, errBadBucket) || errors.Is(err, errPageCycle) && len(c.damaged) == 0 {
+		return nil, err
+	}
+	return c.damaged, nil
+}
+
+// damagedDBs holds, per read-only handle whose check found damaged
+// buckets, those buckets (refuseCycles' damaged); damagedCount counts its
+// entries, so a read of a sound file pays one atomic load. closeBolt
+// drops a handle's entry.
+var (
+	damagedDBs   sync.Map
+	damagedCount atomic.Int64
+)
+
+// markDamaged records db's damaged buckets.
+func markDamaged(db *bolt.DB, damaged map[uint64]error) {
+	if len(damaged) == 0 {
+		return
+	}
+	if _, had := damagedDBs.Swap(db, damaged); !had {
+		damagedCount.Add(1)
+	}
+}
+
+// forgetDamaged drops db's entry (its handle is closed).
+func forgetDamaged(db *bolt.DB) {
+	if _, had := damagedDBs.LoadAndDelete(db); had {
+		damagedCount.Add(-1)
+	}
+}
+
+// checkDamaged panics (a read's guard makes it ErrCorrupt, as bbolt's
+// panics on a damaged page) if b, opened at p by a read of tx, is a
+// bucket the check found damaged: no cursor may descend into its pages.
+func checkDamaged(tx *bolt.Tx, b *bolt.Bucket, p Path) {
+	if b == nil || damagedCount.Load() == 0 {
+		return
+	}
+	d, ok := damagedDBs.Load(tx.DB())
+	if !ok {
+		return
+	}
+	if cause, bad := d.(map[uint64]error)[uint64(b.Root())]; bad {
+		names := make([]string, len(p))
+		for i, n := range p {
+			names[i] = string(n)
+		}
+		panic(fmt.Errorf("%w: bucket %s: its pages lead into a cycle, not read (%s)", ErrCorrupt, strings.Join(names, "/"), strings.TrimPrefix(cause.Error(), ErrCorrupt.Error()+": ")))
+	}
+}
+
+// misnamedError is checkFirstKey's error: the page is not the one its
+// parent's element names it by, a damaged page id or key in the parent.
+type misnamedError struct{ error }
+
+func (e misnamedError) Unwrap() error { return e.error }
+
+// noteMisnamed records, in a read-only Open's walk, that page id, named by
+// a page of the bucket whose root is from, failed with err; if err says
+// the page is not the one its parent names (a damaged id there), the
+// bucket of the parent is where a cycle through id is.
+func (c *pageCheck) noteMisnamed(id, from uint64, err error) {
+	var mn misnamedError
+	if c.damaged == nil || !errors.As(err, &mn) {
+		return
+	}
+	if c.misnamed == nil {
+		c.misnamed = map[uint64]uint64{}
+	}
+	c.misnamed[id] = from
+}
+
+// pathPage is a page on the walk's path, with the root page of the
+// bucket whose tree it is in.
+type pathPage struct{ id, bucket uint64 }
+
+// markCycle marks damaged the bucket a cycle is in, found where a page of
+// bucket fromBucket names page target, above it on path, and tells
+// whether the file must be refused: the cycle lies in one bucket's tree
+// (target's bucket is fromBucket), whose cursor may go round it for ever,
+// or the damaged bucket is the top buckets' tree (whose root is root).
+// Else the cycle crosses into another bucket at a leaf, where a cursor
+// stops. A cycle is a damaged id (bbolt's pages name no page above them):
+// on the path from target down, the first page its parent misnamed
+// (noteMisnamed) is where the damaged id led, and its parent's bucket is
+// the damaged one. The bucket the cycle closes in may be sound, reached
+// round the damage (a page freed and reused in another tree since), so it
+// is marked only where no misnamed page tells.
+func (c *pageCheck) markCycle(path []pathPage, target, fromBucket, root uint64, err error) (refuse bool) {
+	at := len(path)
+	for at > 0 && path[at-1].id != target {
+		at--
+	}
+	if at == 0 || path[at-1].bucket == fromBucket {
+		return true
+	}
+	b := fromBucket
+	for _, p := range path[at:] {
+		if from, ok := c.misnamed[p.id]; ok {
+			b = from
+			break
+		}
+	}
+	if c.damaged[b] == nil {
+		c.damaged[b] = err
+	}
+	return b == root
+}
