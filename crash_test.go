@@ -120,6 +120,7 @@ func TestMain(m *testing.M) {
 		// line still wins (flag.Parse runs in m.Run, after this).
 		_ = flag.Set("rapid.checks", "40")
 	}
+	testchild.Prebuild()
 	code := m.Run()
 	ckpt.CleanupSharedFixtures()
 	testchild.Cleanup()

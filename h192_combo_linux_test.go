@@ -741,6 +741,10 @@ func h192RunCase(t *testing.T, dump string, pair int, seed uint64) []string {
 }
 
 func TestH192TwoFaultsInARow(t *testing.T) {
+	// Parallel: it waits on fsyncs and children far more than it computes
+	// (under half a core), and as a serial test it held the whole package
+	// back for its time (the serial tests run alone, before all others).
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("child processes")
 	}

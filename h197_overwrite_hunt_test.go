@@ -21,6 +21,10 @@ import (
 // RecoverLog and ImportFile's new store, written on. No call may fail,
 // and every store must close cleanly. Seeded: a failing round is named.
 func TestOverwriteLookNeverFailsALiveStore(t *testing.T) {
+	// Parallel: it waits on fsyncs and children far more than it computes
+	// (under half a core), and as a serial test it held the whole package
+	// back for its time (the serial tests run alone, before all others).
+	t.Parallel()
 	ctx := context.Background()
 	rounds := 16
 	if testing.Short() {

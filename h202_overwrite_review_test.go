@@ -30,6 +30,10 @@ import (
 // writers with NoSync and Async beside; then Close, a reopen written on,
 // and a read-only open. No call may fail with the store stopped.
 func TestOverwriteLookHoldsThroughRemapsAndReuse(t *testing.T) {
+	// Parallel: it waits on fsyncs and children far more than it computes
+	// (under half a core), and as a serial test it held the whole package
+	// back for its time (the serial tests run alone, before all others).
+	t.Parallel()
 	ctx := context.Background()
 	rounds, seed := huntRoundsFromEnv(6, 2, 202)
 	pageSizes := []int{1024, 4096, 16384, 65536}

@@ -102,6 +102,10 @@ func h213KeptAfterKillAndClose(t *testing.T, s *Store, path string, opts Options
 // survive a kill (its log, bound, is replayed and not refused as another
 // store's) and a clean Close, and Verify must find nothing wrong.
 func TestH213FirstOperationOfSessionThenWrite(t *testing.T) {
+	// Parallel: it waits on fsyncs and children far more than it computes
+	// (under half a core), and as a serial test it held the whole package
+	// back for its time (the serial tests run alone, before all others).
+	t.Parallel()
 	ctx := context.Background()
 	ops := []struct {
 		name string

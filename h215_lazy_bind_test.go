@@ -188,6 +188,10 @@ func TestH215ReadOnlyAfterAnUnboundSessionWasKilled(t *testing.T) {
 // was overwritten, and every acknowledged write is there after a kill and
 // a Close.
 func TestH215FirstCommitOfAStoreOpenedFromABackup(t *testing.T) {
+	// Parallel: it waits on fsyncs and children far more than it computes
+	// (under half a core), and as a serial test it held the whole package
+	// back for its time (the serial tests run alone, before all others).
+	t.Parallel()
 	ctx := context.Background()
 	var odd [2]bool // the parities of N met
 	defer func() {
@@ -381,6 +385,10 @@ func H215Child() int {
 // The reopen must open (nothing refused), Verify must find nothing wrong,
 // and every acknowledged checkpoint must be there.
 func TestH215KillAtEachStepOfTheFirstWrite(t *testing.T) {
+	// Parallel: it waits on fsyncs and children far more than it computes
+	// (under half a core), and as a serial test it held the whole package
+	// back for its time (the serial tests run alone, before all others).
+	t.Parallel()
 	ctx := context.Background()
 	for _, dur := range []string{"sync", "async", "nosync"} {
 		for _, point := range []string{"bind-before", "bind-after", "sync-before", "sync-after", "sync-before-3", "sync-after-3"} {
@@ -449,6 +457,10 @@ func TestH215KillAtEachStepOfTheFirstWrite(t *testing.T) {
 // the first operation of a session (on a clean store and after an unbound
 // session's kill), then a write that must survive a kill and a Close.
 func TestH215FirstOperationsH213DidNotTry(t *testing.T) {
+	// Parallel: it waits on fsyncs and children far more than it computes
+	// (under half a core), and as a serial test it held the whole package
+	// back for its time (the serial tests run alone, before all others).
+	t.Parallel()
 	ctx := context.Background()
 	var dump bytes.Buffer
 	{
@@ -547,6 +559,10 @@ func h215Txid(t *testing.T, path string) int {
 // the file's growth step (engine.GrowStep) leaves room past the data, so
 // the binding's few pages did not reach the map's end in any round.
 func TestH215FirstWriteInsideARead(t *testing.T) {
+	// Parallel: it waits on fsyncs and children far more than it computes
+	// (under half a core), and as a serial test it held the whole package
+	// back for its time (the serial tests run alone, before all others).
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
 	// bbolt's own map size (a power of two at least the file: what

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 )
 
@@ -28,7 +29,51 @@ var (
 	once sync.Once
 	path string // the children's executable
 	dir  string // the directory Binary built it in ("" when it built none)
+
+	// started is the build Prebuild started (nil if none): build waits
+	// for it instead of starting another.
+	started *exec.Cmd
+	out     string // its executable
+	log     string // its output, a file in dir
 )
+
+// Prebuild starts Binary's build at once, as a process of its own, when
+// the running binary was built with -race and runs the whole package (no
+// -test.run, as CI's test command): the build (a plain compile of the
+// package's tests, over a minute of a loaded 2-core machine) then
+// overlaps the tests that come before the first child, which used to wait
+// for it. It starts no goroutine and keeps no descriptor open but the
+// process's own, so tests that count the process's goroutines or
+// descriptors see none of it appear. A run of a few tests (-run) builds
+// only if one of them starts a child. A TestMain calls it before m.Run;
+// Binary waits for the build it started, and Cleanup too.
+func Prebuild() {
+	if !raceEnabled || os.Getenv("CKPT_CHILD_RACE") != "" {
+		return
+	}
+	for _, a := range os.Args[1:] {
+		if (strings.HasPrefix(a, "-test.run=") && a != "-test.run=") || strings.HasPrefix(a, "-test.list=") {
+			return
+		}
+	}
+	d, err := os.MkdirTemp("", "ckpt-child-")
+	if err != nil {
+		return // Binary tries again, and says why if it fails
+	}
+	f, err := os.Create(filepath.Join(d, "build.log"))
+	if err != nil {
+		_ = os.RemoveAll(d)
+		return
+	}
+	defer f.Close() // the build has its own copy
+	cmd := buildCmd(filepath.Join(d, "child.test"))
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		_ = os.RemoveAll(d)
+		return
+	}
+	dir, started, out, log = d, cmd, filepath.Join(d, "child.test"), f.Name()
+}
 
 // Binary returns the executable a child process of the running test binary
 // runs: the binary itself, or, when it was built with -race, the tests of
@@ -43,27 +88,44 @@ func Binary() string {
 	return path
 }
 
+// buildCmd is the build of the children's executable into out.
+func buildCmd(out string) *exec.Cmd {
+	// go test puts its own GOROOT/bin first on a test binary's PATH, so
+	// "go" is the toolchain that built this binary.
+	return exec.Command("go", "test", "-c", "-race=false", "-o", out, ".")
+}
+
 func build() {
 	path = os.Args[0]
+	if started != nil {
+		if err := started.Wait(); err != nil {
+			b, _ := os.ReadFile(log)
+			fmt.Fprintf(os.Stderr, "testchild: children run the race binary: go test -c: %v\n%s", err, b)
+			return
+		}
+		path = out
+		return
+	}
 	d, err := os.MkdirTemp("", "ckpt-child-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testchild: children run the race binary:", err)
 		return
 	}
-	out := filepath.Join(d, "child.test")
-	// go test puts its own GOROOT/bin first on a test binary's PATH, so
-	// "go" is the toolchain that built this binary.
-	cmd := exec.Command("go", "test", "-c", "-race=false", "-o", out, ".")
-	if b, err := cmd.CombinedOutput(); err != nil {
+	o := filepath.Join(d, "child.test")
+	if b, err := buildCmd(o).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "testchild: children run the race binary: go test -c: %v\n%s", err, b)
 		_ = os.RemoveAll(d)
 		return
 	}
-	dir, path = d, out
+	dir, path = d, o
 }
 
 // Cleanup removes what Binary built. A TestMain calls it after m.Run.
+// A build Prebuild started and no test waited for ends first.
 func Cleanup() {
+	if started != nil {
+		once.Do(build)
+	}
 	if dir != "" {
 		_ = os.RemoveAll(dir)
 	}
