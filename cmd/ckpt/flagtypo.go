@@ -18,9 +18,22 @@ import (
 // into --ns, so an edit distance alone guessed --ns for --js and --x.
 func withFlagGuess(c *cobra.Command, msg string) string {
 	typed, ok := strings.CutPrefix(msg, "unknown flag: --")
-	if !ok || typed == "" {
+	if !ok {
+		// A long flag typed with one dash, as Go's flag package takes
+		// it: pflag reads -limit as the shorthands l, i, m, ... and
+		// names the first ("unknown shorthand flag: 'l' in -limit").
+		// One letter after the dash is a shorthand slip: no guess.
+		_, word, short := strings.Cut(msg, "' in -")
+		if !strings.HasPrefix(msg, "unknown shorthand flag: '") || !short || len([]rune(word)) < 2 {
+			return msg
+		}
+		typed = word
+	}
+	if typed == "" {
 		return msg
 	}
+	// Names are lower case: --LIMIT is --limit's slip.
+	typed = strings.ToLower(typed)
 	n := len([]rune(typed))
 	var starts []string
 	best, bestDist := "", 3 // cobra's distance for commands is 2: the same bar
