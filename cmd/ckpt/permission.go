@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // writeOpenError is openError for a store a write command opens for
@@ -25,7 +26,16 @@ func (a *app) writeOpenError(path string, err error) error {
 	sibling := pe.Path == path+".import"
 	if pe.Path == path || sibling {
 		_, serr := os.Lstat(path)
+		// EPERM, not EACCES: open(2) says it for a file or directory
+		// that refuses writing whatever its permission bits (immutable
+		// or append-only, chattr +i or +a; a sealed file), root
+		// included: asking for write permission sent the user to chmod.
+		attrs := errors.Is(pe.Err, syscall.EPERM)
 		switch {
+		case attrs && serr == nil && !sibling:
+			return fmt.Errorf("%s: %w (this command writes to it, and the file refuses writing whatever its permission bits: is it immutable or append-only? see lsattr; the read commands, such as log, show and export, still read it)", path, pe.Err)
+		case attrs && (errors.Is(serr, fs.ErrNotExist) || sibling):
+			return fmt.Errorf("%s: %w (%s refuses new files whatever its permission bits: is it immutable or append-only? see lsattr)", path, pe.Err, filepath.Dir(path))
 		case serr == nil && !sibling:
 			return fmt.Errorf("%s: %w (this command writes to it: it needs write permission on %s; the read commands, such as log, show and export, still read it)", path, pe.Err, path)
 		case errors.Is(serr, fs.ErrNotExist) || sibling:

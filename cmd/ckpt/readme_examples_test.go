@@ -152,6 +152,16 @@ func TestReadmeGoExamplesCompile(t *testing.T) {
 	// are refused in workspace mode.
 	cmd.Env = append(os.Environ(), "GOWORK="+filepath.Join(dir, "go.work"), "GOFLAGS=")
 	out, err := cmd.CombinedOutput()
+	// The integrations' modules (eino, OpenTelemetry, go-redis) are not
+	// cmd/ckpt's: a machine that fetched only what cmd/ckpt needs and is
+	// offline (or behind a proxy that refuses) cannot build the examples
+	// at all, which says nothing of them: skipped, as a missing tool is.
+	if err != nil && moduleFetchFailed(string(out)) {
+		if os.Getenv("CKPT_REQUIRE_DOCS_BUILD") != "" {
+			t.Fatalf("CKPT_REQUIRE_DOCS_BUILD is set, but the modules the docs' go examples use cannot be fetched:\n%s", out)
+		}
+		t.Skipf("the modules the docs' go examples use cannot be fetched (offline?; set CKPT_REQUIRE_DOCS_BUILD=1 to fail instead):\n%s", out)
+	}
 	var bad []string
 	for _, line := range strings.Split(string(out), "\n") {
 		if line == "" || strings.HasPrefix(line, "# ") || strings.Contains(line, "declared and not used") {
@@ -165,4 +175,22 @@ func TestReadmeGoExamplesCompile(t *testing.T) {
 	if len(bad) > 0 || err != nil && len(bad) == 0 && !strings.Contains(string(out), "declared and not used") {
 		t.Fatalf("the docs' go examples do not compile (%v):\n%s", err, strings.Join(bad, "\n"))
 	}
+}
+
+// moduleFetchFailed tells whether go build's output says a module could
+// not be downloaded (GOPROXY=off, no network, a proxy refusing), before
+// anything was compiled.
+func moduleFetchFailed(out string) bool {
+	for _, s := range []string{
+		"module lookup disabled",   // GOPROXY=off
+		"reading https://",         // the proxy answered with an error
+		"dial tcp", "no such host", // no network
+		"proxyconnect", "i/o timeout", // a proxy in between
+		"cannot find module providing package",
+	} {
+		if strings.Contains(out, s) {
+			return true
+		}
+	}
+	return false
 }

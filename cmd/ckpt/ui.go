@@ -112,6 +112,16 @@ func listenError(addr string, err error) error {
 		}
 	}
 	hint := ""
+	// A host that does not resolve: the resolver's words name its own
+	// address ("lookup H on 10.0.0.53:53: no such host"), which the user
+	// never gave.
+	if de, ok := errors.AsType[*net.DNSError](err); ok {
+		why = fmt.Errorf("cannot look up %q: %s", de.Name, de.Err)
+		if de.IsNotFound {
+			why = fmt.Errorf("no host named %q", de.Name)
+			hint = " (give an address, such as 127.0.0.1, or a name this machine resolves)"
+		}
+	}
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
 		hint = " (another program listens on that port; port 0 picks a free one)"
