@@ -288,29 +288,10 @@ func TestH226WriteCancelledAtEveryLook(t *testing.T) {
 						if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrClosed) {
 							t.Fatalf("n=%d: error that is neither the ctx's nor ErrClosed: %v", n, err)
 						}
-						got := h226Reopened(t, path, m.opts)
-						switch {
-						case err != nil:
+						if h226Judge(t, fmt.Sprintf("n=%d (ctx ended: %v)", n, fired), err, path, m.opts, op, out, before, want, "an uncancelled call") {
 							errs++
-							if got != before {
-								t.Fatalf("n=%d: the call returned %v, yet the store changed:\n%s", n, err, h226Diff(before, got))
-							}
-						default:
+						} else {
 							nils++
-							if op.exact && got != want {
-								t.Fatalf("n=%d (ctx ended: %v): nil, but the store is not what an uncancelled call leaves:\n%s", n, fired, h226Diff(want, got))
-							}
-							if op.check != nil {
-								s, err := Open(path, m.opts)
-								if err != nil {
-									t.Fatal(err)
-								}
-								cerr := op.check(s, out)
-								_ = s.Close()
-								if cerr != nil {
-									t.Fatalf("n=%d: nil, but the write is not there: %v", n, cerr)
-								}
-							}
 						}
 						if !fired {
 							return // the call never met its ctx's end: the sweep is over
@@ -322,6 +303,37 @@ func TestH226WriteCancelledAtEveryLook(t *testing.T) {
 		}
 	}
 	t.Logf("%d cases: %d errors, %d nils", cases, errs, nils)
+}
+
+// h226Judge checks what a case (named by at) left at path: after an error
+// the store as it was before (before), after a nil what the call without
+// the fault or cancel leaves (want, if op.exact; the caller names it in
+// other) and what op.check finds of out. It tells whether the call
+// failed.
+func h226Judge(t *testing.T, at string, err error, path string, opts Options, op h226Op, out any, before, want, other string) (failed bool) {
+	t.Helper()
+	got := h226Reopened(t, path, opts)
+	if err != nil {
+		if got != before {
+			t.Fatalf("%s: the call returned %v, yet the store changed:\n%s", at, err, h226Diff(before, got))
+		}
+		return true
+	}
+	if op.exact && got != want {
+		t.Fatalf("%s: nil, but the store is not what %s leaves:\n%s", at, other, h226Diff(want, got))
+	}
+	if op.check != nil {
+		s, err := Open(path, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cerr := op.check(s, out)
+		_ = s.Close()
+		if cerr != nil {
+			t.Fatalf("%s: nil, but the write is not there: %v", at, cerr)
+		}
+	}
+	return false
 }
 
 // h226Serial runs the sweep serially, counting the process's goroutines
@@ -563,29 +575,10 @@ func TestH226WriteFaultAtEveryFsyncAndCommit(t *testing.T) {
 						if err != nil && !errors.Is(err, errH226Disk) && !(errors.Is(err, context.Canceled) && fired) {
 							t.Fatalf("k=%d: error that is not the fault's: %v", k, err)
 						}
-						got := h226Reopened(t, path, m.opts)
-						switch {
-						case err != nil:
+						if h226Judge(t, fmt.Sprintf("k=%d (fault hit: %v)", k, fired), err, path, m.opts, op, out, before, want, "a call without the fault") {
 							errs++
-							if got != before {
-								t.Fatalf("k=%d: the call returned %v, yet the store changed:\n%s", k, err, h226Diff(before, got))
-							}
-						default:
+						} else {
 							nils++
-							if op.exact && got != want {
-								t.Fatalf("k=%d (fault hit: %v): nil, but the store is not what a call without the fault leaves:\n%s", k, fired, h226Diff(want, got))
-							}
-							if op.check != nil {
-								s, err := Open(path, m.opts)
-								if err != nil {
-									t.Fatal(err)
-								}
-								cerr := op.check(s, out)
-								_ = s.Close()
-								if cerr != nil {
-									t.Fatalf("k=%d: nil, but the write is not there: %v", k, cerr)
-								}
-							}
 						}
 						if !fired {
 							return
