@@ -237,6 +237,47 @@ func h190Beside(t *testing.T) (cycles int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w := h190Writes(m)[0] // Save t1
+	for _, fl := range h190BesideFlips(t, clean) {
+		damaged := bytes.Clone(clean)
+		binary.LittleEndian.PutUint64(damaged[fl.at:], uint64(fl.to))
+		pre := filepath.Join(dir, "pre.db")
+		if err := os.WriteFile(pre, damaged, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ro, err := Open(pre, Options{ReadOnly: true})
+		if err != nil {
+			continue // refused before the write too
+		}
+		_ = ro.Close()
+		for _, mode := range bothLogModes {
+			name := fmt.Sprintf("%s: page %d's id of page %d names page %d (t1's)", mode.name, fl.from, fl.was, fl.to)
+			path := filepath.Join(dir, "run.db")
+			id, werr, more := h190BesideRun(ctx, t, path, mode.opts, clean, damaged, w)
+			if werr != nil && !errors.Is(werr, ErrCorrupt) {
+				t.Errorf("%s: Save of t1 returned %v, want nil or ErrCorrupt", name, werr)
+			}
+			cycle := h190Cycle(t, path)
+			if cycle {
+				cycles++
+			}
+			ro, err := Open(path, Options{ReadOnly: true})
+			if err != nil {
+				t.Errorf("%s: Save returned %v; read-only reopen: %v", name, werr, err)
+				continue
+			}
+			h190BesideReads(ctx, t, name, ro, m, werr, id, more, cycle)
+			_ = ro.Close()
+		}
+	}
+	return cycles
+}
+
+// h190BesideFlips lists, in file order, the damaged ids h190Beside
+// tries: each page id in a branch page of t0's buckets made to name a
+// leaf page of t1's checkpoints.
+func h190BesideFlips(t *testing.T, clean []byte) []h190Flip {
+	t.Helper()
 	cw := bwWalk(clean)
 	t1 := bwJoin([]string{string(bucketThreads), "t1", string(bucketCheckpoints)})
 	var flips []h190Flip
@@ -252,54 +293,30 @@ func h190Beside(t *testing.T) (cycles int) {
 	sort.Slice(flips, func(i, j int) bool {
 		return flips[i].at < flips[j].at || flips[i].at == flips[j].at && flips[i].to < flips[j].to
 	})
-	w := h190Writes(m)[0] // Save t1
-	for _, fl := range flips {
-		damaged := bytes.Clone(clean)
-		binary.LittleEndian.PutUint64(damaged[fl.at:], uint64(fl.to))
-		pre := filepath.Join(dir, "pre.db")
-		if err := os.WriteFile(pre, damaged, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		ro, err := Open(pre, Options{ReadOnly: true})
-		if err != nil {
-			continue // refused before the write too
-		}
-		_ = ro.Close()
-		for _, mode := range bothLogModes {
-			name := fmt.Sprintf("%s: page %d's id of page %d names page %d (t1's)", mode.name, fl.from, fl.was, fl.to)
-			path := filepath.Join(dir, "run.db")
-			for _, p := range []string{path + "-wal", path + ".compact"} {
-				_ = os.Remove(p)
-			}
-			if err := os.WriteFile(path, clean, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			s := openThenDamage(t, path, mode.opts, damaged)
-			id, werr := w.run(ctx, s)
-			if werr != nil && !errors.Is(werr, ErrCorrupt) {
-				t.Errorf("%s: Save of t1 returned %v, want nil or ErrCorrupt", name, werr)
-			}
-			var more []string
-			for i := range 3 {
-				if id, err := s.Save(ctx, "t3", map[string]any{"x": fmt.Sprint("more", i)}, Metadata{"step": -3}); err == nil {
-					more = append(more, id)
-				}
-			}
-			_ = s.Close()
-			cycle := h190Cycle(t, path)
-			if cycle {
-				cycles++
-			}
-			ro, err := Open(path, Options{ReadOnly: true})
-			if err != nil {
-				t.Errorf("%s: Save returned %v; read-only reopen: %v", name, werr, err)
-				continue
-			}
-			h190BesideReads(ctx, t, name, ro, m, werr, id, more, cycle)
-			_ = ro.Close()
+	return flips
+}
+
+// h190BesideRun puts clean at path (no log, no .compact), opens it with
+// opts, damages it to damaged under the open store, runs w (the Save of
+// t1) and three Saves of t3, and closes it: what w returned, and the ids
+// of the Saves of t3 that returned nil.
+func h190BesideRun(ctx context.Context, t *testing.T, path string, opts Options, clean, damaged []byte, w h190Write) (id string, werr error, more []string) {
+	t.Helper()
+	for _, p := range []string{path + "-wal", path + ".compact"} {
+		_ = os.Remove(p)
+	}
+	if err := os.WriteFile(path, clean, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := openThenDamage(t, path, opts, damaged)
+	id, werr = w.run(ctx, s)
+	for i := range 3 {
+		if id, err := s.Save(ctx, "t3", map[string]any{"x": fmt.Sprint("more", i)}, Metadata{"step": -3}); err == nil {
+			more = append(more, id)
 		}
 	}
-	return cycles
+	_ = s.Close()
+	return id, werr, more
 }
 
 // h190Cycle tells whether the file at path holds a page that names a page

@@ -208,14 +208,7 @@ func h226Dump(t *testing.T, s *Store) string {
 func TestH226WriteCancelledAtEveryLook(t *testing.T) {
 	counts := h226Serial(t)
 	base, dump := h226Base(t)
-	before := func() string {
-		s, err := Open(copyStore(t, base), Options{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		return h226Dump(t, s)
-	}()
+	before := h226BaseDump(t, base)
 	keep := h226Sample(t, 3, 12)
 	cases, errs, nils := 0, 0, 0
 	wants := h226Wants(t, base, dump)
@@ -303,6 +296,17 @@ func TestH226WriteCancelledAtEveryLook(t *testing.T) {
 		}
 	}
 	t.Logf("%d cases: %d errors, %d nils", cases, errs, nils)
+}
+
+// h226BaseDump is the dump of the store every case starts from (base).
+func h226BaseDump(t *testing.T, base string) string {
+	t.Helper()
+	s, err := Open(copyStore(t, base), Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	return h226Dump(t, s)
 }
 
 // h226Judge checks what a case (named by at) left at path: after an error
@@ -506,14 +510,7 @@ func h226FaultHooks(fault string, k int64, armed *atomic.Bool, calls *atomic.Int
 func TestH226WriteFaultAtEveryFsyncAndCommit(t *testing.T) {
 	counts := h226Serial(t)
 	base, dump := h226Base(t)
-	before := func() string {
-		s, err := Open(copyStore(t, base), Options{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		return h226Dump(t, s)
-	}()
+	before := h226BaseDump(t, base)
 	keep := h226Sample(t, 2, 8)
 	cases, errs, nils := 0, 0, 0
 	wants := h226Wants(t, base, dump)

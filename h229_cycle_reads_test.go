@@ -13,10 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,23 +37,8 @@ func h229CycleFiles(t *testing.T, want int) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cw := bwWalk(clean)
-		t1 := bwJoin([]string{string(bucketThreads), "t1", string(bucketCheckpoints)})
-		var flips []h190Flip
-		for id, q := range cw.pages {
-			if q.branch || q.owner != t1 {
-				continue
-			}
-			for _, fl := range h190Flips(t, clean, bwJoin([]string{string(bucketThreads), "t0"}), t1) {
-				fl.to = id
-				flips = append(flips, fl)
-			}
-		}
-		sort.Slice(flips, func(i, j int) bool {
-			return flips[i].at < flips[j].at || flips[i].at == flips[j].at && flips[i].to < flips[j].to
-		})
 		w := h190Writes(m)[0]
-		for _, fl := range flips {
+		for _, fl := range h190BesideFlips(t, clean) {
 			if len(out) >= want {
 				break
 			}
@@ -60,18 +46,7 @@ func h229CycleFiles(t *testing.T, want int) []string {
 			binary.LittleEndian.PutUint64(damaged[fl.at:], uint64(fl.to))
 			for _, mode := range bothLogModes {
 				path := filepath.Join(dir, "run.db")
-				for _, p := range []string{path, path + "-wal", path + ".compact"} {
-					_ = os.Remove(p)
-				}
-				if err := os.WriteFile(path, clean, 0o600); err != nil {
-					t.Fatal(err)
-				}
-				s := openThenDamage(t, path, mode.opts, damaged)
-				_, _ = w.run(ctx, s)
-				for i := range 3 {
-					_, _ = s.Save(ctx, "t3", map[string]any{"x": fmt.Sprint("more", i)}, Metadata{"step": -3})
-				}
-				_ = s.Close()
+				h190BesideRun(ctx, t, path, mode.opts, clean, damaged, w)
 				if !h190Cycle(t, path) {
 					continue
 				}
@@ -172,12 +147,7 @@ func TestH229EveryReadOfACycleFileReturns(t *testing.T) {
 				return nil
 			}
 		}
-		var names []string
-		for n := range calls {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
+		for _, n := range slices.Sorted(maps.Keys(calls)) {
 			err := h229Bounded(t, path+" "+n, calls[n])
 			t.Logf("%s %s: %v", filepath.Base(path), n, err)
 			switch {
@@ -229,11 +199,7 @@ func TestH229DirectCycleFlipsReadExactOrCorrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	cw := bwWalk(clean)
-	var ids []int
-	for id := range cw.pages {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
+	ids := slices.Sorted(maps.Keys(cw.pages))
 	outcomes := map[string]int{}
 	for _, did := range ids {
 		d := cw.pages[did]
@@ -351,11 +317,7 @@ func TestH229DirectCycleFlipsManyThreads(t *testing.T) {
 		t.Fatal(err)
 	}
 	cw := bwWalk(clean)
-	var ids []int
-	for id := range cw.pages {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
+	ids := slices.Sorted(maps.Keys(cw.pages))
 	outcomes := map[string]int{}
 	path := filepath.Join(dir, "run.db")
 	// Each damaged spot: a branch element's page id, or (leaf, true) a
