@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -204,6 +205,11 @@ func TestWriteFull(t *testing.T) {
 		got := WriteFull(c.err)
 		if errors.Is(got, ErrDiskFull) != c.full || !errors.Is(got, c.err) {
 			t.Errorf("WriteFull(%s: %v) = %v, want ErrDiskFull %v, wrapping it", c.what, c.err, got, c.full)
+		}
+		// ErrDiskFull promises errors.Is(err, the errno) too, where
+		// bbolt kept the errno only in its text as well.
+		if c.full && !slices.ContainsFunc(noSpaceErrnos(), func(e syscall.Errno) bool { return errors.Is(got, e) }) {
+			t.Errorf("WriteFull(%s: %v) = %v: errors.Is finds no errno of a full disk", c.what, c.err, got)
 		}
 	}
 }
