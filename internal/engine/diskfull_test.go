@@ -213,3 +213,17 @@ func TestWriteFull(t *testing.T) {
 		}
 	}
 }
+
+// TestBoltFullKeepsTheErrno: a commit that bbolt rolled back for want of
+// room (its resize error, the errno only in its text) is ErrDiskFull, and
+// errors.Is finds the errno, as ErrDiskFull promises (the group commit's,
+// the applier's and the log binding's errors go through boltFull).
+func TestBoltFullKeepsTheErrno(t *testing.T) {
+	t.Parallel()
+	for _, errno := range noSpaceErrnos() {
+		err := boltFull(fmt.Errorf("file resize error: %s", &os.PathError{Op: "truncate", Path: "f", Err: errno}))
+		if !errors.Is(err, ErrDiskFull) || !errors.Is(err, errno) {
+			t.Errorf("boltFull(resize error %v) = %v: want ErrDiskFull and errors.Is(err, %v)", errno, err, errno)
+		}
+	}
+}
