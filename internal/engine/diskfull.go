@@ -44,7 +44,7 @@ func boltFull(err error) error {
 	if errors.Is(err, ErrDiskFull) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	return fullErr(err, boltResizeError)
 }
 
 // boltResizeError is how bbolt v1.5.0's DB.grow reports a failed
@@ -80,20 +80,39 @@ func boltCleanFull(err error) bool {
 	if errors.As(err, &pe) && pe.Op == "write" {
 		return noSpace(pe.Err)
 	}
-	msg := err.Error()
-	i := strings.Index(msg, boltResizeError)
-	return i >= 0 && noSpaceText(msg[i+len(boltResizeError):])
+	_, ok := textErrno(err, boltResizeError)
+	return ok
 }
 
-// noSpaceText tells whether a formatted error names one of noSpace's
-// errnos (bbolt's resize error keeps only the text).
-func noSpaceText(msg string) bool {
-	for _, e := range noSpaceErrnos() {
-		if strings.Contains(msg, e.Error()) {
-			return true
+// textErrno returns the errno of noSpace's that err names only in its
+// text, after one of bbolt's prefixes (its resize and sync errors are
+// formatted with %s, keeping the errno as words only).
+func textErrno(err error, prefixes ...string) (syscall.Errno, bool) {
+	msg := err.Error()
+	for _, prefix := range prefixes {
+		i := strings.Index(msg, prefix)
+		if i < 0 {
+			continue
+		}
+		for _, e := range noSpaceErrnos() {
+			if strings.Contains(msg[i+len(prefix):], e.Error()) {
+				return e, true
+			}
 		}
 	}
-	return false
+	return 0, false
+}
+
+// fullErr marks err, a failure for want of room, as ErrDiskFull, with
+// the errno errors.Is finds where bbolt kept it as text only (textErrno),
+// as ErrDiskFull promises.
+func fullErr(err error, prefixes ...string) error {
+	if !noSpace(err) {
+		if e, ok := textErrno(err, prefixes...); ok {
+			err = errnoText{err, e}
+		}
+	}
+	return fmt.Errorf("%w: %w", ErrDiskFull, err)
 }
 
 // WriteFull marks err as ErrDiskFull when a file's creation, a write, an
@@ -111,7 +130,7 @@ func WriteFull(err error) error {
 	if err == nil || errors.Is(err, ErrDiskFull) || errors.Is(err, ErrFailed) || !noRoom(err) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	return fullErr(err, boltResizeError)
 }
 
 // noRoom tells whether err is an open's (a creation's), write's,
@@ -131,9 +150,8 @@ func noRoom(err error) bool {
 	if errors.As(err, &le) && (le.Op == "rename" || le.Op == "link") {
 		return noSpace(le.Err)
 	}
-	msg := err.Error()
-	i := strings.Index(msg, boltResizeError)
-	return i >= 0 && noSpaceText(msg[i+len(boltResizeError):])
+	_, ok := textErrno(err, boltResizeError)
+	return ok
 }
 
 // OwnFilesFull marks err as ErrDiskFull when it is, for want of room
@@ -152,22 +170,8 @@ func OwnFilesFull(err error) error {
 	if err == nil || errors.Is(err, ErrDiskFull) || errors.Is(err, ErrFailed) {
 		return err
 	}
-	if noSpace(err) {
-		return fmt.Errorf("%w: %w", ErrDiskFull, err)
-	}
-	msg := err.Error()
-	for _, prefix := range []string{boltResizeError, boltSyncError} {
-		i := strings.Index(msg, prefix)
-		if i < 0 {
-			continue
-		}
-		for _, e := range noSpaceErrnos() {
-			if strings.Contains(msg[i+len(prefix):], e.Error()) {
-				// The errno too, so that errors.Is(err, syscall.ENOSPC)
-				// holds as for any ErrDiskFull.
-				return fmt.Errorf("%w: %w", ErrDiskFull, errnoText{err, e})
-			}
-		}
+	if _, ok := textErrno(err, boltResizeError, boltSyncError); ok || noSpace(err) {
+		return fullErr(err, boltResizeError, boltSyncError)
 	}
 	return err
 }
