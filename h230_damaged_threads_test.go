@@ -28,9 +28,24 @@ func TestH230CycleFileDamagedThreadNamedOthersSaved(t *testing.T) {
 		t.Fatalf("read-only Open: %v", err)
 	}
 	defer ro.Close()
+	var all, bad []string
+	for info, err := range ro.Threads(ctx) {
+		all = append(all, info.ThreadID)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) || info.ThreadID == "" {
+				t.Fatalf("Threads: %q: %v, want a thread's ErrCorrupt", info.ThreadID, err)
+			}
+			bad = append(bad, info.ThreadID)
+		}
+	}
+	for _, th := range h186Threads {
+		if !slices.Contains(all, th) {
+			t.Fatalf("Threads yielded %v, not %s", all, th)
+		}
+	}
 	// The damaged threads, as a read of each thread tells them.
 	var damaged, sound []string
-	for _, th := range h186Threads {
+	for _, th := range all {
 		if _, err := ro.Thread(ctx, th); errors.Is(err, ErrCorrupt) {
 			damaged = append(damaged, th)
 		} else if err != nil {
@@ -39,36 +54,22 @@ func TestH230CycleFileDamagedThreadNamedOthersSaved(t *testing.T) {
 			sound = append(sound, th)
 		}
 	}
-	if len(damaged) == 0 || len(sound) == 0 {
-		t.Fatalf("damaged %v, sound %v: want both", damaged, sound)
+	if len(damaged) == 0 || len(sound) == 0 || !slices.Equal(bad, damaged) {
+		t.Fatalf("damaged %v, sound %v (want both), Threads' errors for %v", damaged, sound, bad)
 	}
 
 	rep, err := ro.Verify(ctx, VerifyOptions{})
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	if rep.OK() || rep.Threads != len(h186Threads) || !slices.Equal(rep.DamagedThreads, damaged) || rep.Checkpoints == 0 {
+	if rep.OK() || rep.Threads != len(all) || !slices.Equal(rep.DamagedThreads, damaged) || rep.Checkpoints == 0 {
 		t.Fatalf("Verify: %d threads checked, %d checkpoints, damaged %v (want %d threads, damaged %v); problems %v",
-			rep.Threads, rep.Checkpoints, rep.DamagedThreads, len(h186Threads), damaged, rep.Problems)
+			rep.Threads, rep.Checkpoints, rep.DamagedThreads, len(all), damaged, rep.Problems)
 	}
 	for _, p := range rep.Problems {
 		if p.Thread != "" && !slices.Contains(damaged, p.Thread) {
 			t.Errorf("Verify: a problem in sound thread %s: %v", p.Thread, p)
 		}
-	}
-
-	var yielded, bad []string
-	for info, err := range ro.Threads(ctx) {
-		yielded = append(yielded, info.ThreadID)
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) || info.ThreadID == "" {
-				t.Fatalf("Threads: %q: %v, want a thread's ErrCorrupt", info.ThreadID, err)
-			}
-			bad = append(bad, info.ThreadID)
-		}
-	}
-	if !slices.Equal(yielded, h186Threads) || !slices.Equal(bad, damaged) {
-		t.Fatalf("Threads yielded %v with errors for %v, want %v with errors for %v", yielded, bad, h186Threads, damaged)
 	}
 
 	if _, err := ro.Export(ctx, new(bytes.Buffer), ExportOptions{}); !errors.Is(err, ErrCorrupt) {
