@@ -115,6 +115,9 @@ type DumpSummary struct {
 	Values      int64 `json:"values"`
 	Writes      int64 `json:"pending_writes"`
 	Segments    int64 `json:"list_segments"`
+	// Damaged names, in the order met, the threads an Export with
+	// SkipDamaged left out (Threads does not count them).
+	Damaged []string `json:"damaged_threads,omitempty"`
 }
 
 func (d DumpSummary) records() int64 { return d.Checkpoints + d.Values + d.Writes + d.Segments }
@@ -127,6 +130,12 @@ type ExportOptions struct {
 	// Progress, if set, is called after each thread with the records
 	// written so far (not during a thread's read: it must not hold it).
 	Progress func(records int64)
+	// SkipDamaged leaves out a thread whose records or pages are damaged
+	// (its read is ErrCorrupt) instead of failing: none of its records
+	// goes into the dump, which holds every other thread whole and an end
+	// line counting them, and the summary names it (DumpSummary.Damaged).
+	// The caller must check that list: the dump is not the whole store.
+	SkipDamaged bool
 }
 
 // Export writes threads to w as a dump: JSON lines, a header, one line
@@ -188,12 +197,20 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 		return nil
 	}
 	exportOne := func(thread string) error {
+		before := sum
 		sum.Threads++
 		if err := sp.reset(); err != nil {
 			return fmt.Errorf("ckpt: export: %w", err)
 		}
 		if err := s.view(ctx, func(r reader) error { return exportThread(ctx, r, thread, !s.untallied, !s.unlisted, emit, &sum) }); err != nil {
-			return err
+			if !opts.SkipDamaged || !errors.Is(err, ErrCorrupt) || ctx.Err() != nil {
+				return err
+			}
+			// Its records stay in the spool, which the next thread
+			// resets: nothing of it reaches w, nor the counts.
+			before.Damaged = append(before.Damaged, thread)
+			sum = before
+			return nil
 		}
 		if err := sp.writeTo(bw); err != nil {
 			return fmt.Errorf("ckpt: export: %w", err)

@@ -13,6 +13,7 @@ import (
 	"iter"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,24 +42,34 @@ const threadsPage = 32
 
 // Threads yields a summary of every thread, in thread id order. It reads a
 // few threads per read transaction, so a caller may write while iterating.
+// A thread whose own records or pages are damaged is yielded with its id
+// (and what could be read of it) and the error (ErrCorrupt), and the walk
+// goes on to the next thread: the others read as in a sound file. Any
+// other error (a damaged list of threads, a closed store) is yielded with
+// an empty ThreadInfo and ends the walk.
 func (s *Store) Threads(ctx context.Context) iter.Seq2[ThreadInfo, error] {
 	return func(yield func(ThreadInfo, error) bool) {
 		var after []byte
 		for {
 			var page []ThreadInfo
+			var errs []error
 			err := s.view(ctx, func(r reader) error {
 				return r.Buckets(bucketPath{bucketThreads}, after, func(name []byte) error {
-					info, err := summariseThread(r, string(name), !s.untallied, !s.unlisted)
-					if err != nil {
+					info, err := summariseOwn(r, string(name), !s.untallied, !s.unlisted)
+					if err != nil && (!errors.Is(err, ErrCorrupt) || !r.Exists(threadBucket(string(name)))) {
+						// Not found by its name: out of place in a damaged
+						// page of the list, where the walk would go on from
+						// it past the threads after it.
 						return err
 					}
-					page = append(page, info)
+					info.ThreadID = string(name)
+					page, errs = append(page, info), append(errs, err)
 					after = bytes.Clone(name)
 					return keepScanning(len(page) < threadsPage)
 				})
 			})
-			for _, info := range page {
-				if !yield(info, nil) {
+			for i, info := range page {
+				if !yield(info, errs[i]) {
 					return
 				}
 			}
@@ -88,6 +99,18 @@ func (s *Store) Thread(ctx context.Context, threadID string) (ThreadInfo, error)
 			return fmt.Errorf("%w: thread %q", ErrNotFound, threadID)
 		}
 		info, err = summariseThread(r, threadID, !s.untallied, !s.unlisted)
+		return err
+	})
+	return info, err
+}
+
+// summariseOwn is summariseThread under a guard of its own: a read-only
+// handle's damaged bucket (one whose pages lead into a cycle) panics as
+// it is opened (engine's checkDamaged), which becomes this thread's
+// ErrCorrupt instead of ending the caller's walk of every thread.
+func summariseOwn(r reader, thread string, tallied, lists bool) (info ThreadInfo, err error) {
+	err = engine.Guard("read thread "+strconv.Quote(thread), func() error {
+		info, err = summariseThread(r, thread, tallied, lists)
 		return err
 	})
 	return info, err

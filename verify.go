@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sort"
 
 	"github.com/ckpt-go/ckpt/internal/engine"
@@ -17,7 +18,9 @@ import (
 
 // Problem is one inconsistency found by Verify.
 type Problem struct {
-	// Check names what was checked: "file" (bbolt's page check), "format",
+	// Check names what was checked: "file" (bbolt's page check; with
+	// Thread, that thread's buckets lead into damaged pages no read
+	// enters, and its records went unchecked), "format",
 	// "mark" (the file's mark of the last write-ahead log group it holds,
 	// or its binding to its log: damaged, or the two disagree),
 	// "checkpoint", "metadata", "value", "write", "order", "index",
@@ -59,6 +62,12 @@ type VerifyReport struct {
 	PendingWrites int `json:"pending_writes"`
 	ChannelValues int `json:"channel_values"`
 	IndexEntries  int `json:"index_entries"`
+	// DamagedThreads names, in id order, the threads in whose own records
+	// or pages a problem was found (each named by a Problem, unless past
+	// the first 1,000); every other of the Threads checked is sound as far
+	// as its own checks go: what a user can save of a damaged file
+	// (Export's SkipDamaged leaves the damaged ones out).
+	DamagedThreads []string `json:"damaged_threads,omitempty"`
 	// Problems lists the first 1,000 problems found (so verifying a badly
 	// damaged file takes bounded memory); Truncated counts the ones found
 	// beyond that.
@@ -216,23 +225,36 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 			err = nil
 		}
 	}()
+	// confined: a read-only handle whose open kept the file though some
+	// buckets' pages lead into a cycle (engine.HasDamaged): a read of one
+	// gets ErrCorrupt, every other bucket reads as in a sound file. The
+	// store's checks then go on past the page check, each thread's under
+	// a guard of its own, so that a user learns which threads are lost
+	// and which sound (and saves those: Export's SkipDamaged).
+	confined := engine.HasDamaged(engine.TxOf(r))
 	if fc, ok := r.(engine.FileChecker); ok && file != "" {
+		touched := true
 		if tx := engine.TxOf(r); tx != nil {
 			if err := engine.TouchAll(tx, file); err != nil {
 				rep.add(Problem{Check: "file", Detail: err.Error()})
-				return nil
+				if !confined {
+					return nil
+				}
+				touched = false // bbolt's check would follow the cycle
 			}
 		}
-		fc.CheckPages(func(e error) bool {
-			rep.add(Problem{Check: "file", Detail: "page check: " + e.Error()})
-			return len(rep.Problems) < maxProblems
-		})
-		if !rep.OK() {
+		if touched {
+			fc.CheckPages(func(e error) bool {
+				rep.add(Problem{Check: "file", Detail: "page check: " + e.Error()})
+				return len(rep.Problems) < maxProblems
+			})
+		}
+		if !rep.OK() && !confined {
 			// Walking damaged pages may return garbage or fault: stop at
 			// what bbolt itself reports.
 			return nil
 		}
-		if tx := engine.TxOf(r); tx != nil {
+		if tx := engine.TxOf(r); tx != nil && touched {
 			addMetaProblem(rep, engine.CheckMeta(tx, file))
 		}
 	}
@@ -278,13 +300,29 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 			rep.add(Problem{Check: "import", Thread: string(name), Detail: "left by an import that did not finish: the next read-write open deletes it"})
 			return nil
 		}
-		verifyThread(r, kr, string(name), rep)
-		verifyRecordSums(r, string(name), rep)
-		if format >= tallyFormat {
-			verifyTallies(r, string(name), rep)
+		found := len(rep.Problems) + rep.Truncated
+		checkThread := func() error {
+			verifyThread(r, kr, string(name), rep)
+			verifyRecordSums(r, string(name), rep)
+			if format >= tallyFormat {
+				verifyTallies(r, string(name), rep)
+			}
+			if format >= nsFormat {
+				verifyNamespaces(r, string(name), rep)
+			}
+			return nil
 		}
-		if format >= nsFormat {
-			verifyNamespaces(r, string(name), rep)
+		if confined {
+			// A damaged bucket of this thread panics (engine's
+			// checkDamaged): this thread's problem, the walk goes on.
+			if err := engine.Guard("verify: read the thread", checkThread); err != nil {
+				rep.add(Problem{Check: "file", Thread: string(name), Detail: err.Error()})
+			}
+		} else {
+			_ = checkThread()
+		}
+		if len(rep.Problems)+rep.Truncated > found {
+			rep.DamagedThreads = append(rep.DamagedThreads, string(name))
 		}
 		if opts.Progress != nil {
 			opts.Progress(rep.Threads)
@@ -307,6 +345,11 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 		id, thread, ns, err := parseIndexKey(k)
 		if err != nil {
 			rep.add(Problem{Check: "index", Detail: fmt.Sprintf("key %x: %v", k, err)})
+			return nil
+		}
+		if _, lost := slices.BinarySearch(rep.DamagedThreads, thread); confined && lost { // named in id order
+			// Its checkpoints may lie in a bucket no read may open; the
+			// thread is named damaged already.
 			return nil
 		}
 		if r.Get(threadPath(thread, bucketCheckpoints), checkpointKey(ns, id)) == nil {

@@ -22,15 +22,20 @@ func init() {
 
 func newExportCmd(a *app) *cobra.Command {
 	var outPath string
+	var skipDamaged bool
 	c := &cobra.Command{
 		Use:   "export FILE [THREAD ...]",
 		Short: "Dump threads (default: all) as JSON lines: lossless, streaming",
 		Long: `export writes threads as JSON lines: a header, one line per checkpoint,
 channel value and pending write (the stored bytes, base64), and an end
 line with the counts. 'ckpt import' reads it back; export, import into a
-new file and export again gives identical output.`,
+new file and export again gives identical output. A damaged thread fails
+the export; with --skip-damaged it is left out instead: the dump holds
+every other thread whole, with an end line counting them (import takes
+it), the threads left out are named on stderr and the command exits 1.`,
 		Args: threadsAt(argsBetween(1, -1), 1, -1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
+			var skipped error // the threads --skip-damaged left out of a whole dump
 			s, err := a.openRead(args[0])
 			if err != nil {
 				return err
@@ -71,7 +76,8 @@ new file and export again gives identical output.`,
 					return cerr
 				}
 				defer func() {
-					if cerr := d.finish(err == nil); cerr != nil && err == nil {
+					// A dump that left damaged threads out is whole: kept.
+					if cerr := d.finish(err == nil || skipped != nil); cerr != nil && (err == nil || skipped != nil) {
 						err = withLeft(c.Context(), cerr, left())
 					}
 				}()
@@ -79,18 +85,29 @@ new file and export again gives identical output.`,
 				left = func() string { return args[0] + " unchanged, " + d.left() }
 			}
 			bar := a.progress(-1, "exporting records")
-			sum, err := s.Export(c.Context(), w, ckpt.ExportOptions{Threads: args[1:], Progress: bar.set})
+			sum, err := s.Export(c.Context(), w, ckpt.ExportOptions{Threads: args[1:], Progress: bar.set, SkipDamaged: skipDamaged})
 			bar.done()
 			if err != nil {
+				if errors.Is(err, ckpt.ErrCorrupt) && !skipDamaged && c.Context().Err() == nil {
+					return withLeft(c.Context(), err, left()+"; 'ckpt export --skip-damaged' writes every thread but the damaged ones")
+				}
 				return withLeft(c.Context(), err, left())
 			}
 			if a.stderrIsTerminal() {
 				fmt.Fprintf(a.errw, "exported %s\n", describeDump(sum))
 			}
+			if len(sum.Damaged) > 0 {
+				// Never a silent loss: the dump is whole for what it
+				// holds, the exit status says it is not the whole store.
+				skipped = fmt.Errorf("export: left out %s: %s (%w; the dump holds every other thread whole, with its end line)",
+					count(len(sum.Damaged), "damaged thread", "damaged threads"), quotedThreads(sum.Damaged), ckpt.ErrCorrupt)
+				return skipped
+			}
 			return nil
 		},
 	}
 	c.Flags().StringVarP(&outPath, "output", "o", "", "write to this file instead of stdout")
+	c.Flags().BoolVar(&skipDamaged, "skip-damaged", false, "leave out threads whose records or pages are damaged (named on stderr, exit 1) and write every other one")
 	return c
 }
 

@@ -25,7 +25,10 @@ func newThreadsCmd(a *app) *cobra.Command {
 		Long: `threads prints one line per thread of FILE, in thread id order: its
 namespaces ((root) is the root graph's), its checkpoints and pending
 writes, the id and time of its newest checkpoint in any namespace, and
-its bytes (keys and values; the file adds page overhead). For an
+its bytes (keys and values; the file adds page overhead). A thread whose
+records or pages are damaged is listed as damaged (--json: its "damaged"
+field says why) and the others as usual; the command then exits 1,
+saying how many it could not read. For an
 encrypted store a line after the table names the keys it is sealed under
 (--json prints an array of the threads only: the keys are the store's,
 not a thread's, and 'ckpt stats --json' has them as sealed_keys).`,
@@ -44,6 +47,9 @@ not a thread's, and 'ckpt stats --json' has them as sealed_keys).`,
 				NewestID      string    `json:"newest_id"`
 				NewestTime    time.Time `json:"newest_time"`
 				Bytes         int64     `json:"bytes"`
+				// Damaged: why the thread could not be read (its other
+				// fields are then what could be).
+				Damaged string `json:"damaged,omitempty"`
 			}
 			if newest < 0 {
 				return usageError{fmt.Sprintf("--newest %d: want a count, 0 for every thread", newest)}
@@ -52,19 +58,38 @@ not a thread's, and 'ckpt stats --json' has them as sealed_keys).`,
 			tw := a.table()
 			n := 0
 			infos, damaged := selectThreads(c.Context(), s, prefix, newest)
+			var lost []string
+			var lostErr error
 			for info, err := range infos {
-				if err != nil {
+				if err != nil && info.ThreadID == "" {
 					return err
 				}
 				if n++; n == 1 && !a.asJSON {
 					fmt.Fprintln(tw, "THREAD\tNAMESPACES\tCHECKPOINTS\tWRITES\tNEWEST\tTIME\tBYTES")
 				}
+				if err != nil {
+					// A thread damage confines to itself (Threads goes on
+					// past it): its row says so, the others are listed.
+					if lost = append(lost, info.ThreadID); lostErr == nil {
+						lostErr = err
+					}
+					if a.asJSON {
+						rows = append(rows, row{Thread: jsonName(info.ThreadID), Namespaces: []string{}, Damaged: strings.ReplaceAll(err.Error(), "ckpt: ", "")})
+					} else {
+						fmt.Fprintf(tw, "%s\tdamaged\t-\t-\t-\t-\t-\n", shown(info.ThreadID))
+					}
+					continue
+				}
 				if a.asJSON {
-					rows = append(rows, row{jsonName(info.ThreadID), jsonNames(info.Namespaces), info.Checkpoints, info.PendingWrites, info.NewestID, a.when(info.NewestTime), info.Bytes})
+					rows = append(rows, row{jsonName(info.ThreadID), jsonNames(info.Namespaces), info.Checkpoints, info.PendingWrites, info.NewestID, a.when(info.NewestTime), info.Bytes, ""})
 					continue
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", shown(info.ThreadID), joinNS(shownAll(info.Namespaces)), info.Checkpoints,
 					info.PendingWrites, info.NewestID, a.fmtTime(info.NewestTime), humanBytes(info.Bytes))
+			}
+			if lost != nil {
+				*damaged = fmt.Errorf("%s could not be read (%s, marked damaged in the list; 'ckpt export --skip-damaged' saves the others): %w",
+					count(len(lost), "thread", "threads"), quotedThreads(lost), lostErr)
 			}
 			if a.asJSON {
 				if err := a.printJSON(rows); err != nil {

@@ -21,7 +21,11 @@ every pending write and stored value decodes and belongs to a stored
 checkpoint; each thread's history order and the global index agree with
 the checkpoints both ways; every record's checksum matches its bytes. It
 prints every problem found (up to 1000) and exits with status 1 if there
-is any.`,
+is any. Damage confined to some threads (a record's checksum, or pages
+under one thread's buckets that a read-only open kept the file beside)
+does not stop the check: the line after the problems counts the threads
+sound and names the damaged ones ('ckpt export --skip-damaged' saves the
+sound ones).`,
 		Args: argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			s, err := a.openRead(args[0])
@@ -73,6 +77,11 @@ func printVerify(a *app, file string, rep *ckpt.VerifyReport) {
 	if rep.Truncated > 0 {
 		fmt.Fprintf(a.out, "  ... and %d more\n", rep.Truncated)
 	}
+	if d := len(rep.DamagedThreads); d > 0 {
+		// Which threads are lost and which a user can save ('ckpt
+		// export --skip-damaged' writes the sound ones).
+		fmt.Fprintf(a.out, "%s sound, %d damaged: %s\n", count(rep.Threads-d, "thread", "threads"), d, quotedThreads(rep.DamagedThreads))
+	}
 }
 
 // jsonVerify is rep with the names its problems give as --json prints
@@ -80,6 +89,7 @@ func printVerify(a *app, file string, rep *ckpt.VerifyReport) {
 // U+FFFD in place of its bytes, a name no command could be given back.
 func jsonVerify(rep *ckpt.VerifyReport) *ckpt.VerifyReport {
 	j := *rep
+	j.DamagedThreads = jsonNames(rep.DamagedThreads)
 	j.Problems = make([]ckpt.Problem, len(rep.Problems))
 	for i, p := range rep.Problems {
 		p.Thread, p.Namespace = jsonName(p.Thread), jsonName(p.Namespace)
