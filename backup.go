@@ -427,28 +427,34 @@ func (s *Store) replayInto(f *os.File, groups []*engine.Group) (err error) {
 // Its own failures say "the temporary copy in DIR" where the OS names the
 // file: the caller gave no such name (it is random, and removed by then),
 // and DIR is where room or permission is wanting.
+//
+// The temporary file is Backup's own, removed whatever happens: a failure
+// for want of room there, its fsync's included (the replay's commit), is
+// ErrDiskFull (engine.OwnFilesFull), as a Compact's or BackupFile's own
+// file's is; the store goes on.
 func (s *Store) streamThroughTemp(ctx context.Context, tx *bolt.Tx, groups []*engine.Group, w io.Writer, progress func(written, total int64)) error {
 	dir := os.TempDir()
 	f, err := os.CreateTemp(dir, "ckpt-backup-*"+backupTempSuffix)
 	if err != nil {
-		return sayTemp(err, dir, "")
+		return engine.OwnFilesFull(sayTemp(err, dir, ""))
 	}
 	defer func() {
 		_ = f.Close()
 		_ = os.Remove(f.Name())
 	}()
+	own := func(err error) error { return engine.OwnFilesFull(sayTemp(err, dir, f.Name())) }
 	if err := writeSnapshot(ctx, tx, f, nil); err != nil {
-		return sayTemp(err, dir, f.Name())
+		return own(err)
 	}
 	if err := s.replayInto(f, groups); err != nil {
-		return sayTemp(err, dir, f.Name())
+		return own(err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		return sayTemp(err, dir, f.Name())
+		return own(err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return sayTemp(err, dir, f.Name())
+		return own(err)
 	}
 	bw := &backupWriter{ctx: ctx, w: w, total: fi.Size(), progress: progress}
 	_, err = io.Copy(bw, f)
@@ -456,7 +462,7 @@ func (s *Store) streamThroughTemp(ctx context.Context, tx *bolt.Tx, groups []*en
 		return ctx.Err()
 	}
 	if err != nil && bw.err == nil {
-		err = sayTemp(err, dir, f.Name()) // reading the copy back; w's own errors are the caller's
+		err = own(err) // reading the copy back; w's own errors are the caller's
 	}
 	return err
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"os"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // spool holds one thread's dump between its read transaction and the
@@ -14,6 +16,8 @@ import (
 // the disk's pace whatever the consumer's, and the consumer is written to
 // with no transaction open: one that stops reading keeps no pages from
 // reuse and does not hold Close up. Disk: one thread's dump at most.
+// The file is the export's own, never the store's: a failure there for
+// want of room is ErrDiskFull (engine.OwnFilesFull), the store going on.
 type spool struct {
 	dir   string
 	limit int
@@ -32,10 +36,11 @@ func (sp *spool) Write(p []byte) (int, error) {
 			return len(p), nil
 		}
 		if err := sp.spill(); err != nil {
-			return 0, err
+			return 0, engine.OwnFilesFull(err)
 		}
 	}
-	return sp.f.Write(p)
+	n, err := sp.f.Write(p)
+	return n, engine.OwnFilesFull(err)
 }
 
 // spill moves the bytes held in memory to the file, opened the first time.
@@ -82,7 +87,7 @@ func (sp *spool) reset() error {
 	}
 	sp.spilled = false
 	if err := sp.f.Truncate(0); err != nil {
-		return err
+		return engine.OwnFilesFull(err)
 	}
 	_, err := sp.f.Seek(0, io.SeekStart)
 	return err

@@ -192,7 +192,10 @@ type Metrics struct {
 	// CompactBytesFreed how much smaller they made the file.
 	CompactRuns       int64
 	CompactBytesFreed int64
-	// Backups counts completed backups.
+	// Backups counts backups whose copy is whole at its destination:
+	// completed ones, and BackupFile's whose error carries a
+	// *ReplacedError (the copy is at the path; only its name's
+	// durability failed), as CompactRuns counts Compact's.
 	Backups int64
 
 	// OpenSnapshots is the number of read snapshots open now (gauge): each
@@ -518,12 +521,17 @@ func (s *Store) compactDone(st *CompactStats, err *error) func() {
 	}
 }
 
-// backupDone counts a backup call, and a completed one.
+// backupDone counts a backup call, and one whose copy is whole at its
+// destination as a backup: a completed one, or a BackupFile whose error
+// carries a *ReplacedError (the copy is at the path, even though the
+// directory's fsync after the rename failed), as compactDone counts a
+// Compact.
 func (s *Store) backupDone(err *error) func() {
 	start := time.Now()
 	return func() {
 		s.obs.done(OpBackup, err)
-		if *err == nil && !s.obs.off {
+		_, placed := errors.AsType[*ReplacedError](*err)
+		if (*err == nil || placed) && !s.obs.off {
 			s.obs.backups.Add(1)
 		}
 		s.logBackup(time.Since(start), *err)

@@ -67,7 +67,8 @@ var (
 	// the store then fails (ErrFailed, which still wraps the errno, so
 	// errors.Is(err, syscall.ENOSPC) tells a full disk was the cause),
 	// since what the disk holds is unknown. One of a file Compact or
-	// BackupFile writes for itself, before it is in place, is ErrDiskFull:
+	// BackupFile writes for itself, before it is in place, or of Backup's
+	// temporary copy (a read-only store's, in os.TempDir), is ErrDiskFull:
 	// that file is removed and the store goes on.
 	ErrDiskFull = engine.ErrDiskFull
 	// ErrVersionReused: a write stored a channel value under a (channel,

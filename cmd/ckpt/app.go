@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -249,7 +248,7 @@ func (a *app) openWriteLook(path string, look func(ro *ckpt.Store) error, ready 
 		// Open writes to the file (its meta, the log's first bytes)
 		// before the command runs; "file too large" alone reads as if
 		// the store were, where the limit or the disk is what is short.
-		return nil, fmt.Errorf("%w (no room to open it for writing: free space on its disk or raise the file size limit, ulimit -f); %s left as it was", a.openError(path, err), path)
+		return nil, fmt.Errorf("%w (no room to open it for writing: free space on its disk or within your disk quota, or raise the file size limit, ulimit -f); %s left as it was", a.openError(path, err), path)
 	}
 	return s, a.writeOpenError(path, err)
 }
@@ -294,10 +293,11 @@ func (a *app) logOntoDamage(s *ckpt.Store, path string) (whole bool, err error) 
 		path, count(len(rep.Problems), "problem", "problems"), rep.Problems[0], path, path, path)
 }
 
-// noRoom reports whether err is the disk or the file size limit (EFBIG)
-// refusing a write.
+// noRoom reports whether err is the disk, a disk quota (EDQUOT) or the
+// file size limit (EFBIG) refusing a write: the engine's list
+// (engine.NoSpace), which Windows' disk-full errors are on too.
 func noRoom(err error) bool {
-	return errors.Is(err, ckpt.ErrDiskFull) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG)
+	return errors.Is(err, ckpt.ErrDiskFull) || engine.NoSpace(err)
 }
 
 func checkFile(path string) error {

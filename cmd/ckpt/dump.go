@@ -212,7 +212,7 @@ threads this import created are removed again.`,
 				}
 				if c.Context().Err() == nil && dumpRefused(err) && !strings.Contains(err.Error(), importUndoLeft) {
 					// All or nothing: say so, the file is what people worry about.
-					return fmt.Errorf("%w; %s", err, failed)
+					return fmt.Errorf("%w; %s", existsWords(err), failed)
 				}
 				if !created && strings.Contains(err.Error(), importUndoLeft) {
 					// The undo itself failed (no room for it either): the

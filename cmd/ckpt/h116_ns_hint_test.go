@@ -25,7 +25,7 @@ func TestShowAndDiffSayWhichNamespaceHoldsTheID(t *testing.T) {
 	// With --ns it is found, as before.
 	ok(t, dir, "show", db, "t", sub[1], "--ns", "sub:1")
 	// A namespace the thread does not have names those it has.
-	failsWith(t, runIn(t, dir, "", "show", db, "t", "--ns", "nope"), 1, `thread "t" has namespaces (root), sub:1`)
+	failsWith(t, runIn(t, dir, "", "show", db, "t", "--ns", "nope"), 1, `thread "t" has no namespace "nope" (it has namespaces (root), sub:1)`)
 }
 
 // `ckpt log --ns NAME` of a namespace the thread does not have printed
@@ -36,7 +36,7 @@ func TestShowAndDiffSayWhichNamespaceHoldsTheID(t *testing.T) {
 func TestLogOfANamespaceTheThreadLacksNamesThoseItHas(t *testing.T) {
 	t.Parallel()
 	dir, db, _ := nsStore(t)
-	failsWith(t, runIn(t, dir, "", "log", db, "t", "--ns", "sub:2"), 1, `thread "t" has namespaces (root), sub:1`)
+	failsWith(t, runIn(t, dir, "", "log", db, "t", "--ns", "sub:2"), 1, `thread "t" has no namespace "sub:2" (it has namespaces (root), sub:1)`)
 	if out := ok(t, dir, "log", db, "t", "--ns", "sub:1", "--filter", "node=none").stdout; !strings.Contains(out, "no checkpoint") {
 		t.Errorf("log of a namespace with no match: %q", out)
 	}

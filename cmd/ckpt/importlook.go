@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/ckpt-go/ckpt"
 )
@@ -106,8 +108,9 @@ func (a *app) importLooks(ctx context.Context, file string, threads []string) (e
 	defer a.closeStore(s, &err)
 	for _, t := range threads {
 		if _, err := s.Thread(ctx, t); err == nil {
-			// The library's words (Store.Import), and what was left.
-			return fmt.Errorf("%w: thread %q is already in the store (delete it first or import into another file); nothing imported, %s left as it was", ckpt.ErrExists, t, file)
+			// Store.Import's words without its sentinel's (existsWords),
+			// and what was left.
+			return textError{fmt.Sprintf("thread %q is already in the store (delete it first or import into another file); nothing imported, %s left as it was", t, file), ckpt.ErrExists}
 		}
 		// Any other error (not found; a name the store refuses; a
 		// damaged record) is the import's to meet and report.
@@ -116,4 +119,16 @@ func (a *app) importLooks(ctx context.Context, file string, threads []string) (e
 		}
 	}
 	return nil
+}
+
+// existsWords is err, Store.Import's refusal of a thread the file has
+// (ErrExists: a dump naming it past what importLooks reads ahead), without
+// the sentinel's "already exists: " before its own words, which say it;
+// errors.Is still finds ErrExists.
+func existsWords(err error) error {
+	words := strings.TrimPrefix(ckpt.ErrExists.Error(), "ckpt: ") + ": "
+	if !errors.Is(err, ckpt.ErrExists) || !strings.Contains(err.Error(), words) {
+		return err
+	}
+	return textError{strings.Replace(err.Error(), words, "", 1), err}
 }

@@ -63,12 +63,14 @@ checkpoint has not), the number of pending writes and the run_id.
 	return c
 }
 
-// requireThread fails with ErrNotFound when the file has no such thread.
+// requireThread fails with ErrNotFound when the file has no such thread,
+// said in the user's words (the sentinel's "not found" ended the line)
+// and where the threads are listed, as missingID says a missing id.
 func requireThread(ctx context.Context, s *ckpt.Store, file, thread string) error {
 	for _, err := range s.List(ctx, ckpt.ListOptions{ThreadID: thread, Limit: 1}) {
 		return err
 	}
-	return fmt.Errorf("%s has no thread %q: %w", file, thread, ckpt.ErrNotFound)
+	return textError{fmt.Sprintf("%s has no thread %q ('ckpt threads' lists its threads)", file, thread), ckpt.ErrNotFound}
 }
 
 // requireNamespace fails with ErrNotFound, naming the namespaces the

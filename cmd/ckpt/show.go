@@ -49,8 +49,7 @@ writes. --channel prints one channel's value only.`,
 			if c.Flags().Changed("channel") {
 				raw, ok := t.Checkpoint.ChannelValues[channel].(ckpt.Raw)
 				if !ok {
-					return fmt.Errorf("checkpoint %s has no channel %q (it has: %s): %w", t.Config.CheckpointID, channel,
-						strings.Join(sortedKeys(t.Checkpoint.ChannelValues), ", "), ckpt.ErrNotFound)
+					return missingChannel(args[0], t, channel)
 				}
 				v, err := jsonValue(raw)
 				if err != nil {
@@ -116,14 +115,33 @@ func notFoundIn(ctx context.Context, s *ckpt.Store, file string, cfg ckpt.Config
 		if !slices.Contains(info.Namespaces, cfg.CheckpointNS) {
 			// The --ns is the slip, not the id: say so, as show
 			// without an id does below.
-			return textError{fmt.Sprintf("%s: thread %q has no namespace %q (it has namespaces %s)", file, cfg.ThreadID, cfg.CheckpointNS, nsNames(info.Namespaces)), err}
+			return missingNamespace(file, cfg, info.Namespaces, err)
 		}
 		return missingID(file, cfg, id, err)
 	}
 	if !slices.Contains(info.Namespaces, cfg.CheckpointNS) {
-		return fmt.Errorf("%s: %w (thread %q has namespaces %s)", file, err, cfg.ThreadID, nsNames(info.Namespaces))
+		// As with an id above: the library's "not found: no checkpoint
+		// in thread T namespace N" said the sentinel's words mid-line.
+		return missingNamespace(file, cfg, info.Namespaces, err)
 	}
 	return fmt.Errorf("%s: %w", file, err)
+}
+
+// missingNamespace says that the thread has no checkpoint in cfg's
+// namespace, and which namespaces it has. It wraps err (ErrNotFound).
+func missingNamespace(file string, cfg ckpt.Config, namespaces []string, err error) error {
+	return textError{fmt.Sprintf("%s: thread %q has no namespace %q (it has namespaces %s)", file, cfg.ThreadID, cfg.CheckpointNS, nsNames(namespaces)), err}
+}
+
+// missingChannel says that t, the checkpoint show read from file, has no
+// channel named channel, and which it has; it wraps ErrNotFound (its
+// words ended the line).
+func missingChannel(file string, t *ckpt.Tuple, channel string) error {
+	has := "it has none"
+	if len(t.Checkpoint.ChannelValues) > 0 {
+		has = "it has: " + strings.Join(sortedKeys(t.Checkpoint.ChannelValues), ", ")
+	}
+	return textError{fmt.Sprintf("%s: checkpoint %s of thread %q has no channel %q (%s)", file, t.Config.CheckpointID, t.Config.ThreadID, channel, has), ckpt.ErrNotFound}
 }
 
 // nsNames lists a thread's namespaces for a line, the root's as (root).

@@ -119,7 +119,7 @@ func TestImportExistingThreadSaysWhere(t *testing.T) {
 	dir, db := demoFixture(t)
 	dump := ok(t, dir, "export", db).stdout
 	r := runIn(t, dir, dump, "import", "demo.db")
-	failsWith(t, r, 1, `ckpt: already exists: thread "demo" is already in the store (delete it first or import into another file); nothing imported, demo.db left as it was`)
+	failsWith(t, r, 1, `ckpt: thread "demo" is already in the store (delete it first or import into another file); nothing imported, demo.db left as it was`)
 	if strings.Contains(r.stderr, "line") {
 		t.Fatalf("names a dump line for a thread that exists:\n%s", r)
 	}

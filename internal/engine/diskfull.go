@@ -25,6 +25,11 @@ func noSpace(err error) bool {
 	return noSpaceOS(err)
 }
 
+// NoSpace is noSpace for the CLI, which words a failure for want of room
+// (a full disk, a met quota, the file size limit, Windows' own disk-full
+// errors) as such: one list of what counts, kept here.
+func NoSpace(err error) bool { return noSpace(err) }
+
 // diskFull marks err, a write's or a growth's failure that noSpace
 // recognises, as ErrDiskFull; others are returned as they are.
 func diskFull(err error) error {
