@@ -91,9 +91,16 @@ type Policy struct {
 	Progress func(sofar GCStats)
 }
 
+// validate names the first negative rule and what its zero means: the
+// whole struct, printed, named no field and showed Progress as <nil>.
 func (p Policy) validate() error {
-	if p.KeepLast < 0 || p.MaxAge < 0 || p.ThreadTTL < 0 {
-		return fmt.Errorf("%w: retention policy with a negative value: %+v", ErrInvalidConfig, p)
+	switch {
+	case p.KeepLast < 0:
+		return fmt.Errorf("%w: Policy.KeepLast is %d: give zero (the rule off) or the count of newest checkpoints to keep", ErrInvalidConfig, p.KeepLast)
+	case p.MaxAge < 0:
+		return fmt.Errorf("%w: Policy.MaxAge is %v: give zero (the rule off) or a positive age", ErrInvalidConfig, p.MaxAge)
+	case p.ThreadTTL < 0:
+		return fmt.Errorf("%w: Policy.ThreadTTL is %v: give zero (the rule off) or a positive age", ErrInvalidConfig, p.ThreadTTL)
 	}
 	return nil
 }

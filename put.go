@@ -36,7 +36,11 @@ type blobWrite struct {
 // given id already stored is put again (its pending writes stay), but not
 // under itself or a descendant as parent (ErrInvalidConfig). A channel in
 // newVersions must have the same version in cp.ChannelVersions, if that
-// names it (ErrInvalidConfig).
+// names it (ErrInvalidConfig). A value in cp.ChannelValues whose channel
+// newVersions does not name is not stored, silently (with nil newVersions,
+// none is): a reader resolves that channel through cp.ChannelVersions to
+// an earlier checkpoint's value, or finds none. Save works newVersions out
+// itself.
 func (s *Store) Put(ctx context.Context, cfg Config, cp Checkpoint, meta Metadata, newVersions map[string]string) (Config, error) {
 	return s.PutFull(ctx, cfg, cp, meta, newVersions, nil)
 }

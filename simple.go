@@ -14,7 +14,10 @@ import (
 	"time"
 )
 
-// Snapshot is one saved state of a thread (root namespace).
+// Snapshot is one saved state of a thread (root namespace). It holds no
+// pending writes: a run resuming after a crash reads the writes its tasks
+// stored on the checkpoint with GetTuple (Config{ThreadID: ThreadID,
+// CheckpointID: CheckpointID}), in Tuple.PendingWrites.
 type Snapshot struct {
 	ThreadID     string
 	CheckpointID string

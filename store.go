@@ -32,7 +32,7 @@ import (
 // Options configure Open. The zero value is ready to use.
 type Options struct {
 	// LockTimeout is how long Open waits for a file held by another handle
-	// or process before it fails with ErrLocked. Zero means 1 second.
+	// or process before it fails with ErrLocked. Zero or negative: 1 s.
 	LockTimeout time.Duration
 	// ReadOnly opens the file for reading only (shared lock): every write
 	// fails with ErrReadOnly. The file must exist.

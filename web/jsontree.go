@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // jnode is one node of a value drawn as a collapsible tree. The tree is
@@ -13,15 +14,17 @@ import (
 // so it folds without any script and every key and string is escaped by
 // html/template.
 type jnode struct {
-	Key    string // object key or "[i]"; "" for the root
-	Kind   string // object, array, string, number, bool, null, bytes
-	Text   string // a scalar, as JSON text
-	Items  []jnode
-	Count  int  // items in the container (Items may hold fewer)
-	More   int  // items not drawn (Count - len(Items))
-	New    bool // an item this checkpoint appended to a list
-	Open   bool // drawn unfolded
-	IsLeaf bool
+	Key   string // object key or "[i]"; "" for the root
+	Kind  string // object, array, string, number, bool, null, bytes
+	Text  string // a scalar, as JSON text
+	Items []jnode
+	Count int // items in the container (Items may hold fewer)
+	More  int // items not drawn (Count - len(Items))
+	// CutBytes is how many bytes of a string the page left out.
+	CutBytes int
+	New      bool // an item this checkpoint appended to a list
+	Open     bool // drawn unfolded
+	IsLeaf   bool
 }
 
 // maxItems bounds the items drawn per container: a long list shows its
@@ -35,11 +38,24 @@ const maxItems = 200
 // program that holds the store. 20,000 nodes are about 1.7 MB of HTML.
 const pageNodes = 20_000
 
-// budget counts the nodes a page may still draw; containers met after it
-// ran out show only how many items they hold ("… N more").
-type budget struct{ left int }
+// maxString and pageText bound the bytes of strings a page draws: one
+// string is at most maxString of them, and all of a page's together at
+// most pageText. A string is one node, so the node budget did not bound
+// it: the value page of a 4 MiB string was 4 MiB of HTML, and of a
+// 100 MB one would have been 100 MB, built in the program that holds the
+// store.
+const (
+	maxString = 64 << 10
+	pageText  = 4 << 20
+)
 
-func newBudget() *budget { return &budget{left: pageNodes} }
+// budget counts the nodes a page may still draw, and the bytes of
+// strings; containers met after the nodes ran out show only how many
+// items they hold ("… N more"), strings past their share how many bytes
+// they hold more.
+type budget struct{ left, text int }
+
+func newBudget() *budget { return &budget{left: pageNodes, text: pageText} }
 
 // buildTree turns a decoded value (as Raw.Value returns) into a jnode.
 // newFrom >= 0 marks the items of a top-level list from that index on as
@@ -94,6 +110,13 @@ func buildTree(key string, v any, depth, newFrom, limit int, b *budget) jnode {
 		n.Text = fmt.Sprintf("bytes(%d) %s", len(x), s)
 	case string:
 		n.Kind, n.IsLeaf = "string", true
+		if keep := min(maxString, max(b.text, 0)); len(x) > keep {
+			for keep > 0 && !utf8.RuneStart(x[keep]) {
+				keep-- // cut between characters, not inside one
+			}
+			x, n.CutBytes = x[:keep], len(x)-keep
+		}
+		b.text -= len(x)
 		n.Text = jsonText(x)
 	case nil:
 		n.Kind, n.IsLeaf, n.Text = "null", true, "null"

@@ -296,7 +296,7 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 	if len(tuples) > 0 {
 		d.Newest = tuples[0].Config.CheckpointID
 	}
-	s.render(w, http.StatusOK, "thread", "thread "+thread, d)
+	s.render(w, http.StatusOK, "thread", "thread "+shownName(thread), d)
 }
 
 // newerPage returns the before of the page of opts.Limit checkpoints

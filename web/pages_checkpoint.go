@@ -230,7 +230,7 @@ func (s *server) value(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusOK, "fragment", "", d)
 		return
 	}
-	s.render(w, http.StatusOK, "value", "channel "+ch, d)
+	s.render(w, http.StatusOK, "value", "channel "+shownName(ch), d)
 }
 
 type diffData struct {

@@ -30,7 +30,7 @@ type bar struct {
 type statsData struct {
 	S       *ckpt.Stats
 	AsOf    time.Time     // when S was computed
-	Took    time.Duration // how long that took
+	Took    string        // how long that took, for people (tookText)
 	Every   time.Duration // how long S is shown before it is computed again
 	Buckets []bar
 	Saved   []bar
@@ -78,7 +78,7 @@ func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	d := statsData{S: st, AsOf: at, Took: took.Round(time.Millisecond), Every: statsMaxAge(took).Round(time.Second),
+	d := statsData{S: st, AsOf: at, Took: tookText(took), Every: statsMaxAge(took).Round(time.Second),
 		Keys: KeyIDs(st.SealedKeys)}
 	if fi, err := os.Stat(s.store.Path()); err == nil {
 		d.DiskBytes = fi.Size()
@@ -98,6 +98,16 @@ func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Saved, d.SavedH = layoutBars(saved)
 	s.render(w, http.StatusOK, "stats", "stats", d)
+}
+
+// tookText is how long the figures took, in words: rounded to the
+// millisecond, a fraction of one read "computed in 0s", as if nothing had
+// been read or the clock were broken.
+func tookText(d time.Duration) string {
+	if d < time.Millisecond {
+		return "under 1 ms"
+	}
+	return d.Round(time.Millisecond).String()
 }
 
 func sumBytes(bs []ckpt.BucketStats) int64 {

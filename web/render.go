@@ -10,8 +10,11 @@ import (
 	"log"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ckpt-go/ckpt"
 	"github.com/ckpt-go/ckpt/internal/human"
@@ -36,6 +39,7 @@ type errorPage struct {
 	Status  int
 	Text    string
 	Message string
+	Verify  string // for damage: the file to run ckpt verify on
 }
 
 // parseTemplates parses the layout once per page template, so each page
@@ -80,6 +84,7 @@ func (s *server) funcs() template.FuncMap {
 			return t.UTC().Format("2006-01-02 15:04:05.000") + " UTC"
 		},
 		"ns":    nsLabel,
+		"name":  shownName,
 		"int64": func(n int) int64 { return int64(n) },
 		"add":   func(a, b int) int { return a + b },
 		"json":  jsonText,
@@ -119,7 +124,14 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, status int, msg st
 
 // failErr answers with the error page for a store error.
 func (s *server) failErr(w http.ResponseWriter, r *http.Request, err error) {
-	s.fail(w, r, errStatus(err), plainError(err))
+	status := errStatus(err)
+	p := errorPage{Status: status, Text: http.StatusText(status), Message: plainError(err)}
+	if errors.Is(err, ckpt.ErrCorrupt) {
+		// The error names a record by its key and two checksums: the
+		// page says what that means and what to run, as the CLI does.
+		p.Verify = s.store.Path()
+	}
+	s.render(w, status, "error", http.StatusText(status), p)
 }
 
 // plainError is err's text for a person: the page's heading gives the
@@ -138,6 +150,21 @@ func plainError(err error) string {
 		msg = "no " + msg
 	}
 	return msg
+}
+
+// shownName is a name of the program's (a thread id, a channel) as the
+// pages show it as text: itself when it is valid UTF-8 of printable
+// characters, else Go-quoted, as the CLI prints it (cmd/ckpt/printable.go).
+// Shown raw, "new\nline" and "new line" read the same, and a U+202E
+// turned the rest of the id, and of its row, around. A name that itself
+// reads as a Go-quoted string is quoted too, so a shown form never means
+// two names. Links keep the exact bytes (link escapes them).
+func shownName(s string) string {
+	printable := utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) })
+	if _, err := strconv.Unquote(s); printable && (err != nil || !strings.HasPrefix(s, `"`)) {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 // humanBytes and nsLabel are internal/human's, shared with the ckpt command.
