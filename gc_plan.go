@@ -215,3 +215,17 @@ func estimateSweeps(r reader, counted map[string]*threadJob) (GCStats, error) {
 	})
 	return stats, err
 }
+
+// validate names the first negative rule and what its zero means: the
+// whole struct, printed, named no field and showed Progress as <nil>.
+func (p Policy) validate() error {
+	switch {
+	case p.KeepLast < 0:
+		return fmt.Errorf("%w: Policy.KeepLast is %d: give zero (the rule off) or the count of newest checkpoints to keep", ErrInvalidConfig, p.KeepLast)
+	case p.MaxAge < 0:
+		return fmt.Errorf("%w: Policy.MaxAge is %v: give zero (the rule off) or a positive age", ErrInvalidConfig, p.MaxAge)
+	case p.ThreadTTL < 0:
+		return fmt.Errorf("%w: Policy.ThreadTTL is %v: give zero (the rule off) or a positive age", ErrInvalidConfig, p.ThreadTTL)
+	}
+	return nil
+}
