@@ -22,8 +22,14 @@ import (
 // it looked at Settle, and an Export behind a stalled log fsync ran on
 // past its 200 ms ctx until the disk came back (helper-154's review).
 func TestExportOnAFailedStoreLeavesWhenItsContextEnds(t *testing.T) {
-	sf := openStalledFsync(t) // its Async write's group's fsync in flight, and staying there
+	sf := openStalledFsync(t, true) // its Async write's group's fsync in flight, and staying there
 	sf.failCommit.Store(true)
+	// The applier's commit of the Sync write, held until now, fails the
+	// store. Not held, the applier could commit it before failCommit was
+	// set, leaving nothing to apply (the Async write's group is not
+	// durable): this loop then spun until the test binary's timeout (seen
+	// under -race on a loaded machine, 11 minutes at line 28).
+	sf.openGate()
 	for sf.s.eng.Failed() == nil {
 		sf.s.eng.ApplyNow() // the applier's commit fails the store
 	}
@@ -41,7 +47,7 @@ func TestExportOnAFailedStoreLeavesWhenItsContextEnds(t *testing.T) {
 // in flight. Taken, it held its caller past its ctx until the disk came
 // back, though it writes nothing (helper-154's review; so before h150 too).
 func TestExportBehindAStalledFsyncLeavesWhenItsContextEnds(t *testing.T) {
-	sf := openStalledFsync(t)
+	sf := openStalledFsync(t, false)
 	leavesWithItsContext(t, sf, "Export", func(ctx context.Context) error {
 		_, err := sf.s.Export(ctx, &bytes.Buffer{}, ExportOptions{})
 		return err
@@ -61,16 +67,20 @@ func TestExportBehindAStalledFsyncLeavesWhenItsContextEnds(t *testing.T) {
 
 // stalledFsync is a store whose log fsync of the group of an Async write
 // it makes is held until release (a stalled disk); failCommit makes the
-// applier's bbolt commits fail.
+// applier's bbolt commits fail; with holdCommits, the applier's (and any
+// other hooked) bbolt commits wait from the first write until openGate.
 type stalledFsync struct {
 	s          *Store
 	failCommit atomic.Bool
 	release    func()
+	openGate   func()
 }
 
 // openStalledFsync opens the store, writes a Sync checkpoint and then an
 // Async one, and returns once that one's group's fsync is in flight.
-func openStalledFsync(t *testing.T) *stalledFsync {
+// holdCommits holds the Sync write's bbolt commit until openGate, so that
+// it is still to apply when the caller sets failCommit.
+func openStalledFsync(t *testing.T, holdCommits bool) *stalledFsync {
 	t.Helper()
 	sf := &stalledFsync{}
 	var armed atomic.Bool
@@ -78,6 +88,16 @@ func openStalledFsync(t *testing.T) *stalledFsync {
 	var once sync.Once
 	sf.release = func() { once.Do(func() { close(release) }) }
 	t.Cleanup(sf.release)
+	var gate atomic.Pointer[chan struct{}]
+	var gateOnce sync.Once
+	sf.openGate = func() {
+		gateOnce.Do(func() {
+			if g := gate.Load(); g != nil {
+				close(*g)
+			}
+		})
+	}
+	t.Cleanup(sf.openGate)
 	s, err := Open(filepath.Join(t.TempDir(), "s.ckpt"), Options{tuning: &tuning{hooks: engine.Hooks{
 		SyncLog: func(f *os.File) error {
 			if armed.CompareAndSwap(true, false) {
@@ -87,6 +107,9 @@ func openStalledFsync(t *testing.T) *stalledFsync {
 			return engine.Fdatasync(f)
 		},
 		CommitBolt: func(tx *bolt.Tx) error {
+			if g := gate.Load(); g != nil {
+				<-*g
+			}
 			if sf.failCommit.Load() {
 				_ = tx.Rollback()
 				return errors.New("injected commit failure")
@@ -99,6 +122,10 @@ func openStalledFsync(t *testing.T) *stalledFsync {
 	}
 	sf.s = s
 	bg := context.Background()
+	if holdCommits {
+		g := make(chan struct{})
+		gate.Store(&g)
+	}
 	if _, err := s.Save(bg, "t", map[string]any{"v": 0}, nil); err != nil {
 		t.Fatal(err)
 	}

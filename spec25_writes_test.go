@@ -1015,8 +1015,16 @@ func TestSpec25DamagedWriteBucketHeader(t *testing.T) {
 			ds = append(ds, damage{fmt.Sprintf("%s,byte=%d,mask=%#x", thread, i, mask), thread, func(path string) { flipAt25(t, path, wp.header+i, mask) }})
 		}
 	}
-	failed := 0
-	for _, d := range ds {
+	failed, ran := 0, 0
+	// Under -race every 4th damage (single-goroutine: one read-only store
+	// open at a time, so the detector meets only the store's own
+	// goroutines, which the sample meets too); CI's plain command runs all.
+	keep := raceSample(t, 4)
+	for i, d := range ds {
+		if !keep(i) {
+			continue
+		}
+		ran++
 		t.Run(d.name, func(t *testing.T) {
 			path := damaged25(t, src, d.fn)
 			rc := checkStore25(t, path, Options{ReadOnly: true}, m, d.thread)
@@ -1026,7 +1034,7 @@ func TestSpec25DamagedWriteBucketHeader(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("%d of %d header damages read back wrong", failed, len(ds))
+	t.Logf("%d of %d header damages read back wrong (%d damages in all)", failed, ran, len(ds))
 }
 
 // ---- What must not raise an alarm ----
