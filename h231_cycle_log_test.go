@@ -25,7 +25,8 @@ import (
 )
 
 // h231Store is a built store: per thread, its checkpoints' ids in order
-// (x of checkpoint i is thread/i, or thread/log/i for those in the log).
+// (x of checkpoint i is thread/i, or thread/log/i for those in the log;
+// its metadata's x the same in capitals).
 type h231Store struct {
 	threads []string
 	ids     map[string][]string
@@ -47,7 +48,9 @@ func h231Build(t *testing.T, opts Options) (copyPath string, st h231Store) {
 	}
 	st = h231Store{ids: map[string][]string{}, xs: map[string][]string{}}
 	save := func(s *Store, th, x string) {
-		id, err := s.Save(ctx, th, map[string]any{"x": x}, Metadata{"x": x})
+		// Metadata is never sealed (docs/encryption.md): it holds x in
+		// capitals, so that the state's x in the clear can be told.
+		id, err := s.Save(ctx, th, map[string]any{"x": x}, Metadata{"x": strings.ToUpper(x)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +156,7 @@ func h231ReadEvery(ctx context.Context, t *testing.T, name string, ro *Store, st
 				if err := snap.Decode("x", &x); err != nil {
 					return err
 				}
-				if x != want || snap.Metadata["x"] != want {
+				if x != want || snap.Metadata["x"] != strings.ToUpper(want) {
 					return fmt.Errorf("x=%q metadata %v, want %q", x, snap.Metadata, want)
 				}
 				return nil
@@ -177,6 +180,38 @@ func TestH231ReadOnlyCycleFileWithALiveLog(t *testing.T) {
 	kept := 0
 	cycles := h231DamageCycles(t, file, func(path, name, th string) {
 		ro, err := Open(path, Options{ReadOnly: true})
+		if err != nil {
+			t.Errorf("%s: read-only Open: %v, want the file kept", name, err)
+			return
+		}
+		kept++
+		h231ReadEvery(ctx, t, name, ro, st, th)
+		_ = ro.Close()
+	})
+	if cycles == 0 {
+		t.Fatal("no damaged id made a page cycle")
+	}
+	t.Logf("%d cycle files, %d kept", cycles, kept)
+}
+
+// TestH231EncryptedCycleFile: as TestH231ReadOnlyCycleFileWithALiveLog,
+// in an encrypted store (docs/encryption.md): the same cycles, the same
+// promise, read with the key.
+func TestH231EncryptedCycleFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	enc := Options{Encryption: &Encryption{Keys: []Key{testKey(7, 31)}}}
+	file, st := h231Build(t, enc)
+	for _, f := range []string{file, file + walSuffix} {
+		if b, err := os.ReadFile(f); err != nil || bytes.Contains(b, []byte("th050/7")) || bytes.Contains(b, []byte("th002/log/1")) {
+			t.Fatalf("%s holds a checkpoint's value in the clear (%v): not encrypted", f, err)
+		}
+	}
+	kept := 0
+	cycles := h231DamageCycles(t, file, func(path, name, th string) {
+		opts := enc
+		opts.ReadOnly = true
+		ro, err := Open(path, opts)
 		if err != nil {
 			t.Errorf("%s: read-only Open: %v, want the file kept", name, err)
 			return
