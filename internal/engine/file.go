@@ -98,7 +98,7 @@ func OpenBolt(path string, bo *bolt.Options) (*bolt.DB, *os.File, error) {
 			}
 			if err == nil && o.ReadOnly {
 				// Reads what it can, but not round a cycle (precheck_damaged.go).
-				var damaged map[uint64]error
+				var damaged *damagedBuckets
 				if damaged, err = refuseCycles(f); err == nil {
 					markDamaged(db, damaged)
 				}

@@ -149,16 +149,16 @@ func (v *BoltView) cached(p Path) *openBucket {
 		e.used = v.reads
 		return e
 	}
-	var b *bolt.Bucket
+	var b, parentBucket *bolt.Bucket
 	parent := -1
 	if len(p) == 1 {
 		b = v.tx.Bucket(p[0])
 	} else if pe := v.cached(p[:len(p)-1]); pe.b != nil {
-		b, parent = pe.b.Bucket(p[len(p)-1]), pe.index
+		b, parent, parentBucket = pe.b.Bucket(p[len(p)-1]), pe.index, pe.b
 	} else {
 		parent = pe.index
 	}
-	checkDamaged(v.tx, b, p) // a bucket whose pages lead into a cycle (precheck_damaged.go)
+	checkDamaged(v.tx, parentBucket, b, p) // a bucket whose pages lead into a cycle (precheck_damaged.go)
 	inline := b != nil && b.Root() == 0
 	if inline {
 		if v.inlineCost == 0 {

@@ -126,8 +126,8 @@ type pageCheck struct {
 	// inlineBuf holds a bucket value checkInlineOrder reads past them.
 	inlineBuf []byte
 	// damaged, if not nil (a read-only Open's walk), gets the buckets
-	// whose pages lead into a cycle, by root page (precheck_damaged.go).
-	damaged map[uint64]error
+	// whose pages lead into a cycle (precheck_damaged.go).
+	damaged *damagedBuckets
 	// misnamed holds, in that walk, the pages not the one their parent
 	// names, with the parent's bucket (precheck_damaged.go).
 	misnamed map[uint64]uint64
@@ -328,6 +328,7 @@ func (c *pageCheck) walk(root uint64) error {
 		// id and from are in.
 		bucket, fromBucket uint64
 		exit               bool // leaving id: it is off the path now
+		root               bool // from is a leaf: id is the root a bucket element names
 	}
 	onPath := make([]uint64, len(c.seen))
 	bit := func(set []uint64, p uint64) bool { return p < c.hwm && set[p/64]&(1<<(p%64)) != 0 }
@@ -350,7 +351,7 @@ func (c *pageCheck) walk(root uint64) error {
 			// (precheck_damaged.go); one in a tree's branch pages, which a
 			// cursor goes round for ever, or in the top buckets' tree,
 			// refuses the file.
-			if c.damaged == nil || c.markCycle(path, id, r.fromBucket, root, err) {
+			if c.damaged == nil || c.markCycle(path, id, r.fromBucket, root, r.root, err) {
 				c.damaged = nil
 				return err
 			}
@@ -372,7 +373,7 @@ func (c *pageCheck) walk(root uint64) error {
 				if branch {
 					b = r.bucket
 				}
-				stack = append(stack, ref{id: ch, from: id, bucket: b, fromBucket: r.bucket})
+				stack = append(stack, ref{id: ch, from: id, bucket: b, fromBucket: r.bucket, root: !branch})
 			}
 		})
 		if err != nil && r.from != 0 {
