@@ -550,20 +550,24 @@ func (s *Store) runJobs(ctx context.Context, jobs []*threadJob) (GCStats, error)
 // pages, which a damaged key does not misroute, unlike a lookup) for the
 // checkpoints a step passed over as already gone. Gone for real (a
 // writer deleted it since the plan), a checkpoint has no order entry
-// either; one still named there has a record its lookup did not find:
-// the job did less than asked, and says so.
+// either; one still named there whose record its lookup does not find
+// now either was hidden by a damaged key: the job did less than asked,
+// and says so. One whose record the lookup finds now was written again
+// since the step (CopyThread keeps ids: a DeleteThread and a copy back
+// put the same checkpoint back), a sound store's new checkpoint.
 func (j *threadJob) checkPassed(r reader) error {
 	passed := map[cpRef]bool{}
 	for _, ref := range j.passed {
 		passed[ref] = true
 	}
+	cpPath := threadPath(j.thread, bucketCheckpoints)
 	n := 0
 	err := r.Scan(threadPath(j.thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
 		id, ns, err := parseOrderKey(k)
 		if err != nil {
 			return err
 		}
-		if passed[cpRef{ns, id}] {
+		if passed[cpRef{ns, id}] && r.Get(cpPath, checkpointKey(ns, id)) == nil {
 			n++
 		}
 		return nil
