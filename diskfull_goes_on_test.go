@@ -254,6 +254,14 @@ func TestDiskFullAfterTheMetaPageFailsStop(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids := saveN(t, s, "t", 0, 3)
+		// The three writes in the file before the fault: else an applier
+		// later than usual (the test goroutine scheduled late on a busy
+		// machine) commits them once full is set, the store fails, and
+		// the logged Save below is refused (ErrFailed), failing the test
+		// in saveN (shown with a 300 ms sleep after full.Store).
+		if err := s.ApplyLog(ctx); err != nil {
+			t.Fatal(err)
+		}
 		full.Store(true)
 		if noWAL {
 			_, err = s.Save(ctx, "t", map[string]any{"i": 3}, Metadata{"i": 3})

@@ -141,8 +141,15 @@ func TestFailedFsyncAtRandomGroupsShowsNoFailedWrite(t *testing.T) {
 // them), and a reopen replays them.
 func TestFailedApplyFailsStopAndKeepsTheLog(t *testing.T) {
 	t.Parallel()
-	var fail atomic.Bool
+	var fail, hold atomic.Bool
+	gate := make(chan struct{})
+	var gateOnce sync.Once
+	openGate := func() { gateOnce.Do(func() { close(gate) }) }
+	t.Cleanup(openGate)
 	commitBolt := func(tx *bolt.Tx) error {
+		if hold.Load() {
+			<-gate
+		}
 		if fail.Load() {
 			_ = tx.Rollback()
 			return errors.New("disk full")
@@ -155,8 +162,16 @@ func TestFailedApplyFailsStopAndKeepsTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	// The applier's bbolt commits wait from the first write until fail is
+	// set: the writes are still to apply then, and ApplyLog's commit of
+	// them fails. Not held, an applier that ran first (20 ms after the
+	// writes pause, or the test goroutine scheduled late on a busy
+	// machine) left nothing to apply, and ApplyLog returned nil (shown
+	// with a 300 ms sleep before fail.Store).
+	hold.Store(true)
 	ids := saveN(t, s, "t", 0, 5)
 	fail.Store(true)
+	openGate()
 	if err := s.ApplyLog(ctx); !errors.Is(err, ErrFailed) {
 		t.Fatalf("ApplyLog with a failing commit = %v, want ErrFailed", err)
 	}

@@ -23,10 +23,14 @@ import (
 // returned nil must hold it. Export is what one runs to get the data out
 // of a failed store.
 func TestH150ExportOnFailedStoreWaitsForQueuedWrites(t *testing.T) {
-	var failCommit, gateArmed, sendArmed atomic.Bool
+	var failCommit, gateArmed, sendArmed, holdCommits atomic.Bool
 	entered, release := make(chan struct{}), make(chan struct{})
 	var releaseOnce sync.Once
 	releaseFsync := func() { releaseOnce.Do(func() { close(release) }) }
+	commitGate := make(chan struct{})
+	var gateOnce sync.Once
+	openCommits := func() { gateOnce.Do(func() { close(commitGate) }) }
+	t.Cleanup(openCommits)
 	path := filepath.Join(t.TempDir(), "s.ckpt")
 	s, err := Open(path, Options{tuning: &tuning{hooks: engine.Hooks{
 		// The first op Export sends on the failed store is its wait for
@@ -44,6 +48,9 @@ func TestH150ExportOnFailedStoreWaitsForQueuedWrites(t *testing.T) {
 			return engine.Fdatasync(f)
 		},
 		CommitBolt: func(tx *bolt.Tx) error {
+			if holdCommits.Load() {
+				<-commitGate
+			}
 			if failCommit.Load() {
 				_ = tx.Rollback()
 				return errors.New("commit on fire")
@@ -56,6 +63,13 @@ func TestH150ExportOnFailedStoreWaitsForQueuedWrites(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := context.Background()
+	// The applier's bbolt commits wait from here until failCommit is set,
+	// so that the first group is still to apply then and its commit fails
+	// the store. Not held, the applier could commit it first, leaving
+	// nothing to apply (the Async write's group is not durable: its fsync
+	// is held), and the ApplyNow loop below spun until the binary's
+	// timeout (shown with a 2 s sleep after this Save).
+	holdCommits.Store(true)
 	if _, err := s.Save(ctx, "t", map[string]any{"v": 0}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +82,7 @@ func TestH150ExportOnFailedStoreWaitsForQueuedWrites(t *testing.T) {
 	<-entered
 	// Meanwhile the store fails: the applier's commit of the first group.
 	failCommit.Store(true)
+	openCommits()
 	s.eng.ApplyNow()
 	for s.eng.Failed() == nil {
 		s.eng.ApplyNow()

@@ -45,7 +45,13 @@ func TestH172ImportFileWhoseCloseFailsLeavesNoUnopenableFile(t *testing.T) {
 	}
 	path := filepath.Join(dir, "new.db")
 	var armed atomic.Bool
-	opts := Options{tuning: &tuning{hooks: engine.Hooks{CommitBolt: func(tx *bolt.Tx) error {
+	// HoldApplier: the import's groups stay in the log until the hook's
+	// ApplyLog, whose commit must be the one that fails. With the
+	// background applier, one that ran before the hook (20 ms after the
+	// import's last write, or the import scheduled late on a busy machine)
+	// left nothing to apply and ApplyLog returned nil (shown with a 300 ms
+	// sleep before armed.Store).
+	opts := Options{tuning: &tuning{hooks: engine.Hooks{HoldApplier: true, CommitBolt: func(tx *bolt.Tx) error {
 		if armed.Load() {
 			_ = tx.Rollback()
 			return errors.New("commit on fire")

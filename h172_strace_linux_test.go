@@ -498,16 +498,31 @@ func h172Crashed(t *testing.T, path string) []h172Line {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// The writer is killed once it reported 40 acknowledged writes. A
+	// writer that ended before (it failed) or stalled would leave this
+	// loop spinning until the binary's timeout: fail with what it said.
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	b := make([]byte, h172RepSize)
-	for {
+	for deadline := time.Now().Add(2 * time.Minute); ; {
 		n, _ := rep.ReadAt(b, 0)
 		if bytes.Count(b[:n], []byte("\nA ")) >= 40 {
 			break
 		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the writer ended (%v) before it acknowledged 40 writes; it reported:\n%s", err, b[:n])
+		default:
+		}
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+			t.Fatalf("the writer acknowledged fewer than 40 writes in 2 minutes; it reported:\n%s", b[:n])
+		}
 		time.Sleep(time.Millisecond)
 	}
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	_ = cmd.Wait()
+	<-exited
 	return h172Parse(t, rep)
 }
 

@@ -83,6 +83,14 @@ func TestH178CloseOfFailedStoreSaysSo(t *testing.T) {
 			}
 			ctx := context.Background()
 			ids := saveN(t, s, "t", 0, 3)
+			// The three writes in the file before the fault: else the
+			// applier, later than usual on a busy machine, commits them
+			// once fail is set, the store fails before the next Save, and
+			// that Save is refused (ErrFailed) instead of acknowledged by
+			// the log (shown with a 300 ms sleep after fail.Store).
+			if err := s.ApplyLog(ctx); err != nil {
+				t.Fatal(err)
+			}
 			fail.Store(true)
 			_, err = s.Save(ctx, "t", map[string]any{"i": 3}, Metadata{"i": 3})
 			if !c.noWAL && c.fault != "log fsync" {
