@@ -24,6 +24,22 @@ import (
 
 func TestH235MetadataBucketNamingTheCheckpointsIsDamagedInExport(t *testing.T) {
 	t.Parallel()
+	h235SwapRootCase(t, bucketMetadata, bucketCheckpoints)
+}
+
+// The other way round: cp names md's pages. A metadata record (a msgpack
+// map) decoded as a checkpoint record (written as an array) read as an
+// empty checkpoint: Thread summarised it, Export wrote every metadata
+// record as a checkpoint too, and Import took that dump: a thread of
+// empty checkpoints from a damaged one, without a word.
+func TestH235CheckpointBucketNamingTheMetadataIsDamagedInExport(t *testing.T) {
+	t.Parallel()
+	h235SwapRootCase(t, bucketCheckpoints, bucketMetadata)
+}
+
+// h235SwapRootCase damages thread t1 of an h186 file: its bucket sub's
+// header names the root page of its bucket as; Export must not write t1.
+func h235SwapRootCase(t *testing.T, sub, as []byte) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "f.db")
@@ -41,12 +57,12 @@ func TestH235MetadataBucketNamingTheCheckpointsIsDamagedInExport(t *testing.T) {
 		at = e.koff + e.klen // the bucket's header: its root page id first
 		return at, binary.LittleEndian.Uint64(b[at:])
 	}
-	_, cpRoot := root(bucketCheckpoints)
-	mdAt, mdRoot := root(bucketMetadata)
-	if cpRoot == 0 || mdRoot == 0 {
-		t.Fatalf("cp root %d, md root %d: want both out of line", cpRoot, mdRoot)
+	_, asRoot := root(as)
+	subAt, subRoot := root(sub)
+	if asRoot == 0 || subRoot == 0 {
+		t.Fatalf("%s root %d, %s root %d: want both out of line", as, asRoot, sub, subRoot)
 	}
-	binary.LittleEndian.PutUint64(b[mdAt:], cpRoot)
+	binary.LittleEndian.PutUint64(b[subAt:], asRoot)
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
