@@ -379,10 +379,23 @@ func decodeCheckpointBody(rec *checkpointRecord, body []byte, s string) error {
 		return nil
 	}
 	*rec = checkpointRecord{}
+	if !msgpackArray(body) {
+		// Written as an array (as_array) in every format: a map would
+		// decode by field names into an empty record, and is another
+		// record's body read in this one's place (a metadata record
+		// whose sum holds, under a damaged bucket header of the thread
+		// that names md's pages: TestH235CheckpointBucket...).
+		return fmt.Errorf("%w: checkpoint record: not an array", ErrCorrupt)
+	}
 	if err := unmarshal(body, rec); err != nil {
 		return fmt.Errorf("%w: checkpoint record: %v", ErrCorrupt, err)
 	}
 	return nil
+}
+
+// msgpackArray reports whether b starts with a msgpack array header.
+func msgpackArray(b []byte) bool {
+	return len(b) > 0 && (b[0]&0xf0 == 0x90 || b[0] == 0xdc || b[0] == 0xdd)
 }
 
 // encodeMetadata encodes a metadata record stored under key in the thread

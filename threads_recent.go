@@ -124,7 +124,10 @@ func summariseRecent(r reader, thread string, tallied, lists bool) (ThreadInfo, 
 	if err := validThread(thread); err != nil {
 		return ThreadInfo{}, err
 	}
-	return summariseThread(r, thread, tallied, lists)
+	// Guarded as Threads' summaries are (summariseOwn): a read-only
+	// handle's bucket whose pages lead into a cycle panics as it is
+	// opened, which is this thread's ErrCorrupt, not the whole page's.
+	return summariseOwn(r, thread, tallied, lists)
 }
 
 // countThreads counts the threads whose id starts with prefix. It reads

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ckpt-go/ckpt"
-	"github.com/ckpt-go/ckpt/internal/human"
 	"github.com/ckpt-go/ckpt/web"
 	"github.com/spf13/cobra"
 )
@@ -132,8 +131,10 @@ not a thread's, and 'ckpt stats --json' has them as sealed_keys).`,
 // selectThreads yields the threads to list: every thread in id order
 // (Threads), or, with a prefix or a count of the newest, the page
 // RecentThreads gives (in id order without a count). A thread damage
-// confines to itself is left out and set in *damaged, which the command
-// returns after the others are printed; any other error is yielded.
+// confines to itself is yielded with its id and its error, as Threads
+// yields one, so the table marks its row in both; any other error is
+// yielded with no thread. *damaged is for a caller's own summary of the
+// damaged threads (the command sets it).
 func selectThreads(ctx context.Context, s *ckpt.Store, prefix string, newest int) (iter.Seq2[ckpt.ThreadInfo, error], *error) {
 	damaged := new(error)
 	if prefix == "" && newest == 0 {
@@ -145,27 +146,22 @@ func selectThreads(ctx context.Context, s *ckpt.Store, prefix string, newest int
 			yield(ckpt.ThreadInfo{}, err)
 			return
 		}
-		var bad []error
-		infos := page.Threads[:0:0]
-		for i, info := range page.Threads {
-			if page.Errs != nil && page.Errs[i] != nil {
-				bad = append(bad, page.Errs[i])
-				continue
-			}
-			infos = append(infos, info)
+		type shownThread struct {
+			info ckpt.ThreadInfo
+			err  error
 		}
-		if len(bad) > 0 {
-			// One line: the first thread's damage, and how many more.
-			*damaged = bad[0]
-			if len(bad) > 1 {
-				*damaged = fmt.Errorf("%w (and %s)", bad[0], human.Count(len(bad)-1, "more damaged thread", "more damaged threads"))
+		rows := make([]shownThread, len(page.Threads))
+		for i, info := range page.Threads {
+			rows[i].info = info
+			if page.Errs != nil {
+				rows[i].err = page.Errs[i] // its ThreadID is set (RecentThreads)
 			}
 		}
 		if newest == 0 {
-			slices.SortFunc(infos, func(a, b ckpt.ThreadInfo) int { return strings.Compare(a.ThreadID, b.ThreadID) })
+			slices.SortFunc(rows, func(a, b shownThread) int { return strings.Compare(a.info.ThreadID, b.info.ThreadID) })
 		}
-		for _, info := range infos {
-			if !yield(info, nil) {
+		for _, r := range rows {
+			if !yield(r.info, r.err) {
 				return
 			}
 		}

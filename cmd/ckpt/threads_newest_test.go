@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -90,15 +91,18 @@ func TestThreadsNewestBesideADamagedThread(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := runIn(t, dir, "", "threads", db, "--newest", "3")
-	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[1], "c ") || !strings.HasPrefix(lines[2], "a ") {
-		t.Fatalf("threads --newest 3 beside a damaged thread: want c and a listed\n%s", r)
+	// b's row is marked damaged in its place, as plain threads marks it.
+	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 4 || !strings.HasPrefix(lines[1], "c ") ||
+		!regexp.MustCompile(`^b\s+damaged\b`).MatchString(lines[2]) || !strings.HasPrefix(lines[3], "a ") {
+		t.Fatalf("threads --newest 3 beside a damaged thread: want c and a listed, b marked damaged\n%s", r)
 	}
 	if r.code == 0 || !strings.Contains(r.stderr, `thread "b"`) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Fatalf("threads --newest 3 beside a damaged thread: want one line naming thread b and a failure\n%s", r)
 	}
-	// --json too: the others as JSON, the damage as the error.
+	// --json too: the others as JSON, b's row with its damage, and the error.
 	r = runIn(t, dir, "", "threads", db, "--newest", "3", "--json")
-	if r.code == 0 || !strings.Contains(r.stderr, `thread "b"`) || !strings.Contains(r.stdout, `"thread": "c"`) || strings.Contains(r.stdout, `"thread": "b"`) {
-		t.Fatalf("threads --newest 3 --json beside a damaged thread: want c and a listed, b named in the error\n%s", r)
+	if r.code == 0 || !strings.Contains(r.stderr, `thread "b"`) || !strings.Contains(r.stdout, `"thread": "c"`) ||
+		!regexp.MustCompile(`"thread": "b",[^}]*"damaged": "[^"]`).MatchString(r.stdout) {
+		t.Fatalf("threads --newest 3 --json beside a damaged thread: want c and a listed, b marked damaged and named in the error\n%s", r)
 	}
 }
