@@ -165,6 +165,35 @@ func h237Check(ctx context.Context, t *testing.T, name string, ro *Store, m *h23
 			fail("Latest %s: %v", th, err)
 		}
 	}
+	// RecentThreads: every live thread once, none deleted as sound; the
+	// damaged one may be ErrCorrupt (its own entry), nothing else fails.
+	page, err := ro.RecentThreads(ctx, ThreadQuery{})
+	if err != nil {
+		fail("RecentThreads: %v", err)
+	} else {
+		if page.Total != len(m.live) {
+			fail("RecentThreads counts %d threads, the log leaves %d", page.Total, len(m.live))
+		}
+		got := map[string]bool{}
+		for i, info := range page.Threads {
+			var e error
+			if page.Errs != nil {
+				e = page.Errs[i]
+			}
+			got[info.ThreadID] = true
+			if _, live := m.live[info.ThreadID]; !live {
+				fail("RecentThreads lists %q, deleted by the log (%v)", info.ThreadID, e)
+			}
+			if e != nil && !okErr(info.ThreadID, e) {
+				fail("RecentThreads: %q: %v", info.ThreadID, e)
+			}
+		}
+		for th := range m.live {
+			if !got[th] {
+				fail("RecentThreads does not list %q", th)
+			}
+		}
+	}
 	// Every checkpoint across threads, by the index: none removed, none
 	// wrong.
 	n := 0
