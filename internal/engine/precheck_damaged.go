@@ -180,6 +180,15 @@ func replaySparing(ow *TreeWriter, m *Mutation) (err error) {
 			}
 			ow.Rollback(undo, muts)
 			err = nil
+			if m.Op == MutDrop {
+				// A drop needs none of the bucket's pages: what it
+				// held is gone after it whatever it was. Left out, a
+				// logged DeleteThread of the damaged thread was lost:
+				// the thread listed again, its ids read ErrCorrupt not
+				// ErrNotFound, a Save after it into the same thread
+				// ErrCorrupt (TestH237LoggedDeleteThenSave).
+				ow.drop(m.Path)
+			}
 		}
 	}()
 	return ReplayMut(m, ow)
