@@ -56,7 +56,7 @@ func (s *Store) Threads(ctx context.Context) iter.Seq2[ThreadInfo, error] {
 			err := s.view(ctx, func(r reader) error {
 				return r.Buckets(bucketPath{bucketThreads}, after, func(name []byte) error {
 					info, err := summariseOwn(r, string(name), !s.untallied, !s.unlisted)
-					if err != nil && (!errors.Is(err, ErrCorrupt) || !r.Exists(threadBucket(string(name)))) {
+					if err != nil && (!errors.Is(err, ErrCorrupt) || !threadFound(r, string(name))) {
 						// Not found by its name: out of place in a damaged
 						// page of the list, where the walk would go on from
 						// it past the threads after it.
@@ -102,6 +102,17 @@ func (s *Store) Thread(ctx context.Context, threadID string) (ThreadInfo, error)
 		return err
 	})
 	return info, err
+}
+
+// threadFound tells whether thread's bucket is found by its name. A
+// read-only handle's damaged bucket (engine's checkDamaged) is found: the
+// lookup came to its name, its pages are the damage, which is that
+// thread's ErrCorrupt alone; the check, unguarded, ended the walk of
+// every thread at it (TestH237LoggedDeleteOfTheDamagedThread).
+func threadFound(r reader, thread string) bool {
+	found := false
+	damaged := engine.OpensDamaged(func() { found = r.Exists(threadBucket(thread)) })
+	return found || damaged
 }
 
 // summariseOwn is summariseThread under a guard of its own: a read-only

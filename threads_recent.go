@@ -16,7 +16,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+
+	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // ThreadQuery selects a page of RecentThreads.
@@ -198,10 +201,12 @@ func newestThreads(r reader, prefix string, want int, misplaced map[string]error
 		if seen[thread] || !strings.HasPrefix(thread, prefix) {
 			return nil
 		}
-		if !r.Exists(threadBucket(thread)) {
+		if !threadFound(r, thread) {
 			return fmt.Errorf("%w: index entry %x names thread %q, which is not stored (a damaged entry: the thread it was written for is out of its place)", ErrCorrupt, k, thread)
 		}
-		if err := newestEntry(r, thread, id, ns); err != nil {
+		// Guarded: a read-only handle's damaged thread bucket (engine's
+		// checkDamaged) is that thread's ErrCorrupt, not the page's.
+		if err := engine.Guard("thread "+strconv.Quote(thread), func() error { return newestEntry(r, thread, id, ns) }); err != nil {
 			misplaced[thread] = err
 		}
 		seen[thread] = true
@@ -221,7 +226,10 @@ func newestThreads(r reader, prefix string, want int, misplaced map[string]error
 			// holds no checkpoint, unless an index entry is damaged (a
 			// flipped byte of the thread's name in its one entry), and
 			// the thread's place in the order is then not known.
-			if hasCheckpoints(r, thread) {
+			has := false
+			if err := engine.Guard("thread "+strconv.Quote(thread), func() error { has = hasCheckpoints(r, thread); return nil }); err != nil {
+				misplaced[thread] = err // a damaged bucket: this thread's alone
+			} else if has {
 				misplaced[thread] = fmt.Errorf("%w: thread %q: the global index names none of its checkpoints (a damaged index entry): its place in the order is not known", ErrCorrupt, thread)
 			}
 		}

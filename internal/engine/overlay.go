@@ -382,13 +382,19 @@ func (w *TreeWriter) DropBucket(p Path) error {
 	if len(p) == 0 || !w.Exists(p) {
 		return nil
 	}
+	w.drop(p)
+	return nil
+}
+
+// drop is DropBucket of p, which exists (or need not: what it holds is
+// gone either way).
+func (w *TreeWriter) drop(p Path) {
 	sub := appendPath(nil, p)
 	for _, it := range deleteSubtree(w.tree, sub) {
 		w.undo = append(w.undo, ovUndo{it.key, it})
 	}
 	w.set(&ovItem{key: ovMarkerKey(nil, p), sub: sub, kind: ovDropped, gen: w.gen})
 	w.muts = append(w.muts, Mutation{Op: MutDrop, Path: ownPath(p)})
-	return nil
 }
 
 func (w *TreeWriter) setSeq(p Path, n uint64) {
