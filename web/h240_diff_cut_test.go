@@ -48,8 +48,8 @@ func TestH240DiffPageCutsAHugeString(t *testing.T) {
 		i := strings.Index(text, "more")
 		t.Errorf("the diff page says %d times that 4,128,768 bytes are left out, want 4: %q", n, text[max(0, i-100):min(len(text), i+200)])
 	}
-	if !strings.Contains(text, "ckpt diff") {
-		t.Errorf("the diff page does not say how to get the whole values (ckpt diff)")
+	if !strings.Contains(text, "ckpt diff --json") {
+		t.Errorf("the diff page does not say how to get the whole values (ckpt diff --json)")
 	}
 	if !strings.Contains(body, mid) {
 		t.Errorf("a 40 KiB string is not drawn whole on the diff page")
