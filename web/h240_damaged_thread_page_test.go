@@ -109,11 +109,20 @@ func TestH240ThreadPageDrawsAroundADamagedValue(t *testing.T) {
 			t.Errorf("page %d: older link %v", i, next)
 		}
 	}
-	// A filter: the sound checkpoint that matches, and the damaged one,
-	// whose metadata cannot be read to tell.
+	// The newer link of a deep page walks down past the damaged one.
+	if code, _ := c.get("/thread" + q("t", "th", "limit", "1", "after", ids[0])); code != http.StatusSeeOther {
+		t.Errorf("GET /thread?after=%s: %d, want 303 to the page newer than it", ids[0], code)
+	}
+	// A filter: the sound checkpoint that matches (the damaged one's
+	// metadata reads, and does not match); the damaged one that matches,
+	// marked damaged.
 	code, body = c.get("/thread" + q("t", "th", "filter", "node=node-first"))
-	if code != 200 || row(body, ids[0]) == "" || row(body, ids[2]) != "" || !strings.Contains(row(body, ids[1]), "damaged") {
-		t.Errorf("filtered page: %d, want 200 with %s and the damaged %s alone\n%.1500s", code, ids[0], ids[1], html.UnescapeString(body))
+	if code != 200 || row(body, ids[0]) == "" || row(body, ids[1]) != "" || row(body, ids[2]) != "" {
+		t.Errorf("filtered page: %d, want 200 with %s alone\n%.1500s", code, ids[0], html.UnescapeString(body))
+	}
+	code, body = c.get("/thread" + q("t", "th", "filter", "node=node-marke"))
+	if code != 200 || row(body, ids[0]) != "" || row(body, ids[2]) != "" || !strings.Contains(row(body, ids[1]), "damaged") {
+		t.Errorf("filtered page: %d, want 200 with the damaged %s alone\n%.1500s", code, ids[1], html.UnescapeString(body))
 	}
 	if code, body := c.get("/thread" + q("t", "good")); code != 200 || strings.Contains(body, "damaged") || strings.Contains(body, "ckpt verify") {
 		t.Errorf("GET /thread?t=good: %d, or damage on a sound thread", code)

@@ -258,7 +258,7 @@ func (s *server) diff(w http.ResponseWriter, r *http.Request) {
 	for i, p := range []string{"a", "b"} {
 		t, err := s.getTuple(ctx, thread, ns, q.Get(p))
 		if err != nil {
-			s.fail(w, r, errStatus(err), p+": "+plainError(err))
+			s.failErr(w, r, sideError{p, err})
 			return
 		}
 		ts[i] = t
@@ -297,3 +297,13 @@ func (s *server) diffPicked(w http.ResponseWriter, r *http.Request, thread strin
 	}
 	http.Redirect(w, r, s.link("/diff", "t", thread, "ns", nss[0], "a", ids[0], "b", ids[1]), http.StatusSeeOther)
 }
+
+// sideError is the error of one side (a or b) of a diff, named by it as
+// the page says it ("a: ..."), without the library's prefix.
+type sideError struct {
+	side string
+	err  error
+}
+
+func (e sideError) Error() string { return e.side + ": " + plainError(e.err) }
+func (e sideError) Unwrap() error { return e.err }
