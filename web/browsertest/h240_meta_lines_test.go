@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"math"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -61,7 +62,8 @@ func TestH240MetadataOfSeveralLinesReadsAsLines(t *testing.T) {
 		if i%2 == 1 {
 			want, first, second = "a\nb", "a", "b"
 		}
-		if c.Title != want {
+		// HTML's parser reads CRLF as LF, in attributes as in text.
+		if want := strings.ReplaceAll(want, "\r\n", "\n"); c.Title != want {
 			t.Errorf("cell %d: title %q, want the value %q", i, c.Title, want)
 		}
 		a, b := strings.Index(c.Text, first), strings.LastIndex(c.Text, second)
@@ -71,8 +73,8 @@ func TestH240MetadataOfSeveralLinesReadsAsLines(t *testing.T) {
 		if c.Markup != 0 {
 			t.Errorf("cell %d: markup of the value became an element", i)
 		}
-		if c.Height != cells[0].Height {
-			t.Errorf("cell %d: its row is %.0f px tall, the first %.0f px: a value of several lines made its row taller", i, c.Height, cells[0].Height)
+		if math.Abs(c.Height-cells[0].Height) >= 1 {
+			t.Errorf("cell %d: its row is %.1f px tall, the first %.1f px: a value of several lines made its row taller", i, c.Height, cells[0].Height)
 		}
 	}
 	// The threads page's last node, too.
