@@ -57,6 +57,21 @@ type budget struct{ left, text int }
 
 func newBudget() *budget { return &budget{left: pageNodes, text: pageText} }
 
+// cut returns the start of x the page draws (at most maxString bytes,
+// and no more than the page's text budget has left, cut between
+// characters) and how many bytes it leaves out, and charges the budget.
+func (b *budget) cut(x string) (string, int) {
+	left := 0
+	if keep := min(maxString, max(b.text, 0)); len(x) > keep {
+		for keep > 0 && !utf8.RuneStart(x[keep]) {
+			keep-- // cut between characters, not inside one
+		}
+		x, left = x[:keep], len(x)-keep
+	}
+	b.text -= len(x)
+	return x, left
+}
+
 // buildTree turns a decoded value (as Raw.Value returns) into a jnode.
 // newFrom >= 0 marks the items of a top-level list from that index on as
 // appended. limit bounds the items drawn per container (0: maxItems), b
@@ -110,13 +125,7 @@ func buildTree(key string, v any, depth, newFrom, limit int, b *budget) jnode {
 		n.Text = fmt.Sprintf("bytes(%d) %s", len(x), s)
 	case string:
 		n.Kind, n.IsLeaf = "string", true
-		if keep := min(maxString, max(b.text, 0)); len(x) > keep {
-			for keep > 0 && !utf8.RuneStart(x[keep]) {
-				keep-- // cut between characters, not inside one
-			}
-			x, n.CutBytes = x[:keep], len(x)-keep
-		}
-		b.text -= len(x)
+		x, n.CutBytes = b.cut(x)
 		n.Text = jsonText(x)
 	case nil:
 		n.Kind, n.IsLeaf, n.Text = "null", true, "null"

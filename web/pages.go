@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -145,6 +146,7 @@ type histRow struct {
 	Changed string
 	Writes  int
 	Graph   graphRow
+	Damage  string // why the checkpoint does not read (pages_damaged.go)
 }
 
 type threadData struct {
@@ -167,6 +169,10 @@ type threadData struct {
 	Namespaces []string
 	HeadURL    string
 	EventsURL  string // the live event stream of this selection
+	// Damaged: the thread's summary does not read (why), and Verify, the
+	// file to run ckpt verify on, when anything on the page is damaged.
+	Damaged string
+	Verify  string
 }
 
 // thread shows one page of a thread's history, newest first.
@@ -175,6 +181,14 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	thread := q.Get("t")
 	info, err := s.store.Thread(ctx, thread)
+	damaged := ""
+	if errors.Is(err, ckpt.ErrCorrupt) {
+		// The summary reads every record: one damaged is no reason to
+		// hide the others, which the history below draws.
+		damaged = plainError(err)
+		info = ckpt.ThreadInfo{ThreadID: thread}
+		info.Namespaces, err = s.namespacesOf(ctx, thread)
+	}
 	if err != nil {
 		s.failErr(w, r, err)
 		return
@@ -229,35 +243,30 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := threadData{Info: info, NS: nsSel, Filter: filterText, Limit: opts.Limit, Before: opts.Before,
-		Columns: metaColumns, Namespaces: info.Namespaces, Live: opts.Before == "" && !s.store.ReadOnly()}
-	// One more than the page shows tells whether an older page has any
-	// checkpoint: the last page has no "older" link to an empty page.
-	var tuples []*ckpt.Tuple
-	more := false
-	list := opts
-	list.Limit++
-	for t, err := range s.store.List(ctx, list) {
-		if err != nil {
-			s.failErr(w, r, err)
-			return
-		}
-		if len(tuples) == opts.Limit {
-			more = true
-			break
-		}
-		tuples = append(tuples, t)
+		Columns: metaColumns, Namespaces: info.Namespaces, Live: opts.Before == "" && !s.store.ReadOnly(), Damaged: damaged}
+	items, more, err := s.historyPage(ctx, opts)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
 	}
 	versions := map[string]map[string]string{}
-	nodes := make([]histNode, len(tuples))
-	for i, t := range tuples {
-		versions[t.Config.CheckpointID] = t.Checkpoint.ChannelVersions
-		nodes[i] = histNode{ID: t.Config.CheckpointID, NS: t.Config.CheckpointNS}
-		if t.ParentConfig != nil {
-			nodes[i].Parent = t.ParentConfig.CheckpointID
+	nodes := make([]histNode, len(items))
+	for i, it := range items {
+		nodes[i] = histNode{ID: it.Cfg.CheckpointID, NS: it.Cfg.CheckpointNS}
+		if t := it.T; t != nil {
+			versions[t.Config.CheckpointID] = t.Checkpoint.ChannelVersions
+			if t.ParentConfig != nil {
+				nodes[i].Parent = t.ParentConfig.CheckpointID
+			}
 		}
 	}
 	graph := layoutGraph(nodes)
-	for i, t := range tuples {
+	for i, it := range items {
+		t := it.T
+		if t == nil {
+			d.Rows = append(d.Rows, histRow{ID: it.Cfg.CheckpointID, NS: it.Cfg.CheckpointNS, Graph: graph[i], Damage: it.Damage})
+			continue
+		}
 		row := histRow{ID: t.Config.CheckpointID, NS: t.Config.CheckpointNS, Parent: nodes[i].Parent,
 			Time: t.Checkpoint.TS, Writes: len(t.PendingWrites), Graph: graph[i]}
 		for _, k := range metaColumns {
@@ -274,13 +283,16 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Rows = append(d.Rows, row)
 	}
+	if damaged != "" || slices.ContainsFunc(items, func(it histItem) bool { return it.T == nil }) {
+		d.Verify = s.store.Path()
+	}
 	if more {
-		d.Next = page(tuples[len(tuples)-1].Config.CheckpointID)
+		d.Next = page(items[len(items)-1].Cfg.CheckpointID)
 	}
 	if opts.Before != "" {
 		d.First = page("")
-		if len(tuples) > 0 {
-			d.Newer = s.link("/thread", "t", thread, "filter", filterText, "after", tuples[0].Config.CheckpointID,
+		if len(items) > 0 {
+			d.Newer = s.link("/thread", "t", thread, "filter", filterText, "after", items[0].Cfg.CheckpointID,
 				"limit", limitParam(opts.Limit, s.opts.PageSize))
 			if opts.Namespace != nil {
 				d.Newer += "&ns=" + url.QueryEscape(ns)
@@ -293,8 +305,8 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 		d.HeadURL += "&ns=" + url.QueryEscape(ns)
 		d.EventsURL += "&ns=" + url.QueryEscape(ns)
 	}
-	if len(tuples) > 0 {
-		d.Newest = tuples[0].Config.CheckpointID
+	if len(items) > 0 {
+		d.Newest = items[0].Cfg.CheckpointID
 	}
 	s.render(w, http.StatusOK, "thread", "thread "+shownName(thread), d)
 }
@@ -309,11 +321,10 @@ func (s *server) newerPage(ctx context.Context, opts ckpt.ListOptions, after str
 	opts.Before, opts.Limit = "", 0
 	last := make([]string, 0, size) // the last size ids, a ring once full
 	n := 0
-	for t, err := range s.store.List(ctx, opts) {
+	for id, err := range s.pageIDs(ctx, opts) {
 		if err != nil {
 			return "", err
 		}
-		id := t.Config.CheckpointID
 		if id <= after {
 			break
 		}

@@ -234,17 +234,15 @@ func (s *server) value(w http.ResponseWriter, r *http.Request) {
 }
 
 type diffData struct {
-	D        *Diff
-	NS       string
-	FromURL  string
-	ToURL    string
-	SwapURL  string
-	Metadata []diffMeta
-}
-
-type diffMeta struct {
-	Op, Key  string
-	From, To any
+	D       *Diff
+	NS      string
+	FromURL string
+	ToURL   string
+	SwapURL string
+	// D's values as the page draws them (diff_cut.go).
+	Added, Removed []diffLine
+	Changed        []diffChange
+	Metadata       []diffLine
 }
 
 // diff compares two checkpoints of a thread (ids or unique prefixes).
@@ -260,7 +258,7 @@ func (s *server) diff(w http.ResponseWriter, r *http.Request) {
 	for i, p := range []string{"a", "b"} {
 		t, err := s.getTuple(ctx, thread, ns, q.Get(p))
 		if err != nil {
-			s.fail(w, r, errStatus(err), p+": "+plainError(err))
+			s.failErr(w, r, sideError{p, err})
 			return
 		}
 		ts[i] = t
@@ -274,16 +272,7 @@ func (s *server) diff(w http.ResponseWriter, r *http.Request) {
 		FromURL: s.link("/checkpoint", "t", thread, "ns", ns, "id", d.From.ID),
 		ToURL:   s.link("/checkpoint", "t", thread, "ns", ns, "id", d.To.ID),
 		SwapURL: s.link("/diff", "t", thread, "ns", ns, "a", d.To.ID, "b", d.From.ID)}
-	for _, k := range sortedKeys(d.MetadataAdded) {
-		dd.Metadata = append(dd.Metadata, diffMeta{Op: "add", Key: k, To: d.MetadataAdded[k]})
-	}
-	for _, k := range sortedKeys(d.MetadataRemoved) {
-		dd.Metadata = append(dd.Metadata, diffMeta{Op: "del", Key: k, From: d.MetadataRemoved[k]})
-	}
-	for _, k := range sortedKeys(d.MetadataChanged) {
-		c := d.MetadataChanged[k]
-		dd.Metadata = append(dd.Metadata, diffMeta{Op: "chg", Key: k, From: c.From, To: c.To})
-	}
+	cutDiff(d, &dd)
 	s.render(w, http.StatusOK, "diff", "diff", dd)
 }
 
@@ -308,3 +297,13 @@ func (s *server) diffPicked(w http.ResponseWriter, r *http.Request, thread strin
 	}
 	http.Redirect(w, r, s.link("/diff", "t", thread, "ns", nss[0], "a", ids[0], "b", ids[1]), http.StatusSeeOther)
 }
+
+// sideError is the error of one side (a or b) of a diff, named by it as
+// the page says it ("a: ..."), without the library's prefix.
+type sideError struct {
+	side string
+	err  error
+}
+
+func (e sideError) Error() string { return e.side + ": " + plainError(e.err) }
+func (e sideError) Unwrap() error { return e.err }

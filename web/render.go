@@ -89,7 +89,18 @@ func (s *server) funcs() template.FuncMap {
 		"add":   func(a, b int) int { return a + b },
 		"json":  jsonText,
 		"meta":  metaWord,
+		"lines": textLines,
 	}
+}
+
+// textLines splits a value shown in a one-line cell (a metadata value, a
+// last node) at its line breaks, which the template marks ("nl"): in
+// running text the browser draws a newline as a space, and the lines of
+// a "reason" of several ran together into one sentence. Each line is
+// still escaped by the template.
+func textLines(s string) []string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	return strings.Split(strings.ReplaceAll(s, "\r", "\n"), "\n")
 }
 
 // render executes a page template into a buffer first, so a template error

@@ -324,6 +324,12 @@ func errStatus(err error) int {
 	case errors.Is(err, ckpt.ErrReadOnly), errors.Is(err, ckpt.ErrKey):
 		// ErrKey: a value sealed under a key this handle was not given.
 		return http.StatusForbidden
+	case errors.Is(err, ckpt.ErrCorrupt):
+		// A record the page reads fails its check: the request was sound
+		// and the server works (500 said it failed, and invites a retry
+		// that cannot help); the data it names does not read. Every page
+		// answers damage so, with the ckpt verify hint (failErr).
+		return http.StatusUnprocessableEntity
 	}
 	return http.StatusInternalServerError
 }
