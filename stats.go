@@ -187,7 +187,7 @@ func (s *Store) threadStats(r reader, thread string, sizes bucketSizes, st *Stat
 	census := newThreadCensus(r, thread, !s.untallied, true, true)
 	for _, sub := range threadSubBuckets {
 		if err := r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
-			if err := recordIntact(sub, ts, k, v); err != nil {
+			if err := summedIntact(sub, ts, k, v, !s.untallied); err != nil {
 				return fmt.Errorf("thread %q: %w", thread, err)
 			}
 			sizes.count("threads/*/"+string(sub), k, v)
