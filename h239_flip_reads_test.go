@@ -13,6 +13,7 @@ package ckpt
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -332,6 +333,44 @@ func TestH239OwnBucketPageFlipsCostTheirThreadOnly(t *testing.T) {
 		}
 	}
 	t.Logf("%d flips kept by a read-only Open (%d refused), %d thread reads ErrCorrupt", cases, refused, lost)
+	if cases == 0 {
+		t.Fatal("no flip kept the file")
+	}
+}
+
+// TestH239RaisedKeySizeInALeafIsDamage: the key size of an element of a
+// thread's md/ leaf raised by 32768 (bit 7 of its second byte): the key
+// reads over its value and the records after it, and the "value" starts
+// mid-record, without the checksum every record of the file has. Thread
+// counted it (46,416 bytes, 13,648 stored) with no error.
+func TestH239RaisedKeySizeInALeafIsDamage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clean, cw, infos := h239Clean(t)
+	dir := t.TempDir()
+	cases := 0
+	for _, id := range slices.Sorted(maps.Keys(cw.pages)) {
+		p := cw.pages[id]
+		if p.branch || !strings.HasPrefix(p.owner, bwJoin([]string{string(bucketThreads)})+"/") || !strings.HasSuffix(p.owner, "/"+bwJoin([]string{string(bucketMetadata)})) {
+			continue
+		}
+		th := strings.Trim(strings.Split(p.owner, "/")[1], `"`)
+		for el := range int(binary.LittleEndian.Uint16(clean[id*cw.ps+10:])) { // the page's count
+			off := id*cw.ps + bwHeader + el*bwElem + 9 // the key size's second byte
+			ro, err := Open(h239Flip(t, dir, clean, off, 0x80), Options{ReadOnly: true})
+			if err != nil {
+				continue
+			}
+			cases++
+			info, err := h229Bounded2(t, "Thread", func() (ThreadInfo, error) { return ro.Thread(ctx, th) })
+			if got := fmt.Sprintf("%+v", info); err == nil && got != infos[th] {
+				t.Errorf("%s page %d element %d: Thread %s reads wrong:\n got  %s\n want %s", p.owner, id, el, th, got, infos[th])
+			} else if err != nil && !errors.Is(err, ErrCorrupt) {
+				t.Errorf("%s page %d element %d: Thread %s: %v", p.owner, id, el, th, err)
+			}
+			_ = ro.Close()
+		}
+	}
 	if cases == 0 {
 		t.Fatal("no flip kept the file")
 	}
