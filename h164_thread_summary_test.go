@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/ckpt-go/ckpt"
@@ -80,7 +81,8 @@ func TestH164ThreadSummaryWithoutItsMetadataBucket(t *testing.T) {
 			t.Errorf("RecentThreads summarises a, %d bytes, with no error", ti.Bytes)
 		}
 	}
-	if _, err := s.Stats(ctx); !errors.Is(err, ckpt.ErrCorrupt) {
-		t.Errorf("Stats: %v, want ErrCorrupt", err)
+	// Read-only: Stats names the damaged thread and goes on (H239).
+	if st, err := s.Stats(ctx); err != nil || !slices.Equal(st.DamagedThreads, []string{"a"}) {
+		t.Errorf("Stats: %+v, %v; want thread a named damaged", st, err)
 	}
 }

@@ -68,6 +68,13 @@ type VerifyReport struct {
 	// as its own checks go: what a user can save of a damaged file
 	// (Export's SkipDamaged leaves the damaged ones out).
 	DamagedThreads []string `json:"damaged_threads,omitempty"`
+	// Incomplete says the check stopped before it was done: damage
+	// outside any one thread's records (bbolt's pages, the list of
+	// threads, a page bbolt failed on) ended it, as the Problems say.
+	// Threads counts the threads checked, and DamagedThreads names the
+	// damaged among those only: a thread named nowhere is not known to be
+	// sound. Never set with PagesOnly, which checks no thread.
+	Incomplete bool `json:"incomplete,omitempty"`
 	// Problems lists the first 1,000 problems found (so verifying a badly
 	// damaged file takes bounded memory); Truncated counts the ones found
 	// beyond that.
@@ -149,6 +156,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 		if err != nil || !rep.OK() {
 			// Walking damaged pages may return garbage or fault: stop at
 			// what bbolt itself reports.
+			rep.Incomplete = !opts.PagesOnly
 			return rep, err
 		}
 		// A damaged meta page spoils no page the transaction reads: the
@@ -222,6 +230,7 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 	defer func() {
 		if p := recover(); p != nil {
 			rep.add(Problem{Check: "file", Detail: fmt.Sprintf("reading the file failed: %v", p)})
+			rep.Incomplete = !opts.PagesOnly
 			err = nil
 		}
 	}()
@@ -238,6 +247,7 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 			if err := engine.TouchAll(tx, file); err != nil {
 				rep.add(Problem{Check: "file", Detail: err.Error()})
 				if !confined {
+					rep.Incomplete = !opts.PagesOnly
 					return nil
 				}
 				touched = false // bbolt's check would follow the cycle
@@ -252,6 +262,7 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 		if !rep.OK() && !confined {
 			// Walking damaged pages may return garbage or fault: stop at
 			// what bbolt itself reports.
+			rep.Incomplete = !opts.PagesOnly
 			return nil
 		}
 		if tx := engine.TxOf(r); tx != nil && touched {
@@ -263,6 +274,7 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 	}
 	if _, err := formatOf(r); err != nil {
 		rep.add(Problem{Check: "format", Detail: err.Error()})
+		rep.Incomplete = true
 		return nil
 	}
 	// The mark and the binding are checked against each other here, not
@@ -329,7 +341,14 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 		}
 		return nil
 	}); err != nil {
-		return err
+		if !errors.Is(err, ErrCorrupt) || ctx.Err() != nil {
+			return err
+		}
+		// The walk of the list of threads met a damaged page of it
+		// (keys out of order): a problem of the file, and the threads
+		// after it went unchecked.
+		rep.add(Problem{Check: "file", Detail: "the list of threads: " + err.Error()})
+		rep.Incomplete = true
 	}
 	// A dirless file of format 7 (dirlessFile) has no directory to check
 	// the threads against until a read-write Open writes it: checked, each

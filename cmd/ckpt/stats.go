@@ -20,7 +20,10 @@ func newStatsCmd(a *app) *cobra.Command {
 bbolt), the number of threads, checkpoints, pending writes and stored
 channel values, the space saved by storing only the channels that changed
 and by storing grown lists as appended items, and the keys and bytes of
-each bucket.`,
+each bucket. A thread whose records or pages are damaged is left out of
+the figures, which are then the other threads': the line after them
+names it, and the command exits 1 ('ckpt verify' says what is wrong,
+'ckpt export --skip-damaged' saves the others).`,
 		Args: argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			s, err := a.openRead(args[0])
@@ -35,12 +38,24 @@ each bucket.`,
 			// The file on disk is larger than what bbolt's pages reach: bbolt
 			// grows it ahead of need. People compare with ls, so say both.
 			onDisk := fileSize(args[0])
+			// Damage confined to some threads (a read-only open goes on
+			// past them): the figures are the others', the lost named.
+			var damaged error
+			if d := st.DamagedThreads; len(d) > 0 {
+				damaged = fmt.Errorf("%s could not be read (%s, left out of the figures; 'ckpt verify' says what is wrong, "+
+					"'ckpt export --skip-damaged' saves the others): %w", count(len(d), "thread", "threads"), quotedThreads(d), ckpt.ErrCorrupt)
+			}
 			if a.asJSON {
-				return a.printJSON(struct {
+				j := *st
+				j.DamagedThreads = jsonNames(st.DamagedThreads)
+				if err := a.printJSON(struct {
 					File        string `json:"file"`
 					DiskBytes   int64  `json:"file_size_on_disk"`
 					*ckpt.Stats        // its file_bytes: what bbolt's pages reach
-				}{args[0], onDisk, st})
+				}{args[0], onDisk, &j}); err != nil {
+					return err
+				}
+				return damaged
 			}
 			// The path heads the summary: as a row it would push the
 			// figures' column as far right as the path is long.
@@ -57,7 +72,11 @@ each bucket.`,
 			if keys := web.KeyIDs(st.SealedKeys); keys != "" {
 				sum.row("encrypted\t%s\tvalues and pending writes are sealed: reading them needs the key (--key-file)", keys)
 			}
-			sum.row("threads\t%d", st.Threads)
+			if d := len(st.DamagedThreads); d > 0 {
+				sum.row("threads\t%d\t%d damaged, left out of every figure below: %s", st.Threads, d, quotedThreads(st.DamagedThreads))
+			} else {
+				sum.row("threads\t%d", st.Threads)
+			}
 			sum.row("checkpoints\t%d", st.Checkpoints)
 			sum.row("pending writes\t%d", st.PendingWrites)
 			sum.row("channel values\t%d\tstored", st.ChannelValues)
@@ -89,7 +108,10 @@ each bucket.`,
 				total += b.Bytes
 			}
 			fmt.Fprintf(tw, "total\t\t%s\t(the file adds page overhead and free pages)\n", humanBytes(total))
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return damaged
 		},
 	}
 	a.addJSON(c)

@@ -25,7 +25,9 @@ is any. Damage confined to some threads (a record's checksum, or pages
 under one thread's buckets that a read-only open kept the file beside)
 does not stop the check: the line after the problems counts the threads
 sound and names the damaged ones ('ckpt export --skip-damaged' saves the
-sound ones).`,
+sound ones). Damage outside any one thread (bbolt's pages, the list of
+threads) may stop the check of the threads: the report then says so, and
+a thread it names nowhere is not known to be sound.`,
 		Args: argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			s, err := a.openRead(args[0])
@@ -81,6 +83,10 @@ func printVerify(a *app, file string, rep *ckpt.VerifyReport) {
 		// Which threads are lost and which a user can save ('ckpt
 		// export --skip-damaged' writes the sound ones).
 		fmt.Fprintf(a.out, "%s sound, %d damaged: %s\n", count(rep.Threads-d, "thread", "threads"), d, quotedThreads(rep.DamagedThreads))
+	}
+	if rep.Incomplete {
+		// Not a word of the threads after the damage: none is sound.
+		fmt.Fprintf(a.out, "the check stopped at damage outside any one thread, after %s: the others were not checked\n", count(rep.Threads, "thread", "threads"))
 	}
 }
 
