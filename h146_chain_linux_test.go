@@ -122,6 +122,7 @@ type h146Run struct {
 	n         int
 	oldSeq    int
 	fault     bool // a fault since the last checked reopen: calls may fail
+	replaced  bool // the call being applied returned a *ckpt.ReplacedError
 	full      bool // a tmpfs to fill
 	log       []string
 	stats     map[string]int
@@ -219,6 +220,14 @@ func (r *h146Run) gen(child bool) h146Op {
 
 func h146Expected(err error) bool { return errors.Is(err, ckpt.ErrNotFound) }
 
+// h146Replaced says err is BackupFile's (or Compact's) after its new file
+// was put at the path: only the directory's fsync failed, and the error
+// says so (ErrNotDurable); the file there is whole (docs/durability.md).
+func h146Replaced(err error) bool {
+	var re *ckpt.ReplacedError
+	return errors.As(err, &re) && errors.Is(err, ckpt.ErrNotDurable)
+}
+
 // do runs op on the open store.
 func (r *h146Run) do(op h146Op) error {
 	r.before = r.m.clone()
@@ -237,6 +246,7 @@ func (r *h146Run) do(op h146Op) error {
 	} else {
 		r.stats["acked"]++
 	}
+	r.replaced = h146Replaced(err)
 	r.apply(op, id, st)
 	return err
 }
@@ -511,6 +521,7 @@ func (r *h146Run) child(k, n int, fail string) bool {
 				id = f[3]
 			}
 			r.logf("child %s %s %s dur=%d: %s", op.Kind, op.Thread, op.Tag, op.Dur, strings.Join(f[2:], " "))
+			r.replaced = f[2] == "rp"
 			r.apply(op, id, st)
 			next = i + 1
 		case "C":
@@ -526,6 +537,7 @@ func (r *h146Run) child(k, n int, fail string) bool {
 		op := ops[next]
 		r.before = r.m.clone()
 		r.logf("child killed in %s %s %s", op.Kind, op.Thread, op.Tag)
+		r.replaced = false
 		r.apply(op, "", h146Doubt)
 	}
 	r.logf("child killed: %t", killed)
@@ -570,6 +582,8 @@ func h146Child(path string) int {
 			fmt.Printf("R %d ok %s\n", i, id)
 		case h146Expected(err):
 			fmt.Printf("R %d nf %v\n", i, strings.ReplaceAll(err.Error(), "\n", " "))
+		case h146Replaced(err):
+			fmt.Printf("R %d rp %v\n", i, strings.ReplaceAll(err.Error(), "\n", " "))
 		default:
 			fmt.Printf("R %d err %v\n", i, strings.ReplaceAll(err.Error(), "\n", " "))
 		}

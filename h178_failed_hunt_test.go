@@ -199,14 +199,15 @@ func TestH178FailedStoreLifecycle(t *testing.T) {
 			}
 		}
 	}
-	seeds := 4 // CKPT_H178_SEEDS runs more
+	seeds := 4 // CKPT_H178_SEEDS runs more, from CKPT_H178_SEED on
 	if v, err := strconv.Atoi(os.Getenv("CKPT_H178_SEEDS")); err == nil && v > 0 {
 		seeds = v
 	}
+	base := huntSeed("CKPT_H178_SEED", 0)
 	var rounds, failedRounds atomic.Int64
 	t.Cleanup(func() { t.Logf("%d rounds, %d of them failed the store", rounds.Load(), failedRounds.Load()) })
 	for _, m := range modes {
-		for seed := range uint64(seeds) {
+		for seed := base; seed < base+uint64(seeds); seed++ {
 			name := fmt.Sprintf("%v/nowal=%v/%s/seed%d", m.dur, m.noWAL, m.fault, seed)
 			t.Run(name, func(t *testing.T) {
 				if h178Round(t, seed, m.dur, m.noWAL, m.fault) {

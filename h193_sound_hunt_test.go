@@ -36,10 +36,12 @@ import (
 func TestH193NoFalseRefusalOnSoundStores(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int64
-	for r := range raceRounds(30, 6) {
-		t.Run(fmt.Sprint(r), func(t *testing.T) {
+	// CKPT_H193_SEED and CKPT_H193_ROUNDS: other seeds, more of them.
+	base := huntSeed("CKPT_H193_SEED", 0)
+	for r := range huntCount("CKPT_H193_ROUNDS", raceRounds(30, 6)) {
+		t.Run(fmt.Sprint(base+uint64(r)), func(t *testing.T) {
 			t.Parallel()
-			h193SoundRound(t, uint64(r), &calls)
+			h193SoundRound(t, base+uint64(r), &calls)
 		})
 	}
 	t.Cleanup(func() { t.Logf("%d calls checked", calls.Load()) })

@@ -30,6 +30,9 @@ func TestOverwriteLookNeverFailsALiveStore(t *testing.T) {
 	if testing.Short() {
 		rounds = 4
 	}
+	// CKPT_H197_SEED and CKPT_H197_ROUNDS: other seeds, more rounds.
+	seed := huntSeed("CKPT_H197_SEED", 197)
+	rounds = huntCount("CKPT_H197_ROUNDS", rounds)
 	pageSizes := []int{1024, 4096, 16384, 65536}
 	// Under -race every 4th round, from an offset drawn per run and logged
 	// (raceSample), so that successive runs meet every round's
@@ -41,7 +44,7 @@ func TestOverwriteLookNeverFailsALiveStore(t *testing.T) {
 		if !keep(round) {
 			continue
 		}
-		rng := rand.New(rand.NewPCG(197, uint64(round)))
+		rng := rand.New(rand.NewPCG(seed, uint64(round)))
 		nowal := rng.IntN(3) == 0
 		ps := pageSizes[rng.IntN(len(pageSizes))]
 		sealed := rng.IntN(2) == 0

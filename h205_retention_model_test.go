@@ -30,14 +30,16 @@ import (
 // runs), each reads exactly the state, metadata, parent and pending
 // writes written with it (whatever of its ancestors went), nothing of
 // another thread or namespace, and Verify is clean.
-// CKPT_H205_CASES sets the rounds (default 12).
+// CKPT_H205_CASES sets the rounds (default 12), CKPT_H205_SEED the first.
 func TestH205RetentionKeepsExactlyThePolicy(t *testing.T) {
 	t.Parallel()
 	rounds := 12
 	if n, err := strconv.Atoi(os.Getenv("CKPT_H205_CASES")); err == nil && n > 0 {
 		rounds = n
 	}
-	for seed := range uint64(rounds) {
+	// CKPT_H205_SEED: the first seed (default 0).
+	base, _ := strconv.ParseUint(os.Getenv("CKPT_H205_SEED"), 10, 64)
+	for seed := base; seed < base+uint64(rounds); seed++ {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			t.Parallel()
 			h205RetentionRound(t, seed)

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -179,6 +180,10 @@ func killedRecoveriesAgree(t *testing.T, copyPair func() string, want []byte, se
 		if got := recoverState(t, p, "killed at "+at); !bytes.Equal(got, want) {
 			t.Errorf("killed at %s, then recovered: the store reads differently from a recovery never killed", at)
 		}
+	}
+	// CKPT_RECOVER_KILL_SEED: other random moments (CKPT_HUNT_ROUNDS more).
+	if v, err := strconv.ParseUint(os.Getenv("CKPT_RECOVER_KILL_SEED"), 10, 64); err == nil {
+		seed = v
 	}
 	rng := rand.New(rand.NewPCG(seed, 1))
 	for i := range huntRounds(8, 4) {

@@ -43,3 +43,22 @@ func raceSample(t *testing.T, stride int) (keep func(i int) bool) {
 	t.Logf("under -race: every %dth position from %d (CKPT_SWEEP_OFFSET=%d replays it, CKPT_RACE_FULL=1 sweeps all; CI's plain command sweeps all)", stride, off, off)
 	return func(i int) bool { return i%stride == off }
 }
+
+// huntSeed is the seed a hunt starts from: def (CI's sample, fixed so
+// that a CI failure replays) unless the environment variable name gives
+// another, for long runs over seeds CI never meets.
+func huntSeed(name string, def uint64) uint64 {
+	if v, err := strconv.ParseUint(os.Getenv(name), 10, 64); err == nil {
+		return v
+	}
+	return def
+}
+
+// huntCount is a hunt's number of rounds: def unless the environment
+// variable name gives another (above 0).
+func huntCount(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}

@@ -31,10 +31,11 @@ type RekeyStats struct {
 // again with the same keys to finish. Its transactions commit Sync on an
 // Async store too (NoSync stays NoSync), and on any store everything is
 // fsync'd before it returns nil: the old keys can then be dropped from
-// Options.Encryption. An Import running beside it writes its dump's
-// sealed records as they are, and Rekey does not see them: SealedKeys
-// still lists their keys afterwards (run Rekey again once the import is
-// done).
+// Options.Encryption. The failures of Async writes before it are not
+// its own: it leaves them for the next Flush or Close. An Import
+// running beside it writes its dump's sealed records as they are, and
+// Rekey does not see them: SealedKeys still lists their keys afterwards
+// (run Rekey again once the import is done).
 func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 	var st RekeyStats
 	if s.keys == nil {
@@ -139,8 +140,10 @@ func (s *Store) Rekey(ctx context.Context) (RekeyStats, error) {
 	// Durable before it returns, NoSync or not: the caller may drop the
 	// old keys now, and a power cut that lost the re-sealing would leave
 	// every record it re-sealed readable only with them. Its outcome is
-	// waited for even if ctx ends (a Flush would leave it then).
-	if err := s.writing(ctx, func() error { return s.eng.Barrier(context.WithoutCancel(ctx)) }); err != nil {
+	// waited for even if ctx ends (a Flush would leave it then). The
+	// failures of Async writes before it are not its own: they stay for
+	// the next Flush or Close, which would otherwise return nil for them.
+	if err := s.writing(ctx, func() error { return s.eng.WaitDurable(context.WithoutCancel(ctx)) }); err != nil {
 		return st, fmt.Errorf("make the re-sealing durable: %w", err)
 	}
 	return st, nil

@@ -29,6 +29,13 @@ func (e *Engine) Barrier(ctx context.Context) error {
 	return e.call(ctx, &Op{Ctx: ctx, Done: make(chan error, 1)})
 }
 
+// WaitDurable is Barrier without the async failures: it waits until every
+// op queued before it is committed and durable and returns only its own
+// failure, leaving theirs for the next Flush or Close (Op.KeepAsync).
+func (e *Engine) WaitDurable(ctx context.Context) error {
+	return e.call(ctx, &Op{Ctx: ctx, Done: make(chan error, 1), KeepAsync: true})
+}
+
 // Await waits for the outcome of op, sent with a Done channel. If ctx ends
 // before the commit loop took op, the caller leaves: Await returns
 // ctx.Err() and the loop never runs op (Op.take), so the error still means

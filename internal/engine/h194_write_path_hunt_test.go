@@ -66,8 +66,10 @@ func TestH194WritePathNeverRefusesASoundStore(t *testing.T) {
 	if testing.Short() {
 		seeds = 1
 	}
+	seeds = huntCount("H194_SEEDS", seeds)
 	for _, ps := range []int{1024, 4096, 16384, 65536} {
-		for seed := range seeds {
+		base := int(huntSeed("H194_SEED", 0)) // H194_SEED: the first seed
+		for seed := base; seed < base+seeds; seed++ {
 			t.Run(fmt.Sprintf("ps=%d/seed=%d", ps, seed), func(t *testing.T) {
 				h194Hunt(t, ps, rand.New(rand.NewPCG(uint64(ps), uint64(seed)+194)))
 			})

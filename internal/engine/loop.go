@@ -45,8 +45,14 @@ type Op struct {
 	// Done receives the outcome; nil (an Async write): acknowledged when
 	// queued, a failure goes to the async errors (TakeAsyncErr) and to
 	// OnAsyncError (called off the loop: callbacks.go). A
-	// barrier's outcome includes the async errors taken so far.
+	// barrier's outcome includes the async errors taken so far, unless
+	// KeepAsync.
 	Done chan error
+	// KeepAsync, on a barrier, leaves the async failures for the next
+	// Flush or Close (WaitDurable): a call that only needs its own
+	// changes durable must not take them, or the Close after it returns
+	// nil for writes that were lost.
+	KeepAsync bool
 	// Name, if set, names an op without a Done channel in its failure
 	// (noteAsyncErr): whatever failed it, its own Apply or its group's
 	// commit, the caller of Flush or OnAsyncError learns which
@@ -252,7 +258,7 @@ func (e *Engine) ack(ops []*Op, errs []error) {
 					err = e.persistFailed(FailBolt, fmt.Errorf("ckpt: fsync: %w", err))
 				}
 			}
-			if op.claim.CompareAndSwap(claimWaiting, claimTaken) {
+			if op.claim.CompareAndSwap(claimWaiting, claimTaken) && !op.KeepAsync {
 				err = errors.Join(err, e.TakeAsyncErr())
 			}
 			op.Done <- err

@@ -1,6 +1,9 @@
 package engine
 
-import "os"
+import (
+	"os"
+	"strconv"
+)
 
 // raceRounds is the core package's raceRounds (race_rounds_test.go there)
 // for the engine's single-goroutine hunts over bbolt files (one handle,
@@ -12,6 +15,25 @@ import "os"
 func raceRounds(def, race int) int {
 	if raceEnabled && os.Getenv("CKPT_RACE_FULL") == "" {
 		return race
+	}
+	return def
+}
+
+// huntSeed is the seed a hunt starts from: def (CI's sample, fixed so
+// that a CI failure replays) unless the environment variable name gives
+// another, for long runs over seeds CI never meets.
+func huntSeed(name string, def uint64) uint64 {
+	if v, err := strconv.ParseUint(os.Getenv(name), 10, 64); err == nil {
+		return v
+	}
+	return def
+}
+
+// huntCount is a hunt's number of rounds: def unless the environment
+// variable name gives another (above 0).
+func huntCount(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
 	}
 	return def
 }
