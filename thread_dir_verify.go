@@ -18,7 +18,7 @@ import (
 // dropThread leaves them): not read, as its reads do not read them.
 func verifyDir(r reader, rep *VerifyReport, lists bool) {
 	var last string // the thread whose missing bucket was reported
-	r.Scan(dirPath, nil, nil, false, func(k, _ []byte) error {
+	rep.scanned("", dirPath[0], r.Scan(dirPath, nil, nil, false, func(k, _ []byte) error {
 		thread, _, isNS, ok := parseDirKey(k)
 		switch {
 		case ok && isNS && !lists:
@@ -30,7 +30,7 @@ func verifyDir(r reader, rep *VerifyReport, lists bool) {
 			rep.add(Problem{Check: "thread", Thread: thread, Detail: "in the directory of threads, its bucket is not found (a damaged key or page hides its checkpoints)"})
 		}
 		return nil
-	})
+	}))
 	r.Buckets(threadsRoot, nil, func(name []byte) error {
 		if !r.Has(dirPath, dirKey(string(name))) {
 			rep.add(Problem{Check: "thread", Thread: string(name), Detail: "thread bucket missing from the directory of threads (a damaged key or page, or its name changed)"})
@@ -60,12 +60,12 @@ func dirlessFile(r reader, format uint32) (bool, error) {
 // a history-order entry is listed.
 func verifyNamespaces(r reader, thread string, rep *VerifyReport) {
 	listed := map[string]bool{}
-	r.Scan(dirPath, dirKey(thread), nil, false, func(k, _ []byte) error {
+	rep.scanned(thread, dirPath[0], r.Scan(dirPath, dirKey(thread), nil, false, func(k, _ []byte) error {
 		if _, ns, isNS, ok := parseDirKey(k); ok && isNS {
 			listed[ns] = true
 		}
 		return nil
-	})
+	}))
 	found := map[string]bool{}
 	for start := []byte(nil); ; {
 		ns, next, ok := nextNamespace(r, thread, start)
@@ -76,12 +76,12 @@ func verifyNamespaces(r reader, thread string, rep *VerifyReport) {
 		start = next
 	}
 	ordered := map[string]bool{}
-	r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
+	rep.scanned(thread, bucketOrder, r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
 		if _, ns, err := parseOrderKey(k); err == nil {
 			ordered[ns] = true
 		}
 		return nil
-	})
+	}))
 	for _, ns := range slices.Sorted(maps.Keys(listed)) {
 		if !found[ns] {
 			rep.add(Problem{Check: "namespace", Thread: thread, Namespace: ns, Detail: "in the directory of threads, none of its checkpoints is found (a damaged key or page hides them)"})

@@ -97,6 +97,16 @@ func (r *VerifyReport) add(p Problem) {
 	}
 }
 
+// scanned reports a scan of the thread's bucket sub that stopped on
+// damage (the engine's Scan: ErrCorrupt at the first key out of order):
+// the keys after it went unchecked, so the thread is not sound, though
+// nothing the check saw was wrong.
+func (r *VerifyReport) scanned(thread string, sub []byte, err error) {
+	if err != nil {
+		r.add(Problem{Check: "file", Thread: thread, Detail: fmt.Sprintf("bucket %s not read through, the rest unchecked: %v", sub, err)})
+	}
+}
+
 // VerifyOptions tune Verify.
 type VerifyOptions struct {
 	// Progress, if set, is called with the number of threads checked so
@@ -359,7 +369,7 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 	} else if format >= dirFormat && !dirless {
 		verifyDir(r, rep, format >= nsFormat)
 	}
-	r.Scan(bucketPath{bucketIndex}, nil, nil, false, func(k, _ []byte) error {
+	rep.scanned("", bucketIndex, r.Scan(bucketPath{bucketIndex}, nil, nil, false, func(k, _ []byte) error {
 		rep.IndexEntries++
 		id, thread, ns, err := parseIndexKey(k)
 		if err != nil {
@@ -376,7 +386,7 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 				Detail: "global index entry for a checkpoint that is not stored"})
 		}
 		return nil
-	})
+	}))
 	return ctx.Err()
 }
 
@@ -393,7 +403,7 @@ func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 		}
 		rep.add(p)
 	}
-	r.Scan(cpPath, nil, nil, false, func(k, v []byte) error {
+	rep.scanned(thread, bucketCheckpoints, r.Scan(cpPath, nil, nil, false, func(k, v []byte) error {
 		rep.Checkpoints++
 		ns, id, err := parseCheckpointKey(k)
 		if err != nil {
@@ -432,8 +442,8 @@ func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 			}
 		}
 		return nil
-	})
-	r.Scan(mdPath, nil, nil, false, func(k, _ []byte) error {
+	}))
+	rep.scanned(thread, bucketMetadata, r.Scan(mdPath, nil, nil, false, func(k, _ []byte) error {
 		ns, id, err := parseCheckpointKey(k)
 		if err != nil {
 			problem("metadata", "", nil, "key %x: %v", k, err)
@@ -441,8 +451,8 @@ func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 			problem("metadata", ns, &id, "metadata of a checkpoint that is not stored")
 		}
 		return nil
-	})
-	r.Scan(blPath, nil, nil, false, func(k, v []byte) error {
+	}))
+	rep.scanned(thread, bucketBlobs, r.Scan(blPath, nil, nil, false, func(k, v []byte) error {
 		rep.ChannelValues++
 		ns, ch, ver, err := parseBlobKey(k)
 		if err != nil {
@@ -460,8 +470,8 @@ func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 			problem("value", ns, nil, "channel %q version %q does not decode: %v", ch, ver, err)
 		}
 		return nil
-	})
-	r.Scan(threadPath(thread, bucketWrites), nil, nil, false, func(k, v []byte) error {
+	}))
+	rep.scanned(thread, bucketWrites, r.Scan(threadPath(thread, bucketWrites), nil, nil, false, func(k, v []byte) error {
 		rep.PendingWrites++
 		ns, id, task, idx, err := parseFullWriteKey(k)
 		if err != nil {
@@ -481,8 +491,8 @@ func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 			problem("write", ns, &id, "pending write (task %q, idx %d) does not decode: %v", task, idx, err)
 		}
 		return nil
-	})
-	r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
+	}))
+	rep.scanned(thread, bucketOrder, r.Scan(threadPath(thread, bucketOrder), nil, nil, false, func(k, _ []byte) error {
 		id, ns, err := parseOrderKey(k)
 		if err != nil {
 			problem("order", "", nil, "key %x: %v", k, err)
@@ -490,7 +500,7 @@ func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 			problem("order", ns, &id, "history order entry for a checkpoint that is not stored")
 		}
 		return nil
-	})
+	}))
 }
 
 // soundValue checks that a stored value decodes. One that does not decode

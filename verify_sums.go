@@ -21,7 +21,7 @@ func verifyRecordSums(r reader, thread string, rep *VerifyReport) {
 	ts := seedOf(thread)
 	var lineages uint64 // the highest lineage of a list segment's key
 	for _, sub := range sealedSubBuckets {
-		r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
+		rep.scanned(thread, sub, r.Scan(threadPath(thread, sub), nil, nil, false, func(k, v []byte) error {
 			p := Problem{Check: checks[string(sub)], Thread: thread}
 			what := recordName(sub, k, &p)
 			switch {
@@ -39,7 +39,7 @@ func verifyRecordSums(r reader, thread string, rep *VerifyReport) {
 				rep.add(p)
 			}
 			return nil
-		})
+		}))
 	}
 	// The bucket's sequence numbers new lineages (newLineage): below one
 	// in use (a damaged bucket header), a new list that would reuse one

@@ -333,10 +333,10 @@ func (c tallyCounter) mismatches(r reader, thread string, bad func(ns string, id
 // keeps them.
 func verifyTallies(r reader, thread string, rep *VerifyReport) {
 	c := tallyCounter{}
-	r.Scan(threadPath(thread, bucketWrites), nil, nil, false, func(k, v []byte) error {
+	rep.scanned(thread, bucketWrites, r.Scan(threadPath(thread, bucketWrites), nil, nil, false, func(k, v []byte) error {
 		c.add(k, v)
 		return nil
-	})
+	}))
 	c.mismatches(r, thread, func(ns string, id [idLen]byte, err error) bool {
 		rep.add(Problem{Check: "write", Thread: thread, Namespace: ns, CheckpointID: idString(id), Detail: err.Error()})
 		return true
