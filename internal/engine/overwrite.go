@@ -349,7 +349,7 @@ type span struct {
 // false: neither could be read.
 func readAt(db *bolt.DB, file *os.File, spans []span, dst []byte) (fault, ok bool) {
 	if mu := mmapLock(db); mu != nil && mu.TryRLock() {
-		ok, fault = readMapped(db, spans, dst)
+		ok, fault = mappedRead(db, spans, dst)
 		mu.RUnlock()
 		if ok {
 			return fault, true
@@ -369,6 +369,10 @@ func readAt(db *bolt.DB, file *os.File, spans []span, dst []byte) (fault, ok boo
 	}
 	return false, true
 }
+
+// mappedRead is readMapped; a test puts a map that lags the file's bytes
+// (a FUSE or network mount's) in its place.
+var mappedRead = readMapped
 
 // readMapped copies the spans' bytes out of db's map, with bbolt's map
 // lock held shared. A fault (a page past the file's end) is reported, not
