@@ -24,7 +24,16 @@ package engine
 //     every fdatasync of it commit the journal (held_files.go), and a read
 //     of it would move its atime.
 //
-// Both cost no syscall: a few hundred bytes compared per fsync. Not seen:
+// A map may lag the file's bytes: on FUSE (h241: a fresh store on a
+// loaded machine fail-stopped after three Sync saves, nothing copied over
+// its file), a network file system, any whose map is not coherent with
+// write(2) at every instant. So what a commit wrote is recorded from the
+// file (pread: the bytes a cp moves, and a reopen reads), and a look
+// whose map disagrees looks again at the file: only the file's own bytes
+// disagreeing are an overwrite.
+//
+// The looks cost no syscall while the map agrees: a few hundred bytes
+// compared per fsync; a commit's record costs a pread per place. Not seen:
 // a copy whose meta pages are the store's own (a copy of the file as it
 // is now holds what the store holds), and a cp between the look and the
 // acknowledgement (as for a move).
@@ -90,6 +99,9 @@ type fileWatch struct {
 	// record): a check whose read saw it change looks again.
 	seq atomic.Uint64
 	rec atomic.Pointer[metaRec]
+	// file is the store's file as reset found it: the record of each
+	// commit is read from it (nil: from the map).
+	file *os.File
 	// path and logPath ("" without a log) name the files in the error.
 	path, logPath string
 }
@@ -111,18 +123,11 @@ func (w *fileWatch) commit(tx *bolt.Tx, commit func(*bolt.Tx) error) error {
 	defer w.seq.Add(1)
 	err := commit(tx)
 	if err == nil {
-		w.rec.Store(record(db, w.rec.Load().fileOf(), ps, txid, false))
+		w.rec.Store(record(db, w.file, ps, txid, false))
 	}
 	// A failed commit keeps the record of N: slot N%2 is untouched (a
 	// take-back of the failed page, revertMeta, writes the other slot).
 	return err
-}
-
-func (r *metaRec) fileOf() *os.File {
-	if r == nil {
-		return nil
-	}
-	return r.file
 }
 
 // reset records db as it is now (Open, a swap of the file by Compact):
@@ -131,6 +136,7 @@ func (w *fileWatch) reset(db *bolt.DB, file *os.File) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.seq.Add(2)
+	w.file = file
 	var r *metaRec
 	func() {
 		defer func() { _ = recover() }() // bbolt's assert on a handle unmapped
@@ -140,10 +146,19 @@ func (w *fileWatch) reset(db *bolt.DB, file *os.File) {
 }
 
 // record is the record of db after the commit txid (newest: whichever
-// valid meta page is newest); nil if the file cannot be looked at.
+// valid meta page is newest), read from file (through db's map without
+// one); nil if the file cannot be looked at. From the file: a map that
+// lags would record bytes the file no longer holds, and every look after
+// would find the file "overwritten".
 func record(db *bolt.DB, file *os.File, ps int, txid uint64, newest bool) *metaRec {
+	read := func(spans []span, dst []byte) (fault, ok bool) {
+		if file != nil {
+			return readFileAt(file, spans, dst)
+		}
+		return readAt(db, nil, spans, dst)
+	}
 	var buf [2 * metaLen]byte
-	fault, ok := readAt(db, file, []span{{pageHeaderSize, metaLen}, {int64(ps + pageHeaderSize), metaLen}}, buf[:])
+	fault, ok := read([]span{{pageHeaderSize, metaLen}, {int64(ps + pageHeaderSize), metaLen}}, buf[:])
 	s := splitMetas(&buf)
 	if !ok {
 		return nil // cannot look: nothing checked until the next commit
@@ -166,7 +181,7 @@ func record(db *bolt.DB, file *os.File, ps int, txid uint64, newest bool) *metaR
 		r.bad = true // overwritten under the commit itself
 		return r
 	}
-	r.marks = treeMarks(db, file, ps, r.meta)
+	r.marks = treeMarks(read, ps, r.meta)
 	return r
 }
 
@@ -176,7 +191,7 @@ func record(db *bolt.DB, file *os.File, ps int, txid uint64, newest bool) *metaR
 // with every place bounded by the tree's pages and no descent (a damaged
 // branch could loop a cursor forever); none where a page is not what it
 // should be.
-func treeMarks(db *bolt.DB, file *os.File, ps int, meta metaBytes) (marks []mark) {
+func treeMarks(read func([]span, []byte) (fault, ok bool), ps int, meta metaBytes) (marks []mark) {
 	le := func(b []byte) uint64 {
 		var v uint64
 		for i := len(b) - 1; i >= 0; i-- {
@@ -190,7 +205,7 @@ func treeMarks(db *bolt.DB, file *os.File, ps int, meta metaBytes) (marks []mark
 			return nil
 		}
 		b := make([]byte, n)
-		if fault, ok := readAt(db, file, []span{{off, n}}, b); fault || !ok {
+		if fault, ok := read([]span{{off, n}}, b); fault || !ok {
 			return nil
 		}
 		return b
@@ -281,13 +296,19 @@ func (w *fileWatch) check() error {
 				look[2+i] = span{m.off, len(m.b)}
 			}
 			fault, ok := readAt(r.db, r.file, look, buf[:])
+			ours = ok && !fault && r.holds(splitMetas((*[2 * metaLen]byte)(buf[:])), buf[2*metaLen:])
+			if !ours && ok && r.file != nil {
+				// The map may lag the file (overwrite.go's top): the
+				// file's own bytes say.
+				fault, ok = readFileAt(r.file, look, buf[:])
+				ours = ok && !fault && r.holds(splitMetas((*[2 * metaLen]byte)(buf[:])), buf[2*metaLen:])
+			}
 			if w.seq.Load() != s1 {
 				continue // a commit ended or began: look again
 			}
 			if !ok {
 				return nil // cannot look: says nothing either way
 			}
-			ours = !fault && r.holds(splitMetas((*[2 * metaLen]byte)(buf[:])), buf[2*metaLen:])
 		}
 		if !ours {
 			return &MovedError{Path: w.path, LogPath: w.logPath, how: "was overwritten in place (other bytes copied over it: a cp, a restore of a backup)", overwritten: true}
@@ -349,7 +370,7 @@ type span struct {
 // false: neither could be read.
 func readAt(db *bolt.DB, file *os.File, spans []span, dst []byte) (fault, ok bool) {
 	if mu := mmapLock(db); mu != nil && mu.TryRLock() {
-		ok, fault = readMapped(db, spans, dst)
+		ok, fault = mappedRead(db, spans, dst)
 		mu.RUnlock()
 		if ok {
 			return fault, true
@@ -358,6 +379,11 @@ func readAt(db *bolt.DB, file *os.File, spans []span, dst []byte) (fault, ok boo
 	if file == nil {
 		return false, false
 	}
+	return readFileAt(file, spans, dst)
+}
+
+// readFileAt is readAt from file alone (pread), not through a map.
+func readFileAt(file *os.File, spans []span, dst []byte) (fault, ok bool) {
 	for _, sp := range spans {
 		if _, err := file.ReadAt(dst[:sp.n], sp.off); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -369,6 +395,10 @@ func readAt(db *bolt.DB, file *os.File, spans []span, dst []byte) (fault, ok boo
 	}
 	return false, true
 }
+
+// mappedRead is readMapped; a test puts a map that lags the file's bytes
+// (a FUSE or network mount's) in its place.
+var mappedRead = readMapped
 
 // readMapped copies the spans' bytes out of db's map, with bbolt's map
 // lock held shared. A fault (a page past the file's end) is reported, not
