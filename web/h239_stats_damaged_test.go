@@ -1,10 +1,8 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,25 +33,7 @@ func TestH239StatsPageNamesTheDamagedThreadAndShowsTheOthers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	file, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Count(file, []byte(marker)) != 1 {
-		t.Fatalf("the marker is in the file %d times, want 1", bytes.Count(file, []byte(marker)))
-	}
-	file = bytes.Replace(file, []byte(marker), []byte(strings.ToLower(marker)), 1)
-	if err := os.WriteFile(path, file, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ro, err := ckpt.Open(path, ckpt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
+	ro := closeAndDamage(t, s, path, marker, strings.ToLower(marker))
 	c := newClient(t, web.Handler(ro, web.Options{}))
 	code, body := c.get("/stats")
 	if code != 200 {

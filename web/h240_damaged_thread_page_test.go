@@ -1,11 +1,9 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"html"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,25 +36,7 @@ func damagedValueStore(t *testing.T) (*ckpt.Store, string, []string) {
 	if _, err := s.Save(ctx, "good", map[string]any{"v": 1}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	file, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Count(file, []byte(marker)) != 1 {
-		t.Fatalf("the marker is in the file %d times, want 1", bytes.Count(file, []byte(marker)))
-	}
-	file = bytes.Replace(file, []byte(marker), []byte("marker-of-the-damaged-value"), 1)
-	if err := os.WriteFile(path, file, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ro, err := ckpt.Open(path, ckpt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ro.Close() })
+	ro := closeAndDamage(t, s, path, marker, "marker-of-the-damaged-value")
 	return ro, path, ids
 }
 

@@ -1,10 +1,8 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,25 +38,7 @@ func TestThreadsPageListsTheOthersBesideADamagedThread(t *testing.T) {
 			}
 		}
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	file, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Count(file, []byte(marker)) != 1 {
-		t.Fatalf("the marker is in the file %d times, want 1", bytes.Count(file, []byte(marker)))
-	}
-	file = bytes.Replace(file, []byte(marker), []byte(strings.ToLower(marker)), 1)
-	if err := os.WriteFile(path, file, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ro, err := ckpt.Open(path, ckpt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
+	ro := closeAndDamage(t, s, path, marker, strings.ToLower(marker))
 	c := newClient(t, web.Handler(ro, web.Options{}))
 	damaged := fmt.Sprintf("t-%03d", threads-1)
 	code, body := c.get("/")

@@ -1,10 +1,8 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,25 +29,7 @@ func TestValuePageOfADamagedCheckpointNamesTheChannelAskedFor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	file, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Count(file, []byte(markB)) != 1 {
-		t.Fatalf("the value of beta is in the file %d times, want once", bytes.Count(file, []byte(markB)))
-	}
-	file = bytes.Replace(file, []byte(markB), []byte("B-VALUE-XXXXXXXXXX"), 1)
-	if err := os.WriteFile(path, file, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ro, err := ckpt.Open(path, ckpt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
+	ro := closeAndDamage(t, s, path, markB, "B-VALUE-XXXXXXXXXX")
 	c := newClient(t, web.Handler(ro, web.Options{}))
 	code, body := c.get("/value?" + url.Values{"t": {"th"}, "id": {id}, "ch": {"alpha"}}.Encode())
 	if code < 400 {
