@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -223,7 +222,19 @@ func indexEntryStored(r reader, k []byte) error {
 // KiB). GC checks each record it deletes as referred to by nothing: one
 // whose key is damaged is referred to by nothing too.
 func recordIntact(sub []byte, ts threadSeed, k, v []byte) error {
-	if !slices.ContainsFunc(sealedSubBuckets, func(b []byte) bool { return bytes.Equal(b, sub) }) {
+	return summedIntact(sub, ts, k, v, false)
+}
+
+// summedIntact is recordIntact for a walk that counts sizes (Threads,
+// Thread, Stats), in a file whose every record carries its sum when
+// summed (format 7 on: every record was written or upgraded with one).
+// A record without one there is damage that recordIntact, which takes it
+// for one written before sums, lets through: a size in the page's element
+// header raised gives a key reaching over its value and the next ones,
+// and a "value" starting mid-record (t1's md/ counted as 46,416 bytes,
+// 13,648 stored: TestH239OwnBucketPageFlipsCostTheirThreadOnly).
+func summedIntact(sub []byte, ts threadSeed, k, v []byte, summed bool) error {
+	if !holdsRecords(sub) {
 		return nil
 	}
 	if len(v) == 0 {
@@ -232,28 +243,13 @@ func recordIntact(sub []byte, ts threadSeed, k, v []byte) error {
 		return fmt.Errorf("%w: %s record %x is empty", ErrCorrupt, sub, k)
 	}
 	if !isSealed(sub, v) {
+		if summed {
+			return fmt.Errorf("%w: %s record %x has no checksum, which every record of the file has (a damaged size in the page's element header)", ErrCorrupt, sub, k[:min(len(k), 64)])
+		}
 		return nil
 	}
 	if _, err := checkSum(string(sub), ts, k, v); err != nil {
 		return fmt.Errorf("%s record %x: %w", sub, k, err)
-	}
-	return nil
-}
-
-// summedIntact is recordIntact for a walk that counts sizes (Threads,
-// Thread, Stats), in a file whose every record carries its sum when
-// summed (format 7 on: every record was written or upgraded with one).
-// A record without one there is damage that recordIntact, which takes it
-// for one written before sums, let through: a size in the page's element
-// header raised gives a key reaching over its value and the next ones,
-// and a "value" starting mid-record (t1's md/ counted as 46,416 bytes,
-// 13,648 stored: TestH239OwnBucketPageFlipsCostTheirThreadOnly).
-func summedIntact(sub []byte, ts threadSeed, k, v []byte, summed bool) error {
-	if err := recordIntact(sub, ts, k, v); err != nil {
-		return err
-	}
-	if summed && slices.ContainsFunc(sealedSubBuckets, func(b []byte) bool { return bytes.Equal(b, sub) }) && !isSealed(sub, v) {
-		return fmt.Errorf("%w: %s record %x has no checksum, which every record of the file has (a damaged size in the page's element header)", ErrCorrupt, sub, k[:min(len(k), 64)])
 	}
 	return nil
 }

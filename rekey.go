@@ -225,7 +225,7 @@ func threadOf(id string) sumThread { return sumThread{id, seedOf(id)} }
 // a sealed record is summed again but stays sealed for from (it does not
 // open in the copy: ErrKey).
 func copiedRecord(kr *keyring, sub []byte, from, to sumThread, k, v []byte) ([]byte, error) {
-	if !slices.ContainsFunc(sealedSubBuckets, func(b []byte) bool { return bytes.Equal(b, sub) }) {
+	if !holdsRecords(sub) {
 		// ids/: keys, and the write tallies, whose sums name the thread
 		// (write_tally.go).
 		if len(v) > 0 {

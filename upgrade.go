@@ -39,6 +39,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 )
 
 // sealRecord returns record b, stored under key in the thread sub-bucket
@@ -100,6 +101,12 @@ func movedRecord(sub []byte, from, to threadSeed, key, b []byte) []byte {
 // (ids/ holds keys, and since format 7 write tallies, born with their
 // sums: write_tally.go.)
 var sealedSubBuckets = [][]byte{bucketCheckpoints, bucketMetadata, bucketWrites, bucketBlobs, bucketSegments}
+
+// holdsRecords reports whether sub is one of sealedSubBuckets: its values
+// are records, each with its checksum.
+func holdsRecords(sub []byte) bool {
+	return slices.ContainsFunc(sealedSubBuckets, func(b []byte) bool { return bytes.Equal(b, sub) })
+}
 
 // upgradePos is where the next upgrade step starts.
 type upgradePos struct {
