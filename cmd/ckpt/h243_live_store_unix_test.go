@@ -131,7 +131,6 @@ func TestH243ReadCommandsOnALiveStore(t *testing.T) {
 			db := filepath.Join(dir, "live.db")
 			w := startLiveWriter(t, db, mode)
 			w.waitFor(t, 0)
-			start := w.count()
 			for _, args := range [][]string{
 				{"threads", db}, {"show", db, "w0"}, {"log", db, "w1"}, {"verify", db}, {"stats", db},
 				{"export", db, "-o", filepath.Join(dir, "dump.jsonl")}, {"ui", db}, {"threads", db, "--json"},
@@ -145,9 +144,10 @@ func TestH243ReadCommandsOnALiveStore(t *testing.T) {
 					t.Errorf("ckpt %v left files: %v", args, names)
 				}
 			}
-			// The service was not held up: it acknowledged writes while
-			// the commands tried the file (each for its --lock-timeout).
-			w.waitFor(t, start)
+			// The service is not held up by a command that waits for the
+			// file: it acknowledges writes while verify waits (told to wait
+			// ten minutes), which then stops on Ctrl-C.
+			h243WhileWaiting(t, dir, func() { w.waitFor(t, w.count()) }, "verify", db, "--lock-timeout", "10m")
 			w.stop(t)
 			if v := runIn(t, dir, "", "verify", db); v.code != 0 || !strings.Contains(v.stdout, "checked 4 threads") {
 				t.Fatalf("verify after the service closed the store:\n%s", v)
@@ -209,5 +209,39 @@ func TestH243ServiceOpenWhileUIHoldsTheFile(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// h243WhileWaiting runs the binary in dir with args (a --lock-timeout of
+// 10m on a held file), runs during once the command says it waits, then
+// sends Ctrl-C and wants the command to stop with the interrupted line.
+func h243WhileWaiting(t *testing.T, dir string, during func(), args ...string) {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Dir = dir
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	detector := time.AfterFunc(2*time.Minute, func() { _ = cmd.Process.Kill() })
+	defer detector.Stop()
+	br := bufio.NewReader(errPipe)
+	if line, err := br.ReadString('\n'); err != nil || !strings.Contains(line, "is held by another process: waiting for it up to 10m0s") {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("ckpt %v: want the note that it waits first, got %q, %v", args, line, err)
+	}
+	during()
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(br)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted || !strings.Contains(string(rest), "interrupted while waiting for") {
+		t.Fatalf("ckpt %v on Ctrl-C while it waits: %v, %q", args, err, rest)
 	}
 }
