@@ -35,6 +35,11 @@ func TestH243LiveViewOfADamagedNewestCheckpoint(t *testing.T) {
 	for _, filter := range []string{"", "node=n"} {
 		code, body := c.get("/head" + q("t", "th", "filter", filter))
 		check("GET /head filter "+filter, code, body)
+		// The page it keeps live names the same newest: a poll that
+		// named another would fetch the page again and again.
+		if code, page := c.get("/thread" + q("t", "th", "filter", filter)); code != 200 || !strings.Contains(page, `data-newest="`+ids[2]+`"`) {
+			t.Errorf("GET /thread filter %s: %d, or its newest is not %s", filter, code, ids[2])
+		}
 
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		req, err := http.NewRequestWithContext(ctx, "GET", c.srv.URL+"/events"+q("t", "th", "filter", filter), nil)
