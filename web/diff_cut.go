@@ -5,36 +5,57 @@ package web
 // a 4 MiB string changed), built in the program that holds the store.
 
 // shownValue is one value of the diff page as a line of JSON, its strings
-// cut by the page's budget; Cut is how many bytes of them were left out.
+// cut by the page's budget and its lists and maps to their first items:
+// Cut is how many bytes of strings were left out, More how many items.
 type shownValue struct {
 	Text string
 	Cut  int
+	More int
 }
 
-// shown cuts the strings of v (a value as DiffTuples gives it: decoded
-// for JSON, owned by the page, so cut in place) and writes it as JSON.
+// shown cuts v (a value as DiffTuples gives it: decoded for JSON, owned
+// by the page, so cut in place) and writes it as JSON.
 func (b *budget) shown(v any) shownValue {
-	cut := 0
-	v = b.cutStrings(v, &cut)
-	return shownValue{Text: jsonText(v), Cut: cut}
+	var sv shownValue
+	v = b.cutValue(v, &sv)
+	sv.Text = jsonText(v)
+	return sv
 }
 
-func (b *budget) cutStrings(v any, cut *int) any {
+// cutValue cuts v's strings as the value page cuts them, and its lists
+// and maps to their first maxItems items while the page's node budget
+// lasts: a list of 100,000 small items was one line of megabytes (each
+// item a few bytes, no string long enough to cut), and an appended one
+// as many lines.
+func (b *budget) cutValue(v any, sv *shownValue) any {
+	b.left--
 	switch x := v.(type) {
 	case string:
 		s, left := b.cut(x)
-		*cut += left
+		sv.Cut += left
 		return s
 	case map[string]any:
 		// In key order, as JSON prints them: the budget runs out at the
 		// same key on every load of the page.
-		for _, k := range sortedKeys(x) {
-			x[k] = b.cutStrings(x[k], cut)
+		for i, k := range sortedKeys(x) {
+			if i >= maxItems || b.left <= 0 {
+				delete(x, k)
+				sv.More++
+				continue
+			}
+			x[k] = b.cutValue(x[k], sv)
 		}
 	case []any:
-		for i := range x {
-			x[i] = b.cutStrings(x[i], cut)
+		keep := min(len(x), maxItems)
+		for i := range keep {
+			if b.left <= 0 {
+				keep = i
+				break
+			}
+			x[i] = b.cutValue(x[i], sv)
 		}
+		sv.More += len(x) - keep
+		return x[:keep]
 	}
 	return v
 }
@@ -48,8 +69,11 @@ type diffLine struct {
 // diffChange is a ChannelChange with its values cut.
 type diffChange struct {
 	Channel, FromVersion, ToVersion string
-	Appended                        []shownValue
-	From, To                        shownValue
+	// Appended are the first of the items appended (AppendedCount in
+	// all); AppendedMore of them are not drawn.
+	Appended                    []shownValue
+	AppendedCount, AppendedMore int
+	From, To                    shownValue
 }
 
 // cutDiff draws d's values for the page, one text budget for them all.
@@ -64,7 +88,12 @@ func cutDiff(d *Diff, dd *diffData) {
 	for _, c := range d.Changed {
 		v := diffChange{Channel: c.Channel, FromVersion: c.FromVersion, ToVersion: c.ToVersion}
 		if c.Appended != nil {
-			for _, it := range c.Appended {
+			v.AppendedCount = len(c.Appended)
+			for i, it := range c.Appended {
+				if i == maxItems || b.left <= 0 {
+					v.AppendedMore = len(c.Appended) - i
+					break
+				}
 				v.Appended = append(v.Appended, b.shown(it))
 			}
 		} else {

@@ -153,10 +153,10 @@ func (b *bufferedWriter) copyTo(w http.ResponseWriter) {
 
 // newestGated is newest through the gate: one read of the event stream.
 // The stream's wait between reads holds nothing.
-func (s *server) newestGated(ctx context.Context, opts ckpt.ListOptions) (string, error) {
+func (s *server) newestGated(ctx context.Context, opts ckpt.ListOptions) (liveHead, error) {
 	leave, err := s.gate.enter(ctx)
 	if err != nil {
-		return "", err
+		return liveHead{}, err
 	}
 	defer leave()
 	return s.newest(ctx, opts)

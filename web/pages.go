@@ -355,7 +355,7 @@ func (s *server) head(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]string{"newest": newest})
+	_ = json.NewEncoder(w).Encode(newest)
 }
 
 // events keeps the first page of a thread live: a server-sent event stream
@@ -380,8 +380,8 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.WriteHeader(http.StatusOK)
-	send := func(id string) bool {
-		b, _ := json.Marshal(map[string]string{"newest": id})
+	send := func(h liveHead) bool {
+		b, _ := json.Marshal(h)
 		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
 			return false
 		}
@@ -402,13 +402,13 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-tick.C:
 		}
-		id, err := s.newestGated(ctx, opts)
+		h, err := s.newestGated(ctx, opts)
 		if err != nil {
 			return
 		}
-		if id != newest {
-			newest = id
-			if !send(id) {
+		if h != newest {
+			newest = h
+			if !send(h) {
 				return
 			}
 		}
@@ -433,22 +433,40 @@ func headOptions(q url.Values) (ckpt.ListOptions, error) {
 	return opts, err
 }
 
-// newest returns the id of the newest checkpoint opts selects ("" when
-// none does); an unknown thread is ErrNotFound.
-func (s *server) newest(ctx context.Context, opts ckpt.ListOptions) (string, error) {
-	newest := ""
+// liveHead is what /head answers and /events sends: the id of the
+// newest checkpoint a selection holds ("" when none) and, when that
+// checkpoint does not read, why: the thread page draws it as a damaged
+// row, so the live view names the same newest as the page it keeps live.
+type liveHead struct {
+	Newest  string `json:"newest"`
+	Damaged string `json:"damaged,omitempty"`
+}
+
+// newest returns the newest checkpoint opts selects, as the thread page's
+// first row; an unknown thread is ErrNotFound.
+func (s *server) newest(ctx context.Context, opts ckpt.ListOptions) (liveHead, error) {
+	var h liveHead
 	for t, err := range s.store.List(ctx, opts) {
-		if err != nil {
-			return "", err
+		if errors.Is(err, ckpt.ErrCorrupt) {
+			// What the thread page draws around the damage: the newest
+			// is the first of its rows, damaged or not.
+			items, _, err := s.historyAround(ctx, opts)
+			if err != nil || len(items) == 0 {
+				return h, err
+			}
+			return liveHead{Newest: items[0].Cfg.CheckpointID, Damaged: items[0].Damage}, nil
 		}
-		newest = t.Config.CheckpointID
+		if err != nil {
+			return h, err
+		}
+		h.Newest = t.Config.CheckpointID
 	}
-	if newest == "" {
+	if h.Newest == "" {
 		// Only now tell an unknown thread from an empty selection: the
 		// summary reads the whole thread, too much for every poll.
-		if _, err := s.store.Thread(ctx, opts.ThreadID); err != nil {
-			return "", err
+		if _, err := s.store.Thread(ctx, opts.ThreadID); err != nil && !errors.Is(err, ckpt.ErrCorrupt) {
+			return h, err
 		}
 	}
-	return newest, nil
+	return h, nil
 }

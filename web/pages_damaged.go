@@ -48,41 +48,12 @@ func (s *server) historyPage(ctx context.Context, opts ckpt.ListOptions) ([]hist
 }
 
 // historyAround is historyPage for a thread List cannot read whole: its
-// ids from the history order, each checkpoint read alone. A checkpoint
-// that does not read is on the page whatever the filter (its metadata may
-// be what is damaged): the row says whether it matched is not known.
+// ids from the history order, each checkpoint read alone (aroundItems).
 func (s *server) historyAround(ctx context.Context, opts ckpt.ListOptions) ([]histItem, bool, error) {
-	var filter map[string]any
-	if len(opts.Filter) > 0 {
-		f, err := saverkit.NormalizeFilter(opts.Filter)
-		if err != nil {
-			return nil, false, err
-		}
-		filter = f
-	}
-	ids := opts
-	ids.Filter, ids.Limit = nil, 0
 	var items []histItem
-	for cfg, err := range s.store.ListIDs(ctx, ids) {
+	for it, err := range s.aroundItems(ctx, opts) {
 		if err != nil {
 			return nil, false, err
-		}
-		it := histItem{Cfg: cfg}
-		t, err := s.store.GetTuple(ctx, cfg)
-		switch {
-		case errors.Is(err, ckpt.ErrCorrupt), errors.Is(err, ckpt.ErrNotFound):
-			// Not found: the history order names a checkpoint that is
-			// not stored, which List calls damage too.
-			it.Damage = plainError(err)
-			if filter != nil {
-				it.Damage = "whether it matches the filter is not known: " + it.Damage
-			}
-		case err != nil:
-			return nil, false, err
-		case filter != nil && !saverkit.MatchMetadata(t.Metadata, filter):
-			continue
-		default:
-			it.T = t
 		}
 		if len(items) == opts.Limit {
 			return items, true, nil
@@ -90,6 +61,55 @@ func (s *server) historyAround(ctx context.Context, opts ckpt.ListOptions) ([]hi
 		items = append(items, it)
 	}
 	return items, false, nil
+}
+
+// aroundItems yields the checkpoints opts selects (all of them: its Limit
+// is not looked at), newest first, from the history order, each read
+// alone. A checkpoint that does not read is yielded whatever the filter
+// (its metadata may be what is damaged): the item says whether it matched
+// is not known. The thread page's rows and the walk of its newer link
+// both come from here, so the link finds the pages the thread page draws.
+func (s *server) aroundItems(ctx context.Context, opts ckpt.ListOptions) iter.Seq2[histItem, error] {
+	return func(yield func(histItem, error) bool) {
+		var filter map[string]any
+		if len(opts.Filter) > 0 {
+			f, err := saverkit.NormalizeFilter(opts.Filter)
+			if err != nil {
+				yield(histItem{}, err)
+				return
+			}
+			filter = f
+		}
+		ids := opts
+		ids.Filter, ids.Limit = nil, 0
+		for cfg, err := range s.store.ListIDs(ctx, ids) {
+			if err != nil {
+				yield(histItem{}, err)
+				return
+			}
+			it := histItem{Cfg: cfg}
+			t, err := s.store.GetTuple(ctx, cfg)
+			switch {
+			case errors.Is(err, ckpt.ErrCorrupt), errors.Is(err, ckpt.ErrNotFound):
+				// Not found: the history order names a checkpoint that is
+				// not stored, which List calls damage too.
+				it.Damage = plainError(err)
+				if filter != nil {
+					it.Damage = "whether it matches the filter is not known: " + it.Damage
+				}
+			case err != nil:
+				yield(histItem{}, err)
+				return
+			case filter != nil && !saverkit.MatchMetadata(t.Metadata, filter):
+				continue
+			default:
+				it.T = t
+			}
+			if !yield(it, nil) {
+				return
+			}
+		}
+	}
 }
 
 // namespacesOf lists the namespaces of a thread whose summary does not
@@ -108,7 +128,9 @@ func (s *server) namespacesOf(ctx context.Context, thread string) ([]string, err
 // pageIDs yields the ids of the checkpoints opts selects, newest first.
 // Without a filter, from the history order alone (Store.ListIDs), which
 // reads no record, so a damaged one does not stop the walk of newerPage;
-// with one, by List, which reads the metadata it matches.
+// with one, by List, which reads the metadata it matches, and, where List
+// meets damage, as the thread page draws it (aroundItems): the ids List
+// yielded before the damage are not yielded again.
 func (s *server) pageIDs(ctx context.Context, opts ckpt.ListOptions) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		if len(opts.Filter) == 0 {
@@ -119,12 +141,27 @@ func (s *server) pageIDs(ctx context.Context, opts ckpt.ListOptions) iter.Seq2[s
 			}
 			return
 		}
+		damaged := false
 		for t, err := range s.store.List(ctx, opts) {
-			id := ""
-			if t != nil {
-				id = t.Config.CheckpointID
+			if errors.Is(err, ckpt.ErrCorrupt) {
+				damaged = true
+				break
 			}
-			if !yield(id, err) || err != nil {
+			if err != nil {
+				yield("", err)
+				return
+			}
+			if !yield(t.Config.CheckpointID, nil) {
+				return
+			}
+			// Go on below it should List meet damage next.
+			opts.Before = t.Config.CheckpointID
+		}
+		if !damaged {
+			return
+		}
+		for it, err := range s.aroundItems(ctx, opts) {
+			if !yield(it.Cfg.CheckpointID, err) || err != nil {
 				return
 			}
 		}

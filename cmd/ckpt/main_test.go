@@ -34,6 +34,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(holdEnv); path != "" {
 		os.Exit(hold(path, os.Getenv(holdModeEnv) == "ro"))
 	}
+	if path := os.Getenv(writeEnv); path != "" {
+		os.Exit(liveWrite(path, os.Getenv(writeModeEnv)))
+	}
 	dir, err := os.MkdirTemp("", "ckpt-cli-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

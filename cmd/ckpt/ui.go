@@ -52,8 +52,10 @@ func newUICmd(a *app) *cobra.Command {
 		Long: `ui opens FILE read-only and serves the history browser (the pages a
 program gets by mounting ckpt's web.Handler) on --addr, by default a free
 port on 127.0.0.1, and prints the address to open. It serves until it is
-interrupted. A program that holds the file (a running agent) can mount
-web.Handler itself instead: see the README.`,
+interrupted, and holds FILE meanwhile: a program that opens FILE for
+writing while ui runs waits its Options.LockTimeout and gets ErrLocked.
+A program that holds the file (a running agent) can mount web.Handler
+itself instead: see the README.`,
 		Args: argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			if err := checkListenAddr(addr); err != nil {
