@@ -93,3 +93,76 @@ func TestH245ServiceOpensWhileUIRunsIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// While the service holds the file, a page says so, as the CLI does, with
+// a status that is not 200 (503: the file is busy, try again), and ui keeps
+// serving: once the service closes the store, the pages come back, with
+// what the service wrote.
+func TestH245PageWhileTheServiceHoldsTheFile(t *testing.T) {
+	t.Parallel()
+	dir, db := demoFixture(t)
+	url := h245UI(t, dir, db)
+	s := h245Service(t, db)
+	for _, page := range []string{"", "thread?t=demo", "stats"} {
+		code, body := h245Get(t, url+page)
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, "is held by another process (a program has the store open); stop that program or wait for it to close the store") {
+			t.Errorf("/%s while the service holds the file: %d, want 503 saying it is held\n%s", page, code, body)
+		}
+	}
+	if _, err := s.Save(t.Context(), "h245-service", map[string]any{"n": 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := h245Get(t, url); code != http.StatusOK || !strings.Contains(body, "/thread?t=h245-service") || !strings.Contains(body, "/thread?t=demo") {
+		t.Fatalf("the threads page once the service closed the store: %d\n%s", code, body)
+	}
+	if code, body := h245Get(t, url+"thread?t=h245-service"); code != http.StatusOK {
+		t.Fatalf("the service's thread once it closed the store: %d\n%s", code, body)
+	}
+}
+
+// Pages read before ui let go of the file and after it reopened it are
+// the same pages: a thread page, a checkpoint page (found by the id the
+// thread page links) and the stats page, read again once a service opened and
+// closed the file between them (so ui closed it in between).
+func TestH245PagesAcrossAnIdleClose(t *testing.T) {
+	t.Parallel()
+	dir, db := demoFixture(t)
+	url := h245UI(t, dir, db)
+	read := func() map[string]string {
+		got := map[string]string{}
+		for _, page := range []string{"", "thread?t=demo", "stats"} {
+			code, body := h245Get(t, url+page)
+			if code != http.StatusOK {
+				t.Fatalf("/%s: %d\n%s", page, code, body)
+			}
+			got[page] = body
+		}
+		_, id, ok := strings.Cut(got["thread?t=demo"], "/checkpoint?id=")
+		if !ok {
+			t.Fatalf("the thread page links no checkpoint:\n%s", got["thread?t=demo"])
+		}
+		id, _, _ = strings.Cut(id, "&amp;")
+		code, body := h245Get(t, url+"checkpoint?t=demo&id="+id)
+		if code != http.StatusOK {
+			t.Fatalf("checkpoint %s: %d\n%s", id, code, body)
+		}
+		got["checkpoint"] = body
+		return got
+	}
+	before := read()
+	s := h245Service(t, db)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after := read()
+	for page, b := range before {
+		// The stats page says how old its figures are: it answers, and
+		// the pages of checkpoints are the same.
+		if page != "stats" && after[page] != b {
+			t.Errorf("/%s changed across ui's close and reopen:\nbefore:\n%s\nafter:\n%s", page, b, after[page])
+		}
+	}
+}
