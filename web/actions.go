@@ -12,11 +12,11 @@ import (
 
 func (s *server) deleteThread(w http.ResponseWriter, r *http.Request) {
 	thread := r.PostForm.Get("t")
-	if _, err := s.store.Thread(r.Context(), thread); err != nil {
+	if _, err := s.st(r.Context()).Thread(r.Context(), thread); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	if err := s.store.DeleteThread(r.Context(), thread); err != nil {
+	if err := s.st(r.Context()).DeleteThread(r.Context(), thread); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
@@ -25,7 +25,7 @@ func (s *server) deleteThread(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) copyThread(w http.ResponseWriter, r *http.Request) {
 	src, dst := r.PostForm.Get("t"), strings.TrimSpace(r.PostForm.Get("dst"))
-	if err := s.store.CopyThread(r.Context(), src, dst, ckpt.CopyOptions{}); err != nil {
+	if err := s.st(r.Context()).CopyThread(r.Context(), src, dst, ckpt.CopyOptions{}); err != nil {
 		s.failErr(w, r, err)
 		return
 	}

@@ -135,7 +135,7 @@ func (s *server) fork(w http.ResponseWriter, r *http.Request) {
 		meta["run_id"] = run
 	}
 	thread := parent.Config.ThreadID
-	id, err := s.store.Save(ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{Parent: parent.Config.CheckpointID}), thread, state, meta)
+	id, err := s.st(ctx).Save(ckpt.WithWriteOptions(ctx, ckpt.WriteOptions{Parent: parent.Config.CheckpointID}), thread, state, meta)
 	if err != nil {
 		s.failErr(w, r, err)
 		return

@@ -99,7 +99,19 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // client neither holds up other pages nor counts as build time.
 func (s *server) gated(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		leave, err := s.gate.enter(r.Context())
+		// The store is borrowed before the gate is entered: a lender that
+		// waits for a held file (ckpt ui) must not charge that wait to the
+		// gate as build time.
+		ctx, give, err := s.borrow(r.Context(), false)
+		if err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		// A build that panics (net/http recovers it and logs it) gives the
+		// store back too (give runs once).
+		defer give()
+		r = r.WithContext(ctx)
+		leave, err := s.gate.enter(ctx)
 		if err != nil {
 			// The client is gone (or the server is shutting down): there is
 			// no one to answer, but say why for a log that records it.
@@ -113,6 +125,8 @@ func (s *server) gated(h http.HandlerFunc) http.HandlerFunc {
 		bw := &bufferedWriter{header: http.Header{}}
 		h(bw, r)
 		leaveOnce()
+		// Built: a slow client does not keep the file open.
+		give()
 		bw.copyTo(w)
 	}
 }
@@ -154,6 +168,11 @@ func (b *bufferedWriter) copyTo(w http.ResponseWriter) {
 // newestGated is newest through the gate: one read of the event stream.
 // The stream's wait between reads holds nothing.
 func (s *server) newestGated(ctx context.Context, opts ckpt.ListOptions) (liveHead, error) {
+	ctx, give, err := s.borrow(ctx, true)
+	if err != nil {
+		return liveHead{}, err
+	}
+	defer give()
 	leave, err := s.gate.enter(ctx)
 	if err != nil {
 		return liveHead{}, err

@@ -48,7 +48,7 @@ func (s *server) threads(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "offset: "+plainError(err))
 		return
 	}
-	page, err := s.store.RecentThreads(ctx, ckpt.ThreadQuery{Prefix: prefix, Offset: offset, Limit: threadsPageSize})
+	page, err := s.st(ctx).RecentThreads(ctx, ckpt.ThreadQuery{Prefix: prefix, Offset: offset, Limit: threadsPageSize})
 	if err != nil {
 		s.failErr(w, r, err)
 		return
@@ -84,7 +84,7 @@ func (s *server) lastNode(ctx context.Context, info ckpt.ThreadInfo) string {
 	if node, ok := s.lastNodes.get(info.ThreadID, info.NewestID); ok {
 		return node
 	}
-	for t, err := range s.store.List(ctx, ckpt.ListOptions{ThreadID: info.ThreadID, Limit: 1}) {
+	for t, err := range s.st(ctx).List(ctx, ckpt.ListOptions{ThreadID: info.ThreadID, Limit: 1}) {
 		if err != nil {
 			return ""
 		}
@@ -180,7 +180,7 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	thread := q.Get("t")
-	info, err := s.store.Thread(ctx, thread)
+	info, err := s.st(ctx).Thread(ctx, thread)
 	damaged := ""
 	if errors.Is(err, ckpt.ErrCorrupt) {
 		// The summary reads every record: one damaged is no reason to
@@ -209,7 +209,7 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 	}
 	if opts.Before != "" {
 		// A whole id passes as it is; a prefix must name one checkpoint.
-		if opts.Before, err = s.store.ResolveID(ctx, thread, ns, opts.Before); err != nil {
+		if opts.Before, err = s.st(ctx).ResolveID(ctx, thread, ns, opts.Before); err != nil {
 			s.fail(w, r, http.StatusBadRequest, "before: "+plainError(err))
 			return
 		}
@@ -230,7 +230,7 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 		// The page just newer than the checkpoint after (the newer link of
 		// a deep page): found by a walk down from the newest, then sent on
 		// to that page by its before, so every page has one address.
-		if after, err = s.store.ResolveID(ctx, thread, ns, after); err != nil {
+		if after, err = s.st(ctx).ResolveID(ctx, thread, ns, after); err != nil {
 			s.fail(w, r, http.StatusBadRequest, "after: "+plainError(err))
 			return
 		}
@@ -243,7 +243,7 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := threadData{Info: info, NS: nsSel, Filter: filterText, Limit: opts.Limit, Before: opts.Before,
-		Columns: metaColumns, Namespaces: info.Namespaces, Live: opts.Before == "" && !s.store.ReadOnly(), Damaged: damaged}
+		Columns: metaColumns, Namespaces: info.Namespaces, Live: opts.Before == "" && !s.readOnly, Damaged: damaged}
 	items, more, err := s.historyPage(ctx, opts)
 	if err != nil {
 		s.failErr(w, r, err)
@@ -274,7 +274,7 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 		}
 		pv, ok := versions[row.Parent]
 		if !ok && row.Parent != "" {
-			if pt, err := s.store.GetTuple(ctx, ckpt.Config{ThreadID: thread, CheckpointNS: row.NS, CheckpointID: row.Parent}); err == nil {
+			if pt, err := s.st(ctx).GetTuple(ctx, ckpt.Config{ThreadID: thread, CheckpointNS: row.NS, CheckpointID: row.Parent}); err == nil {
 				pv, ok = pt.Checkpoint.ChannelVersions, true
 			}
 		}
@@ -284,7 +284,7 @@ func (s *server) thread(w http.ResponseWriter, r *http.Request) {
 		d.Rows = append(d.Rows, row)
 	}
 	if damaged != "" || slices.ContainsFunc(items, func(it histItem) bool { return it.T == nil }) {
-		d.Verify = s.store.Path()
+		d.Verify = s.path
 	}
 	if more {
 		d.Next = page(items[len(items)-1].Cfg.CheckpointID)
@@ -394,6 +394,9 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	if every <= 0 {
 		every = defaultLiveInterval
 	}
+	if _, held := s.lender.(heldStore); !held {
+		every = max(every, lentLiveInterval)
+	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -446,7 +449,7 @@ type liveHead struct {
 // first row; an unknown thread is ErrNotFound.
 func (s *server) newest(ctx context.Context, opts ckpt.ListOptions) (liveHead, error) {
 	var h liveHead
-	for t, err := range s.store.List(ctx, opts) {
+	for t, err := range s.st(ctx).List(ctx, opts) {
 		if errors.Is(err, ckpt.ErrCorrupt) {
 			// What the thread page draws around the damage: the newest
 			// is the first of its rows, damaged or not.
@@ -464,7 +467,7 @@ func (s *server) newest(ctx context.Context, opts ckpt.ListOptions) (liveHead, e
 	if h.Newest == "" {
 		// Only now tell an unknown thread from an empty selection: the
 		// summary reads the whole thread, too much for every poll.
-		if _, err := s.store.Thread(ctx, opts.ThreadID); err != nil && !errors.Is(err, ckpt.ErrCorrupt) {
+		if _, err := s.st(ctx).Thread(ctx, opts.ThreadID); err != nil && !errors.Is(err, ckpt.ErrCorrupt) {
 			return h, err
 		}
 	}

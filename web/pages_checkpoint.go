@@ -63,18 +63,18 @@ func (s *server) getTuple(ctx context.Context, thread, ns, id string) (*ckpt.Tup
 	if id == "" {
 		return nil, fmt.Errorf("%w: no checkpoint id given", ckpt.ErrInvalidConfig)
 	}
-	full, err := s.store.ResolveID(ctx, thread, ns, id)
+	full, err := s.st(ctx).ResolveID(ctx, thread, ns, id)
 	if err != nil {
 		return nil, err
 	}
-	return s.store.GetTuple(ctx, ckpt.Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: full})
+	return s.st(ctx).GetTuple(ctx, ckpt.Config{ThreadID: thread, CheckpointNS: ns, CheckpointID: full})
 }
 
 func (s *server) parentOf(ctx context.Context, t *ckpt.Tuple) *ckpt.Tuple {
 	if t.ParentConfig == nil {
 		return nil
 	}
-	p, err := s.store.GetTuple(ctx, *t.ParentConfig)
+	p, err := s.st(ctx).GetTuple(ctx, *t.ParentConfig)
 	if err != nil {
 		return nil
 	}

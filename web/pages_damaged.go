@@ -32,7 +32,7 @@ func (s *server) historyPage(ctx context.Context, opts ckpt.ListOptions) ([]hist
 	var items []histItem
 	list := opts
 	list.Limit++
-	for t, err := range s.store.List(ctx, list) {
+	for t, err := range s.st(ctx).List(ctx, list) {
 		if errors.Is(err, ckpt.ErrCorrupt) {
 			return s.historyAround(ctx, opts)
 		}
@@ -82,13 +82,13 @@ func (s *server) aroundItems(ctx context.Context, opts ckpt.ListOptions) iter.Se
 		}
 		ids := opts
 		ids.Filter, ids.Limit = nil, 0
-		for cfg, err := range s.store.ListIDs(ctx, ids) {
+		for cfg, err := range s.st(ctx).ListIDs(ctx, ids) {
 			if err != nil {
 				yield(histItem{}, err)
 				return
 			}
 			it := histItem{Cfg: cfg}
-			t, err := s.store.GetTuple(ctx, cfg)
+			t, err := s.st(ctx).GetTuple(ctx, cfg)
 			switch {
 			case errors.Is(err, ckpt.ErrCorrupt), errors.Is(err, ckpt.ErrNotFound):
 				// Not found: the history order names a checkpoint that is
@@ -116,7 +116,7 @@ func (s *server) aroundItems(ctx context.Context, opts ckpt.ListOptions) iter.Se
 // read, from its history order.
 func (s *server) namespacesOf(ctx context.Context, thread string) ([]string, error) {
 	seen := map[string]bool{}
-	for cfg, err := range s.store.ListIDs(ctx, ckpt.ListOptions{ThreadID: thread}) {
+	for cfg, err := range s.st(ctx).ListIDs(ctx, ckpt.ListOptions{ThreadID: thread}) {
 		if err != nil {
 			return nil, err
 		}
@@ -134,7 +134,7 @@ func (s *server) namespacesOf(ctx context.Context, thread string) ([]string, err
 func (s *server) pageIDs(ctx context.Context, opts ckpt.ListOptions) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		if len(opts.Filter) == 0 {
-			for cfg, err := range s.store.ListIDs(ctx, opts) {
+			for cfg, err := range s.st(ctx).ListIDs(ctx, opts) {
 				if !yield(cfg.CheckpointID, err) || err != nil {
 					return
 				}
@@ -142,7 +142,7 @@ func (s *server) pageIDs(ctx context.Context, opts ckpt.ListOptions) iter.Seq2[s
 			return
 		}
 		damaged := false
-		for t, err := range s.store.List(ctx, opts) {
+		for t, err := range s.st(ctx).List(ctx, opts) {
 			if errors.Is(err, ckpt.ErrCorrupt) {
 				damaged = true
 				break

@@ -71,7 +71,7 @@ func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 	// (20 s after the stats of 100,000 checkpoints). Figures computed
 	// sooner, after a write action, are charged (statsCache.get).
 	st, at, took, exempt, err := s.cachedStats.get(r.Context(), s.gate.now, func(ctx context.Context) (*ckpt.Stats, error) {
-		return s.store.Stats(ctx)
+		return s.st(ctx).Stats(ctx)
 	})
 	s.gate.notCharged(exempt)
 	if err != nil {
@@ -80,7 +80,7 @@ func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	d := statsData{S: st, AsOf: at, Took: tookText(took), Every: statsMaxAge(took).Round(time.Second),
 		Keys: KeyIDs(st.SealedKeys)}
-	if fi, err := os.Stat(s.store.Path()); err == nil {
+	if fi, err := os.Stat(s.path); err == nil {
 		d.DiskBytes = fi.Size()
 	}
 	var bs []bar

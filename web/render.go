@@ -113,7 +113,7 @@ func (s *server) render(w http.ResponseWriter, status int, name, title string, d
 	}
 	var buf bytes.Buffer
 	p := page{Title: title, Prefix: s.prefix, CSRF: s.token, AllowWrites: s.writable(),
-		StoreReadOnly: s.opts.AllowWrites && s.store.ReadOnly(), Data: data}
+		StoreReadOnly: s.opts.AllowWrites && s.readOnly, Data: data}
 	top := "layout.html"
 	if name == "fragment" {
 		top = "content"
@@ -140,7 +140,7 @@ func (s *server) failErr(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, ckpt.ErrCorrupt) {
 		// The error names a record by its key and two checksums: the
 		// page says what that means and what to run, as the CLI does.
-		p.Verify = s.store.Path()
+		p.Verify = s.path
 	}
 	s.render(w, status, "error", http.StatusText(status), p)
 }

@@ -107,7 +107,9 @@ const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 const formReads = 2
 
 type server struct {
-	store       *ckpt.Store
+	lender      Lender // heldStore for Handler
+	path        string // the store's file
+	readOnly    bool   // the store is opened read-only
 	opts        Options
 	prefix      string
 	token       string
@@ -122,6 +124,10 @@ type server struct {
 // Handler returns the history browser for store. It reads through the
 // store's public API, so it works on a store the program is writing to.
 func Handler(store *ckpt.Store, opts Options) http.Handler {
+	return newServer(heldStore{store}, store.Path(), store.ReadOnly(), opts)
+}
+
+func newServer(l Lender, path string, readOnly bool, opts Options) *server {
 	if opts.PageSize <= 0 {
 		opts.PageSize = defaultPageSize
 	}
@@ -134,13 +140,15 @@ func Handler(store *ckpt.Store, opts Options) http.Handler {
 	var tok [32]byte
 	_, _ = rand.Read(tok[:]) // crypto/rand.Read never fails (Go 1.24+)
 	s := &server{
-		store:  store,
-		opts:   opts,
-		prefix: strings.TrimRight(opts.Prefix, "/"),
-		token:  hex.EncodeToString(tok[:]),
-		mux:    http.NewServeMux(),
-		gate:   newGate(opts.MaxCPUShare),
-		forms:  make(chan struct{}, formReads),
+		lender:   l,
+		path:     path,
+		readOnly: readOnly,
+		opts:     opts,
+		prefix:   strings.TrimRight(opts.Prefix, "/"),
+		token:    hex.EncodeToString(tok[:]),
+		mux:      http.NewServeMux(),
+		gate:     newGate(opts.MaxCPUShare),
+		forms:    make(chan struct{}, formReads),
 	}
 	s.pages = parseTemplates(s.funcs())
 	static, _ := fs.Sub(staticFS, "static")
@@ -264,7 +272,7 @@ func (s *server) writeAction(h func(w http.ResponseWriter, r *http.Request)) htt
 			s.fail(w, r, http.StatusForbidden, "write actions are off (web.Options.AllowWrites)")
 			return
 		}
-		if s.store.ReadOnly() {
+		if s.readOnly {
 			// Before the token: the pages of a read-only store carry none.
 			s.fail(w, r, http.StatusForbidden, "the store is opened read-only: no write action can run")
 			return
@@ -310,7 +318,7 @@ func (s *server) writeAction(h func(w http.ResponseWriter, r *http.Request)) htt
 
 // writable says whether the pages offer the write actions: turned on, and
 // on a store that can take them.
-func (s *server) writable() bool { return s.opts.AllowWrites && !s.store.ReadOnly() }
+func (s *server) writable() bool { return s.opts.AllowWrites && !s.readOnly }
 
 // errStatus maps the store's errors to HTTP status codes.
 func errStatus(err error) int {
@@ -324,6 +332,11 @@ func errStatus(err error) int {
 	case errors.Is(err, ckpt.ErrReadOnly), errors.Is(err, ckpt.ErrKey):
 		// ErrKey: a value sealed under a key this handle was not given.
 		return http.StatusForbidden
+	case errors.Is(err, ckpt.ErrLocked):
+		// Another process holds the file a lent store opens (LentHandler,
+		// ckpt ui): the request was sound, the file is busy, and the same
+		// request later may well succeed.
+		return http.StatusServiceUnavailable
 	case errors.Is(err, ckpt.ErrCorrupt):
 		// A record the page reads fails its check: the request was sound
 		// and the server works (500 said it failed, and invites a retry

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ckpt-go/ckpt"
 	"github.com/ckpt-go/ckpt/web"
 	"github.com/spf13/cobra"
 )
@@ -52,10 +53,15 @@ func newUICmd(a *app) *cobra.Command {
 		Long: `ui opens FILE read-only and serves the history browser (the pages a
 program gets by mounting ckpt's web.Handler) on --addr, by default a free
 port on 127.0.0.1, and prints the address to open. It serves until it is
-interrupted, and holds FILE meanwhile: a program that opens FILE for
-writing while ui runs waits its Options.LockTimeout and gets ErrLocked.
-A program that holds the file (a running agent) can mount web.Handler
-itself instead: see the README.`,
+interrupted. It holds FILE only while it builds a page and for half a
+second after the last one, then closes it and opens it again for the
+next page: a program that opens FILE for writing while ui runs (a
+service, or its supervisor restarting it) gets it, waiting at most that
+long. While such a program holds FILE, a page says so (status 503), as
+the other commands do, and ui goes on serving: once the program closes
+FILE, the pages show what it wrote. A program that holds the file (a
+running agent) can mount web.Handler itself, to look at it while it
+runs: see the README.`,
 		Args: argsBetween(1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
 			if err := checkListenAddr(addr); err != nil {
@@ -64,16 +70,25 @@ itself instead: see the README.`,
 				// cannot be listened on (in use) is not: Listen says.
 				return usageError{fmt.Sprintf("--addr %s: %v", addr, err)}
 			}
+			// Opened once here so that a file ui cannot serve (missing,
+			// damaged, held by a running service) is said at once, as
+			// every command says it; then the lender closes it when no
+			// page is asked for and opens it again for the next.
 			s, err := a.openRead(args[0])
 			if err != nil {
 				return err
 			}
-			defer a.closeStore(s, &err)
+			lender := newUILender(s, func() (*ckpt.Store, error) { return a.openRead(args[0]) }, a.errw, uiIdleClose)
+			defer func() {
+				if s := lender.shut(); s != nil {
+					a.closeStore(s, &err)
+				}
+			}()
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return listenError(addr, err)
 			}
-			srv := &http.Server{Handler: web.Handler(s, web.Options{}), ReadHeaderTimeout: 10 * time.Second}
+			srv := &http.Server{Handler: web.LentHandler(args[0], lender, web.Options{}), ReadHeaderTimeout: 10 * time.Second}
 			fmt.Fprintf(a.out, "ckpt ui: %s (read-only) at %s\n", args[0], uiAddress(ln.Addr()))
 			ctx := c.Context()
 			if ctx == nil {
