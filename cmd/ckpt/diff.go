@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/internal/human"
 	"github.com/ckpt-go/ckpt/web"
 	"github.com/fatih/color"
 	"github.com/spf13/cobra"
@@ -16,12 +17,16 @@ func init() { register(newDiffCmd) }
 
 func newDiffCmd(a *app) *cobra.Command {
 	var ns, colorMode string
+	var full bool
 	c := &cobra.Command{
 		Use: "diff FILE THREAD ID_A ID_B",
 		Long: `diff compares two checkpoints of a thread (ids, or enough of their start
 to name them): channels added, removed and changed; for a list channel
-that grew, the items appended; and metadata differences. Colour on a
-terminal (--color), plain otherwise; --json for scripts.`,
+that grew, the items appended; and metadata differences. Long values are cut to
+their first 240 bytes and the items appended to their first 200, as the
+history browser's diff page cuts them; --full prints them all, whole.
+Colour on a terminal (--color), plain otherwise; --json for scripts
+(whole).`,
 		Short: "Compare two checkpoints: channels and metadata",
 		Args:  threadsAt(argsBetween(4, 4), 1, 1),
 		RunE: func(c *cobra.Command, args []string) (err error) {
@@ -51,12 +56,13 @@ terminal (--color), plain otherwise; --json for scripts.`,
 			if a.asJSON {
 				return a.emitJSON(jsonDiff(d))
 			}
-			printDiff(a.out, d, useColor)
+			printDiff(a.out, d, useColor, full)
 			return nil
 		},
 	}
 	c.Flags().Var((*nameValue)(&ns), "ns", "checkpoint namespace")
 	c.Flags().StringVar(&colorMode, "color", "auto", "colour: auto (on a terminal, unless NO_COLOR is set), always or never")
+	c.Flags().BoolVar(&full, "full", false, "print every item appended and every value whole (not cut)")
 	a.addJSON(c)
 	return c
 }
@@ -80,7 +86,7 @@ type (
 	checkpointRef  = web.CheckpointRef
 )
 
-func printDiff(w io.Writer, d *checkpointDiff, useColor bool) {
+func printDiff(w io.Writer, d *checkpointDiff, useColor, full bool) {
 	paint := func(attr color.Attribute) *color.Color {
 		c := color.New(attr)
 		if useColor {
@@ -97,7 +103,7 @@ func printDiff(w io.Writer, d *checkpointDiff, useColor bool) {
 	if len(d.Added)+len(d.Removed)+len(d.Changed) == 0 {
 		fmt.Fprintln(w, "  (no channel changed)")
 	}
-	var cut clipper
+	cut := clipper{full: full}
 	for _, ch := range sortedKeys(d.Added) {
 		line(w, add, "+ %s = %s", shown(ch), cut.one(compactJSON(d.Added[ch])))
 	}
@@ -110,8 +116,16 @@ func printDiff(w io.Writer, d *checkpointDiff, useColor bool) {
 			if len(c.Appended) == 1 {
 				items = "item"
 			}
-			line(w, chg, "~ %s: %d %s appended (version %s -> %s)", shown(c.Channel), len(c.Appended), items, shown(c.FromVersion), shown(c.ToVersion))
-			for _, it := range c.Appended {
+			line(w, chg, "~ %s: %s %s appended (version %s -> %s)", shown(c.Channel), human.Grouped(len(c.Appended)), items, shown(c.FromVersion), shown(c.ToVersion))
+			for i, it := range c.Appended {
+				if i == diffItemsMax && !full {
+					more := "items"
+					if len(c.Appended)-i == 1 {
+						more = "item"
+					}
+					line(w, dim, "    … %s more %s not printed (--full prints every item, --json too)", human.Grouped(len(c.Appended)-i), more)
+					break
+				}
 				line(w, add, "    + %s", cut.one(compactJSON(it)))
 			}
 			continue
@@ -140,7 +154,7 @@ func printDiff(w io.Writer, d *checkpointDiff, useColor bool) {
 		line(w, chg, "~ %s: %s -> %s", shown(k), from, to)
 	}
 	if cut.any {
-		line(w, dim, "(values longer than %d bytes are cut: --json prints them whole)", diffValueMax)
+		line(w, dim, "(values longer than %d bytes are cut: --full or --json prints them whole)", diffValueMax)
 	}
 }
 
@@ -148,12 +162,18 @@ func printDiff(w io.Writer, d *checkpointDiff, useColor bool) {
 // be a whole document, and a diff line of megabytes helps nobody.
 const diffValueMax = 240
 
-// clipper cuts long values for the diff and remembers that it did.
-type clipper struct{ any bool }
+// diffItemsMax is how many of the items appended to a list diff prints:
+// a list that grew by 100,000 items was 100,000 lines. The history
+// browser's diff page draws as many (web/jsontree.go, maxItems).
+const diffItemsMax = 200
+
+// clipper cuts long values for the diff and remembers that it did; with
+// full it cuts none.
+type clipper struct{ any, full bool }
 
 // one cuts v after diffValueMax bytes and says its whole size.
 func (c *clipper) one(v string) string {
-	if len(v) <= diffValueMax {
+	if c.full || len(v) <= diffValueMax {
 		return v
 	}
 	c.any = true
@@ -163,7 +183,7 @@ func (c *clipper) one(v string) string {
 // pair cuts the two sides of a change alike, starting shortly before
 // their first difference, so the change is in what is shown.
 func (c *clipper) pair(a, b string) (string, string) {
-	if len(a) <= diffValueMax && len(b) <= diffValueMax {
+	if c.full || len(a) <= diffValueMax && len(b) <= diffValueMax {
 		return a, b
 	}
 	p := 0
