@@ -9,7 +9,9 @@
 //
 //	mux.Handle("/debug/ckpt/", web.Handler(store, web.Options{Prefix: "/debug/ckpt"}))
 //
-// or run `ckpt ui FILE` for a file at rest. Pages are server-rendered with
+// or run `ckpt ui FILE` for a file at rest, which serves LentHandler: it
+// opens the file only while it builds a page, so a service that opens the
+// file meanwhile gets it. Pages are server-rendered with
 // html/template, so every thread id, metadata value and channel value is
 // escaped; the few lines of JavaScript and CSS are embedded files served
 // under a strict Content-Security-Policy (no inline script or style). The
@@ -63,8 +65,9 @@ type Options struct {
 	// 16 KiB.
 	InlineLimit int
 	// LiveInterval is how often a thread page's event stream (/events) asks
-	// the store for the thread's newest checkpoint; zero means 1 s. Each ask
-	// is one short read: nothing stays open between them. A stream lasts
+	// the store for the thread's newest checkpoint; zero means 1 s (at
+	// least 10 s on a LentHandler's store, whose reads may open the file).
+	// Each ask is one short read: nothing stays open between them. A stream lasts
 	// until its page is left or its request's context ends, so a server
 	// that calls http.Server.Shutdown should set a BaseContext it cancels
 	// then; Shutdown does not end running requests itself.
