@@ -19,25 +19,8 @@ import (
 func TestH230CycleFileDamagedThreadNamedOthersSaved(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	files := h229CycleFiles(t, 1)
-	if len(files) == 0 {
-		t.Skip("no run left a page cycle")
-	}
-	ro, err := Open(files[0], Options{ReadOnly: true})
-	if err != nil {
-		t.Fatalf("read-only Open: %v", err)
-	}
-	defer ro.Close()
-	var all, bad []string
-	for info, err := range ro.Threads(ctx) {
-		all = append(all, info.ThreadID)
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) || info.ThreadID == "" {
-				t.Fatalf("Threads: %q: %v, want a thread's ErrCorrupt", info.ThreadID, err)
-			}
-			bad = append(bad, info.ThreadID)
-		}
-	}
+	ro := h229CycleStore(t)
+	all, bad := h230Threads(ctx, t, ro)
 	for _, th := range h186Threads {
 		if !slices.Contains(all, th) {
 			t.Fatalf("Threads yielded %v, not %s", all, th)

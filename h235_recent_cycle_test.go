@@ -18,22 +18,8 @@ import (
 func TestH235RecentThreadsOnACycleFileMarksTheDamagedThread(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	files := h229CycleFiles(t, 1)
-	if len(files) == 0 {
-		t.Skip("no run left a page cycle")
-	}
-	ro, err := Open(files[0], Options{ReadOnly: true})
-	if err != nil {
-		t.Fatalf("read-only Open: %v", err)
-	}
-	defer ro.Close()
-	var all, bad []string
-	for info, err := range ro.Threads(ctx) {
-		all = append(all, info.ThreadID)
-		if err != nil {
-			bad = append(bad, info.ThreadID)
-		}
-	}
+	ro := h229CycleStore(t)
+	all, bad := h230Threads(ctx, t, ro)
 	if len(bad) == 0 {
 		t.Skip("no thread of the cycle file is damaged")
 	}

@@ -57,16 +57,7 @@ func h237Build(t *testing.T, logged func(ctx context.Context, s *Store, save fun
 		}
 	}
 	save := mk(s)
-	for k := range 150 {
-		th := fmt.Sprintf("th%03d", k)
-		n := 1
-		if k%50 == 0 {
-			n = 120
-		}
-		for i := range n {
-			save(th, fmt.Sprint(th, "/", i))
-		}
-	}
+	h231ManyThreads(func(th string, _ int, x string) { save(th, x) })
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -136,20 +127,7 @@ func h237Check(ctx context.Context, t *testing.T, name string, ro *Store, m *h23
 	}
 	for th, cps := range m.live {
 		for id, want := range cps {
-			err := h229Bounded(t, name+" Load", func() error {
-				snap, err := ro.Load(ctx, th, id)
-				if err != nil {
-					return err
-				}
-				var x string
-				if err := snap.Decode("x", &x); err != nil {
-					return err
-				}
-				if x != want || snap.Metadata["x"] != strings.ToUpper(want) {
-					return fmt.Errorf("x=%q metadata %v, want %q", x, snap.Metadata, want)
-				}
-				return nil
-			})
+			err := h229Bounded(t, name+" Load", func() error { return h231LoadExact(ctx, ro, th, id, want, true) })
 			if err != nil && !okErr(th, err) {
 				fail("Load %s's %s (%s): %v", th, id, want, err)
 			}
@@ -258,31 +236,30 @@ func h237Run(t *testing.T, logged func(ctx context.Context, s *Store, save func(
 // (the threads h231Spots damages).
 func TestH237LoggedDeleteOfTheDamagedThread(t *testing.T) {
 	t.Parallel()
-	h237Run(t, func(ctx context.Context, s *Store, save func(th, x string), m *h237Model) {
-		for _, th := range []string{"th000", "th001"} {
-			if err := s.DeleteThread(ctx, th); err != nil {
-				t.Fatal(err)
-			}
-			m.drop(th)
-		}
-	})
+	h237Run(t, h237DeleteDamaged(t, 0))
 }
 
 // TestH237LoggedDeleteThenSave: the log deletes th000 and th001, then
 // saves into them again: the new checkpoints, never the old ones.
 func TestH237LoggedDeleteThenSave(t *testing.T) {
 	t.Parallel()
-	h237Run(t, func(ctx context.Context, s *Store, save func(th, x string), m *h237Model) {
+	h237Run(t, h237DeleteDamaged(t, 3))
+}
+
+// h237DeleteDamaged is a log that deletes th000 and th001, the threads
+// h231Spots damages, each followed by again new saves into it.
+func h237DeleteDamaged(t *testing.T, again int) func(ctx context.Context, s *Store, save func(th, x string), m *h237Model) {
+	return func(ctx context.Context, s *Store, save func(th, x string), m *h237Model) {
 		for _, th := range []string{"th000", "th001"} {
 			if err := s.DeleteThread(ctx, th); err != nil {
 				t.Fatal(err)
 			}
 			m.drop(th)
-			for i := range 3 {
+			for i := range again {
 				save(th, fmt.Sprint(th, "/again/", i))
 			}
 		}
-	})
+	}
 }
 
 // TestH237LoggedPruneAndCopy: the log prunes every thread to its 2 newest

@@ -39,17 +39,7 @@ func TestH227OwnFileFsyncNoRoom(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					// Each of the operation's own fsyncs in turn (a new
 					// file's first pages, a replayed log, the copy's last).
-					struck := 0
-					for n := 1; n <= 20; n++ {
-						if !h227OwnFsync(t, op, !wal, n, errno) {
-							break
-						}
-						struck++
-					}
-					if struck == 0 {
-						t.Fatal("no fsync of the operation's own files was struck")
-					}
-					t.Logf("%d fsyncs struck in turn", struck)
+					h227EachOwnFsync(t, op, !wal, errno, "the operation's own files")
 				})
 			}
 		}
@@ -184,8 +174,15 @@ func TestH227OwnFsyncChild(t *testing.T) {
 // target failing with errno; hit says whether the fault struck.
 func h227Run(t *testing.T, op string, noWAL bool, target Target, n int, errno syscall.Errno) (r h227Result, hit bool) {
 	t.Helper()
+	return h227RunFault(t, op, noWAL, Fault{Call: CallFsync, Target: target, N: n, Errno: errno})
+}
+
+// h227RunFault runs op in a child process on a new mount with fault f
+// armed; hit says whether the fault struck.
+func h227RunFault(t *testing.T, op string, noWAL bool, f Fault) (r h227Result, hit bool) {
+	t.Helper()
 	fs := Mount(t)
-	fs.Arm(Fault{Call: CallFsync, Target: target, N: n, Errno: errno})
+	fs.Arm(f)
 	out := filepath.Join(t.TempDir(), "out.json")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -195,7 +192,7 @@ func h227Run(t *testing.T, op string, noWAL bool, target Target, n int, errno sy
 		cmd.Env = append(cmd.Env, h227NoWAL+"=1")
 	}
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("fsync %d: the child: %v\n%s", n, err, b)
+		t.Fatalf("%s: the child: %v\n%s", f.name(), err, b)
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
@@ -205,6 +202,24 @@ func h227Run(t *testing.T, op string, noWAL bool, target Target, n int, errno sy
 		t.Fatal(err)
 	}
 	return r, fs.FaultHits() > 0
+}
+
+// h227EachOwnFsync strikes each fsync of a file other than the store's
+// in op in turn (h227OwnFsync, up to the 20th), and fails the test if
+// none was struck; what names those files in the failure.
+func h227EachOwnFsync(t *testing.T, op string, noWAL bool, errno syscall.Errno, what string) {
+	t.Helper()
+	struck := 0
+	for n := 1; n <= 20; n++ {
+		if !h227OwnFsync(t, op, noWAL, n, errno) {
+			break
+		}
+		struck++
+	}
+	if struck == 0 {
+		t.Fatal("no fsync of " + what + " was struck")
+	}
+	t.Logf("%d fsyncs struck in turn", struck)
 }
 
 // h227OwnFsync fails the nth fsync of a file other than the store's in

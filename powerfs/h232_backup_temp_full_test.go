@@ -4,14 +4,11 @@ package powerfs
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/ckpt-go/ckpt"
 )
@@ -31,17 +28,7 @@ func TestH232StreamedBackupTempFsyncNoRoom(t *testing.T) {
 	}
 	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT} {
 		t.Run(errnoName(errno), func(t *testing.T) {
-			struck := 0
-			for n := 1; n <= 20; n++ {
-				if !h227OwnFsync(t, "Backup", false, n, errno) {
-					break
-				}
-				struck++
-			}
-			if struck == 0 {
-				t.Fatal("no fsync of the backup's temporary file was struck")
-			}
-			t.Logf("%d fsyncs struck in turn", struck)
+			h227EachOwnFsync(t, "Backup", false, errno, "the backup's temporary file")
 		})
 	}
 }
@@ -108,7 +95,7 @@ func TestH232ExportSpoolWriteNoRoom(t *testing.T) {
 			// Each of the spool's writes in turn.
 			struck := 0
 			for n := 1; n <= 20; n++ {
-				r, hit := h232Run(t, "Export", Fault{Call: CallWrite, Target: TargetOther, N: n, Errno: errno})
+				r, hit := h227RunFault(t, "Export", false, Fault{Call: CallWrite, Target: TargetOther, N: n, Errno: errno})
 				if !r.Op {
 					break // fewer writes (the fault struck a later call, or none)
 				}
@@ -141,27 +128,4 @@ func init() {
 		_, err := s.Export(ctx, io.Discard, ckpt.ExportOptions{Threads: []string{"big"}})
 		return err
 	}
-}
-
-// h232Run is h227Run with any fault armed.
-func h232Run(t *testing.T, op string, f Fault) (r h227Result, hit bool) {
-	t.Helper()
-	fs := Mount(t)
-	fs.Arm(f)
-	out := filepath.Join(t.TempDir(), "out.json")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestH227OwnFsyncChild$", "-test.count=1", "-test.timeout=5m")
-	cmd.Env = append(os.Environ(), h227Child+"="+fs.Dir, h227Op+"="+op, h227Out+"="+out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s: the child: %v\n%s", f.name(), err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
-	return r, fs.FaultHits() > 0
 }

@@ -4,12 +4,10 @@ import (
 	"context"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 	"github.com/ckpt-go/ckpt"
-	"github.com/ckpt-go/ckpt/web"
 )
 
 // The thread page of `ckpt demo`'s thread was 1,587 px wide in a window
@@ -20,11 +18,7 @@ func TestThreadPageFitsTheWindowWithTheDemosMetadata(t *testing.T) {
 	srv := demoThreadServer(t)
 	bctx, ev := browser(t)
 	do(t, bctx, "thread page", chromedp.Navigate(srv.URL+"/thread?t="+url.QueryEscape("demo")), chromedp.WaitVisible("#history"))
-	w := run(t, bctx, "page width", chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
-	cw := run(t, bctx, "window width", chromedp.Evaluate[int](`document.documentElement.clientWidth`))
-	if w > cw {
-		t.Errorf("the thread page is %d px wide in a window of %d px: it scrolls sideways", w, cw)
-	}
+	checkFitsWindow(t, bctx, "thread page")
 	ev.check(t)
 }
 
@@ -50,11 +44,7 @@ func TestThreadPageShowsShortMetadataWhole(t *testing.T) {
 // metadata of `ckpt demo`'s thread.
 func demoThreadServer(t *testing.T) *httptest.Server {
 	ctx := context.Background()
-	s, err := ckpt.Open(filepath.Join(t.TempDir(), "demo.db"), ckpt.Options{Durability: ckpt.NoSync})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openNoSync(t, "demo.db")
 	steps := []struct{ node, route, reason string }{
 		{"__input__", "planner", "new question from the user"},
 		{"planner", "research", "the question compares two stores: look both up at once"},
@@ -76,9 +66,7 @@ func demoThreadServer(t *testing.T) *httptest.Server {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(web.Handler(s, web.Options{}))
-	// Closed after the browser (cleanups run last first): the live page
-	// holds its events stream open until then.
-	t.Cleanup(srv.Close)
-	return srv
+	// Closed after the browser: the live page holds its events stream
+	// open until then.
+	return serve(t, s)
 }

@@ -3,14 +3,11 @@ package browsertest
 import (
 	"context"
 	"math"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 	"github.com/ckpt-go/ckpt"
-	"github.com/ckpt-go/ckpt/web"
 )
 
 // A metadata value of several lines (a "reason" a model wrote) was drawn
@@ -21,19 +18,14 @@ import (
 // graph, its title holds the value as it is, and markup in it stays text.
 func TestH240MetadataOfSeveralLinesReadsAsLines(t *testing.T) {
 	ctx := context.Background()
-	s, err := ckpt.Open(filepath.Join(t.TempDir(), "lines.db"), ckpt.Options{Durability: ckpt.NoSync})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openNoSync(t, "lines.db")
 	const reason = "first line\nsecond line\r\n<b>third</b> line"
 	for i := range 3 {
 		if _, err := s.Save(ctx, "lines", map[string]any{"v": i}, ckpt.Metadata{"reason": reason, "node": "a\nb", "step": i}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(web.Handler(s, web.Options{}))
-	defer srv.Close()
+	srv := serve(t, s)
 	bctx, ev := browser(t)
 	do(t, bctx, "thread page", chromedp.Navigate(srv.URL+"/thread?t=lines"), chromedp.WaitVisible("#history"))
 	type cell struct {
