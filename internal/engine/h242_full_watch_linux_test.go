@@ -4,6 +4,7 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -128,5 +129,83 @@ func h242FullWatchRound(t *testing.T, mnt string, free int64, lag bool) {
 		if err := w.check(); err != nil {
 			t.Fatalf("the look after commit %d, with room: %v", i+j, err)
 		}
+	}
+}
+
+// TestH242OverwriteLookAfterARevertedMetaPage: a commit whose meta page
+// landed before it reported a failure (its last fsync) is taken back by
+// writing the kept transaction's meta page over it (RevertMeta). Before
+// the take-back the file holds the failed commit's page in the other
+// slot, after it the kept one's in both: the look finds the file the
+// store's at each point, on a fresh file and on one a backup wrote
+// (Tx.WriteTo: an odd txid in slot 0, its twin in slot 1, so the failed
+// commit writes over the recorded slot and the take-back rebuilds it).
+func TestH242OverwriteLookAfterARevertedMetaPage(t *testing.T) {
+	for _, fromBackup := range []bool{false, true} {
+		t.Run(fmt.Sprintf("from a backup %v", fromBackup), func(t *testing.T) {
+			db, w, path := watched(t, 3)
+			if fromBackup {
+				// An odd newest txid: WriteTo puts it in slot 0.
+				if uint64(w.rec.Load().txid)%2 == 0 {
+					if err := putWatched(db, w, 3); err != nil {
+						t.Fatal(err)
+					}
+				}
+				copyPath := filepath.Join(t.TempDir(), "copy.db")
+				if err := db.View(func(tx *bolt.Tx) error { return tx.CopyFile(copyPath, 0o600) }); err != nil {
+					t.Fatal(err)
+				}
+				var err error
+				if db, err = bolt.Open(copyPath, 0o600, nil); err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				f, err := os.Open(copyPath)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				w = &fileWatch{path: copyPath}
+				w.reset(db, f)
+				if r := w.rec.Load(); r == nil || r.slot != 0 || r.txid%2 != 1 {
+					t.Fatalf("the copy's record: %+v, want an odd txid in slot 0 (the test's premise)", r)
+				}
+				path = copyPath
+			}
+			rw, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rw.Close()
+			tx, err := db.Begin(true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keep := uint64(tx.ID()) - 1
+			if err := tx.Bucket([]byte("b0")).Put([]byte("failed"), []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			landed := errors.New("the last fsync failed")
+			err = w.commit(tx, func(tx *bolt.Tx) error {
+				if err := tx.Commit(); err != nil {
+					return err
+				}
+				return landed
+			})
+			if !errors.Is(err, landed) {
+				t.Fatalf("the commit: %v", err)
+			}
+			if err := w.check(); err != nil && !fromBackup {
+				// From a backup the failed page is over the recorded slot
+				// until the take-back: the store fails there anyway.
+				t.Fatalf("the look with the failed commit's meta page there: %v", err)
+			}
+			if err := RevertMeta(rw, keep); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.check(); err != nil {
+				t.Fatalf("the look after the take-back: %v", err)
+			}
+		})
 	}
 }
