@@ -19,12 +19,12 @@ import (
 // TestH242AsyncFailureBeforeMaintenance: an Async Save whose group's
 // persist fails (the log's fsync, or with NoWAL bbolt's commit), then a
 // call that waits on durability (Rekey, Compact, Backup, BackupFile,
-// ApplyLog), then Close. The failure names the Save's id exactly once among
-// what the caller sees (the call's error, Close's), and the Save is absent
-// after a reopen. Rekey, Compact and Backup take no Async failure for
+// Export, ApplyLog, GC), then Close. The failure names the Save's id
+// exactly once among what the caller sees (the call's error, Close's),
+// and the Save is absent after a reopen. Rekey, Compact and Backup take no Async failure for
 // their own (WaitDurable, a solo op, a snapshot): Close reports it, or the
 // call's own ErrFailed when the failure failed the store first. No other
-// test puts Compact, Backup, BackupFile, ApplyLog or GC between an Async
+// test puts Compact, Backup, BackupFile, Export, ApplyLog or GC between an Async
 // failure and Close.
 func TestH242AsyncFailureBeforeMaintenance(t *testing.T) {
 	calls := map[string]func(ctx context.Context, s *Store, dir string) error{
@@ -33,6 +33,10 @@ func TestH242AsyncFailureBeforeMaintenance(t *testing.T) {
 		"backup":  func(ctx context.Context, s *Store, _ string) error { return s.Backup(ctx, io.Discard) },
 		"backupfile": func(ctx context.Context, s *Store, dir string) error {
 			return s.BackupFile(ctx, filepath.Join(dir, "b.db"))
+		},
+		"export": func(ctx context.Context, s *Store, _ string) error {
+			_, err := s.Export(ctx, io.Discard, ExportOptions{})
+			return err
 		},
 		"applylog": func(ctx context.Context, s *Store, _ string) error { return s.ApplyLog(ctx) },
 		"gc": func(ctx context.Context, s *Store, _ string) error {
