@@ -230,7 +230,14 @@ func (e *Engine) runSolo(op *Op) {
 		err = e.fs.Failed()
 	}
 	if err == nil && e.Logging() {
-		if err = e.drainFlights(); err == nil {
+		err = e.drainFlights()
+		if err == nil {
+			// A flight whose fsync failed while it was waited for failed
+			// the store: the op runs on no failed store (a Compact would
+			// rename a new file into place, an ApplyLog vouch with nil).
+			err = e.fs.Failed()
+		}
+		if err == nil {
 			err = e.applyAll()
 		}
 	}
