@@ -195,6 +195,13 @@ func (s *Store) retain(ctx context.Context, each func(fn func(thread string) err
 	if err := s.seeQueued(ctx); err != nil {
 		return b.stats, err
 	}
+	// The store may have failed meanwhile (an Async write's log fsync in
+	// flight): refuse as on any failed store, even with nothing to remove
+	// (TestH246GCBehindAFailedFsyncRefuses); a job would meet it only
+	// when it writes.
+	if err := s.eng.Failed(); err != nil {
+		return b.stats, err
+	}
 	if err := s.finishSweeps(ctx, &b); err != nil {
 		return b.stats, err
 	}
