@@ -197,7 +197,7 @@ func (s *Store) retain(ctx context.Context, each func(fn func(thread string) err
 	}
 	// The store may have failed meanwhile (an Async write's log fsync in
 	// flight): refuse as on any failed store, even with nothing to remove
-	// (TestH246GCBehindAFailedFsyncRefuses); a job would meet it only
+	// (TestH242SoloBehindAFailedFsyncRefuses/gc); a job would meet it only
 	// when it writes.
 	if err := s.eng.Failed(); err != nil {
 		return b.stats, err

@@ -23,12 +23,24 @@ import (
 // flight and waits for it there (drainFlights), which notes the failure;
 // the op then ran all the same: Compact renamed a new file into place and
 // returned nil, ApplyLog returned nil.
+//
+// The "gc" case (h246): a GC whose policy selects nothing waits for the
+// writes queued before it (seeQueued), the store fails meanwhile, and it
+// returned nil on the failed store.
 func TestH242SoloBehindAFailedFsyncRefuses(t *testing.T) {
-	calls := map[string]func(context.Context, *Store) error{
-		"compact":  func(ctx context.Context, s *Store) error { _, err := s.Compact(ctx, nil); return err },
-		"applylog": func(ctx context.Context, s *Store) error { return s.ApplyLog(ctx) },
+	type solo struct {
+		call func(context.Context, *Store) error
+		// waits is the function the call's goroutine is in once it waits
+		// behind the fsync in flight.
+		waits string
 	}
-	for name, call := range calls {
+	calls := map[string]solo{
+		"compact":  {func(ctx context.Context, s *Store) error { _, err := s.Compact(ctx, nil); return err }, "engine.(*Engine).runSolo"},
+		"applylog": {func(ctx context.Context, s *Store) error { return s.ApplyLog(ctx) }, "engine.(*Engine).runSolo"},
+		// One checkpoint per thread, 100 kept: it selects nothing.
+		"gc": {func(ctx context.Context, s *Store) error { _, err := s.GC(ctx, Policy{KeepLast: 100}); return err }, "ckpt.(*Store).seeQueued"},
+	}
+	for name, c := range calls {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			path := filepath.Join(t.TempDir(), "s.db")
@@ -70,15 +82,15 @@ func TestH242SoloBehindAFailedFsyncRefuses(t *testing.T) {
 				t.Fatal("the Async Save's log fsync never began")
 			}
 			done := make(chan error, 1)
-			go func() { done <- call(ctx, s) }()
-			// Release the fsync once the commit loop took the call and waits
-			// for the fsync in flight (runSolo, drainFlights).
+			go func() { done <- c.call(ctx, s) }()
+			// Release the fsync once the call waits behind the fsync in
+			// flight (runSolo's drainFlights; GC's seeQueued).
 			deadline := time.Now().Add(30 * time.Second)
 			buf := make([]byte, 1<<20)
-			for !strings.Contains(string(buf[:runtime.Stack(buf, true)]), "engine.(*Engine).runSolo") {
+			for !strings.Contains(string(buf[:runtime.Stack(buf, true)]), c.waits) {
 				if time.Now().After(deadline) {
 					close(release)
-					t.Fatalf("the commit loop never took the %s", name)
+					t.Fatalf("the %s never waited behind the fsync", name)
 				}
 				runtime.Gosched()
 			}
