@@ -195,10 +195,7 @@ func (s *Store) retain(ctx context.Context, each func(fn func(thread string) err
 	if err := s.seeQueued(ctx); err != nil {
 		return b.stats, err
 	}
-	// The store may have failed meanwhile (an Async write's log fsync in
-	// flight): refuse as on any failed store, even with nothing to remove
-	// (TestH242SoloBehindAFailedFsyncRefuses/gc); a job would meet it only
-	// when it writes.
+	// Failed meanwhile (a log fsync in flight): refuse, even with nothing to remove.
 	if err := s.eng.Failed(); err != nil {
 		return b.stats, err
 	}
