@@ -17,28 +17,11 @@ import (
 // cuts the same way and says how many bytes it left out and how to get
 // them; a string under the cut is drawn whole.
 func TestH240DiffPageCutsAHugeString(t *testing.T) {
-	ctx := context.Background()
-	s, err := ckpt.Open(filepath.Join(t.TempDir(), "big.db"), ckpt.Options{Durability: ckpt.NoSync})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	big := strings.Repeat("0123456789abcdef", 1<<18) // 4 MiB
 	mid := strings.Repeat("m", 40<<10)               // 40 KiB: under the cut
-	a, err := s.Save(ctx, "t", map[string]any{"big": big, "mid": "x"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := s.Save(ctx, "t", map[string]any{"big": strings.ToUpper(big), "mid": mid,
-		"added": []any{big}}, ckpt.Metadata{"note": big})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newClient(t, web.Handler(s, web.Options{}))
-	code, body := c.get("/diff" + q("t", "t", "a", a, "b", b))
-	if code != 200 {
-		t.Fatalf("GET /diff: %d", code)
-	}
+	d := bigDiff(t, map[string]any{"big": big, "mid": "x"},
+		map[string]any{"big": strings.ToUpper(big), "mid": mid, "added": []any{big}}, ckpt.Metadata{"note": big})
+	a, c, body := d.a, d.c, d.body
 	if len(body) > 2<<20 {
 		t.Errorf("the diff page of 4 MiB strings is %d bytes of HTML", len(body))
 	}
@@ -59,4 +42,38 @@ func TestH240DiffPageCutsAHugeString(t *testing.T) {
 	if strings.Contains(body, "more bytes") {
 		t.Errorf("a diff of nothing says bytes were left out")
 	}
+}
+
+// bigDiffPage is what bigDiff made: its store, client, ids and page.
+type bigDiffPage struct {
+	s    *ckpt.Store
+	c    *client
+	a, b string // the two checkpoints' ids
+	body string // GET /diff of a to b
+}
+
+// bigDiff draws the diff page of two checkpoints of thread "t" in a
+// fresh NoSync store: first's state, then second's with metadata md.
+func bigDiff(t *testing.T, first, second map[string]any, md ckpt.Metadata) bigDiffPage {
+	t.Helper()
+	ctx := context.Background()
+	s, err := ckpt.Open(filepath.Join(t.TempDir(), "big.db"), ckpt.Options{Durability: ckpt.NoSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	a, err := s.Save(ctx, "t", first, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Save(ctx, "t", second, md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, web.Handler(s, web.Options{}))
+	code, body := c.get("/diff" + q("t", "t", "a", a, "b", b))
+	if code != 200 {
+		t.Fatalf("GET /diff: %d", code)
+	}
+	return bigDiffPage{s: s, c: c, a: a, b: b, body: body}
 }

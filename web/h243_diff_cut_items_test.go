@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"html"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ckpt-go/ckpt"
-	"github.com/ckpt-go/ckpt/web"
 )
 
 // The diff page cut long strings (TestH240DiffPageCutsAHugeString) but
@@ -19,12 +17,6 @@ import (
 // now draws the first items of each, as the value page does, and says
 // how many more it left out and how to get them.
 func TestH243DiffPageCutsLongListsAndMaps(t *testing.T) {
-	ctx := context.Background()
-	s, err := ckpt.Open(filepath.Join(t.TempDir(), "big.db"), ckpt.Options{Durability: ckpt.NoSync})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	const n = 100_000
 	long := make([]any, n)
 	keys := make(map[string]any, n)
@@ -32,20 +24,9 @@ func TestH243DiffPageCutsLongListsAndMaps(t *testing.T) {
 		long[i] = i
 		keys[fmt.Sprintf("key-%06d", i)] = i
 	}
-	a, err := s.Save(ctx, "t", map[string]any{"changed": []any{"x"}, "grown": []any{}, "small": []any{1, 2}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := s.Save(ctx, "t", map[string]any{"changed": long, "grown": long, "keys": keys, "small": []any{1, 2, 3}},
-		ckpt.Metadata{"big": long})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newClient(t, web.Handler(s, web.Options{}))
-	code, body := c.get("/diff" + q("t", "t", "a", a, "b", b))
-	if code != 200 {
-		t.Fatalf("GET /diff: %d", code)
-	}
+	d := bigDiff(t, map[string]any{"changed": []any{"x"}, "grown": []any{}, "small": []any{1, 2}},
+		map[string]any{"changed": long, "grown": long, "keys": keys, "small": []any{1, 2, 3}}, ckpt.Metadata{"big": long})
+	s, a, c, body := d.s, d.a, d.c, d.body
 	if len(body) > 256<<10 {
 		t.Errorf("the diff page of lists and a map of %d items is %d bytes of HTML", n, len(body))
 	}
@@ -67,7 +48,7 @@ func TestH243DiffPageCutsLongListsAndMaps(t *testing.T) {
 	if strings.Contains(body, "more items") {
 		t.Errorf("a diff of nothing says items were left out")
 	}
-	small, err := s.Save(ctx, "t", map[string]any{"changed": []any{"y"}, "grown": []any{}, "small": []any{9, 8, 7, 6}}, nil)
+	small, err := s.Save(context.Background(), "t", map[string]any{"changed": []any{"y"}, "grown": []any{}, "small": []any{9, 8, 7, 6}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
