@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ckpt-go/ckpt/internal/human"
 )
 
 // jnode is one node of a value drawn as a collapsible tree. The tree is
@@ -28,8 +30,9 @@ type jnode struct {
 }
 
 // maxItems bounds the items drawn per container: a long list shows its
-// start and how many more there are (the value page has them all).
-const maxItems = 200
+// start and how many more there are (the value page has them all). The
+// ckpt command's diff prints as many (human.Items).
+const maxItems = human.Items
 
 // pageNodes bounds the nodes one page draws of all its values together.
 // The per-container limit alone let a value of small nested items (a byte

@@ -164,8 +164,8 @@ const diffValueMax = 240
 
 // diffItemsMax is how many of the items appended to a list diff prints:
 // a list that grew by 100,000 items was 100,000 lines. The history
-// browser's diff page draws as many (web/jsontree.go, maxItems).
-const diffItemsMax = 200
+// browser's diff page draws as many (human.Items).
+const diffItemsMax = human.Items
 
 // clipper cuts long values for the diff and remembers that it did; with
 // full it cuts none.

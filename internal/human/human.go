@@ -59,3 +59,10 @@ func Grouped[N Integer](n N) string {
 type Integer interface {
 	~int | ~int32 | ~int64 | ~uint | ~uint32 | ~uint64
 }
+
+// Items is how many items of one list or map a person is shown at
+// once: the ckpt command's diff prints as many appended items as the
+// history browser draws per container, and says how many more there
+// are. A list that grew by 100,000 items was 100,000 lines and 7 MB of
+// HTML.
+const Items = 200
