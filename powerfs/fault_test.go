@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -538,11 +539,15 @@ func sweepPoints(count int, rng *rand.Rand) []int {
 // calls drawn (more with CKPT_POWERFS_FAULTS=k, all of them with
 // CKPT_POWERFS_FAULTS=all); the numbers are logged.
 func TestPowerFaultSweep(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(childDir) != "" {
 		t.Skip("the parent's test")
 	}
 	for si, sc := range faultScenarios {
-		t.Run(sc.name, func(t *testing.T) { sweep(t, sc, faultKinds, uint64(si), false) })
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			sweep(t, sc, faultKinds, uint64(si), false)
+		})
 	}
 }
 
@@ -555,6 +560,7 @@ func TestPowerFaultSweep(t *testing.T) {
 // pages the committed tree uses free. The next commits then write over
 // them (Compact finds "page 4 is free but in use").
 func TestPowerFaultFullDiskNoWAL(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(childDir) != "" {
 		t.Skip("the parent's test")
 	}
@@ -586,7 +592,12 @@ func sweep(t *testing.T, sc faultScenario, kinds []Fault, stream uint64, all boo
 		return
 	}
 	rng := rand.New(rand.NewPCG(seed, stream))
-	runs, refused, errs, images := 0, 0, 0, 0
+	// The fault runs are parallel subtests (each its own mount and
+	// children); the tally is logged once they all ended.
+	var runs, refused, errs, images atomic.Int64
+	t.Cleanup(func() {
+		t.Logf("%s: calls %v; %d fault runs, %d writes refused, %d errors, %d images", sc.name, counts, runs.Load(), refused.Load(), errs.Load(), images.Load())
+	})
 	if sc.few && !all && os.Getenv("CKPT_POWERFS_FAULTS") == "" {
 		// The default run's time: four kinds drawn among those the
 		// scenario makes calls of.
@@ -612,23 +623,23 @@ func sweep(t *testing.T, sc faultScenario, kinds []Fault, stream uint64, all boo
 			f := k
 			f.N = n
 			t.Run(f.name(), func(t *testing.T) {
+				t.Parallel()
 				l, _ := faultRun(t, sc, f)
 				if os.Getenv("CKPT_POWERFS_DUMP") != "" {
 					for i, o := range l.rec.Ops() {
 						t.Logf("%d %v", i, o)
 					}
 				}
-				runs++
-				refused += len(l.Refused)
-				errs += len(l.Errs)
+				runs.Add(1)
+				refused.Add(int64(len(l.Refused)))
+				errs.Add(int64(len(l.Errs)))
 				for _, e := range l.Errs {
 					t.Log(e)
 				}
-				images += l.check(seed^uint64(n), 1)
+				images.Add(int64(l.check(seed^uint64(n), 1)))
 			})
 		}
 	}
-	t.Logf("%s: calls %v; %d fault runs, %d writes refused, %d errors, %d images", sc.name, counts, runs, refused, errs, images)
 }
 
 // TestPowerFaultNewFileFsync: the fsync of a new store's first pages
@@ -638,6 +649,7 @@ func sweep(t *testing.T, sc faultScenario, kinds []Fault, stream uint64, all boo
 // whose meta page 1 (bbolt's first pages') is gone, which Open refuses
 // as damaged, though nothing of it was ever acknowledged.
 func TestPowerFaultNewFileFsync(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(childDir) != "" {
 		t.Skip("the parent's test")
 	}
@@ -666,6 +678,7 @@ func TestPowerFaultNewFileFsync(t *testing.T) {
 // store says it holds groups up to 3"), with the Sync writes
 // acknowledged in it.
 func TestPowerFaultLogFsyncAfterNoSync(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(childDir) != "" {
 		t.Skip("the parent's test")
 	}
