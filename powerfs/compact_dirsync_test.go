@@ -37,11 +37,15 @@ func compactDirSteps(l *life) {
 // power cut could bring back the old file without them (with the log, the
 // old file beside a log bound to the new one: Open refused it).
 func TestPowerFaultCompactDirFsync(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(childDir) != "" {
 		t.Skip("the parent's test")
 	}
 	kinds := []Fault{{Call: CallFsync, Target: TargetDir, Errno: syscall.EIO}}
 	for i, sc := range compactDirScenarios {
-		t.Run(sc.name, func(t *testing.T) { sweep(t, sc, kinds, uint64(20+i), true) })
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			sweep(t, sc, kinds, uint64(20+i), true)
+		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 // at that name, whole, whatever the directory's unsynced entries did
 // (the images lose, keep or tear every op no fsync covered).
 func TestPowerFaultCLIExportDurable(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(childDir) != "" {
 		t.Skip("the parent's test")
 	}

@@ -22,6 +22,7 @@ func linkedToBackup(o Op) bool {
 // written" (what a backup that failed before says): b.db is there, the
 // whole copy. No temporary file is left either.
 func TestPowerFaultCLIBackupDirFsync(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(childDir) != "" {
 		t.Skip("the parent's test")
 	}

@@ -46,6 +46,7 @@ func dirFsyncAfter(ops []Op, placed func(Op) bool) (found bool, n, total int) {
 // removed": the second half is not so, s.db is the compacted file. The
 // line must say what is there.
 func TestPowerFaultCLICompactDirFsync(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(childDir) != "" {
 		t.Skip("the parent's test")
 	}

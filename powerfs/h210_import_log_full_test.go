@@ -123,6 +123,7 @@ func importLogRoles(t *testing.T, ws []logWrite) map[string]logWrite {
 }
 
 func TestPowerFaultCLIImportLogFull(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(childDir) != "" {
 		t.Skip("the parent's test")
 	}

@@ -22,6 +22,7 @@ import (
 // Never a temporary file left. One point drawn per kind;
 // CKPT_POWERFS_FAULTS=all fails every call in turn.
 func TestPowerFaultCLITempFiles(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(childDir) != "" {
 		t.Skip("the parent's test")
 	}

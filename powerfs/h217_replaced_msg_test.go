@@ -46,6 +46,7 @@ func cliCmdNamed(t *testing.T, name string) cliCmd {
 // file (s.db did not fail), named no file for the copy's last fsync, and "the rename may not survive a power cut"
 // for the clear's, whose rename is durable.
 func TestPowerFaultCLICompactFsyncMsg(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(childDir) != "" {
 		t.Skip("the parent's test")
 	}
@@ -109,6 +110,7 @@ func TestPowerFaultCLICompactFsyncMsg(t *testing.T) {
 // power cut may bring back the earlier b.db (TestPowerFaultCLIBackupDirFsync
 // covers a b.db that was not there, which would then be gone).
 func TestPowerFaultCLIBackupDirFsyncOverEarlier(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(childDir) != "" {
 		t.Skip("the parent's test")
 	}

@@ -26,6 +26,7 @@ import (
 // must succeed once the fault is gone. The failed fsync is not retried:
 // the file is removed.
 func TestH227OwnFileFsyncNoRoom(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(childDir) != "" {
 		t.Skip("the parent's test")
 	}
@@ -52,6 +53,7 @@ func TestH227OwnFileFsyncNoRoom(t *testing.T) {
 // write, so it stops, ErrFailed), but the errno stays in the error, so
 // errors.Is(err, syscall.ENOSPC) tells a full disk was the cause.
 func TestH227StoreFsyncNoRoom(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(childDir) != "" {
 		t.Skip("the parent's test")
 	}

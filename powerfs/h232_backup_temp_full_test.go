@@ -23,6 +23,7 @@ import (
 // errno, not ErrFailed nor the errno alone; the writer's next Save and
 // the same Backup once the fault is gone must succeed.
 func TestH232StreamedBackupTempFsyncNoRoom(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(childDir) != "" {
 		t.Skip("the parent's test")
 	}
@@ -87,6 +88,7 @@ func h232Copy(from, to string) error {
 // errno alone), the writer's next Save and the same export once the
 // fault is gone must succeed.
 func TestH232ExportSpoolWriteNoRoom(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(childDir) != "" {
 		t.Skip("the parent's test")
 	}

@@ -18,12 +18,18 @@ import (
 
 // TestPowerCutNewStoreWAL: a new store with the log, three Sync saves,
 // Close.
-func TestPowerCutNewStoreWAL(t *testing.T) { threeSyncSaves(t, ckpt.Options{}, nil) }
+func TestPowerCutNewStoreWAL(t *testing.T) {
+	t.Parallel()
+	threeSyncSaves(t, ckpt.Options{}, nil)
+}
 
 // TestPowerCutNewStoreNoWAL: a new store without the log, a few Sync
 // writes. The first one's acknowledgement needs s.db's directory entry
 // durable: bbolt creates the file and never fsyncs the directory.
-func TestPowerCutNewStoreNoWAL(t *testing.T) { threeSyncSaves(t, ckpt.Options{NoWAL: true}, nil) }
+func TestPowerCutNewStoreNoWAL(t *testing.T) {
+	t.Parallel()
+	threeSyncSaves(t, ckpt.Options{NoWAL: true}, nil)
+}
 
 // TestPowerCutNoWALOpenAfterAKilledCreate: a process killed inside its
 // first Open, after bbolt made the file and before the directory's fsync
@@ -31,6 +37,7 @@ func TestPowerCutNewStoreNoWAL(t *testing.T) { threeSyncSaves(t, ckpt.Options{No
 // Sync writes. The file existed, so that Open made nothing: its writes'
 // acknowledgements still need the file's directory entry durable.
 func TestPowerCutNoWALOpenAfterAKilledCreate(t *testing.T) {
+	t.Parallel()
 	threeSyncSaves(t, ckpt.Options{NoWAL: true}, func(l *life) {
 		db, err := bolt.Open(l.path("s.db"), 0o600, nil)
 		if err != nil {
@@ -65,6 +72,7 @@ func threeSyncSaves(t *testing.T, opts ckpt.Options, before func(*life)) {
 // the log cut back there). The applied writes are then in bbolt alone,
 // so its commit must have been fsync'd.
 func TestPowerCutAfterCompact(t *testing.T) {
+	t.Parallel()
 	opts := ckpt.Options{}
 	l := run(t, opts, func(l *life) {
 		l.open(opts)
@@ -85,6 +93,7 @@ func TestPowerCutAfterCompact(t *testing.T) {
 // ones. A power cut may take the NoSync writes, never the Sync ones
 // before them, nor leave a file Open refuses.
 func TestPowerCutNoSyncNoWAL(t *testing.T) {
+	t.Parallel()
 	opts := ckpt.Options{NoWAL: true}
 	l := run(t, opts, func(l *life) {
 		l.open(opts)
@@ -177,14 +186,17 @@ func lifeSteps(l *life, opts ckpt.Options, sealed bool) {
 }
 
 func TestPowerCutLifeWAL(t *testing.T) {
+	t.Parallel()
 	lifeOf(t, ckpt.Options{}, false, 2)
 }
 
 func TestPowerCutLifeNoWAL(t *testing.T) {
+	t.Parallel()
 	lifeOf(t, ckpt.Options{NoWAL: true}, false, 3)
 }
 
 func TestPowerCutLifeSealed(t *testing.T) {
+	t.Parallel()
 	lifeOf(t, ckpt.Options{}, true, 4)
 }
 
@@ -195,6 +207,7 @@ func TestPowerCutLifeSealed(t *testing.T) {
 // the next pass cuts the log back to its header first. Every mark is
 // checked; the last ones hold an 80 MB log.
 func TestPowerCutLogRewind(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("writes 100 MB through FUSE")
 	}
@@ -248,6 +261,7 @@ func TestPowerCutLogRewind(t *testing.T) {
 // reopened without the log, written, and reopened with it: a log back
 // from the dead must not be replayed over the later writes.
 func TestPowerCutLogBackAfterClose(t *testing.T) {
+	t.Parallel()
 	opts := ckpt.Options{}
 	l := run(t, opts, func(l *life) {
 		l.open(opts)
@@ -275,6 +289,7 @@ func TestPowerCutLogBackAfterClose(t *testing.T) {
 // business), RecoverLog on it (the log renamed aside, the directory
 // fsync'd): from then on the copy opens with every write.
 func TestPowerCutRecoverLog(t *testing.T) {
+	t.Parallel()
 	opts := ckpt.Options{}
 	l := run(t, opts, func(l *life) {
 		l.open(opts)
@@ -375,6 +390,7 @@ func syncDir(t *testing.T, dir string) {
 // holds every write the first one vouched for, and from the second's
 // return those it vouched for.
 func TestPowerCutBackupReplace(t *testing.T) {
+	t.Parallel()
 	opts := ckpt.Options{}
 	l := run(t, opts, func(l *life) {
 		l.open(opts)
@@ -406,6 +422,7 @@ func TestPowerCutBackupReplace(t *testing.T) {
 // a Compact and a GC running beside the writers in two of the rounds;
 // a mark after each round.
 func TestPowerCutConcurrentWriters(t *testing.T) {
+	t.Parallel()
 	opts := ckpt.Options{}
 	l := run(t, opts, func(l *life) {
 		l.open(opts)

@@ -53,6 +53,9 @@ func h148Read(path string, keys ...ckpt.Key) (map[string]string, error) {
 }
 
 func TestH148SealedCommandsOnAFullTmpfs(t *testing.T) {
+	// Parallel: as a serial test it ran alone (31 s), every parallel test
+	// of the package waiting; each room is a tmpfs of its own.
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a tmpfs needs root")
 	}

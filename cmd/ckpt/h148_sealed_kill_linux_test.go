@@ -26,6 +26,10 @@ import (
 // dump is whole or absent, and the same command run again exits 0 with
 // its whole change (rekey: the new key alone opens everything).
 func TestH148SealedCommandsKilled(t *testing.T) {
+	// Parallel: as a serial test it ran alone (18 s), every parallel test
+	// of the package waiting; its kills land within the time it measures
+	// the command takes, at the same load.
+	t.Parallel()
 	ctx := context.Background()
 	fix, k1, k2 := h148SealedFixture(t, 300, 5, 200)
 	want, err := h148Read(filepath.Join(fix, "s.db"), k1)
