@@ -1,0 +1,225 @@
+//go:build linux
+
+package ckpt_test
+
+// h246: the strace fault hunt of h172 (h172_strace_linux_test.go) on an
+// encrypted store in the middle of Rekey. The parent seeds the file with
+// a thread k0 sealed under key 1 (outside strace); the child opens it with
+// keys 2 and 1 and runs Rekey, ListIDs, Backup into a file and Compact,
+// twice, beside the Sync, NoSync and Async writers of h172's workload,
+// while strace fails one system call class (EIO, ENOSPC) or kills the
+// child (SIGKILL) at its K-th call. The checks are h172's oracle, reopened
+// with both keys (every acknowledged write exact, nothing failed shows,
+// fail-stop, Verify clean, the store writes on, a backup that returned nil
+// holds what was acknowledged before it began), plus: once a Rekey
+// returned nil the newest key alone opens all of it, and a ListIDs that
+// returned no error listed exactly the seeded ids of k0.
+// CKPT_H246_SEED, CKPT_H246_ROUNDS (default 6, 3 under -race).
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ckpt-go/ckpt"
+)
+
+// h246SeedSteps is how many checkpoints of k0 are sealed under key 1: with
+// their pending writes more records than one of Rekey's transactions
+// (256) takes, so a fault can land between two of them.
+const h246SeedSteps = 600
+
+// h172Opts is the Options a child of mode opens its store with, and the
+// parent reopens it with.
+func h172Opts(mode string) ckpt.Options {
+	if mode == "rekey" {
+		return ckpt.Options{Encryption: &ckpt.Encryption{Keys: []ckpt.Key{rekeyKey(2), rekeyKey(1)}}}
+	}
+	return ckpt.Options{}
+}
+
+// h246Seed writes k0 under key 1 alone at path (mode "rekey"; nothing
+// otherwise) and returns what it wrote as report lines.
+func h246Seed(t *testing.T, mode, path string) []h172Line {
+	t.Helper()
+	if mode != "rekey" {
+		return nil
+	}
+	ctx := context.Background()
+	s, err := ckpt.Open(path, ckpt.Options{Durability: ckpt.NoSync, Encryption: &ckpt.Encryption{Keys: []ckpt.Key{rekeyKey(1)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ls []h172Line
+	seq := int64(0)
+	add := func(kind, th string, i int, rest string) {
+		seq++
+		ls = append(ls, h172Line{kind: kind, thread: th, i: i, rest: rest, seq: seq})
+	}
+	for i := range h246SeedSteps {
+		add("B", "k0", i, "")
+		id, err := s.Save(ctx, "k0", h172State("k0", i), ckpt.Metadata{"i": i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		add("A", "k0", i, id)
+		add("B", "k0/pw", i, "")
+		if err := s.PutWrites(ctx, ckpt.Config{ThreadID: "k0", CheckpointID: id},
+			[]ckpt.Write{{Channel: "w", Value: h172PW("k0", i)}}, "t", ""); err != nil {
+			t.Fatal(err)
+		}
+		add("WA", "k0", i, "")
+	}
+	if err := s.Close(); err != nil { // fsyncs what NoSync left
+		t.Fatal(err)
+	}
+	return ls
+}
+
+// h246RekeyMaint is the maintenance of mode "rekey" (h172Child): Rekey,
+// ListIDs of k0, Backup into bk<k>.db and Compact, twice. A ListIDs
+// without an error that lists other than the seeded count of k0's ids
+// reports "err wrong: ...".
+func h246RekeyMaint(ctx context.Context, s *ckpt.Store, path string, r *h172Report) {
+	dir := filepath.Dir(path)
+	for k := range 2 {
+		do := func(op string, f func() error) {
+			r.line("M %d %s %d begin", r.next(), op, k)
+			if err := f(); err != nil {
+				r.line("M %d %s %d err %v", r.next(), op, k, err)
+				return
+			}
+			r.line("M %d %s %d ok", r.next(), op, k)
+		}
+		do("rekey", func() error {
+			_, err := s.Rekey(ctx)
+			return err
+		})
+		do("listids", func() error {
+			var ids []string
+			for cfg, err := range s.ListIDs(ctx, ckpt.ListOptions{ThreadID: "k0"}) {
+				if err != nil {
+					return err
+				}
+				ids = append(ids, cfg.CheckpointID)
+			}
+			if len(ids) != h246SeedSteps || !slices.IsSortedFunc(ids, func(a, b string) int { return strings.Compare(b, a) }) {
+				return fmt.Errorf("wrong: %d ids of k0 (want %d, newest first)", len(ids), h246SeedSteps)
+			}
+			return nil
+		})
+		do("backup", func() error {
+			f, err := os.Create(filepath.Join(dir, fmt.Sprintf("bk%d.db", k)))
+			if err != nil {
+				return err
+			}
+			err = s.Backup(ctx, f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		})
+		do("compact", func() error {
+			_, err := s.Compact(ctx, nil)
+			return err
+		})
+	}
+}
+
+func TestH246StraceRekey(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("runs child processes under strace")
+	}
+	strace := h172Strace(t)
+	seed := uint64(246)
+	if v, err := strconv.ParseUint(os.Getenv("CKPT_H246_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	rounds := huntRounds(6, 3)
+	if v, err := strconv.Atoi(os.Getenv("CKPT_H246_ROUNDS")); err == nil {
+		rounds = v
+	}
+	const steps = 6
+	attach := h172CanAttach(t, strace)
+	counts := h172Profile(t, strace, "rekey", steps)
+	t.Logf("calls without a fault: %v", counts)
+	rng := rand.New(rand.NewPCG(seed, 246))
+	landed := 0
+	for round := range rounds {
+		f := h172Fault{mode: "rekey", sys: h172Classes[rng.IntN(len(h172Classes))], steps: steps}
+		f.kind = []string{"EIO", "ENOSPC", "KILL"}[rng.IntN(3)]
+		f.when = 1 + rng.IntN(max(counts[f.sys]/3, 2))
+		f.on = f.kind == "ENOSPC" && rng.IntN(3) == 0
+		f.attach = rng.IntN(3) != 0 && attach
+		if rng.IntN(2) == 0 {
+			// Rekey runs first, beside the writers' first steps: half
+			// the rounds fault one of the first calls that commit.
+			f.sys = []string{"fdatasync", "pwrite64", "write"}[rng.IntN(3)]
+			f.when, f.attach = 1+rng.IntN(12), attach
+		}
+		if fs := strings.Fields(os.Getenv("CKPT_H246_FAULT")); len(fs) == 3 {
+			// "sys kind when[+]": every round that fault.
+			f.sys, f.kind = fs[0], fs[1]
+			w, on := strings.CutSuffix(fs[2], "+")
+			f.when, _ = strconv.Atoi(w)
+			f.on = on
+		}
+		res := h246Round(t, strace, &f)
+		if f.hits > 0 {
+			landed++
+		}
+		t.Logf("round %d: %s: %s", round, f, res)
+	}
+	if rounds > 0 && landed == 0 {
+		t.Errorf("none of the %d rounds' faults landed: the sweep tested nothing", rounds)
+	}
+}
+
+// h246Round is h172Round on mode "rekey", then the checks of the key
+// and of ListIDs (on the report h172Round leaves in f).
+func h246Round(t *testing.T, strace string, f *h172Fault) string {
+	t.Helper()
+	res := h172Round(t, strace, f)
+	path, ls := f.path, f.report
+	if path == "" {
+		return res
+	}
+	m := h172Build(ls)
+	for k, l := range m.maint["listids"] {
+		if strings.Contains(l.rest, "wrong:") {
+			t.Errorf("%s: ListIDs %d: %s", f, k, l.rest)
+		}
+	}
+	rekeyed := false
+	for k := range 2 {
+		l, ok := m.maint["rekey"][k]
+		rekeyed = rekeyed || l.rest == "ok"
+		switch {
+		case ok:
+			res += fmt.Sprintf(" rekey%d=%.60s", k, l.rest)
+		case m.begins["rekey"][k] != 0:
+			res += fmt.Sprintf(" rekey%d=unfinished", k)
+		}
+	}
+	if !rekeyed {
+		return res
+	}
+	// A Rekey returned nil: the newest key alone opens everything.
+	s, err := ckpt.Open(path, ckpt.Options{ReadOnly: true, Encryption: &ckpt.Encryption{Keys: []ckpt.Key{rekeyKey(2)}}})
+	if err != nil {
+		t.Errorf("%s: a Rekey returned nil; key 2 alone: Open: %v", f, err)
+		return res
+	}
+	defer s.Close()
+	for _, p := range h172CheckStore(context.Background(), s, m, 0) {
+		t.Errorf("%s: a Rekey returned nil; key 2 alone: %s", f, p)
+	}
+	return res
+}
