@@ -17,17 +17,24 @@ package ckpt_test
 // CKPT_H246_SEED, CKPT_H246_ROUNDS (default 6, 3 under -race).
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ckpt-go/ckpt"
+	"github.com/ckpt-go/ckpt/internal/testchild"
 )
 
 // h246SeedSteps is how many checkpoints of k0 are sealed under key 1: with
@@ -187,14 +194,23 @@ func TestH246StraceRekey(t *testing.T) {
 func h246Round(t *testing.T, strace string, f *h172Fault) string {
 	t.Helper()
 	res := h172Round(t, strace, f)
-	path, ls := f.path, f.report
-	if path == "" {
+	if f.path == "" {
 		return res
 	}
+	return res + h246KeyCheck(t, f.String(), f.path, f.report)
+}
+
+// h246KeyCheck checks the store at path, which the report ls describes
+// and h172Check already checked with both keys: a ListIDs that returned
+// no error listed what it should, and once a Rekey returned nil the newest
+// key alone reads everything. It returns the Rekeys' outcomes for the log.
+func h246KeyCheck(t *testing.T, label, path string, ls []h172Line) string {
+	t.Helper()
+	res := ""
 	m := h172Build(ls)
 	for k, l := range m.maint["listids"] {
 		if strings.Contains(l.rest, "wrong:") {
-			t.Errorf("%s: ListIDs %d: %s", f, k, l.rest)
+			t.Errorf("%s: ListIDs %d: %s", label, k, l.rest)
 		}
 	}
 	rekeyed := false
@@ -214,12 +230,91 @@ func h246Round(t *testing.T, strace string, f *h172Fault) string {
 	// A Rekey returned nil: the newest key alone opens everything.
 	s, err := ckpt.Open(path, ckpt.Options{ReadOnly: true, Encryption: &ckpt.Encryption{Keys: []ckpt.Key{rekeyKey(2)}}})
 	if err != nil {
-		t.Errorf("%s: a Rekey returned nil; key 2 alone: Open: %v", f, err)
+		t.Errorf("%s: a Rekey returned nil; key 2 alone: Open: %v", label, err)
 		return res
 	}
 	defer s.Close()
 	for _, p := range h172CheckStore(context.Background(), s, m, 0) {
-		t.Errorf("%s: a Rekey returned nil; key 2 alone: %s", f, p)
+		t.Errorf("%s: a Rekey returned nil; key 2 alone: %s", label, p)
 	}
 	return res
+}
+
+// TestH246KillDuringRekey: the workload of TestH246StraceRekey without
+// strace, SIGKILLed at a moment drawn from the round's slice of its first
+// 250 ms after the go-ahead (later each round), so kills land inside
+// Rekey's transactions, between them, in ListIDs, Backup and Compact,
+// wherever the CPU is, not only at a system call. The same checks, after
+// h172Check with both keys. CKPT_HUNT_ROUNDS=N runs N rounds.
+func TestH246KillDuringRekey(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("kills child processes")
+	}
+	rounds := huntRounds(8, 4)
+	slice := 250_000 / rounds // µs
+	tally := map[string]int{}
+	for round := range rounds {
+		delay := time.Duration(round*slice+rand.IntN(slice)) * time.Microsecond
+		label := fmt.Sprintf("round %d (kill after %v)", round, delay)
+		path, ls := h246KillRound(t, delay)
+		res := h172Check(t, label, path, h172Opts("rekey"), ls, true, nil)
+		keys := h246KeyCheck(t, label, path, ls)
+		for _, f := range strings.Fields(keys) {
+			if k, v, ok := strings.Cut(f, "="); ok && strings.HasPrefix(k, "rekey") {
+				tally[k+"="+strings.Fields(v + " ")[0]]++
+			}
+		}
+		t.Logf("%s: %s%s", label, res, keys)
+	}
+	t.Logf("Rekey outcomes over %d kills: %v", rounds, tally)
+}
+
+// h246KillRound seeds a store, runs the "rekey" child on it, kills it
+// delay after the go-ahead and returns the store's path and the report.
+func h246KillRound(t *testing.T, delay time.Duration) (string, []h172Line) {
+	t.Helper()
+	dir := t.TempDir()
+	rep := h172RepFile(t, dir)
+	defer rep.Close()
+	path := filepath.Join(dir, "s.db")
+	seed := h246Seed(t, "rekey", path)
+	cmd := exec.Command(testchild.Binary(), "-test.run=^$")
+	cmd.Env = childEnv(fileChildEnv+"=h172", crashFileEnv+"="+path, h172ModeEnv+"=rekey",
+		h172StepsEnv+"=40", h172WaitEnv+"=1")
+	cmd.ExtraFiles = []*os.File{rep}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = h172Wait(cmd)
+		t.Fatalf("the child did not open the store: %q: %s", line, stderr.String())
+	}
+	_, _ = in.Write([]byte("go\n"))
+	in.Close()
+	time.Sleep(delay)
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	if err := h172Wait(cmd); errors.Is(err, errH172Hung) {
+		t.Fatalf("the child did not end after its kill")
+	} else if err == nil && strings.Contains(stderr.String(), "panic") {
+		t.Fatalf("the child: %s", stderr.String())
+	} else if err != nil {
+		var ee *exec.ExitError
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !errors.As(err, &ee) || !ok || !ws.Signaled() {
+			t.Fatalf("the child: %v: %s", err, stderr.String())
+		}
+	}
+	return path, h172After(seed, h172Parse(t, rep))
 }
