@@ -244,8 +244,10 @@ func h246KeyCheck(t *testing.T, label, path string, ls []h172Line) string {
 // strace, SIGKILLed at a moment drawn from the round's slice of its first
 // 250 ms after the go-ahead (later each round), so kills land inside
 // Rekey's transactions, between them, in ListIDs, Backup and Compact,
-// wherever the CPU is, not only at a system call. The same checks, after
-// h172Check with both keys. CKPT_HUNT_ROUNDS=N runs N rounds.
+// wherever the CPU is, not only at a system call; in two rounds of three a
+// process (read-write, or read-only) is waiting in Open for the file when
+// the kill comes, and must get it, with everything acknowledged. The same
+// checks, after h172Check with both keys. CKPT_HUNT_ROUNDS=N runs N rounds.
 func TestH246KillDuringRekey(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -257,7 +259,28 @@ func TestH246KillDuringRekey(t *testing.T) {
 	for round := range rounds {
 		delay := time.Duration(round*slice+rand.IntN(slice)) * time.Microsecond
 		label := fmt.Sprintf("round %d (kill after %v)", round, delay)
-		path, ls := h246KillRound(t, delay)
+		// A process already waiting in Open when the kill comes (one
+		// read-write, one read-only, by turns; or none) gets the file.
+		waiter := []string{"", "rw", "ro"}[round%3]
+		path, ls, w := h246KillRound(t, delay, waiter)
+		if w != nil {
+			label += " " + waiter + " waiter"
+			if w.err != nil {
+				t.Errorf("%s: the waiter's Open: %v", label, w.err)
+			} else {
+				for _, p := range h172CheckStore(context.Background(), w.s, h172Build(ls), 0) {
+					t.Errorf("%s: the waiter: %s", label, p)
+				}
+				if waiter == "rw" {
+					if _, err := w.s.Save(context.Background(), "waiter", map[string]any{"x": 1}, nil); err != nil {
+						t.Errorf("%s: the waiter's Save: %v", label, err)
+					}
+				}
+				if err := w.s.Close(); err != nil {
+					t.Errorf("%s: the waiter's Close: %v", label, err)
+				}
+			}
+		}
 		res := h172Check(t, label, path, h172Opts("rekey"), ls, true, nil)
 		keys := h246KeyCheck(t, label, path, ls)
 		for _, f := range strings.Fields(keys) {
@@ -270,9 +293,18 @@ func TestH246KillDuringRekey(t *testing.T) {
 	t.Logf("Rekey outcomes over %d kills: %v", rounds, tally)
 }
 
+// h246Waiter is an Open (read-write or read-only) begun while the child
+// held the file.
+type h246Waiter struct {
+	s   *ckpt.Store
+	err error
+}
+
 // h246KillRound seeds a store, runs the "rekey" child on it, kills it
-// delay after the go-ahead and returns the store's path and the report.
-func h246KillRound(t *testing.T, delay time.Duration) (string, []h172Line) {
+// delay after the go-ahead and returns the store's path and the report;
+// with waiter "rw" or "ro", also the store an Open of that kind, begun
+// before the kill, got.
+func h246KillRound(t *testing.T, delay time.Duration, waiter string) (string, []h172Line, *h246Waiter) {
 	t.Helper()
 	dir := t.TempDir()
 	rep := h172RepFile(t, dir)
@@ -304,6 +336,16 @@ func h246KillRound(t *testing.T, delay time.Duration) (string, []h172Line) {
 	}
 	_, _ = in.Write([]byte("go\n"))
 	in.Close()
+	var opened chan h246Waiter
+	if waiter != "" {
+		opened = make(chan h246Waiter, 1)
+		go func() {
+			o := h172Opts("rekey")
+			o.ReadOnly, o.LockTimeout = waiter == "ro", time.Minute
+			s, err := ckpt.Open(path, o)
+			opened <- h246Waiter{s, err}
+		}()
+	}
 	time.Sleep(delay)
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	if err := h172Wait(cmd); errors.Is(err, errH172Hung) {
@@ -316,5 +358,15 @@ func h246KillRound(t *testing.T, delay time.Duration) (string, []h172Line) {
 			t.Fatalf("the child: %v: %s", err, stderr.String())
 		}
 	}
-	return path, h172After(seed, h172Parse(t, rep))
+	ls := h172After(seed, h172Parse(t, rep))
+	if opened == nil {
+		return path, ls, nil
+	}
+	select {
+	case w := <-opened:
+		return path, ls, &w
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("an Open waiting for the killed child's file did not return")
+	}
+	return path, ls, nil
 }
