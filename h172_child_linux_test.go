@@ -154,7 +154,7 @@ func h172Child(path string) int {
 	switch mode {
 	case "maint":
 		wg.Go(func() { h172Maint(ctx, s, path, r) })
-	case "rekey":
+	case "rekey", "rekey-nowal":
 		wg.Go(func() { h246RekeyMaint(ctx, s, path, r) }) // h246_rekey_strace_linux_test.go
 	}
 	wg.Wait()

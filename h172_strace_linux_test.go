@@ -310,7 +310,7 @@ func h172Round(t *testing.T, strace string, f *h172Fault) string {
 	switch f.mode {
 	case "replay":
 		before = h172Crashed(t, path)
-	case "rekey":
+	case "rekey", "rekey-nowal":
 		before = h246Seed(t, f.mode, path)
 	}
 	trace := filepath.Join(dir, "trace")

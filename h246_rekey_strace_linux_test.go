@@ -5,8 +5,9 @@ package ckpt_test
 // h246: the strace fault hunt of h172 (h172_strace_linux_test.go) on an
 // encrypted store in the middle of Rekey. The parent seeds the file with
 // a thread k0 sealed under key 1 (outside strace); the child opens it with
-// keys 2 and 1 and runs Rekey, ListIDs, Backup into a file and Compact,
-// twice, beside the Sync, NoSync and Async writers of h172's workload,
+// keys 2 and 1 (with the log, or NoWAL by turns) and runs Rekey, ListIDs,
+// Backup into a file and Compact, twice, beside the Sync, NoSync and
+// Async writers of h172's workload,
 // while strace fails one system call class (EIO, ENOSPC) or kills the
 // child (SIGKILL) at its K-th call. The checks are h172's oracle, reopened
 // with both keys (every acknowledged write exact, nothing failed shows,
@@ -45,17 +46,19 @@ const h246SeedSteps = 600
 // h172Opts is the Options a child of mode opens its store with, and the
 // parent reopens it with.
 func h172Opts(mode string) ckpt.Options {
-	if mode == "rekey" {
-		return ckpt.Options{Encryption: &ckpt.Encryption{Keys: []ckpt.Key{rekeyKey(2), rekeyKey(1)}}}
+	if !strings.HasPrefix(mode, "rekey") {
+		return ckpt.Options{}
 	}
-	return ckpt.Options{}
+	// "rekey-nowal": every commit, Rekey's too, straight into bbolt.
+	return ckpt.Options{NoWAL: mode == "rekey-nowal", Encryption: &ckpt.Encryption{Keys: []ckpt.Key{rekeyKey(2), rekeyKey(1)}}}
 }
 
-// h246Seed writes k0 under key 1 alone at path (mode "rekey"; nothing
-// otherwise) and returns what it wrote as report lines.
+// h246Seed writes k0 under key 1 alone at path (modes "rekey" and
+// "rekey-nowal"; nothing otherwise) and returns what it wrote as report
+// lines.
 func h246Seed(t *testing.T, mode, path string) []h172Line {
 	t.Helper()
-	if mode != "rekey" {
+	if !strings.HasPrefix(mode, "rekey") {
 		return nil
 	}
 	ctx := context.Background()
@@ -155,14 +158,18 @@ func TestH246StraceRekey(t *testing.T) {
 	}
 	const steps = 6
 	attach := h172CanAttach(t, strace)
-	counts := h172Profile(t, strace, "rekey", steps)
-	t.Logf("calls without a fault: %v", counts)
+	modes := []string{"rekey", "rekey-nowal"}
+	counts := map[string]map[string]int{}
+	for _, mode := range modes {
+		counts[mode] = h172Profile(t, strace, mode, steps)
+		t.Logf("%s: calls without a fault: %v", mode, counts[mode])
+	}
 	rng := rand.New(rand.NewPCG(seed, 246))
 	landed := 0
 	for round := range rounds {
-		f := h172Fault{mode: "rekey", sys: h172Classes[rng.IntN(len(h172Classes))], steps: steps}
+		f := h172Fault{mode: modes[round%2], sys: h172Classes[rng.IntN(len(h172Classes))], steps: steps}
 		f.kind = []string{"EIO", "ENOSPC", "KILL"}[rng.IntN(3)]
-		f.when = 1 + rng.IntN(max(counts[f.sys]/3, 2))
+		f.when = 1 + rng.IntN(max(counts[f.mode][f.sys]/3, 2))
 		f.on = f.kind == "ENOSPC" && rng.IntN(3) == 0
 		f.attach = rng.IntN(3) != 0 && attach
 		if rng.IntN(2) == 0 {
@@ -189,7 +196,7 @@ func TestH246StraceRekey(t *testing.T) {
 	}
 }
 
-// h246Round is h172Round on mode "rekey", then the checks of the key
+// h246Round is h172Round on a "rekey" mode, then the checks of the key
 // and of ListIDs (on the report h172Round leaves in f).
 func h246Round(t *testing.T, strace string, f *h172Fault) string {
 	t.Helper()
@@ -262,7 +269,9 @@ func TestH246KillDuringRekey(t *testing.T) {
 		// A process already waiting in Open when the kill comes (one
 		// read-write, one read-only, by turns; or none) gets the file.
 		waiter := []string{"", "rw", "ro"}[round%3]
-		path, ls, w := h246KillRound(t, delay, waiter)
+		mode := []string{"rekey", "rekey-nowal"}[round/3%2]
+		label += " " + mode
+		path, ls, w := h246KillRound(t, mode, delay, waiter)
 		if w != nil {
 			label += " " + waiter + " waiter"
 			if w.err != nil {
@@ -281,7 +290,7 @@ func TestH246KillDuringRekey(t *testing.T) {
 				}
 			}
 		}
-		res := h172Check(t, label, path, h172Opts("rekey"), ls, true, nil)
+		res := h172Check(t, label, path, h172Opts(mode), ls, true, nil)
 		keys := h246KeyCheck(t, label, path, ls)
 		for _, f := range strings.Fields(keys) {
 			if k, v, ok := strings.Cut(f, "="); ok && strings.HasPrefix(k, "rekey") {
@@ -300,19 +309,19 @@ type h246Waiter struct {
 	err error
 }
 
-// h246KillRound seeds a store, runs the "rekey" child on it, kills it
+// h246KillRound seeds a store, runs the child of mode on it, kills it
 // delay after the go-ahead and returns the store's path and the report;
 // with waiter "rw" or "ro", also the store an Open of that kind, begun
 // before the kill, got.
-func h246KillRound(t *testing.T, delay time.Duration, waiter string) (string, []h172Line, *h246Waiter) {
+func h246KillRound(t *testing.T, mode string, delay time.Duration, waiter string) (string, []h172Line, *h246Waiter) {
 	t.Helper()
 	dir := t.TempDir()
 	rep := h172RepFile(t, dir)
 	defer rep.Close()
 	path := filepath.Join(dir, "s.db")
-	seed := h246Seed(t, "rekey", path)
+	seed := h246Seed(t, mode, path)
 	cmd := exec.Command(testchild.Binary(), "-test.run=^$")
-	cmd.Env = childEnv(fileChildEnv+"=h172", crashFileEnv+"="+path, h172ModeEnv+"=rekey",
+	cmd.Env = childEnv(fileChildEnv+"=h172", crashFileEnv+"="+path, h172ModeEnv+"="+mode,
 		h172StepsEnv+"=40", h172WaitEnv+"=1")
 	cmd.ExtraFiles = []*os.File{rep}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -340,7 +349,7 @@ func h246KillRound(t *testing.T, delay time.Duration, waiter string) (string, []
 	if waiter != "" {
 		opened = make(chan h246Waiter, 1)
 		go func() {
-			o := h172Opts("rekey")
+			o := h172Opts(mode)
 			o.ReadOnly, o.LockTimeout = waiter == "ro", time.Minute
 			s, err := ckpt.Open(path, o)
 			opened <- h246Waiter{s, err}
