@@ -63,6 +63,8 @@ func fileChild(mode, path string) int {
 		return h172Child(path) // h172_child_linux_test.go
 	case "h192":
 		return h192Child(path) // h192_child_linux_test.go
+	case "h246-probe":
+		return h246Probe(path) // h246_second_proc_test.go
 	}
 	fmt.Fprintln(os.Stderr, "unknown child mode", mode)
 	return 1

@@ -91,7 +91,7 @@ func h172Child(path string) int {
 	}
 	r := &h172Report{buf: buf}
 	ctx := context.Background()
-	s, err := ckpt.Open(path, ckpt.Options{})
+	s, err := ckpt.Open(path, h172Opts(mode))
 	if err != nil {
 		r.line("O %d err %v", r.next(), err)
 		return 0
@@ -151,8 +151,11 @@ func h172Child(path string) int {
 	}
 	wg.Go(func() { write("n0", ckpt.NoSync) })
 	wg.Go(func() { write("a0", ckpt.Async) })
-	if mode == "maint" {
+	switch mode {
+	case "maint":
 		wg.Go(func() { h172Maint(ctx, s, path, r) })
+	case "rekey", "rekey-nowal":
+		wg.Go(func() { h246RekeyMaint(ctx, s, path, r) }) // h246_rekey_strace_linux_test.go
 	}
 	wg.Wait()
 	if err := s.Close(); err != nil {

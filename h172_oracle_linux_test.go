@@ -256,7 +256,7 @@ func h172CheckStore(ctx context.Context, s *ckpt.Store, m *h172Model, before int
 // h172Check reopens the store at path (RecoverLog where Open refuses it),
 // checks it and what the maintenance calls left against the report, and
 // returns a line for the log. f is nil for the run without a fault.
-func h172Check(t *testing.T, label, path string, ls []h172Line, killed bool, f *h172Fault) string {
+func h172Check(t *testing.T, label, path string, opts ckpt.Options, ls []h172Line, killed bool, f *h172Fault) string {
 	t.Helper()
 	ctx := context.Background()
 	m := h172Build(ls)
@@ -268,15 +268,15 @@ func h172Check(t *testing.T, label, path string, ls []h172Line, killed bool, f *
 		fail("errors without a fault: %v", m.errs)
 	}
 	refused := ""
-	s, err := ckpt.Open(path, ckpt.Options{})
+	s, err := ckpt.Open(path, opts)
 	if errors.Is(err, ckpt.ErrCorrupt) {
 		refused = fmt.Sprintf(" (Open refused: %v)", err)
 		fail("Open refuses the file a fault left: %v", err)
-		if _, rerr := ckpt.RecoverLog(path, ckpt.Options{}); rerr != nil {
+		if _, rerr := ckpt.RecoverLog(path, opts); rerr != nil {
 			fail("RecoverLog: %v", rerr)
 			return "refused"
 		}
-		s, err = ckpt.Open(path, ckpt.Options{})
+		s, err = ckpt.Open(path, opts)
 	}
 	if err != nil {
 		fail("Open after the fault: %v", err)
@@ -319,7 +319,9 @@ func h172Check(t *testing.T, label, path string, ls []h172Line, killed bool, f *
 			}
 			name := map[string]string{"backup": "bk%d.db", "import": "imp%d.db", "importfile": "impf%d.db"}[op]
 			name = fmt.Sprintf(name, k)
-			b, err := ckpt.Open(filepath.Join(filepath.Dir(path), name), ckpt.Options{ReadOnly: true})
+			ro := opts
+			ro.ReadOnly = true
+			b, err := ckpt.Open(filepath.Join(filepath.Dir(path), name), ro)
 			if err != nil {
 				fail("%s %d returned nil; its store does not open: %v", op, k, err)
 				continue

@@ -22,6 +22,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ckpt-go/ckpt"
 )
 
 func TestH172AFailingMmapAfterACompactStopsNothing(t *testing.T) {
@@ -67,7 +69,7 @@ func TestH172AFailingMmapAfterACompactStopsNothing(t *testing.T) {
 		t.Errorf("Export: %s", got["X"])
 	}
 	// And a reopen has everything (the oracle of the hunt, in short).
-	if res := h172Check(t, "after the failed remap", path, nil, false, f); t.Failed() {
+	if res := h172Check(t, "after the failed remap", path, ckpt.Options{}, nil, false, f); t.Failed() {
 		t.Log(res)
 	}
 }

@@ -62,6 +62,9 @@ type h172Fault struct {
 	// fault lands in the writes and maintenance, not in Open.
 	attach bool
 	steps  int
+	// Set by h172Round: the store's path and the child's report.
+	path   string
+	report []h172Line
 }
 
 func (f h172Fault) String() string {
@@ -247,6 +250,7 @@ func h172Profile(t *testing.T, strace, mode string, steps int) map[string]int {
 			classes = append(classes, c)
 		}
 	}
+	seed := h246Seed(t, mode, path)
 	cmd := h172Cmd(strace, []string{"-f", "-qq", "-c", "-o", prof, "-e", "trace=" + strings.Join(classes, ",")}, mode, steps, path, rep)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("profile run: %v\n%s", err, out)
@@ -264,11 +268,12 @@ func h172Profile(t *testing.T, strace, mode string, steps int) map[string]int {
 			}
 		}
 	}
-	h172Check(t, "profile "+mode, path, h172Parse(t, rep), false, nil)
+	h172Check(t, "profile "+mode, path, h172Opts(mode), h172After(seed, h172Parse(t, rep)), false, nil)
 	// The store file's mappings, counted apart (-P).
 	path2 := filepath.Join(t.TempDir(), "s.db")
 	rep = h172RepFile(t, filepath.Dir(path2))
 	defer rep.Close()
+	seed = h246Seed(t, mode, path2)
 	cmd = h172Cmd(strace, []string{"-f", "-qq", "-c", "-o", prof, "-P", path2, "-e", "trace=mmap"}, mode, steps, path2, rep)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("profile run: %v\n%s", err, out)
@@ -282,7 +287,7 @@ func h172Profile(t *testing.T, strace, mode string, steps int) map[string]int {
 			counts["mmap"], _ = strconv.Atoi(fs[3])
 		}
 	}
-	h172Check(t, "profile mmap "+mode, path2, h172Parse(t, rep), false, nil)
+	h172Check(t, "profile mmap "+mode, path2, h172Opts(mode), h172After(seed, h172Parse(t, rep)), false, nil)
 	return counts
 }
 
@@ -302,8 +307,11 @@ func h172Round(t *testing.T, strace string, f *h172Fault) string {
 		when += "+"
 	}
 	var before []h172Line
-	if f.mode == "replay" {
+	switch f.mode {
+	case "replay":
 		before = h172Crashed(t, path)
+	case "rekey", "rekey-nowal":
+		before = h246Seed(t, f.mode, path)
 	}
 	trace := filepath.Join(dir, "trace")
 	args := []string{"-f", "-qq", "-y", "-o", trace}
@@ -360,11 +368,8 @@ func h172Round(t *testing.T, strace string, f *h172Fault) string {
 		t.Errorf("%s: the child died: %v; stderr:\n%s", f, err, stderr.String())
 		return "died"
 	}
-	ev := h172Parse(t, rep)
-	for i := range ev {
-		ev[i].seq += 1 << 20 // after the killed run's
-	}
-	ev = append(before, ev...)
+	ev := h172After(before, h172Parse(t, rep))
+	f.path, f.report = path, ev
 	hits, first := 0, ""
 	if b, err := os.ReadFile(trace); err == nil {
 		for l := range strings.Lines(string(b)) {
@@ -398,7 +403,7 @@ func h172Round(t *testing.T, strace string, f *h172Fault) string {
 			}
 		}
 	}
-	res := h172Check(t, f.String(), path, ev, killed, f)
+	res := h172Check(t, f.String(), path, h172Opts(f.mode), ev, killed, f)
 	if !failed && t.Failed() || os.Getenv("CKPT_H172_DUMP") != "" {
 		b, _ := os.ReadFile(trace)
 		var rl []string
@@ -408,6 +413,18 @@ func h172Round(t *testing.T, strace string, f *h172Fault) string {
 		t.Logf("%s: the report:\n%s\nthe trace:\n%s", f, strings.Join(rl, "\n"), b)
 	}
 	return fmt.Sprintf("injected %d (first: %s): %s", hits, first, res)
+}
+
+// h172After is the report ev of a child that ran after the one (or the
+// seeding) that reported before: its sequence numbers follow before's.
+func h172After(before, ev []h172Line) []h172Line {
+	if before == nil {
+		return ev
+	}
+	for i := range ev {
+		ev[i].seq += 1 << 20
+	}
+	return append(before, ev...)
 }
 
 var errH172Hung = errors.New("hung")
