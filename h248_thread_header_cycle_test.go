@@ -1,0 +1,160 @@
+package ckpt
+
+// H248: a thread bucket whose header (its root page id, in a leaf of
+// threads/) is damaged to name a page above it is kept by a read-only
+// Open as that thread's damage alone (precheck_damaged.go's header mark):
+// opening threads/<thread> panics into ErrCorrupt naming it. The walks
+// over every thread that go on past a damaged thread (Verify, Export's
+// SkipDamaged, RecentThreads) still asked r.Exists of the thread's
+// bucket outside the thread's own guard, so that one panic ended the
+// whole call: Export failed, Verify stopped with "reading the file
+// failed" (Incomplete, the index unchecked), RecentThreads with the
+// thread's name as its prefix failed.
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// h248HeaderCycleFile writes the store of h231ManyThreads with th000's
+// bucket header (its root id in the leaf of threads/) damaged to name a
+// page above it, a page cycle a read-only Open keeps, and returns the
+// damaged file's path, the clean file's path and every thread.
+func h248HeaderCycleFile(t *testing.T) (damagedPath, cleanPath string, threads []string) {
+	t.Helper()
+	dir := t.TempDir()
+	cleanPath = filepath.Join(dir, "clean.db")
+	clean, threads, _ := h231ManyThreadsFile(t, cleanPath)
+	cw := bwWalk(clean)
+	owner := bwJoin([]string{string(bucketThreads), "th000"})
+	damagedPath = filepath.Join(dir, "damaged.db")
+	for _, sp := range h231RootSpots(clean, cw, bwJoin([]string{string(bucketThreads)})) {
+		if sp.owner != owner {
+			continue
+		}
+		for _, pid := range slices.Sorted(maps.Keys(cw.pages)) {
+			if p := cw.pages[pid]; p.owner != "" && p.owner != sp.parent && !strings.HasPrefix(sp.parent, p.owner+"/") {
+				continue // not above the damaged bucket
+			}
+			damaged := bytes.Clone(clean)
+			binary.LittleEndian.PutUint64(damaged[sp.at:], uint64(pid))
+			if err := os.WriteFile(damagedPath, damaged, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if h190Cycle(t, damagedPath) {
+				return damagedPath, cleanPath, threads
+			}
+		}
+	}
+	t.Fatal("no damaged header of th000 made a page cycle (the layout changed?)")
+	return "", "", nil
+}
+
+// h248OpenRO opens path read-only and checks that th000 reads ErrCorrupt
+// naming its bucket (the damage is the one h248HeaderCycleFile made).
+func h248OpenRO(t *testing.T, path string) *Store {
+	t.Helper()
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only Open: %v, want the file kept", err)
+	}
+	t.Cleanup(func() { _ = ro.Close() })
+	if _, err := ro.Latest(context.Background(), "th000"); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "threads/th000") {
+		t.Fatalf("Latest of th000: %v, want ErrCorrupt naming threads/th000", err)
+	}
+	return ro
+}
+
+// TestH248ExportSkipDamagedPassesAThreadWhoseHeaderIsDamaged: Export with
+// SkipDamaged leaves th000 out and writes every other thread, whether it
+// walks every thread or is given th000 by name.
+func TestH248ExportSkipDamagedPassesAThreadWhoseHeaderIsDamaged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path, _, threads := h248HeaderCycleFile(t)
+	ro := h248OpenRO(t, path)
+	sum, err := h229Bounded2(t, "Export", func() (DumpSummary, error) {
+		return ro.Export(ctx, io.Discard, ExportOptions{SkipDamaged: true})
+	})
+	if err != nil || !slices.Equal(sum.Damaged, []string{"th000"}) || sum.Threads != int64(len(threads)-1) {
+		t.Errorf("Export of every thread, SkipDamaged: %d threads, damaged %q, %v; want %d threads, damaged [th000], nil",
+			sum.Threads, sum.Damaged, err, len(threads)-1)
+	}
+	sum, err = h229Bounded2(t, "Export", func() (DumpSummary, error) {
+		return ro.Export(ctx, io.Discard, ExportOptions{Threads: []string{"th000", "th001"}, SkipDamaged: true})
+	})
+	if err != nil || !slices.Equal(sum.Damaged, []string{"th000"}) || sum.Threads != 1 {
+		t.Errorf("Export of th000 and th001, SkipDamaged: %d threads, damaged %q, %v; want 1 thread, damaged [th000], nil",
+			sum.Threads, sum.Damaged, err)
+	}
+	if _, err := ro.Export(ctx, io.Discard, ExportOptions{}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Export without SkipDamaged: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestH248VerifyOfAThreadWhoseHeaderIsDamagedFinishes: Verify names th000
+// damaged and checks everything else, the directory of threads and the
+// index included: the report is not Incomplete, holds no "reading the
+// file failed", and counts the index entries a clean file's Verify does.
+func TestH248VerifyOfAThreadWhoseHeaderIsDamagedFinishes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path, cleanPath, threads := h248HeaderCycleFile(t)
+	clean, err := Open(cleanPath, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := clean.Verify(ctx, VerifyOptions{})
+	_ = clean.Close()
+	if err != nil || !want.OK() {
+		t.Fatalf("Verify of the clean file: %v %+v", err, want)
+	}
+	ro := h248OpenRO(t, path)
+	var rep *VerifyReport
+	if err := h229Bounded(t, "Verify", func() error {
+		var err error
+		rep, err = ro.Verify(ctx, VerifyOptions{})
+		return err
+	}); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	for _, p := range rep.Problems {
+		if p.Thread == "" && strings.Contains(p.Detail, "reading the file failed") {
+			t.Errorf("Verify stopped at th000's damage: %s", p.Detail)
+		}
+	}
+	if rep.Incomplete || !slices.Equal(rep.DamagedThreads, []string{"th000"}) || rep.Threads != len(threads) || rep.IndexEntries != want.IndexEntries {
+		t.Errorf("Verify: incomplete %v, damaged %q, %d threads, %d index entries; want complete, damaged [th000], %d threads, %d index entries",
+			rep.Incomplete, rep.DamagedThreads, rep.Threads, rep.IndexEntries, len(threads), want.IndexEntries)
+	}
+}
+
+// TestH248RecentThreadsPrefixOfAThreadWhoseHeaderIsDamaged: RecentThreads
+// whose prefix is th000's whole name lists th000 with its ErrCorrupt, as
+// a page without a prefix does, instead of failing.
+func TestH248RecentThreadsPrefixOfAThreadWhoseHeaderIsDamaged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path, _, _ := h248HeaderCycleFile(t)
+	ro := h248OpenRO(t, path)
+	var page ThreadPage
+	if err := h229Bounded(t, "RecentThreads", func() error {
+		var err error
+		page, err = ro.RecentThreads(ctx, ThreadQuery{Prefix: "th000"})
+		return err
+	}); err != nil {
+		t.Fatalf("RecentThreads prefix th000: %v, want th000 listed with its error", err)
+	}
+	if page.Total != 1 || len(page.Threads) != 1 || page.Threads[0].ThreadID != "th000" || len(page.Errs) != 1 || !errors.Is(page.Errs[0], ErrCorrupt) {
+		t.Errorf("RecentThreads prefix th000: total %d, threads %+v, errs %v; want th000 alone with ErrCorrupt", page.Total, page.Threads, page.Errs)
+	}
+}
