@@ -147,8 +147,10 @@ func eachThreadName(r reader, prefix string, fn func(thread string) error) error
 	var after []byte
 	if prefix != "" {
 		// Buckets starts after a name: the thread named prefix itself is
-		// taken first, then the walk starts at it.
-		if r.Exists(threadBucket(prefix)) {
+		// taken first, then the walk starts at it. threadFound: a
+		// damaged bucket is found, and its summary's ErrCorrupt is its
+		// own, as for a thread the walk names.
+		if threadFound(r, prefix) {
 			if err := fn(prefix); err != nil {
 				return err
 			}
