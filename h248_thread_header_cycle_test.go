@@ -158,3 +158,79 @@ func TestH248RecentThreadsPrefixOfAThreadWhoseHeaderIsDamaged(t *testing.T) {
 		t.Errorf("RecentThreads prefix th000: total %d, threads %+v, errs %v; want th000 alone with ErrCorrupt", page.Total, page.Threads, page.Errs)
 	}
 }
+
+// TestH248VerifyBlamesNoThreadForADamagedIndexOrDir: a branch page of the
+// global index or of the directory of threads whose child id is damaged
+// to name a page above it, a page cycle a read-only Open keeps (that
+// bucket alone reads ErrCorrupt). Every thread's own records are sound
+// (with the index damaged, Export's SkipDamaged leaves none out). Verify
+// named every thread damaged (each thread's check looks its checkpoints
+// up in the index, and its namespaces in the directory, under the
+// thread's guard), telling a user that every thread was lost; it must
+// name the damaged bucket instead, no thread, and say the check is
+// incomplete (VerifyReport.DamagedThreads: a thread's own records or
+// pages; Incomplete: damage outside any one thread).
+func TestH248VerifyBlamesNoThreadForADamagedIndexOrDir(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	clean, threads, _ := h231ManyThreadsFile(t, filepath.Join(dir, "clean.db"))
+	cw := bwWalk(clean)
+	ids := slices.Sorted(maps.Keys(cw.pages))
+	for _, bucket := range [][]byte{bucketIndex, dirPath[0]} {
+		owner := bwJoin([]string{string(bucket)})
+		path := filepath.Join(dir, string(bucket)+".db")
+		found := false
+	spots:
+		for _, did := range ids {
+			if d := cw.pages[did]; !d.branch || d.owner != owner {
+				continue
+			}
+			for _, pid := range ids {
+				if cw.pages[pid].owner != "" {
+					continue // a page of the top buckets' tree: above every bucket
+				}
+				damaged := bytes.Clone(clean)
+				binary.LittleEndian.PutUint64(damaged[did*cw.ps+bwHeader+8:], uint64(pid))
+				if err := os.WriteFile(path, damaged, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if !h190Cycle(t, path) {
+					continue
+				}
+				found = true
+				break spots
+			}
+		}
+		if !found {
+			t.Fatalf("%s: no damaged branch id made a page cycle (the layout changed?)", bucket)
+		}
+		ro, err := Open(path, Options{ReadOnly: true})
+		if err != nil {
+			t.Fatalf("%s: read-only Open: %v, want the file kept", bucket, err)
+		}
+		if bytes.Equal(bucket, bucketIndex) {
+			// Every thread's own records read: Export does not read the
+			// index. (The directory of threads it does read, for each
+			// thread's namespaces.)
+			sum, err := h229Bounded2(t, "Export", func() (DumpSummary, error) {
+				return ro.Export(ctx, io.Discard, ExportOptions{SkipDamaged: true})
+			})
+			if err != nil || len(sum.Damaged) != 0 || sum.Threads != int64(len(threads)) {
+				t.Errorf("%s: Export, SkipDamaged: %d threads, damaged %d, %v; want every thread", bucket, sum.Threads, len(sum.Damaged), err)
+			}
+		}
+		rep, err := h229Bounded2(t, "Verify", func() (*VerifyReport, error) { return ro.Verify(ctx, VerifyOptions{}) })
+		_ = ro.Close()
+		if err != nil {
+			t.Fatalf("%s: Verify: %v", bucket, err)
+		}
+		named := slices.ContainsFunc(rep.Problems, func(p Problem) bool {
+			return p.Thread == "" && strings.Contains(p.Detail, "bucket "+string(bucket)+":")
+		})
+		if len(rep.DamagedThreads) != 0 || !rep.Incomplete || !named || rep.Threads != len(threads) {
+			t.Errorf("%s: Verify: %d threads checked, damaged %d (first %q), incomplete %v, a problem naming the bucket %v; "+
+				"want %d threads checked, none damaged, incomplete, the bucket named", bucket, rep.Threads, len(rep.DamagedThreads), rep.DamagedThreads[:min(3, len(rep.DamagedThreads))], rep.Incomplete, named, len(threads))
+		}
+	}
+}
