@@ -234,3 +234,57 @@ func TestH248VerifyBlamesNoThreadForADamagedIndexOrDir(t *testing.T) {
 		}
 	}
 }
+
+// TestH248ExportFailsWholeOnADamagedDir: a page cycle a read-only Open
+// keeps in the directory of threads, which Export reads for each
+// thread's namespaces: damage outside any one thread, which fails Export
+// as a whole, the error saying where. With SkipDamaged it returned nil
+// and an empty dump that named every thread damaged, their own records
+// sound.
+func TestH248ExportFailsWholeOnADamagedDir(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	clean, _, _ := h231ManyThreadsFile(t, filepath.Join(dir, "clean.db"))
+	cw := bwWalk(clean)
+	ids := slices.Sorted(maps.Keys(cw.pages))
+	owner := bwJoin([]string{string(bucketDir)})
+	path := filepath.Join(dir, "dir.db")
+	found := false
+spots:
+	for _, did := range ids {
+		if d := cw.pages[did]; !d.branch || d.owner != owner {
+			continue
+		}
+		for _, pid := range ids {
+			if cw.pages[pid].owner != "" {
+				continue // a page of the top buckets' tree: above every bucket
+			}
+			damaged := bytes.Clone(clean)
+			binary.LittleEndian.PutUint64(damaged[did*cw.ps+bwHeader+8:], uint64(pid))
+			if err := os.WriteFile(path, damaged, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if found = h190Cycle(t, path); found {
+				break spots
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no damaged branch id of dir made a page cycle (the layout changed?)")
+	}
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only Open: %v, want the file kept", err)
+	}
+	defer ro.Close()
+	for _, skip := range []bool{true, false} {
+		sum, err := h229Bounded2(t, "Export", func() (DumpSummary, error) {
+			return ro.Export(ctx, io.Discard, ExportOptions{SkipDamaged: skip})
+		})
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "bucket dir:") || len(sum.Damaged) != 0 {
+			t.Errorf("Export, SkipDamaged %v: %d threads, %d damaged, %v; want ErrCorrupt naming bucket dir, no thread named damaged",
+				skip, sum.Threads, len(sum.Damaged), err)
+		}
+	}
+}
