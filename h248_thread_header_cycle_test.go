@@ -235,15 +235,12 @@ func TestH248VerifyBlamesNoThreadForADamagedIndexOrDir(t *testing.T) {
 	}
 }
 
-// TestH248ExportFailsWholeOnADamagedDir: a page cycle a read-only Open
-// keeps in the directory of threads, which Export reads for each
-// thread's namespaces: damage outside any one thread, which fails Export
-// as a whole, the error saying where. With SkipDamaged it returned nil
-// and an empty dump that named every thread damaged, their own records
-// sound.
-func TestH248ExportFailsWholeOnADamagedDir(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
+// h248DirCycleFile writes the store of h231ManyThreads with a branch
+// page of the directory of threads naming a page of the top buckets'
+// tree as its child: a page cycle a read-only Open keeps, dir alone
+// reading ErrCorrupt. It returns the damaged file's path.
+func h248DirCycleFile(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	clean, _, _ := h231ManyThreadsFile(t, filepath.Join(dir, "clean.db"))
 	cw := bwWalk(clean)
@@ -273,6 +270,19 @@ spots:
 	if !found {
 		t.Fatal("no damaged branch id of dir made a page cycle (the layout changed?)")
 	}
+	return path
+}
+
+// TestH248ExportFailsWholeOnADamagedDir: a page cycle a read-only Open
+// keeps in the directory of threads, which Export reads for each
+// thread's namespaces: damage outside any one thread, which fails Export
+// as a whole, the error saying where. With SkipDamaged it returned nil
+// and an empty dump that named every thread damaged, their own records
+// sound.
+func TestH248ExportFailsWholeOnADamagedDir(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := h248DirCycleFile(t)
 	ro, err := Open(path, Options{ReadOnly: true})
 	if err != nil {
 		t.Fatalf("read-only Open: %v, want the file kept", err)
@@ -286,5 +296,39 @@ spots:
 			t.Errorf("Export, SkipDamaged %v: %d threads, %d damaged, %v; want ErrCorrupt naming bucket dir, no thread named damaged",
 				skip, sum.Threads, len(sum.Damaged), err)
 		}
+	}
+}
+
+// TestH248ThreadsFailWholeOnADamagedDir: Threads and RecentThreads read
+// each thread's namespaces in the directory of threads, so a page cycle
+// there is damage outside any one thread: the call fails, saying where,
+// where each thread was listed damaged.
+func TestH248ThreadsFailWholeOnADamagedDir(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ro, err := Open(h248DirCycleFile(t), Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only Open: %v, want the file kept", err)
+	}
+	defer ro.Close()
+	listed, damaged := 0, 0
+	err = h229Bounded(t, "Threads", func() error {
+		for info, err := range ro.Threads(ctx) {
+			if info.ThreadID == "" {
+				return err
+			}
+			listed++
+			if err != nil {
+				damaged++
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "bucket dir:") || damaged > 0 {
+		t.Errorf("Threads: %d listed, %d of them damaged, %v; want ErrCorrupt naming bucket dir, no thread damaged", listed, damaged, err)
+	}
+	page, err := h229Bounded2(t, "RecentThreads", func() (ThreadPage, error) { return ro.RecentThreads(ctx, ThreadQuery{}) })
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "bucket dir:") {
+		t.Errorf("RecentThreads: %d threads, %d errs, %v; want ErrCorrupt naming bucket dir", len(page.Threads), len(page.Errs), err)
 	}
 }
