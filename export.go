@@ -41,8 +41,6 @@ import (
 	"io"
 	"path/filepath"
 	"unicode/utf8"
-
-	"github.com/ckpt-go/ckpt/internal/engine"
 )
 
 // exportVersion is the version of the dump format above.
@@ -167,15 +165,11 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 		return sum, err
 	}
 	err := s.view(ctx, func(r reader) error {
-		if !s.unlisted {
-			// Every thread's read looks its namespaces up in the
-			// directory of threads (exportThread): one whose pages a
-			// read-only handle found leading into a cycle is damage
-			// outside any one thread, which fails the export as a
-			// whole, not each thread (SkipDamaged named them all).
-			if err := engine.Guard("export: the directory of threads", func() error { r.Exists(dirPath); return nil }); err != nil {
-				return err
-			}
+		// Every thread's read looks its namespaces up in the directory
+		// of threads (exportThread): SkipDamaged named every thread
+		// damaged for a cycle there.
+		if err := dirCycle(r, !s.unlisted, "export"); err != nil {
+			return err
 		}
 		for _, t := range threads {
 			// threadFound: a damaged thread bucket (a read-only handle's,

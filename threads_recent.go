@@ -72,6 +72,9 @@ func (s *Store) RecentThreads(ctx context.Context, q ThreadQuery) (ThreadPage, e
 	// page one short of its Limit, with a Total that counted it) and
 	// showed one written since it out of the page's order.
 	err := s.view(ctx, func(r reader) (err error) {
+		if err := dirCycle(r, !s.unlisted, "recent threads"); err != nil {
+			return err
+		}
 		if page.Total, err = countThreads(r, q.Prefix); err != nil {
 			return err
 		}
