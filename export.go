@@ -165,8 +165,17 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 		return sum, err
 	}
 	err := s.view(ctx, func(r reader) error {
+		// Every thread's read looks its namespaces up in the directory
+		// of threads (exportThread): SkipDamaged named every thread
+		// damaged for a cycle there.
+		if err := dirCycle(r, !s.unlisted, "export"); err != nil {
+			return err
+		}
 		for _, t := range threads {
-			if !r.Exists(bucketPath{bucketThreads, []byte(t)}) {
+			// threadFound: a damaged thread bucket (a read-only handle's,
+			// whose pages lead into a cycle) is found, and exportOne
+			// gives it its own ErrCorrupt (SkipDamaged leaves it out).
+			if !threadFound(r, t) {
 				if err := threadHidden(r, t); err != nil {
 					return err
 				}
@@ -235,11 +244,12 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Du
 					name = bytes.Clone(n)
 					return errStop
 				})
-				if err == nil && name != nil && !r.Exists(threadBucket(string(name))) {
+				if err == nil && name != nil && !threadFound(r, string(name)) {
 					// The walk found a name its lookup does not: a name
 					// out of order in a damaged page. The walk would go on
 					// from it past every thread after it, and the dump
-					// would end whole-looking without them.
+					// would end whole-looking without them. A damaged
+					// bucket is found (threadFound): exportOne reads it.
 					return fmt.Errorf("%w: thread %q: its name is out of place in the list of threads (a damaged page)", ErrCorrupt, name)
 				}
 				return err

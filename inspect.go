@@ -53,6 +53,9 @@ func (s *Store) Threads(ctx context.Context) iter.Seq2[ThreadInfo, error] {
 			var page []ThreadInfo
 			var errs []error
 			err := s.view(ctx, func(r reader) error {
+				if err := dirCycle(r, !s.unlisted, "threads"); err != nil {
+					return err
+				}
 				return r.Buckets(bucketPath{bucketThreads}, after, func(name []byte) error {
 					info, err := summariseOwn(r, string(name), !s.untallied, !s.unlisted)
 					if err != nil && (!errors.Is(err, ErrCorrupt) || !threadFound(r, string(name))) {
@@ -112,6 +115,19 @@ func threadFound(r reader, thread string) bool {
 	found := false
 	damaged := engine.OpensDamaged(func() { found = r.Exists(threadBucket(thread)) })
 	return found || damaged
+}
+
+// dirCycle returns ErrCorrupt naming the directory of threads when a
+// read-only handle found its pages leading into a cycle (engine's
+// checkDamaged), in a file that lists namespaces there (lists): every
+// thread's read looks its namespaces up in it, so it is damage outside
+// any one thread, which fails a walk over the threads as a whole, saying
+// where, instead of naming each thread damaged (their own records read).
+func dirCycle(r reader, lists bool, what string) error {
+	if !lists {
+		return nil
+	}
+	return engine.Guard(what+": the directory of threads", func() error { r.Exists(dirPath); return nil })
 }
 
 // summariseOwn is summariseThread under a guard of its own: a read-only

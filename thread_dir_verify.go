@@ -25,7 +25,7 @@ func verifyDir(r reader, rep *VerifyReport, lists bool) {
 		case !ok:
 			rep.add(Problem{Check: "thread", Detail: fmt.Sprintf("directory key %x is malformed", k)})
 		case isNS && thread == last:
-		case !r.Exists(threadBucket(thread)):
+		case !threadFound(r, thread): // a damaged bucket is found: its thread's problem is told already
 			last = thread
 			rep.add(Problem{Check: "thread", Thread: thread, Detail: "in the directory of threads, its bucket is not found (a damaged key or page hides its checkpoints)"})
 		}

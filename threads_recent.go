@@ -72,6 +72,9 @@ func (s *Store) RecentThreads(ctx context.Context, q ThreadQuery) (ThreadPage, e
 	// page one short of its Limit, with a Total that counted it) and
 	// showed one written since it out of the page's order.
 	err := s.view(ctx, func(r reader) (err error) {
+		if err := dirCycle(r, !s.unlisted, "recent threads"); err != nil {
+			return err
+		}
 		if page.Total, err = countThreads(r, q.Prefix); err != nil {
 			return err
 		}
@@ -147,8 +150,10 @@ func eachThreadName(r reader, prefix string, fn func(thread string) error) error
 	var after []byte
 	if prefix != "" {
 		// Buckets starts after a name: the thread named prefix itself is
-		// taken first, then the walk starts at it.
-		if r.Exists(threadBucket(prefix)) {
+		// taken first, then the walk starts at it. threadFound: a
+		// damaged bucket is found, and its summary's ErrCorrupt is its
+		// own, as for a thread the walk names.
+		if threadFound(r, prefix) {
 			if err := fn(prefix); err != nil {
 				return err
 			}

@@ -70,7 +70,10 @@ type VerifyReport struct {
 	DamagedThreads []string `json:"damaged_threads,omitempty"`
 	// Incomplete says the check stopped before it was done: damage
 	// outside any one thread's records (bbolt's pages, the list of
-	// threads, a page bbolt failed on) ended it, as the Problems say.
+	// threads, a page bbolt failed on) ended it, or left out the checks
+	// of a bucket every thread's check reads in (the global index, the
+	// directory of threads, whose pages lead into a cycle), as the
+	// Problems say.
 	// Threads counts the threads checked, and DamagedThreads names the
 	// damaged among those only: a thread named nowhere is not known to be
 	// sound. Never set with PagesOnly, which checks no thread.
@@ -80,6 +83,25 @@ type VerifyReport struct {
 	// beyond that.
 	Problems  []Problem `json:"problems"`
 	Truncated int       `json:"truncated"`
+
+	// lostIndex and lostDir: that bucket's pages lead into a cycle
+	// (sharedLost), and the checks leave it unread.
+	lostIndex, lostDir bool
+}
+
+// sharedLost tells whether the top bucket, which the check of every
+// thread reads in (the global index, the directory of threads), is one
+// whose pages lead into a cycle on a read-only handle that kept the file
+// (engine.HasDamaged), and if so reports it once and the check
+// incomplete: damage outside any one thread. Met under each thread's
+// guard instead, it named every thread damaged, their own records sound.
+func (r *VerifyReport) sharedLost(rd reader, bucket []byte) bool {
+	err := engine.Guard("verify: open bucket "+string(bucket), func() error { rd.Exists(bucketPath{bucket}); return nil })
+	if err != nil {
+		r.add(Problem{Check: "file", Detail: err.Error() + " (its checks left out)"})
+		r.Incomplete = true
+	}
+	return err != nil
 }
 
 // OK reports whether Verify found nothing wrong.
@@ -313,6 +335,10 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 		rep.add(Problem{Check: "import", Detail: err.Error()})
 	}
 	format, _ := formatOf(r)
+	if confined {
+		rep.lostIndex = rep.sharedLost(r, bucketIndex)
+		rep.lostDir = format >= dirFormat && rep.sharedLost(r, dirPath[0])
+	}
 	if err := r.Buckets(bucketPath{bucketThreads}, nil, func(name []byte) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -329,7 +355,7 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 			if format >= tallyFormat {
 				verifyTallies(r, string(name), rep)
 			}
-			if format >= nsFormat {
+			if format >= nsFormat && !rep.lostDir {
 				verifyNamespaces(r, string(name), rep)
 			}
 			return nil
@@ -364,10 +390,15 @@ func verifyAll(ctx context.Context, r reader, kr *keyring, rep *VerifyReport, op
 	// the threads against until a read-write Open writes it: checked, each
 	// of its threads was reported missing from it, an intact file called
 	// damaged (read-only, as `ckpt verify` opens it).
-	if dirless, err := dirlessFile(r, format); err != nil {
-		return err
-	} else if format >= dirFormat && !dirless {
-		verifyDir(r, rep, format >= nsFormat)
+	if !rep.lostDir {
+		if dirless, err := dirlessFile(r, format); err != nil {
+			return err
+		} else if format >= dirFormat && !dirless {
+			verifyDir(r, rep, format >= nsFormat)
+		}
+	}
+	if rep.lostIndex {
+		return ctx.Err()
 	}
 	rep.scanned("", bucketIndex, r.Scan(bucketPath{bucketIndex}, nil, nil, false, func(k, _ []byte) error {
 		rep.IndexEntries++
@@ -422,7 +453,7 @@ func verifyThread(r reader, kr *keyring, thread string, rep *VerifyReport) {
 		if !r.Has(threadPath(thread, bucketOrder), orderKey(id, ns)) {
 			problem("order", ns, &id, "checkpoint missing from the thread's history order")
 		}
-		if !r.Has(bucketPath{bucketIndex}, indexKey(id, thread, ns)) {
+		if !rep.lostIndex && !r.Has(bucketPath{bucketIndex}, indexKey(id, thread, ns)) {
 			problem("index", ns, &id, "checkpoint missing from the global index")
 		}
 		if rec == nil {
