@@ -175,36 +175,9 @@ func TestH248VerifyBlamesNoThreadForADamagedIndexOrDir(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	clean, threads, _ := h231ManyThreadsFile(t, filepath.Join(dir, "clean.db"))
-	cw := bwWalk(clean)
-	ids := slices.Sorted(maps.Keys(cw.pages))
 	for _, bucket := range [][]byte{bucketIndex, dirPath[0]} {
-		owner := bwJoin([]string{string(bucket)})
 		path := filepath.Join(dir, string(bucket)+".db")
-		found := false
-	spots:
-		for _, did := range ids {
-			if d := cw.pages[did]; !d.branch || d.owner != owner {
-				continue
-			}
-			for _, pid := range ids {
-				if cw.pages[pid].owner != "" {
-					continue // a page of the top buckets' tree: above every bucket
-				}
-				damaged := bytes.Clone(clean)
-				binary.LittleEndian.PutUint64(damaged[did*cw.ps+bwHeader+8:], uint64(pid))
-				if err := os.WriteFile(path, damaged, 0o600); err != nil {
-					t.Fatal(err)
-				}
-				if !h190Cycle(t, path) {
-					continue
-				}
-				found = true
-				break spots
-			}
-		}
-		if !found {
-			t.Fatalf("%s: no damaged branch id made a page cycle (the layout changed?)", bucket)
-		}
+		h248TopCycle(t, clean, bucket, path)
 		ro, err := Open(path, Options{ReadOnly: true})
 		if err != nil {
 			t.Fatalf("%s: read-only Open: %v, want the file kept", bucket, err)
@@ -243,12 +216,20 @@ func h248DirCycleFile(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	clean, _, _ := h231ManyThreadsFile(t, filepath.Join(dir, "clean.db"))
+	path := filepath.Join(dir, "dir.db")
+	h248TopCycle(t, clean, bucketDir, path)
+	return path
+}
+
+// h248TopCycle writes at path the file clean with a branch page of the
+// top bucket named bucket naming a page of the top buckets' tree as its
+// child: a page cycle a read-only Open keeps, that bucket alone reading
+// ErrCorrupt.
+func h248TopCycle(t *testing.T, clean, bucket []byte, path string) {
+	t.Helper()
 	cw := bwWalk(clean)
 	ids := slices.Sorted(maps.Keys(cw.pages))
-	owner := bwJoin([]string{string(bucketDir)})
-	path := filepath.Join(dir, "dir.db")
-	found := false
-spots:
+	owner := bwJoin([]string{string(bucket)})
 	for _, did := range ids {
 		if d := cw.pages[did]; !d.branch || d.owner != owner {
 			continue
@@ -262,15 +243,12 @@ spots:
 			if err := os.WriteFile(path, damaged, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if found = h190Cycle(t, path); found {
-				break spots
+			if h190Cycle(t, path) {
+				return
 			}
 		}
 	}
-	if !found {
-		t.Fatal("no damaged branch id of dir made a page cycle (the layout changed?)")
-	}
-	return path
+	t.Fatalf("%s: no damaged branch id made a page cycle (the layout changed?)", bucket)
 }
 
 // TestH248ExportFailsWholeOnADamagedDir: a page cycle a read-only Open
