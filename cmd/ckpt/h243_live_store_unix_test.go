@@ -114,6 +114,22 @@ func (w *liveWriter) stop(t *testing.T) {
 	}
 }
 
+// stopAndReopen stops the service, checks the file with ckpt verify and
+// opens it read-only for the test to read what the service acknowledged.
+func (w *liveWriter) stopAndReopen(t *testing.T, dir, db string) *ckpt.Store {
+	t.Helper()
+	w.stop(t)
+	if v := runIn(t, dir, "", "verify", db); v.code != 0 || !strings.Contains(v.stdout, "checked 4 threads") {
+		t.Fatalf("verify after the service closed the store:\n%s", v)
+	}
+	s, err := ckpt.Open(db, ckpt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 // An operator runs the read commands on the file of a running service,
 // one writing with Sync writers, one with Async. The file is the
 // service's alone (bbolt's lock): every command says so, in one line,
@@ -148,15 +164,7 @@ func TestH243ReadCommandsOnALiveStore(t *testing.T) {
 			// file: it acknowledges writes while verify waits (told to wait
 			// ten minutes), which then stops on Ctrl-C.
 			h243WhileWaiting(t, dir, func() { w.waitFor(t, w.count()) }, "verify", db, "--lock-timeout", "10m")
-			w.stop(t)
-			if v := runIn(t, dir, "", "verify", db); v.code != 0 || !strings.Contains(v.stdout, "checked 4 threads") {
-				t.Fatalf("verify after the service closed the store:\n%s", v)
-			}
-			s, err := ckpt.Open(db, ckpt.Options{ReadOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := w.stopAndReopen(t, dir, db)
 			for th, ids := range w.acks {
 				for _, id := range ids {
 					if _, err := s.GetTuple(context.Background(), ckpt.Config{ThreadID: th, CheckpointID: id}); err != nil {

@@ -58,15 +58,7 @@ func TestH246WriteCommandsOnALiveStore(t *testing.T) {
 				}
 			}
 			w.waitFor(t, w.count()) // the service wrote on meanwhile
-			w.stop(t)
-			if v := runIn(t, dir, "", "verify", db); v.code != 0 || !strings.Contains(v.stdout, "checked 4 threads") {
-				t.Fatalf("verify after the service closed the store:\n%s", v)
-			}
-			s, err := ckpt.Open(db, ckpt.Options{ReadOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := w.stopAndReopen(t, dir, db)
 			ctx := context.Background()
 			for th, ids := range w.acks {
 				var got []string
