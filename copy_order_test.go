@@ -161,20 +161,20 @@ func damageStale(orig, now, damaged []byte) string {
 	if w.ps == 0 {
 		return "the file as Open left it has no valid meta page"
 	}
-	live := map[int]bool{}
-	for id := range w.pages {
-		live[id] = true
-	}
-	for _, e := range w.entries {
-		for _, id := range e.pages {
-			live[id] = true
-		}
-	}
+	live, wasLive := reached(w), reached(bwWalk(orig))
 	for i := range orig {
 		if orig[i] == damaged[i] || i < 2*w.ps {
 			continue
 		}
 		id := i / w.ps
+		if !live[id] && !wasLive[id] {
+			// A free page in both files (a stale copy the test edited
+			// too, as TestH182ThreadsStopAtANameOutOfPlace does every
+			// copy of a name): its damage changes nothing either way.
+			// Whether such a copy exists depends on how often the
+			// applier rewrote the page, so this failed now and then.
+			continue
+		}
 		lo, hi := id*w.ps, min((id+1)*w.ps, len(orig), len(now))
 		switch {
 		case !live[id]:
@@ -184,6 +184,20 @@ func damageStale(orig, now, damaged []byte) string {
 		}
 	}
 	return ""
+}
+
+// reached is the set of pages the walk w reaches.
+func reached(w *bwFile) map[int]bool {
+	live := map[int]bool{}
+	for id := range w.pages {
+		live[id] = true
+	}
+	for _, e := range w.entries {
+		for _, id := range e.pages {
+			live[id] = true
+		}
+	}
+	return live
 }
 
 // writeDamage writes into the file at path each byte where damaged
