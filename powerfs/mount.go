@@ -318,8 +318,33 @@ func Mount(t testing.TB) *FS {
 		skip("powerfs: cannot mount FUSE here: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := srv.Unmount(); err != nil {
-			t.Errorf("powerfs: unmount: %v", err)
+		// umount(2) says EBUSY while any process holds a file in the
+		// mount: with the tests in parallel, a child another test is
+		// starting holds copies of every descriptor between its fork and
+		// its exec, and a child just killed until it is torn down. So a
+		// failed unmount is tried again for a while (CI failed once on
+		// the first try), then detached: the mount goes once no one
+		// holds it, and the test's directory can be removed.
+		var err error
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if err = srv.Unmount(); err == nil || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
+			// Not a descriptor of this process's own (the store's): that
+			// would be a leak, which a detach must not hide.
+			fds, _ := os.ReadDir("/proc/self/fd")
+			for _, fd := range fds {
+				if to, lerr := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); lerr == nil && strings.HasPrefix(to, mnt+"/") {
+					t.Errorf("powerfs: unmount: %v: this process still holds %s open", err, to)
+				}
+			}
+			if derr := syscall.Unmount(mnt, syscall.MNT_DETACH); derr != nil {
+				t.Errorf("powerfs: unmount: %v; detach: %v", err, derr)
+			} else {
+				t.Logf("powerfs: unmount: %v for 10 s; detached", err)
+			}
 		}
 	})
 	return &FS{Dir: mnt, Record: rec, r: r}
