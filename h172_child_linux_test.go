@@ -166,19 +166,25 @@ func h172Child(path string) int {
 	return 0
 }
 
+// maintStep returns the runner of round k's maintenance calls: it
+// reports each call's begin, then its error or ok.
+func (r *h172Report) maintStep(k int) func(op string, f func() error) {
+	return func(op string, f func() error) {
+		r.line("M %d %s %d begin", r.next(), op, k)
+		if err := f(); err != nil {
+			r.line("M %d %s %d err %v", r.next(), op, k, err)
+			return
+		}
+		r.line("M %d %s %d ok", r.next(), op, k)
+	}
+}
+
 // h172Maint runs each maintenance call in turn, twice, beside the writers.
 // GC removes a thread a year old that it wrote first (old0, old1).
 func h172Maint(ctx context.Context, s *ckpt.Store, path string, r *h172Report) {
 	dir := filepath.Dir(path)
 	for k := range 2 {
-		do := func(op string, f func() error) {
-			r.line("M %d %s %d begin", r.next(), op, k)
-			if err := f(); err != nil {
-				r.line("M %d %s %d err %v", r.next(), op, k, err)
-				return
-			}
-			r.line("M %d %s %d ok", r.next(), op, k)
-		}
+		do := r.maintStep(k)
 		old := fmt.Sprintf("old%d", k)
 		do("old", func() error {
 			// GC dates a checkpoint by its id: one two years old.

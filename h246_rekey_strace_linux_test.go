@@ -99,14 +99,7 @@ func h246Seed(t *testing.T, mode, path string) []h172Line {
 func h246RekeyMaint(ctx context.Context, s *ckpt.Store, path string, r *h172Report) {
 	dir := filepath.Dir(path)
 	for k := range 2 {
-		do := func(op string, f func() error) {
-			r.line("M %d %s %d begin", r.next(), op, k)
-			if err := f(); err != nil {
-				r.line("M %d %s %d err %v", r.next(), op, k, err)
-				return
-			}
-			r.line("M %d %s %d ok", r.next(), op, k)
-		}
+		do := r.maintStep(k)
 		do("rekey", func() error {
 			_, err := s.Rekey(ctx)
 			return err
