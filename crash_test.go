@@ -117,8 +117,13 @@ func TestMain(m *testing.M) {
 		// Spec25WritesProperty took 64, 60, 32 and 30 s of a loaded
 		// run. Every run draws new cases (a new seed) and replays the
 		// failures kept in testdata/rapid; -rapid.checks=N on the command
-		// line still wins (flag.Parse runs in m.Run, after this).
+		// line still wins (flag.Parse runs after this).
 		_ = flag.Set("rapid.checks", "40")
+	}
+	flag.Parse()
+	if err := ckpt.ApplyWholeSweeps(); err != nil {
+		fmt.Fprintln(os.Stderr, "-whole-sweeps:", err)
+		os.Exit(2)
 	}
 	testchild.Prebuild()
 	code := m.Run()

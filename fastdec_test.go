@@ -183,7 +183,7 @@ func TestFastDecodeAgreesWithMsgpack(t *testing.T) {
 	}
 	// 300 rounds under -race (23 s for 1000 at load 15-20): one goroutine
 	// compares two pure decoders; CI's plain command runs all 1000.
-	rounds := raceRounds(1000, 300)
+	rounds := raceRounds(t, 1000, 300)
 	for range rounds {
 		md := map[string]any{}
 		for range rng.IntN(8) {

@@ -24,7 +24,7 @@ import (
 // value its versions name. With and without the log.
 func TestGCCountHoldsOnSoundStores(t *testing.T) {
 	t.Parallel()
-	for r := range raceRounds(12, 4) {
+	for r := range raceRounds(t, 12, 4) {
 		t.Run(fmt.Sprint(r), func(t *testing.T) {
 			t.Parallel()
 			gcCountRound(t, uint64(r))

@@ -232,7 +232,7 @@ func TestH150ConcurrentCancelFaultHunt(t *testing.T) {
 	if v, err := strconv.ParseUint(os.Getenv("CKPT_H150_SEED"), 10, 64); err == nil {
 		seed = v
 	}
-	rounds := raceRounds(len(h150Modes), len(h150Modes))
+	rounds := raceRounds(t, len(h150Modes), len(h150Modes))
 	if v, err := strconv.Atoi(os.Getenv("CKPT_H150_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}

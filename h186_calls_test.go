@@ -243,7 +243,7 @@ func TestH186MaintOverDamageKeeps(t *testing.T) {
 	t.Parallel()
 	// Each case's calls run one at a time on a damaged copy: under -race
 	// three of the eight (CI's plain command runs all eight).
-	cases, seed := raceRounds(8, 3), uint64(1)
+	cases, seed := raceRounds(t, 8, 3), uint64(1)
 	if v, err := strconv.Atoi(os.Getenv("CKPT_H186_CASES")); err == nil {
 		cases = v
 	}
@@ -467,7 +467,7 @@ func TestH186CopyGCOverDamagedIndexBranch(t *testing.T) {
 // all 5.
 func TestH186WriteThroughFlippedPageID(t *testing.T) {
 	t.Parallel()
-	for range raceRounds(5, 2) {
+	for range raceRounds(t, 5, 2) {
 		h186Hunt(t, 1, 8, 4, "PutFull")
 		h186Hunt(t, 1, 8, 4, "Save")
 	}

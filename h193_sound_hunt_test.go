@@ -38,7 +38,7 @@ func TestH193NoFalseRefusalOnSoundStores(t *testing.T) {
 	var calls atomic.Int64
 	// CKPT_H193_SEED and CKPT_H193_ROUNDS: other seeds, more of them.
 	base := huntSeed("CKPT_H193_SEED", 0)
-	for r := range huntCount("CKPT_H193_ROUNDS", raceRounds(30, 6)) {
+	for r := range huntCount("CKPT_H193_ROUNDS", raceRounds(t, 30, 6)) {
 		t.Run(fmt.Sprint(base+uint64(r)), func(t *testing.T) {
 			t.Parallel()
 			h193SoundRound(t, base+uint64(r), &calls)

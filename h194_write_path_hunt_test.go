@@ -59,7 +59,7 @@ func h194StoreHunt(t *testing.T, opts Options, rng *rand.Rand) {
 	// Under -race the first 300 ops of each mode's sequence (raceRounds:
 	// 336 s of the package's -race run for all 1200, its last minutes
 	// spent on this hunt alone); CI's plain command runs all 1200.
-	for op := range raceRounds(1200, 300) {
+	for op := range raceRounds(t, 1200, 300) {
 		th := fmt.Sprint("t", rng.IntN(12))
 		var err error
 		what := ""

@@ -365,7 +365,7 @@ func h226Sample(t *testing.T, plain, race int) (keep func(i int) bool) {
 		return func(int) bool { return true }
 	}
 	if raceBuild {
-		return raceSample(t, race)
+		return sampleUnderRace(t, race)
 	}
 	off := int(time.Now().UnixNano() % int64(plain))
 	if v, err := strconv.Atoi(os.Getenv("CKPT_SWEEP_OFFSET")); err == nil {

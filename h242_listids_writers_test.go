@@ -99,7 +99,7 @@ func TestH242ListIDsBesideWritersAndGC(t *testing.T) {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	// Walks while the others run (a bounded number), at least a few.
-	lo, hi := raceRounds(12, 4), raceRounds(400, 100)
+	lo, hi := raceRounds(t, 12, 4), raceRounds(t, 400, 100)
 	r := 0
 	for ; r < hi; r++ {
 		if r >= lo {

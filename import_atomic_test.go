@@ -145,7 +145,7 @@ func TestImportOfMalformedDumpLeavesFileAsItWas(t *testing.T) {
 	dump := importSource(t, 30)
 	lines := strings.SplitAfter(string(dump), "\n")
 	rng := rand.New(rand.NewPCG(14, 4))
-	ats := make([]int, raceRounds(20, 8))
+	ats := make([]int, raceRounds(t, 20, 8))
 	for run := range ats {
 		ats[run] = 1 + rng.IntN(len(lines)-2)
 	}
@@ -307,7 +307,7 @@ func TestImportKilledOrInterruptedIsAllOrNothing(t *testing.T) {
 		})
 	}
 	seq := 0
-	perCase := raceRounds(20, 8)
+	perCase := raceRounds(t, 20, 8)
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT} {
 		for _, existing := range []bool{true, false} {
 			for n := range perCase {

@@ -57,7 +57,7 @@ func TestReadYourWritesWithPooledReads(t *testing.T) {
 			}
 			defer func() { close(stop); wg.Wait() }()
 			parent := ""
-			for i := range raceRounds(200, 100) {
+			for i := range raceRounds(t, 200, 100) {
 				ver := strconv.Itoa(i + 1)
 				cp := Checkpoint{V: 4, ChannelValues: map[string]any{"n": i}, ChannelVersions: map[string]string{"n": ver}}
 				cfg, err := s.PutFull(ctx, Config{ThreadID: "t", CheckpointID: parent}, cp, Metadata{"step": i}, map[string]string{"n": ver}, nil)

@@ -12,8 +12,11 @@ import (
 // package only under -race, where every case costs several times its CPU
 // and the whole package must stay well within CI's time; the sweeps keep
 // def cases in a plain `go test`, and CKPT_RACE_FULL=1 keeps them under
-// -race too.
-func raceRounds(def, race int) int {
+// -race too. A test that calls it must be in wholeSweepsRun
+// (whole_sweeps_test.go), the plain command's list.
+func raceRounds(t *testing.T, def, race int) int {
+	t.Helper()
+	wholeSweepListed(t)
 	if raceBuild && os.Getenv("CKPT_RACE_FULL") == "" {
 		return race
 	}
@@ -30,8 +33,17 @@ func raceRounds(def, race int) int {
 // runs cover other positions; CKPT_SWEEP_OFFSET=N replays a run's sample.
 // Without -race, or with CKPT_RACE_FULL=1, keep is true for every
 // position: CI's plain command (.ci/run, README's test command) runs these
-// sweeps whole in every run.
+// sweeps whole in every run, and a test that calls raceSample must be in
+// its list (wholeSweepsRun, whole_sweeps_test.go).
 func raceSample(t *testing.T, stride int) (keep func(i int) bool) {
+	t.Helper()
+	wholeSweepListed(t)
+	return sampleUnderRace(t, stride)
+}
+
+// sampleUnderRace is raceSample for a sweep that samples in a plain run
+// too (h226Sample), which the plain command's list leaves out.
+func sampleUnderRace(t *testing.T, stride int) (keep func(i int) bool) {
 	t.Helper()
 	if !raceBuild || os.Getenv("CKPT_RACE_FULL") != "" || stride <= 1 {
 		return func(int) bool { return true }

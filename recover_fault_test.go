@@ -196,11 +196,11 @@ func TestRecoverLogOnADamagedPage(t *testing.T) {
 	// (alternating, so both are flipped on every page): 384 recoveries
 	// took 309 s of a loaded CI run, each one checks every page of the
 	// file (TouchAll and bbolt's Check) under the detector.
-	n := raceRounds(6, 3)
+	n := raceRounds(t, 6, 3)
 	if testing.Short() {
 		n = 3
 	}
-	bitsPerByte := raceRounds(2, 1)
+	bitsPerByte := raceRounds(t, 2, 1)
 	if len(pages) == 0 || len(leaves) < n {
 		t.Fatalf("%d branch and %d leaf pages in the fixture, want 1 and %d or more", len(pages), len(leaves), n)
 	}

@@ -53,7 +53,7 @@ func TestCutItemsAgreesWithItemsLen(t *testing.T) {
 	// 1,500 cuts under -race (20,000 took 53 s in a loaded CI run, 5,000
 	// 18 s at load 15-20): one goroutine compares cutItems with itemsLen;
 	// CI's plain command runs all 20,000.
-	for i := range raceRounds(20000, 1500) {
+	for i := range raceRounds(t, 20000, 1500) {
 		if p == nil || rng.IntN(10) == 0 {
 			p = segment()
 		}

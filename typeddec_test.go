@@ -242,7 +242,7 @@ func TestTypedDecodeAgreesWithMsgpack(t *testing.T) {
 	// watches; CI's plain command runs all 400 in every run. The fast
 	// path must take 50 values of each type it knows in 400 rounds, and a
 	// share as large under -race (below): 100 rounds gave tdScalars 32.
-	rounds := raceRounds(400, 100)
+	rounds := raceRounds(t, 400, 100)
 	for range rounds {
 		for _, target := range tdTargets {
 			typ := reflect.TypeOf(target()).Elem()

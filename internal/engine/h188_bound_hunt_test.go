@@ -17,7 +17,7 @@ func TestH188PageBoundHuntSound(t *testing.T) {
 	t.Parallel()
 	// H188_ROUNDS=150: 150 files, 90 s. Under -race 3 (one goroutine,
 	// one bbolt handle: raceRounds); CI's plain command runs 8.
-	rounds := raceRounds(8, 3)
+	rounds := raceRounds(t, 8, 3)
 	if s := os.Getenv("H188_ROUNDS"); s != "" {
 		fmt.Sscan(s, &rounds)
 	}

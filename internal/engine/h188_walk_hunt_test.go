@@ -24,7 +24,7 @@ func TestH188WalkHuntSound(t *testing.T) {
 	t.Parallel()
 	// H188_ROUNDS=150: 576,000 walks, 125 s. Under -race 3 (one
 	// goroutine, one bbolt handle: raceRounds); CI's plain command runs 10.
-	rounds := raceRounds(10, 3)
+	rounds := raceRounds(t, 10, 3)
 	if s := os.Getenv("H188_ROUNDS"); s != "" {
 		fmt.Sscan(s, &rounds)
 	}

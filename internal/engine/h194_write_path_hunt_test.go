@@ -62,7 +62,7 @@ func TestH194WritePathNeverRefusesASoundStore(t *testing.T) {
 	// Under -race one seed of each page size: the hunt is one goroutine
 	// on one bbolt handle; CI's plain command runs all three
 	// (raceRounds).
-	seeds := raceRounds(3, 1)
+	seeds := raceRounds(t, 3, 1)
 	if testing.Short() {
 		seeds = 1
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"os"
 	"strconv"
+	"testing"
 )
 
 // raceRounds is the core package's raceRounds (race_rounds_test.go there)
@@ -11,8 +12,12 @@ import (
 // without the race detector, race with it, where the detector can find
 // nothing in them and every round costs several times its CPU. CI's plain
 // command (.ci/run, README's test command) runs these tests by name with
-// def rounds in every run; CKPT_RACE_FULL=1 keeps def under -race too.
-func raceRounds(def, race int) int {
+// def rounds in every run (wholeSweepsRun, whole_sweeps_test.go, lists
+// them: a test that calls raceRounds must be there); CKPT_RACE_FULL=1
+// keeps def under -race too.
+func raceRounds(t *testing.T, def, race int) int {
+	t.Helper()
+	wholeSweepListed(t)
 	if raceEnabled && os.Getenv("CKPT_RACE_FULL") == "" {
 		return race
 	}
