@@ -1,0 +1,99 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestH250BarrierSharingAFullGroupLeavesTheAsyncFailure: an Async write
+// and a barrier queued after it share a group whose commit finds no room
+// (NoWAL: bbolt's commit rolled back, ErrDiskFull; the group failed
+// alone, the store goes on). The Async write's failure is its own, kept
+// for the next Flush or Close: a WaitDurable (Rekey's wait) has nothing
+// of its own that failed and must return nil, leaving it there, and a
+// Barrier (Flush) must report it once, not once as its own failure and
+// again as the async failure it takes. Before, the barrier got the
+// group's error as its own: Rekey returned "make the re-sealing
+// durable: ... no space" for a re-sealing that was durable, and a Flush
+// reported one lost write twice.
+func TestH250BarrierSharingAFullGroupLeavesTheAsyncFailure(t *testing.T) {
+	t.Parallel()
+	for _, keep := range []bool{true, false} {
+		t.Run(fmt.Sprintf("KeepAsync=%v", keep), func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "e.db")
+			var full atomic.Bool
+			e, err := Open(path, Options{
+				Bolt:     bolt.Options{Timeout: time.Minute},
+				LogPath:  path + "-wal",
+				NoWAL:    true,
+				Mark:     Mark{Path: Path{[]byte("meta")}, Key: []byte("applied")},
+				Observer: nopObserver{},
+				Hooks: Hooks{CommitBolt: func(tx *bolt.Tx) error {
+					if full.Load() {
+						_ = tx.Rollback()
+						return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
+					}
+					return tx.Commit()
+				}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := do(e, put("before")); err != nil {
+				t.Fatal(err)
+			}
+			async := put("async") // no Done: an Async write
+			async.Ctx = context.Background()
+			barrier := &Op{Ctx: context.Background(), Done: make(chan error, 1), KeepAsync: keep}
+			// One group, built by the commit loop itself.
+			if err := do(e, &Op{Solo: func() error {
+				full.Store(true)
+				defer full.Store(false)
+				e.commitGroup([]*Op{async, barrier})
+				return nil
+			}}); err != nil {
+				t.Fatal(err)
+			}
+			got := <-barrier.Done
+			if err := e.Failed(); err != nil {
+				t.Fatalf("the store failed: %v (a full disk fails the group alone)", err)
+			}
+			rest := e.TakeAsyncErr()
+			if keep {
+				if got != nil {
+					t.Errorf("WaitDurable = %v, want nil: the failure is the Async write's, not its own", got)
+				}
+				if !errors.Is(rest, ErrDiskFull) {
+					t.Errorf("the async failures after WaitDurable: %v, want the Async write's ErrDiskFull kept", rest)
+				}
+			} else {
+				if !errors.Is(got, ErrDiskFull) || !strings.Contains(got.Error(), "async write failed") {
+					t.Errorf("Barrier = %v, want the Async write's ErrDiskFull", got)
+				}
+				if n := strings.Count(got.Error(), "no space left"); n != 1 {
+					t.Errorf("Barrier = %v: the one lost write reported %d times, want once", got, n)
+				}
+				if rest != nil {
+					t.Errorf("the async failures after Barrier: %v, want none left", rest)
+				}
+			}
+			if err := do(e, put("after")); err != nil {
+				t.Errorf("a write after the full group: %v", err)
+			}
+			if err := e.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+	}
+}
