@@ -50,50 +50,58 @@ func TestH250BarrierSharingAFullGroupLeavesTheAsyncFailure(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := do(e, put("before")); err != nil {
-				t.Fatal(err)
-			}
-			async := put("async") // no Done: an Async write
-			async.Ctx = context.Background()
-			barrier := &Op{Ctx: context.Background(), Done: make(chan error, 1), KeepAsync: keep}
-			// One group, built by the commit loop itself.
-			if err := do(e, &Op{Solo: func() error {
-				full.Store(true)
-				defer full.Store(false)
-				e.commitGroup([]*Op{async, barrier})
-				return nil
-			}}); err != nil {
-				t.Fatal(err)
-			}
-			got := <-barrier.Done
-			if err := e.Failed(); err != nil {
-				t.Fatalf("the store failed: %v (a full disk fails the group alone)", err)
-			}
-			rest := e.TakeAsyncErr()
-			if keep {
-				if got != nil {
-					t.Errorf("WaitDurable = %v, want nil: the failure is the Async write's, not its own", got)
-				}
-				if !errors.Is(rest, ErrDiskFull) {
-					t.Errorf("the async failures after WaitDurable: %v, want the Async write's ErrDiskFull kept", rest)
-				}
-			} else {
-				if !errors.Is(got, ErrDiskFull) || !strings.Contains(got.Error(), "async write failed") {
-					t.Errorf("Barrier = %v, want the Async write's ErrDiskFull", got)
-				}
-				if n := strings.Count(got.Error(), "no space left"); n != 1 {
-					t.Errorf("Barrier = %v: the one lost write reported %d times, want once", got, n)
-				}
-				if rest != nil {
-					t.Errorf("the async failures after Barrier: %v, want none left", rest)
-				}
-			}
-			if err := do(e, put("after")); err != nil {
-				t.Errorf("a write after the full group: %v", err)
-			}
-			if err := e.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
+			h250SharedGroup(t, e, keep, full.Store, put("async"))
 		})
+	}
+}
+
+// h250SharedGroup commits an Async write (async, without Done) and a
+// barrier after it (KeepAsync: keep) as one group, with setFull(true)
+// making its commit find no room, and checks each outcome (the test
+// above). It closes e.
+func h250SharedGroup(t *testing.T, e *Engine, keep bool, setFull func(bool), async *Op) {
+	t.Helper()
+	if err := do(e, put("before")); err != nil {
+		t.Fatal(err)
+	}
+	async.Ctx = context.Background() // no Done: an Async write
+	barrier := &Op{Ctx: context.Background(), Done: make(chan error, 1), KeepAsync: keep}
+	// One group, built by the commit loop itself.
+	if err := do(e, &Op{Solo: func() error {
+		setFull(true)
+		defer setFull(false)
+		e.commitGroup([]*Op{async, barrier})
+		return nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	got := <-barrier.Done
+	if err := e.Failed(); err != nil {
+		t.Fatalf("the store failed: %v (a full disk fails the group alone)", err)
+	}
+	rest := e.TakeAsyncErr()
+	if keep {
+		if got != nil {
+			t.Errorf("WaitDurable = %v, want nil: the failure is the Async write's, not its own", got)
+		}
+		if !errors.Is(rest, ErrDiskFull) {
+			t.Errorf("the async failures after WaitDurable: %v, want the Async write's ErrDiskFull kept", rest)
+		}
+	} else {
+		if !errors.Is(got, ErrDiskFull) || !strings.Contains(got.Error(), "async write failed") {
+			t.Errorf("Barrier = %v, want the Async write's ErrDiskFull", got)
+		}
+		if n := strings.Count(got.Error(), "no space left"); n != 1 {
+			t.Errorf("Barrier = %v: the one lost write reported %d times, want once", got, n)
+		}
+		if rest != nil {
+			t.Errorf("the async failures after Barrier: %v, want none left", rest)
+		}
+	}
+	if err := do(e, put("after")); err != nil {
+		t.Errorf("a write after the full group: %v", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Errorf("Close: %v", err)
 	}
 }
