@@ -258,8 +258,9 @@ func (e *Engine) sealGroup() {
 			// No room for its record: the group fails alone. Nothing of it
 			// is in the log (Append), its scratch tree is dropped, and the
 			// next group takes its place and number; the groups before it
-			// finish as their fsync says.
-			fail(err)
+			// finish as their fsync says. A Flush in it waits for those
+			// (failWrites).
+			failWrites(f.ops, f.errs, err)
 		case err != nil:
 			// Nothing of the group counts: its scratch tree is dropped, its
 			// bytes are erased, and the store stops writing. The groups
