@@ -50,6 +50,9 @@ func TestH250BarrierSharingAFullGroupLeavesTheAsyncFailure(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if err := do(e, put("before")); err != nil {
+				t.Fatal(err)
+			}
 			h250SharedGroup(t, e, keep, full.Store, put("async"))
 		})
 	}
@@ -61,9 +64,6 @@ func TestH250BarrierSharingAFullGroupLeavesTheAsyncFailure(t *testing.T) {
 // above). It closes e.
 func h250SharedGroup(t *testing.T, e *Engine, keep bool, setFull func(bool), async *Op) {
 	t.Helper()
-	if err := do(e, put("before")); err != nil {
-		t.Fatal(err)
-	}
 	async.Ctx = context.Background() // no Done: an Async write
 	barrier := &Op{Ctx: context.Background(), Done: make(chan error, 1), KeepAsync: keep}
 	// One group, built by the commit loop itself.
@@ -88,10 +88,10 @@ func h250SharedGroup(t *testing.T, e *Engine, keep bool, setFull func(bool), asy
 			t.Errorf("the async failures after WaitDurable: %v, want the Async write's ErrDiskFull kept", rest)
 		}
 	} else {
-		if !errors.Is(got, ErrDiskFull) || !strings.Contains(got.Error(), "async write failed") {
+		if !errors.Is(got, ErrDiskFull) || !strings.Contains(fmt.Sprint(got), "async write failed") {
 			t.Errorf("Barrier = %v, want the Async write's ErrDiskFull", got)
 		}
-		if n := strings.Count(got.Error(), "no space left"); n != 1 {
+		if n := strings.Count(fmt.Sprint(got), "no space left"); n != 1 {
 			t.Errorf("Barrier = %v: the one lost write reported %d times, want once", got, n)
 		}
 		if rest != nil {
@@ -103,5 +103,38 @@ func h250SharedGroup(t *testing.T, e *Engine, keep bool, setFull func(bool), asy
 	}
 	if err := e.Close(); err != nil {
 		t.Errorf("Close: %v", err)
+	}
+}
+
+// TestH250BarrierSharingAGroupWhoseLogBindingFoundNoRoom: the same when
+// the shared group is the session's first record, and the commit that
+// binds the new log to the file (bindFirst) finds no room, rolled back
+// cleanly: the group fails alone, its writes with ErrDiskFull, nothing of
+// it logged, and the barrier has nothing before it to wait for.
+func TestH250BarrierSharingAGroupWhoseLogBindingFoundNoRoom(t *testing.T) {
+	t.Parallel()
+	for _, keep := range []bool{true, false} {
+		t.Run(fmt.Sprintf("KeepAsync=%v", keep), func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "e.db")
+			var full atomic.Bool
+			e, err := Open(path, Options{
+				Bolt:     bolt.Options{Timeout: time.Minute},
+				LogPath:  path + "-wal",
+				Mark:     Mark{Path: Path{[]byte("meta")}, Key: []byte("applied"), Log: []byte("log"), Live: []byte("live")},
+				Observer: nopObserver{},
+				Hooks: Hooks{CommitBind: func(tx *bolt.Tx) error {
+					if full.Load() {
+						_ = tx.Rollback()
+						return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
+					}
+					return tx.Commit()
+				}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h250SharedGroup(t, e, keep, full.Store, put("async"))
+		})
 	}
 }
