@@ -248,8 +248,14 @@ func (e *Engine) sealGroup() {
 		failed = true
 	case len(muts) > 0:
 		if err := e.bindFirst(); err != nil {
-			// Nothing of the group is logged (bind.go).
-			fail(err)
+			// Nothing of the group is logged (bind.go). A binding that
+			// found no room, rolled back cleanly, fails the group's
+			// writes alone, as a record that finds none (failWrites).
+			if errors.Is(err, ErrDiskFull) && e.fs.Failed() == nil {
+				failWrites(f.ops, f.errs, err)
+			} else {
+				fail(err)
+			}
 			break
 		}
 		n, err := w.log.Append(gen, w.durable, muts)
