@@ -155,6 +155,22 @@ func failRest(errs []error, err error) {
 	}
 }
 
+// failWrites sets err for every op that writes (Apply) and has no
+// outcome yet: the failure of a group's commit that found no room (the
+// group failed alone, nothing of it was written, the store goes on). A
+// barrier in the group wrote nothing: its outcome is whether the groups
+// before it are durable, and the failures of the Async writes beside it
+// are theirs, taken by a Flush or left for the next one (KeepAsync); as
+// its own error too they were reported twice, and WaitDurable (Rekey)
+// failed for a failure not its own.
+func failWrites(ops []*Op, errs []error, err error) {
+	for i, op := range ops {
+		if errs[i] == nil && op.Apply != nil {
+			errs[i] = err
+		}
+	}
+}
+
 // commitGroup makes ops one group, durable by the log or by bbolt, and
 // acknowledges them (with the log, once the group is durable).
 func (e *Engine) commitGroup(ops []*Op) { e.commitOps(ops, false) }
@@ -245,7 +261,7 @@ func (e *Engine) boltGroup(ops []*Op) {
 		if clean {
 			// No room, rolled back cleanly (diskfull.go): the group fails
 			// alone, bbolt is as it was, the store goes on.
-			failRest(errs, fmt.Errorf("ckpt: commit: %w", boltFull(err)))
+			failWrites(ops, errs, fmt.Errorf("ckpt: commit: %w", boltFull(err)))
 			e.ack(ops, errs)
 			return
 		}

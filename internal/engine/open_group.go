@@ -248,8 +248,14 @@ func (e *Engine) sealGroup() {
 		failed = true
 	case len(muts) > 0:
 		if err := e.bindFirst(); err != nil {
-			// Nothing of the group is logged (bind.go).
-			fail(err)
+			// Nothing of the group is logged (bind.go). A binding that
+			// found no room, rolled back cleanly, fails the group's
+			// writes alone, as a record that finds none (failWrites).
+			if errors.Is(err, ErrDiskFull) && e.fs.Failed() == nil {
+				failWrites(f.ops, f.errs, err)
+			} else {
+				fail(err)
+			}
 			break
 		}
 		n, err := w.log.Append(gen, w.durable, muts)
@@ -258,8 +264,9 @@ func (e *Engine) sealGroup() {
 			// No room for its record: the group fails alone. Nothing of it
 			// is in the log (Append), its scratch tree is dropped, and the
 			// next group takes its place and number; the groups before it
-			// finish as their fsync says.
-			fail(err)
+			// finish as their fsync says. A Flush in it waits for those
+			// (failWrites).
+			failWrites(f.ops, f.errs, err)
 		case err != nil:
 			// Nothing of the group counts: its scratch tree is dropped, its
 			// bytes are erased, and the store stops writing. The groups
