@@ -83,14 +83,22 @@ const getSteps = 1
 // get returns the value of key, as Bucket.Get (nil for a nested bucket's
 // name), with the shared cursor c: by stepping from the key it was left
 // at when key is near it, else by a seek.
+//
+// at is cleared before c moves and set once the move returned: a move
+// that panics on a damaged page (a read may recover that itself and read
+// on, and its pooled read serves the next reads) leaves c wherever the
+// panic stopped it, and at kept from before made the next get step from
+// there as if from at: a key of a sound page read as missing
+// (TestH251GetAfterARecoveredPanicInTheSameBucket).
 func (e *openBucket) get(key []byte) []byte {
 	c := e.c
-	if e.at != nil {
-		d := bytes.Compare(key, e.at)
+	if at := e.at; at != nil {
+		d := bytes.Compare(key, at)
 		if d == 0 {
 			return e.atVal
 		}
 		for range getSteps {
+			e.at, e.atVal = nil, nil
 			var k, val []byte
 			if d < 0 {
 				k, val = c.Prev()
@@ -109,6 +117,7 @@ func (e *openBucket) get(key []byte) []byte {
 			}
 		}
 	}
+	e.at, e.atVal = nil, nil
 	k, val := c.Seek(key)
 	e.at, e.atVal = k, val
 	if bytes.Equal(k, key) {
