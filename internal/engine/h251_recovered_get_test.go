@@ -177,3 +177,81 @@ func TestH251GetAfterARecoveredPanicInTheSameBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestH251WalkForgetsAfterACallbackRecoveredAPanic: a walk over every
+// thread whose callback recovers, itself, a panic raised in a walk of its
+// own (the store's Stats and Verify go on past a damaged thread so) left
+// the inner walk counted under way (depth): for the rest of that read no
+// walk was outermost, and none forgot what its callbacks opened: a Stats
+// of a damaged file of many threads kept every thread's buckets open
+// after the damaged one, past the bound (maxWalkBytes).
+func TestH251WalkForgetsAfterACallbackRecoveredAPanic(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "p.db")
+	e, err := Open(path, Options{
+		Bolt:     bolt.Options{Timeout: time.Minute},
+		LogPath:  path + "-wal",
+		Mark:     Mark{Path: Path{[]byte("meta")}, Key: []byte("applied")},
+		Observer: nopObserver{},
+		Hooks:    Hooks{HoldApplier: true, WalkBytes: 1}, // every callback forgets
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	threads, cp := []byte("threads"), []byte("cp")
+	const n = 8
+	if err := do(e, &Op{Apply: func(w Writer) error {
+		for i := range n {
+			if err := w.Put(Path{threads, fmt.Appendf(nil, "t%d", i), cp}, []byte("k"), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	applyLog(t, e)
+	err = e.View(context.Background(), func(r Reader) error {
+		bv, ok := r.(*BoltView)
+		if !ok {
+			return fmt.Errorf("the read is a %T, not a view of bbolt alone", r)
+		}
+		seen := 0
+		err := r.Buckets(Path{threads}, nil, func(name []byte) error {
+			seen++
+			p := Path{threads, name, cp}
+			if string(name) == "t0" {
+				// The damaged thread: its walk panics, the callback goes on.
+				func() {
+					defer func() { _ = recover() }()
+					_ = r.Scan(p, nil, nil, false, func(k, v []byte) error { panic("a damaged page") })
+				}()
+				return nil
+			}
+			if got := string(r.Get(p, []byte("k"))); got != "v" {
+				t.Errorf("thread %s reads %q, want %q", name, got, "v")
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if seen != n {
+			t.Errorf("the walk met %d threads, want %d", seen, n)
+		}
+		kept := 0
+		for i := range bv.open {
+			if e := &bv.open[i]; bytes.HasSuffix(bv.keys[e.start:e.end], cp) {
+				kept++
+			}
+		}
+		if kept > 1 {
+			t.Errorf("after a walk whose every callback forgets, the read keeps %d threads' buckets open, want at most the damaged one's", kept)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
