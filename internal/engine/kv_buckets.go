@@ -366,18 +366,26 @@ func (v *BoltView) giveBackRoom() bool {
 const maxWalkBytes = 2 * maxCachedBytes
 
 // walkMark is where a walk's callback starts in the cache: the entries
-// and path bytes after it are what the callback opened.
-type walkMark struct{ open, keys int }
+// and path bytes after it are what the callback opened, and depth the
+// walks under way outside it.
+type walkMark struct{ open, keys, depth int }
 
 // enterWalk is called before a walk (Buckets, Scan) calls its callback;
-// leaveWalk after, with enterWalk's mark.
+// leaveWalk after, with enterWalk's mark. leaveWalk puts depth back as
+// the mark has it, not one less: a walk inside the callback that a panic
+// ended never left, and a callback that recovered the panic itself (the
+// store's Stats and Verify go on past a damaged thread) left depth one
+// too high, so that no walk after it in that read was outermost and none
+// forgot what its callbacks opened
+// (TestH251WalkForgetsAfterACallbackRecoveredAPanic).
 func (v *BoltView) enterWalk() walkMark {
+	m := walkMark{len(v.open), len(v.keys), v.depth}
 	v.depth++
-	return walkMark{len(v.open), len(v.keys)}
+	return m
 }
 
 func (v *BoltView) leaveWalk(m walkMark) {
-	v.depth--
+	v.depth = m.depth
 	if v.depth == 0 && len(v.open) > m.open {
 		v.forgetWalked(m)
 	}
