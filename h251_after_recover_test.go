@@ -149,7 +149,8 @@ func h251Reads(ctx context.Context, s *Store, m h186Model, damaged string, rng *
 // TestH251ReadsAfterRecoveredPanicsAreExact: t0's checkpoint records'
 // leaf pages damaged (their page type; every one, or the last alone, so
 // that reads of t0 meet sound pages too), under an open read-write store
-// and before a read-only Open; each round runs the recovering calls and,
+// and before a read-only Open (of a file alone, and of a killed writer's
+// file and log, whose reads are pooled); each round runs the recovering calls and,
 // from several goroutines, every read of the model, and on the
 // read-write handle a write read back.
 func TestH251ReadsAfterRecoveredPanicsAreExact(t *testing.T) {
@@ -157,10 +158,12 @@ func TestH251ReadsAfterRecoveredPanicsAreExact(t *testing.T) {
 	const damaged = "t0"
 	for _, c := range []struct {
 		readOnly bool
+		live     bool // read-only over a killed writer's log: its reads are pooled, over the log's overlay
 		last     bool // only the last leaf page damaged, not every one
-	}{{false, false}, {false, true}, {true, false}, {true, true}} {
+	}{{false, false, false}, {false, false, true}, {true, false, false}, {true, false, true}, {true, true, false}, {true, true, true}} {
 		readOnly := c.readOnly
-		name := map[bool]string{false: "read-write", true: "read-only"}[readOnly] + map[bool]string{false: " every leaf", true: " last leaf"}[c.last]
+		name := map[bool]string{false: "read-write", true: "read-only"}[readOnly] + map[bool]string{false: "", true: " live log"}[c.live] +
+			map[bool]string{false: " every leaf", true: " last leaf"}[c.last]
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
@@ -170,6 +173,12 @@ func TestH251ReadsAfterRecoveredPanicsAreExact(t *testing.T) {
 			flip := func(i, n int) bool { return !c.last || i == n-1 }
 			var s *Store
 			var err error
+			var logged []string // checkpoints of thread w only the log holds
+			if c.live {
+				w := openUnappliedWith(t, path, Options{})
+				logged = saveN(t, w, "w", 0, 5)
+				path = crashCopy(t, w)
+			}
 			if readOnly {
 				h251FlipPageType(t, path, owner, flip)
 				s, err = Open(path, Options{ReadOnly: true})
@@ -206,6 +215,15 @@ func TestH251ReadsAfterRecoveredPanicsAreExact(t *testing.T) {
 						})
 					}
 					wg.Wait()
+					for _, id := range logged {
+						tup, err := s.GetTuple(ctx, Config{ThreadID: "w", CheckpointID: id})
+						if err == nil && tup.Checkpoint.ID != id {
+							err = fmt.Errorf("reads checkpoint %s", tup.Checkpoint.ID)
+						}
+						if err != nil {
+							errs = append(errs, fmt.Errorf("logged checkpoint %s of thread w: %w", id, err))
+						}
+					}
 					if readOnly {
 						return errors.Join(errs...)
 					}
