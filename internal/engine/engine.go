@@ -526,10 +526,20 @@ func (e *Engine) HoldCopy(clear bool) (tx *bolt.Tx, groups []*Group, live bool, 
 	}
 	if !clear || !e.Logging() || e.mark.Live == nil {
 		tx, groups, release, err = e.Hold()
-		if err == nil {
-			_, live = e.mark.LiveLog(NewBoltView(tx))
+		if err != nil {
+			return nil, nil, false, nil, err
 		}
-		return tx, groups, live, release, err
+		// Guarded, and the hold let go on its error: a page damaged under
+		// the open store made bbolt panic here, in the commit loop or on
+		// the caller's goroutine, where nothing recovers it (the process
+		// died), and a hold kept would keep the applier and the handle
+		// (TestH251BackupOverARootDamagedUnderTheOpenStoreReturns).
+		if err := Guard("backup: read the live mark", func() error { _, live = e.mark.LiveLog(NewBoltView(tx)); return nil }); err != nil {
+			EndRead(tx)
+			release()
+			return nil, nil, false, nil, err
+		}
+		return tx, groups, live, release, nil
 	}
 	ap := e.wal.ap
 	ap.Lock() // the applier, the file's only other writer, waits

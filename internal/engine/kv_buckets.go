@@ -83,14 +83,22 @@ const getSteps = 1
 // get returns the value of key, as Bucket.Get (nil for a nested bucket's
 // name), with the shared cursor c: by stepping from the key it was left
 // at when key is near it, else by a seek.
+//
+// at is cleared before c moves and set once the move returned: a move
+// that panics on a damaged page (a read may recover that itself and read
+// on, and its pooled read serves the next reads) leaves c wherever the
+// panic stopped it, and at kept from before made the next get step from
+// there as if from at: a key of a sound page read as missing
+// (TestH251GetAfterARecoveredPanicInTheSameBucket).
 func (e *openBucket) get(key []byte) []byte {
 	c := e.c
-	if e.at != nil {
-		d := bytes.Compare(key, e.at)
+	if at := e.at; at != nil {
+		d := bytes.Compare(key, at)
 		if d == 0 {
 			return e.atVal
 		}
 		for range getSteps {
+			e.at, e.atVal = nil, nil
 			var k, val []byte
 			if d < 0 {
 				k, val = c.Prev()
@@ -109,6 +117,7 @@ func (e *openBucket) get(key []byte) []byte {
 			}
 		}
 	}
+	e.at, e.atVal = nil, nil
 	k, val := c.Seek(key)
 	e.at, e.atVal = k, val
 	if bytes.Equal(k, key) {
@@ -357,18 +366,26 @@ func (v *BoltView) giveBackRoom() bool {
 const maxWalkBytes = 2 * maxCachedBytes
 
 // walkMark is where a walk's callback starts in the cache: the entries
-// and path bytes after it are what the callback opened.
-type walkMark struct{ open, keys int }
+// and path bytes after it are what the callback opened, and depth the
+// walks under way outside it.
+type walkMark struct{ open, keys, depth int }
 
 // enterWalk is called before a walk (Buckets, Scan) calls its callback;
-// leaveWalk after, with enterWalk's mark.
+// leaveWalk after, with enterWalk's mark. leaveWalk puts depth back as
+// the mark has it, not one less: a walk inside the callback that a panic
+// ended never left, and a callback that recovered the panic itself (the
+// store's Stats and Verify go on past a damaged thread) left depth one
+// too high, so that no walk after it in that read was outermost and none
+// forgot what its callbacks opened
+// (TestH251WalkForgetsAfterACallbackRecoveredAPanic).
 func (v *BoltView) enterWalk() walkMark {
+	m := walkMark{len(v.open), len(v.keys), v.depth}
 	v.depth++
-	return walkMark{len(v.open), len(v.keys)}
+	return m
 }
 
 func (v *BoltView) leaveWalk(m walkMark) {
-	v.depth--
+	v.depth = m.depth
 	if v.depth == 0 && len(v.open) > m.open {
 		v.forgetWalked(m)
 	}
