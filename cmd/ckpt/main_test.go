@@ -6,6 +6,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -20,6 +21,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ckpt-go/ckpt"
 )
@@ -121,7 +123,25 @@ func (r result) String() string {
 // runIn runs the binary in dir with stdin.
 func runIn(t *testing.T, dir, stdin string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(binPath, args...)
+	return runCmd(t, exec.Command(binPath, args...), dir, stdin, args)
+}
+
+// runWithin is runIn for a command that must not hang: it is killed, and
+// the test fails saying so, if it has not ended within limit (a bound on
+// a hang, far above what the command takes, not a measure of its speed).
+func runWithin(t *testing.T, limit time.Duration, dir, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	r := runCmd(t, exec.CommandContext(ctx, binPath, args...), dir, stdin, args)
+	if ctx.Err() != nil {
+		t.Fatalf("ckpt %v had not ended after %v: it hangs", args, limit)
+	}
+	return r
+}
+
+func runCmd(t *testing.T, cmd *exec.Cmd, dir, stdin string, args []string) result {
+	t.Helper()
 	cmd.Dir = dir
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
