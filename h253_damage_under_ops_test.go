@@ -40,7 +40,7 @@ const (
 
 var (
 	h253Modes   = []string{"wal", "held", "nowal", "sealed"}
-	h253Damages = []string{"threads-root", "thread-leaf", "freelist", "meta-root", "meta-both", "threads-count", "leaf-count", "blob-leaf"}
+	h253Damages = []string{"root", "threads-root", "thread-leaf", "freelist", "meta-root", "meta-both", "threads-count", "leaf-count", "blob-leaf"}
 	h253Calls   = []string{"Compact", "BackupFile", "Backup", "Rekey", "CheckRekey", "GC", "Prune", "DeleteThread",
 		"DeleteForRuns", "CopyThread", "Import", "Export", "Verify", "Stats", "Threads", "RecentThreads", "ListIDs",
 		"GetTuple", "List", "ApplyLog", "Flush", "none"}
@@ -133,6 +133,19 @@ func h253Damage(t *testing.T, path, damage string) bool {
 	}
 	meta := cur*f.ps + bwHeader
 	switch damage {
+	case "root":
+		// The file's root page: the top buckets' tree, with the inline
+		// meta bucket (the log's live mark, the format).
+		root := -1
+		for id, p := range f.pages {
+			if p.owner == "" {
+				root = id
+			}
+		}
+		if root < 0 {
+			t.Fatal("no root page")
+		}
+		write(int64(root*f.ps+8), []byte{0, 0})
 	case "threads-root":
 		owner := bwJoin([]string{"threads"})
 		ids := pagesOf(owner, true)
