@@ -40,7 +40,7 @@ const (
 
 var (
 	h253Modes   = []string{"wal", "held", "nowal", "sealed"}
-	h253Damages = []string{"root", "threads-root", "thread-leaf", "freelist", "meta-root", "meta-both", "threads-count", "leaf-count", "blob-leaf"}
+	h253Damages = []string{"root", "threads-root", "thread-leaf", "freelist", "meta-root", "meta-both", "threads-count", "leaf-count", "blob-leaf", "leaf-overflow"}
 	h253Calls   = []string{"Compact", "BackupFile", "Backup", "Rekey", "CheckRekey", "GC", "Prune", "DeleteThread",
 		"DeleteForRuns", "CopyThread", "Import", "Export", "Verify", "Stats", "Threads", "RecentThreads", "ListIDs",
 		"GetTuple", "List", "ApplyLog", "Flush", "none"}
@@ -171,6 +171,14 @@ func h253Damage(t *testing.T, path, damage string) bool {
 			t.Fatalf("no leaf of %s", owner)
 		}
 		write(int64(ids[len(ids)/2]*f.ps+10), []byte{0xff, 0xff})
+	case "leaf-overflow":
+		// A high byte of a leaf's overflow count: a commit that frees the
+		// page would free billions of page ids.
+		ids := pagesOf(bwJoin([]string{"threads", "t1", string(bucketCheckpoints)}), false)
+		if len(ids) == 0 {
+			t.Fatal("no leaf of t1's checkpoints")
+		}
+		write(int64(ids[len(ids)/2]*f.ps+15), []byte{0x40})
 	case "thread-leaf", "blob-leaf":
 		sub := bucketCheckpoints
 		if damage == "blob-leaf" {
