@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -30,15 +29,7 @@ import (
 // one panics (bbolt's page check), the other pages read as before.
 func h251FlipPageType(t *testing.T, path, owner string, keep func(i, n int) bool) {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := bwWalk(b)
-	fh, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, f, fh := bwOpenLive(t, path)
 	defer fh.Close()
 	var leaves []int
 	for id, p := range f.pages {

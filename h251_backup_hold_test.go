@@ -23,11 +23,8 @@ import (
 // store has the file open (bbolt's map is the file's pages).
 func h251FlipRoot(t *testing.T, path string) {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := bwWalk(b)
+	_, f, fh := bwOpenLive(t, path)
+	defer fh.Close()
 	root := -1
 	for id, p := range f.pages {
 		if p.owner == "" {
@@ -37,11 +34,6 @@ func h251FlipRoot(t *testing.T, path string) {
 	if root < 0 {
 		t.Fatal("no root page found")
 	}
-	fh, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
 	if _, err := fh.WriteAt([]byte{0, 0}, int64(root*f.ps+8)); err != nil {
 		t.Fatal(err)
 	}
@@ -95,4 +87,20 @@ func TestH251BackupOverARootDamagedUnderTheOpenStoreReturns(t *testing.T) {
 			_ = h229Bounded(t, name+" Close", s.Close)
 		})
 	}
+}
+
+// bwOpenLive reads and walks the file at path as it is now and opens it
+// for writing (the caller closes it): the damage tests write over pages
+// of a file a store has open (bbolt's map is the file's pages).
+func bwOpenLive(t *testing.T, path string) ([]byte, *bwFile, *os.File) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, bwWalk(b), fh
 }

@@ -101,15 +101,7 @@ func h253Build(t *testing.T, path, mode string) {
 // says; false: the file has no such page (the case does not apply).
 func h253Damage(t *testing.T, path, damage string) bool {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := bwWalk(b)
-	fh, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, f, fh := bwOpenLive(t, path)
 	defer fh.Close()
 	write := func(off int64, p []byte) {
 		if _, err := fh.WriteAt(p, off); err != nil {
