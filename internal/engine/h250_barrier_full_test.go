@@ -39,13 +39,7 @@ func TestH250BarrierSharingAFullGroupLeavesTheAsyncFailure(t *testing.T) {
 				NoWAL:    true,
 				Mark:     Mark{Path: Path{[]byte("meta")}, Key: []byte("applied")},
 				Observer: nopObserver{},
-				Hooks: Hooks{CommitBolt: func(tx *bolt.Tx) error {
-					if full.Load() {
-						_ = tx.Rollback()
-						return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
-					}
-					return tx.Commit()
-				}},
+				Hooks:    Hooks{CommitBolt: h250NoRoom(path, &full)},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -123,18 +117,24 @@ func TestH250BarrierSharingAGroupWhoseLogBindingFoundNoRoom(t *testing.T) {
 				LogPath:  path + "-wal",
 				Mark:     Mark{Path: Path{[]byte("meta")}, Key: []byte("applied"), Log: []byte("log"), Live: []byte("live")},
 				Observer: nopObserver{},
-				Hooks: Hooks{CommitBind: func(tx *bolt.Tx) error {
-					if full.Load() {
-						_ = tx.Rollback()
-						return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
-					}
-					return tx.Commit()
-				}},
+				Hooks:    Hooks{CommitBind: h250NoRoom(path, &full)},
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
 			h250SharedGroup(t, e, keep, full.Store, put("async"))
 		})
+	}
+}
+
+// h250NoRoom is a commit hook that, once full is set, rolls the
+// transaction back and fails as a write finding no room on path's disk.
+func h250NoRoom(path string, full *atomic.Bool) func(*bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		if full.Load() {
+			_ = tx.Rollback()
+			return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
+		}
+		return tx.Commit()
 	}
 }

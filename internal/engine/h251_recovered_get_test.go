@@ -240,12 +240,7 @@ func TestH251WalkForgetsAfterACallbackRecoveredAPanic(t *testing.T) {
 		if seen != n {
 			t.Errorf("the walk met %d threads, want %d", seen, n)
 		}
-		kept := 0
-		for i := range bv.open {
-			if e := &bv.open[i]; bytes.HasSuffix(bv.keys[e.start:e.end], cp) {
-				kept++
-			}
-		}
+		kept := openUnder(bv, cp)
 		if kept > 1 {
 			t.Errorf("after a walk whose every callback forgets, the read keeps %d threads' buckets open, want at most the damaged one's", kept)
 		}

@@ -74,12 +74,7 @@ func TestPooledReadWalksForgetAfterAReadRecoveredAPanicInAWalk(t *testing.T) {
 		}); err != nil {
 			return err
 		}
-		kept := 0
-		for i := range bv.open {
-			if e := &bv.open[i]; bytes.HasSuffix(bv.keys[e.start:e.end], cp) {
-				kept++
-			}
-		}
+		kept := openUnder(bv, cp)
 		if kept > 0 {
 			t.Errorf("after a walk whose every callback forgets, the pooled read keeps %d threads' buckets open, want none", kept)
 		}
@@ -87,4 +82,16 @@ func TestPooledReadWalksForgetAfterAReadRecoveredAPanicInAWalk(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// openUnder counts the buckets the read bv keeps open whose path ends in
+// name (a thread's cp/: one per thread whose buckets a walk kept).
+func openUnder(bv *BoltView, name []byte) int {
+	n := 0
+	for i := range bv.open {
+		if e := &bv.open[i]; bytes.HasSuffix(bv.keys[e.start:e.end], name) {
+			n++
+		}
+	}
+	return n
 }
