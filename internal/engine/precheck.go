@@ -446,12 +446,12 @@ func checkBeforeOpen(f *os.File, deadline time.Time, pageSize int) (checked bool
 	if err := forgetCutNewFile(f, pageSize); err != nil { // newfile.go
 		return true, err
 	}
-	return true, CheckPages(f)
+	return true, withDamagedFileAdvice(CheckPages(f))
 }
 
 // checkOpened runs CheckPages on f, which bbolt opened read-write, before
 // any write can free a page whose header it trusts.
-func checkOpened(f *os.File) error { return CheckPages(f) }
+func checkOpened(f *os.File) error { return withDamagedFileAdvice(CheckPages(f)) }
 
 // checkTx runs CheckPages on the store's file at path (not
 // tx.DB().Path(): after a Compact that names the temporary file renamed
