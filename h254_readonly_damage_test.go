@@ -9,7 +9,7 @@ package ckpt
 // log (ro-log: the log's writes into the damaged thread and another are
 // read from the log over the file). A read-only handle beside a live
 // writer process is not one: the writer's lock refuses it (ErrLocked,
-// TestH246SecondProcessDuringRekeyAndCompact's probes). Each case runs in
+// TestH246SecondProcessDuringMaintenance's probes). Each case runs in
 // a child process: the child opens the copy, reads every checkpoint
 // (the model: the file was sound then), damages a page, runs the call
 // and Close, and prints what each returned and any answer that is not
