@@ -44,8 +44,9 @@ var failedWords = strings.TrimPrefix(ckpt.ErrFailed.Error(), "ckpt: ")
 
 // damageFailedWords is what the library says in ErrFailed's place when
 // damage its checks found failed the store (internal/engine/failstop.go's
-// errFailedOnDamage; TestFailedAdviceOnDamage pins them).
-const damageFailedWords = "store failed on damage found in its file; reopen it"
+// errFailedOnDamage; TestFailedAdviceOnDamage pins them): its advice is a
+// program's (Export with SkipDamaged); the command says what to run.
+var damageFailedWords = "store failed on damage found in its file; " + engine.DamagedFileAdvice
 
 // failedAfter is the error of a command that succeeded and whose store
 // then failed (closeStore): msg says so; it wraps the Close's error, so

@@ -36,13 +36,35 @@ var ErrFailed = errors.New("ckpt: store failed after an I/O error; reopen it")
 // errFailedOnDamage is ErrFailed (errors.Is) in the words of a store
 // failed by damage its checks found (a cause wrapping ErrCorrupt, as the
 // WAL applier's descent check gives): no I/O failed, and words saying one
-// did would send an operator to the disk rather than to the file.
+// did would send an operator to the disk rather than to the file. Nor do
+// they say "reopen it": the damage is in a page of the file, which a
+// read-write reopen and `ckpt recover` refuse (DamagedFileAdvice says the
+// way that reads the writes acknowledged: TestH254DeleteOfAThreadDamagedUnderTheOpenStoreStaysDeleted).
 var errFailedOnDamage error = failedOnDamage{}
 
 type failedOnDamage struct{}
 
 func (failedOnDamage) Error() string {
-	return "ckpt: store failed on damage found in its file; reopen it"
+	return "ckpt: store failed on damage found in its file; " + DamagedFileAdvice
+}
+
+// DamagedFileAdvice is what to do with a file whose page check
+// (precheck.go) failed: a read-write Open refuses it (Open, `ckpt
+// recover`, which open it so), and a read-only Open reads what the damage
+// does not hide, the writes of the log beside it too (a logged delete of
+// the damaged thread is read as deleted).
+const DamagedFileAdvice = "a read-write Open and `ckpt recover` refuse a file with a damaged page: open it read-only " +
+	"(it reads the writes of the log beside it too) and save its sound threads into a new store with Export's SkipDamaged " +
+	"(`ckpt export --skip-damaged`, then `ckpt import`), or restore a backup"
+
+// withDamagedFileAdvice adds DamagedFileAdvice to err, a read-write
+// Open's refusal of the file by its page check, if it is damage
+// (ErrCorrupt): the page it names alone said nothing of the way out.
+func withDamagedFileAdvice(err error) error {
+	if errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("%w; %s", err, DamagedFileAdvice)
+	}
+	return err
 }
 func (failedOnDamage) Is(target error) bool { return target == ErrFailed }
 

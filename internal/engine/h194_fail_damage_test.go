@@ -18,7 +18,7 @@ func TestH194FailOnDamageSaysDamage(t *testing.T) {
 		corrupt   bool
 	}{
 		// cmd/ckpt's damageFailedWords rewrites these words.
-		{fmt.Errorf("apply: %w", ErrCorrupt), "ckpt: store failed on damage found in its file; reopen it: apply", "I/O error", true},
+		{fmt.Errorf("apply: %w", ErrCorrupt), "ckpt: store failed on damage found in its file; " + DamagedFileAdvice + ": apply", "I/O error", true},
 		{errors.New("write: input/output error"), "after an I/O error", "damage", false},
 	} {
 		var fs FailState

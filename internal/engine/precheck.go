@@ -221,7 +221,13 @@ func checkMetasTxid(f *os.File) (txid uint64, err error) {
 
 // CheckMeta runs checkMetas on the store's file at path, if it is tx's
 // view of it (as checkTx): Verify reports a damaged meta page, which
-// bbolt's page check never reads.
+// bbolt's page check never reads. A read transaction's meta page on disk
+// must also still say what the transaction began from (its root page and
+// high-water mark): one written over in place keeps its id, and a
+// transaction begun before that (a read-only handle's pooled reads) sees
+// none of it, nor does bbolt's page check, which walks the transaction's
+// copy; the next Open reads the file's
+// (TestH254VerifyOfAReadOnlyHandleSeesAMetaPageWrittenUnderIt).
 func CheckMeta(tx *bolt.Tx, path string) error {
 	// Opened without waiting: a FIFO put at the path since would hold
 	// the open for ever, and is no view of tx's (openRegular).
@@ -243,7 +249,19 @@ func CheckMeta(tx *bolt.Tx, path string) error {
 	if !ok || m.txid != txid {
 		return nil
 	}
-	return checkMetas(f)
+	if err := checkMetas(f); err != nil {
+		return err
+	}
+	if !tx.Writable() {
+		// A write transaction's root and size move as it writes.
+		root, size := uint64(tx.Cursor().Bucket().Root()), uint64(tx.Size())
+		if m.root != root || m.hwm*c.ps != size {
+			return fmt.Errorf("%w: the current meta page (transaction %d) names root page %d and %d pages; "+
+				"the transaction %d began from root page %d and %d pages: it was written over in place",
+				ErrCorrupt, m.txid, m.root, m.hwm, txid, root, size/c.ps)
+		}
+	}
+	return nil
 }
 
 // read returns page id's header fields and its first n bytes (at least
@@ -446,12 +464,12 @@ func checkBeforeOpen(f *os.File, deadline time.Time, pageSize int) (checked bool
 	if err := forgetCutNewFile(f, pageSize); err != nil { // newfile.go
 		return true, err
 	}
-	return true, CheckPages(f)
+	return true, withDamagedFileAdvice(CheckPages(f))
 }
 
 // checkOpened runs CheckPages on f, which bbolt opened read-write, before
 // any write can free a page whose header it trusts.
-func checkOpened(f *os.File) error { return CheckPages(f) }
+func checkOpened(f *os.File) error { return withDamagedFileAdvice(CheckPages(f)) }
 
 // checkTx runs CheckPages on the store's file at path (not
 // tx.DB().Path(): after a Compact that names the temporary file renamed
