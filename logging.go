@@ -9,6 +9,7 @@ package ckpt
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -50,13 +51,21 @@ func (s *Store) logOpen(replayed int) {
 	s.log(slog.LevelInfo, "ckpt: opened", slog.Int("groups_replayed", replayed), slog.Bool("read_only", s.readOnly), slog.Bool("wal", s.eng.Logging()))
 }
 
-// logFailStop logs the store's fail-stop, once, with its cause.
+// logFailStop logs the store's fail-stop, once, with its cause. A store
+// failed by damage its checks found is not told to reopen: a read-write
+// Open and `ckpt recover` refuse a damaged page, so it says the way out
+// that reads what was acknowledged (engine.DamagedFileAdvice, as Close's
+// error does).
 func (s *Store) logFailStop(src engine.FailSource, cause error) {
 	file := "log"
 	if src == engine.FailBolt {
 		file = "file"
 	}
-	s.log(slog.LevelError, "ckpt: fail-stop: the store takes no more writes; reopen it", slog.String("failed", file), slog.String("cause", cause.Error()))
+	msg := "ckpt: fail-stop: the store takes no more writes; reopen it"
+	if errors.Is(cause, ErrCorrupt) {
+		msg = "ckpt: fail-stop: the store takes no more writes: damage found in its file; " + engine.DamagedFileAdvice
+	}
+	s.log(slog.LevelError, msg, slog.String("failed", file), slog.String("cause", cause.Error()))
 }
 
 // logApplyRetry: the background applier found no room on the disk for
