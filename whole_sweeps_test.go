@@ -39,7 +39,7 @@ var wholeSweepsRun = `Allocations|^Test(` + strings.Join([]string{
 	`H186WriteThroughFlippedPageID`,
 	`H231(ReadOnlyCycleFileWithALiveLog|EncryptedCycleFile)`,
 	`H237Logged(DeleteOfTheDamagedThread|DeleteThenSave|PruneAndCopy)`,
-	`H239OwnBucketPageFlipsCostTheirThreadOnly`,
+	`H239(OwnBucketPageFlipsCostTheirThreadOnly|VerifyNeverCallsAThreadSoundItDidNotCheck)`,
 	`H195CutStoreNeverEmptied`,
 	`H190WriteBesideADamagedPageIDKeepsTheFileReadable`,
 	`GCCountHoldsOnSoundStores`,
