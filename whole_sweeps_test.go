@@ -51,6 +51,7 @@ var wholeSweepsRun = `Allocations|^Test(` + strings.Join([]string{
 	`OverwriteLook(NeverFailsALiveStore|HoldsThroughRemapsAndReuse)`,
 	`H242ListIDsBesideWritersAndGC`,
 	`UnfinishedImportWithADamagedMarkIsNeverRead`,
+	`FoldPastByteBounds`,
 }, "|") + `)$`
 
 var wholeSweeps = flag.Bool("whole-sweeps", false, "run only the tests that sample under -race and the allocation counts, whole (CI's plain command; overrides -run)")
