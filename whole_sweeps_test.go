@@ -52,6 +52,7 @@ var wholeSweepsRun = `Allocations|^Test(` + strings.Join([]string{
 	`H242ListIDsBesideWritersAndGC`,
 	`UnfinishedImportWithADamagedMarkIsNeverRead`,
 	`FoldPastByteBounds`,
+	`H164FlipThenMaintenance`,
 }, "|") + `)$`
 
 var wholeSweeps = flag.Bool("whole-sweeps", false, "run only the tests that sample under -race and the allocation counts, whole (CI's plain command; overrides -run)")
