@@ -53,6 +53,7 @@ var wholeSweepsRun = `Allocations|^Test(` + strings.Join([]string{
 	`UnfinishedImportWithADamagedMarkIsNeverRead`,
 	`FoldPastByteBounds`,
 	`H164FlipThenMaintenance`,
+	`MaintenanceOnHealthyStoresMeetsNoKeyOutOfOrder`,
 }, "|") + `)$`
 
 var wholeSweeps = flag.Bool("whole-sweeps", false, "run only the tests that sample under -race and the allocation counts, whole (CI's plain command; overrides -run)")
