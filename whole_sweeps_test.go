@@ -37,7 +37,7 @@ var wholeSweepsRun = `Allocations|^Test(` + strings.Join([]string{
 	`H145Recover(KilledAtEveryStep|OnAFullDisk)`,
 	`LoweredMarkBesideAWrongLogServesNoWrongState`,
 	`H186WriteThroughFlippedPageID`,
-	`H231(ReadOnlyCycleFileWithALiveLog|EncryptedCycleFile)`,
+	`H231(ReadOnlyCycleFileWithALiveLog|EncryptedCycleFile|DamagedNestedRootIDCostsItsThreadOnly)`,
 	`H237Logged(DeleteOfTheDamagedThread|DeleteThenSave|PruneAndCopy)`,
 	`H239(OwnBucketPageFlipsCostTheirThreadOnly|VerifyNeverCallsAThreadSoundItDidNotCheck)`,
 	`H195CutStoreNeverEmptied`,
