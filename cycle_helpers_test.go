@@ -1,12 +1,16 @@
 package ckpt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"iter"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -66,10 +70,41 @@ func h231ManyThreads(save func(th string, i int, x string)) {
 	}
 }
 
-// h231ManyThreadsFile writes h231ManyThreads to a store at path without a
-// log ({"x": thread/i}, metadata step i) and closes it: the file's bytes,
-// the threads in order and each one's checkpoint ids in order.
+// h231ManyThreadsFile writes h231ManyThreads' store without a log
+// ({"x": thread/i}, metadata step i) at path: the file's bytes, the
+// threads in order and each one's checkpoint ids in order. The store is
+// built once per test binary (h231BuildManyThreads: about 500 commits,
+// which nine tests each made, 2-3 s apiece under -race) and its bytes
+// written at path; each caller gets its own copies of the three.
 func h231ManyThreadsFile(t *testing.T, path string) (clean []byte, threads []string, want map[string][]string) {
+	t.Helper()
+	f := &h231Fixture
+	f.once.Do(func() {
+		f.clean, f.threads, f.want = h231BuildManyThreads(t, filepath.Join(t.TempDir(), "many.db"))
+	})
+	if f.clean == nil {
+		t.Fatal("the shared h231 store was not built (the test that built it first says why)")
+	}
+	if err := os.WriteFile(path, f.clean, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want = make(map[string][]string, len(f.want))
+	for th, ids := range f.want {
+		want[th] = slices.Clone(ids)
+	}
+	return bytes.Clone(f.clean), slices.Clone(f.threads), want
+}
+
+var h231Fixture struct {
+	once    sync.Once
+	clean   []byte
+	threads []string
+	want    map[string][]string
+}
+
+// h231BuildManyThreads builds h231ManyThreadsFile's store at path and
+// closes it.
+func h231BuildManyThreads(t *testing.T, path string) (clean []byte, threads []string, want map[string][]string) {
 	t.Helper()
 	ctx := context.Background()
 	s, err := Open(path, Options{NoWAL: true})

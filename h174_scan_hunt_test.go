@@ -19,8 +19,17 @@ import (
 // followed by a clean Verify and reads of every thread.
 func TestMaintenanceOnHealthyStoresMeetsNoKeyOutOfOrder(t *testing.T) {
 	t.Parallel()
+	// Under -race one NoWAL seed of the three, drawn per run (raceSample):
+	// a NoWAL round took 9-12 s there (3-4 s without), a WAL round 4-5 s;
+	// the detector meets the same calls and the store's own goroutines in
+	// each seed, and the WAL rounds (the applier beside the maintenance)
+	// all run. CI's plain command runs every round.
+	keep := raceSample(t, 3)
 	for _, mode := range bothLogModes {
 		for seed := range uint64(3) {
+			if mode.opts.NoWAL && !keep(int(seed)) {
+				continue
+			}
 			t.Run(fmt.Sprintf("%s/seed%d", mode.name, seed), func(t *testing.T) {
 				t.Parallel()
 				scanHuntRound(t, mode.opts, seed)

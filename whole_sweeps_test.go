@@ -37,9 +37,9 @@ var wholeSweepsRun = `Allocations|^Test(` + strings.Join([]string{
 	`H145Recover(KilledAtEveryStep|OnAFullDisk)`,
 	`LoweredMarkBesideAWrongLogServesNoWrongState`,
 	`H186WriteThroughFlippedPageID`,
-	`H231(ReadOnlyCycleFileWithALiveLog|EncryptedCycleFile)`,
+	`H231(ReadOnlyCycleFileWithALiveLog|EncryptedCycleFile|DamagedNestedRootIDCostsItsThreadOnly)`,
 	`H237Logged(DeleteOfTheDamagedThread|DeleteThenSave|PruneAndCopy)`,
-	`H239OwnBucketPageFlipsCostTheirThreadOnly`,
+	`H239(OwnBucketPageFlipsCostTheirThreadOnly|VerifyNeverCallsAThreadSoundItDidNotCheck)`,
 	`H195CutStoreNeverEmptied`,
 	`H190WriteBesideADamagedPageIDKeepsTheFileReadable`,
 	`GCCountHoldsOnSoundStores`,
@@ -52,6 +52,9 @@ var wholeSweepsRun = `Allocations|^Test(` + strings.Join([]string{
 	`H242ListIDsBesideWritersAndGC`,
 	`UnfinishedImportWithADamagedMarkIsNeverRead`,
 	`H254ReadOnlyCallsOverPagesDamagedUnderTheHandle`,
+	`FoldPastByteBounds`,
+	`H164FlipThenMaintenance`,
+	`MaintenanceOnHealthyStoresMeetsNoKeyOutOfOrder`,
 }, "|") + `)$`
 
 var wholeSweeps = flag.Bool("whole-sweeps", false, "run only the tests that sample under -race and the allocation counts, whole (CI's plain command; overrides -run)")
