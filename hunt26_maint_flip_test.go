@@ -9,6 +9,8 @@ package ckpt_test
 // checkpoint the operation had to keep that is gone or refused shows in
 // the result's Verify. (The flip tests of spec14 read damaged files; none
 // ran maintenance on one and then read what it wrote.)
+// CKPT_HUNT_FLIPS sets how many flips each test draws, CKPT_HUNT_SEED
+// another stream of them (the default 26 is CI's).
 
 import (
 	"bytes"
@@ -276,7 +278,7 @@ func huntMaintOnFlipsAt(t *testing.T, path string, opts ckpt.Options, ops []hunt
 	if at != nil {
 		offsets = at(orig)
 	}
-	rng := rand.New(rand.NewPCG(seed, 26))
+	rng := rand.New(rand.NewPCG(seed, huntFlipSeed()))
 	ran, failed, seen := map[string]int{}, map[string]int{}, map[string]int{}
 	for i := range n {
 		b := bytes.Clone(orig)
@@ -305,6 +307,16 @@ func huntMaintOnFlipsAt(t *testing.T, path string, opts ckpt.Options, ops []hunt
 	for _, op := range ops {
 		t.Logf("%s: %d flips, %d refused by the op, %d results with damage Verify reports", op.name, ran[op.name], failed[op.name], seen[op.name])
 	}
+}
+
+// huntFlipSeed is the second word of the flips' generator: 26, or
+// CKPT_HUNT_SEED, so a wider run can draw other flips than CI's (each
+// test keeps its own first word).
+func huntFlipSeed() uint64 {
+	if v, err := strconv.ParseUint(os.Getenv("CKPT_HUNT_SEED"), 10, 64); err == nil {
+		return v
+	}
+	return 26
 }
 
 func huntFlipCount(def int) int {

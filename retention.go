@@ -206,7 +206,7 @@ func (s *Store) CopyThread(ctx context.Context, srcThreadID, dstThreadID string,
 		if err := copyNamespaces(w, srcThreadID, dstThreadID); err != nil {
 			return err
 		}
-		return indexThread(w, dstThreadID)
+		return indexThread(w, dstThreadID, srcThreadID)
 	})
 }
 
@@ -247,15 +247,25 @@ func copyBucket(w writer, kr *keyring, sub []byte, from, to sumThread, d tallyDe
 	}
 }
 
-// indexThread adds a global index entry for every checkpoint of thread.
-func indexThread(w writer, thread string) error {
+// indexThread adds a global index entry for every checkpoint of thread,
+// copied from thread from. An ids/ entry naming no stored checkpoint is
+// damage (no record sum covers its key: a flipped byte can make it any
+// id, one newer than every checkpoint of the store): indexed, it would
+// place the copy by an id never written, ahead of threads truly newer,
+// with only the copy's own entry of a RecentThreads page reporting it,
+// so the copy is refused.
+func indexThread(w writer, thread, from string) error {
 	var start []byte
+	cps := threadPath(thread, bucketCheckpoints)
 	for {
 		var idx [][]byte
 		if err := w.Scan(threadPath(thread, bucketOrder), nil, start, false, func(k, _ []byte) error {
 			id, ns, err := parseOrderKey(k)
 			if err != nil {
 				return err
+			}
+			if !w.Has(cps, checkpointKey(ns, id)) {
+				return fmt.Errorf("%w: copy of thread %q: history order entry %x for a checkpoint that is not stored", ErrCorrupt, from, k)
 			}
 			idx = append(idx, indexKey(id, thread, ns))
 			start = append(bytes.Clone(k), 0)
