@@ -434,8 +434,22 @@ func TestH253CallsOverPagesDamagedUnderTheOpenStore(t *testing.T) {
 // h253Case runs the child for case name on path and judges what it said.
 func h253Case(t *testing.T, bin, name, path string) {
 	t.Helper()
-	cmd := exec.Command(bin, "-test.run=^TestH253Child$", "-test.v")
-	cmd.Env = append(os.Environ(), h253CaseEnv+"="+name, h253PathEnv+"="+path)
+	damageChildCase(t, bin, "TestH253Child", "H253", name,
+		[]string{h253CaseEnv + "=" + name, h253PathEnv + "=" + path}, "call", "save", "close")
+}
+
+// damageChildCase runs the test child of bin (h253's and h254's: each
+// case a process, so a call that kills it is a failing case) with env,
+// bounds its run, and judges the lines it printed with tag: "skip" (no
+// such page), "done" (it finished), "wrong" (an answer not the one read
+// before the damage), and per step a class and the error; a step's
+// class "other", or "notfound" but for a meta page whose checksum holds
+// and whose root is another page (it reads as a store without those
+// threads until a write finds the file changed under it), fails it.
+func damageChildCase(t *testing.T, bin, child, tag, name string, env []string, steps ...string) {
+	t.Helper()
+	cmd := exec.Command(bin, "-test.run=^"+child+"$", "-test.v")
+	cmd.Env = append(os.Environ(), env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {
@@ -452,12 +466,13 @@ func h253Case(t *testing.T, bin, name, path string) {
 		t.Fatalf("HUNG: no exit in 2 minutes; said:\n%s", out.String())
 	}
 	said := map[string][2]string{}
+	var wrong []string
 	sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
 	sc.Buffer(nil, 1<<20)
 	skipped, finished := false, false
 	for sc.Scan() {
 		f := strings.SplitN(sc.Text(), " ", 4)
-		if len(f) < 2 || f[0] != "H253" {
+		if len(f) < 2 || f[0] != tag {
 			continue
 		}
 		switch f[1] {
@@ -465,6 +480,8 @@ func h253Case(t *testing.T, bin, name, path string) {
 			skipped = true
 		case "done":
 			finished = true
+		case "wrong":
+			wrong = append(wrong, strings.Join(f[2:], " "))
 		default:
 			if len(f) >= 3 {
 				said[f[1]] = [2]string{f[2], strings.Join(f[3:], " ")}
@@ -481,12 +498,12 @@ func h253Case(t *testing.T, bin, name, path string) {
 		}
 		t.Fatalf("DIED (%v) after %v:\n%s", werr, said, tail)
 	}
-	for _, step := range []string{"call", "save", "close"} {
+	for _, w := range wrong {
+		t.Errorf("WRONG: %s", w)
+	}
+	for _, step := range steps {
 		c := said[step]
 		t.Logf("%s: %s %s", step, c[0], c[1])
-		// A meta page whose checksum holds and whose root is another page
-		// reads as a store without those threads (until a write finds the
-		// file changed under it): not found.
 		if c[0] == "other" || (c[0] == "notfound" && !strings.Contains(name, "/meta-root/")) {
 			t.Errorf("%s: %s, want nil or ErrCorrupt/ErrFailed", step, c[1])
 		}

@@ -16,7 +16,6 @@ package ckpt
 // the model's.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -24,12 +23,10 @@ import (
 	"io"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ckpt-go/ckpt/internal/testchild"
 )
@@ -450,69 +447,12 @@ func TestH254ReadOnlyCallsOverPagesDamagedUnderTheHandle(t *testing.T) {
 	}
 }
 
-// h254Case runs the child for case name on path and judges what it said.
+// h254Case runs the child for case name on path and judges what it said
+// (damageChildCase).
 func h254Case(t *testing.T, bin, name, path string) {
 	t.Helper()
-	cmd := exec.Command(bin, "-test.run=^TestH254ReadOnlyChild$", "-test.v")
-	cmd.Env = append(os.Environ(), h254CaseEnv+"="+name, h254PathEnv+"="+path)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var werr error
-	select {
-	case werr = <-done:
-	case <-time.After(2 * time.Minute):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("HUNG: no exit in 2 minutes; said:\n%s", out.String())
-	}
-	said := map[string][2]string{}
-	var wrong []string
-	sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
-	sc.Buffer(nil, 1<<20)
-	skipped, finished := false, false
-	for sc.Scan() {
-		f := strings.SplitN(sc.Text(), " ", 4)
-		if len(f) < 2 || f[0] != "H254" {
-			continue
-		}
-		switch f[1] {
-		case "skip":
-			skipped = true
-		case "done":
-			finished = true
-		case "wrong":
-			wrong = append(wrong, strings.Join(f[2:], " "))
-		default:
-			if len(f) >= 3 {
-				said[f[1]] = [2]string{f[2], strings.Join(f[3:], " ")}
-			}
-		}
-	}
-	if skipped {
-		t.Skip("no such page")
-	}
-	if werr != nil || !finished {
-		tail := out.String() + errOut.String()
-		if len(tail) > 4000 {
-			tail = tail[:2000] + "\n...\n" + tail[len(tail)-2000:]
-		}
-		t.Fatalf("DIED (%v) after %v:\n%s", werr, said, tail)
-	}
-	for _, w := range wrong {
-		t.Errorf("WRONG: %s", w)
-	}
-	for _, step := range []string{"call", "close"} {
-		c := said[step]
-		t.Logf("%s: %s %s", step, c[0], c[1])
-		if c[0] == "other" || (c[0] == "notfound" && !strings.Contains(name, "/meta-root/")) {
-			t.Errorf("%s: %s, want nil or ErrCorrupt/ErrFailed", step, c[1])
-		}
-	}
+	damageChildCase(t, bin, "TestH254ReadOnlyChild", "H254", name,
+		[]string{h254CaseEnv + "=" + name, h254PathEnv + "=" + path}, "call", "close")
 }
 
 // TestH254VerifyOfAReadOnlyHandleSeesAMetaPageWrittenUnderIt: a read-only
